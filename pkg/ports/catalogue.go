@@ -1,0 +1,132 @@
+// Package ports knows Micro Integrator's fixed ports, the offset arithmetic
+// that shifts them, the planner that gives co-located instances offsets whose
+// whole port sets never meet, and the rules that explain a clash.
+//
+// It is the ONE place in mictl that names MI's base ports and the
+// deployment.toml keys that move them (see shared/MI-FACTS.md, "Ports").
+package ports
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Role is one of the four fixed ports every MI instance opens.
+type Role int
+
+// The roles, in the order tables and JSON print them.
+const (
+	HTTP         Role = iota // pass-through HTTP listener
+	HTTPS                    // pass-through HTTPS listener
+	InternalHTTP             // internal HTTP API: /healthz, /liveness
+	Management               // internal HTTPS API = Management API
+	NumRoles     = 4
+)
+
+// Spec describes one fixed port: its default base, and the deployment.toml
+// key that sets the base explicitly (MI still adds the offset to it).
+type Spec struct {
+	Role    Role
+	Name    string // human name in tables and messages: "internal-http"
+	JSONKey string // key in -o json: "internal_http"
+	Base    int    // base port at offset 0
+	TOMLKey string // dotted path in deployment.toml
+	What    string // one-line description for help and docs
+}
+
+// Catalogue lists the fixed ports in Role order (MI-FACTS, "Ports").
+var Catalogue = [NumRoles]Spec{
+	{HTTP, "http", "http", 8280, "transport.http.listener.port", "HTTP pass-through"},
+	{HTTPS, "https", "https", 8243, "transport.http.listener.secured_port", "HTTPS pass-through"},
+	{InternalHTTP, "internal-http", "internal_http", 9191, "mediation.internal_http_api_port", "internal HTTP API (health probes)"},
+	{Management, "management", "management", 9154, "mediation.internal_https_api_port", "Management API (internal HTTPS)"},
+}
+
+const (
+	// DefaultOffset is the offset MI uses when deployment.toml sets none.
+	DefaultOffset = 10
+	// OffsetTOMLKey is where deployment.toml carries the offset.
+	OffsetTOMLKey = "server.offset"
+	// OffsetFlag is the system property that REPLACES the toml offset.
+	OffsetFlag = "-DportOffset="
+	// InternalAPIEnableTOMLKey turns on the internal HTTP/HTTPS APIs.
+	InternalAPIEnableTOMLKey = "mediation.internal_http_api_enable"
+	// MaxPort is the highest valid TCP/UDP port.
+	MaxPort = 65535
+	// FirstUnprivileged is the lowest port a non-root process may bind.
+	FirstUnprivileged = 1024
+)
+
+func (r Role) String() string {
+	if r < 0 || r >= NumRoles {
+		return fmt.Sprintf("role(%d)", int(r))
+	}
+	return Catalogue[r].Name
+}
+
+// Roles returns every role in catalogue order.
+func Roles() []Role {
+	out := make([]Role, NumRoles)
+	for i := range out {
+		out[i] = Role(i)
+	}
+	return out
+}
+
+// Set holds one port per role, indexed by Role.
+type Set [NumRoles]int
+
+// DefaultBases is the base port set of an unmodified distribution.
+func DefaultBases() Set {
+	var s Set
+	for _, spec := range Catalogue {
+		s[spec.Role] = spec.Base
+	}
+	return s
+}
+
+// Shift returns the effective ports of bases under offset: MI adds the
+// offset to every fixed port, explicit ones included.
+func (s Set) Shift(offset int) Set {
+	var out Set
+	for i, p := range s {
+		out[i] = p + offset
+	}
+	return out
+}
+
+// MarshalJSON writes the set as an object with stable, documented keys in
+// catalogue order: {"http":8290,"https":8253,"internal_http":9201,"management":9164}.
+func (s Set) MarshalJSON() ([]byte, error) {
+	buf := []byte{'{'}
+	for i, spec := range Catalogue {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = fmt.Appendf(buf, "%q:%d", spec.JSONKey, s[spec.Role])
+	}
+	return append(buf, '}'), nil
+}
+
+// UnmarshalJSON reads the object MarshalJSON writes; unknown keys are errors
+// so that a renamed key is never silently read as port 0.
+func (s *Set) UnmarshalJSON(data []byte) error {
+	var m map[string]int
+	if err := json.Unmarshal(data, &m); err != nil {
+		return err
+	}
+	var out Set
+	for key, port := range m {
+		found := false
+		for _, spec := range Catalogue {
+			if spec.JSONKey == key {
+				out[spec.Role], found = port, true
+			}
+		}
+		if !found {
+			return fmt.Errorf("unknown port role %q", key)
+		}
+	}
+	*s = out
+	return nil
+}
