@@ -1,0 +1,184 @@
+// Package check explains every port conflict of a plan: instance against
+// instance (in any role), instance against the host's sockets, and ports
+// outside what the instance may bind. It reports; it never moves anything.
+package check
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// Kinds of conflict and warning, stable in -o json.
+const (
+	KindPlan       = "plan"       // two instances (or two roles of one) share a port
+	KindHost       = "host"       // a foreign process holds an instance's port
+	KindPrivileged = "privileged" // below 1024 and mictl is not root
+	KindRange      = "range"      // not a valid port at all
+	KindEphemeral  = "ephemeral"  // inside the kernel's ephemeral range (warning)
+)
+
+// Party is one instance's use of a port.
+type Party struct {
+	Instance string `json:"instance"`
+	Role     string `json:"role"`
+	Offset   int    `json:"offset"`
+}
+
+// Finding is one conflict or warning. Keys are stable in -o json.
+type Finding struct {
+	Kind      string   `json:"kind"`
+	Port      int      `json:"port"`
+	Instances []string `json:"instances"`
+	Parties   []Party  `json:"parties"`
+	// PID is the holder of a host port, null when unknown or not a host finding.
+	PID     *int   `json:"pid"`
+	Process string `json:"process,omitempty"`
+	Address string `json:"address,omitempty"`
+	Message string `json:"message"`
+}
+
+// Report is the outcome of a check.
+type Report struct {
+	Conflicts []Finding `json:"conflicts"`
+	Warnings  []Finding `json:"warnings"`
+}
+
+// OK reports whether there is no conflict (warnings do not count).
+func (r Report) OK() bool { return len(r.Conflicts) == 0 }
+
+// Host is what the check needs to know about the machine.
+type Host struct {
+	Sockets *hostnet.Snapshot // nil: do not check host sockets
+	Bind    netip.Addr        // the address instances bind; sockets overlapping it clash
+	// Owners finds the process of each socket inode; nil means no lookup.
+	Owners func(inodes ...uint64) map[uint64]hostnet.Process
+	// Ours reports sockets held by the deployment's own running instances,
+	// which are not conflicts. Nil means every socket is foreign.
+	Ours func(hostnet.Socket) bool
+	// MinPort is the lowest bindable port: 1 for root, 1024 otherwise.
+	MinPort int
+	// EphemeralLo..EphemeralHi is the kernel's ephemeral range; 0,0 skips.
+	EphemeralLo, EphemeralHi int
+}
+
+// Run checks plan against itself and the host and returns every finding,
+// ordered by port then kind so that output is stable.
+func Run(plan ports.Plan, host Host) Report {
+	r := Report{Conflicts: []Finding{}, Warnings: []Finding{}}
+	byPort := map[int][]Party{}
+	for _, inst := range plan.Instances {
+		for role, port := range inst.Ports() {
+			byPort[port] = append(byPort[port], Party{Instance: inst.Name, Role: ports.Role(role).String(), Offset: inst.Offset})
+		}
+	}
+	for port, parties := range byPort {
+		r.Conflicts = append(r.Conflicts, planClashes(port, parties)...)
+		for _, p := range parties {
+			r.addRange(port, p, host)
+		}
+	}
+	r.Conflicts = append(r.Conflicts, hostClashes(byPort, host)...)
+	sortFindings(r.Conflicts)
+	sortFindings(r.Warnings)
+	return r
+}
+
+// planClashes pairs every party of one port with every other: the user sees
+// each clash with both of its sides, as in "mi-1 http 8290 ↔ mi-38 https 8290".
+func planClashes(port int, parties []Party) []Finding {
+	var out []Finding
+	for i := range parties {
+		for j := i + 1; j < len(parties); j++ {
+			a, b := parties[i], parties[j]
+			out = append(out, Finding{
+				Kind:      KindPlan,
+				Port:      port,
+				Instances: []string{a.Instance, b.Instance},
+				Parties:   []Party{a, b},
+				Message: fmt.Sprintf("%s %s %d ↔ %s %s %d (offset %d vs %d)",
+					a.Instance, a.Role, port, b.Instance, b.Role, port, a.Offset, b.Offset),
+			})
+		}
+	}
+	return out
+}
+
+func (r *Report) addRange(port int, p Party, host Host) {
+	finding := func(kind, msg string) Finding {
+		return Finding{Kind: kind, Port: port, Instances: []string{p.Instance}, Parties: []Party{p}, Message: msg}
+	}
+	switch {
+	case port < 1 || port > ports.MaxPort:
+		r.Conflicts = append(r.Conflicts, finding(KindRange, fmt.Sprintf(
+			"%s %s %d is not a valid port (1-%d); lower the offset %d or the base port",
+			p.Instance, p.Role, port, ports.MaxPort, p.Offset)))
+	case port < host.MinPort:
+		r.Conflicts = append(r.Conflicts, finding(KindPrivileged, fmt.Sprintf(
+			"%s %s %d is below %d and needs root; raise the offset %d",
+			p.Instance, p.Role, port, host.MinPort, p.Offset)))
+	case host.EphemeralHi > 0 && port >= host.EphemeralLo && port <= host.EphemeralHi:
+		r.Warnings = append(r.Warnings, finding(KindEphemeral, fmt.Sprintf(
+			"%s %s %d is inside the ephemeral range %d-%d: any outgoing connection may take it first",
+			p.Instance, p.Role, port, host.EphemeralLo, host.EphemeralHi)))
+	}
+}
+
+// hostClashes reports every foreign TCP listener on a planned port. Owners
+// are looked up only for the sockets that clash: walking /proc/*/fd is the
+// expensive part of a scan and is not needed when nothing clashes.
+func hostClashes(byPort map[int][]Party, host Host) []Finding {
+	if host.Sockets == nil {
+		return nil
+	}
+	type hit struct {
+		party  Party
+		socket hostnet.Socket
+	}
+	var hits []hit
+	var inodes []uint64
+	for port, parties := range byPort {
+		for _, s := range host.Sockets.Holding(hostnet.TCP, port, host.Bind) {
+			if host.Ours != nil && host.Ours(s) {
+				continue
+			}
+			inodes = append(inodes, s.Inode)
+			for _, p := range parties {
+				hits = append(hits, hit{p, s})
+			}
+		}
+	}
+	owners := map[uint64]hostnet.Process{}
+	if host.Owners != nil && len(inodes) > 0 {
+		owners = host.Owners(inodes...)
+	}
+	out := make([]Finding, 0, len(hits))
+	for _, h := range hits {
+		f := Finding{
+			Kind:      KindHost,
+			Port:      h.socket.Port,
+			Instances: []string{h.party.Instance},
+			Parties:   []Party{h.party},
+			Address:   h.socket.Addr.String(),
+		}
+		holder := "owner unknown"
+		if proc, ok := owners[h.socket.Inode]; ok {
+			pid := proc.PID
+			f.PID, f.Process, holder = &pid, proc.Comm, proc.String()
+		}
+		f.Message = fmt.Sprintf("%s %s %d is held by %s on %s",
+			h.party.Instance, h.party.Role, h.socket.Port, holder, h.socket.Addr)
+		out = append(out, f)
+	}
+	return out
+}
+
+func sortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Message, b.Message))
+	})
+}

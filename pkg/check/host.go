@@ -1,0 +1,53 @@
+package check
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// LiveHost describes this machine as instances binding bind would meet it:
+// its sockets now, its ephemeral range and whether privileged ports are
+// open to us.
+func LiveHost(bind netip.Addr) (Host, error) {
+	snap, err := hostnet.Scan()
+	if err != nil {
+		return Host{}, fmt.Errorf("scan the host's sockets: %w", err)
+	}
+	h := Host{Sockets: snap, Bind: bind, Owners: hostnet.Owners, MinPort: MinPort()}
+	// A host without the sysctl (a non-Linux kernel, a locked-down /proc)
+	// just gets no ephemeral warnings: the check is advice, not a gate.
+	if lo, hi, err := hostnet.EphemeralRange(); err == nil {
+		h.EphemeralLo, h.EphemeralHi = lo, hi
+	}
+	return h, nil
+}
+
+// MinPort is the lowest port this process may bind: any for root, else the
+// first unprivileged one.
+func MinPort() int {
+	if os.Geteuid() == 0 {
+		return 1
+	}
+	return ports.FirstUnprivileged
+}
+
+// Busy returns the planner's view of the host: whether a foreign process
+// holds a TCP port in a way that overlaps Bind. Nil when there is no
+// snapshot, so the planner ignores the host.
+func (h Host) Busy() func(port int) bool {
+	if h.Sockets == nil {
+		return nil
+	}
+	return func(port int) bool {
+		for _, s := range h.Sockets.Holding(hostnet.TCP, port, h.Bind) {
+			if h.Ours == nil || !h.Ours(s) {
+				return true
+			}
+		}
+		return false
+	}
+}

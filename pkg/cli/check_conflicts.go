@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/check"
+)
+
+type checkConflictsOptions struct {
+	plan   planOptions
+	output string
+}
+
+func newCmdCheckConflicts(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &checkConflictsOptions{}
+	cmd := &cobra.Command{
+		Use:   "check-conflicts",
+		Short: "Check the planned ports against each other and the host",
+		Long: `Check every port of every planned instance against every other instance's
+ports (in any role: offset 47's HTTPS port is offset 10's HTTP port) and
+against the sockets the host holds now, IPv4 and IPv6. Each conflict is one
+line naming both parties; ports inside the kernel's ephemeral range are
+warnings.
+
+Exit status: 0 when there is no conflict, 1 when there are conflicts,
+2 on a usage or configuration error.`,
+		Example: `  mictl check-conflicts --instances 3
+  mictl check-conflicts --offsets 10,47
+  mictl check-conflicts -o json`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
+				return err
+			}
+			p, err := buildPlan(cmd, g, &o.plan)
+			if err != nil {
+				return err
+			}
+			return runCheckConflicts(streams, o, p)
+		},
+	}
+	addPlanFlags(cmd, &o.plan)
+	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
+	return cmd
+}
+
+func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned) error {
+	report := check.Run(p.plan, p.host)
+	if o.output == formatJSON {
+		if err := writeJSON(streams.Out, report); err != nil {
+			return err
+		}
+	} else {
+		for _, c := range report.Conflicts {
+			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
+		}
+		for _, w := range report.Warnings {
+			fmt.Fprintf(streams.Out, "warning: %s\n", w.Message)
+		}
+		fmt.Fprintf(streams.Out, "%s checked against %d host sockets (%s): %s, %s\n",
+			plural(len(p.plan.Instances), "instance"), len(p.host.Sockets.Sockets), p.host.Sockets.Source,
+			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"))
+	}
+	if !report.OK() {
+		return errConflicts
+	}
+	return nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -1,0 +1,96 @@
+// Package cli holds mictl's commands. Each command has an options struct
+// and a run function that takes its IO streams, so tests drive commands
+// in-process exactly as a user would, without a subprocess.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// globalOptions are the flags every command shares.
+type globalOptions struct {
+	configPath string
+}
+
+// NewRootCmd builds the mictl command tree writing to streams.
+func NewRootCmd(streams *IOStreams) *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:   "mictl",
+		Short: "Run many WSO2 Micro Integrator servers side by side on one host",
+		Long: `mictl plans a port offset for every co-located Micro Integrator instance so
+that no two instances (and nothing else on the host) share a port, explains
+every conflict it finds, and generates each instance's home and
+deployment.toml from the distribution's own file.
+
+With no mi_home configured, mictl uses its built-in Micro Integrator simulator,
+so every command works on a machine without Java.
+
+Exit codes:
+  0  success
+  1  conflicts found, or a check failed
+  2  bad command line, configuration or input
+  3  runtime failure`,
+		Example: `  mictl init
+  mictl check-conflicts --instances 3
+  mictl ports table --instances 5 -o json
+  mictl generate --instances 3`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.ErrOut)
+	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default ./mictl.toml; none is fine)")
+	// Flag errors are usage errors: exit 2 like every other bad input.
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageErrorf("%v\nSee '%s --help'.", err, cmd.CommandPath())
+	})
+	root.AddCommand(
+		newCmdInit(streams),
+		newCmdCheckConflicts(streams, g),
+		newCmdPorts(streams, g),
+		newCmdGenerate(streams, g),
+		newCmdVersion(streams),
+		newCmdGenDocs(),
+	)
+	return root
+}
+
+// Main runs mictl with args and returns the process exit code. Errors are
+// printed once, here, prefixed with "mictl: ".
+func Main(args []string, streams *IOStreams) int {
+	root := NewRootCmd(streams)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, errConflicts) {
+		return ExitConflicts // the findings are already printed
+	}
+	fmt.Fprintf(streams.ErrOut, "mictl: %v\n", err)
+	// cobra reports a mistyped command with a plain error; it is still a
+	// usage error, and the user needs the way to help.
+	var ee *exitError
+	if !errors.As(err, &ee) && strings.HasPrefix(err.Error(), "unknown command") {
+		fmt.Fprintf(streams.ErrOut, "See '%s --help'.\n", cmd.CommandPath())
+		return ExitUsage
+	}
+	return ExitCode(err)
+}
+
+// usageArgs wraps a cobra argument validator so that its error is a usage
+// error (exit 2).
+func usageArgs(validate cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := validate(cmd, args); err != nil {
+			return usageErrorf("%v\nSee '%s --help'.", err, cmd.CommandPath())
+		}
+		return nil
+	}
+}

@@ -1,0 +1,101 @@
+// Package config reads mictl's settings: mictl.toml (strict, with
+// file:line:col errors), then MICTL_* environment variables, then command
+// line flags, each overriding the one before, over built-in defaults.
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// DefaultFile is the config file mictl reads when --config is not given.
+const DefaultFile = "mictl.toml"
+
+// Offset methods: how an instance's offset reaches MI (MI-FACTS, "Ports").
+const (
+	OffsetMethodTOML = "toml" // written into [server] offset of the instance's deployment.toml
+	OffsetMethodFlag = "flag" // passed as -DportOffset=N, which replaces the toml offset
+)
+
+// Config is the validated, merged configuration.
+type Config struct {
+	// File is the config file that was read, empty when none existed.
+	File         string
+	Instances    int
+	NamePrefix   string
+	BaseOffset   int
+	OffsetStep   int
+	Host         netip.Addr
+	MIHome       string // empty: the built-in simulator distribution
+	InstancesDir string
+	OffsetMethod string
+	// Instance holds the [[instance]] tables, in file order.
+	Instance []InstanceConfig
+}
+
+// InstanceConfig is one [[instance]] table: settings for one named instance.
+type InstanceConfig struct {
+	Name      string
+	Offset    *int
+	Overrides map[string]any // deployment.toml dotted key path -> TOML value
+	// Pos is where the table starts in the file ("mictl.toml:12:1"), for errors.
+	Pos string
+}
+
+// NamePattern is what an instance name must match: safe as a directory name,
+// a process-group label and a DNS label.
+var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidateName explains why name cannot name an instance, or returns nil.
+func ValidateName(name string) error {
+	if !NamePattern.MatchString(name) {
+		return fmt.Errorf("instance name %q must be 1-63 lowercase letters, digits or '-', starting with a letter or digit", name)
+	}
+	return nil
+}
+
+// InstanceName is the generated name of the i-th instance (1-based).
+func (c *Config) InstanceName(i int) string {
+	return c.NamePrefix + "-" + strconv.Itoa(i)
+}
+
+// Names lists every instance the configuration describes, in plan order:
+// <prefix>-1 .. <prefix>-N, then each [[instance]] whose name is not one of
+// those, in file order. Planning in this order keeps the generated instances'
+// offsets stable when N grows.
+func (c *Config) Names() []string {
+	names := make([]string, 0, c.Instances+len(c.Instance))
+	seen := map[string]bool{}
+	for i := 1; i <= c.Instances; i++ {
+		n := c.InstanceName(i)
+		names, seen[n] = append(names, n), true
+	}
+	for _, ic := range c.Instance {
+		if !seen[ic.Name] {
+			names, seen[ic.Name] = append(names, ic.Name), true
+		}
+	}
+	return names
+}
+
+// InstanceSettings returns the [[instance]] table for name, if any.
+func (c *Config) InstanceSettings(name string) (InstanceConfig, bool) {
+	for _, ic := range c.Instance {
+		if ic.Name == name {
+			return ic, true
+		}
+	}
+	return InstanceConfig{}, false
+}
+
+// InstanceDir is the generated home of the named instance.
+func (c *Config) InstanceDir(name string) string {
+	return filepath.Join(c.InstancesDir, name)
+}
+
+// UsesSimulator reports whether instances run on the built-in simulator.
+func (c *Config) UsesSimulator() bool { return strings.TrimSpace(c.MIHome) == "" }

@@ -1,0 +1,302 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"net/netip"
+	"os"
+	"strings"
+
+	toml "github.com/pelletier/go-toml/v2"
+	"github.com/spf13/cast"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Error is a configuration error: bad syntax, an unknown key, a wrong type
+// or a bad value. Where names the source: "mictl.toml:3:15",
+// "environment MICTL_INSTANCES", "flag --instances".
+type Error struct {
+	Where string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Where == "" {
+		return e.Msg
+	}
+	return e.Where + ": " + e.Msg
+}
+
+// Sources says where to read settings from.
+type Sources struct {
+	// Path is the --config value; empty means DefaultFile, if it exists.
+	Path string
+	// Flags is the command's flag set; a flag whose name matches a
+	// setting's Flag overrides it when the user set it.
+	Flags *pflag.FlagSet
+}
+
+// fileSchema mirrors mictl.toml. Pointers tell "absent" from "zero".
+type fileSchema struct {
+	Instances    *int           `toml:"instances"`
+	NamePrefix   *string        `toml:"name_prefix"`
+	BaseOffset   *int           `toml:"base_offset"`
+	OffsetStep   *int           `toml:"offset_step"`
+	Host         *string        `toml:"host"`
+	MIHome       *string        `toml:"mi_home"`
+	InstancesDir *string        `toml:"instances_dir"`
+	OffsetMethod *string        `toml:"offset_method"`
+	Instance     []fileInstance `toml:"instance"`
+}
+
+type fileInstance struct {
+	Name      string         `toml:"name"`
+	Offset    *int           `toml:"offset"`
+	Overrides map[string]any `toml:"overrides"`
+}
+
+// Load merges defaults, the config file, MICTL_* variables and flags, and
+// validates the result. Every error is an *Error naming where it came from.
+func Load(src Sources) (*Config, error) {
+	path, explicit := src.Path, src.Path != ""
+	if !explicit {
+		path = DefaultFile
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !explicit:
+		path, data = "", nil // no file at all: defaults
+	case err != nil:
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", unwrapPath(err))}
+	}
+
+	var file fileSchema
+	var keys keyIndex
+	if path != "" {
+		if err := decodeStrict(path, data, &file); err != nil {
+			return nil, err
+		}
+		keys = indexKeys(data)
+	}
+
+	v := viper.New()
+	v.SetEnvPrefix("MICTL")
+	fromFile := map[string]any{}
+	for _, s := range Settings {
+		v.SetDefault(s.Key, s.Default)
+		if err := v.BindEnv(s.Key, s.Env()); err != nil {
+			return nil, fmt.Errorf("bind %s: %w", s.Env(), err)
+		}
+		if val := file.value(s.Key); val != nil {
+			fromFile[s.Key] = val
+		}
+		if src.Flags != nil && s.Flag != "" {
+			if f := src.Flags.Lookup(s.Flag); f != nil {
+				if err := v.BindPFlag(s.Key, f); err != nil {
+					return nil, fmt.Errorf("bind --%s: %w", s.Flag, err)
+				}
+			}
+		}
+	}
+	if err := v.MergeConfigMap(fromFile); err != nil {
+		return nil, fmt.Errorf("merge %s: %w", path, err)
+	}
+
+	r := resolver{v: v, flags: src.Flags, path: path, keys: keys}
+	cfg := &Config{
+		File:         path,
+		Instances:    r.int("instances"),
+		NamePrefix:   r.string("name_prefix"),
+		BaseOffset:   r.int("base_offset"),
+		OffsetStep:   r.int("offset_step"),
+		MIHome:       r.string("mi_home"),
+		InstancesDir: r.string("instances_dir"),
+		OffsetMethod: r.string("offset_method"),
+	}
+	host := r.string("host")
+	if r.err != nil {
+		return nil, r.err
+	}
+	if cfg.Host, err = netip.ParseAddr(host); err != nil {
+		return nil, r.bad("host", fmt.Sprintf("%q is not an IP address; use 127.0.0.1, ::1 or 0.0.0.0", host))
+	}
+	if cfg.Instance, err = r.instances(file.Instance); err != nil {
+		return nil, err
+	}
+	if err := r.validate(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func (f *fileSchema) value(key string) any {
+	ptrs := map[string]any{
+		"instances": f.Instances, "name_prefix": f.NamePrefix, "base_offset": f.BaseOffset,
+		"offset_step": f.OffsetStep, "host": f.Host, "mi_home": f.MIHome,
+		"instances_dir": f.InstancesDir, "offset_method": f.OffsetMethod,
+	}
+	switch p := ptrs[key].(type) {
+	case *int:
+		if p != nil {
+			return *p
+		}
+	case *string:
+		if p != nil {
+			return *p
+		}
+	}
+	return nil
+}
+
+// decodeStrict decodes data, turning go-toml's errors into *Error values with
+// file:line:col and, for unknown keys, the list of keys that do exist.
+func decodeStrict(path string, data []byte, out *fileSchema) error {
+	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
+	err := dec.Decode(out)
+	var missing *toml.StrictMissingError
+	var decodeErr *toml.DecodeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &missing) && len(missing.Errors) > 0:
+		first := missing.Errors[0]
+		line, col := first.Position()
+		key := strings.Join(first.Key(), ".")
+		expected := TopLevelKeys()
+		if len(first.Key()) > 1 && first.Key()[0] == "instance" {
+			expected = "name, offset, overrides"
+		}
+		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col),
+			Msg: fmt.Sprintf("unknown key %q; expected one of: %s", key, expected)}
+	case errors.As(err, &decodeErr):
+		line, col := decodeErr.Position()
+		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col), Msg: describeDecodeError(decodeErr)}
+	default:
+		return &Error{Where: path, Msg: err.Error()}
+	}
+}
+
+func describeDecodeError(e *toml.DecodeError) string {
+	msg := e.Error()
+	key := strings.Join(e.Key(), ".")
+	for _, s := range Settings {
+		if s.Key == key {
+			return fmt.Sprintf("%s: %s; expected %s", key, msg, s.Type())
+		}
+	}
+	if key != "" {
+		return key + ": " + msg
+	}
+	return msg
+}
+
+// resolver reads merged settings, remembering the first error, and can say
+// where any value came from.
+type resolver struct {
+	v     *viper.Viper
+	flags *pflag.FlagSet
+	path  string
+	keys  keyIndex
+	err   error
+}
+
+func (r *resolver) where(key string) string {
+	s := settingByKey(key)
+	if r.flags != nil && s.Flag != "" {
+		if f := r.flags.Lookup(s.Flag); f != nil && f.Changed {
+			return "flag --" + s.Flag
+		}
+	}
+	if _, ok := os.LookupEnv(s.Env()); ok {
+		return "environment " + s.Env()
+	}
+	if pos, ok := r.keys[key]; ok {
+		return fmt.Sprintf("%s:%d:%d", r.path, pos.line, pos.col)
+	}
+	return "default " + key
+}
+
+func (r *resolver) bad(key, msg string) error {
+	return &Error{Where: r.where(key), Msg: key + ": " + msg}
+}
+
+func (r *resolver) int(key string) int {
+	n, err := cast.ToIntE(r.v.Get(key))
+	if err != nil && r.err == nil {
+		r.err = r.bad(key, fmt.Sprintf("%q is not a whole number", fmt.Sprint(r.v.Get(key))))
+	}
+	return n
+}
+
+func (r *resolver) string(key string) string {
+	s, err := cast.ToStringE(r.v.Get(key))
+	if err != nil && r.err == nil {
+		r.err = r.bad(key, "expected a string")
+	}
+	return s
+}
+
+func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
+	out := make([]InstanceConfig, 0, len(tables))
+	seen := map[string]string{}
+	for i, t := range tables {
+		pos := r.keys.table(i)
+		where := fmt.Sprintf("%s:%d:%d", r.path, pos.line, pos.col)
+		if t.Name == "" {
+			return nil, &Error{Where: where, Msg: "[[instance]] needs a name, e.g. name = \"mi-orders\""}
+		}
+		if err := ValidateName(t.Name); err != nil {
+			return nil, &Error{Where: r.keys.at(fmt.Sprintf("instance.%d.name", i), where, r.path), Msg: err.Error()}
+		}
+		if prev, dup := seen[t.Name]; dup {
+			return nil, &Error{Where: where, Msg: fmt.Sprintf("instance %q is already defined at %s", t.Name, prev)}
+		}
+		seen[t.Name] = where
+		if t.Offset != nil && (*t.Offset < 0 || *t.Offset > math.MaxUint16) {
+			return nil, &Error{Where: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
+				Msg: fmt.Sprintf("offset %d: expected 0-%d", *t.Offset, math.MaxUint16)}
+		}
+		for key := range t.Overrides {
+			if key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, "..") {
+				return nil, &Error{Where: where, Msg: fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)}
+			}
+		}
+		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, Pos: where})
+	}
+	return out, nil
+}
+
+func (r *resolver) validate(c *Config) error {
+	switch {
+	case c.Instances < 0:
+		return r.bad("instances", fmt.Sprintf("%d: expected a count of 1 or more", c.Instances))
+	case c.Instances == 0 && (len(c.Instance) == 0 || strings.HasPrefix(r.where("instances"), "flag")):
+		return r.bad("instances", "0: expected a count of 1 or more (or [[instance]] tables)")
+	case c.BaseOffset < 0 || c.BaseOffset > math.MaxUint16:
+		return r.bad("base_offset", fmt.Sprintf("%d: expected 0-%d", c.BaseOffset, math.MaxUint16))
+	case c.OffsetStep < 1 || c.OffsetStep > math.MaxUint16:
+		return r.bad("offset_step", fmt.Sprintf("%d: expected 1-%d", c.OffsetStep, math.MaxUint16))
+	case c.OffsetMethod != OffsetMethodTOML && c.OffsetMethod != OffsetMethodFlag:
+		return r.bad("offset_method", fmt.Sprintf("%q: expected %q or %q", c.OffsetMethod, OffsetMethodTOML, OffsetMethodFlag))
+	case strings.TrimSpace(c.InstancesDir) == "":
+		return r.bad("instances_dir", "must not be empty")
+	}
+	if err := ValidateName(c.InstanceName(1)); err != nil {
+		return r.bad("name_prefix", fmt.Sprintf("%q makes names like %q: %v", c.NamePrefix, c.InstanceName(1), err))
+	}
+	if n := len(c.InstanceName(c.Instances)); n > 63 {
+		return r.bad("name_prefix", fmt.Sprintf("%q is too long: %q has %d characters, at most 63", c.NamePrefix, c.InstanceName(c.Instances), n))
+	}
+	return nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,155 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mictl.toml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func flagSet(args ...string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	fs.Int("instances", 0, "")
+	fs.Int("base-offset", 0, "")
+	fs.String("host", "", "")
+	if err := fs.Parse(args); err != nil {
+		panic(err)
+	}
+	return fs
+}
+
+func TestLoadDefaultsWithoutFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg, err := Load(Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.File != "" || cfg.Instances != 1 || cfg.NamePrefix != "mi" || cfg.BaseOffset != 10 ||
+		cfg.OffsetStep != 1 || cfg.Host.String() != "127.0.0.1" || !cfg.UsesSimulator() ||
+		cfg.InstancesDir != "instances" || cfg.OffsetMethod != OffsetMethodTOML {
+		t.Fatalf("defaults = %+v", cfg)
+	}
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	path := writeConfig(t, "instances = 4\nbase_offset = 20\nhost = \"::1\"\n")
+	tests := []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		instances int
+		base      int
+		host      string
+	}{
+		{"file over defaults", nil, nil, 4, 20, "::1"},
+		{"env over file", map[string]string{"MICTL_INSTANCES": "6", "MICTL_HOST": "127.0.0.2"}, nil, 6, 20, "127.0.0.2"},
+		{"flag over env", map[string]string{"MICTL_INSTANCES": "6"}, []string{"--instances=8", "--base-offset=30"}, 8, 30, "::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load(Sources{Path: path, Flags: flagSet(tt.args...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Instances != tt.instances || cfg.BaseOffset != tt.base || cfg.Host.String() != tt.host {
+				t.Fatalf("got instances=%d base=%d host=%s", cfg.Instances, cfg.BaseOffset, cfg.Host)
+			}
+		})
+	}
+}
+
+func TestLoadErrorsNameTheSource(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		env   map[string]string
+		args  []string
+		where string // expected Error.Where
+		msg   string // substring of Error.Msg
+	}{
+		{"unknown key", "instances = 2\nofset_step = 3\n", nil, nil, ":2:1", `unknown key "ofset_step"; expected one of: instances`},
+		{"wrong type", "instances = \"three\"\n", nil, nil, ":1:", "expected an integer"},
+		{"syntax", "instances = \n", nil, nil, ":1:", ""},
+		{"bad value", "offset_step = 0\n", nil, nil, ":1:1", "offset_step: 0: expected 1-65535"},
+		{"bad method", "\n\noffset_method = \"env\"\n", nil, nil, ":3:1", `expected "toml" or "flag"`},
+		{"bad host", "host = \"localhost\"\n", nil, nil, ":1:1", "not an IP address"},
+		{"bad prefix", "name_prefix = \"MI\"\n", nil, nil, ":1:1", "lowercase"},
+		{"bad env", "", map[string]string{"MICTL_INSTANCES": "many"}, nil, "environment MICTL_INSTANCES", "not a whole number"},
+		{"zero flag", "", nil, []string{"--instances=0"}, "flag --instances", "expected a count of 1 or more"},
+		{"negative count", "instances = -2\n", nil, nil, ":1:1", "expected a count"},
+		{"instance without name", "[[instance]]\noffset = 3\n", nil, nil, ":1:1", "needs a name"},
+		{"instance bad name", "[[instance]]\nname = \"../etc\"\n", nil, nil, ":2:1", "lowercase"},
+		{"duplicate instance", "[[instance]]\nname = \"a\"\n[[instance]]\nname = \"a\"\n", nil, nil, ":3:1", "already defined at"},
+		{"unknown instance key", "[[instance]]\nname = \"a\"\nport = 1\n", nil, nil, ":3:1", "expected one of: name, offset, overrides"},
+		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", "offset -1"},
+		{"bad override key", "[[instance]]\nname = \"a\"\noverrides = { \"x..y\" = 1 }\n", nil, nil, ":1:1", "dotted deployment.toml path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			path := writeConfig(t, tt.body)
+			_, err := Load(Sources{Path: path, Flags: flagSet(tt.args...)})
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want *config.Error", err)
+			}
+			if !strings.Contains(ce.Where, tt.where) || !strings.Contains(ce.Msg, tt.msg) {
+				t.Fatalf("error = %q, want where %q and message containing %q", ce.Error(), tt.where, tt.msg)
+			}
+			if strings.HasPrefix(tt.where, ":") && !strings.HasPrefix(ce.Where, path) {
+				t.Fatalf("error %q does not name the file %s", ce.Error(), path)
+			}
+		})
+	}
+}
+
+func TestLoadMissingExplicitFile(t *testing.T) {
+	_, err := Load(Sources{Path: filepath.Join(t.TempDir(), "nope.toml")})
+	var ce *Error
+	if !errors.As(err, &ce) || !strings.Contains(ce.Error(), "nope.toml: cannot read the config file") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestNames(t *testing.T) {
+	path := writeConfig(t, `instances = 2
+[[instance]]
+name = "mi-2"
+offset = 30
+[[instance]]
+name = "orders"
+overrides = { "transport.http.listener.port" = 8300 }
+`)
+	cfg, err := Load(Sources{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.Names(), ","); got != "mi-1,mi-2,orders" {
+		t.Fatalf("names = %s", got)
+	}
+	ic, ok := cfg.InstanceSettings("mi-2")
+	if !ok || *ic.Offset != 30 {
+		t.Fatalf("mi-2 settings = %+v", ic)
+	}
+	orders, _ := cfg.InstanceSettings("orders")
+	if orders.Overrides["transport.http.listener.port"] != int64(8300) {
+		t.Fatalf("orders overrides = %#v", orders.Overrides)
+	}
+}

@@ -1,0 +1,118 @@
+// Package deployment turns a configuration into a plan: it reads the source
+// distribution's deployment.toml, works out each instance's base ports from
+// it and the instance's overrides, asks the planner for offsets and renders
+// each instance's own deployment.toml.
+package deployment
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// Source is the deployment.toml every instance's file is generated from.
+type Source struct {
+	// Path names the file in messages: "<mi_home>/conf/deployment.toml", or
+	// "built-in deployment.toml" for the simulator distribution's template.
+	Path string
+	TOML []byte
+}
+
+// SourceTOML is where a distribution keeps its deployment.toml.
+func SourceTOML(miHome string) string {
+	return filepath.Join(miHome, "conf", "deployment.toml")
+}
+
+// LoadSource reads the source deployment.toml of cfg's distribution.
+func LoadSource(cfg *config.Config) (Source, error) {
+	if cfg.UsesSimulator() {
+		return Source{Path: "built-in deployment.toml", TOML: deploytoml.Template()}, nil
+	}
+	path := SourceTOML(cfg.MIHome)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Source{}, &config.Error{Where: path, Msg: fmt.Sprintf(
+			"cannot read the distribution's deployment.toml (%v); check mi_home points at a Micro Integrator home", err)}
+	}
+	return Source{Path: path, TOML: data}, nil
+}
+
+// Options are the planning inputs that do not come from the config file.
+type Options struct {
+	// Offsets are explicit offsets for the first instances, in order
+	// (--offsets 10,20,30).
+	Offsets []int
+	// HostBusy and MinPort are passed to the planner (see ports.Planner).
+	HostBusy func(port int) bool
+	MinPort  int
+}
+
+// Plan places every instance cfg names.
+func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
+	names := cfg.Names()
+	if len(opts.Offsets) > len(names) {
+		return ports.Plan{}, &config.Error{Where: "flag --offsets", Msg: fmt.Sprintf(
+			"%d offsets for %d instances; give at most one offset per instance or raise --instances", len(opts.Offsets), len(names))}
+	}
+	sourceBases, err := basePorts(src, nil)
+	if err != nil {
+		return ports.Plan{}, err
+	}
+	wants := make([]ports.Want, len(names))
+	for i, name := range names {
+		w := ports.Want{Name: name, Bases: sourceBases}
+		ic, ok := cfg.InstanceSettings(name)
+		if ok {
+			w.Offset = ic.Offset
+			if len(ic.Overrides) > 0 {
+				if w.Bases, err = basePorts(src, ic.Overrides); err != nil {
+					return ports.Plan{}, fmt.Errorf("instance %s (%s): %w", name, ic.Pos, err)
+				}
+			}
+		}
+		if i < len(opts.Offsets) {
+			w.Offset = &opts.Offsets[i]
+		}
+		wants[i] = w
+	}
+	planner := ports.Planner{BaseOffset: cfg.BaseOffset, Step: cfg.OffsetStep, MinPort: opts.MinPort, HostBusy: opts.HostBusy}
+	return planner.Plan(wants)
+}
+
+// basePorts reads the base ports of src with overrides applied, going
+// through the same Render call that writes the instance's file so the plan
+// and the file can never disagree.
+func basePorts(src Source, overrides map[string]any) (ports.Set, error) {
+	data := src.TOML
+	if len(overrides) > 0 {
+		var err error
+		if data, err = deploytoml.Render(src.Path, src.TOML, nil, overrides); err != nil {
+			return ports.Set{}, err
+		}
+	}
+	doc, err := deploytoml.Parse(src.Path, data)
+	if err != nil {
+		return ports.Set{}, err
+	}
+	return doc.BasePorts()
+}
+
+// Render produces inst's deployment.toml: the source with [server] offset
+// set (offset_method "toml"; with "flag" the source's offset stays and
+// -DportOffset replaces it at launch) and the instance's overrides applied.
+func Render(cfg *config.Config, src Source, inst ports.Instance) ([]byte, error) {
+	var offset *int
+	if cfg.OffsetMethod == config.OffsetMethodTOML {
+		offset = &inst.Offset
+	}
+	ic, _ := cfg.InstanceSettings(inst.Name)
+	out, err := deploytoml.Render(src.Path, src.TOML, offset, ic.Overrides)
+	if err != nil {
+		return nil, fmt.Errorf("render %s for %s: %w", src.Path, inst.Name, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,53 @@
+// Package home prepares each instance's own MI home under instances_dir.
+// It writes only below the instance's directory and never into the source
+// distribution: two instances can never share one MI_HOME (MI-FACTS,
+// "Start, stop, files").
+package home
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deploytoml"
+)
+
+// ConfPath is where an instance home keeps its deployment.toml.
+func ConfPath(dir string) string {
+	return filepath.Join(dir, "conf", "deployment.toml")
+}
+
+// WriteConf writes an instance's rendered deployment.toml into its home at
+// dir, atomically and with mode 0600 (it holds keystore passwords). It
+// refuses a dir that is, or is inside, the source distribution miHome.
+func WriteConf(dir, miHome string, rendered []byte) error {
+	if err := outsideSource(dir, miHome); err != nil {
+		return err
+	}
+	return deploytoml.WriteFile(ConfPath(dir), rendered)
+}
+
+// Dir returns the home of the named instance, refusing names that could
+// escape instances_dir.
+func Dir(cfg *config.Config, name string) (string, error) {
+	if err := config.ValidateName(name); err != nil {
+		return "", err
+	}
+	return cfg.InstanceDir(name), nil
+}
+
+func outsideSource(dir, miHome string) error {
+	if miHome == "" {
+		return nil
+	}
+	absDir, err1 := filepath.Abs(dir)
+	absSrc, err2 := filepath.Abs(miHome)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("resolve %s and %s: %v %v", dir, miHome, err1, err2)
+	}
+	rel, err := filepath.Rel(absSrc, absDir)
+	if err == nil && (rel == "." || filepath.IsLocal(rel)) {
+		return fmt.Errorf("instance home %s is inside the source distribution %s: mictl never writes there; set instances_dir outside mi_home", dir, miHome)
+	}
+	return nil
+}

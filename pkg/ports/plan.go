@@ -1,0 +1,150 @@
+package ports
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Want is one instance the planner must place.
+type Want struct {
+	Name string
+	// Offset is the user's explicit offset (--offsets, [[instance]] offset,
+	// or an offset persisted from an earlier run). The planner honours it as
+	// given, clash or not: the conflict check reports, nothing moves silently.
+	Offset *int
+	// Bases are the instance's base ports: the catalogue defaults, or the
+	// values its deployment.toml (source plus overrides) sets explicitly.
+	Bases Set
+}
+
+// Instance is one planned instance.
+type Instance struct {
+	Name     string
+	Offset   int
+	Bases    Set
+	Explicit bool // the offset came from the user, not the planner
+}
+
+// Ports returns the instance's effective fixed ports.
+func (i Instance) Ports() Set { return i.Bases.Shift(i.Offset) }
+
+// Plan is the placement of every instance, in the order they were wanted.
+type Plan struct {
+	Instances []Instance
+}
+
+// Planner gives instances offsets whose full port sets are pairwise disjoint
+// and free on the host.
+type Planner struct {
+	BaseOffset int // smallest offset tried (MI's default is 10)
+	Step       int // offsets tried are BaseOffset, BaseOffset+Step, ...
+	// MinPort is the lowest port an instance may use: FirstUnprivileged for
+	// ordinary users, 1 for root.
+	MinPort int
+	// HostBusy reports whether a foreign process holds port on the host.
+	// Nil means the host is not consulted.
+	HostBusy func(port int) bool
+}
+
+// ErrNoRoom is returned (wrapped) when the port space cannot fit another
+// instance; callers map it to a usage error.
+var ErrNoRoom = errors.New("no room in the port space")
+
+// Plan places wants in order. Explicit offsets are placed first and kept as
+// given; every other instance gets the smallest offset on the grid whose
+// whole port set (a) meets no port of any instance placed before it, in any
+// role (8243+a = 8280+b when a-b = 37), (b) is free on the host and (c) lies
+// within [MinPort, MaxPort]. Because an instance only looks at those placed
+// before it, the same inputs always give the same plan and adding instances
+// at the end never moves the earlier ones.
+func (p Planner) Plan(wants []Want) (Plan, error) {
+	if p.Step < 1 {
+		return Plan{}, fmt.Errorf("offset step %d: must be at least 1", p.Step)
+	}
+	if p.BaseOffset < 0 {
+		return Plan{}, fmt.Errorf("base offset %d: must not be negative", p.BaseOffset)
+	}
+	plan := Plan{Instances: make([]Instance, len(wants))}
+	taken := make(map[int]bool, NumRoles*len(wants))
+	for i, w := range wants {
+		if w.Offset != nil {
+			plan.Instances[i] = Instance{Name: w.Name, Offset: *w.Offset, Bases: w.Bases, Explicit: true}
+			for _, port := range plan.Instances[i].Ports() {
+				taken[port] = true
+			}
+		}
+	}
+	// Every offset below a cursor has been rejected for that base set, and
+	// stays rejected because taken only grows: resume there rather than
+	// rescanning, which keeps planning thousands of instances linear.
+	cursor := map[Set]int{}
+	for i, w := range wants {
+		if w.Offset != nil {
+			continue
+		}
+		if dup, ok := internalClash(w.Bases); ok {
+			return Plan{}, fmt.Errorf("%s: %s and %s have the same base port %d, so no offset can separate them; change one in its overrides",
+				w.Name, dup[0], dup[1], w.Bases[dup[0]])
+		}
+		start, seen := cursor[w.Bases]
+		if !seen {
+			start = p.BaseOffset
+		}
+		offset, err := p.firstFit(w, start, taken)
+		if err != nil {
+			return Plan{}, err
+		}
+		cursor[w.Bases] = offset
+		plan.Instances[i] = Instance{Name: w.Name, Offset: offset, Bases: w.Bases}
+		for _, port := range plan.Instances[i].Ports() {
+			taken[port] = true
+		}
+	}
+	return plan, nil
+}
+
+func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, error) {
+	lowest, highest := minMax(w.Bases)
+	// Climb to the first offset that lifts the lowest port above MinPort.
+	if lowest+start < p.MinPort {
+		start += ceilDiv(p.MinPort-lowest-start, p.Step) * p.Step
+	}
+	for offset := start; highest+offset <= MaxPort; offset += p.Step {
+		if p.fits(w.Bases.Shift(offset), taken) {
+			return offset, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or lower base_offset",
+		w.Name, ErrNoRoom, start, MaxPort-highest, p.Step, highest, MaxPort)
+}
+
+func (p Planner) fits(ports Set, taken map[int]bool) bool {
+	for _, port := range ports {
+		if taken[port] || (p.HostBusy != nil && p.HostBusy(port)) {
+			return false
+		}
+	}
+	return true
+}
+
+// internalClash reports two roles of one base set that share a port.
+func internalClash(s Set) ([2]Role, bool) {
+	for a := range s {
+		for b := a + 1; b < len(s); b++ {
+			if s[a] == s[b] {
+				return [2]Role{Role(a), Role(b)}, true
+			}
+		}
+	}
+	return [2]Role{}, false
+}
+
+func minMax(s Set) (lo, hi int) {
+	lo, hi = s[0], s[0]
+	for _, p := range s[1:] {
+		lo, hi = min(lo, p), max(hi, p)
+	}
+	return lo, hi
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
