@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -38,12 +39,13 @@ var errConflicts = &exitError{ExitConflicts, errors.New("conflicts found")}
 func ExitCode(err error) int {
 	var ee *exitError
 	var ce *config.Error
+	var te *deploytoml.Error
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &ee):
 		return ee.code
-	case errors.As(err, &ce), errors.Is(err, ports.ErrNoRoom):
+	case errors.As(err, &ce), errors.As(err, &te), errors.Is(err, ports.ErrNoRoom):
 		return ExitUsage
 	default:
 		return ExitRuntime

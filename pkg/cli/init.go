@@ -56,7 +56,7 @@ func InitTemplate() string {
 	b.WriteString("# mictl configuration. Every setting below shows its default.\n")
 	b.WriteString("# Precedence: command-line flag > MICTL_* environment variable > this file > default.\n\n")
 	for _, s := range config.Settings {
-		fmt.Fprintf(&b, "# %s (flag --%s, environment %s)\n", s.Help, s.Flag, s.Env())
+		fmt.Fprintf(&b, "# %s\n# (flag --%s, environment %s)\n", s.Help, s.Flag, s.Env())
 		switch def := s.Default.(type) {
 		case int:
 			fmt.Fprintf(&b, "%s = %d\n\n", s.Key, def)

@@ -70,7 +70,7 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 			w.Offset = ic.Offset
 			if len(ic.Overrides) > 0 {
 				if w.Bases, err = basePorts(src, ic.Overrides); err != nil {
-					return ports.Plan{}, fmt.Errorf("instance %s (%s): %w", name, ic.Pos, err)
+					return ports.Plan{}, &config.Error{Where: ic.Pos, Msg: fmt.Sprintf("instance %s: %v", name, err)}
 				}
 			}
 		}

@@ -1,0 +1,366 @@
+package cli
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// goldenDir is resolved before any test changes its working directory.
+var goldenDir, _ = filepath.Abs(filepath.Join("..", "..", "testdata", "cli"))
+
+// run executes mictl in-process in a fresh temporary working directory.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	streams, out, errOut := Test()
+	code = Main(args, streams)
+	return code, out.String(), errOut.String()
+}
+
+// inTempDir moves the test into an empty directory (no mictl.toml).
+func inTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	t.Chdir(dir)
+	return dir
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join(goldenDir, name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/cli -update)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs from golden:\n--- got\n%s--- want\n%s", name, got, want)
+	}
+}
+
+// freeOffset finds an offset >= from whose four default ports can all be
+// bound on 127.0.0.1 right now.
+func freeOffset(t *testing.T, from int) int {
+	t.Helper()
+	for off := from; off < from+2000; off++ {
+		ok := true
+		for _, p := range ports.DefaultBases().Shift(off) {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return off
+		}
+	}
+	t.Fatalf("no free offset from %d", from)
+	return 0
+}
+
+func TestCheckConflictsCrossRoleClash(t *testing.T) {
+	inTempDir(t)
+	// MI-FACTS "Ports": offset 47's HTTPS port is offset 10's HTTP port (8290).
+	code, out, _ := run(t, "check-conflicts", "--offsets", "10,47")
+	if code != ExitConflicts {
+		t.Fatalf("exit = %d, want 1; output:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"conflict: mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
+		"conflict: mi-1 internal-http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCheckConflictsJSON(t *testing.T) {
+	inTempDir(t)
+	code, out, _ := run(t, "check-conflicts", "--offsets", "10,47", "-o", "json")
+	if code != ExitConflicts {
+		t.Fatalf("exit = %d", code)
+	}
+	var report struct {
+		Conflicts []map[string]any `json:"conflicts"`
+		Warnings  []map[string]any `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if report.Warnings == nil || len(report.Conflicts) == 0 {
+		t.Fatalf("report = %s", out)
+	}
+	for _, key := range []string{"kind", "port", "instances", "pid", "message"} {
+		if _, ok := report.Conflicts[0][key]; !ok {
+			t.Errorf("conflict lacks key %q: %v", key, report.Conflicts[0])
+		}
+	}
+	if c := report.Conflicts[0]; c["kind"] != "plan" || c["port"] != float64(8290) {
+		t.Errorf("first conflict = %v", c)
+	}
+}
+
+func TestForeignListenerIsPlannedAroundAndReported(t *testing.T) {
+	inTempDir(t)
+	off := freeOffset(t, 21000)
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 9154+off)) // the management port of offset off
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+
+	code, out, errOut := run(t, "ports", "table", "--base-offset", fmt.Sprint(off), "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rows []portsRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows[0].Offset == off {
+		t.Fatalf("planned onto the busy offset %d: %s", off, out)
+	}
+
+	code, out, _ = run(t, "check-conflicts", "--offsets", fmt.Sprint(off))
+	want := fmt.Sprintf("mi-1 management %d is held by pid %d", 9154+off, os.Getpid())
+	if code != ExitConflicts || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want 1 and %q in:\n%s", code, want, out)
+	}
+}
+
+func TestPortsTableJSONShape(t *testing.T) {
+	inTempDir(t)
+	code, out, errOut := run(t, "ports", "table", "--instances", "5", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rows []map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 5 {
+		t.Fatalf("rows = %d, %v\n%s", len(rows), err, out)
+	}
+	prev := -1
+	for i, row := range rows {
+		var name string
+		var offset int
+		var set map[string]int
+		json.Unmarshal(row["name"], &name)
+		json.Unmarshal(row["offset"], &offset)
+		json.Unmarshal(row["ports"], &set)
+		if name != fmt.Sprintf("mi-%d", i+1) || offset <= prev {
+			t.Errorf("row %d: name %q offset %d", i, name, offset)
+		}
+		prev = offset
+		want := map[string]int{"http": 8280 + offset, "https": 8243 + offset, "internal_http": 9191 + offset, "management": 9154 + offset}
+		if fmt.Sprint(set) != fmt.Sprint(want) {
+			t.Errorf("%s ports = %v, want %v", name, set, want)
+		}
+	}
+}
+
+func TestPortsTableGolden(t *testing.T) {
+	inTempDir(t)
+	for _, format := range []string{"table", "markdown", "json"} {
+		code, out, errOut := run(t, "ports", "table", "--offsets", "20000,20001,20002", "-o", format)
+		if code != ExitOK {
+			t.Fatalf("%s: exit %d: %s", format, code, errOut)
+		}
+		golden(t, "ports-table."+format, out)
+		if format == "table" {
+			for _, line := range strings.Split(out, "\n") {
+				if len(line) > 80 {
+					t.Errorf("line wider than 80 columns: %q", line)
+				}
+			}
+		}
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	inTempDir(t)
+	if err := os.WriteFile("bad.toml", []byte("instances = 2\noffset_stepp = 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check-conflicts", "--instances", "0"}, "flag --instances: instances: 0: expected a count of 1 or more"},
+		{[]string{"ports", "table", "--instances", "-3"}, "expected a count"},
+		{[]string{"ports", "table", "-o", "yaml"}, `unknown output format "yaml"`},
+		{[]string{"ports", "table", "--instances", "2", "--offsets", "1,2,3"}, "3 offsets for 2 instances"},
+		{[]string{"ports", "table", "--offsets", "-5"}, "--offsets: -5 is not an offset"},
+		{[]string{"ports", "table", "--instances", "20000"}, "no room in the port space"},
+		{[]string{"check-conflicts", "--config", "bad.toml"}, `bad.toml:2:1: unknown key "offset_stepp"`},
+		{[]string{"check-conflicts", "--config", "missing.toml"}, "missing.toml: cannot read the config file"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"ports", "table", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"ports", "table", "extra"}, "unknown command \"extra\""},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := run(t, tt.args...)
+			if code != ExitUsage || !strings.Contains(errOut, tt.want) {
+				t.Fatalf("exit %d, want 2 with %q; stderr:\n%s", code, tt.want, errOut)
+			}
+		})
+	}
+}
+
+func TestInitWritesLoadableDefaults(t *testing.T) {
+	inTempDir(t)
+	if code, _, errOut := run(t, "init"); code != ExitOK {
+		t.Fatalf("init: exit %d: %s", code, errOut)
+	}
+	cfg, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatalf("the generated mictl.toml does not load: %v", err)
+	}
+	if cfg.File != config.DefaultFile || cfg.Instances != 1 || cfg.BaseOffset != ports.DefaultOffset {
+		t.Fatalf("loaded %+v", cfg)
+	}
+	data, _ := os.ReadFile(config.DefaultFile)
+	for _, s := range config.Settings {
+		if !strings.Contains(string(data), s.Key+" = ") || !strings.Contains(string(data), s.Env()) {
+			t.Errorf("mictl.toml does not document %s", s.Key)
+		}
+	}
+	if code, _, errOut := run(t, "init"); code != ExitUsage || !strings.Contains(errOut, "already exists; use --force") {
+		t.Fatalf("second init: exit %d: %s", code, errOut)
+	}
+	if code, _, _ := run(t, "init", "--force"); code != ExitOK {
+		t.Fatalf("init --force: exit %d", code)
+	}
+}
+
+func TestGenerateWritesSecretsAtomically(t *testing.T) {
+	dir := inTempDir(t)
+	cfgText := `instances = 2
+instances_dir = "homes"
+[[instance]]
+name = "mi-2"
+offset = 20100
+overrides = { "server.hostname" = "mi-2.local" }
+`
+	if err := os.WriteFile("mictl.toml", []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "generate", "--base-offset", fmt.Sprint(freeOffset(t, 20200)), "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var files []generatedFile
+	if err := json.Unmarshal([]byte(out), &files); err != nil || len(files) != 2 {
+		t.Fatalf("%v: %s", err, out)
+	}
+	path := filepath.Join(dir, "homes", "mi-2", "conf", "deployment.toml")
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600 (the file holds keystore passwords)", info.Mode().Perm())
+	}
+	data, _ := os.ReadFile(path)
+	for _, want := range []string{"offset = 20100", `hostname = "mi-2.local"`, "#offset  = 10", `password = "wso2carbon"`} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("generated file lacks %q:\n%s", want, data)
+		}
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "homes", "*", "conf", ".*tmp*"))
+	if len(leftovers) > 0 {
+		t.Errorf("temporary files left behind: %v", leftovers)
+	}
+}
+
+func TestGenerateBadOverrideWritesNothing(t *testing.T) {
+	inTempDir(t)
+	cfgText := `instances = 2
+[[instance]]
+name = "mi-2"
+overrides = { "server.hostname.first" = "x" }
+`
+	if err := os.WriteFile("mictl.toml", []byte(cfgText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "generate")
+	if code != ExitUsage || !strings.Contains(errOut, "server.hostname") {
+		t.Fatalf("exit %d, want 2 naming the override: %s", code, errOut)
+	}
+	if _, err := os.Stat("instances"); !os.IsNotExist(err) {
+		t.Fatalf("instances/ was created despite the error: %v", err)
+	}
+}
+
+func TestVersionAndCompletion(t *testing.T) {
+	inTempDir(t)
+	code, out, _ := run(t, "version", "-o", "json")
+	var v versionInfo
+	if code != ExitOK || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || v.GoVersion == "" {
+		t.Fatalf("version: exit %d: %s", code, out)
+	}
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		code, out, _ := run(t, "completion", shell)
+		if code != ExitOK || !strings.Contains(out, "mictl") {
+			t.Errorf("completion %s: exit %d", shell, code)
+		}
+	}
+}
+
+func TestEveryCommandHasHelpAndExamples(t *testing.T) {
+	streams, _, _ := Test()
+	root := NewRootCmd(streams)
+	for _, cmd := range allCommands(root) {
+		if cmd.Hidden || cmd.Name() == "help" || strings.HasPrefix(cmd.CommandPath(), "mictl completion") {
+			continue
+		}
+		if cmd.Short == "" {
+			t.Errorf("%s has no short help", cmd.CommandPath())
+		}
+		if cmd.Runnable() && cmd.Example == "" {
+			t.Errorf("%s has no examples", cmd.CommandPath())
+		}
+	}
+}
+
+func TestGenDocs(t *testing.T) {
+	dir := inTempDir(t)
+	code, _, errOut := run(t, "gen-docs", "--man-dir", "man", "--markdown-dir", "md")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, f := range []string{"man/mictl-check-conflicts.1", "md/mictl_ports_table.md"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func allCommands(c *cobra.Command) []*cobra.Command {
+	out := []*cobra.Command{c}
+	for _, sub := range c.Commands() {
+		out = append(out, allCommands(sub)...)
+	}
+	return out
+}
