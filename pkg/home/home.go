@@ -51,3 +51,20 @@ func outsideSource(dir, miHome string) error {
 	}
 	return nil
 }
+
+// LogsDir is where mictl sends an instance's script output (stdout and
+// stderr), one file opened for append: never a pipe through the
+// supervisor, so a supervisor crash can never SIGPIPE a server.
+func LogsDir(dir string) string { return filepath.Join(dir, "logs") }
+
+// ConsoleLog is the file holding an instance's script output.
+func ConsoleLog(dir string) string { return filepath.Join(LogsDir(dir), "console.log") }
+
+// CarbonLog is MI's own log file inside an instance home.
+func CarbonLog(dir string) string {
+	return filepath.Join(dir, "repository", "logs", "wso2carbon.log")
+}
+
+// PIDFile is where MI writes the pid of its server JVM (MI-FACTS: written
+// early, never removed, so it may be stale).
+func PIDFile(dir string) string { return filepath.Join(dir, "wso2carbon.pid") }
