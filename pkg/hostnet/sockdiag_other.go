@@ -1,0 +1,14 @@
+//go:build !linux
+
+package hostnet
+
+import (
+	"errors"
+	"fmt"
+)
+
+// scanNetlink has no sock_diag to ask outside Linux; the error counts as a
+// refusal, so Scan falls back to procfs (and fails there with a clear path).
+func scanNetlink() ([]Socket, error) {
+	return nil, fmt.Errorf("sock_diag netlink: %w", errors.ErrUnsupported)
+}
