@@ -1,0 +1,45 @@
+package deploytoml
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf8"
+)
+
+// Error is a problem at a place in a deployment.toml: a syntax error, a
+// duplicate key, a key holding the wrong kind of value, or an edit that
+// cannot be made there. Line and Col are 1-based; Col counts characters.
+type Error struct {
+	File string // the name given to Parse, usually the file's path
+	Line int
+	Col  int
+	Msg  string
+}
+
+// Error formats the error as "file:line:col: msg", the form editors and
+// compilers use, so a user can jump straight to the spot.
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg)
+}
+
+// lineCol turns a byte offset of src into a 1-based line and a 1-based
+// column counted in characters (runes).
+func lineCol(src []byte, off int) (line, col int) {
+	if off < 0 {
+		off = 0
+	}
+	if off > len(src) {
+		off = len(src)
+	}
+	before := src[:off]
+	line = bytes.Count(before, []byte{'\n'}) + 1
+	start := bytes.LastIndexByte(before, '\n') + 1
+	col = utf8.RuneCount(before[start:]) + 1
+	return line, col
+}
+
+// errorAt builds an *Error for a byte offset of src.
+func errorAt(file string, src []byte, off int, format string, args ...any) *Error {
+	line, col := lineCol(src, off)
+	return &Error{File: file, Line: line, Col: col, Msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,157 @@
+package deploytoml
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// BasePorts returns the base port (the port at offset 0) of every role: the
+// value of the role's deployment.toml key when the file sets it, else the
+// catalogue default. MI adds the offset to explicit ports too (MI-FACTS,
+// "Ports"). A key holding anything but an integer from 1 to 65535 is an
+// *Error pointing at the value.
+func (d *Document) BasePorts() (ports.Set, error) {
+	set := ports.DefaultBases()
+	for _, spec := range ports.Catalogue {
+		p, ok, err := d.intKey(spec.TOMLKey, 1, ports.MaxPort, "a port")
+		if err != nil {
+			return ports.Set{}, err
+		}
+		if ok {
+			set[spec.Role] = p
+		}
+	}
+	return set, nil
+}
+
+// Offset returns [server] offset when the file sets it (ok true), else MI's
+// default, ports.DefaultOffset, with ok false. A non-integer or an offset
+// outside 0..65535 is an *Error pointing at the value.
+func (d *Document) Offset() (offset int, ok bool, err error) {
+	offset, ok, err = d.intKey(ports.OffsetTOMLKey, 0, ports.MaxPort, "a port offset")
+	if err != nil || !ok {
+		return ports.DefaultOffset, false, err
+	}
+	return offset, true, nil
+}
+
+func (d *Document) intKey(key string, lo, hi int, what string) (int, bool, error) {
+	n, ok := d.find(key)
+	if !ok {
+		return 0, false, nil
+	}
+	if n.kind != kValue {
+		return 0, false, d.errAt(n.pos, "%s must be %s, an integer from %d to %d, not %s", key, what, lo, hi, withArticle(describe(n)))
+	}
+	v, isInt := n.val.(int64)
+	if !isInt {
+		return 0, false, d.errAt(n.vStart, "%s = %s: must be %s, an integer from %d to %d, not %s",
+			key, d.src[n.vStart:n.vEnd], what, lo, hi, withArticle(n.typ))
+	}
+	if v < int64(lo) || v > int64(hi) {
+		return 0, false, d.errAt(n.vStart, "%s = %d: must be %s from %d to %d", key, v, what, lo, hi)
+	}
+	return int(v), true, nil
+}
+
+// Render is the one call mictl makes per instance: it parses src (the
+// distribution's deployment.toml, name is its path for messages), sets
+// [server] offset to *offset unless offset is nil (offset_method = flag:
+// the source's offset stays and -DportOffset replaces it at start), then
+// applies overrides, dotted key paths to values (shallow paths first, then
+// by name).
+// Everything else in src comes out byte for byte. On any error, such as an
+// override through an array of tables or of an unsupported type, Render
+// returns no bytes and an error naming the override.
+func Render(name string, src []byte, offset *int, overrides map[string]any) ([]byte, error) {
+	d, err := Parse(name, src)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(overrides))
+	for k := range overrides {
+		keys = append(keys, k)
+	}
+	// Shallow keys first, so that [mediation] internal_https_api_port
+	// creates [mediation] before mediation.internal.x would create
+	// [mediation.internal]; then by name, so the output is deterministic.
+	slices.SortFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(depth(a), depth(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	seen := map[string]string{}
+	for _, k := range keys {
+		parts, err := splitPath(k)
+		if err != nil {
+			return nil, fmt.Errorf("%s: override %q: %w", name, k, err)
+		}
+		canon := joinPath(parts)
+		if other, dup := seen[canon]; dup {
+			return nil, fmt.Errorf("%s: overrides %q and %q name the same key", name, other, k)
+		}
+		seen[canon] = k
+		// Check each override against the source as it is, so that an
+		// error's line:col points into the file the user can open.
+		enc, _, err := encodeValue(overrides[k])
+		if err != nil {
+			return nil, fmt.Errorf("%s: override %q: %w", name, k, err)
+		}
+		if _, err := d.edit(parts, enc); err != nil {
+			return nil, fmt.Errorf("override %q: %w", k, err)
+		}
+		if offset != nil && canon == ports.OffsetTOMLKey {
+			return nil, fmt.Errorf("%s: override %q: mictl sets the port offset itself (%d); drop the override or use offset_method = flag", name, k, *offset)
+		}
+	}
+	if offset != nil {
+		if *offset < 0 || *offset > ports.MaxPort {
+			return nil, fmt.Errorf("%s: port offset %d out of range 0..%d", name, *offset, ports.MaxPort)
+		}
+		if err := d.Set(ports.OffsetTOMLKey, *offset); err != nil {
+			return nil, fmt.Errorf("%s: set port offset: %w", name, err)
+		}
+	}
+	for _, k := range keys {
+		if err := d.Set(k, overrides[k]); err != nil {
+			return nil, fmt.Errorf("override %q: %w", k, err)
+		}
+	}
+	// An override may have put a string where MI wants a port: say so now,
+	// not when MI fails to start.
+	if _, err := d.BasePorts(); err != nil {
+		return nil, err
+	}
+	if _, _, err := d.Offset(); err != nil {
+		return nil, err
+	}
+	return d.Bytes(), nil
+}
+
+// WriteFile writes a rendered deployment.toml atomically with mode 0600 (it
+// holds keystore and user store passwords), creating its directory (0755)
+// when missing.
+func WriteFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return fsutil.WriteFileAtomic(path, data, 0o600)
+}
+
+// depth is the number of keys in a path (an invalid path sorts first and
+// fails in Set with its own message).
+func depth(path string) int {
+	parts, err := splitPath(path)
+	if err != nil {
+		return 0
+	}
+	return len(parts)
+}
