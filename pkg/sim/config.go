@@ -1,0 +1,180 @@
+package sim
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// JMXPortProperty pins the JMX agent's otherwise random port (MI-FACTS, "Ports").
+const JMXPortProperty = "com.sun.management.jmxremote.local.port"
+
+// serverConfig is what the simulated server learns from its home, its
+// environment and its arguments before it opens anything.
+type serverConfig struct {
+	home        string
+	offset      int
+	offsetFrom  string // "default", "deployment.toml" or "-DportOffset"
+	ports       ports.Set
+	internalAPI bool // [mediation] internal_http_api_enable
+	jmxPort     int  // 0 = random, as the JVM does
+	syslog      syslogConfig
+}
+
+type syslogConfig struct {
+	enabled  bool
+	host     string
+	port     int
+	protocol string // "UDP" or "TCP"
+}
+
+// systemProperties collects -Dkey=value words from JAVA_OPTS and then from
+// the arguments, the order java sees them in MI's script; a later value of a
+// property replaces an earlier one, as in java.
+func systemProperties(javaOpts string, args []string) map[string]string {
+	props := map[string]string{}
+	words := append(strings.Fields(javaOpts), args...)
+	for _, w := range words {
+		if !strings.HasPrefix(w, "-D") {
+			continue
+		}
+		k, v, _ := strings.Cut(w[2:], "=")
+		if k != "" {
+			props[k] = v
+		}
+	}
+	return props
+}
+
+// loadConfig reads $CARBON_HOME/conf/deployment.toml and log4j2.properties
+// and applies MI's precedence: -DportOffset REPLACES [server] offset, which
+// defaults to 10; explicit ports in the toml are still shifted by the offset
+// (MI-FACTS, "Ports").
+func loadConfig(home string, env func(string) string, args []string) (serverConfig, error) {
+	cfg := serverConfig{home: home}
+	tomlPath := filepath.Join(home, DeployTOMLPath)
+	src, err := os.ReadFile(tomlPath)
+	if err != nil {
+		return cfg, fmt.Errorf("read %s: %w", tomlPath, err)
+	}
+	doc, err := deploytoml.Parse(tomlPath, src)
+	if err != nil {
+		return cfg, err
+	}
+	bases, err := doc.BasePorts()
+	if err != nil {
+		return cfg, err
+	}
+	offset, set, err := doc.Offset()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.offset, cfg.offsetFrom = offset, "default"
+	if set {
+		cfg.offsetFrom = "deployment.toml"
+	}
+	props := systemProperties(env("JAVA_OPTS"), args)
+	flagName := strings.TrimSuffix(strings.TrimPrefix(ports.OffsetFlag, "-D"), "=")
+	if v, ok := props[flagName]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return cfg, fmt.Errorf("%s%s: java.lang.NumberFormatException: For input string: %q", ports.OffsetFlag, v, v)
+		}
+		cfg.offset, cfg.offsetFrom = n, ports.OffsetFlag
+	}
+	cfg.ports = bases.Shift(cfg.offset)
+
+	cfg.internalAPI = true
+	if v, ok := doc.Lookup(ports.InternalAPIEnableTOMLKey); ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			return cfg, fmt.Errorf("%s: %s must be true or false, not %v", tomlPath, ports.InternalAPIEnableTOMLKey, v)
+		}
+		cfg.internalAPI = b
+	}
+
+	if v, ok := props[JMXPortProperty]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 0 || n > ports.MaxPort {
+			return cfg, fmt.Errorf("-D%s=%s: not a port", JMXPortProperty, v)
+		}
+		cfg.jmxPort = n
+	}
+
+	l4jPath := filepath.Join(home, Log4j2Path)
+	l4j, err := os.ReadFile(l4jPath)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return cfg, fmt.Errorf("read %s: %w", l4jPath, err)
+	default:
+		cfg.syslog = syslogFrom(parseProperties(l4j))
+	}
+	return cfg, nil
+}
+
+// parseProperties reads a java .properties file: "key = value" or
+// "key: value", '#' and '!' comment lines, '\' line continuations.
+func parseProperties(src []byte) map[string]string {
+	out := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(src))
+	var pending string
+	for sc.Scan() {
+		line := strings.TrimLeft(sc.Text(), " \t\f")
+		if pending == "" && (line == "" || line[0] == '#' || line[0] == '!') {
+			continue
+		}
+		if strings.HasSuffix(line, `\`) && !strings.HasSuffix(line, `\\`) {
+			pending += strings.TrimSuffix(line, `\`)
+			continue
+		}
+		line, pending = pending+line, ""
+		i := strings.IndexAny(line, "=: \t")
+		if i < 0 {
+			out[line] = ""
+			continue
+		}
+		key := line[:i]
+		val := strings.TrimLeft(line[i:], " \t")
+		if val != "" && (val[0] == '=' || val[0] == ':') {
+			val = val[1:]
+		}
+		out[key] = strings.TrimSpace(val)
+	}
+	return out
+}
+
+// syslogFrom decides whether log4j2 would open the syslog appender
+// (MI-FACTS, "Ports", syslog row): "syslog" listed in appenders, the
+// appender.syslog.* block present (its type) and the root logger's
+// appenderRef.syslog.ref set. Protocol defaults to TCP as in log4j2; host to
+// localhost and port to 514.
+func syslogFrom(p map[string]string) syslogConfig {
+	listed := false
+	for _, a := range strings.Split(p["appenders"], ",") {
+		if strings.TrimSpace(a) == "syslog" {
+			listed = true
+		}
+	}
+	_, typed := p["appender.syslog.type"]
+	_, ref := p["rootLogger.appenderRef.syslog.ref"]
+	c := syslogConfig{enabled: listed && typed && ref, host: "localhost", port: 514, protocol: "TCP"}
+	if h := p["appender.syslog.host"]; h != "" {
+		c.host = h
+	}
+	if n, err := strconv.Atoi(p["appender.syslog.port"]); err == nil {
+		c.port = n
+	}
+	if strings.EqualFold(p["appender.syslog.protocol"], "UDP") {
+		c.protocol = "UDP"
+	}
+	return c
+}

@@ -1,0 +1,257 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/fsutil"
+)
+
+// Paths inside a distribution (and inside every instance home cloned from
+// one), relative to MI_HOME / CARBON_HOME.
+const (
+	ScriptPath     = "bin/micro-integrator.sh"
+	DeployTOMLPath = "conf/deployment.toml"
+	Log4j2Path     = "conf/log4j2.properties"
+	LogDir         = "repository/logs"
+	LogPath        = "repository/logs/wso2carbon.log"
+	TmpDir         = "tmp"
+	LibDir         = "lib"
+	VersionPath    = "VERSION"
+	PIDFile        = "wso2carbon.pid"
+)
+
+// MIVersion is the Micro Integrator release the simulator imitates.
+const MIVersion = "4.4.0"
+
+// distMarker is the first line of VERSION; it is how WriteDist and IsDist
+// tell a simulator distribution from any other directory.
+const distMarker = "WSO2 Micro Integrator " + MIVersion + " (mictl simulator distribution)"
+
+// RestartExitCode is the exit status with which MI asks its start script to
+// start java again (MI-FACTS, "Start, stop, files": the loop on 121).
+const RestartExitCode = 121
+
+// DistOptions says which program the distribution's script runs.
+type DistOptions struct {
+	// Exe is the absolute path of the program that runs the simulator:
+	// mictl itself, or a test binary in tests. It is recorded in the script.
+	Exe string
+	// ExeArgs are the arguments before the subcommand: ["sim"] for mictl, so
+	// the script runs `Exe sim run "$@"` and `Exe sim diagnostics`.
+	ExeArgs []string
+}
+
+// WriteDist writes an MI_HOME-shaped simulator distribution into dir:
+//
+//	bin/micro-integrator.sh      0755, runs Exe ExeArgs... run "$@" (see Script)
+//	conf/deployment.toml         0600, deploytoml.Template() (it holds passwords)
+//	conf/log4j2.properties       0644, syslog appender present but commented out
+//	repository/logs/             empty
+//	tmp/                         empty
+//	lib/README.txt               0444, the read-only part (homes may hard-link it)
+//	VERSION                      0644, marks the directory as a simulator dist
+//
+// dir may be missing, empty, or an existing simulator distribution; any
+// other non-empty directory is refused so that a real MI_HOME or a user's
+// directory is never written into. On an existing distribution the script,
+// lib/ and VERSION are rewritten (the recorded Exe may have moved) while the
+// conf/ files are only created when missing, so a user's edits survive.
+// Every file is written atomically.
+func WriteDist(dir string, opts DistOptions) error {
+	if opts.Exe == "" {
+		return errors.New("write simulator distribution: no simulator executable given")
+	}
+	if !filepath.IsAbs(opts.Exe) {
+		return fmt.Errorf("write simulator distribution: executable %q is not an absolute path", opts.Exe)
+	}
+	ents, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("write simulator distribution %s: %w", dir, err)
+	case len(ents) > 0 && !IsDist(dir):
+		return fmt.Errorf("write simulator distribution %s: directory is not empty and is not a simulator distribution; choose an empty or new directory", dir)
+	}
+	for _, d := range []string{"bin", "conf", LogDir, TmpDir, LibDir} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return fmt.Errorf("write simulator distribution: %w", err)
+		}
+	}
+	files := []struct {
+		path    string
+		data    []byte
+		perm    os.FileMode
+		onlyNew bool
+	}{
+		{ScriptPath, []byte(Script(opts)), 0o755, false},
+		{DeployTOMLPath, deploytoml.Template(), 0o600, true},
+		{Log4j2Path, []byte(log4j2Template), 0o644, true},
+		{filepath.Join(LibDir, "README.txt"), []byte(libReadme), 0o444, false},
+		{VersionPath, []byte(distMarker + "\n"), 0o644, false},
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, f.path)
+		if f.onlyNew {
+			if _, err := os.Lstat(p); err == nil {
+				continue
+			}
+		}
+		if err := fsutil.WriteFileAtomic(p, f.data, f.perm); err != nil {
+			return fmt.Errorf("write simulator distribution: %w", err)
+		}
+	}
+	return nil
+}
+
+// IsDist reports whether dir holds a simulator distribution written by
+// WriteDist (its VERSION file carries the simulator's marker line).
+func IsDist(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, VersionPath))
+	if err != nil {
+		return false
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	return first == distMarker
+}
+
+// shQuote quotes s for POSIX sh: single quotes, with each ' written '\”.
+func shQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Script returns the text of bin/micro-integrator.sh for opts. It behaves
+// like MI's own script (MI-FACTS, "Start, stop, files"):
+//   - plain POSIX sh; CARBON_HOME from the environment when set, else bin/..;
+//   - MICTL_SIM_REFUSE_START imitates the JDK range check: an [ERROR] line
+//     and exit 0 without starting a server;
+//   - empties $CARBON_HOME/tmp once per start (not per java restart);
+//   - starts the diagnostics companion in the background and kills it from
+//     its EXIT trap (MI >= 4.3);
+//   - runs the server as a CHILD (no exec), handing on every argument, again
+//     and again while it exits 121; and exits 0 whatever the server did.
+//
+// The script sets no signal traps, so a SIGTERM to the sh alone kills the sh
+// and leaves the server and the companion running, as with real MI.
+func Script(opts DistOptions) string {
+	words := []string{shQuote(opts.Exe)}
+	for _, a := range opts.ExeArgs {
+		words = append(words, shQuote(a))
+	}
+	cmd := strings.Join(words, " ")
+	return strings.ReplaceAll(scriptTemplate, "@SIM_CMD@", cmd)
+}
+
+const scriptTemplate = `#!/bin/sh
+# ----------------------------------------------------------------------------
+# Start script of mictl's simulated WSO2 Micro Integrator, generated by
+# "mictl sim dist". It behaves like MI's bin/micro-integrator.sh: the server
+# runs as a child of this script, in a loop while it exits 121 (MI's restart
+# request), and the script's own exit status is 0 whatever the server did.
+#
+# Environment:
+#   CARBON_HOME   the server home; defaults to the directory above bin/
+#   JAVA_OPTS     read by the server (-Dcom.sun.management.jmxremote.local.port)
+#   MICTL_SIM_*   fault injection, see "mictl sim --help"
+# ----------------------------------------------------------------------------
+
+# The simulator is @SIM_CMD@
+# (an absolute path, recorded when the distribution was written).
+
+# ----- Find CARBON_HOME, if not already set ---------------------------------
+if [ -z "$CARBON_HOME" ]; then
+  PRG="$0"
+  while [ -h "$PRG" ]; do
+    ls=$(ls -ld "$PRG")
+    link=$(expr "$ls" : '.*-> \(.*\)$')
+    if expr "$link" : '/.*' > /dev/null; then
+      PRG="$link"
+    else
+      PRG=$(dirname "$PRG")/"$link"
+    fi
+  done
+  CARBON_HOME=$(cd "$(dirname "$PRG")/.." && pwd)
+fi
+export CARBON_HOME
+
+# ----- JDK range check (simulated) ------------------------------------------
+case "${MICTL_SIM_REFUSE_START:-}" in
+  ""|0|false) ;;
+  *)
+    echo "[ERROR] WSO2 MI is supported only between JDK 11 and JDK 21"
+    exit 0
+    ;;
+esac
+
+# ----- Empty the temporary directory, once per start ------------------------
+TMP_DIR="$CARBON_HOME"/tmp
+if [ -d "$TMP_DIR" ]; then
+  rm -rf "$TMP_DIR"/*
+fi
+mkdir -p "$TMP_DIR"
+
+# ----- Start the diagnostics tool in the background -------------------------
+@SIM_CMD@ diagnostics &
+DIAGNOSTICS_PID=$!
+trap 'kill $DIAGNOSTICS_PID 2>/dev/null' EXIT
+
+# ----- Run the server as a child, again while it asks for a restart ---------
+START_EXIT_STATUS=121
+status=$START_EXIT_STATUS
+while [ "$status" = "$START_EXIT_STATUS" ]; do
+  @SIM_CMD@ run "$@"
+  status=$?
+done
+exit 0
+`
+
+const libReadme = `Read-only part of mictl's simulated Micro Integrator distribution.
+In a real MI_HOME this is where the jars live (lib/, wso2/components/plugins);
+instance homes may hard-link these files instead of copying them.
+`
+
+// log4j2Template is conf/log4j2.properties as MI ships it where it matters
+// here: the syslog appender is present but commented out (MI-FACTS, "Ports",
+// syslog row). Enabling it means uncommenting "syslog" in appenders, the
+// appender.syslog.* lines and rootLogger.appenderRef.syslog.ref.
+const log4j2Template = `# Log4j2 configuration of mictl's simulated WSO2 Micro Integrator,
+# modelled on the conf/log4j2.properties that MI 4.x ships.
+
+# list of all appenders
+#add entry "syslog" to use the syslog appender
+appenders = CARBON_CONSOLE, CARBON_LOGFILE
+#appenders = CARBON_CONSOLE, CARBON_LOGFILE, syslog
+
+# CARBON_CONSOLE is set to be a ConsoleAppender using a PatternLayout.
+appender.CARBON_CONSOLE.type = Console
+appender.CARBON_CONSOLE.name = CARBON_CONSOLE
+appender.CARBON_CONSOLE.layout.type = PatternLayout
+appender.CARBON_CONSOLE.layout.pattern = [%d] %5p {%c{1}} - %m%ex%n
+
+# CARBON_LOGFILE is set to be a DailyRollingFileAppender using a PatternLayout.
+appender.CARBON_LOGFILE.type = RollingFile
+appender.CARBON_LOGFILE.name = CARBON_LOGFILE
+appender.CARBON_LOGFILE.fileName = ${sys:carbon.home}/repository/logs/wso2carbon.log
+appender.CARBON_LOGFILE.filePattern = ${sys:carbon.home}/repository/logs/wso2carbon-%d{MM-dd-yyyy}.log
+appender.CARBON_LOGFILE.layout.type = PatternLayout
+appender.CARBON_LOGFILE.layout.pattern = [%d] %5p {%c{1}} - %m%ex%n
+
+# Appender config to put logs in the syslog
+#appender.syslog.type = Syslog
+#appender.syslog.name = syslog
+#appender.syslog.host = localhost
+#appender.syslog.port = 514
+#appender.syslog.protocol = UDP
+#appender.syslog.layout.type = PatternLayout
+#appender.syslog.layout.pattern = [%d] %5p {%c} - %m%ex%n
+#appender.syslog.facility = USER
+
+rootLogger.level = INFO
+rootLogger.appenderRef.CARBON_CONSOLE.ref = CARBON_CONSOLE
+rootLogger.appenderRef.CARBON_LOGFILE.ref = CARBON_LOGFILE
+#rootLogger.appenderRef.syslog.ref = syslog
+`

@@ -1,0 +1,59 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// LogTimeLayout is MI's log4j2 %d layout: "[2026-11-25 15:04:05,123]".
+const LogTimeLayout = "2006-01-02 15:04:05,000"
+
+// logger writes MI's pattern "[%d] %5p {%c{1}} - %m%n" to stdout and to
+// repository/logs/wso2carbon.log, as MI's CARBON_CONSOLE and CARBON_LOGFILE
+// appenders do (MI-FACTS, "Start, stop, files": start log).
+type logger struct {
+	mu   sync.Mutex
+	out  io.Writer
+	file *os.File
+}
+
+func newLogger(stdout io.Writer, home string) *logger {
+	l := &logger{out: stdout}
+	if err := os.MkdirAll(filepath.Join(home, LogDir), 0o755); err == nil {
+		l.file, _ = os.OpenFile(filepath.Join(home, LogPath), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	}
+	return l
+}
+
+func formatLine(t time.Time, level, class, msg string) string {
+	return fmt.Sprintf("[%s] %5s {%s} - %s\n", t.Format(LogTimeLayout), level, class, msg)
+}
+
+func (l *logger) log(level, class, format string, args ...any) {
+	line := formatLine(time.Now(), level, class, fmt.Sprintf(format, args...))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.out != nil {
+		io.WriteString(l.out, line)
+	}
+	if l.file != nil {
+		l.file.WriteString(line)
+	}
+}
+
+func (l *logger) info(class, format string, args ...any)  { l.log("INFO", class, format, args...) }
+func (l *logger) warn(class, format string, args ...any)  { l.log("WARN", class, format, args...) }
+func (l *logger) error(class, format string, args ...any) { l.log("ERROR", class, format, args...) }
+
+func (l *logger) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file != nil {
+		l.file.Close()
+		l.file = nil
+	}
+}

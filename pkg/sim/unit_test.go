@@ -1,0 +1,244 @@
+package sim
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+func TestWriteDist(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "dist")
+	exe := "/opt/it's here/mictl"
+	if err := WriteDist(dir, DistOptions{Exe: exe, ExeArgs: []string{"sim"}}); err != nil {
+		t.Fatal(err)
+	}
+	for path, mode := range map[string]os.FileMode{
+		ScriptPath:                          0o755,
+		DeployTOMLPath:                      0o600, // holds passwords (MI-FACTS, "Start, stop, files")
+		Log4j2Path:                          0o644,
+		VersionPath:                         0o644,
+		filepath.Join(LibDir, "README.txt"): 0o444,
+	} {
+		fi, err := os.Stat(filepath.Join(dir, path))
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		if fi.Mode().Perm() != mode {
+			t.Errorf("%s mode %v, want %v", path, fi.Mode().Perm(), mode)
+		}
+	}
+	for _, d := range []string{LogDir, TmpDir, LibDir} {
+		if fi, err := os.Stat(filepath.Join(dir, d)); err != nil || !fi.IsDir() {
+			t.Errorf("%s is not a directory: %v", d, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, DeployTOMLPath)); string(b) != string(deploytoml.Template()) {
+		t.Errorf("conf/deployment.toml is not the built-in template")
+	}
+	// MI ships the syslog appender commented out (MI-FACTS, "Ports").
+	if c := syslogFrom(parseProperties([]byte(log4j2Template))); c.enabled {
+		t.Errorf("shipped log4j2.properties enables syslog")
+	}
+	script, _ := os.ReadFile(filepath.Join(dir, ScriptPath))
+	if !strings.HasPrefix(string(script), "#!/bin/sh\n") {
+		t.Errorf("script is not a sh script")
+	}
+	if !strings.Contains(string(script), `'/opt/it'\''s here/mictl' 'sim' run "$@"`) {
+		t.Errorf("script does not run the quoted simulator:\n%s", script)
+	}
+	if strings.Contains(string(script), "exec ") {
+		t.Errorf("script execs: the server must be a child")
+	}
+	if err := exec.Command("sh", "-n", filepath.Join(dir, ScriptPath)).Run(); err != nil {
+		t.Errorf("sh -n: %v", err)
+	}
+	if !IsDist(dir) {
+		t.Errorf("IsDist false on a fresh distribution")
+	}
+
+	// A rewrite keeps the user's conf and records a new executable.
+	writeFile(t, filepath.Join(dir, DeployTOMLPath), "[server]\noffset = 3\n")
+	if err := WriteDist(dir, DistOptions{Exe: "/usr/bin/mictl", ExeArgs: []string{"sim"}}); err != nil {
+		t.Fatalf("rewrite: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, DeployTOMLPath)); string(b) != "[server]\noffset = 3\n" {
+		t.Errorf("rewrite replaced an edited deployment.toml")
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, ScriptPath)); !strings.Contains(string(b), "'/usr/bin/mictl' 'sim' run") {
+		t.Errorf("rewrite kept the old executable")
+	}
+
+	other := t.TempDir()
+	writeFile(t, filepath.Join(other, "notes.txt"), "mine")
+	if err := WriteDist(other, DistOptions{Exe: "/usr/bin/mictl"}); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("WriteDist into a foreign non-empty dir: %v", err)
+	}
+	if err := WriteDist(t.TempDir(), DistOptions{Exe: "mictl"}); err == nil {
+		t.Errorf("relative Exe accepted")
+	}
+}
+
+func TestShQuote(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "plain", "with space", "it's", `'"$HOME` + "`x`\\", "a\nb"} {
+		out, err := exec.Command("sh", "-c", "printf %s "+shQuote(s)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("shQuote(%q) → sh printed %q, %v", s, out, err)
+		}
+	}
+}
+
+func TestFormatLine(t *testing.T) {
+	t.Parallel()
+	// MI-FACTS "Start, stop, files": MI's log layout.
+	tm := time.Date(2026, 11, 25, 15, 4, 5, 123e6, time.Local)
+	if got, want := formatLine(tm, "INFO", "Class", "message"), "[2026-11-25 15:04:05,123]  INFO {Class} - message\n"; got != want {
+		t.Errorf("got %q want %q", got, want)
+	}
+	if got, want := formatLine(tm, "ERROR", "C", "m"), "[2026-11-25 15:04:05,123] ERROR {C} - m\n"; got != want {
+		t.Errorf("got %q want %q", got, want)
+	}
+}
+
+// MI-FACTS "Ports": -DportOffset REPLACES the toml offset (default 10);
+// explicit ports are still shifted; JMX pinned from JAVA_OPTS or args.
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	def := ports.DefaultBases()
+	cases := []struct {
+		name     string
+		toml     string
+		javaOpts string
+		args     []string
+		want     ports.Set
+		from     string
+		internal bool
+		jmx      int
+	}{
+		{"template", string(deploytoml.Template()), "", nil, def.Shift(10), "default", true, 0},
+		{"toml offset", "[server]\noffset = 3\n", "", nil, def.Shift(3), "deployment.toml", true, 0},
+		{"flag replaces toml", "[server]\noffset = 3\n", "", []string{"-DportOffset=5"}, def.Shift(5), ports.OffsetFlag, true, 0},
+		{"flag in JAVA_OPTS, args win", "", "-DportOffset=7", []string{"-DportOffset=2"}, def.Shift(2), ports.OffsetFlag, true, 0},
+		{"explicit ports shifted", "[server]\noffset = 1\n[transport.http]\nlistener.port = 9000\n[mediation]\ninternal_http_api_enable = false\n", "",
+			nil, ports.Set{9001, 8244, 9192, 9155}, "deployment.toml", false, 0},
+		{"jmx pinned", "", "-Dcom.sun.management.jmxremote.local.port=40001", nil, def.Shift(10), "default", true, 40001},
+		{"jmx pinned in args", "", "-Dcom.sun.management.jmxremote.local.port=40001", []string{"-Dcom.sun.management.jmxremote.local.port=40002"}, def.Shift(10), "default", true, 40002},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			home := t.TempDir()
+			os.MkdirAll(filepath.Join(home, "conf"), 0o755)
+			writeFile(t, filepath.Join(home, DeployTOMLPath), c.toml)
+			env := func(k string) string {
+				if k == "JAVA_OPTS" {
+					return c.javaOpts
+				}
+				return ""
+			}
+			cfg, err := loadConfig(home, env, c.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.ports != c.want || cfg.offsetFrom != c.from || cfg.internalAPI != c.internal || cfg.jmxPort != c.jmx {
+				t.Errorf("got ports %v from %s internal %v jmx %d; want %v from %s internal %v jmx %d",
+					cfg.ports, cfg.offsetFrom, cfg.internalAPI, cfg.jmxPort, c.want, c.from, c.internal, c.jmx)
+			}
+		})
+	}
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, "conf"), 0o755)
+	writeFile(t, filepath.Join(home, DeployTOMLPath), "")
+	if _, err := loadConfig(home, func(string) string { return "" }, []string{"-DportOffset=x"}); err == nil || !strings.Contains(err.Error(), "NumberFormatException") {
+		t.Errorf("bad -DportOffset: %v", err)
+	}
+}
+
+// MI-FACTS "Ports", syslog row: which log4j2.properties lines enable it.
+func TestSyslogFrom(t *testing.T) {
+	t.Parallel()
+	full := "appenders = CARBON_CONSOLE, \\\n   syslog\nappender.syslog.type = Syslog\nappender.syslog.host = logs.example\nappender.syslog.port: 1514\nrootLogger.appenderRef.syslog.ref = syslog\n"
+	c := syslogFrom(parseProperties([]byte(full)))
+	if !c.enabled || c.protocol != "TCP" || c.host != "logs.example" || c.port != 1514 {
+		t.Errorf("full TCP config: %+v", c)
+	}
+	if c := syslogFrom(parseProperties([]byte(full + "appender.syslog.protocol = udp\n"))); c.protocol != "UDP" {
+		t.Errorf("protocol: %+v", c)
+	}
+	for _, drop := range []string{"   syslog\n", "appender.syslog.type = Syslog\n", "rootLogger.appenderRef.syslog.ref = syslog\n"} {
+		src := strings.Replace(full, drop, "", 1)
+		if drop == "   syslog\n" {
+			src = strings.Replace(full, ", \\\n   syslog\n", "\n", 1)
+		}
+		if c := syslogFrom(parseProperties([]byte(src))); c.enabled {
+			t.Errorf("enabled without %q", drop)
+		}
+	}
+}
+
+func TestParseFaults(t *testing.T) {
+	t.Parallel()
+	f, err := parseFaults(func(string) string { return "" })
+	if err != nil || f.startupDelay != 300*time.Millisecond || f.bind != "0.0.0.0" || f.crashAfter >= 0 || f.restartOnce >= 0 {
+		t.Errorf("defaults: %+v %v", f, err)
+	}
+	env := map[string]string{EnvStartupDelay: "7s", EnvCrashAfter: "2s", EnvCrashCode: "9", EnvHoldMemory: "64MiB", EnvNeverReady: "yes", EnvBind: "127.0.0.1"}
+	f, err = parseFaults(func(k string) string { return env[k] })
+	if err != nil || f.startupDelay != 7*time.Second || f.crashAfter != 2*time.Second || f.crashCode != 9 || f.holdMemory != 64<<20 || !f.neverReady || f.bind != "127.0.0.1" {
+		t.Errorf("set: %+v %v", f, err)
+	}
+	bad := map[string]string{EnvStartupDelay: "soon", EnvCrashCode: "300", EnvHoldMemory: "lots"}
+	if _, err := parseFaults(func(k string) string { return bad[k] }); err == nil || strings.Count(err.Error(), "MICTL_SIM_") != 3 {
+		t.Errorf("bad values: %v", err)
+	}
+	for _, fv := range FaultVars {
+		if !strings.HasPrefix(fv.Name, "MICTL_SIM_") || fv.What == "" {
+			t.Errorf("undocumented fault var %+v", fv)
+		}
+	}
+}
+
+// MI-FACTS "Health and management": healthz, liveness, login, bearer tokens.
+func TestHandlers(t *testing.T) {
+	t.Parallel()
+	s := &server{home: "/h", cfg: serverConfig{offset: 4, ports: ports.DefaultBases().Shift(4)}, log: newLogger(io.Discard, t.TempDir())}
+	internal := httptest.NewServer(s.internalMux())
+	defer internal.Close()
+	mgmt := httptest.NewServer(s.managementMux())
+	defer mgmt.Close()
+	if code, body := get(internal.URL+"/healthz", nil); code != 503 || strings.TrimSpace(body) != `{"status":"not ready"}` {
+		t.Errorf("healthz before ready: %d %s", code, body)
+	}
+	s.ready.Store(true)
+	if code, body := get(internal.URL+"/healthz", nil); code != 200 || strings.TrimSpace(body) != `{"status":"ready"}` {
+		t.Errorf("healthz ready: %d %s", code, body)
+	}
+	if code, body := get(internal.URL+"/liveness", nil); code != 200 || strings.TrimSpace(body) != `{"server":"started"}` {
+		t.Errorf("liveness: %d %s", code, body)
+	}
+	if code, _ := get(mgmt.URL+"/management/login", nil); code != http.StatusUnauthorized {
+		t.Errorf("login without credentials: %d", code)
+	}
+	code, body := get(mgmt.URL+"/management/login", http.Header{"Authorization": {"Basic YWRtaW46YWRtaW4="}})
+	var login struct{ AccessToken string }
+	decodeJSON(t, body, &login)
+	if code != 200 || login.AccessToken == "" {
+		t.Fatalf("login: %d %s", code, body)
+	}
+	if code, body := get(mgmt.URL+"/management/server", http.Header{"Authorization": {"Bearer " + login.AccessToken}}); code != 200 || !strings.Contains(body, `"offset":4`) {
+		t.Errorf("server: %d %s", code, body)
+	}
+	if code, _ := get(mgmt.URL+"/management/apis", nil); code != http.StatusUnauthorized {
+		t.Errorf("other resource without token: %d", code)
+	}
+}
