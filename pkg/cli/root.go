@@ -56,6 +56,7 @@ Exit codes:
 		newCmdPorts(streams, g),
 		newCmdGenerate(streams, g),
 		newCmdVersion(streams),
+		newCmdSim(streams),
 		newCmdGenDocs(),
 	)
 	return root
