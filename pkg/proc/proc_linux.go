@@ -1,0 +1,291 @@
+package proc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// statBufSize holds a whole /proc/<pid>/stat line (about 300 bytes on a
+// 64-bit host). A longer line would only lose fields after start time (22),
+// which parseStat never reads.
+const statBufSize = 1024
+
+// ReadStat reads /proc/<pid>/stat. A pid that does not exist gives an error
+// wrapping ErrNoProcess.
+func ReadStat(pid int) (Stat, error) {
+	var buf [statBufSize]byte
+	return readStat(pid, buf[:])
+}
+
+// readStat is ReadStat with the caller's buffer, so List reuses one buffer
+// for the whole walk instead of allocating per process.
+func readStat(pid int, buf []byte) (Stat, error) {
+	if pid <= 0 {
+		return Stat{}, fmt.Errorf("read stat of pid %d: %w", pid, ErrNoProcess)
+	}
+	path := "/proc/" + strconv.Itoa(pid) + "/stat"
+	n, err := readProcFile(path, buf)
+	if err != nil {
+		return Stat{}, err
+	}
+	return parseStat(buf[:n])
+}
+
+// readProcFile reads a small /proc file into buf with raw system calls:
+// os.ReadFile would stat and allocate per call, and List makes one call per
+// process on the host. A process that exits between open and read makes the
+// kernel return ESRCH or an empty file; both mean ErrNoProcess.
+func readProcFile(path string, buf []byte) (int, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return 0, procErr(path, err)
+	}
+	defer unix.Close(fd)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, procErr(path, err)
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("read %s: empty: %w", path, ErrNoProcess)
+	}
+	return n, nil
+}
+
+// procErr maps the errno values of a vanished process to ErrNoProcess and
+// keeps the errno itself reachable with errors.Is.
+func procErr(path string, err error) error {
+	if err == unix.ENOENT || err == unix.ESRCH {
+		return fmt.Errorf("read %s: %w: %w", path, ErrNoProcess, err)
+	}
+	return fmt.Errorf("read %s: %w", path, err)
+}
+
+// Identify returns the identity of the process running now as pid. Store it
+// as soon as the pid is learnt (from fork or from a pid file): the later it
+// is taken, the wider the window in which the pid could have been reused.
+func Identify(pid int) (Identity, error) {
+	s, err := ReadStat(pid)
+	if err != nil {
+		return Identity{}, fmt.Errorf("identify pid %d: %w", pid, err)
+	}
+	return s.Identity(), nil
+}
+
+// Alive reports whether the incarnation id is still running: its pid exists,
+// has the same start time (so it was not reused) and has not exited. A
+// zombie counts as dead: it has released its ports and memory and only waits
+// for its parent to reap it, which for an orphaned JVM may be never.
+func (id Identity) Alive() bool {
+	if id.PID <= 0 {
+		return false
+	}
+	s, err := ReadStat(id.PID)
+	return err == nil && s.StartTime == id.StartTime && !s.Exited()
+}
+
+// Comm returns the command name of pid (/proc/<pid>/comm), or "" when the
+// process is gone. It is for messages ("port 8290 is held by java (pid
+// 4242)"), never for deciding who a process is: any program can pick any
+// name.
+func Comm(pid int) string {
+	if pid <= 0 {
+		return ""
+	}
+	var buf [64]byte
+	n, err := readProcFile("/proc/"+strconv.Itoa(pid)+"/comm", buf[:])
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSuffix(string(buf[:n]), "\n")
+}
+
+// List returns every process on the host from one walk of /proc, in pid
+// order. /proc is not a snapshot: processes that exit during the walk are
+// skipped, and so are processes whose stat we may not read (hidepid=1), since
+// a supervisor cannot act on either. Every other error aborts the walk.
+func List() ([]Stat, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list processes: read /proc: %w", err)
+	}
+	out := make([]Stat, 0, len(names))
+	var buf [statBufSize]byte
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 0 {
+			continue // self, sys, meminfo, ...
+		}
+		s, err := readStat(pid, buf[:])
+		switch {
+		case err == nil:
+			out = append(out, s)
+		case errors.Is(err, ErrNoProcess), errors.Is(err, unix.EACCES):
+			continue
+		default:
+			return nil, fmt.Errorf("list processes: %w", err)
+		}
+	}
+	slices.SortFunc(out, func(a, b Stat) int { return a.PID - b.PID })
+	return out, nil
+}
+
+// GroupMembers returns the live processes (zombies excluded) of process
+// group pgid, in pid order. Each MI instance runs in its own group, so this
+// is "everything of this instance that still runs": the script, the MI JVM,
+// the diagnostics JVM, even after the script died and the JVMs were
+// re-parented.
+func GroupMembers(pgid int) ([]int, error) {
+	if pgid <= 0 {
+		return nil, fmt.Errorf("group members: invalid process group %d", pgid)
+	}
+	all, err := List()
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, s := range all {
+		if s.PGID == pgid && !s.Exited() {
+			out = append(out, s.PID)
+		}
+	}
+	return out, nil
+}
+
+// Descendants returns pid's live descendants (children, grandchildren, ...;
+// zombies and pid itself excluded) from one List, parents before their
+// children, so a caller stopping a tree top-down can signal in that order. A
+// process started with its own session or group (setsid) still counts: the
+// tree follows ppid links, not groups. Orphans are no longer linked to pid:
+// once their parent dies they belong to the nearest subreaper.
+func Descendants(pid int) ([]int, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("descendants: invalid pid %d", pid)
+	}
+	all, err := List()
+	if err != nil {
+		return nil, err
+	}
+	children := make(map[int][]Stat)
+	for _, s := range all {
+		children[s.PPID] = append(children[s.PPID], s)
+	}
+	var out []int
+	seen := map[int]bool{pid: true}
+	queue := []int{pid}
+	for len(queue) > 0 {
+		parent := queue[0]
+		queue = queue[1:]
+		for _, c := range children[parent] {
+			if seen[c.PID] { // ppid links are read at different moments: never loop
+				continue
+			}
+			seen[c.PID] = true
+			queue = append(queue, c.PID)
+			if !c.Exited() {
+				out = append(out, c.PID)
+			}
+		}
+	}
+	return out, nil
+}
+
+// SignalGroup sends sig to every process of group pgid (kill(-pgid)). A
+// group with nothing left in it is not an error: stopping what is already
+// stopped succeeds.
+//
+// pgid 0 and 1 are refused because kill(0) means "my own group" and
+// kill(-1) means "every process I may signal": a zero or corrupt pgid in the
+// state file must never turn a stop into killing the user's session. The
+// caller's own group is refused for the same reason: instances always run
+// in groups of their own.
+func SignalGroup(pgid int, sig syscall.Signal) error {
+	if pgid <= 1 {
+		return fmt.Errorf("signal process group %d: refusing to signal an invalid group", pgid)
+	}
+	if pgid == unix.Getpgrp() {
+		return fmt.Errorf("signal process group %d: refusing to signal mictl's own group", pgid)
+	}
+	err := unix.Kill(-pgid, sig)
+	if err == unix.ESRCH {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("signal process group %d with %v: %w", pgid, sig, err)
+	}
+	return nil
+}
+
+// BecomeSubreaper makes the calling process a child subreaper
+// (prctl(PR_SET_CHILD_SUBREAPER, 1)). MI's script dies before its JVMs when
+// the group is signalled, and SIGTERM to the script alone leaves both JVMs
+// running (MI-FACTS, "Start, stop, files"); without this they would be
+// re-parented to PID 1 (or whatever subreaper sits above mictl) and the
+// supervisor could only watch them from outside. As a subreaper it inherits
+// them, sees their exit through wait(), and leaves no zombie behind. The
+// attribute is not inherited by children: only mictl itself changes.
+func BecomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become child subreaper: %w", err)
+	}
+	return nil
+}
+
+// IsSubreaper reports whether the calling process is a child subreaper, so
+// the supervisor can say in its status output whether orphans come back.
+func IsSubreaper() (bool, error) {
+	v := new(int32)
+	_, _, errno := unix.Syscall6(unix.SYS_PRCTL, unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(v)), 0, 0, 0, 0)
+	if errno != 0 {
+		return false, fmt.Errorf("query child subreaper: %w", errno)
+	}
+	return *v != 0, nil
+}
+
+// RSS returns the resident set size of pid (VmRSS in /proc/<pid>/status),
+// in bytes. Benchmarks use it to compare the cost of an instance; a process
+// without an address space (zombie, kernel thread) has 0.
+func RSS(pid int) (int64, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("rss of pid %d: %w", pid, ErrNoProcess)
+	}
+	var buf [4096]byte // status is about 1.5 KB
+	n, err := readProcFile("/proc/"+strconv.Itoa(pid)+"/status", buf[:])
+	if err != nil {
+		return 0, err
+	}
+	rss, err := parseRSS(buf[:n])
+	if err != nil {
+		return 0, fmt.Errorf("rss of pid %d: %w", pid, err)
+	}
+	return rss, nil
+}

@@ -1,0 +1,558 @@
+package proc
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// helperEnv selects a helper role when the test binary re-executes itself.
+const helperEnv = "MICTL_PROC_TEST_HELPER"
+
+// noSuchPid is above PID_MAX_LIMIT (2^22), so the kernel can never hand it out.
+const noSuchPid = 1<<22 + 1
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "subreaper":
+		if err := subreaperHelper(); err != nil {
+			fmt.Fprintln(os.Stderr, "subreaper helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
+		os.Exit(2)
+	}
+}
+
+// start runs argv in a process group of its own and kills the whole group
+// (and reaps the leader) when the test ends, pass or fail.
+func start(t *testing.T, argv ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %q: %v", argv, err)
+	}
+	t.Cleanup(func() { killGroup(cmd) })
+	return cmd
+}
+
+func killGroup(cmd *exec.Cmd) {
+	_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+	_ = cmd.Wait() // an error here only says it was killed or already reaped
+}
+
+// eventually polls cond until it holds; the limit only guards against a hung
+// test, it is not a performance assertion.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startGrandchild starts `sh -c 'sleep 30 & echo $!'` in its own group,
+// waits for the sh to exit and returns the sleep's pid: a live process that
+// is not our child (it is re-parented to a subreaper or PID 1).
+func startGrandchild(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30 </dev/null >/dev/null 2>&1 & echo $!")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("start grandchild: %v", err)
+	}
+	pgid := cmd.Process.Pid
+	t.Cleanup(func() { _ = unix.Kill(-pgid, unix.SIGKILL) })
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("grandchild pid %q: %v", out, err)
+	}
+	return pid
+}
+
+func TestIdentifyAndAlive(t *testing.T) {
+	cmd := start(t, "sleep", "60")
+	pid := cmd.Process.Pid
+	id, err := Identify(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.PID != pid || id.StartTime == 0 {
+		t.Fatalf("Identify(%d) = %+v", pid, id)
+	}
+	again, err := Identify(pid)
+	if err != nil || again != id {
+		t.Fatalf("Identify is not stable: %+v then %+v (%v)", id, again, err)
+	}
+
+	tests := []struct {
+		name string
+		id   Identity
+		want bool
+	}{
+		{"running child", id, true},
+		{"same pid, other start time (reused pid)", Identity{PID: pid, StartTime: id.StartTime + 1}, false},
+		{"same pid, earlier start time", Identity{PID: pid, StartTime: id.StartTime - 1}, false},
+		{"no such pid", Identity{PID: noSuchPid, StartTime: id.StartTime}, false},
+		{"zero", Identity{}, false},
+		{"negative pid", Identity{PID: -1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.id.Alive(); got != tt.want {
+				t.Errorf("%v.Alive() = %v, want %v", tt.id, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIdentifyMissing(t *testing.T) {
+	for _, pid := range []int{0, -3, noSuchPid} {
+		if id, err := Identify(pid); !errors.Is(err, ErrNoProcess) {
+			t.Errorf("Identify(%d) = %+v, %v; want ErrNoProcess", pid, id, err)
+		}
+	}
+}
+
+func TestZombieIsNotAlive(t *testing.T) {
+	cmd := exec.Command("sleep", "60")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killGroup(cmd) }) // reaps the zombie
+	id, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Not waited for: the child stays a zombie until Cleanup reaps it.
+	eventually(t, "child to become a zombie", func() bool {
+		s, err := ReadStat(id.PID)
+		return err == nil && s.State == 'Z'
+	})
+	if id.Alive() {
+		t.Errorf("zombie %v is Alive", id)
+	}
+	if s, err := ReadStat(id.PID); err != nil || !s.Exited() || s.StartTime != id.StartTime {
+		t.Errorf("ReadStat(zombie) = %+v, %v; want same start time, Exited", s, err)
+	}
+	if members, err := GroupMembers(id.PID); err != nil || len(members) != 0 {
+		t.Errorf("GroupMembers(zombie's group) = %v, %v; want none", members, err)
+	}
+	if err := WaitExit(context.Background(), id); err != nil {
+		t.Errorf("WaitExit(zombie) = %v", err)
+	}
+}
+
+// TestReadStatOddComm runs a program whose name holds ") (" and spaces, so
+// the live kernel line exercises the split at the last ')'.
+func TestReadStatOddComm(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep:", err)
+	}
+	const name = "a) b (c) d"
+	link := filepath.Join(t.TempDir(), name)
+	if err := os.Symlink(sleep, link); err != nil {
+		t.Fatal(err)
+	}
+	cmd := start(t, link, "60")
+	s, err := ReadStat(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Comm != name || s.PPID != os.Getpid() || s.PGID != cmd.Process.Pid || s.SID != unixGetsid(t) {
+		t.Errorf("ReadStat = %+v; want comm %q, ppid %d, pgid %d", s, name, os.Getpid(), cmd.Process.Pid)
+	}
+	if got := Comm(cmd.Process.Pid); got != name {
+		t.Errorf("Comm = %q, want %q", got, name)
+	}
+}
+
+func unixGetsid(t *testing.T) int {
+	sid, err := unix.Getsid(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid
+}
+
+func TestComm(t *testing.T) {
+	self, err := ReadStat(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		pid  int
+		want string
+	}{
+		{os.Getpid(), self.Comm},
+		{start(t, "sleep", "60").Process.Pid, "sleep"},
+		{noSuchPid, ""},
+		{0, ""},
+	}
+	for _, tt := range tests {
+		if got := Comm(tt.pid); got != tt.want {
+			t.Errorf("Comm(%d) = %q, want %q", tt.pid, got, tt.want)
+		}
+	}
+}
+
+func TestList(t *testing.T) {
+	all, err := List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.IsSortedFunc(all, func(a, b Stat) int { return a.PID - b.PID }) {
+		t.Error("List is not in pid order")
+	}
+	i := slices.IndexFunc(all, func(s Stat) bool { return s.PID == os.Getpid() })
+	if i < 0 {
+		t.Fatalf("List (%d processes) misses this process %d", len(all), os.Getpid())
+	}
+	if self := all[i]; self.PPID != os.Getppid() || self.PGID != unix.Getpgrp() || self.State == 'Z' {
+		t.Errorf("self in List = %+v; want ppid %d, pgid %d", self, os.Getppid(), unix.Getpgrp())
+	}
+}
+
+// TestGroupAndDescendants starts the tree
+//
+//	sh ─┬─ sleep
+//	    └─ sh ── sleep
+//
+// in one process group and checks both views of it.
+func TestGroupAndDescendants(t *testing.T) {
+	cmd := start(t, "/bin/sh", "-c", "sleep 60 & /bin/sh -c 'sleep 60; :' & wait")
+	root := cmd.Process.Pid
+	eventually(t, "4 processes in the group", func() bool {
+		m, err := GroupMembers(root)
+		return err == nil && len(m) == 4
+	})
+	members, _ := GroupMembers(root)
+	if !slices.Contains(members, root) || !slices.IsSorted(members) {
+		t.Errorf("GroupMembers = %v; want sorted, with the leader %d", members, root)
+	}
+
+	desc, err := Descendants(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(desc) != 3 || slices.Contains(desc, root) {
+		t.Fatalf("Descendants(%d) = %v; want the 3 others of %v", root, desc, members)
+	}
+	for _, pid := range desc {
+		if !slices.Contains(members, pid) {
+			t.Errorf("descendant %d not in group %v", pid, members)
+		}
+	}
+	// Parents come before their children.
+	for i, pid := range desc {
+		s, err := ReadStat(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.PPID != root && !slices.Contains(desc[:i], s.PPID) {
+			t.Errorf("descendant %d (ppid %d) listed before its parent: %v", pid, s.PPID, desc)
+		}
+	}
+	// The test process sees the whole tree below itself.
+	mine, err := Descendants(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pid := range members {
+		if !slices.Contains(mine, pid) {
+			t.Errorf("Descendants(self) = %v misses %d", mine, pid)
+		}
+	}
+	// A leaf has no descendants; a missing pid has none either.
+	if d, err := Descendants(desc[len(desc)-1]); err != nil || len(d) != 0 {
+		t.Errorf("Descendants(leaf) = %v, %v", d, err)
+	}
+	if d, err := Descendants(noSuchPid); err != nil || len(d) != 0 {
+		t.Errorf("Descendants(no such pid) = %v, %v", d, err)
+	}
+}
+
+func TestSignalGroup(t *testing.T) {
+	cmd := start(t, "/bin/sh", "-c", "sleep 60 & sleep 60 & wait")
+	pgid := cmd.Process.Pid
+	eventually(t, "3 processes in the group", func() bool {
+		m, err := GroupMembers(pgid)
+		return err == nil && len(m) == 3
+	})
+	if err := SignalGroup(pgid, syscall.SIGTERM); err != nil {
+		t.Fatalf("SignalGroup: %v", err)
+	}
+	err := cmd.Wait()
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
+		t.Errorf("leader exit = %v, want killed by SIGTERM", err)
+	}
+	eventually(t, "the group to empty", func() bool {
+		m, err := GroupMembers(pgid)
+		return err == nil && len(m) == 0
+	})
+	if err := SignalGroup(pgid, syscall.SIGKILL); err != nil {
+		t.Errorf("SignalGroup(empty group) = %v, want nil", err)
+	}
+}
+
+func TestSignalGroupRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		pgid int
+		ok   bool
+	}{
+		{"zero is our own group to kill(2)", 0, false},
+		{"one is every process to kill(2)", 1, false},
+		{"negative", -42, false},
+		{"own group", unix.Getpgrp(), false},
+		{"nonexistent group", noSuchPid, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Signal 0 checks without delivering, so even a bug here harms nothing.
+			err := SignalGroup(tt.pgid, 0)
+			if (err == nil) != tt.ok {
+				t.Errorf("SignalGroup(%d) = %v, want ok=%v", tt.pgid, err, tt.ok)
+			}
+		})
+	}
+	if _, err := GroupMembers(0); err == nil {
+		t.Error("GroupMembers(0) = nil error")
+	}
+}
+
+func TestRSS(t *testing.T) {
+	rss, err := RSS(os.Getpid())
+	if err != nil || rss <= 0 {
+		t.Errorf("RSS(self) = %d, %v; want > 0", rss, err)
+	}
+	if _, err := RSS(noSuchPid); !errors.Is(err, ErrNoProcess) {
+		t.Errorf("RSS(no such pid) error = %v, want ErrNoProcess", err)
+	}
+}
+
+// subreaperHelper runs in a re-executed test binary: it becomes a
+// subreaper, lets a child start a grandchild and exit, and checks the
+// grandchild was re-parented to it and can be reaped by it.
+func subreaperHelper() error {
+	if err := BecomeSubreaper(); err != nil {
+		return err
+	}
+	if ok, err := IsSubreaper(); err != nil || !ok {
+		return fmt.Errorf("IsSubreaper = %v, %v after BecomeSubreaper", ok, err)
+	}
+	cmd := exec.Command("/bin/sh", "-c", "sleep 30 </dev/null >/dev/null 2>&1 & echo $!")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read grandchild pid: %v", err)
+	}
+	if err := cmd.Wait(); err != nil {
+		return fmt.Errorf("child: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		return err
+	}
+	defer unix.Kill(pid, unix.SIGKILL)
+	s, err := ReadStat(pid)
+	if err != nil {
+		return err
+	}
+	if s.PPID != os.Getpid() {
+		return fmt.Errorf("grandchild %d has ppid %d, want the subreaper %d", pid, s.PPID, os.Getpid())
+	}
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		return err
+	}
+	var ws unix.WaitStatus
+	got, err := unix.Wait4(pid, &ws, 0, nil)
+	if err != nil || got != pid || ws.Signal() != unix.SIGKILL {
+		return fmt.Errorf("wait4(grandchild %d) = %d, %v, %v", pid, got, ws, err)
+	}
+	fmt.Println("reaped", pid)
+	return nil
+}
+
+func TestBecomeSubreaper(t *testing.T) {
+	if ok, err := IsSubreaper(); err != nil || ok {
+		t.Fatalf("test process already a subreaper? %v, %v", ok, err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	// atexit_sleep_ms: under -race a process otherwise lingers 1 s at exit.
+	cmd.Env = append(os.Environ(), helperEnv+"=subreaper", "GORACE=atexit_sleep_ms=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(string(out), "reaped ") {
+		t.Errorf("helper output %q", out)
+	}
+}
+
+// countFDs counts this process's open descriptors.
+func countFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// settledGoroutines waits for goroutines to drop back to at most want and
+// returns the count it saw last.
+func settledGoroutines(want int) int {
+	n := runtime.NumGoroutine()
+	for i := 0; i < 200 && n > want; i++ {
+		time.Sleep(10 * time.Millisecond)
+		n = runtime.NumGoroutine()
+	}
+	return n
+}
+
+// withFallback runs f once with pidfds and once as on a kernel without
+// pidfd_open.
+func withFallback(t *testing.T, f func(t *testing.T)) {
+	t.Run("pidfd", f)
+	t.Run("fallback", func(t *testing.T) {
+		pidfdOpen = func(int, int) (int, error) { return -1, unix.ENOSYS }
+		t.Cleanup(func() { pidfdOpen = unix.PidfdOpen })
+		f(t)
+	})
+}
+
+func TestWaitExitNonChild(t *testing.T) {
+	withFallback(t, func(t *testing.T) {
+		pid := startGrandchild(t)
+		id, err := Identify(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := ReadStat(pid); s.PPID == os.Getpid() {
+			t.Fatalf("grandchild %d is our child", pid)
+		}
+		done := make(chan error, 1)
+		go func() { done <- WaitExit(context.Background(), id) }()
+		select {
+		case err := <-done:
+			t.Fatalf("WaitExit returned %v while %v runs", err, id)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("WaitExit = %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("WaitExit did not return after the process was killed")
+		}
+	})
+}
+
+func TestWaitExitImmediate(t *testing.T) {
+	withFallback(t, func(t *testing.T) {
+		live, err := Identify(start(t, "sleep", "60").Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancelled, cancel := context.WithCancel(context.Background())
+		cancel()
+		tests := []struct {
+			name    string
+			ctx     context.Context
+			id      Identity
+			wantErr error // nil: returns nil
+			invalid bool
+		}{
+			{"reused pid", context.Background(), Identity{PID: live.PID, StartTime: live.StartTime + 1}, nil, false},
+			{"no such pid", context.Background(), Identity{PID: noSuchPid, StartTime: 1}, nil, false},
+			{"context already done", cancelled, live, context.Canceled, false},
+			{"invalid pid", context.Background(), Identity{}, nil, true},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				err := WaitExit(tt.ctx, tt.id)
+				switch {
+				case tt.invalid:
+					if err == nil {
+						t.Error("WaitExit(invalid) = nil")
+					}
+				case !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil):
+					t.Errorf("WaitExit = %v, want %v", err, tt.wantErr)
+				}
+			})
+		}
+	})
+}
+
+func TestWaitExitCancelLeaksNothing(t *testing.T) {
+	withFallback(t, func(t *testing.T) {
+		id, err := Identify(start(t, "sleep", "60").Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait := func(d time.Duration) error {
+			ctx, cancel := context.WithTimeout(context.Background(), d)
+			defer cancel()
+			return WaitExit(ctx, id)
+		}
+		// Warm up: the runtime opens its epoll descriptors on first use.
+		if err := wait(time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("WaitExit = %v, want DeadlineExceeded", err)
+		}
+		fds, goroutines := countFDs(t), runtime.NumGoroutine()
+		for range 5 {
+			if err := wait(20 * time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("WaitExit = %v, want DeadlineExceeded", err)
+			}
+		}
+		if n := countFDs(t); n != fds {
+			t.Errorf("open descriptors %d before, %d after", fds, n)
+		}
+		if n := settledGoroutines(goroutines); n > goroutines {
+			t.Errorf("goroutines %d before, %d after", goroutines, n)
+		}
+		if !id.Alive() {
+			t.Error("cancelled WaitExit harmed the process")
+		}
+	})
+}

@@ -1,0 +1,172 @@
+// Package proc gives the supervisor the Linux process facts it acts on:
+// who a pid really is (pid + start time), which processes belong to an
+// instance (process group, descendants), and when a process it did not start
+// exits. Everything comes from /proc and system calls, never from ps or
+// pgrep: they are slow, their output formats vary, and they race the same
+// way /proc does without telling us.
+//
+// The one idea running through the package: a pid alone names nothing. The
+// kernel hands pids out again, and MI leaves stale wso2carbon.pid files
+// behind (MI-FACTS, "Start, stop, files"), so every decision that could hit
+// the wrong process (signal it, adopt it, call it alive) goes through an
+// Identity, the pair (pid, start time), which the kernel never repeats.
+package proc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// ErrNoProcess is wrapped by every error that means "this pid does not
+// exist (any more)", so callers can tell a vanished process, which is
+// routine for a supervisor, from a real failure such as EACCES.
+var ErrNoProcess = errors.New("no such process")
+
+// Identity names one process incarnation: a pid is reused by the kernel,
+// the pair (pid, start time) is not. It is what the state file stores for
+// every process mictl may later signal or adopt.
+type Identity struct {
+	PID int `json:"pid"`
+	// StartTime is field 22 of /proc/<pid>/stat: clock ticks since boot.
+	// It is only ever compared for equality, so it is kept in the kernel's
+	// unit rather than converted to wall time (the conversion needs the
+	// boot time and the tick rate and would round).
+	StartTime uint64 `json:"start_time"`
+}
+
+// String prints the identity the way log lines and errors show it.
+func (id Identity) String() string {
+	return fmt.Sprintf("pid %d (start %d)", id.PID, id.StartTime)
+}
+
+// IsZero reports whether id names no process (never identified).
+func (id Identity) IsZero() bool { return id.PID == 0 && id.StartTime == 0 }
+
+// Stat is the part of /proc/<pid>/stat a supervisor needs.
+type Stat struct {
+	PID   int
+	PPID  int
+	PGID  int
+	SID   int
+	State byte // R, S, D, Z, T, t, X, I, ...; Z (zombie) and X (dead) are exited
+	// StartTime is field 22, clock ticks after boot (see Identity).
+	StartTime uint64
+	// Comm is the kernel's command name, at most 15 bytes, possibly holding
+	// spaces and parentheses: it is whatever the program set.
+	Comm string
+}
+
+// Identity returns the incarnation s describes.
+func (s Stat) Identity() Identity { return Identity{PID: s.PID, StartTime: s.StartTime} }
+
+// Exited reports whether the process has finished running: a zombie
+// (waiting to be reaped) or dead. For a supervisor such a process is gone:
+// it holds no ports and will never answer a health check.
+func (s Stat) Exited() bool { return s.State == 'Z' || s.State == 'X' || s.State == 'x' }
+
+// Field numbers of /proc/<pid>/stat (proc(5), 1-based), counted after comm:
+// field 3 (state) is the first one after the closing parenthesis.
+const (
+	fieldState     = 3
+	fieldPPID      = 4
+	fieldPGRP      = 5
+	fieldSession   = 6
+	fieldStartTime = 22
+)
+
+// parseStat decodes one /proc/<pid>/stat line.
+//
+// comm (field 2) is the only free-form field and may contain spaces and ')'
+// (a program can name itself "a) b"), so the line is split at the FIRST '('
+// and the LAST ')': nothing after comm can contain a parenthesis, everything
+// else is space-separated numbers and the one-letter state.
+func parseStat(b []byte) (Stat, error) {
+	var s Stat
+	open := bytes.IndexByte(b, '(')
+	closing := bytes.LastIndexByte(b, ')')
+	if open < 0 || closing < open {
+		return s, fmt.Errorf("parse stat %q: no (comm)", truncate(b))
+	}
+	pid, err := strconv.Atoi(string(bytes.TrimSpace(b[:open])))
+	if err != nil {
+		return s, fmt.Errorf("parse stat %q: pid: %w", truncate(b), err)
+	}
+	s.PID = pid
+	s.Comm = string(b[open+1 : closing])
+
+	rest := b[closing+1:]
+	field := fieldState
+	for field <= fieldStartTime {
+		rest = bytes.TrimLeft(rest, " ")
+		if len(rest) == 0 {
+			return s, fmt.Errorf("parse stat %q: %d fields, want at least %d", truncate(b), field-1, fieldStartTime)
+		}
+		end := bytes.IndexAny(rest, " \n")
+		if end < 0 {
+			end = len(rest)
+		}
+		tok := rest[:end]
+		rest = rest[end:]
+		switch field {
+		case fieldState:
+			if len(tok) != 1 {
+				return s, fmt.Errorf("parse stat %q: state %q", truncate(b), tok)
+			}
+			s.State = tok[0]
+		case fieldPPID, fieldPGRP, fieldSession:
+			n, err := strconv.Atoi(string(tok))
+			if err != nil {
+				return s, fmt.Errorf("parse stat %q: field %d: %w", truncate(b), field, err)
+			}
+			switch field {
+			case fieldPPID:
+				s.PPID = n
+			case fieldPGRP:
+				s.PGID = n
+			default:
+				s.SID = n
+			}
+		case fieldStartTime:
+			n, err := strconv.ParseUint(string(tok), 10, 64)
+			if err != nil {
+				return s, fmt.Errorf("parse stat %q: start time: %w", truncate(b), err)
+			}
+			s.StartTime = n
+		}
+		field++
+	}
+	return s, nil
+}
+
+// parseRSS returns VmRSS from a /proc/<pid>/status text, in bytes. A
+// process without memory (a kernel thread, a zombie) has no VmRSS line,
+// which is reported as 0: that is its resident size.
+func parseRSS(status []byte) (int64, error) {
+	for line := range bytes.Lines(status) {
+		val, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
+		if !ok {
+			continue
+		}
+		fields := bytes.Fields(val)
+		if len(fields) != 2 || string(fields[1]) != "kB" {
+			return 0, fmt.Errorf("parse VmRSS %q: want \"<n> kB\"", bytes.TrimSpace(line))
+		}
+		kb, err := strconv.ParseInt(string(fields[0]), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse VmRSS: %w", err)
+		}
+		return kb * 1024, nil
+	}
+	return 0, nil
+}
+
+// truncate keeps error messages about a malformed line short.
+func truncate(b []byte) []byte {
+	const max = 80
+	if len(b) > max {
+		return b[:max]
+	}
+	return b
+}

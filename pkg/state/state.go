@@ -1,0 +1,103 @@
+// Package state keeps the supervisor's record of what runs now:
+// instances/.mictl/state.json, guarded by an flock on state.lock.
+//
+// The file is the memory that lets any mictl command (status, down, a
+// restarted daemon) find the processes an earlier command started. It is
+// therefore written only under the lock, always atomically, and it names
+// processes by proc.Identity (pid + start time), never by pid alone: MI
+// leaves stale pid files behind and the kernel reuses pids, so a bare pid
+// read back from disk could make `mictl down` kill a stranger.
+package state
+
+import (
+	"time"
+
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
+)
+
+// SchemaVersion is the layout of state.json this mictl writes and reads.
+// Bump it on any change an older mictl would misread; an older mictl then
+// refuses the file instead of silently dropping what it does not know.
+const SchemaVersion = 1
+
+// Instance lifecycle states, as stored in Instance.State.
+const (
+	StateStarting = "starting" // launched, not yet ready
+	StateReady    = "ready"    // /healthz answers and every port is held by the instance
+	StateDegraded = "degraded" // running, but a check fails (e.g. a port held by someone else)
+	StateCrashed  = "crashed"  // the server exited without being asked to
+	StateBackoff  = "backoff"  // waiting before the next restart
+	StateStopping = "stopping" // SIGTERM sent, waiting for the processes to end
+	StateStopped  = "stopped"  // stopped on request
+	StateFailed   = "failed"   // gave up: restart budget spent or start impossible
+)
+
+// File is the whole content of state.json.
+type File struct {
+	Version int `json:"version"`
+	// Daemon is the detached supervisor, if one runs: commands talk to it
+	// through Socket instead of touching processes themselves.
+	Daemon *Daemon `json:"daemon,omitempty"`
+	// Instances are in plan order, so views list them the way the user
+	// planned them without sorting.
+	Instances []Instance `json:"instances"`
+}
+
+// Daemon records the detached supervisor process.
+type Daemon struct {
+	proc.Identity           // flattened: "pid", "start_time"
+	Socket        string    `json:"socket"`
+	StartedAt     time.Time `json:"started_at"`
+	// Args are the daemon's arguments, so that a daemon killed by the user
+	// is replaced by one with the same restart policy.
+	Args []string `json:"args,omitempty"`
+}
+
+// Instance is what the supervisor knows about one MI instance.
+type Instance struct {
+	Name string `json:"name"`
+	// Offset is persisted because it is assigned once: growing the plan from
+	// N to N+1 instances must never move a running instance's ports.
+	Offset int       `json:"offset"`
+	Ports  ports.Set `json:"ports"`
+	Home   string    `json:"home"`
+	// Bind is the address the instance binds (mictl's host setting).
+	Bind string `json:"bind"`
+	// Args are passed to the start script: -DportOffset=N with
+	// offset_method "flag", which replaces the toml offset.
+	Args []string `json:"args,omitempty"`
+	// Env is captured from the user's environment at `mictl up`
+	// (JAVA_HOME, JAVA_OPTS, ...) so a restart by the daemon sees the same.
+	Env []string `json:"env,omitempty"`
+	// PGID is the instance's process group (the script's pid at launch).
+	// It outlives the script: the JVMs stay in it after the script dies.
+	PGID int `json:"pgid,omitempty"`
+	// Script is bin/micro-integrator.sh. Its exit says nothing about MI
+	// (MI-FACTS), it is recorded to stop it and to recognise it.
+	Script proc.Identity `json:"script"`
+	// Server is the pid in wso2carbon.pid: the MI JVM (or the simulator),
+	// the process whose life is the instance's life.
+	Server    proc.Identity `json:"server"`
+	State     string        `json:"state"`
+	Restarts  int           `json:"restarts"`
+	StartedAt time.Time     `json:"started_at,omitzero"`
+	LastError string        `json:"last_error,omitempty"`
+}
+
+// Instance returns the instance called name. The pointer aims into
+// f.Instances, so the caller can change the instance in place inside an
+// Update; it is invalidated by anything that reallocates f.Instances.
+func (f *File) Instance(name string) (*Instance, bool) {
+	for i := range f.Instances {
+		if f.Instances[i].Name == name {
+			return &f.Instances[i], true
+		}
+	}
+	return nil, false
+}
+
+// empty is the File of a host where mictl has never run anything.
+func empty() *File {
+	return &File{Version: SchemaVersion, Instances: []Instance{}}
+}

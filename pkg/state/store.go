@@ -1,0 +1,364 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mictl/mictl/pkg/fsutil"
+)
+
+const (
+	stateFile   = "state.json"
+	lockFile    = "state.lock"
+	corruptFile = "state.json.corrupt" // where UpdateOrRebuild keeps a file it replaced
+
+	// The directory holds pids mictl will signal and the daemon's control
+	// socket: only its owner may list it or swap files in it.
+	dirPerm  = 0o700
+	filePerm = 0o600
+
+	// Lock polls a contended flock (see Lock) with a delay that starts
+	// small, because the holder usually only needs one load-modify-save,
+	// and is capped so a waiter notices a release quickly.
+	lockPollMin = time.Millisecond
+	lockPollMax = 50 * time.Millisecond
+)
+
+// CorruptError says state.json exists but cannot be trusted: it is not
+// valid JSON, not a state file, or written by a newer mictl. Callers warn
+// and rebuild the state from the instances' pid files (see UpdateOrRebuild);
+// they never treat it as "nothing runs", since processes may well run.
+type CorruptError struct {
+	Path   string // the state file
+	Reason string // what is wrong, for the user
+	// Version is the schema version found in the file, 0 if none was read.
+	Version int
+	Err     error // the decoding error, if there was one
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("state file %s: %s", e.Path, e.Reason)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Newer reports whether the file was written by a newer mictl. Such a file
+// is not damaged: its owner may be running, and it must not be rebuilt over.
+func (e *CorruptError) Newer() bool { return e.Version > SchemaVersion }
+
+// Store is the state directory. All its methods may be called from several
+// goroutines, and Lock excludes other mictl processes as well.
+type Store struct {
+	dir string
+	// sem serialises lock holders of this process, so goroutines waiting
+	// for each other hand over at once instead of polling the flock; the
+	// flock then only ever contends with other processes.
+	sem chan struct{}
+}
+
+// Open makes dir (instances/.mictl) ready for use: created with mode 0700
+// if missing, its parents 0755, and tightened to 0700 if it exists with
+// looser permissions (a group- or world-writable state dir would let
+// another user plant pids for mictl to signal).
+func Open(dir string) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return nil, fmt.Errorf("open state dir: %w", err)
+	}
+	if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("open state dir: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open state dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("open state dir %s: not a directory", dir)
+	}
+	if fi.Mode().Perm() != dirPerm {
+		if err := os.Chmod(dir, dirPerm); err != nil {
+			return nil, fmt.Errorf("open state dir: %w", err)
+		}
+	}
+	return &Store{dir: dir, sem: make(chan struct{}, 1)}, nil
+}
+
+// Dir returns the state directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Path returns the state file's path, for messages.
+func (s *Store) Path() string { return filepath.Join(s.dir, stateFile) }
+
+// Load reads the state file. A missing file is a host where nothing was
+// started: an empty File and no error. A file that cannot be trusted gives
+// a *CorruptError. Load does not take the lock: a reader always sees a
+// whole file because every write replaces it atomically, but a
+// load-modify-save must hold the lock (use Update).
+func (s *Store) Load() (*File, error) {
+	data, err := os.ReadFile(s.Path())
+	if errors.Is(err, fs.ErrNotExist) {
+		return empty(), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	return decode(s.Path(), data)
+}
+
+// decode checks the version before the shape, so that a newer mictl's file
+// is reported as newer rather than as a confusing type error.
+func decode(path string, data []byte) (*File, error) {
+	corrupt := func(version int, err error, format string, args ...any) error {
+		return &CorruptError{Path: path, Reason: fmt.Sprintf(format, args...), Version: version, Err: err}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, corrupt(0, nil, "empty file")
+	}
+	var head struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, corrupt(0, err, "not valid JSON: %v", err)
+	}
+	switch {
+	case head.Version == nil:
+		return nil, corrupt(0, nil, "no schema version: not a mictl state file")
+	case *head.Version > SchemaVersion:
+		return nil, corrupt(*head.Version, nil,
+			"written by a newer mictl (schema version %d; this mictl reads version %d): use that mictl or upgrade",
+			*head.Version, SchemaVersion)
+	case *head.Version < 1:
+		return nil, corrupt(*head.Version, nil, "invalid schema version %d", *head.Version)
+	}
+	f := new(File)
+	if err := json.Unmarshal(data, f); err != nil {
+		return nil, corrupt(*head.Version, err, "bad content: %v", err)
+	}
+	if f.Instances == nil {
+		f.Instances = []Instance{}
+	}
+	// Names are the key of every lookup: an ambiguous file is not usable.
+	seen := make(map[string]bool, len(f.Instances))
+	for i, in := range f.Instances {
+		if in.Name == "" {
+			return nil, corrupt(f.Version, nil, "instance %d has no name", i)
+		}
+		if seen[in.Name] {
+			return nil, corrupt(f.Version, nil, "instance %q listed twice", in.Name)
+		}
+		seen[in.Name] = true
+	}
+	return f, nil
+}
+
+// Save writes f atomically with mode 0600 and sets f.Version to
+// SchemaVersion. It does not take the lock: call it under Lock (or use
+// Update), or two writers may each save a stale copy.
+func (s *Store) Save(f *File) error {
+	f.Version = SchemaVersion
+	if f.Instances == nil {
+		f.Instances = []Instance{} // "instances": [] rather than null
+	}
+	// Indented: the file is small and people read it when things go wrong.
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	data = append(data, '\n')
+	if err := fsutil.WriteFileAtomic(s.Path(), data, filePerm); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
+
+// Lock takes the exclusive lock on <dir>/state.lock, waiting until it is
+// free or ctx is done, and returns the function that releases it (safe to
+// call more than once). Every writer holds it, so two concurrent `mictl up`
+// cannot both launch the same instances.
+//
+// It is an flock(2) on a descriptor that stays open while held: the kernel
+// drops it when the holder exits, even by SIGKILL, so a crashed mictl never
+// leaves a stale lock behind (unlike a pid or lock file that must be
+// cleaned up). The descriptor is O_CLOEXEC, otherwise every server mictl
+// launches would inherit it and hold the lock for as long as it runs. The
+// lock file is never removed: removing it would let two processes lock two
+// different files of the same name.
+//
+// flock cannot be cancelled while blocked, so a contended lock is retried
+// with LOCK_NB at growing intervals (1 ms to 50 ms) until ctx is done.
+func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	fd, err := s.openLock()
+	if err != nil {
+		<-s.sem
+		return nil, err
+	}
+	for delay := lockPollMin; ; delay = min(2*delay, lockPollMax) {
+		ok, err := tryFlock(fd)
+		if ok {
+			return s.unlocker(fd), nil
+		}
+		if err == nil {
+			err = sleep(ctx, delay)
+		}
+		if err != nil {
+			unix.Close(fd)
+			<-s.sem
+			return nil, err
+		}
+	}
+}
+
+// sleep waits for d or until ctx is done, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TryLock takes the lock if it is free and reports ok=false, without error,
+// if anyone holds it (this process or another).
+func (s *Store) TryLock() (unlock func(), ok bool, err error) {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return nil, false, nil
+	}
+	fd, err := s.openLock()
+	if err != nil {
+		<-s.sem
+		return nil, false, err
+	}
+	ok, err = tryFlock(fd)
+	if !ok {
+		unix.Close(fd)
+		<-s.sem
+		return nil, false, err
+	}
+	return s.unlocker(fd), true, nil
+}
+
+// openLock opens (creating it 0600) the lock file. O_NOFOLLOW: a symlink
+// planted in place of the lock file is refused rather than followed.
+func (s *Store) openLock() (int, error) {
+	path := filepath.Join(s.dir, lockFile)
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CREAT|unix.O_CLOEXEC|unix.O_NOFOLLOW, filePerm)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, fmt.Errorf("lock state: open %s: %w", path, err)
+		}
+		return fd, nil
+	}
+}
+
+// tryFlock returns true when the lock was taken, false and no error when
+// someone else holds it.
+func tryFlock(fd int) (bool, error) {
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB)
+		switch err {
+		case nil:
+			return true, nil
+		case unix.EINTR:
+			continue
+		case unix.EWOULDBLOCK:
+			return false, nil
+		default:
+			return false, fmt.Errorf("lock state: flock: %w", err)
+		}
+	}
+}
+
+// unlocker releases by closing: the descriptor is the only reference to its
+// open file description (O_CLOEXEC, never dup'ed), so close drops the flock.
+func (s *Store) unlocker(fd int) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			unix.Close(fd)
+			<-s.sem
+		})
+	}
+}
+
+// Update is Lock, Load, fn, Save, unlock: the one safe way to change the
+// state. The file is saved only if fn returns nil; fn's error is returned
+// unchanged. The lock is released even if fn panics.
+//
+// A corrupt file is not handed to fn: Update returns the *CorruptError and
+// leaves the file as it is, because an empty File would tell fn that
+// nothing runs. Callers able to rebuild the state use UpdateOrRebuild.
+func (s *Store) Update(ctx context.Context, fn func(*File) error) error {
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := s.Load()
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		return err
+	}
+	return s.Save(f)
+}
+
+// UpdateOrRebuild is Update for callers that can reconstruct the state
+// (from the instances' wso2carbon.pid files): when the file is corrupt, fn
+// gets an empty File and the *CorruptError, so it knows to rebuild and to
+// warn; otherwise corrupt is nil and fn sees the file as Update would. When
+// fn succeeds over a corrupt file, that file is kept as state.json.corrupt
+// for inspection before the new one is saved.
+//
+// A file written by a newer mictl is never rebuilt over (its owner may be
+// running and supervising): UpdateOrRebuild returns its *CorruptError
+// without calling fn, as Update does.
+func (s *Store) UpdateOrRebuild(ctx context.Context, fn func(f *File, corrupt *CorruptError) error) error {
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := s.Load()
+	var corrupt *CorruptError
+	switch {
+	case errors.As(err, &corrupt) && !corrupt.Newer():
+		f = empty()
+	case err != nil:
+		return err
+	}
+	if err := fn(f, corrupt); err != nil {
+		return err
+	}
+	if corrupt != nil {
+		if err := os.Rename(s.Path(), filepath.Join(s.dir, corruptFile)); err != nil {
+			return fmt.Errorf("set aside corrupt state: %w", err)
+		}
+	}
+	return s.Save(f)
+}

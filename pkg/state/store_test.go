@@ -1,0 +1,654 @@
+package state
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
+)
+
+const (
+	helperEnv    = "MICTL_STATE_TEST_HELPER"
+	helperDirEnv = "MICTL_STATE_TEST_DIR"
+)
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "":
+		os.Exit(m.Run())
+	case "hold":
+		if err := holdLockHelper(os.Getenv(helperDirEnv)); err != nil {
+			fmt.Fprintln(os.Stderr, "hold helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", os.Getenv(helperEnv))
+		os.Exit(2)
+	}
+}
+
+// holdLockHelper runs in a re-executed test binary: it takes the lock,
+// says so, and holds it until its stdin closes or it is killed.
+func holdLockHelper(dir string) error {
+	s, err := Open(dir)
+	if err != nil {
+		return err
+	}
+	unlock, err := s.Lock(context.Background())
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	fmt.Println("locked")
+	_, err = io.Copy(io.Discard, os.Stdin)
+	return err
+}
+
+func openStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sample() *File {
+	start := time.Date(2025, 3, 14, 9, 26, 53, 589793238, time.UTC)
+	return &File{
+		Version: SchemaVersion,
+		Daemon: &Daemon{
+			Identity:  proc.Identity{PID: 4242, StartTime: 1234567},
+			Socket:    "/work/instances/.mictl/daemon.sock",
+			StartedAt: start,
+		},
+		Instances: []Instance{
+			{
+				Name: "mi-1", Offset: 10, Ports: ports.DefaultBases().Shift(10),
+				Home: "/work/instances/mi-1", PGID: 5000,
+				Script: proc.Identity{PID: 5000, StartTime: 99}, Server: proc.Identity{PID: 5003, StartTime: 101},
+				State: StateReady, Restarts: 2, StartedAt: start, LastError: "exit 137",
+			},
+			{Name: "mi-2", Offset: 11, Ports: ports.DefaultBases().Shift(11), Home: "/work/instances/mi-2", State: StateStopped},
+		},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		file *File
+	}{
+		{"full", sample()},
+		{"no daemon, no instances", &File{Instances: []Instance{}}},
+		{"nil instances saved as empty", &File{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openStore(t)
+			if err := s.Save(tt.file); err != nil {
+				t.Fatal(err)
+			}
+			if tt.file.Version != SchemaVersion {
+				t.Errorf("Save left Version = %d", tt.file.Version)
+			}
+			got, err := s.Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.file) {
+				t.Errorf("round trip:\n got %+v\nwant %+v", got, tt.file)
+			}
+		})
+	}
+}
+
+// TestJSONLayout pins the keys other tools and older files rely on.
+func TestJSONLayout(t *testing.T) {
+	f := sample()
+	f.Instances[1].StartedAt = time.Time{}
+	data, err := json.Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Version   int
+		Daemon    map[string]any
+		Instances []map[string]any
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"pid", "start_time", "socket", "started_at"} {
+		if _, ok := m.Daemon[key]; !ok {
+			t.Errorf("daemon lacks %q: %v", key, m.Daemon)
+		}
+	}
+	if got := m.Instances[0]["server"]; !reflect.DeepEqual(got, map[string]any{"pid": 5003.0, "start_time": 101.0}) {
+		t.Errorf("server = %v", got)
+	}
+	if got := m.Instances[0]["ports"]; !reflect.DeepEqual(got, map[string]any{"http": 8290.0, "https": 8253.0, "internal_http": 9201.0, "management": 9164.0}) {
+		t.Errorf("ports = %v", got)
+	}
+	for _, key := range []string{"pgid", "started_at", "last_error"} {
+		if _, ok := m.Instances[1][key]; ok {
+			t.Errorf("zero %q not omitted: %v", key, m.Instances[1])
+		}
+	}
+	data, _ = json.Marshal(&File{Instances: []Instance{}})
+	if string(data) != `{"version":0,"instances":[]}` {
+		t.Errorf("empty file = %s", data)
+	}
+}
+
+func TestLoadMissing(t *testing.T) {
+	got, err := openStore(t).Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (&File{Version: SchemaVersion, Instances: []Instance{}}); !reflect.DeepEqual(got, want) {
+		t.Errorf("Load of missing file = %+v, want %+v", got, want)
+	}
+}
+
+func TestLoadCorrupt(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		reason  string // substring of the error
+		newer   bool
+	}{
+		{"empty", "", "empty file", false},
+		{"blank", " \n", "empty file", false},
+		{"garbage", "\x00\x01 not json", "not valid JSON", false},
+		{"truncated", `{"version":1,"instances":[{"name":"mi-1"`, "not valid JSON", false},
+		{"trailing garbage", `{"version":1,"instances":[]} x`, "not valid JSON", false},
+		{"array", `[1,2]`, "not valid JSON", false},
+		{"no version", `{"instances":[]}`, "no schema version", false},
+		{"version zero", `{"version":0,"instances":[]}`, "invalid schema version 0", false},
+		{"newer", `{"version":2,"instances":"a different shape"}`, "written by a newer mictl", true},
+		{"wrong type", `{"version":1,"instances":[{"name":7}]}`, "bad content", false},
+		{"unknown port role", `{"version":1,"instances":[{"name":"a","ports":{"ftp":21}}]}`, "bad content", false},
+		{"nameless instance", `{"version":1,"instances":[{"offset":1}]}`, "has no name", false},
+		{"duplicate names", `{"version":1,"instances":[{"name":"a"},{"name":"a"}]}`, `"a" listed twice`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openStore(t)
+			if err := os.WriteFile(s.Path(), []byte(tt.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f, err := s.Load()
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load = %+v, %v; want *CorruptError", f, err)
+			}
+			if ce.Path != s.Path() || !strings.Contains(err.Error(), s.Path()) || !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("error %q: want path %s and %q", err, s.Path(), tt.reason)
+			}
+			if ce.Newer() != tt.newer {
+				t.Errorf("Newer() = %v, want %v", ce.Newer(), tt.newer)
+			}
+		})
+	}
+}
+
+func TestLoadUnreadable(t *testing.T) {
+	s := openStore(t)
+	if err := os.Mkdir(s.Path(), 0o700); err != nil { // a directory where the file should be
+		t.Fatal(err)
+	}
+	_, err := s.Load()
+	var ce *CorruptError
+	if err == nil || errors.As(err, &ce) {
+		t.Errorf("Load = %v; want an I/O error, not corruption", err)
+	}
+}
+
+func mode(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+func TestPermissions(t *testing.T) {
+	for _, before := range []os.FileMode{0, 0o755, 0o777, 0o750} {
+		t.Run(fmt.Sprintf("existing %#o", before), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), ".mictl")
+			if before != 0 {
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(dir, before); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := mode(t, dir); m != 0o700 {
+				t.Errorf("dir mode %#o, want 0700", m)
+			}
+			if err := s.Save(sample()); err != nil {
+				t.Fatal(err)
+			}
+			unlock, err := s.Lock(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			unlock()
+			for _, name := range []string{stateFile, lockFile} {
+				if m := mode(t, filepath.Join(dir, name)); m != 0o600 {
+					t.Errorf("%s mode %#o, want 0600", name, m)
+				}
+			}
+			if s.Dir() != dir {
+				t.Errorf("Dir() = %q, want %q", s.Dir(), dir)
+			}
+		})
+	}
+}
+
+func TestOpenNotADirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(path); err == nil {
+		t.Error("Open(a file) succeeded")
+	}
+}
+
+func TestLockExcludes(t *testing.T) {
+	s := openStore(t)
+	other, err := Open(s.Dir()) // a second Store: only the flock protects
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, ok, err := s.TryLock()
+	if err != nil || !ok {
+		t.Fatalf("TryLock on a free lock = %v, %v", ok, err)
+	}
+	for name, st := range map[string]*Store{"same store": s, "other store": other} {
+		if u, ok, err := st.TryLock(); ok || err != nil {
+			if ok {
+				u()
+			}
+			t.Errorf("%s: TryLock while held = %v, %v; want false, nil", name, ok, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		if u, err := st.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			if err == nil {
+				u()
+			}
+			t.Errorf("%s: Lock while held = %v, want DeadlineExceeded", name, err)
+		}
+		cancel()
+	}
+	unlock()
+	unlock() // idempotent: must not release someone else's lock
+	u, ok, err := other.TryLock()
+	if err != nil || !ok {
+		t.Fatalf("TryLock after release = %v, %v", ok, err)
+	}
+	if u2, ok, _ := s.TryLock(); ok {
+		u2()
+		t.Error("a second unlock call released the lock")
+	}
+	u()
+
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if u, err := s.Lock(cancelled); !errors.Is(err, context.Canceled) {
+		if err == nil {
+			u()
+		}
+		t.Errorf("Lock(cancelled ctx) = %v", err)
+	}
+}
+
+// TestLockSerialises checks holders never overlap, within one Store and
+// between two Stores of the same directory.
+func TestLockSerialises(t *testing.T) {
+	s := openStore(t)
+	other, err := Open(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	holders := 0
+	var wg sync.WaitGroup
+	for i := range 8 {
+		st := []*Store{s, other}[i%2]
+		wg.Go(func() {
+			for range 5 {
+				unlock, err := st.Lock(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				holders++
+				n := holders
+				mu.Unlock()
+				if n != 1 {
+					t.Errorf("%d lock holders at once", n)
+				}
+				time.Sleep(time.Millisecond)
+				mu.Lock()
+				holders--
+				mu.Unlock()
+				unlock()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestLockAcrossProcesses holds the lock in another process: TryLock here
+// fails, and when that process is killed (no chance to unlock) the kernel
+// releases the lock and Lock here succeeds.
+func TestLockAcrossProcesses(t *testing.T) {
+	s := openStore(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=hold", helperDirEnv+"="+s.Dir(), "GORACE=atexit_sleep_ms=0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+
+	if u, ok, err := s.TryLock(); ok || err != nil {
+		if ok {
+			u()
+		}
+		t.Fatalf("TryLock while another process holds the lock = %v, %v", ok, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	unlock, err := s.Lock(ctx)
+	if err != nil {
+		t.Fatalf("Lock after the holder was killed: %v", err)
+	}
+	unlock()
+}
+
+// TestLockNotInherited starts a process while holding the lock: it must not
+// have the lock file open, or every launched server would hold the lock.
+func TestLockNotInherited(t *testing.T) {
+	s := openStore(t)
+	unlock, err := s.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	fdDir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+	// The child execs right after fork; until then it shares our table.
+	deadline := time.Now().Add(10 * time.Second)
+	for proc.Comm(cmd.Process.Pid) != "sleep" && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	ents, err := os.ReadDir(fdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		target, err := os.Readlink(filepath.Join(fdDir, e.Name()))
+		if err == nil && strings.HasSuffix(target, lockFile) {
+			t.Errorf("child inherited the lock file as fd %s", e.Name())
+		}
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	boom := errors.New("boom")
+	tests := []struct {
+		name     string
+		fn       func(*File) error
+		wantErr  error
+		restarts int // of mi-1 afterwards
+	}{
+		{"saves on success", func(f *File) error { f.Instances[0].Restarts = 7; return nil }, nil, 7},
+		{"no save on error", func(f *File) error { f.Instances[0].Restarts = 7; return boom }, boom, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openStore(t)
+			if err := s.Save(sample()); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Update(context.Background(), tt.fn); err != tt.wantErr {
+				t.Errorf("Update = %v, want %v", err, tt.wantErr)
+			}
+			f, err := s.Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in, _ := f.Instance("mi-1"); in.Restarts != tt.restarts {
+				t.Errorf("restarts = %d, want %d", in.Restarts, tt.restarts)
+			}
+			if u, ok, _ := s.TryLock(); !ok {
+				t.Error("Update kept the lock")
+			} else {
+				u()
+			}
+		})
+	}
+}
+
+func TestUpdateMissingFile(t *testing.T) {
+	s := openStore(t)
+	err := s.Update(context.Background(), func(f *File) error {
+		f.Instances = append(f.Instances, Instance{Name: "mi-1", State: StateStarting})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := s.Load(); err != nil || len(f.Instances) != 1 {
+		t.Errorf("Load = %+v, %v", f, err)
+	}
+}
+
+func TestUpdateReleasesLockOnPanic(t *testing.T) {
+	s := openStore(t)
+	func() {
+		defer func() { _ = recover() }()
+		_ = s.Update(context.Background(), func(*File) error { panic("fn failed") })
+	}()
+	u, ok, err := s.TryLock()
+	if !ok || err != nil {
+		t.Fatalf("lock still held after fn panicked: %v, %v", ok, err)
+	}
+	u()
+}
+
+func TestUpdateCorruptOrNewer(t *testing.T) {
+	for _, content := range []string{"{not json", `{"version":9,"instances":[]}`} {
+		t.Run(content, func(t *testing.T) {
+			s := openStore(t)
+			if err := os.WriteFile(s.Path(), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			called := false
+			err := s.Update(context.Background(), func(*File) error { called = true; return nil })
+			var ce *CorruptError
+			if !errors.As(err, &ce) || called {
+				t.Errorf("Update = %v, fn called %v; want *CorruptError, not called", err, called)
+			}
+			if data, _ := os.ReadFile(s.Path()); string(data) != content {
+				t.Errorf("Update changed the corrupt file to %q", data)
+			}
+		})
+	}
+}
+
+func TestUpdateOrRebuild(t *testing.T) {
+	good, err := json.Marshal(sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	tests := []struct {
+		name        string
+		content     string // "" = no file
+		fnErr       error
+		wantCalled  bool
+		wantCorrupt bool // fn got a *CorruptError
+		wantErr     bool
+		wantKept    bool // old content kept as state.json.corrupt
+		wantSaved   bool // state.json now holds what fn built
+	}{
+		{"missing", "", nil, true, false, false, false, true},
+		{"good", string(good), nil, true, false, false, false, true},
+		{"corrupt", "{oops", nil, true, true, false, true, true},
+		{"corrupt, fn fails", "{oops", boom, true, true, true, false, false},
+		{"newer", `{"version":2}`, nil, false, false, true, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openStore(t)
+			if tt.content != "" {
+				if err := os.WriteFile(s.Path(), []byte(tt.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			called, gotCorrupt := false, false
+			err := s.UpdateOrRebuild(context.Background(), func(f *File, corrupt *CorruptError) error {
+				called, gotCorrupt = true, corrupt != nil
+				if corrupt != nil && len(f.Instances) != 0 {
+					t.Errorf("rebuild got a non-empty file: %+v", f)
+				}
+				if _, ok := f.Instance("rebuilt"); !ok {
+					f.Instances = append(f.Instances, Instance{Name: "rebuilt"})
+				}
+				return tt.fnErr
+			})
+			if (err != nil) != tt.wantErr || called != tt.wantCalled || gotCorrupt != tt.wantCorrupt {
+				t.Errorf("UpdateOrRebuild = %v, called %v, corrupt %v; want error %v, called %v, corrupt %v",
+					err, called, gotCorrupt, tt.wantErr, tt.wantCalled, tt.wantCorrupt)
+			}
+			kept, err := os.ReadFile(filepath.Join(s.Dir(), corruptFile))
+			if tt.wantKept != (err == nil) || (tt.wantKept && string(kept) != tt.content) {
+				t.Errorf("kept copy = %q, %v; want kept %v", kept, err, tt.wantKept)
+			}
+			data, _ := os.ReadFile(s.Path())
+			f, err := s.Load()
+			saved := err == nil && func() bool { _, ok := f.Instance("rebuilt"); return ok }()
+			if saved != tt.wantSaved {
+				t.Errorf("saved = %v, want %v; file now %q", saved, tt.wantSaved, data)
+			}
+			if !tt.wantSaved && tt.content != "" && string(data) != tt.content {
+				t.Errorf("file changed to %q without a save", data)
+			}
+		})
+	}
+}
+
+// TestUpdateConcurrent increments one counter from 20 goroutines through
+// two Stores: every increment must survive.
+func TestUpdateConcurrent(t *testing.T) {
+	s := openStore(t)
+	other, err := Open(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(&File{Instances: []Instance{{Name: "mi-1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		st := []*Store{s, other}[i%2]
+		wg.Go(func() {
+			err := st.Update(context.Background(), func(f *File) error {
+				in, ok := f.Instance("mi-1")
+				if !ok {
+					return errors.New("mi-1 missing")
+				}
+				in.Restarts++
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	f, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := f.Instance("mi-1"); in.Restarts != n {
+		t.Errorf("restarts = %d, want %d", in.Restarts, n)
+	}
+}
+
+func TestInstance(t *testing.T) {
+	f := sample()
+	tests := []struct {
+		name   string
+		found  bool
+		offset int
+	}{
+		{"mi-1", true, 10},
+		{"mi-2", true, 11},
+		{"mi-3", false, 0},
+		{"", false, 0},
+	}
+	for _, tt := range tests {
+		in, ok := f.Instance(tt.name)
+		if ok != tt.found || (ok && in.Offset != tt.offset) {
+			t.Errorf("Instance(%q) = %+v, %v", tt.name, in, ok)
+		}
+	}
+	in, _ := f.Instance("mi-2")
+	in.State = StateCrashed
+	if f.Instances[1].State != StateCrashed {
+		t.Error("Instance does not point into the file")
+	}
+}
