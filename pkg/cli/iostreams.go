@@ -17,11 +17,20 @@ type IOStreams struct {
 	// ErrTTY is true when ErrOut is a terminal: progress may then redraw
 	// lines in place.
 	ErrTTY bool
+	// OutTTY is true when Out is a terminal.
+	OutTTY bool
+}
+
+// Color reports whether output may be colored: only on a terminal, and
+// never when NO_COLOR is set (https://no-color.org).
+func (s *IOStreams) Color() bool {
+	_, noColor := os.LookupEnv("NO_COLOR")
+	return s.OutTTY && !noColor
 }
 
 // System returns the process's own streams.
 func System() *IOStreams {
-	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd()))}
+	return &IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr, ErrTTY: term.IsTerminal(int(os.Stderr.Fd())), OutTTY: term.IsTerminal(int(os.Stdout.Fd()))}
 }
 
 // Test returns streams backed by buffers, for tests.

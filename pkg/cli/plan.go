@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // planOptions are the flags of every command that plans instances.
@@ -42,23 +45,14 @@ type planned struct {
 	src  deployment.Source
 	plan ports.Plan
 	host check.Host
+	// state is what runs now (empty before the first mictl up).
+	state *state.File
 }
 
 // buildPlan loads the configuration, scans the host and plans the
 // instances around what it found.
 func buildPlan(cmd *cobra.Command, g *globalOptions, po *planOptions) (*planned, error) {
-	// --offsets alone decides the count when --instances is not given.
-	if n := len(po.offsets); n > 0 && !cmd.Flags().Changed("instances") {
-		if err := cmd.Flags().Set("instances", fmt.Sprint(n)); err != nil {
-			return nil, err
-		}
-	}
-	for _, o := range po.offsets {
-		if o < 0 || o > ports.MaxPort {
-			return nil, usageErrorf("--offsets: %d is not an offset: expected 0-%d", o, ports.MaxPort)
-		}
-	}
-	cfg, err := config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+	cfg, err := loadPlanConfig(cmd, g, po)
 	if err != nil {
 		return nil, err
 	}
@@ -66,17 +60,48 @@ func buildPlan(cmd *cobra.Command, g *globalOptions, po *planOptions) (*planned,
 	if err != nil {
 		return nil, err
 	}
+	// A running deployment keeps its persisted offsets, and its own sockets
+	// are not conflicts; a foreign process on its ports is.
+	f, err := currentState(cfg)
+	if err != nil {
+		return nil, err
+	}
 	host, err := check.LiveHost(cfg.Host)
 	if err != nil {
 		return nil, err
 	}
+	host.Ours = ownedBy(f)
+	var pinned []deployment.Pin
+	for _, inst := range f.Instances {
+		pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
+	}
 	plan, err := deployment.Plan(cfg, src, deployment.Options{
 		Offsets:  po.offsets,
+		Pinned:   pinned,
 		HostBusy: host.Busy(),
 		MinPort:  host.MinPort,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &planned{cfg: cfg, src: src, plan: plan, host: host}, nil
+	return &planned{cfg: cfg, src: src, plan: plan, host: host, state: f}, nil
+}
+
+// currentState reads the state file of cfg's instances without creating
+// anything: planning commands must work before the first mictl up, and in
+// a directory the user cannot write.
+func currentState(cfg *config.Config) (*state.File, error) {
+	dir := filepath.Join(cfg.InstancesDir, ".mictl")
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		return &state.File{Version: state.SchemaVersion}, nil
+	}
+	store, err := state.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	f, err := store.Load()
+	if err != nil {
+		return nil, fmt.Errorf("%w; mictl up rebuilds it", err)
+	}
+	return f, nil
 }

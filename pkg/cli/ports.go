@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 type portsTableOptions struct {
@@ -45,7 +48,7 @@ as MI uses them: the configured value plus the offset.`,
 			if err != nil {
 				return err
 			}
-			return runPortsTable(streams, o, p.plan)
+			return runPortsTable(streams, o, p)
 		},
 	}
 	addPlanFlags(cmd, &o.plan)
@@ -60,26 +63,108 @@ type portsRow struct {
 	Offset   int       `json:"offset"`
 	Ports    ports.Set `json:"ports"`
 	Explicit bool      `json:"explicit_offset"`
+	// The rest describe a running instance, as found live on the host.
+	State  string                  `json:"state,omitempty"`
+	PID    int                     `json:"pid,omitempty"`
+	Live   map[string]livePort     `json:"live,omitempty"`
+	Random []supervisor.RandomPort `json:"random,omitempty"`
 }
 
-func runPortsTable(streams *IOStreams, o *portsTableOptions, plan ports.Plan) error {
-	rows := make([]portsRow, len(plan.Instances))
-	for i, inst := range plan.Instances {
+// livePort says whether a fixed port listens and is the instance's own.
+type livePort struct {
+	Listening bool   `json:"listening"`
+	Owned     bool   `json:"owned"`
+	Holder    string `json:"holder,omitempty"`
+}
+
+func portsRows(p *planned) ([]portsRow, error) {
+	rows := make([]portsRow, len(p.plan.Instances))
+	var snap *hostnet.Snapshot
+	for i, inst := range p.plan.Instances {
 		rows[i] = portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Explicit: inst.Explicit}
+		rec, ok := p.state.Instance(inst.Name)
+		if !ok {
+			continue
+		}
+		rows[i].State = liveState(*rec)
+		if rec.Server.IsZero() || !rec.Server.Alive() {
+			continue
+		}
+		if snap == nil {
+			var err error
+			if snap, err = hostnet.Scan(); err != nil {
+				return nil, err
+			}
+		}
+		obs := supervisor.Observe(snap, rec)
+		rows[i].PID, rows[i].Random, rows[i].Live = rec.Server.PID, obs.Random, map[string]livePort{}
+		for role, st := range obs.Fixed {
+			rows[i].Live[ports.Catalogue[role].JSONKey] = livePort{Listening: st.Listening, Owned: st.Owned, Holder: st.Holder}
+		}
+	}
+	return rows, nil
+}
+
+func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
+	rows, err := portsRows(p)
+	if err != nil {
+		return err
 	}
 	if o.output == formatJSON {
 		return writeJSON(streams.Out, rows)
+	}
+	live := false
+	for _, r := range rows {
+		live = live || r.State != ""
 	}
 	headers := []string{"NAME", "OFFSET"}
 	for _, spec := range ports.Catalogue {
 		headers = append(headers, strings.ToUpper(spec.Name))
 	}
+	if live {
+		headers = append(headers, "STATE", "PID", "RANDOM")
+	}
 	cells := make([][]string, len(rows))
 	for i, r := range rows {
 		cells[i] = []string{r.Name, strconv.Itoa(r.Offset)}
-		for _, port := range r.Ports {
-			cells[i] = append(cells[i], strconv.Itoa(port))
+		for role, port := range r.Ports {
+			cell := strconv.Itoa(port)
+			if lp, ok := r.Live[ports.Catalogue[role].JSONKey]; ok && !lp.Owned {
+				cell += "!" // not listening, or held by another process
+			}
+			cells[i] = append(cells[i], cell)
+		}
+		if live {
+			cells[i] = append(cells[i], orDash(r.State), orDash(pidString(r.PID)), orDash(randomPorts(r.Random)))
 		}
 	}
-	return writeTable(streams.Out, o.output, headers, cells)
+	if err := writeTable(streams.Out, o.output, headers, cells); err != nil {
+		return err
+	}
+	if live && o.output == formatTable {
+		fmt.Fprintln(streams.Out, "! = not listening, or held by another process (see -o json)")
+	}
+	return nil
+}
+
+func randomPorts(rs []supervisor.RandomPort) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%s %s/%d", r.Role, r.Proto, r.Port)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func pidString(pid int) string {
+	if pid == 0 {
+		return ""
+	}
+	return strconv.Itoa(pid)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

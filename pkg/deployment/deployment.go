@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
@@ -46,14 +47,32 @@ type Options struct {
 	// Offsets are explicit offsets for the first instances, in order
 	// (--offsets 10,20,30).
 	Offsets []int
+	// Pinned are the instances an earlier run persisted, in their order:
+	// they stay in the plan and keep their offsets (growing N never moves
+	// a running instance) unless --offsets or an [[instance]] offset says
+	// otherwise.
+	Pinned []Pin
 	// HostBusy and MinPort are passed to the planner (see ports.Planner).
 	HostBusy func(port int) bool
 	MinPort  int
 }
 
-// Plan places every instance cfg names.
+// Pin is an instance's persisted offset.
+type Pin struct {
+	Name   string
+	Offset int
+}
+
+// Plan places every instance cfg names, and every pinned one.
 func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 	names := cfg.Names()
+	pinned := map[string]int{}
+	for _, p := range opts.Pinned {
+		pinned[p.Name] = p.Offset
+		if !slices.Contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
+	}
 	if len(opts.Offsets) > len(names) {
 		return ports.Plan{}, &config.Error{Where: "flag --offsets", Msg: fmt.Sprintf(
 			"%d offsets for %d instances; give at most one offset per instance or raise --instances", len(opts.Offsets), len(names))}
@@ -65,9 +84,14 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 	wants := make([]ports.Want, len(names))
 	for i, name := range names {
 		w := ports.Want{Name: name, Bases: sourceBases}
+		if off, ok := pinned[name]; ok {
+			w.Offset = &off
+		}
 		ic, ok := cfg.InstanceSettings(name)
 		if ok {
-			w.Offset = ic.Offset
+			if ic.Offset != nil {
+				w.Offset = ic.Offset
+			}
 			if len(ic.Overrides) > 0 {
 				if w.Bases, err = basePorts(src, ic.Overrides); err != nil {
 					return ports.Plan{}, &config.Error{Where: ic.Pos, Msg: fmt.Sprintf("instance %s: %v", name, err)}

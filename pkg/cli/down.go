@@ -1,0 +1,219 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+type downOptions struct {
+	timeout time.Duration
+	purge   bool
+	output  string
+}
+
+func newCmdDown(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &downOptions{}
+	cmd := &cobra.Command{
+		Use:   "down [NAME...]",
+		Short: "Stop instances gracefully (all of them when no name is given)",
+		Long: `Stop each instance the way MI's own --stop does: SIGTERM to its server
+process (its shutdown runs and the script's trap stops the diagnostics JVM),
+then to its process group, all instances in parallel; wait up to --timeout
+(MI drains for up to 180 s), then SIGKILL the group. Stale pid files are
+removed, and the supervisor daemon exits when nothing is left to watch.
+
+Exit status: 0 only when every process of the instances is gone and every
+one of their ports is free; 3 otherwise, naming what is left.`,
+		Example: `  mictl down
+  mictl down mi-2 mi-3
+  mictl down --timeout 30s --purge`,
+		ValidArgsFunction: completeInstanceNames(g),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDown(cmd, streams, g, o, args)
+		},
+	}
+	addDirFlag(cmd)
+	cmd.Flags().DurationVar(&o.timeout, "timeout", supervisor.DefaultPolicy().StopTimeout, "graceful stop time before SIGKILL")
+	cmd.Flags().BoolVar(&o.purge, "purge", false, "also delete the stopped instances' generated homes")
+	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
+	return cmd
+}
+
+func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOptions, names []string) error {
+	if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
+		return err
+	}
+	if o.timeout <= 0 {
+		return usageErrorf("--timeout %s: must be positive", o.timeout)
+	}
+	cfg, err := loadDirConfig(cmd, g)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	f, err := loadState(streams, cfg, store)
+	if err != nil {
+		return err
+	}
+	if err := checkNames(f, names); err != nil {
+		return err
+	}
+	targets := names
+	if len(targets) == 0 {
+		for _, inst := range f.Instances {
+			targets = append(targets, inst.Name)
+		}
+	}
+	ctx := cmd.Context()
+	progress := newProgress(streams, targets)
+	_, err = supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: o.timeout}, progress.event)
+	if errors.Is(err, supervisor.ErrNoDaemon) {
+		// No daemon (it was killed): stop the instances from here.
+		err = stopDirect(store, targets, o.timeout)
+	}
+	if err != nil {
+		return &exitError{ExitRuntime, err}
+	}
+	if err := verifyStopped(store, targets); err != nil {
+		return &exitError{ExitRuntime, err}
+	}
+	if o.purge {
+		if err := purge(ctx, store, targets); err != nil {
+			return err
+		}
+	}
+	return printStatus(streams, store, o.output)
+}
+
+// stopDirect stops instances without a daemon, with the same procedure.
+func stopDirect(store *state.Store, names []string, timeout time.Duration) error {
+	sup, err := supervisor.New(store, nil, supervisor.DefaultPolicy())
+	if err != nil {
+		return err
+	}
+	defer sup.Close()
+	return sup.Stop(names, timeout)
+}
+
+// verifyStopped checks that no process of the named instances is alive
+// and none of their ports is still held, naming what is left.
+func verifyStopped(store *state.Store, names []string) error {
+	f, err := store.Load()
+	if err != nil {
+		return err
+	}
+	snap, err := hostnet.Scan()
+	if err != nil {
+		return err
+	}
+	var left []string
+	var inodes []uint64
+	type held struct {
+		name string
+		port int
+		sock hostnet.Socket
+	}
+	var holds []held
+	for _, name := range names {
+		inst, _ := f.Instance(name)
+		if !inst.Server.IsZero() && inst.Server.Alive() {
+			left = append(left, fmt.Sprintf("%s: server pid %d is still running", name, inst.Server.PID))
+		}
+		bind, _ := netip.ParseAddr(inst.Bind)
+		for _, port := range inst.Ports {
+			for _, s := range snap.Holding(hostnet.TCP, port, bind) {
+				holds = append(holds, held{name, port, s})
+				inodes = append(inodes, s.Inode)
+			}
+		}
+	}
+	if len(holds) > 0 {
+		owners := hostnet.Owners(inodes...)
+		for _, h := range holds {
+			who := "owner unknown"
+			if p, ok := owners[h.sock.Inode]; ok {
+				who = p.String()
+			}
+			left = append(left, fmt.Sprintf("%s: port %d is still held by %s on %s", h.name, h.port, who, h.sock.Addr))
+		}
+	}
+	if len(left) > 0 {
+		return errors.New("not everything stopped:\n  " + strings.Join(left, "\n  "))
+	}
+	return nil
+}
+
+// purge deletes stopped instances' homes and forgets them.
+func purge(ctx context.Context, store *state.Store, names []string) error {
+	return store.Update(ctx, func(f *state.File) error {
+		var keep []state.Instance
+		for _, inst := range f.Instances {
+			if !slices.Contains(names, inst.Name) {
+				keep = append(keep, inst)
+				continue
+			}
+			if err := os.RemoveAll(inst.Home); err != nil {
+				return fmt.Errorf("purge %s: %w", inst.Name, err)
+			}
+		}
+		f.Instances = keep
+		return nil
+	})
+}
+
+// checkNames refuses names the state file does not know.
+func checkNames(f *state.File, names []string) error {
+	var known []string
+	for _, inst := range f.Instances {
+		known = append(known, inst.Name)
+	}
+	for _, n := range names {
+		if !slices.Contains(known, n) {
+			if len(known) == 0 {
+				return usageErrorf("no instance %q: there are no instances; start some with mictl up", n)
+			}
+			return usageErrorf("no instance %q; known instances: %s", n, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// completeInstanceNames completes instance names from the state file.
+func completeInstanceNames(g *globalOptions) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		cfg, err := loadDirConfig(cmd, g)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		store, err := openStore(cfg)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		f, err := store.Load()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, inst := range f.Instances {
+			if !slices.Contains(args, inst.Name) {
+				out = append(out, inst.Name)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -1,0 +1,71 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+// progress shows, on stderr, one line per instance while `up` waits:
+// redrawn in place on a terminal, appended as plain lines otherwise (CI
+// logs, pipes), so data on stdout stays clean either way.
+type progress struct {
+	streams *IOStreams
+	names   []string
+	mu      sync.Mutex
+	lines   map[string]string
+	drawn   int
+}
+
+func newProgress(streams *IOStreams, names []string) *progress {
+	p := &progress{streams: streams, names: names, lines: map[string]string{}}
+	for _, n := range names {
+		p.lines[n] = "waiting"
+	}
+	return p
+}
+
+func (p *progress) event(ev supervisor.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := ev.State
+	if ev.PID > 0 {
+		line += fmt.Sprintf(" (pid %d)", ev.PID)
+	}
+	if ev.Message != "" {
+		line += ": " + firstLine(ev.Message)
+	}
+	p.lines[ev.Instance] = line
+	if !p.streams.ErrTTY {
+		fmt.Fprintf(p.streams.ErrOut, "%s %s\n", ev.Instance, line)
+		return
+	}
+	p.redraw()
+}
+
+// redraw moves the cursor up over the block drawn last time and rewrites it.
+func (p *progress) redraw() {
+	var b strings.Builder
+	if p.drawn > 0 {
+		fmt.Fprintf(&b, "\x1b[%dA", p.drawn)
+	}
+	width := 0
+	for _, n := range p.names {
+		width = max(width, len(n))
+	}
+	for _, n := range p.names {
+		fmt.Fprintf(&b, "\x1b[2K%-*s  %s\n", width, n, p.lines[n])
+	}
+	p.drawn = len(p.names)
+	fmt.Fprint(p.streams.ErrOut, b.String())
+}
+
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

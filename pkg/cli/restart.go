@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+type restartOptions struct {
+	all bool
+	run runFlags
+}
+
+func newCmdRestart(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &restartOptions{}
+	cmd := &cobra.Command{
+		Use:   "restart NAME... | --all",
+		Short: "Restart instances one at a time, each ready before the next",
+		Long: `Restart the named instances (or all with --all) one at a time: stop it
+gracefully, start it, wait until it is ready, then go on to the next. A
+deployment never loses more than one instance at once, and a restart that
+fails stops the roll there.`,
+		Example: `  mictl restart mi-2
+  mictl restart --all`,
+		ValidArgsFunction: completeInstanceNames(g),
+		RunE: func(cmd *cobra.Command, names []string) error {
+			if o.all == (len(names) > 0) {
+				return usageErrorf("name the instances to restart, or use --all (not both)")
+			}
+			policy, err := o.run.policy()
+			if err != nil {
+				return err
+			}
+			cfg, err := loadDirConfig(cmd, g)
+			if err != nil {
+				return err
+			}
+			store, err := openStore(cfg)
+			if err != nil {
+				return err
+			}
+			f, err := loadState(streams, cfg, store)
+			if err != nil {
+				return err
+			}
+			if err := checkNames(f, names); err != nil {
+				return err
+			}
+			if o.all {
+				for _, inst := range f.Instances {
+					names = append(names, inst.Name)
+				}
+			}
+			if err := ensureDaemonFor(cmd.Context(), store, cfg, &o.run); err != nil {
+				return err
+			}
+			progress := newProgress(streams, names)
+			_, err = supervisor.Call(cmd.Context(), supervisor.SocketPath(store),
+				supervisor.Request{Op: supervisor.OpRestart, Names: names, Timeout: policy.ReadyTimeout}, progress.event)
+			if perr := printStatus(streams, store, formatTable); perr != nil {
+				return perr
+			}
+			if err != nil {
+				return &exitError{ExitRuntime, fmt.Errorf("rolling restart: %w", err)}
+			}
+			return nil
+		},
+	}
+	addDirFlag(cmd)
+	addRunFlags(cmd, &o.run)
+	cmd.Flags().BoolVar(&o.all, "all", false, "restart every instance")
+	return cmd
+}

@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+// runFlags are the supervisor settings of the commands that start servers.
+type runFlags struct {
+	restart      string
+	maxRestarts  int
+	readyTimeout time.Duration
+	stopTimeout  time.Duration
+}
+
+func addRunFlags(cmd *cobra.Command, rf *runFlags) {
+	def := supervisor.DefaultPolicy()
+	cmd.Flags().StringVar(&rf.restart, "restart", def.Restart, "restart policy when a server ends on its own: always, on-failure, never")
+	cmd.Flags().IntVar(&rf.maxRestarts, "max-restarts", def.MaxRestarts, "consecutive restarts before an instance is marked failed")
+	cmd.Flags().DurationVar(&rf.readyTimeout, "timeout", def.ReadyTimeout, "how long each instance may take to become ready")
+	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions(
+		[]string{supervisor.RestartAlways, supervisor.RestartOnFailure, supervisor.RestartNever}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+func (rf *runFlags) policy() (supervisor.Policy, error) {
+	p := supervisor.DefaultPolicy()
+	p.Restart, p.MaxRestarts = rf.restart, rf.maxRestarts
+	if rf.readyTimeout > 0 {
+		p.ReadyTimeout = rf.readyTimeout
+	}
+	if rf.stopTimeout > 0 {
+		p.StopTimeout = rf.stopTimeout
+	}
+	if err := p.Validate(); err != nil {
+		return p, usageErrorf("%v", err)
+	}
+	if p.ReadyTimeout <= 0 {
+		return p, usageErrorf("--timeout %s: must be positive", p.ReadyTimeout)
+	}
+	return p, nil
+}
+
+// daemonArgs are the arguments that give a spawned daemon this policy.
+func (rf *runFlags) daemonArgs(cfg *config.Config) []string {
+	dir, err := filepath.Abs(cfg.InstancesDir)
+	if err != nil {
+		dir = cfg.InstancesDir
+	}
+	return []string{
+		"--instances-dir", dir,
+		"--restart", rf.restart,
+		"--max-restarts", fmt.Sprint(rf.maxRestarts),
+		"--timeout", rf.readyTimeout.String(),
+	}
+}
+
+// openStore opens the state directory of cfg's instances.
+func openStore(cfg *config.Config) (*state.Store, error) {
+	store, err := state.Open(filepath.Join(cfg.InstancesDir, ".mictl"))
+	if err != nil {
+		return nil, fmt.Errorf("open the state of %s: %w", cfg.InstancesDir, err)
+	}
+	return store, nil
+}
+
+// loadState reads the state file; a corrupt one is reported and read as
+// empty (the supervisor rebuilds it from what runs).
+func loadState(streams *IOStreams, cfg *config.Config, store *state.Store) (*state.File, error) {
+	f, err := store.Load()
+	var ce *state.CorruptError
+	if !errors.As(err, &ce) || ce.Newer() {
+		return f, err
+	}
+	fmt.Fprintf(streams.ErrOut, "warning: %v; rebuilding it from the instance homes and /proc\n", ce)
+	err = store.UpdateOrRebuild(context.Background(), func(nf *state.File, _ *state.CorruptError) error {
+		rebuilt, err := supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String())
+		if err != nil {
+			return err
+		}
+		*nf = *rebuilt
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return store.Load()
+}
+
+// ensureDaemon makes sure a supervisor watches the instances the state
+// file wants running: a daemon killed by the user (or by the OOM killer)
+// is replaced, with the arguments it was started with, and the new one
+// re-adopts the servers.
+func ensureDaemon(ctx context.Context, store *state.Store, f *state.File, cfg *config.Config) error {
+	wanted := false
+	for _, inst := range f.Instances {
+		wanted = wanted || supervisor.Wanted(inst.State)
+	}
+	if !wanted {
+		return nil
+	}
+	args := defaultRunFlags().daemonArgs(cfg)
+	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
+		args = f.Daemon.Args
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the mictl executable: %w", err)
+	}
+	return supervisor.SpawnDaemon(ctx, store, exe, args)
+}
+
+// ensureDaemonFor starts a daemon with rf's policy unless one answers.
+func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config, rf *runFlags) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the mictl executable: %w", err)
+	}
+	return supervisor.SpawnDaemon(ctx, store, exe, rf.daemonArgs(cfg))
+}
+
+func defaultRunFlags() *runFlags {
+	def := supervisor.DefaultPolicy()
+	return &runFlags{restart: def.Restart, maxRestarts: def.MaxRestarts, readyTimeout: def.ReadyTimeout}
+}

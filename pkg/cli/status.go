@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+type statusOptions struct {
+	output string
+}
+
+func newCmdStatus(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &statusOptions{}
+	cmd := &cobra.Command{
+		Use:     "status",
+		Aliases: []string{"ps"},
+		Short:   "Show every instance's state, pid, uptime, restarts and health",
+		Long: `Show each instance: its state (starting, ready, degraded, crashed, backoff,
+stopping, stopped, failed), the pid of its server process, uptime, restarts,
+offset and health. If the supervisor daemon died while instances kept
+running, status starts a new one, which re-adopts them (checking pid and
+process start time, so a reused pid is never mistaken for an instance).`,
+		Example: `  mictl status
+  mictl ps -o json`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
+				return err
+			}
+			cfg, err := loadDirConfig(cmd, g)
+			if err != nil {
+				return err
+			}
+			store, err := openStore(cfg)
+			if err != nil {
+				return err
+			}
+			f, err := loadState(streams, cfg, store)
+			if err != nil {
+				return err
+			}
+			if err := ensureDaemon(cmd.Context(), store, f, cfg); err != nil {
+				fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
+			}
+			return printStatus(streams, store, o.output)
+		},
+	}
+	addDirFlag(cmd)
+	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
+	return cmd
+}
+
+// addDirFlag registers --instances-dir alone, for commands that work on
+// existing instances rather than a plan.
+func addDirFlag(cmd *cobra.Command) {
+	for _, s := range config.Settings {
+		if s.Key == "instances_dir" {
+			cmd.Flags().String(s.Flag, s.Default.(string), s.Help)
+			_ = cmd.MarkFlagDirname(s.Flag)
+		}
+	}
+}
+
+// loadDirConfig loads the configuration of a command that has only
+// --instances-dir.
+func loadDirConfig(cmd *cobra.Command, g *globalOptions) (*config.Config, error) {
+	return config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+}
+
+// statusRow is one instance in `mictl status -o json`.
+type statusRow struct {
+	Name      string    `json:"name"`
+	State     string    `json:"state"`
+	PID       int       `json:"pid,omitempty"`
+	Uptime    float64   `json:"uptime_seconds,omitempty"`
+	Restarts  int       `json:"restarts"`
+	Offset    int       `json:"offset"`
+	Ports     ports.Set `json:"ports"`
+	Health    string    `json:"health"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// liveState corrects what the state file says with what /proc says: a
+// server that is gone is not "ready", whatever was written before.
+func liveState(inst state.Instance) string {
+	if !supervisor.Wanted(inst.State) || inst.State == supervisor.StateBackoff {
+		return inst.State
+	}
+	if inst.Server.IsZero() {
+		return inst.State
+	}
+	if !inst.Server.Alive() {
+		return supervisor.StateCrashed
+	}
+	return inst.State
+}
+
+func statusRows(f *state.File) []statusRow {
+	rows := make([]statusRow, 0, len(f.Instances))
+	for _, inst := range f.Instances {
+		r := statusRow{Name: inst.Name, State: liveState(inst), Restarts: inst.Restarts, Offset: inst.Offset,
+			Ports: inst.Ports, LastError: inst.LastError}
+		if r.State != supervisor.StateStopped && !inst.Server.IsZero() && inst.Server.Alive() {
+			r.PID = inst.Server.PID
+			if !inst.StartedAt.IsZero() {
+				r.Uptime = time.Since(inst.StartedAt).Round(time.Second).Seconds()
+			}
+		}
+		switch r.State {
+		case supervisor.StateReady:
+			r.Health = "ok"
+		case supervisor.StateStopped:
+			r.Health = "-"
+		default:
+			r.Health = firstLine(inst.LastError)
+			if r.Health == "" {
+				r.Health = "-"
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// printStatus prints the status of every instance.
+func printStatus(streams *IOStreams, store *state.Store, format string) error {
+	f, err := store.Load()
+	if err != nil {
+		return err
+	}
+	rows := statusRows(f)
+	if format == formatJSON {
+		return writeJSON(streams.Out, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(streams.ErrOut, "no instances; start some with: mictl up --instances 3")
+		return nil
+	}
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		pid, uptime := "-", "-"
+		if r.PID > 0 {
+			pid = strconv.Itoa(r.PID)
+			uptime = (time.Duration(r.Uptime) * time.Second).String()
+		}
+		cells[i] = []string{r.Name, r.State, pid, uptime, strconv.Itoa(r.Restarts), strconv.Itoa(r.Offset), truncate(r.Health, 40)}
+	}
+	return writeTable(streams.Out, formatTable, []string{"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "OFFSET", "HEALTH"}, cells)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

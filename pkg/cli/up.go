@@ -1,0 +1,330 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/sim"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+type upOptions struct {
+	plan       planOptions
+	run        runFlags
+	force      bool
+	foreground bool
+	output     string
+}
+
+func newCmdUp(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &upOptions{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Plan, generate and start the instances, and wait until each is ready",
+		Long: `Plan every instance's offset, check for conflicts (refusing with the report,
+exit 1, unless --force), prepare each home under instances_dir from the
+source distribution (jars hard-linked, never writing into mi_home), render
+its deployment.toml and start all instances in parallel through MI's own
+bin/micro-integrator.sh, each in its own process group.
+
+An instance is ready when /healthz answers 200 AND each of its four ports
+listens AND is held by the instance's own processes. A port held by another
+process, or a BindException in its log, fails the instance naming the port
+and the holder.
+
+up is idempotent: it starts only what is not running, and "up --instances 5"
+after 3 adds mi-4 and mi-5 without touching mi-1..3, whose offsets are kept.
+By default a supervisor daemon stays behind to restart crashed instances;
+with --foreground mictl stays attached, streams the logs, and Ctrl-C stops
+every instance gracefully.
+
+Exit status: 0 when every instance is ready, 1 on conflicts, 2 on usage or
+configuration errors, 3 when an instance failed or timed out.`,
+		Example: `  mictl up --instances 3
+  mictl up --instances 5            # adds mi-4 and mi-5 to a running 3
+  mictl up --foreground --instances 2
+  mictl up --offsets 10,20 --timeout 60s`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
+				return err
+			}
+			return runUp(cmd, streams, g, o)
+		},
+	}
+	addPlanFlags(cmd, &o.plan)
+	addRunFlags(cmd, &o.run)
+	cmd.Flags().BoolVar(&o.force, "force", false, "start even when the conflict check finds conflicts")
+	cmd.Flags().BoolVar(&o.foreground, "foreground", false, "stay attached: stream logs, stop everything on Ctrl-C")
+	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
+	return cmd
+}
+
+func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOptions) error {
+	policy, err := o.run.policy()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := loadPlanConfig(cmd, g, &o.plan)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	// Read (or rebuild) the state before locking: a rebuild takes the lock.
+	if _, err := loadState(streams, cfg, store); err != nil {
+		return err
+	}
+	// The plan, the homes and the state file change together, under the
+	// state lock: two concurrent `mictl up` never both launch an instance.
+	unlock, err := store.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	names, err := prepareUp(streams, cfg, store, o)
+	unlock()
+	if err != nil {
+		return err
+	}
+
+	if o.foreground {
+		return runForeground(ctx, streams, cfg, store, policy, names)
+	}
+	if err := ensureDaemonFor(ctx, store, cfg, &o.run); err != nil {
+		return err
+	}
+	progress := newProgress(streams, names)
+	_, callErr := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{
+		Op: supervisor.OpStart, Names: names, Timeout: policy.ReadyTimeout,
+	}, progress.event)
+	if err := printStatus(streams, store, o.output); err != nil {
+		return err
+	}
+	if callErr != nil {
+		return &exitError{ExitRuntime, fmt.Errorf("not every instance is ready:\n%v", callErr)}
+	}
+	return nil
+}
+
+// loadPlanConfig loads the configuration the way buildPlan does.
+func loadPlanConfig(cmd *cobra.Command, g *globalOptions, po *planOptions) (*config.Config, error) {
+	if n := len(po.offsets); n > 0 && !cmd.Flags().Changed("instances") {
+		if err := cmd.Flags().Set("instances", fmt.Sprint(n)); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range po.offsets {
+		if o < 0 || o > ports.MaxPort {
+			return nil, usageErrorf("--offsets: %d is not an offset: expected 0-%d", o, ports.MaxPort)
+		}
+	}
+	return config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+}
+
+// prepareUp plans (keeping persisted offsets), checks, prepares the homes
+// of the instances that are not running and records them in the state
+// file. It returns every instance name of the plan. The caller holds the
+// state lock.
+func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *upOptions) ([]string, error) {
+	f, err := store.Load()
+	if err != nil {
+		return nil, err
+	}
+	running := map[string]bool{}
+	var pinned []deployment.Pin
+	for _, inst := range f.Instances {
+		pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
+		running[inst.Name] = !inst.Server.IsZero() && inst.Server.Alive()
+	}
+	src, err := deployment.LoadSource(cfg)
+	if err != nil {
+		return nil, err
+	}
+	host, err := check.LiveHost(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	host.Ours = ownedBy(f)
+	plan, err := deployment.Plan(cfg, src, deployment.Options{
+		Offsets: o.plan.offsets, Pinned: pinned, HostBusy: host.Busy(), MinPort: host.MinPort,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, inst := range plan.Instances {
+		if rec, ok := f.Instance(inst.Name); ok && running[inst.Name] && rec.Offset != inst.Offset {
+			return nil, usageErrorf("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s)", inst.Name, rec.Offset, inst.Offset, inst.Name)
+		}
+	}
+	if report := check.Run(plan, host); !report.OK() && !o.force {
+		for _, c := range report.Conflicts {
+			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
+		}
+		fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above, or use --force")
+		return nil, errConflicts
+	}
+
+	distDir, err := sourceDistribution(cfg)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(plan.Instances))
+	var records []state.Instance
+	for i, inst := range plan.Instances {
+		names[i] = inst.Name
+		if running[inst.Name] {
+			continue
+		}
+		rec, err := prepareHome(cfg, src, distDir, inst)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, rec)
+	}
+	return names, store.Save(mergeInstances(f, records))
+}
+
+// sourceDistribution is the MI home instances are cloned from: mi_home, or
+// the simulator distribution mictl writes under instances_dir/.dist (again
+// each time, so it always runs this mictl binary).
+func sourceDistribution(cfg *config.Config) (string, error) {
+	if !cfg.UsesSimulator() {
+		return cfg.MIHome, nil
+	}
+	dir := filepath.Join(cfg.InstancesDir, ".dist")
+	opts, err := sim.MictlDistOptions()
+	if err != nil {
+		return "", err
+	}
+	if err := sim.WriteDist(dir, opts); err != nil {
+		return "", fmt.Errorf("write the simulator distribution: %w", err)
+	}
+	return dir, nil
+}
+
+// prepareHome clones the distribution into the instance's home and writes
+// its deployment.toml, returning its state record.
+func prepareHome(cfg *config.Config, src deployment.Source, distDir string, inst ports.Instance) (state.Instance, error) {
+	dir, err := home.Dir(cfg, inst.Name)
+	if err != nil {
+		return state.Instance{}, err
+	}
+	rendered, err := deployment.Render(cfg, src, inst)
+	if err != nil {
+		return state.Instance{}, &exitError{ExitUsage, err}
+	}
+	if _, err := home.Sync(distDir, dir); err != nil {
+		return state.Instance{}, err
+	}
+	if err := home.WriteConf(dir, cfg.MIHome, rendered); err != nil {
+		return state.Instance{}, fmt.Errorf("generate %s: %w", inst.Name, err)
+	}
+	var args []string
+	if cfg.OffsetMethod == config.OffsetMethodFlag {
+		args = []string{fmt.Sprintf("%s%d", ports.OffsetFlag, inst.Offset)}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return state.Instance{}, err
+	}
+	return state.Instance{
+		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
+		Bind: cfg.Host.String(), Args: args, Env: supervisor.CaptureEnv(os.Environ()),
+		State: supervisor.StateStarting,
+	}, nil
+}
+
+// mergeInstances puts fresh records into f, replacing same-named ones and
+// keeping the plan order of those already there.
+func mergeInstances(f *state.File, records []state.Instance) *state.File {
+	for _, rec := range records {
+		if cur, ok := f.Instance(rec.Name); ok {
+			rec.Restarts = cur.Restarts
+			*cur = rec
+			continue
+		}
+		f.Instances = append(f.Instances, rec)
+	}
+	return f
+}
+
+// ownedBy recognises sockets held by the running instances of f, which are
+// not conflicts for their own instance.
+func ownedBy(f *state.File) func(hostnet.Socket) bool {
+	ours := map[uint64]bool{}
+	for _, inst := range f.Instances {
+		if inst.PGID <= 0 || inst.Server.IsZero() || !inst.Server.Alive() {
+			continue
+		}
+		for ino := range supervisor.GroupInodes(inst.PGID) {
+			ours[ino] = true
+		}
+	}
+	return func(s hostnet.Socket) bool { return ours[s.Inode] }
+}
+
+// runForeground supervises in this process until Ctrl-C, streaming every
+// instance's log with a prefix, then stops every instance gracefully.
+func runForeground(ctx context.Context, streams *IOStreams, cfg *config.Config, store *state.Store, policy supervisor.Policy, names []string) error {
+	d, err := supervisor.StartDaemon(store, policy, nil)
+	if errors.Is(err, supervisor.ErrDaemonRunning) {
+		return usageErrorf("a mictl daemon already supervises %s; stop it with mictl down, or run without --foreground", cfg.InstancesDir)
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sup.Start(names); err != nil {
+		return err
+	}
+	stopLogs := followLogs(streams, cfg, names)
+	<-ctx.Done()
+	fmt.Fprintln(streams.ErrOut, "mictl: stopping every instance...")
+	err = d.Sup.Stop(nil, policy.StopTimeout)
+	stopLogs()
+	if err != nil {
+		return &exitError{ExitRuntime, err}
+	}
+	return nil
+}
+
+// followLogs streams the console logs of names to stdout, each line
+// prefixed with its instance, until the returned func is called.
+func followLogs(streams *IOStreams, cfg *config.Config, names []string) (stop func()) {
+	srcs := make([]logs.Source, len(names))
+	for i, n := range names {
+		srcs[i] = logs.Source{Name: n, Path: home.ConsoleLog(cfg.InstanceDir(n))}
+	}
+	// Not the command's context: the shutdown lines printed after Ctrl-C
+	// are worth showing too.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := logs.FollowAll(ctx, streams.Out, srcs, logs.Options{Lines: 0, Prefix: logs.NewPrefixer(names, streams.Color())})
+		if err != nil {
+			fmt.Fprintf(streams.ErrOut, "mictl: following logs: %v\n", err)
+		}
+	}()
+	return func() { cancel(); <-done }
+}

@@ -1,0 +1,153 @@
+package home
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/mictl/mictl/pkg/fsutil"
+)
+
+// SyncStats counts what Sync did, for progress lines and tests.
+type SyncStats struct {
+	Linked, Copied, UpToDate int
+}
+
+// readOnlyDirs hold the jars MI only ever reads (MI-FACTS: lib/ and
+// wso2/components/plugins are read-only and may be hard-linked).
+var readOnlyDirs = []string{"lib", "wso2/lib", "wso2/components/plugins", "dropins"}
+
+// perInstance are paths every instance must have empty and its own: MI
+// writes logs, its pid file and temporary files there.
+var perInstance = map[string]bool{
+	"tmp":                  true,
+	"repository/logs":      true,
+	"wso2carbon.pid":       true,
+	"logs":                 true,
+	"conf/deployment.toml": true, // rendered per instance, never copied
+}
+
+// Sync makes dir an instance home cloned from the distribution at src:
+// jars and read-only directories are hard-linked where the filesystem
+// allows (copied otherwise), everything else is copied, and files that are
+// already up to date (the same inode, or the same size and modification
+// time) are left alone, so a second Sync is cheap. Files the instance
+// created itself are never removed. Sync only reads src.
+func Sync(src, dir string) (SyncStats, error) {
+	var st SyncStats
+	if err := outsideSource(dir, src); err != nil {
+		return st, err
+	}
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		rel = filepath.ToSlash(rel)
+		dst := filepath.Join(dir, rel)
+		if perInstance[rel] {
+			if d.IsDir() {
+				if err := os.MkdirAll(dst, 0o755); err != nil {
+					return err
+				}
+				return fs.SkipDir
+			}
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(dst, info.Mode().Perm()|0o700)
+		case info.Mode()&fs.ModeSymlink != 0:
+			return syncSymlink(path, dst)
+		case !info.Mode().IsRegular():
+			return nil // sockets, fifos: nothing an MI home needs
+		}
+		if upToDate(info, dst) {
+			st.UpToDate++
+			return nil
+		}
+		if readOnly(rel) {
+			linked, err := replaceWithLink(path, dst)
+			if err != nil {
+				return err
+			}
+			if linked {
+				st.Linked++
+				return nil
+			}
+		}
+		st.Copied++
+		return fsutil.CopyFileAtomic(path, dst, info.Mode().Perm())
+	})
+	if err != nil {
+		return st, fmt.Errorf("clone %s into %s: %w", src, dir, err)
+	}
+	return st, nil
+}
+
+func readOnly(rel string) bool {
+	if strings.HasSuffix(rel, ".jar") {
+		return true
+	}
+	for _, d := range readOnlyDirs {
+		if strings.HasPrefix(rel, d+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func upToDate(src fs.FileInfo, dst string) bool {
+	d, err := os.Stat(dst)
+	if err != nil {
+		return false
+	}
+	if os.SameFile(src, d) {
+		return true
+	}
+	return d.Size() == src.Size() && d.ModTime().Equal(src.ModTime()) && d.Mode() == src.Mode()
+}
+
+// replaceWithLink hard-links src at dst (through a temporary name, so dst
+// is replaced in one rename). It reports false when the filesystem cannot
+// link (another device, or a filesystem without hard links), so the
+// caller copies instead.
+func replaceWithLink(src, dst string) (bool, error) {
+	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".link-tmp")
+	os.Remove(tmp)
+	if err := os.Link(src, tmp); err != nil {
+		if errors.Is(err, syscall.EXDEV) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EMLINK) || errors.Is(err, syscall.ENOTSUP) {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		os.Remove(tmp)
+		return false, err
+	}
+	return true, nil
+}
+
+func syncSymlink(src, dst string) error {
+	target, err := os.Readlink(src)
+	if err != nil {
+		return err
+	}
+	if cur, err := os.Readlink(dst); err == nil && cur == target {
+		return nil
+	}
+	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".link-tmp")
+	os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dst)
+}

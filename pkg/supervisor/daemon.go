@@ -1,0 +1,178 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// ErrDaemonRunning means another supervisor holds the daemon lock.
+var ErrDaemonRunning = errors.New("another mictl supervisor is already running for these instances")
+
+// DaemonLog is where the detached daemon's own output goes.
+func DaemonLog(store *state.Store) string { return filepath.Join(store.Dir(), "daemon.log") }
+
+// lockDaemon takes the lock only one supervisor per instances directory
+// may hold, for its whole life. The kernel drops it when the process
+// dies, however it dies, so a crashed daemon never blocks the next.
+func lockDaemon(store *state.Store) (*os.File, error) {
+	path := filepath.Join(store.Dir(), "daemon.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, ErrDaemonRunning
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Daemon is a running supervisor with its control socket: the detached
+// `mictl daemon`, or `mictl up --foreground` in the user's terminal.
+type Daemon struct {
+	Sup    *Supervisor
+	store  *state.Store
+	lock   *os.File
+	reaper *Reaper
+	server *Server
+	ln     interface{ Close() error }
+	served chan struct{}
+}
+
+// StartDaemon takes the daemon lock, becomes the child subreaper, opens the
+// control socket and re-adopts (or restarts) every instance the state file
+// wants running. The instances' servers then survive the daemon: Close
+// leaves them running for the next daemon to adopt.
+//
+// args are recorded in the state file so that a replacement daemon (after
+// this one is killed) runs with the same policy.
+func StartDaemon(store *state.Store, policy Policy, args []string) (*Daemon, error) {
+	lock, err := lockDaemon(store)
+	if err != nil {
+		return nil, err
+	}
+	reaper, err := NewReaper(true)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	ln, err := Listen(SocketPath(store))
+	if err != nil {
+		reaper.Close()
+		lock.Close()
+		return nil, err
+	}
+	sup, err := New(store, reaper, policy)
+	if err != nil {
+		ln.Close()
+		reaper.Close()
+		lock.Close()
+		return nil, err
+	}
+	d := &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup, store), ln: ln, served: make(chan struct{})}
+	go func() {
+		defer close(d.served)
+		d.server.Serve(ln)
+	}()
+	self, _ := proc.Identify(os.Getpid())
+	var wanted []string
+	err = store.Update(context.Background(), func(f *state.File) error {
+		f.Daemon = &state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}
+		for _, inst := range f.Instances {
+			if Wanted(inst.State) {
+				wanted = append(wanted, inst.Name)
+			}
+		}
+		return nil
+	})
+	if err == nil && len(wanted) > 0 {
+		err = sup.Start(wanted)
+	}
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Idle is signalled when a stop request left nothing running.
+func (d *Daemon) Idle() <-chan struct{} { return d.server.Idle() }
+
+// Close stops serving and watching, leaving the instances running.
+func (d *Daemon) Close() {
+	d.ln.Close()
+	<-d.served
+	d.Sup.Close()
+	_ = d.store.Update(context.Background(), func(f *state.File) error {
+		if f.Daemon != nil && f.Daemon.PID == os.Getpid() {
+			f.Daemon = nil
+		}
+		return nil
+	})
+	_ = os.Remove(SocketPath(d.store))
+	d.reaper.Close()
+	d.lock.Close()
+}
+
+// SpawnDaemon starts `exe daemon args...` detached (its own session, no
+// terminal, output to daemon.log) unless one already answers, and waits
+// until its control socket does.
+func SpawnDaemon(ctx context.Context, store *state.Store, exe string, args []string) error {
+	sock := SocketPath(store)
+	if _, err := Call(ctx, sock, Request{Op: OpPing}, nil); err == nil {
+		return nil
+	}
+	logf, err := os.OpenFile(DaemonLog(store), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the daemon log: %w", err)
+	}
+	defer logf.Close()
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	defer devNull.Close()
+	cmd := exec.Command(exe, append([]string{"daemon"}, args...)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start the mictl daemon: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	ticker := time.NewTicker(10 * time.Millisecond)
+	defer ticker.Stop()
+	deadline := time.After(10 * time.Second)
+	for {
+		if _, err := Call(ctx, sock, Request{Op: OpPing}, nil); err == nil {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			// Lost the race to a concurrent `mictl up`: that one answers.
+			if _, perr := Call(ctx, sock, Request{Op: OpPing}, nil); perr == nil {
+				return nil
+			}
+			return fmt.Errorf("the mictl daemon exited at start (%v); see %s", err, DaemonLog(store))
+		case <-deadline:
+			return fmt.Errorf("the mictl daemon did not answer within 10s; see %s", DaemonLog(store))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+		}
+	}
+}

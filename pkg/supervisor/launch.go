@@ -1,0 +1,186 @@
+package supervisor
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// StartScript is MI's start script inside a home (MI-FACTS: a sh script
+// that starts java as a child, in a loop while it exits 121).
+const StartScript = "bin/micro-integrator.sh"
+
+// passedEnv are the variables of the user's environment, captured at `mictl
+// up`, that reach every instance: what MI's script reads (JAVA_HOME,
+// JAVA_OPTS, JVM_MEM_OPTS) and the simulator's fault switches.
+var passedEnv = []string{"JAVA_HOME=", "JAVA_OPTS=", "JVM_MEM_OPTS=", "MICTL_SIM_"}
+
+// CaptureEnv picks from env the variables that instances must see.
+func CaptureEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		for _, prefix := range passedEnv {
+			if strings.HasPrefix(kv, prefix) {
+				out = append(out, kv)
+			}
+		}
+	}
+	return out
+}
+
+// instanceEnv builds an instance's environment: the supervisor's own minus
+// anything that must never leak between instances (CARBON_HOME, MI-FACTS:
+// the script prefers it to its own location) or from the supervisor's
+// environment (fault switches), plus what was captured for the instance.
+func instanceEnv(inst *state.Instance) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "CARBON_HOME=") || strings.HasPrefix(kv, "MICTL_SIM_") ||
+			strings.HasPrefix(kv, "JAVA_OPTS=") || strings.HasPrefix(kv, "JVM_MEM_OPTS=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, inst.Env...)
+	abs, err := filepath.Abs(inst.Home)
+	if err != nil {
+		abs = inst.Home
+	}
+	return append(env, "CARBON_HOME="+abs, "MICTL_SIM_BIND="+inst.Bind)
+}
+
+// launch is one start of an instance's script.
+type launch struct {
+	script    proc.Identity
+	pgid      int
+	logOffset int64 // console.log size before this start: later lines are this start's
+	exited    <-chan syscall.WaitStatus
+}
+
+// startScript runs the instance's start script in its own process group
+// with argv (never a shell string), its output appended to console.log.
+func startScript(r *Reaper, inst *state.Instance) (*launch, error) {
+	script := filepath.Join(inst.Home, StartScript)
+	if _, err := os.Stat(script); err != nil {
+		return nil, fmt.Errorf("start %s: %w; is %s a Micro Integrator home?", inst.Name, err, inst.Home)
+	}
+	logPath := home.ConsoleLog(inst.Home)
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, fmt.Errorf("start %s: %w", inst.Name, err)
+	}
+	// O_APPEND and not a pipe: the server keeps writing when the
+	// supervisor dies (a pipe would break and SIGPIPE it), and copy-truncate
+	// rotation stays correct.
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("start %s: open its log: %w", inst.Name, err)
+	}
+	defer logFile.Close()
+	info, err := logFile.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("start %s: %w", inst.Name, err)
+	}
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	defer devNull.Close()
+
+	cmd := exec.Command(script, inst.Args...)
+	cmd.Dir = inst.Home
+	cmd.Env = instanceEnv(inst)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", inst.Name, err)
+	}
+	pid := cmd.Process.Pid
+	exited := r.Wait(pid)
+	// The reaper owns waiting; drop Go's handle (and its pidfd).
+	_ = cmd.Process.Release()
+	id, err := proc.Identify(pid)
+	if err != nil {
+		id = proc.Identity{PID: pid} // already gone; the reaper has its status
+	}
+	return &launch{script: id, pgid: pid, logOffset: info.Size(), exited: exited}, nil
+}
+
+// findServer reads the instance's pid file and returns the server if it is
+// this start's: alive and in this start's process group. MI never removes
+// the file, so a pid from an earlier start is normal and ignored.
+func findServer(inst *state.Instance, l *launch) (proc.Identity, bool) {
+	data, err := os.ReadFile(home.PIDFile(inst.Home))
+	if err != nil {
+		return proc.Identity{}, false
+	}
+	var pid int
+	if _, err := fmt.Sscan(string(bytes.TrimSpace(data)), &pid); err != nil || pid <= 0 {
+		return proc.Identity{}, false
+	}
+	st, err := proc.ReadStat(pid)
+	if err != nil || st.Exited() || st.PGID != l.pgid {
+		return proc.Identity{}, false
+	}
+	return st.Identity(), true
+}
+
+// tailLines returns the last n lines written to path at or after offset:
+// what a failed start printed (e.g. MI's "[ERROR] ... supported only
+// between JDK" before it exits 0 without a server).
+func tailLines(path string, offset int64, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.Size() < offset {
+		offset = 0 // rotated (truncated) since: read what is there
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return nil
+	}
+	var lines []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	return lines
+}
+
+// grepSince returns the first line at or after offset containing needle.
+func grepSince(path string, offset int64, needle string) (string, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		return "", false
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), needle) {
+			return sc.Text(), true
+		}
+	}
+	return "", false
+}
+
+// since formats how long ago t was, for messages.
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

@@ -1,0 +1,76 @@
+package supervisor
+
+import (
+	"fmt"
+	"time"
+)
+
+// Restart policies: when a server ends without mictl asking.
+const (
+	RestartAlways    = "always"     // every time
+	RestartOnFailure = "on-failure" // unless it shut down gracefully on its own
+	RestartNever     = "never"
+)
+
+// Policy says how instances are started, watched, restarted and stopped.
+type Policy struct {
+	Restart     string
+	MaxRestarts int // consecutive restarts before giving up (state failed)
+	// Backoff before restart n (1-based) is BackoffBase·2^(n-2), capped at
+	// BackoffMax; the first restart after a stable run is immediate, so a
+	// one-off crash costs milliseconds, a crash loop slows itself down.
+	BackoffBase, BackoffMax time.Duration
+	// StableAfter is how long an instance must stay ready for its restart
+	// count to start again from zero.
+	StableAfter time.Duration
+	// ReadyTimeout bounds one start: pid file, /healthz 200, ports owned.
+	ReadyTimeout time.Duration
+	// StopTimeout is how long a graceful stop may take before SIGKILL
+	// (MI-FACTS: since 4.5 the graceful drain may last up to 180 s).
+	StopTimeout time.Duration
+	// WatchInterval is how often a ready instance's health and ports are
+	// checked; exits are seen at once, without it.
+	WatchInterval time.Duration
+	// StartProbe is how often a starting instance is probed.
+	StartProbe time.Duration
+}
+
+// DefaultPolicy is the policy the README documents.
+func DefaultPolicy() Policy {
+	return Policy{
+		Restart:       RestartOnFailure,
+		MaxRestarts:   5,
+		BackoffBase:   250 * time.Millisecond,
+		BackoffMax:    30 * time.Second,
+		StableAfter:   30 * time.Second,
+		ReadyTimeout:  120 * time.Second,
+		StopTimeout:   200 * time.Second,
+		WatchInterval: time.Second,
+		StartProbe:    10 * time.Millisecond,
+	}
+}
+
+// Validate explains a policy mictl cannot follow.
+func (p Policy) Validate() error {
+	switch p.Restart {
+	case RestartAlways, RestartOnFailure, RestartNever:
+	default:
+		return fmt.Errorf("restart policy %q: expected %s, %s or %s", p.Restart, RestartAlways, RestartOnFailure, RestartNever)
+	}
+	if p.MaxRestarts < 0 {
+		return fmt.Errorf("max restarts %d: must not be negative", p.MaxRestarts)
+	}
+	return nil
+}
+
+// backoff is the wait before the n-th consecutive restart.
+func (p Policy) backoff(n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	d := p.BackoffBase
+	for i := 2; i < n && d < p.BackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, p.BackoffMax)
+}

@@ -1,0 +1,101 @@
+package supervisor
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/mictl/mictl/pkg/proc"
+)
+
+// Reaper collects the exit of every child of this process, including the
+// orphans a child subreaper inherits (MI-FACTS: when the script dies first
+// its JVMs are re-parented to the nearest subreaper). One goroutine owns
+// wait4(-1): nobody else may wait for children, or exits would be stolen,
+// so processes are started with exec.Cmd.Start and never Cmd.Wait.
+type Reaper struct {
+	mu      sync.Mutex
+	waiters map[int]chan syscall.WaitStatus
+	exited  map[int]syscall.WaitStatus // exits nobody waited for yet
+	sigs    chan os.Signal
+	done    chan struct{}
+}
+
+// NewReaper starts reaping. With subreaper true the process also becomes a
+// child subreaper (prctl PR_SET_CHILD_SUBREAPER), which the daemon and
+// `up --foreground` do; tests that share a process with other code do not.
+func NewReaper(subreaper bool) (*Reaper, error) {
+	if subreaper {
+		if err := proc.BecomeSubreaper(); err != nil {
+			return nil, err
+		}
+	}
+	r := &Reaper{
+		waiters: map[int]chan syscall.WaitStatus{},
+		exited:  map[int]syscall.WaitStatus{},
+		sigs:    make(chan os.Signal, 1),
+		done:    make(chan struct{}),
+	}
+	signal.Notify(r.sigs, syscall.SIGCHLD)
+	go r.loop()
+	return r, nil
+}
+
+// Close stops reaping.
+func (r *Reaper) Close() {
+	signal.Stop(r.sigs)
+	close(r.done)
+}
+
+// Wait returns a channel that receives pid's exit status once. The pid
+// must be a child (or an orphan re-parented to us).
+func (r *Reaper) Wait(pid int) <-chan syscall.WaitStatus {
+	ch := make(chan syscall.WaitStatus, 1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if ws, ok := r.exited[pid]; ok {
+		delete(r.exited, pid)
+		ch <- ws
+		return ch
+	}
+	r.waiters[pid] = ch
+	return ch
+}
+
+func (r *Reaper) loop() {
+	r.reapAll() // children may have exited before Notify was in place
+	for {
+		select {
+		case <-r.done:
+			return
+		case <-r.sigs:
+			r.reapAll()
+		}
+	}
+}
+
+// reapAll collects every exited child; SIGCHLD signals coalesce, so one
+// signal may stand for many exits.
+func (r *Reaper) reapAll() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return
+		}
+		r.mu.Lock()
+		if ch, ok := r.waiters[pid]; ok {
+			delete(r.waiters, pid)
+			ch <- ws
+		} else if len(r.exited) < 4096 {
+			// Orphaned JVMs and diagnostics processes nobody waits for
+			// land here; the bound keeps a long-lived daemon's memory flat.
+			r.exited[pid] = ws
+		}
+		r.mu.Unlock()
+	}
+}

@@ -1,0 +1,494 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+var zeroID proc.Identity
+
+// errStopped ends a start that a stop request interrupted.
+var errStopped = errors.New("stopped while starting")
+
+type stopRequest struct {
+	timeout time.Duration
+	done    chan error
+}
+
+// runner owns one instance: it starts it, waits until it is ready, watches
+// it and restarts it by policy, until it is stopped or gives up.
+type runner struct {
+	s      *Supervisor
+	inst   state.Instance // this runner's view; the state file is updated from it
+	stopCh chan stopRequest
+	done   chan struct{}
+	once   sync.Once
+}
+
+func newRunner(s *Supervisor, inst state.Instance) *runner {
+	return &runner{s: s, inst: inst, stopCh: make(chan stopRequest, 1), done: make(chan struct{})}
+}
+
+func (r *runner) finished() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop asks the runner to stop the instance and waits for it.
+func (r *runner) stop(timeout time.Duration) error {
+	req := stopRequest{timeout: timeout, done: make(chan error, 1)}
+	select {
+	case r.stopCh <- req:
+	case <-r.done:
+		return nil
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-r.done:
+		select {
+		case err := <-req.done:
+			return err
+		default:
+			return nil
+		}
+	}
+}
+
+func (r *runner) record(ev Event, fn func(*state.Instance)) {
+	fn(&r.inst)
+	r.s.record(r.inst.Name, ev, fn)
+}
+
+// running is one live incarnation of the instance.
+type running struct {
+	server proc.Identity
+	pgid   int
+	// scriptDone is closed when the start script has ended.
+	scriptDone <-chan struct{}
+	logOffset  int64
+}
+
+func (r *runner) run() {
+	defer r.s.wg.Done()
+	defer close(r.done)
+	restarts := 0
+	everReady := false
+	cur, adopted := r.adopt()
+	for {
+		if !adopted {
+			var err error
+			cur, err = r.start()
+			if errors.Is(err, errStopped) {
+				return
+			}
+			if err != nil {
+				if !everReady {
+					// A first start that fails is a configuration or host
+					// problem (a port held by another process, a JDK MI
+					// refuses): retrying cannot fix it, the user must.
+					r.record(Event{State: StateFailed, Message: err.Error()}, func(i *state.Instance) {
+						i.State, i.LastError = StateFailed, err.Error()
+					})
+					return
+				}
+				if !r.restartAfter(&restarts, time.Time{}, err.Error()) {
+					return
+				}
+				continue
+			}
+		}
+		adopted = false
+		everReady = true
+		readyAt := time.Now()
+		ended, stopped := r.watch(cur)
+		if stopped || r.s.ctx.Err() != nil {
+			return
+		}
+		if !r.restartAfter(&restarts, readyAt, ended) {
+			return
+		}
+	}
+}
+
+// adopt picks up an instance whose server outlived the previous
+// supervisor, checking pid AND start time so a reused pid is never taken
+// for the server.
+func (r *runner) adopt() (*running, bool) {
+	if r.inst.Server.IsZero() || !r.inst.Server.Alive() {
+		return nil, false
+	}
+	done := make(chan struct{})
+	script := r.inst.Script
+	r.s.wg.Add(1)
+	go func() {
+		defer r.s.wg.Done()
+		defer close(done)
+		if !script.IsZero() {
+			_ = proc.WaitExit(r.s.ctx, script)
+		}
+	}()
+	r.record(Event{State: r.inst.State, PID: r.inst.Server.PID, Message: "re-adopted after a supervisor restart"}, func(*state.Instance) {})
+	// Only what is logged from now on is news: an old BindException in
+	// the log is not this run's.
+	var offset int64
+	if info, err := os.Stat(home.ConsoleLog(r.inst.Home)); err == nil {
+		offset = info.Size()
+	}
+	return &running{server: r.inst.Server, pgid: r.inst.PGID, scriptDone: done, logOffset: offset}, true
+}
+
+// restartAfter decides, after the instance ended (why), whether and when to
+// start it again. It returns false when the runner should end.
+func (r *runner) restartAfter(restarts *int, readyAt time.Time, why string) bool {
+	p := r.s.policy
+	graceful := strings.Contains(why, "shut down gracefully")
+	if p.Restart == RestartNever || (p.Restart == RestartOnFailure && graceful) {
+		r.record(Event{State: StateStopped, Message: why + "; restart policy " + p.Restart}, func(i *state.Instance) {
+			i.State, i.Server, i.Script, i.PGID, i.LastError = StateStopped, zeroID, zeroID, 0, why
+		})
+		return false
+	}
+	if !readyAt.IsZero() && time.Since(readyAt) >= p.StableAfter {
+		*restarts = 0
+	}
+	*restarts++
+	if *restarts > p.MaxRestarts {
+		msg := fmt.Sprintf("%s; gave up after %d restarts", why, p.MaxRestarts)
+		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {
+			i.State, i.LastError = StateFailed, msg
+		})
+		return false
+	}
+	delay := p.backoff(*restarts)
+	r.record(Event{State: StateBackoff, Message: fmt.Sprintf("%s; restart %d in %s", why, *restarts, delay)}, func(i *state.Instance) {
+		i.State, i.LastError, i.Restarts = StateBackoff, why, i.Restarts+1
+	})
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case req := <-r.stopCh:
+		r.finishStop(req, nil)
+		return false
+	case <-r.s.ctx.Done():
+		return false
+	}
+}
+
+// start launches the script and waits until the instance is ready: the
+// fresh pid file names a live server in this start's process group,
+// /healthz answers 200, and each fixed port listens and is owned by the
+// instance's processes. A BindException or a port held by another process
+// fails the start naming the port and its holder: never a false "ready".
+func (r *runner) start() (*running, error) {
+	l, err := startScript(r.s.reaper, &r.inst)
+	if err != nil {
+		return nil, err
+	}
+	scriptDone := make(chan struct{})
+	var scriptStatus syscall.WaitStatus
+	r.s.wg.Add(1)
+	go func() {
+		defer r.s.wg.Done()
+		select {
+		case scriptStatus = <-l.exited:
+			close(scriptDone)
+		case <-r.s.ctx.Done():
+		}
+	}()
+	r.record(Event{State: StateStarting, PID: l.script.PID, Message: "started " + StartScript}, func(i *state.Instance) {
+		i.State, i.Script, i.PGID, i.Server, i.StartedAt, i.LastError = StateStarting, l.script, l.pgid, zeroID, time.Now(), ""
+	})
+	cur := &running{pgid: l.pgid, scriptDone: scriptDone, logOffset: l.logOffset}
+	deadline := time.Now().Add(r.s.policy.ReadyTimeout)
+	ticker := time.NewTicker(r.s.policy.StartProbe)
+	defer ticker.Stop()
+	lastWhy := "no server pid yet"
+	scriptWait := (<-chan struct{})(scriptDone)
+	for {
+		select {
+		case <-scriptWait:
+			if cur.server.PID != 0 && cur.server.Alive() {
+				scriptWait = nil // the script died alone (killed); the server lives on
+				continue
+			}
+			r.killGroup(cur)
+			return nil, fmt.Errorf("the start script ended (%s) without a running server%s", describeStatus(scriptStatus), r.lastOutput(l.logOffset))
+		case req := <-r.stopCh:
+			r.finishStop(req, r.terminate(cur, req.timeout))
+			return nil, errStopped
+		case <-r.s.ctx.Done():
+			return nil, errStopped
+		case <-ticker.C:
+		}
+		if time.Now().After(deadline) {
+			r.killGroup(cur)
+			return nil, fmt.Errorf("not ready after %s: %s%s", r.s.policy.ReadyTimeout, lastWhy, r.lastOutput(l.logOffset))
+		}
+		if cur.server.PID == 0 || !cur.server.Alive() {
+			server, ok := findServer(&r.inst, l)
+			if !ok {
+				continue
+			}
+			cur.server = server
+			r.record(Event{State: StateStarting, PID: server.PID, Message: "server process found"}, func(i *state.Instance) {
+				i.Server = server
+			})
+		}
+		why, fatal := r.readiness(cur)
+		if fatal {
+			r.killGroup(cur)
+			return nil, errors.New(why)
+		}
+		if why == "" {
+			r.record(Event{State: StateReady, PID: cur.server.PID, Message: "ready in " + since(r.inst.StartedAt)}, func(i *state.Instance) {
+				i.State = StateReady
+			})
+			return cur, nil
+		}
+		lastWhy = why
+	}
+}
+
+// readiness returns "" when the instance is ready, else why not, and
+// whether that reason is fatal.
+func (r *runner) readiness(cur *running) (why string, fatal bool) {
+	inst := r.inst
+	inst.PGID = cur.pgid
+	inst.Server = cur.server
+	if line, ok := grepSince(home.ConsoleLog(inst.Home), cur.logOffset, "BindException"); ok {
+		snap, err := hostnet.Scan()
+		if err == nil {
+			if role, st, ok := Observe(snap, &inst).Foreign(); ok {
+				return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, strings.TrimSpace(line)), true
+			}
+		}
+		return "the server could not bind a port: " + strings.TrimSpace(line), true
+	}
+	if err := Healthy(r.s.ctx, &inst); err != nil {
+		return err.Error(), false
+	}
+	snap, err := hostnet.Scan()
+	if err != nil {
+		return err.Error(), false
+	}
+	obs := Observe(snap, &inst)
+	if role, st, ok := obs.Foreign(); ok {
+		return fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder), true
+	}
+	if !obs.AllOwned() {
+		for i, st := range obs.Fixed {
+			if !st.Listening {
+				return fmt.Sprintf("port %d (%s) is not listening yet", st.Port, roleName(i)), false
+			}
+		}
+	}
+	return "", false
+}
+
+// watch follows a ready instance until its server exits (why it ended is
+// returned) or a stop request is served (stopped is true). Exits are seen
+// at once through a pidfd; health and ports are checked every
+// WatchInterval and flip the state between ready and degraded.
+func (r *runner) watch(cur *running) (why string, stopped bool) {
+	for {
+		ctx, cancel := context.WithCancel(r.s.ctx)
+		exited := make(chan struct{})
+		go func() {
+			_ = proc.WaitExit(ctx, cur.server)
+			close(exited)
+		}()
+		why, stopped, next := r.watchServer(cur, exited)
+		cancel()
+		<-exited
+		if next == nil {
+			return why, stopped
+		}
+		// MI restarted itself (exit 121: new pid, same script).
+		cur.server = *next
+	}
+}
+
+func (r *runner) watchServer(cur *running, exited <-chan struct{}) (string, bool, *proc.Identity) {
+	ticker := time.NewTicker(r.s.policy.WatchInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-exited:
+			return r.afterExit(cur)
+		case req := <-r.stopCh:
+			r.finishStop(req, r.terminate(cur, req.timeout))
+			return "", true, nil
+		case <-r.s.ctx.Done():
+			return "", true, nil
+		case <-ticker.C:
+			r.checkHealth(cur)
+		}
+	}
+}
+
+// afterExit tells MI's own restart (the script starts a new server: exit
+// 121) from the end of the instance (the script ends).
+func (r *runner) afterExit(cur *running) (string, bool, *proc.Identity) {
+	old := cur.server
+	ticker := time.NewTicker(r.s.policy.StartProbe)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-cur.scriptDone:
+			r.killGroup(cur)
+			why := fmt.Sprintf("server pid %d exited", old.PID)
+			if _, ok := grepSince(home.ConsoleLog(r.inst.Home), cur.logOffset, "Shutdown complete"); ok {
+				why = fmt.Sprintf("server pid %d shut down gracefully", old.PID)
+			}
+			r.record(Event{State: StateCrashed, PID: old.PID, Message: why}, func(i *state.Instance) {
+				i.State, i.Server, i.LastError = StateCrashed, zeroID, why
+			})
+			return why, false, nil
+		case req := <-r.stopCh:
+			r.finishStop(req, r.terminate(cur, req.timeout))
+			return "", true, nil
+		case <-r.s.ctx.Done():
+			return "", true, nil
+		case <-ticker.C:
+			l := &launch{pgid: cur.pgid}
+			if next, ok := findServer(&r.inst, l); ok && next != old {
+				r.record(Event{State: StateStarting, PID: next.PID, Message: fmt.Sprintf("server restarted itself (pid %d -> %d)", old.PID, next.PID)}, func(i *state.Instance) {
+					i.Server, i.State = next, StateStarting
+				})
+				return "", false, &next
+			}
+		}
+	}
+}
+
+// checkHealth moves a running instance between ready and degraded.
+func (r *runner) checkHealth(cur *running) {
+	why, _ := r.readiness(cur)
+	next := StateReady
+	if why != "" {
+		next = StateDegraded
+	}
+	if next == r.inst.State && why == r.inst.LastError {
+		return
+	}
+	r.record(Event{State: next, PID: cur.server.PID, Message: why}, func(i *state.Instance) {
+		i.State, i.LastError = next, why
+	})
+}
+
+func (r *runner) finishStop(req stopRequest, err error) {
+	removeStalePIDFile(r.inst.Home)
+	msg := "stopped"
+	if err != nil {
+		msg = err.Error()
+	}
+	r.record(Event{State: StateStopped, Message: msg}, func(i *state.Instance) {
+		i.State, i.Server, i.Script, i.PGID, i.LastError = StateStopped, zeroID, zeroID, 0, ""
+	})
+	req.done <- err
+}
+
+func (r *runner) terminate(cur *running, timeout time.Duration) error {
+	r.record(Event{State: StateStopping, PID: cur.server.PID, Message: "SIGTERM"}, func(i *state.Instance) {
+		i.State = StateStopping
+	})
+	return terminate(cur.server, cur.pgid, timeout)
+}
+
+// killGroup removes what is left of an ended start (the diagnostics
+// companion the script's trap may have missed).
+func (r *runner) killGroup(cur *running) {
+	if cur.pgid > 0 {
+		_ = proc.SignalGroup(cur.pgid, syscall.SIGKILL)
+	}
+}
+
+func (r *runner) lastOutput(offset int64) string {
+	lines := tailLines(home.ConsoleLog(r.inst.Home), offset, 10)
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; last output:\n    " + strings.Join(lines, "\n    ")
+}
+
+// terminate stops one instance the way MI's own --stop does, then makes
+// sure: SIGTERM to the server pid (its shutdown runs, the script's trap
+// stops the diagnostics JVM), SIGTERM to the process group, wait up to
+// timeout for the group to empty, then SIGKILL the group.
+func terminate(server proc.Identity, pgid int, timeout time.Duration) error {
+	if !server.IsZero() && server.Alive() {
+		_ = syscall.Kill(server.PID, syscall.SIGTERM)
+	}
+	if pgid <= 0 {
+		return nil
+	}
+	_ = proc.SignalGroup(pgid, syscall.SIGTERM)
+	if groupGone(pgid, timeout) {
+		return nil
+	}
+	_ = proc.SignalGroup(pgid, syscall.SIGKILL)
+	if groupGone(pgid, 5*time.Second) {
+		return nil
+	}
+	return fmt.Errorf("process group %d still has processes after SIGKILL", pgid)
+}
+
+// groupGone waits until no live process is left in group pgid.
+func groupGone(pgid int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		pids, err := proc.GroupMembers(pgid)
+		if err == nil && len(pids) == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// removeStalePIDFile deletes the pid file when its process is gone: MI
+// never removes it, and a stale one misleads every tool that trusts it.
+func removeStalePIDFile(dir string) {
+	path := home.PIDFile(dir)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var pid int
+	if _, err := fmt.Sscan(strings.TrimSpace(string(data)), &pid); err == nil && pid > 0 {
+		if st, err := proc.ReadStat(pid); err == nil && !st.Exited() {
+			return
+		}
+	}
+	_ = os.Remove(path)
+}
+
+func describeStatus(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return "killed by " + ws.Signal().String()
+	}
+	return "ended"
+}

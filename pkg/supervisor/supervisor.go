@@ -1,0 +1,271 @@
+// Package supervisor starts Micro Integrator instances, waits until each is
+// really ready, watches them, restarts the ones that crash and stops them
+// gracefully. It drives real MI and the built-in simulator through the same
+// code: MI's start script, its pid file, its ports and /healthz.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// Instance states, as `mictl status` shows them; the state file stores them.
+const (
+	StateStarting = state.StateStarting
+	StateReady    = state.StateReady
+	StateDegraded = state.StateDegraded // running, but a port or /healthz is wrong
+	StateCrashed  = state.StateCrashed  // ended without being asked; a restart follows
+	StateBackoff  = state.StateBackoff  // waiting before the next restart
+	StateStopping = state.StateStopping
+	StateStopped  = state.StateStopped
+	StateFailed   = state.StateFailed // gave up: a failed first start, or too many restarts
+)
+
+// Wanted reports whether an instance in state st should be running: the
+// daemon brings such instances back after its own crash.
+func Wanted(st string) bool {
+	return st != StateStopped && st != StateFailed && st != ""
+}
+
+// Event is one thing that happened to an instance.
+type Event struct {
+	Time     time.Time `json:"time"`
+	Instance string    `json:"instance"`
+	State    string    `json:"state"`
+	PID      int       `json:"pid,omitempty"`
+	Message  string    `json:"message,omitempty"`
+}
+
+func (e Event) String() string {
+	s := fmt.Sprintf("%s %s %s", e.Time.Format("2006-01-02T15:04:05.000Z07:00"), e.Instance, e.State)
+	if e.PID > 0 {
+		s += fmt.Sprintf(" pid=%d", e.PID)
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Supervisor runs one goroutine (a runner) per instance.
+type Supervisor struct {
+	store  *state.Store
+	reaper *Reaper
+	policy Policy
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	runners map[string]*runner
+	subs    map[chan Event]struct{}
+	events  *os.File
+	wg      sync.WaitGroup
+}
+
+// EventsLog is where every event is appended, one line each.
+func EventsLog(store *state.Store) string { return filepath.Join(store.Dir(), "events.log") }
+
+// New returns a supervisor keeping its state in store. reaper must be the
+// process's only waiter for children.
+func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error) {
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(EventsLog(store), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open the event log: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Supervisor{
+		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
+		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
+	}, nil
+}
+
+// Close stops watching without stopping the instances: they keep serving
+// and the next supervisor re-adopts them.
+func (s *Supervisor) Close() {
+	s.cancel()
+	s.wg.Wait()
+	s.events.Close()
+}
+
+// Subscribe returns a channel receiving every event from now on; cancel
+// releases it. A subscriber that does not keep up loses events rather than
+// stalling the supervisor.
+func (s *Supervisor) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, 256)
+	s.mu.Lock()
+	s.subs[ch] = struct{}{}
+	s.mu.Unlock()
+	return ch, func() {
+		s.mu.Lock()
+		delete(s.subs, ch)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Supervisor) emit(ev Event) {
+	ev.Time = time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintln(s.events, ev.String())
+	for ch := range s.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+// record applies fn to the named instance in the state file and emits ev.
+func (s *Supervisor) record(name string, ev Event, fn func(*state.Instance)) {
+	err := s.store.Update(s.ctx, func(f *state.File) error {
+		inst, ok := f.Instance(name)
+		if !ok {
+			return fmt.Errorf("instance %s is no longer in the state file", name)
+		}
+		fn(inst)
+		return nil
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		ev.Message += fmt.Sprintf(" (state not saved: %v)", err)
+	}
+	ev.Instance = name
+	s.emit(ev)
+}
+
+// Start runs (or adopts) every named instance of the state file that has
+// no live runner. It returns at once; Subscribe to follow progress.
+func (s *Supervisor) Start(names []string) error {
+	f, err := s.store.Load()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var fresh []string
+	for _, name := range names {
+		inst, ok := f.Instance(name)
+		if !ok {
+			return fmt.Errorf("instance %s is not in %s; run mictl up", name, s.store.Dir())
+		}
+		if r, ok := s.runners[name]; ok && !r.finished() {
+			continue
+		}
+		if inst.Server.IsZero() || !inst.Server.Alive() {
+			fresh = append(fresh, name)
+		}
+	}
+	// Mark fresh starts before any runner goes, so whoever waits on the
+	// state file never reads a stale "stopped" or "failed" as the outcome.
+	if len(fresh) > 0 {
+		err := s.store.Update(s.ctx, func(f *state.File) error {
+			for _, name := range fresh {
+				if inst, ok := f.Instance(name); ok {
+					inst.State, inst.LastError = StateStarting, ""
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if f, err = s.store.Load(); err != nil {
+			return err
+		}
+	}
+	for _, name := range names {
+		inst, _ := f.Instance(name)
+		if r, ok := s.runners[name]; ok && !r.finished() {
+			continue
+		}
+		r := newRunner(s, *inst)
+		s.runners[name] = r
+		s.wg.Add(1)
+		go r.run()
+	}
+	return nil
+}
+
+// Stop stops the named instances (all when names is empty) in parallel and
+// waits until each is gone or timeout passed and it was killed.
+func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
+	f, err := s.store.Load()
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		for _, inst := range f.Instances {
+			names = append(names, inst.Name)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(names))
+	for i, name := range names {
+		s.mu.Lock()
+		r, ok := s.runners[name]
+		s.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok && !r.finished() {
+				errs[i] = r.stop(timeout)
+				return
+			}
+			// No runner: stop whatever the state file says is running.
+			if inst, found := f.Instance(name); found {
+				errs[i] = s.stopUnsupervised(*inst, timeout)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Active lists the instances whose runner is still running.
+func (s *Supervisor) Active() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for name, r := range s.runners {
+		if !r.finished() {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Homes lists the homes of the instances with a live runner.
+func (s *Supervisor) Homes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, r := range s.runners {
+		if !r.finished() {
+			out = append(out, r.inst.Home)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// stopUnsupervised stops an instance no runner watches (the daemon that
+// started it died, and it was stopped before being re-adopted).
+func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration) error {
+	err := terminate(inst.Server, inst.PGID, timeout)
+	removeStalePIDFile(inst.Home)
+	s.record(inst.Name, Event{State: StateStopped, Message: "stopped"}, func(i *state.Instance) {
+		i.State, i.Server, i.Script, i.PGID, i.LastError = StateStopped, zeroID, zeroID, 0, ""
+	})
+	return err
+}
