@@ -62,7 +62,6 @@ func (p *progress) redraw() {
 	fmt.Fprint(p.streams.ErrOut, b.String())
 }
 
-
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i]
