@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -81,12 +82,15 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	ctx := cmd.Context()
 	progress := newProgress(streams, targets)
-	_, err = supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: o.timeout}, progress.event)
+	daemonPID, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: o.timeout}, progress.event)
 	if errors.Is(err, supervisor.ErrNoDaemon) {
 		// No daemon (it was killed): stop the instances from here.
-		err = stopDirect(store, targets, o.timeout)
+		daemonPID, err = 0, stopDirect(store, targets, o.timeout)
 	}
 	if err != nil {
+		return &exitError{ExitRuntime, err}
+	}
+	if err := awaitIdleDaemon(ctx, store, daemonPID); err != nil {
 		return &exitError{ExitRuntime, err}
 	}
 	if err := verifyStopped(store, targets); err != nil {
@@ -98,6 +102,33 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		}
 	}
 	return printStatus(streams, store, o.output)
+}
+
+// awaitIdleDaemon waits for the daemon to exit when the stop left it
+// nothing to supervise, so that `down` returning means everything is gone.
+func awaitIdleDaemon(ctx context.Context, store *state.Store, pid int) error {
+	if pid <= 0 {
+		return nil
+	}
+	f, err := store.Load()
+	if err != nil {
+		return err
+	}
+	for _, inst := range f.Instances {
+		if supervisor.Wanted(inst.State) {
+			return nil // still supervising the others
+		}
+	}
+	id, err := proc.Identify(pid)
+	if err != nil {
+		return nil // already gone
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := proc.WaitExit(ctx, id); err != nil || id.Alive() {
+		return fmt.Errorf("the mictl daemon (pid %d) did not exit after the last instance stopped; see %s", pid, supervisor.DaemonLog(store))
+	}
+	return nil
 }
 
 // stopDirect stops instances without a daemon, with the same procedure.

@@ -22,10 +22,9 @@ type IOStreams struct {
 }
 
 // Color reports whether output may be colored: only on a terminal, and
-// never when NO_COLOR is set (https://no-color.org).
+// never when NO_COLOR is set to a non-empty value (https://no-color.org).
 func (s *IOStreams) Color() bool {
-	_, noColor := os.LookupEnv("NO_COLOR")
-	return s.OutTTY && !noColor
+	return s.OutTTY && os.Getenv("NO_COLOR") == ""
 }
 
 // System returns the process's own streams.

@@ -59,6 +59,7 @@ Exit codes:
 		newCmdDown(streams, g),
 		newCmdStatus(streams, g),
 		newCmdRestart(streams, g),
+		newCmdLogs(streams, g),
 		newCmdDaemon(streams, g),
 		newCmdVersion(streams),
 		newCmdSim(streams),

@@ -1,0 +1,442 @@
+package main
+
+// End-to-end tests: mictl as a user runs it, as separate processes, with
+// real simulator servers on loopback in temporary directories. The test
+// binary doubles as mictl (TestMain), so the daemon it spawns and the
+// simulator distribution it writes run this very code.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/cli"
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/proc/proctest"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+const asMictl = "MICTL_E2E_AS_MICTL"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asMictl) == "1" {
+		os.Exit(cli.Main(os.Args[1:], cli.System()))
+	}
+	os.Exit(m.Run())
+}
+
+// deployment is one test's instances directory and the mictl it runs.
+type deployment struct {
+	t    *testing.T
+	dir  string
+	base int      // base offset: a free region of ports for this test
+	env  []string // extra environment for the next commands
+}
+
+func newDeployment(t *testing.T) *deployment {
+	t.Helper()
+	dir, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &deployment{t: t, dir: dir, base: 1000 + rand.IntN(70)*100}
+	t.Cleanup(d.cleanup)
+	return d
+}
+
+// mictl runs mictl in the deployment's directory.
+func (d *deployment) mictl(args ...string) (code int, stdout, stderr string) {
+	d.t.Helper()
+	var out, errOut strings.Builder
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = d.dir
+	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0", "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(cmd.Env, d.env...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		d.t.Fatalf("mictl %v: %v", args, err)
+	}
+	return code, out.String(), errOut.String()
+}
+
+// must runs mictl and fails the test unless it exits 0.
+func (d *deployment) must(args ...string) string {
+	d.t.Helper()
+	code, out, errOut := d.mictl(args...)
+	if code != 0 {
+		d.t.Fatalf("mictl %s: exit %d\nstdout:\n%s\nstderr:\n%s\nevents:\n%s", strings.Join(args, " "), code, out, errOut, d.events())
+	}
+	return out
+}
+
+func (d *deployment) up(n int, extra ...string) string {
+	d.t.Helper()
+	return d.must(append([]string{"up", "--instances", fmt.Sprint(n), "--base-offset", fmt.Sprint(d.base), "--timeout", "30s"}, extra...)...)
+}
+
+func (d *deployment) state() *state.File {
+	d.t.Helper()
+	store, err := state.Open(filepath.Join(d.dir, "instances", ".mictl"))
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	f, err := store.Load()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return f
+}
+
+func (d *deployment) instance(name string) state.Instance {
+	d.t.Helper()
+	inst, ok := d.state().Instance(name)
+	if !ok {
+		d.t.Fatalf("no instance %s in the state file", name)
+	}
+	return *inst
+}
+
+func (d *deployment) events() string {
+	b, _ := os.ReadFile(filepath.Join(d.dir, "instances", ".mictl", "events.log"))
+	return string(b)
+}
+
+// waitFor polls cond (a test may wait on real processes) up to 20 s.
+func (d *deployment) waitFor(what string, cond func() bool) {
+	d.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("timed out waiting for %s; events:\n%s", what, d.events())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cleanup stops everything the test started and fails it if any process
+// of the deployment outlives that.
+func (d *deployment) cleanup() {
+	if _, err := os.Stat(filepath.Join(d.dir, "instances", ".mictl", "state.json")); err == nil {
+		d.mictl("down", "--timeout", "5s")
+	}
+	if left := proctest.Reap(d.dir, 3*time.Second); len(left) > 0 {
+		d.t.Errorf("processes left behind (killed now): %v", left)
+	}
+}
+
+// daemonPID is the supervisor daemon's pid from the state file.
+func (d *deployment) daemonPID() int {
+	f := d.state()
+	if f.Daemon == nil {
+		return 0
+	}
+	return f.Daemon.PID
+}
+
+// servers lists the live simulator servers of the deployment, by home.
+func (d *deployment) servers() map[string][]int {
+	out := map[string][]int{}
+	for _, pid := range proctest.Under(d.dir) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(b), "sim\x00run") {
+			cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+			out[filepath.Base(cwd)] = append(out[filepath.Base(cwd)], pid)
+		}
+	}
+	return out
+}
+
+type portsRow struct {
+	Name   string    `json:"name"`
+	Offset int       `json:"offset"`
+	Ports  ports.Set `json:"ports"`
+	State  string    `json:"state"`
+	PID    int       `json:"pid"`
+	Live   map[string]struct {
+		Listening, Owned bool
+	} `json:"live"`
+	Random []struct {
+		Proto string `json:"proto"`
+		Port  int    `json:"port"`
+		Role  string `json:"role"`
+	} `json:"random"`
+}
+
+func (d *deployment) portsTable() []portsRow {
+	d.t.Helper()
+	var rows []portsRow
+	if err := json.Unmarshal([]byte(d.must("ports", "table", "-o", "json")), &rows); err != nil {
+		d.t.Fatal(err)
+	}
+	return rows
+}
+
+func TestUpPortsRestartAndDown(t *testing.T) {
+	d := newDeployment(t)
+	d.up(3)
+	rows := d.portsTable()
+	if len(rows) != 3 {
+		t.Fatalf("ports table has %d rows", len(rows))
+	}
+	for _, r := range rows {
+		if r.State != "ready" || r.PID == 0 {
+			t.Errorf("%s: state %q pid %d", r.Name, r.State, r.PID)
+		}
+		for role, live := range r.Live {
+			if !live.Listening || !live.Owned {
+				t.Errorf("%s %s: listening=%v owned=%v", r.Name, role, live.Listening, live.Owned)
+			}
+		}
+		// MI-FACTS: the JVM's JMX agent opens a random TCP port every start.
+		if len(r.Random) == 0 || r.Random[0].Role != "jmx" || r.Random[0].Proto != "tcp" {
+			t.Errorf("%s: random ports %+v, want a jmx tcp port", r.Name, r.Random)
+		}
+	}
+
+	// kill -9 one server: the daemon restarts it on the same ports.
+	before := d.instance("mi-2")
+	if err := syscall.Kill(before.Server.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("mi-2 to be restarted", func() bool {
+		now := d.instance("mi-2")
+		return now.State == "ready" && now.Server.PID != before.Server.PID
+	})
+	after := d.instance("mi-2")
+	if after.Ports != before.Ports || after.Offset != before.Offset || after.Restarts != 1 {
+		t.Errorf("after restart: ports %v offset %d restarts %d; before: %v %d", after.Ports, after.Offset, after.Restarts, before.Ports, before.Offset)
+	}
+	if ev := d.events(); !strings.Contains(ev, fmt.Sprintf("mi-2 crashed pid=%d", before.Server.PID)) {
+		t.Errorf("the crash is not in the event log:\n%s", ev)
+	}
+
+	// Growing adds mi-4 and leaves the running instances untouched.
+	grown := d.state()
+	d.up(4)
+	for _, prev := range grown.Instances {
+		if now := d.instance(prev.Name); now.Server != prev.Server || now.Offset != prev.Offset {
+			t.Errorf("up --instances 4 touched %s: %+v -> %+v", prev.Name, prev, now)
+		}
+	}
+	if mi4 := d.instance("mi-4"); mi4.State != "ready" {
+		t.Errorf("mi-4 state %q", mi4.State)
+	}
+
+	d.must("down", "--timeout", "10s")
+	assertAllGone(t, d, rows)
+}
+
+// assertAllGone checks no process of d and no listener on rows' ports is left.
+func assertAllGone(t *testing.T, d *deployment, rows []portsRow) {
+	t.Helper()
+	if left := proctest.Under(d.dir); len(left) > 0 {
+		t.Errorf("processes left after down: %s", proctest.Describe(left))
+	}
+	snap, err := hostnet.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		for _, port := range r.Ports {
+			if held := snap.Holding(hostnet.TCP, port, netip.MustParseAddr("127.0.0.1")); len(held) > 0 {
+				t.Errorf("%s port %d still listening after down", r.Name, port)
+			}
+		}
+	}
+}
+
+func TestDaemonKilledInstancesKeepServingAndAreReadopted(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	servers := d.servers()
+	daemon := d.daemonPID()
+	if daemon == 0 {
+		t.Fatal("no daemon recorded")
+	}
+	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	// The instances keep serving without their supervisor.
+	for _, name := range []string{"mi-1", "mi-2"} {
+		inst := d.instance(name)
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", inst.Ports[ports.HTTP]), time.Second)
+		if err != nil {
+			t.Fatalf("%s stopped serving when the daemon died: %v", name, err)
+		}
+		conn.Close()
+	}
+	// The next command re-adopts them: a new daemon, the same servers.
+	out := d.must("status")
+	if !strings.Contains(out, "ready") {
+		t.Fatalf("status:\n%s", out)
+	}
+	d.waitFor("a new daemon", func() bool { pid := d.daemonPID(); return pid != 0 && pid != daemon })
+	if now := d.servers(); fmt.Sprint(now) != fmt.Sprint(servers) {
+		t.Fatalf("servers changed on re-adoption (duplicates?): %v -> %v", servers, now)
+	}
+	// And the new daemon supervises: a crash is still repaired.
+	victim := d.instance("mi-1")
+	syscall.Kill(victim.Server.PID, syscall.SIGKILL)
+	d.waitFor("mi-1 to be restarted by the new daemon", func() bool {
+		now := d.instance("mi-1")
+		return now.State == "ready" && now.Server.PID != victim.Server.PID
+	})
+	if got := len(d.servers()["mi-1"]); got != 1 {
+		t.Fatalf("mi-1 has %d servers", got)
+	}
+}
+
+func TestForeignListener(t *testing.T) {
+	d := newDeployment(t)
+	// Something holds the HTTP port of the base offset.
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 8280+d.base))
+	if err != nil {
+		t.Skipf("port busy: %v", err)
+	}
+	defer l.Close()
+
+	// Planned around.
+	d.up(1)
+	if inst := d.instance("mi-1"); inst.Offset == d.base {
+		t.Fatalf("planned onto the busy offset %d", d.base)
+	}
+	d.must("down", "--purge")
+
+	// With --offsets: a clear refusal naming the holder.
+	code, out, _ := d.mictl("up", "--offsets", fmt.Sprint(d.base))
+	want := fmt.Sprintf("mi-1 http %d is held by pid %d", 8280+d.base, os.Getpid())
+	if code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
+	}
+
+	// Taken between plan and launch (--force skips the check): the instance
+	// fails naming the port and the holder's pid, never a false "ready".
+	code, out, errOut := d.mictl("up", "--offsets", fmt.Sprint(d.base), "--force", "--timeout", "20s")
+	want = fmt.Sprintf("http port %d is held by pid %d", 8280+d.base, os.Getpid())
+	if code != 3 || !strings.Contains(errOut, want) {
+		t.Fatalf("exit %d, want 3 and %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errOut)
+	}
+	if inst := d.instance("mi-1"); inst.State != "failed" {
+		t.Fatalf("state %q, want failed", inst.State)
+	}
+}
+
+func TestConcurrentUpLaunchesOnce(t *testing.T) {
+	d := newDeployment(t)
+	var wg sync.WaitGroup
+	codes := make([]int, 2)
+	for i := range codes {
+		wg.Go(func() {
+			codes[i], _, _ = d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+		})
+	}
+	wg.Wait()
+	if codes[0] != 0 || codes[1] != 0 {
+		t.Fatalf("exit codes %v\nevents:\n%s", codes, d.events())
+	}
+	for name, pids := range d.servers() {
+		if len(pids) != 1 {
+			t.Errorf("%s has %d servers: %v", name, len(pids), pids)
+		}
+	}
+	if n := strings.Count(d.events(), "started bin/micro-integrator.sh"); n != 2 {
+		t.Fatalf("%d launches for 2 instances:\n%s", n, d.events())
+	}
+}
+
+func TestDownKillsWhatIgnoresSIGTERMAndOrphanedServers(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
+	d.up(1)
+	d.env = nil
+	d.up(2)
+	// MI-FACTS: SIGTERM to the script alone kills the sh and leaves the
+	// JVMs running: the server must still be stopped, through its group.
+	mi2 := d.instance("mi-2")
+	if err := syscall.Kill(mi2.Script.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	rows := d.portsTable()
+	start := time.Now()
+	d.must("down", "--timeout", "2s")
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("down took %s with a 2s timeout", took)
+	}
+	assertAllGone(t, d, rows)
+	if _, err := os.Stat(filepath.Join(mi2.Home, "wso2carbon.pid")); !os.IsNotExist(err) {
+		t.Errorf("stale pid file left behind: %v", err)
+	}
+}
+
+func TestFailedStartReportsTheScriptsOutput(t *testing.T) {
+	d := newDeployment(t)
+	// MI-FACTS: outside its JDK range the script prints an [ERROR] line and
+	// exits 0 without starting java.
+	d.env = []string{"MICTL_SIM_REFUSE_START=1"}
+	code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "20s")
+	if code != 3 || !strings.Contains(errOut, "supported only between JDK") || !strings.Contains(errOut, "without a running server") {
+		t.Fatalf("exit %d, want 3 with the script's [ERROR] line:\n%s", code, errOut)
+	}
+}
+
+func TestRollingRestart(t *testing.T) {
+	d := newDeployment(t)
+	d.up(3)
+	before := d.state()
+	d.must("restart", "--all")
+	after := d.state()
+	for i, inst := range after.Instances {
+		if inst.State != "ready" || inst.Server == before.Instances[i].Server || inst.Offset != before.Instances[i].Offset {
+			t.Errorf("%s: %+v", inst.Name, inst)
+		}
+	}
+	// One at a time: each instance is ready before the next one stops.
+	var order []string
+	for _, line := range strings.Split(d.events(), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (f[2] == "stopping" || f[2] == "ready") {
+			order = append(order, f[1]+" "+f[2])
+		}
+	}
+	if len(order) < 6 {
+		t.Fatalf("events:\n%s", d.events())
+	}
+	got := strings.Join(order[len(order)-6:], ", ")
+	want := "mi-1 stopping, mi-1 ready, mi-2 stopping, mi-2 ready, mi-3 stopping, mi-3 ready"
+	if got != want {
+		t.Fatalf("restart order:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestCorruptStateIsRebuilt(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	server := d.instance("mi-1").Server
+	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := d.mictl("status")
+	if code != 0 || !strings.Contains(errOut, "rebuilding it") || !strings.Contains(out, fmt.Sprint(server.PID)) {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}

@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/logs"
+)
+
+// Values of --file.
+const (
+	logFileConsole = "console"
+	logFileCarbon  = "carbon"
+)
+
+type logsOptions struct {
+	Name   string // one instance; "" for all of them
+	Follow bool
+	Since  string
+	Tail   int // last N lines per file; negative: all
+	File   string
+
+	InstancesDir string           // resolved from the configuration
+	Now          func() time.Time // the clock --since counts back from
+	Color        bool             // colour the instance prefixes
+}
+
+func newCmdLogs(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &logsOptions{}
+	cmd := &cobra.Command{
+		Use:   "logs [NAME]",
+		Short: "Print or follow instances' logs",
+		Long: `Print the log of one instance, or of every instance merged into one stream
+with each line prefixed by its instance's name. Existing lines of several
+instances are merged in timestamp order, keeping multi-line records (stack
+traces) together.
+
+By default the log is logs/console.log in the instance's home: everything its
+Micro Integrator script printed. --file carbon reads MI's own
+repository/logs/wso2carbon.log instead.
+
+--since keeps records whose timestamp is at or after the given time; lines
+without a timestamp (stack traces) go with the line above them, and lines
+before a file's first timestamp are kept. --tail applies after --since.
+
+With -f, mictl keeps printing new lines until Ctrl-C (exit 0). Rotated,
+truncated and recreated files are followed across the change; a log that
+does not exist yet is waited for, as long as its directory exists.
+
+With no NAME, every instance under instances_dir that has a console.log is
+shown. Having none is not an error: mictl says so on stderr and exits 0, so
+scripts piping the output keep working before the first 'mictl up'.
+Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
+		Example: `  # everything mi-2's script printed so far
+  mictl logs mi-2
+
+  # all instances, last 20 lines of each, then follow
+  mictl logs -f --tail 20
+
+  # MI's own wso2carbon.log of the last ten minutes
+  mictl logs mi-1 --file carbon --since 10m
+
+  # from a time copied out of a log line
+  mictl logs --since "2026-11-25 15:04:05"`,
+		Args: usageArgs(cobra.MaximumNArgs(1)),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			cfg, err := config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+			if err != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			names, _ := instanceHomes(cfg.InstancesDir)
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Name = args[0]
+			}
+			cfg, err := config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+			if err != nil {
+				return err
+			}
+			o.InstancesDir = cfg.InstancesDir
+			o.Now = time.Now
+			o.Color = streams.Color()
+			// Ctrl-C ends following normally: stop reading, flush, exit 0.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runLogs(ctx, streams, o)
+		},
+	}
+	flags := cmd.Flags()
+	flags.BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines until Ctrl-C")
+	flags.StringVar(&o.Since, "since", "", `only records from this time on: a duration back from now (10m, 2h, 1d) or a time ("2026-11-25 15:04:05" local, or RFC 3339)`)
+	flags.IntVar(&o.Tail, "tail", -1, "only the last N existing lines of each log (after --since); -1 shows all")
+	flags.StringVar(&o.File, "file", logFileConsole, `which log: "console" (the script's output, logs/console.log) or "carbon" (MI's repository/logs/wso2carbon.log)`)
+	_ = cmd.RegisterFlagCompletionFunc("file", cobra.FixedCompletions(
+		[]string{logFileConsole, logFileCarbon}, cobra.ShellCompDirectiveNoFileComp))
+	// Only instances_dir matters here; registered from config.Settings like
+	// addPlanFlags does, so the flag, MICTL_INSTANCES_DIR and mictl.toml agree.
+	for _, s := range config.Settings {
+		if s.Key == "instances_dir" {
+			flags.String(s.Flag, s.Default.(string), s.Help)
+			_ = cmd.MarkFlagDirname(s.Flag)
+		}
+	}
+	return cmd
+}
+
+// runLogs prints, and with Follow follows, the selected instances' logs.
+func runLogs(ctx context.Context, streams *IOStreams, o *logsOptions) error {
+	if o.File != logFileConsole && o.File != logFileCarbon {
+		return usageErrorf("--file %q: use %q or %q", o.File, logFileConsole, logFileCarbon)
+	}
+	var opts logs.Options
+	opts.Lines = o.Tail
+	if o.Since != "" {
+		since, err := logs.ParseSince(o.Since, o.Now())
+		if err != nil {
+			return usageErrorf("--%v", err)
+		}
+		opts.Since = since
+	}
+	srcs, err := logSources(streams, o)
+	if err != nil || len(srcs) == 0 {
+		return err
+	}
+	if o.Name == "" {
+		names := make([]string, len(srcs))
+		for i, s := range srcs {
+			names[i] = s.Name
+		}
+		opts.Prefix = logs.NewPrefixer(names, o.Color)
+	}
+	if !o.Follow {
+		return logs.Tail(streams.Out, srcs, opts)
+	}
+	err = logs.FollowAll(ctx, streams.Out, srcs, opts)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w\nThe instance has not started yet: run mictl up first", err)
+	}
+	return err
+}
+
+// logSources finds the log file of each selected instance.
+func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
+	path := func(name string) string {
+		dir := filepath.Join(o.InstancesDir, name)
+		if o.File == logFileCarbon {
+			return home.CarbonLog(dir)
+		}
+		return home.ConsoleLog(dir)
+	}
+	withLogs, err := instanceHomes(o.InstancesDir)
+	if err != nil {
+		return nil, err
+	}
+	if o.Name == "" {
+		if len(withLogs) == 0 {
+			fmt.Fprintf(streams.ErrOut, "no instance logs under %s; run mictl up first\n", o.InstancesDir)
+			return nil, nil
+		}
+		srcs := make([]logs.Source, len(withLogs))
+		for i, name := range withLogs {
+			srcs[i] = logs.Source{Name: name, Path: path(name)}
+		}
+		return srcs, nil
+	}
+
+	if err := config.ValidateName(o.Name); err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	// An instance whose home exists is known even before its first start:
+	// following it waits for its log.
+	if info, err := os.Stat(filepath.Join(o.InstancesDir, o.Name)); err != nil || !info.IsDir() {
+		known := "there are none yet; run mictl up first"
+		if len(withLogs) > 0 {
+			known = "known instances: " + strings.Join(withLogs, ", ")
+		}
+		return nil, usageErrorf("no instance %q under %s: %s", o.Name, o.InstancesDir, known)
+	}
+	src := logs.Source{Name: o.Name, Path: path(o.Name)}
+	if _, err := os.Stat(src.Path); errors.Is(err, fs.ErrNotExist) {
+		if !o.Follow {
+			fmt.Fprintf(streams.ErrOut, "%s has no log at %s yet; run mictl up first\n", o.Name, src.Path)
+			return nil, nil
+		}
+		fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
+	}
+	return []logs.Source{src}, nil
+}
+
+// instanceHomes lists, sorted, the instances under dir that have a
+// console.log: every directory with a valid instance name, which leaves
+// out mictl's own dot-directories (.mictl, .dist) and stray files. A
+// missing dir has no instances.
+func instanceHomes(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() || config.ValidateName(e.Name()) != nil {
+			continue
+		}
+		if _, err := os.Stat(home.ConsoleLog(filepath.Join(dir, e.Name()))); err == nil {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}

@@ -1,0 +1,231 @@
+package logs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// maxLine bounds a line that never ends: a writer that prints megabytes
+// without a newline must not make a follower buffer it all. Longer lines are
+// emitted in pieces of this size.
+const maxLine = 1 << 20
+
+// Follow calls out with every complete line appended to the file at path,
+// starting at byte fromOffset, until ctx is done; it then closes everything
+// it opened and returns nil, since being stopped is how following is meant
+// to end. Lines are passed without their "\n" (nor a "\r" before it).
+//
+// It watches the file's DIRECTORY with fsnotify, not the file: rotators and
+// editors replace files, and a watch on the file itself would stay on the
+// old inode and go silent. There is no polling: after each event about the
+// file it stats the path and the open file once each and reacts:
+//   - the file shrank below what was read (copy-truncate, see
+//     RotateIfLarger): read again from offset 0;
+//   - another file now sits at path (rename + recreate, or a rename over
+//     it): read the rest of the old file, then the new one from offset 0;
+//   - the path is gone (renamed away or removed): keep the old file open and
+//     keep reading it on every event in the directory — a writer that was
+//     not told to reopen still appends there — until a file appears at
+//     path;
+//   - the file does not exist yet: wait for it to be created.
+//
+// fromOffset applies only to the file found at path when Follow starts; an
+// offset beyond its end means it was truncated since the caller looked, and
+// reading starts from 0. A partial last line is held back until its newline
+// arrives; when its file is truncated or replaced it is emitted as it is,
+// since nothing more of it will ever come.
+//
+// Limits: the directory must exist (Follow returns an error wrapping
+// fs.ErrNotExist otherwise) and Follow ends with an error if the directory
+// itself is removed or renamed. A truncate immediately followed by more
+// than fromOffset bytes of new writes, all before Follow handles the
+// event, is indistinguishable from growth; the kernel reports the truncate
+// itself as an event, so this needs the follower to be starved.
+func Follow(ctx context.Context, path string, fromOffset int64, out func(line string)) error {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", path, err)
+	}
+	defer w.Close() // waits for fsnotify's reader goroutine to end
+	dir := filepath.Clean(filepath.Dir(path))
+	// Watch before the first look at the file, so a file created in
+	// between is still reported.
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("follow %s: watch directory %s: %w", path, dir, err)
+	}
+	t := &tailer{path: path, base: filepath.Base(path), from: fromOffset, out: out, buf: make([]byte, 64<<10)}
+	defer t.close()
+	if err := t.sync(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-w.Events:
+			if !ok {
+				return nil
+			}
+			switch {
+			case filepath.Clean(ev.Name) == dir:
+				if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+					return fmt.Errorf("follow %s: directory %s was removed or renamed", path, dir)
+				}
+			case filepath.Base(ev.Name) == t.base:
+				err = t.sync()
+			case t.detached:
+				// Only a renamed-away file can change without an event
+				// naming path; reading it costs one read at EOF.
+				err = t.drain()
+			}
+			if err != nil {
+				return err
+			}
+		case err, ok := <-w.Errors:
+			if !ok {
+				return nil
+			}
+			if !errors.Is(err, fsnotify.ErrEventOverflow) {
+				return fmt.Errorf("follow %s: %w", path, err)
+			}
+			// Events were dropped: look at the file as it is now.
+			if err := t.sync(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// tailer is Follow's view of the file: what is open, where reading is,
+// and the start of a line whose newline has not arrived yet.
+type tailer struct {
+	path, base string
+	from       int64 // offset for the file found at the start; 0 afterwards
+	out        func(string)
+
+	f        *os.File
+	off      int64 // next byte of f to read
+	pending  []byte
+	detached bool // f is no longer at path but may still be appended to
+	buf      []byte
+}
+
+// sync brings the tailer in line with what is at path now and reads
+// whatever is new.
+func (t *tailer) sync() error {
+	defer func() { t.from = 0 }()
+	cur, err := os.Stat(t.path)
+	exists := err == nil
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("follow %s: %w", t.path, err)
+	}
+	if t.f != nil {
+		open, err := t.f.Stat()
+		if err != nil {
+			return fmt.Errorf("follow %s: %w", t.path, err)
+		}
+		if exists && os.SameFile(open, cur) {
+			if open.Size() < t.off {
+				t.flushPending()
+				t.off = 0
+			}
+			return t.drain()
+		}
+		// Replaced or gone: first finish what the old file holds.
+		if err := t.drain(); err != nil {
+			return err
+		}
+		if !exists {
+			t.detached = true
+			return nil
+		}
+		t.flushPending()
+		t.close()
+	}
+	if !exists {
+		return nil
+	}
+	f, err := os.Open(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // gone again between the stat and the open: wait for the next event
+	}
+	if err != nil {
+		return fmt.Errorf("follow %s: %w", t.path, err)
+	}
+	t.f, t.off = f, 0
+	if t.from > 0 {
+		info, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("follow %s: %w", t.path, err)
+		}
+		if t.from <= info.Size() {
+			t.off = t.from
+		}
+	}
+	return t.drain()
+}
+
+// drain reads the open file from t.off to its current end.
+func (t *tailer) drain() error {
+	if t.f == nil {
+		return nil
+	}
+	for {
+		n, err := t.f.ReadAt(t.buf, t.off)
+		if n > 0 {
+			t.off += int64(n)
+			t.emit(t.buf[:n])
+		}
+		if err == io.EOF || n == 0 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("follow %s: %w", t.path, err)
+		}
+	}
+}
+
+// emit passes on every complete line in pending+b and keeps the rest.
+func (t *tailer) emit(b []byte) {
+	t.pending = append(t.pending, b...)
+	rest := t.pending
+	for {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			break
+		}
+		t.out(string(bytes.TrimSuffix(rest[:i], []byte{'\r'})))
+		rest = rest[i+1:]
+	}
+	for len(rest) >= maxLine {
+		t.out(string(rest[:maxLine]))
+		rest = rest[maxLine:]
+	}
+	t.pending = append(t.pending[:0], rest...)
+}
+
+// flushPending emits a partial line whose file will never complete it.
+func (t *tailer) flushPending() {
+	if len(t.pending) > 0 {
+		t.out(string(t.pending))
+		t.pending = t.pending[:0]
+	}
+}
+
+// close closes the open file. A partial line is dropped, not flushed: when
+// Follow stops, its caller is no longer interested in the line's start.
+func (t *tailer) close() {
+	t.pending = t.pending[:0]
+	if t.f != nil {
+		t.f.Close()
+		t.f, t.detached = nil, false
+	}
+}

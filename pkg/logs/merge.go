@@ -1,0 +1,438 @@
+package logs
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Source is one log file and the name its lines are shown under.
+type Source struct {
+	Name string // instance name, used by the Prefixer
+	Path string
+}
+
+// Options select what Tail and FollowAll show.
+type Options struct {
+	// Since drops records older than this (see SinceFilter); zero keeps all.
+	Since time.Time
+	// Lines shows only the last Lines lines of each file's existing content,
+	// after Since; negative shows all. Followed lines are not limited.
+	Lines int
+	// Prefix names each line's instance; nil prints lines bare (one
+	// instance needs no prefix).
+	Prefix *Prefixer
+}
+
+// Tail writes the existing content of srcs to w: per file, the lines
+// opts selects, and across files the records (a timestamped line and its
+// continuation lines) merged in timestamp order, so the instances' logs read
+// as one story and a stack trace is never split. Records without a time
+// (lines before a file's first timestamp) come first. A missing file is
+// empty.
+func Tail(w io.Writer, srcs []Source, opts Options) error {
+	m := newMerger(w, srcs, opts, false)
+	return m.tail()
+}
+
+// FollowAll writes what Tail would, then every line appended to any of srcs
+// as it arrives, until ctx is done (then it returns nil) or following one
+// file fails (then it stops following all of them and returns that error).
+// Each file is followed from exactly where its existing content ended, so
+// no line is lost or shown twice between the two phases; a file that does
+// not exist yet is waited for. Live lines of different files never mix
+// within a line, but may interleave between the lines of a multi-line
+// record: waiting for a record to end would delay every line.
+//
+// Each file costs one inotify instance (see Follow); Linux allows 128 per
+// user by default.
+func FollowAll(ctx context.Context, w io.Writer, srcs []Source, opts Options) error {
+	m := newMerger(w, srcs, opts, true)
+	if err := m.tail(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(srcs))
+	var wg sync.WaitGroup
+	for i := range m.srcs {
+		s := &m.srcs[i]
+		wg.Go(func() {
+			err := Follow(ctx, s.Path, s.resume, func(line string) {
+				if s.filter.Keep(line) {
+					if m.out.line(s.prefix, line, true) != nil {
+						cancel()
+					}
+				}
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("%s: %w", s.Name, err)
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(append([]error{m.out.error()}, errs...)...)
+}
+
+// Prefixer makes the "mi-1  | " prefix that names each line's instance,
+// padded to the longest name so the lines themselves line up.
+type Prefixer struct {
+	prefix map[string]string
+}
+
+// palette holds the ANSI colours given to instances in turn. Red is left
+// out: it reads as an error.
+var palette = []string{"36", "33", "32", "35", "34", "96", "93", "92", "95", "94"}
+
+// NewPrefixer prepares prefixes for names. With color, each name gets its
+// own colour, in the order of names; the caller decides, because only it
+// knows whether the output is a terminal and whether NO_COLOR is set.
+func NewPrefixer(names []string, color bool) *Prefixer {
+	width := 0
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	p := &Prefixer{prefix: make(map[string]string, len(names))}
+	for i, n := range names {
+		label := n + strings.Repeat(" ", width-len(n)) + " |"
+		if color {
+			label = "\x1b[" + palette[i%len(palette)] + "m" + label + "\x1b[0m"
+		}
+		p.prefix[n] = label + " "
+	}
+	return p
+}
+
+// Prefix returns the prefix for name ("" from a nil Prefixer).
+func (p *Prefixer) Prefix(name string) string {
+	if p == nil {
+		return ""
+	}
+	if s, ok := p.prefix[name]; ok {
+		return s
+	}
+	return name + " | "
+}
+
+// lineWriter is the one place lines reach the output. Its mutex makes each
+// line (prefix, text, newline) a single write, so lines of files followed
+// concurrently never mix.
+type lineWriter struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	err error
+}
+
+func (o *lineWriter) line(prefix, text string, flush bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return o.err
+	}
+	o.w.WriteString(prefix)
+	o.w.WriteString(text)
+	o.w.WriteByte('\n')
+	if flush {
+		o.err = o.w.Flush()
+	}
+	return o.err
+}
+
+func (o *lineWriter) flush() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err == nil {
+		o.err = o.w.Flush()
+	}
+	return o.err
+}
+
+func (o *lineWriter) error() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err != nil {
+		return fmt.Errorf("write: %w", o.err)
+	}
+	return nil
+}
+
+// merger holds, per source, its filter (shared by both phases so a record
+// straddling them is judged once) and where following resumes.
+type merger struct {
+	srcs   []mergeSource
+	opts   Options
+	follow bool
+	out    *lineWriter
+}
+
+type mergeSource struct {
+	Source
+	prefix string
+	filter *SinceFilter
+	resume int64 // first byte not shown by the tail phase
+}
+
+func newMerger(w io.Writer, srcs []Source, opts Options, follow bool) *merger {
+	m := &merger{opts: opts, follow: follow, out: &lineWriter{w: bufio.NewWriterSize(w, 64<<10)}}
+	for _, s := range srcs {
+		m.srcs = append(m.srcs, mergeSource{Source: s, prefix: opts.Prefix.Prefix(s.Name), filter: NewSinceFilter(opts.Since)})
+	}
+	return m
+}
+
+// tail writes the existing content, merging records across files.
+func (m *merger) tail() error {
+	readers := make([]*recordReader, len(m.srcs))
+	for i := range m.srcs {
+		it, closer, err := m.open(&m.srcs[i])
+		if err != nil {
+			return err
+		}
+		if closer != nil {
+			defer closer.Close()
+		}
+		readers[i] = &recordReader{it: it}
+	}
+	heads := make([]*record, len(readers))
+	for i, r := range readers {
+		var err error
+		if heads[i], err = r.next(); err != nil {
+			return fmt.Errorf("%s: %w", m.srcs[i].Name, err)
+		}
+	}
+	for {
+		best := -1
+		for i, h := range heads {
+			if h != nil && (best < 0 || h.ts.Before(heads[best].ts)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		for _, text := range heads[best].lines {
+			if err := m.out.line(m.srcs[best].prefix, text, false); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+		}
+		var err error
+		if heads[best], err = readers[best].next(); err != nil {
+			return fmt.Errorf("%s: %w", m.srcs[best].Name, err)
+		}
+	}
+	if err := m.out.flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// open selects the existing lines of s that the options ask for.
+func (m *merger) open(s *mergeSource) (lineIter, io.Closer, error) {
+	f, err := os.Open(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &sliceLines{}, nil, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
+	}
+	size, start := info.Size(), int64(0)
+	if m.opts.Since.IsZero() && m.opts.Lines >= 0 {
+		// Without a time filter the last lines can be found from the end,
+		// without reading what comes before them.
+		if start, err = tailStart(f, size, m.opts.Lines, !m.follow); err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s: read %s: %w", s.Name, s.Path, err)
+		}
+	}
+	fl := &fileLines{
+		r:      bufio.NewReaderSize(io.NewSectionReader(f, start, size-start), 64<<10),
+		pos:    start,
+		follow: m.follow,
+		filter: s.filter,
+		resume: &s.resume,
+		path:   s.Path,
+	}
+	s.resume = start
+	if m.opts.Since.IsZero() || m.opts.Lines < 0 {
+		return fl, f, nil
+	}
+	// A time filter and a line count: filter everything, keep the last
+	// Lines of what passes.
+	defer f.Close()
+	ring := make([]string, 0, min(m.opts.Lines, 4096))
+	n := 0
+	for {
+		text, ok, err := fl.next()
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		if !ok {
+			break
+		}
+		if m.opts.Lines == 0 {
+			continue
+		}
+		if len(ring) < m.opts.Lines {
+			ring = append(ring, text)
+		} else {
+			ring[n%m.opts.Lines] = text
+		}
+		n++
+	}
+	if n > len(ring) {
+		k := n % m.opts.Lines
+		ring = slices.Concat(ring[k:], ring[:k])
+	}
+	return &sliceLines{lines: ring}, nil, nil
+}
+
+// tailStart returns the offset where the last n lines of r[0:size] begin.
+// A final piece without a newline counts as a line only if partialIsLine
+// (when following, it is left for Follow to complete).
+func tailStart(r io.ReaderAt, size int64, n int, partialIsLine bool) (int64, error) {
+	if size == 0 {
+		return 0, nil
+	}
+	var last [1]byte
+	if _, err := r.ReadAt(last[:], size-1); err != nil {
+		return 0, err
+	}
+	// Newlines to pass going backwards, counting the one ending the last
+	// complete line.
+	k := n + 1
+	if last[0] != '\n' && partialIsLine {
+		k = n
+	}
+	if k == 0 {
+		return size, nil
+	}
+	buf := make([]byte, 64<<10)
+	for end := size; end > 0; {
+		start := max(0, end-int64(len(buf)))
+		chunk := buf[:end-start]
+		if _, err := r.ReadAt(chunk, start); err != nil && err != io.EOF {
+			return 0, err
+		}
+		for i := len(chunk) - 1; i >= 0; i-- {
+			if chunk[i] == '\n' {
+				if k--; k == 0 {
+					return start + int64(i) + 1, nil
+				}
+			}
+		}
+		end = start
+	}
+	return 0, nil
+}
+
+// lineIter yields lines without their newline.
+type lineIter interface {
+	next() (text string, ok bool, err error)
+}
+
+type sliceLines struct{ lines []string }
+
+func (s *sliceLines) next() (string, bool, error) {
+	if len(s.lines) == 0 {
+		return "", false, nil
+	}
+	text := s.lines[0]
+	s.lines = s.lines[1:]
+	return text, true, nil
+}
+
+// fileLines reads lines of a snapshot of a file, passes them through the
+// filter and, when following, records where the last complete line ended.
+type fileLines struct {
+	r      *bufio.Reader
+	pos    int64
+	follow bool
+	filter *SinceFilter
+	resume *int64
+	path   string
+}
+
+func (l *fileLines) next() (string, bool, error) {
+	for {
+		var acc []byte
+		var err error
+		for {
+			var chunk []byte
+			chunk, err = l.r.ReadSlice('\n')
+			acc = append(acc, chunk...)
+			if err == bufio.ErrBufferFull && len(acc) < maxLine {
+				continue
+			}
+			break
+		}
+		switch {
+		case err == nil || err == bufio.ErrBufferFull:
+		case err == io.EOF:
+			// A partial last line: shown when only printing, left to
+			// Follow (which starts at its first byte) when following.
+			if len(acc) == 0 || l.follow {
+				return "", false, nil
+			}
+		default:
+			return "", false, fmt.Errorf("read %s: %w", l.path, err)
+		}
+		l.pos += int64(len(acc))
+		*l.resume = l.pos
+		text := strings.TrimSuffix(strings.TrimSuffix(string(acc), "\n"), "\r")
+		if l.filter.Keep(text) {
+			return text, true, nil
+		}
+	}
+}
+
+// record is a timestamped line with the lines that continue it; ts is zero
+// for lines before a file's first timestamp.
+type record struct {
+	ts    time.Time
+	lines []string
+}
+
+// recordReader groups a file's lines into records, looking one line ahead.
+type recordReader struct {
+	it      lineIter
+	peek    string
+	hasPeek bool
+}
+
+func (r *recordReader) next() (*record, error) {
+	first, ok := r.peek, r.hasPeek
+	r.hasPeek = false
+	if !ok {
+		var err error
+		if first, ok, err = r.it.next(); err != nil || !ok {
+			return nil, err
+		}
+	}
+	rec := &record{lines: []string{first}}
+	rec.ts, _ = ParseTimestamp(first)
+	for {
+		text, ok, err := r.it.next()
+		if err != nil || !ok {
+			return rec, err
+		}
+		if _, stamped := ParseTimestamp(text); stamped {
+			r.peek, r.hasPeek = text, true
+			return rec, nil
+		}
+		rec.lines = append(rec.lines, text)
+	}
+}

@@ -1,0 +1,80 @@
+// Package proctest finds the processes a test left behind, so tests that
+// start servers can prove they clean up every one of them.
+package proctest
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mictl/mictl/pkg/proc"
+)
+
+// Under lists the live processes (zombies excluded) other than this one
+// that belong to a test directory: their working directory or their
+// CARBON_HOME lies under root.
+func Under(root string) []int {
+	all, err := proc.List()
+	if err != nil {
+		return nil
+	}
+	root = filepath.Clean(root) + string(filepath.Separator)
+	var out []int
+	for _, st := range all {
+		if st.PID == os.Getpid() || st.Exited() {
+			continue
+		}
+		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", st.PID))
+		if strings.HasPrefix(cwd+string(filepath.Separator), root) || strings.HasPrefix(carbonHome(st.PID)+string(filepath.Separator), root) {
+			out = append(out, st.PID)
+		}
+	}
+	return out
+}
+
+// Describe names pids with their command lines, for a failure message.
+func Describe(pids []int) string {
+	parts := make([]string, len(pids))
+	for i, pid := range pids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		parts[i] = fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Reap waits up to grace for the processes under root to end by
+// themselves, then SIGKILLs what is left and returns those pids: an empty
+// result means the test cleaned up after itself.
+func Reap(root string, grace time.Duration) []int {
+	deadline := time.Now().Add(grace)
+	for {
+		left := Under(root)
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range left {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			return left
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func carbonHome(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return ""
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte("CARBON_HOME=")); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
