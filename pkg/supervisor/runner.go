@@ -49,7 +49,8 @@ func (r *runner) finished() bool {
 	}
 }
 
-// stop asks the runner to stop the instance and waits for it.
+// stop asks the runner to stop the instance and waits until the runner
+// itself has ended, so that a start right after it gets a fresh runner.
 func (r *runner) stop(timeout time.Duration) error {
 	req := stopRequest{timeout: timeout, done: make(chan error, 1)}
 	select {
@@ -57,16 +58,12 @@ func (r *runner) stop(timeout time.Duration) error {
 	case <-r.done:
 		return nil
 	}
+	<-r.done
 	select {
 	case err := <-req.done:
 		return err
-	case <-r.done:
-		select {
-		case err := <-req.done:
-			return err
-		default:
-			return nil
-		}
+	default:
+		return nil // the runner ended on its own before serving the request
 	}
 }
 

@@ -1,0 +1,160 @@
+package supervisor
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/state"
+)
+
+func TestBackoff(t *testing.T) {
+	p := Policy{BackoffBase: 250 * time.Millisecond, BackoffMax: 2 * time.Second}
+	want := []time.Duration{0, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second, 2 * time.Second}
+	for n, w := range want {
+		if got := p.backoff(n + 1); got != w {
+			t.Errorf("backoff(%d) = %s, want %s", n+1, got, w)
+		}
+	}
+}
+
+func TestPolicyValidate(t *testing.T) {
+	if err := DefaultPolicy().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	bad := DefaultPolicy()
+	bad.Restart = "sometimes"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "always, on-failure or never") {
+		t.Fatalf("err = %v", err)
+	}
+	bad = DefaultPolicy()
+	bad.MaxRestarts = -1
+	if bad.Validate() == nil {
+		t.Fatal("negative max restarts accepted")
+	}
+}
+
+func TestWanted(t *testing.T) {
+	for st, want := range map[string]bool{
+		StateStarting: true, StateReady: true, StateDegraded: true, StateCrashed: true, StateBackoff: true,
+		StateStopping: true, StateStopped: false, StateFailed: false, "": false,
+	} {
+		if Wanted(st) != want {
+			t.Errorf("Wanted(%q) = %v", st, !want)
+		}
+	}
+}
+
+func TestCaptureEnvAndInstanceEnv(t *testing.T) {
+	got := CaptureEnv([]string{"JAVA_HOME=/jdk", "PATH=/bin", "MICTL_SIM_CRASH_AFTER=1s", "JAVA_OPTS=-Xmx1g", "JAVA_HOMEX=no", "HOME=/root"})
+	want := []string{"JAVA_HOME=/jdk", "MICTL_SIM_CRASH_AFTER=1s", "JAVA_OPTS=-Xmx1g"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("CaptureEnv = %v, want %v", got, want)
+	}
+	// MI-FACTS: the script prefers CARBON_HOME from the environment, so the
+	// supervisor's own must never reach an instance.
+	t.Setenv("CARBON_HOME", "/somewhere/else")
+	t.Setenv("MICTL_SIM_IGNORE_SIGTERM", "1")
+	env := instanceEnv(&state.Instance{Home: "/srv/mi-1", Bind: "127.0.0.1", Env: []string{"JAVA_HOME=/jdk"}})
+	var homes []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "CARBON_HOME=") {
+			homes = append(homes, kv)
+		}
+		if strings.HasPrefix(kv, "MICTL_SIM_IGNORE_SIGTERM=") {
+			t.Errorf("the supervisor's fault switch leaked: %s", kv)
+		}
+	}
+	if !slices.Equal(homes, []string{"CARBON_HOME=/srv/mi-1"}) {
+		t.Errorf("CARBON_HOME entries = %v", homes)
+	}
+	if !slices.Contains(env, "MICTL_SIM_BIND=127.0.0.1") || !slices.Contains(env, "JAVA_HOME=/jdk") {
+		t.Errorf("env lacks the bind address or JAVA_HOME: %v", env)
+	}
+}
+
+func TestTailLinesAndGrepSince(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	old := "old BindException line\n"
+	if err := os.WriteFile(path, []byte(old+"a\nb\nc\nd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	offset := int64(len(old))
+	if got := tailLines(path, offset, 2); !slices.Equal(got, []string{"c", "d"}) {
+		t.Errorf("tailLines = %v", got)
+	}
+	if _, ok := grepSince(path, offset, "BindException"); ok {
+		t.Error("grepSince found a line written before the offset")
+	}
+	if line, ok := grepSince(path, 0, "BindException"); !ok || line != "old BindException line" {
+		t.Errorf("grepSince from 0 = %q, %v", line, ok)
+	}
+	// A rotated (truncated) file is read from its start.
+	if err := os.WriteFile(path, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := tailLines(path, 1000, 5); !slices.Equal(got, []string{"x"}) {
+		t.Errorf("tailLines after truncation = %v", got)
+	}
+}
+
+func TestReaperDeliversExitStatus(t *testing.T) {
+	r, err := NewReaper(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command("sh", "-c", "exit 7")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ws := <-r.Wait(cmd.Process.Pid):
+		if !ws.Exited() || ws.ExitStatus() != 7 {
+			t.Fatalf("status = %v", ws)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit status")
+	}
+	// An exit reaped before anyone asked is kept for a later Wait.
+	cmd = exec.Command("sh", "-c", "kill -9 $$")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		_, reaped := r.exited[cmd.Process.Pid]
+		r.mu.Unlock()
+		if reaped || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ws := <-r.Wait(cmd.Process.Pid)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("status = %v", ws)
+	}
+}
+
+func TestEventString(t *testing.T) {
+	ev := Event{Time: time.Date(2026, 11, 25, 15, 4, 5, 123e6, time.UTC), Instance: "mi-2", State: StateCrashed, PID: 42, Message: "server pid 42 exited"}
+	if got, want := ev.String(), "2026-11-25T15:04:05.123Z mi-2 crashed pid=42: server pid 42 exited"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestProbeAddr(t *testing.T) {
+	for bind, want := range map[string]string{
+		"127.0.0.1": "127.0.0.1:9201", "0.0.0.0": "127.0.0.1:9201", "::": "[::1]:9201", "::1": "[::1]:9201", "10.1.2.3": "10.1.2.3:9201",
+	} {
+		if got := probeAddr(bind, 9201); got != want {
+			t.Errorf("probeAddr(%s) = %s, want %s", bind, got, want)
+		}
+	}
+}
