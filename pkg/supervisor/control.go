@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -121,16 +120,15 @@ func peerUID(conn *net.UnixConn) (int, error) {
 
 // Server answers control requests for a supervisor.
 type Server struct {
-	sup   *Supervisor
-	store *state.Store
+	sup *Supervisor
 	// idle is signalled when a stop left no instance to watch.
 	idle chan struct{}
 	wg   sync.WaitGroup
 }
 
 // NewServer serves control requests for sup.
-func NewServer(sup *Supervisor, store *state.Store) *Server {
-	return &Server{sup: sup, store: store, idle: make(chan struct{}, 1)}
+func NewServer(sup *Supervisor) *Server {
+	return &Server{sup: sup, idle: make(chan struct{}, 1)}
 }
 
 // Idle is signalled after a stop leaves nothing running.
@@ -200,6 +198,8 @@ func (srv *Server) handle(conn *net.UnixConn) {
 	default:
 		err = fmt.Errorf("unknown operation %q", req.Op)
 	}
+	// The client reads the state file next: it must hold the outcome.
+	err = errors.Join(err, srv.sup.Flush())
 	stopForwarding()
 	finish(err)
 }
@@ -247,21 +247,18 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 	return srv.waitSettled(names, timeout)
 }
 
-// waitSettled polls the state file (written before each event is sent)
-// until every name is ready, or one fails.
+// waitSettled waits until every name is ready, or one failed, or
+// timeout passed, watching the supervisor's own view of the instances.
 func (srv *Server) waitSettled(names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		f, err := srv.store.Load()
-		if err != nil {
-			return err
-		}
+		insts := srv.sup.Instances(names)
 		var pending, failed []string
 		for _, name := range names {
-			inst, ok := f.Instance(name)
+			inst, ok := insts[name]
 			switch {
 			case !ok:
-				failed = append(failed, name+": not in the state file")
+				failed = append(failed, name+": not supervised")
 			case inst.State == StateReady:
 			case inst.State == StateFailed || inst.State == StateStopped:
 				failed = append(failed, fmt.Sprintf("%s %s: %s", name, inst.State, inst.LastError))
@@ -278,7 +275,7 @@ func (srv *Server) waitSettled(names []string, timeout time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not ready after %s: %s", timeout, strings.Join(pending, ", "))
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -296,7 +293,3 @@ func (srv *Server) restart(names []string, timeout time.Duration) error {
 	return nil
 }
 
-// isConnRefused tells a dead daemon's socket from other dial errors.
-func isConnRefused(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
-}

@@ -83,7 +83,7 @@ func StartDaemon(store *state.Store, policy Policy, args []string) (*Daemon, err
 		lock.Close()
 		return nil, err
 	}
-	d := &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup, store), ln: ln, served: make(chan struct{})}
+	d := &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{})}
 	go func() {
 		defer close(d.served)
 		d.server.Serve(ln)

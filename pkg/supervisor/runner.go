@@ -30,6 +30,7 @@ type stopRequest struct {
 // it and restarts it by policy, until it is stopped or gives up.
 type runner struct {
 	s      *Supervisor
+	mu     sync.Mutex     // guards inst against readers outside the runner
 	inst   state.Instance // this runner's view; the state file is updated from it
 	stopCh chan stopRequest
 	done   chan struct{}
@@ -68,8 +69,16 @@ func (r *runner) stop(timeout time.Duration) error {
 }
 
 func (r *runner) record(ev Event, fn func(*state.Instance)) {
+	r.mu.Lock()
 	fn(&r.inst)
+	r.mu.Unlock()
 	r.s.record(r.inst.Name, ev, fn)
+}
+
+func (r *runner) snapshot() state.Instance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inst
 }
 
 // running is one live incarnation of the instance.

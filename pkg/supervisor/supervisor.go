@@ -68,6 +68,7 @@ type Supervisor struct {
 	subs    map[chan Event]struct{}
 	events  *os.File
 	wg      sync.WaitGroup
+	persist *persister
 }
 
 // EventsLog is where every event is appended, one line each.
@@ -87,6 +88,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	return &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
 		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
+		persist: newPersister(store),
 	}, nil
 }
 
@@ -95,6 +97,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 func (s *Supervisor) Close() {
 	s.cancel()
 	s.wg.Wait()
+	s.persist.close()
 	s.events.Close()
 }
 
@@ -126,33 +129,31 @@ func (s *Supervisor) emit(ev Event) {
 	}
 }
 
-// record applies fn to the named instance in the state file and emits ev.
+// record queues fn for the named instance's record in the state file and
+// emits ev. The write follows within one state-file write time; Flush
+// waits for it.
 func (s *Supervisor) record(name string, ev Event, fn func(*state.Instance)) {
-	err := s.store.Update(s.ctx, func(f *state.File) error {
-		inst, ok := f.Instance(name)
-		if !ok {
-			return fmt.Errorf("instance %s is no longer in the state file", name)
-		}
-		fn(inst)
-		return nil
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
-		ev.Message += fmt.Sprintf(" (state not saved: %v)", err)
-	}
+	s.persist.add(name, fn)
 	ev.Instance = name
 	s.emit(ev)
 }
 
+// Flush waits until every change recorded so far is in the state file.
+func (s *Supervisor) Flush() error { return s.persist.flush() }
+
 // Start runs (or adopts) every named instance of the state file that has
 // no live runner. It returns at once; Subscribe to follow progress.
 func (s *Supervisor) Start(names []string) error {
+	// Read the file only once it holds every change recorded so far.
+	if err := s.Flush(); err != nil {
+		return err
+	}
 	f, err := s.store.Load()
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var fresh []string
 	for _, name := range names {
 		inst, ok := f.Instance(name)
 		if !ok {
@@ -161,39 +162,34 @@ func (s *Supervisor) Start(names []string) error {
 		if r, ok := s.runners[name]; ok && !r.finished() {
 			continue
 		}
-		if inst.Server.IsZero() || !inst.Server.Alive() {
-			fresh = append(fresh, name)
+		rec := *inst
+		if rec.Server.IsZero() || !rec.Server.Alive() {
+			// A fresh start: no reader of the state may take a stale
+			// "stopped" or "failed" for its outcome.
+			rec.State, rec.LastError = StateStarting, ""
+			s.persist.add(name, func(i *state.Instance) { i.State, i.LastError = StateStarting, "" })
 		}
-	}
-	// Mark fresh starts before any runner goes, so whoever waits on the
-	// state file never reads a stale "stopped" or "failed" as the outcome.
-	if len(fresh) > 0 {
-		err := s.store.Update(s.ctx, func(f *state.File) error {
-			for _, name := range fresh {
-				if inst, ok := f.Instance(name); ok {
-					inst.State, inst.LastError = StateStarting, ""
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if f, err = s.store.Load(); err != nil {
-			return err
-		}
-	}
-	for _, name := range names {
-		inst, _ := f.Instance(name)
-		if r, ok := s.runners[name]; ok && !r.finished() {
-			continue
-		}
-		r := newRunner(s, *inst)
+		r := newRunner(s, rec)
 		s.runners[name] = r
 		s.wg.Add(1)
 		go r.run()
 	}
 	return nil
+}
+
+// Instances returns the supervisor's current view of the named
+// instances that have a runner, newer than the state file by at most one
+// write.
+func (s *Supervisor) Instances(names []string) map[string]state.Instance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]state.Instance{}
+	for _, name := range names {
+		if r, ok := s.runners[name]; ok {
+			out[name] = r.snapshot()
+		}
+	}
+	return out
 }
 
 // Stop stops the named instances (all when names is empty) in parallel and

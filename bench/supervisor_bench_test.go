@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// site is one benchmark deployment: a directory and the mictl that runs it.
+type site struct {
+	b     *testing.B
+	mictl string
+	dir   string
+	env   []string
+}
+
+func newSite(b *testing.B, mictl string, env ...string) *site {
+	s := &site{b: b, mictl: mictl, dir: b.TempDir(), env: env}
+	b.Cleanup(func() { s.run("down", "--timeout", "10s") })
+	return s
+}
+
+// run runs mictl and returns its wall time; any exit but 0 fails.
+func (s *site) run(args ...string) time.Duration {
+	s.b.Helper()
+	cmd := exec.Command(s.mictl, args...)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), s.env...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	if err != nil {
+		s.b.Fatalf("mictl %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	return took
+}
+
+func (s *site) state() *state.File {
+	s.b.Helper()
+	store, err := state.Open(filepath.Join(s.dir, "instances", ".mictl"))
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	f, err := store.Load()
+	if err != nil {
+		s.b.Fatal(err)
+	}
+	return f
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkUpDown20VsOne compares `up`/`down` of 20 simulator instances
+// with those of one, in the same run. Targets (issue 5): both at most 1.5x.
+func BenchmarkUpDown20VsOne(b *testing.B) {
+	mictl := buildMictl(b)
+	var up1, up20, down1, down20 time.Duration
+	for b.Loop() {
+		one, twenty := newSite(b, mictl), newSite(b, mictl)
+		up1 = one.run("up", "--instances", "1", "--base-offset", "2000")
+		down1 = one.run("down")
+		up20 = twenty.run("up", "--instances", "20", "--base-offset", "2000")
+		down20 = twenty.run("down")
+	}
+	b.ReportMetric(ms(up1), "up1-ms")
+	b.ReportMetric(ms(up20), "up20-ms")
+	b.ReportMetric(float64(up20)/float64(up1), "up-ratio")
+	b.ReportMetric(ms(down1), "down1-ms")
+	b.ReportMetric(ms(down20), "down20-ms")
+	b.ReportMetric(float64(down20)/float64(down1), "down-ratio")
+}
+
+// BenchmarkCrashToReplacement measures, for a simulator with no startup
+// delay, the time from kill -9 of its server to a new server process
+// accepting connections on the same HTTP port. Target (issue 5): median
+// under 50 ms.
+func BenchmarkCrashToReplacement(b *testing.B) {
+	mictl := buildMictl(b)
+	s := newSite(b, mictl, "MICTL_SIM_STARTUP_DELAY=0")
+	s.run("up", "--instances", "1", "--base-offset", "2100", "--restart", "always", "--max-restarts", "1000")
+	var samples []time.Duration
+	for b.Loop() {
+		inst := s.state().Instances[0]
+		port := inst.Ports[ports.HTTP]
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		pidFile := filepath.Join(inst.Home, "wso2carbon.pid")
+		start := time.Now()
+		if err := killPID(inst.Server.PID); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if time.Since(start) > 10*time.Second {
+				b.Fatal("no replacement within 10s")
+			}
+			data, _ := os.ReadFile(pidFile)
+			if strings.TrimSpace(string(data)) != fmt.Sprint(inst.Server.PID) {
+				if c, err := net.DialTimeout("tcp", addr, 50*time.Millisecond); err == nil {
+					c.Close()
+					break
+				}
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		samples = append(samples, time.Since(start))
+		// Let the instance settle (state ready) before the next kill.
+		for s.state().Instances[0].State != "ready" {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	slices.Sort(samples)
+	b.ReportMetric(ms(samples[len(samples)/2]), "median-ms")
+	b.ReportMetric(ms(samples[len(samples)*9/10]), "p90-ms")
+}
+
+func killPID(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}
+
+// cpuTicks is utime+stime of pid, in clock ticks.
+func cpuTicks(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return utime + stime
+}
+
+// BenchmarkDaemonWith20 measures the supervisor daemon watching 20
+// instances: its RSS and its idle CPU over 5 s, and `mictl status` and
+// `mictl ports table` against `ss -H -ltunp`. Targets (issue 5): RSS under
+// 20 MB, idle CPU under 1%, each view under 2x ss.
+func BenchmarkDaemonWith20(b *testing.B) {
+	ss, err := exec.LookPath("ss")
+	if err != nil {
+		b.Skip("ss (iproute2) is not installed")
+	}
+	mictl := buildMictl(b)
+	s := newSite(b, mictl)
+	s.run("up", "--instances", "20", "--base-offset", "2200")
+	daemon := s.state().Daemon.PID
+	var rss int64
+	var cpu float64
+	var status, table, ssTime time.Duration
+	for b.Loop() {
+		time.Sleep(time.Second)
+		t0 := cpuTicks(b, daemon)
+		time.Sleep(5 * time.Second)
+		cpu = float64(cpuTicks(b, daemon)-t0) / 100 / 5 * 100 // ticks at 100 Hz -> % of one core
+		if rss, err = proc.RSS(daemon); err != nil {
+			b.Fatal(err)
+		}
+		status = timeRuns(b, 20, s.dir, []string{mictl, "status"})
+		table = timeRuns(b, 20, s.dir, []string{mictl, "ports", "table"})
+		ssTime = timeRuns(b, 20, s.dir, []string{ss, "-H", "-ltunp"})
+	}
+	b.ReportMetric(float64(rss)/(1<<20), "daemon-rss-MB")
+	b.ReportMetric(cpu, "daemon-idle-cpu-%")
+	b.ReportMetric(float64(status)/float64(ssTime), "status/ss")
+	b.ReportMetric(float64(table)/float64(ssTime), "ports-table/ss")
+}
