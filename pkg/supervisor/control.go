@@ -292,4 +292,3 @@ func (srv *Server) restart(names []string, timeout time.Duration) error {
 	}
 	return nil
 }
-
