@@ -35,8 +35,8 @@ demo: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
-docs: build
-	bin/mictl gen-docs --man-dir docs/man --markdown-dir docs/cli
+docs:
+	$(GO) run ./cmd/mictl-docs --man-dir docs/man --markdown-dir docs/cli
 
 clean:
 	rm -rf bin

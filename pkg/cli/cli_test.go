@@ -344,19 +344,6 @@ func TestEveryCommandHasHelpAndExamples(t *testing.T) {
 	}
 }
 
-func TestGenDocs(t *testing.T) {
-	dir := inTempDir(t)
-	code, _, errOut := run(t, "gen-docs", "--man-dir", "man", "--markdown-dir", "md")
-	if code != ExitOK {
-		t.Fatalf("exit %d: %s", code, errOut)
-	}
-	for _, f := range []string{"man/mictl-check-conflicts.1", "md/mictl_ports_table.md"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			t.Error(err)
-		}
-	}
-}
-
 func allCommands(c *cobra.Command) []*cobra.Command {
 	out := []*cobra.Command{c}
 	for _, sub := range c.Commands() {

@@ -63,7 +63,6 @@ Exit codes:
 		newCmdDaemon(streams, g),
 		newCmdVersion(streams),
 		newCmdSim(streams),
-		newCmdGenDocs(),
 	)
 	return root
 }

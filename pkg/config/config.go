@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -46,14 +45,21 @@ type InstanceConfig struct {
 	Pos string
 }
 
-// NamePattern is what an instance name must match: safe as a directory name,
-// a process-group label and a DNS label.
-var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+// NamePattern is what an instance name must match: safe as a directory
+// name (no "/" or ".."), a process-group label and a DNS label.
+const NamePattern = `^[a-z0-9][a-z0-9-]{0,62}$`
 
 // ValidateName explains why name cannot name an instance, or returns nil.
+// It checks NamePattern by hand: a regexp compiled at start-up would cost
+// every mictl process, each simulated server included.
 func ValidateName(name string) error {
-	if !NamePattern.MatchString(name) {
-		return fmt.Errorf("instance name %q must be 1-63 lowercase letters, digits or '-', starting with a letter or digit", name)
+	ok := len(name) >= 1 && len(name) <= 63 && name[0] != '-'
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
+	}
+	if !ok {
+		return fmt.Errorf("instance name %q must match %s: 1-63 lowercase letters, digits or '-', starting with a letter or digit", name, NamePattern)
 	}
 	return nil
 }

@@ -153,3 +153,15 @@ overrides = { "transport.http.listener.port" = 8300 }
 		t.Fatalf("orders overrides = %#v", orders.Overrides)
 	}
 }
+
+func TestValidateName(t *testing.T) {
+	for name, valid := range map[string]bool{
+		"mi-1": true, "a": true, "0": true, strings.Repeat("a", 63): true, "orders-2": true,
+		"": false, "-a": false, "A": false, "mi_1": false, "../x": false, "a/b": false, ".": false,
+		strings.Repeat("a", 64): false, "mi 1": false, "é": false,
+	} {
+		if err := ValidateName(name); (err == nil) != valid {
+			t.Errorf("ValidateName(%q) = %v, want valid=%v", name, err, valid)
+		}
+	}
+}
