@@ -19,17 +19,19 @@ vet:
 lint:
 	@out=$$(gofmt -l cmd pkg bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-# The main job on the built-in simulator distribution.
+# The main job on the built-in simulator distribution: three instances up,
+# who holds which port, a conflict explained, and everything down again.
+DEMO_DIR := $(CURDIR)/instances/demo
 demo: build
-	@bin/mictl version
-	@echo '$$ mictl check-conflicts --instances 3'
-	@bin/mictl check-conflicts --instances 3
-	@echo '$$ mictl ports table --instances 3'
-	@bin/mictl ports table --instances 3
-	@echo '$$ mictl generate --instances 3'
-	@bin/mictl generate --instances 3
+	@mkdir -p $(DEMO_DIR)
 	@echo '$$ mictl check-conflicts --offsets 10,47   # offset 47 lands on offset 10'"'"'s ports'
-	@bin/mictl check-conflicts --offsets 10,47 || echo "(exit $$? = conflicts found, as expected)"
+	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) check-conflicts --offsets 10,47 || echo "(exit $$? = conflicts found, as expected)"
+	@echo '$$ mictl up --instances 3'
+	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) up --instances 3
+	@echo '$$ mictl ports table'
+	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) ports table
+	@echo '$$ mictl down'
+	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) down
 
 # Speed is measured here, never asserted in tests.
 bench: build

@@ -70,23 +70,50 @@ type Host struct {
 // ordered by port then kind so that output is stable.
 func Run(plan ports.Plan, host Host) Report {
 	r := Report{Conflicts: []Finding{}, Warnings: []Finding{}}
-	byPort := map[int][]Party{}
+	// Every (port, party) pair, sorted by port: the parties of one port are
+	// then adjacent. Sorting small pointer-free pairs is much cheaper than
+	// a map of slices when a thousand instances are checked and almost no
+	// port is shared.
+	var parties []Party
+	uses := make([]use, 0, ports.NumRoles*len(plan.Instances))
 	for _, inst := range plan.Instances {
 		for role, port := range inst.Ports() {
-			byPort[port] = append(byPort[port], Party{Instance: inst.Name, Role: ports.Role(role).String(), Offset: inst.Offset})
+			uses = append(uses, newUse(port, len(parties)))
+			parties = append(parties, Party{Instance: inst.Name, Role: ports.Role(role).String(), Offset: inst.Offset})
 		}
 	}
-	for port, parties := range byPort {
-		r.Conflicts = append(r.Conflicts, planClashes(port, parties)...)
-		for _, p := range parties {
-			r.addRange(port, p, host)
+	slices.Sort(uses)
+	for i := 0; i < len(uses); {
+		j := i + 1
+		for j < len(uses) && uses[j].port() == uses[i].port() {
+			j++
 		}
+		for _, u := range uses[i:j] {
+			r.addRange(u.port(), parties[u.party()], host)
+		}
+		if j-i > 1 {
+			same := make([]Party, 0, j-i)
+			for _, u := range uses[i:j] {
+				same = append(same, parties[u.party()])
+			}
+			r.Conflicts = append(r.Conflicts, planClashes(uses[i].port(), same)...)
+		}
+		i = j
 	}
-	r.Conflicts = append(r.Conflicts, hostClashes(byPort, host)...)
+	r.Conflicts = append(r.Conflicts, hostClashes(uses, parties, host)...)
 	sortFindings(r.Conflicts)
 	sortFindings(r.Warnings)
 	return r
 }
+
+// use is one instance's use of one port, packed as port<<32 | party index
+// so that sorting uses sorts by port, then in plan order. Ports are below
+// 2^31 even when invalid (base + offset), so the packing is lossless.
+type use uint64
+
+func newUse(port, party int) use { return use(uint64(uint32(port))<<32 | uint64(uint32(party))) }
+func (u use) port() int          { return int(int32(u >> 32)) }
+func (u use) party() int         { return int(uint32(u)) }
 
 // planClashes pairs every party of one port with every other: the user sees
 // each clash with both of its sides, as in "mi-1 http 8290 ↔ mi-38 https 8290".
@@ -128,10 +155,11 @@ func (r *Report) addRange(port int, p Party, host Host) {
 	}
 }
 
-// hostClashes reports every foreign TCP listener on a planned port. Owners
+// hostClashes reports every foreign TCP listener on a planned port (uses
+// sorted by port). Owners
 // are looked up only for the sockets that clash: walking /proc/*/fd is the
 // expensive part of a scan and is not needed when nothing clashes.
-func hostClashes(byPort map[int][]Party, host Host) []Finding {
+func hostClashes(uses []use, parties []Party, host Host) []Finding {
 	if host.Sockets == nil {
 		return nil
 	}
@@ -141,14 +169,19 @@ func hostClashes(byPort map[int][]Party, host Host) []Finding {
 	}
 	var hits []hit
 	var inodes []uint64
-	for port, parties := range byPort {
-		for _, s := range host.Sockets.Holding(hostnet.TCP, port, host.Bind) {
+	for port, socks := range host.Sockets.Busy(hostnet.TCP, host.Bind) {
+		for _, s := range socks {
 			if host.Ours != nil && host.Ours(s) {
 				continue
 			}
+			// uses is sorted by port: the planned uses of this one are a run.
+			i, _ := slices.BinarySearch(uses, newUse(port, 0))
+			if i == len(uses) || uses[i].port() != port {
+				continue
+			}
 			inodes = append(inodes, s.Inode)
-			for _, p := range parties {
-				hits = append(hits, hit{p, s})
+			for ; i < len(uses) && uses[i].port() == port; i++ {
+				hits = append(hits, hit{parties[uses[i].party()], s})
 			}
 		}
 	}

@@ -36,18 +36,20 @@ func MinPort() int {
 }
 
 // Busy returns the planner's view of the host: whether a foreign process
-// holds a TCP port in a way that overlaps Bind. Nil when there is no
-// snapshot, so the planner ignores the host.
+// holds a TCP port in a way that overlaps Bind. The overlap rules run once
+// here, so the planner pays one map lookup per candidate port. Nil when
+// there is no snapshot, so the planner ignores the host.
 func (h Host) Busy() func(port int) bool {
 	if h.Sockets == nil {
 		return nil
 	}
-	return func(port int) bool {
-		for _, s := range h.Sockets.Holding(hostnet.TCP, port, h.Bind) {
+	busy := map[int]bool{}
+	for port, socks := range h.Sockets.Busy(hostnet.TCP, h.Bind) {
+		for _, s := range socks {
 			if h.Ours == nil || !h.Ours(s) {
-				return true
+				busy[port] = true
 			}
 		}
-		return false
 	}
+	return func(port int) bool { return busy[port] }
 }

@@ -70,7 +70,7 @@ func buildPlan(cmd *cobra.Command, g *globalOptions, po *planOptions) (*planned,
 	if err != nil {
 		return nil, err
 	}
-	host.Ours = ownedBy(f)
+	host.Ours = ownedBy(f, host.Sockets)
 	var pinned []deployment.Pin
 	for _, inst := range f.Instances {
 		pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})

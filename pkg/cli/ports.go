@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -79,7 +78,7 @@ type livePort struct {
 
 func portsRows(p *planned) ([]portsRow, error) {
 	rows := make([]portsRow, len(p.plan.Instances))
-	var snap *hostnet.Snapshot
+	var view *supervisor.View // one look at the host for every row
 	for i, inst := range p.plan.Instances {
 		rows[i] = portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Explicit: inst.Explicit}
 		rec, ok := p.state.Instance(inst.Name)
@@ -90,13 +89,13 @@ func portsRows(p *planned) ([]portsRow, error) {
 		if rec.Server.IsZero() || !rec.Server.Alive() {
 			continue
 		}
-		if snap == nil {
+		if view == nil {
 			var err error
-			if snap, err = hostnet.Scan(); err != nil {
+			if view, err = supervisor.NewView(); err != nil {
 				return nil, err
 			}
 		}
-		obs := supervisor.Observe(snap, rec)
+		obs := view.Observe(rec, true)
 		rows[i].PID, rows[i].Random, rows[i].Live = rec.Server.PID, obs.Random, map[string]livePort{}
 		for role, st := range obs.Fixed {
 			rows[i].Live[ports.Catalogue[role].JSONKey] = livePort{Listening: st.Listening, Owned: st.Owned, Holder: st.Holder}

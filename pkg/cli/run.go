@@ -19,14 +19,15 @@ import (
 type runFlags struct {
 	restart      string
 	maxRestarts  int
+	backoff      time.Duration
 	readyTimeout time.Duration
-	stopTimeout  time.Duration
 }
 
 func addRunFlags(cmd *cobra.Command, rf *runFlags) {
 	def := supervisor.DefaultPolicy()
 	cmd.Flags().StringVar(&rf.restart, "restart", def.Restart, "restart policy when a server ends on its own: always, on-failure, never")
 	cmd.Flags().IntVar(&rf.maxRestarts, "max-restarts", def.MaxRestarts, "consecutive restarts before an instance is marked failed")
+	cmd.Flags().DurationVar(&rf.backoff, "backoff", def.BackoffBase, "wait before the 2nd consecutive restart, doubling after (the 1st is immediate; 0 = never wait)")
 	cmd.Flags().DurationVar(&rf.readyTimeout, "timeout", def.ReadyTimeout, "how long each instance may take to become ready")
 	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions(
 		[]string{supervisor.RestartAlways, supervisor.RestartOnFailure, supervisor.RestartNever}, cobra.ShellCompDirectiveNoFileComp))
@@ -34,18 +35,15 @@ func addRunFlags(cmd *cobra.Command, rf *runFlags) {
 
 func (rf *runFlags) policy() (supervisor.Policy, error) {
 	p := supervisor.DefaultPolicy()
-	p.Restart, p.MaxRestarts = rf.restart, rf.maxRestarts
-	if rf.readyTimeout > 0 {
-		p.ReadyTimeout = rf.readyTimeout
-	}
-	if rf.stopTimeout > 0 {
-		p.StopTimeout = rf.stopTimeout
-	}
+	p.Restart, p.MaxRestarts, p.BackoffBase, p.ReadyTimeout = rf.restart, rf.maxRestarts, rf.backoff, rf.readyTimeout
 	if err := p.Validate(); err != nil {
 		return p, usageErrorf("%v", err)
 	}
 	if p.ReadyTimeout <= 0 {
 		return p, usageErrorf("--timeout %s: must be positive", p.ReadyTimeout)
+	}
+	if p.BackoffBase < 0 {
+		return p, usageErrorf("--backoff %s: must not be negative", p.BackoffBase)
 	}
 	return p, nil
 }
@@ -60,6 +58,7 @@ func (rf *runFlags) daemonArgs(cfg *config.Config) []string {
 		"--instances-dir", dir,
 		"--restart", rf.restart,
 		"--max-restarts", fmt.Sprint(rf.maxRestarts),
+		"--backoff", rf.backoff.String(),
 		"--timeout", rf.readyTimeout.String(),
 	}
 }
@@ -130,5 +129,5 @@ func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config
 
 func defaultRunFlags() *runFlags {
 	def := supervisor.DefaultPolicy()
-	return &runFlags{restart: def.Restart, maxRestarts: def.MaxRestarts, readyTimeout: def.ReadyTimeout}
+	return &runFlags{restart: def.Restart, maxRestarts: def.MaxRestarts, backoff: def.BackoffBase, readyTimeout: def.ReadyTimeout}
 }

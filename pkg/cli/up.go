@@ -165,7 +165,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	if err != nil {
 		return nil, err
 	}
-	host.Ours = ownedBy(f)
+	host.Ours = ownedBy(f, host.Sockets)
 	plan, err := deployment.Plan(cfg, src, deployment.Options{
 		Offsets: o.plan.offsets, Pinned: pinned, HostBusy: host.Busy(), MinPort: host.MinPort,
 	})
@@ -281,13 +281,14 @@ func mergeInstances(f *state.File, records []state.Instance) *state.File {
 
 // ownedBy recognises sockets held by the running instances of f, which are
 // not conflicts for their own instance.
-func ownedBy(f *state.File) func(hostnet.Socket) bool {
+func ownedBy(f *state.File, snap *hostnet.Snapshot) func(hostnet.Socket) bool {
 	ours := map[uint64]bool{}
+	view := &supervisor.View{Sockets: snap}
 	for _, inst := range f.Instances {
 		if inst.PGID <= 0 || inst.Server.IsZero() || !inst.Server.Alive() {
 			continue
 		}
-		for ino := range supervisor.GroupInodes(inst.PGID) {
+		for ino := range view.GroupInodes(inst.PGID) {
 			ours[ino] = true
 		}
 	}

@@ -59,7 +59,7 @@ func ValidateName(name string) error {
 		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'
 	}
 	if !ok {
-		return fmt.Errorf("instance name %q must match %s: 1-63 lowercase letters, digits or '-', starting with a letter or digit", name, NamePattern)
+		return fmt.Errorf("instance name %q must be 1-63 lowercase letters, digits or '-', starting with a letter or digit (%s)", name, NamePattern)
 	}
 	return nil
 }
@@ -75,7 +75,7 @@ func (c *Config) InstanceName(i int) string {
 // offsets stable when N grows.
 func (c *Config) Names() []string {
 	names := make([]string, 0, c.Instances+len(c.Instance))
-	seen := map[string]bool{}
+	seen := make(map[string]bool, c.Instances+len(c.Instance))
 	for i := 1; i <= c.Instances; i++ {
 		n := c.InstanceName(i)
 		names, seen[n] = append(names, n), true

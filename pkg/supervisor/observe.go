@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
@@ -59,79 +60,152 @@ func (o Observation) Foreign() (ports.Role, PortStatus, bool) {
 	return 0, PortStatus{}, false
 }
 
+// View is one look at the host: its sockets, and (read only when needed)
+// its processes by group. Every instance observed through one View is
+// judged against the same moment, and the host is read once, not once per
+// instance: twenty instances watched every second must cost the daemon
+// next to nothing.
+type View struct {
+	Sockets *hostnet.Snapshot
+	groups  map[int][]int // pgid -> live pids, from one /proc walk
+}
+
+// NewView scans the host's sockets.
+func NewView() (*View, error) {
+	snap, err := hostnet.Scan()
+	if err != nil {
+		return nil, err
+	}
+	return &View{Sockets: snap}, nil
+}
+
+// members lists the live processes of group pgid.
+func (v *View) members(pgid int) []int {
+	if v.groups == nil {
+		v.groups = map[int][]int{}
+		all, err := proc.List()
+		if err != nil {
+			return nil
+		}
+		for _, st := range all {
+			if !st.Exited() {
+				v.groups[st.PGID] = append(v.groups[st.PGID], st.PID)
+			}
+		}
+	}
+	return v.groups[pgid]
+}
+
 // GroupInodes maps every socket inode held by a process of group pgid to
 // its pid. MI is a sh, a JVM and a second JVM (MI-FACTS); any of them
 // holding the port counts as the instance holding it.
-func GroupInodes(pgid int) map[uint64]int {
+func (v *View) GroupInodes(pgid int) map[uint64]int {
 	out := map[uint64]int{}
 	if pgid <= 0 {
 		return out
 	}
-	pids, err := proc.GroupMembers(pgid)
-	if err != nil {
-		return out
-	}
-	for _, pid := range pids {
-		inodes, err := hostnet.SocketInodes(pid)
-		if err != nil {
-			continue // exited meanwhile
-		}
-		for ino := range inodes {
-			out[ino] = pid
-		}
+	for _, pid := range v.members(pgid) {
+		addInodes(out, pid)
 	}
 	return out
 }
 
-// Observe reports the fixed ports and the random ports of inst in snap.
-func Observe(snap *hostnet.Snapshot, inst *state.Instance) Observation {
-	var obs Observation
+func addInodes(out map[uint64]int, pid int) {
+	inodes, err := hostnet.SocketInodes(pid)
+	if err != nil {
+		return // exited meanwhile
+	}
+	for ino := range inodes {
+		out[ino] = pid
+	}
+}
+
+// Observe reports the fixed ports and, when full, the random ports of
+// inst. Without full only the fixed ports matter, and the server's own
+// sockets are looked at first: the rest of its group is read only when
+// the server does not hold every fixed port itself.
+func (v *View) Observe(inst *state.Instance, full bool) Observation {
 	bind, _ := netip.ParseAddr(inst.Bind)
-	mine := GroupInodes(inst.PGID)
-	foreignInode := map[int]uint64{} // role -> a foreign socket on its port
-	fixed := map[int]bool{}
+	var mine map[uint64]int
+	if full || inst.Server.PID <= 0 {
+		mine = v.GroupInodes(inst.PGID)
+	} else {
+		mine = map[uint64]int{}
+		addInodes(mine, inst.Server.PID)
+		if obs := v.fixedPorts(inst, bind, mine, nil); obs.AllOwned() {
+			return obs
+		}
+		mine = v.GroupInodes(inst.PGID)
+	}
+	foreign := map[int]uint64{} // role -> a foreign socket on its port
+	obs := v.fixedPorts(inst, bind, mine, foreign)
+	nameHolders(&obs, foreign)
+	if full {
+		obs.Random = v.randomPorts(inst, mine)
+	}
+	return obs
+}
+
+// fixedPorts says, for each fixed port of inst, whether it listens and
+// whether a socket of mine holds it; foreign, when not nil, collects a
+// foreign socket per role.
+func (v *View) fixedPorts(inst *state.Instance, bind netip.Addr, mine map[uint64]int, foreign map[int]uint64) Observation {
+	var obs Observation
 	for role, port := range inst.Ports {
-		fixed[port] = true
 		st := PortStatus{Port: port}
-		for _, s := range snap.Holding(hostnet.TCP, port, bind) {
+		for _, s := range v.Sockets.Holding(hostnet.TCP, port, bind) {
 			st.Listening = true
 			if _, ok := mine[s.Inode]; ok {
 				st.Owned = true
-			} else {
-				foreignInode[role] = s.Inode
+			} else if foreign != nil {
+				foreign[role] = s.Inode
 			}
 		}
 		obs.Fixed[role] = st
 	}
-	if len(foreignInode) > 0 {
-		inodes := make([]uint64, 0, len(foreignInode))
-		for _, ino := range foreignInode {
-			inodes = append(inodes, ino)
+	return obs
+}
+
+// nameHolders finds the processes holding ports that are not the
+// instance's: one /proc walk, and only when there is such a port.
+func nameHolders(obs *Observation, foreign map[int]uint64) {
+	if len(foreign) == 0 {
+		return
+	}
+	inodes := make([]uint64, 0, len(foreign))
+	for _, ino := range foreign {
+		inodes = append(inodes, ino)
+	}
+	owners := hostnet.Owners(inodes...)
+	for role, ino := range foreign {
+		st := &obs.Fixed[role]
+		if st.Owned {
+			continue // ours too (SO_REUSEPORT siblings): not a takeover
 		}
-		owners := hostnet.Owners(inodes...)
-		for role, ino := range foreignInode {
-			st := &obs.Fixed[role]
-			if st.Owned {
-				continue // ours too (SO_REUSEPORT siblings): not a takeover
-			}
-			st.Holder = "owner unknown"
-			if p, ok := owners[ino]; ok {
-				st.Holder, st.HolderPID = p.String(), p.PID
-			}
+		st.Holder = "owner unknown"
+		if p, ok := owners[ino]; ok {
+			st.Holder, st.HolderPID = p.String(), p.PID
 		}
 	}
-	for _, s := range snap.Sockets {
+}
+
+// randomPorts lists the sockets of the instance's processes that are not
+// its fixed ports: MI's JMX agent (TCP, on the server) and syslog appender
+// (UDP, on the server), and anything else ("other").
+func (v *View) randomPorts(inst *state.Instance, mine map[uint64]int) []RandomPort {
+	var out []RandomPort
+	for _, s := range v.Sockets.Sockets {
 		pid, ok := mine[s.Inode]
-		if !ok || (s.Proto == hostnet.TCP && fixed[s.Port]) {
+		if !ok || (s.Proto == hostnet.TCP && slices.Contains(inst.Ports[:], s.Port)) {
 			continue
 		}
 		role := "other"
 		if pid == inst.Server.PID {
 			role = map[hostnet.Proto]string{hostnet.TCP: "jmx", hostnet.UDP: "syslog"}[s.Proto]
 		}
-		obs.Random = append(obs.Random, RandomPort{Proto: s.Proto, Port: s.Port, Role: role, PID: pid})
+		out = append(out, RandomPort{Proto: s.Proto, Port: s.Port, Role: role, PID: pid})
 	}
-	return obs
+	return out
 }
 
 // probeAddr is where mictl reaches an instance bound to bind: a wildcard

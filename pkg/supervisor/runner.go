@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/home"
-	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -30,8 +29,11 @@ type stopRequest struct {
 // it and restarts it by policy, until it is stopped or gives up.
 type runner struct {
 	s      *Supervisor
-	mu     sync.Mutex     // guards inst against readers outside the runner
+	mu     sync.Mutex     // guards inst and watched against the monitor and views
 	inst   state.Instance // this runner's view; the state file is updated from it
+	// watched is the running incarnation while the instance is ready or
+	// degraded: the supervisor's monitor checks its health.
+	watched *running
 	stopCh chan stopRequest
 	done   chan struct{}
 	once   sync.Once
@@ -273,16 +275,13 @@ func (r *runner) start() (*running, error) {
 	}
 }
 
-// readiness returns "" when the instance is ready, else why not, and
-// whether that reason is fatal.
+// readiness returns "" when a starting instance is ready, else why not,
+// and whether that reason is fatal.
 func (r *runner) readiness(cur *running) (why string, fatal bool) {
-	inst := r.inst
-	inst.PGID = cur.pgid
-	inst.Server = cur.server
+	inst := r.live(cur)
 	if line, ok := grepSince(home.ConsoleLog(inst.Home), cur.logOffset, "BindException"); ok {
-		snap, err := hostnet.Scan()
-		if err == nil {
-			if role, st, ok := Observe(snap, &inst).Foreign(); ok {
+		if view, err := NewView(); err == nil {
+			if role, st, ok := view.Observe(&inst, false).Foreign(); ok {
 				return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, strings.TrimSpace(line)), true
 			}
 		}
@@ -291,22 +290,42 @@ func (r *runner) readiness(cur *running) (why string, fatal bool) {
 	if err := Healthy(r.s.ctx, &inst); err != nil {
 		return err.Error(), false
 	}
-	snap, err := hostnet.Scan()
+	view, err := NewView()
 	if err != nil {
 		return err.Error(), false
 	}
-	obs := Observe(snap, &inst)
+	return portsProblem(view.Observe(&inst, false))
+}
+
+// health says what is wrong with a running instance, "" when nothing.
+func (r *runner) health(cur *running, view *View) string {
+	inst := r.live(cur)
+	if err := Healthy(r.s.ctx, &inst); err != nil {
+		return err.Error()
+	}
+	why, _ := portsProblem(view.Observe(&inst, false))
+	return why
+}
+
+// portsProblem explains the first fixed port that is not the instance's:
+// held by another process (fatal while starting), or not listening yet.
+func portsProblem(obs Observation) (why string, foreign bool) {
 	if role, st, ok := obs.Foreign(); ok {
 		return fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder), true
 	}
-	if !obs.AllOwned() {
-		for i, st := range obs.Fixed {
-			if !st.Listening {
-				return fmt.Sprintf("port %d (%s) is not listening yet", st.Port, roleName(i)), false
-			}
+	for i, st := range obs.Fixed {
+		if !st.Listening {
+			return fmt.Sprintf("port %d (%s) is not listening", st.Port, roleName(i)), false
 		}
 	}
 	return "", false
+}
+
+// live is the runner's record with the processes of cur.
+func (r *runner) live(cur *running) state.Instance {
+	inst := r.snapshot()
+	inst.PGID, inst.Server = cur.pgid, cur.server
+	return inst
 }
 
 // watch follows a ready instance until its server exits (why it ended is
@@ -333,8 +352,8 @@ func (r *runner) watch(cur *running) (why string, stopped bool) {
 }
 
 func (r *runner) watchServer(cur *running, exited <-chan struct{}) (string, bool, *proc.Identity) {
-	ticker := time.NewTicker(r.s.policy.WatchInterval)
-	defer ticker.Stop()
+	r.setWatched(cur)
+	defer r.setWatched(nil)
 	for {
 		select {
 		case <-exited:
@@ -344,10 +363,15 @@ func (r *runner) watchServer(cur *running, exited <-chan struct{}) (string, bool
 			return "", true, nil
 		case <-r.s.ctx.Done():
 			return "", true, nil
-		case <-ticker.C:
-			r.checkHealth(cur)
 		}
 	}
+}
+
+// setWatched publishes the incarnation the supervisor's monitor checks.
+func (r *runner) setWatched(cur *running) {
+	r.mu.Lock()
+	r.watched = cur
+	r.mu.Unlock()
 }
 
 // afterExit tells MI's own restart (the script starts a new server: exit
@@ -385,14 +409,20 @@ func (r *runner) afterExit(cur *running) (string, bool, *proc.Identity) {
 	}
 }
 
-// checkHealth moves a running instance between ready and degraded.
-func (r *runner) checkHealth(cur *running) {
-	why, _ := r.readiness(cur)
+// checkHealth moves a watched instance between ready and degraded.
+func (r *runner) checkHealth(view *View) {
+	r.mu.Lock()
+	cur := r.watched
+	r.mu.Unlock()
+	if cur == nil {
+		return
+	}
+	why := r.health(cur, view)
 	next := StateReady
 	if why != "" {
 		next = StateDegraded
 	}
-	if next == r.inst.State && why == r.inst.LastError {
+	if inst := r.snapshot(); next == inst.State && why == inst.LastError {
 		return
 	}
 	r.record(Event{State: next, PID: cur.server.PID, Message: why}, func(i *state.Instance) {

@@ -85,11 +85,43 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 		return nil, fmt.Errorf("open the event log: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Supervisor{
+	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
 		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
 		persist: newPersister(store),
-	}, nil
+	}
+	s.wg.Add(1)
+	go s.monitor()
+	return s, nil
+}
+
+// monitor checks every watched instance's health and ports each
+// WatchInterval, all against one look at the host. Exits need no polling:
+// each runner sees its server's exit through a pidfd at once.
+func (s *Supervisor) monitor() {
+	defer s.wg.Done()
+	ticker := time.NewTicker(s.policy.WatchInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		s.mu.Lock()
+		runners := make([]*runner, 0, len(s.runners))
+		for _, r := range s.runners {
+			runners = append(runners, r)
+		}
+		s.mu.Unlock()
+		view, err := NewView()
+		if err != nil {
+			continue // the next tick tries again
+		}
+		for _, r := range runners {
+			r.checkHealth(view)
+		}
+	}
 }
 
 // Close stops watching without stopping the instances: they keep serving
