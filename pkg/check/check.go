@@ -122,10 +122,14 @@ func planClashes(port int, parties []Party) []Finding {
 	for i := range parties {
 		for j := i + 1; j < len(parties); j++ {
 			a, b := parties[i], parties[j]
+			instances := []string{a.Instance, b.Instance}
+			if a.Instance == b.Instance {
+				instances = instances[:1] // two roles of one instance
+			}
 			out = append(out, Finding{
 				Kind:      KindPlan,
 				Port:      port,
-				Instances: []string{a.Instance, b.Instance},
+				Instances: instances,
 				Parties:   []Party{a, b},
 				Message: fmt.Sprintf("%s %s %d ↔ %s %s %d (offset %d vs %d)",
 					a.Instance, a.Role, port, b.Instance, b.Role, port, a.Offset, b.Offset),
@@ -179,7 +183,9 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 			if i == len(uses) || uses[i].port() != port {
 				continue
 			}
-			inodes = append(inodes, s.Inode)
+			if s.Inode != 0 { // the kernel reports some sockets without one
+				inodes = append(inodes, s.Inode)
+			}
 			for ; i < len(uses) && uses[i].port() == port; i++ {
 				hits = append(hits, hit{parties[uses[i].party()], s})
 			}

@@ -260,6 +260,9 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 				Msg: fmt.Sprintf("offset %d: expected 0-%d", *t.Offset, math.MaxUint16)}
 		}
 		for key := range t.Overrides {
+			if key == "server.offset" {
+				return nil, &Error{Where: where, Msg: "override \"server.offset\": mictl owns the offset; set offset = N in this [[instance]] instead"}
+			}
 			if key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, "..") {
 				return nil, &Error{Where: where, Msg: fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)}
 			}

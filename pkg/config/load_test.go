@@ -97,6 +97,7 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"duplicate instance", "[[instance]]\nname = \"a\"\n[[instance]]\nname = \"a\"\n", nil, nil, ":3:1", "already defined at"},
 		{"unknown instance key", "[[instance]]\nname = \"a\"\nport = 1\n", nil, nil, ":3:1", "expected one of: name, offset, overrides"},
 		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", "offset -1"},
+		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":1:1", "mictl owns the offset"},
 		{"bad override key", "[[instance]]\nname = \"a\"\noverrides = { \"x..y\" = 1 }\n", nil, nil, ":1:1", "dotted deployment.toml path"},
 	}
 	for _, tt := range tests {

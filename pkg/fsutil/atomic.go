@@ -57,8 +57,11 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// CopyFileAtomic copies src to dst the way WriteFileAtomic writes: through a
-// synced temporary file renamed over dst, so dst is never half-copied. The
+// CopyFileAtomic copies src to dst through a synced temporary file renamed
+// over dst, so dst is never half-copied. Unlike WriteFileAtomic it does not
+// sync the directory: it clones distributions file by file, where one
+// directory sync per file would dominate the time, and a rename lost in a
+// power failure only means the next clone copies that file again. The
 // copy gets perm and src's modification time (so a later sync can tell
 // unchanged files by size and time).
 func CopyFileAtomic(src, dst string, perm os.FileMode) (err error) {

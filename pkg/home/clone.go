@@ -42,7 +42,13 @@ func Sync(src, dir string) (SyncStats, error) {
 	if err := outsideSource(dir, src); err != nil {
 		return st, err
 	}
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+	// mi_home is often a symlink (/opt/wso2mi -> /opt/wso2mi-4.4.0): walk
+	// what it points to, or the walk would clone the link itself.
+	src, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return st, fmt.Errorf("clone %s: %w", src, err)
+	}
+	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -113,7 +119,9 @@ func upToDate(src fs.FileInfo, dst string) bool {
 	if os.SameFile(src, d) {
 		return true
 	}
-	return d.Size() == src.Size() && d.ModTime().Equal(src.ModTime()) && d.Mode() == src.Mode()
+	// Copies get the permission bits only (never setuid and the like), so
+	// only those are compared.
+	return d.Size() == src.Size() && d.ModTime().Equal(src.ModTime()) && d.Mode().Perm() == src.Mode().Perm()
 }
 
 // replaceWithLink hard-links src at dst (through a temporary name, so dst

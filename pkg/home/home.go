@@ -5,6 +5,7 @@
 package home
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -40,16 +41,37 @@ func outsideSource(dir, miHome string) error {
 	if miHome == "" {
 		return nil
 	}
-	absDir, err1 := filepath.Abs(dir)
-	absSrc, err2 := filepath.Abs(miHome)
+	// Compare real paths: a symlink (instances -> /opt/mi/instances) must
+	// not smuggle a home into the distribution.
+	absDir, err1 := resolve(dir)
+	absSrc, err2 := resolve(miHome)
 	if err1 != nil || err2 != nil {
-		return fmt.Errorf("resolve %s and %s: %v %v", dir, miHome, err1, err2)
+		return fmt.Errorf("resolve %s and %s: %w", dir, miHome, errors.Join(err1, err2))
 	}
 	rel, err := filepath.Rel(absSrc, absDir)
 	if err == nil && (rel == "." || filepath.IsLocal(rel)) {
 		return fmt.Errorf("instance home %s is inside the source distribution %s: mictl never writes there; set instances_dir outside mi_home", dir, miHome)
 	}
 	return nil
+}
+
+// resolve returns path made absolute with every symlink of its longest
+// existing prefix resolved (the rest may not exist yet).
+func resolve(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for cur := abs; ; cur = filepath.Dir(cur) {
+		if real, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(append([]string{real}, rest...)...), nil
+		}
+		if cur == filepath.Dir(cur) {
+			return abs, nil
+		}
+		rest = append([]string{filepath.Base(cur)}, rest...)
+	}
 }
 
 // LogsDir is where mictl sends an instance's script output (stdout and

@@ -28,15 +28,15 @@ type stopRequest struct {
 // runner owns one instance: it starts it, waits until it is ready, watches
 // it and restarts it by policy, until it is stopped or gives up.
 type runner struct {
-	s      *Supervisor
-	mu     sync.Mutex     // guards inst and watched against the monitor and views
-	inst   state.Instance // this runner's view; the state file is updated from it
+	s    *Supervisor
+	mu   sync.Mutex     // guards inst and watched against the monitor and views
+	inst state.Instance // this runner's view; the state file is updated from it
 	// watched is the running incarnation while the instance is ready or
 	// degraded: the supervisor's monitor checks its health.
 	watched *running
-	stopCh chan stopRequest
-	done   chan struct{}
-	once   sync.Once
+	stopCh  chan stopRequest
+	done    chan struct{}
+	once    sync.Once
 }
 
 func newRunner(s *Supervisor, inst state.Instance) *runner {

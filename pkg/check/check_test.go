@@ -1,0 +1,715 @@
+package check_test
+
+import (
+	"encoding/json"
+	"maps"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// inst is a planned instance with the catalogue's default bases.
+func inst(name string, offset int) ports.Instance {
+	return ports.Instance{Name: name, Offset: offset, Bases: ports.DefaultBases()}
+}
+
+// instBases is a planned instance with explicit bases (as overrides give).
+func instBases(name string, offset int, bases ports.Set) ports.Instance {
+	return ports.Instance{Name: name, Offset: offset, Bases: bases}
+}
+
+func plan(insts ...ports.Instance) ports.Plan { return ports.Plan{Instances: insts} }
+
+// noHost is a host that only checks ranges: unprivileged, no sockets, no
+// ephemeral range.
+func noHost() check.Host { return check.Host{MinPort: ports.FirstUnprivileged} }
+
+func messages(fs []check.Finding) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Message
+	}
+	return out
+}
+
+func kinds(fs []check.Finding) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Kind
+	}
+	return out
+}
+
+func TestRunPlanConflicts(t *testing.T) {
+	tests := []struct {
+		name string
+		plan ports.Plan
+		want []string // conflict messages, in report order
+	}{
+		{
+			name: "disjoint offsets do not clash",
+			plan: plan(inst("mi-1", 10), inst("mi-2", 11), inst("mi-3", 12)),
+			want: []string{},
+		},
+		{
+			// MI-FACTS: a-b = 37 collides across roles (8243+a = 8280+b, 9154+a = 9191+b).
+			name: "offsets 10 and 47 clash across roles",
+			plan: plan(inst("mi-1", 10), inst("mi-2", 47)),
+			want: []string{
+				"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
+				"mi-1 internal-http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+			},
+		},
+		{
+			name: "the same clash seen from the other side keeps plan order",
+			plan: plan(inst("mi-2", 47), inst("mi-1", 10)),
+			want: []string{
+				"mi-2 https 8290 ↔ mi-1 http 8290 (offset 47 vs 10)",
+				"mi-2 management 9201 ↔ mi-1 internal-http 9201 (offset 47 vs 10)",
+			},
+		},
+		{
+			// 8280+a = 9154+b when a-b = 874.
+			name: "a-b = 874: http of one is the management port of the other",
+			plan: plan(inst("mi-1", 884), inst("mi-2", 10)),
+			want: []string{"mi-1 http 9164 ↔ mi-2 management 9164 (offset 884 vs 10)"},
+		},
+		{
+			// 9154+a = 8280+b when a-b = -874.
+			name: "a-b = -874: management of one is the http port of the other",
+			plan: plan(inst("mi-1", 10), inst("mi-2", 884)),
+			want: []string{"mi-1 management 9164 ↔ mi-2 http 9164 (offset 10 vs 884)"},
+		},
+		{
+			name: "equal offsets clash on every role",
+			plan: plan(inst("mi-1", 10), inst("mi-2", 10)),
+			want: []string{
+				"mi-1 https 8253 ↔ mi-2 https 8253 (offset 10 vs 10)",
+				"mi-1 http 8290 ↔ mi-2 http 8290 (offset 10 vs 10)",
+				"mi-1 management 9164 ↔ mi-2 management 9164 (offset 10 vs 10)",
+				"mi-1 internal-http 9201 ↔ mi-2 internal-http 9201 (offset 10 vs 10)",
+			},
+		},
+		{
+			name: "three instances on one port give three pairwise findings",
+			plan: plan(
+				inst("mi-1", 10),
+				inst("mi-2", 47),
+				// http 8290, the rest far away from the others.
+				instBases("mi-3", 100, ports.Set{8190, 8100, 8000, 7900}),
+			),
+			want: []string{
+				"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
+				"mi-1 http 8290 ↔ mi-3 http 8290 (offset 10 vs 100)",
+				"mi-2 https 8290 ↔ mi-3 http 8290 (offset 47 vs 100)",
+				"mi-1 internal-http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+			},
+		},
+		{
+			name: "one instance with two roles on the same base",
+			plan: plan(instBases("mi-1", 10, ports.Set{8280, 8280, 9191, 9154})),
+			want: []string{"mi-1 http 8290 ↔ mi-1 https 8290 (offset 10 vs 10)"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := check.Run(tt.plan, noHost())
+			if got := messages(r.Conflicts); !slices.Equal(got, tt.want) {
+				t.Fatalf("conflicts:\n got %q\nwant %q", got, tt.want)
+			}
+			for _, f := range r.Conflicts {
+				if f.Kind != check.KindPlan {
+					t.Errorf("kind = %q, want %q: %s", f.Kind, check.KindPlan, f.Message)
+				}
+				if f.PID != nil || f.Process != "" || f.Address != "" {
+					t.Errorf("plan finding has host fields: %+v", f)
+				}
+				if len(f.Parties) != 2 {
+					t.Fatalf("plan finding must name both sides: %+v", f)
+				}
+				// Instances lists each instance once: two roles of one
+				// instance name it once.
+				wantInstances := []string{f.Parties[0].Instance, f.Parties[1].Instance}
+				if wantInstances[0] == wantInstances[1] {
+					wantInstances = wantInstances[:1]
+				}
+				if !slices.Equal(f.Instances, wantInstances) {
+					t.Errorf("instances %v do not match parties %+v", f.Instances, f.Parties)
+				}
+			}
+			if r.OK() != (len(tt.want) == 0) {
+				t.Errorf("OK() = %v with %d conflicts", r.OK(), len(r.Conflicts))
+			}
+			if len(r.Warnings) != 0 {
+				t.Errorf("unexpected warnings: %q", messages(r.Warnings))
+			}
+		})
+	}
+}
+
+func TestRunPlanFindingFields(t *testing.T) {
+	r := check.Run(plan(inst("mi-1", 10), inst("mi-2", 47)), noHost())
+	if len(r.Conflicts) != 2 {
+		t.Fatalf("got %d conflicts, want 2: %q", len(r.Conflicts), messages(r.Conflicts))
+	}
+	want := check.Finding{
+		Kind:      check.KindPlan,
+		Port:      8290,
+		Instances: []string{"mi-1", "mi-2"},
+		Parties: []check.Party{
+			{Instance: "mi-1", Role: "http", Offset: 10},
+			{Instance: "mi-2", Role: "https", Offset: 47},
+		},
+		Message: "mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
+	}
+	if !reflect.DeepEqual(r.Conflicts[0], want) {
+		t.Fatalf("finding:\n got %+v\nwant %+v", r.Conflicts[0], want)
+	}
+}
+
+// socket is a TCP listener.
+func socket(addr string, port int, inode uint64) hostnet.Socket {
+	return hostnet.Socket{Proto: hostnet.TCP, Addr: netip.MustParseAddr(addr), Port: port, Inode: inode}
+}
+
+func snapshot(socks ...hostnet.Socket) *hostnet.Snapshot {
+	return &hostnet.Snapshot{Sockets: socks, Source: hostnet.SourceNetlink}
+}
+
+// ownersRecorder is a fake hostnet.Owners that remembers every call.
+type ownersRecorder struct {
+	mu    sync.Mutex
+	known map[uint64]hostnet.Process
+	calls [][]uint64
+}
+
+func (o *ownersRecorder) Owners(inodes ...uint64) map[uint64]hostnet.Process {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, slices.Clone(inodes))
+	out := map[uint64]hostnet.Process{}
+	for _, in := range inodes {
+		if p, ok := o.known[in]; ok {
+			out[in] = p
+		}
+	}
+	return out
+}
+
+func TestRunHostHolding(t *testing.T) {
+	v6only := func(s hostnet.Socket) hostnet.Socket { s.V6Only = true; return s }
+	udp := func(s hostnet.Socket) hostnet.Socket { s.Proto = hostnet.UDP; return s }
+	tests := []struct {
+		name   string
+		bind   string // "" is the zero netip.Addr: any address
+		socket hostnet.Socket
+		want   []string // host conflict messages
+	}{
+		{"wildcard v4 holds the bind address", "127.0.0.1", socket("0.0.0.0", 8290, 7),
+			[]string{"mi-1 http 8290 is held by owner unknown on 0.0.0.0"}},
+		{"the bind address itself", "127.0.0.1", socket("127.0.0.1", 8290, 7),
+			[]string{"mi-1 http 8290 is held by owner unknown on 127.0.0.1"}},
+		{"dual-stack [::] holds IPv4 too", "127.0.0.1", socket("::", 9164, 7),
+			[]string{"mi-1 management 9164 is held by owner unknown on ::"}},
+		{"v6-only [::] leaves IPv4 alone", "127.0.0.1", v6only(socket("::", 9164, 7)), nil},
+		{"IPv4-mapped bind address", "127.0.0.1", socket("::ffff:127.0.0.1", 8253, 7),
+			[]string{"mi-1 https 8253 is held by owner unknown on ::ffff:127.0.0.1"}},
+		{"a different loopback address", "127.0.0.1", socket("127.0.0.2", 8290, 7), nil},
+		{"a different specific address", "127.0.0.1", socket("10.1.2.3", 8290, 7), nil},
+		{"::1 does not hold 127.0.0.1", "127.0.0.1", socket("::1", 8290, 7), nil},
+		{"UDP is not a listener clash", "127.0.0.1", udp(socket("0.0.0.0", 8290, 7)), nil},
+		{"a port the plan does not use", "127.0.0.1", socket("0.0.0.0", 8291, 7), nil},
+		{"wildcard bind meets any specific v4 address", "0.0.0.0", socket("10.1.2.3", 9201, 7),
+			[]string{"mi-1 internal-http 9201 is held by owner unknown on 10.1.2.3"}},
+		{"wildcard v4 bind ignores v6-only sockets", "0.0.0.0", v6only(socket("::", 9201, 7)), nil},
+		{"[::] bind meets a specific v6 address", "::", socket("::1", 9201, 7),
+			[]string{"mi-1 internal-http 9201 is held by owner unknown on ::1"}},
+		{"zero bind means any address", "", socket("192.168.1.1", 8290, 7),
+			[]string{"mi-1 http 8290 is held by owner unknown on 192.168.1.1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var bind netip.Addr
+			if tt.bind != "" {
+				bind = netip.MustParseAddr(tt.bind)
+			}
+			host := check.Host{Sockets: snapshot(tt.socket), Bind: bind, MinPort: 1024}
+			r := check.Run(plan(inst("mi-1", 10)), host)
+			got := messages(r.Conflicts)
+			if !slices.Equal(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+				t.Fatalf("conflicts:\n got %q\nwant %q", got, tt.want)
+			}
+			for _, f := range r.Conflicts {
+				if f.Kind != check.KindHost {
+					t.Errorf("kind = %q, want %q", f.Kind, check.KindHost)
+				}
+				if f.Address != tt.socket.Addr.String() || f.Port != tt.socket.Port {
+					t.Errorf("address/port = %s/%d, want %s/%d", f.Address, f.Port, tt.socket.Addr, tt.socket.Port)
+				}
+				if f.PID != nil {
+					t.Errorf("pid = %d without an Owners func", *f.PID)
+				}
+			}
+			// Busy is the planner's view of the same rule (for a planned
+			// port; TestHostBusy covers the others).
+			busy := host.Busy()
+			if busy == nil {
+				t.Fatal("Busy() = nil with a snapshot")
+			}
+			planned := slices.Contains([]int{8290, 8253, 9201, 9164}, tt.socket.Port)
+			if got, want := busy(tt.socket.Port), len(tt.want) > 0; planned && got != want {
+				t.Errorf("Busy()(%d) = %v, want %v", tt.socket.Port, got, want)
+			}
+		})
+	}
+}
+
+func TestRunHostOwners(t *testing.T) {
+	tests := []struct {
+		name    string
+		known   map[uint64]hostnet.Process
+		wantPID *int
+		wantMsg string
+		process string
+	}{
+		{
+			name:    "owner known",
+			known:   map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}},
+			wantPID: ptr(42),
+			process: "java",
+			wantMsg: "mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0",
+		},
+		{
+			name:    "owner known without a command name",
+			known:   map[uint64]hostnet.Process{42: {PID: 4242}},
+			wantPID: ptr(4242),
+			wantMsg: "mi-1 http 8290 is held by pid 4242 on 0.0.0.0",
+		},
+		{
+			name:    "owner unknown",
+			known:   map[uint64]hostnet.Process{},
+			wantMsg: "mi-1 http 8290 is held by owner unknown on 0.0.0.0",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &ownersRecorder{known: tt.known}
+			host := check.Host{
+				Sockets: snapshot(socket("0.0.0.0", 8290, 42)),
+				Bind:    netip.MustParseAddr("127.0.0.1"),
+				Owners:  rec.Owners,
+				MinPort: 1024,
+			}
+			r := check.Run(plan(inst("mi-1", 10)), host)
+			if len(r.Conflicts) != 1 {
+				t.Fatalf("got %q, want one host conflict", messages(r.Conflicts))
+			}
+			f := r.Conflicts[0]
+			if f.Message != tt.wantMsg {
+				t.Errorf("message = %q, want %q", f.Message, tt.wantMsg)
+			}
+			switch {
+			case tt.wantPID == nil && f.PID != nil:
+				t.Errorf("pid = %d, want nil", *f.PID)
+			case tt.wantPID != nil && (f.PID == nil || *f.PID != *tt.wantPID):
+				t.Errorf("pid = %v, want %d", f.PID, *tt.wantPID)
+			}
+			if f.Process != tt.process {
+				t.Errorf("process = %q, want %q", f.Process, tt.process)
+			}
+			want := check.Finding{
+				Kind: check.KindHost, Port: 8290, Instances: []string{"mi-1"},
+				Parties: []check.Party{{Instance: "mi-1", Role: "http", Offset: 10}},
+				PID:     f.PID, Process: tt.process, Address: "0.0.0.0", Message: tt.wantMsg,
+			}
+			if !reflect.DeepEqual(f, want) {
+				t.Errorf("finding:\n got %+v\nwant %+v", f, want)
+			}
+		})
+	}
+}
+
+func ptr(n int) *int { return &n }
+
+func TestRunHostOwnersOnlyForClashes(t *testing.T) {
+	rec := &ownersRecorder{known: map[uint64]hostnet.Process{
+		1: {PID: 100, Comm: "nginx"},
+		5: {PID: 500, Comm: "java"},
+	}}
+	ours := map[uint64]bool{4: true}
+	host := check.Host{
+		Sockets: snapshot(
+			socket("0.0.0.0", 8290, 1),   // clashes with mi-1 http
+			socket("0.0.0.0", 8291, 2),   // no planned port
+			socket("127.0.0.2", 9164, 3), // another address
+			socket("127.0.0.1", 9201, 4), // ours
+			socket("0.0.0.0", 8253, 5),   // clashes with mi-1 https
+			socket("0.0.0.0", 22, 6),     // sshd, nothing to do with us
+		),
+		Bind:    netip.MustParseAddr("127.0.0.1"),
+		Owners:  rec.Owners,
+		Ours:    func(s hostnet.Socket) bool { return ours[s.Inode] },
+		MinPort: 1024,
+	}
+	r := check.Run(plan(inst("mi-1", 10)), host)
+	want := []string{
+		"mi-1 https 8253 is held by pid 500 (java) on 0.0.0.0",
+		"mi-1 http 8290 is held by pid 100 (nginx) on 0.0.0.0",
+	}
+	if got := messages(r.Conflicts); !slices.Equal(got, want) {
+		t.Fatalf("conflicts:\n got %q\nwant %q", got, want)
+	}
+	if len(rec.calls) != 1 {
+		t.Fatalf("Owners called %d times (%v), want once", len(rec.calls), rec.calls)
+	}
+	got := slices.Sorted(slices.Values(rec.calls[0]))
+	if !slices.Equal(got, []uint64{1, 5}) {
+		t.Errorf("Owners called with inodes %v, want exactly [1 5]", rec.calls[0])
+	}
+}
+
+func TestRunHostNoClashSkipsOwners(t *testing.T) {
+	rec := &ownersRecorder{}
+	host := check.Host{
+		Sockets: snapshot(socket("0.0.0.0", 22, 1), socket("127.0.0.1", 8290, 2)),
+		Bind:    netip.MustParseAddr("127.0.0.1"),
+		Owners:  rec.Owners,
+		Ours:    func(s hostnet.Socket) bool { return s.Inode == 2 },
+		MinPort: 1024,
+	}
+	r := check.Run(plan(inst("mi-1", 10)), host)
+	if !r.OK() {
+		t.Fatalf("conflicts: %q", messages(r.Conflicts))
+	}
+	if len(rec.calls) != 0 {
+		t.Errorf("Owners called %v although nothing clashes (walking /proc is the expensive part)", rec.calls)
+	}
+}
+
+func TestRunHostPortSharedByTwoInstances(t *testing.T) {
+	// 8290 is both mi-1's http and mi-2's https, and a foreign process holds it:
+	// one plan finding plus one host finding per instance, and the socket's
+	// owner is looked up once.
+	rec := &ownersRecorder{known: map[uint64]hostnet.Process{9: {PID: 9, Comm: "nc"}}}
+	host := check.Host{
+		Sockets: snapshot(socket("0.0.0.0", 8290, 9)),
+		Bind:    netip.MustParseAddr("127.0.0.1"),
+		Owners:  rec.Owners,
+		MinPort: 1024,
+	}
+	r := check.Run(plan(inst("mi-1", 10), inst("mi-2", 47)), host)
+	want := []string{
+		"mi-1 http 8290 is held by pid 9 (nc) on 0.0.0.0",
+		"mi-2 https 8290 is held by pid 9 (nc) on 0.0.0.0",
+		"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
+		"mi-1 internal-http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+	}
+	if got := messages(r.Conflicts); !slices.Equal(got, want) {
+		t.Fatalf("conflicts:\n got %q\nwant %q", got, want)
+	}
+	if len(rec.calls) != 1 || !slices.Equal(rec.calls[0], []uint64{9}) {
+		t.Errorf("Owners calls = %v, want [[9]]", rec.calls)
+	}
+}
+
+func TestRunRanges(t *testing.T) {
+	tests := []struct {
+		name      string
+		plan      ports.Plan
+		host      check.Host
+		conflicts []string
+		warnings  []string
+		ok        bool
+	}{
+		{
+			name:      "port 80 needs root",
+			plan:      plan(instBases("mi-1", 10, ports.Set{70, 8243, 9191, 9154})),
+			host:      check.Host{MinPort: 1024},
+			conflicts: []string{"mi-1 http 80 is below 1024 and needs root; raise the offset 10"},
+		},
+		{
+			name: "port 80 is fine for root",
+			plan: plan(instBases("mi-1", 10, ports.Set{70, 8243, 9191, 9154})),
+			host: check.Host{MinPort: 1},
+			ok:   true,
+		},
+		{
+			name: "1024 itself is not privileged",
+			plan: plan(instBases("mi-1", 0, ports.Set{1024, 8243, 9191, 9154})),
+			host: check.Host{MinPort: 1024},
+			ok:   true,
+		},
+		{
+			name: "1023 is privileged",
+			plan: plan(instBases("mi-1", 0, ports.Set{1023, 8243, 9191, 9154})),
+			host: check.Host{MinPort: 1024},
+			conflicts: []string{
+				"mi-1 http 1023 is below 1024 and needs root; raise the offset 0",
+			},
+		},
+		{
+			name: "ports above 65535",
+			plan: plan(inst("mi-1", 57000)), // 65280, 65243, 66191, 66154
+			host: check.Host{MinPort: 1024},
+			conflicts: []string{
+				"mi-1 management 66154 is not a valid port (1-65535); lower the offset 57000 or the base port",
+				"mi-1 internal-http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
+			},
+		},
+		{
+			name: "65535 is valid",
+			plan: plan(instBases("mi-1", 0, ports.Set{65535, 8243, 9191, 9154})),
+			host: check.Host{MinPort: 1024},
+			ok:   true,
+		},
+		{
+			name:      "port 0 is out of range, not privileged",
+			plan:      plan(instBases("mi-1", 0, ports.Set{0, 8243, 9191, 9154})),
+			host:      check.Host{MinPort: 1024},
+			conflicts: []string{"mi-1 http 0 is not a valid port (1-65535); lower the offset 0 or the base port"},
+		},
+		{
+			name:     "ephemeral range is a warning",
+			plan:     plan(inst("mi-1", 10)), // 8290 8253 9201 9164
+			host:     check.Host{MinPort: 1024, EphemeralLo: 9000, EphemeralHi: 9200},
+			warnings: []string{"mi-1 management 9164 is inside the ephemeral range 9000-9200: any outgoing connection may take it first"},
+			ok:       true,
+		},
+		{
+			name: "ephemeral bounds are inclusive",
+			plan: plan(inst("mi-1", 10)),
+			host: check.Host{MinPort: 1024, EphemeralLo: 8253, EphemeralHi: 8290},
+			warnings: []string{
+				"mi-1 https 8253 is inside the ephemeral range 8253-8290: any outgoing connection may take it first",
+				"mi-1 http 8290 is inside the ephemeral range 8253-8290: any outgoing connection may take it first",
+			},
+			ok: true,
+		},
+		{
+			name: "just outside the ephemeral range",
+			plan: plan(inst("mi-1", 10)),
+			host: check.Host{MinPort: 1024, EphemeralLo: 8254, EphemeralHi: 8289},
+			ok:   true,
+		},
+		{
+			name: "0,0 skips the ephemeral check",
+			plan: plan(instBases("mi-1", 0, ports.Set{1024, 8243, 9191, 9154})),
+			host: check.Host{MinPort: 1024},
+			ok:   true,
+		},
+		{
+			name: "an invalid port is not also an ephemeral warning",
+			plan: plan(inst("mi-1", 57000)),
+			host: check.Host{MinPort: 1024, EphemeralLo: 60000, EphemeralHi: 70000},
+			conflicts: []string{
+				"mi-1 management 66154 is not a valid port (1-65535); lower the offset 57000 or the base port",
+				"mi-1 internal-http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
+			},
+			warnings: []string{
+				"mi-1 https 65243 is inside the ephemeral range 60000-70000: any outgoing connection may take it first",
+				"mi-1 http 65280 is inside the ephemeral range 60000-70000: any outgoing connection may take it first",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := check.Run(tt.plan, tt.host)
+			if got := messages(r.Conflicts); !slices.Equal(got, orEmpty(tt.conflicts)) {
+				t.Errorf("conflicts:\n got %q\nwant %q", got, tt.conflicts)
+			}
+			if got := messages(r.Warnings); !slices.Equal(got, orEmpty(tt.warnings)) {
+				t.Errorf("warnings:\n got %q\nwant %q", got, tt.warnings)
+			}
+			if r.OK() != tt.ok {
+				t.Errorf("OK() = %v, want %v", r.OK(), tt.ok)
+			}
+			for _, f := range r.Warnings {
+				if f.Kind != check.KindEphemeral {
+					t.Errorf("warning kind = %q, want %q", f.Kind, check.KindEphemeral)
+				}
+			}
+			for _, f := range r.Conflicts {
+				want := check.KindPrivileged
+				if f.Port < 1 || f.Port > ports.MaxPort {
+					want = check.KindRange
+				}
+				if f.Kind != want {
+					t.Errorf("%s: kind = %q, want %q", f.Message, f.Kind, want)
+				}
+				if len(f.Instances) != 1 || f.Instances[0] != "mi-1" || len(f.Parties) != 1 {
+					t.Errorf("%s: instances %v parties %v, want just mi-1", f.Message, f.Instances, f.Parties)
+				}
+			}
+		})
+	}
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func TestReportJSON(t *testing.T) {
+	t.Run("empty report has arrays, not null", func(t *testing.T) {
+		r := check.Run(ports.Plan{}, noHost())
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(b), `{"conflicts":[],"warnings":[]}`; got != want {
+			t.Errorf("json = %s, want %s", got, want)
+		}
+		if !r.OK() {
+			t.Error("an empty report is not OK")
+		}
+	})
+	t.Run("clean plan has arrays, not null", func(t *testing.T) {
+		r := check.Run(plan(inst("mi-1", 10), inst("mi-2", 11)), noHost())
+		b, _ := json.Marshal(r)
+		if got, want := string(b), `{"conflicts":[],"warnings":[]}`; got != want {
+			t.Errorf("json = %s, want %s", got, want)
+		}
+	})
+	t.Run("plan finding has a null pid and no host keys", func(t *testing.T) {
+		r := check.Run(plan(inst("mi-1", 10), inst("mi-2", 47)), noHost())
+		b, _ := json.Marshal(r)
+		var doc struct {
+			Conflicts []map[string]json.RawMessage `json:"conflicts"`
+			Warnings  []map[string]json.RawMessage `json:"warnings"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Conflicts) != 2 || doc.Warnings == nil {
+			t.Fatalf("json = %s", b)
+		}
+		f := doc.Conflicts[0]
+		keys := slices.Sorted(maps.Keys(f))
+		if want := []string{"instances", "kind", "message", "parties", "pid", "port"}; !slices.Equal(keys, want) {
+			t.Errorf("keys = %v, want %v", keys, want)
+		}
+		if string(f["pid"]) != "null" {
+			t.Errorf("pid = %s, want null", f["pid"])
+		}
+		if string(f["kind"]) != `"plan"` || string(f["port"]) != "8290" {
+			t.Errorf("kind/port = %s/%s", f["kind"], f["port"])
+		}
+		if got, want := string(f["parties"]), `[{"instance":"mi-1","role":"http","offset":10},{"instance":"mi-2","role":"https","offset":47}]`; got != want {
+			t.Errorf("parties = %s, want %s", got, want)
+		}
+		if got, want := string(f["instances"]), `["mi-1","mi-2"]`; got != want {
+			t.Errorf("instances = %s, want %s", got, want)
+		}
+	})
+	t.Run("host finding carries pid, process and address", func(t *testing.T) {
+		rec := &ownersRecorder{known: map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}}}
+		host := check.Host{Sockets: snapshot(socket("0.0.0.0", 8290, 42)), Bind: netip.MustParseAddr("127.0.0.1"), Owners: rec.Owners, MinPort: 1024}
+		b, _ := json.Marshal(check.Run(plan(inst("mi-1", 10)), host))
+		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10}],"pid":42,"process":"java","address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
+		if string(b) != want {
+			t.Errorf("json:\n got %s\nwant %s", b, want)
+		}
+	})
+}
+
+func TestRunStableOrder(t *testing.T) {
+	// Every kind at once, several on one port: the order must be port, then
+	// kind, then message, and identical on every run (Run walks maps).
+	p := plan(
+		inst("mi-2", 47),
+		inst("mi-1", 10),
+		inst("mi-3", 10),
+		instBases("mi-4", 10, ports.Set{70, 8243, 9191, 9154}),
+		inst("mi-5", 57000),
+	)
+	host := check.Host{
+		Sockets:     snapshot(socket("0.0.0.0", 8290, 1), socket("::", 9164, 2)),
+		Bind:        netip.MustParseAddr("127.0.0.1"),
+		MinPort:     1024,
+		EphemeralLo: 65000, EphemeralHi: 65535,
+	}
+	first := check.Run(p, host)
+	if len(first.Conflicts) < 10 {
+		t.Fatalf("expected many conflicts, got %q", messages(first.Conflicts))
+	}
+	sorted := slices.IsSortedFunc(first.Conflicts, func(a, b check.Finding) int {
+		switch {
+		case a.Port != b.Port:
+			return a.Port - b.Port
+		case a.Kind != b.Kind:
+			return strings.Compare(a.Kind, b.Kind)
+		}
+		return strings.Compare(a.Message, b.Message)
+	})
+	if !sorted {
+		t.Errorf("conflicts not ordered by port, kind, message:\n%s", strings.Join(messages(first.Conflicts), "\n"))
+	}
+	// On 8290: "host" sorts before "plan".
+	var at8290 []string
+	for _, f := range first.Conflicts {
+		if f.Port == 8290 {
+			at8290 = append(at8290, f.Kind)
+		}
+	}
+	if len(at8290) == 0 || at8290[0] != check.KindHost || at8290[len(at8290)-1] != check.KindPlan {
+		t.Errorf("kinds on 8290 = %v, want host findings before plan findings", at8290)
+	}
+	if got := kinds(first.Warnings); !slices.Equal(got, []string{check.KindEphemeral, check.KindEphemeral}) {
+		t.Errorf("warnings = %q", messages(first.Warnings))
+	}
+	for i := 0; i < 50; i++ {
+		again := check.Run(p, host)
+		if !reflect.DeepEqual(first, again) {
+			t.Fatalf("run %d differs:\n%s\n----\n%s", i,
+				strings.Join(messages(first.Conflicts), "\n"), strings.Join(messages(again.Conflicts), "\n"))
+		}
+	}
+}
+
+func TestHostBusy(t *testing.T) {
+	t.Run("no snapshot", func(t *testing.T) {
+		if busy := (check.Host{}).Busy(); busy != nil {
+			t.Fatal("Busy() != nil without a snapshot: the planner would consult an empty host")
+		}
+	})
+	h := check.Host{
+		Sockets: snapshot(
+			socket("0.0.0.0", 8290, 1),
+			socket("127.0.0.1", 8291, 2),
+			socket("10.0.0.1", 8292, 3),
+			socket("0.0.0.0", 8293, 4),
+			socket("127.0.0.1", 8293, 5),
+		),
+		Bind: netip.MustParseAddr("127.0.0.1"),
+		Ours: func(s hostnet.Socket) bool { return s.Inode == 2 || s.Inode == 4 },
+	}
+	busy := h.Busy()
+	tests := []struct {
+		port int
+		want bool
+	}{
+		{8290, true},  // foreign wildcard
+		{8291, false}, // ours
+		{8292, false}, // another address
+		{8293, true},  // one ours, one foreign
+		{8294, false}, // nothing there
+	}
+	for _, tt := range tests {
+		if got := busy(tt.port); got != tt.want {
+			t.Errorf("Busy()(%d) = %v, want %v", tt.port, got, tt.want)
+		}
+	}
+	h.Ours = nil
+	if !h.Busy()(8291) {
+		t.Error("with Ours nil every socket is foreign, Busy()(8291) = false")
+	}
+}

@@ -1,0 +1,548 @@
+package deployment_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// loadConfig runs config.Load on mictl.toml holding text, in a fresh working
+// directory and with no MICTL_* variables, as `mictl` would.
+func loadConfig(t *testing.T, text string) *config.Config {
+	t.Helper()
+	for _, s := range config.Settings {
+		t.Setenv(s.Env(), "") // restored after the test
+		os.Unsetenv(s.Env())
+	}
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile(config.DefaultFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatalf("config.Load:\n%s\n%v", text, err)
+	}
+	return cfg
+}
+
+// simConfig is a configuration built by hand, as config.Load's defaults give.
+func simConfig(n int, instances ...config.InstanceConfig) *config.Config {
+	return &config.Config{
+		Instances: n, NamePrefix: "mi", BaseOffset: 10, OffsetStep: 1,
+		InstancesDir: "instances", OffsetMethod: config.OffsetMethodTOML, Instance: instances,
+	}
+}
+
+func builtin() deployment.Source {
+	return deployment.Source{Path: "built-in deployment.toml", TOML: deploytoml.Template()}
+}
+
+func intp(n int) *int { return &n }
+
+type placed struct {
+	name     string
+	offset   int
+	explicit bool
+}
+
+func placements(p ports.Plan) []placed {
+	out := make([]placed, len(p.Instances))
+	for i, in := range p.Instances {
+		out[i] = placed{in.Name, in.Offset, in.Explicit}
+	}
+	return out
+}
+
+func TestLoadSource(t *testing.T) {
+	t.Run("no mi_home: the built-in template", func(t *testing.T) {
+		for _, miHome := range []string{"", "  "} {
+			src, err := deployment.LoadSource(&config.Config{MIHome: miHome})
+			if err != nil {
+				t.Fatalf("mi_home %q: %v", miHome, err)
+			}
+			if src.Path != "built-in deployment.toml" {
+				t.Errorf("Path = %q", src.Path)
+			}
+			if !bytes.Equal(src.TOML, deploytoml.Template()) {
+				t.Error("TOML is not the built-in template")
+			}
+			// The caller may edit what it got without changing the template.
+			src.TOML[0] = 'X'
+			if bytes.Equal(src.TOML, deploytoml.Template()) {
+				t.Error("LoadSource returned the template's own bytes")
+			}
+		}
+	})
+	t.Run("mi_home: its conf/deployment.toml", func(t *testing.T) {
+		miHome := t.TempDir()
+		want := []byte("[server]\nhostname = \"mi.example\"\noffset = 3\n")
+		path := filepath.Join(miHome, "conf", "deployment.toml")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := deployment.SourceTOML(miHome); got != path {
+			t.Errorf("SourceTOML = %s, want %s", got, path)
+		}
+		src, err := deployment.LoadSource(&config.Config{MIHome: miHome})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if src.Path != path || !bytes.Equal(src.TOML, want) {
+			t.Errorf("LoadSource = %q %q, want %q %q", src.Path, src.TOML, path, want)
+		}
+	})
+	t.Run("mi_home without deployment.toml", func(t *testing.T) {
+		miHome := t.TempDir()
+		_, err := deployment.LoadSource(&config.Config{MIHome: miHome})
+		var cerr *config.Error
+		if !errors.As(err, &cerr) {
+			t.Fatalf("error %v (%T) is not a *config.Error", err, err)
+		}
+		if cerr.Where != filepath.Join(miHome, "conf", "deployment.toml") {
+			t.Errorf("Where = %q, want the missing file", cerr.Where)
+		}
+		if !strings.Contains(err.Error(), "mi_home") {
+			t.Errorf("error %q does not tell the user to check mi_home", err)
+		}
+	})
+}
+
+func TestPlanFromLoadedConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want []placed
+	}{
+		{"instances = 3", "instances = 3\n",
+			[]placed{{"mi-1", 10, false}, {"mi-2", 11, false}, {"mi-3", 12, false}}},
+		{"base_offset and offset_step", "instances = 3\nbase_offset = 20\noffset_step = 5\nname_prefix = \"esb\"\n",
+			[]placed{{"esb-1", 20, false}, {"esb-2", 25, false}, {"esb-3", 30, false}}},
+		{"[[instance]] offset and an extra named instance",
+			"instances = 2\n\n[[instance]]\nname = \"mi-2\"\noffset = 40\n\n[[instance]]\nname = \"mi-orders\"\n",
+			[]placed{{"mi-1", 10, false}, {"mi-2", 40, true}, {"mi-orders", 11, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := loadConfig(t, tt.toml)
+			src, err := deployment.LoadSource(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := deployment.Plan(cfg, src, deployment.Options{MinPort: ports.FirstUnprivileged})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := placements(p); !slices.Equal(got, tt.want) {
+				t.Errorf("plan = %+v, want %+v", got, tt.want)
+			}
+			for _, in := range p.Instances {
+				if in.Bases != ports.DefaultBases() {
+					t.Errorf("%s bases = %v, want the defaults", in.Name, in.Bases)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  *config.Config
+		opts deployment.Options
+		want []placed
+	}{
+		{
+			name: "defaults",
+			cfg:  simConfig(3),
+			want: []placed{{"mi-1", 10, false}, {"mi-2", 11, false}, {"mi-3", 12, false}},
+		},
+		{
+			name: "explicit offsets for the first instances",
+			cfg:  simConfig(3),
+			opts: deployment.Options{Offsets: []int{30, 40}},
+			want: []placed{{"mi-1", 30, true}, {"mi-2", 40, true}, {"mi-3", 10, false}},
+		},
+		{
+			name: "explicit offsets are kept even when they clash",
+			cfg:  simConfig(2),
+			opts: deployment.Options{Offsets: []int{10, 47}},
+			want: []placed{{"mi-1", 10, true}, {"mi-2", 47, true}},
+		},
+		{
+			name: "as many offsets as instances",
+			cfg:  simConfig(2),
+			opts: deployment.Options{Offsets: []int{20, 21}},
+			want: []placed{{"mi-1", 20, true}, {"mi-2", 21, true}},
+		},
+		{
+			name: "pinned offsets are kept, unknown pinned names come after the config's",
+			cfg:  simConfig(3),
+			opts: deployment.Options{Pinned: []deployment.Pin{{"mi-old", 60}, {"mi-2", 50}, {"mi-older", 70}}},
+			want: []placed{{"mi-1", 10, false}, {"mi-2", 50, true}, {"mi-3", 11, false}, {"mi-old", 60, true}, {"mi-older", 70, true}},
+		},
+		{
+			name: "pinned instances do not move when N grows",
+			cfg:  simConfig(3),
+			opts: deployment.Options{Pinned: []deployment.Pin{{"mi-1", 10}, {"mi-2", 11}}},
+			want: []placed{{"mi-1", 10, true}, {"mi-2", 11, true}, {"mi-3", 12, false}},
+		},
+		{
+			name: "an [[instance]] offset beats a pin, --offsets beats both",
+			cfg: simConfig(2,
+				config.InstanceConfig{Name: "mi-1", Offset: intp(30)},
+				config.InstanceConfig{Name: "mi-2", Offset: intp(40)}),
+			opts: deployment.Options{Offsets: []int{20}, Pinned: []deployment.Pin{{"mi-1", 50}, {"mi-2", 60}}},
+			want: []placed{{"mi-1", 20, true}, {"mi-2", 40, true}},
+		},
+		{
+			name: "[[instance]] names follow generated ones, pinned strangers come last",
+			cfg:  simConfig(1, config.InstanceConfig{Name: "mi-orders"}),
+			opts: deployment.Options{Pinned: []deployment.Pin{{"mi-gone", 30}}},
+			want: []placed{{"mi-1", 10, false}, {"mi-orders", 11, false}, {"mi-gone", 30, true}},
+		},
+		{
+			name: "offsets count pinned strangers too",
+			cfg:  simConfig(1),
+			opts: deployment.Options{Offsets: []int{20, 21}, Pinned: []deployment.Pin{{"mi-gone", 30}}},
+			want: []placed{{"mi-1", 20, true}, {"mi-gone", 21, true}},
+		},
+		{
+			name: "busy host ports are avoided",
+			cfg:  simConfig(2),
+			opts: deployment.Options{HostBusy: func(p int) bool { return p == 8290 || p == 9165 }},
+			// 10 holds 8290; 11 holds 9165; 12 is free.
+			want: []placed{{"mi-1", 12, false}, {"mi-2", 13, false}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := tt.opts
+			if opts.MinPort == 0 {
+				opts.MinPort = ports.FirstUnprivileged
+			}
+			p, err := deployment.Plan(tt.cfg, builtin(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := placements(p); !slices.Equal(got, tt.want) {
+				t.Errorf("plan:\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlanOffsetsDoNotAlias(t *testing.T) {
+	// The plan must not hold pointers into the caller's slices.
+	offsets := []int{30, 40}
+	p, err := deployment.Plan(simConfig(2), builtin(), deployment.Options{Offsets: offsets, MinPort: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offsets[0], offsets[1] = 1, 2
+	if got := placements(p); got[0].offset != 30 || got[1].offset != 40 {
+		t.Errorf("plan changed with the caller's slice: %+v", got)
+	}
+}
+
+func TestPlanOverrides(t *testing.T) {
+	cfg := loadConfig(t, `instances = 2
+
+[[instance]]
+name = "mi-2"
+overrides = { "transport.http.listener.port" = 8300, "mediation.internal_https_api_port" = 9500 }
+`)
+	src, err := deployment.LoadSource(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := deployment.Plan(cfg, src, deployment.Options{MinPort: ports.FirstUnprivileged})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Instances) != 2 {
+		t.Fatalf("plan = %+v", placements(p))
+	}
+	mi1, mi2 := p.Instances[0], p.Instances[1]
+	if mi1.Bases != ports.DefaultBases() {
+		t.Errorf("mi-1 bases = %v, want the defaults (overrides are per instance)", mi1.Bases)
+	}
+	if want := (ports.Set{8300, 8243, 9191, 9500}); mi2.Bases != want {
+		t.Errorf("mi-2 bases = %v, want %v", mi2.Bases, want)
+	}
+	if got, want := mi2.Ports(), (ports.Set{8300 + mi2.Offset, 8243 + mi2.Offset, 9191 + mi2.Offset, 9500 + mi2.Offset}); got != want {
+		t.Errorf("mi-2 ports = %v, want %v", got, want)
+	}
+	// The rendered file and the plan agree on mi-2's ports.
+	out, err := deployment.Render(cfg, src, mi2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := deploytoml.Parse("mi-2", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bases, err := doc.BasePorts()
+	if err != nil || bases != mi2.Bases {
+		t.Errorf("rendered bases = %v, %v; want the plan's %v", bases, err, mi2.Bases)
+	}
+	if off, ok, err := doc.Offset(); err != nil || !ok || off != mi2.Offset {
+		t.Errorf("rendered offset = %d %v %v, want %d", off, ok, err, mi2.Offset)
+	}
+}
+
+func TestPlanOverrideMovesPlacement(t *testing.T) {
+	// An override changes where the planner may put the instance, not
+	// just its ports: the plan is computed on the overridden bases.
+	cfg := simConfig(2, config.InstanceConfig{
+		Name: "mi-2", Pos: "mictl.toml:3:1",
+		Overrides: map[string]any{"transport.http.listener.port": 8279},
+	})
+	// 8279+11 = 8290 = mi-1's http: offset 11 is taken, 12 is the first fit.
+	p, err := deployment.Plan(cfg, builtin(), deployment.Options{MinPort: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []placed{{"mi-1", 10, false}, {"mi-2", 12, false}}
+	if got := placements(p); !slices.Equal(got, want) {
+		t.Errorf("plan = %+v, want %+v", got, want)
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		cfg       *config.Config
+		opts      deployment.Options
+		where     string
+		msgHas    []string
+		configErr bool
+	}{
+		{
+			name:      "more offsets than instances",
+			cfg:       simConfig(2),
+			opts:      deployment.Options{Offsets: []int{10, 20, 30}},
+			configErr: true,
+			where:     "flag --offsets",
+			msgHas:    []string{"3 offsets for 2 instances"},
+		},
+		{
+			name: "override with a string port",
+			cfg: simConfig(2, config.InstanceConfig{Name: "mi-2", Pos: "mictl.toml:4:1",
+				Overrides: map[string]any{"transport.http.listener.port": "eighty"}}),
+			configErr: true,
+			where:     "mictl.toml:4:1",
+			msgHas:    []string{"instance mi-2", "transport.http.listener.port"},
+		},
+		{
+			name: "override with an out-of-range port",
+			cfg: simConfig(1, config.InstanceConfig{Name: "mi-1", Pos: "mictl.toml:7:1",
+				Overrides: map[string]any{"mediation.internal_http_api_port": 70000}}),
+			configErr: true,
+			where:     "mictl.toml:7:1",
+			msgHas:    []string{"instance mi-1", "mediation.internal_http_api_port"},
+		},
+		{
+			name: "override through a string value",
+			cfg: simConfig(1, config.InstanceConfig{Name: "mi-x", Pos: "mictl.toml:9:1",
+				Overrides: map[string]any{"server.hostname.port": 1}}),
+			configErr: true,
+			where:     "mictl.toml:9:1",
+			msgHas:    []string{"instance mi-x"},
+		},
+		{
+			name: "override that makes two roles share a base",
+			cfg: simConfig(1, config.InstanceConfig{Name: "mi-1", Pos: "mictl.toml:2:1",
+				Overrides: map[string]any{"transport.http.listener.secured_port": 8280}}),
+			msgHas: []string{"mi-1", "same base port 8280"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.MinPort = ports.FirstUnprivileged
+			p, err := deployment.Plan(tt.cfg, builtin(), tt.opts)
+			if err == nil {
+				t.Fatalf("Plan = %+v, want an error", placements(p))
+			}
+			var cerr *config.Error
+			if errors.As(err, &cerr) != tt.configErr {
+				t.Fatalf("error %v (%T): *config.Error = %v, want %v", err, err, !tt.configErr, tt.configErr)
+			}
+			if tt.configErr && cerr.Where != tt.where {
+				t.Errorf("Where = %q, want %q", cerr.Where, tt.where)
+			}
+			for _, s := range tt.msgHas {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %q", err, s)
+				}
+			}
+		})
+	}
+}
+
+// withoutLine returns src with the first line equal to line removed, and
+// whether there was one.
+func withoutLine(src []byte, line string) ([]byte, bool) {
+	lines := strings.SplitAfter(string(src), "\n")
+	for i, l := range lines {
+		if strings.TrimRight(l, "\n") == line {
+			return []byte(strings.Join(slices.Delete(lines, i, i+1), "")), true
+		}
+	}
+	return src, false
+}
+
+// section returns the lines of the [name] table (up to the next header).
+func section(src []byte, name string) []string {
+	var out []string
+	in := false
+	for _, l := range strings.Split(string(src), "\n") {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "[") {
+			in = t == "["+name+"]"
+			continue
+		}
+		if in {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestRenderTOMLOffset(t *testing.T) {
+	cfg := simConfig(1)
+	src := builtin()
+	for _, offset := range []int{0, 10, 12, 1000} {
+		out, err := deployment.Render(cfg, src, ports.Instance{Name: "mi-1", Offset: offset, Bases: ports.DefaultBases()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := "offset = " + strconv.Itoa(offset)
+		if !slices.Contains(section(out, "server"), line) {
+			t.Errorf("offset %d: [server] = %q, want a line %q", offset, section(out, "server"), line)
+		}
+		// Removing that one line gives the source back byte for byte: every
+		// comment (#offset  = 10 included) and the layout survive.
+		rest, _ := withoutLine(out, line)
+		if !bytes.Equal(rest, src.TOML) {
+			t.Errorf("offset %d: output is not the source plus one line:\n%s", offset, out)
+		}
+		doc, err := deploytoml.Parse("out", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok, err := doc.Offset(); err != nil || !ok || got != offset {
+			t.Errorf("parsed offset = %d %v %v, want %d", got, ok, err, offset)
+		}
+	}
+}
+
+func TestRenderExistingOffset(t *testing.T) {
+	// A distribution whose deployment.toml already sets an offset.
+	src := deployment.Source{Path: "/opt/mi/conf/deployment.toml", TOML: []byte(
+		"# shipped\n[server]\nhostname = \"localhost\"\noffset = 5\n\n[mediation]\n# keep me\ninternal_http_api_enable = true\n")}
+	inst := ports.Instance{Name: "mi-1", Offset: 12, Bases: ports.DefaultBases()}
+	tests := []struct {
+		method string
+		want   string
+	}{
+		{config.OffsetMethodTOML, strings.Replace(string(src.TOML), "offset = 5", "offset = 12", 1)},
+		{config.OffsetMethodFlag, string(src.TOML)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method, func(t *testing.T) {
+			cfg := simConfig(1)
+			cfg.OffsetMethod = tt.method
+			out, err := deployment.Render(cfg, src, inst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tt.want {
+				t.Errorf("render:\n got %q\nwant %q", out, tt.want)
+			}
+		})
+	}
+}
+
+func TestRenderFlagKeepsSource(t *testing.T) {
+	cfg := simConfig(1)
+	cfg.OffsetMethod = config.OffsetMethodFlag
+	src := builtin()
+	out, err := deployment.Render(cfg, src, ports.Instance{Name: "mi-1", Offset: 12, Bases: ports.DefaultBases()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, src.TOML) {
+		t.Errorf("offset_method flag changed the file:\n%s", out)
+	}
+	if !slices.Contains(section(out, "server"), "#offset  = 10") {
+		t.Errorf("[server] lost its commented offset: %q", section(out, "server"))
+	}
+}
+
+func TestRenderOverrides(t *testing.T) {
+	over := config.InstanceConfig{Name: "mi-2", Pos: "mictl.toml:3:1",
+		Overrides: map[string]any{"transport.http.listener.port": 8300}}
+	for _, method := range []string{config.OffsetMethodTOML, config.OffsetMethodFlag} {
+		t.Run(method, func(t *testing.T) {
+			cfg := simConfig(2, over)
+			cfg.OffsetMethod = method
+			src := builtin()
+			mi2 := ports.Instance{Name: "mi-2", Offset: 11, Bases: ports.Set{8300, 8243, 9191, 9154}}
+			out, err := deployment.Render(cfg, src, mi2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := deploytoml.Parse("out", out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := doc.Lookup("transport.http.listener.port"); !ok || v != int64(8300) {
+				t.Errorf("listener.port = %v (%T) %v, want 8300", v, v, ok)
+			}
+			_, hasOffset, _ := doc.Offset()
+			if hasOffset != (method == config.OffsetMethodTOML) {
+				t.Errorf("offset set = %v with offset_method %s", hasOffset, method)
+			}
+			if !bytes.HasPrefix(out, src.TOML[:bytes.Index(src.TOML, []byte("[server]"))]) {
+				t.Error("the header comments changed")
+			}
+			// Another instance gets no overrides.
+			out1, err := deployment.Render(cfg, src, ports.Instance{Name: "mi-1", Offset: 10, Bases: ports.DefaultBases()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(out1, []byte("8300")) {
+				t.Errorf("mi-1 got mi-2's override:\n%s", out1)
+			}
+		})
+	}
+}
+
+func TestRenderErrorNamesInstance(t *testing.T) {
+	// mictl owns [server] offset when offset_method is toml.
+	cfg := simConfig(1, config.InstanceConfig{Name: "mi-1", Pos: "mictl.toml:3:1",
+		Overrides: map[string]any{"server.offset": 3}})
+	_, err := deployment.Render(cfg, builtin(), ports.Instance{Name: "mi-1", Offset: 10, Bases: ports.DefaultBases()})
+	if err == nil {
+		t.Fatal("Render accepted an override of server.offset with offset_method toml")
+	}
+	for _, s := range []string{"mi-1", "built-in deployment.toml", "server.offset"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+}

@@ -1,0 +1,651 @@
+package home_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/home"
+)
+
+// distFile is one file of the fake distribution.
+type distFile struct {
+	path string
+	perm os.FileMode
+	data string
+}
+
+var distFiles = []distFile{
+	{"bin/micro-integrator.sh", 0o755, "#!/bin/sh\nexec java \"$@\"\n"},
+	{"conf/deployment.toml", 0o644, "[server]\nhostname = \"localhost\"\n#offset = 10\n"},
+	{"conf/log4j2.properties", 0o644, "appenders = CARBON_LOGFILE\n"},
+	{"lib/a.jar", 0o644, "PK\x03\x04 a.jar"},
+	{"lib/notice.txt", 0o444, "read-only directory, not a jar\n"},
+	{"wso2/components/plugins/b.jar", 0o644, "PK\x03\x04 b.jar"},
+	{"repository/components/extra.jar", 0o644, "PK\x03\x04 extra.jar outside the read-only dirs"},
+	{"repository/deployment/x.xml", 0o640, "<api name=\"x\"/>\n"},
+	{"repository/logs/old.log", 0o644, "an old log line\n"},
+	{"tmp/junk", 0o644, "junk\n"},
+	{"logs/console.log", 0o644, "old console\n"},
+	{"wso2carbon.pid", 0o644, "12345\n"},
+}
+
+// Files the clone must have, by how Sync gets them there.
+var (
+	wantLinked = []string{"lib/a.jar", "lib/notice.txt", "wso2/components/plugins/b.jar", "repository/components/extra.jar"}
+	wantCopied = []string{"bin/micro-integrator.sh", "conf/log4j2.properties", "repository/deployment/x.xml"}
+	wantAbsent = []string{"conf/deployment.toml", "wso2carbon.pid", "repository/logs/old.log", "tmp/junk", "logs/console.log"}
+	wantEmpty  = []string{"tmp", "repository/logs", "logs"}
+)
+
+var distMTime = time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+
+// makeDist writes a fake MI distribution under dir and returns dir.
+func makeDist(t *testing.T, dir string) string {
+	t.Helper()
+	for _, f := range distFiles {
+		p := filepath.Join(dir, filepath.FromSlash(f.path))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(f.data), 0o600))
+		must(t, os.Chmod(p, f.perm))
+		must(t, os.Chtimes(p, distMTime, distMTime))
+	}
+	// A relative symlink to a file and one to a directory (not followed).
+	must(t, os.Symlink("micro-integrator.sh", filepath.Join(dir, "bin", "mi.sh")))
+	must(t, os.Symlink("lib", filepath.Join(dir, "latest-lib")))
+	return dir
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// entry is what a tree walk remembers of one path.
+type entry struct {
+	kind  string // "dir", "file", "link"
+	mode  fs.FileMode
+	size  int64
+	mtime time.Time
+	sum   [32]byte // content of a file
+	link  string   // target of a symlink
+	inode uint64
+}
+
+func (e entry) String() string {
+	return fmt.Sprintf("%s %v size=%d mtime=%s link=%q ino=%d sum=%x", e.kind, e.mode, e.size, e.mtime.Format(time.RFC3339Nano), e.link, e.inode, e.sum[:4])
+}
+
+// tree walks root without following symlinks.
+func tree(t *testing.T, root string) map[string]entry {
+	t.Helper()
+	out := map[string]entry{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		e := entry{mode: info.Mode(), mtime: info.ModTime(), inode: info.Sys().(*syscall.Stat_t).Ino}
+		switch {
+		case d.IsDir():
+			e.kind = "dir"
+		case info.Mode()&fs.ModeSymlink != 0:
+			e.kind = "link"
+			e.link, err = os.Readlink(path)
+		default:
+			e.kind, e.size = "file", info.Size()
+			var data []byte
+			data, err = os.ReadFile(path)
+			e.sum = sha256.Sum256(data)
+		}
+		out[filepath.ToSlash(rel)] = e
+		return err
+	})
+	must(t, err)
+	return out
+}
+
+func diffTrees(before, after map[string]entry) []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(before)) {
+		a, ok := after[k]
+		switch {
+		case !ok:
+			out = append(out, "removed "+k)
+		case a != before[k]:
+			out = append(out, fmt.Sprintf("changed %s:\n  before %v\n  after  %v", k, before[k], a))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(after)) {
+		if _, ok := before[k]; !ok {
+			out = append(out, "added "+k)
+		}
+	}
+	return out
+}
+
+func sameFile(t *testing.T, a, b string) bool {
+	t.Helper()
+	ai, err := os.Stat(a)
+	must(t, err)
+	bi, err := os.Stat(b)
+	must(t, err)
+	return os.SameFile(ai, bi)
+}
+
+// setup returns a fresh distribution and the home to clone it into.
+func setup(t *testing.T) (src, dir string) {
+	root := t.TempDir()
+	src = makeDist(t, filepath.Join(root, "wso2mi-4.4.0"))
+	return src, filepath.Join(root, "instances", "mi-1")
+}
+
+func TestSyncClone(t *testing.T) {
+	src, dir := setup(t)
+	st, err := home.Sync(src, dir)
+	if err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if want := (home.SyncStats{Linked: len(wantLinked), Copied: len(wantCopied)}); st != want {
+		t.Errorf("stats = %+v, want %+v", st, want)
+	}
+	for _, rel := range wantLinked {
+		t.Run("linked "+rel, func(t *testing.T) {
+			if !sameFile(t, filepath.Join(src, rel), filepath.Join(dir, rel)) {
+				t.Errorf("%s is not a hard link of the source", rel)
+			}
+		})
+	}
+	perms := map[string]os.FileMode{}
+	data := map[string]string{}
+	for _, f := range distFiles {
+		perms[f.path], data[f.path] = f.perm, f.data
+	}
+	for _, rel := range wantCopied {
+		t.Run("copied "+rel, func(t *testing.T) {
+			s, d := filepath.Join(src, rel), filepath.Join(dir, rel)
+			info, err := os.Lstat(d)
+			must(t, err)
+			if !info.Mode().IsRegular() {
+				t.Fatalf("%s: mode %v, want a regular file", rel, info.Mode())
+			}
+			if sameFile(t, s, d) {
+				t.Errorf("%s shares the source's inode; an instance could write into the distribution", rel)
+			}
+			got, err := os.ReadFile(d)
+			must(t, err)
+			if string(got) != data[rel] {
+				t.Errorf("%s content = %q, want %q", rel, got, data[rel])
+			}
+			if info.Mode().Perm() != perms[rel] {
+				t.Errorf("%s perm = %o, want %o", rel, info.Mode().Perm(), perms[rel])
+			}
+			if !info.ModTime().Equal(distMTime) {
+				t.Errorf("%s mtime = %v, want the source's %v", rel, info.ModTime(), distMTime)
+			}
+		})
+	}
+	for _, rel := range wantAbsent {
+		if _, err := os.Lstat(filepath.Join(dir, rel)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s must not be cloned (err %v)", rel, err)
+		}
+	}
+	for _, rel := range wantEmpty {
+		entries, err := os.ReadDir(filepath.Join(dir, rel))
+		if err != nil {
+			t.Errorf("%s: %v, want an empty directory", rel, err)
+			continue
+		}
+		if len(entries) != 0 {
+			t.Errorf("%s has %d entries, want none", rel, len(entries))
+		}
+	}
+	for link, target := range map[string]string{"bin/mi.sh": "micro-integrator.sh", "latest-lib": "lib"} {
+		info, err := os.Lstat(filepath.Join(dir, link))
+		if err != nil || info.Mode()&fs.ModeSymlink == 0 {
+			t.Errorf("%s: %v %v, want a symlink", link, info, err)
+			continue
+		}
+		if got, _ := os.Readlink(filepath.Join(dir, link)); got != target {
+			t.Errorf("%s -> %q, want -> %q", link, got, target)
+		}
+	}
+	// latest-lib must be a link, not a walked copy of lib/.
+	if _, err := os.Lstat(filepath.Join(dir, "latest-lib", "a.jar")); err != nil {
+		t.Errorf("latest-lib/a.jar: %v (the recreated link should resolve inside the clone)", err)
+	}
+	if got := strings.Join(leftovers(t, dir), " "); got != "" {
+		t.Errorf("temporary files left in the clone: %s", got)
+	}
+}
+
+// leftovers lists temporary names Sync and fsutil use.
+func leftovers(t *testing.T, root string) []string {
+	var out []string
+	for rel := range tree(t, root) {
+		base := filepath.Base(rel)
+		if strings.Contains(base, ".tmp-") || strings.HasSuffix(base, ".link-tmp") {
+			out = append(out, rel)
+		}
+	}
+	return out
+}
+
+func TestSyncLeavesSourceUntouched(t *testing.T) {
+	src, dir := setup(t)
+	before := tree(t, src)
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	// The instance then writes into everything it may write into.
+	must(t, os.WriteFile(filepath.Join(dir, "conf", "log4j2.properties"), []byte("changed\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "tmp", "work"), []byte("x"), 0o644))
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	if d := diffTrees(before, tree(t, src)); len(d) != 0 {
+		t.Errorf("Sync changed the source distribution:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+func TestSyncSecondRunChangesNothing(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	before := tree(t, dir)
+	st, err := home.Sync(src, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (home.SyncStats{UpToDate: len(wantLinked) + len(wantCopied)}); st != want {
+		t.Errorf("second Sync stats = %+v, want %+v", st, want)
+	}
+	if d := diffTrees(before, tree(t, dir)); len(d) != 0 {
+		t.Errorf("second Sync changed the clone:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+func TestSyncSecondRunWithSpecialModeBits(t *testing.T) {
+	// A distribution file with a setuid, setgid or sticky bit: whatever the
+	// copy's mode, the second Sync must see it as up to date rather than
+	// copy it again on every start.
+	for name, mode := range map[string]os.FileMode{"setuid": os.ModeSetuid, "setgid": os.ModeSetgid, "sticky": os.ModeSticky} {
+		t.Run(name, func(t *testing.T) {
+			src, dir := setup(t)
+			p := filepath.Join(src, "bin", "micro-integrator.sh")
+			must(t, os.Chmod(p, 0o755|mode))
+			if info, _ := os.Stat(p); info.Mode()&mode == 0 {
+				t.Skipf("this filesystem dropped %v", mode)
+			}
+			if _, err := home.Sync(src, dir); err != nil {
+				t.Fatal(err)
+			}
+			st, err := home.Sync(src, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (home.SyncStats{UpToDate: len(wantLinked) + len(wantCopied)}); st != want {
+				t.Errorf("second Sync stats = %+v, want %+v", st, want)
+			}
+		})
+	}
+}
+
+func TestSyncUpdatesChangedSource(t *testing.T) {
+	later := distMTime.Add(time.Hour)
+	tests := []struct {
+		name   string
+		change func(t *testing.T, src string)
+		rel    string // the file that must be re-synced
+		want   home.SyncStats
+		linked bool
+	}{
+		{
+			name: "new content and mtime",
+			rel:  "conf/log4j2.properties",
+			change: func(t *testing.T, src string) {
+				p := filepath.Join(src, "conf/log4j2.properties")
+				must(t, os.WriteFile(p, []byte("appenders = CARBON_LOGFILE, SYSLOG\n"), 0o644))
+				must(t, os.Chtimes(p, later, later))
+			},
+			want: home.SyncStats{Copied: 1, UpToDate: 6},
+		},
+		{
+			name: "same size, new mtime",
+			rel:  "repository/deployment/x.xml",
+			change: func(t *testing.T, src string) {
+				p := filepath.Join(src, "repository/deployment/x.xml")
+				must(t, os.WriteFile(p, []byte("<api name=\"y\"/>\n"), 0o640))
+				must(t, os.Chtimes(p, later, later))
+			},
+			want: home.SyncStats{Copied: 1, UpToDate: 6},
+		},
+		{
+			name: "mode changed",
+			rel:  "bin/micro-integrator.sh",
+			change: func(t *testing.T, src string) {
+				must(t, os.Chmod(filepath.Join(src, "bin/micro-integrator.sh"), 0o700))
+			},
+			want: home.SyncStats{Copied: 1, UpToDate: 6},
+		},
+		{
+			name:   "jar replaced by a new file",
+			rel:    "lib/a.jar",
+			linked: true,
+			change: func(t *testing.T, src string) {
+				p := filepath.Join(src, "lib/a.jar")
+				must(t, os.Remove(p))
+				must(t, os.WriteFile(p, []byte("PK\x03\x04 a.jar v2"), 0o644))
+			},
+			want: home.SyncStats{Linked: 1, UpToDate: 6},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src, dir := setup(t)
+			if _, err := home.Sync(src, dir); err != nil {
+				t.Fatal(err)
+			}
+			tt.change(t, src)
+			st, err := home.Sync(src, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st != tt.want {
+				t.Errorf("stats = %+v, want %+v", st, tt.want)
+			}
+			s, d := filepath.Join(src, tt.rel), filepath.Join(dir, tt.rel)
+			want, _ := os.ReadFile(s)
+			got, _ := os.ReadFile(d)
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s = %q, want the new source %q", tt.rel, got, want)
+			}
+			si, _ := os.Stat(s)
+			di, _ := os.Stat(d)
+			if di.Mode() != si.Mode() || !di.ModTime().Equal(si.ModTime()) {
+				t.Errorf("%s: mode %v mtime %v, want %v %v", tt.rel, di.Mode(), di.ModTime(), si.Mode(), si.ModTime())
+			}
+			if os.SameFile(si, di) != tt.linked {
+				t.Errorf("%s: hard link = %v, want %v", tt.rel, os.SameFile(si, di), tt.linked)
+			}
+		})
+	}
+}
+
+func TestSyncSymlinkRetargeted(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(src, "latest-lib")
+	must(t, os.Remove(link))
+	must(t, os.Symlink("wso2", link))
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.Readlink(filepath.Join(dir, "latest-lib")); got != "wso2" {
+		t.Errorf("latest-lib -> %q, want -> \"wso2\"", got)
+	}
+}
+
+func TestSyncKeepsInstanceFiles(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	mine := map[string]string{
+		"repository/deployment/mine.xml":     "<api name=\"mine\"/>",
+		"repository/logs/wso2carbon.log":     "started",
+		"tmp/work":                           "tmp",
+		"logs/console.log":                   "console",
+		"wso2carbon.pid":                     "4242",
+		"conf/deployment.toml":               "[server]\noffset = 11\n",
+		"wso2/components/default/config.ini": "osgi",
+	}
+	for rel, data := range mine {
+		p := filepath.Join(dir, rel)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(data), 0o600))
+	}
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	for rel, data := range mine {
+		got, err := os.ReadFile(filepath.Join(dir, rel))
+		if err != nil || string(got) != data {
+			t.Errorf("%s = %q, %v; want the instance's own %q kept", rel, got, err, data)
+		}
+	}
+}
+
+func TestSyncRefusesInsideSource(t *testing.T) {
+	src, _ := setup(t)
+	tests := []struct{ name, dir string }{
+		{"the source itself", src},
+		{"a child", filepath.Join(src, "instances", "mi-1")},
+		{"a child spelled with ..", filepath.Join(src, "bin", "..", "instances", "mi-1")},
+		{"a per-instance directory of the source", filepath.Join(src, "tmp", "mi-1")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := tree(t, src)
+			_, err := home.Sync(src, tt.dir)
+			if err == nil || !strings.Contains(err.Error(), "inside the source distribution") {
+				t.Fatalf("Sync(src, %s) = %v, want a refusal mentioning \"inside the source distribution\"", tt.dir, err)
+			}
+			if d := diffTrees(before, tree(t, src)); len(d) != 0 {
+				t.Errorf("refused Sync still changed the source:\n%s", strings.Join(d, "\n"))
+			}
+		})
+	}
+}
+
+func TestSyncRefusesSymlinkIntoSource(t *testing.T) {
+	// instances_dir reached through a symlink into the distribution. (The
+	// link points at the source's tmp/, which Sync does not walk, so that a
+	// missing refusal shows up as a changed source and not as endless
+	// recursion.)
+	src, _ := setup(t)
+	link := filepath.Join(filepath.Dir(src), "instances")
+	must(t, os.Symlink(filepath.Join(src, "tmp"), link))
+	before := tree(t, src)
+	_, err := home.Sync(src, filepath.Join(link, "mi-1"))
+	if err == nil || !strings.Contains(err.Error(), "inside the source distribution") {
+		t.Errorf("Sync through a symlink into the source = %v, want a refusal mentioning \"inside the source distribution\"", err)
+	}
+	if d := diffTrees(before, tree(t, src)); len(d) != 0 {
+		t.Errorf("Sync changed the source distribution:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+func TestSyncSiblingWithCommonPrefix(t *testing.T) {
+	// "/x/wso2mi-4.4.0-instances" is not inside "/x/wso2mi-4.4.0".
+	src, _ := setup(t)
+	dir := src + "-instances/mi-1"
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Fatalf("Sync into a sibling with a common name prefix: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin", "micro-integrator.sh")); err != nil {
+		t.Error(err)
+	}
+}
+
+// MI homes are commonly reached through a version-less symlink
+// (/opt/wso2mi -> /opt/wso2mi-4.4.0). Cloning through it must still produce
+// a real directory, and nothing written into the instance may land in the
+// distribution.
+func TestSyncThroughSymlinkedSource(t *testing.T) {
+	root := t.TempDir()
+	real := makeDist(t, filepath.Join(root, "wso2mi-4.4.0"))
+	src := filepath.Join(root, "wso2mi")
+	must(t, os.Symlink(real, src))
+	// instances_dir already exists, as it does after any earlier mictl run
+	// (it holds .mictl/state.json).
+	must(t, os.MkdirAll(filepath.Join(root, "instances", ".mictl"), 0o755))
+	dir := filepath.Join(root, "instances", "mi-1")
+	before := tree(t, real)
+
+	if _, err := home.Sync(src, dir); err != nil {
+		t.Errorf("Sync: %v", err)
+	}
+	info, err := os.Lstat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.IsDir() {
+		t.Errorf("BUG: the instance home %s is %v, not a directory: Sync walked only the symlink root and recreated it", dir, info.Mode())
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "bin", "micro-integrator.sh")); err != nil {
+		t.Errorf("clone through a symlinked mi_home has no bin/micro-integrator.sh: %v", err)
+	}
+	if err := home.WriteConf(dir, src, []byte("[server]\noffset = 11\n")); err != nil {
+		t.Logf("WriteConf: %v", err)
+	}
+	if d := diffTrees(before, tree(t, real)); len(d) != 0 {
+		t.Errorf("BUG: writing the instance's conf changed the source distribution:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+func TestWriteConf(t *testing.T) {
+	old := syscall.Umask(0)
+	t.Cleanup(func() { syscall.Umask(old) })
+	root := t.TempDir()
+	miHome := filepath.Join(root, "wso2mi")
+	must(t, os.MkdirAll(filepath.Join(miHome, "conf"), 0o755))
+	dir := filepath.Join(root, "instances", "mi-1")
+	data := []byte("[keystore.primary]\npassword = \"wso2carbon\"\n")
+
+	if err := home.WriteConf(dir, miHome, data); err != nil {
+		t.Fatalf("WriteConf: %v", err)
+	}
+	path := home.ConfPath(dir)
+	if path != filepath.Join(dir, "conf", "deployment.toml") {
+		t.Errorf("ConfPath = %s", path)
+	}
+	check := func() {
+		t.Helper()
+		got, err := os.ReadFile(path)
+		must(t, err)
+		if !bytes.Equal(got, data) {
+			t.Errorf("content = %q, want %q", got, data)
+		}
+		info, err := os.Stat(path)
+		must(t, err)
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("mode = %o, want 0600 (it holds passwords)", info.Mode().Perm())
+		}
+	}
+	check()
+	// Over an existing world-readable file: still 0600.
+	must(t, os.Chmod(path, 0o644))
+	data = []byte("[server]\noffset = 12\n")
+	if err := home.WriteConf(dir, miHome, data); err != nil {
+		t.Fatal(err)
+	}
+	check()
+	// With no mi_home (the simulator) there is nothing to protect.
+	if err := home.WriteConf(filepath.Join(root, "sim", "mi-1"), "", data); err != nil {
+		t.Errorf("WriteConf with no mi_home: %v", err)
+	}
+}
+
+func TestWriteConfRefusesInsideSource(t *testing.T) {
+	root := t.TempDir()
+	miHome := filepath.Join(root, "wso2mi")
+	conf := filepath.Join(miHome, "conf", "deployment.toml")
+	must(t, os.MkdirAll(filepath.Dir(conf), 0o755))
+	must(t, os.WriteFile(conf, []byte("original"), 0o644))
+	// A symlink that leads into mi_home is still inside it.
+	must(t, os.MkdirAll(filepath.Join(miHome, "instances"), 0o755))
+	must(t, os.Symlink(filepath.Join(miHome, "instances"), filepath.Join(root, "instances")))
+
+	tests := []struct{ name, dir string }{
+		{"mi_home itself", miHome},
+		{"inside mi_home", filepath.Join(miHome, "instances", "mi-1")},
+		{"relative spelling", filepath.Join(miHome, "x", "..", "instances", "mi-2")},
+		{"through a symlink into mi_home", filepath.Join(root, "instances", "mi-3")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := home.WriteConf(tt.dir, miHome, []byte("overwritten"))
+			if err == nil || !strings.Contains(err.Error(), "inside the source distribution") {
+				t.Errorf("WriteConf(%s) = %v, want a refusal mentioning \"inside the source distribution\"", tt.dir, err)
+			}
+			if got, _ := os.ReadFile(conf); string(got) != "original" {
+				t.Errorf("the distribution's deployment.toml was overwritten: %q", got)
+			}
+		})
+	}
+}
+
+func TestDir(t *testing.T) {
+	cfg := &config.Config{InstancesDir: filepath.Join("var", "instances")}
+	tests := []struct {
+		name string
+		want string // "" means an error
+	}{
+		{"mi-1", filepath.Join("var", "instances", "mi-1")},
+		{"0", filepath.Join("var", "instances", "0")},
+		{strings.Repeat("a", 63), filepath.Join("var", "instances", strings.Repeat("a", 63))},
+		{"../x", ""},
+		{"..", ""},
+		{"a/b", ""},
+		{"A", ""},
+		{"-mi", ""},
+		{"", ""},
+		{"mi_1", ""},
+		{".hidden", ""},
+		{strings.Repeat("a", 64), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := home.Dir(cfg, tt.name)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatalf("Dir(%q) = %q, want an error", tt.name, got)
+				}
+				if got != "" {
+					t.Errorf("Dir(%q) returned %q with its error", tt.name, got)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("Dir(%q) = %q, %v; want %q", tt.name, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPaths(t *testing.T) {
+	dir := filepath.Join("instances", "mi-1")
+	tests := []struct{ got, want string }{
+		{home.ConfPath(dir), "instances/mi-1/conf/deployment.toml"},
+		{home.LogsDir(dir), "instances/mi-1/logs"},
+		{home.ConsoleLog(dir), "instances/mi-1/logs/console.log"},
+		{home.CarbonLog(dir), "instances/mi-1/repository/logs/wso2carbon.log"},
+		{home.PIDFile(dir), "instances/mi-1/wso2carbon.pid"},
+	}
+	for _, tt := range tests {
+		if filepath.ToSlash(tt.got) != tt.want {
+			t.Errorf("got %s, want %s", tt.got, tt.want)
+		}
+	}
+}
