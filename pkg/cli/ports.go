@@ -124,12 +124,14 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 		headers = append(headers, "STATE", "PID", "RANDOM")
 	}
 	cells := make([][]string, len(rows))
+	marked := false
 	for i, r := range rows {
 		cells[i] = []string{r.Name, strconv.Itoa(r.Offset)}
 		for role, port := range r.Ports {
 			cell := strconv.Itoa(port)
 			if lp, ok := r.Live[ports.Catalogue[role].JSONKey]; ok && !lp.Owned {
 				cell += "!" // not listening, or held by another process
+				marked = true
 			}
 			cells[i] = append(cells[i], cell)
 		}
@@ -140,7 +142,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	if err := writeTable(streams.Out, o.output, headers, cells); err != nil {
 		return err
 	}
-	if live && o.output == formatTable {
+	if marked {
 		fmt.Fprintln(streams.Out, "! = not listening, or held by another process (see -o json)")
 	}
 	return nil
