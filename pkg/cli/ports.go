@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
-	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 type portsTableOptions struct {
@@ -63,10 +63,10 @@ type portsRow struct {
 	Ports    ports.Set `json:"ports"`
 	Explicit bool      `json:"explicit_offset"`
 	// The rest describe a running instance, as found live on the host.
-	State  string                  `json:"state,omitempty"`
-	PID    int                     `json:"pid,omitempty"`
-	Live   map[string]livePort     `json:"live,omitempty"`
-	Random []supervisor.RandomPort `json:"random,omitempty"`
+	State  string               `json:"state,omitempty"`
+	PID    int                  `json:"pid,omitempty"`
+	Live   map[string]livePort  `json:"live,omitempty"`
+	Random []observe.RandomPort `json:"random,omitempty"`
 }
 
 // livePort says whether a fixed port listens and is the instance's own.
@@ -78,7 +78,7 @@ type livePort struct {
 
 func portsRows(p *planned) ([]portsRow, error) {
 	rows := make([]portsRow, len(p.plan.Instances))
-	var view *supervisor.View // one look at the host for every row
+	var view *observe.View // one look at the host for every row
 	for i, inst := range p.plan.Instances {
 		rows[i] = portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Explicit: inst.Explicit}
 		rec, ok := p.state.Instance(inst.Name)
@@ -91,7 +91,7 @@ func portsRows(p *planned) ([]portsRow, error) {
 		}
 		if view == nil {
 			var err error
-			if view, err = supervisor.NewView(); err != nil {
+			if view, err = observe.NewView(); err != nil {
 				return nil, err
 			}
 		}
@@ -148,7 +148,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	return nil
 }
 
-func randomPorts(rs []supervisor.RandomPort) string {
+func randomPorts(rs []observe.RandomPort) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = fmt.Sprintf("%s %s/%d", r.Role, r.Proto, r.Port)

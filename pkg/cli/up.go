@@ -18,6 +18,7 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
@@ -283,7 +284,7 @@ func mergeInstances(f *state.File, records []state.Instance) *state.File {
 // not conflicts for their own instance.
 func ownedBy(f *state.File, snap *hostnet.Snapshot) func(hostnet.Socket) bool {
 	ours := map[uint64]bool{}
-	view := &supervisor.View{Sockets: snap}
+	view := &observe.View{Sockets: snap}
 	for _, inst := range f.Instances {
 		if inst.PGID <= 0 || inst.Server.IsZero() || !inst.Server.Alive() {
 			continue

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/observe"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -280,17 +282,17 @@ func (r *runner) start() (*running, error) {
 func (r *runner) readiness(cur *running) (why string, fatal bool) {
 	inst := r.live(cur)
 	if line, ok := grepSince(home.ConsoleLog(inst.Home), cur.logOffset, "BindException"); ok {
-		if view, err := NewView(); err == nil {
+		if view, err := observe.NewView(); err == nil {
 			if role, st, ok := view.Observe(&inst, false).Foreign(); ok {
 				return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, strings.TrimSpace(line)), true
 			}
 		}
 		return "the server could not bind a port: " + strings.TrimSpace(line), true
 	}
-	if err := Healthy(r.s.ctx, &inst); err != nil {
+	if err := observe.Healthy(r.s.ctx, &inst); err != nil {
 		return err.Error(), false
 	}
-	view, err := NewView()
+	view, err := observe.NewView()
 	if err != nil {
 		return err.Error(), false
 	}
@@ -298,9 +300,9 @@ func (r *runner) readiness(cur *running) (why string, fatal bool) {
 }
 
 // health says what is wrong with a running instance, "" when nothing.
-func (r *runner) health(cur *running, view *View) string {
+func (r *runner) health(cur *running, view *observe.View) string {
 	inst := r.live(cur)
-	if err := Healthy(r.s.ctx, &inst); err != nil {
+	if err := observe.Healthy(r.s.ctx, &inst); err != nil {
 		return err.Error()
 	}
 	why, _ := portsProblem(view.Observe(&inst, false))
@@ -309,13 +311,13 @@ func (r *runner) health(cur *running, view *View) string {
 
 // portsProblem explains the first fixed port that is not the instance's:
 // held by another process (fatal while starting), or not listening yet.
-func portsProblem(obs Observation) (why string, foreign bool) {
+func portsProblem(obs observe.Observation) (why string, foreign bool) {
 	if role, st, ok := obs.Foreign(); ok {
 		return fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder), true
 	}
 	for i, st := range obs.Fixed {
 		if !st.Listening {
-			return fmt.Sprintf("port %d (%s) is not listening", st.Port, roleName(i)), false
+			return fmt.Sprintf("port %d (%s) is not listening", st.Port, ports.Role(i)), false
 		}
 	}
 	return "", false
@@ -410,7 +412,7 @@ func (r *runner) afterExit(cur *running) (string, bool, *proc.Identity) {
 }
 
 // checkHealth moves a watched instance between ready and degraded.
-func (r *runner) checkHealth(view *View) {
+func (r *runner) checkHealth(view *observe.View) {
 	r.mu.Lock()
 	cur := r.watched
 	r.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -114,7 +115,7 @@ func (s *Supervisor) monitor() {
 			runners = append(runners, r)
 		}
 		s.mu.Unlock()
-		view, err := NewView()
+		view, err := observe.NewView()
 		if err != nil {
 			continue // the next tick tries again
 		}

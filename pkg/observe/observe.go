@@ -1,4 +1,8 @@
-package supervisor
+// Package observe looks at running instances from the outside: which of
+// their fixed ports listen and are held by their own processes, which
+// random ports (JMX, syslog) they opened, and whether /healthz says ready.
+// One View is one look at the host, shared by every instance it judges.
+package observe
 
 import (
 	"context"
@@ -246,5 +250,3 @@ func Healthy(ctx context.Context, inst *state.Instance) error {
 	}
 	return nil
 }
-
-func roleName(i int) string { return ports.Role(i).String() }
