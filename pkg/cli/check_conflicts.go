@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/mictl/mictl/pkg/check"
 )
 
 type checkConflictsOptions struct {
@@ -47,7 +45,7 @@ Exit status: 0 when there is no conflict, 1 when there are conflicts,
 }
 
 func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned) error {
-	report := check.Run(p.plan, p.host)
+	report := p.Conflicts()
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {
 			return err
@@ -60,7 +58,7 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 			fmt.Fprintf(streams.Out, "warning: %s\n", w.Message)
 		}
 		fmt.Fprintf(streams.Out, "%s checked against %d host sockets (%s): %s, %s\n",
-			plural(len(p.plan.Instances), "instance"), len(p.host.Sockets.Sockets), p.host.Sockets.Source,
+			plural(len(p.Plan.Instances), "instance"), len(p.Host.Sockets.Sockets), p.Host.Sockets.Source,
 			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"))
 	}
 	if !report.OK() {

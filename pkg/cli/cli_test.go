@@ -79,16 +79,29 @@ func freeOffset(t *testing.T, from int) int {
 	return 0
 }
 
+// clashingOffsets returns offsets a and a+37 whose ports are free on this
+// host, so the only conflicts are the plan's own (MI-FACTS "Ports": offset
+// b's HTTPS port is offset a's HTTP port when b-a = 37).
+func clashingOffsets(t *testing.T) (a, b int) {
+	t.Helper()
+	for from := 22000; ; from += 100 {
+		a = freeOffset(t, from)
+		if b = freeOffset(t, a+37); b == a+37 {
+			return a, b
+		}
+	}
+}
+
 func TestCheckConflictsCrossRoleClash(t *testing.T) {
 	inTempDir(t)
-	// MI-FACTS "Ports": offset 47's HTTPS port is offset 10's HTTP port (8290).
-	code, out, _ := run(t, "check-conflicts", "--offsets", "10,47")
+	a, b := clashingOffsets(t)
+	code, out, _ := run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b))
 	if code != ExitConflicts {
 		t.Fatalf("exit = %d, want 1; output:\n%s", code, out)
 	}
 	for _, want := range []string{
-		"conflict: mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
-		"conflict: mi-1 internal-http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+		fmt.Sprintf("conflict: mi-1 http %d ↔ mi-2 https %d (offset %d vs %d)", 8280+a, 8280+a, a, b),
+		fmt.Sprintf("conflict: mi-1 internal-http %d ↔ mi-2 management %d (offset %d vs %d)", 9191+a, 9191+a, a, b),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -96,9 +109,19 @@ func TestCheckConflictsCrossRoleClash(t *testing.T) {
 	}
 }
 
+// The issue's own example, whatever else this host runs on those ports.
+func TestCheckConflicts10And47(t *testing.T) {
+	inTempDir(t)
+	code, out, _ := run(t, "check-conflicts", "--offsets", "10,47")
+	if want := "conflict: mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)"; code != ExitConflicts || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
+	}
+}
+
 func TestCheckConflictsJSON(t *testing.T) {
 	inTempDir(t)
-	code, out, _ := run(t, "check-conflicts", "--offsets", "10,47", "-o", "json")
+	a, b := clashingOffsets(t)
+	code, out, _ := run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json")
 	if code != ExitConflicts {
 		t.Fatalf("exit = %d", code)
 	}
@@ -117,7 +140,7 @@ func TestCheckConflictsJSON(t *testing.T) {
 			t.Errorf("conflict lacks key %q: %v", key, report.Conflicts[0])
 		}
 	}
-	if c := report.Conflicts[0]; c["kind"] != "plan" || c["port"] != float64(8290) {
+	if c := report.Conflicts[0]; c["kind"] != "plan" || c["port"] != float64(8280+a) {
 		t.Errorf("first conflict = %v", c)
 	}
 }

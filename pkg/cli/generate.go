@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/home"
 )
 
@@ -52,21 +51,21 @@ type generatedFile struct {
 }
 
 func runGenerate(streams *IOStreams, o *generateOptions, p *planned) error {
-	files := make([]generatedFile, len(p.plan.Instances))
-	rendered := make([][]byte, len(p.plan.Instances))
-	for i, inst := range p.plan.Instances {
-		dir, err := home.Dir(p.cfg, inst.Name)
+	files := make([]generatedFile, len(p.Plan.Instances))
+	rendered := make([][]byte, len(p.Plan.Instances))
+	for i, inst := range p.Plan.Instances {
+		dir, err := home.Dir(p.Config, inst.Name)
 		if err != nil {
 			return err
 		}
-		if rendered[i], err = deployment.Render(p.cfg, p.src, inst); err != nil {
-			return usageErrorf("%v", err)
+		if rendered[i], err = p.Render(inst); err != nil {
+			return err
 		}
 		files[i] = generatedFile{Name: inst.Name, Offset: inst.Offset, Path: home.ConfPath(dir)}
 	}
 	for i, f := range files {
-		dir, _ := home.Dir(p.cfg, f.Name)
-		if err := home.WriteConf(dir, p.cfg.MIHome, rendered[i]); err != nil {
+		dir, _ := home.Dir(p.Config, f.Name)
+		if err := home.WriteConf(dir, p.Config.MIHome, rendered[i]); err != nil {
 			return fmt.Errorf("generate %s: %w", f.Name, err)
 		}
 	}

@@ -7,16 +7,17 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
-	"github.com/mictl/mictl/pkg/deployment"
-	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
 
 // planOptions are the flags of every command that plans instances.
 type planOptions struct {
 	offsets []int
+	// args are the planning flags the user gave, as --name=value, for the
+	// state file (see state.File.UpArgs).
+	args []string
 }
 
 // addPlanFlags registers a flag for every setting in config.Settings (so
@@ -39,52 +40,31 @@ func addPlanFlags(cmd *cobra.Command, po *planOptions) {
 	_ = cmd.MarkFlagDirname("instances-dir")
 }
 
-// planned is a configuration placed on this host.
+// planned is a configuration placed on this host, beside what runs.
 type planned struct {
-	cfg  *config.Config
-	src  deployment.Source
-	plan ports.Plan
-	host check.Host
+	*reconcile.Target
 	// state is what runs now (empty before the first mictl up).
 	state *state.File
 }
 
 // buildPlan loads the configuration, scans the host and plans the
-// instances around what it found.
+// instances around what it found. A running deployment keeps its
+// persisted offsets, and its own sockets are not conflicts; a foreign
+// process on its ports is.
 func buildPlan(cmd *cobra.Command, g *globalOptions, po *planOptions) (*planned, error) {
 	cfg, err := loadPlanConfig(cmd, g, po)
 	if err != nil {
 		return nil, err
 	}
-	src, err := deployment.LoadSource(cfg)
-	if err != nil {
-		return nil, err
-	}
-	// A running deployment keeps its persisted offsets, and its own sockets
-	// are not conflicts; a foreign process on its ports is.
 	f, err := currentState(cfg)
 	if err != nil {
 		return nil, err
 	}
-	host, err := check.LiveHost(cfg.Host)
+	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: po.offsets, KeepUnknown: true})
 	if err != nil {
 		return nil, err
 	}
-	host.Ours = ownedBy(f, host.Sockets)
-	var pinned []deployment.Pin
-	for _, inst := range f.Instances {
-		pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
-	}
-	plan, err := deployment.Plan(cfg, src, deployment.Options{
-		Offsets:  po.offsets,
-		Pinned:   pinned,
-		HostBusy: host.Busy(),
-		MinPort:  host.MinPort,
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &planned{cfg: cfg, src: src, plan: plan, host: host, state: f}, nil
+	return &planned{Target: t, state: f}, nil
 }
 
 // currentState reads the state file of cfg's instances without creating

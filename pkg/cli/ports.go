@@ -77,9 +77,9 @@ type livePort struct {
 }
 
 func portsRows(p *planned) ([]portsRow, error) {
-	rows := make([]portsRow, len(p.plan.Instances))
+	rows := make([]portsRow, len(p.Plan.Instances))
 	var view *observe.View // one look at the host for every row
-	for i, inst := range p.plan.Instances {
+	for i, inst := range p.Plan.Instances {
 		rows[i] = portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Explicit: inst.Explicit}
 		rec, ok := p.state.Instance(inst.Name)
 		if !ok {

@@ -6,21 +6,17 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"sync"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
-	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
-	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/home"
-	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/logs"
-	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
-	"github.com/mictl/mictl/pkg/sim"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -128,8 +124,15 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	return nil
 }
 
-// loadPlanConfig loads the configuration the way buildPlan does.
+// loadPlanConfig loads the configuration of a planning command, and
+// records the planning flags the user gave in po.args.
 func loadPlanConfig(cmd *cobra.Command, g *globalOptions, po *planOptions) (*config.Config, error) {
+	po.args = nil
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if isPlanFlag(f.Name) {
+			po.args = append(po.args, "--"+f.Name+"="+flagValue(f))
+		}
+	})
 	if n := len(po.offsets); n > 0 && !cmd.Flags().Changed("instances") {
 		if err := cmd.Flags().Set("instances", fmt.Sprint(n)); err != nil {
 			return nil, err
@@ -152,148 +155,35 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	if err != nil {
 		return nil, err
 	}
-	running := map[string]bool{}
-	var pinned []deployment.Pin
-	for _, inst := range f.Instances {
-		pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
-		running[inst.Name] = !inst.Server.IsZero() && inst.Server.Alive()
-	}
-	src, err := deployment.LoadSource(cfg)
-	if err != nil {
-		return nil, err
-	}
-	host, err := check.LiveHost(cfg.Host)
-	if err != nil {
-		return nil, err
-	}
-	host.Ours = ownedBy(f, host.Sockets)
-	plan, err := deployment.Plan(cfg, src, deployment.Options{
-		Offsets: o.plan.offsets, Pinned: pinned, HostBusy: host.Busy(), MinPort: host.MinPort,
+	t, err := reconcile.Build(cfg, f, reconcile.Options{
+		Offsets: o.plan.offsets, KeepUnknown: true, Env: supervisor.CaptureEnv(os.Environ()),
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, inst := range plan.Instances {
-		if rec, ok := f.Instance(inst.Name); ok && running[inst.Name] && rec.Offset != inst.Offset {
-			return nil, usageErrorf("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s)", inst.Name, rec.Offset, inst.Offset, inst.Name)
+	var fresh []string
+	for _, inst := range t.Plan.Instances {
+		rec, known := f.Instance(inst.Name)
+		if !known || rec.Server.IsZero() || !rec.Server.Alive() {
+			fresh = append(fresh, inst.Name)
+		} else if rec.Offset != inst.Offset {
+			return nil, usageErrorf("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
 	}
-	if report := check.Run(plan, host); !report.OK() && !o.force {
+	if report := t.Conflicts(); !report.OK() && !o.force {
 		for _, c := range report.Conflicts {
 			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
 		}
 		fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above, or use --force")
 		return nil, errConflicts
 	}
-
-	distDir, err := sourceDistribution(cfg)
+	records, err := t.Prepare(fresh)
 	if err != nil {
 		return nil, err
 	}
-	// Homes are prepared in parallel: each is a few fsynced files, and
-	// twenty in a row would be most of the time `up` takes.
-	names := make([]string, len(plan.Instances))
-	records := make([]state.Instance, len(plan.Instances))
-	errs := make([]error, len(plan.Instances))
-	var wg sync.WaitGroup
-	for i, inst := range plan.Instances {
-		names[i] = inst.Name
-		if running[inst.Name] {
-			continue
-		}
-		wg.Go(func() { records[i], errs[i] = prepareHome(cfg, src, distDir, inst) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	var fresh []state.Instance
-	for i, rec := range records {
-		if !running[names[i]] {
-			fresh = append(fresh, rec)
-		}
-	}
-	return names, store.Save(mergeInstances(f, fresh))
-}
-
-// sourceDistribution is the MI home instances are cloned from: mi_home, or
-// the simulator distribution mictl writes under instances_dir/.dist (again
-// each time, so it always runs this mictl binary).
-func sourceDistribution(cfg *config.Config) (string, error) {
-	if !cfg.UsesSimulator() {
-		return cfg.MIHome, nil
-	}
-	dir := filepath.Join(cfg.InstancesDir, ".dist")
-	opts, err := sim.MictlDistOptions()
-	if err != nil {
-		return "", err
-	}
-	if err := sim.WriteDist(dir, opts); err != nil {
-		return "", fmt.Errorf("write the simulator distribution: %w", err)
-	}
-	return dir, nil
-}
-
-// prepareHome clones the distribution into the instance's home and writes
-// its deployment.toml, returning its state record.
-func prepareHome(cfg *config.Config, src deployment.Source, distDir string, inst ports.Instance) (state.Instance, error) {
-	dir, err := home.Dir(cfg, inst.Name)
-	if err != nil {
-		return state.Instance{}, err
-	}
-	rendered, err := deployment.Render(cfg, src, inst)
-	if err != nil {
-		return state.Instance{}, &exitError{ExitUsage, err}
-	}
-	if _, err := home.Sync(distDir, dir); err != nil {
-		return state.Instance{}, err
-	}
-	if err := home.WriteConf(dir, cfg.MIHome, rendered); err != nil {
-		return state.Instance{}, fmt.Errorf("generate %s: %w", inst.Name, err)
-	}
-	var args []string
-	if cfg.OffsetMethod == config.OffsetMethodFlag {
-		args = []string{fmt.Sprintf("%s%d", ports.OffsetFlag, inst.Offset)}
-	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return state.Instance{}, err
-	}
-	return state.Instance{
-		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
-		Bind: cfg.Host.String(), Args: args, Env: supervisor.CaptureEnv(os.Environ()),
-		State: supervisor.StateStarting,
-	}, nil
-}
-
-// mergeInstances puts fresh records into f, replacing same-named ones and
-// keeping the plan order of those already there.
-func mergeInstances(f *state.File, records []state.Instance) *state.File {
-	for _, rec := range records {
-		if cur, ok := f.Instance(rec.Name); ok {
-			rec.Restarts = cur.Restarts
-			*cur = rec
-			continue
-		}
-		f.Instances = append(f.Instances, rec)
-	}
-	return f
-}
-
-// ownedBy recognises sockets held by the running instances of f, which are
-// not conflicts for their own instance.
-func ownedBy(f *state.File, snap *hostnet.Snapshot) func(hostnet.Socket) bool {
-	ours := map[uint64]bool{}
-	view := &observe.View{Sockets: snap}
-	for _, inst := range f.Instances {
-		if inst.PGID <= 0 || inst.Server.IsZero() || !inst.Server.Alive() {
-			continue
-		}
-		for ino := range view.GroupInodes(inst.PGID) {
-			ours[ino] = true
-		}
-	}
-	return func(s hostnet.Socket) bool { return ours[s.Inode] }
+	reconcile.Merge(f, records)
+	f.UpArgs = o.plan.args
+	return t.Names(), store.Save(f)
 }
 
 // runForeground supervises in this process until Ctrl-C, streaming every
@@ -340,4 +230,26 @@ func followLogs(streams *IOStreams, cfg *config.Config, names []string) (stop fu
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// isPlanFlag reports whether name is one of addPlanFlags' flags.
+func isPlanFlag(name string) bool {
+	if name == "offsets" {
+		return true
+	}
+	for _, s := range config.Settings {
+		if s.Flag == name && s.Key != "instances_dir" {
+			return true
+		}
+	}
+	return false
+}
+
+// flagValue renders a flag's value so that parsing it again gives the
+// same value (a slice flag prints "[10,20]" but parses "10,20").
+func flagValue(f *pflag.Flag) string {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return strings.Join(sv.GetSlice(), ",")
+	}
+	return f.Value.String()
 }

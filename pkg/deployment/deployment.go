@@ -28,9 +28,21 @@ func SourceTOML(miHome string) string {
 	return filepath.Join(miHome, "conf", "deployment.toml")
 }
 
-// LoadSource reads the source deployment.toml of cfg's distribution.
+// SimulatorDist is where mictl writes the simulator distribution when no
+// mi_home is configured.
+func SimulatorDist(cfg *config.Config) string {
+	return filepath.Join(cfg.InstancesDir, ".dist")
+}
+
+// LoadSource reads the source deployment.toml of cfg's distribution: the
+// simulator distribution's (which the user may edit, as a real one) once
+// it exists, the built-in template before that.
 func LoadSource(cfg *config.Config) (Source, error) {
 	if cfg.UsesSimulator() {
+		path := SourceTOML(SimulatorDist(cfg))
+		if data, err := os.ReadFile(path); err == nil {
+			return Source{Path: path, TOML: data}, nil
+		}
 		return Source{Path: "built-in deployment.toml", TOML: deploytoml.Template()}, nil
 	}
 	path := SourceTOML(cfg.MIHome)

@@ -33,6 +33,13 @@ const (
 	StateFailed   = "failed"   // gave up: restart budget spent or start impossible
 )
 
+// Wanted reports whether an instance in state st should be running: a
+// daemon brings such instances back after its own crash, and a reload
+// restarts them when their configuration changed.
+func Wanted(st string) bool {
+	return st != StateStopped && st != StateFailed && st != ""
+}
+
 // File is the whole content of state.json.
 type File struct {
 	Version int `json:"version"`
@@ -42,6 +49,10 @@ type File struct {
 	// Instances are in plan order, so views list them the way the user
 	// planned them without sorting.
 	Instances []Instance `json:"instances"`
+	// UpArgs are the planning flags of the last `mictl up` (--instances 5
+	// ...): a reload plans with them over mictl.toml, as that up did, so
+	// an edit of the file never undoes what the command line asked for.
+	UpArgs []string `json:"up_args,omitempty"`
 }
 
 // Daemon records the detached supervisor process.

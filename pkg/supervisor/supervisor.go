@@ -30,11 +30,8 @@ const (
 	StateFailed   = state.StateFailed // gave up: a failed first start, or too many restarts
 )
 
-// Wanted reports whether an instance in state st should be running: the
-// daemon brings such instances back after its own crash.
-func Wanted(st string) bool {
-	return st != StateStopped && st != StateFailed && st != ""
-}
+// Wanted reports whether an instance in state st should be running.
+var Wanted = state.Wanted
 
 // Event is one thing that happened to an instance.
 type Event struct {

@@ -1,0 +1,106 @@
+package reconcile
+
+import (
+	"fmt"
+	"strings"
+)
+
+// UnifiedDiff renders the line difference between old and new as a
+// unified diff with three lines of context, as `diff -u` does. The files
+// compared are a few dozen lines, so the quadratic longest-common-
+// subsequence table is both simple and fast enough.
+func UnifiedDiff(name string, old, new []byte) string {
+	a, b := splitLines(string(old)), splitLines(string(new))
+	ops := diffLines(a, b)
+	var out strings.Builder
+	fmt.Fprintf(&out, "--- %s\n+++ %s (after reload)\n", name, name)
+	const context = 3
+	for i := 0; i < len(ops); {
+		if ops[i].kind == ' ' {
+			i++
+			continue
+		}
+		// A hunk: from context lines before this change to context lines
+		// after the last change that is within 2*context of the next.
+		start := max(0, i-context)
+		end := i
+		for end < len(ops) {
+			if ops[end].kind != ' ' {
+				end++
+				continue
+			}
+			next := end
+			for next < len(ops) && ops[next].kind == ' ' {
+				next++
+			}
+			if next == len(ops) || next-end > 2*context {
+				end = min(len(ops), end+context)
+				break
+			}
+			end = next
+		}
+		aStart, bStart, aLen, bLen := ops[start].a, ops[start].b, 0, 0
+		for _, op := range ops[start:end] {
+			if op.kind != '+' {
+				aLen++
+			}
+			if op.kind != '-' {
+				bLen++
+			}
+		}
+		fmt.Fprintf(&out, "@@ -%d,%d +%d,%d @@\n", aStart+1, aLen, bStart+1, bLen)
+		for _, op := range ops[start:end] {
+			fmt.Fprintf(&out, "%c%s\n", op.kind, op.text)
+		}
+		i = end
+	}
+	return out.String()
+}
+
+type diffOp struct {
+	kind byte // ' ', '-', '+'
+	text string
+	a, b int // line index in old and new where this op stands
+}
+
+func diffLines(a, b []string) []diffOp {
+	// lcs[i][j] is the length of the longest common subsequence of a[i:]
+	// and b[j:].
+	lcs := make([][]int, len(a)+1)
+	for i := range lcs {
+		lcs[i] = make([]int, len(b)+1)
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var ops []diffOp
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case i < len(a) && j < len(b) && a[i] == b[j]:
+			ops = append(ops, diffOp{' ', a[i], i, j})
+			i, j = i+1, j+1
+		case j < len(b) && (i == len(a) || lcs[i][j+1] >= lcs[i+1][j]):
+			ops = append(ops, diffOp{'+', b[j], i, j})
+			j++
+		default:
+			ops = append(ops, diffOp{'-', a[i], i, j})
+			i++
+		}
+	}
+	return ops
+}
+
+func splitLines(s string) []string {
+	s = strings.TrimSuffix(s, "\n")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}

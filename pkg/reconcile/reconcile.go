@@ -1,0 +1,292 @@
+// Package reconcile works out what a configuration asks for on this host
+// (the target: every instance's offset, ports, home and rendered
+// deployment.toml) and how it differs from what runs (the changes:
+// instances to add, remove and restart). `mictl up` applies a target's
+// additions; the daemon applies all of it when mictl.toml or the source
+// deployment.toml changes; `mictl diff` only shows it.
+package reconcile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/observe"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/sim"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// Options are the inputs of a target that do not come from the config.
+type Options struct {
+	// Offsets are explicit offsets for the first instances (--offsets).
+	Offsets []int
+	// KeepUnknown keeps instances the state file knows but the config no
+	// longer names (up never removes anything); a reload removes them.
+	KeepUnknown bool
+	// Env is captured for instances that get a new record.
+	Env []string
+}
+
+// Target is the deployment a configuration asks for, placed on this host.
+type Target struct {
+	Config *config.Config
+	Source deployment.Source
+	Plan   ports.Plan
+	Host   check.Host
+	env    []string
+}
+
+// Build plans cfg on this host around what runs (f), keeping the offsets
+// f persisted. Nothing is written.
+func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
+	src, err := deployment.LoadSource(cfg)
+	if err != nil {
+		return nil, err
+	}
+	host, err := check.LiveHost(cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	host.Ours = OwnedBy(f)
+	names := cfg.Names()
+	var pinned []deployment.Pin
+	for _, inst := range f.Instances {
+		if opts.KeepUnknown || slices.Contains(names, inst.Name) {
+			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
+		}
+	}
+	plan, err := deployment.Plan(cfg, src, deployment.Options{
+		Offsets: opts.Offsets, Pinned: pinned, HostBusy: host.Busy(), MinPort: host.MinPort,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, env: opts.Env}, nil
+}
+
+// Render produces inst's deployment.toml. A failure is the user's input
+// (an override the source cannot take): a *config.Error.
+func (t *Target) Render(inst ports.Instance) ([]byte, error) {
+	out, err := deployment.Render(t.Config, t.Source, inst)
+	if err != nil {
+		return nil, &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
+	}
+	return out, nil
+}
+
+// Names lists the target's instances in plan order.
+func (t *Target) Names() []string {
+	out := make([]string, len(t.Plan.Instances))
+	for i, inst := range t.Plan.Instances {
+		out[i] = inst.Name
+	}
+	return out
+}
+
+// Conflicts checks the target against itself and the host.
+func (t *Target) Conflicts() check.Report { return check.Run(t.Plan, t.Host) }
+
+// Record is the state record that launches inst as the target wants it.
+func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
+	dir, err := home.Dir(t.Config, inst.Name)
+	if err != nil {
+		return state.Instance{}, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return state.Instance{}, err
+	}
+	var args []string
+	if t.Config.OffsetMethod == config.OffsetMethodFlag {
+		args = []string{fmt.Sprintf("%s%d", ports.OffsetFlag, inst.Offset)}
+	}
+	return state.Instance{
+		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
+		Bind: t.Config.Host.String(), Args: args, Env: t.env, State: state.StateStarting,
+	}, nil
+}
+
+// Prepare clones the source distribution into the homes of names and
+// writes their deployment.toml, in parallel (each home is a few fsynced
+// files; twenty in a row would be most of the time `up` takes), and
+// returns their records.
+func (t *Target) Prepare(names []string) ([]state.Instance, error) {
+	distDir, err := SourceDistribution(t.Config)
+	if err != nil {
+		return nil, err
+	}
+	// Render everything first: a bad override must leave no home touched.
+	rendered := make([][]byte, len(names))
+	insts := make([]ports.Instance, len(names))
+	for i, name := range names {
+		inst, ok := t.instance(name)
+		if !ok {
+			return nil, fmt.Errorf("instance %s is not in the plan", name)
+		}
+		if rendered[i], err = t.Render(inst); err != nil {
+			return nil, err
+		}
+		insts[i] = inst
+	}
+	records := make([]state.Instance, len(names))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i := range names {
+		wg.Go(func() { records[i], errs[i] = t.prepare(distDir, insts[i], rendered[i]) })
+	}
+	wg.Wait()
+	return records, errors.Join(errs...)
+}
+
+func (t *Target) prepare(distDir string, inst ports.Instance, rendered []byte) (state.Instance, error) {
+	rec, err := t.Record(inst)
+	if err != nil {
+		return rec, err
+	}
+	if _, err := home.Sync(distDir, rec.Home); err != nil {
+		return rec, err
+	}
+	if err := home.WriteConf(rec.Home, t.Config.MIHome, rendered); err != nil {
+		return rec, fmt.Errorf("generate %s: %w", inst.Name, err)
+	}
+	return rec, nil
+}
+
+func (t *Target) instance(name string) (ports.Instance, bool) {
+	for _, inst := range t.Plan.Instances {
+		if inst.Name == name {
+			return inst, true
+		}
+	}
+	return ports.Instance{}, false
+}
+
+// SourceDistribution is the MI home instances are cloned from: mi_home, or
+// the simulator distribution under instances_dir/.dist, written again each
+// time so that it always runs this mictl binary (its conf/ files, which the
+// user may edit, are kept).
+func SourceDistribution(cfg *config.Config) (string, error) {
+	if !cfg.UsesSimulator() {
+		return cfg.MIHome, nil
+	}
+	dir := deployment.SimulatorDist(cfg)
+	opts, err := sim.MictlDistOptions()
+	if err != nil {
+		return "", err
+	}
+	if err := sim.WriteDist(dir, opts); err != nil {
+		return "", fmt.Errorf("write the simulator distribution: %w", err)
+	}
+	return dir, nil
+}
+
+// Merge puts records into f, replacing same-named ones (keeping their
+// restart counts) and appending new ones in order.
+func Merge(f *state.File, records []state.Instance) {
+	for _, rec := range records {
+		if cur, ok := f.Instance(rec.Name); ok {
+			rec.Restarts = cur.Restarts
+			*cur = rec
+			continue
+		}
+		f.Instances = append(f.Instances, rec)
+	}
+}
+
+// OwnedBy recognises sockets held by the running instances of f, which are
+// not conflicts for their own deployment.
+func OwnedBy(f *state.File) func(hostnet.Socket) bool {
+	ours := map[uint64]bool{}
+	view := &observe.View{}
+	for _, inst := range f.Instances {
+		if inst.PGID <= 0 || inst.Server.IsZero() || !inst.Server.Alive() {
+			continue
+		}
+		for ino := range view.GroupInodes(inst.PGID) {
+			ours[ino] = true
+		}
+	}
+	return func(s hostnet.Socket) bool { return ours[s.Inode] }
+}
+
+// Changes is what it takes to go from what runs to a target.
+type Changes struct {
+	Add     []string          `json:"add"`     // planned, not running: start
+	Remove  []string          `json:"remove"`  // running or known, no longer planned: stop
+	Restart []string          `json:"restart"` // running with another deployment.toml, offset or launch: restart
+	Why     map[string]string `json:"why"`     // why each restart
+	Diffs   map[string]string `json:"diffs"`   // deployment.toml now vs target, per restart
+}
+
+// Empty reports whether nothing would change.
+func (c Changes) Empty() bool { return len(c.Add)+len(c.Remove)+len(c.Restart) == 0 }
+
+// Compare works out the changes from f (what runs, and the homes on disk)
+// to t. Only running instances are restarted; a stopped instance that is
+// still planned is left to `mictl up`.
+func Compare(t *Target, f *state.File) (Changes, error) {
+	c := Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Why: map[string]string{}, Diffs: map[string]string{}}
+	planned := map[string]bool{}
+	for _, inst := range t.Plan.Instances {
+		planned[inst.Name] = true
+		rec, known := f.Instance(inst.Name)
+		if !known {
+			c.Add = append(c.Add, inst.Name)
+			continue
+		}
+		if !state.Wanted(rec.State) {
+			continue
+		}
+		want, err := t.Record(inst)
+		if err != nil {
+			continue
+		}
+		rendered, err := t.Render(inst)
+		if err != nil {
+			return c, err
+		}
+		current, _ := os.ReadFile(home.ConfPath(rec.Home))
+		var why []string
+		if rec.Offset != inst.Offset {
+			why = append(why, fmt.Sprintf("offset %d -> %d", rec.Offset, inst.Offset))
+		}
+		if !bytes.Equal(current, rendered) {
+			why = append(why, "deployment.toml changed")
+			c.Diffs[inst.Name] = UnifiedDiff(home.ConfPath(rec.Home), current, rendered)
+		}
+		if rec.Bind != want.Bind || !slices.Equal(rec.Args, want.Args) {
+			why = append(why, "launch settings changed")
+		}
+		if len(why) > 0 {
+			c.Restart = append(c.Restart, inst.Name)
+			c.Why[inst.Name] = joinReasons(why)
+		}
+	}
+	for _, rec := range f.Instances {
+		if !planned[rec.Name] {
+			c.Remove = append(c.Remove, rec.Name)
+		}
+	}
+	return c, nil
+}
+
+func joinReasons(why []string) string {
+	var b bytes.Buffer
+	for i, w := range why {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(w)
+	}
+	return b.String()
+}
