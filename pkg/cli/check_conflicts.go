@@ -62,7 +62,7 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"))
 	}
 	if !report.OK() {
-		return errConflicts
+		return errReported
 	}
 	return nil
 }

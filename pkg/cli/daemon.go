@@ -5,11 +5,17 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -46,7 +52,7 @@ func newCmdDaemon(streams *IOStreams, g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := supervisor.StartDaemon(store, policy, rf.daemonArgs(cfg))
+			d, err := supervisor.StartDaemon(store, policy, rf.daemonArgs(cfg), newFollow(g.configPath, cfg))
 			if errors.Is(err, supervisor.ErrDaemonRunning) {
 				return nil // a concurrent start won; it supervises
 			}
@@ -92,5 +98,54 @@ func rotateLogs(streams *IOStreams, d *supervisor.Daemon) {
 		if _, err := logs.RotateIfLarger(home.ConsoleLog(dir), logMaxBytes, logKeep); err != nil {
 			fmt.Fprintf(streams.ErrOut, "rotate %s: %v\n", home.ConsoleLog(dir), err)
 		}
+	}
+}
+
+// configDebounce folds the burst of events one save makes (an editor may
+// write, rename and chmod) into one reload.
+const configDebounce = 100 * time.Millisecond
+
+// newFollow makes the daemon follow its configuration live: mictl.toml
+// (the file cfg was read from, or ./mictl.toml should one appear) and the
+// source distribution's deployment.toml. Each reload plans with the
+// planning flags of the last `mictl up` over the file, as that up did.
+func newFollow(configPath string, cfg *config.Config) *supervisor.Follow {
+	file := configPath
+	if file == "" {
+		file = config.DefaultFile
+	}
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	instancesDir, _ := filepath.Abs(cfg.InstancesDir)
+	var mu sync.Mutex
+	source := deployment.SourceTOMLOf(cfg)
+	return &supervisor.Follow{
+		Debounce: configDebounce,
+		Files: func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return []string{file, source}
+		},
+		Load: func(upArgs []string) (*config.Config, []int, error) {
+			fs := pflag.NewFlagSet("reload", pflag.ContinueOnError)
+			po := &planOptions{}
+			registerPlanFlags(fs, po)
+			if err := fs.Parse(upArgs); err != nil {
+				return nil, nil, fmt.Errorf("the flags of the last mictl up (%s): %w", strings.Join(upArgs, " "), err)
+			}
+			// The daemon's instances never move.
+			if err := fs.Set("instances-dir", instancesDir); err != nil {
+				return nil, nil, err
+			}
+			cfg, err := loadPlanConfig(fs, configPath, po)
+			if err != nil {
+				return nil, nil, err
+			}
+			mu.Lock()
+			source = deployment.SourceTOMLOf(cfg)
+			mu.Unlock()
+			return cfg, po.offsets, nil
+		},
 	}
 }

@@ -31,9 +31,9 @@ func usageErrorf(format string, args ...any) error {
 	return &exitError{ExitUsage, fmt.Errorf(format, args...)}
 }
 
-// errConflicts ends a command that already printed its findings: exit 1
+// errReported ends a command that already printed its findings: exit 1
 // with no further message.
-var errConflicts = &exitError{ExitConflicts, errors.New("conflicts found")}
+var errReported = &exitError{ExitConflicts, errors.New("conflicts found")}
 
 // ExitCode maps an error to the process exit code.
 func ExitCode(err error) int {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -24,7 +25,15 @@ type planOptions struct {
 // flags, MICTL_* variables and mictl.toml keys always match), plus
 // --offsets.
 func addPlanFlags(cmd *cobra.Command, po *planOptions) {
-	fs := cmd.Flags()
+	registerPlanFlags(cmd.Flags(), po)
+	_ = cmd.RegisterFlagCompletionFunc("offset-method", cobra.FixedCompletions(
+		[]string{config.OffsetMethodTOML, config.OffsetMethodFlag}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.MarkFlagDirname("mi-home")
+	_ = cmd.MarkFlagDirname("instances-dir")
+}
+
+// registerPlanFlags puts the planning flags into fs.
+func registerPlanFlags(fs *pflag.FlagSet, po *planOptions) {
 	for _, s := range config.Settings {
 		switch def := s.Default.(type) {
 		case int:
@@ -34,10 +43,6 @@ func addPlanFlags(cmd *cobra.Command, po *planOptions) {
 		}
 	}
 	fs.IntSliceVar(&po.offsets, "offsets", nil, "explicit offsets for the first instances, e.g. 10,20,30 (kept as given and checked, never moved)")
-	_ = cmd.RegisterFlagCompletionFunc("offset-method", cobra.FixedCompletions(
-		[]string{config.OffsetMethodTOML, config.OffsetMethodFlag}, cobra.ShellCompDirectiveNoFileComp))
-	_ = cmd.MarkFlagDirname("mi-home")
-	_ = cmd.MarkFlagDirname("instances-dir")
 }
 
 // planned is a configuration placed on this host, beside what runs.
@@ -52,7 +57,7 @@ type planned struct {
 // persisted offsets, and its own sockets are not conflicts; a foreign
 // process on its ports is.
 func buildPlan(cmd *cobra.Command, g *globalOptions, po *planOptions) (*planned, error) {
-	cfg, err := loadPlanConfig(cmd, g, po)
+	cfg, err := loadPlanConfig(cmd.Flags(), g.configPath, po)
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,8 @@ Exit codes:
 		newCmdStatus(streams, g),
 		newCmdRestart(streams, g),
 		newCmdLogs(streams, g),
+		newCmdReload(streams, g),
+		newCmdDiff(streams, g),
 		newCmdDaemon(streams, g),
 		newCmdVersion(streams),
 		newCmdSim(streams),
@@ -76,7 +78,7 @@ func Main(args []string, streams *IOStreams) int {
 	if err == nil {
 		return ExitOK
 	}
-	if errors.Is(err, errConflicts) {
+	if errors.Is(err, errReported) {
 		return ExitConflicts // the findings are already printed
 	}
 	fmt.Fprintf(streams.ErrOut, "mictl: %v\n", err)

@@ -54,13 +54,20 @@ func (rf *runFlags) daemonArgs(cfg *config.Config) []string {
 	if err != nil {
 		dir = cfg.InstancesDir
 	}
-	return []string{
+	args := []string{
 		"--instances-dir", dir,
 		"--restart", rf.restart,
 		"--max-restarts", fmt.Sprint(rf.maxRestarts),
 		"--backoff", rf.backoff.String(),
 		"--timeout", rf.readyTimeout.String(),
 	}
+	// The daemon follows the same mictl.toml, wherever it is started from.
+	if cfg.File != "" {
+		if abs, err := filepath.Abs(cfg.File); err == nil {
+			args = append(args, "--config", abs)
+		}
+	}
+	return args
 }
 
 // openStore opens the state directory of cfg's instances.

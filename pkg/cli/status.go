@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -69,10 +70,23 @@ func addDirFlag(cmd *cobra.Command) {
 	}
 }
 
-// loadDirConfig loads the configuration of a command that has only
-// --instances-dir.
+// loadDirConfig loads the configuration of a command that works on
+// existing instances and needs only instances_dir. A broken mictl.toml
+// must not keep the user from seeing or stopping what runs: it is
+// reported, and instances_dir then comes from the flag, the environment or
+// the default.
 func loadDirConfig(cmd *cobra.Command, g *globalOptions) (*config.Config, error) {
-	return config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+	cfg, err := config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return cfg, err
+	}
+	fallback, ferr := config.Load(config.Sources{Flags: cmd.Flags(), NoFile: true})
+	if ferr != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n(ignoring the config file here; instances under %s)\n", err, fallback.InstancesDir)
+	return fallback, nil
 }
 
 // statusRow is one instance in `mictl status -o json`.
@@ -137,6 +151,9 @@ func printStatus(streams *IOStreams, store *state.Store, format string) error {
 		return err
 	}
 	rows := statusRows(f)
+	if f.ReloadError != "" {
+		fmt.Fprintf(streams.ErrOut, "warning: the last configuration reload failed, instances run the configuration before it:\n  %s\n", f.ReloadError)
+	}
 	if format == formatJSON {
 		return writeJSON(streams.Out, rows)
 	}

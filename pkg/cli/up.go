@@ -81,7 +81,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cfg, err := loadPlanConfig(cmd, g, &o.plan)
+	cfg, err := loadPlanConfig(cmd.Flags(), g.configPath, &o.plan)
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	}
 
 	if o.foreground {
-		return runForeground(ctx, streams, cfg, store, policy, names)
+		return runForeground(ctx, streams, g, cfg, store, policy, names)
 	}
 	if err := ensureDaemonFor(ctx, store, cfg, &o.run); err != nil {
 		return err
@@ -126,15 +126,15 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 
 // loadPlanConfig loads the configuration of a planning command, and
 // records the planning flags the user gave in po.args.
-func loadPlanConfig(cmd *cobra.Command, g *globalOptions, po *planOptions) (*config.Config, error) {
+func loadPlanConfig(fs *pflag.FlagSet, configPath string, po *planOptions) (*config.Config, error) {
 	po.args = nil
-	cmd.Flags().Visit(func(f *pflag.Flag) {
+	fs.Visit(func(f *pflag.Flag) {
 		if isPlanFlag(f.Name) {
 			po.args = append(po.args, "--"+f.Name+"="+flagValue(f))
 		}
 	})
-	if n := len(po.offsets); n > 0 && !cmd.Flags().Changed("instances") {
-		if err := cmd.Flags().Set("instances", fmt.Sprint(n)); err != nil {
+	if n := len(po.offsets); n > 0 && !fs.Changed("instances") {
+		if err := fs.Set("instances", fmt.Sprint(n)); err != nil {
 			return nil, err
 		}
 	}
@@ -143,7 +143,7 @@ func loadPlanConfig(cmd *cobra.Command, g *globalOptions, po *planOptions) (*con
 			return nil, usageErrorf("--offsets: %d is not an offset: expected 0-%d", o, ports.MaxPort)
 		}
 	}
-	return config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+	return config.Load(config.Sources{Path: configPath, Flags: fs})
 }
 
 // prepareUp plans (keeping persisted offsets), checks, prepares the homes
@@ -175,21 +175,21 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
 		}
 		fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above, or use --force")
-		return nil, errConflicts
+		return nil, errReported
 	}
 	records, err := t.Prepare(fresh)
 	if err != nil {
 		return nil, err
 	}
 	reconcile.Merge(f, records)
-	f.UpArgs = o.plan.args
+	f.UpArgs, f.ReloadError = o.plan.args, "" // this up planned from the current configuration
 	return t.Names(), store.Save(f)
 }
 
 // runForeground supervises in this process until Ctrl-C, streaming every
 // instance's log with a prefix, then stops every instance gracefully.
-func runForeground(ctx context.Context, streams *IOStreams, cfg *config.Config, store *state.Store, policy supervisor.Policy, names []string) error {
-	d, err := supervisor.StartDaemon(store, policy, nil)
+func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cfg *config.Config, store *state.Store, policy supervisor.Policy, names []string) error {
+	d, err := supervisor.StartDaemon(store, policy, nil, newFollow(g.configPath, cfg))
 	if errors.Is(err, supervisor.ErrDaemonRunning) {
 		return usageErrorf("a mictl daemon already supervises %s; stop it with mictl down, or run without --foreground", cfg.InstancesDir)
 	}

@@ -37,6 +37,8 @@ type Sources struct {
 	// Flags is the command's flag set; a flag whose name matches a
 	// setting's Flag overrides it when the user set it.
 	Flags *pflag.FlagSet
+	// NoFile reads no config file at all: flags, environment, defaults.
+	NoFile bool
 }
 
 // fileSchema mirrors mictl.toml. Pointers tell "absent" from "zero".
@@ -67,6 +69,8 @@ func Load(src Sources) (*Config, error) {
 	}
 	data, err := os.ReadFile(path)
 	switch {
+	case src.NoFile:
+		path, data = "", nil
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		path, data = "", nil // no file at all: defaults
 	case err != nil:

@@ -34,18 +34,27 @@ func SimulatorDist(cfg *config.Config) string {
 	return filepath.Join(cfg.InstancesDir, ".dist")
 }
 
+// SourceTOMLOf is the source deployment.toml of cfg's distribution: the
+// file LoadSource reads (once the simulator distribution exists).
+func SourceTOMLOf(cfg *config.Config) string {
+	if cfg.UsesSimulator() {
+		return SourceTOML(SimulatorDist(cfg))
+	}
+	return SourceTOML(cfg.MIHome)
+}
+
 // LoadSource reads the source deployment.toml of cfg's distribution: the
 // simulator distribution's (which the user may edit, as a real one) once
 // it exists, the built-in template before that.
 func LoadSource(cfg *config.Config) (Source, error) {
 	if cfg.UsesSimulator() {
-		path := SourceTOML(SimulatorDist(cfg))
+		path := SourceTOMLOf(cfg)
 		if data, err := os.ReadFile(path); err == nil {
 			return Source{Path: path, TOML: data}, nil
 		}
 		return Source{Path: "built-in deployment.toml", TOML: deploytoml.Template()}, nil
 	}
-	path := SourceTOML(cfg.MIHome)
+	path := SourceTOMLOf(cfg)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Source{}, &config.Error{Where: path, Msg: fmt.Sprintf(

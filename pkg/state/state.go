@@ -53,6 +53,9 @@ type File struct {
 	// ...): a reload plans with them over mictl.toml, as that up did, so
 	// an edit of the file never undoes what the command line asked for.
 	UpArgs []string `json:"up_args,omitempty"`
+	// ReloadError is why the last reload of the configuration failed,
+	// empty when it succeeded: what runs is then the configuration before.
+	ReloadError string `json:"reload_error,omitempty"`
 }
 
 // Daemon records the detached supervisor process.

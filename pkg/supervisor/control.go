@@ -9,12 +9,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -24,6 +24,7 @@ const (
 	OpStart   = "start"   // start (or adopt) instances, stream events until each is ready or failed
 	OpStop    = "stop"    // stop instances gracefully
 	OpRestart = "restart" // rolling: one at a time, each ready before the next
+	OpReload  = "reload"  // re-read the configuration and apply what changed
 )
 
 // Request is one control request: a JSON line from client to daemon.
@@ -121,6 +122,8 @@ func peerUID(conn *net.UnixConn) (int, error) {
 // Server answers control requests for a supervisor.
 type Server struct {
 	sup *Supervisor
+	// reload re-reads the configuration and applies it (nil: no config).
+	reload func() (reconcile.Changes, error)
 	// idle is signalled when a stop left no instance to watch.
 	idle chan struct{}
 	wg   sync.WaitGroup
@@ -179,7 +182,11 @@ func (srv *Server) handle(conn *net.UnixConn) {
 	}
 	events, cancel := srv.sup.Subscribe()
 	defer cancel()
-	stopForwarding := forward(events, req.Names, func(ev Event) { send(Message{Event: &ev}) })
+	names := req.Names
+	if req.Op == OpReload {
+		names = nil // a reload's events are about any instance
+	}
+	stopForwarding := forward(events, names, func(ev Event) { send(Message{Event: &ev}) })
 	var err error
 	switch req.Op {
 	case OpPing:
@@ -195,6 +202,12 @@ func (srv *Server) handle(conn *net.UnixConn) {
 		}
 	case OpRestart:
 		err = srv.restart(req.Names, req.Timeout)
+	case OpReload:
+		if srv.reload == nil {
+			err = errors.New("this supervisor does not follow a configuration")
+		} else {
+			_, err = srv.reload()
+		}
 	default:
 		err = fmt.Errorf("unknown operation %q", req.Op)
 	}
@@ -244,39 +257,7 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 	if err := srv.sup.Start(names); err != nil {
 		return err
 	}
-	return srv.waitSettled(names, timeout)
-}
-
-// waitSettled waits until every name is ready, or one failed, or
-// timeout passed, watching the supervisor's own view of the instances.
-func (srv *Server) waitSettled(names []string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		insts := srv.sup.Instances(names)
-		var pending, failed []string
-		for _, name := range names {
-			inst, ok := insts[name]
-			switch {
-			case !ok:
-				failed = append(failed, name+": not supervised")
-			case inst.State == StateReady:
-			case inst.State == StateFailed || inst.State == StateStopped:
-				failed = append(failed, fmt.Sprintf("%s %s: %s", name, inst.State, inst.LastError))
-			default:
-				pending = append(pending, name)
-			}
-		}
-		if len(pending) == 0 {
-			if len(failed) > 0 {
-				return errors.New(strings.Join(failed, "\n"))
-			}
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %s: %s", timeout, strings.Join(pending, ", "))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return srv.sup.WaitReady(names, timeout)
 }
 
 // restart stops and starts names one at a time, each ready before the

@@ -13,7 +13,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/watch"
 )
 
 // ErrDaemonRunning means another supervisor holds the daemon lock.
@@ -51,6 +53,17 @@ type Daemon struct {
 	server *Server
 	ln     interface{ Close() error }
 	served chan struct{}
+	// watchDone is closed when the configuration watch has ended.
+	watchDone chan struct{}
+}
+
+// Follow is the configuration a daemon follows live.
+type Follow struct {
+	Load LoadConfig
+	// Files are the files to watch (mictl.toml, the source
+	// deployment.toml); asked again after every reload.
+	Files    func() []string
+	Debounce time.Duration
 }
 
 // StartDaemon takes the daemon lock, becomes the child subreaper, opens the
@@ -59,8 +72,10 @@ type Daemon struct {
 // leaves them running for the next daemon to adopt.
 //
 // args are recorded in the state file so that a replacement daemon (after
-// this one is killed) runs with the same policy.
-func StartDaemon(store *state.Store, policy Policy, args []string) (*Daemon, error) {
+// this one is killed) runs with the same policy. With follow set, the
+// daemon reloads the configuration whenever one of follow.Files changes
+// (and on `mictl reload`).
+func StartDaemon(store *state.Store, policy Policy, args []string, follow *Follow) (*Daemon, error) {
 	lock, err := lockDaemon(store)
 	if err != nil {
 		return nil, err
@@ -84,6 +99,17 @@ func StartDaemon(store *state.Store, policy Policy, args []string) (*Daemon, err
 		return nil, err
 	}
 	d := &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{})}
+	if follow != nil {
+		d.server.reload = func() (reconcile.Changes, error) { return sup.Reload(follow.Load) }
+		d.watchDone = make(chan struct{})
+		go func() {
+			defer close(d.watchDone)
+			err := watch.Files(sup.ctx, follow.Files, follow.Debounce, func() { _, _ = sup.Reload(follow.Load) })
+			if err != nil {
+				sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: "cannot watch the configuration: " + err.Error()})
+			}
+		}()
+	}
 	go func() {
 		defer close(d.served)
 		d.server.Serve(ln)
@@ -116,6 +142,11 @@ func (d *Daemon) Idle() <-chan struct{} { return d.server.Idle() }
 func (d *Daemon) Close() {
 	d.ln.Close()
 	<-d.served
+	// End a reload in progress before the supervisor's writer goes.
+	d.Sup.cancel()
+	if d.watchDone != nil {
+		<-d.watchDone
+	}
 	d.Sup.Close()
 	_ = d.store.Update(context.Background(), func(f *state.File) error {
 		if f.Daemon != nil && f.Daemon.PID == os.Getpid() {

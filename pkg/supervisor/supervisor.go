@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +68,9 @@ type Supervisor struct {
 	events  *os.File
 	wg      sync.WaitGroup
 	persist *persister
+
+	// reloadMu makes reloads one at a time.
+	reloadMu sync.Mutex
 }
 
 // EventsLog is where every event is appended, one line each.
@@ -220,6 +224,42 @@ func (s *Supervisor) Instances(names []string) map[string]state.Instance {
 		}
 	}
 	return out
+}
+
+// WaitReady waits until every name is ready, or one failed or stopped,
+// or timeout passed, watching the supervisor's own view of the instances.
+func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		insts := s.Instances(names)
+		var pending, failed []string
+		for _, name := range names {
+			inst, ok := insts[name]
+			switch {
+			case !ok:
+				failed = append(failed, name+": not supervised")
+			case inst.State == StateReady:
+			case inst.State == StateFailed || inst.State == StateStopped:
+				failed = append(failed, fmt.Sprintf("%s %s: %s", name, inst.State, inst.LastError))
+			default:
+				pending = append(pending, name)
+			}
+		}
+		if len(pending) == 0 {
+			if len(failed) > 0 {
+				return errors.New(strings.Join(failed, "\n"))
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %s: %s", timeout, strings.Join(pending, ", "))
+		}
+		select {
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // Stop stops the named instances (all when names is empty) in parallel and

@@ -1,0 +1,183 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// LoadConfig loads the configuration a reload applies, given the planning
+// flags of the last `mictl up` (state.File.UpArgs).
+type LoadConfig func(upArgs []string) (*config.Config, []int, error)
+
+// ReloadEvent names events about the whole deployment in the event log.
+const ReloadEvent = "mictl"
+
+// Reload re-reads the configuration and applies what changed, and only
+// that: new instances are started, removed ones stopped gracefully, and
+// running instances whose deployment.toml, offset or launch settings
+// changed are restarted ONE AT A TIME, each ready before the next.
+// Everything is validated and checked for conflicts before anything stops;
+// an invalid configuration changes nothing and is recorded (state file,
+// event log) until a later reload succeeds.
+func (s *Supervisor) Reload(load LoadConfig) (reconcile.Changes, error) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	t, changes, err := s.planReload(load)
+	if err != nil {
+		s.recordReload(err)
+		return changes, err
+	}
+	if changes.Empty() {
+		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
+		s.recordReload(nil)
+		return changes, nil
+	}
+	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
+	err = s.applyReload(t, changes)
+	s.recordReload(err)
+	if err == nil {
+		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: describe(changes)})
+	}
+	return changes, err
+}
+
+// planReload computes the target and the changes, and refuses any that
+// would conflict.
+func (s *Supervisor) planReload(load LoadConfig) (*reconcile.Target, reconcile.Changes, error) {
+	var none reconcile.Changes
+	if err := s.Flush(); err != nil {
+		return nil, none, err
+	}
+	f, err := s.store.Load()
+	if err != nil {
+		return nil, none, err
+	}
+	cfg, offsets, err := load(f.UpArgs)
+	if err != nil {
+		return nil, none, err
+	}
+	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: offsets, Env: CaptureEnv(os.Environ())})
+	if err != nil {
+		return nil, none, err
+	}
+	changes, err := reconcile.Compare(t, f)
+	if err != nil {
+		return nil, changes, err
+	}
+	if report := t.Conflicts(); !report.OK() {
+		msgs := make([]string, len(report.Conflicts))
+		for i, c := range report.Conflicts {
+			msgs[i] = c.Message
+		}
+		return nil, changes, fmt.Errorf("the new configuration has conflicts, nothing was changed:\n  %s", strings.Join(msgs, "\n  "))
+	}
+	return t, changes, nil
+}
+
+func (s *Supervisor) applyReload(t *reconcile.Target, c reconcile.Changes) error {
+	if len(c.Remove) > 0 {
+		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
+			return fmt.Errorf("stop removed instances: %w", err)
+		}
+		if err := s.forget(c.Remove); err != nil {
+			return err
+		}
+	}
+	if len(c.Add) > 0 {
+		if err := s.prepare(t, c.Add); err != nil {
+			return err
+		}
+		if err := s.Start(c.Add); err != nil {
+			return err
+		}
+	}
+	for _, name := range c.Restart {
+		s.emit(Event{Instance: name, State: StateStopping, Message: "reload: " + c.Why[name]})
+		if err := s.Stop([]string{name}, s.policy.StopTimeout); err != nil {
+			return fmt.Errorf("restart %s: %w", name, err)
+		}
+		if err := s.prepare(t, []string{name}); err != nil {
+			return err
+		}
+		if err := s.Start([]string{name}); err != nil {
+			return err
+		}
+		if err := s.WaitReady([]string{name}, s.policy.ReadyTimeout); err != nil {
+			return fmt.Errorf("restart %s: %w (the instances after it were not restarted)", name, err)
+		}
+	}
+	if len(c.Add) > 0 {
+		return s.WaitReady(c.Add, s.policy.ReadyTimeout)
+	}
+	return nil
+}
+
+// prepare writes the homes of names and their new records.
+func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
+	records, err := t.Prepare(names)
+	if err != nil {
+		return err
+	}
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	return s.store.Update(context.Background(), func(f *state.File) error {
+		for i := range records {
+			if cur, ok := f.Instance(records[i].Name); ok && len(cur.Env) > 0 {
+				records[i].Env = cur.Env // what the user's `up` captured
+			}
+		}
+		reconcile.Merge(f, records)
+		return nil
+	})
+}
+
+// forget drops stopped instances from the state file.
+func (s *Supervisor) forget(names []string) error {
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	return s.store.Update(context.Background(), func(f *state.File) error {
+		f.Instances = slices.DeleteFunc(f.Instances, func(i state.Instance) bool { return slices.Contains(names, i.Name) })
+		return nil
+	})
+}
+
+// recordReload keeps the outcome of the last reload in the state file
+// for `mictl status`, and a failure in the event log.
+func (s *Supervisor) recordReload(err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: msg + "; every instance keeps running as it was"})
+	}
+	_ = s.Flush()
+	if uerr := s.store.Update(context.Background(), func(f *state.File) error {
+		f.ReloadError = msg
+		return nil
+	}); uerr != nil {
+		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: errors.Join(err, uerr).Error()})
+	}
+}
+
+func describe(c reconcile.Changes) string {
+	var parts []string
+	for _, n := range c.Add {
+		parts = append(parts, "+"+n)
+	}
+	for _, n := range c.Remove {
+		parts = append(parts, "-"+n)
+	}
+	for _, n := range c.Restart {
+		parts = append(parts, fmt.Sprintf("~%s (%s)", n, c.Why[n]))
+	}
+	return strings.Join(parts, " ")
+}

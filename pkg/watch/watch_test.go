@@ -1,0 +1,128 @@
+package watch
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// watchCount starts Files on the given files and returns a counter of
+// onChange calls and a stop func that waits for Files to return.
+func watchCount(t *testing.T, files ...string) (*atomic.Int32, func()) {
+	t.Helper()
+	var n atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Files(ctx, func() []string { return files }, 50*time.Millisecond, func() { n.Add(1) }) }()
+	time.Sleep(50 * time.Millisecond) // let the watch be established
+	return &n, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func waitCount(t *testing.T, n *atomic.Int32, want int32) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() < want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // and no more than that
+	if got := n.Load(); got != want {
+		t.Fatalf("onChange called %d times, want %d", got, want)
+	}
+}
+
+func write(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEditorStyles(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(t *testing.T, path string)
+	}{
+		{"write in place", func(t *testing.T, path string) { write(t, path, "b") }},
+		{"temp and rename", func(t *testing.T, path string) {
+			tmp := filepath.Join(filepath.Dir(path), ".mictl.toml.swp")
+			write(t, tmp, "c")
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"delete and recreate", func(t *testing.T, path string) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			write(t, path, "d")
+		}},
+		{"burst of writes", func(t *testing.T, path string) {
+			for i := range 20 {
+				write(t, path, string(rune('a'+i)))
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "mictl.toml")
+			write(t, path, "a")
+			n, stop := watchCount(t, path)
+			defer stop()
+			tt.edit(t, path)
+			waitCount(t, n, 1) // one call, however many events
+			// The watch survives the edit: a second edit is seen too.
+			tt.edit(t, path)
+			waitCount(t, n, 2)
+		})
+	}
+}
+
+func TestOtherFilesInTheDirectoryAreIgnored(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mictl.toml")
+	write(t, path, "a")
+	n, stop := watchCount(t, path)
+	defer stop()
+	write(t, filepath.Join(dir, "notes.txt"), "x")
+	waitCount(t, n, 0)
+}
+
+func TestFileCreatedLater(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mictl.toml")
+	n, stop := watchCount(t, path)
+	defer stop()
+	write(t, path, "a")
+	waitCount(t, n, 1)
+}
+
+func TestNoLeaks(t *testing.T) {
+	fds := func() int {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		return len(ents)
+	}
+	goroutines, before := runtime.NumGoroutine(), fds()
+	path := filepath.Join(t.TempDir(), "mictl.toml")
+	write(t, path, "a")
+	for range 5 {
+		_, stop := watchCount(t, path)
+		stop()
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for (runtime.NumGoroutine() > goroutines || fds() > before) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if g, f := runtime.NumGoroutine(), fds(); g > goroutines || f > before {
+		t.Fatalf("leak: goroutines %d -> %d, fds %d -> %d", goroutines, g, before, f)
+	}
+}
