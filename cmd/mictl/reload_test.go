@@ -1,0 +1,231 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/proc"
+)
+
+// configFile writes mictl.toml the way an editor saves: "inplace"
+// truncates and writes, "rename" writes a temporary file and renames it
+// over, "recreate" deletes the file and writes a new one.
+func (d *deployment) configFile(how, body string) {
+	d.t.Helper()
+	path := filepath.Join(d.dir, "mictl.toml")
+	var err error
+	switch how {
+	case "inplace":
+		err = os.WriteFile(path, []byte(body), 0o644)
+	case "rename":
+		tmp := filepath.Join(d.dir, ".mictl.toml.swp")
+		if err = os.WriteFile(tmp, []byte(body), 0o644); err == nil {
+			err = os.Rename(tmp, path)
+		}
+	case "recreate":
+		if err = os.Remove(path); err == nil {
+			err = os.WriteFile(path, []byte(body), 0o644)
+		}
+	}
+	if err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// reloads counts the event log's reload outcomes.
+func (d *deployment) reloads() (applied, failed int) {
+	for _, line := range strings.Split(d.events(), "\n") {
+		switch {
+		case strings.Contains(line, " mictl reloaded"):
+			applied++
+		case strings.Contains(line, " mictl reload-failed"):
+			failed++
+		}
+	}
+	return applied, failed
+}
+
+func (d *deployment) waitReloads(applied, failed int) {
+	d.t.Helper()
+	d.waitFor(fmt.Sprintf("%d applied and %d failed reloads", applied, failed), func() bool {
+		a, f := d.reloads()
+		return a >= applied && f >= failed
+	})
+	time.Sleep(300 * time.Millisecond) // a debounced burst must not bring more
+	if a, f := d.reloads(); a != applied || f != failed {
+		d.t.Fatalf("%d applied and %d failed reloads, want %d and %d:\n%s", a, f, applied, failed, d.events())
+	}
+}
+
+// pids maps each instance of the state file to its server pid.
+func (d *deployment) pids() map[string]int {
+	out := map[string]int{}
+	for _, inst := range d.state().Instances {
+		out[inst.Name] = inst.Server.PID
+	}
+	return out
+}
+
+func (d *deployment) assertRestarted(before map[string]int, want ...string) {
+	d.t.Helper()
+	now := d.pids()
+	for name, pid := range before {
+		restarted := now[name] != pid
+		if restarted != contains(want, name) {
+			d.t.Errorf("%s restarted=%v (pid %d -> %d), want restarted: %v\nevents:\n%s", name, restarted, pid, now[name], want, d.events())
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// reloadRestartOrder lists, from the event log, the reload stops and the
+// ready events in the order they happened.
+func (d *deployment) reloadRestartOrder() []string {
+	var order []string
+	for _, line := range strings.Split(d.events(), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && (strings.Contains(line, "stopping: reload:") || f[2] == "ready") {
+			order = append(order, f[1]+" "+strings.TrimSuffix(f[2], ":"))
+		}
+	}
+	return order
+}
+
+func TestReloadFollowsEditorEdits(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("base_offset = %d\n", d.base)
+	d.configFile("inplace", "instances = 2\n"+base)
+	d.must("up", "--timeout", "30s")
+	before := d.pids()
+
+	// Written in place: only mi-2, whose deployment.toml changes, restarts.
+	override := "[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"mi-2.local\" }\n"
+	d.configFile("inplace", "instances = 2\n"+base+override)
+	d.waitReloads(1, 0)
+	d.assertRestarted(before, "mi-2")
+	conf, _ := os.ReadFile(filepath.Join(d.instance("mi-2").Home, "conf", "deployment.toml"))
+	if !strings.Contains(string(conf), `hostname = "mi-2.local"`) {
+		t.Fatalf("mi-2's deployment.toml was not regenerated:\n%s", conf)
+	}
+
+	// Temporary file renamed over it: mi-3 starts, nothing else restarts.
+	before = d.pids()
+	d.configFile("rename", "instances = 3\n"+base+override)
+	d.waitReloads(2, 0)
+	d.assertRestarted(before)
+	if mi3 := d.instance("mi-3"); mi3.State != "ready" {
+		t.Fatalf("mi-3: %+v", mi3)
+	}
+
+	// Deleted and recreated: mi-3 is stopped gracefully and forgotten.
+	before = d.pids()
+	mi3 := d.instance("mi-3")
+	d.configFile("recreate", "instances = 2\n"+base+override)
+	d.waitReloads(3, 0)
+	if _, ok := d.state().Instance("mi-3"); ok {
+		t.Fatal("mi-3 is still in the state file")
+	}
+	if id, _ := proc.Identify(mi3.Server.PID); id == mi3.Server && id.Alive() {
+		t.Fatal("mi-3's server still runs")
+	}
+	delete(before, "mi-3")
+	d.assertRestarted(before)
+
+	// A burst of writes changing both instances: one reload, and a rolling
+	// restart: mi-1 ready before mi-2 stops.
+	before = d.pids()
+	both := "[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"one\" }\n" +
+		"[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"two\" }\n"
+	for range 10 {
+		d.configFile("inplace", "instances = 2\n"+base+both)
+	}
+	d.waitReloads(4, 0)
+	d.assertRestarted(before, "mi-1", "mi-2")
+	order := d.reloadRestartOrder()
+	if got := strings.Join(order[len(order)-4:], ", "); got != "mi-1 stopping, mi-1 ready, mi-2 stopping, mi-2 ready" {
+		t.Fatalf("restart order: %s\n%s", got, d.events())
+	}
+
+	// A broken edit changes nothing running, and says where it is broken.
+	before = d.pids()
+	d.configFile("inplace", "instances = \n")
+	d.waitReloads(4, 1)
+	d.assertRestarted(before)
+	if _, _, errOut := d.mictl("status"); !strings.Contains(errOut, "mictl.toml:1:") {
+		t.Errorf("status does not show the failed reload:\n%s", errOut)
+	}
+	if !strings.Contains(d.events(), "mictl.toml:1:") {
+		t.Errorf("the event log does not name the error's place:\n%s", d.events())
+	}
+}
+
+func TestReloadChecksOffsetChangesBeforeStopping(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("base_offset = %d\n", d.base)
+	d.configFile("inplace", "instances = 2\n"+base)
+	d.must("up", "--timeout", "30s")
+	before := d.pids()
+	mi2 := d.instance("mi-2")
+
+	// MI-FACTS: offsets 37 apart collide across roles. Moving mi-1 to
+	// mi-2's offset + 37 is refused before anything stops.
+	clash := fmt.Sprintf("[[instance]]\nname = \"mi-1\"\noffset = %d\n", mi2.Offset+37)
+	d.configFile("inplace", "instances = 2\n"+base+clash)
+	d.waitReloads(0, 1)
+	d.assertRestarted(before)
+	if !strings.Contains(d.events(), "conflicts, nothing was changed") {
+		t.Fatalf("no conflict reported:\n%s", d.events())
+	}
+
+	// A free offset is applied: mi-1 restarts on its new ports.
+	moved := mi2.Offset + 100
+	d.configFile("inplace", fmt.Sprintf("instances = 2\n%s[[instance]]\nname = \"mi-1\"\noffset = %d\n", base, moved))
+	d.waitReloads(1, 1)
+	d.assertRestarted(before, "mi-1")
+	if mi1 := d.instance("mi-1"); mi1.Offset != moved || mi1.Ports[0] != 8280+moved || mi1.State != "ready" {
+		t.Fatalf("mi-1 after the move: %+v", mi1)
+	}
+}
+
+func TestDiffShowsWhatReloadWouldDo(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("base_offset = %d\n", d.base)
+	d.configFile("inplace", "instances = 1\n"+base)
+	d.must("up", "--timeout", "30s")
+	if code, out, _ := d.mictl("diff"); code != 0 || !strings.Contains(out, "no changes") {
+		t.Fatalf("diff on an unchanged deployment: exit %d\n%s", code, out)
+	}
+	// Without a daemon nothing applies the edit: diff shows it pending.
+	if err := syscall.Kill(d.daemonPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.configFile("inplace", "instances = 2\n"+base+"[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"edited\" }\n")
+	code, out, _ := d.mictl("diff")
+	for _, want := range []string{"add      mi-2", "restart  mi-1 (deployment.toml changed)", `-hostname = "localhost"`, `+hostname = "edited"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+	if code != 1 {
+		t.Errorf("diff exit %d, want 1 when something would change", code)
+	}
+	// status re-adopts with a new daemon; reload then applies the edit.
+	d.must("status")
+	d.must("reload")
+	if code, out, _ := d.mictl("diff"); code != 0 {
+		t.Fatalf("after reload, diff still shows changes:\n%s", out)
+	}
+}
