@@ -489,18 +489,30 @@ func terminate(server proc.Identity, pgid int, timeout time.Duration) error {
 	return fmt.Errorf("process group %d still has processes after SIGKILL", pgid)
 }
 
-// groupGone waits until no live process is left in group pgid.
+// groupGone waits until no live process is left in group pgid. It waits
+// on each member's pidfd rather than polling /proc: twenty instances
+// stopping at once would otherwise walk /proc hundreds of times a second.
 func groupGone(pgid int, timeout time.Duration) bool {
-	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
 	for {
 		pids, err := proc.GroupMembers(pgid)
 		if err == nil && len(pids) == 0 {
 			return true
 		}
-		if time.Now().After(deadline) {
+		if ctx.Err() != nil {
 			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		var wg sync.WaitGroup
+		for _, pid := range pids {
+			id, err := proc.Identify(pid)
+			if err != nil {
+				continue // gone already
+			}
+			wg.Go(func() { _ = proc.WaitExit(ctx, id) })
+		}
+		wg.Wait()
+		// Look again: a member may have started another before it ended.
 	}
 }
 
