@@ -440,3 +440,79 @@ func TestCorruptStateIsRebuilt(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
+
+// A pgid in the state file may name a stranger's group by now (pids are
+// reused): down must never signal it.
+func TestDownNeverSignalsAReusedProcessGroup(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	if err := syscall.Kill(d.daemonPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { return !d.state().Daemon.Alive() })
+	stranger := exec.Command("sleep", "60")
+	stranger.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stranger.Process.Kill(); stranger.Wait() }()
+	// Pretend mi-1's group id was reused by the stranger.
+	path := filepath.Join(d.dir, "instances", ".mictl", "state.json")
+	data, _ := os.ReadFile(path)
+	real := d.instance("mi-1").PGID
+	data = []byte(strings.ReplaceAll(string(data), fmt.Sprintf(`"pgid": %d`, real), fmt.Sprintf(`"pgid": %d`, stranger.Process.Pid)))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.mictl("down", "--timeout", "3s")
+	if err := syscall.Kill(stranger.Process.Pid, 0); err != nil {
+		t.Fatalf("down killed a process outside the deployment: %v", err)
+	}
+	// The real group was stopped through its server all the same.
+	proctest.Reap(d.dir, time.Second)
+}
+
+// MI-FACTS: exit 121 is MI's own restart. A later crash is still a crash.
+func TestCrashAfterSelfRestartIsRestarted(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_RESTART_ONCE=300ms"}
+	d.up(1)
+	first := d.instance("mi-1").Server
+	d.waitFor("the self-restart", func() bool {
+		now := d.instance("mi-1")
+		return now.Server.PID != first.PID && now.Server.PID != 0 && now.State == "ready"
+	})
+	second := d.instance("mi-1").Server
+	if err := syscall.Kill(second.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the restart after the crash", func() bool {
+		now := d.instance("mi-1")
+		return now.State == "ready" && now.Server.PID != second.PID
+	})
+}
+
+// Descriptors mictl inherits must not reach the daemon or the servers.
+func TestInheritedDescriptorsDoNotLeak(t *testing.T) {
+	d := newDeployment(t)
+	leak, err := os.Create(filepath.Join(d.dir, "leak"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leak.Close()
+	cmd := exec.Command(os.Args[0], "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	cmd.Dir = d.dir
+	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0")
+	cmd.ExtraFiles = []*os.File{leak} // fd 3 in mictl, without close-on-exec
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("up: %v\n%s", err, out)
+	}
+	for _, pid := range proctest.Under(d.dir) {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		for _, fd := range fds {
+			if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); target == leak.Name() {
+				t.Errorf("%s holds the inherited descriptor", proctest.Describe([]int{pid}))
+			}
+		}
+	}
+}

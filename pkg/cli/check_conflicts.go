@@ -57,8 +57,8 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 		for _, w := range report.Warnings {
 			fmt.Fprintf(streams.Out, "warning: %s\n", w.Message)
 		}
-		fmt.Fprintf(streams.Out, "%s checked against %d host sockets (%s): %s, %s\n",
-			plural(len(p.Plan.Instances), "instance"), len(p.Host.Sockets.Sockets), p.Host.Sockets.Source,
+		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s\n",
+			plural(len(p.Plan.Instances), "instance"), plural(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
 			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"))
 	}
 	if !report.OK() {

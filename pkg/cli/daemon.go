@@ -74,11 +74,16 @@ func newCmdDaemon(streams *IOStreams, g *globalOptions) *cobra.Command {
 					fmt.Fprintf(streams.ErrOut, "%s mictl daemon: %s, exiting (instances keep running)\n", time.Now().Format(time.RFC3339), sig)
 					return nil
 				case <-d.Idle():
+					// A concurrent `mictl up` may have asked for instances
+					// since the stop that made the daemon idle.
+					if !d.Unneeded() {
+						continue
+					}
 					fmt.Fprintf(streams.ErrOut, "%s mictl daemon: nothing left to supervise, exiting\n", time.Now().Format(time.RFC3339))
 					return nil
 				case <-rotate.C:
 					rotateLogs(streams, d)
-					if len(d.Sup.Active()) == 0 {
+					if d.Unneeded() {
 						fmt.Fprintf(streams.ErrOut, "%s mictl daemon: every instance stopped or failed, exiting\n", time.Now().Format(time.RFC3339))
 						return nil
 					}

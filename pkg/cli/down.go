@@ -82,11 +82,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	ctx := cmd.Context()
 	progress := newProgress(streams, targets)
-	daemonPID, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: o.timeout}, progress.event)
-	if errors.Is(err, supervisor.ErrNoDaemon) {
-		// No daemon (it was killed): stop the instances from here.
-		daemonPID, err = 0, stopDirect(store, targets, o.timeout)
-	}
+	daemonPID, err := stopAll(ctx, store, names, targets, o.timeout, progress.event)
 	if err != nil {
 		return &exitError{ExitRuntime, err}
 	}
@@ -131,6 +127,24 @@ func awaitIdleDaemon(ctx context.Context, store *state.Store, pid int) error {
 	return nil
 }
 
+// stopAll stops the instances through the daemon, or, when there is none
+// (it was killed, or died during the request), from here while holding
+// the daemon lock so that no daemon starts meanwhile and brings them back.
+// It returns the pid of the daemon that did the work, 0 if none did.
+func stopAll(ctx context.Context, store *state.Store, names, targets []string, timeout time.Duration, onEvent func(supervisor.Event)) (int, error) {
+	for attempt := 0; ; attempt++ {
+		pid, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: timeout}, onEvent)
+		if err == nil || !errors.Is(err, supervisor.ErrNoDaemon) && !errors.Is(err, supervisor.ErrDaemonGone) {
+			return pid, err
+		}
+		err = supervisor.WithoutDaemon(store, func() error { return stopDirect(store, targets, timeout) })
+		if !errors.Is(err, supervisor.ErrDaemonRunning) || attempt > 0 {
+			return 0, err
+		}
+		// A daemon started meanwhile: ask it instead.
+	}
+}
+
 // stopDirect stops instances without a daemon, with the same procedure.
 func stopDirect(store *state.Store, names []string, timeout time.Duration) error {
 	sup, err := supervisor.New(store, nil, supervisor.DefaultPolicy())
@@ -164,6 +178,9 @@ func verifyStopped(store *state.Store, names []string) error {
 		inst, _ := f.Instance(name)
 		if !inst.Server.IsZero() && inst.Server.Alive() {
 			left = append(left, fmt.Sprintf("%s: server pid %d is still running", name, inst.Server.PID))
+		}
+		if proc.GroupOf(inst.PGID, inst.Home) {
+			left = append(left, fmt.Sprintf("%s: process group %d still has processes", name, inst.PGID))
 		}
 		bind, _ := netip.ParseAddr(inst.Bind)
 		for _, port := range inst.Ports {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/proc"
 )
 
 // globalOptions are the flags every command shares.
@@ -72,6 +74,9 @@ Exit codes:
 // Main runs mictl with args and returns the process exit code. Errors are
 // printed once, here, prefixed with "mictl: ".
 func Main(args []string, streams *IOStreams) int {
+	// Whatever mictl starts (the daemon, every server) must not inherit
+	// descriptors mictl itself inherited.
+	proc.CloseInheritedOnExec()
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()

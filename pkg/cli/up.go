@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -108,13 +109,22 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if o.foreground {
 		return runForeground(ctx, streams, g, cfg, store, policy, names)
 	}
-	if err := ensureDaemonFor(ctx, store, cfg, &o.run); err != nil {
-		return err
-	}
+	warnPolicy(streams, store, &o.run, cfg)
 	progress := newProgress(streams, names)
-	_, callErr := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{
-		Op: supervisor.OpStart, Names: names, Timeout: policy.ReadyTimeout,
-	}, progress.event)
+	var callErr error
+	for attempt := 0; attempt < 2; attempt++ {
+		// A daemon that was going idle as this up began exits after it
+		// answered a ping: start another and ask again, once.
+		if err := ensureDaemonFor(ctx, store, cfg, &o.run); err != nil {
+			return err
+		}
+		_, callErr = supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{
+			Op: supervisor.OpStart, Names: names, Timeout: policy.ReadyTimeout,
+		}, progress.event)
+		if !errors.Is(callErr, supervisor.ErrNoDaemon) {
+			break
+		}
+	}
 	if err := printStatus(streams, store, o.output); err != nil {
 		return err
 	}
@@ -161,12 +171,17 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	if err != nil {
 		return nil, err
 	}
+	// up starts what the configuration names; an instance only the state
+	// file still knows (from an earlier, larger up) keeps its offset in the
+	// plan but is not started again.
+	wanted := cfg.Names()
 	var fresh []string
 	for _, inst := range t.Plan.Instances {
 		rec, known := f.Instance(inst.Name)
-		if !known || rec.Server.IsZero() || !rec.Server.Alive() {
+		running := known && !rec.Server.IsZero() && rec.Server.Alive()
+		if !running && slices.Contains(wanted, inst.Name) {
 			fresh = append(fresh, inst.Name)
-		} else if rec.Offset != inst.Offset {
+		} else if running && rec.Offset != inst.Offset {
 			return nil, usageErrorf("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
 	}
@@ -183,7 +198,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	reconcile.Merge(f, records)
 	f.UpArgs, f.ReloadError = o.plan.args, "" // this up planned from the current configuration
-	return t.Names(), store.Save(f)
+	return wanted, store.Save(f)
 }
 
 // runForeground supervises in this process until Ctrl-C, streaming every
@@ -201,11 +216,26 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 		return err
 	}
 	stopLogs := followLogs(streams, cfg, names)
-	<-ctx.Done()
+	ready := make(chan error, 1)
+	go func() { ready <- d.Sup.WaitReady(names, policy.ReadyTimeout) }()
+	var startErr error
+	select {
+	case startErr = <-ready:
+		if startErr != nil {
+			fmt.Fprintf(streams.ErrOut, "mictl: not every instance is ready:\n%v\n", startErr)
+		} else {
+			fmt.Fprintf(streams.ErrOut, "mictl: %s ready; Ctrl-C stops them\n", plural(len(names), "instance"))
+		}
+		<-ctx.Done()
+	case <-ctx.Done():
+	}
 	fmt.Fprintln(streams.ErrOut, "mictl: stopping every instance...")
-	err = d.Sup.Stop(nil, policy.StopTimeout)
+	// Only what runs: a failed instance keeps its state and its reason.
+	if active := d.Sup.Active(); len(active) > 0 {
+		err = d.Sup.Stop(active, policy.StopTimeout)
+	}
 	stopLogs()
-	if err != nil {
+	if err = errors.Join(startErr, err); err != nil {
 		return &exitError{ExitRuntime, err}
 	}
 	return nil
@@ -252,4 +282,15 @@ func flagValue(f *pflag.Flag) string {
 		return strings.Join(sv.GetSlice(), ",")
 	}
 	return f.Value.String()
+}
+
+// warnPolicy says so when a daemon already runs with another restart
+// policy than the one asked for: it keeps its own until it is restarted.
+func warnPolicy(streams *IOStreams, store *state.Store, rf *runFlags, cfg *config.Config) {
+	f, err := store.Load()
+	if err != nil || f.Daemon == nil || !f.Daemon.Alive() || slices.Equal(f.Daemon.Args, rf.daemonArgs(cfg)) {
+		return
+	}
+	fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) keeps its settings (%s); mictl down and up again to change them\n",
+		f.Daemon.PID, strings.Join(f.Daemon.Args, " "))
 }

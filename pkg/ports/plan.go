@@ -109,6 +109,10 @@ func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, error) {
 	if lowest+start < p.MinPort {
 		start += ceilDiv(p.MinPort-lowest-start, p.Step) * p.Step
 	}
+	if highest+start > MaxPort {
+		return 0, fmt.Errorf("%s: %w: from offset %d its port %d would be %d, past %d; lower base_offset",
+			w.Name, ErrNoRoom, start, highest, highest+start, MaxPort)
+	}
 	for offset := start; highest+offset <= MaxPort; offset += p.Step {
 		if p.fits(w.Bases.Shift(offset), taken) {
 			return offset, nil

@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -288,4 +289,62 @@ func RSS(pid int) (int64, error) {
 		return 0, fmt.Errorf("rss of pid %d: %w", pid, err)
 	}
 	return rss, nil
+}
+
+// CloseInheritedOnExec marks every file descriptor above stderr
+// close-on-exec. Go opens all of its own that way, but descriptors
+// inherited without it (a make jobserver pipe, an ssh channel, a shell's
+// redirection) would otherwise pass to the daemon and to every server it
+// starts, and stay open as long as they run.
+func CloseInheritedOnExec() {
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err == nil {
+		return
+	}
+	// Kernels before 5.11: do it one descriptor at a time.
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
+}
+
+// GroupOf reports whether process group pgid still belongs to the MI
+// home carbonHome: one of its live members runs with that CARBON_HOME. A
+// pgid read back from a state file may by now name a stranger's group
+// (pids, and so pgids, are reused); only a group that passes this check
+// may be signalled.
+func GroupOf(pgid int, carbonHome string) bool {
+	if pgid <= 1 {
+		return false
+	}
+	pids, err := GroupMembers(pgid)
+	if err != nil {
+		return false
+	}
+	for _, pid := range pids {
+		if Getenv(pid, "CARBON_HOME") == carbonHome {
+			return true
+		}
+	}
+	return false
+}
+
+// Getenv returns the value of key in pid's environment ("" when unset or
+// unreadable: another user's process).
+func Getenv(pid int, key string) string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return ""
+	}
+	prefix := []byte(key + "=")
+	for _, kv := range bytes.Split(data, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, prefix); ok {
+			return string(v)
+		}
+	}
+	return ""
 }

@@ -35,9 +35,10 @@ const (
 
 // Wanted reports whether an instance in state st should be running: a
 // daemon brings such instances back after its own crash, and a reload
-// restarts them when their configuration changed.
+// restarts them when their configuration changed. An instance being
+// stopped is not: the user asked for it to end.
 func Wanted(st string) bool {
-	return st != StateStopped && st != StateFailed && st != ""
+	return st != StateStopped && st != StateFailed && st != StateStopping && st != ""
 }
 
 // File is the whole content of state.json.

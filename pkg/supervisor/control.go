@@ -48,6 +48,9 @@ func SocketPath(store *state.Store) string { return filepath.Join(store.Dir(), "
 // ErrNoDaemon means no daemon answers on the control socket.
 var ErrNoDaemon = errors.New("no mictl daemon is running")
 
+// ErrDaemonGone means the daemon went away in the middle of a request.
+var ErrDaemonGone = errors.New("the mictl daemon ended the request without an answer")
+
 // Call sends req to the daemon listening at path and hands every event to
 // onEvent until the daemon says done.
 func Call(ctx context.Context, path string, req Request, onEvent func(Event)) (pid int, err error) {
@@ -69,7 +72,7 @@ func Call(ctx context.Context, path string, req Request, onEvent func(Event)) (p
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
 			}
-			return 0, fmt.Errorf("the daemon ended the %s request without an answer: %w; see %s", req.Op, err, filepath.Join(filepath.Dir(path), "daemon.log"))
+			return 0, fmt.Errorf("%w (%s: %v); see %s", ErrDaemonGone, req.Op, err, filepath.Join(filepath.Dir(path), "daemon.log"))
 		}
 		if m.Event != nil && onEvent != nil {
 			onEvent(*m.Event)
@@ -175,6 +178,9 @@ func (srv *Server) handle(conn *net.UnixConn) {
 		finish(fmt.Errorf("permission denied: the mictl daemon of uid %d serves only its own user", os.Getuid()))
 		return
 	}
+	// A client that connects and says nothing must not hold the daemon's
+	// shutdown (Serve waits for every handler).
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var req Request
 	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
 		finish(fmt.Errorf("bad request: %w", err))

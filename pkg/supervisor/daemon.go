@@ -43,6 +43,18 @@ func lockDaemon(store *state.Store) (*os.File, error) {
 	return f, nil
 }
 
+// WithoutDaemon runs fn holding the daemon lock, so that no daemon starts
+// (and re-adopts instances) while fn works on them: `mictl down` with no
+// daemon uses it. It returns ErrDaemonRunning when a daemon holds the lock.
+func WithoutDaemon(store *state.Store, fn func() error) error {
+	lock, err := lockDaemon(store)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	return fn()
+}
+
 // Daemon is a running supervisor with its control socket: the detached
 // `mictl daemon`, or `mictl up --foreground` in the user's terminal.
 type Daemon struct {
@@ -115,18 +127,29 @@ func StartDaemon(store *state.Store, policy Policy, args []string, follow *Follo
 		d.server.Serve(ln)
 	}()
 	self, _ := proc.Identify(os.Getpid())
-	var wanted []string
+	var wanted, stopping []string
 	err = store.Update(context.Background(), func(f *state.File) error {
 		f.Daemon = &state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}
 		for _, inst := range f.Instances {
-			if Wanted(inst.State) {
+			switch {
+			case Wanted(inst.State):
 				wanted = append(wanted, inst.Name)
+			case inst.State == StateStopping:
+				stopping = append(stopping, inst.Name)
 			}
 		}
 		return nil
 	})
 	if err == nil && len(wanted) > 0 {
 		err = sup.Start(wanted)
+	}
+	if err == nil && len(stopping) > 0 {
+		// A stop the previous supervisor did not live to finish.
+		sup.wg.Add(1)
+		go func() {
+			defer sup.wg.Done()
+			_ = sup.Stop(stopping, policy.StopTimeout)
+		}()
 	}
 	if err != nil {
 		d.Close()
@@ -135,8 +158,28 @@ func StartDaemon(store *state.Store, policy Policy, args []string, follow *Follo
 	return d, nil
 }
 
-// Idle is signalled when a stop request left nothing running.
+// Idle is signalled when a stop request left nothing running; confirm
+// with Unneeded before leaving.
 func (d *Daemon) Idle() <-chan struct{} { return d.server.Idle() }
+
+// Unneeded reports whether the daemon has nothing to do: no instance is
+// supervised and the state file wants none running (a concurrent `mictl
+// up` writes the instances it starts there before asking the daemon).
+func (d *Daemon) Unneeded() bool {
+	if len(d.Sup.Active()) > 0 {
+		return false
+	}
+	f, err := d.store.Load()
+	if err != nil {
+		return false
+	}
+	for _, inst := range f.Instances {
+		if Wanted(inst.State) {
+			return false
+		}
+	}
+	return true
+}
 
 // Close stops serving and watching, leaving the instances running.
 func (d *Daemon) Close() {

@@ -102,11 +102,11 @@ func startScript(r *Reaper, inst *state.Instance) (*launch, error) {
 	cmd.Env = instanceEnv(inst)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	exited, err := r.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", inst.Name, err)
 	}
 	pid := cmd.Process.Pid
-	exited := r.Wait(pid)
 	// The reaper owns waiting; drop Go's handle (and its pidfd).
 	_ = cmd.Process.Release()
 	id, err := proc.Identify(pid)

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"os"
+	"os/exec"
 	"os/signal"
 	"sync"
 	"syscall"
@@ -17,7 +18,6 @@ import (
 type Reaper struct {
 	mu      sync.Mutex
 	waiters map[int]chan syscall.WaitStatus
-	exited  map[int]syscall.WaitStatus // exits nobody waited for yet
 	sigs    chan os.Signal
 	done    chan struct{}
 }
@@ -33,7 +33,6 @@ func NewReaper(subreaper bool) (*Reaper, error) {
 	}
 	r := &Reaper{
 		waiters: map[int]chan syscall.WaitStatus{},
-		exited:  map[int]syscall.WaitStatus{},
 		sigs:    make(chan os.Signal, 1),
 		done:    make(chan struct{}),
 	}
@@ -48,19 +47,20 @@ func (r *Reaper) Close() {
 	close(r.done)
 }
 
-// Wait returns a channel that receives pid's exit status once. The pid
-// must be a child (or an orphan re-parented to us).
-func (r *Reaper) Wait(pid int) <-chan syscall.WaitStatus {
-	ch := make(chan syscall.WaitStatus, 1)
+// Start starts cmd and returns a channel that receives its exit status
+// once. The reaper's lock is held from the fork to the registration, so
+// the exit cannot be reaped before anyone waits for it; and exits of
+// processes nobody registered (orphans) are dropped, never kept for a pid
+// the kernel may later give to another child.
+func (r *Reaper) Start(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if ws, ok := r.exited[pid]; ok {
-		delete(r.exited, pid)
-		ch <- ws
-		return ch
+	if err := cmd.Start(); err != nil {
+		return nil, err
 	}
-	r.waiters[pid] = ch
-	return ch
+	ch := make(chan syscall.WaitStatus, 1)
+	r.waiters[cmd.Process.Pid] = ch
+	return ch, nil
 }
 
 func (r *Reaper) loop() {
@@ -91,10 +91,6 @@ func (r *Reaper) reapAll() {
 		if ch, ok := r.waiters[pid]; ok {
 			delete(r.waiters, pid)
 			ch <- ws
-		} else if len(r.exited) < 4096 {
-			// Orphaned JVMs and diagnostics processes nobody waits for
-			// land here; the bound keeps a long-lived daemon's memory flat.
-			r.exited[pid] = ws
 		}
 		r.mu.Unlock()
 	}

@@ -50,9 +50,9 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 		}
 		offset, _, _ := doc.Offset()
 		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped}
-		if server, st, env, ok := serverOf(dir); ok {
+		if server, st, ok := serverOf(dir); ok {
 			inst.Server, inst.PGID, inst.State = server, st.PGID, StateReady
-			if b := env["MICTL_SIM_BIND"]; b != "" {
+			if b := proc.Getenv(server.PID, "MICTL_SIM_BIND"); b != "" {
 				inst.Bind = b
 			}
 			if o, ok := flagOffset(server.PID); ok {
@@ -68,38 +68,20 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 
 // serverOf returns the live server named by dir's pid file, if it really
 // is this home's server: a stale pid file may name any process by now.
-func serverOf(dir string) (proc.Identity, proc.Stat, map[string]string, bool) {
+func serverOf(dir string) (proc.Identity, proc.Stat, bool) {
 	data, err := os.ReadFile(home.PIDFile(dir))
 	if err != nil {
-		return proc.Identity{}, proc.Stat{}, nil, false
+		return proc.Identity{}, proc.Stat{}, false
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
 	if err != nil || pid <= 0 {
-		return proc.Identity{}, proc.Stat{}, nil, false
+		return proc.Identity{}, proc.Stat{}, false
 	}
 	st, err := proc.ReadStat(pid)
-	if err != nil || st.Exited() {
-		return proc.Identity{}, proc.Stat{}, nil, false
+	if err != nil || st.Exited() || proc.Getenv(pid, "CARBON_HOME") != dir {
+		return proc.Identity{}, proc.Stat{}, false
 	}
-	env := environ(pid)
-	if env["CARBON_HOME"] != dir {
-		return proc.Identity{}, proc.Stat{}, nil, false
-	}
-	return st.Identity(), st, env, true
-}
-
-func environ(pid int) map[string]string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		return nil
-	}
-	env := map[string]string{}
-	for _, kv := range bytes.Split(data, []byte{0}) {
-		if k, v, ok := strings.Cut(string(kv), "="); ok {
-			env[k] = v
-		}
-	}
-	return env
+	return st.Identity(), st, true
 }
 
 // flagOffset reads -DportOffset=N from the server's command line.

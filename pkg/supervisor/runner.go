@@ -113,7 +113,7 @@ func (r *runner) run() {
 					// problem (a port held by another process, a JDK MI
 					// refuses): retrying cannot fix it, the user must.
 					r.record(Event{State: StateFailed, Message: err.Error()}, func(i *state.Instance) {
-						i.State, i.LastError = StateFailed, err.Error()
+						i.State, i.LastError, i.Server, i.Script, i.PGID = StateFailed, err.Error(), zeroID, zeroID, 0
 					})
 					return
 				}
@@ -148,10 +148,10 @@ func (r *runner) adopt() (*running, bool) {
 	r.s.wg.Add(1)
 	go func() {
 		defer r.s.wg.Done()
-		defer close(done)
-		if !script.IsZero() {
-			_ = proc.WaitExit(r.s.ctx, script)
+		if !script.IsZero() && proc.WaitExit(r.s.ctx, script) != nil {
+			return // the supervisor is closing: the script did not end
 		}
+		close(done)
 	}()
 	r.record(Event{State: r.inst.State, PID: r.inst.Server.PID, Message: "re-adopted after a supervisor restart"}, func(*state.Instance) {})
 	// Only what is logged from now on is news: an old BindException in
@@ -181,7 +181,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, why string) bool
 	if *restarts > p.MaxRestarts {
 		msg := fmt.Sprintf("%s; gave up after %d restarts", why, p.MaxRestarts)
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {
-			i.State, i.LastError = StateFailed, msg
+			i.State, i.LastError, i.Server, i.Script, i.PGID = StateFailed, msg, zeroID, zeroID, 0
 		})
 		return false
 	}
@@ -354,18 +354,23 @@ func (r *runner) watch(cur *running) (why string, stopped bool) {
 }
 
 func (r *runner) watchServer(cur *running, exited <-chan struct{}) (string, bool, *proc.Identity) {
+	// The monitor judges the instance only while nothing else happens to
+	// it: a stop or an exit must never be overwritten by a late "degraded".
 	r.setWatched(cur)
-	defer r.setWatched(nil)
-	for {
-		select {
-		case <-exited:
-			return r.afterExit(cur)
-		case req := <-r.stopCh:
-			r.finishStop(req, r.terminate(cur, req.timeout))
-			return "", true, nil
-		case <-r.s.ctx.Done():
-			return "", true, nil
+	select {
+	case <-exited:
+		r.setWatched(nil)
+		if r.s.ctx.Err() != nil {
+			return "", true, nil // the supervisor closes: the exit is not ours to handle
 		}
+		return r.afterExit(cur)
+	case req := <-r.stopCh:
+		r.setWatched(nil)
+		r.finishStop(req, r.terminate(cur, req.timeout))
+		return "", true, nil
+	case <-r.s.ctx.Done():
+		r.setWatched(nil)
+		return "", true, nil
 	}
 }
 
@@ -385,13 +390,16 @@ func (r *runner) afterExit(cur *running) (string, bool, *proc.Identity) {
 	for {
 		select {
 		case <-cur.scriptDone:
+			if r.s.ctx.Err() != nil {
+				return "", true, nil
+			}
 			r.killGroup(cur)
 			why := fmt.Sprintf("server pid %d exited", old.PID)
 			if _, ok := grepSince(home.ConsoleLog(r.inst.Home), cur.logOffset, "Shutdown complete"); ok {
 				why = fmt.Sprintf("server pid %d shut down gracefully", old.PID)
 			}
 			r.record(Event{State: StateCrashed, PID: old.PID, Message: why}, func(i *state.Instance) {
-				i.State, i.Server, i.LastError = StateCrashed, zeroID, why
+				i.State, i.Server, i.Script, i.PGID, i.LastError = StateCrashed, zeroID, zeroID, 0, why
 			})
 			return why, false, nil
 		case req := <-r.stopCh:
@@ -402,6 +410,12 @@ func (r *runner) afterExit(cur *running) (string, bool, *proc.Identity) {
 		case <-ticker.C:
 			l := &launch{pgid: cur.pgid}
 			if next, ok := findServer(&r.inst, l); ok && next != old {
+				// Only what the new server logs is news about it: the old
+				// one's "Shutdown complete" must not make a later crash
+				// look graceful.
+				if info, err := os.Stat(home.ConsoleLog(r.inst.Home)); err == nil {
+					cur.logOffset = info.Size()
+				}
 				r.record(Event{State: StateStarting, PID: next.PID, Message: fmt.Sprintf("server restarted itself (pid %d -> %d)", old.PID, next.PID)}, func(i *state.Instance) {
 					i.Server, i.State = next, StateStarting
 				})
@@ -424,12 +438,16 @@ func (r *runner) checkHealth(view *observe.View) {
 	if why != "" {
 		next = StateDegraded
 	}
-	if inst := r.snapshot(); next == inst.State && why == inst.LastError {
+	// Record under the runner's lock, and only if the runner still
+	// watches the same incarnation: it may have begun a stop meanwhile.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.watched != cur || (next == r.inst.State && why == r.inst.LastError) {
 		return
 	}
-	r.record(Event{State: next, PID: cur.server.PID, Message: why}, func(i *state.Instance) {
-		i.State, i.LastError = next, why
-	})
+	fn := func(i *state.Instance) { i.State, i.LastError = next, why }
+	fn(&r.inst)
+	r.s.record(r.inst.Name, Event{State: next, PID: cur.server.PID, Message: why}, fn)
 }
 
 func (r *runner) finishStop(req stopRequest, err error) {
@@ -448,13 +466,16 @@ func (r *runner) terminate(cur *running, timeout time.Duration) error {
 	r.record(Event{State: StateStopping, PID: cur.server.PID, Message: "SIGTERM"}, func(i *state.Instance) {
 		i.State = StateStopping
 	})
-	return terminate(cur.server, cur.pgid, timeout)
+	// The intent to stop is on disk before any signal: a supervisor that
+	// dies now leaves an instance to stop, not one to bring back.
+	_ = r.s.Flush()
+	return terminate(cur.server, cur.pgid, r.inst.Home, timeout)
 }
 
 // killGroup removes what is left of an ended start (the diagnostics
 // companion the script's trap may have missed).
 func (r *runner) killGroup(cur *running) {
-	if cur.pgid > 0 {
+	if proc.GroupOf(cur.pgid, r.inst.Home) {
 		_ = proc.SignalGroup(cur.pgid, syscall.SIGKILL)
 	}
 }
@@ -470,19 +491,23 @@ func (r *runner) lastOutput(offset int64) string {
 // terminate stops one instance the way MI's own --stop does, then makes
 // sure: SIGTERM to the server pid (its shutdown runs, the script's trap
 // stops the diagnostics JVM), SIGTERM to the process group, wait up to
-// timeout for the group to empty, then SIGKILL the group.
-func terminate(server proc.Identity, pgid int, timeout time.Duration) error {
+// timeout for the group to empty, then SIGKILL the group. The group is
+// signalled only while it still belongs to the instance's home: a pgid
+// read back from the state file may by now be a stranger's.
+func terminate(server proc.Identity, pgid int, home string, timeout time.Duration) error {
 	if !server.IsZero() && server.Alive() {
 		_ = syscall.Kill(server.PID, syscall.SIGTERM)
 	}
-	if pgid <= 0 {
+	if !proc.GroupOf(pgid, home) {
 		return nil
 	}
 	_ = proc.SignalGroup(pgid, syscall.SIGTERM)
 	if groupGone(pgid, timeout) {
 		return nil
 	}
-	_ = proc.SignalGroup(pgid, syscall.SIGKILL)
+	if proc.GroupOf(pgid, home) {
+		_ = proc.SignalGroup(pgid, syscall.SIGKILL)
+	}
 	if groupGone(pgid, 5*time.Second) {
 		return nil
 	}

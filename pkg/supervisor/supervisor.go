@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/observe"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -186,13 +187,24 @@ func (s *Supervisor) Start(names []string) error {
 	if err != nil {
 		return err
 	}
+	for _, name := range names {
+		if _, ok := f.Instance(name); !ok {
+			return fmt.Errorf("instance %s is not in %s; run mictl up", name, s.store.Dir())
+		}
+	}
+	// A supervisor that died in the middle of a start may have left a
+	// script (and a server it never recorded) in an instance's group: end
+	// it, or the new start would run a second copy in the same home.
+	for _, name := range names {
+		inst, _ := f.Instance(name)
+		if !s.hasRunner(name) && (inst.Server.IsZero() || !inst.Server.Alive()) && proc.GroupOf(inst.PGID, inst.Home) {
+			_ = terminate(zeroID, inst.PGID, inst.Home, 5*time.Second)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range names {
-		inst, ok := f.Instance(name)
-		if !ok {
-			return fmt.Errorf("instance %s is not in %s; run mictl up", name, s.store.Dir())
-		}
+		inst, _ := f.Instance(name)
 		if r, ok := s.runners[name]; ok && !r.finished() {
 			continue
 		}
@@ -209,6 +221,13 @@ func (s *Supervisor) Start(names []string) error {
 		go r.run()
 	}
 	return nil
+}
+
+func (s *Supervisor) hasRunner(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runners[name]
+	return ok && !r.finished()
 }
 
 // Instances returns the supervisor's current view of the named
@@ -239,8 +258,10 @@ func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 			case !ok:
 				failed = append(failed, name+": not supervised")
 			case inst.State == StateReady:
-			case inst.State == StateFailed || inst.State == StateStopped:
-				failed = append(failed, fmt.Sprintf("%s %s: %s", name, inst.State, inst.LastError))
+			case inst.State == StateFailed:
+				failed = append(failed, fmt.Sprintf("%s failed: %s", name, inst.LastError))
+			case inst.State == StateStopped:
+				failed = append(failed, fmt.Sprintf("%s was stopped before it was ready (by mictl down, or its restart policy)", name))
 			default:
 				pending = append(pending, name)
 			}
@@ -328,7 +349,7 @@ func (s *Supervisor) Homes() []string {
 // stopUnsupervised stops an instance no runner watches (the daemon that
 // started it died, and it was stopped before being re-adopted).
 func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration) error {
-	err := terminate(inst.Server, inst.PGID, timeout)
+	err := terminate(inst.Server, inst.PGID, inst.Home, timeout)
 	removeStalePIDFile(inst.Home)
 	s.record(inst.Name, Event{State: StateStopped, Message: "stopped"}, func(i *state.Instance) {
 		i.State, i.Server, i.Script, i.PGID, i.LastError = StateStopped, zeroID, zeroID, 0, ""

@@ -42,7 +42,7 @@ func TestPolicyValidate(t *testing.T) {
 func TestWanted(t *testing.T) {
 	for st, want := range map[string]bool{
 		StateStarting: true, StateReady: true, StateDegraded: true, StateCrashed: true, StateBackoff: true,
-		StateStopping: true, StateStopped: false, StateFailed: false, "": false,
+		StateStopping: false, StateStopped: false, StateFailed: false, "": false,
 	} {
 		if Wanted(st) != want {
 			t.Errorf("Wanted(%q) = %v", st, !want)
@@ -109,36 +109,26 @@ func TestReaperDeliversExitStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	cmd := exec.Command("sh", "-c", "exit 7")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case ws := <-r.Wait(cmd.Process.Pid):
-		if !ws.Exited() || ws.ExitStatus() != 7 {
-			t.Fatalf("status = %v", ws)
+	for _, tt := range []struct {
+		script string
+		check  func(syscall.WaitStatus) bool
+	}{
+		{"exit 7", func(ws syscall.WaitStatus) bool { return ws.Exited() && ws.ExitStatus() == 7 }},
+		// Exits at once: the status must not be lost before Start returns.
+		{"kill -9 $$", func(ws syscall.WaitStatus) bool { return ws.Signaled() && ws.Signal() == syscall.SIGKILL }},
+	} {
+		ch, err := r.Start(exec.Command("sh", "-c", tt.script))
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no exit status")
-	}
-	// An exit reaped before anyone asked is kept for a later Wait.
-	cmd = exec.Command("sh", "-c", "kill -9 $$")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		r.mu.Lock()
-		_, reaped := r.exited[cmd.Process.Pid]
-		r.mu.Unlock()
-		if reaped || time.Now().After(deadline) {
-			break
+		select {
+		case ws := <-ch:
+			if !tt.check(ws) {
+				t.Errorf("%s: status %v", tt.script, ws)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no exit status", tt.script)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	ws := <-r.Wait(cmd.Process.Pid)
-	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("status = %v", ws)
 	}
 }
 

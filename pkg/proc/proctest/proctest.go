@@ -29,7 +29,7 @@ func Under(root string) []int {
 			continue
 		}
 		cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", st.PID))
-		if strings.HasPrefix(cwd+string(filepath.Separator), root) || strings.HasPrefix(carbonHome(st.PID)+string(filepath.Separator), root) {
+		if strings.HasPrefix(cwd+string(filepath.Separator), root) || strings.HasPrefix(proc.Getenv(st.PID, "CARBON_HOME")+string(filepath.Separator), root) {
 			out = append(out, st.PID)
 		}
 	}
@@ -64,17 +64,4 @@ func Reap(root string, grace time.Duration) []int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func carbonHome(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		return ""
-	}
-	for _, kv := range bytes.Split(b, []byte{0}) {
-		if v, ok := bytes.CutPrefix(kv, []byte("CARBON_HOME=")); ok {
-			return string(v)
-		}
-	}
-	return ""
 }
