@@ -516,3 +516,35 @@ func TestInheritedDescriptorsDoNotLeak(t *testing.T) {
 		}
 	}
 }
+
+// A daemon killed in the middle of a stop must not bring the instance
+// back: the intent to stop is recorded before any signal.
+func TestDaemonKilledDuringStopDoesNotResurrect(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=2s"}
+	d.up(1)
+	daemon := d.daemonPID()
+	down := exec.Command(os.Args[0], "down", "--timeout", "10s")
+	down.Dir = d.dir
+	down.Env = append(os.Environ(), asMictl+"=1")
+	var out strings.Builder
+	down.Stdout, down.Stderr = &out, &out
+	if err := down.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the stop to begin", func() bool { return d.instance("mi-1").State == "stopping" })
+	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := down.Wait(); err != nil {
+		t.Fatalf("down: %v\n%s", err, out.String())
+	}
+	d.must("status")
+	time.Sleep(500 * time.Millisecond)
+	if inst := d.instance("mi-1"); inst.State != "stopped" {
+		t.Fatalf("mi-1 is %s after the stop:\n%s", inst.State, d.events())
+	}
+	if left := proctest.Under(d.dir); len(left) > 0 {
+		t.Fatalf("left running: %s", proctest.Describe(left))
+	}
+}
