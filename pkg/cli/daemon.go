@@ -44,14 +44,11 @@ func newCmdDaemon(streams *IOStreams, g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := loadDirConfig(cmd, g)
+			e, err := openExisting(cmd, g, streams, false)
 			if err != nil {
 				return err
 			}
-			store, err := openStore(cfg)
-			if err != nil {
-				return err
-			}
+			cfg, store := e.cfg, e.store
 			d, err := supervisor.StartDaemon(store, policy, rf.daemonArgs(cfg), newFollow(g.configPath, cfg))
 			if errors.Is(err, supervisor.ErrDaemonRunning) {
 				return nil // a concurrent start won; it supervises

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"slices"
@@ -59,18 +60,11 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if o.timeout <= 0 {
 		return usageErrorf("--timeout %s: must be positive", o.timeout)
 	}
-	cfg, err := loadDirConfig(cmd, g)
+	e, err := openExisting(cmd, g, streams, true)
 	if err != nil {
 		return err
 	}
-	store, err := openStore(cfg)
-	if err != nil {
-		return err
-	}
-	f, err := loadState(streams, cfg, store)
-	if err != nil {
-		return err
-	}
+	store, f := e.store, e.state
 	if err := checkNames(f, names); err != nil {
 		return err
 	}
@@ -244,20 +238,12 @@ func checkNames(f *state.File, names []string) error {
 // completeInstanceNames completes instance names from the state file.
 func completeInstanceNames(g *globalOptions) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		cfg, err := loadDirConfig(cmd, g)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		store, err := openStore(cfg)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		f, err := store.Load()
+		e, err := openExisting(cmd, g, &IOStreams{ErrOut: io.Discard}, true)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
 		var out []string
-		for _, inst := range f.Instances {
+		for _, inst := range e.state.Instances {
 			if !slices.Contains(args, inst.Name) {
 				out = append(out, inst.Name)
 			}

@@ -28,14 +28,11 @@ now. "mictl diff" shows what a reload would do.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadDirConfig(cmd, g)
+			e, err := openExisting(cmd, g, streams, false)
 			if err != nil {
 				return err
 			}
-			store, err := openStore(cfg)
-			if err != nil {
-				return err
-			}
+			store := e.store
 			_, err = supervisor.Call(cmd.Context(), supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpReload},
 				func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
 			if errors.Is(err, supervisor.ErrNoDaemon) {

@@ -33,18 +33,11 @@ fails stops the roll there.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := loadDirConfig(cmd, g)
+			e, err := openExisting(cmd, g, streams, true)
 			if err != nil {
 				return err
 			}
-			store, err := openStore(cfg)
-			if err != nil {
-				return err
-			}
-			f, err := loadState(streams, cfg, store)
-			if err != nil {
-				return err
-			}
+			cfg, store, f := e.cfg, e.store, e.state
 			if err := checkNames(f, names); err != nil {
 				return err
 			}

@@ -36,22 +36,14 @@ process start time, so a reused pid is never mistaken for an instance).`,
 			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 				return err
 			}
-			cfg, err := loadDirConfig(cmd, g)
+			e, err := openExisting(cmd, g, streams, true)
 			if err != nil {
 				return err
 			}
-			store, err := openStore(cfg)
-			if err != nil {
-				return err
-			}
-			f, err := loadState(streams, cfg, store)
-			if err != nil {
-				return err
-			}
-			if err := ensureDaemon(cmd.Context(), store, f, cfg); err != nil {
+			if err := ensureDaemon(cmd.Context(), e.store, e.state, e.cfg); err != nil {
 				fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
 			}
-			return printStatus(streams, store, o.output)
+			return printStatus(streams, e.store, o.output)
 		},
 	}
 	addDirFlag(cmd)
@@ -68,6 +60,34 @@ func addDirFlag(cmd *cobra.Command) {
 			_ = cmd.MarkFlagDirname(s.Flag)
 		}
 	}
+}
+
+// existing is the deployment a command works on: its configuration, its
+// state directory and what the state file says runs.
+type existing struct {
+	cfg   *config.Config
+	store *state.Store
+	state *state.File
+}
+
+// openExisting loads what a command that works on existing instances
+// needs; withState false skips reading the state file.
+func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, withState bool) (*existing, error) {
+	cfg, err := loadDirConfig(cmd, g)
+	if err != nil {
+		return nil, err
+	}
+	store, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := &existing{cfg: cfg, store: store}
+	if withState {
+		if e.state, err = loadState(streams, cfg, store); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 // loadDirConfig loads the configuration of a command that works on

@@ -62,6 +62,15 @@ func Files(ctx context.Context, files func() []string, debounce time.Duration, o
 			timer.Stop()
 		}
 	}()
+	// arm (re)starts the quiet period after which onChange runs.
+	arm := func() {
+		if timer == nil {
+			timer = time.NewTimer(debounce)
+		} else {
+			timer.Reset(debounce)
+		}
+		fire = timer.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -73,24 +82,14 @@ func Files(ctx context.Context, files func() []string, debounce time.Duration, o
 			if !watched[ev.Name] || ev.Op == fsnotify.Chmod {
 				continue
 			}
-			if timer == nil {
-				timer = time.NewTimer(debounce)
-			} else {
-				timer.Reset(debounce)
-			}
-			fire = timer.C
+			arm()
 		case _, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
 			// Events were lost (the kernel queue overflowed): a change may
 			// be among them, so treat it as one.
-			if timer == nil {
-				timer = time.NewTimer(debounce)
-			} else {
-				timer.Reset(debounce)
-			}
-			fire = timer.C
+			arm()
 		case <-fire:
 			fire = nil
 			onChange()
