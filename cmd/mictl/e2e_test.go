@@ -548,3 +548,22 @@ func TestDaemonKilledDuringStopDoesNotResurrect(t *testing.T) {
 		t.Fatalf("left running: %s", proctest.Describe(left))
 	}
 }
+
+// check-conflicts on a running deployment checks the persisted plan: a
+// foreign process that took a stopped instance's port is named with its pid.
+func TestCheckConflictsOnARunningDeployment(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	d.must("down", "mi-2")
+	port := d.instance("mi-2").Ports[0]
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	code, out, _ := d.mictl("check-conflicts")
+	want := fmt.Sprintf("mi-2 http %d is held by pid %d", port, os.Getpid())
+	if code != 1 || !strings.Contains(out, want) || strings.Contains(out, "mi-1 ") {
+		t.Fatalf("exit %d, want 1 naming only %q:\n%s", code, want, out)
+	}
+}

@@ -124,6 +124,21 @@ func addInodes(out map[uint64]int, pid int) {
 	}
 }
 
+// ListeningInodes returns, per fixed port of inst, the inode of a TCP
+// listener overlapping its bind address (0 when none listens): a cheap
+// fingerprint of who holds the ports, to compare with the last one found
+// to be the instance's.
+func (v *View) ListeningInodes(inst *state.Instance) [ports.NumRoles]uint64 {
+	var out [ports.NumRoles]uint64
+	bind, _ := netip.ParseAddr(inst.Bind)
+	for role, port := range inst.Ports {
+		for _, s := range v.Sockets.Holding(hostnet.TCP, port, bind) {
+			out[role] = s.Inode
+		}
+	}
+	return out
+}
+
 // Observe reports the fixed ports and, when full, the random ports of
 // inst. Without full only the fixed ports matter, and the server's own
 // sockets are looked at first: the rest of its group is read only when
