@@ -7,6 +7,7 @@ package observe
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -265,6 +266,9 @@ func Healthy(ctx context.Context, inst *state.Instance) error {
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
+	// Read the (tiny) body to its end so the connection is kept for the
+	// next probe.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
