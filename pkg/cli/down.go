@@ -160,6 +160,11 @@ func verifyStopped(store *state.Store, names []string) error {
 	if err != nil {
 		return err
 	}
+	all, err := proc.List()
+	if err != nil {
+		return err
+	}
+	groups := proc.Groups(all)
 	var left []string
 	var inodes []uint64
 	type held struct {
@@ -173,7 +178,7 @@ func verifyStopped(store *state.Store, names []string) error {
 		if !inst.Server.IsZero() && inst.Server.Alive() {
 			left = append(left, fmt.Sprintf("%s: server pid %d is still running", name, inst.Server.PID))
 		}
-		if proc.GroupOf(inst.PGID, inst.Home) {
+		if groups.Of(inst.PGID, inst.Home) {
 			left = append(left, fmt.Sprintf("%s: process group %d still has processes", name, inst.PGID))
 		}
 		bind, _ := netip.ParseAddr(inst.Bind)

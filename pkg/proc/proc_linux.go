@@ -316,17 +316,36 @@ func CloseInheritedOnExec() {
 // home carbonHome: one of its live members runs with that CARBON_HOME. A
 // pgid read back from a state file may by now name a stranger's group
 // (pids, and so pgids, are reused); only a group that passes this check
-// may be signalled.
-func GroupOf(pgid int, carbonHome string) bool {
+// may be signalled. hint, when alive, is a likely member (the server),
+// checked first so that the usual case reads no /proc walk.
+func GroupOf(pgid int, carbonHome string, hint Identity) bool {
 	if pgid <= 1 {
 		return false
 	}
-	pids, err := GroupMembers(pgid)
+	if !hint.IsZero() {
+		if st, err := ReadStat(hint.PID); err == nil && st.StartTime == hint.StartTime && !st.Exited() &&
+			st.PGID == pgid && Getenv(hint.PID, "CARBON_HOME") == carbonHome {
+			return true
+		}
+	}
+	all, err := List()
 	if err != nil {
 		return false
 	}
-	for _, pid := range pids {
-		if Getenv(pid, "CARBON_HOME") == carbonHome {
+	return Groups(all).Of(pgid, carbonHome)
+}
+
+// Groups indexes processes by process group, from one List.
+type Groups []Stat
+
+// Of reports whether group pgid has a live member running with
+// CARBON_HOME carbonHome (see GroupOf).
+func (g Groups) Of(pgid int, carbonHome string) bool {
+	if pgid <= 1 {
+		return false
+	}
+	for _, st := range g {
+		if st.PGID == pgid && !st.Exited() && Getenv(st.PID, "CARBON_HOME") == carbonHome {
 			return true
 		}
 	}

@@ -489,7 +489,7 @@ func (r *runner) terminate(cur *running, timeout time.Duration) error {
 // killGroup removes what is left of an ended start (the diagnostics
 // companion the script's trap may have missed).
 func (r *runner) killGroup(cur *running) {
-	if proc.GroupOf(cur.pgid, r.inst.Home) {
+	if proc.GroupOf(cur.pgid, r.inst.Home, cur.server) {
 		_ = proc.SignalGroup(cur.pgid, syscall.SIGKILL)
 	}
 }
@@ -509,17 +509,18 @@ func (r *runner) lastOutput(offset int64) string {
 // signalled only while it still belongs to the instance's home: a pgid
 // read back from the state file may by now be a stranger's.
 func terminate(server proc.Identity, pgid int, home string, timeout time.Duration) error {
+	owned := proc.GroupOf(pgid, home, server) // before the server is gone
 	if !server.IsZero() && server.Alive() {
 		_ = syscall.Kill(server.PID, syscall.SIGTERM)
 	}
-	if !proc.GroupOf(pgid, home) {
+	if !owned {
 		return nil
 	}
 	_ = proc.SignalGroup(pgid, syscall.SIGTERM)
 	if groupGone(pgid, timeout) {
 		return nil
 	}
-	if proc.GroupOf(pgid, home) {
+	if proc.GroupOf(pgid, home, zeroID) {
 		_ = proc.SignalGroup(pgid, syscall.SIGKILL)
 	}
 	if groupGone(pgid, 5*time.Second) {

@@ -197,7 +197,7 @@ func (s *Supervisor) Start(names []string) error {
 	// it, or the new start would run a second copy in the same home.
 	for _, name := range names {
 		inst, _ := f.Instance(name)
-		if !s.hasRunner(name) && (inst.Server.IsZero() || !inst.Server.Alive()) && proc.GroupOf(inst.PGID, inst.Home) {
+		if !s.hasRunner(name) && (inst.Server.IsZero() || !inst.Server.Alive()) && proc.GroupOf(inst.PGID, inst.Home, zeroID) {
 			_ = terminate(zeroID, inst.PGID, inst.Home, 5*time.Second)
 		}
 	}
