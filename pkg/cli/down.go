@@ -126,16 +126,19 @@ func awaitIdleDaemon(ctx context.Context, store *state.Store, pid int) error {
 // the daemon lock so that no daemon starts meanwhile and brings them back.
 // It returns the pid of the daemon that did the work, 0 if none did.
 func stopAll(ctx context.Context, store *state.Store, names, targets []string, timeout time.Duration, onEvent func(supervisor.Event)) (int, error) {
-	for attempt := 0; ; attempt++ {
+	// A daemon killed a moment ago may still hold its lock for the few
+	// milliseconds its exit takes: keep trying either way for a while.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
 		pid, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: timeout}, onEvent)
 		if err == nil || !errors.Is(err, supervisor.ErrNoDaemon) && !errors.Is(err, supervisor.ErrDaemonGone) {
 			return pid, err
 		}
 		err = supervisor.WithoutDaemon(store, func() error { return stopDirect(store, targets, timeout) })
-		if !errors.Is(err, supervisor.ErrDaemonRunning) || attempt > 0 {
+		if !errors.Is(err, supervisor.ErrDaemonRunning) || time.Now().After(deadline) {
 			return 0, err
 		}
-		// A daemon started meanwhile: ask it instead.
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
