@@ -105,9 +105,6 @@ func Parse(name string, src []byte) (*Document, error) {
 // Bytes returns the document's current text.
 func (d *Document) Bytes() []byte { return bytes.Clone(d.src) }
 
-// Name returns the name given to Parse.
-func (d *Document) Name() string { return d.name }
-
 // Lookup returns the decoded value at a dotted key path such as
 // "transport.http.listener.port", following [table] headers, dotted keys and
 // inline tables. Values are int64, float64, string, bool, time.Time,

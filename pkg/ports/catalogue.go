@@ -64,15 +64,6 @@ func (r Role) String() string {
 	return Catalogue[r].Name
 }
 
-// Roles returns every role in catalogue order.
-func Roles() []Role {
-	out := make([]Role, NumRoles)
-	for i := range out {
-		out[i] = Role(i)
-	}
-	return out
-}
-
 // Set holds one port per role, indexed by Role.
 type Set [NumRoles]int
 

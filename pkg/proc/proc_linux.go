@@ -182,44 +182,6 @@ func GroupMembers(pgid int) ([]int, error) {
 	return out, nil
 }
 
-// Descendants returns pid's live descendants (children, grandchildren, ...;
-// zombies and pid itself excluded) from one List, parents before their
-// children, so a caller stopping a tree top-down can signal in that order. A
-// process started with its own session or group (setsid) still counts: the
-// tree follows ppid links, not groups. Orphans are no longer linked to pid:
-// once their parent dies they belong to the nearest subreaper.
-func Descendants(pid int) ([]int, error) {
-	if pid <= 0 {
-		return nil, fmt.Errorf("descendants: invalid pid %d", pid)
-	}
-	all, err := List()
-	if err != nil {
-		return nil, err
-	}
-	children := make(map[int][]Stat)
-	for _, s := range all {
-		children[s.PPID] = append(children[s.PPID], s)
-	}
-	var out []int
-	seen := map[int]bool{pid: true}
-	queue := []int{pid}
-	for len(queue) > 0 {
-		parent := queue[0]
-		queue = queue[1:]
-		for _, c := range children[parent] {
-			if seen[c.PID] { // ppid links are read at different moments: never loop
-				continue
-			}
-			seen[c.PID] = true
-			queue = append(queue, c.PID)
-			if !c.Exited() {
-				out = append(out, c.PID)
-			}
-		}
-	}
-	return out, nil
-}
-
 // SignalGroup sends sig to every process of group pgid (kill(-pgid)). A
 // group with nothing left in it is not an error: stopping what is already
 // stopped succeeds.

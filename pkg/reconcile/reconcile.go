@@ -84,15 +84,6 @@ func (t *Target) Render(inst ports.Instance) ([]byte, error) {
 	return out, nil
 }
 
-// Names lists the target's instances in plan order.
-func (t *Target) Names() []string {
-	out := make([]string, len(t.Plan.Instances))
-	for i, inst := range t.Plan.Instances {
-		out[i] = inst.Name
-	}
-	return out
-}
-
 // Conflicts checks the target against itself and the host.
 func (t *Target) Conflicts() check.Report { return check.Run(t.Plan, t.Host) }
 

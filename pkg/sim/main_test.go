@@ -248,11 +248,10 @@ func tomlWithOffset(off int, extra string) string {
 }
 
 type startOpts struct {
-	args        []string
-	env         []string // extra KEY=VALUE
-	noHomeEnv   bool     // do not set CARBON_HOME: the script finds bin/..
-	script      string   // script to run; default home/bin/micro-integrator.sh
-	startupWait bool
+	args      []string
+	env       []string // extra KEY=VALUE
+	noHomeEnv bool     // do not set CARBON_HOME: the script finds bin/..
+	script    string   // script to run; default home/bin/micro-integrator.sh
 }
 
 // instance is one start of a distribution's script, in its own process group.

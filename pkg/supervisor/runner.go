@@ -38,7 +38,6 @@ type runner struct {
 	watched *running
 	stopCh  chan stopRequest
 	done    chan struct{}
-	once    sync.Once
 }
 
 func newRunner(s *Supervisor, inst state.Instance) *runner {
