@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -89,4 +91,48 @@ func currentState(cfg *config.Config) (*state.File, error) {
 		return nil, fmt.Errorf("%w; mictl up rebuilds it", err)
 	}
 	return f, nil
+}
+
+// loadPlanConfig loads the configuration of a planning command, and
+// records the planning flags the user gave in po.args.
+func loadPlanConfig(fs *pflag.FlagSet, configPath string, po *planOptions) (*config.Config, error) {
+	po.args = nil
+	fs.Visit(func(f *pflag.Flag) {
+		if isPlanFlag(f.Name) {
+			po.args = append(po.args, "--"+f.Name+"="+flagValue(f))
+		}
+	})
+	if n := len(po.offsets); n > 0 && !fs.Changed("instances") {
+		if err := fs.Set("instances", fmt.Sprint(n)); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range po.offsets {
+		if o < 0 || o > ports.MaxPort {
+			return nil, usageErrorf("--offsets: %d is not an offset: expected 0-%d", o, ports.MaxPort)
+		}
+	}
+	return config.Load(config.Sources{Path: configPath, Flags: fs})
+}
+
+// isPlanFlag reports whether name is one of addPlanFlags' flags.
+func isPlanFlag(name string) bool {
+	if name == "offsets" {
+		return true
+	}
+	for _, s := range config.Settings {
+		if s.Flag == name && s.Key != "instances_dir" {
+			return true
+		}
+	}
+	return false
+}
+
+// flagValue renders a flag's value so that parsing it again gives the
+// same value (a slice flag prints "[10,20]" but parses "10,20").
+func flagValue(f *pflag.Flag) string {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return strings.Join(sv.GetSlice(), ",")
+	}
+	return f.Value.String()
 }

@@ -11,12 +11,10 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
-	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -134,28 +132,6 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	return nil
 }
 
-// loadPlanConfig loads the configuration of a planning command, and
-// records the planning flags the user gave in po.args.
-func loadPlanConfig(fs *pflag.FlagSet, configPath string, po *planOptions) (*config.Config, error) {
-	po.args = nil
-	fs.Visit(func(f *pflag.Flag) {
-		if isPlanFlag(f.Name) {
-			po.args = append(po.args, "--"+f.Name+"="+flagValue(f))
-		}
-	})
-	if n := len(po.offsets); n > 0 && !fs.Changed("instances") {
-		if err := fs.Set("instances", fmt.Sprint(n)); err != nil {
-			return nil, err
-		}
-	}
-	for _, o := range po.offsets {
-		if o < 0 || o > ports.MaxPort {
-			return nil, usageErrorf("--offsets: %d is not an offset: expected 0-%d", o, ports.MaxPort)
-		}
-	}
-	return config.Load(config.Sources{Path: configPath, Flags: fs})
-}
-
 // prepareUp plans (keeping persisted offsets), checks, prepares the homes
 // of the instances that are not running and records them in the state
 // file. It returns every instance name of the plan. The caller holds the
@@ -260,28 +236,6 @@ func followLogs(streams *IOStreams, cfg *config.Config, names []string) (stop fu
 		}
 	}()
 	return func() { cancel(); <-done }
-}
-
-// isPlanFlag reports whether name is one of addPlanFlags' flags.
-func isPlanFlag(name string) bool {
-	if name == "offsets" {
-		return true
-	}
-	for _, s := range config.Settings {
-		if s.Flag == name && s.Key != "instances_dir" {
-			return true
-		}
-	}
-	return false
-}
-
-// flagValue renders a flag's value so that parsing it again gives the
-// same value (a slice flag prints "[10,20]" but parses "10,20").
-func flagValue(f *pflag.Flag) string {
-	if sv, ok := f.Value.(pflag.SliceValue); ok {
-		return strings.Join(sv.GetSlice(), ",")
-	}
-	return f.Value.String()
 }
 
 // warnPolicy says so when a daemon already runs with another restart
