@@ -119,7 +119,7 @@ func (r *runner) run() {
 					})
 					return
 				}
-				if !r.restartAfter(&restarts, time.Time{}, err.Error()) {
+				if !r.restartAfter(&restarts, time.Time{}, ending{why: err.Error()}) {
 					return
 				}
 				continue
@@ -155,7 +155,7 @@ func (r *runner) adopt() (*running, bool) {
 		}
 		close(done)
 	}()
-	r.record(Event{State: r.inst.State, PID: r.inst.Server.PID, Message: "re-adopted after a supervisor restart"}, func(*state.Instance) {})
+	r.s.emit(Event{Instance: r.inst.Name, State: r.inst.State, PID: r.inst.Server.PID, Message: "re-adopted after a supervisor restart"})
 	// Only what is logged from now on is news: an old BindException in
 	// the log is not this run's.
 	var offset int64
@@ -165,12 +165,20 @@ func (r *runner) adopt() (*running, bool) {
 	return &running{server: r.inst.Server, pgid: r.inst.PGID, scriptDone: done, logOffset: offset}, true
 }
 
-// restartAfter decides, after the instance ended (why), whether and when to
+// ending is why a running instance ended.
+type ending struct {
+	why string
+	// graceful is true when the server shut down cleanly on its own (MI's
+	// "Shutdown complete" in this run's log): not a failure.
+	graceful bool
+}
+
+// restartAfter decides, after the instance ended, whether and when to
 // start it again. It returns false when the runner should end.
-func (r *runner) restartAfter(restarts *int, readyAt time.Time, why string) bool {
+func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	p := r.s.policy
-	graceful := strings.Contains(why, "shut down gracefully")
-	if p.Restart == RestartNever || (p.Restart == RestartOnFailure && graceful) {
+	why := e.why
+	if p.Restart == RestartNever || (p.Restart == RestartOnFailure && e.graceful) {
 		r.record(Event{State: StateStopped, Message: why + "; restart policy " + p.Restart}, func(i *state.Instance) {
 			i.State, i.Server, i.Script, i.PGID, i.LastError = StateStopped, zeroID, zeroID, 0, why
 		})
@@ -190,6 +198,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, why string) bool
 	delay := p.backoff(*restarts)
 	r.record(Event{State: StateBackoff, Message: fmt.Sprintf("%s; restart %d in %s", why, *restarts, delay)}, func(i *state.Instance) {
 		i.State, i.LastError, i.Restarts = StateBackoff, why, i.Restarts+1
+		i.Server, i.Script, i.PGID = zeroID, zeroID, 0
 	})
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
@@ -343,11 +352,11 @@ func (r *runner) live(cur *running) state.Instance {
 	return inst
 }
 
-// watch follows a ready instance until its server exits (why it ended is
+// watch follows a ready instance until its server exits (how it ended is
 // returned) or a stop request is served (stopped is true). Exits are seen
-// at once through a pidfd; health and ports are checked every
-// WatchInterval and flip the state between ready and degraded.
-func (r *runner) watch(cur *running) (why string, stopped bool) {
+// at once through a pidfd; the supervisor's monitor checks health and
+// ports meanwhile.
+func (r *runner) watch(cur *running) (e ending, stopped bool) {
 	for {
 		ctx, cancel := context.WithCancel(r.s.ctx)
 		exited := make(chan struct{})
@@ -355,18 +364,18 @@ func (r *runner) watch(cur *running) (why string, stopped bool) {
 			_ = proc.WaitExit(ctx, cur.server)
 			close(exited)
 		}()
-		why, stopped, next := r.watchServer(cur, exited)
+		e, stopped, next := r.watchServer(cur, exited)
 		cancel()
 		<-exited
 		if next == nil {
-			return why, stopped
+			return e, stopped
 		}
 		// MI restarted itself (exit 121: new pid, same script).
 		cur.server = *next
 	}
 }
 
-func (r *runner) watchServer(cur *running, exited <-chan struct{}) (string, bool, *proc.Identity) {
+func (r *runner) watchServer(cur *running, exited <-chan struct{}) (ending, bool, *proc.Identity) {
 	// The monitor judges the instance only while nothing else happens to
 	// it: a stop or an exit must never be overwritten by a late "degraded".
 	r.setWatched(cur)
@@ -374,16 +383,16 @@ func (r *runner) watchServer(cur *running, exited <-chan struct{}) (string, bool
 	case <-exited:
 		r.setWatched(nil)
 		if r.s.ctx.Err() != nil {
-			return "", true, nil // the supervisor closes: the exit is not ours to handle
+			return ending{}, true, nil // the supervisor closes: the exit is not ours to handle
 		}
 		return r.afterExit(cur)
 	case req := <-r.stopCh:
 		r.setWatched(nil)
 		r.finishStop(req, r.terminate(cur, req.timeout))
-		return "", true, nil
+		return ending{}, true, nil
 	case <-r.s.ctx.Done():
 		r.setWatched(nil)
-		return "", true, nil
+		return ending{}, true, nil
 	}
 }
 
@@ -396,7 +405,7 @@ func (r *runner) setWatched(cur *running) {
 
 // afterExit tells MI's own restart (the script starts a new server: exit
 // 121) from the end of the instance (the script ends).
-func (r *runner) afterExit(cur *running) (string, bool, *proc.Identity) {
+func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 	old := cur.server
 	ticker := time.NewTicker(r.s.policy.StartProbe)
 	defer ticker.Stop()
@@ -404,22 +413,24 @@ func (r *runner) afterExit(cur *running) (string, bool, *proc.Identity) {
 		select {
 		case <-cur.scriptDone:
 			if r.s.ctx.Err() != nil {
-				return "", true, nil
+				return ending{}, true, nil
 			}
 			r.killGroup(cur)
-			why := fmt.Sprintf("server pid %d exited", old.PID)
+			e := ending{why: fmt.Sprintf("server pid %d exited", old.PID)}
 			if _, ok := grepSince(home.ConsoleLog(r.inst.Home), cur.logOffset, "Shutdown complete"); ok {
-				why = fmt.Sprintf("server pid %d shut down gracefully", old.PID)
+				e = ending{why: fmt.Sprintf("server pid %d shut down gracefully", old.PID), graceful: true}
 			}
-			r.record(Event{State: StateCrashed, PID: old.PID, Message: why}, func(i *state.Instance) {
-				i.State, i.Server, i.Script, i.PGID, i.LastError = StateCrashed, zeroID, zeroID, 0, why
-			})
-			return why, false, nil
+			if !e.graceful { // a graceful end is recorded by the restart decision
+				r.record(Event{State: StateCrashed, PID: old.PID, Message: e.why}, func(i *state.Instance) {
+					i.State, i.Server, i.Script, i.PGID, i.LastError = StateCrashed, zeroID, zeroID, 0, e.why
+				})
+			}
+			return e, false, nil
 		case req := <-r.stopCh:
 			r.finishStop(req, r.terminate(cur, req.timeout))
-			return "", true, nil
+			return ending{}, true, nil
 		case <-r.s.ctx.Done():
-			return "", true, nil
+			return ending{}, true, nil
 		case <-ticker.C:
 			l := &launch{pgid: cur.pgid}
 			if next, ok := findServer(&r.inst, l); ok && next != old {
@@ -432,7 +443,7 @@ func (r *runner) afterExit(cur *running) (string, bool, *proc.Identity) {
 				r.record(Event{State: StateStarting, PID: next.PID, Message: fmt.Sprintf("server restarted itself (pid %d -> %d)", old.PID, next.PID)}, func(i *state.Instance) {
 					i.Server, i.State = next, StateStarting
 				})
-				return "", false, &next
+				return ending{}, false, &next
 			}
 		}
 	}
