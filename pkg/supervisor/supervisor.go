@@ -349,6 +349,14 @@ func (s *Supervisor) Homes() []string {
 // stopUnsupervised stops an instance no runner watches (the daemon that
 // started it died, and it was stopped before being re-adopted).
 func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration) error {
+	running := inst.Server.Alive() || proc.GroupOf(inst.PGID, inst.Home, inst.Server)
+	if !running && !Wanted(inst.State) && inst.State != StateStopping {
+		return nil // nothing runs; a failed instance keeps its state and reason
+	}
+	s.record(inst.Name, Event{State: StateStopping, PID: inst.Server.PID, Message: "SIGTERM"}, func(i *state.Instance) {
+		i.State = StateStopping
+	})
+	_ = s.Flush() // the intent to stop is on disk before any signal
 	err := terminate(inst.Server, inst.PGID, inst.Home, timeout)
 	removeStalePIDFile(inst.Home)
 	s.record(inst.Name, Event{State: StateStopped, Message: "stopped"}, func(i *state.Instance) {
