@@ -567,3 +567,18 @@ func TestCheckConflictsOnARunningDeployment(t *testing.T) {
 		t.Fatalf("exit %d, want 1 naming only %q:\n%s", code, want, out)
 	}
 }
+
+// A running instance whose /healthz turns 503 is shown degraded, with why.
+func TestRunningInstanceTurnsDegraded(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_UNREADY_AFTER=500ms"}
+	d.up(1)
+	d.waitFor("mi-1 to be degraded", func() bool { return d.instance("mi-1").State == "degraded" })
+	out := d.must("status")
+	if !strings.Contains(out, "degraded") || !strings.Contains(out, "503") {
+		t.Fatalf("status does not show the degraded instance and why:\n%s", out)
+	}
+	if inst := d.instance("mi-1"); inst.Restarts != 0 {
+		t.Fatalf("a degraded instance was restarted: %+v", inst)
+	}
+}

@@ -271,7 +271,8 @@ func Healthy(ctx context.Context, inst *state.Instance) error {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+		// Short: it is shown in the HEALTH column of mictl status.
+		return fmt.Errorf("/healthz: %s", resp.Status)
 	}
 	return nil
 }

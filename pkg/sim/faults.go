@@ -20,6 +20,7 @@ const (
 	EnvStartupDelay    = "MICTL_SIM_STARTUP_DELAY"
 	EnvReadyDelay      = "MICTL_SIM_READY_DELAY"
 	EnvNeverReady      = "MICTL_SIM_NEVER_READY"
+	EnvUnreadyAfter    = "MICTL_SIM_UNREADY_AFTER"
 	EnvCrashAfter      = "MICTL_SIM_CRASH_AFTER"
 	EnvCrashCode       = "MICTL_SIM_CRASH_CODE"
 	EnvIgnoreSIGTERM   = "MICTL_SIM_IGNORE_SIGTERM"
@@ -42,6 +43,7 @@ var FaultVars = []FaultVar{
 	{EnvStartupDelay, "300ms", `time from "Starting WSO2 Micro Integrator" to the listeners and the "started in" line (real MI: 5s-10s)`},
 	{EnvReadyDelay, "0s", `extra time /healthz answers 503 after the internal API opens (artifacts still deploying)`},
 	{EnvNeverReady, "", "when true, /healthz answers 503 for ever"},
+	{EnvUnreadyAfter, "", "/healthz turns 503 this long after it turned 200 (an artifact failing at run time)"},
 	{EnvCrashAfter, "", "exit abruptly this long after start, with MICTL_SIM_CRASH_CODE"},
 	{EnvCrashCode, "1", "exit status of the MICTL_SIM_CRASH_AFTER crash"},
 	{EnvIgnoreSIGTERM, "", "when true, SIGTERM and SIGINT are logged and ignored (only SIGKILL stops the server)"},
@@ -57,6 +59,7 @@ type faults struct {
 	startupDelay  time.Duration
 	readyDelay    time.Duration
 	neverReady    bool
+	unreadyAfter  time.Duration // <0: off
 	crashAfter    time.Duration // <0: off
 	crashCode     int
 	ignoreTerm    bool
@@ -66,7 +69,7 @@ type faults struct {
 }
 
 func parseFaults(env func(string) string) (faults, error) {
-	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1}
+	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, unreadyAfter: -1, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1}
 	var errs []string
 	bad := func(name string, err error) {
 		errs = append(errs, fmt.Sprintf("%s=%q: %v", name, env(name), err))
@@ -100,6 +103,7 @@ func parseFaults(env func(string) string) (faults, error) {
 	dur(EnvStartupDelay, &f.startupDelay)
 	dur(EnvReadyDelay, &f.readyDelay)
 	boolean(EnvNeverReady, &f.neverReady)
+	dur(EnvUnreadyAfter, &f.unreadyAfter)
 	dur(EnvCrashAfter, &f.crashAfter)
 	if v := strings.TrimSpace(env(EnvCrashCode)); v != "" {
 		n, err := strconv.Atoi(v)

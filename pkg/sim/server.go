@@ -265,11 +265,12 @@ func (s *server) startListeners() {
 	if s.faults.neverReady {
 		return
 	}
-	if s.faults.readyDelay <= 0 {
+	time.AfterFunc(s.faults.readyDelay, func() {
 		s.ready.Store(true)
-		return
-	}
-	time.AfterFunc(s.faults.readyDelay, func() { s.ready.Store(true) })
+		if s.faults.unreadyAfter >= 0 {
+			time.AfterFunc(s.faults.unreadyAfter, func() { s.ready.Store(false) })
+		}
+	})
 }
 
 // listen opens one fixed port. As in MI a failure is not fatal: the
