@@ -582,3 +582,47 @@ func TestRunningInstanceTurnsDegraded(t *testing.T) {
 		t.Fatalf("a degraded instance was restarted: %+v", inst)
 	}
 }
+
+// up --foreground streams prefixed logs; Ctrl-C stops gracefully, and a
+// second Ctrl-C kills what ignores SIGTERM instead of waiting 200 s.
+func TestForegroundSecondInterruptKills(t *testing.T) {
+	d := newDeployment(t)
+	cmd := exec.Command(os.Args[0], "up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	cmd.Dir = d.dir
+	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0", "MICTL_SIM_IGNORE_SIGTERM=1")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
+	d.waitFor("mi-1 ready", func() bool {
+		f := d.state()
+		inst, ok := f.Instance("mi-1")
+		return ok && inst.State == "ready"
+	})
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the graceful stop to begin", func() bool { return d.instance("mi-1").State == "stopping" })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		exited <- nil // for the deferred wait
+	case <-time.After(20 * time.Second):
+		t.Fatalf("up --foreground still waits after a second Ctrl-C:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "mi-1 | ") {
+		t.Errorf("no prefixed log lines in the output:\n%s", out.String())
+	}
+	if left := proctest.Under(d.dir); len(left) > 0 {
+		t.Errorf("left running: %s", proctest.Describe(left))
+	}
+}

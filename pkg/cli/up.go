@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -205,11 +206,13 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 		<-ctx.Done()
 	case <-ctx.Done():
 	}
-	fmt.Fprintln(streams.ErrOut, "mictl: stopping every instance...")
+	fmt.Fprintln(streams.ErrOut, "mictl: stopping every instance gracefully (Ctrl-C again to kill them now)...")
+	killed := killOnSecondSignal(store)
 	// Only what runs: a failed instance keeps its state and its reason.
 	if active := d.Sup.Active(); len(active) > 0 {
 		err = d.Sup.Stop(active, policy.StopTimeout)
 	}
+	killed()
 	stopLogs()
 	if err = errors.Join(startErr, err); err != nil {
 		return &exitError{ExitRuntime, err}
@@ -247,4 +250,36 @@ func warnPolicy(streams *IOStreams, store *state.Store, rf *runFlags, cfg *confi
 	}
 	fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) keeps its settings (%s); mictl down and up again to change them\n",
 		f.Daemon.PID, strings.Join(f.Daemon.Args, " "))
+}
+
+// killOnSecondSignal SIGKILLs every instance's process group if another
+// Ctrl-C comes while the graceful stop (up to MI's 180 s drain) runs. The
+// returned func ends the wait.
+func killOnSecondSignal(store *state.Store) (done func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	stop := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		select {
+		case <-sigs:
+		case <-stop:
+			return
+		}
+		f, err := store.Load()
+		if err != nil {
+			return
+		}
+		for _, inst := range f.Instances {
+			if proc.GroupOf(inst.PGID, inst.Home, inst.Server) {
+				_ = proc.SignalGroup(inst.PGID, syscall.SIGKILL)
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(stop)
+		<-ended
+	}
 }
