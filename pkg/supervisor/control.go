@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -173,17 +174,21 @@ func (srv *Server) handle(conn *net.UnixConn) {
 		}
 		send(m)
 	}
-	// Nobody else on the host may start or stop your instances.
-	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
-		finish(fmt.Errorf("permission denied: the mictl daemon of uid %d serves only its own user", os.Getuid()))
-		return
-	}
 	// A client that connects and says nothing must not hold the daemon's
 	// shutdown (Serve waits for every handler).
 	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var req Request
-	if err := json.NewDecoder(bufio.NewReader(conn)).Decode(&req); err != nil {
+	// Requests are a few hundred bytes; a bound keeps anyone from making
+	// the daemon buffer more before the peer check.
+	if err := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, 64<<10))).Decode(&req); err != nil {
 		finish(fmt.Errorf("bad request: %w", err))
+		return
+	}
+	// Nobody else on the host may start or stop your instances. (Checked
+	// after reading the request, so that the client reads the refusal
+	// rather than a broken pipe.)
+	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
+		finish(fmt.Errorf("permission denied: the mictl daemon of uid %d serves only its own user", os.Getuid()))
 		return
 	}
 	events, cancel := srv.sup.Subscribe()

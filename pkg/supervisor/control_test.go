@@ -1,0 +1,100 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// callAsEnv makes the test binary a control client (see TestMain): it
+// pings the socket named by the variable and prints the outcome.
+const callAsEnv = "MICTL_TEST_CALL_SOCKET"
+
+func TestMain(m *testing.M) {
+	if sock := os.Getenv(callAsEnv); sock != "" {
+		_, err := Call(context.Background(), sock, Request{Op: OpPing}, nil)
+		fmt.Println("result:", err)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// The daemon serves only its own user (SO_PEERCRED), even if the socket's
+// permissions were opened up.
+func TestControlRefusesOtherUsers(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run a client as another user")
+	}
+	// Not t.TempDir: its parent is closed to other users.
+	dir, err := os.MkdirTemp("", "mictl-control-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	store, err := state.Open(filepath.Join(dir, ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := New(store, nil, DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	sock := SocketPath(store)
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := NewServer(sup)
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	defer func() { ln.Close(); <-served }()
+
+	// Open the way to the socket, as a careless chmod would.
+	for _, p := range []string{dir, store.Dir(), sock} {
+		if err := os.Chmod(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The test binary lives in a directory only root may enter: copy it
+	// where the other user can run it.
+	binDir, err := os.MkdirTemp("", "mictl-client-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(binDir)
+	client := filepath.Join(binDir, "client")
+	data, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(client, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	call := func(uid uint32) string {
+		cmd := exec.Command(client, "-test.run=^$")
+		cmd.Env = append(os.Environ(), callAsEnv+"="+sock)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("client as uid %d: %v\n%s", uid, err, out)
+		}
+		return string(out)
+	}
+	if out := call(0); !strings.Contains(out, "result: <nil>") {
+		t.Fatalf("the owner was refused: %s", out)
+	}
+	if out := call(65534); !strings.Contains(out, "permission denied: the mictl daemon of uid 0 serves only its own user") {
+		t.Fatalf("another user was served: %s", out)
+	}
+}
