@@ -155,7 +155,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	var fresh []string
 	for _, inst := range t.Plan.Instances {
 		rec, known := f.Instance(inst.Name)
-		running := known && !rec.Server.IsZero() && rec.Server.Alive()
+		running := known && reconcile.Running(*rec)
 		if !running && slices.Contains(wanted, inst.Name) {
 			fresh = append(fresh, inst.Name)
 		} else if running && rec.Offset != inst.Offset {

@@ -22,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -194,13 +195,19 @@ func Merge(f *state.File, records []state.Instance) {
 	}
 }
 
+// Running reports whether inst has live processes: its server, or, while
+// a supervisor is still starting it (no server recorded yet), its group.
+func Running(inst state.Instance) bool {
+	return inst.Server.Alive() || proc.GroupOf(inst.PGID, inst.Home, inst.Server)
+}
+
 // OwnedBy recognises sockets held by the running instances of f, which are
 // not conflicts for their own deployment.
 func OwnedBy(f *state.File) func(hostnet.Socket) bool {
 	ours := map[uint64]bool{}
 	view := &observe.View{}
 	for _, inst := range f.Instances {
-		if inst.PGID <= 0 || inst.Server.IsZero() || !inst.Server.Alive() {
+		if !Running(inst) {
 			continue
 		}
 		for ino := range view.GroupInodes(inst.PGID) {
