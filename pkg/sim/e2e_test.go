@@ -16,6 +16,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
 )
 
 // These tests start the distribution's script for real: a process in its own
@@ -489,7 +490,7 @@ func TestScriptCarbonHomeAndTmpWipe(t *testing.T) {
 		in := start(t, home, startOpts{script: filepath.Join(dist, ScriptPath)})
 		pid := in.serverPID(0)
 		waitReady(t, ports.DefaultBases().Shift(off))
-		if h, _ := procEnv(pid, "CARBON_HOME"); h != home {
+		if h := proc.Getenv(pid, "CARBON_HOME"); h != home {
 			t.Errorf("server CARBON_HOME %q, want %q", h, home)
 		}
 		if ents, _ := os.ReadDir(filepath.Join(home, TmpDir)); len(ents) != 0 {
@@ -516,7 +517,7 @@ func TestScriptCarbonHomeAndTmpWipe(t *testing.T) {
 		in := start(t, home, startOpts{script: link, noHomeEnv: true})
 		pid := in.serverPID(0)
 		waitReady(t, ports.DefaultBases().Shift(off))
-		if h, _ := procEnv(pid, "CARBON_HOME"); h != home {
+		if h := proc.Getenv(pid, "CARBON_HOME"); h != home {
 			t.Errorf("server CARBON_HOME %q, want the script's bin/.. %q", h, home)
 		}
 		if _, err := os.Stat(filepath.Join(home, TmpDir, "stale.txt")); err == nil {

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -22,6 +21,8 @@ import (
 
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/proc/proctest"
 )
 
 // testExeArg makes the test binary act as the simulator: the distributions
@@ -78,20 +79,7 @@ func TestMain(m *testing.M) {
 }
 
 // ---------- processes ----------
-
-// procEnv returns the value of key in /proc/pid/environ.
-func procEnv(pid int, key string) (string, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		return "", false
-	}
-	for _, kv := range bytes.Split(b, []byte{0}) {
-		if k, v, ok := strings.Cut(string(kv), "="); ok && k == key {
-			return v, true
-		}
-	}
-	return "", false
-}
+// Thin wrappers over pkg/proc, in the shapes these tests read best.
 
 func cmdline(pid int) string {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
@@ -100,51 +88,33 @@ func cmdline(pid int) string {
 
 // procStat returns the state letter and parent pid of a process.
 func procStat(pid int) (state byte, ppid int, ok bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := proc.ReadStat(pid)
 	if err != nil {
 		return 0, 0, false
 	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 2 {
-		return 0, 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	return f[0][0], ppid, true
+	return st.State, st.PPID, true
 }
 
 // alive: the process exists and is not a zombie (PID 1 here may not reap
 // re-parented children promptly).
 func alive(pid int) bool {
-	st, _, ok := procStat(pid)
-	return ok && st != 'Z' && st != 'X'
+	st, err := proc.ReadStat(pid)
+	return err == nil && !st.Exited()
 }
 
-// livePIDs lists the live processes of this user whose CARBON_HOME matches.
-func livePIDs(match func(home string) bool) []int {
-	ents, _ := os.ReadDir("/proc")
+// procsUnder lists the live processes that belong below root.
+func procsUnder(root string) []int { return proctest.Under(root) }
+
+// procsOf lists the live processes running with CARBON_HOME = home.
+func procsOf(home string) []int {
+	all, _ := proc.List()
 	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if h, ok := procEnv(pid, "CARBON_HOME"); ok && match(h) && alive(pid) {
-			out = append(out, pid)
+	for _, st := range all {
+		if st.PID != os.Getpid() && !st.Exited() && proc.Getenv(st.PID, "CARBON_HOME") == home {
+			out = append(out, st.PID)
 		}
 	}
 	return out
-}
-
-func procsUnder(root string) []int {
-	return livePIDs(func(h string) bool { return strings.HasPrefix(h, root+string(filepath.Separator)) })
-}
-
-func procsOf(home string) []int {
-	return livePIDs(func(h string) bool { return h == home })
 }
 
 // ---------- ports ----------
