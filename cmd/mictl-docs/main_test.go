@@ -23,3 +23,27 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 }
+
+// The committed pages must be what the commands say now: a help text
+// changed without `make docs` fails here.
+func TestCommittedDocsAreCurrent(t *testing.T) {
+	dir := t.TempDir()
+	man, md := filepath.Join(dir, "man"), filepath.Join(dir, "md")
+	if err := generate(man, md); err != nil {
+		t.Fatal(err)
+	}
+	for gen, committed := range map[string]string{man: "../../docs/man", md: "../../docs/cli"} {
+		want, _ := os.ReadDir(gen)
+		have, _ := os.ReadDir(committed)
+		if len(want) != len(have) {
+			t.Errorf("%s has %d pages, the commands make %d: run make docs", committed, len(have), len(want))
+		}
+		for _, e := range want {
+			a, _ := os.ReadFile(filepath.Join(gen, e.Name()))
+			b, err := os.ReadFile(filepath.Join(committed, e.Name()))
+			if err != nil || string(a) != string(b) {
+				t.Errorf("%s/%s is out of date: run make docs", committed, e.Name())
+			}
+		}
+	}
+}
