@@ -41,9 +41,21 @@ func TestCommittedDocsAreCurrent(t *testing.T) {
 		for _, e := range want {
 			a, _ := os.ReadFile(filepath.Join(gen, e.Name()))
 			b, err := os.ReadFile(filepath.Join(committed, e.Name()))
-			if err != nil || string(a) != string(b) {
+			if err != nil || withoutDate(a) != withoutDate(b) {
 				t.Errorf("%s/%s is out of date: run make docs", committed, e.Name())
 			}
 		}
 	}
+}
+
+// withoutDate drops the month a man page's .TH line carries: the pages are
+// current when their text is, whenever they were made.
+func withoutDate(page []byte) string {
+	lines := strings.Split(string(page), "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, ".TH ") {
+			lines[i] = ".TH"
+		}
+	}
+	return strings.Join(lines, "\n")
 }
