@@ -24,23 +24,26 @@ func NewRootCmd(streams *IOStreams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mictl",
 		Short: "Run many WSO2 Micro Integrator servers side by side on one host",
-		Long: `mictl plans a port offset for every co-located Micro Integrator instance so
-that no two instances (and nothing else on the host) share a port, explains
-every conflict it finds, and generates each instance's home and
-deployment.toml from the distribution's own file.
+		Long: `mictl runs many WSO2 Micro Integrator servers side by side on one host. It
+plans a port offset for every instance so that no two instances (and nothing
+else on the host) share a port, explains every conflict it finds, generates
+each instance's home and deployment.toml from the distribution's own file,
+starts the instances, keeps them alive (a supervisor daemon restarts crashed
+servers and follows mictl.toml live), and stops them gracefully.
 
 With no mi_home configured, mictl uses its built-in Micro Integrator simulator,
 so every command works on a machine without Java.
 
 Exit codes:
   0  success
-  1  conflicts found, or a check failed
+  1  conflicts found, or a check failed (diff: something would change)
   2  bad command line, configuration or input
   3  runtime failure`,
-		Example: `  mictl init
-  mictl check-conflicts --instances 3
-  mictl ports table --instances 5 -o json
-  mictl generate --instances 3`,
+		Example: `  mictl up --instances 3
+  mictl ports table
+  mictl check-conflicts --offsets 10,47
+  mictl logs mi-1 -f
+  mictl down`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
