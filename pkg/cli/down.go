@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -13,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -152,54 +151,26 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration) error
 	return sup.Stop(names, timeout)
 }
 
-// verifyStopped checks that no process of the named instances is alive
-// and none of their ports is still held, naming what is left.
+// verifyStopped checks that none of the named instances' ports is still
+// held, naming the holder. (That no process is left is the stop's own
+// check: it fails when a group outlives SIGKILL; and the records it leaves
+// no longer name a server or group to look at.)
 func verifyStopped(store *state.Store, names []string) error {
 	f, err := store.Load()
 	if err != nil {
 		return err
 	}
-	snap, err := hostnet.Scan()
+	view, err := observe.NewView()
 	if err != nil {
 		return err
 	}
-	all, err := proc.List()
-	if err != nil {
-		return err
-	}
-	groups := proc.Groups(all)
 	var left []string
-	var inodes []uint64
-	type held struct {
-		name string
-		port int
-		sock hostnet.Socket
-	}
-	var holds []held
 	for _, name := range names {
 		inst, _ := f.Instance(name)
-		if !inst.Server.IsZero() && inst.Server.Alive() {
-			left = append(left, fmt.Sprintf("%s: server pid %d is still running", name, inst.Server.PID))
-		}
-		if groups.Of(inst.PGID, inst.Home) {
-			left = append(left, fmt.Sprintf("%s: process group %d still has processes", name, inst.PGID))
-		}
-		bind, _ := netip.ParseAddr(inst.Bind)
-		for _, port := range inst.Ports {
-			for _, s := range snap.Holding(hostnet.TCP, port, bind) {
-				holds = append(holds, held{name, port, s})
-				inodes = append(inodes, s.Inode)
+		for _, st := range view.Observe(inst, false).Fixed {
+			if st.Listening {
+				left = append(left, fmt.Sprintf("%s: port %d is still held by %s", name, st.Port, st.Holder))
 			}
-		}
-	}
-	if len(holds) > 0 {
-		owners := hostnet.Owners(inodes...)
-		for _, h := range holds {
-			who := "owner unknown"
-			if p, ok := owners[h.sock.Inode]; ok {
-				who = p.String()
-			}
-			left = append(left, fmt.Sprintf("%s: port %d is still held by %s on %s", h.name, h.port, who, h.sock.Addr))
 		}
 	}
 	if len(left) > 0 {

@@ -294,19 +294,7 @@ func GroupOf(pgid int, carbonHome string, hint Identity) bool {
 	if err != nil {
 		return false
 	}
-	return Groups(all).Of(pgid, carbonHome)
-}
-
-// Groups indexes processes by process group, from one List.
-type Groups []Stat
-
-// Of reports whether group pgid has a live member running with
-// CARBON_HOME carbonHome (see GroupOf).
-func (g Groups) Of(pgid int, carbonHome string) bool {
-	if pgid <= 1 {
-		return false
-	}
-	for _, st := range g {
+	for _, st := range all {
 		if st.PGID == pgid && !st.Exited() && Getenv(st.PID, "CARBON_HOME") == carbonHome {
 			return true
 		}
