@@ -28,20 +28,10 @@ Exit status: 0 when there is no conflict, 1 when there are conflicts,
   mictl check-conflicts --offsets 10,47
   mictl check-conflicts -o json`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
-				return err
-			}
-			p, err := buildPlan(cmd, g, &o.plan)
-			if err != nil {
-				return err
-			}
-			return runCheckConflicts(streams, o, p)
-		},
 	}
-	addPlanFlags(cmd, &o.plan)
-	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
-	return cmd
+	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
+		return runCheckConflicts(streams, o, p)
+	})
 }
 
 func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned) error {

@@ -28,20 +28,10 @@ so a bad override leaves nothing half-generated.`,
 		Example: `  mictl generate --instances 3
   mictl generate --offsets 10,20 -o json`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
-				return err
-			}
-			p, err := buildPlan(cmd, g, &o.plan)
-			if err != nil {
-				return err
-			}
-			return runGenerate(streams, o, p)
-		},
 	}
-	addPlanFlags(cmd, &o.plan)
-	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
-	return cmd
+	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
+		return runGenerate(streams, o, p)
+	})
 }
 
 type generatedFile struct {

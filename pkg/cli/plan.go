@@ -34,6 +34,24 @@ func addPlanFlags(cmd *cobra.Command, po *planOptions) {
 	_ = cmd.MarkFlagDirname("instances-dir")
 }
 
+// withPlan makes cmd a planning command: it takes the planning flags and
+// -o with formats, builds the plan, and hands it to run.
+func withPlan(cmd *cobra.Command, g *globalOptions, po *planOptions, output *string, formats []string, run func(*planned) error) *cobra.Command {
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := validateFormat(*output, formats...); err != nil {
+			return err
+		}
+		p, err := buildPlan(cmd, g, po)
+		if err != nil {
+			return err
+		}
+		return run(p)
+	}
+	addPlanFlags(cmd, po)
+	addOutputFlag(cmd, output, formats...)
+	return cmd
+}
+
 // registerPlanFlags puts the planning flags into fs.
 func registerPlanFlags(fs *pflag.FlagSet, po *planOptions) {
 	for _, s := range config.Settings {

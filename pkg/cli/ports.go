@@ -39,20 +39,10 @@ as MI uses them: the configured value plus the offset.`,
   mictl ports table --instances 5 -o json
   mictl ports table -o markdown`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := validateFormat(o.output, formatTable, formatJSON, formatMarkdown); err != nil {
-				return err
-			}
-			p, err := buildPlan(cmd, g, &o.plan)
-			if err != nil {
-				return err
-			}
-			return runPortsTable(streams, o, p)
-		},
 	}
-	addPlanFlags(cmd, &o.plan)
-	addOutputFlag(cmd, &o.output, formatTable, formatJSON, formatMarkdown)
-	return cmd
+	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON, formatMarkdown}, func(p *planned) error {
+		return runPortsTable(streams, o, p)
+	})
 }
 
 // portsRow is one instance in -o json. Keys are stable; new ones are only
