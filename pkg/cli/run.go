@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -118,20 +117,12 @@ func ensureDaemon(ctx context.Context, store *state.Store, f *state.File, cfg *c
 	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
 		args = f.Daemon.Args
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the mictl executable: %w", err)
-	}
-	return supervisor.SpawnDaemon(ctx, store, exe, args)
+	return supervisor.SpawnDaemon(ctx, store, args)
 }
 
 // ensureDaemonFor starts a daemon with rf's policy unless one answers.
 func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config, rf *runFlags) error {
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the mictl executable: %w", err)
-	}
-	return supervisor.SpawnDaemon(ctx, store, exe, rf.daemonArgs(cfg))
+	return supervisor.SpawnDaemon(ctx, store, rf.daemonArgs(cfg))
 }
 
 func defaultRunFlags() *runFlags {

@@ -202,13 +202,17 @@ func (d *Daemon) Close() {
 	d.lock.Close()
 }
 
-// SpawnDaemon starts `exe daemon args...` detached (its own session, no
+// SpawnDaemon starts `mictl daemon args...` (this very executable) detached (its own session, no
 // terminal, output to daemon.log) unless one already answers, and waits
 // until its control socket does.
-func SpawnDaemon(ctx context.Context, store *state.Store, exe string, args []string) error {
+func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 	sock := SocketPath(store)
 	if _, err := Call(ctx, sock, Request{Op: OpPing}, nil); err == nil {
 		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the mictl executable to start the daemon: %w", err)
 	}
 	logf, err := os.OpenFile(DaemonLog(store), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
