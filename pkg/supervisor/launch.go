@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -162,24 +163,67 @@ func tailLines(path string, offset int64, n int) []string {
 	return lines
 }
 
-// grepSince returns the first line at or after offset containing needle.
-func grepSince(path string, offset int64, needle string) (string, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", false
-	}
-	defer f.Close()
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return "", false
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		if strings.Contains(sc.Text(), needle) {
-			return sc.Text(), true
+// logScan finds lines containing a needle in an instance's console log,
+// from an offset on. Each look reads only what was appended since the
+// previous one: a starting instance is probed every few milliseconds, and
+// re-reading its whole log each time cost the daemon most of its CPU when
+// twenty instances started at once.
+type logScan struct {
+	path    string
+	next    int64  // offset of the first byte not looked at yet
+	pending []byte // the unterminated line read by the previous look
+}
+
+// maxPendingLine bounds the unterminated line kept between looks: a
+// writer that never ends its line must not grow the daemon without end.
+const maxPendingLine = 64 << 10
+
+// find returns the first line not returned before that contains needle.
+// An unterminated last line is looked at too (it may never be ended: a
+// crashed server's last words).
+func (s *logScan) find(needle string) (string, bool) {
+	s.readAppended()
+	for {
+		line, rest, complete := bytes.Cut(s.pending, []byte{'\n'})
+		if !complete {
+			break
+		}
+		s.pending = rest
+		if bytes.Contains(line, []byte(needle)) {
+			return string(line), true
 		}
 	}
+	if bytes.Contains(s.pending, []byte(needle)) {
+		line := string(s.pending)
+		s.pending = nil
+		return line, true
+	}
 	return "", false
+}
+
+// readAppended adds what was appended to the log since the last look to
+// s.pending.
+func (s *logScan) readAppended() {
+	info, err := os.Stat(s.path)
+	if err != nil || info.Size() == s.next {
+		return
+	}
+	if info.Size() < s.next { // rotated (copy-truncate): read what is there
+		s.next, s.pending = 0, nil
+	}
+	f, err := os.Open(s.path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	buf := make([]byte, min(info.Size()-s.next, 1<<20))
+	n, _ := f.ReadAt(buf, s.next)
+	s.next += int64(n)
+	// A fresh slice: the lines already looked at are not kept alive.
+	s.pending = append(slices.Clip(s.pending), buf[:n]...)
+	if len(s.pending) > maxPendingLine && bytes.LastIndexByte(s.pending, '\n') < 0 {
+		s.pending = nil
+	}
 }
 
 // since formats how long ago t was, for messages.

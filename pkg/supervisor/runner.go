@@ -242,6 +242,7 @@ func (r *runner) start() (*running, error) {
 	ticker := time.NewTicker(r.s.policy.StartProbe)
 	defer ticker.Stop()
 	lastWhy := "no server pid yet"
+	bindErrors := &logScan{path: home.ConsoleLog(r.inst.Home), next: l.logOffset}
 	scriptWait := (<-chan struct{})(scriptDone)
 	for {
 		select {
@@ -273,7 +274,7 @@ func (r *runner) start() (*running, error) {
 				i.Server = server
 			})
 		}
-		why, fatal := r.readiness(cur)
+		why, fatal := r.readiness(cur, bindErrors)
 		if fatal {
 			r.killGroup(cur)
 			return nil, errors.New(why)
@@ -289,10 +290,10 @@ func (r *runner) start() (*running, error) {
 }
 
 // readiness returns "" when a starting instance is ready, else why not,
-// and whether that reason is fatal.
-func (r *runner) readiness(cur *running) (why string, fatal bool) {
+// and whether that reason is fatal. bindErrors looks at this start's log.
+func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal bool) {
 	inst := r.live(cur)
-	if line, ok := grepSince(home.ConsoleLog(inst.Home), cur.logOffset, "BindException"); ok {
+	if line, ok := bindErrors.find("BindException"); ok {
 		if view, err := observe.NewView(); err == nil {
 			if role, st, ok := view.Observe(&inst, false).Foreign(); ok {
 				return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, strings.TrimSpace(line)), true
@@ -417,7 +418,8 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			}
 			r.killGroup(cur)
 			e := ending{why: fmt.Sprintf("server pid %d exited", old.PID)}
-			if _, ok := grepSince(home.ConsoleLog(r.inst.Home), cur.logOffset, "Shutdown complete"); ok {
+			since := &logScan{path: home.ConsoleLog(r.inst.Home), next: cur.logOffset}
+			if _, ok := since.find("Shutdown complete"); ok {
 				e = ending{why: fmt.Sprintf("server pid %d shut down gracefully", old.PID), graceful: true}
 			}
 			if !e.graceful { // a graceful end is recorded by the restart decision

@@ -78,7 +78,7 @@ func TestCaptureEnvAndInstanceEnv(t *testing.T) {
 	}
 }
 
-func TestTailLinesAndGrepSince(t *testing.T) {
+func TestTailLinesAndLogScan(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "console.log")
 	old := "old BindException line\n"
 	if err := os.WriteFile(path, []byte(old+"a\nb\nc\nd\n"), 0o600); err != nil {
@@ -88,11 +88,11 @@ func TestTailLinesAndGrepSince(t *testing.T) {
 	if got := tailLines(path, offset, 2); !slices.Equal(got, []string{"c", "d"}) {
 		t.Errorf("tailLines = %v", got)
 	}
-	if _, ok := grepSince(path, offset, "BindException"); ok {
-		t.Error("grepSince found a line written before the offset")
+	if _, ok := (&logScan{path: path, next: offset}).find("BindException"); ok {
+		t.Error("logScan found a line written before the offset")
 	}
-	if line, ok := grepSince(path, 0, "BindException"); !ok || line != "old BindException line" {
-		t.Errorf("grepSince from 0 = %q, %v", line, ok)
+	if line, ok := (&logScan{path: path}).find("BindException"); !ok || line != "old BindException line" {
+		t.Errorf("logScan from 0 = %q, %v", line, ok)
 	}
 	// A rotated (truncated) file is read from its start.
 	if err := os.WriteFile(path, []byte("x\n"), 0o600); err != nil {
@@ -100,6 +100,49 @@ func TestTailLinesAndGrepSince(t *testing.T) {
 	}
 	if got := tailLines(path, 1000, 5); !slices.Equal(got, []string{"x"}) {
 		t.Errorf("tailLines after truncation = %v", got)
+	}
+}
+
+// A starting instance's log is looked at again and again while it grows:
+// each look sees what was appended, a line split across two writes is
+// matched once it is whole, and a truncated (rotated) log is read anew.
+func TestLogScanFollowsAGrowingLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	appendLog := func(s string) {
+		t.Helper()
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	scan := &logScan{path: path}
+	if _, ok := scan.find("BindException"); ok {
+		t.Fatal("found a line in a missing log")
+	}
+	appendLog("INFO starting\nERROR java.net.Bind")
+	if line, ok := scan.find("BindException"); ok {
+		t.Fatalf("found %q before the line was whole", line)
+	}
+	appendLog("Exception: Address in use\nINFO more\n")
+	if line, ok := scan.find("BindException"); !ok || line != "ERROR java.net.BindException: Address in use" {
+		t.Fatalf("find = %q, %v; want the line completed by the second write", line, ok)
+	}
+	if line, ok := scan.find("BindException"); ok {
+		t.Fatalf("the same line was returned twice: %q", line)
+	}
+	appendLog("a crash's last words, unterminated: Shutdown complete")
+	if _, ok := scan.find("Shutdown complete"); !ok {
+		t.Fatal("an unterminated last line was not looked at")
+	}
+	if err := os.WriteFile(path, []byte("BindException after rotation\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if line, ok := scan.find("BindException"); !ok || line != "BindException after rotation" {
+		t.Fatalf("after truncation find = %q, %v", line, ok)
 	}
 }
 
