@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mictl/mictl/pkg/hostnet"
@@ -70,9 +71,13 @@ func (o Observation) Foreign() (ports.Role, PortStatus, bool) {
 // judged against the same moment, and the host is read once, not once per
 // instance: twenty instances watched every second must cost the daemon
 // next to nothing.
+//
+// A View may be shared between goroutines: its processes are read once,
+// by the first caller that needs them.
 type View struct {
-	Sockets *hostnet.Snapshot
-	groups  map[int][]int // pgid -> live pids, from one /proc walk
+	Sockets    *hostnet.Snapshot
+	groupsOnce sync.Once
+	groups     map[int][]int // pgid -> live pids, from one /proc walk
 }
 
 // NewView scans the host's sockets.
@@ -86,19 +91,47 @@ func NewView() (*View, error) {
 
 // members lists the live processes of group pgid.
 func (v *View) members(pgid int) []int {
-	if v.groups == nil {
+	v.groupsOnce.Do(func() {
 		v.groups = map[int][]int{}
 		all, err := proc.List()
 		if err != nil {
-			return nil
+			return
 		}
 		for _, st := range all {
 			if !st.Exited() {
 				v.groups[st.PGID] = append(v.groups[st.PGID], st.PID)
 			}
 		}
-	}
+	})
 	return v.groups[pgid]
+}
+
+// Recent shares one look at the host among callers that probe often: a
+// View younger than MaxAge is handed out again rather than scanning anew.
+// Twenty instances starting together, each probed every few milliseconds,
+// then cost one socket scan per interval instead of twenty.
+type Recent struct {
+	MaxAge time.Duration
+
+	mu   sync.Mutex
+	at   time.Time
+	view *View
+}
+
+// View returns a View at most r.MaxAge old.
+func (r *Recent) View() (*View, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.view != nil && time.Since(r.at) < r.MaxAge {
+		return r.view, nil
+	}
+	at := time.Now() // a View is as old as its scan's start
+	v, err := NewView()
+	if err != nil {
+		return nil, err
+	}
+	r.view, r.at = v, at
+	return v, nil
 }
 
 // GroupInodes maps every socket inode held by a process of group pgid to

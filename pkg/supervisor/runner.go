@@ -301,9 +301,21 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 		}
 		return "the server could not bind a port: " + strings.TrimSpace(line), true
 	}
+	// For most of a start the ports do not listen yet: the socket scan
+	// shared by every starting instance says so, with no request sent.
+	shared, err := r.s.starting.View()
+	if err != nil {
+		return err.Error(), false
+	}
+	for role, inode := range shared.ListeningInodes(&inst) {
+		if inode == 0 {
+			return notListening(inst.Ports[role], ports.Role(role)), false
+		}
+	}
 	if err := observe.Healthy(r.s.ctx, &inst); err != nil {
 		return err.Error(), false
 	}
+	// Ready is judged on a fresh look, never on a shared older one.
 	view, err := observe.NewView()
 	if err != nil {
 		return err.Error(), false
@@ -340,10 +352,14 @@ func portsProblem(obs observe.Observation) (why string, foreign bool) {
 	}
 	for i, st := range obs.Fixed {
 		if !st.Listening {
-			return fmt.Sprintf("port %d (%s) is not listening", st.Port, ports.Role(i)), false
+			return notListening(st.Port, ports.Role(i)), false
 		}
 	}
 	return "", false
+}
+
+func notListening(port int, role ports.Role) string {
+	return fmt.Sprintf("port %d (%s) is not listening", port, role)
 }
 
 // live is the runner's record with the processes of cur.

@@ -69,6 +69,9 @@ type Supervisor struct {
 	events  *os.File
 	wg      sync.WaitGroup
 	persist *persister
+	// starting is the look at the host that starting instances share
+	// while they wait for their ports to listen.
+	starting *observe.Recent
 
 	// reloadMu makes reloads one at a time.
 	reloadMu sync.Mutex
@@ -91,7 +94,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
 		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
-		persist: newPersister(store),
+		persist: newPersister(store), starting: &observe.Recent{MaxAge: policy.StartProbe},
 	}
 	s.wg.Add(1)
 	go s.monitor()
