@@ -138,12 +138,13 @@ func Render(name string, src []byte, offset *int, overrides map[string]any) ([]b
 
 // WriteFile writes a rendered deployment.toml atomically with mode 0600 (it
 // holds keystore and user store passwords), creating its directory (0755)
-// when missing.
+// when missing. It does not fsync: the file is rendered again at every
+// start of the instance.
 func WriteFile(path string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return fsutil.WriteFileAtomic(path, data, 0o600)
+	return fsutil.ReplaceFile(path, data, 0o600)
 }
 
 // depth is the number of keys in a path (an invalid path sorts first and

@@ -1,4 +1,5 @@
-// Package fsutil holds the one way mictl writes files: atomically.
+// Package fsutil holds the one way mictl writes files: atomically, and
+// durably where the file cannot be made again.
 package fsutil
 
 import (
@@ -12,8 +13,23 @@ import (
 // moment, sees either the old file or the whole new one, never a torn write:
 // it writes a temporary file in the same directory, fsyncs it, gives it perm,
 // renames it over path and fsyncs the directory so the rename itself is
-// durable. The temporary file is removed on every failure.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+// durable. The temporary file is removed on every failure. It is for files
+// that cannot be made again: the state file, a user's configuration.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return replace(path, data, perm, true)
+}
+
+// ReplaceFile is WriteFileAtomic without the fsyncs: readers still see the
+// old file or the whole new one, but after a power failure the new file
+// may be empty. It is for files made again at every use, such as an
+// instance's rendered deployment.toml (rendered at every start) and the
+// simulator's pid file (MI itself writes its pid file without syncing):
+// twenty homes prepared at once spent most of their time in fsync.
+func ReplaceFile(path string, data []byte, perm os.FileMode) error {
+	return replace(path, data, perm, false)
+}
+
+func replace(path string, data []byte, perm os.FileMode, durable bool) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -33,14 +49,19 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: sync: %w", path, err)
+	if durable {
+		if err = tmp.Sync(); err != nil {
+			return fmt.Errorf("write %s: sync: %w", path, err)
+		}
 	}
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if !durable {
+		return nil
 	}
 	return syncDir(dir)
 }

@@ -37,6 +37,16 @@ func leftovers(t *testing.T, dir string) []string {
 	return out
 }
 
+// writers are the two ways to replace a file. They differ only in the
+// fsyncs, which a test cannot observe, so each test runs with both.
+var writers = []struct {
+	name  string
+	write func(path string, data []byte, perm os.FileMode) error
+}{
+	{"WriteFileAtomic", fsutil.WriteFileAtomic},
+	{"ReplaceFile", fsutil.ReplaceFile},
+}
+
 func TestWriteFileAtomic(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -55,49 +65,57 @@ func TestWriteFileAtomic(t *testing.T) {
 		{"loosens an existing 0600 file to 0644", 0o077, 0o644, []byte("old"), 0o600, []byte("public")},
 		{"empty data", 0o022, 0o600, []byte("old"), 0o644, []byte{}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			withUmask(t, tt.umask)
-			dir := t.TempDir()
-			path := filepath.Join(dir, "deployment.toml")
-			if tt.existing != nil {
-				if err := os.WriteFile(path, tt.existing, tt.existPrm); err != nil {
+	for _, w := range writers {
+		for _, tt := range tests {
+			t.Run(w.name+"/"+tt.name, func(t *testing.T) {
+				withUmask(t, tt.umask)
+				dir := t.TempDir()
+				path := filepath.Join(dir, "deployment.toml")
+				if tt.existing != nil {
+					if err := os.WriteFile(path, tt.existing, tt.existPrm); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.Chmod(path, tt.existPrm); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := w.write(path, tt.data, tt.perm); err != nil {
+					t.Fatalf("%s: %v", w.name, err)
+				}
+				got, err := os.ReadFile(path)
+				if err != nil {
 					t.Fatal(err)
 				}
-				if err := os.Chmod(path, tt.existPrm); err != nil {
+				if string(got) != string(tt.data) {
+					t.Errorf("content = %q, want %q", got, tt.data)
+				}
+				info, err := os.Lstat(path)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if err := fsutil.WriteFileAtomic(path, tt.data, tt.perm); err != nil {
-				t.Fatalf("WriteFileAtomic: %v", err)
-			}
-			got, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(got) != string(tt.data) {
-				t.Errorf("content = %q, want %q", got, tt.data)
-			}
-			info, err := os.Lstat(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !info.Mode().IsRegular() {
-				t.Errorf("mode %v: not a regular file", info.Mode())
-			}
-			if info.Mode().Perm() != tt.perm {
-				t.Errorf("perm = %o, want %o (umask %03o must not matter)", info.Mode().Perm(), tt.perm, tt.umask)
-			}
-			if l := leftovers(t, dir); len(l) != 0 {
-				t.Errorf("temporary files left: %v", l)
-			}
-		})
+				if !info.Mode().IsRegular() {
+					t.Errorf("mode %v: not a regular file", info.Mode())
+				}
+				if info.Mode().Perm() != tt.perm {
+					t.Errorf("perm = %o, want %o (umask %03o must not matter)", info.Mode().Perm(), tt.perm, tt.umask)
+				}
+				if l := leftovers(t, dir); len(l) != 0 {
+					t.Errorf("temporary files left: %v", l)
+				}
+			})
+		}
 	}
 }
 
 func TestWriteFileAtomicReplacesNotTruncates(t *testing.T) {
-	// A reader holding the old file keeps the old content: the new file is a
-	// new inode renamed over the path, never the old one rewritten in place.
+	for _, w := range writers {
+		t.Run(w.name, func(t *testing.T) { testReplacesNotTruncates(t, w.write) })
+	}
+}
+
+// A reader holding the old file keeps the old content: the new file is a
+// new inode renamed over the path, never the old one rewritten in place.
+func testReplacesNotTruncates(t *testing.T, write func(string, []byte, os.FileMode) error) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "f")
 	if err := os.WriteFile(path, []byte("old content"), 0o644); err != nil {
@@ -109,7 +127,7 @@ func TestWriteFileAtomicReplacesNotTruncates(t *testing.T) {
 	}
 	defer old.Close()
 	oldInfo, _ := old.Stat()
-	if err := fsutil.WriteFileAtomic(path, []byte("new"), 0o644); err != nil {
+	if err := write(path, []byte("new"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	newInfo, err := os.Stat(path)
@@ -152,26 +170,28 @@ func TestWriteFileAtomicFailures(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := tt.setup(t, dir)
-			err := fsutil.WriteFileAtomic(path, []byte("data"), 0o600)
-			if err == nil {
-				t.Fatal("WriteFileAtomic succeeded, want an error")
-			}
-			if !strings.Contains(err.Error(), path) {
-				t.Errorf("error %q does not name %s", err, path)
-			}
-			for _, d := range []string{dir, filepath.Dir(path)} {
-				if _, serr := os.Stat(d); serr != nil {
-					continue
+	for _, w := range writers {
+		for _, tt := range tests {
+			t.Run(w.name+"/"+tt.name, func(t *testing.T) {
+				dir := t.TempDir()
+				path := tt.setup(t, dir)
+				err := w.write(path, []byte("data"), 0o600)
+				if err == nil {
+					t.Fatalf("%s succeeded, want an error", w.name)
 				}
-				if l := leftovers(t, d); len(l) != 0 {
-					t.Errorf("temporary files left in %s after a failure: %v", d, l)
+				if !strings.Contains(err.Error(), path) {
+					t.Errorf("error %q does not name %s", err, path)
 				}
-			}
-		})
+				for _, d := range []string{dir, filepath.Dir(path)} {
+					if _, serr := os.Stat(d); serr != nil {
+						continue
+					}
+					if l := leftovers(t, d); len(l) != 0 {
+						t.Errorf("temporary files left in %s after a failure: %v", d, l)
+					}
+				}
+			})
+		}
 	}
 }
 
