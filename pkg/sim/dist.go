@@ -188,11 +188,19 @@ case "${MICTL_SIM_REFUSE_START:-}" in
 esac
 
 # ----- Empty the temporary directory, once per start ------------------------
+# rm and mkdir run only when there is work for them: on a small host where
+# twenty instances start at once, every process started is felt.
 TMP_DIR="$CARBON_HOME"/tmp
-if [ -d "$TMP_DIR" ]; then
-  rm -rf "$TMP_DIR"/*
+for entry in "$TMP_DIR"/*; do
+  # An empty or missing tmp/ leaves the pattern itself, which does not exist.
+  if [ -e "$entry" ] || [ -h "$entry" ]; then
+    rm -rf "$TMP_DIR"/*
+  fi
+  break
+done
+if [ ! -d "$TMP_DIR" ]; then
+  mkdir -p "$TMP_DIR"
 fi
-mkdir -p "$TMP_DIR"
 
 # ----- Start the diagnostics tool in the background -------------------------
 @SIM_CMD@ diagnostics &

@@ -524,6 +524,20 @@ func TestScriptCarbonHomeAndTmpWipe(t *testing.T) {
 			t.Errorf("tmp not emptied")
 		}
 	})
+	t.Run("tmp-missing", func(t *testing.T) {
+		t.Parallel()
+		home := newDist(t)
+		off := freeOffset(t)
+		writeFile(t, filepath.Join(home, DeployTOMLPath), tomlWithOffset(off, ""))
+		if err := os.RemoveAll(filepath.Join(home, TmpDir)); err != nil {
+			t.Fatal(err)
+		}
+		start(t, home, startOpts{}).serverPID(0)
+		waitReady(t, ports.DefaultBases().Shift(off))
+		if info, err := os.Stat(filepath.Join(home, TmpDir)); err != nil || !info.IsDir() {
+			t.Errorf("tmp/ was not made again: %v", err)
+		}
+	})
 }
 
 // MI-FACTS "Start, stop, files": the script's status is 0 even when java

@@ -101,7 +101,9 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout io.
 	defer s.closeAll()
 
 	s.log.info("Main", "Starting WSO2 Micro Integrator ...")
-	if err := fsutil.WriteFileAtomic(filepath.Join(home, PIDFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	// Not synced: MI writes its pid file plainly, and after a reboot the
+	// pid means nothing anyway.
+	if err := fsutil.ReplaceFile(filepath.Join(home, PIDFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		s.log.warn("Main", "Could not write the process id file: %v", err)
 	}
 	s.openSyslog()
