@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -59,9 +60,14 @@ type DistOptions struct {
 // dir may be missing, empty, or an existing simulator distribution; any
 // other non-empty directory is refused so that a real MI_HOME or a user's
 // directory is never written into. On an existing distribution the script,
-// lib/ and VERSION are rewritten (the recorded Exe may have moved) while the
-// conf/ files are only created when missing, so a user's edits survive.
-// Every file is written atomically.
+// lib/ and VERSION are brought up to date (the recorded Exe may have moved)
+// while the conf/ files are only created when missing (or empty), so a
+// user's edits survive.
+//
+// A file that already holds what it should is not touched: every mictl up
+// calls WriteDist, and a rewritten script would have a new modification
+// time that makes every home copy it again. Files are replaced atomically
+// but not fsynced: all of them can be made again by the next call.
 func WriteDist(dir string, opts DistOptions) error {
 	if opts.Exe == "" {
 		return errors.New("write simulator distribution: no simulator executable given")
@@ -96,16 +102,26 @@ func WriteDist(dir string, opts DistOptions) error {
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, f.path)
-		if f.onlyNew {
-			if _, err := os.Lstat(p); err == nil {
+		if info, err := os.Lstat(p); err == nil {
+			// An empty file is what a power failure may leave of a
+			// replaced one: never a user's edit of an MI configuration.
+			if f.onlyNew && info.Size() > 0 {
+				continue
+			}
+			if info.Mode().Perm() == f.perm && hasContent(p, f.data) {
 				continue
 			}
 		}
-		if err := fsutil.WriteFileAtomic(p, f.data, f.perm); err != nil {
+		if err := fsutil.ReplaceFile(p, f.data, f.perm); err != nil {
 			return fmt.Errorf("write simulator distribution: %w", err)
 		}
 	}
 	return nil
+}
+
+func hasContent(path string, want []byte) bool {
+	got, err := os.ReadFile(path)
+	return err == nil && bytes.Equal(got, want)
 }
 
 // IsDist reports whether dir holds a simulator distribution written by

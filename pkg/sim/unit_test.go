@@ -79,6 +79,31 @@ func TestWriteDist(t *testing.T) {
 		t.Errorf("rewrite kept the old executable")
 	}
 
+	// Files already up to date are left alone: a new modification time on
+	// the script would make every instance home copy it again.
+	before := map[string]os.FileInfo{}
+	for _, p := range []string{ScriptPath, VersionPath, filepath.Join(LibDir, "README.txt")} {
+		before[p], _ = os.Stat(filepath.Join(dir, p))
+	}
+	if err := WriteDist(dir, DistOptions{Exe: "/usr/bin/mictl", ExeArgs: []string{"sim"}}); err != nil {
+		t.Fatalf("second rewrite: %v", err)
+	}
+	for p, old := range before {
+		now, err := os.Stat(filepath.Join(dir, p))
+		if err != nil || !os.SameFile(old, now) || !now.ModTime().Equal(old.ModTime()) {
+			t.Errorf("%s was rewritten although it was up to date", p)
+		}
+	}
+	// An empty conf file (what a power failure may leave) is not an edit:
+	// it gets the template again.
+	writeFile(t, filepath.Join(dir, DeployTOMLPath), "")
+	if err := WriteDist(dir, DistOptions{Exe: "/usr/bin/mictl", ExeArgs: []string{"sim"}}); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, DeployTOMLPath)); string(b) != string(deploytoml.Template()) {
+		t.Errorf("an empty deployment.toml was kept, want the template")
+	}
+
 	other := t.TempDir()
 	writeFile(t, filepath.Join(other, "notes.txt"), "mine")
 	if err := WriteDist(other, DistOptions{Exe: "/usr/bin/mictl"}); err == nil || !strings.Contains(err.Error(), "not empty") {
