@@ -12,8 +12,8 @@ import (
 )
 
 // newCmdSim groups the built-in Micro Integrator simulator's commands.
-// `sim run` and `sim diagnostics` are what the simulator distribution's
-// bin/micro-integrator.sh executes; users only need `sim dist`.
+// `sim run` is what the simulator distribution's bin/micro-integrator.sh
+// executes; users only need `sim dist`.
 func newCmdSim(streams *IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "sim",
@@ -32,7 +32,7 @@ with environment variables:
 ` + faultHelp(),
 		Args: usageArgs(cobra.NoArgs),
 	}
-	cmd.AddCommand(newCmdSimDist(streams), newCmdSimRun(streams), newCmdSimDiagnostics())
+	cmd.AddCommand(newCmdSimDist(streams), newCmdSimRun(streams))
 	return cmd
 }
 
@@ -82,20 +82,6 @@ func newCmdSimRun(streams *IOStreams) *cobra.Command {
 			// The simulator handles its own signals (it must be able to
 			// ignore SIGTERM), so it gets a plain context.
 			os.Exit(sim.Run(context.Background(), args, os.Getenv, streams.Out))
-			return nil
-		},
-	}
-}
-
-func newCmdSimDiagnostics() *cobra.Command {
-	return &cobra.Command{
-		Use:     "diagnostics",
-		Short:   "Run the simulated diagnostics companion (started by bin/micro-integrator.sh)",
-		Example: "  mictl sim diagnostics",
-		Hidden:  true,
-		Args:    usageArgs(cobra.ArbitraryArgs),
-		RunE: func(*cobra.Command, []string) error {
-			os.Exit(sim.RunDiagnostics(context.Background()))
 			return nil
 		},
 	}

@@ -11,13 +11,12 @@
 // diagnostics companion killed by the EXIT trap, the server run as a CHILD
 // in a loop while it exits 121, exit status 0 whatever happened, and no
 // signal traps (SIGTERM to the sh alone leaves the server running). The
-// script runs `Exe ExeArgs... run "$@"` and `Exe ExeArgs... diagnostics`;
+// script runs `Exe ExeArgs... run "$@"` (the companion is a plain sleep);
 // for mictl, MictlDistOptions gives Exe = mictl's own path and ExeArgs =
 // ["sim"], so the cobra commands wire:
 //
 //	mictl sim dist DIR        → WriteDist(DIR, MictlDistOptions())
 //	mictl sim run ARGS...     → os.Exit(Run(context.Background(), ARGS, os.Getenv, os.Stdout))   (hidden)
-//	mictl sim diagnostics     → os.Exit(RunDiagnostics(context.Background()))                    (hidden)
 //	mictl sim --help          → print FaultVars
 //
 // # The server

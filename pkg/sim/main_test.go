@@ -27,7 +27,7 @@ import (
 
 // testExeArg makes the test binary act as the simulator: the distributions
 // the tests write record ExeArgs = [testExeArg], so the script runs
-// `<test binary> mictl-sim-testmain run ARGS...` and `... diagnostics`.
+// `<test binary> mictl-sim-testmain run ARGS...`.
 const testExeArg = "mictl-sim-testmain"
 
 // testRoot holds every temporary directory of this test process (TestMain
@@ -40,8 +40,6 @@ func TestMain(m *testing.M) {
 		switch os.Args[2] {
 		case "run":
 			os.Exit(Run(context.Background(), os.Args[3:], os.Getenv, os.Stdout))
-		case "diagnostics":
-			os.Exit(RunDiagnostics(context.Background()))
 		}
 		fmt.Fprintf(os.Stderr, "unknown simulator command %q\n", os.Args[2])
 		os.Exit(2)
@@ -364,11 +362,12 @@ func (in *instance) serverPID(not int) int {
 	return pid
 }
 
-// companionPID finds the live diagnostics companion of this home.
+// companionPIDs finds the live diagnostics companions of this home (the
+// script's background sleep, which inherits its CARBON_HOME).
 func (in *instance) companionPIDs() []int {
 	var out []int
 	for _, p := range procsOf(in.home) {
-		if strings.HasSuffix(cmdline(p), testExeArg+" diagnostics") {
+		if strings.HasPrefix(cmdline(p), "sleep ") {
 			out = append(out, p)
 		}
 	}

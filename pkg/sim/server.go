@@ -148,14 +148,6 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout io.
 	}
 }
 
-// RunDiagnostics is the companion "diagnostics tool" process the start
-// script keeps in the background (MI >= 4.3, MI-FACTS "Start, stop, files").
-// It idles until ctx is done or a signal kills it, and returns 0.
-func RunDiagnostics(ctx context.Context) int {
-	<-ctx.Done()
-	return 0
-}
-
 type server struct {
 	start  time.Time
 	faults faults
