@@ -492,6 +492,27 @@ func TestCrashAfterSelfRestartIsRestarted(t *testing.T) {
 	})
 }
 
+// A server that restarts itself (exit 121) before it is ready is followed
+// to its successor: the instance becomes ready with the new server
+// recorded, never with the pid of the one that exited.
+func TestSelfRestartWhileStartingIsFollowed(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_STARTUP_DELAY=400ms", "MICTL_SIM_RESTART_ONCE=100ms"}
+	d.up(1)
+	inst := d.instance("mi-1")
+	pidFile, err := os.ReadFile(filepath.Join(inst.Home, "wso2carbon.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.State != "ready" || !inst.Server.Alive() || strings.TrimSpace(string(pidFile)) != fmt.Sprint(inst.Server.PID) {
+		t.Fatalf("state %s, server %v (alive %v), pid file %q: want ready with the live server of the pid file\nevents:\n%s",
+			inst.State, inst.Server, inst.Server.Alive(), pidFile, d.events())
+	}
+	if n := strings.Count(d.events(), "server process found"); n != 2 {
+		t.Errorf("%d servers found, want 2 (the first and the one it restarted as)\nevents:\n%s", n, d.events())
+	}
+}
+
 // Descriptors mictl inherits must not reach the daemon or the servers.
 func TestInheritedDescriptorsDoNotLeak(t *testing.T) {
 	d := newDeployment(t)

@@ -244,6 +244,16 @@ func (r *runner) start() (*running, error) {
 	lastWhy := "no server pid yet"
 	bindErrors := &logScan{path: home.ConsoleLog(r.inst.Home), next: l.logOffset}
 	scriptWait := (<-chan struct{})(scriptDone)
+	// A found server's exit is seen through its pidfd, not by reading its
+	// /proc entry at every probe.
+	watchCtx, stopWatching := context.WithCancel(r.s.ctx)
+	var serverGone <-chan struct{}
+	defer func() {
+		stopWatching()
+		if serverGone != nil {
+			<-serverGone
+		}
+	}()
 	for {
 		select {
 		case <-scriptWait:
@@ -253,6 +263,10 @@ func (r *runner) start() (*running, error) {
 			}
 			r.killGroup(cur)
 			return nil, fmt.Errorf("the start script ended (%s) without a running server%s", describeStatus(scriptStatus), r.lastOutput(l.logOffset))
+		case <-serverGone:
+			// MI may start another server (exit 121): look for it.
+			cur.server, serverGone = zeroID, nil
+			continue
 		case req := <-r.stopCh:
 			r.finishStop(req, r.terminate(cur, req.timeout))
 			return nil, errStopped
@@ -264,12 +278,12 @@ func (r *runner) start() (*running, error) {
 			r.killGroup(cur)
 			return nil, fmt.Errorf("not ready after %s: %s%s", r.s.policy.ReadyTimeout, lastWhy, r.lastOutput(l.logOffset))
 		}
-		if cur.server.PID == 0 || !cur.server.Alive() {
+		if cur.server.PID == 0 {
 			server, ok := findServer(&r.inst, l)
 			if !ok {
 				continue
 			}
-			cur.server = server
+			cur.server, serverGone = server, exitOf(watchCtx, server)
 			r.record(Event{State: StateStarting, PID: server.PID, Message: "server process found"}, func(i *state.Instance) {
 				i.Server = server
 			})
@@ -376,11 +390,7 @@ func (r *runner) live(cur *running) state.Instance {
 func (r *runner) watch(cur *running) (e ending, stopped bool) {
 	for {
 		ctx, cancel := context.WithCancel(r.s.ctx)
-		exited := make(chan struct{})
-		go func() {
-			_ = proc.WaitExit(ctx, cur.server)
-			close(exited)
-		}()
+		exited := exitOf(ctx, cur.server)
 		e, stopped, next := r.watchServer(cur, exited)
 		cancel()
 		<-exited
@@ -390,6 +400,16 @@ func (r *runner) watch(cur *running) (e ending, stopped bool) {
 		// MI restarted itself (exit 121: new pid, same script).
 		cur.server = *next
 	}
+}
+
+// exitOf returns a channel closed once id has exited, or ctx is done.
+func exitOf(ctx context.Context, id proc.Identity) <-chan struct{} {
+	exited := make(chan struct{})
+	go func() {
+		_ = proc.WaitExit(ctx, id)
+		close(exited)
+	}()
+	return exited
 }
 
 func (r *runner) watchServer(cur *running, exited <-chan struct{}) (ending, bool, *proc.Identity) {
