@@ -1,0 +1,105 @@
+package supervisor
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// writeLog records what a persister writes, batch by batch.
+type writeLog struct {
+	mu      sync.Mutex
+	batches [][]string
+}
+
+func (w *writeLog) write(batch []mutation) error {
+	names := make([]string, len(batch))
+	for i, m := range batch {
+		names[i] = m.name
+	}
+	w.mu.Lock()
+	w.batches = append(w.batches, names)
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *writeLog) snapshot() (writes int, names []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, b := range w.batches {
+		names = append(names, b...)
+	}
+	return len(w.batches), names
+}
+
+func noop(*state.Instance) {}
+
+// flushPromptly flushes p and fails the test if the flush is held back
+// (the tests use an hour-long write gap, so waiting out the gap hangs).
+func flushPromptly(t *testing.T, p *persister) {
+	t.Helper()
+	flushed := make(chan error, 1)
+	go func() { flushed <- p.flush() }()
+	select {
+	case err := <-flushed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("flush waited for the write gap")
+	}
+}
+
+// A burst of changes goes out in a few writes, every change once, in order.
+func TestPersisterFoldsABurstIntoFewWrites(t *testing.T) {
+	var w writeLog
+	p := startPersister(time.Hour, w.write)
+	defer p.close()
+	const n = 30
+	var want []string
+	for i := range n {
+		name := string(rune('a' + i%26))
+		want = append(want, name)
+		p.add(name, noop)
+		time.Sleep(time.Millisecond) // as events come: apart, not all at once
+	}
+	flushPromptly(t, p)
+	writes, got := w.snapshot()
+	// The first change is written at once, the rest wait for the gap and
+	// go together (the flush cuts the wait short).
+	if writes < 1 || writes > 2 {
+		t.Errorf("%d writes for %d changes, want 1 or 2", writes, n)
+	}
+	if len(got) != n {
+		t.Fatalf("%d changes written, want %d", len(got), n)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("change %d is %q, want %q: order lost", i, got[i], want[i])
+		}
+	}
+}
+
+// flush waits for the write, and the gap never delays it; close writes
+// what is still queued.
+func TestPersisterFlushAndCloseAreNotHeldBack(t *testing.T) {
+	var w writeLog
+	p := startPersister(time.Hour, w.write)
+	p.add("first", noop) // written at once: no write before it
+	flushPromptly(t, p)
+	p.add("second", noop) // held back by the hour-long gap, unless flushed
+	flushPromptly(t, p)
+	p.add("third", noop)
+	closed := make(chan struct{})
+	go func() { p.close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("close waited for the write gap")
+	}
+	if _, got := w.snapshot(); len(got) != 3 || got[2] != "third" {
+		t.Errorf("written %v, want first, second and third", got)
+	}
+}
