@@ -182,6 +182,27 @@ func GroupMembers(pgid int) ([]int, error) {
 	return out, nil
 }
 
+// GroupEmpty reports whether nothing at all is left of group pgid, zombies
+// included: one kill(-pgid, 0), where GroupMembers walks /proc. A zombie
+// whose parent has not waited for it yet still counts. Groups 0 and 1
+// never count as empty (kill would mean something else for them).
+func GroupEmpty(pgid int) bool {
+	return pgid > 1 && unix.Kill(-pgid, 0) == unix.ESRCH
+}
+
+// GroupLeader returns the live leader of group pgid: the process whose pid
+// is pgid (for an instance, its start script). The kernel keeps a pid
+// reserved while a group of that number exists, so a process found here
+// in group pgid is the one that made the group, never a later process
+// given the same pid.
+func GroupLeader(pgid int) (Identity, bool) {
+	st, err := ReadStat(pgid)
+	if err != nil || st.Exited() || st.PGID != pgid {
+		return Identity{}, false
+	}
+	return st.Identity(), true
+}
+
 // SignalGroup sends sig to every process of group pgid (kill(-pgid)). A
 // group with nothing left in it is not an error: stopping what is already
 // stopped succeeds.

@@ -260,6 +260,53 @@ func TestGroupMembers(t *testing.T) {
 
 }
 
+// GroupEmpty is exact and cheap; unlike GroupMembers it counts a zombie,
+// which is still in its group until its parent waits for it.
+func TestGroupEmptyAndLeader(t *testing.T) {
+	cmd := start(t, "/bin/sh", "-c", "sleep 60 & wait")
+	pgid := cmd.Process.Pid
+	eventually(t, "2 processes in the group", func() bool {
+		m, err := GroupMembers(pgid)
+		return err == nil && len(m) == 2
+	})
+	if GroupEmpty(pgid) {
+		t.Error("GroupEmpty of a running group")
+	}
+	leader, ok := GroupLeader(pgid)
+	if !ok || leader.PID != pgid {
+		t.Errorf("GroupLeader = %v, %v; want pid %d", leader, ok, pgid)
+	}
+	members, _ := GroupMembers(pgid)
+	sleep := members[slices.IndexFunc(members, func(pid int) bool { return pid != pgid })]
+	if _, ok := GroupLeader(sleep); ok {
+		t.Errorf("GroupLeader(%d) found a leader, but the sleep leads no group", sleep)
+	}
+	// The sh reaps its sleep and exits; as our child, not waited for yet,
+	// it stays a zombie.
+	if err := unix.Kill(sleep, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the sleep to go and the leader to be a zombie", func() bool {
+		m, err := GroupMembers(pgid)
+		return err == nil && len(m) == 0
+	})
+	if GroupEmpty(pgid) {
+		t.Error("GroupEmpty while the leader is an unreaped zombie")
+	}
+	if _, ok := GroupLeader(pgid); ok {
+		t.Error("GroupLeader found a zombie leader")
+	}
+	_ = cmd.Wait()
+	if !GroupEmpty(pgid) {
+		t.Error("GroupEmpty false once every member is gone")
+	}
+	for _, bad := range []int{-1, 0, 1} {
+		if GroupEmpty(bad) {
+			t.Errorf("GroupEmpty(%d) = true", bad)
+		}
+	}
+}
+
 func TestSignalGroup(t *testing.T) {
 	cmd := start(t, "/bin/sh", "-c", "sleep 60 & sleep 60 & wait")
 	pgid := cmd.Process.Pid
