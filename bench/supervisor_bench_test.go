@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -8,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,6 +97,74 @@ func BenchmarkUpDown20VsOne(b *testing.B) {
 	b.ReportMetric(ms(down1), "down1-ms")
 	b.ReportMetric(ms(down20), "down20-ms")
 	b.ReportMetric(float64(down20)/float64(down1), "down-ratio")
+}
+
+// BenchmarkStopFloor20VsOne measures what no supervisor can avoid when it
+// stops simulator instances on this machine: SIGTERM to each instance's
+// server and group, then the wait until every process of the groups has
+// exited (on pidfds), with no mictl in the way (its daemon is killed
+// first; the instances keep running, as after a crash). Beside
+// BenchmarkUpDown20VsOne it shows how much of a down is mictl's: the
+// processes alone make 20 cost several times one here.
+func BenchmarkStopFloor20VsOne(b *testing.B) {
+	mictl := buildMictl(b)
+	const rounds = 7
+	var floor1, floor20 time.Duration
+	for b.Loop() {
+		var f1, f20 []time.Duration
+		for range rounds {
+			f1 = append(f1, stopFloor(b, mictl, 1))
+			f20 = append(f20, stopFloor(b, mictl, 20))
+		}
+		floor1, floor20 = median(f1), median(f20)
+	}
+	b.ReportMetric(ms(floor1), "floor1-ms")
+	b.ReportMetric(ms(floor20), "floor20-ms")
+	b.ReportMetric(float64(floor20)/float64(floor1), "floor-ratio")
+}
+
+// stopFloor starts n instances, kills mictl's daemon, and times stopping
+// the instances by hand.
+func stopFloor(b *testing.B, mictl string, n int) time.Duration {
+	s := newSite(b, mictl)
+	s.run("up", "--instances", fmt.Sprint(n), "--base-offset", "2400")
+	f := s.state()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := killPID(f.Daemon.PID); err != nil {
+		b.Fatal(err)
+	}
+	if err := proc.WaitExit(ctx, f.Daemon.Identity); err != nil {
+		b.Fatal(err)
+	}
+	var members []proc.Identity
+	for _, inst := range f.Instances {
+		pids, err := proc.GroupMembers(inst.PGID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, pid := range pids {
+			if id, err := proc.Identify(pid); err == nil {
+				members = append(members, id)
+			}
+		}
+	}
+	start := time.Now()
+	for _, inst := range f.Instances {
+		_ = syscall.Kill(inst.Server.PID, syscall.SIGTERM)
+		_ = proc.SignalGroup(inst.PGID, syscall.SIGTERM)
+	}
+	var wg sync.WaitGroup
+	for _, id := range members {
+		wg.Go(func() { _ = proc.WaitExit(ctx, id) })
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if ctx.Err() != nil {
+		b.Fatal("the instances did not stop within 30s")
+	}
+	s.run("down") // nothing runs: it only records that
+	return took
 }
 
 // BenchmarkCrashToReplacement measures, for a simulator with no startup
