@@ -156,15 +156,17 @@ type server struct {
 	home   string
 	hold   []byte
 
-	ready  atomic.Bool
-	mu     sync.Mutex
-	closed bool
-	jmx    net.Listener
-	lns    []net.Listener
-	srvs   []*http.Server
-	udp    net.PacketConn
-	tcp    net.Conn
-	tls    *tls.Config
+	ready    atomic.Bool
+	mu       sync.Mutex
+	closed   bool
+	jmx      net.Listener
+	lns      []net.Listener
+	srvs     []*http.Server
+	udp      net.PacketConn
+	tcp      net.Conn
+	certOnce sync.Once
+	cert     *tls.Certificate
+	certErr  error
 
 	tokenMu sync.Mutex
 	tokens  map[string]struct{}
@@ -286,13 +288,7 @@ func (s *server) listen(port int, class, what, errClass string, h http.Handler, 
 	}
 	srv := &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
 	if useTLS {
-		cfg, err := s.tlsConfig()
-		if err != nil {
-			ln.Close()
-			s.log.error(errClass, "Error starting %s on %s: %v", what, addr, err)
-			return
-		}
-		ln = tls.NewListener(ln, cfg)
+		ln = tls.NewListener(ln, &tls.Config{GetCertificate: s.certificate, MinVersion: tls.VersionTLS12})
 	}
 	if !s.track(ln, srv) {
 		return
@@ -372,18 +368,16 @@ func (s *server) closeAll() {
 	}
 }
 
-func (s *server) tlsConfig() (*tls.Config, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tls != nil {
-		return s.tls, nil
-	}
-	cert, err := selfSigned()
-	if err != nil {
-		return nil, err
-	}
-	s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	return s.tls, nil
+// certificate serves every HTTPS listener the same certificate, made at the
+// first handshake rather than at startup: a key and a signature are most
+// of a start's own work, and mictl's probes speak plain HTTP, so most
+// starts never need one.
+func (s *server) certificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	s.certOnce.Do(func() {
+		cert, err := selfSigned()
+		s.cert, s.certErr = &cert, err
+	})
+	return s.cert, s.certErr
 }
 
 // selfSigned makes a throw-away certificate for localhost, like MI's
