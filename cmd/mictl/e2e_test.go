@@ -6,6 +6,7 @@ package main
 // simulator distribution it writes run this very code.
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -303,6 +305,43 @@ func TestDaemonKilledInstancesKeepServingAndAreReadopted(t *testing.T) {
 	})
 	if got := len(d.servers()["mi-1"]); got != 1 {
 		t.Fatalf("mi-1 has %d servers", got)
+	}
+}
+
+// A daemon killed just after it launched an instance, before the state
+// file named the new processes, leaves them running unrecorded. The next
+// supervisor finds them by their home and ends them before it starts the
+// instance again: never two copies of one instance, never a start that
+// fails on ports its own stray copy holds.
+func TestUnrecordedLaunchIsNotDuplicated(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	stray := d.servers()["mi-1"]
+	// The launch record never reached the file: the instance is starting,
+	// with no processes known.
+	store, err := state.Open(filepath.Join(d.dir, "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Update(context.Background(), func(f *state.File) error {
+		inst, _ := f.Instance("mi-1")
+		inst.State, inst.Server, inst.Script, inst.PGID = "starting", proc.Identity{}, proc.Identity{}, 0
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	d.must("status")
+	d.waitFor("mi-1 to start again", func() bool {
+		inst := d.instance("mi-1")
+		return inst.State == "ready" && inst.Server.Alive()
+	})
+	if now := d.servers()["mi-1"]; len(now) != 1 || slices.Contains(stray, now[0]) {
+		t.Fatalf("servers of mi-1: %v before, %v now: want one new server\nevents:\n%s", stray, now, d.events())
 	}
 }
 

@@ -323,6 +323,27 @@ func GroupOf(pgid int, carbonHome string, hint Identity) bool {
 	return false
 }
 
+// GroupsByHome returns, for each of homes, the process groups that hold a
+// live process whose CARBON_HOME is that home: what runs of an instance,
+// whatever any record says. One /proc walk for all homes.
+func GroupsByHome(homes []string) (map[string][]int, error) {
+	all, err := List()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]int{}
+	for _, st := range all {
+		if st.Exited() {
+			continue
+		}
+		h := Getenv(st.PID, "CARBON_HOME")
+		if h != "" && slices.Contains(homes, h) && !slices.Contains(out[h], st.PGID) {
+			out[h] = append(out[h], st.PGID)
+		}
+	}
+	return out, nil
+}
+
 // Getenv returns the value of key in pid's environment ("" when unset or
 // unreadable: another user's process).
 func Getenv(pid int, key string) string {

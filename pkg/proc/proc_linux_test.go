@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,6 +305,28 @@ func TestGroupEmptyAndLeader(t *testing.T) {
 		if GroupEmpty(bad) {
 			t.Errorf("GroupEmpty(%d) = true", bad)
 		}
+	}
+}
+
+func TestGroupsByHome(t *testing.T) {
+	home, other := t.TempDir(), t.TempDir()
+	cmd := exec.Command("/bin/sh", "-c", "sleep 60 & wait")
+	cmd.Env = append(os.Environ(), "CARBON_HOME="+home)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killGroup(cmd) })
+	eventually(t, "the sleep to run", func() bool {
+		m, err := GroupMembers(cmd.Process.Pid)
+		return err == nil && len(m) == 2
+	})
+	groups, err := GroupsByHome([]string{home, other})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string][]int{home: {cmd.Process.Pid}}; !maps.EqualFunc(groups, want, slices.Equal) {
+		t.Errorf("GroupsByHome = %v, want %v (one group, once, for its home only)", groups, want)
 	}
 }
 

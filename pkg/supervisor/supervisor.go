@@ -195,15 +195,7 @@ func (s *Supervisor) Start(names []string) error {
 			return fmt.Errorf("instance %s is not in %s; run mictl up", name, s.store.Dir())
 		}
 	}
-	// A supervisor that died in the middle of a start may have left a
-	// script (and a server it never recorded) in an instance's group: end
-	// it, or the new start would run a second copy in the same home.
-	for _, name := range names {
-		inst, _ := f.Instance(name)
-		if !s.hasRunner(name) && (inst.Server.IsZero() || !inst.Server.Alive()) && proc.GroupOf(inst.PGID, inst.Home, zeroID) {
-			_ = terminate(zeroID, inst.PGID, inst.Home, 5*time.Second)
-		}
-	}
+	s.endStrays(f, names)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range names {
@@ -319,6 +311,34 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// endStrays ends what runs in the home of an instance about to be started
+// without a live recorded server. A supervisor that died in the middle of
+// a start leaves a script and a server it recorded only in part, or not
+// at all (killed between the launch and the state write): the new start
+// would run a second copy in the same home, and fail on the ports the
+// first one holds. Strays are found by their CARBON_HOME, not by a record.
+func (s *Supervisor) endStrays(f *state.File, names []string) {
+	var homes []string
+	for _, name := range names {
+		inst, _ := f.Instance(name)
+		if !s.hasRunner(name) && (inst.Server.IsZero() || !inst.Server.Alive()) {
+			homes = append(homes, inst.Home)
+		}
+	}
+	if len(homes) == 0 {
+		return
+	}
+	groups, err := proc.GroupsByHome(homes)
+	if err != nil {
+		return // the start itself will say what is wrong with /proc
+	}
+	for home, pgids := range groups {
+		for _, pgid := range pgids {
+			_ = terminate(zeroID, pgid, home, 5*time.Second)
+		}
+	}
 }
 
 // Active lists the instances whose runner is still running.
