@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -24,7 +25,7 @@ var goldenDir, _ = filepath.Abs(filepath.Join("..", "..", "testdata", "cli"))
 // run executes mictl in-process in a fresh temporary working directory.
 func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	streams, out, errOut := Test()
+	streams, out, errOut := testStreams()
 	code = Main(args, streams)
 	return code, out.String(), errOut.String()
 }
@@ -358,7 +359,7 @@ func TestVersionAndCompletion(t *testing.T) {
 }
 
 func TestEveryCommandHasHelpAndExamples(t *testing.T) {
-	streams, _, _ := Test()
+	streams, _, _ := testStreams()
 	root := NewRootCmd(streams)
 	for _, cmd := range allCommands(root) {
 		if cmd.Hidden || cmd.Name() == "help" || strings.HasPrefix(cmd.CommandPath(), "mictl completion") {
@@ -379,4 +380,10 @@ func allCommands(c *cobra.Command) []*cobra.Command {
 		out = append(out, allCommands(sub)...)
 	}
 	return out
+}
+
+// testStreams returns streams backed by buffers.
+func testStreams() (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
+	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+	return &IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut}, out, errOut
 }

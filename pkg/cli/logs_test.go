@@ -220,7 +220,7 @@ func TestLogsFollowMissingDirectory(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "mi-1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	streams, _, errOut := Test()
+	streams, _, errOut := testStreams()
 	o := &logsOptions{Name: "mi-1", Follow: true, Tail: -1, File: logFileCarbon, InstancesDir: dir, Now: time.Now}
 	err := runLogs(context.Background(), streams, o)
 	if err == nil || ExitCode(err) != ExitRuntime || !strings.Contains(err.Error(), "run mictl up first") {

@@ -119,17 +119,6 @@ func (d *Document) Lookup(path string) (any, bool) {
 	return toAny(n), true
 }
 
-// Position returns the 1-based line and column of the key (or table header)
-// that defines path, for error messages.
-func (d *Document) Position(path string) (line, col int, ok bool) {
-	n, ok := d.find(path)
-	if !ok || n.pos < 0 {
-		return 0, 0, false
-	}
-	line, col = lineCol(d.src, n.pos)
-	return line, col, true
-}
-
 func (d *Document) find(path string) (*node, bool) {
 	parts, err := splitPath(path)
 	if err != nil {

@@ -324,3 +324,14 @@ func TestDottedAfterInline(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// Position returns the 1-based line and column of the key (or table header)
+// that defines path: the positions errors name.
+func (d *Document) Position(path string) (line, col int, ok bool) {
+	n, ok := d.find(path)
+	if !ok || n.pos < 0 {
+		return 0, 0, false
+	}
+	line, col = lineCol(d.src, n.pos)
+	return line, col, true
+}

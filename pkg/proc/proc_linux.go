@@ -7,9 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -107,22 +105,6 @@ func (id Identity) Alive() bool {
 	}
 	s, err := ReadStat(id.PID)
 	return err == nil && s.StartTime == id.StartTime && !s.Exited()
-}
-
-// Comm returns the command name of pid (/proc/<pid>/comm), or "" when the
-// process is gone. It is for messages ("port 8290 is held by java (pid
-// 4242)"), never for deciding who a process is: any program can pick any
-// name.
-func Comm(pid int) string {
-	if pid <= 0 {
-		return ""
-	}
-	var buf [64]byte
-	n, err := readProcFile("/proc/"+strconv.Itoa(pid)+"/comm", buf[:])
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSuffix(string(buf[:n]), "\n")
 }
 
 // List returns every process on the host from one walk of /proc, in pid
@@ -242,36 +224,6 @@ func BecomeSubreaper() error {
 		return fmt.Errorf("become child subreaper: %w", err)
 	}
 	return nil
-}
-
-// IsSubreaper reports whether the calling process is a child subreaper, so
-// the supervisor can say in its status output whether orphans come back.
-func IsSubreaper() (bool, error) {
-	v := new(int32)
-	_, _, errno := unix.Syscall6(unix.SYS_PRCTL, unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(v)), 0, 0, 0, 0)
-	if errno != 0 {
-		return false, fmt.Errorf("query child subreaper: %w", errno)
-	}
-	return *v != 0, nil
-}
-
-// RSS returns the resident set size of pid (VmRSS in /proc/<pid>/status),
-// in bytes. Benchmarks use it to compare the cost of an instance; a process
-// without an address space (zombie, kernel thread) has 0.
-func RSS(pid int) (int64, error) {
-	if pid <= 0 {
-		return 0, fmt.Errorf("rss of pid %d: %w", pid, ErrNoProcess)
-	}
-	var buf [4096]byte // status is about 1.5 KB
-	n, err := readProcFile("/proc/"+strconv.Itoa(pid)+"/status", buf[:])
-	if err != nil {
-		return 0, err
-	}
-	rss, err := parseRSS(buf[:n])
-	if err != nil {
-		return 0, fmt.Errorf("rss of pid %d: %w", pid, err)
-	}
-	return rss, nil
 }
 
 // CloseInheritedOnExec marks every file descriptor above stderr

@@ -140,28 +140,6 @@ func parseStat(b []byte) (Stat, error) {
 	return s, nil
 }
 
-// parseRSS returns VmRSS from a /proc/<pid>/status text, in bytes. A
-// process without memory (a kernel thread, a zombie) has no VmRSS line,
-// which is reported as 0: that is its resident size.
-func parseRSS(status []byte) (int64, error) {
-	for line := range bytes.Lines(status) {
-		val, ok := bytes.CutPrefix(line, []byte("VmRSS:"))
-		if !ok {
-			continue
-		}
-		fields := bytes.Fields(val)
-		if len(fields) != 2 || string(fields[1]) != "kB" {
-			return 0, fmt.Errorf("parse VmRSS %q: want \"<n> kB\"", bytes.TrimSpace(line))
-		}
-		kb, err := strconv.ParseInt(string(fields[0]), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("parse VmRSS: %w", err)
-		}
-		return kb * 1024, nil
-	}
-	return 0, nil
-}
-
 // truncate keeps error messages about a malformed line short.
 func truncate(b []byte) []byte {
 	const max = 80

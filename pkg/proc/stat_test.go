@@ -69,26 +69,3 @@ func TestStatExited(t *testing.T) {
 		}
 	}
 }
-
-func TestParseRSS(t *testing.T) {
-	tests := []struct {
-		name    string
-		status  string
-		want    int64
-		wantErr bool
-	}{
-		{"normal", "Name:\tsleep\nVmPeak:\t    8000 kB\nVmRSS:\t    1234 kB\nRssAnon:\t  100 kB\n", 1234 * 1024, false},
-		{"last line no newline", "Name:\tsleep\nVmRSS:\t 7 kB", 7 * 1024, false},
-		{"zombie has none", "Name:\tjava\nState:\tZ (zombie)\nThreads:\t1\n", 0, false},
-		{"bad unit", "VmRSS:\t 7 MB\n", 0, true},
-		{"bad number", "VmRSS:\t x kB\n", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseRSS([]byte(tt.status))
-			if (err != nil) != tt.wantErr || got != tt.want {
-				t.Errorf("parseRSS = %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
-			}
-		})
-	}
-}

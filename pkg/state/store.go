@@ -237,28 +237,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// TryLock takes the lock if it is free and reports ok=false, without error,
-// if anyone holds it (this process or another).
-func (s *Store) TryLock() (unlock func(), ok bool, err error) {
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		return nil, false, nil
-	}
-	fd, err := s.openLock()
-	if err != nil {
-		<-s.sem
-		return nil, false, err
-	}
-	ok, err = tryFlock(fd)
-	if !ok {
-		unix.Close(fd)
-		<-s.sem
-		return nil, false, err
-	}
-	return s.unlocker(fd), true, nil
-}
-
 // openLock opens (creating it 0600) the lock file. O_NOFOLLOW: a symlink
 // planted in place of the lock file is refused rather than followed.
 func (s *Store) openLock() (int, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"os/exec"
@@ -429,7 +430,7 @@ func TestLockNotInherited(t *testing.T) {
 	fdDir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
 	// The child execs right after fork; until then it shares our table.
 	deadline := time.Now().Add(10 * time.Second)
-	for proc.Comm(cmd.Process.Pid) != "sleep" && time.Now().Before(deadline) {
+	for !isSleep(cmd.Process.Pid) && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	ents, err := os.ReadDir(fdDir)
@@ -651,4 +652,33 @@ func TestInstance(t *testing.T) {
 	if f.Instances[1].State != StateCrashed {
 		t.Error("Instance does not point into the file")
 	}
+}
+
+// isSleep reports whether pid runs sleep yet (a child runs Go's code
+// between fork and exec).
+func isSleep(pid int) bool {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return string(b) == "sleep\n"
+}
+
+// TryLock takes the lock if it is free and reports ok=false, without error,
+// if anyone holds it (this process or another).
+func (s *Store) TryLock() (unlock func(), ok bool, err error) {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return nil, false, nil
+	}
+	fd, err := s.openLock()
+	if err != nil {
+		<-s.sem
+		return nil, false, err
+	}
+	ok, err = tryFlock(fd)
+	if !ok {
+		unix.Close(fd)
+		<-s.sem
+		return nil, false, err
+	}
+	return s.unlocker(fd), true, nil
 }
