@@ -345,6 +345,28 @@ func TestUnrecordedLaunchIsNotDuplicated(t *testing.T) {
 	}
 }
 
+// A process that merely inherited an instance's CARBON_HOME (a shell
+// opened there, a tool run from it) is not the instance: starting the
+// instance, which ends its stray copies, must never signal it.
+func TestUpLeavesProcessesThatOnlyShareTheHome(t *testing.T) {
+	d := newDeployment(t)
+	bystander := exec.Command("sleep", "60")
+	bystander.Env = append(os.Environ(), "CARBON_HOME="+filepath.Join(d.dir, "instances", "mi-1"))
+	bystander.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := bystander.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bystander.Process.Kill(); _ = bystander.Wait() })
+	id, err := proc.Identify(bystander.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.up(1)
+	if !id.Alive() {
+		t.Fatal("up ended a process that only shares mi-1's CARBON_HOME")
+	}
+}
+
 func TestForeignListener(t *testing.T) {
 	d := newDeployment(t)
 	// Something holds the HTTP port of the base offset.

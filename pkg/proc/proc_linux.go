@@ -275,10 +275,13 @@ func GroupOf(pgid int, carbonHome string, hint Identity) bool {
 	return false
 }
 
-// GroupsByHome returns, for each of homes, the process groups that hold a
-// live process whose CARBON_HOME is that home: what runs of an instance,
-// whatever any record says. One /proc walk for all homes.
-func GroupsByHome(homes []string) (map[string][]int, error) {
+// GroupsRunning returns, for each of programs (absolute paths), the process
+// groups in which a live process runs it: as argv[0], or as argv[1] for a
+// script started through its interpreter (/bin/sh /srv/mi-1/bin/x.sh).
+// One /proc walk for all of them. The command line is what the process
+// was started with, so it finds an instance's start script wherever its
+// record went, without trusting inherited variables such as CARBON_HOME.
+func GroupsRunning(programs []string) (map[string][]int, error) {
 	all, err := List()
 	if err != nil {
 		return nil, err
@@ -288,9 +291,16 @@ func GroupsByHome(homes []string) (map[string][]int, error) {
 		if st.Exited() {
 			continue
 		}
-		h := Getenv(st.PID, "CARBON_HOME")
-		if h != "" && slices.Contains(homes, h) && !slices.Contains(out[h], st.PGID) {
-			out[h] = append(out[h], st.PGID)
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.PID))
+		if err != nil {
+			continue // gone, or not ours to read
+		}
+		args := bytes.SplitN(cmdline, []byte{0}, 3)
+		for _, arg := range args[:min(len(args), 2)] {
+			p := string(arg)
+			if slices.Contains(programs, p) && !slices.Contains(out[p], st.PGID) {
+				out[p] = append(out[p], st.PGID)
+			}
 		}
 	}
 	return out, nil

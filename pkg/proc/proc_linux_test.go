@@ -285,25 +285,26 @@ func TestGroupEmptyAndLeader(t *testing.T) {
 	}
 }
 
-func TestGroupsByHome(t *testing.T) {
-	home, other := t.TempDir(), t.TempDir()
-	cmd := exec.Command("/bin/sh", "-c", "sleep 60 & wait")
-	cmd.Env = append(os.Environ(), "CARBON_HOME="+home)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+// GroupsRunning finds a script run through its interpreter, by its path
+// on the command line, and nothing that merely mentions it.
+func TestGroupsRunning(t *testing.T) {
+	dir := t.TempDir()
+	script, other := filepath.Join(dir, "run.sh"), filepath.Join(dir, "other.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 60 & wait\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { killGroup(cmd) })
-	eventually(t, "the sleep to run", func() bool {
+	cmd := start(t, script)
+	decoy := start(t, "/bin/sh", "-c", "sleep 60; : "+script)
+	eventually(t, "the script's sleep to run", func() bool {
 		m, err := GroupMembers(cmd.Process.Pid)
 		return err == nil && len(m) == 2
 	})
-	groups, err := GroupsByHome([]string{home, other})
+	groups, err := GroupsRunning([]string{script, other})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string][]int{home: {cmd.Process.Pid}}; !maps.EqualFunc(groups, want, slices.Equal) {
-		t.Errorf("GroupsByHome = %v, want %v (one group, once, for its home only)", groups, want)
+	if want := map[string][]int{script: {cmd.Process.Pid}}; !maps.EqualFunc(groups, want, slices.Equal) {
+		t.Errorf("GroupsRunning = %v, want %v (not the decoy's group %d)", groups, want, decoy.Process.Pid)
 	}
 }
 

@@ -169,6 +169,11 @@ func (d *Daemon) Unneeded() bool {
 	if len(d.Sup.Active()) > 0 {
 		return false
 	}
+	// The last runner's last record (stopped from backoff, say) may still
+	// be queued.
+	if err := d.Sup.Flush(); err != nil {
+		return false
+	}
 	f, err := d.store.Load()
 	if err != nil {
 		return false

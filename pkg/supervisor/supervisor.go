@@ -8,11 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mictl/mictl/pkg/observe"
@@ -69,6 +71,9 @@ type Supervisor struct {
 	events  *os.File
 	wg      sync.WaitGroup
 	persist *persister
+	// startMu makes starts one at a time: a start must not take the
+	// instances another one is launching for strays.
+	startMu sync.Mutex
 	// starting is the look at the host that starting instances share
 	// while they wait for their ports to listen.
 	starting *observe.Recent
@@ -168,8 +173,8 @@ func (s *Supervisor) emit(ev Event) {
 }
 
 // record queues fn for the named instance's record in the state file and
-// emits ev. The write follows within one state-file write time; Flush
-// waits for it.
+// emits ev. The write follows at most writeGap after the previous one;
+// Flush writes at once and waits for it.
 func (s *Supervisor) record(name string, ev Event, fn func(*state.Instance)) {
 	s.persist.add(name, fn)
 	ev.Instance = name
@@ -182,6 +187,8 @@ func (s *Supervisor) Flush() error { return s.persist.flush() }
 // Start runs (or adopts) every named instance of the state file that has
 // no live runner. It returns at once; Subscribe to follow progress.
 func (s *Supervisor) Start(names []string) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
 	// Read the file only once it holds every change recorded so far.
 	if err := s.Flush(); err != nil {
 		return err
@@ -281,6 +288,11 @@ func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 // Stop stops the named instances (all when names is empty) in parallel and
 // waits until each is gone or timeout passed and it was killed.
 func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
+	// Records of finished runners (failed, and why) may still be queued:
+	// stopping reads them from the file.
+	if err := s.Flush(); err != nil {
+		return err
+	}
 	f, err := s.store.Load()
 	if err != nil {
 		return err
@@ -313,32 +325,50 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	return errors.Join(errs...)
 }
 
-// endStrays ends what runs in the home of an instance about to be started
-// without a live recorded server. A supervisor that died in the middle of
-// a start leaves a script and a server it recorded only in part, or not
-// at all (killed between the launch and the state write): the new start
-// would run a second copy in the same home, and fail on the ports the
-// first one holds. Strays are found by their CARBON_HOME, not by a record.
+// endStrays ends what still runs of the named instances that have no
+// runner and no live recorded server. A supervisor that died in the middle
+// of a start leaves a script and a server that it recorded only in part,
+// or not at all (killed between the launch and the state write): a new
+// start would run a second copy in the same home and fail on the ports
+// the first one holds. They are found by the group the record names, and
+// by the start script on command lines, whatever the record says.
 func (s *Supervisor) endStrays(f *state.File, names []string) {
-	var homes []string
+	type stray struct {
+		pgid int
+		home string
+	}
+	var strays []stray
+	scripts := map[string]string{} // start script -> home
 	for _, name := range names {
 		inst, _ := f.Instance(name)
-		if !s.hasRunner(name) && (inst.Server.IsZero() || !inst.Server.Alive()) {
-			homes = append(homes, inst.Home)
+		if s.hasRunner(name) || (!inst.Server.IsZero() && inst.Server.Alive()) {
+			continue
+		}
+		scripts[filepath.Join(inst.Home, StartScript)] = inst.Home
+		if proc.GroupOf(inst.PGID, inst.Home, zeroID) {
+			strays = append(strays, stray{inst.PGID, inst.Home})
 		}
 	}
-	if len(homes) == 0 {
+	if len(scripts) == 0 {
 		return
 	}
-	groups, err := proc.GroupsByHome(homes)
+	groups, err := proc.GroupsRunning(slices.Collect(maps.Keys(scripts)))
 	if err != nil {
 		return // the start itself will say what is wrong with /proc
 	}
-	for home, pgids := range groups {
+	own := syscall.Getpgrp()
+	for script, pgids := range groups {
 		for _, pgid := range pgids {
-			_ = terminate(zeroID, pgid, home, 5*time.Second)
+			if pgid != own && !slices.Contains(strays, stray{pgid, scripts[script]}) {
+				strays = append(strays, stray{pgid, scripts[script]})
+			}
 		}
 	}
+	var wg sync.WaitGroup
+	for _, st := range strays {
+		wg.Go(func() { _ = terminate(zeroID, st.pgid, st.home, 5*time.Second) })
+	}
+	wg.Wait()
 }
 
 // Active lists the instances whose runner is still running.
