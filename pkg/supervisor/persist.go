@@ -38,8 +38,11 @@ type persister struct {
 	cond    *sync.Cond
 	queue   []mutation
 	queued  uint64 // mutations queued so far
-	written uint64 // mutations written so far
-	lastErr error
+	written uint64 // mutations written, or failed to be, so far
+	// The mutations of the last write that failed are those numbered
+	// failFrom+1 to failUpto; failErr is why.
+	failFrom, failUpto uint64
+	failErr            error
 }
 
 func newPersister(store *state.Store) *persister {
@@ -81,7 +84,9 @@ func (p *persister) add(name string, fn func(*state.Instance)) {
 	notify(p.kick)
 }
 
-// flush waits until everything queued before the call is in the file.
+// flush waits until everything queued before the call is in the file. It
+// returns the error of the write that took the last change queued before
+// the call, if that write failed.
 func (p *persister) flush() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -92,7 +97,10 @@ func (p *persister) flush() error {
 	for p.written < target {
 		p.cond.Wait()
 	}
-	return p.lastErr
+	if p.failFrom < target && target <= p.failUpto {
+		return p.failErr
+	}
+	return nil
 }
 
 // close writes what is queued and stops the writer.
@@ -120,6 +128,12 @@ func (p *persister) loop() {
 			}
 			hold.Stop()
 		}
+		// This write takes every change queued so far: whoever flushed
+		// for them is served, and the next write may wait its gap again.
+		select {
+		case <-p.urgent:
+		default:
+		}
 		last = time.Now()
 		p.writeQueued()
 	}
@@ -127,7 +141,7 @@ func (p *persister) loop() {
 
 func (p *persister) writeQueued() {
 	p.mu.Lock()
-	batch, upto := p.queue, p.queued
+	batch, from, upto := p.queue, p.written, p.queued
 	p.queue = nil
 	p.mu.Unlock()
 	var err error
@@ -135,7 +149,10 @@ func (p *persister) writeQueued() {
 		err = p.write(batch)
 	}
 	p.mu.Lock()
-	p.written, p.lastErr = upto, err
+	p.written = upto
+	if err != nil {
+		p.failFrom, p.failUpto, p.failErr = from, upto, err
+	}
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -101,5 +102,26 @@ func TestPersisterFlushAndCloseAreNotHeldBack(t *testing.T) {
 	}
 	if _, got := w.snapshot(); len(got) != 3 || got[2] != "third" {
 		t.Errorf("written %v, want first, second and third", got)
+	}
+}
+
+// flush reports a write that failed to take the changes it waited for,
+// and only that: a later change that was written is not reported.
+func TestPersisterFlushReportsItsWritesFailure(t *testing.T) {
+	full := errors.New("no space left on device")
+	p := startPersister(time.Hour, func(batch []mutation) error {
+		if batch[len(batch)-1].name == "lost" {
+			return full
+		}
+		return nil
+	})
+	defer p.close()
+	p.add("lost", noop)
+	if err := p.flush(); !errors.Is(err, full) {
+		t.Errorf("flush after a failed write = %v, want %v", err, full)
+	}
+	p.add("kept", noop)
+	if err := p.flush(); err != nil {
+		t.Errorf("flush after a good write = %v, want nil", err)
 	}
 }
