@@ -39,8 +39,10 @@ const FallbackPollInterval = 100 * time.Millisecond
 // while its process holds it), otherwise id is already gone.
 //
 // Without pidfd_open (ENOSYS before 5.3, or EPERM from a seccomp filter that
-// does not know it) WaitExit falls back to checking Alive every
-// FallbackPollInterval: the exit is then seen up to that much later.
+// does not know it), or without a descriptor to spare for it (EMFILE,
+// ENFILE, ENOMEM), WaitExit falls back to checking Alive every
+// FallbackPollInterval: the exit is then seen up to that much later, but
+// never taken for one that has not happened.
 //
 // WaitExit never reaps: when id is our child, the caller's wait() still
 // collects its status (a zombie counts as exited here).
@@ -55,7 +57,7 @@ func WaitExit(ctx context.Context, id Identity) error {
 	switch {
 	case err == unix.ESRCH:
 		return nil // no process with that pid: id exited long ago
-	case err == unix.ENOSYS || err == unix.EPERM:
+	case err == unix.ENOSYS || err == unix.EPERM || err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOMEM:
 		return pollAlive(ctx, id)
 	case err != nil:
 		return fmt.Errorf("wait for %v: pidfd_open: %w", id, err)
