@@ -176,22 +176,47 @@ type logScan struct {
 
 // maxPendingLine bounds the unterminated line kept between looks: a
 // writer that never ends its line must not grow the daemon without end.
-const maxPendingLine = 64 << 10
+// readChunk bounds what one read takes into memory.
+const (
+	maxPendingLine = 64 << 10
+	readChunk      = 1 << 20
+)
 
-// find returns the first line not returned before that contains needle.
-// An unterminated last line is looked at too (it may never be ended: a
-// crashed server's last words).
+// find returns the first complete line, not returned before, that
+// contains needle. It reads up to the end of the log, a chunk at a time.
 func (s *logScan) find(needle string) (string, bool) {
-	s.readAppended()
 	for {
-		line, rest, complete := bytes.Cut(s.pending, []byte{'\n'})
-		if !complete {
-			break
+		more := s.readAppended()
+		for {
+			line, rest, complete := bytes.Cut(s.pending, []byte{'\n'})
+			if !complete {
+				break
+			}
+			s.pending = rest
+			if bytes.Contains(line, []byte(needle)) {
+				return string(line), true
+			}
 		}
-		s.pending = rest
-		if bytes.Contains(line, []byte(needle)) {
-			return string(line), true
+		if len(s.pending) > maxPendingLine {
+			// A line too long to keep: it is looked at as far as read.
+			line := s.pending
+			s.pending = nil
+			if bytes.Contains(line, []byte(needle)) {
+				return string(line[:maxPendingLine]), true
+			}
 		}
+		if !more {
+			return "", false
+		}
+	}
+}
+
+// findInEnded is find for a log whose writer has ended: its unterminated
+// last line, if any, will never be ended (a crashed server's last words),
+// so it is looked at too.
+func (s *logScan) findInEnded(needle string) (string, bool) {
+	if line, ok := s.find(needle); ok {
+		return line, true
 	}
 	if bytes.Contains(s.pending, []byte(needle)) {
 		line := string(s.pending)
@@ -201,29 +226,28 @@ func (s *logScan) find(needle string) (string, bool) {
 	return "", false
 }
 
-// readAppended adds what was appended to the log since the last look to
-// s.pending.
-func (s *logScan) readAppended() {
+// readAppended adds to s.pending up to readChunk bytes of what was
+// appended to the log since the last look, and reports whether more is
+// left to read.
+func (s *logScan) readAppended() (more bool) {
 	info, err := os.Stat(s.path)
 	if err != nil || info.Size() == s.next {
-		return
+		return false
 	}
 	if info.Size() < s.next { // rotated (copy-truncate): read what is there
 		s.next, s.pending = 0, nil
 	}
 	f, err := os.Open(s.path)
 	if err != nil {
-		return
+		return false
 	}
 	defer f.Close()
-	buf := make([]byte, min(info.Size()-s.next, 1<<20))
+	buf := make([]byte, min(info.Size()-s.next, readChunk))
 	n, _ := f.ReadAt(buf, s.next)
 	s.next += int64(n)
 	// A fresh slice: the lines already looked at are not kept alive.
 	s.pending = append(slices.Clip(s.pending), buf[:n]...)
-	if len(s.pending) > maxPendingLine && bytes.LastIndexByte(s.pending, '\n') < 0 {
-		s.pending = nil
-	}
+	return n > 0 && s.next < info.Size()
 }
 
 // since formats how long ago t was, for messages.

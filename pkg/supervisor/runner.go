@@ -455,7 +455,7 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			r.killGroup(cur)
 			e := ending{why: fmt.Sprintf("server pid %d exited", old.PID)}
 			since := &logScan{path: home.ConsoleLog(r.inst.Home), next: cur.logOffset}
-			if _, ok := since.find("Shutdown complete"); ok {
+			if _, ok := since.findInEnded("Shutdown complete"); ok {
 				e = ending{why: fmt.Sprintf("server pid %d shut down gracefully", old.PID), graceful: true}
 			}
 			if !e.graceful { // a graceful end is recorded by the restart decision

@@ -135,14 +135,30 @@ func TestLogScanFollowsAGrowingLog(t *testing.T) {
 		t.Fatalf("the same line was returned twice: %q", line)
 	}
 	appendLog("a crash's last words, unterminated: Shutdown complete")
-	if _, ok := scan.find("Shutdown complete"); !ok {
-		t.Fatal("an unterminated last line was not looked at")
+	if line, ok := scan.find("Shutdown complete"); ok {
+		t.Fatalf("find returned %q, a line its writer may still be writing", line)
+	}
+	if _, ok := scan.findInEnded("Shutdown complete"); !ok {
+		t.Fatal("the unterminated last line of an ended log was not looked at")
 	}
 	if err := os.WriteFile(path, []byte("BindException after rotation\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if line, ok := scan.find("BindException"); !ok || line != "BindException after rotation" {
 		t.Fatalf("after truncation find = %q, %v", line, ok)
+	}
+}
+
+// One look reads to the end, however much was appended since the last:
+// a server that logged megabytes before it shut down still shut down.
+func TestLogScanReadsPastOneChunk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	filler := strings.Repeat(strings.Repeat("x", 99)+"\n", 3*readChunk/100)
+	if err := os.WriteFile(path, []byte(filler+"Micro Integrator Shutdown complete\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := (&logScan{path: path}).find("Shutdown complete"); !ok {
+		t.Fatalf("a line after %d bytes was not found in one look", len(filler))
 	}
 }
 
