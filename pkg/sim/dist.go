@@ -66,8 +66,8 @@ type DistOptions struct {
 //
 // A file that already holds what it should is not touched: every mictl up
 // calls WriteDist, and a rewritten script would have a new modification
-// time that makes every home copy it again. Files are replaced atomically
-// but not fsynced: all of them can be made again by the next call.
+// time that makes every home copy it again. Files are replaced atomically,
+// and but for VERSION not fsynced: the next call makes any of them again.
 func WriteDist(dir string, opts DistOptions) error {
 	if opts.Exe == "" {
 		return errors.New("write simulator distribution: no simulator executable given")
@@ -88,17 +88,19 @@ func WriteDist(dir string, opts DistOptions) error {
 			return fmt.Errorf("write simulator distribution: %w", err)
 		}
 	}
+	// VERSION first, and durably: it is what makes the directory one to
+	// write into again, so an interrupted first write can be completed.
 	files := []struct {
 		path    string
 		data    []byte
 		perm    os.FileMode
 		onlyNew bool
 	}{
+		{VersionPath, []byte(distMarker + "\n"), 0o644, false},
 		{ScriptPath, []byte(Script(opts)), 0o755, false},
 		{DeployTOMLPath, deploytoml.Template(), 0o600, true},
 		{Log4j2Path, []byte(log4j2Template), 0o644, true},
 		{filepath.Join(LibDir, "README.txt"), []byte(libReadme), 0o444, false},
-		{VersionPath, []byte(distMarker + "\n"), 0o644, false},
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, f.path)
@@ -112,7 +114,11 @@ func WriteDist(dir string, opts DistOptions) error {
 				continue
 			}
 		}
-		if err := fsutil.ReplaceFile(p, f.data, f.perm); err != nil {
+		write := fsutil.ReplaceFile
+		if f.path == VersionPath {
+			write = fsutil.WriteFileAtomic
+		}
+		if err := write(p, f.data, f.perm); err != nil {
 			return fmt.Errorf("write simulator distribution: %w", err)
 		}
 	}

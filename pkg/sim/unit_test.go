@@ -104,6 +104,16 @@ func TestWriteDist(t *testing.T) {
 		t.Errorf("an empty deployment.toml was kept, want the template")
 	}
 
+	// A first write interrupted after VERSION (written first) is completed.
+	partial := t.TempDir()
+	writeFile(t, filepath.Join(partial, VersionPath), distMarker+"\n")
+	if err := WriteDist(partial, DistOptions{Exe: "/usr/bin/mictl", ExeArgs: []string{"sim"}}); err != nil {
+		t.Fatalf("completing an interrupted write: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(partial, ScriptPath)); err != nil {
+		t.Errorf("the interrupted write was not completed: %v", err)
+	}
+
 	other := t.TempDir()
 	writeFile(t, filepath.Join(other, "notes.txt"), "mine")
 	if err := WriteDist(other, DistOptions{Exe: "/usr/bin/mictl"}); err == nil || !strings.Contains(err.Error(), "not empty") {
