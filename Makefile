@@ -8,7 +8,7 @@ LDFLAGS := -X github.com/mictl/mictl/pkg/cli.Version=$(VERSION)
 
 # A static binary (no cgo): it runs on any Linux host as it is, and it
 # starts faster without the dynamic loader and libc, which counts because
-# mictl runs as every simulated server and its companion too.
+# mictl runs as every simulated server too.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mictl
 

@@ -558,7 +558,9 @@ func TestCrashAfterSelfRestartIsRestarted(t *testing.T) {
 // recorded, never with the pid of the one that exited.
 func TestSelfRestartWhileStartingIsFollowed(t *testing.T) {
 	d := newDeployment(t)
-	d.env = []string{"MICTL_SIM_STARTUP_DELAY=400ms", "MICTL_SIM_RESTART_ONCE=100ms"}
+	// Wide margins: the first server must be found (its pid file read,
+	// every 10 ms) before it restarts, even under -race on a busy host.
+	d.env = []string{"MICTL_SIM_STARTUP_DELAY=1s", "MICTL_SIM_RESTART_ONCE=300ms"}
 	d.up(1)
 	inst := d.instance("mi-1")
 	pidFile, err := os.ReadFile(filepath.Join(inst.Home, "wso2carbon.pid"))

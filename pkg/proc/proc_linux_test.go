@@ -366,7 +366,7 @@ func subreaperHelper() error {
 		return err
 	}
 	if ok, err := isSubreaper(); err != nil || !ok {
-		return fmt.Errorf("IsSubreaper = %v, %v after BecomeSubreaper", ok, err)
+		return fmt.Errorf("isSubreaper = %v, %v after BecomeSubreaper", ok, err)
 	}
 	cmd := exec.Command("/bin/sh", "-c", "sleep 30 </dev/null >/dev/null 2>&1 & echo $!")
 	out, err := cmd.StdoutPipe()
