@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"errors"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -123,5 +124,46 @@ func TestPersisterFlushReportsItsWritesFailure(t *testing.T) {
 	p.add("kept", noop)
 	if err := p.flush(); err != nil {
 		t.Errorf("flush after a good write = %v, want nil", err)
+	}
+}
+
+// Stop reads the records of finished runners from the state file, so it
+// must flush first: a failure recorded a moment ago (and held back by the
+// write gap) must not be taken for a running instance and overwritten by
+// "stopped", losing its reason.
+func TestStopSeesARecordStillQueued(t *testing.T) {
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(&state.File{Instances: []state.Instance{{Name: "mi-1", State: StateReady}}}); err != nil {
+		t.Fatal(err)
+	}
+	sup, err := New(store, nil, DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	// A first write, so that the next one waits for the gap.
+	sup.record("mi-1", Event{State: StateReady}, func(*state.Instance) {})
+	if err := sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	const why = "gave up after 0 restarts"
+	sup.record("mi-1", Event{State: StateFailed, Message: why}, func(i *state.Instance) {
+		i.State, i.LastError = StateFailed, why
+	})
+	if err := sup.Stop([]string{"mi-1"}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst, _ := f.Instance("mi-1"); inst.State != StateFailed || inst.LastError != why {
+		t.Errorf("after stop: %s (%q), want still %s (%q)", inst.State, inst.LastError, StateFailed, why)
 	}
 }
