@@ -66,8 +66,8 @@ type DistOptions struct {
 //
 // A file that already holds what it should is not touched: every mictl up
 // calls WriteDist, and a rewritten script would have a new modification
-// time that makes every home copy it again. Files are replaced atomically,
-// and but for VERSION not fsynced: the next call makes any of them again.
+// time that makes every home copy it again. Files are replaced atomically;
+// all but VERSION are not fsynced, as the next call makes any of them again.
 func WriteDist(dir string, opts DistOptions) error {
 	if opts.Exe == "" {
 		return errors.New("write simulator distribution: no simulator executable given")
