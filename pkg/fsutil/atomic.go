@@ -29,11 +29,27 @@ func ReplaceFile(path string, data []byte, perm os.FileMode) error {
 	return replace(path, data, perm, false)
 }
 
-func replace(path string, data []byte, perm os.FileMode, durable bool) (err error) {
+func replace(path string, data []byte, perm os.FileMode, durable bool) error {
+	err := replaceWith(path, perm, durable, func(tmp *os.File) error {
+		_, err := tmp.Write(data)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// replaceWith is the one way a file is replaced: fill writes a temporary
+// file in path's directory, which gets perm and is renamed over path, so
+// a reader sees the old file or the whole new one. durable adds an fsync
+// of the file before the rename and of the directory after it. The
+// temporary file is removed on every failure.
+func replaceWith(path string, perm os.FileMode, durable bool, fill func(tmp *os.File) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	defer func() {
 		if err != nil {
@@ -44,21 +60,21 @@ func replace(path string, data []byte, perm os.FileMode, durable bool) (err erro
 	// CreateTemp makes the file 0600; chmod before any byte lands so a
 	// secret is never readable by others, even briefly, when perm is 0600.
 	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if err = fill(tmp); err != nil {
+		return err
 	}
 	if durable {
 		if err = tmp.Sync(); err != nil {
-			return fmt.Errorf("write %s: sync: %w", path, err)
+			return fmt.Errorf("sync: %w", err)
 		}
 	}
 	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return err
 	}
 	if !durable {
 		return nil
@@ -87,7 +103,7 @@ func syncDir(dir string) error {
 // size that covers it), which the next clone's size check finds and copies
 // again. The copy gets perm and src's modification time (so a later sync
 // can tell unchanged files by size and time).
-func CopyFileAtomic(src, dst string, perm os.FileMode) (err error) {
+func CopyFileAtomic(src, dst string, perm os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
@@ -97,29 +113,13 @@ func CopyFileAtomic(src, dst string, perm os.FileMode) (err error) {
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err = replaceWith(dst, perm, false, func(tmp *os.File) error {
+		if _, err := io.Copy(tmp, in); err != nil {
+			return err
 		}
-	}()
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	if _, err = io.Copy(tmp, in); err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	if err = os.Chtimes(tmp.Name(), info.ModTime(), info.ModTime()); err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
-	}
-	if err = os.Rename(tmp.Name(), dst); err != nil {
+		return os.Chtimes(tmp.Name(), info.ModTime(), info.ModTime())
+	})
+	if err != nil {
 		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
 	}
 	return nil
