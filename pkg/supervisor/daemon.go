@@ -171,10 +171,7 @@ func (d *Daemon) Unneeded() bool {
 	}
 	// The last runner's last record (stopped from backoff, say) may still
 	// be queued.
-	if err := d.Sup.Flush(); err != nil {
-		return false
-	}
-	f, err := d.store.Load()
+	f, err := d.Sup.loadFlushed()
 	if err != nil {
 		return false
 	}

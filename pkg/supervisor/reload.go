@@ -53,10 +53,7 @@ func (s *Supervisor) Reload(load LoadConfig) (reconcile.Changes, error) {
 // would conflict.
 func (s *Supervisor) planReload(load LoadConfig) (*reconcile.Target, reconcile.Changes, error) {
 	var none reconcile.Changes
-	if err := s.Flush(); err != nil {
-		return nil, none, err
-	}
-	f, err := s.store.Load()
+	f, err := s.loadFlushed()
 	if err != nil {
 		return nil, none, err
 	}

@@ -184,16 +184,22 @@ func (s *Supervisor) record(name string, ev Event, fn func(*state.Instance)) {
 // Flush waits until every change recorded so far is in the state file.
 func (s *Supervisor) Flush() error { return s.persist.flush() }
 
+// loadFlushed reads the state file once it holds every change recorded so far:
+// records may wait up to writeGap to be written, and a reader that acts on
+// the file (a start, a stop, a reload) must not act on what they replace.
+func (s *Supervisor) loadFlushed() (*state.File, error) {
+	if err := s.Flush(); err != nil {
+		return nil, err
+	}
+	return s.store.Load()
+}
+
 // Start runs (or adopts) every named instance of the state file that has
 // no live runner. It returns at once; Subscribe to follow progress.
 func (s *Supervisor) Start(names []string) error {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
-	// Read the file only once it holds every change recorded so far.
-	if err := s.Flush(); err != nil {
-		return err
-	}
-	f, err := s.store.Load()
+	f, err := s.loadFlushed()
 	if err != nil {
 		return err
 	}
@@ -288,12 +294,8 @@ func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 // Stop stops the named instances (all when names is empty) in parallel and
 // waits until each is gone or timeout passed and it was killed.
 func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
-	// Records of finished runners (failed, and why) may still be queued:
-	// stopping reads them from the file.
-	if err := s.Flush(); err != nil {
-		return err
-	}
-	f, err := s.store.Load()
+	// Records of finished runners (failed, and why) may still be queued.
+	f, err := s.loadFlushed()
 	if err != nil {
 		return err
 	}
