@@ -95,12 +95,13 @@ func WriteDist(dir string, opts DistOptions) error {
 		data    []byte
 		perm    os.FileMode
 		onlyNew bool
+		write   func(path string, data []byte, perm os.FileMode) error
 	}{
-		{VersionPath, []byte(distMarker + "\n"), 0o644, false},
-		{ScriptPath, []byte(Script(opts)), 0o755, false},
-		{DeployTOMLPath, deploytoml.Template(), 0o600, true},
-		{Log4j2Path, []byte(log4j2Template), 0o644, true},
-		{filepath.Join(LibDir, "README.txt"), []byte(libReadme), 0o444, false},
+		{VersionPath, []byte(distMarker + "\n"), 0o644, false, fsutil.WriteFileAtomic},
+		{ScriptPath, []byte(Script(opts)), 0o755, false, fsutil.ReplaceFile},
+		{DeployTOMLPath, deploytoml.Template(), 0o600, true, fsutil.ReplaceFile},
+		{Log4j2Path, []byte(log4j2Template), 0o644, true, fsutil.ReplaceFile},
+		{filepath.Join(LibDir, "README.txt"), []byte(libReadme), 0o444, false, fsutil.ReplaceFile},
 	}
 	for _, f := range files {
 		p := filepath.Join(dir, f.path)
@@ -114,11 +115,7 @@ func WriteDist(dir string, opts DistOptions) error {
 				continue
 			}
 		}
-		write := fsutil.ReplaceFile
-		if f.path == VersionPath {
-			write = fsutil.WriteFileAtomic
-		}
-		if err := write(p, f.data, f.perm); err != nil {
+		if err := f.write(p, f.data, f.perm); err != nil {
 			return fmt.Errorf("write simulator distribution: %w", err)
 		}
 	}
