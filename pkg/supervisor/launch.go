@@ -1,10 +1,8 @@
 package supervisor
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -140,34 +138,28 @@ func findServer(inst *state.Instance, l *launch) (proc.Identity, bool) {
 // what a failed start printed (e.g. MI's "[ERROR] ... supported only
 // between JDK" before it exits 0 without a server).
 func tailLines(path string, offset int64, n int) []string {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	if info, err := f.Stat(); err == nil && info.Size() < offset {
-		offset = 0 // rotated (truncated) since: read what is there
-	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return nil
-	}
+	s := &logScan{path: path, next: offset}
 	var lines []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
+	keep := func(line []byte) {
+		lines = append(lines, string(bytes.TrimSuffix(line, []byte{'\r'})))
 		if len(lines) > n {
 			lines = lines[1:]
 		}
 	}
+	for line, _, ok := s.nextLine(); ok; line, _, ok = s.nextLine() {
+		keep(line)
+	}
+	if len(s.pending) > 0 { // the writer has ended: its last line is whole
+		keep(s.pending)
+	}
 	return lines
 }
 
-// logScan finds lines containing a needle in an instance's console log,
-// from an offset on. Each look reads only what was appended since the
-// previous one: a starting instance is probed every few milliseconds, and
-// re-reading its whole log each time cost the daemon most of its CPU when
-// twenty instances started at once.
+// logScan reads an instance's console log from an offset on, a line at a
+// time. Each look reads only what was appended since the previous one: a
+// starting instance is probed every few milliseconds, and re-reading its
+// whole log each time cost the daemon most of its CPU when twenty
+// instances started at once.
 type logScan struct {
 	path    string
 	next    int64  // offset of the first byte not looked at yet
@@ -182,33 +174,39 @@ const (
 	readChunk      = 1 << 20
 )
 
-// find returns the first complete line, not returned before, that
-// contains needle. It reads up to the end of the log, a chunk at a time.
-func (s *logScan) find(needle string) (string, bool) {
+// nextLine returns the next complete line appended to the log, reading it
+// a chunk at a time up to its end; ok is false when there is none yet. An
+// unterminated line longer than maxPendingLine is returned as it stands,
+// with cut set, and let go.
+func (s *logScan) nextLine() (line []byte, cut, ok bool) {
 	for {
-		more := s.readAppended()
-		for {
-			line, rest, complete := bytes.Cut(s.pending, []byte{'\n'})
-			if !complete {
-				break
-			}
+		if line, rest, complete := bytes.Cut(s.pending, []byte{'\n'}); complete {
 			s.pending = rest
-			if bytes.Contains(line, []byte(needle)) {
-				return string(line), true
-			}
+			return line, false, true
 		}
 		if len(s.pending) > maxPendingLine {
-			// A line too long to keep: it is looked at as far as read.
 			line := s.pending
 			s.pending = nil
-			if bytes.Contains(line, []byte(needle)) {
-				return string(line[:maxPendingLine]), true
-			}
+			return line, true, true
 		}
-		if !more {
-			return "", false
+		if !s.readAppended() {
+			return nil, false, false
 		}
 	}
+}
+
+// find returns the first complete line, not returned before, that
+// contains needle, reading up to the end of the log.
+func (s *logScan) find(needle string) (string, bool) {
+	for line, cut, ok := s.nextLine(); ok; line, cut, ok = s.nextLine() {
+		if bytes.Contains(line, []byte(needle)) {
+			if cut {
+				line = line[:maxPendingLine]
+			}
+			return string(line), true
+		}
+	}
+	return "", false
 }
 
 // findInEnded is find for a log whose writer has ended: its unterminated
@@ -227,9 +225,9 @@ func (s *logScan) findInEnded(needle string) (string, bool) {
 }
 
 // readAppended adds to s.pending up to readChunk bytes of what was
-// appended to the log since the last look, and reports whether more is
-// left to read.
-func (s *logScan) readAppended() (more bool) {
+// appended to the log since the last look, and reports whether it read
+// any.
+func (s *logScan) readAppended() bool {
 	info, err := os.Stat(s.path)
 	if err != nil || info.Size() == s.next {
 		return false
@@ -247,7 +245,7 @@ func (s *logScan) readAppended() (more bool) {
 	s.next += int64(n)
 	// A fresh slice: the lines already looked at are not kept alive.
 	s.pending = append(slices.Clip(s.pending), buf[:n]...)
-	return n > 0 && s.next < info.Size()
+	return n > 0
 }
 
 // since formats how long ago t was, for messages.
