@@ -206,10 +206,7 @@ func (srv *Server) handle(conn *net.UnixConn) {
 	case OpStop:
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {
-			select {
-			case srv.idle <- struct{}{}:
-			default:
-			}
+			notify(srv.idle)
 		}
 	case OpRestart:
 		err = srv.restart(req.Names, req.Timeout)
