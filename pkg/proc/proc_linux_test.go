@@ -74,6 +74,15 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// waitMembers waits until group pgid has n live processes.
+func waitMembers(t *testing.T, pgid, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d processes in group %d", n, pgid), func() bool {
+		m, err := GroupMembers(pgid)
+		return err == nil && len(m) == n
+	})
+}
+
 // startGrandchild starts `sh -c 'sleep 30 & echo $!'` in its own group,
 // waits for the sh to exit and returns the sleep's pid: a live process that
 // is not our child (it is re-parented to a subreaper or PID 1).
@@ -227,10 +236,7 @@ func TestList(t *testing.T) {
 func TestGroupMembers(t *testing.T) {
 	cmd := start(t, "/bin/sh", "-c", "sleep 60 & /bin/sh -c 'sleep 60; :' & wait")
 	root := cmd.Process.Pid
-	eventually(t, "4 processes in the group", func() bool {
-		m, err := GroupMembers(root)
-		return err == nil && len(m) == 4
-	})
+	waitMembers(t, root, 4)
 	members, _ := GroupMembers(root)
 	if !slices.Contains(members, root) || !slices.IsSorted(members) {
 		t.Errorf("GroupMembers = %v; want sorted, with the leader %d", members, root)
@@ -243,10 +249,7 @@ func TestGroupMembers(t *testing.T) {
 func TestGroupEmptyAndLeader(t *testing.T) {
 	cmd := start(t, "/bin/sh", "-c", "sleep 60 & wait")
 	pgid := cmd.Process.Pid
-	eventually(t, "2 processes in the group", func() bool {
-		m, err := GroupMembers(pgid)
-		return err == nil && len(m) == 2
-	})
+	waitMembers(t, pgid, 2)
 	if GroupEmpty(pgid) {
 		t.Error("GroupEmpty of a running group")
 	}
@@ -264,10 +267,7 @@ func TestGroupEmptyAndLeader(t *testing.T) {
 	if err := unix.Kill(sleep, unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the sleep to go and the leader to be a zombie", func() bool {
-		m, err := GroupMembers(pgid)
-		return err == nil && len(m) == 0
-	})
+	waitMembers(t, pgid, 0)
 	if GroupEmpty(pgid) {
 		t.Error("GroupEmpty while the leader is an unreaped zombie")
 	}
@@ -295,10 +295,7 @@ func TestGroupsRunning(t *testing.T) {
 	}
 	cmd := start(t, script)
 	decoy := start(t, "/bin/sh", "-c", "sleep 60; : "+script)
-	eventually(t, "the script's sleep to run", func() bool {
-		m, err := GroupMembers(cmd.Process.Pid)
-		return err == nil && len(m) == 2
-	})
+	waitMembers(t, cmd.Process.Pid, 2)
 	groups, err := GroupsRunning([]string{script, other})
 	if err != nil {
 		t.Fatal(err)
@@ -311,10 +308,7 @@ func TestGroupsRunning(t *testing.T) {
 func TestSignalGroup(t *testing.T) {
 	cmd := start(t, "/bin/sh", "-c", "sleep 60 & sleep 60 & wait")
 	pgid := cmd.Process.Pid
-	eventually(t, "3 processes in the group", func() bool {
-		m, err := GroupMembers(pgid)
-		return err == nil && len(m) == 3
-	})
+	waitMembers(t, pgid, 3)
 	if err := SignalGroup(pgid, syscall.SIGTERM); err != nil {
 		t.Fatalf("SignalGroup: %v", err)
 	}
@@ -323,10 +317,7 @@ func TestSignalGroup(t *testing.T) {
 	if !errors.As(err, &exitErr) || exitErr.Sys().(syscall.WaitStatus).Signal() != syscall.SIGTERM {
 		t.Errorf("leader exit = %v, want killed by SIGTERM", err)
 	}
-	eventually(t, "the group to empty", func() bool {
-		m, err := GroupMembers(pgid)
-		return err == nil && len(m) == 0
-	})
+	waitMembers(t, pgid, 0)
 	if err := SignalGroup(pgid, syscall.SIGKILL); err != nil {
 		t.Errorf("SignalGroup(empty group) = %v, want nil", err)
 	}
