@@ -17,6 +17,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // site is one benchmark deployment: a directory and the mictl that runs it.
@@ -84,9 +85,9 @@ func BenchmarkUpDown20VsOne(b *testing.B) {
 		var u1, u20, d1, d20 []time.Duration
 		for range rounds {
 			one, twenty := newSite(b, mictl), newSite(b, mictl)
-			u1 = append(u1, one.run("up", "--instances", "1", "--base-offset", "2000"))
+			u1 = append(u1, one.run("up", "--instances", "1", "--base-offset", fmt.Sprint(testports.Base(b, testports.Bench, 100))))
 			d1 = append(d1, one.run("down"))
-			u20 = append(u20, twenty.run("up", "--instances", "20", "--base-offset", "2000"))
+			u20 = append(u20, twenty.run("up", "--instances", "20", "--base-offset", fmt.Sprint(testports.Base(b, testports.Bench, 100))))
 			d20 = append(d20, twenty.run("down"))
 		}
 		up1, up20, down1, down20 = median(u1), median(u20), median(d1), median(d20)
@@ -127,7 +128,7 @@ func BenchmarkStopFloor20VsOne(b *testing.B) {
 // the instances by hand.
 func stopFloor(b *testing.B, mictl string, n int) time.Duration {
 	s := newSite(b, mictl)
-	s.run("up", "--instances", fmt.Sprint(n), "--base-offset", "2400")
+	s.run("up", "--instances", fmt.Sprint(n), "--base-offset", fmt.Sprint(testports.Base(b, testports.Bench, 100)))
 	f := s.state()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -174,7 +175,7 @@ func stopFloor(b *testing.B, mictl string, n int) time.Duration {
 func BenchmarkCrashToReplacement(b *testing.B) {
 	mictl := buildMictl(b)
 	s := newSite(b, mictl, "MICTL_SIM_STARTUP_DELAY=0")
-	s.run("up", "--instances", "1", "--base-offset", "2100", "--restart", "always", "--max-restarts", "100000", "--backoff", "0")
+	s.run("up", "--instances", "1", "--base-offset", fmt.Sprint(testports.Base(b, testports.Bench, 100)), "--restart", "always", "--max-restarts", "100000", "--backoff", "0")
 	var samples []time.Duration
 	for b.Loop() {
 		inst := s.state().Instances[0]
@@ -268,7 +269,7 @@ func BenchmarkDaemonWith20(b *testing.B) {
 	}
 	mictl := buildMictl(b)
 	s := newSite(b, mictl)
-	s.run("up", "--instances", "20", "--base-offset", "2200")
+	s.run("up", "--instances", "20", "--base-offset", fmt.Sprint(testports.Base(b, testports.Bench, 100)))
 	daemon := s.state().Daemon.PID
 	var rss int64
 	var cpu float64
@@ -297,8 +298,9 @@ func BenchmarkDaemonWith20(b *testing.B) {
 func BenchmarkReloadToStop(b *testing.B) {
 	mictl := buildMictl(b)
 	s := newSite(b, mictl, "MICTL_SIM_STARTUP_DELAY=0")
+	base := testports.Base(b, testports.Bench, 100)
 	write := func(hostname string) {
-		body := fmt.Sprintf("instances = 1\nbase_offset = 2300\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = %q }\n", hostname)
+		body := fmt.Sprintf("instances = 1\nbase_offset = %d\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = %q }\n", base, hostname)
 		tmp := filepath.Join(s.dir, ".mictl.toml.tmp")
 		if err := os.WriteFile(tmp, []byte(body), 0o644); err != nil {
 			b.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -29,6 +28,7 @@ import (
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 const asMictl = "MICTL_E2E_AS_MICTL"
@@ -54,7 +54,7 @@ func newDeployment(t *testing.T) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &deployment{t: t, dir: dir, base: 1000 + rand.IntN(70)*100}
+	d := &deployment{t: t, dir: dir, base: testports.Base(t, testports.E2E, 100)}
 	t.Cleanup(d.cleanup)
 	return d
 }

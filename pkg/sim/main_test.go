@@ -23,6 +23,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/proc/proctest"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // testExeArg makes the test binary act as the simulator: the distributions
@@ -119,7 +120,7 @@ func procsOf(home string) []int {
 
 var (
 	portMu       sync.Mutex
-	nextOffset   = 12000 + rand.IntN(10000) // ports stay in 20243..32191: below the ephemeral range
+	nextOffset   = 0 // set from the package's block of test offsets at first use
 	usedTestPort = map[int]bool{}
 )
 
@@ -137,9 +138,15 @@ func freeOffsetFor(t testing.TB, bases ports.Set) int {
 	t.Helper()
 	portMu.Lock()
 	defer portMu.Unlock()
+	lo, hi := testports.Block(t, testports.Sim)
+	if nextOffset == 0 {
+		nextOffset = lo + rand.IntN((hi-lo)/2)
+	}
 	for range 200 {
 		off := nextOffset
-		nextOffset++
+		if nextOffset++; nextOffset > hi {
+			nextOffset = lo
+		}
 		set := bases.Shift(off)
 		if portsFree(set[:]...) {
 			for _, p := range set {

@@ -1,0 +1,81 @@
+// Package testports hands tests and benchmarks the port offsets they may
+// use, so that two copies of the suite (or of the benchmarks) can run on
+// one host without meeting on a port.
+//
+// The whole range comes from MICTL_TEST_OFFSETS=LO-HI (default 1000-23000:
+// every MI port of those offsets lies between 9243 and 32191, below the
+// kernel's usual ephemeral range 32768-60999). It is cut into one block per
+// user below, because `go test ./...` runs packages at the same time: each
+// package takes offsets from its own block only. Two suites on one host
+// set disjoint ranges, e.g. MICTL_TEST_OFFSETS=1000-11999 and
+// MICTL_TEST_OFFSETS=12000-23000.
+package testports
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// EnvRange names the variable that sets the range of test offsets.
+const EnvRange = "MICTL_TEST_OFFSETS"
+
+// defaultLo and defaultHi bound the test offsets when EnvRange is unset.
+const (
+	defaultLo = 1000
+	defaultHi = 23000
+)
+
+// The users of the range, one block each.
+const (
+	E2E   = iota // cmd/mictl: whole deployments through the binary
+	Sim          // pkg/sim: single simulated servers
+	Bench        // bench/: whole-process benchmarks
+	Soak         // soak/: the fault soak
+	Other        // any other package that starts servers
+	numBlocks
+)
+
+// Range returns the test offset range: EnvRange, else the default.
+func Range() (lo, hi int, err error) {
+	v := strings.TrimSpace(os.Getenv(EnvRange))
+	if v == "" {
+		return defaultLo, defaultHi, nil
+	}
+	a, b, ok := strings.Cut(v, "-")
+	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
+	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil || lo < 0 || hi > 65535-9191 || hi-lo < numBlocks*200 {
+		return 0, 0, fmt.Errorf("%s=%q: want LO-HI, 0 <= LO, HI <= %d, at least %d offsets wide", EnvRange, v, 65535-9191, numBlocks*200)
+	}
+	return lo, hi, nil
+}
+
+// Block returns the offsets that user (E2E, Sim, ...) may use: its own
+// slice of Range. It fails the test when EnvRange is malformed.
+func Block(tb testing.TB, user int) (lo, hi int) {
+	tb.Helper()
+	rlo, rhi, err := Range()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	size := (rhi - rlo) / numBlocks
+	lo = rlo + user*size
+	return lo, lo + size - 1
+}
+
+// Base returns a random base offset within user's block, on a grid of
+// span, leaving span offsets above it for the planner to use: a whole
+// deployment of a test planned from there stays inside the block.
+func Base(tb testing.TB, user, span int) int {
+	tb.Helper()
+	lo, hi := Block(tb, user)
+	slots := (hi - lo + 1 - span) / span
+	if slots < 1 {
+		tb.Fatalf("%s: the block of offsets %d-%d is narrower than %d", EnvRange, lo, hi, span)
+	}
+	return lo + rand.IntN(slots)*span
+}
