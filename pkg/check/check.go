@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
@@ -220,4 +221,20 @@ func sortFindings(fs []Finding) {
 	slices.SortStableFunc(fs, func(a, b Finding) int {
 		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.Message, b.Message))
 	})
+}
+
+// ConflictError refuses a plan for its conflicts (`mictl up`, a reload):
+// the findings are in Report.
+type ConflictError struct {
+	Report Report
+	// What was refused, for the message: "refusing to start", ...
+	Refused string
+}
+
+func (e *ConflictError) Error() string {
+	msgs := make([]string, len(e.Report.Conflicts))
+	for i, c := range e.Report.Conflicts {
+		msgs[i] = c.Message
+	}
+	return fmt.Sprintf("%s: %d conflicts:\n  %s", e.Refused, len(msgs), strings.Join(msgs, "\n  "))
 }

@@ -64,7 +64,7 @@ func TestRunPlanConflicts(t *testing.T) {
 			plan: plan(inst("mi-1", 10), inst("mi-2", 47)),
 			want: []string{
 				"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
-				"mi-1 internal-http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+				"mi-1 internal_http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
 			},
 		},
 		{
@@ -72,7 +72,7 @@ func TestRunPlanConflicts(t *testing.T) {
 			plan: plan(inst("mi-2", 47), inst("mi-1", 10)),
 			want: []string{
 				"mi-2 https 8290 ↔ mi-1 http 8290 (offset 47 vs 10)",
-				"mi-2 management 9201 ↔ mi-1 internal-http 9201 (offset 47 vs 10)",
+				"mi-2 management 9201 ↔ mi-1 internal_http 9201 (offset 47 vs 10)",
 			},
 		},
 		{
@@ -94,7 +94,7 @@ func TestRunPlanConflicts(t *testing.T) {
 				"mi-1 https 8253 ↔ mi-2 https 8253 (offset 10 vs 10)",
 				"mi-1 http 8290 ↔ mi-2 http 8290 (offset 10 vs 10)",
 				"mi-1 management 9164 ↔ mi-2 management 9164 (offset 10 vs 10)",
-				"mi-1 internal-http 9201 ↔ mi-2 internal-http 9201 (offset 10 vs 10)",
+				"mi-1 internal_http 9201 ↔ mi-2 internal_http 9201 (offset 10 vs 10)",
 			},
 		},
 		{
@@ -109,7 +109,7 @@ func TestRunPlanConflicts(t *testing.T) {
 				"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
 				"mi-1 http 8290 ↔ mi-3 http 8290 (offset 10 vs 100)",
 				"mi-2 https 8290 ↔ mi-3 http 8290 (offset 47 vs 100)",
-				"mi-1 internal-http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+				"mi-1 internal_http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
 			},
 		},
 		{
@@ -227,10 +227,10 @@ func TestRunHostHolding(t *testing.T) {
 		{"UDP is not a listener clash", "127.0.0.1", udp(socket("0.0.0.0", 8290, 7)), nil},
 		{"a port the plan does not use", "127.0.0.1", socket("0.0.0.0", 8291, 7), nil},
 		{"wildcard bind meets any specific v4 address", "0.0.0.0", socket("10.1.2.3", 9201, 7),
-			[]string{"mi-1 internal-http 9201 is held by owner unknown on 10.1.2.3"}},
+			[]string{"mi-1 internal_http 9201 is held by owner unknown on 10.1.2.3"}},
 		{"wildcard v4 bind ignores v6-only sockets", "0.0.0.0", v6only(socket("::", 9201, 7)), nil},
 		{"[::] bind meets a specific v6 address", "::", socket("::1", 9201, 7),
-			[]string{"mi-1 internal-http 9201 is held by owner unknown on ::1"}},
+			[]string{"mi-1 internal_http 9201 is held by owner unknown on ::1"}},
 		{"zero bind means any address", "", socket("192.168.1.1", 8290, 7),
 			[]string{"mi-1 http 8290 is held by owner unknown on 192.168.1.1"}},
 	}
@@ -409,7 +409,7 @@ func TestRunHostPortSharedByTwoInstances(t *testing.T) {
 		"mi-1 http 8290 is held by pid 9 (nc) on 0.0.0.0",
 		"mi-2 https 8290 is held by pid 9 (nc) on 0.0.0.0",
 		"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
-		"mi-1 internal-http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+		"mi-1 internal_http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
 	}
 	if got := messages(r.Conflicts); !slices.Equal(got, want) {
 		t.Fatalf("conflicts:\n got %q\nwant %q", got, want)
@@ -460,7 +460,7 @@ func TestRunRanges(t *testing.T) {
 			host: check.Host{MinPort: 1024},
 			conflicts: []string{
 				"mi-1 management 66154 is not a valid port (1-65535); lower the offset 57000 or the base port",
-				"mi-1 internal-http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
+				"mi-1 internal_http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
 			},
 		},
 		{
@@ -510,7 +510,7 @@ func TestRunRanges(t *testing.T) {
 			host: check.Host{MinPort: 1024, EphemeralLo: 60000, EphemeralHi: 70000},
 			conflicts: []string{
 				"mi-1 management 66154 is not a valid port (1-65535); lower the offset 57000 or the base port",
-				"mi-1 internal-http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
+				"mi-1 internal_http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
 			},
 			warnings: []string{
 				"mi-1 https 65243 is inside the ephemeral range 60000-70000: any outgoing connection may take it first",

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -97,12 +98,12 @@ func TestCheckConflictsCrossRoleClash(t *testing.T) {
 	inTempDir(t)
 	a, b := clashingOffsets(t)
 	code, out, _ := run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b))
-	if code != ExitConflicts {
+	if code != exitcode.Conflicts {
 		t.Fatalf("exit = %d, want 1; output:\n%s", code, out)
 	}
 	for _, want := range []string{
 		fmt.Sprintf("conflict: mi-1 http %d ↔ mi-2 https %d (offset %d vs %d)", 8280+a, 8280+a, a, b),
-		fmt.Sprintf("conflict: mi-1 internal-http %d ↔ mi-2 management %d (offset %d vs %d)", 9191+a, 9191+a, a, b),
+		fmt.Sprintf("conflict: mi-1 internal_http %d ↔ mi-2 management %d (offset %d vs %d)", 9191+a, 9191+a, a, b),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -114,7 +115,7 @@ func TestCheckConflictsCrossRoleClash(t *testing.T) {
 func TestCheckConflicts10And47(t *testing.T) {
 	inTempDir(t)
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10,47")
-	if want := "conflict: mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)"; code != ExitConflicts || !strings.Contains(out, want) {
+	if want := "conflict: mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)"; code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
 	}
 }
@@ -123,7 +124,7 @@ func TestCheckConflictsJSON(t *testing.T) {
 	inTempDir(t)
 	a, b := clashingOffsets(t)
 	code, out, _ := run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json")
-	if code != ExitConflicts {
+	if code != exitcode.Conflicts {
 		t.Fatalf("exit = %d", code)
 	}
 	var report struct {
@@ -162,7 +163,7 @@ func TestForeignListenerIsPlannedAroundAndReported(t *testing.T) {
 	defer l.Close()
 
 	code, out, errOut := run(t, "ports", "table", "--base-offset", fmt.Sprint(off), "-o", "json")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	var rows []portsRow
@@ -175,7 +176,7 @@ func TestForeignListenerIsPlannedAroundAndReported(t *testing.T) {
 
 	code, out, _ = run(t, "check-conflicts", "--offsets", fmt.Sprint(off))
 	want := fmt.Sprintf("mi-1 management %d is held by pid %d", 9154+off, os.Getpid())
-	if code != ExitConflicts || !strings.Contains(out, want) {
+	if code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q in:\n%s", code, want, out)
 	}
 }
@@ -183,7 +184,7 @@ func TestForeignListenerIsPlannedAroundAndReported(t *testing.T) {
 func TestPortsTableJSONShape(t *testing.T) {
 	inTempDir(t)
 	code, out, errOut := run(t, "ports", "table", "--instances", "5", "-o", "json")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	var rows []map[string]json.RawMessage
@@ -213,7 +214,7 @@ func TestPortsTableGolden(t *testing.T) {
 	inTempDir(t)
 	for _, format := range []string{"table", "markdown", "json"} {
 		code, out, errOut := run(t, "ports", "table", "--offsets", "20000,20001,20002", "-o", format)
-		if code != ExitOK {
+		if code != exitcode.OK {
 			t.Fatalf("%s: exit %d: %s", format, code, errOut)
 		}
 		golden(t, "ports-table."+format, out)
@@ -251,7 +252,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, _, errOut := run(t, tt.args...)
-			if code != ExitUsage || !strings.Contains(errOut, tt.want) {
+			if code != exitcode.Usage || !strings.Contains(errOut, tt.want) {
 				t.Fatalf("exit %d, want 2 with %q; stderr:\n%s", code, tt.want, errOut)
 			}
 		})
@@ -260,7 +261,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 
 func TestInitWritesLoadableDefaults(t *testing.T) {
 	inTempDir(t)
-	if code, _, errOut := run(t, "init"); code != ExitOK {
+	if code, _, errOut := run(t, "init"); code != exitcode.OK {
 		t.Fatalf("init: exit %d: %s", code, errOut)
 	}
 	cfg, err := config.Load(config.Sources{})
@@ -276,10 +277,10 @@ func TestInitWritesLoadableDefaults(t *testing.T) {
 			t.Errorf("mictl.toml does not document %s", s.Key)
 		}
 	}
-	if code, _, errOut := run(t, "init"); code != ExitUsage || !strings.Contains(errOut, "already exists; use --force") {
+	if code, _, errOut := run(t, "init"); code != exitcode.Usage || !strings.Contains(errOut, "already exists; use --force") {
 		t.Fatalf("second init: exit %d: %s", code, errOut)
 	}
-	if code, _, _ := run(t, "init", "--force"); code != ExitOK {
+	if code, _, _ := run(t, "init", "--force"); code != exitcode.OK {
 		t.Fatalf("init --force: exit %d", code)
 	}
 }
@@ -297,7 +298,7 @@ overrides = { "server.hostname" = "mi-2.local" }
 		t.Fatal(err)
 	}
 	code, out, errOut := run(t, "generate", "--base-offset", fmt.Sprint(freeOffset(t, 20200)), "-o", "json")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	var files []generatedFile
@@ -335,7 +336,7 @@ overrides = { "server.hostname.first" = "x" }
 		t.Fatal(err)
 	}
 	code, _, errOut := run(t, "generate")
-	if code != ExitUsage || !strings.Contains(errOut, "server.hostname") {
+	if code != exitcode.Usage || !strings.Contains(errOut, "server.hostname") {
 		t.Fatalf("exit %d, want 2 naming the override: %s", code, errOut)
 	}
 	if _, err := os.Stat("instances"); !os.IsNotExist(err) {
@@ -347,12 +348,12 @@ func TestVersionAndCompletion(t *testing.T) {
 	inTempDir(t)
 	code, out, _ := run(t, "version", "-o", "json")
 	var v versionInfo
-	if code != ExitOK || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || v.GoVersion == "" {
+	if code != exitcode.OK || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || v.GoVersion == "" {
 		t.Fatalf("version: exit %d: %s", code, out)
 	}
 	for _, shell := range []string{"bash", "zsh", "fish"} {
 		code, out, _ := run(t, "completion", shell)
-		if code != ExitOK || !strings.Contains(out, "mictl") {
+		if code != exitcode.OK || !strings.Contains(out, "mictl") {
 			t.Errorf("completion %s: exit %d", shell, code)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
@@ -57,7 +58,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		return err
 	}
 	if o.timeout <= 0 {
-		return usageErrorf("--timeout %s: must be positive", o.timeout)
+		return exitcode.Usagef("--timeout %s: must be positive", o.timeout)
 	}
 	e, err := openExisting(cmd, g, streams, true)
 	if err != nil {
@@ -77,13 +78,13 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	progress := newProgress(streams, targets)
 	daemonPID, err := stopAll(ctx, store, names, targets, o.timeout, progress.event)
 	if err != nil {
-		return &exitError{ExitRuntime, err}
+		return exitcode.With(exitcode.Runtime, err)
 	}
 	if err := awaitIdleDaemon(ctx, store, daemonPID); err != nil {
-		return &exitError{ExitRuntime, err}
+		return exitcode.With(exitcode.Runtime, err)
 	}
 	if err := verifyStopped(store, targets); err != nil {
-		return &exitError{ExitRuntime, err}
+		return exitcode.With(exitcode.Runtime, err)
 	}
 	if o.purge {
 		if err := purge(ctx, store, targets); err != nil {
@@ -206,9 +207,9 @@ func checkNames(f *state.File, names []string) error {
 	for _, n := range names {
 		if !slices.Contains(known, n) {
 			if len(known) == 0 {
-				return usageErrorf("no instance %q: there are no instances; start some with mictl up", n)
+				return exitcode.Usagef("no instance %q: there are no instances; start some with mictl up", n)
 			}
-			return usageErrorf("no instance %q; known instances: %s", n, strings.Join(known, ", "))
+			return exitcode.Usagef("no instance %q; known instances: %s", n, strings.Join(known, ", "))
 		}
 	}
 	return nil

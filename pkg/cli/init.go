@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/fsutil"
 )
 
@@ -38,7 +39,7 @@ example. It refuses to overwrite an existing file unless --force is given.`,
 
 func runInit(streams *IOStreams, o *initOptions) error {
 	if _, err := os.Stat(o.path); err == nil && !o.force {
-		return usageErrorf("%s already exists; use --force to overwrite it", o.path)
+		return exitcode.Usagef("%s already exists; use --force to overwrite it", o.path)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("init %s: %w", o.path, err)
 	}

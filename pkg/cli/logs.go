@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 )
@@ -125,14 +126,14 @@ Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
 // runLogs prints, and with Follow follows, the selected instances' logs.
 func runLogs(ctx context.Context, streams *IOStreams, o *logsOptions) error {
 	if o.File != logFileConsole && o.File != logFileCarbon {
-		return usageErrorf("--file %q: use %q or %q", o.File, logFileConsole, logFileCarbon)
+		return exitcode.Usagef("--file %q: use %q or %q", o.File, logFileConsole, logFileCarbon)
 	}
 	var opts logs.Options
 	opts.Lines = o.Tail
 	if o.Since != "" {
 		since, err := logs.ParseSince(o.Since, o.Now())
 		if err != nil {
-			return usageErrorf("--%v", err)
+			return exitcode.Usagef("--%v", err)
 		}
 		opts.Since = since
 	}
@@ -183,7 +184,7 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 	}
 
 	if err := config.ValidateName(o.Name); err != nil {
-		return nil, usageErrorf("%v", err)
+		return nil, exitcode.Usagef("%v", err)
 	}
 	// An instance whose home exists is known even before its first start:
 	// following it waits for its log.
@@ -192,7 +193,7 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 		if len(withLogs) > 0 {
 			known = "known instances: " + strings.Join(withLogs, ", ")
 		}
-		return nil, usageErrorf("no instance %q under %s: %s", o.Name, o.InstancesDir, known)
+		return nil, exitcode.Usagef("no instance %q under %s: %s", o.Name, o.InstancesDir, known)
 	}
 	src := logs.Source{Name: o.Name, Path: path(o.Name)}
 	if _, err := os.Stat(src.Path); errors.Is(err, fs.ErrNotExist) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 )
 
@@ -49,11 +50,11 @@ func TestLogsOneInstance(t *testing.T) {
 	inTempDir(t)
 	dir := logsHome(t, map[string]string{"mi-1": logsMI1, "mi-10": logsMI10})
 	code, out, errOut := runLogsCmd(t, "mi-10", "--instances-dir", dir)
-	if code != ExitOK || out != logsMI10 {
+	if code != exitcode.OK || out != logsMI10 {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	code, out, _ = runLogsCmd(t, "mi-10", "--instances-dir", dir, "--tail", "1")
-	if want := "[2026-11-25 15:00:04,000]  INFO {Carbon} - WSO2 Micro Integrator started in 8.01 seconds\n"; code != ExitOK || out != want {
+	if want := "[2026-11-25 15:00:04,000]  INFO {Carbon} - WSO2 Micro Integrator started in 8.01 seconds\n"; code != exitcode.OK || out != want {
 		t.Errorf("--tail 1: exit %d, stdout %q", code, out)
 	}
 }
@@ -76,7 +77,7 @@ mi-10 | java.net.BindException: Address already in use
 mi-1  | [2026-11-25 15:00:03,000]  INFO {Carbon} - WSO2 Micro Integrator started in 7.52 seconds
 mi-10 | [2026-11-25 15:00:04,000]  INFO {Carbon} - WSO2 Micro Integrator started in 8.01 seconds
 `
-	if code != ExitOK || out != want {
+	if code != exitcode.OK || out != want {
 		t.Fatalf("exit %d, stdout:\n%s\nwant:\n%s\nstderr:\n%s", code, out, want, errOut)
 	}
 	if strings.Contains(out, "\x1b[") {
@@ -84,7 +85,7 @@ mi-10 | [2026-11-25 15:00:04,000]  INFO {Carbon} - WSO2 Micro Integrator started
 	}
 
 	code, out, _ = runLogsCmd(t, "--since", "2026-11-25 15:00:03")
-	if code != ExitOK || strings.Contains(out, "bind failed") || strings.Contains(out, "BindException") || !strings.Contains(out, "7.52 seconds") {
+	if code != exitcode.OK || strings.Contains(out, "bind failed") || strings.Contains(out, "BindException") || !strings.Contains(out, "7.52 seconds") {
 		t.Errorf("--since: exit %d, stdout:\n%s", code, out)
 	}
 }
@@ -100,7 +101,7 @@ func TestLogsCarbonFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runLogsCmd(t, "mi-1", "--file", "carbon", "--instances-dir", dir)
-	if code != ExitOK || out != logsMI1 {
+	if code != exitcode.OK || out != logsMI1 {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }
@@ -109,7 +110,7 @@ func TestLogsNothingToShow(t *testing.T) {
 	inTempDir(t)
 	dir := filepath.Join(t.TempDir(), "instances")
 	code, out, errOut := runLogsCmd(t, "--instances-dir", dir)
-	if code != ExitOK || out != "" || errOut != "no instance logs under "+dir+"; run mictl up first\n" {
+	if code != exitcode.OK || out != "" || errOut != "no instance logs under "+dir+"; run mictl up first\n" {
 		t.Errorf("no instances: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	// A home that has not started yet is known, with nothing to print.
@@ -117,7 +118,7 @@ func TestLogsNothingToShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut = runLogsCmd(t, "mi-3", "--instances-dir", dir)
-	if code != ExitOK || out != "" || !strings.Contains(errOut, "mi-3 has no log at") {
+	if code != exitcode.OK || out != "" || !strings.Contains(errOut, "mi-3 has no log at") {
 		t.Errorf("not started: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
@@ -139,7 +140,7 @@ func TestLogsUsageErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		code, out, errOut := runLogsCmd(t, append(tt.args, "--instances-dir", dir)...)
-		if code != ExitUsage || out != "" || !strings.Contains(errOut, tt.want) {
+		if code != exitcode.Usage || out != "" || !strings.Contains(errOut, tt.want) {
 			t.Errorf("logs %v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tt.args, code, out, errOut, tt.want)
 		}
 	}
@@ -148,7 +149,7 @@ func TestLogsUsageErrors(t *testing.T) {
 func TestLogsHelp(t *testing.T) {
 	code, out, _ := runLogsCmd(t, "--help")
 	for _, want := range []string{"Examples:", "mictl logs -f --tail 20", "--since", "--file", "--instances-dir"} {
-		if code != ExitOK || !strings.Contains(out, want) {
+		if code != exitcode.OK || !strings.Contains(out, want) {
 			t.Errorf("help lacks %q (exit %d):\n%s", want, code, out)
 		}
 	}
@@ -223,8 +224,8 @@ func TestLogsFollowMissingDirectory(t *testing.T) {
 	streams, _, errOut := testStreams()
 	o := &logsOptions{Name: "mi-1", Follow: true, Tail: -1, File: logFileCarbon, InstancesDir: dir, Now: time.Now}
 	err := runLogs(context.Background(), streams, o)
-	if err == nil || ExitCode(err) != ExitRuntime || !strings.Contains(err.Error(), "run mictl up first") {
-		t.Fatalf("err = %v (exit %d), stderr %q", err, ExitCode(err), errOut.String())
+	if err == nil || exitcode.Of(err) != exitcode.Runtime || !strings.Contains(err.Error(), "run mictl up first") {
+		t.Fatalf("err = %v (exit %d), stderr %q", err, exitcode.Of(err), errOut.String())
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("err does not wrap ErrNotExist: %v", err)

@@ -11,6 +11,8 @@ import (
 	"github.com/olekukonko/tablewriter/renderer"
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/exitcode"
 )
 
 // Output formats a command may offer with -o.
@@ -28,7 +30,7 @@ func addOutputFlag(cmd *cobra.Command, target *string, formats ...string) {
 
 func validateFormat(format string, formats ...string) error {
 	if !slices.Contains(formats, format) {
-		return usageErrorf("unknown output format %q: use one of %s", format, strings.Join(formats, ", "))
+		return exitcode.Usagef("unknown output format %q: use one of %s", format, strings.Join(formats, ", "))
 	}
 	return nil
 }

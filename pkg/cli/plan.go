@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -127,7 +128,7 @@ func loadPlanConfig(fs *pflag.FlagSet, configPath string, po *planOptions) (*con
 	}
 	for _, o := range po.offsets {
 		if o < 0 || o > ports.MaxPort {
-			return nil, usageErrorf("--offsets: %d is not an offset: expected 0-%d", o, ports.MaxPort)
+			return nil, exitcode.Usagef("--offsets: %d is not an offset: expected 0-%d", o, ports.MaxPort)
 		}
 	}
 	return config.Load(config.Sources{Path: configPath, Flags: fs})

@@ -88,7 +88,7 @@ func portsRows(p *planned) ([]portsRow, error) {
 		obs := view.Observe(rec, true)
 		rows[i].PID, rows[i].Random, rows[i].Live = rec.Server.PID, obs.Random, map[string]livePort{}
 		for role, st := range obs.Fixed {
-			rows[i].Live[ports.Catalogue[role].JSONKey] = livePort{Listening: st.Listening, Owned: st.Owned, Holder: st.Holder}
+			rows[i].Live[ports.Catalogue[role].Name] = livePort{Listening: st.Listening, Owned: st.Owned, Holder: st.Holder}
 		}
 	}
 	return rows, nil
@@ -119,7 +119,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 		cells[i] = []string{r.Name, strconv.Itoa(r.Offset)}
 		for role, port := range r.Ports {
 			cell := strconv.Itoa(port)
-			if lp, ok := r.Live[ports.Catalogue[role].JSONKey]; ok && !lp.Owned {
+			if lp, ok := r.Live[ports.Catalogue[role].Name]; ok && !lp.Owned {
 				cell += "!" // not listening, or held by another process
 				marked = true
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -36,10 +37,10 @@ now. "mictl diff" shows what a reload would do.`,
 			_, err = supervisor.Call(cmd.Context(), supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpReload},
 				func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
 			if errors.Is(err, supervisor.ErrNoDaemon) {
-				return &exitError{ExitRuntime, fmt.Errorf("%w: nothing runs to reload; start instances with mictl up", err)}
+				return exitcode.With(exitcode.Runtime, fmt.Errorf("%w: nothing runs to reload; start instances with mictl up", err))
 			}
 			if err != nil {
-				return &exitError{ExitRuntime, fmt.Errorf("reload: %w", err)}
+				return exitcode.With(exitcode.Runtime, fmt.Errorf("reload: %w", err))
 			}
 			return printStatus(streams, store, formatTable)
 		},

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -27,7 +28,7 @@ fails stops the roll there.`,
 		ValidArgsFunction: completeInstanceNames(g),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if o.all == (len(names) > 0) {
-				return usageErrorf("name the instances to restart, or use --all (not both)")
+				return exitcode.Usagef("name the instances to restart, or use --all (not both)")
 			}
 			policy, err := o.run.policy()
 			if err != nil {
@@ -56,7 +57,7 @@ fails stops the roll there.`,
 				return perr
 			}
 			if err != nil {
-				return &exitError{ExitRuntime, fmt.Errorf("rolling restart: %w", err)}
+				return exitcode.With(exitcode.Runtime, fmt.Errorf("rolling restart: %w", err))
 			}
 			return nil
 		},

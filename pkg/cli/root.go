@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/proc"
 )
 
@@ -53,7 +54,7 @@ Exit codes:
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default ./mictl.toml; none is fine)")
 	// Flag errors are usage errors: exit 2 like every other bad input.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return usageErrorf("%v\nSee '%s --help'.", err, cmd.CommandPath())
+		return exitcode.Usagef("%v\nSee '%s --help'.", err, cmd.CommandPath())
 	})
 	root.AddCommand(
 		newCmdInit(streams),
@@ -84,20 +85,20 @@ func Main(args []string, streams *IOStreams) int {
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
 	if err == nil {
-		return ExitOK
+		return exitcode.OK
 	}
 	if errors.Is(err, errReported) {
-		return ExitConflicts // the findings are already printed
+		return exitcode.Conflicts // the findings are already printed
 	}
 	fmt.Fprintf(streams.ErrOut, "mictl: %v\n", err)
 	// cobra reports a mistyped command with a plain error; it is still a
 	// usage error, and the user needs the way to help.
-	var ee *exitError
+	var ee *exitcode.Error
 	if !errors.As(err, &ee) && strings.HasPrefix(err.Error(), "unknown command") {
 		fmt.Fprintf(streams.ErrOut, "See '%s --help'.\n", cmd.CommandPath())
-		return ExitUsage
+		return exitcode.Usage
 	}
-	return ExitCode(err)
+	return exitcode.Of(err)
 }
 
 // usageArgs wraps a cobra argument validator so that its error is a usage
@@ -105,7 +106,7 @@ func Main(args []string, streams *IOStreams) int {
 func usageArgs(validate cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := validate(cmd, args); err != nil {
-			return usageErrorf("%v\nSee '%s --help'.", err, cmd.CommandPath())
+			return exitcode.Usagef("%v\nSee '%s --help'.", err, cmd.CommandPath())
 		}
 		return nil
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -36,13 +37,13 @@ func (rf *runFlags) policy() (supervisor.Policy, error) {
 	p := supervisor.DefaultPolicy()
 	p.Restart, p.MaxRestarts, p.BackoffBase, p.ReadyTimeout = rf.restart, rf.maxRestarts, rf.backoff, rf.readyTimeout
 	if err := p.Validate(); err != nil {
-		return p, usageErrorf("%v", err)
+		return p, exitcode.Usagef("%v", err)
 	}
 	if p.ReadyTimeout <= 0 {
-		return p, usageErrorf("--timeout %s: must be positive", p.ReadyTimeout)
+		return p, exitcode.Usagef("--timeout %s: must be positive", p.ReadyTimeout)
 	}
 	if p.BackoffBase < 0 {
-		return p, usageErrorf("--backoff %s: must not be negative", p.BackoffBase)
+		return p, exitcode.Usagef("--backoff %s: must not be negative", p.BackoffBase)
 	}
 	return p, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/proc"
@@ -128,7 +129,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		return err
 	}
 	if callErr != nil {
-		return &exitError{ExitRuntime, fmt.Errorf("not every instance is ready:\n%v", callErr)}
+		return exitcode.With(exitcode.Runtime, fmt.Errorf("not every instance is ready:\n%v", callErr))
 	}
 	return nil
 }
@@ -159,7 +160,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 		if !running && slices.Contains(wanted, inst.Name) {
 			fresh = append(fresh, inst.Name)
 		} else if running && rec.Offset != inst.Offset {
-			return nil, usageErrorf("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
+			return nil, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
 	}
 	if report := t.Conflicts(); !report.OK() && !o.force {
@@ -183,7 +184,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cfg *config.Config, store *state.Store, policy supervisor.Policy, names []string) error {
 	d, err := supervisor.StartDaemon(store, policy, nil, newFollow(g.configPath, cfg))
 	if errors.Is(err, supervisor.ErrDaemonRunning) {
-		return usageErrorf("a mictl daemon already supervises %s; stop it with mictl down, or run without --foreground", cfg.InstancesDir)
+		return exitcode.Usagef("a mictl daemon already supervises %s; stop it with mictl down, or run without --foreground", cfg.InstancesDir)
 	}
 	if err != nil {
 		return err
@@ -215,7 +216,7 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 	killed()
 	stopLogs()
 	if err = errors.Join(startErr, err); err != nil {
-		return &exitError{ExitRuntime, err}
+		return exitcode.With(exitcode.Runtime, err)
 	}
 	return nil
 }

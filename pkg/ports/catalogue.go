@@ -26,9 +26,10 @@ const (
 // Spec describes one fixed port: its default base, and the deployment.toml
 // key that sets the base explicitly (MI still adds the offset to it).
 type Spec struct {
-	Role    Role
-	Name    string // human name in tables and messages: "internal-http"
-	JSONKey string // key in -o json: "internal_http"
+	Role Role
+	// Name is the role's one spelling, in tables, messages and as the
+	// key in -o json: "internal_http".
+	Name    string
 	Base    int    // base port at offset 0
 	TOMLKey string // dotted path in deployment.toml
 	What    string // one-line description for help and docs
@@ -36,10 +37,10 @@ type Spec struct {
 
 // Catalogue lists the fixed ports in Role order (MI-FACTS, "Ports").
 var Catalogue = [NumRoles]Spec{
-	{HTTP, "http", "http", 8280, "transport.http.listener.port", "HTTP pass-through"},
-	{HTTPS, "https", "https", 8243, "transport.http.listener.secured_port", "HTTPS pass-through"},
-	{InternalHTTP, "internal-http", "internal_http", 9191, "mediation.internal_http_api_port", "internal HTTP API (health probes)"},
-	{Management, "management", "management", 9154, "mediation.internal_https_api_port", "Management API (internal HTTPS)"},
+	{HTTP, "http", 8280, "transport.http.listener.port", "HTTP pass-through"},
+	{HTTPS, "https", 8243, "transport.http.listener.secured_port", "HTTPS pass-through"},
+	{InternalHTTP, "internal_http", 9191, "mediation.internal_http_api_port", "internal HTTP API (health probes)"},
+	{Management, "management", 9154, "mediation.internal_https_api_port", "Management API (internal HTTPS)"},
 }
 
 const (
@@ -94,7 +95,7 @@ func (s Set) MarshalJSON() ([]byte, error) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = fmt.Appendf(buf, "%q:%d", spec.JSONKey, s[spec.Role])
+		buf = fmt.Appendf(buf, "%q:%d", spec.Name, s[spec.Role])
 	}
 	return append(buf, '}'), nil
 }
@@ -110,7 +111,7 @@ func (s *Set) UnmarshalJSON(data []byte) error {
 	for key, port := range m {
 		found := false
 		for _, spec := range Catalogue {
-			if spec.JSONKey == key {
+			if spec.Name == key {
 				out[spec.Role], found = port, true
 			}
 		}

@@ -1,0 +1,69 @@
+// Package exitcode is the one table from errors to mictl's exit codes. It
+// lives apart from the commands because the daemon classifies the errors
+// of the requests it serves too: a reload refused for a bad mictl.toml
+// must end the client's `mictl reload` with 2, as the same file does at
+// `mictl up`, although the error was found in another process.
+package exitcode
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// The exit codes, documented in the README and in `mictl --help`.
+const (
+	OK        = 0 // success
+	Conflicts = 1 // conflicts found, or a check failed (diff: something would change)
+	Usage     = 2 // bad command line, configuration or input
+	Runtime   = 3 // something failed while doing the work
+)
+
+// Error carries the exit code an error should end the process with.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// With wraps err so that it ends the process with code.
+func With(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Code: code, Err: err}
+}
+
+// Usagef is an error in what the user asked for: exit 2.
+func Usagef(format string, args ...any) error {
+	return &Error{Code: Usage, Err: fmt.Errorf(format, args...)}
+}
+
+// Of maps err to the exit code it should end the process with: the code
+// it carries; Conflicts for a plan refused for its conflicts; Usage for
+// the user's input (mictl.toml, deployment.toml, a plan that does not fit
+// the port space); Runtime for everything else.
+func Of(err error) int {
+	if err == nil {
+		return OK
+	}
+	var e *Error
+	var ce *config.Error
+	var te *deploytoml.Error
+	var conflicts *check.ConflictError
+	switch {
+	case errors.As(err, &e):
+		return e.Code
+	case errors.As(err, &conflicts):
+		return Conflicts
+	case errors.As(err, &ce), errors.As(err, &te), errors.Is(err, ports.ErrNoRoom):
+		return Usage
+	}
+	return Runtime
+}
