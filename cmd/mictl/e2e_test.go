@@ -633,22 +633,33 @@ func TestDaemonKilledDuringStopDoesNotResurrect(t *testing.T) {
 	}
 }
 
-// check-conflicts on a running deployment checks the persisted plan: a
-// foreign process that took a stopped instance's port is named with its pid.
-func TestCheckConflictsOnARunningDeployment(t *testing.T) {
+// A stopped instance keeps no offset: when a foreign process takes one
+// of its ports, the next plan moves it and says so, naming the holder;
+// running instances keep theirs and are not conflicts. (Issue 10: offsets
+// stuck after down; a silent planner move.)
+func TestStoppedInstanceIsReplannedAroundAForeignPort(t *testing.T) {
 	d := newDeployment(t)
 	d.up(2)
+	mi1 := d.instance("mi-1")
 	d.must("down", "mi-2")
-	port := d.instance("mi-2").Ports[0]
+	old := d.instance("mi-2")
+	port := old.Ports[0]
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	code, out, _ := d.mictl("check-conflicts")
-	want := fmt.Sprintf("mi-2 http %d is held by pid %d", port, os.Getpid())
-	if code != 1 || !strings.Contains(out, want) || strings.Contains(out, "mi-1 ") {
-		t.Fatalf("exit %d, want 1 naming only %q:\n%s", code, want, out)
+	code, out, _ := d.mictl("check-conflicts", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
+	want := fmt.Sprintf("moved: mi-2 planned at offset %d, not %d: its http port %d there is held by pid %d", old.Offset+1, old.Offset, port, os.Getpid())
+	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "conflict:") {
+		t.Fatalf("exit %d, want 0 and %q:\n%s", code, want, out)
+	}
+	d.up(2)
+	if now := d.instance("mi-2"); now.Offset == old.Offset || now.State != "ready" {
+		t.Fatalf("mi-2 after up: offset %d (was %d), state %s", now.Offset, old.Offset, now.State)
+	}
+	if now := d.instance("mi-1"); now.Offset != mi1.Offset || now.Server != mi1.Server {
+		t.Fatalf("mi-1 was touched: %+v -> %+v", mi1, now)
 	}
 }
 

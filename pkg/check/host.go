@@ -3,7 +3,6 @@ package check
 import (
 	"fmt"
 	"net/netip"
-	"os"
 
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
@@ -17,22 +16,13 @@ func LiveHost(bind netip.Addr) (Host, error) {
 	if err != nil {
 		return Host{}, fmt.Errorf("scan the host's sockets: %w", err)
 	}
-	h := Host{Sockets: snap, Bind: bind, Owners: hostnet.Owners, MinPort: MinPort()}
+	h := Host{Sockets: snap, Bind: bind, Owners: hostnet.Owners, MinPort: ports.MinPort()}
 	// A host without the sysctl (a non-Linux kernel, a locked-down /proc)
 	// just gets no ephemeral warnings: the check is advice, not a gate.
 	if lo, hi, err := hostnet.EphemeralRange(); err == nil {
 		h.EphemeralLo, h.EphemeralHi = lo, hi
 	}
 	return h, nil
-}
-
-// MinPort is the lowest port this process may bind: any for root, else the
-// first unprivileged one.
-func MinPort() int {
-	if os.Geteuid() == 0 {
-		return 1
-	}
-	return ports.FirstUnprivileged
 }
 
 // Busy returns the planner's view of the host: whether a foreign process
@@ -52,4 +42,26 @@ func (h Host) Busy() func(port int) bool {
 		}
 	}
 	return func(port int) bool { return busy[port] }
+}
+
+// Holder names what holds port on the host in a way that overlaps Bind:
+// "pid 123 (python3)", or "owner unknown" when the owner cannot be seen;
+// "" when nothing foreign holds it.
+func (h Host) Holder(port int) string {
+	if h.Sockets == nil {
+		return ""
+	}
+	holder := ""
+	for _, s := range h.Sockets.Holding(hostnet.TCP, port, h.Bind) {
+		if h.Ours != nil && h.Ours(s) {
+			continue
+		}
+		holder = "owner unknown"
+		if h.Owners != nil && s.Inode != 0 {
+			if p, ok := h.Owners(s.Inode)[s.Inode]; ok {
+				return p.String()
+			}
+		}
+	}
+	return holder
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/spf13/cobra"
 )
 
@@ -34,10 +35,32 @@ Exit status: 0 when there is no conflict, 1 when there are conflicts,
 	})
 }
 
+// conflictsReport is `mictl check-conflicts -o json`: the check's
+// findings, and the instances the planner placed around busy host ports.
+type conflictsReport struct {
+	check.Report
+	Moves []planMove `json:"moves"`
+}
+
+// planMove is one instance the host moved: where the planner put it, and
+// the offset it passed over for a busy port.
+type planMove struct {
+	Instance string `json:"instance"`
+	Offset   int    `json:"offset"`
+	movedInfo
+}
+
 func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned) error {
 	report := p.Conflicts()
+	moves := []planMove{}
+	for _, inst := range p.Plan.Instances {
+		if m := inst.Moved; m != nil {
+			moves = append(moves, planMove{Instance: inst.Name, Offset: inst.Offset, movedInfo: movedInfo{
+				SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role.String(), Holder: orUnknown(p.Host.Holder(m.Port)), OffsetsPassed: m.Passed}})
+		}
+	}
 	if o.output == formatJSON {
-		if err := writeJSON(streams.Out, report); err != nil {
+		if err := writeJSON(streams.Out, conflictsReport{Report: report, Moves: moves}); err != nil {
 			return err
 		}
 	} else {
@@ -47,9 +70,12 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 		for _, w := range report.Warnings {
 			fmt.Fprintf(streams.Out, "warning: %s\n", w.Message)
 		}
-		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s\n",
+		for _, n := range moveNotes(p.Target) {
+			fmt.Fprintf(streams.Out, "moved: %s\n", n)
+		}
+		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s, %s\n",
 			plural(len(p.Plan.Instances), "instance"), plural(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
-			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"))
+			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"), plural(len(moves), "instance")+" moved")
 	}
 	if !report.OK() {
 		return errReported

@@ -242,7 +242,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"ports", "table", "-o", "yaml"}, `unknown output format "yaml"`},
 		{[]string{"ports", "table", "--instances", "2", "--offsets", "1,2,3"}, "3 offsets for 2 instances"},
 		{[]string{"ports", "table", "--offsets", "-5"}, "--offsets: -5 is not an offset"},
-		{[]string{"ports", "table", "--instances", "20000"}, "no room in the port space"},
+		{[]string{"ports", "table", "--instances", "5000", "--base-offset", "50000"}, "no room in the port space"},
+		// Refused before any planning (issue 10: 100000000 once grew to 24 GB).
+		{[]string{"check-conflicts", "--instances", "100000000"}, "instances fit in the port space"},
 		{[]string{"check-conflicts", "--config", "bad.toml"}, `bad.toml:2:1: unknown key "offset_stepp"`},
 		{[]string{"check-conflicts", "--config", "missing.toml"}, "missing.toml: cannot read the config file"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},

@@ -18,6 +18,7 @@ import (
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -44,11 +45,17 @@ func newCmdDaemon(streams *IOStreams, g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, err := openExisting(cmd, g, streams, false)
+			cfg, cfgErr, err := loadDirConfig(cmd, g)
 			if err != nil {
 				return err
 			}
-			cfg, store := e.cfg, e.store
+			if cfgErr != nil {
+				fmt.Fprintf(streams.ErrOut, "%s warning: %v (instances under %s)\n", time.Now().Format(time.RFC3339), cfgErr, cfg.InstancesDir)
+			}
+			store, err := state.Open(stateDir(cfg))
+			if err != nil {
+				return err
+			}
 			d, err := supervisor.StartDaemon(store, policy, rf.daemonArgs(cfg), newFollow(g.configPath, cfg))
 			if errors.Is(err, supervisor.ErrDaemonRunning) {
 				return nil // a concurrent start won; it supervises

@@ -8,12 +8,14 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/observe"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -60,10 +62,11 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if o.timeout <= 0 {
 		return exitcode.Usagef("--timeout %s: must be positive", o.timeout)
 	}
-	e, err := openExisting(cmd, g, streams, true)
+	e, err := openExisting(cmd, g, streams, readWrite)
 	if err != nil {
 		return err
 	}
+	e.warnConfig(streams)
 	store, f := e.store, e.state
 	if err := checkNames(f, names); err != nil {
 		return err
@@ -76,22 +79,31 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	ctx := cmd.Context()
 	progress := newProgress(streams, targets)
-	daemonPID, err := stopAll(ctx, store, names, targets, o.timeout, progress.event)
+	reply, err := stopAll(ctx, streams, store, f, names, targets, o.timeout, progress.event)
 	if err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
-	if err := awaitIdleDaemon(ctx, store, daemonPID); err != nil {
-		return exitcode.With(exitcode.Runtime, err)
+	if reply.SaveFailure == nil {
+		if err := awaitIdleDaemon(ctx, store, reply.PID); err != nil {
+			return exitcode.With(exitcode.Runtime, err)
+		}
 	}
-	if err := verifyStopped(store, targets); err != nil {
+	after, err := reportAfter(store, reply)
+	if err != nil {
+		return err
+	}
+	if err := verifyStopped(streams, after, targets); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
 	if o.purge {
 		if err := purge(ctx, store, targets); err != nil {
 			return err
 		}
+		if after, err = reportAfter(store, supervisor.Reply{}); err != nil {
+			return err
+		}
 	}
-	return printStatus(streams, store, o.output)
+	return printStatusReport(streams, after, nil, o.output, store)
 }
 
 // awaitIdleDaemon waits for the daemon to exit when the stop left it
@@ -124,60 +136,121 @@ func awaitIdleDaemon(ctx context.Context, store *state.Store, pid int) error {
 // stopAll stops the instances through the daemon, or, when there is none
 // (it was killed, or died during the request), from here while holding
 // the daemon lock so that no daemon starts meanwhile and brings them back.
-// It returns the pid of the daemon that did the work, 0 if none did.
-func stopAll(ctx context.Context, store *state.Store, names, targets []string, timeout time.Duration, onEvent func(supervisor.Event)) (int, error) {
+// A daemon that does not answer is ended first (the servers do not depend
+// on it): left alone, it would wake to restart what was stopped. The
+// reply is the daemon's, zero when none did the work.
+func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *state.File, names, targets []string, timeout time.Duration, onEvent func(supervisor.Event)) (supervisor.Reply, error) {
 	// A daemon killed a moment ago may still hold its lock for the few
 	// milliseconds its exit takes: keep trying either way for a while.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		pid, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: timeout}, onEvent)
-		if err == nil || !errors.Is(err, supervisor.ErrNoDaemon) && !errors.Is(err, supervisor.ErrDaemonGone) {
-			return pid, err
+		reply, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: timeout}, onEvent)
+		switch {
+		case err == nil:
+			return reply, nil
+		case errors.Is(err, supervisor.ErrNotAnswering):
+			if err := endHungDaemon(streams, f, err); err != nil {
+				return reply, err
+			}
+		case !errors.Is(err, supervisor.ErrNoDaemon) && !errors.Is(err, supervisor.ErrDaemonGone):
+			return reply, err
 		}
-		err = supervisor.WithoutDaemon(store, func() error { return stopDirect(store, targets, timeout) })
+		err = supervisor.WithoutDaemon(store, func() error { return stopDirect(store, targets, timeout, onEvent) })
 		if !errors.Is(err, supervisor.ErrDaemonRunning) || time.Now().After(deadline) {
-			return 0, err
+			return supervisor.Reply{}, err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// stopDirect stops instances without a daemon, with the same procedure.
-func stopDirect(store *state.Store, names []string, timeout time.Duration) error {
+// endHungDaemon kills the recorded daemon, which holds the control socket
+// but did not answer (why).
+func endHungDaemon(streams *IOStreams, f *state.File, why error) error {
+	id, ok := daemonIdentity(f)
+	if !ok {
+		return explainDaemon(why, f)
+	}
+	fmt.Fprintf(streams.ErrOut, "warning: the mictl daemon (pid %d) did not answer for %s: ending it (the instances do not depend on it) and stopping them from here\n",
+		id.PID, supervisor.AnswerTimeout)
+	if err := syscall.Kill(id.PID, syscall.SIGKILL); err != nil && id.Alive() {
+		return fmt.Errorf("end the mictl daemon (pid %d), which does not answer: %w", id.PID, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := proc.WaitExit(ctx, id); err != nil {
+		return fmt.Errorf("the mictl daemon (pid %d) did not end after SIGKILL: %w", id.PID, err)
+	}
+	return nil
+}
+
+// stopDirect stops instances without a daemon, with the same procedure,
+// then ends whatever still runs in their homes unrecorded (a server
+// started while the state file could not be written).
+func stopDirect(store *state.Store, names []string, timeout time.Duration, onEvent func(supervisor.Event)) error {
 	sup, err := supervisor.New(store, nil, supervisor.DefaultPolicy())
 	if err != nil {
 		return err
 	}
 	defer sup.Close()
-	return sup.Stop(names, timeout)
+	events, cancel := sup.Subscribe()
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range events {
+			onEvent(ev)
+		}
+	}()
+	err = sup.Stop(names, timeout)
+	err = errors.Join(err, sup.EndStrays(names, timeout))
+	cancel()
+	<-done
+	return err
 }
 
-// verifyStopped checks that none of the named instances' ports is still
-// held, naming the holder. (That no process is left is the stop's own
-// check: it fails when a group outlives SIGKILL; and the records it leaves
-// no longer name a server or group to look at.)
-func verifyStopped(store *state.Store, names []string) error {
-	f, err := store.Load()
-	if err != nil {
-		return err
+// verifyStopped fails when a process of the named instances still runs in
+// their homes, naming it. A port of theirs held by another process is not
+// something left running: it is noted, for the next up to plan around.
+func verifyStopped(streams *IOStreams, r statusReport, names []string) error {
+	var insts []state.Instance
+	for _, inst := range r.file.Instances {
+		if slices.Contains(names, inst.Name) {
+			insts = append(insts, inst)
+		}
+	}
+	var left []string
+	for name, pids := range supervisor.Leftovers(insts) {
+		left = append(left, fmt.Sprintf("%s: %s still runs in its home", name, describeProcesses(pids)))
+	}
+	if len(left) > 0 {
+		slices.Sort(left)
+		return errors.New("not everything stopped:\n  " + strings.Join(left, "\n  "))
 	}
 	view, err := observe.NewView()
 	if err != nil {
-		return err
+		return nil // the stop itself succeeded; the note is only advice
 	}
-	var left []string
-	for _, name := range names {
-		inst, _ := f.Instance(name)
-		for _, st := range view.Observe(inst, false).Fixed {
+	for i := range insts {
+		for role, st := range view.Observe(&insts[i], false).Fixed {
 			if st.Listening {
-				left = append(left, fmt.Sprintf("%s: port %d is still held by %s", name, st.Port, st.Holder))
+				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by mictl: the next mictl up plans around it (mictl check-conflicts shows it)\n",
+					insts[i].Name, ports.Role(role), st.Port, st.Holder)
 			}
 		}
 	}
-	if len(left) > 0 {
-		return errors.New("not everything stopped:\n  " + strings.Join(left, "\n  "))
-	}
 	return nil
+}
+
+// describeProcesses names pids with their command names.
+func describeProcesses(pids []int) string {
+	parts := make([]string, len(pids))
+	for i, pid := range pids {
+		parts[i] = fmt.Sprintf("pid %d", pid)
+		if st, err := proc.ReadStat(pid); err == nil {
+			parts[i] += " (" + st.Comm + ")"
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // purge deletes stopped instances' homes and forgets them.
@@ -218,7 +291,7 @@ func checkNames(f *state.File, names []string) error {
 // completeInstanceNames completes instance names from the state file.
 func completeInstanceNames(g *globalOptions) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-		e, err := openExisting(cmd, g, &IOStreams{ErrOut: io.Discard}, true)
+		e, err := openExisting(cmd, g, &IOStreams{ErrOut: io.Discard}, lookOnly)
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

@@ -131,7 +131,15 @@ func loadPlanConfig(fs *pflag.FlagSet, configPath string, po *planOptions) (*con
 			return nil, exitcode.Usagef("--offsets: %d is not an offset: expected 0-%d", o, ports.MaxPort)
 		}
 	}
-	return config.Load(config.Sources{Path: configPath, Flags: fs})
+	cfg, err := config.Load(config.Sources{Path: configPath, Flags: fs})
+	if err != nil {
+		return nil, err
+	}
+	// Refused before anything is planned or started (exit 2).
+	if err := cfg.CheckHostLocal(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 // isPlanFlag reports whether name is one of addPlanFlags' flags.

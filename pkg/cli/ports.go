@@ -9,6 +9,8 @@ import (
 
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 type portsTableOptions struct {
@@ -17,11 +19,12 @@ type portsTableOptions struct {
 }
 
 func newCmdPorts(streams *IOStreams, g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := asGroup(&cobra.Command{
 		Use:   "ports",
 		Short: "Show which instance holds which port",
-		Args:  usageArgs(cobra.NoArgs),
-	}
+		Example: `  mictl ports table
+  mictl ports table --instances 5 -o json`,
+	})
 	cmd.AddCommand(newCmdPortsTable(streams, g))
 	return cmd
 }
@@ -45,53 +48,107 @@ as MI uses them: the configured value plus the offset.`,
 	})
 }
 
-// portsRow is one instance in -o json. Keys are stable; new ones are only
-// ever added beside them.
+// portsRow is one instance in -o json. Every key is always present
+// (null when unknown); new ones are only ever added beside them.
 type portsRow struct {
-	Name     string    `json:"name"`
-	Offset   int       `json:"offset"`
-	Ports    ports.Set `json:"ports"`
-	Explicit bool      `json:"explicit_offset"`
-	// The rest describe a running instance, as found live on the host.
-	State  string               `json:"state,omitempty"`
-	PID    int                  `json:"pid,omitempty"`
-	Live   map[string]livePort  `json:"live,omitempty"`
-	Random []observe.RandomPort `json:"random,omitempty"`
+	Name   string    `json:"name"`
+	Offset int       `json:"offset"`
+	Ports  ports.Set `json:"ports"`
+	// OffsetSource is where the offset comes from: planner, flag,
+	// config or running (kept while the instance runs).
+	OffsetSource string `json:"offset_source"`
+	Explicit     bool   `json:"explicit_offset"` // the user gave it (flag or config)
+	// Moved is set when the planner passed over offsets busy on the host.
+	Moved *movedInfo `json:"moved"`
+	// WhatIf is true when the instance runs with another offset than the
+	// row's (ports table --offsets on a running deployment): the row is a
+	// plan to look at, and RunningOffset is where the instance runs.
+	WhatIf        bool `json:"what_if"`
+	RunningOffset *int `json:"running_offset"`
+	// State and PID describe the instance running on the row's ports;
+	// null when nothing of it runs there.
+	State *string `json:"state"`
+	PID   *int    `json:"pid"`
+	// Live is what the host shows on the row's fixed ports now, for an
+	// instance that runs (with these ports or, what-if, with others);
+	// null otherwise.
+	Live map[string]livePort `json:"live"`
+	// Random are the unplanned ports the running instance opened (JMX,
+	// syslog); null when it does not run on the row's ports.
+	Random []observe.RandomPort `json:"random"`
 }
 
 // livePort says whether a fixed port listens and is the instance's own.
 type livePort struct {
-	Listening bool   `json:"listening"`
-	Owned     bool   `json:"owned"`
-	Holder    string `json:"holder,omitempty"`
+	Listening bool    `json:"listening"`
+	Owned     bool    `json:"owned"`
+	Holder    *string `json:"holder"`     // the foreign holder; null when owned or free
+	HolderPID *int    `json:"holder_pid"` // null when unknown
+}
+
+// movedInfo is a ports.Move with the holder named.
+type movedInfo struct {
+	SkippedOffset int    `json:"skipped_offset"`
+	Port          int    `json:"port"`
+	Role          string `json:"role"`
+	Holder        string `json:"holder"`
+	OffsetsPassed int    `json:"offsets_passed"`
 }
 
 func portsRows(p *planned) ([]portsRow, error) {
 	rows := make([]portsRow, len(p.Plan.Instances))
 	var view *observe.View // one look at the host for every row
 	for i, inst := range p.Plan.Instances {
-		rows[i] = portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Explicit: inst.Explicit}
+		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit()}
+		if m := inst.Moved; m != nil {
+			row.Moved = &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role.String(), Holder: orUnknown(p.Host.Holder(m.Port)), OffsetsPassed: m.Passed}
+		}
 		rec, ok := p.state.Instance(inst.Name)
-		if !ok {
-			continue
-		}
-		rows[i].State = liveState(*rec)
-		if rec.Server.IsZero() || !rec.Server.Alive() {
-			continue
-		}
-		if view == nil {
-			var err error
-			if view, err = observe.NewView(); err != nil {
-				return nil, err
+		if ok && reconcile.Running(*rec) {
+			if view == nil {
+				var err error
+				if view, err = observe.NewView(); err != nil {
+					return nil, err
+				}
 			}
+			row.observe(view, *rec)
 		}
-		obs := view.Observe(rec, true)
-		rows[i].PID, rows[i].Random, rows[i].Live = rec.Server.PID, obs.Random, map[string]livePort{}
-		for role, st := range obs.Fixed {
-			rows[i].Live[ports.Catalogue[role].Name] = livePort{Listening: st.Listening, Owned: st.Owned, Holder: st.Holder}
-		}
+		rows[i] = row
 	}
 	return rows, nil
+}
+
+// observe fills in the live columns of a row whose instance runs as rec:
+// its state, pid and random ports when it runs on the row's ports, and
+// in any case what holds the row's ports now.
+func (row *portsRow) observe(view *observe.View, rec state.Instance) {
+	shown := rec
+	shown.Ports = row.Ports
+	if rec.Ports != row.Ports {
+		row.WhatIf, row.RunningOffset = true, &rec.Offset
+	}
+	obs := view.Observe(&shown, !row.WhatIf)
+	if !row.WhatIf {
+		st := liveState(rec)
+		row.State, row.Random = &st, obs.Random
+		if row.Random == nil {
+			row.Random = []observe.RandomPort{}
+		}
+		if rec.Server.Alive() {
+			row.PID = &rec.Server.PID
+		}
+	}
+	row.Live = map[string]livePort{}
+	for role, st := range obs.Fixed {
+		lp := livePort{Listening: st.Listening, Owned: st.Owned}
+		if st.Holder != "" {
+			lp.Holder = &st.Holder
+		}
+		if st.HolderPID != 0 {
+			lp.HolderPID = &st.HolderPID
+		}
+		row.Live[ports.Catalogue[role].Name] = lp
+	}
 }
 
 func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
@@ -104,7 +161,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	}
 	live := false
 	for _, r := range rows {
-		live = live || r.State != ""
+		live = live || r.Live != nil
 	}
 	headers := []string{"NAME", "OFFSET"}
 	for _, spec := range ports.Catalogue {
@@ -115,18 +172,30 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	}
 	cells := make([][]string, len(rows))
 	marked := false
+	var notes []string
 	for i, r := range rows {
 		cells[i] = []string{r.Name, strconv.Itoa(r.Offset)}
 		for role, port := range r.Ports {
 			cell := strconv.Itoa(port)
-			if lp, ok := r.Live[ports.Catalogue[role].Name]; ok && !lp.Owned {
+			if lp, ok := r.Live[ports.Catalogue[role].Name]; ok && !lp.Owned && !r.WhatIf {
 				cell += "!" // not listening, or held by another process
 				marked = true
 			}
 			cells[i] = append(cells[i], cell)
 		}
 		if live {
-			cells[i] = append(cells[i], orDash(r.State), orDash(pidString(r.PID)), orDash(randomPorts(r.Random)))
+			state, pid := "-", "-"
+			if r.State != nil {
+				state = *r.State
+			}
+			if r.PID != nil {
+				pid = strconv.Itoa(*r.PID)
+			}
+			if r.WhatIf {
+				state = "what-if"
+				notes = append(notes, fmt.Sprintf("what-if: %s runs with offset %d, not %d; its row shows the plan you asked for, not what runs", r.Name, *r.RunningOffset, r.Offset))
+			}
+			cells[i] = append(cells[i], state, pid, orDash(randomPorts(r.Random)))
 		}
 	}
 	if err := writeTable(streams.Out, o.output, headers, cells); err != nil {
@@ -134,6 +203,9 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	}
 	if marked {
 		fmt.Fprintln(streams.Out, "! = not listening, or held by another process (see -o json)")
+	}
+	for _, n := range append(notes, moveNotes(p.Target)...) {
+		fmt.Fprintln(streams.Out, n)
 	}
 	return nil
 }

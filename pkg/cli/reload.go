@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -29,20 +30,28 @@ now. "mictl diff" shows what a reload would do.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			e, err := openExisting(cmd, g, streams, false)
+			e, err := openExisting(cmd, g, streams, lookOnly)
 			if err != nil {
 				return err
 			}
-			store := e.store
-			_, err = supervisor.Call(cmd.Context(), supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpReload},
+			if e.store == nil {
+				return exitcode.With(exitcode.Runtime, fmt.Errorf("%w: nothing runs to reload; start instances with mictl up", supervisor.ErrNoDaemon))
+			}
+			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
 				func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
 			if errors.Is(err, supervisor.ErrNoDaemon) {
 				return exitcode.With(exitcode.Runtime, fmt.Errorf("%w: nothing runs to reload; start instances with mictl up", err))
 			}
 			if err != nil {
-				return exitcode.With(exitcode.Runtime, fmt.Errorf("reload: %w", err))
+				// The daemon's exit code stands: 2 for a bad mictl.toml, 1
+				// for conflicts, 3 for a failure while applying.
+				return fmt.Errorf("reload: %w", err)
 			}
-			return printStatus(streams, store, formatTable)
+			r, err := reportAfter(e.store, reply)
+			if err != nil {
+				return err
+			}
+			return printStatusReport(streams, r, nil, formatTable, e.store)
 		},
 	}
 	addDirFlag(cmd)
@@ -61,8 +70,13 @@ func newCmdDiff(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Compare what mictl.toml and the source deployment.toml ask for with what
 runs: instances a reload would add, remove and restart (and why), and for
 each restart the difference in its deployment.toml. Nothing is changed.
-Like diff(1), the exit status is 0 when nothing would change and 1 when
-something would.`,
+A reload plans and checks for conflicts before it changes anything; diff
+does the same, and lists the conflicts a reload would be refused for.
+
+Exit status, like diff(1): 0 when nothing would change; 1 when something
+would, or when conflicts would make the reload refuse (then nothing would
+change); 2 when mictl.toml or the source deployment.toml is invalid (a
+reload would refuse it too).`,
 		Example: `  mictl diff
   mictl diff -o json`,
 		Args: usageArgs(cobra.NoArgs),
@@ -78,10 +92,22 @@ something would.`,
 	return cmd
 }
 
+// diffReport is `mictl diff -o json`: the changes, and the conflicts a
+// reload would be refused for (refused is then true and nothing would
+// change).
+type diffReport struct {
+	reconcile.Changes
+	Conflicts []check.Finding `json:"conflicts"`
+	Refused   bool            `json:"refused"`
+}
+
 func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOptions) error {
-	dirCfg, err := loadDirConfig(cmd, g)
+	dirCfg, cfgErr, err := loadDirConfig(cmd, g)
 	if err != nil {
 		return err
+	}
+	if cfgErr != nil {
+		return fmt.Errorf("a reload would refuse mictl.toml: %w", cfgErr)
 	}
 	f, err := currentState(dirCfg)
 	if err != nil {
@@ -91,27 +117,30 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	// planning flags of the last mictl up.
 	cfg, offsets, err := newFollow(g.configPath, dirCfg).Load(f.UpArgs)
 	if err != nil {
-		return err
+		return fmt.Errorf("a reload would refuse the configuration: %w", err)
 	}
-	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: offsets})
+	p, err := reconcile.Propose(cfg, f, offsets, nil)
 	if err != nil {
 		return err
 	}
-	changes, err := reconcile.Compare(t, f)
-	if err != nil {
-		return err
-	}
+	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK()}
 	if o.output == formatJSON {
-		if err := writeJSON(streams.Out, changes); err != nil {
+		if err := writeJSON(streams.Out, report); err != nil {
 			return err
 		}
 	} else {
-		printChanges(streams, changes)
+		printChanges(streams, p.Changes)
+		if report.Refused {
+			fmt.Fprintf(streams.Out, "\na reload would refuse these changes, and change nothing, for %s:\n", plural(len(report.Conflicts), "conflict"))
+			for _, c := range report.Conflicts {
+				fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
+			}
+		}
 	}
-	if changes.Empty() {
+	if p.Changes.Empty() && !report.Refused {
 		return nil
 	}
-	return errReported // exit 1: something would change
+	return errReported // exit 1: something would change, or conflicts block it
 }
 
 func printChanges(streams *IOStreams, c reconcile.Changes) {

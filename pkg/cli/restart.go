@@ -34,7 +34,7 @@ fails stops the roll there.`,
 			if err != nil {
 				return err
 			}
-			e, err := openExisting(cmd, g, streams, true)
+			e, err := openExisting(cmd, g, streams, readWrite)
 			if err != nil {
 				return err
 			}
@@ -51,13 +51,17 @@ fails stops the roll there.`,
 				return err
 			}
 			progress := newProgress(streams, names)
-			_, err = supervisor.Call(cmd.Context(), supervisor.SocketPath(store),
+			reply, err := askDaemon(cmd.Context(), store, f,
 				supervisor.Request{Op: supervisor.OpRestart, Names: names, Timeout: policy.ReadyTimeout}, progress.event)
-			if perr := printStatus(streams, store, formatTable); perr != nil {
+			r, rerr := reportAfter(store, reply)
+			if rerr != nil {
+				return rerr
+			}
+			if perr := printStatusReport(streams, r, nil, formatTable, store); perr != nil {
 				return perr
 			}
 			if err != nil {
-				return exitcode.With(exitcode.Runtime, fmt.Errorf("rolling restart: %w", err))
+				return fmt.Errorf("rolling restart: %w", err)
 			}
 			return nil
 		},

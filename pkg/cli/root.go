@@ -72,6 +72,24 @@ Exit codes:
 		newCmdVersion(streams),
 		newCmdSim(streams),
 	)
+	// mictl --version, as gh and docker take it; the version is read only
+	// when asked for (every mictl process, each simulated server included,
+	// builds this tree).
+	root.Version = "unknown"
+	cobra.AddTemplateFunc("mictlVersion", func() string { return buildVersion().String() })
+	root.SetVersionTemplate("{{mictlVersion}}\n")
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Example = `  # bash, for this shell
+  source <(mictl completion bash)
+  # bash, for every new shell
+  mictl completion bash > /etc/bash_completion.d/mictl
+  # zsh and fish
+  mictl completion zsh > "${fpath[1]}/_mictl"
+  mictl completion fish > ~/.config/fish/completions/mictl.fish`
+		}
+	}
 	return root
 }
 
@@ -99,6 +117,25 @@ func Main(args []string, streams *IOStreams) int {
 		return exitcode.Usage
 	}
 	return exitcode.Of(err)
+}
+
+// asGroup makes cmd a group of subcommands: alone it prints its help;
+// with a word that is none of its subcommands it fails with exit 2 and
+// the subcommands that word is close to (cobra itself would print the
+// help and exit 0, so that "mictl ports tabel" looked like success).
+func asGroup(cmd *cobra.Command) *cobra.Command {
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
+		}
+		return exitcode.Usagef("%s\nSee '%s --help'.", msg, c.CommandPath())
+	}
+	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+	return cmd
 }
 
 // usageArgs wraps a cobra argument validator so that its error is a usage

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -70,60 +69,35 @@ func (rf *runFlags) daemonArgs(cfg *config.Config) []string {
 	return args
 }
 
-// openStore opens the state directory of cfg's instances.
-func openStore(cfg *config.Config) (*state.Store, error) {
-	store, err := state.Open(filepath.Join(cfg.InstancesDir, ".mictl"))
-	if err != nil {
-		return nil, fmt.Errorf("open the state of %s: %w", cfg.InstancesDir, err)
-	}
-	return store, nil
-}
-
-// loadState reads the state file; a corrupt one is reported and read as
-// empty (the supervisor rebuilds it from what runs).
-func loadState(streams *IOStreams, cfg *config.Config, store *state.Store) (*state.File, error) {
-	f, err := store.Load()
-	var ce *state.CorruptError
-	if !errors.As(err, &ce) || ce.Newer() {
-		return f, err
-	}
-	fmt.Fprintf(streams.ErrOut, "warning: %v; rebuilding it from the instance homes and /proc\n", ce)
-	err = store.UpdateOrRebuild(context.Background(), func(nf *state.File, _ *state.CorruptError) error {
-		rebuilt, err := supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String())
-		if err != nil {
-			return err
-		}
-		*nf = *rebuilt
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return store.Load()
-}
-
 // ensureDaemon makes sure a supervisor watches the instances the state
 // file wants running: a daemon killed by the user (or by the OOM killer)
 // is replaced, with the arguments it was started with, and the new one
 // re-adopts the servers.
-func ensureDaemon(ctx context.Context, store *state.Store, f *state.File, cfg *config.Config) error {
+func ensureDaemon(ctx context.Context, e *existing) error {
+	f := e.state
 	wanted := false
 	for _, inst := range f.Instances {
 		wanted = wanted || supervisor.Wanted(inst.State)
 	}
-	if !wanted {
+	if !wanted || !e.writable {
 		return nil
 	}
+	store, cfg := e.store, e.cfg
 	args := defaultRunFlags().daemonArgs(cfg)
 	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
 		args = f.Daemon.Args
 	}
-	return supervisor.SpawnDaemon(ctx, store, args)
+	return explainDaemon(supervisor.SpawnDaemon(ctx, store, args), f)
 }
 
 // ensureDaemonFor starts a daemon with rf's policy unless one answers.
 func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config, rf *runFlags) error {
-	return supervisor.SpawnDaemon(ctx, store, rf.daemonArgs(cfg))
+	err := supervisor.SpawnDaemon(ctx, store, rf.daemonArgs(cfg))
+	if err != nil {
+		f, _ := store.Load()
+		err = explainDaemon(err, f)
+	}
+	return err
 }
 
 func defaultRunFlags() *runFlags {

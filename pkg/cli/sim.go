@@ -15,7 +15,7 @@ import (
 // `sim run` is what the simulator distribution's bin/micro-integrator.sh
 // executes; users only need `sim dist`.
 func newCmdSim(streams *IOStreams) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := asGroup(&cobra.Command{
 		Use:   "sim",
 		Short: "The built-in Micro Integrator simulator",
 		Long: `mictl ships a Micro Integrator simulator laid out as an MI distribution, so
@@ -30,8 +30,9 @@ file, and behaves like MI's script towards signals. Faults are injected
 with environment variables:
 
 ` + faultHelp(),
-		Args: usageArgs(cobra.NoArgs),
-	}
+		Example: `  mictl sim dist /tmp/mi-sim
+  MICTL_SIM_CRASH_AFTER=30s mictl up --instances 2   # every instance crashes after 30 s`,
+	})
 	cmd.AddCommand(newCmdSimDist(streams), newCmdSimRun(streams))
 	return cmd
 }

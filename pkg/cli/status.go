@@ -1,9 +1,14 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,35 +26,107 @@ type statusOptions struct {
 func newCmdStatus(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &statusOptions{}
 	cmd := &cobra.Command{
-		Use:     "status",
+		Use:     "status [NAME...]",
 		Aliases: []string{"ps"},
 		Short:   "Show every instance's state, pid, uptime, restarts and health",
 		Long: `Show each instance: its state (starting, ready, degraded, crashed, backoff,
 stopping, stopped, failed), the pid of its server process, uptime, restarts,
-offset and health. If the supervisor daemon died while instances kept
-running, status starts a new one, which re-adopts them (checking pid and
-process start time, so a reused pid is never mistaken for an instance).`,
+offset and health: "ok" when ready, else a short reason naming the cause.
+Named instances are shown in full: ports, home, the whole last error and
+their recent events.
+
+The supervisor daemon is asked first: while it runs, its memory is the
+truth (ahead of the state file when the file cannot be written, which is
+shown). Below the table: a configuration edit the daemon refused, a state
+file that could not be saved, a daemon that does not answer.
+
+If the supervisor daemon died while instances kept running, status starts
+a new one, which re-adopts them (checking pid and process start time, so a
+reused pid is never mistaken for an instance). status changes nothing in a
+directory it may not write: it shows what it finds.`,
 		Example: `  mictl status
+  mictl status mi-2
   mictl ps -o json`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		ValidArgsFunction: completeInstanceNames(g),
+		RunE: func(cmd *cobra.Command, names []string) error {
 			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 				return err
 			}
-			e, err := openExisting(cmd, g, streams, true)
+			e, err := openExisting(cmd, g, streams, lookOnly)
 			if err != nil {
 				return err
 			}
-			if err := ensureDaemon(cmd.Context(), e.store, e.state, e.cfg); err != nil {
-				fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
+			if err := checkNames(e.state, names); err != nil {
+				return err
 			}
-			return printStatus(streams, e.store, o.output)
+			r := e.observe(cmd, streams)
+			if r.ReloadError == nil {
+				e.warnConfig(streams)
+			}
+			return printStatusReport(streams, r, names, o.output, e.store)
 		},
 	}
 	addDirFlag(cmd)
 	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
 	return cmd
 }
+
+// observe asks the daemon for its view of the deployment (starting a
+// new daemon first if the instances want one and none runs), and falls
+// back to the state file.
+func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) statusReport {
+	if e.store == nil {
+		return newStatusReport(e.state, nil, nil, nil)
+	}
+	if err := ensureDaemon(cmd.Context(), e); err != nil {
+		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
+	}
+	reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisorRequest(supervisor.OpStatus), nil)
+	if err == nil && reply.State != nil {
+		return newStatusReport(reply.State, &daemonInfo{PID: reply.PID, Answering: true}, reply.SaveFailure, nil)
+	}
+	// No daemon, or one that does not answer: the file is all there is.
+	f := e.state
+	if fresh, ferr := e.store.Load(); ferr == nil {
+		f = fresh
+	}
+	var d *daemonInfo
+	if id, ok := daemonIdentity(f); ok {
+		d = &daemonInfo{PID: id.PID, Answering: false}
+	}
+	var problem error
+	if err != nil && !isNoDaemon(err) {
+		problem = err
+	}
+	return newStatusReport(f, d, nil, problem)
+}
+
+// reportAfter is the status shown once a command has acted through the
+// daemon (reply; a zero Reply when it acted without one): the daemon's
+// own view when the state file is behind it, else the file.
+func reportAfter(store *state.Store, reply supervisor.Reply) (statusReport, error) {
+	var d *daemonInfo
+	if reply.PID != 0 {
+		d = &daemonInfo{PID: reply.PID, Answering: true}
+	}
+	if reply.State != nil {
+		return newStatusReport(reply.State, d, reply.SaveFailure, nil), nil
+	}
+	f, err := store.Load()
+	if err != nil {
+		return statusReport{}, err
+	}
+	if _, alive := daemonIdentity(f); !alive {
+		d = nil // it exited once it had nothing left to do
+	}
+	return newStatusReport(f, d, reply.SaveFailure, nil), nil
+}
+
+// isNoDaemon reports whether err only says that no daemon runs.
+func isNoDaemon(err error) bool { return errors.Is(err, supervisor.ErrNoDaemon) }
+
+// supervisorRequest is a request for op on every instance.
+func supervisorRequest(op string) supervisor.Request { return supervisor.Request{Op: op} }
 
 // addDirFlag registers --instances-dir alone, for commands that work on
 // existing instances rather than a plan.
@@ -62,64 +139,56 @@ func addDirFlag(cmd *cobra.Command) {
 	}
 }
 
-// existing is the deployment a command works on: its configuration, its
-// state directory and what the state file says runs.
-type existing struct {
-	cfg   *config.Config
-	store *state.Store
-	state *state.File
+// statusReport is `mictl status -o json` (and the JSON of up, down and
+// restart, which end by showing it). Every key is always present; null
+// means unknown or not applicable.
+type statusReport struct {
+	Instances []statusRow `json:"instances"`
+	// Daemon is the supervisor daemon, null when none runs.
+	Daemon *daemonInfo `json:"daemon"`
+	// ReloadError is why the daemon refused the configuration as last
+	// edited: what runs is the configuration before it.
+	ReloadError *string `json:"reload_error"`
+	// SaveFailure says the state file is behind the daemon's memory.
+	SaveFailure *supervisor.SaveFailure `json:"save_failure"`
+	// DaemonProblem is why the daemon could not be asked, if it could not.
+	DaemonProblem *string `json:"daemon_problem"`
+
+	file *state.File // what the report was made from
 }
 
-// openExisting loads what a command that works on existing instances
-// needs; withState false skips reading the state file.
-func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, withState bool) (*existing, error) {
-	cfg, err := loadDirConfig(cmd, g)
-	if err != nil {
-		return nil, err
-	}
-	store, err := openStore(cfg)
-	if err != nil {
-		return nil, err
-	}
-	e := &existing{cfg: cfg, store: store}
-	if withState {
-		if e.state, err = loadState(streams, cfg, store); err != nil {
-			return nil, err
-		}
-	}
-	return e, nil
+type daemonInfo struct {
+	PID       int  `json:"pid"`
+	Answering bool `json:"answering"`
 }
 
-// loadDirConfig loads the configuration of a command that works on
-// existing instances and needs only instances_dir. A broken mictl.toml
-// must not keep the user from seeing or stopping what runs: it is
-// reported, and instances_dir then comes from the flag, the environment or
-// the default.
-func loadDirConfig(cmd *cobra.Command, g *globalOptions) (*config.Config, error) {
-	cfg, err := config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
-	var ce *config.Error
-	if !errors.As(err, &ce) {
-		return cfg, err
-	}
-	fallback, ferr := config.Load(config.Sources{Flags: cmd.Flags(), NoFile: true})
-	if ferr != nil {
-		return nil, err
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "warning: %v\n(ignoring the config file here; instances under %s)\n", err, fallback.InstancesDir)
-	return fallback, nil
-}
-
-// statusRow is one instance in `mictl status -o json`.
+// statusRow is one instance.
 type statusRow struct {
-	Name      string    `json:"name"`
-	State     string    `json:"state"`
-	PID       int       `json:"pid,omitempty"`
-	Uptime    float64   `json:"uptime_seconds,omitempty"`
-	Restarts  int       `json:"restarts"`
-	Offset    int       `json:"offset"`
-	Ports     ports.Set `json:"ports"`
-	Health    string    `json:"health"`
-	LastError string    `json:"last_error,omitempty"`
+	Name          string    `json:"name"`
+	State         string    `json:"state"`
+	PID           *int      `json:"pid"`
+	UptimeSeconds *float64  `json:"uptime_seconds"`
+	Restarts      int       `json:"restarts"`
+	Offset        int       `json:"offset"`
+	Ports         ports.Set `json:"ports"`
+	// Health is "ok" when ready, else a short reason naming the cause;
+	// null when there is nothing to say (stopped).
+	Health *string `json:"health"`
+	// LastError is the whole of the last failure: every line of it.
+	LastError *string `json:"last_error"`
+	Home      string  `json:"home"`
+}
+
+func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveFailure, daemonProblem error) statusReport {
+	r := statusReport{Instances: statusRows(f), Daemon: d, SaveFailure: saveFailure, file: f}
+	if f.ReloadError != "" {
+		r.ReloadError = &f.ReloadError
+	}
+	if daemonProblem != nil {
+		msg := daemonProblem.Error()
+		r.DaemonProblem = &msg
+	}
+	return r
 }
 
 // liveState corrects what the state file says with what /proc says: a
@@ -141,61 +210,169 @@ func statusRows(f *state.File) []statusRow {
 	rows := make([]statusRow, 0, len(f.Instances))
 	for _, inst := range f.Instances {
 		r := statusRow{Name: inst.Name, State: liveState(inst), Restarts: inst.Restarts, Offset: inst.Offset,
-			Ports: inst.Ports, LastError: inst.LastError}
+			Ports: inst.Ports, Home: inst.Home}
 		if r.State != supervisor.StateStopped && !inst.Server.IsZero() && inst.Server.Alive() {
-			r.PID = inst.Server.PID
+			pid := inst.Server.PID
+			r.PID = &pid
 			if !inst.StartedAt.IsZero() {
-				r.Uptime = time.Since(inst.StartedAt).Round(time.Second).Seconds()
+				up := time.Since(inst.StartedAt).Round(time.Second).Seconds()
+				r.UptimeSeconds = &up
 			}
 		}
-		switch r.State {
-		case supervisor.StateReady:
-			r.Health = "ok"
-		case supervisor.StateStopped:
-			r.Health = "-"
-		default:
-			r.Health = firstLine(inst.LastError)
-			if r.Health == "" {
-				r.Health = "-"
-			}
+		if inst.LastError != "" {
+			r.LastError = &inst.LastError
+		}
+		switch {
+		case r.State == supervisor.StateReady:
+			r.Health = ptr("ok")
+		case r.State == supervisor.StateCrashed && inst.State != supervisor.StateCrashed:
+			r.Health = ptr(fmt.Sprintf("server pid %d is gone", inst.Server.PID))
+		case inst.Reason != "":
+			r.Health = &inst.Reason
+		case inst.LastError != "":
+			r.Health = ptr(firstLine(inst.LastError))
 		}
 		rows = append(rows, r)
 	}
 	return rows
 }
 
-// printStatus prints the status of every instance.
-func printStatus(streams *IOStreams, store *state.Store, format string) error {
-	f, err := store.Load()
-	if err != nil {
-		return err
-	}
-	rows := statusRows(f)
-	if f.ReloadError != "" {
-		fmt.Fprintf(streams.ErrOut, "warning: the last configuration reload failed, instances run the configuration before it:\n  %s\n", f.ReloadError)
+func ptr[T any](v T) *T { return &v }
+
+// healthWidth is the widest HEALTH cell the table shows: the whole reason
+// follows the table when it is longer, so the table stays readable in 80
+// columns.
+const healthWidth = 40
+
+// printStatusReport prints r: every instance, or the named ones in full
+// (with their recent events from store, when there is one).
+func printStatusReport(streams *IOStreams, r statusReport, names []string, format string, store *state.Store) error {
+	if len(names) > 0 {
+		r.Instances = slices.DeleteFunc(r.Instances, func(row statusRow) bool { return !slices.Contains(names, row.Name) })
 	}
 	if format == formatJSON {
-		return writeJSON(streams.Out, rows)
+		return writeJSON(streams.Out, r)
 	}
+	if len(names) > 0 {
+		for i, row := range r.Instances {
+			if i > 0 {
+				fmt.Fprintln(streams.Out)
+			}
+			printStatusDetail(streams.Out, row)
+			if events := recentEvents(store, row.Name, 5); len(events) > 0 {
+				fmt.Fprintf(streams.Out, "recent events:\n  %s\n", strings.Join(events, "\n  "))
+			}
+		}
+	} else if err := printStatusTable(streams, r.Instances); err != nil {
+		return err
+	}
+	printStatusFooter(streams.ErrOut, r)
+	return nil
+}
+
+func printStatusTable(streams *IOStreams, rows []statusRow) error {
 	if len(rows) == 0 {
 		fmt.Fprintln(streams.ErrOut, "no instances; start some with: mictl up --instances 3")
 		return nil
 	}
 	cells := make([][]string, len(rows))
+	var long []statusRow
 	for i, r := range rows {
-		pid, uptime := "-", "-"
-		if r.PID > 0 {
-			pid = strconv.Itoa(r.PID)
-			uptime = (time.Duration(r.Uptime) * time.Second).String()
+		pid, uptime, health := "-", "-", "-"
+		if r.PID != nil {
+			pid = strconv.Itoa(*r.PID)
 		}
-		cells[i] = []string{r.Name, r.State, pid, uptime, strconv.Itoa(r.Restarts), strconv.Itoa(r.Offset), truncate(r.Health, 40)}
+		if r.UptimeSeconds != nil {
+			uptime = (time.Duration(*r.UptimeSeconds) * time.Second).String()
+		}
+		if r.Health != nil {
+			health = *r.Health
+			if len(health) > healthWidth {
+				health = health[:healthWidth-3] + "..."
+				long = append(long, r)
+			}
+		}
+		cells[i] = []string{r.Name, r.State, pid, uptime, strconv.Itoa(r.Restarts), strconv.Itoa(r.Offset), health}
 	}
-	return writeTable(streams.Out, formatTable, []string{"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "OFFSET", "HEALTH"}, cells)
+	if err := writeTable(streams.Out, formatTable, []string{"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "OFFSET", "HEALTH"}, cells); err != nil {
+		return err
+	}
+	for _, r := range long {
+		fmt.Fprintf(streams.Out, "%s: %s\n", r.Name, *r.Health)
+	}
+	if len(long) > 0 {
+		fmt.Fprintln(streams.Out, "(mictl status NAME shows an instance's whole last error)")
+	}
+	return nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// printStatusDetail prints one instance in full.
+func printStatusDetail(w io.Writer, r statusRow) {
+	orDashP := func(p *string) string {
+		if p == nil {
+			return "-"
+		}
+		return *p
 	}
-	return s[:n-3] + "..."
+	pid, uptime := "-", "-"
+	if r.PID != nil {
+		pid = strconv.Itoa(*r.PID)
+	}
+	if r.UptimeSeconds != nil {
+		uptime = (time.Duration(*r.UptimeSeconds) * time.Second).String()
+	}
+	var ps []string
+	for role, port := range r.Ports {
+		ps = append(ps, fmt.Sprintf("%s %d", ports.Role(role), port))
+	}
+	fmt.Fprintf(w, "name:      %s\n", r.Name)
+	fmt.Fprintf(w, "state:     %s\n", r.State)
+	fmt.Fprintf(w, "pid:       %s\n", pid)
+	fmt.Fprintf(w, "uptime:    %s\n", uptime)
+	fmt.Fprintf(w, "restarts:  %d\n", r.Restarts)
+	fmt.Fprintf(w, "offset:    %d\n", r.Offset)
+	fmt.Fprintf(w, "ports:     %s\n", strings.Join(ps, ", "))
+	fmt.Fprintf(w, "home:      %s\n", r.Home)
+	fmt.Fprintf(w, "health:    %s\n", orDashP(r.Health))
+	if r.LastError != nil {
+		fmt.Fprintf(w, "last error:\n  %s\n", strings.ReplaceAll(*r.LastError, "\n", "\n  "))
+	}
+}
+
+// printStatusFooter says what is wrong beyond the instances, once each.
+func printStatusFooter(w io.Writer, r statusReport) {
+	if r.ReloadError != nil {
+		fmt.Fprintf(w, "reload failed: the daemon refused mictl.toml as last edited; instances run the configuration before it:\n  %s\n",
+			strings.ReplaceAll(*r.ReloadError, "\n", "\n  "))
+	}
+	if sf := r.SaveFailure; sf != nil {
+		fmt.Fprintf(w, "state not saved: %s since %s (the daemon keeps it in memory and retries; free the space or fix the file under the state directory)\n",
+			sf.Error, sf.Since.Local().Format("15:04:05"))
+	}
+	if r.DaemonProblem != nil {
+		fmt.Fprintf(w, "warning: %s; what is shown is the state file\n", *r.DaemonProblem)
+	}
+}
+
+// recentEvents returns the last n lines of the event log about name.
+func recentEvents(store *state.Store, name string, n int) []string {
+	if store == nil {
+		return nil
+	}
+	fh, err := os.Open(supervisor.EventsLog(store))
+	if err != nil {
+		return nil
+	}
+	defer fh.Close()
+	var out []string
+	sc := bufio.NewScanner(fh)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) > 1 && f[1] == name {
+			out = append(out, sc.Text())
+			if len(out) > n {
+				out = out[1:]
+			}
+		}
+	}
+	return out
 }

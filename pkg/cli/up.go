@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
@@ -86,12 +87,19 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err != nil {
 		return err
 	}
-	store, err := openStore(cfg)
+	// A plan refused for its conflicts leaves nothing behind: it is made
+	// first from what the state directory holds, without creating it.
+	if !o.force {
+		if err := refuseConflicts(streams, cfg, o); err != nil {
+			return err
+		}
+	}
+	store, err := state.Open(stateDir(cfg))
 	if err != nil {
-		return err
+		return fmt.Errorf("open the state of %s: %w", cfg.InstancesDir, err)
 	}
 	// Read (or rebuild) the state before locking: a rebuild takes the lock.
-	if _, err := loadState(streams, cfg, store); err != nil {
+	if _, err := loadState(streams, cfg, store, true); err != nil {
 		return err
 	}
 	// The plan, the homes and the state file change together, under the
@@ -111,6 +119,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	}
 	warnPolicy(streams, store, &o.run, cfg)
 	progress := newProgress(streams, names)
+	var reply supervisor.Reply
 	var callErr error
 	for attempt := 0; attempt < 2; attempt++ {
 		// A daemon that was going idle as this up began exits after it
@@ -118,14 +127,18 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		if err := ensureDaemonFor(ctx, store, cfg, &o.run); err != nil {
 			return err
 		}
-		_, callErr = supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{
+		reply, callErr = askDaemon(ctx, store, nil, supervisor.Request{
 			Op: supervisor.OpStart, Names: names, Timeout: policy.ReadyTimeout,
 		}, progress.event)
 		if !errors.Is(callErr, supervisor.ErrNoDaemon) {
 			break
 		}
 	}
-	if err := printStatus(streams, store, o.output); err != nil {
+	r, err := reportAfter(store, reply)
+	if err != nil {
+		return err
+	}
+	if err := printStatusReport(streams, r, nil, o.output, store); err != nil {
 		return err
 	}
 	if callErr != nil {
@@ -164,11 +177,10 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 		}
 	}
 	if report := t.Conflicts(); !report.OK() && !o.force {
-		for _, c := range report.Conflicts {
-			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
-		}
-		fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above, or use --force")
-		return nil, errReported
+		return nil, reportRefusal(streams, t, report)
+	}
+	for _, n := range moveNotes(t) {
+		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	records, err := t.Prepare(fresh)
 	if err != nil {
@@ -177,6 +189,37 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	reconcile.Merge(f, records)
 	f.UpArgs, f.ReloadError = o.plan.args, "" // this up planned from the current configuration
 	return wanted, store.Save(f)
+}
+
+// refuseConflicts plans cfg against what runs, read without creating or
+// locking anything, and refuses with the report when the plan conflicts.
+func refuseConflicts(streams *IOStreams, cfg *config.Config, o *upOptions) error {
+	f, err := currentState(cfg)
+	if err != nil {
+		return err
+	}
+	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: o.plan.offsets, KeepUnknown: true})
+	if err != nil {
+		return err
+	}
+	if report := t.Conflicts(); !report.OK() {
+		return reportRefusal(streams, t, report)
+	}
+	return nil
+}
+
+// reportRefusal prints why up refuses to start: each conflict, and for
+// an offset the user or the running deployment fixed, where it comes
+// from and the command that fixes it.
+func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report) error {
+	for _, c := range report.Conflicts {
+		fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
+	}
+	for _, hint := range refusalHints(t, report) {
+		fmt.Fprintf(streams.ErrOut, "hint: %s\n", hint)
+	}
+	fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above, or start anyway with --force")
+	return errReported
 }
 
 // runForeground supervises in this process until Ctrl-C, streaming every

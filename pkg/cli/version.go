@@ -13,10 +13,10 @@ import (
 var Version = ""
 
 type versionInfo struct {
-	Version   string `json:"version"`
-	Commit    string `json:"commit,omitempty"`
-	GoVersion string `json:"go_version"`
-	Platform  string `json:"platform"`
+	Version   string  `json:"version"`
+	Commit    *string `json:"commit"` // null when not built from a git checkout
+	GoVersion string  `json:"go_version"`
+	Platform  string  `json:"platform"`
 }
 
 func buildVersion() versionInfo {
@@ -27,7 +27,7 @@ func buildVersion() versionInfo {
 		}
 		for _, s := range info.Settings {
 			if s.Key == "vcs.revision" {
-				v.Commit = s.Value
+				v.Commit = &s.Value
 			}
 		}
 	}
@@ -35,6 +35,16 @@ func buildVersion() versionInfo {
 		v.Version = "(devel)"
 	}
 	return v
+}
+
+// String is the one-line version `mictl version` and `mictl --version`
+// print.
+func (v versionInfo) String() string {
+	s := "mictl " + v.Version
+	if v.Commit != nil {
+		s += " (" + *v.Commit + ")"
+	}
+	return s + " " + v.GoVersion + " " + v.Platform
 }
 
 func newCmdVersion(streams *IOStreams) *cobra.Command {
@@ -52,11 +62,7 @@ func newCmdVersion(streams *IOStreams) *cobra.Command {
 			if output == formatJSON {
 				return writeJSON(streams.Out, v)
 			}
-			fmt.Fprintf(streams.Out, "mictl %s", v.Version)
-			if v.Commit != "" {
-				fmt.Fprintf(streams.Out, " (%s)", v.Commit)
-			}
-			fmt.Fprintf(streams.Out, " %s %s\n", v.GoVersion, v.Platform)
+			fmt.Fprintln(streams.Out, v.String())
 			return nil
 		},
 	}

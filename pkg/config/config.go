@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strconv"
@@ -34,6 +35,50 @@ type Config struct {
 	OffsetMethod string
 	// Instance holds the [[instance]] tables, in file order.
 	Instance []InstanceConfig
+	// origins says where each setting's value came from ("mictl.toml:3:8",
+	// "flag --host", "environment MICTL_HOST", "default host"), for errors
+	// found after loading.
+	origins map[string]string
+}
+
+// Origin says where the value of setting key came from, for messages.
+func (c *Config) Origin(key string) string {
+	if o, ok := c.origins[key]; ok {
+		return o
+	}
+	return "default " + key
+}
+
+// CheckHostLocal refuses a host no network interface of this machine
+// has: the instances could not bind it (MI would fail at start with
+// "Cannot assign requested address"), and a conflict check of it would
+// look at sockets nobody can hold.
+func (c *Config) CheckHostLocal() error {
+	if c.Host.IsUnspecified() || c.Host.IsLoopback() {
+		return nil
+	}
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil // cannot tell; a start would say
+	}
+	var local []string
+	for _, a := range ifaddrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		addr, ok := netip.AddrFromSlice(ipnet.IP)
+		if !ok {
+			continue
+		}
+		if addr.Unmap() == c.Host.Unmap() {
+			return nil
+		}
+		local = append(local, addr.Unmap().String())
+	}
+	return &Error{Where: c.Origin("host"), Msg: fmt.Sprintf(
+		"host: %s is not an address of this machine, so no instance could bind it; use 127.0.0.1, 0.0.0.0 (every address) or one of: %s",
+		c.Host, strings.Join(local, ", "))}
 }
 
 // InstanceConfig is one [[instance]] table: settings for one named instance.
@@ -41,8 +86,9 @@ type InstanceConfig struct {
 	Name      string
 	Offset    *int
 	Overrides map[string]any // deployment.toml dotted key path -> TOML value
-	// Pos is where the table starts in the file ("mictl.toml:12:1"), for errors.
-	Pos string
+	// Pos is where the table starts in the file ("mictl.toml:12:1"), for
+	// errors; OffsetPos is where its offset is set.
+	Pos, OffsetPos string
 }
 
 // NamePattern is what an instance name must match: safe as a directory

@@ -13,6 +13,8 @@ import (
 	"github.com/spf13/cast"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/mictl/mictl/pkg/ports"
 )
 
 // Error is a configuration error: bad syntax, an unknown key, a wrong type
@@ -80,10 +82,11 @@ func Load(src Sources) (*Config, error) {
 	var file fileSchema
 	var keys keyIndex
 	if path != "" {
-		if err := decodeStrict(path, data, &file); err != nil {
+		var values valueIndex
+		keys, values = indexKeys(data)
+		if err := decodeStrict(path, data, &file, values); err != nil {
 			return nil, err
 		}
-		keys = indexKeys(data)
 	}
 
 	v := viper.New()
@@ -124,6 +127,10 @@ func Load(src Sources) (*Config, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	cfg.origins = map[string]string{}
+	for _, s := range Settings {
+		cfg.origins[s.Key] = r.where(s.Key)
+	}
 	if cfg.Host, err = netip.ParseAddr(host); err != nil {
 		return nil, r.bad("host", fmt.Sprintf("%q is not an IP address; use 127.0.0.1, ::1 or 0.0.0.0", host))
 	}
@@ -156,8 +163,10 @@ func (f *fileSchema) value(key string) any {
 }
 
 // decodeStrict decodes data, turning go-toml's errors into *Error values with
-// file:line:col and, for unknown keys, the list of keys that do exist.
-func decodeStrict(path string, data []byte, out *fileSchema) error {
+// file:line:col and, for unknown keys, the list of keys that do exist; for
+// a value of the wrong type, what was expected and what was written
+// (values describes them; it is empty when the file does not parse).
+func decodeStrict(path string, data []byte, out *fileSchema, values valueIndex) error {
 	dec := toml.NewDecoder(strings.NewReader(string(data))).DisallowUnknownFields()
 	err := dec.Decode(out)
 	var missing *toml.StrictMissingError
@@ -177,24 +186,42 @@ func decodeStrict(path string, data []byte, out *fileSchema) error {
 			Msg: fmt.Sprintf("unknown key %q; expected one of: %s", key, expected)}
 	case errors.As(err, &decodeErr):
 		line, col := decodeErr.Position()
-		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col), Msg: describeDecodeError(decodeErr)}
+		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col), Msg: describeDecodeError(decodeErr, values.at(line, col))}
 	default:
 		return &Error{Where: path, Msg: err.Error()}
 	}
 }
 
-func describeDecodeError(e *toml.DecodeError) string {
-	msg := e.Error()
+// describeDecodeError says what is wrong with a value in the user's
+// terms: the key, what it expects, and what the file holds (got). A
+// syntax error is go-toml's own message, which names the problem.
+func describeDecodeError(e *toml.DecodeError, got string) string {
 	key := strings.Join(e.Key(), ".")
+	want, known := expectedTypes()[key]
+	switch {
+	case known && got != "":
+		return fmt.Sprintf("key %q: expected %s, got %s", key, want, got)
+	case known:
+		return fmt.Sprintf("key %q: expected %s", key, want)
+	case key != "":
+		return fmt.Sprintf("key %q: %s", key, strings.TrimPrefix(e.Error(), "toml: "))
+	}
+	return strings.TrimPrefix(e.Error(), "toml: ")
+}
+
+// expectedTypes says, for each key mictl.toml may hold, what its value
+// must be ("instance.name" is the name key of any [[instance]] table).
+func expectedTypes() map[string]string {
+	out := map[string]string{
+		"instance":           "[[instance]] tables, e.g. [[instance]] then name = \"mi-orders\" on the next line",
+		"instance.name":      "a string",
+		"instance.offset":    "an integer",
+		"instance.overrides": `an inline table of deployment.toml keys, e.g. { "server.hostname" = "mi-2.local" }`,
+	}
 	for _, s := range Settings {
-		if s.Key == key {
-			return fmt.Sprintf("%s: %s; expected %s", key, msg, s.Type())
-		}
+		out[s.Key] = s.Type()
 	}
-	if key != "" {
-		return key + ": " + msg
-	}
-	return msg
+	return out
 }
 
 // resolver reads merged settings, remembering the first error, and can say
@@ -271,7 +298,8 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 				return nil, &Error{Where: where, Msg: fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)}
 			}
 		}
-		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, Pos: where})
+		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, Pos: where,
+			OffsetPos: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path)})
 	}
 	return out, nil
 }
@@ -280,6 +308,9 @@ func (r *resolver) validate(c *Config) error {
 	switch {
 	case c.Instances < 0:
 		return r.bad("instances", fmt.Sprintf("%d: expected a count of 1 or more", c.Instances))
+	case c.Instances > ports.MaxInstances():
+		return r.bad("instances", fmt.Sprintf("%d: at most %d instances fit in the port space (%d ports each, %d-%d); plan fewer",
+			c.Instances, ports.MaxInstances(), ports.NumRoles, ports.MinPort(), ports.MaxPort))
 	case c.Instances == 0 && (len(c.Instance) == 0 || strings.HasPrefix(r.where("instances"), "flag")):
 		return r.bad("instances", "0: expected a count of 1 or more (or [[instance]] tables)")
 	case c.BaseOffset < 0 || c.BaseOffset > math.MaxUint16:

@@ -26,13 +26,16 @@ func (s Setting) Type() string {
 	return "a string"
 }
 
+// DefaultHost is the address instances bind unless told otherwise.
+const DefaultHost = "127.0.0.1"
+
 // Settings lists every scalar setting in the order `mictl init` writes them.
 var Settings = []Setting{
 	{"instances", "instances", 1, "how many instances to run, named <name_prefix>-1 .. <name_prefix>-N"},
 	{"name_prefix", "name-prefix", "mi", "prefix of generated instance names"},
 	{"base_offset", "base-offset", 10, "smallest port offset the planner tries (MI's default offset is 10)"},
 	{"offset_step", "offset-step", 1, "the planner tries base_offset, base_offset+step, ..."},
-	{"host", "host", "127.0.0.1", "address the instances bind and the conflict check looks at"},
+	{"host", "host", DefaultHost, "address the instances bind and the conflict check looks at"},
 	{"mi_home", "mi-home", "", "Micro Integrator distribution to run; empty = the built-in simulator"},
 	{"instances_dir", "instances-dir", "instances", "where the instances' generated homes live"},
 	{"offset_method", "offset-method", OffsetMethodTOML, `how MI gets the offset: "toml" ([server] offset in deployment.toml) or "flag" (-DportOffset=N)`},

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -54,6 +54,11 @@ func LoadSource(cfg *config.Config) (Source, error) {
 		}
 		return Source{Path: "built-in deployment.toml", TOML: deploytoml.Template()}, nil
 	}
+	// Said up front, not when the first instance fails to start.
+	if _, err := os.Stat(filepath.Join(cfg.MIHome, home.StartScript)); err != nil {
+		return Source{}, &config.Error{Where: cfg.Origin("mi_home"), Msg: fmt.Sprintf(
+			"mi_home %s has no %s, so it is not a Micro Integrator home: set mi_home to the directory that holds bin/ and conf/ (e.g. /opt/wso2mi-4.4.0)", cfg.MIHome, home.StartScript)}
+	}
 	path := SourceTOMLOf(cfg)
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -68,9 +73,9 @@ type Options struct {
 	// Offsets are explicit offsets for the first instances, in order
 	// (--offsets 10,20,30).
 	Offsets []int
-	// Pinned are the instances an earlier run persisted, in their order:
-	// they stay in the plan and keep their offsets (growing N never moves
-	// a running instance) unless --offsets or an [[instance]] offset says
+	// Pinned are the running instances, in their order: they stay in the
+	// plan and keep their offsets while they run (growing N never moves a
+	// running instance) unless --offsets or an [[instance]] offset says
 	// otherwise.
 	Pinned []Pin
 	// HostBusy and MinPort are passed to the planner (see ports.Planner).
@@ -78,7 +83,7 @@ type Options struct {
 	MinPort  int
 }
 
-// Pin is an instance's persisted offset.
+// Pin is a running instance's offset.
 type Pin struct {
 	Name   string
 	Offset int
@@ -87,11 +92,15 @@ type Pin struct {
 // Plan places every instance cfg names, and every pinned one.
 func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 	names := cfg.Names()
+	known := make(map[string]bool, len(names))
+	for _, n := range names {
+		known[n] = true
+	}
 	pinned := map[string]int{}
 	for _, p := range opts.Pinned {
 		pinned[p.Name] = p.Offset
-		if !slices.Contains(names, p.Name) {
-			names = append(names, p.Name)
+		if !known[p.Name] {
+			names, known[p.Name] = append(names, p.Name), true
 		}
 	}
 	if len(opts.Offsets) > len(names) {
@@ -106,12 +115,12 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 	for i, name := range names {
 		w := ports.Want{Name: name, Bases: sourceBases}
 		if off, ok := pinned[name]; ok {
-			w.Offset = &off
+			w.Offset, w.From = &off, ports.OffsetFromRunning
 		}
 		ic, ok := cfg.InstanceSettings(name)
 		if ok {
 			if ic.Offset != nil {
-				w.Offset = ic.Offset
+				w.Offset, w.From, w.Where = ic.Offset, ports.OffsetFromConfig, ic.OffsetPos
 			}
 			if len(ic.Overrides) > 0 {
 				if w.Bases, err = basePorts(src, ic.Overrides); err != nil {
@@ -120,7 +129,7 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 			}
 		}
 		if i < len(opts.Offsets) {
-			w.Offset = &opts.Offsets[i]
+			w.Offset, w.From, w.Where = &opts.Offsets[i], ports.OffsetFromFlag, "--offsets"
 		}
 		wants[i] = w
 	}

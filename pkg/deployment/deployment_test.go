@@ -59,7 +59,7 @@ type placed struct {
 func placements(p ports.Plan) []placed {
 	out := make([]placed, len(p.Instances))
 	for i, in := range p.Instances {
-		out[i] = placed{in.Name, in.Offset, in.Explicit}
+		out[i] = placed{in.Name, in.Offset, in.Explicit()}
 	}
 	return out
 }

@@ -13,6 +13,11 @@ import (
 	"github.com/mictl/mictl/pkg/deploytoml"
 )
 
+// StartScript is MI's start script inside a distribution or a home
+// (MI-FACTS: a sh script that starts java as a child, in a loop while it
+// exits 121).
+const StartScript = "bin/micro-integrator.sh"
+
 // ConfPath is where an instance home keeps its deployment.toml.
 func ConfPath(dir string) string {
 	return filepath.Join(dir, "conf", "deployment.toml")

@@ -9,6 +9,7 @@ package ports
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 )
 
 // Role is one of the four fixed ports every MI instance opens.
@@ -122,3 +123,19 @@ func (s *Set) UnmarshalJSON(data []byte) error {
 	*s = out
 	return nil
 }
+
+// MinPort is the lowest port this process may bind: any for root, else
+// the first unprivileged one.
+func MinPort() int {
+	if os.Geteuid() == 0 {
+		return 1
+	}
+	return FirstUnprivileged
+}
+
+// MaxInstances is how many instances could ever fit in the port space:
+// each needs NumRoles ports of its own, all between MinPort and MaxPort.
+// The real limit is lower (offsets 37, 874, 911 and 948 apart clash
+// across roles) and the planner stops as soon as it meets it; this bound
+// refuses, at once and without allocating, counts that could never fit.
+func MaxInstances() int { return (MaxPort - MinPort() + 1) / NumRoles }

@@ -8,21 +8,52 @@ import (
 // Want is one instance the planner must place.
 type Want struct {
 	Name string
-	// Offset is the user's explicit offset (--offsets, [[instance]] offset,
-	// or an offset persisted from an earlier run). The planner honours it as
+	// Offset is a fixed offset: the user's (--offsets, [[instance]]
+	// offset) or the one a running instance has. The planner honours it as
 	// given, clash or not: the conflict check reports, nothing moves silently.
 	Offset *int
+	// From says where a fixed Offset comes from, for messages and -o json:
+	// OffsetFromFlag, OffsetFromConfig or OffsetFromRunning; Where is the
+	// file:line:col of a config offset.
+	From, Where string
 	// Bases are the instance's base ports: the catalogue defaults, or the
 	// values its deployment.toml (source plus overrides) sets explicitly.
 	Bases Set
 }
 
+// Where an instance's offset comes from.
+const (
+	OffsetFromPlanner = "planner" // chosen by the planner
+	OffsetFromFlag    = "flag"    // --offsets
+	OffsetFromConfig  = "config"  // [[instance]] offset in mictl.toml
+	OffsetFromRunning = "running" // the instance runs with it: kept while it runs
+)
+
 // Instance is one planned instance.
 type Instance struct {
-	Name     string
-	Offset   int
-	Bases    Set
-	Explicit bool // the offset came from the user, not the planner
+	Name   string
+	Offset int
+	Bases  Set
+	// From is where the offset comes from (OffsetFromPlanner, ...); Where
+	// adds the file:line:col of a config offset.
+	From, Where string
+	// Moved is set when the planner had to pass over an offset because a
+	// port of it was busy on the host: the instance is placed higher than
+	// it would be on an idle host.
+	Moved *Move
+}
+
+// Explicit reports whether the user gave the offset.
+func (i Instance) Explicit() bool { return i.From == OffsetFromFlag || i.From == OffsetFromConfig }
+
+// Move is the first offset the planner passed over for an instance
+// because of the host, and the busy port that made it.
+type Move struct {
+	Skipped int  `json:"skipped_offset"`
+	Port    int  `json:"port"`
+	Role    Role `json:"-"`
+	// Passed counts the offsets passed over because of the host.
+	Passed int `json:"offsets_passed"`
 }
 
 // Ports returns the instance's effective fixed ports.
@@ -68,7 +99,7 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 	taken := make(map[int]bool, NumRoles*len(wants))
 	for i, w := range wants {
 		if w.Offset != nil {
-			plan.Instances[i] = Instance{Name: w.Name, Offset: *w.Offset, Bases: w.Bases, Explicit: true}
+			plan.Instances[i] = Instance{Name: w.Name, Offset: *w.Offset, Bases: w.Bases, From: w.From, Where: w.Where}
 			for _, port := range plan.Instances[i].Ports() {
 				taken[port] = true
 			}
@@ -90,12 +121,12 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 		if !seen {
 			start = p.BaseOffset
 		}
-		offset, err := p.firstFit(w, start, taken)
+		offset, moved, err := p.firstFit(w, start, taken)
 		if err != nil {
 			return Plan{}, err
 		}
 		cursor[w.Bases] = offset
-		plan.Instances[i] = Instance{Name: w.Name, Offset: offset, Bases: w.Bases}
+		plan.Instances[i] = Instance{Name: w.Name, Offset: offset, Bases: w.Bases, From: OffsetFromPlanner, Moved: moved}
 		for _, port := range plan.Instances[i].Ports() {
 			taken[port] = true
 		}
@@ -103,32 +134,59 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 	return plan, nil
 }
 
-func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, error) {
+// firstFit returns the first offset from start whose ports meet no taken
+// port and no busy host port, and the first offset it passed over because
+// of the host, if any.
+func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, *Move, error) {
 	lowest, highest := minMax(w.Bases)
 	// Climb to the first offset that lifts the lowest port above MinPort.
 	if lowest+start < p.MinPort {
 		start += ceilDiv(p.MinPort-lowest-start, p.Step) * p.Step
 	}
 	if highest+start > MaxPort {
-		return 0, fmt.Errorf("%s: %w: from offset %d its port %d would be %d, past %d; lower base_offset",
+		return 0, nil, fmt.Errorf("%s: %w: from offset %d its port %d would be %d, past %d; lower base_offset",
 			w.Name, ErrNoRoom, start, highest, highest+start, MaxPort)
 	}
+	var moved *Move
 	for offset := start; highest+offset <= MaxPort; offset += p.Step {
-		if p.fits(w.Bases.Shift(offset), taken) {
-			return offset, nil
+		set := w.Bases.Shift(offset)
+		if planClash(set, taken) {
+			continue
 		}
+		role, busy := p.hostBusy(set)
+		if !busy {
+			return offset, moved, nil
+		}
+		if moved == nil {
+			moved = &Move{Skipped: offset, Port: set[role], Role: role}
+		}
+		moved.Passed++
 	}
-	return 0, fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or lower base_offset",
+	return 0, nil, fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or lower base_offset",
 		w.Name, ErrNoRoom, start, MaxPort-highest, p.Step, highest, MaxPort)
 }
 
-func (p Planner) fits(ports Set, taken map[int]bool) bool {
-	for _, port := range ports {
-		if taken[port] || (p.HostBusy != nil && p.HostBusy(port)) {
-			return false
+// planClash reports whether a port of set is taken by the plan.
+func planClash(set Set, taken map[int]bool) bool {
+	for _, port := range set {
+		if taken[port] {
+			return true
 		}
 	}
-	return true
+	return false
+}
+
+// hostBusy returns the first role of set whose port is busy on the host.
+func (p Planner) hostBusy(set Set) (Role, bool) {
+	if p.HostBusy == nil {
+		return 0, false
+	}
+	for role, port := range set {
+		if p.HostBusy(port) {
+			return Role(role), true
+		}
+	}
+	return 0, false
 }
 
 // internalClash reports two roles of one base set that share a port.

@@ -96,8 +96,8 @@ func TestPlan(t *testing.T) {
 				t.Fatalf("offsets = %v, want %v", got, tt.offsets)
 			}
 			for i, inst := range plan.Instances {
-				if inst.Explicit != (tt.wants[i].Offset != nil) {
-					t.Errorf("%s: Explicit = %v", inst.Name, inst.Explicit)
+				if fixed := inst.From != OffsetFromPlanner; fixed != (tt.wants[i].Offset != nil) {
+					t.Errorf("%s: offset from %q, want fixed = %v", inst.Name, inst.From, tt.wants[i].Offset != nil)
 				}
 			}
 		})

@@ -31,8 +31,9 @@ import (
 type Options struct {
 	// Offsets are explicit offsets for the first instances (--offsets).
 	Offsets []int
-	// KeepUnknown keeps instances the state file knows but the config no
-	// longer names (up never removes anything); a reload removes them.
+	// KeepUnknown keeps running instances the state file knows but the
+	// config no longer names (up never removes anything); a reload
+	// removes them.
 	KeepUnknown bool
 	// Env is captured for instances that get a new record.
 	Env []string
@@ -59,10 +60,16 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 		return nil, err
 	}
 	host.Ours = OwnedBy(f)
-	names := cfg.Names()
+	// Offsets are kept only while something runs with them: a stopped
+	// deployment is planned again from the configuration, so that
+	// `up --base-offset 2750` after a down means 2750.
+	names := make(map[string]bool, cfg.Instances)
+	for _, n := range cfg.Names() {
+		names[n] = true
+	}
 	var pinned []deployment.Pin
 	for _, inst := range f.Instances {
-		if opts.KeepUnknown || slices.Contains(names, inst.Name) {
+		if (opts.KeepUnknown || names[inst.Name]) && Running(inst) {
 			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
 		}
 	}
@@ -215,6 +222,39 @@ func OwnedBy(f *state.File) func(hostnet.Socket) bool {
 		}
 	}
 	return func(s hostnet.Socket) bool { return ours[s.Inode] }
+}
+
+// Proposal is what applying a configuration to what runs would do: the
+// target, the changes, and the conflicts it would be refused for. A
+// reload and `mictl diff` both make it, so diff shows exactly what a
+// reload would do, refusal included.
+type Proposal struct {
+	Target    *Target
+	Changes   Changes
+	Conflicts check.Report
+}
+
+// Propose plans cfg against what runs (f) as a reload does: instances
+// the configuration no longer names are removed.
+func Propose(cfg *config.Config, f *state.File, offsets []int, env []string) (Proposal, error) {
+	t, err := Build(cfg, f, Options{Offsets: offsets, Env: env})
+	if err != nil {
+		return Proposal{}, err
+	}
+	changes, err := Compare(t, f)
+	if err != nil {
+		return Proposal{}, err
+	}
+	return Proposal{Target: t, Changes: changes, Conflicts: t.Conflicts()}, nil
+}
+
+// Refusal is the error a reload of p is refused with, nil when it may go
+// ahead.
+func (p Proposal) Refusal() error {
+	if p.Conflicts.OK() {
+		return nil
+	}
+	return &check.ConflictError{Report: p.Conflicts, Refused: "the new configuration has conflicts, nothing was changed"}
 }
 
 // Changes is what it takes to go from what runs to a target.

@@ -97,8 +97,16 @@ type Instance struct {
 	State     string        `json:"state"`
 	Restarts  int           `json:"restarts"`
 	StartedAt time.Time     `json:"started_at,omitzero"`
-	LastError string        `json:"last_error,omitempty"`
+	// LastError is the whole of the last failure (a failed start's last
+	// output lines included); Reason says its cause in a few words, for
+	// the HEALTH column of `mictl status`.
+	LastError string `json:"last_error,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
+
+// SetError records the last failure: its reason in a few words and its
+// whole detail. SetError("", "") clears it.
+func (i *Instance) SetError(reason, detail string) { i.Reason, i.LastError = reason, detail }
 
 // Instance returns the instance called name. The pointer aims into
 // f.Instances, so the caller can change the instance in place inside an
@@ -110,6 +118,19 @@ func (f *File) Instance(name string) (*Instance, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Clone returns a copy of f that changes to its instances do not reach.
+// (The slices inside an instance are shared: they are replaced, never
+// changed in place.)
+func (f *File) Clone() *File {
+	c := *f
+	c.Instances = append([]Instance(nil), f.Instances...)
+	if f.Daemon != nil {
+		d := *f.Daemon
+		c.Daemon = &d
+	}
+	return &c
 }
 
 // empty is the File of a host where mictl has never run anything.

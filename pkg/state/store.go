@@ -92,6 +92,26 @@ func Open(dir string) (*Store, error) {
 	return &Store{dir: dir, sem: make(chan struct{}, 1)}, nil
 }
 
+// OpenExisting opens dir for reading only: nothing is created or
+// changed, so a command that only looks works in a directory it may not
+// write (and leaves nothing behind before the first mictl up). A missing
+// dir gives an error wrapping fs.ErrNotExist.
+func OpenExisting(dir string) (*Store, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open state dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("open state dir %s: not a directory", dir)
+	}
+	return &Store{dir: dir, sem: make(chan struct{}, 1)}, nil
+}
+
+// Writable reports whether this process may write the state directory.
+func (s *Store) Writable() bool {
+	return unix.Access(s.dir, unix.W_OK) == nil
+}
+
 // Dir returns the state directory.
 func (s *Store) Dir() string { return s.dir }
 

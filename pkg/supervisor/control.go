@@ -7,14 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -22,6 +25,7 @@ import (
 // Control operations a mictl command asks the daemon for.
 const (
 	OpPing    = "ping"
+	OpStatus  = "status"  // the state as the daemon knows it (its memory, ahead of the file while writes fail)
 	OpStart   = "start"   // start (or adopt) instances, stream events until each is ready or failed
 	OpStop    = "stop"    // stop instances gracefully
 	OpRestart = "restart" // rolling: one at a time, each ready before the next
@@ -35,12 +39,31 @@ type Request struct {
 	Timeout time.Duration `json:"timeout,omitempty"`
 }
 
-// Message is one JSON line from daemon to client: events, then Done.
+// Message is one JSON line from daemon to client: events and keep-alives
+// while the request runs, then Done.
 type Message struct {
 	Event *Event `json:"event,omitempty"`
+	// Alive is sent every aliveEvery while a request runs, so that a
+	// client tells a long request (a stop drains for up to 180 s) from a
+	// daemon that stopped answering.
+	Alive bool   `json:"alive,omitempty"`
 	Done  bool   `json:"done,omitempty"`
 	Error string `json:"error,omitempty"`
-	PID   int    `json:"pid,omitempty"` // the daemon's, in the Done message
+	// Code is the exit code Error stands for (exitcode.Of in the daemon).
+	Code int `json:"code,omitempty"`
+	// The rest come with Done.
+	PID int `json:"pid,omitempty"` // the daemon's
+	// SaveFailure says the state file is behind the daemon's memory.
+	SaveFailure *SaveFailure `json:"save_failure,omitempty"`
+	// State is the daemon's own view, for OpStatus.
+	State *state.File `json:"state,omitempty"`
+}
+
+// Reply is what the daemon answered a request with, beside its error.
+type Reply struct {
+	PID         int
+	SaveFailure *SaveFailure
+	State       *state.File
 }
 
 // SocketPath is the daemon's control socket in the state directory.
@@ -52,39 +75,93 @@ var ErrNoDaemon = errors.New("no mictl daemon is running")
 // ErrDaemonGone means the daemon went away in the middle of a request.
 var ErrDaemonGone = errors.New("the mictl daemon ended the request without an answer")
 
+// ErrNotAnswering means a daemon holds the control socket but sent
+// nothing for AnswerTimeout: it is stopped (SIGSTOP, a debugger) or hung.
+var ErrNotAnswering = errors.New("the mictl daemon is not answering")
+
+// AnswerTimeout is how long a command waits for any word from the daemon
+// before it calls the daemon hung. A daemon at work sends a keep-alive
+// every aliveEvery, so only a stopped or hung one stays silent this long.
+const (
+	AnswerTimeout = 5 * time.Second
+	aliveEvery    = time.Second
+)
+
+// NotYoursError says the control socket belongs to another user: the
+// deployment is theirs, and so are its instances.
+type NotYoursError struct {
+	Dir string
+	UID int
+}
+
+func (e *NotYoursError) Error() string {
+	who := fmt.Sprintf("uid %d", e.UID)
+	if u, err := user.LookupId(fmt.Sprint(e.UID)); err == nil {
+		who += " (" + u.Username + ")"
+	}
+	return fmt.Sprintf("this deployment belongs to %s (%s is theirs): run mictl as that user", who, e.Dir)
+}
+
 // Call sends req to the daemon listening at path and hands every event to
-// onEvent until the daemon says done.
-func Call(ctx context.Context, path string, req Request, onEvent func(Event)) (pid int, err error) {
+// onEvent until the daemon says done. A daemon silent for AnswerTimeout
+// ends the call with ErrNotAnswering; an error the daemon reports carries
+// its exit code (exitcode.Of).
+func Call(ctx context.Context, path string, req Request, onEvent func(Event)) (Reply, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	dialCtx, cancel := context.WithTimeout(ctx, AnswerTimeout)
+	conn, err := d.DialContext(dialCtx, "unix", path)
+	cancel()
 	if err != nil {
-		return 0, fmt.Errorf("%w (%v)", ErrNoDaemon, err)
+		return Reply{}, dialError(path, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	_ = conn.SetWriteDeadline(time.Now().Add(AnswerTimeout))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return 0, fmt.Errorf("send %s to the daemon: %w", req.Op, err)
+		return Reply{}, fmt.Errorf("send %s to the daemon: %w", req.Op, err)
 	}
 	dec := json.NewDecoder(bufio.NewReader(conn))
 	for {
+		_ = conn.SetReadDeadline(time.Now().Add(AnswerTimeout))
 		var m Message
 		if err := dec.Decode(&m); err != nil {
 			if ctx.Err() != nil {
-				return 0, ctx.Err()
+				return Reply{}, ctx.Err()
 			}
-			return 0, fmt.Errorf("%w (%s: %v); see %s", ErrDaemonGone, req.Op, err, filepath.Join(filepath.Dir(path), "daemon.log"))
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return Reply{}, fmt.Errorf("%w (nothing for %s)", ErrNotAnswering, AnswerTimeout)
+			}
+			return Reply{}, fmt.Errorf("%w (%s: %v); see %s", ErrDaemonGone, req.Op, err, filepath.Join(filepath.Dir(path), "daemon.log"))
 		}
 		if m.Event != nil && onEvent != nil {
 			onEvent(*m.Event)
 		}
-		if m.Done {
-			if m.Error != "" {
-				return m.PID, errors.New(m.Error)
-			}
-			return m.PID, nil
+		if !m.Done {
+			continue
+		}
+		reply := Reply{PID: m.PID, SaveFailure: m.SaveFailure, State: m.State}
+		if m.Error != "" {
+			return reply, exitcode.With(m.Code, errors.New(m.Error))
+		}
+		return reply, nil
+	}
+}
+
+// dialError tells "nobody listens" (no daemon) from "not yours to ask".
+func dialError(path string, err error) error {
+	if errors.Is(err, fs.ErrPermission) {
+		dir := filepath.Dir(path)
+		var st unix.Stat_t
+		if unix.Stat(dir, &st) == nil && int(st.Uid) != os.Getuid() {
+			return &NotYoursError{Dir: dir, UID: int(st.Uid)}
 		}
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w (connecting took over %s)", ErrNotAnswering, AnswerTimeout)
+	}
+	return fmt.Errorf("%w (%v)", ErrNoDaemon, err)
 }
 
 // Listen opens the control socket at path, readable and writable by the
@@ -162,33 +239,40 @@ func (srv *Server) Serve(ln *net.UnixListener) {
 func (srv *Server) handle(conn *net.UnixConn) {
 	enc := json.NewEncoder(conn)
 	var mu sync.Mutex
+	broken := false
 	send := func(m Message) {
 		mu.Lock()
 		defer mu.Unlock()
-		_ = enc.Encode(m)
+		if broken {
+			return
+		}
+		// A client that stopped reading must not hold this handler (and
+		// the daemon's shutdown) for ever.
+		_ = conn.SetWriteDeadline(time.Now().Add(AnswerTimeout))
+		broken = enc.Encode(m) != nil
 	}
-	finish := func(err error) {
-		m := Message{Done: true, PID: os.Getpid()}
+	finish := func(m Message, err error) {
+		m.Done, m.PID = true, os.Getpid()
 		if err != nil {
-			m.Error = err.Error()
+			m.Error, m.Code = err.Error(), exitcode.Of(err)
 		}
 		send(m)
 	}
 	// A client that connects and says nothing must not hold the daemon's
 	// shutdown (Serve waits for every handler).
-	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = conn.SetReadDeadline(time.Now().Add(AnswerTimeout))
 	var req Request
 	// Requests are a few hundred bytes; a bound keeps anyone from making
 	// the daemon buffer more before the peer check.
 	if err := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, 64<<10))).Decode(&req); err != nil {
-		finish(fmt.Errorf("bad request: %w", err))
+		finish(Message{}, exitcode.Usagef("bad request: %w", err))
 		return
 	}
 	// Nobody else on the host may start or stop your instances. (Checked
 	// after reading the request, so that the client reads the refusal
 	// rather than a broken pipe.)
 	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
-		finish(fmt.Errorf("permission denied: the mictl daemon of uid %d serves only its own user", os.Getuid()))
+		finish(Message{}, &NotYoursError{Dir: filepath.Dir(srv.sup.store.Dir()), UID: os.Getuid()})
 		return
 	}
 	events, cancel := srv.sup.Subscribe()
@@ -198,9 +282,30 @@ func (srv *Server) handle(conn *net.UnixConn) {
 		names = nil // a reload's events are about any instance
 	}
 	stopForwarding := forward(events, names, func(ev Event) { send(Message{Event: &ev}) })
+	stopAlive := keepAlive(func() { send(Message{Alive: true}) })
+	var reply Message
+	err := srv.serve(req, &reply)
+	stopAlive()
+	stopForwarding()
+	reply.SaveFailure = srv.sup.SaveFailure()
+	if reply.SaveFailure != nil && reply.State == nil {
+		// The file is behind: the client shows the outcome from here.
+		reply.State, _ = srv.sup.current()
+	}
+	finish(reply, err)
+}
+
+// serve carries out req, filling in what the reply carries beside an
+// error.
+func (srv *Server) serve(req Request, reply *Message) error {
 	var err error
 	switch req.Op {
 	case OpPing:
+		return nil
+	case OpStatus:
+		srv.sup.repair()
+		reply.State, err = srv.sup.current()
+		return err
 	case OpStart:
 		err = srv.start(req.Names, req.Timeout)
 	case OpStop:
@@ -217,12 +322,33 @@ func (srv *Server) handle(conn *net.UnixConn) {
 			_, err = srv.reload()
 		}
 	default:
-		err = fmt.Errorf("unknown operation %q", req.Op)
+		return exitcode.Usagef("unknown operation %q", req.Op)
 	}
-	// The client reads the state file next: it must hold the outcome.
-	err = errors.Join(err, srv.sup.Flush())
-	stopForwarding()
-	finish(err)
+	// The client reads the state file next: it should hold the outcome.
+	// When it cannot be written the reply says so (SaveFailure), and the
+	// request's own outcome stands: the servers were started or stopped.
+	_ = srv.sup.Flush()
+	return err
+}
+
+// keepAlive calls alive every aliveEvery until the returned func is
+// called; it returns only after the last call.
+func keepAlive(alive func()) func() {
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(aliveEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				alive()
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 // forward hands events about names (all when empty) to send until the
@@ -237,7 +363,10 @@ func forward(events <-chan Event, names []string, send func(Event)) func() {
 		defer close(done)
 		for {
 			select {
-			case ev := <-events:
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
 				if len(want) == 0 || want[ev.Instance] {
 					send(ev)
 				}
@@ -245,7 +374,10 @@ func forward(events <-chan Event, names []string, send func(Event)) func() {
 				// Deliver what is already queued, in order, then stop.
 				for {
 					select {
-					case ev := <-events:
+					case ev, ok := <-events:
+						if !ok {
+							return
+						}
 						if len(want) == 0 || want[ev.Instance] {
 							send(ev)
 						}

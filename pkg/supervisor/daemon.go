@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -128,7 +129,16 @@ func StartDaemon(store *state.Store, policy Policy, args []string, follow *Follo
 	}()
 	self, _ := proc.Identify(os.Getpid())
 	var wanted, stopping []string
-	err = store.Update(context.Background(), func(f *state.File) error {
+	var saved *state.File
+	err = store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
+		if corrupt != nil {
+			rebuilt, err := Rebuild(filepath.Dir(store.Dir()), config.DefaultHost)
+			if err != nil {
+				return err
+			}
+			*f = *rebuilt
+			sup.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: corrupt.Error() + "; rebuilt from the instance homes and /proc (the bad file is kept as state.json.corrupt)"})
+		}
 		f.Daemon = &state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}
 		for _, inst := range f.Instances {
 			switch {
@@ -138,8 +148,12 @@ func StartDaemon(store *state.Store, policy Policy, args []string, follow *Follo
 				stopping = append(stopping, inst.Name)
 			}
 		}
+		saved = f.Clone()
 		return nil
 	})
+	if err == nil {
+		sup.rememberSaved(saved)
+	}
 	if err == nil && len(wanted) > 0 {
 		err = sup.Start(wanted)
 	}
@@ -170,8 +184,13 @@ func (d *Daemon) Unneeded() bool {
 		return false
 	}
 	// The last runner's last record (stopped from backoff, say) may still
-	// be queued.
-	f, err := d.Sup.loadFlushed()
+	// be queued. And while the state file cannot be written the daemon
+	// stays: it alone knows what the file lacks (an instance stopped only
+	// in its memory would be brought back by the next daemon).
+	if d.Sup.Flush() != nil {
+		return false
+	}
+	f, err := d.Sup.current()
 	if err != nil {
 		return false
 	}
@@ -206,11 +225,14 @@ func (d *Daemon) Close() {
 
 // SpawnDaemon starts `mictl daemon args...` (this very executable) detached (its own session, no
 // terminal, output to daemon.log) unless one already answers, and waits
-// until its control socket does.
+// until its control socket does. A daemon that holds the socket but does
+// not answer (ErrNotAnswering), or that belongs to another user, is not
+// replaced: a second one could not take the lock anyway.
 func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 	sock := SocketPath(store)
-	if _, err := Call(ctx, sock, Request{Op: OpPing}, nil); err == nil {
-		return nil
+	_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
+	if !errors.Is(err, ErrNoDaemon) {
+		return err // nil: one answers
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -238,16 +260,22 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 	defer ticker.Stop()
 	deadline := time.After(10 * time.Second)
 	for {
-		if _, err := Call(ctx, sock, Request{Op: OpPing}, nil); err == nil {
-			return nil
+		_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
+		if !errors.Is(err, ErrNoDaemon) {
+			return err // nil: it answers
 		}
 		select {
-		case err := <-exited:
+		case werr := <-exited:
 			// Lost the race to a concurrent `mictl up`: that one answers.
-			if _, perr := Call(ctx, sock, Request{Op: OpPing}, nil); perr == nil {
-				return nil
+			_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
+			if !errors.Is(err, ErrNoDaemon) {
+				return err
 			}
-			return fmt.Errorf("the mictl daemon exited at start (%v); see %s", err, DaemonLog(store))
+			why := "exit status 0"
+			if werr != nil {
+				why = werr.Error()
+			}
+			return fmt.Errorf("the mictl daemon exited at start (%s) and no other daemon answers; see %s", why, DaemonLog(store))
 		case <-deadline:
 			return fmt.Errorf("the mictl daemon did not answer within 10s; see %s", DaemonLog(store))
 		case <-ctx.Done():

@@ -16,10 +16,6 @@ import (
 	"github.com/mictl/mictl/pkg/state"
 )
 
-// StartScript is MI's start script inside a home (MI-FACTS: a sh script
-// that starts java as a child, in a loop while it exits 121).
-const StartScript = "bin/micro-integrator.sh"
-
 // passedEnv are the variables of the user's environment, captured at `mictl
 // up`, that reach every instance: what MI's script reads (JAVA_HOME,
 // JAVA_OPTS, JVM_MEM_OPTS) and the simulator's fault switches.
@@ -70,7 +66,7 @@ type launch struct {
 // startScript runs the instance's start script in its own process group
 // with argv (never a shell string), its output appended to console.log.
 func startScript(r *Reaper, inst *state.Instance) (*launch, error) {
-	script := filepath.Join(inst.Home, StartScript)
+	script := filepath.Join(inst.Home, home.StartScript)
 	if _, err := os.Stat(script); err != nil {
 		return nil, fmt.Errorf("start %s: %w; is %s a Micro Integrator home?", inst.Name, err, inst.Home)
 	}

@@ -1,9 +1,7 @@
 package supervisor
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -16,6 +14,16 @@ type mutation struct {
 	fn   func(*state.Instance)
 }
 
+// apply makes the changes of ms to f, in order; a change to an instance f
+// does not hold is dropped (it was forgotten meanwhile).
+func apply(f *state.File, ms []mutation) {
+	for _, m := range ms {
+		if inst, ok := f.Instance(m.name); ok {
+			m.fn(inst)
+		}
+	}
+}
+
 // writeGap is the least time between two writes of the state file that
 // nobody waits for. Twenty instances starting at once record sixty
 // changes within a few hundred milliseconds; each write reads, decodes,
@@ -23,9 +31,29 @@ type mutation struct {
 // were the biggest part of the daemon's CPU. A flush is never held back.
 const writeGap = 50 * time.Millisecond
 
+// Retries of a failed write start at retryMin and double up to retryMax:
+// a full disk is usually freed by a person, in seconds or minutes.
+const (
+	retryMin = 100 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
+// SaveFailure says since when, and why, the state file could not be
+// written: while it lasts, the daemon's memory is ahead of the file.
+type SaveFailure struct {
+	Error string    `json:"error"`
+	Since time.Time `json:"since"`
+}
+
 // persister writes recorded changes to the state file from one goroutine,
 // folding every change queued meanwhile into the next write, which waits
 // until writeGap after the previous one unless somebody flushes.
+//
+// A write that fails keeps its changes queued, and they are tried again
+// with backoff (and at every flush) until a write takes them: the file
+// catches up once the disk has room again. Meanwhile the failure is
+// reported by failure(), for `mictl status` to show; it is never the
+// answer to a request that did not ask for the file.
 type persister struct {
 	write  func([]mutation) error
 	gap    time.Duration
@@ -34,34 +62,21 @@ type persister struct {
 	quit   chan struct{}
 	ended  chan struct{}
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   []mutation
-	queued  uint64 // mutations queued so far
-	written uint64 // mutations written, or failed to be, so far
-	// The mutations of the last write that failed are those numbered
-	// failFrom+1 to failUpto; failErr is why.
-	failFrom, failUpto uint64
-	failErr            error
-}
+	// writing is held while a write runs: quiet excludes it.
+	writing sync.Mutex
 
-func newPersister(store *state.Store) *persister {
-	return startPersister(writeGap, func(batch []mutation) error {
-		// Not the supervisor's context: a change recorded just before a
-		// shutdown (an instance marked stopped) must still reach the file.
-		err := store.Update(context.Background(), func(f *state.File) error {
-			for _, m := range batch {
-				if inst, ok := f.Instance(m.name); ok {
-					m.fn(inst)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "mictl: saving %s: %v\n", store.Path(), err)
-		}
-		return err
-	})
+	mu   sync.Mutex
+	cond *sync.Cond
+	// queue holds every change not in the file yet, oldest first: the
+	// changes numbered saved+1 to queued.
+	queue  []mutation
+	queued uint64 // changes queued so far
+	saved  uint64 // changes the file holds
+	// tried counts the changes some write has tried to save, with or
+	// without success: a flush waits for a try, not for a success.
+	tried   uint64
+	failing *SaveFailure // nil while writes succeed
+	failErr error        // the last failed write's error
 }
 
 func startPersister(gap time.Duration, write func([]mutation) error) *persister {
@@ -84,26 +99,57 @@ func (p *persister) add(name string, fn func(*state.Instance)) {
 	notify(p.kick)
 }
 
-// flush waits until everything queued before the call is in the file. It
-// returns the error of the write that took the last change queued before
-// the call, if that write failed.
+// hurry asks for the next write now rather than after the gap, without
+// waiting for it.
+func (p *persister) hurry() { notify(p.urgent) }
+
+// flush waits until a write has tried to save everything queued before
+// the call, and returns that write's error if it failed (the changes then
+// stay queued for the retries).
 func (p *persister) flush() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	target := p.queued
-	if p.written < target {
+	if p.tried < target {
 		notify(p.urgent)
 	}
-	for p.written < target {
+	for p.tried < target {
 		p.cond.Wait()
 	}
-	if p.failFrom < target && target <= p.failUpto {
-		return p.failErr
+	if p.saved < target && p.failing != nil {
+		return fmt.Errorf("state not saved since %s: %w", p.failing.Since.Format("15:04:05"), p.failErr)
 	}
 	return nil
 }
 
-// close writes what is queued and stops the writer.
+// quiet runs fn while no write is under way: what fn reads of the file
+// and of pending() then agree (no change is in both, none in neither).
+func (p *persister) quiet(fn func()) {
+	p.writing.Lock()
+	defer p.writing.Unlock()
+	fn()
+}
+
+// pending returns the changes not in the file yet, oldest first.
+func (p *persister) pending() []mutation {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]mutation(nil), p.queue...)
+}
+
+// failure is the ongoing failure to save, nil when the file is current
+// or a write of it succeeded last.
+func (p *persister) failure() *SaveFailure {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failing == nil {
+		return nil
+	}
+	f := *p.failing
+	return &f
+}
+
+// close makes a last attempt to write what is queued and stops the writer.
 func (p *persister) close() {
 	close(p.quit)
 	<-p.ended
@@ -112,14 +158,25 @@ func (p *persister) close() {
 func (p *persister) loop() {
 	defer close(p.ended)
 	var last time.Time
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	backoff := retryMin
 	for {
+		now := true // a flush or a retry: no gap to wait
 		select {
 		case <-p.kick:
+			if p.failure() != nil {
+				continue // the retry timer is set; a flush still tries at once
+			}
+			now = false
+		case <-p.urgent:
+		case <-retry.C:
 		case <-p.quit:
 			p.writeQueued()
 			return
 		}
-		if wait := p.gap - time.Since(last); wait > 0 {
+		if wait := p.gap - time.Since(last); wait > 0 && !now {
 			hold := time.NewTimer(wait)
 			select {
 			case <-hold.C:
@@ -135,26 +192,43 @@ func (p *persister) loop() {
 		default:
 		}
 		last = time.Now()
-		p.writeQueued()
+		if p.writeQueued() {
+			backoff = retryMin
+			continue
+		}
+		retry.Reset(backoff)
+		backoff = min(2*backoff, retryMax)
 	}
 }
 
-func (p *persister) writeQueued() {
+// writeQueued tries to save every queued change and reports whether it
+// did (or there was nothing to save).
+func (p *persister) writeQueued() bool {
+	p.writing.Lock()
+	defer p.writing.Unlock()
 	p.mu.Lock()
-	batch, from, upto := p.queue, p.written, p.queued
-	p.queue = nil
+	batch, upto := p.queue, p.queued
 	p.mu.Unlock()
 	var err error
 	if len(batch) > 0 {
 		err = p.write(batch)
 	}
 	p.mu.Lock()
-	p.written = upto
+	defer p.mu.Unlock()
+	p.tried = upto
 	if err != nil {
-		p.failFrom, p.failUpto, p.failErr = from, upto, err
+		if p.failing == nil {
+			p.failing = &SaveFailure{Since: time.Now()}
+		}
+		p.failing.Error, p.failErr = err.Error(), err // the latest reason, since the first failure
+		p.cond.Broadcast()
+		return false
 	}
+	// Changes queued during the write stay for the next one.
+	p.queue = p.queue[len(batch):]
+	p.saved, p.failing, p.failErr = upto, nil, nil
 	p.cond.Broadcast()
-	p.mu.Unlock()
+	return true
 }
 
 // notify wakes whoever waits on the one-slot channel ch, without blocking.

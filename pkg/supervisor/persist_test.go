@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,24 +108,71 @@ func TestPersisterFlushAndCloseAreNotHeldBack(t *testing.T) {
 	}
 }
 
-// flush reports a write that failed to take the changes it waited for,
-// and only that: a later change that was written is not reported.
-func TestPersisterFlushReportsItsWritesFailure(t *testing.T) {
+// A write that fails keeps its changes: flush reports the failure, the
+// changes are tried again (at the next flush, or by the retries), and
+// the first write that succeeds takes them, in order, with the later ones.
+func TestPersisterKeepsWhatAFailedWriteCouldNotSave(t *testing.T) {
 	full := errors.New("no space left on device")
+	var mu sync.Mutex
+	failing := true
+	var saved []string
 	p := startPersister(time.Hour, func(batch []mutation) error {
-		if batch[len(batch)-1].name == "lost" {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
 			return full
+		}
+		for _, m := range batch {
+			saved = append(saved, m.name)
 		}
 		return nil
 	})
 	defer p.close()
-	p.add("lost", noop)
+	p.add("lost-for-now", noop)
 	if err := p.flush(); !errors.Is(err, full) {
-		t.Errorf("flush after a failed write = %v, want %v", err, full)
+		t.Fatalf("flush after a failed write = %v, want %v", err, full)
 	}
-	p.add("kept", noop)
+	if f := p.failure(); f == nil || f.Error != full.Error() || f.Since.IsZero() {
+		t.Fatalf("failure() = %+v, want %q with its time", f, full)
+	}
+	if got := len(p.pending()); got != 1 {
+		t.Fatalf("%d changes pending, want the one that could not be saved", got)
+	}
+	mu.Lock()
+	failing = false // the disk has room again
+	mu.Unlock()
+	p.add("later", noop)
 	if err := p.flush(); err != nil {
-		t.Errorf("flush after a good write = %v, want nil", err)
+		t.Fatalf("flush once writes succeed = %v", err)
+	}
+	if p.failure() != nil || len(p.pending()) != 0 {
+		t.Fatalf("after a good write: failure %+v, %d pending", p.failure(), len(p.pending()))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(saved) != "[lost-for-now later]" {
+		t.Fatalf("saved %v, want both changes in order", saved)
+	}
+}
+
+// The retries need no flush: the file catches up by itself once writes
+// succeed again.
+func TestPersisterRetriesAFailedWrite(t *testing.T) {
+	var tries atomic.Int32
+	done := make(chan struct{})
+	p := startPersister(time.Millisecond, func(batch []mutation) error {
+		if tries.Add(1) < 3 {
+			return errors.New("no space left on device")
+		}
+		close(done)
+		return nil
+	})
+	defer p.close()
+	p.add("mi-1", noop)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not retried: %d tries", tries.Load())
 	}
 }
 

@@ -52,31 +52,19 @@ func (s *Supervisor) Reload(load LoadConfig) (reconcile.Changes, error) {
 // planReload computes the target and the changes, and refuses any that
 // would conflict.
 func (s *Supervisor) planReload(load LoadConfig) (*reconcile.Target, reconcile.Changes, error) {
-	var none reconcile.Changes
-	f, err := s.loadFlushed()
+	f, err := s.current()
 	if err != nil {
-		return nil, none, err
+		return nil, reconcile.Changes{}, err
 	}
 	cfg, offsets, err := load(f.UpArgs)
 	if err != nil {
-		return nil, none, err
+		return nil, reconcile.Changes{}, err
 	}
-	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: offsets, Env: CaptureEnv(os.Environ())})
+	p, err := reconcile.Propose(cfg, f, offsets, CaptureEnv(os.Environ()))
 	if err != nil {
-		return nil, none, err
+		return nil, p.Changes, err
 	}
-	changes, err := reconcile.Compare(t, f)
-	if err != nil {
-		return nil, changes, err
-	}
-	if report := t.Conflicts(); !report.OK() {
-		msgs := make([]string, len(report.Conflicts))
-		for i, c := range report.Conflicts {
-			msgs[i] = c.Message
-		}
-		return nil, changes, fmt.Errorf("the new configuration has conflicts, nothing was changed:\n  %s", strings.Join(msgs, "\n  "))
-	}
-	return t, changes, nil
+	return p.Target, p.Changes, p.Refusal()
 }
 
 func (s *Supervisor) applyReload(t *reconcile.Target, c reconcile.Changes) error {

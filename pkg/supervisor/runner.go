@@ -115,11 +115,12 @@ func (r *runner) run() {
 					// problem (a port held by another process, a JDK MI
 					// refuses): retrying cannot fix it, the user must.
 					r.record(Event{State: StateFailed, Message: err.Error()}, func(i *state.Instance) {
-						i.State, i.LastError, i.Server, i.Script, i.PGID = StateFailed, err.Error(), zeroID, zeroID, 0
+						i.State, i.Server, i.Script, i.PGID = StateFailed, zeroID, zeroID, 0
+						i.SetError(reasonOf(err), err.Error())
 					})
 					return
 				}
-				if !r.restartAfter(&restarts, time.Time{}, ending{why: err.Error()}) {
+				if !r.restartAfter(&restarts, time.Time{}, ending{why: err.Error(), reason: reasonOf(err)}) {
 					return
 				}
 				continue
@@ -165,9 +166,10 @@ func (r *runner) adopt() (*running, bool) {
 	return &running{server: r.inst.Server, pgid: r.inst.PGID, scriptDone: done, logOffset: offset}, true
 }
 
-// ending is why a running instance ended.
+// ending is why a running instance ended: why in full, reason in a few
+// words (see reasonOf).
 type ending struct {
-	why string
+	why, reason string
 	// graceful is true when the server shut down cleanly on its own (MI's
 	// "Shutdown complete" in this run's log): not a failure.
 	graceful bool
@@ -177,10 +179,14 @@ type ending struct {
 // start it again. It returns false when the runner should end.
 func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	p := r.s.policy
-	why := e.why
+	why, reason := e.why, e.reason
+	if reason == "" {
+		reason = why
+	}
 	if p.Restart == RestartNever || (p.Restart == RestartOnFailure && e.graceful) {
 		r.record(Event{State: StateStopped, Message: why + "; restart policy " + p.Restart}, func(i *state.Instance) {
-			i.State, i.Server, i.Script, i.PGID, i.LastError = StateStopped, zeroID, zeroID, 0, why
+			i.State, i.Server, i.Script, i.PGID = StateStopped, zeroID, zeroID, 0
+			i.SetError(reason, why)
 		})
 		return false
 	}
@@ -191,14 +197,16 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	if *restarts > p.MaxRestarts {
 		msg := fmt.Sprintf("%s; gave up after %d restarts", why, p.MaxRestarts)
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {
-			i.State, i.LastError, i.Server, i.Script, i.PGID = StateFailed, msg, zeroID, zeroID, 0
+			i.State, i.Server, i.Script, i.PGID = StateFailed, zeroID, zeroID, 0
+			i.SetError(fmt.Sprintf("gave up after %d restarts: %s", p.MaxRestarts, reason), msg)
 		})
 		return false
 	}
 	delay := p.backoff(*restarts)
 	r.record(Event{State: StateBackoff, Message: fmt.Sprintf("%s; restart %d in %s", why, *restarts, delay)}, func(i *state.Instance) {
-		i.State, i.LastError, i.Restarts = StateBackoff, why, i.Restarts+1
+		i.State, i.Restarts = StateBackoff, i.Restarts+1
 		i.Server, i.Script, i.PGID = zeroID, zeroID, 0
+		i.SetError(reason, why)
 	})
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
@@ -206,7 +214,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	case <-timer.C:
 		return true
 	case req := <-r.stopCh:
-		r.finishStop(req, nil)
+		r.finishStop(req, stopResult{}, nil)
 		return false
 	case <-r.s.ctx.Done():
 		return false
@@ -234,8 +242,9 @@ func (r *runner) start() (*running, error) {
 		case <-r.s.ctx.Done():
 		}
 	}()
-	r.record(Event{State: StateStarting, PID: l.script.PID, Message: "started " + StartScript}, func(i *state.Instance) {
-		i.State, i.Script, i.PGID, i.Server, i.StartedAt, i.LastError = StateStarting, l.script, l.pgid, zeroID, time.Now(), ""
+	r.record(Event{State: StateStarting, PID: l.script.PID, Message: "started " + home.StartScript}, func(i *state.Instance) {
+		i.State, i.Script, i.PGID, i.Server, i.StartedAt = StateStarting, l.script, l.pgid, zeroID, time.Now()
+		i.SetError("", "")
 	})
 	cur := &running{pgid: l.pgid, scriptDone: scriptDone, logOffset: l.logOffset}
 	deadline := time.Now().Add(r.s.policy.ReadyTimeout)
@@ -262,13 +271,14 @@ func (r *runner) start() (*running, error) {
 				continue
 			}
 			r.killGroup(cur)
-			return nil, fmt.Errorf("the start script ended (%s) without a running server%s", describeStatus(scriptStatus), r.lastOutput(l.logOffset))
+			return nil, r.startFailed("start script exited", fmt.Sprintf("the start script ended (%s) without a running server", describeStatus(scriptStatus)), l.logOffset)
 		case <-serverGone:
 			// MI may start another server (exit 121): look for it.
 			cur.server, serverGone = zeroID, nil
 			continue
 		case req := <-r.stopCh:
-			r.finishStop(req, r.terminate(cur, req.timeout))
+			res, err := r.terminate(cur, req.timeout)
+			r.finishStop(req, res, err)
 			return nil, errStopped
 		case <-r.s.ctx.Done():
 			return nil, errStopped
@@ -276,7 +286,7 @@ func (r *runner) start() (*running, error) {
 		}
 		if time.Now().After(deadline) {
 			r.killGroup(cur)
-			return nil, fmt.Errorf("not ready after %s: %s%s", r.s.policy.ReadyTimeout, lastWhy, r.lastOutput(l.logOffset))
+			return nil, r.startFailed(fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy), fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy), l.logOffset)
 		}
 		if cur.server.PID == 0 {
 			server, ok := findServer(&r.inst, l)
@@ -425,7 +435,8 @@ func (r *runner) watchServer(cur *running, exited <-chan struct{}) (ending, bool
 		return r.afterExit(cur)
 	case req := <-r.stopCh:
 		r.setWatched(nil)
-		r.finishStop(req, r.terminate(cur, req.timeout))
+		res, err := r.terminate(cur, req.timeout)
+		r.finishStop(req, res, err)
 		return ending{}, true, nil
 	case <-r.s.ctx.Done():
 		r.setWatched(nil)
@@ -460,12 +471,14 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			}
 			if !e.graceful { // a graceful end is recorded by the restart decision
 				r.record(Event{State: StateCrashed, PID: old.PID, Message: e.why}, func(i *state.Instance) {
-					i.State, i.Server, i.Script, i.PGID, i.LastError = StateCrashed, zeroID, zeroID, 0, e.why
+					i.State, i.Server, i.Script, i.PGID = StateCrashed, zeroID, zeroID, 0
+					i.SetError(e.why, e.why)
 				})
 			}
 			return e, false, nil
 		case req := <-r.stopCh:
-			r.finishStop(req, r.terminate(cur, req.timeout))
+			res, err := r.terminate(cur, req.timeout)
+			r.finishStop(req, res, err)
 			return ending{}, true, nil
 		case <-r.s.ctx.Done():
 			return ending{}, true, nil
@@ -507,31 +520,30 @@ func (r *runner) checkHealth(view *observe.View) {
 	if r.watched != cur || (next == r.inst.State && why == r.inst.LastError) {
 		return
 	}
-	fn := func(i *state.Instance) { i.State, i.LastError = next, why }
+	fn := func(i *state.Instance) { i.State = next; i.SetError(why, why) }
 	fn(&r.inst)
 	r.s.record(r.inst.Name, Event{State: next, PID: cur.server.PID, Message: why}, fn)
 }
 
-func (r *runner) finishStop(req stopRequest, err error) {
+// finishStop records how a stop ended and answers its request.
+func (r *runner) finishStop(req stopRequest, res stopResult, err error) {
 	removeStalePIDFile(r.inst.Home)
-	msg := "stopped"
+	msg := res.String()
 	if err != nil {
 		msg = err.Error()
 	}
 	r.record(Event{State: StateStopped, Message: msg}, func(i *state.Instance) {
-		i.State, i.Server, i.Script, i.PGID, i.LastError = StateStopped, zeroID, zeroID, 0, ""
+		i.State, i.Server, i.Script, i.PGID = StateStopped, zeroID, zeroID, 0
+		i.SetError("", "")
 	})
 	req.done <- err
 }
 
-func (r *runner) terminate(cur *running, timeout time.Duration) error {
-	r.record(Event{State: StateStopping, PID: cur.server.PID, Message: "SIGTERM"}, func(i *state.Instance) {
-		i.State = StateStopping
-	})
-	// The intent to stop is on disk before any signal: a supervisor that
-	// dies now leaves an instance to stop, not one to bring back.
-	_ = r.s.Flush()
-	return terminate(cur.server, cur.pgid, r.inst.Home, timeout)
+// terminate stops the incarnation cur. The signals go out at once; the
+// record that the instance is stopping is written meanwhile, not waited
+// for (see stopInstance).
+func (r *runner) terminate(cur *running, timeout time.Duration) (stopResult, error) {
+	return r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, timeout, func(i *state.Instance) { i.State = StateStopping })
 }
 
 // killGroup removes what is left of an ended start (the diagnostics
@@ -542,119 +554,40 @@ func (r *runner) killGroup(cur *running) {
 	}
 }
 
-func (r *runner) lastOutput(offset int64) string {
-	lines := tailLines(home.ConsoleLog(r.inst.Home), offset, 10)
-	if len(lines) == 0 {
-		return ""
+// startFailed is a failed start: what happened (detail) followed by the
+// last lines the start printed from logOffset on. Its reason is what
+// (short) followed by the last of those lines when the start ended
+// without a server: MI's script prints its one [ERROR] line and exits.
+func (r *runner) startFailed(what, detail string, logOffset int64) error {
+	lines := tailLines(home.ConsoleLog(r.inst.Home), logOffset, 10)
+	f := &startFailure{reason: what, detail: detail}
+	if len(lines) > 0 {
+		f.detail += "; last output:\n    " + strings.Join(lines, "\n    ")
+		if what == "start script exited" {
+			f.reason += ": " + strings.TrimSpace(lines[len(lines)-1])
+		}
 	}
-	return "; last output:\n    " + strings.Join(lines, "\n    ")
+	return f
 }
 
-// terminate stops one instance the way MI's own --stop does, then makes
-// sure: SIGTERM to the server pid (its shutdown runs, the script's trap
-// stops the diagnostics JVM), SIGTERM to the process group, wait up to
-// timeout for the group to empty, then SIGKILL the group. The group is
-// signalled only while it still belongs to the instance's home: a pgid
-// read back from the state file may by now be a stranger's.
-func terminate(server proc.Identity, pgid int, home string, timeout time.Duration) error {
-	owned := proc.GroupOf(pgid, home, server) // before the server is gone
-	if !server.IsZero() && server.Alive() {
-		_ = syscall.Kill(server.PID, syscall.SIGTERM)
-	}
-	if !owned {
-		return nil
-	}
-	// The processes whose end to wait for first: the server and the
-	// script that leads the group.
-	known := []proc.Identity{server}
-	if leader, ok := proc.GroupLeader(pgid); ok {
-		known = append(known, leader)
-	}
-	_ = proc.SignalGroup(pgid, syscall.SIGTERM)
-	if groupGone(pgid, known, timeout) {
-		return nil
-	}
-	if proc.GroupOf(pgid, home, zeroID) {
-		_ = proc.SignalGroup(pgid, syscall.SIGKILL)
-	}
-	if groupGone(pgid, nil, 5*time.Second) {
-		return nil
-	}
-	return fmt.Errorf("process group %d still has processes after SIGKILL", pgid)
-}
+// startFailure is a start that failed: its reason in a few words (the
+// HEALTH column of mictl status), and the whole of it.
+type startFailure struct{ reason, detail string }
 
-// groupGone waits until no live process is left in group pgid. It waits
-// on the pidfds of the processes it knows, then asks the kernel whether
-// the group is empty, and walks /proc for the members only when something
-// is left, to wait on theirs: twenty instances stopping at once walked
-// /proc twice each, nearly all the CPU a down of twenty took.
-func groupGone(pgid int, known []proc.Identity, timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	for wait := known; ; {
-		waitExits(ctx, wait)
-		if groupSettles(pgid) {
-			return true
-		}
-		pids, err := proc.GroupMembers(pgid)
-		if err == nil && len(pids) == 0 {
-			return true // zombies only: not ours to wait for
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		// Look again after these: a member may start another before it ends.
-		wait = nil
-		for _, pid := range pids {
-			if id, err := proc.Identify(pid); err == nil {
-				wait = append(wait, id)
-			}
-		}
-	}
-}
+func (e *startFailure) Error() string { return e.detail }
 
-// waitExits returns once every process of ids has exited, or ctx is done.
-func waitExits(ctx context.Context, ids []proc.Identity) {
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		if !id.IsZero() {
-			wg.Go(func() { _ = proc.WaitExit(ctx, id) })
-		}
+// reasonOf is err in a few words: a startFailure's reason, else the
+// first line of err.
+func reasonOf(err error) string {
+	var sf *startFailure
+	if errors.As(err, &sf) {
+		return sf.reason
 	}
-	wg.Wait()
-}
-
-// groupSettles reports whether group pgid is empty, giving the members
-// that just exited a few milliseconds to be waited for by their parent
-// (the daemon's reaper, for orphans): until then they are zombies, and
-// still in the group.
-func groupSettles(pgid int) bool {
-	for pause := 250 * time.Microsecond; ; pause *= 2 {
-		if proc.GroupEmpty(pgid) {
-			return true
-		}
-		if pause > 4*time.Millisecond {
-			return false
-		}
-		time.Sleep(pause)
+	msg := err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
 	}
-}
-
-// removeStalePIDFile deletes the pid file when its process is gone: MI
-// never removes it, and a stale one misleads every tool that trusts it.
-func removeStalePIDFile(dir string) {
-	path := home.PIDFile(dir)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return
-	}
-	var pid int
-	if _, err := fmt.Sscan(strings.TrimSpace(string(data)), &pid); err == nil && pid > 0 {
-		if st, err := proc.ReadStat(pid); err == nil && !st.Exited() {
-			return
-		}
-	}
-	_ = os.Remove(path)
+	return msg
 }
 
 func describeStatus(ws syscall.WaitStatus) string {

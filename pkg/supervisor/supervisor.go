@@ -8,15 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
@@ -44,6 +43,9 @@ type Event struct {
 	State    string    `json:"state"`
 	PID      int       `json:"pid,omitempty"`
 	Message  string    `json:"message,omitempty"`
+	// Transient events (a stop's progress) go to the commands that follow
+	// the instance, not to the event log.
+	Transient bool `json:"transient,omitempty"`
 }
 
 func (e Event) String() string {
@@ -80,6 +82,11 @@ type Supervisor struct {
 
 	// reloadMu makes reloads one at a time.
 	reloadMu sync.Mutex
+
+	// saved is the state file as this supervisor last wrote it: what a
+	// file found corrupt is written again from, with the changes since.
+	savedMu sync.Mutex
+	saved   *state.File
 }
 
 // EventsLog is where every event is appended, one line each.
@@ -99,8 +106,9 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
 		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
-		persist: newPersister(store), starting: &observe.Recent{MaxAge: policy.StartProbe},
+		starting: &observe.Recent{MaxAge: policy.StartProbe},
 	}
+	s.persist = startPersister(writeGap, s.save)
 	s.wg.Add(1)
 	go s.monitor()
 	return s, nil
@@ -145,7 +153,7 @@ func (s *Supervisor) Close() {
 }
 
 // Subscribe returns a channel receiving every event from now on; cancel
-// releases it. A subscriber that does not keep up loses events rather than
+// releases it and closes the channel. A subscriber that does not keep up loses events rather than
 // stalling the supervisor.
 func (s *Supervisor) Subscribe() (<-chan Event, func()) {
 	ch := make(chan Event, 256)
@@ -154,8 +162,11 @@ func (s *Supervisor) Subscribe() (<-chan Event, func()) {
 	s.mu.Unlock()
 	return ch, func() {
 		s.mu.Lock()
-		delete(s.subs, ch)
-		s.mu.Unlock()
+		defer s.mu.Unlock()
+		if _, ok := s.subs[ch]; ok {
+			delete(s.subs, ch)
+			close(ch) // emit sends under s.mu: nothing sends after this
+		}
 	}
 }
 
@@ -163,7 +174,9 @@ func (s *Supervisor) emit(ev Event) {
 	ev.Time = time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fmt.Fprintln(s.events, ev.String())
+	if !ev.Transient {
+		fmt.Fprintln(s.events, ev.String())
+	}
 	for ch := range s.subs {
 		select {
 		case ch <- ev:
@@ -181,17 +194,97 @@ func (s *Supervisor) record(name string, ev Event, fn func(*state.Instance)) {
 	s.emit(ev)
 }
 
-// Flush waits until every change recorded so far is in the state file.
+// Flush waits until a write has tried to save every change recorded so
+// far. Its error means the file is behind the supervisor's memory (see
+// SaveFailure): the changes stay queued and are retried.
 func (s *Supervisor) Flush() error { return s.persist.flush() }
 
-// loadFlushed reads the state file once it holds every change recorded so far:
-// records may wait up to writeGap to be written, and a reader that acts on
-// the file (a start, a stop, a reload) must not act on what they replace.
-func (s *Supervisor) loadFlushed() (*state.File, error) {
-	if err := s.Flush(); err != nil {
-		return nil, err
+// SaveFailure is the ongoing failure to write the state file, nil when
+// the file holds everything the supervisor recorded.
+func (s *Supervisor) SaveFailure() *SaveFailure { return s.persist.failure() }
+
+// save writes batch into the state file. A file that cannot be trusted
+// any more (cut short, emptied, not a state file) is set aside and
+// written again from what this supervisor last saved, with batch: while
+// it runs, its memory is the truth.
+func (s *Supervisor) save(batch []mutation) error {
+	var saved *state.File
+	rewritten := ""
+	err := s.store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
+		if corrupt != nil {
+			base, err := s.lastSaved()
+			if err != nil {
+				return err
+			}
+			*f, rewritten = *base, corrupt.Error()
+		}
+		apply(f, batch)
+		saved = f.Clone()
+		return nil
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s mictl: saving %s: %v\n", time.Now().Format(time.RFC3339), s.store.Path(), err)
+		return err
 	}
-	return s.store.Load()
+	s.rememberSaved(saved)
+	if rewritten != "" {
+		s.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: rewritten + "; written again from the supervisor's memory (the bad file is kept as state.json.corrupt)"})
+	}
+	return nil
+}
+
+// rememberSaved keeps f as what the state file holds now.
+func (s *Supervisor) rememberSaved(f *state.File) {
+	s.savedMu.Lock()
+	s.saved = f
+	s.savedMu.Unlock()
+}
+
+// lastSaved is a copy of the state file as this supervisor last saved
+// it, or, when it saved none yet, the state rebuilt from the homes.
+func (s *Supervisor) lastSaved() (*state.File, error) {
+	s.savedMu.Lock()
+	saved := s.saved
+	s.savedMu.Unlock()
+	if saved != nil {
+		return saved.Clone(), nil
+	}
+	return Rebuild(filepath.Dir(s.store.Dir()), config.DefaultHost)
+}
+
+// repair writes the state file again from this supervisor's memory when
+// it cannot be read as one (cut short, emptied, edited by hand): the
+// daemon need not wait for its next change to put it right.
+func (s *Supervisor) repair() {
+	var ce *state.CorruptError
+	if _, err := s.store.Load(); errors.As(err, &ce) && !ce.Newer() {
+		s.persist.quiet(func() { _ = s.save(nil) })
+	}
+}
+
+// current is the state as this supervisor knows it: the state file with
+// every change not written to it yet (all of them while writes fail).
+// When the file cannot be read, it stands on what this supervisor saved
+// last.
+func (s *Supervisor) current() (*state.File, error) {
+	var f *state.File
+	var pending []mutation
+	s.persist.quiet(func() {
+		var err error
+		if f, err = s.store.Load(); err != nil {
+			if f, err = s.lastSaved(); err != nil {
+				f = nil
+				return
+			}
+		}
+		pending = s.persist.pending()
+	})
+	if f == nil {
+		// Neither the file nor the homes could be read.
+		return s.store.Load()
+	}
+	apply(f, pending)
+	return f, nil
 }
 
 // Start runs (or adopts) every named instance of the state file that has
@@ -199,7 +292,7 @@ func (s *Supervisor) loadFlushed() (*state.File, error) {
 func (s *Supervisor) Start(names []string) error {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
-	f, err := s.loadFlushed()
+	f, err := s.current()
 	if err != nil {
 		return err
 	}
@@ -220,8 +313,9 @@ func (s *Supervisor) Start(names []string) error {
 		if rec.Server.IsZero() || !rec.Server.Alive() {
 			// A fresh start: no reader of the state may take a stale
 			// "stopped" or "failed" for its outcome.
-			rec.State, rec.LastError = StateStarting, ""
-			s.persist.add(name, func(i *state.Instance) { i.State, i.LastError = StateStarting, "" })
+			fresh := func(i *state.Instance) { i.State = StateStarting; i.SetError("", "") }
+			fresh(&rec)
+			s.persist.add(name, fresh)
 		}
 		r := newRunner(s, rec)
 		s.runners[name] = r
@@ -295,7 +389,7 @@ func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 // waits until each is gone or timeout passed and it was killed.
 func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	// Records of finished runners (failed, and why) may still be queued.
-	f, err := s.loadFlushed()
+	f, err := s.current()
 	if err != nil {
 		return err
 	}
@@ -325,52 +419,6 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// endStrays ends what still runs of the named instances that have no
-// runner and no live recorded server. A supervisor that died in the middle
-// of a start leaves a script and a server that it recorded only in part,
-// or not at all (killed between the launch and the state write): a new
-// start would run a second copy in the same home and fail on the ports
-// the first one holds. They are found by the group the record names, and
-// by the start script on command lines, whatever the record says.
-func (s *Supervisor) endStrays(f *state.File, names []string) {
-	type stray struct {
-		pgid int
-		home string
-	}
-	var strays []stray
-	scripts := map[string]string{} // start script -> home
-	for _, name := range names {
-		inst, _ := f.Instance(name)
-		if s.hasRunner(name) || (!inst.Server.IsZero() && inst.Server.Alive()) {
-			continue
-		}
-		scripts[filepath.Join(inst.Home, StartScript)] = inst.Home
-		if proc.GroupOf(inst.PGID, inst.Home, zeroID) {
-			strays = append(strays, stray{inst.PGID, inst.Home})
-		}
-	}
-	if len(scripts) == 0 {
-		return
-	}
-	groups, err := proc.GroupsRunning(slices.Collect(maps.Keys(scripts)))
-	if err != nil {
-		return // the start itself will say what is wrong with /proc
-	}
-	own := syscall.Getpgrp()
-	for script, pgids := range groups {
-		for _, pgid := range pgids {
-			if pgid != own && !slices.Contains(strays, stray{pgid, scripts[script]}) {
-				strays = append(strays, stray{pgid, scripts[script]})
-			}
-		}
-	}
-	var wg sync.WaitGroup
-	for _, st := range strays {
-		wg.Go(func() { _ = terminate(zeroID, st.pgid, st.home, 5*time.Second) })
-	}
-	wg.Wait()
 }
 
 // Active lists the instances whose runner is still running.
@@ -408,14 +456,15 @@ func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration
 	if !running && !Wanted(inst.State) && inst.State != StateStopping {
 		return nil // nothing runs; a failed instance keeps its state and reason
 	}
-	s.record(inst.Name, Event{State: StateStopping, PID: inst.Server.PID, Message: "SIGTERM"}, func(i *state.Instance) {
-		i.State = StateStopping
-	})
-	_ = s.Flush() // the intent to stop is on disk before any signal
-	err := terminate(inst.Server, inst.PGID, inst.Home, timeout)
+	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, timeout, func(i *state.Instance) { i.State = StateStopping })
 	removeStalePIDFile(inst.Home)
-	s.record(inst.Name, Event{State: StateStopped, Message: "stopped"}, func(i *state.Instance) {
-		i.State, i.Server, i.Script, i.PGID, i.LastError = StateStopped, zeroID, zeroID, 0, ""
+	msg := res.String()
+	if err != nil {
+		msg = err.Error()
+	}
+	s.record(inst.Name, Event{State: StateStopped, Message: msg}, func(i *state.Instance) {
+		i.State, i.Server, i.Script, i.PGID = StateStopped, zeroID, zeroID, 0
+		i.SetError("", "")
 	})
 	return err
 }

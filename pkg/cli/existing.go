@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+// existing is the deployment a command works on: its configuration, its
+// state directory and what the state says runs.
+type existing struct {
+	cfg *config.Config
+	// cfgErr is why mictl.toml could not be used, if it could not: a
+	// command on existing instances goes on with instances_dir from the
+	// flags, the environment or the default.
+	cfgErr error
+	// store is nil when a look-only command finds no state directory:
+	// nothing was ever started here.
+	store *state.Store
+	state *state.File
+	// writable is false when the state directory may not be written:
+	// look-only commands still work, and change nothing.
+	writable bool
+}
+
+// access says what a command may do to the state directory.
+type access int
+
+const (
+	lookOnly  access = iota // create nothing, lock nothing, write only when allowed
+	readWrite               // create the directory if needed
+)
+
+// openExisting loads what a command that works on existing instances
+// needs. A look-only command leaves nothing behind and works in a
+// directory it may not write.
+func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode access) (*existing, error) {
+	cfg, cfgErr, err := loadDirConfig(cmd, g)
+	if err != nil {
+		return nil, err
+	}
+	e := &existing{cfg: cfg, cfgErr: cfgErr}
+	dir := stateDir(cfg)
+	if mode == lookOnly {
+		e.store, err = state.OpenExisting(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			e.state = &state.File{Version: state.SchemaVersion, Instances: []state.Instance{}}
+			return e, nil
+		}
+	} else {
+		e.store, err = state.Open(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open the state of %s: %w", cfg.InstancesDir, err)
+	}
+	e.writable = e.store.Writable()
+	if e.state, err = loadState(streams, cfg, e.store, e.writable); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// stateDir is where the state of cfg's instances lives.
+func stateDir(cfg *config.Config) string { return filepath.Join(cfg.InstancesDir, ".mictl") }
+
+// loadDirConfig loads the configuration of a command that works on
+// existing instances and needs only instances_dir. A broken mictl.toml
+// must not keep the user from seeing or stopping what runs: its error is
+// returned as cfgErr, and instances_dir then comes from the flag, the
+// environment or the default.
+func loadDirConfig(cmd *cobra.Command, g *globalOptions) (cfg *config.Config, cfgErr, err error) {
+	cfg, err = config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return cfg, nil, err
+	}
+	fallback, ferr := config.Load(config.Sources{Flags: cmd.Flags(), NoFile: true})
+	if ferr != nil {
+		return nil, nil, err
+	}
+	return fallback, err, nil
+}
+
+// warnConfig says, once, that mictl.toml was ignored.
+func (e *existing) warnConfig(streams *IOStreams) {
+	if e.cfgErr != nil {
+		fmt.Fprintf(streams.ErrOut, "warning: %v\n(ignoring the config file here; instances under %s)\n", e.cfgErr, e.cfg.InstancesDir)
+	}
+}
+
+// loadState reads the state file. A corrupt one is reported and rebuilt
+// from the instance homes and /proc; the rebuilt state is saved when the
+// directory may be written, else only used.
+func loadState(streams *IOStreams, cfg *config.Config, store *state.Store, writable bool) (*state.File, error) {
+	f, err := store.Load()
+	var ce *state.CorruptError
+	if !errors.As(err, &ce) || ce.Newer() {
+		return f, err
+	}
+	if !writable {
+		fmt.Fprintf(streams.ErrOut, "warning: %v; showing it rebuilt from the instance homes and /proc (not saved: %s is read-only)\n", ce, store.Dir())
+		return supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String())
+	}
+	fmt.Fprintf(streams.ErrOut, "warning: %v; rebuilding it from the instance homes and /proc\n", ce)
+	err = store.UpdateOrRebuild(context.Background(), func(nf *state.File, _ *state.CorruptError) error {
+		rebuilt, err := supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String())
+		if err != nil {
+			return err
+		}
+		*nf = *rebuilt
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return store.Load()
+}
+
+// askDaemon sends req to the daemon of store and explains, in the user's
+// terms, a daemon that cannot be asked. f names the daemon's pid.
+func askDaemon(ctx context.Context, store *state.Store, f *state.File, req supervisor.Request, onEvent func(supervisor.Event)) (supervisor.Reply, error) {
+	reply, err := supervisor.Call(ctx, supervisor.SocketPath(store), req, onEvent)
+	return reply, explainDaemon(err, f)
+}
+
+// explainDaemon gives a daemon that does not answer its pid and what to
+// do about it; other errors pass unchanged.
+func explainDaemon(err error, f *state.File) error {
+	if errors.Is(err, supervisor.ErrNotAnswering) {
+		return &notAnsweringError{pid: daemonPID(f), err: err}
+	}
+	return err
+}
+
+// notAnsweringError is a daemon that holds the control socket but does
+// not answer: stopped or hung.
+type notAnsweringError struct {
+	pid int
+	err error
+}
+
+func (e *notAnsweringError) Error() string {
+	if e.pid == 0 {
+		return fmt.Sprintf("%v: it may be stopped or hung; see ps for a mictl daemon", e.err)
+	}
+	return fmt.Sprintf("the mictl daemon (pid %d) is not answering (nothing for %s): it may be stopped (resume it with kill -CONT %d) or hung (end it with kill %d: the instances keep running, and the next mictl command starts a new daemon that takes them over)",
+		e.pid, supervisor.AnswerTimeout, e.pid, e.pid)
+}
+
+func (e *notAnsweringError) Unwrap() error { return e.err }
+
+// daemonPID is the recorded daemon's pid, 0 when none is recorded.
+func daemonPID(f *state.File) int {
+	if f == nil || f.Daemon == nil {
+		return 0
+	}
+	return f.Daemon.PID
+}
+
+// daemonIdentity is the recorded daemon, when it is still that process.
+func daemonIdentity(f *state.File) (proc.Identity, bool) {
+	if f == nil || f.Daemon == nil || !f.Daemon.Alive() {
+		return proc.Identity{}, false
+	}
+	return f.Daemon.Identity, true
+}

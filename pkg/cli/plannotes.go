@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
+)
+
+// moveNote says why the planner placed inst higher than an idle host
+// would have: the offset it passed over, and what holds the port there.
+// "" when it did not.
+func moveNote(t *reconcile.Target, inst ports.Instance) string {
+	m := inst.Moved
+	if m == nil {
+		return ""
+	}
+	note := fmt.Sprintf("%s planned at offset %d, not %d: its %s port %d there is held by %s",
+		inst.Name, inst.Offset, m.Skipped, m.Role, m.Port, orUnknown(t.Host.Holder(m.Port)))
+	if m.Passed > 1 {
+		note += fmt.Sprintf(" (%d offsets passed over for ports busy on the host)", m.Passed)
+	}
+	return note
+}
+
+// moveNotes lists the moveNote of every instance the host moved.
+func moveNotes(t *reconcile.Target) []string {
+	var out []string
+	for _, inst := range t.Plan.Instances {
+		if note := moveNote(t, inst); note != "" {
+			out = append(out, note)
+		}
+	}
+	return out
+}
+
+func orUnknown(holder string) string {
+	if holder == "" {
+		return "a process that has since let it go"
+	}
+	return holder
+}
+
+// refusalHints say, for each instance in a conflict whose offset is fixed
+// (by --offsets, by mictl.toml, or because it runs with it), where the
+// offset comes from and the command that gets it out of the way.
+func refusalHints(t *reconcile.Target, report check.Report) []string {
+	var names []string
+	for _, c := range report.Conflicts {
+		for _, name := range c.Instances {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	var hints []string
+	for _, inst := range t.Plan.Instances {
+		if !slices.Contains(names, inst.Name) {
+			continue
+		}
+		switch inst.From {
+		case ports.OffsetFromFlag:
+			hints = append(hints, fmt.Sprintf("%s has offset %d from --offsets: give it a free one (mictl ports table --instances N shows what the planner would choose), or leave it out of --offsets",
+				inst.Name, inst.Offset))
+		case ports.OffsetFromConfig:
+			hints = append(hints, fmt.Sprintf("%s has offset %d from mictl.toml (%s, [[instance]] offset): change it, or remove it to let mictl choose",
+				inst.Name, inst.Offset, inst.Where))
+		case ports.OffsetFromRunning:
+			hints = append(hints, fmt.Sprintf("%s runs with offset %d and keeps it while it runs: free its ports, or stop it (mictl down %s) so that the next up plans it again",
+				inst.Name, inst.Offset, inst.Name))
+		}
+	}
+	return hints
+}

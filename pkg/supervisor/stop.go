@@ -1,0 +1,232 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// stopResult is how a stop ended, for the user: gracefully, or by
+// SIGKILL after the timeout.
+type stopResult struct {
+	killed  bool
+	took    time.Duration
+	timeout time.Duration
+	nothing bool // nothing of the instance was running
+}
+
+func (r stopResult) String() string {
+	switch {
+	case r.nothing:
+		return "stopped (nothing was running)"
+	case r.killed:
+		return fmt.Sprintf("killed (SIGKILL) after %s: it did not exit within the %s timeout after SIGTERM", round(r.took), r.timeout)
+	}
+	return fmt.Sprintf("stopped gracefully in %s", round(r.took))
+}
+
+func round(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
+
+// progressEvery is how often a stop that waits says what it waits for.
+const progressEvery = time.Second
+
+// stopInstance stops an instance's processes (see terminate) and records
+// it with fn. The signals go out before anything is written: the record
+// is queued for the next write (hurried, not waited for), so a stop costs
+// the servers' own exit and no fsync. A supervisor killed in the few
+// milliseconds between the signal and the write leaves a record that
+// still wants the instance running; its successor then finds a server
+// shutting down gracefully (not a crash) or none at all.
+func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, timeout time.Duration, fn func(*state.Instance)) (stopResult, error) {
+	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", timeout)}, fn)
+	s.persist.hurry()
+	return terminate(server, pgid, dir, timeout, func(waited time.Duration, left []int) {
+		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
+			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), timeout, describePIDs(left))})
+	})
+}
+
+// describePIDs names the processes a stop still waits for.
+func describePIDs(pids []int) string {
+	parts := make([]string, 0, len(pids))
+	for _, pid := range pids {
+		name := ""
+		if st, err := proc.ReadStat(pid); err == nil {
+			name = " (" + st.Comm + ")"
+		}
+		parts = append(parts, fmt.Sprintf("pid %d%s", pid, name))
+	}
+	if len(parts) == 0 {
+		return "the instance's processes"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// terminate stops one instance the way MI's own --stop does, then makes
+// sure: SIGTERM to the server pid (its shutdown runs, the script's trap
+// stops the diagnostics JVM), SIGTERM to the process group, wait up to
+// timeout for the group to empty, then SIGKILL the group. The group is
+// signalled only while it still belongs to the instance's home: a pgid
+// read back from the state file may by now be a stranger's. progress,
+// when not nil, is called every progressEvery while it waits, with what
+// is left of the group.
+func terminate(server proc.Identity, pgid int, dir string, timeout time.Duration, progress func(waited time.Duration, left []int)) (stopResult, error) {
+	start := time.Now()
+	res := stopResult{timeout: timeout}
+	owned := proc.GroupOf(pgid, dir, server) // before the server is gone
+	alive := !server.IsZero() && server.Alive()
+	if alive {
+		_ = syscall.Kill(server.PID, syscall.SIGTERM)
+	}
+	if !owned {
+		res.nothing = !alive
+		if alive {
+			// No group of ours to wait on: the server alone.
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err := proc.WaitExit(ctx, server)
+			cancel()
+			if err != nil && server.Alive() {
+				_ = syscall.Kill(server.PID, syscall.SIGKILL)
+				res.killed = true
+			}
+		}
+		res.took = time.Since(start)
+		return res, nil
+	}
+	// The processes whose end to wait for first: the server and the
+	// script that leads the group.
+	known := []proc.Identity{server}
+	if leader, ok := proc.GroupLeader(pgid); ok {
+		known = append(known, leader)
+	}
+	_ = proc.SignalGroup(pgid, syscall.SIGTERM)
+	stopProgress := reportProgress(start, pgid, progress)
+	gone := groupGone(pgid, known, timeout)
+	stopProgress()
+	if gone {
+		res.took = time.Since(start)
+		return res, nil
+	}
+	res.killed = true
+	if proc.GroupOf(pgid, dir, zeroID) {
+		_ = proc.SignalGroup(pgid, syscall.SIGKILL)
+	}
+	gone = groupGone(pgid, nil, 5*time.Second)
+	res.took = time.Since(start)
+	if gone {
+		return res, nil
+	}
+	return res, fmt.Errorf("process group %d still has processes after SIGKILL", pgid)
+}
+
+// reportProgress calls progress every progressEvery with the time since
+// start and the live members of group pgid, until the returned func is
+// called; it returns after the last call.
+func reportProgress(start time.Time, pgid int, progress func(time.Duration, []int)) func() {
+	if progress == nil {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				left, _ := proc.GroupMembers(pgid)
+				progress(time.Since(start), left)
+			}
+		}
+	}()
+	return func() { close(quit); <-done }
+}
+
+// groupGone waits until no live process is left in group pgid. It waits
+// on the pidfds of the processes it knows, then asks the kernel whether
+// the group is empty, and walks /proc for the members only when something
+// is left, to wait on theirs: twenty instances stopping at once walked
+// /proc twice each, nearly all the CPU a down of twenty took.
+func groupGone(pgid int, known []proc.Identity, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for wait := known; ; {
+		waitExits(ctx, wait)
+		if groupSettles(pgid) {
+			return true
+		}
+		pids, err := proc.GroupMembers(pgid)
+		if err == nil && len(pids) == 0 {
+			return true // zombies only: not ours to wait for
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		// Look again after these: a member may start another before it ends.
+		wait = nil
+		for _, pid := range pids {
+			if id, err := proc.Identify(pid); err == nil {
+				wait = append(wait, id)
+			}
+		}
+	}
+}
+
+// waitExits returns once every process of ids has exited, or ctx is done.
+func waitExits(ctx context.Context, ids []proc.Identity) {
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		if !id.IsZero() {
+			wg.Go(func() { _ = proc.WaitExit(ctx, id) })
+		}
+	}
+	wg.Wait()
+}
+
+// groupSettles reports whether group pgid is empty, giving the members
+// that just exited a few milliseconds to be waited for by their parent
+// (the daemon's reaper, for orphans): until then they are zombies, and
+// still in the group.
+func groupSettles(pgid int) bool {
+	for pause := 250 * time.Microsecond; ; pause *= 2 {
+		if proc.GroupEmpty(pgid) {
+			return true
+		}
+		if pause > 4*time.Millisecond {
+			return false
+		}
+		time.Sleep(pause)
+	}
+}
+
+// removeStalePIDFile deletes the pid file when its process is gone: MI
+// never removes it, and a stale one misleads every tool that trusts it.
+func removeStalePIDFile(dir string) {
+	path := home.PIDFile(dir)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var pid int
+	if _, err := fmt.Sscan(strings.TrimSpace(string(data)), &pid); err == nil && pid > 0 {
+		if st, err := proc.ReadStat(pid); err == nil && !st.Exited() {
+			return
+		}
+	}
+	_ = os.Remove(path)
+}
