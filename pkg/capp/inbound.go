@@ -1,0 +1,113 @@
+package capp
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Inbound is one listener an inbound endpoint opens.
+type Inbound struct {
+	Artifact string // the CApp artifact holding the endpoint
+	Name     string // the endpoint's name (<inboundEndpoint name=...>)
+	Protocol string // http, https, ws, wss, hl7, ... ("" for class-based endpoints)
+	Class    string // the implementation class of a class-based endpoint, else ""
+	Param    string // the parameter carrying the port, e.g. inbound.http.port
+	Port     int    // the port as written, before any offset
+	Offset   OffsetRule
+}
+
+// OffsetRule is how MI adds the server's port offset to an inbound
+// endpoint's port (docs/mi-integrations.md, "Inbound endpoint ports").
+type OffsetRule int
+
+const (
+	// OffsetNever: MI binds the port as written (HL7, CXF WS-RM, MCP and
+	// other class-based listeners parse the port and add nothing).
+	OffsetNever OffsetRule = iota
+	// OffsetIfEnabled: HTTP and HTTPS endpoints get the offset only when
+	// inbound port offsets are enabled for the server ([mediation]
+	// inbound.port_offset_enable = true, the synapse property
+	// inbound.port.offset.enable); off by default.
+	OffsetIfEnabled
+	// OffsetAlways: a WebSocket endpoint whose own ws.use.port.offset
+	// parameter is true gets the offset whatever the server says.
+	OffsetAlways
+)
+
+func (r OffsetRule) String() string {
+	switch r {
+	case OffsetIfEnabled:
+		return "if-enabled"
+	case OffsetAlways:
+		return "always"
+	}
+	return "never"
+}
+
+// MarshalText makes the rule read as its name in JSON.
+func (r OffsetRule) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// Effective is the port MI binds for the endpoint on a server with the given
+// offset, portOffsetEnabled being the server's inbound.port_offset_enable.
+func (i Inbound) Effective(serverOffset int, portOffsetEnabled bool) int {
+	switch {
+	case i.Offset == OffsetAlways, i.Offset == OffsetIfEnabled && portOffsetEnabled:
+		return i.Port + serverOffset
+	}
+	return i.Port
+}
+
+// The parameters MI's inbound listeners read their ports from, and the
+// offset each applies (InboundHttpListener, InboundWebsocketListener,
+// InboundHL7Listener, InboundRMHttpListener, McpInboundListener).
+var portParams = map[string]OffsetRule{
+	"inbound.http.port":   OffsetIfEnabled,
+	"inbound.ws.port":     OffsetNever, // OffsetAlways with ws.use.port.offset=true
+	"inbound.hl7.port":    OffsetNever,
+	"inbound.cxf.rm.port": OffsetNever,
+	"inbound.mcp.port":    OffsetNever,
+}
+
+// anyPortParam catches listeners of inbound connectors mictl does not know
+// by name: a parameter inbound.<something>.port names a port to listen on.
+var anyPortParam = regexp.MustCompile(`^inbound\.[A-Za-z0-9_.-]+\.port$`)
+
+const wsUsePortOffset = "ws.use.port.offset"
+
+// inboundsOf lists the listeners an inbound endpoint's XML declares. A
+// port that is not an integer in 1-65535 is an error: MI would fail to
+// start that endpoint.
+func inboundsOf(artifact string, cfg synapseXML) ([]Inbound, error) {
+	params := map[string]string{}
+	var names []string
+	for _, p := range cfg.Parameters {
+		name := strings.TrimSpace(p.Name)
+		if _, dup := params[name]; !dup {
+			names = append(names, name)
+		}
+		params[name] = strings.TrimSpace(p.Value)
+	}
+	sort.Strings(names)
+	protocol := strings.ToLower(strings.TrimSpace(cfg.Protocol))
+	var out []Inbound
+	for _, name := range names {
+		key := strings.ToLower(name)
+		rule, known := portParams[key]
+		if !known && !anyPortParam.MatchString(key) {
+			continue
+		}
+		if key == "inbound.ws.port" && strings.EqualFold(params[wsUsePortOffset], "true") {
+			rule = OffsetAlways
+		}
+		port, err := strconv.Atoi(params[name])
+		if err != nil || port < 1 || port > 65535 {
+			return nil, fmt.Errorf("inbound endpoint %s: %s = %q is not a port (an integer in 1-65535)", cfg.Name, name, params[name])
+		}
+		out = append(out, Inbound{Artifact: artifact, Name: strings.TrimSpace(cfg.Name), Protocol: protocol,
+			Class: strings.TrimSpace(cfg.Class), Param: name, Port: port, Offset: rule})
+	}
+	return out, nil
+}
