@@ -27,7 +27,29 @@ type serverConfig struct {
 	internalAPI bool // [mediation] internal_http_api_enable
 	jmxPort     int  // 0 = random, as the JVM does
 	syslog      syslogConfig
+
+	hostname          string // [server] hostname: what API URLs in the Management API name
+	hotDeployment     bool   // [server] hot_deployment (default true): scan carbonapps/ after start
+	inboundPortOffset bool   // inbound HTTP(S) endpoints get the offset (see InboundPortOffsetTOMLKey)
+	metrics           bool   // MetricHandler in [[synapse_handlers]] and -DenablePrometheusApi=true
+	javaHome          string // $JAVA_HOME, for /management/server and the metrics' labels
 }
+
+// deployment.toml keys the simulator reads besides the ports
+// (docs/mi-integrations.md).
+const (
+	HostnameTOMLKey      = "server.hostname"
+	HotDeploymentTOMLKey = "server.hot_deployment"
+	// InboundPortOffsetTOMLKey makes MI add the server's offset to inbound
+	// HTTP/HTTPS endpoint ports. WSO2's docs also name the synapse property
+	// itself, which the simulator honours too (synapsePortOffsetTOMLKey).
+	InboundPortOffsetTOMLKey = "mediation.inbound.port_offset_enable"
+	synapsePortOffsetTOMLKey = `synapse_properties."inbound.port.offset.enable"`
+	// MetricHandlerClass is the [[synapse_handlers]] class that turns on
+	// MI's Prometheus metrics, with -DenablePrometheusApi=true.
+	MetricHandlerClass    = "org.wso2.micro.integrator.observability.metric.handler.MetricHandler"
+	PrometheusAPIProperty = "enablePrometheusApi"
+)
 
 type syslogConfig struct {
 	enabled  bool
@@ -109,6 +131,25 @@ func loadConfig(home string, env func(string) string, args []string) (serverConf
 		cfg.jmxPort = n
 	}
 
+	cfg.hostname = "localhost"
+	if v, ok := doc.Lookup(HostnameTOMLKey); ok {
+		if h, isString := v.(string); isString && strings.TrimSpace(h) != "" {
+			cfg.hostname = strings.TrimSpace(h)
+		}
+	}
+	if cfg.hotDeployment, err = boolKey(doc, tomlPath, HotDeploymentTOMLKey, true); err != nil {
+		return cfg, err
+	}
+	for _, key := range []string{InboundPortOffsetTOMLKey, synapsePortOffsetTOMLKey} {
+		on, err := boolKey(doc, tomlPath, key, false)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.inboundPortOffset = cfg.inboundPortOffset || on
+	}
+	cfg.metrics = hasMetricHandler(doc) && strings.EqualFold(strings.TrimSpace(props[PrometheusAPIProperty]), "true")
+	cfg.javaHome = env("JAVA_HOME")
+
 	l4jPath := filepath.Join(home, Log4j2Path)
 	l4j, err := os.ReadFile(l4jPath)
 	switch {
@@ -119,6 +160,37 @@ func loadConfig(home string, env func(string) string, args []string) (serverConf
 		cfg.syslog = syslogFrom(parseProperties(l4j))
 	}
 	return cfg, nil
+}
+
+// boolKey reads a boolean setting, which MI's config mapper also takes as
+// the string "true" or "false".
+func boolKey(doc *deploytoml.Document, tomlPath, key string, def bool) (bool, error) {
+	v, ok := doc.Lookup(key)
+	if !ok {
+		return def, nil
+	}
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case string:
+		if on, err := strconv.ParseBool(strings.TrimSpace(b)); err == nil {
+			return on, nil
+		}
+	}
+	return def, fmt.Errorf("%s: %s must be true or false, not %v", tomlPath, key, v)
+}
+
+// hasMetricHandler reports whether [[synapse_handlers]] registers MI's
+// MetricHandler.
+func hasMetricHandler(doc *deploytoml.Document) bool {
+	v, _ := doc.Lookup("synapse_handlers")
+	handlers, _ := v.([]any)
+	for _, h := range handlers {
+		if m, ok := h.(map[string]any); ok && m["class"] == MetricHandlerClass {
+			return true
+		}
+	}
+	return false
 }
 
 // parseProperties reads a java .properties file: "key = value" or

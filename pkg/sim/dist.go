@@ -53,6 +53,7 @@ type DistOptions struct {
 //	conf/deployment.toml         0600, deploytoml.Template() (it holds passwords)
 //	conf/log4j2.properties       0644, syslog appender present but commented out
 //	repository/logs/             empty
+//	repository/deployment/server/carbonapps/   empty: CApps (.car) go here
 //	tmp/                         empty
 //	lib/README.txt               0444, the read-only part (homes may hard-link it)
 //	VERSION                      0644, marks the directory as a simulator dist
@@ -83,7 +84,7 @@ func WriteDist(dir string, opts DistOptions) error {
 	case len(ents) > 0 && !IsDist(dir):
 		return fmt.Errorf("write simulator distribution %s: directory is not empty and is not a simulator distribution; choose an empty or new directory", dir)
 	}
-	for _, d := range []string{"bin", "conf", LogDir, TmpDir, LibDir} {
+	for _, d := range []string{"bin", "conf", LogDir, TmpDir, LibDir, CarbonAppsDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return fmt.Errorf("write simulator distribution: %w", err)
 		}

@@ -225,7 +225,8 @@ func TestScriptPortOffsetFlagManagementAndPinnedJMX(t *testing.T) {
 }
 
 // MI-FACTS "Health and management": /healthz is 503 {"status":"not ready"}
-// until deployed, then 200 {"status":"ready"}; /liveness answers meanwhile.
+// until deployed, then 200 with MI's version and "ready"
+// (docs/mi-integrations.md, "Health probes"); /liveness answers meanwhile.
 func TestHealthzTurnsReady(t *testing.T) {
 	t.Parallel()
 	home := newDist(t)
@@ -245,7 +246,7 @@ func TestHealthzTurnsReady(t *testing.T) {
 		t.Errorf("/liveness while deploying: %d %s", c, b)
 	}
 	waitReady(t, want)
-	if code, body = get(healthzURL(want), nil); strings.TrimSpace(body) != `{"status":"ready"}` {
+	if code, body = get(healthzURL(want), nil); strings.TrimSpace(body) != `{"version":"4.4.0","status":"ready"}` {
 		t.Errorf("/healthz when ready: %d %s", code, body)
 	}
 }

@@ -34,7 +34,16 @@ func formatLine(t time.Time, level, class, msg string) string {
 }
 
 func (l *logger) log(level, class, format string, args ...any) {
-	line := formatLine(time.Now(), level, class, fmt.Sprintf(format, args...))
+	l.write(formatLine(time.Now(), level, class, fmt.Sprintf(format, args...)))
+}
+
+// errorWith logs an ERROR line and then a java exception's text on the
+// line after it, as MI's layout (%m%ex%n) prints a logged exception.
+func (l *logger) errorWith(class, exception, format string, args ...any) {
+	l.write(formatLine(time.Now(), "ERROR", class, fmt.Sprintf(format, args...)) + exception + "\n")
+}
+
+func (l *logger) write(line string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.out != nil {

@@ -5,11 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,7 +79,7 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout io.
 		fmt.Fprintf(stdout, "[ERROR] %v\n", err)
 		return 1
 	}
-	s := &server{start: start, faults: f, log: newLogger(stdout, home), home: home}
+	s := &server{start: start, faults: f, log: newLogger(stdout, home), home: home, done: make(chan struct{}), inbounds: map[*inboundListener]struct{}{}}
 	defer s.log.close()
 
 	cfg, err := loadConfig(home, env, args)
@@ -90,6 +88,10 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout io.
 		return 1
 	}
 	s.cfg = cfg
+	s.deployer = newDeployer(s)
+	if cfg.metrics {
+		s.metrics = newMetrics(cfg, start)
+	}
 	s.hold = holdMemory(f.holdMemory)
 	defer runtime.KeepAlive(s.hold)
 
@@ -156,9 +158,14 @@ type server struct {
 	home   string
 	hold   []byte
 
+	deployer *deployer
+	metrics  *metrics // nil: MI's metrics are off
+
 	ready    atomic.Bool
 	mu       sync.Mutex
 	closed   bool
+	done     chan struct{} // closed by closeAll: background loops end
+	inbounds map[*inboundListener]struct{}
 	jmx      net.Listener
 	lns      []net.Listener
 	srvs     []*http.Server
@@ -248,6 +255,12 @@ func (s *server) openSyslog() {
 
 func (s *server) startListeners() {
 	p := s.cfg.ports
+	// CApps deploy during startup, before the server reports it started
+	// and before /healthz can say ready (docs/mi-integrations.md).
+	s.deployer.scan()
+	if s.cfg.hotDeployment {
+		go s.deployer.loop(s.faults.deployEvery, s.done)
+	}
 	s.listen(p[ports.HTTP], "PassThroughHttpListener", "Pass-through HTTP Listener", "PassThroughListeningIOReactorManager", http.HandlerFunc(s.passthrough("http")), false)
 	s.listen(p[ports.HTTPS], "PassThroughHttpSSLListener", "Pass-through HTTPS Listener", "PassThroughListeningIOReactorManager", http.HandlerFunc(s.passthrough("https")), true)
 	// MI logs "started in" BEFORE its internal APIs listen (MI-FACTS).
@@ -346,12 +359,22 @@ func (s *server) shutdown(code int) int {
 
 func (s *server) closeAll() {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	lns, srvs := s.lns, s.srvs
 	s.lns, s.srvs = nil, nil
 	udp, tcp := s.udp, s.tcp
 	s.udp, s.tcp = nil, nil
+	var inbounds []*inboundListener
+	for l := range s.inbounds {
+		inbounds = append(inbounds, l)
+	}
 	s.mu.Unlock()
+	for _, l := range inbounds {
+		l.close()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for _, srv := range srvs {
@@ -410,115 +433,42 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// passthrough answers any request on the pass-through listeners with a
-// small JSON body.
-func (s *server) passthrough(listener string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{
-			"server": "WSO2 Micro Integrator (mictl simulator)", "listener": listener,
-			"method": r.Method, "path": r.URL.Path,
-		})
-	}
-}
-
-// internalMux is the internal HTTP API: /healthz and /liveness (MI-FACTS,
-// "Health and management").
+// internalMux is the internal HTTP API: /healthz and /liveness
+// (docs/mi-integrations.md, "Health probes"), and MI's Prometheus metrics
+// when they are on.
 func (s *server) internalMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		if s.ready.Load() {
-			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-			return
-		}
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+		start := time.Now()
+		status, body := s.readiness()
+		writeJSON(w, status, body)
+		s.metrics.observe(serviceAPI, []string{simHealthzService, serviceAPI, s.serviceURL("http", "/healthz")}, time.Since(start), status >= 500)
 	})
 	mux.HandleFunc("/liveness", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"server": "started"})
 	})
+	if s.metrics != nil {
+		mux.HandleFunc(MetricsPath, s.metrics.handler())
+	}
 	return mux
 }
 
-// managementMux is the Management API on the internal HTTPS port: login
-// with basic auth admin/admin returns an AccessToken, other resources need
-// it as a bearer token.
-func (s *server) managementMux() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/management/login", func(w http.ResponseWriter, r *http.Request) {
-		u, p, ok := r.BasicAuth()
-		if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(adminUser)) != 1 || subtle.ConstantTimeCompare([]byte(p), []byte(adminPassword)) != 1 {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"Error": "Error while authenticating the user"})
-			return
-		}
-		tok := s.issueToken(u)
-		writeJSON(w, http.StatusOK, map[string]string{"AccessToken": tok})
-	})
-	mux.HandleFunc("/management/", func(w http.ResponseWriter, r *http.Request) {
-		if !s.validToken(r.Header.Get("Authorization")) {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"Error": "Invalid credentials"})
-			return
-		}
-		if r.URL.Path != "/management/server" {
-			writeJSON(w, http.StatusNotFound, map[string]string{"Error": "resource not found"})
-			return
-		}
-		writeJSON(w, http.StatusOK, s.serverInfo())
-	})
-	return mux
+// readinessBody is MI's readiness answer (ReadinessResource), in its order.
+type readinessBody struct {
+	Version    string   `json:"version"`
+	Status     string   `json:"status"`
+	FaultyApps []string `json:"Faulty CAPPs,omitempty"`
 }
 
-// ServerInfo is the body of GET /management/server.
-type ServerInfo struct {
-	ProductName    string    `json:"productName"`
-	ProductVersion string    `json:"productVersion"`
-	CarbonHome     string    `json:"carbonHome"`
-	PID            int       `json:"pid"`
-	Offset         int       `json:"offset"`
-	OffsetFrom     string    `json:"offsetFrom"`
-	Ports          ports.Set `json:"ports"`
-	JMXPort        int       `json:"jmxPort"`
-	StartedAt      time.Time `json:"startedAt"`
-	Ready          bool      `json:"ready"`
-}
-
-func (s *server) serverInfo() ServerInfo {
-	info := ServerInfo{
-		ProductName: "WSO2 Micro Integrator", ProductVersion: MIVersion,
-		CarbonHome: s.home, PID: os.Getpid(), Offset: s.cfg.offset, OffsetFrom: s.cfg.offsetFrom,
-		Ports: s.cfg.ports, StartedAt: s.start, Ready: s.ready.Load(),
+// readiness is /healthz: 503 while the server is still deploying (or a
+// fault keeps it unready), then 200 with MI's version, or 500 whenever an
+// application is faulty, naming the faulty files.
+func (s *server) readiness() (int, any) {
+	if !s.ready.Load() {
+		return http.StatusServiceUnavailable, map[string]string{"status": "not ready"}
 	}
-	s.mu.Lock()
-	if s.jmx != nil {
-		if a, ok := s.jmx.Addr().(*net.TCPAddr); ok {
-			info.JMXPort = a.Port
-		}
+	if faulty := s.deployer.faulty(); len(faulty) > 0 {
+		return http.StatusInternalServerError, readinessBody{Version: MIVersion, Status: "not ready, faulty CAPPs detected", FaultyApps: faulty}
 	}
-	s.mu.Unlock()
-	return info
-}
-
-func (s *server) issueToken(user string) string {
-	enc := base64.RawURLEncoding
-	var nonce [24]byte
-	rand.Read(nonce[:])
-	hdr := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	body, _ := json.Marshal(map[string]any{"sub": user, "iss": "mictl-sim", "iat": time.Now().Unix(), "jti": enc.EncodeToString(nonce[:12])})
-	tok := hdr + "." + enc.EncodeToString(body) + "." + enc.EncodeToString(nonce[12:])
-	s.tokenMu.Lock()
-	defer s.tokenMu.Unlock()
-	if s.tokens == nil {
-		s.tokens = map[string]struct{}{}
-	}
-	s.tokens[tok] = struct{}{}
-	return tok
-}
-
-func (s *server) validToken(authz string) bool {
-	tok, ok := strings.CutPrefix(authz, "Bearer ")
-	if !ok || tok == "" {
-		return false
-	}
-	s.tokenMu.Lock()
-	defer s.tokenMu.Unlock()
-	_, ok = s.tokens[tok]
-	return ok
+	return http.StatusOK, readinessBody{Version: MIVersion, Status: "ready"}
 }

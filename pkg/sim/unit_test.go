@@ -246,7 +246,8 @@ func TestParseFaults(t *testing.T) {
 // MI-FACTS "Health and management": healthz, liveness, login, bearer tokens.
 func TestHandlers(t *testing.T) {
 	t.Parallel()
-	s := &server{home: "/h", cfg: serverConfig{offset: 4, ports: ports.DefaultBases().Shift(4)}, log: newLogger(io.Discard, t.TempDir())}
+	s := &server{home: t.TempDir(), cfg: serverConfig{offset: 4, ports: ports.DefaultBases().Shift(4)}, log: newLogger(io.Discard, t.TempDir())}
+	s.deployer = newDeployer(s)
 	internal := httptest.NewServer(s.internalMux())
 	defer internal.Close()
 	mgmt := httptest.NewServer(s.managementMux())
@@ -255,7 +256,7 @@ func TestHandlers(t *testing.T) {
 		t.Errorf("healthz before ready: %d %s", code, body)
 	}
 	s.ready.Store(true)
-	if code, body := get(internal.URL+"/healthz", nil); code != 200 || strings.TrimSpace(body) != `{"status":"ready"}` {
+	if code, body := get(internal.URL+"/healthz", nil); code != 200 || strings.TrimSpace(body) != `{"version":"4.4.0","status":"ready"}` {
 		t.Errorf("healthz ready: %d %s", code, body)
 	}
 	if code, body := get(internal.URL+"/liveness", nil); code != 200 || strings.TrimSpace(body) != `{"server":"started"}` {
