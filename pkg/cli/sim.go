@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/sim"
 )
 
@@ -26,14 +29,19 @@ one anywhere, to look at or to run by hand (bin/micro-integrator.sh).
 The simulator opens MI's ports (8280/8243/9191/9154 plus the offset from
 deployment.toml or -DportOffset), a random JMX-like TCP port, answers
 /healthz, /liveness and the Management API, writes MI's log lines and pid
-file, and behaves like MI's script towards signals. Faults are injected
-with environment variables:
+file, and behaves like MI's script towards signals. It deploys the CApps
+(.car) in repository/deployment/server/carbonapps/ as MI does, serves their
+APIs on the pass-through ports and opens their inbound endpoints' ports;
+"mictl sim capp" builds sample CApps. With [[synapse_handlers]] MetricHandler
+in deployment.toml and -DenablePrometheusApi=true it serves MI's metrics at
+/metric-service/metrics. Faults are injected with environment variables:
 
 ` + faultHelp(),
 		Example: `  mictl sim dist /tmp/mi-sim
+  mictl sim capp build/orders_1.0.0.car --name orders --api /orders
   MICTL_SIM_CRASH_AFTER=30s mictl up --instances 2   # every instance crashes after 30 s`,
 	})
-	cmd.AddCommand(newCmdSimDist(streams), newCmdSimRun(streams))
+	cmd.AddCommand(newCmdSimDist(streams), newCmdSimRun(streams), newCmdSimCApp(streams))
 	return cmd
 }
 
@@ -86,4 +94,73 @@ func newCmdSimRun(streams *IOStreams) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// simCAppOptions are the flags of `mictl sim capp`.
+type simCAppOptions struct {
+	name, version string
+	apis          []string
+	inboundHTTP   []int
+	inboundWS     []int
+	faulty        bool
+}
+
+// newCmdSimCApp builds sample .car files for tests, demos and trying
+// deployments on the simulator.
+func newCmdSimCApp(streams *IOStreams) *cobra.Command {
+	var o simCAppOptions
+	cmd := &cobra.Command{
+		Use:   "capp OUT.car",
+		Short: "Build a sample CApp (.car) with APIs and inbound endpoints",
+		Long: `Build a Carbon Application laid out as MI's tooling writes it: artifacts.xml,
+a sequence, an API per --api (answering every path below its context), an
+HTTP inbound endpoint per --inbound-http port and a WebSocket one per
+--inbound-ws port. --faulty adds an API whose XML is malformed, which MI
+(and the simulator) list as a faulty application. The same flags always
+build the same bytes. The file is written atomically.`,
+		Example: `  mictl sim capp build/orders_1.0.0.car --name orders --api /orders
+  mictl sim capp hl.car --name hl --version 2.0.0 --api /a --api /b --inbound-http 8085
+  mictl sim capp broken.car --name broken --faulty
+  cp build/orders_1.0.0.car /tmp/mi-sim/repository/deployment/server/carbonapps/`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			return runSimCApp(streams, args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.name, "name", "", "the application's name (required)")
+	f.StringVar(&o.version, "version", capp.BuildVersion, "the application's version")
+	f.StringArrayVar(&o.apis, "api", nil, "an API at this context, e.g. /orders (repeatable)")
+	f.IntSliceVar(&o.inboundHTTP, "inbound-http", nil, "an HTTP inbound endpoint on this port (repeatable)")
+	f.IntSliceVar(&o.inboundWS, "inbound-ws", nil, "a WebSocket inbound endpoint on this port (repeatable)")
+	f.BoolVar(&o.faulty, "faulty", false, "add an API with malformed XML: the application deploys as faulty")
+	return cmd
+}
+
+func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
+	if o.name == "" {
+		return usageErrorf("mictl sim capp: --name is required\nSee 'mictl sim capp --help'.")
+	}
+	if !strings.HasSuffix(out, ".car") {
+		return usageErrorf("mictl sim capp: %s: the file must end in .car (MI deploys nothing else)", out)
+	}
+	spec := capp.Spec{Name: o.name, Version: o.version, Faulty: o.faulty}
+	for _, c := range o.apis {
+		spec.APIs = append(spec.APIs, capp.APISpec{Context: c})
+	}
+	for _, p := range o.inboundHTTP {
+		spec.Inbounds = append(spec.Inbounds, capp.InboundSpec{Protocol: "http", Port: p})
+	}
+	for _, p := range o.inboundWS {
+		spec.Inbounds = append(spec.Inbounds, capp.InboundSpec{Protocol: "ws", Port: p})
+	}
+	var buf bytes.Buffer
+	if err := capp.Build(&buf, spec); err != nil {
+		return usageErrorf("mictl sim capp: %v", err)
+	}
+	if err := fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.ErrOut, "wrote %s (%s_%s, %d bytes)\n", out, spec.Name, o.version, buf.Len())
+	return nil
 }
