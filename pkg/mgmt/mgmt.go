@@ -68,8 +68,9 @@ type Client struct {
 	timeout  time.Duration
 	http     *http.Client
 
-	mu    sync.Mutex
-	token string
+	loginMu sync.Mutex // one login at a time: concurrent callers share it
+	mu      sync.Mutex
+	token   string
 }
 
 // Defaults of a fresh MI (docs/mi-integrations.md, "Management API").
@@ -183,6 +184,21 @@ func (c *Client) login(ctx context.Context) (string, error) {
 	return r.AccessToken, nil
 }
 
+// tokenAfter returns a token other than stale ("" for none yet): the one
+// another caller got meanwhile, else a fresh login's. Callers waiting
+// here share one login.
+func (c *Client) tokenAfter(ctx context.Context, stale string) (string, error) {
+	c.loginMu.Lock()
+	defer c.loginMu.Unlock()
+	c.mu.Lock()
+	cur := c.token
+	c.mu.Unlock()
+	if cur != "" && cur != stale {
+		return cur, nil
+	}
+	return c.login(ctx)
+}
+
 // call sends one authenticated request, logging in first when there is no
 // token and once more when the token is refused. body makes the request
 // body afresh for each try.
@@ -193,7 +209,7 @@ func (c *Client) call(ctx context.Context, method, path string, body func() (io.
 	c.mu.Unlock()
 	fresh := false
 	if token == "" {
-		t, err := c.login(ctx)
+		t, err := c.tokenAfter(ctx, "")
 		if err != nil {
 			return err
 		}
@@ -218,7 +234,7 @@ func (c *Client) call(ctx context.Context, method, path string, body func() (io.
 			return c.fail(op, 0, "", err)
 		}
 		if status == http.StatusUnauthorized && !fresh {
-			if token, err = c.login(ctx); err != nil {
+			if token, err = c.tokenAfter(ctx, token); err != nil {
 				return err
 			}
 			fresh = true

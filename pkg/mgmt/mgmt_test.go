@@ -1,0 +1,203 @@
+package mgmt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeMI is a Management API whose tokens the test can revoke.
+type fakeMI struct {
+	logins  atomic.Int32
+	mu      sync.Mutex
+	valid   map[string]bool
+	refuse  bool // refuse every token, even fresh ones
+	delay   time.Duration
+	payload string
+}
+
+func (f *fakeMI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/management/login" {
+		u, p, ok := r.BasicAuth()
+		if !ok || u != "admin" || p != "secret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"Error":"Error while authenticating the user"}`)
+			return
+		}
+		n := f.logins.Add(1)
+		tok := fmt.Sprintf("tok-%d", n)
+		f.mu.Lock()
+		if f.valid == nil {
+			f.valid = map[string]bool{}
+		}
+		f.valid[tok] = true
+		f.mu.Unlock()
+		fmt.Fprintf(w, `{"AccessToken":%q}`, tok)
+		return
+	}
+	f.mu.Lock()
+	ok := f.valid[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")] && !f.refuse
+	f.mu.Unlock()
+	if !ok {
+		w.WriteHeader(http.StatusUnauthorized)
+		fmt.Fprint(w, `{"Error":"Invalid credentials"}`)
+		return
+	}
+	time.Sleep(f.delay)
+	switch r.URL.Path {
+	case "/management/apis":
+		fmt.Fprint(w, `{"count":1,"list":[{"name":"a","url":"http://localhost:8290/a"}]}`)
+	case "/management/applications/missing":
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"Error":"Cannot remove the Carbon Application.missing does not exist"}`)
+	default:
+		fmt.Fprint(w, f.payload)
+	}
+}
+
+func (f *fakeMI) revoke() {
+	f.mu.Lock()
+	f.valid = nil
+	f.mu.Unlock()
+}
+
+func newFake(t *testing.T) (*fakeMI, *Client) {
+	t.Helper()
+	f := &fakeMI{}
+	srv := httptest.NewTLSServer(f)
+	t.Cleanup(srv.Close)
+	c, err := New(Options{URL: srv.URL, Password: "secret", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return f, c
+}
+
+// One login per client, kept in memory; a refused token makes it log in
+// again, once.
+func TestLoginOnceAndRelogin(t *testing.T) {
+	t.Parallel()
+	f, c := newFake(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.APIs(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	apis, err := c.APIs(ctx)
+	if err != nil || len(apis) != 1 || apis[0].URL != "http://localhost:8290/a" {
+		t.Fatalf("APIs: %v %v", apis, err)
+	}
+	if n := f.logins.Load(); n != 1 {
+		t.Errorf("%d logins for 9 calls, 8 of them concurrent; want 1", n)
+	}
+	f.revoke()
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.APIs(ctx); err != nil {
+				t.Errorf("after a revoked token: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := f.logins.Load(); n != 2 {
+		t.Errorf("logins %d, want one more after the revoked token", n)
+	}
+	f.mu.Lock()
+	f.refuse = true
+	f.mu.Unlock()
+	_, err = c.APIs(ctx)
+	if !errors.Is(err, ErrUnauthorized) || !strings.Contains(err.Error(), "the token from a fresh login was refused") {
+		t.Errorf("refused fresh token: %v", err)
+	}
+}
+
+func TestErrorsNameTheInstance(t *testing.T) {
+	t.Parallel()
+	f := &fakeMI{}
+	srv := httptest.NewTLSServer(f)
+	defer srv.Close()
+	c, _ := New(Options{URL: srv.URL, User: "admin", Password: "wrong"})
+	_, err := c.Applications(context.Background())
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, ErrUnauthorized) || e.StatusCode != 401 {
+		t.Fatalf("wrong password: %v", err)
+	}
+	if want := "management API " + srv.URL + ": GET /management/login: HTTP 401: login as admin refused: check management_user / management_password"; err.Error() != want {
+		t.Errorf("message %q\nwant    %q", err, want)
+	}
+	if strings.Contains(err.Error(), "wrong") {
+		t.Errorf("the password leaked into the error: %v", err)
+	}
+
+	_, c2 := newFake(t)
+	_, err = c2.UndeployApplication(context.Background(), "missing")
+	if err == nil || !strings.Contains(err.Error(), "DELETE /management/applications/missing: HTTP 404: Cannot remove the Carbon Application.missing does not exist") {
+		t.Errorf("404: %v", err)
+	}
+	if _, err := c2.UndeployApplication(context.Background(), "../x"); err == nil {
+		t.Errorf("a name with a directory was sent")
+	}
+	if _, err := c2.DeployApplication(context.Background(), "/tmp/x.zip"); err == nil || !strings.Contains(err.Error(), "only files named *.car") {
+		t.Errorf("deploy .zip: %v", err)
+	}
+}
+
+// Every call is bounded by the client's timeout and by its context.
+func TestTimeouts(t *testing.T) {
+	t.Parallel()
+	f := &fakeMI{delay: 500 * time.Millisecond, payload: "{}"}
+	srv := httptest.NewTLSServer(f)
+	defer srv.Close()
+	c, _ := New(Options{URL: srv.URL, Password: "secret", Timeout: 100 * time.Millisecond})
+	if _, err := c.Server(context.Background()); err == nil || !strings.Contains(err.Error(), "GET /management/server") {
+		t.Errorf("client timeout: %v", err)
+	}
+	c2, _ := New(Options{URL: srv.URL, Password: "secret", Timeout: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c2.Server(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("context deadline: %v", err)
+	}
+}
+
+// The certificate is trusted unverified only on a loopback IP; "localhost"
+// and other names are verified (the test server's certificate is not
+// trusted, so they fail).
+func TestTLSTrustOnlyOnLoopback(t *testing.T) {
+	t.Parallel()
+	f := &fakeMI{payload: "{}"}
+	srv := httptest.NewTLSServer(f)
+	defer srv.Close()
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	c, _ := New(Options{URL: "https://localhost:" + port, Password: "secret"})
+	if _, err := c.Server(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("localhost: %v, want a certificate error", err)
+	}
+	for host, want := range map[string]bool{"127.0.0.1": true, "127.1.2.3": true, "[::1]": true, "::1": true, "localhost": false, "10.0.0.1": false, "mi.example.com": false, "": false} {
+		if IsLoopback(host) != want {
+			t.Errorf("IsLoopback(%q) = %v", host, !want)
+		}
+	}
+	for _, bad := range []string{"", "127.0.0.1:9164", "ftp://x", "://"} {
+		if _, err := New(Options{URL: bad}); err == nil {
+			t.Errorf("New(%q) accepted", bad)
+		}
+	}
+}
