@@ -50,7 +50,9 @@ func simulated(t *testing.T) (string, string) {
 	env := map[string]string{"CARBON_HOME": home, sim.EnvBind: "127.0.0.1", sim.EnvStartupDelay: "0s", sim.EnvDeployInterval: "50ms"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- sim.Run(ctx, []string{ports.OffsetFlag + strconv.Itoa(off)}, func(k string) string { return env[k] }, io.Discard) }()
+	go func() {
+		done <- sim.Run(ctx, []string{ports.OffsetFlag + strconv.Itoa(off)}, func(k string) string { return env[k] }, io.Discard)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
