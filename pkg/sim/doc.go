@@ -17,6 +17,7 @@
 //
 //	mictl sim dist DIR        → WriteDist(DIR, MictlDistOptions())
 //	mictl sim run ARGS...     → os.Exit(Run(context.Background(), ARGS, os.Getenv, os.Stdout))   (hidden)
+//	mictl sim capp OUT.car    → capp.Build (sample CApps)
 //	mictl sim --help          → print FaultVars
 //
 // # The server
@@ -24,15 +25,77 @@
 // Run reads $CARBON_HOME/conf/deployment.toml (through pkg/deploytoml) and
 // -DportOffset with MI's precedence, writes $CARBON_HOME/wso2carbon.pid and
 // leaves it behind, opens the JMX-like random TCP port first (as the JVM's
-// agent, before MI's main), then after MICTL_SIM_STARTUP_DELAY the
-// pass-through HTTP and HTTPS listeners, logs "WSO2 Micro Integrator started
-// in N.NN seconds", and only then the internal HTTP API (/healthz,
-// /liveness) and the Management API (HTTPS, /management/login,
-// /management/server). A port already taken is logged ("started on ...",
-// then java.net.BindException) and skipped, never fatal. When
-// conf/log4j2.properties enables the syslog appender it opens a UDP socket
-// (protocol UDP) or an outgoing TCP connection (log4j2's default).
-// Everything binds MICTL_SIM_BIND, else 0.0.0.0 as MI.
+// agent, before MI's main), then after MICTL_SIM_STARTUP_DELAY deploys the
+// CApps, opens the pass-through HTTP and HTTPS listeners, logs "WSO2 Micro
+// Integrator started in N.NN seconds", and only then the internal HTTP API
+// (/healthz, /liveness, and /metric-service/metrics when MI's metrics are
+// on) and the Management API (HTTPS). A port already taken is logged
+// ("started on ...", then java.net.BindException) and skipped, never
+// fatal. When conf/log4j2.properties enables the syslog appender it opens a
+// UDP socket (protocol UDP) or an outgoing TCP connection (log4j2's
+// default). Everything binds MICTL_SIM_BIND, else 0.0.0.0 as MI.
+//
+// # Carbon Applications
+//
+// Every *.car in repository/deployment/server/carbonapps/ is read with
+// pkg/capp and deployed at start, before "started in" and before /healthz
+// can say ready; then, unless [server] hot_deployment = false, the
+// directory is scanned every MICTL_SIM_DEPLOY_INTERVAL (MI: 15 s): a new
+// file deploys, a changed one (size, time or inode) is undeployed and
+// deployed again, a removed one undeployed, other files are ignored. As in
+// MI (docs/mi-integrations.md, "Faulty applications"):
+//   - a .car refused before its artifacts deploy (not a zip, no or bad
+//     artifacts.xml or artifact.xml, a missing dependency, a name_version
+//     already active) is only logged ("Error while deploying carbon
+//     application <path>", "Carbon Application : X already exists. Two
+//     applications can't have the same Id. Deployment aborted.");
+//   - an artifact that fails to deploy (malformed API/proxy/inbound XML, a
+//     port not in 1-65535, an inbound port in use, an API name or context
+//     already served) makes the application faulty: "Error occurred while
+//     deploying the Carbon application: <file>. Reverting ...", the
+//     Management API's faultyList with MI's errorMessage, and /healthz 500
+//     {"version","status":"not ready, faulty CAPPs detected","Faulty
+//     CAPPs":[files]} for as long as it stays; /liveness stays 200.
+//
+// A deployed application's APIs are served on the pass-through ports at
+// their context (GET <context>/fault answers 500, an error request), its
+// proxy services at /services/<name>, and its inbound endpoints listen on
+// their own ports: HTTP/HTTPS ones at the port plus the offset only with
+// [mediation] inbound.port_offset_enable = true (or the synapse property
+// inbound.port.offset.enable), WebSocket ones with ws.use.port.offset, the
+// rest as written (capp.Inbound.Effective). A port in use gets MI's
+// warning "Port N used by inbound endpoint X is already used by another
+// application hence undeploying inbound endpoint" and the application
+// turns faulty; the server runs on. With no application deployed the
+// pass-through ports answer any path with a small JSON body (the
+// simulator's stand-in for MI's main sequence); with one, unknown paths are
+// 404.
+//
+// # Management API
+//
+// On the internal HTTPS port: GET /management/login with basic auth
+// admin/admin returns {"AccessToken"}; every other resource needs it as a
+// bearer token (401 otherwise): /management/server, /management/applications
+// (GET: totalCount, activeCount, activeList with artifacts, faultyCount,
+// faultyList with errorMessage; ?carbonAppName=X; POST: one multipart .car,
+// written into carbonapps/ for the next scan; DELETE
+// /management/applications/{name}: removes carbonapps/{name}.car),
+// /management/apis, /management/proxy-services and
+// /management/inbound-endpoints ({"count","list"}).
+//
+// # Metrics
+//
+// With deployment.toml's [[synapse_handlers]] class = MetricHandlerClass
+// and -DenablePrometheusApi=true (JAVA_OPTS or arguments), the internal HTTP
+// API serves MetricsPath in the Prometheus text format with MI's names,
+// help texts, labels and buckets: wso2_integration_server_up,
+// wso2_integration_server_version, wso2_integration_service_up, and per
+// api/proxy/inbound_endpoint/data_service request_count_total,
+// request_count_error_total and latency_seconds. Counts are real: requests
+// to deployed APIs, proxies and inbound endpoints, plus (simulator only,
+// so load moves the numbers on an empty server) requests answered by the
+// pass-through stand-in and /healthz, as APIs named mictl-sim-passthrough
+// and mictl-sim-healthz. MI's JVM metrics are not imitated.
 //
 // Signals: Run catches SIGTERM and SIGINT itself (so MICTL_SIM_IGNORE_SIGTERM
 // can work) and ignores SIGPIPE like the JVM; on SIGTERM it logs MI's

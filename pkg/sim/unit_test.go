@@ -278,3 +278,78 @@ func TestHandlers(t *testing.T) {
 		t.Errorf("other resource without token: %d", code)
 	}
 }
+
+// docs/mi-integrations.md: the deployment.toml keys and system property
+// the simulator reads for CApps and metrics, in the forms MI accepts.
+func TestLoadConfigIntegrations(t *testing.T) {
+	t.Parallel()
+	handler := "[[synapse_handlers]]\nname = \"CustomObservabilityHandler\"\nclass = \"" + MetricHandlerClass + "\"\n"
+	cases := []struct {
+		name, toml, javaOpts string
+		args                 []string
+		host                 string
+		hot, inbound, metric bool
+		err                  string
+	}{
+		{name: "defaults", toml: "", host: "localhost", hot: true},
+		{name: "template", toml: string(deploytoml.Template()), host: "localhost", hot: true},
+		{name: "hostname and hot deployment off", toml: "[server]\nhostname = \"mi.example\"\nhot_deployment = false\n", host: "mi.example"},
+		{name: "hot deployment as a string", toml: "[server]\nhot_deployment = \"false\"\n", host: "localhost"},
+		{name: "bad hot deployment", toml: "[server]\nhot_deployment = 3\n", err: "server.hot_deployment must be true or false"},
+		{name: "inbound offset, mediation", toml: "[mediation]\ninbound.port_offset_enable = true\n", host: "localhost", hot: true, inbound: true},
+		{name: "inbound offset, synapse property", toml: "[synapse_properties]\n'inbound.port.offset.enable' = \"true\"\n", host: "localhost", hot: true, inbound: true},
+		{name: "metrics need the flag", toml: handler, host: "localhost", hot: true},
+		{name: "metrics need the handler", javaOpts: "-DenablePrometheusApi=true", host: "localhost", hot: true},
+		{name: "metrics on", toml: handler, javaOpts: "-DenablePrometheusApi=true", host: "localhost", hot: true, metric: true},
+		{name: "metrics flag in args", toml: handler, args: []string{"-DenablePrometheusApi=TRUE"}, host: "localhost", hot: true, metric: true},
+		{name: "other handler", toml: "[[synapse_handlers]]\nclass = \"x.Y\"\n", javaOpts: "-DenablePrometheusApi=true", host: "localhost", hot: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			home := t.TempDir()
+			os.MkdirAll(filepath.Join(home, "conf"), 0o755)
+			writeFile(t, filepath.Join(home, DeployTOMLPath), c.toml)
+			cfg, err := loadConfig(home, func(k string) string {
+				if k == "JAVA_OPTS" {
+					return c.javaOpts
+				}
+				return ""
+			}, c.args)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.hostname != c.host || cfg.hotDeployment != c.hot || cfg.inboundPortOffset != c.inbound || cfg.metrics != c.metric {
+				t.Errorf("host %q hot %v inbound %v metrics %v; want %q %v %v %v", cfg.hostname, cfg.hotDeployment, cfg.inboundPortOffset, cfg.metrics, c.host, c.hot, c.inbound, c.metric)
+			}
+		})
+	}
+}
+
+func TestParseFaultsDeployInterval(t *testing.T) {
+	t.Parallel()
+	for v, want := range map[string]time.Duration{"": time.Second, "250ms": 250 * time.Millisecond, "15s": 15 * time.Second} {
+		f, err := parseFaults(func(k string) string {
+			if k == EnvDeployInterval {
+				return v
+			}
+			return ""
+		})
+		if err != nil || f.deployEvery != want {
+			t.Errorf("%q: %v %v", v, f.deployEvery, err)
+		}
+	}
+	if _, err := parseFaults(func(k string) string {
+		if k == EnvDeployInterval {
+			return "0s"
+		}
+		return ""
+	}); err == nil {
+		t.Errorf("a zero interval was accepted")
+	}
+}
