@@ -90,6 +90,22 @@ func passURL(set ports.Set, path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", set[ports.HTTP], path)
 }
 
+// startWithCApps starts the script of a fresh distribution at a free offset
+// with a fast hot deployment scan; prepare (if any) readies the home first.
+// It returns once /healthz is ready.
+func startWithCApps(t *testing.T, prepare func(home string, off int), env ...string) (in *instance, home string, set ports.Set) {
+	t.Helper()
+	home = newDist(t)
+	off := freeOffset(t)
+	set = ports.DefaultBases().Shift(off)
+	if prepare != nil {
+		prepare(home, off)
+	}
+	in = start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: append(env, fastDeploy)})
+	waitReady(t, set)
+	return in, home, set
+}
+
 // waitLog waits until the instance's log holds line n times.
 func (in *instance) waitLog(line string, n int) {
 	in.t.Helper()
@@ -103,12 +119,9 @@ func (in *instance) waitLog(line string, n int) {
 // files are ignored.
 func TestCAppDeployRedeployUndeploy(t *testing.T) {
 	t.Parallel()
-	home := newDist(t)
-	off := freeOffset(t)
-	set := ports.DefaultBases().Shift(off)
-	placeCar(t, home, "orders_1.0.0.car", carBytes(t, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}))
-	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: []string{fastDeploy}})
-	waitReady(t, set)
+	in, home, set := startWithCApps(t, func(home string, _ int) {
+		placeCar(t, home, "orders_1.0.0.car", carBytes(t, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}))
+	})
 
 	log := in.log()
 	deployedAt := indexOfLine(log, "INFO {CappDeployer} - Successfully Deployed Carbon Application : orders_1.0.0{super-tenant}")
@@ -172,12 +185,8 @@ func TestCAppDeployRedeployUndeploy(t *testing.T) {
 // faulty file makes /healthz 200 again.
 func TestFaultyCApp(t *testing.T) {
 	t.Parallel()
-	home := newDist(t)
-	off := freeOffset(t)
-	set := ports.DefaultBases().Shift(off)
-	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: []string{fastDeploy}})
+	in, home, set := startWithCApps(t, nil)
 	pid := in.serverPID(0)
-	waitReady(t, set)
 
 	notZip := placeCar(t, home, "junk_1.0.0.car", []byte("not a zip at all"))
 	in.waitLog("ERROR {CappDeployer} - Error while deploying carbon application "+notZip, 1)
@@ -227,14 +236,11 @@ func TestFaultyCApp(t *testing.T) {
 // name_version: the second is refused with MI's lines and not listed.
 func TestDuplicateCAppID(t *testing.T) {
 	t.Parallel()
-	home := newDist(t)
-	off := freeOffset(t)
-	set := ports.DefaultBases().Shift(off)
 	data := carBytes(t, capp.Spec{Name: "dup", APIs: []capp.APISpec{{Context: "/dup"}}})
-	placeCar(t, home, "a.car", data)
-	placeCar(t, home, "b.car", data)
-	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: []string{fastDeploy}})
-	waitReady(t, set)
+	in, home, set := startWithCApps(t, func(home string, _ int) {
+		placeCar(t, home, "a.car", data)
+		placeCar(t, home, "b.car", data)
+	})
 	log := in.log()
 	for _, line := range []string{
 		"INFO {CappDeployer} - Successfully Deployed Carbon Application : dup_1.0.0{super-tenant}",
@@ -324,18 +330,16 @@ func TestInboundEndpointPorts(t *testing.T) {
 // keeps running.
 func TestInboundPortTaken(t *testing.T) {
 	t.Parallel()
-	home := newDist(t)
-	off := freeOffset(t)
-	set := ports.DefaultBases().Shift(off)
-	port := freeInboundPort(t, off)
-	squat, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer squat.Close()
-	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: []string{fastDeploy}})
+	var port int
+	in, home, set := startWithCApps(t, func(_ string, off int) {
+		port = freeInboundPort(t, off)
+		squat, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { squat.Close() })
+	})
 	pid := in.serverPID(0)
-	waitReady(t, set)
 	placeCar(t, home, "clash_1.0.0.car", carBytes(t, capp.Spec{Name: "clash", Inbounds: []capp.InboundSpec{{Name: "Clash", Port: port}}}))
 	in.waitLog(fmt.Sprintf("WARN {InboundHttpListener} - Port %d used by inbound endpoint Clash is already used by another application hence undeploying inbound endpoint", port), 1)
 	in.waitLog("Error occurred while deploying the Carbon application: clash_1.0.0.car.", 1)
@@ -378,11 +382,7 @@ func TestHotDeploymentOff(t *testing.T) {
 // removes <name>.car; both need the token.
 func TestManagementPostDelete(t *testing.T) {
 	t.Parallel()
-	home := newDist(t)
-	off := freeOffset(t)
-	set := ports.DefaultBases().Shift(off)
-	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: []string{fastDeploy}})
-	waitReady(t, set)
+	in, _, set := startWithCApps(t, nil)
 	h := mgmtHeader(t, set)
 	apps := fmt.Sprintf("https://127.0.0.1:%d/management/applications", set[ports.Management])
 	post := func(header http.Header, files map[string][]byte) (int, string) {
@@ -396,14 +396,7 @@ func TestManagementPostDelete(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, apps, &buf)
 		req.Header = header.Clone()
 		req.Header.Set("Content-Type", mw.FormDataContentType())
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
+		return send(req)
 	}
 	car := carBytes(t, capp.Spec{Name: "up", APIs: []capp.APISpec{{Context: "/up"}}})
 	if code, _ := post(http.Header{}, map[string][]byte{"up_1.0.0.car": car}); code != http.StatusUnauthorized {
@@ -429,14 +422,7 @@ func TestManagementPostDelete(t *testing.T) {
 	del := func(name string, header http.Header) (int, string) {
 		req, _ := http.NewRequest(http.MethodDelete, apps+"/"+name, nil)
 		req.Header = header
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		var b bytes.Buffer
-		b.ReadFrom(resp.Body)
-		return resp.StatusCode, b.String()
+		return send(req)
 	}
 	if code, _ := del("up_1.0.0", http.Header{}); code != http.StatusUnauthorized {
 		t.Errorf("DELETE without a token: %d", code)
@@ -530,14 +516,12 @@ func TestMetricsCountRequests(t *testing.T) {
 // next start).
 func TestShutdownClosesInbounds(t *testing.T) {
 	t.Parallel()
-	home := newDist(t)
-	off := freeOffset(t)
-	set := ports.DefaultBases().Shift(off)
-	p := freeInboundPort(t, off)
-	placeCar(t, home, "s_1.0.0.car", carBytes(t, capp.Spec{Name: "s", Inbounds: []capp.InboundSpec{{Port: p}}}))
-	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: []string{fastDeploy}})
+	var p int
+	in, _, _ := startWithCApps(t, func(home string, off int) {
+		p = freeInboundPort(t, off)
+		placeCar(t, home, "s_1.0.0.car", carBytes(t, capp.Spec{Name: "s", Inbounds: []capp.InboundSpec{{Port: p}}}))
+	})
 	pid := in.serverPID(0)
-	waitReady(t, set)
 	syscall.Kill(pid, syscall.SIGTERM)
 	in.waitExit(10 * time.Second)
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))

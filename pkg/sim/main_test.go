@@ -411,6 +411,11 @@ func get(url string, header http.Header) (int, string) {
 	for k, v := range header {
 		req.Header[k] = v
 	}
+	return send(req)
+}
+
+// send does req and returns status and body; status 0 when it failed.
+func send(req *http.Request) (int, string) {
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err.Error()

@@ -205,16 +205,20 @@ func (s *server) openJMX(stdout io.Writer) int {
 	s.mu.Lock()
 	s.jmx = ln
 	s.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(ln)
 	return 0
+}
+
+// acceptAndClose holds a port for a protocol the simulator does not speak:
+// connections are accepted and closed until ln is closed.
+func acceptAndClose(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		c.Close()
+	}
 }
 
 // openSyslog imitates log4j2's Syslog appender when log4j2.properties

@@ -157,17 +157,7 @@ func (s *server) openInbound(in capp.Inbound) (*inboundListener, error) {
 		l.srv = &http.Server{Handler: s.inboundHandler(in), ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 10 * time.Second}
 		go l.srv.Serve(ln)
 	default:
-		// HL7, WS-RM and other listeners: the port is held, connections
-		// are accepted and closed.
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		go acceptAndClose(ln) // HL7, WS-RM and other listeners
 	}
 	return l, nil
 }
