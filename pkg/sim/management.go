@@ -100,7 +100,7 @@ func (s *server) serverInfo() ServerInfo {
 		RepositoryLocation: filepath.Join(s.home, "repository", "deployment", "server") + "/",
 		WorkDirectory:      filepath.Join(s.home, TmpDir, "work"),
 		JavaHome:           s.cfg.javaHome, JavaVersion: javaVersion, JavaVendor: "mictl simulator",
-		OSName: strings.ToUpper(runtime.GOOS[:1]) + runtime.GOOS[1:], OSVersion: runtime.GOARCH,
+		OSName: strings.ToUpper(runtime.GOOS[:1]) + runtime.GOOS[1:], OSVersion: kernelRelease(),
 		PID: os.Getpid(), Offset: s.cfg.offset, OffsetFrom: s.cfg.offsetFrom,
 		Ports: s.cfg.ports, StartedAt: s.start, Ready: s.ready.Load(),
 	}
@@ -112,6 +112,12 @@ func (s *server) serverInfo() ServerInfo {
 	}
 	s.mu.Unlock()
 	return info
+}
+
+// kernelRelease is what the JVM reports as os.version on Linux.
+func kernelRelease() string {
+	b, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return strings.TrimSpace(string(b))
 }
 
 // The JSON of MI's CarbonAppResource.

@@ -446,7 +446,8 @@ func (s *server) internalMux() http.Handler {
 		start := time.Now()
 		status, body := s.readiness()
 		writeJSON(w, status, body)
-		s.metrics.observe(serviceAPI, []string{simHealthzService, serviceAPI, s.serviceURL("http", "/healthz")}, time.Since(start), status >= 500)
+		url := fmt.Sprintf("http://%s:%d/healthz", s.cfg.hostname, s.cfg.ports[ports.InternalHTTP])
+		s.metrics.observe(serviceAPI, []string{simHealthzService, serviceAPI, url}, time.Since(start), status >= 500)
 	})
 	mux.HandleFunc("/liveness", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"server": "started"})
