@@ -199,7 +199,11 @@ func (s *server) postApplication(w http.ResponseWriter, r *http.Request) {
 		bad("Supports only for the Content-Type : multipart/form-data")
 		return
 	}
-	mr := multipart.NewReader(http.MaxBytesReader(w, r.Body, capp.MaxFileSize+1<<20), params["boundary"])
+	body := http.MaxBytesReader(w, r.Body, capp.MaxFileSize+1<<20)
+	// Read what is left of a refused upload, so that the client, still
+	// sending, gets the answer rather than a broken pipe.
+	defer io.Copy(io.Discard, body)
+	mr := multipart.NewReader(body, params["boundary"])
 	var name string
 	var data []byte
 	for {
