@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/sim"
 )
@@ -139,10 +140,10 @@ build the same bytes. The file is written atomically.`,
 
 func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
 	if o.name == "" {
-		return usageErrorf("mictl sim capp: --name is required\nSee 'mictl sim capp --help'.")
+		return exitcode.Usagef("mictl sim capp: --name is required\nSee 'mictl sim capp --help'.")
 	}
 	if !strings.HasSuffix(out, ".car") {
-		return usageErrorf("mictl sim capp: %s: the file must end in .car (MI deploys nothing else)", out)
+		return exitcode.Usagef("mictl sim capp: %s: the file must end in .car (MI deploys nothing else)", out)
 	}
 	spec := capp.Spec{Name: o.name, Version: o.version, Faulty: o.faulty}
 	for _, c := range o.apis {
@@ -156,7 +157,7 @@ func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
 	}
 	var buf bytes.Buffer
 	if err := capp.Build(&buf, spec); err != nil {
-		return usageErrorf("mictl sim capp: %v", err)
+		return exitcode.Usagef("mictl sim capp: %v", err)
 	}
 	if err := fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
 		return err
