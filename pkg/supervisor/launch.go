@@ -37,7 +37,7 @@ func CaptureEnv(env []string) []string {
 // instanceEnv builds an instance's environment: the supervisor's own minus
 // anything that must never leak between instances (CARBON_HOME, MI-FACTS:
 // the script prefers it to its own location) or from the supervisor's
-// environment (fault switches), plus what was captured for the instance.
+// environment (fault switches), plus the instance's own (LaunchEnv).
 func instanceEnv(inst *state.Instance) []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -47,12 +47,19 @@ func instanceEnv(inst *state.Instance) []string {
 		}
 		env = append(env, kv)
 	}
-	env = append(env, inst.Env...)
+	return append(env, LaunchEnv(inst)...)
+}
+
+// LaunchEnv is the part of an instance's environment that is the
+// instance's own: what was captured for it at `mictl up` (JAVA_HOME,
+// JAVA_OPTS, ...), its CARBON_HOME and the address the simulator binds.
+// `mictl export systemd` writes exactly these into each unit.
+func LaunchEnv(inst *state.Instance) []string {
 	abs, err := filepath.Abs(inst.Home)
 	if err != nil {
 		abs = inst.Home
 	}
-	return append(env, "CARBON_HOME="+abs, "MICTL_SIM_BIND="+inst.Bind)
+	return append(slices.Clip(inst.Env), "CARBON_HOME="+abs, "MICTL_SIM_BIND="+inst.Bind)
 }
 
 // launch is one start of an instance's script.
