@@ -1,0 +1,191 @@
+// Package export carries a configuration planned on this host to the
+// engines it will run on beyond it: Kubernetes, systemd, Compose. It builds
+// the one input every exporter reads (each instance's offset, ports,
+// rendered deployment.toml, launch record and CApps) from the same
+// reconcile.Target `mictl up` uses, so nothing renders deployment.toml a
+// second way, and it writes an export's files atomically.
+//
+// The exporters themselves (pkg/export/kubernetes, systemd, compose) turn
+// an Input into Files in memory; nothing is written until every file of
+// an export exists and every input was checked.
+package export
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+// Input is a planned configuration as the exporters see it.
+type Input struct {
+	// ConfigFile is the mictl.toml it came from ("" when none), for the
+	// generated files' headers.
+	ConfigFile string
+	// Prefix is the configuration's name_prefix.
+	Prefix string
+	// Simulator is true when the instances run the built-in simulator.
+	Simulator bool
+	// InstancesDir is the absolute directory of the instance homes.
+	InstancesDir string
+	Instances    []Instance
+}
+
+// Instance is one planned instance.
+type Instance struct {
+	Name   string
+	Offset int
+	// Bases are the base ports (offset 0) after the instance's overrides.
+	Bases ports.Set
+	// HostTOML is the deployment.toml `mictl up` writes into its home:
+	// what systemd and Compose run.
+	HostTOML []byte
+	// PodTOML is the same file rendered for a host of its own: MI's
+	// default offset, written explicitly (MI-FACTS: a pod has its own
+	// address, so pods need no offsets).
+	PodTOML []byte
+	// Launch is the record `mictl up` would launch it with: Home, Bind,
+	// Args (-DportOffset=N with offset_method "flag"), Env.
+	Launch state.Instance
+	// Customised is true when an [[instance]] table gives it overrides.
+	Customised bool
+	CApps      []CApp
+}
+
+// Ports are the instance's ports as planned on this host.
+func (i Instance) Ports() ports.Set { return i.Bases.Shift(i.Offset) }
+
+// PodPorts are the instance's ports in a pod of its own.
+func (i Instance) PodPorts() ports.Set { return i.Bases.Shift(ports.DefaultOffset) }
+
+// LaunchEnv is the instance's own environment, exactly as the supervisor
+// sets it (captured variables, CARBON_HOME, the simulator's bind address).
+func (i Instance) LaunchEnv() []string { return supervisor.LaunchEnv(&i.Launch) }
+
+// JVMEnv is the part of the launch environment that carries to another
+// host: the JVM settings. JAVA_HOME, CARBON_HOME and the simulator's
+// switches name things on this host only.
+func (i Instance) JVMEnv() []string {
+	var out []string
+	for _, kv := range i.Launch.Env {
+		if strings.HasPrefix(kv, "JAVA_OPTS=") || strings.HasPrefix(kv, "JVM_MEM_OPTS=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// CApp is a declared Carbon Application (.car), read whole.
+type CApp struct {
+	Path   string // as declared
+	File   string // its base name, the name MI deploys it under
+	Data   []byte
+	SHA256 string // hex
+}
+
+// Options are what FromTarget needs beyond the target.
+type Options struct {
+	// CApps lists the CApp files declared for an instance (nil: none).
+	CApps func(instance string) []string
+}
+
+// FromTarget builds the exporters' input from t: every planned instance
+// with both its renders, its launch record and its CApps read. A bad
+// override or an unreadable CApp is a *config.Error.
+func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
+	dir, err := filepath.Abs(t.Config.InstancesDir)
+	if err != nil {
+		return nil, err
+	}
+	in := &Input{
+		ConfigFile: t.Config.File, Prefix: t.Config.NamePrefix,
+		Simulator: t.Config.UsesSimulator(), InstancesDir: dir,
+	}
+	pods := podTarget(t)
+	cache := map[string]CApp{}
+	for _, p := range t.Plan.Instances {
+		inst := Instance{Name: p.Name, Offset: p.Offset, Bases: p.Bases}
+		if inst.HostTOML, err = t.Render(p); err != nil {
+			return nil, err
+		}
+		if inst.PodTOML, err = pods.Render(ports.Instance{Name: p.Name, Offset: ports.DefaultOffset, Bases: p.Bases}); err != nil {
+			return nil, err
+		}
+		if inst.Launch, err = t.Record(p); err != nil {
+			return nil, err
+		}
+		ic, ok := t.Config.InstanceSettings(p.Name)
+		inst.Customised = ok && len(ic.Overrides) > 0
+		if opts.CApps != nil {
+			for _, path := range opts.CApps(p.Name) {
+				c, err := readCApp(path, cache)
+				if err != nil {
+					return nil, &config.Error{Where: "instance " + p.Name, Msg: err.Error()}
+				}
+				inst.CApps = append(inst.CApps, c)
+			}
+		}
+		in.Instances = append(in.Instances, inst)
+	}
+	return in, nil
+}
+
+// podTarget is t rendering as for a host of its own: the offset always
+// written into the file ([server] offset), whatever offset_method says,
+// since a pod gets no -DportOffset.
+func podTarget(t *reconcile.Target) *reconcile.Target {
+	cfg := *t.Config
+	cfg.OffsetMethod = config.OffsetMethodTOML
+	pt := *t
+	pt.Config = &cfg
+	return &pt
+}
+
+// readCApp reads a declared CApp once, however many instances declare it.
+func readCApp(path string, cache map[string]CApp) (CApp, error) {
+	if c, ok := cache[path]; ok {
+		return c, nil
+	}
+	if !strings.HasSuffix(path, ".car") {
+		return CApp{}, fmt.Errorf("CApp %s: Micro Integrator deploys only .car files", path)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return CApp{}, fmt.Errorf("CApp %s: %w", path, err)
+	}
+	if !info.Mode().IsRegular() {
+		return CApp{}, fmt.Errorf("CApp %s is not a regular file", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return CApp{}, fmt.Errorf("CApp %s: %w", path, err)
+	}
+	sum := sha256.Sum256(data)
+	c := CApp{Path: path, File: filepath.Base(path), Data: data, SHA256: hex.EncodeToString(sum[:])}
+	cache[path] = c
+	return c, nil
+}
+
+// Header is the comment every generated file starts with: where it came
+// from and that it is made again, not edited.
+func (in *Input) Header(command string) []string {
+	from := "the built-in defaults (no mictl.toml)"
+	if in.ConfigFile != "" {
+		from = in.ConfigFile
+	}
+	return []string{
+		Generated(command) + " from " + from + ".",
+		"Do not edit: change mictl.toml and export again.",
+	}
+}
+
+// Generated is how every generated file's first line starts.
+func Generated(command string) string { return "Generated by `mictl " + command + "`" }

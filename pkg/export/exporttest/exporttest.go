@@ -1,0 +1,135 @@
+// Package exporttest builds exporters' inputs for tests the way `mictl
+// export` does: a mictl.toml planned on this host by reconcile and
+// rendered by the one renderer, never a hand-made Input.
+package exporttest
+
+import (
+	"archive/zip"
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// Case is a configuration to export.
+type Case struct {
+	Name string
+	// TOML is mictl.toml without instances_dir (the case gets its own).
+	TOML string
+	// Env is what `mictl up` would capture (JAVA_HOME=..., JAVA_OPTS=...).
+	Env []string
+	// CApps maps an instance to the sizes of the CApps it declares; an
+	// entry "*" applies to every instance. CApps of one size are one file.
+	CApps map[string][]int
+}
+
+// Input plans c in dir (its homes under dir/instances) and builds the
+// exporters' input from it, CApps written as real .car files.
+func Input(t testing.TB, dir string, c Case) *export.Input {
+	t.Helper()
+	cfg := load(t, dir, c.TOML)
+	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env})
+	if err != nil {
+		t.Fatalf("%s: plan: %v", c.Name, err)
+	}
+	in, err := export.FromTarget(target, export.Options{CApps: capps(t, dir, c.CApps)})
+	if err != nil {
+		t.Fatalf("%s: %v", c.Name, err)
+	}
+	return in
+}
+
+// Target plans c in dir, for tests that prepare its homes.
+func Target(t testing.TB, dir string, c Case) *reconcile.Target {
+	t.Helper()
+	cfg := load(t, dir, c.TOML)
+	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env})
+	if err != nil {
+		t.Fatalf("%s: plan: %v", c.Name, err)
+	}
+	return target
+}
+
+// load writes mictl.toml into dir and loads it from there, as a user
+// runs mictl: in the directory of mictl.toml, with relative paths.
+func load(t testing.TB, dir, toml string) *config.Config {
+	t.Helper()
+	t.Chdir(dir)
+	path := config.DefaultFile
+	text := "instances_dir = \"instances\"\n" + toml
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Sources{Path: path})
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	return cfg
+}
+
+func capps(t testing.TB, dir string, sizes map[string][]int) func(string) []string {
+	if len(sizes) == 0 {
+		return nil
+	}
+	byInstance := map[string][]string{}
+	for inst, list := range sizes {
+		for _, size := range list {
+			byInstance[inst] = append(byInstance[inst], CApp(t, dir, fmt.Sprintf("App%d_1.0.0.car", size), size))
+		}
+	}
+	return func(name string) []string { return append(byInstance["*"], byInstance[name]...) }
+}
+
+// CApp writes a CApp of exactly size bytes (at least a few hundred) into
+// dir: a zip with MI's artifacts.xml and a stored, incompressible
+// padding entry, so the size of a ConfigMap holding it is known. It
+// returns the path; the same name and size give the same bytes.
+func CApp(t testing.TB, dir, name string, size int) string {
+	t.Helper()
+	build := func(pad int) []byte {
+		var buf bytes.Buffer
+		w := zip.NewWriter(&buf)
+		f, err := w.Create("artifacts.xml")
+		if err == nil {
+			_, err = f.Write([]byte(`<artifacts><artifact name="App" version="1.0.0" type="carbon/application"></artifact></artifacts>`))
+		}
+		if err == nil {
+			f, err = w.CreateHeader(&zip.FileHeader{Name: "padding.bin", Method: zip.Store})
+		}
+		if err == nil {
+			data := make([]byte, pad)
+			r := rand.New(rand.NewPCG(uint64(size), 1))
+			for i := range data {
+				data[i] = byte(r.Uint32())
+			}
+			_, err = f.Write(data)
+		}
+		if err == nil {
+			err = w.Close()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	overhead := len(build(0))
+	if size < overhead {
+		t.Fatalf("a CApp is at least %d bytes", overhead)
+	}
+	data := build(size - overhead)
+	if len(data) != size {
+		t.Fatalf("CApp of %d bytes came out %d", size, len(data))
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

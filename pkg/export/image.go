@@ -1,0 +1,78 @@
+package export
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/mictl/mictl/pkg/config"
+)
+
+// DefaultImage is WSO2's Micro Integrator image the exports run.
+const DefaultImage = "wso2/wso2mi:4.4.0"
+
+// DefaultCarbonHome is the MI home inside WSO2's images
+// (/home/wso2carbon/wso2mi-<version>), for DefaultImage.
+const DefaultCarbonHome = "/home/wso2carbon/wso2mi-4.4.0"
+
+// The grammar of an image reference, as container registries and
+// Kubernetes read it: [domain[:port]/]path[:tag][@digest]. Compiled at
+// the first check, never at start-up (mictl runs as every simulated
+// server).
+const (
+	refComponent = `[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*`
+	refDomain    = `(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?`
+	refTag       = `[\w][\w.-]{0,127}`
+	refDigest    = `[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}`
+	maxRefName   = 255
+)
+
+// ValidateImage explains why ref is not an image reference, or returns nil.
+func ValidateImage(ref string) error {
+	bad := func(why string) error {
+		return &config.Error{Where: "flag --image", Msg: fmt.Sprintf("%q is not an image reference (%s); expected [registry/]name[:tag][@digest], e.g. %s", ref, why, DefaultImage)}
+	}
+	if ref == "" {
+		return bad("it is empty")
+	}
+	name, digest, hasDigest := strings.Cut(ref, "@")
+	if hasDigest && !regexp.MustCompile(`^`+refDigest+`$`).MatchString(digest) {
+		return bad("the digest after @ is malformed")
+	}
+	// A tag follows the last ':' that comes after the last '/'; a ':'
+	// before it belongs to a registry's port.
+	tag := ""
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name, tag = name[:i], name[i+1:]
+		if !regexp.MustCompile(`^` + refTag + `$`).MatchString(tag) {
+			return bad("the tag after : must be letters, digits, '_', '.' or '-', at most 128")
+		}
+	}
+	if len(name) > maxRefName {
+		return bad(fmt.Sprintf("the name is longer than %d characters", maxRefName))
+	}
+	parts := strings.Split(name, "/")
+	// The first part is a registry when it looks like a host.
+	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
+		if !regexp.MustCompile(`^` + refDomain + `$`).MatchString(parts[0]) {
+			return bad("the registry " + parts[0] + " is not a host name")
+		}
+		parts = parts[1:]
+	}
+	component := regexp.MustCompile(`^` + refComponent + `$`)
+	for _, p := range parts {
+		if !component.MatchString(p) {
+			return bad(fmt.Sprintf("the name part %q must be lowercase letters and digits, separated by '.', '_' or '-'", p))
+		}
+	}
+	return nil
+}
+
+// ImageTag is ref's tag, or "" when it has none.
+func ImageTag(ref string) string {
+	name, _, _ := strings.Cut(ref, "@")
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		return name[i+1:]
+	}
+	return ""
+}
