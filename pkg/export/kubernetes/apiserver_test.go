@@ -1,0 +1,290 @@
+package kubernetes
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/testports"
+)
+
+// TestAPIServerTakesEveryExport sends every export the tests make to a
+// real kube-apiserver (on etcd): a server-side dry run, then a real apply,
+// and reads the objects back. The API server is the one
+// .ci/kube-apiserver.sh builds (make test-deps) and starts for this test,
+// or the one MICTL_KUBECONFIG points at.
+func TestAPIServerTakesEveryExport(t *testing.T) {
+	kube := apiServer(t)
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			in, files := exportCaseFiles(t, c)
+			dir := filepath.Join(t.TempDir(), "k8s")
+			if err := export.WriteDir(dir, Kind, files, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			ns := c.opts.Namespace
+			if ns == "" {
+				ns = "case-" + c.Name
+			}
+			kube.run(t, "create", "namespace", ns)
+			apply := []string{"apply", "-k", dir, "-n", ns}
+			if large := NeedsServerSideApply(files); len(large) > 0 {
+				// The export says so, and the server agrees: a client-side
+				// apply records each object in an annotation, which holds
+				// 256 KiB, less than a ConfigMap's 1 MiB.
+				if out, err := kube.kubectl("apply", "--dry-run=server", "-k", dir, "-n", ns); err == nil || !strings.Contains(out, "metadata.annotations: Too long") {
+					t.Errorf("%v need server-side apply, but a client-side one went through (err %v):\n%s", large, err, out)
+				}
+				apply = append(apply, "--server-side")
+			}
+			kube.run(t, append(apply, "--dry-run=server")...)
+			kube.run(t, apply...)
+			checkReadBack(t, kube, ns, in, files)
+		})
+	}
+	// Our 1 MiB limit is the server's: one byte more and it refuses.
+	t.Run("configmap-limit", func(t *testing.T) {
+		c := cappMap{CApp: export.CApp{File: "Big_1.0.0.car", Data: bytes.Repeat([]byte{1}, maxConfigMapData+1), SHA256: strings.Repeat("0", 64)}, name: "capp-big"}
+		data, err := marshal(nil, cappConfigMap(&export.Input{Prefix: "mi"}, c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "big.yaml")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := kube.kubectl("apply", "--dry-run=server", "--server-side", "-f", path, "-n", "default")
+		if err == nil || !strings.Contains(out, fmt.Sprint(maxConfigMapData)) {
+			t.Fatalf("the API server took a ConfigMap of %d bytes (err %v):\n%s", maxConfigMapData+1, err, out)
+		}
+	})
+}
+
+// checkReadBack reads the applied objects back and compares them with
+// what the export says.
+func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, files []export.File) {
+	t.Helper()
+	want := decode(t, files)
+	var deployments struct{ Items []appsv1.Deployment }
+	kube.getJSON(t, &deployments, "get", "deployments", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
+	if len(deployments.Items) != len(want.deployments) {
+		t.Fatalf("read back %d deployments, exported %d", len(deployments.Items), len(want.deployments))
+	}
+	replicas := 0
+	for _, d := range deployments.Items {
+		w := want.deployments[d.Name]
+		if w == nil || *d.Spec.Replicas != *w.Spec.Replicas ||
+			d.Spec.Template.Annotations[checksumAnnotation] != w.Spec.Template.Annotations[checksumAnnotation] {
+			t.Errorf("deployment %s read back differs from the export", d.Name)
+			continue
+		}
+		replicas += int(*d.Spec.Replicas)
+	}
+	if replicas != len(in.Instances) {
+		t.Errorf("%d replicas for %d instances", replicas, len(in.Instances))
+	}
+	var maps struct{ Items []corev1.ConfigMap }
+	kube.getJSON(t, &maps, "get", "configmaps", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
+	if len(maps.Items) != len(want.configMaps) {
+		t.Fatalf("read back %d config maps, exported %d", len(maps.Items), len(want.configMaps))
+	}
+	for _, cm := range maps.Items {
+		w := want.configMaps[cm.Name]
+		if w == nil || fmt.Sprint(cm.Data) != fmt.Sprint(w.Data) || len(cm.BinaryData) != len(w.BinaryData) {
+			t.Errorf("config map %s read back differs from the export", cm.Name)
+			continue
+		}
+		for k, v := range w.BinaryData {
+			if !bytes.Equal(cm.BinaryData[k], v) {
+				t.Errorf("config map %s: %s read back differs", cm.Name, k)
+			}
+		}
+	}
+	var services struct{ Items []corev1.Service }
+	kube.getJSON(t, &services, "get", "services", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
+	if len(services.Items) != len(want.services) {
+		t.Errorf("read back %d services, exported %d", len(services.Items), len(want.services))
+	}
+}
+
+// kubeServer runs kubectl against one API server.
+type kubeServer struct{ kubeconfig string }
+
+func (k *kubeServer) kubectl(args ...string) (string, error) {
+	kubectl := os.Getenv("MICTL_KUBECTL")
+	if kubectl == "" {
+		kubectl = "kubectl"
+	}
+	cmd := exec.Command(kubectl, append([]string{"--kubeconfig", k.kubeconfig}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+func (k *kubeServer) run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := k.kubectl(args...)
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (k *kubeServer) getJSON(t *testing.T, v any, args ...string) {
+	t.Helper()
+	kubectl := os.Getenv("MICTL_KUBECTL")
+	if kubectl == "" {
+		kubectl = "kubectl"
+	}
+	// Stdout alone: kubectl warns (version skew) on stderr.
+	out, err := exec.Command(kubectl, append([]string{"--kubeconfig", k.kubeconfig}, args...)...).Output()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
+	}
+	if err := json.Unmarshal(out, v); err != nil {
+		t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
+	}
+}
+
+// apiServer is the API server for this test: MICTL_KUBECONFIG's, or one
+// .ci/kube-apiserver.sh starts on loopback ports of this package's test
+// offsets and stops when the test ends. The script runs until its stdin
+// closes, so it stops even when this test binary is killed.
+func apiServer(t *testing.T) *kubeServer {
+	t.Helper()
+	if kc := os.Getenv("MICTL_KUBECONFIG"); kc != "" {
+		return &kubeServer{kubeconfig: kc}
+	}
+	script, err := filepath.Abs(filepath.Join("..", "..", "..", ".ci", "kube-apiserver.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(script, "check").CombinedOutput(); err != nil {
+		unavailable(t, strings.TrimSpace(string(out)))
+	}
+	for attempt := 0; ; attempt++ {
+		p := ports.DefaultBases().Shift(testports.Base(t, testports.Other, 4))
+		if !free(p[:3]...) {
+			if attempt == 5 {
+				t.Fatal("found no free loopback ports for etcd and the API server")
+			}
+			continue
+		}
+		return startAPIServer(t, script, p[0], p[1], p[2])
+	}
+}
+
+// unavailable skips the test without an API server, and fails it in CI,
+// where make test-deps must have provided one.
+func unavailable(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("no API server under CI=true: %s", why)
+	}
+	t.Skipf("no API server, so the exports are not checked against one: %s", why)
+}
+
+func free(list ...int) bool {
+	for _, p := range list {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+	}
+	return true
+}
+
+func startAPIServer(t *testing.T, script string, etcdPort, peerPort, apiPort int) *kubeServer {
+	t.Helper()
+	dir := t.TempDir()
+	stdin, keepOpen, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedBuffer{}
+	cmd := exec.Command(script, "serve", dir, fmt.Sprint(etcdPort), fmt.Sprint(peerPort), fmt.Sprint(apiPort))
+	cmd.Stdin, cmd.Stderr = stdin, stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	lines, done := make(chan string), make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() && sc.Text() != "ready" {
+			lines <- sc.Text()
+		}
+		close(lines) // after "ready", or when the script ended
+		_, _ = io.Copy(io.Discard, stdout)
+		done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		keepOpen.Close() // the script stops both servers
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+			t.Errorf("the API server did not stop within 30 s; killed:\n%s", stderr.String())
+		}
+	})
+	kube := &kubeServer{}
+	timeout := time.After(2 * time.Minute)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok && kube.kubeconfig != "" {
+				return kube // ready
+			}
+			if !ok {
+				t.Fatalf("the API server did not start:\n%s", stderr.String())
+			}
+			if v, found := strings.CutPrefix(line, "KUBECONFIG="); found {
+				kube.kubeconfig = v
+			}
+		case <-timeout:
+			t.Fatalf("the API server was not ready in 2 minutes:\n%s", stderr.String())
+		}
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while a test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,124 @@
+package kubernetes
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/export/exporttest"
+)
+
+// exportCase is a configuration and the export options it is tried with.
+// Every case is decoded strictly here and sent to a real API server in
+// apiserver_test.go.
+type exportCase struct {
+	exporttest.Case
+	opts Options
+	// serverSide: a ConfigMap too large for a client-side kubectl apply.
+	serverSide bool
+}
+
+var cases = []exportCase{
+	{Case: exporttest.Case{Name: "one-instance", TOML: "instances = 1\n"}},
+	{Case: exporttest.Case{Name: "replicas-and-overrides", TOML: `instances = 3
+[[instance]]
+name = "mi-2"
+overrides = { "server.hostname" = "mi-2.example.com", "transport.http.listener.port" = 8300 }
+`, Env: []string{"JAVA_HOME=/usr/lib/jvm/java-21", "JAVA_OPTS=-Dfoo=bar -Dlang=$LANG", "MICTL_SIM_STARTUP_DELAY=0"}}},
+	{Case: exporttest.Case{Name: "flag-method-capps", TOML: `instances = 2
+offset_method = "flag"
+[[instance]]
+name = "edge"
+overrides = { "server.hostname" = "edge.example.com" }
+`, CApps: map[string][]int{"*": {4096}, "edge": {200_000}}},
+		opts: Options{Namespace: "integration", Image: "registry.example.com:5000/team/wso2mi:4.4.0-capps"}, serverSide: true},
+	// Just under what a client-side kubectl apply takes: no --server-side.
+	{Case: exporttest.Case{Name: "capp-under-client-side-limit", TOML: "instances = 1\n", CApps: map[string][]int{"mi-1": {185_000}}}},
+	{Case: exporttest.Case{Name: "capp-at-the-limit", TOML: "instances = 2\n", CApps: map[string][]int{"*": {maxConfigMapData}}},
+		opts: Options{Image: "wso2/wso2mi@sha256:" + strings.Repeat("ab", 32)}, serverSide: true},
+}
+
+// objects decodes every object of an export strictly (an unknown or
+// misspelt field is an error) into the k8s.io/api types, by kind.
+type objects struct {
+	kustomization kustomization
+	configMaps    map[string]*corev1.ConfigMap
+	deployments   map[string]*appsv1.Deployment
+	services      map[string]*corev1.Service
+}
+
+func decode(t *testing.T, files []export.File) objects {
+	t.Helper()
+	objs := objects{configMaps: map[string]*corev1.ConfigMap{}, deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}}
+	var listed []string
+	for _, f := range files {
+		var head struct{ Kind string }
+		if err := yaml.Unmarshal(f.Data, &head); err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		var obj any
+		var name func() string
+		switch head.Kind {
+		case "Kustomization":
+			obj = &objs.kustomization
+		case "ConfigMap":
+			cm := &corev1.ConfigMap{}
+			obj, name = cm, func() string { objs.configMaps[cm.Name] = cm; return cm.Name }
+		case "Deployment":
+			d := &appsv1.Deployment{}
+			obj, name = d, func() string { objs.deployments[d.Name] = d; return d.Name }
+		case "Service":
+			s := &corev1.Service{}
+			obj, name = s, func() string { objs.services[s.Name] = s; return s.Name }
+		default:
+			t.Fatalf("%s: unexpected kind %q", f.Path, head.Kind)
+		}
+		if err := yaml.UnmarshalStrict(f.Data, obj); err != nil {
+			t.Fatalf("%s does not decode strictly as a %s: %v", f.Path, head.Kind, err)
+		}
+		if name != nil {
+			if want := strings.ToLower(head.Kind) + "-" + name() + ".yaml"; f.Path != want {
+				t.Errorf("%s holds %s", f.Path, want)
+			}
+			listed = append(listed, f.Path)
+		}
+	}
+	if !slices.Equal(objs.kustomization.Resources, listed) {
+		t.Errorf("kustomization lists %v, the export has %v", objs.kustomization.Resources, listed)
+	}
+	return objs
+}
+
+func exportCaseFiles(t *testing.T, c exportCase) (*export.Input, []export.File) {
+	t.Helper()
+	in := exporttest.Input(t, t.TempDir(), c.Case)
+	files, err := Export(in, c.opts)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Name, err)
+	}
+	return in, files
+}
+
+func fileNamed(files []export.File, path string) []byte {
+	for _, f := range files {
+		if f.Path == path {
+			return f.Data
+		}
+	}
+	return nil
+}
+
+func describe(files []export.File) string {
+	var b bytes.Buffer
+	for _, f := range files {
+		fmt.Fprintf(&b, "--- %s (%o)\n%s", f.Path, f.Mode, f.Data)
+	}
+	return b.String()
+}

@@ -1,0 +1,483 @@
+// Package kubernetes exports a planned configuration as a kustomization
+// directory: one Deployment per distinct instance configuration (instances
+// that would run identically become its replicas), with a ConfigMap of its
+// rendered deployment.toml, a Service, the probes, resources and security
+// context of WSO2's own Helm chart, and the declared CApps.
+//
+// Pods need no offsets (each has its own address): every pod runs at MI's
+// default offset, written explicitly into its deployment.toml by the same
+// renderer `mictl up` uses (export.Instance.PodTOML).
+package kubernetes
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// Kind names this export in markers and messages.
+const Kind = "kubernetes"
+
+// Options are the export's settings beyond the configuration.
+type Options struct {
+	// Image runs MI (export.DefaultImage when empty).
+	Image string
+	// Namespace goes into kustomization.yaml ("": the one kubectl uses).
+	Namespace string
+	// CarbonHome is MI's home inside Image (export.DefaultCarbonHome).
+	CarbonHome string
+	// CAppsInImage leaves the declared CApps out: the image has them.
+	CAppsInImage bool
+}
+
+// What WSO2's Helm chart for MI sets (issue 14, "Facts").
+const (
+	runAsUser        = 10802 // wso2carbon in WSO2's images
+	memOpts          = "-Xms512m -Xmx1024m"
+	startupPeriod    = 3
+	startupFailures  = 40
+	containerName    = "micro-integrator"
+	maxConfigMapData = 1 << 20 // the API server's limit on a ConfigMap's data
+	// gracePeriod exceeds MI's graceful drain of up to 180 s (MI-FACTS);
+	// Kubernetes' default of 30 s would kill MI mid-drain.
+	gracePeriod = 200
+)
+
+// Labels are Kubernetes' recommended app.kubernetes.io labels.
+const (
+	labelName      = "app.kubernetes.io/name"
+	labelInstance  = "app.kubernetes.io/instance"
+	labelComponent = "app.kubernetes.io/component"
+	labelPartOf    = "app.kubernetes.io/part-of"
+	labelManagedBy = "app.kubernetes.io/managed-by"
+	labelVersion   = "app.kubernetes.io/version"
+	appName        = "micro-integrator"
+	// checksumAnnotation holds the sha256 of everything a pod reads from
+	// its ConfigMaps: a change rolls the pods (a subPath mount never sees
+	// a ConfigMap change by itself).
+	checksumAnnotation = "checksum/config"
+)
+
+// group is one Deployment: instances whose pods would be identical.
+type group struct {
+	name    string
+	members []export.Instance
+	capps   []cappMap
+}
+
+// cappMap is a CApp as a ConfigMap of its own, shared by every group
+// that declares it.
+type cappMap struct {
+	export.CApp
+	name string // the ConfigMap's and the volume's name
+}
+
+// Export makes the kustomization directory's files for in.
+func Export(in *export.Input, opts Options) ([]export.File, error) {
+	opts = withDefaults(opts)
+	if err := validateOptions(opts); err != nil {
+		return nil, err
+	}
+	groups, err := groupInstances(in, opts)
+	if err != nil {
+		return nil, err
+	}
+	header := in.Header("export kubernetes")
+	var files []export.File
+	add := func(kind, name string, obj any, mode os.FileMode) error {
+		data, err := marshal(header, obj)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", kind, name, err)
+		}
+		files = append(files, export.File{Path: strings.ToLower(kind) + "-" + name + ".yaml", What: kind + " " + name, Data: data, Mode: mode})
+		return nil
+	}
+	shared := map[string]bool{}
+	for _, g := range groups {
+		// The deployment.toml holds keystore passwords: 0600, as in a home.
+		if err := add("ConfigMap", tomlMapName(g), tomlConfigMap(in, g, opts), 0o600); err != nil {
+			return nil, err
+		}
+		for _, c := range g.capps {
+			if shared[c.name] {
+				continue
+			}
+			shared[c.name] = true
+			if err := add("ConfigMap", c.name, cappConfigMap(in, c), 0o644); err != nil {
+				return nil, err
+			}
+		}
+		if err := add("Deployment", g.name, newDeployment(in, g, opts), 0o644); err != nil {
+			return nil, err
+		}
+		if err := add("Service", g.name, newService(in, g, opts), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(files, func(a, b export.File) int { return strings.Compare(a.Path, b.Path) })
+	k := kustomization{APIVersion: "kustomize.config.k8s.io/v1beta1", Kind: "Kustomization", Namespace: opts.Namespace}
+	for _, f := range files {
+		k.Resources = append(k.Resources, f.Path)
+	}
+	data, err := marshal(header, k)
+	if err != nil {
+		return nil, err
+	}
+	return append([]export.File{{Path: "kustomization.yaml", What: "kustomization", Data: data, Mode: 0o644}}, files...), nil
+}
+
+func withDefaults(o Options) Options {
+	if o.Image == "" {
+		o.Image = export.DefaultImage
+	}
+	if o.CarbonHome == "" {
+		o.CarbonHome = export.DefaultCarbonHome
+	}
+	return o
+}
+
+func validateOptions(o Options) error {
+	if err := export.ValidateImage(o.Image); err != nil {
+		return err
+	}
+	if o.Namespace != "" {
+		if why := dnsLabel(o.Namespace, false); why != "" {
+			return &config.Error{Where: "flag --namespace", Msg: fmt.Sprintf("%q is not a Kubernetes namespace: %s", o.Namespace, why)}
+		}
+	}
+	if !path.IsAbs(o.CarbonHome) || path.Clean(o.CarbonHome) != o.CarbonHome {
+		return &config.Error{Where: "flag --carbon-home", Msg: fmt.Sprintf("%q must be a clean absolute path: the MI home inside the image, e.g. %s", o.CarbonHome, export.DefaultCarbonHome)}
+	}
+	return nil
+}
+
+// dnsLabel explains why s is not a DNS label (RFC 1123, or RFC 1035 when
+// letterFirst, as Service names must be), or returns "".
+func dnsLabel(s string, letterFirst bool) string {
+	switch {
+	case s == "" || len(s) > 63:
+		return "it must be 1-63 characters"
+	case letterFirst && (s[0] < 'a' || s[0] > 'z'):
+		return "it must start with a lowercase letter"
+	case s[0] == '-' || s[len(s)-1] == '-':
+		return "it must start and end with a lowercase letter or digit"
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return "it may hold only lowercase letters, digits and '-'"
+		}
+	}
+	return ""
+}
+
+// podConfig is what makes two instances' pods differ: their rendered
+// deployment.toml, the JVM settings they carry, and their CApps.
+func podConfig(inst export.Instance, opts Options) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "toml %d\n", len(inst.PodTOML))
+	h.Write(inst.PodTOML)
+	for _, kv := range inst.JVMEnv() {
+		fmt.Fprintf(h, "env %q\n", kv)
+	}
+	if !opts.CAppsInImage {
+		for _, c := range inst.CApps {
+			fmt.Fprintf(h, "capp %q %s\n", c.File, c.SHA256)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// groupInstances puts instances with identical pods together, in plan
+// order, and names each group: the one holding the instances without
+// overrides of their own after name_prefix, any other after its first
+// instance.
+func groupInstances(in *export.Input, opts Options) ([]*group, error) {
+	var groups []*group
+	byConfig := map[string]*group{}
+	for _, inst := range in.Instances {
+		key := podConfig(inst, opts)
+		g, ok := byConfig[key]
+		if !ok {
+			g = &group{name: inst.Name}
+			byConfig[key] = g
+			groups = append(groups, g)
+		}
+		g.members = append(g.members, inst)
+	}
+	taken := map[string]bool{}
+	for _, inst := range in.Instances {
+		taken[inst.Name] = true
+	}
+	for _, g := range groups {
+		if slices.ContainsFunc(g.members, func(i export.Instance) bool { return !i.Customised }) {
+			g.name = in.Prefix
+			if taken[g.name] {
+				g.name += "-default"
+			}
+		}
+		if why := dnsLabel(g.name, true); why != "" {
+			return nil, &config.Error{Where: "instance " + g.members[0].Name, Msg: fmt.Sprintf(
+				"%q cannot name a Kubernetes Deployment and Service: %s; rename it (or name_prefix) in mictl.toml", g.name, why)}
+		}
+		if why := dnsLabel(tomlMapName(g), false); why != "" {
+			return nil, &config.Error{Where: "instance " + g.members[0].Name, Msg: fmt.Sprintf(
+				"%q is too long to name its Kubernetes objects (%s): shorten it in mictl.toml", g.name, why)}
+		}
+		if opts.CAppsInImage {
+			continue
+		}
+		for _, c := range g.members[0].CApps {
+			cm, err := newCAppMap(c, g.members[0].Name)
+			if err != nil {
+				return nil, err
+			}
+			g.capps = append(g.capps, cm)
+		}
+	}
+	return groups, nil
+}
+
+// newCAppMap checks that c fits a ConfigMap and names it.
+func newCAppMap(c export.CApp, instance string) (cappMap, error) {
+	if len(c.Data) > maxConfigMapData {
+		return cappMap{}, &config.Error{Where: "instance " + instance, Msg: fmt.Sprintf(
+			"CApp %s is %d bytes, more than a Kubernetes ConfigMap holds (1 MiB, %d bytes): bake it into the image (COPY it into repository/deployment/server/carbonapps/ of the MI home) and export with --image IMAGE --capps-in-image",
+			c.Path, len(c.Data), maxConfigMapData)}
+	}
+	for _, r := range c.File {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return cappMap{}, &config.Error{Where: "instance " + instance, Msg: fmt.Sprintf(
+				"CApp %s: a ConfigMap key may hold only letters, digits, '-', '_' and '.'; rename the file", c.Path)}
+		}
+	}
+	// Named by content: one ConfigMap per distinct CApp, and a new CApp
+	// gets a new name (the old one is no longer referenced).
+	stem := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '-'
+	}, strings.TrimSuffix(c.File, ".car"))
+	stem = strings.Trim(stem, "-")
+	if len(stem) > 40 {
+		stem = strings.TrimRight(stem[:40], "-")
+	}
+	name := "capp-" + c.SHA256[:10]
+	if stem != "" {
+		name = "capp-" + stem + "-" + c.SHA256[:10]
+	}
+	return cappMap{CApp: c, name: name}, nil
+}
+
+func tomlMapName(g *group) string { return g.name + "-deployment-toml" }
+
+func labels(in *export.Input, g *group, opts Options) map[string]string {
+	l := selector(g)
+	l[labelComponent] = "integration-server"
+	l[labelPartOf] = in.Prefix
+	l[labelManagedBy] = "mictl"
+	if tag := export.ImageTag(opts.Image); tag != "" && len(tag) <= 63 {
+		l[labelVersion] = tag
+	}
+	return l
+}
+
+// selector is what ties a group's pods to its Deployment and Service;
+// immutable once applied, so it holds only what never changes.
+func selector(g *group) map[string]string {
+	return map[string]string{labelName: appName, labelInstance: g.name}
+}
+
+func sharedLabels(in *export.Input) map[string]string {
+	return map[string]string{labelName: appName, labelPartOf: in.Prefix, labelManagedBy: "mictl"}
+}
+
+func tomlConfigMap(in *export.Input, g *group, opts Options) configMap {
+	return configMap{
+		APIVersion: "v1", Kind: "ConfigMap",
+		Metadata: meta{Name: tomlMapName(g), Labels: labels(in, g, opts)},
+		Data:     map[string]string{"deployment.toml": string(g.members[0].PodTOML)},
+	}
+}
+
+func cappConfigMap(in *export.Input, c cappMap) configMap {
+	return configMap{
+		APIVersion: "v1", Kind: "ConfigMap",
+		Metadata:   meta{Name: c.name, Labels: sharedLabels(in), Annotations: map[string]string{"mictl/capp-sha256": c.SHA256}},
+		BinaryData: map[string]string{c.File: base64.StdEncoding.EncodeToString(c.Data)},
+	}
+}
+
+// checksum covers every byte a pod reads from its ConfigMaps.
+func checksum(g *group) string {
+	h := sha256.New()
+	h.Write(g.members[0].PodTOML)
+	for _, c := range g.capps {
+		fmt.Fprintf(h, "\n%s %s", c.File, c.SHA256)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// portNames are the container ports' names (at most 15 characters, as
+// Kubernetes requires), in ports.Role order.
+var portNames = [ports.NumRoles]string{"http", "https", "internal-http", "management"}
+
+func newDeployment(in *export.Input, g *group, opts Options) deployment {
+	first := g.members[0]
+	podPorts := first.PodPorts()
+	c := container{
+		Name: containerName, Image: opts.Image, ImagePullPolicy: "IfNotPresent",
+		Env: podEnv(first),
+		// As WSO2's chart: the pass-through HTTPS listener open means MI
+		// started; /liveness says it runs, /healthz that it is ready
+		// (MI-FACTS: /healthz fails while a CApp is faulty).
+		StartupProbe: probe{TCPSocket: &tcpSocketAction{Port: portNames[ports.HTTPS]},
+			PeriodSeconds: startupPeriod, TimeoutSeconds: 1, FailureThreshold: startupFailures},
+		LivenessProbe: probe{HTTPGet: &httpGetAction{Path: "/liveness", Port: portNames[ports.InternalHTTP], Scheme: "HTTP"},
+			PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
+		ReadinessProbe: probe{HTTPGet: &httpGetAction{Path: "/healthz", Port: portNames[ports.InternalHTTP], Scheme: "HTTP"},
+			PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
+		Resources: resources{
+			Requests: resourceList{CPU: "500m", Memory: "512Mi"},
+			Limits:   resourceList{CPU: "1000m", Memory: "1Gi"},
+		},
+		SecurityContext: containerSecurityContext{RunAsNonRoot: true, Capabilities: capabilities{Drop: []string{"ALL"}}},
+		VolumeMounts: []volumeMount{{
+			Name: "deployment-toml", MountPath: path.Join(opts.CarbonHome, "conf", "deployment.toml"),
+			SubPath: "deployment.toml", ReadOnly: true,
+		}},
+	}
+	for _, spec := range ports.Catalogue {
+		c.Ports = append(c.Ports, containerPort{Name: portNames[spec.Role], ContainerPort: podPorts[spec.Role], Protocol: "TCP"})
+	}
+	volumes := []volume{{Name: "deployment-toml", ConfigMap: configMapVolume{Name: tomlMapName(g)}}}
+	for _, cm := range g.capps {
+		// One file each (subPath), so CApps baked into the image stay.
+		c.VolumeMounts = append(c.VolumeMounts, volumeMount{
+			Name: cm.name, MountPath: path.Join(opts.CarbonHome, "repository", "deployment", "server", "carbonapps", cm.File),
+			SubPath: cm.File, ReadOnly: true,
+		})
+		volumes = append(volumes, volume{Name: cm.name, ConfigMap: configMapVolume{Name: cm.name}})
+	}
+	l := labels(in, g, opts)
+	return deployment{
+		APIVersion: "apps/v1", Kind: "Deployment",
+		Metadata: meta{Name: g.name, Labels: l, Annotations: map[string]string{"mictl/instances": memberNames(g)}},
+		Spec: deploymentSpec{
+			Replicas: len(g.members),
+			Selector: labelSelector{MatchLabels: selector(g)},
+			Strategy: strategy{Type: "RollingUpdate", RollingUpdate: rollingUpdate{MaxSurge: 1, MaxUnavailable: 0}},
+			Template: podTemplateSpec{
+				Metadata: meta{Labels: l, Annotations: map[string]string{checksumAnnotation: checksum(g)}},
+				Spec: podSpec{
+					TerminationGracePeriodSeconds: gracePeriod,
+					SecurityContext: podSecurityContext{
+						RunAsUser: runAsUser, RunAsGroup: runAsUser, FSGroup: runAsUser, RunAsNonRoot: true,
+						SeccompProfile: seccompProfile{Type: "RuntimeDefault"},
+					},
+					Containers: []container{c},
+					Volumes:    volumes,
+				},
+			},
+		},
+	}
+}
+
+// podEnv is the container's environment: the node identity from the pod
+// name (MI-FACTS: env nodeId; stable and unique per pod), the heap of
+// WSO2's chart, and the JVM settings mictl launches the instance with
+// (which win over the chart's heap when they set JVM_MEM_OPTS).
+func podEnv(inst export.Instance) []envVar {
+	env := []envVar{{Name: "nodeId", ValueFrom: &envVarSource{FieldRef: fieldRef{APIVersion: "v1", FieldPath: "metadata.name"}}}}
+	// WSO2's chart sets JAVA_MEM_OPTS; MI's start script reads
+	// JVM_MEM_OPTS (MI-FACTS). Both, so the heap fits the limit either way.
+	mem := memOpts
+	jvm := inst.JVMEnv()
+	for _, kv := range jvm {
+		if v, ok := strings.CutPrefix(kv, "JVM_MEM_OPTS="); ok {
+			mem = v
+		}
+	}
+	env = append(env, envVar{Name: "JAVA_MEM_OPTS", Value: mem}, envVar{Name: "JVM_MEM_OPTS", Value: mem})
+	for _, kv := range jvm {
+		if k, v, _ := strings.Cut(kv, "="); k != "JVM_MEM_OPTS" {
+			env = append(env, envVar{Name: k, Value: v})
+		}
+	}
+	return env
+}
+
+func memberNames(g *group) string {
+	names := make([]string, len(g.members))
+	for i, m := range g.members {
+		names[i] = m.Name
+	}
+	return strings.Join(names, ",")
+}
+
+func newService(in *export.Input, g *group, opts Options) service {
+	podPorts := g.members[0].PodPorts()
+	s := service{
+		APIVersion: "v1", Kind: "Service",
+		Metadata: meta{Name: g.name, Labels: labels(in, g, opts)},
+		Spec:     serviceSpec{Type: "ClusterIP", Selector: selector(g)},
+	}
+	for _, spec := range ports.Catalogue {
+		s.Spec.Ports = append(s.Spec.Ports, servicePort{
+			Name: portNames[spec.Role], Protocol: "TCP", Port: podPorts[spec.Role], TargetPort: portNames[spec.Role],
+		})
+	}
+	return s
+}
+
+// clientSideLimit is what a client-side `kubectl apply` can take in one
+// object: it records the whole object in an annotation, and an object's
+// annotations hold at most 256 KiB (less a margin for the metadata kubectl
+// adds). A larger ConfigMap (a CApp of more than about 190 KiB) needs
+// `kubectl apply --server-side`, which records no such copy.
+const clientSideLimit = 256<<10 - 8<<10
+
+// NeedsServerSideApply lists the files of an export too large for a
+// client-side `kubectl apply`.
+func NeedsServerSideApply(files []export.File) []string {
+	var large []string
+	for _, f := range files {
+		if len(f.Data) > clientSideLimit {
+			large = append(large, f.Path)
+		}
+	}
+	return large
+}
+
+// marshal writes obj as YAML under a comment header. yaml.v3 is already
+// in mictl (through viper): no library is added to the binary.
+func marshal(header []string, obj any) ([]byte, error) {
+	var buf bytes.Buffer
+	for _, line := range header {
+		buf.WriteString("# " + line + "\n")
+	}
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(obj); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,319 @@
+package kubernetes
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/export/exporttest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func TestEveryObjectDecodesStrictly(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			_, files := exportCaseFiles(t, c)
+			objs := decode(t, files)
+			if len(objs.deployments) == 0 || len(objs.services) != len(objs.deployments) {
+				t.Fatalf("%d deployments, %d services:\n%s", len(objs.deployments), len(objs.services), describe(files))
+			}
+			if large := NeedsServerSideApply(files); (len(large) > 0) != c.serverSide {
+				t.Errorf("needs server-side apply for %v, want %v", large, c.serverSide)
+			}
+			if objs.kustomization.Namespace != c.opts.Namespace {
+				t.Errorf("namespace %q, want %q", objs.kustomization.Namespace, c.opts.Namespace)
+			}
+		})
+	}
+}
+
+// Identical instances become replicas of one Deployment named after
+// name_prefix; an instance with overrides gets its own, with its ports.
+func TestReplicasAndOverrides(t *testing.T) {
+	_, files := exportCaseFiles(t, cases[1])
+	objs := decode(t, files)
+	mi, custom := objs.deployments["mi"], objs.deployments["mi-2"]
+	if mi == nil || custom == nil || len(objs.deployments) != 2 {
+		t.Fatalf("deployments %v, want mi and mi-2", keys(objs.deployments))
+	}
+	if *mi.Spec.Replicas != 2 || *custom.Spec.Replicas != 1 {
+		t.Errorf("replicas mi=%d mi-2=%d, want 2 and 1", *mi.Spec.Replicas, *custom.Spec.Replicas)
+	}
+	if got := mi.Annotations["mictl/instances"]; got != "mi-1,mi-3" {
+		t.Errorf("mi holds %q", got)
+	}
+	// MI-FACTS: a port set explicitly is still shifted by the offset; pods
+	// run at the default offset 10.
+	want := map[string]int32{"http": 8310, "https": 8253, "internal-http": 9201, "management": 9164}
+	for _, p := range custom.Spec.Template.Spec.Containers[0].Ports {
+		if want[p.Name] != p.ContainerPort {
+			t.Errorf("mi-2 port %s = %d, want %d", p.Name, p.ContainerPort, want[p.Name])
+		}
+	}
+	if got := objs.services["mi-2"].Spec.Ports[0].Port; got != 8310 {
+		t.Errorf("mi-2 service http port %d, want 8310", got)
+	}
+	toml := objs.configMaps["mi-2-deployment-toml"].Data["deployment.toml"]
+	if !strings.Contains(toml, `hostname = "mi-2.example.com"`) || !strings.Contains(toml, "offset = 10") {
+		t.Errorf("mi-2's deployment.toml lacks its override or offset 10:\n%s", toml)
+	}
+}
+
+// The pod's deployment.toml is rendered by the one renderer at offset 10
+// whatever offset_method says: a pod gets no -DportOffset.
+func TestPodsRenderAtTheDefaultOffsetThroughTheRenderer(t *testing.T) {
+	in, files := exportCaseFiles(t, cases[2])
+	objs := decode(t, files)
+	for _, inst := range in.Instances {
+		if strings.Contains(string(inst.HostTOML), "\noffset = ") {
+			t.Errorf("%s: offset_method flag writes no offset into the home's file", inst.Name)
+		}
+	}
+	for name, d := range objs.deployments {
+		c := d.Spec.Template.Spec.Containers[0]
+		if len(c.Args) != 0 || len(c.Command) != 0 {
+			t.Errorf("%s passes %v %v", name, c.Command, c.Args)
+		}
+		toml := objs.configMaps[name+"-deployment-toml"].Data["deployment.toml"]
+		if !strings.Contains(toml, "offset = 10") {
+			t.Errorf("%s's deployment.toml has no explicit offset 10", name)
+		}
+	}
+}
+
+func TestPodSpecFollowsWSO2sChart(t *testing.T) {
+	_, files := exportCaseFiles(t, cases[0])
+	objs := decode(t, files)
+	d := objs.deployments["mi"]
+	if d == nil {
+		t.Fatalf("no Deployment mi:\n%s", describe(files))
+	}
+	s := d.Spec.Strategy
+	if s.Type != "RollingUpdate" || s.RollingUpdate.MaxSurge.IntValue() != 1 || s.RollingUpdate.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("strategy %+v", s)
+	}
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	if c.StartupProbe.TCPSocket == nil || c.StartupProbe.TCPSocket.Port.String() != "https" ||
+		c.StartupProbe.PeriodSeconds != 3 || c.StartupProbe.FailureThreshold != 40 {
+		t.Errorf("startup probe %+v", c.StartupProbe)
+	}
+	if g := c.LivenessProbe.HTTPGet; g == nil || g.Path != "/liveness" || g.Port.String() != "internal-http" {
+		t.Errorf("liveness probe %+v", c.LivenessProbe)
+	}
+	if g := c.ReadinessProbe.HTTPGet; g == nil || g.Path != "/healthz" || g.Port.String() != "internal-http" {
+		t.Errorf("readiness probe %+v", c.ReadinessProbe)
+	}
+	if c.Resources.Requests.Memory().String() != "512Mi" || c.Resources.Requests.Cpu().String() != "500m" ||
+		c.Resources.Limits.Memory().String() != "1Gi" || c.Resources.Limits.Cpu().String() != "1" {
+		t.Errorf("resources %+v", c.Resources)
+	}
+	if *pod.SecurityContext.RunAsUser != 10802 || !*pod.SecurityContext.RunAsNonRoot || *c.SecurityContext.AllowPrivilegeEscalation {
+		t.Errorf("security context %+v / %+v", pod.SecurityContext, c.SecurityContext)
+	}
+	if *pod.TerminationGracePeriodSeconds <= 180 {
+		t.Errorf("grace period %d s does not outlast MI's 180 s drain", *pod.TerminationGracePeriodSeconds)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	if env["JAVA_MEM_OPTS"].Value != "-Xms512m -Xmx1024m" || env["JVM_MEM_OPTS"].Value != "-Xms512m -Xmx1024m" {
+		t.Errorf("heap env %+v", env)
+	}
+	if e := env["nodeId"]; e.ValueFrom == nil || e.ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("nodeId %+v, want the pod's name", e)
+	}
+	m := c.VolumeMounts[0]
+	if m.MountPath != export.DefaultCarbonHome+"/conf/deployment.toml" || m.SubPath != "deployment.toml" {
+		t.Errorf("deployment.toml mount %+v", m)
+	}
+	toml := objs.configMaps["mi-deployment-toml"].Data["deployment.toml"]
+	sum := sha256.Sum256([]byte(toml))
+	if got := d.Spec.Template.Annotations[checksumAnnotation]; got != hex.EncodeToString(sum[:]) {
+		t.Errorf("checksum %s is not the sha256 of the deployment.toml", got)
+	}
+	for _, key := range []string{labelName, labelInstance, labelComponent, labelPartOf, labelManagedBy, labelVersion} {
+		if d.Spec.Template.Labels[key] == "" || d.Labels[key] == "" {
+			t.Errorf("label %s missing", key)
+		}
+	}
+}
+
+// The JVM settings mictl launches with carry over; host paths do not.
+func TestJVMSettingsCarryHostPathsDoNot(t *testing.T) {
+	_, files := exportCaseFiles(t, cases[1])
+	objs := decode(t, files)
+	env := map[string]string{}
+	for _, e := range objs.deployments["mi"].Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	if env["JAVA_OPTS"] != "-Dfoo=bar -Dlang=$LANG" {
+		t.Errorf("JAVA_OPTS %q", env["JAVA_OPTS"])
+	}
+	for _, k := range []string{"JAVA_HOME", "CARBON_HOME", "MICTL_SIM_STARTUP_DELAY", "MICTL_SIM_BIND"} {
+		if _, ok := env[k]; ok {
+			t.Errorf("%s reached the pod", k)
+		}
+	}
+}
+
+func TestCAppsAreConfigMapsMountedOneByOne(t *testing.T) {
+	in, files := exportCaseFiles(t, cases[2])
+	objs := decode(t, files)
+	// The 4 KiB CApp is shared by all three instances: one ConfigMap.
+	if len(objs.configMaps) != 2+2 {
+		t.Fatalf("config maps %v, want two deployment.toml and two CApps", keys(objs.configMaps))
+	}
+	edge := objs.deployments["edge"]
+	mounts := edge.Spec.Template.Spec.Containers[0].VolumeMounts
+	if len(mounts) != 3 {
+		t.Fatalf("edge mounts %+v", mounts)
+	}
+	for _, m := range mounts[1:] {
+		cm := objs.configMaps[m.Name]
+		if cm == nil || len(cm.BinaryData[m.SubPath]) == 0 || !strings.HasSuffix(m.MountPath, "/repository/deployment/server/carbonapps/"+m.SubPath) {
+			t.Errorf("mount %+v has no CApp behind it", m)
+		}
+	}
+	var edgeInst export.Instance
+	for _, inst := range in.Instances {
+		if inst.Name == "edge" {
+			edgeInst = inst
+		}
+	}
+	for _, c := range edgeInst.CApps {
+		found := false
+		for _, cm := range objs.configMaps {
+			found = found || bytes.Equal(cm.BinaryData[c.File], c.Data)
+		}
+		if !found {
+			t.Errorf("CApp %s is not in any ConfigMap byte for byte", c.File)
+		}
+	}
+}
+
+func TestCAppTooLargeNamesItAndSaysBake(t *testing.T) {
+	in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: "big", TOML: "instances = 1\n", CApps: map[string][]int{"mi-1": {maxConfigMapData + 1}}})
+	_, err := Export(in, Options{})
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "App1048577_1.0.0.car") || !strings.Contains(err.Error(), "bake it into the image") {
+		t.Fatalf("err = %v, want a config error naming the CApp and saying to bake it", err)
+	}
+	files, err := Export(in, Options{CAppsInImage: true})
+	if err != nil {
+		t.Fatalf("--capps-in-image: %v", err)
+	}
+	if objs := decode(t, files); len(objs.configMaps) != 1 {
+		t.Errorf("--capps-in-image still exports CApps: %v", keys(objs.configMaps))
+	}
+}
+
+func TestBadInputIsAConfigError(t *testing.T) {
+	in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: "ok", TOML: "instances = 1\n"})
+	digitFirst := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: "digit", TOML: "instances = 1\n[[instance]]\nname = \"1st\"\noverrides = { \"server.hostname\" = \"a\" }\n"})
+	for _, tc := range []struct {
+		name string
+		in   *export.Input
+		opts Options
+		want string
+	}{
+		{"upper-case image", in, Options{Image: "WSO2/MI:4.4.0"}, "--image"},
+		{"image with spaces", in, Options{Image: "wso2/mi 4.4.0"}, "--image"},
+		{"bad tag", in, Options{Image: "wso2/mi:" + strings.Repeat("x", 129)}, "the tag"},
+		{"bad digest", in, Options{Image: "wso2/mi@sha256:xyz"}, "digest"},
+		{"namespace with underscore", in, Options{Namespace: "my_ns"}, "--namespace"},
+		{"namespace too long", in, Options{Namespace: strings.Repeat("a", 64)}, "--namespace"},
+		{"relative carbon home", in, Options{CarbonHome: "wso2mi"}, "--carbon-home"},
+		{"instance name starting with a digit", digitFirst, Options{}, `instance 1st: "1st" cannot name a Kubernetes Deployment`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Export(tc.in, tc.opts)
+			var ce *config.Error
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a config error about %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidImages(t *testing.T) {
+	for _, ref := range []string{
+		"wso2/wso2mi:4.4.0", "wso2mi", "localhost:5000/mi", "registry.example.com/a/b/c:v1.2_3",
+		"docker.io/wso2/wso2mi@sha256:" + strings.Repeat("0f", 32), "mi:latest@sha256:" + strings.Repeat("a", 64),
+	} {
+		if err := export.ValidateImage(ref); err != nil {
+			t.Errorf("%s: %v", ref, err)
+		}
+	}
+}
+
+// The same configuration gives the same bytes; a changed deployment.toml
+// changes the checksum that rolls the pods.
+func TestDeterministicAndChecksumFollowsConfig(t *testing.T) {
+	c := cases[1]
+	_, a := exportCaseFiles(t, c)
+	_, b := exportCaseFiles(t, c)
+	if describe(a) != describe(b) {
+		t.Fatal("two exports of one configuration differ")
+	}
+	changed := c
+	changed.TOML = strings.Replace(c.TOML, "mi-2.example.com", "mi-2.example.org", 1)
+	_, d := exportCaseFiles(t, changed)
+	sum := func(files []export.File, name string) string {
+		return decode(t, files).deployments[name].Spec.Template.Annotations[checksumAnnotation]
+	}
+	if sum(a, "mi-2") == sum(d, "mi-2") {
+		t.Error("a changed override left mi-2's checksum as it was")
+	}
+	if sum(a, "mi") != sum(d, "mi") {
+		t.Error("mi-2's override changed mi's checksum")
+	}
+}
+
+func TestGolden(t *testing.T) {
+	_, files := exportCaseFiles(t, cases[1])
+	golden(t, "replicas-and-overrides.txt", describe(files))
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join(goldenDir, name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/export/kubernetes -update)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs from the golden file; run with -update and review the diff:\n%s", name, got)
+	}
+}
+
+// goldenDir is resolved before any test changes its working directory.
+var goldenDir, _ = filepath.Abs(filepath.Join("..", "..", "..", "testdata", "export", "kubernetes"))
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
