@@ -1,0 +1,244 @@
+package systemd
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/export/exporttest"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+var cases = []exporttest.Case{
+	{Name: "toml-offsets", TOML: "instances = 2\n"},
+	{Name: "flag-offsets-and-env", TOML: `instances = 2
+offset_method = "flag"
+[[instance]]
+name = "edge"
+overrides = { "server.hostname" = "edge.example.com" }
+`, Env: []string{"JAVA_HOME=/usr/lib/jvm/java-21", `JAVA_OPTS=-Dquote="a b" -Dpercent=50% -Dvar=$HOME -Dback=\x`, "MICTL_SIM_STARTUP_DELAY=0"},
+		Offsets: []int{20, 30, 40}},
+}
+
+// prepared plans c with its homes prepared as `mictl up` prepares them
+// (the simulator distribution cloned), so every path a unit names exists.
+func prepared(t *testing.T, c exporttest.Case) *export.Input {
+	t.Helper()
+	dir := t.TempDir()
+	target := exporttest.Target(t, dir, c)
+	var names []string
+	for _, inst := range target.Plan.Instances {
+		names = append(names, inst.Name)
+	}
+	if _, err := target.Prepare(names); err != nil {
+		t.Fatal(err)
+	}
+	in, err := export.FromTarget(target, export.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func currentUser(t *testing.T) Options {
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Options{RunAs: u.Username, Group: g.Name}
+}
+
+// verify runs systemd's own checker on every unit of an export, as system
+// or user units, and fails on any finding.
+func verify(t *testing.T, unitDir string, in *export.Input, userUnits bool) {
+	t.Helper()
+	if out, err := analyze(t, unitDir, in, userUnits); err != nil || out != "" {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+// analyze is `systemd-analyze verify` of every unit in unitDir. It exits
+// 0 on warnings (an unknown key, say): a clean unit also prints nothing.
+func analyze(t *testing.T, unitDir string, in *export.Input, userUnits bool) (string, error) {
+	t.Helper()
+	bin, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("systemd-analyze is missing under CI=true")
+		}
+		t.Skip("systemd-analyze is missing: the units are not verified")
+	}
+	args := []string{"verify", filepath.Join(unitDir, Template), filepath.Join(unitDir, Target)}
+	for _, inst := range in.Instances {
+		args = append(args, Instance(inst.Name))
+	}
+	if userUnits {
+		args = append([]string{"--user"}, args...)
+	}
+	cmd := exec.Command(bin, args...)
+	// The unit directory first, then the system's (the trailing ':').
+	cmd.Env = append(os.Environ(), "SYSTEMD_UNIT_PATH="+unitDir+":", "XDG_RUNTIME_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// The checker above is not blind: a wrong key in a drop-in is found.
+func TestVerifyFindsABadDropIn(t *testing.T) {
+	in := prepared(t, cases[0])
+	files, err := Export(in, Options{User: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "units")
+	if err := export.WriteDir(dir, Kind, files, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, DropIn(in.Instances[0].Name))
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("KillMod=control-group\n")
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := analyze(t, dir, in, true); !strings.Contains(out, "KillMod") {
+		t.Fatalf("systemd-analyze did not find the misspelt key:\n%s", out)
+	}
+}
+
+func TestSystemdAnalyzeVerifiesEveryUnit(t *testing.T) {
+	for _, c := range cases {
+		for _, userUnits := range []bool{false, true} {
+			name := c.Name + "/system"
+			if userUnits {
+				name = c.Name + "/user"
+			}
+			t.Run(name, func(t *testing.T) {
+				in := prepared(t, c)
+				opts := currentUser(t)
+				if userUnits {
+					opts = Options{User: true}
+				}
+				files, err := Export(in, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir := filepath.Join(t.TempDir(), "units")
+				if err := export.WriteDir(dir, Kind, files, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				verify(t, dir, in, userUnits)
+			})
+		}
+	}
+}
+
+// Each drop-in holds exactly what the supervisor launches the instance
+// with: its environment and, with offset_method "flag", -DportOffset.
+func TestDropInIsTheLaunchRecord(t *testing.T) {
+	in := prepared(t, cases[1])
+	files, err := Export(in, currentUser(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range in.Instances {
+		var unit string
+		for _, f := range files {
+			if f.Path == DropIn(inst.Name) {
+				unit = string(f.Data)
+			}
+		}
+		for _, kv := range supervisor.LaunchEnv(&inst.Launch) {
+			if !strings.Contains(unit, "\nEnvironment="+quote(kv, false)+"\n") {
+				t.Errorf("%s: drop-in lacks %s:\n%s", inst.Name, kv, unit)
+			}
+		}
+		wantExec := "\nExecStart=\nExecStart=/bin/sh " + inst.Launch.Home + "/" + supervisor.StartScript + " -DportOffset=" + strconv.Itoa(inst.Offset) + "\n"
+		if !strings.Contains(unit, wantExec) {
+			t.Errorf("%s: drop-in does not start with -DportOffset=%d:\n%s", inst.Name, inst.Offset, unit)
+		}
+	}
+	template := string(files[0].Data)
+	for _, want := range []string{"\nType=simple\n", "\nKillMode=control-group\n", "\nTimeoutStopSec=200s\n", "\nRestart=always\n",
+		"\nStartLimitBurst=5\n", "\nPartOf=mictl-mi.target\n", "\nUser=", "\nGroup=", "mictl generate"} {
+		if !strings.Contains(template, want) {
+			t.Errorf("template lacks %q:\n%s", want, template)
+		}
+	}
+	if strings.Contains(template, "\nPIDFile=") || strings.Contains(template, "Type=forking") {
+		t.Errorf("template races a pid file:\n%s", template)
+	}
+}
+
+func TestUserUnitsHaveNoUser(t *testing.T) {
+	in := prepared(t, cases[0])
+	files, err := Export(in, Options{User: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if strings.Contains(string(f.Data), "\nUser=") || strings.Contains(string(f.Data), "multi-user.target") {
+			t.Errorf("%s is not a user unit:\n%s", f.Path, f.Data)
+		}
+	}
+}
+
+// systemd unquotes Environment= and ExecStart= words with C escapes inside
+// double quotes, expands %-specifiers in both and $VAR in command lines.
+func TestQuote(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		command bool
+		want    string
+	}{
+		{"A=b", false, "A=b"},
+		{"JAVA_OPTS=-Xmx1g -Dx=1", false, `"JAVA_OPTS=-Xmx1g -Dx=1"`},
+		{`A=say "hi"`, false, `"A=say \"hi\""`},
+		{`A=c:\dir`, false, `"A=c:\\dir"`},
+		{"A=50%", false, "A=50%%"},
+		{"A=$HOME", false, "A=$HOME"},
+		{"-Dx=$HOME", true, "-Dx=$$HOME"},
+		{"-Dx=a;b", true, `"-Dx=a;b"`},
+		{"/srv/my homes/mi-1/bin/micro-integrator.sh", true, `"/srv/my homes/mi-1/bin/micro-integrator.sh"`},
+	} {
+		if got := quote(tc.in, tc.command); got != tc.want {
+			t.Errorf("quote(%q, %v) = %s, want %s", tc.in, tc.command, got, tc.want)
+		}
+	}
+	if got := withInstance("/srv/50% homes", "bin/micro-integrator.sh", true); got != `"/srv/50%% homes/%i/bin/micro-integrator.sh"` {
+		t.Errorf("withInstance = %s", got)
+	}
+}
+
+func TestControlCharactersAreRefused(t *testing.T) {
+	in := prepared(t, exporttest.Case{Name: "nl", TOML: "instances = 1\n", Env: []string{"JAVA_OPTS=-Da=1\n-Db=2"}})
+	_, err := Export(in, Options{User: true})
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "control character") {
+		t.Fatalf("err = %v, want a config error about the line break", err)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	in := prepared(t, cases[1])
+	files, err := Export(in, Options{RunAs: "mi", Group: "mi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The homes lie in a temporary directory: name it as a user's would be.
+	got := strings.ReplaceAll(exporttest.Describe(files), filepath.Dir(in.InstancesDir), "/srv/mictl")
+	exporttest.Golden(t, "systemd/flag-offsets-and-env.txt", got)
+}
