@@ -6,6 +6,7 @@ package exporttest
 import (
 	"archive/zip"
 	"bytes"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -18,6 +19,43 @@ import (
 	"github.com/mictl/mictl/pkg/state"
 )
 
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/export")
+
+// goldenDir is resolved at start-up, before any test changes directory.
+var goldenDir, _ = filepath.Abs(filepath.Join("..", "..", "..", "testdata", "export"))
+
+// Golden compares got with testdata/export/<name> (rewritten with
+// -update), for the exporters' packages under pkg/export.
+func Golden(t testing.TB, name, got string) {
+	t.Helper()
+	path := filepath.Join(goldenDir, name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs from the golden file; run the test with -update and review the diff:\n%s", name, got)
+	}
+}
+
+// Describe lists an export's files with their modes and contents, for a
+// golden file.
+func Describe(files []export.File) string {
+	var b bytes.Buffer
+	for _, f := range files {
+		fmt.Fprintf(&b, "--- %s (%o)\n%s", f.Path, f.Mode, f.Data)
+	}
+	return b.String()
+}
+
 // Case is a configuration to export.
 type Case struct {
 	Name string
@@ -25,6 +63,9 @@ type Case struct {
 	TOML string
 	// Env is what `mictl up` would capture (JAVA_HOME=..., JAVA_OPTS=...).
 	Env []string
+	// Offsets are explicit offsets (--offsets): kept whatever the host
+	// holds, so a golden file does not depend on it.
+	Offsets []int
 	// CApps maps an instance to the sizes of the CApps it declares; an
 	// entry "*" applies to every instance. CApps of one size are one file.
 	CApps map[string][]int
@@ -35,7 +76,7 @@ type Case struct {
 func Input(t testing.TB, dir string, c Case) *export.Input {
 	t.Helper()
 	cfg := load(t, dir, c.TOML)
-	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env})
+	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env, Offsets: c.Offsets})
 	if err != nil {
 		t.Fatalf("%s: plan: %v", c.Name, err)
 	}
@@ -50,7 +91,7 @@ func Input(t testing.TB, dir string, c Case) *export.Input {
 func Target(t testing.TB, dir string, c Case) *reconcile.Target {
 	t.Helper()
 	cfg := load(t, dir, c.TOML)
-	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env})
+	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env, Offsets: c.Offsets})
 	if err != nil {
 		t.Fatalf("%s: plan: %v", c.Name, err)
 	}

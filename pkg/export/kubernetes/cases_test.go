@@ -1,8 +1,6 @@
 package kubernetes
 
 import (
-	"bytes"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -31,7 +29,7 @@ var cases = []exportCase{
 [[instance]]
 name = "mi-2"
 overrides = { "server.hostname" = "mi-2.example.com", "transport.http.listener.port" = 8300 }
-`, Env: []string{"JAVA_HOME=/usr/lib/jvm/java-21", "JAVA_OPTS=-Dfoo=bar -Dlang=$LANG", "MICTL_SIM_STARTUP_DELAY=0"}}},
+`, Env: []string{"JAVA_HOME=/usr/lib/jvm/java-21", "JAVA_OPTS=-Dfoo=bar -Dlang=$LANG -Dhome=$(HOME)", "MICTL_SIM_STARTUP_DELAY=0"}}},
 	{Case: exporttest.Case{Name: "flag-method-capps", TOML: `instances = 2
 offset_method = "flag"
 [[instance]]
@@ -115,10 +113,4 @@ func fileNamed(files []export.File, path string) []byte {
 	return nil
 }
 
-func describe(files []export.File) string {
-	var b bytes.Buffer
-	for _, f := range files {
-		fmt.Fprintf(&b, "--- %s (%o)\n%s", f.Path, f.Mode, f.Data)
-	}
-	return b.String()
-}
+func describe(files []export.File) string { return exporttest.Describe(files) }

@@ -416,7 +416,8 @@ func podEnv(inst export.Instance) []envVar {
 	env = append(env, envVar{Name: "JAVA_MEM_OPTS", Value: mem}, envVar{Name: "JVM_MEM_OPTS", Value: mem})
 	for _, kv := range jvm {
 		if k, v, _ := strings.Cut(kv, "="); k != "JVM_MEM_OPTS" {
-			env = append(env, envVar{Name: k, Value: v})
+			// The kubelet expands $(VAR) in values; $$( keeps it as it is.
+			env = append(env, envVar{Name: k, Value: strings.ReplaceAll(v, "$(", "$$(")})
 		}
 	}
 	return env

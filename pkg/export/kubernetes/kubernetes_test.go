@@ -5,9 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,8 +14,6 @@ import (
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/export/exporttest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 func TestEveryObjectDecodesStrictly(t *testing.T) {
 	for _, c := range cases {
@@ -159,7 +154,8 @@ func TestJVMSettingsCarryHostPathsDoNot(t *testing.T) {
 	for _, e := range objs.deployments["mi"].Spec.Template.Spec.Containers[0].Env {
 		env[e.Name] = e.Value
 	}
-	if env["JAVA_OPTS"] != "-Dfoo=bar -Dlang=$LANG" {
+	// $$( is how a pod spec keeps the kubelet from expanding $(HOME).
+	if env["JAVA_OPTS"] != "-Dfoo=bar -Dlang=$LANG -Dhome=$$(HOME)" {
 		t.Errorf("JAVA_OPTS %q", env["JAVA_OPTS"])
 	}
 	for _, k := range []string{"JAVA_HOME", "CARBON_HOME", "MICTL_SIM_STARTUP_DELAY", "MICTL_SIM_BIND"} {
@@ -284,31 +280,8 @@ func TestDeterministicAndChecksumFollowsConfig(t *testing.T) {
 
 func TestGolden(t *testing.T) {
 	_, files := exportCaseFiles(t, cases[1])
-	golden(t, "replicas-and-overrides.txt", describe(files))
+	exporttest.Golden(t, "kubernetes/replicas-and-overrides.txt", describe(files))
 }
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/export/kubernetes -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s differs from the golden file; run with -update and review the diff:\n%s", name, got)
-	}
-}
-
-// goldenDir is resolved before any test changes its working directory.
-var goldenDir, _ = filepath.Abs(filepath.Join("..", "..", "..", "testdata", "export", "kubernetes"))
 
 func keys[V any](m map[string]V) []string {
 	var out []string

@@ -1,0 +1,168 @@
+// Package compose exports a planned configuration as a Compose file: one
+// service per instance, running MI's image with the instance's offset and
+// its rendered deployment.toml, its ports published on this host as
+// planned, so the same clients reach the same ports as under `mictl up`.
+package compose
+
+import (
+	"bytes"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// Kind names this export in markers and messages; Command is the mictl
+// command that writes it, named in the Compose file's first line.
+const (
+	Kind    = "compose"
+	Command = "export compose"
+)
+
+// Options are the export's settings beyond the configuration.
+type Options struct {
+	// Image runs MI (export.DefaultImage when empty).
+	Image string
+	// CarbonHome is MI's home inside Image (export.DefaultCarbonHome).
+	CarbonHome string
+	// FilesDir is the directory beside the Compose file that holds the
+	// files it mounts, relative to the Compose file.
+	FilesDir string
+}
+
+type project struct {
+	Name     string             `yaml:"name"`
+	Services map[string]service `yaml:"services"` // yaml sorts the keys
+}
+
+type service struct {
+	Image       string            `yaml:"image"`
+	Command     []string          `yaml:"command,omitempty"`
+	Environment map[string]string `yaml:"environment"`
+	Ports       []port            `yaml:"ports"`
+	Volumes     []volume          `yaml:"volumes"`
+	Healthcheck healthcheck       `yaml:"healthcheck"`
+	// Restart is unless-stopped, not on-failure: the container's main
+	// process is MI's start script, which exits 0 even when the JVM
+	// crashed (MI-FACTS).
+	Restart string `yaml:"restart"`
+	// StopGracePeriod exceeds MI's graceful drain of up to 180 s.
+	StopGracePeriod string `yaml:"stop_grace_period"`
+}
+
+type port struct {
+	Target    int    `yaml:"target"`
+	Published string `yaml:"published"`
+	HostIP    string `yaml:"host_ip,omitempty"`
+	Protocol  string `yaml:"protocol"`
+}
+
+type volume struct {
+	Type     string `yaml:"type"`
+	Source   string `yaml:"source"`
+	Target   string `yaml:"target"`
+	ReadOnly bool   `yaml:"read_only"`
+}
+
+type healthcheck struct {
+	Test        []string `yaml:"test"`
+	Interval    string   `yaml:"interval"`
+	Timeout     string   `yaml:"timeout"`
+	Retries     int      `yaml:"retries"`
+	StartPeriod string   `yaml:"start_period"`
+}
+
+// Export makes the Compose file and the files it mounts (paths relative
+// to opts.FilesDir).
+func Export(in *export.Input, opts Options) (composeFile []byte, files []export.File, err error) {
+	if opts.Image == "" {
+		opts.Image = export.DefaultImage
+	}
+	if opts.CarbonHome == "" {
+		opts.CarbonHome = export.DefaultCarbonHome
+	}
+	if err := export.ValidateImage(opts.Image); err != nil {
+		return nil, nil, err
+	}
+	p := project{Name: in.Prefix, Services: map[string]service{}}
+	written := map[string]bool{}
+	for _, inst := range in.Instances {
+		tomlPath := inst.Name + "/deployment.toml"
+		// Readable by MI's user in the container (uid 10802); the
+		// directory holding it is 0700, so no other local user reads the
+		// keystore passwords in it.
+		files = append(files, export.File{Path: tomlPath, What: "deployment.toml of " + inst.Name, Data: inst.HostTOML, Mode: 0o644})
+		s := newService(inst, opts)
+		s.Volumes = append(s.Volumes, volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, tomlPath),
+			Target: path.Join(opts.CarbonHome, "conf", "deployment.toml"), ReadOnly: true})
+		for _, c := range inst.CApps {
+			// By content: two CApps of one name from different places
+			// never overwrite each other.
+			rel := "capps/" + c.SHA256[:12] + "/" + c.File
+			if !written[rel] {
+				written[rel] = true
+				files = append(files, export.File{Path: rel, What: "CApp " + c.File, Data: c.Data, Mode: 0o644})
+			}
+			s.Volumes = append(s.Volumes, volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, rel),
+				Target: path.Join(opts.CarbonHome, "repository", "deployment", "server", "carbonapps", c.File), ReadOnly: true})
+		}
+		p.Services[inst.Name] = s
+	}
+	var buf bytes.Buffer
+	for _, line := range in.Header(Command) {
+		buf.WriteString("# " + line + "\n")
+	}
+	buf.WriteString("# Each service runs with its offset, on the ports `mictl ports table` shows;\n" +
+		"# stop mictl's own instances (mictl down) before `docker compose up`.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(p); err != nil {
+		return nil, nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, nil, err
+	}
+	return buf.Bytes(), files, nil
+}
+
+func newService(inst export.Instance, opts Options) service {
+	planned := inst.Ports()
+	s := service{
+		Image: opts.Image,
+		// The node identity is the instance's name: stable across
+		// restarts, unique in the project (MI-FACTS, env nodeId).
+		Environment:     map[string]string{"nodeId": inst.Name},
+		Restart:         "unless-stopped",
+		StopGracePeriod: "200s",
+		// WSO2's image has bash but no curl: /healthz over bash's
+		// /dev/tcp. 200 only once MI deployed everything (MI-FACTS).
+		Healthcheck: healthcheck{
+			Test: []string{"CMD", "bash", "-c", fmt.Sprintf(
+				"exec 3<>/dev/tcp/127.0.0.1/%d && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '",
+				planned[ports.InternalHTTP])},
+			Interval: "10s", Timeout: "5s", Retries: 3, StartPeriod: "120s",
+		},
+	}
+	// Compose reads $ in values as its own variables: $$ keeps one.
+	for _, a := range inst.Launch.Args {
+		s.Command = append(s.Command, strings.ReplaceAll(a, "$", "$$"))
+	}
+	for _, kv := range inst.JVMEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		s.Environment[k] = strings.ReplaceAll(v, "$", "$$")
+	}
+	hostIP := inst.Launch.Bind
+	if hostIP == "0.0.0.0" || hostIP == "::" {
+		hostIP = "" // every address, Compose's default
+	}
+	for _, spec := range ports.Catalogue {
+		p := planned[spec.Role]
+		s.Ports = append(s.Ports, port{Target: p, Published: strconv.Itoa(p), HostIP: hostIP, Protocol: "tcp"})
+	}
+	return s
+}

@@ -1,0 +1,157 @@
+package compose
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/export/exporttest"
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+var cases = []exporttest.Case{
+	{Name: "toml-offsets", TOML: "instances = 2\n", Offsets: []int{20, 30}},
+	{Name: "flag-offsets-capps-env", TOML: `instances = 2
+offset_method = "flag"
+host = "0.0.0.0"
+[[instance]]
+name = "edge"
+overrides = { "transport.http.listener.port" = 8300 }
+`, Env: []string{"JAVA_HOME=/usr/lib/jvm/java-21", "JAVA_OPTS=-Dhome=$HOME -Dx=${X}"},
+		CApps: map[string][]int{"*": {4096}, "edge": {8192}}, Offsets: []int{20, 30, 40}},
+}
+
+// written exports c into a directory as `mictl export compose` lays it
+// out: the Compose file, and beside it the files it mounts.
+func written(t *testing.T, c exporttest.Case) (*export.Input, string) {
+	t.Helper()
+	dir := t.TempDir()
+	in := exporttest.Input(t, t.TempDir(), c)
+	data, files, err := Export(in, Options{FilesDir: "compose-files"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := export.WriteDir(filepath.Join(dir, "compose-files"), Kind, files, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "compose.yaml")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return in, path
+}
+
+// load reads a Compose file with the compose-spec loader, its schema
+// validation on, as `docker compose` does.
+func load(t *testing.T, path string) *types.Project {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := loader.LoadWithContext(context.Background(), types.ConfigDetails{
+		WorkingDir:  filepath.Dir(path),
+		ConfigFiles: []types.ConfigFile{{Filename: path, Content: data}},
+		Environment: types.Mapping{"HOME": "/root", "X": "interpolated"},
+	})
+	if err != nil {
+		t.Fatalf("the compose-spec loader refuses %s: %v\n%s", path, err, data)
+	}
+	return p
+}
+
+func TestComposeSpecLoaderTakesEveryExport(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			in, path := written(t, c)
+			p := load(t, path)
+			if len(p.Services) != len(in.Instances) {
+				t.Fatalf("%d services for %d instances", len(p.Services), len(in.Instances))
+			}
+			for _, inst := range in.Instances {
+				checkService(t, inst, p.Services[inst.Name])
+			}
+		})
+	}
+}
+
+func checkService(t *testing.T, inst export.Instance, s types.ServiceConfig) {
+	t.Helper()
+	planned := inst.Ports()
+	if len(s.Ports) != ports.NumRoles {
+		t.Fatalf("%s publishes %d ports", inst.Name, len(s.Ports))
+	}
+	for i, p := range s.Ports {
+		if int(p.Target) != planned[i] || p.Published != strconv.Itoa(planned[i]) {
+			t.Errorf("%s publishes %d:%s, planned %d", inst.Name, p.Target, p.Published, planned[i])
+		}
+		if bind := inst.Launch.Bind; bind != "0.0.0.0" && p.HostIP != bind {
+			t.Errorf("%s publishes on %q, mictl binds %s", inst.Name, p.HostIP, bind)
+		}
+	}
+	// The offset reaches MI as mictl passes it: -DportOffset, or in the file.
+	if !slices.Equal([]string(s.Command), inst.Launch.Args) {
+		t.Errorf("%s runs %v, mictl launches with %v", inst.Name, s.Command, inst.Launch.Args)
+	}
+	var toml []byte
+	for _, v := range s.Volumes {
+		data, err := os.ReadFile(v.Source)
+		if err != nil {
+			t.Errorf("%s mounts %s, which is not there: %v", inst.Name, v.Source, err)
+			continue
+		}
+		if !v.ReadOnly {
+			t.Errorf("%s mounts %s writable", inst.Name, v.Source)
+		}
+		if strings.HasSuffix(v.Target, "/conf/deployment.toml") {
+			toml = data
+		}
+	}
+	if string(toml) != string(inst.HostTOML) {
+		t.Errorf("%s mounts a deployment.toml other than the one mictl renders", inst.Name)
+	}
+	if len(s.Volumes) != 1+len(inst.CApps) {
+		t.Errorf("%s mounts %d files for %d CApps", inst.Name, len(s.Volumes), len(inst.CApps))
+	}
+	if s.HealthCheck == nil || !strings.Contains(strings.Join(s.HealthCheck.Test, " "), "/healthz") ||
+		!strings.Contains(strings.Join(s.HealthCheck.Test, " "), strconv.Itoa(planned[ports.InternalHTTP])) {
+		t.Errorf("%s health check %+v does not ask /healthz on its internal port", inst.Name, s.HealthCheck)
+	}
+	if s.Restart != "unless-stopped" || s.StopGracePeriod == nil || s.StopGracePeriod.String() != "3m20s" {
+		t.Errorf("%s restart %q, grace %v", inst.Name, s.Restart, s.StopGracePeriod)
+	}
+	if v := s.Environment["nodeId"]; v == nil || *v != inst.Name {
+		t.Errorf("%s node id %v", inst.Name, v)
+	}
+	for _, kv := range inst.JVMEnv() {
+		k, want, _ := strings.Cut(kv, "=")
+		// Compose interpolation must leave the value as mictl has it.
+		if got := s.Environment[k]; got == nil || *got != want {
+			t.Errorf("%s %s = %v, want %q", inst.Name, k, got, want)
+		}
+	}
+}
+
+func TestBadImageIsRefused(t *testing.T) {
+	in := exporttest.Input(t, t.TempDir(), cases[0])
+	if _, _, err := Export(in, Options{Image: "Bad Image"}); err == nil || !strings.Contains(err.Error(), "--image") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	_, path := written(t, cases[1])
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exporttest.Golden(t, "compose/flag-offsets-capps-env.yaml", string(data))
+}
