@@ -1,0 +1,354 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/export/compose"
+	"github.com/mictl/mictl/pkg/export/kubernetes"
+	"github.com/mictl/mictl/pkg/export/systemd"
+	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+// newCmdExport is `mictl export`: the configuration carried to the engines
+// it will run on beyond this host.
+func newCmdExport(streams *IOStreams, g *globalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write the configuration for Kubernetes, systemd or Compose",
+		Long: `Carry the instances of mictl.toml to another engine: Kubernetes (a
+kustomization directory), systemd (units running the homes mictl prepares)
+or Compose (a service per instance). Each export plans the configuration
+exactly as 'mictl up' does and renders every deployment.toml with the same
+code; nothing is written until every file of the export is made and every
+input checked, and then the files appear at once (a new directory renamed
+into place).`,
+		Example: `  mictl export kubernetes --out deploy/k8s --namespace integration
+  mictl export systemd --out deploy/systemd
+  mictl export compose --out deploy/compose.yaml`,
+		Args: usageArgs(cobra.NoArgs),
+	}
+	cmd.AddCommand(
+		newCmdExportKubernetes(streams, g),
+		newCmdExportSystemd(streams, g),
+		newCmdExportCompose(streams, g),
+		// The lead adds newCmdExportPrometheus(streams, g) here.
+	)
+	return cmd
+}
+
+// exportOptions are the flags every export has.
+type exportOptions struct {
+	plan   planOptions
+	output string
+	out    string
+	force  bool
+}
+
+func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what string) {
+	cmd.Flags().StringVar(&o.out, "out", defaultOut, what)
+	cmd.Flags().BoolVar(&o.force, "force", false, "replace --out even when it holds files no earlier export of this kind wrote")
+}
+
+// exportInput plans the configuration and builds the exporters' input.
+func exportInput(p *planned) (*export.Input, error) {
+	// The lead passes the capps that mictl.toml declares for each instance
+	// here: export.Options{CApps: ...}.
+	return export.FromTarget(p.Target, export.Options{})
+}
+
+// exportReport lists what an export wrote (-o json keeps every key).
+type exportReport struct {
+	Kind  string        `json:"kind"`
+	Out   string        `json:"out"`
+	Files []export.File `json:"files"`
+	// Next is the command that applies the export.
+	Next string `json:"next"`
+}
+
+func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
+	if o.output == formatJSON {
+		return writeJSON(streams.Out, r)
+	}
+	rows := make([][]string, len(r.Files))
+	for i, f := range r.Files {
+		rows[i] = []string{f.Path, f.What}
+	}
+	if err := writeTable(streams.Out, formatTable, []string{"FILE", "WHAT"}, rows); err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.ErrOut, "wrote %d files to %s; next: %s\n", len(r.Files), r.Out, r.Next)
+	return nil
+}
+
+// writeExportDir checks and writes an export's directory, and reports it.
+func writeExportDir(streams *IOStreams, o *exportOptions, kind string, files []export.File, dirMode os.FileMode, next string) error {
+	if err := export.CheckDir(o.out, kind, "--out", o.force); err != nil {
+		return err
+	}
+	if err := export.WriteDir(o.out, kind, files, dirMode); err != nil {
+		return err
+	}
+	r := exportReport{Kind: kind, Out: o.out, Next: next}
+	for _, f := range files {
+		r.Files = append(r.Files, export.File{Path: filepath.Join(o.out, filepath.FromSlash(f.Path)), What: f.What})
+	}
+	return printExport(streams, o, r)
+}
+
+type exportKubernetesOptions struct {
+	exportOptions
+	k8s kubernetes.Options
+}
+
+func newCmdExportKubernetes(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &exportKubernetesOptions{}
+	cmd := &cobra.Command{
+		Use:   "kubernetes",
+		Short: "Write a kustomization directory: a Deployment per distinct instance",
+		Long: `Write a kustomization directory (apply it with 'kubectl apply -k DIR', or
+overlay it) for the planned instances. Instances whose pods would be
+identical (the same rendered deployment.toml, JVM settings and CApps) become
+the replicas of one Deployment; an instance with overrides of its own gets a
+Deployment of its own. Pods need no offsets: each has its own address, so
+every pod runs at MI's default offset 10 (ports 8290, 8253, 9201, 9164),
+written explicitly into its deployment.toml.
+
+Each Deployment has, as WSO2's Helm chart: a ConfigMap with its
+deployment.toml mounted with subPath into conf/, a pod annotation with the
+sha256 of that configuration (so a change rolls the pods), a startup probe on
+the HTTPS pass-through port, liveness GET /liveness and readiness GET
+/healthz on the internal HTTP API, RollingUpdate with maxSurge 1 and
+maxUnavailable 0, requests 512Mi/500m and limits 1Gi/1000m with a matching
+heap, and runAsUser 10802. Beyond it: the node identity (env nodeId) is the
+pod's name, the grace period (200 s) outlasts MI's graceful drain, and each
+declared CApp is a ConfigMap of its own mounted into
+repository/deployment/server/carbonapps (up to 1 MiB each; bake larger ones
+into the image and pass --capps-in-image). A Service exposes the four ports.
+A ConfigMap over about 190 KiB (a large CApp) is too large for a client-side
+'kubectl apply', which copies every object into a 256 KiB annotation: the
+export says so, and 'kubectl apply --server-side -k DIR' applies it.
+
+The deployment.toml holds keystore passwords, as in every MI home: the
+ConfigMap files are written with mode 0600.`,
+		Example: `  mictl export kubernetes
+  mictl export kubernetes --out deploy/k8s --namespace integration --image registry.example.com/mi:4.4.0-capps --capps-in-image
+  kubectl apply -k deploy/kubernetes     # --server-side when a CApp is over ~190 KiB`,
+		Args: usageArgs(cobra.NoArgs),
+	}
+	addExportFlags(cmd, &o.exportOptions, "deploy/kubernetes", "the kustomization directory to write")
+	cmd.Flags().StringVar(&o.k8s.Image, "image", export.DefaultImage, "the Micro Integrator image the pods run")
+	cmd.Flags().StringVar(&o.k8s.Namespace, "namespace", "", "the namespace kustomization.yaml sets (default: kubectl's current one)")
+	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", export.DefaultCarbonHome, "the MI home inside the image")
+	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the declared CApps out: the image has them")
+	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
+		in, err := exportInput(p)
+		if err != nil {
+			return err
+		}
+		files, err := kubernetes.Export(in, o.k8s)
+		if err != nil {
+			return err
+		}
+		next := "kubectl apply -k " + o.out
+		if large := kubernetes.NeedsServerSideApply(files); len(large) > 0 {
+			next = "kubectl apply --server-side -k " + o.out
+			fmt.Fprintf(streams.ErrOut, "note: %s too large for a client-side kubectl apply (it copies each object into a 256 KiB annotation): apply with --server-side\n", strings.Join(large, ", "))
+		}
+		return writeExportDir(streams, &o.exportOptions, kubernetes.Kind, files, 0o700, next)
+	})
+}
+
+type exportSystemdOptions struct {
+	exportOptions
+	user bool
+}
+
+func newCmdExportSystemd(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &exportSystemdOptions{}
+	cmd := &cobra.Command{
+		Use:   "systemd",
+		Short: "Write systemd units that run each instance as mictl does",
+		Long: `Write systemd units for the planned instances: a template mictl-mi@.service
+(the policy, written once), a drop-in mictl-mi@<name>.service.d/10-mictl.conf
+per instance (what mictl planned for it: CARBON_HOME, JAVA_HOME, JAVA_OPTS
+and the rest of its environment, and -DportOffset with offset_method "flag",
+exactly as mictl launches it), and mictl-mi.target, which starts and stops
+them all.
+
+Better than WSO2's unit: MI's start script runs in the foreground as the main
+process (Type=simple, no pid file to race), a stop signals every process of
+the unit (KillMode=control-group: the script and both JVMs) and waits 200 s,
+longer than MI's graceful drain of up to 180 s, and a crashed server is
+restarted (Restart=always, since the script exits 0 even when java crashed;
+systemd gives up after 5 starts in 10 minutes).
+
+The units run the instance homes under instances_dir: prepare them first
+with 'mictl generate' (same mictl.toml), and stop mictl's own supervisor
+('mictl down') so that no home runs twice. System units run as the user who
+exports (User=, Group=); --user writes user units instead.`,
+		Example: `  mictl export systemd --out deploy/systemd
+  sudo cp -r deploy/systemd/mictl-mi* /etc/systemd/system/ && sudo systemctl daemon-reload
+  sudo systemctl start mictl-mi.target
+  mictl export systemd --user --out ~/.config/systemd/user/mictl   # then copy up one level`,
+		Args: usageArgs(cobra.NoArgs),
+	}
+	addExportFlags(cmd, &o.exportOptions, "deploy/systemd", "the directory to write the units into")
+	cmd.Flags().BoolVar(&o.user, "user", false, "write user units (systemctl --user): no User=, wanted by default.target")
+	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
+		return runExportSystemd(streams, o, p)
+	})
+}
+
+func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) error {
+	in, err := exportInput(p)
+	if err != nil {
+		return err
+	}
+	opts := systemd.Options{User: o.user}
+	if !o.user {
+		if opts.RunAs, opts.Group, err = currentUser(); err != nil {
+			return err
+		}
+	}
+	files, err := systemd.Export(in, opts)
+	if err != nil {
+		return err
+	}
+	warnUnprepared(streams, in)
+	systemctl := "sudo systemctl"
+	if o.user {
+		systemctl = "systemctl --user"
+	}
+	return writeExportDir(streams, &o.exportOptions, systemd.Kind, files, 0o755,
+		"mictl generate, copy the units into place, then "+systemctl+" daemon-reload && "+systemctl+" start "+systemd.Target)
+}
+
+// currentUser names the user and group system units run as: whoever
+// exports, who owns the homes `mictl generate` prepares.
+func currentUser() (name, group string, err error) {
+	u, err := user.Current()
+	if err != nil {
+		return "", "", fmt.Errorf("find the user to run the units as: %w", err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		return "", "", fmt.Errorf("find the group of user %s: %w", u.Username, err)
+	}
+	return u.Username, g.Name, nil
+}
+
+// warnUnprepared says which homes the units need before they can start.
+func warnUnprepared(streams *IOStreams, in *export.Input) {
+	var missing []string
+	for _, inst := range in.Instances {
+		if _, err := os.Stat(filepath.Join(inst.Launch.Home, supervisor.StartScript)); err != nil {
+			missing = append(missing, inst.Name)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: no home prepared yet for %s: run mictl generate before starting the units\n", strings.Join(missing, ", "))
+	}
+	hasJava := func(inst export.Instance) bool {
+		return slices.ContainsFunc(inst.Launch.Env, func(kv string) bool { return strings.HasPrefix(kv, "JAVA_HOME=") })
+	}
+	if !in.Simulator && !slices.ContainsFunc(in.Instances, hasJava) {
+		fmt.Fprintln(streams.ErrOut, "note: JAVA_HOME is not set: MI's start script refuses to start without it; set it and export again")
+	}
+}
+
+type exportComposeOptions struct {
+	exportOptions
+	compose compose.Options
+}
+
+func newCmdExportCompose(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &exportComposeOptions{}
+	cmd := &cobra.Command{
+		Use:   "compose",
+		Short: "Write a Compose file: a service per instance on its planned ports",
+		Long: `Write a Compose file with one service per planned instance: MI's image
+running the instance with its offset, its ports published on this host as
+planned (on the host address of mictl.toml), its rendered deployment.toml
+and its CApps mounted, a healthcheck on /healthz, restart unless-stopped
+(MI's start script exits 0 even when java crashed, so on-failure would not
+restart it) and a stop grace period of 200 s, longer than MI's drain.
+
+The mounted files go into a directory beside the Compose file, named after
+it (compose.yaml: compose-files/), written atomically first; then the
+Compose file itself.`,
+		Example: `  mictl export compose
+  mictl export compose --out deploy/compose.yaml --image wso2/wso2mi:4.4.0
+  docker compose -f deploy/compose.yaml up -d`,
+		Args: usageArgs(cobra.NoArgs),
+	}
+	addExportFlags(cmd, &o.exportOptions, "deploy/compose.yaml", "the Compose file to write")
+	cmd.Flags().StringVar(&o.compose.Image, "image", export.DefaultImage, "the Micro Integrator image the services run")
+	cmd.Flags().StringVar(&o.compose.CarbonHome, "carbon-home", export.DefaultCarbonHome, "the MI home inside the image")
+	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
+		return runExportCompose(streams, o, p)
+	})
+}
+
+func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) error {
+	in, err := exportInput(p)
+	if err != nil {
+		return err
+	}
+	base := filepath.Base(o.out)
+	o.compose.FilesDir = strings.TrimSuffix(base, filepath.Ext(base)) + "-files"
+	data, files, err := compose.Export(in, o.compose)
+	if err != nil {
+		return err
+	}
+	filesDir := filepath.Join(filepath.Dir(o.out), o.compose.FilesDir)
+	if err := checkComposeFile(o.out, o.force); err != nil {
+		return err
+	}
+	if err := export.CheckDir(filesDir, compose.Kind, "--out", o.force); err != nil {
+		return err
+	}
+	// The mounted files first: the Compose file never names one missing.
+	if err := export.WriteDir(filesDir, compose.Kind, files, 0o700); err != nil {
+		return err
+	}
+	if err := fsutil.WriteFileAtomic(o.out, data, 0o644); err != nil {
+		return err
+	}
+	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + o.out + " up -d",
+		Files: []export.File{{Path: o.out, What: "Compose file"}}}
+	for _, f := range files {
+		r.Files = append(r.Files, export.File{Path: filepath.Join(filesDir, filepath.FromSlash(f.Path)), What: f.What})
+	}
+	return printExport(streams, &o.exportOptions, r)
+}
+
+// checkComposeFile refuses to overwrite a file an earlier compose export
+// did not write, unless force.
+func checkComposeFile(path string, force bool) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) || force {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	first, _ := bufio.NewReader(f).ReadBytes('\n')
+	if bytes.HasPrefix(first, []byte("# "+export.Generated(compose.Command))) {
+		return nil
+	}
+	return &config.Error{Where: "flag --out", Msg: fmt.Sprintf("%s exists and no earlier `mictl export compose` wrote it; choose another --out, or add --force to replace it", path)}
+}

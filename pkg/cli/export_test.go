@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// runExport runs mictl with `export` in-process, as Main does. Until the
+// root command carries `export` itself, the test adds it, reading the
+// root's --config as every command does.
+func runExport(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	streams, out, errOut := testStreams()
+	root := NewRootCmd(streams)
+	if cmd, _, err := root.Find([]string{"export"}); err != nil || cmd == root {
+		g := &globalOptions{}
+		exp := newCmdExport(streams, g)
+		exp.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+			g.configPath, _ = cmd.Flags().GetString("config")
+			return nil
+		}
+		root.AddCommand(exp)
+	}
+	root.SetArgs(args)
+	err := root.Execute()
+	if err != nil {
+		errOut.WriteString("mictl: " + err.Error() + "\n")
+	}
+	return ExitCode(err), out.String(), errOut.String()
+}
+
+const exportTOML = `instances = 3
+[[instance]]
+name = "mi-2"
+overrides = { "server.hostname" = "mi-2.example.com" }
+`
+
+func TestExportKubernetesListsWhatItWrote(t *testing.T) {
+	dir := inTempDir(t)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), exportTOML)
+	code, out, errOut := runExport(t, "export", "kubernetes", "--out", "k8s", "--namespace", "integration", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var r struct {
+		Kind  string `json:"kind"`
+		Out   string `json:"out"`
+		Next  string `json:"next"`
+		Files []struct {
+			Path string `json:"path"`
+			What string `json:"what"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Kind != "kubernetes" || r.Out != "k8s" || r.Next != "kubectl apply -k k8s" {
+		t.Errorf("report %+v", r)
+	}
+	whats := map[string]bool{}
+	for _, f := range r.Files {
+		if _, err := os.Stat(f.Path); err != nil {
+			t.Errorf("listed %s is not there: %v", f.Path, err)
+		}
+		whats[f.What] = true
+	}
+	for _, want := range []string{"Deployment mi", "Deployment mi-2", "Service mi", "ConfigMap mi-2-deployment-toml", "kustomization"} {
+		if !whats[want] {
+			t.Errorf("no %s among %v", want, whats)
+		}
+	}
+	// The deployment.toml holds keystore passwords.
+	info, err := os.Stat(filepath.Join("k8s", "configmap-mi-deployment-toml.yaml"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("deployment.toml ConfigMap: %v, mode %v; want 0600", err, info)
+	}
+	// Exporting again replaces its own output without --force, identically.
+	before, _ := os.ReadFile(filepath.Join("k8s", "deployment-mi.yaml"))
+	if code, _, errOut := runExport(t, "export", "kubernetes", "--out", "k8s", "--namespace", "integration"); code != ExitOK {
+		t.Fatalf("export again: exit %d: %s", code, errOut)
+	}
+	after, _ := os.ReadFile(filepath.Join("k8s", "deployment-mi.yaml"))
+	if string(before) != string(after) || len(before) == 0 {
+		t.Error("the same configuration exported twice differs")
+	}
+	if left, _ := filepath.Glob(".k8s.tmp-*"); len(left) > 0 {
+		t.Errorf("temporary directories left: %v", left)
+	}
+}
+
+// Every bad input is exit 2, said before anything is written.
+func TestExportBadInputWritesNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		toml string
+		args []string
+		want string
+	}{
+		{"image", "", []string{"kubernetes", "--image", "Not A/Reference"}, "--image"},
+		{"namespace", "", []string{"kubernetes", "--namespace", "Team_A"}, "not a Kubernetes namespace"},
+		{"instance name", "instances = 1\n[[instance]]\nname = \"9lives\"\noverrides = { \"server.hostname\" = \"x\" }\n",
+			[]string{"kubernetes"}, "cannot name a Kubernetes"},
+		{"compose image", "", []string{"compose", "--image", "UPPER:case"}, "--image"},
+		{"foreign directory", "", []string{"systemd", "--user"}, "no earlier `mictl export systemd` wrote"},
+		{"foreign compose file", "", []string{"compose"}, "no earlier `mictl export compose` wrote"},
+		{"another export's directory", "", []string{"kubernetes"}, "no earlier `mictl export kubernetes` wrote"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := inTempDir(t)
+			writeFile(t, filepath.Join(dir, "mictl.toml"), tc.toml)
+			out := filepath.Join(dir, "out")
+			switch tc.name {
+			case "foreign directory":
+				writeFile(t, filepath.Join(out, "notes.txt"), "mine")
+			case "foreign compose file":
+				writeFile(t, out, "services: {}\n")
+			case "another export's directory":
+				if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", out); code != ExitOK {
+					t.Fatalf("systemd export: %s", errOut)
+				}
+			}
+			before := listTree(t, dir)
+			code, _, errOut := runExport(t, append(append([]string{"export"}, tc.args...), "--out", out)...)
+			if code != ExitUsage || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut, tc.want)
+			}
+			if after := listTree(t, dir); after != before {
+				t.Errorf("a refused export changed the directory:\nbefore %s\nafter  %s", before, after)
+			}
+		})
+	}
+}
+
+func TestExportForceReplacesAForeignDirectory(t *testing.T) {
+	dir := inTempDir(t)
+	writeFile(t, filepath.Join(dir, "out", "notes.txt"), "mine")
+	if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", "out", "--force"); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join("out", "notes.txt")); !os.IsNotExist(err) {
+		t.Errorf("--force kept notes.txt: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("out", "mictl-mi@.service")); err != nil {
+		t.Error(err)
+	}
+	if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", ".", "--force"); code != ExitUsage || !strings.Contains(errOut, "current directory") {
+		t.Errorf("--force on the current directory: exit %d, %s", code, errOut)
+	}
+}
+
+func TestExportComposeWritesFileAndMounts(t *testing.T) {
+	dir := inTempDir(t)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), exportTOML)
+	code, _, errOut := runExport(t, "export", "compose", "--out", "deploy/compose.yaml")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	data, err := os.ReadFile(filepath.Join("deploy", "compose.yaml"))
+	if err != nil || !strings.Contains(string(data), "./compose-files/mi-2/deployment.toml") {
+		t.Fatalf("compose.yaml: %v\n%s", err, data)
+	}
+	for _, name := range []string{"mi-1", "mi-2", "mi-3"} {
+		if _, err := os.Stat(filepath.Join("deploy", "compose-files", name, "deployment.toml")); err != nil {
+			t.Error(err)
+		}
+	}
+	info, err := os.Stat(filepath.Join("deploy", "compose-files"))
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("compose-files: %v %v; want 0700, it holds keystore passwords", err, info)
+	}
+	if code, _, errOut := runExport(t, "export", "compose", "--out", "deploy/compose.yaml"); code != ExitOK {
+		t.Fatalf("export again: exit %d: %s", code, errOut)
+	}
+}
+
+func TestExportSystemdNotesUnpreparedHomes(t *testing.T) {
+	inTempDir(t)
+	code, out, errOut := runExport(t, "export", "systemd", "--out", "units")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if !strings.Contains(errOut, "run mictl generate") || !strings.Contains(out, "mictl-mi@mi-1.service.d/10-mictl.conf") {
+		t.Errorf("stdout %s\nstderr %s", out, errOut)
+	}
+}
+
+func TestExportCommandsHaveHelpAndExamples(t *testing.T) {
+	streams, _, _ := testStreams()
+	for _, cmd := range allCommands(newCmdExport(streams, &globalOptions{})) {
+		if cmd.Short == "" || cmd.Example == "" {
+			t.Errorf("%s lacks short help or examples", cmd.CommandPath())
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// listTree names every file under dir with its size, to see that nothing
+// changed.
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b.WriteString(path + " " + info.Mode().String() + " " + info.ModTime().String() + "; ")
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
