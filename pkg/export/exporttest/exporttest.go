@@ -75,12 +75,7 @@ type Case struct {
 // exporters' input from it, CApps written as real .car files.
 func Input(t testing.TB, dir string, c Case) *export.Input {
 	t.Helper()
-	cfg := load(t, dir, c.TOML)
-	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env, Offsets: c.Offsets})
-	if err != nil {
-		t.Fatalf("%s: plan: %v", c.Name, err)
-	}
-	in, err := export.FromTarget(target, export.Options{CApps: capps(t, dir, c.CApps)})
+	in, err := export.FromTarget(Target(t, dir, c), export.Options{CApps: capps(t, dir, c.CApps)})
 	if err != nil {
 		t.Fatalf("%s: %v", c.Name, err)
 	}

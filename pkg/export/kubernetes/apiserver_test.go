@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -219,7 +218,14 @@ func startAPIServer(t *testing.T, script string, etcdPort, peerPort, apiPort int
 	if err != nil {
 		t.Fatal(err)
 	}
-	stderr := &lockedBuffer{}
+	// The script's messages, read when it fails: a file, which the test
+	// may read while the script still writes.
+	stderr, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stderr.Close()
+	log := func() string { data, _ := os.ReadFile(stderr.Name()); return string(data) }
 	cmd := exec.Command(script, "serve", dir, fmt.Sprint(etcdPort), fmt.Sprint(peerPort), fmt.Sprint(apiPort))
 	cmd.Stdin, cmd.Stderr = stdin, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -248,7 +254,7 @@ func startAPIServer(t *testing.T, script string, etcdPort, peerPort, apiPort int
 		case <-time.After(30 * time.Second):
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			<-done
-			t.Errorf("the API server did not stop within 30 s; killed:\n%s", stderr.String())
+			t.Errorf("the API server did not stop within 30 s; killed:\n%s", log())
 		}
 	})
 	kube := &kubeServer{}
@@ -260,31 +266,13 @@ func startAPIServer(t *testing.T, script string, etcdPort, peerPort, apiPort int
 				return kube // ready
 			}
 			if !ok {
-				t.Fatalf("the API server did not start:\n%s", stderr.String())
+				t.Fatalf("the API server did not start:\n%s", log())
 			}
 			if v, found := strings.CutPrefix(line, "KUBECONFIG="); found {
 				kube.kubeconfig = v
 			}
 		case <-timeout:
-			t.Fatalf("the API server was not ready in 2 minutes:\n%s", stderr.String())
+			t.Fatalf("the API server was not ready in 2 minutes:\n%s", log())
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer a process writes while a test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
