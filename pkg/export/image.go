@@ -2,6 +2,7 @@ package export
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 
@@ -64,6 +65,15 @@ func ValidateImage(ref string) error {
 		if !component.MatchString(p) {
 			return bad(fmt.Sprintf("the name part %q must be lowercase letters and digits, separated by '.', '_' or '-'", p))
 		}
+	}
+	return nil
+}
+
+// ValidateCarbonHome explains why dir cannot be the MI home inside an
+// image, or returns nil.
+func ValidateCarbonHome(dir string) error {
+	if !path.IsAbs(dir) || path.Clean(dir) != dir {
+		return &config.Error{Where: "flag --carbon-home", Msg: fmt.Sprintf("%q must be a clean absolute path: the MI home inside the image, e.g. %s", dir, DefaultCarbonHome)}
 	}
 	return nil
 }

@@ -89,6 +89,9 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 	if err := export.ValidateImage(opts.Image); err != nil {
 		return nil, nil, err
 	}
+	if err := export.ValidateCarbonHome(opts.CarbonHome); err != nil {
+		return nil, nil, err
+	}
 	p := project{Name: in.Prefix, Services: map[string]service{}}
 	written := map[string]bool{}
 	for _, inst := range in.Instances {

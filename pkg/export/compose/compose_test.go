@@ -140,10 +140,13 @@ func checkService(t *testing.T, inst export.Instance, s types.ServiceConfig) {
 	}
 }
 
-func TestBadImageIsRefused(t *testing.T) {
+func TestBadOptionsAreRefused(t *testing.T) {
 	in := exporttest.Input(t, t.TempDir(), cases[0])
 	if _, _, err := Export(in, Options{Image: "Bad Image"}); err == nil || !strings.Contains(err.Error(), "--image") {
-		t.Fatalf("err = %v", err)
+		t.Errorf("bad image: err = %v", err)
+	}
+	if _, _, err := Export(in, Options{CarbonHome: "home/wso2mi/"}); err == nil || !strings.Contains(err.Error(), "--carbon-home") {
+		t.Errorf("bad carbon home: err = %v", err)
 	}
 }
 

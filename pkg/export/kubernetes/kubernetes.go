@@ -157,10 +157,7 @@ func validateOptions(o Options) error {
 			return &config.Error{Where: "flag --namespace", Msg: fmt.Sprintf("%q is not a Kubernetes namespace: %s", o.Namespace, why)}
 		}
 	}
-	if !path.IsAbs(o.CarbonHome) || path.Clean(o.CarbonHome) != o.CarbonHome {
-		return &config.Error{Where: "flag --carbon-home", Msg: fmt.Sprintf("%q must be a clean absolute path: the MI home inside the image, e.g. %s", o.CarbonHome, export.DefaultCarbonHome)}
-	}
-	return nil
+	return export.ValidateCarbonHome(o.CarbonHome)
 }
 
 // dnsLabel explains why s is not a DNS label (RFC 1123, or RFC 1035 when
