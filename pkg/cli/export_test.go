@@ -187,6 +187,10 @@ func TestExportSystemdNotesUnpreparedHomes(t *testing.T) {
 	if !strings.Contains(errOut, "run mictl generate") || !strings.Contains(out, "mictl-mi@mi-1.service.d/10-mictl.conf") {
 		t.Errorf("stdout %s\nstderr %s", out, errOut)
 	}
+	// Its own drop-in directories do not make an export directory foreign.
+	if code, _, errOut := runExport(t, "export", "systemd", "--out", "units"); code != ExitOK {
+		t.Fatalf("export again: exit %d: %s", code, errOut)
+	}
 }
 
 func TestExportCommandsHaveHelpAndExamples(t *testing.T) {
