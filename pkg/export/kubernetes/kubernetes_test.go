@@ -290,3 +290,34 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// Deployments are named after name_prefix (the instances without overrides
+// of their own) or their first instance, never twice the same name.
+func TestDeploymentNames(t *testing.T) {
+	in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: "names", TOML: `instances = 4
+[[instance]]
+name = "mi-2"
+overrides = { "server.hostname" = "same.example.com" }
+[[instance]]
+name = "mi-4"
+overrides = { "server.hostname" = "same.example.com" }
+[[instance]]
+name = "mi"
+overrides = { "server.hostname" = "mi.example.com" }
+`})
+	files, err := Export(in, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decode(t, files)
+	want := map[string]string{"mi-default": "mi-1,mi-3", "mi-2": "mi-2,mi-4", "mi": "mi"}
+	if len(objs.deployments) != len(want) {
+		t.Fatalf("deployments %v, want %v", keys(objs.deployments), want)
+	}
+	for name, members := range want {
+		d := objs.deployments[name]
+		if d == nil || d.Annotations["mictl/instances"] != members {
+			t.Errorf("deployment %s: %v, want instances %s", name, d, members)
+		}
+	}
+}
