@@ -19,7 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/export/kubernetes"
 	"github.com/mictl/mictl/pkg/export/systemd"
 	"github.com/mictl/mictl/pkg/fsutil"
-	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/home"
 )
 
 // newCmdExport is `mictl export`: the configuration carried to the engines
@@ -254,7 +254,7 @@ func currentUser() (name, group string, err error) {
 func warnUnprepared(streams *IOStreams, in *export.Input) {
 	var missing []string
 	for _, inst := range in.Instances {
-		if _, err := os.Stat(filepath.Join(inst.Launch.Home, supervisor.StartScript)); err != nil {
+		if _, err := os.Stat(filepath.Join(inst.Launch.Home, home.StartScript)); err != nil {
 			missing = append(missing, inst.Name)
 		}
 	}

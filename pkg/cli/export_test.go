@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/spf13/cobra"
 )
 
@@ -31,7 +32,7 @@ func runExport(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	if err != nil {
 		errOut.WriteString("mictl: " + err.Error() + "\n")
 	}
-	return ExitCode(err), out.String(), errOut.String()
+	return exitcode.Of(err), out.String(), errOut.String()
 }
 
 const exportTOML = `instances = 3
@@ -44,7 +45,7 @@ func TestExportKubernetesListsWhatItWrote(t *testing.T) {
 	dir := inTempDir(t)
 	writeFile(t, filepath.Join(dir, "mictl.toml"), exportTOML)
 	code, out, errOut := runExport(t, "export", "kubernetes", "--out", "k8s", "--namespace", "integration", "-o", "json")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	var r struct {
@@ -81,7 +82,7 @@ func TestExportKubernetesListsWhatItWrote(t *testing.T) {
 	}
 	// Exporting again replaces its own output without --force, identically.
 	before, _ := os.ReadFile(filepath.Join("k8s", "deployment-mi.yaml"))
-	if code, _, errOut := runExport(t, "export", "kubernetes", "--out", "k8s", "--namespace", "integration"); code != ExitOK {
+	if code, _, errOut := runExport(t, "export", "kubernetes", "--out", "k8s", "--namespace", "integration"); code != exitcode.OK {
 		t.Fatalf("export again: exit %d: %s", code, errOut)
 	}
 	after, _ := os.ReadFile(filepath.Join("k8s", "deployment-mi.yaml"))
@@ -120,13 +121,13 @@ func TestExportBadInputWritesNothing(t *testing.T) {
 			case "foreign compose file":
 				writeFile(t, out, "services: {}\n")
 			case "another export's directory":
-				if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", out); code != ExitOK {
+				if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", out); code != exitcode.OK {
 					t.Fatalf("systemd export: %s", errOut)
 				}
 			}
 			before := listTree(t, dir)
 			code, _, errOut := runExport(t, append(append([]string{"export"}, tc.args...), "--out", out)...)
-			if code != ExitUsage || !strings.Contains(errOut, tc.want) {
+			if code != exitcode.Usage || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, errOut, tc.want)
 			}
 			if after := listTree(t, dir); after != before {
@@ -139,7 +140,7 @@ func TestExportBadInputWritesNothing(t *testing.T) {
 func TestExportForceReplacesAForeignDirectory(t *testing.T) {
 	dir := inTempDir(t)
 	writeFile(t, filepath.Join(dir, "out", "notes.txt"), "mine")
-	if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", "out", "--force"); code != ExitOK {
+	if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", "out", "--force"); code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if _, err := os.Stat(filepath.Join("out", "notes.txt")); !os.IsNotExist(err) {
@@ -148,7 +149,7 @@ func TestExportForceReplacesAForeignDirectory(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("out", "mictl-mi@.service")); err != nil {
 		t.Error(err)
 	}
-	if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", ".", "--force"); code != ExitUsage || !strings.Contains(errOut, "current directory") {
+	if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", ".", "--force"); code != exitcode.Usage || !strings.Contains(errOut, "current directory") {
 		t.Errorf("--force on the current directory: exit %d, %s", code, errOut)
 	}
 }
@@ -157,7 +158,7 @@ func TestExportComposeWritesFileAndMounts(t *testing.T) {
 	dir := inTempDir(t)
 	writeFile(t, filepath.Join(dir, "mictl.toml"), exportTOML)
 	code, _, errOut := runExport(t, "export", "compose", "--out", "deploy/compose.yaml")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	data, err := os.ReadFile(filepath.Join("deploy", "compose.yaml"))
@@ -173,7 +174,7 @@ func TestExportComposeWritesFileAndMounts(t *testing.T) {
 	if err != nil || info.Mode().Perm() != 0o700 {
 		t.Errorf("compose-files: %v %v; want 0700, it holds keystore passwords", err, info)
 	}
-	if code, _, errOut := runExport(t, "export", "compose", "--out", "deploy/compose.yaml"); code != ExitOK {
+	if code, _, errOut := runExport(t, "export", "compose", "--out", "deploy/compose.yaml"); code != exitcode.OK {
 		t.Fatalf("export again: exit %d: %s", code, errOut)
 	}
 }
@@ -181,14 +182,14 @@ func TestExportComposeWritesFileAndMounts(t *testing.T) {
 func TestExportSystemdNotesUnpreparedHomes(t *testing.T) {
 	inTempDir(t)
 	code, out, errOut := runExport(t, "export", "systemd", "--out", "units")
-	if code != ExitOK {
+	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	if !strings.Contains(errOut, "run mictl generate") || !strings.Contains(out, "mictl-mi@mi-1.service.d/10-mictl.conf") {
 		t.Errorf("stdout %s\nstderr %s", out, errOut)
 	}
 	// Its own drop-in directories do not make an export directory foreign.
-	if code, _, errOut := runExport(t, "export", "systemd", "--out", "units"); code != ExitOK {
+	if code, _, errOut := runExport(t, "export", "systemd", "--out", "units"); code != exitcode.OK {
 		t.Fatalf("export again: exit %d: %s", code, errOut)
 	}
 }

@@ -20,8 +20,8 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
-	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 // Kind names this export in markers and messages.
@@ -108,8 +108,8 @@ func template(in *export.Input, header []string, opts Options) []byte {
 	dir, _, systemctl := unitDir(opts)
 	// The instance's home: instances_dir/<name>, <name> being the unit's
 	// instance (%i, as it is: %I would turn '-' into '/').
-	home := withInstance(in.InstancesDir, "", false)
-	script := withInstance(in.InstancesDir, supervisor.StartScript, true)
+	instanceHome := withInstance(in.InstancesDir, "", false)
+	script := withInstance(in.InstancesDir, home.StartScript, true)
 	var b strings.Builder
 	comments(&b, header...)
 	comments(&b,
@@ -137,7 +137,7 @@ StartLimitBurst=%d
 # The start script in the foreground is the main process: no PIDFile to
 # race (WSO2's unit forks with "start" and reads wso2carbon.pid).
 Type=simple
-`, Target, withInstance(in.InstancesDir, supervisor.StartScript, false), startLimitInterval, startLimitBurst)
+`, Target, withInstance(in.InstancesDir, home.StartScript, false), startLimitInterval, startLimitBurst)
 	if !opts.User {
 		fmt.Fprintf(&b, "User=%s\nGroup=%s\n", escapeValue(opts.RunAs), escapeValue(opts.Group))
 	}
@@ -158,7 +158,7 @@ NoNewPrivileges=yes
 
 [Install]
 WantedBy=%s
-`, home, script, stopTimeout, restartSec, Target)
+`, instanceHome, script, stopTimeout, restartSec, Target)
 	return []byte(b.String())
 }
 
@@ -202,7 +202,7 @@ func dropIn(inst export.Instance, header []string) ([]byte, error) {
 		b.WriteString("Environment=" + quote(kv, false) + "\n")
 	}
 	if len(inst.Launch.Args) > 0 {
-		words := []string{"/bin/sh", quote(inst.Launch.Home+"/"+supervisor.StartScript, true)}
+		words := []string{"/bin/sh", quote(inst.Launch.Home+"/"+home.StartScript, true)}
 		for _, a := range inst.Launch.Args {
 			if hasControl(a) {
 				return nil, &config.Error{Where: "instance " + inst.Name, Msg: fmt.Sprintf("argument %.40q cannot stand in a systemd unit: it holds a control character", a)}

@@ -13,6 +13,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/export/exporttest"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -166,7 +167,7 @@ func TestDropInIsTheLaunchRecord(t *testing.T) {
 				t.Errorf("%s: drop-in lacks %s:\n%s", inst.Name, kv, unit)
 			}
 		}
-		wantExec := "\nExecStart=\nExecStart=/bin/sh " + inst.Launch.Home + "/" + supervisor.StartScript + " -DportOffset=" + strconv.Itoa(inst.Offset) + "\n"
+		wantExec := "\nExecStart=\nExecStart=/bin/sh " + inst.Launch.Home + "/" + home.StartScript + " -DportOffset=" + strconv.Itoa(inst.Offset) + "\n"
 		if !strings.Contains(unit, wantExec) {
 			t.Errorf("%s: drop-in does not start with -DportOffset=%d:\n%s", inst.Name, inst.Offset, unit)
 		}
