@@ -69,6 +69,7 @@ Exit codes:
 		newCmdReload(streams, g),
 		newCmdDiff(streams, g),
 		newCmdDaemon(streams, g),
+		newCmdExport(streams, g),
 		newCmdVersion(streams),
 		newCmdSim(streams),
 	)
