@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -305,6 +306,22 @@ func GroupsRunning(programs []string) (map[string][]int, error) {
 	}
 	return out, nil
 }
+
+// ClockTicks is the unit of the CPU times in Stat, per second: the
+// kernel's USER_HZ, handed to every process in its auxiliary vector
+// (AT_CLKTCK, what sysconf(_SC_CLK_TCK) reads). 100 on every Linux
+// architecture Go supports, the fallback should the vector not say.
+var ClockTicks = sync.OnceValue(func() uint64 {
+	const atClkTck = 17
+	if auxv, err := unix.Auxv(); err == nil {
+		for _, kv := range auxv {
+			if kv[0] == atClkTck && kv[1] > 0 {
+				return uint64(kv[1])
+			}
+		}
+	}
+	return 100
+})
 
 // Getenv returns the value of key in pid's environment ("" when unset or
 // unreadable: another user's process).

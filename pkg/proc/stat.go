@@ -56,6 +56,16 @@ type Stat struct {
 	// Comm is the kernel's command name, at most 15 bytes, possibly holding
 	// spaces and parentheses: it is whatever the program set.
 	Comm string
+	// UTime and STime are the CPU time the process spent in user and
+	// kernel mode; CUTime and CSTime that of its children that exited and
+	// were waited for by it. All in clock ticks (see ClockTicks), as the
+	// kernel counts them (fields 14-17).
+	UTime, STime, CUTime, CSTime uint64
+	// Threads is the number of threads (field 20).
+	Threads int
+	// RSSPages is the resident set size in pages (field 24); shared pages
+	// count in every process that maps them.
+	RSSPages uint64
 }
 
 // Identity returns the incarnation s describes.
@@ -73,7 +83,14 @@ const (
 	fieldPPID      = 4
 	fieldPGRP      = 5
 	fieldSession   = 6
+	fieldUTime     = 14
+	fieldSTime     = 15
+	fieldCUTime    = 16
+	fieldCSTime    = 17
+	fieldThreads   = 20
 	fieldStartTime = 22
+	fieldRSS       = 24
+	lastField      = fieldRSS
 )
 
 // parseStat decodes one /proc/<pid>/stat line.
@@ -98,10 +115,10 @@ func parseStat(b []byte) (Stat, error) {
 
 	rest := b[closing+1:]
 	field := fieldState
-	for field <= fieldStartTime {
+	for field <= lastField {
 		rest = bytes.TrimLeft(rest, " ")
 		if len(rest) == 0 {
-			return s, fmt.Errorf("parse stat %q: %d fields, want at least %d", truncate(b), field-1, fieldStartTime)
+			return s, fmt.Errorf("parse stat %q: %d fields, want at least %d", truncate(b), field-1, lastField)
 		}
 		end := bytes.IndexAny(rest, " \n")
 		if end < 0 {
@@ -128,12 +145,31 @@ func parseStat(b []byte) (Stat, error) {
 			default:
 				s.SID = n
 			}
-		case fieldStartTime:
+		case fieldThreads:
+			n, err := strconv.Atoi(string(tok))
+			if err != nil {
+				return s, fmt.Errorf("parse stat %q: threads: %w", truncate(b), err)
+			}
+			s.Threads = n
+		case fieldUTime, fieldSTime, fieldCUTime, fieldCSTime, fieldStartTime, fieldRSS:
 			n, err := strconv.ParseUint(string(tok), 10, 64)
 			if err != nil {
-				return s, fmt.Errorf("parse stat %q: start time: %w", truncate(b), err)
+				return s, fmt.Errorf("parse stat %q: field %d: %w", truncate(b), field, err)
 			}
-			s.StartTime = n
+			switch field {
+			case fieldUTime:
+				s.UTime = n
+			case fieldSTime:
+				s.STime = n
+			case fieldCUTime:
+				s.CUTime = n
+			case fieldCSTime:
+				s.CSTime = n
+			case fieldStartTime:
+				s.StartTime = n
+			default:
+				s.RSSPages = n
+			}
 		}
 		field++
 	}
