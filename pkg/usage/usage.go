@@ -1,0 +1,123 @@
+// Package usage measures what each MI instance costs the host: CPU time,
+// memory, threads and open files of its process group, read from /proc.
+//
+// An instance is a process group (the start script, the server and MI's
+// diagnostics companion; see pkg/proc), so usage is always summed over a
+// group, never taken from one pid: MI's second JVM and whatever the script
+// runs are the instance's cost too. One walk of /proc serves every group
+// asked for at once, so sampling twenty instances each second costs about
+// what sampling one does (BenchmarkSample).
+package usage
+
+import (
+	"errors"
+	"io"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mictl/mictl/pkg/proc"
+)
+
+// Usage is one process group's use of the host at the moment of a Sample.
+type Usage struct {
+	// Processes is how many live members the group has (zombies excluded).
+	Processes int
+	// CPUSeconds is the CPU time (user + system) of the live members plus
+	// that of their children that exited and which they waited for. So
+	// the CPU of a server that MI's script restarted itself (exit 121) or
+	// of a short command the script ran stays counted. Not counted: a
+	// member that exited and was reaped outside the group (by the
+	// supervisor as child subreaper, or by PID 1), e.g. a JVM that
+	// outlived its script. The sum then goes down; consumers treat that as
+	// a counter reset, as Prometheus's rate() does, and so does a restart
+	// by the supervisor, which starts a new group.
+	CPUSeconds float64
+	// RSSBytes is the resident memory of the members, summed: pages shared
+	// between members (the same binary, copy-on-write after fork) count
+	// once per member, so this overstates what the group alone holds.
+	RSSBytes uint64
+	// Threads is the number of threads of all members.
+	Threads int
+	// OpenFDs is the number of open file descriptors of the members whose
+	// descriptor table may be read (all of them for the user who started
+	// the instance, or root); Unreadable counts the others.
+	OpenFDs    int
+	Unreadable int
+}
+
+// Sample returns the usage of each process group in pgids, from one walk
+// of /proc. A group with no live member is absent from the result, so
+// "absent" means "nothing of this instance runs". Invalid pgids (<= 0) are
+// ignored. The only error is /proc itself failing.
+func Sample(pgids []int) (map[int]Usage, error) {
+	out := make(map[int]Usage, len(pgids))
+	want := make(map[int]bool, len(pgids))
+	for _, g := range pgids {
+		if g > 0 {
+			want[g] = true
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	all, err := proc.List()
+	if err != nil {
+		return nil, err
+	}
+	ticks := float64(proc.ClockTicks())
+	page := uint64(os.Getpagesize())
+	for _, st := range all {
+		if !want[st.PGID] || st.Exited() {
+			continue
+		}
+		u := out[st.PGID]
+		u.Processes++
+		u.CPUSeconds += float64(st.UTime+st.STime+st.CUTime+st.CSTime) / ticks
+		u.RSSBytes += st.RSSPages * page
+		u.Threads += st.Threads
+		if n, err := openFDs(st.PID); err == nil {
+			u.OpenFDs += n
+		} else {
+			u.Unreadable++
+		}
+		out[st.PGID] = u
+	}
+	return out, nil
+}
+
+// openFDs counts pid's open file descriptors. Since Linux 6.2 the size of
+// /proc/<pid>/fd is that count, one stat; older kernels report 0 there and
+// the directory is listed instead.
+func openFDs(pid int) (int, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return 0, err
+	}
+	if st.Size > 0 {
+		return int(st.Size), nil
+	}
+	return countEntries(dir)
+}
+
+// countEntries lists dir and counts its entries.
+func countEntries(dir string) (int, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	for {
+		names, err := f.Readdirnames(64)
+		n += len(names)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package usage
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// group starts sh -c script in a process group of its own and kills the
+// whole group (and reaps the leader) when the test ends, pass or fail.
+func group(tb testing.TB, script string) int {
+	tb.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %q: %v", script, err)
+	}
+	tb.Cleanup(func() {
+		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		_ = cmd.Wait() // only says it was killed
+	})
+	return cmd.Process.Pid
+}
+
+// waitUsage polls Sample until cond holds for group pgid and returns
+// that sample; the limit only guards against a hung test.
+func waitUsage(t *testing.T, pgid int, what string, cond func(Usage, bool) bool) Usage {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := Sample([]int{pgid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, ok := got[pgid]
+		if cond(u, ok) {
+			return u
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last sample %+v (present %v)", what, u, ok)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSampleSumsTheGroup(t *testing.T) {
+	// An instance's shape: a script, a server and a companion.
+	pgid := group(t, "sleep 100 & sleep 100 & wait")
+	other := group(t, "exec sleep 100")
+	waitUsage(t, other, "the other group", func(u Usage, _ bool) bool { return u.Processes == 1 })
+	u := waitUsage(t, pgid, "3 processes", func(u Usage, _ bool) bool { return u.Processes == 3 })
+	if u.Threads != 3 {
+		t.Errorf("Threads = %d, want 3 (one per single-threaded process)", u.Threads)
+	}
+	if u.RSSBytes == 0 {
+		t.Error("RSSBytes = 0 for three live processes")
+	}
+	// Each process has at least stdin, stdout and stderr open.
+	if u.OpenFDs < 9 || u.Unreadable != 0 {
+		t.Errorf("OpenFDs = %d, Unreadable = %d; want >= 9 and 0", u.OpenFDs, u.Unreadable)
+	}
+	both, err := Sample([]int{pgid, other, 0, -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(both) != 2 || both[other].Processes != 1 {
+		t.Errorf("Sample of two groups and two invalid pgids = %+v, want the two groups only", both)
+	}
+}
+
+func TestSampleOmitsGoneGroups(t *testing.T) {
+	pgid := group(t, "exit 0")
+	waitUsage(t, pgid, "the group to end", func(_ Usage, ok bool) bool { return !ok })
+	got, err := Sample(nil)
+	if err != nil || len(got) != 0 {
+		t.Errorf("Sample(nil) = %v, %v; want an empty map", got, err)
+	}
+}
+
+// A child the script waited for leaves its CPU in the script's count, as
+// the old server does when MI's script restarts it (exit 121): the
+// instance's CPU seconds do not drop when it exits.
+func TestSampleKeepsWaitedChildrenCPU(t *testing.T) {
+	pgid := group(t, `sh -c 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'; sleep 100`)
+	busy := waitUsage(t, pgid, "the busy child to use CPU", func(u Usage, _ bool) bool { return u.CPUSeconds >= 0.05 })
+	// The busy child exits; then only the script and sleep are left.
+	after := waitUsage(t, pgid, "the busy child to end", func(u Usage, _ bool) bool {
+		return u.Processes == 2 && u.CPUSeconds > 0
+	})
+	if after.CPUSeconds < busy.CPUSeconds {
+		t.Errorf("CPU seconds fell from %.2f to %.2f when a waited-for child exited", busy.CPUSeconds, after.CPUSeconds)
+	}
+}
+
+func TestOpenFDsFallbackAgrees(t *testing.T) {
+	pid := os.Getpid()
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	listed, err := countEntries(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size == 0 {
+		t.Skip("this kernel (before 6.2) does not report the count as the size of /proc/<pid>/fd")
+	}
+	// Both were read by this very process; the listing's own descriptor
+	// is the one that may differ.
+	if d := listed - int(st.Size); d < -1 || d > 1 {
+		t.Errorf("listing counts %d descriptors, the size says %d", listed, st.Size)
+	}
+	if _, err := openFDs(1<<22 + 1); err == nil {
+		t.Error("openFDs of a pid that cannot exist: no error")
+	}
+}
+
+// BenchmarkSample is the daemon's once-a-second cost (and mictl top's):
+// twenty instances of three processes each, in one walk of /proc.
+func BenchmarkSample(b *testing.B) {
+	pgids := make([]int, 20)
+	for i := range pgids {
+		pgids[i] = group(b, "sleep 1000 & sleep 1000 & wait")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got, err := Sample(pgids)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for _, u := range got {
+			n += u.Processes
+		}
+		if n == 60 {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of 60 processes started", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Sample(pgids); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
