@@ -1,0 +1,280 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/usage"
+)
+
+// fakeSource is a supervisor's published view, changed by the test.
+type fakeSource struct {
+	mu    sync.Mutex
+	insts []InstanceSnapshot
+	dep   DeploymentSnapshot
+}
+
+func (f *fakeSource) Instances() []InstanceSnapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]InstanceSnapshot(nil), f.insts...)
+}
+
+func (f *fakeSource) Deployment() DeploymentSnapshot {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dep
+}
+
+func (f *fakeSource) set(insts []InstanceSnapshot, dep DeploymentSnapshot) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.insts, f.dep = insts, dep
+}
+
+func intp(n int) *int { return &n }
+
+// fixedSample stands for /proc: every group uses what the map says.
+func fixedSample(by map[int]usage.Usage) func([]int) (map[int]usage.Usage, error) {
+	return func(pgids []int) (map[int]usage.Usage, error) {
+		out := map[int]usage.Usage{}
+		for _, g := range pgids {
+			if u, ok := by[g]; ok {
+				out[g] = u
+			}
+		}
+		return out, nil
+	}
+}
+
+func TestInstanceSeries(t *testing.T) {
+	src := &fakeSource{}
+	src.set([]InstanceSnapshot{
+		{Name: "mi-1", Offset: 10, State: state.StateReady, Up: true, PGID: 100, Restarts: 2,
+			LastExitCode: intp(137), AppsActive: intp(3), AppsFaulty: intp(1)},
+		{Name: "mi-2", Offset: 11, State: state.StateStopped},
+	}, DeploymentSnapshot{Conflicts: 4})
+	m := newMetrics(src, fixedSample(map[int]usage.Usage{
+		100: {Processes: 3, CPUSeconds: 1.5, RSSBytes: 10 << 20, Threads: 12, OpenFDs: 40},
+	}))
+	want := `
+# HELP mictl_instance_up 1 while the instance's server process is alive. Carries the offset, so one query tells which ports a down instance had.
+# TYPE mictl_instance_up gauge
+mictl_instance_up{instance_name="mi-1",offset="10"} 1
+mictl_instance_up{instance_name="mi-2",offset="11"} 0
+# HELP mictl_instance_ready 1 when the instance is ready: /healthz answers 200 and each of its ports is held by its own processes.
+# TYPE mictl_instance_ready gauge
+mictl_instance_ready{instance_name="mi-1"} 1
+mictl_instance_ready{instance_name="mi-2"} 0
+# HELP mictl_instance_restarts_total Restarts of the instance by the supervisor since the daemon started.
+# TYPE mictl_instance_restarts_total counter
+mictl_instance_restarts_total{instance_name="mi-1"} 2
+mictl_instance_restarts_total{instance_name="mi-2"} 0
+# HELP mictl_instance_last_exit_code Exit status of the server's last exit; absent until one is seen.
+# TYPE mictl_instance_last_exit_code gauge
+mictl_instance_last_exit_code{instance_name="mi-1"} 137
+# HELP mictl_instance_cpu_seconds_total CPU time (user + system) of the instance's process group: its live processes and the children they waited for. Resets when the group is replaced.
+# TYPE mictl_instance_cpu_seconds_total counter
+mictl_instance_cpu_seconds_total{instance_name="mi-1"} 1.5
+mictl_instance_cpu_seconds_total{instance_name="mi-2"} 0
+# HELP mictl_instance_resident_memory_bytes Resident memory of the instance's processes, summed (shared pages count once per process).
+# TYPE mictl_instance_resident_memory_bytes gauge
+mictl_instance_resident_memory_bytes{instance_name="mi-1"} 1.048576e+07
+mictl_instance_resident_memory_bytes{instance_name="mi-2"} 0
+# HELP mictl_instance_threads Threads of the instance's processes.
+# TYPE mictl_instance_threads gauge
+mictl_instance_threads{instance_name="mi-1"} 12
+mictl_instance_threads{instance_name="mi-2"} 0
+# HELP mictl_instance_open_fds Open file descriptors of the instance's processes.
+# TYPE mictl_instance_open_fds gauge
+mictl_instance_open_fds{instance_name="mi-1"} 40
+mictl_instance_open_fds{instance_name="mi-2"} 0
+# HELP mictl_instance_apps_active CApps MI reports as deployed; absent when unknown.
+# TYPE mictl_instance_apps_active gauge
+mictl_instance_apps_active{instance_name="mi-1"} 3
+# HELP mictl_instance_apps_faulty CApps MI reports as faulty; absent when unknown.
+# TYPE mictl_instance_apps_faulty gauge
+mictl_instance_apps_faulty{instance_name="mi-1"} 1
+# HELP mictl_conflicts Port conflicts the last check of the plan found (against itself and the host).
+# TYPE mictl_conflicts gauge
+mictl_conflicts 4
+`
+	names := []string{"mictl_instance_up", "mictl_instance_ready", "mictl_instance_restarts_total",
+		"mictl_instance_last_exit_code", "mictl_instance_cpu_seconds_total", "mictl_instance_resident_memory_bytes",
+		"mictl_instance_threads", "mictl_instance_open_fds", "mictl_instance_apps_active",
+		"mictl_instance_apps_faulty", "mictl_conflicts"}
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	// One state series per state and instance, exactly one of them 1.
+	if n, err := testutil.GatherAndCount(m.reg, "mictl_instance_state"); err != nil || n != 2*len(States) {
+		t.Errorf("mictl_instance_state has %d series (%v), want %d", n, err, 2*len(States))
+	}
+	text := scrape(t, m)
+	for _, line := range []string{`mictl_instance_state{instance_name="mi-1",state="ready"} 1`,
+		`mictl_instance_state{instance_name="mi-2",state="stopped"} 1`,
+		`mictl_instance_state{instance_name="mi-1",state="stopped"} 0`} {
+		if !strings.Contains(text, line+"\n") {
+			t.Errorf("scrape lacks %s", line)
+		}
+	}
+	// The daemon's own process and Go runtime are there too.
+	for _, name := range []string{"process_resident_memory_bytes", "go_goroutines"} {
+		if !strings.Contains(text, "\n"+name+" ") {
+			t.Errorf("scrape lacks %s", name)
+		}
+	}
+}
+
+func TestEvents(t *testing.T) {
+	src := &fakeSource{}
+	src.set([]InstanceSnapshot{{Name: "mi-1"}, {Name: "mi-2"}}, DeploymentSnapshot{})
+	m := newMetrics(src, fixedSample(nil))
+	m.ObserveReady("mi-1", 300*time.Millisecond)
+	m.ObserveReady("mi-1", 7*time.Second)
+	m.ObserveReady("mi-2", time.Second)
+	m.ObserveReload(nil)
+	m.ObserveReload(errors.New("mictl.toml:3:1: bad"))
+	want := `
+# HELP mictl_reloads_total Configuration reloads the daemon applied (mictl.toml or the source deployment.toml changed, or mictl reload).
+# TYPE mictl_reloads_total counter
+mictl_reloads_total 2
+# HELP mictl_reload_failures_total Configuration reloads refused (invalid file, conflicts) or that failed part-way.
+# TYPE mictl_reload_failures_total counter
+mictl_reload_failures_total 1
+# HELP mictl_config_last_reload_successful 1 when the last configuration reload succeeded (or none was tried yet), 0 when it failed.
+# TYPE mictl_config_last_reload_successful gauge
+mictl_config_last_reload_successful 0
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "mictl_reloads_total",
+		"mictl_reload_failures_total", "mictl_config_last_reload_successful"); err != nil {
+		t.Error(err)
+	}
+	text := scrape(t, m)
+	for _, line := range []string{
+		`mictl_instance_ready_duration_seconds_count{instance_name="mi-1"} 2`,
+		`mictl_instance_ready_duration_seconds_bucket{instance_name="mi-1",le="0.5"} 1`,
+		`mictl_instance_ready_duration_seconds_count{instance_name="mi-2"} 1`,
+	} {
+		if !strings.Contains(text, line+"\n") {
+			t.Errorf("scrape lacks %s", line)
+		}
+	}
+	// mi-2 removed by a reload: its histogram goes with it.
+	src.set([]InstanceSnapshot{{Name: "mi-1"}}, DeploymentSnapshot{})
+	scrape(t, m)
+	if text := scrape(t, m); strings.Contains(text, `instance_name="mi-2"`) {
+		t.Error("a removed instance keeps series after two scrapes")
+	}
+	m.ObserveReload(nil)
+	if v := testutil.ToFloat64(m.reloadOK); v != 1 {
+		t.Errorf("last reload successful = %v after a good reload, want 1", v)
+	}
+}
+
+// A /proc sample that hangs costs the scrape its usage series, not the
+// scrape: the rest is served, and the failure is counted.
+func TestScrapeSurvivesAHangingSample(t *testing.T) {
+	src := &fakeSource{}
+	src.set([]InstanceSnapshot{{Name: "mi-1", State: state.StateReady, Up: true, PGID: 100}}, DeploymentSnapshot{})
+	release := make(chan struct{})
+	defer close(release)
+	m := newMetrics(src, func([]int) (map[int]usage.Usage, error) {
+		<-release
+		return nil, nil
+	})
+	m.col.sampler.timeout = 10 * time.Millisecond
+	text := scrape(t, m)
+	if !strings.Contains(text, `mictl_instance_up{instance_name="mi-1",offset="0"} 1`) {
+		t.Errorf("scrape lacks the instance's up series:\n%s", text)
+	}
+	if strings.Contains(text, "mictl_instance_cpu_seconds_total{") {
+		t.Error("CPU series served without a sample")
+	}
+	if !strings.Contains(text, "mictl_usage_sample_errors_total 1\n") {
+		t.Error("the timed-out sample is not counted")
+	}
+	// A second scrape joins the sample still in flight instead of
+	// starting another walk of /proc.
+	scrape(t, m)
+	if !strings.Contains(scrape(t, m), "mictl_usage_sample_errors_total 3\n") {
+		t.Error("later scrapes do not count their timeouts")
+	}
+}
+
+func scrape(t *testing.T, m *Metrics) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+func TestServeStopsWithContext(t *testing.T) {
+	ln, err := Listen("127.0.0.1:0")
+	if err == nil {
+		ln.Close()
+		t.Fatal("Listen accepted port 0")
+	}
+	ln, err = net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(&fakeSource{})
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- m.Serve(ctx, ln) }()
+	resp, err := http.Get("http://" + ln.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "mictl_conflicts 0") {
+		t.Errorf("served metrics lack mictl_conflicts:\n%s", body)
+	}
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve after cancel: %v", err)
+	}
+}
+
+// BenchmarkScrape is one Prometheus scrape of a daemon with 20 instances,
+// /proc sampling included (the 20 groups do not exist: the walk of /proc
+// costs the same either way).
+func BenchmarkScrape(b *testing.B) {
+	src := &fakeSource{}
+	var insts []InstanceSnapshot
+	for i := range 20 {
+		insts = append(insts, InstanceSnapshot{Name: "mi-" + string(rune('a'+i)), Offset: 10 + i,
+			State: state.StateReady, Up: true, PGID: 1<<22 + 2 + i, Restarts: uint64(i)})
+	}
+	src.set(insts, DeploymentSnapshot{})
+	m := New(src)
+	for _, in := range insts {
+		m.ObserveReady(in.Name, time.Second)
+	}
+	h := m.Handler()
+	req := httptest.NewRequest("GET", "/metrics", nil)
+	b.ResetTimer()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package metrics
+
+import (
+	"bytes"
+	"encoding/json"
+	"text/template"
+)
+
+// ScrapeConfig renders a prometheus.yml that scrapes the daemon at
+// daemonAddr (its metrics_addr; no daemon job when empty, with a note on
+// how to turn it on) and every instance listed in targetsPath, the
+// absolute path of the file_sd file. Prometheus follows the file as
+// instances come and go, so the configuration never needs editing again.
+func ScrapeConfig(daemonAddr, targetsPath string) []byte {
+	var b bytes.Buffer
+	// The template only fails on a programming error in it.
+	data := struct{ DaemonAddr, TargetsPath, MetricsPath string }{daemonAddr, targetsPath, MIMetricsPath}
+	if err := scrapeTemplate.Execute(&b, data); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+var scrapeTemplate = template.Must(template.New("prometheus.yml").Funcs(template.FuncMap{
+	// A JSON string is a YAML double-quoted scalar: any path is safe.
+	"yaml": func(s string) (string, error) {
+		b, err := json.Marshal(s)
+		return string(b), err
+	},
+}).Parse(`# Prometheus scrape configuration for mictl (from: mictl export prometheus).
+# Use it as prometheus.yml, or paste the scrape_configs into yours.
+global:
+  scrape_interval: 15s
+
+scrape_configs:
+{{- if .DaemonAddr}}
+  # The mictl daemon: instance states, restarts, time to ready, and the
+  # CPU, memory, threads and open files of each instance's processes.
+  - job_name: mictl
+    static_configs:
+      - targets: [{{yaml .DaemonAddr}}]
+{{- else}}
+  # The mictl daemon's own metrics are off: set metrics_addr in mictl.toml
+  # (or mictl up --metrics-addr 127.0.0.1:PORT) and export again.
+{{- end}}
+
+  # Each instance's MI metrics (metrics = true in mictl.toml), found in a
+  # file the daemon rewrites as instances come, go or change offset.
+  # Prometheus must be able to read it: its directory is private to the
+  # user running mictl (0700), so run Prometheus as that user or give it
+  # access (e.g. setfacl -m u:prometheus:x on the directory).
+  - job_name: wso2-mi
+    metrics_path: {{yaml .MetricsPath}}
+    file_sd_configs:
+      - files: [{{yaml .TargetsPath}}]
+`))
