@@ -117,7 +117,7 @@ func RenderTargets(targets []Target) ([]byte, error) {
 			return nil, fmt.Errorf("prometheus-targets.json: instance %s: internal HTTP port %d out of range", t.Name, t.Port)
 		}
 		groups = append(groups, fileSDGroup{
-			Targets: []string{net.JoinHostPort(scrapeHost(t.Host), strconv.Itoa(t.Port))},
+			Targets: []string{ScrapeAddr(t.Host, t.Port)},
 			Labels: map[string]string{
 				labelName:          t.Name,
 				labelOffset:        strconv.Itoa(t.Offset),
@@ -132,15 +132,15 @@ func RenderTargets(targets []Target) ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// scrapeHost is where a server bound to host is reached from this host.
-func scrapeHost(host string) string {
+// ScrapeAddr is host:port of a server bound to host and port, as reached
+// from this host: a wildcard bind (0.0.0.0, ::, empty) on loopback.
+func ScrapeAddr(host string, port int) string {
 	a, err := netip.ParseAddr(host)
 	switch {
 	case host == "" || (err == nil && a.Is4() && a.IsUnspecified()):
-		return "127.0.0.1"
+		host = "127.0.0.1"
 	case err == nil && a.IsUnspecified():
-		return "::1"
-	default:
-		return host
+		host = "::1"
 	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }

@@ -42,6 +42,9 @@ func NewMIExporter(tb testing.TB) *MIExporter {
 	return e
 }
 
+// MetricsURL returns the URL of the exporter's metrics.
+func (e *MIExporter) MetricsURL() string { return e.srv.URL + "/metric-service/metrics" }
+
 // Addr returns the exporter's host and port.
 func (e *MIExporter) Addr() (string, int) {
 	host, port, _ := net.SplitHostPort(e.srv.Listener.Addr().String())

@@ -1,0 +1,160 @@
+package top
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Totals are an MI server's traffic counters at one scrape, summed over
+// every API, proxy service, inbound endpoint and data service.
+type Totals struct {
+	Requests, Errors float64
+	// Buckets maps each latency bucket's upper bound (+Inf included) to
+	// the cumulative count of requests at most that slow, all services
+	// merged (MI gives every service the same bounds).
+	Buckets map[float64]float64
+}
+
+// MI's metric names (MI-FACTS, "Integrations"): for each service kind
+// (api, proxy, inbound_endpoint, data_service)
+// wso2_integration_<kind>_request_count_total,
+// wso2_integration_<kind>_request_count_error_total and the histogram
+// wso2_integration_<kind>_latency_seconds.
+const (
+	miPrefix        = "wso2_integration_"
+	miRequestSuffix = "_request_count_total"
+	miErrorSuffix   = "_request_count_error_total"
+	miLatencySuffix = "_latency_seconds"
+)
+
+// ParseTotals reads an MI metrics exposition (Prometheus text format).
+// Counters are matched by name whatever type the exposition declares for
+// them: MI's Java client declares "x counter" and serves "x_total", which
+// a parser sees as an untyped x_total.
+func ParseTotals(r io.Reader) (Totals, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return Totals{}, fmt.Errorf("parse MI metrics: %w", err)
+	}
+	t := Totals{Buckets: map[float64]float64{}}
+	for name, f := range fams {
+		if !strings.HasPrefix(name, miPrefix) {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(name, miErrorSuffix):
+			t.Errors += sum(f)
+		case strings.HasSuffix(name, miRequestSuffix):
+			t.Requests += sum(f)
+		case strings.HasSuffix(name, miLatencySuffix) && f.GetType() == dto.MetricType_HISTOGRAM:
+			for _, m := range f.GetMetric() {
+				h := m.GetHistogram()
+				inf := false
+				for _, b := range h.GetBucket() {
+					t.Buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+					inf = inf || math.IsInf(b.GetUpperBound(), 1)
+				}
+				if !inf { // the +Inf bucket is the count
+					t.Buckets[math.Inf(1)] += float64(h.GetSampleCount())
+				}
+			}
+		}
+	}
+	return t, nil
+}
+
+// sum adds the values of a counter-like family's series.
+func sum(f *dto.MetricFamily) float64 {
+	var s float64
+	for _, m := range f.GetMetric() {
+		switch {
+		case m.Counter != nil:
+			s += m.GetCounter().GetValue()
+		case m.Untyped != nil:
+			s += m.GetUntyped().GetValue()
+		case m.Gauge != nil:
+			s += m.GetGauge().GetValue()
+		}
+	}
+	return s
+}
+
+// Traffic is what an instance served between two scrapes.
+type Traffic struct {
+	// RequestsPerSecond is nil when the interval is empty or a counter went
+	// back (the server restarted between the scrapes).
+	RequestsPerSecond *float64
+	// ErrorPercent and P95 (seconds) are nil when no request was served.
+	ErrorPercent *float64
+	P95          *float64
+}
+
+// Rates compares two scrapes seconds apart.
+func Rates(prev, cur Totals, seconds float64) Traffic {
+	dReq, dErr := cur.Requests-prev.Requests, cur.Errors-prev.Errors
+	if seconds <= 0 || dReq < 0 || dErr < 0 {
+		return Traffic{}
+	}
+	tr := Traffic{RequestsPerSecond: ptr(dReq / seconds)}
+	if dReq == 0 {
+		return tr
+	}
+	tr.ErrorPercent = ptr(100 * min(dErr/dReq, 1))
+	delta := map[float64]float64{}
+	for le, n := range cur.Buckets {
+		delta[le] = n - prev.Buckets[le]
+	}
+	tr.P95 = quantile(0.95, delta)
+	return tr
+}
+
+// quantile estimates the q-quantile from cumulative bucket counts the way
+// Prometheus's histogram_quantile does: linear within the bucket the rank
+// falls in, the highest finite bound when it falls in +Inf. nil when the
+// buckets hold nothing or went back.
+func quantile(q float64, buckets map[float64]float64) *float64 {
+	bounds := make([]float64, 0, len(buckets))
+	for le := range buckets {
+		bounds = append(bounds, le)
+	}
+	slices.Sort(bounds)
+	if len(bounds) == 0 || !math.IsInf(bounds[len(bounds)-1], 1) {
+		return nil
+	}
+	total := buckets[bounds[len(bounds)-1]]
+	if total <= 0 {
+		return nil
+	}
+	rank := q * total
+	lower, below := 0.0, 0.0
+	for i, le := range bounds {
+		n := buckets[le]
+		if n < below {
+			return nil // not cumulative: a counter went back
+		}
+		if n >= rank {
+			if math.IsInf(le, 1) {
+				if i == 0 {
+					return nil
+				}
+				return ptr(bounds[i-1])
+			}
+			if n == below {
+				return ptr(le)
+			}
+			return ptr(lower + (le-lower)*(rank-below)/(n-below))
+		}
+		lower, below = le, n
+	}
+	return nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,74 @@
+package top
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/metrics/promtest"
+)
+
+func TestParseTotalsOfMIExposition(t *testing.T) {
+	e := promtest.NewMIExporter(t)
+	e.Serve(10, 2, 0.18)
+	e.Serve(5, 0, 0.45)
+	e.Serve(1, 1, 9)
+	// A second service kind, as MI's Java client serves it: "x counter"
+	// declared, "x_total" served.
+	text := e.Text() + `# TYPE wso2_integration_proxy_request_count counter
+wso2_integration_proxy_request_count_total{service_name="P",service_type="proxy"} 4.0
+wso2_integration_proxy_request_count_error_total{service_name="P",service_type="proxy"} 1.0
+`
+	got, err := ParseTotals(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Requests != 20 || got.Errors != 4 {
+		t.Errorf("requests %v, errors %v; want 20 and 4", got.Requests, got.Errors)
+	}
+	for le, want := range map[float64]float64{0.19: 10, 0.5: 15, 5: 15, math.Inf(1): 16} {
+		if got.Buckets[le] != want {
+			t.Errorf("bucket le=%v holds %v, want %v", le, got.Buckets[le], want)
+		}
+	}
+	if _, err := ParseTotals(strings.NewReader("not{ a metric")); err == nil {
+		t.Error("a broken exposition parsed")
+	}
+}
+
+func TestRates(t *testing.T) {
+	inf := math.Inf(1)
+	prev := Totals{Requests: 100, Errors: 1, Buckets: map[float64]float64{0.1: 50, 0.5: 90, 1: 100, inf: 100}}
+	cur := Totals{Requests: 300, Errors: 11, Buckets: map[float64]float64{0.1: 150, 0.5: 270, 1: 300, inf: 300}}
+	tr := Rates(prev, cur, 2)
+	if tr.RequestsPerSecond == nil || *tr.RequestsPerSecond != 100 {
+		t.Errorf("requests/s = %v, want 100", deref(tr.RequestsPerSecond))
+	}
+	if tr.ErrorPercent == nil || *tr.ErrorPercent != 5 {
+		t.Errorf("error %% = %v, want 5", deref(tr.ErrorPercent))
+	}
+	// 200 requests: 100 under 0.1 s, 80 in (0.1, 0.5], 20 in (0.5, 1]; the
+	// 190th is half way into the last bucket.
+	if tr.P95 == nil || math.Abs(*tr.P95-0.75) > 1e-9 {
+		t.Errorf("p95 = %v, want 0.75", deref(tr.P95))
+	}
+
+	idle := Rates(cur, cur, 1)
+	if idle.RequestsPerSecond == nil || *idle.RequestsPerSecond != 0 || idle.ErrorPercent != nil || idle.P95 != nil {
+		t.Errorf("no traffic: %+v, want 0 requests/s and no error %% or p95", idle)
+	}
+	if restarted := Rates(cur, prev, 1); restarted.RequestsPerSecond != nil {
+		t.Errorf("counters that went back (a restart) gave a rate: %+v", restarted)
+	}
+	slow := Totals{Requests: 110, Errors: 1, Buckets: map[float64]float64{0.1: 50, 0.5: 90, 1: 100, inf: 110}}
+	if tr := Rates(prev, slow, 1); tr.P95 == nil || *tr.P95 != 1 {
+		t.Errorf("p95 in the +Inf bucket = %v, want the highest finite bound 1", deref(tr.P95))
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

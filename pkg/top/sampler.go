@@ -1,0 +1,238 @@
+// Package top is the view model of `mictl top`: one row per instance with
+// its state, its process group's use of the host, and (when MI serves
+// metrics) the traffic it serves, refreshed each second.
+//
+// Nothing here may slow the view down: /proc is read once per refresh for
+// all instances (pkg/usage), and each instance's metrics endpoint is asked
+// in the background, at most one request in flight per instance and each
+// with a timeout, so a hanging server costs its own columns, never a
+// refresh.
+package top
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mictl/mictl/pkg/usage"
+)
+
+// Instance is one instance as the state file gives it, its state already
+// checked against /proc.
+type Instance struct {
+	Name  string
+	State string
+	// PID is the server's pid, 0 when no server runs.
+	PID int
+	// PGID is the instance's process group, 0 when unknown.
+	PGID      int
+	StartedAt time.Time // zero when unknown
+	Restarts  int
+	// MetricsURL is MI's metrics endpoint (/metric-service/metrics on the
+	// internal HTTP port); an instance without metrics answers 404 there.
+	MetricsURL string
+}
+
+// Row is one instance in the view and in `mictl top -o json`. Every key is
+// always present, null when unknown: no server running, no MI metrics, or
+// not measured yet (rates need two samples).
+type Row struct {
+	Name              string   `json:"name"`
+	State             string   `json:"state"`
+	PID               *int     `json:"pid"`
+	UptimeSeconds     *float64 `json:"uptime_seconds"`
+	Restarts          int      `json:"restarts"`
+	CPUPercent        *float64 `json:"cpu_percent"`
+	RSSBytes          *uint64  `json:"rss_bytes"`
+	Threads           *int     `json:"threads"`
+	RequestsPerSecond *float64 `json:"requests_per_second"`
+	ErrorPercent      *float64 `json:"error_percent"`
+	P95LatencySeconds *float64 `json:"p95_latency_seconds"`
+}
+
+// staleAfter is how old the last scrape of an instance's metrics may be
+// before its traffic columns go blank: an endpoint that stopped answering
+// must not show its last rates as if they were current.
+const staleAfter = 5 * time.Second
+
+// Sampler turns instances into rows. Sample is called from one goroutine
+// at a time; the scrapes it starts run beside it.
+type Sampler struct {
+	client *http.Client
+	sample func([]int) (map[int]usage.Usage, error)
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	cpu     map[string]cpuMark
+	scrapes map[string]*scraper
+}
+
+// cpuMark is an instance's CPU seconds at one sample, to take the next
+// sample's CPU % from.
+type cpuMark struct {
+	pgid    int
+	seconds float64
+	at      time.Time
+}
+
+// NewSampler returns a sampler whose metrics requests each give up after
+// timeout. Close it to end the requests still in flight.
+func NewSampler(timeout time.Duration) *Sampler {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sampler{
+		client:  &http.Client{Timeout: timeout},
+		sample:  usage.Sample,
+		ctx:     ctx,
+		cancel:  cancel,
+		cpu:     map[string]cpuMark{},
+		scrapes: map[string]*scraper{},
+	}
+}
+
+// Close ends the metrics requests in flight and waits for them.
+func (s *Sampler) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Sample returns a row per instance, in the order given, as of now. It
+// starts a scrape of each running instance's metrics that has none in
+// flight, and uses the scrapes finished so far: a scrape started now
+// shows in a later Sample.
+func (s *Sampler) Sample(now time.Time, insts []Instance) ([]Row, error) {
+	pgids := make([]int, 0, len(insts))
+	for _, in := range insts {
+		if in.PGID > 0 && in.PID > 0 {
+			pgids = append(pgids, in.PGID)
+		}
+	}
+	used, err := s.sample(pgids)
+	if err != nil {
+		return nil, fmt.Errorf("sample instances' processes: %w", err)
+	}
+	rows := make([]Row, len(insts))
+	seen := make(map[string]bool, len(insts))
+	for i, in := range insts {
+		seen[in.Name] = true
+		r := Row{Name: in.Name, State: in.State, Restarts: in.Restarts}
+		u, running := used[in.PGID]
+		if in.PID <= 0 || in.PGID <= 0 || !running {
+			delete(s.cpu, in.Name)
+			rows[i] = r
+			continue
+		}
+		r.PID = ptr(in.PID)
+		if !in.StartedAt.IsZero() {
+			r.UptimeSeconds = ptr(max(now.Sub(in.StartedAt), 0).Round(time.Second).Seconds())
+		}
+		r.RSSBytes, r.Threads = ptr(u.RSSBytes), ptr(u.Threads)
+		if prev, ok := s.cpu[in.Name]; ok && prev.pgid == in.PGID && now.After(prev.at) && u.CPUSeconds >= prev.seconds {
+			r.CPUPercent = ptr(100 * (u.CPUSeconds - prev.seconds) / now.Sub(prev.at).Seconds())
+		}
+		s.cpu[in.Name] = cpuMark{pgid: in.PGID, seconds: u.CPUSeconds, at: now}
+		if in.MetricsURL != "" {
+			sc := s.scraper(in.Name, in.MetricsURL)
+			s.start(sc)
+			tr := sc.traffic(now)
+			r.RequestsPerSecond, r.ErrorPercent, r.P95LatencySeconds = tr.RequestsPerSecond, tr.ErrorPercent, tr.P95
+		}
+		rows[i] = r
+	}
+	for name := range s.scrapes {
+		if !seen[name] {
+			delete(s.scrapes, name)
+			delete(s.cpu, name)
+		}
+	}
+	return rows, nil
+}
+
+// scraper returns the scraper of instance name, a new one when its
+// endpoint changed (a new offset: the old counts are another server's).
+func (s *Sampler) scraper(name, url string) *scraper {
+	sc := s.scrapes[name]
+	if sc == nil || sc.url != url {
+		sc = &scraper{url: url}
+		s.scrapes[name] = sc
+	}
+	return sc
+}
+
+// start scrapes sc in the background unless a scrape of it is in flight.
+func (s *Sampler) start(sc *scraper) {
+	if !sc.begin() {
+		return
+	}
+	s.wg.Go(func() {
+		t, err := s.fetch(sc.url)
+		sc.end(t, err, time.Now())
+	})
+}
+
+func (s *Sampler) fetch(url string) (Totals, error) {
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Totals{}, err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return Totals{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return Totals{}, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return ParseTotals(resp.Body)
+}
+
+// scraper holds one instance's last two successful scrapes.
+type scraper struct {
+	url string
+
+	mu        sync.Mutex
+	busy      bool
+	prev, cur *scraped
+}
+
+type scraped struct {
+	totals Totals
+	at     time.Time
+}
+
+func (sc *scraper) begin() bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.busy {
+		return false
+	}
+	sc.busy = true
+	return true
+}
+
+// end records a scrape's outcome. A failed scrape forgets the earlier
+// ones: the rates resume from two fresh scrapes, never across a gap in
+// which the server may have restarted.
+func (sc *scraper) end(t Totals, err error, at time.Time) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	sc.busy = false
+	if err != nil {
+		sc.prev, sc.cur = nil, nil
+		return
+	}
+	sc.prev, sc.cur = sc.cur, &scraped{totals: t, at: at}
+}
+
+// traffic is the rates between the last two scrapes, when the last is
+// recent enough to stand for now.
+func (sc *scraper) traffic(now time.Time) Traffic {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.prev == nil || sc.cur == nil || now.Sub(sc.cur.at) > staleAfter {
+		return Traffic{}
+	}
+	return Rates(sc.prev.totals, sc.cur.totals, sc.cur.at.Sub(sc.prev.at).Seconds())
+}
