@@ -72,6 +72,7 @@ Exit codes:
 		newCmdExport(streams, g),
 		newCmdVersion(streams),
 		newCmdSim(streams),
+		newCmdTop(streams, g),
 	)
 	// mictl --version, as gh and docker take it; the version is read only
 	// when asked for (every mictl process, each simulated server included,

@@ -11,6 +11,7 @@ package top
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -52,6 +53,17 @@ type Row struct {
 	P95LatencySeconds *float64 `json:"p95_latency_seconds"`
 }
 
+// rewalk is the longest time between two walks of /proc (see
+// usage.Tracker): a process that appears inside a running instance's
+// group (MI's script restarting its server) shows within it.
+const rewalk = 5 * time.Second
+
+// absentRetry is how long an instance whose server answered its metrics
+// request with an HTTP error (404: metrics are off) is left alone before
+// it is asked again: twenty servers without metrics must not cost twenty
+// requests a second.
+const absentRetry = 10 * time.Second
+
 // staleAfter is how old the last scrape of an instance's metrics may be
 // before its traffic columns go blank: an endpoint that stopped answering
 // must not show its last rates as if they were current.
@@ -61,7 +73,7 @@ const staleAfter = 5 * time.Second
 // at a time; the scrapes it starts run beside it.
 type Sampler struct {
 	client *http.Client
-	sample func([]int) (map[int]usage.Usage, error)
+	sample func(time.Time, []int) (map[int]usage.Usage, error)
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -71,12 +83,18 @@ type Sampler struct {
 }
 
 // cpuMark is an instance's CPU seconds at one sample, to take the next
-// sample's CPU % from.
+// sample's CPU % from, and the CPU % measured up to it.
 type cpuMark struct {
 	pgid    int
 	seconds float64
 	at      time.Time
+	percent *float64
 }
+
+// minCPUWindow is the shortest time a CPU % is measured over: a sample
+// sooner after the last one repeats its CPU % (CPU time advances in
+// clock ticks of 10 ms, too coarse for a shorter window).
+const minCPUWindow = 500 * time.Millisecond
 
 // NewSampler returns a sampler whose metrics requests each give up after
 // timeout. Close it to end the requests still in flight.
@@ -84,7 +102,7 @@ func NewSampler(timeout time.Duration) *Sampler {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Sampler{
 		client:  &http.Client{Timeout: timeout},
-		sample:  usage.Sample,
+		sample:  usage.NewTracker(rewalk).Sample,
 		ctx:     ctx,
 		cancel:  cancel,
 		cpu:     map[string]cpuMark{},
@@ -109,7 +127,7 @@ func (s *Sampler) Sample(now time.Time, insts []Instance) ([]Row, error) {
 			pgids = append(pgids, in.PGID)
 		}
 	}
-	used, err := s.sample(pgids)
+	used, err := s.sample(now, pgids)
 	if err != nil {
 		return nil, fmt.Errorf("sample instances' processes: %w", err)
 	}
@@ -129,13 +147,10 @@ func (s *Sampler) Sample(now time.Time, insts []Instance) ([]Row, error) {
 			r.UptimeSeconds = ptr(max(now.Sub(in.StartedAt), 0).Round(time.Second).Seconds())
 		}
 		r.RSSBytes, r.Threads = ptr(u.RSSBytes), ptr(u.Threads)
-		if prev, ok := s.cpu[in.Name]; ok && prev.pgid == in.PGID && now.After(prev.at) && u.CPUSeconds >= prev.seconds {
-			r.CPUPercent = ptr(100 * (u.CPUSeconds - prev.seconds) / now.Sub(prev.at).Seconds())
-		}
-		s.cpu[in.Name] = cpuMark{pgid: in.PGID, seconds: u.CPUSeconds, at: now}
+		r.CPUPercent = s.cpuPercent(in, u, now)
 		if in.MetricsURL != "" {
 			sc := s.scraper(in.Name, in.MetricsURL)
-			s.start(sc)
+			s.start(sc, now)
 			tr := sc.traffic(now)
 			r.RequestsPerSecond, r.ErrorPercent, r.P95LatencySeconds = tr.RequestsPerSecond, tr.ErrorPercent, tr.P95
 		}
@@ -150,6 +165,27 @@ func (s *Sampler) Sample(now time.Time, insts []Instance) ([]Row, error) {
 	return rows, nil
 }
 
+// cpuPercent is the CPU % of in's group since the last sample at least
+// minCPUWindow ago: nil after a first sample, or when the group changed
+// or its CPU time went back (a restart).
+func (s *Sampler) cpuPercent(in Instance, u usage.Usage, now time.Time) *float64 {
+	prev, ok := s.cpu[in.Name]
+	if ok && prev.pgid == in.PGID && now.Sub(prev.at) < minCPUWindow {
+		return prev.percent
+	}
+	mark := cpuMark{pgid: in.PGID, seconds: u.CPUSeconds, at: now}
+	if ok && prev.pgid == in.PGID && u.CPUSeconds >= prev.seconds {
+		mark.percent = ptr(100 * (u.CPUSeconds - prev.seconds) / now.Sub(prev.at).Seconds())
+	}
+	s.cpu[in.Name] = mark
+	return mark.percent
+}
+
+// Wait waits for the metrics requests in flight (each ends by its
+// timeout at the latest). A one-shot view calls it so its rows hold the
+// scrapes it started.
+func (s *Sampler) Wait() { s.wg.Wait() }
+
 // scraper returns the scraper of instance name, a new one when its
 // endpoint changed (a new offset: the old counts are another server's).
 func (s *Sampler) scraper(name, url string) *scraper {
@@ -161,9 +197,10 @@ func (s *Sampler) scraper(name, url string) *scraper {
 	return sc
 }
 
-// start scrapes sc in the background unless a scrape of it is in flight.
-func (s *Sampler) start(sc *scraper) {
-	if !sc.begin() {
+// start scrapes sc in the background unless a scrape of it is in flight
+// or its server said it has no metrics a moment ago.
+func (s *Sampler) start(sc *scraper, now time.Time) {
+	if !sc.begin(now) {
 		return
 	}
 	s.wg.Go(func() {
@@ -171,6 +208,9 @@ func (s *Sampler) start(sc *scraper) {
 		sc.end(t, err, time.Now())
 	})
 }
+
+// errNoMetrics is an HTTP error answer: the server runs without metrics.
+var errNoMetrics = errors.New("no metrics")
 
 func (s *Sampler) fetch(url string) (Totals, error) {
 	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, url, nil)
@@ -183,7 +223,7 @@ func (s *Sampler) fetch(url string) (Totals, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return Totals{}, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return Totals{}, fmt.Errorf("GET %s: %s: %w", url, resp.Status, errNoMetrics)
 	}
 	return ParseTotals(resp.Body)
 }
@@ -195,6 +235,8 @@ type scraper struct {
 	mu        sync.Mutex
 	busy      bool
 	prev, cur *scraped
+	// absentUntil is when to ask again a server that has no metrics.
+	absentUntil time.Time
 }
 
 type scraped struct {
@@ -202,10 +244,10 @@ type scraped struct {
 	at     time.Time
 }
 
-func (sc *scraper) begin() bool {
+func (sc *scraper) begin(now time.Time) bool {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if sc.busy {
+	if sc.busy || now.Before(sc.absentUntil) {
 		return false
 	}
 	sc.busy = true
@@ -221,6 +263,9 @@ func (sc *scraper) end(t Totals, err error, at time.Time) {
 	sc.busy = false
 	if err != nil {
 		sc.prev, sc.cur = nil, nil
+		if errors.Is(err, errNoMetrics) {
+			sc.absentUntil = at.Add(absentRetry)
+		}
 		return
 	}
 	sc.prev, sc.cur = sc.cur, &scraped{totals: t, at: at}

@@ -14,7 +14,7 @@ import (
 // fakeUsage stands for /proc: group 100 runs and has used cpu seconds.
 type fakeUsage struct{ cpu float64 }
 
-func (f *fakeUsage) sample(pgids []int) (map[int]usage.Usage, error) {
+func (f *fakeUsage) sample(_ time.Time, pgids []int) (map[int]usage.Usage, error) {
 	out := map[int]usage.Usage{}
 	for _, g := range pgids {
 		if g == 100 {
@@ -60,6 +60,12 @@ func TestSamplerProcessColumns(t *testing.T) {
 	rows, _ = s.Sample(t0.Add(time.Second), insts)
 	if c := rows[0].CPUPercent; c == nil || *c != 50 {
 		t.Errorf("CPU %% after 0.5 s of CPU in 1 s = %v, want 50", deref(c))
+	}
+	// A sample too soon after repeats the last CPU %.
+	f.cpu = 1.6
+	rows, _ = s.Sample(t0.Add(time.Second+time.Millisecond), insts)
+	if c := rows[0].CPUPercent; c == nil || *c != 50 {
+		t.Errorf("CPU %% 1 ms later = %v, want the last one, 50", deref(c))
 	}
 	// A restart (new process group) starts the CPU %% afresh.
 	insts[0].PGID = 100
@@ -130,4 +136,31 @@ func TestSamplerHangingEndpoint(t *testing.T) {
 		t.Errorf("%d requests to a hanging endpoint in flight, want 1", n)
 	}
 	s.Close() // returns only once the request has ended
+}
+
+// A server without metrics (404) is asked again only after a while.
+func TestSamplerLeavesServersWithoutMetricsAlone(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	s := newTestSampler(t, &fakeUsage{})
+	inst := []Instance{{Name: "mi-1", State: "ready", PID: 101, PGID: 100, MetricsURL: srv.URL}}
+	t0 := time.Now()
+	for i := range 5 {
+		if _, err := s.Sample(t0.Add(time.Duration(i)*time.Second), inst); err != nil {
+			t.Fatal(err)
+		}
+		s.Wait()
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d requests in 5 s to a server without metrics, want 1", n)
+	}
+	s.Sample(time.Now().Add(absentRetry+time.Second), inst)
+	s.Wait()
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d requests after %v, want 2", n, absentRetry)
+	}
 }

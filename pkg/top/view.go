@@ -188,13 +188,13 @@ func Lines(rows []Row, width int) []string {
 				b.WriteString(c)
 			}
 		}
-		out[i] = cut(strings.TrimRight(b.String(), " "), width)
+		out[i] = Cut(strings.TrimRight(b.String(), " "), width)
 	}
 	return out
 }
 
-// cut shortens s to width runes.
-func cut(s string, width int) string {
+// Cut shortens s to width runes (no limit when width <= 0).
+func Cut(s string, width int) string {
 	if width <= 0 || utf8.RuneCountInString(s) <= width {
 		return s
 	}

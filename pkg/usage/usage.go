@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -52,39 +53,107 @@ type Usage struct {
 // "absent" means "nothing of this instance runs". Invalid pgids (<= 0) are
 // ignored. The only error is /proc itself failing.
 func Sample(pgids []int) (map[int]Usage, error) {
+	out, _, err := walk(pgids)
+	return out, err
+}
+
+// walk is Sample that also returns the members it found, by group.
+func walk(pgids []int) (map[int]Usage, map[int][]proc.Identity, error) {
 	out := make(map[int]Usage, len(pgids))
-	want := make(map[int]bool, len(pgids))
+	members := make(map[int][]proc.Identity, len(pgids))
 	for _, g := range pgids {
 		if g > 0 {
-			want[g] = true
+			members[g] = nil
 		}
 	}
-	if len(want) == 0 {
-		return out, nil
+	if len(members) == 0 {
+		return out, members, nil
 	}
 	all, err := proc.List()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	ticks := float64(proc.ClockTicks())
-	page := uint64(os.Getpagesize())
 	for _, st := range all {
-		if !want[st.PGID] || st.Exited() {
+		if _, want := members[st.PGID]; !want || st.Exited() {
 			continue
 		}
-		u := out[st.PGID]
-		u.Processes++
-		u.CPUSeconds += float64(st.UTime+st.STime+st.CUTime+st.CSTime) / ticks
-		u.RSSBytes += st.RSSPages * page
-		u.Threads += st.Threads
-		if n, err := openFDs(st.PID); err == nil {
-			u.OpenFDs += n
-		} else {
-			u.Unreadable++
-		}
-		out[st.PGID] = u
+		members[st.PGID] = append(members[st.PGID], st.Identity())
+		add(out, st)
 	}
+	return out, members, nil
+}
+
+// add counts process st in its group's usage.
+func add(out map[int]Usage, st proc.Stat) {
+	u := out[st.PGID]
+	u.Processes++
+	u.CPUSeconds += float64(st.UTime+st.STime+st.CUTime+st.CSTime) / float64(proc.ClockTicks())
+	u.RSSBytes += st.RSSPages * uint64(os.Getpagesize())
+	u.Threads += st.Threads
+	if n, err := openFDs(st.PID); err == nil {
+		u.OpenFDs += n
+	} else {
+		u.Unreadable++
+	}
+	out[st.PGID] = u
+}
+
+// Tracker samples the same groups again and again (mictl top, each
+// second) for less than a walk of /proc each time: a walk reads every
+// process on the host, while between walks only the members found by
+// the last one are read. It walks again when a group is new, when a
+// member is gone (its pid ended or names another process now), and at
+// least every rewalk, to find members that appeared inside a group it
+// knows (a server restarted by MI's own script). Not safe for concurrent
+// use.
+type Tracker struct {
+	rewalk  time.Duration
+	walked  time.Time
+	members map[int][]proc.Identity
+}
+
+// NewTracker returns a Tracker that walks /proc at least every rewalk.
+func NewTracker(rewalk time.Duration) *Tracker {
+	return &Tracker{rewalk: rewalk}
+}
+
+// Sample is Sample(pgids) as of now, read as cheaply as the groups allow.
+func (t *Tracker) Sample(now time.Time, pgids []int) (map[int]Usage, error) {
+	if out, ok := t.reread(now, pgids); ok {
+		return out, nil
+	}
+	out, members, err := walk(pgids)
+	if err != nil {
+		return nil, err
+	}
+	t.walked, t.members = now, members
 	return out, nil
+}
+
+// reread reads the known members of pgids again, or reports false when
+// only a walk can tell.
+func (t *Tracker) reread(now time.Time, pgids []int) (map[int]Usage, bool) {
+	if t.members == nil || now.Sub(t.walked) >= t.rewalk {
+		return nil, false
+	}
+	out := make(map[int]Usage, len(pgids))
+	for _, g := range pgids {
+		if g <= 0 {
+			continue
+		}
+		ids, known := t.members[g]
+		if !known {
+			return nil, false
+		}
+		for _, id := range ids {
+			st, err := proc.ReadStat(id.PID)
+			if err != nil || st.StartTime != id.StartTime || st.PGID != g || st.Exited() {
+				return nil, false
+			}
+			add(out, st)
+		}
+	}
+	return out, true
 }
 
 // openFDs counts pid's open file descriptors. Since Linux 6.2 the size of

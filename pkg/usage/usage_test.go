@@ -121,8 +121,9 @@ func TestOpenFDsFallbackAgrees(t *testing.T) {
 	}
 }
 
-// BenchmarkSample is the daemon's once-a-second cost (and mictl top's):
-// twenty instances of three processes each, in one walk of /proc.
+// BenchmarkSample is the cost of sampling twenty instances of three
+// processes each: a walk of /proc (a daemon's scrape), and a Tracker's
+// sample between walks (mictl top's second).
 func BenchmarkSample(b *testing.B) {
 	pgids := make([]int, 20)
 	for i := range pgids {
@@ -146,10 +147,71 @@ func BenchmarkSample(b *testing.B) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := Sample(pgids); err != nil {
-			b.Fatal(err)
+	b.Run("walk", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Sample(pgids); err != nil {
+				b.Fatal(err)
+			}
 		}
+	})
+	b.Run("tracker", func(b *testing.B) {
+		tr := NewTracker(time.Hour)
+		now := time.Now()
+		for b.Loop() {
+			if _, err := tr.Sample(now, pgids); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// Between walks a Tracker reads the members it knows; a member that
+// appeared inside a known group shows at the next walk, one that ended
+// at once.
+func TestTrackerRereadsKnownMembers(t *testing.T) {
+	pgid := group(t, `trap 'sleep 100 &' USR1; sleep 100 & wait; wait`)
+	waitUsage(t, pgid, "2 processes", func(u Usage, _ bool) bool { return u.Processes == 2 })
+	tr := NewTracker(time.Minute)
+	t0 := time.Now()
+	count := func(at time.Duration) int {
+		t.Helper()
+		got, err := tr.Sample(t0.Add(at), []int{pgid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got[pgid].Processes
+	}
+	if n := count(0); n != 2 {
+		t.Fatalf("first sample: %d processes, want 2", n)
+	}
+	if err := unix.Kill(pgid, unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitUsage(t, pgid, "3 processes", func(u Usage, _ bool) bool { return u.Processes == 3 })
+	if n := count(time.Second); n != 2 {
+		t.Errorf("between walks: %d processes, want the 2 known", n)
+	}
+	if n := count(time.Minute); n != 3 {
+		t.Errorf("at the next walk: %d processes, want 3", n)
+	}
+	// A member ends: the next sample walks again.
+	_, byGroup, err := walk([]int{pgid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := byGroup[pgid][len(byGroup[pgid])-1]
+	if err := unix.Kill(victim.PID, unix.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitUsage(t, pgid, "2 processes", func(u Usage, _ bool) bool { return u.Processes == 2 })
+	if n := count(time.Minute + time.Second); n != 2 {
+		t.Errorf("after a member ended: %d processes, want 2", n)
+	}
+	// A group it does not know yet is walked for at once.
+	other := group(t, "exec sleep 100")
+	waitUsage(t, other, "the other group", func(u Usage, _ bool) bool { return u.Processes == 1 })
+	got, err := tr.Sample(t0.Add(time.Minute+2*time.Second), []int{pgid, other})
+	if err != nil || got[other].Processes != 1 {
+		t.Errorf("a new group: %+v, %v", got, err)
 	}
 }

@@ -1,0 +1,269 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/metrics"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/top"
+)
+
+type topOptions struct {
+	once     bool
+	output   string
+	interval time.Duration
+}
+
+// topScrapeTimeout bounds each request to an instance's metrics: well
+// under the refresh interval, so one refresh never waits on the last.
+const topScrapeTimeout = 800 * time.Millisecond
+
+// topFPS caps how often the view may redraw. The content changes once a
+// second or on a key, and each frame slot is a wake-up even when nothing
+// changed: bubbletea's default of 60 costs more than the whole sampling.
+const topFPS = 10
+
+func newCmdTop(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &topOptions{}
+	cmd := &cobra.Command{
+		Use:   "top",
+		Short: "Watch every instance live: state, CPU, memory, threads, requests",
+		Long: `Show the instances live, refreshed each second, one row per instance: state,
+server pid, uptime, restarts (RST), CPU % and resident memory (RSS) of the
+instance's whole process group, its threads (THR), and, when the instance
+serves MI's metrics (metrics = true), the requests per second, error % and
+95th percentile latency it served since the last refresh.
+
+Keys: c sort by CPU, m by memory, r by restarts, n by name; q or Ctrl-C quits.
+
+When standard output is not a terminal, or with --once or -o json, top
+prints one snapshot instead, measured over one interval. In JSON every key
+is always present, null when unknown (no server running, no MI metrics).`,
+		Example: `  mictl top
+  mictl top --once
+  mictl top -o json | jq '.[] | {name, cpu_percent}'`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
+				return err
+			}
+			if o.interval < 100*time.Millisecond {
+				return usageErrorf("--interval %v: use 100ms or more", o.interval)
+			}
+			e, err := openExisting(cmd, g, streams, false)
+			if err != nil {
+				return err
+			}
+			sampler := top.NewSampler(topScrapeTimeout)
+			defer sampler.Close()
+			load := func() ([]top.Instance, error) { return topInstances(e.store) }
+			if o.once || o.output == formatJSON || !streams.OutTTY {
+				return topSnapshot(streams, sampler, load, o)
+			}
+			m := &topModel{sampler: sampler, load: load, interval: o.interval, sort: top.ByName, width: 80, color: streams.Color()}
+			_, err = tea.NewProgram(m, tea.WithContext(cmd.Context()), tea.WithInput(streams.In), tea.WithOutput(streams.Out), tea.WithFPS(topFPS)).Run()
+			if err != nil {
+				return fmt.Errorf("top: %w", err)
+			}
+			return nil
+		},
+	}
+	addDirFlag(cmd)
+	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
+	cmd.Flags().BoolVar(&o.once, "once", false, "print one snapshot and exit")
+	cmd.Flags().DurationVar(&o.interval, "interval", time.Second, "time between refreshes (and the window rates are measured over)")
+	return cmd
+}
+
+// topInstances reads the instances from the state file, each state
+// checked against /proc as status does.
+func topInstances(store *state.Store) ([]top.Instance, error) {
+	f, err := store.Load()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]top.Instance, 0, len(f.Instances))
+	for _, inst := range f.Instances {
+		in := top.Instance{Name: inst.Name, State: liveState(inst), PGID: inst.PGID, StartedAt: inst.StartedAt,
+			Restarts:   inst.Restarts,
+			MetricsURL: "http://" + metrics.ScrapeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]) + metrics.MIMetricsPath}
+		if in.State != supervisor.StateStopped && !inst.Server.IsZero() && inst.Server.Alive() {
+			in.PID = inst.Server.PID
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// topSnapshot prints one view: two samples an interval apart (CPU % and
+// rates need two), the second once the metrics scrapes it started ended.
+func topSnapshot(streams *IOStreams, s *top.Sampler, load func() ([]top.Instance, error), o *topOptions) error {
+	insts, err := load()
+	if err != nil {
+		return err
+	}
+	if _, err := s.Sample(time.Now(), insts); err != nil {
+		return err
+	}
+	s.Wait()
+	time.Sleep(o.interval)
+	if insts, err = load(); err != nil {
+		return err
+	}
+	if _, err := s.Sample(time.Now(), insts); err != nil {
+		return err
+	}
+	s.Wait()
+	rows, err := s.Sample(time.Now(), insts)
+	if err != nil {
+		return err
+	}
+	top.SortRows(rows, top.ByName)
+	if o.output == formatJSON {
+		return writeJSON(streams.Out, rows)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(streams.ErrOut, "no instances; start some with: mictl up --instances 3")
+		return nil
+	}
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = top.Cells(r)
+	}
+	return writeTable(streams.Out, formatTable, top.Headers, cells)
+}
+
+// topModel is the live view (bubbletea's model): it samples every
+// interval, one sample at a time, off the UI's goroutine.
+type topModel struct {
+	sampler  *top.Sampler
+	load     func() ([]top.Instance, error)
+	interval time.Duration
+	sort     top.Sort
+	rows     []top.Row
+	err      error
+	width    int
+	height   int
+	color    bool
+}
+
+type topTickMsg struct{}
+
+type topRowsMsg struct {
+	rows []top.Row
+	err  error
+}
+
+func (m *topModel) Init() tea.Cmd { return m.sample }
+
+// sample runs as a tea.Cmd; the next one is scheduled only when its
+// rows arrive, so samples never overlap.
+func (m *topModel) sample() tea.Msg {
+	insts, err := m.load()
+	if err != nil {
+		return topRowsMsg{err: err}
+	}
+	rows, err := m.sampler.Sample(time.Now(), insts)
+	return topRowsMsg{rows: rows, err: err}
+}
+
+func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+	case tea.KeyPressMsg:
+		key := msg.String()
+		if key == "q" || key == "ctrl+c" {
+			return m, tea.Quit
+		}
+		if s, ok := top.SortKeys[key]; ok {
+			m.sort = s
+			top.SortRows(m.rows, m.sort)
+		}
+	case topRowsMsg:
+		m.err = msg.err
+		if msg.err == nil {
+			m.rows = msg.rows
+			top.SortRows(m.rows, m.sort)
+		}
+		return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return topTickMsg{} })
+	case topTickMsg:
+		return m, m.sample
+	}
+	return m, nil
+}
+
+func (m *topModel) View() tea.View {
+	bold, dim := lipgloss.NewStyle(), lipgloss.NewStyle()
+	if m.color {
+		bold, dim = bold.Bold(true), dim.Faint(true)
+	}
+	var b strings.Builder
+	b.WriteString(bold.Render("mictl top") + " " + topSummary(m.rows) + "  sort: " + string(m.sort) + "\n")
+	if m.err != nil {
+		b.WriteString(top.Cut("error: "+m.err.Error(), m.width) + "\n")
+	}
+	lines := top.Lines(m.rows, m.width)
+	room := len(lines)
+	if m.height > 0 {
+		room = max(m.height-3, 1) // title, help line, and one spare
+	}
+	for i, l := range lines[:min(room, len(lines))] {
+		if i == 0 {
+			l = bold.Render(l)
+		} else {
+			l = stateStyle(m.rows[i-1].State, m.color).Render(l)
+		}
+		b.WriteString(l + "\n")
+	}
+	if len(m.rows) == 0 {
+		b.WriteString("no instances; start some with: mictl up --instances 3\n")
+	}
+	b.WriteString(dim.Render(top.Cut("c cpu  m memory  r restarts  n name  q quit", m.width)))
+	v := tea.NewView(b.String())
+	v.AltScreen = true
+	return v
+}
+
+// topSummary counts the instances by state: "3 instances: 2 ready, 1 crashed".
+func topSummary(rows []top.Row) string {
+	counts := map[string]int{}
+	for _, r := range rows {
+		counts[r.State]++
+	}
+	var parts []string
+	for _, st := range metrics.States {
+		if counts[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], st))
+		}
+	}
+	s := fmt.Sprintf("%d instances", len(rows))
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, ", ")
+	}
+	return s
+}
+
+// stateStyle colours a row by its instance's state: red for the states
+// that need a look, yellow for those on their way, plain when ready.
+func stateStyle(st string, color bool) lipgloss.Style {
+	s := lipgloss.NewStyle()
+	if !color {
+		return s
+	}
+	switch st {
+	case supervisor.StateCrashed, supervisor.StateFailed, supervisor.StateDegraded:
+		return s.Foreground(lipgloss.Red)
+	case supervisor.StateStarting, supervisor.StateBackoff, supervisor.StateStopping:
+		return s.Foreground(lipgloss.Yellow)
+	}
+	return s
+}
