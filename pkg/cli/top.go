@@ -22,8 +22,8 @@ type topOptions struct {
 	interval time.Duration
 }
 
-// topScrapeTimeout bounds each request to an instance's metrics: well
-// under the refresh interval, so one refresh never waits on the last.
+// topScrapeTimeout bounds each request to an instance's metrics (and the
+// interval, when shorter): a hanging server costs its own columns only.
 const topScrapeTimeout = 800 * time.Millisecond
 
 // topFPS caps how often the view may redraw. The content changes once a
@@ -62,7 +62,7 @@ is always present, null when unknown (no server running, no MI metrics).`,
 			if err != nil {
 				return err
 			}
-			sampler := top.NewSampler(topScrapeTimeout)
+			sampler := top.NewSampler(o.interval, min(topScrapeTimeout, o.interval))
 			defer sampler.Close()
 			load := func() ([]top.Instance, error) { return topInstances(e.store) }
 			if o.once || o.output == formatJSON || !streams.OutTTY {

@@ -78,8 +78,12 @@ type Sampler struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	cpu     map[string]cpuMark
-	scrapes map[string]*scraper
+	// minCPUWindow is the shortest time a CPU % is measured over, half
+	// the refresh interval: a sample sooner after the last one (a view
+	// that samples again to collect its scrapes) repeats its CPU %.
+	minCPUWindow time.Duration
+	cpu          map[string]cpuMark
+	scrapes      map[string]*scraper
 }
 
 // cpuMark is an instance's CPU seconds at one sample, to take the next
@@ -91,22 +95,20 @@ type cpuMark struct {
 	percent *float64
 }
 
-// minCPUWindow is the shortest time a CPU % is measured over: a sample
-// sooner after the last one repeats its CPU % (CPU time advances in
-// clock ticks of 10 ms, too coarse for a shorter window).
-const minCPUWindow = 500 * time.Millisecond
 
-// NewSampler returns a sampler whose metrics requests each give up after
-// timeout. Close it to end the requests still in flight.
-func NewSampler(timeout time.Duration) *Sampler {
+// NewSampler returns a sampler for a view refreshed every interval,
+// whose metrics requests each give up after timeout. Close it to end the
+// requests still in flight.
+func NewSampler(interval, timeout time.Duration) *Sampler {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Sampler{
-		client:  &http.Client{Timeout: timeout},
-		sample:  usage.NewTracker(rewalk).Sample,
-		ctx:     ctx,
-		cancel:  cancel,
-		cpu:     map[string]cpuMark{},
-		scrapes: map[string]*scraper{},
+		client:       &http.Client{Timeout: timeout},
+		sample:       usage.NewTracker(rewalk).Sample,
+		ctx:          ctx,
+		cancel:       cancel,
+		minCPUWindow: interval / 2,
+		cpu:          map[string]cpuMark{},
+		scrapes:      map[string]*scraper{},
 	}
 }
 
@@ -170,7 +172,7 @@ func (s *Sampler) Sample(now time.Time, insts []Instance) ([]Row, error) {
 // or its CPU time went back (a restart).
 func (s *Sampler) cpuPercent(in Instance, u usage.Usage, now time.Time) *float64 {
 	prev, ok := s.cpu[in.Name]
-	if ok && prev.pgid == in.PGID && now.Sub(prev.at) < minCPUWindow {
+	if ok && prev.pgid == in.PGID && now.Sub(prev.at) < s.minCPUWindow {
 		return prev.percent
 	}
 	mark := cpuMark{pgid: in.PGID, seconds: u.CPUSeconds, at: now}

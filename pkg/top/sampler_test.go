@@ -25,7 +25,7 @@ func (f *fakeUsage) sample(_ time.Time, pgids []int) (map[int]usage.Usage, error
 }
 
 func newTestSampler(t *testing.T, f *fakeUsage) *Sampler {
-	s := NewSampler(time.Second)
+	s := NewSampler(time.Second, time.Second)
 	s.sample = f.sample
 	t.Cleanup(s.Close)
 	return s
@@ -117,7 +117,7 @@ func TestSamplerHangingEndpoint(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	s := NewSampler(time.Hour) // only Close ends the request
+	s := NewSampler(time.Second, time.Hour) // only Close ends the request
 	s.sample = (&fakeUsage{}).sample
 	inst := []Instance{{Name: "mi-1", State: "ready", PID: 101, PGID: 100, MetricsURL: srv.URL}}
 	for range 20 {
