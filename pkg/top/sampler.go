@@ -95,7 +95,6 @@ type cpuMark struct {
 	percent *float64
 }
 
-
 // NewSampler returns a sampler for a view refreshed every interval,
 // whose metrics requests each give up after timeout. Close it to end the
 // requests still in flight.
