@@ -79,6 +79,13 @@ var States = []string{
 	state.StateBackoff, state.StateStopping, state.StateStopped, state.StateFailed,
 }
 
+// rewalk is the longest time between two walks of /proc (usage.Tracker):
+// between them a scrape reads only the instances' known processes. A new
+// instance, a restart (a new process group) and any process that ended
+// bring a walk at once; only a process that appears inside a running
+// instance's group beside the others waits for the next one.
+const rewalk = 30 * time.Second
+
 // sampleTimeout bounds the /proc sampling of one scrape: a /proc that
 // stalls (an overloaded host) costs the scrape the usage series, never
 // the scrape itself.
@@ -107,7 +114,8 @@ type Metrics struct {
 // They live in a registry of their own (with the Go runtime's and the
 // daemon process's metrics), never in client_golang's global one.
 func New(src Source) *Metrics {
-	return newMetrics(src, usage.Sample)
+	tr := usage.NewTracker(rewalk)
+	return newMetrics(src, func(pgids []int) (map[int]usage.Usage, error) { return tr.Sample(time.Now(), pgids) })
 }
 
 func newMetrics(src Source, sample func([]int) (map[int]usage.Usage, error)) *Metrics {

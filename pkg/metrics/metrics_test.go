@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/usage"
 )
@@ -252,15 +254,23 @@ func TestServeStopsWithContext(t *testing.T) {
 	}
 }
 
-// BenchmarkScrape is one Prometheus scrape of a daemon with 20 instances,
-// /proc sampling included (the 20 groups do not exist: the walk of /proc
-// costs the same either way).
+// BenchmarkScrape is one Prometheus scrape of a daemon with 20 instances
+// of 3 processes each, /proc sampling included.
 func BenchmarkScrape(b *testing.B) {
 	src := &fakeSource{}
 	var insts []InstanceSnapshot
+	var pgids []int
 	for i := range 20 {
-		insts = append(insts, InstanceSnapshot{Name: "mi-" + string(rune('a'+i)), Offset: 10 + i,
-			State: state.StateReady, Up: true, PGID: 1<<22 + 2 + i, Restarts: uint64(i)})
+		pgid := proctest.StartGroup(b, "sleep 1000 & sleep 1000 & wait")
+		pgids = append(pgids, pgid)
+		insts = append(insts, InstanceSnapshot{Name: fmt.Sprintf("mi-%d", i+1), Offset: 10 + i,
+			State: state.StateReady, Up: true, Restarts: uint64(i), PGID: pgid})
+	}
+	for deadline := time.Now().Add(10 * time.Second); processes(b, pgids) < 60; {
+		if time.Now().After(deadline) {
+			b.Fatal("the 60 processes did not start")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	src.set(insts, DeploymentSnapshot{})
 	m := New(src)
@@ -268,8 +278,9 @@ func BenchmarkScrape(b *testing.B) {
 		m.ObserveReady(in.Name, time.Second)
 	}
 	h := m.Handler()
+	// As Prometheus asks: compressed.
 	req := httptest.NewRequest("GET", "/metrics", nil)
-	b.ResetTimer()
+	req.Header.Set("Accept-Encoding", "gzip")
 	for b.Loop() {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
@@ -277,4 +288,16 @@ func BenchmarkScrape(b *testing.B) {
 			b.Fatal(rec.Code)
 		}
 	}
+}
+
+func processes(tb testing.TB, pgids []int) int {
+	got, err := usage.Sample(pgids)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for _, u := range got {
+		n += u.Processes
+	}
+	return n
 }

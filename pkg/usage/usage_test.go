@@ -3,29 +3,13 @@ package usage
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
-)
 
-// group starts sh -c script in a process group of its own and kills the
-// whole group (and reaps the leader) when the test ends, pass or fail.
-func group(tb testing.TB, script string) int {
-	tb.Helper()
-	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start %q: %v", script, err)
-	}
-	tb.Cleanup(func() {
-		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
-		_ = cmd.Wait() // only says it was killed
-	})
-	return cmd.Process.Pid
-}
+	"github.com/mictl/mictl/pkg/proc/proctest"
+)
 
 // waitUsage polls Sample until cond holds for group pgid and returns
 // that sample; the limit only guards against a hung test.
@@ -50,8 +34,8 @@ func waitUsage(t *testing.T, pgid int, what string, cond func(Usage, bool) bool)
 
 func TestSampleSumsTheGroup(t *testing.T) {
 	// An instance's shape: a script, a server and a companion.
-	pgid := group(t, "sleep 100 & sleep 100 & wait")
-	other := group(t, "exec sleep 100")
+	pgid := proctest.StartGroup(t, "sleep 100 & sleep 100 & wait")
+	other := proctest.StartGroup(t, "exec sleep 100")
 	waitUsage(t, other, "the other group", func(u Usage, _ bool) bool { return u.Processes == 1 })
 	u := waitUsage(t, pgid, "3 processes", func(u Usage, _ bool) bool { return u.Processes == 3 })
 	if u.Threads != 3 {
@@ -74,7 +58,7 @@ func TestSampleSumsTheGroup(t *testing.T) {
 }
 
 func TestSampleOmitsGoneGroups(t *testing.T) {
-	pgid := group(t, "exit 0")
+	pgid := proctest.StartGroup(t, "exit 0")
 	waitUsage(t, pgid, "the group to end", func(_ Usage, ok bool) bool { return !ok })
 	got, err := Sample(nil)
 	if err != nil || len(got) != 0 {
@@ -86,7 +70,7 @@ func TestSampleOmitsGoneGroups(t *testing.T) {
 // the old server does when MI's script restarts it (exit 121): the
 // instance's CPU seconds do not drop when it exits.
 func TestSampleKeepsWaitedChildrenCPU(t *testing.T) {
-	pgid := group(t, `sh -c 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'; sleep 100`)
+	pgid := proctest.StartGroup(t, `sh -c 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'; sleep 100`)
 	busy := waitUsage(t, pgid, "the busy child to use CPU", func(u Usage, _ bool) bool { return u.CPUSeconds >= 0.05 })
 	// The busy child exits; then only the script and sleep are left.
 	after := waitUsage(t, pgid, "the busy child to end", func(u Usage, _ bool) bool {
@@ -127,7 +111,7 @@ func TestOpenFDsFallbackAgrees(t *testing.T) {
 func BenchmarkSample(b *testing.B) {
 	pgids := make([]int, 20)
 	for i := range pgids {
-		pgids[i] = group(b, "sleep 1000 & sleep 1000 & wait")
+		pgids[i] = proctest.StartGroup(b, "sleep 1000 & sleep 1000 & wait")
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -169,7 +153,7 @@ func BenchmarkSample(b *testing.B) {
 // appeared inside a known group shows at the next walk, one that ended
 // at once.
 func TestTrackerRereadsKnownMembers(t *testing.T) {
-	pgid := group(t, `trap 'sleep 100 &' USR1; sleep 100 & wait; wait`)
+	pgid := proctest.StartGroup(t, `trap 'sleep 100 &' USR1; sleep 100 & wait; wait`)
 	waitUsage(t, pgid, "2 processes", func(u Usage, _ bool) bool { return u.Processes == 2 })
 	tr := NewTracker(time.Minute)
 	t0 := time.Now()
@@ -208,7 +192,7 @@ func TestTrackerRereadsKnownMembers(t *testing.T) {
 		t.Errorf("after a member ended: %d processes, want 2", n)
 	}
 	// A group it does not know yet is walked for at once.
-	other := group(t, "exec sleep 100")
+	other := proctest.StartGroup(t, "exec sleep 100")
 	waitUsage(t, other, "the other group", func(u Usage, _ bool) bool { return u.Processes == 1 })
 	got, err := tr.Sample(t0.Add(time.Minute+2*time.Second), []int{pgid, other})
 	if err != nil || got[other].Processes != 1 {

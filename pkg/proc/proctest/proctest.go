@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/mictl/mictl/pkg/proc"
@@ -64,4 +66,21 @@ func Reap(root string, grace time.Duration) []int {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// StartGroup runs sh -c script in a process group of its own, as mictl
+// runs an instance, and kills the whole group (and reaps the script) when
+// the test ends, pass or fail. It returns the group's id.
+func StartGroup(tb testing.TB, script string) int {
+	tb.Helper()
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start %q: %v", script, err)
+	}
+	tb.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		_ = cmd.Wait() // only says it was killed
+	})
+	return cmd.Process.Pid
 }
