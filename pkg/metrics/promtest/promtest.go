@@ -55,7 +55,7 @@ func Start(tb testing.TB, config string) *Server {
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		tb.Fatal(err)
 	}
-	addr := freeAddr(tb)
+	addr := FreeAddr(tb)
 	cmd := exec.Command(bin,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -105,10 +105,10 @@ func Start(tb testing.TB, config string) *Server {
 	}
 }
 
-// freeAddr returns a loopback address with a port the kernel just handed
+// FreeAddr returns a loopback address with a port the kernel just handed
 // out and released: free at that moment, which is as good as a test that
 // starts another program on it can get.
-func freeAddr(tb testing.TB) string {
+func FreeAddr(tb testing.TB) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
