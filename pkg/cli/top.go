@@ -127,18 +127,11 @@ func topSnapshot(streams *IOStreams, s *top.Sampler, load func() ([]top.Instance
 		return err
 	}
 	top.SortRows(rows, top.ByName)
-	if o.output == formatJSON {
-		return writeJSON(streams.Out, rows)
-	}
-	if len(rows) == 0 {
-		fmt.Fprintln(streams.ErrOut, "no instances; start some with: mictl up --instances 3")
-		return nil
-	}
 	cells := make([][]string, len(rows))
 	for i, r := range rows {
 		cells[i] = top.Cells(r)
 	}
-	return writeTable(streams.Out, formatTable, top.Headers, cells)
+	return printInstanceRows(streams, o.output, rows, top.Headers, cells)
 }
 
 // topModel is the live view (bubbletea's model): it samples every
@@ -225,7 +218,7 @@ func (m *topModel) View() tea.View {
 		b.WriteString(l + "\n")
 	}
 	if len(m.rows) == 0 {
-		b.WriteString("no instances; start some with: mictl up --instances 3\n")
+		b.WriteString(noInstancesHint + "\n")
 	}
 	b.WriteString(dim.Render(top.Cut("c cpu  m memory  r restarts  n name  q quit", m.width)))
 	v := tea.NewView(b.String())

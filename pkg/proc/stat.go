@@ -132,7 +132,7 @@ func parseStat(b []byte) (Stat, error) {
 				return s, fmt.Errorf("parse stat %q: state %q", truncate(b), tok)
 			}
 			s.State = tok[0]
-		case fieldPPID, fieldPGRP, fieldSession:
+		case fieldPPID, fieldPGRP, fieldSession, fieldThreads:
 			n, err := strconv.Atoi(string(tok))
 			if err != nil {
 				return s, fmt.Errorf("parse stat %q: field %d: %w", truncate(b), field, err)
@@ -142,15 +142,11 @@ func parseStat(b []byte) (Stat, error) {
 				s.PPID = n
 			case fieldPGRP:
 				s.PGID = n
-			default:
+			case fieldSession:
 				s.SID = n
+			default:
+				s.Threads = n
 			}
-		case fieldThreads:
-			n, err := strconv.Atoi(string(tok))
-			if err != nil {
-				return s, fmt.Errorf("parse stat %q: threads: %w", truncate(b), err)
-			}
-			s.Threads = n
 		case fieldUTime, fieldSTime, fieldCUTime, fieldCSTime, fieldStartTime, fieldRSS:
 			n, err := strconv.ParseUint(string(tok), 10, 64)
 			if err != nil {
