@@ -26,9 +26,9 @@ func newTerminal(t *testing.T) *terminal {
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatal("tmux not found: the top tests need it (apt-get install tmux)")
+			t.Fatal("tmux not found: the top tests need it (make test-deps-metrics)")
 		}
-		t.Skip("tmux not found: the top tests need it (apt-get install tmux)")
+		t.Skip("tmux not found: the top tests need it (make test-deps-metrics)")
 	}
 	term := &terminal{t: t, tmux: tmux, sock: filepath.Join(t.TempDir(), "tmux.sock")}
 	t.Cleanup(func() { _ = exec.Command(tmux, "-S", term.sock, "kill-server").Run() })

@@ -30,7 +30,7 @@ func Require(tb testing.TB, name string) string {
 	if err == nil {
 		return path
 	}
-	msg := fmt.Sprintf("%s not found: run `make test-deps-prometheus` (or apt-get install prometheus)", name)
+	msg := fmt.Sprintf("%s not found: run `make test-deps-metrics` (or apt-get install prometheus)", name)
 	if os.Getenv("CI") == "true" {
 		tb.Fatal(msg)
 	}
