@@ -153,10 +153,12 @@ func newMetrics(src Source, sample func([]int) (map[int]usage.Usage, error)) *Me
 // started. Lock-free apart from a map lookup: safe under the supervisor's
 // locks.
 func (m *Metrics) ObserveReady(name string, d time.Duration) {
+	m.ready.WithLabelValues(name).Observe(d.Seconds())
+	// After the observation: a scrape pruning name in between then
+	// leaves a name without a series, never a series without its name.
 	if _, ok := m.col.readyNames.Load(name); !ok {
 		m.col.readyNames.Store(name, struct{}{})
 	}
-	m.ready.WithLabelValues(name).Observe(d.Seconds())
 }
 
 // ObserveReload records the outcome of one configuration reload: err nil
@@ -351,8 +353,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 func (c *collector) pruneReady(keep map[string]bool) {
 	c.readyNames.Range(func(name, _ any) bool {
 		if !keep[name.(string)] {
-			c.ready.DeleteLabelValues(name.(string))
 			c.readyNames.Delete(name)
+			c.ready.DeleteLabelValues(name.(string))
 		}
 		return true
 	})
