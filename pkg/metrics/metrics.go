@@ -14,6 +14,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -194,29 +195,32 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Serve serves m.Handler on ln (from Listen) until ctx ends, then shuts
-// the server down, giving scrapes in progress a second to finish.
+// the server down, giving scrapes in progress a second to finish. It
+// returns nil after ctx ended, or why serving failed before.
 func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           m.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	done := make(chan struct{})
+	served, shutDown := make(chan struct{}), make(chan struct{})
 	go func() {
-		defer close(done)
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
+		defer close(shutDown)
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		case <-served:
+		}
 	}()
 	err := srv.Serve(ln)
+	close(served)
+	<-shutDown // Serve returns as Shutdown begins: wait for it to end
 	if errors.Is(err, http.ErrServerClosed) {
-		<-done
 		return nil
 	}
-	// Serve failed on its own: end the shutdown goroutine too.
-	srv.Close()
-	return err
+	return fmt.Errorf("serve metrics on %s: %w", ln.Addr(), err)
 }
 
 // Label names. instance_name, not instance: Prometheus sets "instance" on

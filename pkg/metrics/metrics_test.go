@@ -252,6 +252,10 @@ func TestServeStopsWithContext(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("Serve after cancel: %v", err)
 	}
+	// A listener that fails ends Serve with an error, ctx or not.
+	if err := m.Serve(context.Background(), ln); err == nil {
+		t.Error("Serve on a closed listener: no error")
+	}
 }
 
 // BenchmarkScrape is one Prometheus scrape of a daemon with 20 instances
