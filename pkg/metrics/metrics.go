@@ -5,8 +5,9 @@
 // The one rule: a scrape never waits for the supervisor. The supervisor
 // publishes what it knows through a Source that returns copies (an atomic
 // pointer to the last snapshot, typically); events it alone sees (an
-// instance ready after d, a reload) are recorded through methods that only
-// touch atomics. A scrape reads the copies, samples /proc itself with a
+// instance ready after d, a reload) are recorded through methods that
+// take no lock of the supervisor's and hold their own for a map lookup at
+// most. A scrape reads the copies, samples /proc itself with a
 // time bound (see pkg/usage), and builds the metrics outside every lock
 // the supervisor holds.
 package metrics
@@ -129,7 +130,7 @@ func newMetrics(src Source, sample func([]int) (map[int]usage.Usage, error)) *Me
 		}, []string{labelName}),
 		reloads: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mictl_reloads_total",
-			Help: "Configuration reloads the daemon applied (mictl.toml or the source deployment.toml changed, or mictl reload).",
+			Help: "Configuration reloads the daemon tried (mictl.toml or the source deployment.toml changed, or mictl reload), failed ones included.",
 		}),
 		reloadFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "mictl_reload_failures_total",
@@ -151,8 +152,8 @@ func newMetrics(src Source, sample func([]int) (map[int]usage.Usage, error)) *Me
 }
 
 // ObserveReady records that instance name became ready d after it was
-// started. Lock-free apart from a map lookup: safe under the supervisor's
-// locks.
+// started. It holds no lock longer than a map lookup: safe to call under
+// the supervisor's locks.
 func (m *Metrics) ObserveReady(name string, d time.Duration) {
 	m.ready.WithLabelValues(name).Observe(d.Seconds())
 	// After the observation: a scrape pruning name in between then

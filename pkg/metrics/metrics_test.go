@@ -149,7 +149,7 @@ func TestEvents(t *testing.T) {
 	m.ObserveReload(nil)
 	m.ObserveReload(errors.New("mictl.toml:3:1: bad"))
 	want := `
-# HELP mictl_reloads_total Configuration reloads the daemon applied (mictl.toml or the source deployment.toml changed, or mictl reload).
+# HELP mictl_reloads_total Configuration reloads the daemon tried (mictl.toml or the source deployment.toml changed, or mictl reload), failed ones included.
 # TYPE mictl_reloads_total counter
 mictl_reloads_total 2
 # HELP mictl_reload_failures_total Configuration reloads refused (invalid file, conflicts) or that failed part-way.
