@@ -282,7 +282,7 @@ func BenchmarkScrape(b *testing.B) {
 		m.ObserveReady(in.Name, time.Second)
 	}
 	h := m.Handler()
-	// As Prometheus asks: compressed.
+	// As Prometheus asks (gzip), which the handler declines.
 	req := httptest.NewRequest("GET", "/metrics", nil)
 	req.Header.Set("Accept-Encoding", "gzip")
 	for b.Loop() {
