@@ -92,13 +92,10 @@ func topInstances(store *state.Store) ([]top.Instance, error) {
 	}
 	out := make([]top.Instance, 0, len(f.Instances))
 	for _, inst := range f.Instances {
-		in := top.Instance{Name: inst.Name, State: liveState(inst), PGID: inst.PGID, StartedAt: inst.StartedAt,
-			Restarts:   inst.Restarts,
-			MetricsURL: "http://" + metrics.ScrapeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]) + metrics.MIMetricsPath}
-		if in.State != supervisor.StateStopped && !inst.Server.IsZero() && inst.Server.Alive() {
-			in.PID = inst.Server.PID
-		}
-		out = append(out, in)
+		live := liveState(inst)
+		out = append(out, top.Instance{Name: inst.Name, State: live, PID: serverPID(inst, live), PGID: inst.PGID,
+			StartedAt: inst.StartedAt, Restarts: inst.Restarts,
+			MetricsURL: "http://" + metrics.ScrapeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]) + metrics.MIMetricsPath})
 	}
 	return out, nil
 }
