@@ -16,11 +16,14 @@ build:
 test: lint vet test-deps
 	$(GO) test -race -count=1 -timeout 8m ./...
 
-# What the export tests check against: etcd, kubectl, and kube-apiserver
-# built once into ~/.cache/mictl (about 9 minutes the first time). Without
-# them those tests skip, except in CI (CI=true), where they must be there.
+# The real components the tests run against, installed when missing:
+# etcd, kubectl and kube-apiserver (built once into ~/.cache/mictl, about
+# 9 minutes the first time) for the export tests; Prometheus and tmux for
+# the metrics and top tests. Without them those tests skip, except in CI
+# (CI=true), where they must be there.
 test-deps:
 	@.ci/kube-apiserver.sh ensure >/dev/null || { [ "$$CI" != true ] && echo "test-deps: no API server; the tests against it will skip" >&2; }
+	@bash .ci/metrics-deps.sh || { [ "$$CI" != true ] && echo "test-deps: no Prometheus or tmux; the tests that need them will skip" >&2; }
 
 vet:
 	$(GO) vet ./...

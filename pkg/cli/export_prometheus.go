@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
 )
 
@@ -36,13 +37,16 @@ needs editing again. Nothing is written: redirect the output.`,
 			if o.metricsAddr != "" {
 				a, err := metrics.ParseAddr(o.metricsAddr)
 				if err != nil {
-					return usageErrorf("--metrics-addr: %v", err)
+					return exitcode.Usagef("--metrics-addr: %v", err)
 				}
 				addr = a
 			}
-			cfg, err := loadDirConfig(cmd, g)
+			cfg, cfgErr, err := loadDirConfig(cmd, g)
 			if err != nil {
 				return err
+			}
+			if cfgErr != nil {
+				return cfgErr
 			}
 			// Prometheus resolves a relative path against its own
 			// configuration file's directory, not ours.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics/promtest"
 )
 
@@ -48,7 +49,7 @@ func TestExportPrometheus(t *testing.T) {
 func TestExportPrometheusBadAddr(t *testing.T) {
 	inTempDir(t)
 	_, err := exportPrometheus(t, "--metrics-addr", "localhost:x")
-	if code := ExitCode(err); code != ExitUsage || !strings.Contains(err.Error(), "--metrics-addr") {
-		t.Errorf("bad --metrics-addr: exit %d, %v; want exit %d naming the flag", code, err, ExitUsage)
+	if code := exitcode.Of(err); code != exitcode.Usage || !strings.Contains(err.Error(), "--metrics-addr") {
+		t.Errorf("bad --metrics-addr: exit %d, %v; want exit %d naming the flag", code, err, exitcode.Usage)
 	}
 }

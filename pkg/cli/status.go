@@ -206,13 +206,21 @@ func liveState(inst state.Instance) string {
 	return inst.State
 }
 
+// serverPID is the pid of inst's server while it runs (live is its
+// liveState), 0 otherwise.
+func serverPID(inst state.Instance, live string) int {
+	if live != supervisor.StateStopped && !inst.Server.IsZero() && inst.Server.Alive() {
+		return inst.Server.PID
+	}
+	return 0
+}
+
 func statusRows(f *state.File) []statusRow {
 	rows := make([]statusRow, 0, len(f.Instances))
 	for _, inst := range f.Instances {
 		r := statusRow{Name: inst.Name, State: liveState(inst), Restarts: inst.Restarts, Offset: inst.Offset,
 			Ports: inst.Ports, Home: inst.Home}
-		if r.State != supervisor.StateStopped && !inst.Server.IsZero() && inst.Server.Alive() {
-			pid := inst.Server.PID
+		if pid := serverPID(inst, r.State); pid > 0 {
 			r.PID = &pid
 			if !inst.StartedAt.IsZero() {
 				up := time.Since(inst.StartedAt).Round(time.Second).Seconds()
@@ -270,11 +278,23 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 	return nil
 }
 
-func printStatusTable(streams *IOStreams, rows []statusRow) error {
-	if len(rows) == 0 {
-		fmt.Fprintln(streams.ErrOut, "no instances; start some with: mictl up --instances 3")
+// noInstancesHint is what a view of the instances says when there is none.
+const noInstancesHint = "no instances; start some with: mictl up --instances 3"
+
+// printInstanceRows prints a view with a row per instance: rows as JSON,
+// or cells as a table under headers (the hint on stderr when empty).
+func printInstanceRows(streams *IOStreams, format string, rows any, headers []string, cells [][]string) error {
+	if format == formatJSON {
+		return writeJSON(streams.Out, rows)
+	}
+	if len(cells) == 0 {
+		fmt.Fprintln(streams.ErrOut, noInstancesHint)
 		return nil
 	}
+	return writeTable(streams.Out, formatTable, headers, cells)
+}
+
+func printStatusTable(streams *IOStreams, rows []statusRow) error {
 	cells := make([][]string, len(rows))
 	var long []statusRow
 	for i, r := range rows {
@@ -294,7 +314,7 @@ func printStatusTable(streams *IOStreams, rows []statusRow) error {
 		}
 		cells[i] = []string{r.Name, r.State, pid, uptime, strconv.Itoa(r.Restarts), strconv.Itoa(r.Offset), health}
 	}
-	if err := writeTable(streams.Out, formatTable, []string{"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "OFFSET", "HEALTH"}, cells); err != nil {
+	if err := printInstanceRows(streams, formatTable, rows, []string{"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "OFFSET", "HEALTH"}, cells); err != nil {
 		return err
 	}
 	for _, r := range long {

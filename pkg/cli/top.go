@@ -9,6 +9,7 @@ import (
 	"charm.land/lipgloss/v2"
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
@@ -56,9 +57,9 @@ is always present, null when unknown (no server running, no MI metrics).`,
 				return err
 			}
 			if o.interval < 100*time.Millisecond {
-				return usageErrorf("--interval %v: use 100ms or more", o.interval)
+				return exitcode.Usagef("--interval %v: use 100ms or more", o.interval)
 			}
-			e, err := openExisting(cmd, g, streams, false)
+			e, err := openExisting(cmd, g, streams, lookOnly)
 			if err != nil {
 				return err
 			}
@@ -86,6 +87,9 @@ is always present, null when unknown (no server running, no MI metrics).`,
 // topInstances reads the instances from the state file, each state
 // checked against /proc as status does.
 func topInstances(store *state.Store) ([]top.Instance, error) {
+	if store == nil {
+		return nil, nil // nothing was ever started here
+	}
 	f, err := store.Load()
 	if err != nil {
 		return nil, err
