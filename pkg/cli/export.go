@@ -25,9 +25,9 @@ import (
 // newCmdExport is `mictl export`: the configuration carried to the engines
 // it will run on beyond this host.
 func newCmdExport(streams *IOStreams, g *globalOptions) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := asGroup(&cobra.Command{
 		Use:   "export",
-		Short: "Write the configuration for Kubernetes, systemd or Compose",
+		Short: "Write the configuration for Kubernetes, systemd, Compose or Prometheus",
 		Long: `Carry the instances of mictl.toml to another engine: Kubernetes (a
 kustomization directory), systemd (units running the homes mictl prepares)
 or Compose (a service per instance). Each export plans the configuration
@@ -38,13 +38,12 @@ into place).`,
 		Example: `  mictl export kubernetes --out deploy/k8s --namespace integration
   mictl export systemd --out deploy/systemd
   mictl export compose --out deploy/compose.yaml`,
-		Args: usageArgs(cobra.NoArgs),
-	}
+	})
 	cmd.AddCommand(
 		newCmdExportKubernetes(streams, g),
 		newCmdExportSystemd(streams, g),
 		newCmdExportCompose(streams, g),
-		// The lead adds newCmdExportPrometheus(streams, g) here.
+		newCmdExportPrometheus(streams, g),
 	)
 	return cmd
 }
