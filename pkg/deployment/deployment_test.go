@@ -50,16 +50,18 @@ func builtin() deployment.Source {
 
 func intp(n int) *int { return &n }
 
+// placed is an instance's place in a plan; fixed is true when its offset
+// was not the planner's choice (--offsets, [[instance]] offset, running).
 type placed struct {
-	name     string
-	offset   int
-	explicit bool
+	name   string
+	offset int
+	fixed  bool
 }
 
 func placements(p ports.Plan) []placed {
 	out := make([]placed, len(p.Instances))
 	for i, in := range p.Instances {
-		out[i] = placed{in.Name, in.Offset, in.Explicit()}
+		out[i] = placed{in.Name, in.Offset, in.From != ports.OffsetFromPlanner}
 	}
 	return out
 }
@@ -85,7 +87,7 @@ func TestLoadSource(t *testing.T) {
 		}
 	})
 	t.Run("mi_home: its conf/deployment.toml", func(t *testing.T) {
-		miHome := t.TempDir()
+		miHome := miHomeWithScript(t)
 		want := []byte("[server]\nhostname = \"mi.example\"\noffset = 3\n")
 		path := filepath.Join(miHome, "conf", "deployment.toml")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -106,7 +108,7 @@ func TestLoadSource(t *testing.T) {
 		}
 	})
 	t.Run("mi_home without deployment.toml", func(t *testing.T) {
-		miHome := t.TempDir()
+		miHome := miHomeWithScript(t)
 		_, err := deployment.LoadSource(&config.Config{MIHome: miHome})
 		var cerr *config.Error
 		if !errors.As(err, &cerr) {
@@ -119,6 +121,29 @@ func TestLoadSource(t *testing.T) {
 			t.Errorf("error %q does not tell the user to check mi_home", err)
 		}
 	})
+	// Said up front, naming where mi_home was set, not when the first
+	// instance fails to start (issue 10).
+	t.Run("mi_home without bin/micro-integrator.sh", func(t *testing.T) {
+		miHome := t.TempDir()
+		_, err := deployment.LoadSource(&config.Config{MIHome: miHome})
+		var cerr *config.Error
+		if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "has no bin/micro-integrator.sh") || cerr.Where != "default mi_home" {
+			t.Fatalf("error %v, want a config error naming the missing script and where mi_home was set", err)
+		}
+	})
+}
+
+// miHomeWithScript is an empty directory with MI's start script in it.
+func miHomeWithScript(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "micro-integrator.sh"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 func TestPlanFromLoadedConfig(t *testing.T) {
@@ -543,6 +568,31 @@ func TestRenderErrorNamesInstance(t *testing.T) {
 	for _, s := range []string{"mi-1", "built-in deployment.toml", "server.offset"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %q", err, s)
+		}
+	}
+}
+
+// Where each offset comes from is said, for messages and -o json: only
+// the user's offsets are explicit.
+func TestPlanSaysWhereOffsetsComeFrom(t *testing.T) {
+	cfg := simConfig(4, config.InstanceConfig{Name: "mi-2", Offset: intp(40), OffsetPos: "mictl.toml:5:10"})
+	p, err := deployment.Plan(cfg, builtin(), deployment.Options{Offsets: []int{30}, Pinned: []deployment.Pin{{"mi-3", 50}}, MinPort: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		from, where string
+		explicit    bool
+	}{
+		{ports.OffsetFromFlag, "--offsets", true},
+		{ports.OffsetFromConfig, "mictl.toml:5:10", true},
+		{ports.OffsetFromRunning, "", false},
+		{ports.OffsetFromPlanner, "", false},
+	}
+	for i, w := range want {
+		in := p.Instances[i]
+		if in.From != w.from || in.Where != w.where || in.Explicit() != w.explicit {
+			t.Errorf("%s: from %q where %q explicit %v, want %q %q %v", in.Name, in.From, in.Where, in.Explicit(), w.from, w.where, w.explicit)
 		}
 	}
 }

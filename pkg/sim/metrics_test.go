@@ -8,6 +8,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/mictl/mictl/pkg/ports"
 )
@@ -16,7 +17,7 @@ import (
 // exposition fails the test.
 func parseMetrics(t testing.TB, text string) map[string]*dto.MetricFamily {
 	t.Helper()
-	var p expfmt.TextParser
+	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
 		t.Fatalf("invalid Prometheus text format: %v\n%s", err, text)
