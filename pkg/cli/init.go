@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -57,22 +58,40 @@ func InitTemplate() string {
 	b.WriteString("# mictl configuration. Every setting below shows its default.\n")
 	b.WriteString("# Precedence: command-line flag > MICTL_* environment variable > this file > default.\n\n")
 	for _, s := range config.Settings {
-		fmt.Fprintf(&b, "# %s\n# (flag --%s, environment %s)\n", s.Help, s.Flag, s.Env())
-		switch def := s.Default.(type) {
-		case int:
-			fmt.Fprintf(&b, "%s = %d\n\n", s.Key, def)
-		case string:
-			fmt.Fprintf(&b, "%s = %q\n\n", s.Key, def)
+		if s.Flag != "" {
+			fmt.Fprintf(&b, "# %s\n# (flag --%s, environment %s)\n", s.Help, s.Flag, s.Env())
+		} else {
+			fmt.Fprintf(&b, "# %s\n# (environment %s)\n", s.Help, s.Env())
 		}
+		line := ""
+		switch def := s.Default.(type) {
+		case int, bool:
+			line = fmt.Sprintf("%s = %v", s.Key, def)
+		case string, time.Duration:
+			line = fmt.Sprintf("%s = %q", s.Key, fmt.Sprint(def))
+		}
+		if s.Secret {
+			line = "# " + line // a secret is set on purpose, never by a template
+		}
+		b.WriteString(line + "\n\n")
 	}
+	b.WriteString(`# The Carbon Applications (.car) every instance runs, deployed into each
+# instance's repository/deployment/server/carbonapps/ (relative paths are
+# from this file's directory). An [[instance]] may list its own as well.
+# mictl deploy and mictl undeploy edit this list.
+# capps = ["build/orders_1.0.0.car"]
+
+`)
 	b.WriteString(`# Per-instance settings. An [[instance]] whose name is <name_prefix>-N
 # customises that instance; any other name adds an instance after them.
 # "offset" is kept exactly as given (and checked); "overrides" maps
-# deployment.toml key paths to the values this instance's file should hold.
+# deployment.toml key paths to the values this instance's file should hold;
+# "capps" adds CApps to this instance only.
 #
 # [[instance]]
 # name = "mi-2"
 # offset = 30
+# capps = ["build/edge_1.0.0.car"]
 # overrides = { "server.hostname" = "mi-2.local", "transport.http.listener.port" = 8300 }
 `)
 	return b.String()

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -56,14 +57,25 @@ func withPlan(cmd *cobra.Command, g *globalOptions, po *planOptions, output *str
 // registerPlanFlags puts the planning flags into fs.
 func registerPlanFlags(fs *pflag.FlagSet, po *planOptions) {
 	for _, s := range config.Settings {
-		switch def := s.Default.(type) {
-		case int:
-			fs.Int(s.Flag, def, s.Help)
-		case string:
-			fs.String(s.Flag, def, s.Help)
+		if s.Plan() {
+			registerSetting(fs, s)
 		}
 	}
 	fs.IntSliceVar(&po.offsets, "offsets", nil, "explicit offsets for the first instances, e.g. 10,20,30 (kept as given and checked, never moved)")
+}
+
+// registerSetting puts the flag of setting s into fs.
+func registerSetting(fs *pflag.FlagSet, s config.Setting) {
+	switch def := s.Default.(type) {
+	case int:
+		fs.Int(s.Flag, def, s.Help)
+	case string:
+		fs.String(s.Flag, def, s.Help)
+	case bool:
+		fs.Bool(s.Flag, def, s.Help)
+	case time.Duration:
+		fs.Duration(s.Flag, def, s.Help)
+	}
 }
 
 // planned is a configuration placed on this host, beside what runs.
@@ -148,7 +160,7 @@ func isPlanFlag(name string) bool {
 		return true
 	}
 	for _, s := range config.Settings {
-		if s.Flag == name && s.Key != "instances_dir" {
+		if s.Flag == name && s.Plan() && s.Key != "instances_dir" {
 			return true
 		}
 	}

@@ -28,6 +28,11 @@ func addRunFlags(cmd *cobra.Command, rf *runFlags) {
 	cmd.Flags().IntVar(&rf.maxRestarts, "max-restarts", def.MaxRestarts, "consecutive restarts before an instance is marked failed")
 	cmd.Flags().DurationVar(&rf.backoff, "backoff", def.BackoffBase, "wait before the 2nd consecutive restart, doubling after (the 1st is immediate; 0 = never wait)")
 	cmd.Flags().DurationVar(&rf.readyTimeout, "timeout", def.ReadyTimeout, "how long each instance may take to become ready")
+	for _, s := range config.Settings {
+		if s.Run {
+			registerSetting(cmd.Flags(), s)
+		}
+	}
 	_ = cmd.RegisterFlagCompletionFunc("restart", cobra.FixedCompletions(
 		[]string{supervisor.RestartAlways, supervisor.RestartOnFailure, supervisor.RestartNever}, cobra.ShellCompDirectiveNoFileComp))
 }
@@ -59,6 +64,9 @@ func (rf *runFlags) daemonArgs(cfg *config.Config) []string {
 		"--max-restarts", fmt.Sprint(rf.maxRestarts),
 		"--backoff", rf.backoff.String(),
 		"--timeout", rf.readyTimeout.String(),
+		// As this up resolved them (flag, environment, mictl.toml).
+		"--metrics-addr", cfg.MetricsAddr,
+		"--health-interval", cfg.HealthInterval.String(),
 	}
 	// The daemon follows the same mictl.toml, wherever it is started from.
 	if cfg.File != "" {

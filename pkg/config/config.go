@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultFile is the config file mictl reads when --config is not given.
@@ -33,6 +35,17 @@ type Config struct {
 	MIHome       string // empty: the built-in simulator distribution
 	InstancesDir string
 	OffsetMethod string
+	// Metrics turns on MI's Prometheus metrics in every instance.
+	Metrics bool
+	// MetricsAddr is where the daemon serves its own metrics ("": off).
+	MetricsAddr string
+	// HealthInterval is how often the daemon checks ready instances.
+	HealthInterval time.Duration
+	// ManagementUser and ManagementPassword log in to MI's Management API.
+	ManagementUser, ManagementPassword string
+	// CApps are the Carbon Applications every instance runs (absolute
+	// paths); an [[instance]] adds its own.
+	CApps []string
 	// Instance holds the [[instance]] tables, in file order.
 	Instance []InstanceConfig
 	// origins says where each setting's value came from ("mictl.toml:3:8",
@@ -86,6 +99,7 @@ type InstanceConfig struct {
 	Name      string
 	Offset    *int
 	Overrides map[string]any // deployment.toml dotted key path -> TOML value
+	CApps     []string       // CApps of this instance besides the shared ones (absolute paths)
 	// Pos is where the table starts in the file ("mictl.toml:12:1"), for
 	// errors; OffsetPos is where its offset is set.
 	Pos, OffsetPos string
@@ -142,6 +156,20 @@ func (c *Config) InstanceSettings(name string) (InstanceConfig, bool) {
 		}
 	}
 	return InstanceConfig{}, false
+}
+
+// CAppsOf lists the CApps the named instance runs: the shared ones, then
+// its own.
+func (c *Config) CAppsOf(name string) []string {
+	out := append([]string(nil), c.CApps...)
+	if ic, ok := c.InstanceSettings(name); ok {
+		for _, p := range ic.CApps {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 // InstanceDir is the generated home of the named instance.

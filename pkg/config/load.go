@@ -7,7 +7,9 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
 	"github.com/spf13/cast"
@@ -45,21 +47,29 @@ type Sources struct {
 
 // fileSchema mirrors mictl.toml. Pointers tell "absent" from "zero".
 type fileSchema struct {
-	Instances    *int           `toml:"instances"`
-	NamePrefix   *string        `toml:"name_prefix"`
-	BaseOffset   *int           `toml:"base_offset"`
-	OffsetStep   *int           `toml:"offset_step"`
-	Host         *string        `toml:"host"`
-	MIHome       *string        `toml:"mi_home"`
-	InstancesDir *string        `toml:"instances_dir"`
-	OffsetMethod *string        `toml:"offset_method"`
-	Instance     []fileInstance `toml:"instance"`
+	Instances    *int    `toml:"instances"`
+	NamePrefix   *string `toml:"name_prefix"`
+	BaseOffset   *int    `toml:"base_offset"`
+	OffsetStep   *int    `toml:"offset_step"`
+	Host         *string `toml:"host"`
+	MIHome       *string `toml:"mi_home"`
+	InstancesDir *string `toml:"instances_dir"`
+	OffsetMethod *string `toml:"offset_method"`
+	Metrics      *bool   `toml:"metrics"`
+	MetricsAddr  *string `toml:"metrics_addr"`
+	// A duration is a string in TOML ("1s"); it is parsed with the rest.
+	HealthInterval     *string        `toml:"health_interval"`
+	ManagementUser     *string        `toml:"management_user"`
+	ManagementPassword *string        `toml:"management_password"`
+	CApps              []string       `toml:"capps"`
+	Instance           []fileInstance `toml:"instance"`
 }
 
 type fileInstance struct {
 	Name      string         `toml:"name"`
 	Offset    *int           `toml:"offset"`
 	Overrides map[string]any `toml:"overrides"`
+	CApps     []string       `toml:"capps"`
 }
 
 // Load merges defaults, the config file, MICTL_* variables and flags, and
@@ -122,6 +132,12 @@ func Load(src Sources) (*Config, error) {
 		MIHome:       r.string("mi_home"),
 		InstancesDir: r.string("instances_dir"),
 		OffsetMethod: r.string("offset_method"),
+		Metrics:      r.bool("metrics"),
+		MetricsAddr:  r.string("metrics_addr"),
+
+		HealthInterval:     r.duration("health_interval"),
+		ManagementUser:     r.string("management_user"),
+		ManagementPassword: r.string("management_password"),
 	}
 	host := r.string("host")
 	if r.err != nil {
@@ -133,6 +149,9 @@ func Load(src Sources) (*Config, error) {
 	}
 	if cfg.Host, err = netip.ParseAddr(host); err != nil {
 		return nil, r.bad("host", fmt.Sprintf("%q is not an IP address; use 127.0.0.1, ::1 or 0.0.0.0", host))
+	}
+	if cfg.CApps, err = r.capps(file.CApps, "capps"); err != nil {
+		return nil, err
 	}
 	if cfg.Instance, err = r.instances(file.Instance); err != nil {
 		return nil, err
@@ -148,6 +167,8 @@ func (f *fileSchema) value(key string) any {
 		"instances": f.Instances, "name_prefix": f.NamePrefix, "base_offset": f.BaseOffset,
 		"offset_step": f.OffsetStep, "host": f.Host, "mi_home": f.MIHome,
 		"instances_dir": f.InstancesDir, "offset_method": f.OffsetMethod,
+		"metrics": f.Metrics, "metrics_addr": f.MetricsAddr, "health_interval": f.HealthInterval,
+		"management_user": f.ManagementUser, "management_password": f.ManagementPassword,
 	}
 	switch p := ptrs[key].(type) {
 	case *int:
@@ -155,6 +176,10 @@ func (f *fileSchema) value(key string) any {
 			return *p
 		}
 	case *string:
+		if p != nil {
+			return *p
+		}
+	case *bool:
 		if p != nil {
 			return *p
 		}
@@ -180,7 +205,7 @@ func decodeStrict(path string, data []byte, out *fileSchema, values valueIndex) 
 		key := strings.Join(first.Key(), ".")
 		expected := TopLevelKeys()
 		if len(first.Key()) > 1 && first.Key()[0] == "instance" {
-			expected = "name, offset, overrides"
+			expected = "name, offset, overrides, capps"
 		}
 		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col),
 			Msg: fmt.Sprintf("unknown key %q; expected one of: %s", key, expected)}
@@ -217,6 +242,9 @@ func expectedTypes() map[string]string {
 		"instance.name":      "a string",
 		"instance.offset":    "an integer",
 		"instance.overrides": `an inline table of deployment.toml keys, e.g. { "server.hostname" = "mi-2.local" }`,
+		"instance.capps":     `an array of .car paths, e.g. ["build/orders_1.0.0.car"]`,
+		"capps":              `an array of .car paths, e.g. ["build/orders_1.0.0.car"]`,
+		"health_interval":    `a duration such as "1s" (a string)`,
 	}
 	for _, s := range Settings {
 		out[s.Key] = s.Type()
@@ -270,6 +298,50 @@ func (r *resolver) string(key string) string {
 	return s
 }
 
+func (r *resolver) bool(key string) bool {
+	b, err := cast.ToBoolE(r.v.Get(key))
+	if err != nil && r.err == nil {
+		r.err = r.bad(key, fmt.Sprintf("%q is not true or false", fmt.Sprint(r.v.Get(key))))
+	}
+	return b
+}
+
+func (r *resolver) duration(key string) time.Duration {
+	raw := r.v.Get(key)
+	d, err := cast.ToDurationE(raw)
+	if _, isInt := raw.(int); isInt || err != nil || d <= 0 {
+		if r.err == nil {
+			r.err = r.bad(key, fmt.Sprintf("%q is not a positive duration; use units, e.g. \"1s\" or \"500ms\"", fmt.Sprint(raw)))
+		}
+	}
+	return d
+}
+
+// capps resolves the CApp paths of key (capps, or instance.N.capps): a
+// relative path is taken from the config file's directory, as a user
+// reading the file would, wherever mictl runs from. Only .car files are
+// CApps (MI's hot deployer ignores anything else).
+func (r *resolver) capps(paths []string, key string) ([]string, error) {
+	where := r.keys.at(key, r.path, r.path)
+	out := make([]string, 0, len(paths))
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if strings.TrimSpace(p) == "" || !strings.EqualFold(filepath.Ext(p), ".car") {
+			return nil, &Error{Where: where, Msg: fmt.Sprintf("%s: %q is not a CApp: expected the path of a .car file", key, p)}
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(r.path), p)
+		}
+		p = filepath.Clean(p)
+		if seen[p] {
+			return nil, &Error{Where: where, Msg: fmt.Sprintf("%s: %s is listed twice", key, p)}
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 	out := make([]InstanceConfig, 0, len(tables))
 	seen := map[string]string{}
@@ -298,7 +370,11 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 				return nil, &Error{Where: where, Msg: fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)}
 			}
 		}
-		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, Pos: where,
+		capps, err := r.capps(t.CApps, fmt.Sprintf("instance.%d.capps", i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, CApps: capps, Pos: where,
 			OffsetPos: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path)})
 	}
 	return out, nil
