@@ -28,6 +28,18 @@ type Party struct {
 	Instance string `json:"instance"`
 	Role     string `json:"role"`
 	Offset   int    `json:"offset"`
+	// Listener names an extra port's listener ("orders_1.0.0/OrdersHTTP"
+	// for an inbound endpoint); null for the four fixed roles.
+	Listener *string `json:"listener"`
+}
+
+// label names the party's port in messages: "http", "inbound
+// orders_1.0.0/OrdersHTTP".
+func (p Party) label() string {
+	if p.Listener != nil {
+		return p.Role + " " + *p.Listener
+	}
+	return p.Role
 }
 
 // Finding is one conflict or warning. Keys are stable in -o json.
@@ -37,10 +49,12 @@ type Finding struct {
 	Instances []string `json:"instances"`
 	Parties   []Party  `json:"parties"`
 	// PID is the holder of a host port, null when unknown or not a host finding.
-	PID     *int   `json:"pid"`
-	Process string `json:"process,omitempty"`
-	Address string `json:"address,omitempty"`
-	Message string `json:"message"`
+	PID *int `json:"pid"`
+	// Process and Address describe the holder of a host port; null
+	// otherwise (or when the owner cannot be seen).
+	Process *string `json:"process"`
+	Address *string `json:"address"`
+	Message string  `json:"message"`
 }
 
 // Report is the outcome of a check.
@@ -81,6 +95,10 @@ func Run(plan ports.Plan, host Host) Report {
 		for role, port := range inst.Ports() {
 			uses = append(uses, newUse(port, len(parties)))
 			parties = append(parties, Party{Instance: inst.Name, Role: ports.Role(role).String(), Offset: inst.Offset})
+		}
+		for k, e := range inst.Extras {
+			uses = append(uses, newUse(inst.ExtraPorts()[k], len(parties)))
+			parties = append(parties, Party{Instance: inst.Name, Role: e.Role, Offset: inst.Offset, Listener: &e.Name})
 		}
 	}
 	slices.Sort(uses)
@@ -132,12 +150,21 @@ func planClashes(port int, parties []Party) []Finding {
 				Port:      port,
 				Instances: instances,
 				Parties:   []Party{a, b},
-				Message: fmt.Sprintf("%s %s %d ↔ %s %s %d (offset %d vs %d)",
-					a.Instance, a.Role, port, b.Instance, b.Role, port, a.Offset, b.Offset),
+				Message: fmt.Sprintf("%s %s %d ↔ %s %s %d (offset %d vs %d)%s",
+					a.Instance, a.label(), port, b.Instance, b.label(), port, a.Offset, b.Offset, unshiftedHint(a, b)),
 			})
 		}
 	}
 	return out
+}
+
+// unshiftedHint explains a clash of an inbound endpoint that does not move
+// with the offset: every co-located instance binds the same port.
+func unshiftedHint(a, b Party) string {
+	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {
+		return ": MI adds no offset to this endpoint's port; let mictl set inbound.port_offset_enable (or ws.use.port.offset), or give each instance its own app"
+	}
+	return ""
 }
 
 func (r *Report) addRange(port int, p Party, host Host) {
@@ -148,15 +175,15 @@ func (r *Report) addRange(port int, p Party, host Host) {
 	case port < 1 || port > ports.MaxPort:
 		r.Conflicts = append(r.Conflicts, finding(KindRange, fmt.Sprintf(
 			"%s %s %d is not a valid port (1-%d); lower the offset %d or the base port",
-			p.Instance, p.Role, port, ports.MaxPort, p.Offset)))
+			p.Instance, p.label(), port, ports.MaxPort, p.Offset)))
 	case port < host.MinPort:
 		r.Conflicts = append(r.Conflicts, finding(KindPrivileged, fmt.Sprintf(
 			"%s %s %d is below %d and needs root; raise the offset %d",
-			p.Instance, p.Role, port, host.MinPort, p.Offset)))
+			p.Instance, p.label(), port, host.MinPort, p.Offset)))
 	case host.EphemeralHi > 0 && port >= host.EphemeralLo && port <= host.EphemeralHi:
 		r.Warnings = append(r.Warnings, finding(KindEphemeral, fmt.Sprintf(
 			"%s %s %d is inside the ephemeral range %d-%d: any outgoing connection may take it first",
-			p.Instance, p.Role, port, host.EphemeralLo, host.EphemeralHi)))
+			p.Instance, p.label(), port, host.EphemeralLo, host.EphemeralHi)))
 	}
 }
 
@@ -203,15 +230,19 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 			Port:      h.socket.Port,
 			Instances: []string{h.party.Instance},
 			Parties:   []Party{h.party},
-			Address:   h.socket.Addr.String(),
 		}
+		addr := h.socket.Addr.String()
+		f.Address = &addr
 		holder := "owner unknown"
 		if proc, ok := owners[h.socket.Inode]; ok {
 			pid := proc.PID
-			f.PID, f.Process, holder = &pid, proc.Comm, proc.String()
+			f.PID, holder = &pid, proc.String()
+			if comm := proc.Comm; comm != "" {
+				f.Process = &comm
+			}
 		}
 		f.Message = fmt.Sprintf("%s %s %d is held by %s on %s",
-			h.party.Instance, h.party.Role, h.socket.Port, holder, h.socket.Addr)
+			h.party.Instance, h.party.label(), h.socket.Port, holder, h.socket.Addr)
 		out = append(out, f)
 	}
 	return out

@@ -128,7 +128,7 @@ func TestRunPlanConflicts(t *testing.T) {
 				if f.Kind != check.KindPlan {
 					t.Errorf("kind = %q, want %q: %s", f.Kind, check.KindPlan, f.Message)
 				}
-				if f.PID != nil || f.Process != "" || f.Address != "" {
+				if f.PID != nil || f.Process != nil || f.Address != nil {
 					t.Errorf("plan finding has host fields: %+v", f)
 				}
 				if len(f.Parties) != 2 {
@@ -250,8 +250,8 @@ func TestRunHostHolding(t *testing.T) {
 				if f.Kind != check.KindHost {
 					t.Errorf("kind = %q, want %q", f.Kind, check.KindHost)
 				}
-				if f.Address != tt.socket.Addr.String() || f.Port != tt.socket.Port {
-					t.Errorf("address/port = %s/%d, want %s/%d", f.Address, f.Port, tt.socket.Addr, tt.socket.Port)
+				if f.Address == nil || *f.Address != tt.socket.Addr.String() || f.Port != tt.socket.Port {
+					t.Errorf("address/port = %v/%d, want %s/%d", f.Address, f.Port, tt.socket.Addr, tt.socket.Port)
 				}
 				if f.PID != nil {
 					t.Errorf("pid = %d without an Owners func", *f.PID)
@@ -321,13 +321,15 @@ func TestRunHostOwners(t *testing.T) {
 			case tt.wantPID != nil && (f.PID == nil || *f.PID != *tt.wantPID):
 				t.Errorf("pid = %v, want %d", f.PID, *tt.wantPID)
 			}
-			if f.Process != tt.process {
-				t.Errorf("process = %q, want %q", f.Process, tt.process)
+			var process *string
+			if tt.process != "" {
+				process = &tt.process
 			}
+			addr := "0.0.0.0"
 			want := check.Finding{
 				Kind: check.KindHost, Port: 8290, Instances: []string{"mi-1"},
 				Parties: []check.Party{{Instance: "mi-1", Role: "http", Offset: 10}},
-				PID:     f.PID, Process: tt.process, Address: "0.0.0.0", Message: tt.wantMsg,
+				PID:     f.PID, Process: process, Address: &addr, Message: tt.wantMsg,
 			}
 			if !reflect.DeepEqual(f, want) {
 				t.Errorf("finding:\n got %+v\nwant %+v", f, want)
@@ -579,7 +581,7 @@ func TestReportJSON(t *testing.T) {
 			t.Errorf("json = %s, want %s", got, want)
 		}
 	})
-	t.Run("plan finding has a null pid and no host keys", func(t *testing.T) {
+	t.Run("plan finding has null host keys", func(t *testing.T) {
 		r := check.Run(plan(inst("mi-1", 10), inst("mi-2", 47)), noHost())
 		b, _ := json.Marshal(r)
 		var doc struct {
@@ -594,16 +596,18 @@ func TestReportJSON(t *testing.T) {
 		}
 		f := doc.Conflicts[0]
 		keys := slices.Sorted(maps.Keys(f))
-		if want := []string{"instances", "kind", "message", "parties", "pid", "port"}; !slices.Equal(keys, want) {
+		if want := []string{"address", "instances", "kind", "message", "parties", "pid", "port", "process"}; !slices.Equal(keys, want) {
 			t.Errorf("keys = %v, want %v", keys, want)
 		}
-		if string(f["pid"]) != "null" {
-			t.Errorf("pid = %s, want null", f["pid"])
+		for _, k := range []string{"pid", "process", "address"} {
+			if string(f[k]) != "null" {
+				t.Errorf("%s = %s, want null", k, f[k])
+			}
 		}
 		if string(f["kind"]) != `"plan"` || string(f["port"]) != "8290" {
 			t.Errorf("kind/port = %s/%s", f["kind"], f["port"])
 		}
-		if got, want := string(f["parties"]), `[{"instance":"mi-1","role":"http","offset":10},{"instance":"mi-2","role":"https","offset":47}]`; got != want {
+		if got, want := string(f["parties"]), `[{"instance":"mi-1","role":"http","offset":10,"listener":null},{"instance":"mi-2","role":"https","offset":47,"listener":null}]`; got != want {
 			t.Errorf("parties = %s, want %s", got, want)
 		}
 		if got, want := string(f["instances"]), `["mi-1","mi-2"]`; got != want {
@@ -614,7 +618,7 @@ func TestReportJSON(t *testing.T) {
 		rec := &ownersRecorder{known: map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}}}
 		host := check.Host{Sockets: snapshot(socket("0.0.0.0", 8290, 42)), Bind: netip.MustParseAddr("127.0.0.1"), Owners: rec.Owners, MinPort: 1024}
 		b, _ := json.Marshal(check.Run(plan(inst("mi-1", 10)), host))
-		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10}],"pid":42,"process":"java","address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
+		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"pid":42,"process":"java","address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
 		if string(b) != want {
 			t.Errorf("json:\n got %s\nwant %s", b, want)
 		}

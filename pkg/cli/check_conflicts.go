@@ -55,8 +55,7 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 	moves := []planMove{}
 	for _, inst := range p.Plan.Instances {
 		if m := inst.Moved; m != nil {
-			moves = append(moves, planMove{Instance: inst.Name, Offset: inst.Offset, movedInfo: movedInfo{
-				SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role.String(), Holder: orUnknown(p.Host.Holder(m.Port)), OffsetsPassed: m.Passed}})
+			moves = append(moves, planMove{Instance: inst.Name, Offset: inst.Offset, movedInfo: *newMovedInfo(p.Target, m)})
 		}
 	}
 	if o.output == formatJSON {

@@ -95,13 +95,18 @@ type movedInfo struct {
 	OffsetsPassed int    `json:"offsets_passed"`
 }
 
+// newMovedInfo is m with the holder of its busy port named.
+func newMovedInfo(t *reconcile.Target, m *ports.Move) *movedInfo {
+	return &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.What, Holder: orUnknown(t.Host.Holder(m.Port)), OffsetsPassed: m.Passed}
+}
+
 func portsRows(p *planned) ([]portsRow, error) {
 	rows := make([]portsRow, len(p.Plan.Instances))
 	var view *observe.View // one look at the host for every row
 	for i, inst := range p.Plan.Instances {
 		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit()}
 		if m := inst.Moved; m != nil {
-			row.Moved = &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role.String(), Holder: orUnknown(p.Host.Holder(m.Port)), OffsetsPassed: m.Passed}
+			row.Moved = newMovedInfo(p.Target, m)
 		}
 		rec, ok := p.state.Instance(inst.Name)
 		if ok && reconcile.Running(*rec) {

@@ -19,7 +19,40 @@ type Want struct {
 	// Bases are the instance's base ports: the catalogue defaults, or the
 	// values its deployment.toml (source plus overrides) sets explicitly.
 	Bases Set
+	// Extras are the ports it opens besides the four (its CApps' inbound
+	// endpoints, the mediation debugger).
+	Extras []Extra
 }
+
+// Extra is a port an instance opens besides its four fixed ones.
+type Extra struct {
+	// Role says what kind of listener it is (RoleInbound, RoleDebugger,
+	// RoleUnitTest); Name which one ("orders_1.0.0/OrdersHTTP").
+	Role, Name string
+	// Base is the port as configured; MI adds the server offset to it
+	// only when Shifted (an HTTP inbound endpoint only with
+	// inbound.port_offset_enable, a WebSocket one with ws.use.port.offset).
+	Base    int
+	Shifted bool
+}
+
+// Roles of the extra ports.
+const (
+	RoleInbound  = "inbound"   // an inbound endpoint of a CApp
+	RoleDebugger = "debugger"  // the mediation debugger (-Desb.debug=true)
+	RoleUnitTest = "unit_test" // the synapse unit test server (-DsynapseTest)
+)
+
+// Port is where the extra listens under offset.
+func (e Extra) Port(offset int) int {
+	if e.Shifted {
+		return e.Base + offset
+	}
+	return e.Base
+}
+
+// Label names the extra in messages: "inbound orders_1.0.0/OrdersHTTP".
+func (e Extra) Label() string { return e.Role + " " + e.Name }
 
 // Where an instance's offset comes from.
 const (
@@ -41,6 +74,27 @@ type Instance struct {
 	// port of it was busy on the host: the instance is placed higher than
 	// it would be on an idle host.
 	Moved *Move
+	// Extras are the ports it opens besides the four.
+	Extras []Extra
+}
+
+// ExtraPorts are where the instance's extras listen, in Extras' order.
+func (i Instance) ExtraPorts() []int {
+	out := make([]int, len(i.Extras))
+	for k, e := range i.Extras {
+		out[k] = e.Port(i.Offset)
+	}
+	return out
+}
+
+// take marks every port of inst as taken.
+func take(taken map[int]bool, inst Instance) {
+	for _, port := range inst.Ports() {
+		taken[port] = true
+	}
+	for _, port := range inst.ExtraPorts() {
+		taken[port] = true
+	}
 }
 
 // Explicit reports whether the user gave the offset.
@@ -49,9 +103,10 @@ func (i Instance) Explicit() bool { return i.From == OffsetFromFlag || i.From ==
 // Move is the first offset the planner passed over for an instance
 // because of the host, and the busy port that made it.
 type Move struct {
-	Skipped int  `json:"skipped_offset"`
-	Port    int  `json:"port"`
-	Role    Role `json:"-"`
+	Skipped int `json:"skipped_offset"`
+	Port    int `json:"port"`
+	// What names the busy port's role: "http", "inbound orders_1.0.0/OrdersHTTP".
+	What string `json:"role"`
 	// Passed counts the offsets passed over because of the host.
 	Passed int `json:"offsets_passed"`
 }
@@ -99,10 +154,8 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 	taken := make(map[int]bool, NumRoles*len(wants))
 	for i, w := range wants {
 		if w.Offset != nil {
-			plan.Instances[i] = Instance{Name: w.Name, Offset: *w.Offset, Bases: w.Bases, From: w.From, Where: w.Where}
-			for _, port := range plan.Instances[i].Ports() {
-				taken[port] = true
-			}
+			plan.Instances[i] = Instance{Name: w.Name, Offset: *w.Offset, Bases: w.Bases, From: w.From, Where: w.Where, Extras: w.Extras}
+			take(taken, plan.Instances[i])
 		}
 	}
 	// Every offset below a cursor has been rejected for that base set, and
@@ -117,7 +170,12 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 			return Plan{}, fmt.Errorf("%s: %s and %s have the same base port %d, so no offset can separate them; change one in its overrides",
 				w.Name, dup[0], dup[1], w.Bases[dup[0]])
 		}
+		// The cursor is per base set; extras that move with the offset
+		// make another shape, whose offsets are searched from the base.
 		start, seen := cursor[w.Bases]
+		if shifted(w.Extras) {
+			start, seen = p.BaseOffset, true
+		}
 		if !seen {
 			start = p.BaseOffset
 		}
@@ -125,11 +183,11 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 		if err != nil {
 			return Plan{}, err
 		}
-		cursor[w.Bases] = offset
-		plan.Instances[i] = Instance{Name: w.Name, Offset: offset, Bases: w.Bases, From: OffsetFromPlanner, Moved: moved}
-		for _, port := range plan.Instances[i].Ports() {
-			taken[port] = true
+		if !shifted(w.Extras) {
+			cursor[w.Bases] = offset
 		}
+		plan.Instances[i] = Instance{Name: w.Name, Offset: offset, Bases: w.Bases, From: OffsetFromPlanner, Moved: moved, Extras: w.Extras}
+		take(taken, plan.Instances[i])
 	}
 	return plan, nil
 }
@@ -150,15 +208,15 @@ func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, *Move, er
 	var moved *Move
 	for offset := start; highest+offset <= MaxPort; offset += p.Step {
 		set := w.Bases.Shift(offset)
-		if planClash(set, taken) {
+		if planClash(set, taken) || extrasClash(w.Extras, offset, taken) {
 			continue
 		}
-		role, busy := p.hostBusy(set)
+		what, port, busy := p.hostBusy(set, w.Extras, offset)
 		if !busy {
 			return offset, moved, nil
 		}
 		if moved == nil {
-			moved = &Move{Skipped: offset, Port: set[role], Role: role}
+			moved = &Move{Skipped: offset, Port: port, What: what}
 		}
 		moved.Passed++
 	}
@@ -176,17 +234,44 @@ func planClash(set Set, taken map[int]bool) bool {
 	return false
 }
 
-// hostBusy returns the first role of set whose port is busy on the host.
-func (p Planner) hostBusy(set Set) (Role, bool) {
+// extrasClash reports whether an extra that moves with the offset lands
+// on a taken port. Extras that do not move cannot be placed by choosing an
+// offset: the conflict check reports them.
+func extrasClash(extras []Extra, offset int, taken map[int]bool) bool {
+	for _, e := range extras {
+		if e.Shifted && (taken[e.Port(offset)] || e.Port(offset) > MaxPort) {
+			return true
+		}
+	}
+	return false
+}
+
+func shifted(extras []Extra) bool {
+	for _, e := range extras {
+		if e.Shifted {
+			return true
+		}
+	}
+	return false
+}
+
+// hostBusy returns the first port of set, or of the extras that move
+// with the offset, that is busy on the host, and its role.
+func (p Planner) hostBusy(set Set, extras []Extra, offset int) (what string, port int, busy bool) {
 	if p.HostBusy == nil {
-		return 0, false
+		return "", 0, false
 	}
 	for role, port := range set {
 		if p.HostBusy(port) {
-			return Role(role), true
+			return Role(role).String(), port, true
 		}
 	}
-	return 0, false
+	for _, e := range extras {
+		if e.Shifted && p.HostBusy(e.Port(offset)) {
+			return e.Label(), e.Port(offset), true
+		}
+	}
+	return "", 0, false
 }
 
 // internalClash reports two roles of one base set that share a port.
