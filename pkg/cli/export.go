@@ -63,9 +63,13 @@ func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what strin
 
 // exportInput plans the configuration and builds the exporters' input.
 func exportInput(p *planned) (*export.Input, error) {
-	// The lead passes the capps that mictl.toml declares for each instance
-	// here: export.Options{CApps: ...}.
-	return export.FromTarget(p.Target, export.Options{})
+	return export.FromTarget(p.Target, export.Options{CApps: func(name string) []string {
+		var paths []string
+		for _, c := range p.Config.CAppsOf(name) {
+			paths = append(paths, c.Path)
+		}
+		return paths
+	}})
 }
 
 // exportReport lists what an export wrote (-o json keeps every key).

@@ -44,8 +44,9 @@ type Config struct {
 	// ManagementUser and ManagementPassword log in to MI's Management API.
 	ManagementUser, ManagementPassword string
 	// CApps are the Carbon Applications every instance runs (absolute
-	// paths); an [[instance]] adds its own.
-	CApps []string
+	// paths); an [[instance]] adds its own. CAppsPos is where the list is.
+	CApps    []string
+	CAppsPos string
 	// Instance holds the [[instance]] tables, in file order.
 	Instance []InstanceConfig
 	// origins says where each setting's value came from ("mictl.toml:3:8",
@@ -101,8 +102,8 @@ type InstanceConfig struct {
 	Overrides map[string]any // deployment.toml dotted key path -> TOML value
 	CApps     []string       // CApps of this instance besides the shared ones (absolute paths)
 	// Pos is where the table starts in the file ("mictl.toml:12:1"), for
-	// errors; OffsetPos is where its offset is set.
-	Pos, OffsetPos string
+	// errors; OffsetPos and CAppsPos are where its offset and CApps are.
+	Pos, OffsetPos, CAppsPos string
 }
 
 // NamePattern is what an instance name must match: safe as a directory
@@ -158,14 +159,23 @@ func (c *Config) InstanceSettings(name string) (InstanceConfig, bool) {
 	return InstanceConfig{}, false
 }
 
+// CApp is one CApp an instance runs: its file, and where mictl.toml
+// declares it (for errors).
+type CApp struct {
+	Path, Pos string
+}
+
 // CAppsOf lists the CApps the named instance runs: the shared ones, then
 // its own.
-func (c *Config) CAppsOf(name string) []string {
-	out := append([]string(nil), c.CApps...)
+func (c *Config) CAppsOf(name string) []CApp {
+	var out []CApp
+	for _, p := range c.CApps {
+		out = append(out, CApp{p, c.CAppsPos})
+	}
 	if ic, ok := c.InstanceSettings(name); ok {
 		for _, p := range ic.CApps {
-			if !slices.Contains(out, p) {
-				out = append(out, p)
+			if !slices.ContainsFunc(out, func(a CApp) bool { return a.Path == p }) {
+				out = append(out, CApp{p, ic.CAppsPos})
 			}
 		}
 	}

@@ -153,6 +153,7 @@ func Load(src Sources) (*Config, error) {
 	if cfg.CApps, err = r.capps(file.CApps, "capps"); err != nil {
 		return nil, err
 	}
+	cfg.CAppsPos = r.keys.at("capps", r.path, r.path)
 	if cfg.Instance, err = r.instances(file.Instance); err != nil {
 		return nil, err
 	}
@@ -375,7 +376,8 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 			return nil, err
 		}
 		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, CApps: capps, Pos: where,
-			OffsetPos: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path)})
+			OffsetPos: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
+			CAppsPos:  r.keys.at(fmt.Sprintf("instance.%d.capps", i), where, r.path)})
 	}
 	return out, nil
 }

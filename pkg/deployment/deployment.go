@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/home"
@@ -81,6 +83,12 @@ type Options struct {
 	// HostBusy and MinPort are passed to the planner (see ports.Planner).
 	HostBusy func(port int) bool
 	MinPort  int
+	// Apps are the CApps each instance runs (by name): their inbound
+	// endpoints are ports of the instance.
+	Apps map[string][]*capp.App
+	// JavaOpts is what the instances get as JAVA_OPTS: it may turn on the
+	// mediation debugger or the unit test server, which open ports too.
+	JavaOpts string
 }
 
 // Pin is a running instance's offset.
@@ -128,6 +136,11 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 				}
 			}
 		}
+		enabled, err := InboundOffsetEnabled(src, ic.Overrides)
+		if err != nil {
+			return ports.Plan{}, err
+		}
+		w.Extras = Extras(opts.Apps[name], enabled, opts.JavaOpts)
 		if i < len(opts.Offsets) {
 			w.Offset, w.From, w.Where = &opts.Offsets[i], ports.OffsetFromFlag, "--offsets"
 		}
@@ -157,7 +170,10 @@ func basePorts(src Source, overrides map[string]any) (ports.Set, error) {
 
 // Render produces inst's deployment.toml: the source with [server] offset
 // set (offset_method "toml"; with "flag" the source's offset stays and
-// -DportOffset replaces it at launch) and the instance's overrides applied.
+// -DportOffset replaces it at launch), the instance's overrides applied,
+// inbound endpoint ports offset like MI's own (unless the file or an
+// override says otherwise: the user's choice stands, and the plan follows
+// it), and with metrics on, MI's Prometheus handler.
 func Render(cfg *config.Config, src Source, inst ports.Instance) ([]byte, error) {
 	var offset *int
 	if cfg.OffsetMethod == config.OffsetMethodTOML {
@@ -168,5 +184,82 @@ func Render(cfg *config.Config, src Source, inst ports.Instance) ([]byte, error)
 	if err != nil {
 		return nil, fmt.Errorf("render %s for %s: %w", src.Path, inst.Name, err)
 	}
-	return out, nil
+	doc, err := deploytoml.Parse(src.Path, out)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := doc.SetUnlessSet(ports.InboundOffsetTOMLKey, true, ports.InboundOffsetSynapseTOMLKey); err != nil {
+		return nil, fmt.Errorf("render %s for %s: %w", src.Path, inst.Name, err)
+	}
+	if cfg.Metrics {
+		err := doc.AppendArrayElement("synapse_handlers", []deploytoml.KeyValue{
+			{Key: "name", Value: ports.MetricHandlerName}, {Key: "class", Value: ports.MetricHandlerClass}})
+		if err != nil {
+			return nil, fmt.Errorf("render %s for %s: %w", src.Path, inst.Name, err)
+		}
+	}
+	return doc.Bytes(), nil
+}
+
+// InboundOffsetEnabled reports whether MI will add the server offset to
+// the ports of an instance's inbound HTTP endpoints: as src with
+// overrides says, else true, which Render writes. The user's "false" is
+// kept, and then every co-located instance binds those ports as written
+// (a conflict the check reports).
+func InboundOffsetEnabled(src Source, overrides map[string]any) (bool, error) {
+	data := src.TOML
+	if len(overrides) > 0 {
+		var err error
+		if data, err = deploytoml.Render(src.Path, src.TOML, nil, overrides); err != nil {
+			return false, err
+		}
+	}
+	doc, err := deploytoml.Parse(src.Path, data)
+	if err != nil {
+		return false, err
+	}
+	for _, key := range []string{ports.InboundOffsetTOMLKey, ports.InboundOffsetSynapseTOMLKey} {
+		v, ok := doc.Lookup(key)
+		if !ok {
+			continue
+		}
+		switch v := v.(type) {
+		case bool:
+			return v, nil
+		case string: // a synapse property is a string in MI's docs
+			return strings.EqualFold(strings.TrimSpace(v), "true"), nil
+		}
+		return false, &config.Error{Where: src.Path, Msg: fmt.Sprintf("%s = %v: expected true or false", key, v)}
+	}
+	return true, nil
+}
+
+// Extras are the ports an instance opens besides the four: every
+// inbound endpoint of its apps (offset as MI offsets it, inboundOffset
+// being the instance's inbound.port_offset_enable), and the mediation
+// debugger (9005, 9006) and the unit test server (9008) when javaOpts
+// turns them on, each plus the offset.
+func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra {
+	var out []ports.Extra
+	for _, app := range apps {
+		for _, in := range app.Inbounds {
+			shifted := in.Offset == capp.OffsetAlways || in.Offset == capp.OffsetIfEnabled && inboundOffset
+			out = append(out, ports.Extra{Role: ports.RoleInbound, Name: app.ID() + "/" + in.Name, Base: in.Port, Shifted: shifted})
+		}
+	}
+	props := map[string]bool{}
+	for _, w := range strings.Fields(javaOpts) {
+		if k, v, ok := strings.Cut(strings.TrimPrefix(w, "-D"), "="); strings.HasPrefix(w, "-D") {
+			props[k] = !ok || strings.EqualFold(v, "true")
+		}
+	}
+	if props["esb.debug"] {
+		out = append(out,
+			ports.Extra{Role: ports.RoleDebugger, Name: "command", Base: 9005, Shifted: true},
+			ports.Extra{Role: ports.RoleDebugger, Name: "event", Base: 9006, Shifted: true})
+	}
+	if props["synapseTest"] {
+		out = append(out, ports.Extra{Role: ports.RoleUnitTest, Name: "server", Base: 9008, Shifted: true})
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/deploytoml"
@@ -447,6 +448,10 @@ func section(src []byte, name string) []string {
 	return out
 }
 
+// inboundOffsetLine is what Render adds to [mediation] when the source
+// does not say whether inbound endpoints get the offset.
+const inboundOffsetLine = "inbound.port_offset_enable = true"
+
 func TestRenderTOMLOffset(t *testing.T) {
 	cfg := simConfig(1)
 	src := builtin()
@@ -459,11 +464,13 @@ func TestRenderTOMLOffset(t *testing.T) {
 		if !slices.Contains(section(out, "server"), line) {
 			t.Errorf("offset %d: [server] = %q, want a line %q", offset, section(out, "server"), line)
 		}
-		// Removing that one line gives the source back byte for byte: every
-		// comment (#offset  = 10 included) and the layout survive.
+		// Removing that line and the inbound offset switch gives the source
+		// back byte for byte: every comment (#offset  = 10 included) and
+		// the layout survive.
 		rest, _ := withoutLine(out, line)
+		rest, _ = withoutLine(rest, inboundOffsetLine)
 		if !bytes.Equal(rest, src.TOML) {
-			t.Errorf("offset %d: output is not the source plus one line:\n%s", offset, out)
+			t.Errorf("offset %d: output is not the source plus two lines:\n%s", offset, out)
 		}
 		doc, err := deploytoml.Parse("out", out)
 		if err != nil {
@@ -484,8 +491,8 @@ func TestRenderExistingOffset(t *testing.T) {
 		method string
 		want   string
 	}{
-		{config.OffsetMethodTOML, strings.Replace(string(src.TOML), "offset = 5", "offset = 12", 1)},
-		{config.OffsetMethodFlag, string(src.TOML)},
+		{config.OffsetMethodTOML, strings.Replace(string(src.TOML), "offset = 5", "offset = 12", 1) + inboundOffsetLine + "\n"},
+		{config.OffsetMethodFlag, string(src.TOML) + inboundOffsetLine + "\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
@@ -510,8 +517,8 @@ func TestRenderFlagKeepsSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(out, src.TOML) {
-		t.Errorf("offset_method flag changed the file:\n%s", out)
+	if rest, _ := withoutLine(out, inboundOffsetLine); !bytes.Equal(rest, src.TOML) {
+		t.Errorf("offset_method flag changed the file beyond the inbound offset switch:\n%s", out)
 	}
 	if !slices.Contains(section(out, "server"), "#offset  = 10") {
 		t.Errorf("[server] lost its commented offset: %q", section(out, "server"))
@@ -594,5 +601,87 @@ func TestPlanSaysWhereOffsetsComeFrom(t *testing.T) {
 		if in.From != w.from || in.Where != w.where || in.Explicit() != w.explicit {
 			t.Errorf("%s: from %q where %q explicit %v, want %q %q %v", in.Name, in.From, in.Where, in.Explicit(), w.from, w.where, w.explicit)
 		}
+	}
+}
+
+// mictl turns inbound port offsets on unless the user said otherwise,
+// with either key MI reads, and plans what MI will do (issue 12).
+func TestInboundOffsetIsTheUsersWhenSet(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		overrides  map[string]any
+		want       bool
+		line       string // what the rendered file holds
+	}{
+		{"unset: mictl sets it", "[mediation]\ninternal_http_api_enable = true\n", nil, true, "inbound.port_offset_enable = true"},
+		{"the user's false stands", "[mediation]\ninbound.port_offset_enable = false\n", nil, false, "inbound.port_offset_enable = false"},
+		{"the synapse property counts", "[synapse_properties]\n'inbound.port.offset.enable' = \"false\"\n", nil, false, "'inbound.port.offset.enable' = \"false\""},
+		{"an override counts", "[mediation]\n", map[string]any{"mediation.inbound.port_offset_enable": false}, false, "inbound.port_offset_enable = false"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := deployment.Source{Path: "deployment.toml", TOML: []byte(tt.toml)}
+			got, err := deployment.InboundOffsetEnabled(src, tt.overrides)
+			if err != nil || got != tt.want {
+				t.Fatalf("InboundOffsetEnabled = %v, %v; want %v", got, err, tt.want)
+			}
+			cfg := simConfig(1, config.InstanceConfig{Name: "mi-1", Overrides: tt.overrides})
+			out, err := deployment.Render(cfg, src, ports.Instance{Name: "mi-1", Offset: 10, Bases: ports.DefaultBases()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(out), tt.line) || strings.Count(string(out), "port_offset_enable")+strings.Count(string(out), "port.offset.enable") != 1 {
+				t.Fatalf("rendered:\n%s\nwant the one line %q", out, tt.line)
+			}
+		})
+	}
+}
+
+// metrics = true renders MI's MetricHandler once, keeping the file's own
+// handlers and comments.
+func TestRenderMetricHandler(t *testing.T) {
+	src := deployment.Source{Path: "deployment.toml", TOML: []byte("# mine\n[server]\nhostname = \"localhost\"\n\n[[synapse_handlers]]\nname = \"Audit\"\nclass = \"org.example.Audit\"\n")}
+	cfg := simConfig(1)
+	cfg.Metrics = true
+	out, err := deployment.Render(cfg, src, ports.Instance{Name: "mi-1", Offset: 10, Bases: ports.DefaultBases()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := deploytoml.Parse("out", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlers, _ := doc.Lookup("synapse_handlers")
+	if hs, ok := handlers.([]any); !ok || len(hs) != 2 || hs[1].(map[string]any)["class"] != ports.MetricHandlerClass {
+		t.Fatalf("synapse_handlers = %v, want Audit then MI's MetricHandler:\n%s", handlers, out)
+	}
+	if !strings.HasPrefix(string(out), "# mine\n") {
+		t.Fatalf("the file's own lines changed:\n%s", out)
+	}
+	again, err := deployment.Render(cfg, deployment.Source{Path: "deployment.toml", TOML: out}, ports.Instance{Name: "mi-1", Offset: 10, Bases: ports.DefaultBases()})
+	if err != nil || string(again) != string(out) {
+		t.Fatalf("rendering again added to the file (%v):\n%s", err, again)
+	}
+}
+
+// Inbound endpoints and the debugger are ports of the instance, offset as
+// MI offsets them.
+func TestExtras(t *testing.T) {
+	app := &capp.App{Name: "orders", Version: "1.0.0", Inbounds: []capp.Inbound{
+		{Name: "OrdersHTTP", Protocol: "http", Port: 8085, Offset: capp.OffsetIfEnabled},
+		{Name: "OrdersHL7", Protocol: "hl7", Port: 20000, Offset: capp.OffsetNever},
+	}}
+	got := deployment.Extras([]*capp.App{app}, true, "-Xmx1g -Desb.debug=true")
+	want := []ports.Extra{
+		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHTTP", Base: 8085, Shifted: true},
+		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHL7", Base: 20000, Shifted: false},
+		{Role: ports.RoleDebugger, Name: "command", Base: 9005, Shifted: true},
+		{Role: ports.RoleDebugger, Name: "event", Base: 9006, Shifted: true},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("extras = %+v\nwant %+v", got, want)
+	}
+	if off := deployment.Extras([]*capp.App{app}, false, ""); off[0].Shifted {
+		t.Fatalf("with inbound offsets off the HTTP endpoint moved: %+v", off)
 	}
 }

@@ -314,3 +314,73 @@ func sameValue(got, want any) bool {
 	}
 	return reflect.DeepEqual(got, want)
 }
+
+// KeyValue is one key and its value, for AppendArrayElement.
+type KeyValue struct {
+	Key   string
+	Value any
+}
+
+// AppendArrayElement appends a [[array]] table holding kvs, in order, at
+// the end of the file, unless an element of array already holds kvs[0]
+// (its identity: a synapse handler's name). array is a top-level key.
+// Comments and layout of the rest stay byte for byte.
+func (d *Document) AppendArrayElement(array string, kvs []KeyValue) error {
+	if len(kvs) == 0 {
+		return fmt.Errorf("cannot add a [[%s]] table with no keys", array)
+	}
+	id, _, err := encodeValue(kvs[0].Value)
+	if err != nil {
+		return fmt.Errorf("cannot add [[%s]]: %w", array, err)
+	}
+	if n, ok := d.root.children[array]; ok {
+		if n.kind != kArrayTable {
+			return d.errAt(n.pos, "cannot add a [[%s]] table: %s is %s", array, array, describe(n))
+		}
+		for _, e := range n.elems {
+			if c, ok := e.children[kvs[0].Key]; ok && c.kind == kValue {
+				if enc, _, err := encodeValue(c.val); err == nil && enc == id {
+					return nil
+				}
+			}
+		}
+	}
+	eol := d.eol()
+	var b bytes.Buffer
+	b.Write(d.src)
+	body := bytes.TrimPrefix(d.src, bom)
+	if len(body) > 0 {
+		if !bytes.HasSuffix(body, []byte("\n")) {
+			b.WriteString(eol)
+		}
+		if !lastLineBlank(body) || !bytes.HasSuffix(body, []byte("\n")) {
+			b.WriteString(eol)
+		}
+	}
+	b.WriteString("[[" + encodeKey(array) + "]]" + eol)
+	for _, kv := range kvs {
+		enc, _, err := encodeValue(kv.Value)
+		if err != nil {
+			return fmt.Errorf("cannot add [[%s]] %s: %w", array, kv.Key, err)
+		}
+		b.WriteString(encodeKey(kv.Key) + " = " + enc + eol)
+	}
+	nd, err := Parse(d.name, b.Bytes())
+	if err != nil {
+		return fmt.Errorf("cannot add [[%s]]: the edited file does not parse (%v); this is a bug in mictl", array, err)
+	}
+	*d = *nd
+	return nil
+}
+
+// SetUnlessSet sets path to value unless path, or one of alternatives
+// (other keys MI reads for the same setting), is already set: the user's
+// own choice stands. It reports whether it set the key.
+func (d *Document) SetUnlessSet(path string, value any, alternatives ...string) (bool, error) {
+	for _, p := range append([]string{path}, alternatives...) {
+		if _, ok := d.Lookup(p); ok {
+			return false, nil
+		}
+	}
+	return true, d.Set(path, value)
+}

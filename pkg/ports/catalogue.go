@@ -53,6 +53,18 @@ const (
 	OffsetFlag = "-DportOffset="
 	// InternalAPIEnableTOMLKey turns on the internal HTTP/HTTPS APIs.
 	InternalAPIEnableTOMLKey = "mediation.internal_http_api_enable"
+	// InboundOffsetTOMLKey makes MI add the server's offset to the ports of
+	// inbound HTTP/HTTPS endpoints (default false: every co-located
+	// instance binds the port as written). WSO2's docs also name the synapse
+	// property itself, InboundOffsetSynapseTOMLKey; MI reads either.
+	InboundOffsetTOMLKey        = "mediation.inbound.port_offset_enable"
+	InboundOffsetSynapseTOMLKey = `synapse_properties."inbound.port.offset.enable"`
+	// MetricHandlerName and MetricHandlerClass are the [[synapse_handlers]]
+	// entry that, with -DPrometheusAPIProperty=true at launch, turns on
+	// MI's Prometheus metrics at /metric-service/metrics.
+	MetricHandlerName     = "CustomObservabilityHandler"
+	MetricHandlerClass    = "org.wso2.micro.integrator.observability.metric.handler.MetricHandler"
+	PrometheusAPIProperty = "enablePrometheusApi"
 	// MaxPort is the highest valid TCP/UDP port.
 	MaxPort = 65535
 	// FirstUnprivileged is the lowest port a non-root process may bind.

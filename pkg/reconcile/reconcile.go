@@ -13,8 +13,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
@@ -45,7 +47,10 @@ type Target struct {
 	Source deployment.Source
 	Plan   ports.Plan
 	Host   check.Host
-	env    []string
+	// Apps are the CApps each instance runs, by instance name, as read
+	// from their files when the target was built.
+	Apps map[string][]*capp.App
+	env  []string
 }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
@@ -73,13 +78,78 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
 		}
 	}
+	apps, err := ReadApps(cfg)
+	if err != nil {
+		return nil, err
+	}
 	plan, err := deployment.Plan(cfg, src, deployment.Options{
 		Offsets: opts.Offsets, Pinned: pinned, HostBusy: host.Busy(), MinPort: host.MinPort,
+		Apps: apps, JavaOpts: javaOpts(opts.Env),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, env: opts.Env}, nil
+	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, Apps: apps, env: opts.Env}, nil
+}
+
+// javaOpts is the JAVA_OPTS instances get: from env when it was captured
+// (up, a reload), else mictl's own (a plan to look at).
+func javaOpts(env []string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "JAVA_OPTS="); ok {
+			return v
+		}
+	}
+	if env == nil {
+		return os.Getenv("JAVA_OPTS")
+	}
+	return ""
+}
+
+// ReadApps reads every CApp cfg declares, each file once, and returns
+// each instance's. A file MI would not deploy (not a zip, no
+// artifacts.xml, a path that escapes the archive, an inbound endpoint
+// whose port is not one) is refused here, before any instance is touched,
+// naming the file and where mictl.toml declares it; so are two files of
+// one instance with the same name and version, which MI refuses ("Two
+// applications can't have the same Id"). An application whose own
+// artifact is broken (an API's XML) is kept: MI deploys it as faulty and
+// says why, which mictl apps shows.
+func ReadApps(cfg *config.Config) (map[string][]*capp.App, error) {
+	byPath := map[string]*capp.App{}
+	out := map[string][]*capp.App{}
+	for _, name := range cfg.Names() {
+		ids := map[string]string{}
+		for _, decl := range cfg.CAppsOf(name) {
+			app, ok := byPath[decl.Path]
+			if !ok {
+				var err error
+				if app, err = readApp(decl); err != nil {
+					return nil, err
+				}
+				byPath[decl.Path] = app
+			}
+			if other, dup := ids[app.ID()]; dup {
+				return nil, &config.Error{Where: decl.Pos, Msg: fmt.Sprintf(
+					"instance %s: %s and %s are both CApp %s; MI deploys only one of them (two applications can't have the same id): keep one", name, other, decl.Path, app.ID())}
+			}
+			ids[app.ID()] = decl.Path
+			out[name] = append(out[name], app)
+		}
+	}
+	return out, nil
+}
+
+func readApp(decl config.CApp) (*capp.App, error) {
+	app, err := capp.Read(decl.Path)
+	var ce *capp.Error
+	switch {
+	case err == nil:
+		return app, nil
+	case errors.As(err, &ce) && ce.Stage == capp.StageArtifact && ce.ArtifactType != capp.TypeInboundEndpoint && ce.App != nil:
+		return ce.App, nil // MI deploys it as faulty, with its reason
+	}
+	return nil, &config.Error{Where: decl.Pos, Msg: "CApp " + err.Error()}
 }
 
 // Render produces inst's deployment.toml. A failure is the user's input

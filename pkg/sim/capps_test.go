@@ -442,7 +442,7 @@ func TestManagementPostDelete(t *testing.T) {
 // is no endpoint.
 func TestMetricsCountRequests(t *testing.T) {
 	t.Parallel()
-	handler := "[[synapse_handlers]]\nname = \"CustomObservabilityHandler\"\nclass = \"" + MetricHandlerClass + "\"\n"
+	handler := "[[synapse_handlers]]\nname = \"CustomObservabilityHandler\"\nclass = \"" + ports.MetricHandlerClass + "\"\n"
 	t.Run("off-without-flag", func(t *testing.T) {
 		t.Parallel()
 		home := newDist(t)
@@ -463,7 +463,7 @@ func TestMetricsCountRequests(t *testing.T) {
 		inPort := freeInboundPort(t, off)
 		writeFile(t, filepath.Join(home, DeployTOMLPath), tomlWithOffset(off, handler))
 		placeCar(t, home, "m_1.0.0.car", carBytes(t, capp.Spec{Name: "m", APIs: []capp.APISpec{{Context: "/m"}}, Inbounds: []capp.InboundSpec{{Name: "MIn", Port: inPort}}}))
-		start(t, home, startOpts{env: []string{"JAVA_OPTS=-Xmx256m -D" + PrometheusAPIProperty + "=true"}})
+		start(t, home, startOpts{env: []string{"JAVA_OPTS=-Xmx256m -D" + ports.PrometheusAPIProperty + "=true"}})
 		waitReady(t, set)
 		metricsURL := fmt.Sprintf("http://127.0.0.1:%d%s", set[ports.InternalHTTP], MetricsPath)
 		scrape := func() (map[string]float64, string) {

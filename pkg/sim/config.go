@@ -30,7 +30,7 @@ type serverConfig struct {
 
 	hostname          string // [server] hostname: what API URLs in the Management API name
 	hotDeployment     bool   // [server] hot_deployment (default true): scan carbonapps/ after start
-	inboundPortOffset bool   // inbound HTTP(S) endpoints get the offset (see InboundPortOffsetTOMLKey)
+	inboundPortOffset bool   // inbound HTTP(S) endpoints get the offset (see ports.InboundOffsetTOMLKey)
 	metrics           bool   // MetricHandler in [[synapse_handlers]] and -DenablePrometheusApi=true
 	javaHome          string // $JAVA_HOME, for /management/server and the metrics' labels
 }
@@ -40,15 +40,6 @@ type serverConfig struct {
 const (
 	HostnameTOMLKey      = "server.hostname"
 	HotDeploymentTOMLKey = "server.hot_deployment"
-	// InboundPortOffsetTOMLKey makes MI add the server's offset to inbound
-	// HTTP/HTTPS endpoint ports. WSO2's docs also name the synapse property
-	// itself, which the simulator honours too (synapsePortOffsetTOMLKey).
-	InboundPortOffsetTOMLKey = "mediation.inbound.port_offset_enable"
-	synapsePortOffsetTOMLKey = `synapse_properties."inbound.port.offset.enable"`
-	// MetricHandlerClass is the [[synapse_handlers]] class that turns on
-	// MI's Prometheus metrics, with -DenablePrometheusApi=true.
-	MetricHandlerClass    = "org.wso2.micro.integrator.observability.metric.handler.MetricHandler"
-	PrometheusAPIProperty = "enablePrometheusApi"
 )
 
 type syslogConfig struct {
@@ -140,14 +131,14 @@ func loadConfig(home string, env func(string) string, args []string) (serverConf
 	if cfg.hotDeployment, err = boolKey(doc, tomlPath, HotDeploymentTOMLKey, true); err != nil {
 		return cfg, err
 	}
-	for _, key := range []string{InboundPortOffsetTOMLKey, synapsePortOffsetTOMLKey} {
+	for _, key := range []string{ports.InboundOffsetTOMLKey, ports.InboundOffsetSynapseTOMLKey} {
 		on, err := boolKey(doc, tomlPath, key, false)
 		if err != nil {
 			return cfg, err
 		}
 		cfg.inboundPortOffset = cfg.inboundPortOffset || on
 	}
-	cfg.metrics = hasMetricHandler(doc) && strings.EqualFold(strings.TrimSpace(props[PrometheusAPIProperty]), "true")
+	cfg.metrics = hasMetricHandler(doc) && strings.EqualFold(strings.TrimSpace(props[ports.PrometheusAPIProperty]), "true")
 	cfg.javaHome = env("JAVA_HOME")
 
 	l4jPath := filepath.Join(home, Log4j2Path)
@@ -186,7 +177,7 @@ func hasMetricHandler(doc *deploytoml.Document) bool {
 	v, _ := doc.Lookup("synapse_handlers")
 	handlers, _ := v.([]any)
 	for _, h := range handlers {
-		if m, ok := h.(map[string]any); ok && m["class"] == MetricHandlerClass {
+		if m, ok := h.(map[string]any); ok && m["class"] == ports.MetricHandlerClass {
 			return true
 		}
 	}

@@ -85,7 +85,7 @@
 //
 // # Metrics
 //
-// With deployment.toml's [[synapse_handlers]] class = MetricHandlerClass
+// With deployment.toml's [[synapse_handlers]] class = ports.MetricHandlerClass
 // and -DenablePrometheusApi=true (JAVA_OPTS or arguments), the internal HTTP
 // API serves MetricsPath in the Prometheus text format with MI's names,
 // help texts, labels and buckets: wso2_integration_server_up,

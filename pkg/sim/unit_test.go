@@ -283,7 +283,7 @@ func TestHandlers(t *testing.T) {
 // the simulator reads for CApps and metrics, in the forms MI accepts.
 func TestLoadConfigIntegrations(t *testing.T) {
 	t.Parallel()
-	handler := "[[synapse_handlers]]\nname = \"CustomObservabilityHandler\"\nclass = \"" + MetricHandlerClass + "\"\n"
+	handler := "[[synapse_handlers]]\nname = \"CustomObservabilityHandler\"\nclass = \"" + ports.MetricHandlerClass + "\"\n"
 	cases := []struct {
 		name, toml, javaOpts string
 		args                 []string
