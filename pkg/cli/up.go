@@ -182,7 +182,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	for _, n := range moveNotes(t) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
-	records, err := t.Prepare(fresh)
+	records, err := t.Prepare(f, fresh)
 	if err != nil {
 		return nil, err
 	}

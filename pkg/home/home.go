@@ -79,6 +79,12 @@ func resolve(path string) (string, error) {
 	}
 }
 
+// CarbonAppsDir is where MI's hot deployer looks for CApps (.car files)
+// in a home.
+func CarbonAppsDir(dir string) string {
+	return filepath.Join(dir, "repository", "deployment", "server", "carbonapps")
+}
+
 // LogsDir is where mictl sends an instance's script output (stdout and
 // stderr), one file opened for append: never a pipe through the
 // supervisor, so a supervisor crash can never SIGPIPE a server.

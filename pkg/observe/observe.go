@@ -6,6 +6,7 @@ package observe
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -261,6 +263,12 @@ func (v *View) randomPorts(inst *state.Instance, mine map[uint64]int) []RandomPo
 	return out
 }
 
+// ManagementURL is where mictl reaches inst's Management API (HTTPS on
+// its management port).
+func ManagementURL(inst *state.Instance) string {
+	return "https://" + probeAddr(inst.Bind, inst.Ports[ports.Management])
+}
+
 // probeAddr is where mictl reaches an instance bound to bind: a wildcard
 // bind is reached on loopback.
 func probeAddr(bind string, port int) string {
@@ -288,24 +296,65 @@ var healthClient = &http.Client{
 }
 
 // Healthy asks the instance's internal HTTP API for /healthz; ready is 200
-// (MI-FACTS: 503 until every artifact is deployed).
+// (MI-FACTS: 503 until every artifact is deployed). A 500 that lists
+// faulty CApps is a *FaultyApps: the server runs, and only its apps are
+// at fault.
 func Healthy(ctx context.Context, inst *state.Instance) error {
 	url := fmt.Sprintf("http://%s/healthz", probeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	status, body, err := get(ctx, url)
 	if err != nil {
 		return err
 	}
-	resp, err := healthClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("GET %s: %w", url, err)
+	if status == http.StatusOK {
+		return nil
 	}
-	// Read the (tiny) body to its end so the connection is kept for the
-	// next probe.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		// Short: it is shown in the HEALTH column of mictl status.
-		return fmt.Errorf("/healthz: %s", resp.Status)
+	var faulty struct {
+		Status string   `json:"status"`
+		Apps   []string `json:"Faulty CAPPs"`
+	}
+	if status == http.StatusInternalServerError && json.Unmarshal(body, &faulty) == nil && len(faulty.Apps) > 0 {
+		return &FaultyApps{Apps: faulty.Apps}
+	}
+	// Short: it is shown in the HEALTH column of mictl status.
+	return fmt.Errorf("/healthz: %d %s", status, http.StatusText(status))
+}
+
+// Alive asks the instance's /liveness: MI answers 200 while the server
+// runs, whatever its apps (MI-FACTS).
+func Alive(ctx context.Context, inst *state.Instance) error {
+	url := fmt.Sprintf("http://%s/liveness", probeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]))
+	status, _, err := get(ctx, url)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("/liveness: %d %s", status, http.StatusText(status))
 	}
 	return nil
+}
+
+// FaultyApps is /healthz saying that CApps could not be deployed: the
+// instance serves, without them. Never a reason to restart it.
+type FaultyApps struct{ Apps []string }
+
+func (e *FaultyApps) Error() string { return "faulty CApps: " + strings.Join(e.Apps, ", ") }
+
+// get does one probe request and reads its (small) body to the end, so
+// the connection is kept for the next probe.
+func get(ctx context.Context, url string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := healthClient.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return 0, nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	return resp.StatusCode, body, nil
 }

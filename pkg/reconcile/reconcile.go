@@ -179,17 +179,25 @@ func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
 	if t.Config.OffsetMethod == config.OffsetMethodFlag {
 		args = []string{fmt.Sprintf("%s%d", ports.OffsetFlag, inst.Offset)}
 	}
+	if t.Config.Metrics {
+		args = append(args, MetricsFlag)
+	}
 	return state.Instance{
 		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
 		Bind: t.Config.Host.String(), Args: args, Env: t.env, State: state.StateStarting,
 	}, nil
 }
 
-// Prepare clones the source distribution into the homes of names and
-// writes their deployment.toml, in parallel (each home is a few fsynced
+// MetricsFlag is the launch argument that, with the MetricHandler in
+// deployment.toml, turns on MI's Prometheus metrics.
+const MetricsFlag = "-D" + ports.PrometheusAPIProperty + "=true"
+
+// Prepare clones the source distribution into the homes of names, writes
+// their deployment.toml and their CApps, in parallel (each home is a few
 // files; twenty in a row would be most of the time `up` takes), and
-// returns their records.
-func (t *Target) Prepare(names []string) ([]state.Instance, error) {
+// returns their records. current is what runs: the CApps mictl put in a
+// home before and no longer declared are removed.
+func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance, error) {
 	distDir, err := SourceDistribution(t.Config)
 	if err != nil {
 		return nil, err
@@ -211,13 +219,17 @@ func (t *Target) Prepare(names []string) ([]state.Instance, error) {
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i := range names {
-		wg.Go(func() { records[i], errs[i] = t.prepare(distDir, insts[i], rendered[i]) })
+		var prev []state.App
+		if rec, ok := current.Instance(names[i]); ok {
+			prev = rec.Apps
+		}
+		wg.Go(func() { records[i], errs[i] = t.prepare(distDir, insts[i], rendered[i], prev) })
 	}
 	wg.Wait()
 	return records, errors.Join(errs...)
 }
 
-func (t *Target) prepare(distDir string, inst ports.Instance, rendered []byte) (state.Instance, error) {
+func (t *Target) prepare(distDir string, inst ports.Instance, rendered []byte, prevApps []state.App) (state.Instance, error) {
 	rec, err := t.Record(inst)
 	if err != nil {
 		return rec, err
@@ -227,6 +239,10 @@ func (t *Target) prepare(distDir string, inst ports.Instance, rendered []byte) (
 	}
 	if err := home.WriteConf(rec.Home, t.Config.MIHome, rendered); err != nil {
 		return rec, fmt.Errorf("generate %s: %w", inst.Name, err)
+	}
+	// Before the start: MI deploys them before /healthz says ready.
+	if rec.Apps, err = SyncApps(rec.Home, t.Apps[inst.Name], prevApps); err != nil {
+		return rec, fmt.Errorf("prepare %s: %w", inst.Name, err)
 	}
 	return rec, nil
 }
@@ -332,18 +348,21 @@ type Changes struct {
 	Add     []string          `json:"add"`     // planned, not running: start
 	Remove  []string          `json:"remove"`  // running or known, no longer planned: stop
 	Restart []string          `json:"restart"` // running with another deployment.toml, offset or launch: restart
+	// Redeploy are running instances whose CApps alone changed: MI's hot
+	// deployment takes the new files, nothing restarts.
+	Redeploy []string `json:"redeploy"`
 	Why     map[string]string `json:"why"`     // why each restart
 	Diffs   map[string]string `json:"diffs"`   // deployment.toml now vs target, per restart
 }
 
 // Empty reports whether nothing would change.
-func (c Changes) Empty() bool { return len(c.Add)+len(c.Remove)+len(c.Restart) == 0 }
+func (c Changes) Empty() bool { return len(c.Add)+len(c.Remove)+len(c.Restart)+len(c.Redeploy) == 0 }
 
 // Compare works out the changes from f (what runs, and the homes on disk)
 // to t. Only running instances are restarted; a stopped instance that is
 // still planned is left to `mictl up`.
 func Compare(t *Target, f *state.File) (Changes, error) {
-	c := Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Why: map[string]string{}, Diffs: map[string]string{}}
+	c := Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, Why: map[string]string{}, Diffs: map[string]string{}}
 	planned := map[string]bool{}
 	for _, inst := range t.Plan.Instances {
 		planned[inst.Name] = true
@@ -375,9 +394,17 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		if rec.Bind != want.Bind || !slices.Equal(rec.Args, want.Args) {
 			why = append(why, "launch settings changed")
 		}
-		if len(why) > 0 {
+		apps := appsChange(t.Apps[inst.Name], rec.Apps)
+		switch {
+		case len(why) > 0:
+			if apps != "" {
+				why = append(why, "CApps "+apps)
+			}
 			c.Restart = append(c.Restart, inst.Name)
 			c.Why[inst.Name] = joinReasons(why)
+		case apps != "":
+			c.Redeploy = append(c.Redeploy, inst.Name)
+			c.Why[inst.Name] = "CApps " + apps
 		}
 	}
 	for _, rec := range f.Instances {

@@ -102,6 +102,17 @@ type Instance struct {
 	// the HEALTH column of `mictl status`.
 	LastError string `json:"last_error,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// Apps are the CApps mictl put in the instance's carbonapps/: what a
+	// later change of the declared apps compares with, and removes.
+	Apps []App `json:"apps,omitempty"`
+}
+
+// App is one CApp mictl deployed into an instance's home.
+type App struct {
+	ID     string `json:"id"`     // MI's id: name_version
+	File   string `json:"file"`   // its file in carbonapps/
+	Source string `json:"source"` // the .car it was copied from
+	SHA256 string `json:"sha256"` // of the content copied
 }
 
 // SetError records the last failure: its reason in a few words and its

@@ -84,6 +84,9 @@ func (s *Supervisor) applyReload(t *reconcile.Target, c reconcile.Changes) error
 			return err
 		}
 	}
+	if err := s.redeploy(t, c); err != nil {
+		return err
+	}
 	for _, name := range c.Restart {
 		s.emit(Event{Instance: name, State: StateStopping, Message: "reload: " + c.Why[name]})
 		if err := s.Stop([]string{name}, s.policy.StopTimeout); err != nil {
@@ -107,7 +110,11 @@ func (s *Supervisor) applyReload(t *reconcile.Target, c reconcile.Changes) error
 
 // prepare writes the homes of names and their new records.
 func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
-	records, err := t.Prepare(names)
+	f, err := s.current()
+	if err != nil {
+		return err
+	}
+	records, err := t.Prepare(f, names)
 	if err != nil {
 		return err
 	}
@@ -123,6 +130,30 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 		reconcile.Merge(f, records)
 		return nil
 	})
+}
+
+// redeploy gives the running instances of c.Redeploy their CApps as t
+// declares them: MI's hot deployment takes the new files, and nothing
+// restarts. Each instance is then watched until MI lists its apps (see
+// verifyApps).
+func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
+	f, err := s.current()
+	if err != nil {
+		return err
+	}
+	for _, name := range c.Redeploy {
+		rec, ok := f.Instance(name)
+		if !ok {
+			continue
+		}
+		apps, err := reconcile.SyncApps(rec.Home, t.Apps[name], rec.Apps)
+		s.record(name, Event{State: "redeploy", Message: c.Why[name]}, func(i *state.Instance) { i.Apps = apps })
+		if err != nil {
+			return err
+		}
+		s.verifyApps(*rec, apps)
+	}
+	return nil
 }
 
 // forget drops stopped instances from the state file.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -92,8 +93,13 @@ type running struct {
 	scriptDone <-chan struct{}
 	logOffset  int64
 	// owned are the socket inodes last verified to hold the fixed ports
-	// for this incarnation (read and written by the monitor only).
-	owned [ports.NumRoles]uint64
+	// for this incarnation, and deadChecks the checks in a row that found
+	// /liveness failing (both read and written by the monitor only).
+	owned      [ports.NumRoles]uint64
+	deadChecks int
+	// endedWhy is why mictl ended the server itself (its /liveness
+	// failed); read once it has exited.
+	endedWhy atomic.Pointer[string]
 }
 
 func (r *runner) run() {
@@ -298,15 +304,26 @@ func (r *runner) start() (*running, error) {
 				i.Server = server
 			})
 		}
-		why, fatal := r.readiness(cur, bindErrors)
+		why, fatal, faulty := r.readiness(cur, bindErrors)
 		if fatal {
 			r.killGroup(cur)
 			return nil, errors.New(why)
 		}
 		if why == "" {
-			r.record(Event{State: StateReady, PID: cur.server.PID, Message: "ready in " + since(r.inst.StartedAt)}, func(i *state.Instance) {
-				i.State = StateReady
+			// Started. Faulty CApps make it degraded, never a failed
+			// start: the server serves, without those apps.
+			st, msg, reason := StateReady, "ready in "+since(r.inst.StartedAt), ""
+			if faulty != nil {
+				st, reason = StateDegraded, faulty.Error()
+				msg += "; " + reason
+			}
+			r.record(Event{State: st, PID: cur.server.PID, Message: msg}, func(i *state.Instance) {
+				i.State = st
+				i.SetError(reason, reason)
 			})
+			if inst := r.snapshot(); len(inst.Apps) > 0 {
+				r.s.verifyApps(r.live(cur), inst.Apps)
+			}
 			return cur, nil
 		}
 		lastWhy = why
@@ -314,45 +331,69 @@ func (r *runner) start() (*running, error) {
 }
 
 // readiness returns "" when a starting instance is ready, else why not,
-// and whether that reason is fatal. bindErrors looks at this start's log.
-func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal bool) {
+// and whether that reason is fatal. An instance whose /healthz says only
+// that CApps are faulty is ready as a server: faulty says which. bindErrors
+// looks at this start's log.
+func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal bool, faulty *observe.FaultyApps) {
 	inst := r.live(cur)
 	if line, ok := bindErrors.find("BindException"); ok {
 		if view, err := observe.NewView(); err == nil {
 			if role, st, ok := view.Observe(&inst, false).Foreign(); ok {
-				return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, strings.TrimSpace(line)), true
+				return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, strings.TrimSpace(line)), true, nil
 			}
 		}
-		return "the server could not bind a port: " + strings.TrimSpace(line), true
+		return "the server could not bind a port: " + strings.TrimSpace(line), true, nil
 	}
 	// For most of a start the ports do not listen yet: the socket scan
 	// shared by every starting instance says so, with no request sent.
 	shared, err := r.s.starting.View()
 	if err != nil {
-		return err.Error(), false
+		return err.Error(), false, nil
 	}
 	for role, inode := range shared.ListeningInodes(&inst) {
 		if inode == 0 {
-			return notListening(inst.Ports[role], ports.Role(role)), false
+			return notListening(inst.Ports[role], ports.Role(role)), false, nil
 		}
 	}
-	if err := observe.Healthy(r.s.ctx, &inst); err != nil {
-		return err.Error(), false
+	if err := observe.Healthy(r.s.ctx, &inst); err != nil && !errors.As(err, &faulty) {
+		return err.Error(), false, nil
 	}
 	// Ready is judged on a fresh look, never on a shared older one.
 	view, err := observe.NewView()
 	if err != nil {
-		return err.Error(), false
+		return err.Error(), false, nil
 	}
-	return portsProblem(view.Observe(&inst, false))
+	why, fatal = portsProblem(view.Observe(&inst, false))
+	return why, fatal, faulty
 }
 
+// livenessFailures is how many health checks in a row must find
+// /liveness failing before the server is ended (and restarted by policy):
+// one slow answer is not a dead server.
+const livenessFailures = 3
+
 // health says what is wrong with a running instance, "" when nothing.
+// /healthz failing makes it degraded; only /liveness failing too, for
+// livenessFailures checks in a row, ends the server: MI answers /healthz
+// 500 for as long as a CApp is faulty, and that is no reason to restart.
 func (r *runner) health(cur *running, view *observe.View) string {
 	inst := r.live(cur)
 	if err := observe.Healthy(r.s.ctx, &inst); err != nil {
+		var faulty *observe.FaultyApps
+		if errors.As(err, &faulty) {
+			cur.deadChecks = 0
+			return err.Error()
+		}
+		if aerr := observe.Alive(r.s.ctx, &inst); aerr != nil {
+			if cur.deadChecks++; cur.deadChecks >= livenessFailures {
+				r.endUnresponsive(cur, fmt.Sprintf("%v, %d checks in a row", aerr, livenessFailures))
+			}
+			return fmt.Sprintf("%v; %v", err, aerr)
+		}
+		cur.deadChecks = 0
 		return err.Error()
 	}
+	cur.deadChecks = 0
 	// The sockets on the fixed ports are the very ones found to be the
 	// instance's last time (same inodes): ownership cannot have changed,
 	// and reading the server's /proc/<pid>/fd can be skipped. Watching
@@ -465,6 +506,9 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			}
 			r.killGroup(cur)
 			e := ending{why: fmt.Sprintf("server pid %d exited", old.PID)}
+			if why := cur.endedWhy.Load(); why != nil {
+				e.why = *why
+			}
 			since := &logScan{path: home.ConsoleLog(r.inst.Home), next: cur.logOffset}
 			if _, ok := since.findInEnded("Shutdown complete"); ok {
 				e = ending{why: fmt.Sprintf("server pid %d shut down gracefully", old.PID), graceful: true}
@@ -498,6 +542,15 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			}
 		}
 	}
+}
+
+// endUnresponsive kills the server of cur, which no longer answers
+// /liveness: its exit then goes the way of a crash (restart by policy).
+func (r *runner) endUnresponsive(cur *running, why string) {
+	msg := fmt.Sprintf("server pid %d ended by mictl: %s", cur.server.PID, why)
+	cur.endedWhy.Store(&msg)
+	r.s.emit(Event{Instance: r.inst.Name, State: StateDegraded, PID: cur.server.PID, Message: msg})
+	_ = syscall.Kill(cur.server.PID, syscall.SIGKILL)
 }
 
 // checkHealth moves a watched instance between ready and degraded.

@@ -87,6 +87,8 @@ type Supervisor struct {
 	// file found corrupt is written again from, with the changes since.
 	savedMu sync.Mutex
 	saved   *state.File
+
+	apps appWatch
 }
 
 // EventsLog is where every event is appended, one line each.
@@ -347,8 +349,9 @@ func (s *Supervisor) Instances(names []string) map[string]state.Instance {
 	return out
 }
 
-// WaitReady waits until every name is ready, or one failed or stopped,
-// or timeout passed, watching the supervisor's own view of the instances.
+// WaitReady waits until every name is ready (or degraded: started, with
+// faulty CApps), or one failed or stopped, or timeout passed, watching
+// the supervisor's own view of the instances.
 func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -359,7 +362,8 @@ func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 			switch {
 			case !ok:
 				failed = append(failed, name+": not supervised")
-			case inst.State == StateReady:
+			case inst.State == StateReady, inst.State == StateDegraded:
+				// Degraded is started: a faulty CApp, which MI serves without.
 			case inst.State == StateFailed:
 				failed = append(failed, fmt.Sprintf("%s failed: %s", name, inst.LastError))
 			case inst.State == StateStopped:

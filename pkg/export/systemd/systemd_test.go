@@ -14,6 +14,7 @@ import (
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/export/exporttest"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -38,7 +39,7 @@ func prepared(t *testing.T, c exporttest.Case) *export.Input {
 	for _, inst := range target.Plan.Instances {
 		names = append(names, inst.Name)
 	}
-	if _, err := target.Prepare(names); err != nil {
+	if _, err := target.Prepare(&state.File{}, names); err != nil {
 		t.Fatal(err)
 	}
 	in, err := export.FromTarget(target, export.Options{})

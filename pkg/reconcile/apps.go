@@ -1,0 +1,83 @@
+package reconcile
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// SyncApps makes the CApps mictl keeps in home dir's carbonapps/ those of
+// apps, and returns their records. Each is copied in through a temporary
+// file in carbonapps/ renamed over its name, so MI's hot deployer (which
+// reads only .car files) never sees half of one, and a copy interrupted
+// leaves the old app or the new one; one whose file already has the
+// content is left alone. Each app mictl put there before (prev) and no
+// longer declared is removed: MI undeploys it. Files mictl did not put
+// there are never touched.
+func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, error) {
+	target := home.CarbonAppsDir(dir)
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return prev, fmt.Errorf("deploy CApps into %s: %w", target, err)
+	}
+	out := make([]state.App, 0, len(apps))
+	for _, app := range apps {
+		rec := state.App{ID: app.ID(), File: app.ID() + ".car", Source: app.Path, SHA256: app.SHA256}
+		path := filepath.Join(target, rec.File)
+		if !sameContent(prev, rec, path) {
+			if err := fsutil.CopyFileAtomic(app.Path, path, 0o644); err != nil {
+				return prev, fmt.Errorf("deploy CApp %s: %w", app.ID(), err)
+			}
+		}
+		out = append(out, rec)
+	}
+	for _, old := range prev {
+		if slices.ContainsFunc(out, func(a state.App) bool { return a.File == old.File }) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(target, old.File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return out, fmt.Errorf("undeploy CApp %s: %w", old.ID, err)
+		}
+	}
+	return out, nil
+}
+
+// sameContent reports whether path already holds what rec describes, as
+// mictl copied it there.
+func sameContent(prev []state.App, rec state.App, path string) bool {
+	i := slices.IndexFunc(prev, func(a state.App) bool { return a.File == rec.File })
+	if i < 0 || prev[i].SHA256 != rec.SHA256 {
+		return false
+	}
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// appsChange describes how apps differ from what an instance runs (prev),
+// "" when they do not: "+orders_1.0.0 ~billing_2.0.0 -old_1.0.0".
+func appsChange(apps []*capp.App, prev []state.App) string {
+	var parts []string
+	for _, app := range apps {
+		i := slices.IndexFunc(prev, func(a state.App) bool { return a.ID == app.ID() })
+		switch {
+		case i < 0:
+			parts = append(parts, "+"+app.ID())
+		case prev[i].SHA256 != app.SHA256:
+			parts = append(parts, "~"+app.ID())
+		}
+	}
+	for _, old := range prev {
+		if !slices.ContainsFunc(apps, func(a *capp.App) bool { return a.ID() == old.ID }) {
+			parts = append(parts, "-"+old.ID)
+		}
+	}
+	return strings.Join(parts, " ")
+}
