@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,7 +57,11 @@ func newCmdDaemon(streams *IOStreams, g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			d, err := supervisor.StartDaemon(store, policy, rf.daemonArgs(cfg), newFollow(g.configPath, cfg))
+			opts, err := daemonOptions(cfg, policy, rf.daemonArgs(cfg), newFollow(g.configPath, cfg))
+			if err != nil {
+				return err
+			}
+			d, err := supervisor.StartDaemon(store, opts)
 			if errors.Is(err, supervisor.ErrDaemonRunning) {
 				return nil // a concurrent start won; it supervises
 			}
@@ -114,9 +119,23 @@ func rotateLogs(streams *IOStreams, d *supervisor.Daemon) {
 // write, rename and chmod) into one reload.
 const configDebounce = 100 * time.Millisecond
 
+// cappFiles are every CApp file cfg declares: a rebuilt .car is
+// redeployed to every instance that runs it.
+func cappFiles(cfg *config.Config) []string {
+	var out []string
+	for _, name := range cfg.Names() {
+		for _, c := range cfg.CAppsOf(name) {
+			if !slices.Contains(out, c.Path) {
+				out = append(out, c.Path)
+			}
+		}
+	}
+	return out
+}
+
 // newFollow makes the daemon follow its configuration live: mictl.toml
-// (the file cfg was read from, or ./mictl.toml should one appear) and the
-// source distribution's deployment.toml. Each reload plans with the
+// (the file cfg was read from, or ./mictl.toml should one appear), the
+// source distribution's deployment.toml and the declared CApps. Each reload plans with the
 // planning flags of the last `mictl up` over the file, as that up did.
 func newFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 	file := configPath
@@ -128,13 +147,13 @@ func newFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 	}
 	instancesDir, _ := filepath.Abs(cfg.InstancesDir)
 	var mu sync.Mutex
-	source := deployment.SourceTOMLOf(cfg)
+	source, capps := deployment.SourceTOMLOf(cfg), cappFiles(cfg)
 	return &supervisor.Follow{
 		Debounce: configDebounce,
 		Files: func() []string {
 			mu.Lock()
 			defer mu.Unlock()
-			return []string{file, source}
+			return append([]string{file, source}, capps...)
 		},
 		Load: func(upArgs []string) (*config.Config, []int, error) {
 			fs := pflag.NewFlagSet("reload", pflag.ContinueOnError)
@@ -152,7 +171,7 @@ func newFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 				return nil, nil, err
 			}
 			mu.Lock()
-			source = deployment.SourceTOMLOf(cfg)
+			source, capps = deployment.SourceTOMLOf(cfg), cappFiles(cfg)
 			mu.Unlock()
 			return cfg, po.offsets, nil
 		},

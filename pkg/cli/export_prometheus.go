@@ -6,18 +6,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/metrics"
 )
-
-type exportPrometheusOptions struct {
-	metricsAddr string
-}
 
 // newCmdExportPrometheus is `mictl export prometheus`: a prometheus.yml
 // for the daemon's metrics and every instance's MI metrics.
 func newCmdExportPrometheus(streams *IOStreams, g *globalOptions) *cobra.Command {
-	o := &exportPrometheusOptions{}
 	cmd := &cobra.Command{
 		Use:   "prometheus",
 		Short: "Print a Prometheus scrape configuration for the daemon and every instance",
@@ -33,20 +28,16 @@ needs editing again. Nothing is written: redirect the output.`,
   prometheus --config.file=prometheus.yml`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			addr := ""
-			if o.metricsAddr != "" {
-				a, err := metrics.ParseAddr(o.metricsAddr)
-				if err != nil {
-					return exitcode.Usagef("--metrics-addr: %v", err)
-				}
-				addr = a
-			}
 			cfg, cfgErr, err := loadDirConfig(cmd, g)
 			if err != nil {
 				return err
 			}
 			if cfgErr != nil {
 				return cfgErr
+			}
+			addr, err := metricsAddr(cfg)
+			if err != nil {
+				return err
 			}
 			// Prometheus resolves a relative path against its own
 			// configuration file's directory, not ours.
@@ -59,6 +50,10 @@ needs editing again. Nothing is written: redirect the output.`,
 		},
 	}
 	addDirFlag(cmd)
-	cmd.Flags().StringVar(&o.metricsAddr, "metrics-addr", "", "the daemon's metrics address (host:port); empty: no daemon job")
+	for _, s := range config.Settings {
+		if s.Key == "metrics_addr" {
+			registerSetting(cmd.Flags(), s)
+		}
+	}
 	return cmd
 }

@@ -157,6 +157,9 @@ func printChanges(streams *IOStreams, c reconcile.Changes) {
 	for _, n := range c.Restart {
 		fmt.Fprintf(streams.Out, "restart  %s (%s)\n", n, c.Why[n])
 	}
+	for _, n := range c.Redeploy {
+		fmt.Fprintf(streams.Out, "redeploy %s (%s; no restart)\n", n, c.Why[n])
+	}
 	names := make([]string, 0, len(c.Diffs))
 	for n := range c.Diffs {
 		names = append(names, n)

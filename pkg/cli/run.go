@@ -10,6 +10,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -50,6 +51,50 @@ func (rf *runFlags) policy() (supervisor.Policy, error) {
 		return p, exitcode.Usagef("--backoff %s: must not be negative", p.BackoffBase)
 	}
 	return p, nil
+}
+
+// daemonOptions are how a daemon supervising cfg's instances with policy
+// works: its health checks, the Management API credentials, its metrics.
+func daemonOptions(cfg *config.Config, policy supervisor.Policy, args []string, follow *supervisor.Follow) (supervisor.DaemonOptions, error) {
+	policy.WatchInterval = cfg.HealthInterval
+	addr, err := metricsAddr(cfg)
+	if err != nil {
+		return supervisor.DaemonOptions{}, err
+	}
+	return supervisor.DaemonOptions{Policy: policy, Args: args, Follow: follow, MetricsAddr: addr,
+		Credentials: supervisor.Credentials{User: cfg.ManagementUser, Password: cfg.ManagementPassword}}, nil
+}
+
+// metricsAddr is cfg's metrics_addr, checked: "" when metrics are off.
+func metricsAddr(cfg *config.Config) (string, error) {
+	if cfg.MetricsAddr == "" {
+		return "", nil
+	}
+	addr, err := metrics.ParseAddr(cfg.MetricsAddr)
+	if err != nil {
+		return "", &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+	}
+	return addr, nil
+}
+
+// checkMetricsAddr refuses, before anything starts, a metrics_addr the
+// daemon about to start could not listen on (in use, not an address of
+// this host). A daemon that already answers listens there itself.
+func checkMetricsAddr(ctx context.Context, cfg *config.Config) error {
+	addr, err := metricsAddr(cfg)
+	if err != nil || addr == "" {
+		return err
+	}
+	if store, err := state.OpenExisting(stateDir(cfg)); err == nil {
+		if _, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpPing}, nil); err == nil {
+			return nil
+		}
+	}
+	ln, err := metrics.Listen(addr)
+	if err != nil {
+		return &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+	}
+	return ln.Close()
 }
 
 // daemonArgs are the arguments that give a spawned daemon this policy.

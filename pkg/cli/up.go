@@ -87,8 +87,14 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err != nil {
 		return err
 	}
-	// A plan refused for its conflicts leaves nothing behind: it is made
-	// first from what the state directory holds, without creating it.
+	// A refused start leaves nothing behind: the metrics address and the
+	// plan are checked first, from what the state directory holds,
+	// without creating it.
+	if !o.foreground {
+		if err := checkMetricsAddr(ctx, cfg); err != nil {
+			return err
+		}
+	}
 	if !o.force {
 		if err := refuseConflicts(streams, cfg, o); err != nil {
 			return err
@@ -102,6 +108,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if _, err := loadState(streams, cfg, store, true); err != nil {
 		return err
 	}
+
 	// The plan, the homes and the state file change together, under the
 	// state lock: two concurrent `mictl up` never both launch an instance.
 	unlock, err := store.Lock(ctx)
@@ -225,7 +232,11 @@ func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report)
 // runForeground supervises in this process until Ctrl-C, streaming every
 // instance's log with a prefix, then stops every instance gracefully.
 func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cfg *config.Config, store *state.Store, policy supervisor.Policy, names []string) error {
-	d, err := supervisor.StartDaemon(store, policy, nil, newFollow(g.configPath, cfg))
+	opts, err := daemonOptions(cfg, policy, nil, newFollow(g.configPath, cfg))
+	if err != nil {
+		return err
+	}
+	d, err := supervisor.StartDaemon(store, opts)
 	if errors.Is(err, supervisor.ErrDaemonRunning) {
 		return exitcode.Usagef("a mictl daemon already supervises %s; stop it with mictl down, or run without --foreground", cfg.InstancesDir)
 	}

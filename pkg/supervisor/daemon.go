@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -66,8 +68,24 @@ type Daemon struct {
 	server *Server
 	ln     interface{ Close() error }
 	served chan struct{}
-	// watchDone is closed when the configuration watch has ended.
-	watchDone chan struct{}
+	// watchDone is closed when the configuration watch has ended, and
+	// metricsDone when the metrics server has.
+	watchDone, metricsDone chan struct{}
+}
+
+// DaemonOptions say how a daemon supervises.
+type DaemonOptions struct {
+	Policy Policy
+	// Args are the daemon's arguments, recorded in the state file so that
+	// a daemon killed by the user is replaced by one with the same policy.
+	Args []string
+	// Follow, when set, is the configuration the daemon follows live.
+	Follow *Follow
+	// Credentials log in to the instances' Management API.
+	Credentials Credentials
+	// MetricsAddr, when set, is where the daemon serves its Prometheus
+	// metrics (checked with metrics.ParseAddr).
+	MetricsAddr string
 }
 
 // Follow is the configuration a daemon follows live.
@@ -80,27 +98,39 @@ type Follow struct {
 }
 
 // StartDaemon takes the daemon lock, becomes the child subreaper, opens the
-// control socket and re-adopts (or restarts) every instance the state file
-// wants running. The instances' servers then survive the daemon: Close
-// leaves them running for the next daemon to adopt.
-//
-// args are recorded in the state file so that a replacement daemon (after
-// this one is killed) runs with the same policy. With follow set, the
-// daemon reloads the configuration whenever one of follow.Files changes
-// (and on `mictl reload`).
-func StartDaemon(store *state.Store, policy Policy, args []string, follow *Follow) (*Daemon, error) {
+// control socket (and the metrics address) and re-adopts (or restarts)
+// every instance the state file wants running. The instances' servers then
+// survive the daemon: Close leaves them running for the next daemon to
+// adopt. With opts.Follow set, the daemon reloads the configuration
+// whenever one of its files changes (and on `mictl reload`).
+func StartDaemon(store *state.Store, opts DaemonOptions) (*Daemon, error) {
+	policy, args, follow := opts.Policy, opts.Args, opts.Follow
 	lock, err := lockDaemon(store)
 	if err != nil {
 		return nil, err
 	}
+	var metricsLn net.Listener
+	if opts.MetricsAddr != "" {
+		if metricsLn, err = metrics.Listen(opts.MetricsAddr); err != nil {
+			lock.Close()
+			return nil, fmt.Errorf("metrics_addr: %w", err)
+		}
+	}
+	closeMetrics := func() {
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
+	}
 	reaper, err := NewReaper(true)
 	if err != nil {
+		closeMetrics()
 		lock.Close()
 		return nil, err
 	}
 	ln, err := Listen(SocketPath(store))
 	if err != nil {
 		reaper.Close()
+		closeMetrics()
 		lock.Close()
 		return nil, err
 	}
@@ -108,10 +138,24 @@ func StartDaemon(store *state.Store, policy Policy, args []string, follow *Follo
 	if err != nil {
 		ln.Close()
 		reaper.Close()
+		closeMetrics()
 		lock.Close()
 		return nil, err
 	}
+	sup.SetCredentials(opts.Credentials)
+	sup.targets = metrics.NewTargetsWriter(store.Dir())
 	d := &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{})}
+	if metricsLn != nil {
+		m := metrics.New(sup.MetricsSource())
+		sup.observer = m
+		d.metricsDone = make(chan struct{})
+		go func() {
+			defer close(d.metricsDone)
+			if err := m.Serve(sup.ctx, metricsLn); err != nil {
+				sup.emit(Event{Instance: ReloadEvent, State: "metrics-failed", Message: err.Error()})
+			}
+		}()
+	}
 	if follow != nil {
 		d.server.reload = func() (reconcile.Changes, error) { return sup.Reload(follow.Load) }
 		d.watchDone = make(chan struct{})
@@ -210,6 +254,9 @@ func (d *Daemon) Close() {
 	d.Sup.cancel()
 	if d.watchDone != nil {
 		<-d.watchDone
+	}
+	if d.metricsDone != nil {
+		<-d.metricsDone
 	}
 	d.Sup.Close()
 	_ = d.store.Update(context.Background(), func(f *state.File) error {

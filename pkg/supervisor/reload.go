@@ -27,10 +27,16 @@ const ReloadEvent = "mictl"
 // Everything is validated and checked for conflicts before anything stops;
 // an invalid configuration changes nothing and is recorded (state file,
 // event log) until a later reload succeeds.
-func (s *Supervisor) Reload(load LoadConfig) (reconcile.Changes, error) {
+func (s *Supervisor) Reload(load LoadConfig) (changes reconcile.Changes, err error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	t, changes, err := s.planReload(load)
+	defer func() {
+		if s.observer != nil {
+			s.observer.ObserveReload(err)
+		}
+	}()
+	var t *reconcile.Target
+	t, changes, err = s.planReload(load)
 	if err != nil {
 		s.recordReload(err)
 		return changes, err
@@ -60,10 +66,12 @@ func (s *Supervisor) planReload(load LoadConfig) (*reconcile.Target, reconcile.C
 	if err != nil {
 		return nil, reconcile.Changes{}, err
 	}
+	s.SetCredentials(Credentials{User: cfg.ManagementUser, Password: cfg.ManagementPassword})
 	p, err := reconcile.Propose(cfg, f, offsets, CaptureEnv(os.Environ()))
 	if err != nil {
 		return nil, p.Changes, err
 	}
+	s.conflicts.Store(int64(len(p.Conflicts.Conflicts)))
 	return p.Target, p.Changes, p.Refusal()
 }
 
@@ -194,6 +202,9 @@ func describe(c reconcile.Changes) string {
 	}
 	for _, n := range c.Restart {
 		parts = append(parts, fmt.Sprintf("~%s (%s)", n, c.Why[n]))
+	}
+	for _, n := range c.Redeploy {
+		parts = append(parts, fmt.Sprintf("%s (%s)", n, c.Why[n]))
 	}
 	return strings.Join(parts, " ")
 }

@@ -321,6 +321,7 @@ func (r *runner) start() (*running, error) {
 				i.State = st
 				i.SetError(reason, reason)
 			})
+			r.s.observeReady(r.inst.Name, time.Since(r.inst.StartedAt))
 			if inst := r.snapshot(); len(inst.Apps) > 0 {
 				r.s.verifyApps(r.live(cur), inst.Apps)
 			}

@@ -13,9 +13,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
@@ -84,11 +86,24 @@ type Supervisor struct {
 	reloadMu sync.Mutex
 
 	// saved is the state file as this supervisor last wrote it: what a
-	// file found corrupt is written again from, with the changes since.
-	savedMu sync.Mutex
-	saved   *state.File
+	// file found corrupt is written again from, with the changes since,
+	// and what the metrics read. Never changed once stored.
+	saved atomic.Pointer[state.File]
 
 	apps appWatch
+	// observer hears of readiness and reloads (the daemon's metrics);
+	// targets keeps Prometheus's list of the instances' metrics current.
+	// Both are set before the first start, nil when unused.
+	observer Observer
+	targets  *metrics.TargetsWriter
+	// conflicts is how many conflicts the last reload's plan had.
+	conflicts atomic.Int64
+}
+
+// Observer hears what the daemon's metrics count.
+type Observer interface {
+	ObserveReady(name string, d time.Duration)
+	ObserveReload(err error)
 }
 
 // EventsLog is where every event is appended, one line each.
@@ -229,26 +244,21 @@ func (s *Supervisor) save(batch []mutation) error {
 		return err
 	}
 	s.rememberSaved(saved)
+	s.writeTargets(saved)
 	if rewritten != "" {
 		s.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: rewritten + "; written again from the supervisor's memory (the bad file is kept as state.json.corrupt)"})
 	}
 	return nil
 }
 
-// rememberSaved keeps f as what the state file holds now.
-func (s *Supervisor) rememberSaved(f *state.File) {
-	s.savedMu.Lock()
-	s.saved = f
-	s.savedMu.Unlock()
-}
+// rememberSaved keeps f as what the state file holds now; f is not
+// changed afterwards.
+func (s *Supervisor) rememberSaved(f *state.File) { s.saved.Store(f) }
 
 // lastSaved is a copy of the state file as this supervisor last saved
 // it, or, when it saved none yet, the state rebuilt from the homes.
 func (s *Supervisor) lastSaved() (*state.File, error) {
-	s.savedMu.Lock()
-	saved := s.saved
-	s.savedMu.Unlock()
-	if saved != nil {
+	if saved := s.saved.Load(); saved != nil {
 		return saved.Clone(), nil
 	}
 	return Rebuild(filepath.Dir(s.store.Dir()), config.DefaultHost)

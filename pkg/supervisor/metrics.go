@@ -1,0 +1,73 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/mictl/mictl/pkg/metrics"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// metricsSource is the supervisor as the daemon's metrics read it: the
+// state as last saved (a snapshot swapped in at every save, at most
+// writeGap behind) and the CApp counts. A scrape takes none of the
+// supervisor's locks.
+type metricsSource struct{ s *Supervisor }
+
+// MetricsSource is what pkg/metrics reads of s.
+func (s *Supervisor) MetricsSource() metrics.Source { return metricsSource{s} }
+
+func (m metricsSource) Instances() []metrics.InstanceSnapshot {
+	f := m.s.saved.Load()
+	if f == nil {
+		return nil
+	}
+	counts := m.s.AppCounts()
+	out := make([]metrics.InstanceSnapshot, 0, len(f.Instances))
+	for _, inst := range f.Instances {
+		snap := metrics.InstanceSnapshot{Name: inst.Name, Offset: inst.Offset, State: inst.State,
+			Up: inst.Server.Alive(), Restarts: uint64(inst.Restarts)}
+		if snap.Up {
+			snap.PGID = inst.PGID
+		}
+		if c, ok := counts[inst.Name]; ok {
+			snap.AppsActive, snap.AppsFaulty = &c.Active, &c.Faulty
+		}
+		out = append(out, snap)
+	}
+	return out
+}
+
+func (m metricsSource) Deployment() metrics.DeploymentSnapshot {
+	return metrics.DeploymentSnapshot{Conflicts: int(m.s.conflicts.Load())}
+}
+
+// writeTargets keeps Prometheus's file_sd list of the instances that
+// serve MI's metrics (launched with reconcile.MetricsFlag) and are wanted
+// running: written at each save that changes it, so within writeGap of an
+// instance coming, going or moving.
+func (s *Supervisor) writeTargets(f *state.File) {
+	if s.targets == nil {
+		return
+	}
+	var targets []metrics.Target
+	for _, inst := range f.Instances {
+		if Wanted(inst.State) && slices.Contains(inst.Args, reconcile.MetricsFlag) {
+			targets = append(targets, metrics.Target{Name: inst.Name, Offset: inst.Offset, Host: inst.Bind, Port: inst.Ports[ports.InternalHTTP]})
+		}
+	}
+	if _, err := s.targets.Write(targets); err != nil {
+		fmt.Fprintf(os.Stderr, "%s mictl: %v\n", time.Now().Format(time.RFC3339), err)
+	}
+}
+
+// observeReady tells the observer an instance became ready after d.
+func (s *Supervisor) observeReady(name string, d time.Duration) {
+	if s.observer != nil {
+		s.observer.ObserveReady(name, d)
+	}
+}
