@@ -128,7 +128,8 @@ func (d *deployment) waitFor(what string, cond func() bool) {
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			d.t.Fatalf("timed out waiting for %s; events:\n%s", what, d.events())
+			daemonLog, _ := os.ReadFile(filepath.Join(d.dir, "instances", ".mictl", "daemon.log"))
+			d.t.Fatalf("timed out waiting for %s; events:\n%s\ndaemon.log:\n%s", what, d.events(), daemonLog)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -270,6 +270,11 @@ func (d *Daemon) Close() {
 	d.lock.Close()
 }
 
+// gone reports whether err means that no daemon is there to answer: none
+// listens, or the one that did died during the call (a daemon killed a
+// moment ago may still take a connection into its backlog as it dies).
+func gone(err error) bool { return errors.Is(err, ErrNoDaemon) || errors.Is(err, ErrDaemonGone) }
+
 // SpawnDaemon starts `mictl daemon args...` (this very executable) detached (its own session, no
 // terminal, output to daemon.log) unless one already answers, and waits
 // until its control socket does. A daemon that holds the socket but does
@@ -278,7 +283,7 @@ func (d *Daemon) Close() {
 func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 	sock := SocketPath(store)
 	_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
-	if !errors.Is(err, ErrNoDaemon) {
+	if !gone(err) {
 		return err // nil: one answers
 	}
 	exe, err := os.Executable()
@@ -308,14 +313,14 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 	deadline := time.After(10 * time.Second)
 	for {
 		_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
-		if !errors.Is(err, ErrNoDaemon) {
+		if !gone(err) {
 			return err // nil: it answers
 		}
 		select {
 		case werr := <-exited:
 			// Lost the race to a concurrent `mictl up`: that one answers.
 			_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
-			if !errors.Is(err, ErrNoDaemon) {
+			if !gone(err) {
 				return err
 			}
 			why := "exit status 0"
