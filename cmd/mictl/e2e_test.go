@@ -156,17 +156,7 @@ func (d *deployment) daemonPID() int {
 }
 
 // servers lists the live simulator servers of the deployment, by home.
-func (d *deployment) servers() map[string][]int {
-	out := map[string][]int{}
-	for _, pid := range proctest.Under(d.dir) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if strings.Contains(string(b), "sim\x00run") {
-			cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-			out[filepath.Base(cwd)] = append(out[filepath.Base(cwd)], pid)
-		}
-	}
-	return out
-}
+func (d *deployment) servers() map[string][]int { return proctest.Servers(d.dir) }
 
 type portsRow struct {
 	Name   string    `json:"name"`

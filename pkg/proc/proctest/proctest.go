@@ -38,6 +38,23 @@ func Under(root string) []int {
 	return out
 }
 
+// Servers lists the live simulated servers (`mictl sim run`, or a test
+// binary standing in for mictl) under root, keyed by the base name of the
+// directory each runs in: its instance's home. Found by home rather than
+// through a state file, it shows what a state file may miss: a duplicate,
+// an orphan, a server that outlived its stop.
+func Servers(root string) map[string][]int {
+	out := map[string][]int{}
+	for _, pid := range Under(root) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if bytes.Contains(b, []byte("sim\x00run")) {
+			cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+			out[filepath.Base(cwd)] = append(out[filepath.Base(cwd)], pid)
+		}
+	}
+	return out
+}
+
 // Describe names pids with their command lines, for a failure message.
 func Describe(pids []int) string {
 	parts := make([]string, len(pids))
