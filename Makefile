@@ -49,6 +49,15 @@ demo: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
+# The fault soak of issue #11: every scenario SOAK_N times (default 20)
+# against a fresh mictl on the simulator, then a table of passes and
+# failures. One scenario: cd soak && go test -tags soak -run TestSoak/NAME
+.PHONY: soak
+soak:
+	@out=$$(gofmt -l soak); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet -tags soak ./soak
+	cd soak && $(GO) test -tags soak -timeout 4h
+
 docs:
 	$(GO) run ./cmd/mictl-docs --man-dir docs/man --markdown-dir docs/cli
 
