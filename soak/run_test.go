@@ -425,7 +425,17 @@ func newRun(t *testing.T, mictl string) *run {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &run{t: t, mictl: mictl, dir: dir, base: testports.Base(t, testports.Soak, offsetSpan)}
+	// Offsets whose ports something else holds already (another program
+	// on the host) would make the run plan elsewhere and blame it for
+	// listeners that are not its own: take free ones.
+	base := testports.Base(t, testports.Soak, offsetSpan)
+	for try := 0; len(listening(base)) > 0; try++ {
+		if try == 50 {
+			t.Fatalf("no free offsets for a run in the block of testports.Soak; held: %s", strings.Join(listening(base), ", "))
+		}
+		base = testports.Base(t, testports.Soak, offsetSpan)
+	}
+	return &run{t: t, mictl: mictl, dir: dir, base: base}
 }
 
 // finish checks what a run left behind, whatever its outcome: no process
@@ -440,7 +450,7 @@ func (r *run) finish(failed bool) []string {
 		r.wait(r.start("down", "--timeout", "3s"), cmdLimit)
 	}
 	var violations []string
-	left, held := proctest.Under(r.dir), r.listening()
+	left, held := proctest.Under(r.dir), listening(r.base)
 	if len(left) > 0 {
 		violations = append(violations, "left running after the run: "+proctest.Describe(left))
 	}
@@ -457,14 +467,15 @@ func (r *run) finish(failed bool) []string {
 	return violations
 }
 
-// listening lists the ports of the run's offsets that something holds.
-func (r *run) listening() []string {
+// listening lists the ports of a run's offsets, from base, that
+// something holds, with the holder.
+func listening(base int) []string {
 	snap, err := hostnet.Scan()
 	if err != nil {
 		return []string{err.Error()}
 	}
 	var held []string
-	for off := r.base; off < r.base+offsetSpan; off++ {
+	for off := base; off < base+offsetSpan; off++ {
 		for _, port := range ports.DefaultBases().Shift(off) {
 			for _, sk := range snap.Holding(hostnet.TCP, port, netip.MustParseAddr("127.0.0.1")) {
 				owner := "an unknown process"
