@@ -124,11 +124,24 @@ func (res result) String() string {
 	if res.late {
 		return fmt.Sprintf("%s did not return within %s", cmd, res.took.Round(time.Second))
 	}
-	msg := firstLine(res.stderr)
-	if msg == "" && res.code != 0 {
-		msg = firstLine(res.stdout)
+	return fmt.Sprintf("%s: exit %d after %s: %s", cmd, res.code, res.took.Round(time.Millisecond), res.message())
+}
+
+// message is the line of the output that says most: mictl's error (or a
+// panic), else its first warning, else its first line.
+func (res result) message() string {
+	lines := strings.Split(res.stderr, "\n")
+	for _, prefix := range []string{"mictl: ", "panic: ", "warning: "} {
+		for _, l := range lines {
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
 	}
-	return fmt.Sprintf("%s: exit %d after %s: %s", cmd, res.code, res.took.Round(time.Millisecond), msg)
+	if msg := firstLine(res.stderr); msg != "" || res.code == 0 {
+		return msg
+	}
+	return firstLine(res.stdout)
 }
 
 // output is everything the command printed, for the log.
