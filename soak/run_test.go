@@ -128,14 +128,23 @@ func (res result) String() string {
 }
 
 // message is the line of the output that says most: mictl's error (or a
-// panic), else its first warning, else its first line.
+// panic), else its first warning, else its first line. An error's
+// indented continuation lines (what was left, one a line) are joined to
+// it.
 func (res result) message() string {
 	lines := strings.Split(res.stderr, "\n")
 	for _, prefix := range []string{"mictl: ", "panic: ", "warning: "} {
-		for _, l := range lines {
-			if strings.HasPrefix(l, prefix) {
-				return l
+		for i, l := range lines {
+			if !strings.HasPrefix(l, prefix) {
+				continue
 			}
+			for _, more := range lines[i+1:] {
+				if !strings.HasPrefix(more, " ") {
+					break
+				}
+				l += " " + strings.TrimSpace(more)
+			}
+			return l
 		}
 	}
 	if msg := firstLine(res.stderr); msg != "" || res.code == 0 {
