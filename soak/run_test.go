@@ -315,7 +315,7 @@ func (r *run) daemonPID() int {
 type statusRow struct {
 	Name     string `json:"name"`
 	State    string `json:"state"`
-	PID      int    `json:"pid"`
+	PID      int    `json:"pid"` // null (not running) reads as 0
 	Restarts int    `json:"restarts"`
 }
 
@@ -323,12 +323,14 @@ type statusRow struct {
 func (r *run) status() (map[string]statusRow, result) {
 	r.t.Helper()
 	res := r.must(cmdLimit, "status", "-o", "json")
-	var rows []statusRow
-	if err := json.Unmarshal([]byte(res.stdout), &rows); err != nil {
+	var report struct {
+		Instances []statusRow `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &report); err != nil {
 		r.fatalf("%s: output is not the status JSON: %v\n%s", res, err, res.output())
 	}
-	out := make(map[string]statusRow, len(rows))
-	for _, row := range rows {
+	out := make(map[string]statusRow, len(report.Instances))
+	for _, row := range report.Instances {
 		out[row.Name] = row
 	}
 	return out, res

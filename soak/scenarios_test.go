@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -275,8 +276,19 @@ func badState(spoil func([]byte) []byte, withDaemon bool) func(*run) {
 // fullDiskDown: with instances/.mictl full, a server killed is still
 // restarted, and down exits 0 with everything stopped.
 func fullDiskDown(r *run) {
-	killOnFullDisk(r)
+	filler, _ := killOnFullDisk(r)
 	r.down()
+	// The daemon keeps what the file lacks until it can write it: an
+	// instance stopped only in its memory would come back with the next
+	// daemon. Once space is back it saves and leaves.
+	if err := os.Remove(filler); err != nil {
+		r.fatalf("free the disk: %v", err)
+	}
+	r.waitFor("the state file to record both instances stopped once space is back", settleLimit, func() bool {
+		return r.recorded("mi-1", func(i state.Instance) bool { return i.State == state.StateStopped }) &&
+			r.recorded("mi-2", func(i state.Instance) bool { return i.State == state.StateStopped })
+	})
+	r.waitFor("the daemon to leave once its state is saved", settleLimit, func() bool { return len(proctest.Under(r.dir)) == 0 })
 }
 
 // fullDiskRecovers: with instances/.mictl full, a server killed is still

@@ -82,6 +82,11 @@ func newCmdDaemon(streams *IOStreams, g *globalOptions) *cobra.Command {
 					// serving and the next mictl command re-adopts them.
 					fmt.Fprintf(streams.ErrOut, "%s mictl daemon: %s, exiting (instances keep running)\n", time.Now().Format(time.RFC3339), sig)
 					return nil
+				case <-d.CaughtUp():
+					if d.Unneeded() {
+						fmt.Fprintf(streams.ErrOut, "%s mictl daemon: the state is saved and nothing is left to supervise, exiting\n", time.Now().Format(time.RFC3339))
+						return nil
+					}
 				case <-d.Idle():
 					// A concurrent `mictl up` may have asked for instances
 					// since the stop that made the daemon idle.

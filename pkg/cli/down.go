@@ -152,6 +152,8 @@ func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *sta
 			if err := endHungDaemon(streams, f, err); err != nil {
 				return reply, err
 			}
+			deadline = time.Now().Add(5 * time.Second) // the wait for an answer took the first
+			continue
 		case !errors.Is(err, supervisor.ErrNoDaemon) && !errors.Is(err, supervisor.ErrDaemonGone):
 			return reply, err
 		}
@@ -170,7 +172,7 @@ func endHungDaemon(streams *IOStreams, f *state.File, why error) error {
 	if !ok {
 		return explainDaemon(why, f)
 	}
-	fmt.Fprintf(streams.ErrOut, "warning: the mictl daemon (pid %d) did not answer for %s: ending it (the instances do not depend on it) and stopping them from here\n",
+	fmt.Fprintf(streams.ErrOut, "warning: the mictl daemon (pid %d) is not answering (nothing for %s): ending it (the instances do not depend on it) and stopping them from here\n",
 		id.PID, supervisor.AnswerTimeout)
 	if err := syscall.Kill(id.PID, syscall.SIGKILL); err != nil && id.Alive() {
 		return fmt.Errorf("end the mictl daemon (pid %d), which does not answer: %w", id.PID, err)

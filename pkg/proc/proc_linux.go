@@ -7,8 +7,10 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -323,6 +325,16 @@ var ClockTicks = sync.OnceValue(func() uint64 {
 	return 100
 })
 
+// Environ returns pid's environment, nil when unreadable (another user's
+// process, or gone).
+func Environ(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil || len(data) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+}
+
 // Getenv returns the value of key in pid's environment ("" when unset or
 // unreadable: another user's process).
 func Getenv(pid int, key string) string {
@@ -337,4 +349,34 @@ func Getenv(pid int, key string) string {
 		}
 	}
 	return ""
+}
+
+// StartedAt is when the process s describes started, in wall time: its
+// start time (clock ticks after boot) from the boot time in /proc/stat.
+// ok is false when the boot time cannot be read.
+func StartedAt(s Stat) (time.Time, bool) {
+	boot, err := bootTime()
+	if err != nil {
+		return time.Time{}, false
+	}
+	ticks := ClockTicks()
+	return boot.Add(time.Duration(s.StartTime/ticks)*time.Second + time.Duration(s.StartTime%ticks)*time.Second/time.Duration(ticks)), true
+}
+
+// bootTime is /proc/stat's btime.
+func bootTime() (time.Time, error) {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, err
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("/proc/stat btime %q: %w", v, err)
+			}
+			return time.Unix(secs, 0), nil
+		}
+	}
+	return time.Time{}, errors.New("/proc/stat has no btime")
 }

@@ -65,7 +65,8 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 		return nil, err
 	}
 	host.Ours = OwnedBy(f)
-	// Offsets are kept only while something runs with them: a stopped
+	// Offsets are kept only while something runs with them, or is meant
+	// to (a start under way, a restart after a crash): a stopped
 	// deployment is planned again from the configuration, so that
 	// `up --base-offset 2750` after a down means 2750.
 	names := make(map[string]bool, cfg.Instances)
@@ -74,7 +75,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	}
 	var pinned []deployment.Pin
 	for _, inst := range f.Instances {
-		if (opts.KeepUnknown || names[inst.Name]) && Running(inst) {
+		if (opts.KeepUnknown || names[inst.Name]) && (state.Wanted(inst.State) || Running(inst)) {
 			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
 		}
 	}
@@ -294,20 +295,49 @@ func Running(inst state.Instance) bool {
 	return inst.Server.Alive() || proc.GroupOf(inst.PGID, inst.Home, inst.Server)
 }
 
-// OwnedBy recognises sockets held by the running instances of f, which are
-// not conflicts for their own deployment.
+// OwnedBy recognises sockets held by the running instances of f, which
+// are not conflicts for their own deployment: those of each recorded
+// process group, and, for an instance meant to run whose group the file
+// does not name yet (the daemon records a start a few milliseconds after
+// it), those of the processes running in its home.
 func OwnedBy(f *state.File) func(hostnet.Socket) bool {
 	ours := map[uint64]bool{}
 	view := &observe.View{}
+	unrecorded := map[string]bool{} // home -> a start the file does not show yet
 	for _, inst := range f.Instances {
-		if !Running(inst) {
-			continue
+		if Running(inst) && inst.PGID > 0 {
+			for ino := range view.GroupInodes(inst.PGID) {
+				ours[ino] = true
+			}
+		} else if state.Wanted(inst.State) {
+			unrecorded[inst.Home] = true
 		}
-		for ino := range view.GroupInodes(inst.PGID) {
-			ours[ino] = true
+	}
+	if len(unrecorded) > 0 {
+		for _, pid := range processesIn(unrecorded) {
+			inodes, _ := hostnet.SocketInodes(pid)
+			for ino := range inodes {
+				ours[ino] = true
+			}
 		}
 	}
 	return func(s hostnet.Socket) bool { return ours[s.Inode] }
+}
+
+// processesIn lists the live processes running with one of homes as
+// their CARBON_HOME: one /proc walk.
+func processesIn(homes map[string]bool) []int {
+	all, err := proc.List()
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, st := range all {
+		if !st.Exited() && homes[proc.Getenv(st.PID, "CARBON_HOME")] {
+			out = append(out, st.PID)
+		}
+	}
+	return out
 }
 
 // Proposal is what applying a configuration to what runs would do: the

@@ -303,6 +303,9 @@ func (srv *Server) serve(req Request, reply *Message) error {
 	case OpPing:
 		return nil
 	case OpStatus:
+		// A change not written yet is tried now: status then says whether
+		// the file can hold it.
+		_ = srv.sup.Flush()
 		srv.sup.repair()
 		reply.State, err = srv.sup.current()
 		return err

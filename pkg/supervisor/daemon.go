@@ -220,6 +220,11 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (*Daemon, error) {
 // with Unneeded before leaving.
 func (d *Daemon) Idle() <-chan struct{} { return d.server.Idle() }
 
+// CaughtUp is signalled when the state file could be written again after
+// writes failed: a daemon that stayed only to keep what the file lacked
+// may leave now (confirm with Unneeded).
+func (d *Daemon) CaughtUp() <-chan struct{} { return d.Sup.persist.caughtUp }
+
 // Unneeded reports whether the daemon has nothing to do: no instance is
 // supervised and the state file wants none running (a concurrent `mictl
 // up` writes the instances it starts there before asking the daemon).

@@ -61,6 +61,8 @@ type persister struct {
 	urgent chan struct{}
 	quit   chan struct{}
 	ended  chan struct{}
+	// caughtUp is signalled when a write succeeds after writes failed.
+	caughtUp chan struct{}
 
 	// writing is held while a write runs: quiet excludes it.
 	writing sync.Mutex
@@ -83,7 +85,7 @@ func startPersister(gap time.Duration, write func([]mutation) error) *persister 
 	p := &persister{
 		write: write, gap: gap,
 		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1),
-		quit: make(chan struct{}), ended: make(chan struct{}),
+		quit: make(chan struct{}), ended: make(chan struct{}), caughtUp: make(chan struct{}, 1),
 	}
 	p.cond = sync.NewCond(&p.mu)
 	go p.loop()
@@ -226,6 +228,9 @@ func (p *persister) writeQueued() bool {
 	}
 	// Changes queued during the write stay for the next one.
 	p.queue = p.queue[len(batch):]
+	if p.failing != nil {
+		notify(p.caughtUp)
+	}
 	p.saved, p.failing, p.failErr = upto, nil, nil
 	p.cond.Broadcast()
 	return true

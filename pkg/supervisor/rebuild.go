@@ -1,31 +1,44 @@
 package supervisor
 
 import (
-	"bytes"
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
 
 // Rebuild reconstructs the state file from the instance homes under
-// instancesDir, for when state.json is corrupt or lost: each home's
-// deployment.toml gives its ports, and its pid file, checked against /proc
-// (alive, and running with this home as CARBON_HOME), gives its server.
-// Instances whose server is not found are recorded as stopped.
+// instancesDir, for when state.json is corrupt or lost, keeping what can
+// be recovered:
+//   - each home's deployment.toml gives its ports;
+//   - its pid file, checked against /proc (alive, and running with this
+//     home as CARBON_HOME), gives its server, and the server gives its
+//     launch (-DportOffset, the metrics flag, the environment mictl passed)
+//     and, from its start time, the uptime;
+//   - the event log gives the restarts, and whether the instance was meant
+//     to run: one whose server is gone although its last event says it ran
+//     (killed while the file was unreadable) is recorded crashed, so the
+//     next daemon starts it again; one stopped or failed stays so;
+//   - the CApps mictl put in its carbonapps/ are recorded again, so that a
+//     reload does not copy them anew.
 func Rebuild(instancesDir, bind string) (*state.File, error) {
 	entries, err := os.ReadDir(instancesDir)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("rebuild the state from %s: %w", instancesDir, err)
 	}
+	history := eventHistory(filepath.Join(instancesDir, ".mictl", eventsFile))
 	f := &state.File{Version: state.SchemaVersion}
 	for _, e := range entries {
 		name := e.Name()
@@ -49,16 +62,35 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 			continue
 		}
 		offset, _, _ := doc.Offset()
-		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped}
+		h := history[name]
+		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped, Restarts: h.restarts, Apps: deployedApps(dir)}
 		if server, st, ok := serverOf(dir); ok {
 			inst.Server, inst.PGID, inst.State = server, st.PGID, StateReady
+			if h.last == StateDegraded {
+				inst.State = StateDegraded
+			}
 			if b := proc.Getenv(server.PID, "MICTL_SIM_BIND"); b != "" {
 				inst.Bind = b
 			}
-			if o, ok := flagOffset(server.PID); ok {
-				offset = o
-				inst.Args = []string{fmt.Sprintf("%s%d", ports.OffsetFlag, o)}
+			args := serverArgs(server.PID)
+			for _, a := range args {
+				if v, ok := strings.CutPrefix(a, ports.OffsetFlag); ok {
+					if o, err := strconv.Atoi(v); err == nil {
+						offset = o
+						inst.Args = append(inst.Args, a)
+					}
+				}
 			}
+			if slices.Contains(args, reconcile.MetricsFlag) {
+				inst.Args = append(inst.Args, reconcile.MetricsFlag)
+			}
+			inst.Env = CaptureEnv(proc.Environ(server.PID))
+			if at, ok := proc.StartedAt(st); ok {
+				inst.StartedAt = at
+			}
+		} else if Wanted(h.last) || h.last == StateStopping {
+			inst.State = StateCrashed
+			inst.SetError("server gone while the state file could not be read", "the server was gone when the state file was rebuilt; its last event was "+h.last)
 		}
 		inst.Offset, inst.Ports = offset, bases.Shift(offset)
 		f.Instances = append(f.Instances, inst)
@@ -84,18 +116,80 @@ func serverOf(dir string) (proc.Identity, proc.Stat, bool) {
 	return st.Identity(), st, true
 }
 
-// flagOffset reads -DportOffset=N from the server's command line.
-func flagOffset(pid int) (int, bool) {
+// serverArgs is the server's command line.
+func serverArgs(pid int) []string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 	if err != nil {
-		return 0, false
+		return nil
 	}
-	for _, arg := range bytes.Split(data, []byte{0}) {
-		if v, ok := strings.CutPrefix(string(arg), ports.OffsetFlag); ok {
-			if n, err := strconv.Atoi(v); err == nil {
-				return n, true
-			}
+	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+}
+
+// history is what the event log says of one instance: its last state and
+// how often it was restarted.
+type history struct {
+	last     string
+	restarts int
+}
+
+// eventHistory reads the event log (one line per event: time, instance,
+// state[:], ...) for each instance's history. A missing or unreadable log
+// gives none: instances are then rebuilt from their homes alone.
+func eventHistory(path string) map[string]history {
+	out := map[string]history{}
+	f, err := os.Open(path)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 {
+			continue
 		}
+		name, st := fields[1], strings.TrimSuffix(fields[2], ":")
+		if !isState(st) {
+			continue // a deployment's event, or an app's
+		}
+		h := out[name]
+		h.last = st
+		if st == StateBackoff {
+			h.restarts++
+		}
+		out[name] = h
 	}
-	return 0, false
+	return out
+}
+
+// isState reports whether s is an instance lifecycle state.
+func isState(s string) bool {
+	switch s {
+	case StateStarting, StateReady, StateDegraded, StateCrashed, StateBackoff, StateStopping, StateStopped, StateFailed:
+		return true
+	}
+	return false
+}
+
+// deployedApps lists the CApps in dir's carbonapps/ that mictl put there
+// (named after their id, as SyncApps names them).
+func deployedApps(dir string) []state.App {
+	entries, err := os.ReadDir(home.CarbonAppsDir(dir))
+	if err != nil {
+		return nil
+	}
+	var out []state.App
+	for _, e := range entries {
+		path := filepath.Join(home.CarbonAppsDir(dir), e.Name())
+		if !strings.HasSuffix(e.Name(), ".car") {
+			continue
+		}
+		app, err := capp.Read(path)
+		if err != nil || app.ID()+".car" != e.Name() {
+			continue
+		}
+		out = append(out, state.App{ID: app.ID(), File: e.Name(), SHA256: app.SHA256})
+	}
+	return out
 }

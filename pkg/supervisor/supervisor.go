@@ -106,8 +106,11 @@ type Observer interface {
 	ObserveReload(err error)
 }
 
+// eventsFile is the event log's name in the state directory.
+const eventsFile = "events.log"
+
 // EventsLog is where every event is appended, one line each.
-func EventsLog(store *state.Store) string { return filepath.Join(store.Dir(), "events.log") }
+func EventsLog(store *state.Store) string { return filepath.Join(store.Dir(), eventsFile) }
 
 // New returns a supervisor keeping its state in store. reaper must be the
 // process's only waiter for children.
