@@ -76,6 +76,18 @@ type portsRow struct {
 	// Random are the unplanned ports the running instance opened (JMX,
 	// syslog); null when it does not run on the row's ports.
 	Random []observe.RandomPort `json:"random"`
+	// Extras are the ports the instance opens besides the four (its
+	// CApps' inbound endpoints, the mediation debugger), as planned.
+	Extras []extraRow `json:"extras"`
+}
+
+// extraRow is one extra port; live as for the fixed ones (null when the
+// instance does not run).
+type extraRow struct {
+	Role     string    `json:"role"`
+	Listener string    `json:"listener"`
+	Port     int       `json:"port"`
+	Live     *livePort `json:"live"`
 }
 
 // livePort says whether a fixed port listens and is the instance's own.
@@ -104,7 +116,10 @@ func portsRows(p *planned) ([]portsRow, error) {
 	rows := make([]portsRow, len(p.Plan.Instances))
 	var view *observe.View // one look at the host for every row
 	for i, inst := range p.Plan.Instances {
-		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit()}
+		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit(), Extras: []extraRow{}}
+		for k, e := range inst.Extras {
+			row.Extras = append(row.Extras, extraRow{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
+		}
 		if m := inst.Moved; m != nil {
 			row.Moved = newMovedInfo(p.Target, m)
 		}
@@ -128,11 +143,14 @@ func portsRows(p *planned) ([]portsRow, error) {
 // in any case what holds the row's ports now.
 func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 	shown := rec
-	shown.Ports = row.Ports
+	shown.Ports, shown.Extras = row.Ports, nil
+	for _, e := range row.Extras {
+		shown.Extras = append(shown.Extras, state.Extra{Role: e.Role, Listener: e.Listener, Port: e.Port})
+	}
 	if rec.Ports != row.Ports {
 		row.WhatIf, row.RunningOffset = true, &rec.Offset
 	}
-	obs := view.Observe(&shown, !row.WhatIf)
+	obs := view.Observe(&shown, true)
 	if !row.WhatIf {
 		st := liveState(rec)
 		row.State, row.Random = &st, obs.Random
@@ -145,15 +163,23 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 	}
 	row.Live = map[string]livePort{}
 	for role, st := range obs.Fixed {
-		lp := livePort{Listening: st.Listening, Owned: st.Owned}
-		if st.Holder != "" {
-			lp.Holder = &st.Holder
-		}
-		if st.HolderPID != 0 {
-			lp.HolderPID = &st.HolderPID
-		}
-		row.Live[ports.Catalogue[role].Name] = lp
+		row.Live[ports.Catalogue[role].Name] = newLivePort(st)
 	}
+	for i, st := range obs.Extras {
+		lp := newLivePort(st)
+		row.Extras[i].Live = &lp
+	}
+}
+
+func newLivePort(st observe.PortStatus) livePort {
+	lp := livePort{Listening: st.Listening, Owned: st.Owned}
+	if st.Holder != "" {
+		lp.Holder = &st.Holder
+	}
+	if st.HolderPID != 0 {
+		lp.HolderPID = &st.HolderPID
+	}
+	return lp
 }
 
 func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
@@ -164,13 +190,17 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	if o.output == formatJSON {
 		return writeJSON(streams.Out, rows)
 	}
-	live := false
+	live, extras := false, false
 	for _, r := range rows {
 		live = live || r.Live != nil
+		extras = extras || len(r.Extras) > 0
 	}
 	headers := []string{"NAME", "OFFSET"}
 	for _, spec := range ports.Catalogue {
 		headers = append(headers, strings.ToUpper(spec.Name))
+	}
+	if extras {
+		headers = append(headers, "EXTRA")
 	}
 	if live {
 		headers = append(headers, "STATE", "PID", "RANDOM")
@@ -187,6 +217,18 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 				marked = true
 			}
 			cells[i] = append(cells[i], cell)
+		}
+		if extras {
+			var parts []string
+			for _, e := range r.Extras {
+				part := fmt.Sprintf("%s %d", e.Role, e.Port)
+				if e.Live != nil && !e.Live.Owned && !r.WhatIf {
+					part += "!"
+					marked = true
+				}
+				parts = append(parts, part)
+			}
+			cells[i] = append(cells[i], orDash(strings.Join(parts, ", ")))
 		}
 		if live {
 			state, pid := "-", "-"

@@ -44,7 +44,10 @@ type RandomPort struct {
 
 // Observation is an instance's sockets as the host sees them now.
 type Observation struct {
-	Fixed  [ports.NumRoles]PortStatus
+	Fixed [ports.NumRoles]PortStatus
+	// Extras are its extra ports (state.Instance.Extras, in their order)
+	// and Random the ports it opened unplanned: both only in a full look.
+	Extras []PortStatus
 	Random []RandomPort
 }
 
@@ -194,11 +197,39 @@ func (v *View) Observe(inst *state.Instance, full bool) Observation {
 	}
 	foreign := map[int]uint64{} // role -> a foreign socket on its port
 	obs := v.fixedPorts(inst, bind, mine, foreign)
-	nameHolders(&obs, foreign)
+	nameHolders(obs.Fixed[:], foreign)
 	if full {
+		obs.Extras = v.extraPorts(inst, bind, mine)
 		obs.Random = v.randomPorts(inst, mine)
 	}
 	return obs
+}
+
+// extraPorts says, for each extra port of inst, whether it listens and
+// whose it is.
+func (v *View) extraPorts(inst *state.Instance, bind netip.Addr, mine map[uint64]int) []PortStatus {
+	out := make([]PortStatus, len(inst.Extras))
+	foreign := map[int]uint64{}
+	for i, e := range inst.Extras {
+		out[i] = v.portStatus(e.Port, bind, mine, func(ino uint64) { foreign[i] = ino })
+	}
+	nameHolders(out, foreign)
+	return out
+}
+
+// portStatus says whether port listens and whether a socket of mine holds
+// it, calling other with each foreign socket on it.
+func (v *View) portStatus(port int, bind netip.Addr, mine map[uint64]int, other func(inode uint64)) PortStatus {
+	st := PortStatus{Port: port}
+	for _, s := range v.Sockets.Holding(hostnet.TCP, port, bind) {
+		st.Listening = true
+		if _, ok := mine[s.Inode]; ok {
+			st.Owned = true
+		} else if other != nil {
+			other(s.Inode)
+		}
+	}
+	return st
 }
 
 // fixedPorts says, for each fixed port of inst, whether it listens and
@@ -207,23 +238,19 @@ func (v *View) Observe(inst *state.Instance, full bool) Observation {
 func (v *View) fixedPorts(inst *state.Instance, bind netip.Addr, mine map[uint64]int, foreign map[int]uint64) Observation {
 	var obs Observation
 	for role, port := range inst.Ports {
-		st := PortStatus{Port: port}
-		for _, s := range v.Sockets.Holding(hostnet.TCP, port, bind) {
-			st.Listening = true
-			if _, ok := mine[s.Inode]; ok {
-				st.Owned = true
-			} else if foreign != nil {
-				foreign[role] = s.Inode
-			}
+		var other func(uint64)
+		if foreign != nil {
+			other = func(ino uint64) { foreign[role] = ino }
 		}
-		obs.Fixed[role] = st
+		obs.Fixed[role] = v.portStatus(port, bind, mine, other)
 	}
 	return obs
 }
 
-// nameHolders finds the processes holding ports that are not the
-// instance's: one /proc walk, and only when there is such a port.
-func nameHolders(obs *Observation, foreign map[int]uint64) {
+// nameHolders finds the processes holding the ports of sts (by index in
+// foreign) that are not the instance's: one /proc walk, and only when
+// there is such a port.
+func nameHolders(sts []PortStatus, foreign map[int]uint64) {
 	if len(foreign) == 0 {
 		return
 	}
@@ -232,8 +259,8 @@ func nameHolders(obs *Observation, foreign map[int]uint64) {
 		inodes = append(inodes, ino)
 	}
 	owners := hostnet.Owners(inodes...)
-	for role, ino := range foreign {
-		st := &obs.Fixed[role]
+	for i, ino := range foreign {
+		st := &sts[i]
 		if st.Owned {
 			continue // ours too (SO_REUSEPORT siblings): not a takeover
 		}
@@ -251,7 +278,7 @@ func (v *View) randomPorts(inst *state.Instance, mine map[uint64]int) []RandomPo
 	var out []RandomPort
 	for _, s := range v.Sockets.Sockets {
 		pid, ok := mine[s.Inode]
-		if !ok || (s.Proto == hostnet.TCP && slices.Contains(inst.Ports[:], s.Port)) {
+		if !ok || (s.Proto == hostnet.TCP && (slices.Contains(inst.Ports[:], s.Port) || slices.ContainsFunc(inst.Extras, func(e state.Extra) bool { return e.Port == s.Port }))) {
 			continue
 		}
 		role := "other"

@@ -183,9 +183,13 @@ func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
 	if t.Config.Metrics {
 		args = append(args, MetricsFlag)
 	}
+	var extras []state.Extra
+	for k, e := range inst.Extras {
+		extras = append(extras, state.Extra{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
+	}
 	return state.Instance{
 		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
-		Bind: t.Config.Host.String(), Args: args, Env: t.env, State: state.StateStarting,
+		Bind: t.Config.Host.String(), Args: args, Env: t.env, State: state.StateStarting, Extras: extras,
 	}, nil
 }
 
@@ -207,7 +211,7 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 	rendered := make([][]byte, len(names))
 	insts := make([]ports.Instance, len(names))
 	for i, name := range names {
-		inst, ok := t.instance(name)
+		inst, ok := t.Instance(name)
 		if !ok {
 			return nil, fmt.Errorf("instance %s is not in the plan", name)
 		}
@@ -248,7 +252,8 @@ func (t *Target) prepare(distDir string, inst ports.Instance, rendered []byte, p
 	return rec, nil
 }
 
-func (t *Target) instance(name string) (ports.Instance, bool) {
+// Instance is the planned instance called name.
+func (t *Target) Instance(name string) (ports.Instance, bool) {
 	for _, inst := range t.Plan.Instances {
 		if inst.Name == name {
 			return inst, true

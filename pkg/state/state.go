@@ -105,6 +105,16 @@ type Instance struct {
 	// Apps are the CApps mictl put in the instance's carbonapps/: what a
 	// later change of the declared apps compares with, and removes.
 	Apps []App `json:"apps,omitempty"`
+	// Extras are the ports it opens besides the four fixed ones (its
+	// CApps' inbound endpoints, the mediation debugger), as planned.
+	Extras []Extra `json:"extras,omitempty"`
+}
+
+// Extra is one port an instance opens besides its four fixed ones.
+type Extra struct {
+	Role     string `json:"role"`     // inbound, debugger, unit_test
+	Listener string `json:"listener"` // "orders_1.0.0/OrdersHTTP"
+	Port     int    `json:"port"`
 }
 
 // App is one CApp mictl deployed into an instance's home.

@@ -155,7 +155,13 @@ func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
 			continue
 		}
 		apps, err := reconcile.SyncApps(rec.Home, t.Apps[name], rec.Apps)
-		s.record(name, Event{State: "redeploy", Message: c.Why[name]}, func(i *state.Instance) { i.Apps = apps })
+		var extras []state.Extra
+		if inst, ok := t.Instance(name); ok {
+			if want, rerr := t.Record(inst); rerr == nil {
+				extras = want.Extras // the new apps' inbound endpoints
+			}
+		}
+		s.record(name, Event{State: "redeploy", Message: c.Why[name]}, func(i *state.Instance) { i.Apps, i.Extras = apps, extras })
 		if err != nil {
 			return err
 		}
