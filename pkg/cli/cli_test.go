@@ -16,6 +16,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
@@ -86,7 +87,8 @@ func freeOffset(t *testing.T, from int) int {
 // b's HTTPS port is offset a's HTTP port when b-a = 37).
 func clashingOffsets(t *testing.T) (a, b int) {
 	t.Helper()
-	for from := 22000; ; from += 100 {
+	lo, _ := testports.Block(t, testports.Other)
+	for from := lo; ; from += 100 {
 		a = freeOffset(t, from)
 		if b = freeOffset(t, a+37); b == a+37 {
 			return a, b
@@ -155,7 +157,8 @@ func TestCheckConflictsJSON(t *testing.T) {
 
 func TestForeignListenerIsPlannedAroundAndReported(t *testing.T) {
 	inTempDir(t)
-	off := freeOffset(t, 21000)
+	lo, _ := testports.Block(t, testports.Other)
+	off := freeOffset(t, lo+1000)
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 9154+off)) // the management port of offset off
 	if err != nil {
 		t.Fatal(err)
@@ -250,6 +253,13 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"ports", "table", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"ports", "table", "extra"}, "unknown command \"extra\""},
+		// Issue 10, bug 6: a typo in a group's subcommand is no success.
+		{[]string{"ports", "tabel"}, "Did you mean this?\n\ttable"},
+		{[]string{"sim", "bogus"}, `unknown command "bogus" for "mictl sim"`},
+		{[]string{"export", "kubrnetes"}, "Did you mean this?\n\tkubernetes"},
+		{[]string{"frobnicate"}, "unknown command"},
+		// Issue 10, bug 8: an address no interface has is refused up front.
+		{[]string{"check-conflicts", "--host", "192.0.2.1"}, "192.0.2.1 is not an address of this machine"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -299,7 +309,8 @@ overrides = { "server.hostname" = "mi-2.local" }
 	if err := os.WriteFile("mictl.toml", []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := run(t, "generate", "--base-offset", fmt.Sprint(freeOffset(t, 20200)), "-o", "json")
+	lo, _ := testports.Block(t, testports.Other)
+	code, out, errOut := run(t, "generate", "--base-offset", fmt.Sprint(freeOffset(t, lo+2000)), "-o", "json")
 	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -348,6 +359,10 @@ overrides = { "server.hostname.first" = "x" }
 
 func TestVersionAndCompletion(t *testing.T) {
 	inTempDir(t)
+	// As gh and docker take it (issue 10).
+	if code, out, _ := run(t, "--version"); code != exitcode.OK || !strings.HasPrefix(out, "mictl ") {
+		t.Fatalf("--version: exit %d: %q", code, out)
+	}
 	code, out, _ := run(t, "version", "-o", "json")
 	var v versionInfo
 	if code != exitcode.OK || json.Unmarshal([]byte(out), &v) != nil || v.Version == "" || v.GoVersion == "" {
@@ -365,13 +380,15 @@ func TestEveryCommandHasHelpAndExamples(t *testing.T) {
 	streams, _, _ := testStreams()
 	root := NewRootCmd(streams)
 	for _, cmd := range allCommands(root) {
-		if cmd.Hidden || cmd.Name() == "help" || strings.HasPrefix(cmd.CommandPath(), "mictl completion") {
+		// cobra's own completion subcommands (bash, zsh, ...) are
+		// documented by their parent's examples.
+		if cmd.Hidden || cmd.Name() == "help" || cmd.Parent() != nil && cmd.Parent().Name() == "completion" {
 			continue
 		}
 		if cmd.Short == "" {
 			t.Errorf("%s has no short help", cmd.CommandPath())
 		}
-		if cmd.Runnable() && cmd.Example == "" {
+		if cmd.Example == "" {
 			t.Errorf("%s has no examples", cmd.CommandPath())
 		}
 	}

@@ -126,6 +126,7 @@ func Main(args []string, streams *IOStreams) int {
 // the subcommands that word is close to (cobra itself would print the
 // help and exit 0, so that "mictl ports tabel" looked like success).
 func asGroup(cmd *cobra.Command) *cobra.Command {
+	cmd.SuggestionsMinimumDistance = 2 // as cobra's root: "tabel" suggests "table"
 	cmd.Args = func(c *cobra.Command, args []string) error {
 		if len(args) == 0 {
 			return nil

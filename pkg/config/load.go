@@ -245,7 +245,6 @@ func expectedTypes() map[string]string {
 		"instance.overrides": `an inline table of deployment.toml keys, e.g. { "server.hostname" = "mi-2.local" }`,
 		"instance.capps":     `an array of .car paths, e.g. ["build/orders_1.0.0.car"]`,
 		"capps":              `an array of .car paths, e.g. ["build/orders_1.0.0.car"]`,
-		"health_interval":    `a duration such as "1s" (a string)`,
 	}
 	for _, s := range Settings {
 		out[s.Key] = s.Type()

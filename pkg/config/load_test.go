@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -164,5 +165,52 @@ func TestValidateName(t *testing.T) {
 		if err := ValidateName(name); (err == nil) != valid {
 			t.Errorf("ValidateName(%q) = %v, want valid=%v", name, err, valid)
 		}
+	}
+}
+
+// Every key of mictl.toml given a value of the wrong type is reported in
+// the user's words: file:line:col, the key, what it expects, what it got;
+// never a Go type (issue 10, bug 7).
+func TestWrongTypesAreSaidInTheUsersWords(t *testing.T) {
+	wrong := map[string]string{ // a value of another type for each kind
+		"an integer":    `"two"`,
+		"a string":      `5`,
+		"true or false": `"yes"`,
+		`a duration (a string such as "1s" or "500ms")`: `5`,
+	}
+	type tc struct{ toml, key, want string }
+	var cases []tc
+	for _, s := range Settings {
+		want := s.Type()
+		v := wrong[want]
+		cases = append(cases, tc{s.Key + " = " + v + "\n", s.Key, fmt.Sprintf("mictl.toml:1:%d: key %q: expected %s, got ", len(s.Key)+4, s.Key, want)})
+	}
+	cases = append(cases,
+		tc{"capps = \"orders.car\"\n", "capps", `mictl.toml:1:9: key "capps": expected an array of .car paths`},
+		tc{"instance = \"x\"\n", "instance", `mictl.toml:1:12: key "instance": expected [[instance]] tables`},
+		tc{"[[instance]]\nname = 5\n", "instance.name", `mictl.toml:2:8: key "instance.name": expected a string, got the integer 5`},
+		tc{"[[instance]]\nname = \"a\"\noffset = \"x\"\n", "instance.offset", `mictl.toml:3:10: key "instance.offset": expected an integer, got the string "x"`},
+		tc{"[[instance]]\nname = \"a\"\noverrides = 3\n", "instance.overrides", `mictl.toml:3:13: key "instance.overrides": expected an inline table`},
+		tc{"[[instance]]\nname = \"a\"\ncapps = 3\n", "instance.capps", `mictl.toml:3:9: key "instance.capps": expected an array of .car paths`},
+		tc{"instances = [1, 2]\n", "instances", `mictl.toml:1:13: key "instances": expected an integer, got an array`},
+	)
+	for _, c := range cases {
+		t.Run(c.key, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "mictl.toml")
+			if err := os.WriteFile(path, []byte(c.toml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Chdir(dir)
+			_, err := Load(Sources{})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("%q: error %v\nwant it to contain %q", c.toml, err, c.want)
+			}
+			for _, leak := range []string{"struct field", "fileSchema", "fileInstance", "interface {}", "[]string"} {
+				if strings.Contains(err.Error(), leak) {
+					t.Fatalf("%q: error %q shows Go internals (%s)", c.toml, err, leak)
+				}
+			}
+		})
 	}
 }

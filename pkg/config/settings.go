@@ -33,7 +33,7 @@ func (s Setting) Type() string {
 	case bool:
 		return "true or false"
 	case time.Duration:
-		return `a duration such as "1s" or "500ms"`
+		return `a duration (a string such as "1s" or "500ms")`
 	}
 	return "a string"
 }

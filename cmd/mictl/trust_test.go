@@ -1,0 +1,337 @@
+package main
+
+// End-to-end tests of the bugs a new user and a fault soak found first
+// (issues 10 and 11): each reproduces one through the binary.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/proc/proctest"
+)
+
+// listen holds port on loopback for the test, as a stranger would.
+func listen(t *testing.T, port int) {
+	t.Helper()
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatalf("hold port %d: %v", port, err)
+	}
+	t.Cleanup(func() { l.Close() })
+}
+
+// statusJSON runs `mictl status -o json` and checks it against its schema.
+func (d *deployment) statusJSON() statusReport {
+	d.t.Helper()
+	out := d.must("status", "-o", "json")
+	jsonschematest.Validate(d.t, "status", []byte(out))
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		d.t.Fatal(err)
+	}
+	return r
+}
+
+type statusReport struct {
+	Instances []struct {
+		Name          string   `json:"name"`
+		State         string   `json:"state"`
+		PID           *int     `json:"pid"`
+		UptimeSeconds *float64 `json:"uptime_seconds"`
+		Restarts      int      `json:"restarts"`
+		Health        *string  `json:"health"`
+		LastError     *string  `json:"last_error"`
+	} `json:"instances"`
+	ReloadError *string `json:"reload_error"`
+}
+
+// Issue 10, bug 1: a port held by a stranger after a clean stop is a
+// note, not a failure of down; --purge always forgets.
+func TestDownNotesAStrangerOnAPortAndPurgeForgets(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	port := d.instance("mi-1").Ports[0]
+	d.must("down")
+	listen(t, port)
+	code, _, errOut := d.mictl("down")
+	want := fmt.Sprintf("note: mi-1's http port %d is held by pid %d", port, os.Getpid())
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("down: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	if code, _, errOut := d.mictl("down", "--purge"); code != 0 {
+		t.Fatalf("down --purge: exit %d:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "instances", "mi-1")); !os.IsNotExist(err) {
+		t.Fatalf("--purge left the home: %v", err)
+	}
+	if n := len(d.state().Instances); n != 0 {
+		t.Fatalf("--purge left %d records", n)
+	}
+}
+
+// Issue 10, bug 2: offsets are kept only while something runs.
+func TestUpAfterDownPlansAgain(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	d.must("down")
+	d.must("up", "--base-offset", fmt.Sprint(d.base+50), "--timeout", "30s")
+	if got := d.instance("mi-1").Offset; got != d.base+50 {
+		t.Fatalf("up --base-offset %d after down runs at %d", d.base+50, got)
+	}
+}
+
+// Issue 10, bug 4: a what-if plan on a running deployment shows only what
+// is observed on the ports it shows.
+func TestPortsTableWhatIfShowsNoFalseLiveData(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	out := d.must("ports", "table", "--offsets", fmt.Sprint(d.base+10), "-o", "json")
+	jsonschematest.Validate(t, "ports-table", []byte(out))
+	var rows []struct {
+		Offset        int     `json:"offset"`
+		WhatIf        bool    `json:"what_if"`
+		RunningOffset *int    `json:"running_offset"`
+		State         *string `json:"state"`
+		PID           *int    `json:"pid"`
+		Live          map[string]struct {
+			Listening, Owned bool
+		} `json:"live"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	r := rows[0]
+	if !r.WhatIf || r.RunningOffset == nil || *r.RunningOffset != d.base || r.State != nil || r.PID != nil {
+		t.Fatalf("what-if row: %s", out)
+	}
+	for role, lp := range r.Live {
+		if lp.Listening || lp.Owned {
+			t.Fatalf("%s of the what-if offset %d shown listening/owned: %s", role, r.Offset, out)
+		}
+	}
+	table := d.must("ports", "table", "--offsets", fmt.Sprint(d.base+10))
+	if !strings.Contains(table, "what-if") {
+		t.Fatalf("the table does not label the what-if row:\n%s", table)
+	}
+	// The running plan: live, and valid too.
+	jsonschematest.Validate(t, "ports-table", []byte(d.must("ports", "table", "-o", "json")))
+}
+
+// Issue 10, bug 5: diff shows the conflicts a reload would refuse on, and
+// exits 1 as documented.
+func TestDiffShowsTheConflictsAReloadWouldRefuse(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	d.configFile("rename", fmt.Sprintf("base_offset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", d.base, d.base+37))
+	code, out, _ := d.mictl("diff")
+	if code != 1 || !strings.Contains(out, "a reload would refuse these changes") || !strings.Contains(out, "conflict: mi-1 http") {
+		t.Fatalf("diff: exit %d, want 1 with the conflicts:\n%s", code, out)
+	}
+	code, out, _ = d.mictl("diff", "-o", "json")
+	jsonschematest.Validate(t, "diff", []byte(out))
+	if code != 1 || !strings.Contains(out, `"refused": true`) {
+		t.Fatalf("diff -o json: exit %d:\n%s", code, out)
+	}
+}
+
+// Issue 10, bug 10: a stop that needed SIGKILL says so, after how long,
+// and says what it waits for meanwhile.
+func TestDownSaysWhenItHadToKill(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
+	d.up(1)
+	d.env = nil
+	code, _, errOut := d.mictl("down", "--timeout", "2s")
+	if code != 0 || !strings.Contains(errOut, "killed (SIGKILL) after 2") || !strings.Contains(errOut, "waiting") {
+		t.Fatalf("down: exit %d, want 0 saying the instance was killed and what it waited for:\n%s", code, errOut)
+	}
+	if ev := d.events(); !strings.Contains(ev, "mi-1 stopped: killed (SIGKILL)") {
+		t.Fatalf("the event log reads like a graceful stop:\n%s", ev)
+	}
+}
+
+// Issue 10, bug 11: status names why an instance failed, short in the
+// table, whole for the instance and in JSON.
+func TestStatusNamesWhyAStartFailed(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_REFUSE_START=1"}
+	if code, _, _ := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "20s"); code != 3 {
+		t.Fatalf("up: exit %d, want 3", code)
+	}
+	d.env = nil
+	const jdk = "start script exited: [ERROR] WSO2 MI is supported only between JDK"
+	if out := d.must("status"); !strings.Contains(out, "start script exited: [ERROR] WSO2 MI") {
+		t.Fatalf("status does not name the cause:\n%s", out)
+	}
+	if out := d.must("status", "mi-1"); !strings.Contains(out, jdk) || !strings.Contains(out, "last output:") {
+		t.Fatalf("status mi-1 does not show the whole error:\n%s", out)
+	}
+	r := d.statusJSON()
+	if h := r.Instances[0].Health; h == nil || !strings.HasPrefix(*h, jdk) || r.Instances[0].LastError == nil {
+		t.Fatalf("status -o json: health %v, last_error %v", h, r.Instances[0].LastError)
+	}
+}
+
+// Issue 10, bug 12: an invalid live edit is shown once by status, and is
+// in its JSON.
+func TestStatusShowsARefusedReloadOnce(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("rename", fmt.Sprintf("base_offset = %d\n", d.base))
+	d.up(1)
+	d.configFile("rename", "instances = \"two\"\n")
+	d.waitReloads(0, 1)
+	code, _, errOut := d.mictl("status")
+	if code != 0 || strings.Count(errOut, `expected an integer, got the string "two"`) != 1 {
+		t.Fatalf("status: exit %d, want the refused edit said once:\n%s", code, errOut)
+	}
+	if r := d.statusJSON(); r.ReloadError == nil || !strings.Contains(*r.ReloadError, "instances") {
+		t.Fatalf("status -o json reload_error = %v", r.ReloadError)
+	}
+	// mictl reload says the same, with the exit code of a bad mictl.toml.
+	if code, _, errOut := d.mictl("reload"); code != 2 || !strings.Contains(errOut, "mictl.toml:1:13") {
+		t.Fatalf("reload of a bad mictl.toml: exit %d, want 2:\n%s", code, errOut)
+	}
+}
+
+// Issue 10, bug 13: a refused up leaves nothing behind; status works in
+// a directory it may not write.
+func TestRefusedUpLeavesNothingAndStatusNeedsNoWriteAccess(t *testing.T) {
+	d := newDeployment(t)
+	listen(t, 8280+d.base)
+	if code, _, _ := d.mictl("up", "--offsets", fmt.Sprint(d.base)); code != 1 {
+		t.Fatalf("up onto a held port: exit %d, want 1", code)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "instances")); !os.IsNotExist(err) {
+		t.Fatalf("a refused up left instances/ behind: %v", err)
+	}
+	d.up(1, "--base-offset", fmt.Sprint(d.base+100))
+	d.must("down")
+	readOnly(t, filepath.Join(d.dir, "instances"))
+	if out := d.must("status"); !strings.Contains(out, "stopped") {
+		t.Fatalf("status on a read-only directory:\n%s", out)
+	}
+}
+
+// readOnly makes dir read-only for this process for the rest of the test
+// (root ignores permissions: a read-only bind mount then).
+func readOnly(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		return
+	}
+	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
+		t.Skipf("bind mount %s: %v", dir, err)
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	if err := syscall.Mount("", dir, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Fatalf("make %s read-only: %v", dir, err)
+	}
+}
+
+// Issue 11, failure 2: a stopped daemon hangs no command: status says it
+// does not answer, down ends it and stops the servers itself.
+func TestAStoppedDaemonHangsNothing(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	daemon := d.state().Daemon.Identity
+	if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGCONT) })
+	code, _, errOut := d.mictl("status")
+	want := fmt.Sprintf("the mictl daemon (pid %d) is not answering", daemon.PID)
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("status: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	code, _, errOut = d.mictl("down", "--timeout", "5s")
+	if code != 0 || !strings.Contains(errOut, "is not answering") {
+		t.Fatalf("down: exit %d, want 0:\n%s", code, errOut)
+	}
+	if left := d.servers(); len(left) > 0 || daemon.Alive() {
+		t.Fatalf("after down: servers %v, daemon alive %v", left, daemon.Alive())
+	}
+}
+
+// Issue 11, failure 1: a state file made unreadable while the daemon runs
+// is written again from its memory; down stops everything, the server the
+// daemon restarted meanwhile included.
+func TestCorruptStateWhileTheDaemonRuns(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	path := filepath.Join(d.dir, "instances", ".mictl", "state.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data[:200], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	victim := d.servers()["mi-1"][0]
+	syscall.Kill(victim, syscall.SIGKILL)
+	d.waitFor("mi-1 restarted", func() bool {
+		s := d.servers()["mi-1"]
+		return len(s) == 1 && s[0] != victim
+	})
+	code, _, errOut := d.mictl("status")
+	if code != 0 || strings.Contains(errOut, "exited at start") {
+		t.Fatalf("status: exit %d:\n%s", code, errOut)
+	}
+	d.must("down")
+	if left := proctest.Under(d.dir); len(left) > 0 {
+		t.Fatalf("left running: %s", proctest.Describe(left))
+	}
+}
+
+// Issue 11, failure 3: a rebuilt state file keeps the restarts (from the
+// event log) and the uptime (from the server's start time).
+func TestRebuiltStateKeepsHistory(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	victim := d.instance("mi-1").Server
+	syscall.Kill(victim.PID, syscall.SIGKILL)
+	d.waitFor("mi-1 restarted", func() bool {
+		i := d.instance("mi-1")
+		return i.State == "ready" && i.Server != victim && i.Restarts == 1
+	})
+	daemon := d.state().Daemon.Identity
+	syscall.Kill(daemon.PID, syscall.SIGKILL)
+	d.waitFor("the daemon to die", func() bool { return !daemon.Alive() })
+	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := d.statusJSON()
+	inst := r.Instances[0]
+	if inst.Restarts != 1 || inst.UptimeSeconds == nil || inst.State != "ready" {
+		t.Fatalf("rebuilt: state %s, restarts %d (want 1), uptime %v (want known)", inst.State, inst.Restarts, inst.UptimeSeconds)
+	}
+}
+
+// Issue 11, failure 4: a daemon that answers is never taken for dead.
+func TestStatusNeverStartsASecondDaemon(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	daemon := d.daemonPID()
+	for range 3 {
+		if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "exited at start") {
+			t.Fatalf("status took a live daemon for dead:\n%s", errOut)
+		}
+	}
+	if now := d.daemonPID(); now != daemon {
+		t.Fatalf("daemon %d replaced by %d", daemon, now)
+	}
+	if id, _ := proc.Identify(daemon); !id.Alive() {
+		t.Fatal("the daemon died")
+	}
+}
