@@ -380,14 +380,14 @@ func (p Proposal) Refusal() error {
 
 // Changes is what it takes to go from what runs to a target.
 type Changes struct {
-	Add     []string          `json:"add"`     // planned, not running: start
-	Remove  []string          `json:"remove"`  // running or known, no longer planned: stop
-	Restart []string          `json:"restart"` // running with another deployment.toml, offset or launch: restart
+	Add     []string `json:"add"`     // planned, not running: start
+	Remove  []string `json:"remove"`  // running or known, no longer planned: stop
+	Restart []string `json:"restart"` // running with another deployment.toml, offset or launch: restart
 	// Redeploy are running instances whose CApps alone changed: MI's hot
 	// deployment takes the new files, nothing restarts.
-	Redeploy []string `json:"redeploy"`
-	Why     map[string]string `json:"why"`     // why each restart
-	Diffs   map[string]string `json:"diffs"`   // deployment.toml now vs target, per restart
+	Redeploy []string          `json:"redeploy"`
+	Why      map[string]string `json:"why"`   // why each restart
+	Diffs    map[string]string `json:"diffs"` // deployment.toml now vs target, per restart
 }
 
 // Empty reports whether nothing would change.
