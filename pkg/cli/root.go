@@ -83,6 +83,7 @@ Exit codes:
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
+			asGroup(c)
 			c.Example = `  # bash, for this shell
   source <(mictl completion bash)
   # bash, for every new shell

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Every command ends with the exit code the README's table gives its
+// case: 0 success, 1 conflicts found or a check failed (diff: something
+// would change), 2 a bad command line, configuration or input, 3 a
+// failure while doing the work (issue 10). One case per command and code
+// that the command can end with.
+func TestExitCodesMatchTheTable(t *testing.T) {
+	d := newDeployment(t)
+	clash := fmt.Sprintf("%d,%d", d.base, d.base+37)
+	write := func(name, body string) string {
+		path := filepath.Join(d.dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	bad := write("bad.toml", "instances = \"two\"\n")
+	clashing := write("clash.toml", fmt.Sprintf("base_offset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", d.base, d.base+37))
+	good := write("good.toml", fmt.Sprintf("base_offset = %d\n", d.base))
+	notEmpty := filepath.Join(d.dir, "not-a-dist")
+	if err := os.MkdirAll(notEmpty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write("not-a-dist/x", "x")
+
+	type step struct {
+		code   int
+		args   []string
+		env    []string
+		before func() // changes the daemon's own mictl.toml, for reload
+	}
+	reloadWith := func(body string) func() { return func() { write("good.toml", body) } }
+	goodBody := fmt.Sprintf("base_offset = %d\n", d.base)
+	// In order: the later ones need what the earlier ones started.
+	steps := []step{
+		{0, []string{"init", "--path", "init.toml"}, nil, nil},
+		{2, []string{"init", "--path", "init.toml"}, nil, nil},
+		{0, []string{"version"}, nil, nil},
+		{2, []string{"version", "-o", "yaml"}, nil, nil},
+		{0, []string{"completion", "bash"}, nil, nil},
+		{2, []string{"completion", "tcsh"}, nil, nil},
+		{0, []string{"sim", "dist", filepath.Join(d.dir, "dist")}, nil, nil},
+		{2, []string{"sim", "dist"}, nil, nil},
+		{3, []string{"sim", "dist", notEmpty}, nil, nil},
+		{0, []string{"check-conflicts", "--config", good}, nil, nil},
+		{1, []string{"check-conflicts", "--offsets", clash}, nil, nil},
+		{2, []string{"check-conflicts", "--config", bad}, nil, nil},
+		{0, []string{"ports", "table", "--config", good}, nil, nil},
+		{2, []string{"ports", "tabel"}, nil, nil},
+		{0, []string{"generate", "--config", good, "--instances-dir", "gen"}, nil, nil},
+		{2, []string{"generate", "--config", bad}, nil, nil},
+		{0, []string{"export", "compose", "--config", good, "--out", "compose.yaml"}, nil, nil},
+		{2, []string{"export", "kubernetes", "--config", good, "--image", "no spaces allowed"}, nil, nil},
+		{1, []string{"up", "--offsets", clash}, nil, nil},
+		{2, []string{"up", "--config", bad}, nil, nil},
+		{3, []string{"up", "--config", good, "--timeout", "20s"}, []string{"MICTL_SIM_REFUSE_START=1"}, nil},
+		{0, []string{"down"}, nil, nil},
+		{0, []string{"up", "--config", good, "--timeout", "30s"}, nil, nil},
+		{0, []string{"status"}, nil, nil},
+		{2, []string{"status", "mi-9"}, nil, nil},
+		{0, []string{"logs", "mi-1", "--tail", "1"}, nil, nil},
+		{2, []string{"logs", "mi-1", "--since", "yesterday-ish"}, nil, nil},
+		{2, []string{"logs", "mi-9"}, nil, nil},
+		{0, []string{"top", "--once", "--interval", "100ms"}, nil, nil},
+		{2, []string{"top", "--interval", "1ms"}, nil, nil},
+		{0, []string{"restart", "mi-1"}, nil, nil},
+		{2, []string{"restart"}, nil, nil},
+		{0, []string{"diff", "--config", good}, nil, nil},
+		{1, []string{"diff", "--config", clashing}, nil, nil},
+		{2, []string{"diff", "--config", bad}, nil, nil},
+		{0, []string{"reload"}, nil, nil},
+		{1, []string{"reload"}, nil, reloadWith(fmt.Sprintf("base_offset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", d.base, d.base+37))},
+		{2, []string{"reload"}, nil, reloadWith("instances = \"two\"\n")},
+		{2, []string{"down", "mi-9"}, nil, reloadWith(goodBody)},
+		{0, []string{"down"}, nil, nil},
+		{3, []string{"reload"}, nil, nil}, // nothing runs to reload
+	}
+	for _, s := range steps {
+		if s.before != nil {
+			s.before()
+		}
+		d.env = s.env
+		code, out, errOut := d.mictl(s.args...)
+		if code != s.code {
+			t.Errorf("mictl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(s.args, " "), code, s.code, out, errOut)
+		}
+	}
+	d.env = nil
+}
