@@ -62,6 +62,10 @@ type node struct {
 	val          any
 	typ          string
 	vStart, vEnd int
+	// items are where an array value's elements are, for arrays of
+	// scalars (nil for any other value, or an array holding arrays or
+	// inline tables, whose elements carry no position).
+	items []span
 
 	// kTable
 	sec      int // index of the section where keys of this table are written (-1: none)
@@ -441,6 +445,9 @@ func (b *builder) keyValue(s *section, si int, kv *unstable.Node) error {
 			return err
 		}
 		n = &node{kind: kValue, path: path, pos: kvStart, val: val, typ: typ, sec: -1}
+		if v.Kind == unstable.Array {
+			n.items = b.items(v)
+		}
 	}
 	n.vStart, n.vEnd = vStart, vEnd
 	t.children[last.name] = n
@@ -460,6 +467,27 @@ func restNames(ks []keyPart, from keyPart) []string {
 		}
 	}
 	return nil
+}
+
+// span is a range of the source, src[start:end].
+type span struct{ start, end int }
+
+// items returns where the elements of the array value v are, nil when an
+// element has no position of its own (a nested array or inline table).
+func (b *builder) items(v *unstable.Node) []span {
+	out := []span{}
+	it := v.Children()
+	for it.Next() {
+		c := it.Node()
+		switch {
+		case c.Kind == unstable.Comment:
+			continue
+		case c.Kind == unstable.Array || c.Kind == unstable.InlineTable || c.Raw.Length == 0:
+			return nil
+		}
+		out = append(out, span{b.off(c.Raw), b.end(c.Raw)})
+	}
+	return out
 }
 
 // inline builds the table of an inline table value v.

@@ -35,38 +35,16 @@ import (
 // tables ([[datasource]]) or through a non-table value is an error, as is a
 // path naming a table. After Set the document still parses and Lookup(path)
 // returns value; otherwise Set fails and leaves the document unchanged.
-func (d *Document) Set(path string, value any) error {
-	parts, err := splitPath(path)
-	if err != nil {
-		return err
-	}
-	enc, norm, err := encodeValue(value)
-	if err != nil {
-		return fmt.Errorf("cannot set %s: %w", path, err)
-	}
-	out, err := d.edit(parts, enc)
-	if err != nil {
-		return err
-	}
-	nd, err := Parse(d.name, out)
-	if err != nil {
-		return fmt.Errorf("cannot set %s: the edited file does not parse (%v); this is a bug in mictl", path, err)
-	}
-	if got, ok := nd.Lookup(path); !ok || !sameValue(got, norm) {
-		return fmt.Errorf("cannot set %s: the edited file reads back %v, not %v; this is a bug in mictl", path, got, norm)
-	}
-	*d = *nd
-	return nil
-}
+func (d *Document) Set(path string, value any) error { return d.Root().Set(path, value) }
 
 func (d *Document) errAt(off int, format string, args ...any) error {
 	return errorAt(d.name, d.src, off, format, args...)
 }
 
-// edit returns the source with the key at parts set to the encoded value.
-func (d *Document) edit(parts []string, enc string) ([]byte, error) {
+// edit returns the source with the key at parts, below the table t, set
+// to the encoded value.
+func (d *Document) edit(t *node, parts []string, enc string) ([]byte, error) {
 	full := joinPath(parts)
-	t := d.root
 	for i, k := range parts {
 		c, ok := t.children[k]
 		if !ok {

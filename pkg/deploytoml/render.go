@@ -105,7 +105,7 @@ func Render(name string, src []byte, offset *int, overrides map[string]any) ([]b
 		if err != nil {
 			return nil, fmt.Errorf("%s: override %q: %w", name, k, err)
 		}
-		if _, err := d.edit(parts, enc); err != nil {
+		if _, err := d.edit(d.root, parts, enc); err != nil {
 			return nil, fmt.Errorf("override %q: %w", k, err)
 		}
 		if offset != nil && canon == ports.OffsetTOMLKey {

@@ -1,0 +1,252 @@
+package deploytoml
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// The edits mictl deploy and mictl undeploy make to mictl.toml: a CApp
+// path added to (or removed from) the top-level capps array or the capps
+// of one [[instance]], every other byte kept.
+
+func TestAppendToArray(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"missing key: a root key line after the last one",
+			"instances = 3 # three\n\n# per instance\n[[instance]]\nname = \"mi-2\"\n",
+			"instances = 3 # three\ncapps = [\"new.car\"]\n\n# per instance\n[[instance]]\nname = \"mi-2\"\n"},
+		{"missing key in a file of comments only: first line",
+			"# mictl\n",
+			"capps = [\"new.car\"]\n\n# mictl\n"},
+		{"empty file", "", "capps = [\"new.car\"]\n"},
+		{"empty array", "capps = []\n", "capps = [\"new.car\"]\n"},
+		{"empty array with a comment inside",
+			"capps = [\n  # none yet\n]\n",
+			"capps = [\"new.car\"\n  # none yet\n]\n"},
+		{"one line",
+			"capps = [\"a.car\", \"b.car\"] # mine\n",
+			"capps = [\"a.car\", \"b.car\", \"new.car\"] # mine\n"},
+		{"one line, trailing comma",
+			"capps = [\"a.car\",]\n",
+			"capps = [\"a.car\", \"new.car\",]\n"},
+		{"one per line, trailing commas and comments",
+			"capps = [\n    \"a.car\",   # orders\n    \"b.car\",   # billing\n]\nx = 1\n",
+			"capps = [\n    \"a.car\",   # orders\n    \"b.car\",   # billing\n    \"new.car\",\n]\nx = 1\n"},
+		{"one per line, no trailing comma",
+			"capps = [\n  \"a.car\", # orders\n  \"b.car\" # billing\n]\n",
+			"capps = [\n  \"a.car\", # orders\n  \"b.car\", # billing\n  \"new.car\"\n]\n"},
+		{"one per line, bracket on the last line",
+			"capps = [\"a.car\",\n         \"b.car\"]\n",
+			"capps = [\"a.car\",\n         \"b.car\",\n         \"new.car\"]\n"},
+		{"literal strings kept",
+			"capps = ['a.car']\n",
+			"capps = ['a.car', \"new.car\"]\n"},
+		{"CRLF",
+			"# c\r\ncapps = [\r\n  \"a.car\",\r\n]\r\n",
+			"# c\r\ncapps = [\r\n  \"a.car\",\r\n  \"new.car\",\r\n]\r\n"},
+		{"BOM, missing key",
+			"\ufeff# mictl\r\ninstances = 2\r\n",
+			"\ufeff# mictl\r\ninstances = 2\r\ncapps = [\"new.car\"]\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := mustParse(t, tc.src)
+			added, err := d.Root().AppendToArray("capps", "new.car")
+			if err != nil || !added {
+				t.Fatalf("AppendToArray = %v, %v", added, err)
+			}
+			if got := string(d.Bytes()); got != tc.want {
+				t.Fatalf("got\n%q\nwant\n%q", got, tc.want)
+			}
+			// A second time changes nothing.
+			added, err = d.Root().AppendToArray("capps", "new.car")
+			if err != nil || added || string(d.Bytes()) != tc.want {
+				t.Fatalf("again: %v, %v\n%q", added, err, d.Bytes())
+			}
+		})
+	}
+}
+
+func TestRemoveFromArray(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"one line, first", "capps = [\"old.car\", \"b.car\"]\n", "capps = [\"b.car\"]\n"},
+		{"one line, last", "capps = [\"a.car\", \"old.car\"]\n", "capps = [\"a.car\"]\n"},
+		{"one line, middle", "capps = [\"a.car\", \"old.car\", \"b.car\"]\n", "capps = [\"a.car\", \"b.car\"]\n"},
+		{"the only one", "capps = [\"old.car\"] # left empty\n", "capps = [] # left empty\n"},
+		{"its own line goes with its comment",
+			"capps = [\n  \"a.car\", # orders\n  \"old.car\", # old\n  \"b.car\"\n]\n",
+			"capps = [\n  \"a.car\", # orders\n  \"b.car\"\n]\n"},
+		{"last on its own line, no comma",
+			"capps = [\n  \"a.car\",\n  \"old.car\"\n]\n",
+			"capps = [\n  \"a.car\",\n]\n"},
+		{"bracket on its line",
+			"capps = [\"a.car\",\n         \"old.car\"]\n",
+			"capps = [\"a.car\",\n         ]\n"},
+		{"listed twice", "capps = [\"old.car\", \"a.car\", \"old.car\"]\n", "capps = [\"a.car\"]\n"},
+		{"CRLF",
+			"capps = [\r\n  \"old.car\",\r\n  \"a.car\",\r\n]\r\n",
+			"capps = [\r\n  \"a.car\",\r\n]\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := mustParse(t, tc.src)
+			removed, err := d.Root().RemoveFromArray("capps", "old.car")
+			if err != nil || !removed {
+				t.Fatalf("RemoveFromArray = %v, %v", removed, err)
+			}
+			if got := string(d.Bytes()); got != tc.want {
+				t.Fatalf("got\n%q\nwant\n%q", got, tc.want)
+			}
+			removed, err = d.Root().RemoveFromArray("capps", "old.car")
+			if err != nil || removed {
+				t.Fatalf("again: %v, %v", removed, err)
+			}
+		})
+	}
+}
+
+const mictlTOML = "\ufeff# mictl configuration\r\ninstances = 3\r\n\r\n" +
+	"# the edge instance\r\n[[instance]]\r\nname = \"mi-2\" # edge\r\noffset = 30\r\n\r\n" +
+	"[[instance]]\r\nname = \"mi-3\"\r\ncapps = [\r\n  \"a.car\", # orders\r\n]\r\n" +
+	"overrides = { \"server.hostname\" = \"mi-3.local\" }\r\n"
+
+func TestElementEdits(t *testing.T) {
+	d := mustParse(t, mictlTOML)
+	if _, ok := d.Element("instance", "name", "mi-9"); ok {
+		t.Fatal("found an [[instance]] named mi-9")
+	}
+	mi2, ok := d.Element("instance", "name", "mi-2")
+	if !ok {
+		t.Fatal("no [[instance]] named mi-2")
+	}
+	mi3, _ := d.Element("instance", "name", "mi-3")
+	if _, err := mi2.AppendToArray("capps", "new.car"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mi3.AppendToArray("capps", "new.car"); err != nil {
+		t.Fatal(err)
+	}
+	want := "\ufeff# mictl configuration\r\ninstances = 3\r\n\r\n" +
+		"# the edge instance\r\n[[instance]]\r\nname = \"mi-2\" # edge\r\noffset = 30\r\ncapps = [\"new.car\"]\r\n\r\n" +
+		"[[instance]]\r\nname = \"mi-3\"\r\ncapps = [\r\n  \"a.car\", # orders\r\n  \"new.car\",\r\n]\r\n" +
+		"overrides = { \"server.hostname\" = \"mi-3.local\" }\r\n"
+	if got := string(d.Bytes()); got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+	if v, _ := d.Root().Lookup("capps"); v != nil {
+		t.Fatalf("the top level got capps = %v", v)
+	}
+	if _, err := mi3.RemoveFromArray("capps", "a.car"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := mi3.Lookup("capps"); len(v.([]any)) != 1 || v.([]any)[0] != "new.car" {
+		t.Fatalf("mi-3 capps = %v", v)
+	}
+	if err := mi2.Set("offset", 31); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(d.Bytes()), "offset = 31\r\n") {
+		t.Fatalf("offset not set in mi-2:\n%s", d.Bytes())
+	}
+}
+
+func TestNewElementThenAppend(t *testing.T) {
+	d := mustParse(t, "instances = 2\n")
+	if err := d.AppendArrayElement("instance", []KeyValue{{"name", "mi-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	mi2, ok := d.Element("instance", "name", "mi-2")
+	if !ok {
+		t.Fatal("the new [[instance]] is not found")
+	}
+	if _, err := mi2.AppendToArray("capps", "x.car"); err != nil {
+		t.Fatal(err)
+	}
+	want := "instances = 2\n\n[[instance]]\nname = \"mi-2\"\ncapps = [\"x.car\"]\n"
+	if got := string(d.Bytes()); got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestArrayEditRefusals(t *testing.T) {
+	d := mustParse(t, "capps = \"a.car\"\nnested = [[1], [2]]\n")
+	src := string(d.Bytes())
+	if _, err := d.Root().AppendToArray("capps", "x.car"); err == nil || !strings.Contains(err.Error(), "not an array") {
+		t.Fatalf("append to a string: %v", err)
+	}
+	if _, err := d.Root().RemoveFromArray("nested", 1); err == nil || !strings.Contains(err.Error(), "edit it by hand") {
+		t.Fatalf("remove from nested arrays: %v", err)
+	}
+	if string(d.Bytes()) != src {
+		t.Fatal("a refused edit changed the document")
+	}
+	if removed, err := d.Root().RemoveFromArray("missing", "x"); removed || err != nil {
+		t.Fatalf("remove from a missing key = %v, %v", removed, err)
+	}
+	gone := Table{d: d, array: "instance", key: "name", value: "mi-9"}
+	if err := gone.Set("offset", 1); err == nil || !strings.Contains(err.Error(), `no [[instance]] table has name = "mi-9"`) {
+		t.Fatalf("set in a missing element: %v", err)
+	}
+}
+
+func mustParse(t *testing.T, src string) *Document {
+	t.Helper()
+	d, err := Parse("mictl.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// FuzzArrayEdits: on any document with an array of strings at key,
+// appending a new string then removing it gives a document that parses
+// and holds the array as it was, and changes no other value. Run it by
+// hand:
+//
+//	go test ./pkg/deploytoml -run '^$' -fuzz FuzzArrayEdits -fuzztime 20s
+func FuzzArrayEdits(f *testing.F) {
+	for _, src := range []string{
+		mictlTOML, "capps = []\n", "capps = [\"a\", 'b',]\n", "capps = [\n  \"a\", # c\n  \"b\"\n]\n",
+		"capps = [ # c\n]\n", "capps = [\"a\",\n   \"b\"]\r\n", "x = 1\n[t]\ncapps = [\"a\"]\n",
+	} {
+		f.Add(src, "capps")
+	}
+	f.Fuzz(func(t *testing.T, src, key string) {
+		d, err := Parse("fuzz.toml", []byte(src))
+		if err != nil {
+			return
+		}
+		before, ok := d.Lookup(key)
+		vals, isArray := before.([]any)
+		if !ok || !isArray {
+			return
+		}
+		for _, v := range vals {
+			if _, isString := v.(string); !isString {
+				return
+			}
+		}
+		added, err := d.Root().AppendToArray(key, "\x00new")
+		if err != nil {
+			if strings.Contains(err.Error(), "bug in mictl") {
+				t.Fatalf("append: %v\n%q", err, src)
+			}
+			return
+		}
+		if !added {
+			t.Fatalf("a new value was not added to %q", src)
+		}
+		removed, err := d.Root().RemoveFromArray(key, "\x00new")
+		if err != nil || !removed {
+			t.Fatalf("remove: %v, %v\n%q\n%q", removed, err, src, d.Bytes())
+		}
+		orig, _ := Parse("fuzz.toml", []byte(src))
+		if fmt.Sprint(toAny(orig.root)) != fmt.Sprint(toAny(d.root)) {
+			t.Fatalf("values changed:\n%q\n%q", src, d.Bytes())
+		}
+	})
+}
