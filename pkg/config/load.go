@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -89,6 +90,9 @@ func Load(src Sources) (*Config, error) {
 		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", unwrapPath(err))}
 	}
 
+	// A BOM is what some Windows editors start a UTF-8 file with; TOML
+	// has no place for one.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	var file fileSchema
 	var keys keyIndex
 	if path != "" {
