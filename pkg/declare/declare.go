@@ -137,10 +137,10 @@ func Remove(file, car string, scopes []Scope) (Result, error) {
 
 // editor is one edit of a mictl.toml.
 type editor struct {
-	file string // as given
-	dir  string // its directory, absolute: where relative entries start
-	doc  *deploytoml.Document
-	mode fs.FileMode
+	file    string // as given
+	dir     string // its directory, absolute: where relative entries start
+	doc     *deploytoml.Document
+	mode    fs.FileMode
 	created bool // the file does not exist yet
 }
 
