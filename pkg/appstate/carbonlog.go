@@ -1,0 +1,223 @@
+package appstate
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// EventKind is what MI's log says happened to a CApp.
+type EventKind int
+
+// The kinds of CApp log events.
+const (
+	Deployed   EventKind = iota // Successfully Deployed Carbon Application : <id>{super-tenant}
+	Undeployed                  // Successfully undeployed ... : <id>, or Undeploying Faulty Carbon Application On : <path>
+	Failed                      // a deployment failed: faulty, refused, or a duplicate id
+)
+
+// Event is one CApp line of MI's wso2carbon.log (docs/mi-integrations.md,
+// "Hot deployment"). MI names the application by its id (name_version)
+// in some lines and by its file in others: App or File is set.
+type Event struct {
+	Kind EventKind
+	App  string // name_version, "" when the line names a file
+	File string // the .car's base name, "" when the line names the app
+	// Message is why a deployment failed: the exception MI logs on the
+	// line after (for a faulty application, what the Management API calls
+	// its errorMessage), else the line itself.
+	Message string
+}
+
+// The lines, as CappDeployer writes them. Matching ignores case where MI
+// versions differ in it ("Successfully Undeployed" before 4.4).
+const (
+	lineDeployed       = "successfully deployed carbon application : "
+	lineUndeployed     = "successfully undeployed carbon application : "
+	lineUndeployFaulty = "undeploying faulty carbon application on : "
+	lineFaulty         = "error occurred while deploying the carbon application: "
+	lineRefused        = "error while deploying carbon application "
+	lineDuplicate      = "carbon application : "
+	duplicateTail      = " already exists. two applications can't have the same id."
+	tenantSuffix       = "{"
+	revertingTail      = ". reverting successfully deployed artifacts"
+)
+
+// ParseEvents reads MI log text and returns its CApp events in order.
+func ParseEvents(r io.Reader) []Event {
+	p := eventParser{awaiting: -1}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		p.line(sc.Text())
+	}
+	return p.events
+}
+
+// eventParser turns log lines into events, one line at a time, so that a
+// log read in pieces parses as the whole would.
+type eventParser struct {
+	events []Event
+	// awaiting is the failure whose exception may follow on the next
+	// line, -1 for none.
+	awaiting int
+}
+
+func (p *eventParser) line(line string) {
+	line = strings.TrimRight(line, "\r")
+	if p.awaiting >= 0 && !strings.HasPrefix(line, "[") && strings.TrimSpace(line) != "" {
+		p.events[p.awaiting].Message = exceptionMessage(line)
+		p.awaiting = -1
+		return
+	}
+	p.awaiting = -1
+	msg := line
+	if _, after, ok := strings.Cut(line, "} - "); ok && strings.HasPrefix(line, "[") {
+		msg = after // "[date] LEVEL {Class} - message"
+	}
+	ev, ok := parseMessage(msg)
+	if !ok {
+		return
+	}
+	p.events = append(p.events, ev)
+	if ev.Kind == Failed && ev.File != "" {
+		p.awaiting = len(p.events) - 1
+	}
+}
+
+func parseMessage(msg string) (Event, bool) {
+	lower := strings.ToLower(msg)
+	rest := func(prefix string) string { return strings.TrimSpace(msg[strings.Index(lower, prefix)+len(prefix):]) }
+	switch {
+	case strings.Contains(lower, lineDeployed):
+		return Event{Kind: Deployed, App: appID(rest(lineDeployed))}, true
+	case strings.Contains(lower, lineUndeployed):
+		return Event{Kind: Undeployed, App: appID(rest(lineUndeployed))}, true
+	case strings.Contains(lower, lineUndeployFaulty):
+		return Event{Kind: Undeployed, File: filepath.Base(rest(lineUndeployFaulty))}, true
+	case strings.Contains(lower, lineFaulty):
+		file := rest(lineFaulty)
+		if i := strings.Index(strings.ToLower(file), revertingTail); i >= 0 {
+			file = file[:i]
+		}
+		return Event{Kind: Failed, File: filepath.Base(strings.TrimSuffix(file, ".")), Message: msg}, true
+	case strings.Contains(lower, lineRefused):
+		return Event{Kind: Failed, File: filepath.Base(rest(lineRefused)), Message: msg}, true
+	case strings.Contains(lower, duplicateTail) && strings.Contains(lower, lineDuplicate):
+		id := rest(lineDuplicate)
+		id = id[:strings.Index(strings.ToLower(id), duplicateTail)]
+		return Event{Kind: Failed, App: id, Message: msg}, true
+	}
+	return Event{}, false
+}
+
+// appID cuts MI's tenant suffix ({super-tenant}) and trailing dots.
+func appID(s string) string {
+	if i := strings.Index(s, tenantSuffix); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimRight(s, ". ")
+}
+
+// exceptionMessage is a logged exception's message: the line after the
+// exception's class name ("org.apache.axis2.deployment.DeploymentException: <message>").
+func exceptionMessage(line string) string {
+	line = strings.TrimSpace(line)
+	if class, msg, ok := strings.Cut(line, ": "); ok && !strings.Contains(class, " ") && strings.Contains(class, ".") {
+		return msg
+	}
+	return line
+}
+
+// Last returns the last event about the application id or the file, and
+// whether there is one.
+func Last(events []Event, id, file string) (Event, bool) {
+	for i := len(events) - 1; i >= 0; i-- {
+		e := events[i]
+		if (e.App != "" && e.App == id) || (e.File != "" && e.File == file) {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// maxLogTail bounds what is read of a log that is not followed from an
+// offset: MI's wso2carbon.log can grow to hundreds of megabytes between
+// rotations, and the last deployments of a running server are near its end.
+const maxLogTail = 8 << 20
+
+// logFollower reads a log from an offset on, a little more at each call.
+type logFollower struct {
+	path string
+	off  int64
+	// skip is true while the first (partial) line of a tail is skipped.
+	skip bool
+	eventParser
+}
+
+// followLog starts following path at its current end: what MI logs from
+// now on. A missing file is followed from its start once it appears.
+func followLog(path string) *logFollower {
+	l := &logFollower{path: path, eventParser: eventParser{awaiting: -1}}
+	if fi, err := os.Stat(path); err == nil {
+		l.off = fi.Size()
+	}
+	return l
+}
+
+// tailLog starts at the last maxLogTail bytes of path (at a line start).
+func tailLog(path string) *logFollower {
+	l := followLog(path)
+	if l.off > maxLogTail {
+		l.off, l.skip = l.off-maxLogTail, true
+	} else {
+		l.off = 0
+	}
+	return l
+}
+
+// read adds the events logged since the last read. A log that shrank was
+// rotated or truncated: it is read again from its start.
+func (l *logFollower) read() error {
+	f, err := os.Open(l.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() < l.off {
+		l.off, l.skip = 0, false
+	}
+	if fi.Size() == l.off {
+		return nil
+	}
+	data, err := io.ReadAll(io.NewSectionReader(f, l.off, fi.Size()-l.off))
+	if err != nil {
+		return err
+	}
+	// Only whole lines: a line MI is writing now is read at the next call.
+	end := bytes.LastIndexByte(data, '\n') + 1
+	if end == 0 {
+		return nil
+	}
+	l.off += int64(end)
+	for _, line := range strings.Split(string(data[:end-1]), "\n") {
+		if l.skip {
+			l.skip = false
+			continue
+		}
+		l.line(line)
+	}
+	return nil
+}

@@ -1,0 +1,103 @@
+package appstate
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// MI's CappDeployer lines (docs/mi-integrations.md, "Hot deployment"), as
+// MI 4.4 and older versions write them, with the exception MI prints on
+// the line after an error and the stack trace after that.
+const miLog = "[2026-01-01 10:00:00,001]  INFO {CappDeployer} - Successfully Deployed Carbon Application : orders_1.0.0{super-tenant}\r\n" +
+	"[2026-01-01 10:00:01,001] ERROR {CappDeployer} - Error occurred while deploying the Carbon application: broken_1.0.0.car. Reverting successfully deployed artifacts in the CApp.\r\n" +
+	"org.apache.axis2.deployment.DeploymentException: org.apache.synapse.deployers.SynapseArtifactDeploymentException: API deployment from the file : /x/tmp/carbonapps/-1234/broken_1.0.0.car/b/b.xml : Failed.\r\n" +
+	"\tat org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer.deploy(CappDeployer.java:1)\r\n" +
+	"[2026-01-01 10:00:02,001] ERROR {CappDeployer} - Error occurred while deploying the Carbon application: /home/mi/repository/deployment/server/carbonapps/old_1.0.0.car\r\n" +
+	"[2026-01-01 10:00:03,001] ERROR {CappDeployer} - Carbon Application : orders_1.0.0 already exists. Two applications can't have the same Id. Deployment aborted.\r\n" +
+	"[2026-01-01 10:00:03,002] ERROR {CappDeployer} - Error while deploying carbon application /home/mi/repository/deployment/server/carbonapps/copy.car\r\n" +
+	"org.wso2.micro.core.util.CarbonException: Carbon Application : orders_1.0.0 already exists. Two applications can't have the same Id. Deployment aborted.\r\n" +
+	"[2026-01-01 10:00:04,001]  INFO {CappDeployer} - Undeploying Carbon Application : orders_1.0.0...\r\n" +
+	"[2026-01-01 10:00:04,002]  INFO {CappDeployer} - Successfully Undeployed Carbon Application : orders_1.0.0{super-tenant}\r\n" +
+	"[2026-01-01 10:00:05,001]  INFO {CappDeployer} - Undeploying Faulty Carbon Application On : /home/mi/repository/deployment/server/carbonapps/broken_1.0.0.car\r\n" +
+	"[2026-01-01 10:00:06,001]  INFO {API} - Initializing API: ordersAPI\r\n"
+
+func TestParseEvents(t *testing.T) {
+	got := ParseEvents(strings.NewReader(miLog))
+	want := []Event{
+		{Kind: Deployed, App: "orders_1.0.0"},
+		{Kind: Failed, File: "broken_1.0.0.car", Message: "org.apache.synapse.deployers.SynapseArtifactDeploymentException: API deployment from the file : /x/tmp/carbonapps/-1234/broken_1.0.0.car/b/b.xml : Failed."},
+		{Kind: Failed, File: "old_1.0.0.car", Message: "Error occurred while deploying the Carbon application: /home/mi/repository/deployment/server/carbonapps/old_1.0.0.car"},
+		{Kind: Failed, App: "orders_1.0.0", Message: "Carbon Application : orders_1.0.0 already exists. Two applications can't have the same Id. Deployment aborted."},
+		{Kind: Failed, File: "copy.car", Message: "Carbon Application : orders_1.0.0 already exists. Two applications can't have the same Id. Deployment aborted."},
+		{Kind: Undeployed, App: "orders_1.0.0"},
+		{Kind: Undeployed, File: "broken_1.0.0.car"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", got, want)
+	}
+	if e, ok := Last(got, "orders_1.0.0", ""); !ok || e.Kind != Undeployed {
+		t.Fatalf("last of orders = %+v, %v", e, ok)
+	}
+	if e, ok := Last(got, "broken_1.0.0", "broken_1.0.0.car"); !ok || e.Kind != Undeployed {
+		t.Fatalf("last of broken = %+v, %v", e, ok)
+	}
+	if _, ok := Last(got, "none_1.0.0", "none.car"); ok {
+		t.Fatal("found an event of an application the log does not name")
+	}
+}
+
+// A followed log is read as MI writes it: in pieces, a failure's
+// exception line possibly in the next piece, a half-written line left for
+// later, and a rotated (shorter) file read from its start.
+func TestLogFollower(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wso2carbon.log")
+	old := "[2026-01-01 09:00:00,000]  INFO {CappDeployer} - Successfully Deployed Carbon Application : before_1.0.0{super-tenant}\n"
+	write(t, path, old)
+	l := followLog(path)
+	lines := strings.SplitAfter(strings.ReplaceAll(miLog, "\r\n", "\n"), "\n")
+	appendTo(t, path, lines[0]+lines[1])
+	if err := l.read(); err != nil || len(l.events) != 2 {
+		t.Fatalf("after two lines: %+v, %v", l.events, err)
+	}
+	appendTo(t, path, lines[2]+"[2026-01-01 10:00:02,001] ERROR {CappDeployer} - Error occurred while deploying")
+	if err := l.read(); err != nil || len(l.events) != 2 || !strings.HasPrefix(l.events[1].Message, "org.apache.synapse") {
+		t.Fatalf("the exception on the next read: %+v, %v", l.events, err)
+	}
+	appendTo(t, path, " the Carbon application: x.car\n")
+	if err := l.read(); err != nil || len(l.events) != 3 || l.events[2].File != "x.car" {
+		t.Fatalf("a line finished later: %+v, %v", l.events, err)
+	}
+	write(t, path, lines[0]) // rotated
+	if err := l.read(); err != nil || len(l.events) != 4 || l.events[3].App != "orders_1.0.0" {
+		t.Fatalf("after rotation: %+v, %v", l.events, err)
+	}
+	tail := tailLog(path)
+	if err := tail.read(); err != nil || len(tail.events) != 1 {
+		t.Fatalf("tail: %+v, %v", tail.events, err)
+	}
+	if err := followLog(filepath.Join(t.TempDir(), "none.log")).read(); err != nil {
+		t.Fatalf("a log that does not exist yet: %v", err)
+	}
+}
+
+func write(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func appendTo(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,216 @@
+package appstate
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/mictl/mictl/pkg/home"
+)
+
+// Goal is what a wait waits for on every instance.
+type Goal int
+
+const (
+	// GoalActive: the application, this build, is active (or turned out
+	// faulty, which ends the wait for that instance too).
+	GoalActive Goal = iota
+	// GoalGone: MI no longer lists the application.
+	GoalGone
+)
+
+// Outcomes of a wait, per instance (besides StateActive and StateFaulty).
+const (
+	StateGone = "undeployed" // GoalGone reached
+)
+
+// Outcome is where one instance ended a wait.
+type Outcome struct {
+	Instance string
+	// State is StateActive or StateFaulty (GoalActive), StateGone
+	// (GoalGone), or StatePending when the goal was not reached.
+	State string
+	// Message is MI's errorMessage of a faulty application, or why an
+	// instance is still pending (its API's last error, ...).
+	Message string
+}
+
+// Done reports whether the instance reached the goal (a faulty
+// application ends a wait, and is not a success: see Failed).
+func (o Outcome) Done() bool { return o.State != StatePending }
+
+// Failed reports whether the instance did not end as the goal asks.
+func (o Outcome) Failed() bool { return o.State == StatePending || o.State == StateFaulty }
+
+// Waiter waits for one application to reach a goal on every target of a
+// session. Make it (NewWaiter) BEFORE anything changes, so that it knows
+// what the instances ran before: a rebuilt application that MI still runs
+// from its previous build is not taken for deployed.
+type Waiter struct {
+	s    *Session
+	app  Declared
+	goal Goal
+	// before is each target's state of the application at the start, and
+	// whether MI ran this very build then.
+	before []baseline
+}
+
+type baseline struct {
+	// state and message are the application's then; listed is whether MI
+	// listed it at all; current whether the instance held this build.
+	state, message  string
+	listed, current bool
+}
+
+// NewWaiter observes the session's instances once, as they are before the
+// change the wait is about. The session must follow the logs
+// (Options.Follow). From then on app counts as declared on every target
+// of the session, whether mictl.toml says so yet or not.
+func NewWaiter(ctx context.Context, s *Session, app Declared, goal Goal) *Waiter {
+	w := &Waiter{s: s, app: app, goal: goal, before: make([]baseline, len(s.targets))}
+	for i := range s.targets {
+		t := &s.targets[i]
+		if !slices.ContainsFunc(t.Declared, func(d Declared) bool { return d.Path == app.Path }) {
+			t.Declared = append(slices.Clip(t.Declared), app)
+		}
+	}
+	for i, o := range s.Observe(ctx) {
+		if o.Source == SourceLog {
+			// The followed log starts now; what ran before is in its past.
+			past := tailLog(home.CarbonLog(o.Target.Home))
+			_ = past.read()
+			o.Events = past.events
+		}
+		a := o.app(app)
+		b := baseline{state: a.State, current: a.DeployedFile != nil, listed: o.lists(app)}
+		if a.ErrorMessage != nil {
+			b.message = *a.ErrorMessage
+		}
+		w.before[i] = b
+	}
+	return w
+}
+
+// app is the application's state in observation o.
+func (o Observation) app(d Declared) App {
+	if d.App == nil {
+		return App{State: StateUnknown}
+	}
+	return o.declaredApp(d, o.listed(), map[int]bool{})
+}
+
+// lists reports whether MI lists the application d (active or faulty,
+// any build): in its Management API's answer, or, from its log, when the
+// last event about it is not an undeployment.
+func (o Observation) lists(d Declared) bool {
+	if o.Source == SourceLog {
+		e, ok := Last(o.Events, idOf(d), o.fileOf(d))
+		return ok && e.Kind != Undeployed
+	}
+	for _, l := range o.listed() {
+		if l.matches(idOf(d), o.fileOf(d)) {
+			return true
+		}
+	}
+	return false
+}
+
+func idOf(d Declared) string {
+	if d.App == nil {
+		return ""
+	}
+	return d.App.ID()
+}
+
+// Wait polls every interval until every running target reached the goal,
+// or ctx ends; progress (if not nil) hears of each instance once, when it
+// is done. Instances that do not run are pending: there is no MI to wait
+// for.
+func (w *Waiter) Wait(ctx context.Context, every time.Duration, progress func(Outcome)) []Outcome {
+	out := make([]Outcome, len(w.s.targets))
+	for i, t := range w.s.targets {
+		out[i] = Outcome{Instance: t.Name, State: StatePending}
+		if !t.Running {
+			out[i].Message = "not running: it gets the application when it starts"
+		}
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		pending := false
+		for i, o := range w.s.Observe(ctx) {
+			if out[i].Done() || !o.Target.Running {
+				continue
+			}
+			out[i] = w.outcome(i, o)
+			if out[i].Done() && progress != nil {
+				progress(out[i])
+			}
+			pending = pending || !out[i].Done()
+		}
+		if !pending {
+			return out
+		}
+		select {
+		case <-ctx.Done():
+			return out
+		case <-tick.C:
+		}
+	}
+}
+
+// outcome judges one observation of target i.
+func (w *Waiter) outcome(i int, o Observation) Outcome {
+	res := Outcome{Instance: o.Target.Name, State: StatePending}
+	if o.Err != nil {
+		res.Message = o.Err.Error()
+		return res
+	}
+	b := w.before[i]
+	if w.goal == GoalGone {
+		if o.Source == SourceLog && (!b.listed || w.eventSince(o, Undeployed)) || o.Source == SourceAPI && !o.lists(w.app) {
+			res.State = StateGone
+		}
+		return res
+	}
+	switch {
+	case b.current && b.listed:
+		// This build ran at the start already: it stands.
+		res.State, res.Message = b.state, b.message
+		return res
+	case b.listed && !w.eventSince(o, Deployed) && !w.eventSince(o, Failed):
+		// MI runs its previous build until its log says it deployed this one.
+		return res
+	}
+	a := o.app(w.app)
+	switch a.State {
+	case StateActive:
+		res.State = StateActive
+	case StateFaulty:
+		res.State = StateFaulty
+		if a.ErrorMessage != nil {
+			res.Message = *a.ErrorMessage
+		}
+	default:
+		if e, ok := w.lastEvent(o); ok && e.Kind == Failed {
+			// Refused before deployment (MI lists such a file nowhere).
+			res.State, res.Message = StateFaulty, e.Message
+		} else if a.Note != nil {
+			res.Message = *a.Note
+		}
+	}
+	return res
+}
+
+// lastEvent is the last event about the application in the instance's
+// log since the wait began.
+func (w *Waiter) lastEvent(o Observation) (Event, bool) {
+	return Last(o.Events, idOf(w.app), o.fileOf(w.app))
+}
+
+// eventSince reports whether the last event about the application since
+// the wait began is of kind k.
+func (w *Waiter) eventSince(o Observation, k EventKind) bool {
+	e, ok := w.lastEvent(o)
+	return ok && e.Kind == k
+}

@@ -1,0 +1,162 @@
+package appstate
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/mgmt"
+)
+
+const deployedLine = "[x]  INFO {CappDeployer} - Successfully Deployed Carbon Application : orders_1.0.0{super-tenant}\n"
+
+func logTo(t *testing.T, homeDir, text string) {
+	t.Helper()
+	path := home.CarbonLog(homeDir)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitOne waits for app on one instance, running change (what a deploy
+// does to the instance) after the waiter has seen the instance as it was.
+func waitOne(t *testing.T, target Target, app Declared, goal Goal, timeout time.Duration, change func()) Outcome {
+	t.Helper()
+	s := NewSession([]Target{target}, Options{Follow: true, Timeout: time.Second})
+	defer s.Close()
+	w := NewWaiter(context.Background(), s, app, goal)
+	change()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return w.Wait(ctx, 10*time.Millisecond, nil)[0]
+}
+
+func TestWaitForANewApplication(t *testing.T) {
+	dir := t.TempDir()
+	orders := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
+	f, url := newFakeMI(t)
+	h := t.TempDir()
+	target := Target{Name: "mi-1", Running: true, Home: h, URL: url}
+	got := waitOne(t, target, orders, GoalActive, 5*time.Second, func() {
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			deployTo(t, h, orders, "orders_1.0.0.car")
+			f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
+		}()
+	})
+	if got.State != StateActive || got.Failed() {
+		t.Fatalf("outcome %+v", got)
+	}
+
+	// Faulty: MI's errorMessage.
+	broken := buildCar(t, dir, capp.Spec{Name: "broken", Version: "1.0.0", Faulty: true})
+	got = waitOne(t, target, broken, GoalActive, 5*time.Second, func() {
+		deployTo(t, h, broken, "broken_1.0.0.car")
+		f.set(apps(nil, mgmt.Application{Name: "broken", Version: "1.0.0", ErrorMessage: "it broke"}))
+	})
+	if got.State != StateFaulty || got.Message != "it broke" || !got.Failed() {
+		t.Fatalf("outcome %+v", got)
+	}
+
+	// Never deployed: pending at the timeout.
+	never := buildCar(t, dir, capp.Spec{Name: "never", Version: "1.0.0"})
+	got = waitOne(t, target, never, GoalActive, 100*time.Millisecond, func() {})
+	if got.State != StatePending || !got.Failed() {
+		t.Fatalf("outcome %+v", got)
+	}
+}
+
+// A rebuilt application is not taken for deployed while MI still runs its
+// previous build: only MI's log line after the start says it deployed it.
+func TestWaitForARebuild(t *testing.T) {
+	dir := t.TempDir()
+	old := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
+	h := t.TempDir()
+	deployTo(t, h, old, "orders_1.0.0.car")
+	logTo(t, h, deployedLine)
+	if err := os.Remove(old.Path); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0", APIs: []capp.APISpec{{Context: "/v2"}}})
+	f, url := newFakeMI(t)
+	f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
+	target := Target{Name: "mi-1", Running: true, Home: h, URL: url}
+
+	got := waitOne(t, target, rebuilt, GoalActive, 150*time.Millisecond, func() { deployTo(t, h, rebuilt, "orders_1.0.0.car") })
+	if got.State != StatePending {
+		t.Fatalf("copied but not redeployed by MI: %+v", got)
+	}
+	got = waitOne(t, target, rebuilt, GoalActive, 5*time.Second, func() { logTo(t, h, deployedLine) })
+	if got.State != StateActive {
+		t.Fatalf("MI logged the deployment: %+v", got)
+	}
+	// The same build again: active at once, MI logs nothing new.
+	got = waitOne(t, target, rebuilt, GoalActive, 5*time.Second, func() {})
+	if got.State != StateActive {
+		t.Fatalf("already running: %+v", got)
+	}
+}
+
+func TestWaitUntilGone(t *testing.T) {
+	dir := t.TempDir()
+	orders := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
+	f, url := newFakeMI(t)
+	f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
+	h := t.TempDir()
+	deployTo(t, h, orders, "orders_1.0.0.car")
+	target := Target{Name: "mi-1", Running: true, Home: h, URL: url}
+	got := waitOne(t, target, orders, GoalGone, 100*time.Millisecond, func() {})
+	if got.State != StatePending {
+		t.Fatalf("still listed: %+v", got)
+	}
+	got = waitOne(t, target, orders, GoalGone, 5*time.Second, func() { f.set(apps(nil)) })
+	if got.State != StateGone || got.Failed() {
+		t.Fatalf("outcome %+v", got)
+	}
+}
+
+// With the Management API off the log says it all.
+func TestWaitFromTheLog(t *testing.T) {
+	dir := t.TempDir()
+	orders := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
+	h := t.TempDir()
+	target := Target{Name: "mi-1", Running: true, Home: h}
+	got := waitOne(t, target, orders, GoalActive, 5*time.Second, func() {
+		deployTo(t, h, orders, "orders_1.0.0.car")
+		logTo(t, h, deployedLine)
+	})
+	if got.State != StateActive {
+		t.Fatalf("deployed: %+v", got)
+	}
+	got = waitOne(t, target, orders, GoalActive, 5*time.Second, func() {})
+	if got.State != StateActive {
+		t.Fatalf("deployed before the wait: %+v", got)
+	}
+	got = waitOne(t, target, orders, GoalGone, 5*time.Second, func() {
+		logTo(t, h, "[x]  INFO {CappDeployer} - Successfully undeployed Carbon Application : orders_1.0.0{super-tenant}\n")
+	})
+	if got.State != StateGone {
+		t.Fatalf("undeployed: %+v", got)
+	}
+	broken := buildCar(t, dir, capp.Spec{Name: "broken", Version: "1.0.0", Faulty: true})
+	got = waitOne(t, target, broken, GoalActive, 5*time.Second, func() {
+		deployTo(t, h, broken, "broken_1.0.0.car")
+		logTo(t, h, "[x] ERROR {CappDeployer} - Error occurred while deploying the Carbon application: broken_1.0.0.car. Reverting successfully deployed artifacts in the CApp.\n"+
+			"org.apache.axis2.deployment.DeploymentException: it broke\n")
+	})
+	if got.State != StateFaulty || got.Message != "it broke" {
+		t.Fatalf("faulty: %+v", got)
+	}
+}
