@@ -114,9 +114,10 @@ type Error struct {
 	Hint   string // what to do about it
 	// ArtifactType is the type of the artifact at fault (StageArtifact).
 	ArtifactType string
-	// App is the application as far as its descriptors describe it, when
-	// the failure is in an artifact's own file (StageArtifact): MI knows
-	// that much of an application it lists as faulty. Nil otherwise.
+	// App is the application as far as its descriptors describe it (with
+	// its file's Path, Size and SHA256), when the failure is in an
+	// artifact's own file (StageArtifact): MI knows that much of an
+	// application it lists as faulty. Nil otherwise.
 	App *App
 	Err error // an underlying error, if any
 }
@@ -178,15 +179,31 @@ func ReadFrom(r io.ReaderAt, size int64, name string) (*App, error) {
 		return nil, err
 	}
 	app, err := rd.app()
+	var ae *Error
+	if errors.As(err, &ae) && ae.App != nil {
+		// MI deploys such an application as faulty: it is a build like
+		// any other, told from the next one by its digest.
+		if serr := ae.App.stamp(r, size, name); serr != nil {
+			return nil, rd.fail(StageArchive, "", "cannot read: "+errText(serr), "", serr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	sum := sha256.New()
-	if _, err := io.Copy(sum, io.NewSectionReader(r, 0, size)); err != nil {
+	if err := app.stamp(r, size, name); err != nil {
 		return nil, rd.fail(StageArchive, "", "cannot read: "+errText(err), "", err)
 	}
-	app.Path, app.Size, app.SHA256 = name, size, hex.EncodeToString(sum.Sum(nil))
 	return app, nil
+}
+
+// stamp sets the application's file: its name, size and SHA-256.
+func (a *App) stamp(r io.ReaderAt, size int64, name string) error {
+	sum := sha256.New()
+	if _, err := io.Copy(sum, io.NewSectionReader(r, 0, size)); err != nil {
+		return err
+	}
+	a.Path, a.Size, a.SHA256 = name, size, hex.EncodeToString(sum.Sum(nil))
+	return nil
 }
 
 // reader holds one Read's state: the zip's entries by cleaned name and the

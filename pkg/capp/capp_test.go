@@ -395,6 +395,9 @@ func TestBuildRoundTrip(t *testing.T) {
 	if !errors.As(err, &e) || e.Stage != StageArtifact || e.ArtifactType != TypeAPI || e.App == nil || e.App.ID() != "Orders_2.0.0" {
 		t.Fatalf("faulty build: %v", err)
 	}
+	if e.App.Size != int64(faulty.Len()) || len(e.App.SHA256) != 64 || e.App.Path != "test.car" {
+		t.Fatalf("a faulty build's file: %q, %d bytes, sha256 %q", e.App.Path, e.App.Size, e.App.SHA256)
+	}
 }
 
 func TestBuildRefusals(t *testing.T) {
