@@ -94,6 +94,12 @@ func buildPlan(cmd *cobra.Command, g *globalOptions, po *planOptions) (*planned,
 	if err != nil {
 		return nil, err
 	}
+	return planConfig(cfg, po)
+}
+
+// planConfig is buildPlan for a configuration already loaded (and
+// perhaps changed: mictl inspect plans it with one more CApp).
+func planConfig(cfg *config.Config, po *planOptions) (*planned, error) {
 	f, err := currentState(cfg)
 	if err != nil {
 		return nil, err

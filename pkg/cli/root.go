@@ -73,6 +73,8 @@ Exit codes:
 		newCmdVersion(streams),
 		newCmdSim(streams),
 		newCmdTop(streams, g),
+		newCmdInspect(streams, g),
+		newCmdApps(streams, g),
 	)
 	// mictl --version, as gh and docker take it; the version is read only
 	// when asked for (every mictl process, each simulated server included,

@@ -1,0 +1,142 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/appstate"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+type appsOptions struct {
+	output  string
+	timeout time.Duration
+}
+
+func newCmdApps(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &appsOptions{}
+	cmd := &cobra.Command{
+		Use:   "apps [NAME...]",
+		Short: "Show the CApps of every instance: active, faulty (and why) or pending",
+		Long: `Show, per instance, each Carbon Application: its name, version, state and
+artifacts. The state is MI's own, asked of every running instance's
+Management API (at once, one login each):
+
+  active   MI deployed it
+  faulty   MI could not deploy it; MI's error message follows the table
+  pending  mictl.toml declares it and MI does not run it (yet), or runs
+           another build of it (the file in the instance's carbonapps/ is
+           not the declared one yet)
+  unknown  the instance could not be asked (the reason is shown)
+
+Applications MI runs that mictl.toml does not declare are listed too.
+Instances that do not run show their declared applications as pending. An
+instance whose Management API is off ([mediation] internal_http_api_enable
+= false) is read from its repository/logs/wso2carbon.log instead.
+
+The Management API is reached over HTTPS on the instance's management port
+(9154 + offset) with management_user / management_password from mictl.toml
+(or MICTL_MANAGEMENT_PASSWORD); MI's self-signed certificate is trusted on
+loopback only. Each call gives up after --timeout.`,
+		Example: `  mictl apps
+  mictl apps mi-2
+  mictl apps -o json | jq '.instances[].apps[] | select(.state == "faulty")'`,
+		ValidArgsFunction: completeInstanceNames(g),
+		RunE: func(cmd *cobra.Command, names []string) error {
+			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
+				return err
+			}
+			return runApps(cmd, streams, g, o, names)
+		},
+	}
+	addDirFlag(cmd)
+	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
+	cmd.Flags().DurationVar(&o.timeout, "timeout", appstate.DefaultTimeout, "how long to wait for each instance's Management API")
+	return cmd
+}
+
+// appsReport is `mictl apps -o json`.
+type appsReport struct {
+	Instances []appstate.InstanceApps `json:"instances"`
+}
+
+func runApps(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *appsOptions, names []string) error {
+	e, err := openExisting(cmd, g, streams, lookOnly)
+	if err != nil {
+		return err
+	}
+	if err := checkNames(e.state, names); err != nil {
+		return err
+	}
+	e.warnConfig(streams)
+	cfg := e.cfg
+	if e.cfgErr != nil {
+		cfg = nil // its declarations cannot be trusted: show what MI runs
+	}
+	files := declaredFiles{}
+	var targets []appstate.Target
+	for _, inst := range e.state.Instances {
+		if len(names) == 0 || slices.Contains(names, inst.Name) {
+			targets = append(targets, appTarget(inst, cfg, files))
+		}
+	}
+	opts := sessionOptions(e.cfg)
+	opts.Timeout = o.timeout
+	s := appstate.NewSession(targets, opts)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout+time.Second)
+	defer cancel()
+	r := appsReport{Instances: []appstate.InstanceApps{}}
+	for _, obs := range s.Observe(ctx) {
+		r.Instances = append(r.Instances, appstate.View(obs))
+	}
+	if o.output == formatJSON {
+		return writeJSON(streams.Out, r)
+	}
+	return printApps(streams, r, e.state)
+}
+
+func printApps(streams *IOStreams, r appsReport, f *state.File) error {
+	if len(f.Instances) == 0 {
+		fmt.Fprintln(streams.ErrOut, noInstancesHint)
+		return nil
+	}
+	var rows [][]string
+	var notes []string
+	for _, inst := range r.Instances {
+		if len(inst.Apps) == 0 {
+			rows = append(rows, []string{inst.Name, "-", "-", "-", "-"})
+		}
+		for _, a := range inst.Apps {
+			arts := make([]string, len(a.Artifacts))
+			for i, art := range a.Artifacts {
+				arts[i] = art.Name + " (" + art.Type + ")"
+			}
+			rows = append(rows, []string{inst.Name, a.Name, orDash(deref(a.Version)), a.State, orDash(strings.Join(arts, ", "))})
+			switch {
+			case a.ErrorMessage != nil:
+				notes = append(notes, fmt.Sprintf("%s %s %s: %s", inst.Name, a.ID, a.State, *a.ErrorMessage))
+			case a.Note != nil:
+				notes = append(notes, fmt.Sprintf("%s %s: %s", inst.Name, a.ID, *a.Note))
+			}
+		}
+		switch {
+		case inst.Error != nil:
+			notes = append(notes, fmt.Sprintf("%s: %s", inst.Name, *inst.Error))
+		case inst.Note != nil:
+			notes = append(notes, fmt.Sprintf("%s: %s", inst.Name, *inst.Note))
+		}
+	}
+	if err := writeTable(streams.Out, formatTable, []string{"NAME", "APP", "VERSION", "STATE", "ARTIFACTS"}, rows); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(streams.Out, n)
+	}
+	return nil
+}
