@@ -1,10 +1,15 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
@@ -12,6 +17,7 @@ import (
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 // What the CApp commands (inspect, apps, deploy, undeploy) share.
@@ -166,3 +172,124 @@ func humanSize(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// appDeployment is what deploy and undeploy work on: the configuration as
+// the daemon's reload will plan it (mictl.toml under the planning flags
+// of the last mictl up), and what runs.
+type appDeployment struct {
+	cfg     *config.Config
+	offsets []int
+	e       *existing
+}
+
+// openAppDeployment loads it. A mictl.toml that does not load is refused
+// (exit 2): mictl would not edit a file it cannot read, and a reload
+// would refuse it anyway.
+func openAppDeployment(cmd *cobra.Command, g *globalOptions, streams *IOStreams) (*appDeployment, error) {
+	e, err := openExisting(cmd, g, streams, lookOnly)
+	if err != nil {
+		return nil, err
+	}
+	if e.cfgErr != nil {
+		return nil, fmt.Errorf("fix mictl.toml first: %w", e.cfgErr)
+	}
+	cfg, offsets, err := newFollow(g.configPath, e.cfg).Load(e.state.UpArgs)
+	if err != nil {
+		return nil, err
+	}
+	return &appDeployment{cfg: cfg, offsets: offsets, e: e}, nil
+}
+
+// targets are the instances names (all the configuration's when none)
+// as appstate looks at them; those the state file does not know do not
+// run.
+func (d *appDeployment) targets(names []string) []appstate.Target {
+	if len(names) == 0 {
+		names = d.cfg.Names()
+	}
+	files := declaredFiles{}
+	out := make([]appstate.Target, 0, len(names))
+	for _, n := range names {
+		if inst, ok := d.e.state.Instance(n); ok {
+			out = append(out, appTarget(*inst, d.cfg, files))
+		} else {
+			out = append(out, appstate.Target{Name: n, State: "not started", Declared: declaredFor(d.cfg, n, files)})
+		}
+	}
+	return out
+}
+
+// waiter prepares --wait for app on the targets of names, before anything
+// changes (see appstate.NewWaiter); nil when nothing runs.
+func (d *appDeployment) waiter(ctx context.Context, names []string, app appstate.Declared, goal appstate.Goal) (*appstate.Waiter, *appstate.Session) {
+	targets := d.targets(names)
+	if !slices.ContainsFunc(targets, func(t appstate.Target) bool { return t.Running }) {
+		return nil, nil
+	}
+	opts := sessionOptions(d.cfg)
+	opts.Follow = true
+	s := appstate.NewSession(targets, opts)
+	return appstate.NewWaiter(ctx, s, app, goal), s
+}
+
+// reload asks the daemon (started again first if it died while
+// instances run) to apply the edited mictl.toml; reloaded is false when
+// no daemon runs. The daemon's errors keep their exit codes.
+func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloaded bool, err error) {
+	e := d.e
+	if e.store == nil {
+		return false, nil
+	}
+	if err := ensureDaemon(ctx, e); err != nil {
+		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
+	}
+	_, err = askDaemon(ctx, e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
+		func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
+	switch {
+	case errors.Is(err, supervisor.ErrNoDaemon):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("mictl.toml is edited, but the daemon's reload failed: %w", err)
+	}
+	return true, nil
+}
+
+// waitApp runs a wait and reports it: each instance on stderr as it is
+// done, then a failure (exit 3) naming every instance that did not get
+// there, with MI's reason.
+// goal is the word for the outcome waited for: "active", "undeployed".
+func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, goal string, timeout time.Duration) error {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	outcomes := w.Wait(ctx, waitPoll, func(o appstate.Outcome) {
+		fmt.Fprintf(streams.ErrOut, "%s: %s %s (%s)\n", o.Instance, what, o.State, time.Since(start).Round(time.Millisecond))
+	})
+	var failed, done []string
+	for _, o := range outcomes {
+		switch {
+		case o.State == appstate.StateFaulty:
+			failed = append(failed, fmt.Sprintf("%s: faulty: %s", o.Instance, o.Message))
+		case o.State == appstate.StatePending && strings.HasPrefix(o.Message, "not running"):
+			fmt.Fprintf(streams.ErrOut, "%s: %s\n", o.Instance, o.Message)
+		case o.State == appstate.StatePending:
+			why := ""
+			if o.Message != "" {
+				why = ": " + o.Message
+			}
+			failed = append(failed, fmt.Sprintf("%s: still pending after %s%s", o.Instance, timeout, why))
+		default:
+			done = append(done, o.Instance)
+		}
+	}
+	if len(failed) > 0 {
+		return exitcode.With(exitcode.Runtime, fmt.Errorf("%s is not %s everywhere:\n  %s", what, goal, strings.Join(failed, "\n  ")))
+	}
+	if len(done) > 0 {
+		fmt.Fprintf(streams.Out, "%s %s on %s\n", what, goal, strings.Join(done, ", "))
+	}
+	return nil
+}
+
+// waitPoll is how often --wait asks the instances.
+const waitPoll = 200 * time.Millisecond

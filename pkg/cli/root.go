@@ -75,6 +75,8 @@ Exit codes:
 		newCmdTop(streams, g),
 		newCmdInspect(streams, g),
 		newCmdApps(streams, g),
+		newCmdDeploy(streams, g),
+		newCmdUndeploy(streams, g),
 	)
 	// mictl --version, as gh and docker take it; the version is read only
 	// when asked for (every mictl process, each simulated server included,

@@ -336,7 +336,12 @@ func (r *resolver) capps(paths []string, key string) ([]string, error) {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(r.path), p)
 		}
-		p = filepath.Clean(p)
+		// Absolute, as Config says: a path from ./mictl.toml would be
+		// relative to the working directory, which the daemon and every
+		// command comparing paths must not depend on.
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
 		if seen[p] {
 			return nil, &Error{Where: where, Msg: fmt.Sprintf("%s: %s is listed twice", key, p)}
 		}

@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/appstate"
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/declare"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
+)
+
+type deployOptions struct {
+	wait    bool
+	timeout time.Duration
+}
+
+// defaultWaitTimeout bounds --wait of deploy and undeploy.
+const defaultWaitTimeout = 2 * time.Minute
+
+func newCmdDeploy(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &deployOptions{}
+	cmd := &cobra.Command{
+		Use:   "deploy FILE.car [NAME...]",
+		Short: "Declare a CApp in mictl.toml and deploy it to every instance (or the named ones)",
+		Long: `Add a Carbon Application (.car) to the deployment and deploy it now.
+
+First everything is checked, and nothing is changed when a check fails:
+the file must be a CApp MI would deploy (exit 2: not a zip, no
+artifacts.xml, larger than a CApp may be, a path that escapes the archive,
+an inbound endpoint port outside 1-65535, or the same name and version as
+another CApp of a target instance), and the configuration with the file
+must have no port conflict (exit 1: an inbound endpoint port that would
+clash between instances or with a process of the host, named with the
+endpoint, the port and the other party).
+
+Then the file is added to mictl.toml: to the top-level capps (every
+instance) when no NAME is given, else to the capps of each named
+instance's [[instance]] table (created when missing). Comments and layout
+are kept; the path is stored relative to mictl.toml's directory when the
+file is below it. A file declared already changes nothing.
+
+Then the supervisor daemon is asked to reload: it copies the file into
+each target's repository/deployment/server/carbonapps/, where MI's hot
+deployment picks it up (every 15 s in MI, every second in the simulator);
+nothing restarts. With no daemon running, the next mictl up deploys it.
+
+--wait then waits until MI lists the application as active on every
+running target (asking each instance's Management API, or reading its
+wso2carbon.log when the API is off), and fails (exit 3) naming each
+instance where it is faulty, with MI's error message, or still pending
+when --timeout ends. A rebuilt file of an application that runs already
+counts as deployed only once MI logs that it deployed it again.`,
+		Example: `  mictl deploy build/orders_1.0.0.car --wait
+  mictl deploy build/edge_1.0.0.car mi-2 mi-3
+  mictl inspect build/orders_1.0.0.car && mictl deploy build/orders_1.0.0.car`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDeploy(cmd, streams, g, o, args[0], args[1:])
+		},
+	}
+	addDirFlag(cmd)
+	addWaitFlags(cmd, &o.wait, &o.timeout, "until MI lists the application as active on every running target")
+	return cmd
+}
+
+func addWaitFlags(cmd *cobra.Command, wait *bool, timeout *time.Duration, until string) {
+	cmd.Flags().BoolVar(wait, "wait", false, "wait "+until)
+	cmd.Flags().DurationVar(timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
+}
+
+func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *deployOptions, file string, names []string) error {
+	app, faulty, err := readCApp(file)
+	if err != nil {
+		return err
+	}
+	d, err := openAppDeployment(cmd, g, streams)
+	if err != nil {
+		return err
+	}
+	if err := checkInstanceNames(d.cfg, names); err != nil {
+		return err
+	}
+	names = compact(names)
+	cfgFile := configFile(g)
+	scopes := d.undeclared(app.Path, names)
+	if len(scopes) == 0 {
+		fmt.Fprintf(streams.ErrOut, "%s is declared already in %s: nothing changed\n", file, cfgFile)
+	} else if err := checkDeploy(d, app, file, names); err != nil {
+		return err
+	}
+	if faulty != "" {
+		fmt.Fprintf(streams.ErrOut, "warning: MI will deploy %s as faulty (its artifacts fail to deploy): %s\n", app.ID(), faulty)
+	}
+	var w *appstate.Waiter
+	if o.wait {
+		var s *appstate.Session
+		if w, s = d.waiter(cmd.Context(), names, appstate.Declared{Path: app.Path, App: app}, appstate.GoalActive); s != nil {
+			defer s.Close()
+		}
+	}
+	if len(scopes) > 0 {
+		r, err := declare.Add(cfgFile, app.Path, scopes)
+		if err != nil {
+			return err
+		}
+		if r.Created {
+			fmt.Fprintf(streams.ErrOut, "created %s\n", cfgFile)
+		}
+		fmt.Fprintf(streams.ErrOut, "declared %s (%s) in %s of %s\n", app.ID(), r.Entry, joinScopes(r.Changed), cfgFile)
+		reloaded, err := d.reload(cmd.Context(), streams)
+		if err != nil {
+			return err
+		}
+		if !reloaded {
+			fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the next mictl up deploys %s\n", app.ID())
+			return nil
+		}
+	}
+	switch {
+	case w != nil:
+		return waitApp(cmd.Context(), streams, w, app.ID(), appstate.StateActive, o.timeout)
+	case o.wait:
+		fmt.Fprintf(streams.ErrOut, "no target instance runs: %s deploys when they start (mictl up)\n", app.ID())
+	case len(scopes) > 0:
+		fmt.Fprintf(streams.ErrOut, "the daemon deploys %s into the running instances; MI picks it up at its next scan (mictl apps shows it, --wait waits for it)\n", app.ID())
+	}
+	return nil
+}
+
+// undeclared lists the scopes of names (the top level when none) that do
+// not declare the file at path yet: nothing for a file the top level
+// declares, which every instance runs.
+func (d *appDeployment) undeclared(path string, names []string) []declare.Scope {
+	if slices.Contains(d.cfg.CApps, path) {
+		return nil
+	}
+	var out []declare.Scope
+	for _, s := range declare.Scopes(names) {
+		if ic, ok := d.cfg.InstanceSettings(s.Instance); s.Instance != "" && ok && slices.Contains(ic.CApps, path) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func joinScopes(scopes []declare.Scope) string {
+	out := make([]string, len(scopes))
+	for i, s := range scopes {
+		out[i] = s.String()
+	}
+	return strings.Join(out, ", ")
+}
+
+// compact drops repeated names, keeping the first of each.
+func compact(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// checkDeploy plans the configuration with the app declared, as the
+// daemon's reload will, and refuses what the reload would refuse: a CApp
+// of the same id on a target (exit 2), and any port conflict (exit 1).
+func checkDeploy(d *appDeployment, app *capp.App, file string, names []string) error {
+	t, err := reconcile.Build(withCApp(d.cfg, app.Path, names), d.e.state, reconcile.Options{Offsets: d.offsets})
+	if err != nil {
+		return err
+	}
+	report := t.Conflicts()
+	if report.OK() {
+		return nil
+	}
+	refused := &check.ConflictError{Report: report, Refused: fmt.Sprintf("refusing to deploy %s (%s), nothing was changed", app.ID(), file)}
+	if hints := deployHints(report, app, file, t); len(hints) > 0 {
+		return fmt.Errorf("%w\n%s", refused, strings.Join(hints, "\n"))
+	}
+	return refused
+}
+
+// deployHints says what fixes the conflicts the application's own
+// endpoints are in.
+func deployHints(report check.Report, app *capp.App, file string, t *reconcile.Target) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(h string) {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	for _, c := range report.Conflicts {
+		var mine *check.Party
+		for i, p := range c.Parties {
+			if p.Role == ports.RoleInbound && p.Listener != nil && strings.HasPrefix(*p.Listener, listenerPrefix(app)) {
+				mine = &c.Parties[i]
+			}
+		}
+		if mine == nil {
+			continue
+		}
+		switch c.Kind {
+		case check.KindHost:
+			add(fmt.Sprintf("fix: free port %d on this host, or change the port of %s's endpoint in the CApp and rebuild it", c.Port, app.ID()))
+		case check.KindPlan:
+			if len(c.Instances) == 2 && !shiftedIn(t, mine) {
+				add(fmt.Sprintf("fix: the endpoint's port gets no offset: remove inbound.port_offset_enable = false (%s or the [[instance]] overrides; mictl then turns it on), or deploy the app to one instance only (mictl deploy %s %s)",
+					t.Source.Path, file, c.Instances[0]))
+			} else {
+				add(fmt.Sprintf("fix: change the port of the endpoint %s in the CApp, or the other party's port", strings.TrimPrefix(*mine.Listener, listenerPrefix(app))))
+			}
+		default:
+			add(fmt.Sprintf("fix: change the port of %s's endpoint in the CApp, or the instance's offset", app.ID()))
+		}
+	}
+	return out
+}
+
+// shiftedIn reports whether MI adds the offset to party p's port in its
+// instance of t's plan.
+func shiftedIn(t *reconcile.Target, p *check.Party) bool {
+	for _, inst := range t.Plan.Instances {
+		if inst.Name != p.Instance {
+			continue
+		}
+		for _, e := range inst.Extras {
+			if e.Role == p.Role && e.Name == *p.Listener {
+				return e.Shifted
+			}
+		}
+	}
+	return false
+}

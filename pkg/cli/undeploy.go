@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/appstate"
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/declare"
+	"github.com/mictl/mictl/pkg/exitcode"
+)
+
+type undeployOptions struct {
+	wait    bool
+	timeout time.Duration
+}
+
+func newCmdUndeploy(streams *IOStreams, g *globalOptions) *cobra.Command {
+	o := &undeployOptions{}
+	cmd := &cobra.Command{
+		Use:   "undeploy APP [NAME...]",
+		Short: "Remove a CApp from mictl.toml and undeploy it from the instances",
+		Long: `Take a Carbon Application out of the deployment. APP is its name
+(orders), its name and version as MI names it (orders_1.0.0), or the path
+of its .car file.
+
+Without NAME it is removed from mictl.toml everywhere it is declared: the
+top-level capps and every [[instance]] table. With NAMEs, from the capps of
+those instances' [[instance]] tables (an application the top level declares
+runs on every instance: undeploy it everywhere, or move it into the tables
+of the instances that keep it). Comments and layout are kept.
+
+Then the supervisor daemon is asked to reload: it removes the file from
+the instances' carbonapps/, and MI's hot deployment undeploys the
+application; nothing restarts. --wait waits until MI no longer lists it on
+any running target (exit 3 naming those that still do when --timeout ends).
+
+An APP that mictl.toml does not declare is an error (exit 2) listing the
+applications it does declare.`,
+		Example: `  mictl undeploy orders --wait
+  mictl undeploy orders_1.0.0 mi-2
+  mictl undeploy build/orders_1.0.0.car`,
+		Args: usageArgs(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runUndeploy(cmd, streams, g, o, args[0], compact(args[1:]))
+		},
+	}
+	addDirFlag(cmd)
+	addWaitFlags(cmd, &o.wait, &o.timeout, "until MI no longer lists the application on any running target")
+	return cmd
+}
+
+func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *undeployOptions, appArg string, names []string) error {
+	d, err := openAppDeployment(cmd, g, streams)
+	if err != nil {
+		return err
+	}
+	if err := checkInstanceNames(d.cfg, names); err != nil {
+		return err
+	}
+	files := declaredFiles{}
+	app, err := d.findDeclared(appArg, files)
+	if err != nil {
+		return err
+	}
+	cfgFile := configFile(g)
+	scopes, err := d.declaringScopes(app.Path, names)
+	if err != nil {
+		return err
+	}
+	what := app.Path
+	if app.App != nil {
+		what = app.App.ID()
+	}
+	var w *appstate.Waiter
+	if o.wait {
+		var s *appstate.Session
+		if w, s = d.waiter(cmd.Context(), d.runningIt(app.Path, names), app, appstate.GoalGone); s != nil {
+			defer s.Close()
+		}
+	}
+	r, err := declare.Remove(cfgFile, app.Path, scopes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(streams.ErrOut, "removed %s (%s) from %s of %s\n", what, app.Path, joinScopes(r.Changed), cfgFile)
+	reloaded, err := d.reload(cmd.Context(), streams)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !reloaded:
+		fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the instances start without %s at the next mictl up\n", what)
+	case w != nil:
+		return waitApp(cmd.Context(), streams, w, what, appstate.StateGone, o.timeout)
+	case !o.wait:
+		fmt.Fprintf(streams.ErrOut, "the daemon removes %s from the running instances; MI undeploys it at its next scan\n", what)
+	}
+	return nil
+}
+
+// findDeclared is the one declared CApp appArg names: by path (a .car),
+// by MI's name_version, or by name. None, or several, is a usage error
+// listing the declared applications.
+func (d *appDeployment) findDeclared(appArg string, files declaredFiles) (appstate.Declared, error) {
+	var all []appstate.Declared
+	for _, p := range d.declaredPaths() {
+		all = append(all, files.get(p))
+	}
+	byPath := strings.EqualFold(filepath.Ext(appArg), ".car")
+	abs, _ := filepath.Abs(appArg)
+	var found []appstate.Declared
+	for _, decl := range all {
+		switch {
+		case byPath:
+			if decl.Path == abs {
+				found = append(found, decl)
+			}
+		case decl.App != nil:
+			if decl.App.ID() == appArg || decl.App.Name == appArg {
+				found = append(found, decl)
+			}
+		case strings.TrimSuffix(filepath.Base(decl.Path), filepath.Ext(decl.Path)) == appArg:
+			found = append(found, decl) // unreadable: known by its file name
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return appstate.Declared{}, exitcode.Usagef("%s names %d declared CApps: %s; name one by name_version or by its path",
+			appArg, len(found), describeDeclared(found))
+	case len(all) == 0:
+		return appstate.Declared{}, exitcode.Usagef("%s is not declared in mictl.toml, which declares no CApp (mictl deploy FILE.car adds one)", appArg)
+	}
+	return appstate.Declared{}, exitcode.Usagef("%s is not declared in mictl.toml; it declares: %s", appArg, describeDeclared(all))
+}
+
+// declaredPaths are every path mictl.toml declares, top level first,
+// each once.
+func (d *appDeployment) declaredPaths() []string {
+	out := slices.Clone(d.cfg.CApps)
+	for _, ic := range d.cfg.Instance {
+		for _, p := range ic.CApps {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func describeDeclared(decls []appstate.Declared) string {
+	out := make([]string, len(decls))
+	for i, decl := range decls {
+		if decl.App != nil {
+			out[i] = fmt.Sprintf("%s (%s)", decl.App.ID(), decl.Path)
+		} else {
+			out[i] = fmt.Sprintf("%s (unreadable: %v)", decl.Path, decl.Err)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// declaringScopes are the lists to remove path from: without names, every
+// list that declares it; with names, their [[instance]] tables, which must
+// all declare it.
+func (d *appDeployment) declaringScopes(path string, names []string) ([]declare.Scope, error) {
+	top := slices.Contains(d.cfg.CApps, path)
+	var out []declare.Scope
+	if len(names) == 0 {
+		if top {
+			out = append(out, declare.Scope{})
+		}
+		for _, ic := range d.cfg.Instance {
+			if slices.Contains(ic.CApps, path) {
+				out = append(out, declare.Scope{Instance: ic.Name})
+			}
+		}
+		return out, nil
+	}
+	if top {
+		return nil, exitcode.Usagef("%s is declared for every instance (capps at %s): undeploy it from all (no NAME), or move it into the [[instance]] tables of the instances that keep it",
+			path, d.cfg.CAppsPos)
+	}
+	var missing []string
+	for _, n := range names {
+		if ic, ok := d.cfg.InstanceSettings(n); ok && slices.Contains(ic.CApps, path) {
+			out = append(out, declare.Scope{Instance: n})
+		} else {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, exitcode.Usagef("%s is not declared for %s; it is for: %s", path, strings.Join(missing, ", "), strings.Join(d.runningIt(path, nil), ", "))
+	}
+	return out, nil
+}
+
+// runningIt are the instances of names (all when none) that the
+// configuration has run path.
+func (d *appDeployment) runningIt(path string, names []string) []string {
+	if len(names) > 0 {
+		return names
+	}
+	var out []string
+	for _, n := range d.cfg.Names() {
+		if slices.ContainsFunc(d.cfg.CAppsOf(n), func(c config.CApp) bool { return c.Path == path }) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
