@@ -20,8 +20,6 @@ import (
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/mgmt"
-	"github.com/mictl/mictl/pkg/ports"
-	"github.com/mictl/mictl/pkg/sim"
 )
 
 // buildCar writes a CApp of spec into dir and reads it back.
@@ -50,7 +48,7 @@ func buildCar(t *testing.T, dir string, spec capp.Spec) Declared {
 // same modification time), as name.
 func deployTo(t *testing.T, homeDir string, d Declared, name string) {
 	t.Helper()
-	dir := filepath.Join(homeDir, filepath.FromSlash(sim.CarbonAppsDir))
+	dir := home.CarbonAppsDir(homeDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -243,23 +241,20 @@ func TestSessionObserve(t *testing.T) {
 	}
 }
 
-func TestManagementURL(t *testing.T) {
+func TestAPIEnabled(t *testing.T) {
 	h := t.TempDir()
-	var set ports.Set
-	set[ports.Management] = 9164
-	for bind, want := range map[string]string{
-		"127.0.0.1": "https://127.0.0.1:9164", "0.0.0.0": "https://127.0.0.1:9164", "::": "https://[::1]:9164",
-		"::1": "https://[::1]:9164", "": "https://127.0.0.1:9164", "10.1.2.3": "https://10.1.2.3:9164",
-	} {
-		if got := ManagementURL(bind, set, h); got != want {
-			t.Errorf("bind %q: %s, want %s", bind, got, want)
-		}
+	if !APIEnabled(h) {
+		t.Fatal("no deployment.toml: MI's default is on")
 	}
 	if err := os.MkdirAll(filepath.Dir(home.ConfPath(h)), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	write(t, home.ConfPath(h), "[mediation]\ninternal_http_api_enable = true\n")
+	if !APIEnabled(h) {
+		t.Fatal("on")
+	}
 	write(t, home.ConfPath(h), "[mediation]\ninternal_http_api_enable = false\n")
-	if got := ManagementURL("127.0.0.1", set, h); got != "" {
-		t.Fatalf("API off: %q", got)
+	if APIEnabled(h) {
+		t.Fatal("off")
 	}
 }

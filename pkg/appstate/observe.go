@@ -6,11 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,7 +17,6 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/mgmt"
 	"github.com/mictl/mictl/pkg/ports"
-	"github.com/mictl/mictl/pkg/sim"
 )
 
 // DefaultTimeout bounds one call to an instance's Management API.
@@ -133,7 +130,7 @@ type fileKey struct {
 // whose SHA-256 is the declared file's. Nil when carbonapps/ cannot be
 // read.
 func (s *Session) copies(t Target) map[string]string {
-	dir := filepath.Join(t.Home, filepath.FromSlash(sim.CarbonAppsDir))
+	dir := home.CarbonAppsDir(t.Home)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if os.IsNotExist(err) {
@@ -197,27 +194,10 @@ func (s *Session) hash(k fileKey) string {
 	return h
 }
 
-// ManagementURL is the Management API of an instance binding bind with
-// the Management port of ps, "" when the instance at home has it off
-// ([mediation] internal_http_api_enable = false in its deployment.toml).
-// A wildcard bind is reached on loopback.
-func ManagementURL(bind string, ps ports.Set, homeDir string) string {
-	if !apiEnabled(homeDir) {
-		return ""
-	}
-	host := bind
-	switch ip := net.ParseIP(bind); {
-	case bind == "", ip != nil && ip.IsUnspecified() && ip.To4() != nil:
-		host = "127.0.0.1"
-	case ip != nil && ip.IsUnspecified():
-		host = "::1"
-	}
-	return "https://" + net.JoinHostPort(host, strconv.Itoa(ps[ports.Management]))
-}
-
-// apiEnabled reads the instance's rendered deployment.toml: MI serves its
-// Management API unless internal_http_api_enable is false.
-func apiEnabled(homeDir string) bool {
+// APIEnabled reads the rendered deployment.toml of the instance at
+// homeDir: MI serves its Management API unless
+// [mediation] internal_http_api_enable is false.
+func APIEnabled(homeDir string) bool {
 	data, err := os.ReadFile(home.ConfPath(homeDir))
 	if err != nil {
 		return true

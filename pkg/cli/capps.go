@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -91,11 +92,12 @@ func declaredFor(cfg *config.Config, name string, files declaredFiles) []appstat
 // not, reached where it binds, with the CApps cfg declares for it.
 func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) appstate.Target {
 	live := liveState(inst)
-	return appstate.Target{
-		Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Home: inst.Home,
-		URL:      appstate.ManagementURL(inst.Bind, inst.Ports, inst.Home),
-		Declared: declaredFor(cfg, inst.Name, files),
+	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Home: inst.Home,
+		Declared: declaredFor(cfg, inst.Name, files)}
+	if appstate.APIEnabled(inst.Home) {
+		t.URL = observe.ManagementURL(&inst)
 	}
+	return t
 }
 
 // sessionOptions are the Management API credentials of cfg.

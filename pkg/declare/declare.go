@@ -102,7 +102,7 @@ func Add(file, car string, scopes []Scope) (Result, error) {
 }
 
 // Remove takes the .car at car out of file's scopes: every entry that
-// names it, however spelled. A scope whose table does not exist, or that
+// names it, however spelled, and the capps key once it is empty. A scope whose table does not exist, or that
 // does not declare it, is in Already. The file is written only when
 // something was removed.
 func Remove(file, car string, scopes []Scope) (Result, error) {
@@ -129,6 +129,11 @@ func Remove(file, car string, scopes []Scope) (Result, error) {
 			if _, err := t.RemoveFromArray(cappsKey, e); err != nil {
 				return Result{}, fmt.Errorf("remove %s from %s of %s: %w", e, s, file, err)
 			}
+		}
+		// An emptied list goes with its line, unless it cannot (it shares
+		// the line): then capps = [] stays, which means the same.
+		if v, _ := t.Lookup(cappsKey); len(v.([]any)) == 0 {
+			_, _ = t.Delete(cappsKey)
 		}
 		r.Changed = append(r.Changed, s)
 	}

@@ -143,6 +143,13 @@ func TestRemove(t *testing.T) {
 	if got := read(t, file); !strings.HasPrefix(got, "capps = [\"a.car\"] # shared\n") {
 		t.Fatalf("top level: %q", got)
 	}
+	// The last one: the key goes too.
+	if r, err = Remove(file, filepath.Join(dir, "a.car"), Scopes(nil)); err != nil || len(r.Changed) != 1 {
+		t.Fatalf("Remove the last = %+v, %v", r, err)
+	}
+	if got := read(t, file); !strings.HasPrefix(got, "\n[[instance]]\nname = \"mi-2\"\n") {
+		t.Fatalf("an emptied capps stays: %q", got)
+	}
 	// Nothing to remove: the file is not written.
 	fi, _ := os.Stat(file)
 	if r, err = Remove(file, car, Scopes(nil)); err != nil || len(r.Changed) != 0 {

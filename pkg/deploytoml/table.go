@@ -299,3 +299,34 @@ func skipBlanks(src []byte, off int) int {
 func ownLine(src []byte, open, lineStart, start int) bool {
 	return lineStart > open && len(bytes.Trim(src[lineStart:start], " \t")) == 0
 }
+
+// Delete removes the key at path below t, with its line (its comment
+// included); deleted is false when there is no such key. Only a key
+// written on lines of its own can go: one inside an inline table, or
+// sharing a line with another, is an error.
+func (t Table) Delete(path string) (deleted bool, err error) {
+	n, ok := t.find(path)
+	if !ok {
+		return false, nil
+	}
+	src := t.d.src
+	if n.kind == kArrayTable || (n.kind == kTable && n.tk != tInline) || n.vEnd < 0 {
+		return false, t.d.errAt(n.pos, "cannot delete %s in %s: it is %s; edit it by hand", path, t, withArticle(describe(n)))
+	}
+	lineStart := bytes.LastIndexByte(src[:n.pos], '\n') + 1
+	le, _ := lineEnd(src, n.vEnd)
+	rest := skipBlanks(src, n.vEnd)
+	if len(bytes.Trim(src[lineStart:n.pos], " \t")) > 0 || (rest < le && src[rest] != '#' && src[rest] != '\r' && src[rest] != '\n') {
+		return false, t.d.errAt(n.pos, "cannot delete %s in %s: it shares its line with another key; edit it by hand", path, t)
+	}
+	out := splice(src, lineStart, le, "")
+	nd, err := Parse(t.d.name, out)
+	if err != nil {
+		return false, fmt.Errorf("cannot delete %s: the edited file does not parse (%v); this is a bug in mictl", path, err)
+	}
+	if _, still := (Table{d: nd, array: t.array, key: t.key, value: t.value}).Lookup(path); still {
+		return false, fmt.Errorf("cannot delete %s: it is still there; this is a bug in mictl", path)
+	}
+	*t.d = *nd
+	return true, nil
+}

@@ -250,3 +250,47 @@ func FuzzArrayEdits(f *testing.F) {
 		}
 	})
 }
+
+func TestDelete(t *testing.T) {
+	tests := []struct{ name, src, path, want string }{
+		{"a line and its comment", "a = 1\ncapps = [] # none\nb = 2\n", "capps", "a = 1\nb = 2\n"},
+		{"a multi-line array", "capps = [\n  # none\n]\r\nb = 2\r\n", "capps", "b = 2\r\n"},
+		{"last line without newline", "a = 1\ncapps = []", "capps", "a = 1\n"},
+		{"dotted", "[t]\nx.y = 1\nx.z = 2\n", "t.x.y", "[t]\nx.z = 2\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := mustParse(t, tc.src)
+			deleted, err := d.Root().Delete(tc.path)
+			if err != nil || !deleted {
+				t.Fatalf("Delete = %v, %v", deleted, err)
+			}
+			if got := string(d.Bytes()); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	d := mustParse(t, mictlTOML)
+	mi3, _ := d.Element("instance", "name", "mi-3")
+	if _, err := mi3.Delete("capps"); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := mi3.Lookup("capps"); ok {
+		t.Fatalf("mi-3 still has capps = %v", v)
+	}
+	if !strings.Contains(string(d.Bytes()), "name = \"mi-3\"\r\noverrides = ") {
+		t.Fatalf("got %q", d.Bytes())
+	}
+	for _, bad := range []struct{ src, path string }{
+		{"t = { a = 1, b = 2 }\n", "t.a"},
+		{"[t]\na = 1\n", "t"},
+	} {
+		d := mustParse(t, bad.src)
+		if _, err := d.Root().Delete(bad.path); err == nil || !strings.Contains(err.Error(), "by hand") {
+			t.Errorf("Delete(%q) in %q: %v", bad.path, bad.src, err)
+		}
+	}
+	if deleted, err := d.Root().Delete("nothing"); deleted || err != nil {
+		t.Fatalf("Delete of a missing key = %v, %v", deleted, err)
+	}
+}
