@@ -33,8 +33,10 @@ it) and every inbound endpoint (protocol, port, and how MI offsets it:
 you set it; "always" for WebSocket endpoints with ws.use.port.offset;
 "never" otherwise).
 
-Then plan the current configuration (mictl.toml, the planning flags, the
-running deployment's offsets) as if every instance declared the file, and
+Then plan the current configuration as if every instance declared the
+file (mictl.toml; on a running deployment, under the planning flags of the
+last mictl up, as its daemon plans, and its offsets; flags given here
+override them), and
 show the port each inbound endpoint would listen on in each instance, and
 the conflicts that plan has. A declared CApp of the same name and version
 is replaced by the file in that plan. Nothing is written.
@@ -124,6 +126,9 @@ func runInspect(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *ins
 	if err != nil {
 		return err
 	}
+	if cfg, err = asRunning(cfg, g, &o.plan); err != nil {
+		return err
+	}
 	cfg, err = inspectConfig(cfg, app)
 	if err != nil {
 		return err
@@ -148,6 +153,34 @@ func runInspect(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *ins
 		return errReported
 	}
 	return nil
+}
+
+// asRunning is the configuration a running deployment plans with: cfg
+// under the planning flags of the last mictl up (the daemon's reloads
+// plan so), the flags given now overriding them. po's offsets become the
+// ones in force. With nothing started, cfg as it is.
+func asRunning(cfg *config.Config, g *globalOptions, po *planOptions) (*config.Config, error) {
+	f, err := currentState(cfg)
+	if err != nil || len(f.UpArgs) == 0 {
+		return cfg, err
+	}
+	given := map[string]bool{}
+	for _, a := range po.args {
+		name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
+		given[name] = true
+	}
+	var args []string
+	for _, a := range f.UpArgs {
+		if name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "="); !given[name] {
+			args = append(args, a)
+		}
+	}
+	running, offsets, err := newFollow(g.configPath, cfg).Load(append(args, po.args...))
+	if err != nil {
+		return nil, err
+	}
+	po.offsets = offsets
+	return running, nil
 }
 
 // inspectConfig is cfg with app declared on every instance, in place of

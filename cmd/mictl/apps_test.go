@@ -1,0 +1,478 @@
+package main
+
+// End-to-end tests of the CApp commands (issue 12): inspect, deploy,
+// apps, undeploy, through the binary, on simulator instances.
+
+import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/fsutil"
+)
+
+// car builds spec into the deployment's build/ directory and returns its
+// path relative to the deployment (as a user types it).
+func (d *deployment) car(file string, spec capp.Spec) string {
+	d.t.Helper()
+	var buf bytes.Buffer
+	if err := capp.Build(&buf, spec); err != nil {
+		d.t.Fatal(err)
+	}
+	return d.writeCar(file, buf.Bytes())
+}
+
+func (d *deployment) writeCar(file string, data []byte) string {
+	d.t.Helper()
+	rel := filepath.Join("build", file)
+	if err := os.MkdirAll(filepath.Join(d.dir, "build"), 0o755); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(d.dir, rel), data, 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	return rel
+}
+
+// appsJSON is `mictl apps -o json`, the keys the tests read.
+type appsJSON struct {
+	Instances []struct {
+		Name   string  `json:"name"`
+		State  string  `json:"state"`
+		Source *string `json:"source"`
+		Error  *string `json:"error"`
+		Note   *string `json:"note"`
+		Apps   []struct {
+			Name         string  `json:"name"`
+			ID           string  `json:"id"`
+			State        string  `json:"state"`
+			ErrorMessage *string `json:"error_message"`
+			Declared     *string `json:"declared"`
+			SHA256       *string `json:"sha256"`
+			DeployedFile *string `json:"deployed_file"`
+			Note         *string `json:"note"`
+			Artifacts    []struct {
+				Name, Type string
+			} `json:"artifacts"`
+		} `json:"apps"`
+	} `json:"instances"`
+}
+
+func (d *deployment) apps() appsJSON {
+	d.t.Helper()
+	var r appsJSON
+	if err := json.Unmarshal([]byte(d.must("apps", "-o", "json")), &r); err != nil {
+		d.t.Fatal(err)
+	}
+	return r
+}
+
+// appState is the state of app id on instance name ("" when not listed),
+// and its error message.
+func (r appsJSON) appState(name, id string) (state, msg string, artifacts []string) {
+	for _, inst := range r.Instances {
+		if inst.Name != name {
+			continue
+		}
+		for _, a := range inst.Apps {
+			if a.ID == id {
+				if a.ErrorMessage != nil {
+					msg = *a.ErrorMessage
+				}
+				for _, art := range a.Artifacts {
+					artifacts = append(artifacts, art.Name)
+				}
+				return a.State, msg, artifacts
+			}
+		}
+	}
+	return "", "", nil
+}
+
+// waitApps polls mictl apps until every instance of names has app id in
+// state.
+func (d *deployment) waitApps(id, state string, names ...string) appsJSON {
+	d.t.Helper()
+	var r appsJSON
+	d.waitFor(fmt.Sprintf("%s %s on %v", id, state, names), func() bool {
+		r = d.apps()
+		for _, n := range names {
+			if s, _, _ := r.appState(n, id); s != state {
+				return false
+			}
+		}
+		return true
+	})
+	return r
+}
+
+func (d *deployment) readFile(rel string) string {
+	d.t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.dir, rel))
+	if err != nil && !os.IsNotExist(err) {
+		d.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Issue 12, done when: declare an app, up 3, every instance reports it
+// active; rebuild the .car and all three redeploy it; a faulty app shows
+// as faulty with MI's message and nothing restarts.
+func TestDeclaredAppsDeployRedeployAndFaulty(t *testing.T) {
+	d := newDeployment(t)
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	d.configFile("inplace", fmt.Sprintf("capps = [%q]\n", orders))
+	d.up(3)
+	all := []string{"mi-1", "mi-2", "mi-3"}
+	r := d.waitApps("orders_1.0.0", "active", all...)
+	for _, inst := range r.Instances {
+		a := inst.Apps[0]
+		if a.Declared == nil || *a.Declared != filepath.Join(d.dir, orders) || a.DeployedFile == nil || a.SHA256 == nil || len(a.Artifacts) != 2 {
+			t.Fatalf("%s: %+v", inst.Name, a)
+		}
+	}
+	oldSHA := *r.Instances[0].Apps[0].SHA256
+	pids := d.pids()
+
+	// Rebuilt with one more API: every instance redeploys it, nothing restarts.
+	d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}, {Context: "/v2"}}})
+	d.waitFor("the rebuilt orders on every instance", func() bool {
+		r = d.apps()
+		for _, n := range all {
+			s, _, arts := r.appState(n, "orders_1.0.0")
+			if s != "active" || !slices.Contains(arts, "v2API") {
+				return false
+			}
+		}
+		return true
+	})
+	for _, inst := range r.Instances {
+		if a := inst.Apps[0]; *a.SHA256 == oldSHA || a.DeployedFile == nil {
+			t.Fatalf("%s after the rebuild: %+v", inst.Name, a)
+		}
+	}
+	d.assertRestarted(pids)
+
+	// A faulty app: deploy --wait fails naming each instance and MI's reason.
+	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
+	code, _, stderr := d.mictl("deploy", broken, "--wait", "--timeout", "20s")
+	if code != 3 || !strings.Contains(stderr, "warning: MI will deploy broken_1.0.0 as faulty") {
+		t.Fatalf("deploy --wait of a faulty app: exit %d, want 3\n%s", code, stderr)
+	}
+	for _, n := range all {
+		if !strings.Contains(stderr, n+": faulty: org.apache.synapse.deployers.SynapseArtifactDeploymentException: API deployment from the file") {
+			t.Fatalf("%s is not named faulty with MI's reason:\n%s", n, stderr)
+		}
+	}
+	r = d.apps()
+	for _, n := range all {
+		if s, msg, _ := r.appState(n, "broken_1.0.0"); s != "faulty" || !strings.Contains(msg, "brokenBrokenAPI") {
+			t.Fatalf("%s broken_1.0.0: %s %q", n, s, msg)
+		}
+		if s, _, _ := r.appState(n, "orders_1.0.0"); s != "active" {
+			t.Fatalf("%s orders_1.0.0 beside the faulty app: %s", n, s)
+		}
+	}
+	d.waitFor("the instances to be degraded", func() bool {
+		for _, n := range all {
+			if d.instance(n).State != "degraded" {
+				return false
+			}
+		}
+		return true
+	})
+	if out := d.must("status"); !strings.Contains(out, "faulty CApps: broken_1.0.0.car") {
+		t.Fatalf("status does not say why the instances are degraded:\n%s", out)
+	}
+	d.assertRestarted(pids)
+	for _, n := range all {
+		if inst := d.instance(n); inst.Restarts != 0 {
+			t.Fatalf("%s restarted %d times for a faulty CApp", n, inst.Restarts)
+		}
+	}
+
+	// undeploy --wait: gone from MI, from mictl.toml, the instances ready again.
+	before := d.readFile("mictl.toml")
+	d.must("undeploy", "broken", "--wait", "--timeout", "20s")
+	if after := d.readFile("mictl.toml"); after != fmt.Sprintf("capps = [%q]\n", orders) {
+		t.Fatalf("mictl.toml after undeploy:\n%s\nbefore:\n%s", after, before)
+	}
+	if s, _, _ := d.apps().appState("mi-1", "broken_1.0.0"); s != "" {
+		t.Fatalf("broken_1.0.0 still listed: %s", s)
+	}
+	d.waitFor("the instances to be ready again", func() bool { return d.instance("mi-3").State == "ready" })
+	d.assertRestarted(pids)
+}
+
+// mictl deploy adds to mictl.toml (comments kept) and deploys at once;
+// deploy to named instances only; undeploy with and without names.
+func TestDeployAndUndeploy(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", "# my deployment\ninstances = 2 # two\n")
+	d.up(2)
+	pids := d.pids()
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	_, out, _ := d.mictl("deploy", orders, "--wait", "--timeout", "20s")
+	if !strings.Contains(out, "orders_1.0.0 active on mi-1, mi-2") {
+		t.Fatalf("deploy --wait: %q", out)
+	}
+	want := "# my deployment\ninstances = 2 # two\ncapps = [\"build/orders_1.0.0.car\"]\n"
+	if got := d.readFile("mictl.toml"); got != want {
+		t.Fatalf("mictl.toml:\n%q\nwant\n%q", got, want)
+	}
+	// Again: declared already, nothing changes, and --wait is satisfied.
+	code, _, stderr := d.mictl("deploy", orders, "--wait")
+	if code != 0 || !strings.Contains(stderr, "declared already") || d.readFile("mictl.toml") != want {
+		t.Fatalf("deploy again: exit %d\n%s", code, stderr)
+	}
+
+	edge := d.car("edge_2.0.0.car", capp.Spec{Name: "edge", Version: "2.0.0", APIs: []capp.APISpec{{Context: "/edge"}}})
+	d.must("deploy", edge, "mi-2", "--wait", "--timeout", "20s")
+	r := d.apps()
+	if s, _, _ := r.appState("mi-2", "edge_2.0.0"); s != "active" {
+		t.Fatalf("edge on mi-2: %q", s)
+	}
+	if s, _, _ := r.appState("mi-1", "edge_2.0.0"); s != "" {
+		t.Fatalf("edge on mi-1: %q, deployed to mi-2 only", s)
+	}
+	if got := d.readFile("mictl.toml"); got != want+"\n[[instance]]\nname = \"mi-2\"\ncapps = [\"build/edge_2.0.0.car\"]\n" {
+		t.Fatalf("mictl.toml with mi-2's table:\n%s", got)
+	}
+
+	// undeploy by name_version from one instance, by path everywhere.
+	d.must("undeploy", "edge_2.0.0", "mi-2", "--wait", "--timeout", "20s")
+	d.must("undeploy", orders, "--wait", "--timeout", "20s")
+	r = d.apps()
+	for _, inst := range r.Instances {
+		if len(inst.Apps) != 0 {
+			t.Fatalf("%s still runs %+v", inst.Name, inst.Apps)
+		}
+	}
+	if got := d.readFile("mictl.toml"); got != "# my deployment\ninstances = 2 # two\n\n[[instance]]\nname = \"mi-2\"\n" {
+		t.Fatalf("mictl.toml after undeploy:\n%q", got)
+	}
+	d.assertRestarted(pids)
+
+	// Unknown: exit 2, listing what is declared.
+	d.must("deploy", orders)
+	code, _, stderr = d.mictl("undeploy", "billing")
+	if code != 2 || !strings.Contains(stderr, "billing is not declared in mictl.toml; it declares: orders_1.0.0 ("+filepath.Join(d.dir, orders)+")") {
+		t.Fatalf("undeploy of an unknown app: exit %d\n%s", code, stderr)
+	}
+}
+
+// Two instances whose app opens inbound port 8085 get 8085+offset each
+// when mictl manages inbound.port_offset_enable; when the user turned it
+// off, the app is refused (deploy and up) before anything changes.
+func TestInboundPortsOffsetOrRefused(t *testing.T) {
+	d := newDeployment(t)
+	hl7 := d.car("hl_1.0.0.car", capp.Spec{Name: "hl", Inbounds: []capp.InboundSpec{{Name: "OrdersHTTP", Port: 8085}}})
+	d.up(2)
+	d.must("deploy", hl7, "--wait", "--timeout", "20s")
+	for _, n := range []string{"mi-1", "mi-2"} {
+		inst := d.instance(n)
+		port := 8085 + inst.Offset
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err != nil {
+			t.Fatalf("%s: the inbound endpoint does not listen on 8085+%d: %v", n, inst.Offset, err)
+		}
+		c.Close()
+	}
+	var insp struct {
+		Instances []struct {
+			Name  string `json:"name"`
+			Ports []struct {
+				Endpoint string `json:"endpoint"`
+				Port     int    `json:"port"`
+			} `json:"ports"`
+		} `json:"instances"`
+		Conflicts []any `json:"conflicts"`
+	}
+	if err := json.Unmarshal([]byte(d.must("inspect", hl7, "-o", "json")), &insp); err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range insp.Instances {
+		if off := d.instance(inst.Name).Offset; len(inst.Ports) != 1 || inst.Ports[0].Port != 8085+off || inst.Ports[0].Endpoint != "OrdersHTTP" {
+			t.Fatalf("inspect %s: %+v, want OrdersHTTP on %d", inst.Name, inst.Ports, 8085+off)
+		}
+	}
+	if len(insp.Conflicts) != 0 {
+		t.Fatalf("inspect of a deployed app: conflicts %v", insp.Conflicts)
+	}
+	d.must("down")
+
+	// The user turns the offset off in the source deployment.toml.
+	dist := filepath.Join("instances", ".dist", "conf", "deployment.toml")
+	src := d.readFile(dist)
+	if !strings.Contains(src, "internal_http_api_enable = true\n") {
+		t.Fatalf("the simulator's deployment.toml changed:\n%s", src)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, dist), []byte(strings.Replace(src, "internal_http_api_enable = true\n",
+		"internal_http_api_enable = true\ninbound.port_offset_enable = false\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	toml := d.readFile("mictl.toml")
+	other := d.car("other_1.0.0.car", capp.Spec{Name: "other", Inbounds: []capp.InboundSpec{{Name: "OtherHTTP", Port: 8086}}})
+	code, _, stderr := d.mictl("deploy", other)
+	if code != 1 || !strings.Contains(stderr, "refusing to deploy other_1.0.0") ||
+		!strings.Contains(stderr, "mi-1 inbound other_1.0.0/OtherHTTP 8086 ↔ mi-2 inbound other_1.0.0/OtherHTTP 8086") ||
+		!strings.Contains(stderr, "remove inbound.port_offset_enable = false") {
+		t.Fatalf("deploy with the offset off: exit %d, want 1\n%s", code, stderr)
+	}
+	if d.readFile("mictl.toml") != toml {
+		t.Fatal("a refused deploy changed mictl.toml")
+	}
+	// up refuses the app already declared, before starting anything.
+	code, out, stderr := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	if code != 1 || !strings.Contains(out, "hl_1.0.0/OrdersHTTP 8085") {
+		t.Fatalf("up with the offset off: exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	if servers := d.servers(); len(servers) != 0 {
+		t.Fatalf("servers started despite the refusal: %v", servers)
+	}
+
+	// The same through [[instance]] overrides: only mi-2 is left unshifted,
+	// which clashes with nothing; both unshifted clash.
+	if err := os.WriteFile(filepath.Join(d.dir, dist), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	off := `overrides = { "mediation.inbound.port_offset_enable" = false }`
+	d.configFile("inplace", toml+"\n[[instance]]\nname = \"mi-2\"\n"+off+"\n")
+	if code, out, _ = d.mictl("inspect", other, "--instances", "2", "--base-offset", fmt.Sprint(d.base)); code != 0 || !strings.Contains(out, "| mi-2 ") || !strings.Contains(out, "| 8086 |") {
+		t.Fatalf("inspect with mi-2 unshifted: exit %d\n%s", code, out)
+	}
+	d.configFile("inplace", toml+"\n[[instance]]\nname = \"mi-1\"\n"+off+"\n\n[[instance]]\nname = \"mi-2\"\n"+off+"\n")
+	toml = d.readFile("mictl.toml")
+	if code, _, stderr := d.mictl("deploy", other); code != 1 || !strings.Contains(stderr, "8086") || d.readFile("mictl.toml") != toml {
+		t.Fatalf("deploy with both unshifted by overrides: exit %d\n%s", code, stderr)
+	}
+}
+
+// Each bad input of issue 12 is refused with the file and the reason,
+// by inspect and by deploy, and deploy changes nothing.
+func TestBadCAppsAreRefused(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", "instances = 2\n")
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders"})
+	d.must("deploy", orders)
+	toml := d.readFile("mictl.toml")
+
+	big := filepath.Join(d.dir, "build", "big.car")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(2 << 30); err != nil { // sparse: 2 GB that take no disk
+		t.Fatal(err)
+	}
+	f.Close()
+	same := d.car("copy.car", capp.Spec{Name: "orders"})
+	for _, c := range []struct {
+		name, file, reason string
+		code               int
+	}{
+		{"not a zip", d.writeCar("text.car", []byte("hello")), "not a zip archive", 2},
+		{"no artifacts.xml", d.writeCar("empty.car", zipOf(t, map[string]string{"x/artifact.xml": "<artifact/>"})), "no artifacts.xml at the root", 2},
+		{"2 GB", "build/big.car", "larger than the 512 MiB a CApp may be", 2},
+		{"path traversal", d.writeCar("evil.car", zipOf(t, map[string]string{"artifacts.xml": "<artifacts/>", "../evil.sh": "x"})), "climbs out of the archive", 2},
+		{"port out of range", d.writeCar("port.car", inboundCar(t, "70000")), `inbound.http.port = "70000" is not a port`, 2},
+		{"same name and version", same, "are both CApp orders_1.0.0", 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, cmd := range [][]string{{"deploy", c.file}, {"inspect", c.file}} {
+				if c.file == same && cmd[0] == "inspect" {
+					continue // inspect plans it in place of the declared one
+				}
+				code, _, stderr := d.mictl(cmd...)
+				if code != c.code || !strings.Contains(stderr, filepath.Base(c.file)) || !strings.Contains(stderr, c.reason) {
+					t.Errorf("%s: exit %d, want %d and %q naming the file:\n%s", strings.Join(cmd, " "), code, c.code, c.reason, stderr)
+				}
+			}
+			if d.readFile("mictl.toml") != toml {
+				t.Fatalf("mictl.toml changed:\n%s", d.readFile("mictl.toml"))
+			}
+		})
+	}
+}
+
+// apps works on what MI runs, whoever put it there, and shows instances
+// that do not run and applications mictl.toml does not declare.
+func TestAppsShowsWhatMIRuns(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	stray := d.car("stray_1.0.0.car", capp.Spec{Name: "stray", APIs: []capp.APISpec{{Context: "/stray"}}})
+	carbonapps := filepath.Join(d.instance("mi-1").Home, "repository", "deployment", "server", "carbonapps")
+	if err := fsutil.CopyFileAtomic(filepath.Join(d.dir, stray), filepath.Join(carbonapps, "stray_1.0.0.car"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := d.waitApps("stray_1.0.0", "active", "mi-1")
+	for _, inst := range r.Instances {
+		switch inst.Name {
+		case "mi-1":
+			if a := inst.Apps[0]; a.Declared != nil || a.Note == nil || !strings.Contains(*a.Note, "not declared") {
+				t.Fatalf("an undeclared app: %+v", a)
+			}
+		case "mi-2":
+			if len(inst.Apps) != 0 || inst.Source == nil || *inst.Source != "management_api" {
+				t.Fatalf("mi-2: %+v", inst)
+			}
+		}
+	}
+	d.configFile("inplace", fmt.Sprintf("instances = 2\ncapps = [%q]\n", stray))
+	d.must("down", "mi-2")
+	r = d.apps()
+	if s, _, _ := r.appState("mi-2", "stray_1.0.0"); s != "pending" || r.Instances[1].Note == nil {
+		t.Fatalf("a stopped instance's declared app: %q, %+v", s, r.Instances[1])
+	}
+	out := d.must("apps", "mi-1")
+	if !strings.Contains(out, "| mi-1 | stray | 1.0.0   | active | straySequence (sequence), strayAPI (api) |") {
+		t.Fatalf("apps mi-1:\n%s", out)
+	}
+	if code, _, stderr := d.mictl("apps", "mi-9"); code != 2 || !strings.Contains(stderr, "mi-9") {
+		t.Fatalf("apps of an unknown instance: exit %d\n%s", code, stderr)
+	}
+}
+
+// zipOf builds a zip of files (name → content), entries in name order.
+func zipOf(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		w, err := zw.Create(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(files[n]))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// inboundCar is a CApp whose HTTP inbound endpoint listens on port (as
+// written: capp.Build refuses bad ports).
+func inboundCar(t *testing.T, port string) []byte {
+	return zipOf(t, map[string]string{
+		"artifacts.xml": `<artifacts><artifact name="bad" version="1.0.0" type="carbon/application">
+<dependency artifact="In" version="1.0.0" include="true"/></artifact></artifacts>`,
+		"In_1.0.0/artifact.xml": `<artifact name="In" version="1.0.0" type="synapse/inbound-endpoint"><file>In.xml</file></artifact>`,
+		"In_1.0.0/In.xml": `<inboundEndpoint name="In" protocol="http" sequence="s" xmlns="http://ws.apache.org/ns/synapse">
+<parameters><parameter name="inbound.http.port">` + port + `</parameter></parameters></inboundEndpoint>`,
+	})
+}
