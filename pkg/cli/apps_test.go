@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/exitcode"
+)
+
+// writeCar builds spec into dir/rel.
+func writeCar(t *testing.T, dir, rel string, spec capp.Spec) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := capp.Build(&buf, spec); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
+
+// The JSON of mictl inspect: every key, null when unknown.
+func TestInspectGolden(t *testing.T) {
+	dir := inTempDir(t)
+	car := writeCar(t, dir, "build/orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}},
+		Inbounds: []capp.InboundSpec{{Name: "OrdersHTTP", Port: 8085}, {Name: "OrdersWS", Protocol: "ws", Port: 21086}}})
+	code, out, errOut := run(t, "inspect", car, "--offsets", "20000,20001", "-o", "json")
+	if code != exitcode.Conflicts { // the WebSocket endpoint gets no offset
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "inspect.json", strings.ReplaceAll(out, dir, "$DIR"))
+
+	code, out, _ = run(t, "inspect", car, "--offsets", "20000,20001")
+	for _, want := range []string{
+		"orders_1.0.0  " + filepath.Join(dir, car),
+		"| OrdersHTTP       | http     | inbound.http.port | 8085  | if-enabled   |",
+		"| OrdersWS         | ws       | inbound.ws.port   | 21086 | never        |",
+		"| mi-1 | 20000  | true           | OrdersHTTP | 28085 |",
+		"| mi-2 | 20001  | true           | OrdersWS   | 21086 |",
+		"conflict: mi-1 inbound orders_1.0.0/OrdersWS 21086 ↔ mi-2 inbound orders_1.0.0/OrdersWS 21086",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect does not show %q:\n%s", want, out)
+		}
+	}
+	if code != exitcode.Conflicts {
+		t.Fatalf("inspect with conflicts: exit %d, want 1", code)
+	}
+}
+
+// deploy and undeploy with no instance running: mictl.toml is edited,
+// the next mictl up deploys; names and apps are checked first.
+func TestDeployUndeployWithoutInstances(t *testing.T) {
+	dir := inTempDir(t)
+	const toml = "# ours\ninstances = 2 # two\n"
+	if err := os.WriteFile("mictl.toml", []byte(toml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := writeCar(t, dir, "build/a_1.0.0.car", capp.Spec{Name: "a"})
+	a2 := writeCar(t, dir, "build/a_2.0.0.car", capp.Spec{Name: "a", Version: "2.0.0"})
+	out := filepath.Join(t.TempDir(), "b_1.0.0.car")
+	writeCar(t, filepath.Dir(out), filepath.Base(out), capp.Spec{Name: "b"})
+
+	check := func(wantCode int, wantErr string, args ...string) {
+		t.Helper()
+		code, _, errOut := run(t, args...)
+		if code != wantCode || !strings.Contains(errOut, wantErr) {
+			t.Fatalf("mictl %s: exit %d, want %d and %q:\n%s", strings.Join(args, " "), code, wantCode, wantErr, errOut)
+		}
+	}
+	check(exitcode.Usage, `unknown instance "mi-3": the configuration names mi-1, mi-2`, "deploy", a, "mi-3")
+	check(exitcode.OK, "no mictl daemon runs: the next mictl up deploys a_1.0.0", "deploy", a)
+	check(exitcode.OK, "declared a_2.0.0 (build/a_2.0.0.car) in [[instance]] mi-2 capps", "deploy", a2, "mi-2")
+	check(exitcode.OK, "declared b_1.0.0 ("+out+")", "deploy", out, "mi-1", "mi-2", "mi-1")
+	want := toml + "capps = [\"build/a_1.0.0.car\"]\n" +
+		"\n[[instance]]\nname = \"mi-2\"\ncapps = [\"build/a_2.0.0.car\", \"" + out + "\"]\n" +
+		"\n[[instance]]\nname = \"mi-1\"\ncapps = [\"" + out + "\"]\n"
+	if got, _ := os.ReadFile("mictl.toml"); string(got) != want {
+		t.Fatalf("mictl.toml:\n%s\nwant:\n%s", got, want)
+	}
+	if fi, _ := os.Stat("mictl.toml"); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mictl.toml is now %v", fi.Mode().Perm())
+	}
+	check(exitcode.OK, "declared already", "deploy", a, "mi-1")
+
+	check(exitcode.Usage, "a names 2 declared CApps: a_1.0.0", "undeploy", "a")
+	check(exitcode.Usage, "c is not declared in mictl.toml; it declares: a_1.0.0 ("+filepath.Join(dir, a)+"), a_2.0.0", "undeploy", "c")
+	check(exitcode.Usage, "is declared for every instance", "undeploy", "a_1.0.0", "mi-2")
+	check(exitcode.Usage, "is not declared for mi-1; it is for: mi-2", "undeploy", "a_2.0.0", "mi-1")
+	check(exitcode.OK, "removed b_1.0.0 ("+out+") from [[instance]] mi-2 capps, [[instance]] mi-1 capps", "undeploy", "b")
+	check(exitcode.OK, "removed a_2.0.0", "undeploy", a2)
+	check(exitcode.OK, "removed a_1.0.0", "undeploy", "a")
+	if got, _ := os.ReadFile("mictl.toml"); string(got) != toml+"\n[[instance]]\nname = \"mi-2\"\n\n[[instance]]\nname = \"mi-1\"\n" {
+		t.Fatalf("mictl.toml after undeploying everything:\n%q", got)
+	}
+
+	// A broken mictl.toml is never edited.
+	if err := os.WriteFile("mictl.toml", []byte("instances = \"two\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	check(exitcode.Usage, "fix mictl.toml first: mictl.toml:1:13", "deploy", a)
+	if got, _ := os.ReadFile("mictl.toml"); string(got) != "instances = \"two\"\n" {
+		t.Fatalf("a broken mictl.toml was edited: %q", got)
+	}
+}
