@@ -16,7 +16,8 @@ import (
 	"github.com/mictl/mictl/pkg/reconcile"
 )
 
-type deployOptions struct {
+// waitOptions are the flags of deploy and undeploy.
+type waitOptions struct {
 	wait    bool
 	timeout time.Duration
 }
@@ -25,7 +26,7 @@ type deployOptions struct {
 const defaultWaitTimeout = 2 * time.Minute
 
 func newCmdDeploy(streams *IOStreams, g *globalOptions) *cobra.Command {
-	o := &deployOptions{}
+	o := &waitOptions{}
 	cmd := &cobra.Command{
 		Use:   "deploy FILE.car [NAME...]",
 		Short: "Declare a CApp in mictl.toml and deploy it to every instance (or the named ones)",
@@ -66,16 +67,16 @@ counts as deployed only once MI logs that it deployed it again.`,
 		},
 	}
 	addDirFlag(cmd)
-	addWaitFlags(cmd, &o.wait, &o.timeout, "until MI lists the application as active on every running target")
+	addWaitFlags(cmd, o, "until MI lists the application as active on every running target")
 	return cmd
 }
 
-func addWaitFlags(cmd *cobra.Command, wait *bool, timeout *time.Duration, until string) {
-	cmd.Flags().BoolVar(wait, "wait", false, "wait "+until)
-	cmd.Flags().DurationVar(timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
+func addWaitFlags(cmd *cobra.Command, o *waitOptions, until string) {
+	cmd.Flags().BoolVar(&o.wait, "wait", false, "wait "+until)
+	cmd.Flags().DurationVar(&o.timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
 }
 
-func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *deployOptions, file string, names []string) error {
+func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *waitOptions, file string, names []string) error {
 	app, faulty, err := readCApp(file)
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,13 +14,8 @@ import (
 	"github.com/mictl/mictl/pkg/exitcode"
 )
 
-type undeployOptions struct {
-	wait    bool
-	timeout time.Duration
-}
-
 func newCmdUndeploy(streams *IOStreams, g *globalOptions) *cobra.Command {
-	o := &undeployOptions{}
+	o := &waitOptions{}
 	cmd := &cobra.Command{
 		Use:   "undeploy APP [NAME...]",
 		Short: "Remove a CApp from mictl.toml and undeploy it from the instances",
@@ -51,11 +45,11 @@ applications it does declare.`,
 		},
 	}
 	addDirFlag(cmd)
-	addWaitFlags(cmd, &o.wait, &o.timeout, "until MI no longer lists the application on any running target")
+	addWaitFlags(cmd, o, "until MI no longer lists the application on any running target")
 	return cmd
 }
 
-func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *undeployOptions, appArg string, names []string) error {
+func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *waitOptions, appArg string, names []string) error {
 	d, err := openAppDeployment(cmd, g, streams)
 	if err != nil {
 		return err

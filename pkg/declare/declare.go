@@ -71,11 +71,7 @@ type Result struct {
 // that declares the file already, whatever spelling of its path it uses,
 // is left alone.
 func Add(file, car string, scopes []Scope) (Result, error) {
-	ed, err := open(file)
-	if err != nil {
-		return Result{}, err
-	}
-	abs, err := filepath.Abs(car)
+	ed, abs, err := open(file, car)
 	if err != nil {
 		return Result{}, err
 	}
@@ -106,11 +102,7 @@ func Add(file, car string, scopes []Scope) (Result, error) {
 // does not declare it, is in Already. The file is written only when
 // something was removed.
 func Remove(file, car string, scopes []Scope) (Result, error) {
-	ed, err := open(file)
-	if err != nil {
-		return Result{}, err
-	}
-	abs, err := filepath.Abs(car)
+	ed, abs, err := open(file, car)
 	if err != nil {
 		return Result{}, err
 	}
@@ -149,7 +141,17 @@ type editor struct {
 	created bool // the file does not exist yet
 }
 
-func open(file string) (*editor, error) {
+// open reads file for an edit about the .car at car, returned absolute.
+func open(file, car string) (*editor, string, error) {
+	ed, err := openFile(file)
+	if err != nil {
+		return nil, "", err
+	}
+	abs, err := filepath.Abs(car)
+	return ed, abs, err
+}
+
+func openFile(file string) (*editor, error) {
 	absFile, err := filepath.Abs(file)
 	if err != nil {
 		return nil, err

@@ -123,24 +123,7 @@ func (d *Document) Lookup(path string) (any, bool) {
 	return toAny(n), true
 }
 
-func (d *Document) find(path string) (*node, bool) {
-	parts, err := splitPath(path)
-	if err != nil {
-		return nil, false
-	}
-	n := d.root
-	for _, k := range parts {
-		if n.kind != kTable {
-			return nil, false
-		}
-		c, ok := n.children[k]
-		if !ok {
-			return nil, false
-		}
-		n = c
-	}
-	return n, true
-}
+func (d *Document) find(path string) (*node, bool) { return d.Root().find(path) }
 
 func toAny(n *node) any {
 	switch n.kind {
