@@ -184,6 +184,7 @@ func TestWrongTypesAreSaidInTheUsersWords(t *testing.T) {
 		want := s.Type()
 		v := wrong[want]
 		cases = append(cases, tc{s.Key + " = " + v + "\n", s.Key, fmt.Sprintf("mictl.toml:1:%d: key %q: expected %s, got ", len(s.Key)+4, s.Key, want)})
+	}
 	cases = append(cases,
 		tc{"capps = \"orders.car\"\n", "capps", `mictl.toml:1:9: key "capps": expected an array of .car paths`},
 		tc{"instance = \"x\"\n", "instance", `mictl.toml:1:12: key "instance": expected [[instance]] tables`},
@@ -204,11 +205,16 @@ func TestWrongTypesAreSaidInTheUsersWords(t *testing.T) {
 			_, err := Load(Sources{})
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("%q: error %v\nwant it to contain %q", c.toml, err, c.want)
+			}
 			for _, leak := range []string{"struct field", "fileSchema", "fileInstance", "interface {}", "[]string"} {
 				if strings.Contains(err.Error(), leak) {
 					t.Fatalf("%q: error %q shows Go internals (%s)", c.toml, err, leak)
 				}
+			}
 		})
+	}
+}
+
 // A mictl.toml saved by an editor that starts UTF-8 files with a BOM,
 // with CRLF line ends, reads as the same file without them.
 func TestLoadBOMAndCRLF(t *testing.T) {
@@ -216,8 +222,10 @@ func TestLoadBOMAndCRLF(t *testing.T) {
 	cfg, err := Load(Sources{Path: path})
 	if err != nil {
 		t.Fatal(err)
+	}
 	if cfg.Instances != 4 || len(cfg.CApps) != 1 || cfg.CApps[0] != filepath.Join(filepath.Dir(path), "a.car") {
 		t.Fatalf("cfg = %+v", cfg)
+	}
 	if cfg.Origin("instances") != path+":2:1" {
 		t.Fatalf("origin of instances = %s", cfg.Origin("instances"))
 	}
