@@ -18,6 +18,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/jsonschematest"
 )
 
 // car builds spec into the deployment's build/ directory and returns its
@@ -70,7 +71,9 @@ type appsJSON struct {
 func (d *deployment) apps() appsJSON {
 	d.t.Helper()
 	var r appsJSON
-	if err := json.Unmarshal([]byte(d.must("apps", "-o", "json")), &r); err != nil {
+	out := d.must("apps", "-o", "json")
+	jsonschematest.Validate(d.t, "apps", []byte(out))
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		d.t.Fatal(err)
 	}
 	return r
@@ -297,7 +300,9 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 		} `json:"instances"`
 		Conflicts []any `json:"conflicts"`
 	}
-	if err := json.Unmarshal([]byte(d.must("inspect", hl7, "-o", "json")), &insp); err != nil {
+	out := d.must("inspect", hl7, "-o", "json")
+	jsonschematest.Validate(t, "inspect", []byte(out))
+	if err := json.Unmarshal([]byte(out), &insp); err != nil {
 		t.Fatal(err)
 	}
 	for _, inst := range insp.Instances {
@@ -332,7 +337,7 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 		t.Fatal("a refused deploy changed mictl.toml")
 	}
 	// up refuses the app already declared, before starting anything.
-	code, out, stderr := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	code, out, stderr = d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
 	if code != 1 || !strings.Contains(out, "hl_1.0.0/OrdersHTTP 8085") {
 		t.Fatalf("up with the offset off: exit %d, want 1\n%s%s", code, out, stderr)
 	}

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mictl/mictl/pkg/jsonschematest"
 )
 
 // terminal is a private tmux server (its own socket) whose sessions run
@@ -137,7 +139,9 @@ func TestTopSnapshot(t *testing.T) {
 		t.Errorf("top on a pipe:\n%s", out)
 	}
 	var rows []map[string]any
-	if err := json.Unmarshal([]byte(d.must("top", "-o", "json", "--interval", "200ms")), &rows); err != nil {
+	out = d.must("top", "-o", "json", "--interval", "200ms")
+	jsonschematest.Validate(t, "top", []byte(out))
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
 	if len(rows) != 2 {
@@ -161,7 +165,9 @@ func TestTopSnapshot(t *testing.T) {
 
 	// A stopped instance: what is unknown is null.
 	d.must("down", "mi-2", "--timeout", "10s")
-	if err := json.Unmarshal([]byte(d.must("top", "--once", "-o", "json", "--interval", "200ms")), &rows); err != nil {
+	out = d.must("top", "--once", "-o", "json", "--interval", "200ms")
+	jsonschematest.Validate(t, "top", []byte(out))
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rows {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/jsonschematest"
 )
 
 // writeCar builds spec into dir/rel.
@@ -37,6 +38,7 @@ func TestInspectGolden(t *testing.T) {
 	if code != exitcode.Conflicts { // the WebSocket endpoint gets no offset
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
+	jsonschematest.Validate(t, "inspect", []byte(out))
 	golden(t, "inspect.json", strings.ReplaceAll(out, dir, "$DIR"))
 
 	code, out, _ = run(t, "inspect", car, "--offsets", "20000,20001")
