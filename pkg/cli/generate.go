@@ -3,10 +3,12 @@ package cli
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 type generateOptions struct {
@@ -18,13 +20,19 @@ func newCmdGenerate(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &generateOptions{}
 	cmd := &cobra.Command{
 		Use:   "generate",
-		Short: "Write each instance's deployment.toml under instances_dir",
-		Long: `Plan the instances and write instances/<name>/conf/deployment.toml for each:
-the distribution's own file with [server] offset set (offset_method "toml")
-and the instance's overrides applied. Every comment, blank line and key of
-the source is kept. Files are written atomically with mode 0600, because
-they hold keystore passwords. Every file is rendered before any is written,
-so a bad override leaves nothing half-generated.`,
+		Short: "Write each instance's home and deployment.toml under instances_dir",
+		Long: `Plan the instances and prepare each one's home as mictl up would, without
+starting anything: instances/<name>/ cloned from the distribution (jars
+hard-linked), its conf/deployment.toml (the distribution's own file with
+[server] offset set (offset_method "toml") and the instance's overrides
+applied; every comment, blank line and key of the source kept) and its
+declared CApps in repository/deployment/server/carbonapps/. These are the
+homes the units of "mictl export systemd" run.
+
+deployment.toml is written atomically with mode 0600, because it holds
+keystore passwords. Every file is rendered before any is written, so a bad
+override leaves nothing half-generated. Instances that run are left alone:
+their homes are the supervisor's (mictl reload applies a change to them).`,
 		Example: `  mictl generate --instances 3
   mictl generate --offsets 10,20 -o json`,
 		Args: usageArgs(cobra.NoArgs),
@@ -41,23 +49,24 @@ type generatedFile struct {
 }
 
 func runGenerate(streams *IOStreams, o *generateOptions, p *planned) error {
-	files := make([]generatedFile, len(p.Plan.Instances))
-	rendered := make([][]byte, len(p.Plan.Instances))
-	for i, inst := range p.Plan.Instances {
-		dir, err := home.Dir(p.Config, inst.Name)
-		if err != nil {
-			return err
+	var names, running []string
+	for _, inst := range p.Plan.Instances {
+		if rec, ok := p.state.Instance(inst.Name); ok && reconcile.Running(*rec) {
+			running = append(running, inst.Name)
+			continue
 		}
-		if rendered[i], err = p.Render(inst); err != nil {
-			return err
-		}
-		files[i] = generatedFile{Name: inst.Name, Offset: inst.Offset, Path: home.ConfPath(dir)}
+		names = append(names, inst.Name)
 	}
-	for i, f := range files {
-		dir, _ := home.Dir(p.Config, f.Name)
-		if err := home.WriteConf(dir, p.Config.MIHome, rendered[i]); err != nil {
-			return fmt.Errorf("generate %s: %w", f.Name, err)
-		}
+	if len(running) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: %s running, left alone (mictl reload applies changes to running instances)\n", strings.Join(running, ", "))
+	}
+	records, err := p.Prepare(p.state, names)
+	if err != nil {
+		return err
+	}
+	files := make([]generatedFile, len(records))
+	for i, rec := range records {
+		files[i] = generatedFile{Name: rec.Name, Offset: rec.Offset, Path: home.ConfPath(rec.Home)}
 	}
 	if o.output == formatJSON {
 		return writeJSON(streams.Out, files)

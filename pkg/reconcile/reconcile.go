@@ -203,11 +203,7 @@ const MetricsFlag = "-D" + ports.PrometheusAPIProperty + "=true"
 // returns their records. current is what runs: the CApps mictl put in a
 // home before and no longer declared are removed.
 func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance, error) {
-	distDir, err := SourceDistribution(t.Config)
-	if err != nil {
-		return nil, err
-	}
-	// Render everything first: a bad override must leave no home touched.
+	// Render everything first: a bad override must leave nothing written.
 	rendered := make([][]byte, len(names))
 	insts := make([]ports.Instance, len(names))
 	for i, name := range names {
@@ -215,10 +211,15 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 		if !ok {
 			return nil, fmt.Errorf("instance %s is not in the plan", name)
 		}
+		var err error
 		if rendered[i], err = t.Render(inst); err != nil {
 			return nil, err
 		}
 		insts[i] = inst
+	}
+	distDir, err := SourceDistribution(t.Config)
+	if err != nil {
+		return nil, err
 	}
 	records := make([]state.Instance, len(names))
 	errs := make([]error, len(names))
