@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -158,6 +159,9 @@ func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
 	var buf bytes.Buffer
 	if err := capp.Build(&buf, spec); err != nil {
 		return exitcode.Usagef("mictl sim capp: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return err
 	}
 	if err := fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
 		return err
