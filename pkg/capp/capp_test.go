@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,9 +12,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+	"github.com/mictl/mictl/pkg/goldentest"
+)
 
 type entry struct{ name, body string }
 
@@ -444,17 +443,5 @@ func TestBuildGolden(t *testing.T) {
 	for _, n := range names {
 		fmt.Fprintf(&out, "==> %s <==\n%s", n, bodies[n])
 	}
-	golden := filepath.Join("testdata", "orders.golden")
-	if *update {
-		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/capp -update to create it)", err)
-	}
-	if out.String() != string(want) {
-		t.Errorf("Build output differs from %s (run with -update if intended):\n%s", golden, out.String())
-	}
+	goldentest.Check(t, filepath.Join("testdata", "orders.golden"), []byte(out.String()))
 }

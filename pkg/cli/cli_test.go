@@ -3,13 +3,14 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mictl/mictl/pkg/goldentest"
 
 	"github.com/spf13/cobra"
 
@@ -18,8 +19,6 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/testports"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // goldenDir is resolved before any test changes its working directory.
 var goldenDir, _ = filepath.Abs(filepath.Join("..", "..", "testdata", "cli"))
@@ -42,22 +41,7 @@ func inTempDir(t *testing.T) string {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./pkg/cli -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s differs from golden:\n--- got\n%s--- want\n%s", name, got, want)
-	}
+	goldentest.Check(t, filepath.Join(goldenDir, name), []byte(got))
 }
 
 // freeOffset finds an offset >= from whose four default ports can all be

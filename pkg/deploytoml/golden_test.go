@@ -1,16 +1,14 @@
 package deploytoml
 
 import (
-	"bytes"
-	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/deploytoml")
+	"github.com/mictl/mictl/pkg/goldentest"
+)
 
 const testdataDir = "../../testdata/deploytoml"
 
@@ -52,19 +50,7 @@ func sources(t testing.TB) []string {
 
 // The built-in template must stay the one the goldens were made from.
 func TestBuiltinSampleIsTemplate(t *testing.T) {
-	path := filepath.Join(testdataDir, "builtin.toml")
-	if *update {
-		if err := os.WriteFile(path, Template(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, Template()) {
-		t.Errorf("%s differs from template/deployment.toml; run go test ./pkg/deploytoml -update", path)
-	}
+	goldentest.Check(t, filepath.Join(testdataDir, "builtin.toml"), Template())
 }
 
 func TestRenderGolden(t *testing.T) {
@@ -80,19 +66,7 @@ func TestRenderGolden(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Render: %v", err)
 				}
-				golden := filepath.Join(testdataDir, base+"."+rc.name+".golden")
-				if *update {
-					if err := os.WriteFile(golden, out, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(golden)
-				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
-				}
-				if !bytes.Equal(out, want) {
-					t.Errorf("output differs from %s (run with -update if the change is intended):\n%s", golden, out)
-				}
+				goldentest.Check(t, filepath.Join(testdataDir, base+"."+rc.name+".golden"), out)
 				checkRendered(t, src, out, rc)
 			})
 		}

@@ -6,20 +6,19 @@ package exporttest
 import (
 	"archive/zip"
 	"bytes"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/goldentest"
+
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/export")
 
 // goldenDir is resolved at start-up, before any test changes directory.
 var goldenDir, _ = filepath.Abs(filepath.Join("..", "..", "..", "testdata", "export"))
@@ -28,22 +27,7 @@ var goldenDir, _ = filepath.Abs(filepath.Join("..", "..", "..", "testdata", "exp
 // -update), for the exporters' packages under pkg/export.
 func Golden(t testing.TB, name, got string) {
 	t.Helper()
-	path := filepath.Join(goldenDir, name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run the test with -update)", err)
-	}
-	if got != string(want) {
-		t.Fatalf("%s differs from the golden file; run the test with -update and review the diff:\n%s", name, got)
-	}
+	goldentest.Check(t, filepath.Join(goldenDir, name), []byte(got))
 }
 
 // Describe lists an export's files with their modes and contents, for a

@@ -1,0 +1,57 @@
+package goldentest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// recorder keeps what Check reports instead of failing the real test.
+type recorder struct {
+	*testing.T
+	failures []string
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.failures = append(r.failures, fmt.Sprintf(format, args...))
+	panic(r) // stands in for runtime.Goexit, ending Check like Fatalf would
+}
+
+func check(t *testing.T, path string, got []byte) (failures []string) {
+	r := &recorder{T: t}
+	defer func() {
+		if p := recover(); p != nil && p != r {
+			panic(p)
+		}
+		failures = r.failures
+	}()
+	Check(r, path, got)
+	return r.failures
+}
+
+func TestCheck(t *testing.T) {
+	if *Update {
+		t.Skip("-update rewrites rather than compares")
+	}
+	path := filepath.Join(t.TempDir(), "a.golden")
+	if err := os.WriteFile(path, []byte("same\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f := check(t, path, []byte("same\n")); len(f) != 0 {
+		t.Errorf("equal output reported: %q", f)
+	}
+	f := check(t, path, []byte("other\n"))
+	if len(f) != 1 || !strings.Contains(f[0], path) || !strings.Contains(f[0], "-update") {
+		t.Errorf("different output reported as %q, want one failure naming %s and -update", f, path)
+	}
+	f = check(t, filepath.Join(t.TempDir(), "missing.golden"), []byte("x"))
+	if len(f) != 1 || !strings.Contains(f[0], "-update to create it") {
+		t.Errorf("missing golden reported as %q", f)
+	}
+}
