@@ -83,8 +83,9 @@ type Server struct {
 	OSVersion          string `json:"osVersion"`
 }
 
-// list is MI's {"count": N, "list": [...]}.
-type list[T any] struct {
+// List is MI's {"count": N, "list": [...]}, the body of the artifact
+// listings (apis, proxy-services, inbound-endpoints).
+type List[T any] struct {
 	Count int `json:"count"`
 	List  []T `json:"list"`
 }
@@ -123,7 +124,7 @@ func (c *Client) InboundEndpoints(ctx context.Context) ([]InboundEndpoint, error
 }
 
 func listOf[T any](ctx context.Context, c *Client, path string) ([]T, error) {
-	var l list[T]
+	var l List[T]
 	if err := c.call(ctx, "GET", path, nil, &l); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package mgmt
+package mgmt_test
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/mictl/mictl/pkg/mgmt"
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/ports"
@@ -83,7 +85,7 @@ func simulated(t *testing.T) (string, string) {
 func TestAgainstSimulator(t *testing.T) {
 	url, home := simulated(t)
 	ctx := context.Background()
-	c, err := New(Options{URL: url})
+	c, err := mgmt.New(mgmt.Options{URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,13 +117,13 @@ func TestAgainstSimulator(t *testing.T) {
 		return err == nil && a.ActiveCount == 1
 	}, "the uploaded app is active")
 	apps, _ = c.Applications(ctx)
-	if a := apps.ActiveList[0]; a.ID() != "orders_1.0.0" || len(a.Artifacts) != 3 || a.Artifacts[1] != (ArtifactRef{Name: "ordersAPI", Type: "api"}) {
+	if a := apps.ActiveList[0]; a.ID() != "orders_1.0.0" || len(a.Artifacts) != 3 || a.Artifacts[1] != (mgmt.ArtifactRef{Name: "ordersAPI", Type: "api"}) {
 		t.Errorf("active app %+v", a)
 	}
 	if apis, err := c.APIs(ctx); err != nil || len(apis) != 1 || apis[0].Name != "ordersAPI" {
 		t.Errorf("APIs: %+v %v", apis, err)
 	}
-	if ins, err := c.InboundEndpoints(ctx); err != nil || len(ins) != 1 || ins[0] != (InboundEndpoint{Name: "In", Protocol: "http"}) {
+	if ins, err := c.InboundEndpoints(ctx); err != nil || len(ins) != 1 || ins[0] != (mgmt.InboundEndpoint{Name: "In", Protocol: "http"}) {
 		t.Errorf("InboundEndpoints: %+v %v", ins, err)
 	}
 	if ps, err := c.ProxyServices(ctx); err != nil || len(ps) != 0 {
@@ -136,9 +138,9 @@ func TestAgainstSimulator(t *testing.T) {
 		return err == nil && a.TotalCount == 0
 	}, "the app is undeployed")
 
-	bad, _ := New(Options{URL: url, Password: "nope"})
+	bad, _ := mgmt.New(mgmt.Options{URL: url, Password: "nope"})
 	_, err = bad.Applications(ctx)
-	if !errors.Is(err, ErrUnauthorized) {
+	if !errors.Is(err, mgmt.ErrUnauthorized) {
 		t.Errorf("wrong password: %v", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/mgmt"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -70,16 +71,7 @@ func (s *server) authorized(h http.HandlerFunc) http.HandlerFunc {
 // ServerInfo is the body of GET /management/server: MI's fields, then the
 // simulator's own.
 type ServerInfo struct {
-	ProductName        string `json:"productName"`
-	ProductVersion     string `json:"productVersion"`
-	CarbonHome         string `json:"carbonHome"`
-	RepositoryLocation string `json:"repositoryLocation"`
-	WorkDirectory      string `json:"workDirectory"`
-	JavaHome           string `json:"javaHome"`
-	JavaVersion        string `json:"javaVersion"`
-	JavaVendor         string `json:"javaVendor"`
-	OSName             string `json:"osName"`
-	OSVersion          string `json:"osVersion"`
+	mgmt.Server
 
 	PID        int       `json:"pid"`
 	Offset     int       `json:"offset"`
@@ -96,11 +88,13 @@ func (s *server) getServer(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) serverInfo() ServerInfo {
 	info := ServerInfo{
-		ProductName: "WSO2 Micro Integrator", ProductVersion: MIVersion, CarbonHome: s.home,
-		RepositoryLocation: filepath.Join(s.home, "repository", "deployment", "server") + "/",
-		WorkDirectory:      filepath.Join(s.home, TmpDir, "work"),
-		JavaHome:           s.cfg.javaHome, JavaVersion: javaVersion, JavaVendor: "mictl simulator",
-		OSName: strings.ToUpper(runtime.GOOS[:1]) + runtime.GOOS[1:], OSVersion: kernelRelease(),
+		Server: mgmt.Server{
+			ProductName: "WSO2 Micro Integrator", ProductVersion: MIVersion, CarbonHome: s.home,
+			RepositoryLocation: filepath.Join(s.home, "repository", "deployment", "server") + "/",
+			WorkDirectory:      filepath.Join(s.home, TmpDir, "work"),
+			JavaHome:           s.cfg.javaHome, JavaVersion: javaVersion, JavaVendor: "mictl simulator",
+			OSName: strings.ToUpper(runtime.GOOS[:1]) + runtime.GOOS[1:], OSVersion: kernelRelease(),
+		},
 		PID: os.Getpid(), Offset: s.cfg.offset, OffsetFrom: s.cfg.offsetFrom,
 		Ports: s.cfg.ports, StartedAt: s.start, Ready: s.ready.Load(),
 	}
@@ -120,35 +114,10 @@ func kernelRelease() string {
 	return strings.TrimSpace(string(b))
 }
 
-// The JSON of MI's CarbonAppResource.
-type (
-	appJSON struct {
-		Name         string         `json:"name"`
-		Version      string         `json:"version"`
-		Artifacts    []artifactJSON `json:"artifacts"`
-		ErrorMessage string         `json:"errorMessage,omitempty"`
-	}
-	artifactJSON struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-	}
-	appsJSON struct {
-		TotalCount  int       `json:"totalCount"`
-		ActiveCount int       `json:"activeCount"`
-		ActiveList  []appJSON `json:"activeList"`
-		FaultyCount int       `json:"faultyCount"`
-		FaultyList  []appJSON `json:"faultyList"`
-	}
-	listJSON[T any] struct {
-		Count int `json:"count"`
-		List  []T `json:"list"`
-	}
-)
-
-// toAppJSON renders an application as MI lists it: the artifacts it ships,
+// listed renders an application as MI lists it: the artifacts it ships,
 // with the type's part after the slash.
-func toAppJSON(dep deployed) appJSON {
-	j := appJSON{Artifacts: []artifactJSON{}, ErrorMessage: dep.errorMessage}
+func listed(dep deployed) mgmt.Application {
+	j := mgmt.Application{Artifacts: []mgmt.ArtifactRef{}, ErrorMessage: dep.errorMessage}
 	if dep.app == nil {
 		j.Name = strings.TrimSuffix(dep.file, ".car")
 		return j
@@ -159,24 +128,24 @@ func toAppJSON(dep deployed) appJSON {
 			continue
 		}
 		_, typ, _ := strings.Cut(a.Type, "/")
-		j.Artifacts = append(j.Artifacts, artifactJSON{Name: a.Name, Type: typ})
+		j.Artifacts = append(j.Artifacts, mgmt.ArtifactRef{Name: a.Name, Type: typ})
 	}
 	return j
 }
 
 func (s *server) getApplications(w http.ResponseWriter, r *http.Request) {
-	out := appsJSON{ActiveList: []appJSON{}, FaultyList: []appJSON{}}
+	out := mgmt.Applications{ActiveList: []mgmt.Application{}, FaultyList: []mgmt.Application{}}
 	want := r.URL.Query().Get("carbonAppName")
 	for _, dep := range s.deployer.snapshot() {
 		switch dep.state {
 		case appActive:
 			if want != "" && dep.app.Name == want {
-				writeJSON(w, http.StatusOK, toAppJSON(dep))
+				writeJSON(w, http.StatusOK, listed(dep))
 				return
 			}
-			out.ActiveList = append(out.ActiveList, toAppJSON(dep))
+			out.ActiveList = append(out.ActiveList, listed(dep))
 		case appFaulty:
-			out.FaultyList = append(out.FaultyList, toAppJSON(dep))
+			out.FaultyList = append(out.FaultyList, listed(dep))
 		}
 	}
 	if want != "" {
@@ -277,53 +246,37 @@ func (s *server) deleteApplication(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"Message": "Successfully removed Carbon Application named " + name})
 }
 
-type apiJSON struct {
-	Name string `json:"name"`
-	URL  string `json:"url"`
-}
-
 func (s *server) getAPIs(w http.ResponseWriter, r *http.Request) {
-	out := listJSON[apiJSON]{List: []apiJSON{}}
+	out := mgmt.List[mgmt.API]{List: []mgmt.API{}}
 	for _, dep := range s.deployer.snapshot() {
 		for _, a := range dep.apis {
-			out.List = append(out.List, apiJSON{Name: a.name, URL: strings.TrimSuffix(s.serviceURL("http", "/"), "/") + a.context})
+			out.List = append(out.List, mgmt.API{Name: a.name, URL: strings.TrimSuffix(s.serviceURL("http", "/"), "/") + a.context})
 		}
 	}
 	out.Count = len(out.List)
 	writeJSON(w, http.StatusOK, out)
-}
-
-type proxyJSON struct {
-	Name   string `json:"name"`
-	WSDL11 string `json:"wsdl1_1"`
-	WSDL20 string `json:"wsdl2_0"`
 }
 
 func (s *server) getProxyServices(w http.ResponseWriter, r *http.Request) {
-	out := listJSON[proxyJSON]{List: []proxyJSON{}}
+	out := mgmt.List[mgmt.ProxyService]{List: []mgmt.ProxyService{}}
 	for _, dep := range s.deployer.snapshot() {
 		for _, p := range dep.proxies {
 			base := s.serviceURL("http", "/services/"+p)
-			out.List = append(out.List, proxyJSON{Name: p, WSDL11: base + "?wsdl", WSDL20: base + "?wsdl2"})
+			out.List = append(out.List, mgmt.ProxyService{Name: p, WSDL11: base + "?wsdl", WSDL20: base + "?wsdl2"})
 		}
 	}
 	out.Count = len(out.List)
 	writeJSON(w, http.StatusOK, out)
 }
 
-type inboundJSON struct {
-	Name     string `json:"name"`
-	Protocol string `json:"protocol"`
-}
-
 func (s *server) getInboundEndpoints(w http.ResponseWriter, r *http.Request) {
-	out := listJSON[inboundJSON]{List: []inboundJSON{}}
+	out := mgmt.List[mgmt.InboundEndpoint]{List: []mgmt.InboundEndpoint{}}
 	seen := map[string]bool{}
 	for _, dep := range s.deployer.snapshot() {
 		for _, l := range dep.inbounds {
 			if !seen[l.name] {
 				seen[l.name] = true
-				out.List = append(out.List, inboundJSON{Name: l.name, Protocol: l.protocol})
+				out.List = append(out.List, mgmt.InboundEndpoint{Name: l.name, Protocol: l.protocol})
 			}
 		}
 	}
