@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mictl/mictl/pkg/mgmt"
-
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/mgmt"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/testports"
