@@ -6,6 +6,7 @@ package main
 // simulator distribution it writes run this very code.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,6 +47,7 @@ type deployment struct {
 	dir  string
 	base int      // base offset: a free region of ports for this test
 	env  []string // extra environment for the next commands
+	cwd  string   // where the next commands run; dir when empty
 }
 
 func newDeployment(t *testing.T) *deployment {
@@ -59,12 +61,12 @@ func newDeployment(t *testing.T) *deployment {
 	return d
 }
 
-// mictl runs mictl in the deployment's directory.
+// mictl runs mictl in the deployment's directory (or in cwd).
 func (d *deployment) mictl(args ...string) (code int, stdout, stderr string) {
 	d.t.Helper()
 	var out, errOut strings.Builder
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Dir = d.dir
+	cmd.Dir = cmp.Or(d.cwd, d.dir)
 	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0", "GORACE=atexit_sleep_ms=0")
 	cmd.Env = append(cmd.Env, d.env...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -138,6 +140,7 @@ func (d *deployment) waitFor(what string, cond func() bool) {
 // cleanup stops everything the test started and fails it if any process
 // of the deployment outlives that.
 func (d *deployment) cleanup() {
+	d.cwd = ""
 	if _, err := os.Stat(filepath.Join(d.dir, "instances", ".mictl", "state.json")); err == nil {
 		d.mictl("down", "--timeout", "5s")
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/proc"
@@ -333,5 +334,37 @@ func TestStatusNeverStartsASecondDaemon(t *testing.T) {
 	}
 	if id, _ := proc.Identify(daemon); !id.Alive() {
 		t.Fatal("the daemon died")
+	}
+}
+
+// A config file names its project: `mictl --config DIR/mictl.toml ...`
+// run from anywhere acts on the instances beside that file, never on a
+// second set under the working directory.
+func TestConfigFileWorksFromAnotherDirectory(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	config := filepath.Join(d.dir, "mictl.toml")
+	d.cwd = t.TempDir()
+	t.Cleanup(func() { // what a wrong resolution would start there
+		if left := proctest.Reap(d.cwd, 3*time.Second); len(left) > 0 {
+			t.Errorf("processes under the working directory (killed now): %v", left)
+		}
+	})
+	d.must("--config", config, "up", "--timeout", "30s")
+	if n := len(d.servers()); n != 2 {
+		t.Fatalf("%d servers under %s after up, want 2", n, d.dir)
+	}
+	out := d.must("--config", config, "status", "-o", "json")
+	jsonschematest.Validate(t, "status", []byte(out))
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Instances) != 2 || r.Instances[0].State != "ready" {
+		t.Fatalf("status from elsewhere: %v\n%s", err, out)
+	}
+	d.must("--config", config, "down")
+	if n := len(d.servers()); n != 0 {
+		t.Fatalf("%d servers left after down from elsewhere", n)
+	}
+	if entries, _ := os.ReadDir(d.cwd); len(entries) != 0 {
+		t.Fatalf("mictl wrote into the working directory %s: %v", d.cwd, entries)
 	}
 }

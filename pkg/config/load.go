@@ -151,6 +151,8 @@ func Load(src Sources) (*Config, error) {
 	for _, s := range Settings {
 		cfg.origins[s.Key] = r.where(s.Key)
 	}
+	cfg.MIHome = r.fileRelative("mi_home", cfg.MIHome)
+	cfg.InstancesDir = r.fileRelative("instances_dir", cfg.InstancesDir)
 	if cfg.Host, err = netip.ParseAddr(host); err != nil {
 		return nil, r.bad("host", fmt.Sprintf("%q is not an IP address; use 127.0.0.1, ::1 or 0.0.0.0", host))
 	}
@@ -267,6 +269,18 @@ type resolver struct {
 }
 
 func (r *resolver) where(key string) string {
+	if typed := r.typedAt(key); typed != "" {
+		return typed
+	}
+	if pos, ok := r.keys[key]; ok {
+		return fmt.Sprintf("%s:%d:%d", r.path, pos.line, pos.col)
+	}
+	return "default " + key
+}
+
+// typedAt names the flag or MICTL_ variable that set key, or is "" when
+// neither did.
+func (r *resolver) typedAt(key string) string {
 	s := settingByKey(key)
 	if r.flags != nil && s.Flag != "" {
 		if f := r.flags.Lookup(s.Flag); f != nil && f.Changed {
@@ -276,10 +290,7 @@ func (r *resolver) where(key string) string {
 	if _, ok := os.LookupEnv(s.Env()); ok {
 		return "environment " + s.Env()
 	}
-	if pos, ok := r.keys[key]; ok {
-		return fmt.Sprintf("%s:%d:%d", r.path, pos.line, pos.col)
-	}
-	return "default " + key
+	return ""
 }
 
 func (r *resolver) bad(key, msg string) error {
@@ -319,6 +330,19 @@ func (r *resolver) duration(key string) time.Duration {
 		}
 	}
 	return d
+}
+
+// fileRelative resolves the relative directory p of key the way its reader
+// means it: written in the config file, or left at its default while there
+// is one, it is taken from the file's directory, so `mictl --config
+// /srv/mi/mictl.toml down` finds the instances that `up` made beside that
+// file wherever it runs from; typed as a flag or a MICTL_ variable, it is
+// taken from the working directory, as a shell user expects.
+func (r *resolver) fileRelative(key, p string) string {
+	if r.path == "" || p == "" || filepath.IsAbs(p) || r.typedAt(key) != "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(r.path), p)
 }
 
 // capps resolves the CApp paths of key (capps, or instance.N.capps): a

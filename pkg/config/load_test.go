@@ -230,3 +230,46 @@ func TestLoadBOMAndCRLF(t *testing.T) {
 		t.Fatalf("origin of instances = %s", cfg.Origin("instances"))
 	}
 }
+
+// A directory written in mictl.toml (or instances_dir left at its default
+// beside one) is the file's reader's: relative to the file, wherever mictl
+// runs from. One typed as a flag or variable is relative to the shell's
+// working directory.
+func TestRelativeDirectoriesFollowTheirSource(t *testing.T) {
+	t.Chdir(t.TempDir())
+	withDirs := writeConfig(t, "mi_home = \"../wso2mi-4.4.0\"\ninstances_dir = \"run\"\n")
+	beside := filepath.Dir(withDirs)
+	bare := writeConfig(t, "instances = 2\n")
+	tests := []struct {
+		name          string
+		path          string
+		env           map[string]string
+		args          []string
+		miHome, insts string
+	}{
+		{"written in the file", withDirs, nil, nil, filepath.Join(beside, "..", "wso2mi-4.4.0"), filepath.Join(beside, "run")},
+		{"default beside the file", bare, nil, nil, "", filepath.Join(filepath.Dir(bare), "instances")},
+		{"typed as a flag", withDirs, nil, []string{"--instances-dir=mine"}, filepath.Join(beside, "..", "wso2mi-4.4.0"), "mine"},
+		{"typed as variables", withDirs, map[string]string{"MICTL_INSTANCES_DIR": "env-dir", "MICTL_MI_HOME": "mi"}, nil, "mi", "env-dir"},
+		{"absolute stays", writeConfig(t, "instances_dir = \"/srv/mi\"\n"), nil, nil, "", "/srv/mi"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			fs := flagSet()
+			fs.String("instances-dir", "", "")
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := Load(Sources{Path: tc.path, Flags: fs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.MIHome != tc.miHome || cfg.InstancesDir != tc.insts {
+				t.Errorf("mi_home %q, instances_dir %q; want %q, %q", cfg.MIHome, cfg.InstancesDir, tc.miHome, tc.insts)
+			}
+		})
+	}
+}
