@@ -368,3 +368,31 @@ func TestConfigFileWorksFromAnotherDirectory(t *testing.T) {
 		t.Fatalf("mictl wrote into the working directory %s: %v", d.cwd, entries)
 	}
 }
+
+// Commands run where nothing was ever started say so and leave nothing
+// behind: no instances directory, no daemon.
+func TestCommandsOnNothingCreateNothing(t *testing.T) {
+	d := newDeployment(t)
+	for _, args := range [][]string{
+		{"status"}, {"status", "-o", "json"}, {"down"}, {"down", "--purge"}, {"restart", "--all"},
+		{"ports", "table"}, {"check-conflicts"}, {"diff"}, {"apps"}, {"logs"},
+	} {
+		want := 0
+		if args[0] == "diff" {
+			want = 1 // up would start the default instance
+		}
+		code, out, errOut := d.mictl(args...)
+		if code != want {
+			t.Errorf("mictl %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
+		if entries, _ := os.ReadDir(d.dir); len(entries) != 0 {
+			t.Fatalf("mictl %s left %v in %s", strings.Join(args, " "), entries, d.dir)
+		}
+	}
+	for _, args := range [][]string{{"down", "mi-1"}, {"restart", "mi-1"}} {
+		code, _, errOut := d.mictl(args...)
+		if want := `no instance "mi-1": there are no instances`; code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("mictl %s: exit %d, want 2 and %q:\n%s", strings.Join(args, " "), code, want, errOut)
+		}
+	}
+}

@@ -71,6 +71,9 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if err := checkNames(f, names); err != nil {
 		return err
 	}
+	if store == nil { // nothing was ever started here
+		return printStatusReport(streams, newStatusReport(f, nil, nil, nil), nil, o.output, nil)
+	}
 	targets := names
 	if len(targets) == 0 {
 		for _, inst := range f.Instances {

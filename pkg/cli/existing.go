@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -37,12 +38,13 @@ type access int
 
 const (
 	lookOnly  access = iota // create nothing, lock nothing, write only when allowed
-	readWrite               // create the directory if needed
+	readWrite               // create the state directory if needed
 )
 
 // openExisting loads what a command that works on existing instances
 // needs. A look-only command leaves nothing behind and works in a
-// directory it may not write.
+// directory it may not write. Where there is no instances directory at
+// all nothing was ever started, and no command makes one: store is nil.
 func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode access) (*existing, error) {
 	cfg, cfgErr, err := loadDirConfig(cmd, g)
 	if err != nil {
@@ -50,6 +52,9 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 	}
 	e := &existing{cfg: cfg, cfgErr: cfgErr}
 	dir := stateDir(cfg)
+	if _, err := os.Stat(cfg.InstancesDir); errors.Is(err, fs.ErrNotExist) {
+		mode = lookOnly
+	}
 	if mode == lookOnly {
 		e.store, err = state.OpenExisting(dir)
 		if errors.Is(err, fs.ErrNotExist) {

@@ -46,6 +46,10 @@ fails stops the roll there.`,
 				for _, inst := range f.Instances {
 					names = append(names, inst.Name)
 				}
+				if len(names) == 0 {
+					fmt.Fprintln(streams.ErrOut, noInstancesHint)
+					return nil
+				}
 			}
 			if err := ensureDaemonFor(cmd.Context(), store, cfg, &o.run); err != nil {
 				return err
