@@ -339,7 +339,7 @@ func TestStatusNeverStartsASecondDaemon(t *testing.T) {
 
 // A config file names its project: `mictl --config DIR/mictl.toml ...`
 // run from anywhere acts on the instances beside that file, never on a
-// second set under the working directory.
+// second set under the working directory, even once the file is broken.
 func TestConfigFileWorksFromAnotherDirectory(t *testing.T) {
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
@@ -360,7 +360,12 @@ func TestConfigFileWorksFromAnotherDirectory(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Instances) != 2 || r.Instances[0].State != "ready" {
 		t.Fatalf("status from elsewhere: %v\n%s", err, out)
 	}
-	d.must("--config", config, "down")
+	// Broken, the file still says where its instances are: down stops them.
+	d.configFile("inplace", fmt.Sprintf("instances = \"two\"\nbase_offset = %d\n", d.base))
+	code, _, errOut := d.mictl("--config", config, "down")
+	if want := `key "instances": expected an integer`; code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("down with a broken file: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
 	if n := len(d.servers()); n != 0 {
 		t.Fatalf("%d servers left after down from elsewhere", n)
 	}

@@ -78,21 +78,11 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 func stateDir(cfg *config.Config) string { return filepath.Join(cfg.InstancesDir, ".mictl") }
 
 // loadDirConfig loads the configuration of a command that works on
-// existing instances and needs only instances_dir. A broken mictl.toml
-// must not keep the user from seeing or stopping what runs: its error is
-// returned as cfgErr, and instances_dir then comes from the flag, the
-// environment or the default.
+// existing instances and needs only instances_dir: a broken mictl.toml is
+// returned as cfgErr, to warn about, and the instances are still found
+// (config.LoadLenient).
 func loadDirConfig(cmd *cobra.Command, g *globalOptions) (cfg *config.Config, cfgErr, err error) {
-	cfg, err = config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
-	var ce *config.Error
-	if !errors.As(err, &ce) {
-		return cfg, nil, err
-	}
-	fallback, ferr := config.Load(config.Sources{Flags: cmd.Flags(), NoFile: true})
-	if ferr != nil {
-		return nil, nil, err
-	}
-	return fallback, err, nil
+	return config.LoadLenient(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
 }
 
 // warnConfig says, once, that mictl.toml was ignored.
