@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// MinHealthInterval is the shortest health_interval: shorter, the checks
+// would cost more than the servers they watch.
+const MinHealthInterval = 100 * time.Millisecond
+
 // DefaultFile is the config file mictl reads when --config is not given.
 const DefaultFile = "mictl.toml"
 

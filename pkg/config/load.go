@@ -139,7 +139,7 @@ func Load(src Sources) (*Config, error) {
 		Metrics:      r.bool("metrics"),
 		MetricsAddr:  r.string("metrics_addr"),
 
-		HealthInterval:     r.duration("health_interval"),
+		HealthInterval:     r.duration("health_interval", MinHealthInterval),
 		ManagementUser:     r.string("management_user"),
 		ManagementPassword: r.string("management_password"),
 	}
@@ -321,13 +321,21 @@ func (r *resolver) bool(key string) bool {
 	return b
 }
 
-func (r *resolver) duration(key string) time.Duration {
+// duration reads key as a duration of at least least. A string needs
+// its unit: "5" is refused rather than taken as 5ns, which would make a
+// check loop spin.
+func (r *resolver) duration(key string, least time.Duration) time.Duration {
 	raw := r.v.Get(key)
-	d, err := cast.ToDurationE(raw)
-	if _, isInt := raw.(int); isInt || err != nil || d <= 0 {
-		if r.err == nil {
-			r.err = r.bad(key, fmt.Sprintf("%q is not a positive duration; use units, e.g. \"1s\" or \"500ms\"", fmt.Sprint(raw)))
-		}
+	var d time.Duration
+	err := errors.New("not a duration")
+	switch v := raw.(type) {
+	case time.Duration:
+		d, err = v, nil
+	case string:
+		d, err = time.ParseDuration(strings.TrimSpace(v))
+	}
+	if (err != nil || d < least) && r.err == nil {
+		r.err = r.bad(key, fmt.Sprintf("%q is not a duration of at least %s; use units, e.g. \"5s\" or \"500ms\"", fmt.Sprint(raw), least))
 	}
 	return d
 }

@@ -100,6 +100,9 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", "offset -1"},
 		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":1:1", "mictl owns the offset"},
 		{"bad override key", "[[instance]]\nname = \"a\"\noverrides = { \"x..y\" = 1 }\n", nil, nil, ":1:1", "dotted deployment.toml path"},
+		{"duration without unit", "health_interval = \"5\"\n", nil, nil, ":1:1", `health_interval: "5" is not a duration of at least 100ms; use units`},
+		{"duration too short", "health_interval = \"1ns\"\n", nil, nil, ":1:1", `"1ns" is not a duration of at least 100ms`},
+		{"duration env without unit", "", map[string]string{"MICTL_HEALTH_INTERVAL": "5"}, nil, "environment MICTL_HEALTH_INTERVAL", "use units"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
