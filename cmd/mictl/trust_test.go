@@ -401,3 +401,19 @@ func TestCommandsOnNothingCreateNothing(t *testing.T) {
 		}
 	}
 }
+
+// A running daemon keeps the settings it was started with: restart says
+// so as up does, naming what differs; --timeout goes with each request and
+// is never reported as kept.
+func TestDaemonSettingsKeptAreSaid(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1, "--health-interval", "2s")
+	code, _, errOut := d.mictl("restart", "mi-1", "--restart", "never", "--health-interval", "7s", "--timeout", "31s")
+	want := `keeps its --restart "on-failure" (asked: "never"), --health-interval "2s" (asked: "7s")`
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("restart with other settings: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	if code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--health-interval", "2s", "--timeout", "31s"); code != 0 || strings.Contains(errOut, "keeps its") {
+		t.Fatalf("up with only another --timeout: exit %d, want 0 and no warning:\n%s", code, errOut)
+	}
+}

@@ -51,6 +51,7 @@ fails stops the roll there.`,
 					return nil
 				}
 			}
+			warnPolicy(streams, store, &o.run, cfg)
 			if err := ensureDaemonFor(cmd.Context(), store, cfg, &o.run); err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -151,6 +152,38 @@ func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config
 		err = explainDaemon(err, f)
 	}
 	return err
+}
+
+// warnPolicy says so when a daemon already runs with other settings than
+// the ones asked for: it keeps its own until it is restarted. --timeout
+// does not count: it goes with each request.
+func warnPolicy(streams *IOStreams, store *state.Store, rf *runFlags, cfg *config.Config) {
+	f, err := store.Load()
+	if err != nil || f.Daemon == nil || !f.Daemon.Alive() {
+		return
+	}
+	if kept := keptSettings(f.Daemon.Args, rf.daemonArgs(cfg)); len(kept) > 0 {
+		fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) keeps its %s; mictl down and up again to change them\n",
+			f.Daemon.PID, strings.Join(kept, ", "))
+	}
+}
+
+// keptSettings lists the daemon's flags (running, "--flag value" pairs)
+// whose value differs from asked's, as "--restart on-failure (asked:
+// never)".
+func keptSettings(running, asked []string) []string {
+	want := map[string]string{}
+	for i := 0; i+1 < len(asked); i += 2 {
+		want[asked[i]] = asked[i+1]
+	}
+	var kept []string
+	for i := 0; i+1 < len(running); i += 2 {
+		flag, value := running[i], running[i+1]
+		if asked, ok := want[flag]; ok && asked != value && flag != "--timeout" {
+			kept = append(kept, fmt.Sprintf("%s %q (asked: %q)", flag, value, asked))
+		}
+	}
+	return kept
 }
 
 func defaultRunFlags() *runFlags {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -294,17 +293,6 @@ func followLogs(streams *IOStreams, cfg *config.Config, names []string) (stop fu
 		}
 	}()
 	return func() { cancel(); <-done }
-}
-
-// warnPolicy says so when a daemon already runs with another restart
-// policy than the one asked for: it keeps its own until it is restarted.
-func warnPolicy(streams *IOStreams, store *state.Store, rf *runFlags, cfg *config.Config) {
-	f, err := store.Load()
-	if err != nil || f.Daemon == nil || !f.Daemon.Alive() || slices.Equal(f.Daemon.Args, rf.daemonArgs(cfg)) {
-		return
-	}
-	fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) keeps its settings (%s); mictl down and up again to change them\n",
-		f.Daemon.PID, strings.Join(f.Daemon.Args, " "))
 }
 
 // killOnSecondSignal SIGKILLs every instance's process group if another
