@@ -83,6 +83,9 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 		return err
 	}
 	fmt.Fprintf(streams.ErrOut, "removed %s (%s) from %s of %s\n", what, app.Path, joinScopes(r.Changed), cfgFile)
+	for _, s := range r.Dropped {
+		fmt.Fprintf(streams.ErrOut, "removed the [[instance]] table of %s, left with only its name\n", s.Instance)
+	}
 	reloaded, err := d.reload(cmd.Context(), streams)
 	if err != nil {
 		return err

@@ -63,6 +63,9 @@ type Result struct {
 	Entry string
 	// Created is true when the edit created the file.
 	Created bool
+	// Dropped are the [[instance]] tables Remove deleted, left with
+	// nothing but their name.
+	Dropped []Scope
 }
 
 // Add declares the .car at car in file's scopes, creating file (and
@@ -98,9 +101,10 @@ func Add(file, car string, scopes []Scope) (Result, error) {
 }
 
 // Remove takes the .car at car out of file's scopes: every entry that
-// names it, however spelled, and the capps key once it is empty. A scope whose table does not exist, or that
-// does not declare it, is in Already. The file is written only when
-// something was removed.
+// names it, however spelled, the capps key once it is empty, and an
+// [[instance]] table left with only its name. A scope whose table does
+// not exist, or that does not declare it, is in Already. The file is
+// written only when something was removed.
 func Remove(file, car string, scopes []Scope) (Result, error) {
 	ed, abs, err := open(file, car)
 	if err != nil {
@@ -123,9 +127,20 @@ func Remove(file, car string, scopes []Scope) (Result, error) {
 			}
 		}
 		// An emptied list goes with its line, unless it cannot (it shares
-		// the line): then capps = [] stays, which means the same.
+		// the line): then capps = [] stays, which means the same. An
+		// [[instance]] table left with nothing but its name (the one Add
+		// made) goes too: kept, it would declare that instance from now on
+		// (a name past `instances` adds one).
 		if v, _ := t.Lookup(cappsKey); len(v.([]any)) == 0 {
-			_, _ = t.Delete(cappsKey)
+			if deleted, _ := t.Delete(cappsKey); deleted {
+				dropped, err := t.DeleteIfBare()
+				if err != nil {
+					return Result{}, err
+				}
+				if dropped {
+					r.Dropped = append(r.Dropped, s)
+				}
+			}
 		}
 		r.Changed = append(r.Changed, s)
 	}

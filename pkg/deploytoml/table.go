@@ -330,3 +330,52 @@ func (t Table) Delete(path string) (deleted bool, err error) {
 	*t.d = *nd
 	return true, nil
 }
+
+// DeleteIfBare removes t, an element of an array of tables, when it holds
+// nothing but the key that picks it (name = "mi-3": what AppendArrayElement
+// writes): its header and key lines go, with the blank line that set it
+// apart. An element with anything more (another key, a sub-table, a
+// comment) is the user's, and stays; so does the root.
+func (t Table) DeleteIfBare() (deleted bool, err error) {
+	if t.array == "" {
+		return false, nil
+	}
+	e, err := t.table()
+	if err != nil {
+		return false, nil
+	}
+	id, ok := e.children[t.key]
+	if len(e.children) != 1 || !ok || id.kind != kValue || id.vEnd < 0 {
+		return false, nil
+	}
+	src := t.d.src
+	start := bytes.LastIndexByte(src[:e.pos], '\n') + 1
+	end, _ := lineEnd(src, id.vEnd)
+	var lines int
+	for _, l := range bytes.Split(src[start:end], []byte("\n")) {
+		switch l = bytes.Trim(l, " \t\r"); {
+		case bytes.ContainsRune(l, '#'):
+			return false, nil
+		case len(l) > 0:
+			lines++
+		}
+	}
+	if lines != 2 {
+		return false, nil
+	}
+	if start > 0 { // the blank line before it, if there is one
+		prev := bytes.LastIndexByte(src[:start-1], '\n') + 1
+		if len(bytes.Trim(src[prev:start], " \t\r\n")) == 0 {
+			start = prev
+		}
+	}
+	nd, err := Parse(t.d.name, splice(src, start, end, ""))
+	if err != nil {
+		return false, fmt.Errorf("cannot delete %s: the edited file does not parse (%v); this is a bug in mictl", t, err)
+	}
+	if _, still := (Table{d: nd, array: t.array, key: t.key, value: t.value}).table(); still == nil {
+		return false, fmt.Errorf("cannot delete %s: it is still there; this is a bug in mictl", t)
+	}
+	*t.d = *nd
+	return true, nil
+}

@@ -172,6 +172,47 @@ func TestNewElementThenAppend(t *testing.T) {
 	}
 }
 
+// An element AppendArrayElement made, emptied again, goes without a
+// trace; one holding anything more stays.
+func TestDeleteIfBare(t *testing.T) {
+	const before = "instances = 2\n\n[[instance]]\nname = \"mi-1\" # mine\n\n[[instance]]\nname = \"mi-2\"\n[instance.overrides]\n\"a.b\" = 1\n"
+	d := mustParse(t, before)
+	if err := d.AppendArrayElement("instance", []KeyValue{{"name", "mi-3"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AppendArrayElement("instance", []KeyValue{{"name", "mi-4"}}); err != nil {
+		t.Fatal(err)
+	}
+	mi3, _ := d.Element("instance", "name", "mi-3")
+	if _, err := mi3.AppendToArray("capps", "x.car"); err != nil {
+		t.Fatal(err)
+	}
+	if deleted, err := mi3.DeleteIfBare(); deleted || err != nil {
+		t.Fatalf("mi-3 with capps: deleted %v, %v", deleted, err)
+	}
+	if _, err := mi3.Delete("capps"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"mi-3", "mi-4"} {
+		el, _ := d.Element("instance", "name", name)
+		if deleted, err := el.DeleteIfBare(); !deleted || err != nil {
+			t.Fatalf("bare %s: deleted %v, %v", name, deleted, err)
+		}
+	}
+	if got := string(d.Bytes()); got != before {
+		t.Fatalf("after deleting what was added:\n%q\nwant\n%q", got, before)
+	}
+	for _, name := range []string{"mi-1", "mi-2"} { // a comment; a sub-table
+		el, _ := d.Element("instance", "name", name)
+		if deleted, err := el.DeleteIfBare(); deleted || err != nil {
+			t.Errorf("%s: deleted %v, %v; want it kept", name, deleted, err)
+		}
+	}
+	if deleted, err := d.Root().DeleteIfBare(); deleted || err != nil {
+		t.Errorf("the root: deleted %v, %v", deleted, err)
+	}
+}
+
 func TestArrayEditRefusals(t *testing.T) {
 	d := mustParse(t, "capps = \"a.car\"\nnested = [[1], [2]]\n")
 	src := string(d.Bytes())
