@@ -25,6 +25,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/cli"
 	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/proc/proctest"
@@ -647,6 +648,24 @@ func TestStoppedInstanceIsReplannedAroundAForeignPort(t *testing.T) {
 	want := fmt.Sprintf("moved: mi-2 planned at offset %d, not %d: its http port %d there is held by pid %d", old.Offset+1, old.Offset, port, os.Getpid())
 	if code != 0 || !strings.Contains(out, want) || strings.Contains(out, "conflict:") {
 		t.Fatalf("exit %d, want 0 and %q:\n%s", code, want, out)
+	}
+	out = d.must("check-conflicts", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "-o", "json")
+	jsonschematest.Validate(t, "check-conflicts", []byte(out))
+	var report struct {
+		Moves []struct {
+			Instance string  `json:"instance"`
+			Skipped  int     `json:"skipped_offset"`
+			Role     string  `json:"role"`
+			Listener *string `json:"listener"`
+			Holder   *string `json:"holder"`
+		} `json:"moves"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	if m := report.Moves; len(m) != 1 || m[0].Instance != "mi-2" || m[0].Skipped != old.Offset || m[0].Role != "http" ||
+		m[0].Listener != nil || m[0].Holder == nil || !strings.HasPrefix(*m[0].Holder, fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("moves in JSON: %s", out)
 	}
 	d.up(2)
 	if now := d.instance("mi-2"); now.Offset == old.Offset || now.State != "ready" {

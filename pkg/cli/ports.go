@@ -100,16 +100,18 @@ type livePort struct {
 
 // movedInfo is a ports.Move with the holder named.
 type movedInfo struct {
-	SkippedOffset int    `json:"skipped_offset"`
-	Port          int    `json:"port"`
-	Role          string `json:"role"`
-	Holder        string `json:"holder"`
-	OffsetsPassed int    `json:"offsets_passed"`
+	SkippedOffset int     `json:"skipped_offset"`
+	Port          int     `json:"port"`
+	Role          string  `json:"role"`
+	Listener      *string `json:"listener"` // null for the four fixed ports
+	Holder        *string `json:"holder"`   // null when it let the port go since
+	OffsetsPassed int     `json:"offsets_passed"`
 }
 
 // newMovedInfo is m with the holder of its busy port named.
 func newMovedInfo(t *reconcile.Target, m *ports.Move) *movedInfo {
-	return &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.What, Holder: orUnknown(t.Host.Holder(m.Port)), OffsetsPassed: m.Passed}
+	return &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener),
+		Holder: optional(t.Host.Holder(m.Port)), OffsetsPassed: m.Passed}
 }
 
 func portsRows(p *planned) ([]portsRow, error) {

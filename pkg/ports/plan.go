@@ -103,12 +103,22 @@ func (i Instance) Explicit() bool { return i.From == OffsetFromFlag || i.From ==
 // Move is the first offset the planner passed over for an instance
 // because of the host, and the busy port that made it.
 type Move struct {
-	Skipped int `json:"skipped_offset"`
-	Port    int `json:"port"`
-	// What names the busy port's role: "http", "inbound orders_1.0.0/OrdersHTTP".
-	What string `json:"role"`
+	Skipped int // the offset passed over first
+	Port    int // its port that was busy there
+	// Role is the busy port's role (http, ..., or an extra's: inbound);
+	// Listener names the extra ("orders_1.0.0/OrdersHTTP"), "" for the
+	// four fixed ports.
+	Role, Listener string
 	// Passed counts the offsets passed over because of the host.
-	Passed int `json:"offsets_passed"`
+	Passed int
+}
+
+// What names the busy port in a sentence: "http", "inbound orders_1.0.0/OrdersHTTP".
+func (m Move) What() string {
+	if m.Listener == "" {
+		return m.Role
+	}
+	return m.Role + " " + m.Listener
 }
 
 // Ports returns the instance's effective fixed ports.
@@ -211,12 +221,13 @@ func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, *Move, er
 		if planClash(set, taken) || extrasClash(w.Extras, offset, taken) {
 			continue
 		}
-		what, port, busy := p.hostBusy(set, w.Extras, offset)
-		if !busy {
+		busy := p.hostBusy(set, w.Extras, offset)
+		if busy == nil {
 			return offset, moved, nil
 		}
 		if moved == nil {
-			moved = &Move{Skipped: offset, Port: port, What: what}
+			moved = busy
+			moved.Skipped = offset
 		}
 		moved.Passed++
 	}
@@ -256,22 +267,23 @@ func shifted(extras []Extra) bool {
 }
 
 // hostBusy returns the first port of set, or of the extras that move
-// with the offset, that is busy on the host, and its role.
-func (p Planner) hostBusy(set Set, extras []Extra, offset int) (what string, port int, busy bool) {
+// with the offset, that is busy on the host, as a Move to fill in; nil
+// when none is.
+func (p Planner) hostBusy(set Set, extras []Extra, offset int) *Move {
 	if p.HostBusy == nil {
-		return "", 0, false
+		return nil
 	}
 	for role, port := range set {
 		if p.HostBusy(port) {
-			return Role(role).String(), port, true
+			return &Move{Port: port, Role: Role(role).String()}
 		}
 	}
 	for _, e := range extras {
 		if e.Shifted && p.HostBusy(e.Port(offset)) {
-			return e.Label(), e.Port(offset), true
+			return &Move{Port: e.Port(offset), Role: e.Role, Listener: e.Name}
 		}
 	}
-	return "", 0, false
+	return nil
 }
 
 // internalClash reports two roles of one base set that share a port.
