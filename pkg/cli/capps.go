@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -143,8 +145,8 @@ func checkInstanceNames(cfg *config.Config, names []string) error {
 	return nil
 }
 
-// configFile is the mictl.toml a command edits: --config, else
-// ./mictl.toml (created when missing).
+// configFile is the mictl.toml a command edits: --config (which must
+// exist), else ./mictl.toml (created when missing).
 func configFile(g *globalOptions) string {
 	if g.configPath != "" {
 		return g.configPath
@@ -192,8 +194,13 @@ func openAppDeployment(cmd *cobra.Command, g *globalOptions, streams *IOStreams)
 	if err != nil {
 		return nil, err
 	}
+	if g.configPath != "" {
+		if _, err := os.Stat(g.configPath); errors.Is(err, fs.ErrNotExist) {
+			return nil, exitcode.Usagef("--config %s: no such file; create it with: mictl init --path %s", g.configPath, g.configPath)
+		}
+	}
 	if e.cfgErr != nil {
-		return nil, fmt.Errorf("fix mictl.toml first: %w", e.cfgErr)
+		return nil, fmt.Errorf("fix %s first: %w", configFile(g), e.cfgErr)
 	}
 	cfg, offsets, err := newFollow(g.configPath, e.cfg).Load(e.state.UpArgs)
 	if err != nil {
