@@ -19,11 +19,11 @@ test: lint vet test-deps
 # The real components the tests run against, installed when missing:
 # etcd, kubectl and kube-apiserver (built once into ~/.cache/mictl, about
 # 9 minutes the first time) for the export tests; Prometheus and tmux for
-# the metrics and top tests. Without them those tests skip, except in CI
-# (CI=true), where they must be there.
+# the metrics and top tests, python3 for the README tour. Without them
+# those tests skip, except in CI (CI=true), where they must be there.
 test-deps:
 	@.ci/kube-apiserver.sh ensure >/dev/null || { [ "$$CI" != true ] && echo "test-deps: no API server; the tests against it will skip" >&2; }
-	@bash .ci/metrics-deps.sh || { [ "$$CI" != true ] && echo "test-deps: no Prometheus or tmux; the tests that need them will skip" >&2; }
+	@bash .ci/metrics-deps.sh || { [ "$$CI" != true ] && echo "test-deps: no Prometheus, tmux or python3; the tests that need them will skip" >&2; }
 
 vet:
 	$(GO) vet ./...

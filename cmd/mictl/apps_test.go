@@ -326,10 +326,13 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	toml := d.readFile("mictl.toml")
-	other := d.car("other_1.0.0.car", capp.Spec{Name: "other", Inbounds: []capp.InboundSpec{{Name: "OtherHTTP", Port: 8086}}})
+	// An unshifted port of this test's own: the http port of an offset of
+	// its block that its two instances never take.
+	unshifted := 8280 + d.base + 50
+	other := d.car("other_1.0.0.car", capp.Spec{Name: "other", Inbounds: []capp.InboundSpec{{Name: "OtherHTTP", Port: unshifted}}})
 	code, _, stderr := d.mictl("deploy", other)
 	if code != 1 || !strings.Contains(stderr, "refusing to deploy other_1.0.0") ||
-		!strings.Contains(stderr, "mi-1 inbound other_1.0.0/OtherHTTP 8086 ↔ mi-2 inbound other_1.0.0/OtherHTTP 8086") ||
+		!strings.Contains(stderr, fmt.Sprintf("mi-1 inbound other_1.0.0/OtherHTTP %d ↔ mi-2 inbound other_1.0.0/OtherHTTP %d", unshifted, unshifted)) ||
 		!strings.Contains(stderr, "remove inbound.port_offset_enable = false") {
 		t.Fatalf("deploy with the offset off: exit %d, want 1\n%s", code, stderr)
 	}
@@ -352,12 +355,12 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 	}
 	off := `overrides = { "mediation.inbound.port_offset_enable" = false }`
 	d.configFile("inplace", toml+"\n[[instance]]\nname = \"mi-2\"\n"+off+"\n")
-	if code, out, _ = d.mictl("inspect", other, "--instances", "2", "--base-offset", fmt.Sprint(d.base)); code != 0 || !strings.Contains(out, "| mi-2 ") || !strings.Contains(out, "| 8086 |") {
+	if code, out, _ = d.mictl("inspect", other, "--instances", "2", "--base-offset", fmt.Sprint(d.base)); code != 0 || !strings.Contains(out, "| mi-2 ") || !strings.Contains(out, fmt.Sprintf("| %d |", unshifted)) {
 		t.Fatalf("inspect with mi-2 unshifted: exit %d\n%s", code, out)
 	}
 	d.configFile("inplace", toml+"\n[[instance]]\nname = \"mi-1\"\n"+off+"\n\n[[instance]]\nname = \"mi-2\"\n"+off+"\n")
 	toml = d.readFile("mictl.toml")
-	if code, _, stderr := d.mictl("deploy", other); code != 1 || !strings.Contains(stderr, "8086") || d.readFile("mictl.toml") != toml {
+	if code, _, stderr := d.mictl("deploy", other); code != 1 || !strings.Contains(stderr, fmt.Sprint(unshifted)) || d.readFile("mictl.toml") != toml {
 		t.Fatalf("deploy with both unshifted by overrides: exit %d\n%s", code, stderr)
 	}
 }

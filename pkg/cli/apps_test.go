@@ -33,22 +33,23 @@ func writeCar(t *testing.T, dir, rel string, spec capp.Spec) string {
 func TestInspectGolden(t *testing.T) {
 	dir := inTempDir(t)
 	car := writeCar(t, dir, "build/orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}},
-		Inbounds: []capp.InboundSpec{{Name: "OrdersHTTP", Port: 8085}, {Name: "OrdersWS", Protocol: "ws", Port: 21086}}})
-	code, out, errOut := run(t, "inspect", car, "--offsets", "20000,20001", "-o", "json")
+		Inbounds: []capp.InboundSpec{{Name: "OrdersHTTP", Port: 8085}, {Name: "OrdersWS", Protocol: "ws", Port: 8086}}})
+	// Offsets below testports' range: no test holds their ports.
+	code, out, errOut := run(t, "inspect", car, "--offsets", "20,21", "-o", "json")
 	if code != exitcode.Conflicts { // the WebSocket endpoint gets no offset
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	jsonschematest.Validate(t, "inspect", []byte(out))
 	golden(t, "inspect.json", strings.ReplaceAll(out, dir, "$DIR"))
 
-	code, out, _ = run(t, "inspect", car, "--offsets", "20000,20001")
+	code, out, _ = run(t, "inspect", car, "--offsets", "20,21")
 	for _, want := range []string{
 		"orders_1.0.0  " + filepath.Join(dir, car),
-		"| OrdersHTTP       | http     | inbound.http.port | 8085  | if-enabled   |",
-		"| OrdersWS         | ws       | inbound.ws.port   | 21086 | never        |",
-		"| mi-1 | 20000  | true           | OrdersHTTP | 28085 |",
-		"| mi-2 | 20001  | true           | OrdersWS   | 21086 |",
-		"conflict: mi-1 inbound orders_1.0.0/OrdersWS 21086 ↔ mi-2 inbound orders_1.0.0/OrdersWS 21086",
+		"| OrdersHTTP       | http     | inbound.http.port | 8085 | if-enabled   |",
+		"| OrdersWS         | ws       | inbound.ws.port   | 8086 | never        |",
+		"| mi-1 | 20     | true           | OrdersHTTP | 8105 |",
+		"| mi-2 | 21     | true           | OrdersWS   | 8086 |",
+		"conflict: mi-1 inbound orders_1.0.0/OrdersWS 8086 ↔ mi-2 inbound orders_1.0.0/OrdersWS 8086",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect does not show %q:\n%s", want, out)

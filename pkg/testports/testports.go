@@ -4,7 +4,9 @@
 //
 // The whole range comes from MICTL_TEST_OFFSETS=LO-HI (default 1000-23000:
 // every MI port of those offsets lies between 9243 and 32191, below the
-// kernel's usual ephemeral range 32768-60999). It is cut into one block per
+// kernel's usual ephemeral range 32768-60999). LO is 100 at least: the
+// offsets below are the golden files', whose output shows ports that no
+// test may hold. It is cut into one block per
 // user below, because `go test ./...` runs packages at the same time: each
 // package takes offsets from its own block only. Two suites on one host
 // set disjoint ranges, e.g. MICTL_TEST_OFFSETS=1000-11999 and
@@ -22,6 +24,10 @@ import (
 
 // EnvRange names the variable that sets the range of test offsets.
 const EnvRange = "MICTL_TEST_OFFSETS"
+
+// MinLo is the lowest test offset: golden files show the ports of lower
+// ones.
+const MinLo = 100
 
 // defaultLo and defaultHi bound the test offsets when EnvRange is unset.
 const (
@@ -48,8 +54,8 @@ func Range() (lo, hi int, err error) {
 	a, b, ok := strings.Cut(v, "-")
 	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
 	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
-	if !ok || err1 != nil || err2 != nil || lo < 0 || hi > 65535-9191 || hi-lo < numBlocks*200 {
-		return 0, 0, fmt.Errorf("%s=%q: want LO-HI, 0 <= LO, HI <= %d, at least %d offsets wide", EnvRange, v, 65535-9191, numBlocks*200)
+	if !ok || err1 != nil || err2 != nil || lo < MinLo || hi > 65535-9191 || hi-lo < numBlocks*200 {
+		return 0, 0, fmt.Errorf("%s=%q: want LO-HI, %d <= LO, HI <= %d, at least %d offsets wide", EnvRange, v, MinLo, 65535-9191, numBlocks*200)
 	}
 	return lo, hi, nil
 }
