@@ -417,3 +417,53 @@ func TestDaemonSettingsKeptAreSaid(t *testing.T) {
 		t.Fatalf("up with only another --timeout: exit %d, want 0 and no warning:\n%s", code, errOut)
 	}
 }
+
+// up --instances 2 after 5 leaves mi-3..5 running, and so does every
+// later reload (a deploy, an edit of mictl.toml): a reload removes only
+// what the configuration named when last applied and no longer names.
+// down --purge then leaves no home behind, recorded or not.
+func TestSmallerUpLeavesExtrasThroughReloads(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("instances = 3\nbase_offset = %d\n", d.base))
+	d.must("up", "--timeout", "30s")
+	d.up(5)
+	d.up(2)
+	running := func() int {
+		n := 0
+		for _, inst := range d.statusJSON().Instances {
+			if inst.State == "ready" {
+				n++
+			}
+		}
+		return n
+	}
+	if n := running(); n != 5 {
+		t.Fatalf("%d ready after up --instances 2, want the 5 left as they were", n)
+	}
+	if out := d.must("diff"); strings.Contains(out, "remove") {
+		t.Fatalf("diff after the smaller up:\n%s", out)
+	}
+	d.must("reload")
+	if n := running(); n != 5 {
+		t.Fatalf("%d ready after a reload, want 5:\n%s", n, d.events())
+	}
+
+	// The file applied again names mi-1..3; shrinking it removes mi-3,
+	// which it named, and leaves mi-4 and mi-5, which it never did.
+	d.must("up", "--timeout", "30s")
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	d.waitFor("mi-3 removed by the reload", func() bool {
+		_, known := d.state().Instance("mi-3")
+		return !known
+	})
+	if n := running(); n != 4 {
+		t.Fatalf("%d ready after the file dropped mi-3, want 4 (mi-1, mi-2, mi-4, mi-5):\n%s", n, d.events())
+	}
+	d.must("down", "--purge")
+	entries, _ := os.ReadDir(filepath.Join(d.dir, "instances"))
+	for _, e := range entries {
+		if e.Name() != ".mictl" && e.Name() != ".dist" {
+			t.Errorf("down --purge left %s", e.Name())
+		}
+	}
+}

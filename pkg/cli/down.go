@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
@@ -101,6 +103,9 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if o.purge {
 		if err := purge(ctx, store, targets); err != nil {
 			return err
+		}
+		if len(names) == 0 {
+			purgeUnrecorded(streams, e.cfg.InstancesDir)
 		}
 		if after, err = reportAfter(store, supervisor.Reply{}); err != nil {
 			return err
@@ -274,6 +279,33 @@ func purge(ctx context.Context, store *state.Store, names []string) error {
 		f.Instances = keep
 		return nil
 	})
+}
+
+// purgeUnrecorded deletes the homes under dir that no record names any
+// more (a reload that removed an instance forgets it and keeps its logs),
+// so that `down --purge` leaves nothing behind; a home something still
+// runs in is kept, and said so.
+func purgeUnrecorded(streams *IOStreams, dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, en := range entries {
+		path := filepath.Join(dir, en.Name())
+		if !en.IsDir() || strings.HasPrefix(en.Name(), ".") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(path, home.StartScript)); err != nil {
+			continue // not an instance home
+		}
+		if left := supervisor.Leftovers([]state.Instance{{Name: en.Name(), Home: path}}); len(left) > 0 {
+			fmt.Fprintf(streams.ErrOut, "note: kept %s: processes %v still run in it\n", path, left[en.Name()])
+			continue
+		}
+		if err := os.RemoveAll(path); err != nil {
+			fmt.Fprintf(streams.ErrOut, "note: could not delete %s: %v\n", path, err)
+		}
+	}
 }
 
 // checkNames refuses names the state file does not know.

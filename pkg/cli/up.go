@@ -193,7 +193,9 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 		return nil, err
 	}
 	reconcile.Merge(f, records)
-	f.UpArgs, f.ReloadError = o.plan.args, "" // this up planned from the current configuration
+	// This up planned from the current configuration; what it does not
+	// name, it leaves as it is (a reload too).
+	f.UpArgs, f.Configured, f.ReloadError = o.plan.args, wanted, ""
 	return wanted, store.Save(f)
 }
 

@@ -396,7 +396,8 @@ func (c Changes) Empty() bool { return len(c.Add)+len(c.Remove)+len(c.Restart)+l
 
 // Compare works out the changes from f (what runs, and the homes on disk)
 // to t. Only running instances are restarted; a stopped instance that is
-// still planned is left to `mictl up`.
+// still planned is left to `mictl up`. Only what the configuration named
+// when last applied (f.Configured) and no longer names is removed.
 func Compare(t *Target, f *state.File) (Changes, error) {
 	c := Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, Why: map[string]string{}, Diffs: map[string]string{}}
 	planned := map[string]bool{}
@@ -444,7 +445,7 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		}
 	}
 	for _, rec := range f.Instances {
-		if !planned[rec.Name] {
+		if !planned[rec.Name] && (f.Configured == nil || slices.Contains(f.Configured, rec.Name)) {
 			c.Remove = append(c.Remove, rec.Name)
 		}
 	}

@@ -10,6 +10,7 @@
 package state
 
 import (
+	"slices"
 	"time"
 
 	"github.com/mictl/mictl/pkg/ports"
@@ -54,6 +55,12 @@ type File struct {
 	// ...): a reload plans with them over mictl.toml, as that up did, so
 	// an edit of the file never undoes what the command line asked for.
 	UpArgs []string `json:"up_args,omitempty"`
+	// Configured are the instances the configuration named when last
+	// applied (by up, or a reload). A reload removes only those it no
+	// longer names: one that an earlier, larger up started and a smaller
+	// up left running stays until mictl down. Nil (a file from before
+	// mictl kept it): every instance the configuration does not name.
+	Configured []string `json:"configured,omitempty"`
 	// ReloadError is why the last reload of the configuration failed,
 	// empty when it succeeded: what runs is then the configuration before.
 	ReloadError string `json:"reload_error,omitempty"`
@@ -147,6 +154,7 @@ func (f *File) Instance(name string) (*Instance, bool) {
 func (f *File) Clone() *File {
 	c := *f
 	c.Instances = append([]Instance(nil), f.Instances...)
+	c.UpArgs, c.Configured = slices.Clone(f.UpArgs), slices.Clone(f.Configured)
 	if f.Daemon != nil {
 		d := *f.Daemon
 		c.Daemon = &d

@@ -38,17 +38,17 @@ func (s *Supervisor) Reload(load LoadConfig) (changes reconcile.Changes, err err
 	var t *reconcile.Target
 	t, changes, err = s.planReload(load)
 	if err != nil {
-		s.recordReload(err)
+		s.recordReload(err, nil)
 		return changes, err
 	}
 	if changes.Empty() {
 		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
-		s.recordReload(nil)
+		s.recordReload(nil, t.Config.Names())
 		return changes, nil
 	}
 	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
 	err = s.applyReload(t, changes)
-	s.recordReload(err)
+	s.recordReload(err, t.Config.Names())
 	if err == nil {
 		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: describe(changes)})
 	}
@@ -182,8 +182,10 @@ func (s *Supervisor) forget(names []string) error {
 }
 
 // recordReload keeps the outcome of the last reload in the state file
-// for `mictl status`, and a failure in the event log.
-func (s *Supervisor) recordReload(err error) {
+// for `mictl status`, and a failure in the event log; a reload that
+// succeeded makes configured (the instances its configuration names) what
+// the next one compares with.
+func (s *Supervisor) recordReload(err error, configured []string) {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
@@ -192,6 +194,9 @@ func (s *Supervisor) recordReload(err error) {
 	_ = s.Flush()
 	if uerr := s.store.Update(context.Background(), func(f *state.File) error {
 		f.ReloadError = msg
+		if err == nil {
+			f.Configured = configured
+		}
 		return nil
 	}); uerr != nil {
 		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: errors.Join(err, uerr).Error()})
