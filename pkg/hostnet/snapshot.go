@@ -112,11 +112,13 @@ func sortSockets(socks []Socket) {
 //   - a specific address overlaps itself and the wildcards;
 //   - an IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as a.b.c.d.
 //
-// A wildcard bind overlaps everything of its family: 0.0.0.0 overlaps every
-// IPv4 socket and dual-stack IPv6 ones; :: overlaps everything, because the
-// binder is assumed dual-stack (Java's default, the conservative choice). An
-// invalid (zero) bind means "any address at all" and also overlaps
-// everything. Zones are ignored: fe80::1%a and fe80::1%b count as one
+// A wildcard bind overlaps everything: on a host with IPv6, Java turns a
+// bind to 0.0.0.0 into one to the dual-stack [::] (OpenJDK's
+// NET_InetAddressToSockaddr prefers the IPv6 wildcard), and so does Go's
+// net.Listen("tcp", "0.0.0.0:p"), so MI on 0.0.0.0 fails on a listener on
+// ::1 too; :: is assumed dual-stack (Java's default, the conservative
+// choice). An invalid (zero) bind means "any address at all" and also
+// overlaps everything. Zones are ignored: fe80::1%a and fe80::1%b count as one
 // address, again the conservative side for conflict detection.
 //
 // Holding scans the snapshot linearly; a host has at most a few thousand
@@ -190,16 +192,10 @@ func socketSpan(s Socket) span {
 // bindSpan is the span a prospective bind would claim.
 func bindSpan(b netip.Addr) span {
 	a := b.WithZone("").Unmap()
-	switch {
-	case !a.IsValid():
+	if !a.IsValid() || a.IsUnspecified() {
 		return span{allV4: true, allV6: true}
-	case a.Is4() && a.IsUnspecified():
-		return span{allV4: true}
-	case a.IsUnspecified():
-		return span{allV4: true, allV6: true}
-	default:
-		return span{one: a}
 	}
+	return span{one: a}
 }
 
 func (x span) covers(a netip.Addr) bool {

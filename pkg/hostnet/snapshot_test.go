@@ -49,7 +49,7 @@ func TestHoldingOverlapRules(t *testing.T) {
 		{"dual-stack :: holds ::", dual, "::", true},
 
 		{"v6only :: vs v4 specific", v6only, "10.0.0.1", false},
-		{"v6only :: vs v4 wildcard", v6only, "0.0.0.0", false},
+		{"v6only :: holds v4 wildcard (bound dual-stack)", v6only, "0.0.0.0", true},
 		{"v6only :: vs v4-mapped", v6only, "::ffff:10.0.0.1", false},
 		{"v6only :: holds v6 specific", v6only, "::1", true},
 		{"v6only :: holds ::", v6only, "::", true},
@@ -57,7 +57,7 @@ func TestHoldingOverlapRules(t *testing.T) {
 		{"v6 specific holds itself", v6lo, "::1", true},
 		{"v6 specific vs other v6", v6lo, "::2", false},
 		{"v6 specific vs ::", v6lo, "::", true},
-		{"v6 specific vs v4 wildcard", v6lo, "0.0.0.0", false},
+		{"v6 specific holds v4 wildcard (bound dual-stack)", v6lo, "0.0.0.0", true},
 		{"v6 specific vs v4 loopback", v6lo, "127.0.0.1", false},
 
 		{"mapped socket counts as v4: same", mapped, "127.0.0.1", true},
@@ -118,11 +118,11 @@ func TestBusy(t *testing.T) {
 		bind  string
 		want  []int
 	}{
-		{TCP, "0.0.0.0", []int{8290, 9164, 9201, 9999}},
+		{TCP, "0.0.0.0", []int{8253, 8290, 9164, 9201, 9999}},
 		{TCP, "127.0.0.1", []int{8290, 9164, 9201}},
 		{TCP, "::", []int{8253, 8290, 9164, 9201, 9999}},
 		{TCP, "::1", []int{8253, 9164}},
-		{UDP, "0.0.0.0", []int{514}},
+		{UDP, "0.0.0.0", []int{514, 8290}},
 		{UDP, "::", []int{514, 8290}},
 	}
 	for _, tc := range tests {
