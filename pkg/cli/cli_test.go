@@ -242,6 +242,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"ports", "tabel"}, "Did you mean this?\n\ttable"},
 		{[]string{"sim", "bogus"}, `unknown command "bogus" for "mictl sim"`},
 		{[]string{"export", "kubrnetes"}, "Did you mean this?\n\tkubernetes"},
+		{[]string{"stop"}, "Did you mean this?\n\tdown"}, // the words of other tools
+		{[]string{"start"}, "\tup\n"},
+		{[]string{"list"}, "Did you mean this?\n\tstatus"},
 		{[]string{"frobnicate"}, "unknown command"},
 		// Issue 10, bug 8: an address no interface has is refused up front.
 		{[]string{"check-conflicts", "--host", "192.0.2.1"}, "192.0.2.1 is not an address of this machine"},

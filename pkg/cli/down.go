@@ -32,8 +32,9 @@ type downOptions struct {
 func newCmdDown(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &downOptions{}
 	cmd := &cobra.Command{
-		Use:   "down [NAME...]",
-		Short: "Stop instances gracefully (all of them when no name is given)",
+		Use:        "down [NAME...]",
+		SuggestFor: []string{"stop", "halt"},
+		Short:      "Stop instances gracefully (all of them when no name is given)",
 		Long: `Stop each instance the way MI's own --stop does: SIGTERM to its server
 process (its shutdown runs and the script's trap stops the diagnostics JVM),
 then to its process group, all instances in parallel; wait up to --timeout

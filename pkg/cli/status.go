@@ -26,9 +26,10 @@ type statusOptions struct {
 func newCmdStatus(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &statusOptions{}
 	cmd := &cobra.Command{
-		Use:     "status [NAME...]",
-		Aliases: []string{"ps"},
-		Short:   "Show every instance's state, pid, uptime, restarts and health",
+		Use:        "status [NAME...]",
+		SuggestFor: []string{"list", "ls", "show"},
+		Aliases:    []string{"ps"},
+		Short:      "Show every instance's state, pid, uptime, restarts and health",
 		Long: `Show each instance: its state (starting, ready, degraded, crashed, backoff,
 stopping, stopped, failed), the pid of its server process, uptime, restarts,
 offset and health: "ok" when ready, else a short reason naming the cause.

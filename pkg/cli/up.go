@@ -33,8 +33,9 @@ type upOptions struct {
 func newCmdUp(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &upOptions{}
 	cmd := &cobra.Command{
-		Use:   "up",
-		Short: "Plan, generate and start the instances, and wait until each is ready",
+		Use:        "up",
+		SuggestFor: []string{"start", "run", "launch"},
+		Short:      "Plan, generate and start the instances, and wait until each is ready",
 		Long: `Plan every instance's offset, check for conflicts (refusing with the report,
 exit 1, unless --force), prepare each home under instances_dir from the
 source distribution (jars hard-linked, never writing into mi_home), render
