@@ -283,6 +283,17 @@ func TestInitWritesLoadableDefaults(t *testing.T) {
 	if code, _, _ := run(t, "init", "--force"); code != exitcode.OK {
 		t.Fatalf("init --force: exit %d", code)
 	}
+	// Elsewhere: at --path, or at the file --config names, directories made.
+	for _, args := range [][]string{{"init", "--path", "a/b/x.toml"}, {"--config", "c/mictl.toml", "init"}} {
+		if code, _, errOut := run(t, args...); code != exitcode.OK {
+			t.Fatalf("mictl %s: exit %d: %s", strings.Join(args, " "), code, errOut)
+		}
+	}
+	for _, path := range []string{"a/b/x.toml", "c/mictl.toml"} {
+		if _, err := config.Load(config.Sources{Path: path}); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
 }
 
 func TestGenerateWritesSecretsAtomically(t *testing.T) {

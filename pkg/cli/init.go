@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,20 +21,26 @@ type initOptions struct {
 	force bool
 }
 
-func newCmdInit(streams *IOStreams) *cobra.Command {
+func newCmdInit(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &initOptions{}
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write a commented mictl.toml with the default settings",
 		Long: `Write mictl.toml in the current directory: every setting with its default
 value and a comment saying what it does, and a commented [[instance]]
-example. It refuses to overwrite an existing file unless --force is given.`,
+example; at --path (or --config) instead, making its directory. It refuses
+to overwrite an existing file unless --force is given.`,
 		Example: `  mictl init
   mictl init --path deploy/mictl.toml --force`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error { return runInit(streams, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("path") && g.configPath != "" {
+				o.path = g.configPath // the file the other commands will read
+			}
+			return runInit(streams, o)
+		},
 	}
-	cmd.Flags().StringVar(&o.path, "path", config.DefaultFile, "where to write the file")
+	cmd.Flags().StringVar(&o.path, "path", config.DefaultFile, "where to write the file (default: --config, else ./mictl.toml)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "overwrite an existing file")
 	return cmd
 }
@@ -43,6 +50,9 @@ func runInit(streams *IOStreams, o *initOptions) error {
 		return exitcode.Usagef("%s already exists; use --force to overwrite it", o.path)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("init %s: %w", o.path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(o.path), 0o755); err != nil {
+		return fmt.Errorf("init: %w", err)
 	}
 	if err := fsutil.WriteFileAtomic(o.path, []byte(InitTemplate()), 0o644); err != nil {
 		return fmt.Errorf("init: %w", err)

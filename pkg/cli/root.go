@@ -57,7 +57,7 @@ Exit codes:
 		return exitcode.Usagef("%v\nSee '%s --help'.", err, cmd.CommandPath())
 	})
 	root.AddCommand(
-		newCmdInit(streams),
+		newCmdInit(streams, g),
 		newCmdCheckConflicts(streams, g),
 		newCmdPorts(streams, g),
 		newCmdGenerate(streams, g),

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,12 +17,16 @@ import (
 // is the problem, its error comes back as fileErr with a configuration of
 // the flags, the environment and the defaults, whose instances_dir is
 // still the file's: the value it writes, when that much of it reads, else
-// the default beside it. err is any other failure.
+// the default beside it. err is any other failure, and a --config that
+// names no file.
 func LoadLenient(src Sources) (cfg *Config, fileErr, err error) {
 	cfg, err = Load(src)
 	var ce *Error
 	if !errors.As(err, &ce) || src.NoFile {
 		return cfg, nil, err
+	}
+	if _, serr := os.Stat(src.Path); src.Path != "" && errors.Is(serr, fs.ErrNotExist) {
+		return nil, nil, err // --config names no file: a typo, not a file to look past
 	}
 	fallback, ferr := Load(Sources{Flags: src.Flags, NoFile: true})
 	if ferr != nil {

@@ -86,6 +86,8 @@ func Load(src Sources) (*Config, error) {
 		path, data = "", nil
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 		path, data = "", nil // no file at all: defaults
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("no such config file (--config); create one with: mictl init --path %s", path)}
 	case err != nil:
 		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", unwrapPath(err))}
 	}

@@ -126,10 +126,15 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 }
 
 func TestLoadMissingExplicitFile(t *testing.T) {
-	_, err := Load(Sources{Path: filepath.Join(t.TempDir(), "nope.toml")})
+	path := filepath.Join(t.TempDir(), "nope.toml")
+	_, err := Load(Sources{Path: path})
 	var ce *Error
-	if !errors.As(err, &ce) || !strings.Contains(ce.Error(), "nope.toml: cannot read the config file") {
+	if !errors.As(err, &ce) || ce.Error() != path+": no such config file (--config); create one with: mictl init --path "+path {
 		t.Fatalf("err = %v", err)
+	}
+	// Commands on what runs look past a broken file, never past a typo.
+	if _, fileErr, err := LoadLenient(Sources{Path: path}); err == nil || fileErr != nil {
+		t.Fatalf("LoadLenient of a missing --config: fileErr %v, err %v; want err", fileErr, err)
 	}
 }
 
