@@ -234,7 +234,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		// Refused before any planning (issue 10: 100000000 once grew to 24 GB).
 		{[]string{"check-conflicts", "--instances", "100000000"}, "instances fit in the port space"},
 		{[]string{"check-conflicts", "--config", "bad.toml"}, `bad.toml:2:1: unknown key "offset_stepp"`},
-		{[]string{"check-conflicts", "--config", "missing.toml"}, "missing.toml: cannot read the config file"},
+		{[]string{"check-conflicts", "--config", "missing.toml"}, "missing.toml: no such config file (--config); create one with: mictl init --path missing.toml"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"ports", "table", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"ports", "table", "extra"}, "unknown command \"extra\""},
@@ -242,6 +242,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"ports", "tabel"}, "Did you mean this?\n\ttable"},
 		{[]string{"sim", "bogus"}, `unknown command "bogus" for "mictl sim"`},
 		{[]string{"export", "kubrnetes"}, "Did you mean this?\n\tkubernetes"},
+		{[]string{"ports", "table", "--base-offset", "abc"}, `--base-offset "abc": expected a whole number`},
+		{[]string{"ports", "table", "--offsets", "10,x"}, `--offsets "10,x": expected whole numbers separated by commas`},
+		{[]string{"up", "--backoff", "5"}, `--backoff "5": expected a duration with its unit`},
+		{[]string{"up", "--force=maybe"}, `--force "maybe": expected true or false`},
 		{[]string{"stop"}, "Did you mean this?\n\tdown"}, // the words of other tools
 		{[]string{"start"}, "\tup\n"},
 		{[]string{"list"}, "Did you mean this?\n\tstatus"},
