@@ -113,7 +113,7 @@ func TestDeployUndeployWithoutInstances(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(exitcode.Usage, "fix mictl.toml first: mictl.toml:1:13", "deploy", a)
-	check(exitcode.Usage, "--config sub/mictl.toml: no such file; create it with: mictl init --path sub/mictl.toml", "--config", "sub/mictl.toml", "deploy", a)
+	check(exitcode.Usage, "sub/mictl.toml: no such config file (--config); create one with: mictl init --path sub/mictl.toml", "--config", "sub/mictl.toml", "deploy", a)
 	if got, _ := os.ReadFile("mictl.toml"); string(got) != "instances = \"two\"\n" {
 		t.Fatalf("a broken mictl.toml was edited: %q", got)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -193,11 +191,6 @@ func openAppDeployment(cmd *cobra.Command, g *globalOptions, streams *IOStreams)
 	e, err := openExisting(cmd, g, streams, lookOnly)
 	if err != nil {
 		return nil, err
-	}
-	if g.configPath != "" {
-		if _, err := os.Stat(g.configPath); errors.Is(err, fs.ErrNotExist) {
-			return nil, exitcode.Usagef("--config %s: no such file; create it with: mictl init --path %s", g.configPath, g.configPath)
-		}
 	}
 	if e.cfgErr != nil {
 		return nil, fmt.Errorf("fix %s first: %w", configFile(g), e.cfgErr)

@@ -28,7 +28,7 @@ const (
 )
 
 type logsOptions struct {
-	Name   string // one instance; "" for all of them
+	Names  []string // the instances; none for all of them
 	Follow bool
 	Since  string
 	Tail   int // last N lines per file; negative: all
@@ -42,10 +42,10 @@ type logsOptions struct {
 func newCmdLogs(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &logsOptions{}
 	cmd := &cobra.Command{
-		Use:   "logs [NAME]",
+		Use:   "logs [NAME...]",
 		Short: "Print or follow instances' logs",
-		Long: `Print the log of one instance, or of every instance merged into one stream
-with each line prefixed by its instance's name. Existing lines of several
+		Long: `Print the log of one instance, or of several (every one by default) merged
+into one stream with each line prefixed by its instance's name. Existing lines of several
 instances are merged in timestamp order, keeping multi-line records (stack
 traces) together.
 
@@ -76,25 +76,23 @@ Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
 
   # from a time copied out of a log line
   mictl logs --since "2026-11-25 15:04:05"`,
-		Args: usageArgs(cobra.MaximumNArgs(1)),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) > 0 {
-				return nil, cobra.ShellCompDirectiveNoFileComp
-			}
-			cfg, err := config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+			cfg, _, err := loadDirConfig(cmd, g)
 			if err != nil {
 				return nil, cobra.ShellCompDirectiveNoFileComp
 			}
 			names, _ := instanceHomes(cfg.InstancesDir)
-			return names, cobra.ShellCompDirectiveNoFileComp
+			return slices.DeleteFunc(names, func(n string) bool { return slices.Contains(args, n) }), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				o.Name = args[0]
-			}
-			cfg, err := config.Load(config.Sources{Path: g.configPath, Flags: cmd.Flags()})
+			o.Names = compact(args)
+			// A broken mictl.toml does not hide the logs: they may say why.
+			cfg, cfgErr, err := loadDirConfig(cmd, g)
 			if err != nil {
 				return err
+			}
+			if cfgErr != nil {
+				(&existing{cfg: cfg, cfgErr: cfgErr}).warnConfig(streams)
 			}
 			o.InstancesDir = cfg.InstancesDir
 			o.Now = time.Now
@@ -128,6 +126,9 @@ func runLogs(ctx context.Context, streams *IOStreams, o *logsOptions) error {
 	if o.File != logFileConsole && o.File != logFileCarbon {
 		return exitcode.Usagef("--file %q: use %q or %q", o.File, logFileConsole, logFileCarbon)
 	}
+	if o.Tail < -1 {
+		return exitcode.Usagef("--tail %d: give a number of lines, or -1 for all", o.Tail)
+	}
 	var opts logs.Options
 	opts.Lines = o.Tail
 	if o.Since != "" {
@@ -141,7 +142,7 @@ func runLogs(ctx context.Context, streams *IOStreams, o *logsOptions) error {
 	if err != nil || len(srcs) == 0 {
 		return err
 	}
-	if o.Name == "" {
+	if len(o.Names) != 1 {
 		names := make([]string, len(srcs))
 		for i, s := range srcs {
 			names[i] = s.Name
@@ -171,7 +172,7 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Name == "" {
+	if len(o.Names) == 0 {
 		if len(withLogs) == 0 {
 			fmt.Fprintf(streams.ErrOut, "no instance logs under %s; run mictl up first\n", o.InstancesDir)
 			return nil, nil
@@ -182,28 +183,31 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 		}
 		return srcs, nil
 	}
-
-	if err := config.ValidateName(o.Name); err != nil {
-		return nil, exitcode.Usagef("%v", err)
-	}
-	// An instance whose home exists is known even before its first start:
-	// following it waits for its log.
-	if info, err := os.Stat(filepath.Join(o.InstancesDir, o.Name)); err != nil || !info.IsDir() {
-		known := "there are none yet; run mictl up first"
-		if len(withLogs) > 0 {
-			known = "known instances: " + strings.Join(withLogs, ", ")
+	var srcs []logs.Source
+	for _, name := range o.Names {
+		if err := config.ValidateName(name); err != nil {
+			return nil, exitcode.Usagef("%v", err)
 		}
-		return nil, exitcode.Usagef("no instance %q under %s: %s", o.Name, o.InstancesDir, known)
-	}
-	src := logs.Source{Name: o.Name, Path: path(o.Name)}
-	if _, err := os.Stat(src.Path); errors.Is(err, fs.ErrNotExist) {
-		if !o.Follow {
-			fmt.Fprintf(streams.ErrOut, "%s has no log at %s yet; run mictl up first\n", o.Name, src.Path)
-			return nil, nil
+		// An instance whose home exists is known even before its first
+		// start: following it waits for its log.
+		if info, err := os.Stat(filepath.Join(o.InstancesDir, name)); err != nil || !info.IsDir() {
+			known := "there are none yet; run mictl up first"
+			if len(withLogs) > 0 {
+				known = "known instances: " + strings.Join(withLogs, ", ")
+			}
+			return nil, exitcode.Usagef("no instance %q under %s: %s", name, o.InstancesDir, known)
 		}
-		fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
+		src := logs.Source{Name: name, Path: path(name)}
+		if _, err := os.Stat(src.Path); errors.Is(err, fs.ErrNotExist) {
+			if !o.Follow {
+				fmt.Fprintf(streams.ErrOut, "%s has no log at %s yet; run mictl up first\n", name, src.Path)
+				continue
+			}
+			fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
+		}
+		srcs = append(srcs, src)
 	}
-	return []logs.Source{src}, nil
+	return srcs, nil
 }
 
 // instanceHomes lists, sorted, the instances under dir that have a

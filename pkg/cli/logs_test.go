@@ -88,6 +88,17 @@ mi-10 | [2026-11-25 15:00:04,000]  INFO {Carbon} - WSO2 Micro Integrator started
 	if code != exitcode.OK || strings.Contains(out, "bind failed") || strings.Contains(out, "BindException") || !strings.Contains(out, "7.52 seconds") {
 		t.Errorf("--since: exit %d, stdout:\n%s", code, out)
 	}
+	// Named instances, merged the same way; a name given twice counts once.
+	if code, named, _ := runLogsCmd(t, "mi-10", "mi-1", "mi-10"); code != exitcode.OK || named != want {
+		t.Errorf("logs mi-10 mi-1: exit %d, stdout:\n%s", code, named)
+	}
+	// A broken mictl.toml is warned about, never in the way.
+	if err := os.WriteFile("mictl.toml", []byte("instances = \"two\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runLogsCmd(t, "mi-1"); code != exitcode.OK || out != logsMI1 || !strings.Contains(errOut, "warning: mictl.toml:1:13") {
+		t.Errorf("logs with a broken mictl.toml: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
 }
 
 func TestLogsCarbonFile(t *testing.T) {
@@ -133,10 +144,11 @@ func TestLogsUsageErrors(t *testing.T) {
 		{[]string{"mi-9"}, `no instance "mi-9" under ` + dir + ": known instances: mi-1, mi-2"},
 		{[]string{"MI_1"}, `instance name "MI_1" must be`},
 		{[]string{"../etc"}, `instance name "../etc" must be`},
-		{[]string{"mi-1", "mi-2"}, "accepts at most 1 arg"},
+		{[]string{"mi-1", "nope"}, `no instance "nope" under`},
+		{[]string{"--tail", "-2"}, "--tail -2: give a number of lines, or -1 for all"},
 		{[]string{"--file", "gc"}, `--file "gc": use "console" or "carbon"`},
 		{[]string{"--since", "yesterday"}, `--since "yesterday": expected a duration`},
-		{[]string{"--tail", "many"}, "invalid argument"},
+		{[]string{"--tail", "many"}, `--tail "many": expected a whole number`},
 	}
 	for _, tt := range tests {
 		code, out, errOut := runLogsCmd(t, append(tt.args, "--instances-dir", dir)...)
@@ -222,7 +234,7 @@ func TestLogsFollowMissingDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	streams, _, errOut := testStreams()
-	o := &logsOptions{Name: "mi-1", Follow: true, Tail: -1, File: logFileCarbon, InstancesDir: dir, Now: time.Now}
+	o := &logsOptions{Names: []string{"mi-1"}, Follow: true, Tail: -1, File: logFileCarbon, InstancesDir: dir, Now: time.Now}
 	err := runLogs(context.Background(), streams, o)
 	if err == nil || exitcode.Of(err) != exitcode.Runtime || !strings.Contains(err.Error(), "run mictl up first") {
 		t.Fatalf("err = %v (exit %d), stderr %q", err, exitcode.Of(err), errOut.String())
