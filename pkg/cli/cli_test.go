@@ -216,6 +216,16 @@ func TestPortsTableGolden(t *testing.T) {
 	}
 }
 
+// ports table is a view (exit 0) that still says when its plan clashes.
+func TestPortsTableSaysConflicts(t *testing.T) {
+	inTempDir(t)
+	code, out, errOut := run(t, "ports", "table", "--offsets", "20,20")
+	if code != exitcode.OK || !strings.Contains(out, "conflict: mi-1 https 8263 ↔ mi-2 https 8263 (offset 20 vs 20)") ||
+		!strings.Contains(out, "up refuses this plan") {
+		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+}
+
 func TestUsageErrorsExit2(t *testing.T) {
 	inTempDir(t)
 	if err := os.WriteFile("bad.toml", []byte("instances = 2\noffset_stepp = 1\n"), 0o644); err != nil {

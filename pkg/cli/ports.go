@@ -217,6 +217,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			if lp, ok := r.Live[ports.Catalogue[role].Name]; ok && !lp.Owned && !r.WhatIf {
 				cell += "!" // not listening, or held by another process
 				marked = true
+				notes = append(notes, unownedNote(r.Name, ports.Catalogue[role].Name, port, lp))
 			}
 			cells[i] = append(cells[i], cell)
 		}
@@ -227,6 +228,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 				if e.Live != nil && !e.Live.Owned && !r.WhatIf {
 					part += "!"
 					marked = true
+					notes = append(notes, unownedNote(r.Name, e.Role+" "+e.Listener, e.Port, *e.Live))
 				}
 				parts = append(parts, part)
 			}
@@ -251,12 +253,28 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 		return err
 	}
 	if marked {
-		fmt.Fprintln(streams.Out, "! = not listening, or held by another process (see -o json)")
+		fmt.Fprintln(streams.Out, "! = not listening, or held by another process:")
 	}
 	for _, n := range append(notes, moveNotes(p.Target)...) {
 		fmt.Fprintln(streams.Out, n)
 	}
+	// A view, not a check (exit 0), but a plan that would clash says so.
+	if report := p.Target.Conflicts(); len(report.Conflicts) > 0 {
+		for _, c := range report.Conflicts {
+			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
+		}
+		fmt.Fprintln(streams.Out, "(mictl check-conflicts explains each and exits 1; up refuses this plan)")
+	}
 	return nil
+}
+
+// unownedNote says what is wrong with a port of a running instance that
+// it does not hold.
+func unownedNote(instance, role string, port int, lp livePort) string {
+	if lp.Holder != nil {
+		return fmt.Sprintf("  %s's %s port %d is held by %s", instance, role, port, *lp.Holder)
+	}
+	return fmt.Sprintf("  %s's %s port %d does not listen", instance, role, port)
 }
 
 func randomPorts(rs []observe.RandomPort) string {
