@@ -244,7 +244,7 @@ func verifyStopped(streams *IOStreams, r statusReport, names []string) error {
 	for i := range insts {
 		for role, st := range view.Observe(&insts[i], false).Fixed {
 			if st.Listening {
-				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by mictl: the next mictl up plans around it (mictl check-conflicts shows it)\n",
+				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by mictl: the next mictl up plans around it, or refuses while it is held if the offset is fixed (an [[instance]] offset, --offsets); mictl check-conflicts shows it\n",
 					insts[i].Name, ports.Role(role), st.Port, st.Holder)
 			}
 		}
