@@ -5,9 +5,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -466,4 +468,35 @@ func TestSmallerUpLeavesExtrasThroughReloads(t *testing.T) {
 			t.Errorf("down --purge left %s", e.Name())
 		}
 	}
+}
+
+// Ctrl-C while up waits for the daemon's start says what goes on: the
+// daemon keeps starting the instances, which become ready.
+func TestInterruptedUpSaysTheDaemonGoesOn(t *testing.T) {
+	d := newDeployment(t)
+	cmd := exec.Command(os.Args[0], "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	cmd.Dir = d.dir
+	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=2s")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	d.waitFor("mi-1 starting", func() bool {
+		f := d.state()
+		inst, ok := f.Instance("mi-1")
+		return ok && inst.State == "starting" && inst.Server.PID != 0
+	})
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := <-exited
+	var ee *exec.ExitError
+	want := "interrupted before every instance was ready: the mictl daemon goes on starting them"
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out.String(), want) {
+		t.Fatalf("up interrupted: %v, want exit 3 and %q:\n%s", err, want, out.String())
+	}
+	d.waitFor("mi-1 ready after all", func() bool { return d.instance("mi-1").State == "ready" })
 }

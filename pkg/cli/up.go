@@ -148,6 +148,9 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err := printStatusReport(streams, r, nil, o.output, store); err != nil {
 		return err
 	}
+	if callErr != nil && ctx.Err() != nil {
+		return exitcode.With(exitcode.Runtime, errors.New("interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)"))
+	}
 	if callErr != nil {
 		return exitcode.With(exitcode.Runtime, fmt.Errorf("not every instance is ready:\n%v", callErr))
 	}
