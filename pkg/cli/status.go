@@ -79,10 +79,17 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) statusReport 
 	if e.store == nil {
 		return newStatusReport(e.state, nil, nil, nil)
 	}
-	if err := ensureDaemon(cmd.Context(), e); err != nil {
+	var reply supervisor.Reply
+	err := ensureDaemon(cmd.Context(), e)
+	switch {
+	case errors.Is(err, supervisor.ErrNotAnswering):
+		// Asking it again would wait as long again: err is the problem.
+	case err != nil:
 		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
+		fallthrough
+	default:
+		reply, err = askDaemon(cmd.Context(), e.store, e.state, supervisorRequest(supervisor.OpStatus), nil)
 	}
-	reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisorRequest(supervisor.OpStatus), nil)
 	if err == nil && reply.State != nil {
 		return newStatusReport(reply.State, &daemonInfo{PID: reply.PID, Answering: true}, reply.SaveFailure, nil)
 	}
