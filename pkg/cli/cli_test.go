@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -419,4 +420,17 @@ func allCommands(c *cobra.Command) []*cobra.Command {
 func testStreams() (*IOStreams, *bytes.Buffer, *bytes.Buffer) {
 	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
 	return &IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut}, out, errOut
+}
+
+func TestKeptSettings(t *testing.T) {
+	running := []string{"--instances-dir", "/i", "--restart", "on-failure", "--timeout", "2m0s"}
+	asked := []string{"--instances-dir", "/i", "--restart", "never", "--timeout", "30s", "--config", "/i/mictl.toml"}
+	got := keptSettings(running, asked)
+	want := []string{`--restart "on-failure" (asked: "never")`, `--config (none) (asked: "/i/mictl.toml")`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("keptSettings = %q, want %q", got, want)
+	}
+	if got := keptSettings(asked, asked); len(got) != 0 {
+		t.Fatalf("the same settings: %q", got)
+	}
 }

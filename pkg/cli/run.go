@@ -169,18 +169,24 @@ func warnPolicy(streams *IOStreams, store *state.Store, rf *runFlags, cfg *confi
 }
 
 // keptSettings lists the daemon's flags (running, "--flag value" pairs)
-// whose value differs from asked's, as "--restart on-failure (asked:
-// never)".
+// whose value differs from asked's, as `--restart "on-failure" (asked:
+// "never")`; a flag it runs without (no --config: it follows no
+// mictl.toml, which did not exist then) is "(none)".
 func keptSettings(running, asked []string) []string {
-	want := map[string]string{}
-	for i := 0; i+1 < len(asked); i += 2 {
-		want[asked[i]] = asked[i+1]
+	has := map[string]string{}
+	for i := 0; i+1 < len(running); i += 2 {
+		has[running[i]] = running[i+1]
 	}
 	var kept []string
-	for i := 0; i+1 < len(running); i += 2 {
-		flag, value := running[i], running[i+1]
-		if asked, ok := want[flag]; ok && asked != value && flag != "--timeout" {
-			kept = append(kept, fmt.Sprintf("%s %q (asked: %q)", flag, value, asked))
+	for i := 0; i+1 < len(asked); i += 2 {
+		flag, want := asked[i], asked[i+1]
+		value, ok := has[flag]
+		switch {
+		case flag == "--timeout" || (ok && value == want):
+		case !ok:
+			kept = append(kept, fmt.Sprintf("%s (none) (asked: %q)", flag, want))
+		default:
+			kept = append(kept, fmt.Sprintf("%s %q (asked: %q)", flag, value, want))
 		}
 	}
 	return kept
