@@ -203,7 +203,7 @@ func TestUpPortsRestartAndDown(t *testing.T) {
 				t.Errorf("%s %s: listening=%v owned=%v", r.Name, role, live.Listening, live.Owned)
 			}
 		}
-		// MI-FACTS: the JVM's JMX agent opens a random TCP port every start.
+		// docs/mi-facts.md: the JVM's JMX agent opens a random TCP port every start.
 		if len(r.Random) == 0 || r.Random[0].Role != "jmx" || r.Random[0].Proto != "tcp" {
 			t.Errorf("%s: random ports %+v, want a jmx tcp port", r.Name, r.Random)
 		}
@@ -426,7 +426,7 @@ func TestDownKillsWhatIgnoresSIGTERMAndOrphanedServers(t *testing.T) {
 	d.up(1)
 	d.env = nil
 	d.up(2)
-	// MI-FACTS: SIGTERM to the script alone kills the sh and leaves the
+	// docs/mi-facts.md: SIGTERM to the script alone kills the sh and leaves the
 	// JVMs running: the server must still be stopped, through its group.
 	mi2 := d.instance("mi-2")
 	if err := syscall.Kill(mi2.Script.PID, syscall.SIGKILL); err != nil {
@@ -446,7 +446,7 @@ func TestDownKillsWhatIgnoresSIGTERMAndOrphanedServers(t *testing.T) {
 
 func TestFailedStartReportsTheScriptsOutput(t *testing.T) {
 	d := newDeployment(t)
-	// MI-FACTS: outside its JDK range the script prints an [ERROR] line and
+	// docs/mi-facts.md: outside its JDK range the script prints an [ERROR] line and
 	// exits 0 without starting java.
 	d.env = []string{"MICTL_SIM_REFUSE_START=1"}
 	code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "20s")
@@ -528,7 +528,7 @@ func TestDownNeverSignalsAReusedProcessGroup(t *testing.T) {
 	proctest.Reap(d.dir, time.Second)
 }
 
-// MI-FACTS: exit 121 is MI's own restart. A later crash is still a crash.
+// docs/mi-facts.md: exit 121 is MI's own restart. A later crash is still a crash.
 func TestCrashAfterSelfRestartIsRestarted(t *testing.T) {
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_RESTART_ONCE=300ms"}

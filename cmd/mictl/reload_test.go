@@ -180,7 +180,7 @@ func TestReloadChecksOffsetChangesBeforeStopping(t *testing.T) {
 	before := d.pids()
 	mi2 := d.instance("mi-2")
 
-	// MI-FACTS: offsets 37 apart collide across roles. Moving mi-1 to
+	// docs/mi-facts.md: offsets 37 apart collide across roles. Moving mi-1 to
 	// mi-2's offset + 37 is refused before anything stops.
 	clash := fmt.Sprintf("[[instance]]\nname = \"mi-1\"\noffset = %d\n", mi2.Offset+37)
 	d.configFile("inplace", "instances = 2\n"+base+clash)

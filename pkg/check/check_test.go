@@ -59,7 +59,7 @@ func TestRunPlanConflicts(t *testing.T) {
 			want: []string{},
 		},
 		{
-			// MI-FACTS: a-b = 37 collides across roles (8243+a = 8280+b, 9154+a = 9191+b).
+			// docs/mi-facts.md: a-b = 37 collides across roles (8243+a = 8280+b, 9154+a = 9191+b).
 			name: "offsets 10 and 47 clash across roles",
 			plan: plan(inst("mi-1", 10), inst("mi-2", 47)),
 			want: []string{

@@ -68,7 +68,7 @@ func freeOffset(t *testing.T, from int) int {
 }
 
 // clashingOffsets returns offsets a and a+37 whose ports are free on this
-// host, so the only conflicts are the plan's own (MI-FACTS "Ports": offset
+// host, so the only conflicts are the plan's own (docs/mi-facts.md "Ports": offset
 // b's HTTPS port is offset a's HTTP port when b-a = 37).
 func clashingOffsets(t *testing.T) (a, b int) {
 	t.Helper()

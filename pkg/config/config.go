@@ -21,7 +21,7 @@ const MinHealthInterval = 100 * time.Millisecond
 // DefaultFile is the config file mictl reads when --config is not given.
 const DefaultFile = "mictl.toml"
 
-// Offset methods: how an instance's offset reaches MI (MI-FACTS, "Ports").
+// Offset methods: how an instance's offset reaches MI (docs/mi-facts.md, "Ports").
 const (
 	OffsetMethodTOML = "toml" // written into [server] offset of the instance's deployment.toml
 	OffsetMethodFlag = "flag" // passed as -DportOffset=N, which replaces the toml offset

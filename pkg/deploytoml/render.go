@@ -14,7 +14,7 @@ import (
 
 // BasePorts returns the base port (the port at offset 0) of every role: the
 // value of the role's deployment.toml key when the file sets it, else the
-// catalogue default. MI adds the offset to explicit ports too (MI-FACTS,
+// catalogue default. MI adds the offset to explicit ports too (docs/mi-facts.md,
 // "Ports"). A key holding anything but an integer from 1 to 65535 is an
 // *Error pointing at the value.
 func (d *Document) BasePorts() (ports.Set, error) {

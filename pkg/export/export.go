@@ -49,7 +49,7 @@ type Instance struct {
 	// what systemd and Compose run.
 	HostTOML []byte
 	// PodTOML is the same file rendered for a host of its own: MI's
-	// default offset, written explicitly (MI-FACTS: a pod has its own
+	// default offset, written explicitly (docs/mi-facts.md: a pod has its own
 	// address, so pods need no offsets).
 	PodTOML []byte
 	// Launch is the record `mictl up` would launch it with: Home, Bind,

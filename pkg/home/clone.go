@@ -17,7 +17,7 @@ type SyncStats struct {
 	Linked, Copied, UpToDate int
 }
 
-// readOnlyDirs hold the jars MI only ever reads (MI-FACTS: lib/ and
+// readOnlyDirs hold the jars MI only ever reads (docs/mi-facts.md: lib/ and
 // wso2/components/plugins are read-only and may be hard-linked).
 var readOnlyDirs = []string{"lib", "wso2/lib", "wso2/components/plugins", "dropins"}
 

@@ -1,6 +1,6 @@
 // Package home prepares each instance's own MI home under instances_dir.
 // It writes only below the instance's directory and never into the source
-// distribution: two instances can never share one MI_HOME (MI-FACTS,
+// distribution: two instances can never share one MI_HOME (docs/mi-facts.md,
 // "Start, stop, files").
 package home
 
@@ -14,7 +14,7 @@ import (
 )
 
 // StartScript is MI's start script inside a distribution or a home
-// (MI-FACTS: a sh script that starts java as a child, in a loop while it
+// (docs/mi-facts.md: a sh script that starts java as a child, in a loop while it
 // exits 121).
 const StartScript = "bin/micro-integrator.sh"
 
@@ -98,6 +98,6 @@ func CarbonLog(dir string) string {
 	return filepath.Join(dir, "repository", "logs", "wso2carbon.log")
 }
 
-// PIDFile is where MI writes the pid of its server JVM (MI-FACTS: written
+// PIDFile is where MI writes the pid of its server JVM (docs/mi-facts.md: written
 // early, never removed, so it may be stale).
 func PIDFile(dir string) string { return filepath.Join(dir, "wso2carbon.pid") }

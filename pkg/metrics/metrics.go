@@ -94,7 +94,7 @@ const rewalk = 30 * time.Second
 const sampleTimeout = time.Second
 
 // readyBuckets span a simulator ready in milliseconds and a real MI ready
-// in seconds to minutes (MI-FACTS: "started in 7.52 seconds", and slower
+// in seconds to minutes (docs/mi-facts.md: "started in 7.52 seconds", and slower
 // with many CApps). Few of them: each is a series per instance, and the
 // histogram is most of a scrape's lines.
 var readyBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}

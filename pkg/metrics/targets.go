@@ -24,7 +24,7 @@ const TargetsFileName = "prometheus-targets.json"
 
 // MIMetricsPath is where MI serves its Prometheus metrics, on the internal
 // HTTP API port (9191+offset), once the MetricHandler is configured and
-// MI runs with -DenablePrometheusApi=true (MI-FACTS, "Integrations").
+// MI runs with -DenablePrometheusApi=true (docs/mi-facts.md, "Integrations").
 const MIMetricsPath = "/metric-service/metrics"
 
 // targetsPerm: the file holds instance names, offsets and loopback

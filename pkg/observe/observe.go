@@ -140,7 +140,7 @@ func (r *Recent) View() (*View, error) {
 }
 
 // GroupInodes maps every socket inode held by a process of group pgid to
-// its pid. MI is a sh, a JVM and a second JVM (MI-FACTS); any of them
+// its pid. MI is a sh, a JVM and a second JVM (docs/mi-facts.md); any of them
 // holding the port counts as the instance holding it.
 func (v *View) GroupInodes(pgid int) map[uint64]int {
 	out := map[uint64]int{}
@@ -323,7 +323,7 @@ var healthClient = &http.Client{
 }
 
 // Healthy asks the instance's internal HTTP API for /healthz; ready is 200
-// (MI-FACTS: 503 until every artifact is deployed). A 500 that lists
+// (docs/mi-facts.md: 503 until every artifact is deployed). A 500 that lists
 // faulty CApps is a *FaultyApps: the server runs, and only its apps are
 // at fault.
 func Healthy(ctx context.Context, inst *state.Instance) error {
@@ -347,7 +347,7 @@ func Healthy(ctx context.Context, inst *state.Instance) error {
 }
 
 // Alive asks the instance's /liveness: MI answers 200 while the server
-// runs, whatever its apps (MI-FACTS).
+// runs, whatever its apps (docs/mi-facts.md).
 func Alive(ctx context.Context, inst *state.Instance) error {
 	url := fmt.Sprintf("http://%s/liveness", probeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]))
 	status, _, err := get(ctx, url)

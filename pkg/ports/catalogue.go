@@ -3,7 +3,7 @@
 // whole port sets never meet, and the rules that explain a clash.
 //
 // It is the ONE place in mictl that names MI's base ports and the
-// deployment.toml keys that move them (see shared/MI-FACTS.md, "Ports").
+// deployment.toml keys that move them (see docs/mi-facts.md, "Ports").
 package ports
 
 import (
@@ -36,7 +36,7 @@ type Spec struct {
 	What    string // one-line description for help and docs
 }
 
-// Catalogue lists the fixed ports in Role order (MI-FACTS, "Ports").
+// Catalogue lists the fixed ports in Role order (docs/mi-facts.md, "Ports").
 var Catalogue = [NumRoles]Spec{
 	{HTTP, "http", 8280, "transport.http.listener.port", "HTTP pass-through"},
 	{HTTPS, "https", 8243, "transport.http.listener.secured_port", "HTTPS pass-through"},

@@ -30,7 +30,7 @@ func defaultPlanner() Planner {
 }
 
 func TestCatalogueMatchesMIFacts(t *testing.T) {
-	// MI-FACTS "Ports": with the default offset 10 the ports are 8290, 8253, 9201, 9164.
+	// docs/mi-facts.md "Ports": with the default offset 10 the ports are 8290, 8253, 9201, 9164.
 	got := DefaultBases().Shift(DefaultOffset)
 	if want := (Set{8290, 8253, 9201, 9164}); got != want {
 		t.Fatalf("default ports at offset 10 = %v, want %v", got, want)
@@ -54,7 +54,7 @@ func TestPlan(t *testing.T) {
 		{"three instances take consecutive offsets from 10", defaultPlanner(), wants(3), []int{10, 11, 12}},
 		{"step is honoured", Planner{BaseOffset: 10, Step: 10, MinPort: 1024}, wants(3), []int{10, 20, 30}},
 		{
-			// mi-1 at 47 has https 8290 = http of offset 10 (MI-FACTS: a-b = 37 collides across types).
+			// mi-1 at 47 has https 8290 = http of offset 10 (docs/mi-facts.md: a-b = 37 collides across types).
 			"auto offset avoids a cross-role clash with an explicit one",
 			defaultPlanner(),
 			[]Want{{Name: "mi-1", Offset: intp(47), Bases: DefaultBases()}, {Name: "mi-2", Bases: DefaultBases()}},

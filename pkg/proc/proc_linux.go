@@ -217,7 +217,7 @@ func SignalGroup(pgid int, sig syscall.Signal) error {
 // BecomeSubreaper makes the calling process a child subreaper
 // (prctl(PR_SET_CHILD_SUBREAPER, 1)). MI's script dies before its JVMs when
 // the group is signalled, and SIGTERM to the script alone leaves both JVMs
-// running (MI-FACTS, "Start, stop, files"); without this they would be
+// running (docs/mi-facts.md, "Start, stop, files"); without this they would be
 // re-parented to PID 1 (or whatever subreaper sits above mictl) and the
 // supervisor could only watch them from outside. As a subreaper it inherits
 // them, sees their exit through wait(), and leaves no zombie behind. The

@@ -7,7 +7,7 @@
 //
 // The one idea running through the package: a pid alone names nothing. The
 // kernel hands pids out again, and MI leaves stale wso2carbon.pid files
-// behind (MI-FACTS, "Start, stop, files"), so every decision that could hit
+// behind (docs/mi-facts.md, "Start, stop, files"), so every decision that could hit
 // the wrong process (signal it, adopt it, call it alive) goes through an
 // Identity, the pair (pid, start time), which the kernel never repeats.
 package proc

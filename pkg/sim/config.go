@@ -14,7 +14,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 )
 
-// JMXPortProperty pins the JMX agent's otherwise random port (MI-FACTS, "Ports").
+// JMXPortProperty pins the JMX agent's otherwise random port (docs/mi-facts.md, "Ports").
 const JMXPortProperty = "com.sun.management.jmxremote.local.port"
 
 // serverConfig is what the simulated server learns from its home, its
@@ -70,7 +70,7 @@ func systemProperties(javaOpts string, args []string) map[string]string {
 // loadConfig reads $CARBON_HOME/conf/deployment.toml and log4j2.properties
 // and applies MI's precedence: -DportOffset REPLACES [server] offset, which
 // defaults to 10; explicit ports in the toml are still shifted by the offset
-// (MI-FACTS, "Ports").
+// (docs/mi-facts.md, "Ports").
 func loadConfig(home string, env func(string) string, args []string) (serverConfig, error) {
 	cfg := serverConfig{home: home}
 	tomlPath := filepath.Join(home, DeployTOMLPath)
@@ -216,7 +216,7 @@ func parseProperties(src []byte) map[string]string {
 }
 
 // syslogFrom decides whether log4j2 would open the syslog appender
-// (MI-FACTS, "Ports", syslog row): "syslog" listed in appenders, the
+// (docs/mi-facts.md, "Ports", syslog row): "syslog" listed in appenders, the
 // appender.syslog.* block present (its type) and the root logger's
 // appenderRef.syslog.ref set. Protocol defaults to TCP as in log4j2; host to
 // localhost and port to 514.

@@ -34,7 +34,7 @@ const MIVersion = "4.4.0"
 const distMarker = "WSO2 Micro Integrator " + MIVersion + " (mictl simulator distribution)"
 
 // RestartExitCode is the exit status with which MI asks its start script to
-// start java again (MI-FACTS, "Start, stop, files": the loop on 121).
+// start java again (docs/mi-facts.md, "Start, stop, files": the loop on 121).
 const RestartExitCode = 121
 
 // DistOptions says which program the distribution's script runs.
@@ -145,7 +145,7 @@ func shQuote(s string) string {
 }
 
 // Script returns the text of bin/micro-integrator.sh for opts. It behaves
-// like MI's own script (MI-FACTS, "Start, stop, files"):
+// like MI's own script (docs/mi-facts.md, "Start, stop, files"):
 //   - plain POSIX sh; CARBON_HOME from the environment when set, else bin/..;
 //   - MICTL_SIM_REFUSE_START imitates the JDK range check: an [ERROR] line
 //     and exit 0 without starting a server;
@@ -246,7 +246,7 @@ instance homes may hard-link these files instead of copying them.
 `
 
 // log4j2Template is conf/log4j2.properties as MI ships it where it matters
-// here: the syslog appender is present but commented out (MI-FACTS, "Ports",
+// here: the syslog appender is present but commented out (docs/mi-facts.md, "Ports",
 // syslog row). Enabling it means uncommenting "syslog" in appenders, the
 // appender.syslog.* lines and rootLogger.appenderRef.syslog.ref.
 const log4j2Template = `# Log4j2 configuration of mictl's simulated WSO2 Micro Integrator,

@@ -1,7 +1,7 @@
 // Package sim is mictl's built-in WSO2 Micro Integrator simulator. It is
 // shipped as an MI distribution, not as a special case, so the supervisor
 // drives real and simulated servers through ONE code path
-// (shared/MI-FACTS.md describes every behaviour imitated here).
+// (docs/mi-facts.md describes every behaviour imitated here).
 //
 // # The distribution
 //

@@ -44,7 +44,7 @@ func tcpPorts(socks []hostnet.Socket, proto hostnet.Proto) []int {
 	return out
 }
 
-// MI-FACTS "Ports": effective port = base + offset, the offset from
+// docs/mi-facts.md "Ports": effective port = base + offset, the offset from
 // [server] offset in deployment.toml. "Start, stop, files": the java process
 // is a CHILD of the script, writes wso2carbon.pid, logs "started on" lines
 // and "started in" BEFORE the internal APIs listen; JMX is a random TCP port
@@ -152,7 +152,7 @@ func TestScriptPortsFromTOMLAndGroupStop(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Ports": -DportOffset=N on the command line REPLACES the toml
+// docs/mi-facts.md "Ports": -DportOffset=N on the command line REPLACES the toml
 // offset, and ports set explicitly in deployment.toml are still shifted.
 // "Health and management": login with admin/admin returns an AccessToken;
 // /management/server wants it as a bearer token, 401 otherwise. The JMX port
@@ -224,7 +224,7 @@ func TestScriptPortOffsetFlagManagementAndPinnedJMX(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Health and management": /healthz is 503 {"status":"not ready"}
+// docs/mi-facts.md "Health and management": /healthz is 503 {"status":"not ready"}
 // until deployed, then 200 with MI's version and "ready"
 // (docs/mi-integrations.md, "Health probes"); /liveness answers meanwhile.
 func TestHealthzTurnsReady(t *testing.T) {
@@ -251,7 +251,7 @@ func TestHealthzTurnsReady(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Ports", syslog row: with the appender enabled and
+// docs/mi-facts.md "Ports", syslog row: with the appender enabled and
 // appender.syslog.protocol = UDP, a UDP socket on a random local port;
 // without the protocol line log4j2 uses TCP, an outgoing connection, whose
 // failure is logged while MI runs on.
@@ -329,7 +329,7 @@ func TestSyslogAppender(t *testing.T) {
 	})
 }
 
-// MI-FACTS "Start, stop, files": a port already taken is NOT fatal: MI logs
+// docs/mi-facts.md "Start, stop, files": a port already taken is NOT fatal: MI logs
 // "started on" anyway, then java.net.BindException: Address already in use,
 // and keeps running without that listener.
 func TestBindConflictIsLoggedNotFatal(t *testing.T) {
@@ -366,7 +366,7 @@ func TestBindConflictIsLoggedNotFatal(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Start, stop, files", signals: SIGTERM to the script alone kills
+// docs/mi-facts.md "Start, stop, files", signals: SIGTERM to the script alone kills
 // the sh and leaves the server (and the companion) running, re-parented.
 func TestSIGTERMToScriptAloneLeavesServer(t *testing.T) {
 	t.Parallel()
@@ -402,7 +402,7 @@ func TestSIGTERMToScriptAloneLeavesServer(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Start, stop, files": SIGTERM to the MI java pid (what --stop
+// docs/mi-facts.md "Start, stop, files": SIGTERM to the MI java pid (what --stop
 // does) shuts MI down; the script's loop ends (status is not 121), its EXIT
 // trap kills the companion, and it exits 0.
 func TestSIGTERMToServerPIDStopsAll(t *testing.T) {
@@ -433,7 +433,7 @@ func TestSIGTERMToServerPIDStopsAll(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Start, stop, files": the script starts java again while it exits
+// docs/mi-facts.md "Start, stop, files": the script starts java again while it exits
 // 121 (new pid, same script), and empties tmp once per START, not per java
 // restart; the companion is started once.
 func TestExit121Restarts(t *testing.T) {
@@ -472,7 +472,7 @@ func TestExit121Restarts(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Start, stop, files": the script uses CARBON_HOME from the
+// docs/mi-facts.md "Start, stop, files": the script uses CARBON_HOME from the
 // environment when set, else its own bin/..; it empties $CARBON_HOME/tmp
 // once per start.
 func TestScriptCarbonHomeAndTmpWipe(t *testing.T) {
@@ -541,7 +541,7 @@ func TestScriptCarbonHomeAndTmpWipe(t *testing.T) {
 	})
 }
 
-// MI-FACTS "Start, stop, files": the script's status is 0 even when java
+// docs/mi-facts.md "Start, stop, files": the script's status is 0 even when java
 // crashed: a supervisor must watch the server process itself.
 func TestCrashScriptStillExitsZero(t *testing.T) {
 	t.Parallel()
@@ -560,7 +560,7 @@ func TestCrashScriptStillExitsZero(t *testing.T) {
 	eventually(t, 5*time.Second, func() bool { return len(procsOf(home)) == 0 }, "no process left after the crash")
 }
 
-// MI-FACTS "Start, stop, files": outside the JDK range the script prints
+// docs/mi-facts.md "Start, stop, files": outside the JDK range the script prints
 // "[ERROR] WSO2 MI is supported only between JDK a and JDK b" and exits 0
 // WITHOUT starting java.
 func TestRefuseStart(t *testing.T) {
@@ -583,7 +583,7 @@ func TestRefuseStart(t *testing.T) {
 
 // Fault injection: a server that ignores SIGTERM keeps serving; a slow
 // shutdown spaces its first and last shutdown lines (MI >= 4.5 may drain
-// for up to 180 s, MI-FACTS "Start, stop, files"); extra memory is held.
+// for up to 180 s, docs/mi-facts.md "Start, stop, files"); extra memory is held.
 func TestFaultsIgnoreTermSlowShutdownMemory(t *testing.T) {
 	t.Parallel()
 	t.Run("ignore-sigterm", func(t *testing.T) {

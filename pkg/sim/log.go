@@ -14,7 +14,7 @@ const LogTimeLayout = "2006-01-02 15:04:05,000"
 
 // logger writes MI's pattern "[%d] %5p {%c{1}} - %m%n" to stdout and to
 // repository/logs/wso2carbon.log, as MI's CARBON_CONSOLE and CARBON_LOGFILE
-// appenders do (MI-FACTS, "Start, stop, files": start log).
+// appenders do (docs/mi-facts.md, "Start, stop, files": start log).
 type logger struct {
 	mu   sync.Mutex
 	out  io.Writer

@@ -127,7 +127,7 @@ var (
 // freeOffset returns an offset whose four fixed ports are free on loopback
 // and were not handed to another test of this process. Offsets handed out
 // lie within 37 of each other at most for a long while, so their full port
-// sets never meet (MI-FACTS, "Ports": clashes across roles at 37, 874, ...).
+// sets never meet (docs/mi-facts.md, "Ports": clashes across roles at 37, 874, ...).
 func freeOffset(t testing.TB) int {
 	t.Helper()
 	return freeOffsetFor(t, ports.DefaultBases())

@@ -31,7 +31,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 )
 
-// Management API credentials of a fresh MI (MI-FACTS, "Health and management").
+// Management API credentials of a fresh MI (docs/mi-facts.md, "Health and management").
 const (
 	adminUser     = "admin"
 	adminPassword = "admin"
@@ -267,7 +267,7 @@ func (s *server) startListeners() {
 	}
 	s.listen(p[ports.HTTP], "PassThroughHttpListener", "Pass-through HTTP Listener", "PassThroughListeningIOReactorManager", http.HandlerFunc(s.passthrough("http")), false)
 	s.listen(p[ports.HTTPS], "PassThroughHttpSSLListener", "Pass-through HTTPS Listener", "PassThroughListeningIOReactorManager", http.HandlerFunc(s.passthrough("https")), true)
-	// MI logs "started in" BEFORE its internal APIs listen (MI-FACTS).
+	// MI logs "started in" BEFORE its internal APIs listen (docs/mi-facts.md).
 	s.log.info("StartupFinalizer", "WSO2 Micro Integrator started in %.2f seconds", time.Since(s.start).Seconds())
 	if !s.cfg.internalAPI {
 		s.ready.Store(!s.faults.neverReady)
@@ -288,7 +288,7 @@ func (s *server) startListeners() {
 
 // listen opens one fixed port. As in MI a failure is not fatal: the
 // "started on" line is logged anyway, then the BindException, and the server
-// runs on without that listener (MI-FACTS, "Start, stop, files").
+// runs on without that listener (docs/mi-facts.md, "Start, stop, files").
 func (s *server) listen(port int, class, what, errClass string, h http.Handler, useTLS bool) {
 	addr := s.bindAddr(port)
 	var ln net.Listener

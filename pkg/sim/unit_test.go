@@ -24,7 +24,7 @@ func TestWriteDist(t *testing.T) {
 	}
 	for path, mode := range map[string]os.FileMode{
 		ScriptPath:                          0o755,
-		DeployTOMLPath:                      0o600, // holds passwords (MI-FACTS, "Start, stop, files")
+		DeployTOMLPath:                      0o600, // holds passwords (docs/mi-facts.md, "Start, stop, files")
 		Log4j2Path:                          0o644,
 		VersionPath:                         0o644,
 		filepath.Join(LibDir, "README.txt"): 0o444,
@@ -46,7 +46,7 @@ func TestWriteDist(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(dir, DeployTOMLPath)); string(b) != string(deploytoml.Template()) {
 		t.Errorf("conf/deployment.toml is not the built-in template")
 	}
-	// MI ships the syslog appender commented out (MI-FACTS, "Ports").
+	// MI ships the syslog appender commented out (docs/mi-facts.md, "Ports").
 	if c := syslogFrom(parseProperties([]byte(log4j2Template))); c.enabled {
 		t.Errorf("shipped log4j2.properties enables syslog")
 	}
@@ -136,7 +136,7 @@ func TestShQuote(t *testing.T) {
 
 func TestFormatLine(t *testing.T) {
 	t.Parallel()
-	// MI-FACTS "Start, stop, files": MI's log layout.
+	// docs/mi-facts.md "Start, stop, files": MI's log layout.
 	tm := time.Date(2026, 11, 25, 15, 4, 5, 123e6, time.Local)
 	if got, want := formatLine(tm, "INFO", "Class", "message"), "[2026-11-25 15:04:05,123]  INFO {Class} - message\n"; got != want {
 		t.Errorf("got %q want %q", got, want)
@@ -146,7 +146,7 @@ func TestFormatLine(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Ports": -DportOffset REPLACES the toml offset (default 10);
+// docs/mi-facts.md "Ports": -DportOffset REPLACES the toml offset (default 10);
 // explicit ports are still shifted; JMX pinned from JAVA_OPTS or args.
 func TestLoadConfig(t *testing.T) {
 	t.Parallel()
@@ -199,7 +199,7 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Ports", syslog row: which log4j2.properties lines enable it.
+// docs/mi-facts.md "Ports", syslog row: which log4j2.properties lines enable it.
 func TestSyslogFrom(t *testing.T) {
 	t.Parallel()
 	full := "appenders = CARBON_CONSOLE, \\\n   syslog\nappender.syslog.type = Syslog\nappender.syslog.host = logs.example\nappender.syslog.port: 1514\nrootLogger.appenderRef.syslog.ref = syslog\n"
@@ -243,7 +243,7 @@ func TestParseFaults(t *testing.T) {
 	}
 }
 
-// MI-FACTS "Health and management": healthz, liveness, login, bearer tokens.
+// docs/mi-facts.md "Health and management": healthz, liveness, login, bearer tokens.
 func TestHandlers(t *testing.T) {
 	t.Parallel()
 	s := &server{home: t.TempDir(), cfg: serverConfig{offset: 4, ports: ports.DefaultBases().Shift(4)}, log: newLogger(io.Discard, t.TempDir())}

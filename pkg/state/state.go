@@ -96,7 +96,7 @@ type Instance struct {
 	// It outlives the script: the JVMs stay in it after the script dies.
 	PGID int `json:"pgid,omitempty"`
 	// Script is bin/micro-integrator.sh. Its exit says nothing about MI
-	// (MI-FACTS), it is recorded to stop it and to recognise it.
+	// (docs/mi-facts.md), it is recorded to stop it and to recognise it.
 	Script proc.Identity `json:"script"`
 	// Server is the pid in wso2carbon.pid: the MI JVM (or the simulator),
 	// the process whose life is the instance's life.

@@ -35,7 +35,7 @@ func CaptureEnv(env []string) []string {
 }
 
 // instanceEnv builds an instance's environment: the supervisor's own minus
-// anything that must never leak between instances (CARBON_HOME, MI-FACTS:
+// anything that must never leak between instances (CARBON_HOME, docs/mi-facts.md:
 // the script prefers it to its own location) or from the supervisor's
 // environment (fault switches), plus the instance's own (LaunchEnv).
 func instanceEnv(inst *state.Instance) []string {

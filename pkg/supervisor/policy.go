@@ -26,7 +26,7 @@ type Policy struct {
 	// ReadyTimeout bounds one start: pid file, /healthz 200, ports owned.
 	ReadyTimeout time.Duration
 	// StopTimeout is how long a graceful stop may take before SIGKILL
-	// (MI-FACTS: since 4.5 the graceful drain may last up to 180 s).
+	// (docs/mi-facts.md: since 4.5 the graceful drain may last up to 180 s).
 	StopTimeout time.Duration
 	// WatchInterval is how often a ready instance's health and ports are
 	// checked; exits are seen at once, without it.

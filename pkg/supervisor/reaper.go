@@ -11,7 +11,7 @@ import (
 )
 
 // Reaper collects the exit of every child of this process, including the
-// orphans a child subreaper inherits (MI-FACTS: when the script dies first
+// orphans a child subreaper inherits (docs/mi-facts.md: when the script dies first
 // its JVMs are re-parented to the nearest subreaper). One goroutine owns
 // wait4(-1): nobody else may wait for children, or exits would be stolen,
 // so processes are started with exec.Cmd.Start and never Cmd.Wait.

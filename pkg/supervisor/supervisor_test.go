@@ -56,7 +56,7 @@ func TestCaptureEnvAndInstanceEnv(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("CaptureEnv = %v, want %v", got, want)
 	}
-	// MI-FACTS: the script prefers CARBON_HOME from the environment, so the
+	// docs/mi-facts.md: the script prefers CARBON_HOME from the environment, so the
 	// supervisor's own must never reach an instance.
 	t.Setenv("CARBON_HOME", "/somewhere/else")
 	t.Setenv("MICTL_SIM_IGNORE_SIGTERM", "1")

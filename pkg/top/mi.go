@@ -22,7 +22,7 @@ type Totals struct {
 	Buckets map[float64]float64
 }
 
-// MI's metric names (MI-FACTS, "Integrations"): for each service kind
+// MI's metric names (docs/mi-facts.md, "Integrations"): for each service kind
 // (api, proxy, inbound_endpoint, data_service)
 // wso2_integration_<kind>_request_count_total,
 // wso2_integration_<kind>_request_count_error_total and the histogram

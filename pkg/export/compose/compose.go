@@ -49,7 +49,7 @@ type service struct {
 	Healthcheck healthcheck       `yaml:"healthcheck"`
 	// Restart is unless-stopped, not on-failure: the container's main
 	// process is MI's start script, which exits 0 even when the JVM
-	// crashed (MI-FACTS).
+	// crashed (docs/mi-facts.md).
 	Restart string `yaml:"restart"`
 	// StopGracePeriod exceeds MI's graceful drain of up to 180 s.
 	StopGracePeriod string `yaml:"stop_grace_period"`
@@ -138,12 +138,12 @@ func newService(inst export.Instance, opts Options) service {
 	s := service{
 		Image: opts.Image,
 		// The node identity is the instance's name: stable across
-		// restarts, unique in the project (MI-FACTS, env nodeId).
+		// restarts, unique in the project (docs/mi-facts.md, env nodeId).
 		Environment:     map[string]string{"nodeId": inst.Name},
 		Restart:         "unless-stopped",
 		StopGracePeriod: "200s",
 		// WSO2's image has bash but no curl: /healthz over bash's
-		// /dev/tcp. 200 only once MI deployed everything (MI-FACTS).
+		// /dev/tcp. 200 only once MI deployed everything (docs/mi-facts.md).
 		Healthcheck: healthcheck{
 			Test: []string{"CMD", "bash", "-c", fmt.Sprintf(
 				"exec 3<>/dev/tcp/127.0.0.1/%d && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '",

@@ -50,7 +50,7 @@ const (
 	startupFailures  = 40
 	containerName    = "micro-integrator"
 	maxConfigMapData = 1 << 20 // the API server's limit on a ConfigMap's data
-	// gracePeriod exceeds MI's graceful drain of up to 180 s (MI-FACTS);
+	// gracePeriod exceeds MI's graceful drain of up to 180 s (docs/mi-facts.md);
 	// Kubernetes' default of 30 s would kill MI mid-drain.
 	gracePeriod = 200
 )
@@ -342,7 +342,7 @@ func newDeployment(in *export.Input, g *group, opts Options) deployment {
 		Env: podEnv(first),
 		// As WSO2's chart: the pass-through HTTPS listener open means MI
 		// started; /liveness says it runs, /healthz that it is ready
-		// (MI-FACTS: /healthz fails while a CApp is faulty).
+		// (docs/mi-facts.md: /healthz fails while a CApp is faulty).
 		StartupProbe: probe{TCPSocket: &tcpSocketAction{Port: portNames[ports.HTTPS]},
 			PeriodSeconds: startupPeriod, TimeoutSeconds: 1, FailureThreshold: startupFailures},
 		LivenessProbe: probe{HTTPGet: &httpGetAction{Path: "/liveness", Port: portNames[ports.InternalHTTP], Scheme: "HTTP"},
@@ -396,13 +396,13 @@ func newDeployment(in *export.Input, g *group, opts Options) deployment {
 }
 
 // podEnv is the container's environment: the node identity from the pod
-// name (MI-FACTS: env nodeId; stable and unique per pod), the heap of
+// name (docs/mi-facts.md: env nodeId; stable and unique per pod), the heap of
 // WSO2's chart, and the JVM settings mictl launches the instance with
 // (which win over the chart's heap when they set JVM_MEM_OPTS).
 func podEnv(inst export.Instance) []envVar {
 	env := []envVar{{Name: "nodeId", ValueFrom: &envVarSource{FieldRef: fieldRef{APIVersion: "v1", FieldPath: "metadata.name"}}}}
 	// WSO2's chart sets JAVA_MEM_OPTS; MI's start script reads
-	// JVM_MEM_OPTS (MI-FACTS). Both, so the heap fits the limit either way.
+	// JVM_MEM_OPTS (docs/mi-facts.md). Both, so the heap fits the limit either way.
 	mem := memOpts
 	jvm := inst.JVMEnv()
 	for _, kv := range jvm {

@@ -48,7 +48,7 @@ func TestReplicasAndOverrides(t *testing.T) {
 	if got := mi.Annotations["mictl/instances"]; got != "mi-1,mi-3" {
 		t.Errorf("mi holds %q", got)
 	}
-	// MI-FACTS: a port set explicitly is still shifted by the offset; pods
+	// docs/mi-facts.md: a port set explicitly is still shifted by the offset; pods
 	// run at the default offset 10.
 	want := map[string]int32{"http": 8310, "https": 8253, "internal-http": 9201, "management": 9164}
 	for _, p := range custom.Spec.Template.Spec.Containers[0].Ports {

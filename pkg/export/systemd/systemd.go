@@ -8,7 +8,7 @@
 // and stop policy is written once, `systemctl status 'mictl-mi@*'` lists
 // every instance, and adding an instance is one small drop-in.
 //
-// It improves on WSO2's own unit (MI-FACTS): the start script runs in the
+// It improves on WSO2's own unit (docs/mi-facts.md): the start script runs in the
 // foreground as the main process (Type=simple, no PIDFile race), stop
 // signals the whole control group and waits longer than MI's graceful
 // drain of up to 180 s.
@@ -52,7 +52,7 @@ type Options struct {
 
 // The stop and restart policy, mirroring mictl's own supervisor.
 const (
-	// stopTimeout exceeds MI's graceful drain of up to 180 s (MI-FACTS);
+	// stopTimeout exceeds MI's graceful drain of up to 180 s (docs/mi-facts.md);
 	// systemd's default of 90 s would SIGKILL MI mid-drain. It is `mictl
 	// down`'s default timeout.
 	stopTimeout = "200s"
@@ -145,12 +145,12 @@ Type=simple
 ExecStart=/bin/sh %s
 # SIGTERM to every process of the unit at once: the script, MI's JVM
 # (which then shuts down gracefully) and the diagnostics JVM. Signalling
-# the script alone would leave both JVMs running (MI-FACTS).
+# the script alone would leave both JVMs running.
 KillMode=control-group
 KillSignal=SIGTERM
 TimeoutStopSec=%s
 # Always, not on-failure: MI's start script exits 0 even when the JVM
-# crashed (MI-FACTS), so on-failure would never restart a crashed server.
+# crashed, so on-failure would never restart a crashed server.
 # systemctl stop is never undone by it; StartLimitBurst bounds the loop.
 Restart=always
 RestartSec=%s

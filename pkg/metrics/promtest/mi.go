@@ -15,7 +15,7 @@ import (
 var MIBuckets = []float64{0.19, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 1, 5}
 
 // MIExporter serves MI-style metrics on /metric-service/metrics, with
-// MI's names and labels (MI-FACTS, "Integrations"), for one API whose
+// MI's names and labels (docs/mi-facts.md, "Integrations"), for one API whose
 // counts the test sets.
 type MIExporter struct {
 	srv *httptest.Server
