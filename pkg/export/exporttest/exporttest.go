@@ -52,14 +52,27 @@ type Case struct {
 	Offsets []int
 	// CApps maps an instance to the sizes of the CApps it declares; an
 	// entry "*" applies to every instance. CApps of one size are one file.
+	// Without it, the instances run the CApps TOML declares (capps and
+	// [[instance]] capps), as `mictl export` reads them.
 	CApps map[string][]int
+	// Files are the CApps TOML declares, by name and size, written into
+	// the case's directory beside mictl.toml.
+	Files map[string]int
 }
 
 // Input plans c in dir (its homes under dir/instances) and builds the
 // exporters' input from it, CApps written as real .car files.
 func Input(t testing.TB, dir string, c Case) *export.Input {
 	t.Helper()
-	in, err := export.FromTarget(Target(t, dir, c), export.Options{CApps: capps(t, dir, c.CApps)})
+	for name, size := range c.Files {
+		CApp(t, dir, name, size)
+	}
+	target := Target(t, dir, c)
+	list := capps(t, dir, c.CApps)
+	if list == nil {
+		list = declared(target.Config)
+	}
+	in, err := export.FromTarget(target, export.Options{CApps: list})
 	if err != nil {
 		t.Fatalf("%s: %v", c.Name, err)
 	}
@@ -92,6 +105,17 @@ func load(t testing.TB, dir, toml string) *config.Config {
 		t.Fatalf("load %s: %v", path, err)
 	}
 	return cfg
+}
+
+// declared lists the CApps cfg declares for an instance.
+func declared(cfg *config.Config) func(string) []string {
+	return func(name string) []string {
+		var paths []string
+		for _, c := range cfg.CAppsOf(name) {
+			paths = append(paths, c.Path)
+		}
+		return paths
+	}
 }
 
 func capps(t testing.TB, dir string, sizes map[string][]int) func(string) []string {
