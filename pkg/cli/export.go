@@ -124,10 +124,13 @@ func newCmdExportKubernetes(streams *IOStreams, g *globalOptions) *cobra.Command
 		Long: `Write a kustomization directory (apply it with 'kubectl apply -k DIR', or
 overlay it) for the planned instances. Instances whose pods would be
 identical (the same rendered deployment.toml, JVM settings and CApps) become
-the replicas of one Deployment; an instance with overrides of its own gets a
-Deployment of its own. Pods need no offsets: each has its own address, so
-every pod runs at MI's default offset 10 (ports 8290, 8253, 9201, 9164),
-written explicitly into its deployment.toml.
+the replicas of one Deployment; an instance with overrides or CApps of its
+own gets a Deployment of its own. The Deployment of the generated instances
+(those without overrides or CApps of their own) is named after name_prefix
+(name_prefix-default when an instance named name_prefix has one of its own),
+every other Deployment after its first instance. Pods need no offsets: each
+has its own address, so every pod runs at MI's default offset 10 (ports
+8290, 8253, 9201, 9164), written explicitly into its deployment.toml.
 
 Each Deployment has, as WSO2's Helm chart: a ConfigMap with its
 deployment.toml mounted with subPath into conf/, a pod annotation with the

@@ -55,7 +55,9 @@ type Instance struct {
 	// Launch is the record `mictl up` would launch it with: Home, Bind,
 	// Args (-DportOffset=N with offset_method "flag"), Env.
 	Launch state.Instance
-	// Customised is true when an [[instance]] table gives it overrides.
+	// Customised is true when an [[instance]] table gives it settings
+	// that set it apart from the generated instances: overrides or CApps
+	// of its own.
 	Customised bool
 	CApps      []CApp
 }
@@ -123,7 +125,7 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 			return nil, err
 		}
 		ic, ok := t.Config.InstanceSettings(p.Name)
-		inst.Customised = ok && len(ic.Overrides) > 0
+		inst.Customised = ok && (len(ic.Overrides) > 0 || len(ic.CApps) > 0)
 		if opts.CApps != nil {
 			for _, path := range opts.CApps(p.Name) {
 				c, err := readCApp(path, cache)

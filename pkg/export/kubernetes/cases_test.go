@@ -41,6 +41,13 @@ overrides = { "server.hostname" = "edge.example.com" }
 	{Case: exporttest.Case{Name: "capp-under-client-side-limit", TOML: "instances = 1\n", CApps: map[string][]int{"mi-1": {185_000}}}},
 	{Case: exporttest.Case{Name: "capp-at-the-limit", TOML: "instances = 2\n", CApps: map[string][]int{"*": {maxConfigMapData}}},
 		opts: Options{Image: "wso2/wso2mi@sha256:" + strings.Repeat("ab", 32)}, serverSide: true},
+	// CApps of its own, no overrides: a Deployment of its own, not a
+	// second one named after name_prefix.
+	{Case: exporttest.Case{Name: "instance-capps", TOML: `instances = 2
+[[instance]]
+name = "mi-2"
+capps = ["orders.car"]
+`, Files: map[string]int{"orders.car": 2048}}},
 }
 
 // objects decodes every object of an export strictly (an unknown or
@@ -56,7 +63,12 @@ func decode(t *testing.T, files []export.File) objects {
 	t.Helper()
 	objs := objects{configMaps: map[string]*corev1.ConfigMap{}, deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}}
 	var listed []string
+	paths := map[string]bool{}
 	for _, f := range files {
+		if paths[f.Path] {
+			t.Errorf("two files named %s", f.Path)
+		}
+		paths[f.Path] = true
 		var head struct{ Kind string }
 		if err := yaml.Unmarshal(f.Data, &head); err != nil {
 			t.Fatalf("%s: %v", f.Path, err)

@@ -7,6 +7,12 @@
 // Pods need no offsets (each has its own address): every pod runs at MI's
 // default offset, written explicitly into its deployment.toml by the same
 // renderer `mictl up` uses (export.Instance.PodTOML).
+//
+// A Deployment and its Service and deployment.toml are named after
+// name_prefix when they run the generated instances (those an [[instance]]
+// table gives no overrides or CApps of its own; name_prefix-default when
+// another Deployment is already named name_prefix), and after their first
+// instance otherwise. No two share a name.
 package kubernetes
 
 import (
@@ -197,9 +203,7 @@ func podConfig(inst export.Instance, opts Options) string {
 }
 
 // groupInstances puts instances with identical pods together, in plan
-// order, and names each group: the one holding the instances without
-// overrides of their own after name_prefix, any other after its first
-// instance.
+// order, and names each group (nameGroups).
 func groupInstances(in *export.Input, opts Options) ([]*group, error) {
 	var groups []*group
 	byConfig := map[string]*group{}
@@ -213,17 +217,10 @@ func groupInstances(in *export.Input, opts Options) ([]*group, error) {
 		}
 		g.members = append(g.members, inst)
 	}
-	taken := map[string]bool{}
-	for _, inst := range in.Instances {
-		taken[inst.Name] = true
+	if err := nameGroups(in, groups); err != nil {
+		return nil, err
 	}
 	for _, g := range groups {
-		if slices.ContainsFunc(g.members, func(i export.Instance) bool { return !i.Customised }) {
-			g.name = in.Prefix
-			if taken[g.name] {
-				g.name += "-default"
-			}
-		}
 		if why := dnsLabel(g.name, true); why != "" {
 			return nil, &config.Error{Where: "instance " + g.members[0].Name, Msg: fmt.Sprintf(
 				"%q cannot name a Kubernetes Deployment and Service: %s; rename it (or name_prefix) in mictl.toml", g.name, why)}
@@ -244,6 +241,49 @@ func groupInstances(in *export.Input, opts Options) ([]*group, error) {
 		}
 	}
 	return groups, nil
+}
+
+// nameGroups names the groups, each already named after its first
+// instance: the group of the first instance without settings of its own
+// (the generated instances, export.Instance.Customised) takes name_prefix
+// instead, or name_prefix-default when another group is named
+// name_prefix, or keeps its first instance's name when that is taken too.
+// So at most one group is named after name_prefix, and no two alike.
+func nameGroups(in *export.Input, groups []*group) error {
+	// In plan order, so the first group holding an instance without
+	// settings holds the first such instance.
+	generated := slices.IndexFunc(groups, func(g *group) bool {
+		return slices.ContainsFunc(g.members, func(i export.Instance) bool { return !i.Customised })
+	})
+	if generated >= 0 {
+		taken := map[string]bool{}
+		for i, g := range groups {
+			if i != generated {
+				taken[g.name] = true
+			}
+		}
+		for _, name := range []string{in.Prefix, in.Prefix + "-default"} {
+			if !taken[name] {
+				groups[generated].name = name
+				break
+			}
+		}
+	}
+	return uniqueNames(groups)
+}
+
+// uniqueNames makes sure no two groups share a name, before any file is
+// made: two would be one Deployment, Service and Secret, each overwriting
+// the other's.
+func uniqueNames(groups []*group) error {
+	seen := map[string]bool{}
+	for _, g := range groups {
+		if seen[g.name] {
+			return fmt.Errorf("internal error: two Kubernetes Deployments named %q (one of them runs %s); please report this with your mictl.toml", g.name, memberNames(g))
+		}
+		seen[g.name] = true
+	}
+	return nil
 }
 
 // newCAppMap checks that c fits a ConfigMap and names it.

@@ -291,10 +291,18 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// Deployments are named after name_prefix (the instances without overrides
-// of their own) or their first instance, never twice the same name.
+// Deployments are named after name_prefix (the group of the first
+// instance without settings of its own) or their first instance, never
+// twice the same name: an instance's own CApps, without overrides, give it
+// a Deployment of its own too.
 func TestDeploymentNames(t *testing.T) {
-	in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: "names", TOML: `instances = 4
+	for _, tc := range []struct {
+		name  string
+		toml  string
+		files map[string]int
+		want  map[string]string // Deployment: its instances
+	}{
+		{"overrides", `instances = 4
 [[instance]]
 name = "mi-2"
 overrides = { "server.hostname" = "same.example.com" }
@@ -304,20 +312,64 @@ overrides = { "server.hostname" = "same.example.com" }
 [[instance]]
 name = "mi"
 overrides = { "server.hostname" = "mi.example.com" }
-`})
-	files, err := Export(in, Options{})
-	if err != nil {
-		t.Fatal(err)
+`, nil, map[string]string{"mi-default": "mi-1,mi-3", "mi-2": "mi-2,mi-4", "mi": "mi"}},
+		{"instance capps", `instances = 2
+[[instance]]
+name = "mi-2"
+capps = ["orders.car"]
+`, map[string]int{"orders.car": 2048}, map[string]string{"mi": "mi-1", "mi-2": "mi-2"}},
+		{"first instance's capps", `instances = 3
+[[instance]]
+name = "mi-1"
+capps = ["orders.car"]
+`, map[string]int{"orders.car": 2048}, map[string]string{"mi-1": "mi-1", "mi": "mi-2,mi-3"}},
+		{"prefix and prefix-default taken", `instances = 2
+[[instance]]
+name = "mi"
+overrides = { "server.hostname" = "a.example.com" }
+[[instance]]
+name = "mi-default"
+overrides = { "server.hostname" = "b.example.com" }
+`, nil, map[string]string{"mi-1": "mi-1,mi-2", "mi": "mi", "mi-default": "mi-default"}},
+		{"every instance customised", `instances = 2
+[[instance]]
+name = "mi-1"
+capps = ["orders.car"]
+[[instance]]
+name = "mi-2"
+overrides = { "server.hostname" = "b.example.com" }
+`, map[string]int{"orders.car": 2048}, map[string]string{"mi-1": "mi-1", "mi-2": "mi-2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: tc.name, TOML: tc.toml, Files: tc.files})
+			files, err := Export(in, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := decode(t, files)
+			if len(objs.deployments) != len(tc.want) || len(objs.services) != len(tc.want) {
+				t.Fatalf("deployments %v, services %v, want %v", keys(objs.deployments), keys(objs.services), tc.want)
+			}
+			for name, members := range tc.want {
+				d := objs.deployments[name]
+				if d == nil || d.Annotations["mictl/instances"] != members {
+					t.Errorf("deployment %s: %v, want instances %s", name, d, members)
+				}
+			}
+		})
 	}
-	objs := decode(t, files)
-	want := map[string]string{"mi-default": "mi-1,mi-3", "mi-2": "mi-2,mi-4", "mi": "mi"}
-	if len(objs.deployments) != len(want) {
-		t.Fatalf("deployments %v, want %v", keys(objs.deployments), want)
+}
+
+// Two groups of one name would be one Deployment, Service and Secret
+// overwriting each other: an error before any file is made.
+func TestUniqueGroupNames(t *testing.T) {
+	a := &group{name: "mi", members: []export.Instance{{Name: "mi-1"}}}
+	b := &group{name: "mi", members: []export.Instance{{Name: "mi-2"}, {Name: "mi-3"}}}
+	if err := uniqueNames([]*group{a, b}); err == nil || !strings.Contains(err.Error(), `internal error: two Kubernetes Deployments named "mi" (one of them runs mi-2,mi-3)`) {
+		t.Errorf("err = %v", err)
 	}
-	for name, members := range want {
-		d := objs.deployments[name]
-		if d == nil || d.Annotations["mictl/instances"] != members {
-			t.Errorf("deployment %s: %v, want instances %s", name, d, members)
-		}
+	b.name = "mi-2"
+	if err := uniqueNames([]*group{a, b}); err != nil {
+		t.Errorf("distinct names: %v", err)
 	}
 }
