@@ -132,23 +132,26 @@ every other Deployment after its first instance. Pods need no offsets: each
 has its own address, so every pod runs at MI's default offset 10 (ports
 8290, 8253, 9201, 9164), written explicitly into its deployment.toml.
 
-Each Deployment has, as WSO2's Helm chart: a ConfigMap with its
-deployment.toml mounted with subPath into conf/, a pod annotation with the
-sha256 of that configuration (so a change rolls the pods), a startup probe on
-the HTTPS pass-through port, liveness GET /liveness and readiness GET
-/healthz on the internal HTTP API, RollingUpdate with maxSurge 1 and
-maxUnavailable 0, requests 512Mi/500m and limits 1Gi/1000m with a matching
-heap, and runAsUser 10802. Beyond it: the node identity (env nodeId) is the
-pod's name, the grace period (200 s) outlasts MI's graceful drain, and each
-declared CApp is a ConfigMap of its own mounted into
-repository/deployment/server/carbonapps (up to 1 MiB each; bake larger ones
-into the image and pass --capps-in-image). A Service exposes the four ports.
-A ConfigMap over about 190 KiB (a large CApp) is too large for a client-side
-'kubectl apply', which copies every object into a 256 KiB annotation: the
-export says so, and 'kubectl apply --server-side -k DIR' applies it.
+Each Deployment has, as WSO2's Helm chart: its deployment.toml mounted with
+subPath into conf/ (from a Secret, where the chart has a ConfigMap), a pod
+annotation with the sha256 of that configuration (so a change rolls the
+pods), a startup probe on the HTTPS pass-through port, liveness GET
+/liveness and readiness GET /healthz on the internal HTTP API, RollingUpdate
+with maxSurge 1 and maxUnavailable 0, requests 512Mi/500m and limits
+1Gi/1000m with a matching heap, and runAsUser 10802. Beyond it: the node
+identity (env nodeId) is the pod's name, the grace period (200 s) outlasts
+MI's graceful drain, and each declared CApp is a ConfigMap of its own
+mounted into repository/deployment/server/carbonapps (up to 1 MiB each; bake
+larger ones into the image and pass --capps-in-image). A Service exposes the
+four ports. A ConfigMap over about 190 KiB (a large CApp) is too large for a
+client-side 'kubectl apply', which copies every object into a 256 KiB
+annotation: the export says so, and 'kubectl apply --server-side -k DIR'
+applies it.
 
-The deployment.toml holds keystore passwords, as in every MI home: the
-ConfigMap files are written with mode 0600.`,
+The deployment.toml holds keystore, truststore and user-store passwords, as
+in every MI home: so it is a Secret, not a ConfigMap that whoever may read
+ConfigMaps reads; in the pod it is read-only, mode 0440, in MI's group (the
+pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 		Example: `  mictl export kubernetes
   mictl export kubernetes --out deploy/k8s --namespace integration --image registry.example.com/mi:4.4.0-capps --capps-in-image
   kubectl apply -k deploy/kubernetes     # --server-side when a CApp is over ~190 KiB`,

@@ -70,15 +70,15 @@ func TestExportKubernetesListsWhatItWrote(t *testing.T) {
 		}
 		whats[f.What] = true
 	}
-	for _, want := range []string{"Deployment mi", "Deployment mi-2", "Service mi", "ConfigMap mi-2-deployment-toml", "kustomization"} {
+	for _, want := range []string{"Deployment mi", "Deployment mi-2", "Service mi", "Secret mi-2-deployment-toml", "kustomization"} {
 		if !whats[want] {
 			t.Errorf("no %s among %v", want, whats)
 		}
 	}
 	// The deployment.toml holds keystore passwords.
-	info, err := os.Stat(filepath.Join("k8s", "configmap-mi-deployment-toml.yaml"))
+	info, err := os.Stat(filepath.Join("k8s", "secret-mi-deployment-toml.yaml"))
 	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Errorf("deployment.toml ConfigMap: %v, mode %v; want 0600", err, info)
+		t.Errorf("deployment.toml Secret: %v, mode %v; want 0600", err, info)
 	}
 	// Exporting again replaces its own output without --force, identically.
 	before, _ := os.ReadFile(filepath.Join("k8s", "deployment-mi.yaml"))

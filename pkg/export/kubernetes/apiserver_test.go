@@ -118,6 +118,17 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 			}
 		}
 	}
+	var secrets struct{ Items []corev1.Secret }
+	kube.getJSON(t, &secrets, "get", "secrets", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
+	if len(secrets.Items) != len(want.secrets) {
+		t.Fatalf("read back %d secrets, exported %d", len(secrets.Items), len(want.secrets))
+	}
+	for _, s := range secrets.Items {
+		w := want.secrets[s.Name]
+		if w == nil || s.Type != w.Type || len(s.Data) != len(w.Data) || !bytes.Equal(s.Data["deployment.toml"], w.Data["deployment.toml"]) {
+			t.Errorf("secret %s read back differs from the export", s.Name)
+		}
+	}
 	var services struct{ Items []corev1.Service }
 	kube.getJSON(t, &services, "get", "services", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
 	if len(services.Items) != len(want.services) {

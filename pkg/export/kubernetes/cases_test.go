@@ -55,13 +55,14 @@ capps = ["orders.car"]
 type objects struct {
 	kustomization kustomization
 	configMaps    map[string]*corev1.ConfigMap
+	secrets       map[string]*corev1.Secret
 	deployments   map[string]*appsv1.Deployment
 	services      map[string]*corev1.Service
 }
 
 func decode(t *testing.T, files []export.File) objects {
 	t.Helper()
-	objs := objects{configMaps: map[string]*corev1.ConfigMap{}, deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}}
+	objs := objects{configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{}}
 	var listed []string
 	paths := map[string]bool{}
 	for _, f := range files {
@@ -81,6 +82,9 @@ func decode(t *testing.T, files []export.File) objects {
 		case "ConfigMap":
 			cm := &corev1.ConfigMap{}
 			obj, name = cm, func() string { objs.configMaps[cm.Name] = cm; return cm.Name }
+		case "Secret":
+			s := &corev1.Secret{}
+			obj, name = s, func() string { objs.secrets[s.Name] = s; return s.Name }
 		case "Deployment":
 			d := &appsv1.Deployment{}
 			obj, name = d, func() string { objs.deployments[d.Name] = d; return d.Name }
@@ -116,10 +120,18 @@ func exportCaseFiles(t *testing.T, c exportCase) (*export.Input, []export.File) 
 	return in, files
 }
 
-func fileNamed(files []export.File, path string) []byte {
-	for _, f := range files {
-		if f.Path == path {
-			return f.Data
+// deploymentTOML is the deployment.toml the Deployment name mounts.
+func (o objects) deploymentTOML(name string) string {
+	if s := o.secrets[name+"-deployment-toml"]; s != nil {
+		return string(s.Data["deployment.toml"])
+	}
+	return ""
+}
+
+func fileNamed(files []export.File, path string) *export.File {
+	for i := range files {
+		if files[i].Path == path {
+			return &files[i]
 		}
 	}
 	return nil

@@ -1,6 +1,6 @@
 // Package kubernetes exports a planned configuration as a kustomization
 // directory: one Deployment per distinct instance configuration (instances
-// that would run identically become its replicas), with a ConfigMap of its
+// that would run identically become its replicas), with a Secret of its
 // rendered deployment.toml, a Service, the probes, resources and security
 // context of WSO2's own Helm chart, and the declared CApps.
 //
@@ -56,6 +56,10 @@ const (
 	startupFailures  = 40
 	containerName    = "micro-integrator"
 	maxConfigMapData = 1 << 20 // the API server's limit on a ConfigMap's data
+	// tomlMode is the deployment.toml's mode in the pod: it holds
+	// keystore passwords, so read-only, and not for everyone: the kubelet
+	// gives a Secret's files the pod's fsGroup (runAsUser), MI's group.
+	tomlMode = 0o440
 	// gracePeriod exceeds MI's graceful drain of up to 180 s (docs/mi-facts.md);
 	// Kubernetes' default of 30 s would kill MI mid-drain.
 	gracePeriod = 200
@@ -71,8 +75,8 @@ const (
 	labelVersion   = "app.kubernetes.io/version"
 	appName        = "micro-integrator"
 	// checksumAnnotation holds the sha256 of everything a pod reads from
-	// its ConfigMaps: a change rolls the pods (a subPath mount never sees
-	// a ConfigMap change by itself).
+	// its Secret and ConfigMaps: a change rolls the pods (a subPath mount
+	// never sees a change by itself).
 	checksumAnnotation = "checksum/config"
 )
 
@@ -112,8 +116,9 @@ func Export(in *export.Input, opts Options) ([]export.File, error) {
 	}
 	shared := map[string]bool{}
 	for _, g := range groups {
-		// The deployment.toml holds keystore passwords: 0600, as in a home.
-		if err := add("ConfigMap", tomlMapName(g), tomlConfigMap(in, g, opts), 0o600); err != nil {
+		// The deployment.toml holds keystore, truststore and user-store
+		// passwords: a Secret, and 0600 here, as in a home.
+		if err := add("Secret", tomlSecretName(g), tomlSecret(in, g, opts), 0o600); err != nil {
 			return nil, err
 		}
 		for _, c := range g.capps {
@@ -225,7 +230,7 @@ func groupInstances(in *export.Input, opts Options) ([]*group, error) {
 			return nil, &config.Error{Where: "instance " + g.members[0].Name, Msg: fmt.Sprintf(
 				"%q cannot name a Kubernetes Deployment and Service: %s; rename it (or name_prefix) in mictl.toml", g.name, why)}
 		}
-		if why := dnsLabel(tomlMapName(g), false); why != "" {
+		if why := dnsLabel(tomlSecretName(g), false); why != "" {
 			return nil, &config.Error{Where: "instance " + g.members[0].Name, Msg: fmt.Sprintf(
 				"%q is too long to name its Kubernetes objects (%s): shorten it in mictl.toml", g.name, why)}
 		}
@@ -321,7 +326,7 @@ func newCAppMap(c export.CApp, instance string) (cappMap, error) {
 	return cappMap{CApp: c, name: name}, nil
 }
 
-func tomlMapName(g *group) string { return g.name + "-deployment-toml" }
+func tomlSecretName(g *group) string { return g.name + "-deployment-toml" }
 
 func labels(in *export.Input, g *group, opts Options) map[string]string {
 	l := selector(g)
@@ -344,11 +349,11 @@ func sharedLabels(in *export.Input) map[string]string {
 	return map[string]string{labelName: appName, labelPartOf: in.Prefix, labelManagedBy: "mictl"}
 }
 
-func tomlConfigMap(in *export.Input, g *group, opts Options) configMap {
-	return configMap{
-		APIVersion: "v1", Kind: "ConfigMap",
-		Metadata: meta{Name: tomlMapName(g), Labels: labels(in, g, opts)},
-		Data:     map[string]string{"deployment.toml": string(g.members[0].PodTOML)},
+func tomlSecret(in *export.Input, g *group, opts Options) secret {
+	return secret{
+		APIVersion: "v1", Kind: "Secret", Type: "Opaque",
+		Metadata: meta{Name: tomlSecretName(g), Labels: labels(in, g, opts)},
+		Data:     map[string]string{"deployment.toml": base64.StdEncoding.EncodeToString(g.members[0].PodTOML)},
 	}
 }
 
@@ -360,7 +365,7 @@ func cappConfigMap(in *export.Input, c cappMap) configMap {
 	}
 }
 
-// checksum covers every byte a pod reads from its ConfigMaps.
+// checksum covers every byte a pod reads from its Secret and ConfigMaps.
 func checksum(g *group) string {
 	h := sha256.New()
 	h.Write(g.members[0].PodTOML)
@@ -402,14 +407,14 @@ func newDeployment(in *export.Input, g *group, opts Options) deployment {
 	for _, spec := range ports.Catalogue {
 		c.Ports = append(c.Ports, containerPort{Name: portNames[spec.Role], ContainerPort: podPorts[spec.Role], Protocol: "TCP"})
 	}
-	volumes := []volume{{Name: "deployment-toml", ConfigMap: configMapVolume{Name: tomlMapName(g)}}}
+	volumes := []volume{{Name: "deployment-toml", Secret: &secretVolume{SecretName: tomlSecretName(g), DefaultMode: tomlMode}}}
 	for _, cm := range g.capps {
 		// One file each (subPath), so CApps baked into the image stay.
 		c.VolumeMounts = append(c.VolumeMounts, volumeMount{
 			Name: cm.name, MountPath: path.Join(opts.CarbonHome, "repository", "deployment", "server", "carbonapps", cm.File),
 			SubPath: cm.File, ReadOnly: true,
 		})
-		volumes = append(volumes, volume{Name: cm.name, ConfigMap: configMapVolume{Name: cm.name}})
+		volumes = append(volumes, volume{Name: cm.name, ConfigMap: &configMapVolume{Name: cm.name}})
 	}
 	l := labels(in, g, opts)
 	return deployment{

@@ -5,6 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,7 +62,7 @@ func TestReplicasAndOverrides(t *testing.T) {
 	if got := objs.services["mi-2"].Spec.Ports[0].Port; got != 8310 {
 		t.Errorf("mi-2 service http port %d, want 8310", got)
 	}
-	toml := objs.configMaps["mi-2-deployment-toml"].Data["deployment.toml"]
+	toml := objs.deploymentTOML("mi-2")
 	if !strings.Contains(toml, `hostname = "mi-2.example.com"`) || !strings.Contains(toml, "offset = 10") {
 		t.Errorf("mi-2's deployment.toml lacks its override or offset 10:\n%s", toml)
 	}
@@ -80,7 +83,7 @@ func TestPodsRenderAtTheDefaultOffsetThroughTheRenderer(t *testing.T) {
 		if len(c.Args) != 0 || len(c.Command) != 0 {
 			t.Errorf("%s passes %v %v", name, c.Command, c.Args)
 		}
-		toml := objs.configMaps[name+"-deployment-toml"].Data["deployment.toml"]
+		toml := objs.deploymentTOML(name)
 		if !strings.Contains(toml, "offset = 10") {
 			t.Errorf("%s's deployment.toml has no explicit offset 10", name)
 		}
@@ -134,8 +137,7 @@ func TestPodSpecFollowsWSO2sChart(t *testing.T) {
 	if m.MountPath != export.DefaultCarbonHome+"/conf/deployment.toml" || m.SubPath != "deployment.toml" {
 		t.Errorf("deployment.toml mount %+v", m)
 	}
-	toml := objs.configMaps["mi-deployment-toml"].Data["deployment.toml"]
-	sum := sha256.Sum256([]byte(toml))
+	sum := sha256.Sum256([]byte(objs.deploymentTOML("mi")))
 	if got := d.Spec.Template.Annotations[checksumAnnotation]; got != hex.EncodeToString(sum[:]) {
 		t.Errorf("checksum %s is not the sha256 of the deployment.toml", got)
 	}
@@ -143,6 +145,52 @@ func TestPodSpecFollowsWSO2sChart(t *testing.T) {
 		if d.Spec.Template.Labels[key] == "" || d.Labels[key] == "" {
 			t.Errorf("label %s missing", key)
 		}
+	}
+}
+
+// The deployment.toml holds keystore, truststore and user-store
+// passwords: a Secret, never a ConfigMap (which whoever lists ConfigMaps
+// reads), mounted read-only for MI's user only through the pod's fsGroup.
+func TestDeploymentTOMLIsASecret(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			_, files := exportCaseFiles(t, c)
+			objs := decode(t, files)
+			for name, cm := range objs.configMaps {
+				if _, ok := cm.Data["deployment.toml"]; ok || !strings.HasPrefix(name, "capp-") {
+					t.Errorf("ConfigMap %s holds more than a CApp: %v", name, keys(cm.Data))
+				}
+			}
+			for name, d := range objs.deployments {
+				s := objs.secrets[name+"-deployment-toml"]
+				if s == nil || s.Type != corev1.SecretTypeOpaque || len(s.Data) != 1 || !strings.Contains(string(s.Data["deployment.toml"]), "[keystore.primary]") {
+					t.Fatalf("%s: no Opaque Secret %s-deployment-toml with its deployment.toml: %+v", name, name, s)
+				}
+				path := "secret-" + name + "-deployment-toml.yaml"
+				if f := fileNamed(files, path); f == nil || f.Mode != 0o600 {
+					t.Errorf("%s: %s is missing or not 0600", name, path)
+				}
+				pod := d.Spec.Template.Spec
+				var vol *corev1.SecretVolumeSource
+				for _, v := range pod.Volumes {
+					if v.Name == "deployment-toml" {
+						vol = v.Secret
+					}
+				}
+				if vol == nil || vol.SecretName != s.Name || vol.DefaultMode == nil || *vol.DefaultMode != 0o440 {
+					t.Fatalf("%s: deployment.toml volume %+v, want Secret %s with defaultMode 0440", name, vol, s.Name)
+				}
+				// 0440 owned by root: readable by the fsGroup the kubelet
+				// gives the Secret's files, which MI's user is in.
+				sc := pod.SecurityContext
+				if sc.FSGroup == nil || *sc.FSGroup != runAsUser || *sc.RunAsUser != runAsUser {
+					t.Errorf("%s: fsGroup %v, runAsUser %v: MI's user cannot read the Secret", name, sc.FSGroup, sc.RunAsUser)
+				}
+			}
+			if len(objs.secrets) != len(objs.deployments) {
+				t.Errorf("secrets %v for deployments %v", keys(objs.secrets), keys(objs.deployments))
+			}
+		})
 	}
 }
 
@@ -169,8 +217,8 @@ func TestCAppsAreConfigMapsMountedOneByOne(t *testing.T) {
 	in, files := exportCaseFiles(t, cases[2])
 	objs := decode(t, files)
 	// The 4 KiB CApp is shared by all three instances: one ConfigMap.
-	if len(objs.configMaps) != 2+2 {
-		t.Fatalf("config maps %v, want two deployment.toml and two CApps", keys(objs.configMaps))
+	if len(objs.configMaps) != 2 {
+		t.Fatalf("config maps %v, want two CApps", keys(objs.configMaps))
 	}
 	edge := objs.deployments["edge"]
 	mounts := edge.Spec.Template.Spec.Containers[0].VolumeMounts
@@ -211,7 +259,7 @@ func TestCAppTooLargeNamesItAndSaysBake(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--capps-in-image: %v", err)
 	}
-	if objs := decode(t, files); len(objs.configMaps) != 1 {
+	if objs := decode(t, files); len(objs.configMaps) != 0 {
 		t.Errorf("--capps-in-image still exports CApps: %v", keys(objs.configMaps))
 	}
 }
@@ -278,9 +326,16 @@ func TestDeterministicAndChecksumFollowsConfig(t *testing.T) {
 	}
 }
 
+// The golden file shows each Secret's deployment.toml decoded too, so a
+// change of the rendering is a readable diff, not one of base64.
 func TestGolden(t *testing.T) {
 	_, files := exportCaseFiles(t, cases[1])
-	exporttest.Golden(t, "kubernetes/replicas-and-overrides.txt", describe(files))
+	got := describe(files)
+	objs := decode(t, files)
+	for _, name := range slices.Sorted(maps.Keys(objs.secrets)) {
+		got += fmt.Sprintf("--- decoded: Secret %s, deployment.toml\n%s", name, objs.secrets[name].Data["deployment.toml"])
+	}
+	exporttest.Golden(t, "kubernetes/replicas-and-overrides.txt", got)
 }
 
 func keys[V any](m map[string]V) []string {

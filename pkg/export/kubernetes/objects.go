@@ -12,13 +12,25 @@ type meta struct {
 	Annotations map[string]string `yaml:"annotations,omitempty"`
 }
 
+// configMap holds a CApp.
 type configMap struct {
-	APIVersion string            `yaml:"apiVersion"`
-	Kind       string            `yaml:"kind"`
-	Metadata   meta              `yaml:"metadata"`
-	Data       map[string]string `yaml:"data,omitempty"`
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   meta   `yaml:"metadata"`
 	// BinaryData values are base64, as the API's JSON form has them.
-	BinaryData map[string]string `yaml:"binaryData,omitempty"`
+	BinaryData map[string]string `yaml:"binaryData"`
+}
+
+// secret holds a deployment.toml.
+type secret struct {
+	APIVersion string `yaml:"apiVersion"`
+	Kind       string `yaml:"kind"`
+	Metadata   meta   `yaml:"metadata"`
+	Type       string `yaml:"type"`
+	// Data values are base64, as the API stores them. Not stringData:
+	// it does not round-trip through a server-side apply, which a large
+	// CApp needs (kubernetes/website#42603).
+	Data map[string]string `yaml:"data"`
 }
 
 type service struct {
@@ -173,13 +185,20 @@ type volumeMount struct {
 	ReadOnly  bool   `yaml:"readOnly"`
 }
 
+// volume is a ConfigMap's or a Secret's.
 type volume struct {
-	Name      string          `yaml:"name"`
-	ConfigMap configMapVolume `yaml:"configMap"`
+	Name      string           `yaml:"name"`
+	ConfigMap *configMapVolume `yaml:"configMap,omitempty"`
+	Secret    *secretVolume    `yaml:"secret,omitempty"`
 }
 
 type configMapVolume struct {
 	Name string `yaml:"name"`
+}
+
+type secretVolume struct {
+	SecretName  string `yaml:"secretName"`
+	DefaultMode int    `yaml:"defaultMode"` // written in decimal
 }
 
 type kustomization struct {
