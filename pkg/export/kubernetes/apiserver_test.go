@@ -96,6 +96,10 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 			t.Errorf("deployment %s read back differs from the export", d.Name)
 			continue
 		}
+		// Through kubectl and kustomize, the mode is still 0440.
+		if v := d.Spec.Template.Spec.Volumes[0].Secret; v == nil || v.SecretName != d.Name+"-deployment-toml" || v.DefaultMode == nil || *v.DefaultMode != tomlMode {
+			t.Errorf("deployment %s: deployment.toml volume read back as %+v, want Secret %s-deployment-toml with mode %o", d.Name, v, d.Name, tomlMode)
+		}
 		replicas += int(*d.Spec.Replicas)
 	}
 	if replicas != len(in.Instances) {
