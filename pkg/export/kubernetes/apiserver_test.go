@@ -83,13 +83,8 @@ func TestAPIServerTakesEveryExport(t *testing.T) {
 func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, files []export.File) {
 	t.Helper()
 	want := decode(t, files)
-	var deployments struct{ Items []appsv1.Deployment }
-	kube.getJSON(t, &deployments, "get", "deployments", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
-	if len(deployments.Items) != len(want.deployments) {
-		t.Fatalf("read back %d deployments, exported %d", len(deployments.Items), len(want.deployments))
-	}
 	replicas := 0
-	for _, d := range deployments.Items {
+	for _, d := range readBack[appsv1.Deployment](t, kube, ns, "deployments", len(want.deployments)) {
 		w := want.deployments[d.Name]
 		if w == nil || *d.Spec.Replicas != *w.Spec.Replicas ||
 			d.Spec.Template.Annotations[checksumAnnotation] != w.Spec.Template.Annotations[checksumAnnotation] {
@@ -105,12 +100,7 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 	if replicas != len(in.Instances) {
 		t.Errorf("%d replicas for %d instances", replicas, len(in.Instances))
 	}
-	var maps struct{ Items []corev1.ConfigMap }
-	kube.getJSON(t, &maps, "get", "configmaps", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
-	if len(maps.Items) != len(want.configMaps) {
-		t.Fatalf("read back %d config maps, exported %d", len(maps.Items), len(want.configMaps))
-	}
-	for _, cm := range maps.Items {
+	for _, cm := range readBack[corev1.ConfigMap](t, kube, ns, "configmaps", len(want.configMaps)) {
 		w := want.configMaps[cm.Name]
 		if w == nil || fmt.Sprint(cm.Data) != fmt.Sprint(w.Data) || len(cm.BinaryData) != len(w.BinaryData) {
 			t.Errorf("config map %s read back differs from the export", cm.Name)
@@ -122,22 +112,25 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 			}
 		}
 	}
-	var secrets struct{ Items []corev1.Secret }
-	kube.getJSON(t, &secrets, "get", "secrets", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
-	if len(secrets.Items) != len(want.secrets) {
-		t.Fatalf("read back %d secrets, exported %d", len(secrets.Items), len(want.secrets))
-	}
-	for _, s := range secrets.Items {
+	for _, s := range readBack[corev1.Secret](t, kube, ns, "secrets", len(want.secrets)) {
 		w := want.secrets[s.Name]
 		if w == nil || s.Type != w.Type || len(s.Data) != len(w.Data) || !bytes.Equal(s.Data["deployment.toml"], w.Data["deployment.toml"]) {
 			t.Errorf("secret %s read back differs from the export", s.Name)
 		}
 	}
-	var services struct{ Items []corev1.Service }
-	kube.getJSON(t, &services, "get", "services", "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
-	if len(services.Items) != len(want.services) {
-		t.Errorf("read back %d services, exported %d", len(services.Items), len(want.services))
+	readBack[corev1.Service](t, kube, ns, "services", len(want.services))
+}
+
+// readBack lists the objects of a resource (deployments, secrets, ...)
+// mictl manages in ns, as many as the export has.
+func readBack[T any](t *testing.T, kube *kubeServer, ns, resource string, exported int) []T {
+	t.Helper()
+	var list struct{ Items []T }
+	kube.getJSON(t, &list, "get", resource, "-n", ns, "-l", labelManagedBy+"=mictl", "-o", "json")
+	if len(list.Items) != exported {
+		t.Fatalf("read back %d %s, exported %d", len(list.Items), resource, exported)
 	}
+	return list.Items
 }
 
 // kubeServer runs kubectl against one API server.
