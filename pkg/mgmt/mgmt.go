@@ -14,9 +14,14 @@
 //
 // MI serves the Management API with its own self-signed certificate
 // (wso2carbon.jks). The client trusts whatever certificate the server
-// presents ONLY when the URL's host is a loopback IP address (127.0.0.0/8 or
-// ::1), where the peer is a process on this host; for any other host,
-// "localhost" included, it verifies the certificate against the system's
+// presents ONLY when the URL's host is an IP address of this host: a
+// loopback address (127.0.0.0/8, ::1), or one assigned to one of this
+// host's network interfaces (an instance bound to host = "192.168.1.10").
+// The kernel delivers a connection to either on this host, so the request
+// never leaves it and the peer is a process here; the client then uses no
+// proxy either, which would take the request elsewhere. For any other host
+// (another machine's address, a link-local address with a zone, any name,
+// "localhost" included) it verifies the certificate against the system's
 // roots as usual, so a remote MI needs a certificate the host trusts (or a
 // Options.HTTPClient configured by the caller).
 //
@@ -35,6 +40,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -104,20 +110,42 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-// IsLoopback reports whether host (as in a URL) is a loopback IP address:
-// the only hosts whose certificate the client trusts unverified.
-func IsLoopback(host string) bool {
-	ip := net.ParseIP(strings.Trim(host, "[]"))
-	return ip != nil && ip.IsLoopback()
+// IsThisHost reports whether host (as in a URL) is an IP address of this
+// host, loopback or assigned to one of its interfaces: the only hosts
+// whose certificate the client trusts unverified (see the package doc).
+func IsThisHost(host string) bool {
+	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return false
+	}
+	addr = addr.Unmap()
+	if addr.IsLoopback() {
+		return true
+	}
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false // cannot tell: verify
+	}
+	for _, a := range ifaddrs {
+		// Interface addresses carry no zone: a zoned address never matches.
+		if ipnet, ok := a.(*net.IPNet); ok {
+			if local, ok := netip.AddrFromSlice(ipnet.IP); ok && local.Unmap() == addr {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func transport(host string) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 4
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if IsLoopback(host) {
-		// MI's own self-signed certificate, on this host (see the package doc).
+	if IsThisHost(host) {
+		// MI's own self-signed certificate, on this host, reached directly
+		// (see the package doc).
 		t.TLSClientConfig.InsecureSkipVerify = true
+		t.Proxy = nil
 	}
 	return t
 }

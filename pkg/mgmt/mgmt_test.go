@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -177,10 +179,10 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
-// The certificate is trusted unverified only on a loopback IP; "localhost"
-// and other names are verified (the test server's certificate is not
-// trusted, so they fail).
-func TestTLSTrustOnlyOnLoopback(t *testing.T) {
+// The certificate is trusted unverified only on an IP address of this
+// host; "localhost" and other names are verified (the test server's
+// certificate is not trusted, so they fail).
+func TestTLSTrustOnlyOnThisHost(t *testing.T) {
 	t.Parallel()
 	f := &fakeMI{payload: "{}"}
 	srv := httptest.NewTLSServer(f)
@@ -190,9 +192,10 @@ func TestTLSTrustOnlyOnLoopback(t *testing.T) {
 	if _, err := c.Server(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("localhost: %v, want a certificate error", err)
 	}
-	for host, want := range map[string]bool{"127.0.0.1": true, "127.1.2.3": true, "[::1]": true, "::1": true, "localhost": false, "10.0.0.1": false, "mi.example.com": false, "": false} {
-		if IsLoopback(host) != want {
-			t.Errorf("IsLoopback(%q) = %v", host, !want)
+	for host, want := range map[string]bool{"127.0.0.1": true, "127.1.2.3": true, "[::1]": true, "::1": true, "[::ffff:127.0.0.1]": true,
+		"localhost": false, "mi.example.com": false, "": false, "[fe80::1%25eth0]": false} {
+		if IsThisHost(host) != want {
+			t.Errorf("IsThisHost(%q) = %v", host, !want)
 		}
 	}
 	for _, bad := range []string{"", "127.0.0.1:9164", "ftp://x", "://"} {
@@ -200,4 +203,102 @@ func TestTLSTrustOnlyOnLoopback(t *testing.T) {
 			t.Errorf("New(%q) accepted", bad)
 		}
 	}
+}
+
+// An instance bound to an address of this host's own interfaces (host =
+// "192.168.1.10") is on this host too: its certificate is trusted, and
+// the call goes straight to it, never through a proxy.
+func TestTLSTrustOnAnInterfaceAddress(t *testing.T) {
+	t.Parallel()
+	addr := interfaceAddress(t)
+	if !IsThisHost(addr.String()) {
+		t.Errorf("IsThisHost(%s) = false for an address of this host's interfaces", addr)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(addr.String(), "0"))
+	if err != nil {
+		t.Fatalf("listen on this host's %s: %v", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(&fakeMI{payload: "{}"})
+	srv.Listener.Close()
+	srv.Listener = l
+	srv.StartTLS()
+	defer srv.Close()
+	c, err := New(Options{URL: srv.URL, Password: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Server(context.Background()); err != nil {
+		t.Errorf("%s, an address of this host: %v", srv.URL, err)
+	}
+	if tr := c.http.Transport.(*http.Transport); tr.Proxy != nil {
+		t.Error("a call to this host may go through a proxy, where the certificate would matter")
+	}
+}
+
+// A host that is not this one is verified, and may be proxied as usual.
+func TestTLSVerifiedElsewhere(t *testing.T) {
+	t.Parallel()
+	for _, host := range remoteAddresses(t) {
+		if IsThisHost(host) {
+			t.Errorf("IsThisHost(%s) = true for an address of no interface of this host", host)
+		}
+	}
+	for _, host := range append(remoteAddresses(t), "mi.example.com", "localhost") {
+		url := "https://" + net.JoinHostPort(strings.Trim(host, "[]"), "9164")
+		c, err := New(Options{URL: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := c.http.Transport.(*http.Transport)
+		if tr.TLSClientConfig.InsecureSkipVerify || tr.Proxy == nil {
+			t.Errorf("%s: certificate unverified (%v) or proxy dropped", url, tr.TLSClientConfig.InsecureSkipVerify)
+		}
+	}
+}
+
+// remoteAddresses are documentation addresses (TEST-NET-3, 2001:db8::/32)
+// that no interface of this host has.
+func remoteAddresses(t *testing.T) []string {
+	t.Helper()
+	local := map[netip.Addr]bool{}
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatalf("list this host's addresses: %v", err)
+	}
+	for _, a := range ifaddrs {
+		if ipnet, ok := a.(*net.IPNet); ok {
+			addr, _ := netip.AddrFromSlice(ipnet.IP)
+			local[addr.Unmap()] = true
+		}
+	}
+	var out []string
+	for _, s := range []string{"203.0.113.7", "203.0.113.201", "2001:db8::7", "2001:db8::c9"} {
+		if !local[netip.MustParseAddr(s)] {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("this host has every documentation address the test tries as a remote one")
+	}
+	return out
+}
+
+// interfaceAddress is an address of one of this host's interfaces other
+// than loopback (and not link-local, which needs a zone to reach).
+func interfaceAddress(t *testing.T) netip.Addr {
+	t.Helper()
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatalf("list this host's addresses: %v", err)
+	}
+	for _, a := range ifaddrs {
+		if ipnet, ok := a.(*net.IPNet); ok {
+			if addr, ok := netip.AddrFromSlice(ipnet.IP); ok && !addr.IsLoopback() && !addr.IsLinkLocalUnicast() {
+				return addr.Unmap()
+			}
+		}
+	}
+	t.Skipf("this host has no address but loopback (and link-local) ones, so trust of an interface address cannot be tried: %v", ifaddrs)
+	return netip.Addr{}
 }
