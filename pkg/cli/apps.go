@@ -41,8 +41,9 @@ instance whose Management API is off ([mediation] internal_http_api_enable
 
 The Management API is reached over HTTPS on the instance's management port
 (9154 + offset) with management_user / management_password from mictl.toml
-(or MICTL_MANAGEMENT_PASSWORD); MI's self-signed certificate is trusted on
-loopback only. Each call gives up after --timeout.`,
+(or MICTL_MANAGEMENT_PASSWORD); MI's self-signed certificate is trusted only
+on this host's own addresses, never through a proxy. Each call gives up
+after --timeout.`,
 		Example: `  mictl apps
   mictl apps mi-2
   mictl apps -o json | jq '.instances[].apps[] | select(.state == "faulty")'`,
