@@ -2,7 +2,8 @@
 GO      ?= go
 BIN     := bin/mictl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/mictl/mictl/pkg/cli.Version=$(VERSION)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
+LDFLAGS := -X github.com/mictl/mictl/pkg/cli.Version=$(VERSION) -X github.com/mictl/mictl/pkg/cli.Commit=$(COMMIT)
 
 .PHONY: build test test-deps lint vet demo bench docs clean
 
@@ -32,7 +33,8 @@ lint:
 	@out=$$(gofmt -l cmd pkg bench); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 # The main job on the built-in simulator distribution: three instances up,
-# who holds which port, a conflict explained, and everything down again.
+# who holds which port, a conflict explained, and everything down again,
+# leaving nothing behind.
 DEMO_DIR := $(CURDIR)/instances/demo
 demo: build
 	@mkdir -p $(DEMO_DIR)
@@ -42,8 +44,8 @@ demo: build
 	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) up --instances 3
 	@echo '$$ mictl ports table'
 	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) ports table
-	@echo '$$ mictl down'
-	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) down
+	@echo '$$ mictl down --purge                          # and the homes go too'
+	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) down --purge
 
 # Speed is measured here, never asserted in tests.
 bench: build

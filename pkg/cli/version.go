@@ -8,9 +8,11 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Version is set at build time with -ldflags "-X ...cli.Version=v1.2.3";
-// otherwise it comes from the module's build info.
-var Version = ""
+// Version and Commit are set at build time with -ldflags "-X
+// ...cli.Version=v1.2.3 -X ...cli.Commit=<sha>" (make build does);
+// otherwise they come from the module's build info, which holds the commit
+// only when Go could read the checkout (not with -buildvcs=false).
+var Version, Commit = "", ""
 
 type versionInfo struct {
 	Version   string  `json:"version"`
@@ -21,12 +23,15 @@ type versionInfo struct {
 
 func buildVersion() versionInfo {
 	v := versionInfo{Version: Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if Commit != "" {
+		v.Commit = &Commit
+	}
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v.Version == "" {
 			v.Version = info.Main.Version
 		}
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" {
+			if s.Key == "vcs.revision" && v.Commit == nil {
 				v.Commit = &s.Value
 			}
 		}
