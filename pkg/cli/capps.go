@@ -79,11 +79,7 @@ func declaredFor(cfg *config.Config, name string, files declaredFiles) []appstat
 	}
 	var out []appstate.Declared
 	for _, c := range cfg.CAppsOf(name) {
-		abs, err := filepath.Abs(c.Path)
-		if err != nil {
-			abs = c.Path
-		}
-		out = append(out, files.get(abs))
+		out = append(out, files.get(c.Path)) // absolute already (config)
 	}
 	return out
 }

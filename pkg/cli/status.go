@@ -315,8 +315,8 @@ func printStatusTable(streams *IOStreams, rows []statusRow) error {
 		}
 		if r.Health != nil {
 			health = *r.Health
-			if len(health) > healthWidth {
-				health = health[:healthWidth-3] + "..."
+			if cut := []rune(health); len(cut) > healthWidth { // runes: a reason may hold ↔
+				health = string(cut[:healthWidth-3]) + "..."
 				long = append(long, r)
 			}
 		}

@@ -134,7 +134,8 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		if err := ensureDaemonFor(ctx, store, cfg, &o.run); err != nil {
 			return err
 		}
-		reply, callErr = askDaemon(ctx, store, nil, supervisor.Request{
+		f, _ := store.Load() // names the daemon if it does not answer
+		reply, callErr = askDaemon(ctx, store, f, supervisor.Request{
 			Op: supervisor.OpStart, Names: names, Timeout: policy.ReadyTimeout,
 		}, progress.event)
 		if !errors.Is(callErr, supervisor.ErrNoDaemon) {
