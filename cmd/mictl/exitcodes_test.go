@@ -31,6 +31,10 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	write("not-a-dist/x", "x")
+	// A port a stranger holds, from this test's block: an app whose
+	// WebSocket endpoint (never offset) opens it conflicts.
+	held := 8280 + d.base + 60
+	listen(t, held)
 
 	type step struct {
 		code   int
@@ -66,6 +70,22 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{0, []string{"down"}, nil, nil},
 		{0, []string{"up", "--config", good, "--timeout", "30s"}, nil, nil},
 		{0, []string{"status"}, nil, nil},
+		{0, []string{"sim", "capp", "orders.car", "--name", "orders", "--api", "/orders"}, nil, nil},
+		{0, []string{"sim", "capp", "broken.car", "--name", "broken", "--faulty"}, nil, nil},
+		{0, []string{"sim", "capp", "held.car", "--name", "held", "--inbound-ws", fmt.Sprint(held)}, nil, nil},
+		{0, []string{"inspect", "orders.car", "--config", good}, nil, nil},
+		{1, []string{"inspect", "held.car", "--config", good}, nil, nil},
+		{2, []string{"inspect", "bad.toml"}, nil, nil},
+		{0, []string{"deploy", "orders.car", "--config", good, "--wait", "--timeout", "20s"}, nil, nil},
+		{1, []string{"deploy", "held.car", "--config", good}, nil, nil},
+		{3, []string{"deploy", "broken.car", "--config", good, "--wait", "--timeout", "20s"}, nil, nil},
+		{0, []string{"apps", "--config", good}, nil, nil},
+		{2, []string{"apps", "-o", "yaml"}, nil, nil},
+		{2, []string{"undeploy", "nope", "--config", good}, nil, nil},
+		{0, []string{"undeploy", "broken", "--config", good}, nil, nil},
+		{0, []string{"undeploy", "orders", "--config", good, "--wait", "--timeout", "20s"}, nil, nil},
+		{0, []string{"export", "prometheus", "--config", good}, nil, nil},
+		{2, []string{"export", "prometheus", "--config", bad}, nil, nil},
 		{2, []string{"status", "mi-9"}, nil, nil},
 		{0, []string{"logs", "mi-1", "--tail", "1"}, nil, nil},
 		{2, []string{"logs", "mi-1", "--since", "yesterday-ish"}, nil, nil},

@@ -35,7 +35,8 @@ Management API (at once, one login each):
   unknown  the instance could not be asked (the reason is shown)
 
 Applications MI runs that mictl.toml does not declare are listed too.
-Instances that do not run show their declared applications as pending. An
+Instances that were started once and do not run now show their declared
+applications as pending (one never started is not listed: mictl up). An
 instance whose Management API is off ([mediation] internal_http_api_enable
 = false) is read from its repository/logs/wso2carbon.log instead.
 
