@@ -500,3 +500,39 @@ func TestInterruptedUpSaysTheDaemonGoesOn(t *testing.T) {
 	}
 	d.waitFor("mi-1 ready after all", func() bool { return d.instance("mi-1").State == "ready" })
 }
+
+// mictl down from another terminal ends an up --foreground too: with
+// nothing left to supervise it exits (0), and down does not wait for it in
+// vain.
+func TestDownEndsAForegroundUp(t *testing.T) {
+	d := newDeployment(t)
+	cmd := exec.Command(os.Args[0], "up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	cmd.Dir = d.dir
+	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0")
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	d.waitFor("mi-1 ready", func() bool {
+		f := d.state()
+		inst, ok := f.Instance("mi-1")
+		return ok && inst.State == "ready"
+	})
+	code, _, errOut := d.mictl("down")
+	if code != 0 || strings.Contains(errOut, "did not exit") {
+		t.Fatalf("down: exit %d:\n%s", code, errOut)
+	}
+	select {
+	case err := <-exited:
+		if err != nil || !strings.Contains(out.String(), "every instance was stopped (mictl down)") {
+			t.Fatalf("up --foreground ended with %v:\n%s", err, out.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		<-exited
+		t.Fatalf("up --foreground still runs after down:\n%s", out.String())
+	}
+}

@@ -264,7 +264,11 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 		} else {
 			fmt.Fprintf(streams.ErrOut, "mictl: %s ready; Ctrl-C stops them\n", plural(len(names), "instance"))
 		}
-		<-ctx.Done()
+		if !untilInterrupted(ctx, d) {
+			stopLogs()
+			fmt.Fprintln(streams.ErrOut, "mictl: every instance was stopped (mictl down); nothing left to supervise")
+			return startErr
+		}
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(streams.ErrOut, "mictl: stopping every instance gracefully (Ctrl-C again to kill them now)...")
@@ -279,6 +283,22 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 		return exitcode.With(exitcode.Runtime, err)
 	}
 	return nil
+}
+
+// untilInterrupted supervises until Ctrl-C (true), or until a mictl down
+// from elsewhere stopped everything (false): then, like the daemon, the
+// foreground up has nothing left to do, and that down waits for it to go.
+func untilInterrupted(ctx context.Context, d *supervisor.Daemon) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return true
+		case <-d.Idle():
+			if d.Unneeded() {
+				return false
+			}
+		}
+	}
 }
 
 // followLogs streams the console logs of names to stdout, each line
