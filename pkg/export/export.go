@@ -60,6 +60,10 @@ type Instance struct {
 	// of its own.
 	Customised bool
 	CApps      []CApp
+	// Extras are the ports it opens besides the four, as planned: its
+	// CApps' inbound endpoints (and the debugger's with JAVA_OPTS asking
+	// for it), each with whether MI adds the offset to it.
+	Extras []ports.Extra
 }
 
 // Ports are the instance's ports as planned on this host.
@@ -67,6 +71,18 @@ func (i Instance) Ports() ports.Set { return i.Bases.Shift(i.Offset) }
 
 // PodPorts are the instance's ports in a pod of its own.
 func (i Instance) PodPorts() ports.Set { return i.Bases.Shift(ports.DefaultOffset) }
+
+// ExtraPorts are where its extras listen as planned on this host, in
+// Extras' order: what `mictl ports table` shows.
+func (i Instance) ExtraPorts() []int {
+	return ports.Instance{Offset: i.Offset, Extras: i.Extras}.ExtraPorts()
+}
+
+// PodExtraPorts are where its extras listen in a pod of its own, at MI's
+// default offset: an extra MI shifts at Base+10, another at Base.
+func (i Instance) PodExtraPorts() []int {
+	return ports.Instance{Offset: ports.DefaultOffset, Extras: i.Extras}.ExtraPorts()
+}
 
 // LaunchEnv is the instance's own environment, exactly as the supervisor
 // sets it (captured variables, CARBON_HOME, the simulator's bind address).
@@ -114,7 +130,7 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 	pods := podTarget(t)
 	cache := map[string]CApp{}
 	for _, p := range t.Plan.Instances {
-		inst := Instance{Name: p.Name, Offset: p.Offset, Bases: p.Bases}
+		inst := Instance{Name: p.Name, Offset: p.Offset, Bases: p.Bases, Extras: p.Extras}
 		if inst.HostTOML, err = t.Render(p); err != nil {
 			return nil, err
 		}

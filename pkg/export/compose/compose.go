@@ -1,7 +1,8 @@
 // Package compose exports a planned configuration as a Compose file: one
 // service per instance, running MI's image with the instance's offset and
-// its rendered deployment.toml, its ports published on this host as
-// planned, so the same clients reach the same ports as under `mictl up`.
+// its rendered deployment.toml, its ports (its CApps' inbound endpoints
+// too) published on this host as planned, so the same clients reach the
+// same ports as under `mictl up`.
 package compose
 
 import (
@@ -163,8 +164,10 @@ func newService(inst export.Instance, opts Options) service {
 	if hostIP == "0.0.0.0" || hostIP == "::" {
 		hostIP = "" // every address, Compose's default
 	}
-	for _, spec := range ports.Catalogue {
-		p := planned[spec.Role]
+	// The container runs MI with the instance's offset, so inside it MI
+	// listens where mictl's instance does: each port is published on
+	// itself. The four, then the extras (its CApps' inbound endpoints).
+	for _, p := range append(planned[:], inst.ExtraPorts()...) {
 		s.Ports = append(s.Ports, port{Target: p, Published: strconv.Itoa(p), HostIP: hostIP, Protocol: "tcp"})
 	}
 	return s

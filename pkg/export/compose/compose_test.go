@@ -27,6 +27,13 @@ name = "edge"
 overrides = { "transport.http.listener.port" = 8300 }
 `, Env: []string{"JAVA_HOME=/usr/lib/jvm/java-21", "JAVA_OPTS=-Dhome=$HOME -Dx=${X}"},
 		CApps: map[string][]int{"*": {4096}, "edge": {8192}}, Offsets: []int{20, 30, 40}},
+	// Inbound endpoints (exporttest.InboundCApps): mi-2 runs feed.car too.
+	{Name: "inbound-endpoints", TOML: `instances = 2
+capps = ["orders.car"]
+[[instance]]
+name = "mi-2"
+capps = ["feed.car"]
+`, Built: exporttest.InboundCApps, Offsets: []int{20, 30}},
 }
 
 // written exports c into a directory as `mictl export compose` lays it
@@ -86,12 +93,20 @@ func TestComposeSpecLoaderTakesEveryExport(t *testing.T) {
 func checkService(t *testing.T, inst export.Instance, s types.ServiceConfig) {
 	t.Helper()
 	planned := inst.Ports()
-	if len(s.Ports) != ports.NumRoles {
-		t.Fatalf("%s publishes %d ports", inst.Name, len(s.Ports))
+	// Every port the instance opens, as mictl records it at launch (and
+	// `mictl ports table` shows it): the four, then the extras.
+	want := planned[:]
+	for _, e := range inst.Launch.Extras {
+		want = append(want, e.Port)
+	}
+	if len(s.Ports) != len(want) {
+		t.Fatalf("%s publishes %d ports, it opens %v", inst.Name, len(s.Ports), want)
 	}
 	for i, p := range s.Ports {
-		if int(p.Target) != planned[i] || p.Published != strconv.Itoa(planned[i]) {
-			t.Errorf("%s publishes %d:%s, planned %d", inst.Name, p.Target, p.Published, planned[i])
+		// The container runs with the instance's offset: inside, MI
+		// listens where mictl's instance would.
+		if int(p.Target) != want[i] || p.Published != strconv.Itoa(want[i]) {
+			t.Errorf("%s publishes %d:%s, planned %d", inst.Name, p.Target, p.Published, want[i])
 		}
 		if bind := inst.Launch.Bind; bind != "0.0.0.0" && p.HostIP != bind {
 			t.Errorf("%s publishes on %q, mictl binds %s", inst.Name, p.HostIP, bind)
@@ -157,4 +172,30 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	exporttest.Golden(t, "compose/flag-offsets-capps-env.yaml", string(data))
+}
+
+// An instance's inbound endpoints are published as planned: 8085+offset
+// for HTTP, 8098+offset for a WebSocket endpoint that asks for the
+// offset, 8097 as written for one that does not.
+func TestInboundEndpointsArePublished(t *testing.T) {
+	in, path := written(t, cases[2])
+	p := load(t, path)
+	want := map[string][]string{
+		"mi-1": {"8105"},
+		"mi-2": {"8115", "8097", "8128"},
+	}
+	for _, inst := range in.Instances {
+		var got []string
+		for _, port := range p.Services[inst.Name].Ports[ports.NumRoles:] {
+			got = append(got, port.Published)
+		}
+		if !slices.Equal(got, want[inst.Name]) {
+			t.Errorf("%s publishes extra ports %v, want %v", inst.Name, got, want[inst.Name])
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exporttest.Golden(t, "compose/inbound-endpoints.yaml", string(data))
 }

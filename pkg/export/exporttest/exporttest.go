@@ -14,6 +14,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/goldentest"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -58,6 +59,18 @@ type Case struct {
 	// Files are the CApps TOML declares, by name and size, written into
 	// the case's directory beside mictl.toml.
 	Files map[string]int
+	// Built are CApps TOML declares, by file name, built as `mictl sim
+	// capp` builds them (APIs, inbound endpoints) beside mictl.toml.
+	Built map[string]capp.Spec
+}
+
+// InboundCApps are CApps with inbound endpoints, for Case.Built:
+// orders.car's HTTP endpoint on 8085, which MI shifts by the offset
+// (mictl enables inbound.port_offset_enable), and feed.car's WebSocket
+// endpoints, on 8097 as written and on 8098 shifted (ws.use.port.offset).
+var InboundCApps = map[string]capp.Spec{
+	"orders.car": {Name: "orders", Inbounds: []capp.InboundSpec{{Protocol: "http", Port: 8085}}},
+	"feed.car":   {Name: "feed", Inbounds: []capp.InboundSpec{{Protocol: "ws", Port: 8097}, {Protocol: "ws", Port: 8098, UsePortOffset: true}}},
 }
 
 // Input plans c in dir (its homes under dir/instances) and builds the
@@ -66,6 +79,15 @@ func Input(t testing.TB, dir string, c Case) *export.Input {
 	t.Helper()
 	for name, size := range c.Files {
 		CApp(t, dir, name, size)
+	}
+	for name, spec := range c.Built {
+		var buf bytes.Buffer
+		if err := capp.Build(&buf, spec); err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	target := Target(t, dir, c)
 	list := capps(t, dir, c.CApps)
