@@ -95,6 +95,10 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 		if v := d.Spec.Template.Spec.Volumes[0].Secret; v == nil || v.SecretName != d.Name+"-deployment-toml" || v.DefaultMode == nil || *v.DefaultMode != tomlMode {
 			t.Errorf("deployment %s: deployment.toml volume read back as %+v, want Secret %s-deployment-toml with mode %o", d.Name, v, d.Name, tomlMode)
 		}
+		// The ports, a CApp's inbound endpoints among them, as exported.
+		if got, exp := containerPorts(d.Spec.Template.Spec.Containers[0].Ports), containerPorts(w.Spec.Template.Spec.Containers[0].Ports); got != exp {
+			t.Errorf("deployment %s: container ports read back as %s, exported %s", d.Name, got, exp)
+		}
 		replicas += int(*d.Spec.Replicas)
 	}
 	if replicas != len(in.Instances) {
@@ -118,7 +122,32 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 			t.Errorf("secret %s read back differs from the export", s.Name)
 		}
 	}
-	readBack[corev1.Service](t, kube, ns, "services", len(want.services))
+	for _, s := range readBack[corev1.Service](t, kube, ns, "services", len(want.services)) {
+		w := want.services[s.Name]
+		if w == nil {
+			t.Errorf("service %s read back, not exported", s.Name)
+			continue
+		}
+		if got, exp := servicePorts(s.Spec.Ports), servicePorts(w.Spec.Ports); got != exp {
+			t.Errorf("service %s: ports read back as %s, exported %s", s.Name, got, exp)
+		}
+	}
+}
+
+func containerPorts(list []corev1.ContainerPort) string {
+	var b strings.Builder
+	for _, p := range list {
+		fmt.Fprintf(&b, "%s=%d/%s ", p.Name, p.ContainerPort, p.Protocol)
+	}
+	return b.String()
+}
+
+func servicePorts(list []corev1.ServicePort) string {
+	var b strings.Builder
+	for _, p := range list {
+		fmt.Fprintf(&b, "%s=%d->%s/%s ", p.Name, p.Port, p.TargetPort.String(), p.Protocol)
+	}
+	return b.String()
 }
 
 // readBack lists the objects of a resource (deployments, secrets, ...)

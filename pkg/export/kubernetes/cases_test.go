@@ -48,6 +48,15 @@ overrides = { "server.hostname" = "edge.example.com" }
 name = "mi-2"
 capps = ["orders.car"]
 `, Files: map[string]int{"orders.car": 2048}}},
+	// Inbound endpoints (exporttest.InboundCApps), in the pods at offset
+	// 10: HTTP's 8085 and a WebSocket endpoint's 8098 shifted to 8095 and
+	// 8108, another WebSocket endpoint's 8097 as written.
+	{Case: exporttest.Case{Name: "inbound-endpoints", TOML: `instances = 3
+capps = ["orders.car"]
+[[instance]]
+name = "mi-3"
+capps = ["feed.car"]
+`, Built: exporttest.InboundCApps}},
 }
 
 // objects decodes every object of an export strictly (an unknown or

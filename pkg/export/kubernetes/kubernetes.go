@@ -85,6 +85,15 @@ type group struct {
 	name    string
 	members []export.Instance
 	capps   []cappMap
+	// extras are the ports its pods open besides the four.
+	extras []extraPort
+}
+
+// extraPort is a port a group's pods open besides the four (a CApp's
+// inbound endpoint), where it listens in a pod.
+type extraPort struct {
+	name string // the container's and the Service's port name
+	port int
 }
 
 // cappMap is a CApp as a ConfigMap of its own, shared by every group
@@ -234,6 +243,11 @@ func groupInstances(in *export.Input, opts Options) ([]*group, error) {
 			return nil, &config.Error{Where: "instance " + g.members[0].Name, Msg: fmt.Sprintf(
 				"%q is too long to name its Kubernetes objects (%s): shorten it in mictl.toml", g.name, why)}
 		}
+		extras, err := podExtras(g)
+		if err != nil {
+			return nil, err
+		}
+		g.extras = extras
 		if opts.CAppsInImage {
 			continue
 		}
@@ -289,6 +303,48 @@ func uniqueNames(groups []*group) error {
 		seen[g.name] = true
 	}
 	return nil
+}
+
+// podExtras lists the extra ports of g's pods, each once, in plan
+// order. Its members' pods run the same CApps (their own, or with
+// --capps-in-image the image's, which holds every member's): so every pod
+// opens every member's extras, where MI opens them at offset 10. Two
+// listeners on one port cannot both open: that is refused, not written,
+// since no host plan shows it (on the host the offsets differ).
+func podExtras(g *group) ([]extraPort, error) {
+	// Who listens on each port of a pod: the four, then the extras.
+	owner := map[int]string{}
+	for _, spec := range ports.Catalogue {
+		owner[g.members[0].PodPorts()[spec.Role]] = spec.Name
+	}
+	var out []extraPort
+	for _, m := range g.members {
+		for k, e := range m.Extras {
+			port := m.PodExtraPorts()[k]
+			if who, ok := owner[port]; ok {
+				if who == e.Label() {
+					continue // another replica's, or the same CApp's twice
+				}
+				return nil, &config.Error{Where: "instance " + m.Name, Msg: fmt.Sprintf(
+					"%s listens on %d in a pod (MI's default offset %d), as does %s: MI cannot open both; give one of them another port",
+					e.Label(), port, ports.DefaultOffset, who)}
+			}
+			owner[port] = e.Label()
+			out = append(out, extraPort{name: extraPortName(e.Role, port), port: port})
+		}
+	}
+	return out, nil
+}
+
+// extraPortName names an extra port after its role and number: short
+// (Kubernetes takes at most 15 characters: "debug-65535" is 11), and
+// unique in a pod, where no two listeners share a port.
+func extraPortName(role string, port int) string {
+	short := map[string]string{ports.RoleInbound: "in", ports.RoleDebugger: "debug", ports.RoleUnitTest: "test"}[role]
+	if short == "" {
+		short = "extra"
+	}
+	return fmt.Sprintf("%s-%d", short, port)
 }
 
 // newCAppMap checks that c fits a ConfigMap and names it.
@@ -407,6 +463,9 @@ func newDeployment(in *export.Input, g *group, opts Options) deployment {
 	for _, spec := range ports.Catalogue {
 		c.Ports = append(c.Ports, containerPort{Name: portNames[spec.Role], ContainerPort: podPorts[spec.Role], Protocol: "TCP"})
 	}
+	for _, e := range g.extras {
+		c.Ports = append(c.Ports, containerPort{Name: e.name, ContainerPort: e.port, Protocol: "TCP"})
+	}
 	volumes := []volume{{Name: "deployment-toml", Secret: &secretVolume{SecretName: tomlSecretName(g), DefaultMode: tomlMode}}}
 	for _, cm := range g.capps {
 		// One file each (subPath), so CApps baked into the image stay.
@@ -484,6 +543,9 @@ func newService(in *export.Input, g *group, opts Options) service {
 		s.Spec.Ports = append(s.Spec.Ports, servicePort{
 			Name: portNames[spec.Role], Protocol: "TCP", Port: podPorts[spec.Role], TargetPort: portNames[spec.Role],
 		})
+	}
+	for _, e := range g.extras {
+		s.Spec.Ports = append(s.Spec.Ports, servicePort{Name: e.name, Protocol: "TCP", Port: e.port, TargetPort: e.name})
 	}
 	return s
 }

@@ -12,10 +12,13 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/export/exporttest"
+	"github.com/mictl/mictl/pkg/ports"
 )
 
 func TestEveryObjectDecodesStrictly(t *testing.T) {
@@ -210,6 +213,105 @@ func TestJVMSettingsCarryHostPathsDoNot(t *testing.T) {
 		if _, ok := env[k]; ok {
 			t.Errorf("%s reached the pod", k)
 		}
+	}
+}
+
+// podPorts lists a Deployment's container ports and its Service's
+// ports, each as "name=port" (a Service port's target must be the
+// container port of its name).
+func podPorts(t *testing.T, objs objects, name string) (container, service []string) {
+	t.Helper()
+	d, s := objs.deployments[name], objs.services[name]
+	if d == nil || s == nil {
+		t.Fatalf("no Deployment and Service %s: %v, %v", name, keys(objs.deployments), keys(objs.services))
+	}
+	for _, p := range d.Spec.Template.Spec.Containers[0].Ports {
+		container = append(container, fmt.Sprintf("%s=%d", p.Name, p.ContainerPort))
+	}
+	for _, p := range s.Spec.Ports {
+		if p.TargetPort.String() != p.Name {
+			t.Errorf("service %s: port %s targets %s", name, p.Name, p.TargetPort.String())
+		}
+		service = append(service, fmt.Sprintf("%s=%d", p.Name, p.Port))
+	}
+	return container, service
+}
+
+// A CApp's inbound endpoints are container and Service ports of the
+// Deployment running it, where MI opens them in a pod (offset 10).
+func TestInboundEndpointsArePodPorts(t *testing.T) {
+	fixed := []string{"http=8290", "https=8253", "internal-http=9201", "management=9164"}
+	want := map[string][]string{
+		"mi":   append(slices.Clone(fixed), "in-8095=8095"),
+		"mi-3": append(slices.Clone(fixed), "in-8095=8095", "in-8097=8097", "in-8108=8108"),
+	}
+	_, files := exportCaseFiles(t, cases[6])
+	objs := decode(t, files)
+	var golden []export.File
+	for name, w := range want {
+		container, service := podPorts(t, objs, name)
+		if !slices.Equal(container, w) || !slices.Equal(service, w) {
+			t.Errorf("%s: container ports %v, service ports %v; want %v", name, container, service, w)
+		}
+		golden = append(golden, *fileNamed(files, "deployment-"+name+".yaml"), *fileNamed(files, "service-"+name+".yaml"))
+	}
+	slices.SortFunc(golden, func(a, b export.File) int { return strings.Compare(a.Path, b.Path) })
+	exporttest.Golden(t, "kubernetes/inbound-endpoints.txt", describe(golden))
+	// With the CApps in the image every pod runs the same CApps, and
+	// opens all their ports.
+	c := cases[6]
+	c.opts.CAppsInImage = true
+	_, files = exportCaseFiles(t, c)
+	objs = decode(t, files)
+	if len(objs.deployments) != 1 {
+		t.Fatalf("--capps-in-image: Deployments %v, want one", keys(objs.deployments))
+	}
+	all := append(slices.Clone(fixed), "in-8095=8095", "in-8097=8097", "in-8108=8108")
+	if container, service := podPorts(t, objs, "mi"); !slices.Equal(container, all) || !slices.Equal(service, all) {
+		t.Errorf("--capps-in-image: container ports %v, service ports %v; want %v", container, service, all)
+	}
+}
+
+// Kubernetes takes a port name of at most 15 characters, lowercase
+// letters, digits and single '-' with a letter among them (IANA_SVC_NAME
+// for a container port, a DNS-1123 label for a Service's): so does every
+// extra's name, up to the highest port.
+func TestExtraPortNamesAreValid(t *testing.T) {
+	for _, role := range []string{ports.RoleInbound, ports.RoleDebugger, ports.RoleUnitTest} {
+		for _, port := range []int{1, 8095, ports.MaxPort} {
+			name := extraPortName(role, port)
+			if errs := validation.IsValidPortName(name); len(errs) > 0 {
+				t.Errorf("%s %d: %q: %v", role, port, name, errs)
+			}
+			if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+				t.Errorf("%s %d: %q: %v", role, port, name, errs)
+			}
+		}
+	}
+}
+
+// Two listeners on one port in a pod (where offsets are 10, not the
+// instance's own) cannot both open: the export refuses, naming them.
+func TestExtraPortClashInAPodIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		inbound []capp.InboundSpec
+		want    string
+	}{
+		{"a fixed port", []capp.InboundSpec{{Protocol: "ws", Port: 9201}},
+			"instance mi-1: inbound clash_1.0.0/WSInbound9201 listens on 9201 in a pod (MI's default offset 10), as does internal_http"},
+		{"another endpoint", []capp.InboundSpec{{Protocol: "http", Port: 8085}, {Protocol: "ws", Port: 8095}},
+			"instance mi-1: inbound clash_1.0.0/WSInbound8095 listens on 8095 in a pod (MI's default offset 10), as does inbound clash_1.0.0/HTTPInbound8085"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: tc.name, TOML: "instances = 1\ncapps = [\"clash.car\"]\n",
+				Built: map[string]capp.Spec{"clash.car": {Name: "clash", Inbounds: tc.inbound}}})
+			_, err := Export(in, Options{})
+			var ce *config.Error
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a config error saying %q", err, tc.want)
+			}
+		})
 	}
 }
 
