@@ -142,8 +142,10 @@ with maxSurge 1 and maxUnavailable 0, requests 512Mi/500m and limits
 identity (env nodeId) is the pod's name, the grace period (200 s) outlasts
 MI's graceful drain, and each declared CApp is a ConfigMap of its own
 mounted into repository/deployment/server/carbonapps (up to 1 MiB each; bake
-larger ones into the image and pass --capps-in-image). A Service exposes the
-four ports. A ConfigMap over about 190 KiB (a large CApp) is too large for a
+larger ones into the image and pass --capps-in-image). The container and a
+Service expose the four ports and the CApps' inbound endpoints, as MI opens
+them in a pod (an endpoint MI offsets on PORT+10, others on PORT; named
+in-PORT). A ConfigMap over about 190 KiB (a large CApp) is too large for a
 client-side 'kubectl apply', which copies every object into a 256 KiB
 annotation: the export says so, and 'kubectl apply --server-side -k DIR'
 applies it.
@@ -289,8 +291,9 @@ func newCmdExportCompose(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Use:   "compose",
 		Short: "Write a Compose file: a service per instance on its planned ports",
 		Long: `Write a Compose file with one service per planned instance: MI's image
-running the instance with its offset, its ports published on this host as
-planned (on the host address of mictl.toml), its rendered deployment.toml
+running the instance with its offset, its ports (its CApps' inbound
+endpoints too) published on this host as planned, on the host address of
+mictl.toml ('mictl ports table' shows them), its rendered deployment.toml
 and its CApps mounted, a healthcheck on /healthz, restart unless-stopped
 (MI's start script exits 0 even when java crashed, so on-failure would not
 restart it) and a stop grace period of 200 s, longer than MI's drain.
