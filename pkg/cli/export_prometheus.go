@@ -20,10 +20,12 @@ func newCmdExportPrometheus(streams *IOStreams, g *globalOptions) *cobra.Command
 daemon's own metrics on metrics_addr (instance states, restarts, time to
 ready, CPU, memory, threads and open files of each instance), and
 "wso2-mi", every instance's MI metrics (/metric-service/metrics on its
-internal HTTP port, with metrics = true), found through the file the daemon
-keeps current, instances/.mictl/prometheus-targets.json. Prometheus follows
-that file as instances come, go or change offset: the configuration never
-needs editing again. Nothing is written: redirect the output.`,
+internal HTTP port), found through the file the daemon keeps current,
+instances/.mictl/prometheus-targets.json. Prometheus follows that file as
+instances come, go or change offset: the configuration never needs editing
+again. MI serves its metrics only with metrics = true: with metrics = false
+there is no wso2-mi job (the file and stderr say so). Nothing is written:
+redirect the output.`,
 		Example: `  mictl export prometheus > prometheus.yml
   prometheus --config.file=prometheus.yml`,
 		Args: usageArgs(cobra.NoArgs),
@@ -39,11 +41,17 @@ needs editing again. Nothing is written: redirect the output.`,
 			if err != nil {
 				return err
 			}
-			// Prometheus resolves a relative path against its own
-			// configuration file's directory, not ours.
-			targets, err := filepath.Abs(filepath.Join(cfg.InstancesDir, ".mictl", metrics.TargetsFileName))
-			if err != nil {
-				return fmt.Errorf("the path of the Prometheus targets file: %w", err)
+			// Without metrics MI serves no /metric-service/metrics: an MI
+			// job would scrape only errors, so there is none.
+			targets := ""
+			if cfg.Metrics {
+				// Prometheus resolves a relative path against its own
+				// configuration file's directory, not ours.
+				if targets, err = filepath.Abs(filepath.Join(cfg.InstancesDir, ".mictl", metrics.TargetsFileName)); err != nil {
+					return fmt.Errorf("the path of the Prometheus targets file: %w", err)
+				}
+			} else {
+				fmt.Fprintln(streams.ErrOut, "note: "+metrics.MIMetricsOff)
 			}
 			_, err = streams.Out.Write(metrics.ScrapeConfig(addr, targets))
 			return err
@@ -51,7 +59,7 @@ needs editing again. Nothing is written: redirect the output.`,
 	}
 	addDirFlag(cmd)
 	for _, s := range config.Settings {
-		if s.Key == "metrics_addr" {
+		if s.Key == "metrics" || s.Key == "metrics_addr" {
 			registerSetting(cmd.Flags(), s)
 		}
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,20 +13,30 @@ import (
 // exportPrometheus runs `mictl export prometheus args...` in-process.
 func exportPrometheus(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	streams, out, _ := testStreams()
+	out, _, err := exportPrometheusNotes(t, args...)
+	return out, err
+}
+
+// exportPrometheusNotes is exportPrometheus, with what it says on stderr.
+func exportPrometheusNotes(t *testing.T, args ...string) (out, notes string, err error) {
+	t.Helper()
+	streams, stdout, stderr := testStreams()
 	cmd := newCmdExportPrometheus(streams, &globalOptions{})
 	cmd.SetArgs(args)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
-	err := cmd.Execute()
-	return out.String(), err
+	err = cmd.Execute()
+	return stdout.String(), stderr.String(), err
 }
 
 func TestExportPrometheus(t *testing.T) {
 	dir := inTempDir(t)
-	out, err := exportPrometheus(t, "--metrics-addr", ":9464")
+	out, notes, err := exportPrometheusNotes(t, "--metrics-addr", ":9464", "--metrics")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if notes != "" {
+		t.Errorf("with metrics on, a note: %s", notes)
 	}
 	// The targets file is named by its absolute path: Prometheus would
 	// resolve a relative one against its own configuration's directory.
@@ -36,7 +47,7 @@ func TestExportPrometheus(t *testing.T) {
 	golden(t, "export-prometheus.yml", strings.ReplaceAll(out, dir, "/DIR"))
 	promtest.CheckConfig(t, out)
 
-	out, err = exportPrometheus(t, "--instances-dir", "elsewhere")
+	out, err = exportPrometheus(t, "--instances-dir", "elsewhere", "--metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +55,50 @@ func TestExportPrometheus(t *testing.T) {
 		t.Errorf("without --metrics-addr, under --instances-dir elsewhere:\n%s", out)
 	}
 	promtest.CheckConfig(t, out)
+}
+
+// With metrics = false MI serves no /metric-service/metrics: a wso2-mi
+// job would scrape only errors. It is left out, the file and stderr say
+// why, and the daemon's job stays.
+func TestExportPrometheusWithoutMIMetrics(t *testing.T) {
+	dir := inTempDir(t)
+	const note = "metrics = false: MI's own metrics are off; set metrics = true to scrape them"
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		daemon bool
+	}{
+		{"daemon", []string{"--metrics-addr", ":9464"}, true},
+		{"nothing", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, notes, err := exportPrometheusNotes(t, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(out, "wso2-mi") || strings.Contains(out, "prometheus-targets.json") {
+				t.Errorf("metrics = false, yet an MI job:\n%s", out)
+			}
+			if !strings.Contains(out, "# "+note) || !strings.Contains(notes, note) {
+				t.Errorf("the file or stderr does not say %q:\n%s\nstderr: %s", note, out, notes)
+			}
+			if strings.Contains(out, "job_name: mictl") != tc.daemon {
+				t.Errorf("daemon job %v, want %v:\n%s", !tc.daemon, tc.daemon, out)
+			}
+			if tc.daemon {
+				golden(t, "export-prometheus-no-mi-metrics.yml", strings.ReplaceAll(out, dir, "/DIR"))
+			}
+			promtest.CheckConfig(t, out)
+		})
+	}
+	// metrics = true in mictl.toml turns the job on, as --metrics does.
+	if err := os.WriteFile("mictl.toml", []byte("metrics = true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, notes, err := exportPrometheusNotes(t)
+	if err != nil || !strings.Contains(out, "job_name: wso2-mi") || notes != "" {
+		t.Errorf("metrics = true in mictl.toml: err %v, stderr %q:\n%s", err, notes, out)
+	}
 }
 
 func TestExportPrometheusBadAddr(t *testing.T) {

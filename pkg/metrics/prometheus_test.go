@@ -115,4 +115,7 @@ func TestPromtoolChecksTheOutput(t *testing.T) {
 	dir := t.TempDir()
 	promtest.CheckConfig(t, string(ScrapeConfig("127.0.0.1:9464", filepath.Join(dir, TargetsFileName))))
 	promtest.CheckConfig(t, string(ScrapeConfig("", filepath.Join(dir, TargetsFileName))))
+	// MI's metrics off (metrics = false): the daemon's job alone, or none.
+	promtest.CheckConfig(t, string(ScrapeConfig("127.0.0.1:9464", "")))
+	promtest.CheckConfig(t, string(ScrapeConfig("", "")))
 }

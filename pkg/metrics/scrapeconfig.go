@@ -11,15 +11,21 @@ import (
 // how to turn it on) and every instance listed in targetsPath, the
 // absolute path of the file_sd file. Prometheus follows the file as
 // instances come and go, so the configuration never needs editing again.
+// An empty targetsPath means MI's own metrics are off (metrics = false:
+// MI serves no /metric-service/metrics): no MI job, which would scrape
+// only errors, and MIMetricsOff says why.
 func ScrapeConfig(daemonAddr, targetsPath string) []byte {
 	var b bytes.Buffer
 	// The template only fails on a programming error in it.
-	data := struct{ DaemonAddr, TargetsPath, MetricsPath string }{daemonAddr, targetsPath, MIMetricsPath}
+	data := struct{ DaemonAddr, TargetsPath, MetricsPath, MIMetricsOff string }{daemonAddr, targetsPath, MIMetricsPath, MIMetricsOff}
 	if err := scrapeTemplate.Execute(&b, data); err != nil {
 		panic(err)
 	}
 	return b.Bytes()
 }
+
+// MIMetricsOff says why a scrape configuration has no MI job.
+const MIMetricsOff = "metrics = false: MI's own metrics are off; set metrics = true to scrape them"
 
 var scrapeTemplate = template.Must(template.New("prometheus.yml").Funcs(template.FuncMap{
 	// A JSON string is a YAML double-quoted scalar: any path is safe.
@@ -43,6 +49,7 @@ scrape_configs:
   # The mictl daemon's own metrics are off: set metrics_addr in mictl.toml
   # (or mictl up --metrics-addr 127.0.0.1:PORT) and export again.
 {{- end}}
+{{- if .TargetsPath}}
 
   # Each instance's MI metrics (metrics = true in mictl.toml), found in a
   # file the daemon rewrites as instances come, go or change offset.
@@ -53,4 +60,9 @@ scrape_configs:
     metrics_path: {{yaml .MetricsPath}}
     file_sd_configs:
       - files: [{{yaml .TargetsPath}}]
+{{- else}}
+
+  # {{.MIMetricsOff}}
+  # (mictl.toml, or mictl up --metrics), then export again.
+{{- end}}
 `))
