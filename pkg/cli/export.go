@@ -57,6 +57,9 @@ type exportOptions struct {
 }
 
 func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what string) {
+	// Every export describes servers launched as `mictl up` launches
+	// them, with the environment it captures.
+	o.plan.captureEnv = true
 	cmd.Flags().StringVar(&o.out, "out", defaultOut, what)
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace --out even when it holds files no earlier export of this kind wrote")
 }

@@ -234,3 +234,36 @@ func listTree(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// The exports carry the environment `mictl up` captures (JAVA_HOME,
+// JAVA_OPTS, ...), as each exporter says: the plan's extra ports, which
+// JAVA_OPTS opens (the debugger's), come with the JAVA_OPTS that opens them.
+func TestExportsCarryTheCapturedEnvironment(t *testing.T) {
+	inTempDir(t)
+	t.Setenv("JAVA_HOME", "/opt/jdk-21")
+	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
+	if code, _, errOut := runExport(t, "export", "systemd", "--user", "--out", "units"); code != exitcode.OK {
+		t.Fatalf("export systemd: %s", errOut)
+	}
+	dropIn, err := os.ReadFile(filepath.Join("units", "mictl-mi@mi-1.service.d", "10-mictl.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Environment=JAVA_HOME=/opt/jdk-21\n", "Environment=JAVA_OPTS=-Desb.debug=true\n"} {
+		if !strings.Contains(string(dropIn), want) {
+			t.Errorf("the drop-in lacks %q:\n%s", want, dropIn)
+		}
+	}
+	if code, _, errOut := runExport(t, "export", "kubernetes", "--out", "k8s"); code != exitcode.OK {
+		t.Fatalf("export kubernetes: %s", errOut)
+	}
+	deployment, err := os.ReadFile(filepath.Join("k8s", "deployment-mi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: JAVA_OPTS\n              value: -Desb.debug=true\n", "name: debug-9015\n"} {
+		if !strings.Contains(string(deployment), want) {
+			t.Errorf("the Deployment lacks %q:\n%s", want, deployment)
+		}
+	}
+}

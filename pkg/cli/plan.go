@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 // planOptions are the flags of every command that plans instances.
@@ -23,6 +24,10 @@ type planOptions struct {
 	// args are the planning flags the user gave, as --name=value, for the
 	// state file (see state.File.UpArgs).
 	args []string
+	// captureEnv plans with the environment captured as `mictl up`
+	// captures it (JAVA_HOME, JAVA_OPTS, ...): the exports carry it to
+	// the servers they describe.
+	captureEnv bool
 }
 
 // addPlanFlags registers a flag for every setting in config.Settings (so
@@ -104,7 +109,11 @@ func planConfig(cfg *config.Config, po *planOptions) (*planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: po.offsets, KeepUnknown: true})
+	var env []string
+	if po.captureEnv {
+		env = supervisor.CaptureEnv(os.Environ())
+	}
+	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: po.offsets, KeepUnknown: true, Env: env})
 	if err != nil {
 		return nil, err
 	}
