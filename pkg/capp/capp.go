@@ -388,10 +388,22 @@ func findDescriptor(descs []descriptor, name, version string) *descriptor {
 	return nil
 }
 
+// synapseXMLTypes are the artifact types MI hands to a synapse deployer
+// that parses the file as XML (SynapseAppDeployer, the types of
+// SynapseAppDeployerConstants with a synapse-configs folder). Other
+// synapse/ types are not XML: synapse/lib is a connector's zip and
+// synapse/metadata the YAML (metadata, OpenAPI) MI's tooling adds per API.
+var synapseXMLTypes = map[string]bool{
+	TypeAPI: true, TypeProxyService: true, TypeInboundEndpoint: true, TypeSequence: true,
+	"synapse/endpoint": true, "synapse/local-entry": true, "synapse/task": true, "synapse/template": true,
+	"synapse/message-store": true, "synapse/message-processors": true, "synapse/event-source": true,
+}
+
 // readArtifact checks an included artifact's own file and, for the synapse
 // types mictl cares about, reads what it declares: an API's context, an
 // inbound endpoint's listening ports. Other synapse XML is checked to be
-// well-formed, as MI's deployers would parse it.
+// well-formed, as MI's deployers would parse it; a file of any other type
+// is opaque and only has to be in the archive.
 func (rd *reader) readArtifact(app *App, a *Artifact) error {
 	if !a.Include || a.File == "" {
 		return nil
@@ -400,7 +412,7 @@ func (rd *reader) readArtifact(app *App, a *Artifact) error {
 		return &Error{Path: rd.path, Entry: a.File, Stage: StageArtifact, ArtifactType: a.Type, App: app,
 			Reason: fmt.Sprintf("artifact %s names this file in its artifact.xml, but the archive lacks it", a.Name), Hint: hintRebuild}
 	}
-	if !strings.HasPrefix(a.Type, "synapse/") {
+	if !synapseXMLTypes[a.Type] {
 		return nil
 	}
 	src, xerr := rd.xml(StageArtifact, a.File)

@@ -445,3 +445,69 @@ func TestBuildGolden(t *testing.T) {
 	}
 	goldentest.Check(t, filepath.Join("testdata", "orders.golden"), []byte(out.String()))
 }
+
+// A CApp as WSO2's VS Code MI extension builds it: every API comes with a
+// synapse/metadata YAML pair (<API>_metadata.yaml, <API>_swagger.yaml) and
+// connectors ship as synapse/lib zips. MI deploys it; only the types its
+// synapse deployers parse are XML (docs/mi-integrations.md, "CApp layout").
+func TestReadToolingLayout(t *testing.T) {
+	desc := func(name, version, typ, file string) string {
+		return fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><artifact name=%q version=%q type=%q serverRole="EnterpriseServiceBus"><file>%s</file></artifact>`, name, version, typ, file)
+	}
+	connector := zipOf(t, entry{"connector.xml", "<connector/>"}, entry{"lib/http-connector.jar", "PK\x03\x04 not really a jar"})
+	entries := []entry{
+		{"artifacts.xml", `<?xml version="1.0" encoding="UTF-8"?>
+<artifacts><artifact name="OrdersProject" version="1.0.0" type="carbon/application">
+  <dependency artifact="OrdersAPI" version="1.0.0" include="true" serverRole="EnterpriseServiceBus"/>
+  <dependency artifact="OrdersAPI_metadata" version="1.0.0" include="true" serverRole="EnterpriseServiceBus"/>
+  <dependency artifact="OrdersAPI_swagger" version="1.0.0" include="true" serverRole="EnterpriseServiceBus"/>
+  <dependency artifact="mi-connector-http" version="0.1.8" include="true" serverRole="EnterpriseServiceBus"/>
+</artifact></artifacts>`},
+		{"OrdersAPI_1.0.0/artifact.xml", desc("OrdersAPI", "1.0.0", TypeAPI, "OrdersAPI-1.0.0.xml")},
+		{"OrdersAPI_1.0.0/OrdersAPI-1.0.0.xml", apiBody},
+		{"OrdersAPI_metadata_1.0.0/artifact.xml", desc("OrdersAPI_metadata", "1.0.0", "synapse/metadata", "OrdersAPI_metadata.yaml")},
+		{"OrdersAPI_metadata_1.0.0/OrdersAPI_metadata.yaml", "---\nkey: \"OrdersProject-OrdersAPI-1.0.0\"\nversion: \"1.0.0\"\nserviceUrl: \"http://{MI_HOST}:{MI_PORT}/orders\"\n"},
+		{"OrdersAPI_swagger_1.0.0/artifact.xml", desc("OrdersAPI_swagger", "1.0.0", "synapse/metadata", "OrdersAPI_swagger.yaml")},
+		{"OrdersAPI_swagger_1.0.0/OrdersAPI_swagger.yaml", "openapi: 3.0.1\ninfo:\n  title: OrdersAPI\n  version: 1.0.0\npaths:\n  /:\n    get:\n      responses:\n        default:\n          description: ok\n"},
+		{"mi-connector-http_0.1.8/artifact.xml", desc("mi-connector-http", "0.1.8", "synapse/lib", "mi-connector-http-0.1.8.zip")},
+		{"mi-connector-http_0.1.8/mi-connector-http-0.1.8.zip", string(connector)},
+	}
+	app, err := read(zipOf(t, entries...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range app.Artifacts {
+		got = append(got, a.Type+" "+a.Name+" "+a.File+" "+a.ConfigName)
+	}
+	want := []string{
+		"synapse/api OrdersAPI OrdersAPI_1.0.0/OrdersAPI-1.0.0.xml OrdersAPI",
+		"synapse/metadata OrdersAPI_metadata OrdersAPI_metadata_1.0.0/OrdersAPI_metadata.yaml ",
+		"synapse/metadata OrdersAPI_swagger OrdersAPI_swagger_1.0.0/OrdersAPI_swagger.yaml ",
+		"synapse/lib mi-connector-http mi-connector-http_0.1.8/mi-connector-http-0.1.8.zip ",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("artifacts\n got %q\nwant %q", got, want)
+	}
+
+	// An opaque artifact is still checked to be in the archive.
+	_, err = read(zipOf(t, replace(entries, "mi-connector-http_0.1.8/mi-connector-http-0.1.8.zip", "-")...))
+	var e *Error
+	if !errors.As(err, &e) || e.Stage != StageArtifact || e.ArtifactType != "synapse/lib" || !strings.Contains(e.Reason, "archive lacks it") {
+		t.Fatalf("connector zip missing: %v", err)
+	}
+}
+
+// Every synapse type MI deploys from XML is still parsed as XML.
+func TestReadSynapseXMLTypes(t *testing.T) {
+	for _, typ := range []string{"synapse/endpoint", "synapse/local-entry", "synapse/task", "synapse/template",
+		"synapse/message-store", "synapse/message-processors", "synapse/event-source"} {
+		entries := replace(sample(), "OrdersAPI_1.2.0/artifact.xml", strings.Replace(apiDesc, TypeAPI, typ, 1))
+		entries = replace(entries, "OrdersAPI_1.2.0/OrdersAPI-1.2.0.xml", "key: not xml\n")
+		_, err := read(zipOf(t, entries...))
+		var e *Error
+		if !errors.As(err, &e) || e.Stage != StageArtifact || e.ArtifactType != typ || !strings.Contains(e.Reason, "malformed XML") {
+			t.Errorf("%s with a YAML body: %v", typ, err)
+		}
+	}
+}
