@@ -155,7 +155,8 @@ const maxLogTail = 8 << 20
 type logFollower struct {
 	path string
 	off  int64
-	// skip is true while the first (partial) line of a tail is skipped.
+	// skip is true while the first line of a tail, partial or empty, is
+	// skipped (tailLog).
 	skip bool
 	eventParser
 }
@@ -170,11 +171,14 @@ func followLog(path string) *logFollower {
 	return l
 }
 
-// tailLog starts at the last maxLogTail bytes of path (at a line start).
-func tailLog(path string) *logFollower {
+// tailLog starts at the last limit bytes of path (at a line start). It
+// reads from one byte earlier and skips the first line it meets: when
+// that byte ends a line, the line skipped is empty and the whole line
+// starting at the limit is read; else the partial line is skipped.
+func tailLog(path string, limit int64) *logFollower {
 	l := followLog(path)
-	if l.off > maxLogTail {
-		l.off, l.skip = l.off-maxLogTail, true
+	if l.off > limit {
+		l.off, l.skip = l.off-limit-1, true
 	} else {
 		l.off = 0
 	}

@@ -74,12 +74,43 @@ func TestLogFollower(t *testing.T) {
 	if err := l.read(); err != nil || len(l.events) != 4 || l.events[3].App != "orders_1.0.0" {
 		t.Fatalf("after rotation: %+v, %v", l.events, err)
 	}
-	tail := tailLog(path)
+	tail := tailLog(path, maxLogTail)
 	if err := tail.read(); err != nil || len(tail.events) != 1 {
 		t.Fatalf("tail: %+v, %v", tail.events, err)
 	}
 	if err := followLog(filepath.Join(t.TempDir(), "none.log")).read(); err != nil {
 		t.Fatalf("a log that does not exist yet: %v", err)
+	}
+}
+
+// A tail of a log starts at a line: the line cut by the tail's start is
+// skipped, a whole line starting exactly there is read.
+func TestTailLogLineStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wso2carbon.log")
+	first := "[2026-01-01 10:00:00,001]  INFO {CappDeployer} - Successfully Deployed Carbon Application : first_1.0.0{super-tenant}\n"
+	second := "[2026-01-01 10:00:00,002]  INFO {CappDeployer} - Successfully Deployed Carbon Application : second_1.0.0{super-tenant}\n"
+	write(t, path, first+second)
+	for _, c := range []struct {
+		limit int64
+		want  []string
+	}{
+		{int64(len(second)), []string{"second_1.0.0"}},                        // starts exactly at second
+		{int64(len(second)) + 1, []string{"second_1.0.0"}},                    // starts at first's line end
+		{int64(len(second)) + 2, []string{"second_1.0.0"}},                    // cuts first
+		{int64(len(first + second)), []string{"first_1.0.0", "second_1.0.0"}}, // the whole file
+		{int64(len(second)) - 1, nil},                                         // cuts second
+	} {
+		l := tailLog(path, c.limit)
+		if err := l.read(); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range l.events {
+			got = append(got, e.App)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("tail of %d bytes: %q, want %q", c.limit, got, c.want)
+		}
 	}
 }
 

@@ -60,7 +60,7 @@ func NewSession(targets []Target, o Options) *Session {
 			if o.Follow {
 				s.logs[i] = followLog(home.CarbonLog(t.Home))
 			} else {
-				s.logs[i] = tailLog(home.CarbonLog(t.Home))
+				s.logs[i] = tailLog(home.CarbonLog(t.Home), maxLogTail)
 			}
 			continue
 		case o.Follow:

@@ -77,7 +77,7 @@ func NewWaiter(ctx context.Context, s *Session, app Declared, goal Goal) *Waiter
 	for i, o := range s.Observe(ctx) {
 		if o.Source == SourceLog {
 			// The followed log starts now; what ran before is in its past.
-			past := tailLog(home.CarbonLog(o.Target.Home))
+			past := tailLog(home.CarbonLog(o.Target.Home), maxLogTail)
 			_ = past.read()
 			o.Events = past.events
 		}
