@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -28,9 +29,9 @@ type Event struct {
 	Kind EventKind
 	App  string // name_version, "" when the line names a file
 	File string // the .car's base name, "" when the line names the app
-	// Message is why a deployment failed: the exception MI logs on the
-	// line after (for a faulty application, what the Management API calls
-	// its errorMessage), else the line itself.
+	// Message is why a deployment failed: the message of the exception MI
+	// logs with the line (for a faulty application, what the Management
+	// API calls its errorMessage), else the line itself.
 	Message string
 }
 
@@ -46,7 +47,17 @@ const (
 	duplicateTail      = " already exists. two applications can't have the same id."
 	tenantSuffix       = "{"
 	revertingTail      = ". reverting successfully deployed artifacts"
+	revertingEnd       = " in the capp."
 )
+
+// markers are the lines' texts with the kind of event each starts.
+var markers = []struct {
+	text string
+	kind EventKind
+}{
+	{lineDeployed, Deployed}, {lineUndeployed, Undeployed}, {lineUndeployFaulty, Undeployed},
+	{lineFaulty, Failed}, {lineRefused, Failed}, {lineDuplicate, Failed},
+}
 
 // ParseEvents reads MI log text and returns its CApp events in order.
 func ParseEvents(r io.Reader) []Event {
@@ -64,14 +75,16 @@ func ParseEvents(r io.Reader) []Event {
 type eventParser struct {
 	events []Event
 	// awaiting is the failure whose exception may follow on the next
-	// line, -1 for none.
+	// line (layouts older than MI's "%m%ex%n"), -1 for none.
 	awaiting int
 }
 
 func (p *eventParser) line(line string) {
 	line = strings.TrimRight(line, "\r")
 	if p.awaiting >= 0 && !strings.HasPrefix(line, "[") && strings.TrimSpace(line) != "" {
-		p.events[p.awaiting].Message = exceptionMessage(line)
+		if !isStackFrame(line) {
+			p.events[p.awaiting].Message = exceptionMessage(line)
+		}
 		p.awaiting = -1
 		return
 	}
@@ -80,40 +93,78 @@ func (p *eventParser) line(line string) {
 	if _, after, ok := strings.Cut(line, "} - "); ok && strings.HasPrefix(line, "[") {
 		msg = after // "[date] LEVEL {Class} - message"
 	}
-	ev, ok := parseMessage(msg)
+	ev, exception, ok := parseMessage(msg)
 	if !ok {
 		return
 	}
 	p.events = append(p.events, ev)
-	if ev.Kind == Failed && ev.File != "" {
+	if ev.Kind == Failed && ev.File != "" && !exception {
 		p.awaiting = len(p.events) - 1
 	}
 }
 
-func parseMessage(msg string) (Event, bool) {
-	lower := strings.ToLower(msg)
-	rest := func(prefix string) string { return strings.TrimSpace(msg[strings.Index(lower, prefix)+len(prefix):]) }
-	switch {
-	case strings.Contains(lower, lineDeployed):
-		return Event{Kind: Deployed, App: appID(rest(lineDeployed))}, true
-	case strings.Contains(lower, lineUndeployed):
-		return Event{Kind: Undeployed, App: appID(rest(lineUndeployed))}, true
-	case strings.Contains(lower, lineUndeployFaulty):
-		return Event{Kind: Undeployed, File: filepath.Base(rest(lineUndeployFaulty))}, true
-	case strings.Contains(lower, lineFaulty):
-		file := rest(lineFaulty)
-		if i := strings.Index(strings.ToLower(file), revertingTail); i >= 0 {
-			file = file[:i]
+// parseMessage reads the event of a log message, told by the first marker
+// in it: an exception's text after it, on the same line, may quote
+// another. exception says the message carried its exception.
+func parseMessage(msg string) (ev Event, exception bool, ok bool) {
+	lower := asciiLower(msg) // same offsets as msg
+	at, text, kind := -1, "", Deployed
+	for _, m := range markers {
+		i := strings.Index(lower, m.text)
+		if i < 0 || (at >= 0 && i >= at) {
+			continue
 		}
-		return Event{Kind: Failed, File: filepath.Base(strings.TrimSuffix(file, ".")), Message: msg}, true
-	case strings.Contains(lower, lineRefused):
-		return Event{Kind: Failed, File: filepath.Base(rest(lineRefused)), Message: msg}, true
-	case strings.Contains(lower, duplicateTail) && strings.Contains(lower, lineDuplicate):
-		id := rest(lineDuplicate)
-		id = id[:strings.Index(strings.ToLower(id), duplicateTail)]
-		return Event{Kind: Failed, App: id, Message: msg}, true
+		if m.text == lineDuplicate && !strings.Contains(lower[i+len(m.text):], duplicateTail) {
+			continue
+		}
+		at, text, kind = i, m.text, m.kind
 	}
-	return Event{}, false
+	if at < 0 {
+		return Event{}, false, false
+	}
+	after := msg[at+len(text):]
+	rest := strings.TrimSpace(after)
+	switch text {
+	case lineDeployed, lineUndeployed:
+		return Event{Kind: kind, App: appID(rest)}, false, true
+	case lineUndeployFaulty:
+		file, _ := splitFile(rest)
+		return Event{Kind: kind, File: filepath.Base(file)}, false, true
+	case lineDuplicate:
+		id := strings.TrimSpace(after[:strings.Index(asciiLower(after), duplicateTail)])
+		return Event{Kind: kind, App: id, Message: msg}, false, true
+	}
+	file, tail := splitFile(rest)
+	ev = Event{Kind: kind, File: filepath.Base(strings.TrimSuffix(file, ".")), Message: msg}
+	if tail != "" {
+		ev.Message = exceptionMessage(tail)
+	}
+	return ev, tail != "", true
+}
+
+// carEnd is where a .car's path ends: at the first ".car" followed by
+// whitespace or the end, so that a path may hold spaces and an exception
+// may follow it on the line.
+var carEnd = regexp.MustCompile(`(?i)\.car(\s|$)`)
+
+// splitFile cuts a failure's text after the marker into the .car it names
+// and the rest of the line: the exception MI's "%m%ex" layout prints after
+// a space ("<path>.car org.wso2...CarbonException: <message>"), or after
+// MI's "Reverting successfully deployed artifacts in the CApp.".
+func splitFile(s string) (file, tail string) {
+	lower := asciiLower(s)
+	if i := strings.Index(lower, revertingTail); i >= 0 {
+		file, tail = s[:i], s[i+len(revertingTail):]
+		if j := strings.Index(asciiLower(tail), revertingEnd); j >= 0 {
+			return file, strings.TrimSpace(tail[j+len(revertingEnd):])
+		}
+		return file, ""
+	}
+	if loc := carEnd.FindStringIndex(s); loc != nil {
+		end := loc[0] + len(".car")
+		return s[:end], strings.TrimSpace(s[end:])
+	}
+	return s, ""
 }
 
 // appID cuts MI's tenant suffix ({super-tenant}) and trailing dots.
@@ -124,14 +175,33 @@ func appID(s string) string {
 	return strings.TrimRight(s, ". ")
 }
 
-// exceptionMessage is a logged exception's message: the line after the
+// exceptionMessage is a logged exception's message: the text after the
 // exception's class name ("org.apache.axis2.deployment.DeploymentException: <message>").
-func exceptionMessage(line string) string {
-	line = strings.TrimSpace(line)
-	if class, msg, ok := strings.Cut(line, ": "); ok && !strings.Contains(class, " ") && strings.Contains(class, ".") {
+func exceptionMessage(text string) string {
+	text = strings.TrimSpace(text)
+	if class, msg, ok := strings.Cut(text, ": "); ok && !strings.Contains(class, " ") && strings.Contains(class, ".") {
 		return msg
 	}
-	return line
+	return text
+}
+
+// isStackFrame says a line is part of a java stack trace, never an
+// exception's message: "\tat pkg.Class.method(File.java:1)", "\t... 20 more".
+func isStackFrame(line string) bool {
+	t := strings.TrimSpace(line)
+	return strings.HasPrefix(t, "at ") || strings.HasPrefix(t, "... ")
+}
+
+// asciiLower lowercases ASCII letters only: unlike strings.ToLower it keeps
+// every byte offset, so an index found in it cuts the original string.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // Last returns the last event about the application id or the file, and

@@ -83,6 +83,63 @@ func TestLogFollower(t *testing.T) {
 	}
 }
 
+// MI's layout is "[%d] %5p {%c} - %m%ex%n": log4j2's throwable converter
+// puts a space, not a line break, between a message that does not end in
+// whitespace and the exception, whose stack frames follow on lines of
+// their own, then an empty line (docs/mi-integrations.md, "Hot deployment").
+const miLogReal = "[2026-01-01 10:00:01,001] ERROR {org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer} - " +
+	"Error occurred while deploying the Carbon application: broken_1.0.0.car. Reverting successfully deployed artifacts in the CApp. " +
+	"org.apache.axis2.deployment.DeploymentException: org.apache.synapse.deployers.SynapseArtifactDeploymentException: API deployment from the file : /x/tmp/carbonapps/-1234/broken_1.0.0.car/b/b.xml : Failed.\n" +
+	"\tat org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer.deployCarbonApplications(CappDeployer.java:180)\n" +
+	"Caused by: org.apache.synapse.deployers.SynapseArtifactDeploymentException: API deployment from the file : /x/b.xml : Failed.\n" +
+	"\t... 20 more\n" +
+	"\n" +
+	"[2026-01-01 10:00:03,002] ERROR {org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer} - " +
+	"Error while deploying carbon application /home/my mi/repository/deployment/server/carbonapps/orders_1.0.0.car " +
+	"org.wso2.micro.core.util.CarbonException: Carbon Application : orders_1.0.0 already exists. Two applications can't have the same Id. Deployment aborted.\n" +
+	"\tat org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer.deploy(CappDeployer.java:160)\n" +
+	"\tat org.apache.axis2.deployment.repository.util.DeploymentFileData.deploy(DeploymentFileData.java:136)\n" +
+	"\n" +
+	// An older layout whose exception is on the next line, and a failure
+	// logged with no message line at all before its stack frames.
+	"[2026-01-01 10:00:04,001] ERROR {CappDeployer} - Error while deploying carbon application /home/mi/repository/deployment/server/carbonapps/junk.car\n" +
+	"org.wso2.micro.core.util.CarbonException: not a zip\n" +
+	"\tat org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer.deploy(CappDeployer.java:150)\n" +
+	"[2026-01-01 10:00:05,001] ERROR {CappDeployer} - Error occurred while deploying the Carbon application: /home/mi/repository/deployment/server/carbonapps/old_1.0.0.car\n" +
+	"   at org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer.deploy(CappDeployer.java:150)\n"
+
+func TestParseEventsRealLayout(t *testing.T) {
+	got := ParseEvents(strings.NewReader(miLogReal))
+	want := []Event{
+		{Kind: Failed, File: "broken_1.0.0.car", Message: "org.apache.synapse.deployers.SynapseArtifactDeploymentException: API deployment from the file : /x/tmp/carbonapps/-1234/broken_1.0.0.car/b/b.xml : Failed."},
+		{Kind: Failed, File: "orders_1.0.0.car", Message: "Carbon Application : orders_1.0.0 already exists. Two applications can't have the same Id. Deployment aborted."},
+		{Kind: Failed, File: "junk.car", Message: "not a zip"},
+		{Kind: Failed, File: "old_1.0.0.car", Message: "Error occurred while deploying the Carbon application: /home/mi/repository/deployment/server/carbonapps/old_1.0.0.car"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// A line names one event, the first marker in it: an exception's text on
+// the same line may quote another CApp line, and case folding must not
+// move offsets (Turkish İ lowercases to three bytes).
+func TestParseEventsFirstMarker(t *testing.T) {
+	got := ParseEvents(strings.NewReader(
+		"[x] ERROR {CappDeployer} - Error while deploying carbon application /home/İ/copy.car org.wso2.micro.core.util.CarbonException: Successfully Deployed Carbon Application : no_1.0.0\n"))
+	want := []Event{{Kind: Failed, File: "copy.car", Message: "Successfully Deployed Carbon Application : no_1.0.0"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", got, want)
+	}
+	// A layout with the artifact container between the class and " - ".
+	got = ParseEvents(strings.NewReader("[x] ERROR {org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer} [ Deployment ] - " +
+		"Error while deploying carbon application /x/junk.car org.wso2.micro.core.util.CarbonException: not a zip\n"))
+	want = []Event{{Kind: Failed, File: "junk.car", Message: "not a zip"}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", got, want)
+	}
+}
+
 // A tail of a log starts at a line: the line cut by the tail's start is
 // skipped, a whole line starting exactly there is read.
 func TestTailLogLineStart(t *testing.T) {
@@ -131,4 +188,16 @@ func appendTo(t *testing.T, path, text string) {
 	if _, err := f.WriteString(text); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ParseEvents reads any text without panicking: its cuts are offsets found
+// in the line itself.
+func FuzzParseEvents(f *testing.F) {
+	for _, seed := range []string{miLog, miLogReal, "Carbon Application : already exists. Two applications can't have the same Id.",
+		"Error while deploying carbon application .car", "Error occurred while deploying the Carbon application: x. Reverting successfully deployed artifacts"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		ParseEvents(strings.NewReader(text))
+	})
 }

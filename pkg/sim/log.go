@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // LogTimeLayout is MI's log4j2 %d layout: "[2026-11-25 15:04:05,123]".
@@ -37,10 +39,18 @@ func (l *logger) log(level, class, format string, args ...any) {
 	l.write(formatLine(time.Now(), level, class, fmt.Sprintf(format, args...)))
 }
 
-// errorWith logs an ERROR line and then a java exception's text on the
-// line after it, as MI's layout (%m%ex%n) prints a logged exception.
+// errorWith logs an ERROR line with a java exception as MI's layout
+// "%m%ex%n" prints one: log4j2's throwable converter adds a space (not a
+// line break) after a message that does not end in whitespace, then the
+// exception's toString() and its stack frames, each frame on a line of its
+// own; the trace's last line break and %n leave an empty line. The
+// simulator's trace is one frame naming the logging class.
 func (l *logger) errorWith(class, exception, format string, args ...any) {
-	l.write(formatLine(time.Now(), "ERROR", class, fmt.Sprintf(format, args...)) + exception + "\n")
+	msg := fmt.Sprintf(format, args...)
+	if r, _ := utf8.DecodeLastRuneInString(msg); msg != "" && !unicode.IsSpace(r) {
+		msg += " "
+	}
+	l.write(formatLine(time.Now(), "ERROR", class, msg+exception) + "\tat mictl.sim." + class + ".deploy(Unknown Source)\n\n")
 }
 
 func (l *logger) write(line string) {
