@@ -291,12 +291,7 @@ func (s *server) issueToken(user string) string {
 	hdr := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
 	body, _ := json.Marshal(map[string]any{"sub": user, "iss": "mictl-sim", "iat": time.Now().Unix(), "jti": enc.EncodeToString(nonce[:12])})
 	tok := hdr + "." + enc.EncodeToString(body) + "." + enc.EncodeToString(nonce[12:])
-	s.tokenMu.Lock()
-	defer s.tokenMu.Unlock()
-	if s.tokens == nil {
-		s.tokens = map[string]struct{}{}
-	}
-	s.tokens[tok] = struct{}{}
+	s.tokens.add(tok, time.Now())
 	return tok
 }
 
@@ -305,8 +300,5 @@ func (s *server) validToken(authz string) bool {
 	if !ok || tok == "" {
 		return false
 	}
-	s.tokenMu.Lock()
-	defer s.tokenMu.Unlock()
-	_, ok = s.tokens[tok]
-	return ok
+	return s.tokens.valid(tok, time.Now())
 }

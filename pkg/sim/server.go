@@ -79,7 +79,7 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout io.
 		fmt.Fprintf(stdout, "[ERROR] %v\n", err)
 		return 1
 	}
-	s := &server{start: start, faults: f, log: newLogger(stdout, home), home: home, done: make(chan struct{}), inbounds: map[*inboundListener]struct{}{}}
+	s := &server{start: start, faults: f, log: newLogger(stdout, home), home: home, done: make(chan struct{}), inbounds: map[*inboundListener]struct{}{}, tokens: newTokenStore()}
 	defer s.log.close()
 
 	cfg, err := loadConfig(home, env, args)
@@ -175,8 +175,7 @@ type server struct {
 	cert     *tls.Certificate
 	certErr  error
 
-	tokenMu sync.Mutex
-	tokens  map[string]struct{}
+	tokens *tokenStore
 }
 
 func holdMemory(n int64) []byte {

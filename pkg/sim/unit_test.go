@@ -246,7 +246,7 @@ func TestParseFaults(t *testing.T) {
 // docs/mi-facts.md "Health and management": healthz, liveness, login, bearer tokens.
 func TestHandlers(t *testing.T) {
 	t.Parallel()
-	s := &server{home: t.TempDir(), cfg: serverConfig{offset: 4, ports: ports.DefaultBases().Shift(4)}, log: newLogger(io.Discard, t.TempDir())}
+	s := &server{home: t.TempDir(), cfg: serverConfig{offset: 4, ports: ports.DefaultBases().Shift(4)}, log: newLogger(io.Discard, t.TempDir()), tokens: newTokenStore()}
 	s.deployer = newDeployer(s)
 	internal := httptest.NewServer(s.internalMux())
 	defer internal.Close()
