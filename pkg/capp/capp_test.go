@@ -338,6 +338,12 @@ func TestInboundPorts(t *testing.T) {
 		{"", "org.wso2.carbon.inbound.endpoint.ext.wsrm.InboundRMHttpListener", `<parameter name="inbound.cxf.rm.port">20940</parameter><parameter name="inbound.cxf.rm.host">127.0.0.1</parameter>`, "[{A E  org.wso2.carbon.inbound.endpoint.ext.wsrm.InboundRMHttpListener inbound.cxf.rm.port 20940 never}]"},
 		{"", "com.example.TcpListener", `<parameter name="inbound.tcp.port">7000</parameter>`, "[{A E  com.example.TcpListener inbound.tcp.port 7000 never}]"},
 		{"jms", "", `<parameter name="interval">1000</parameter>`, "[]"},
+		// MI's listeners read their parameter by its exact name: another
+		// spelling opens no port (the HL7 one is "inbound.hl7.Port").
+		{"http", "", `<parameter name="inbound.HTTP.port">8085</parameter>`, "[]"},
+		{"http", "", `<parameter name="Inbound.http.port">8085</parameter>`, "[]"},
+		{"hl7", "", `<parameter name="inbound.hl7.port">20000</parameter>`, "[]"},
+		{"ws", "", `<parameter name="inbound.WS.port">9091</parameter><parameter name="inbound.ws.port">9092</parameter>`, "[{A E ws  inbound.ws.port 9092 never}]"},
 	}
 	for _, c := range cases {
 		cfg, err := parseSynapse([]byte(fmt.Sprintf(`<inboundEndpoint name="E" protocol=%q class=%q><parameters>%s</parameters></inboundEndpoint>`, c.protocol, c.class, c.params)))

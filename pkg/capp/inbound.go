@@ -60,13 +60,14 @@ func (i Inbound) Effective(serverOffset int, portOffsetEnabled bool) int {
 	return i.Port
 }
 
-// The parameters MI's inbound listeners read their ports from, and the
-// offset each applies (InboundHttpListener, InboundWebsocketListener,
-// InboundHL7Listener, InboundRMHttpListener, McpInboundListener).
+// The parameters MI's inbound listeners read their ports from, by exact
+// name (Properties.getProperty), and the offset each applies
+// (InboundHttpListener, InboundWebsocketListener, InboundHL7Listener,
+// InboundRMHttpListener, McpInboundListener).
 var portParams = map[string]OffsetRule{
 	"inbound.http.port":   OffsetIfEnabled,
 	"inbound.ws.port":     OffsetNever, // OffsetAlways with ws.use.port.offset=true
-	"inbound.hl7.port":    OffsetNever,
+	"inbound.hl7.Port":    OffsetNever,
 	"inbound.cxf.rm.port": OffsetNever,
 	"inbound.mcp.port":    OffsetNever,
 }
@@ -76,6 +77,21 @@ var portParams = map[string]OffsetRule{
 var anyPortParam = regexp.MustCompile(`^inbound\.[A-Za-z0-9_.-]+\.port$`)
 
 const wsUsePortOffset = "ws.use.port.offset"
+
+// portRule says whether a parameter names a port a listener opens, and
+// with which offset rule. A known parameter spelt otherwise (inbound.hl7.port,
+// inbound.HTTP.port) is not one: its listener never reads it.
+func portRule(name string) (OffsetRule, bool) {
+	if rule, known := portParams[name]; known {
+		return rule, true
+	}
+	for known := range portParams {
+		if strings.EqualFold(name, known) {
+			return OffsetNever, false
+		}
+	}
+	return OffsetNever, anyPortParam.MatchString(name)
+}
 
 // inboundsOf lists the listeners an inbound endpoint's XML declares. A
 // port that is not an integer in 1-65535 is an error: MI would fail to
@@ -94,12 +110,11 @@ func inboundsOf(artifact string, cfg synapseXML) ([]Inbound, error) {
 	protocol := strings.ToLower(strings.TrimSpace(cfg.Protocol))
 	var out []Inbound
 	for _, name := range names {
-		key := strings.ToLower(name)
-		rule, known := portParams[key]
-		if !known && !anyPortParam.MatchString(key) {
+		rule, ok := portRule(name)
+		if !ok {
 			continue
 		}
-		if key == "inbound.ws.port" && strings.EqualFold(params[wsUsePortOffset], "true") {
+		if name == "inbound.ws.port" && strings.EqualFold(params[wsUsePortOffset], "true") {
 			rule = OffsetAlways
 		}
 		port, err := strconv.Atoi(params[name])
