@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -38,9 +39,12 @@ type APISpec struct {
 
 // InboundSpec is one inbound endpoint of a Spec.
 type InboundSpec struct {
-	Name          string // default e.g. HTTP8085Inbound
-	Protocol      string // http, https, ws or wss; default http
-	Port          int
+	Name     string // default e.g. HTTP8085Inbound
+	Protocol string // http, https, ws or wss; default http
+	Port     int
+	// Placeholder, when set, is written instead of Port: a synapse
+	// placeholder MI resolves at run time, e.g. $SYSTEM:ORDERS_PORT.
+	Placeholder   string
 	UsePortOffset bool // ws/wss only: ws.use.port.offset=true
 }
 
@@ -206,7 +210,14 @@ func (in InboundSpec) render(seq string) (built, error) {
 	if param == "" {
 		return built{}, fmt.Errorf("inbound endpoint protocol %q: want http, https, ws or wss", in.Protocol)
 	}
-	if in.Port < 1 || in.Port > 65535 {
+	port := strconv.Itoa(in.Port)
+	switch {
+	case in.Placeholder != "":
+		if !placeholder.MatchString(in.Placeholder) {
+			return built{}, fmt.Errorf("inbound endpoint port %q: want a placeholder such as $SYSTEM:PORT_VARIABLE", in.Placeholder)
+		}
+		port = in.Placeholder
+	case in.Port < 1 || in.Port > 65535:
 		return built{}, fmt.Errorf("inbound endpoint port %d: want 1-65535", in.Port)
 	}
 	if in.UsePortOffset && param != "inbound.ws.port" {
@@ -215,9 +226,13 @@ func (in InboundSpec) render(seq string) (built, error) {
 	name := in.Name
 	if name == "" {
 		name = fmt.Sprintf("%sInbound%d", strings.ToUpper(proto), in.Port)
+		if in.Placeholder != "" {
+			_, key, _ := strings.Cut(in.Placeholder, ":")
+			name = strings.ToUpper(proto) + "Inbound" + key
+		}
 	}
 	var params bytes.Buffer
-	fmt.Fprintf(&params, "        <parameter name=%q>%d</parameter>\n", param, in.Port)
+	fmt.Fprintf(&params, "        <parameter name=%q>%s</parameter>\n", param, port)
 	if param == "inbound.ws.port" {
 		fmt.Fprintf(&params, "        <parameter name=%q>%t</parameter>\n", wsUsePortOffset, in.UsePortOffset)
 		fmt.Fprintf(&params, "        <parameter name=\"ws.client.side.broadcast.level\">0</parameter>\n")

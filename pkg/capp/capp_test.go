@@ -183,6 +183,8 @@ func TestReadRefusals(t *testing.T) {
 		{"API that is a proxy", zipOf(t, replace(sample(), "OrdersAPI_1.2.0/OrdersAPI-1.2.0.xml", `<proxy name="OrdersAPI"/>`)...), StageArtifact, "OrdersAPI_1.2.0/OrdersAPI-1.2.0.xml", "must be a <api> element", true},
 		{"port not an integer", zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "${PORT}", 1))...), StageArtifact, "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", `inbound.http.port = "${PORT}" is not a port`, true},
 		{"port zero", zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "0", 1))...), StageArtifact, "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", "is not a port", true},
+		{"placeholder in lower case", zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "$system:PORT", 1))...), StageArtifact, "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", `"$system:PORT" is not a port`, true},
+		{"placeholder with a dotted key", zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "$FILE:orders.port", 1))...), StageArtifact, "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", "is not a port", true},
 		{"port too high", zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "65536", 1))...), StageArtifact, "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", "is not a port", true},
 	}
 	for _, c := range cases {
@@ -331,19 +333,24 @@ func TestInboundPorts(t *testing.T) {
 		protocol, class, params string
 		want                    string
 	}{
-		{"https", "", `<parameter name="inbound.http.port">8443</parameter><parameter name="keystore"><KeyStore/></parameter>`, "[{A E https  inbound.http.port 8443 if-enabled}]"},
-		{"ws", "", `<parameter name="inbound.ws.port">9091</parameter>`, "[{A E ws  inbound.ws.port 9091 never}]"},
-		{"wss", "", `<parameter name="inbound.ws.port">9092</parameter><parameter name="ws.use.port.offset">true</parameter>`, "[{A E wss  inbound.ws.port 9092 always}]"},
-		{"hl7", "", `<parameter name="inbound.hl7.Port">20000</parameter><parameter name="inbound.hl7.AutoAck">true</parameter>`, "[{A E hl7  inbound.hl7.Port 20000 never}]"},
-		{"", "org.wso2.carbon.inbound.endpoint.ext.wsrm.InboundRMHttpListener", `<parameter name="inbound.cxf.rm.port">20940</parameter><parameter name="inbound.cxf.rm.host">127.0.0.1</parameter>`, "[{A E  org.wso2.carbon.inbound.endpoint.ext.wsrm.InboundRMHttpListener inbound.cxf.rm.port 20940 never}]"},
-		{"", "com.example.TcpListener", `<parameter name="inbound.tcp.port">7000</parameter>`, "[{A E  com.example.TcpListener inbound.tcp.port 7000 never}]"},
+		{"https", "", `<parameter name="inbound.http.port">8443</parameter><parameter name="keystore"><KeyStore/></parameter>`, "[{A E https  inbound.http.port 8443  if-enabled}]"},
+		{"ws", "", `<parameter name="inbound.ws.port">9091</parameter>`, "[{A E ws  inbound.ws.port 9091  never}]"},
+		{"wss", "", `<parameter name="inbound.ws.port">9092</parameter><parameter name="ws.use.port.offset">true</parameter>`, "[{A E wss  inbound.ws.port 9092  always}]"},
+		{"hl7", "", `<parameter name="inbound.hl7.Port">20000</parameter><parameter name="inbound.hl7.AutoAck">true</parameter>`, "[{A E hl7  inbound.hl7.Port 20000  never}]"},
+		{"", "org.wso2.carbon.inbound.endpoint.ext.wsrm.InboundRMHttpListener", `<parameter name="inbound.cxf.rm.port">20940</parameter><parameter name="inbound.cxf.rm.host">127.0.0.1</parameter>`, "[{A E  org.wso2.carbon.inbound.endpoint.ext.wsrm.InboundRMHttpListener inbound.cxf.rm.port 20940  never}]"},
+		{"", "com.example.TcpListener", `<parameter name="inbound.tcp.port">7000</parameter>`, "[{A E  com.example.TcpListener inbound.tcp.port 7000  never}]"},
 		{"jms", "", `<parameter name="interval">1000</parameter>`, "[]"},
 		// MI's listeners read their parameter by its exact name: another
 		// spelling opens no port (the HL7 one is "inbound.hl7.Port").
 		{"http", "", `<parameter name="inbound.HTTP.port">8085</parameter>`, "[]"},
 		{"http", "", `<parameter name="Inbound.http.port">8085</parameter>`, "[]"},
 		{"hl7", "", `<parameter name="inbound.hl7.port">20000</parameter>`, "[]"},
-		{"ws", "", `<parameter name="inbound.WS.port">9091</parameter><parameter name="inbound.ws.port">9092</parameter>`, "[{A E ws  inbound.ws.port 9092 never}]"},
+		{"ws", "", `<parameter name="inbound.WS.port">9091</parameter><parameter name="inbound.ws.port">9092</parameter>`, "[{A E ws  inbound.ws.port 9092  never}]"},
+		// A synapse placeholder MI resolves as it deploys the endpoint:
+		// the port is known at run time only.
+		{"http", "", `<parameter name="inbound.http.port">$SYSTEM:ORDERS_PORT</parameter>`, "[{A E http  inbound.http.port 0 $SYSTEM:ORDERS_PORT if-enabled}]"},
+		{"hl7", "", `<parameter name="inbound.hl7.Port"> $FILE:hl7_port </parameter>`, "[{A E hl7  inbound.hl7.Port 0 $FILE:hl7_port never}]"},
+		{"ws", "", `<parameter name="inbound.ws.port">$config:ws_port</parameter><parameter name="ws.use.port.offset">true</parameter>`, "[{A E ws  inbound.ws.port 0 $config:ws_port always}]"},
 	}
 	for _, c := range cases {
 		cfg, err := parseSynapse([]byte(fmt.Sprintf(`<inboundEndpoint name="E" protocol=%q class=%q><parameters>%s</parameters></inboundEndpoint>`, c.protocol, c.class, c.params)))
@@ -385,7 +392,7 @@ func TestBuildRoundTrip(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) || app.ID() != "Orders_2.0.0" {
 		t.Errorf("artifacts %q, id %s", got, app.ID())
 	}
-	if fmt.Sprint(app.Inbounds) != "[{HTTPInbound8085 HTTPInbound8085 http  inbound.http.port 8085 if-enabled} {WSSInbound9443 WSSInbound9443 wss  inbound.ws.port 9443 always}]" {
+	if fmt.Sprint(app.Inbounds) != "[{HTTPInbound8085 HTTPInbound8085 http  inbound.http.port 8085  if-enabled} {WSSInbound9443 WSSInbound9443 wss  inbound.ws.port 9443  always}]" {
 		t.Errorf("inbounds %v", app.Inbounds)
 	}
 
@@ -414,6 +421,7 @@ func TestBuildRefusals(t *testing.T) {
 		{Name: "x", APIs: []APISpec{{Context: "/a"}, {Context: "/a"}}},
 		{Name: "x", Inbounds: []InboundSpec{{Port: 0}}},
 		{Name: "x", Inbounds: []InboundSpec{{Port: 70000}}},
+		{Name: "x", Inbounds: []InboundSpec{{Placeholder: "${PORT}"}}},
 		{Name: "x", Inbounds: []InboundSpec{{Protocol: "jms", Port: 80}}},
 		{Name: "x", Inbounds: []InboundSpec{{Protocol: "http", Port: 80, UsePortOffset: true}}},
 	} {
@@ -504,6 +512,21 @@ func TestReadToolingLayout(t *testing.T) {
 	}
 }
 
+// Build writes a placeholder port as is; Read gives it back.
+func TestBuildPlaceholder(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Build(&buf, Spec{Name: "env", Inbounds: []InboundSpec{{Placeholder: "$SYSTEM:ORDERS_PORT"}}}); err != nil {
+		t.Fatal(err)
+	}
+	app, err := read(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(app.Inbounds) != 1 || app.Inbounds[0].Name != "HTTPInboundORDERS_PORT" || app.Inbounds[0].Placeholder != "$SYSTEM:ORDERS_PORT" {
+		t.Fatalf("inbounds %+v", app.Inbounds)
+	}
+}
+
 // Every synapse type MI deploys from XML is still parsed as XML.
 func TestReadSynapseXMLTypes(t *testing.T) {
 	for _, typ := range []string{"synapse/endpoint", "synapse/local-entry", "synapse/task", "synapse/template",
@@ -515,5 +538,18 @@ func TestReadSynapseXMLTypes(t *testing.T) {
 		if !errors.As(err, &e) || e.Stage != StageArtifact || e.ArtifactType != typ || !strings.Contains(e.Reason, "malformed XML") {
 			t.Errorf("%s with a YAML body: %v", typ, err)
 		}
+	}
+}
+
+// An inbound endpoint whose port is a placeholder deploys in MI (it
+// resolves $SYSTEM:ORDERS_PORT from its environment): Read keeps the
+// application, its port known at run time only.
+func TestReadPlaceholderPort(t *testing.T) {
+	app, err := read(zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "$SYSTEM:ORDERS_PORT", 1))...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(app.Inbounds) != 1 || !app.Inbounds[0].AtRunTime() || app.Inbounds[0].Port != 0 || app.Inbounds[0].Placeholder != "$SYSTEM:ORDERS_PORT" {
+		t.Fatalf("inbounds %+v", app.Inbounds)
 	}
 }

@@ -38,7 +38,8 @@
 // name escapes the archive (../x, /x, C:\x) or appears twice, no
 // artifacts.xml at the root, malformed XML, an XML entry larger than
 // MaxXMLSize once decompressed (zip bombs), a dependency whose artifact.xml or
-// file is missing, and an inbound endpoint port that is not an integer in
-// 1-65535. Error.Stage tells where it failed, which is what MI's own outcome
-// depends on: see Stage.
+// file is missing, and an inbound endpoint port that is neither an integer
+// in 1-65535 nor a synapse placeholder MI resolves at run time
+// ($SYSTEM:NAME, $FILE:key; Inbound.AtRunTime). Error.Stage tells where it
+// failed, which is what MI's own outcome depends on: see Stage.
 package capp

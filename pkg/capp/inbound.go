@@ -15,9 +15,19 @@ type Inbound struct {
 	Protocol string // http, https, ws, wss, hl7, ... ("" for class-based endpoints)
 	Class    string // the implementation class of a class-based endpoint, else ""
 	Param    string // the parameter carrying the port, e.g. inbound.http.port
-	Port     int    // the port as written, before any offset
-	Offset   OffsetRule
+	Port     int    // the port as written, before any offset; 0 when AtRunTime
+	// Placeholder is the parameter's value when it is a synapse
+	// placeholder MI resolves as it deploys the endpoint ($SYSTEM:NAME, the
+	// MI process's environment variable NAME; $FILE:key, from
+	// conf/file.properties; $config:name; $CUSTOM_<resolver>:key): the
+	// port is known only at run time. "" for a port written as a number.
+	Placeholder string
+	Offset      OffsetRule
 }
+
+// AtRunTime says the port is a placeholder MI resolves when it deploys
+// the endpoint: it cannot be planned or checked beforehand.
+func (i Inbound) AtRunTime() bool { return i.Placeholder != "" }
 
 // OffsetRule is how MI adds the server's port offset to an inbound
 // endpoint's port (docs/mi-integrations.md, "Inbound endpoint ports").
@@ -52,6 +62,7 @@ func (r OffsetRule) MarshalText() ([]byte, error) { return []byte(r.String()), n
 
 // Effective is the port MI binds for the endpoint on a server with the given
 // offset, portOffsetEnabled being the server's inbound.port_offset_enable.
+// For a port resolved at run time, set Port to the resolved value first.
 func (i Inbound) Effective(serverOffset int, portOffsetEnabled bool) int {
 	switch {
 	case i.Offset == OffsetAlways, i.Offset == OffsetIfEnabled && portOffsetEnabled:
@@ -78,6 +89,11 @@ var anyPortParam = regexp.MustCompile(`^inbound\.[A-Za-z0-9_.-]+\.port$`)
 
 const wsUsePortOffset = "ws.use.port.offset"
 
+// placeholder is a value synapse's ResolverFactory resolves: its prefixes
+// are case-sensitive ($system:X is a literal, not a port), and the key is
+// letters, digits and '_'.
+var placeholder = regexp.MustCompile(`^\$(SYSTEM|FILE|config|CUSTOM_[_a-zA-Z0-9]+):[_a-zA-Z0-9]+$`)
+
 // portRule says whether a parameter names a port a listener opens, and
 // with which offset rule. A known parameter spelt otherwise (inbound.hl7.port,
 // inbound.HTTP.port) is not one: its listener never reads it.
@@ -94,8 +110,8 @@ func portRule(name string) (OffsetRule, bool) {
 }
 
 // inboundsOf lists the listeners an inbound endpoint's XML declares. A
-// port that is not an integer in 1-65535 is an error: MI would fail to
-// start that endpoint.
+// port that is neither an integer in 1-65535 nor a placeholder is an
+// error: MI would fail to start that endpoint.
 func inboundsOf(artifact string, cfg synapseXML) ([]Inbound, error) {
 	params := map[string]string{}
 	var names []string
@@ -109,6 +125,7 @@ func inboundsOf(artifact string, cfg synapseXML) ([]Inbound, error) {
 	sort.Strings(names)
 	protocol := strings.ToLower(strings.TrimSpace(cfg.Protocol))
 	var out []Inbound
+	var err error
 	for _, name := range names {
 		rule, ok := portRule(name)
 		if !ok {
@@ -117,12 +134,24 @@ func inboundsOf(artifact string, cfg synapseXML) ([]Inbound, error) {
 		if name == "inbound.ws.port" && strings.EqualFold(params[wsUsePortOffset], "true") {
 			rule = OffsetAlways
 		}
-		port, err := strconv.Atoi(params[name])
-		if err != nil || port < 1 || port > 65535 {
-			return nil, fmt.Errorf("inbound endpoint %s: %s = %q is not a port (an integer in 1-65535)", cfg.Name, name, params[name])
+		in := Inbound{Artifact: artifact, Name: strings.TrimSpace(cfg.Name), Protocol: protocol,
+			Class: strings.TrimSpace(cfg.Class), Param: name, Offset: rule}
+		if value := params[name]; placeholder.MatchString(value) {
+			in.Placeholder = value
+		} else if in.Port, err = ParsePort(value); err != nil {
+			return nil, fmt.Errorf("inbound endpoint %s: %s = %q is not a port (an integer in 1-65535, or a placeholder such as $SYSTEM:PORT_VARIABLE)", cfg.Name, name, value)
 		}
-		out = append(out, Inbound{Artifact: artifact, Name: strings.TrimSpace(cfg.Name), Protocol: protocol,
-			Class: strings.TrimSpace(cfg.Class), Param: name, Port: port, Offset: rule})
+		out = append(out, in)
 	}
 	return out, nil
+}
+
+// ParsePort reads a port as MI's listeners do (Integer.parseInt): an
+// integer in 1-65535.
+func ParsePort(s string) (int, error) {
+	port, err := strconv.Atoi(s)
+	if err != nil || port < 1 || port > 65535 {
+		return 0, fmt.Errorf("%q is not a port (an integer in 1-65535)", s)
+	}
+	return port, nil
 }

@@ -235,16 +235,20 @@ func InboundOffsetEnabled(src Source, overrides map[string]any) (bool, error) {
 }
 
 // Extras are the ports an instance opens besides the four: every
-// inbound endpoint of its apps (offset as MI offsets it, inboundOffset
-// being the instance's inbound.port_offset_enable), and the mediation
-// debugger (9005, 9006) and the unit test server (9008) when javaOpts
-// turns them on, each plus the offset.
+// inbound endpoint of its apps whose port is written in the CApp (offset
+// as MI offsets it, inboundOffset being the instance's
+// inbound.port_offset_enable; RunTimePorts lists the others), and the
+// mediation debugger (9005, 9006) and the unit test server (9008) when
+// javaOpts turns them on, each plus the offset.
 func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra {
 	var out []ports.Extra
 	for _, app := range apps {
 		for _, in := range app.Inbounds {
+			if in.AtRunTime() {
+				continue
+			}
 			shifted := in.Offset == capp.OffsetAlways || in.Offset == capp.OffsetIfEnabled && inboundOffset
-			out = append(out, ports.Extra{Role: ports.RoleInbound, Name: app.ID() + "/" + in.Name, Base: in.Port, Shifted: shifted})
+			out = append(out, ports.Extra{Role: ports.RoleInbound, Name: InboundListener(app, in), Base: in.Port, Shifted: shifted})
 		}
 	}
 	props := map[string]bool{}
@@ -260,6 +264,33 @@ func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra
 	}
 	if props["synapseTest"] {
 		out = append(out, ports.Extra{Role: ports.RoleUnitTest, Name: "server", Base: 9008, Shifted: true})
+	}
+	return out
+}
+
+// InboundListener names an inbound endpoint's listener among an
+// instance's ports: <app id>/<endpoint>.
+func InboundListener(app *capp.App, in capp.Inbound) string { return app.ID() + "/" + in.Name }
+
+// RunTimePort is an inbound endpoint port MI resolves only as it deploys
+// the endpoint (a placeholder such as $SYSTEM:ORDERS_PORT, from the MI
+// process's environment): mictl can neither plan nor check it.
+type RunTimePort struct {
+	Listener  string `json:"listener"`  // <app id>/<endpoint>, as Extras name the others
+	Parameter string `json:"parameter"` // e.g. inbound.http.port
+	Value     string `json:"value"`     // the placeholder as written, e.g. $SYSTEM:ORDERS_PORT
+}
+
+// RunTimePorts lists the inbound endpoint ports of apps that Extras
+// leaves out because MI resolves them at run time.
+func RunTimePorts(apps []*capp.App) []RunTimePort {
+	out := []RunTimePort{}
+	for _, app := range apps {
+		for _, in := range app.Inbounds {
+			if in.AtRunTime() {
+				out = append(out, RunTimePort{Listener: InboundListener(app, in), Parameter: in.Param, Value: in.Placeholder})
+			}
+		}
 	}
 	return out
 }

@@ -670,6 +670,7 @@ func TestExtras(t *testing.T) {
 	app := &capp.App{Name: "orders", Version: "1.0.0", Inbounds: []capp.Inbound{
 		{Name: "OrdersHTTP", Protocol: "http", Port: 8085, Offset: capp.OffsetIfEnabled},
 		{Name: "OrdersHL7", Protocol: "hl7", Port: 20000, Offset: capp.OffsetNever},
+		{Name: "OrdersEnv", Protocol: "http", Param: "inbound.http.port", Placeholder: "$SYSTEM:ORDERS_PORT", Offset: capp.OffsetIfEnabled},
 	}}
 	got := deployment.Extras([]*capp.App{app}, true, "-Xmx1g -Desb.debug=true")
 	want := []ports.Extra{
@@ -683,5 +684,10 @@ func TestExtras(t *testing.T) {
 	}
 	if off := deployment.Extras([]*capp.App{app}, false, ""); off[0].Shifted {
 		t.Fatalf("with inbound offsets off the HTTP endpoint moved: %+v", off)
+	}
+	// A port MI resolves at run time is not planned, but listed.
+	rt := deployment.RunTimePorts([]*capp.App{app})
+	if want := []deployment.RunTimePort{{Listener: "orders_1.0.0/OrdersEnv", Parameter: "inbound.http.port", Value: "$SYSTEM:ORDERS_PORT"}}; !slices.Equal(rt, want) {
+		t.Fatalf("run-time ports = %+v\nwant %+v", rt, want)
 	}
 }

@@ -63,7 +63,9 @@
 // their own ports: HTTP/HTTPS ones at the port plus the offset only with
 // [mediation] inbound.port_offset_enable = true (or the synapse property
 // inbound.port.offset.enable), WebSocket ones with ws.use.port.offset, the
-// rest as written (capp.Inbound.Effective). A port in use gets MI's
+// rest as written (capp.Inbound.Effective); a placeholder port is resolved
+// first, $SYSTEM:NAME from the environment, $FILE:key from
+// conf/file.properties. A port in use gets MI's
 // warning "Port N used by inbound endpoint X is already used by another
 // application hence undeploying inbound endpoint" and the application
 // turns faulty; the server runs on. With no application deployed the

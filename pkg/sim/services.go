@@ -124,10 +124,16 @@ func (l *inboundListener) close() {
 }
 
 // openInbound starts an inbound endpoint's listener on the port MI would
-// bind (its OffsetRule). A port already in use fails the endpoint with MI's
-// lines (InboundHttpListener.init) and the error the deployer fails the
-// application with.
+// bind (its OffsetRule; a placeholder resolved first). A port already in
+// use fails the endpoint with MI's lines (InboundHttpListener.init) and the
+// error the deployer fails the application with.
 func (s *server) openInbound(in capp.Inbound) (*inboundListener, error) {
+	if in.AtRunTime() {
+		var err error
+		if in.Port, err = s.resolvePort(in); err != nil {
+			return nil, err
+		}
+	}
 	port := in.Effective(s.cfg.offset, s.cfg.inboundPortOffset)
 	ln, err := net.Listen("tcp", s.bindAddr(port))
 	if err != nil {
