@@ -21,7 +21,8 @@ func newCmdCheckConflicts(streams *IOStreams, g *globalOptions) *cobra.Command {
 ports (in any role: offset 47's HTTPS port is offset 10's HTTP port) and
 against the sockets the host holds now, IPv4 and IPv6. Each conflict is one
 line naming both parties; ports inside the kernel's ephemeral range are
-warnings.
+warnings. An inbound endpoint whose port is a placeholder MI resolves at
+run time ($SYSTEM:ORDERS_PORT) cannot be checked: a note names it.
 
 Exit status: 0 when there is no conflict, 1 when there are conflicts,
 2 on a usage or configuration error.`,
@@ -40,6 +41,9 @@ Exit status: 0 when there is no conflict, 1 when there are conflicts,
 type conflictsReport struct {
 	check.Report
 	Moves []planMove `json:"moves"`
+	// RunTime are the inbound endpoint ports MI resolves at run time,
+	// which nothing checked.
+	RunTime []instanceRunTimePort `json:"runtime_ports"`
 }
 
 // planMove is one instance the host moved: where the planner put it, and
@@ -59,7 +63,7 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 		}
 	}
 	if o.output == formatJSON {
-		if err := writeJSON(streams.Out, conflictsReport{Report: report, Moves: moves}); err != nil {
+		if err := writeJSON(streams.Out, conflictsReport{Report: report, Moves: moves, RunTime: runTimePorts(p.Target)}); err != nil {
 			return err
 		}
 	} else {
@@ -71,6 +75,9 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 		}
 		for _, n := range moveNotes(p.Target) {
 			fmt.Fprintf(streams.Out, "moved: %s\n", n)
+		}
+		for _, n := range runTimeNotes(p.Target) {
+			fmt.Fprintf(streams.Out, "note: %s\n", n)
 		}
 		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s, %s\n",
 			plural(len(p.Plan.Instances), "instance"), plural(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,

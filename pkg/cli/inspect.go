@@ -95,7 +95,10 @@ type inspectInbound struct {
 	Protocol  *string `json:"protocol"`
 	Class     *string `json:"class"`
 	Parameter string  `json:"parameter"`
-	Port      int     `json:"port"`
+	Port      int     `json:"port"` // 0 when Placeholder is set
+	// Placeholder is the port's value when MI resolves it at run time
+	// ($SYSTEM:ORDERS_PORT), null for a port written as a number.
+	Placeholder *string `json:"placeholder"`
 	// OffsetRule is how MI adds the server's offset: never, if-enabled
 	// (inbound.port_offset_enable), always (ws.use.port.offset).
 	OffsetRule capp.OffsetRule `json:"offset_rule"`
@@ -220,8 +223,9 @@ func newInspectReport(app *capp.App, faulty string, p *planned) (inspectReport, 
 	}
 	for _, in := range app.Inbounds {
 		r.Inbounds = append(r.Inbounds, inspectInbound{Artifact: in.Artifact, Name: in.Name, Protocol: optional(in.Protocol),
-			Class: optional(in.Class), Parameter: in.Param, Port: in.Port, OffsetRule: in.Offset})
+			Class: optional(in.Class), Parameter: in.Param, Port: in.Port, Placeholder: optional(in.Placeholder), OffsetRule: in.Offset})
 	}
+	planned := slices.DeleteFunc(slices.Clone(app.Inbounds), capp.Inbound.AtRunTime) // deployment.Extras' order
 	for _, inst := range p.Plan.Instances {
 		ic, _ := p.Config.InstanceSettings(inst.Name)
 		enabled, err := deployment.InboundOffsetEnabled(p.Source, ic.Overrides)
@@ -230,11 +234,11 @@ func newInspectReport(app *capp.App, faulty string, p *planned) (inspectReport, 
 		}
 		row := inspectInstance{Name: inst.Name, Offset: inst.Offset, InboundOffset: enabled, Ports: []inspectPort{}}
 		// The plan's extras of this application, in the order of its
-		// inbound endpoints (deployment.Extras).
+		// planned inbound endpoints (deployment.Extras).
 		k := 0
 		for j, e := range inst.Extras {
-			if strings.HasPrefix(e.Name, listenerPrefix(app)) && k < len(app.Inbounds) {
-				row.Ports = append(row.Ports, inspectPort{Endpoint: app.Inbounds[k].Name, Parameter: app.Inbounds[k].Param, Port: inst.ExtraPorts()[j]})
+			if strings.HasPrefix(e.Name, listenerPrefix(app)) && k < len(planned) {
+				row.Ports = append(row.Ports, inspectPort{Endpoint: planned[k].Name, Parameter: planned[k].Param, Port: inst.ExtraPorts()[j]})
 				k++
 			}
 		}
@@ -270,7 +274,11 @@ func printInspect(streams *IOStreams, r inspectReport, p *planned) error {
 		fmt.Fprintln(w)
 		rows = make([][]string, len(r.Inbounds))
 		for i, in := range r.Inbounds {
-			rows[i] = []string{in.Name, orDash(deref(in.Protocol)), in.Parameter, strconv.Itoa(in.Port), in.OffsetRule.String()}
+			port := strconv.Itoa(in.Port)
+			if in.Placeholder != nil {
+				port = *in.Placeholder + " (at run time)"
+			}
+			rows[i] = []string{in.Name, orDash(deref(in.Protocol)), in.Parameter, port, in.OffsetRule.String()}
 		}
 		if err := writeTable(w, formatTable, []string{"INBOUND ENDPOINT", "PROTOCOL", "PARAMETER", "PORT", "OFFSET ADDED"}, rows); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 )
@@ -32,6 +33,36 @@ func moveNotes(t *reconcile.Target) []string {
 		if note := moveNote(t, inst); note != "" {
 			out = append(out, note)
 		}
+	}
+	return out
+}
+
+// instanceRunTimePort is an inbound endpoint port of an instance that MI
+// resolves at run time (check-conflicts -o json).
+type instanceRunTimePort struct {
+	Instance string `json:"instance"`
+	deployment.RunTimePort
+}
+
+// runTimePorts lists, instance by instance, the inbound endpoint ports MI
+// resolves only at run time: the plan and the conflict check leave them out.
+func runTimePorts(t *reconcile.Target) []instanceRunTimePort {
+	out := []instanceRunTimePort{}
+	for _, inst := range t.Plan.Instances {
+		for _, r := range deployment.RunTimePorts(t.Apps[inst.Name]) {
+			out = append(out, instanceRunTimePort{Instance: inst.Name, RunTimePort: r})
+		}
+	}
+	return out
+}
+
+// runTimeNotes say which ports runTimePorts lists, and that nothing
+// checked them.
+func runTimeNotes(t *reconcile.Target) []string {
+	var out []string
+	for _, r := range runTimePorts(t) {
+		out = append(out, fmt.Sprintf("%s: inbound endpoint %s listens on %s = %s, a port MI resolves at run time: not planned, not checked for conflicts",
+			r.Instance, r.Listener, r.Parameter, r.Value))
 	}
 	return out
 }

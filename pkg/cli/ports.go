@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -79,6 +80,9 @@ type portsRow struct {
 	// Extras are the ports the instance opens besides the four (its
 	// CApps' inbound endpoints, the mediation debugger), as planned.
 	Extras []extraRow `json:"extras"`
+	// RunTime are its inbound endpoint ports MI resolves only at run
+	// time ($SYSTEM:...): not planned, so in no column.
+	RunTime []deployment.RunTimePort `json:"runtime_ports"`
 }
 
 // extraRow is one extra port; live as for the fixed ones (null when the
@@ -118,7 +122,8 @@ func portsRows(p *planned) ([]portsRow, error) {
 	rows := make([]portsRow, len(p.Plan.Instances))
 	var view *observe.View // one look at the host for every row
 	for i, inst := range p.Plan.Instances {
-		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit(), Extras: []extraRow{}}
+		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit(), Extras: []extraRow{},
+			RunTime: deployment.RunTimePorts(p.Apps[inst.Name])}
 		for k, e := range inst.Extras {
 			row.Extras = append(row.Extras, extraRow{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
 		}
@@ -255,7 +260,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	if marked {
 		fmt.Fprintln(streams.Out, "! = not listening, or held by another process:")
 	}
-	for _, n := range append(notes, moveNotes(p.Target)...) {
+	for _, n := range append(append(notes, moveNotes(p.Target)...), runTimeNotes(p.Target)...) {
 		fmt.Fprintln(streams.Out, n)
 	}
 	// A view, not a check (exit 0), but a plan that would clash says so.

@@ -190,7 +190,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	if report := t.Conflicts(); !report.OK() && !o.force {
 		return nil, reportRefusal(streams, t, report)
 	}
-	for _, n := range moveNotes(t) {
+	for _, n := range append(moveNotes(t), runTimeNotes(t)...) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	records, err := t.Prepare(f, fresh)
