@@ -101,7 +101,7 @@ const miLogReal = "[2026-01-01 10:00:01,001] ERROR {org.wso2.micro.integrator.in
 	"\tat org.apache.axis2.deployment.repository.util.DeploymentFileData.deploy(DeploymentFileData.java:136)\n" +
 	"\n" +
 	// An older layout whose exception is on the next line, and a failure
-	// logged with no message line at all before its stack frames.
+	// line followed straight by a stack frame, which is no message.
 	"[2026-01-01 10:00:04,001] ERROR {CappDeployer} - Error while deploying carbon application /home/mi/repository/deployment/server/carbonapps/junk.car\n" +
 	"org.wso2.micro.core.util.CarbonException: not a zip\n" +
 	"\tat org.wso2.micro.integrator.initializer.deployment.application.deployer.CappDeployer.deploy(CappDeployer.java:150)\n" +
