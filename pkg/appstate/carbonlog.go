@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 )
 
@@ -142,11 +141,6 @@ func parseMessage(msg string) (ev Event, exception bool, ok bool) {
 	return ev, tail != "", true
 }
 
-// carEnd is where a .car's path ends: at the first ".car" followed by
-// whitespace or the end, so that a path may hold spaces and an exception
-// may follow it on the line.
-var carEnd = regexp.MustCompile(`(?i)\.car(\s|$)`)
-
 // splitFile cuts a failure's text after the marker into the .car it names
 // and the rest of the line: the exception MI's "%m%ex" layout prints after
 // a space ("<path>.car org.wso2...CarbonException: <message>"), or after
@@ -160,11 +154,27 @@ func splitFile(s string) (file, tail string) {
 		}
 		return file, ""
 	}
-	if loc := carEnd.FindStringIndex(s); loc != nil {
-		end := loc[0] + len(".car")
+	if end := carEnd(lower); end >= 0 {
 		return s[:end], strings.TrimSpace(s[end:])
 	}
 	return s, ""
+}
+
+// carEnd is where a .car's path ends in lower: after the first ".car"
+// followed by whitespace or the end, so that a path may hold spaces and an
+// exception may follow it on the line. -1 when there is none.
+func carEnd(lower string) int {
+	for from := 0; ; {
+		i := strings.Index(lower[from:], ".car")
+		if i < 0 {
+			return -1
+		}
+		end := from + i + len(".car")
+		if end == len(lower) || strings.IndexByte(" \t\r\n\v\f", lower[end]) >= 0 {
+			return end
+		}
+		from = end
+	}
 }
 
 // appID cuts MI's tenant suffix ({super-tenant}) and trailing dots.

@@ -213,7 +213,7 @@ func (in InboundSpec) render(seq string) (built, error) {
 	port := strconv.Itoa(in.Port)
 	switch {
 	case in.Placeholder != "":
-		if !placeholder.MatchString(in.Placeholder) {
+		if !placeholder().MatchString(in.Placeholder) {
 			return built{}, fmt.Errorf("inbound endpoint port %q: want a placeholder such as $SYSTEM:PORT_VARIABLE", in.Placeholder)
 		}
 		port = in.Placeholder

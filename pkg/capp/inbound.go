@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Inbound is one listener an inbound endpoint opens.
@@ -85,14 +86,17 @@ var portParams = map[string]OffsetRule{
 
 // anyPortParam catches listeners of inbound connectors mictl does not know
 // by name: a parameter inbound.<something>.port names a port to listen on.
-var anyPortParam = regexp.MustCompile(`^inbound\.[A-Za-z0-9_.-]+\.port$`)
+// Compiled at its first use (see identRE).
+var anyPortParam = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^inbound\.[A-Za-z0-9_.-]+\.port$`) })
 
 const wsUsePortOffset = "ws.use.port.offset"
 
 // placeholder is a value synapse's ResolverFactory resolves: its prefixes
 // are case-sensitive ($system:X is a literal, not a port), and the key is
-// letters, digits and '_'.
-var placeholder = regexp.MustCompile(`^\$(SYSTEM|FILE|config|CUSTOM_[_a-zA-Z0-9]+):[_a-zA-Z0-9]+$`)
+// letters, digits and '_'. Compiled at its first use (see identRE).
+var placeholder = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^\$(SYSTEM|FILE|config|CUSTOM_[_a-zA-Z0-9]+):[_a-zA-Z0-9]+$`)
+})
 
 // portRule says whether a parameter names a port a listener opens, and
 // with which offset rule. A known parameter spelt otherwise (inbound.hl7.port,
@@ -106,7 +110,7 @@ func portRule(name string) (OffsetRule, bool) {
 			return OffsetNever, false
 		}
 	}
-	return OffsetNever, anyPortParam.MatchString(name)
+	return OffsetNever, anyPortParam().MatchString(name)
 }
 
 // inboundsOf lists the listeners an inbound endpoint's XML declares. A
@@ -136,7 +140,7 @@ func inboundsOf(artifact string, cfg synapseXML) ([]Inbound, error) {
 		}
 		in := Inbound{Artifact: artifact, Name: strings.TrimSpace(cfg.Name), Protocol: protocol,
 			Class: strings.TrimSpace(cfg.Class), Param: name, Offset: rule}
-		if value := params[name]; placeholder.MatchString(value) {
+		if value := params[name]; placeholder().MatchString(value) {
 			in.Placeholder = value
 		} else if in.Port, err = ParsePort(value); err != nil {
 			return nil, fmt.Errorf("inbound endpoint %s: %s = %q is not a port (an integer in 1-65535, or a placeholder such as $SYSTEM:PORT_VARIABLE)", cfg.Name, name, value)
