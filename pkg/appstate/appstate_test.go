@@ -160,9 +160,14 @@ type fakeMI struct {
 	mu            sync.Mutex
 	apps          *mgmt.Applications
 	hang          chan struct{} // when set, /applications waits for it
+	refuse        bool          // every login is refused (a wrong password)
 }
 
 func (f *fakeMI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/management/login" && f.refuse {
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	if r.URL.Path == "/management/login" {
 		f.logins.Add(1)
 		fmt.Fprint(w, `{"AccessToken":"tok"}`)

@@ -2,10 +2,12 @@ package appstate
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/mgmt"
 )
 
 // Goal is what a wait waits for on every instance.
@@ -38,9 +40,6 @@ type Outcome struct {
 // Done reports whether the instance reached the goal (a faulty
 // application ends a wait, and is not a success: see Failed).
 func (o Outcome) Done() bool { return o.State != StatePending }
-
-// Failed reports whether the instance did not end as the goal asks.
-func (o Outcome) Failed() bool { return o.State == StatePending || o.State == StateFaulty }
 
 // Waiter waits for one application to reach a goal on every target of a
 // session. Make it (NewWaiter) BEFORE anything changes, so that it knows
@@ -164,6 +163,10 @@ func (w *Waiter) outcome(i int, o Observation) Outcome {
 	res := Outcome{Instance: o.Target.Name, State: StatePending}
 	if o.Err != nil {
 		res.Message = o.Err.Error()
+		if errors.Is(o.Err, mgmt.ErrUnauthorized) {
+			// A refused login is not refused less by waiting.
+			res.State = StateUnknown
+		}
 		return res
 	}
 	b := w.before[i]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func TestWaitForANewApplication(t *testing.T) {
 			f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
 		}()
 	})
-	if got.State != StateActive || got.Failed() {
+	if got.State != StateActive {
 		t.Fatalf("outcome %+v", got)
 	}
 
@@ -66,15 +67,27 @@ func TestWaitForANewApplication(t *testing.T) {
 		deployTo(t, h, broken, "broken_1.0.0.car")
 		f.set(apps(nil, mgmt.Application{Name: "broken", Version: "1.0.0", ErrorMessage: "it broke"}))
 	})
-	if got.State != StateFaulty || got.Message != "it broke" || !got.Failed() {
+	if got.State != StateFaulty || got.Message != "it broke" {
 		t.Fatalf("outcome %+v", got)
 	}
 
 	// Never deployed: pending at the timeout.
 	never := buildCar(t, dir, capp.Spec{Name: "never", Version: "1.0.0"})
 	got = waitOne(t, target, never, GoalActive, 100*time.Millisecond, func() {})
-	if got.State != StatePending || !got.Failed() {
+	if got.State != StatePending {
 		t.Fatalf("outcome %+v", got)
+	}
+}
+
+// A refused login ends the wait at once: waiting does not fix a password.
+func TestWaitEndsOnARefusedLogin(t *testing.T) {
+	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
+	f, url := newFakeMI(t)
+	f.refuse = true
+	target := Target{Name: "mi-1", Running: true, Home: t.TempDir(), URL: url}
+	got := waitOne(t, target, orders, GoalActive, time.Minute, func() {})
+	if got.State != StateUnknown || !strings.Contains(got.Message, "check management_user / management_password") {
+		t.Fatalf("outcome %+v, want unknown with the login's refusal", got)
 	}
 }
 
@@ -122,7 +135,7 @@ func TestWaitUntilGone(t *testing.T) {
 		t.Fatalf("still listed: %+v", got)
 	}
 	got = waitOne(t, target, orders, GoalGone, 5*time.Second, func() { f.set(apps(nil)) })
-	if got.State != StateGone || got.Failed() {
+	if got.State != StateGone {
 		t.Fatalf("outcome %+v", got)
 	}
 }

@@ -268,6 +268,8 @@ func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, 
 		switch {
 		case o.State == appstate.StateFaulty:
 			failed = append(failed, fmt.Sprintf("%s: faulty: %s", o.Instance, o.Message))
+		case o.State == appstate.StateUnknown:
+			failed = append(failed, fmt.Sprintf("%s: cannot tell: %s", o.Instance, o.Message))
 		case o.State == appstate.StatePending && strings.HasPrefix(o.Message, "not running"):
 			fmt.Fprintf(streams.ErrOut, "%s: %s\n", o.Instance, o.Message)
 		case o.State == appstate.StatePending:
