@@ -37,8 +37,8 @@ type Outcome struct {
 	Message string
 }
 
-// Done reports whether the instance reached the goal (a faulty
-// application ends a wait, and is not a success: see Failed).
+// Done reports whether the wait for the instance is over: it reached the
+// goal, or it cannot (a faulty application; a refused login, unknown).
 func (o Outcome) Done() bool { return o.State != StatePending }
 
 // Waiter waits for one application to reach a goal on every target of a
