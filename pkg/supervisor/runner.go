@@ -220,7 +220,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	case <-timer.C:
 		return true
 	case req := <-r.stopCh:
-		r.finishStop(req, stopResult{}, nil)
+		r.finishStop(req, stopResult{nothing: true}, nil) // waiting out a backoff: nothing runs
 		return false
 	case <-r.s.ctx.Done():
 		return false
