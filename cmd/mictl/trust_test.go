@@ -536,3 +536,24 @@ func TestDownEndsAForegroundUp(t *testing.T) {
 		t.Fatalf("up --foreground still runs after down:\n%s", out.String())
 	}
 }
+
+// A stop while an instance waits out a restart backoff says that nothing
+// was running, not that a server stopped gracefully.
+func TestStopDuringBackoffSaysNothingRan(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1, "--backoff", "1m")
+	crash := func() {
+		pid := d.servers()["mi-1"][0]
+		syscall.Kill(pid, syscall.SIGKILL)
+		d.waitFor("the crash seen", func() bool { return d.instance("mi-1").Server.PID != pid })
+	}
+	crash() // the first restart is immediate
+	d.waitFor("mi-1 ready again", func() bool { return d.instance("mi-1").State == "ready" })
+	crash() // the second waits a minute
+	d.waitFor("mi-1 in backoff", func() bool { return d.instance("mi-1").State == "backoff" })
+	d.must("down")
+	events := d.events()
+	if !strings.Contains(events, "mi-1 stopped: stopped (nothing was running)") || strings.Contains(events, "gracefully in 0s") {
+		t.Fatalf("events:\n%s", events)
+	}
+}
