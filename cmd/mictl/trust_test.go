@@ -557,3 +557,29 @@ func TestStopDuringBackoffSaysNothingRan(t *testing.T) {
 		t.Fatalf("events:\n%s", events)
 	}
 }
+
+// A state file rebuilt from the homes reads an instance whose last event
+// is "stopping" as stopped (its server gone), never as crashed: the next
+// daemon must not bring it back.
+func TestRebuildDoesNotResurrectAStop(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	d.must("down")
+	dir := filepath.Join(d.dir, "instances", ".mictl")
+	log, err := os.OpenFile(filepath.Join(dir, "events.log"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(log, "%s mi-1 stopping: SIGTERM\n", time.Now().UTC().Format("2006-01-02T15:04:05.000Z"))
+	log.Close()
+	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte("{broken"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := d.statusJSON()
+	if len(r.Instances) != 1 || r.Instances[0].State != "stopped" {
+		t.Fatalf("rebuilt: %+v", r.Instances)
+	}
+	if servers := d.servers(); len(servers) != 0 {
+		t.Fatalf("the rebuild started %v", servers)
+	}
+}

@@ -66,8 +66,11 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped, Restarts: h.restarts, Apps: deployedApps(dir)}
 		if server, st, ok := serverOf(dir); ok {
 			inst.Server, inst.PGID, inst.State = server, st.PGID, StateReady
-			if h.last == StateDegraded {
+			switch h.last {
+			case StateDegraded:
 				inst.State = StateDegraded
+			case StateStopping: // a stop under way: the next daemon finishes it
+				inst.State = StateStopping
 			}
 			if b := proc.Getenv(server.PID, "MICTL_SIM_BIND"); b != "" {
 				inst.Bind = b
@@ -88,7 +91,7 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 			if at, ok := proc.StartedAt(st); ok {
 				inst.StartedAt = at
 			}
-		} else if Wanted(h.last) || h.last == StateStopping {
+		} else if Wanted(h.last) {
 			inst.State = StateCrashed
 			inst.SetError("server gone while the state file could not be read", "the server was gone when the state file was rebuilt; its last event was "+h.last)
 		}

@@ -103,6 +103,15 @@ func (s *Supervisor) EndStrays(names []string, timeout time.Duration) error {
 		s.emit(Event{Instance: st.name, State: StateStopping, PID: st.pgid, Message: "ending processes still running in its home, unrecorded (process group " + strconv.Itoa(st.pgid) + ")"})
 	}
 	terminateStrays(strays, timeout)
+	ended := map[string]bool{}
+	for _, st := range strays {
+		// The last word on it: a rebuild reads "stopping" as a stop to
+		// finish, never as a server to bring back.
+		if !ended[st.name] {
+			ended[st.name] = true
+			s.emit(Event{Instance: st.name, State: StateStopped, Message: "processes left in its home ended"})
+		}
+	}
 	return nil
 }
 
