@@ -484,10 +484,15 @@ func TestRollingRestart(t *testing.T) {
 	}
 }
 
+// With no daemon to hold it, a corrupt state file is rebuilt from the
+// instance homes and /proc.
 func TestCorruptStateIsRebuilt(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
 	server := d.instance("mi-1").Server
+	daemon := d.state().Daemon.Identity
+	syscall.Kill(daemon.PID, syscall.SIGKILL)
+	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
 	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}

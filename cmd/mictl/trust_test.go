@@ -583,3 +583,31 @@ func TestRebuildDoesNotResurrectAStop(t *testing.T) {
 		t.Fatalf("the rebuild started %v", servers)
 	}
 }
+
+// A state file corrupted while the daemon runs is shown and written again
+// from the daemon's memory, not rebuilt from the homes and the event log
+// (whose history an earlier deployment of the same name left: a restart
+// count of a former mi-1).
+func TestCorruptStateIsTheDaemonsToRepair(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	victim := d.servers()["mi-1"][0]
+	syscall.Kill(victim, syscall.SIGKILL)
+	d.waitFor("mi-1 restarted", func() bool { return d.instance("mi-1").Restarts == 1 && d.instance("mi-1").State == "ready" })
+	d.must("down", "--purge")
+	d.up(1)
+	path := filepath.Join(d.dir, "instances", ".mictl", "state.json")
+	if err := os.WriteFile(path, []byte(`{"garbage`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := d.mictl("status", "-o", "json")
+	var r statusReport
+	if code != 0 || json.Unmarshal([]byte(out), &r) != nil || len(r.Instances) != 1 || r.Instances[0].Restarts != 0 ||
+		!strings.Contains(errOut, "the running mictl daemon writes it again from its memory") {
+		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
+	}
+	d.waitFor("the file written again", func() bool {
+		f, err := os.ReadFile(path)
+		return err == nil && json.Valid(f)
+	})
+}

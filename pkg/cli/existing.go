@@ -101,6 +101,14 @@ func loadState(streams *IOStreams, cfg *config.Config, store *state.Store, writa
 	if !errors.As(err, &ce) || ce.Newer() {
 		return f, err
 	}
+	// A daemon that runs holds the state in memory and writes it back
+	// itself: its view, not one rebuilt from the homes, which loses what
+	// only the file held (restart counts, what is wanted).
+	reply, derr := supervisor.Call(context.Background(), supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStatus}, nil)
+	if derr == nil && reply.State != nil {
+		fmt.Fprintf(streams.ErrOut, "warning: %v; the running mictl daemon writes it again from its memory\n", ce)
+		return reply.State, nil
+	}
 	if !writable {
 		fmt.Fprintf(streams.ErrOut, "warning: %v; showing it rebuilt from the instance homes and /proc (not saved: %s is read-only)\n", ce, store.Dir())
 		return supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String())
