@@ -1,3 +1,10 @@
+// The runtime would read the cgroup's CPU limit every second to follow a
+// change of GOMAXPROCS: a wake-up a second in the daemon and in every
+// simulated server, most of what twenty idle servers cost. A limit that
+// changes while mictl runs is followed at the next start instead.
+
+//go:debug updatemaxprocs=0
+
 // Command mictl runs many WSO2 Micro Integrator servers side by side on one
 // host. See README.md, or `mictl --help`.
 package main
