@@ -332,6 +332,11 @@ func Healthy(ctx context.Context, inst *state.Instance) error {
 	if err != nil {
 		return err
 	}
+	return healthOf(status, body)
+}
+
+// healthOf is what /healthz answering status with body means.
+func healthOf(status int, body []byte) error {
 	if status == http.StatusOK {
 		return nil
 	}
@@ -354,6 +359,11 @@ func Alive(ctx context.Context, inst *state.Instance) error {
 	if err != nil {
 		return err
 	}
+	return livenessOf(status)
+}
+
+// livenessOf is what /liveness answering status means.
+func livenessOf(status int) error {
 	if status != http.StatusOK {
 		return fmt.Errorf("/liveness: %d %s", status, http.StatusText(status))
 	}

@@ -373,19 +373,20 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 // one slow answer is not a dead server.
 const livenessFailures = 3
 
-// health says what is wrong with a running instance, "" when nothing.
-// /healthz failing makes it degraded; only /liveness failing too, for
+// health says what is wrong with a running instance, "" when nothing,
+// from healthz (its answer to /healthz) and view. /healthz failing makes
+// it degraded; only /liveness failing too (asked through prober), for
 // livenessFailures checks in a row, ends the server: MI answers /healthz
 // 500 for as long as a CApp is faulty, and that is no reason to restart.
-func (r *runner) health(cur *running, view *observe.View) string {
+func (r *runner) health(cur *running, view *observe.View, prober *observe.Prober, healthz observe.Answer) string {
 	inst := r.live(cur)
-	if err := observe.Healthy(r.s.ctx, &inst); err != nil {
+	if err := healthz.Health(); err != nil {
 		var faulty *observe.FaultyApps
 		if errors.As(err, &faulty) {
 			cur.deadChecks = 0
 			return err.Error()
 		}
-		if aerr := observe.Alive(r.s.ctx, &inst); aerr != nil {
+		if aerr := prober.Get(observe.LivenessPath).Liveness(); aerr != nil {
 			if cur.deadChecks++; cur.deadChecks >= livenessFailures {
 				r.endUnresponsive(cur, fmt.Sprintf("%v, %d checks in a row", aerr, livenessFailures))
 			}
@@ -398,7 +399,7 @@ func (r *runner) health(cur *running, view *observe.View) string {
 	// The sockets on the fixed ports are the very ones found to be the
 	// instance's last time (same inodes): ownership cannot have changed,
 	// and reading the server's /proc/<pid>/fd can be skipped. Watching
-	// twenty instances every second then costs one socket scan.
+	// twenty instances then costs one socket scan.
 	listening := view.ListeningInodes(&inst)
 	if listening == cur.owned && listening != ([ports.NumRoles]uint64{}) {
 		return ""
@@ -491,6 +492,9 @@ func (r *runner) setWatched(cur *running) {
 	r.mu.Lock()
 	r.watched = cur
 	r.mu.Unlock()
+	if cur != nil {
+		notify(r.s.watchKick)
+	}
 }
 
 // afterExit tells MI's own restart (the script starts a new server: exit
@@ -554,15 +558,11 @@ func (r *runner) endUnresponsive(cur *running, why string) {
 	_ = syscall.Kill(cur.server.PID, syscall.SIGKILL)
 }
 
-// checkHealth moves a watched instance between ready and degraded.
-func (r *runner) checkHealth(view *observe.View) {
-	r.mu.Lock()
-	cur := r.watched
-	r.mu.Unlock()
-	if cur == nil {
-		return
-	}
-	why := r.health(cur, view)
+// checkHealth moves the watched incarnation cur between ready and
+// degraded (see health) and reports whether its state or the reason
+// changed.
+func (r *runner) checkHealth(cur *running, view *observe.View, prober *observe.Prober, healthz observe.Answer) bool {
+	why := r.health(cur, view, prober, healthz)
 	next := StateReady
 	if why != "" {
 		next = StateDegraded
@@ -572,11 +572,12 @@ func (r *runner) checkHealth(view *observe.View) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.watched != cur || (next == r.inst.State && why == r.inst.LastError) {
-		return
+		return false
 	}
 	fn := func(i *state.Instance) { i.State = next; i.SetError(why, why) }
 	fn(&r.inst)
 	r.s.record(r.inst.Name, Event{State: next, PID: cur.server.PID, Message: why}, fn)
+	return true
 }
 
 // finishStop records how a stop ended and answers its request.

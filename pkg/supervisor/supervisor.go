@@ -81,6 +81,8 @@ type Supervisor struct {
 	// starting is the look at the host that starting instances share
 	// while they wait for their ports to listen.
 	starting *observe.Recent
+	// watchKick wakes the monitor when an instance becomes watched.
+	watchKick chan struct{}
 
 	// reloadMu makes reloads one at a time.
 	reloadMu sync.Mutex
@@ -126,7 +128,8 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
 		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
-		starting: &observe.Recent{MaxAge: policy.StartProbe},
+		starting:  &observe.Recent{MaxAge: policy.StartProbe},
+		watchKick: make(chan struct{}, 1),
 	}
 	s.persist = startPersister(writeGap, s.save)
 	s.wg.Add(1)
@@ -134,33 +137,132 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	return s, nil
 }
 
-// monitor checks every watched instance's health and ports each
-// WatchInterval, all against one look at the host. Exits need no polling:
-// each runner sees its server's exit through a pidfd at once.
+// checkFirst is how soon a ready instance is checked after it is watched
+// or a check found it changed; each check that finds nothing new doubles
+// the wait, up to the policy's WatchInterval (health_interval).
+const checkFirst = 250 * time.Millisecond
+
+// healthCheck is the monitor's schedule and connection for one watched
+// incarnation.
+type healthCheck struct {
+	r      *runner
+	prober *observe.Prober
+	every  time.Duration
+	next   time.Time
+}
+
+// monitor checks the health and ports of every watched (ready or
+// degraded) instance, on one timer for all: checkFirst after it is
+// watched, then twice as long after each check that found nothing new, up
+// to WatchInterval, and checkFirst again after a check that found a
+// change. A port lost or /healthz gone bad is seen within WatchInterval
+// and confirmed (or cleared) quickly. Instances due within half their
+// interval are checked together, so a steady deployment costs one
+// wake-up, one socket scan and one batch of keep-alive requests per
+// WatchInterval. Exits need no polling: each runner sees its server's
+// exit through a pidfd at once.
 func (s *Supervisor) monitor() {
 	defer s.wg.Done()
-	ticker := time.NewTicker(s.policy.WatchInterval)
-	defer ticker.Stop()
+	checks := map[*running]*healthCheck{}
+	defer func() {
+		for _, c := range checks {
+			c.prober.Close()
+		}
+	}()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-ticker.C:
+		case <-timer.C:
+		case <-s.watchKick:
 		}
-		s.mu.Lock()
-		runners := make([]*runner, 0, len(s.runners))
-		for _, r := range s.runners {
-			runners = append(runners, r)
+		s.syncChecks(checks)
+		s.runChecks(checks)
+		wait := time.Hour
+		for _, c := range checks {
+			wait = min(wait, time.Until(c.next))
 		}
-		s.mu.Unlock()
-		view, err := observe.NewView()
-		if err != nil {
-			continue // the next tick tries again
+		timer.Reset(max(wait, 0))
+	}
+}
+
+// firstCheck is checkFirst, or WatchInterval when that is shorter.
+func (s *Supervisor) firstCheck() time.Duration { return min(checkFirst, s.policy.WatchInterval) }
+
+// syncChecks schedules the incarnations that became watched and forgets
+// the ones no longer watched.
+func (s *Supervisor) syncChecks(checks map[*running]*healthCheck) {
+	watched := map[*running]*runner{}
+	for _, r := range s.allRunners() {
+		r.mu.Lock()
+		if r.watched != nil {
+			watched[r.watched] = r
 		}
-		for _, r := range runners {
-			r.checkHealth(view)
+		r.mu.Unlock()
+	}
+	for cur, c := range checks {
+		if watched[cur] == nil {
+			c.prober.Close()
+			delete(checks, cur)
 		}
 	}
+	first := s.firstCheck()
+	for cur, r := range watched {
+		if checks[cur] == nil {
+			inst := r.live(cur)
+			checks[cur] = &healthCheck{r: r, prober: observe.NewProber(&inst), every: first, next: time.Now().Add(first)}
+		}
+	}
+}
+
+// runChecks checks the instances due now or within half their interval,
+// against one look at the host and one batch of /healthz requests, and
+// schedules each one's next check.
+func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
+	now := time.Now()
+	var due []*running
+	var probers []*observe.Prober
+	for cur, c := range checks {
+		if !c.next.After(now.Add(c.every / 2)) {
+			due, probers = append(due, cur), append(probers, c.prober)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	first := s.firstCheck()
+	view, err := observe.NewView()
+	if err != nil {
+		for _, cur := range due {
+			checks[cur].next = now.Add(first) // try again soon
+		}
+		return
+	}
+	answers := observe.ProbeAll(probers, observe.HealthPath)
+	for i, cur := range due {
+		c := checks[cur]
+		if c.r.checkHealth(cur, view, c.prober, answers[i]) {
+			c.every = first
+		} else {
+			c.every = min(2*c.every, s.policy.WatchInterval)
+		}
+		c.next = time.Now().Add(c.every)
+	}
+}
+
+// allRunners lists the runners, taken under s.mu and returned without
+// it: a runner's lock is never taken while s.mu is held (a runner
+// records events, which takes s.mu, under its own lock).
+func (s *Supervisor) allRunners() []*runner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*runner, 0, len(s.runners))
+	for _, r := range s.runners {
+		out = append(out, r)
+	}
+	return out
 }
 
 // Close stops watching without stopping the instances: they keep serving
@@ -351,13 +453,18 @@ func (s *Supervisor) hasRunner(name string) bool {
 // instances that have a runner, newer than the state file by at most one
 // write.
 func (s *Supervisor) Instances(names []string) map[string]state.Instance {
+	picked := map[string]*runner{}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]state.Instance{}
 	for _, name := range names {
 		if r, ok := s.runners[name]; ok {
-			out[name] = r.snapshot()
+			picked[name] = r
 		}
+	}
+	s.mu.Unlock()
+	// Not under s.mu: see allRunners.
+	out := map[string]state.Instance{}
+	for name, r := range picked {
+		out[name] = r.snapshot()
 	}
 	return out
 }
