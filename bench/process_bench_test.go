@@ -12,18 +12,21 @@ import (
 	"time"
 )
 
-// buildMictl compiles cmd/mictl into a temporary directory, static as
-// `make build` makes it.
+// buildMictl compiles cmd/mictl and cmd/mictl-sim into a temporary
+// directory, side by side and static as `make build` makes them, and
+// returns mictl's path.
 func buildMictl(b *testing.B) string {
 	b.Helper()
-	bin := filepath.Join(b.TempDir(), "mictl")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/mictl")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("build mictl: %v", err)
+	dir := b.TempDir()
+	for _, name := range []string{"mictl", "mictl-sim"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			b.Fatalf("build %s: %v", name, err)
+		}
 	}
-	return bin
+	return filepath.Join(dir, "mictl")
 }
 
 // timeRuns runs argv n times and returns the mean wall time. okCodes are

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -90,9 +89,7 @@ func newCmdSimRun(streams *IOStreams) *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
-			// The simulator handles its own signals (it must be able to
-			// ignore SIGTERM), so it gets a plain context.
-			os.Exit(sim.Run(context.Background(), args, os.Getenv, streams.Out))
+			os.Exit(sim.Serve(args, streams.Out))
 			return nil
 		},
 	}

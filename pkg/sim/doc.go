@@ -12,11 +12,13 @@
 // in a loop while it exits 121, exit status 0 whatever happened, and no
 // signal traps (SIGTERM to the sh alone leaves the server running). The
 // script runs `Exe ExeArgs... run "$@"` (the companion is a plain sleep);
-// for mictl, MictlDistOptions gives Exe = mictl's own path and ExeArgs =
-// ["sim"], so the cobra commands wire:
+// for mictl, MictlDistOptions gives Exe = the lean simulator program
+// (LeanExe, cmd/mictl-sim) when it lies beside mictl, else mictl's own
+// path with ExeArgs = ["sim"], so the commands wire:
 //
 //	mictl sim dist DIR        → WriteDist(DIR, MictlDistOptions())
-//	mictl sim run ARGS...     → os.Exit(Run(context.Background(), ARGS, os.Getenv, os.Stdout))   (hidden)
+//	mictl-sim run ARGS...     → os.Exit(Serve(ARGS, os.Stdout))
+//	mictl sim run ARGS...     → the same (hidden)
 //	mictl sim capp OUT.car    → capp.Build (sample CApps)
 //	mictl sim --help          → print FaultVars
 //
@@ -114,18 +116,3 @@
 // status, ignore SIGTERM, slow the shutdown, request one restart (exit 121),
 // hold memory, or make the script refuse to start like MI's JDK check.
 package sim
-
-import (
-	"fmt"
-	"os"
-)
-
-// MictlDistOptions returns the DistOptions of the running mictl binary:
-// its absolute path and the "sim" subcommand.
-func MictlDistOptions() (DistOptions, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return DistOptions{}, fmt.Errorf("find the mictl executable for the simulator distribution: %w", err)
-	}
-	return DistOptions{Exe: exe, ExeArgs: []string{"sim"}}, nil
-}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -351,5 +352,30 @@ func TestParseFaultsDeployInterval(t *testing.T) {
 		return ""
 	}); err == nil {
 		t.Errorf("a zero interval was accepted")
+	}
+}
+
+// The lean simulator program runs the distribution when it is an
+// executable file beside mictl; otherwise mictl itself does, as
+// `mictl sim run`.
+func TestDistOptionsBeside(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "mictl")
+	lean := filepath.Join(dir, LeanExe)
+	fallback := DistOptions{Exe: exe, ExeArgs: []string{"sim"}}
+	for _, tc := range []struct {
+		what string
+		make func()
+		want DistOptions
+	}{
+		{"missing", func() {}, fallback},
+		{"not executable", func() { os.WriteFile(lean, nil, 0o644) }, fallback},
+		{"a directory", func() { os.Remove(lean); os.Mkdir(lean, 0o755) }, fallback},
+		{"executable", func() { os.Remove(lean); os.WriteFile(lean, nil, 0o755) }, DistOptions{Exe: lean}},
+	} {
+		tc.make()
+		if got := distOptionsBeside(exe); got.Exe != tc.want.Exe || !slices.Equal(got.ExeArgs, tc.want.ExeArgs) {
+			t.Errorf("%s: got %+v, want %+v", tc.what, got, tc.want)
+		}
 	}
 }
