@@ -29,7 +29,8 @@ type Policy struct {
 	// (docs/mi-facts.md: since 4.5 the graceful drain may last up to 180 s).
 	StopTimeout time.Duration
 	// WatchInterval is how often a ready instance's health and ports are
-	// checked; exits are seen at once, without it.
+	// checked while nothing changes (sooner after a change: see monitor);
+	// exits are seen at once, without it.
 	WatchInterval time.Duration
 	// StartProbe is how often a starting instance is probed.
 	StartProbe time.Duration
@@ -45,7 +46,7 @@ func DefaultPolicy() Policy {
 		StableAfter:   30 * time.Second,
 		ReadyTimeout:  120 * time.Second,
 		StopTimeout:   200 * time.Second,
-		WatchInterval: time.Second,
+		WatchInterval: 5 * time.Second,
 		StartProbe:    10 * time.Millisecond,
 	}
 }
