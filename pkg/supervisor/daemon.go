@@ -175,6 +175,10 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (*Daemon, error) {
 	var wanted, stopping []string
 	var saved *state.File
 	err = store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
+		// This supervisor holds the daemon lock: a daemon recorded here
+		// is a predecessor that did not clear its record (killed, or its
+		// last write failed), and may have left processes unrecorded.
+		sup.strays = corrupt != nil || f.Daemon != nil
 		if corrupt != nil {
 			rebuilt, err := Rebuild(filepath.Dir(store.Dir()), config.DefaultHost)
 			if err != nil {

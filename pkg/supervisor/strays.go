@@ -67,8 +67,15 @@ func findStrays(insts []state.Instance) []stray {
 // endStrays ends what still runs of the named instances that have no
 // runner and no live recorded server, before they are started again: a
 // new start would run a second copy in the same home and fail on the
-// ports the first one holds.
+// ports the first one holds. Strays are left only by a supervisor that
+// ended without saying so (see Supervisor.strays): after one that left
+// cleanly there is nothing to look for, and the look (a walk of every
+// process's command line) was most of the CPU a start of one instance
+// cost.
 func (s *Supervisor) endStrays(f *state.File, names []string) {
+	if !s.strays {
+		return
+	}
 	var insts []state.Instance
 	for _, name := range names {
 		inst, _ := f.Instance(name)

@@ -84,6 +84,14 @@ type Supervisor struct {
 	// watchKick wakes the monitor when an instance becomes watched.
 	watchKick chan struct{}
 
+	// strays is false when no process of an instance can run unrecorded:
+	// the supervisor before this one ended cleanly, clearing its record
+	// in the state file (Daemon.Close). A supervisor killed mid-start, or
+	// one that ended while the state file could not be written, leaves
+	// its record, and its successor looks for strays before each start.
+	// Set before the first Start; true unless StartDaemon knows better.
+	strays bool
+
 	// reloadMu makes reloads one at a time.
 	reloadMu sync.Mutex
 
@@ -130,6 +138,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
 		starting:  &observe.Recent{MaxAge: policy.StartProbe},
 		watchKick: make(chan struct{}, 1),
+		strays:    true,
 	}
 	s.persist = startPersister(writeGap, s.save)
 	s.wg.Add(1)
