@@ -201,7 +201,9 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// This up planned from the current configuration; what it does not
 	// name, it leaves as it is (a reload too).
 	f.UpArgs, f.Configured, f.ReloadError = o.plan.args, wanted, ""
-	return wanted, store.Save(f)
+	// Not fsynced: the daemon answers the start only after a durable
+	// write of the whole file.
+	return wanted, store.Quick().Save(f)
 }
 
 // refuseConflicts plans cfg against what runs, read without creating or

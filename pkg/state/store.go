@@ -64,6 +64,21 @@ type Store struct {
 	// for each other hand over at once instead of polling the flock; the
 	// flock then only ever contends with other processes.
 	sem chan struct{}
+	// quick writes skip the fsyncs (see Quick).
+	quick bool
+}
+
+// Quick returns s writing without fsync: still atomically (a reader sees
+// the old file or the whole new one), but after a power failure the file
+// may be the one before, or even empty, and is then rebuilt from the
+// homes. It is for writes that a durable one follows within the same
+// command (the daemon answers a request only after a durable write of the
+// whole file), so that a command pays for one fsync'd write, not one per
+// step.
+func (s *Store) Quick() *Store {
+	q := *s
+	q.quick = true
+	return &q
 }
 
 // Open makes dir (instances/.mictl) ready for use: created with mode 0700
@@ -180,8 +195,8 @@ func decode(path string, data []byte) (*File, error) {
 	return f, nil
 }
 
-// Save writes f atomically with mode 0600 and sets f.Version to
-// SchemaVersion. It does not take the lock: call it under Lock (or use
+// Save writes f atomically (and durably, unless s is Quick) with mode
+// 0600 and sets f.Version to SchemaVersion. It does not take the lock: call it under Lock (or use
 // Update), or two writers may each save a stale copy.
 func (s *Store) Save(f *File) error {
 	f.Version = SchemaVersion
@@ -194,7 +209,11 @@ func (s *Store) Save(f *File) error {
 		return fmt.Errorf("save state: %w", err)
 	}
 	data = append(data, '\n')
-	if err := fsutil.WriteFileAtomic(s.Path(), data, filePerm); err != nil {
+	write := fsutil.WriteFileAtomic
+	if s.quick {
+		write = fsutil.ReplaceFile
+	}
+	if err := write(s.Path(), data, filePerm); err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
 	return nil

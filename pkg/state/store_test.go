@@ -101,22 +101,28 @@ func TestRoundTrip(t *testing.T) {
 		{"nil instances saved as empty", &File{}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := openStore(t)
-			if err := s.Save(tt.file); err != nil {
-				t.Fatal(err)
-			}
-			if tt.file.Version != SchemaVersion {
-				t.Errorf("Save left Version = %d", tt.file.Version)
-			}
-			got, err := s.Load()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.file) {
-				t.Errorf("round trip:\n got %+v\nwant %+v", got, tt.file)
-			}
-		})
+		for _, quick := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, quick %v", tt.name, quick), func(t *testing.T) {
+				s := openStore(t)
+				w := s
+				if quick {
+					w = s.Quick() // same file, same lock, without fsync
+				}
+				if err := w.Save(tt.file); err != nil {
+					t.Fatal(err)
+				}
+				if tt.file.Version != SchemaVersion {
+					t.Errorf("Save left Version = %d", tt.file.Version)
+				}
+				got, err := s.Load()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, tt.file) {
+					t.Errorf("round trip:\n got %+v\nwant %+v", got, tt.file)
+				}
+			})
+		}
 	}
 }
 

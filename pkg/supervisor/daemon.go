@@ -174,7 +174,9 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (*Daemon, error) {
 	self, _ := proc.Identify(os.Getpid())
 	var wanted, stopping []string
 	var saved *state.File
-	err = store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
+	// Not fsynced: the first request's answer waits for a durable write
+	// of the whole file.
+	err = store.Quick().UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
 		// This supervisor holds the daemon lock: a daemon recorded here
 		// is a predecessor that did not clear its record (killed, or its
 		// last write failed), and may have left processes unrecorded.
@@ -268,7 +270,10 @@ func (d *Daemon) Close() {
 		<-d.metricsDone
 	}
 	d.Sup.Close()
-	_ = d.store.Update(context.Background(), func(f *state.File) error {
+	// Not fsynced: the last request was answered after a durable write,
+	// and a record that outlives a power failure only makes the next
+	// daemon look for strays.
+	_ = d.store.Quick().Update(context.Background(), func(f *state.File) error {
 		if f.Daemon != nil && f.Daemon.PID == os.Getpid() {
 			f.Daemon = nil
 		}

@@ -55,7 +55,8 @@ type SaveFailure struct {
 // reported by failure(), for `mictl status` to show; it is never the
 // answer to a request that did not ask for the file.
 type persister struct {
-	write  func([]mutation) error
+	// write saves a batch, durably when asked (see flush).
+	write  func(batch []mutation, durable bool) error
 	gap    time.Duration
 	kick   chan struct{}
 	urgent chan struct{}
@@ -74,20 +75,31 @@ type persister struct {
 	queue  []mutation
 	queued uint64 // changes queued so far
 	saved  uint64 // changes the file holds
-	// tried counts the changes some write has tried to save, with or
-	// without success: a flush waits for a try, not for a success.
-	tried   uint64
+	// tried counts the changes some durable write has tried to save,
+	// with or without success: a flush waits for a try, not for a
+	// success.
+	tried uint64
+	// durable asks the next write to be durable: somebody flushed, and
+	// the answer they give their client stands on the file. Writes
+	// nobody waits for skip the fsyncs: the flush that ends every
+	// request makes everything before it durable at once.
+	durable bool
+	// unsynced is true while the file holds a write that was not
+	// fsynced (only the writer reads and sets it, under writing).
+	unsynced bool
 	failing *SaveFailure // nil while writes succeed
 	failErr error        // the last failed write's error
 }
 
-func startPersister(gap time.Duration, write func([]mutation) error) *persister {
+func startPersister(gap time.Duration, write func(batch []mutation, durable bool) error) *persister {
 	p := &persister{
 		write: write, gap: gap,
 		kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1),
 		quit: make(chan struct{}), ended: make(chan struct{}), caughtUp: make(chan struct{}, 1),
 	}
 	p.cond = sync.NewCond(&p.mu)
+	// The daemon's own record was written without fsync at its start.
+	p.unsynced = true
 	go p.loop()
 	return p
 }
@@ -113,6 +125,7 @@ func (p *persister) flush() error {
 	defer p.mu.Unlock()
 	target := p.queued
 	if p.tried < target {
+		p.durable = true
 		notify(p.urgent)
 	}
 	for p.tried < target {
@@ -151,8 +164,12 @@ func (p *persister) failure() *SaveFailure {
 	return &f
 }
 
-// close makes a last attempt to write what is queued and stops the writer.
+// close makes a last attempt to write what is queued, durably, and stops
+// the writer.
 func (p *persister) close() {
+	p.mu.Lock()
+	p.durable = true
+	p.mu.Unlock()
 	close(p.quit)
 	<-p.ended
 }
@@ -209,16 +226,25 @@ func (p *persister) writeQueued() bool {
 	p.writing.Lock()
 	defer p.writing.Unlock()
 	p.mu.Lock()
-	batch, upto := p.queue, p.queued
+	batch, upto, durable := p.queue, p.queued, p.durable
+	p.durable = false
 	p.mu.Unlock()
 	var err error
-	if len(batch) > 0 {
-		err = p.write(batch)
+	if len(batch) > 0 || (durable && p.unsynced) {
+		err = p.write(batch, durable)
+	}
+	if err == nil && (len(batch) > 0 || durable) {
+		p.unsynced = !durable
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.tried = upto
+	// A write saved but not durably has not served a flush: its caller
+	// is still owed a durable write, even of nothing new.
+	if durable || err != nil {
+		p.tried = upto
+	}
 	if err != nil {
+		p.durable = true // retries are owed a durable write
 		if p.failing == nil {
 			p.failing = &SaveFailure{Since: time.Now()}
 		}

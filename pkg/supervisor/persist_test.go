@@ -16,15 +16,17 @@ import (
 type writeLog struct {
 	mu      sync.Mutex
 	batches [][]string
+	durable []bool
 }
 
-func (w *writeLog) write(batch []mutation) error {
+func (w *writeLog) write(batch []mutation, durable bool) error {
 	names := make([]string, len(batch))
 	for i, m := range batch {
 		names[i] = m.name
 	}
 	w.mu.Lock()
 	w.batches = append(w.batches, names)
+	w.durable = append(w.durable, durable)
 	w.mu.Unlock()
 	return nil
 }
@@ -108,6 +110,27 @@ func TestPersisterFlushAndCloseAreNotHeldBack(t *testing.T) {
 	}
 }
 
+// Writes nobody waits for skip the fsyncs; a flush is answered by a
+// durable write, even when the changes it waits for were saved already.
+func TestPersisterFlushIsDurable(t *testing.T) {
+	var w writeLog
+	p := startPersister(time.Hour, w.write)
+	defer p.close()
+	p.add("first", noop) // written at once, nobody waiting
+	for {
+		if writes, _ := w.snapshot(); writes == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	flushPromptly(t, p)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if want := []bool{false, true}; fmt.Sprint(w.durable) != fmt.Sprint(want) {
+		t.Errorf("durable writes %v, want %v", w.durable, want)
+	}
+}
+
 // A write that fails keeps its changes: flush reports the failure, the
 // changes are tried again (at the next flush, or by the retries), and
 // the first write that succeeds takes them, in order, with the later ones.
@@ -116,7 +139,7 @@ func TestPersisterKeepsWhatAFailedWriteCouldNotSave(t *testing.T) {
 	var mu sync.Mutex
 	failing := true
 	var saved []string
-	p := startPersister(time.Hour, func(batch []mutation) error {
+	p := startPersister(time.Hour, func(batch []mutation, _ bool) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if failing {
@@ -160,7 +183,7 @@ func TestPersisterKeepsWhatAFailedWriteCouldNotSave(t *testing.T) {
 func TestPersisterRetriesAFailedWrite(t *testing.T) {
 	var tries atomic.Int32
 	done := make(chan struct{})
-	p := startPersister(time.Millisecond, func(batch []mutation) error {
+	p := startPersister(time.Millisecond, func(batch []mutation, _ bool) error {
 		if tries.Add(1) < 3 {
 			return errors.New("no space left on device")
 		}

@@ -334,14 +334,19 @@ func (s *Supervisor) Flush() error { return s.persist.flush() }
 // the file holds everything the supervisor recorded.
 func (s *Supervisor) SaveFailure() *SaveFailure { return s.persist.failure() }
 
-// save writes batch into the state file. A file that cannot be trusted
-// any more (cut short, emptied, not a state file) is set aside and
-// written again from what this supervisor last saved, with batch: while
-// it runs, its memory is the truth.
-func (s *Supervisor) save(batch []mutation) error {
+// save writes batch into the state file, durably when asked (see
+// persister). A file that cannot be trusted any more (cut short, emptied,
+// not a state file) is set aside and written again from what this
+// supervisor last saved, with batch: while it runs, its memory is the
+// truth.
+func (s *Supervisor) save(batch []mutation, durable bool) error {
 	var saved *state.File
 	rewritten := ""
-	err := s.store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
+	store := s.store
+	if !durable {
+		store = store.Quick()
+	}
+	err := store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
 		if corrupt != nil {
 			base, err := s.lastSaved()
 			if err != nil {
@@ -384,7 +389,7 @@ func (s *Supervisor) lastSaved() (*state.File, error) {
 func (s *Supervisor) repair() {
 	var ce *state.CorruptError
 	if _, err := s.store.Load(); errors.As(err, &ce) && !ce.Newer() {
-		s.persist.quiet(func() { _ = s.save(nil) })
+		s.persist.quiet(func() { _ = s.save(nil, true) })
 	}
 }
 
