@@ -87,8 +87,8 @@ type persister struct {
 	// unsynced is true while the file holds a write that was not
 	// fsynced (only the writer reads and sets it, under writing).
 	unsynced bool
-	failing *SaveFailure // nil while writes succeed
-	failErr error        // the last failed write's error
+	failing  *SaveFailure // nil while writes succeed
+	failErr  error        // the last failed write's error
 }
 
 func startPersister(gap time.Duration, write func(batch []mutation, durable bool) error) *persister {

@@ -254,8 +254,8 @@ func (r *runner) start() (*running, error) {
 	})
 	cur := &running{pgid: l.pgid, scriptDone: scriptDone, logOffset: l.logOffset}
 	deadline := time.Now().Add(r.s.policy.ReadyTimeout)
-	ticker := time.NewTicker(r.s.policy.StartProbe)
-	defer ticker.Stop()
+	probe := newProbes(r.s.policy.StartProbe)
+	defer probe.stop()
 	lastWhy := "no server pid yet"
 	bindErrors := &logScan{path: home.ConsoleLog(r.inst.Home), next: l.logOffset}
 	scriptWait := (<-chan struct{})(scriptDone)
@@ -288,8 +288,9 @@ func (r *runner) start() (*running, error) {
 			return nil, errStopped
 		case <-r.s.ctx.Done():
 			return nil, errStopped
-		case <-ticker.C:
+		case <-probe.c():
 		}
+		probe.again()
 		if time.Now().After(deadline) {
 			r.killGroup(cur)
 			return nil, r.startFailed(fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy), fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy), l.logOffset)
@@ -303,6 +304,7 @@ func (r *runner) start() (*running, error) {
 			r.record(Event{State: StateStarting, PID: server.PID, Message: "server process found"}, func(i *state.Instance) {
 				i.Server = server
 			})
+			probe.soon() // its ports follow
 		}
 		why, fatal, faulty := r.readiness(cur, bindErrors)
 		if fatal {

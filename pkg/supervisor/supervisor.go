@@ -136,7 +136,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
 		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
-		starting:  &observe.Recent{MaxAge: policy.StartProbe},
+		starting:  &observe.Recent{MaxAge: startScanAge},
 		watchKick: make(chan struct{}, 1),
 		strays:    true,
 	}
@@ -145,6 +145,12 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	go s.monitor()
 	return s, nil
 }
+
+// startScanAge is how long starting instances share one look at the
+// host's sockets: well under their probe interval, or a probe finds the
+// view its previous probe took and a port that listens since goes unseen
+// until the next.
+const startScanAge = 2 * time.Millisecond
 
 // checkFirst is how soon a ready instance is checked after it is watched
 // or a check found it changed; each check that finds nothing new doubles
@@ -487,6 +493,12 @@ func (s *Supervisor) Instances(names []string) map[string]state.Instance {
 // faulty CApps), or one failed or stopped, or timeout passed, watching
 // the supervisor's own view of the instances.
 func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
+	// Every change of an instance's state is an event, emitted once the
+	// runner's view holds it: look again at each, not on a clock.
+	events, cancel := s.Subscribe()
+	defer cancel()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	deadline := time.Now().Add(timeout)
 	for {
 		insts := s.Instances(names)
@@ -518,10 +530,16 @@ func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 		select {
 		case <-s.ctx.Done():
 			return s.ctx.Err()
-		case <-time.After(5 * time.Millisecond):
+		case <-events:
+		case <-timer.C:
+		case <-time.After(waitReadyLook):
+			// A subscriber that falls behind loses events: look anyway.
 		}
 	}
 }
+
+// waitReadyLook is how often WaitReady looks without an event.
+const waitReadyLook = 100 * time.Millisecond
 
 // Stop stops the named instances (all when names is empty) in parallel and
 // waits until each is gone or timeout passed and it was killed.
