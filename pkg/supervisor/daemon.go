@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -103,8 +104,17 @@ type Follow struct {
 // survive the daemon: Close leaves them running for the next daemon to
 // adopt. With opts.Follow set, the daemon reloads the configuration
 // whenever one of its files changes (and on `mictl reload`).
-func StartDaemon(store *state.Store, opts DaemonOptions) (*Daemon, error) {
+func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) {
 	policy, args, follow := opts.Policy, opts.Args, opts.Follow
+	ready := readyPipe()
+	defer func() {
+		if ready != nil {
+			if err == nil {
+				_, _ = ready.Write([]byte{1})
+			}
+			ready.Close()
+		}
+	}()
 	lock, err := lockDaemon(store)
 	if err != nil {
 		return nil, err
@@ -144,7 +154,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (*Daemon, error) {
 	}
 	sup.SetCredentials(opts.Credentials)
 	sup.targets = metrics.NewTargetsWriter(store.Dir())
-	d := &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{})}
+	d = &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{})}
 	if metricsLn != nil {
 		m := metrics.New(sup.MetricsSource())
 		sup.observer = m
@@ -284,6 +294,27 @@ func (d *Daemon) Close() {
 	d.lock.Close()
 }
 
+// readyFDEnv names the descriptor on which SpawnDaemon waits for the
+// daemon it started: one byte once the daemon answers on its control
+// socket, or the end of the pipe when it exits without.
+const readyFDEnv = "MICTL_DAEMON_READY_FD"
+
+// readyPipe takes the descriptor SpawnDaemon handed this daemon, if any,
+// and takes its name out of the environment, so that no instance
+// inherits it.
+func readyPipe() *os.File {
+	v, ok := os.LookupEnv(readyFDEnv)
+	if !ok {
+		return nil
+	}
+	os.Unsetenv(readyFDEnv)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil
+	}
+	return os.NewFile(uintptr(fd), "daemon-ready")
+}
+
 // gone reports whether err means that no daemon is there to answer: none
 // listens, or the one that did died during the call (a daemon killed a
 // moment ago may still take a connection into its backlog as it dies).
@@ -314,23 +345,41 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 		return err
 	}
 	defer devNull.Close()
+	// The daemon says on a pipe when it answers (readyFDEnv): no polling
+	// of the socket.
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("start the mictl daemon: %w", err)
+	}
+	defer readyR.Close()
 	cmd := exec.Command(exe, append([]string{"daemon"}, args...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logf, logf
+	cmd.ExtraFiles = []*os.File{readyW} // descriptor 3
+	cmd.Env = append(os.Environ(), readyFDEnv+"=3")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		return fmt.Errorf("start the mictl daemon: %w", err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	ticker := time.NewTicker(10 * time.Millisecond)
-	defer ticker.Stop()
+	ready := make(chan struct{})
+	go func() {
+		var b [1]byte
+		if n, _ := readyR.Read(b[:]); n == 1 {
+			close(ready)
+		}
+	}()
 	deadline := time.After(10 * time.Second)
 	for {
-		_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
-		if !gone(err) {
-			return err // nil: it answers
-		}
 		select {
+		case <-ready:
+			_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
+			if !gone(err) {
+				return err // nil: it answers
+			}
+			ready = nil // it went again meanwhile: see how it exits
 		case werr := <-exited:
 			// Lost the race to a concurrent `mictl up`: that one answers.
 			_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
@@ -346,7 +395,6 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 			return fmt.Errorf("the mictl daemon did not answer within 10s; see %s", DaemonLog(store))
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-ticker.C:
 		}
 	}
 }
