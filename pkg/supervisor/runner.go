@@ -606,6 +606,12 @@ func (r *runner) terminate(cur *running, timeout time.Duration) (stopResult, err
 // killGroup removes what is left of an ended start (the diagnostics
 // companion the script's trap may have missed).
 func (r *runner) killGroup(cur *running) {
+	// Usually nothing is left (the script's trap ended the companion):
+	// one kill(-pgid, 0) says so, where GroupOf walks /proc once the
+	// server it would look at first is gone.
+	if proc.GroupEmpty(cur.pgid) {
+		return
+	}
 	if proc.GroupOf(cur.pgid, r.inst.Home, cur.server) {
 		_ = proc.SignalGroup(cur.pgid, syscall.SIGKILL)
 	}
