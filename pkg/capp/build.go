@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -58,7 +59,10 @@ const serverRole = "EnterpriseServiceBus"
 // builds the same bytes (and the same SHA256).
 var buildTime = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
-var identRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+// identRE is compiled at its first use, not at the start of every
+// process that links this package (each mictl command and each simulated
+// server).
+var identRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`) })
 
 // Build writes the .car that spec describes to w: artifacts.xml, and a
 // folder per artifact with its artifact.xml and its own XML, as MI's
@@ -125,10 +129,10 @@ type built struct {
 
 // artifacts checks the spec and renders each artifact's own XML.
 func (s Spec) artifacts() ([]built, error) {
-	if !identRE.MatchString(s.Name) {
+	if !identRE().MatchString(s.Name) {
 		return nil, fmt.Errorf("build CApp: name %q must be letters, digits, '.', '_' or '-'", s.Name)
 	}
-	if !identRE.MatchString(s.version()) {
+	if !identRE().MatchString(s.version()) {
 		return nil, fmt.Errorf("build CApp %s: version %q must be letters, digits, '.', '_' or '-'", s.Name, s.Version)
 	}
 	seq := s.Sequence
@@ -143,7 +147,7 @@ func (s Spec) artifacts() ([]built, error) {
 `, attr(seq))}}
 	seen := map[string]bool{seq: true}
 	add := func(b built) error {
-		if !identRE.MatchString(b.name) {
+		if !identRE().MatchString(b.name) {
 			return fmt.Errorf("build CApp %s: artifact name %q must be letters, digits, '.', '_' or '-'", s.Name, b.name)
 		}
 		if seen[b.name] {

@@ -121,6 +121,7 @@ func New(src Source) *Metrics {
 }
 
 func newMetrics(src Source, sample func([]int) (map[int]usage.Usage, error)) *Metrics {
+	makeDescs()
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		ready: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -249,7 +250,14 @@ type collector struct {
 	readyNames sync.Map
 }
 
+// The collector's descriptors, made at the first New rather than at the
+// start of every mictl process (one in each command).
 var (
+	descUp, descReady, descState, descRestarts, descExit, descCPU, descRSS, descThreads,
+	descFDs, descProcs, descAppsActive, descAppsFaulty, descConflicts, descSampleErrors *prometheus.Desc
+)
+
+var makeDescs = sync.OnceFunc(func() {
 	descUp = prometheus.NewDesc("mictl_instance_up",
 		"1 while the instance's server process is alive. Carries the offset, so one query tells which ports a down instance had.",
 		[]string{labelName, labelOffset}, nil)
@@ -292,7 +300,7 @@ var (
 	descSampleErrors = prometheus.NewDesc("mictl_usage_sample_errors_total",
 		"Scrapes whose /proc sample failed or timed out, and so lack the CPU, memory, thread and fd series.",
 		nil, nil)
-)
+})
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descReady, descState, descRestarts, descExit, descCPU,

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"encoding/json"
+	"sync"
 	"text/template"
 )
 
@@ -18,7 +19,7 @@ func ScrapeConfig(daemonAddr, targetsPath string) []byte {
 	var b bytes.Buffer
 	// The template only fails on a programming error in it.
 	data := struct{ DaemonAddr, TargetsPath, MetricsPath, MIMetricsOff string }{daemonAddr, targetsPath, MIMetricsPath, MIMetricsOff}
-	if err := scrapeTemplate.Execute(&b, data); err != nil {
+	if err := scrapeTemplate().Execute(&b, data); err != nil {
 		panic(err)
 	}
 	return b.Bytes()
@@ -27,13 +28,18 @@ func ScrapeConfig(daemonAddr, targetsPath string) []byte {
 // MIMetricsOff says why a scrape configuration has no MI job.
 const MIMetricsOff = "metrics = false: MI's own metrics are off; set metrics = true to scrape them"
 
-var scrapeTemplate = template.Must(template.New("prometheus.yml").Funcs(template.FuncMap{
-	// A JSON string is a YAML double-quoted scalar: any path is safe.
-	"yaml": func(s string) (string, error) {
-		b, err := json.Marshal(s)
-		return string(b), err
-	},
-}).Parse(`# Prometheus scrape configuration for mictl (from: mictl export prometheus).
+// scrapeTemplate is parsed at its first use, not at the start of every
+// mictl process.
+var scrapeTemplate = sync.OnceValue(func() *template.Template { return parseScrapeTemplate() })
+
+func parseScrapeTemplate() *template.Template {
+	return template.Must(template.New("prometheus.yml").Funcs(template.FuncMap{
+		// A JSON string is a YAML double-quoted scalar: any path is safe.
+		"yaml": func(s string) (string, error) {
+			b, err := json.Marshal(s)
+			return string(b), err
+		},
+	}).Parse(`# Prometheus scrape configuration for mictl (from: mictl export prometheus).
 # Use it as prometheus.yml, or paste the scrape_configs into yours.
 global:
   scrape_interval: 15s
@@ -66,3 +72,4 @@ scrape_configs:
   # (mictl.toml, or mictl up --metrics), then export again.
 {{- end}}
 `))
+}
