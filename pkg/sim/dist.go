@@ -225,8 +225,9 @@ fi
 # ----- Start the diagnostics tool in the background -------------------------
 # MI starts a second JVM here. What a supervisor meets is a second long-lived
 # process in the group that is not the server and ends with the script; a
-# sleep is exactly that, without starting another runtime.
-sleep 2147483647 &
+# sleep is exactly that, without starting another runtime (in the C locale,
+# so it reads no locale files as it starts).
+LC_ALL=C sleep 2147483647 &
 DIAGNOSTICS_PID=$!
 trap 'kill $DIAGNOSTICS_PID 2>/dev/null' EXIT
 
