@@ -130,54 +130,15 @@ func (d *deployer) scan() {
 	}
 }
 
-// scanSettle is how long the hot deployer lets a burst of changes to the
-// directory settle before it scans (a copy is a create, writes and a
-// close), within the scan interval.
-const scanSettle = 100 * time.Millisecond
-
-// loop rescans until done is closed. Where the kernel reports changes
-// to the directory (inotify), it scans once they settle, and no later
-// than the scan interval after the first: a change is picked up within
-// the interval, as MI's scan on a fixed interval picks it up, and an
-// untouched directory costs no wake-up (twenty idle simulators scanning
-// every second were most of what they cost). Elsewhere it scans every
-// interval.
+// loop rescans every interval until done is closed.
 func (d *deployer) loop(every time.Duration, done <-chan struct{}) {
-	changed, stop := watchDir(d.dir)
-	defer func() { stop() }()
-	var poll <-chan time.Time
-	pollEvery := func() {
-		t := time.NewTicker(every)
-		stop = func() { t.Stop() }
-		changed, poll = nil, t.C
-	}
-	if changed == nil {
-		pollEvery()
-	} else {
-		d.scan() // what changed before the watch was in place
-	}
-	pending := time.NewTimer(time.Hour)
-	pending.Stop()
-	defer pending.Stop()
-	var first time.Time // of the changes not scanned yet; zero when none
+	t := time.NewTicker(every)
+	defer t.Stop()
 	for {
 		select {
 		case <-done:
 			return
-		case <-poll:
-			d.scan()
-		case _, ok := <-changed:
-			if !ok { // the directory itself went: poll for it
-				stop()
-				pollEvery()
-				continue
-			}
-			if first.IsZero() {
-				first = time.Now()
-			}
-			pending.Reset(max(0, min(scanSettle, every-time.Since(first))))
-		case <-pending.C:
-			first = time.Time{}
+		case <-t.C:
 			d.scan()
 		}
 	}

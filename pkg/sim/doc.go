@@ -42,11 +42,9 @@
 // Every *.car in repository/deployment/server/carbonapps/ is read with
 // pkg/capp and deployed at start, before "started in" and before /healthz
 // can say ready; then, unless [server] hot_deployment = false, the
-// directory is watched (inotify) and scanned once its changes settle,
-// within MICTL_SIM_DEPLOY_INTERVAL of the first (MI scans every 15 s; the
-// simulator, where it cannot watch, every interval): a new file deploys,
-// a changed one (size, time or inode) is undeployed and deployed again, a
-// removed one undeployed, other files are ignored. As in
+// directory is scanned every MICTL_SIM_DEPLOY_INTERVAL (MI: 15 s): a new
+// file deploys, a changed one (size, time or inode) is undeployed and
+// deployed again, a removed one undeployed, other files are ignored. As in
 // MI (docs/mi-integrations.md, "Faulty applications"):
 //   - a .car refused before its artifacts deploy (not a zip, no or bad
 //     artifacts.xml or artifact.xml, a missing dependency, a name_version

@@ -53,7 +53,7 @@ var FaultVars = []FaultVar{
 	{EnvRestartOnce, "", "shut down and exit 121 (MI's restart request) this long after start, once per script start (marker in $CARBON_HOME/tmp)"},
 	{EnvHoldMemory, "", "allocate and touch this much extra memory at start (e.g. 64M)"},
 	{EnvRefuseStart, "", "when true, the start script prints MI's JDK-range [ERROR] line and exits 0 without starting a server"},
-	{EnvDeployInterval, "1s", "longest wait between a change to repository/deployment/server/carbonapps and the hot deployment scan that picks it up (real MI scans every 15s)"},
+	{EnvDeployInterval, "1s", "how often hot deployment scans repository/deployment/server/carbonapps for .car files (real MI: every 15s)"},
 }
 
 // faults is the parsed form of the MICTL_SIM_ variables the server reads.
