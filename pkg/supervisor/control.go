@@ -331,6 +331,7 @@ func (srv *Server) serve(req Request, reply *Message) error {
 	// When it cannot be written the reply says so (SaveFailure), and the
 	// request's own outcome stands: the servers were started or stopped.
 	_ = srv.sup.Flush()
+	srv.sup.trimSoon()
 	return err
 }
 

@@ -108,6 +108,8 @@ type Supervisor struct {
 	targets  *metrics.TargetsWriter
 	// conflicts is how many conflicts the last reload's plan had.
 	conflicts atomic.Int64
+	// trim gives freed memory back after a burst of work (trimSoon).
+	trim trimmer
 }
 
 // Observer hears what the daemon's metrics count.
@@ -283,6 +285,7 @@ func (s *Supervisor) allRunners() []*runner {
 // Close stops watching without stopping the instances: they keep serving
 // and the next supervisor re-adopts them.
 func (s *Supervisor) Close() {
+	s.stopTrim()
 	s.cancel()
 	s.wg.Wait()
 	s.persist.close()
