@@ -141,6 +141,10 @@ func Render(name string, src []byte, offset *int, overrides map[string]any) ([]b
 // when missing. It does not fsync: the file is rendered again at every
 // start of the instance.
 func WriteFile(path string, data []byte) error {
+	// Every up renders every home's file again; most are unchanged.
+	if fsutil.Holds(path, data, 0o600) {
+		return nil
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -3,6 +3,7 @@
 package fsutil
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +28,19 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 // twenty homes prepared at once spent most of their time in fsync.
 func ReplaceFile(path string, data []byte, perm os.FileMode) error {
 	return replace(path, data, perm, false)
+}
+
+// Holds reports whether path already is a regular file with exactly data
+// and perm: a write that would change nothing can be skipped, and the
+// file keeps its modification time (homes cloned from it do not copy it
+// again).
+func Holds(path string, data []byte, perm os.FileMode) bool {
+	info, err := os.Lstat(path)
+	if err != nil || !info.Mode().IsRegular() || info.Mode().Perm() != perm || info.Size() != int64(len(data)) {
+		return false
+	}
+	got, err := os.ReadFile(path)
+	return err == nil && bytes.Equal(got, data)
 }
 
 func replace(path string, data []byte, perm os.FileMode, durable bool) error {

@@ -331,3 +331,36 @@ func TestCopyFileAtomicFailures(t *testing.T) {
 		}
 	})
 }
+
+// Holds is true only for a regular file with exactly the data and mode.
+func TestHolds(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if fsutil.Holds(path, nil, 0o600) {
+		t.Error("a missing file holds nothing")
+	}
+	if err := fsutil.WriteFileAtomic(path, []byte("abc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		data string
+		perm os.FileMode
+		want bool
+	}{
+		{"abc", 0o600, true},
+		{"abd", 0o600, false},
+		{"abcd", 0o600, false},
+		{"abc", 0o644, false},
+	} {
+		if got := fsutil.Holds(path, []byte(tc.data), tc.perm); got != tc.want {
+			t.Errorf("Holds(%q, %v) = %v, want %v", tc.data, tc.perm, got, tc.want)
+		}
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	if fsutil.Holds(link, []byte("abc"), 0o600) {
+		t.Error("a symlink is not the file it points to")
+	}
+}

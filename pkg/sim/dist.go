@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -112,7 +111,7 @@ func WriteDist(dir string, opts DistOptions) error {
 			if f.onlyNew && info.Size() > 0 {
 				continue
 			}
-			if info.Mode().Perm() == f.perm && hasContent(p, f.data) {
+			if fsutil.Holds(p, f.data, f.perm) {
 				continue
 			}
 		}
@@ -121,11 +120,6 @@ func WriteDist(dir string, opts DistOptions) error {
 		}
 	}
 	return nil
-}
-
-func hasContent(path string, want []byte) bool {
-	got, err := os.ReadFile(path)
-	return err == nil && bytes.Equal(got, want)
 }
 
 // IsDist reports whether dir holds a simulator distribution written by
