@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -281,17 +282,26 @@ func GroupOf(pgid int, carbonHome string, hint Identity) bool {
 // GroupsRunning returns, for each of programs (absolute paths), the process
 // groups in which a live process runs it: as argv[0], or as argv[1] for a
 // script started through its interpreter (/bin/sh /srv/mi-1/bin/x.sh).
-// One /proc walk for all of them. The command line is what the process
-// was started with, so it finds an instance's start script wherever its
-// record went, without trusting inherited variables such as CARBON_HOME.
+// One /proc walk for all of them, reading the command lines only of the
+// processes named after one of programs or a shell. The command line is
+// what the process was started with, so it finds an instance's start
+// script wherever its record went, without trusting inherited variables
+// such as CARBON_HOME.
 func GroupsRunning(programs []string) (map[string][]int, error) {
 	all, err := List()
 	if err != nil {
 		return nil, err
 	}
+	// A process runs one of programs only if the kernel named it after
+	// the program (its first 15 bytes, as exec does) or after an
+	// interpreter: only those command lines are read, not every one.
+	comms := map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "ksh": true, "zsh": true, "busybox": true}
+	for _, p := range programs {
+		comms[commOf(p)] = true
+	}
 	out := map[string][]int{}
 	for _, st := range all {
-		if st.Exited() {
+		if st.Exited() || !comms[st.Comm] {
 			continue
 		}
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.PID))
@@ -307,6 +317,16 @@ func GroupsRunning(programs []string) (map[string][]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// commOf is the command name the kernel gives a process that execs
+// program: its base name, cut to 15 bytes (TASK_COMM_LEN - 1).
+func commOf(program string) string {
+	name := filepath.Base(program)
+	if len(name) > 15 {
+		name = name[:15]
+	}
+	return name
 }
 
 // ClockTicks is the unit of the CPU times in Stat, per second: the

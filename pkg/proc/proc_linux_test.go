@@ -290,17 +290,21 @@ func TestGroupEmptyAndLeader(t *testing.T) {
 func TestGroupsRunning(t *testing.T) {
 	dir := t.TempDir()
 	script, other := filepath.Join(dir, "run.sh"), filepath.Join(dir, "other.sh")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 60 & wait\n"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, p := range []string{script, other} {
+		if err := os.WriteFile(p, []byte("#!/bin/sh\nsleep 60 & wait\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cmd := start(t, script)
+	viaSh := start(t, "/bin/sh", other) // the script as its interpreter's argument
 	decoy := start(t, "/bin/sh", "-c", "sleep 60; : "+script)
 	waitMembers(t, cmd.Process.Pid, 2)
+	waitMembers(t, viaSh.Process.Pid, 2)
 	groups, err := GroupsRunning([]string{script, other})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := map[string][]int{script: {cmd.Process.Pid}}; !maps.EqualFunc(groups, want, slices.Equal) {
+	if want := map[string][]int{script: {cmd.Process.Pid}, other: {viaSh.Process.Pid}}; !maps.EqualFunc(groups, want, slices.Equal) {
 		t.Errorf("GroupsRunning = %v, want %v (not the decoy's group %d)", groups, want, decoy.Process.Pid)
 	}
 }
