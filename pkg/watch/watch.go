@@ -17,14 +17,16 @@ import (
 // Files calls onChange, at most once per quiet period of debounce, after
 // any of the files that files() names is written, created, removed or
 // renamed. files is asked again after every call, so the set may change
-// (mi_home edited in mictl.toml). It returns when ctx is done, having
-// closed its watcher.
+// (mi_home edited in mictl.toml). It returns when ctx is done, with no
+// call under way; its watcher is closed in the background, as closing an
+// inotify instance waits several milliseconds for the kernel (an RCU
+// grace period) that a daemon on its way out need not spend waiting.
 func Files(ctx context.Context, files func() []string, debounce time.Duration, onChange func()) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	defer w.Close()
+	defer func() { go w.Close() }()
 	watched := map[string]bool{} // file path -> watched
 	dirs := map[string]bool{}
 	sync := func() {
