@@ -108,6 +108,14 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if _, err := loadState(streams, cfg, store, true); err != nil {
 		return err
 	}
+	// The daemon (a process as slow to start as this one) starts while
+	// the homes are prepared: it waits for the state lock held below,
+	// then finds the instances recorded and starts them.
+	var daemonUp chan error
+	if !o.foreground {
+		daemonUp = make(chan error, 1)
+		go func() { daemonUp <- ensureDaemonFor(ctx, store, cfg, &o.run) }()
+	}
 
 	// The plan, the homes and the state file change together, under the
 	// state lock: two concurrent `mictl up` never both launch an instance.
@@ -131,7 +139,10 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	for attempt := 0; attempt < 2; attempt++ {
 		// A daemon that was going idle as this up began exits after it
 		// answered a ping: start another and ask again, once.
-		if err := ensureDaemonFor(ctx, store, cfg, &o.run); err != nil {
+		if attempt > 0 {
+			go func() { daemonUp <- ensureDaemonFor(ctx, store, cfg, &o.run) }()
+		}
+		if err := <-daemonUp; err != nil {
 			return err
 		}
 		f, _ := store.Load() // names the daemon if it does not answer
