@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"syscall"
 
@@ -320,6 +321,9 @@ func followLogs(streams *IOStreams, cfg *config.Config, names []string) (stop fu
 	srcs := make([]logs.Source, len(names))
 	for i, n := range names {
 		srcs[i] = logs.Source{Name: n, Path: home.ConsoleLog(cfg.InstanceDir(n))}
+		// The follow watches the log's directory, which an instance's
+		// first launch makes: it may not be there yet.
+		_ = os.MkdirAll(filepath.Dir(srcs[i].Path), 0o755)
 	}
 	// Not the command's context: the shutdown lines printed after Ctrl-C
 	// are worth showing too.
