@@ -215,14 +215,26 @@ func upDownRounds(b *testing.B, mictl string, n, rounds int) upDownFigures {
 // SIGTERM to the servers and groups and the wait for every process.
 // Targets (issue 15): up of 1 within 2x its floor, of 20 within 1.2x
 // (quiet machine); down of 20 within 2x, of 1 within 3x.
+//
+// version-ms is the wall time of `mictl version`: what any mictl command
+// costs before it does anything (a process start, the Go runtime and the
+// linked packages' init), which up and down pay once each and up once
+// more for the daemon it starts.
 func BenchmarkUpDownVsFloor(b *testing.B) {
 	mictl := buildMictl(b)
 	const rounds = 7
 	var one, twenty upDownFigures
+	var version time.Duration
 	for b.Loop() {
 		one = upDownRounds(b, mictl, 1, rounds)
 		twenty = upDownRounds(b, mictl, 20, rounds)
+		var v []time.Duration
+		for range 21 {
+			v = append(v, timeRuns(b, 1, b.TempDir(), []string{mictl, "version"}))
+		}
+		version = median(v)
 	}
+	b.ReportMetric(ms(version), "version-ms")
 	for _, f := range []struct {
 		n   string
 		fig upDownFigures
