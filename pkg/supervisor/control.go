@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -205,6 +206,8 @@ type Server struct {
 	sup *Supervisor
 	// reload re-reads the configuration and applies it (nil: no config).
 	reload func() (reconcile.Changes, error)
+	// watch follows the configuration (nil: none is followed).
+	watch *configWatch
 	// idle is signalled when a stop left no instance to watch.
 	idle chan struct{}
 	wg   sync.WaitGroup
@@ -310,13 +313,22 @@ func (srv *Server) serve(req Request, reply *Message) error {
 		reply.State, err = srv.sup.current()
 		return err
 	case OpStart:
+		srv.following()
 		err = srv.start(req.Names, req.Timeout)
 	case OpStop:
+		if srv.watch != nil && srv.stopsAll(req.Names) {
+			// The daemon is about to be idle and leave: the watch
+			// closes while the servers stop (see configWatch).
+			srv.watch.pause()
+		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {
 			notify(srv.idle)
+		} else {
+			srv.following() // something runs on after all
 		}
 	case OpRestart:
+		srv.following()
 		err = srv.restart(req.Names, req.Timeout)
 	case OpReload:
 		if srv.reload == nil {
@@ -333,6 +345,24 @@ func (srv *Server) serve(req Request, reply *Message) error {
 	_ = srv.sup.Flush()
 	srv.sup.trimSoon()
 	return err
+}
+
+// stopsAll reports whether stopping names leaves no instance supervised.
+func (srv *Server) stopsAll(names []string) bool {
+	for _, name := range srv.sup.Active() {
+		if len(names) > 0 && !slices.Contains(names, name) {
+			return false
+		}
+	}
+	return true
+}
+
+// following takes up the configuration watch again if a stop let go of
+// it.
+func (srv *Server) following() {
+	if srv.watch != nil {
+		srv.watch.resume()
+	}
 }
 
 // keepAlive calls alive every aliveEvery until the returned func is

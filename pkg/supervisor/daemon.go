@@ -19,7 +19,6 @@ import (
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
-	"github.com/mictl/mictl/pkg/watch"
 )
 
 // ErrDaemonRunning means another supervisor holds the daemon lock.
@@ -69,9 +68,10 @@ type Daemon struct {
 	server *Server
 	ln     interface{ Close() error }
 	served chan struct{}
-	// watchDone is closed when the configuration watch has ended, and
-	// metricsDone when the metrics server has.
-	watchDone, metricsDone chan struct{}
+	// watch follows the configuration (nil when none is followed);
+	// metricsDone is closed when the metrics server has ended.
+	watch       *configWatch
+	metricsDone chan struct{}
 }
 
 // DaemonOptions say how a daemon supervises.
@@ -168,14 +168,8 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	}
 	if follow != nil {
 		d.server.reload = func() (reconcile.Changes, error) { return sup.Reload(follow.Load) }
-		d.watchDone = make(chan struct{})
-		go func() {
-			defer close(d.watchDone)
-			err := watch.Files(sup.ctx, follow.Files, follow.Debounce, func() { _, _ = sup.Reload(follow.Load) })
-			if err != nil {
-				sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: "cannot watch the configuration: " + err.Error()})
-			}
-		}()
+		d.watch = newConfigWatch(sup, follow)
+		d.server.watch = d.watch
 	}
 	go func() {
 		defer close(d.served)
@@ -261,10 +255,19 @@ func (d *Daemon) Unneeded() bool {
 	}
 	for _, inst := range f.Instances {
 		if Wanted(inst.State) {
+			d.stays()
 			return false
 		}
 	}
 	return true
+}
+
+// stays takes up the configuration watch again, should the stop that
+// made the daemon idle have let go of it.
+func (d *Daemon) stays() {
+	if d.watch != nil {
+		d.watch.resume()
+	}
 }
 
 // Close stops serving and watching, leaving the instances running.
@@ -273,8 +276,8 @@ func (d *Daemon) Close() {
 	<-d.served
 	// End a reload in progress before the supervisor's writer goes.
 	d.Sup.cancel()
-	if d.watchDone != nil {
-		<-d.watchDone
+	if d.watch != nil {
+		d.watch.close()
 	}
 	if d.metricsDone != nil {
 		<-d.metricsDone
