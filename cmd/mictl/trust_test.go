@@ -611,3 +611,26 @@ func TestCorruptStateIsTheDaemonsToRepair(t *testing.T) {
 		return err == nil && json.Valid(f)
 	})
 }
+
+// A server that stops answering /liveness (here: stopped with SIGSTOP)
+// is degraded, then, after three failed checks in a row, ended by mictl
+// and restarted.
+func TestUnresponsiveServerIsReplaced(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1, "--health-interval", "200ms")
+	hung := d.instance("mi-1").Server
+	if err := syscall.Kill(hung.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(hung.PID, syscall.SIGKILL) })
+	d.waitFor("a new server, ready", func() bool {
+		inst := d.instance("mi-1")
+		return inst.Server.PID != hung.PID && inst.State == "ready"
+	})
+	if events := d.events(); !strings.Contains(events, fmt.Sprintf("server pid %d ended by mictl", hung.PID)) {
+		t.Fatalf("events:\n%s", events)
+	}
+	if hung.Alive() {
+		t.Fatal("the hung server still runs")
+	}
+}

@@ -560,3 +560,31 @@ func isSubreaper() (bool, error) {
 	}
 	return *v != 0, nil
 }
+
+// Signal reaches the incarnation it names, and never another process
+// that holds its pid now.
+func TestSignal(t *testing.T) {
+	withFallback(t, func(t *testing.T) {
+		cmd := start(t, "sleep", "60")
+		id, err := Identify(cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reused := Identity{PID: id.PID, StartTime: id.StartTime + 1} // the pid, another process
+		if err := Signal(reused, syscall.SIGKILL); !errors.Is(err, ErrNoProcess) {
+			t.Fatalf("Signal to a reused pid = %v, want ErrNoProcess", err)
+		}
+		if !id.Alive() {
+			t.Fatal("a signal meant for another incarnation reached the process")
+		}
+		if err := Signal(id, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+			t.Fatalf("the process ended with %v, want killed", err)
+		}
+		if err := Signal(id, syscall.SIGKILL); !errors.Is(err, ErrNoProcess) {
+			t.Fatalf("Signal to an exited process = %v, want ErrNoProcess", err)
+		}
+	})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -143,4 +144,28 @@ func pollAlive(ctx context.Context, id Identity) error {
 		}
 	}
 	return nil
+}
+
+// Signal sends sig to the process incarnation id, and to no other: the
+// pid is pinned with a pidfd first and checked to still be id's, then
+// signalled through that pidfd, so a pid the kernel has handed to another
+// process since (the server exited, its script reaped it) is never hit.
+// It returns ErrNoProcess when id is gone. Without pidfds (see WaitExit)
+// it checks and signals by pid: the window is then the one kill(2) has.
+func Signal(id Identity, sig syscall.Signal) error {
+	fd, err := openPidfd(id.PID)
+	switch {
+	case err == unix.ESRCH:
+		return ErrNoProcess
+	case err != nil:
+		if !id.Alive() {
+			return ErrNoProcess
+		}
+		return syscall.Kill(id.PID, sig)
+	}
+	defer unix.Close(fd)
+	if !id.Alive() {
+		return ErrNoProcess
+	}
+	return unix.PidfdSendSignal(fd, sig, nil, 0)
 }

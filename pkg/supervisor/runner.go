@@ -389,7 +389,7 @@ func (r *runner) health(cur *running, view *observe.View, prober *observe.Prober
 			return err.Error()
 		}
 		if aerr := prober.Get(observe.LivenessPath).Liveness(); aerr != nil {
-			if cur.deadChecks++; cur.deadChecks >= livenessFailures {
+			if cur.deadChecks++; cur.deadChecks == livenessFailures { // once, not at every later check
 				r.endUnresponsive(cur, fmt.Sprintf("%v, %d checks in a row", aerr, livenessFailures))
 			}
 			return fmt.Sprintf("%v; %v", err, aerr)
@@ -553,11 +553,24 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 
 // endUnresponsive kills the server of cur, which no longer answers
 // /liveness: its exit then goes the way of a crash (restart by policy).
+//
+// The checks took seconds, and a server that fails /liveness is often
+// already exiting: it is killed only while still the watched incarnation,
+// and through proc.Signal, which never hits a pid reused since.
 func (r *runner) endUnresponsive(cur *running, why string) {
+	r.mu.Lock()
+	watched := r.watched == cur
+	r.mu.Unlock()
+	if !watched {
+		return // it exited, or is being stopped, meanwhile
+	}
+	if !cur.server.Alive() {
+		return // gone already: its exit says why
+	}
 	msg := fmt.Sprintf("server pid %d ended by mictl: %s", cur.server.PID, why)
-	cur.endedWhy.Store(&msg)
+	cur.endedWhy.Store(&msg) // before the kill: its exit reads it
 	r.s.emit(Event{Instance: r.inst.Name, State: StateDegraded, PID: cur.server.PID, Message: msg})
-	_ = syscall.Kill(cur.server.PID, syscall.SIGKILL)
+	_ = proc.Signal(cur.server, syscall.SIGKILL)
 }
 
 // checkHealth moves the watched incarnation cur between ready and
