@@ -634,3 +634,31 @@ func TestUnresponsiveServerIsReplaced(t *testing.T) {
 		t.Fatal("the hung server still runs")
 	}
 }
+
+// What a reload removed stays removed when the daemon writes a corrupt
+// state file again from its memory.
+func TestRewriteFromMemoryKeepsWhatAReloadRemoved(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	d.must("up", "--timeout", "30s")
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
+	d.waitFor("mi-2 removed by the reload", func() bool {
+		_, known := d.state().Instance("mi-2")
+		return !known && strings.Contains(d.events(), "mictl reloaded")
+	})
+	path := filepath.Join(d.dir, "instances", ".mictl", "state.json")
+	if err := os.WriteFile(path, []byte(`{"cut short`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := d.statusJSON()
+	if len(r.Instances) != 1 || r.Instances[0].Name != "mi-1" {
+		t.Fatalf("after the rewrite: %+v", r.Instances)
+	}
+	d.waitFor("the file written again", func() bool {
+		f, err := os.ReadFile(path)
+		return err == nil && json.Valid(f)
+	})
+	if _, known := d.state().Instance("mi-2"); known {
+		t.Fatal("the rewritten file brought mi-2 back")
+	}
+}

@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -126,10 +125,7 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Flush(); err != nil {
-		return err
-	}
-	return s.store.Update(context.Background(), func(f *state.File) error {
+	return s.update(func(f *state.File) error {
 		for i := range records {
 			if cur, ok := f.Instance(records[i].Name); ok && len(cur.Env) > 0 {
 				records[i].Env = cur.Env // what the user's `up` captured
@@ -172,10 +168,7 @@ func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
 
 // forget drops stopped instances from the state file.
 func (s *Supervisor) forget(names []string) error {
-	if err := s.Flush(); err != nil {
-		return err
-	}
-	return s.store.Update(context.Background(), func(f *state.File) error {
+	return s.update(func(f *state.File) error {
 		f.Instances = slices.DeleteFunc(f.Instances, func(i state.Instance) bool { return slices.Contains(names, i.Name) })
 		return nil
 	})
@@ -191,8 +184,7 @@ func (s *Supervisor) recordReload(err error, configured []string) {
 		msg = err.Error()
 		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: msg + "; every instance keeps running as it was"})
 	}
-	_ = s.Flush()
-	if uerr := s.store.Update(context.Background(), func(f *state.File) error {
+	if uerr := s.update(func(f *state.File) error {
 		f.ReloadError = msg
 		if err == nil {
 			f.Configured = configured

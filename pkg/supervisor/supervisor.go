@@ -379,6 +379,40 @@ func (s *Supervisor) save(batch []mutation, durable bool) error {
 	return nil
 }
 
+// update changes the state file as a whole (a reload's new records, the
+// instances it forgets, its outcome), after every change queued before
+// it, durably. What it writes becomes what this supervisor last saved, as
+// a write of the persister does: a corrupt file rewritten from memory
+// later must not bring back an instance a reload removed.
+func (s *Supervisor) update(fn func(*state.File) error) error {
+	if err := s.Flush(); err != nil {
+		return err
+	}
+	var err error
+	s.persist.quiet(func() {
+		var saved *state.File
+		err = s.store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
+			if corrupt != nil {
+				base, err := s.lastSaved()
+				if err != nil {
+					return err
+				}
+				*f = *base
+			}
+			if err := fn(f); err != nil {
+				return err
+			}
+			saved = f.Clone()
+			return nil
+		})
+		if err == nil {
+			s.rememberSaved(saved)
+			s.writeTargets(saved)
+		}
+	})
+	return err
+}
+
 // rememberSaved keeps f as what the state file holds now; f is not
 // changed afterwards.
 func (s *Supervisor) rememberSaved(f *state.File) { s.saved.Store(f) }
