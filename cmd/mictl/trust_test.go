@@ -662,3 +662,23 @@ func TestRewriteFromMemoryKeepsWhatAReloadRemoved(t *testing.T) {
 		t.Fatal("the rewritten file brought mi-2 back")
 	}
 }
+
+// A state file deleted while the daemon runs is written again from its
+// memory: nothing is forgotten, nothing started twice.
+func TestDeletedStateIsWrittenAgain(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	servers := d.servers()
+	if err := os.Remove(filepath.Join(d.dir, "instances", ".mictl", "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.statusJSON(); len(r.Instances) != 2 {
+		t.Fatalf("status after the delete: %+v", r.Instances)
+	}
+	if n := len(d.state().Instances); n != 2 {
+		t.Fatalf("the file holds %d instances, want 2", n)
+	}
+	if now := d.servers(); fmt.Sprint(now) != fmt.Sprint(servers) {
+		t.Fatalf("servers %v, then %v", servers, now)
+	}
+}

@@ -373,7 +373,14 @@ func (s *Store) UpdateOrRebuild(ctx context.Context, fn func(f *File, corrupt *C
 		return err
 	}
 	if corrupt != nil {
-		if err := os.Rename(s.Path(), filepath.Join(s.dir, corruptFile)); err != nil {
+		// A copy, not a rename: should the save below fail (a full disk),
+		// state.json stays the corrupt file, read as such again, never a
+		// missing one, which would read as "nothing ever ran".
+		data, err := os.ReadFile(s.Path())
+		if err == nil {
+			err = fsutil.WriteFileAtomic(filepath.Join(s.dir, corruptFile), data, 0o600)
+		}
+		if err != nil {
 			return fmt.Errorf("set aside corrupt state: %w", err)
 		}
 	}

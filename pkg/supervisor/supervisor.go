@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -356,12 +357,9 @@ func (s *Supervisor) save(batch []mutation, durable bool) error {
 		store = store.Quick()
 	}
 	err := store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
-		if corrupt != nil {
-			base, err := s.lastSaved()
-			if err != nil {
-				return err
-			}
-			*f, rewritten = *base, corrupt.Error()
+		var err error
+		if rewritten, err = s.restore(f, corrupt); err != nil {
+			return err
 		}
 		apply(f, batch)
 		saved = f.Clone()
@@ -374,7 +372,7 @@ func (s *Supervisor) save(batch []mutation, durable bool) error {
 	s.rememberSaved(saved)
 	s.writeTargets(saved)
 	if rewritten != "" {
-		s.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: rewritten + "; written again from the supervisor's memory (the bad file is kept as state.json.corrupt)"})
+		s.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: rewritten + "; written again from the supervisor's memory (a bad file is kept as state.json.corrupt)"})
 	}
 	return nil
 }
@@ -392,12 +390,8 @@ func (s *Supervisor) update(fn func(*state.File) error) error {
 	s.persist.quiet(func() {
 		var saved *state.File
 		err = s.store.UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
-			if corrupt != nil {
-				base, err := s.lastSaved()
-				if err != nil {
-					return err
-				}
-				*f = *base
+			if _, err := s.restore(f, corrupt); err != nil {
+				return err
 			}
 			if err := fn(f); err != nil {
 				return err
@@ -411,6 +405,29 @@ func (s *Supervisor) update(fn func(*state.File) error) error {
 		}
 	})
 	return err
+}
+
+// restore puts this supervisor's memory of the state file into f, the
+// file as read, when the file cannot be trusted: corrupt, or deleted
+// after this supervisor saved it (read as empty, it would say nothing
+// runs). It returns why, "" when f stands as read. The caller holds the
+// state lock.
+func (s *Supervisor) restore(f *state.File, corrupt *state.CorruptError) (string, error) {
+	var why string
+	switch _, err := os.Stat(s.store.Path()); {
+	case corrupt != nil:
+		why = corrupt.Error()
+	case errors.Is(err, fs.ErrNotExist) && s.saved.Load() != nil:
+		why = s.store.Path() + " was deleted"
+	default:
+		return "", nil
+	}
+	base, err := s.lastSaved()
+	if err != nil {
+		return "", err
+	}
+	*f = *base
+	return why, nil
 }
 
 // rememberSaved keeps f as what the state file holds now; f is not
@@ -427,11 +444,13 @@ func (s *Supervisor) lastSaved() (*state.File, error) {
 }
 
 // repair writes the state file again from this supervisor's memory when
-// it cannot be read as one (cut short, emptied, edited by hand): the
-// daemon need not wait for its next change to put it right.
+// it cannot be read as one (cut short, emptied, edited by hand) or was
+// deleted: the daemon need not wait for its next change to put it right.
 func (s *Supervisor) repair() {
 	var ce *state.CorruptError
-	if _, err := s.store.Load(); errors.As(err, &ce) && !ce.Newer() {
+	_, err := s.store.Load()
+	_, statErr := os.Stat(s.store.Path())
+	if (errors.As(err, &ce) && !ce.Newer()) || (errors.Is(statErr, fs.ErrNotExist) && s.saved.Load() != nil) {
 		s.persist.quiet(func() { _ = s.save(nil, true) })
 	}
 }
