@@ -51,14 +51,10 @@ type InstanceSnapshot struct {
 	// PGID is the instance's process group, 0 when nothing of it runs: its
 	// CPU, memory, threads and open files are those of this group.
 	PGID int
-	// Restarts counts every restart of the instance since this daemon
-	// began supervising it. It never goes down (unlike the state file's
-	// consecutive count, which resets after 30 s ready): it is a counter.
+	// Restarts counts the instance's restarts by mictl, as `mictl status`
+	// does: kept in the state file across daemons, forgotten only with the
+	// instance (down --purge), which Prometheus reads as a counter reset.
 	Restarts uint64
-	// LastExitCode is the exit status of the server's last exit, nil when
-	// none was seen (never exited, or killed by a signal the supervisor
-	// reports separately).
-	LastExitCode *int
 	// AppsActive and AppsFaulty are the CApps MI reports as deployed and as
 	// faulty (Management API /applications), nil when unknown.
 	AppsActive, AppsFaulty *int
@@ -253,7 +249,7 @@ type collector struct {
 // The collector's descriptors, made at the first New rather than at the
 // start of every mictl process (one in each command).
 var (
-	descUp, descReady, descState, descRestarts, descExit, descCPU, descRSS, descThreads,
+	descUp, descReady, descState, descRestarts, descCPU, descRSS, descThreads,
 	descFDs, descProcs, descAppsActive, descAppsFaulty, descConflicts, descSampleErrors *prometheus.Desc
 )
 
@@ -268,10 +264,7 @@ var makeDescs = sync.OnceFunc(func() {
 		"The instance's lifecycle state: 1 for the state it is in, 0 for the others.",
 		[]string{labelName, labelState}, nil)
 	descRestarts = prometheus.NewDesc("mictl_instance_restarts_total",
-		"Restarts of the instance by the supervisor since the daemon started.",
-		[]string{labelName}, nil)
-	descExit = prometheus.NewDesc("mictl_instance_last_exit_code",
-		"Exit status of the server's last exit; absent until one is seen.",
+		"Restarts of the instance by mictl, as mictl status counts them (kept across daemons; reset when the instance is purged).",
 		[]string{labelName}, nil)
 	descCPU = prometheus.NewDesc("mictl_instance_cpu_seconds_total",
 		"CPU time (user + system) of the instance's process group: its live processes and the children they waited for. Resets when the group is replaced.",
@@ -303,7 +296,7 @@ var makeDescs = sync.OnceFunc(func() {
 })
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descReady, descState, descRestarts, descExit, descCPU,
+	for _, d := range []*prometheus.Desc{descUp, descReady, descState, descRestarts, descCPU,
 		descRSS, descThreads, descFDs, descProcs, descAppsActive, descAppsFaulty, descConflicts, descSampleErrors} {
 		ch <- d
 	}
@@ -332,9 +325,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descState, b2f(in.State == s), in.Name, s)
 		}
 		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(in.Restarts), in.Name)
-		if in.LastExitCode != nil {
-			gauge(descExit, float64(*in.LastExitCode), in.Name)
-		}
 		if in.AppsActive != nil {
 			gauge(descAppsActive, float64(*in.AppsActive), in.Name)
 		}

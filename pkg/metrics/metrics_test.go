@@ -64,7 +64,7 @@ func TestInstanceSeries(t *testing.T) {
 	src := &fakeSource{}
 	src.set([]InstanceSnapshot{
 		{Name: "mi-1", Offset: 10, State: state.StateReady, Up: true, PGID: 100, Restarts: 2,
-			LastExitCode: intp(137), AppsActive: intp(3), AppsFaulty: intp(1)},
+			AppsActive: intp(3), AppsFaulty: intp(1)},
 		{Name: "mi-2", Offset: 11, State: state.StateStopped},
 	}, DeploymentSnapshot{Conflicts: 4})
 	m := newMetrics(src, fixedSample(map[int]usage.Usage{
@@ -79,13 +79,10 @@ mictl_instance_up{instance_name="mi-2",offset="11"} 0
 # TYPE mictl_instance_ready gauge
 mictl_instance_ready{instance_name="mi-1"} 1
 mictl_instance_ready{instance_name="mi-2"} 0
-# HELP mictl_instance_restarts_total Restarts of the instance by the supervisor since the daemon started.
+# HELP mictl_instance_restarts_total Restarts of the instance by mictl, as mictl status counts them (kept across daemons; reset when the instance is purged).
 # TYPE mictl_instance_restarts_total counter
 mictl_instance_restarts_total{instance_name="mi-1"} 2
 mictl_instance_restarts_total{instance_name="mi-2"} 0
-# HELP mictl_instance_last_exit_code Exit status of the server's last exit; absent until one is seen.
-# TYPE mictl_instance_last_exit_code gauge
-mictl_instance_last_exit_code{instance_name="mi-1"} 137
 # HELP mictl_instance_cpu_seconds_total CPU time (user + system) of the instance's process group: its live processes and the children they waited for. Resets when the group is replaced.
 # TYPE mictl_instance_cpu_seconds_total counter
 mictl_instance_cpu_seconds_total{instance_name="mi-1"} 1.5
@@ -113,7 +110,7 @@ mictl_instance_apps_faulty{instance_name="mi-1"} 1
 mictl_conflicts 4
 `
 	names := []string{"mictl_instance_up", "mictl_instance_ready", "mictl_instance_restarts_total",
-		"mictl_instance_last_exit_code", "mictl_instance_cpu_seconds_total", "mictl_instance_resident_memory_bytes",
+		"mictl_instance_cpu_seconds_total", "mictl_instance_resident_memory_bytes",
 		"mictl_instance_threads", "mictl_instance_open_fds", "mictl_instance_apps_active",
 		"mictl_instance_apps_faulty", "mictl_conflicts"}
 	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), names...); err != nil {

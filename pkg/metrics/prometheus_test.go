@@ -106,7 +106,7 @@ func TestPrometheusScrapesDaemonAndInstances(t *testing.T) {
 func TestPromtoolChecksTheOutput(t *testing.T) {
 	src := &fakeSource{}
 	src.set([]InstanceSnapshot{
-		{Name: "mi-1", Offset: 10, State: state.StateReady, Up: true, PGID: 100, LastExitCode: intp(1), AppsActive: intp(1), AppsFaulty: intp(0)},
+		{Name: "mi-1", Offset: 10, State: state.StateReady, Up: true, PGID: 100, AppsActive: intp(1), AppsFaulty: intp(0)},
 	}, DeploymentSnapshot{Conflicts: 1})
 	m := New(src)
 	m.ObserveReady("mi-1", 1)
