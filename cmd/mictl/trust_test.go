@@ -682,3 +682,27 @@ func TestDeletedStateIsWrittenAgain(t *testing.T) {
 		t.Fatalf("servers %v, then %v", servers, now)
 	}
 }
+
+// A server that dies while no daemon watches (the daemon was killed) is
+// a crash all the same: the next daemon logs it and counts its restart.
+func TestCrashWhileNoDaemonWatchedIsCounted(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	daemon := d.state().Daemon.Identity
+	syscall.Kill(daemon.PID, syscall.SIGKILL)
+	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	server := d.instance("mi-1").Server
+	syscall.Kill(server.PID, syscall.SIGKILL)
+	d.waitFor("the server gone", func() bool { return !server.Alive() })
+	d.must("status") // starts a daemon, which restarts mi-1
+	d.waitFor("mi-1 ready again", func() bool {
+		inst := d.instance("mi-1")
+		return inst.State == "ready" && inst.Server.PID != server.PID
+	})
+	if n := d.instance("mi-1").Restarts; n != 1 {
+		t.Fatalf("restarts %d, want 1:\n%s", n, d.events())
+	}
+	if !strings.Contains(d.events(), fmt.Sprintf("mi-1 crashed pid=%d: server pid %d exited while no mictl daemon watched it", server.PID, server.PID)) {
+		t.Fatalf("events:\n%s", d.events())
+	}
+}

@@ -495,6 +495,7 @@ func (s *Supervisor) Start(names []string) error {
 		}
 	}
 	s.endStrays(f, names)
+	unwatched := s.unwatchedCrashes(f, names)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range names {
@@ -506,7 +507,11 @@ func (s *Supervisor) Start(names []string) error {
 		if rec.Server.IsZero() || !rec.Server.Alive() {
 			// A fresh start: no reader of the state may take a stale
 			// "stopped" or "failed" for its outcome.
-			fresh := func(i *state.Instance) { i.State = StateStarting; i.SetError("", "") }
+			restarts := rec.Restarts
+			if unwatched[name] {
+				restarts++
+			}
+			fresh := func(i *state.Instance) { i.State, i.Restarts = StateStarting, restarts; i.SetError("", "") }
 			fresh(&rec)
 			s.persist.add(name, fresh)
 		}
@@ -516,6 +521,24 @@ func (s *Supervisor) Start(names []string) error {
 		go r.run()
 	}
 	return nil
+}
+
+// unwatchedCrashes finds, among names, the instances that were running
+// (ready or degraded) and whose server died while no supervisor watched
+// it (the daemon was killed meanwhile): crashes, each logged as one, and
+// the start that follows their restart, counted as one the daemon saw.
+func (s *Supervisor) unwatchedCrashes(f *state.File, names []string) map[string]bool {
+	out := map[string]bool{}
+	for _, name := range names {
+		inst, _ := f.Instance(name)
+		if inst.Server.IsZero() || inst.Server.Alive() || (inst.State != StateReady && inst.State != StateDegraded) || s.hasRunner(name) {
+			continue
+		}
+		out[name] = true
+		s.emit(Event{Instance: name, State: StateCrashed, PID: inst.Server.PID,
+			Message: fmt.Sprintf("server pid %d exited while no mictl daemon watched it (it was %s)", inst.Server.PID, inst.State)})
+	}
+	return out
 }
 
 func (s *Supervisor) hasRunner(name string) bool {
