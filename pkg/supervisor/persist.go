@@ -113,6 +113,10 @@ func (p *persister) add(name string, fn func(*state.Instance)) {
 	notify(p.kick)
 }
 
+// hurry asks for the next write now rather than after the gap, without
+// waiting for it.
+func (p *persister) hurry() { notify(p.urgent) }
+
 // flush waits until a write has tried to save everything queued before
 // the call, and returns that write's error if it failed (the changes then
 // stay queued for the retries).

@@ -44,16 +44,15 @@ func round(d time.Duration) time.Duration {
 const progressEvery = time.Second
 
 // stopInstance stops an instance's processes (see terminate) and records
-// it with fn. The intent is on disk before the first signal: a supervisor
-// killed during the stop (MI drains for up to 180 s) leaves a record
-// that says "stopping", which its successor finishes, never one that
-// still wants the server running, which it would start again. The stops
-// of a down run at once and share that durable write (the persister folds
-// them). A write that fails does not hold the stop back: it stays queued
-// and retried.
+// it with fn. The signals go out before anything is written: the record
+// is queued for the next write (hurried, not waited for), so a stop costs
+// the servers' own exit and no fsync. A supervisor killed in the few
+// milliseconds between the signal and the write leaves a record that
+// still wants the instance running; its successor then finds a server
+// shutting down gracefully (not a crash) or none at all.
 func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, timeout time.Duration, fn func(*state.Instance)) (stopResult, error) {
 	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", timeout)}, fn)
-	_ = s.Flush()
+	s.persist.hurry()
 	return terminate(server, pgid, dir, timeout, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
 			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), timeout, describePIDs(left))})
