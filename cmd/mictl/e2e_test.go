@@ -93,6 +93,78 @@ func (d *deployment) must(args ...string) string {
 	return out
 }
 
+// background is a mictl command running while the test does other
+// things (signals it, runs other commands).
+type background struct {
+	cmd    *exec.Cmd
+	out    lockedBuffer
+	exited chan error
+	err    error
+	done   bool
+}
+
+// lockedBuffer is the output of a background command, read while the
+// command writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// start runs mictl in the background in the deployment's directory, with
+// env added to the environment; the test's end kills it if it still runs.
+func (d *deployment) start(env []string, args ...string) *background {
+	d.t.Helper()
+	b := &background{cmd: exec.Command(os.Args[0], args...), exited: make(chan error, 1)}
+	b.cmd.Dir = d.dir
+	b.cmd.Env = append(append(os.Environ(), asMictl+"=1", "GORACE=atexit_sleep_ms=0"), env...)
+	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.out
+	if err := b.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	go func() { b.exited <- b.cmd.Wait() }()
+	d.t.Cleanup(func() {
+		if _, ok := b.wait(0); !ok {
+			b.cmd.Process.Kill()
+			b.wait(time.Minute)
+		}
+	})
+	return b
+}
+
+// wait waits up to timeout for the command to exit and returns how it
+// ended; ok is false when it still runs.
+func (b *background) wait(timeout time.Duration) (err error, ok bool) {
+	if !b.done {
+		select {
+		case b.err = <-b.exited:
+			b.done = true
+		case <-time.After(timeout):
+			return nil, false
+		}
+	}
+	return b.err, true
+}
+
+// signal sends sig to the command.
+func (b *background) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := b.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (d *deployment) up(n int, extra ...string) string {
 	d.t.Helper()
 	return d.must(append([]string{"up", "--instances", fmt.Sprint(n), "--base-offset", fmt.Sprint(d.base), "--timeout", "30s"}, extra...)...)
@@ -118,6 +190,13 @@ func (d *deployment) instance(name string) state.Instance {
 		d.t.Fatalf("no instance %s in the state file", name)
 	}
 	return *inst
+}
+
+// stateIs reports whether the state file records name in state st (false
+// while it records no such instance yet).
+func (d *deployment) stateIs(name, st string) bool {
+	inst, ok := d.state().Instance(name)
+	return ok && inst.State == st
 }
 
 func (d *deployment) events() string {
@@ -608,20 +687,13 @@ func TestDaemonKilledDuringStopDoesNotResurrect(t *testing.T) {
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=2s"}
 	d.up(1)
 	daemon := d.daemonPID()
-	down := exec.Command(os.Args[0], "down", "--timeout", "10s")
-	down.Dir = d.dir
-	down.Env = append(os.Environ(), asMictl+"=1")
-	var out strings.Builder
-	down.Stdout, down.Stderr = &out, &out
-	if err := down.Start(); err != nil {
-		t.Fatal(err)
-	}
+	down := d.start(nil, "down", "--timeout", "10s")
 	d.waitFor("the stop to begin", func() bool { return d.instance("mi-1").State == "stopping" })
 	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if err := down.Wait(); err != nil {
-		t.Fatalf("down: %v\n%s", err, out.String())
+	if err, _ := down.wait(time.Minute); err != nil {
+		t.Fatalf("down: %v\n%s", err, down.out.String())
 	}
 	d.must("status")
 	time.Sleep(500 * time.Millisecond)
@@ -700,40 +772,17 @@ func TestRunningInstanceTurnsDegraded(t *testing.T) {
 // second Ctrl-C kills what ignores SIGTERM instead of waiting 200 s.
 func TestForegroundSecondInterruptKills(t *testing.T) {
 	d := newDeployment(t)
-	cmd := exec.Command(os.Args[0], "up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
-	cmd.Dir = d.dir
-	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0", "MICTL_SIM_IGNORE_SIGTERM=1")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		cmd.Process.Kill()
-		<-exited
-	}()
-	d.waitFor("mi-1 ready", func() bool {
-		f := d.state()
-		inst, ok := f.Instance("mi-1")
-		return ok && inst.State == "ready"
-	})
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
+	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0", "MICTL_SIM_IGNORE_SIGTERM=1"},
+		"up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	d.waitFor("mi-1 ready", func() bool { return d.stateIs("mi-1", "ready") })
+	up.signal(t, os.Interrupt)
 	d.waitFor("the graceful stop to begin", func() bool { return d.instance("mi-1").State == "stopping" })
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
+	up.signal(t, os.Interrupt)
+	if _, ok := up.wait(20 * time.Second); !ok {
+		t.Fatalf("up --foreground still waits after a second Ctrl-C:\n%s", up.out.String())
 	}
-	select {
-	case <-exited:
-		exited <- nil // for the deferred wait
-	case <-time.After(20 * time.Second):
-		t.Fatalf("up --foreground still waits after a second Ctrl-C:\n%s", out.String())
-	}
-	if !strings.Contains(out.String(), "mi-1 | ") {
-		t.Errorf("no prefixed log lines in the output:\n%s", out.String())
+	if !strings.Contains(up.out.String(), "mi-1 | ") {
+		t.Errorf("no prefixed log lines in the output:\n%s", up.out.String())
 	}
 	if left := proctest.Under(d.dir); len(left) > 0 {
 		t.Errorf("left running: %s", proctest.Describe(left))

@@ -474,29 +474,17 @@ func TestSmallerUpLeavesExtrasThroughReloads(t *testing.T) {
 // daemon keeps starting the instances, which become ready.
 func TestInterruptedUpSaysTheDaemonGoesOn(t *testing.T) {
 	d := newDeployment(t)
-	cmd := exec.Command(os.Args[0], "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
-	cmd.Dir = d.dir
-	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=2s")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=2s"}, "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
 	d.waitFor("mi-1 starting", func() bool {
-		f := d.state()
-		inst, ok := f.Instance("mi-1")
+		inst, ok := d.state().Instance("mi-1")
 		return ok && inst.State == "starting" && inst.Server.PID != 0
 	})
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
-	}
-	err := <-exited
+	up.signal(t, os.Interrupt)
+	err, _ := up.wait(time.Minute)
 	var ee *exec.ExitError
 	want := "interrupted before every instance was ready: the mictl daemon goes on starting them"
-	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(out.String(), want) {
-		t.Fatalf("up interrupted: %v, want exit 3 and %q:\n%s", err, want, out.String())
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(up.out.String(), want) {
+		t.Fatalf("up interrupted: %v, want exit 3 and %q:\n%s", err, want, up.out.String())
 	}
 	d.waitFor("mi-1 ready after all", func() bool { return d.instance("mi-1").State == "ready" })
 }
@@ -506,34 +494,15 @@ func TestInterruptedUpSaysTheDaemonGoesOn(t *testing.T) {
 // vain.
 func TestDownEndsAForegroundUp(t *testing.T) {
 	d := newDeployment(t)
-	cmd := exec.Command(os.Args[0], "up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
-	cmd.Dir = d.dir
-	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	d.waitFor("mi-1 ready", func() bool {
-		f := d.state()
-		inst, ok := f.Instance("mi-1")
-		return ok && inst.State == "ready"
-	})
+	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0"}, "up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	d.waitFor("mi-1 ready", func() bool { return d.stateIs("mi-1", "ready") })
 	code, _, errOut := d.mictl("down")
 	if code != 0 || strings.Contains(errOut, "did not exit") {
 		t.Fatalf("down: exit %d:\n%s", code, errOut)
 	}
-	select {
-	case err := <-exited:
-		if err != nil || !strings.Contains(out.String(), "every instance was stopped (mictl down)") {
-			t.Fatalf("up --foreground ended with %v:\n%s", err, out.String())
-		}
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-exited
-		t.Fatalf("up --foreground still runs after down:\n%s", out.String())
+	err, ok := up.wait(10 * time.Second)
+	if !ok || err != nil || !strings.Contains(up.out.String(), "every instance was stopped (mictl down)") {
+		t.Fatalf("up --foreground after down: ended %v (%v):\n%s", ok, err, up.out.String())
 	}
 }
 

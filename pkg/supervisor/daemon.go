@@ -297,6 +297,26 @@ func (d *Daemon) Close() {
 	d.lock.Close()
 }
 
+// awaitOther waits, until deadline, for the daemon that won a start race
+// (it holds the daemon lock, so it serves soon) to answer on sock.
+func awaitOther(ctx context.Context, sock string, deadline <-chan time.Time, store *state.Store) error {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
+		if !gone(err) {
+			return err // nil: it answers
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return fmt.Errorf("the mictl daemon found another holding its lock, and that one did not answer within 10s; see %s", DaemonLog(store))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // readyFDEnv names the descriptor on which SpawnDaemon waits for the
 // daemon it started: one byte once the daemon answers on its control
 // socket, or the end of the pipe when it exits without.
@@ -384,16 +404,12 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 			}
 			ready = nil // it went again meanwhile: see how it exits
 		case werr := <-exited:
-			// Lost the race to a concurrent `mictl up`: that one answers.
-			_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
-			if !gone(err) {
-				return err
+			if werr == nil {
+				// Lost the race to a concurrent `mictl up`'s daemon, which
+				// holds the lock and answers once it serves: wait for it.
+				return awaitOther(ctx, sock, deadline, store)
 			}
-			why := "exit status 0"
-			if werr != nil {
-				why = werr.Error()
-			}
-			return fmt.Errorf("the mictl daemon exited at start (%s) and no other daemon answers; see %s", why, DaemonLog(store))
+			return fmt.Errorf("the mictl daemon exited at start (%v); see %s", werr, DaemonLog(store))
 		case <-deadline:
 			return fmt.Errorf("the mictl daemon did not answer within 10s; see %s", DaemonLog(store))
 		case <-ctx.Done():
