@@ -9,7 +9,6 @@ package main
 // random JMX ports as fixed values; tables are drawn again after that.
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,10 +19,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/goldentest"
 	"github.com/mictl/mictl/pkg/ports"
 )
-
-var updateTour = flag.Bool("update", false, "rewrite the README's Quick tour from a real run")
 
 // tour is what the README's Quick tour shows, command by command, with
 // the offsets of a quiet host (10 and up).
@@ -107,7 +105,7 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatalf("README.md has no tour between %q and %q", tourBegin, tourEnd)
 	}
 	want := string(text[begin+len(tourBegin) : end])
-	if *updateTour {
+	if *goldentest.Update {
 		next := string(text[:begin+len(tourBegin)]) + got + string(text[end:])
 		if err := os.WriteFile(readme, []byte(next), 0o644); err != nil {
 			t.Fatal(err)
@@ -115,7 +113,8 @@ func TestReadmeTour(t *testing.T) {
 		return
 	}
 	if got != want {
-		t.Fatalf("README.md's tour differs from a real run (go test ./cmd/mictl -run TestReadmeTour -update):\n--- run\n%s\n--- README\n%s", got, want)
+		t.Fatalf("README.md's tour differs from a real run (go test ./cmd/mictl -run TestReadmeTour -update): %s\n--- the run\n%s",
+			goldentest.FirstDifference(got, want), got)
 	}
 }
 
@@ -131,7 +130,9 @@ func render(o offsetMap, s *scrubber, out string) string {
 			b.WriteString("\n")
 		}
 		fmt.Fprintf(&b, "$ %s\n", tour[i])
-		b.WriteString(redrawTables(o.toDisplay(s.scrub(body))))
+		// Offsets first, while the numbers are the real ones: scrubbed
+		// values (pids, times) may equal a port of the test's offsets.
+		b.WriteString(redrawTables(s.scrub(o.toDisplay(body))))
 	}
 	b.WriteString("```\n")
 	return b.String()
@@ -153,7 +154,9 @@ func newOffsetMap(base int) offsetMap {
 	return o
 }
 
-var number = regexp.MustCompile(`\b\d+\b`)
+// number matches a number to map, or a whole timestamp, which is left
+// alone: its year may equal an offset of the test's (2026).
+var number = regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,]\d{3}|\b\d+\b`)
 
 func (o offsetMap) toActual(s string) string { return o.mapNumbers(s, o.toRun) }
 func (o offsetMap) toDisplay(s string) string {
@@ -162,7 +165,7 @@ func (o offsetMap) toDisplay(s string) string {
 
 func (o offsetMap) mapNumbers(s string, m map[int]int) string {
 	return number.ReplaceAllStringFunc(s, func(n string) string {
-		if v, err := strconv.Atoi(n); err == nil {
+		if v, err := strconv.Atoi(n); err == nil { // not a timestamp
 			if to, ok := m[v]; ok {
 				return strconv.Itoa(to)
 			}
@@ -316,4 +319,22 @@ func redrawTables(text string) string {
 		i = j
 	}
 	return strings.Join(out, "\n")
+}
+
+// What the scrubber shows is not taken for an offset or a port of the run:
+// not the year when an offset is 2026 (base 2016), nor a shown pid when it
+// is a port of the run (20740 is internal_http of offset 11539).
+func TestTourRenderKeepsScrubbedValues(t *testing.T) {
+	for _, base := range []int{2016, 11530} {
+		o := newOffsetMap(base)
+		body := "0\n2026-12-02T06:38:19.059Z mi-2 ready pid=777: ready in 3ms\n" +
+			"[2026-12-02 06:38:19,059]  INFO {X} - Listener started on 127.0.0.1:" + strconv.Itoa(9201+base) + "\n"
+		got := render(o, newScrubber(), marker+" "+body)
+		want := "\n```console\n$ " + tour[0] + "\n" +
+			"2026-12-02T10:00:01.000Z mi-2 ready pid=20740: ready in 15ms\n" +
+			"[2026-12-02 10:00:01,000]  INFO {X} - Listener started on 127.0.0.1:9211\n```\n"
+		if got != want {
+			t.Errorf("base %d: rendered\n%s\nwant\n%s", base, got, want)
+		}
+	}
 }

@@ -6,8 +6,11 @@ package goldentest
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -33,6 +36,35 @@ func Check(t testing.TB, path string, got []byte) {
 		t.Fatalf("%v (run the test with -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (run the test with -update and review the diff if the change is intended):\n--- got\n%s--- want\n%s", path, got, want)
+		t.Errorf("output differs from %s (run the test with -update and review the diff if the change is intended): %s\n--- got\n%s--- want\n%s",
+			path, FirstDifference(string(got), string(want)), got, want)
 	}
+}
+
+// FirstDifference describes where got and want part: the first line that
+// differs, with the line before it. Failure messages put it first, so that
+// a log cut short (CI keeps the head and the tail) still shows the cause.
+func FirstDifference(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < len(g) || i < len(w); i++ {
+		if i < len(g) && i < len(w) && g[i] == w[i] {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "first difference at line %d", i+1)
+		if i > 0 {
+			fmt.Fprintf(&b, ", after %q", g[i-1])
+		}
+		fmt.Fprintf(&b, ":\n  got:  %s\n  want: %s", lineOrEnd(g, i), lineOrEnd(w, i))
+		return b.String()
+	}
+	return "no difference"
+}
+
+// lineOrEnd is lines[i] quoted, or says the text ended before it.
+func lineOrEnd(lines []string, i int) string {
+	if i >= len(lines) {
+		return "(end of text)"
+	}
+	return strconv.Quote(lines[i])
 }

@@ -47,11 +47,25 @@ func TestCheck(t *testing.T) {
 		t.Errorf("equal output reported: %q", f)
 	}
 	f := check(t, path, []byte("other\n"))
-	if len(f) != 1 || !strings.Contains(f[0], path) || !strings.Contains(f[0], "-update") {
+	if len(f) != 1 || !strings.Contains(f[0], path) || !strings.Contains(f[0], "-update") || !strings.Contains(f[0], "line 1") {
 		t.Errorf("different output reported as %q, want one failure naming %s and -update", f, path)
 	}
 	f = check(t, filepath.Join(t.TempDir(), "missing.golden"), []byte("x"))
 	if len(f) != 1 || !strings.Contains(f[0], "-update to create it") {
 		t.Errorf("missing golden reported as %q", f)
+	}
+}
+
+func TestFirstDifference(t *testing.T) {
+	for _, tc := range []struct{ got, want, says string }{
+		{"a\nb\nc\n", "a\nb\nc\n", "no difference"},
+		{"a\nb\nc\n", "a\nB\nc\n", "first difference at line 2, after \"a\":\n  got:  \"b\"\n  want: \"B\""},
+		{"a\n", "a\nmore\n", "first difference at line 2, after \"a\":\n  got:  \"\"\n  want: \"more\""},
+		{"x", "", "first difference at line 1:\n  got:  \"x\"\n  want: \"\""},
+		{"a\nb", "a", "first difference at line 2, after \"a\":\n  got:  \"b\"\n  want: (end of text)"},
+	} {
+		if says := FirstDifference(tc.got, tc.want); says != tc.says {
+			t.Errorf("FirstDifference(%q, %q) = %q, want %q", tc.got, tc.want, says, tc.says)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package sim
 import (
 	"bytes"
 	"fmt"
-	"math/rand/v2"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -259,20 +258,11 @@ func TestDuplicateCAppID(t *testing.T) {
 	}
 }
 
-// freeInboundPort returns a port p such that p and p+off are free.
+// freeInboundPort returns a port p for an inbound endpoint of a server at
+// off: p and p+off are free, whichever of them the endpoint binds.
 func freeInboundPort(t testing.TB, off int) int {
 	t.Helper()
-	portMu.Lock()
-	defer portMu.Unlock()
-	for range 200 {
-		p := 30000 + rand.IntN(20000)
-		if portsFree(p, p+off) {
-			usedTestPort[p], usedTestPort[p+off] = true, true
-			return p
-		}
-	}
-	t.Fatal("no free inbound port found")
-	return 0
+	return freePort(t, off)
 }
 
 func listensOn(t testing.TB, pid, port int) bool {

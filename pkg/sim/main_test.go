@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,15 +160,33 @@ func freeOffsetFor(t testing.TB, bases ports.Set) int {
 	return 0
 }
 
-// freePort returns one free loopback port outside every test port set.
-func freePort(t testing.TB) int {
+// freePort returns a loopback port p that is free and was not handed to
+// another test of this process, with p+d free too for each d in shifted.
+// All lie below the kernel's ephemeral range: a port picked inside it may
+// be taken, between the pick and the bind, by any outgoing connection or
+// by a server's own JMX port.
+func freePort(t testing.TB, shifted ...int) int {
 	t.Helper()
+	ephemeral, _, err := hostnet.EphemeralRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := ephemeral - slices.Max(append(shifted, 0))
+	if top <= 1024 {
+		t.Fatalf("no port p with p+%v below the ephemeral range (from %d)", shifted, ephemeral)
+	}
 	portMu.Lock()
 	defer portMu.Unlock()
 	for range 200 {
-		p := 40000 + rand.IntN(20000)
-		if portsFree(p) {
-			usedTestPort[p] = true
+		p := 1024 + rand.IntN(top-1024)
+		all := []int{p}
+		for _, d := range shifted {
+			all = append(all, p+d)
+		}
+		if portsFree(all...) {
+			for _, q := range all {
+				usedTestPort[q] = true
+			}
 			return p
 		}
 	}
@@ -308,13 +327,21 @@ func start(t *testing.T, home string, o startOpts) *instance {
 			t.Errorf("script pid %d did not exit", pgid)
 		}
 		if t.Failed() {
-			t.Logf("script output:\n%s", in.output())
-			if b, err := os.ReadFile(filepath.Join(home, LogPath)); err == nil {
-				t.Logf("wso2carbon.log:\n%s", b)
-			}
+			t.Logf("script output:\n%s", lastLines(in.output(), 20))
+			t.Logf("wso2carbon.log:\n%s", lastLines(in.log(), 40))
 		}
 	})
 	return in
+}
+
+// lastLines is the end of text, n lines at most: a failure's message must
+// not drown in a log (CI shows the head and the tail of its output).
+func lastLines(text string, n int) string {
+	lines := strings.SplitAfter(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) <= n {
+		return text
+	}
+	return fmt.Sprintf("[%d lines before]\n", len(lines)-n) + strings.Join(lines[len(lines)-n:], "") + "\n"
 }
 
 func (in *instance) output() string {
