@@ -267,5 +267,9 @@ func (e *ConflictError) Error() string {
 	for i, c := range e.Report.Conflicts {
 		msgs[i] = c.Message
 	}
-	return fmt.Sprintf("%s: %d conflicts:\n  %s", e.Refused, len(msgs), strings.Join(msgs, "\n  "))
+	noun := "conflicts"
+	if len(msgs) == 1 {
+		noun = "conflict"
+	}
+	return fmt.Sprintf("%s: %d %s:\n  %s", e.Refused, len(msgs), noun, strings.Join(msgs, "\n  "))
 }

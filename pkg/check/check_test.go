@@ -718,3 +718,14 @@ func TestHostBusy(t *testing.T) {
 		t.Error("with Ours nil every socket is foreign, Busy()(8291) = false")
 	}
 }
+
+func TestConflictErrorCounts(t *testing.T) {
+	one := &check.ConflictError{Refused: "refusing to start", Report: check.Report{Conflicts: []check.Finding{{Message: "a"}}}}
+	if got, want := one.Error(), "refusing to start: 1 conflict:\n  a"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	two := &check.ConflictError{Refused: "refusing to start", Report: check.Report{Conflicts: []check.Finding{{Message: "a"}, {Message: "b"}}}}
+	if got, want := two.Error(), "refusing to start: 2 conflicts:\n  a\n  b"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
