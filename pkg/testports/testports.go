@@ -16,10 +16,15 @@ package testports
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/ports"
 )
 
 // EnvRange names the variable that sets the range of test offsets.
@@ -85,3 +90,35 @@ func Base(tb testing.TB, user, span int) int {
 	}
 	return lo + rand.IntN(slots)*span
 }
+
+// FreePort returns a free loopback TCP port for a server of a test's own
+// that is not MI (a Prometheus, a metrics listener): a random one below the
+// MI ports of every test offset and below the kernel's ephemeral range, so
+// that neither a test's MI server nor an outgoing connection takes it
+// between the pick and the bind (a port the kernel hands out for :0 and
+// the test releases is in the ephemeral range, open to both).
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	lo, _, err := Range()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ephemeral, _, err := hostnet.EphemeralRange()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bases := ports.DefaultBases()
+	top := min(slices.Min(bases[:])+lo, ephemeral)
+	for range 200 {
+		p := firstUnprivileged + rand.IntN(top-firstUnprivileged)
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			ln.Close()
+			return p
+		}
+	}
+	tb.Fatalf("no free loopback port found in %d-%d", firstUnprivileged, top-1)
+	return 0
+}
+
+// firstUnprivileged is the lowest port a user may bind.
+const firstUnprivileged = 1024

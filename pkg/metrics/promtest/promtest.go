@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // Require returns the path of the Prometheus tool name ("prometheus",
@@ -105,17 +107,11 @@ func Start(tb testing.TB, config string) *Server {
 	}
 }
 
-// FreeAddr returns a loopback address with a port the kernel just handed
-// out and released: free at that moment, which is as good as a test that
-// starts another program on it can get.
+// FreeAddr returns a loopback address on a free port for a server the
+// test starts in another program (testports.FreePort).
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testports.FreePort(tb)))
 }
 
 // Sample is one series of an instant query's result.

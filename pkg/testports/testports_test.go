@@ -1,0 +1,31 @@
+package testports_test
+
+import (
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/testports"
+)
+
+// FreePort's port is below every test offset's MI ports (the lowest is
+// HTTPS, 8243+offset) and below the ephemeral range, and can be bound.
+func TestFreePort(t *testing.T) {
+	t.Setenv(testports.EnvRange, "2000-9000")
+	ephemeral, _, err := hostnet.EphemeralRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		p := testports.FreePort(t)
+		if p < 1024 || p >= 8243+2000 || p >= ephemeral {
+			t.Fatalf("port %d: want 1024 <= port < %d", p, min(8243+2000, ephemeral))
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			t.Fatalf("port %d cannot be bound: %v", p, err)
+		}
+		ln.Close()
+	}
+}
