@@ -161,36 +161,39 @@ func freeOffsetFor(t testing.TB, bases ports.Set) int {
 }
 
 // freePort returns a loopback port p that is free and was not handed to
-// another test of this process, with p+d free too for each d in shifted.
-// All lie below the kernel's ephemeral range: a port picked inside it may
-// be taken, between the pick and the bind, by any outgoing connection or
-// by a server's own JMX port.
+// another test of this process, with p+d free too for each d in shifted
+// (an inbound endpoint's port and the port plus its server's offset).
+// p lies below the MI ports of every test offset, each p+d there too or
+// among the MI ports of this package's own block of offsets, and all below
+// the ephemeral range: no other package's server takes them, nor, between
+// the pick and the bind, an outgoing connection or a server's JMX port.
 func freePort(t testing.TB, shifted ...int) int {
 	t.Helper()
+	low, belowAll := testports.LowPorts(t)
 	ephemeral, _, err := hostnet.EphemeralRange()
 	if err != nil {
 		t.Fatal(err)
 	}
-	top := ephemeral - slices.Max(append(shifted, 0))
-	if top <= 1024 {
-		t.Fatalf("no port p with p+%v below the ephemeral range (from %d)", shifted, ephemeral)
-	}
+	blockLo, blockHi := testports.Block(t, testports.Sim)
+	bases := ports.DefaultBases()
+	ownLo, ownHi := testports.LowestBase()+blockLo, slices.Max(bases[:])+blockHi
+	usable := func(q int) bool { return q < belowAll || (q >= ownLo && q <= ownHi && q < ephemeral) }
 	portMu.Lock()
 	defer portMu.Unlock()
-	for range 200 {
-		p := 1024 + rand.IntN(top-1024)
+	for range 1000 {
+		p := low + rand.IntN(belowAll-low)
 		all := []int{p}
 		for _, d := range shifted {
 			all = append(all, p+d)
 		}
-		if portsFree(all...) {
+		if !slices.ContainsFunc(all, func(q int) bool { return !usable(q) }) && portsFree(all...) {
 			for _, q := range all {
 				usedTestPort[q] = true
 			}
 			return p
 		}
 	}
-	t.Fatal("no free port found")
+	t.Fatalf("no free port p (with p+%v) below %d or among ports %d-%d", shifted, belowAll, ownLo, ownHi)
 	return 0
 }
 

@@ -92,14 +92,30 @@ func Base(tb testing.TB, user, span int) int {
 }
 
 // FreePort returns a free loopback TCP port for a server of a test's own
-// that is not MI (a Prometheus, a metrics listener): a random one below the
-// MI ports of every test offset and below the kernel's ephemeral range, so
-// that neither a test's MI server nor an outgoing connection takes it
-// between the pick and the bind (a port the kernel hands out for :0 and
-// the test releases is in the ephemeral range, open to both).
+// that is not MI (a Prometheus, a metrics listener), at random among
+// LowPorts. (A port the kernel hands out for :0 and the test releases is
+// in the ephemeral range, where an outgoing connection may take it first.)
 func FreePort(tb testing.TB) int {
 	tb.Helper()
-	lo, _, err := Range()
+	lo, hi := LowPorts(tb)
+	for range 200 {
+		p := lo + rand.IntN(hi-lo)
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
+			ln.Close()
+			return p
+		}
+	}
+	tb.Fatalf("no free loopback port found in %d-%d", lo, hi-1)
+	return 0
+}
+
+// LowPorts returns the ports [lo, hi) that tests may pick for servers of
+// their own: unprivileged, below the MI ports of every test offset (no
+// test's MI server binds them) and below the kernel's ephemeral range (no
+// outgoing connection or JMX port takes them between a pick and a bind).
+func LowPorts(tb testing.TB) (lo, hi int) {
+	tb.Helper()
+	offsetLo, _, err := Range()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -107,18 +123,16 @@ func FreePort(tb testing.TB) int {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	bases := ports.DefaultBases()
-	top := min(slices.Min(bases[:])+lo, ephemeral)
-	for range 200 {
-		p := firstUnprivileged + rand.IntN(top-firstUnprivileged)
-		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
-			ln.Close()
-			return p
-		}
+	lo, hi = 1024, min(LowestBase()+offsetLo, ephemeral)
+	if hi <= lo {
+		tb.Fatalf("no port below the ephemeral range (from %d) and the test offsets' MI ports (from %d)", ephemeral, LowestBase()+offsetLo)
 	}
-	tb.Fatalf("no free loopback port found in %d-%d", firstUnprivileged, top-1)
-	return 0
+	return lo, hi
 }
 
-// firstUnprivileged is the lowest port a user may bind.
-const firstUnprivileged = 1024
+// LowestBase is the lowest MI base port (HTTPS, 8243): an offset's MI
+// ports start there.
+func LowestBase() int {
+	bases := ports.DefaultBases()
+	return slices.Min(bases[:])
+}

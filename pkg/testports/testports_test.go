@@ -19,8 +19,8 @@ func TestFreePort(t *testing.T) {
 	}
 	for range 20 {
 		p := testports.FreePort(t)
-		if p < 1024 || p >= 8243+2000 || p >= ephemeral {
-			t.Fatalf("port %d: want 1024 <= port < %d", p, min(8243+2000, ephemeral))
+		if p < 1024 || p >= testports.LowestBase()+2000 || p >= ephemeral {
+			t.Fatalf("port %d: want 1024 <= port < %d", p, min(testports.LowestBase()+2000, ephemeral))
 		}
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
