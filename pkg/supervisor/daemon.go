@@ -209,7 +209,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		sup.rememberSaved(saved)
 	}
 	if err == nil && len(wanted) > 0 {
-		err = sup.Start(wanted)
+		err = sup.Resume(wanted)
 	}
 	if err == nil && len(stopping) > 0 {
 		// A stop the previous supervisor did not live to finish.

@@ -531,14 +531,57 @@ func (s *Supervisor) unwatchedCrashes(f *state.File, names []string) map[string]
 	out := map[string]bool{}
 	for _, name := range names {
 		inst, _ := f.Instance(name)
-		if inst.Server.IsZero() || inst.Server.Alive() || (inst.State != StateReady && inst.State != StateDegraded) || s.hasRunner(name) {
+		if inst == nil || !crashedUnwatched(inst) || s.hasRunner(name) {
 			continue
 		}
 		out[name] = true
-		s.emit(Event{Instance: name, State: StateCrashed, PID: inst.Server.PID,
-			Message: fmt.Sprintf("server pid %d exited while no mictl daemon watched it (it was %s)", inst.Server.PID, inst.State)})
+		s.emit(Event{Instance: name, State: StateCrashed, PID: inst.Server.PID, Message: unwatchedCrash(inst)})
 	}
 	return out
+}
+
+// crashedUnwatched tells whether inst's record says running (ready or
+// degraded) while its server is gone.
+func crashedUnwatched(inst *state.Instance) bool {
+	return !inst.Server.IsZero() && !inst.Server.Alive() && (inst.State == StateReady || inst.State == StateDegraded)
+}
+
+func unwatchedCrash(inst *state.Instance) string {
+	return fmt.Sprintf("server pid %d exited while no mictl daemon watched it (it was %s)", inst.Server.PID, inst.State)
+}
+
+// Resume starts again the instances the previous supervisor ran (names),
+// as a daemon does at its start. A server among them that died while no
+// supervisor watched it crashed like one seen: with restart policy
+// "never" it is left stopped, as a watched crash would be; otherwise
+// Start restarts it and counts the restart.
+func (s *Supervisor) Resume(names []string) error {
+	if s.policy.Restart != RestartNever {
+		return s.Start(names)
+	}
+	f, err := s.current()
+	if err != nil {
+		return err
+	}
+	var resumed []string
+	for _, name := range names {
+		inst, ok := f.Instance(name)
+		if !ok || !crashedUnwatched(inst) || s.hasRunner(name) {
+			resumed = append(resumed, name)
+			continue
+		}
+		why := unwatchedCrash(inst)
+		s.emit(Event{Instance: name, State: StateCrashed, PID: inst.Server.PID, Message: why})
+		s.persist.add(name, func(i *state.Instance) {
+			i.State, i.Server, i.Script, i.PGID = StateStopped, zeroID, zeroID, 0
+			i.SetError("exited while no mictl daemon watched it", why)
+		})
+		s.emit(Event{Instance: name, State: StateStopped, Message: why + "; restart policy " + RestartNever})
+	}
+	if len(resumed) == 0 {
+		return nil
+	}
+	return s.Start(resumed)
 }
 
 func (s *Supervisor) hasRunner(name string) bool {
