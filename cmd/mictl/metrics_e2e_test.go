@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/mictl/mictl/pkg/metrics/promtest"
+	"github.com/mictl/mictl/pkg/ports"
 )
 
 func TestMetricsEndToEnd(t *testing.T) {
@@ -94,4 +95,27 @@ func fileSDTargets(t *testing.T, path string) []string {
 		out = append(out, g.Targets...)
 	}
 	return out
+}
+
+// The daemon's metrics_addr is a port of the deployment: an instance
+// planned on it is a conflict, and the planner goes around it, before the
+// daemon listens there and after.
+func TestMetricsAddrIsPlanned(t *testing.T) {
+	d := newDeployment(t)
+	http := ports.DefaultBases()[ports.HTTP] + d.base
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmetrics_addr = \"127.0.0.1:%d\"\n", d.base, http))
+	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprint(d.base))
+	want := fmt.Sprintf("conflict: mi-1 http %d is held by the mictl daemon (metrics_addr, mictl.toml:2:1) on 127.0.0.1", http)
+	if code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s", code, want, out)
+	}
+	for _, when := range []string{"before", "after"} {
+		if when == "after" {
+			d.up(1)
+		}
+		var plan []struct{ Offset int }
+		if err := json.Unmarshal([]byte(d.must("ports", "table", "-o", "json")), &plan); err != nil || len(plan) != 1 || plan[0].Offset != d.base+1 {
+			t.Fatalf("%s up: plan %+v (%v), want mi-1 at %d, around the metrics port", when, plan, err, d.base+1)
+		}
+	}
 }

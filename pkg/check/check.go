@@ -79,6 +79,17 @@ type Host struct {
 	MinPort int
 	// EphemeralLo..EphemeralHi is the kernel's ephemeral range; 0,0 skips.
 	EphemeralLo, EphemeralHi int
+	// Reserved are the ports the deployment holds besides its instances'.
+	Reserved []Reservation
+}
+
+// Reservation is a port the deployment itself listens on besides its
+// instances' ports (the daemon's metrics_addr): the planner goes around
+// it, and an instance planned on it is a conflict, whether the listener
+// runs yet or not.
+type Reservation struct {
+	Socket hostnet.Socket // where it listens
+	By     string         // what listens, for messages: "the mictl daemon (metrics_addr, mictl.toml:3)"
 }
 
 // Run checks plan against itself and the host and returns every finding,
@@ -187,8 +198,8 @@ func (r *Report) addRange(port int, p Party, host Host) {
 	}
 }
 
-// hostClashes reports every foreign TCP listener on a planned port (uses
-// sorted by port). Owners
+// hostClashes reports every foreign TCP listener, and every reservation,
+// on a planned port (uses sorted by port). Owners
 // are looked up only for the sockets that clash: walking /proc/*/fd is the
 // expensive part of a scan and is not needed when nothing clashes.
 func hostClashes(uses []use, parties []Party, host Host) []Finding {
@@ -201,7 +212,12 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 	}
 	var hits []hit
 	var inodes []uint64
-	for port, socks := range host.Sockets.Busy(hostnet.TCP, host.Bind) {
+	busy := host.Sockets.Busy(hostnet.TCP, host.Bind)
+	reserved := host.reserved()
+	for port, r := range reserved {
+		busy[port] = []hostnet.Socket{r.Socket} // whether it listens yet or not
+	}
+	for port, socks := range busy {
 		for _, s := range socks {
 			if host.Ours != nil && host.Ours(s) {
 				continue
@@ -234,7 +250,9 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 		addr := h.socket.Addr.String()
 		f.Address = &addr
 		holder := "owner unknown"
-		if proc, ok := owners[h.socket.Inode]; ok {
+		if r, ok := reserved[h.socket.Port]; ok {
+			holder = r.By
+		} else if proc, ok := owners[h.socket.Inode]; ok {
 			pid := proc.PID
 			f.PID, holder = &pid, proc.String()
 			if comm := proc.Comm; comm != "" {

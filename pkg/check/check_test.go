@@ -729,3 +729,42 @@ func TestConflictErrorCounts(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// A port the deployment reserves (the daemon's metrics_addr) is busy for
+// the planner and a conflict for an instance planned on it, whether its
+// listener runs (then it is reported once, as the reservation) or not, and
+// only where the addresses overlap.
+func TestReservedPorts(t *testing.T) {
+	by := "the mictl daemon (metrics_addr, mictl.toml:2:1)"
+	for _, tt := range []struct {
+		name    string
+		bind    string
+		metrics hostnet.Socket
+		sockets []hostnet.Socket
+		want    []string
+	}{
+		{"not listening yet", "127.0.0.1", socket("127.0.0.1", 8290, 0), nil,
+			[]string{"mi-1 http 8290 is held by " + by + " on 127.0.0.1"}},
+		{"listening", "127.0.0.1", socket("127.0.0.1", 8290, 0), []hostnet.Socket{socket("127.0.0.1", 8290, 9)},
+			[]string{"mi-1 http 8290 is held by " + by + " on 127.0.0.1"}},
+		{"every address meets loopback", "0.0.0.0", socket("127.0.0.1", 9164, 0), nil,
+			[]string{"mi-1 management 9164 is held by " + by + " on 127.0.0.1"}},
+		{"another address", "127.0.0.1", socket("10.1.2.3", 8290, 0), nil, nil},
+		{"a port no instance uses", "127.0.0.1", socket("127.0.0.1", 8300, 0), nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			host := check.Host{Sockets: snapshot(tt.sockets...), Bind: netip.MustParseAddr(tt.bind), MinPort: 1024,
+				Reserved: []check.Reservation{{Socket: tt.metrics, By: by}}}
+			if got := messages(check.Run(plan(inst("mi-1", 10)), host).Conflicts); !slices.Equal(got, tt.want) && len(got)+len(tt.want) > 0 {
+				t.Errorf("conflicts:\n got %q\nwant %q", got, tt.want)
+			}
+			overlaps := len(tt.want) > 0 || tt.name == "a port no instance uses"
+			if busy := host.Busy()(tt.metrics.Port); busy != overlaps {
+				t.Errorf("Busy()(%d) = %v, want %v", tt.metrics.Port, busy, overlaps)
+			}
+			if holder := host.Holder(tt.metrics.Port); (holder == by) != overlaps {
+				t.Errorf("Holder(%d) = %q", tt.metrics.Port, holder)
+			}
+		})
+	}
+}

@@ -41,13 +41,39 @@ func (h Host) Busy() func(port int) bool {
 			}
 		}
 	}
+	for port := range h.reserved() {
+		busy[port] = true
+	}
 	return func(port int) bool { return busy[port] }
+}
+
+// reserved returns the reservations that overlap Bind, by port.
+func (h Host) reserved() map[int]Reservation {
+	if len(h.Reserved) == 0 {
+		return nil
+	}
+	socks := make([]hostnet.Socket, len(h.Reserved))
+	for i, r := range h.Reserved {
+		socks[i] = r.Socket
+	}
+	out := map[int]Reservation{}
+	for port := range (&hostnet.Snapshot{Sockets: socks}).Busy(hostnet.TCP, h.Bind) {
+		for _, r := range h.Reserved {
+			if r.Socket.Port == port {
+				out[port] = r
+			}
+		}
+	}
+	return out
 }
 
 // Holder names what holds port on the host in a way that overlaps Bind:
 // "pid 123 (python3)", or "owner unknown" when the owner cannot be seen;
 // "" when nothing foreign holds it.
 func (h Host) Holder(port int) string {
+	if r, ok := h.reserved()[port]; ok {
+		return r.By
+	}
 	if h.Sockets == nil {
 		return ""
 	}

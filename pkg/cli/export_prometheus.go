@@ -8,6 +8,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/metrics"
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 // newCmdExportPrometheus is `mictl export prometheus`: a prometheus.yml
@@ -37,7 +38,7 @@ redirect the output.`,
 			if cfgErr != nil {
 				return cfgErr
 			}
-			addr, err := metricsAddr(cfg)
+			addr, err := reconcile.MetricsAddr(cfg)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -58,7 +59,7 @@ func (rf *runFlags) policy() (supervisor.Policy, error) {
 // works: its health checks, the Management API credentials, its metrics.
 func daemonOptions(cfg *config.Config, policy supervisor.Policy, args []string, follow *supervisor.Follow) (supervisor.DaemonOptions, error) {
 	policy.WatchInterval = cfg.HealthInterval
-	addr, err := metricsAddr(cfg)
+	addr, err := reconcile.MetricsAddr(cfg)
 	if err != nil {
 		return supervisor.DaemonOptions{}, err
 	}
@@ -66,23 +67,11 @@ func daemonOptions(cfg *config.Config, policy supervisor.Policy, args []string, 
 		Credentials: supervisor.Credentials{User: cfg.ManagementUser, Password: cfg.ManagementPassword}}, nil
 }
 
-// metricsAddr is cfg's metrics_addr, checked: "" when metrics are off.
-func metricsAddr(cfg *config.Config) (string, error) {
-	if cfg.MetricsAddr == "" {
-		return "", nil
-	}
-	addr, err := metrics.ParseAddr(cfg.MetricsAddr)
-	if err != nil {
-		return "", &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
-	}
-	return addr, nil
-}
-
 // checkMetricsAddr refuses, before anything starts, a metrics_addr the
 // daemon about to start could not listen on (in use, not an address of
 // this host). A daemon that already answers listens there itself.
 func checkMetricsAddr(ctx context.Context, cfg *config.Config) error {
-	addr, err := metricsAddr(cfg)
+	addr, err := reconcile.MetricsAddr(cfg)
 	if err != nil || addr == "" {
 		return err
 	}

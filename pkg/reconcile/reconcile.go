@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
@@ -65,6 +67,9 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 		return nil, err
 	}
 	host.Ours = OwnedBy(f)
+	if host.Reserved, err = daemonPorts(cfg); err != nil {
+		return nil, err
+	}
 	// Offsets are kept only while something runs with them, or is meant
 	// to (a start under way, a restart after a crash): a stopped
 	// deployment is planned again from the configuration, so that
@@ -91,6 +96,36 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 		return nil, err
 	}
 	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, Apps: apps, env: opts.Env}, nil
+}
+
+// MetricsAddr is cfg's metrics_addr, checked, as the daemon listens on it
+// ("127.0.0.1:9464"): "" when the daemon serves no metrics.
+func MetricsAddr(cfg *config.Config) (string, error) {
+	if cfg.MetricsAddr == "" {
+		return "", nil
+	}
+	addr, err := metrics.ParseAddr(cfg.MetricsAddr)
+	if err != nil {
+		return "", &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+	}
+	return addr, nil
+}
+
+// daemonPorts are the ports the daemon of cfg listens on besides the
+// instances': no instance may be planned there.
+func daemonPorts(cfg *config.Config) ([]check.Reservation, error) {
+	addr, err := MetricsAddr(cfg)
+	if err != nil || addr == "" {
+		return nil, err
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return nil, &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+	}
+	return []check.Reservation{{
+		Socket: hostnet.Socket{Proto: hostnet.TCP, Addr: ap.Addr(), Port: int(ap.Port())},
+		By:     "the mictl daemon (metrics_addr, " + cfg.Origin("metrics_addr") + ")",
+	}}, nil
 }
 
 // javaOpts is the JAVA_OPTS instances get: from env when it was captured
