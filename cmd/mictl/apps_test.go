@@ -326,6 +326,9 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 		"internal_http_api_enable = true\ninbound.port_offset_enable = false\n", 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Nothing runs now: deploy plans from mictl.toml alone (the flags of
+	// the last up are forgotten with it), so the file says 2 instances.
+	d.configFile("inplace", "instances = 2\n"+d.readFile("mictl.toml"))
 	toml := d.readFile("mictl.toml")
 	// An unshifted port of this test's own: the http port of an offset of
 	// its block that its two instances never take.

@@ -229,3 +229,33 @@ func TestDiffShowsWhatReloadWouldDo(t *testing.T) {
 		t.Fatalf("after reload, diff still shows changes:\n%s", out)
 	}
 }
+
+// What an up asked for holds only while something runs: after down, its
+// planning flags and a failed reload's error are forgotten, so diff,
+// deploy and status read mictl.toml alone, as the next up will; diff and
+// reload say that nothing runs rather than planning a reload no daemon
+// would make.
+func TestDownForgetsTheRun(t *testing.T) {
+	d := newDeployment(t)
+	d.up(3)
+	d.configFile("inplace", "instances = \"x\"\n")
+	d.waitFor("the failed reload recorded", func() bool { return d.state().ReloadError != "" })
+	d.must("down")
+	if f := d.state(); f.ReloadError != "" || len(f.UpArgs) != 0 || len(f.Configured) != 0 {
+		t.Fatalf("after down: reload_error %q, up_args %q, configured %q; want none", f.ReloadError, f.UpArgs, f.Configured)
+	}
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	out := d.must("diff")
+	if !strings.Contains(out, "no changes: nothing runs in") {
+		t.Fatalf("diff with nothing running:\n%s", out)
+	}
+	code, _, stderr := d.mictl("reload")
+	if code != 3 || strings.Contains(stderr, "dial") || !strings.Contains(stderr, "nothing runs to reload; start instances with mictl up") {
+		t.Fatalf("reload with nothing running: exit %d, want 3 without socket details:\n%s", code, stderr)
+	}
+	d.must("down", "--purge")
+	d.must("up", "--timeout", "30s") // mictl.toml's 2, not the 3 of the last up
+	if n := len(d.state().Instances); n != 2 {
+		t.Fatalf("up after down --purge started %d instances, want mictl.toml's 2", n)
+	}
+}

@@ -108,11 +108,30 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		if len(names) == 0 {
 			purgeUnrecorded(streams, e.cfg.InstancesDir)
 		}
+	}
+	if len(names) == 0 {
+		if err := forgetRun(ctx, store); err != nil {
+			return exitcode.With(exitcode.Runtime, err)
+		}
+	}
+	if o.purge || len(names) == 0 {
 		if after, err = reportAfter(store, supervisor.Reply{}); err != nil {
 			return err
 		}
 	}
 	return printStatusReport(streams, after, nil, o.output, store)
+}
+
+// forgetRun clears what the state file keeps of a run once nothing runs:
+// the planning flags of the last up, the instances its configuration
+// named and why its last reload failed. Like persisted offsets, they hold
+// only while something runs: the next up, deploy or diff plans from
+// mictl.toml and its own flags alone.
+func forgetRun(ctx context.Context, store *state.Store) error {
+	return store.Update(ctx, func(f *state.File) error {
+		f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""
+		return nil
+	})
 }
 
 // awaitIdleDaemon waits for the daemon to exit when the stop left it

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -10,6 +11,7 @@ import (
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -34,13 +36,15 @@ now. "mictl diff" shows what a reload would do.`,
 			if err != nil {
 				return err
 			}
+			// The socket's dial error says nothing a user can act on.
+			nothingRuns := exitcode.With(exitcode.Runtime, fmt.Errorf("%w for %s: nothing runs to reload; start instances with mictl up", supervisor.ErrNoDaemon, e.cfg.InstancesDir))
 			if e.store == nil {
-				return exitcode.With(exitcode.Runtime, fmt.Errorf("%w: nothing runs to reload; start instances with mictl up", supervisor.ErrNoDaemon))
+				return nothingRuns
 			}
 			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
 				func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
 			if errors.Is(err, supervisor.ErrNoDaemon) {
-				return exitcode.With(exitcode.Runtime, fmt.Errorf("%w: nothing runs to reload; start instances with mictl up", err))
+				return nothingRuns
 			}
 			if err != nil {
 				// The daemon's exit code stands: 2 for a bad mictl.toml, 1
@@ -112,6 +116,15 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	f, err := currentState(dirCfg)
 	if err != nil {
 		return err
+	}
+	if !slices.ContainsFunc(f.Instances, func(i state.Instance) bool { return state.Wanted(i.State) || reconcile.Running(i) }) {
+		// No daemon follows the configuration: a reload would change
+		// nothing (it refuses, as nothing runs).
+		if o.output == formatJSON {
+			return writeJSON(streams.Out, diffReport{Changes: reconcile.NoChanges(), Conflicts: []check.Finding{}})
+		}
+		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", dirCfg.InstancesDir)
+		return nil
 	}
 	// Plan exactly as the daemon's reload would: mictl.toml under the
 	// planning flags of the last mictl up.

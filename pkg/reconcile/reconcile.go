@@ -426,6 +426,11 @@ type Changes struct {
 	Diffs    map[string]string `json:"diffs"` // deployment.toml now vs target, per restart
 }
 
+// NoChanges is Changes with nothing in it, every list empty (not null).
+func NoChanges() Changes {
+	return Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, Why: map[string]string{}, Diffs: map[string]string{}}
+}
+
 // Empty reports whether nothing would change.
 func (c Changes) Empty() bool { return len(c.Add)+len(c.Remove)+len(c.Restart)+len(c.Redeploy) == 0 }
 
@@ -434,7 +439,7 @@ func (c Changes) Empty() bool { return len(c.Add)+len(c.Remove)+len(c.Restart)+l
 // still planned is left to `mictl up`. Only what the configuration named
 // when last applied (f.Configured) and no longer names is removed.
 func Compare(t *Target, f *state.File) (Changes, error) {
-	c := Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, Why: map[string]string{}, Diffs: map[string]string{}}
+	c := NoChanges()
 	planned := map[string]bool{}
 	for _, inst := range t.Plan.Instances {
 		planned[inst.Name] = true
