@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -199,6 +200,9 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			return nil, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
 	}
+	if err := refuseServersInHomes(t, f, fresh); err != nil {
+		return nil, err
+	}
 	if report := t.Conflicts(); !report.OK() && !o.force {
 		return nil, reportRefusal(streams, t, report)
 	}
@@ -216,6 +220,40 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// Not fsynced: the daemon answers the start only after a durable
 	// write of the whole file.
 	return wanted, store.Quick().Save(f)
+}
+
+// refuseServersInHomes refuses to start an instance whose home already
+// runs a server mictl did not start (by hand, or systemd running a
+// generated home): a second one would render the home again, take over
+// its pid file and fight it for the ports. The home's pid file names such
+// a server, which is cheap to read (a walk of every command line is not).
+// An instance its record says mictl means to run (a daemon died while
+// starting it) is left to the daemon, which ends or adopts what it finds.
+func refuseServersInHomes(t *reconcile.Target, f *state.File, names []string) error {
+	var found, which []string
+	for _, name := range names {
+		if rec, ok := f.Instance(name); ok && state.Wanted(rec.State) {
+			continue
+		}
+		dir, err := home.Dir(t.Config, name)
+		if err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return err
+		}
+		if st, ok := supervisor.ServerIn(abs); ok {
+			found = append(found, fmt.Sprintf("%s: pid %d (%s) runs in %s", name, st.PID, st.Comm, dir))
+			which = append(which, name)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return exitcode.With(exitcode.Runtime, fmt.Errorf(
+		"a server mictl did not start already runs in the home of %s:\n  %s\nstop it first (stop the service or command that started it, or end it with mictl down %s), then run mictl up again",
+		strings.Join(which, ", "), strings.Join(found, "\n  "), strings.Join(which, " ")))
 }
 
 // refuseConflicts plans cfg against what runs, read without creating or

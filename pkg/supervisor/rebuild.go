@@ -119,6 +119,13 @@ func serverOf(dir string) (proc.Identity, proc.Stat, bool) {
 	return st.Identity(), st, true
 }
 
+// ServerIn returns the live server that dir's pid file names, if it really
+// is a server of this home (started by mictl or not).
+func ServerIn(dir string) (proc.Stat, bool) {
+	_, st, ok := serverOf(dir)
+	return st, ok
+}
+
 // serverArgs is the server's command line.
 func serverArgs(pid int) []string {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
