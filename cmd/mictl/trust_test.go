@@ -461,6 +461,18 @@ func TestSmallerUpLeavesExtrasThroughReloads(t *testing.T) {
 	if n := running(); n != 4 {
 		t.Fatalf("%d ready after the file dropped mi-3, want 4 (mi-1, mi-2, mi-4, mi-5):\n%s", n, d.events())
 	}
+	// mi-3's home stays, forgotten, until purged: by name too.
+	mi3 := filepath.Join(d.dir, "instances", "mi-3")
+	if _, err := os.Stat(mi3); err != nil {
+		t.Fatalf("the reload deleted mi-3's home: %v", err)
+	}
+	d.must("down", "--purge", "mi-3")
+	if _, err := os.Stat(mi3); !os.IsNotExist(err) {
+		t.Fatalf("down --purge mi-3 left its home: %v", err)
+	}
+	if n := running(); n != 4 {
+		t.Fatalf("%d ready after down --purge mi-3, want the 4 others untouched", n)
+	}
 	d.must("down", "--purge")
 	entries, _ := os.ReadDir(filepath.Join(d.dir, "instances"))
 	for _, e := range entries {

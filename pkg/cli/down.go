@@ -40,9 +40,16 @@ process (its shutdown runs and the script's trap stops the diagnostics JVM),
 then to its process group, all instances in parallel; wait up to --timeout
 (MI drains for up to 180 s), then SIGKILL the group. Stale pid files are
 removed, and the supervisor daemon exits when nothing is left to watch.
+Once everything is down, the planning flags of the last up are forgotten,
+as the offsets are: the next up plans from mictl.toml and its own flags.
 
-Exit status: 0 only when every process of the instances is gone and every
-one of their ports is free; 3 otherwise, naming what is left.`,
+--purge also deletes the homes, and forgets the instances; it deletes the
+home of an instance a reload removed from the configuration too (all of
+them, or the one named).
+
+Exit status: 0 when every process of the instances is gone (another
+program holding one of their ports is a note, not a failure); 3
+otherwise, naming what is left.`,
 		Example: `  mictl down
   mictl down mi-2 mi-3
   mictl down --timeout 30s --purge`,
@@ -71,6 +78,16 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	e.warnConfig(streams)
 	store, f := e.store, e.state
+	// A home an earlier configuration left (a reload removed its
+	// instance, and forgot it) is still the user's to purge by name.
+	var leftHomes []string
+	if o.purge {
+		names, leftHomes = splitUnrecorded(f, e.cfg.InstancesDir, names)
+		if len(leftHomes) > 0 && len(names) == 0 {
+			purgeUnrecorded(streams, e.cfg.InstancesDir, leftHomes)
+			return printStatusReport(streams, newStatusReport(f, nil, nil, nil), nil, o.output, nil)
+		}
+	}
 	if err := checkNames(f, names); err != nil {
 		return err
 	}
@@ -105,8 +122,8 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		if err := purge(ctx, store, targets); err != nil {
 			return err
 		}
-		if len(names) == 0 {
-			purgeUnrecorded(streams, e.cfg.InstancesDir)
+		if len(names) == 0 || len(leftHomes) > 0 {
+			purgeUnrecorded(streams, e.cfg.InstancesDir, leftHomes)
 		}
 	}
 	if len(names) == 0 {
@@ -303,29 +320,56 @@ func purge(ctx context.Context, store *state.Store, names []string) error {
 
 // purgeUnrecorded deletes the homes under dir that no record names any
 // more (a reload that removed an instance forgets it and keeps its logs),
-// so that `down --purge` leaves nothing behind; a home something still
-// runs in is kept, and said so.
-func purgeUnrecorded(streams *IOStreams, dir string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, en := range entries {
-		path := filepath.Join(dir, en.Name())
-		if !en.IsDir() || strings.HasPrefix(en.Name(), ".") {
+// so that `down --purge` leaves nothing behind: every such home, or those
+// of only (names), when given. A home something still runs in is kept,
+// and said so.
+func purgeUnrecorded(streams *IOStreams, dir string, only []string) {
+	for _, name := range homesUnder(dir) {
+		if len(only) > 0 && !slices.Contains(only, name) {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(path, home.StartScript)); err != nil {
-			continue // not an instance home
-		}
-		if left := supervisor.Leftovers([]state.Instance{{Name: en.Name(), Home: path}}); len(left) > 0 {
-			fmt.Fprintf(streams.ErrOut, "note: kept %s: processes %v still run in it\n", path, left[en.Name()])
+		path := filepath.Join(dir, name)
+		if left := supervisor.Leftovers([]state.Instance{{Name: name, Home: path}}); len(left) > 0 {
+			fmt.Fprintf(streams.ErrOut, "note: kept %s: processes %v still run in it\n", path, left[name])
 			continue
 		}
 		if err := os.RemoveAll(path); err != nil {
 			fmt.Fprintf(streams.ErrOut, "note: could not delete %s: %v\n", path, err)
 		}
 	}
+}
+
+// homesUnder lists the names of the instance homes under dir (a
+// directory with MI's start script), recorded or not.
+func homesUnder(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, en := range entries {
+		if !en.IsDir() || strings.HasPrefix(en.Name(), ".") {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, en.Name(), home.StartScript)); err == nil {
+			out = append(out, en.Name())
+		}
+	}
+	return out
+}
+
+// splitUnrecorded parts names into those f records and those that name
+// only a home under dir, which purge may delete.
+func splitUnrecorded(f *state.File, dir string, names []string) (recorded, homes []string) {
+	onDisk := homesUnder(dir)
+	for _, n := range names {
+		if _, ok := f.Instance(n); !ok && slices.Contains(onDisk, n) {
+			homes = append(homes, n)
+		} else {
+			recorded = append(recorded, n)
+		}
+	}
+	return recorded, homes
 }
 
 // checkNames refuses names the state file does not know.
