@@ -25,8 +25,8 @@ func LoadLenient(src Sources) (cfg *Config, fileErr, err error) {
 	if !errors.As(err, &ce) || src.NoFile {
 		return cfg, nil, err
 	}
-	if _, serr := os.Stat(src.Path); src.Path != "" && errors.Is(serr, fs.ErrNotExist) {
-		return nil, nil, err // --config names no file: a typo, not a file to look past
+	if st, serr := os.Stat(src.Path); src.Path != "" && (errors.Is(serr, fs.ErrNotExist) || serr == nil && st.IsDir()) {
+		return nil, nil, err // --config names no file (a typo, a directory): not a file to look past
 	}
 	fallback, ferr := Load(Sources{Flags: src.Flags, NoFile: true})
 	if ferr != nil {

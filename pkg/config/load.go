@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	toml "github.com/pelletier/go-toml/v2"
@@ -88,6 +89,8 @@ func Load(src Sources) (*Config, error) {
 		path, data = "", nil // no file at all: defaults
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, &Error{Where: path, Msg: fmt.Sprintf("no such config file (--config); create one with: mictl init --path %s", path)}
+	case errors.Is(err, syscall.EISDIR):
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("a directory, not a config file: name the file (--config %s)", filepath.Join(path, DefaultFile))}
 	case err != nil:
 		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", unwrapPath(err))}
 	}

@@ -138,6 +138,19 @@ func TestLoadMissingExplicitFile(t *testing.T) {
 	}
 }
 
+// --config naming a directory is a mistake to say, not a broken file to
+// look past.
+func TestLoadDirectoryAsConfig(t *testing.T) {
+	dir := t.TempDir()
+	want := dir + ": a directory, not a config file: name the file (--config " + filepath.Join(dir, "mictl.toml") + ")"
+	if _, err := Load(Sources{Path: dir}); err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+	if _, fileErr, err := LoadLenient(Sources{Path: dir}); err == nil || fileErr != nil {
+		t.Fatalf("LoadLenient of a directory: fileErr %v, err %v; want err", fileErr, err)
+	}
+}
+
 func TestNames(t *testing.T) {
 	path := writeConfig(t, `instances = 2
 [[instance]]
