@@ -119,3 +119,20 @@ func TestMetricsAddrIsPlanned(t *testing.T) {
 		}
 	}
 }
+
+// An up given the metrics settings as flags runs with them; export
+// prometheus describes what runs, and says where its settings came from.
+func TestExportPrometheusFollowsTheRunningDaemon(t *testing.T) {
+	d := newDeployment(t)
+	addr := promtest.FreeAddr(t)
+	d.up(1, "--metrics-addr", addr, "--metrics")
+	code, out, stderr := d.mictl("export", "prometheus")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("targets: [%q]", addr)) || !strings.Contains(out, "job_name: wso2-mi") {
+		t.Fatalf("export prometheus: exit %d, want the daemon's %s and the wso2-mi job:\n%s\n%s", code, addr, out, stderr)
+	}
+	for _, note := range []string{"metrics_addr " + addr + " is the running daemon's", "metrics = true as the running instances have it"} {
+		if !strings.Contains(stderr, note) {
+			t.Errorf("stderr lacks %q:\n%s", note, stderr)
+		}
+	}
+}

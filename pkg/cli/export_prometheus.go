@@ -3,12 +3,15 @@ package cli
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // newCmdExportPrometheus is `mictl export prometheus`: a prometheus.yml
@@ -25,7 +28,9 @@ internal HTTP port), found through the file the daemon keeps current,
 instances/.mictl/prometheus-targets.json. Prometheus follows that file as
 instances come, go or change offset: the configuration never needs editing
 again. MI serves its metrics only with metrics = true: with metrics = false
-there is no wso2-mi job (the file and stderr say so). Nothing is written:
+there is no wso2-mi job (the file and stderr say so). Settings mictl.toml
+(or the flags here) leave unset are taken from the running deployment, when
+an up was given them as flags (stderr says so). Nothing is written:
 redirect the output.`,
 		Example: `  mictl export prometheus > prometheus.yml
   prometheus --config.file=prometheus.yml`,
@@ -37,6 +42,9 @@ redirect the output.`,
 			}
 			if cfgErr != nil {
 				return cfgErr
+			}
+			for _, n := range adoptRunningMetrics(cfg) {
+				fmt.Fprintln(streams.ErrOut, "note: "+n)
 			}
 			addr, err := reconcile.MetricsAddr(cfg)
 			if err != nil {
@@ -65,4 +73,41 @@ redirect the output.`,
 		}
 	}
 	return cmd
+}
+
+// adoptRunningMetrics takes from the running deployment the metrics
+// settings cfg leaves at their defaults: an up given --metrics-addr or
+// --metrics on its command line runs with them, and the export describes
+// what runs. It returns a note for each setting taken.
+func adoptRunningMetrics(cfg *config.Config) []string {
+	f, err := currentState(cfg)
+	if err != nil || f.Daemon == nil || !f.Daemon.Alive() {
+		return nil
+	}
+	var notes []string
+	if cfg.MetricsAddr == "" && cfg.IsDefault("metrics_addr") {
+		if v := argValue(f.Daemon.Args, "--metrics-addr"); v != "" {
+			cfg.MetricsAddr = v
+			notes = append(notes, fmt.Sprintf("metrics_addr %s is the running daemon's (mictl up --metrics-addr); set it in mictl.toml to keep it", v))
+		}
+	}
+	withMetrics := func(i state.Instance) bool { return slices.Contains(i.Args, reconcile.MetricsFlag) }
+	if !cfg.Metrics && cfg.IsDefault("metrics") && slices.ContainsFunc(f.Instances, withMetrics) {
+		cfg.Metrics = true
+		notes = append(notes, "metrics = true as the running instances have it (mictl up --metrics); set it in mictl.toml to keep it")
+	}
+	return notes
+}
+
+// argValue is the value of flag in args ("--flag v" or "--flag=v").
+func argValue(args []string, flag string) string {
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, flag+"="); ok {
+			return v
+		}
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }

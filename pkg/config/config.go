@@ -67,6 +67,12 @@ func (c *Config) Origin(key string) string {
 	return "default " + key
 }
 
+// IsDefault reports whether setting key has its built-in value: no file,
+// flag or environment variable set it.
+func (c *Config) IsDefault(key string) bool {
+	return c.Origin(key) == "default "+key
+}
+
 // CheckHostLocal refuses a host no network interface of this machine
 // has: the instances could not bind it (MI would fail at start with
 // "Cannot assign requested address"), and a conflict check of it would

@@ -32,7 +32,7 @@ func LoadLenient(src Sources) (cfg *Config, fileErr, err error) {
 	if ferr != nil {
 		return nil, nil, err
 	}
-	if strings.HasPrefix(fallback.Origin("instances_dir"), "default ") {
+	if fallback.IsDefault("instances_dir") {
 		path := src.Path
 		if path == "" {
 			path = DefaultFile

@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"sync"
 	"text/template"
 )
@@ -16,6 +17,7 @@ import (
 // MI serves no /metric-service/metrics): no MI job, which would scrape
 // only errors, and MIMetricsOff says why.
 func ScrapeConfig(daemonAddr, targetsPath string) []byte {
+	daemonAddr = scrapeAddr(daemonAddr)
 	var b bytes.Buffer
 	// The template only fails on a programming error in it.
 	data := struct{ DaemonAddr, TargetsPath, MetricsPath, MIMetricsOff string }{daemonAddr, targetsPath, MIMetricsPath, MIMetricsOff}
@@ -23,6 +25,21 @@ func ScrapeConfig(daemonAddr, targetsPath string) []byte {
 		panic(err)
 	}
 	return b.Bytes()
+}
+
+// scrapeAddr is where a Prometheus on this host reaches a listener on
+// addr: a wildcard address (0.0.0.0, ::) is no place to connect to, its
+// loopback is.
+func scrapeAddr(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsUnspecified() {
+		return addr
+	}
+	loopback := netip.MustParseAddr("127.0.0.1")
+	if ap.Addr().Is6() {
+		loopback = netip.IPv6Loopback()
+	}
+	return netip.AddrPortFrom(loopback, ap.Port()).String()
 }
 
 // MIMetricsOff says why a scrape configuration has no MI job.
