@@ -173,7 +173,7 @@ func planClashes(port int, parties []Party) []Finding {
 // with the offset: every co-located instance binds the same port.
 func unshiftedHint(a, b Party) string {
 	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {
-		return ": MI adds no offset to this endpoint's port; let mictl set inbound.port_offset_enable (or ws.use.port.offset), or give each instance its own app"
+		return ": MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it; or give each instance its own app"
 	}
 	return ""
 }

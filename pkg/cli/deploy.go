@@ -216,8 +216,7 @@ func deployHints(report check.Report, app *capp.App, file string, t *reconcile.T
 			add(fmt.Sprintf("fix: free port %d on this host, or change the port of %s's endpoint in the CApp and rebuild it", c.Port, app.ID()))
 		case check.KindPlan:
 			if len(c.Instances) == 2 && !shiftedIn(t, mine) {
-				add(fmt.Sprintf("fix: the endpoint's port gets no offset: remove inbound.port_offset_enable = false (%s or the [[instance]] overrides; mictl then turns it on), or deploy the app to one instance only (mictl deploy %s %s)",
-					t.Source.Path, file, c.Instances[0]))
+				add(unshiftedHint(app, strings.TrimPrefix(*mine.Listener, listenerPrefix(app)), file, t))
 			} else {
 				add(fmt.Sprintf("fix: change the port of the endpoint %s in the CApp, or the other party's port", strings.TrimPrefix(*mine.Listener, listenerPrefix(app))))
 			}
@@ -226,6 +225,29 @@ func deployHints(report check.Report, app *capp.App, file string, t *reconcile.T
 		}
 	}
 	return out
+}
+
+// unshiftedHint says how to fix the clash of an endpoint whose port MI
+// binds as written on every instance, by what decides that offset: the
+// server's setting for HTTP(S), the endpoint's own parameter for a
+// WebSocket, nothing for the other listeners. Once per endpoint, whatever
+// the number of instance pairs it clashes between.
+func unshiftedHint(app *capp.App, endpoint, file string, t *reconcile.Target) string {
+	one := fmt.Sprintf("deploy the app to one instance only (mictl deploy %s %s)", file, t.Plan.Instances[0].Name)
+	var in capp.Inbound
+	for _, i := range app.Inbounds {
+		if i.Name == endpoint {
+			in = i
+		}
+	}
+	switch {
+	case in.Offset == capp.OffsetIfEnabled:
+		return fmt.Sprintf("fix: %s's port gets no offset: remove inbound.port_offset_enable = false (%s or the [[instance]] overrides; mictl then turns it on), or %s",
+			endpoint, t.Source.Path, one)
+	case strings.HasPrefix(in.Protocol, "ws"):
+		return fmt.Sprintf("fix: %s is a WebSocket endpoint: MI adds the offset to its port only when the endpoint's own ws.use.port.offset parameter is true; set it in the CApp and rebuild it, or %s", endpoint, one)
+	}
+	return fmt.Sprintf("fix: MI never adds the offset to %s's port (its kind of listener binds the port as written): give each instance its own copy of the app with its own port, or %s", endpoint, one)
 }
 
 // shiftedIn reports whether MI adds the offset to party p's port in its
