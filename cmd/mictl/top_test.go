@@ -148,7 +148,7 @@ func TestTopSnapshot(t *testing.T) {
 		t.Fatalf("%d rows, want 2", len(rows))
 	}
 	keys := []string{"name", "state", "pid", "uptime_seconds", "restarts", "cpu_percent", "rss_bytes", "threads",
-		"requests_per_second", "error_percent", "p95_latency_seconds"}
+		"requests_per_second", "error_percent", "p95_latency_seconds", "p95_latency_bound"}
 	for _, r := range rows {
 		for _, k := range keys {
 			if _, ok := r[k]; !ok {

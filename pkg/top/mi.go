@@ -95,7 +95,18 @@ type Traffic struct {
 	// ErrorPercent and P95 (seconds) are nil when no request was served.
 	ErrorPercent *float64
 	P95          *float64
+	// P95Bound says when P95 is only a bound the histogram allows: the
+	// 95th percentile falls in its first bucket (P95 is that bucket's
+	// upper bound, BoundAtMost) or past its last finite bound (BoundAtLeast).
+	// "" when P95 is an estimate within a bucket.
+	P95Bound string
 }
+
+// The bounds a P95 can be: MI's histogram cannot say more.
+const (
+	BoundAtMost  = "at_most"
+	BoundAtLeast = "at_least"
+)
 
 // Rates compares two scrapes seconds apart.
 func Rates(prev, cur Totals, seconds float64) Traffic {
@@ -112,49 +123,52 @@ func Rates(prev, cur Totals, seconds float64) Traffic {
 	for le, n := range cur.Buckets {
 		delta[le] = n - prev.Buckets[le]
 	}
-	tr.P95 = quantile(0.95, delta)
+	tr.P95, tr.P95Bound = quantile(0.95, delta)
 	return tr
 }
 
 // quantile estimates the q-quantile from cumulative bucket counts the way
-// Prometheus's histogram_quantile does: linear within the bucket the rank
-// falls in, the highest finite bound when it falls in +Inf. nil when the
-// buckets hold nothing or went back.
-func quantile(q float64, buckets map[float64]float64) *float64 {
+// Prometheus's histogram_quantile does, linear within the bucket the rank
+// falls in, except at the ends, where it gives the bound and says which:
+// in the first bucket its upper bound (interpolating from 0 would make up
+// a latency: MI's first bucket holds everything under 190 ms), in +Inf the
+// highest finite bound. nil when the buckets hold nothing or went back.
+func quantile(q float64, buckets map[float64]float64) (*float64, string) {
 	bounds := make([]float64, 0, len(buckets))
 	for le := range buckets {
 		bounds = append(bounds, le)
 	}
 	slices.Sort(bounds)
 	if len(bounds) == 0 || !math.IsInf(bounds[len(bounds)-1], 1) {
-		return nil
+		return nil, ""
 	}
 	total := buckets[bounds[len(bounds)-1]]
 	if total <= 0 {
-		return nil
+		return nil, ""
 	}
 	rank := q * total
 	lower, below := 0.0, 0.0
 	for i, le := range bounds {
 		n := buckets[le]
 		if n < below {
-			return nil // not cumulative: a counter went back
+			return nil, "" // not cumulative: a counter went back
 		}
 		if n >= rank {
-			if math.IsInf(le, 1) {
-				if i == 0 {
-					return nil
-				}
-				return ptr(bounds[i-1])
+			switch {
+			case math.IsInf(le, 1) && i == 0:
+				return nil, ""
+			case math.IsInf(le, 1):
+				return ptr(bounds[i-1]), BoundAtLeast
+			case i == 0:
+				return ptr(le), BoundAtMost
+			case n == below:
+				return ptr(le), ""
 			}
-			if n == below {
-				return ptr(le)
-			}
-			return ptr(lower + (le-lower)*(rank-below)/(n-below))
+			return ptr(lower + (le-lower)*(rank-below)/(n-below)), ""
 		}
 		lower, below = le, n
 	}
-	return nil
+	return nil, ""
 }
 
 func ptr[T any](v T) *T { return &v }

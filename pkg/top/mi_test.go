@@ -61,8 +61,17 @@ func TestRates(t *testing.T) {
 		t.Errorf("counters that went back (a restart) gave a rate: %+v", restarted)
 	}
 	slow := Totals{Requests: 110, Errors: 1, Buckets: map[float64]float64{0.1: 50, 0.5: 90, 1: 100, inf: 110}}
-	if tr := Rates(prev, slow, 1); tr.P95 == nil || *tr.P95 != 1 {
-		t.Errorf("p95 in the +Inf bucket = %v, want the highest finite bound 1", deref(tr.P95))
+	if tr := Rates(prev, slow, 1); tr.P95 == nil || *tr.P95 != 1 || tr.P95Bound != BoundAtLeast {
+		t.Errorf("p95 in the +Inf bucket = %v (%q), want at least the highest finite bound 1", deref(tr.P95), tr.P95Bound)
+	}
+	if tr.P95Bound != "" {
+		t.Errorf("p95 within a bucket is an estimate, not a bound: %q", tr.P95Bound)
+	}
+	// MI's first bucket holds everything under its bound: fast requests
+	// have a p95 of at most that, not a made-up point inside it.
+	fast := Totals{Requests: 300, Errors: 1, Buckets: map[float64]float64{0.1: 250, 0.5: 290, 1: 300, inf: 300}}
+	if tr := Rates(prev, fast, 1); tr.P95 == nil || *tr.P95 != 0.1 || tr.P95Bound != BoundAtMost {
+		t.Errorf("p95 in the first bucket = %v (%q), want at most 0.1", deref(tr.P95), tr.P95Bound)
 	}
 }
 

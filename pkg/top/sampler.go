@@ -51,6 +51,9 @@ type Row struct {
 	RequestsPerSecond *float64 `json:"requests_per_second"`
 	ErrorPercent      *float64 `json:"error_percent"`
 	P95LatencySeconds *float64 `json:"p95_latency_seconds"`
+	// P95LatencyBound is null when P95LatencySeconds is an estimate,
+	// "at_most" or "at_least" when MI's histogram gives only that bound.
+	P95LatencyBound *string `json:"p95_latency_bound"`
 }
 
 // rewalk is the longest time between two walks of /proc (see
@@ -154,6 +157,9 @@ func (s *Sampler) Sample(now time.Time, insts []Instance) ([]Row, error) {
 			s.start(sc, now)
 			tr := sc.traffic(now)
 			r.RequestsPerSecond, r.ErrorPercent, r.P95LatencySeconds = tr.RequestsPerSecond, tr.ErrorPercent, tr.P95
+			if tr.P95Bound != "" {
+				r.P95LatencyBound = &tr.P95Bound
+			}
 		}
 		rows[i] = r
 	}

@@ -100,8 +100,21 @@ func Cells(r Row) []string {
 		format(r.Threads, strconv.Itoa),
 		format(r.RequestsPerSecond, func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }),
 		format(r.ErrorPercent, func(p float64) string { return strconv.FormatFloat(p, 'f', 1, 64) }),
-		format(r.P95LatencySeconds, func(s float64) string { return Latency(time.Duration(s * float64(time.Second))) }),
+		format(r.P95LatencySeconds, func(s float64) string {
+			return p95Prefix(r.P95LatencyBound) + Latency(time.Duration(s*float64(time.Second)))
+		}),
 	}
+}
+
+// p95Prefix marks a P95 that is only a bound: "<190ms", ">1s".
+func p95Prefix(bound *string) string {
+	switch {
+	case bound == nil:
+		return ""
+	case *bound == BoundAtMost:
+		return "<"
+	}
+	return ">"
 }
 
 func format[T any](v *T, f func(T) string) string {

@@ -39,10 +39,15 @@ func TestSortRows(t *testing.T) {
 func TestCellsAndWidth(t *testing.T) {
 	full := Row{Name: "mi-10", State: "degraded", PID: ptr(4194303), UptimeSeconds: ptr(float64(3*86400 + 4*3600)),
 		Restarts: 12, CPUPercent: ptr(187.25), RSSBytes: ptr(uint64(1536) << 20), Threads: ptr(230),
-		RequestsPerSecond: ptr(12345.6), ErrorPercent: ptr(100.0), P95LatencySeconds: ptr(1.25)}
-	want := []string{"mi-10", "degraded", "4194303", "3d04h", "12", "187.2", "1.5G", "230", "12345.6", "100.0", "1.25s"}
+		RequestsPerSecond: ptr(12345.6), ErrorPercent: ptr(100.0), P95LatencySeconds: ptr(1.25), P95LatencyBound: ptr(BoundAtLeast)}
+	want := []string{"mi-10", "degraded", "4194303", "3d04h", "12", "187.2", "1.5G", "230", "12345.6", "100.0", ">1.25s"}
 	if got := Cells(full); !slices.Equal(got, want) {
 		t.Errorf("Cells = %q\nwant    %q", got, want)
+	}
+	fast := full
+	fast.P95LatencySeconds, fast.P95LatencyBound = ptr(0.19), ptr(BoundAtMost)
+	if got := Cells(fast)[10]; got != "<190ms" {
+		t.Errorf("a p95 of at most 190ms shows as %q, want <190ms", got)
 	}
 	stopped := Row{Name: "mi-1", State: "stopped"}
 	if got := Cells(stopped); !slices.Equal(got, []string{"mi-1", "stopped", "-", "-", "0", "-", "-", "-", "-", "-", "-"}) {
