@@ -53,6 +53,9 @@ after --timeout.`,
 			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 				return err
 			}
+			if err := positive("timeout", o.timeout); err != nil {
+				return err
+			}
 			return runApps(cmd, streams, g, o, names)
 		},
 	}

@@ -74,6 +74,8 @@ counts as deployed only once MI logs that it deployed it again.`,
 func addWaitFlags(cmd *cobra.Command, o *waitOptions, until string) {
 	cmd.Flags().BoolVar(&o.wait, "wait", false, "wait "+until)
 	cmd.Flags().DurationVar(&o.timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
+	// Before anything is declared or copied: a refused flag changes nothing.
+	cmd.PreRunE = func(*cobra.Command, []string) error { return positive("timeout", o.timeout) }
 }
 
 func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *waitOptions, file string, names []string) error {

@@ -69,8 +69,8 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 		return err
 	}
-	if o.timeout <= 0 {
-		return exitcode.Usagef("--timeout %s: must be positive", o.timeout)
+	if err := positive("timeout", o.timeout); err != nil {
+		return err
 	}
 	e, err := openExisting(cmd, g, streams, readWrite)
 	if err != nil {

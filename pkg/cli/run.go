@@ -46,8 +46,8 @@ func (rf *runFlags) policy() (supervisor.Policy, error) {
 	if err := p.Validate(); err != nil {
 		return p, exitcode.Usagef("%v", err)
 	}
-	if p.ReadyTimeout <= 0 {
-		return p, exitcode.Usagef("--timeout %s: must be positive", p.ReadyTimeout)
+	if err := positive("timeout", p.ReadyTimeout); err != nil {
+		return p, err
 	}
 	if p.BackoffBase < 0 {
 		return p, exitcode.Usagef("--backoff %s: must not be negative", p.BackoffBase)
