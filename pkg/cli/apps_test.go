@@ -135,3 +135,22 @@ func TestDeployWebSocketClashHint(t *testing.T) {
 		t.Fatalf("deploy: exit %d, want 1 and the WebSocket hint once:\n%s", code, errOut)
 	}
 }
+
+// sim capp's refusals name the flag, once prefixed (by main's "mictl: ").
+func TestSimCAppRefusals(t *testing.T) {
+	inTempDir(t)
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sim", "capp", "x.car", "--name", "x", "--inbound-http", "70000"}, "--inbound-http 70000: want a port from 1 to 65535"},
+		{[]string{"sim", "capp", "x.car", "--name", "x", "--inbound-ws", "0"}, "--inbound-ws 0: want a port from 1 to 65535"},
+		{[]string{"sim", "capp", "x.car"}, "--name is required: the application's name"},
+		{[]string{"sim", "capp", "x.zip", "--name", "x"}, "x.zip: the file must end in .car"},
+	} {
+		code, _, errOut := run(t, tt.args...)
+		if code != exitcode.Usage || !strings.Contains(errOut, tt.want) || strings.Contains(errOut, "mictl sim capp:") {
+			t.Errorf("%v: exit %d, want 2 and %q once prefixed:\n%s", tt.args, code, tt.want, errOut)
+		}
+	}
+}

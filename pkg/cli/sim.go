@@ -138,14 +138,21 @@ build the same bytes. The file is written atomically.`,
 
 func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
 	if o.name == "" {
-		return exitcode.Usagef("mictl sim capp: --name is required\nSee 'mictl sim capp --help'.")
+		return exitcode.Usagef("--name is required: the application's name\nSee 'mictl sim capp --help'.")
 	}
 	if !strings.HasSuffix(out, ".car") {
-		return exitcode.Usagef("mictl sim capp: %s: the file must end in .car (MI deploys nothing else)", out)
+		return exitcode.Usagef("%s: the file must end in .car (MI deploys nothing else)", out)
 	}
 	spec := capp.Spec{Name: o.name, Version: o.version, Faulty: o.faulty}
 	for _, c := range o.apis {
 		spec.APIs = append(spec.APIs, capp.APISpec{Context: c})
+	}
+	for flag, ports := range map[string][]int{"http": o.inboundHTTP, "ws": o.inboundWS} {
+		for _, p := range ports {
+			if p < 1 || p > 65535 {
+				return exitcode.Usagef("--inbound-%s %d: want a port from 1 to 65535", flag, p)
+			}
+		}
 	}
 	for _, p := range o.inboundHTTP {
 		spec.Inbounds = append(spec.Inbounds, capp.InboundSpec{Protocol: "http", Port: p})
@@ -155,7 +162,7 @@ func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
 	}
 	var buf bytes.Buffer
 	if err := capp.Build(&buf, spec); err != nil {
-		return exitcode.Usagef("mictl sim capp: %v", err)
+		return exitcode.Usagef("%v", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
