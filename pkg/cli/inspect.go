@@ -95,7 +95,7 @@ type inspectInbound struct {
 	Protocol  *string `json:"protocol"`
 	Class     *string `json:"class"`
 	Parameter string  `json:"parameter"`
-	Port      int     `json:"port"` // 0 when Placeholder is set
+	Port      *int    `json:"port"` // null when Placeholder is set
 	// Placeholder is the port's value when MI resolves it at run time
 	// ($SYSTEM:ORDERS_PORT), null for a port written as a number.
 	Placeholder *string `json:"placeholder"`
@@ -223,7 +223,10 @@ func newInspectReport(app *capp.App, faulty string, p *planned) (inspectReport, 
 	}
 	for _, in := range app.Inbounds {
 		r.Inbounds = append(r.Inbounds, inspectInbound{Artifact: in.Artifact, Name: in.Name, Protocol: optional(in.Protocol),
-			Class: optional(in.Class), Parameter: in.Param, Port: in.Port, Placeholder: optional(in.Placeholder), OffsetRule: in.Offset})
+			Class: optional(in.Class), Parameter: in.Param, Placeholder: optional(in.Placeholder), OffsetRule: in.Offset})
+		if !in.AtRunTime() {
+			r.Inbounds[len(r.Inbounds)-1].Port = &in.Port
+		}
 	}
 	planned := slices.DeleteFunc(slices.Clone(app.Inbounds), capp.Inbound.AtRunTime) // deployment.Extras' order
 	for _, inst := range p.Plan.Instances {
@@ -274,9 +277,9 @@ func printInspect(streams *IOStreams, r inspectReport, p *planned) error {
 		fmt.Fprintln(w)
 		rows = make([][]string, len(r.Inbounds))
 		for i, in := range r.Inbounds {
-			port := strconv.Itoa(in.Port)
-			if in.Placeholder != nil {
-				port = *in.Placeholder + " (at run time)"
+			port := deref(in.Placeholder) + " (at run time)"
+			if in.Port != nil {
+				port = strconv.Itoa(*in.Port)
 			}
 			rows[i] = []string{in.Name, orDash(deref(in.Protocol)), in.Parameter, port, in.OffsetRule.String()}
 		}
@@ -290,7 +293,9 @@ func printInspect(streams *IOStreams, r inspectReport, p *planned) error {
 				rows = append(rows, []string{inst.Name, strconv.Itoa(inst.Offset), strconv.FormatBool(inst.InboundOffset), port.Endpoint, strconv.Itoa(port.Port)})
 			}
 		}
-		if err := writeTable(w, formatTable, []string{"NAME", "OFFSET", "INBOUND OFFSET", "ENDPOINT", "PORT"}, rows); err != nil {
+		if len(rows) == 0 {
+			fmt.Fprintln(w, "none known before MI starts: every endpoint's port is a placeholder")
+		} else if err := writeTable(w, formatTable, []string{"NAME", "OFFSET", "INBOUND OFFSET", "ENDPOINT", "PORT"}, rows); err != nil {
 			return err
 		}
 	}

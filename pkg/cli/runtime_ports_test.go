@@ -66,7 +66,7 @@ func TestRunTimePorts(t *testing.T) {
 	var inspect struct {
 		Inbounds []struct {
 			Name        string
-			Port        int
+			Port        *int
 			Placeholder *string
 		} `json:"inbound_endpoints"`
 		Instances []struct {
@@ -74,11 +74,18 @@ func TestRunTimePorts(t *testing.T) {
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &inspect); err != nil || len(inspect.Inbounds) != 2 || inspect.Inbounds[0].Placeholder == nil ||
-		*inspect.Inbounds[0].Placeholder != "$SYSTEM:ORDERS_PORT" || inspect.Inbounds[0].Port != 0 || inspect.Inbounds[1].Placeholder != nil ||
+		*inspect.Inbounds[0].Placeholder != "$SYSTEM:ORDERS_PORT" || inspect.Inbounds[0].Port != nil || inspect.Inbounds[1].Placeholder != nil ||
+		inspect.Inbounds[1].Port == nil || *inspect.Inbounds[1].Port != 8085 ||
 		len(inspect.Instances) != 1 || len(inspect.Instances[0].Ports) != 1 || inspect.Instances[0].Ports[0].Endpoint != "OrdersHTTP" {
 		t.Fatalf("inspect -o json (%v; %s):\n%s", err, errOut, out)
 	}
 	if _, out, _ = run(t, "inspect", car, "--offsets", offsets); !strings.Contains(out, "$SYSTEM:ORDERS_PORT (at run time)") {
 		t.Errorf("inspect does not show the placeholder:\n%s", out)
+	}
+
+	// With only a placeholder port, nothing is known to show per instance.
+	only := writeCar(t, dir, "build/only_1.0.0.car", capp.Spec{Name: "only", Inbounds: []capp.InboundSpec{{Name: "OnlyEnv", Placeholder: "$SYSTEM:ONLY_PORT"}}})
+	if _, out, _ = run(t, "inspect", only, "--offsets", offsets); !strings.Contains(out, "none known before MI starts") || strings.Contains(out, "| NAME | OFFSET |") {
+		t.Errorf("inspect of an app with only a placeholder port:\n%s", out)
 	}
 }
