@@ -53,8 +53,13 @@ type Instance struct {
 	// address, so pods need no offsets).
 	PodTOML []byte
 	// Launch is the record `mictl up` would launch it with: Home, Bind,
-	// Args (-DportOffset=N with offset_method "flag"), Env.
+	// Args (-DportOffset=N with offset_method "flag",
+	// -DenablePrometheusApi=true with metrics = true), Env.
 	Launch state.Instance
+	// PodArgs are the start script's arguments on a host of its own, made
+	// as Launch.Args are for PodTOML's target: never -DportOffset (the
+	// offset is in PodTOML), -DenablePrometheusApi=true with metrics = true.
+	PodArgs []string
 	// Customised is true when an [[instance]] table gives it settings
 	// that set it apart from the generated instances: overrides or CApps
 	// of its own.
@@ -134,12 +139,18 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 		if inst.HostTOML, err = t.Render(p); err != nil {
 			return nil, err
 		}
-		if inst.PodTOML, err = pods.Render(ports.Instance{Name: p.Name, Offset: ports.DefaultOffset, Bases: p.Bases}); err != nil {
+		pod := ports.Instance{Name: p.Name, Offset: ports.DefaultOffset, Bases: p.Bases}
+		if inst.PodTOML, err = pods.Render(pod); err != nil {
 			return nil, err
 		}
 		if inst.Launch, err = t.Record(p); err != nil {
 			return nil, err
 		}
+		podLaunch, err := pods.Record(pod)
+		if err != nil {
+			return nil, err
+		}
+		inst.PodArgs = podLaunch.Args
 		ic, ok := t.Config.InstanceSettings(p.Name)
 		inst.Customised = ok && (len(ic.Overrides) > 0 || len(ic.CApps) > 0)
 		if opts.CApps != nil {

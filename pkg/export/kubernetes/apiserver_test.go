@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -98,6 +99,11 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 		// The ports, a CApp's inbound endpoints among them, as exported.
 		if got, exp := containerPorts(d.Spec.Template.Spec.Containers[0].Ports), containerPorts(w.Spec.Template.Spec.Containers[0].Ports); got != exp {
 			t.Errorf("deployment %s: container ports read back as %s, exported %s", d.Name, got, exp)
+		}
+		// The start script's arguments (-DenablePrometheusApi=true with
+		// metrics = true), as exported.
+		if got, exp := d.Spec.Template.Spec.Containers[0].Args, w.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, exp) {
+			t.Errorf("deployment %s: container args read back as %q, exported %q", d.Name, got, exp)
 		}
 		replicas += int(*d.Spec.Replicas)
 	}

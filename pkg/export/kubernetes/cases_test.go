@@ -57,6 +57,9 @@ capps = ["orders.car"]
 name = "mi-3"
 capps = ["feed.car"]
 `, Built: exporttest.InboundCApps}},
+	// Prometheus metrics: the MetricHandler in deployment.toml and
+	// -DenablePrometheusApi=true, without the host's -DportOffset.
+	{Case: exporttest.Case{Name: "metrics", TOML: "instances = 2\nmetrics = true\noffset_method = \"flag\"\n"}},
 }
 
 // objects decodes every object of an export strictly (an unknown or
@@ -117,6 +120,18 @@ func decode(t *testing.T, files []export.File) objects {
 		t.Errorf("kustomization lists %v, the export has %v", objs.kustomization.Resources, listed)
 	}
 	return objs
+}
+
+// caseNamed is the case of that name.
+func caseNamed(t *testing.T, name string) exportCase {
+	t.Helper()
+	for _, c := range cases {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no case named %s", name)
+	return exportCase{}
 }
 
 func exportCaseFiles(t *testing.T, c exportCase) (*export.Input, []export.File) {

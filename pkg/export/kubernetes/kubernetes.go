@@ -200,11 +200,15 @@ func dnsLabel(s string, letterFirst bool) string {
 }
 
 // podConfig is what makes two instances' pods differ: their rendered
-// deployment.toml, the JVM settings they carry, and their CApps.
+// deployment.toml, the arguments and JVM settings they carry, and their
+// CApps.
 func podConfig(inst export.Instance, opts Options) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "toml %d\n", len(inst.PodTOML))
 	h.Write(inst.PodTOML)
+	for _, a := range inst.PodArgs {
+		fmt.Fprintf(h, "arg %q\n", a)
+	}
 	for _, kv := range inst.JVMEnv() {
 		fmt.Fprintf(h, "env %q\n", kv)
 	}
@@ -440,7 +444,12 @@ func newDeployment(in *export.Input, g *group, opts Options) deployment {
 	podPorts := first.PodPorts()
 	c := container{
 		Name: containerName, Image: opts.Image, ImagePullPolicy: "IfNotPresent",
-		Env: podEnv(first),
+		// -DenablePrometheusApi=true with metrics = true, never an offset
+		// (export.Instance.PodArgs). Args replace the image's command, not
+		// its entrypoint, which hands them to MI's start script, as
+		// Compose's command: does.
+		Args: first.PodArgs,
+		Env:  podEnv(first),
 		// As WSO2's chart: the pass-through HTTPS listener open means MI
 		// started; /liveness says it runs, /healthz that it is ready
 		// (docs/mi-facts.md: /healthz fails while a CApp is faulty).

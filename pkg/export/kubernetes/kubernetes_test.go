@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/export/exporttest"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 func TestEveryObjectDecodesStrictly(t *testing.T) {
@@ -92,6 +93,40 @@ func TestPodsRenderAtTheDefaultOffsetThroughTheRenderer(t *testing.T) {
 		}
 	}
 }
+
+// With metrics = true a pod gets what `mictl up` gives an instance: the
+// MetricHandler in its deployment.toml and -DenablePrometheusApi=true,
+// the flag as Compose and systemd pass it (the start script's arguments),
+// without the host's -DportOffset (offset_method "flag").
+func TestMetricsReachThePod(t *testing.T) {
+	in, files := exportCaseFiles(t, caseNamed(t, "metrics"))
+	objs := decode(t, files)
+	for _, inst := range in.Instances {
+		if !slices.Contains(inst.Launch.Args, reconcile.MetricsFlag) || !slices.ContainsFunc(inst.Launch.Args, isOffsetFlag) {
+			t.Fatalf("%s launches on this host with %v, want the offset and %s", inst.Name, inst.Launch.Args, reconcile.MetricsFlag)
+		}
+	}
+	if len(objs.deployments) == 0 {
+		t.Fatalf("no Deployment:\n%s", describe(files))
+	}
+	for name, d := range objs.deployments {
+		if args := d.Spec.Template.Spec.Containers[0].Args; !slices.Equal(args, []string{reconcile.MetricsFlag}) {
+			t.Errorf("%s: container args %v, want [%s]", name, args, reconcile.MetricsFlag)
+		}
+		if toml := objs.deploymentTOML(name); !strings.Contains(toml, "MetricHandler") {
+			t.Errorf("%s: deployment.toml has no MetricHandler:\n%s", name, toml)
+		}
+	}
+	// Without metrics, no arguments at all: the image's own command.
+	_, files = exportCaseFiles(t, cases[0])
+	for name, d := range decode(t, files).deployments {
+		if args := d.Spec.Template.Spec.Containers[0].Args; len(args) != 0 {
+			t.Errorf("%s without metrics: container args %v", name, args)
+		}
+	}
+}
+
+func isOffsetFlag(arg string) bool { return strings.HasPrefix(arg, ports.OffsetFlag) }
 
 func TestPodSpecFollowsWSO2sChart(t *testing.T) {
 	_, files := exportCaseFiles(t, cases[0])

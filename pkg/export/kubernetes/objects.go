@@ -109,6 +109,7 @@ type container struct {
 	Name            string                   `yaml:"name"`
 	Image           string                   `yaml:"image"`
 	ImagePullPolicy string                   `yaml:"imagePullPolicy"`
+	Args            []string                 `yaml:"args,omitempty"`
 	Ports           []containerPort          `yaml:"ports"`
 	Env             []envVar                 `yaml:"env"`
 	StartupProbe    probe                    `yaml:"startupProbe"`
