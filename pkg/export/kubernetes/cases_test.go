@@ -57,10 +57,16 @@ capps = ["orders.car"]
 name = "mi-3"
 capps = ["feed.car"]
 `, Built: exporttest.InboundCApps}},
+	// The longest instance name: 63 characters, a Service's and a
+	// label's limit; its Secret's name, 79, is a DNS subdomain's.
+	{Case: exporttest.Case{Name: "longest-name", TOML: "instances = 1\n[[instance]]\nname = \"" + longestName +
+		"\"\noverrides = { \"server.hostname\" = \"long.example.com\" }\n"}},
 	// Prometheus metrics: the MetricHandler in deployment.toml and
 	// -DenablePrometheusApi=true, without the host's -DportOffset.
 	{Case: exporttest.Case{Name: "metrics", TOML: "instances = 2\nmetrics = true\noffset_method = \"flag\"\n"}},
 }
+
+var longestName = "long-" + strings.Repeat("n", maxGroupName-len("long-"))
 
 // objects decodes every object of an export strictly (an unknown or
 // misspelt field is an error) into the k8s.io/api types, by kind.

@@ -239,13 +239,8 @@ func groupInstances(in *export.Input, opts Options) ([]*group, error) {
 		return nil, err
 	}
 	for _, g := range groups {
-		if why := dnsLabel(g.name, true); why != "" {
-			return nil, &config.Error{Where: "instance " + g.members[0].Name, Msg: fmt.Sprintf(
-				"%q cannot name a Kubernetes Deployment and Service: %s; rename it (or name_prefix) in mictl.toml", g.name, why)}
-		}
-		if why := dnsLabel(tomlSecretName(g), false); why != "" {
-			return nil, &config.Error{Where: "instance " + g.members[0].Name, Msg: fmt.Sprintf(
-				"%q is too long to name its Kubernetes objects (%s): shorten it in mictl.toml", g.name, why)}
+		if err := checkGroupName(g); err != nil {
+			return nil, err
 		}
 		extras, err := podExtras(g)
 		if err != nil {
@@ -264,6 +259,34 @@ func groupInstances(in *export.Input, opts Options) ([]*group, error) {
 		}
 	}
 	return groups, nil
+}
+
+// maxGroupName is the longest name a group may have. It names the
+// Deployment's Service, a DNS-1035 label, and is its pods'
+// app.kubernetes.io/instance label: both take at most 63 characters. The
+// Deployment's own name and its Secret's, <name>-deployment-toml, are DNS
+// subdomains, which take 253: they always fit then.
+const maxGroupName = 63
+
+// checkGroupName explains why g's name cannot name its objects, or
+// returns nil.
+func checkGroupName(g *group) error {
+	first := g.members[0].Name
+	what, shorten, rename := fmt.Sprintf("%q", g.name), "shorten it", "rename it"
+	if g.name != first {
+		what = fmt.Sprintf("%q, the name its Deployment takes after name_prefix,", g.name)
+		shorten, rename = "shorten name_prefix", "change name_prefix"
+	}
+	if len(g.name) > maxGroupName {
+		return &config.Error{Where: "instance " + first, Msg: fmt.Sprintf(
+			"%s is %d characters: a name may be at most %d here, since it names a Kubernetes Service and is its pods' %s label (its Secret, %s, may take up to 253); %s in mictl.toml",
+			what, len(g.name), maxGroupName, labelInstance, tomlSecretName(g), shorten)}
+	}
+	if why := dnsLabel(g.name, true); why != "" {
+		return &config.Error{Where: "instance " + first, Msg: fmt.Sprintf(
+			"%s cannot name a Kubernetes Deployment and Service: %s; %s in mictl.toml", what, why, rename)}
+	}
+	return nil
 }
 
 // nameGroups names the groups, each already named after its first

@@ -552,6 +552,87 @@ overrides = { "server.hostname" = "b.example.com" }
 	}
 }
 
+// Each object's name is checked by the rule of its kind: a Service's name
+// is a DNS-1035 label, an app.kubernetes.io/instance label's value at
+// most 63 characters, a Deployment's and a Secret's name a DNS subdomain
+// (253). An instance name of 48 characters (its Secret's 64) is fine; a
+// Deployment named after name_prefix of 64 is not.
+func TestNameLengthLimits(t *testing.T) {
+	name := func(prefix string, n int) string { return prefix + strings.Repeat("x", n-len(prefix)) }
+	custom := func(inst string) string {
+		return "instances = 1\n[[instance]]\nname = \"" + inst + "\"\noverrides = { \"server.hostname\" = \"a.example.com\" }\n"
+	}
+	// An [[instance]] named name_prefix takes that name: the generated
+	// instances' Deployment takes name_prefix-default.
+	prefixed := func(prefix string) string {
+		return "name_prefix = \"" + prefix + "\"\n" + custom(prefix)
+	}
+	for _, tc := range []struct {
+		name, toml, deployment, refused string
+	}{
+		{"instance name of 48", custom(name("mi-", 48)), name("mi-", 48), ""},
+		{"instance name of 63", custom(name("mi-", 63)), name("mi-", 63), ""},
+		{"name_prefix-default of 63", prefixed(name("p", 55)), name("p", 55) + "-default", ""},
+		{"name_prefix-default of 64", prefixed(name("p", 56)), "", fmt.Sprintf(
+			`instance %s-1: %q, the name its Deployment takes after name_prefix, is 64 characters: a name may be at most 63 here, since it names a Kubernetes Service and is its pods' app.kubernetes.io/instance label (its Secret, %[2]s-deployment-toml, may take up to 253); shorten name_prefix in mictl.toml`,
+			name("p", 56), name("p", 56)+"-default")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: tc.name, TOML: tc.toml})
+			files, err := Export(in, Options{})
+			if tc.refused != "" {
+				var ce *config.Error
+				if !errors.As(err, &ce) || err.Error() != tc.refused {
+					t.Fatalf("err = %v\nwant a config error: %s", err, tc.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			objs := decode(t, files)
+			if objs.deployments[tc.deployment] == nil || objs.secrets[tc.deployment+"-deployment-toml"] == nil {
+				t.Errorf("no Deployment %s with its Secret: %v, %v", tc.deployment, keys(objs.deployments), keys(objs.secrets))
+			}
+			checkNames(t, objs)
+		})
+	}
+}
+
+// Every case's object names pass the API's own checks for their kinds.
+func TestObjectNamesAreValid(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			_, files := exportCaseFiles(t, c)
+			checkNames(t, decode(t, files))
+		})
+	}
+}
+
+func checkNames(t *testing.T, objs objects) {
+	t.Helper()
+	check := func(what, name string, errs []string) {
+		if len(errs) > 0 {
+			t.Errorf("%s %q: %v", what, name, errs)
+		}
+	}
+	for name, d := range objs.deployments {
+		check("Deployment", name, validation.IsDNS1123Subdomain(name))
+		for k, v := range d.Spec.Template.Labels {
+			check("label "+k, v, validation.IsValidLabelValue(v))
+		}
+	}
+	for name := range objs.services {
+		check("Service", name, validation.IsDNS1035Label(name))
+	}
+	for name := range objs.secrets {
+		check("Secret", name, validation.IsDNS1123Subdomain(name))
+	}
+	for name := range objs.configMaps {
+		check("ConfigMap", name, validation.IsDNS1123Subdomain(name))
+	}
+}
+
 // Two groups of one name would be one Deployment, Service and Secret
 // overwriting each other: an error before any file is made.
 func TestUniqueGroupNames(t *testing.T) {
