@@ -77,18 +77,6 @@ var InboundCApps = map[string]capp.Spec{
 // exporters' input from it, CApps written as real .car files.
 func Input(t testing.TB, dir string, c Case) *export.Input {
 	t.Helper()
-	for name, size := range c.Files {
-		CApp(t, dir, name, size)
-	}
-	for name, spec := range c.Built {
-		var buf bytes.Buffer
-		if err := capp.Build(&buf, spec); err != nil {
-			t.Fatalf("%s: %v", c.Name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	target := Target(t, dir, c)
 	list := capps(t, dir, c.CApps)
 	if list == nil {
@@ -101,9 +89,23 @@ func Input(t testing.TB, dir string, c Case) *export.Input {
 	return in
 }
 
-// Target plans c in dir, for tests that prepare its homes.
+// Target plans c in dir, for tests that prepare its homes: the CApps
+// TOML declares (Files, Built) written first, since the plan reads their
+// inbound endpoints.
 func Target(t testing.TB, dir string, c Case) *reconcile.Target {
 	t.Helper()
+	for name, size := range c.Files {
+		CApp(t, dir, name, size)
+	}
+	for name, spec := range c.Built {
+		var buf bytes.Buffer
+		if err := capp.Build(&buf, spec); err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cfg := load(t, dir, c.TOML)
 	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env, Offsets: c.Offsets})
 	if err != nil {

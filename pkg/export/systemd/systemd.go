@@ -22,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 // Kind names this export in markers and messages.
@@ -120,7 +121,8 @@ func template(in *export.Input, header []string, opts Options) []byte {
 		"run the same homes. Install and start:",
 		"  cp -r mictl-mi* "+dir+"/ && "+systemctl+" daemon-reload",
 		"  "+systemctl+" enable --now "+Target,
-		"Each instance's environment and -DportOffset are in its drop-in,",
+		"Each instance's environment and arguments (-DportOffset with offset_method",
+		"\"flag\", -DenablePrometheusApi=true with metrics = true) are in its drop-in,",
 		Instance("<name>")+".d/10-mictl.conf.",
 	)
 	fmt.Fprintf(&b, `
@@ -188,10 +190,15 @@ WantedBy=%s
 func dropIn(inst export.Instance, header []string) ([]byte, error) {
 	var b strings.Builder
 	comments(&b, header...)
+	// Its ports as `mictl ports table` shows them: the four, then the
+	// extras (its CApps' inbound endpoints).
 	p := inst.Ports()
 	var parts []string
 	for _, spec := range ports.Catalogue {
 		parts = append(parts, fmt.Sprintf("%s %d", spec.Name, p[spec.Role]))
+	}
+	for k, e := range inst.Extras {
+		parts = append(parts, fmt.Sprintf("%s %d", e.Label(), inst.ExtraPorts()[k]))
 	}
 	comments(&b, "", fmt.Sprintf("%s: offset %d; %s.", inst.Name, inst.Offset, strings.Join(parts, ", ")))
 	b.WriteString("\n[Service]\n")
@@ -209,10 +216,24 @@ func dropIn(inst export.Instance, header []string) ([]byte, error) {
 			}
 			words = append(words, quote(a, true))
 		}
-		b.WriteString("# The offset as mictl passes it (offset_method \"flag\"): it replaces\n# the one in deployment.toml.\n")
+		comments(&b, "The start script's arguments, as mictl launches it:")
+		for _, a := range inst.Launch.Args {
+			comments(&b, "  "+argNote(a))
+		}
 		b.WriteString("ExecStart=\nExecStart=" + strings.Join(words, " ") + "\n")
 	}
 	return []byte(b.String()), nil
+}
+
+// argNote says what a launch argument (state.Instance.Args) is for.
+func argNote(arg string) string {
+	switch {
+	case strings.HasPrefix(arg, ports.OffsetFlag):
+		return arg + `: its offset (offset_method "flag"), which replaces the one in deployment.toml.`
+	case arg == reconcile.MetricsFlag:
+		return arg + ": with the MetricHandler in deployment.toml, MI's Prometheus metrics at /metric-service/metrics (metrics = true)."
+	}
+	return arg
 }
 
 // escapeValue escapes systemd's specifiers in a plain setting's value.

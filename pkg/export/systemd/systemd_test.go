@@ -27,6 +27,10 @@ name = "edge"
 overrides = { "server.hostname" = "edge.example.com" }
 `, Env: []string{"JAVA_HOME=/usr/lib/jvm/java-21", `JAVA_OPTS=-Dquote="a b" -Dpercent=50% -Dvar=$HOME -Dback=\x`, "MICTL_SIM_STARTUP_DELAY=0"},
 		Offsets: []int{20, 30, 40}},
+	// Metrics without a flag offset; a CApp's inbound endpoint
+	// (exporttest.InboundCApps: HTTP on 8085, shifted by the offset).
+	{Name: "toml-metrics-inbound", TOML: "instances = 2\nmetrics = true\ncapps = [\"orders.car\"]\n",
+		Built: exporttest.InboundCApps, Offsets: []int{20, 30}},
 }
 
 // prepared plans c with its homes prepared as `mictl up` prepares them
@@ -185,6 +189,77 @@ func TestDropInIsTheLaunchRecord(t *testing.T) {
 	}
 }
 
+// A drop-in's comments say what it carries: the arguments its ExecStart
+// adds, each with what it is for, and every port the instance opens as
+// `mictl ports table` shows them, its CApps' inbound endpoints too.
+func TestDropInCommentsSayWhatItCarries(t *testing.T) {
+	offsetNote := `#   -DportOffset=20: its offset (offset_method "flag"), which replaces the one in deployment.toml.`
+	metricsNote := "#   -DenablePrometheusApi=true: with the MetricHandler in deployment.toml, MI's Prometheus metrics at /metric-service/metrics (metrics = true)."
+	both := cases[1]
+	both.TOML = "metrics = true\n" + both.TOML
+	for _, tc := range []struct {
+		name      string
+		c         exporttest.Case
+		want, not []string
+	}{
+		{"flag offset", cases[1], []string{offsetNote, "# mi-1: offset 20; http 8300, https 8263, internal_http 9211, management 9174.\n"},
+			[]string{"enablePrometheusApi"}},
+		{"metrics", cases[2], []string{metricsNote,
+			"# mi-1: offset 20; http 8300, https 8263, internal_http 9211, management 9174, inbound orders_1.0.0/HTTPInbound8085 8105.\n"},
+			[]string{"portOffset", "offset_method"}},
+		{"both", both, []string{offsetNote, metricsNote}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := prepared(t, tc.c)
+			files, err := Export(in, Options{User: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			unit := string(fileAt(t, files, DropIn("mi-1")).Data)
+			if !strings.Contains(unit, "\n# The start script's arguments, as mictl launches it:\n") {
+				t.Errorf("no comment on the arguments:\n%s", unit)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(unit, w) {
+					t.Errorf("drop-in lacks %q:\n%s", w, unit)
+				}
+			}
+			for _, n := range tc.not {
+				if strings.Contains(unit, n) {
+					t.Errorf("drop-in speaks of %s:\n%s", n, unit)
+				}
+			}
+		})
+	}
+	// Without arguments, no ExecStart and no word of them.
+	in := prepared(t, cases[0])
+	files, err := Export(in, Options{User: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unit := string(fileAt(t, files, DropIn("mi-1")).Data); strings.Contains(unit, "ExecStart") || strings.Contains(unit, "arguments") {
+		t.Errorf("a drop-in without arguments speaks of them:\n%s", unit)
+	}
+}
+
+// An argument mictl has no note for is listed as it is.
+func TestArgNoteOfAnUnknownArgument(t *testing.T) {
+	if got := argNote("-Dother=1"); got != "-Dother=1" {
+		t.Errorf("argNote = %q", got)
+	}
+}
+
+func fileAt(t *testing.T, files []export.File, path string) export.File {
+	t.Helper()
+	for _, f := range files {
+		if f.Path == path {
+			return f
+		}
+	}
+	t.Fatalf("no %s in the export", path)
+	return export.File{}
+}
+
 func TestUserUnitsHaveNoUser(t *testing.T) {
 	in := prepared(t, cases[0])
 	files, err := Export(in, Options{User: true})
@@ -243,4 +318,11 @@ func TestGolden(t *testing.T) {
 	// The homes lie in a temporary directory: name it as a user's would be.
 	got := strings.ReplaceAll(exporttest.Describe(files), filepath.Dir(in.InstancesDir), "/srv/mictl")
 	exporttest.Golden(t, "systemd/flag-offsets-and-env.txt", got)
+	in = prepared(t, cases[2])
+	files, err = Export(in, Options{RunAs: "mi", Group: "mi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = strings.ReplaceAll(exporttest.Describe(files), filepath.Dir(in.InstancesDir), "/srv/mictl")
+	exporttest.Golden(t, "systemd/toml-metrics-inbound.txt", got)
 }
