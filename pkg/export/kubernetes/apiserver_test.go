@@ -105,6 +105,10 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 		if got, exp := d.Spec.Template.Spec.Containers[0].Args, w.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, exp) {
 			t.Errorf("deployment %s: container args read back as %q, exported %q", d.Name, got, exp)
 		}
+		// The memory limit that holds the heap (memoryLimit).
+		if got, exp := d.Spec.Template.Spec.Containers[0].Resources.Limits.Memory(), w.Spec.Template.Spec.Containers[0].Resources.Limits.Memory(); got.Cmp(*exp) != 0 {
+			t.Errorf("deployment %s: memory limit read back as %s, exported %s", d.Name, got, exp)
+		}
 		replicas += int(*d.Spec.Replicas)
 	}
 	if replicas != len(in.Instances) {

@@ -61,6 +61,8 @@ capps = ["feed.car"]
 	// label's limit; its Secret's name, 79, is a DNS subdomain's.
 	{Case: exporttest.Case{Name: "longest-name", TOML: "instances = 1\n[[instance]]\nname = \"" + longestName +
 		"\"\noverrides = { \"server.hostname\" = \"long.example.com\" }\n"}},
+	// A heap of its own: the memory limit holds it (memoryLimit).
+	{Case: exporttest.Case{Name: "heap", TOML: "instances = 1\n", Env: []string{"JVM_MEM_OPTS=-Xms1g -Xmx2g"}}},
 	// Prometheus metrics: the MetricHandler in deployment.toml and
 	// -DenablePrometheusApi=true, without the host's -DportOffset.
 	{Case: exporttest.Case{Name: "metrics", TOML: "instances = 2\nmetrics = true\noffset_method = \"flag\"\n"}},

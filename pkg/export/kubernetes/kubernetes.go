@@ -2,7 +2,8 @@
 // directory: one Deployment per distinct instance configuration (instances
 // that would run identically become its replicas), with a Secret of its
 // rendered deployment.toml, a Service, the probes, resources and security
-// context of WSO2's own Helm chart, and the declared CApps.
+// context of WSO2's own Helm chart (with a memory limit that holds the
+// heap and more, memoryLimit), and the declared CApps.
 //
 // Pods need no offsets (each has its own address): every pod runs at MI's
 // default offset, written explicitly into its deployment.toml by the same
@@ -115,8 +116,8 @@ func Export(in *export.Input, opts Options) ([]export.File, error) {
 	}
 	header := in.Header("export kubernetes")
 	var files []export.File
-	add := func(kind, name string, obj any, mode os.FileMode) error {
-		data, err := marshal(header, obj)
+	add := func(kind, name string, obj any, mode os.FileMode, notes ...string) error {
+		data, err := marshal(append(slices.Clip(header), notes...), obj)
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", kind, name, err)
 		}
@@ -139,7 +140,8 @@ func Export(in *export.Input, opts Options) ([]export.File, error) {
 				return nil, err
 			}
 		}
-		if err := add("Deployment", g.name, newDeployment(in, g, opts), 0o644); err != nil {
+		d, note := newDeployment(in, g, opts)
+		if err := add("Deployment", g.name, d, 0o644, note...); err != nil {
 			return nil, err
 		}
 		if err := add("Service", g.name, newService(in, g, opts), 0o644); err != nil {
@@ -462,9 +464,12 @@ func checksum(g *group) string {
 // Kubernetes requires), in ports.Role order.
 var portNames = [ports.NumRoles]string{"http", "https", "internal-http", "management"}
 
-func newDeployment(in *export.Input, g *group, opts Options) deployment {
+// newDeployment makes g's Deployment, and a note for its file's header
+// that says how its memory limit was chosen.
+func newDeployment(in *export.Input, g *group, opts Options) (deployment, []string) {
 	first := g.members[0]
 	podPorts := first.PodPorts()
+	memLimit, memNote := memoryLimit(podJVMEnv(first)...)
 	c := container{
 		Name: containerName, Image: opts.Image, ImagePullPolicy: "IfNotPresent",
 		// -DenablePrometheusApi=true with metrics = true, never an offset
@@ -484,7 +489,7 @@ func newDeployment(in *export.Input, g *group, opts Options) deployment {
 			PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
 		Resources: resources{
 			Requests: resourceList{CPU: "500m", Memory: "512Mi"},
-			Limits:   resourceList{CPU: "1000m", Memory: "1Gi"},
+			Limits:   resourceList{CPU: "1000m", Memory: memLimit},
 		},
 		SecurityContext: containerSecurityContext{RunAsNonRoot: true, Capabilities: capabilities{Drop: []string{"ALL"}}},
 		VolumeMounts: []volumeMount{{
@@ -528,30 +533,41 @@ func newDeployment(in *export.Input, g *group, opts Options) deployment {
 				},
 			},
 		},
+	}, memNote
+}
+
+// podJVMEnv is the JVM settings a pod's MI runs with, in the order its
+// start script passes them to java: JVM_MEM_OPTS first (the heap mictl
+// launches the instance with, or else WSO2's chart's), then the others
+// (JAVA_OPTS).
+func podJVMEnv(inst export.Instance) []string {
+	mem := "JVM_MEM_OPTS=" + memOpts
+	var rest []string
+	for _, kv := range inst.JVMEnv() {
+		if strings.HasPrefix(kv, "JVM_MEM_OPTS=") {
+			mem = kv
+		} else {
+			rest = append(rest, kv)
+		}
 	}
+	return append([]string{mem}, rest...)
 }
 
 // podEnv is the container's environment: the node identity from the pod
-// name (docs/mi-facts.md: env nodeId; stable and unique per pod), the heap of
-// WSO2's chart, and the JVM settings mictl launches the instance with
-// (which win over the chart's heap when they set JVM_MEM_OPTS).
+// name (docs/mi-facts.md: env nodeId; stable and unique per pod) and the
+// JVM settings (podJVMEnv).
 func podEnv(inst export.Instance) []envVar {
 	env := []envVar{{Name: "nodeId", ValueFrom: &envVarSource{FieldRef: fieldRef{APIVersion: "v1", FieldPath: "metadata.name"}}}}
+	jvm := podJVMEnv(inst)
 	// WSO2's chart sets JAVA_MEM_OPTS; MI's start script reads
-	// JVM_MEM_OPTS (docs/mi-facts.md). Both, so the heap fits the limit either way.
-	mem := memOpts
-	jvm := inst.JVMEnv()
-	for _, kv := range jvm {
-		if v, ok := strings.CutPrefix(kv, "JVM_MEM_OPTS="); ok {
-			mem = v
-		}
-	}
+	// JVM_MEM_OPTS (docs/mi-facts.md). Both, so the heap is the same
+	// either way.
+	_, mem, _ := strings.Cut(jvm[0], "=")
 	env = append(env, envVar{Name: "JAVA_MEM_OPTS", Value: mem}, envVar{Name: "JVM_MEM_OPTS", Value: mem})
-	for _, kv := range jvm {
-		if k, v, _ := strings.Cut(kv, "="); k != "JVM_MEM_OPTS" {
-			// The kubelet expands $(VAR) in values; $$( keeps it as it is.
-			env = append(env, envVar{Name: k, Value: strings.ReplaceAll(v, "$(", "$$(")})
-		}
+	for _, kv := range jvm[1:] {
+		k, v, _ := strings.Cut(kv, "=")
+		// The kubelet expands $(VAR) in values; $$( keeps it as it is.
+		env = append(env, envVar{Name: k, Value: strings.ReplaceAll(v, "$(", "$$(")})
 	}
 	return env
 }

@@ -151,8 +151,11 @@ func TestPodSpecFollowsWSO2sChart(t *testing.T) {
 	if g := c.ReadinessProbe.HTTPGet; g == nil || g.Path != "/healthz" || g.Port.String() != "internal-http" {
 		t.Errorf("readiness probe %+v", c.ReadinessProbe)
 	}
+	// The chart's, but for the memory limit: its heap of -Xmx1024m and
+	// 512Mi beyond it (memoryLimit), where the chart's 1Gi holds the
+	// heap alone.
 	if c.Resources.Requests.Memory().String() != "512Mi" || c.Resources.Requests.Cpu().String() != "500m" ||
-		c.Resources.Limits.Memory().String() != "1Gi" || c.Resources.Limits.Cpu().String() != "1" {
+		c.Resources.Limits.Memory().String() != "1536Mi" || c.Resources.Limits.Cpu().String() != "1" {
 		t.Errorf("resources %+v", c.Resources)
 	}
 	if *pod.SecurityContext.RunAsUser != 10802 || !*pod.SecurityContext.RunAsNonRoot || *c.SecurityContext.AllowPrivilegeEscalation {
@@ -549,6 +552,58 @@ overrides = { "server.hostname" = "b.example.com" }
 				}
 			}
 		})
+	}
+}
+
+// A pod's memory limit holds the heap its JVM settings give (the last
+// -Xmx of JVM_MEM_OPTS then JAVA_OPTS, as MI's start script passes them)
+// and 512Mi beyond it, at least WSO2's chart's 1Gi; the Deployment's file
+// says why.
+func TestMemoryLimitFitsTheHeap(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		limit string
+		note  string
+	}{
+		{"chart's heap", nil, "1536Mi",
+			"# Memory limit 1536Mi: MI's heap (-Xmx1024m in JVM_MEM_OPTS) and 512Mi beyond it for the JVM's\n# own memory and the diagnostics tool's JVM; at least WSO2's chart's 1Gi.\n"},
+		{"JVM_MEM_OPTS", []string{"JVM_MEM_OPTS=-Xms1g -Xmx2g"}, "2560Mi", "(-Xmx2g in JVM_MEM_OPTS)"},
+		{"JAVA_OPTS after JVM_MEM_OPTS", []string{"JAVA_OPTS=-Dx=1 -Xmx3G", "JVM_MEM_OPTS=-Xmx2g"}, "3584Mi", "(-Xmx3G in JAVA_OPTS)"},
+		{"MaxHeapSize in bytes", []string{"JAVA_OPTS=-XX:MaxHeapSize=2147483649"}, "2561Mi", "(-XX:MaxHeapSize=2147483649 in JAVA_OPTS)"},
+		{"small heap", []string{"JVM_MEM_OPTS=-Xmx256m"}, "1Gi", "(-Xmx256m in JVM_MEM_OPTS)"},
+		{"no heap set", []string{"JVM_MEM_OPTS=-Xms512m -XX:MaxRAMPercentage=75"}, "1Gi",
+			"# Memory limit 1Gi, WSO2's chart's: no -Xmx sets MI's heap, so the JVM sizes it from the limit.\n"},
+		{"unreadable size", []string{"JVM_MEM_OPTS=-Xmx2q"}, "1Gi", "no -Xmx sets MI's heap"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: tc.name, TOML: "instances = 1\n", Env: tc.env})
+			files, err := Export(in, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := decode(t, files).deployments["mi"]
+			if got := d.Spec.Template.Spec.Containers[0].Resources.Limits.Memory().String(); got != tc.limit {
+				t.Errorf("memory limit %s, want %s", got, tc.limit)
+			}
+			if f := fileNamed(files, "deployment-mi.yaml"); !strings.Contains(string(f.Data), tc.note) {
+				t.Errorf("deployment-mi.yaml does not say %q:\n%s", tc.note, f.Data)
+			}
+		})
+	}
+}
+
+// The JVM's size syntax: digits and an optional unit, either case.
+func TestJVMSize(t *testing.T) {
+	for in, want := range map[string]int64{"1024": 1024, "2k": 2 << 10, "2K": 2 << 10, "512m": 512 << 20, "2g": 2 << 30, "1T": 1 << 40} {
+		if got, err := jvmSize(in); err != nil || got != want {
+			t.Errorf("jvmSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "g", "2q", "-1g", "0", "1.5g", "99999999999t"} {
+		if got, err := jvmSize(in); err == nil {
+			t.Errorf("jvmSize(%q) = %d, want an error", in, got)
+		}
 	}
 }
 
