@@ -140,8 +140,11 @@ subPath into conf/ (from a Secret, where the chart has a ConfigMap), a pod
 annotation with the sha256 of that configuration (so a change rolls the
 pods), a startup probe on the HTTPS pass-through port, liveness GET
 /liveness and readiness GET /healthz on the internal HTTP API, RollingUpdate
-with maxSurge 1 and maxUnavailable 0, requests 512Mi/500m and limits
-1Gi/1000m with a matching heap, and runAsUser 10802. Beyond it: the node
+with maxSurge 1 and maxUnavailable 0, requests 512Mi/500m, a CPU limit of
+1000m, and runAsUser 10802. Beyond it: a memory limit that holds the heap
+(the -Xmx of JVM_MEM_OPTS or JAVA_OPTS plus 512Mi, at least 1Gi; 1536Mi with
+MI's default -Xmx1024m, where the chart's 1Gi leaves nothing beside the
+heap), container args -DenablePrometheusApi=true with metrics = true, the node
 identity (env nodeId) is the pod's name, the grace period (200 s) outlasts
 MI's graceful drain, and each declared CApp is a ConfigMap of its own
 mounted into repository/deployment/server/carbonapps (up to 1 MiB each; bake
