@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/proc"
 )
 
@@ -257,5 +259,22 @@ func TestDownForgetsTheRun(t *testing.T) {
 	d.must("up", "--timeout", "30s") // mictl.toml's 2, not the 3 of the last up
 	if n := len(d.state().Instances); n != 2 {
 		t.Fatalf("up after down --purge started %d instances, want mictl.toml's 2", n)
+	}
+}
+
+// restart and reload print the status table, so they print status's JSON
+// too (-o json), every key kept.
+func TestRestartAndReloadJSON(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	for _, args := range [][]string{{"restart", "--all", "-o", "json"}, {"reload", "-o", "json"}} {
+		out := d.must(args...)
+		jsonschematest.Validate(t, "status", []byte(out))
+		var r struct {
+			Instances []struct{ Name, State string }
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Instances) != 1 || r.Instances[0].State != "ready" {
+			t.Fatalf("%v (%v):\n%s", args, err, out)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 )
 
 func newCmdReload(streams *IOStreams, g *globalOptions) *cobra.Command {
+	var output string
 	cmd := &cobra.Command{
 		Use:   "reload",
 		Short: "Apply changes of mictl.toml or the source deployment.toml to running instances",
@@ -32,6 +33,9 @@ now. "mictl diff" shows what a reload would do.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := validateFormat(output, formatTable, formatJSON); err != nil {
+				return err
+			}
 			e, err := openExisting(cmd, g, streams, lookOnly)
 			if err != nil {
 				return err
@@ -55,10 +59,11 @@ now. "mictl diff" shows what a reload would do.`,
 			if err != nil {
 				return err
 			}
-			return printStatusReport(streams, r, nil, formatTable, e.store)
+			return printStatusReport(streams, r, nil, output, e.store)
 		},
 	}
 	addDirFlag(cmd)
+	addOutputFlag(cmd, &output, formatTable, formatJSON)
 	return cmd
 }
 

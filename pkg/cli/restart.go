@@ -10,8 +10,9 @@ import (
 )
 
 type restartOptions struct {
-	all bool
-	run runFlags
+	all    bool
+	run    runFlags
+	output string
 }
 
 func newCmdRestart(streams *IOStreams, g *globalOptions) *cobra.Command {
@@ -29,6 +30,9 @@ fails stops the roll there.`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if o.all == (len(names) > 0) {
 				return exitcode.Usagef("name the instances to restart, or use --all (not both)")
+			}
+			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
+				return err
 			}
 			policy, err := o.run.policy()
 			if err != nil {
@@ -62,7 +66,7 @@ fails stops the roll there.`,
 			if rerr != nil {
 				return rerr
 			}
-			if perr := printStatusReport(streams, r, nil, formatTable, store); perr != nil {
+			if perr := printStatusReport(streams, r, nil, o.output, store); perr != nil {
 				return perr
 			}
 			if err != nil {
@@ -74,5 +78,6 @@ fails stops the roll there.`,
 	addDirFlag(cmd)
 	addRunFlags(cmd, &o.run)
 	cmd.Flags().BoolVar(&o.all, "all", false, "restart every instance")
+	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
 	return cmd
 }
