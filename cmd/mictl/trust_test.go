@@ -126,6 +126,17 @@ func TestPortsTableWhatIfShowsNoFalseLiveData(t *testing.T) {
 	}
 	// The running plan: live, and valid too.
 	jsonschematest.Validate(t, "ports-table", []byte(d.must("ports", "table", "-o", "json")))
+
+	// Same offset, other ports (an override in a file the daemon does not
+	// follow): said so, not "offset N, not N".
+	other := filepath.Join(d.dir, "other.toml")
+	if err := os.WriteFile(other, []byte("[[instance]]\nname = \"mi-1\"\noverrides = { \"transport.http.listener.port\" = 8200 }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	table = d.must("ports", "table", "--config", other, "--offsets", fmt.Sprint(d.base))
+	if want := fmt.Sprintf("what-if: mi-1 runs with offset %d but other ports", d.base); !strings.Contains(table, want) {
+		t.Fatalf("ports table lacks %q:\n%s", want, table)
+	}
 }
 
 // Issue 10, bug 5: diff shows the conflicts a reload would refuse on, and

@@ -249,7 +249,11 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			}
 			if r.WhatIf {
 				state = "what-if"
-				notes = append(notes, fmt.Sprintf("what-if: %s runs with offset %d, not %d; its row shows the plan you asked for, not what runs", r.Name, *r.RunningOffset, r.Offset))
+				runs := fmt.Sprintf("offset %d, not %d", *r.RunningOffset, r.Offset)
+				if *r.RunningOffset == r.Offset {
+					runs = fmt.Sprintf("offset %d but other ports (its configuration changed since it started; mictl diff shows how)", r.Offset)
+				}
+				notes = append(notes, fmt.Sprintf("what-if: %s runs with %s; its row shows the plan you asked for, not what runs", r.Name, runs))
 			}
 			cells[i] = append(cells[i], state, pid, orDash(randomPorts(r.Random)))
 		}
