@@ -236,6 +236,8 @@ func describeDecodeError(e *toml.DecodeError, got string) string {
 	key := strings.Join(e.Key(), ".")
 	want, known := expectedTypes()[key]
 	switch {
+	case strings.HasSuffix(e.Error(), "is already defined"):
+		return fmt.Sprintf("key %q is set a second time here: keep one of the two", key)
 	case known && got != "":
 		return fmt.Sprintf("key %q: expected %s, got %s", key, want, got)
 	case known:

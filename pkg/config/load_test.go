@@ -96,6 +96,7 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"instance without name", "[[instance]]\noffset = 3\n", nil, nil, ":1:1", "needs a name"},
 		{"instance bad name", "[[instance]]\nname = \"../etc\"\n", nil, nil, ":2:1", "lowercase"},
 		{"duplicate instance", "[[instance]]\nname = \"a\"\n[[instance]]\nname = \"a\"\n", nil, nil, ":3:1", "already defined at"},
+		{"key set twice", "instances = 1\ninstances = 2\n", nil, nil, ":2:1", `key "instances" is set a second time here: keep one of the two`},
 		{"unknown instance key", "[[instance]]\nname = \"a\"\nport = 1\n", nil, nil, ":3:1", "expected one of: name, offset, overrides"},
 		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", "offset -1"},
 		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":1:1", "mictl owns the offset"},
