@@ -40,7 +40,7 @@ to overwrite an existing file unless --force is given.`,
 			return runInit(streams, o)
 		},
 	}
-	cmd.Flags().StringVar(&o.path, "path", config.DefaultFile, "where to write the file (default: --config, else ./mictl.toml)")
+	cmd.Flags().StringVar(&o.path, "path", config.DefaultFile, "where to write the file (--config's file when that is given)")
 	cmd.Flags().BoolVar(&o.force, "force", false, "overwrite an existing file")
 	return cmd
 }

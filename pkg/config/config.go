@@ -98,11 +98,17 @@ func (c *Config) CheckHostLocal() error {
 		if addr.Unmap() == c.Host.Unmap() {
 			return nil
 		}
-		local = append(local, addr.Unmap().String())
+		if !addr.IsLoopback() { // loopback is offered as 127.0.0.1 already
+			local = append(local, addr.Unmap().String())
+		}
+	}
+	others := ""
+	if len(local) > 0 {
+		others = " or one of this machine's: " + strings.Join(local, ", ")
 	}
 	return &Error{Where: c.Origin("host"), Msg: fmt.Sprintf(
-		"host: %s is not an address of this machine, so no instance could bind it; use 127.0.0.1, 0.0.0.0 (every address) or one of: %s",
-		c.Host, strings.Join(local, ", "))}
+		"host: %s is not an address of this machine, so no instance could bind it; use 127.0.0.1 (loopback), 0.0.0.0 (every address)%s",
+		c.Host, others)}
 }
 
 // InstanceConfig is one [[instance]] table: settings for one named instance.
