@@ -248,7 +248,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"check-conflicts", "--config", "missing.toml"}, "missing.toml: no such config file (--config); create one with: mictl init --path missing.toml"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"ports", "table", "--bogus"}, "unknown flag: --bogus"},
-		{[]string{"ports", "table", "extra"}, "unknown command \"extra\""},
+		{[]string{"ports", "table", "extra"}, `mictl ports table takes no arguments, got "extra"`},
 		// Issue 10, bug 6: a typo in a group's subcommand is no success.
 		{[]string{"ports", "tabel"}, "Did you mean this?\n\ttable"},
 		{[]string{"sim", "bogus"}, `unknown command "bogus" for "mictl sim"`},
@@ -261,6 +261,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"start"}, "\tup\n"},
 		{[]string{"list"}, "Did you mean this?\n\tstatus"},
 		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"export", "compose", "extra"}, `mictl export compose takes no arguments, got "extra"`},
+		{[]string{"export", "kubernetes", "--image", ""}, "--image is empty: name the image the instances run"},
 		// Issue 10, bug 8: an address no interface has is refused up front.
 		{[]string{"check-conflicts", "--host", "192.0.2.1"}, "192.0.2.1 is not an address of this machine"},
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/export/compose"
 	"github.com/mictl/mictl/pkg/export/kubernetes"
@@ -167,6 +168,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	}
 	addExportFlags(cmd, &o.exportOptions, "deploy/kubernetes", "the kustomization directory to write")
 	cmd.Flags().StringVar(&o.k8s.Image, "image", export.DefaultImage, "the Micro Integrator image the pods run")
+	cmd.PreRunE = namesAnImage(&o.k8s.Image)
 	cmd.Flags().StringVar(&o.k8s.Namespace, "namespace", "", "the namespace kustomization.yaml sets (default: kubectl's current one)")
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", export.DefaultCarbonHome, "the MI home inside the image")
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the declared CApps out: the image has them")
@@ -186,6 +188,17 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 		}
 		return writeExportDir(streams, &o.exportOptions, kubernetes.Kind, files, 0o700, next)
 	})
+}
+
+// namesAnImage refuses an empty --image rather than export the default
+// image the user asked not to have.
+func namesAnImage(image *string) func(*cobra.Command, []string) error {
+	return func(*cobra.Command, []string) error {
+		if strings.TrimSpace(*image) == "" {
+			return exitcode.Usagef("--image is empty: name the image the instances run, e.g. %s", export.DefaultImage)
+		}
+		return nil
+	}
 }
 
 type exportSystemdOptions struct {
@@ -314,6 +327,7 @@ Compose file itself.`,
 	}
 	addExportFlags(cmd, &o.exportOptions, "deploy/compose.yaml", "the Compose file to write")
 	cmd.Flags().StringVar(&o.compose.Image, "image", export.DefaultImage, "the Micro Integrator image the services run")
+	cmd.PreRunE = namesAnImage(&o.compose.Image)
 	cmd.Flags().StringVar(&o.compose.CarbonHome, "carbon-home", export.DefaultCarbonHome, "the MI home inside the image")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
 		return runExportCompose(streams, o, p)

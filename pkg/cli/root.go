@@ -153,6 +153,11 @@ func asGroup(cmd *cobra.Command) *cobra.Command {
 func usageArgs(validate cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := validate(cmd, args); err != nil {
+			if !cmd.HasSubCommands() && strings.HasPrefix(err.Error(), "unknown command") {
+				// cobra.NoArgs takes an argument of a leaf command for a
+				// subcommand it lacks.
+				err = fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+			}
 			return exitcode.Usagef("%v\nSee '%s --help'.", err, cmd.CommandPath())
 		}
 		return nil
