@@ -114,6 +114,24 @@ func TestViewStates(t *testing.T) {
 		t.Fatalf("order: declared first, in mictl.toml's order, then MI's others: %+v", v.Apps)
 	}
 
+	// A declared file deleted since MI deployed it: one row, MI's state,
+	// and a note on the file (not an unknown row and an undeclared one).
+	deleted := Declared{Path: filepath.Join(dir, "stray_0.1.car"), Err: fmt.Errorf("cannot open: no such file or directory")}
+	withDeleted := target
+	withDeleted.Declared = []Declared{deleted}
+	o.Target = withDeleted
+	v = View(o)
+	var strays []App
+	for _, a := range v.Apps {
+		if a.ID == "stray_0.1" {
+			strays = append(strays, a)
+		}
+	}
+	if len(strays) != 1 || strays[0].State != StateActive || strays[0].Declared == nil || strays[0].Note == nil ||
+		!strings.Contains(*strays[0].Note, "cannot read the declared file") {
+		t.Fatalf("a deleted declared file MI still runs: %+v", strays)
+	}
+
 	// Not running: everything declared is pending, with a note.
 	stopped := target
 	stopped.Running, stopped.State = false, "stopped"

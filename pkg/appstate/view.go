@@ -155,8 +155,21 @@ func (o Observation) declaredApp(d Declared, listed []listedApp, used map[int]bo
 	path := d.Path
 	a := App{Declared: &path, Artifacts: []Artifact{}}
 	if d.App == nil {
-		a.Name = strings.TrimSuffix(filepath.Base(d.Path), filepath.Ext(d.Path))
-		a.ID, a.State = a.Name, StateUnknown
+		// MI names an application's file <name>_<version>.car: what it
+		// still runs from an earlier copy of the file is this app.
+		id := strings.TrimSuffix(filepath.Base(d.Path), filepath.Ext(d.Path))
+		for i, l := range listed {
+			if !used[i] && l.app.ID() == id {
+				used[i] = true
+				a = fromMI(l.app, l.faulty)
+				a.Declared = &path
+				if d.Err != nil {
+					a.Note = ptr("mictl cannot read the declared file (" + d.Err.Error() + "): MI runs the copy it has")
+				}
+				return a
+			}
+		}
+		a.Name, a.ID, a.State = id, id, StateUnknown
 		if d.Err != nil {
 			a.ErrorMessage = ptr("mictl cannot read the file: " + d.Err.Error())
 		}
