@@ -81,6 +81,7 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"deploy", "orders.car", "--config", good, "--wait", "--timeout", "0s"}, nil, nil},
 		{3, []string{"deploy", "broken.car", "--config", good, "--wait", "--timeout", "20s"}, nil, nil},
 		{0, []string{"apps", "--config", good}, nil, nil},
+		{3, []string{"apps", "--config", good}, []string{"MICTL_MANAGEMENT_PASSWORD=wrong"}, nil},
 		{2, []string{"apps", "-o", "yaml"}, nil, nil},
 		{2, []string{"apps", "--timeout", "-1s"}, nil, nil},
 		{2, []string{"undeploy", "nope", "--config", good}, nil, nil},

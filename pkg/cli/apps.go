@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/appstate"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -32,7 +33,8 @@ Management API (at once, one login each):
   pending  mictl.toml declares it and MI does not run it (yet), or runs
            another build of it (the file in the instance's carbonapps/ is
            not the declared one yet)
-  unknown  the instance could not be asked (the reason is shown)
+  unknown  the instance could not be asked (the reason is shown, and
+           mictl apps exits 3)
 
 Applications MI runs that mictl.toml does not declare are listed too.
 Instances that were started once and do not run now show their declared
@@ -101,9 +103,29 @@ func runApps(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *appsOp
 		r.Instances = append(r.Instances, appstate.View(obs))
 	}
 	if o.output == formatJSON {
-		return writeJSON(streams.Out, r)
+		err = writeJSON(streams.Out, r)
+	} else {
+		err = printApps(streams, r, e.state)
 	}
-	return printApps(streams, r, e.state)
+	if err != nil {
+		return err
+	}
+	return unasked(r)
+}
+
+// unasked fails the command (exit 3) when a running instance could not
+// be asked for its applications: what it shows of them is not known.
+func unasked(r appsReport) error {
+	var names []string
+	for _, inst := range r.Instances {
+		if inst.Error != nil {
+			names = append(names, inst.Name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return exitcode.With(exitcode.Runtime, fmt.Errorf("could not ask %s for its applications (why is above)", strings.Join(names, ", ")))
 }
 
 func printApps(streams *IOStreams, r appsReport, f *state.File) error {
