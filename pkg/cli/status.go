@@ -370,7 +370,7 @@ func printStatusDetail(w io.Writer, r statusRow) {
 // printStatusFooter says what is wrong beyond the instances, once each.
 func printStatusFooter(w io.Writer, r statusReport) {
 	if r.ReloadError != nil {
-		fmt.Fprintf(w, "reload failed: the daemon refused the configuration as last edited (the error names the file); instances run the configuration before it:\n  %s\n",
+		fmt.Fprintf(w, "reload failed: the daemon refused the configuration as last edited; instances run the configuration before it (mictl diff shows the refusal again after an edit):\n  %s\n",
 			strings.ReplaceAll(*r.ReloadError, "\n", "\n  "))
 	}
 	if sf := r.SaveFailure; sf != nil {
