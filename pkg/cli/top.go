@@ -202,21 +202,26 @@ func (m *topModel) View() tea.View {
 	}
 	var b strings.Builder
 	b.WriteString(bold.Render("mictl top") + " " + topSummary(m.rows) + "  sort: " + string(m.sort) + "\n")
+	used := 2 // the title and the help line
 	if m.err != nil {
 		b.WriteString(top.Cut("error: "+m.err.Error(), m.width) + "\n")
+		used++
 	}
 	lines := top.Lines(m.rows, m.width)
-	room := len(lines)
-	if m.height > 0 {
-		room = max(m.height-3, 1) // title, help line, and one spare
+	shown := len(lines)
+	if m.height > 0 && len(lines) > m.height-used {
+		shown = max(m.height-used-1, 1) // and a line that says what is left out
 	}
-	for i, l := range lines[:min(room, len(lines))] {
+	for i, l := range lines[:shown] {
 		if i == 0 {
 			l = bold.Render(l)
 		} else {
 			l = stateStyle(m.rows[i-1].State, m.color).Render(l)
 		}
 		b.WriteString(l + "\n")
+	}
+	if hidden := len(lines) - shown; hidden > 0 {
+		b.WriteString(dim.Render(top.Cut(fmt.Sprintf("+%d more (a taller terminal shows them)", hidden), m.width)) + "\n")
 	}
 	if len(m.rows) == 0 {
 		b.WriteString(noInstancesHint + "\n")
