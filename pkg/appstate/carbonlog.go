@@ -76,6 +76,11 @@ type eventParser struct {
 	// awaiting is the failure whose exception may follow on the next
 	// line (layouts older than MI's "%m%ex%n"), -1 for none.
 	awaiting int
+	// reverting is true after an application failed while its artifacts
+	// deployed: MI then undeploys what it deployed of it
+	// (CappDeployer.handleDeployException) and logs it, and that
+	// undeployment, the next event, belongs to the failure.
+	reverting bool
 }
 
 func (p *eventParser) line(line string) {
@@ -94,6 +99,11 @@ func (p *eventParser) line(line string) {
 	}
 	ev, exception, ok := parseMessage(msg)
 	if !ok {
+		return
+	}
+	reverted := p.reverting && ev.Kind == Undeployed && ev.App != ""
+	p.reverting = ev.Kind == Failed && strings.Contains(asciiLower(msg), lineFaulty)
+	if reverted {
 		return
 	}
 	p.events = append(p.events, ev)

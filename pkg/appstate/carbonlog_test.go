@@ -49,6 +49,30 @@ func TestParseEvents(t *testing.T) {
 	}
 }
 
+// MI reverts an application whose artifact failed (CappDeployer's
+// handleDeployException undeploys what it deployed of it, and logs that
+// it did): the revert is part of the failure, not an undeployment, so the
+// application's last event stays the failure.
+func TestParseEventsFoldsTheRevertIntoTheFailure(t *testing.T) {
+	got := ParseEvents(strings.NewReader(
+		"[x] ERROR {CappDeployer} - Error occurred while deploying the Carbon application: orders_1.0.0.car. Reverting successfully deployed artifacts in the CApp. org.apache.axis2.deployment.DeploymentException: it broke\n" +
+			"\tat CappDeployer.deploy(Unknown Source)\n\n" +
+			"[x]  INFO {CappDeployer} - Undeploying Carbon Application : orders_1.0.0...\n" +
+			"[x]  INFO {CappDeployer} - Successfully undeployed Carbon Application : orders_1.0.0{super-tenant}\n" +
+			// A later undeployment is one.
+			"[x]  INFO {CappDeployer} - Successfully undeployed Carbon Application : billing_1.0.0{super-tenant}\n"))
+	want := []Event{
+		{Kind: Failed, File: "orders_1.0.0.car", Message: "it broke"},
+		{Kind: Undeployed, App: "billing_1.0.0"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%+v\nwant\n%+v", got, want)
+	}
+	if e, ok := Last(got, "orders_1.0.0", "orders_1.0.0.car"); !ok || e.Kind != Failed {
+		t.Fatalf("last of orders = %+v, %v; want the failure", e, ok)
+	}
+}
+
 // A followed log is read as MI writes it: in pieces, a failure's
 // exception line possibly in the next piece, a half-written line left for
 // later, and a rotated (shorter) file read from its start.

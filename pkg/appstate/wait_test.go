@@ -122,6 +122,34 @@ func TestWaitForARebuild(t *testing.T) {
 	}
 }
 
+// A rebuild that turns faulty ends the wait as faulty, although MI's
+// last line about the application is the revert of its artifacts.
+func TestWaitForARebuildThatFails(t *testing.T) {
+	dir := t.TempDir()
+	old := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
+	h := t.TempDir()
+	deployTo(t, h, old, "orders_1.0.0.car")
+	logTo(t, h, deployedLine)
+	if err := os.Remove(old.Path); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0", Faulty: true})
+	f, url := newFakeMI(t)
+	f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
+	target := Target{Name: "mi-1", Running: true, Home: h, URL: url}
+	got := waitOne(t, target, rebuilt, GoalActive, 5*time.Second, func() {
+		deployTo(t, h, rebuilt, "orders_1.0.0.car")
+		f.set(apps(nil, mgmt.Application{Name: "orders", Version: "1.0.0", ErrorMessage: "it broke"}))
+		logTo(t, h, "[x]  INFO {CappDeployer} - Successfully undeployed Carbon Application : orders_1.0.0{super-tenant}\n"+
+			"[x] ERROR {CappDeployer} - Error occurred while deploying the Carbon application: orders_1.0.0.car. Reverting successfully deployed artifacts in the CApp. org.apache.axis2.deployment.DeploymentException: it broke\n"+
+			"[x]  INFO {CappDeployer} - Undeploying Carbon Application : orders_1.0.0...\n"+
+			"[x]  INFO {CappDeployer} - Successfully undeployed Carbon Application : orders_1.0.0{super-tenant}\n")
+	})
+	if got.State != StateFaulty || got.Message != "it broke" {
+		t.Fatalf("outcome %+v, want faulty with MI's errorMessage", got)
+	}
+}
+
 func TestWaitUntilGone(t *testing.T) {
 	dir := t.TempDir()
 	orders := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
