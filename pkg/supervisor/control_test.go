@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -18,6 +19,11 @@ import (
 const callAsEnv = "MICTL_TEST_CALL_SOCKET"
 
 func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == "sim" && os.Args[2] == "run" {
+		// The simulator distributions the tests write run this binary as
+		// mictl (sim.MictlDistOptions): `<test binary> sim run ARGS`.
+		os.Exit(sim.Serve(os.Args[3:], os.Stdout))
+	}
 	if sock := os.Getenv(callAsEnv); sock != "" {
 		_, err := Call(context.Background(), sock, Request{Op: OpPing}, nil)
 		fmt.Println("result:", err)

@@ -84,6 +84,9 @@ type Supervisor struct {
 	starting *observe.Recent
 	// watchKick wakes the monitor when an instance becomes watched.
 	watchKick chan struct{}
+	// firstCheckAfter is checkFirst; tests that must tell a check brought
+	// by a change from one the schedule brings make it longer.
+	firstCheckAfter time.Duration
 
 	// strays is false when no process of an instance can run unrecorded:
 	// the supervisor before this one ended cleanly, clearing its record
@@ -139,9 +142,10 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
 		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
-		starting:  &observe.Recent{MaxAge: startScanAge},
-		watchKick: make(chan struct{}, 1),
-		strays:    true,
+		starting:        &observe.Recent{MaxAge: startScanAge},
+		watchKick:       make(chan struct{}, 1),
+		firstCheckAfter: checkFirst,
+		strays:          true,
 	}
 	s.persist = startPersister(writeGap, s.save)
 	s.wg.Add(1)
@@ -207,7 +211,9 @@ func (s *Supervisor) monitor() {
 }
 
 // firstCheck is checkFirst, or WatchInterval when that is shorter.
-func (s *Supervisor) firstCheck() time.Duration { return min(checkFirst, s.policy.WatchInterval) }
+func (s *Supervisor) firstCheck() time.Duration {
+	return min(s.firstCheckAfter, s.policy.WatchInterval)
+}
 
 // syncChecks schedules the incarnations that became watched and forgets
 // the ones no longer watched.

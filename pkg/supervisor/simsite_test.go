@@ -1,0 +1,177 @@
+package supervisor
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc/proctest"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/testports"
+)
+
+// simSite is a supervisor running simulated instances, planned from a
+// mictl.toml in a temporary directory and changed by reloads, as the
+// daemon runs them.
+type simSite struct {
+	t      *testing.T
+	dir    string
+	base   int
+	sup    *Supervisor
+	events <-chan Event
+	// seen are the events received so far; cursor is, per instance, where
+	// its next look at them starts.
+	seen   []Event
+	cursor map[string]int
+}
+
+// simSiteInstances is how many offsets a site may use from its base.
+const simSiteInstances = 4
+
+// newSimSite starts a supervisor (no instance yet) whose event stream the
+// site follows. Every process it starts is gone when the test ends.
+func newSimSite(t *testing.T, policy Policy) *simSite {
+	t.Helper()
+	// Simulated servers start at once and scan carbonapps/ often; the
+	// reloads pass these on to every instance they create.
+	t.Setenv("MICTL_SIM_STARTUP_DELAY", "0s")
+	t.Setenv("MICTL_SIM_DEPLOY_INTERVAL", "200ms")
+	dir := t.TempDir()
+	store, err := state.Open(filepath.Join(dir, "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reaper, err := NewReaper(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := New(store, reaper, policy)
+	if err != nil {
+		reaper.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if left := proctest.Reap(dir, 5*time.Second); len(left) > 0 {
+			t.Errorf("processes left running after the test: %v", left)
+		}
+	})
+	t.Cleanup(reaper.Close)
+	t.Cleanup(sup.Close)
+	t.Cleanup(func() { _ = sup.Stop(nil, 10*time.Second) })
+	events, cancel := sup.Subscribe()
+	t.Cleanup(cancel)
+	return &simSite{t: t, dir: dir, base: freeBase(t), sup: sup, events: events, cursor: map[string]int{}}
+}
+
+// freeBase picks a base offset in the package's block whose instances'
+// fixed ports are all free now.
+func freeBase(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		base := testports.Base(t, testports.Other, simSiteInstances)
+		if portsFree(base) {
+			return base
+		}
+	}
+	t.Fatal("no base offset with free ports found")
+	return 0
+}
+
+func portsFree(base int) bool {
+	for off := base; off < base+simSiteInstances; off++ {
+		for _, p := range ports.DefaultBases().Shift(off) {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+			if err != nil {
+				return false
+			}
+			l.Close()
+		}
+	}
+	return true
+}
+
+// car writes the CApp spec describes to build/<file> (replacing it, as a
+// rebuild does) and returns its path.
+func (s *simSite) car(file string, spec capp.Spec) string {
+	s.t.Helper()
+	var buf bytes.Buffer
+	if err := capp.Build(&buf, spec); err != nil {
+		s.t.Fatal(err)
+	}
+	path := filepath.Join(s.dir, "build", file)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := fsutil.WriteFileAtomic(path, buf.Bytes(), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	return path
+}
+
+// reload writes toml (the settings after the site's own) as mictl.toml and
+// has the supervisor apply it, as the daemon does when the file changes.
+func (s *simSite) reload(toml string) {
+	s.t.Helper()
+	file := filepath.Join(s.dir, config.DefaultFile)
+	head := fmt.Sprintf("base_offset = %d\nhost = \"127.0.0.1\"\ninstances_dir = \"instances\"\n", s.base)
+	if err := os.WriteFile(file, []byte(head+toml), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	load := func([]string) (*config.Config, []int, error) {
+		cfg, err := config.Load(config.Sources{Path: file})
+		return cfg, nil, err
+	}
+	if _, err := s.sup.Reload(load); err != nil {
+		s.t.Fatalf("reload:\n%s\n%v", toml, err)
+	}
+}
+
+// siteTimeout bounds every wait of a site: far beyond what the simulator
+// takes (it scans carbonapps/ every 200 ms).
+const siteTimeout = 30 * time.Second
+
+// next returns the next event of instance, after the one next returned
+// last for it, whose state is one of states; it fails the test when none
+// comes. Events of other instances are kept for their own calls.
+func (s *simSite) next(instance string, states ...string) Event {
+	s.t.Helper()
+	timeout := time.After(siteTimeout)
+	for i := s.cursor[instance]; ; i++ {
+		for i == len(s.seen) {
+			select {
+			case ev, ok := <-s.events:
+				if !ok {
+					s.t.Fatal("the event stream ended")
+				}
+				s.seen = append(s.seen, ev)
+			case <-timeout:
+				s.t.Fatalf("no %s event of %s after %s; its events:\n%s", strings.Join(states, " or "), instance, siteTimeout, s.log(instance))
+			}
+		}
+		if ev := s.seen[i]; ev.Instance == instance && slices.Contains(states, ev.State) {
+			s.cursor[instance] = i + 1
+			return ev
+		}
+	}
+}
+
+// log is every event of instance seen so far, one a line.
+func (s *simSite) log(instance string) string {
+	var b strings.Builder
+	for _, ev := range s.seen {
+		if ev.Instance == instance {
+			fmt.Fprintln(&b, ev)
+		}
+	}
+	return b.String()
+}
