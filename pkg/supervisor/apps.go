@@ -2,13 +2,17 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/mictl/mictl/pkg/mgmt"
+	"github.com/mictl/mictl/pkg/appstate"
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -21,12 +25,46 @@ type Credentials struct{ User, Password string }
 type AppCounts struct{ Active, Faulty int }
 
 // appWatch is the supervisor's knowledge of the instances' CApps, from
-// their Management API.
+// their Management API, and the checks that keep it.
 type appWatch struct {
-	mu       sync.Mutex
-	creds    Credentials
-	counts   map[string]AppCounts
-	inFlight map[string]bool
+	mu    sync.Mutex
+	creds Credentials
+	// counts are kept only while the instance is watched (ready or
+	// degraded): what MI said of a server that no longer runs is unknown.
+	counts map[string]AppCounts
+	// queues are the watched instances' checks.
+	queues map[string]*appQueue
+}
+
+// appQueue is one instance's CApp checks: the one that runs and at most
+// one after it. A change while a check runs supersedes that check (its
+// builds may be gone already) and queues one of the instance's CApps as
+// they are now, which also waits for every removal not yet confirmed: one
+// goroutine per instance, however many changes come.
+type appQueue struct {
+	running *appCheck
+	cancel  context.CancelFunc // ends running
+	next    *appCheck
+}
+
+// appCheck waits until MI has settled a change of one instance's CApps:
+// each declared application active or faulty (this build), each removed
+// one no longer listed.
+type appCheck struct {
+	inst     state.Instance
+	declared []appstate.Declared
+	gone     []state.App
+	// session and waits are made by prepare: from what MI ran before the
+	// change, so that an application MI still runs from its previous
+	// build is not taken for deployed (see appstate.NewWaiter).
+	session *appstate.Session
+	waits   []appWait
+}
+
+type appWait struct {
+	id     string
+	gone   bool
+	waiter *appstate.Waiter
 }
 
 // SetCredentials sets how the supervisor logs in to the Management API
@@ -37,8 +75,8 @@ func (s *Supervisor) SetCredentials(c Credentials) {
 	s.apps.mu.Unlock()
 }
 
-// AppCounts returns what MI last said of each instance's CApps (only the
-// instances asked so far).
+// AppCounts returns what MI last said of each watched instance's CApps
+// (only the instances asked so far).
 func (s *Supervisor) AppCounts() map[string]AppCounts {
 	s.apps.mu.Lock()
 	defer s.apps.mu.Unlock()
@@ -50,100 +88,235 @@ func (s *Supervisor) AppCounts() map[string]AppCounts {
 }
 
 // appsVerifyTimeout bounds how long MI may take to pick up a changed
-// CApp (its hot deployer scans every 15 s) and how often it is asked.
+// CApp (its hot deployer scans every 15 s); appsPollEvery is how often it
+// is asked meanwhile: as often as the health checks after a change.
 const (
 	appsVerifyTimeout = 2 * time.Minute
-	appsPollEvery     = time.Second
+	appsPollEvery     = checkFirst
 )
 
-// verifyApps watches inst until its Management API lists every app of
-// want, active or faulty, and none mictl removed, then says so in the
-// event log (faulty ones with MI's reason) and keeps the counts. It runs
-// in the background, one watch per instance at a time: a reload never
-// waits for MI's hot deployer.
-func (s *Supervisor) verifyApps(inst state.Instance, want []state.App) {
-	s.apps.mu.Lock()
-	if s.apps.inFlight == nil {
-		s.apps.inFlight, s.apps.counts = map[string]bool{}, map[string]AppCounts{}
+// watchApps begins the CApp checks of inst, which its runner now watches,
+// with one of the CApps it runs: their states in the event log, the
+// counts in the metrics.
+func (s *Supervisor) watchApps(inst state.Instance) {
+	declared := make([]appstate.Declared, len(inst.Apps))
+	for i, a := range inst.Apps {
+		declared[i] = deployedCopy(inst, a)
 	}
-	if s.apps.inFlight[inst.Name] {
-		s.apps.mu.Unlock()
+	s.apps.mu.Lock()
+	if s.apps.queues == nil {
+		s.apps.queues, s.apps.counts = map[string]*appQueue{}, map[string]AppCounts{}
+	}
+	s.apps.queues[inst.Name] = &appQueue{}
+	s.apps.mu.Unlock()
+	// Prepared by the check itself: nothing changes before it.
+	s.queueAppCheck(inst.Name, &appCheck{inst: inst, declared: declared})
+}
+
+// unwatchApps ends the CApp checks of an instance its runner no longer
+// watches: the check that runs is abandoned, the counts forgotten.
+func (s *Supervisor) unwatchApps(name string) {
+	s.apps.mu.Lock()
+	defer s.apps.mu.Unlock()
+	q := s.apps.queues[name]
+	delete(s.apps.queues, name)
+	delete(s.apps.counts, name)
+	if q == nil {
 		return
 	}
-	s.apps.inFlight[inst.Name] = true
+	if q.cancel != nil {
+		q.cancel()
+	}
+	if q.next != nil {
+		q.next.close()
+		q.next = nil
+	}
+}
+
+// appChanges prepares, for each running instance of names, the check of
+// changing its CApps from what f records to apps: call it BEFORE the
+// change. The instances are asked at once: a reload waits for the slowest
+// only. Instances not watched get none (their start checks them).
+func (s *Supervisor) appChanges(f *state.File, names []string, apps map[string][]*capp.App) map[string]*appCheck {
+	s.apps.mu.Lock()
 	creds := s.apps.creds
+	checks := map[string]*appCheck{}
+	for _, name := range names {
+		inst, ok := f.Instance(name)
+		if q := s.apps.queues[name]; ok && q != nil {
+			checks[name] = s.appChange(*inst, apps[name], q)
+		}
+	}
 	s.apps.mu.Unlock()
-	s.wg.Go(func() {
-		defer func() {
-			s.apps.mu.Lock()
-			delete(s.apps.inFlight, inst.Name)
+	var wg sync.WaitGroup
+	for _, c := range checks {
+		wg.Go(func() { c.prepare(s.ctx, creds) })
+	}
+	wg.Wait()
+	return checks
+}
+
+// appChange is the check of changing inst's CApps to apps: each of them
+// deployed, and each removal gone, those of this change and those the
+// queue q still waits for. Called under s.apps.mu.
+func (s *Supervisor) appChange(inst state.Instance, apps []*capp.App, q *appQueue) *appCheck {
+	c := &appCheck{inst: inst}
+	for _, a := range apps {
+		c.declared = append(c.declared, appstate.Declared{Path: a.Path, App: a})
+	}
+	removed := slices.Clone(inst.Apps)
+	for _, pending := range []*appCheck{q.running, q.next} {
+		if pending != nil {
+			removed = append(removed, pending.gone...)
+		}
+	}
+	for _, r := range removed {
+		declared := slices.ContainsFunc(apps, func(a *capp.App) bool { return a.ID() == r.ID })
+		listed := slices.ContainsFunc(c.gone, func(g state.App) bool { return g.ID == r.ID })
+		if !declared && !listed {
+			c.gone = append(c.gone, r)
+		}
+	}
+	return c
+}
+
+// deployedCopy is the file mictl copied into inst's carbonapps/ for a:
+// what a check compares MI's applications with when the declared file is
+// not at hand. It is named by MI's id; its size tells this build.
+func deployedCopy(inst state.Instance, a state.App) appstate.Declared {
+	path := filepath.Join(home.CarbonAppsDir(inst.Home), a.File)
+	app := &capp.App{Name: a.ID, Path: path, SHA256: a.SHA256}
+	if fi, err := os.Stat(path); err == nil {
+		app.Size = fi.Size()
+	}
+	return appstate.Declared{Path: path, App: app}
+}
+
+// prepare notes what MI runs now of the check's applications.
+func (c *appCheck) prepare(ctx context.Context, creds Credentials) {
+	t := appstate.Target{Name: c.inst.Name, State: c.inst.State, Running: true, Home: c.inst.Home}
+	if appstate.APIEnabled(c.inst.Home) {
+		t.URL = observe.ManagementURL(&c.inst)
+	}
+	c.session = appstate.NewSession([]appstate.Target{t}, appstate.Options{User: creds.User, Password: creds.Password, Follow: true})
+	for _, d := range c.declared {
+		c.waits = append(c.waits, appWait{id: d.App.ID(), waiter: appstate.NewWaiter(ctx, c.session, d, appstate.GoalActive)})
+	}
+	for _, g := range c.gone {
+		w := appstate.NewWaiter(ctx, c.session, deployedCopy(c.inst, g), appstate.GoalGone)
+		c.waits = append(c.waits, appWait{id: g.ID, gone: true, waiter: w})
+	}
+}
+
+func (c *appCheck) close() {
+	if c.session != nil {
+		c.session.Close()
+	}
+}
+
+// queueAppCheck runs c after the instance's check that runs, which it
+// supersedes; c is dropped when the instance is not watched.
+func (s *Supervisor) queueAppCheck(name string, c *appCheck) {
+	s.apps.mu.Lock()
+	defer s.apps.mu.Unlock()
+	q := s.apps.queues[name]
+	switch {
+	case q == nil:
+		c.close()
+		return
+	case q.running != nil:
+		if q.next != nil {
+			q.next.close()
+		}
+		q.next = c
+		q.cancel()
+		return
+	}
+	ctx := q.start(s.ctx, c)
+	s.wg.Go(func() { s.runAppChecks(name, q, ctx) })
+}
+
+// start makes c the check that runs, until ctx ends. Called under
+// s.apps.mu.
+func (q *appQueue) start(parent context.Context, c *appCheck) context.Context {
+	ctx, cancel := context.WithTimeout(parent, appsVerifyTimeout)
+	q.running, q.cancel = c, cancel
+	return ctx
+}
+
+// runAppChecks runs the checks of q one after another until none is left
+// or the instance is no longer watched.
+func (s *Supervisor) runAppChecks(name string, q *appQueue, ctx context.Context) {
+	for {
+		s.apps.mu.Lock()
+		c, creds := q.running, s.apps.creds
+		s.apps.mu.Unlock()
+		s.runAppCheck(ctx, name, q, c, creds)
+		c.close()
+		s.apps.mu.Lock()
+		q.cancel()
+		if s.apps.queues[name] != q || q.next == nil {
+			q.running, q.cancel = nil, nil
 			s.apps.mu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(s.ctx, appsVerifyTimeout)
-		defer cancel()
-		client, err := mgmt.New(mgmt.Options{URL: observe.ManagementURL(&inst), User: creds.User, Password: creds.Password, Timeout: 5 * time.Second})
-		if err != nil {
 			return
 		}
-		defer client.Close()
-		ticker := time.NewTicker(appsPollEvery)
-		defer ticker.Stop()
-		var lastErr error
-		for {
-			apps, err := client.Applications(ctx)
-			if err == nil {
-				s.apps.mu.Lock()
-				s.apps.counts[inst.Name] = AppCounts{Active: apps.ActiveCount, Faulty: apps.FaultyCount}
-				s.apps.mu.Unlock()
-				if pending := pendingApps(apps, want); len(pending) == 0 {
-					s.reportApps(inst.Name, apps, want)
-					return
-				}
-			}
-			lastErr = err
-			select {
-			case <-ctx.Done():
-				if s.ctx.Err() == nil {
-					why := "MI did not list them"
-					if lastErr != nil {
-						why = lastErr.Error()
-					}
-					s.emit(Event{Instance: inst.Name, State: "apps-pending", Message: fmt.Sprintf("not deployed after %s: %s (%s)", appsVerifyTimeout, strings.Join(idsOf(want), ", "), why)})
-				}
-				return
-			case <-ticker.C:
-			}
-		}
-	})
-}
-
-// pendingApps lists the apps of want MI does not list yet.
-func pendingApps(apps *mgmt.Applications, want []state.App) []string {
-	var out []string
-	for _, w := range want {
-		listed := func(a mgmt.Application) bool { return a.ID() == w.ID }
-		if !slices.ContainsFunc(apps.ActiveList, listed) && !slices.ContainsFunc(apps.FaultyList, listed) {
-			out = append(out, w.ID)
-		}
-	}
-	return out
-}
-
-// reportApps says, for each app of want, what MI made of it.
-func (s *Supervisor) reportApps(name string, apps *mgmt.Applications, want []state.App) {
-	for _, w := range want {
-		if i := slices.IndexFunc(apps.FaultyList, func(a mgmt.Application) bool { return a.ID() == w.ID }); i >= 0 {
-			s.emit(Event{Instance: name, State: "app-faulty", Message: fmt.Sprintf("%s: %s", w.ID, apps.FaultyList[i].ErrorMessage)})
-			continue
-		}
-		s.emit(Event{Instance: name, State: "app-active", Message: w.ID})
+		ctx = q.start(s.ctx, q.next)
+		q.next = nil
+		s.apps.mu.Unlock()
 	}
 }
 
-func idsOf(apps []state.App) []string {
-	out := make([]string, len(apps))
-	for i, a := range apps {
-		out[i] = a.ID
+// runAppCheck waits until MI settled each application of c, or ctx ends,
+// then keeps MI's counts and says in the event log what MI made of each
+// application. A check superseded or abandoned says nothing.
+func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, c *appCheck, creds Credentials) {
+	if c.session == nil {
+		c.prepare(ctx, creds)
 	}
-	return out
+	outcomes := make([]appstate.Outcome, len(c.waits))
+	for i, w := range c.waits {
+		outcomes[i] = w.waiter.Wait(ctx, appsPollEvery, nil)[0]
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return
+	}
+	now := c.session.Observe(s.ctx)[0]
+	s.apps.mu.Lock()
+	watched := s.apps.queues[name] == q
+	if watched && now.Err == nil && now.Apps != nil {
+		s.apps.counts[name] = AppCounts{Active: now.Apps.ActiveCount, Faulty: now.Apps.FaultyCount}
+	}
+	s.apps.mu.Unlock()
+	if !watched {
+		return
+	}
+	for i, w := range c.waits {
+		s.emit(appEvent(name, w, outcomes[i]))
+	}
+}
+
+// appEvent says what MI made of one application of a check.
+func appEvent(name string, w appWait, o appstate.Outcome) Event {
+	ev := Event{Instance: name, Message: w.id}
+	switch o.State {
+	case appstate.StateActive:
+		ev.State = "app-active"
+	case appstate.StateGone:
+		ev.State = "app-undeployed"
+	case appstate.StateFaulty:
+		ev.State, ev.Message = "app-faulty", w.id+": "+o.Message
+	case appstate.StateUnknown:
+		ev.State, ev.Message = "apps-pending", w.id+": cannot tell: "+o.Message
+	default:
+		what := "not deployed"
+		if w.gone {
+			what = "still deployed"
+		}
+		why := o.Message
+		if why == "" {
+			why = "MI did not list it"
+		}
+		ev.State, ev.Message = "apps-pending", fmt.Sprintf("%s: %s after %s: %s", w.id, what, appsVerifyTimeout, why)
+	}
+	return ev
 }

@@ -138,13 +138,19 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 
 // redeploy gives the running instances of c.Redeploy their CApps as t
 // declares them: MI's hot deployment takes the new files, and nothing
-// restarts. Each instance is then watched until MI lists its apps (see
-// verifyApps).
+// restarts. Each instance's CApps are then checked until MI settled them
+// (see appChanges).
 func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
 	f, err := s.current()
 	if err != nil {
 		return err
 	}
+	checks := s.appChanges(f, c.Redeploy, t.Apps)
+	defer func() {
+		for _, check := range checks {
+			check.close() // those not queued: the copy failed
+		}
+	}()
 	for _, name := range c.Redeploy {
 		rec, ok := f.Instance(name)
 		if !ok {
@@ -161,7 +167,10 @@ func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
 		if err != nil {
 			return err
 		}
-		s.verifyApps(*rec, apps)
+		if check := checks[name]; check != nil {
+			delete(checks, name)
+			s.queueAppCheck(name, check)
+		}
 	}
 	return nil
 }

@@ -135,7 +135,10 @@ func (r *runner) run() {
 		adopted = false
 		everReady = true
 		readyAt := time.Now()
+		// MI is asked about the CApps of a server that runs, and only then.
+		r.s.watchApps(r.live(cur))
 		ended, stopped := r.watch(cur)
+		r.s.unwatchApps(r.inst.Name)
 		if stopped || r.s.ctx.Err() != nil {
 			return
 		}
@@ -324,9 +327,6 @@ func (r *runner) start() (*running, error) {
 				i.SetError(reason, reason)
 			})
 			r.s.observeReady(r.inst.Name, time.Since(r.inst.StartedAt))
-			if inst := r.snapshot(); len(inst.Apps) > 0 {
-				r.s.verifyApps(r.live(cur), inst.Apps)
-			}
 			return cur, nil
 		}
 		lastWhy = why

@@ -1,0 +1,118 @@
+package supervisor
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/capp"
+)
+
+// appEvents are the states the supervisor says what MI made of a CApp in.
+var appEvents = []string{"app-active", "app-faulty", "app-undeployed", "apps-pending"}
+
+// wantAppEvent fails the test unless ev says app is in state.
+func wantAppEvent(t *testing.T, ev Event, state, app string) {
+	t.Helper()
+	if ev.State != state || (ev.Message != app && !strings.HasPrefix(ev.Message, app+": ")) {
+		t.Fatalf("%s: got %q, want %s of %s", ev.Instance, ev, state, app)
+	}
+}
+
+// appCounts is what the metrics say of an instance's CApps: active and
+// faulty, "absent" when they are not reported.
+func appCounts(s *simSite, name string) string {
+	s.t.Helper()
+	if err := s.sup.Flush(); err != nil {
+		s.t.Fatal(err)
+	}
+	for _, in := range s.sup.MetricsSource().Instances() {
+		if in.Name != name {
+			continue
+		}
+		if in.AppsActive == nil || in.AppsFaulty == nil {
+			return "absent"
+		}
+		return fmt.Sprintf("active %d, faulty %d", *in.AppsActive, *in.AppsFaulty)
+	}
+	s.t.Fatalf("the metrics do not list %s", name)
+	return ""
+}
+
+// A rebuilt application keeps its id (name_version): it is judged by what
+// MI made of the new build, never by MI still listing the old one.
+func TestRebuiltAppIsJudgedByTheNewBuild(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	orders := capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}
+	s.car("orders_1.0.0.car", orders)
+	const toml = "instances = 2\ncapps = [\"build/orders_1.0.0.car\"]\n"
+	s.reload(toml)
+	for _, name := range []string{"mi-1", "mi-2"} {
+		wantAppEvent(t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
+	}
+	orders.Faulty = true
+	s.car("orders_1.0.0.car", orders)
+	s.reload(toml)
+	for _, name := range []string{"mi-1", "mi-2"} {
+		wantAppEvent(t, s.next(name, appEvents...), "app-faulty", "orders_1.0.0")
+	}
+}
+
+// A change that comes while the instance's CApps are being checked is
+// checked too, after that check.
+func TestChangeDuringACheckIsChecked(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	s.car("bad_1.0.0.car", capp.Spec{Name: "bad", Faulty: true})
+	s.reload("instances = 1\n")
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\"]\n")
+	// At once: MI has not even picked up shop yet.
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\", \"build/bad_1.0.0.car\"]\n")
+	for {
+		ev := s.next("mi-1", appEvents...)
+		if ev.State == "app-faulty" {
+			wantAppEvent(t, ev, "app-faulty", "bad_1.0.0")
+			break
+		}
+		wantAppEvent(t, ev, "app-active", "shop_1.0.0")
+	}
+	if got := appCounts(s, "mi-1"); got != "active 1, faulty 1" {
+		t.Fatalf("metrics: %s, want active 1, faulty 1", got)
+	}
+}
+
+// The counts follow an undeployment: a faulty application removed is no
+// longer counted once MI dropped it.
+func TestUndeployedAppLeavesTheCounts(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.car("shop_1.0.1.car", capp.Spec{Name: "shop", Version: "1.0.1", Faulty: true})
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.1.car\"]\n")
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-faulty", "shop_1.0.1")
+	if got := appCounts(s, "mi-1"); got != "active 0, faulty 1" {
+		t.Fatalf("metrics with shop faulty: %s", got)
+	}
+	s.reload("instances = 1\n")
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-undeployed", "shop_1.0.1")
+	if got := appCounts(s, "mi-1"); got != "active 0, faulty 0" {
+		t.Fatalf("metrics after shop's undeployment: %s", got)
+	}
+}
+
+// What MI said of a stopped instance's CApps is no longer known: its
+// counts are absent, as the metrics' help says.
+func TestStoppedInstanceHasNoAppCounts(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\"]\n")
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "shop_1.0.0")
+	if got := appCounts(s, "mi-1"); got != "active 1, faulty 0" {
+		t.Fatalf("metrics of the running instance: %s", got)
+	}
+	if err := s.sup.Stop([]string{"mi-1"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := appCounts(s, "mi-1"); got != "absent" {
+		t.Fatalf("metrics of the stopped instance: %s, want absent", got)
+	}
+}
