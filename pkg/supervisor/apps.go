@@ -293,6 +293,7 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	for i, w := range c.waits {
 		s.emit(appEvent(name, w, outcomes[i]))
 	}
+	s.healthSoon(name) // MI changed: /healthz may say so now
 }
 
 // appEvent says what MI made of one application of a check.

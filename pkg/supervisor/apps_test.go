@@ -116,3 +116,26 @@ func TestStoppedInstanceHasNoAppCounts(t *testing.T) {
 		t.Fatalf("metrics of the stopped instance: %s, want absent", got)
 	}
 }
+
+// A CApp change is a change: the instance's health is checked as soon as
+// MI took it, not when the steady schedule comes round.
+func TestCAppChangeBringsAHealthCheck(t *testing.T) {
+	policy := DefaultPolicy()
+	policy.WatchInterval = time.Hour
+	s := newSimSite(t, policy)
+	s.sup.firstCheckAfter = time.Hour // no check but those a change brings
+	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	s.car("bad_1.0.0.car", capp.Spec{Name: "bad", Faulty: true})
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\"]\n")
+	s.next("mi-1", StateReady)
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "shop_1.0.0")
+
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\", \"build/bad_1.0.0.car\"]\n")
+	if ev := s.next("mi-1", StateReady, StateDegraded); ev.State != StateDegraded || !strings.Contains(ev.Message, "bad_1.0.0.car") {
+		t.Fatalf("after deploying bad: %q, want degraded naming bad_1.0.0.car", ev)
+	}
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\"]\n")
+	if ev := s.next("mi-1", StateReady, StateDegraded); ev.State != StateReady {
+		t.Fatalf("after undeploying bad: %q, want ready", ev)
+	}
+}

@@ -139,7 +139,8 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 // redeploy gives the running instances of c.Redeploy their CApps as t
 // declares them: MI's hot deployment takes the new files, and nothing
 // restarts. Each instance's CApps are then checked until MI settled them
-// (see appChanges).
+// (see appChanges), and its health checked again soon: a CApp change is a
+// change.
 func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
 	f, err := s.current()
 	if err != nil {
@@ -171,6 +172,7 @@ func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
 			delete(checks, name)
 			s.queueAppCheck(name, check)
 		}
+		s.healthSoon(name)
 	}
 	return nil
 }

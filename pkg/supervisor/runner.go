@@ -37,6 +37,9 @@ type runner struct {
 	// watched is the running incarnation while the instance is ready or
 	// degraded: the supervisor's monitor checks its health.
 	watched *running
+	// recheck asks the monitor to check the watched incarnation now and
+	// then as often as after any change (see healthSoon).
+	recheck atomic.Bool
 	stopCh  chan stopRequest
 	done    chan struct{}
 }

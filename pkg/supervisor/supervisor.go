@@ -82,7 +82,8 @@ type Supervisor struct {
 	// starting is the look at the host that starting instances share
 	// while they wait for their ports to listen.
 	starting *observe.Recent
-	// watchKick wakes the monitor when an instance becomes watched.
+	// watchKick wakes the monitor when an instance becomes watched or
+	// should be checked soon.
 	watchKick chan struct{}
 	// firstCheckAfter is checkFirst; tests that must tell a check brought
 	// by a change from one the schedule brings make it longer.
@@ -238,6 +239,24 @@ func (s *Supervisor) syncChecks(checks map[*running]*healthCheck) {
 			inst := r.live(cur)
 			checks[cur] = &healthCheck{r: r, prober: observe.NewProber(&inst), every: first, next: time.Now().Add(first)}
 		}
+	}
+	for _, c := range checks {
+		if c.r.recheck.Swap(false) {
+			c.every, c.next = first, time.Now()
+		}
+	}
+}
+
+// healthSoon has the monitor check the named instance now, and then as
+// often as after any change: something changed that its health may show
+// (its CApps).
+func (s *Supervisor) healthSoon(name string) {
+	s.mu.Lock()
+	r := s.runners[name]
+	s.mu.Unlock()
+	if r != nil {
+		r.recheck.Store(true)
+		notify(s.watchKick)
 	}
 }
 
