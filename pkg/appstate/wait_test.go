@@ -91,9 +91,11 @@ func TestWaitEndsOnARefusedLogin(t *testing.T) {
 	}
 }
 
-// A rebuilt application is not taken for deployed while MI still runs its
-// previous build: only MI's log line after the start says it deployed it.
-func TestWaitForARebuild(t *testing.T) {
+// runningRebuilt is an instance running orders_1.0.0, which its
+// Management API lists as active, whose declared file was then rebuilt
+// as spec says (the same id): where a wait for the rebuild starts.
+func runningRebuilt(t *testing.T, spec capp.Spec) (target Target, rebuilt Declared, mi *fakeMI) {
+	t.Helper()
 	dir := t.TempDir()
 	old := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
 	h := t.TempDir()
@@ -102,11 +104,17 @@ func TestWaitForARebuild(t *testing.T) {
 	if err := os.Remove(old.Path); err != nil {
 		t.Fatal(err)
 	}
-	rebuilt := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0", APIs: []capp.APISpec{{Context: "/v2"}}})
-	f, url := newFakeMI(t)
-	f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
-	target := Target{Name: "mi-1", Running: true, Home: h, URL: url}
+	rebuilt = buildCar(t, dir, spec)
+	mi, url := newFakeMI(t)
+	mi.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
+	return Target{Name: "mi-1", Running: true, Home: h, URL: url}, rebuilt, mi
+}
 
+// A rebuilt application is not taken for deployed while MI still runs its
+// previous build: only MI's log line after the start says it deployed it.
+func TestWaitForARebuild(t *testing.T) {
+	target, rebuilt, _ := runningRebuilt(t, capp.Spec{Name: "orders", Version: "1.0.0", APIs: []capp.APISpec{{Context: "/v2"}}})
+	h := target.Home
 	got := waitOne(t, target, rebuilt, GoalActive, 150*time.Millisecond, func() { deployTo(t, h, rebuilt, "orders_1.0.0.car") })
 	if got.State != StatePending {
 		t.Fatalf("copied but not redeployed by MI: %+v", got)
@@ -125,18 +133,8 @@ func TestWaitForARebuild(t *testing.T) {
 // A rebuild that turns faulty ends the wait as faulty, although MI's
 // last line about the application is the revert of its artifacts.
 func TestWaitForARebuildThatFails(t *testing.T) {
-	dir := t.TempDir()
-	old := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
-	h := t.TempDir()
-	deployTo(t, h, old, "orders_1.0.0.car")
-	logTo(t, h, deployedLine)
-	if err := os.Remove(old.Path); err != nil {
-		t.Fatal(err)
-	}
-	rebuilt := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0", Faulty: true})
-	f, url := newFakeMI(t)
-	f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
-	target := Target{Name: "mi-1", Running: true, Home: h, URL: url}
+	target, rebuilt, f := runningRebuilt(t, capp.Spec{Name: "orders", Version: "1.0.0", Faulty: true})
+	h := target.Home
 	got := waitOne(t, target, rebuilt, GoalActive, 5*time.Second, func() {
 		deployTo(t, h, rebuilt, "orders_1.0.0.car")
 		f.set(apps(nil, mgmt.Application{Name: "orders", Version: "1.0.0", ErrorMessage: "it broke"}))
