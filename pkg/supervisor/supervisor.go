@@ -178,7 +178,8 @@ type healthCheck struct {
 // degraded) instance, on one timer for all: checkFirst after it is
 // watched, then twice as long after each check that found nothing new, up
 // to WatchInterval, and checkFirst again after a check that found a
-// change. A port lost or /healthz gone bad is seen within WatchInterval
+// change; at once, then as after a change, when the supervisor changed
+// it (healthSoon: its CApps). A port lost or /healthz gone bad is seen within WatchInterval
 // and confirmed (or cleared) quickly. Instances due within half their
 // interval are checked together, so a steady deployment costs one
 // wake-up, one socket scan and one batch of keep-alive requests per
@@ -216,8 +217,8 @@ func (s *Supervisor) firstCheck() time.Duration {
 	return min(s.firstCheckAfter, s.policy.WatchInterval)
 }
 
-// syncChecks schedules the incarnations that became watched and forgets
-// the ones no longer watched.
+// syncChecks schedules the incarnations that became watched or are to be
+// checked soon, and forgets the ones no longer watched.
 func (s *Supervisor) syncChecks(checks map[*running]*healthCheck) {
 	watched := map[*running]*runner{}
 	for _, r := range s.allRunners() {
