@@ -109,7 +109,8 @@ func (s *Supervisor) watchApps(inst state.Instance) {
 	}
 	s.apps.queues[inst.Name] = &appQueue{}
 	s.apps.mu.Unlock()
-	// Prepared by the check itself: nothing changes before it.
+	// Not a change: the check notes what MI runs when it begins, in the
+	// background (see runAppCheck).
 	s.queueAppCheck(inst.Name, &appCheck{inst: inst, declared: declared})
 }
 
@@ -135,8 +136,9 @@ func (s *Supervisor) unwatchApps(name string) {
 
 // appChanges prepares, for each running instance of names, the check of
 // changing its CApps from what f records to apps: call it BEFORE the
-// change. The instances are asked at once: a reload waits for the slowest
-// only. Instances not watched get none (their start checks them).
+// change. The instances are asked at once, each for appstate.DefaultTimeout
+// at most: a reload waits for the slowest only, and never long. Instances
+// not watched get none (their start checks them).
 func (s *Supervisor) appChanges(f *state.File, names []string, apps map[string][]*capp.App) map[string]*appCheck {
 	s.apps.mu.Lock()
 	creds := s.apps.creds
@@ -144,13 +146,15 @@ func (s *Supervisor) appChanges(f *state.File, names []string, apps map[string][
 	for _, name := range names {
 		inst, ok := f.Instance(name)
 		if q := s.apps.queues[name]; ok && q != nil {
-			checks[name] = s.appChange(*inst, apps[name], q)
+			checks[name] = appChange(*inst, apps[name], q)
 		}
 	}
 	s.apps.mu.Unlock()
 	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(s.ctx, appstate.DefaultTimeout)
+	defer cancel()
 	for _, c := range checks {
-		wg.Go(func() { c.prepare(s.ctx, creds) })
+		wg.Go(func() { c.prepare(ctx, creds) })
 	}
 	wg.Wait()
 	return checks
@@ -159,7 +163,7 @@ func (s *Supervisor) appChanges(f *state.File, names []string, apps map[string][
 // appChange is the check of changing inst's CApps to apps: each of them
 // deployed, and each removal gone, those of this change and those the
 // queue q still waits for. Called under s.apps.mu.
-func (s *Supervisor) appChange(inst state.Instance, apps []*capp.App, q *appQueue) *appCheck {
+func appChange(inst state.Instance, apps []*capp.App, q *appQueue) *appCheck {
 	c := &appCheck{inst: inst}
 	for _, a := range apps {
 		c.declared = append(c.declared, appstate.Declared{Path: a.Path, App: a})
@@ -192,7 +196,9 @@ func deployedCopy(inst state.Instance, a state.App) appstate.Declared {
 	return appstate.Declared{Path: path, App: app}
 }
 
-// prepare notes what MI runs now of the check's applications.
+// prepare notes what MI runs now of the check's applications. What it
+// could not ask before ctx ended is taken for not listed: such an
+// application counts once MI lists it.
 func (c *appCheck) prepare(ctx context.Context, creds Credentials) {
 	t := appstate.Target{Name: c.inst.Name, State: c.inst.State, Running: true, Home: c.inst.Home}
 	if appstate.APIEnabled(c.inst.Home) {
