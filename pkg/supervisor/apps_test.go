@@ -82,6 +82,34 @@ func TestChangeDuringACheckIsChecked(t *testing.T) {
 	}
 }
 
+// A change that supersedes a check still waits for the removals of the
+// change that check was for.
+func TestSupersedingChangeWaitsForEarlierRemovals(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	s.car("bad_1.0.0.car", capp.Spec{Name: "bad", Faulty: true})
+	s.car("news_1.0.0.car", capp.Spec{Name: "news", APIs: []capp.APISpec{{Context: "/news"}}})
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\", \"build/bad_1.0.0.car\"]\n")
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "shop_1.0.0")
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-faulty", "bad_1.0.0")
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\"]\n")
+	// At once: MI has not even dropped bad yet.
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\", \"build/news_1.0.0.car\"]\n")
+	got := map[string]string{}
+	for range 3 {
+		ev := s.next("mi-1", appEvents...)
+		id, _, _ := strings.Cut(ev.Message, ": ")
+		got[id] = ev.State
+	}
+	want := map[string]string{"shop_1.0.0": "app-active", "news_1.0.0": "app-active", "bad_1.0.0": "app-undeployed"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v; events:\n%s", got, want, s.log("mi-1"))
+	}
+	if got := appCounts(s, "mi-1"); got != "active 2, faulty 0" {
+		t.Fatalf("metrics: %s, want active 2, faulty 0", got)
+	}
+}
+
 // The counts follow an undeployment: a faulty application removed is no
 // longer counted once MI dropped it.
 func TestUndeployedAppLeavesTheCounts(t *testing.T) {
