@@ -154,3 +154,23 @@ func TestSimCAppRefusals(t *testing.T) {
 		}
 	}
 }
+
+// Deploying another version of a declared app warns that MI runs both and
+// says how to upgrade; the deploy itself goes on.
+func TestDeployAnotherVersionWarns(t *testing.T) {
+	dir := inTempDir(t)
+	old := writeCar(t, dir, "build/shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	next := writeCar(t, dir, "build/shop_1.0.1.car", capp.Spec{Name: "shop", Version: "1.0.1", APIs: []capp.APISpec{{Context: "/shop"}}})
+	// Offsets below testports' range: no test holds their ports.
+	if err := os.WriteFile(filepath.Join(dir, "mictl.toml"), []byte("instances = 2\nbase_offset = 20\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "deploy", old); code != exitcode.OK || strings.Contains(errOut, "warning") {
+		t.Fatalf("deploy %s: exit %d:\n%s", old, code, errOut)
+	}
+	code, _, errOut := run(t, "deploy", next, "mi-1")
+	want := "warning: shop_1.0.0 is declared too on mi-1: MI runs both versions"
+	if code != exitcode.OK || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl undeploy shop_1.0.0") {
+		t.Fatalf("deploy %s mi-1: exit %d, want 0 and %q:\n%s", next, code, want, errOut)
+	}
+}

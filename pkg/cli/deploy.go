@@ -11,6 +11,7 @@ import (
 	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/declare"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -101,6 +102,9 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	if faulty != "" {
 		fmt.Fprintf(streams.ErrOut, "warning: MI will deploy %s as faulty (its artifacts fail to deploy): %s\n", app.ID(), faulty)
 	}
+	for _, w := range otherVersions(d.cfg, app, names) {
+		fmt.Fprintln(streams.ErrOut, "warning: "+w)
+	}
 	var w *appstate.Waiter
 	if o.wait {
 		var s *appstate.Session
@@ -150,6 +154,40 @@ func (d *appDeployment) undeclared(path string, names []string) []declare.Scope 
 			continue
 		}
 		out = append(out, s)
+	}
+	return out
+}
+
+// otherVersions warns of the other versions of app that cfg declares on
+// the target instances (names; all when none): MI runs every version it
+// is given side by side, and the second to deploy fails as faulty when
+// their artifacts share names ("Duplicate resource definition"), which
+// an upgrade's do. An upgrade takes the old version out.
+func otherVersions(cfg *config.Config, app *capp.App, names []string) []string {
+	declared, err := reconcile.ReadApps(cfg)
+	if err != nil {
+		return nil // the deploy's own checks say what is wrong
+	}
+	if len(names) == 0 {
+		names = cfg.Names()
+	}
+	on := map[string][]string{} // other id -> instances
+	var ids []string
+	for _, n := range names {
+		for _, other := range declared[n] {
+			if other.Name != app.Name || other.ID() == app.ID() {
+				continue
+			}
+			if _, seen := on[other.ID()]; !seen {
+				ids = append(ids, other.ID())
+			}
+			on[other.ID()] = append(on[other.ID()], n)
+		}
+	}
+	var out []string
+	for _, id := range ids {
+		out = append(out, fmt.Sprintf("%s is declared too on %s: MI runs both versions, and the one deployed second is faulty when their artifacts share names; to upgrade, take the old one out: mictl undeploy %s",
+			id, strings.Join(on[id], ", "), id))
 	}
 	return out
 }
