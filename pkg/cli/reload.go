@@ -122,15 +122,6 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(f.Instances, func(i state.Instance) bool { return state.Wanted(i.State) || reconcile.Running(i) }) {
-		// No daemon follows the configuration: a reload would change
-		// nothing (it refuses, as nothing runs).
-		if o.output == formatJSON {
-			return writeJSON(streams.Out, diffReport{Changes: reconcile.NoChanges(), Conflicts: []check.Finding{}})
-		}
-		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", dirCfg.InstancesDir)
-		return nil
-	}
 	// Plan exactly as the daemon's reload would: mictl.toml under the
 	// planning flags of the last mictl up.
 	cfg, offsets, err := newFollow(g.configPath, dirCfg).Load(f.UpArgs)
@@ -140,6 +131,16 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	p, err := reconcile.Propose(cfg, f, offsets, nil)
 	if err != nil {
 		return err
+	}
+	if !slices.ContainsFunc(f.Instances, func(i state.Instance) bool { return state.Wanted(i.State) || reconcile.Running(i) }) {
+		// No daemon follows the configuration: a reload would change
+		// nothing (it refuses, as nothing runs); the configuration is
+		// valid, as far as a reload would have read it.
+		if o.output == formatJSON {
+			return writeJSON(streams.Out, diffReport{Changes: reconcile.NoChanges(), Conflicts: []check.Finding{}})
+		}
+		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", dirCfg.InstancesDir)
+		return nil
 	}
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK()}
 	if o.output == formatJSON {

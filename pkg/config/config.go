@@ -118,8 +118,9 @@ type InstanceConfig struct {
 	Overrides map[string]any // deployment.toml dotted key path -> TOML value
 	CApps     []string       // CApps of this instance besides the shared ones (absolute paths)
 	// Pos is where the table starts in the file ("mictl.toml:12:1"), for
-	// errors; OffsetPos and CAppsPos are where its offset and CApps are.
-	Pos, OffsetPos, CAppsPos string
+	// errors; OffsetPos, OverridesPos and CAppsPos are where its offset,
+	// overrides and CApps are.
+	Pos, OffsetPos, OverridesPos, CAppsPos string
 }
 
 // NamePattern is what an instance name must match: safe as a directory

@@ -423,8 +423,9 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 			return nil, err
 		}
 		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, CApps: capps, Pos: where,
-			OffsetPos: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
-			CAppsPos:  r.keys.at(fmt.Sprintf("instance.%d.capps", i), where, r.path)})
+			OffsetPos:    r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
+			OverridesPos: r.keys.at(fmt.Sprintf("instance.%d.overrides", i), where, r.path),
+			CAppsPos:     r.keys.at(fmt.Sprintf("instance.%d.capps", i), where, r.path)})
 	}
 	return out, nil
 }

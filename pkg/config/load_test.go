@@ -172,6 +172,9 @@ overrides = { "transport.http.listener.port" = 8300 }
 	if !ok || *ic.Offset != 30 {
 		t.Fatalf("mi-2 settings = %+v", ic)
 	}
+	if orders, _ := cfg.InstanceSettings("orders"); !strings.HasSuffix(orders.OverridesPos, ":7:1") {
+		t.Fatalf("orders' overrides are at %q, want line 7", orders.OverridesPos)
+	}
 	orders, _ := cfg.InstanceSettings("orders")
 	if orders.Overrides["transport.http.listener.port"] != int64(8300) {
 		t.Fatalf("orders overrides = %#v", orders.Overrides)
