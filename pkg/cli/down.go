@@ -230,9 +230,8 @@ func endHungDaemon(streams *IOStreams, f *state.File, why error) error {
 	return nil
 }
 
-// stopDirect stops instances without a daemon, with the same procedure,
-// then ends whatever still runs in their homes unrecorded (a server
-// started while the state file could not be written).
+// stopDirect stops instances without a daemon, with the same procedure
+// (which ends whatever still runs in their homes unrecorded).
 func stopDirect(store *state.Store, names []string, timeout time.Duration, onEvent func(supervisor.Event)) error {
 	sup, err := supervisor.New(store, nil, supervisor.DefaultPolicy())
 	if err != nil {
@@ -248,8 +247,7 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 			onEvent(ev)
 		}
 	}()
-	err = sup.Stop(names, timeout)
-	err = errors.Join(err, sup.EndStrays(names, timeout))
+	err = sup.Stop(names, timeout) // ends what runs unrecorded in their homes too
 	cancel()
 	<-done
 	return err

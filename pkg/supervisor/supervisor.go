@@ -704,10 +704,14 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
+	var unsupervised []string
 	for i, name := range names {
 		s.mu.Lock()
 		r, ok := s.runners[name]
 		s.mu.Unlock()
+		if !ok || r.finished() {
+			unsupervised = append(unsupervised, name)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -722,6 +726,13 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 		}()
 	}
 	wg.Wait()
+	// What no runner watched may run unrecorded in its home (a server
+	// started while the state file could not be written, or by hand): the
+	// stop ends it too. A watched instance leaves nothing unrecorded, and
+	// the look walks every process's command line.
+	if len(unsupervised) > 0 {
+		errs = append(errs, s.EndStrays(unsupervised, timeout))
+	}
 	return errors.Join(errs...)
 }
 
