@@ -127,8 +127,10 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		}
 	}
 	if len(names) == 0 {
+		// Bookkeeping after the stop: a state file that cannot be written
+		// (a full disk) does not make a done down fail.
 		if err := forgetRun(ctx, store); err != nil {
-			return exitcode.With(exitcode.Runtime, err)
+			fmt.Fprintf(streams.ErrOut, "note: everything stopped, but the state file keeps the last up's flags: %v\n", err)
 		}
 	}
 	if o.purge || len(names) == 0 {
@@ -145,6 +147,10 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 // only while something runs: the next up, deploy or diff plans from
 // mictl.toml and its own flags alone.
 func forgetRun(ctx context.Context, store *state.Store) error {
+	f, err := store.Load()
+	if err != nil || (f.UpArgs == nil && f.Configured == nil && f.ReloadError == "") {
+		return err // nothing to forget: no write
+	}
 	return store.Update(ctx, func(f *state.File) error {
 		f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""
 		return nil
