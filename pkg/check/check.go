@@ -48,13 +48,15 @@ type Finding struct {
 	Port      int      `json:"port"`
 	Instances []string `json:"instances"`
 	Parties   []Party  `json:"parties"`
-	// PID is the holder of a host port, null when unknown or not a host finding.
-	PID *int `json:"pid"`
-	// Process and Address describe the holder of a host port; null
-	// otherwise (or when the owner cannot be seen).
-	Process *string `json:"process"`
-	Address *string `json:"address"`
-	Message string  `json:"message"`
+	// Holder, HolderPID and HolderProcess name what holds a host port
+	// ("pid 123 (python3)", 123, "python3"), Address where: null for other
+	// findings, and the pid and process when the owner cannot be seen.
+	// The same keys name a holder in every output.
+	Holder        *string `json:"holder"`
+	HolderPID     *int    `json:"holder_pid"`
+	HolderProcess *string `json:"holder_process"`
+	Address       *string `json:"address"`
+	Message       string  `json:"message"`
 }
 
 // Report is the outcome of a check.
@@ -254,11 +256,12 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 			holder = r.By
 		} else if proc, ok := owners[h.socket.Inode]; ok {
 			pid := proc.PID
-			f.PID, holder = &pid, proc.String()
+			f.HolderPID, holder = &pid, proc.String()
 			if comm := proc.Comm; comm != "" {
-				f.Process = &comm
+				f.HolderProcess = &comm
 			}
 		}
+		f.Holder = &holder
 		f.Message = fmt.Sprintf("%s %s %d is held by %s on %s",
 			h.party.Instance, h.party.label(), h.socket.Port, holder, h.socket.Addr)
 		out = append(out, f)

@@ -128,7 +128,7 @@ func TestRunPlanConflicts(t *testing.T) {
 				if f.Kind != check.KindPlan {
 					t.Errorf("kind = %q, want %q: %s", f.Kind, check.KindPlan, f.Message)
 				}
-				if f.PID != nil || f.Process != nil || f.Address != nil {
+				if f.Holder != nil || f.HolderPID != nil || f.HolderProcess != nil || f.Address != nil {
 					t.Errorf("plan finding has host fields: %+v", f)
 				}
 				if len(f.Parties) != 2 {
@@ -254,8 +254,8 @@ func TestRunHostHolding(t *testing.T) {
 				if f.Address == nil || *f.Address != tt.socket.Addr.String() || f.Port != tt.socket.Port {
 					t.Errorf("address/port = %v/%d, want %s/%d", f.Address, f.Port, tt.socket.Addr, tt.socket.Port)
 				}
-				if f.PID != nil {
-					t.Errorf("pid = %d without an Owners func", *f.PID)
+				if f.HolderPID != nil {
+					t.Errorf("holder_pid = %d without an Owners func", *f.HolderPID)
 				}
 			}
 			// Busy is the planner's view of the same rule (for a planned
@@ -317,10 +317,10 @@ func TestRunHostOwners(t *testing.T) {
 				t.Errorf("message = %q, want %q", f.Message, tt.wantMsg)
 			}
 			switch {
-			case tt.wantPID == nil && f.PID != nil:
-				t.Errorf("pid = %d, want nil", *f.PID)
-			case tt.wantPID != nil && (f.PID == nil || *f.PID != *tt.wantPID):
-				t.Errorf("pid = %v, want %d", f.PID, *tt.wantPID)
+			case tt.wantPID == nil && f.HolderPID != nil:
+				t.Errorf("holder_pid = %d, want nil", *f.HolderPID)
+			case tt.wantPID != nil && (f.HolderPID == nil || *f.HolderPID != *tt.wantPID):
+				t.Errorf("holder_pid = %v, want %d", f.HolderPID, *tt.wantPID)
 			}
 			var process *string
 			if tt.process != "" {
@@ -330,7 +330,7 @@ func TestRunHostOwners(t *testing.T) {
 			want := check.Finding{
 				Kind: check.KindHost, Port: 8290, Instances: []string{"mi-1"},
 				Parties: []check.Party{{Instance: "mi-1", Role: "http", Offset: 10}},
-				PID:     f.PID, Process: process, Address: &addr, Message: tt.wantMsg,
+				Holder: f.Holder, HolderPID: f.HolderPID, HolderProcess: process, Address: &addr, Message: tt.wantMsg,
 			}
 			if !reflect.DeepEqual(f, want) {
 				t.Errorf("finding:\n got %+v\nwant %+v", f, want)
@@ -597,10 +597,10 @@ func TestReportJSON(t *testing.T) {
 		}
 		f := doc.Conflicts[0]
 		keys := slices.Sorted(maps.Keys(f))
-		if want := []string{"address", "instances", "kind", "message", "parties", "pid", "port", "process"}; !slices.Equal(keys, want) {
+		if want := []string{"address", "holder", "holder_pid", "holder_process", "instances", "kind", "message", "parties", "port"}; !slices.Equal(keys, want) {
 			t.Errorf("keys = %v, want %v", keys, want)
 		}
-		for _, k := range []string{"pid", "process", "address"} {
+		for _, k := range []string{"holder", "holder_pid", "holder_process", "address"} {
 			if string(f[k]) != "null" {
 				t.Errorf("%s = %s, want null", k, f[k])
 			}
@@ -615,11 +615,11 @@ func TestReportJSON(t *testing.T) {
 			t.Errorf("instances = %s, want %s", got, want)
 		}
 	})
-	t.Run("host finding carries pid, process and address", func(t *testing.T) {
+	t.Run("host finding carries its holder and address", func(t *testing.T) {
 		rec := &ownersRecorder{known: map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}}}
 		host := check.Host{Sockets: snapshot(socket("0.0.0.0", 8290, 42)), Bind: netip.MustParseAddr("127.0.0.1"), Owners: rec.Owners, MinPort: 1024}
 		b, _ := json.Marshal(check.Run(plan(inst("mi-1", 10)), host))
-		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"pid":42,"process":"java","address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
+		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"holder":"pid 42 (java)","holder_pid":42,"holder_process":"java","address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
 		if string(b) != want {
 			t.Errorf("json:\n got %s\nwant %s", b, want)
 		}
@@ -762,7 +762,7 @@ func TestReservedPorts(t *testing.T) {
 			if busy := host.Busy()(tt.metrics.Port); busy != overlaps {
 				t.Errorf("Busy()(%d) = %v, want %v", tt.metrics.Port, busy, overlaps)
 			}
-			if holder := host.Holder(tt.metrics.Port); (holder == by) != overlaps {
+			if holder, _ := host.Holder(tt.metrics.Port); (holder == by) != overlaps {
 				t.Errorf("Holder(%d) = %q", tt.metrics.Port, holder)
 			}
 		})

@@ -68,14 +68,15 @@ func (h Host) reserved() map[int]Reservation {
 }
 
 // Holder names what holds port on the host in a way that overlaps Bind:
-// "pid 123 (python3)", or "owner unknown" when the owner cannot be seen;
-// "" when nothing foreign holds it.
-func (h Host) Holder(port int) string {
+// "pid 123 (python3)" with that process, "owner unknown" (nil process)
+// when the owner cannot be seen, or a reservation's description; "" when
+// nothing foreign holds it.
+func (h Host) Holder(port int) (string, *hostnet.Process) {
 	if r, ok := h.reserved()[port]; ok {
-		return r.By
+		return r.By, nil
 	}
 	if h.Sockets == nil {
-		return ""
+		return "", nil
 	}
 	holder := ""
 	for _, s := range h.Sockets.Holding(hostnet.TCP, port, h.Bind) {
@@ -85,9 +86,9 @@ func (h Host) Holder(port int) string {
 		holder = "owner unknown"
 		if h.Owners != nil && s.Inode != 0 {
 			if p, ok := h.Owners(s.Inode)[s.Inode]; ok {
-				return p.String()
+				return p.String(), &p
 			}
 		}
 	}
-	return holder
+	return holder, nil
 }

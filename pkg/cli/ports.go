@@ -98,8 +98,9 @@ type extraRow struct {
 type livePort struct {
 	Listening bool    `json:"listening"`
 	Owned     bool    `json:"owned"`
-	Holder    *string `json:"holder"`     // the foreign holder; null when owned or free
-	HolderPID *int    `json:"holder_pid"` // null when unknown
+	Holder        *string `json:"holder"`         // the foreign holder; null when owned or free
+	HolderPID     *int    `json:"holder_pid"`     // null when unknown
+	HolderProcess *string `json:"holder_process"` // null when unknown
 }
 
 // movedInfo is a ports.Move with the holder named.
@@ -108,14 +109,23 @@ type movedInfo struct {
 	Port          int     `json:"port"`
 	Role          string  `json:"role"`
 	Listener      *string `json:"listener"` // null for the four fixed ports
-	Holder        *string `json:"holder"`   // null when it let the port go since
+	// Holder, HolderPID and HolderProcess: as in a livePort; null when it
+	// let the port go since.
+	Holder        *string `json:"holder"`
+	HolderPID     *int    `json:"holder_pid"`
+	HolderProcess *string `json:"holder_process"`
 	OffsetsPassed int     `json:"offsets_passed"`
 }
 
 // newMovedInfo is m with the holder of its busy port named.
 func newMovedInfo(t *reconcile.Target, m *ports.Move) *movedInfo {
-	return &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener),
-		Holder: optional(t.Host.Holder(m.Port)), OffsetsPassed: m.Passed}
+	info := &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener), OffsetsPassed: m.Passed}
+	holder, p := t.Host.Holder(m.Port)
+	info.Holder = optional(holder)
+	if p != nil {
+		info.HolderPID, info.HolderProcess = &p.PID, optional(p.Comm)
+	}
+	return info
 }
 
 func portsRows(p *planned) ([]portsRow, error) {
@@ -186,6 +196,7 @@ func newLivePort(st observe.PortStatus) livePort {
 	if st.HolderPID != 0 {
 		lp.HolderPID = &st.HolderPID
 	}
+	lp.HolderProcess = optional(st.HolderProcess)
 	return lp
 }
 

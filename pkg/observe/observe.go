@@ -29,8 +29,9 @@ type PortStatus struct {
 	Port      int    `json:"port"`
 	Listening bool   `json:"listening"`
 	Owned     bool   `json:"owned"`            // held by the instance's own processes
-	Holder    string `json:"holder,omitempty"` // the foreign holder, when not owned
-	HolderPID int    `json:"holder_pid,omitempty"`
+	Holder        string `json:"holder,omitempty"` // the foreign holder, when not owned
+	HolderPID     int    `json:"holder_pid,omitempty"`
+	HolderProcess string `json:"holder_process,omitempty"`
 }
 
 // RandomPort is a port the instance opened that mictl did not plan: MI's
@@ -266,7 +267,7 @@ func nameHolders(sts []PortStatus, foreign map[int]uint64) {
 		}
 		st.Holder = "owner unknown"
 		if p, ok := owners[ino]; ok {
-			st.Holder, st.HolderPID = p.String(), p.PID
+			st.Holder, st.HolderPID, st.HolderProcess = p.String(), p.PID, p.Comm
 		}
 	}
 }
