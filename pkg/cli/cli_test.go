@@ -236,7 +236,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"check-conflicts", "--instances", "0"}, "flag --instances: instances: 0: expected a count of 1 or more"},
+		{[]string{"check-conflicts", "--instances", "0"}, "flag --instances: expected a count of 1 or more (or [[instance]] tables), got 0"},
 		{[]string{"ports", "table", "--instances", "-3"}, "expected a count"},
 		{[]string{"ports", "table", "-o", "yaml"}, `unknown output format "yaml"`},
 		{[]string{"ports", "table", "--instances", "2", "--offsets", "1,2,3"}, "3 offsets for 2 instances"},

@@ -159,7 +159,7 @@ func Load(src Sources) (*Config, error) {
 	cfg.MIHome = r.fileRelative("mi_home", cfg.MIHome)
 	cfg.InstancesDir = r.fileRelative("instances_dir", cfg.InstancesDir)
 	if cfg.Host, err = netip.ParseAddr(host); err != nil {
-		return nil, r.bad("host", fmt.Sprintf("%q is not an IP address; use 127.0.0.1, ::1 or 0.0.0.0", host))
+		return nil, r.bad("host", fmt.Sprintf("expected an IP address (127.0.0.1, ::1 or 0.0.0.0), got %q", host))
 	}
 	if cfg.CApps, err = r.capps(file.CApps, "capps"); err != nil {
 		return nil, err
@@ -300,14 +300,21 @@ func (r *resolver) typedAt(key string) string {
 	return ""
 }
 
+// bad says what is wrong with key's value the way a type error in the
+// file does: `key "x": expected ..., got ...`. A value from a flag or a
+// variable is named by Where already.
 func (r *resolver) bad(key, msg string) error {
-	return &Error{Where: r.where(key), Msg: key + ": " + msg}
+	where := r.where(key)
+	if strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ") {
+		return &Error{Where: where, Msg: msg}
+	}
+	return &Error{Where: where, Msg: fmt.Sprintf("key %q: %s", key, msg)}
 }
 
 func (r *resolver) int(key string) int {
 	n, err := cast.ToIntE(r.v.Get(key))
 	if err != nil && r.err == nil {
-		r.err = r.bad(key, fmt.Sprintf("%q is not a whole number", fmt.Sprint(r.v.Get(key))))
+		r.err = r.bad(key, fmt.Sprintf("expected a whole number, got %q", fmt.Sprint(r.v.Get(key))))
 	}
 	return n
 }
@@ -323,7 +330,7 @@ func (r *resolver) string(key string) string {
 func (r *resolver) bool(key string) bool {
 	b, err := cast.ToBoolE(r.v.Get(key))
 	if err != nil && r.err == nil {
-		r.err = r.bad(key, fmt.Sprintf("%q is not true or false", fmt.Sprint(r.v.Get(key))))
+		r.err = r.bad(key, fmt.Sprintf("expected true or false, got %q", fmt.Sprint(r.v.Get(key))))
 	}
 	return b
 }
@@ -342,7 +349,7 @@ func (r *resolver) duration(key string, least time.Duration) time.Duration {
 		d, err = time.ParseDuration(strings.TrimSpace(v))
 	}
 	if (err != nil || d < least) && r.err == nil {
-		r.err = r.bad(key, fmt.Sprintf("%q is not a duration of at least %s; use units, e.g. \"5s\" or \"500ms\"", fmt.Sprint(raw), least))
+		r.err = r.bad(key, fmt.Sprintf("expected a duration of at least %s with its unit, e.g. \"5s\" or \"500ms\", got %q", least, fmt.Sprint(raw)))
 	}
 	return d
 }
@@ -433,20 +440,20 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 func (r *resolver) validate(c *Config) error {
 	switch {
 	case c.Instances < 0:
-		return r.bad("instances", fmt.Sprintf("%d: expected a count of 1 or more", c.Instances))
+		return r.bad("instances", fmt.Sprintf("expected a count of 1 or more, got %d", c.Instances))
 	case c.Instances > ports.MaxInstances():
-		return r.bad("instances", fmt.Sprintf("%d: at most %d instances fit in the port space (%d ports each, %d-%d); plan fewer",
-			c.Instances, ports.MaxInstances(), ports.NumRoles, ports.MinPort(), ports.MaxPort))
+		return r.bad("instances", fmt.Sprintf("expected at most %d, got %d: no more instances fit in the port space (%d ports each, %d-%d); plan fewer",
+			ports.MaxInstances(), c.Instances, ports.NumRoles, ports.MinPort(), ports.MaxPort))
 	case c.Instances == 0 && (len(c.Instance) == 0 || strings.HasPrefix(r.where("instances"), "flag")):
-		return r.bad("instances", "0: expected a count of 1 or more (or [[instance]] tables)")
+		return r.bad("instances", "expected a count of 1 or more (or [[instance]] tables), got 0")
 	case c.BaseOffset < 0 || c.BaseOffset > math.MaxUint16:
-		return r.bad("base_offset", fmt.Sprintf("%d: expected 0-%d", c.BaseOffset, math.MaxUint16))
+		return r.bad("base_offset", fmt.Sprintf("expected 0-%d, got %d", math.MaxUint16, c.BaseOffset))
 	case c.OffsetStep < 1 || c.OffsetStep > math.MaxUint16:
-		return r.bad("offset_step", fmt.Sprintf("%d: expected 1-%d", c.OffsetStep, math.MaxUint16))
+		return r.bad("offset_step", fmt.Sprintf("expected 1-%d, got %d", math.MaxUint16, c.OffsetStep))
 	case c.OffsetMethod != OffsetMethodTOML && c.OffsetMethod != OffsetMethodFlag:
-		return r.bad("offset_method", fmt.Sprintf("%q: expected %q or %q", c.OffsetMethod, OffsetMethodTOML, OffsetMethodFlag))
+		return r.bad("offset_method", fmt.Sprintf("expected %q or %q, got %q", OffsetMethodTOML, OffsetMethodFlag, c.OffsetMethod))
 	case strings.TrimSpace(c.InstancesDir) == "":
-		return r.bad("instances_dir", "must not be empty")
+		return r.bad("instances_dir", `expected a directory, got ""`)
 	}
 	if err := ValidateName(c.InstanceName(1)); err != nil {
 		return r.bad("name_prefix", fmt.Sprintf("%q makes names like %q: %v", c.NamePrefix, c.InstanceName(1), err))

@@ -86,11 +86,11 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"unknown key", "instances = 2\nofset_step = 3\n", nil, nil, ":2:1", `unknown key "ofset_step"; expected one of: instances`},
 		{"wrong type", "instances = \"three\"\n", nil, nil, ":1:", "expected an integer"},
 		{"syntax", "instances = \n", nil, nil, ":1:", ""},
-		{"bad value", "offset_step = 0\n", nil, nil, ":1:1", "offset_step: 0: expected 1-65535"},
+		{"bad value", "offset_step = 0\n", nil, nil, ":1:1", `key "offset_step": expected 1-65535, got 0`},
 		{"bad method", "\n\noffset_method = \"env\"\n", nil, nil, ":3:1", `expected "toml" or "flag"`},
-		{"bad host", "host = \"localhost\"\n", nil, nil, ":1:1", "not an IP address"},
+		{"bad host", "host = \"localhost\"\n", nil, nil, ":1:1", `key "host": expected an IP address (127.0.0.1, ::1 or 0.0.0.0), got "localhost"`},
 		{"bad prefix", "name_prefix = \"MI\"\n", nil, nil, ":1:1", "lowercase"},
-		{"bad env", "", map[string]string{"MICTL_INSTANCES": "many"}, nil, "environment MICTL_INSTANCES", "not a whole number"},
+		{"bad env", "", map[string]string{"MICTL_INSTANCES": "many"}, nil, "environment MICTL_INSTANCES", `expected a whole number, got "many"`},
 		{"zero flag", "", nil, []string{"--instances=0"}, "flag --instances", "expected a count of 1 or more"},
 		{"negative count", "instances = -2\n", nil, nil, ":1:1", "expected a count"},
 		{"instance without name", "[[instance]]\noffset = 3\n", nil, nil, ":1:1", "needs a name"},
@@ -101,9 +101,9 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", "offset -1"},
 		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":1:1", "mictl owns the offset"},
 		{"bad override key", "[[instance]]\nname = \"a\"\noverrides = { \"x..y\" = 1 }\n", nil, nil, ":1:1", "dotted deployment.toml path"},
-		{"duration without unit", "health_interval = \"5\"\n", nil, nil, ":1:1", `health_interval: "5" is not a duration of at least 100ms; use units`},
-		{"duration too short", "health_interval = \"1ns\"\n", nil, nil, ":1:1", `"1ns" is not a duration of at least 100ms`},
-		{"duration env without unit", "", map[string]string{"MICTL_HEALTH_INTERVAL": "5"}, nil, "environment MICTL_HEALTH_INTERVAL", "use units"},
+		{"duration without unit", "health_interval = \"5\"\n", nil, nil, ":1:1", `key "health_interval": expected a duration of at least 100ms with its unit, e.g. "5s" or "500ms", got "5"`},
+		{"duration too short", "health_interval = \"1ns\"\n", nil, nil, ":1:1", `got "1ns"`},
+		{"duration env without unit", "", map[string]string{"MICTL_HEALTH_INTERVAL": "5"}, nil, "environment MICTL_HEALTH_INTERVAL", "with its unit"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
