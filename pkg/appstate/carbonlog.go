@@ -76,11 +76,12 @@ type eventParser struct {
 	// awaiting is the failure whose exception may follow on the next
 	// line (layouts older than MI's "%m%ex%n"), -1 for none.
 	awaiting int
-	// reverting is true after an application failed while its artifacts
-	// deployed: MI then undeploys what it deployed of it
+	// reverting is the application (name_version) that failed while its
+	// artifacts deployed: MI then undeploys what it deployed of it
 	// (CappDeployer.handleDeployException) and logs it, and that
-	// undeployment, the next event, belongs to the failure.
-	reverting bool
+	// undeployment of it, the next event, belongs to the failure. "" when
+	// none.
+	reverting string
 }
 
 func (p *eventParser) line(line string) {
@@ -101,8 +102,11 @@ func (p *eventParser) line(line string) {
 	if !ok {
 		return
 	}
-	reverted := p.reverting && ev.Kind == Undeployed && ev.App != ""
-	p.reverting = ev.Kind == Failed && strings.Contains(asciiLower(msg), lineFaulty)
+	reverted := p.reverting != "" && ev.Kind == Undeployed && ev.App == p.reverting
+	p.reverting = ""
+	if ev.Kind == Failed && strings.Contains(asciiLower(msg), lineFaulty) {
+		p.reverting = strings.TrimSuffix(ev.File, ".car")
+	}
 	if reverted {
 		return
 	}

@@ -71,6 +71,14 @@ func TestParseEventsFoldsTheRevertIntoTheFailure(t *testing.T) {
 	if e, ok := Last(got, "orders_1.0.0", "orders_1.0.0.car"); !ok || e.Kind != Failed {
 		t.Fatalf("last of orders = %+v, %v; want the failure", e, ok)
 	}
+	// Only the failed application's own undeployment is its revert: one
+	// of another application right after is kept.
+	got = ParseEvents(strings.NewReader(
+		"[x] ERROR {CappDeployer} - Error occurred while deploying the Carbon application: orders_1.0.0.car. Reverting successfully deployed artifacts in the CApp. org.apache.axis2.deployment.DeploymentException: it broke\n" +
+			"[x]  INFO {CappDeployer} - Successfully undeployed Carbon Application : billing_1.0.0{super-tenant}\n"))
+	if want := []Event{{Kind: Failed, File: "orders_1.0.0.car", Message: "it broke"}, {Kind: Undeployed, App: "billing_1.0.0"}}; !slices.Equal(got, want) {
+		t.Fatalf("another application's undeployment after a failure:\ngot\n%+v\nwant\n%+v", got, want)
+	}
 }
 
 // A followed log is read as MI writes it: in pieces, a failure's

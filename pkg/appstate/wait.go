@@ -126,28 +126,11 @@ func idOf(d Declared) string {
 // is done. Instances that do not run are pending: there is no MI to wait
 // for.
 func (w *Waiter) Wait(ctx context.Context, every time.Duration, progress func(Outcome)) []Outcome {
-	out := make([]Outcome, len(w.s.targets))
-	for i, t := range w.s.targets {
-		out[i] = Outcome{Instance: t.Name, State: StatePending}
-		if !t.Running {
-			out[i].Message = "not running: it gets the application when it starts"
-		}
-	}
+	out := w.start()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		pending := false
-		for i, o := range w.s.Observe(ctx) {
-			if out[i].Done() || !o.Target.Running {
-				continue
-			}
-			out[i] = w.outcome(i, o)
-			if out[i].Done() && progress != nil {
-				progress(out[i])
-			}
-			pending = pending || !out[i].Done()
-		}
-		if !pending {
+		if !w.judge(ctx, out, progress) {
 			return out
 		}
 		select {
@@ -156,6 +139,42 @@ func (w *Waiter) Wait(ctx context.Context, every time.Duration, progress func(Ou
 		case <-tick.C:
 		}
 	}
+}
+
+// Judge observes the targets once and says where each stands: the last
+// word on a wait whose time ran out, with a context of its own.
+func (w *Waiter) Judge(ctx context.Context) []Outcome {
+	out := w.start()
+	w.judge(ctx, out, nil)
+	return out
+}
+
+// start is every target pending, as a wait begins.
+func (w *Waiter) start() []Outcome {
+	out := make([]Outcome, len(w.s.targets))
+	for i, t := range w.s.targets {
+		out[i] = Outcome{Instance: t.Name, State: StatePending}
+		if !t.Running {
+			out[i].Message = "not running: it gets the application when it starts"
+		}
+	}
+	return out
+}
+
+// judge observes the targets once and updates the outcomes not done yet;
+// it reports whether a running target is still pending.
+func (w *Waiter) judge(ctx context.Context, out []Outcome, progress func(Outcome)) (pending bool) {
+	for i, o := range w.s.Observe(ctx) {
+		if out[i].Done() || !o.Target.Running {
+			continue
+		}
+		out[i] = w.outcome(i, o)
+		if out[i].Done() && progress != nil {
+			progress(out[i])
+		}
+		pending = pending || !out[i].Done()
+	}
+	return pending
 }
 
 // outcome judges one observation of target i.

@@ -286,6 +286,17 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return
 	}
+	if ctx.Err() != nil {
+		// The time ran out while an earlier application was waited for:
+		// what MI says now of those still pending, not "deadline exceeded".
+		last, cancel := context.WithTimeout(s.ctx, appstate.DefaultTimeout)
+		defer cancel()
+		for i, w := range c.waits {
+			if !outcomes[i].Done() {
+				outcomes[i] = w.waiter.Judge(last)[0]
+			}
+		}
+	}
 	now := c.session.Observe(s.ctx)[0]
 	s.apps.mu.Lock()
 	watched := s.apps.queues[name] == q
