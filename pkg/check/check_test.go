@@ -330,7 +330,7 @@ func TestRunHostOwners(t *testing.T) {
 			want := check.Finding{
 				Kind: check.KindHost, Port: 8290, Instances: []string{"mi-1"},
 				Parties: []check.Party{{Instance: "mi-1", Role: "http", Offset: 10}},
-				Holder: f.Holder, HolderPID: f.HolderPID, HolderProcess: process, Address: &addr, Message: tt.wantMsg,
+				Holder:  f.Holder, HolderPID: f.HolderPID, HolderProcess: process, Address: &addr, Message: tt.wantMsg,
 			}
 			if !reflect.DeepEqual(f, want) {
 				t.Errorf("finding:\n got %+v\nwant %+v", f, want)

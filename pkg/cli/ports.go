@@ -96,8 +96,8 @@ type extraRow struct {
 
 // livePort says whether a fixed port listens and is the instance's own.
 type livePort struct {
-	Listening bool    `json:"listening"`
-	Owned     bool    `json:"owned"`
+	Listening     bool    `json:"listening"`
+	Owned         bool    `json:"owned"`
 	Holder        *string `json:"holder"`         // the foreign holder; null when owned or free
 	HolderPID     *int    `json:"holder_pid"`     // null when unknown
 	HolderProcess *string `json:"holder_process"` // null when unknown

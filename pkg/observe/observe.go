@@ -26,9 +26,9 @@ import (
 
 // PortStatus is what the host says about one of an instance's fixed ports.
 type PortStatus struct {
-	Port      int    `json:"port"`
-	Listening bool   `json:"listening"`
-	Owned     bool   `json:"owned"`            // held by the instance's own processes
+	Port          int    `json:"port"`
+	Listening     bool   `json:"listening"`
+	Owned         bool   `json:"owned"`            // held by the instance's own processes
 	Holder        string `json:"holder,omitempty"` // the foreign holder, when not owned
 	HolderPID     int    `json:"holder_pid,omitempty"`
 	HolderProcess string `json:"holder_process,omitempty"`
