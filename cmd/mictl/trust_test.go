@@ -722,39 +722,64 @@ func TestCrashWhileNoDaemonWatchedRestartNever(t *testing.T) {
 	}
 }
 
-// A server mictl did not start, running in a stopped instance's home (by
-// hand, or systemd running a generated home), makes up refuse to start a
-// second one there: nothing is rendered again, the server is untouched,
-// and down NAME ends it as the message says.
+// A server mictl did not start, running in an instance's home (by hand,
+// or systemd running a generated home), makes up refuse to start a second
+// one there, leaving nothing behind: nothing rendered again, no daemon,
+// the server untouched. down NAME ends it, as the message says, whether a
+// record names the home or not, and down --purge keeps a home something
+// still runs in.
 func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
-	d := newDeployment(t)
-	d.up(1)
-	d.must("down")
-	homeDir := filepath.Join(d.dir, "instances", "mi-1")
-	script := exec.Command("sh", "bin/micro-integrator.sh")
-	script.Dir = homeDir
-	script.Env = append(os.Environ(), "CARBON_HOME="+homeDir, asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0")
-	script.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := script.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-script.Process.Pid, syscall.SIGKILL); script.Wait() })
-	d.waitFor("the server started by hand", func() bool { return len(d.servers()["mi-1"]) == 1 })
-	server := d.servers()["mi-1"][0]
-	rendered := d.readFile(filepath.Join("instances", "mi-1", "conf", "deployment.toml"))
+	for _, how := range []string{"stopped by mictl", "generated"} {
+		t.Run(how, func(t *testing.T) {
+			d := newDeployment(t)
+			if how == "generated" {
+				d.must("generate", "--instances", "1", "--base-offset", fmt.Sprint(d.base))
+			} else {
+				d.up(1)
+				d.must("down")
+			}
+			homeDir := filepath.Join(d.dir, "instances", "mi-1")
+			startByHand := func() int {
+				script := exec.Command("sh", "bin/micro-integrator.sh")
+				script.Dir = homeDir
+				script.Env = append(os.Environ(), "CARBON_HOME="+homeDir, asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0")
+				script.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+				if err := script.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { syscall.Kill(-script.Process.Pid, syscall.SIGKILL); script.Wait() })
+				d.waitFor("the server started by hand", func() bool {
+					_, err := os.Stat(filepath.Join(homeDir, "wso2carbon.pid"))
+					return len(d.servers()["mi-1"]) == 1 && err == nil
+				})
+				return d.servers()["mi-1"][0]
+			}
+			server := startByHand()
+			rendered := d.readFile(filepath.Join("instances", "mi-1", "conf", "deployment.toml"))
 
-	code, _, stderr := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
-	want := fmt.Sprintf("a server mictl did not start already runs in the home of mi-1:\n  mi-1: pid %d", server)
-	if code != 3 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "mictl down mi-1") {
-		t.Fatalf("up: exit %d, want 3 and %q:\n%s", code, want, stderr)
+			code, _, stderr := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+			want := fmt.Sprintf("a server mictl did not start already runs in the home of mi-1:\n  mi-1: pid %d", server)
+			if code != 3 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "mictl down mi-1") {
+				t.Fatalf("up: exit %d, want 3 and %q:\n%s", code, want, stderr)
+			}
+			if now := d.servers()["mi-1"]; len(now) != 1 || now[0] != server {
+				t.Fatalf("servers in mi-1's home: %v, want only %d", now, server)
+			}
+			if d.readFile(filepath.Join("instances", "mi-1", "conf", "deployment.toml")) != rendered {
+				t.Fatal("the refused up rendered mi-1's home again")
+			}
+			if f := d.state(); f.Daemon != nil && f.Daemon.Alive() {
+				t.Fatalf("the refused up left a daemon (pid %d)", f.Daemon.PID)
+			}
+			if how == "generated" {
+				d.must("down", "--purge")
+				if _, err := os.Stat(homeDir); err != nil {
+					t.Fatalf("down --purge deleted a home a server runs in: %v", err)
+				}
+			}
+			d.must("down", "mi-1")
+			d.waitFor("the server ended", func() bool { return len(d.servers()["mi-1"]) == 0 })
+			d.up(1)
+		})
 	}
-	if now := d.servers()["mi-1"]; len(now) != 1 || now[0] != server {
-		t.Fatalf("servers in mi-1's home: %v, want only %d", now, server)
-	}
-	if d.readFile(filepath.Join("instances", "mi-1", "conf", "deployment.toml")) != rendered {
-		t.Fatal("the refused up rendered mi-1's home again")
-	}
-	d.must("down", "mi-1")
-	d.waitFor("the server ended", func() bool { return len(d.servers()["mi-1"]) == 0 })
-	d.up(1)
 }

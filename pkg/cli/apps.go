@@ -102,20 +102,21 @@ func runApps(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *appsOp
 	for _, obs := range s.Observe(ctx) {
 		r.Instances = append(r.Instances, appstate.View(obs))
 	}
+	why := "why is above"
 	if o.output == formatJSON {
-		err = writeJSON(streams.Out, r)
+		err, why = writeJSON(streams.Out, r), "each instance's error says why"
 	} else {
 		err = printApps(streams, r, e.state)
 	}
 	if err != nil {
 		return err
 	}
-	return unasked(r)
+	return unasked(r, why)
 }
 
 // unasked fails the command (exit 3) when a running instance could not
 // be asked for its applications: what it shows of them is not known.
-func unasked(r appsReport) error {
+func unasked(r appsReport, why string) error {
 	var names []string
 	for _, inst := range r.Instances {
 		if inst.Error != nil {
@@ -125,7 +126,7 @@ func unasked(r appsReport) error {
 	if len(names) == 0 {
 		return nil
 	}
-	return exitcode.With(exitcode.Runtime, fmt.Errorf("could not ask %s for its applications (why is above)", strings.Join(names, ", ")))
+	return exitcode.With(exitcode.Runtime, fmt.Errorf("could not ask %s for its applications (%s)", strings.Join(names, ", "), why))
 }
 
 func printApps(streams *IOStreams, r appsReport, f *state.File) error {

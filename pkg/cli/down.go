@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -40,8 +41,9 @@ process (its shutdown runs and the script's trap stops the diagnostics JVM),
 then to its process group, all instances in parallel; wait up to --timeout
 (MI drains for up to 180 s), then SIGKILL the group. Stale pid files are
 removed, and the supervisor daemon exits when nothing is left to watch.
-Once everything is down, the planning flags of the last up are forgotten,
-as the offsets are: the next up plans from mictl.toml and its own flags.
+Once everything is down (mictl down with no NAME), the planning flags of
+the last up are forgotten, as the offsets are: the next up plans from
+mictl.toml and its own flags.
 
 --purge also deletes the homes, and forgets the instances; it deletes the
 home of an instance a reload removed from the configuration too (all of
@@ -78,15 +80,15 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	e.warnConfig(streams)
 	store, f := e.store, e.state
-	// A home an earlier configuration left (a reload removed its
-	// instance, and forgot it) is still the user's to purge by name.
-	var leftHomes []string
-	if o.purge {
-		names, leftHomes = splitUnrecorded(f, e.cfg.InstancesDir, names)
-		if len(leftHomes) > 0 && len(names) == 0 {
-			purgeUnrecorded(streams, e.cfg.InstancesDir, leftHomes)
-			return printStatusReport(streams, newStatusReport(f, nil, nil, nil), nil, o.output, nil)
-		}
+	// A home no record names (a reload removed its instance; mictl
+	// generate prepared it for another supervisor; the state file was
+	// lost) is still the user's to stop, and to purge, by name.
+	names, leftHomes := splitUnrecorded(f, e.cfg.InstancesDir, names)
+	if err := downUnrecorded(streams, e.cfg.InstancesDir, leftHomes, o.timeout, o.purge); err != nil {
+		return err
+	}
+	if len(leftHomes) > 0 && len(names) == 0 {
+		return printStatusReport(streams, newStatusReport(f, nil, nil, nil), nil, o.output, nil)
 	}
 	if err := checkNames(f, names); err != nil {
 		return err
@@ -122,8 +124,8 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		if err := purge(ctx, store, targets); err != nil {
 			return err
 		}
-		if len(names) == 0 || len(leftHomes) > 0 {
-			purgeUnrecorded(streams, e.cfg.InstancesDir, leftHomes)
+		if len(names) == 0 {
+			purgeUnrecorded(streams, e.cfg.InstancesDir)
 		}
 	}
 	if len(names) == 0 {
@@ -152,6 +154,10 @@ func forgetRun(ctx context.Context, store *state.Store) error {
 		return err // nothing to forget: no write
 	}
 	return store.Update(ctx, func(f *state.File) error {
+		// An up that began after this down's stop keeps what it recorded.
+		if slices.ContainsFunc(f.Instances, func(i state.Instance) bool { return state.Wanted(i.State) || reconcile.Running(i) }) {
+			return nil
+		}
 		f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""
 		return nil
 	})
@@ -269,13 +275,8 @@ func verifyStopped(streams *IOStreams, r statusReport, names []string) error {
 			insts = append(insts, inst)
 		}
 	}
-	var left []string
-	for name, pids := range supervisor.Leftovers(insts) {
-		left = append(left, fmt.Sprintf("%s: %s still runs in its home", name, describeProcesses(pids)))
-	}
-	if len(left) > 0 {
-		slices.Sort(left)
-		return errors.New("not everything stopped:\n  " + strings.Join(left, "\n  "))
+	if err := stillRunning(insts); err != nil {
+		return err
 	}
 	view, err := observe.NewView()
 	if err != nil {
@@ -290,6 +291,20 @@ func verifyStopped(streams *IOStreams, r statusReport, names []string) error {
 		}
 	}
 	return nil
+}
+
+// stillRunning fails naming each process that still runs in the homes
+// of insts.
+func stillRunning(insts []state.Instance) error {
+	var left []string
+	for name, pids := range supervisor.Leftovers(insts) {
+		left = append(left, fmt.Sprintf("%s: %s still runs in its home", name, describeProcesses(pids)))
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	slices.Sort(left)
+	return errors.New("not everything stopped:\n  " + strings.Join(left, "\n  "))
 }
 
 // describeProcesses names pids with their command names.
@@ -324,50 +339,85 @@ func purge(ctx context.Context, store *state.Store, names []string) error {
 
 // purgeUnrecorded deletes the homes under dir that no record names any
 // more (a reload that removed an instance forgets it and keeps its logs),
-// so that `down --purge` leaves nothing behind: every such home, or those
-// of only (names), when given. A home something still runs in is kept,
-// and said so.
-func purgeUnrecorded(streams *IOStreams, dir string, only []string) {
-	for _, name := range homesUnder(dir) {
-		if len(only) > 0 && !slices.Contains(only, name) {
-			continue
-		}
-		path := filepath.Join(dir, name)
-		if left := supervisor.Leftovers([]state.Instance{{Name: name, Home: path}}); len(left) > 0 {
-			fmt.Fprintf(streams.ErrOut, "note: kept %s: processes %v still run in it\n", path, left[name])
-			continue
-		}
-		if err := os.RemoveAll(path); err != nil {
-			fmt.Fprintf(streams.ErrOut, "note: could not delete %s: %v\n", path, err)
-		}
+// so that `down --purge` leaves nothing behind. A home something still
+// runs in is kept, and said so.
+func purgeUnrecorded(streams *IOStreams, dir string) {
+	for _, home := range homesUnder(dir) {
+		purgeHome(streams, home)
 	}
 }
 
-// homesUnder lists the names of the instance homes under dir (a
-// directory with MI's start script), recorded or not.
-func homesUnder(dir string) []string {
-	entries, err := os.ReadDir(dir)
+// purgeHome deletes the home, unless something still runs in it.
+func purgeHome(streams *IOStreams, home state.Instance) {
+	if left := supervisor.Leftovers([]state.Instance{home}); len(left) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: kept %s: processes %v still run in it\n", home.Home, left[home.Name])
+		return
+	}
+	if err := os.RemoveAll(home.Home); err != nil {
+		fmt.Fprintf(streams.ErrOut, "note: could not delete %s: %v\n", home.Home, err)
+	}
+}
+
+// downUnrecorded stops what runs in the homes under dir of names, which
+// no record names, and with purge deletes them. It fails (exit 3) naming
+// what is left running.
+func downUnrecorded(streams *IOStreams, dir string, names []string, timeout time.Duration, purge bool) error {
+	var homes []state.Instance
+	for _, h := range homesUnder(dir) {
+		if slices.Contains(names, h.Name) {
+			homes = append(homes, h)
+		}
+	}
+	if len(homes) == 0 {
+		return nil
+	}
+	for name, pids := range supervisor.Leftovers(homes) {
+		fmt.Fprintf(streams.ErrOut, "%s: ending %s, running in its home (no record names it)\n", name, describeProcesses(pids))
+	}
+	supervisor.EndIn(homes, timeout)
+	if err := stillRunning(homes); err != nil {
+		return exitcode.With(exitcode.Runtime, err)
+	}
+	if purge {
+		for _, h := range homes {
+			purgeHome(streams, h)
+		}
+	}
+	return nil
+}
+
+// homesUnder lists the instance homes under dir (directories with MI's
+// start script), recorded or not, by absolute path: the processes in a
+// home are known by it (their CARBON_HOME).
+func homesUnder(dir string) []state.Instance {
+	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil
 	}
-	var out []string
+	entries, err := os.ReadDir(abs)
+	if err != nil {
+		return nil
+	}
+	var out []state.Instance
 	for _, en := range entries {
 		if !en.IsDir() || strings.HasPrefix(en.Name(), ".") {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(dir, en.Name(), home.StartScript)); err == nil {
-			out = append(out, en.Name())
+		path := filepath.Join(abs, en.Name())
+		if _, err := os.Stat(filepath.Join(path, home.StartScript)); err == nil {
+			out = append(out, state.Instance{Name: en.Name(), Home: path})
 		}
 	}
 	return out
 }
 
 // splitUnrecorded parts names into those f records and those that name
-// only a home under dir, which purge may delete.
+// only a home under dir.
 func splitUnrecorded(f *state.File, dir string, names []string) (recorded, homes []string) {
 	onDisk := homesUnder(dir)
 	for _, n := range names {
-		if _, ok := f.Instance(n); !ok && slices.Contains(onDisk, n) {
+		_, known := f.Instance(n)
+		if !known && slices.ContainsFunc(onDisk, func(h state.Instance) bool { return h.Name == n }) {
 			homes = append(homes, n)
 		} else {
 			recorded = append(recorded, n)

@@ -97,10 +97,8 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 			return err
 		}
 	}
-	if !o.force {
-		if err := refuseConflicts(streams, cfg, o); err != nil {
-			return err
-		}
+	if err := refuseBeforeStart(streams, cfg, o); err != nil {
+		return err
 	}
 	store, err := state.Open(stateDir(cfg))
 	if err != nil {
@@ -200,9 +198,6 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			return nil, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
 	}
-	if err := refuseServersInHomes(t, f, fresh); err != nil {
-		return nil, err
-	}
 	if report := t.Conflicts(); !report.OK() && !o.force {
 		return nil, reportRefusal(streams, t, report)
 	}
@@ -256,9 +251,11 @@ func refuseServersInHomes(t *reconcile.Target, f *state.File, names []string) er
 		strings.Join(which, ", "), strings.Join(found, "\n  "), strings.Join(which, " ")))
 }
 
-// refuseConflicts plans cfg against what runs, read without creating or
-// locking anything, and refuses with the report when the plan conflicts.
-func refuseConflicts(streams *IOStreams, cfg *config.Config, o *upOptions) error {
+// refuseBeforeStart plans cfg against what runs, read without creating or
+// locking anything, and refuses (--force or not) to start an instance in
+// a home another server runs in, then (without --force) a plan that
+// conflicts, with the report.
+func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) error {
 	f, err := currentState(cfg)
 	if err != nil {
 		return err
@@ -267,7 +264,16 @@ func refuseConflicts(streams *IOStreams, cfg *config.Config, o *upOptions) error
 	if err != nil {
 		return err
 	}
-	if report := t.Conflicts(); !report.OK() {
+	var starting []string
+	for _, name := range cfg.Names() {
+		if rec, known := f.Instance(name); !known || !reconcile.Running(*rec) {
+			starting = append(starting, name)
+		}
+	}
+	if err := refuseServersInHomes(t, f, starting); err != nil {
+		return err
+	}
+	if report := t.Conflicts(); !report.OK() && !o.force {
 		return reportRefusal(streams, t, report)
 	}
 	return nil

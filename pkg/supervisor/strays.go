@@ -91,10 +91,10 @@ func (s *Supervisor) endStrays(f *state.File, names []string) {
 // start is waiting for it.
 const strayTimeout = 5 * time.Second
 
-// EndStrays ends whatever still runs in the homes of the named instances,
-// recorded or not (see findStrays): `mictl down` without a daemon calls it
-// after stopping what the state file names.
-func (s *Supervisor) EndStrays(names []string, timeout time.Duration) error {
+// endUnrecorded ends whatever still runs in the homes of the named
+// instances, recorded or not (see findStrays): Stop calls it for the
+// instances no runner watched, after stopping what the state file names.
+func (s *Supervisor) endUnrecorded(names []string, timeout time.Duration) error {
 	f, err := s.current()
 	if err != nil {
 		return err
@@ -128,6 +128,13 @@ func terminateStrays(strays []stray, timeout time.Duration) {
 		wg.Go(func() { _, _ = terminate(zeroID, st.pgid, st.home, timeout, nil) })
 	}
 	wg.Wait()
+}
+
+// EndIn ends whatever runs in the homes of insts, which no record needs
+// to name (a home a reload removed from the configuration, or one mictl
+// generate prepared and another program started).
+func EndIn(insts []state.Instance, timeout time.Duration) {
+	terminateStrays(findStrays(insts), timeout)
 }
 
 // Leftovers lists, per instance of insts, the live processes still

@@ -585,17 +585,32 @@ func (s *Supervisor) Resume(names []string) error {
 	if s.policy.Restart != RestartNever {
 		return s.Start(names)
 	}
-	f, err := s.current()
-	if err != nil {
+	resumed, err := s.leaveCrashed(names)
+	if err != nil || len(resumed) == 0 {
 		return err
 	}
-	var resumed []string
+	return s.Start(resumed)
+}
+
+// leaveCrashed records as stopped each of names whose server died while
+// no supervisor watched it, ending what is left of its group, and returns
+// the others. A start asked for meanwhile (the control socket serves
+// already) waits, then sees the record it leaves.
+func (s *Supervisor) leaveCrashed(names []string) (others []string, err error) {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	f, err := s.current()
+	if err != nil {
+		return nil, err
+	}
+	var crashed []string
 	for _, name := range names {
 		inst, ok := f.Instance(name)
 		if !ok || !crashedUnwatched(inst) || s.hasRunner(name) {
-			resumed = append(resumed, name)
+			others = append(others, name)
 			continue
 		}
+		crashed = append(crashed, name)
 		why := unwatchedCrash(inst)
 		s.emit(Event{Instance: name, State: StateCrashed, PID: inst.Server.PID, Message: why})
 		s.persist.add(name, func(i *state.Instance) {
@@ -604,10 +619,8 @@ func (s *Supervisor) Resume(names []string) error {
 		})
 		s.emit(Event{Instance: name, State: StateStopped, Message: why + "; restart policy " + RestartNever})
 	}
-	if len(resumed) == 0 {
-		return nil
-	}
-	return s.Start(resumed)
+	s.endStrays(f, crashed)
+	return others, nil
 }
 
 func (s *Supervisor) hasRunner(name string) bool {
@@ -709,13 +722,14 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 		s.mu.Lock()
 		r, ok := s.runners[name]
 		s.mu.Unlock()
-		if !ok || r.finished() {
+		watched := ok && !r.finished()
+		if !watched {
 			unsupervised = append(unsupervised, name)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ok && !r.finished() {
+			if watched {
 				errs[i] = r.stop(timeout)
 				return
 			}
@@ -731,7 +745,7 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	// stop ends it too. A watched instance leaves nothing unrecorded, and
 	// the look walks every process's command line.
 	if len(unsupervised) > 0 {
-		errs = append(errs, s.EndStrays(unsupervised, timeout))
+		errs = append(errs, s.endUnrecorded(unsupervised, timeout))
 	}
 	return errors.Join(errs...)
 }
