@@ -342,19 +342,19 @@ func purge(ctx context.Context, store *state.Store, names []string) error {
 // so that `down --purge` leaves nothing behind. A home something still
 // runs in is kept, and said so.
 func purgeUnrecorded(streams *IOStreams, dir string) {
-	for _, home := range homesUnder(dir) {
-		purgeHome(streams, home)
+	for _, h := range homesUnder(dir) {
+		purgeHome(streams, h)
 	}
 }
 
-// purgeHome deletes the home, unless something still runs in it.
-func purgeHome(streams *IOStreams, home state.Instance) {
-	if left := supervisor.Leftovers([]state.Instance{home}); len(left) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: kept %s: processes %v still run in it\n", home.Home, left[home.Name])
+// purgeHome deletes h's home, unless something still runs in it.
+func purgeHome(streams *IOStreams, h state.Instance) {
+	if left := supervisor.Leftovers([]state.Instance{h}); len(left) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: kept %s: processes %v still run in it\n", h.Home, left[h.Name])
 		return
 	}
-	if err := os.RemoveAll(home.Home); err != nil {
-		fmt.Fprintf(streams.ErrOut, "note: could not delete %s: %v\n", home.Home, err)
+	if err := os.RemoveAll(h.Home); err != nil {
+		fmt.Fprintf(streams.ErrOut, "note: could not delete %s: %v\n", h.Home, err)
 	}
 }
 
