@@ -136,3 +136,17 @@ func TestExportPrometheusFollowsTheRunningDaemon(t *testing.T) {
 		}
 	}
 }
+
+// A metrics_addr the running daemon was not started with is exported as
+// asked, with a note that nothing serves it until the daemon starts again.
+func TestExportPrometheusSaysTheDaemonServesAnotherAddress(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	addr := promtest.FreeAddr(t)
+	d.configFile("inplace", fmt.Sprintf("metrics_addr = %q\nbase_offset = %d\n", addr, d.base))
+	code, out, stderr := d.mictl("export", "prometheus")
+	want := fmt.Sprintf("serves no metrics, not %s: it applies metrics_addr when it starts again", addr)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("targets: [%q]", addr)) || !strings.Contains(stderr, want) {
+		t.Fatalf("export prometheus: exit %d, want 0, the target %s and %q:\n%s\n%s", code, addr, want, out, stderr)
+	}
+}

@@ -85,11 +85,19 @@ func adoptRunningMetrics(cfg *config.Config) []string {
 		return nil
 	}
 	var notes []string
-	if cfg.MetricsAddr == "" && cfg.IsDefault("metrics_addr") {
-		if v := argValue(f.Daemon.Args, "--metrics-addr"); v != "" {
-			cfg.MetricsAddr = v
-			notes = append(notes, fmt.Sprintf("metrics_addr %s is the running daemon's (mictl up --metrics-addr); set it in mictl.toml to keep it", v))
+	running := argValue(f.Daemon.Args, "--metrics-addr")
+	switch {
+	case cfg.MetricsAddr == "" && cfg.IsDefault("metrics_addr") && running != "":
+		cfg.MetricsAddr = running
+		notes = append(notes, fmt.Sprintf("metrics_addr %s is the running daemon's (mictl up --metrics-addr); set it in mictl.toml to keep it", running))
+	case cfg.MetricsAddr != "" && cfg.MetricsAddr != running:
+		// A daemon keeps the settings it was started with.
+		serves := "no metrics"
+		if running != "" {
+			serves = "its metrics on " + running
 		}
+		notes = append(notes, fmt.Sprintf("the running mictl daemon (pid %d) serves %s, not %s: it applies metrics_addr when it starts again (mictl down, then mictl up)",
+			f.Daemon.PID, serves, cfg.MetricsAddr))
 	}
 	withMetrics := func(i state.Instance) bool { return slices.Contains(i.Args, reconcile.MetricsFlag) }
 	if !cfg.Metrics && cfg.IsDefault("metrics") && slices.ContainsFunc(f.Instances, withMetrics) {
