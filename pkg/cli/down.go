@@ -155,7 +155,7 @@ func forgetRun(ctx context.Context, store *state.Store) error {
 	}
 	return store.Update(ctx, func(f *state.File) error {
 		// An up that began after this down's stop keeps what it recorded.
-		if slices.ContainsFunc(f.Instances, func(i state.Instance) bool { return state.Wanted(i.State) || reconcile.Running(i) }) {
+		if reconcile.AnyActive(f) {
 			return nil
 		}
 		f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""

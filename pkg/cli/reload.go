@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -11,7 +10,6 @@ import (
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
-	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -132,7 +130,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	if err != nil {
 		return err
 	}
-	if !slices.ContainsFunc(f.Instances, func(i state.Instance) bool { return state.Wanted(i.State) || reconcile.Running(i) }) {
+	if !reconcile.AnyActive(f) {
 		// No daemon follows the configuration: a reload would change
 		// nothing (it refuses, as nothing runs); the configuration is
 		// valid, as far as a reload would have read it.

@@ -80,7 +80,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	}
 	var pinned []deployment.Pin
 	for _, inst := range f.Instances {
-		if (opts.KeepUnknown || names[inst.Name]) && (state.Wanted(inst.State) || Running(inst)) {
+		if (opts.KeepUnknown || names[inst.Name]) && Active(inst) {
 			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
 		}
 	}
@@ -335,6 +335,13 @@ func Merge(f *state.File, records []state.Instance) {
 func Running(inst state.Instance) bool {
 	return inst.Server.Alive() || proc.GroupOf(inst.PGID, inst.Home, inst.Server)
 }
+
+// Active reports whether inst runs or is meant to (a start, a restart
+// under way): what keeps its offset and the last up's flags.
+func Active(inst state.Instance) bool { return state.Wanted(inst.State) || Running(inst) }
+
+// AnyActive reports whether any instance of f is Active.
+func AnyActive(f *state.File) bool { return slices.ContainsFunc(f.Instances, Active) }
 
 // OwnedBy recognises sockets held by the running instances of f, which
 // are not conflicts for their own deployment: those of each recorded
