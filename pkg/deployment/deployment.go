@@ -5,6 +5,7 @@
 package deployment
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -131,9 +132,6 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 				w.Offset, w.From, w.Where = ic.Offset, ports.OffsetFromConfig, ic.OffsetPos
 			}
 			if len(ic.Overrides) > 0 {
-				if err := checkPortOverrides(ic.Overrides); err != nil {
-					return ports.Plan{}, &config.Error{Where: ic.OverridesPos, Msg: fmt.Sprintf("instance %s: %v", name, err)}
-				}
 				if w.Bases, err = basePorts(src, ic.Overrides); err != nil {
 					return ports.Plan{}, &config.Error{Where: ic.OverridesPos, Msg: fmt.Sprintf("instance %s: %v", name, err)}
 				}
@@ -156,49 +154,20 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 // basePorts reads the base ports of src with overrides applied, going
 // through the same Render call that writes the instance's file so the plan
 // and the file can never disagree.
-// checkPortOverrides refuses an override of one of MI's port keys that
-// is not a port, in mictl.toml's terms: checked in the rendered file, the
-// error would point at a line of a file the user never sees.
-func checkPortOverrides(overrides map[string]any) error {
-	for _, spec := range ports.Catalogue {
-		v, ok := overrides[spec.TOMLKey]
-		if !ok {
-			continue
-		}
-		var n int64
-		switch i := v.(type) {
-		case int64:
-			n = i
-		case int:
-			n = int64(i)
-		default:
-			return fmt.Errorf("override %q = %#v: must be a port, an integer from 1 to %d, not %s", spec.TOMLKey, v, ports.MaxPort, tomlKind(v))
-		}
-		if n < 1 || n > ports.MaxPort {
-			return fmt.Errorf("override %q = %d: must be a port from 1 to %d", spec.TOMLKey, n, ports.MaxPort)
-		}
-	}
-	return nil
-}
-
-// tomlKind names the TOML kind of a decoded value, for messages.
-func tomlKind(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case float64:
-		return "a decimal number"
-	case bool:
-		return "a boolean"
-	case []any:
-		return "an array"
-	case map[string]any:
-		return "a table"
-	}
-	return "a date or time"
-}
-
 func basePorts(src Source, overrides map[string]any) (ports.Set, error) {
+	set, err := renderedBasePorts(src, overrides)
+	var bad *deploytoml.Error
+	if errors.As(err, &bad) && bad.Key != "" {
+		if _, overridden := overrides[bad.Key]; overridden {
+			// The rendered file is one the user never sees: the override
+			// is what to fix, in mictl.toml's terms.
+			return ports.Set{}, fmt.Errorf("override %q%s", bad.Key, strings.TrimPrefix(bad.Msg, bad.Key))
+		}
+	}
+	return set, err
+}
+
+func renderedBasePorts(src Source, overrides map[string]any) (ports.Set, error) {
 	data := src.TOML
 	if len(overrides) > 0 {
 		var err error

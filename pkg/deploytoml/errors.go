@@ -14,6 +14,9 @@ type Error struct {
 	Line int
 	Col  int
 	Msg  string
+	// Key is the dotted key whose value is wrong, when the error is about
+	// one ("" otherwise): Msg then starts with it.
+	Key string
 }
 
 // Error formats the error as "file:line:col: msg", the form editors and

@@ -47,16 +47,21 @@ func (d *Document) intKey(key string, lo, hi int, what string) (int, bool, error
 	if !ok {
 		return 0, false, nil
 	}
+	bad := func(off int, format string, args ...any) (int, bool, error) {
+		e := errorAt(d.name, d.src, off, format, args...)
+		e.Key = key
+		return 0, false, e
+	}
 	if n.kind != kValue {
-		return 0, false, d.errAt(n.pos, "%s must be %s, an integer from %d to %d, not %s", key, what, lo, hi, withArticle(describe(n)))
+		return bad(n.pos, "%s must be %s, an integer from %d to %d, not %s", key, what, lo, hi, withArticle(describe(n)))
 	}
 	v, isInt := n.val.(int64)
 	if !isInt {
-		return 0, false, d.errAt(n.vStart, "%s = %s: must be %s, an integer from %d to %d, not %s",
+		return bad(n.vStart, "%s = %s: must be %s, an integer from %d to %d, not %s",
 			key, d.src[n.vStart:n.vEnd], what, lo, hi, withArticle(n.typ))
 	}
 	if v < int64(lo) || v > int64(hi) {
-		return 0, false, d.errAt(n.vStart, "%s = %d: must be %s from %d to %d", key, v, what, lo, hi)
+		return bad(n.vStart, "%s = %d: must be %s from %d to %d", key, v, what, lo, hi)
 	}
 	return int(v), true, nil
 }
