@@ -230,16 +230,12 @@ func refuseServersInHomes(t *reconcile.Target, f *state.File, names []string) er
 		if rec, ok := f.Instance(name); ok && state.Wanted(rec.State) {
 			continue
 		}
-		dir, err := home.Dir(t.Config, name)
+		dir, err := t.Home(name)
 		if err != nil {
 			return err
 		}
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return err
-		}
-		if st, ok := supervisor.ServerIn(abs); ok {
-			found = append(found, fmt.Sprintf("%s: pid %d (%s) runs in %s", name, st.PID, st.Comm, dir))
+		if st, ok := supervisor.ServerIn(dir); ok {
+			found = append(found, fmt.Sprintf("%s: pid %d (%s) runs in %s", name, st.PID, st.Comm, t.Config.InstanceDir(name)))
 			which = append(which, name)
 		}
 	}

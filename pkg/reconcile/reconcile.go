@@ -201,13 +201,19 @@ func (t *Target) Render(inst ports.Instance) ([]byte, error) {
 // Conflicts checks the target against itself and the host.
 func (t *Target) Conflicts() check.Report { return check.Run(t.Plan, t.Host) }
 
+// Home is the absolute path of the named instance's home: what its
+// record holds and its processes' CARBON_HOME says.
+func (t *Target) Home(name string) (string, error) {
+	dir, err := home.Dir(t.Config, name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Abs(dir)
+}
+
 // Record is the state record that launches inst as the target wants it.
 func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
-	dir, err := home.Dir(t.Config, inst.Name)
-	if err != nil {
-		return state.Instance{}, err
-	}
-	abs, err := filepath.Abs(dir)
+	abs, err := t.Home(inst.Name)
 	if err != nil {
 		return state.Instance{}, err
 	}
