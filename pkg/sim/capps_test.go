@@ -55,9 +55,16 @@ func placeCar(t testing.TB, home, file string, data []byte) string {
 }
 
 // mgmtHeader logs in to the Management API and returns the bearer header.
+// The Management API is the last listener the server opens (after the
+// CApps deploy and after "started in"), so it waits for the port to answer.
 func mgmtHeader(t testing.TB, set ports.Set) http.Header {
 	t.Helper()
-	code, body := get(fmt.Sprintf("https://127.0.0.1:%d/management/login", set[ports.Management]), http.Header{"Authorization": {"Basic YWRtaW46YWRtaW4="}})
+	var code int
+	var body string
+	eventually(t, 15*time.Second, func() bool {
+		code, body = get(fmt.Sprintf("https://127.0.0.1:%d/management/login", set[ports.Management]), http.Header{"Authorization": {"Basic YWRtaW46YWRtaW4="}})
+		return code != 0
+	}, "the Management API answers /management/login")
 	var login struct{ AccessToken string }
 	if code != http.StatusOK {
 		t.Fatalf("login: %d %s", code, body)
