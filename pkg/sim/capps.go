@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
+
 	"github.com/mictl/mictl/pkg/capp"
 )
 
@@ -130,8 +132,26 @@ func (d *deployer) scan() {
 	}
 }
 
-// loop rescans every interval until done is closed.
+// hotDeployQuiet is how long carbonapps/ must stay still after a change
+// before the watching deployer scans it: a .car copied in place arrives as
+// several writes, and reading it half-written would fail it for nothing.
+const hotDeployQuiet = 50 * time.Millisecond
+
+// unwatchedDeployEvery is the scan interval where carbonapps/ cannot be
+// watched: absent at start, removed later, or no inotify instance left.
+const unwatchedDeployEvery = time.Second
+
+// loop runs hot deployment until done is closed. With an interval
+// (MICTL_SIM_DEPLOY_INTERVAL) it scans on that tick, as MI does every 15 s.
+// Without one it scans when the directory changes, so an idle server does
+// no work at all, and polls where it cannot watch.
 func (d *deployer) loop(every time.Duration, done <-chan struct{}) {
+	if every == 0 {
+		if !d.watchLoop(done) {
+			return
+		}
+		every = unwatchedDeployEvery
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -139,6 +159,40 @@ func (d *deployer) loop(every time.Duration, done <-chan struct{}) {
 		case <-done:
 			return
 		case <-t.C:
+			d.scan()
+		}
+	}
+}
+
+// watchLoop scans once each burst of changes to carbonapps/ has settled.
+// It returns false when done is closed, true when the directory cannot be
+// watched, or no longer (removed or renamed), for the caller to poll it.
+func (d *deployer) watchLoop(done <-chan struct{}) (unwatched bool) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return true
+	}
+	defer w.Close()
+	if err := w.Add(d.dir); err != nil {
+		return true
+	}
+	d.scan() // what arrived between the start's scan and the watch
+	quiet := time.NewTimer(hotDeployQuiet)
+	quiet.Stop()
+	defer quiet.Stop()
+	for {
+		select {
+		case <-done:
+			return false
+		case ev := <-w.Events:
+			if ev.Name == d.dir && ev.Has(fsnotify.Remove|fsnotify.Rename) {
+				d.scan()
+				return true
+			}
+			quiet.Reset(hotDeployQuiet)
+		case <-w.Errors: // events were lost (queue overflow): rescan
+			quiet.Reset(hotDeployQuiet)
+		case <-quiet.C:
 			d.scan()
 		}
 	}

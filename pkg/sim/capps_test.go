@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -526,4 +527,96 @@ func TestShutdownClosesInbounds(t *testing.T) {
 		t.Fatalf("inbound port %d still held after the stop: %v", p, err)
 	}
 	ln.Close()
+}
+
+// docs/mi-integrations.md "Hot deployment": without MICTL_SIM_DEPLOY_INTERVAL
+// the simulator watches carbonapps/ instead of scanning it on a tick: a
+// .car written in place (as cp does) deploys, a removed one undeploys, and
+// when the directory itself is removed and made again it falls back to
+// scanning, so a .car placed in the new directory still deploys.
+func TestHotDeploymentWatchesCarbonApps(t *testing.T) {
+	t.Parallel()
+	home := newDist(t)
+	off := freeOffset(t)
+	set := ports.DefaultBases().Shift(off)
+	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}})
+	waitReady(t, set)
+	dir := filepath.Join(home, CarbonAppsDir)
+
+	if err := os.WriteFile(filepath.Join(dir, "orders_1.0.0.car"), carBytes(t, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in.waitLog("Successfully Deployed Carbon Application : orders_1.0.0{super-tenant}", 1)
+	if code, _ := get(passURL(set, "/orders"), nil); code != 200 {
+		t.Errorf("GET /orders after a watched deploy: %d, want 200", code)
+	}
+	if err := os.Remove(filepath.Join(dir, "orders_1.0.0.car")); err != nil {
+		t.Fatal(err)
+	}
+	in.waitLog("Successfully undeployed Carbon Application : orders_1.0.0{super-tenant}", 1)
+
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	placeCar(t, home, "stock_1.0.0.car", carBytes(t, capp.Spec{Name: "stock", APIs: []capp.APISpec{{Context: "/stock"}}}))
+	in.waitLog("Successfully Deployed Carbon Application : stock_1.0.0{super-tenant}", 1)
+	if strings.Contains(in.log(), "Could not read") {
+		t.Errorf("the removed directory was reported:\n%s", in.log())
+	}
+}
+
+// watchLoop keeps watching carbonapps/ (deploying what lands there) until
+// done is closed; it hands back to polling only when the directory is
+// missing or goes away.
+func TestWatchLoopHandsBackOnlyWhenUnwatchable(t *testing.T) {
+	t.Parallel()
+	home := t.TempDir()
+	s := &server{home: home, log: newLogger(io.Discard, home)}
+	s.deployer = newDeployer(s)
+	d := s.deployer
+	if !d.watchLoop(make(chan struct{})) {
+		t.Fatal("watchLoop on a missing carbonapps/ did not hand back to polling")
+	}
+
+	done, ended := make(chan struct{}), make(chan bool, 1)
+	placeCar(t, home, "orders_1.0.0.car", carBytes(t, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}))
+	go func() { ended <- d.watchLoop(done) }()
+	placeCar(t, home, "stock_1.0.0.car", carBytes(t, capp.Spec{Name: "stock", APIs: []capp.APISpec{{Context: "/stock"}}}))
+	eventually(t, 10*time.Second, func() bool {
+		d.mu.RLock()
+		defer d.mu.RUnlock()
+		return d.apps["orders_1.0.0.car"] != nil && d.apps["stock_1.0.0.car"] != nil
+	}, "both .car files deployed by the watching loop")
+	select {
+	case <-ended:
+		t.Fatal("watchLoop stopped watching an existing carbonapps/")
+	default:
+	}
+	close(done)
+	if <-ended {
+		t.Error("watchLoop asked for polling when it was only told to stop")
+	}
+
+	// The loop scans once its watch is in place: the undeploy of a file
+	// removed while nothing watched shows the watch is there.
+	if err := os.Remove(filepath.Join(home, CarbonAppsDir, "stock_1.0.0.car")); err != nil {
+		t.Fatal(err)
+	}
+	go func() { ended <- d.watchLoop(make(chan struct{})) }()
+	eventually(t, 10*time.Second, func() bool {
+		d.mu.RLock()
+		defer d.mu.RUnlock()
+		return len(d.apps) == 1
+	}, "the second loop's first scan")
+	if err := os.RemoveAll(filepath.Join(home, CarbonAppsDir)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case polling := <-ended:
+		if !polling {
+			t.Error("watchLoop ended without asking for polling when carbonapps/ was removed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("watchLoop kept watching a removed carbonapps/")
+	}
 }

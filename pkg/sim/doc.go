@@ -42,7 +42,10 @@
 // Every *.car in repository/deployment/server/carbonapps/ is read with
 // pkg/capp and deployed at start, before "started in" and before /healthz
 // can say ready; then, unless [server] hot_deployment = false, the
-// directory is scanned every MICTL_SIM_DEPLOY_INTERVAL (MI: 15 s): a new
+// directory is scanned every MICTL_SIM_DEPLOY_INTERVAL (MI: 15 s) or,
+// with it unset, once each change to it settles (50 ms; watched with
+// inotify, so an idle server does nothing; polled every second where it
+// cannot be watched): a new
 // file deploys, a changed one (size, time or inode) is undeployed and
 // deployed again, a removed one undeployed, other files are ignored. As in
 // MI (docs/mi-integrations.md, "Faulty applications"):

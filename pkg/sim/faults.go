@@ -29,7 +29,6 @@ const (
 	EnvHoldMemory      = "MICTL_SIM_HOLD_MEMORY"
 	EnvRefuseStart     = "MICTL_SIM_REFUSE_START"
 	EnvDeployInterval  = "MICTL_SIM_DEPLOY_INTERVAL"
-	defaultDeployEvery = time.Second
 	defaultStartup     = 300 * time.Millisecond
 	restartMarkerName  = "mictl-sim-restarted"
 	defaultCrashCode   = 1
@@ -53,7 +52,7 @@ var FaultVars = []FaultVar{
 	{EnvRestartOnce, "", "shut down and exit 121 (MI's restart request) this long after start, once per script start (marker in $CARBON_HOME/tmp)"},
 	{EnvHoldMemory, "", "allocate and touch this much extra memory at start (e.g. 64M)"},
 	{EnvRefuseStart, "", "when true, the start script prints MI's JDK-range [ERROR] line and exits 0 without starting a server"},
-	{EnvDeployInterval, "1s", "how often hot deployment scans repository/deployment/server/carbonapps for .car files (real MI: every 15s)"},
+	{EnvDeployInterval, "", "how often hot deployment scans repository/deployment/server/carbonapps for .car files (real MI: every 15s); unset, it scans as soon as the directory changes (every 1s where it cannot be watched)"},
 }
 
 // faults is the parsed form of the MICTL_SIM_ variables the server reads.
@@ -69,11 +68,11 @@ type faults struct {
 	shutdownDelay time.Duration
 	restartOnce   time.Duration // <0: off
 	holdMemory    int64
-	deployEvery   time.Duration // hot deployment scan interval
+	deployEvery   time.Duration // hot deployment scan interval; 0: on change
 }
 
 func parseFaults(env func(string) string) (faults, error) {
-	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, unreadyAfter: -1, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1, deployEvery: defaultDeployEvery}
+	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, unreadyAfter: -1, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1}
 	var errs []string
 	bad := func(name string, err error) {
 		errs = append(errs, fmt.Sprintf("%s=%q: %v", name, env(name), err))
@@ -123,9 +122,10 @@ func parseFaults(env func(string) string) (faults, error) {
 	boolean(EnvIgnoreSIGTERM, &f.ignoreTerm)
 	dur(EnvShutdownDelay, &f.shutdownDelay)
 	dur(EnvRestartOnce, &f.restartOnce)
+	parsed := len(errs)
 	dur(EnvDeployInterval, &f.deployEvery)
-	if f.deployEvery == 0 {
-		bad(EnvDeployInterval, fmt.Errorf("must be above 0"))
+	if len(errs) == parsed && strings.TrimSpace(env(EnvDeployInterval)) != "" && f.deployEvery == 0 {
+		bad(EnvDeployInterval, fmt.Errorf("must be above 0 (unset it to scan on every change)"))
 	}
 	if v := strings.TrimSpace(env(EnvHoldMemory)); v != "" {
 		n, err := parseSize(v)

@@ -334,7 +334,7 @@ func TestLoadConfigIntegrations(t *testing.T) {
 
 func TestParseFaultsDeployInterval(t *testing.T) {
 	t.Parallel()
-	for v, want := range map[string]time.Duration{"": time.Second, "250ms": 250 * time.Millisecond, "15s": 15 * time.Second} {
+	for v, want := range map[string]time.Duration{"": 0, "250ms": 250 * time.Millisecond, "15s": 15 * time.Second} {
 		f, err := parseFaults(func(k string) string {
 			if k == EnvDeployInterval {
 				return v
@@ -350,8 +350,16 @@ func TestParseFaultsDeployInterval(t *testing.T) {
 			return "0s"
 		}
 		return ""
-	}); err == nil {
-		t.Errorf("a zero interval was accepted")
+	}); err == nil || !strings.Contains(err.Error(), "unset it to scan on every change") {
+		t.Errorf("a zero interval: %v, want refused with what to do instead", err)
+	}
+	if _, err := parseFaults(func(k string) string {
+		if k == EnvDeployInterval {
+			return "soon"
+		}
+		return ""
+	}); err == nil || strings.Contains(err.Error(), "must be above 0") {
+		t.Errorf("an interval that is not a duration: %v, want one error, its own", err)
 	}
 }
 
