@@ -12,10 +12,14 @@ LDFLAGS := -X github.com/mictl/mictl/pkg/cli.Version=$(VERSION) -X github.com/mi
 # mictl runs as every simulated server too.
 # bin/mictl-sim is the simulator alone: the simulator distribution runs it
 # when it lies beside mictl (each simulated server then starts faster than
-# as `mictl sim run`, which remains the fallback).
+# as `mictl sim run`, which remains the fallback). bin/mictl-daemon is the
+# supervisor daemon alone, which `mictl up` starts when it lies beside
+# mictl (it holds less memory than `mictl daemon`, the fallback). mictl
+# uses either only when it comes from the same build (pkg/companion).
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mictl
 	CGO_ENABLED=0 $(GO) build -o bin/mictl-sim ./cmd/mictl-sim
+	CGO_ENABLED=0 $(GO) build -o bin/mictl-daemon ./cmd/mictl-daemon
 
 # The whole suite, as CI runs it (.ci/run).
 test: lint vet test-deps

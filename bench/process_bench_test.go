@@ -12,13 +12,13 @@ import (
 	"time"
 )
 
-// buildMictl compiles cmd/mictl and cmd/mictl-sim into a temporary
-// directory, side by side and static as `make build` makes them, and
-// returns mictl's path.
+// buildMictl compiles cmd/mictl, cmd/mictl-sim and cmd/mictl-daemon into
+// a temporary directory, side by side and static as `make build` makes
+// them, and returns mictl's path.
 func buildMictl(b *testing.B) string {
 	b.Helper()
 	dir := b.TempDir()
-	for _, name := range []string{"mictl", "mictl-sim"} {
+	for _, name := range []string{"mictl", "mictl-sim", "mictl-daemon"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Stderr = os.Stderr

@@ -24,18 +24,25 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/cli"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 	"github.com/mictl/mictl/pkg/testports"
 )
 
 const asMictl = "MICTL_E2E_AS_MICTL"
 
 func TestMain(m *testing.M) {
+	// A copy of this binary named as the lean daemon is one (see
+	// TestLeanDaemon): mictl starts it with the daemon's flags alone.
+	if filepath.Base(os.Args[0]) == supervisor.LeanDaemonExe {
+		os.Exit(daemon.Run(os.Args[1:]))
+	}
 	if os.Getenv(asMictl) == "1" {
 		os.Exit(cli.Main(os.Args[1:], cli.System()))
 	}
@@ -49,6 +56,7 @@ type deployment struct {
 	base int      // base offset: a free region of ports for this test
 	env  []string // extra environment for the next commands
 	cwd  string   // where the next commands run; dir when empty
+	exe  string   // the mictl that runs; this test binary when empty
 }
 
 func newDeployment(t *testing.T) *deployment {
@@ -66,7 +74,7 @@ func newDeployment(t *testing.T) *deployment {
 func (d *deployment) mictl(args ...string) (code int, stdout, stderr string) {
 	d.t.Helper()
 	var out, errOut strings.Builder
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(cmp.Or(d.exe, os.Args[0]), args...)
 	cmd.Dir = cmp.Or(d.cwd, d.dir)
 	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0", "GORACE=atexit_sleep_ms=0")
 	cmd.Env = append(cmd.Env, d.env...)
@@ -126,7 +134,7 @@ func (b *lockedBuffer) String() string {
 // env added to the environment; the test's end kills it if it still runs.
 func (d *deployment) start(env []string, args ...string) *background {
 	d.t.Helper()
-	b := &background{cmd: exec.Command(os.Args[0], args...), exited: make(chan error, 1)}
+	b := &background{cmd: exec.Command(cmp.Or(d.exe, os.Args[0]), args...), exited: make(chan error, 1)}
 	b.cmd.Dir = d.dir
 	b.cmd.Env = append(append(os.Environ(), asMictl+"=1", "GORACE=atexit_sleep_ms=0"), env...)
 	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.out

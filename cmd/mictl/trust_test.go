@@ -53,6 +53,10 @@ type statusReport struct {
 		Health        *string  `json:"health"`
 		LastError     *string  `json:"last_error"`
 	} `json:"instances"`
+	Daemon *struct {
+		PID       int  `json:"pid"`
+		Answering bool `json:"answering"`
+	} `json:"daemon"`
 	ReloadError *string `json:"reload_error"`
 }
 

@@ -55,7 +55,7 @@ after --timeout.`,
 			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 				return err
 			}
-			if err := positive("timeout", o.timeout); err != nil {
+			if err := exitcode.PositiveFlag("timeout", o.timeout); err != nil {
 				return err
 			}
 			return runApps(cmd, streams, g, o, names)

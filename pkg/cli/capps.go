@@ -14,6 +14,7 @@ import (
 	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -191,7 +192,7 @@ func openAppDeployment(cmd *cobra.Command, g *globalOptions, streams *IOStreams)
 	if e.cfgErr != nil {
 		return nil, fmt.Errorf("fix %s first: %w", configFile(g), e.cfgErr)
 	}
-	cfg, offsets, err := newFollow(g.configPath, e.cfg).Load(e.state.UpArgs)
+	cfg, offsets, err := daemon.NewFollow(g.configPath, e.cfg).Load(e.state.UpArgs)
 	if err != nil {
 		return nil, err
 	}

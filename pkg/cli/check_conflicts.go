@@ -3,8 +3,9 @@ package cli
 import (
 	"fmt"
 
-	"github.com/mictl/mictl/pkg/check"
 	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/check"
 )
 
 type checkConflictsOptions struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/declare"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 )
@@ -76,7 +77,7 @@ func addWaitFlags(cmd *cobra.Command, o *waitOptions, until string) {
 	cmd.Flags().BoolVar(&o.wait, "wait", false, "wait "+until)
 	cmd.Flags().DurationVar(&o.timeout, "timeout", defaultWaitTimeout, "how long --wait waits")
 	// Before anything is declared or copied: a refused flag changes nothing.
-	cmd.PreRunE = func(*cobra.Command, []string) error { return positive("timeout", o.timeout) }
+	cmd.PreRunE = func(*cobra.Command, []string) error { return exitcode.PositiveFlag("timeout", o.timeout) }
 }
 
 func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *waitOptions, file string, names []string) error {

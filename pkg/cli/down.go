@@ -71,7 +71,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 		return err
 	}
-	if err := positive("timeout", o.timeout); err != nil {
+	if err := exitcode.PositiveFlag("timeout", o.timeout); err != nil {
 		return err
 	}
 	e, err := openExisting(cmd, g, streams, readWrite)

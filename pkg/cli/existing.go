@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -51,7 +50,7 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 		return nil, err
 	}
 	e := &existing{cfg: cfg, cfgErr: cfgErr}
-	dir := stateDir(cfg)
+	dir := cfg.StateDir()
 	if _, err := os.Stat(cfg.InstancesDir); errors.Is(err, fs.ErrNotExist) {
 		mode = lookOnly
 	}
@@ -73,9 +72,6 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 	}
 	return e, nil
 }
-
-// stateDir is where the state of cfg's instances lives.
-func stateDir(cfg *config.Config) string { return filepath.Join(cfg.InstancesDir, ".mictl") }
 
 // loadDirConfig loads the configuration of a command that works on
 // existing instances and needs only instances_dir: a broken mictl.toml is

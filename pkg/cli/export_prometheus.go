@@ -10,6 +10,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/metrics"
+	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -56,7 +57,7 @@ redirect the output.`,
 			if cfg.Metrics {
 				// Prometheus resolves a relative path against its own
 				// configuration file's directory, not ours.
-				if targets, err = filepath.Abs(filepath.Join(cfg.InstancesDir, ".mictl", metrics.TargetsFileName)); err != nil {
+				if targets, err = filepath.Abs(filepath.Join(cfg.StateDir(), metrics.TargetsFileName)); err != nil {
 					return fmt.Errorf("the path of the Prometheus targets file: %w", err)
 				}
 			} else {
@@ -69,7 +70,7 @@ redirect the output.`,
 	addDirFlag(cmd)
 	for _, s := range config.Settings {
 		if s.Key == "metrics" || s.Key == "metrics_addr" {
-			registerSetting(cmd.Flags(), s)
+			planflags.RegisterSetting(cmd.Flags(), s)
 		}
 	}
 	return cmd

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/spf13/cobra"
+
+	"github.com/mictl/mictl/pkg/exitcode"
 )
 
 // runExport runs mictl with `export` in-process, as Main does. Until the

@@ -11,7 +11,9 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/reconcile"
 )
 
@@ -125,7 +127,7 @@ func runInspect(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *ins
 	if err != nil {
 		return err
 	}
-	cfg, err := loadPlanConfig(cmd.Flags(), g.configPath, &o.plan)
+	cfg, err := planflags.Load(cmd.Flags(), g.configPath, &o.plan.Options)
 	if err != nil {
 		return err
 	}
@@ -168,7 +170,7 @@ func asRunning(cfg *config.Config, g *globalOptions, po *planOptions) (*config.C
 		return cfg, err
 	}
 	given := map[string]bool{}
-	for _, a := range po.args {
+	for _, a := range po.Args {
 		name, _, _ := strings.Cut(strings.TrimPrefix(a, "--"), "=")
 		given[name] = true
 	}
@@ -178,11 +180,11 @@ func asRunning(cfg *config.Config, g *globalOptions, po *planOptions) (*config.C
 			args = append(args, a)
 		}
 	}
-	running, offsets, err := newFollow(g.configPath, cfg).Load(append(args, po.args...))
+	running, offsets, err := daemon.NewFollow(g.configPath, cfg).Load(append(args, po.Args...))
 	if err != nil {
 		return nil, err
 	}
-	po.offsets = offsets
+	po.Offsets = offsets
 	return running, nil
 }
 

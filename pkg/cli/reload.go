@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -122,7 +123,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	}
 	// Plan exactly as the daemon's reload would: mictl.toml under the
 	// planning flags of the last mictl up.
-	cfg, offsets, err := newFollow(g.configPath, dirCfg).Load(f.UpArgs)
+	cfg, offsets, err := daemon.NewFollow(g.configPath, dirCfg).Load(f.UpArgs)
 	if err != nil {
 		return fmt.Errorf("a reload would refuse the configuration: %w", err)
 	}

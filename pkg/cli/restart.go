@@ -5,13 +5,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 type restartOptions struct {
 	all    bool
-	run    runFlags
+	run    daemon.RunFlags
 	output string
 }
 
@@ -34,7 +35,7 @@ fails stops the roll there.`,
 			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 				return err
 			}
-			policy, err := o.run.policy()
+			policy, err := o.run.Policy()
 			if err != nil {
 				return err
 			}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -70,7 +69,7 @@ Exit codes:
 		newCmdLogs(streams, g),
 		newCmdReload(streams, g),
 		newCmdDiff(streams, g),
-		newCmdDaemon(streams, g),
+		newCmdDaemon(streams),
 		newCmdExport(streams, g),
 		newCmdVersion(streams),
 		newCmdSim(streams),
@@ -167,15 +166,6 @@ func usageArgs(validate cobra.PositionalArgs) cobra.PositionalArgs {
 // badFlagValue is pflag's message for a value its type does not parse:
 // invalid argument "abc" for "--base-offset" flag: strconv.ParseInt: ...
 var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: (strconv\.Parse(Int|Uint|Bool|Float)|strconv\.Atoi|time:)`)
-
-// positive refuses a duration flag that is zero or negative: a wait that
-// has ended before it began.
-func positive(flag string, d time.Duration) error {
-	if d <= 0 {
-		return exitcode.Usagef("--%s %s: must be positive (e.g. 30s)", flag, d)
-	}
-	return nil
-}
 
 // flagError says what is wrong with a flag in the user's words, not
 // strconv's: --base-offset "abc": expected a whole number.

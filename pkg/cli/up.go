@@ -15,9 +15,11 @@ import (
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -26,7 +28,7 @@ import (
 
 type upOptions struct {
 	plan       planOptions
-	run        runFlags
+	run        daemon.RunFlags
 	force      bool
 	foreground bool
 	output     string
@@ -78,14 +80,14 @@ configuration errors, 3 when an instance failed or timed out.`,
 }
 
 func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOptions) error {
-	policy, err := o.run.policy()
+	policy, err := o.run.Policy()
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	cfg, err := loadPlanConfig(cmd.Flags(), g.configPath, &o.plan)
+	cfg, err := planflags.Load(cmd.Flags(), g.configPath, &o.plan.Options)
 	if err != nil {
 		return err
 	}
@@ -100,7 +102,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err := refuseBeforeStart(streams, cfg, o); err != nil {
 		return err
 	}
-	store, err := state.Open(stateDir(cfg))
+	store, err := state.Open(cfg.StateDir())
 	if err != nil {
 		return fmt.Errorf("open the state of %s: %w", cfg.InstancesDir, err)
 	}
@@ -179,7 +181,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 		return nil, err
 	}
 	t, err := reconcile.Build(cfg, f, reconcile.Options{
-		Offsets: o.plan.offsets, KeepUnknown: true, Env: supervisor.CaptureEnv(os.Environ()),
+		Offsets: o.plan.Offsets, KeepUnknown: true, Env: supervisor.CaptureEnv(os.Environ()),
 	})
 	if err != nil {
 		return nil, err
@@ -211,7 +213,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	reconcile.Merge(f, records)
 	// This up planned from the current configuration; what it does not
 	// name, it leaves as it is (a reload too).
-	f.UpArgs, f.Configured, f.ReloadError = o.plan.args, wanted, ""
+	f.UpArgs, f.Configured, f.ReloadError = o.plan.Args, wanted, ""
 	// Not fsynced: the daemon answers the start only after a durable
 	// write of the whole file.
 	return wanted, store.Quick().Save(f)
@@ -256,7 +258,7 @@ func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) err
 	if err != nil {
 		return err
 	}
-	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: o.plan.offsets, KeepUnknown: true})
+	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: o.plan.Offsets, KeepUnknown: true})
 	if err != nil {
 		return err
 	}
@@ -292,7 +294,7 @@ func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report)
 // runForeground supervises in this process until Ctrl-C, streaming every
 // instance's log with a prefix, then stops every instance gracefully.
 func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cfg *config.Config, store *state.Store, policy supervisor.Policy, names []string) error {
-	opts, err := daemonOptions(cfg, policy, nil, newFollow(g.configPath, cfg))
+	opts, err := daemon.Options(cfg, policy, nil, daemon.NewFollow(g.configPath, cfg))
 	if err != nil {
 		return err
 	}

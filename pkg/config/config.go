@@ -204,5 +204,9 @@ func (c *Config) InstanceDir(name string) string {
 	return filepath.Join(c.InstancesDir, name)
 }
 
+// StateDir is where mictl keeps the state of c's instances: the state
+// file, the daemon's socket and log, the events.
+func (c *Config) StateDir() string { return filepath.Join(c.InstancesDir, ".mictl") }
+
 // UsesSimulator reports whether instances run on the built-in simulator.
 func (c *Config) UsesSimulator() bool { return strings.TrimSpace(c.MIHome) == "" }

@@ -8,6 +8,7 @@ package exitcode
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
@@ -43,6 +44,15 @@ func With(code int, err error) error {
 // Usagef is an error in what the user asked for: exit 2.
 func Usagef(format string, args ...any) error {
 	return &Error{Code: Usage, Err: fmt.Errorf(format, args...)}
+}
+
+// PositiveFlag refuses a duration flag that must be positive, in the
+// flag's terms: exit 2.
+func PositiveFlag(flag string, d time.Duration) error {
+	if d <= 0 {
+		return Usagef("--%s %s: must be positive (e.g. 30s)", flag, d)
+	}
+	return nil
 }
 
 // Of maps err to the exit code it should end the process with: the code

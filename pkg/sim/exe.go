@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
+
+	"github.com/mictl/mictl/pkg/companion"
 )
 
 // LeanExe is the simulator's own program, built beside mictl by `make
@@ -14,25 +15,24 @@ import (
 // server starts in about half the time `mictl sim run` takes (no CLI,
 // metrics or terminal libraries to load and initialise) and holds less
 // memory. mictl falls back to `mictl sim run` where it is missing (a
-// mictl installed with go install alone).
+// mictl installed with go install alone) or from another build.
 const LeanExe = "mictl-sim"
 
-// MictlDistOptions returns the DistOptions of the running mictl binary:
-// LeanExe beside it when it is there, else mictl itself with the "sim"
-// subcommand.
+// MictlDistOptions returns the DistOptions of the mictl binary (the
+// running one, or the one that started this lean daemon): LeanExe beside
+// it when it is there, else mictl itself with the "sim" subcommand.
 func MictlDistOptions() (DistOptions, error) {
-	exe, err := os.Executable()
+	exe, err := companion.Mictl()
 	if err != nil {
 		return DistOptions{}, fmt.Errorf("find the mictl executable for the simulator distribution: %w", err)
 	}
 	return distOptionsBeside(exe), nil
 }
 
-// distOptionsBeside runs LeanExe when it is an executable file beside
-// mictl (at exe), else mictl itself.
+// distOptionsBeside runs LeanExe when it lies beside mictl (at exe), built
+// with it, else mictl itself.
 func distOptionsBeside(exe string) DistOptions {
-	lean := filepath.Join(filepath.Dir(exe), LeanExe)
-	if info, err := os.Stat(lean); err == nil && info.Mode().IsRegular() && info.Mode().Perm()&0o111 != 0 {
+	if lean, ok := companion.Beside(exe, LeanExe, companion.Running()); ok {
 		return DistOptions{Exe: lean}
 	}
 	return DistOptions{Exe: exe, ExeArgs: []string{"sim"}}

@@ -363,27 +363,28 @@ func TestParseFaultsDeployInterval(t *testing.T) {
 	}
 }
 
-// The lean simulator program runs the distribution when it is an
-// executable file beside mictl; otherwise mictl itself does, as
-// `mictl sim run`.
+// The lean simulator program runs the distribution when it is a program
+// of the same build beside mictl (pkg/companion decides which); otherwise
+// mictl itself does, as `mictl sim run`.
 func TestDistOptionsBeside(t *testing.T) {
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "mictl")
+	if got := distOptionsBeside(exe); got.Exe != exe || !slices.Equal(got.ExeArgs, []string{"sim"}) {
+		t.Errorf("nothing beside mictl: %+v, want mictl sim", got)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self) // a program of this very build
+	if err != nil {
+		t.Fatal(err)
+	}
 	lean := filepath.Join(dir, LeanExe)
-	fallback := DistOptions{Exe: exe, ExeArgs: []string{"sim"}}
-	for _, tc := range []struct {
-		what string
-		make func()
-		want DistOptions
-	}{
-		{"missing", func() {}, fallback},
-		{"not executable", func() { os.WriteFile(lean, nil, 0o644) }, fallback},
-		{"a directory", func() { os.Remove(lean); os.Mkdir(lean, 0o755) }, fallback},
-		{"executable", func() { os.Remove(lean); os.WriteFile(lean, nil, 0o755) }, DistOptions{Exe: lean}},
-	} {
-		tc.make()
-		if got := distOptionsBeside(exe); got.Exe != tc.want.Exe || !slices.Equal(got.ExeArgs, tc.want.ExeArgs) {
-			t.Errorf("%s: got %+v, want %+v", tc.what, got, tc.want)
-		}
+	if err := os.WriteFile(lean, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := distOptionsBeside(exe); got.Exe != lean || len(got.ExeArgs) != 0 {
+		t.Errorf("%s beside mictl: %+v, want it run alone", LeanExe, got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
@@ -37,11 +38,12 @@ func CaptureEnv(env []string) []string {
 // instanceEnv builds an instance's environment: the supervisor's own minus
 // anything that must never leak between instances (CARBON_HOME, docs/mi-facts.md:
 // the script prefers it to its own location) or from the supervisor's
-// environment (fault switches), plus the instance's own (LaunchEnv).
+// environment (fault switches, the mictl that started a lean daemon), plus
+// the instance's own (LaunchEnv).
 func instanceEnv(inst *state.Instance) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "CARBON_HOME=") || strings.HasPrefix(kv, "MICTL_SIM_") ||
+		if strings.HasPrefix(kv, "CARBON_HOME=") || strings.HasPrefix(kv, "MICTL_SIM_") || strings.HasPrefix(kv, companion.EnvMictl+"=") ||
 			strings.HasPrefix(kv, "JAVA_OPTS=") || strings.HasPrefix(kv, "JVM_MEM_OPTS=") {
 			continue
 		}

@@ -1,0 +1,225 @@
+// Package daemon is the program of mictl's supervisor daemon: the
+// detached process `mictl up` leaves behind to keep the instances
+// running, follow mictl.toml live and answer the other commands on its
+// control socket. Both `mictl daemon` and the lean bin/mictl-daemon run
+// it; this package links no CLI or terminal libraries, so the lean program
+// holds less memory for as long as the instances run.
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/planflags"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+// Console logs are rotated (copy-truncate) past this size, keeping this
+// many old copies.
+const (
+	logMaxBytes   = 10 << 20
+	logKeep       = 3
+	logCheckEvery = 10 * time.Second
+)
+
+// configDebounce folds the burst of events one save makes (an editor may
+// write, rename and chmod) into one reload.
+const configDebounce = 100 * time.Millisecond
+
+// Run is the lean program's main (cmd/mictl-daemon): it runs Main with
+// the daemon's log on stderr and returns the exit status.
+func Run(args []string) int {
+	// Whatever the daemon starts must not inherit descriptors it inherited.
+	proc.CloseInheritedOnExec()
+	if err := Main(args, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "mictl daemon: %v\n", err)
+		return exitcode.Of(err)
+	}
+	return exitcode.OK
+}
+
+// Main runs the daemon with args (the flags RunFlags.Args makes, and
+// --config) until it is signalled or has nothing left to supervise. It
+// writes what it does, with times, to logw (the daemon's log).
+func Main(args []string, logw io.Writer) error {
+	fs := pflag.NewFlagSet("mictl daemon", pflag.ContinueOnError)
+	fs.SetOutput(logw)
+	fs.Usage = func() {
+		fmt.Fprintf(logw, "Usage: mictl daemon [flags]  (started by mictl up, status and restart)\n%s", fs.FlagUsages())
+	}
+	configPath := fs.String("config", "", "the mictl.toml to follow")
+	for _, s := range config.Settings {
+		if s.Key == "instances_dir" {
+			planflags.RegisterSetting(fs, s)
+		}
+	}
+	rf := &RunFlags{}
+	rf.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return exitcode.Usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return exitcode.Usagef("mictl daemon takes no arguments, got %q", strings.Join(fs.Args(), " "))
+	}
+	policy, err := rf.Policy()
+	if err != nil {
+		return err
+	}
+	cfg, cfgErr, err := config.LoadLenient(config.Sources{Path: *configPath, Flags: fs})
+	if err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(logw, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, a...))
+	}
+	if cfgErr != nil {
+		logf("warning: %v (instances under %s)", cfgErr, cfg.InstancesDir)
+	}
+	store, err := state.Open(cfg.StateDir())
+	if err != nil {
+		return err
+	}
+	opts, err := Options(cfg, policy, rf.Args(cfg), NewFollow(*configPath, cfg))
+	if err != nil {
+		return err
+	}
+	d, err := supervisor.StartDaemon(store, opts)
+	if errors.Is(err, supervisor.ErrDaemonRunning) {
+		return nil // a concurrent start won; it supervises
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	logf("mictl daemon pid %d supervising %s", os.Getpid(), cfg.InstancesDir)
+	return supervise(d, logf)
+}
+
+// supervise waits for the daemon's reason to exit: a signal, or nothing
+// left to supervise. Leaving never stops an instance: they keep serving
+// and the next mictl command re-adopts them.
+func supervise(d *supervisor.Daemon, logf func(string, ...any)) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	rotate := time.NewTicker(logCheckEvery)
+	defer rotate.Stop()
+	for {
+		select {
+		case sig := <-sigs:
+			logf("mictl daemon: %s, exiting (instances keep running)", sig)
+			return nil
+		case <-d.CaughtUp():
+			if d.Unneeded() {
+				logf("mictl daemon: the state is saved and nothing is left to supervise, exiting")
+				return nil
+			}
+		case <-d.Idle():
+			// A concurrent `mictl up` may have asked for instances
+			// since the stop that made the daemon idle.
+			if !d.Unneeded() {
+				continue
+			}
+			logf("mictl daemon: nothing left to supervise, exiting")
+			return nil
+		case <-rotate.C:
+			rotateLogs(d, logf)
+			if d.Unneeded() {
+				logf("mictl daemon: every instance stopped or failed, exiting")
+				return nil
+			}
+		}
+	}
+}
+
+// rotateLogs copy-truncates every supervised instance's console log that
+// grew past logMaxBytes.
+func rotateLogs(d *supervisor.Daemon, logf func(string, ...any)) {
+	for _, dir := range d.Sup.Homes() {
+		if _, err := logs.RotateIfLarger(home.ConsoleLog(dir), logMaxBytes, logKeep); err != nil {
+			logf("rotate %s: %v", home.ConsoleLog(dir), err)
+		}
+	}
+}
+
+// cappFiles are every CApp file cfg declares: a rebuilt .car is
+// redeployed to every instance that runs it.
+func cappFiles(cfg *config.Config) []string {
+	var out []string
+	for _, name := range cfg.Names() {
+		for _, c := range cfg.CAppsOf(name) {
+			if !slices.Contains(out, c.Path) {
+				out = append(out, c.Path)
+			}
+		}
+	}
+	return out
+}
+
+// NewFollow makes a daemon follow its configuration live: mictl.toml (the
+// file cfg was read from, or ./mictl.toml should one appear), the source
+// distribution's deployment.toml and the declared CApps. Each reload plans
+// with the planning flags of the last `mictl up` over the file, as that up
+// did.
+func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
+	file := configPath
+	if file == "" {
+		file = config.DefaultFile
+	}
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	instancesDir, _ := filepath.Abs(cfg.InstancesDir)
+	var mu sync.Mutex
+	source, capps := deployment.SourceTOMLOf(cfg), cappFiles(cfg)
+	return &supervisor.Follow{
+		Debounce: configDebounce,
+		Files: func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string{file, source}, capps...)
+		},
+		Load: func(upArgs []string) (*config.Config, []int, error) {
+			fs := pflag.NewFlagSet("reload", pflag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			o := &planflags.Options{}
+			planflags.Register(fs, o)
+			if err := fs.Parse(upArgs); err != nil {
+				return nil, nil, fmt.Errorf("the flags of the last mictl up (%s): %w", strings.Join(upArgs, " "), err)
+			}
+			// The daemon's instances never move.
+			if err := fs.Set("instances-dir", instancesDir); err != nil {
+				return nil, nil, err
+			}
+			cfg, err := planflags.Load(fs, configPath, o)
+			if err != nil {
+				return nil, nil, err
+			}
+			mu.Lock()
+			source, capps = deployment.SourceTOMLOf(cfg), cappFiles(cfg)
+			mu.Unlock()
+			return cfg, o.Offsets, nil
+		},
+	}
+}
