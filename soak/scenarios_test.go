@@ -550,7 +550,12 @@ func clientKilledMidDown(r *run) {
 	down := r.start("down", "--timeout", "10s")
 	stopping(r)
 	down.kill()
-	r.waitFor("the stop to finish without its client", settleLimit, func() bool { return len(r.servers()) == 0 })
+	// Finished is recorded by the daemon, a moment after the last server
+	// process is gone (it waits for each whole process group).
+	r.waitFor("the stop to finish without its client", settleLimit, func() bool {
+		stopped := func(i state.Instance) bool { return i.State == state.StateStopped }
+		return len(r.servers()) == 0 && r.recorded("mi-1", stopped) && r.recorded("mi-2", stopped)
+	})
 	stayStopped(r)
 }
 
