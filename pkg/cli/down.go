@@ -147,7 +147,9 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 // the planning flags of the last up, the instances its configuration
 // named and why its last reload failed. Like persisted offsets, they hold
 // only while something runs: the next up, deploy or diff plans from
-// mictl.toml and its own flags alone.
+// mictl.toml and its own flags alone. A daemon that did the stop has
+// already forgotten them in its own write (Supervisor.forgetRun): this
+// writes only after a stop done from here.
 func forgetRun(ctx context.Context, store *state.Store) error {
 	f, err := store.Load()
 	if err != nil || (f.UpArgs == nil && f.Configured == nil && f.ReloadError == "") {

@@ -323,6 +323,9 @@ func (srv *Server) serve(req Request, reply *Message) error {
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {
+			if len(req.Names) == 0 {
+				srv.sup.forgetRun() // in the write the reply waits for
+			}
 			notify(srv.idle)
 		} else {
 			srv.following() // something runs on after all

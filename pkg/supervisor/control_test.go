@@ -113,3 +113,50 @@ func TestControlRefusesOtherUsers(t *testing.T) {
 		t.Fatalf("another user, kept out of the state directory, was told: %s", out)
 	}
 }
+
+// A stop of everything that leaves nothing supervised forgets what the
+// state file kept of the run (the last up's flags, the configured
+// instances, the last reload's error) in the write its reply waits for,
+// so that `mictl down` does not write the file a second time. A stop of
+// some instances by name keeps them.
+func TestStopAllForgetsTheRun(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		what   string
+		names  []string
+		forget bool
+	}{
+		{"down of everything", nil, true},
+		{"down of one by name", []string{"mi-1"}, false},
+	} {
+		store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = store.Update(context.Background(), func(f *state.File) error {
+			f.UpArgs, f.Configured, f.ReloadError = []string{"--instances=1"}, []string{"mi-1"}, "an old failure"
+			f.Instances = []state.Instance{{Name: "mi-1", State: state.StateStopped}}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sup, err := New(store, nil, DefaultPolicy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reply Message
+		if err := NewServer(sup).serve(Request{Op: OpStop, Names: tc.names}, &reply); err != nil {
+			t.Fatalf("%s: stop: %v", tc.what, err)
+		}
+		f, err := store.Load()
+		sup.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		forgot := f.UpArgs == nil && f.Configured == nil && f.ReloadError == ""
+		if forgot != tc.forget {
+			t.Errorf("%s: up_args %q, configured %q, reload_error %q; want forgotten: %v", tc.what, f.UpArgs, f.Configured, f.ReloadError, tc.forget)
+		}
+	}
+}

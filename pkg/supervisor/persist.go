@@ -8,16 +8,22 @@ import (
 	"github.com/mictl/mictl/pkg/state"
 )
 
-// mutation is one recorded change to an instance's state record.
+// mutation is one recorded change: to an instance's state record (name
+// and fn), or to the file as a whole (file).
 type mutation struct {
 	name string
 	fn   func(*state.Instance)
+	file func(*state.File)
 }
 
 // apply makes the changes of ms to f, in order; a change to an instance f
 // does not hold is dropped (it was forgotten meanwhile).
 func apply(f *state.File, ms []mutation) {
 	for _, m := range ms {
+		if m.file != nil {
+			m.file(f)
+			continue
+		}
 		if inst, ok := f.Instance(m.name); ok {
 			m.fn(inst)
 		}
@@ -106,8 +112,15 @@ func startPersister(gap time.Duration, write func(batch []mutation, durable bool
 
 // add queues fn for the named instance.
 func (p *persister) add(name string, fn func(*state.Instance)) {
+	p.enqueue(mutation{name: name, fn: fn})
+}
+
+// addFile queues fn for the file as a whole.
+func (p *persister) addFile(fn func(*state.File)) { p.enqueue(mutation{file: fn}) }
+
+func (p *persister) enqueue(m mutation) {
 	p.mu.Lock()
-	p.queue = append(p.queue, mutation{name, fn})
+	p.queue = append(p.queue, m)
 	p.queued++
 	p.mu.Unlock()
 	notify(p.kick)
