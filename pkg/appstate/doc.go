@@ -20,7 +20,7 @@
 // instance's carbonapps/ directory holds a file with the declared file's
 // bytes (told by size and modification time, which mictl's copy keeps,
 // else by SHA-256). Between a copy and MI's next scan of carbonapps/
-// (15 s in MI, 1 s in the simulator) an application may read "active"
+// (15 s in MI; the simulator deploys at once) an application may read "active"
 // while the previous build still runs; `mictl deploy --wait`, and the
 // daemon's check of each CApp change, wait for MI's own log line instead
 // (Waiter).

@@ -51,7 +51,7 @@ file is below it. A file declared already changes nothing.
 
 Then the supervisor daemon is asked to reload: it copies the file into
 each target's repository/deployment/server/carbonapps/, where MI's hot
-deployment picks it up (every 15 s in MI, every second in the simulator);
+deployment picks it up (every 15 s in MI, at once in the simulator);
 nothing restarts. With no daemon running, the next mictl up deploys it.
 
 --wait then waits until MI lists the application as active on every

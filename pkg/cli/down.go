@@ -143,24 +143,18 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	return printStatusReport(streams, after, nil, o.output, store)
 }
 
-// forgetRun clears what the state file keeps of a run once nothing runs:
-// the planning flags of the last up, the instances its configuration
-// named and why its last reload failed. Like persisted offsets, they hold
-// only while something runs: the next up, deploy or diff plans from
-// mictl.toml and its own flags alone. A daemon that did the stop has
-// already forgotten them in its own write (Supervisor.forgetRun): this
-// writes only after a stop done from here.
+// forgetRun clears what the state file keeps of a run once nothing runs
+// (reconcile.ForgetRun): the next up, deploy or diff plans from mictl.toml
+// and its own flags alone. A daemon that did the stop has already
+// forgotten it in its own write (Supervisor.forgetRun): this writes only
+// after a stop done from here.
 func forgetRun(ctx context.Context, store *state.Store) error {
 	f, err := store.Load()
-	if err != nil || (f.UpArgs == nil && f.Configured == nil && f.ReloadError == "") {
+	if err != nil || !reconcile.ForgetRun(f) {
 		return err // nothing to forget: no write
 	}
 	return store.Update(ctx, func(f *state.File) error {
-		// An up that began after this down's stop keeps what it recorded.
-		if reconcile.AnyActive(f) {
-			return nil
-		}
-		f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""
+		reconcile.ForgetRun(f)
 		return nil
 	})
 }

@@ -349,6 +349,19 @@ func Active(inst state.Instance) bool { return state.Wanted(inst.State) || Runni
 // AnyActive reports whether any instance of f is Active.
 func AnyActive(f *state.File) bool { return slices.ContainsFunc(f.Instances, Active) }
 
+// ForgetRun clears what f keeps of a run once nothing in it is Active:
+// the planning flags of the last up, the instances its configuration named
+// and why its last reload failed. Like persisted offsets, they hold only
+// while something runs (an up that began meanwhile keeps what it
+// recorded). It reports whether it changed f.
+func ForgetRun(f *state.File) bool {
+	if (f.UpArgs == nil && f.Configured == nil && f.ReloadError == "") || AnyActive(f) {
+		return false
+	}
+	f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""
+	return true
+}
+
 // OwnedBy recognises sockets held by the running instances of f, which
 // are not conflicts for their own deployment: those of each recorded
 // process group, and, for an instance meant to run whose group the file

@@ -362,20 +362,12 @@ func (s *Supervisor) record(name string, ev Event, fn func(*state.Instance)) {
 	s.emit(ev)
 }
 
-// forgetRun clears what the state file keeps of a run once a `mictl
-// down` of everything stopped it: the planning flags of the last up, the
-// instances its configuration named and why its last reload failed. Like
-// the offsets, they hold only while something runs (see `mictl down`,
-// which does the same when no daemon did the stop). Queued as any change,
-// it is written with the stops, in one write.
+// forgetRun clears what the state file keeps of a run
+// (reconcile.ForgetRun) once a `mictl down` of everything stopped it, as
+// `mictl down` does when no daemon did the stop. Queued as any change, it
+// is written with the stops, in one write.
 func (s *Supervisor) forgetRun() {
-	s.persist.addFile(func(f *state.File) {
-		// An up that began after this stop keeps what it recorded.
-		if reconcile.AnyActive(f) {
-			return
-		}
-		f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""
-	})
+	s.persist.addFile(func(f *state.File) { reconcile.ForgetRun(f) })
 }
 
 // Flush waits until a write has tried to save every change recorded so
