@@ -169,11 +169,17 @@ func (d *deployer) loop(every time.Duration, done <-chan struct{}) {
 // watched, or no longer (removed or renamed), for the caller to poll it.
 func (d *deployer) watchLoop(done <-chan struct{}) (unwatched bool) {
 	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return true
+	if err == nil {
+		defer w.Close()
+		err = w.Add(d.dir)
 	}
-	defer w.Close()
-	if err := w.Add(d.dir); err != nil {
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			// Each watching server holds an inotify instance, of the 128
+			// a user has by default: say why this one polls.
+			d.s.log.warn("CappDeployer", "Hot deployment scans %s every %s: it cannot be watched (%v); raise fs.inotify.max_user_instances, or set %s",
+				d.dir, unwatchedDeployEvery, err, EnvDeployInterval)
+		}
 		return true
 	}
 	d.scan() // what arrived between the start's scan and the watch

@@ -542,6 +542,8 @@ func TestHotDeploymentWatchesCarbonApps(t *testing.T) {
 	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}})
 	waitReady(t, set)
 	dir := filepath.Join(home, CarbonAppsDir)
+	pid := in.serverPID(0)
+	eventually(t, 10*time.Second, func() bool { return holdsInotify(t, pid) }, "the server watching carbonapps/ (an inotify instance), not polling it")
 
 	if err := os.WriteFile(filepath.Join(dir, "orders_1.0.0.car"), carBytes(t, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}), 0o644); err != nil {
 		t.Fatal(err)
@@ -579,14 +581,20 @@ func TestWatchLoopHandsBackOnlyWhenUnwatchable(t *testing.T) {
 	}
 
 	done, ended := make(chan struct{}), make(chan bool, 1)
+	deployed := func(file string) func() bool {
+		return func() bool {
+			d.mu.RLock()
+			defer d.mu.RUnlock()
+			return d.apps[file] != nil
+		}
+	}
+	// The loop scans once its watch is in place: orders then deploys, and
+	// stock, placed after, can only come through the watch.
 	placeCar(t, home, "orders_1.0.0.car", carBytes(t, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}))
 	go func() { ended <- d.watchLoop(done) }()
+	eventually(t, 10*time.Second, deployed("orders_1.0.0.car"), "orders deployed by the loop's first scan")
 	placeCar(t, home, "stock_1.0.0.car", carBytes(t, capp.Spec{Name: "stock", APIs: []capp.APISpec{{Context: "/stock"}}}))
-	eventually(t, 10*time.Second, func() bool {
-		d.mu.RLock()
-		defer d.mu.RUnlock()
-		return d.apps["orders_1.0.0.car"] != nil && d.apps["stock_1.0.0.car"] != nil
-	}, "both .car files deployed by the watching loop")
+	eventually(t, 10*time.Second, deployed("stock_1.0.0.car"), "stock deployed through the watch")
 	select {
 	case <-ended:
 		t.Fatal("watchLoop stopped watching an existing carbonapps/")
@@ -619,4 +627,19 @@ func TestWatchLoopHandsBackOnlyWhenUnwatchable(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("watchLoop kept watching a removed carbonapps/")
 	}
+}
+
+// holdsInotify reports whether process pid holds an inotify instance.
+func holdsInotify(t *testing.T, pid int) bool {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && target == "anon_inode:inotify" {
+			return true
+		}
+	}
+	return false
 }
