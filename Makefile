@@ -3,7 +3,10 @@ GO      ?= go
 BIN     := bin/mictl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS := -X github.com/mictl/mictl/pkg/cli.Version=$(VERSION) -X github.com/mictl/mictl/pkg/cli.Commit=$(COMMIT)
+# STAMP identifies the sources a build comes from (pkg/companion): mictl
+# uses bin/mictl-daemon and bin/mictl-sim only when they carry its stamp.
+STAMP   := $(shell cat go.mod go.sum $$(find cmd pkg -type f ! -name '*_test.go' ! -path '*/testdata/*' | LC_ALL=C sort) | sha256sum | cut -c1-16)
+LDFLAGS := -X github.com/mictl/mictl/pkg/cli.Version=$(VERSION) -X github.com/mictl/mictl/pkg/cli.Commit=$(COMMIT) -X github.com/mictl/mictl/pkg/companion.buildStamp=$(STAMP)
 
 .PHONY: build test test-deps lint vet demo bench docs clean
 
@@ -14,12 +17,11 @@ LDFLAGS := -X github.com/mictl/mictl/pkg/cli.Version=$(VERSION) -X github.com/mi
 # when it lies beside mictl (each simulated server then starts faster than
 # as `mictl sim run`, which remains the fallback). bin/mictl-daemon is the
 # supervisor daemon alone, which `mictl up` starts when it lies beside
-# mictl (it holds less memory than `mictl daemon`, the fallback). mictl
-# uses either only when it comes from the same build (pkg/companion).
+# mictl (it holds less memory than `mictl daemon`, the fallback).
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/mictl
-	CGO_ENABLED=0 $(GO) build -o bin/mictl-sim ./cmd/mictl-sim
-	CGO_ENABLED=0 $(GO) build -o bin/mictl-daemon ./cmd/mictl-daemon
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/mictl-sim ./cmd/mictl-sim
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/mictl-daemon ./cmd/mictl-daemon
 
 # The whole suite, as CI runs it (.ci/run).
 test: lint vet test-deps

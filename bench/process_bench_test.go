@@ -5,28 +5,18 @@
 package bench
 
 import (
-	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/mictl/mictl/pkg/companion/companiontest"
 )
 
-// buildMictl compiles cmd/mictl, cmd/mictl-sim and cmd/mictl-daemon into
-// a temporary directory, side by side and static as `make build` makes
-// them, and returns mictl's path.
+// buildMictl builds mictl and its companions into a temporary directory,
+// as `make build` makes them, and returns mictl's path.
 func buildMictl(b *testing.B) string {
 	b.Helper()
-	dir := b.TempDir()
-	for _, name := range []string{"mictl", "mictl-sim", "mictl-daemon"} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../cmd/"+name)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			b.Fatalf("build %s: %v", name, err)
-		}
-	}
-	return filepath.Join(dir, "mictl")
+	return companiontest.Build(b, b.TempDir())
 }
 
 // timeRuns runs argv n times and returns the mean wall time. okCodes are

@@ -21,6 +21,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 	"github.com/mictl/mictl/pkg/testports"
 )
 
@@ -368,7 +369,9 @@ func (r *run) daemons() []int {
 	var out []int
 	for _, pid := range proctest.Under(r.dir) {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if args := strings.Split(string(b), "\x00"); len(args) > 1 && args[1] == "daemon" {
+		// bin/mictl-daemon, or mictl's fallback `mictl daemon`.
+		args := strings.Split(string(b), "\x00")
+		if filepath.Base(args[0]) == supervisor.LeanDaemonExe || (len(args) > 1 && args[1] == "daemon") {
 			out = append(out, pid)
 		}
 	}

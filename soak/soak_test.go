@@ -22,13 +22,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mictl/mictl/pkg/companion/companiontest"
 )
 
 // scenario is one fault and what the user expects of mictl through it.
@@ -65,16 +65,11 @@ func TestSoak(t *testing.T) {
 	printTable(table, n, time.Since(began))
 }
 
-// buildMictl builds the binary under test, as `make build` does.
+// buildMictl builds mictl and its companions (the daemon the scenarios
+// fault is bin/mictl-daemon), as `make build` does.
 func buildMictl(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mictl")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/mictl/mictl/cmd/mictl")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build mictl: %v\n%s", err, out)
-	}
-	return bin
+	return companiontest.Build(t, t.TempDir())
 }
 
 // soak runs the scenario n times and checks each run's leftovers.

@@ -19,7 +19,7 @@ func newCmdDaemon(streams *IOStreams) *cobra.Command {
 		Hidden:             true,
 		DisableFlagParsing: true,
 		RunE: func(_ *cobra.Command, args []string) error {
-			return daemon.Main(args, streams.ErrOut)
+			return daemon.Main(args, streams.Out, streams.ErrOut)
 		},
 	}
 }

@@ -6,7 +6,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -55,7 +54,7 @@ Exit codes:
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default ./mictl.toml; none is fine)")
 	// Flag errors are usage errors: exit 2 like every other bad input.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return exitcode.Usagef("%s\nSee '%s --help'.", flagError(err), cmd.CommandPath())
+		return exitcode.FlagError(err, cmd.CommandPath())
 	})
 	root.AddCommand(
 		newCmdInit(streams, g),
@@ -161,31 +160,4 @@ func usageArgs(validate cobra.PositionalArgs) cobra.PositionalArgs {
 		}
 		return nil
 	}
-}
-
-// badFlagValue is pflag's message for a value its type does not parse:
-// invalid argument "abc" for "--base-offset" flag: strconv.ParseInt: ...
-var badFlagValue = regexp.MustCompile(`^invalid argument "(.*)" for "(.*)" flag: (strconv\.Parse(Int|Uint|Bool|Float)|strconv\.Atoi|time:)`)
-
-// flagError says what is wrong with a flag in the user's words, not
-// strconv's: --base-offset "abc": expected a whole number.
-func flagError(err error) string {
-	m := badFlagValue.FindStringSubmatch(err.Error())
-	if m == nil {
-		return err.Error()
-	}
-	expected := "a whole number"
-	switch {
-	case m[4] == "Bool":
-		expected = "true or false"
-	case m[4] == "Float":
-		expected = "a number"
-	case m[3] == "time:":
-		expected = `a duration with its unit, e.g. "5s" or "500ms"`
-	case strings.Contains(err.Error(), "value out of range"):
-		expected = "a smaller whole number"
-	case m[2] == "--offsets":
-		expected = "whole numbers separated by commas, e.g. 10,20,30"
-	}
-	return fmt.Sprintf("%s %q: expected %s", m[2], m[1], expected)
 }

@@ -49,7 +49,7 @@ const configDebounce = 100 * time.Millisecond
 func Run(args []string) int {
 	// Whatever the daemon starts must not inherit descriptors it inherited.
 	proc.CloseInheritedOnExec()
-	if err := Main(args, os.Stderr); err != nil {
+	if err := Main(args, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintf(os.Stderr, "mictl daemon: %v\n", err)
 		return exitcode.Of(err)
 	}
@@ -58,12 +58,13 @@ func Run(args []string) int {
 
 // Main runs the daemon with args (the flags RunFlags.Args makes, and
 // --config) until it is signalled or has nothing left to supervise. It
-// writes what it does, with times, to logw (the daemon's log).
-func Main(args []string, logw io.Writer) error {
+// writes what it does, with times, to logw (the daemon's log); --help
+// goes to out.
+func Main(args []string, out, logw io.Writer) error {
 	fs := pflag.NewFlagSet("mictl daemon", pflag.ContinueOnError)
-	fs.SetOutput(logw)
+	fs.SetOutput(io.Discard) // errors are returned, in the user's words
 	fs.Usage = func() {
-		fmt.Fprintf(logw, "Usage: mictl daemon [flags]  (started by mictl up, status and restart)\n%s", fs.FlagUsages())
+		fmt.Fprintf(out, "Run the supervisor daemon (started by mictl up, status and restart; bin/mictl-daemon is the same).\n\nUsage:\n  mictl daemon [flags]\n\nExample:\n  mictl daemon --instances-dir /srv/mi/instances\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	configPath := fs.String("config", "", "the mictl.toml to follow")
 	for _, s := range config.Settings {
@@ -77,7 +78,7 @@ func Main(args []string, logw io.Writer) error {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil
 		}
-		return exitcode.Usagef("%v", err)
+		return exitcode.FlagError(err, "mictl daemon")
 	}
 	if fs.NArg() > 0 {
 		return exitcode.Usagef("mictl daemon takes no arguments, got %q", strings.Join(fs.Args(), " "))
