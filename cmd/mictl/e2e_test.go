@@ -32,6 +32,7 @@ import (
 	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/syncbuf"
 	"github.com/mictl/mictl/pkg/testports"
 )
 
@@ -105,29 +106,10 @@ func (d *deployment) must(args ...string) string {
 // things (signals it, runs other commands).
 type background struct {
 	cmd    *exec.Cmd
-	out    lockedBuffer
+	out    syncbuf.Buffer
 	exited chan error
 	err    error
 	done   bool
-}
-
-// lockedBuffer is the output of a background command, read while the
-// command writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // start runs mictl in the background in the deployment's directory, with

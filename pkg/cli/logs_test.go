@@ -7,12 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/syncbuf"
 )
 
 // runLogsCmd runs `mictl logs ...` in-process.
@@ -167,29 +167,11 @@ func TestLogsHelp(t *testing.T) {
 	}
 }
 
-// logsSyncBuffer can be read while the follower writes to it.
-type logsSyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logsSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logsSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Main cannot take a context, so -f is driven through runLogs with one the
 // test cancels, as Ctrl-C cancels the command's.
 func TestLogsFollowUntilCancelled(t *testing.T) {
 	dir := logsHome(t, map[string]string{"mi-1": logsMI1, "mi-10": logsMI10})
-	out, errOut := &logsSyncBuffer{}, &logsSyncBuffer{}
+	out, errOut := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	streams := &IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut}
 	o := &logsOptions{Follow: true, Tail: 1, File: logFileConsole, InstancesDir: dir, Now: time.Now}
 	ctx, cancel := context.WithCancel(context.Background())

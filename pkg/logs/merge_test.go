@@ -5,9 +5,10 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mictl/mictl/pkg/syncbuf"
 )
 
 func TestTailStart(t *testing.T) {
@@ -138,26 +139,8 @@ java.net.BindException: Address already in use
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while FollowAll writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // waitFor waits until the output contains want.
-func waitFor(t *testing.T, out *syncBuffer, want string) {
+func waitFor(t *testing.T, out *syncbuf.Buffer, want string) {
 	t.Helper()
 	deadline := time.Now().Add(failAfter)
 	for !strings.Contains(out.String(), want) {
@@ -172,7 +155,7 @@ func TestFollowAll(t *testing.T) {
 	srcs := twoInstances(t)
 	late := filepath.Join(filepath.Dir(srcs[0].Path), "late.log")
 	srcs = append(srcs, Source{Name: "mi-late", Path: late})
-	var out syncBuffer
+	var out syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
