@@ -84,7 +84,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	// generate prepared it for another supervisor; the state file was
 	// lost) is still the user's to stop, and to purge, by name.
 	names, leftHomes := splitUnrecorded(f, e.cfg.InstancesDir, names)
-	if err := downUnrecorded(streams, e.cfg.InstancesDir, leftHomes, o.timeout, o.purge); err != nil {
+	if err := downUnrecorded(streams, leftHomes, o.timeout, o.purge); err != nil {
 		return err
 	}
 	if len(leftHomes) > 0 && len(names) == 0 {
@@ -354,16 +354,9 @@ func purgeHome(streams *IOStreams, h state.Instance) {
 	}
 }
 
-// downUnrecorded stops what runs in the homes under dir of names, which
-// no record names, and with purge deletes them. It fails (exit 3) naming
-// what is left running.
-func downUnrecorded(streams *IOStreams, dir string, names []string, timeout time.Duration, purge bool) error {
-	var homes []state.Instance
-	for _, h := range homesUnder(dir) {
-		if slices.Contains(names, h.Name) {
-			homes = append(homes, h)
-		}
-	}
+// downUnrecorded stops what runs in homes, which no record names, and
+// with purge deletes them. It fails (exit 3) naming what is left running.
+func downUnrecorded(streams *IOStreams, homes []state.Instance, timeout time.Duration, purge bool) error {
 	if len(homes) == 0 {
 		return nil
 	}
@@ -407,14 +400,15 @@ func homesUnder(dir string) []state.Instance {
 	return out
 }
 
-// splitUnrecorded parts names into those f records and those that name
-// only a home under dir.
-func splitUnrecorded(f *state.File, dir string, names []string) (recorded, homes []string) {
+// splitUnrecorded parts names into those f records and the homes under
+// dir that no record names.
+func splitUnrecorded(f *state.File, dir string, names []string) (recorded []string, homes []state.Instance) {
 	onDisk := homesUnder(dir)
 	for _, n := range names {
 		_, known := f.Instance(n)
-		if !known && slices.ContainsFunc(onDisk, func(h state.Instance) bool { return h.Name == n }) {
-			homes = append(homes, n)
+		at := slices.IndexFunc(onDisk, func(h state.Instance) bool { return h.Name == n })
+		if !known && at >= 0 {
+			homes = append(homes, onDisk[at])
 		} else {
 			recorded = append(recorded, n)
 		}

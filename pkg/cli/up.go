@@ -224,14 +224,9 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 // generated home): a second one would render the home again, take over
 // its pid file and fight it for the ports. The home's pid file names such
 // a server, which is cheap to read (a walk of every command line is not).
-// An instance its record says mictl means to run (a daemon died while
-// starting it) is left to the daemon, which ends or adopts what it finds.
-func refuseServersInHomes(t *reconcile.Target, f *state.File, names []string) error {
+func refuseServersInHomes(t *reconcile.Target, names []string) error {
 	var found, which []string
 	for _, name := range names {
-		if rec, ok := f.Instance(name); ok && state.Wanted(rec.State) {
-			continue
-		}
 		dir, err := t.Home(name)
 		if err != nil {
 			return err
@@ -262,13 +257,15 @@ func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) err
 	if err != nil {
 		return err
 	}
+	// An instance mictl runs or means to run (a daemon died while starting
+	// it) is left to the daemon, which ends or adopts what it finds.
 	var starting []string
 	for _, name := range cfg.Names() {
-		if rec, known := f.Instance(name); !known || !reconcile.Running(*rec) {
+		if rec, known := f.Instance(name); !known || !reconcile.Active(*rec) {
 			starting = append(starting, name)
 		}
 	}
-	if err := refuseServersInHomes(t, f, starting); err != nil {
+	if err := refuseServersInHomes(t, starting); err != nil {
 		return err
 	}
 	if report := t.Conflicts(); !report.OK() && !o.force {
