@@ -103,6 +103,8 @@ type running struct {
 	// endedWhy is why mictl ended the server itself (its /liveness
 	// failed); read once it has exited.
 	endedWhy atomic.Pointer[string]
+	// sent is the SIGTERM a stop sent ahead of its request (signalEarly).
+	sent atomic.Pointer[sigterm]
 }
 
 func (r *runner) run() {
@@ -480,6 +482,17 @@ func (r *runner) watchServer(cur *running, exited <-chan struct{}) (ending, bool
 		if r.s.ctx.Err() != nil {
 			return ending{}, true, nil // the supervisor closes: the exit is not ours to handle
 		}
+		if cur.sent.Load() != nil {
+			// A stop signalled it, and its request is on its way: the
+			// exit is that stop's, never a crash to restart.
+			select {
+			case req := <-r.stopCh:
+				res, err := r.terminate(cur, req.timeout)
+				r.finishStop(req, res, err)
+			case <-r.s.ctx.Done():
+			}
+			return ending{}, true, nil
+		}
 		return r.afterExit(cur)
 	case req := <-r.stopCh:
 		r.setWatched(nil)
@@ -612,11 +625,27 @@ func (r *runner) finishStop(req stopRequest, res stopResult, err error) {
 	req.done <- err
 }
 
-// terminate stops the incarnation cur. The signals go out at once; the
-// record that the instance is stopping is written meanwhile, not waited
-// for (see stopInstance).
+// terminate stops the incarnation cur. The signals go out at once (or
+// went out already, see signalEarly); the record that the instance is
+// stopping is written meanwhile, not waited for (see stopInstance).
 func (r *runner) terminate(cur *running, timeout time.Duration) (stopResult, error) {
-	return r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, timeout, func(i *state.Instance) { i.State = StateStopping })
+	return r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, timeout, cur.sent.Load(), func(i *state.Instance) { i.State = StateStopping })
+}
+
+// signalEarly sends the watched incarnation its SIGTERM ahead of the stop
+// request that follows (see Supervisor.Stop), and takes it from the
+// monitor: a server on its way out is not degraded. An instance that is
+// starting, backing off or not watched is signalled when its runner takes
+// the request.
+func (r *runner) signalEarly() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur := r.watched
+	if cur == nil {
+		return
+	}
+	r.watched = nil
+	cur.sent.Store(sendSIGTERM(cur.server, cur.pgid, r.inst.Home))
 }
 
 // killGroup removes what is left of an ended start (the diagnostics

@@ -49,11 +49,16 @@ const progressEvery = time.Second
 // the servers' own exit and no fsync. A supervisor killed in the few
 // milliseconds between the signal and the write leaves a record that
 // still wants the instance running; its successor then finds a server
-// shutting down gracefully (not a crash) or none at all.
-func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, timeout time.Duration, fn func(*state.Instance)) (stopResult, error) {
+// shutting down gracefully (not a crash) or none at all. sent is the
+// SIGTERM a stop of many already sent it (see Supervisor.Stop), nil when
+// it is still to be sent.
+func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, timeout time.Duration, sent *sigterm, fn func(*state.Instance)) (stopResult, error) {
+	if sent == nil {
+		sent = sendSIGTERM(server, pgid, dir)
+	}
 	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", timeout)}, fn)
 	s.persist.hurry()
-	return terminate(server, pgid, dir, timeout, func(waited time.Duration, left []int) {
+	return terminate(server, pgid, dir, timeout, sent, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
 			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), timeout, describePIDs(left))})
 	})
@@ -75,27 +80,55 @@ func describePIDs(pids []int) string {
 	return strings.Join(parts, ", ")
 }
 
-// terminate stops one instance the way MI's own --stop does, then makes
-// sure: SIGTERM to the server pid (its shutdown runs, the script's trap
-// stops the diagnostics JVM), SIGTERM to the process group, wait up to
-// timeout for the group to empty, then SIGKILL the group. The group is
-// signalled only while it still belongs to the instance's home: a pgid
-// read back from the state file may by now be a stranger's. progress,
-// when not nil, is called every progressEvery while it waits, with what
-// is left of the group.
-func terminate(server proc.Identity, pgid int, dir string, timeout time.Duration, progress func(waited time.Duration, left []int)) (stopResult, error) {
-	start := time.Now()
-	res := stopResult{timeout: timeout}
-	owned := proc.GroupOf(pgid, dir, server) // before the server is gone
-	alive := !server.IsZero() && server.Alive()
-	if alive {
+// sigterm is what a stop's SIGTERM found and did (see sendSIGTERM).
+type sigterm struct {
+	at    time.Time
+	owned bool // the group belonged to the home, and was signalled
+	alive bool // the server was alive, and was signalled
+	// leader is the group's leader (the start script) as it was signalled.
+	leader proc.Identity
+}
+
+// sentSIGTERM, when set (by tests), is called after each stop's signals
+// went out, with the process group signalled.
+var sentSIGTERM func(pgid int)
+
+// sendSIGTERM starts a stop the way MI's own --stop does: SIGTERM to the
+// server pid (its shutdown runs, the script's trap stops the diagnostics
+// JVM), then to the process group, which is signalled only while it still
+// belongs to the instance's home dir: a pgid read back from the state file
+// may by now be a stranger's.
+func sendSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
+	sent := &sigterm{at: time.Now()}
+	sent.owned = proc.GroupOf(pgid, dir, server) // before the server is gone
+	sent.alive = !server.IsZero() && server.Alive()
+	if sent.owned {
+		sent.leader, _ = proc.GroupLeader(pgid) // before it ends
+	}
+	if sent.alive {
 		_ = syscall.Kill(server.PID, syscall.SIGTERM)
 	}
-	if !owned {
-		res.nothing = !alive
-		if alive {
+	if sent.owned {
+		_ = proc.SignalGroup(pgid, syscall.SIGTERM)
+	}
+	if sentSIGTERM != nil {
+		sentSIGTERM(pgid)
+	}
+	return sent
+}
+
+// terminate finishes a stop begun by sent (see sendSIGTERM): it waits up
+// to timeout for the group to empty, then SIGKILLs the group. progress,
+// when not nil, is called every progressEvery while it waits, with what
+// is left of the group.
+func terminate(server proc.Identity, pgid int, dir string, timeout time.Duration, sent *sigterm, progress func(waited time.Duration, left []int)) (stopResult, error) {
+	start := sent.at
+	res := stopResult{timeout: timeout}
+	if !sent.owned {
+		res.nothing = !sent.alive
+		if sent.alive {
 			// No group of ours to wait on: the server alone.
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			ctx, cancel := context.WithDeadline(context.Background(), start.Add(timeout))
 			err := proc.WaitExit(ctx, server)
 			cancel()
 			if err != nil && server.Alive() {
@@ -109,12 +142,11 @@ func terminate(server proc.Identity, pgid int, dir string, timeout time.Duration
 	// The processes whose end to wait for first: the server and the
 	// script that leads the group.
 	known := []proc.Identity{server}
-	if leader, ok := proc.GroupLeader(pgid); ok {
-		known = append(known, leader)
+	if !sent.leader.IsZero() {
+		known = append(known, sent.leader)
 	}
-	_ = proc.SignalGroup(pgid, syscall.SIGTERM)
 	stopProgress := reportProgress(start, pgid, progress)
-	gone := groupGone(pgid, known, timeout)
+	gone := groupGone(pgid, known, timeout-time.Since(start))
 	stopProgress()
 	if gone {
 		res.took = time.Since(start)

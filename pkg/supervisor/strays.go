@@ -125,7 +125,9 @@ func (s *Supervisor) endUnrecorded(names []string, timeout time.Duration) error 
 func terminateStrays(strays []stray, timeout time.Duration) {
 	var wg sync.WaitGroup
 	for _, st := range strays {
-		wg.Go(func() { _, _ = terminate(zeroID, st.pgid, st.home, timeout, nil) })
+		wg.Go(func() {
+			_, _ = terminate(zeroID, st.pgid, st.home, timeout, sendSIGTERM(zeroID, st.pgid, st.home), nil)
+		})
 	}
 	wg.Wait()
 }

@@ -724,14 +724,30 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 			names = append(names, inst.Name)
 		}
 	}
+	runners := make([]*runner, len(names))
+	s.mu.Lock()
+	for i, name := range names {
+		if r, ok := s.runners[name]; ok && !r.finished() {
+			runners[i] = r
+		}
+	}
+	s.mu.Unlock()
+	// Every watched server gets its SIGTERM before any stop is recorded
+	// or waited for: the servers then stop side by side. Sent one stop
+	// at a time, each after its record and event, the last of twenty
+	// went out some 20 ms after the first, while the first ones' exits
+	// took the CPU.
+	for _, r := range runners {
+		if r != nil {
+			r.signalEarly()
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
 	var unsupervised []string
 	for i, name := range names {
-		s.mu.Lock()
-		r, ok := s.runners[name]
-		s.mu.Unlock()
-		watched := ok && !r.finished()
+		r := runners[i]
+		watched := r != nil
 		if !watched {
 			unsupervised = append(unsupervised, name)
 		}
@@ -794,7 +810,7 @@ func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration
 	if !running && !Wanted(inst.State) && inst.State != StateStopping {
 		return nil // nothing runs; a failed instance keeps its state and reason
 	}
-	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, timeout, func(i *state.Instance) { i.State = StateStopping })
+	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, timeout, nil, func(i *state.Instance) { i.State = StateStopping })
 	removeStalePIDFile(inst.Home)
 	msg := res.String()
 	if err != nil {

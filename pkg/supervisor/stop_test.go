@@ -1,0 +1,120 @@
+package supervisor
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/proc"
+)
+
+// alwaysRestart is a policy under which any exit the supervisor takes for
+// a crash shows at once: a restart without delay.
+func alwaysRestart() Policy {
+	p := DefaultPolicy()
+	p.Restart, p.BackoffBase = RestartAlways, time.Millisecond
+	return p
+}
+
+// watched returns the runner of name once it watches its ready server:
+// only then does a stop signal it ahead of its request (a runner that
+// has just said ready is a moment from it).
+func (s *simSite) watched(name string) *runner {
+	s.t.Helper()
+	deadline := time.Now().Add(siteTimeout)
+	for {
+		s.sup.mu.Lock()
+		r := s.sup.runners[name]
+		s.sup.mu.Unlock()
+		if r != nil {
+			r.mu.Lock()
+			watched := r.watched != nil
+			r.mu.Unlock()
+			if watched {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s: not watched after %s", name, siteTimeout)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A stop of many sends every server its SIGTERM before it records or waits
+// for any of them: the servers stop side by side (issue 15), and each
+// exit is still the stop's, never a crash to restart.
+func TestStopSignalsEveryServerFirst(t *testing.T) {
+	// Not parallel: it sets the package's signal hook.
+	s := newSimSite(t, alwaysRestart())
+	s.reload("instances = 3\n")
+	names := []string{"mi-1", "mi-2", "mi-3"}
+	for _, name := range names {
+		s.next(name, StateReady)
+		s.watched(name)
+	}
+	var mu sync.Mutex
+	var signalled []time.Time
+	sentSIGTERM = func(int) {
+		mu.Lock()
+		signalled = append(signalled, time.Now())
+		mu.Unlock()
+	}
+	t.Cleanup(func() { sentSIGTERM = nil })
+
+	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(signalled) != len(names) {
+		t.Fatalf("%d stops signalled, want one for each of %d instances", len(signalled), len(names))
+	}
+	lastSignal := slices.MaxFunc(signalled, func(a, b time.Time) int { return a.Compare(b) })
+	for _, name := range names {
+		ev := s.next(name, StateStopping)
+		if ev.Time.Before(lastSignal) {
+			t.Errorf("%s recorded %q %s before the last SIGTERM went out", name, ev.Message, lastSignal.Sub(ev.Time))
+		}
+		if ev := s.next(name, StateStopped, StateCrashed, StateBackoff, StateStarting); ev.State != StateStopped {
+			t.Errorf("%s: %s after the stop, want stopped; its events:\n%s", name, ev.State, s.log(name))
+		}
+	}
+}
+
+// A server that exits on the early SIGTERM before its runner has taken the
+// stop request is still stopped, not crashed and restarted.
+func TestExitBeforeTheStopRequestIsTheStops(t *testing.T) {
+	s := newSimSite(t, alwaysRestart())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	r := s.watched("mi-1")
+	server := r.snapshot().Server
+	r.signalEarly()
+	ctx, cancel := context.WithTimeout(context.Background(), siteTimeout)
+	defer cancel()
+	if err := proc.WaitExit(ctx, server); err != nil {
+		t.Fatalf("server pid %d did not exit on SIGTERM: %v", server.PID, err)
+	}
+	// Time for a runner that took the exit for a crash to say so.
+	quiet := time.After(200 * time.Millisecond)
+	for waiting := true; waiting; {
+		select {
+		case ev := <-s.events:
+			s.seen = append(s.seen, ev)
+			if ev.Instance == "mi-1" {
+				t.Fatalf("after its early SIGTERM, before the stop request: %s", ev)
+			}
+		case <-quiet:
+			waiting = false
+		}
+	}
+	if err := r.stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ev := s.next("mi-1", StateStopped, StateCrashed, StateBackoff, StateStarting); ev.State != StateStopped {
+		t.Fatalf("%s after the stop, want stopped; its events:\n%s", ev.State, s.log("mi-1"))
+	}
+}
