@@ -108,17 +108,22 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
+	// What the stop left in the homes (f names them) is looked for while
+	// the daemon exits: both wait on the kernel, neither on the other.
+	verified := make(chan error, 1)
+	go func() { verified <- verifyStopped(streams, f, targets) }()
 	if reply.SaveFailure == nil {
 		if err := awaitIdleDaemon(ctx, store, reply.PID); err != nil {
+			<-verified
 			return exitcode.With(exitcode.Runtime, err)
 		}
+	}
+	if err := <-verified; err != nil {
+		return exitcode.With(exitcode.Runtime, err)
 	}
 	after, err := reportAfter(store, reply)
 	if err != nil {
 		return err
-	}
-	if err := verifyStopped(streams, after, targets); err != nil {
-		return exitcode.With(exitcode.Runtime, err)
 	}
 	if o.purge {
 		if err := purge(ctx, store, targets); err != nil {
@@ -264,9 +269,9 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 // verifyStopped fails when a process of the named instances still runs in
 // their homes, naming it. A port of theirs held by another process is not
 // something left running: it is noted, for the next up to plan around.
-func verifyStopped(streams *IOStreams, r statusReport, names []string) error {
+func verifyStopped(streams *IOStreams, f *state.File, names []string) error {
 	var insts []state.Instance
-	for _, inst := range r.file.Instances {
+	for _, inst := range f.Instances {
 		if slices.Contains(names, inst.Name) {
 			insts = append(insts, inst)
 		}
