@@ -258,7 +258,11 @@ func CloseInheritedOnExec() {
 // may be signalled. hint, when alive, is a likely member (the server),
 // checked first so that the usual case reads no /proc walk.
 func GroupOf(pgid int, carbonHome string, hint Identity) bool {
-	if pgid <= 1 {
+	// A group with no process left belongs to no home: one kill(-pgid, 0)
+	// says so. That is the usual case after a stop, where the walk below
+	// (every process read, for each instance) cost a down of twenty more
+	// than the stop itself.
+	if pgid <= 1 || GroupEmpty(pgid) {
 		return false
 	}
 	if !hint.IsZero() {

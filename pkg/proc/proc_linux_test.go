@@ -285,6 +285,52 @@ func TestGroupEmptyAndLeader(t *testing.T) {
 	}
 }
 
+// GroupOf tells a group by the CARBON_HOME of its members, with or without
+// a live hint, and a group with nothing left in it belongs to no home.
+func TestGroupOf(t *testing.T) {
+	home := t.TempDir()
+	cmd := exec.Command("/bin/sh", "-c", "sleep 60 & wait")
+	cmd.Env = append(os.Environ(), "CARBON_HOME="+home)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killGroup(cmd) })
+	pgid := cmd.Process.Pid
+	waitMembers(t, pgid, 2)
+	leader, err := Identify(pgid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hint := range []Identity{leader, {}} {
+		if !GroupOf(pgid, home, hint) {
+			t.Errorf("GroupOf(%d, its home, hint %v) = false", pgid, hint)
+		}
+		if GroupOf(pgid, t.TempDir(), hint) {
+			t.Errorf("GroupOf(%d, another home, hint %v) = true", pgid, hint)
+		}
+	}
+	// The sh reaps its sleep and exits; reaped here, nothing is left.
+	members, _ := GroupMembers(pgid)
+	for _, pid := range members {
+		if pid != pgid {
+			_ = unix.Kill(pid, unix.SIGKILL)
+		}
+	}
+	_ = cmd.Wait()
+	if !GroupEmpty(pgid) {
+		t.Fatal("the group is not empty once its sh and sleep are reaped")
+	}
+	if GroupOf(pgid, home, leader) || GroupOf(pgid, home, Identity{}) {
+		t.Errorf("GroupOf(%d) = true for a group with nothing left in it", pgid)
+	}
+	for _, bad := range []int{-1, 0, 1} {
+		if GroupOf(bad, home, Identity{}) {
+			t.Errorf("GroupOf(%d) = true", bad)
+		}
+	}
+}
+
 // GroupsRunning finds a script run through its interpreter, by its path
 // on the command line, and nothing that merely mentions it.
 func TestGroupsRunning(t *testing.T) {

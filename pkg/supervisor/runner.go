@@ -103,7 +103,7 @@ type running struct {
 	// endedWhy is why mictl ended the server itself (its /liveness
 	// failed); read once it has exited.
 	endedWhy atomic.Pointer[string]
-	// sent is the SIGTERM a stop sent ahead of its request (signalEarly).
+	// sent is the SIGTERM a stop sent ahead of its request (aimEarly).
 	sent atomic.Pointer[sigterm]
 }
 
@@ -626,26 +626,28 @@ func (r *runner) finishStop(req stopRequest, res stopResult, err error) {
 }
 
 // terminate stops the incarnation cur. The signals go out at once (or
-// went out already, see signalEarly); the record that the instance is
+// went out already, see aimEarly); the record that the instance is
 // stopping is written meanwhile, not waited for (see stopInstance).
 func (r *runner) terminate(cur *running, timeout time.Duration) (stopResult, error) {
 	return r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, timeout, cur.sent.Load(), func(i *state.Instance) { i.State = StateStopping })
 }
 
-// signalEarly sends the watched incarnation its SIGTERM ahead of the stop
-// request that follows (see Supervisor.Stop), and takes it from the
-// monitor: a server on its way out is not degraded. An instance that is
-// starting, backing off or not watched is signalled when its runner takes
-// the request.
-func (r *runner) signalEarly() {
+// aimEarly aims the watched incarnation's SIGTERM ahead of the stop
+// request that follows (see Supervisor.Stop, which sends it), and takes
+// it from the monitor: a server on its way out is not degraded. It
+// returns nil when nothing is watched: an instance that is starting,
+// backing off or exiting is signalled when its runner takes the request.
+func (r *runner) aimEarly() *sigterm {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur := r.watched
 	if cur == nil {
-		return
+		return nil
 	}
 	r.watched = nil
-	cur.sent.Store(sendSIGTERM(cur.server, cur.pgid, r.inst.Home))
+	t := aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
+	cur.sent.Store(t)
+	return t
 }
 
 // killGroup removes what is left of an ended start (the diagnostics

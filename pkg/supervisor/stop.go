@@ -80,41 +80,58 @@ func describePIDs(pids []int) string {
 	return strings.Join(parts, ", ")
 }
 
-// sigterm is what a stop's SIGTERM found and did (see sendSIGTERM).
+// sigterm is a stop's SIGTERM: what it found before it went out (see
+// aimSIGTERM), and when it went out (see send).
 type sigterm struct {
-	at    time.Time
-	owned bool // the group belonged to the home, and was signalled
-	alive bool // the server was alive, and was signalled
-	// leader is the group's leader (the start script) as it was signalled.
+	server proc.Identity
+	pgid   int
+	owned  bool // the group belongs to the home, and is signalled
+	alive  bool // the server is alive, and is signalled
+	// leader is the group's leader (the start script) as it was aimed at.
 	leader proc.Identity
+	at     time.Time
 }
 
 // sentSIGTERM, when set (by tests), is called after each stop's signals
 // went out, with the process group signalled.
 var sentSIGTERM func(pgid int)
 
-// sendSIGTERM starts a stop the way MI's own --stop does: SIGTERM to the
-// server pid (its shutdown runs, the script's trap stops the diagnostics
-// JVM), then to the process group, which is signalled only while it still
+// aimSIGTERM looks at what a stop signals the way MI's own --stop does:
+// the server pid (its shutdown runs, the script's trap stops the
+// diagnostics JVM), then the process group, signalled only while it still
 // belongs to the instance's home dir: a pgid read back from the state file
-// may by now be a stranger's.
-func sendSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
-	sent := &sigterm{at: time.Now()}
-	sent.owned = proc.GroupOf(pgid, dir, server) // before the server is gone
-	sent.alive = !server.IsZero() && server.Alive()
-	if sent.owned {
-		sent.leader, _ = proc.GroupLeader(pgid) // before it ends
+// may by now be a stranger's. The looks (reads of /proc) are done before
+// anything is signalled: a stop of many sends all its signals back to
+// back, before the first servers' exits take the CPU.
+func aimSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
+	t := &sigterm{server: server, pgid: pgid}
+	t.owned = proc.GroupOf(pgid, dir, server)
+	t.alive = !server.IsZero() && server.Alive()
+	if t.owned {
+		t.leader, _ = proc.GroupLeader(pgid)
 	}
-	if sent.alive {
-		_ = syscall.Kill(server.PID, syscall.SIGTERM)
+	return t
+}
+
+// send sends the SIGTERMs t aimed.
+func (t *sigterm) send() {
+	t.at = time.Now()
+	if t.alive {
+		_ = syscall.Kill(t.server.PID, syscall.SIGTERM)
 	}
-	if sent.owned {
-		_ = proc.SignalGroup(pgid, syscall.SIGTERM)
+	if t.owned {
+		_ = proc.SignalGroup(t.pgid, syscall.SIGTERM)
 	}
 	if sentSIGTERM != nil {
-		sentSIGTERM(pgid)
+		sentSIGTERM(t.pgid)
 	}
-	return sent
+}
+
+// sendSIGTERM aims a stop's SIGTERM and sends it.
+func sendSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
+	t := aimSIGTERM(server, pgid, dir)
+	t.send()
+	return t
 }
 
 // terminate finishes a stop begun by sent (see sendSIGTERM): it waits up

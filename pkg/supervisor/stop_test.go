@@ -92,7 +92,7 @@ func TestExitBeforeTheStopRequestIsTheStops(t *testing.T) {
 	s.next("mi-1", StateReady)
 	r := s.watched("mi-1")
 	server := r.snapshot().Server
-	r.signalEarly()
+	r.aimEarly().send()
 	ctx, cancel := context.WithTimeout(context.Background(), siteTimeout)
 	defer cancel()
 	if err := proc.WaitExit(ctx, server); err != nil {

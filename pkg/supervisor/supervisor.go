@@ -733,14 +733,20 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	}
 	s.mu.Unlock()
 	// Every watched server gets its SIGTERM before any stop is recorded
-	// or waited for: the servers then stop side by side. Sent one stop
-	// at a time, each after its record and event, the last of twenty
-	// went out some 20 ms after the first, while the first ones' exits
-	// took the CPU.
+	// or waited for, all aimed first and then sent back to back: the
+	// servers stop side by side. Sent one stop at a time, each after its
+	// record and event, the last of twenty went out some 20 ms after the
+	// first, while the first ones' exits took the CPU.
+	var aimed []*sigterm
 	for _, r := range runners {
 		if r != nil {
-			r.signalEarly()
+			if t := r.aimEarly(); t != nil {
+				aimed = append(aimed, t)
+			}
 		}
+	}
+	for _, t := range aimed {
+		t.send()
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
