@@ -291,8 +291,7 @@ func (r *runner) start() (*running, error) {
 			cur.server, serverGone = zeroID, nil
 			continue
 		case req := <-r.stopCh:
-			res, err := r.terminate(cur, req.timeout)
-			r.finishStop(req, res, err)
+			r.serveStop(cur, req)
 			return nil, errStopped
 		case <-r.s.ctx.Done():
 			return nil, errStopped
@@ -487,8 +486,7 @@ func (r *runner) watchServer(cur *running, exited <-chan struct{}) (ending, bool
 			// exit is that stop's, never a crash to restart.
 			select {
 			case req := <-r.stopCh:
-				res, err := r.terminate(cur, req.timeout)
-				r.finishStop(req, res, err)
+				r.serveStop(cur, req)
 			case <-r.s.ctx.Done():
 			}
 			return ending{}, true, nil
@@ -496,8 +494,7 @@ func (r *runner) watchServer(cur *running, exited <-chan struct{}) (ending, bool
 		return r.afterExit(cur)
 	case req := <-r.stopCh:
 		r.setWatched(nil)
-		res, err := r.terminate(cur, req.timeout)
-		r.finishStop(req, res, err)
+		r.serveStop(cur, req)
 		return ending{}, true, nil
 	case <-r.s.ctx.Done():
 		r.setWatched(nil)
@@ -544,8 +541,7 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			}
 			return e, false, nil
 		case req := <-r.stopCh:
-			res, err := r.terminate(cur, req.timeout)
-			r.finishStop(req, res, err)
+			r.serveStop(cur, req)
 			return ending{}, true, nil
 		case <-r.s.ctx.Done():
 			return ending{}, true, nil
@@ -609,6 +605,13 @@ func (r *runner) checkHealth(cur *running, view *observe.View, prober *observe.P
 	fn(&r.inst)
 	r.s.record(r.inst.Name, Event{State: next, PID: cur.server.PID, Message: why}, fn)
 	return true
+}
+
+// serveStop stops the incarnation cur for req, records how the stop
+// ended and answers req.
+func (r *runner) serveStop(cur *running, req stopRequest) {
+	res, err := r.terminate(cur, req.timeout)
+	r.finishStop(req, res, err)
 }
 
 // finishStop records how a stop ended and answers its request.

@@ -58,7 +58,7 @@ func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, d
 	}
 	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", timeout)}, fn)
 	s.persist.hurry()
-	return terminate(server, pgid, dir, timeout, sent, func(waited time.Duration, left []int) {
+	return terminate(sent, dir, timeout, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
 			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), timeout, describePIDs(left))})
 	})
@@ -135,11 +135,11 @@ func sendSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
 }
 
 // terminate finishes a stop begun by sent (see sendSIGTERM): it waits up
-// to timeout for the group to empty, then SIGKILLs the group. progress,
-// when not nil, is called every progressEvery while it waits, with what
-// is left of the group.
-func terminate(server proc.Identity, pgid int, dir string, timeout time.Duration, sent *sigterm, progress func(waited time.Duration, left []int)) (stopResult, error) {
-	start := sent.at
+// to timeout for the group to empty, then SIGKILLs the group while it
+// still belongs to the home dir. progress, when not nil, is called every
+// progressEvery while it waits, with what is left of the group.
+func terminate(sent *sigterm, dir string, timeout time.Duration, progress func(waited time.Duration, left []int)) (stopResult, error) {
+	server, pgid, start := sent.server, sent.pgid, sent.at
 	res := stopResult{timeout: timeout}
 	if !sent.owned {
 		res.nothing = !sent.alive
