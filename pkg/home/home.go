@@ -7,7 +7,10 @@ package home
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
@@ -83,6 +86,27 @@ func resolve(path string) (string, error) {
 // in a home.
 func CarbonAppsDir(dir string) string {
 	return filepath.Join(dir, "repository", "deployment", "server", "carbonapps")
+}
+
+// HoldsCApps reports whether a home's carbonapps/ may hold a CApp for MI
+// to deploy: a .car file, or a directory that cannot be read (unknown is
+// not none). MI deploys CApps from nowhere else, so when this is false
+// the server runs none. Any case of .car counts: where MI's deployer
+// would take one, a check costs a login, a wrong "none" a wrong count.
+func HoldsCApps(dir string) bool {
+	entries, err := os.ReadDir(CarbonAppsDir(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if strings.EqualFold(filepath.Ext(e.Name()), ".car") {
+			return true
+		}
+	}
+	return false
 }
 
 // LogsDir is where mictl sends an instance's script output (stdout and

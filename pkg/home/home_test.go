@@ -649,3 +649,50 @@ func TestPaths(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldsCApps(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files []string // in carbonapps/; nil: no carbonapps/ at all
+		want  bool
+	}{
+		{"no carbonapps dir", nil, false},
+		{"empty", []string{}, false},
+		{"other files", []string{"README.txt", "orders_1.0.0.car.bak"}, false},
+		{"a CApp", []string{"README.txt", "orders_1.0.0.car"}, true},
+		{"any case of .car", []string{"ORDERS_1.0.0.CAR"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.files != nil {
+				apps := home.CarbonAppsDir(dir)
+				if err := os.MkdirAll(apps, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range tc.files {
+					if err := os.WriteFile(filepath.Join(apps, f), nil, 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if got := home.HoldsCApps(dir); got != tc.want {
+				t.Fatalf("HoldsCApps with %q = %v, want %v", tc.files, got, tc.want)
+			}
+		})
+	}
+}
+
+// A carbonapps/ that cannot be read may hold CApps: MI is asked.
+func TestHoldsCAppsWhenUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	apps := home.CarbonAppsDir(dir)
+	if err := os.MkdirAll(filepath.Dir(apps), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(apps, nil, 0o644); err != nil { // a file, not a dir
+		t.Fatal(err)
+	}
+	if !home.HoldsCApps(dir) {
+		t.Fatal("HoldsCApps of an unreadable carbonapps/ = false, want true")
+	}
+}

@@ -103,12 +103,22 @@ func (s *Supervisor) watchApps(inst state.Instance) {
 	for i, a := range inst.Apps {
 		declared[i] = deployedCopy(inst, a)
 	}
+	// With no CApp to deploy, MI runs none: the counts are known without
+	// a login to its Management API (a TLS handshake per instance, while
+	// the others of a start still start).
+	none := len(declared) == 0 && !home.HoldsCApps(inst.Home)
 	s.apps.mu.Lock()
 	if s.apps.queues == nil {
 		s.apps.queues, s.apps.counts = map[string]*appQueue{}, map[string]AppCounts{}
 	}
 	s.apps.queues[inst.Name] = &appQueue{}
+	if none {
+		s.apps.counts[inst.Name] = AppCounts{}
+	}
 	s.apps.mu.Unlock()
+	if none {
+		return
+	}
 	// Not a change: the check notes what MI runs when it begins, in the
 	// background (see runAppCheck).
 	s.queueAppCheck(inst.Name, &appCheck{inst: inst, declared: declared})

@@ -2,11 +2,14 @@ package supervisor
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/home"
 )
 
 // appEvents are the states the supervisor says what MI made of a CApp in.
@@ -38,6 +41,53 @@ func appCounts(s *simSite, name string) string {
 	}
 	s.t.Fatalf("the metrics do not list %s", name)
 	return ""
+}
+
+// An instance with no CApp in carbonapps/ runs none: its counts say so
+// at once, without a login to its Management API (which here refuses
+// mictl's password, so a login could not have told).
+func TestNoCAppIsCountedWithoutALogin(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\nmanagement_password = \"not-the-password\"\n")
+	s.next("mi-1", StateReady)
+	deadline := time.Now().Add(5 * time.Second)
+	for got := appCounts(s, "mi-1"); got != "active 0, faulty 0"; got = appCounts(s, "mi-1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics of an instance without CApps: %s, want active 0, faulty 0", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A CApp in carbonapps/ that mictl.toml does not declare is MI's to
+// deploy all the same: its instance is asked, and counted by what it says.
+func TestUndeclaredCAppIsCounted(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	if err := s.sup.Stop([]string{"mi-1"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	built := s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	data, err := os.ReadFile(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHand := filepath.Join(home.CarbonAppsDir(filepath.Join(s.dir, "instances", "mi-1")), "shop_1.0.0.car")
+	if err := os.WriteFile(byHand, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sup.Start([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	s.next("mi-1", StateReady)
+	deadline := time.Now().Add(siteTimeout)
+	for got := appCounts(s, "mi-1"); got != "active 1, faulty 0"; got = appCounts(s, "mi-1") {
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics with shop deployed by hand: %s, want active 1, faulty 0", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // A rebuilt application keeps its id (name_version): it is judged by what
