@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -26,12 +25,6 @@ const (
 	// socket: only its owner may list it or swap files in it.
 	dirPerm  = 0o700
 	filePerm = 0o600
-
-	// Lock polls a contended flock (see Lock) with a delay that starts
-	// small, because the holder usually only needs one load-modify-save,
-	// and is capped so a waiter notices a release quickly.
-	lockPollMin = time.Millisecond
-	lockPollMax = 50 * time.Millisecond
 )
 
 // CorruptError says state.json exists but cannot be trusted: it is not
@@ -232,8 +225,14 @@ func (s *Store) Save(f *File) error {
 // lock file is never removed: removing it would let two processes lock two
 // different files of the same name.
 //
-// flock cannot be cancelled while blocked, so a contended lock is retried
-// with LOCK_NB at growing intervals (1 ms to 50 ms) until ctx is done.
+// A contended lock is waited for in flock(2) itself, which hands it over
+// the moment its holder lets go (retried with LOCK_NB at growing
+// intervals, a waiter found it free up to half an interval late: the
+// daemon took a few milliseconds more than each up's preparation to
+// begin launching). flock cannot be interrupted, so the wait runs in a
+// goroutine of its own; when ctx ends first, that goroutine keeps the
+// descriptor and closes it as soon as its flock returns, so the lock is
+// then held for no longer than a close.
 func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -248,31 +247,37 @@ func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 		<-s.sem
 		return nil, err
 	}
-	for delay := lockPollMin; ; delay = min(2*delay, lockPollMax) {
-		ok, err := tryFlock(fd)
-		if ok {
-			return s.unlocker(fd), nil
+	ok, err := tryFlock(fd)
+	if ok {
+		return s.unlocker(fd), nil
+	}
+	if err != nil {
+		unix.Close(fd)
+		<-s.sem
+		return nil, err
+	}
+	// Unbuffered: the waiter's result is taken here, or (ctx ended) the
+	// waiter closes fd itself.
+	waited := make(chan error)
+	go func() {
+		err := waitFlock(fd)
+		select {
+		case waited <- err:
+		case <-ctx.Done():
+			unix.Close(fd)
 		}
-		if err == nil {
-			err = sleep(ctx, delay)
-		}
+	}()
+	select {
+	case err := <-waited:
 		if err != nil {
 			unix.Close(fd)
 			<-s.sem
 			return nil, err
 		}
-	}
-}
-
-// sleep waits for d or until ctx is done, whichever comes first.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
+		return s.unlocker(fd), nil
 	case <-ctx.Done():
-		return ctx.Err()
+		<-s.sem
+		return nil, ctx.Err()
 	}
 }
 
@@ -307,6 +312,21 @@ func tryFlock(fd int) (bool, error) {
 		default:
 			return false, fmt.Errorf("lock state: flock: %w", err)
 		}
+	}
+}
+
+// waitFlock waits until the lock is taken (the holder released it, or
+// exited).
+func waitFlock(fd int) error {
+	for {
+		err := unix.Flock(fd, unix.LOCK_EX)
+		if err == unix.EINTR { // the Go runtime signals its threads
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("lock state: flock: %w", err)
+		}
+		return nil
 	}
 }
 
