@@ -691,3 +691,23 @@ func TestExtras(t *testing.T) {
 		t.Fatalf("run-time ports = %+v\nwant %+v", rt, want)
 	}
 }
+
+// BenchmarkPlanAndRender20 is what `mictl up --instances 20` does with
+// deployment.toml before anything starts: plan twenty instances from the
+// built-in file, then render each one's file (with metrics on).
+func BenchmarkPlanAndRender20(b *testing.B) {
+	cfg := simConfig(20)
+	cfg.Metrics = true
+	src := builtin()
+	for b.Loop() {
+		plan, err := deployment.Plan(cfg, src, deployment.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, inst := range plan.Instances {
+			if _, err := deployment.Render(cfg, src, inst); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -166,6 +166,36 @@ func copyValue(v any) any {
 // splitPath splits a dotted key path into its keys. Keys follow TOML's key
 // syntax, so a key holding a dot can be quoted: a."b.c".d.
 func splitPath(path string) ([]string, error) {
+	if parts, ok := splitBarePath(path); ok {
+		return parts, nil
+	}
+	return parsePath(path)
+}
+
+// splitBarePath splits a path of bare keys (A-Z a-z 0-9 _ -) joined by
+// single dots, as nearly every path is, without TOML's parser: rendering
+// a deployment.toml splits a path per key it sets, twenty homes at a time.
+// ok is false for any other path, which parsePath then reads.
+func splitBarePath(path string) (parts []string, ok bool) {
+	start := 0
+	for i := 0; i <= len(path); i++ {
+		if i < len(path) && path[i] != '.' {
+			if !isBareKeyByte(path[i]) {
+				return nil, false
+			}
+			continue
+		}
+		if i == start {
+			return nil, false // an empty key: a leading, trailing or doubled dot
+		}
+		parts = append(parts, path[start:i])
+		start = i + 1
+	}
+	return parts, true
+}
+
+// parsePath splits any key path with TOML's parser.
+func parsePath(path string) ([]string, error) {
 	if strings.TrimSpace(path) == "" {
 		return nil, errors.New("empty key path")
 	}
@@ -617,12 +647,16 @@ func encodeKey(k string) string {
 		return `""`
 	}
 	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !isBareKeyByte(k[i]) {
 			return encodeString(k)
 		}
 	}
 	return k
+}
+
+// isBareKeyByte reports whether c may appear in a bare (unquoted) key.
+func isBareKeyByte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
 func withArticle(s string) string {

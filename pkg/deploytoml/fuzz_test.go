@@ -3,6 +3,7 @@ package deploytoml
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -97,6 +98,30 @@ func FuzzParseAgrees(f *testing.F) {
 		gerr := toml.Unmarshal(src, &m)
 		if (err == nil) != (gerr == nil) {
 			t.Fatalf("deploytoml: %v\ngo-toml: %v\nsource: %q", err, gerr, src)
+		}
+	})
+}
+
+// FuzzSplitBarePath checks the split without the parser against the
+// parser: wherever it takes a path, it splits it as TOML does.
+func FuzzSplitBarePath(f *testing.F) {
+	for _, seed := range []string{
+		"server.offset", "transport.http.listener.port", "a", "a-b_c.D9",
+		"", ".", "a.", ".a", "a..b", "a. b", " a.b", "a.\"b.c\".d", "a.'b'", "ä.b", "a.b=1",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		bare, ok := splitBarePath(path)
+		if !ok {
+			return
+		}
+		parsed, err := parsePath(path)
+		if err != nil {
+			t.Fatalf("splitBarePath(%q) = %q, but TOML refuses the path: %v", path, bare, err)
+		}
+		if !slices.Equal(bare, parsed) {
+			t.Fatalf("splitBarePath(%q) = %q, TOML splits it into %q", path, bare, parsed)
 		}
 	})
 }
