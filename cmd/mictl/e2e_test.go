@@ -25,6 +25,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/cli"
 	"github.com/mictl/mictl/pkg/daemon"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/ports"
@@ -510,6 +511,57 @@ func TestDownKillsWhatIgnoresSIGTERMAndOrphanedServers(t *testing.T) {
 	assertAllGone(t, d, rows)
 	if _, err := os.Stat(filepath.Join(mi2.Home, "wso2carbon.pid")); !os.IsNotExist(err) {
 		t.Errorf("stale pid file left behind: %v", err)
+	}
+}
+
+// A process that still runs an instance's start script in its home after
+// the stop (started there by hand, in a group of its own: the stop of a
+// watched instance ends what mictl started) makes down exit 3 naming it,
+// for down's 0 says nothing of the instances runs. The next down, with
+// nothing supervised, ends it.
+func TestDownNamesWhatItLeftRunning(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	script := filepath.Join(d.instance("mi-1").Home, home.StartScript)
+	// sleep, copied to a file named as the start script and run with the
+	// home's script as argv[0] and its CARBON_HOME (as MI's script exports
+	// it): to /proc, a second start of mi-1.
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(t.TempDir(), filepath.Base(script))
+	if err := os.WriteFile(fake, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	left := exec.Command(fake, "60")
+	left.Args[0] = script
+	left.Env = append(os.Environ(), "CARBON_HOME="+d.instance("mi-1").Home)
+	left.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := left.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	go func() { _ = left.Wait(); close(ended) }()
+	t.Cleanup(func() { _ = left.Process.Kill(); <-ended })
+
+	code, _, errOut := d.mictl("down")
+	want := fmt.Sprintf("mi-1: pid %d (micro-integrato) still runs in its home", left.Process.Pid)
+	if code != 3 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl down again ends") {
+		t.Fatalf("down with a process left in mi-1's home: exit %d, want 3 and %q\nstderr:\n%s", code, want, errOut)
+	}
+	if inst := d.instance("mi-1"); inst.State != "stopped" {
+		t.Fatalf("mi-1 is %s after down, want stopped", inst.State)
+	}
+	d.must("down")
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second down left the process in mi-1's home running")
 	}
 }
 

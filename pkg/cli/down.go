@@ -305,7 +305,8 @@ func stillRunning(insts []state.Instance) error {
 		return nil
 	}
 	slices.Sort(left)
-	return errors.New("not everything stopped:\n  " + strings.Join(left, "\n  "))
+	return errors.New("not everything stopped:\n  " + strings.Join(left, "\n  ") +
+		"\nmictl down again ends what runs in the homes of instances nothing supervises (SIGTERM, SIGKILL after --timeout)")
 }
 
 // describeProcesses names pids with their command names.
