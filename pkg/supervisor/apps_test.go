@@ -43,6 +43,18 @@ func appCounts(s *simSite, name string) string {
 	return ""
 }
 
+// waitAppCounts waits up to timeout for appCounts of name to say want.
+func waitAppCounts(s *simSite, name, want string, timeout time.Duration) {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for got := appCounts(s, name); got != want; got = appCounts(s, name) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("metrics of %s after %s: %s, want %s", name, timeout, got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // An instance with no CApp in carbonapps/ runs none: its counts say so
 // at once, without a login to its Management API (which here refuses
 // mictl's password, so a login could not have told).
@@ -50,13 +62,7 @@ func TestNoCAppIsCountedWithoutALogin(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\nmanagement_password = \"not-the-password\"\n")
 	s.next("mi-1", StateReady)
-	deadline := time.Now().Add(5 * time.Second)
-	for got := appCounts(s, "mi-1"); got != "active 0, faulty 0"; got = appCounts(s, "mi-1") {
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics of an instance without CApps: %s, want active 0, faulty 0", got)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitAppCounts(s, "mi-1", "active 0, faulty 0", 5*time.Second)
 }
 
 // A CApp in carbonapps/ that mictl.toml does not declare is MI's to
@@ -81,13 +87,7 @@ func TestUndeclaredCAppIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.next("mi-1", StateReady)
-	deadline := time.Now().Add(siteTimeout)
-	for got := appCounts(s, "mi-1"); got != "active 1, faulty 0"; got = appCounts(s, "mi-1") {
-		if time.Now().After(deadline) {
-			t.Fatalf("metrics with shop deployed by hand: %s, want active 1, faulty 0", got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitAppCounts(s, "mi-1", "active 1, faulty 0", siteTimeout)
 }
 
 // A rebuilt application keeps its id (name_version): it is judged by what
