@@ -89,10 +89,11 @@ func CarbonAppsDir(dir string) string {
 }
 
 // HoldsCApps reports whether a home's carbonapps/ may hold a CApp for MI
-// to deploy: a .car file, or a directory that cannot be read (unknown is
-// not none). MI deploys CApps from nowhere else, so when this is false
-// the server runs none. Any case of .car counts: where MI's deployer
-// would take one, a check costs a login, a wrong "none" a wrong count.
+// to deploy. MI deploys CApps from nowhere else, so when this is false
+// the server has none to deploy. It errs towards true, where the cost is
+// a needless question to MI rather than a wrong answer: any entry whose
+// name ends in .car in any case (MI takes only files ending in lower-case
+// .car), and a carbonapps/ that cannot be read.
 func HoldsCApps(dir string) bool {
 	entries, err := os.ReadDir(CarbonAppsDir(dir))
 	if errors.Is(err, fs.ErrNotExist) {

@@ -56,7 +56,8 @@ type InstanceSnapshot struct {
 	// instance (down --purge), which Prometheus reads as a counter reset.
 	Restarts uint64
 	// AppsActive and AppsFaulty are the CApps MI reports as deployed and as
-	// faulty (Management API /applications), nil when unknown.
+	// faulty (Management API /applications), 0 without asking for a server
+	// launched with none to deploy, nil when unknown.
 	AppsActive, AppsFaulty *int
 }
 
@@ -282,10 +283,10 @@ var makeDescs = sync.OnceFunc(func() {
 		"Live processes in the instance's process group (MI: the start script, the server and the diagnostics JVM).",
 		[]string{labelName}, nil)
 	descAppsActive = prometheus.NewDesc("mictl_instance_apps_active",
-		"CApps MI reports as deployed; absent when unknown.",
+		"CApps MI reports as deployed (0, unasked, when it has none to deploy); absent when unknown.",
 		[]string{labelName}, nil)
 	descAppsFaulty = prometheus.NewDesc("mictl_instance_apps_faulty",
-		"CApps MI reports as faulty; absent when unknown.",
+		"CApps MI reports as faulty (0, unasked, when it has none to deploy); absent when unknown.",
 		[]string{labelName}, nil)
 	descConflicts = prometheus.NewDesc("mictl_conflicts",
 		"Port conflicts the last check of the plan found (against itself and the host).",

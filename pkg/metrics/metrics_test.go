@@ -99,10 +99,10 @@ mictl_instance_threads{instance_name="mi-2"} 0
 # TYPE mictl_instance_open_fds gauge
 mictl_instance_open_fds{instance_name="mi-1"} 40
 mictl_instance_open_fds{instance_name="mi-2"} 0
-# HELP mictl_instance_apps_active CApps MI reports as deployed; absent when unknown.
+# HELP mictl_instance_apps_active CApps MI reports as deployed (0, unasked, when it has none to deploy); absent when unknown.
 # TYPE mictl_instance_apps_active gauge
 mictl_instance_apps_active{instance_name="mi-1"} 3
-# HELP mictl_instance_apps_faulty CApps MI reports as faulty; absent when unknown.
+# HELP mictl_instance_apps_faulty CApps MI reports as faulty (0, unasked, when it has none to deploy); absent when unknown.
 # TYPE mictl_instance_apps_faulty gauge
 mictl_instance_apps_faulty{instance_name="mi-1"} 1
 # HELP mictl_conflicts Port conflicts the last check of the plan found (against itself and the host).

@@ -21,7 +21,8 @@ import (
 type Credentials struct{ User, Password string }
 
 // AppCounts is what MI last said of an instance's CApps: how many it runs
-// and how many it could not deploy.
+// and how many it could not deploy; none of either, without asking, for
+// a server launched with no CApp to deploy and given none since.
 type AppCounts struct{ Active, Faulty int }
 
 // appWatch is the supervisor's knowledge of the instances' CApps, from
@@ -76,7 +77,7 @@ func (s *Supervisor) SetCredentials(c Credentials) {
 }
 
 // AppCounts returns what MI last said of each watched instance's CApps
-// (only the instances asked so far).
+// (only the instances asked so far, and those known to run none).
 func (s *Supervisor) AppCounts() map[string]AppCounts {
 	s.apps.mu.Lock()
 	defer s.apps.mu.Unlock()
@@ -97,16 +98,18 @@ const (
 
 // watchApps begins the CApp checks of inst, which its runner now watches,
 // with one of the CApps it runs: their states in the event log, the
-// counts in the metrics.
-func (s *Supervisor) watchApps(inst state.Instance) {
+// counts in the metrics. launchedWithoutCApps says that this supervisor
+// launched the server while carbonapps/ held no CApp (see running).
+func (s *Supervisor) watchApps(inst state.Instance, launchedWithoutCApps bool) {
 	declared := make([]appstate.Declared, len(inst.Apps))
 	for i, a := range inst.Apps {
 		declared[i] = deployedCopy(inst, a)
 	}
-	// With no CApp to deploy, MI runs none: the counts are known without
-	// a login to its Management API (a TLS handshake per instance, while
-	// the others of a start still start).
-	none := len(declared) == 0 && !home.HoldsCApps(inst.Home)
+	// A server that had no CApp to deploy at its launch and still has
+	// none runs none: the counts are known without a login to its
+	// Management API (a TLS handshake per instance, while the others of a
+	// start still start).
+	none := launchedWithoutCApps && len(declared) == 0 && !home.HoldsCApps(inst.Home)
 	s.apps.mu.Lock()
 	if s.apps.queues == nil {
 		s.apps.queues, s.apps.counts = map[string]*appQueue{}, map[string]AppCounts{}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // appEvents are the states the supervisor says what MI made of a CApp in.
@@ -63,6 +64,26 @@ func TestNoCAppIsCountedWithoutALogin(t *testing.T) {
 	s.reload("instances = 1\nmanagement_password = \"not-the-password\"\n")
 	s.next("mi-1", StateReady)
 	waitAppCounts(s, "mi-1", "active 0, faulty 0", 5*time.Second)
+}
+
+// Only a server this supervisor launched with no CApp to deploy is known
+// to run none: one it adopted (or launched with a CApp since removed) may
+// run CApps its carbonapps/ no longer holds, and is asked.
+func TestOnlyALaunchWithoutCAppsIsCountedUnasked(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	launched := state.Instance{Name: "launched", Home: t.TempDir()}
+	adopted := state.Instance{Name: "adopted", Home: t.TempDir()}
+	s.sup.watchApps(launched, true)
+	s.sup.watchApps(adopted, false)
+	t.Cleanup(func() { s.sup.unwatchApps(launched.Name); s.sup.unwatchApps(adopted.Name) })
+	counts := s.sup.AppCounts()
+	if got, ok := counts[launched.Name]; !ok || got != (AppCounts{}) {
+		t.Errorf("counts of a server launched without CApps: %v, %v; want none of either at once", got, ok)
+	}
+	// Its home has no Management API to ask: its counts stay unknown.
+	if got, ok := counts[adopted.Name]; ok {
+		t.Errorf("counts of an adopted server MI could not be asked about: %v; want unknown", got)
+	}
 }
 
 // A CApp in carbonapps/ that mictl.toml does not declare is MI's to

@@ -105,6 +105,12 @@ type running struct {
 	endedWhy atomic.Pointer[string]
 	// sent is the SIGTERM a stop sent ahead of its request (aimEarly).
 	sent atomic.Pointer[sigterm]
+	// launchedWithoutCApps is true when this supervisor launched the
+	// server while its carbonapps/ held no CApp: a server adopted, or
+	// launched with one, may run CApps its carbonapps/ no longer holds
+	// (MI undeploys a removed .car at its next scan, never with
+	// hot_deployment off).
+	launchedWithoutCApps bool
 }
 
 func (r *runner) run() {
@@ -141,7 +147,7 @@ func (r *runner) run() {
 		everReady = true
 		readyAt := time.Now()
 		// MI is asked about the CApps of a server that runs, and only then.
-		r.s.watchApps(r.live(cur))
+		r.s.watchApps(r.live(cur), cur.launchedWithoutCApps)
 		ended, stopped := r.watch(cur)
 		r.s.unwatchApps(r.inst.Name)
 		if stopped || r.s.ctx.Err() != nil {
@@ -241,6 +247,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 // instance's processes. A BindException or a port held by another process
 // fails the start naming the port and its holder: never a false "ready".
 func (r *runner) start() (*running, error) {
+	withoutCApps := !home.HoldsCApps(r.inst.Home)
 	l, err := startScript(r.s.reaper, &r.inst)
 	if err != nil {
 		return nil, err
@@ -260,7 +267,7 @@ func (r *runner) start() (*running, error) {
 		i.State, i.Script, i.PGID, i.Server, i.StartedAt = StateStarting, l.script, l.pgid, zeroID, time.Now()
 		i.SetError("", "")
 	})
-	cur := &running{pgid: l.pgid, scriptDone: scriptDone, logOffset: l.logOffset}
+	cur := &running{pgid: l.pgid, scriptDone: scriptDone, logOffset: l.logOffset, launchedWithoutCApps: withoutCApps}
 	deadline := time.Now().Add(r.s.policy.ReadyTimeout)
 	probe := newProbes(r.s.policy.StartProbe)
 	defer probe.stop()
