@@ -53,9 +53,10 @@ func (e *CorruptError) Newer() bool { return e.Version > SchemaVersion }
 // goroutines, and Lock excludes other mictl processes as well.
 type Store struct {
 	dir string
-	// sem serialises lock holders of this process, so goroutines waiting
-	// for each other hand over at once instead of polling the flock; the
-	// flock then only ever contends with other processes.
+	// sem serialises lock holders of this process, so its goroutines
+	// queue here rather than each holding a descriptor in flock; the
+	// flock then contends with other processes, and with waits of this
+	// process that gave up (see Lock).
 	sem chan struct{}
 	// quick writes skip the fsyncs (see Quick).
 	quick bool
@@ -226,13 +227,12 @@ func (s *Store) Save(f *File) error {
 // different files of the same name.
 //
 // A contended lock is waited for in flock(2) itself, which hands it over
-// the moment its holder lets go (retried with LOCK_NB at growing
-// intervals, a waiter found it free up to half an interval late: the
-// daemon took a few milliseconds more than each up's preparation to
-// begin launching). flock cannot be interrupted, so the wait runs in a
-// goroutine of its own; when ctx ends first, that goroutine keeps the
-// descriptor and closes it as soon as its flock returns, so the lock is
-// then held for no longer than a close.
+// the moment its holder lets go. Go cannot interrupt one thread's flock,
+// so the wait runs in a goroutine of its own; when ctx ends first, that
+// goroutine keeps the descriptor (and its thread) until its flock
+// returns, then closes it: the lock is then held for no longer than a
+// close. The callers' contexts end with the command or the daemon, so
+// such waits do not pile up.
 func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -250,6 +250,9 @@ func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 	ok, err := tryFlock(fd)
 	if ok {
 		return s.unlocker(fd), nil
+	}
+	if err == nil {
+		err = ctx.Err() // given up already: no wait to leave behind
 	}
 	if err != nil {
 		unix.Close(fd)

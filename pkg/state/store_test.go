@@ -701,9 +701,13 @@ func lockFDs(t testing.TB, s *Store) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dir, err := filepath.EvalSymlinks(s.Dir()) // as /proc names it
+	if err != nil {
+		t.Fatal(err)
+	}
 	n := 0
 	for _, e := range entries {
-		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == filepath.Join(s.Dir(), lockFile) {
+		if target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && target == filepath.Join(dir, lockFile) {
 			n++
 		}
 	}
@@ -730,6 +734,9 @@ func TestAbandonedLockWaitLetsGo(t *testing.T) {
 			u()
 		}
 		t.Fatalf("Lock while held = %v, want DeadlineExceeded", err)
+	}
+	if n := lockFDs(t, s); n != 2 {
+		t.Fatalf("%d descriptors open on the lock file while held and waited for, want 2 (the holder's, the wait's)", n)
 	}
 	unlock()
 	deadline := time.Now().Add(10 * time.Second)
