@@ -37,7 +37,12 @@ import (
 	"github.com/mictl/mictl/pkg/testports"
 )
 
-const asMictl = "MICTL_E2E_AS_MICTL"
+const (
+	asMictl = "MICTL_E2E_AS_MICTL"
+	// asLeftover makes this binary wait for a signal, as a process
+	// left running in a home would (see TestDownNamesWhatItLeftRunning).
+	asLeftover = "MICTL_E2E_AS_LEFTOVER"
+)
 
 func TestMain(m *testing.M) {
 	// A copy of this binary named as the lean daemon is one (see
@@ -47,6 +52,10 @@ func TestMain(m *testing.M) {
 	}
 	if os.Getenv(asMictl) == "1" {
 		os.Exit(cli.Main(os.Args[1:], cli.System()))
+	}
+	if os.Getenv(asLeftover) == "1" {
+		time.Sleep(time.Minute) // SIGTERM ends it before
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -523,24 +532,20 @@ func TestDownNamesWhatItLeftRunning(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
 	script := filepath.Join(d.instance("mi-1").Home, home.StartScript)
-	// sleep, copied to a file named as the start script and run with the
-	// home's script as argv[0] and its CARBON_HOME (as MI's script exports
-	// it): to /proc, a second start of mi-1.
-	sleep, err := exec.LookPath("sleep")
+	// This test binary, through a link named as the start script and run
+	// with the home's script as argv[0] and its CARBON_HOME (as MI's
+	// script exports it): to /proc, a second start of mi-1.
+	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(sleep)
-	if err != nil {
+	link := filepath.Join(t.TempDir(), filepath.Base(script))
+	if err := os.Symlink(self, link); err != nil {
 		t.Fatal(err)
 	}
-	fake := filepath.Join(t.TempDir(), filepath.Base(script))
-	if err := os.WriteFile(fake, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	left := exec.Command(fake, "60")
+	left := exec.Command(link)
 	left.Args[0] = script
-	left.Env = append(os.Environ(), "CARBON_HOME="+d.instance("mi-1").Home)
+	left.Env = append(os.Environ(), asLeftover+"=1", "CARBON_HOME="+d.instance("mi-1").Home)
 	left.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := left.Start(); err != nil {
 		t.Fatal(err)
@@ -548,10 +553,14 @@ func TestDownNamesWhatItLeftRunning(t *testing.T) {
 	ended := make(chan struct{})
 	go func() { _ = left.Wait(); close(ended) }()
 	t.Cleanup(func() { _ = left.Process.Kill(); <-ended })
+	d.waitFor("the process left in mi-1's home to run", func() bool {
+		args, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", left.Process.Pid))
+		return strings.HasPrefix(string(args), script+"\x00")
+	})
 
 	code, _, errOut := d.mictl("down")
 	want := fmt.Sprintf("mi-1: pid %d (micro-integrato) still runs in its home", left.Process.Pid)
-	if code != 3 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl down again ends") {
+	if code != 3 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "run mictl down mi-1 again") {
 		t.Fatalf("down with a process left in mi-1's home: exit %d, want 3 and %q\nstderr:\n%s", code, want, errOut)
 	}
 	if inst := d.instance("mi-1"); inst.State != "stopped" {

@@ -297,16 +297,18 @@ func verifyStopped(streams *IOStreams, f *state.File, names []string) error {
 // stillRunning fails naming each process that still runs in the homes
 // of insts.
 func stillRunning(insts []state.Instance) error {
-	var left []string
+	var left, names []string
 	for name, pids := range supervisor.Leftovers(insts) {
 		left = append(left, fmt.Sprintf("%s: %s still runs in its home", name, describeProcesses(pids)))
+		names = append(names, name)
 	}
 	if len(left) == 0 {
 		return nil
 	}
 	slices.Sort(left)
-	return errors.New("not everything stopped:\n  " + strings.Join(left, "\n  ") +
-		"\nmictl down again ends what runs in the homes of instances nothing supervises (SIGTERM, SIGKILL after --timeout)")
+	slices.Sort(names)
+	return fmt.Errorf("not everything stopped:\n  %s\nrun mictl down %s again: a down of a stopped instance ends whatever still runs in its home (SIGTERM, then SIGKILL after --timeout)",
+		strings.Join(left, "\n  "), strings.Join(names, " "))
 }
 
 // describeProcesses names pids with their command names.
