@@ -59,7 +59,7 @@ func Range() (lo, hi int, err error) {
 	a, b, ok := strings.Cut(v, "-")
 	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
 	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
-	if !ok || err1 != nil || err2 != nil || lo < MinLo || hi > 65535-9191 || hi-lo < numBlocks*200 {
+	if !ok || err1 != nil || err2 != nil || lo < MinLo || hi > 65535-9191 || hi-lo+1 < numBlocks*200 {
 		return 0, 0, fmt.Errorf("%s=%q: want LO-HI, %d <= LO, HI <= %d, at least %d offsets wide", EnvRange, v, MinLo, 65535-9191, numBlocks*200)
 	}
 	return lo, hi, nil
@@ -73,7 +73,7 @@ func Block(tb testing.TB, user int) (lo, hi int) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	size := (rhi - rlo) / numBlocks
+	size := (rhi - rlo + 1) / numBlocks // LO-HI holds both ends
 	lo = rlo + user*size
 	return lo, lo + size - 1
 }

@@ -29,3 +29,21 @@ func TestFreePort(t *testing.T) {
 		ln.Close()
 	}
 }
+
+// LO-HI holds both ends: 1000 offsets make five blocks of 200, side by
+// side within the range; 999 are refused.
+func TestRangeHoldsBothEnds(t *testing.T) {
+	t.Setenv(testports.EnvRange, "9000-9999")
+	next := 9000
+	for _, user := range []int{testports.E2E, testports.Sim, testports.Bench, testports.Soak, testports.Other} {
+		lo, hi := testports.Block(t, user)
+		if lo != next || hi != lo+199 {
+			t.Fatalf("block %d of 9000-9999: %d-%d, want %d-%d", user, lo, hi, next, next+199)
+		}
+		next = hi + 1
+	}
+	t.Setenv(testports.EnvRange, "9000-9998")
+	if _, _, err := testports.Range(); err == nil {
+		t.Fatal("Range accepted 999 offsets, want at least 1000")
+	}
+}
