@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/companion/companiontest"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -82,5 +84,45 @@ func TestLeanDaemon(t *testing.T) {
 	d.must("up", "--timeout", "30s")
 	if exe, args := d.daemonCommandLine(); exe != filepath.Join(bin, "mictl") || len(args) == 0 || args[0] != "daemon" {
 		t.Errorf("with another program named %s beside mictl the daemon runs %s %q, want mictl daemon", supervisor.LeanDaemonExe, exe, args)
+	}
+}
+
+// A daemon from another build of mictl (one started before mictl was
+// upgraded) is ended by the next up, and one of the new build takes the
+// instances over: their servers keep running, never restarted.
+func TestUpReplacesADaemonOfAnotherBuild(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	old := companiontest.Build(t, t.TempDir())
+	upgraded := companiontest.Build(t, t.TempDir())
+	d.exe = old
+	d.up(1)
+	server := d.instance("mi-1").Server
+	oldDaemon := d.daemonPID()
+	oldID, err := proc.Identify(oldDaemon)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d.exe = upgraded
+	code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	want := fmt.Sprintf("the running mictl daemon (pid %d) is from another build of mictl", oldDaemon)
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("up of the new build: exit %d, want 0 and %q\nstderr:\n%s", code, want, errOut)
+	}
+	if oldID.Alive() {
+		t.Fatalf("the daemon of the old build (pid %d) still runs", oldDaemon)
+	}
+	exe, _ := d.daemonCommandLine()
+	if exe != filepath.Join(filepath.Dir(upgraded), supervisor.LeanDaemonExe) {
+		t.Fatalf("the daemon runs %s, want the new build's %s", exe, supervisor.LeanDaemonExe)
+	}
+	if inst := d.instance("mi-1"); inst.Server != server || !server.Alive() || inst.State != "ready" {
+		t.Fatalf("mi-1 after the daemon's replacement: %s, server %v (before: %v, alive %v); want the same server, ready\nevents:\n%s",
+			inst.State, inst.Server, server, server.Alive(), d.events())
+	}
+	// The new build's daemon is its own: nothing to replace.
+	if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "another build") {
+		t.Fatalf("status after the replacement:\n%s", errOut)
 	}
 }

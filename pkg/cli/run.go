@@ -2,14 +2,20 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -43,11 +49,46 @@ func checkMetricsAddr(ctx context.Context, cfg *config.Config) error {
 	return ln.Close()
 }
 
+// retireOtherBuild ends the running daemon when it comes from another
+// build of mictl (started before mictl was upgraded or rebuilt): it
+// would go on supervising with its own code, answering over a control
+// socket that has no version of its own. Ending it stops no instance (a
+// daemon leaves them running when it exits), and the daemon the command
+// starts next takes them over. A daemon whose build cannot be told from
+// this one (uncommitted, unstamped builds) is left alone.
+func retireOtherBuild(streams *IOStreams, store *state.Store) error {
+	f, err := store.Load()
+	if err != nil {
+		return nil // the command's own reading of the file says what is wrong
+	}
+	id, ok := daemonIdentity(f)
+	if !ok {
+		return nil
+	}
+	if same, known := companion.SameBuildAsProcess(id.PID, companion.Running()); same || !known {
+		return nil
+	}
+	fmt.Fprintf(streams.ErrOut, "note: the running mictl daemon (pid %d) is from another build of mictl: ending it; the instances keep running, and a daemon of this build takes them over\n", id.PID)
+	if err := proc.Signal(id, syscall.SIGTERM); err != nil && !errors.Is(err, proc.ErrNoProcess) {
+		return exitcode.With(exitcode.Runtime, fmt.Errorf("end the mictl daemon (pid %d) from another build: %w", id.PID, err))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), retireTimeout)
+	defer cancel()
+	if err := proc.WaitExit(ctx, id); err != nil {
+		return exitcode.With(exitcode.Runtime, fmt.Errorf("the mictl daemon (pid %d) from another build did not exit within %s of SIGTERM; see %s", id.PID, retireTimeout, supervisor.DaemonLog(store)))
+	}
+	return nil
+}
+
+// retireTimeout bounds the exit of a daemon asked to leave: it saves the
+// state and closes its socket, nothing more.
+const retireTimeout = 10 * time.Second
+
 // ensureDaemon makes sure a supervisor watches the instances the state
 // file wants running: a daemon killed by the user (or by the OOM killer)
 // is replaced, with the arguments it was started with, and the new one
 // re-adopts the servers.
-func ensureDaemon(ctx context.Context, e *existing) error {
+func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing) error {
 	f := e.state
 	wanted := false
 	for _, inst := range f.Instances {
@@ -57,6 +98,9 @@ func ensureDaemon(ctx context.Context, e *existing) error {
 		return nil
 	}
 	store, cfg := e.store, e.cfg
+	if err := retireOtherBuild(streams, store); err != nil {
+		return err
+	}
 	args := daemon.DefaultRunFlags().Args(cfg)
 	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
 		args = f.Daemon.Args

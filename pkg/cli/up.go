@@ -115,6 +115,9 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	// then finds the instances recorded and starts them.
 	var daemonUp chan error
 	if !o.foreground {
+		if err := retireOtherBuild(streams, store); err != nil {
+			return err
+		}
 		daemonUp = make(chan error, 1)
 		go func() { daemonUp <- ensureDaemonFor(ctx, store, cfg, &o.run) }()
 	}

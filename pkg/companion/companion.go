@@ -18,6 +18,7 @@ package companion
 import (
 	"bytes"
 	"debug/buildinfo"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -65,6 +66,18 @@ func Beside(exe, name string, self Program) (path string, ok bool) {
 	default:
 		return path, sameFile(self.Path, path)
 	}
+}
+
+// SameBuildAsProcess reports whether process pid runs a program of the
+// same build as self, when their build information can tell (known). It
+// reads the program the process started from (/proc/PID/exe), even when
+// that file has since been replaced, as an upgrade does.
+func SameBuildAsProcess(pid int, self Program) (same, known bool) {
+	got, err := buildinfo.ReadFile(fmt.Sprintf("/proc/%d/exe", pid))
+	if err != nil || self.Build == nil {
+		return false, false
+	}
+	return sameBuild(self.Build, got)
 }
 
 // sameBuild reports whether a and b come from the same build, when their
