@@ -126,9 +126,18 @@ type Recent struct {
 
 // View returns a View at most r.MaxAge old.
 func (r *Recent) View() (*View, error) {
+	return r.Since(time.Now().Add(-r.MaxAge))
+}
+
+// Since returns a View whose scan began at t or later: a look taken
+// after something the caller saw (a /healthz answer), shared by every
+// caller whose moment came before that scan began. Instances that turn
+// ready together then share one scan of the sockets and one walk of
+// /proc rather than taking one each.
+func (r *Recent) Since(t time.Time) (*View, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.view != nil && time.Since(r.at) < r.MaxAge {
+	if r.view != nil && !r.at.Before(t) {
 		return r.view, nil
 	}
 	at := time.Now() // a View is as old as its scan's start

@@ -372,8 +372,9 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 	if err := observe.Healthy(r.s.ctx, &inst); err != nil && !errors.As(err, &faulty) {
 		return err.Error(), false, nil
 	}
-	// Ready is judged on a fresh look, never on a shared older one.
-	view, err := observe.NewView()
+	// Ready is judged on a look begun after the answer, never on an older
+	// one; instances answering together share it.
+	view, err := r.s.starting.Since(time.Now())
 	if err != nil {
 		return err.Error(), false, nil
 	}
