@@ -533,8 +533,9 @@ func TestDownNamesWhatItLeftRunning(t *testing.T) {
 	d.up(1)
 	script := filepath.Join(d.instance("mi-1").Home, home.StartScript)
 	// This test binary, through a link named as the start script and run
-	// with the home's script as argv[0] and its CARBON_HOME (as MI's
-	// script exports it): to /proc, a second start of mi-1.
+	// with the home's script as argv[0]: to /proc, a second start of mi-1,
+	// caught before its script exported CARBON_HOME (which a stop also
+	// knows a home's processes by).
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -545,7 +546,7 @@ func TestDownNamesWhatItLeftRunning(t *testing.T) {
 	}
 	left := exec.Command(link)
 	left.Args[0] = script
-	left.Env = append(os.Environ(), asLeftover+"=1", "CARBON_HOME="+d.instance("mi-1").Home)
+	left.Env = append(os.Environ(), asLeftover+"=1")
 	left.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := left.Start(); err != nil {
 		t.Fatal(err)

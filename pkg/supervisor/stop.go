@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -105,12 +107,29 @@ var sentSIGTERM func(pgid int)
 // back, before the first servers' exits take the CPU.
 func aimSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
 	t := &sigterm{server: server, pgid: pgid}
-	t.owned = proc.GroupOf(pgid, dir, server)
+	t.owned = groupOfHome(pgid, dir, server)
 	t.alive = !server.IsZero() && server.Alive()
 	if t.owned {
 		t.leader, _ = proc.GroupLeader(pgid)
 	}
 	return t
+}
+
+// groupOfHome reports whether process group pgid belongs to the home
+// dir, as a stop may signal it: a live member runs with its CARBON_HOME
+// (proc.GroupOf), or runs its start script, as findStrays knows a stray
+// (a start by hand caught before its script exported CARBON_HOME). The
+// second look walks /proc, only for a group the first did not place.
+func groupOfHome(pgid int, dir string, hint proc.Identity) bool {
+	if proc.GroupOf(pgid, dir, hint) {
+		return true
+	}
+	if pgid <= 1 || proc.GroupEmpty(pgid) {
+		return false
+	}
+	script := filepath.Join(dir, home.StartScript)
+	groups, err := proc.GroupsRunning([]string{script})
+	return err == nil && slices.Contains(groups[script], pgid)
 }
 
 // send sends the SIGTERMs t aimed.
@@ -170,7 +189,7 @@ func terminate(sent *sigterm, dir string, timeout time.Duration, progress func(w
 		return res, nil
 	}
 	res.killed = true
-	if proc.GroupOf(pgid, dir, zeroID) {
+	if groupOfHome(pgid, dir, zeroID) {
 		_ = proc.SignalGroup(pgid, syscall.SIGKILL)
 	}
 	gone = groupGone(pgid, nil, 5*time.Second)
