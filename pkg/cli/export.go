@@ -96,6 +96,10 @@ func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
 	if err := writeTable(streams.Out, formatTable, []string{"FILE", "WHAT"}, rows); err != nil {
 		return err
 	}
+	if r.Kind == compose.Kind { // --out names the Compose file, its mounts are beside it
+		fmt.Fprintf(streams.ErrOut, "wrote %s and the %d files it mounts; next: %s\n", r.Out, len(r.Files)-1, r.Next)
+		return nil
+	}
 	fmt.Fprintf(streams.ErrOut, "wrote %d files to %s; next: %s\n", len(r.Files), r.Out, r.Next)
 	return nil
 }

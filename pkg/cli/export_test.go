@@ -162,6 +162,9 @@ func TestExportComposeWritesFileAndMounts(t *testing.T) {
 	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
+	if want := "wrote deploy/compose.yaml and the 3 files it mounts; next: docker compose -f deploy/compose.yaml up -d"; !strings.Contains(errOut, want) {
+		t.Errorf("export compose said:\n%s\nwant %q", errOut, want)
+	}
 	data, err := os.ReadFile(filepath.Join("deploy", "compose.yaml"))
 	if err != nil || !strings.Contains(string(data), "./compose-files/mi-2/deployment.toml") {
 		t.Fatalf("compose.yaml: %v\n%s", err, data)
