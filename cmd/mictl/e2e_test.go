@@ -467,9 +467,10 @@ func TestForeignListener(t *testing.T) {
 	// Taken between plan and launch (--force skips the check): the instance
 	// fails naming the port and the holder's pid, never a false "ready".
 	code, out, errOut := d.mictl("up", "--offsets", fmt.Sprint(d.base), "--force", "--timeout", "20s")
+	forced := fmt.Sprintf("warning: mi-1 http %d is held by pid %d", 8280+d.base, os.Getpid())
 	want = fmt.Sprintf("http port %d is held by pid %d", 8280+d.base, os.Getpid())
-	if code != 3 || !strings.Contains(errOut, want) {
-		t.Fatalf("exit %d, want 3 and %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errOut)
+	if code != 3 || !strings.Contains(errOut, want) || !strings.Contains(errOut, forced) || !strings.Contains(errOut, "(starting anyway: --force)") {
+		t.Fatalf("exit %d, want 3, the conflict --force let through and %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errOut)
 	}
 	if inst := d.instance("mi-1"); inst.State != "failed" {
 		t.Fatalf("state %q, want failed", inst.State)

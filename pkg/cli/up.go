@@ -41,10 +41,12 @@ func newCmdUp(streams *IOStreams, g *globalOptions) *cobra.Command {
 		SuggestFor: []string{"start", "run", "launch"},
 		Short:      "Plan, generate and start the instances, and wait until each is ready",
 		Long: `Plan every instance's offset, check for conflicts (refusing with the report,
-exit 1, unless --force), prepare each home under instances_dir from the
-source distribution (jars hard-linked, never writing into mi_home), render
-its deployment.toml and start all instances in parallel through MI's own
-bin/micro-integrator.sh, each in its own process group.
+exit 1, unless --force, which starts anyway after a warning for each) and
+warn of ports in the kernel's ephemeral range, prepare each home under
+instances_dir from the source distribution (jars hard-linked, never writing
+into mi_home), render its deployment.toml and start all instances in
+parallel through MI's own bin/micro-integrator.sh, each in its own process
+group.
 
 An instance is ready when /healthz answers 200 AND each of its four ports
 listens AND is held by the instance's own processes. A port held by another
@@ -203,8 +205,18 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			return nil, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
 	}
-	if report := t.Conflicts(); !report.OK() && !o.force {
+	report := t.Conflicts()
+	if !report.OK() && !o.force {
 		return nil, reportRefusal(streams, t, report)
+	}
+	// Said before the start, as check-conflicts says them: what --force
+	// let through, and what is only a warning (a port an outgoing
+	// connection may take first).
+	for _, c := range report.Conflicts {
+		fmt.Fprintf(streams.ErrOut, "warning: %s (starting anyway: --force)\n", c.Message)
+	}
+	for _, w := range report.Warnings {
+		fmt.Fprintf(streams.ErrOut, "warning: %s\n", w.Message)
 	}
 	for _, n := range append(moveNotes(t), runTimeNotes(t)...) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
