@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/companion/companiontest"
@@ -88,9 +89,10 @@ func TestLeanDaemon(t *testing.T) {
 }
 
 // A daemon from another build of mictl (one started before mictl was
-// upgraded) is ended by the next up, and one of the new build takes the
-// instances over: their servers keep running, never restarted.
-func TestUpReplacesADaemonOfAnotherBuild(t *testing.T) {
+// upgraded) is named by the new build's commands and left running; the
+// way the warning gives to replace it (end it, then up) keeps the
+// servers running, never restarted.
+func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
 	old := companiontest.Build(t, t.TempDir())
@@ -98,20 +100,28 @@ func TestUpReplacesADaemonOfAnotherBuild(t *testing.T) {
 	d.exe = old
 	d.up(1)
 	server := d.instance("mi-1").Server
-	oldDaemon := d.daemonPID()
-	oldID, err := proc.Identify(oldDaemon)
+	oldDaemon, err := proc.Identify(d.daemonPID())
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	d.exe = upgraded
-	code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
-	want := fmt.Sprintf("the running mictl daemon (pid %d) is from another build of mictl", oldDaemon)
+	code, _, errOut := d.mictl("status")
+	want := fmt.Sprintf("warning: the running mictl daemon (pid %d) is from another build of mictl", oldDaemon.PID)
 	if code != 0 || !strings.Contains(errOut, want) {
-		t.Fatalf("up of the new build: exit %d, want 0 and %q\nstderr:\n%s", code, want, errOut)
+		t.Fatalf("status of the new build: exit %d, want 0 and %q\nstderr:\n%s", code, want, errOut)
 	}
-	if oldID.Alive() {
-		t.Fatalf("the daemon of the old build (pid %d) still runs", oldDaemon)
+	if !oldDaemon.Alive() {
+		t.Fatal("status ended the daemon of the old build")
+	}
+
+	if err := proc.Signal(oldDaemon, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the old build's daemon to exit", func() bool { return !oldDaemon.Alive() })
+	code, _, errOut = d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	if code != 0 || strings.Contains(errOut, "another build") {
+		t.Fatalf("up of the new build after the old daemon ended: exit %d\nstderr:\n%s", code, errOut)
 	}
 	exe, _ := d.daemonCommandLine()
 	if exe != filepath.Join(filepath.Dir(upgraded), supervisor.LeanDaemonExe) {
@@ -120,9 +130,5 @@ func TestUpReplacesADaemonOfAnotherBuild(t *testing.T) {
 	if inst := d.instance("mi-1"); inst.Server != server || !server.Alive() || inst.State != "ready" {
 		t.Fatalf("mi-1 after the daemon's replacement: %s, server %v (before: %v, alive %v); want the same server, ready\nevents:\n%s",
 			inst.State, inst.Server, server, server.Alive(), d.events())
-	}
-	// The new build's daemon is its own: nothing to replace.
-	if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "another build") {
-		t.Fatalf("status after the replacement:\n%s", errOut)
 	}
 }

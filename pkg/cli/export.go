@@ -97,7 +97,7 @@ func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
 		return err
 	}
 	if r.Kind == compose.Kind { // --out names the Compose file, its mounts are beside it
-		fmt.Fprintf(streams.ErrOut, "wrote %s and the %d files it mounts; next: %s\n", r.Out, len(r.Files)-1, r.Next)
+		fmt.Fprintf(streams.ErrOut, "wrote %s and the %s it mounts; next: %s\n", r.Out, plural(len(r.Files)-1, "file"), r.Next)
 		return nil
 	}
 	fmt.Fprintf(streams.ErrOut, "wrote %d files to %s; next: %s\n", len(r.Files), r.Out, r.Next)

@@ -2,20 +2,15 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
-	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
-	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -49,40 +44,25 @@ func checkMetricsAddr(ctx context.Context, cfg *config.Config) error {
 	return ln.Close()
 }
 
-// retireOtherBuild ends the running daemon when it comes from another
-// build of mictl (started before mictl was upgraded or rebuilt): it
-// would go on supervising with its own code, answering over a control
-// socket that has no version of its own. Ending it stops no instance (a
-// daemon leaves them running when it exits), and the daemon the command
-// starts next takes them over. A daemon whose build cannot be told from
-// this one (uncommitted, unstamped builds) is left alone.
-func retireOtherBuild(streams *IOStreams, store *state.Store) error {
-	f, err := store.Load()
-	if err != nil {
-		return nil // the command's own reading of the file says what is wrong
-	}
+// warnOtherBuild says so when the running daemon comes from another
+// build of mictl (started before mictl was upgraded or rebuilt): it goes
+// on supervising with its own code, over a control socket that has no
+// version of its own. It is not replaced here: ending a daemon while it
+// starts, stops or answers a request would cut those short, so the user
+// chooses the moment (see the README's "mictl upgraded while instances
+// run"). A daemon whose build cannot be told from this one (uncommitted,
+// unstamped builds) and a `mictl up --foreground` (in the user's own
+// terminal) go unmentioned.
+func warnOtherBuild(streams *IOStreams, f *state.File) {
 	id, ok := daemonIdentity(f)
-	if !ok {
-		return nil
+	if !ok || len(f.Daemon.Args) == 0 { // a foreground up records no arguments
+		return
 	}
 	if same, known := companion.SameBuildAsProcess(id.PID, companion.Running()); same || !known {
-		return nil
+		return
 	}
-	fmt.Fprintf(streams.ErrOut, "note: the running mictl daemon (pid %d) is from another build of mictl: ending it; the instances keep running, and a daemon of this build takes them over\n", id.PID)
-	if err := proc.Signal(id, syscall.SIGTERM); err != nil && !errors.Is(err, proc.ErrNoProcess) {
-		return exitcode.With(exitcode.Runtime, fmt.Errorf("end the mictl daemon (pid %d) from another build: %w", id.PID, err))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), retireTimeout)
-	defer cancel()
-	if err := proc.WaitExit(ctx, id); err != nil {
-		return exitcode.With(exitcode.Runtime, fmt.Errorf("the mictl daemon (pid %d) from another build did not exit within %s of SIGTERM; see %s", id.PID, retireTimeout, supervisor.DaemonLog(store)))
-	}
-	return nil
+	fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) is from another build of mictl and goes on with its own code; to replace it without stopping the instances, when none is starting or stopping: kill %d (it leaves them running), then mictl up (its daemon takes them over)\n", id.PID, id.PID)
 }
-
-// retireTimeout bounds the exit of a daemon asked to leave: it saves the
-// state and closes its socket, nothing more.
-const retireTimeout = 10 * time.Second
 
 // ensureDaemon makes sure a supervisor watches the instances the state
 // file wants running: a daemon killed by the user (or by the OOM killer)
@@ -98,9 +78,7 @@ func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing) error {
 		return nil
 	}
 	store, cfg := e.store, e.cfg
-	if err := retireOtherBuild(streams, store); err != nil {
-		return err
-	}
+	warnOtherBuild(streams, f)
 	args := daemon.DefaultRunFlags().Args(cfg)
 	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
 		args = f.Daemon.Args

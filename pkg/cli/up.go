@@ -109,7 +109,8 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		return fmt.Errorf("open the state of %s: %w", cfg.InstancesDir, err)
 	}
 	// Read (or rebuild) the state before locking: a rebuild takes the lock.
-	if _, err := loadState(streams, cfg, store, true); err != nil {
+	f, err := loadState(streams, cfg, store, true)
+	if err != nil {
 		return err
 	}
 	// The daemon (a process as slow to start as this one) starts while
@@ -117,9 +118,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	// then finds the instances recorded and starts them.
 	var daemonUp chan error
 	if !o.foreground {
-		if err := retireOtherBuild(streams, store); err != nil {
-			return err
-		}
+		warnOtherBuild(streams, f)
 		daemonUp = make(chan error, 1)
 		go func() { daemonUp <- ensureDaemonFor(ctx, store, cfg, &o.run) }()
 	}
@@ -209,14 +208,22 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	if !report.OK() && !o.force {
 		return nil, reportRefusal(streams, t, report)
 	}
-	// Said before the start, as check-conflicts says them: what --force
-	// let through, and what is only a warning (a port an outgoing
-	// connection may take first).
+	// Said before the start, as check-conflicts says them, of the
+	// instances this up starts (those that run were told when they
+	// started): what --force let through, and what is only a warning (a
+	// port an outgoing connection may take first).
+	starts := func(f check.Finding) bool {
+		return slices.ContainsFunc(f.Instances, func(name string) bool { return slices.Contains(fresh, name) })
+	}
 	for _, c := range report.Conflicts {
-		fmt.Fprintf(streams.ErrOut, "warning: %s (starting anyway: --force)\n", c.Message)
+		if starts(c) {
+			fmt.Fprintf(streams.ErrOut, "warning: %s (starting anyway: --force)\n", c.Message)
+		}
 	}
 	for _, w := range report.Warnings {
-		fmt.Fprintf(streams.ErrOut, "warning: %s\n", w.Message)
+		if starts(w) {
+			fmt.Fprintf(streams.ErrOut, "warning: %s\n", w.Message)
+		}
 	}
 	for _, n := range append(moveNotes(t), runTimeNotes(t)...) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
