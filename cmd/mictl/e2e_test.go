@@ -387,6 +387,30 @@ func TestDaemonKilledInstancesKeepServingAndAreReadopted(t *testing.T) {
 // supervisor finds them by their home and ends them before it starts the
 // instance again: never two copies of one instance, never a start that
 // fails on ports its own stray copy holds.
+// A daemon that dies while an instance starts leaves a server that is
+// still starting (real MI takes tens of seconds): the next daemon waits for
+// it to turn ready, as the start would have, and never takes its silence
+// for a hung server to end and restart.
+func TestDaemonKilledMidStartFinishesTheStart(t *testing.T) {
+	d := newDeployment(t)
+	const delay = "MICTL_SIM_STARTUP_DELAY=4s"
+	up := d.start([]string{delay}, "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "60s")
+	d.waitFor("mi-1's server to be found", func() bool {
+		inst, ok := d.state().Instance("mi-1")
+		return ok && inst.State == "starting" && inst.Server.Alive()
+	})
+	server := d.instance("mi-1").Server
+	if err := syscall.Kill(d.daemonPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	up.wait(10 * time.Second) // it lost its daemon
+	d.must("status")
+	d.waitFor("mi-1 ready", func() bool { return d.stateIs("mi-1", "ready") })
+	if inst := d.instance("mi-1"); inst.Server != server || inst.Restarts != 0 {
+		t.Fatalf("mi-1: server %v, %d restarts; want the server the start began (%v), never restarted\nevents:\n%s", inst.Server, inst.Restarts, server, d.events())
+	}
+}
+
 func TestUnrecordedLaunchIsNotDuplicated(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)

@@ -119,10 +119,18 @@ func (r *runner) run() {
 	restarts := 0
 	everReady := false
 	cur, adopted := r.adopt()
+	// A server adopted in the middle of its start (the previous supervisor
+	// ended before it was ready) is waited for as the start would have.
+	midStart := adopted && r.inst.State == StateStarting
 	for {
-		if !adopted {
+		if !adopted || midStart {
 			var err error
-			cur, err = r.start()
+			if midStart {
+				cur, err = r.finishAdoptedStart(cur)
+				midStart = false
+			} else {
+				cur, err = r.start()
+			}
 			if errors.Is(err, errStopped) {
 				return
 			}
@@ -268,16 +276,39 @@ func (r *runner) start() (*running, error) {
 		i.SetError("", "")
 	})
 	cur := &running{pgid: l.pgid, scriptDone: scriptDone, logOffset: l.logOffset, launchedWithoutCApps: withoutCApps}
-	deadline := time.Now().Add(r.s.policy.ReadyTimeout)
+	return r.awaitReady(cur, l, time.Now().Add(r.s.policy.ReadyTimeout), func() string { return describeStatus(scriptStatus) })
+}
+
+// finishAdoptedStart waits for a server adopted in the middle of its start
+// to turn ready, as start does for the server it launches; the start
+// keeps the time it had left (one probe at least, when the previous
+// supervisor was gone longer).
+func (r *runner) finishAdoptedStart(cur *running) (*running, error) {
+	l := &launch{script: r.inst.Script, pgid: r.inst.PGID, logOffset: cur.logOffset}
+	deadline := r.inst.StartedAt.Add(r.s.policy.ReadyTimeout)
+	if least := time.Now().Add(r.s.policy.StartProbe); deadline.Before(least) {
+		deadline = least
+	}
+	return r.awaitReady(cur, l, deadline, func() string { return "started by the previous supervisor: status unknown" })
+}
+
+// awaitReady waits until the starting instance cur (launched as l) is
+// ready, or fails its start: the script ended without a server (how, from
+// scriptEnd), a BindException or a port held by another process, or
+// deadline passed.
+func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptEnd func() string) (*running, error) {
 	probe := newProbes(r.s.policy.StartProbe)
 	defer probe.stop()
 	lastWhy := "no server pid yet"
 	bindErrors := &logScan{path: home.ConsoleLog(r.inst.Home), next: l.logOffset}
-	scriptWait := (<-chan struct{})(scriptDone)
+	scriptWait := cur.scriptDone
 	// A found server's exit is seen through its pidfd, not by reading its
 	// /proc entry at every probe.
 	watchCtx, stopWatching := context.WithCancel(r.s.ctx)
 	var serverGone <-chan struct{}
+	if cur.server.PID != 0 { // adopted: already found
+		serverGone = exitOf(watchCtx, cur.server)
+	}
 	defer func() {
 		stopWatching()
 		if serverGone != nil {
@@ -292,7 +323,7 @@ func (r *runner) start() (*running, error) {
 				continue
 			}
 			r.killGroup(cur)
-			return nil, r.startFailed("start script exited", fmt.Sprintf("the start script ended (%s) without a running server", describeStatus(scriptStatus)), l.logOffset)
+			return nil, r.startFailed("start script exited", fmt.Sprintf("the start script ended (%s) without a running server", scriptEnd()), l.logOffset)
 		case <-serverGone:
 			// MI may start another server (exit 121): look for it.
 			cur.server, serverGone = zeroID, nil
