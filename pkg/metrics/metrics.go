@@ -20,12 +20,10 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/mictl/mictl/pkg/promtext"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/usage"
 )
@@ -96,100 +94,73 @@ const sampleTimeout = time.Second
 // histogram is most of a scrape's lines.
 var readyBuckets = []float64{0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
-// Metrics is the daemon's metrics: the registry, the instance collector,
-// and the recorders of the supervisor's events. Its methods may be called
-// from any goroutine.
+// Metrics is the daemon's metrics: the supervisor's published view, the
+// recorders of its events, and the scrape that writes them all out in
+// Prometheus's text format. Its methods may be called from any goroutine.
 type Metrics struct {
-	reg *prometheus.Registry
-	col *collector
+	src     Source
+	sampler *sampler
+	ready   readyHistograms
 
-	ready          *prometheus.HistogramVec
-	reloads        prometheus.Counter
-	reloadFailures prometheus.Counter
-	reloadOK       prometheus.Gauge
+	reloads, reloadFailures atomic.Uint64
+	lastReloadFailed        atomic.Bool
+
+	// inFlight holds a token per scrape being served: two Prometheus
+	// servers are common (HA pairs); more scrapes at once than that wait
+	// their turn instead of each building a copy of the exposition.
+	inFlight chan struct{}
 }
 
-// New builds the metrics of a daemon whose supervisor publishes src.
-// They live in a registry of their own (with the Go runtime's and the
-// daemon process's metrics), never in client_golang's global one.
+// New builds the metrics of a daemon whose supervisor publishes src,
+// with the daemon process's own (process_*, go_*) beside them.
 func New(src Source) *Metrics {
 	tr := usage.NewTracker(rewalk)
 	return newMetrics(src, func(pgids []int) (map[int]usage.Usage, error) { return tr.Sample(time.Now(), pgids) })
 }
 
 func newMetrics(src Source, sample func([]int) (map[int]usage.Usage, error)) *Metrics {
-	makeDescs()
-	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		ready: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "mictl_instance_ready_duration_seconds",
-			Help:    "Time from an instance's start to ready (/healthz 200 and every port held by it).",
-			Buckets: readyBuckets,
-		}, []string{labelName}),
-		reloads: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mictl_reloads_total",
-			Help: "Configuration reloads the daemon tried (mictl.toml or the source deployment.toml changed, or mictl reload), failed ones included.",
-		}),
-		reloadFailures: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "mictl_reload_failures_total",
-			Help: "Configuration reloads refused (invalid file, conflicts) or that failed part-way.",
-		}),
-		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "mictl_config_last_reload_successful",
-			Help: "1 when the last configuration reload succeeded (or none was tried yet), 0 when it failed.",
-		}),
+	return &Metrics{
+		src:      src,
+		sampler:  &sampler{sample: sample, timeout: sampleTimeout},
+		ready:    readyHistograms{by: map[string]*readyHistogram{}},
+		inFlight: make(chan struct{}, 4),
 	}
-	m.reloadOK.Set(1)
-	m.col = &collector{src: src, sampler: &sampler{sample: sample, timeout: sampleTimeout}, ready: m.ready}
-	m.reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.col, m.reloads, m.reloadFailures, m.reloadOK,
-	)
-	return m
 }
 
 // ObserveReady records that instance name became ready d after it was
-// started. It holds no lock longer than a map lookup: safe to call under
-// the supervisor's locks.
+// started. It holds no lock longer than a map lookup and a few additions:
+// safe to call under the supervisor's locks.
 func (m *Metrics) ObserveReady(name string, d time.Duration) {
-	m.ready.WithLabelValues(name).Observe(d.Seconds())
-	// After the observation: a scrape pruning name in between then
-	// leaves a name without a series, never a series without its name.
-	if _, ok := m.col.readyNames.Load(name); !ok {
-		m.col.readyNames.Store(name, struct{}{})
-	}
+	m.ready.observe(name, d.Seconds())
 }
 
 // ObserveReload records the outcome of one configuration reload: err nil
 // for a reload applied (even one that changed nothing), else why it was
 // refused or failed.
 func (m *Metrics) ObserveReload(err error) {
-	m.reloads.Inc()
+	m.reloads.Add(1)
 	if err != nil {
-		m.reloadFailures.Inc()
-		m.reloadOK.Set(0)
-		return
+		m.reloadFailures.Add(1)
 	}
-	m.reloadOK.Set(1)
+	m.lastReloadFailed.Store(err != nil)
 }
 
-// Handler serves the metrics in Prometheus's text format (or protobuf /
-// OpenMetrics, as the scraper asks) on /metrics, and a pointer to it on /.
+// Handler serves the metrics in Prometheus's text format on /metrics, and
+// a pointer to it on /. A scrape of 20 instances is ~60 KB of text,
+// usually over loopback: it is sent uncompressed (gzip would allocate a
+// compressor per scrape, more than the daemon's whole growth otherwise).
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		// A failing collector costs its own series, never the others.
-		ErrorHandling: promhttp.ContinueOnError,
-		// Two Prometheus servers are common (HA pairs); more scrapes at
-		// once than that wait their turn instead of piling up /proc walks.
-		MaxRequestsInFlight: 4,
-		Timeout:             5 * time.Second,
-		// A scrape of 20 instances is ~60 KB of text, usually over
-		// loopback; gzip would allocate a compressor (~1 MB) per scrape
-		// for it, most of the daemon's memory growth with metrics on.
-		DisableCompression: true,
-	}))
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case m.inFlight <- struct{}{}:
+			defer func() { <-m.inFlight }()
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		_, _ = w.Write(m.exposition())
+	})
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("mictl daemon metrics: /metrics\n"))
@@ -204,6 +175,7 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           m.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
 	served, shutDown := make(chan struct{}), make(chan struct{})
@@ -235,81 +207,51 @@ const (
 	labelState  = "state"
 )
 
-// collector turns the Source's snapshot and a /proc sample into the
-// per-instance and per-deployment series at every scrape.
-type collector struct {
-	src     Source
-	sampler *sampler
-	// ready is the histogram of time to ready, pruned at every scrape to
-	// the instances the snapshot still has; readyNames are its label
-	// values (a sync.Map: ObserveReady stays lock-free once a name is in).
-	ready      *prometheus.HistogramVec
-	readyNames sync.Map
-}
+// family is one metric family's name, type and help.
+type family struct{ name, typ, help string }
 
-// The collector's descriptors, made at the first New rather than at the
-// start of every mictl process (one in each command).
 var (
-	descUp, descReady, descState, descRestarts, descCPU, descRSS, descThreads,
-	descFDs, descProcs, descAppsActive, descAppsFaulty, descConflicts, descSampleErrors *prometheus.Desc
+	famUp = family{"mictl_instance_up", promtext.Gauge,
+		"1 while the instance's server process is alive. Carries the offset, so one query tells which ports a down instance had."}
+	famReady = family{"mictl_instance_ready", promtext.Gauge,
+		"1 when the instance is ready: /healthz answers 200 and each of its ports is held by its own processes."}
+	famState = family{"mictl_instance_state", promtext.Gauge,
+		"The instance's lifecycle state: 1 for the state it is in, 0 for the others."}
+	famRestarts = family{"mictl_instance_restarts_total", promtext.Counter,
+		"Restarts of the instance by mictl, as mictl status counts them (kept across daemons; reset when the instance is purged)."}
+	famReadyDuration = family{"mictl_instance_ready_duration_seconds", promtext.Histogram,
+		"Time from an instance's start to ready (/healthz 200 and every port held by it)."}
+	famCPU = family{"mictl_instance_cpu_seconds_total", promtext.Counter,
+		"CPU time (user + system) of the instance's process group: its live processes and the children they waited for. Resets when the group is replaced."}
+	famRSS = family{"mictl_instance_resident_memory_bytes", promtext.Gauge,
+		"Resident memory of the instance's processes, summed (shared pages count once per process)."}
+	famThreads = family{"mictl_instance_threads", promtext.Gauge,
+		"Threads of the instance's processes."}
+	famFDs = family{"mictl_instance_open_fds", promtext.Gauge,
+		"Open file descriptors of the instance's processes."}
+	famProcs = family{"mictl_instance_processes", promtext.Gauge,
+		"Live processes in the instance's process group (MI: the start script, the server and the diagnostics JVM)."}
+	famAppsActive = family{"mictl_instance_apps_active", promtext.Gauge,
+		"CApps MI reports as deployed (0, unasked, when it has none to deploy); absent when unknown."}
+	famAppsFaulty = family{"mictl_instance_apps_faulty", promtext.Gauge,
+		"CApps MI reports as faulty (0, unasked, when it has none to deploy); absent when unknown."}
+	famConflicts = family{"mictl_conflicts", promtext.Gauge,
+		"Port conflicts the last check of the plan found (against itself and the host)."}
+	famSampleErrors = family{"mictl_usage_sample_errors_total", promtext.Counter,
+		"Scrapes whose /proc sample failed or timed out, and so lack the CPU, memory, thread and fd series."}
+	famReloads = family{"mictl_reloads_total", promtext.Counter,
+		"Configuration reloads the daemon tried (mictl.toml or the source deployment.toml changed, or mictl reload), failed ones included."}
+	famReloadFailures = family{"mictl_reload_failures_total", promtext.Counter,
+		"Configuration reloads refused (invalid file, conflicts) or that failed part-way."}
+	famReloadOK = family{"mictl_config_last_reload_successful", promtext.Gauge,
+		"1 when the last configuration reload succeeded (or none was tried yet), 0 when it failed."}
 )
 
-var makeDescs = sync.OnceFunc(func() {
-	descUp = prometheus.NewDesc("mictl_instance_up",
-		"1 while the instance's server process is alive. Carries the offset, so one query tells which ports a down instance had.",
-		[]string{labelName, labelOffset}, nil)
-	descReady = prometheus.NewDesc("mictl_instance_ready",
-		"1 when the instance is ready: /healthz answers 200 and each of its ports is held by its own processes.",
-		[]string{labelName}, nil)
-	descState = prometheus.NewDesc("mictl_instance_state",
-		"The instance's lifecycle state: 1 for the state it is in, 0 for the others.",
-		[]string{labelName, labelState}, nil)
-	descRestarts = prometheus.NewDesc("mictl_instance_restarts_total",
-		"Restarts of the instance by mictl, as mictl status counts them (kept across daemons; reset when the instance is purged).",
-		[]string{labelName}, nil)
-	descCPU = prometheus.NewDesc("mictl_instance_cpu_seconds_total",
-		"CPU time (user + system) of the instance's process group: its live processes and the children they waited for. Resets when the group is replaced.",
-		[]string{labelName}, nil)
-	descRSS = prometheus.NewDesc("mictl_instance_resident_memory_bytes",
-		"Resident memory of the instance's processes, summed (shared pages count once per process).",
-		[]string{labelName}, nil)
-	descThreads = prometheus.NewDesc("mictl_instance_threads",
-		"Threads of the instance's processes.",
-		[]string{labelName}, nil)
-	descFDs = prometheus.NewDesc("mictl_instance_open_fds",
-		"Open file descriptors of the instance's processes.",
-		[]string{labelName}, nil)
-	descProcs = prometheus.NewDesc("mictl_instance_processes",
-		"Live processes in the instance's process group (MI: the start script, the server and the diagnostics JVM).",
-		[]string{labelName}, nil)
-	descAppsActive = prometheus.NewDesc("mictl_instance_apps_active",
-		"CApps MI reports as deployed (0, unasked, when it has none to deploy); absent when unknown.",
-		[]string{labelName}, nil)
-	descAppsFaulty = prometheus.NewDesc("mictl_instance_apps_faulty",
-		"CApps MI reports as faulty (0, unasked, when it has none to deploy); absent when unknown.",
-		[]string{labelName}, nil)
-	descConflicts = prometheus.NewDesc("mictl_conflicts",
-		"Port conflicts the last check of the plan found (against itself and the host).",
-		nil, nil)
-	descSampleErrors = prometheus.NewDesc("mictl_usage_sample_errors_total",
-		"Scrapes whose /proc sample failed or timed out, and so lack the CPU, memory, thread and fd series.",
-		nil, nil)
-})
-
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUp, descReady, descState, descRestarts, descCPU,
-		descRSS, descThreads, descFDs, descProcs, descAppsActive, descAppsFaulty, descConflicts, descSampleErrors} {
-		ch <- d
-	}
-	c.ready.Describe(ch)
-}
-
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	insts := c.src.Instances()
-	dep := c.src.Deployment()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+// exposition is one scrape: the supervisor's snapshot, a /proc sample of
+// its instances' groups and the daemon's own process, written out.
+func (m *Metrics) exposition() []byte {
+	insts := m.src.Instances()
+	dep := m.src.Deployment()
 	pgids := make([]int, 0, len(insts))
 	names := make(map[string]bool, len(insts))
 	for _, in := range insts {
@@ -318,54 +260,95 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			pgids = append(pgids, in.PGID)
 		}
 	}
-	used, sampleErr := c.sampler.get(pgids)
-	for _, in := range insts {
-		gauge(descUp, b2f(in.Up), in.Name, strconv.Itoa(in.Offset))
-		gauge(descReady, b2f(in.State == state.StateReady), in.Name)
-		for _, s := range States {
-			gauge(descState, b2f(in.State == s), in.Name, s)
+	used, sampleErr := m.sampler.get(pgids)
+	ready := m.ready.snapshot(names)
+
+	w := &promtext.Writer{}
+	// each writes family f with one series per instance that value gives
+	// one for, and nothing (not even the header) when none has one.
+	each := func(f family, value func(InstanceSnapshot) (float64, bool)) {
+		header := false
+		for _, in := range insts {
+			v, ok := value(in)
+			if !ok {
+				continue
+			}
+			if !header {
+				w.Family(f.name, f.typ, f.help)
+				header = true
+			}
+			w.Sample(f.name, v, promtext.Label{Name: labelName, Value: in.Name})
 		}
-		ch <- prometheus.MustNewConstMetric(descRestarts, prometheus.CounterValue, float64(in.Restarts), in.Name)
-		if in.AppsActive != nil {
-			gauge(descAppsActive, float64(*in.AppsActive), in.Name)
-		}
-		if in.AppsFaulty != nil {
-			gauge(descAppsFaulty, float64(*in.AppsFaulty), in.Name)
-		}
-		if sampleErr != nil {
-			continue
-		}
-		// An instance with nothing running uses nothing: zeros rather than
-		// absent series, so a sum over instances stays a sum.
-		u := used[in.PGID]
-		if in.PGID <= 0 {
-			u = usage.Usage{}
-		}
-		ch <- prometheus.MustNewConstMetric(descCPU, prometheus.CounterValue, u.CPUSeconds, in.Name)
-		gauge(descRSS, float64(u.RSSBytes), in.Name)
-		gauge(descThreads, float64(u.Threads), in.Name)
-		gauge(descFDs, float64(u.OpenFDs), in.Name)
-		gauge(descProcs, float64(u.Processes), in.Name)
 	}
-	gauge(descConflicts, float64(dep.Conflicts))
-	ch <- prometheus.MustNewConstMetric(descSampleErrors, prometheus.CounterValue, float64(c.sampler.failures()))
-	c.pruneReady(names)
-	c.ready.Collect(ch)
+	always := func(v func(InstanceSnapshot) float64) func(InstanceSnapshot) (float64, bool) {
+		return func(in InstanceSnapshot) (float64, bool) { return v(in), true }
+	}
+	if len(insts) > 0 {
+		w.Family(famUp.name, famUp.typ, famUp.help)
+		for _, in := range insts {
+			w.Sample(famUp.name, b2f(in.Up), promtext.Label{Name: labelName, Value: in.Name},
+				promtext.Label{Name: labelOffset, Value: strconv.Itoa(in.Offset)})
+		}
+		w.Family(famState.name, famState.typ, famState.help)
+		for _, in := range insts {
+			for _, s := range States {
+				w.Sample(famState.name, b2f(in.State == s), promtext.Label{Name: labelName, Value: in.Name},
+					promtext.Label{Name: labelState, Value: s})
+			}
+		}
+	}
+	each(famReady, always(func(in InstanceSnapshot) float64 { return b2f(in.State == state.StateReady) }))
+	each(famRestarts, always(func(in InstanceSnapshot) float64 { return float64(in.Restarts) }))
+	if sampleErr == nil {
+		// An instance with nothing running uses nothing: zeros rather
+		// than absent series, so a sum over instances stays a sum.
+		use := func(v func(usage.Usage) float64) func(InstanceSnapshot) (float64, bool) {
+			return func(in InstanceSnapshot) (float64, bool) {
+				if in.PGID <= 0 {
+					return v(usage.Usage{}), true
+				}
+				return v(used[in.PGID]), true
+			}
+		}
+		each(famCPU, use(func(u usage.Usage) float64 { return u.CPUSeconds }))
+		each(famRSS, use(func(u usage.Usage) float64 { return float64(u.RSSBytes) }))
+		each(famThreads, use(func(u usage.Usage) float64 { return float64(u.Threads) }))
+		each(famFDs, use(func(u usage.Usage) float64 { return float64(u.OpenFDs) }))
+		each(famProcs, use(func(u usage.Usage) float64 { return float64(u.Processes) }))
+	}
+	each(famAppsActive, func(in InstanceSnapshot) (float64, bool) { return intValue(in.AppsActive) })
+	each(famAppsFaulty, func(in InstanceSnapshot) (float64, bool) { return intValue(in.AppsFaulty) })
+	if len(ready) > 0 {
+		w.Family(famReadyDuration.name, famReadyDuration.typ, famReadyDuration.help)
+		for _, in := range insts {
+			if h, ok := ready[in.Name]; ok {
+				w.HistogramSeries(famReadyDuration.name, []promtext.Label{{Name: labelName, Value: in.Name}},
+					readyBuckets, h.cumulative, h.sum, h.count)
+			}
+		}
+	}
+	for _, c := range []struct {
+		f family
+		v float64
+	}{
+		{famConflicts, float64(dep.Conflicts)},
+		{famSampleErrors, float64(m.sampler.failures())},
+		{famReloads, float64(m.reloads.Load())},
+		{famReloadFailures, float64(m.reloadFailures.Load())},
+		{famReloadOK, b2f(!m.lastReloadFailed.Load())},
+	} {
+		w.Family(c.f.name, c.f.typ, c.f.help)
+		w.Sample(c.f.name, c.v)
+	}
+	writeSelf(w)
+	return w.Bytes()
 }
 
-// pruneReady drops the time-to-ready series of instances that are gone:
-// an instance removed by a reload must not keep a series for as long as
-// the daemon runs. So ObserveReady for an instance the Source does not
-// list yet is lost at the next scrape; the supervisor publishes an
-// instance when it starts it, long before it is ready.
-func (c *collector) pruneReady(keep map[string]bool) {
-	c.readyNames.Range(func(name, _ any) bool {
-		if !keep[name.(string)] {
-			c.readyNames.Delete(name)
-			c.ready.DeleteLabelValues(name.(string))
-		}
-		return true
-	})
+func intValue(p *int) (float64, bool) {
+	if p == nil {
+		return 0, false
+	}
+	return float64(*p), true
 }
 
 func b2f(b bool) float64 {
@@ -373,6 +356,56 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// readyHistograms is the time-to-ready histogram of each instance.
+type readyHistograms struct {
+	mu sync.Mutex
+	by map[string]*readyHistogram
+}
+
+// readyHistogram is one instance's: cumulative[i] observations took at
+// most readyBuckets[i].
+type readyHistogram struct {
+	cumulative []uint64
+	sum        float64
+	count      uint64
+}
+
+func (r *readyHistograms) observe(name string, seconds float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	h := r.by[name]
+	if h == nil {
+		h = &readyHistogram{cumulative: make([]uint64, len(readyBuckets))}
+		r.by[name] = h
+	}
+	for i, bound := range readyBuckets {
+		if seconds <= bound {
+			h.cumulative[i]++
+		}
+	}
+	h.sum += seconds
+	h.count++
+}
+
+// snapshot copies the histograms of the instances in keep and forgets
+// the others: an instance removed by a reload must not keep a series for
+// as long as the daemon runs. So an observation for an instance the
+// Source does not list yet is lost at the next scrape; the supervisor
+// publishes an instance when it starts it, long before it is ready.
+func (r *readyHistograms) snapshot(keep map[string]bool) map[string]readyHistogram {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]readyHistogram, len(r.by))
+	for name, h := range r.by {
+		if !keep[name] {
+			delete(r.by, name)
+			continue
+		}
+		out[name] = readyHistogram{cumulative: append([]uint64(nil), h.cumulative...), sum: h.sum, count: h.count}
+	}
+	return out
 }
 
 // sampler runs usage sampling for scrapes: one sample at a time (two

@@ -7,9 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
+	"github.com/mictl/mictl/pkg/promtext"
 )
 
 // Totals are an MI server's traffic counters at one scrape, summed over
@@ -35,56 +33,78 @@ const (
 )
 
 // ParseTotals reads an MI metrics exposition (Prometheus text format).
-// Counters are matched by name whatever type the exposition declares for
-// them: MI's Java client declares "x counter" and serves "x_total", which
-// a parser sees as an untyped x_total.
+// Counters are matched by their samples' names whatever type the
+// exposition declares for them: MI's Java client declares "x counter" and
+// serves "x_total", which Prometheus reads as an untyped x_total.
 func ParseTotals(r io.Reader) (Totals, error) {
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(r)
+	t := Totals{Buckets: map[float64]float64{}}
+	// Each latency series (its labels but le): whether it gave a +Inf
+	// bucket, and its count, which stands for one when it did not.
+	type series struct {
+		inf   bool
+		count float64
+	}
+	latency := map[string]*series{}
+	err := promtext.Parse(r, func(s promtext.Sample) error {
+		if !strings.HasPrefix(s.Family, miPrefix) {
+			return nil
+		}
+		switch s.Type {
+		case promtext.Histogram:
+			if !strings.HasSuffix(s.Family, miLatencySuffix) {
+				return nil
+			}
+			key := seriesKey(s.Family, s.Labels)
+			ls := latency[key]
+			if ls == nil {
+				ls = &series{}
+				latency[key] = ls
+			}
+			le, isBucket := s.Label("le")
+			switch {
+			case s.Name == s.Family+"_count":
+				ls.count = s.Value
+			case s.Name == s.Family+"_sum":
+			case isBucket:
+				bound, err := promtext.ParseFloat(le)
+				if err != nil {
+					return fmt.Errorf("%s: le=%q is not a number", s.Name, le)
+				}
+				t.Buckets[bound] += s.Value
+				ls.inf = ls.inf || math.IsInf(bound, 1)
+			}
+		case promtext.Summary:
+		default:
+			switch {
+			case strings.HasSuffix(s.Family, miErrorSuffix):
+				t.Errors += s.Value
+			case strings.HasSuffix(s.Family, miRequestSuffix):
+				t.Requests += s.Value
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return Totals{}, fmt.Errorf("parse MI metrics: %w", err)
 	}
-	t := Totals{Buckets: map[float64]float64{}}
-	for name, f := range fams {
-		if !strings.HasPrefix(name, miPrefix) {
-			continue
-		}
-		switch {
-		case strings.HasSuffix(name, miErrorSuffix):
-			t.Errors += sum(f)
-		case strings.HasSuffix(name, miRequestSuffix):
-			t.Requests += sum(f)
-		case strings.HasSuffix(name, miLatencySuffix) && f.GetType() == dto.MetricType_HISTOGRAM:
-			for _, m := range f.GetMetric() {
-				h := m.GetHistogram()
-				inf := false
-				for _, b := range h.GetBucket() {
-					t.Buckets[b.GetUpperBound()] += float64(b.GetCumulativeCount())
-					inf = inf || math.IsInf(b.GetUpperBound(), 1)
-				}
-				if !inf { // the +Inf bucket is the count
-					t.Buckets[math.Inf(1)] += float64(h.GetSampleCount())
-				}
-			}
+	for _, ls := range latency {
+		if !ls.inf { // the +Inf bucket is the count
+			t.Buckets[math.Inf(1)] += ls.count
 		}
 	}
 	return t, nil
 }
 
-// sum adds the values of a counter-like family's series.
-func sum(f *dto.MetricFamily) float64 {
-	var s float64
-	for _, m := range f.GetMetric() {
-		switch {
-		case m.Counter != nil:
-			s += m.GetCounter().GetValue()
-		case m.Untyped != nil:
-			s += m.GetUntyped().GetValue()
-		case m.Gauge != nil:
-			s += m.GetGauge().GetValue()
+// seriesKey names a histogram's series: its family and its labels but le.
+func seriesKey(family string, labels []promtext.Label) string {
+	parts := make([]string, 0, len(labels))
+	for _, l := range labels {
+		if l.Name != "le" {
+			parts = append(parts, l.Name+"\x00"+l.Value)
 		}
 	}
-	return s
+	slices.Sort(parts)
+	return family + "\x00" + strings.Join(parts, "\x00")
 }
 
 // Traffic is what an instance served between two scrapes.

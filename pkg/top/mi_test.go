@@ -1,11 +1,17 @@
 package top
 
 import (
+	"errors"
 	"math"
 	"strings"
 	"testing"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/mictl/mictl/pkg/metrics/promtest"
+	"github.com/mictl/mictl/pkg/promtext"
 )
 
 func TestParseTotalsOfMIExposition(t *testing.T) {
@@ -80,4 +86,89 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// FuzzParseTotalsAgreesWithPrometheus holds ParseTotals to what the same
+// totals are when Prometheus's own parser reads the exposition: whatever
+// it reads, ParseTotals reads to the same requests, errors and buckets.
+func FuzzParseTotalsAgreesWithPrometheus(f *testing.F) {
+	e := promtest.NewMIExporter(f)
+	e.Serve(10, 2, 0.18)
+	e.Serve(1, 1, 9)
+	f.Add(e.Text())
+	f.Add(e.Text() + "# TYPE wso2_integration_proxy_request_count counter\nwso2_integration_proxy_request_count_total{service_name=\"P\"} 4.0\n")
+	f.Add("# TYPE wso2_integration_api_latency_seconds histogram\n" +
+		"wso2_integration_api_latency_seconds_bucket{b=\"1\",a=\"x\",le=\"0.5\"} 2.5\n" +
+		"wso2_integration_api_latency_seconds_count{a=\"x\",b=\"1\"} 3\n" +
+		"wso2_integration_api_latency_seconds{a=\"y\",le=\"1\"} 1\n" +
+		"wso2_integration_api_latency_seconds_count{a=\"y\"} 7\n" +
+		"wso2_integration_api_latency_seconds_bucket{a=\"y\",le=\"+Inf\"} 4\n" +
+		"# TYPE wso2_integration_x_request_count_total summary\nwso2_integration_x_request_count_total{quantile=\"0.5\"} 9\n" +
+		"wso2_integration_y_request_count_error_total NaN\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		want, err := totalsAsPrometheusReads(text)
+		if err != nil {
+			return
+		}
+		got, err := ParseTotals(strings.NewReader(text))
+		if errors.Is(err, promtext.ErrQuotedName) {
+			return // documented: not read
+		}
+		if err != nil {
+			t.Fatalf("Prometheus reads %q, ParseTotals says: %v", text, err)
+		}
+		if !same(got.Requests, want.Requests) || !same(got.Errors, want.Errors) || len(got.Buckets) != len(want.Buckets) {
+			t.Fatalf("%q: ParseTotals reads %+v, Prometheus %+v", text, got, want)
+		}
+		for le, n := range want.Buckets {
+			if m, ok := got.Buckets[le]; !ok || !same(m, n) {
+				t.Fatalf("%q: ParseTotals reads %+v, Prometheus %+v", text, got, want)
+			}
+		}
+	})
+}
+
+func same(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+
+// totalsAsPrometheusReads is ParseTotals on Prometheus's parser (what
+// ParseTotals was before mictl stopped linking it).
+func totalsAsPrometheusReads(text string) (Totals, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return Totals{}, err
+	}
+	t := Totals{Buckets: map[float64]float64{}}
+	for name, f := range fams {
+		if !strings.HasPrefix(name, miPrefix) {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var v float64
+			switch {
+			case m.Counter != nil:
+				v = m.GetCounter().GetValue()
+			case m.Untyped != nil:
+				v = m.GetUntyped().GetValue()
+			case m.Gauge != nil:
+				v = m.GetGauge().GetValue()
+			}
+			switch h := m.GetHistogram(); {
+			case strings.HasSuffix(name, miErrorSuffix) && m.Histogram == nil:
+				t.Errors += v
+			case strings.HasSuffix(name, miRequestSuffix) && m.Histogram == nil:
+				t.Requests += v
+			case strings.HasSuffix(name, miLatencySuffix) && f.GetType() == dto.MetricType_HISTOGRAM:
+				inf := false
+				for _, b := range h.GetBucket() {
+					t.Buckets[b.GetUpperBound()] += max(float64(b.GetCumulativeCount()), b.GetCumulativeCountFloat())
+					inf = inf || math.IsInf(b.GetUpperBound(), 1)
+				}
+				if !inf { // the +Inf bucket is the count
+					t.Buckets[math.Inf(1)] += max(float64(h.GetSampleCount()), h.GetSampleCountFloat())
+				}
+			}
+		}
+	}
+	return t, nil
 }

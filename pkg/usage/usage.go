@@ -90,7 +90,7 @@ func add(out map[int]Usage, st proc.Stat) {
 	u.CPUSeconds += float64(st.UTime+st.STime+st.CUTime+st.CSTime) / float64(proc.ClockTicks())
 	u.RSSBytes += st.RSSPages * uint64(os.Getpagesize())
 	u.Threads += st.Threads
-	if n, err := openFDs(st.PID); err == nil {
+	if n, err := OpenFDs(st.PID); err == nil {
 		u.OpenFDs += n
 	} else {
 		u.Unreadable++
@@ -156,10 +156,10 @@ func (t *Tracker) reread(now time.Time, pgids []int) (map[int]Usage, bool) {
 	return out, true
 }
 
-// openFDs counts pid's open file descriptors. Since Linux 6.2 the size of
+// OpenFDs counts pid's open file descriptors. Since Linux 6.2 the size of
 // /proc/<pid>/fd is that count, one stat; older kernels report 0 there and
 // the directory is listed instead.
-func openFDs(pid int) (int, error) {
+func OpenFDs(pid int) (int, error) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/fd"
 	var st unix.Stat_t
 	if err := unix.Stat(dir, &st); err != nil {

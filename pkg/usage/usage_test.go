@@ -100,7 +100,7 @@ func TestOpenFDsFallbackAgrees(t *testing.T) {
 	if d := listed - int(st.Size); d < -1 || d > 1 {
 		t.Errorf("listing counts %d descriptors, the size says %d", listed, st.Size)
 	}
-	if _, err := openFDs(1<<22 + 1); err == nil {
+	if _, err := OpenFDs(1<<22 + 1); err == nil {
 		t.Error("openFDs of a pid that cannot exist: no error")
 	}
 }
