@@ -55,9 +55,14 @@ func (s *Supervisor) Reload(load LoadConfig) (changes reconcile.Changes, err err
 }
 
 // planReload computes the target and the changes, and refuses any that
-// would conflict.
+// would conflict. It plans from the state file once no command holds the
+// state lock: a reload set off while an `mictl up` prepares (by the
+// source distribution that up unpacks, which the daemon it started
+// follows) planned from the file as it was before, with none of that
+// up's flags and instances, and recorded its default instance over the
+// up's (the wrong offset: a start never ready).
 func (s *Supervisor) planReload(load LoadConfig) (*reconcile.Target, reconcile.Changes, error) {
-	f, err := s.current()
+	f, err := s.currentSettled()
 	if err != nil {
 		return nil, reconcile.Changes{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc/proctest"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
 )
@@ -174,4 +175,84 @@ func (s *simSite) log(instance string) string {
 		}
 	}
 	return b.String()
+}
+
+// A reload set off while a command holds the state lock (an `mictl up`
+// preparing its homes unpacks the source distribution the daemon it
+// started follows) waits for it, and plans from what it recorded: planned
+// from the file as it was before, it announced and recorded its own
+// default instance over the up's, at another offset, and the up's
+// instance never turned ready.
+func TestReloadPlansFromWhatTheLockHolderRecorded(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	file := filepath.Join(s.dir, config.DefaultFile)
+	toml := fmt.Sprintf("base_offset = %d\nhost = \"127.0.0.1\"\ninstances_dir = \"instances\"\n", s.base)
+	if err := os.WriteFile(file, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	load := func([]string) (*config.Config, []int, error) {
+		cfg, err := config.Load(config.Sources{Path: file})
+		return cfg, nil, err
+	}
+	cfg, _, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The up: under the state lock, mi-1 prepared and recorded at the
+	// offset after the configured one (--offsets).
+	store := s.sup.store
+	unlock, err := store.Lock(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		changes reconcile.Changes
+		err     error
+	}
+	reloaded := make(chan result, 1)
+	go func() {
+		changes, err := s.sup.Reload(load)
+		reloaded <- result{changes, err}
+	}()
+	up, err := reconcile.Build(cfg, &state.File{}, reconcile.Options{Offsets: []int{s.base + 1}})
+	if err != nil {
+		unlock()
+		t.Fatal(err)
+	}
+	records, err := up.Prepare(&state.File{}, []string{"mi-1"})
+	if err != nil {
+		unlock()
+		t.Fatal(err)
+	}
+	// Long enough for a reload that does not wait to plan and say so.
+	select {
+	case ev := <-s.events:
+		unlock()
+		t.Fatalf("the reload went on while the up held the state lock: %s %s", ev.State, ev.Message)
+	case <-time.After(300 * time.Millisecond):
+	}
+	f := &state.File{Version: state.SchemaVersion}
+	reconcile.Merge(f, records)
+	err = store.Quick().Save(f)
+	unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing to change: the configuration asks for what the up recorded,
+	// which the up then asks the daemon to start.
+	if r := <-reloaded; r.err != nil || !r.changes.Empty() {
+		t.Fatalf("reload: %v, changes %+v; want none", r.err, r.changes)
+	}
+	if err := s.sup.Start([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	s.next("mi-1", StateReady)
+	after, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := after.Instance("mi-1"); rec == nil || rec.Offset != s.base+1 {
+		t.Errorf("mi-1 recorded as %+v, want the up's offset %d", rec, s.base+1)
+	}
 }

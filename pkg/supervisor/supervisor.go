@@ -494,10 +494,28 @@ func (s *Supervisor) repair() {
 // every change not written to it yet (all of them while writes fail).
 // When the file cannot be read, it stands on what this supervisor saved
 // last.
-func (s *Supervisor) current() (*state.File, error) {
+func (s *Supervisor) current() (*state.File, error) { return s.read(false) }
+
+// currentSettled is current read under the state lock, once no command
+// holds it: what an `mictl up` preparing homes records is in it, never
+// the file as it was before (see planReload).
+func (s *Supervisor) currentSettled() (*state.File, error) { return s.read(true) }
+
+func (s *Supervisor) read(settled bool) (*state.File, error) {
 	var f *state.File
 	var pending []mutation
+	var lockErr error
 	s.persist.quiet(func() {
+		// Taken while no write is under way, as every write takes it: in
+		// the writers' order.
+		if settled {
+			unlock, err := s.store.Lock(s.ctx)
+			if err != nil {
+				lockErr = fmt.Errorf("wait for the state lock: %w", err)
+				return
+			}
+			defer unlock()
+		}
 		var err error
 		if f, err = s.store.Load(); err != nil {
 			if f, err = s.lastSaved(); err != nil {
@@ -507,6 +525,9 @@ func (s *Supervisor) current() (*state.File, error) {
 		}
 		pending = s.persist.pending()
 	})
+	if lockErr != nil {
+		return nil, lockErr
+	}
 	if f == nil {
 		// Neither the file nor the homes could be read.
 		return s.store.Load()
