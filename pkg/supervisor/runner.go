@@ -335,7 +335,7 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 			return nil, errStopped
 		case <-probe.c():
 		}
-		probe.again()
+		probe.next(cur.server.PID == 0, time.Since(r.inst.StartedAt))
 		if time.Now().After(deadline) {
 			r.killGroup(cur)
 			return nil, r.startFailed(fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy), fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy), l.logOffset)
