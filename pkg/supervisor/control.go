@@ -208,9 +208,11 @@ type Server struct {
 	reload func() (reconcile.Changes, error)
 	// watch follows the configuration (nil: none is followed).
 	watch *configWatch
-	// idle is signalled when a stop left no instance to watch.
-	idle chan struct{}
-	wg   sync.WaitGroup
+	// idle is signalled when a stop left no instance to watch, after
+	// leaving (when set) was called, before the reply's write.
+	idle    chan struct{}
+	leaving func()
+	wg      sync.WaitGroup
 }
 
 // NewServer serves control requests for sup.
@@ -323,8 +325,12 @@ func (srv *Server) serve(req Request, reply *Message) error {
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {
+			// Both in the write the reply waits for.
 			if len(req.Names) == 0 {
-				srv.sup.forgetRun() // in the write the reply waits for
+				srv.sup.forgetRun()
+			}
+			if srv.leaving != nil {
+				srv.leaving()
 			}
 			notify(srv.idle)
 		} else {

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -158,5 +160,71 @@ func TestStopAllForgetsTheRun(t *testing.T) {
 		if forgot != tc.forget {
 			t.Errorf("%s: up_args %q, configured %q, reload_error %q; want forgotten: %v", tc.what, f.UpArgs, f.Configured, f.ReloadError, tc.forget)
 		}
+	}
+}
+
+// A stop that leaves the daemon nothing to supervise clears its record
+// in the write the reply waits for, so the daemon leaving has nothing to
+// write; one that stays after all (an up recorded instances to start
+// meanwhile) is recorded again.
+func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
+	t.Parallel()
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now()}
+	err = store.Update(context.Background(), func(f *state.File) error {
+		rec := record
+		f.Daemon = &rec
+		f.Instances = []state.Instance{{Name: "mi-1", State: state.StateStopped}}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := New(store, nil, DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	d := &Daemon{Sup: sup, store: store, server: NewServer(sup), record: record}
+	d.server.leaving = d.leaving
+	recorded := func() *state.Daemon {
+		t.Helper()
+		f, err := store.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f.Daemon
+	}
+
+	var reply Message
+	if err := d.server.serve(Request{Op: OpStop}, &reply); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if rec := recorded(); rec != nil {
+		t.Fatalf("after the stop that left nothing supervised, the daemon is still recorded: %+v", rec)
+	}
+	// A concurrent up records an instance to start and asks this daemon.
+	err = store.Update(context.Background(), func(f *state.File) error {
+		f.Instances[0].State = state.StateStarting
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Unneeded() {
+		t.Fatal("the daemon leaves while an instance is to start")
+	}
+	if err := sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if rec := recorded(); rec == nil || rec.Identity != self {
+		t.Errorf("the daemon that stays is recorded as %+v, want pid %d", rec, self.PID)
 	}
 }

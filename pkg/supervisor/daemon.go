@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,6 +74,14 @@ type Daemon struct {
 	// metricsDone is closed when the metrics server has ended.
 	watch       *configWatch
 	metricsDone chan struct{}
+
+	// record is the daemon's record in the state file. A stop that
+	// leaves nothing supervised clears it in the write its reply waits
+	// for (unrecorded is then true), so that the daemon leaving after it
+	// has no write of its own to make; a daemon that stays after all
+	// writes it again (see Unneeded).
+	record     state.Daemon
+	unrecorded atomic.Bool
 }
 
 // DaemonOptions say how a daemon supervises.
@@ -155,7 +164,10 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	}
 	sup.SetCredentials(opts.Credentials)
 	sup.targets = metrics.NewTargetsWriter(store.Dir())
-	d = &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{})}
+	self, _ := proc.Identify(os.Getpid())
+	d = &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{}),
+		record: state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}}
+	d.server.leaving = d.leaving
 	if metricsLn != nil {
 		m := metrics.New(sup.MetricsSource())
 		sup.observer = m
@@ -176,7 +188,6 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		defer close(d.served)
 		d.server.Serve(ln)
 	}()
-	self, _ := proc.Identify(os.Getpid())
 	var wanted, stopping []string
 	var saved *state.File
 	// Not fsynced: the first request's answer waits for a durable write
@@ -194,7 +205,8 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 			*f = *rebuilt
 			sup.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: corrupt.Error() + "; rebuilt from the instance homes and /proc (the bad file is kept as state.json.corrupt)"})
 		}
-		f.Daemon = &state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}
+		rec := d.record
+		f.Daemon = &rec
 		for _, inst := range f.Instances {
 			switch {
 			case Wanted(inst.State):
@@ -238,8 +250,33 @@ func (d *Daemon) CaughtUp() <-chan struct{} { return d.Sup.persist.caughtUp }
 
 // Unneeded reports whether the daemon has nothing to do: no instance is
 // supervised and the state file wants none running (a concurrent `mictl
-// up` writes the instances it starts there before asking the daemon).
+// up` writes the instances it starts there before asking the daemon). A
+// daemon that stays is recorded again if the stop that made it idle
+// cleared its record.
 func (d *Daemon) Unneeded() bool {
+	if d.unneeded() {
+		return true
+	}
+	if d.unrecorded.Swap(false) {
+		rec := d.record
+		d.Sup.persist.addFile(func(f *state.File) { f.Daemon = &rec })
+	}
+	return false
+}
+
+// leaving clears the daemon's record in the state file with the next
+// write: the stop being served leaves nothing supervised.
+func (d *Daemon) leaving() {
+	d.unrecorded.Store(true)
+	pid := d.record.PID
+	d.Sup.persist.addFile(func(f *state.File) {
+		if f.Daemon != nil && f.Daemon.PID == pid {
+			f.Daemon = nil
+		}
+	})
+}
+
+func (d *Daemon) unneeded() bool {
 	if len(d.Sup.Active()) > 0 {
 		return false
 	}
@@ -286,13 +323,16 @@ func (d *Daemon) Close() {
 	d.Sup.Close()
 	// Not fsynced: the last request was answered after a durable write,
 	// and a record that outlives a power failure only makes the next
-	// daemon look for strays.
-	_ = d.store.Quick().Update(context.Background(), func(f *state.File) error {
-		if f.Daemon != nil && f.Daemon.PID == os.Getpid() {
-			f.Daemon = nil
-		}
-		return nil
-	})
+	// daemon look for strays. Not written at all when the stop that made
+	// the daemon leave cleared it already.
+	if !d.unrecorded.Load() {
+		_ = d.store.Quick().Update(context.Background(), func(f *state.File) error {
+			if f.Daemon != nil && f.Daemon.PID == os.Getpid() {
+				f.Daemon = nil
+			}
+			return nil
+		})
+	}
 	_ = os.Remove(SocketPath(d.store))
 	d.reaper.Close()
 	d.lock.Close()
