@@ -284,6 +284,27 @@ func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 	}
 }
 
+// TryLock is Lock without the wait: ok is false (and err nil) when the
+// lock is held, by this process or another.
+func (s *Store) TryLock() (unlock func(), ok bool, err error) {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return nil, false, nil
+	}
+	fd, err := s.openLock()
+	if err != nil {
+		<-s.sem
+		return nil, false, err
+	}
+	if ok, err = tryFlock(fd); !ok {
+		unix.Close(fd)
+		<-s.sem
+		return nil, false, err
+	}
+	return s.unlocker(fd), true, nil
+}
+
 // openLock opens (creating it 0600) the lock file. O_NOFOLLOW: a symlink
 // planted in place of the lock file is refused rather than followed.
 func (s *Store) openLock() (int, error) {

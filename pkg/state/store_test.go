@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 )
@@ -670,28 +668,6 @@ func TestInstance(t *testing.T) {
 func isSleep(pid int) bool {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return string(b) == "sleep\n"
-}
-
-// TryLock takes the lock if it is free and reports ok=false, without error,
-// if anyone holds it (this process or another).
-func (s *Store) TryLock() (unlock func(), ok bool, err error) {
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		return nil, false, nil
-	}
-	fd, err := s.openLock()
-	if err != nil {
-		<-s.sem
-		return nil, false, err
-	}
-	ok, err = tryFlock(fd)
-	if !ok {
-		unix.Close(fd)
-		<-s.sem
-		return nil, false, err
-	}
-	return s.unlocker(fd), true, nil
 }
 
 // lockFDs counts this process's descriptors open on s's lock file.

@@ -182,7 +182,7 @@ func (s *simSite) log(instance string) string {
 // started follows) waits for it, and plans from what it recorded: planned
 // from the file as it was before, it announced and recorded its own
 // default instance over the up's, at another offset, and the up's
-// instance never turned ready.
+// instance never turned ready. The wait holds up no other reader.
 func TestReloadPlansFromWhatTheLockHolderRecorded(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	file := filepath.Join(s.dir, config.DefaultFile)
@@ -231,6 +231,22 @@ func TestReloadPlansFromWhatTheLockHolderRecorded(t *testing.T) {
 		unlock()
 		t.Fatalf("the reload went on while the up held the state lock: %s %s", ev.State, ev.Message)
 	case <-time.After(300 * time.Millisecond):
+	}
+	// Its wait holds up no one else: status reads the state meanwhile.
+	read := make(chan error, 1)
+	go func() {
+		_, err := s.sup.current()
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err != nil {
+			unlock()
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		unlock()
+		t.Fatal("reading the state (as status does) waited for the reload's wait for the state lock")
 	}
 	f := &state.File{Version: state.SchemaVersion}
 	reconcile.Merge(f, records)

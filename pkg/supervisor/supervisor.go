@@ -502,21 +502,37 @@ func (s *Supervisor) current() (*state.File, error) { return s.read(false) }
 func (s *Supervisor) currentSettled() (*state.File, error) { return s.read(true) }
 
 func (s *Supervisor) read(settled bool) (*state.File, error) {
-	var f *state.File
+	for {
+		f, busy, err := s.readOnce(settled)
+		if !busy {
+			return f, err
+		}
+		// A command holds the state lock: wait for it to let go outside
+		// the writer's lock, which status, starts and the persister take.
+		unlock, err := s.store.Lock(s.ctx)
+		if err != nil {
+			return nil, fmt.Errorf("wait for the state lock: %w", err)
+		}
+		unlock()
+	}
+}
+
+// readOnce is one try of read: busy when settled and the state lock is
+// held.
+func (s *Supervisor) readOnce(settled bool) (f *state.File, busy bool, err error) {
 	var pending []mutation
 	var lockErr error
 	s.persist.quiet(func() {
 		// Taken while no write is under way, as every write takes it: in
 		// the writers' order.
 		if settled {
-			unlock, err := s.store.Lock(s.ctx)
-			if err != nil {
-				lockErr = fmt.Errorf("wait for the state lock: %w", err)
+			unlock, ok, err := s.store.TryLock()
+			if err != nil || !ok {
+				lockErr, busy = err, err == nil
 				return
 			}
 			defer unlock()
 		}
-		var err error
 		if f, err = s.store.Load(); err != nil {
 			if f, err = s.lastSaved(); err != nil {
 				f = nil
@@ -525,15 +541,18 @@ func (s *Supervisor) read(settled bool) (*state.File, error) {
 		}
 		pending = s.persist.pending()
 	})
-	if lockErr != nil {
-		return nil, lockErr
-	}
-	if f == nil {
+	switch {
+	case busy:
+		return nil, true, nil
+	case lockErr != nil:
+		return nil, false, lockErr
+	case f == nil:
 		// Neither the file nor the homes could be read.
-		return s.store.Load()
+		f, err = s.store.Load()
+		return f, false, err
 	}
 	apply(f, pending)
-	return f, nil
+	return f, false, nil
 }
 
 // Start runs (or adopts) every named instance of the state file that has
