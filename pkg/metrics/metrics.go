@@ -6,8 +6,8 @@
 // publishes what it knows through a Source that returns copies (an atomic
 // pointer to the last snapshot, typically); events it alone sees (an
 // instance ready after d, a reload) are recorded through methods that
-// take no lock of the supervisor's and hold their own for a map lookup at
-// most. A scrape reads the copies, samples /proc itself with a
+// take no lock of the supervisor's and hold their own for a map lookup
+// and a few additions at most. A scrape reads the copies, samples /proc itself with a
 // time bound (see pkg/usage), and builds the metrics outside every lock
 // the supervisor holds.
 package metrics
@@ -327,6 +327,9 @@ func (m *Metrics) exposition() []byte {
 			}
 		}
 	}
+	// Failures first: read after the tries, a reload in between would
+	// show more failures than tries.
+	failures := m.reloadFailures.Load()
 	for _, c := range []struct {
 		f family
 		v float64
@@ -334,7 +337,7 @@ func (m *Metrics) exposition() []byte {
 		{famConflicts, float64(dep.Conflicts)},
 		{famSampleErrors, float64(m.sampler.failures())},
 		{famReloads, float64(m.reloads.Load())},
-		{famReloadFailures, float64(m.reloadFailures.Load())},
+		{famReloadFailures, float64(failures)},
 		{famReloadOK, b2f(!m.lastReloadFailed.Load())},
 	} {
 		w.Family(c.f.name, c.f.typ, c.f.help)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -132,7 +133,7 @@ mictl_conflicts 4
 	// The daemon's own process and Go runtime are there too, under the
 	// names Prometheus's Go client gives them, each with a value.
 	self := []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds",
-		"process_open_fds", "process_max_fds", "go_threads"}
+		"process_open_fds", "process_max_fds", "process_virtual_memory_bytes", "process_virtual_memory_max_bytes", "go_threads"}
 	for _, s := range runtimeSamples {
 		self = append(self, s.f.name)
 	}
@@ -146,6 +147,10 @@ mictl_conflicts 4
 	}
 	if !strings.Contains(text, "\ngo_info{version=\"go") {
 		t.Error("scrape lacks go_info")
+	}
+	if got := familyLines(text, "go_gc_duration_seconds"); strings.Count(got, "\n") != 9 ||
+		!strings.Contains(got, "# TYPE go_gc_duration_seconds summary\n") || !strings.Contains(got, `go_gc_duration_seconds{quantile="0.5"} `) {
+		t.Errorf("GC pauses are not the Go client's summary:\n%s", got)
 	}
 }
 
@@ -250,7 +255,9 @@ func familyLines(text string, names ...string) string {
 	for line := range strings.Lines(text) {
 		for _, n := range names {
 			if strings.HasPrefix(line, "# HELP "+n+" ") || strings.HasPrefix(line, "# TYPE "+n+" ") ||
-				strings.HasPrefix(line, n+" ") || strings.HasPrefix(line, n+"{") {
+				slices.ContainsFunc([]string{"", "_bucket", "_sum", "_count"}, func(suffix string) bool {
+					return strings.HasPrefix(line, n+suffix+" ") || strings.HasPrefix(line, n+suffix+"{")
+				}) {
 				b.WriteString(line)
 				break
 			}

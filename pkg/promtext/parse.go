@@ -68,9 +68,8 @@ func Parse(r io.Reader, each func(Sample) error) error {
 			var s Sample
 			if s, err = sample(line); err == nil {
 				s.Family, s.Type = family(s.Name, types)
-				err = each(s)
-				if err != nil {
-					return err
+				if err = each(s); err != nil {
+					return fmt.Errorf("line %d: %w", n, err)
 				}
 			}
 		}
@@ -120,7 +119,7 @@ func comment(rest string, types map[string]string) error {
 	if name == "" && rest == "" {
 		return nil // "# TYPE" alone: a comment, as Prometheus reads it
 	}
-	if !validName(name, true) {
+	if !validMetricName(name) {
 		return fmt.Errorf("# %s names %q, which is not a metric name", keyword, name)
 	}
 	if rest == "" {
@@ -133,7 +132,7 @@ func comment(rest string, types map[string]string) error {
 		return nil // a name and blanks: Prometheus's family, typed by no line
 	}
 	if keyword == "HELP" {
-		if _, err := unescape(rest, false); err != nil {
+		if _, err := unescape(rest); err != nil {
 			return fmt.Errorf("# HELP %s: %w", name, err)
 		}
 		return nil
@@ -160,7 +159,8 @@ func sample(line string) (Sample, error) {
 		end++
 	}
 	s := Sample{Name: line[:end]}
-	if s.Name == "" && line[0] == '{' || strings.HasPrefix(line[end:], `"`) {
+	if s.Name == "" && strings.HasPrefix(strings.TrimLeft(strings.TrimPrefix(line, "{"), " \t"), `"`) ||
+		strings.HasPrefix(line[end:], `"`) {
 		return s, fmt.Errorf("%q: %w", cut(line), ErrQuotedName)
 	}
 	if s.Name == "" {
@@ -224,7 +224,7 @@ func labels(s string) ([]Label, string, error) {
 		if closing < 0 {
 			return nil, "", fmt.Errorf("label %s: value has no closing quote", name)
 		}
-		value, err := unescape(rest[:closing], true)
+		value, err := unescape(rest[:closing])
 		if err != nil {
 			return nil, "", fmt.Errorf("label %s: %w", name, err)
 		}
@@ -252,8 +252,9 @@ func closingQuote(s string) int {
 	return -1
 }
 
-// unescape undoes the format's escapes: \\ and \n, and \" in label values.
-func unescape(s string, quote bool) (string, error) {
+// unescape undoes the format's escapes: \\, \n and \" (which Prometheus
+// reads in help text as in label values).
+func unescape(s string) (string, error) {
 	if !strings.Contains(s, `\`) {
 		return s, nil
 	}
@@ -271,7 +272,7 @@ func unescape(s string, quote bool) (string, error) {
 			b.WriteByte('\\')
 		case c == 'n':
 			b.WriteByte('\n')
-		case c == '"' && quote:
+		case c == '"':
 			b.WriteByte('"')
 		default:
 			return "", fmt.Errorf(`invalid escape \%c`, c)
@@ -297,11 +298,10 @@ func token(s string) (string, string) {
 	return s, ""
 }
 
-// validName reports whether s is a metric name (colons allowed) or a
-// label name.
-func validName(s string, metric bool) bool {
+// validMetricName reports whether s is a metric name.
+func validMetricName(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !nameByte(s[i], i == 0, metric) {
+		if !nameByte(s[i], i == 0, true) {
 			return false
 		}
 	}

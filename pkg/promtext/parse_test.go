@@ -29,7 +29,7 @@ func parseAll(t *testing.T, text string) []Sample {
 func TestParseFindsFamiliesAsPrometheusDoes(t *testing.T) {
 	text := `# A comment, then a blank line.
 
-# HELP req_total Requests, \\ and \n escaped.
+# HELP req_total Requests, \\, \" and \n escaped.
 # TYPE req_total counter
 req_total{api="orders",path="/a \"b\"\\c\nd"} 3 1700000000000
   req_total{api="x",} 4.5
@@ -103,7 +103,8 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"a 0x1p3\n", `line 1: a: value "0x1p3" is not a number`},
 		{"a 1 soon\n", `line 1: a: timestamp "soon" is not an integer`},
 		{"a 1 2 3\n", `line 1: a: unexpected "3" after the timestamp`},
-		{"{x=\"1\"} 1\n", `line 1: "{x=\"1\"} 1": names quoted as UTF-8 strings are not supported`},
+		{"{\"x.y\"} 1\n", `line 1: "{\"x.y\"} 1": names quoted as UTF-8 strings are not supported`},
+		{"{x=\"1\"} 1\n", `line 1: "{x=\"1\"} 1": expected a metric name`},
 		{"=1\n", `line 1: "=1": expected a metric name`},
 		{"a{x=\"\\t\"} 1\n", `line 1: a: label x: invalid escape \t`},
 		{"a{x=\"1} 1\n", `line 1: a: label x: value has no closing quote`},
@@ -122,8 +123,8 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 	stop := errors.New("stop")
 	n := 0
 	err := Parse(strings.NewReader("a 1\nb 2\n"), func(Sample) error { n++; return stop })
-	if !errors.Is(err, stop) || n != 1 {
-		t.Errorf("each's error: Parse = %v after %d samples, want it at once", err, n)
+	if !errors.Is(err, stop) || n != 1 || err.Error() != "line 1: stop" {
+		t.Errorf("each's error: Parse = %v after %d samples, want it at once, with its line", err, n)
 	}
 }
 
@@ -138,6 +139,7 @@ func FuzzParseAgreesWithPrometheus(f *testing.F) {
 		"# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 2\ns_count 3\ns_bucket 4\n",
 		"x_count 1\n# TYPE x histogram\nx_count 2\nx_bucket{le=\"1\"} 1\n",
 		"g{a=\"\\\"q\\\"\",b=\"\\n\"} -Inf\ng NaN\n\n# comment\n  g 1e3\n",
+		"# HELP h a \\\"quoted\\\" help\n# TYPE h gauge\nh 1\n",
 	} {
 		f.Add(seed)
 	}

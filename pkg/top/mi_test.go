@@ -130,8 +130,8 @@ func FuzzParseTotalsAgreesWithPrometheus(f *testing.F) {
 
 func same(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
 
-// totalsAsPrometheusReads is ParseTotals on Prometheus's parser (what
-// ParseTotals was before mictl stopped linking it).
+// totalsAsPrometheusReads applies ParseTotals's rules to Prometheus's own
+// reading of text (expfmt), fractional counts included.
 func totalsAsPrometheusReads(text string) (Totals, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
