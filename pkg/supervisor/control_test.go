@@ -131,28 +131,14 @@ func TestStopAllForgetsTheRun(t *testing.T) {
 		{"down of everything", nil, true},
 		{"down of one by name", []string{"mi-1"}, false},
 	} {
-		store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = store.Update(context.Background(), func(f *state.File) error {
+		store, sup := supervisorOf(t, func(f *state.File) {
 			f.UpArgs, f.Configured, f.ReloadError = []string{"--instances=1"}, []string{"mi-1"}, "an old failure"
-			f.Instances = []state.Instance{{Name: "mi-1", State: state.StateStopped}}
-			return nil
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		sup, err := New(store, nil, DefaultPolicy())
-		if err != nil {
-			t.Fatal(err)
-		}
 		var reply Message
 		if err := NewServer(sup).serve(Request{Op: OpStop, Names: tc.names}, &reply); err != nil {
 			t.Fatalf("%s: stop: %v", tc.what, err)
 		}
 		f, err := store.Load()
-		sup.Close()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,29 +155,15 @@ func TestStopAllForgetsTheRun(t *testing.T) {
 // meanwhile) is recorded again.
 func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
 	t.Parallel()
-	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	self, err := proc.Identify(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	record := state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now()}
-	err = store.Update(context.Background(), func(f *state.File) error {
+	record := state.Daemon{Identity: self, Socket: "the daemon's socket", StartedAt: time.Now()}
+	store, sup := supervisorOf(t, func(f *state.File) {
 		rec := record
 		f.Daemon = &rec
-		f.Instances = []state.Instance{{Name: "mi-1", State: state.StateStopped}}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sup, err := New(store, nil, DefaultPolicy())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Close()
 	d := &Daemon{Sup: sup, store: store, server: NewServer(sup), record: record}
 	d.server.leaving = d.leaving
 	recorded := func() *state.Daemon {
@@ -227,4 +199,28 @@ func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
 	if rec := recorded(); rec == nil || rec.Identity != self {
 		t.Errorf("the daemon that stays is recorded as %+v, want pid %d", rec, self.PID)
 	}
+}
+
+// supervisorOf is a supervisor (closed when the test ends) over a state
+// file recording mi-1, stopped, and what fill adds.
+func supervisorOf(t *testing.T, fill func(*state.File)) (*state.Store, *Supervisor) {
+	t.Helper()
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.Update(context.Background(), func(f *state.File) error {
+		f.Instances = []state.Instance{{Name: "mi-1", State: state.StateStopped}}
+		fill(f)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := New(store, nil, DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sup.Close)
+	return store, sup
 }
