@@ -68,9 +68,7 @@ func Parse(r io.Reader, each func(Sample) error) error {
 			var s Sample
 			if s, err = sample(line); err == nil {
 				s.Family, s.Type = family(s.Name, types)
-				if err = each(s); err != nil {
-					return fmt.Errorf("line %d: %w", n, err)
-				}
+				err = each(s)
 			}
 		}
 		if err != nil {
