@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/companion/companiontest"
+
 	"github.com/mictl/mictl/pkg/cli"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/home"
@@ -863,5 +865,25 @@ func TestForegroundSecondInterruptKills(t *testing.T) {
 	}
 	if left := proctest.Under(d.dir); len(left) > 0 {
 		t.Errorf("left running: %s", proctest.Describe(left))
+	}
+}
+
+// A fresh up leaves the daemon it starts nothing to reload: the
+// simulator's distribution, whose deployment.toml the daemon follows, is
+// unpacked before the daemon starts. Unpacked while the daemon watched,
+// it was a change to reload for, in about one fresh up of 20 in two with
+// the programs make build builds (this test binary, slower to start,
+// hid it).
+func TestFreshUpSetsOffNoReload(t *testing.T) {
+	t.Parallel()
+	bin := companiontest.Build(t, t.TempDir())
+	for round := range 4 {
+		d := newDeployment(t)
+		d.exe = bin
+		d.up(20)
+		d.must("down")
+		if ev := d.events(); strings.Contains(ev, "mictl reload") {
+			t.Fatalf("round %d: the fresh up's daemon reloaded:\n%s", round, ev)
+		}
 	}
 }

@@ -113,6 +113,12 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err != nil {
 		return err
 	}
+	// The simulator's distribution is unpacked before the daemon starts
+	// following it: unpacked while the daemon watched (by prepareUp), it
+	// was a change the daemon reloaded for, in one fresh up of 20 in two.
+	if _, err := reconcile.SourceDistribution(cfg); err != nil {
+		return err
+	}
 	// The daemon (a process as slow to start as this one) starts while
 	// the homes are prepared: it waits for the state lock held below,
 	// then finds the instances recorded and starts them.
