@@ -113,27 +113,28 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err != nil {
 		return err
 	}
-	// The simulator's distribution is unpacked before the daemon starts
-	// following it: unpacked while the daemon watched (by prepareUp), it
-	// was a change the daemon reloaded for, in one fresh up of 20 in two.
-	if _, err := reconcile.SourceDistribution(cfg); err != nil {
-		return err
-	}
-	// The daemon (a process as slow to start as this one) starts while
-	// the homes are prepared: it waits for the state lock held below,
-	// then finds the instances recorded and starts them.
-	var daemonUp chan error
-	if !o.foreground {
-		warnOtherBuild(streams, f)
-		daemonUp = make(chan error, 1)
-		go func() { daemonUp <- ensureDaemonFor(ctx, store, cfg, &o.run) }()
-	}
-
 	// The plan, the homes and the state file change together, under the
 	// state lock: two concurrent `mictl up` never both launch an instance.
 	unlock, err := store.Lock(ctx)
 	if err != nil {
 		return err
+	}
+	// The simulator's distribution is unpacked under the lock (two ups
+	// would unpack it into one directory at once) and before the daemon
+	// starts following it: unpacked while the daemon watched, it was a
+	// change the daemon reloaded for, in one fresh up of 20 in two.
+	if _, err := reconcile.SourceDistribution(cfg); err != nil {
+		unlock()
+		return err
+	}
+	// The daemon (a process as slow to start as this one) starts while
+	// the homes are prepared: it waits for the state lock held here, then
+	// finds the instances recorded and starts them.
+	var daemonUp chan error
+	if !o.foreground {
+		warnOtherBuild(streams, f)
+		daemonUp = make(chan error, 1)
+		go func() { daemonUp <- ensureDaemonFor(ctx, store, cfg, &o.run) }()
 	}
 	names, err := prepareUp(streams, cfg, store, o)
 	unlock()
