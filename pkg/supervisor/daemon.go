@@ -9,7 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -79,9 +79,12 @@ type Daemon struct {
 	// leaves nothing supervised clears it in the write its reply waits
 	// for (unrecorded is then true), so that the daemon leaving after it
 	// has no write of its own to make; a daemon that stays after all
-	// writes it again (see Unneeded).
+	// writes it again (see Unneeded). recordMu makes each change of
+	// unrecorded and the queueing of its write one step: apart, a clear
+	// could be queued after the re-record that was to undo it.
 	record     state.Daemon
-	unrecorded atomic.Bool
+	recordMu   sync.Mutex
+	unrecorded bool
 }
 
 // DaemonOptions say how a daemon supervises.
@@ -257,9 +260,15 @@ func (d *Daemon) Unneeded() bool {
 	if d.unneeded() {
 		return true
 	}
-	if d.unrecorded.Swap(false) {
+	d.recordMu.Lock()
+	defer d.recordMu.Unlock()
+	if d.unrecorded {
+		d.unrecorded = false
 		rec := d.record
 		d.Sup.persist.addFile(func(f *state.File) { f.Daemon = &rec })
+		// Soon: killed while unrecorded, it would leave its successor
+		// nothing to look for strays by.
+		d.Sup.persist.hurry()
 	}
 	return false
 }
@@ -267,13 +276,22 @@ func (d *Daemon) Unneeded() bool {
 // leaving clears the daemon's record in the state file with the next
 // write: the stop being served leaves nothing supervised.
 func (d *Daemon) leaving() {
-	d.unrecorded.Store(true)
+	d.recordMu.Lock()
+	defer d.recordMu.Unlock()
+	d.unrecorded = true
 	pid := d.record.PID
 	d.Sup.persist.addFile(func(f *state.File) {
 		if f.Daemon != nil && f.Daemon.PID == pid {
 			f.Daemon = nil
 		}
 	})
+}
+
+// recorded reports whether the state file is to hold the daemon's record.
+func (d *Daemon) recorded() bool {
+	d.recordMu.Lock()
+	defer d.recordMu.Unlock()
+	return !d.unrecorded
 }
 
 func (d *Daemon) unneeded() bool {
@@ -325,7 +343,7 @@ func (d *Daemon) Close() {
 	// and a record that outlives a power failure only makes the next
 	// daemon look for strays. Not written at all when the stop that made
 	// the daemon leave cleared it already.
-	if !d.unrecorded.Load() {
+	if d.recorded() {
 		_ = d.store.Quick().Update(context.Background(), func(f *state.File) error {
 			if f.Daemon != nil && f.Daemon.PID == os.Getpid() {
 				f.Daemon = nil

@@ -182,7 +182,8 @@ func (s *simSite) log(instance string) string {
 // started follows) waits for it, and plans from what it recorded: planned
 // from the file as it was before, it announced and recorded its own
 // default instance over the up's, at another offset, and the up's
-// instance never turned ready. The wait holds up no other reader.
+// instance never turned ready. The wait holds up no other reader (while
+// no write of the supervisor's waits for the lock too).
 func TestReloadPlansFromWhatTheLockHolderRecorded(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	file := filepath.Join(s.dir, config.DefaultFile)
