@@ -887,3 +887,30 @@ func TestFreshUpSetsOffNoReload(t *testing.T) {
 		}
 	}
 }
+
+// An up that fails after it started the daemon (a home it cannot write)
+// leaves no daemon behind waiting for its periodic check: the daemon
+// finds nothing asked of it in the state file and leaves at once.
+func TestFailedUpLeavesNoDaemon(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	if err := os.MkdirAll(filepath.Join(d.dir, "instances"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "instances", "mi-1"), []byte("not a home"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	if code == 0 {
+		t.Fatalf("up into a home that is a file succeeded:\n%s", errOut)
+	}
+	logPath := filepath.Join(d.dir, "instances", ".mictl", "daemon.log")
+	d.waitFor("the daemon the failed up started to leave", func() bool {
+		b, _ := os.ReadFile(logPath)
+		return strings.Contains(string(b), "exiting")
+	})
+	if b, _ := os.ReadFile(logPath); !strings.Contains(string(b), "asks for nothing to supervise") {
+		t.Fatalf("the daemon left for another reason than its start finding nothing to do:\n%s", b)
+	}
+	d.waitFor("the leaving daemon to clear its record", func() bool { return d.daemonPID() == 0 })
+}

@@ -139,6 +139,11 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	names, err := prepareUp(streams, cfg, store, o)
 	unlock()
 	if err != nil {
+		if daemonUp != nil {
+			// Not cut short by this process's exit: the daemon started
+			// for this up finds nothing asked of it, and leaves.
+			<-daemonUp
+		}
 		return err
 	}
 

@@ -124,6 +124,10 @@ func supervise(d *supervisor.Daemon, logf func(string, ...any)) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
+	if d.StartedIdle() && d.Unneeded() {
+		logf("mictl daemon: the state file asks for nothing to supervise (the command that started this daemon failed), exiting")
+		return nil
+	}
 	rotate := time.NewTicker(logCheckEvery)
 	defer rotate.Stop()
 	for {

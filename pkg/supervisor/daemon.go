@@ -85,6 +85,10 @@ type Daemon struct {
 	record     state.Daemon
 	recordMu   sync.Mutex
 	unrecorded bool
+
+	// startedIdle is true when the state file wanted nothing run or
+	// stopped when the daemon started (see StartedIdle).
+	startedIdle bool
 }
 
 // DaemonOptions say how a daemon supervises.
@@ -224,6 +228,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	if err == nil {
 		sup.rememberSaved(saved)
 	}
+	d.startedIdle = len(wanted) == 0 && len(stopping) == 0
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
 	}
@@ -241,6 +246,13 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	}
 	return d, nil
 }
+
+// StartedIdle reports whether the state file asked for nothing to run or
+// to stop when the daemon started. The command that starts a daemon
+// records what it is to run first (`mictl up` holds the state lock the
+// daemon waits for while it prepares), so this is a command that failed
+// after starting it: confirm with Unneeded, and leave.
+func (d *Daemon) StartedIdle() bool { return d.startedIdle }
 
 // Idle is signalled when a stop request left nothing running; confirm
 // with Unneeded before leaving.
