@@ -20,7 +20,7 @@ import (
 // Go client gives them (process_*, go_*), so that the dashboards and
 // alerts written for any Go exporter work for the daemon too. Only the
 // series an operator watches a supervisor by are kept: its CPU, memory,
-// descriptors, goroutines and heap.
+// descriptors, goroutines, heap and GC pauses.
 
 // runtimeSamples are the runtime/metrics the go_* series are read from,
 // each the sum of its keys. Reading them stops nothing
@@ -71,7 +71,8 @@ func writeSelf(w *promtext.Writer) {
 	}
 	// The first field of statm is the size of the address space, in pages.
 	if statm, err := os.ReadFile("/proc/self/statm"); err == nil {
-		if pages, err := strconv.ParseUint(strings.Fields(string(statm) + " x")[0], 10, 64); err == nil {
+		size, _, _ := strings.Cut(string(statm), " ")
+		if pages, err := strconv.ParseUint(size, 10, 64); err == nil {
 			one(family{"process_virtual_memory_bytes", promtext.Gauge, "Virtual memory size in bytes."},
 				float64(pages*uint64(os.Getpagesize())))
 		}
