@@ -62,6 +62,17 @@ func (o Observation) AllOwned() bool {
 	return true
 }
 
+// anyListening reports whether something listens on one of the fixed
+// ports.
+func (o Observation) anyListening() bool {
+	for _, p := range o.Fixed {
+		if p.Listening {
+			return true
+		}
+	}
+	return false
+}
+
 // Foreign returns the first fixed port some other process holds.
 func (o Observation) Foreign() (ports.Role, PortStatus, bool) {
 	for i, p := range o.Fixed {
@@ -189,11 +200,19 @@ func (v *View) ListeningInodes(inst *state.Instance) [ports.NumRoles]uint64 {
 }
 
 // Observe reports the fixed ports and, when full, the random ports of
-// inst. Without full only the fixed ports matter, and the server's own
-// sockets are looked at first: the rest of its group is read only when
-// the server does not hold every fixed port itself.
+// inst. Without full only the fixed ports matter: when none of them
+// listens there is no holder to tell apart and no process is read (the
+// check after a stop, where the walk of /proc was most of down's time
+// after the daemon left); otherwise the server's own sockets are looked
+// at first, and the rest of its group only when the server does not hold
+// every fixed port itself.
 func (v *View) Observe(inst *state.Instance, full bool) Observation {
 	bind, _ := netip.ParseAddr(inst.Bind)
+	if !full {
+		if obs := v.fixedPorts(inst, bind, nil, nil); !obs.anyListening() {
+			return obs
+		}
+	}
 	var mine map[uint64]int
 	if full || inst.Server.PID <= 0 {
 		mine = v.GroupInodes(inst.PGID)

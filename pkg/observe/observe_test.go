@@ -1,8 +1,16 @@
 package observe
 
 import (
+	"net/netip"
+	"os"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 func TestProbeAddr(t *testing.T) {
@@ -36,5 +44,38 @@ func TestRecentSince(t *testing.T) {
 	}
 	if later == first {
 		t.Fatal("Since(a moment after the look began) handed out that older look")
+	}
+}
+
+// A look at an instance none of whose fixed ports listens (the check
+// after a stop) reads no process: there is no holder to tell apart. Once
+// one of them listens on a socket the server does not hold, its group is
+// read to tell whose it is.
+func TestObserveReadsProcessesOnlyForAListeningPort(t *testing.T) {
+	inst := &state.Instance{Name: "mi-1", Bind: "127.0.0.1", PGID: syscall.Getpgrp(), Server: proc.Identity{PID: os.Getpid()}}
+	for role := range inst.Ports {
+		inst.Ports[role] = 41000 + role
+	}
+	quiet := &View{Sockets: &hostnet.Snapshot{Sockets: []hostnet.Socket{
+		{Proto: hostnet.TCP, Addr: netip.MustParseAddr("127.0.0.1"), Port: 42000, Inode: 7}, // another port
+	}}}
+	for role, st := range quiet.Observe(inst, false).Fixed {
+		if st.Listening {
+			t.Fatalf("%s port: %+v, want not listening", ports.Role(role), st)
+		}
+	}
+	if quiet.groups != nil {
+		t.Fatal("Observe read the processes of a group though none of its ports listens")
+	}
+
+	held := &View{Sockets: &hostnet.Snapshot{Sockets: []hostnet.Socket{
+		{Proto: hostnet.TCP, Addr: netip.MustParseAddr("127.0.0.1"), Port: inst.Ports[ports.HTTP], Inode: 7},
+	}}}
+	obs := held.Observe(inst, false)
+	if st := obs.Fixed[ports.HTTP]; !st.Listening || st.Owned {
+		t.Fatalf("http port: %+v, want listening and not the instance's", st)
+	}
+	if held.groups == nil {
+		t.Fatal("Observe did not read the group to tell whose the listening socket is")
 	}
 }
