@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -754,46 +755,50 @@ const waitReadyLook = 100 * time.Millisecond
 // Stop stops the named instances (all when names is empty) in parallel and
 // waits until each is gone or timeout passed and it was killed.
 func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
-	// Records of finished runners (failed, and why) may still be queued.
-	f, err := s.current()
-	if err != nil {
-		return err
-	}
-	if len(names) == 0 {
-		for _, inst := range f.Instances {
-			names = append(names, inst.Name)
-		}
-	}
-	runners := make([]*runner, len(names))
+	runners := map[string]*runner{}
 	s.mu.Lock()
-	for i, name := range names {
-		if r, ok := s.runners[name]; ok && !r.finished() {
-			runners[i] = r
+	for name, r := range s.runners {
+		if !r.finished() && (len(names) == 0 || slices.Contains(names, name)) {
+			runners[name] = r
 		}
 	}
 	s.mu.Unlock()
 	// Every watched server gets its SIGTERM before any stop is recorded
-	// or waited for, all aimed first and then sent back to back: the
-	// servers stop side by side. Sent one stop at a time, each after its
-	// record and event, the last of twenty went out some 20 ms after the
-	// first, while the first ones' exits took the CPU.
+	// or waited for, and before the state file is read: all aimed first
+	// and then sent back to back, the servers stop side by side. Sent one
+	// stop at a time, each after its record and event, the last of twenty
+	// went out some 20 ms after the first, while the first ones' exits
+	// took the CPU.
+	picked := slices.Sorted(maps.Keys(runners))
 	var aimed []*sigterm
-	for _, r := range runners {
-		if r != nil {
-			if t := r.aimEarly(); t != nil {
-				aimed = append(aimed, t)
-			}
+	for _, name := range picked {
+		if t := runners[name].aimEarly(); t != nil {
+			aimed = append(aimed, t)
 		}
 	}
 	for _, t := range aimed {
 		t.send()
 	}
+	// Records of finished runners (failed, and why) may still be queued.
+	// A file that cannot be read leaves the watched instances to stop,
+	// signalled already: their runners stop them all the same.
+	f, readErr := s.current()
+	if readErr != nil {
+		f = &state.File{}
+	}
+	if len(names) == 0 {
+		names = picked
+		for _, inst := range f.Instances {
+			if _, ok := runners[inst.Name]; !ok {
+				names = append(names, inst.Name)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(names))
 	var unsupervised []string
 	for i, name := range names {
-		r := runners[i]
-		watched := r != nil
+		r, watched := runners[name]
 		if !watched {
 			unsupervised = append(unsupervised, name)
 		}
@@ -818,7 +823,7 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	if len(unsupervised) > 0 {
 		errs = append(errs, s.endUnrecorded(unsupervised, timeout))
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, readErr)...)
 }
 
 // Active lists the instances whose runner is still running.
