@@ -92,6 +92,9 @@ func (r *runner) snapshot() state.Instance {
 type running struct {
 	server proc.Identity
 	pgid   int
+	// script is the start script this supervisor launched, the leader of
+	// group pgid; zero for a server adopted from a previous supervisor.
+	script proc.Identity
 	// scriptDone is closed when the start script has ended.
 	scriptDone <-chan struct{}
 	logOffset  int64
@@ -275,7 +278,7 @@ func (r *runner) start() (*running, error) {
 		i.State, i.Script, i.PGID, i.Server, i.StartedAt = StateStarting, l.script, l.pgid, zeroID, time.Now()
 		i.SetError("", "")
 	})
-	cur := &running{pgid: l.pgid, scriptDone: scriptDone, logOffset: l.logOffset, launchedWithoutCApps: withoutCApps}
+	cur := &running{pgid: l.pgid, script: l.script, scriptDone: scriptDone, logOffset: l.logOffset, launchedWithoutCApps: withoutCApps}
 	return r.awaitReady(cur, l, time.Now().Add(r.s.policy.ReadyTimeout), func() string { return describeStatus(scriptStatus) })
 }
 
@@ -687,9 +690,33 @@ func (r *runner) aimEarly() *sigterm {
 		return nil
 	}
 	r.watched = nil
-	t := aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
+	var t *sigterm
+	if cur.launchedGroupLives() {
+		t = &sigterm{server: cur.server, pgid: cur.pgid, owned: true, leader: cur.script, alive: !cur.server.IsZero() && cur.server.Alive()}
+	} else {
+		t = aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
+	}
 	cur.sent.Store(t)
 	return t
+}
+
+// launchedGroupLives reports whether cur's process group is still the one
+// this supervisor's launch made, known without reading /proc: its leader
+// is the start script, a child of this process that has not ended, and
+// the kernel gives no other group that number while it lives. A stop of
+// twenty spent 2-3 ms looking at each group the way a group read back
+// from the state file must be looked at (aimSIGTERM), before the first
+// SIGTERM. An adopted server's group is looked at that way.
+func (cur *running) launchedGroupLives() bool {
+	if cur.script.IsZero() {
+		return false
+	}
+	select {
+	case <-cur.scriptDone:
+		return false
+	default:
+		return true
+	}
 }
 
 // killGroup removes what is left of an ended start (the diagnostics

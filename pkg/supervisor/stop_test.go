@@ -118,3 +118,42 @@ func TestExitBeforeTheStopRequestIsTheStops(t *testing.T) {
 		t.Fatalf("%s after the stop, want stopped; its events:\n%s", ev.State, s.log("mi-1"))
 	}
 }
+
+// A watched server this supervisor launched is aimed at without a look at
+// /proc: its group is the launch's while the script leading it lives. An
+// adopted server's group, or one whose script ended, is looked at as a
+// group read back from the state file is.
+func TestAimAtALaunchedGroup(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	r := s.watched("mi-1")
+	rec := r.snapshot()
+	r.mu.Lock()
+	cur := r.watched
+	r.mu.Unlock()
+	if !cur.launchedGroupLives() {
+		t.Fatal("the group of a server launched here, its script running, is not known as the launch's")
+	}
+	aimed := r.aimEarly()
+	aimed.send()
+	if !aimed.owned || !aimed.alive || aimed.pgid != rec.PGID || aimed.leader != rec.Script {
+		t.Errorf("aimed at %+v; want the group %d led by the script %v and the live server %v", aimed, rec.PGID, rec.Script, rec.Server)
+	}
+	if err := r.stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if ev := s.next("mi-1", StateStopped, StateCrashed, StateBackoff, StateStarting); ev.State != StateStopped {
+		t.Fatalf("%s after the stop, want stopped; its events:\n%s", ev.State, s.log("mi-1"))
+	}
+
+	adopted := &running{server: cur.server, pgid: cur.pgid, scriptDone: make(chan struct{})}
+	if adopted.launchedGroupLives() {
+		t.Error("an adopted server's group is taken for one launched here")
+	}
+	ended := make(chan struct{})
+	close(ended)
+	if (&running{server: cur.server, pgid: cur.pgid, script: cur.script, scriptDone: ended}).launchedGroupLives() {
+		t.Error("a group whose script ended is taken for the launch's")
+	}
+}
