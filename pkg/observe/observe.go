@@ -201,11 +201,10 @@ func (v *View) ListeningInodes(inst *state.Instance) [ports.NumRoles]uint64 {
 
 // Observe reports the fixed ports and, when full, the random ports of
 // inst. Without full only the fixed ports matter: when none of them
-// listens there is no holder to tell apart and no process is read (the
-// check after a stop, where the walk of /proc was most of down's time
-// after the daemon left); otherwise the server's own sockets are looked
-// at first, and the rest of its group only when the server does not hold
-// every fixed port itself.
+// listens there is no holder to tell apart and no process is read (as
+// after a stop); otherwise the server's own sockets are looked at first,
+// and the rest of its group only when the server does not hold every
+// fixed port itself.
 func (v *View) Observe(inst *state.Instance, full bool) Observation {
 	bind, _ := netip.ParseAddr(inst.Bind)
 	if !full {

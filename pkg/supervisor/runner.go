@@ -691,7 +691,9 @@ func (r *runner) aimEarly() *sigterm {
 	}
 	r.watched = nil
 	var t *sigterm
-	if cur.launchedGroupLives() {
+	// Once the supervisor closes, scriptDone is not closed any more: the
+	// group is looked at.
+	if r.s.ctx.Err() == nil && cur.launchedGroupLives() {
 		t = &sigterm{server: cur.server, pgid: cur.pgid, owned: true, leader: cur.script, alive: !cur.server.IsZero() && cur.server.Alive()}
 	} else {
 		t = aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
@@ -702,11 +704,13 @@ func (r *runner) aimEarly() *sigterm {
 
 // launchedGroupLives reports whether cur's process group is still the one
 // this supervisor's launch made, known without reading /proc: its leader
-// is the start script, a child of this process that has not ended, and
-// the kernel gives no other group that number while it lives. A stop of
-// twenty spent 2-3 ms looking at each group the way a group read back
-// from the state file must be looked at (aimSIGTERM), before the first
-// SIGTERM. An adopted server's group is looked at that way.
+// is the start script, a child of this process not yet seen reaped, and
+// the kernel gives no other group that number until the leader is reaped
+// and the group is empty (the moment between a reap and scriptDone is
+// the same race as any look taken before a signal). A stop of twenty
+// spent 2-3 ms looking at each group the way a group read back from the
+// state file must be looked at (aimSIGTERM), before the first SIGTERM.
+// An adopted server's group is looked at that way.
 func (cur *running) launchedGroupLives() bool {
 	if cur.script.IsZero() {
 		return false

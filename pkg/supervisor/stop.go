@@ -98,6 +98,10 @@ type sigterm struct {
 // went out, with the process group signalled.
 var sentSIGTERM func(pgid int)
 
+// lookedAtGroup, when set (by tests), is called each time a stop looks at
+// a group in /proc to aim at it.
+var lookedAtGroup func(pgid int)
+
 // aimSIGTERM looks at what a stop signals the way MI's own --stop does:
 // the server pid (its shutdown runs, the script's trap stops the
 // diagnostics JVM), then the process group, signalled only while it still
@@ -106,6 +110,9 @@ var sentSIGTERM func(pgid int)
 // anything is signalled: a stop of many sends all its signals back to
 // back, before the first servers' exits take the CPU.
 func aimSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
+	if lookedAtGroup != nil {
+		lookedAtGroup(pgid)
+	}
 	t := &sigterm{server: server, pgid: pgid}
 	t.owned = groupOfHome(pgid, dir, server)
 	t.alive = !server.IsZero() && server.Alive()

@@ -124,22 +124,34 @@ func TestExitBeforeTheStopRequestIsTheStops(t *testing.T) {
 // adopted server's group, or one whose script ended, is looked at as a
 // group read back from the state file is.
 func TestAimAtALaunchedGroup(t *testing.T) {
+	// Not parallel: it sets the package's look hook.
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	r := s.watched("mi-1")
 	rec := r.snapshot()
+	var mu sync.Mutex
+	var looked []int
+	lookedAtGroup = func(pgid int) {
+		mu.Lock()
+		looked = append(looked, pgid)
+		mu.Unlock()
+	}
+	t.Cleanup(func() { lookedAtGroup = nil })
+
 	r.mu.Lock()
 	cur := r.watched
 	r.mu.Unlock()
-	if !cur.launchedGroupLives() {
-		t.Fatal("the group of a server launched here, its script running, is not known as the launch's")
-	}
 	aimed := r.aimEarly()
 	aimed.send()
 	if !aimed.owned || !aimed.alive || aimed.pgid != rec.PGID || aimed.leader != rec.Script {
 		t.Errorf("aimed at %+v; want the group %d led by the script %v and the live server %v", aimed, rec.PGID, rec.Script, rec.Server)
 	}
+	mu.Lock()
+	if len(looked) > 0 {
+		t.Errorf("the group of a server launched here, its script running, was looked at in /proc: %v", looked)
+	}
+	mu.Unlock()
 	if err := r.stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +159,18 @@ func TestAimAtALaunchedGroup(t *testing.T) {
 		t.Fatalf("%s after the stop, want stopped; its events:\n%s", ev.State, s.log("mi-1"))
 	}
 
-	adopted := &running{server: cur.server, pgid: cur.pgid, scriptDone: make(chan struct{})}
-	if adopted.launchedGroupLives() {
-		t.Error("an adopted server's group is taken for one launched here")
+	// The same group, adopted: looked at (nothing runs in it any more, so
+	// nothing is signalled).
+	adopter := newRunner(s.sup, rec)
+	adopter.watched = &running{server: cur.server, pgid: cur.pgid, scriptDone: make(chan struct{})}
+	if aimed := adopter.aimEarly(); aimed.owned || aimed.alive {
+		t.Errorf("aimed at a stopped group as %+v, want nothing owned or alive", aimed)
 	}
+	mu.Lock()
+	if len(looked) != 1 || looked[0] != rec.PGID {
+		t.Errorf("groups looked at %v, want the adopted group %d once", looked, rec.PGID)
+	}
+	mu.Unlock()
 	ended := make(chan struct{})
 	close(ended)
 	if (&running{server: cur.server, pgid: cur.pgid, script: cur.script, scriptDone: ended}).launchedGroupLives() {

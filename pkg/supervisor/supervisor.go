@@ -819,11 +819,14 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	// What no runner watched may run unrecorded in its home (a server
 	// started while the state file could not be written, or by hand): the
 	// stop ends it too. A watched instance leaves nothing unrecorded, and
-	// the look walks every process's command line.
-	if len(unsupervised) > 0 {
+	// the look walks every process's command line. Without the file
+	// neither what no runner watches nor what runs unrecorded is known.
+	if readErr != nil {
+		errs = append(errs, fmt.Errorf("only the instances the daemon watches were stopped: %w", readErr))
+	} else if len(unsupervised) > 0 {
 		errs = append(errs, s.endUnrecorded(unsupervised, timeout))
 	}
-	return errors.Join(append(errs, readErr)...)
+	return errors.Join(errs...)
 }
 
 // Active lists the instances whose runner is still running.
