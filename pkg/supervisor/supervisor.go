@@ -822,7 +822,7 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	// the look walks every process's command line. Without the file
 	// neither what no runner watches nor what runs unrecorded is known.
 	if readErr != nil {
-		errs = append(errs, fmt.Errorf("only the instances the daemon watches were stopped: %w", readErr))
+		errs = append(errs, fmt.Errorf("only the instances being watched were stopped: %w", readErr))
 	} else if len(unsupervised) > 0 {
 		errs = append(errs, s.endUnrecorded(unsupervised, timeout))
 	}
