@@ -188,6 +188,7 @@ func TestLoadCorrupt(t *testing.T) {
 		{"no version", `{"instances":[]}`, "no schema version", false},
 		{"version zero", `{"version":0,"instances":[]}`, "invalid schema version 0", false},
 		{"newer", `{"version":2,"instances":"a different shape"}`, "written by a newer mictl", true},
+		{"newer, same shape", `{"version":2,"instances":[]}`, "written by a newer mictl", true},
 		{"wrong type", `{"version":1,"instances":[{"name":7}]}`, "bad content", false},
 		{"unknown port role", `{"version":1,"instances":[{"name":"a","ports":{"ftp":21}}]}`, "bad content", false},
 		{"nameless instance", `{"version":1,"instances":[{"offset":1}]}`, "has no name", false},
