@@ -133,14 +133,15 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 			purgeUnrecorded(streams, e.cfg.InstancesDir)
 		}
 	}
+	forgot := false
 	if len(names) == 0 {
 		// Bookkeeping after the stop: a state file that cannot be written
 		// (a full disk) does not make a done down fail.
-		if err := forgetRun(ctx, store); err != nil {
+		if forgot, err = forgetRun(ctx, store); err != nil {
 			fmt.Fprintf(streams.ErrOut, "note: everything stopped, but the state file keeps the last up's flags: %v\n", err)
 		}
 	}
-	if o.purge || len(names) == 0 {
+	if o.purge || forgot {
 		if after, err = reportAfter(store, supervisor.Reply{}); err != nil {
 			return err
 		}
@@ -152,16 +153,17 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 // (reconcile.ForgetRun): the next up, deploy or diff plans from mictl.toml
 // and its own flags alone. A daemon that did the stop has already
 // forgotten it in its own write (Supervisor.forgetRun): this writes only
-// after a stop done from here.
-func forgetRun(ctx context.Context, store *state.Store) error {
+// after a stop done from here, and says whether it wrote.
+func forgetRun(ctx context.Context, store *state.Store) (wrote bool, err error) {
 	f, err := store.Load()
 	if err != nil || !reconcile.ForgetRun(f) {
-		return err // nothing to forget: no write
+		return false, err // nothing to forget: no write
 	}
-	return store.Update(ctx, func(f *state.File) error {
+	err = store.Update(ctx, func(f *state.File) error {
 		reconcile.ForgetRun(f)
 		return nil
 	})
+	return err == nil, err
 }
 
 // awaitIdleDaemon waits for the daemon to exit when the stop left it
