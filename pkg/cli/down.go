@@ -138,10 +138,12 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		// Bookkeeping after the stop: a state file that cannot be written
 		// (a full disk) does not make a done down fail.
 		if forgot, err = forgetRun(ctx, store); err != nil {
-			fmt.Fprintf(streams.ErrOut, "note: everything stopped, but the state file keeps the last up's flags: %v\n", err)
+			fmt.Fprintf(streams.ErrOut, "note: everything stopped, but the last up's flags could not be forgotten: %v\n", err)
 		}
 	}
-	if o.purge || forgot {
+	// A daemon whose last write failed stays until the file holds what it
+	// knows, then leaves: gone already, the file is whole again.
+	if o.purge || forgot || (reply.SaveFailure != nil && daemonGone(reply.PID)) {
 		if after, err = reportAfter(store, supervisor.Reply{}); err != nil {
 			return err
 		}
@@ -164,6 +166,12 @@ func forgetRun(ctx context.Context, store *state.Store) (wrote bool, err error) 
 		return nil
 	})
 	return err == nil, err
+}
+
+// daemonGone reports whether the daemon pid has exited.
+func daemonGone(pid int) bool {
+	id, err := proc.Identify(pid)
+	return err != nil || !id.Alive()
 }
 
 // awaitIdleDaemon waits for the daemon to exit when the stop left it

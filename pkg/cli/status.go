@@ -124,7 +124,7 @@ func reportAfter(store *state.Store, reply supervisor.Reply) (statusReport, erro
 	if err != nil {
 		return statusReport{}, err
 	}
-	if _, alive := daemonIdentity(f); !alive {
+	if id, alive := daemonIdentity(f); !alive || id.PID != reply.PID {
 		d = nil // it exited once it had nothing left to do
 	}
 	return newStatusReport(f, d, reply.SaveFailure, nil), nil
