@@ -125,7 +125,7 @@ func reportAfter(store *state.Store, reply supervisor.Reply) (statusReport, erro
 		return statusReport{}, err
 	}
 	if id, alive := daemonIdentity(f); !alive || id.PID != reply.PID {
-		d = nil // it exited once it had nothing left to do
+		d = nil // it exited once it had nothing left to do, or another followed it
 	}
 	return newStatusReport(f, d, reply.SaveFailure, nil), nil
 }
