@@ -291,12 +291,15 @@ func (d *Daemon) leaving() {
 	d.recordMu.Lock()
 	defer d.recordMu.Unlock()
 	d.unrecorded = true
-	pid := d.record.PID
-	d.Sup.persist.addFile(func(f *state.File) {
-		if f.Daemon != nil && f.Daemon.PID == pid {
-			f.Daemon = nil
-		}
-	})
+	d.Sup.persist.addFile(d.clearRecord)
+}
+
+// clearRecord removes the daemon's own record from f, and no other
+// daemon's (a successor may have written its own).
+func (d *Daemon) clearRecord(f *state.File) {
+	if f.Daemon != nil && f.Daemon.PID == d.record.PID {
+		f.Daemon = nil
+	}
 }
 
 // recorded reports whether the state file is to hold the daemon's record.
@@ -357,9 +360,7 @@ func (d *Daemon) Close() {
 	// the daemon leave cleared it already.
 	if d.recorded() {
 		_ = d.store.Quick().Update(context.Background(), func(f *state.File) error {
-			if f.Daemon != nil && f.Daemon.PID == os.Getpid() {
-				f.Daemon = nil
-			}
+			d.clearRecord(f)
 			return nil
 		})
 	}
