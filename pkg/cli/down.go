@@ -168,10 +168,10 @@ func forgetRun(ctx context.Context, store *state.Store) (wrote bool, err error) 
 	return err == nil, err
 }
 
-// daemonGone reports whether the daemon pid has exited.
+// daemonGone reports whether the daemon pid has exited (a zombie has).
 func daemonGone(pid int) bool {
-	id, err := proc.Identify(pid)
-	return err != nil || !id.Alive()
+	st, err := proc.ReadStat(pid)
+	return err != nil || st.Exited()
 }
 
 // awaitIdleDaemon waits for the daemon to exit when the stop left it
