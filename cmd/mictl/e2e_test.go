@@ -23,9 +23,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mictl/mictl/pkg/companion/companiontest"
-
 	"github.com/mictl/mictl/pkg/cli"
+	"github.com/mictl/mictl/pkg/companion/companiontest"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
