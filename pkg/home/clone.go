@@ -31,72 +31,110 @@ var perInstance = map[string]bool{
 	"conf/deployment.toml": true, // rendered per instance, never copied
 }
 
-// Sync makes dir an instance home cloned from the distribution at src:
-// jars and read-only directories are hard-linked where the filesystem
-// allows (copied otherwise), everything else is copied, and files that are
-// already up to date (the same inode, or the same size and modification
-// time) are left alone, so a second Sync is cheap. Files the instance
-// created itself are never removed. Sync only reads src.
-func Sync(src, dir string) (SyncStats, error) {
-	var st SyncStats
-	if err := outsideSource(dir, src); err != nil {
-		return st, err
-	}
+// Distribution is a source distribution as read once for the homes of
+// one command: each home's sync compares against this listing instead of
+// walking the distribution again. A real MI holds thousands of files, and
+// twenty homes walked it twenty times over (half the system calls of an
+// up with nothing to copy).
+type Distribution struct {
+	src     string // as given, for messages
+	entries []distEntry
+}
+
+// distEntry is one path of a distribution, in walk order (a directory
+// before what it holds).
+type distEntry struct {
+	rel  string // slash-separated, "." for the distribution itself
+	path string
+	info fs.FileInfo
+	// own marks a perInstance directory: made in each home, empty of
+	// anything from the distribution.
+	own bool
+}
+
+// ReadDistribution lists the distribution at src for Sync, which only
+// reads src.
+func ReadDistribution(src string) (*Distribution, error) {
 	// mi_home is often a symlink (/opt/wso2mi -> /opt/wso2mi-4.4.0): walk
-	// what it points to, or the walk would clone the link itself.
-	src, err := filepath.EvalSymlinks(src)
+	// what it points to, or the walk would list the link itself.
+	root, err := filepath.EvalSymlinks(src)
 	if err != nil {
-		return st, fmt.Errorf("clone %s: %w", src, err)
+		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
-	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+	d := &Distribution{src: src}
+	err = filepath.WalkDir(root, func(path string, entry fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(src, path)
+		rel, _ := filepath.Rel(root, path)
 		rel = filepath.ToSlash(rel)
-		dst := filepath.Join(dir, rel)
 		if perInstance[rel] {
-			if d.IsDir() {
-				if err := os.MkdirAll(dst, 0o755); err != nil {
-					return err
-				}
+			if entry.IsDir() {
+				d.entries = append(d.entries, distEntry{rel: rel, path: path, own: true})
 				return fs.SkipDir
 			}
 			return nil
 		}
-		info, err := d.Info()
+		info, err := entry.Info()
 		if err != nil {
 			return err
 		}
-		switch {
-		case d.IsDir():
-			return os.MkdirAll(dst, info.Mode().Perm()|0o700)
-		case info.Mode()&fs.ModeSymlink != 0:
-			return syncSymlink(path, dst)
-		case !info.Mode().IsRegular():
-			return nil // sockets, fifos: nothing an MI home needs
-		}
-		if upToDate(info, dst) {
-			st.UpToDate++
-			return nil
-		}
-		if readOnly(rel) {
-			linked, err := replaceWithLink(path, dst)
-			if err != nil {
-				return err
-			}
-			if linked {
-				st.Linked++
-				return nil
-			}
-		}
-		st.Copied++
-		return fsutil.CopyFileAtomic(path, dst, info.Mode().Perm())
+		d.entries = append(d.entries, distEntry{rel: rel, path: path, info: info})
+		return nil
 	})
 	if err != nil {
-		return st, fmt.Errorf("clone %s into %s: %w", src, dir, err)
+		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
+	}
+	return d, nil
+}
+
+// Sync makes dir an instance home cloned from the distribution: jars and
+// read-only directories are hard-linked where the filesystem allows
+// (copied otherwise), everything else is copied, and files that are
+// already up to date (the same inode, or the same size and modification
+// time) are left alone, so a second Sync is cheap. Files the instance
+// created itself are never removed. Homes may be synced concurrently.
+func (d *Distribution) Sync(dir string) (SyncStats, error) {
+	var st SyncStats
+	if err := outsideSource(dir, d.src); err != nil {
+		return st, err
+	}
+	for _, e := range d.entries {
+		if err := syncEntry(e, filepath.Join(dir, e.rel), &st); err != nil {
+			return st, fmt.Errorf("clone %s into %s: %w", d.src, dir, err)
+		}
 	}
 	return st, nil
+}
+
+// syncEntry brings dst, in a home, up to date with the distribution's e.
+func syncEntry(e distEntry, dst string, st *SyncStats) error {
+	switch info := e.info; {
+	case e.own:
+		return os.MkdirAll(dst, 0o755)
+	case info.IsDir():
+		return os.MkdirAll(dst, info.Mode().Perm()|0o700)
+	case info.Mode()&fs.ModeSymlink != 0:
+		return syncSymlink(e.path, dst)
+	case !info.Mode().IsRegular():
+		return nil // sockets, fifos: nothing an MI home needs
+	}
+	if upToDate(e.info, dst) {
+		st.UpToDate++
+		return nil
+	}
+	if readOnly(e.rel) {
+		linked, err := replaceWithLink(e.path, dst)
+		if err != nil {
+			return err
+		}
+		if linked {
+			st.Linked++
+			return nil
+		}
+	}
+	st.Copied++
+	return fsutil.CopyFileAtomic(e.path, dst, e.info.Mode().Perm())
 }
 
 func readOnly(rel string) bool {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -141,6 +142,27 @@ func diffTrees(before, after map[string]entry) []string {
 	return out
 }
 
+// diffClones compares two homes cloned from one distribution: the same
+// entries, contents, modes and links, and the same inode for the files
+// hard-linked from the distribution. Directories, symlinks and copies are
+// each home's own, with inodes (and, but for copies, mtimes) of their own.
+func diffClones(a, b map[string]entry) []string {
+	own := func(tr map[string]entry) map[string]entry {
+		out := map[string]entry{}
+		for k, e := range tr {
+			if !slices.Contains(wantLinked, k) {
+				e.inode = 0
+			}
+			if e.kind != "file" {
+				e.mtime = time.Time{}
+			}
+			out[k] = e
+		}
+		return out
+	}
+	return diffTrees(own(a), own(b))
+}
+
 func sameFile(t *testing.T, a, b string) bool {
 	t.Helper()
 	ai, err := os.Stat(a)
@@ -148,6 +170,16 @@ func sameFile(t *testing.T, a, b string) bool {
 	bi, err := os.Stat(b)
 	must(t, err)
 	return os.SameFile(ai, bi)
+}
+
+// syncHome syncs one home from the distribution at src, as up does for
+// each of its homes.
+func syncHome(src, dir string) (home.SyncStats, error) {
+	dist, err := home.ReadDistribution(src)
+	if err != nil {
+		return home.SyncStats{}, err
+	}
+	return dist.Sync(dir)
 }
 
 // setup returns a fresh distribution and the home to clone it into.
@@ -159,7 +191,7 @@ func setup(t *testing.T) (src, dir string) {
 
 func TestSyncClone(t *testing.T) {
 	src, dir := setup(t)
-	st, err := home.Sync(src, dir)
+	st, err := syncHome(src, dir)
 	if err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
@@ -236,6 +268,46 @@ func TestSyncClone(t *testing.T) {
 	}
 }
 
+// TestDistributionSyncsHomesConcurrently reads the distribution once and
+// syncs several homes from it at once, as up prepares its homes: each is
+// the clone a home of its own gets, and a second round changes nothing.
+func TestDistributionSyncsHomesConcurrently(t *testing.T) {
+	src, dir := setup(t)
+	alone := filepath.Join(filepath.Dir(dir), "alone")
+	if _, err := syncHome(src, alone); err != nil {
+		t.Fatal(err)
+	}
+	want := tree(t, alone)
+	dist, err := home.ReadDistribution(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	homes := []string{dir, filepath.Join(filepath.Dir(dir), "mi-2"), filepath.Join(filepath.Dir(dir), "mi-3")}
+	for round, wantStats := range []home.SyncStats{
+		{Linked: len(wantLinked), Copied: len(wantCopied)},
+		{UpToDate: len(wantLinked) + len(wantCopied)},
+	} {
+		stats := make([]home.SyncStats, len(homes))
+		errs := make([]error, len(homes))
+		var wg sync.WaitGroup
+		for i, h := range homes {
+			wg.Go(func() { stats[i], errs[i] = dist.Sync(h) })
+		}
+		wg.Wait()
+		for i, h := range homes {
+			if errs[i] != nil {
+				t.Fatalf("round %d: Sync(%s): %v", round+1, h, errs[i])
+			}
+			if stats[i] != wantStats {
+				t.Errorf("round %d: Sync(%s) stats = %+v, want %+v", round+1, h, stats[i], wantStats)
+			}
+			if d := diffClones(want, tree(t, h)); len(d) != 0 {
+				t.Errorf("round %d: %s differs from a home synced alone:\n%s", round+1, h, strings.Join(d, "\n"))
+			}
+		}
+	}
+}
+
 // leftovers lists temporary names Sync and fsutil use.
 func leftovers(t *testing.T, root string) []string {
 	var out []string
@@ -251,13 +323,13 @@ func leftovers(t *testing.T, root string) []string {
 func TestSyncLeavesSourceUntouched(t *testing.T) {
 	src, dir := setup(t)
 	before := tree(t, src)
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
 	}
 	// The instance then writes into everything it may write into.
 	must(t, os.WriteFile(filepath.Join(dir, "conf", "log4j2.properties"), []byte("changed\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "tmp", "work"), []byte("x"), 0o644))
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
 	}
 	if d := diffTrees(before, tree(t, src)); len(d) != 0 {
@@ -267,11 +339,11 @@ func TestSyncLeavesSourceUntouched(t *testing.T) {
 
 func TestSyncSecondRunChangesNothing(t *testing.T) {
 	src, dir := setup(t)
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
 	}
 	before := tree(t, dir)
-	st, err := home.Sync(src, dir)
+	st, err := syncHome(src, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,10 +367,10 @@ func TestSyncSecondRunWithSpecialModeBits(t *testing.T) {
 			if info, _ := os.Stat(p); info.Mode()&mode == 0 {
 				t.Skipf("this filesystem dropped %v", mode)
 			}
-			if _, err := home.Sync(src, dir); err != nil {
+			if _, err := syncHome(src, dir); err != nil {
 				t.Fatal(err)
 			}
-			st, err := home.Sync(src, dir)
+			st, err := syncHome(src, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -361,11 +433,11 @@ func TestSyncUpdatesChangedSource(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			src, dir := setup(t)
-			if _, err := home.Sync(src, dir); err != nil {
+			if _, err := syncHome(src, dir); err != nil {
 				t.Fatal(err)
 			}
 			tt.change(t, src)
-			st, err := home.Sync(src, dir)
+			st, err := syncHome(src, dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -392,13 +464,13 @@ func TestSyncUpdatesChangedSource(t *testing.T) {
 
 func TestSyncSymlinkRetargeted(t *testing.T) {
 	src, dir := setup(t)
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
 	}
 	link := filepath.Join(src, "latest-lib")
 	must(t, os.Remove(link))
 	must(t, os.Symlink("wso2", link))
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.Readlink(filepath.Join(dir, "latest-lib")); got != "wso2" {
@@ -408,7 +480,7 @@ func TestSyncSymlinkRetargeted(t *testing.T) {
 
 func TestSyncKeepsInstanceFiles(t *testing.T) {
 	src, dir := setup(t)
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
 	}
 	mine := map[string]string{
@@ -425,7 +497,7 @@ func TestSyncKeepsInstanceFiles(t *testing.T) {
 		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		must(t, os.WriteFile(p, []byte(data), 0o600))
 	}
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
 	}
 	for rel, data := range mine {
@@ -447,7 +519,7 @@ func TestSyncRefusesInsideSource(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tree(t, src)
-			_, err := home.Sync(src, tt.dir)
+			_, err := syncHome(src, tt.dir)
 			if err == nil || !strings.Contains(err.Error(), "inside the source distribution") {
 				t.Fatalf("Sync(src, %s) = %v, want a refusal mentioning \"inside the source distribution\"", tt.dir, err)
 			}
@@ -467,7 +539,7 @@ func TestSyncRefusesSymlinkIntoSource(t *testing.T) {
 	link := filepath.Join(filepath.Dir(src), "instances")
 	must(t, os.Symlink(filepath.Join(src, "tmp"), link))
 	before := tree(t, src)
-	_, err := home.Sync(src, filepath.Join(link, "mi-1"))
+	_, err := syncHome(src, filepath.Join(link, "mi-1"))
 	if err == nil || !strings.Contains(err.Error(), "inside the source distribution") {
 		t.Errorf("Sync through a symlink into the source = %v, want a refusal mentioning \"inside the source distribution\"", err)
 	}
@@ -480,7 +552,7 @@ func TestSyncSiblingWithCommonPrefix(t *testing.T) {
 	// "/x/wso2mi-4.4.0-instances" is not inside "/x/wso2mi-4.4.0".
 	src, _ := setup(t)
 	dir := src + "-instances/mi-1"
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Fatalf("Sync into a sibling with a common name prefix: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "bin", "micro-integrator.sh")); err != nil {
@@ -503,7 +575,7 @@ func TestSyncThroughSymlinkedSource(t *testing.T) {
 	dir := filepath.Join(root, "instances", "mi-1")
 	before := tree(t, real)
 
-	if _, err := home.Sync(src, dir); err != nil {
+	if _, err := syncHome(src, dir); err != nil {
 		t.Errorf("Sync: %v", err)
 	}
 	info, err := os.Lstat(dir)

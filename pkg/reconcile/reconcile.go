@@ -262,6 +262,10 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 	if err != nil {
 		return nil, err
 	}
+	dist, err := home.ReadDistribution(distDir)
+	if err != nil {
+		return nil, err
+	}
 	records := make([]state.Instance, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
@@ -270,18 +274,18 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 		if rec, ok := current.Instance(names[i]); ok {
 			prev = rec.Apps
 		}
-		wg.Go(func() { records[i], errs[i] = t.prepare(distDir, insts[i], rendered[i], prev) })
+		wg.Go(func() { records[i], errs[i] = t.prepare(dist, insts[i], rendered[i], prev) })
 	}
 	wg.Wait()
 	return records, errors.Join(errs...)
 }
 
-func (t *Target) prepare(distDir string, inst ports.Instance, rendered []byte, prevApps []state.App) (state.Instance, error) {
+func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (state.Instance, error) {
 	rec, err := t.Record(inst)
 	if err != nil {
 		return rec, err
 	}
-	if _, err := home.Sync(distDir, rec.Home); err != nil {
+	if _, err := dist.Sync(rec.Home); err != nil {
 		return rec, err
 	}
 	if err := home.WriteConf(rec.Home, t.Config.MIHome, rendered); err != nil {
