@@ -11,22 +11,24 @@ import (
 )
 
 // miShape is roughly how a Micro Integrator 4.x distribution spreads its
-// files (directory, subdirectories, files in each): a few thousand, most
-// of them jars, which the simulator's distribution of fifteen entries does
-// not show.
+// files (directory, subdirectories, files in each, their extension): a few
+// thousand, most of them jars (hard-linked into each home, the rest
+// copied), which the simulator's distribution of fifteen entries does not
+// show.
 var miShape = []struct {
 	dir         string
 	subdirs     int
 	filesPerDir int
+	ext         string
 }{
-	{"wso2/components/plugins", 1, 900},
-	{"lib", 1, 150},
-	{"wso2/lib", 10, 30},
-	{"conf", 40, 5},
-	{"repository/resources", 60, 6},
-	{"repository/deployment/server", 30, 4},
-	{"dbscripts", 10, 10},
-	{"wso2/components/features", 80, 3},
+	{"wso2/components/plugins", 1, 900, ".jar"},
+	{"lib", 1, 150, ".jar"},
+	{"wso2/lib", 10, 30, ".jar"},
+	{"conf", 40, 5, ".xml"},
+	{"repository/resources", 60, 6, ".xml"},
+	{"repository/deployment/server", 30, 4, ".xml"},
+	{"dbscripts", 10, 10, ".sql"},
+	{"wso2/components/features", 80, 3, ".jar"},
 }
 
 // makeMIShapedDist writes a distribution of miShape under dir and returns
@@ -44,7 +46,7 @@ func makeMIShapedDist(b *testing.B, dir string) int {
 				b.Fatal(err)
 			}
 			for f := range s.filesPerDir {
-				if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d.jar", f)), []byte("PK\x03\x04"), 0o644); err != nil {
+				if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%d%s", f, s.ext)), []byte("PK\x03\x04"), 0o644); err != nil {
 					b.Fatal(err)
 				}
 				files++

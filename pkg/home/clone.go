@@ -48,12 +48,12 @@ type distEntry struct {
 	path string
 	info fs.FileInfo
 	// own marks a perInstance directory: made in each home, empty of
-	// anything from the distribution.
+	// anything from the distribution (path and info are not set).
 	own bool
 }
 
-// ReadDistribution lists the distribution at src for Sync, which only
-// reads src.
+// ReadDistribution lists the distribution at src. Neither it nor Sync
+// ever writes under src.
 func ReadDistribution(src string) (*Distribution, error) {
 	// mi_home is often a symlink (/opt/wso2mi -> /opt/wso2mi-4.4.0): walk
 	// what it points to, or the walk would list the link itself.
@@ -70,7 +70,7 @@ func ReadDistribution(src string) (*Distribution, error) {
 		rel = filepath.ToSlash(rel)
 		if perInstance[rel] {
 			if entry.IsDir() {
-				d.entries = append(d.entries, distEntry{rel: rel, path: path, own: true})
+				d.entries = append(d.entries, distEntry{rel: rel, own: true})
 				return fs.SkipDir
 			}
 			return nil
@@ -91,9 +91,10 @@ func ReadDistribution(src string) (*Distribution, error) {
 // Sync makes dir an instance home cloned from the distribution: jars and
 // read-only directories are hard-linked where the filesystem allows
 // (copied otherwise), everything else is copied, and files that are
-// already up to date (the same inode, or the same size and modification
-// time) are left alone, so a second Sync is cheap. Files the instance
-// created itself are never removed. Homes may be synced concurrently.
+// already up to date (the same inode, or the same size, modification time
+// and permission bits) are left alone, so a second Sync is cheap. Files
+// the instance created itself are never removed. Different homes may be
+// synced from one Distribution at once.
 func (d *Distribution) Sync(dir string) (SyncStats, error) {
 	var st SyncStats
 	if err := outsideSource(dir, d.src); err != nil {
@@ -110,7 +111,7 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 // syncEntry brings dst, in a home, up to date with the distribution's e.
 func syncEntry(e distEntry, dst string, st *SyncStats) error {
 	switch info := e.info; {
-	case e.own:
+	case e.own: // first: it has no info
 		return os.MkdirAll(dst, 0o755)
 	case info.IsDir():
 		return os.MkdirAll(dst, info.Mode().Perm()|0o700)

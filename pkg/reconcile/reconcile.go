@@ -258,6 +258,11 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 		}
 		insts[i] = inst
 	}
+	if len(names) == 0 {
+		// Everything runs: the distribution is not read (it may even
+		// have moved since; the servers run from their own homes).
+		return nil, nil
+	}
 	distDir, err := SourceDistribution(t.Config)
 	if err != nil {
 		return nil, err

@@ -1,8 +1,10 @@
 package reconcile
 
 import (
+	"path/filepath"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -23,5 +25,17 @@ func TestForgetRun(t *testing.T) {
 	}
 	if ForgetRun(&state.File{}) {
 		t.Errorf("nothing recorded: ForgetRun reported a change")
+	}
+}
+
+// An up whose instances all run prepares no home, and reads no
+// distribution: mi_home may even be gone, the servers running from their
+// own homes.
+func TestPrepareNothingReadsNoDistribution(t *testing.T) {
+	t.Parallel()
+	target := &Target{Config: &config.Config{MIHome: filepath.Join(t.TempDir(), "moved-away")}}
+	records, err := target.Prepare(&state.File{}, nil)
+	if err != nil || len(records) != 0 {
+		t.Fatalf("Prepare of no instance = %v, %v; want nothing, and no error", records, err)
 	}
 }
