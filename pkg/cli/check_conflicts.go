@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 type checkConflictsOptions struct {
@@ -55,16 +56,23 @@ type planMove struct {
 	movedInfo
 }
 
-func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned) error {
-	report := p.Conflicts()
+// newConflictsReport is the check of t's plan that found report, with
+// the instances the planner moved and the ports nothing could check.
+func newConflictsReport(t *reconcile.Target, report check.Report) conflictsReport {
 	moves := []planMove{}
-	for _, inst := range p.Plan.Instances {
+	for _, inst := range t.Plan.Instances {
 		if m := inst.Moved; m != nil {
-			moves = append(moves, planMove{Instance: inst.Name, Offset: inst.Offset, movedInfo: *newMovedInfo(p.Target, m)})
+			moves = append(moves, planMove{Instance: inst.Name, Offset: inst.Offset, movedInfo: *newMovedInfo(t, m)})
 		}
 	}
+	return conflictsReport{Report: report, Moves: moves, RunTime: runTimePorts(t)}
+}
+
+func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned) error {
+	report := p.Conflicts()
+	checked := newConflictsReport(p.Target, report)
 	if o.output == formatJSON {
-		if err := writeJSON(streams.Out, conflictsReport{Report: report, Moves: moves, RunTime: runTimePorts(p.Target)}); err != nil {
+		if err := writeJSON(streams.Out, checked); err != nil {
 			return err
 		}
 	} else {
@@ -82,7 +90,7 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 		}
 		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s, %s\n",
 			plural(len(p.Plan.Instances), "instance"), plural(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
-			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"), plural(len(moves), "instance")+" moved")
+			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"), plural(len(checked.Moves), "instance")+" moved")
 	}
 	if !report.OK() {
 		return errReported

@@ -22,6 +22,8 @@ func TestJSONOutputsMatchTheirSchemas(t *testing.T) {
 		{"ports-table", []string{"ports", "table", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json"}},
 		{"check-conflicts", []string{"check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json"}},
 		{"check-conflicts", []string{"check-conflicts", "--instances", "2", "-o", "json"}},
+		// A refused up says why as check-conflicts does, never in text.
+		{"check-conflicts", []string{"up", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json"}},
 		{"generate", []string{"generate", "--instances", "2", "--base-offset", fmt.Sprint(a), "-o", "json"}},
 		{"diff", []string{"diff", "-o", "json"}},
 		{"status", []string{"status", "-o", "json"}},

@@ -41,7 +41,8 @@ func newCmdUp(streams *IOStreams, g *globalOptions) *cobra.Command {
 		SuggestFor: []string{"start", "run", "launch"},
 		Short:      "Plan, generate and start the instances, and wait until each is ready",
 		Long: `Plan every instance's offset, check for conflicts (refusing with the report,
-exit 1, unless --force, which starts anyway after a warning for each) and
+exit 1, unless --force, which starts anyway after a warning for each; with
+-o json the report is check-conflicts' JSON) and
 warn of ports in the kernel's ephemeral range, prepare each home under
 instances_dir from the source distribution (jars hard-linked, never writing
 into mi_home), render its deployment.toml and start all instances in
@@ -218,7 +219,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	report := t.Conflicts()
 	if !report.OK() && !o.force {
-		return nil, reportRefusal(streams, t, report)
+		return nil, reportRefusal(streams, t, report, o.output)
 	}
 	// Said before the start, as check-conflicts says them, of the
 	// instances this up starts (those that run were told when they
@@ -303,17 +304,24 @@ func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) err
 		return err
 	}
 	if report := t.Conflicts(); !report.OK() && !o.force {
-		return reportRefusal(streams, t, report)
+		return reportRefusal(streams, t, report, o.output)
 	}
 	return nil
 }
 
-// reportRefusal prints why up refuses to start: each conflict, and for
-// an offset the user or the running deployment fixed, where it comes
-// from and the command that fixes it.
-func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report) error {
-	for _, c := range report.Conflicts {
-		fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
+// reportRefusal prints why up refuses to start: each conflict (with -o
+// json, the check as check-conflicts -o json gives it), and for an offset
+// the user or the running deployment fixed, where it comes from and the
+// command that fixes it.
+func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report, output string) error {
+	if output == formatJSON {
+		if err := writeJSON(streams.Out, newConflictsReport(t, report)); err != nil {
+			return err
+		}
+	} else {
+		for _, c := range report.Conflicts {
+			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
+		}
 	}
 	for _, hint := range refusalHints(t, report) {
 		fmt.Fprintf(streams.ErrOut, "hint: %s\n", hint)
