@@ -123,6 +123,14 @@ func (s *simSite) car(file string, spec capp.Spec) string {
 // has the supervisor apply it, as the daemon does when the file changes.
 func (s *simSite) reload(toml string) {
 	s.t.Helper()
+	if err := s.tryReload(toml); err != nil {
+		s.t.Fatalf("reload:\n%s\n%v", toml, err)
+	}
+}
+
+// tryReload is reload, returning what the reload returned.
+func (s *simSite) tryReload(toml string) error {
+	s.t.Helper()
 	file := filepath.Join(s.dir, config.DefaultFile)
 	head := fmt.Sprintf("base_offset = %d\nhost = \"127.0.0.1\"\ninstances_dir = \"instances\"\n", s.base)
 	if err := os.WriteFile(file, []byte(head+toml), 0o644); err != nil {
@@ -132,9 +140,8 @@ func (s *simSite) reload(toml string) {
 		cfg, err := config.Load(config.Sources{Path: file})
 		return cfg, nil, err
 	}
-	if _, err := s.sup.Reload(load); err != nil {
-		s.t.Fatalf("reload:\n%s\n%v", toml, err)
-	}
+	_, err := s.sup.Reload(load)
+	return err
 }
 
 // siteTimeout bounds every wait of a site: far beyond what the simulator

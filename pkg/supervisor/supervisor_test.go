@@ -197,3 +197,30 @@ func TestEventString(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// A wait for readiness that began before the launch (a daemon launches
+// what the state file asks for before the command's request arrives)
+// ends with the start's own outcome, not with "starting": the start's
+// deadline counts from its launch, and the wait gives it time to end.
+func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
+	t.Setenv("MICTL_SIM_NEVER_READY", "true")
+	policy := DefaultPolicy()
+	policy.ReadyTimeout = time.Second
+	s := newSimSite(t, policy)
+	if err := s.tryReload("instances = 1\n"); err == nil {
+		t.Fatal("a reload starting a server that never turns ready succeeded")
+	}
+	s.next("mi-1", StateFailed)
+	// Started again, as up starts it: the wait begins 300 ms after.
+	if err := s.sup.Start([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	err := s.sup.WaitReady([]string{"mi-1"}, 600*time.Millisecond) // ends 100 ms before the start's
+	if err == nil || !strings.Contains(err.Error(), "mi-1 failed: not ready after 1s") {
+		t.Fatalf("WaitReady = %v; want mi-1's own failure", err)
+	}
+	if got := s.sup.Instances([]string{"mi-1"})["mi-1"].State; got != StateFailed {
+		t.Fatalf("mi-1 is %s when WaitReady returns; want %s", got, StateFailed)
+	}
+}
