@@ -35,7 +35,7 @@ func (p *progress) event(ev supervisor.Event) {
 		line += fmt.Sprintf(" (pid %d)", ev.PID)
 	}
 	if ev.Message != "" {
-		line += ": " + firstLine(ev.Message)
+		line += ": " + summaryLine(ev.Message)
 	}
 	p.lines[ev.Instance] = line
 	if !p.streams.ErrTTY {
@@ -60,6 +60,16 @@ func (p *progress) redraw() {
 	}
 	p.drawn = len(p.names)
 	fmt.Fprint(p.streams.ErrOut, b.String())
+}
+
+// summaryLine is the first line of a message, marked when more follow
+// (a failed start's last output, which the command's final error shows
+// whole).
+func summaryLine(s string) string {
+	if first := firstLine(s); first != s {
+		return first + " …"
+	}
+	return s
 }
 
 func firstLine(s string) string {
