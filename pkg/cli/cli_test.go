@@ -436,3 +436,18 @@ func TestKeptSettings(t *testing.T) {
 		t.Fatalf("the same settings: %q", got)
 	}
 }
+
+// A refused up's hint gives the command that shows what the planner
+// would choose as this up would plan: with its base offset, not the
+// default's.
+func TestUpRefusalHintKeepsTheBaseOffset(t *testing.T) {
+	inTempDir(t)
+	a, b := clashingOffsets(t)
+	code, _, errOut := run(t, "up", "--base-offset", fmt.Sprint(a), "--offsets", fmt.Sprintf("%d,%d", a, b))
+	if code != exitcode.Conflicts {
+		t.Fatalf("exit = %d, want 1; stderr:\n%s", code, errOut)
+	}
+	if want := fmt.Sprintf("mictl ports table --instances 2 --base-offset %d shows what the planner would choose", a); !strings.Contains(errOut, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, errOut)
+	}
+}

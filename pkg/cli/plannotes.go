@@ -94,8 +94,8 @@ func refusalHints(t *reconcile.Target, report check.Report) []string {
 		}
 		switch inst.From {
 		case ports.OffsetFromFlag:
-			hints = append(hints, fmt.Sprintf("%s has offset %d from --offsets: give it a free one (mictl ports table --instances %d shows what the planner would choose), or leave it out of --offsets",
-				inst.Name, inst.Offset, len(t.Plan.Instances)))
+			hints = append(hints, fmt.Sprintf("%s has offset %d from --offsets: give it a free one (mictl ports table --instances %d --base-offset %d shows what the planner would choose), or leave it out of --offsets",
+				inst.Name, inst.Offset, len(t.Plan.Instances), t.Config.BaseOffset))
 		case ports.OffsetFromConfig:
 			hints = append(hints, fmt.Sprintf("%s has offset %d from mictl.toml (%s, [[instance]] offset): change it, or remove it to let mictl choose",
 				inst.Name, inst.Offset, inst.Where))
