@@ -126,8 +126,12 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		return err
 	}
 	if o.purge {
-		if err := purge(ctx, store, targets); err != nil {
+		purged, err := purge(ctx, store, targets)
+		if err != nil {
 			return err
+		}
+		if len(purged) > 0 {
+			fmt.Fprintf(streams.ErrOut, "deleted the homes of %s\n", strings.Join(purged, ", "))
 		}
 		if len(names) == 0 {
 			purgeUnrecorded(streams, e.cfg.InstancesDir)
@@ -334,8 +338,8 @@ func describeProcesses(pids []int) string {
 }
 
 // purge deletes stopped instances' homes and forgets them.
-func purge(ctx context.Context, store *state.Store, names []string) error {
-	return store.Update(ctx, func(f *state.File) error {
+func purge(ctx context.Context, store *state.Store, names []string) (purged []string, err error) {
+	err = store.Update(ctx, func(f *state.File) error {
 		var keep []state.Instance
 		for _, inst := range f.Instances {
 			if !slices.Contains(names, inst.Name) {
@@ -345,10 +349,12 @@ func purge(ctx context.Context, store *state.Store, names []string) error {
 			if err := os.RemoveAll(inst.Home); err != nil {
 				return fmt.Errorf("purge %s: %w", inst.Name, err)
 			}
+			purged = append(purged, inst.Name)
 		}
 		f.Instances = keep
 		return nil
 	})
+	return purged, err
 }
 
 // purgeUnrecorded deletes the homes under dir that no record names any

@@ -287,7 +287,7 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 }
 
 // noInstancesHint is what a view of the instances says when there is none.
-const noInstancesHint = "no instances; start some with: mictl up --instances 3"
+const noInstancesHint = "no instances; start them with: mictl up (those mictl.toml names, or --instances N)"
 
 // printInstanceRows prints a view with a row per instance: rows as JSON,
 // or cells as a table under headers (the hint on stderr when empty).
