@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -29,7 +30,8 @@ internal HTTP port), found through the file the daemon keeps current,
 instances/.mictl/prometheus-targets.json. Prometheus follows that file as
 instances come, go or change offset: the configuration never needs editing
 again. MI serves its metrics only with metrics = true: with metrics = false
-there is no wso2-mi job (the file and stderr say so). Settings mictl.toml
+there is no wso2-mi job (the file and stderr say so); with neither,
+nothing can be scraped and it fails (exit 2). Settings mictl.toml
 (or the flags here) leave unset are taken from the running deployment, when
 an up was given them as flags (stderr says so). Nothing is written:
 redirect the output.`,
@@ -50,6 +52,9 @@ redirect the output.`,
 			addr, err := reconcile.MetricsAddr(cfg)
 			if err != nil {
 				return err
+			}
+			if addr == "" && !cfg.Metrics {
+				return exitcode.Usagef("nothing to scrape: metrics_addr is unset (the daemon serves no metrics) and metrics = false (MI serves none); set either in mictl.toml, or pass --metrics-addr or --metrics, and start the deployment with it")
 			}
 			// Without metrics MI serves no /metric-service/metrics: an MI
 			// job would scrape only errors, so there is none.

@@ -63,39 +63,31 @@ func TestExportPrometheus(t *testing.T) {
 func TestExportPrometheusWithoutMIMetrics(t *testing.T) {
 	dir := inTempDir(t)
 	const note = "metrics = false: MI's own metrics are off; set metrics = true to scrape them"
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		daemon bool
-	}{
-		{"daemon", []string{"--metrics-addr", ":9464"}, true},
-		{"nothing", nil, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			out, notes, err := exportPrometheusNotes(t, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(out, "wso2-mi") || strings.Contains(out, "prometheus-targets.json") {
-				t.Errorf("metrics = false, yet an MI job:\n%s", out)
-			}
-			if !strings.Contains(out, "# "+note) || !strings.Contains(notes, note) {
-				t.Errorf("the file or stderr does not say %q:\n%s\nstderr: %s", note, out, notes)
-			}
-			if strings.Contains(out, "job_name: mictl") != tc.daemon {
-				t.Errorf("daemon job %v, want %v:\n%s", !tc.daemon, tc.daemon, out)
-			}
-			if tc.daemon {
-				golden(t, "export-prometheus-no-mi-metrics.yml", strings.ReplaceAll(out, dir, "/DIR"))
-			}
-			promtest.CheckConfig(t, out)
-		})
+	out, notes, err := exportPrometheusNotes(t, "--metrics-addr", ":9464")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "wso2-mi") || strings.Contains(out, "prometheus-targets.json") {
+		t.Errorf("metrics = false, yet an MI job:\n%s", out)
+	}
+	if !strings.Contains(out, "# "+note) || !strings.Contains(notes, note) {
+		t.Errorf("the file or stderr does not say %q:\n%s\nstderr: %s", note, out, notes)
+	}
+	if !strings.Contains(out, "job_name: mictl") {
+		t.Errorf("no daemon job:\n%s", out)
+	}
+	golden(t, "export-prometheus-no-mi-metrics.yml", strings.ReplaceAll(out, dir, "/DIR"))
+	promtest.CheckConfig(t, out)
+	// Neither the daemon's metrics nor MI's: nothing to scrape, said so
+	// rather than printed as an empty configuration.
+	if code, out, errOut := run(t, "export", "prometheus"); code != exitcode.Usage || out != "" || !strings.Contains(errOut, "nothing to scrape") {
+		t.Errorf("no metrics at all: exit %d, output %q, stderr %q; want exit %d saying there is nothing to scrape, and no output", code, out, errOut, exitcode.Usage)
 	}
 	// metrics = true in mictl.toml turns the job on, as --metrics does.
 	if err := os.WriteFile("mictl.toml", []byte("metrics = true\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, notes, err := exportPrometheusNotes(t)
+	out, notes, err = exportPrometheusNotes(t)
 	if err != nil || !strings.Contains(out, "job_name: wso2-mi") || notes != "" {
 		t.Errorf("metrics = true in mictl.toml: err %v, stderr %q:\n%s", err, notes, out)
 	}
