@@ -55,7 +55,8 @@ repository/logs/wso2carbon.log instead.
 
 --since keeps records whose timestamp is at or after the given time; lines
 without a timestamp (stack traces) go with the line above them, and lines
-before a file's first timestamp are kept. --tail applies after --since.
+before a file's first timestamp are kept. --tail applies after --since, to
+each instance's log (as docker compose logs --tail does).
 
 With -f, mictl keeps printing new lines until Ctrl-C (exit 0). Rotated,
 truncated and recreated files are followed across the change; a log that
