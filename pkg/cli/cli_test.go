@@ -300,6 +300,13 @@ func TestInitWritesLoadableDefaults(t *testing.T) {
 	if code, _, _ := run(t, "init", "--force"); code != exitcode.OK {
 		t.Fatalf("init --force: exit %d", code)
 	}
+	// A directory where the file would go is named as such, --force or not.
+	if err := os.Mkdir("dir.toml", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "init", "--force", "--path", "dir.toml"); code != exitcode.Usage || !strings.Contains(errOut, "dir.toml is a directory") {
+		t.Fatalf("init --force onto a directory: exit %d: %s", code, errOut)
+	}
 	// Elsewhere: at --path, or at the file --config names, directories made.
 	for _, args := range [][]string{{"init", "--path", "a/b/x.toml"}, {"--config", "c/mictl.toml", "init"}} {
 		if code, _, errOut := run(t, args...); code != exitcode.OK {

@@ -46,7 +46,9 @@ to overwrite an existing file unless --force is given.`,
 }
 
 func runInit(streams *IOStreams, o *initOptions) error {
-	if _, err := os.Stat(o.path); err == nil && !o.force {
+	if info, err := os.Stat(o.path); err == nil && info.IsDir() {
+		return exitcode.Usagef("%s is a directory; give --path a file to write", o.path)
+	} else if err == nil && !o.force {
 		return exitcode.Usagef("%s already exists; use --force to overwrite it", o.path)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("init %s: %w", o.path, err)
