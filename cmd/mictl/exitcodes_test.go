@@ -87,7 +87,8 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"undeploy", "nope", "--config", good}, nil, nil},
 		{0, []string{"undeploy", "broken", "--config", good}, nil, nil},
 		{0, []string{"undeploy", "orders", "--config", good, "--wait", "--timeout", "20s"}, nil, nil},
-		{0, []string{"export", "prometheus", "--config", good}, nil, nil},
+		{0, []string{"export", "prometheus", "--config", good, "--metrics"}, nil, nil},
+		{2, []string{"export", "prometheus", "--config", good}, nil, nil}, // nothing to scrape
 		{2, []string{"export", "prometheus", "--config", bad}, nil, nil},
 		{2, []string{"status", "mi-9"}, nil, nil},
 		{0, []string{"logs", "mi-1", "--tail", "1"}, nil, nil},
