@@ -17,7 +17,8 @@ func TestMainFlags(t *testing.T) {
 	}{
 		{[]string{"--backoff", "abc"}, `--backoff "abc": expected a duration with its unit`},
 		{[]string{"--timeout", "0s"}, "--timeout 0s: must be positive"},
-		{[]string{"--restart", "sometimes"}, `restart policy "sometimes": expected always, on-failure or never`},
+		{[]string{"--restart", "sometimes"}, `--restart "sometimes": expected always, on-failure or never`},
+		{[]string{"--max-restarts", "-1"}, "--max-restarts -1: must not be negative"},
 		{[]string{"stray"}, `mictl daemon takes no arguments, got "stray"`},
 	} {
 		var out, log strings.Builder

@@ -3,6 +3,7 @@ package daemon
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -33,7 +34,7 @@ func DefaultRunFlags() *RunFlags {
 // the daemon reads (config.Setting.Run).
 func (rf *RunFlags) Register(fs *pflag.FlagSet) {
 	def := supervisor.DefaultPolicy()
-	fs.StringVar(&rf.Restart, "restart", def.Restart, "restart policy when a server ends on its own: always, on-failure, never")
+	fs.StringVar(&rf.Restart, "restart", def.Restart, "restart policy when a server ends on its own: "+supervisor.RestartPoliciesText)
 	fs.IntVar(&rf.MaxRestarts, "max-restarts", def.MaxRestarts, "consecutive restarts before an instance is marked failed")
 	fs.DurationVar(&rf.Backoff, "backoff", def.BackoffBase, "wait before the 2nd consecutive restart, doubling after (the 1st is immediate; 0 = never wait)")
 	fs.DurationVar(&rf.ReadyTimeout, "timeout", def.ReadyTimeout, "how long each instance may take to become ready")
@@ -48,8 +49,12 @@ func (rf *RunFlags) Register(fs *pflag.FlagSet) {
 func (rf *RunFlags) Policy() (supervisor.Policy, error) {
 	p := supervisor.DefaultPolicy()
 	p.Restart, p.MaxRestarts, p.BackoffBase, p.ReadyTimeout = rf.Restart, rf.MaxRestarts, rf.Backoff, rf.ReadyTimeout
-	if err := p.Validate(); err != nil {
-		return p, exitcode.Usagef("%v", err)
+	// Said in the flags' words: Policy.Validate's are the supervisor's.
+	if !slices.Contains(supervisor.RestartPolicies, rf.Restart) {
+		return p, exitcode.Usagef("--restart %q: expected %s", rf.Restart, supervisor.RestartPoliciesText)
+	}
+	if rf.MaxRestarts < 0 {
+		return p, exitcode.Usagef("--max-restarts %d: must not be negative", rf.MaxRestarts)
 	}
 	if err := exitcode.PositiveFlag("timeout", p.ReadyTimeout); err != nil {
 		return p, err

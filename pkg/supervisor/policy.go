@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -11,6 +12,12 @@ const (
 	RestartOnFailure = "on-failure" // unless it shut down gracefully on its own
 	RestartNever     = "never"
 )
+
+// RestartPolicies are the restart policies, as a user may name them.
+var RestartPolicies = []string{RestartAlways, RestartOnFailure, RestartNever}
+
+// RestartPoliciesText names the restart policies in a sentence.
+const RestartPoliciesText = RestartAlways + ", " + RestartOnFailure + " or " + RestartNever
 
 // Policy says how instances are started, watched, restarted and stopped.
 type Policy struct {
@@ -53,10 +60,8 @@ func DefaultPolicy() Policy {
 
 // Validate explains a policy mictl cannot follow.
 func (p Policy) Validate() error {
-	switch p.Restart {
-	case RestartAlways, RestartOnFailure, RestartNever:
-	default:
-		return fmt.Errorf("restart policy %q: expected %s, %s or %s", p.Restart, RestartAlways, RestartOnFailure, RestartNever)
+	if !slices.Contains(RestartPolicies, p.Restart) {
+		return fmt.Errorf("restart policy %q: expected %s", p.Restart, RestartPoliciesText)
 	}
 	if p.MaxRestarts < 0 {
 		return fmt.Errorf("max restarts %d: must not be negative", p.MaxRestarts)
