@@ -458,3 +458,12 @@ func TestUpRefusalHintKeepsTheBaseOffset(t *testing.T) {
 		t.Errorf("stderr lacks %q:\n%s", want, errOut)
 	}
 }
+
+// `mictl sim run --help` is help, not a simulated server asking for its
+// CARBON_HOME (its other arguments are the server's).
+func TestSimRunHelp(t *testing.T) {
+	code, out, errOut := run(t, "sim", "run", "--help")
+	if code != exitcode.OK || !strings.Contains(out, "Run the simulated server") {
+		t.Fatalf("sim run --help: exit %d\n%s\n%s", code, out, errOut)
+	}
+}

@@ -88,7 +88,12 @@ func newCmdSimRun(streams *IOStreams) *cobra.Command {
 		Example:            "  CARBON_HOME=/tmp/mi-sim mictl sim run -DportOffset=3",
 		Hidden:             true,
 		DisableFlagParsing: true,
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// Its arguments are the server's, but help alone is asked of
+			// the command (MI's script never passes it).
+			if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+				return cmd.Help()
+			}
 			os.Exit(sim.Serve(args, streams.Out))
 			return nil
 		},
