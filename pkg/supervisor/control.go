@@ -280,7 +280,13 @@ func (srv *Server) handle(conn *net.UnixConn) {
 		finish(Message{}, &NotYoursError{Dir: filepath.Dir(srv.sup.store.Dir()), UID: os.Getuid()})
 		return
 	}
-	events, cancel := srv.sup.Subscribe()
+	var events <-chan Event
+	var cancel func()
+	if req.Op == OpStart {
+		events, cancel = srv.sup.SubscribeStarting(req.Names)
+	} else {
+		events, cancel = srv.sup.Subscribe()
+	}
 	defer cancel()
 	names := req.Names
 	if req.Op == OpReload {

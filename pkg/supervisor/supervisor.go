@@ -75,6 +75,10 @@ type Supervisor struct {
 	mu      sync.Mutex
 	runners map[string]*runner
 	subs    map[chan Event]struct{}
+	// starts are the events of each instance's start under way (since it
+	// was last anything but starting or backing off), for a subscriber
+	// that comes in the middle of it (see SubscribeStarting).
+	starts  map[string][]Event
 	events  *os.File
 	wg      sync.WaitGroup
 	persist *persister
@@ -144,7 +148,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
-		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, events: f,
+		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, starts: map[string][]Event{}, events: f,
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
@@ -325,8 +329,29 @@ func (s *Supervisor) Close() {
 // releases it and closes the channel. A subscriber that does not keep up loses events rather than
 // stalling the supervisor.
 func (s *Supervisor) Subscribe() (<-chan Event, func()) {
-	ch := make(chan Event, 256)
+	return s.subscribe(nil)
+}
+
+// SubscribeStarting is Subscribe, the channel beginning with the events
+// so far of the starts of names still under way: a request to start them
+// arrives after the daemon has launched what the state file asked for,
+// and its events would otherwise begin in the middle of the starts.
+func (s *Supervisor) SubscribeStarting(names []string) (<-chan Event, func()) {
+	return s.subscribe(names)
+}
+
+// subscribe registers a subscriber, first handing it the events of the
+// starts under way of the instances named in replay.
+func (s *Supervisor) subscribe(replay []string) (<-chan Event, func()) {
 	s.mu.Lock()
+	var first []Event
+	for _, name := range replay {
+		first = append(first, s.starts[name]...)
+	}
+	ch := make(chan Event, len(first)+256)
+	for _, ev := range first {
+		ch <- ev
+	}
 	s.subs[ch] = struct{}{}
 	s.mu.Unlock()
 	return ch, func() {
@@ -345,6 +370,7 @@ func (s *Supervisor) emit(ev Event) {
 	defer s.mu.Unlock()
 	if !ev.Transient {
 		fmt.Fprintln(s.events, ev.String())
+		s.noteStart(ev)
 	}
 	for ch := range s.subs {
 		select {
@@ -352,6 +378,16 @@ func (s *Supervisor) emit(ev Event) {
 		default:
 		}
 	}
+}
+
+// noteStart keeps ev among its instance's start events while a start is
+// under way (starting, or backing off before the next); s.mu is held.
+func (s *Supervisor) noteStart(ev Event) {
+	if ev.State != StateStarting && ev.State != StateBackoff {
+		delete(s.starts, ev.Instance)
+		return
+	}
+	s.starts[ev.Instance] = append(s.starts[ev.Instance], ev)
 }
 
 // record queues fn for the named instance's record in the state file and

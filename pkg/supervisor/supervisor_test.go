@@ -224,3 +224,38 @@ func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
 		t.Fatalf("mi-1 is %s when WaitReady returns; want %s", got, StateFailed)
 	}
 }
+
+// A request to start instances the daemon is already starting (up asks
+// after the daemon launched what the state file said) sees each start's
+// latest event first; an instance not starting is not replayed.
+func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
+	t.Setenv("MICTL_SIM_NEVER_READY", "true")
+	policy := DefaultPolicy()
+	policy.ReadyTimeout = time.Second
+	s := newSimSite(t, policy)
+	if err := s.tryReload("instances = 1\n"); err == nil {
+		t.Fatal("a reload starting a server that never turns ready succeeded")
+	}
+	s.next("mi-1", StateFailed)
+	events, cancel := s.sup.SubscribeStarting([]string{"mi-1"})
+	select {
+	case ev := <-events:
+		t.Fatalf("replayed %v of a failed instance", ev)
+	default:
+	}
+	cancel()
+	if err := s.sup.Start([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	s.next("mi-1", StateStarting)
+	events, cancel = s.sup.SubscribeStarting([]string{"mi-1", "mi-2"})
+	defer cancel()
+	select {
+	case ev := <-events:
+		if ev.Instance != "mi-1" || ev.State != StateStarting {
+			t.Fatalf("replayed %v; want mi-1's start", ev)
+		}
+	default:
+		t.Fatal("the start under way was not replayed")
+	}
+}
