@@ -470,3 +470,37 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
+
+// Clashes names what of b's included artifacts MI refuses beside a
+// deployed a, as MI does when b deploys second: an API of the same name
+// or context, a proxy service of the same name. b is then faulty; none
+// means both run side by side.
+func (a *App) Clashes(b *App) []string {
+	var out []string
+	for _, x := range b.Artifacts {
+		for _, y := range a.Artifacts {
+			if why := clash(x, y); why != "" {
+				out = append(out, why)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// clash says why MI refuses artifact x beside a deployed y, "" when it
+// does not.
+func clash(x, y Artifact) string {
+	if !x.Include || !y.Include || x.Type != y.Type || x.ConfigName == "" {
+		return ""
+	}
+	switch {
+	case x.Type == TypeAPI && x.ConfigName == y.ConfigName:
+		return "API " + x.ConfigName
+	case x.Type == TypeAPI && x.Context != "" && x.Context == y.Context:
+		return "API context " + x.Context
+	case x.Type == TypeProxyService && x.ConfigName == y.ConfigName:
+		return "proxy service " + x.ConfigName
+	}
+	return ""
+}

@@ -553,3 +553,38 @@ func TestReadPlaceholderPort(t *testing.T) {
 		t.Fatalf("inbounds %+v", app.Inbounds)
 	}
 }
+
+// Two versions of an app whose APIs share a name or a context cannot run
+// side by side (MI fails the second as faulty); apps that share neither
+// can.
+func TestClashes(t *testing.T) {
+	build := func(spec Spec) *App {
+		t.Helper()
+		var buf bytes.Buffer
+		if err := Build(&buf, spec); err != nil {
+			t.Fatal(err)
+		}
+		app, err := read(buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+	old := build(Spec{Name: "orders", Version: "1.0.0", APIs: []APISpec{{Name: "OrdersAPI", Context: "/orders"}}})
+	for _, tc := range []struct {
+		name string
+		apis []APISpec
+		want string
+	}{
+		{"same API", []APISpec{{Name: "OrdersAPI", Context: "/orders"}}, "[API OrdersAPI]"},
+		{"same context", []APISpec{{Name: "OrdersV2API", Context: "/orders"}}, "[API context /orders]"},
+		{"neither", []APISpec{{Name: "OrdersV2API", Context: "/orders/v2"}}, "[]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			upgrade := build(Spec{Name: "orders", Version: "1.1.0", APIs: tc.apis})
+			if got := fmt.Sprint(old.Clashes(upgrade)); got != tc.want {
+				t.Errorf("Clashes = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

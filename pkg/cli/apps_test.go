@@ -155,12 +155,15 @@ func TestSimCAppRefusals(t *testing.T) {
 	}
 }
 
-// Deploying another version of a declared app warns that MI runs both and
-// says how to upgrade; the deploy itself goes on.
-func TestDeployAnotherVersionWarns(t *testing.T) {
+// Deploying another version of a declared app whose APIs share a context
+// with it is refused before anything changes (MI would fail it as faulty,
+// and it would stay so after the old one went), saying how to upgrade; a
+// version that shares nothing deploys beside it, with a warning.
+func TestDeployAnotherVersion(t *testing.T) {
 	dir := inTempDir(t)
 	old := writeCar(t, dir, "build/shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
-	next := writeCar(t, dir, "build/shop_1.0.1.car", capp.Spec{Name: "shop", Version: "1.0.1", APIs: []capp.APISpec{{Context: "/shop"}}})
+	clashing := writeCar(t, dir, "build/shop_1.0.1.car", capp.Spec{Name: "shop", Version: "1.0.1", APIs: []capp.APISpec{{Context: "/shop"}}})
+	beside := writeCar(t, dir, "build/shop_2.0.0.car", capp.Spec{Name: "shop", Version: "2.0.0", APIs: []capp.APISpec{{Context: "/shop/v2"}}})
 	// Offsets below testports' range: no test holds their ports.
 	if err := os.WriteFile(filepath.Join(dir, "mictl.toml"), []byte("instances = 2\nbase_offset = 20\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -168,9 +171,21 @@ func TestDeployAnotherVersionWarns(t *testing.T) {
 	if code, _, errOut := run(t, "deploy", old); code != exitcode.OK || strings.Contains(errOut, "warning") {
 		t.Fatalf("deploy %s: exit %d:\n%s", old, code, errOut)
 	}
-	code, _, errOut := run(t, "deploy", next, "mi-1")
-	want := "warning: shop_1.0.0 is declared too on mi-1: MI runs both versions"
+	before, err := os.ReadFile(filepath.Join(dir, "mictl.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := run(t, "deploy", clashing, "mi-1")
+	want := "shop_1.0.1 would be faulty on mi-1: shop_1.0.0, declared there, has the same API shopAPI"
+	if code != exitcode.Conflicts || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl undeploy shop_1.0.0 && mictl deploy "+clashing) {
+		t.Fatalf("deploy %s mi-1: exit %d, want 1 and %q:\n%s", clashing, code, want, errOut)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "mictl.toml")); string(after) != string(before) {
+		t.Errorf("a refused deploy changed mictl.toml:\n%s", after)
+	}
+	code, _, errOut = run(t, "deploy", beside, "mi-1")
+	want = "warning: shop_1.0.0 is declared too on mi-1: MI runs both versions side by side"
 	if code != exitcode.OK || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl undeploy shop_1.0.0") {
-		t.Fatalf("deploy %s mi-1: exit %d, want 0 and %q:\n%s", next, code, want, errOut)
+		t.Fatalf("deploy %s mi-1: exit %d, want 0 and %q:\n%s", beside, code, want, errOut)
 	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -41,7 +42,10 @@ an inbound endpoint port outside 1-65535, or the same name and version as
 another CApp of a target instance), and the configuration with the file
 must have no port conflict (exit 1: an inbound endpoint port that would
 clash between instances or with a process of the host, named with the
-endpoint, the port and the other party).
+endpoint, the port and the other party), nor another version of the
+application declared on a target whose API or proxy service names (or
+API contexts) it shares (exit 1: MI would fail it as faulty; an upgrade
+undeploys the old version first).
 
 Then the file is added to mictl.toml: to the top-level capps (every
 instance) when no NAME is given, else to the capps of each named
@@ -95,15 +99,18 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	names = compact(names)
 	cfgFile := configFile(g)
 	scopes := d.undeclared(app.Path, names)
+	others := otherVersions(d.cfg, app, names)
 	if len(scopes) == 0 {
 		fmt.Fprintf(streams.ErrOut, "%s is declared already in %s: nothing changed\n", file, cfgFile)
 	} else if err := checkDeploy(d, app, file, names); err != nil {
+		return err
+	} else if err := refuseClashingVersions(app, file, others); err != nil {
 		return err
 	}
 	if faulty != "" {
 		fmt.Fprintf(streams.ErrOut, "warning: MI will deploy %s as faulty (its artifacts fail to deploy): %s\n", app.ID(), faulty)
 	}
-	for _, w := range otherVersions(d.cfg, app, names) {
+	for _, w := range versionWarnings(app, file, others) {
 		fmt.Fprintln(streams.ErrOut, "warning: "+w)
 	}
 	var w *appstate.Waiter
@@ -159,12 +166,19 @@ func (d *appDeployment) undeclared(path string, names []string) []declare.Scope 
 	return out
 }
 
-// otherVersions warns of the other versions of app that cfg declares on
-// the target instances (names; all when none): MI runs every version it
-// is given side by side, and the second to deploy fails as faulty when
-// their artifacts share names ("Duplicate resource definition"), which
-// an upgrade's do. An upgrade takes the old version out.
-func otherVersions(cfg *config.Config, app *capp.App, names []string) []string {
+// otherVersion is another version of an application, declared on some
+// of a deploy's target instances.
+type otherVersion struct {
+	app       *capp.App
+	instances []string
+}
+
+// otherVersions are the other versions of app that cfg declares on the
+// target instances (names; all when none): MI runs every version it is
+// given side by side, and fails the second to deploy as faulty when their
+// artifacts share names ("Duplicate resource definition"), which an
+// upgrade's do.
+func otherVersions(cfg *config.Config, app *capp.App, names []string) []otherVersion {
 	declared, err := reconcile.ReadApps(cfg)
 	if err != nil {
 		return nil // the deploy's own checks say what is wrong
@@ -172,23 +186,54 @@ func otherVersions(cfg *config.Config, app *capp.App, names []string) []string {
 	if len(names) == 0 {
 		names = cfg.Names()
 	}
-	on := map[string][]string{} // other id -> instances
-	var ids []string
+	var out []otherVersion
 	for _, n := range names {
 		for _, other := range declared[n] {
 			if other.Name != app.Name || other.ID() == app.ID() {
 				continue
 			}
-			if _, seen := on[other.ID()]; !seen {
-				ids = append(ids, other.ID())
+			i := slices.IndexFunc(out, func(o otherVersion) bool { return o.app.ID() == other.ID() })
+			if i < 0 {
+				out, i = append(out, otherVersion{app: other}), len(out)
 			}
-			on[other.ID()] = append(on[other.ID()], n)
+			out[i].instances = append(out[i].instances, n)
 		}
 	}
+	return out
+}
+
+// refuseClashingVersions refuses to declare app (read from file) where
+// another version runs whose artifacts MI would not run beside its own:
+// the new version would only ever be faulty, and stay so after the old
+// one went. An upgrade takes the old version out first.
+func refuseClashingVersions(app *capp.App, file string, others []otherVersion) error {
+	var why []string
+	for _, o := range others {
+		if clashes := o.app.Clashes(app); len(clashes) > 0 {
+			why = append(why, fmt.Sprintf("%s would be faulty on %s: %s, declared there, has the same %s, and MI fails the application deployed second; to upgrade, undeploy the old version first: mictl undeploy %s && mictl deploy %s",
+				app.ID(), strings.Join(o.instances, ", "), o.app.ID(), strings.Join(clashes, ", "), o.app.ID(), file))
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return exitcode.With(exitcode.Conflicts, errors.New(strings.Join(why, "\n")))
+}
+
+// versionWarnings say what the other versions declared beside app mean:
+// both run, or (declared before this check existed, or by hand) app is
+// faulty beside one, and how to get out of that.
+func versionWarnings(app *capp.App, file string, others []otherVersion) []string {
 	var out []string
-	for _, id := range ids {
-		out = append(out, fmt.Sprintf("%s is declared too on %s: MI runs both versions, and the one deployed second is faulty when their artifacts share names; to upgrade, take the old one out: mictl undeploy %s",
-			id, strings.Join(on[id], ", "), id))
+	for _, o := range others {
+		on := strings.Join(o.instances, ", ")
+		if clashes := o.app.Clashes(app); len(clashes) > 0 {
+			out = append(out, fmt.Sprintf("%s is declared too on %s and has the same %s: MI fails the application deployed second as faulty, and it stays so; to run %s alone: mictl undeploy %s && mictl undeploy %s && mictl deploy %s",
+				o.app.ID(), on, strings.Join(clashes, ", "), app.ID(), o.app.ID(), app.ID(), file))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s is declared too on %s: MI runs both versions side by side (their APIs and proxy services share no names); to upgrade, take the old one out: mictl undeploy %s",
+			o.app.ID(), on, o.app.ID()))
 	}
 	return out
 }
