@@ -11,13 +11,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mictl/mictl/pkg/goldentest"
-
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/goldentest"
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
 )
 
@@ -465,5 +467,19 @@ func TestSimRunHelp(t *testing.T) {
 	code, out, errOut := run(t, "sim", "run", "--help")
 	if code != exitcode.OK || !strings.Contains(out, "Run the simulated server") {
 		t.Fatalf("sim run --help: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// A running build's inbound endpoint that the plan no longer has (a reload
+// refused) is shown as such among the random ports, never as JMX.
+func TestLabelRunningInbounds(t *testing.T) {
+	random := []observe.RandomPort{
+		{Proto: hostnet.TCP, Port: 38386, Role: "jmx"},
+		{Proto: hostnet.TCP, Port: 40001, Role: "jmx"},
+		{Proto: hostnet.UDP, Port: 38386, Role: "syslog"},
+	}
+	got := labelRunningInbounds(random, []state.Extra{{Role: "inbound", Listener: "o_1.0.0/HTTPInbound", Port: 38386}})
+	if roles := strings.Join([]string{got[0].Role, got[1].Role, got[2].Role}, " "); roles != "inbound jmx syslog" {
+		t.Errorf("roles = %s, want the running inbound port labelled inbound, the rest as they were", roles)
 	}
 }

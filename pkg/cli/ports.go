@@ -2,12 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -170,7 +172,7 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 	obs := view.Observe(&shown, true)
 	if !row.WhatIf {
 		st := liveState(rec)
-		row.State, row.Random = &st, obs.Random
+		row.State, row.Random = &st, labelRunningInbounds(obs.Random, rec.Extras)
 		if row.Random == nil {
 			row.Random = []observe.RandomPort{}
 		}
@@ -186,6 +188,19 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 		lp := newLivePort(st)
 		row.Extras[i].Live = &lp
 	}
+}
+
+// labelRunningInbounds marks the random ports that are inbound endpoints
+// of what runs (extras, the running record's) but not of the plan (a
+// reload refused, or not applied yet): the instance's own listeners,
+// not JMX.
+func labelRunningInbounds(random []observe.RandomPort, extras []state.Extra) []observe.RandomPort {
+	for i, r := range random {
+		if r.Proto == hostnet.TCP && slices.ContainsFunc(extras, func(e state.Extra) bool { return e.Port == r.Port }) {
+			random[i].Role = "inbound"
+		}
+	}
+	return random
 }
 
 func newLivePort(st observe.PortStatus) livePort {

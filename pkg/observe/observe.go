@@ -39,7 +39,7 @@ type PortStatus struct {
 type RandomPort struct {
 	Proto hostnet.Proto `json:"proto"`
 	Port  int           `json:"port"`
-	Role  string        `json:"role"` // "jmx", "syslog" or "other"
+	Role  string        `json:"role"` // "jmx", "syslog" or "other" ("inbound" in ports table: see there)
 	PID   int           `json:"pid"`
 }
 
