@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -187,5 +189,31 @@ func TestDeployAnotherVersion(t *testing.T) {
 	want = "warning: shop_1.0.0 is declared too on mi-1: MI runs both versions side by side"
 	if code != exitcode.OK || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl undeploy shop_1.0.0") {
 		t.Fatalf("deploy %s mi-1: exit %d, want 0 and %q:\n%s", beside, code, want, errOut)
+	}
+}
+
+// A declared file rebuilt onto a port the host holds is checked when it
+// is deployed again: the conflict (why the daemon would not deploy it) is
+// said, not a wait that ends blaming the Management API.
+func TestDeployDeclaredFileIsCheckedAgain(t *testing.T) {
+	dir := inTempDir(t)
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	const offset = 20 // fixed, as a running instance's is; below testports' range
+	port := held.Addr().(*net.TCPAddr).Port - offset
+	if err := os.WriteFile(filepath.Join(dir, "mictl.toml"), []byte(fmt.Sprintf("instances = 1\nhost = \"127.0.0.1\"\n\n[[instance]]\nname = \"mi-1\"\noffset = %d\n", offset)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	car := writeCar(t, dir, "build/in_1.0.0.car", capp.Spec{Name: "in", Inbounds: []capp.InboundSpec{{Port: port + 1}}})
+	if code, _, errOut := run(t, "deploy", car); code != exitcode.OK {
+		t.Fatalf("deploy %s: exit %d:\n%s", car, code, errOut)
+	}
+	writeCar(t, dir, "build/in_1.0.0.car", capp.Spec{Name: "in", Inbounds: []capp.InboundSpec{{Port: port}}})
+	code, _, errOut := run(t, "deploy", car)
+	if code != exitcode.Conflicts || !strings.Contains(errOut, "declared already") || !strings.Contains(errOut, fmt.Sprint(port+offset)) {
+		t.Fatalf("deploy of the rebuilt %s: exit %d, want 1 naming port %d:\n%s", car, code, port+offset, errOut)
 	}
 }

@@ -51,7 +51,8 @@ Then the file is added to mictl.toml: to the top-level capps (every
 instance) when no NAME is given, else to the capps of each named
 instance's [[instance]] table (created when missing). Comments and layout
 are kept; the path is stored relative to mictl.toml's directory when the
-file is below it. A file declared already changes nothing.
+file is below it. A file declared already changes nothing (it is checked
+all the same: rebuilt, it may now clash, and the daemon would not deploy it).
 
 Then the supervisor daemon is asked to reload: it copies the file into
 each target's repository/deployment/server/carbonapps/, where MI's hot
@@ -102,10 +103,16 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	others := otherVersions(d.cfg, app, names)
 	if len(scopes) == 0 {
 		fmt.Fprintf(streams.ErrOut, "%s is declared already in %s: nothing changed\n", file, cfgFile)
-	} else if err := checkDeploy(d, app, file, names); err != nil {
+	}
+	// A file declared already is checked too: rebuilt, it may now clash,
+	// which is why the daemon would not deploy it.
+	if err := checkDeploy(d, app, file, names); err != nil {
 		return err
-	} else if err := refuseClashingVersions(app, file, others); err != nil {
-		return err
+	}
+	if len(scopes) > 0 {
+		if err := refuseClashingVersions(app, file, others); err != nil {
+			return err
+		}
 	}
 	if faulty != "" {
 		fmt.Fprintf(streams.ErrOut, "warning: MI will deploy %s as faulty (its artifacts fail to deploy): %s\n", app.ID(), faulty)
