@@ -324,10 +324,15 @@ func (srv *Server) serve(req Request, reply *Message) error {
 		srv.following()
 		err = srv.start(req.Names, req.Timeout)
 	case OpStop:
-		if srv.watch != nil && srv.stopsAll(req.Names) {
-			// The daemon is about to be idle and leave: the watch
-			// closes while the servers stop (see configWatch).
-			srv.watch.pause()
+		if srv.stopsAll(req.Names) {
+			if srv.watch != nil {
+				// The daemon is about to be idle and leave: the watch
+				// closes while the servers stop (see configWatch).
+				srv.watch.pause()
+			}
+			// A reload or restart under way would start again what
+			// this stops.
+			srv.sup.InterruptChanges()
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {
@@ -452,11 +457,20 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 // restart stops and starts names one at a time, each ready before the
 // next, so a deployment never loses more than one instance at once.
 func (srv *Server) restart(names []string, timeout time.Duration) error {
+	op := srv.sup.beginChange()
+	defer srv.sup.endChange(op)
 	for _, name := range names {
 		if err := srv.sup.Stop([]string{name}, srv.sup.policy.StopTimeout); err != nil {
 			return fmt.Errorf("restart %s: %w", name, err)
 		}
-		if err := srv.start([]string{name}, timeout); err != nil {
+		err := op.interrupted()
+		if err == nil {
+			err = srv.sup.Start([]string{name})
+		}
+		if err == nil {
+			err = srv.sup.waitReadyFor(op, []string{name}, timeout)
+		}
+		if err != nil {
 			return fmt.Errorf("restart %s: %w (instances after it were not restarted)", name, err)
 		}
 	}

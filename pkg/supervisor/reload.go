@@ -46,7 +46,14 @@ func (s *Supervisor) Reload(load LoadConfig) (changes reconcile.Changes, err err
 		return changes, nil
 	}
 	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
-	err = s.applyReload(t, changes)
+	c := s.beginChange()
+	err = s.applyReload(c, t, changes)
+	s.endChange(c)
+	if errors.Is(err, errInterrupted) {
+		// Not a failed reload: what it left undone, the stop undid.
+		s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
+		return changes, err
+	}
 	s.recordReload(err, t.Config.Names())
 	if err == nil {
 		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: describe(changes)})
@@ -79,7 +86,7 @@ func (s *Supervisor) planReload(load LoadConfig) (*reconcile.Target, reconcile.C
 	return p.Target, p.Changes, p.Refusal()
 }
 
-func (s *Supervisor) applyReload(t *reconcile.Target, c reconcile.Changes) error {
+func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) error {
 	if len(c.Remove) > 0 {
 		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
 			return fmt.Errorf("stop removed instances: %w", err)
@@ -92,6 +99,9 @@ func (s *Supervisor) applyReload(t *reconcile.Target, c reconcile.Changes) error
 		if err := s.prepare(t, c.Add); err != nil {
 			return err
 		}
+		if err := op.interrupted(); err != nil {
+			return err
+		}
 		if err := s.Start(c.Add); err != nil {
 			return err
 		}
@@ -100,6 +110,9 @@ func (s *Supervisor) applyReload(t *reconcile.Target, c reconcile.Changes) error
 		return err
 	}
 	for _, name := range c.Restart {
+		if err := op.interrupted(); err != nil {
+			return err
+		}
 		s.emit(Event{Instance: name, State: StateStopping, Message: "reload: " + c.Why[name]})
 		if err := s.Stop([]string{name}, s.policy.StopTimeout); err != nil {
 			return fmt.Errorf("restart %s: %w", name, err)
@@ -107,15 +120,18 @@ func (s *Supervisor) applyReload(t *reconcile.Target, c reconcile.Changes) error
 		if err := s.prepare(t, []string{name}); err != nil {
 			return err
 		}
+		if err := op.interrupted(); err != nil {
+			return err
+		}
 		if err := s.Start([]string{name}); err != nil {
 			return err
 		}
-		if err := s.WaitReady([]string{name}, s.policy.ReadyTimeout); err != nil {
+		if err := s.waitReadyFor(op, []string{name}, s.policy.ReadyTimeout); err != nil {
 			return fmt.Errorf("restart %s: %w (the instances after it were not restarted)", name, err)
 		}
 	}
 	if len(c.Add) > 0 {
-		return s.WaitReady(c.Add, s.policy.ReadyTimeout)
+		return s.waitReadyFor(op, c.Add, s.policy.ReadyTimeout)
 	}
 	return nil
 }

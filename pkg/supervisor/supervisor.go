@@ -106,6 +106,11 @@ type Supervisor struct {
 	// reloadMu makes reloads one at a time.
 	reloadMu sync.Mutex
 
+	// changes are the reloads and restarts under way: a stop of every
+	// instance ends them first (see InterruptChanges).
+	changesMu sync.Mutex
+	changes   map[*change]struct{}
+
 	// saved is the state file as this supervisor last wrote it: what a
 	// file found corrupt is written again from, with the changes since,
 	// and what the metrics read. Never changed once stored.
@@ -148,7 +153,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
-		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, starts: map[string][]Event{}, events: f,
+		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
@@ -740,6 +745,11 @@ func (s *Supervisor) Instances(names []string) map[string]state.Instance {
 // faulty CApps), or one failed or stopped, or timeout passed, watching
 // the supervisor's own view of the instances.
 func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
+	return s.waitReady(s.ctx, names, timeout)
+}
+
+// waitReady is WaitReady, ended early with ctx's error when ctx is done.
+func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time.Duration) error {
 	// Every change of an instance's state is an event, emitted once the
 	// runner's view holds it: look again at each, not on a clock.
 	events, cancel := s.Subscribe()
@@ -786,13 +796,78 @@ func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 			return fmt.Errorf("not ready after %s: %s", timeout, strings.Join(pending, ", "))
 		}
 		select {
-		case <-s.ctx.Done():
-			return s.ctx.Err()
+		case <-ctx.Done():
+			return ctx.Err()
 		case <-events:
 		case <-timer.C:
 		case <-time.After(waitReadyLook):
 			// A subscriber that falls behind loses events: look anyway.
 		}
+	}
+}
+
+// change is a reload or a restart under way.
+type change struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// errInterrupted ends a reload or a restart that a stop of every instance
+// interrupted: it starts nothing more, and the stop goes on.
+var errInterrupted = errors.New("interrupted: mictl down stops every instance")
+
+// beginChange registers a reload or a restart; it checks its context
+// before each start, and calls endChange when it returns.
+func (s *Supervisor) beginChange() *change {
+	ctx, cancel := context.WithCancel(s.ctx)
+	c := &change{ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	s.changesMu.Lock()
+	s.changes[c] = struct{}{}
+	s.changesMu.Unlock()
+	return c
+}
+
+func (s *Supervisor) endChange(c *change) {
+	s.changesMu.Lock()
+	delete(s.changes, c)
+	s.changesMu.Unlock()
+	c.cancel()
+	close(c.done)
+}
+
+// interrupted is errInterrupted once c was interrupted, else nil.
+func (c *change) interrupted() error {
+	if c.ctx.Err() != nil {
+		return errInterrupted
+	}
+	return nil
+}
+
+// waitReadyFor is waitReady for the change op: errInterrupted once a stop
+// interrupted it, whatever the wait saw.
+func (s *Supervisor) waitReadyFor(op *change, names []string, timeout time.Duration) error {
+	err := s.waitReady(op.ctx, names, timeout)
+	if ierr := op.interrupted(); ierr != nil {
+		return ierr
+	}
+	return err
+}
+
+// InterruptChanges ends the reloads and restarts under way and waits for
+// them to return: a stop of every instance must not see one of them start
+// an instance again behind it. A stop one of them is waiting for is
+// waited for.
+func (s *Supervisor) InterruptChanges() {
+	s.changesMu.Lock()
+	var under []*change
+	for c := range s.changes {
+		under = append(under, c)
+		c.cancel()
+	}
+	s.changesMu.Unlock()
+	for _, c := range under {
+		<-c.done
 	}
 }
 

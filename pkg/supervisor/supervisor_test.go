@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,5 +258,32 @@ func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
 		}
 	default:
 		t.Fatal("the start under way was not replayed")
+	}
+}
+
+// A stop of every instance during a reload that restarts one ends the
+// reload first: the instance the reload stopped is not started again
+// behind the stop (mictl down, then everything running again).
+func TestStopOfEverythingInterruptsAReload(t *testing.T) {
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	reloaded := make(chan error, 1)
+	go func() {
+		reloaded <- s.tryReload("instances = 1\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
+	}()
+	s.next("mi-1", StateStopping)
+	// As the daemon serves mictl down: the changes under way first.
+	s.sup.InterruptChanges()
+	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reloaded; !errors.Is(err, errInterrupted) {
+		t.Fatalf("reload = %v; want it interrupted", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if st := s.sup.Instances([]string{"mi-1"})["mi-1"].State; st != StateStopped {
+		t.Fatalf("mi-1 is %s after the stop of everything; want %s", st, StateStopped)
 	}
 }
