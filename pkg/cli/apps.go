@@ -126,7 +126,11 @@ func unasked(r appsReport, why string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	return exitcode.With(exitcode.Runtime, fmt.Errorf("could not ask %s for its applications (%s)", strings.Join(names, ", "), why))
+	whose := "its"
+	if len(names) > 1 {
+		whose = "their"
+	}
+	return exitcode.With(exitcode.Runtime, fmt.Errorf("could not ask %s for %s applications (%s)", strings.Join(names, ", "), whose, why))
 }
 
 func printApps(streams *IOStreams, r appsReport, f *state.File) error {
