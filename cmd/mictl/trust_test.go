@@ -787,3 +787,25 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 		})
 	}
 }
+
+// restart restarts what runs: a stopped instance is left to up (which
+// plans it again and checks its ports), named or under --all.
+func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	d.must("down", "mi-2")
+	code, _, errOut := d.mictl("restart", "mi-2")
+	if want := "mi-2 is stopped, not running: mictl up starts it"; code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("restart mi-2: exit %d, want 2 and %q:\n%s", code, want, errOut)
+	}
+	code, _, errOut = d.mictl("restart", "--all")
+	if want := "note: not restarting mi-2 (stopped): not running"; code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("restart --all: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	if st := d.instance("mi-2").State; st != "stopped" {
+		t.Errorf("mi-2 is %s after restart --all; want it left stopped", st)
+	}
+	if st := d.instance("mi-1").State; st != "ready" {
+		t.Errorf("mi-1 is %s after restart --all; want ready", st)
+	}
+}

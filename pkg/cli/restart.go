@@ -2,11 +2,14 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -24,7 +27,11 @@ func newCmdRestart(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Restart the named instances (or all with --all) one at a time: stop it
 gracefully, start it, wait until it is ready, then go on to the next. A
 deployment never loses more than one instance at once, and a restart that
-fails stops the roll there.`,
+fails stops the roll there.
+
+Only running instances are restarted: a stopped or failed one is left to
+mictl up, which plans it again and checks its ports first (--all skips
+them, saying so; naming one is an error, exit 2).`,
 		Example: `  mictl restart mi-2
   mictl restart --all`,
 		ValidArgsFunction: completeInstanceNames(g),
@@ -48,13 +55,16 @@ fails stops the roll there.`,
 				return err
 			}
 			if o.all {
-				for _, inst := range f.Instances {
-					names = append(names, inst.Name)
-				}
-				if len(names) == 0 {
+				if len(f.Instances) == 0 {
 					fmt.Fprintln(streams.ErrOut, noInstancesHint)
 					return nil
 				}
+				names = runningOf(streams, f)
+				if len(names) == 0 {
+					return exitcode.Usagef("nothing runs to restart; mictl up starts the instances")
+				}
+			} else if err := refuseNotRunning(f, names); err != nil {
+				return err
 			}
 			warnPolicy(streams, store, &o.run, cfg)
 			if err := ensureDaemonFor(cmd.Context(), store, cfg, &o.run); err != nil {
@@ -81,4 +91,32 @@ fails stops the roll there.`,
 	cmd.Flags().BoolVar(&o.all, "all", false, "restart every instance")
 	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
 	return cmd
+}
+
+// runningOf names the instances of f that run (or are meant to), and
+// says which it leaves out.
+func runningOf(streams *IOStreams, f *state.File) []string {
+	var running, left []string
+	for _, inst := range f.Instances {
+		if reconcile.Active(inst) {
+			running = append(running, inst.Name)
+		} else {
+			left = append(left, fmt.Sprintf("%s (%s)", inst.Name, inst.State))
+		}
+	}
+	if len(left) > 0 && len(running) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: not restarting %s: not running; mictl up starts them\n", strings.Join(left, ", "))
+	}
+	return running
+}
+
+// refuseNotRunning refuses to restart a named instance that does not run:
+// up starts it, planning it again and checking its ports first.
+func refuseNotRunning(f *state.File, names []string) error {
+	for _, name := range names {
+		if inst, ok := f.Instance(name); ok && !reconcile.Active(*inst) {
+			return exitcode.Usagef("%s is %s, not running: mictl up starts it (planning it again and checking its ports first)", name, inst.State)
+		}
+	}
+	return nil
 }
