@@ -808,4 +808,8 @@ func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 	if st := d.instance("mi-1").State; st != "ready" {
 		t.Errorf("mi-1 is %s after restart --all; want ready", st)
 	}
+	d.must("down")
+	if code, _, errOut := d.mictl("restart", "--all"); code != 3 || !strings.Contains(errOut, "nothing runs to restart") {
+		t.Fatalf("restart --all with nothing running: exit %d, want 3:\n%s", code, errOut)
+	}
 }

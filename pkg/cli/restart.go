@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -31,7 +32,8 @@ fails stops the roll there.
 
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips
-them, saying so; naming one is an error, exit 2).`,
+them, saying so, and fails, exit 3, when nothing runs; naming one is an
+error, exit 2).`,
 		Example: `  mictl restart mi-2
   mictl restart --all`,
 		ValidArgsFunction: completeInstanceNames(g),
@@ -61,7 +63,7 @@ them, saying so; naming one is an error, exit 2).`,
 				}
 				names = runningOf(streams, f)
 				if len(names) == 0 {
-					return exitcode.Usagef("nothing runs to restart; mictl up starts the instances")
+					return exitcode.With(exitcode.Runtime, errors.New("nothing runs to restart; start instances with mictl up"))
 				}
 			} else if err := refuseNotRunning(f, names); err != nil {
 				return err
