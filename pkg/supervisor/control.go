@@ -324,14 +324,15 @@ func (srv *Server) serve(req Request, reply *Message) error {
 		srv.following()
 		err = srv.start(req.Names, req.Timeout)
 	case OpStop:
-		if srv.stopsAll(req.Names) {
-			if srv.watch != nil {
-				// The daemon is about to be idle and leave: the watch
-				// closes while the servers stop (see configWatch).
-				srv.watch.pause()
-			}
-			// A reload or restart under way would start again what
-			// this stops.
+		if srv.watch != nil && srv.stopsAll(req.Names) {
+			// The daemon is about to be idle and leave: the watch
+			// closes while the servers stop (see configWatch).
+			srv.watch.pause()
+		}
+		if len(req.Names) == 0 {
+			// A reload or restart under way would start again what a
+			// stop of everything stops (one of named instances leaves
+			// them be: they may be restarting others).
 			srv.sup.InterruptChanges()
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
