@@ -199,11 +199,10 @@ func TestEventString(t *testing.T) {
 	}
 }
 
-// A wait for readiness that began before the launch (a daemon launches
-// what the state file asks for before the command's request arrives)
-// ends with the start's own outcome, not with "starting": the start's
-// deadline counts from its launch, and the wait gives it time to end.
-func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
+// failedNeverReady is a site whose mi-1, a server never ready, has failed
+// its first start (ready timeout 1s).
+func failedNeverReady(t *testing.T) *simSite {
+	t.Helper()
 	t.Setenv("MICTL_SIM_NEVER_READY", "true")
 	policy := DefaultPolicy()
 	policy.ReadyTimeout = time.Second
@@ -212,6 +211,15 @@ func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
 		t.Fatal("a reload starting a server that never turns ready succeeded")
 	}
 	s.next("mi-1", StateFailed)
+	return s
+}
+
+// A wait for readiness that began before the launch (a daemon launches
+// what the state file asks for before the command's request arrives)
+// ends with the start's own outcome, not with "starting": the start's
+// deadline counts from its launch, and the wait gives it time to end.
+func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
+	s := failedNeverReady(t)
 	// Started again, as up starts it: the wait begins 300 ms after.
 	if err := s.sup.Start([]string{"mi-1"}); err != nil {
 		t.Fatal(err)
@@ -227,17 +235,10 @@ func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
 }
 
 // A request to start instances the daemon is already starting (up asks
-// after the daemon launched what the state file said) sees each start's
-// latest event first; an instance not starting is not replayed.
+// after the daemon launched what the state file said) sees the events of
+// each start so far first; an instance not starting is not replayed.
 func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
-	t.Setenv("MICTL_SIM_NEVER_READY", "true")
-	policy := DefaultPolicy()
-	policy.ReadyTimeout = time.Second
-	s := newSimSite(t, policy)
-	if err := s.tryReload("instances = 1\n"); err == nil {
-		t.Fatal("a reload starting a server that never turns ready succeeded")
-	}
-	s.next("mi-1", StateFailed)
+	s := failedNeverReady(t)
 	events, cancel := s.sup.SubscribeStarting([]string{"mi-1"})
 	select {
 	case ev := <-events:
