@@ -813,3 +813,14 @@ func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 		t.Fatalf("restart --all with nothing running: exit %d, want 3:\n%s", code, errOut)
 	}
 }
+
+// A supervisor flag not given is no wish: a plain up after up --restart
+// never does not warn that the daemon keeps "never".
+func TestPlainUpDoesNotWarnOfDefaults(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1, "--restart", "never")
+	code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base))
+	if code != 0 || strings.Contains(errOut, "keeps its") {
+		t.Fatalf("plain up: exit %d, want 0 and no warning of kept settings:\n%s", code, errOut)
+	}
+}

@@ -68,7 +68,7 @@ error, exit 2).`,
 			} else if err := refuseNotRunning(f, names); err != nil {
 				return err
 			}
-			warnPolicy(streams, store, &o.run, cfg)
+			warnPolicy(streams, store, &o.run, cfg, cmd.Flags())
 			if err := ensureDaemonFor(cmd.Context(), store, cfg, &o.run); err != nil {
 				return err
 			}

@@ -3,9 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
@@ -99,15 +101,32 @@ func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config
 // warnPolicy says so when a daemon already runs with other settings than
 // the ones asked for: it keeps its own until it is restarted. --timeout
 // does not count: it goes with each request.
-func warnPolicy(streams *IOStreams, store *state.Store, rf *daemon.RunFlags, cfg *config.Config) {
+func warnPolicy(streams *IOStreams, store *state.Store, rf *daemon.RunFlags, cfg *config.Config, flags *pflag.FlagSet) {
 	f, err := store.Load()
 	if err != nil || f.Daemon == nil || !f.Daemon.Alive() {
 		return
 	}
-	if kept := keptSettings(f.Daemon.Args, rf.Args(cfg)); len(kept) > 0 {
+	if kept := keptSettings(f.Daemon.Args, askedSettings(rf.Args(cfg), flags)); len(kept) > 0 {
 		fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) keeps its %s; mictl down and up again to change them\n",
 			f.Daemon.PID, strings.Join(kept, ", "))
 	}
+}
+
+// askedSettings are the daemon arguments args that this command asks
+// for: a supervisor flag (--restart, --max-restarts, --backoff) only when
+// it was given, its default being no wish (a daemon started with
+// --restart never keeps it, unremarked, through a plain up); the settings
+// of the configuration always, as it now says them.
+func askedSettings(args []string, flags *pflag.FlagSet) []string {
+	var out []string
+	for i := 0; i+1 < len(args); i += 2 {
+		name := strings.TrimPrefix(args[i], "--")
+		if slices.Contains(daemon.PolicyFlags, name) && !flags.Changed(name) {
+			continue
+		}
+		out = append(out, args[i], args[i+1])
+	}
+	return out
 }
 
 // keptSettings lists the daemon's flags (running, "--flag value" pairs)

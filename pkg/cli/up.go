@@ -151,7 +151,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if o.foreground {
 		return runForeground(ctx, streams, g, cfg, store, policy, names)
 	}
-	warnPolicy(streams, store, &o.run, cfg)
+	warnPolicy(streams, store, &o.run, cfg, cmd.Flags())
 	progress := newProgress(streams, names)
 	var reply supervisor.Reply
 	var callErr error

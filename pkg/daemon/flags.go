@@ -24,6 +24,10 @@ type RunFlags struct {
 	ReadyTimeout time.Duration
 }
 
+// PolicyFlags are the run flags that only the command line sets (no
+// mictl.toml setting, no environment variable).
+var PolicyFlags = []string{"restart", "max-restarts", "backoff"}
+
 // DefaultRunFlags are the settings of supervisor.DefaultPolicy.
 func DefaultRunFlags() *RunFlags {
 	def := supervisor.DefaultPolicy()
