@@ -226,10 +226,14 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	}
 	*restarts++
 	if *restarts > p.MaxRestarts {
-		msg := fmt.Sprintf("%s; gave up after %d restarts", why, p.MaxRestarts)
+		gaveUp := fmt.Sprintf("gave up after %d restarts", p.MaxRestarts)
+		if p.MaxRestarts == 1 {
+			gaveUp = "gave up after 1 restart"
+		}
+		msg := why + "; " + gaveUp
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {
 			i.State, i.Server, i.Script, i.PGID = StateFailed, zeroID, zeroID, 0
-			i.SetError(fmt.Sprintf("gave up after %d restarts: %s", p.MaxRestarts, reason), msg)
+			i.SetError(gaveUp+": "+reason, msg)
 		})
 		return false
 	}
