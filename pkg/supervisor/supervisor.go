@@ -811,6 +811,9 @@ type change struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	// stopped is set when a stop of every instance interrupted it (its
+	// context also ends when the supervisor closes).
+	stopped atomic.Bool
 }
 
 // errInterrupted ends a reload or a restart that a stop of every instance
@@ -836,16 +839,17 @@ func (s *Supervisor) endChange(c *change) {
 	close(c.done)
 }
 
-// interrupted is errInterrupted once c was interrupted, else nil.
+// interrupted is errInterrupted once a stop interrupted c, the
+// context's error once the supervisor closes, else nil.
 func (c *change) interrupted() error {
-	if c.ctx.Err() != nil {
+	if c.stopped.Load() {
 		return errInterrupted
 	}
-	return nil
+	return c.ctx.Err()
 }
 
-// waitReadyFor is waitReady for the change op: errInterrupted once a stop
-// interrupted it, whatever the wait saw.
+// waitReadyFor is waitReady for the change op: op.interrupted() once op
+// is, whatever the wait saw.
 func (s *Supervisor) waitReadyFor(op *change, names []string, timeout time.Duration) error {
 	err := s.waitReady(op.ctx, names, timeout)
 	if ierr := op.interrupted(); ierr != nil {
@@ -863,6 +867,7 @@ func (s *Supervisor) InterruptChanges() {
 	var under []*change
 	for c := range s.changes {
 		under = append(under, c)
+		c.stopped.Store(true)
 		c.cancel()
 	}
 	s.changesMu.Unlock()
