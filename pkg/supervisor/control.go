@@ -280,13 +280,11 @@ func (srv *Server) handle(conn *net.UnixConn) {
 		finish(Message{}, &NotYoursError{Dir: filepath.Dir(srv.sup.store.Dir()), UID: os.Getuid()})
 		return
 	}
-	var events <-chan Event
-	var cancel func()
+	var replay []string // a start's events begin with those of its starts under way
 	if req.Op == OpStart {
-		events, cancel = srv.sup.SubscribeStarting(req.Names)
-	} else {
-		events, cancel = srv.sup.Subscribe()
+		replay = req.Names
 	}
+	events, cancel := srv.sup.subscribe(replay)
 	defer cancel()
 	names := req.Names
 	if req.Op == OpReload {
@@ -333,7 +331,7 @@ func (srv *Server) serve(req Request, reply *Message) error {
 			// A reload or restart under way would start again what a
 			// stop of everything stops (one of named instances leaves
 			// them be: they may be restarting others).
-			srv.sup.InterruptChanges()
+			srv.sup.interruptChanges()
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {
@@ -464,10 +462,7 @@ func (srv *Server) restart(names []string, timeout time.Duration) error {
 		if err := srv.sup.Stop([]string{name}, srv.sup.policy.StopTimeout); err != nil {
 			return fmt.Errorf("restart %s: %w", name, err)
 		}
-		err := op.interrupted()
-		if err == nil {
-			err = srv.sup.Start([]string{name})
-		}
+		err := srv.sup.startFor(op, []string{name})
 		if err == nil {
 			err = srv.sup.waitReadyFor(op, []string{name}, timeout)
 		}

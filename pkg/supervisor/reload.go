@@ -99,10 +99,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		if err := s.prepare(t, c.Add); err != nil {
 			return err
 		}
-		if err := op.interrupted(); err != nil {
-			return err
-		}
-		if err := s.Start(c.Add); err != nil {
+		if err := s.startFor(op, c.Add); err != nil {
 			return err
 		}
 	}
@@ -120,10 +117,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		if err := s.prepare(t, []string{name}); err != nil {
 			return err
 		}
-		if err := op.interrupted(); err != nil {
-			return err
-		}
-		if err := s.Start([]string{name}); err != nil {
+		if err := s.startFor(op, []string{name}); err != nil {
 			return err
 		}
 		if err := s.waitReadyFor(op, []string{name}, s.policy.ReadyTimeout); err != nil {

@@ -698,7 +698,7 @@ func (r *runner) aimEarly() *sigterm {
 	// Once the supervisor closes, scriptDone is not closed any more: the
 	// group is looked at.
 	if r.s.ctx.Err() == nil && cur.launchedGroupLives() {
-		t = &sigterm{server: cur.server, pgid: cur.pgid, owned: true, leader: cur.script, alive: !cur.server.IsZero() && cur.server.Alive()}
+		t = aimAtLaunchedGroup(cur.server, cur.pgid, cur.script)
 	} else {
 		t = aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
 	}

@@ -115,12 +115,23 @@ func aimSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
 	}
 	t := &sigterm{server: server, pgid: pgid}
 	t.owned = groupOfHome(pgid, dir, server)
-	t.alive = !server.IsZero() && server.Alive()
+	t.alive = serverAlive(server)
 	if t.owned {
 		t.leader, _ = proc.GroupLeader(pgid)
 	}
 	return t
 }
+
+// aimAtLaunchedGroup aims a stop's SIGTERM as aimSIGTERM does, at a group
+// this supervisor launched whose leader, the start script, is not reaped
+// yet (see running.launchedGroupLives): the group is the home's, known
+// without a look at /proc.
+func aimAtLaunchedGroup(server proc.Identity, pgid int, leader proc.Identity) *sigterm {
+	return &sigterm{server: server, pgid: pgid, owned: true, leader: leader, alive: serverAlive(server)}
+}
+
+// serverAlive reports whether a stop has a live server to signal.
+func serverAlive(server proc.Identity) bool { return !server.IsZero() && server.Alive() }
 
 // groupOfHome reports whether process group pgid belongs to the home
 // dir, as a stop may signal it: a live member runs with its CARBON_HOME

@@ -77,7 +77,7 @@ type Supervisor struct {
 	subs    map[chan Event]struct{}
 	// starts are the events of each instance's start under way (since it
 	// was last anything but starting or backing off), for a subscriber
-	// that comes in the middle of it (see SubscribeStarting).
+	// that comes in the middle of it (see subscribe).
 	starts  map[string][]Event
 	events  *os.File
 	wg      sync.WaitGroup
@@ -107,7 +107,7 @@ type Supervisor struct {
 	reloadMu sync.Mutex
 
 	// changes are the reloads and restarts under way: a stop of every
-	// instance ends them first (see InterruptChanges).
+	// instance ends them first (see interruptChanges).
 	changesMu sync.Mutex
 	changes   map[*change]struct{}
 
@@ -337,16 +337,11 @@ func (s *Supervisor) Subscribe() (<-chan Event, func()) {
 	return s.subscribe(nil)
 }
 
-// SubscribeStarting is Subscribe, the channel beginning with the events
-// so far of the starts of names still under way: a request to start them
-// arrives after the daemon has launched what the state file asked for,
-// and its events would otherwise begin in the middle of the starts.
-func (s *Supervisor) SubscribeStarting(names []string) (<-chan Event, func()) {
-	return s.subscribe(names)
-}
-
-// subscribe registers a subscriber, first handing it the events of the
-// starts under way of the instances named in replay.
+// subscribe is Subscribe, the channel beginning with the events so far
+// of the starts still under way of the instances named in replay: a
+// request to start them arrives after the daemon has launched what the
+// state file asked for, and its events would otherwise begin in the
+// middle of the starts.
 func (s *Supervisor) subscribe(replay []string) (<-chan Event, func()) {
 	s.mu.Lock()
 	var first []Event
@@ -848,6 +843,14 @@ func (c *change) interrupted() error {
 	return c.ctx.Err()
 }
 
+// startFor starts names for the change op, unless a stop interrupted it.
+func (s *Supervisor) startFor(op *change, names []string) error {
+	if err := op.interrupted(); err != nil {
+		return err
+	}
+	return s.Start(names)
+}
+
 // waitReadyFor is waitReady for the change op: op.interrupted() once op
 // is, whatever the wait saw.
 func (s *Supervisor) waitReadyFor(op *change, names []string, timeout time.Duration) error {
@@ -858,11 +861,11 @@ func (s *Supervisor) waitReadyFor(op *change, names []string, timeout time.Durat
 	return err
 }
 
-// InterruptChanges ends the reloads and restarts under way and waits for
+// interruptChanges ends the reloads and restarts under way and waits for
 // them to return: a stop of every instance must not see one of them start
 // an instance again behind it. A stop one of them is waiting for is
 // waited for.
-func (s *Supervisor) InterruptChanges() {
+func (s *Supervisor) interruptChanges() {
 	s.changesMu.Lock()
 	var under []*change
 	for c := range s.changes {

@@ -239,7 +239,7 @@ func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
 // each start so far first; an instance not starting is not replayed.
 func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
 	s := failedNeverReady(t)
-	events, cancel := s.sup.SubscribeStarting([]string{"mi-1"})
+	events, cancel := s.sup.subscribe([]string{"mi-1"})
 	select {
 	case ev := <-events:
 		t.Fatalf("replayed %v of a failed instance", ev)
@@ -250,7 +250,7 @@ func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.next("mi-1", StateStarting)
-	events, cancel = s.sup.SubscribeStarting([]string{"mi-1", "mi-2"})
+	events, cancel = s.sup.subscribe([]string{"mi-1", "mi-2"})
 	defer cancel()
 	select {
 	case ev := <-events:
@@ -276,7 +276,7 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 	}()
 	s.next("mi-1", StateStopping)
 	// As the daemon serves mictl down: the changes under way first.
-	s.sup.InterruptChanges()
+	s.sup.interruptChanges()
 	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
