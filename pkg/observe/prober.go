@@ -150,6 +150,10 @@ func (p *Prober) receive() Answer {
 	if resp.Close {
 		p.Close()
 	} else {
+		// A deadline left set stays a runtime timer that fires
+		// ProbeTimeout later and wakes the idle daemon for nothing
+		// (twenty timers per round of checks).
+		_ = p.conn.SetDeadline(time.Time{})
 		p.reused = true
 	}
 	return Answer{Status: resp.StatusCode, Body: body}
