@@ -180,10 +180,13 @@ func handIdle(b *testing.B, insts []state.Instance, idle time.Duration) float64 
 }
 
 // settle and idle are how long the idle benchmarks let 20 instances
-// settle after their start, then measure them.
+// settle after their start, then measure them: idle is a multiple of the
+// steady period of /healthz requests (twice health_interval's default, 5
+// s: see the supervisor's asksHealthz), so that every window holds as
+// many of them.
 const (
 	settle = 10 * time.Second
-	idle   = 15 * time.Second
+	idle   = 20 * time.Second
 )
 
 // idleOf lets the site's instances settle, then returns the CPU the

@@ -18,6 +18,38 @@ type healthCheck struct {
 	prober *observe.Prober
 	every  time.Duration
 	next   time.Time
+	// apps is the instance's carbonapps/ while the monitor is told of
+	// its changes (appDirs), "" when it is not.
+	apps string
+	// ready is whether the last /healthz answer said ready and nothing
+	// changed since that may have changed it (see tighten); skipped is
+	// whether the last check left /healthz out (see asksHealthz).
+	ready, skipped bool
+}
+
+// asksHealthz reports whether the check due now asks the instance's
+// /healthz, steady being the policy's WatchInterval. Only a faulty CApp
+// turns MI's /healthz from ready to not ready (docs/mi-integrations.md),
+// and CApps come and go through carbonapps/, whose changes bring a check
+// at once: a steady check of a ready instance whose carbonapps/ is
+// watched may leave /healthz out, every other time. Its ports are
+// checked every time (one socket scan for all, no request to any
+// server); left out, /healthz would be most of what an idle instance
+// costs (each answer wakes its server). A check while the schedule
+// tightens after a change, or of an instance not ready, asks every time.
+func (c *healthCheck) asksHealthz(steady time.Duration) bool {
+	return c.apps == "" || !c.ready || c.every < steady || c.skipped
+}
+
+// tighten brings the next check forward to at (unless it comes sooner),
+// has it ask /healthz, and spaces the checks after it as after any
+// change, from first: something changed that the instance's health may
+// show.
+func (c *healthCheck) tighten(first time.Duration, at time.Time) {
+	c.every, c.ready = first, false
+	if c.next.After(at) {
+		c.next = at
+	}
 }
 
 // monitor checks the health and ports of every watched (ready or
@@ -25,16 +57,20 @@ type healthCheck struct {
 // watched, then twice as long after each check that found nothing new, up
 // to WatchInterval, and checkFirst again after a check that found a
 // change; at once, then as after a change, when the supervisor changed
-// it (healthSoon: its CApps). A port lost or /healthz gone bad is seen within WatchInterval
-// and confirmed (or cleared) quickly. Instances due within half their
-// interval are checked together, so a steady deployment costs one
-// wake-up, one socket scan and one batch of keep-alive requests per
-// WatchInterval. Exits need no polling: each runner sees its server's
-// exit through a pidfd at once.
+// it (healthSoon: its CApps), and appsSettle after its carbonapps/
+// changed. A port lost is seen within WatchInterval, /healthz gone bad
+// within twice that (see asksHealthz), and either is confirmed (or
+// cleared) quickly. Instances due within half their interval are
+// checked together, so a steady deployment costs one wake-up and one
+// socket scan per WatchInterval and one batch of keep-alive requests per
+// two. Exits need no polling: each runner sees its server's exit through
+// a pidfd at once.
 func (s *Supervisor) monitor() {
 	defer s.wg.Done()
 	checks := map[*running]*healthCheck{}
+	dirs := newAppDirs()
 	defer func() {
+		dirs.close()
 		for _, c := range checks {
 			c.prober.Close()
 		}
@@ -47,8 +83,14 @@ func (s *Supervisor) monitor() {
 			return
 		case <-timer.C:
 		case <-s.watchKick:
+		case ev := <-dirs.events():
+			dirs.changed(ev, s.firstCheck())
+		case <-dirs.errors():
+			// Events lost (the kernel's queue overflowed): any
+			// directory may have changed.
+			dirs.changedAll(s.firstCheck())
 		}
-		s.syncChecks(checks)
+		s.syncChecks(checks, dirs)
 		s.runChecks(checks)
 		wait := time.Hour
 		for _, c := range checks {
@@ -65,7 +107,7 @@ func (s *Supervisor) firstCheck() time.Duration {
 
 // syncChecks schedules the incarnations that became watched or are to be
 // checked soon, and forgets the ones no longer watched.
-func (s *Supervisor) syncChecks(checks map[*running]*healthCheck) {
+func (s *Supervisor) syncChecks(checks map[*running]*healthCheck, dirs *appDirs) {
 	watched := map[*running]*runner{}
 	for _, r := range s.allRunners() {
 		r.mu.Lock()
@@ -77,6 +119,7 @@ func (s *Supervisor) syncChecks(checks map[*running]*healthCheck) {
 	for cur, c := range checks {
 		if watched[cur] == nil {
 			c.prober.Close()
+			dirs.remove(c)
 			delete(checks, cur)
 		}
 	}
@@ -84,12 +127,14 @@ func (s *Supervisor) syncChecks(checks map[*running]*healthCheck) {
 	for cur, r := range watched {
 		if checks[cur] == nil {
 			inst := r.live(cur)
-			checks[cur] = &healthCheck{r: r, prober: observe.NewProber(&inst), every: first, next: time.Now().Add(first)}
+			c := &healthCheck{r: r, prober: observe.NewProber(&inst), every: first, next: time.Now().Add(first)}
+			dirs.add(c, inst.Home)
+			checks[cur] = c
 		}
 	}
 	for _, c := range checks {
 		if c.r.recheck.Swap(false) {
-			c.every, c.next = first, time.Now()
+			c.tighten(first, time.Now())
 		}
 	}
 }
@@ -108,15 +153,15 @@ func (s *Supervisor) healthSoon(name string) {
 }
 
 // runChecks checks the instances due now or within half their interval,
-// against one look at the host and one batch of /healthz requests, and
-// schedules each one's next check.
+// against one look at the host and one batch of /healthz requests (to
+// those whose check asks it, see asksHealthz), and schedules each one's
+// next check.
 func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 	now := time.Now()
 	var due []*running
-	var probers []*observe.Prober
 	for cur, c := range checks {
 		if !c.next.After(now.Add(c.every / 2)) {
-			due, probers = append(due, cur), append(probers, c.prober)
+			due = append(due, cur)
 		}
 	}
 	if len(due) == 0 {
@@ -130,10 +175,24 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 		}
 		return
 	}
+	var probers []*observe.Prober
+	asked := make([]int, len(due)) // index in probers and answers, -1: not asked
+	for i, cur := range due {
+		asked[i] = -1
+		if c := checks[cur]; c.asksHealthz(s.policy.WatchInterval) {
+			asked[i], probers = len(probers), append(probers, c.prober)
+		}
+	}
 	answers := observe.ProbeAll(probers, observe.HealthPath)
 	for i, cur := range due {
 		c := checks[cur]
-		if c.r.checkHealth(cur, view, c.prober, answers[i]) {
+		var healthz *observe.Answer
+		if asked[i] >= 0 {
+			healthz = &answers[asked[i]]
+			c.ready = healthz.Health() == nil
+		}
+		c.skipped = healthz == nil
+		if c.r.checkHealth(cur, view, c.prober, healthz) {
 			c.every = first
 		} else {
 			c.every = min(2*c.every, s.policy.WatchInterval)

@@ -35,9 +35,10 @@ type Policy struct {
 	// StopTimeout is how long a graceful stop may take before SIGKILL
 	// (docs/mi-facts.md: since 4.5 the graceful drain may last up to 180 s).
 	StopTimeout time.Duration
-	// WatchInterval is how often a ready instance's health and ports are
-	// checked while nothing changes (sooner after a change: see monitor);
-	// exits are seen at once, without it.
+	// WatchInterval is how often a ready instance's ports are checked
+	// while nothing changes, its /healthz every other time (sooner after a
+	// change: see monitor and asksHealthz); exits are seen at once,
+	// without it.
 	WatchInterval time.Duration
 	// StartProbe is how often a starting instance is probed.
 	StartProbe time.Duration

@@ -426,28 +426,15 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 const livenessFailures = 3
 
 // health says what is wrong with a running instance, "" when nothing,
-// from healthz (its answer to /healthz) and view. /healthz failing makes
-// it degraded; only /liveness failing too (asked through prober), for
-// livenessFailures checks in a row, ends the server: MI answers /healthz
-// 500 for as long as a CApp is faulty, and that is no reason to restart.
-func (r *runner) health(cur *running, view *observe.View, prober *observe.Prober, healthz observe.Answer) string {
-	inst := r.live(cur)
-	if err := healthz.Health(); err != nil {
-		var faulty *observe.FaultyApps
-		if errors.As(err, &faulty) {
-			cur.deadChecks = 0
-			return err.Error()
+// from healthz (its answer to /healthz; nil when this check did not ask,
+// the last answer having said ready, see asksHealthz) and view.
+func (r *runner) health(cur *running, view *observe.View, prober *observe.Prober, healthz *observe.Answer) string {
+	if healthz != nil {
+		if why := r.healthzProblem(cur, prober, *healthz); why != "" {
+			return why
 		}
-		if aerr := prober.Get(observe.LivenessPath).Liveness(); aerr != nil {
-			if cur.deadChecks++; cur.deadChecks == livenessFailures { // once, not at every later check
-				r.endUnresponsive(cur, fmt.Sprintf("%v, %d checks in a row", aerr, livenessFailures))
-			}
-			return fmt.Sprintf("%v; %v", err, aerr)
-		}
-		cur.deadChecks = 0
-		return err.Error()
 	}
-	cur.deadChecks = 0
+	inst := r.live(cur)
 	// The sockets on the fixed ports are the very ones found to be the
 	// instance's last time (same inodes): ownership cannot have changed,
 	// and reading the server's /proc/<pid>/fd can be skipped. Watching
@@ -461,6 +448,32 @@ func (r *runner) health(cur *running, view *observe.View, prober *observe.Prober
 		cur.owned = listening
 	}
 	return why
+}
+
+// healthzProblem says what the answer healthz to /healthz finds wrong,
+// "" when it says ready. /healthz failing makes the instance degraded;
+// only /liveness failing too (asked through prober), for
+// livenessFailures checks in a row, ends the server: MI answers /healthz
+// 500 for as long as a CApp is faulty, and that is no reason to restart.
+func (r *runner) healthzProblem(cur *running, prober *observe.Prober, healthz observe.Answer) string {
+	err := healthz.Health()
+	if err == nil {
+		cur.deadChecks = 0
+		return ""
+	}
+	var faulty *observe.FaultyApps
+	if errors.As(err, &faulty) {
+		cur.deadChecks = 0
+		return err.Error()
+	}
+	if aerr := prober.Get(observe.LivenessPath).Liveness(); aerr != nil {
+		if cur.deadChecks++; cur.deadChecks == livenessFailures { // once, not at every later check
+			r.endUnresponsive(cur, fmt.Sprintf("%v, %d checks in a row", aerr, livenessFailures))
+		}
+		return fmt.Sprintf("%v; %v", err, aerr)
+	}
+	cur.deadChecks = 0
+	return err.Error()
 }
 
 // portsProblem explains the first fixed port that is not the instance's:
@@ -634,7 +647,7 @@ func (r *runner) endUnresponsive(cur *running, why string) {
 // checkHealth moves the watched incarnation cur between ready and
 // degraded (see health) and reports whether its state or the reason
 // changed.
-func (r *runner) checkHealth(cur *running, view *observe.View, prober *observe.Prober, healthz observe.Answer) bool {
+func (r *runner) checkHealth(cur *running, view *observe.View, prober *observe.Prober, healthz *observe.Answer) bool {
 	why := r.health(cur, view, prober, healthz)
 	next := StateReady
 	if why != "" {

@@ -1,0 +1,145 @@
+package supervisor
+
+import (
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/mictl/mictl/pkg/home"
+)
+
+// A steady check of a ready instance whose carbonapps/ is watched asks
+// /healthz every other time; any other check asks.
+func TestAsksHealthz(t *testing.T) {
+	const steady = 5 * time.Second
+	watched := func(c healthCheck) healthCheck { c.apps = "/carbonapps"; return c }
+	for _, tc := range []struct {
+		name string
+		c    healthCheck
+		want bool
+	}{
+		{"steady, ready, asked last time", watched(healthCheck{every: steady, ready: true}), false},
+		{"steady, ready, left out last time", watched(healthCheck{every: steady, ready: true, skipped: true}), true},
+		{"tightening after a change", watched(healthCheck{every: steady / 2, ready: true}), true},
+		{"not ready", watched(healthCheck{every: steady}), true},
+		{"carbonapps/ not watched", healthCheck{every: steady, ready: true}, true},
+	} {
+		if got := tc.c.asksHealthz(steady); got != tc.want {
+			t.Errorf("%s: asks %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// A change makes the next check come soon and ask /healthz, and the ones
+// after it start again from the first interval; a later one is not put
+// off.
+func TestTighten(t *testing.T) {
+	now := time.Now()
+	c := healthCheck{every: 5 * time.Second, next: now.Add(4 * time.Second), ready: true, apps: "/carbonapps"}
+	c.tighten(250*time.Millisecond, now.Add(appsSettle))
+	if !c.next.Equal(now.Add(appsSettle)) || c.every != 250*time.Millisecond || !c.asksHealthz(5*time.Second) {
+		t.Fatalf("after a change: next in %s, every %s, asks %v", c.next.Sub(now), c.every, c.asksHealthz(5*time.Second))
+	}
+	c.next = now.Add(time.Millisecond)
+	c.tighten(250*time.Millisecond, now.Add(appsSettle))
+	if !c.next.Equal(now.Add(time.Millisecond)) {
+		t.Fatalf("a sooner check was put off to %s", c.next.Sub(now))
+	}
+}
+
+// A file written into a watched instance's carbonapps/ brings its check
+// forward; the directory removed is watched no more, and its check asks
+// /healthz from then on.
+func TestAppDirsTellOfCAppChanges(t *testing.T) {
+	dir := t.TempDir()
+	apps := home.CarbonAppsDir(dir)
+	if err := os.MkdirAll(apps, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a := newAppDirs()
+	if a == nil {
+		t.Fatal("no inotify instance")
+	}
+	defer a.close()
+	later := time.Now().Add(time.Hour)
+	c := &healthCheck{every: 5 * time.Second, next: later, ready: true}
+	a.add(c, dir)
+	if c.apps != apps {
+		t.Fatalf("carbonapps/ not watched: %q", c.apps)
+	}
+	other := &healthCheck{}
+	a.add(other, filepath.Join(dir, "no-such-home"))
+	if other.apps != "" {
+		t.Fatalf("a missing carbonapps/ is said watched: %q", other.apps)
+	}
+
+	if err := os.WriteFile(filepath.Join(apps, "shop_1.0.0.car"), []byte("zip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.changed(nextAppEvent(t, a), time.Second)
+	if !c.next.Before(later) || c.every != time.Second || c.ready {
+		t.Fatalf("after a CApp was copied: next in %s, every %s, ready %v", time.Until(c.next), c.every, c.ready)
+	}
+
+	if err := os.RemoveAll(apps); err != nil {
+		t.Fatal(err)
+	}
+	for c.apps != "" {
+		a.changed(nextAppEvent(t, a), time.Second)
+	}
+	if len(a.dirs) != 0 {
+		t.Fatalf("still watching %v", a.dirs)
+	}
+}
+
+func nextAppEvent(t *testing.T, a *appDirs) fsnotify.Event {
+	t.Helper()
+	select {
+	case ev := <-a.events():
+		return ev
+	case err := <-a.errors():
+		t.Fatalf("watching carbonapps/: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event from carbonapps/ in 10s")
+	}
+	return fsnotify.Event{}
+}
+
+// A supervisor closed after watching an instance leaves no goroutine and
+// no descriptor behind: the monitor's inotify instance (closed in the
+// background) and kept probe connections included.
+func TestClosedSupervisorLeavesNothingOpen(t *testing.T) {
+	openFDs := func() int {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		return len(ents)
+	}
+	// os/signal's goroutine, started by the first signal.Notify (the
+	// reaper's), lives as long as the process: start it before counting.
+	primer := make(chan os.Signal, 1)
+	signal.Notify(primer, syscall.SIGWINCH)
+	signal.Stop(primer)
+	goroutines, fds := runtime.NumGoroutine(), openFDs()
+	// Registered first, so run last: after the site's stop and close.
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for (runtime.NumGoroutine() > goroutines || openFDs() > fds) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if g, f := runtime.NumGoroutine(), openFDs(); g > goroutines || f > fds {
+			buf := make([]byte, 1<<16)
+			t.Errorf("left open: goroutines %d -> %d, descriptors %d -> %d; goroutines:\n%s", goroutines, g, fds, f, buf[:runtime.Stack(buf, true)])
+		}
+	})
+	policy := DefaultPolicy()
+	policy.WatchInterval = 100 * time.Millisecond
+	s := newSimSite(t, policy)
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	time.Sleep(500 * time.Millisecond) // checked a few times: a kept connection, a watched carbonapps/
+}
