@@ -180,13 +180,14 @@ func handIdle(b *testing.B, insts []state.Instance, idle time.Duration) float64 
 }
 
 // settle and idle are how long the idle benchmarks let 20 instances
-// settle after their start, then measure them: idle is a multiple of the
-// steady period of /healthz requests (twice health_interval's default, 5
-// s: see the supervisor's asksHealthz), so that every window holds as
-// many of them.
+// settle after their start, then measure them. idle is a multiple of
+// both periodic costs, so that every window holds as many of each: the
+// steady /healthz requests (twice health_interval's default 5 s, see the
+// supervisor's asksHealthz) and, where the simulator scans carbonapps/
+// as MI does, its 15 s scans.
 const (
 	settle = 10 * time.Second
-	idle   = 20 * time.Second
+	idle   = 30 * time.Second
 )
 
 // idleOf lets the site's instances settle, then returns the CPU the
