@@ -57,9 +57,12 @@ demo: build
 	@echo '$$ mictl down --purge                          # and the homes go too'
 	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) down --purge
 
-# Speed is measured here, never asserted in tests.
+# Speed is measured here, never asserted in tests. One package at a time
+# (-p 1): go test runs two at once on two cores, and one package's
+# benchmarks (thousands of sockets, busy loops) would weigh on another's
+# idle and timing figures.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+	$(GO) test -p 1 -run '^$$' -bench . -benchmem -count=1 ./...
 
 # The fault soak of issue #11: every scenario SOAK_N times (default 20)
 # against a fresh mictl on the simulator, then a table of passes and
