@@ -701,7 +701,7 @@ func TestCrashWhileNoDaemonWatchedIsCounted(t *testing.T) {
 }
 
 // With restart policy never, a server that died while no daemon watched
-// stays stopped under the next daemon, as a crash it saw would.
+// is left failed by the next daemon, as a crash it saw would be.
 func TestCrashWhileNoDaemonWatchedRestartNever(t *testing.T) {
 	d := newDeployment(t)
 	d.up(2, "--restart", "never")
@@ -713,10 +713,10 @@ func TestCrashWhileNoDaemonWatchedRestartNever(t *testing.T) {
 	syscall.Kill(crashed.PID, syscall.SIGKILL)
 	d.waitFor("the server gone", func() bool { return !crashed.Alive() })
 	d.must("status") // starts a daemon with the same policy
-	want := fmt.Sprintf("mi-1 stopped: server pid %d exited while no mictl daemon watched it (it was ready); restart policy never", crashed.PID)
-	d.waitFor("mi-1 left stopped", func() bool { return strings.Contains(d.events(), want) })
-	if inst := d.instance("mi-1"); inst.State != "stopped" || !inst.Server.IsZero() || inst.Restarts != 0 {
-		t.Fatalf("mi-1 %s, server %v, restarts %d, want stopped, none, 0:\n%s", inst.State, inst.Server, inst.Restarts, d.events())
+	want := fmt.Sprintf("mi-1 failed: server pid %d exited while no mictl daemon watched it (it was ready); restart policy never", crashed.PID)
+	d.waitFor("mi-1 left failed", func() bool { return strings.Contains(d.events(), want) })
+	if inst := d.instance("mi-1"); inst.State != "failed" || !inst.Server.IsZero() || inst.Restarts != 0 {
+		t.Fatalf("mi-1 %s, server %v, restarts %d, want failed, none, 0:\n%s", inst.State, inst.Server, inst.Restarts, d.events())
 	}
 	if now := d.instance("mi-2"); now.State != "ready" || now.Server != kept {
 		t.Fatalf("mi-2 %s with server %v, want ready with %v, untouched", now.State, now.Server, kept)

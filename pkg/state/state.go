@@ -31,7 +31,7 @@ const (
 	StateBackoff  = "backoff"  // waiting before the next restart
 	StateStopping = "stopping" // SIGTERM sent, waiting for the processes to end
 	StateStopped  = "stopped"  // stopped on request
-	StateFailed   = "failed"   // gave up: restart budget spent or start impossible
+	StateFailed   = "failed"   // gave up: restart budget spent, start impossible, or a crash not to restart
 )
 
 // Wanted reports whether an instance in state st should be running: a

@@ -215,8 +215,16 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 		reason = why
 	}
 	if p.Restart == RestartNever || (p.Restart == RestartOnFailure && e.graceful) {
-		r.record(Event{State: StateStopped, Message: why + "; restart policy " + p.Restart}, func(i *state.Instance) {
-			i.State, i.Server, i.Script, i.PGID = StateStopped, zeroID, zeroID, 0
+		// A server that shut down on its own is stopped; one that
+		// crashed, left alone by the policy, has failed (as systemd
+		// leaves a unit with Restart=no): status must not show a crash
+		// as a stop.
+		left := StateStopped
+		if !e.graceful {
+			left = StateFailed
+		}
+		r.record(Event{State: left, Message: why + "; restart policy " + p.Restart}, func(i *state.Instance) {
+			i.State, i.Server, i.Script, i.PGID = left, zeroID, zeroID, 0
 			i.SetError(reason, why)
 		})
 		return false

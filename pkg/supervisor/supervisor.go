@@ -35,7 +35,7 @@ const (
 	StateBackoff  = state.StateBackoff  // waiting before the next restart
 	StateStopping = state.StateStopping
 	StateStopped  = state.StateStopped
-	StateFailed   = state.StateFailed // gave up: a failed first start, or too many restarts
+	StateFailed   = state.StateFailed // gave up: a failed first start, too many restarts, or a crash under restart policy never
 )
 
 // Wanted reports whether an instance in state st should be running.
@@ -529,7 +529,7 @@ func unwatchedCrash(inst *state.Instance) string {
 // Resume starts again the instances the previous supervisor ran (names),
 // as a daemon does at its start. A server among them that died while no
 // supervisor watched it crashed like one seen: with restart policy
-// "never" it is left stopped, as a watched crash would be; otherwise
+// "never" it is left failed, as a watched crash would be; otherwise
 // Start restarts it and counts the restart.
 func (s *Supervisor) Resume(names []string) error {
 	if s.policy.Restart != RestartNever {
@@ -542,7 +542,7 @@ func (s *Supervisor) Resume(names []string) error {
 	return s.Start(resumed)
 }
 
-// leaveCrashed records as stopped each of names whose server died while
+// leaveCrashed records as failed each of names whose server died while
 // no supervisor watched it, ending what is left of its group, and returns
 // the others. A start asked for meanwhile (the control socket serves
 // already) waits, then sees the record it leaves.
@@ -564,10 +564,10 @@ func (s *Supervisor) leaveCrashed(names []string) (others []string, err error) {
 		why := unwatchedCrash(inst)
 		s.emit(Event{Instance: name, State: StateCrashed, PID: inst.Server.PID, Message: why})
 		s.persist.add(name, func(i *state.Instance) {
-			i.State, i.Server, i.Script, i.PGID = StateStopped, zeroID, zeroID, 0
+			i.State, i.Server, i.Script, i.PGID = StateFailed, zeroID, zeroID, 0
 			i.SetError("exited while no mictl daemon watched it", why)
 		})
-		s.emit(Event{Instance: name, State: StateStopped, Message: why + "; restart policy " + RestartNever})
+		s.emit(Event{Instance: name, State: StateFailed, Message: why + "; restart policy " + RestartNever})
 	}
 	s.endStrays(f, crashed)
 	return others, nil

@@ -288,3 +288,27 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 		t.Fatalf("mi-1 is %s after the stop of everything; want %s", st, StateStopped)
 	}
 }
+
+// With restart policy never, a server that crashed is left failed, not
+// stopped: status must not show a crash as a stop.
+func TestRestartNeverLeavesACrashFailed(t *testing.T) {
+	policy := DefaultPolicy()
+	policy.Restart = RestartNever
+	s := newSimSite(t, policy)
+	t.Setenv("MICTL_SIM_CRASH_AFTER", "300ms")
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	if ev := s.next("mi-1", StateStopped, StateFailed, StateBackoff); ev.State != StateFailed || !strings.Contains(ev.Message, "exited; restart policy never") {
+		t.Fatalf("after the crash: %s, want failed by restart policy never", ev)
+	}
+	if err := s.sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst, _ := f.Instance("mi-1"); inst.State != StateFailed || inst.LastError == "" {
+		t.Fatalf("recorded: %s (%q), want failed with why", inst.State, inst.LastError)
+	}
+}
