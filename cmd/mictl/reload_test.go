@@ -278,3 +278,39 @@ func TestRestartAndReloadJSON(t *testing.T) {
 		}
 	}
 }
+
+// An edit made while no daemon watched (the daemon was killed) is applied
+// by the daemon that takes over, as the dead one would have applied it;
+// a daemon taking over with nothing edited reloads nothing.
+func TestEditWhileNoDaemonWatchedIsAppliedByTheNext(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("base_offset = %d\n", d.base)
+	d.configFile("inplace", "instances = 1\n"+base)
+	d.must("up", "--timeout", "30s")
+	kill := func() {
+		daemon := d.state().Daemon.Identity
+		syscall.Kill(daemon.PID, syscall.SIGKILL)
+		d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	}
+
+	kill()
+	mi1 := d.instance("mi-1").Server
+	d.must("status") // a new daemon, nothing edited
+	if strings.Contains(d.events(), "mictl reload") {
+		t.Fatalf("a daemon taking over with nothing edited reloaded:\n%s", d.events())
+	}
+
+	kill()
+	d.configFile("rename", "instances = 2\n"+base)
+	d.must("status")
+	d.waitFor("mi-2 started by the new daemon", func() bool {
+		inst, ok := d.state().Instance("mi-2")
+		return ok && inst.State == "ready"
+	})
+	if now := d.instance("mi-1"); now.Server != mi1 || now.State != "ready" {
+		t.Fatalf("mi-1 %s with server %v, want ready and untouched (%v)", now.State, now.Server, mi1)
+	}
+	if applied, failed := d.reloads(); applied != 1 || failed != 0 {
+		t.Fatalf("reloads: %d applied, %d failed, want 1, 0:\n%s", applied, failed, d.events())
+	}
+}

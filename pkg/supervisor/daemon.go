@@ -197,6 +197,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	}()
 	var wanted, stopping []string
 	var saved *state.File
+	predecessorDied := false
 	// Not fsynced: the first request's answer waits for a durable write
 	// of the whole file.
 	err = store.Quick().UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
@@ -204,6 +205,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		// is a predecessor that did not clear its record (killed, or its
 		// last write failed), and may have left processes unrecorded.
 		sup.strays = corrupt != nil || f.Daemon != nil
+		predecessorDied = f.Daemon != nil
 		if corrupt != nil {
 			rebuilt, err := Rebuild(filepath.Dir(store.Dir()), config.DefaultHost)
 			if err != nil {
@@ -231,6 +233,12 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	d.startedIdle = len(wanted) == 0 && len(stopping) == 0
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
+	}
+	if err == nil && len(wanted) > 0 && predecessorDied && d.watch != nil {
+		// The instances it left ran on while nothing followed the
+		// configuration: what was edited meanwhile is applied now, as
+		// the dead daemon would have applied it.
+		d.watch.catchUp()
 	}
 	if err == nil && len(stopping) > 0 {
 		// A stop the previous supervisor did not live to finish.

@@ -29,6 +29,10 @@ func newConfigWatch(sup *Supervisor, follow *Follow) *configWatch {
 
 func (w *configWatch) reload() { _, _ = w.sup.Reload(w.follow.Load) }
 
+// catchUp reloads once for what changed while no daemon watched (see
+// Supervisor.catchUp); close waits for it.
+func (w *configWatch) catchUp() { w.wg.Go(func() { w.sup.catchUp(w.follow.Load) }) }
+
 // start watches unless already watching (or the supervisor is closing);
 // it reports whether it began a watch.
 func (w *configWatch) start() bool {

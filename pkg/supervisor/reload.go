@@ -27,6 +27,19 @@ const ReloadEvent = "mictl"
 // an invalid configuration changes nothing and is recorded (state file,
 // event log) until a later reload succeeds.
 func (s *Supervisor) Reload(load LoadConfig) (changes reconcile.Changes, err error) {
+	return s.reload(load, false)
+}
+
+// catchUp is the reload a daemon makes when it takes over from one that
+// died (killed, or crashed) with instances running: mictl.toml, the
+// distribution's deployment.toml or a declared CApp may have changed
+// while no daemon followed them, and the instances run as they were
+// before the change. It says nothing when nothing changed.
+func (s *Supervisor) catchUp(load LoadConfig) { _, _ = s.reload(load, true) }
+
+// reload is Reload; quiet, a reload that finds nothing to change leaves
+// no trace (no event, no write).
+func (s *Supervisor) reload(load LoadConfig, quiet bool) (changes reconcile.Changes, err error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	defer func() {
@@ -41,6 +54,9 @@ func (s *Supervisor) Reload(load LoadConfig) (changes reconcile.Changes, err err
 		return changes, err
 	}
 	if changes.Empty() {
+		if quiet {
+			return changes, nil
+		}
 		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
 		s.recordReload(nil, t.Config.Names())
 		return changes, nil
