@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -312,5 +313,42 @@ func TestEditWhileNoDaemonWatchedIsAppliedByTheNext(t *testing.T) {
 	}
 	if applied, failed := d.reloads(); applied != 1 || failed != 0 {
 		t.Fatalf("reloads: %d applied, %d failed, want 1, 0:\n%s", applied, failed, d.events())
+	}
+}
+
+// A reload refused only because another program holds a port it needs is
+// tried again, and applied once the port is free: the error recorded
+// (naming the holder) does not outlive it.
+func TestReloadRefusedForAHeldPortIsAppliedOnceItFrees(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("base_offset = %d\nhealth_interval = \"200ms\"\n", d.base)
+	d.configFile("inplace", "instances = 1\n"+base)
+	d.must("up", "--timeout", "30s")
+	pinned := d.base + 2
+	holder, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 8280+pinned))
+	if err != nil {
+		t.Fatalf("hold mi-2's http port: %v", err)
+	}
+	defer holder.Close()
+
+	d.configFile("rename", "instances = 2\n"+base+fmt.Sprintf("[[instance]]\nname = \"mi-2\"\noffset = %d\n", pinned))
+	d.waitReloads(0, 1)
+	want := fmt.Sprintf("held by pid %d", os.Getpid())
+	if f := d.state(); !strings.Contains(f.ReloadError, want) {
+		t.Fatalf("recorded reload error %q, want it to name the holder (%s)", f.ReloadError, want)
+	}
+	// Tried again 200 and 600 ms after the refusal, with the port still
+	// held: refused alike, and not logged again.
+	time.Sleep(time.Second)
+	holder.Close()
+	d.waitFor("mi-2 started once its port is free", func() bool {
+		inst, ok := d.state().Instance("mi-2")
+		return ok && inst.State == "ready" && inst.Offset == pinned
+	})
+	if f := d.state(); f.ReloadError != "" {
+		t.Fatalf("the refusal is still recorded: %q", f.ReloadError)
+	}
+	if applied, failed := d.reloads(); applied != 1 || failed != 1 {
+		t.Fatalf("reloads: %d applied, %d failed, want 1 and 1 (a refusal tried again alike is not logged again):\n%s", applied, failed, d.events())
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/proc"
-	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -187,8 +186,8 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		}()
 	}
 	if follow != nil {
-		d.server.reload = func() (reconcile.Changes, error) { return sup.Reload(follow.Load) }
 		d.watch = newConfigWatch(sup, follow)
+		d.server.reload = d.watch.reloadNow
 		d.server.watch = d.watch
 	}
 	go func() {

@@ -2,10 +2,18 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"time"
 
+	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/watch"
 )
+
+// reloadRetryMax is the longest wait before a refused reload is tried again
+// (see configWatch.retryAfter).
+const reloadRetryMax = time.Minute
 
 // configWatch follows a daemon's configuration (Follow), reloading on
 // every change. It is let go of while a stop leaves the daemon nothing to
@@ -19,6 +27,10 @@ type configWatch struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc // nil while not watching
 	wg     sync.WaitGroup     // the watches and reloads under way
+	// retry is the next try of a reload refused for ports other programs
+	// hold, retryEvery the wait before it; both under mu.
+	retry      *time.Timer
+	retryEvery time.Duration
 }
 
 func newConfigWatch(sup *Supervisor, follow *Follow) *configWatch {
@@ -27,11 +39,70 @@ func newConfigWatch(sup *Supervisor, follow *Follow) *configWatch {
 	return w
 }
 
-func (w *configWatch) reload() { _, _ = w.sup.Reload(w.follow.Load) }
+// reloadNow applies the configuration as it is now (Supervisor.Reload),
+// then arranges what follows a refusal (retryAfter).
+func (w *configWatch) reloadNow() (reconcile.Changes, error) {
+	changes, err := w.sup.Reload(w.follow.Load)
+	w.retryAfter(err)
+	return changes, err
+}
+
+func (w *configWatch) reload() { _, _ = w.reloadNow() }
 
 // catchUp reloads once for what changed while no daemon watched (see
-// Supervisor.catchUp); close waits for it.
-func (w *configWatch) catchUp() { w.wg.Go(func() { w.sup.catchUp(w.follow.Load) }) }
+// reloadCatchUp); close waits for it.
+func (w *configWatch) catchUp() {
+	w.wg.Go(func() {
+		_, err := w.sup.reload(w.follow.Load, reloadCatchUp)
+		w.retryAfter(err)
+	})
+}
+
+// retryAfter arranges, after a reload that ended with err, its next try.
+// A reload refused only because processes of other programs hold ports it
+// needs is refused for as long as they hold them: it is tried again,
+// health_interval later, then twice as long after each refusal, up to
+// reloadRetryMax, until it is applied, refused for another reason, or another
+// reload supersedes it. Any other outcome ends the tries.
+func (w *configWatch) retryAfter(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.retry != nil {
+		w.retry.Stop()
+		w.retry = nil
+	}
+	if w.cancel == nil || !heldPortsOnly(err) {
+		w.retryEvery = 0
+		return
+	}
+	w.retryEvery = min(max(2*w.retryEvery, w.sup.policy.WatchInterval), reloadRetryMax)
+	w.retry = time.AfterFunc(w.retryEvery, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.cancel == nil {
+			return // paused or closed meanwhile
+		}
+		w.wg.Go(func() {
+			_, err := w.sup.reload(w.follow.Load, reloadRetry)
+			w.retryAfter(err)
+		})
+	})
+}
+
+// heldPortsOnly reports whether err refused a reload only for ports that
+// processes of other programs hold.
+func heldPortsOnly(err error) bool {
+	var refused *check.ConflictError
+	if !errors.As(err, &refused) || len(refused.Report.Conflicts) == 0 {
+		return false
+	}
+	for _, c := range refused.Report.Conflicts {
+		if c.Kind != check.KindHost {
+			return false
+		}
+	}
+	return true
+}
 
 // start watches unless already watching (or the supervisor is closing);
 // it reports whether it began a watch.
@@ -51,7 +122,8 @@ func (w *configWatch) start() bool {
 	return true
 }
 
-// pause stops watching, without waiting for a reload under way.
+// pause stops watching, and trying refused reloads again, without
+// waiting for a reload under way.
 func (w *configWatch) pause() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -59,6 +131,11 @@ func (w *configWatch) pause() {
 		w.cancel()
 		w.cancel = nil
 	}
+	if w.retry != nil {
+		w.retry.Stop()
+		w.retry = nil
+	}
+	w.retryEvery = 0
 }
 
 // resume watches again after a pause, and reloads once for what may have

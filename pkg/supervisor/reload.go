@@ -27,34 +27,54 @@ const ReloadEvent = "mictl"
 // an invalid configuration changes nothing and is recorded (state file,
 // event log) until a later reload succeeds.
 func (s *Supervisor) Reload(load LoadConfig) (changes reconcile.Changes, err error) {
-	return s.reload(load, false)
+	return s.reload(load, reloadAsked)
 }
 
-// catchUp is the reload a daemon makes when it takes over from one that
-// died (killed, or crashed) with instances running: mictl.toml, the
-// distribution's deployment.toml or a declared CApp may have changed
-// while no daemon followed them, and the instances run as they were
-// before the change. It says nothing when nothing changed.
-func (s *Supervisor) catchUp(load LoadConfig) { _, _ = s.reload(load, true) }
+// reloadKind says what set a reload off, and so what it reports.
+type reloadKind int
 
-// reload is Reload; quiet, a reload that finds nothing to change leaves
-// no trace (no event, no write).
-func (s *Supervisor) reload(load LoadConfig, quiet bool) (changes reconcile.Changes, err error) {
+const (
+	// reloadAsked: an edit followed, or `mictl reload`. Every outcome is
+	// reported (event log, state file, metrics).
+	reloadAsked reloadKind = iota
+	// reloadCatchUp: a daemon taking over from one that died (killed, or
+	// crashed) with instances running. mictl.toml, the distribution's
+	// deployment.toml or a declared CApp may have changed while no daemon
+	// followed them. Nothing is said when nothing changed.
+	reloadCatchUp
+	// reloadRetry: a reload refused only for ports that other programs
+	// held, tried again (see configWatch.retryAfter). Nothing is said when
+	// nothing changed, or when it is refused again for the same reason.
+	reloadRetry
+)
+
+// reload is Reload, reporting as kind says.
+func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile.Changes, err error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	reported := true
 	defer func() {
-		if s.observer != nil {
+		if reported && s.observer != nil {
 			s.observer.ObserveReload(err)
 		}
 	}()
 	var t *reconcile.Target
 	t, changes, err = s.planReload(load)
 	if err != nil {
+		if saved := s.saved.Load(); kind == reloadRetry && saved != nil && saved.ReloadError == err.Error() {
+			reported = false
+			return changes, err
+		}
 		s.recordReload(err, nil)
 		return changes, err
 	}
 	if changes.Empty() {
-		if quiet {
+		if kind != reloadAsked {
+			// A refusal recorded before is over all the same.
+			if saved := s.saved.Load(); saved == nil || saved.ReloadError != "" {
+				s.recordReload(nil, t.Config.Names())
+			}
+			reported = false
 			return changes, nil
 		}
 		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
