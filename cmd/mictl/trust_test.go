@@ -824,3 +824,21 @@ func TestPlainUpDoesNotWarnOfDefaults(t *testing.T) {
 		t.Fatalf("plain up: exit %d, want 0 and no warning of kept settings:\n%s", code, errOut)
 	}
 }
+
+// --max-restarts counts restarts in a row across daemons: one taking over
+// from a daemon killed in the middle of a crash loop goes on counting
+// rather than granting the loop --max-restarts more.
+func TestMaxRestartsCountsAcrossDaemons(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms"}
+	d.up(1, "--max-restarts", "2", "--backoff", "100ms")
+	d.waitFor("the first restart recorded", func() bool { return d.instance("mi-1").Restarts >= 1 })
+	daemon := d.state().Daemon.Identity
+	syscall.Kill(daemon.PID, syscall.SIGKILL)
+	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	d.must("status") // starts a daemon with the same policy
+	d.waitFor("mi-1 given up on", func() bool { return d.instance("mi-1").State == "failed" })
+	if inst := d.instance("mi-1"); inst.Restarts != 2 || !strings.Contains(inst.LastError, "gave up after 2 restarts") {
+		t.Fatalf("mi-1 failed after %d restarts (%q), want 2:\n%s", inst.Restarts, inst.LastError, d.events())
+	}
+}

@@ -100,10 +100,14 @@ type Instance struct {
 	Script proc.Identity `json:"script"`
 	// Server is the pid in wso2carbon.pid: the MI JVM (or the simulator),
 	// the process whose life is the instance's life.
-	Server    proc.Identity `json:"server"`
-	State     string        `json:"state"`
-	Restarts  int           `json:"restarts"`
-	StartedAt time.Time     `json:"started_at,omitzero"`
+	Server   proc.Identity `json:"server"`
+	State    string        `json:"state"`
+	Restarts int           `json:"restarts"`
+	// RestartsInARow are the restarts since the server was last ready for
+	// the restart policy's stable time, what --max-restarts counts: kept
+	// here, a daemon taking over from a dead one goes on counting.
+	RestartsInARow int       `json:"restarts_in_a_row,omitempty"`
+	StartedAt      time.Time `json:"started_at,omitzero"`
 	// LastError is the whole of the last failure (a failed start's last
 	// output lines included); Reason says its cause in a few words, for
 	// the HEALTH column of `mictl status`.
@@ -130,6 +134,16 @@ type App struct {
 	File   string `json:"file"`   // its file in carbonapps/
 	Source string `json:"source"` // the .car it was copied from
 	SHA256 string `json:"sha256"` // of the content copied
+}
+
+// ClearProcesses forgets the instance's processes: its server ended.
+func (i *Instance) ClearProcesses() { i.Server, i.Script, i.PGID = proc.Identity{}, proc.Identity{}, 0 }
+
+// Ended records that the instance's run ended in st (stopped or failed):
+// no process is its any more, and its restarts in a row are over.
+func (i *Instance) Ended(st string) {
+	i.ClearProcesses()
+	i.State, i.RestartsInARow = st, 0
 }
 
 // SetError records the last failure: its reason in a few words and its

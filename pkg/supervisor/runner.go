@@ -119,12 +119,16 @@ type running struct {
 func (r *runner) run() {
 	defer r.s.wg.Done()
 	defer close(r.done)
-	restarts := 0
-	everReady := false
+	// A run of restarts the previous supervisor began goes on: its count,
+	// and its instance was ready once (a start failing now is a crash
+	// again, not a first start failing).
+	restarts := r.inst.RestartsInARow
+	everReady := restarts > 0
 	cur, adopted := r.adopt()
 	// A server adopted in the middle of its start (the previous supervisor
 	// ended before it was ready) is waited for as the start would have.
 	midStart := adopted && r.inst.State == StateStarting
+	adoptedReady := adopted && !midStart
 	for {
 		if !adopted || midStart {
 			var err error
@@ -143,7 +147,7 @@ func (r *runner) run() {
 					// problem (a port held by another process, a JDK MI
 					// refuses): retrying cannot fix it, the user must.
 					r.record(Event{State: StateFailed, Message: err.Error()}, func(i *state.Instance) {
-						i.State, i.Server, i.Script, i.PGID = StateFailed, zeroID, zeroID, 0
+						i.Ended(StateFailed)
 						i.SetError(reasonOf(err), err.Error())
 					})
 					return
@@ -154,9 +158,13 @@ func (r *runner) run() {
 				continue
 			}
 		}
+		readyAt := time.Now()
+		if adoptedReady {
+			readyAt = r.inst.StartedAt // ready since about then, as far as is known
+			adoptedReady = false
+		}
 		adopted = false
 		everReady = true
-		readyAt := time.Now()
 		// MI is asked about the CApps of a server that runs, and only then.
 		r.s.watchApps(r.live(cur), cur.launchedWithoutCApps)
 		ended, stopped := r.watch(cur)
@@ -224,7 +232,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 			left = StateFailed
 		}
 		r.record(Event{State: left, Message: why + "; restart policy " + p.Restart}, func(i *state.Instance) {
-			i.State, i.Server, i.Script, i.PGID = left, zeroID, zeroID, 0
+			i.Ended(left)
 			i.SetError(reason, why)
 		})
 		return false
@@ -240,15 +248,16 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 		}
 		msg := why + "; " + gaveUp
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {
-			i.State, i.Server, i.Script, i.PGID = StateFailed, zeroID, zeroID, 0
+			i.Ended(StateFailed)
 			i.SetError(gaveUp+": "+reason, msg)
 		})
 		return false
 	}
 	delay := p.backoff(*restarts)
-	r.record(Event{State: StateBackoff, Message: fmt.Sprintf("%s; restart %d in %s", why, *restarts, delay)}, func(i *state.Instance) {
-		i.State, i.Restarts = StateBackoff, i.Restarts+1
-		i.Server, i.Script, i.PGID = zeroID, zeroID, 0
+	inARow := *restarts
+	r.record(Event{State: StateBackoff, Message: fmt.Sprintf("%s; restart %d in %s", why, inARow, delay)}, func(i *state.Instance) {
+		i.State, i.Restarts, i.RestartsInARow = StateBackoff, i.Restarts+1, inARow
+		i.ClearProcesses()
 		i.SetError(reason, why)
 	})
 	timer := time.NewTimer(delay)
@@ -602,7 +611,8 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			}
 			if !e.graceful { // a graceful end is recorded by the restart decision
 				r.record(Event{State: StateCrashed, PID: old.PID, Message: e.why}, func(i *state.Instance) {
-					i.State, i.Server, i.Script, i.PGID = StateCrashed, zeroID, zeroID, 0
+					i.State = StateCrashed
+					i.ClearProcesses()
 					i.SetError(e.why, e.why)
 				})
 			}
@@ -689,7 +699,7 @@ func (r *runner) finishStop(req stopRequest, res stopResult, err error) {
 		msg = err.Error()
 	}
 	r.record(Event{State: StateStopped, Message: msg}, func(i *state.Instance) {
-		i.State, i.Server, i.Script, i.PGID = StateStopped, zeroID, zeroID, 0
+		i.Ended(StateStopped)
 		i.SetError("", "")
 	})
 	req.done <- err

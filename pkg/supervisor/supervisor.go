@@ -483,11 +483,14 @@ func (s *Supervisor) Start(names []string) error {
 		if rec.Server.IsZero() || !rec.Server.Alive() {
 			// A fresh start: no reader of the state may take a stale
 			// "stopped" or "failed" for its outcome.
-			restarts := rec.Restarts
+			restarts, inARow := rec.Restarts, rec.RestartsInARow
 			if unwatched[name] {
-				restarts++
+				restarts, inARow = restarts+1, inARow+1
 			}
-			fresh := func(i *state.Instance) { i.State, i.Restarts = StateStarting, restarts; i.SetError("", "") }
+			fresh := func(i *state.Instance) {
+				i.State, i.Restarts, i.RestartsInARow = StateStarting, restarts, inARow
+				i.SetError("", "")
+			}
 			fresh(&rec)
 			s.persist.add(name, fresh)
 		}
@@ -564,7 +567,7 @@ func (s *Supervisor) leaveCrashed(names []string) (others []string, err error) {
 		why := unwatchedCrash(inst)
 		s.emit(Event{Instance: name, State: StateCrashed, PID: inst.Server.PID, Message: why})
 		s.persist.add(name, func(i *state.Instance) {
-			i.State, i.Server, i.Script, i.PGID = StateFailed, zeroID, zeroID, 0
+			i.Ended(StateFailed)
 			i.SetError("exited while no mictl daemon watched it", why)
 		})
 		s.emit(Event{Instance: name, State: StateFailed, Message: why + "; restart policy " + RestartNever})
@@ -874,7 +877,7 @@ func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration
 		msg = err.Error()
 	}
 	s.record(inst.Name, Event{State: StateStopped, Message: msg}, func(i *state.Instance) {
-		i.State, i.Server, i.Script, i.PGID = StateStopped, zeroID, zeroID, 0
+		i.Ended(StateStopped)
 		i.SetError("", "")
 	})
 	return err
