@@ -57,7 +57,7 @@ var Settings = []Setting{
 	{Key: "offset_method", Flag: "offset-method", Default: OffsetMethodTOML, Help: `how MI gets the offset: "toml" ([server] offset in deployment.toml) or "flag" (-DportOffset=N)`},
 	{Key: "metrics", Flag: "metrics", Default: false, Help: "serve MI's Prometheus metrics: the MetricHandler in every deployment.toml and -DenablePrometheusApi=true at launch"},
 	{Key: "metrics_addr", Flag: "metrics-addr", Default: "", Help: `address the daemon serves its own Prometheus metrics on ("127.0.0.1:9464"); empty: off`, Run: true},
-	{Key: "health_interval", Flag: "health-interval", Default: 5 * time.Second, Help: "how often the daemon checks a ready instance's ports while nothing changes (sooner after a change); its /healthz every other time, and soon after its carbonapps/ changes", Run: true},
+	{Key: "health_interval", Flag: "health-interval", Default: 5 * time.Second, Help: "how often the daemon checks a ready instance's ports while nothing changes (sooner after a change); its /healthz every other time, and at every check for 20 s after its carbonapps/ changes", Run: true},
 	{Key: "management_user", Flag: "", Default: "admin", Help: "Management API user mictl logs in as (mictl apps, deploy --wait)"},
 	{Key: "management_password", Flag: "", Default: "admin", Help: "Management API password; better set MICTL_MANAGEMENT_PASSWORD than write it here", Secret: true},
 }

@@ -9,39 +9,49 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 )
 
-// appsSettle is how long after a change in a carbonapps/ the instance is
-// checked: the burst of events one copy makes brings one check, not one
-// each.
+// appsSettle is how long a carbonapps/ must have been quiet before its
+// instance is checked: the burst of events one copy makes brings one
+// check, not one each.
 const appsSettle = 50 * time.Millisecond
+
+// hotDeployWindow is how long after a change in carbonapps/ every check
+// of the instance asks /healthz (see asksHealthz): MI's hot deployer
+// scans carbonapps/ every 15 s (docs/mi-facts.md), so a .car copied there
+// is deployed, or found faulty, up to 15 s after the copy.
+const hotDeployWindow = 20 * time.Second
 
 // appDirs tells the monitor when a watched instance's carbonapps/ changes
 // (a CApp added, replaced or removed by anyone: mictl, a user's copy, the
 // Management API), so that its health is checked then rather than when the
-// schedule comes round. It belongs to the monitor's goroutine. A nil
-// *appDirs, when inotify cannot be had, watches nothing: every check then
-// asks /healthz (see asksHealthz).
+// schedule comes round. It belongs to the monitor's goroutine. It holds an
+// inotify instance only while it watches a directory: closing one waits
+// for the kernel (an RCU grace period, up to ~15 ms), and an instance
+// closed when the last watched server stops is gone before the daemon
+// exits, which `mictl down` waits for (closed at the daemon's exit, it
+// held the exit up, and the daemon's program busy, after its main thread
+// had gone). Where inotify cannot be had nothing is watched: every check
+// then asks /healthz (see asksHealthz).
 type appDirs struct {
-	w    *fsnotify.Watcher
+	w    *fsnotify.Watcher // nil while nothing is watched
 	dirs map[string]*healthCheck
 }
 
-func newAppDirs() *appDirs {
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return nil
-	}
-	return &appDirs{w: w, dirs: map[string]*healthCheck{}}
-}
+func newAppDirs() *appDirs { return &appDirs{dirs: map[string]*healthCheck{}} }
 
 // add watches the carbonapps/ of c's instance, whose home is dir; c.apps
-// says whether it could (a home without carbonapps/, or no inotify watch
-// left, is not watched).
+// says whether it could (a home without carbonapps/, no inotify instance
+// or watch to be had: not watched).
 func (a *appDirs) add(c *healthCheck, dir string) {
-	if a == nil {
-		return
+	if a.w == nil {
+		w, err := fsnotify.NewWatcher()
+		if err != nil {
+			return
+		}
+		a.w = w
 	}
 	apps := home.CarbonAppsDir(dir)
 	if err := a.w.Add(apps); err != nil {
+		a.closeIfIdle()
 		return
 	}
 	a.dirs[apps], c.apps = c, apps
@@ -49,59 +59,77 @@ func (a *appDirs) add(c *healthCheck, dir string) {
 
 // remove stops watching c's carbonapps/.
 func (a *appDirs) remove(c *healthCheck) {
-	if a == nil || c.apps == "" || a.dirs[c.apps] != c {
+	if c.apps == "" || a.dirs[c.apps] != c {
 		return
 	}
 	delete(a.dirs, c.apps)
 	_ = a.w.Remove(c.apps)
 	c.apps = ""
+	a.closeIfIdle()
 }
 
-// events and errors are the watcher's channels, nil (never ready)
-// without inotify.
+// events and errors are the watcher's channels, nil (never ready) while
+// nothing is watched.
 func (a *appDirs) events() <-chan fsnotify.Event {
-	if a == nil {
+	if a.w == nil {
 		return nil
 	}
 	return a.w.Events
 }
 
 func (a *appDirs) errors() <-chan error {
-	if a == nil {
+	if a.w == nil {
 		return nil
 	}
 	return a.w.Errors
 }
 
-// changed tightens the checks of the instance whose carbonapps/ ev is
-// about (see tighten): the next one appsSettle from now, the ones after
-// it from first. A carbonapps/ removed or moved away is no longer
-// watched.
+// changed has the instance whose carbonapps/ ev is about checked once
+// the burst of changes settles (see settle). A carbonapps/ removed or
+// moved away is no longer watched.
 func (a *appDirs) changed(ev fsnotify.Event, first time.Duration) {
 	if c := a.dirs[ev.Name]; c != nil && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
 		delete(a.dirs, ev.Name)
 		_ = a.w.Remove(ev.Name) // moved away, it would still be watched
 		c.apps = ""
-		c.tighten(first, time.Now().Add(appsSettle))
+		settle(c, first)
+		a.closeIfIdle()
 		return
 	}
 	if c := a.dirs[filepath.Dir(ev.Name)]; c != nil && ev.Op != fsnotify.Chmod {
-		c.tighten(first, time.Now().Add(appsSettle))
+		settle(c, first)
 	}
 }
 
 // changedAll is changed for every watched directory.
 func (a *appDirs) changedAll(first time.Duration) {
 	for _, c := range a.dirs {
-		c.tighten(first, time.Now().Add(appsSettle))
+		settle(c, first)
 	}
 }
 
-// close releases the watcher in the background: closing an inotify
-// instance waits for the kernel (an RCU grace period), which a daemon on
-// its way out need not spend waiting (as watch.Files).
+// settle has c checked appsSettle after the last change of a burst, each
+// change putting it off again, asking /healthz at every check for
+// hotDeployWindow, and spaces the checks after it as after any change,
+// from first.
+func settle(c *healthCheck, first time.Duration) {
+	now := time.Now()
+	c.settleUntil, c.askUntil = now.Add(appsSettle), now.Add(hotDeployWindow)
+	c.every, c.ready, c.next = first, false, c.settleUntil
+}
+
+// closeIfIdle lets the inotify instance go once nothing is watched.
+func (a *appDirs) closeIfIdle() {
+	if len(a.dirs) == 0 {
+		a.close()
+	}
+}
+
+// close lets the inotify instance go, in the background: the monitor
+// need not wait for the kernel (see appDirs).
 func (a *appDirs) close() {
-	if a != nil {
+	if a.w != nil {
 		go a.w.Close()
+		a.w = nil
 	}
 }

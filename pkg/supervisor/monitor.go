@@ -25,20 +25,32 @@ type healthCheck struct {
 	// changed since that may have changed it (see tighten); skipped is
 	// whether the last check left /healthz out (see asksHealthz).
 	ready, skipped bool
+	// settleUntil is when a burst of changes in carbonapps/ is taken to
+	// be over: no check before (see appDirs.changed). askUntil is how
+	// long after the last such change every check asks /healthz.
+	settleUntil, askUntil time.Time
 }
 
-// asksHealthz reports whether the check due now asks the instance's
+// asksHealthz reports whether the check due at now asks the instance's
 // /healthz, steady being the policy's WatchInterval. Only a faulty CApp
 // turns MI's /healthz from ready to not ready (docs/mi-integrations.md),
-// and CApps come and go through carbonapps/, whose changes bring a check
-// at once: a steady check of a ready instance whose carbonapps/ is
-// watched may leave /healthz out, every other time. Its ports are
-// checked every time (one socket scan for all, no request to any
-// server); left out, /healthz would be most of what an idle instance
-// costs (each answer wakes its server). A check while the schedule
-// tightens after a change, or of an instance not ready, asks every time.
-func (c *healthCheck) asksHealthz(steady time.Duration) bool {
-	return c.apps == "" || !c.ready || c.every < steady || c.skipped
+// and CApps come and go only through carbonapps/, whose changes the
+// monitor hears of: a steady check of a ready instance whose carbonapps/
+// is watched and has not changed for hotDeployWindow may leave /healthz
+// out, every other time. Its ports are checked every time (one socket
+// scan for all, no request to any server); left out, /healthz would be
+// most of what an idle instance costs (each answer wakes its server). A
+// check while the schedule tightens after a change, or of an instance
+// not ready, asks every time.
+func (c *healthCheck) asksHealthz(now time.Time, steady time.Duration) bool {
+	return c.apps == "" || !c.ready || c.every < steady || c.skipped || now.Before(c.askUntil)
+}
+
+// due reports whether the check is to run at now: its time has come, or
+// comes within half its interval (checks close in time are run together),
+// unless changes in carbonapps/ are still settling.
+func (c *healthCheck) due(now time.Time) bool {
+	return !now.Before(c.settleUntil) && !c.next.After(now.Add(c.every/2))
 }
 
 // tighten brings the next check forward to at (unless it comes sooner),
@@ -57,14 +69,14 @@ func (c *healthCheck) tighten(first time.Duration, at time.Time) {
 // watched, then twice as long after each check that found nothing new, up
 // to WatchInterval, and checkFirst again after a check that found a
 // change; at once, then as after a change, when the supervisor changed
-// it (healthSoon: its CApps), and appsSettle after its carbonapps/
-// changed. A port lost is seen within WatchInterval, /healthz gone bad
-// within twice that (see asksHealthz), and either is confirmed (or
-// cleared) quickly. Instances due within half their interval are
-// checked together, so a steady deployment costs one wake-up and one
-// socket scan per WatchInterval and one batch of keep-alive requests per
-// two. Exits need no polling: each runner sees its server's exit through
-// a pidfd at once.
+// it (healthSoon: its CApps), and appsSettle after a burst of changes in
+// its carbonapps/ (see appDirs). A port lost is seen within
+// WatchInterval, /healthz gone bad within twice that (see asksHealthz),
+// and either is confirmed (or cleared) quickly. Instances due within half
+// their interval are checked together, so a steady deployment costs one
+// wake-up, one socket scan and about half the instances' /healthz
+// requests (on kept connections) per WatchInterval. Exits need no
+// polling: each runner sees its server's exit through a pidfd at once.
 func (s *Supervisor) monitor() {
 	defer s.wg.Done()
 	checks := map[*running]*healthCheck{}
@@ -160,7 +172,7 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 	now := time.Now()
 	var due []*running
 	for cur, c := range checks {
-		if !c.next.After(now.Add(c.every / 2)) {
+		if c.due(now) {
 			due = append(due, cur)
 		}
 	}
@@ -179,7 +191,7 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 	asked := make([]int, len(due)) // index in probers and answers, -1: not asked
 	for i, cur := range due {
 		asked[i] = -1
-		if c := checks[cur]; c.asksHealthz(s.policy.WatchInterval) {
+		if c := checks[cur]; c.asksHealthz(now, s.policy.WatchInterval) {
 			asked[i], probers = len(probers), append(probers, c.prober)
 		}
 	}

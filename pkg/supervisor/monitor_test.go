@@ -14,10 +14,12 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 )
 
-// A steady check of a ready instance whose carbonapps/ is watched asks
-// /healthz every other time; any other check asks.
+// A steady check of a ready instance whose carbonapps/ is watched, and
+// has not changed lately, asks /healthz every other time; any other check
+// asks.
 func TestAsksHealthz(t *testing.T) {
 	const steady = 5 * time.Second
+	now := time.Now()
 	watched := func(c healthCheck) healthCheck { c.apps = "/carbonapps"; return c }
 	for _, tc := range []struct {
 		name string
@@ -29,8 +31,10 @@ func TestAsksHealthz(t *testing.T) {
 		{"tightening after a change", watched(healthCheck{every: steady / 2, ready: true}), true},
 		{"not ready", watched(healthCheck{every: steady}), true},
 		{"carbonapps/ not watched", healthCheck{every: steady, ready: true}, true},
+		{"carbonapps/ changed lately (MI may not have taken it yet)", watched(healthCheck{every: steady, ready: true, askUntil: now.Add(time.Second)}), true},
+		{"carbonapps/ changed long ago", watched(healthCheck{every: steady, ready: true, askUntil: now.Add(-time.Second)}), false},
 	} {
-		if got := tc.c.asksHealthz(steady); got != tc.want {
+		if got := tc.c.asksHealthz(now, steady); got != tc.want {
 			t.Errorf("%s: asks %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -43,8 +47,8 @@ func TestTighten(t *testing.T) {
 	now := time.Now()
 	c := healthCheck{every: 5 * time.Second, next: now.Add(4 * time.Second), ready: true, apps: "/carbonapps"}
 	c.tighten(250*time.Millisecond, now.Add(appsSettle))
-	if !c.next.Equal(now.Add(appsSettle)) || c.every != 250*time.Millisecond || !c.asksHealthz(5*time.Second) {
-		t.Fatalf("after a change: next in %s, every %s, asks %v", c.next.Sub(now), c.every, c.asksHealthz(5*time.Second))
+	if !c.next.Equal(now.Add(appsSettle)) || c.every != 250*time.Millisecond || !c.asksHealthz(now, 5*time.Second) {
+		t.Fatalf("after a change: next in %s, every %s, asks %v", c.next.Sub(now), c.every, c.asksHealthz(now, 5*time.Second))
 	}
 	c.next = now.Add(time.Millisecond)
 	c.tighten(250*time.Millisecond, now.Add(appsSettle))
@@ -54,8 +58,11 @@ func TestTighten(t *testing.T) {
 }
 
 // A file written into a watched instance's carbonapps/ brings its check
-// forward; the directory removed is watched no more, and its check asks
-// /healthz from then on.
+// forward, once the burst of writes settles (not at once, though checks
+// due within half their interval run together), and has checks ask
+// /healthz until MI has surely scanned it; the directory removed is
+// watched no more, its check asks /healthz from then on, and with
+// nothing left to watch the inotify instance goes.
 func TestAppDirsTellOfCAppChanges(t *testing.T) {
 	dir := t.TempDir()
 	apps := home.CarbonAppsDir(dir)
@@ -63,9 +70,6 @@ func TestAppDirsTellOfCAppChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newAppDirs()
-	if a == nil {
-		t.Fatal("no inotify instance")
-	}
 	defer a.close()
 	later := time.Now().Add(time.Hour)
 	c := &healthCheck{every: 5 * time.Second, next: later, ready: true}
@@ -83,8 +87,15 @@ func TestAppDirsTellOfCAppChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.changed(nextAppEvent(t, a), time.Second)
-	if !c.next.Before(later) || c.every != time.Second || c.ready {
-		t.Fatalf("after a CApp was copied: next in %s, every %s, ready %v", time.Until(c.next), c.every, c.ready)
+	now := time.Now()
+	if !c.next.Before(later) || c.every != time.Second || c.ready || !c.askUntil.After(now.Add(15*time.Second)) {
+		t.Fatalf("after a CApp was copied: next in %s, every %s, ready %v, asking /healthz for %s", c.next.Sub(now), c.every, c.ready, c.askUntil.Sub(now))
+	}
+	if c.due(now) {
+		t.Fatal("checked while the copy may still be under way")
+	}
+	if !c.due(c.settleUntil) {
+		t.Fatal("not checked once the copy settled")
 	}
 
 	if err := os.RemoveAll(apps); err != nil {
@@ -93,8 +104,8 @@ func TestAppDirsTellOfCAppChanges(t *testing.T) {
 	for c.apps != "" {
 		a.changed(nextAppEvent(t, a), time.Second)
 	}
-	if len(a.dirs) != 0 {
-		t.Fatalf("still watching %v", a.dirs)
+	if len(a.dirs) != 0 || a.w != nil {
+		t.Fatalf("still watching %v (inotify instance kept: %v)", a.dirs, a.w != nil)
 	}
 }
 

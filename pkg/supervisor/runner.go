@@ -583,9 +583,7 @@ func (r *runner) setWatched(cur *running) {
 	r.mu.Lock()
 	r.watched = cur
 	r.mu.Unlock()
-	if cur != nil {
-		notify(r.s.watchKick)
-	}
+	notify(r.s.watchKick) // a check to begin, or one to forget
 }
 
 // afterExit tells MI's own restart (the script starts a new server: exit
@@ -725,6 +723,7 @@ func (r *runner) aimEarly() *sigterm {
 		return nil
 	}
 	r.watched = nil
+	notify(r.s.watchKick) // the monitor forgets its check
 	var t *sigterm
 	// Once the supervisor closes, scriptDone is not closed any more: the
 	// group is looked at.
