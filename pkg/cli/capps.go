@@ -239,7 +239,7 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 	if e.store == nil {
 		return false, nil
 	}
-	if err := ensureDaemon(ctx, streams, e); err != nil {
+	if err := ensureDaemon(ctx, streams, e, false); err != nil { // its own reload follows
 		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
 	}
 	_, err = askDaemon(ctx, e.store, e.state, supervisor.Request{Op: supervisor.OpReload},

@@ -69,8 +69,10 @@ func warnOtherBuild(streams *IOStreams, f *state.File) {
 // ensureDaemon makes sure a supervisor watches the instances the state
 // file wants running: a daemon killed by the user (or by the OOM killer)
 // is replaced, with the arguments it was started with, and the new one
-// re-adopts the servers.
-func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing) error {
+// re-adopts the servers. catchUp has the new one also apply what was
+// edited while none ran, for a command that applies no configuration
+// itself (see supervisor.SpawnDaemon).
+func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing, catchUp bool) error {
 	f := e.state
 	wanted := false
 	for _, inst := range f.Instances {
@@ -85,12 +87,12 @@ func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing) error {
 	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
 		args = f.Daemon.Args
 	}
-	return explainDaemon(supervisor.SpawnDaemon(ctx, store, args), f)
+	return explainDaemon(supervisor.SpawnDaemon(ctx, store, args, catchUp), f)
 }
 
 // ensureDaemonFor starts a daemon with rf's policy unless one answers.
 func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config, rf *daemon.RunFlags) error {
-	err := supervisor.SpawnDaemon(ctx, store, rf.Args(cfg))
+	err := supervisor.SpawnDaemon(ctx, store, rf.Args(cfg), false)
 	if err != nil {
 		f, _ := store.Load()
 		err = explainDaemon(err, f)

@@ -80,7 +80,7 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) statusReport 
 		return newStatusReport(e.state, nil, nil, nil)
 	}
 	var reply supervisor.Reply
-	err := ensureDaemon(cmd.Context(), streams, e)
+	err := ensureDaemon(cmd.Context(), streams, e, true)
 	switch {
 	case errors.Is(err, supervisor.ErrNotAnswering):
 		// Asking it again would wait as long again: err is the problem.

@@ -240,7 +240,7 @@ var (
 	famSampleErrors = family{"mictl_usage_sample_errors_total", promtext.Counter,
 		"Scrapes whose /proc sample failed or timed out, and so lack the CPU, memory, thread and fd series."}
 	famReloads = family{"mictl_reloads_total", promtext.Counter,
-		"Configuration reloads the daemon tried (mictl.toml or the source deployment.toml changed, or mictl reload), failed ones included."}
+		"Configuration reloads the daemon tried (mictl.toml or the source deployment.toml changed, mictl reload, a daemon taking over from a dead one, a refusal for held ports tried again), failed ones included; a try again refused alike is not counted again."}
 	famReloadFailures = family{"mictl_reload_failures_total", promtext.Counter,
 		"Configuration reloads refused (invalid file, conflicts) or that failed part-way."}
 	famReloadOK = family{"mictl_config_last_reload_successful", promtext.Gauge,

@@ -164,7 +164,7 @@ func TestEvents(t *testing.T) {
 	m.ObserveReload(nil)
 	m.ObserveReload(errors.New("mictl.toml:3:1: bad"))
 	want := `
-# HELP mictl_reloads_total Configuration reloads the daemon tried (mictl.toml or the source deployment.toml changed, or mictl reload), failed ones included.
+# HELP mictl_reloads_total Configuration reloads the daemon tried (mictl.toml or the source deployment.toml changed, mictl reload, a daemon taking over from a dead one, a refusal for held ports tried again), failed ones included; a try again refused alike is not counted again.
 # TYPE mictl_reloads_total counter
 mictl_reloads_total 2
 # HELP mictl_reload_failures_total Configuration reloads refused (invalid file, conflicts) or that failed part-way.

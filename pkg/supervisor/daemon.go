@@ -122,7 +122,7 @@ type Follow struct {
 // whenever one of its files changes (and on `mictl reload`).
 func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) {
 	policy, args, follow := opts.Policy, opts.Args, opts.Follow
-	ready := readyPipe()
+	ready, catchUp := readyPipe(), takeCatchUp()
 	defer func() {
 		if ready != nil {
 			if err == nil {
@@ -233,10 +233,11 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
 	}
-	if err == nil && len(wanted) > 0 && predecessorDied && d.watch != nil {
-		// The instances it left ran on while nothing followed the
-		// configuration: what was edited meanwhile is applied now, as
-		// the dead daemon would have applied it.
+	if err == nil && catchUp && len(wanted) > 0 && predecessorDied && d.watch != nil {
+		// The instances the dead daemon left ran on while nothing
+		// followed the configuration: what was edited meanwhile is
+		// applied now, as it would have applied it, for a command that
+		// applies no configuration itself (catchUpEnv).
 		d.watch.catchUp()
 	}
 	if err == nil && len(stopping) > 0 {
@@ -401,6 +402,24 @@ func awaitOther(ctx context.Context, sock string, deadline <-chan time.Time, sto
 // socket, or the end of the pipe when it exits without.
 const readyFDEnv = "MICTL_DAEMON_READY_FD"
 
+// catchUpEnv tells a daemon started by a command that applies no
+// configuration itself (`mictl status` replacing a killed daemon) to
+// reload once after adopting the instances, for what was edited while no
+// daemon followed the configuration (reloadCatchUp). A daemon started by
+// `up` or `restart` is not told: those commands plan from the
+// configuration themselves, and a reload of the daemon's own would race
+// their requests and apply what they refused.
+const catchUpEnv = "MICTL_DAEMON_CATCH_UP"
+
+// takeCatchUp reports whether this daemon was told to catch up
+// (catchUpEnv), and takes the variable out of the environment, so that no
+// instance inherits it.
+func takeCatchUp() bool {
+	_, ok := os.LookupEnv(catchUpEnv)
+	os.Unsetenv(catchUpEnv)
+	return ok
+}
+
 // readyPipe takes the descriptor SpawnDaemon handed this daemon, if any,
 // and takes its name out of the environment, so that no instance
 // inherits it.
@@ -442,8 +461,11 @@ func daemonCommand(exe string, args []string) (path string, argv, env []string) 
 // terminal, output to daemon.log) unless one already answers, and waits
 // until its control socket does. A daemon that holds the socket but does
 // not answer (ErrNotAnswering), or that belongs to another user, is not
-// replaced: a second one could not take the lock anyway.
-func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
+// replaced: a second one could not take the lock anyway. catchUp asks a
+// daemon that takes over from a dead one to apply what was edited while
+// none ran (see catchUpEnv): the command starting it applies no
+// configuration of its own.
+func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp bool) error {
 	sock := SocketPath(store)
 	_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
 	if !gone(err) {
@@ -475,6 +497,9 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logf, logf
 	cmd.ExtraFiles = []*os.File{readyW} // descriptor 3
 	cmd.Env = append(append(os.Environ(), env...), readyFDEnv+"=3")
+	if catchUp {
+		cmd.Env = append(cmd.Env, catchUpEnv+"=1")
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	err = cmd.Start()
 	readyW.Close()

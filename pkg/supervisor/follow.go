@@ -76,17 +76,20 @@ func (w *configWatch) retryAfter(err error) {
 		return
 	}
 	w.retryEvery = min(max(2*w.retryEvery, w.sup.policy.WatchInterval), reloadRetryMax)
-	w.retry = time.AfterFunc(w.retryEvery, func() {
-		w.mu.Lock()
+	var t *time.Timer
+	t = time.AfterFunc(w.retryEvery, func() {
+		w.mu.Lock() // held by retryAfter until t is set
 		defer w.mu.Unlock()
-		if w.cancel == nil {
-			return // paused or closed meanwhile
+		if w.cancel == nil || w.retry != t {
+			return // paused, closed, or superseded by another reload meanwhile
 		}
+		w.retry = nil
 		w.wg.Go(func() {
 			_, err := w.sup.reload(w.follow.Load, reloadRetry)
 			w.retryAfter(err)
 		})
 	})
+	w.retry = t
 }
 
 // heldPortsOnly reports whether err refused a reload only for ports that

@@ -40,7 +40,9 @@ const (
 	// reloadCatchUp: a daemon taking over from one that died (killed, or
 	// crashed) with instances running. mictl.toml, the distribution's
 	// deployment.toml or a declared CApp may have changed while no daemon
-	// followed them. Nothing is said when nothing changed.
+	// followed them. Nothing is said when nothing changed, nor of a
+	// refusal the state file records already (the dead daemon's), though
+	// the metrics are told: a new daemon's know of no refusal yet.
 	reloadCatchUp
 	// reloadRetry: a reload refused only for ports that other programs
 	// held, tried again (see configWatch.retryAfter). Nothing is said when
@@ -58,11 +60,17 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			s.observer.ObserveReload(err)
 		}
 	}()
-	var t *reconcile.Target
-	t, changes, err = s.planReload(load)
+	f, err := s.currentSettled()
 	if err != nil {
-		if saved := s.saved.Load(); kind == reloadRetry && saved != nil && saved.ReloadError == err.Error() {
-			reported = false
+		s.recordReload(err, nil)
+		return changes, err
+	}
+	var t *reconcile.Target
+	t, changes, err = s.planReload(load, f)
+	recorded := f.ReloadError // the last reload's refusal, as the file says
+	if err != nil {
+		if kind != reloadAsked && recorded == err.Error() {
+			reported = kind == reloadCatchUp
 			return changes, err
 		}
 		s.recordReload(err, nil)
@@ -70,11 +78,12 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	}
 	if changes.Empty() {
 		if kind != reloadAsked {
-			// A refusal recorded before is over all the same.
-			if saved := s.saved.Load(); saved == nil || saved.ReloadError != "" {
-				s.recordReload(nil, t.Config.Names())
+			if recorded == "" {
+				reported = false
+				return changes, nil
 			}
-			reported = false
+			// A refusal recorded before is over all the same.
+			s.recordReload(nil, t.Config.Names())
 			return changes, nil
 		}
 		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
@@ -97,18 +106,14 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	return changes, err
 }
 
-// planReload computes the target and the changes, and refuses any that
-// would conflict. It plans from the state file once no command holds the
-// state lock: a reload set off while an `mictl up` prepares (by the
-// source distribution that up unpacks, which the daemon it started
-// follows) planned from the file as it was before, with none of that
-// up's flags and instances, and recorded its default instance over the
-// up's (the wrong offset: a start never ready).
-func (s *Supervisor) planReload(load LoadConfig) (*reconcile.Target, reconcile.Changes, error) {
-	f, err := s.currentSettled()
-	if err != nil {
-		return nil, reconcile.Changes{}, err
-	}
+// planReload computes the target and the changes from f, and refuses any
+// that would conflict. f is the state file read once no command holds the
+// state lock (currentSettled): a reload set off while an `mictl up`
+// prepares (by the source distribution that up unpacks, which the daemon
+// it started follows) planned from the file as it was before, with none
+// of that up's flags and instances, and recorded its default instance
+// over the up's (the wrong offset: a start never ready).
+func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Target, reconcile.Changes, error) {
 	cfg, offsets, err := load(f.UpArgs)
 	if err != nil {
 		return nil, reconcile.Changes{}, err
