@@ -53,15 +53,24 @@ func (c *healthCheck) due(now time.Time) bool {
 	return !now.Before(c.settleUntil) && !c.next.After(now.Add(c.every/2))
 }
 
-// tighten brings the next check forward to at (unless it comes sooner),
-// has it ask /healthz, and spaces the checks after it as after any
-// change, from first: something changed that the instance's health may
-// show.
+// tighten brings the next check forward to at (unless it comes sooner,
+// or changes in carbonapps/ settle until later: a check not due yet must
+// not be the monitor's next wake-up), has it ask /healthz, and spaces the
+// checks after it as after any change, from first: something changed
+// that the instance's health may show.
 func (c *healthCheck) tighten(first time.Duration, at time.Time) {
 	c.every, c.ready = first, false
+	at = later(at, c.settleUntil)
 	if c.next.After(at) {
 		c.next = at
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // monitor checks the health and ports of every watched (ready or

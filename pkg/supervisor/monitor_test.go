@@ -55,6 +55,13 @@ func TestTighten(t *testing.T) {
 	if !c.next.Equal(now.Add(time.Millisecond)) {
 		t.Fatalf("a sooner check was put off to %s", c.next.Sub(now))
 	}
+	// While carbonapps/ settles, a check wanted at once comes when it
+	// is due (the monitor's timer is set by next: earlier, it would spin).
+	c.settleUntil, c.next = now.Add(appsSettle), now.Add(appsSettle)
+	c.tighten(250*time.Millisecond, now)
+	if !c.next.Equal(c.settleUntil) {
+		t.Fatalf("a check wanted at once while carbonapps/ settles: next in %s, want %s", c.next.Sub(now), appsSettle)
+	}
 }
 
 // A file written into a watched instance's carbonapps/ brings its check
