@@ -159,10 +159,10 @@ func (r *runner) run() {
 			}
 		}
 		readyAt := time.Now()
-		if adoptedReady {
+		if adoptedReady && !r.inst.StartedAt.IsZero() {
 			readyAt = r.inst.StartedAt // ready since about then, as far as is known
-			adoptedReady = false
 		}
+		adoptedReady = false
 		adopted = false
 		everReady = true
 		// MI is asked about the CApps of a server that runs, and only then.
