@@ -314,6 +314,7 @@ func TestEditWhileNoDaemonWatchedIsAppliedByTheNext(t *testing.T) {
 	if now := d.instance("mi-1"); now.Server != mi1 || now.State != "ready" {
 		t.Fatalf("mi-1 %s with server %v, want ready and untouched (%v)", now.State, now.Server, mi1)
 	}
+	d.waitReloads(2, 0) // recorded once mi-2 is ready
 	if applied, failed := d.reloads(); applied != 2 || failed != 0 {
 		t.Fatalf("reloads: %d applied, %d failed, want 2 (the one asked for, then the new daemon's), 0:\n%s", applied, failed, d.events())
 	}
