@@ -89,11 +89,8 @@ func (a *appDirs) errors() <-chan error {
 // moved away is no longer watched.
 func (a *appDirs) changed(ev fsnotify.Event, first time.Duration) {
 	if c := a.dirs[ev.Name]; c != nil && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
-		delete(a.dirs, ev.Name)
-		_ = a.w.Remove(ev.Name) // moved away, it would still be watched
-		c.apps = ""
+		a.remove(c) // moved away, it would still be watched
 		settle(c, first)
-		a.closeIfIdle()
 		return
 	}
 	if c := a.dirs[filepath.Dir(ev.Name)]; c != nil && ev.Op != fsnotify.Chmod {

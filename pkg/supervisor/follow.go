@@ -67,10 +67,7 @@ func (w *configWatch) catchUp() {
 func (w *configWatch) retryAfter(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.retry != nil {
-		w.retry.Stop()
-		w.retry = nil
-	}
+	w.dropRetry()
 	if w.cancel == nil || !heldPortsOnly(err) {
 		w.retryEvery = 0
 		return
@@ -134,11 +131,17 @@ func (w *configWatch) pause() {
 		w.cancel()
 		w.cancel = nil
 	}
+	w.dropRetry()
+	w.retryEvery = 0
+}
+
+// dropRetry forgets the next try of a refused reload, if any; w.mu is
+// held.
+func (w *configWatch) dropRetry() {
 	if w.retry != nil {
 		w.retry.Stop()
 		w.retry = nil
 	}
-	w.retryEvery = 0
 }
 
 // resume watches again after a pause, and reloads once for what may have
