@@ -239,3 +239,57 @@ func TestStopSeesARecordStillQueued(t *testing.T) {
 		t.Errorf("after stop: %s (%q), want still %s (%q)", inst.State, inst.LastError, StateFailed, why)
 	}
 }
+
+// A reader's flush (flushVisible) takes a write without fsyncs, unless a
+// durable one is owed; close then fsyncs nothing it was not asked to.
+func TestPersisterVisibleFlushSkipsTheFsyncs(t *testing.T) {
+	var w writeLog
+	p := startPersister(time.Hour, w.write)
+	p.add("first", noop)
+	if err := p.flushVisible(); err != nil {
+		t.Fatal(err)
+	}
+	p.add("second", noop) // held back by the hour-long gap, unless flushed
+	if err := p.flushVisible(); err != nil {
+		t.Fatal(err)
+	}
+	p.close()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if want := []bool{false, false}; fmt.Sprint(w.durable) != fmt.Sprint(want) {
+		t.Errorf("durable writes %v, want %v (two writes, no fsync)", w.durable, want)
+	}
+}
+
+// A change hurried durably (a stop) reaches the disk without anybody
+// flushing, and a reader's flush after it owes nothing more.
+func TestPersisterHurryDurably(t *testing.T) {
+	var w writeLog
+	p := startPersister(time.Hour, w.write)
+	defer p.close()
+	p.add("first", noop)
+	flushPromptly(t, p)
+	before, _ := w.snapshot()
+	p.add("stopping", noop) // held back by the hour-long gap, unless hurried
+	p.hurryDurably()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w.mu.Lock()
+		n, last := len(w.durable), w.durable[len(w.durable)-1]
+		w.mu.Unlock()
+		if n > before && last {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the hurried change was not written durably")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	writes, _ := w.snapshot()
+	if err := p.flushVisible(); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := w.snapshot(); after != writes {
+		t.Errorf("a reader's flush wrote again (%d writes, was %d): nothing was owed", after, writes)
+	}
+}
