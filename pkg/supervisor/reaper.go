@@ -93,5 +93,37 @@ func (r *Reaper) reapAll() {
 			ch <- ws
 		}
 		r.mu.Unlock()
+		reaps.notify()
+	}
+}
+
+// reaps tells of every exit a reaper of this process collects: a stop
+// waiting for a process group to empty looks again then (see
+// groupSettles). There is one for the process, as wait4(-1) has one
+// owner.
+var reaps broadcast
+
+// broadcast wakes every waiter at each notify, without blocking it.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// next returns a channel closed at the next notify.
+func (b *broadcast) next() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
 	}
 }

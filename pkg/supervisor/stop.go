@@ -290,16 +290,25 @@ func waitExits(ctx context.Context, ids []proc.Identity) {
 // groupSettles reports whether group pgid is empty, giving the members
 // that just exited a few milliseconds to be waited for by their parent
 // (the daemon's reaper, for orphans): until then they are zombies, and
-// still in the group.
+// still in the group. It looks again at each reap of this process's
+// reaper, or after a pause for a parent that is another process (a
+// sleep of 250 µs took ~1 ms: the timer's granularity, paid by every
+// stop while the reaper had long collected the last member).
 func groupSettles(pgid int) bool {
 	for pause := 250 * time.Microsecond; ; pause *= 2 {
+		reaped := reaps.next()
 		if proc.GroupEmpty(pgid) {
 			return true
 		}
 		if pause > 4*time.Millisecond {
 			return false
 		}
-		time.Sleep(pause)
+		timer := time.NewTimer(pause)
+		select {
+		case <-reaped:
+		case <-timer.C:
+		}
+		timer.Stop()
 	}
 }
 

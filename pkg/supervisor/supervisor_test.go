@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -189,6 +190,33 @@ func TestReaperDeliversExitStatus(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%s: no exit status", tt.script)
 		}
+	}
+}
+
+// A group whose last member has exited is empty once the reaper collects
+// it: a stop waiting for the group looks again at that reap rather than
+// after a pause (groupSettles), so a reap must tell it.
+func TestReaperTellsOfEachReap(t *testing.T) {
+	r, err := NewReaper(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	reaped := reaps.next()
+	cmd := exec.Command("sh", "-c", "exit 0")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	exited, err := r.Start(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	select {
+	case <-reaped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reap of the child was not told")
+	}
+	if !proc.GroupEmpty(cmd.Process.Pid) {
+		t.Fatalf("group %d not empty after its only member was reaped", cmd.Process.Pid)
 	}
 }
 
