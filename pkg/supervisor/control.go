@@ -314,7 +314,7 @@ func (srv *Server) serve(req Request, reply *Message) error {
 	case OpStatus:
 		// A change not written yet is tried now: status then says whether
 		// the file can hold it.
-		_ = srv.sup.flushVisible()
+		_ = srv.sup.Flush()
 		srv.sup.repair()
 		reply.State, err = srv.sup.current()
 		return err
@@ -361,14 +361,7 @@ func (srv *Server) serve(req Request, reply *Message) error {
 	// The client reads the state file next: it should hold the outcome.
 	// When it cannot be written the reply says so (SaveFailure), and the
 	// request's own outcome stands: the servers were started or stopped.
-	// A stop's outcome needs no fsync: its records of the instances
-	// stopping, what a power failure must not lose, were written durably
-	// while the servers stopped (stopInstance).
-	if req.Op == OpStop {
-		_ = srv.sup.flushVisible()
-	} else {
-		_ = srv.sup.Flush()
-	}
+	_ = srv.sup.Flush()
 	srv.sup.trimSoon()
 	return err
 }

@@ -197,9 +197,8 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	var wanted, stopping []string
 	var saved *state.File
 	predecessorDied := false
-	// Not fsynced: the record describes this process, which a power
-	// failure ends too; a start's answer waits for a durable write of the
-	// whole file.
+	// Not fsynced: the first request's answer waits for a durable write
+	// of the whole file.
 	err = store.Quick().UpdateOrRebuild(context.Background(), func(f *state.File, corrupt *state.CorruptError) error {
 		// This supervisor holds the daemon lock: a daemon recorded here
 		// is a predecessor that did not clear its record (killed, or its
@@ -326,7 +325,7 @@ func (d *Daemon) unneeded() bool {
 	// be queued. And while the state file cannot be written the daemon
 	// stays: it alone knows what the file lacks (an instance stopped only
 	// in its memory would be brought back by the next daemon).
-	if d.Sup.flushVisible() != nil {
+	if d.Sup.Flush() != nil {
 		return false
 	}
 	f, err := d.Sup.current()
@@ -363,8 +362,9 @@ func (d *Daemon) Close() {
 		<-d.metricsDone
 	}
 	d.Sup.Close()
-	// Not fsynced: a record that outlives a power failure only makes the
-	// next daemon look for strays. Not written at all when the stop that made
+	// Not fsynced: the last request was answered after a durable write,
+	// and a record that outlives a power failure only makes the next
+	// daemon look for strays. Not written at all when the stop that made
 	// the daemon leave cleared it already.
 	if d.recorded() {
 		_ = d.store.Quick().Update(context.Background(), func(f *state.File) error {

@@ -82,14 +82,13 @@ type persister struct {
 	queued uint64 // changes queued so far
 	saved  uint64 // changes the file holds
 	// tried counts the changes some durable write has tried to save,
-	// with or without success, and attempted those any write has: a
-	// flush waits for a try, not for a success.
-	tried, attempted uint64
-	// durable asks the next write to be durable: a change of what is
-	// wanted was recorded (hurryDurably), or somebody flushed and the
-	// answer they give their client stands on the file. Other writes
-	// skip the fsyncs: what they record (pids, readiness, a stop's
-	// outcome) describes processes that a power failure ends anyway.
+	// with or without success: a flush waits for a try, not for a
+	// success.
+	tried uint64
+	// durable asks the next write to be durable: somebody flushed, and
+	// the answer they give their client stands on the file. Writes
+	// nobody waits for skip the fsyncs: the flush that ends every
+	// request makes everything before it durable at once.
 	durable bool
 	// unsynced is true while the file holds a write that was not
 	// fsynced (only the writer reads and sets it, under writing).
@@ -131,41 +130,18 @@ func (p *persister) enqueue(m mutation) {
 // waiting for it.
 func (p *persister) hurry() { notify(p.urgent) }
 
-// hurryDurably is hurry for a change of what is wanted (an instance
-// stopping), which must outlive a power failure: its write is durable,
-// and its fsyncs run while the servers stop, not after.
-func (p *persister) hurryDurably() {
-	p.mu.Lock()
-	p.durable = true
-	p.mu.Unlock()
-	notify(p.urgent)
-}
-
-// flush waits until a durable write has tried to save everything queued
-// before the call, and returns that write's error if it failed (the
-// changes then stay queued for the retries).
-func (p *persister) flush() error { return p.await(true) }
-
-// flushVisible is flush for a reader of the file, who needs the changes
-// in it but not on the disk: any write will do, durable only if one was
-// owed already (hurryDurably).
-func (p *persister) flushVisible() error { return p.await(false) }
-
-func (p *persister) await(durable bool) error {
+// flush waits until a write has tried to save everything queued before
+// the call, and returns that write's error if it failed (the changes then
+// stay queued for the retries).
+func (p *persister) flush() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	target := p.queued
-	done := func() bool {
-		if durable {
-			return p.tried >= target
-		}
-		return p.attempted >= target
-	}
-	if !done() {
-		p.durable = p.durable || durable
+	if p.tried < target {
+		p.durable = true
 		notify(p.urgent)
 	}
-	for !done() {
+	for p.tried < target {
 		p.cond.Wait()
 	}
 	if p.saved < target && p.failing != nil {
@@ -202,12 +178,10 @@ func (p *persister) failure() *SaveFailure {
 }
 
 // close makes a last attempt to write what is queued, durably, and stops
-// the writer. Nothing queued, it fsyncs nothing unless a durable write is
-// owed: a daemon leaving after a stop would otherwise hold up the down
-// that waits for its exit.
+// the writer.
 func (p *persister) close() {
 	p.mu.Lock()
-	p.durable = p.durable || len(p.queue) > 0
+	p.durable = true
 	p.mu.Unlock()
 	close(p.quit)
 	<-p.ended
@@ -282,7 +256,6 @@ func (p *persister) writeQueued() bool {
 	if durable || err != nil {
 		p.tried = upto
 	}
-	p.attempted = upto
 	if err != nil {
 		p.durable = true // retries are owed a durable write
 		if p.failing == nil {

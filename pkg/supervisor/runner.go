@@ -700,12 +700,6 @@ func (r *runner) finishStop(req stopRequest, res stopResult, err error) {
 		i.Ended(StateStopped)
 		i.SetError("", "")
 	})
-	if res.nothing {
-		// Nothing was running (a stop during a backoff): no record of it
-		// stopping was written durably before this one, which says the
-		// instance is no longer wanted (see stopInstance).
-		r.s.persist.hurryDurably()
-	}
 	req.done <- err
 }
 

@@ -47,11 +47,8 @@ const progressEvery = time.Second
 
 // stopInstance stops an instance's processes (see terminate) and records
 // it with fn. The signals go out before anything is written: the record
-// is queued for the next write, hurried and durable, and not waited for.
-// It is what must outlive a power failure (a daemon started afterwards
-// must not bring the instance back); its fsyncs run while the server
-// stops, and the stop's outcome, written after, needs none (a power
-// failure ends the processes it describes). A supervisor killed in the few
+// is queued for the next write (hurried, not waited for), so a stop costs
+// the servers' own exit and no fsync. A supervisor killed in the few
 // milliseconds between the signal and the write leaves a record that
 // still wants the instance running; its successor then finds a server
 // shutting down gracefully (not a crash) or none at all. sent is the
@@ -62,7 +59,7 @@ func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, d
 		sent = sendSIGTERM(server, pgid, dir)
 	}
 	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", timeout)}, fn)
-	s.persist.hurryDurably()
+	s.persist.hurry()
 	return terminate(sent, dir, timeout, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
 			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), timeout, describePIDs(left))})

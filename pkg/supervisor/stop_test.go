@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/proc"
-	"github.com/mictl/mictl/pkg/state"
 )
 
 // alwaysRestart is a policy under which any exit the supervisor takes for
@@ -176,83 +175,5 @@ func TestAimAtALaunchedGroup(t *testing.T) {
 	close(ended)
 	if (&running{server: cur.server, pgid: cur.pgid, script: cur.script, scriptDone: ended}).launchedGroupLives() {
 		t.Error("a group whose script ended is taken for the launch's")
-	}
-}
-
-// stateWrite is one write of the state file as a test sees it: mi-1's
-// state in it, and whether it was fsynced.
-type stateWrite struct {
-	state   string
-	durable bool
-}
-
-// recordWrites records the supervisor's writes of mi-1's state from now
-// on, until the test ends.
-func recordWrites(t *testing.T) func() []stateWrite {
-	var mu sync.Mutex
-	var writes []stateWrite
-	savedState = func(f *state.File, durable bool) {
-		if inst, ok := f.Instance("mi-1"); ok {
-			mu.Lock()
-			writes = append(writes, stateWrite{inst.State, durable})
-			mu.Unlock()
-		}
-	}
-	t.Cleanup(func() { savedState = nil })
-	return func() []stateWrite {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(writes)
-	}
-}
-
-// A stop writes durably that the instance is no longer wanted while its
-// server stops (a power failure must not let a later daemon bring it
-// back); what the stop ends with needs no fsync, so the down waiting for
-// it does not pay for one (issue 15).
-func TestStopIsDurableBeforeItsOutcome(t *testing.T) {
-	// Not parallel: it sets the package's write hook.
-	s := newSimSite(t, alwaysRestart())
-	s.reload("instances = 1\n")
-	s.next("mi-1", StateReady)
-	s.watched("mi-1")
-	written := recordWrites(t)
-	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.sup.flushVisible(); err != nil {
-		t.Fatal(err)
-	}
-	writes := written()
-	if !slices.Contains(writes, stateWrite{StateStopping, true}) {
-		t.Fatalf("no durable write recorded mi-1 stopping; writes: %v", writes)
-	}
-	if last := writes[len(writes)-1]; last != (stateWrite{StateStopped, false}) {
-		t.Errorf("the stop's last write is %+v, want stopped and not fsynced; writes: %v", last, writes)
-	}
-}
-
-// A stop of an instance waiting out a backoff has no stopping record to
-// make durable: its record of the instance stopped is.
-func TestStopDuringABackoffIsDurable(t *testing.T) {
-	policy := DefaultPolicy()
-	policy.BackoffBase = time.Hour
-	s := newSimSite(t, policy)
-	t.Setenv("MICTL_SIM_CRASH_AFTER", "100ms")
-	s.reload("instances = 1\n")
-	// The first restart comes at once, the second after a backoff.
-	for range 2 {
-		s.next("mi-1", StateReady)
-		s.next("mi-1", StateBackoff)
-	}
-	written := recordWrites(t)
-	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.sup.flushVisible(); err != nil {
-		t.Fatal(err)
-	}
-	if writes := written(); !slices.Contains(writes, stateWrite{StateStopped, true}) {
-		t.Fatalf("no durable write recorded mi-1 stopped; writes: %v", writes)
 	}
 }

@@ -276,10 +276,6 @@ func (s *Supervisor) forgetRun() {
 // SaveFailure): the changes stay queued and are retried.
 func (s *Supervisor) Flush() error { return s.persist.flush() }
 
-// flushVisible is Flush for a reader of the file (see
-// persister.flushVisible): the changes in it, not fsynced unless owed.
-func (s *Supervisor) flushVisible() error { return s.persist.flushVisible() }
-
 // SaveFailure is the ongoing failure to write the state file, nil when
 // the file holds everything the supervisor recorded.
 func (s *Supervisor) SaveFailure() *SaveFailure { return s.persist.failure() }
@@ -311,18 +307,11 @@ func (s *Supervisor) save(batch []mutation, durable bool) error {
 	}
 	s.rememberSaved(saved)
 	s.writeTargets(saved)
-	if savedState != nil {
-		savedState(saved, durable)
-	}
 	if rewritten != "" {
 		s.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: rewritten + "; written again from the supervisor's memory (a bad file is kept as state.json.corrupt)"})
 	}
 	return nil
 }
-
-// savedState, when set (by tests), is called after each write of the
-// persister with what it wrote and whether it was durable.
-var savedState func(f *state.File, durable bool)
 
 // update changes the state file as a whole (a reload's new records, the
 // instances it forgets, its outcome), after every change queued before
