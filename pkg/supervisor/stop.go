@@ -253,7 +253,7 @@ func groupGone(pgid int, known []proc.Identity, timeout time.Duration) bool {
 	defer cancel()
 	for wait := known; ; {
 		waitExits(ctx, wait)
-		if groupSettles(pgid) {
+		if groupSettles(ctx, pgid) {
 			return true
 		}
 		pids, err := proc.GroupMembers(pgid)
@@ -299,9 +299,13 @@ const settleWithin = 32 * time.Millisecond
 // still in the group. It looks again at each reap of this process's
 // reaper, or after a pause for a parent that is another process (a
 // sleep of 250 µs took ~1 ms: the timer's granularity, paid by every
-// stop while the reaper had long collected the last member).
-func groupSettles(pgid int) bool {
+// stop while the reaper had long collected the last member). It gives up
+// when ctx (the stop's timeout) is done: the SIGKILL is not delayed.
+func groupSettles(ctx context.Context, pgid int) bool {
 	deadline := time.Now().Add(settleWithin)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	for pause := 250 * time.Microsecond; ; pause = min(2*pause, 8*time.Millisecond) {
 		reaped := reaps.next()
 		if proc.GroupEmpty(pgid) {
