@@ -363,12 +363,42 @@ func AnyActive(f *state.File) bool { return slices.ContainsFunc(f.Instances, Act
 // and why its last reload failed. Like persisted offsets, they hold only
 // while something runs (an up that began meanwhile keeps what it
 // recorded). It reports whether it changed f.
-func ForgetRun(f *state.File) bool {
-	if (f.UpArgs == nil && f.Configured == nil && f.ReloadError == "") || AnyActive(f) {
-		return false
+func ForgetRun(f *state.File) bool { return forgetRunUnless(f, Active) != nil }
+
+// RunMemory is what ForgetRun clears.
+type RunMemory struct {
+	UpArgs, Configured []string
+	ReloadError        string
+}
+
+// ForgetStoppedRun is ForgetRun for a stop of everything under way,
+// written with the stop's intent before the servers are gone: an
+// instance stopping counts as stopped. It returns what it cleared (nil
+// when nothing), for RecallRun should the stop leave something running.
+func ForgetStoppedRun(f *state.File) *RunMemory {
+	return forgetRunUnless(f, func(inst state.Instance) bool {
+		return inst.State != state.StateStopping && Active(inst)
+	})
+}
+
+// RecallRun puts back what ForgetStoppedRun cleared, m, while something
+// in f is Active and no up recorded its own run since.
+func RecallRun(f *state.File, m *RunMemory) {
+	if f.UpArgs != nil || f.Configured != nil || f.ReloadError != "" || !AnyActive(f) {
+		return
 	}
+	f.UpArgs, f.Configured, f.ReloadError = m.UpArgs, m.Configured, m.ReloadError
+}
+
+// forgetRunUnless clears what f keeps of a run unless an instance of f is
+// active, and returns what it cleared, nil when nothing.
+func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory {
+	if (f.UpArgs == nil && f.Configured == nil && f.ReloadError == "") || slices.ContainsFunc(f.Instances, active) {
+		return nil
+	}
+	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError}
 	f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""
-	return true
+	return m
 }
 
 // OwnedBy recognises sockets held by the running instances of f, which

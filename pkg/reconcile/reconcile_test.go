@@ -1,10 +1,12 @@
 package reconcile
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -25,6 +27,53 @@ func TestForgetRun(t *testing.T) {
 	}
 	if ForgetRun(&state.File{}) {
 		t.Errorf("nothing recorded: ForgetRun reported a change")
+	}
+}
+
+// A stop of everything forgets the run with its intent, its instances
+// still stopping; an instance meant to run (an up that began meanwhile)
+// keeps it. RecallRun puts back what was forgotten only while something
+// is still active and no up recorded its own run since.
+func TestForgetStoppedRunAndRecallIt(t *testing.T) {
+	t.Parallel()
+	// mi-1's server still runs (this test process stands for it).
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := func(st string) *state.File {
+		return &state.File{UpArgs: []string{"--instances=2"}, Configured: []string{"mi-1"}, ReloadError: "bad",
+			Instances: []state.Instance{{Name: "mi-1", State: state.StateStopping, Server: self}, {Name: "mi-2", State: st}}}
+	}
+	if f := recorded(state.StateStopped); ForgetRun(f) || f.UpArgs == nil {
+		t.Errorf("ForgetRun forgot the run of a server still stopping")
+	}
+	f := recorded(state.StateStopped)
+	m := ForgetStoppedRun(f)
+	if m == nil || f.UpArgs != nil || f.Configured != nil || f.ReloadError != "" {
+		t.Fatalf("every instance stopping or stopped: %+v, forgot %+v; want the run forgotten", f, m)
+	}
+	if m.ReloadError != "bad" || len(m.UpArgs) != 1 || len(m.Configured) != 1 {
+		t.Errorf("forgot %+v, want what the file held", m)
+	}
+	if f := recorded(state.StateStarting); ForgetStoppedRun(f) != nil || f.UpArgs == nil {
+		t.Errorf("an instance starting: the run was forgotten")
+	}
+
+	f.Instances[0].State, f.Instances[0].Server = state.StateStopped, proc.Identity{}
+	RecallRun(f, m) // nothing active: stays forgotten
+	if f.UpArgs != nil {
+		t.Errorf("recalled the run with nothing active: %+v", f)
+	}
+	f.Instances[0].Server = self // outlived its stop
+	RecallRun(f, m)
+	if f.ReloadError != "bad" || len(f.UpArgs) != 1 || len(f.Configured) != 1 {
+		t.Errorf("a server still running: %+v, want the run recalled", f)
+	}
+	f.UpArgs, f.Configured, f.ReloadError = []string{"--instances=5"}, nil, ""
+	RecallRun(f, m)
+	if len(f.UpArgs) != 1 || f.UpArgs[0] != "--instances=5" || f.ReloadError != "" {
+		t.Errorf("an up recorded its run since: %+v, want it kept", f)
 	}
 }
 

@@ -335,12 +335,8 @@ func (srv *Server) serve(req Request, reply *Message) error {
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {
-			// Both in the write the reply waits for.
-			if len(req.Names) == 0 {
-				srv.sup.forgetRun()
-			}
 			if srv.leaving != nil {
-				srv.leaving()
+				srv.leaving() // in the write the reply waits for
 			}
 			notify(srv.idle)
 		} else {
@@ -361,7 +357,13 @@ func (srv *Server) serve(req Request, reply *Message) error {
 	// The client reads the state file next: it should hold the outcome.
 	// When it cannot be written the reply says so (SaveFailure), and the
 	// request's own outcome stands: the servers were started or stopped.
-	_ = srv.sup.Flush()
+	// A stop's outcome needs no fsync: that the instances are no longer
+	// wanted was written durably while they stopped (Supervisor.Stop).
+	if req.Op == OpStop {
+		_ = srv.sup.flushVisible()
+	} else {
+		_ = srv.sup.Flush()
+	}
 	srv.sup.trimSoon()
 	return err
 }

@@ -299,7 +299,9 @@ func (d *Daemon) leaving() {
 	d.recordMu.Lock()
 	defer d.recordMu.Unlock()
 	d.unrecorded = true
-	d.Sup.persist.addFile(d.clearRecord)
+	// An outcome: a record that outlives a power failure only makes the
+	// next daemon look for strays.
+	d.Sup.persist.enqueue(mutation{file: d.clearRecord, outcome: true})
 }
 
 // clearRecord removes the daemon's own record from f, and no other
@@ -325,7 +327,7 @@ func (d *Daemon) unneeded() bool {
 	// be queued. And while the state file cannot be written the daemon
 	// stays: it alone knows what the file lacks (an instance stopped only
 	// in its memory would be brought back by the next daemon).
-	if d.Sup.Flush() != nil {
+	if d.Sup.flushVisible() != nil {
 		return false
 	}
 	f, err := d.Sup.current()

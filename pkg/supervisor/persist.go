@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +15,18 @@ type mutation struct {
 	name string
 	fn   func(*state.Instance)
 	file func(*state.File)
+	// outcome marks a change a power failure may lose: how a stop ended,
+	// after the record that the instance is stopping was made durable
+	// (see Supervisor.Stop), or the leaving daemon's record cleared. A
+	// power failure ends the processes it describes anyway. A write of
+	// outcomes alone needs no fsync.
+	outcome bool
+}
+
+// needsSync reports whether batch holds a change that must outlive a
+// power failure once somebody waits for it.
+func needsSync(batch []mutation) bool {
+	return slices.ContainsFunc(batch, func(m mutation) bool { return !m.outcome })
 }
 
 // apply makes the changes of ms to f, in order; a change to an instance f
@@ -83,18 +96,25 @@ type persister struct {
 	saved  uint64 // changes the file holds
 	// tried counts the changes some durable write has tried to save,
 	// with or without success: a flush waits for a try, not for a
-	// success.
-	tried uint64
+	// success. shown counts those some write has tried to save, durably
+	// wherever a change needed it (see flushVisible).
+	tried, shown uint64
 	// durable asks the next write to be durable: somebody flushed, and
 	// the answer they give their client stands on the file. Writes
 	// nobody waits for skip the fsyncs: the flush that ends every
-	// request makes everything before it durable at once.
-	durable bool
-	// unsynced is true while the file holds a write that was not
-	// fsynced (only the writer reads and sets it, under writing).
-	unsynced bool
-	failing  *SaveFailure // nil while writes succeed
-	failErr  error        // the last failed write's error
+	// request makes everything before it durable at once. visible asks
+	// the next write to be durable only where a change needs it (see
+	// flushVisible).
+	durable, visible bool
+	// owed is true while the file holds a change written without fsync
+	// that must outlive a power failure (only the writer reads and sets
+	// it, under writing).
+	owed bool
+	// held counts the holds keeping writes nobody waits for back (see
+	// hold).
+	held    int
+	failing *SaveFailure // nil while writes succeed
+	failErr error        // the last failed write's error
 }
 
 func startPersister(gap time.Duration, write func(batch []mutation, durable bool) error) *persister {
@@ -104,8 +124,9 @@ func startPersister(gap time.Duration, write func(batch []mutation, durable bool
 		quit: make(chan struct{}), ended: make(chan struct{}), caughtUp: make(chan struct{}, 1),
 	}
 	p.cond = sync.NewCond(&p.mu)
-	// The daemon's own record was written without fsync at its start.
-	p.unsynced = true
+	// The daemon's own record was written without fsync at its start,
+	// with whatever it found of its predecessor's instances.
+	p.owed = true
 	go p.loop()
 	return p
 }
@@ -113,6 +134,12 @@ func startPersister(gap time.Duration, write func(batch []mutation, durable bool
 // add queues fn for the named instance.
 func (p *persister) add(name string, fn func(*state.Instance)) {
 	p.enqueue(mutation{name: name, fn: fn})
+}
+
+// addOutcome queues fn for the named instance as an outcome (see
+// mutation.outcome).
+func (p *persister) addOutcome(name string, fn func(*state.Instance)) {
+	p.enqueue(mutation{name: name, fn: fn, outcome: true})
 }
 
 // addFile queues fn for the file as a whole.
@@ -126,22 +153,57 @@ func (p *persister) enqueue(m mutation) {
 	notify(p.kick)
 }
 
+// hold keeps writes nobody waits for back until the returned func is
+// called (a flush still writes at once): a stop recording many instances
+// stopping writes them in the one durable write it asks for next (see
+// Supervisor.Stop), not first in a quick write that the first record
+// would start and then again.
+func (p *persister) hold() (release func()) {
+	p.mu.Lock()
+	p.held++
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		p.held--
+		p.mu.Unlock()
+		notify(p.kick) // what was held back goes with the next write
+	}
+}
+
+// waitsForFlush reports whether changes wait for a flush (or a retry)
+// rather than a write of their own: writes fail, or are held.
+func (p *persister) waitsForFlush() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failing != nil || p.held > 0
+}
+
 // hurry asks for the next write now rather than after the gap, without
 // waiting for it.
 func (p *persister) hurry() { notify(p.urgent) }
 
-// flush waits until a write has tried to save everything queued before
-// the call, and returns that write's error if it failed (the changes then
-// stay queued for the retries).
-func (p *persister) flush() error {
+// flush waits until a durable write has tried to save everything queued
+// before the call, and returns that write's error if it failed (the
+// changes then stay queued for the retries).
+func (p *persister) flush() error { return p.await(&p.tried, &p.durable) }
+
+// flushVisible is flush for whoever needs the changes in the file, and on
+// the disk only where they must outlive a power failure: a write of
+// outcomes alone after a durable one skips the fsyncs (a stop's answer,
+// after the stop's intent was fsynced while the servers stopped).
+func (p *persister) flushVisible() error { return p.await(&p.shown, &p.visible) }
+
+// await waits until *served counts every change queued before the call,
+// asking a write with *ask.
+func (p *persister) await(served *uint64, ask *bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	target := p.queued
-	if p.tried < target {
-		p.durable = true
+	if *served < target {
+		*ask = true
 		notify(p.urgent)
 	}
-	for p.tried < target {
+	for *served < target {
 		p.cond.Wait()
 	}
 	if p.saved < target && p.failing != nil {
@@ -177,11 +239,13 @@ func (p *persister) failure() *SaveFailure {
 	return &f
 }
 
-// close makes a last attempt to write what is queued, durably, and stops
-// the writer.
+// close makes a last attempt to write what is queued, durably where a
+// change needs it (see flushVisible), and stops the writer: a daemon
+// leaving after a stop does not hold up the `down` that waits for its
+// exit with fsyncs of the stop's outcome.
 func (p *persister) close() {
 	p.mu.Lock()
-	p.durable = true
+	p.visible = true
 	p.mu.Unlock()
 	close(p.quit)
 	<-p.ended
@@ -198,8 +262,8 @@ func (p *persister) loop() {
 		now := true // a flush or a retry: no gap to wait
 		select {
 		case <-p.kick:
-			if p.failure() != nil {
-				continue // the retry timer is set; a flush still tries at once
+			if p.waitsForFlush() {
+				continue // the retry timer is set, or a flush follows; a flush still tries at once
 			}
 			now = false
 		case <-p.urgent:
@@ -239,15 +303,16 @@ func (p *persister) writeQueued() bool {
 	p.writing.Lock()
 	defer p.writing.Unlock()
 	p.mu.Lock()
-	batch, upto, durable := p.queue, p.queued, p.durable
-	p.durable = false
+	batch, upto := p.queue, p.queued
+	durable := p.durable || (p.visible && (p.owed || needsSync(batch)))
+	p.durable, p.visible = false, false
 	p.mu.Unlock()
 	var err error
-	if len(batch) > 0 || (durable && p.unsynced) {
+	if len(batch) > 0 || (durable && p.owed) {
 		err = p.write(batch, durable)
 	}
-	if err == nil && (len(batch) > 0 || durable) {
-		p.unsynced = !durable
+	if err == nil {
+		p.owed = !durable && (p.owed || needsSync(batch))
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -255,6 +320,9 @@ func (p *persister) writeQueued() bool {
 	// is still owed a durable write, even of nothing new.
 	if durable || err != nil {
 		p.tried = upto
+	}
+	if !p.owed || err != nil {
+		p.shown = upto
 	}
 	if err != nil {
 		p.durable = true // retries are owed a durable write

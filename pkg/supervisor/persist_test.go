@@ -239,3 +239,85 @@ func TestStopSeesARecordStillQueued(t *testing.T) {
 		t.Errorf("after stop: %s (%q), want still %s (%q)", inst.State, inst.LastError, StateFailed, why)
 	}
 }
+
+// A reader's flush (flushVisible), and close, fsync only where a change
+// must outlive a power failure: outcomes after a durable write go
+// without; a change that must not be lost, or one written before without
+// fsync (a hurried write), makes the write durable.
+func TestPersisterFsyncsOnlyWhatMustOutliveAPowerFailure(t *testing.T) {
+	var w writeLog
+	p := startPersister(time.Hour, w.write)
+	visible := func() {
+		t.Helper()
+		if err := p.flushVisible(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	written := func() int {
+		writes, _ := w.snapshot()
+		return writes
+	}
+	p.add("first", noop)
+	visible() // durable
+	p.addOutcome("outcome", noop)
+	visible() // quick
+	p.add("wanted", noop)
+	visible() // durable
+	p.add("ready", noop)
+	p.hurry() // quick, nobody waits
+	for deadline := time.Now().Add(10 * time.Second); written() < 4; {
+		if time.Now().After(deadline) {
+			t.Fatal("the hurried write did not happen")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.addOutcome("outcome after it", noop)
+	visible() // durable: the hurried write was not fsynced
+	visible() // nothing to write
+	p.addOutcome("last outcome", noop)
+	p.close() // quick
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if want := []bool{true, false, true, false, true, false}; fmt.Sprint(w.durable) != fmt.Sprint(want) {
+		t.Errorf("durable writes %v, want %v", w.durable, want)
+	}
+}
+
+// The daemon's start record was written without fsync: a reader's first
+// flush makes it durable, even when only outcomes are queued.
+func TestPersisterOwesTheStartRecordAnFsync(t *testing.T) {
+	var w writeLog
+	p := startPersister(time.Hour, w.write)
+	defer p.close()
+	p.addOutcome("outcome", noop) // may be written at once, without fsync
+	if err := p.flushVisible(); err != nil {
+		t.Fatal(err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.durable) == 0 || !w.durable[len(w.durable)-1] {
+		t.Errorf("durable writes %v, want the last one fsynced", w.durable)
+	}
+}
+
+// While held, changes wait for the flush that follows, which writes them
+// in one durable write; released, the writer writes what is queued again.
+func TestPersisterHoldLeavesTheWriteToTheFlush(t *testing.T) {
+	var w writeLog
+	p := startPersister(time.Hour, w.write)
+	defer p.close()
+	release := p.hold()
+	p.add("first", noop) // without the hold, written at once: no write before it
+	p.add("second", noop)
+	time.Sleep(20 * time.Millisecond) // time for a write that should not happen
+	if writes, _ := w.snapshot(); writes != 0 {
+		t.Fatalf("%d writes while held, want none before the flush", writes)
+	}
+	flushPromptly(t, p)
+	release()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if fmt.Sprint(w.batches) != "[[first second]]" || fmt.Sprint(w.durable) != "[true]" {
+		t.Errorf("wrote %v (durable %v), want first and second in one durable write", w.batches, w.durable)
+	}
+}

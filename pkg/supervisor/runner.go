@@ -26,6 +26,9 @@ var errStopped = errors.New("stopped while starting")
 type stopRequest struct {
 	timeout time.Duration
 	done    chan error
+	// intended is called once the stop's first record, which says the
+	// instance is no longer wanted, is queued (see Supervisor.Stop).
+	intended func()
 }
 
 // runner owns one instance: it starts it, waits until it is ready, watches
@@ -59,8 +62,11 @@ func (r *runner) finished() bool {
 
 // stop asks the runner to stop the instance and waits until the runner
 // itself has ended, so that a start right after it gets a fresh runner.
-func (r *runner) stop(timeout time.Duration) error {
-	req := stopRequest{timeout: timeout, done: make(chan error, 1)}
+// intended is called once (see stopRequest), also when the runner ended
+// on its own before taking the request.
+func (r *runner) stop(timeout time.Duration, intended func()) error {
+	defer intended()
+	req := stopRequest{timeout: timeout, done: make(chan error, 1), intended: intended}
 	select {
 	case r.stopCh <- req:
 	case <-r.done:
@@ -80,6 +86,14 @@ func (r *runner) record(ev Event, fn func(*state.Instance)) {
 	fn(&r.inst)
 	r.mu.Unlock()
 	r.s.record(r.inst.Name, ev, fn)
+}
+
+// recordOutcome is record for an outcome (see mutation.outcome).
+func (r *runner) recordOutcome(ev Event, fn func(*state.Instance)) {
+	r.mu.Lock()
+	fn(&r.inst)
+	r.mu.Unlock()
+	r.s.recordOutcome(r.inst.Name, ev, fn)
 }
 
 func (r *runner) snapshot() state.Instance {
@@ -266,7 +280,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	case <-timer.C:
 		return true
 	case req := <-r.stopCh:
-		r.finishStop(req, stopResult{nothing: true}, nil) // waiting out a backoff: nothing runs
+		r.finishStop(req, stopResult{nothing: true}, nil, false) // waiting out a backoff: nothing runs
 		return false
 	case <-r.s.ctx.Done():
 		return false
@@ -682,32 +696,42 @@ func (r *runner) checkHealth(cur *running, view *observe.View, prober *observe.P
 	return true
 }
 
-// serveStop stops the incarnation cur for req, records how the stop
-// ended and answers req.
+// serveStop stops the incarnation cur for req (the signals went out
+// already, see aimEarly, or go out at once), records how the stop ended
+// and answers req.
 func (r *runner) serveStop(cur *running, req stopRequest) {
-	res, err := r.terminate(cur, req.timeout)
-	r.finishStop(req, res, err)
+	res, err := r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, req.timeout, cur.sent.Load(), req.intended)
+	r.finishStop(req, res, err, true)
 }
 
-// finishStop records how a stop ended and answers its request.
-func (r *runner) finishStop(req stopRequest, res stopResult, err error) {
+// finishStop records how a stop ended and answers its request. After a
+// record of the instance stopping (afterStopping) it is the stop's
+// outcome (see mutation.outcome); without one (nothing ran) it is the
+// record that the instance is no longer wanted, the stop's intent.
+func (r *runner) finishStop(req stopRequest, res stopResult, err error, afterStopping bool) {
 	removeStalePIDFile(r.inst.Home)
+	if afterStopping {
+		r.recordOutcome(stoppedEvent(res, err), endStopped)
+	} else {
+		r.record(stoppedEvent(res, err), endStopped)
+		req.intended()
+	}
+	req.done <- err
+}
+
+// stoppedEvent says how a stop ended.
+func stoppedEvent(res stopResult, err error) Event {
 	msg := res.String()
 	if err != nil {
 		msg = err.Error()
 	}
-	r.record(Event{State: StateStopped, Message: msg}, func(i *state.Instance) {
-		i.Ended(StateStopped)
-		i.SetError("", "")
-	})
-	req.done <- err
+	return Event{State: StateStopped, Message: msg}
 }
 
-// terminate stops the incarnation cur. The signals go out at once (or
-// went out already, see aimEarly); the record that the instance is
-// stopping is written meanwhile, not waited for (see stopInstance).
-func (r *runner) terminate(cur *running, timeout time.Duration) (stopResult, error) {
-	return r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, timeout, cur.sent.Load(), func(i *state.Instance) { i.State = StateStopping })
+// endStopped records the end of a run by a stop.
+func endStopped(i *state.Instance) {
+	i.Ended(StateStopped)
+	i.SetError("", "")
 }
 
 // aimEarly aims the watched incarnation's SIGTERM ahead of the stop

@@ -46,20 +46,20 @@ func round(d time.Duration) time.Duration {
 const progressEvery = time.Second
 
 // stopInstance stops an instance's processes (see terminate) and records
-// it with fn. The signals go out before anything is written: the record
-// is queued for the next write (hurried, not waited for), so a stop costs
-// the servers' own exit and no fsync. A supervisor killed in the few
+// that it is stopping. The signals go out before anything is written: the
+// record is queued, intended is called, and Supervisor.Stop writes it
+// durably while the servers stop. A supervisor killed in the few
 // milliseconds between the signal and the write leaves a record that
 // still wants the instance running; its successor then finds a server
 // shutting down gracefully (not a crash) or none at all. sent is the
 // SIGTERM a stop of many already sent it (see Supervisor.Stop), nil when
 // it is still to be sent.
-func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, timeout time.Duration, sent *sigterm, fn func(*state.Instance)) (stopResult, error) {
+func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, timeout time.Duration, sent *sigterm, intended func()) (stopResult, error) {
 	if sent == nil {
 		sent = sendSIGTERM(server, pgid, dir)
 	}
-	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", timeout)}, fn)
-	s.persist.hurry()
+	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", timeout)}, func(i *state.Instance) { i.State = StateStopping })
+	intended()
 	return terminate(sent, dir, timeout, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
 			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), timeout, describePIDs(left))})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // alwaysRestart is a policy under which any exit the supervisor takes for
@@ -111,7 +112,7 @@ func TestExitBeforeTheStopRequestIsTheStops(t *testing.T) {
 			waiting = false
 		}
 	}
-	if err := r.stop(10 * time.Second); err != nil {
+	if err := r.stop(10*time.Second, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := s.next("mi-1", StateStopped, StateCrashed, StateBackoff, StateStarting); ev.State != StateStopped {
@@ -152,7 +153,7 @@ func TestAimAtALaunchedGroup(t *testing.T) {
 		t.Errorf("the group of a server launched here, its script running, was looked at in /proc: %v", looked)
 	}
 	mu.Unlock()
-	if err := r.stop(10 * time.Second); err != nil {
+	if err := r.stop(10*time.Second, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := s.next("mi-1", StateStopped, StateCrashed, StateBackoff, StateStarting); ev.State != StateStopped {
@@ -175,5 +176,100 @@ func TestAimAtALaunchedGroup(t *testing.T) {
 	close(ended)
 	if (&running{server: cur.server, pgid: cur.pgid, script: cur.script, scriptDone: ended}).launchedGroupLives() {
 		t.Error("a group whose script ended is taken for the launch's")
+	}
+}
+
+// stateWrite is one write of the state file as a test sees it: mi-1's
+// state in it, whether the last up's flags were in it, and whether it was
+// fsynced.
+type stateWrite struct {
+	state   string
+	upArgs  bool
+	durable bool
+}
+
+// recordWrites records the supervisors' writes until the test ends. It
+// is called before the test's supervisor starts (the hook is not
+// synchronised), and returns the writes so far.
+func recordWrites(t *testing.T) func() []stateWrite {
+	var mu sync.Mutex
+	var writes []stateWrite
+	savedState = func(f *state.File, durable bool) {
+		w := stateWrite{upArgs: f.UpArgs != nil, durable: durable}
+		if inst, ok := f.Instance("mi-1"); ok {
+			w.state = inst.State
+		}
+		mu.Lock()
+		writes = append(writes, w)
+		mu.Unlock()
+	}
+	t.Cleanup(func() { savedState = nil })
+	return func() []stateWrite {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(writes)
+	}
+}
+
+// durableWrites are the writes of ws that were fsynced.
+func durableWrites(ws []stateWrite) []stateWrite {
+	return slices.DeleteFunc(slices.Clone(ws), func(w stateWrite) bool { return !w.durable })
+}
+
+// A stop of everything writes durably, while the server stops, that the
+// instance is no longer wanted and that the run is forgotten (a power
+// failure must not let a later daemon bring it back, nor a later up plan
+// with dropped flags); how the stop ended is written after without an
+// fsync, so the `down` waiting for it does not pay for one (issue 15).
+func TestStopWritesItsIntentDurablyAndItsOutcomeQuickly(t *testing.T) {
+	// Not parallel: it sets the package's write hook.
+	written := recordWrites(t)
+	s := newSimSite(t, alwaysRestart())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	s.watched("mi-1")
+	if err := s.sup.update(func(f *state.File) error {
+		f.UpArgs = []string{"--instances=1"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(written())
+	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sup.flushVisible(); err != nil {
+		t.Fatal(err)
+	}
+	writes := written()[before:]
+	durable := durableWrites(writes)
+	if len(durable) != 1 || (durable[0].state != StateStopping && durable[0].state != StateStopped) || durable[0].upArgs {
+		t.Fatalf("durable writes %+v, want one: mi-1 stopping (or stopped) and the run forgotten; all writes: %+v", durable, writes)
+	}
+	if last := writes[len(writes)-1]; last.state != StateStopped || last.upArgs {
+		t.Errorf("the stop's last write is %+v, want mi-1 stopped, the run forgotten; writes: %+v", last, writes)
+	}
+}
+
+// A stop during a backoff has no stopping record to make durable: its
+// record of the instance stopped is, before the stop returns.
+func TestStopDuringABackoffIsDurable(t *testing.T) {
+	written := recordWrites(t)
+	policy := DefaultPolicy()
+	policy.BackoffBase = time.Hour
+	s := newSimSite(t, policy)
+	t.Setenv("MICTL_SIM_CRASH_AFTER", "100ms")
+	s.reload("instances = 1\n")
+	// The first restart comes at once, the second after a backoff.
+	for range 2 {
+		s.next("mi-1", StateReady)
+		s.next("mi-1", StateBackoff)
+	}
+	before := len(written())
+	if err := s.sup.Stop([]string{"mi-1"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if writes := written()[before:]; !slices.Contains(durableWrites(writes), stateWrite{state: StateStopped, durable: true}) {
+		t.Fatalf("when the stop returned, no durable write recorded mi-1 stopped; writes: %+v", writes)
 	}
 }

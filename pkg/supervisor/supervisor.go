@@ -263,18 +263,21 @@ func (s *Supervisor) record(name string, ev Event, fn func(*state.Instance)) {
 	s.emit(ev)
 }
 
-// forgetRun clears what the state file keeps of a run
-// (reconcile.ForgetRun) once a `mictl down` of everything stopped it, as
-// `mictl down` does when no daemon did the stop. Queued as any change, it
-// is written with the stops, in one write.
-func (s *Supervisor) forgetRun() {
-	s.persist.addFile(func(f *state.File) { reconcile.ForgetRun(f) })
+// recordOutcome is record for an outcome (see mutation.outcome).
+func (s *Supervisor) recordOutcome(name string, ev Event, fn func(*state.Instance)) {
+	s.persist.addOutcome(name, fn)
+	ev.Instance = name
+	s.emit(ev)
 }
 
 // Flush waits until a write has tried to save every change recorded so
 // far. Its error means the file is behind the supervisor's memory (see
 // SaveFailure): the changes stay queued and are retried.
 func (s *Supervisor) Flush() error { return s.persist.flush() }
+
+// flushVisible is Flush for whoever reads the file next and needs on the
+// disk only what must outlive a power failure (persister.flushVisible).
+func (s *Supervisor) flushVisible() error { return s.persist.flushVisible() }
 
 // SaveFailure is the ongoing failure to write the state file, nil when
 // the file holds everything the supervisor recorded.
@@ -307,11 +310,18 @@ func (s *Supervisor) save(batch []mutation, durable bool) error {
 	}
 	s.rememberSaved(saved)
 	s.writeTargets(saved)
+	if savedState != nil {
+		savedState(saved, durable)
+	}
 	if rewritten != "" {
 		s.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: rewritten + "; written again from the supervisor's memory (a bad file is kept as state.json.corrupt)"})
 	}
 	return nil
 }
+
+// savedState, when set (by tests), is called after each write of the
+// persister with what it wrote and whether it was durable.
+var savedState func(f *state.File, durable bool)
 
 // update changes the state file as a whole (a reload's new records, the
 // instances it forgets, its outcome), after every change queued before
@@ -758,8 +768,10 @@ func anyStarting(insts map[string]state.Instance, names []string) bool {
 	return slices.ContainsFunc(names, func(name string) bool { return insts[name].State == StateStarting })
 }
 
-// Stop stops the named instances (all when names is empty) in parallel and
-// waits until each is gone or timeout passed and it was killed.
+// Stop stops the named instances in parallel and waits until each is gone
+// or timeout passed and it was killed. With no names it stops every
+// instance and forgets the run (reconcile.ForgetStoppedRun), as the
+// `mictl down` of everything that asks for it would once nothing runs.
 func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	runners := map[string]*runner{}
 	s.mu.Lock()
@@ -792,7 +804,10 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	if readErr != nil {
 		f = &state.File{}
 	}
-	if len(names) == 0 {
+	// A stop of everything forgets the run with its intent (see
+	// reconcile.ForgetStoppedRun).
+	all := len(names) == 0
+	if all {
 		names = picked
 		for _, inst := range f.Instances {
 			if _, ok := runners[inst.Name]; !ok {
@@ -800,7 +815,10 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 			}
 		}
 	}
-	var wg sync.WaitGroup
+	// Each stop calls intended once its first record, that the instance
+	// is no longer wanted, is queued; they are written together.
+	release := s.persist.hold()
+	var intents, wg sync.WaitGroup
 	errs := make([]error, len(names))
 	var unsupervised []string
 	for i, name := range names {
@@ -808,19 +826,32 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 		if !watched {
 			unsupervised = append(unsupervised, name)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		intents.Add(1)
+		intended := sync.OnceFunc(intents.Done)
+		wg.Go(func() {
 			if watched {
-				errs[i] = r.stop(timeout)
+				errs[i] = r.stop(timeout, intended)
 				return
 			}
+			defer intended()
 			// No runner: stop whatever the state file says is running.
 			if inst, found := f.Instance(name); found {
-				errs[i] = s.stopUnsupervised(*inst, timeout)
+				errs[i] = s.stopUnsupervised(*inst, timeout, intended)
 			}
-		}()
+		})
 	}
+	intents.Wait()
+	// Set by the write (or a read of the file with the changes queued).
+	var forgot atomic.Pointer[reconcile.RunMemory]
+	if all {
+		s.persist.addFile(func(f *state.File) {
+			if m := reconcile.ForgetStoppedRun(f); m != nil {
+				forgot.Store(m)
+			}
+		})
+	}
+	s.writeIntent()
+	release()
 	wg.Wait()
 	// What no runner watched may run unrecorded in its home (a server
 	// started while the state file could not be written, or by hand): the
@@ -832,7 +863,27 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	} else if len(unsupervised) > 0 {
 		errs = append(errs, s.endUnrecorded(unsupervised, timeout))
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if m := forgot.Load(); m != nil && (err != nil || len(s.Active()) > 0) {
+		// Something runs on (a group that outlived its SIGKILL, an up
+		// that began meanwhile): the last up's flags hold while it does.
+		s.persist.addFile(func(f *state.File) { reconcile.RecallRun(f, m) })
+	}
+	return err
+}
+
+// writeIntent writes what the stops recorded so far durably, while the
+// servers stop: that the instances are no longer wanted must outlive a
+// power failure (a daemon started afterwards would bring them back);
+// how each stop ended, written after, need not (see mutation.outcome).
+// The event log is synced with it: should a later write without fsync
+// leave the state file empty after a power failure, the file rebuilt
+// from the homes reads from the log that the instances were stopping.
+func (s *Supervisor) writeIntent() {
+	var synced sync.WaitGroup
+	synced.Go(func() { _ = s.events.Sync() })
+	_ = s.persist.flush() // a failure is retried, and shown by SaveFailure
+	synced.Wait()
 }
 
 // Active lists the instances whose runner is still running.
@@ -865,20 +916,13 @@ func (s *Supervisor) Homes() []string {
 
 // stopUnsupervised stops an instance no runner watches (the daemon that
 // started it died, and it was stopped before being re-adopted).
-func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration) error {
+func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration, intended func()) error {
 	running := inst.Server.Alive() || proc.GroupOf(inst.PGID, inst.Home, inst.Server)
 	if !running && !Wanted(inst.State) && inst.State != StateStopping {
 		return nil // nothing runs; a failed instance keeps its state and reason
 	}
-	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, timeout, nil, func(i *state.Instance) { i.State = StateStopping })
+	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, timeout, nil, intended)
 	removeStalePIDFile(inst.Home)
-	msg := res.String()
-	if err != nil {
-		msg = err.Error()
-	}
-	s.record(inst.Name, Event{State: StateStopped, Message: msg}, func(i *state.Instance) {
-		i.Ended(StateStopped)
-		i.SetError("", "")
-	})
+	s.recordOutcome(inst.Name, stoppedEvent(res, err), endStopped)
 	return err
 }
