@@ -158,8 +158,9 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 // forgetRun clears what the state file keeps of a run once nothing runs
 // (reconcile.ForgetRun): the next up, deploy or diff plans from mictl.toml
 // and its own flags alone. A daemon that did the stop has already
-// forgotten it in its own write (Supervisor.forgetRun): this writes only
-// after a stop done from here, and says whether it wrote.
+// forgotten it in its own write (reconcile.ForgetStoppedRun, see
+// supervisor.Supervisor.Stop): this writes only after a stop done from
+// here, and says whether it wrote.
 func forgetRun(ctx context.Context, store *state.Store) (wrote bool, err error) {
 	f, err := store.Load()
 	if err != nil || !reconcile.ForgetRun(f) {

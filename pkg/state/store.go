@@ -66,9 +66,10 @@ type Store struct {
 // the old file or the whole new one), but after a power failure the file
 // may be the one before, or even empty, and is then rebuilt from the
 // homes. It is for writes that a durable one follows within the same
-// command (the daemon answers a request only after a durable write of the
-// whole file), so that a command pays for one fsync'd write, not one per
-// step.
+// command (the daemon answers a request only after a durable write of
+// what must outlive a power failure: for a stop, that the instances are
+// no longer wanted, not how each stop ended), so that a command pays for
+// one fsync'd write, not one per step.
 func (s *Store) Quick() *Store {
 	q := *s
 	q.quick = true

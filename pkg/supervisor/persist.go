@@ -101,18 +101,15 @@ type persister struct {
 	tried, shown uint64
 	// durable asks the next write to be durable: somebody flushed, and
 	// the answer they give their client stands on the file. Writes
-	// nobody waits for skip the fsyncs: the flush that ends every
-	// request makes everything before it durable at once. visible asks
-	// the next write to be durable only where a change needs it (see
-	// flushVisible).
+	// nobody waits for skip the fsyncs: the flush that ends a request
+	// makes everything before it durable at once (a stop's, everything
+	// but its outcomes, see flushVisible). visible asks the next write to
+	// be durable only where a change needs it.
 	durable, visible bool
 	// owed is true while the file holds a change written without fsync
 	// that must outlive a power failure (only the writer reads and sets
 	// it, under writing).
-	owed bool
-	// held counts the holds keeping writes nobody waits for back (see
-	// hold).
-	held    int
+	owed    bool
 	failing *SaveFailure // nil while writes succeed
 	failErr error        // the last failed write's error
 }
@@ -151,31 +148,6 @@ func (p *persister) enqueue(m mutation) {
 	p.queued++
 	p.mu.Unlock()
 	notify(p.kick)
-}
-
-// hold keeps writes nobody waits for back until the returned func is
-// called (a flush still writes at once): a stop recording many instances
-// stopping writes them in the one durable write it asks for next (see
-// Supervisor.Stop), not first in a quick write that the first record
-// would start and then again.
-func (p *persister) hold() (release func()) {
-	p.mu.Lock()
-	p.held++
-	p.mu.Unlock()
-	return func() {
-		p.mu.Lock()
-		p.held--
-		p.mu.Unlock()
-		notify(p.kick) // what was held back goes with the next write
-	}
-}
-
-// waitsForFlush reports whether changes wait for a flush (or a retry)
-// rather than a write of their own: writes fail, or are held.
-func (p *persister) waitsForFlush() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.failing != nil || p.held > 0
 }
 
 // hurry asks for the next write now rather than after the gap, without
@@ -262,8 +234,8 @@ func (p *persister) loop() {
 		now := true // a flush or a retry: no gap to wait
 		select {
 		case <-p.kick:
-			if p.waitsForFlush() {
-				continue // the retry timer is set, or a flush follows; a flush still tries at once
+			if p.failure() != nil {
+				continue // the retry timer is set; a flush still tries at once
 			}
 			now = false
 		case <-p.urgent:

@@ -47,13 +47,13 @@ const progressEvery = time.Second
 
 // stopInstance stops an instance's processes (see terminate) and records
 // that it is stopping. The signals go out before anything is written: the
-// record is queued, intended is called, and Supervisor.Stop writes it
-// durably while the servers stop. A supervisor killed in the few
-// milliseconds between the signal and the write leaves a record that
-// still wants the instance running; its successor then finds a server
-// shutting down gracefully (not a crash) or none at all. sent is the
-// SIGTERM a stop of many already sent it (see Supervisor.Stop), nil when
-// it is still to be sent.
+// record is queued (written as any record, within writeGap), intended is
+// called, and Supervisor.Stop writes it durably while the servers stop. A
+// supervisor killed between the signal and the write leaves a record
+// that still wants the instance running; its successor then finds a
+// server shutting down gracefully (not a crash) or none at all. sent is
+// the SIGTERM a stop of many already sent it (see Supervisor.Stop), nil
+// when it is still to be sent.
 func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, timeout time.Duration, sent *sigterm, intended func()) (stopResult, error) {
 	if sent == nil {
 		sent = sendSIGTERM(server, pgid, dir)

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -238,16 +239,45 @@ func TestStopWritesItsIntentDurablyAndItsOutcomeQuickly(t *testing.T) {
 	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	writes := written()[before:]
+	durable := durableWrites(writes)
+	if len(durable) != 1 || (durable[0].state != StateStopping && durable[0].state != StateStopped) || durable[0].upArgs {
+		t.Fatalf("when the stop returned: durable writes %+v, want one, mi-1 stopping (or stopped) and the run forgotten; all writes: %+v", durable, writes)
+	}
+	if err := s.sup.flushVisible(); err != nil {
+		t.Fatal(err)
+	}
+	writes = written()[before:]
+	if again := durableWrites(writes); len(again) != 1 {
+		t.Errorf("the write of the stop's outcome was fsynced: durable writes %+v", again)
+	}
+	if last := writes[len(writes)-1]; last.state != StateStopped || last.upArgs {
+		t.Errorf("the stop's last write is %+v, want mi-1 stopped, the run forgotten; writes: %+v", last, writes)
+	}
+}
+
+// A state file found deleted (or corrupt) is written again from the
+// supervisor's memory, and durably, even by a write of outcomes alone:
+// what it had lost is in that write.
+func TestStateWrittenAgainFromMemoryIsDurable(t *testing.T) {
+	written := recordWrites(t)
+	s := newSimSite(t, alwaysRestart())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	if err := s.sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(s.sup.store.Path()); err != nil {
+		t.Fatal(err)
+	}
+	before := len(written())
+	s.sup.persist.addOutcome("mi-1", noop)
 	if err := s.sup.flushVisible(); err != nil {
 		t.Fatal(err)
 	}
 	writes := written()[before:]
-	durable := durableWrites(writes)
-	if len(durable) != 1 || (durable[0].state != StateStopping && durable[0].state != StateStopped) || durable[0].upArgs {
-		t.Fatalf("durable writes %+v, want one: mi-1 stopping (or stopped) and the run forgotten; all writes: %+v", durable, writes)
-	}
-	if last := writes[len(writes)-1]; last.state != StateStopped || last.upArgs {
-		t.Errorf("the stop's last write is %+v, want mi-1 stopped, the run forgotten; writes: %+v", last, writes)
+	if durable := durableWrites(writes); len(durable) == 0 || durable[len(durable)-1].state != StateReady {
+		t.Errorf("state.json, deleted, was written again from memory without fsync: writes %+v", writes)
 	}
 }
 
@@ -271,5 +301,47 @@ func TestStopDuringABackoffIsDurable(t *testing.T) {
 	}
 	if writes := written()[before:]; !slices.Contains(durableWrites(writes), stateWrite{state: StateStopped, durable: true}) {
 		t.Fatalf("when the stop returned, no durable write recorded mi-1 stopped; writes: %+v", writes)
+	}
+}
+
+// A stop of everything that meets an instance another request is still
+// stopping writes the others' records as it makes them: waiting for that
+// stop to end before writing any would leave, should the daemon be
+// killed meanwhile, servers already signalled recorded as wanted.
+func TestStopBehindAnotherStopWritesItsRecords(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "3s") // mi-1's shutdown only
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	if err := os.Unsetenv("MICTL_SIM_SHUTDOWN_DELAY"); err != nil {
+		t.Fatal(err)
+	}
+	s.reload("instances = 2\n")
+	s.next("mi-2", StateReady)
+	first := make(chan error, 1)
+	go func() { first <- s.sup.Stop([]string{"mi-1"}, 10*time.Second) }()
+	s.next("mi-1", StateStopping)
+	all := make(chan error, 1)
+	go func() { all <- s.sup.Stop(nil, 10*time.Second) }()
+	s.next("mi-2", StateStopped)
+	recorded := func() string {
+		t.Helper()
+		f, err := s.sup.store.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, _ := f.Instance("mi-2")
+		return inst.State
+	}
+	// Well within mi-1's 3 s shutdown.
+	for deadline := time.Now().Add(time.Second); recorded() == StateReady; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("mi-2 stopped a second ago, and the state file still says it is %s", StateReady)
+		}
+	}
+	for _, done := range []chan error{first, all} {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

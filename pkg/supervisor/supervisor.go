@@ -313,8 +313,16 @@ func (s *Supervisor) save(batch []mutation, durable bool) error {
 	if savedState != nil {
 		savedState(saved, durable)
 	}
-	if rewritten != "" {
-		s.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: rewritten + "; written again from the supervisor's memory (a bad file is kept as state.json.corrupt)"})
+	if rewritten == "" {
+		return nil
+	}
+	s.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: rewritten + "; written again from the supervisor's memory (a bad file is kept as state.json.corrupt)"})
+	if !durable {
+		// Everything the file had lost is in this write, not only the
+		// batch: a write of outcomes alone would leave it unsynced. The
+		// batch is saved either way (a failure here is logged by save, and
+		// the next durable write tries again).
+		_ = s.save(nil, true)
 	}
 	return nil
 }
@@ -816,8 +824,8 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 		}
 	}
 	// Each stop calls intended once its first record, that the instance
-	// is no longer wanted, is queued; they are written together.
-	release := s.persist.hold()
+	// is no longer wanted, is queued (written meanwhile as any record,
+	// within writeGap).
 	var intents, wg sync.WaitGroup
 	errs := make([]error, len(names))
 	var unsupervised []string
@@ -851,7 +859,6 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 		})
 	}
 	s.writeIntent()
-	release()
 	wg.Wait()
 	// What no runner watched may run unrecorded in its home (a server
 	// started while the state file could not be written, or by hand): the
@@ -864,9 +871,9 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 		errs = append(errs, s.endUnrecorded(unsupervised, timeout))
 	}
 	err := errors.Join(errs...)
-	if m := forgot.Load(); m != nil && (err != nil || len(s.Active()) > 0) {
-		// Something runs on (a group that outlived its SIGKILL, an up
-		// that began meanwhile): the last up's flags hold while it does.
+	if m := forgot.Load(); m != nil && len(s.Active()) > 0 {
+		// A start began meanwhile: the last up's flags hold while what it
+		// started runs.
 		s.persist.addFile(func(f *state.File) { reconcile.RecallRun(f, m) })
 	}
 	return err
