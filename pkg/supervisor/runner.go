@@ -82,18 +82,21 @@ func (r *runner) stop(timeout time.Duration, intended func()) error {
 }
 
 func (r *runner) record(ev Event, fn func(*state.Instance)) {
-	r.mu.Lock()
-	fn(&r.inst)
-	r.mu.Unlock()
+	r.change(fn)
 	r.s.record(r.inst.Name, ev, fn)
 }
 
 // recordOutcome is record for an outcome (see mutation.outcome).
 func (r *runner) recordOutcome(ev Event, fn func(*state.Instance)) {
-	r.mu.Lock()
-	fn(&r.inst)
-	r.mu.Unlock()
+	r.change(fn)
 	r.s.recordOutcome(r.inst.Name, ev, fn)
+}
+
+// change applies fn to the runner's view of its instance.
+func (r *runner) change(fn func(*state.Instance)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fn(&r.inst)
 }
 
 func (r *runner) snapshot() state.Instance {
