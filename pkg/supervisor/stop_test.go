@@ -318,23 +318,32 @@ func TestStopBehindAnotherStopWritesItsRecords(t *testing.T) {
 	}
 	s.reload("instances = 2\n")
 	s.next("mi-2", StateReady)
-	first := make(chan error, 1)
-	go func() { first <- s.sup.Stop([]string{"mi-1"}, 10*time.Second) }()
-	s.next("mi-1", StateStopping)
-	all := make(chan error, 1)
-	go func() { all <- s.sup.Stop(nil, 10*time.Second) }()
-	s.next("mi-2", StateStopped)
-	recorded := func() string {
+	recorded := func(name string) string {
 		t.Helper()
 		f, err := s.sup.store.Load()
 		if err != nil {
 			t.Fatal(err)
 		}
-		inst, _ := f.Instance("mi-2")
+		inst, _ := f.Instance(name)
 		return inst.State
 	}
+	first := make(chan error, 1)
+	go func() { first <- s.sup.Stop([]string{"mi-1"}, 10*time.Second) }()
+	// The first stop's own writes done, none under way or waiting: none
+	// of them may carry mi-2's records.
+	for deadline := time.Now().Add(siteTimeout); recorded("mi-1") != StateStopping; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("mi-1's stop was not written in %s", siteTimeout)
+		}
+	}
+	if err := s.sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	all := make(chan error, 1)
+	go func() { all <- s.sup.Stop(nil, 10*time.Second) }()
+	s.next("mi-2", StateStopped)
 	// Well within mi-1's 3 s shutdown.
-	for deadline := time.Now().Add(time.Second); recorded() == StateReady; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Second); recorded("mi-2") == StateReady; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("mi-2 stopped a second ago, and the state file still says it is %s", StateReady)
 		}
