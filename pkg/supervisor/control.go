@@ -354,16 +354,13 @@ func (srv *Server) serve(req Request, reply *Message) error {
 	default:
 		return exitcode.Usagef("unknown operation %q", req.Op)
 	}
-	// The client reads the state file next: it should hold the outcome.
-	// When it cannot be written the reply says so (SaveFailure), and the
-	// request's own outcome stands: the servers were started or stopped.
-	// A stop's outcome needs no fsync: that the instances are no longer
-	// wanted was written durably while they stopped (Supervisor.Stop).
-	if req.Op == OpStop {
-		_ = srv.sup.flushVisible()
-	} else {
-		_ = srv.sup.Flush()
-	}
+	// The client reads the state file next: it should hold the outcome,
+	// on the disk where it must outlive a power failure (a start's
+	// records; not how a stop ended, whose intent Supervisor.Stop wrote
+	// durably while the servers stopped). When it cannot be written the
+	// reply says so (SaveFailure), and the request's own outcome stands:
+	// the servers were started or stopped.
+	_ = srv.sup.flushVisible()
 	srv.sup.trimSoon()
 	return err
 }
