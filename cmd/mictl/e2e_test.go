@@ -887,6 +887,45 @@ func TestFreshUpSetsOffNoReload(t *testing.T) {
 	}
 }
 
+// down returns once the daemon it leaves idle is gone in every way another
+// command could notice: its main thread has exited (threads releasing its
+// inotify instances in the kernel may remain a few milliseconds), its
+// lock is free, its socket and record are gone; whether it stops one
+// instance at a time or all at once. A stop that leaves others running
+// returns without waiting for it.
+func TestDownReturnsWithTheDaemonGone(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	for round, stop := range [][]string{{"down"}, {"down", "mi-2"}} {
+		d.up(2)
+		daemon := d.state().Daemon.Identity
+		if round == 1 {
+			d.must("down", "mi-1")
+			if !daemon.Alive() {
+				t.Fatalf("the daemon (pid %d) left while mi-2 ran", daemon.PID)
+			}
+		}
+		d.must(stop...)
+		if daemon.Alive() {
+			t.Fatalf("round %d: the daemon (pid %d) still runs after down returned", round, daemon.PID)
+		}
+		lock, err := os.OpenFile(filepath.Join(d.dir, "instances", ".mictl", "daemon.lock"), os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			t.Fatalf("round %d: the daemon lock is still held after down returned: %v", round, err)
+		}
+		lock.Close()
+		if _, err := os.Stat(filepath.Join(d.dir, "instances", ".mictl", "mictl.sock")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("round %d: the daemon's socket is still there after down returned: %v", round, err)
+		}
+		if pid := d.daemonPID(); pid != 0 {
+			t.Fatalf("round %d: a daemon (pid %d) is still recorded after down returned", round, pid)
+		}
+	}
+}
+
 // An up that fails after it started the daemon (a home it cannot write)
 // leaves no daemon behind waiting for its periodic check: the daemon
 // finds nothing asked of it in the state file and leaves at once.

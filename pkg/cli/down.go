@@ -108,17 +108,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
-	// What the stop left in the homes (f names them) is looked for while
-	// the daemon exits: both wait on the kernel, neither on the other.
-	verified := make(chan error, 1)
-	go func() { verified <- verifyStopped(streams, f, targets) }()
-	if reply.SaveFailure == nil {
-		if err := awaitIdleDaemon(ctx, store, reply.PID); err != nil {
-			<-verified
-			return exitcode.With(exitcode.Runtime, err)
-		}
-	}
-	if err := <-verified; err != nil {
+	if err := verifyStopped(streams, f, targets); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
 	after, err := reportAfter(store, reply)
@@ -179,33 +169,6 @@ func daemonGone(pid int) bool {
 	return err != nil || st.Exited()
 }
 
-// awaitIdleDaemon waits for the daemon to exit when the stop left it
-// nothing to supervise, so that `down` returning means everything is gone.
-func awaitIdleDaemon(ctx context.Context, store *state.Store, pid int) error {
-	if pid <= 0 {
-		return nil
-	}
-	f, err := store.Load()
-	if err != nil {
-		return err
-	}
-	for _, inst := range f.Instances {
-		if supervisor.Wanted(inst.State) {
-			return nil // still supervising the others
-		}
-	}
-	id, err := proc.Identify(pid)
-	if err != nil {
-		return nil // already gone
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := proc.WaitExit(ctx, id); err != nil || id.Alive() {
-		return fmt.Errorf("the mictl daemon (pid %d) did not exit after the last instance stopped; see %s", pid, supervisor.DaemonLog(store))
-	}
-	return nil
-}
-
 // stopAll stops the instances through the daemon, or, when there is none
 // (it was killed, or died during the request), from here while holding
 // the daemon lock so that no daemon starts meanwhile and brings them back.
@@ -217,7 +180,10 @@ func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *sta
 	// milliseconds its exit takes: keep trying either way for a while.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		reply, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: timeout}, onEvent)
+		// Returning once a daemon the stop leaves idle has let go of
+		// everything (its lock, socket and record) and its main thread
+		// has exited: down returning means the daemon is gone too.
+		reply, err := supervisor.CallUntilLeft(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: timeout}, onEvent)
 		switch {
 		case err == nil:
 			return reply, nil

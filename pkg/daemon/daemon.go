@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,14 @@ const (
 	logKeep       = 3
 	logCheckEvery = 10 * time.Second
 )
+
+// The main goroutine keeps the process's main thread to itself, so that
+// the inotify instances the daemon lets go as it exits are released on
+// other threads (each release waits for the kernel, up to ~20 ms): the
+// main thread's exit, which is all `mictl down` waits for once the daemon
+// has let go of everything (supervisor.CallUntilLeft), is not held up by
+// them. In an init function, main runs on the main thread.
+func init() { runtime.LockOSThread() }
 
 // configDebounce folds the burst of events one save makes (an editor may
 // write, rename and chmod) into one reload.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -27,10 +28,28 @@ const helperEnv = "MICTL_PROC_TEST_HELPER"
 // noSuchPid is above PID_MAX_LIMIT (2^22), so the kernel can never hand it out.
 const noSuchPid = 1<<22 + 1
 
+// mainThreadExits is the helper whose main thread exits alone (exit(2),
+// not exit_group(2)), the process living on in its other threads until
+// its stdin closes. Its main goroutine is kept on the main thread from
+// init, where it starts.
+const mainThreadExits = "main-thread-exits"
+
+func init() {
+	if os.Getenv(helperEnv) == mainThreadExits {
+		runtime.LockOSThread()
+	}
+}
+
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
 		os.Exit(m.Run())
+	case mainThreadExits:
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			os.Exit(0)
+		}()
+		_, _, _ = unix.RawSyscall(unix.SYS_EXIT, 0, 0, 0)
 	case "subreaper":
 		if err := subreaperHelper(); err != nil {
 			fmt.Fprintln(os.Stderr, "subreaper helper:", err)
@@ -526,6 +545,41 @@ func TestWaitExitNonChild(t *testing.T) {
 			t.Fatal("WaitExit did not return after the process was killed")
 		}
 	})
+}
+
+// WaitMainThreadExit returns once a process's main thread has exited,
+// while its other threads live on (the helper ends only when told).
+func TestWaitMainThreadExitDoesNotWaitForOtherThreads(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mainThreadExits, "GOMAXPROCS=2")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	id, err := Identify(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := WaitMainThreadExit(ctx, id); err != nil {
+		t.Fatalf("WaitMainThreadExit: %v", err)
+	}
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", id.PID))
+	if err != nil || len(tasks) < 2 {
+		t.Fatalf("the helper's other threads are gone too (%d tasks, %v): nothing left to tell apart", len(tasks), err)
+	}
+	stdin.Close()
+	if err := WaitExit(ctx, id); err != nil {
+		t.Fatalf("WaitExit after the helper was let go: %v", err)
+	}
 }
 
 func TestWaitExitImmediate(t *testing.T) {

@@ -21,6 +21,30 @@ var pidfdOpen = unix.PidfdOpen
 // enough that a few dozen idle waiters cost nothing measurable.
 const FallbackPollInterval = 100 * time.Millisecond
 
+// mainThreadEvery is how often WaitMainThreadExit looks.
+const mainThreadEvery = 200 * time.Microsecond
+
+// WaitMainThreadExit blocks until the main thread of the process
+// incarnation id has exited (id is a zombie, or gone) or ctx is done, and
+// then returns nil or ctx.Err(). Other threads of id may still be
+// finishing in the kernel, which WaitExit's pidfd waits for and this does
+// not: a process whose last thread waits for the release of its inotify
+// instances (an RCU grace period, up to ~20 ms) has done all it will do.
+// Nothing tells of a main thread's exit alone, so it looks every 200 µs:
+// it is for a process that said it is exiting, a few looks at most.
+func WaitMainThreadExit(ctx context.Context, id Identity) error {
+	for id.Alive() {
+		t := time.NewTimer(mainThreadEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
 // WaitExit blocks until the process incarnation id has exited (or become a
 // zombie) or ctx is done, and then returns nil or ctx.Err(). A pid that is
 // already gone, or now belongs to another process, has exited: WaitExit

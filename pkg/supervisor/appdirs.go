@@ -23,14 +23,14 @@ const hotDeployWindow = 20 * time.Second
 // appDirs tells the monitor when a watched instance's carbonapps/ changes
 // (a CApp added, replaced or removed by anyone: mictl, a user's copy, the
 // Management API), so that its health is checked then rather than when the
-// schedule comes round. It belongs to the monitor's goroutine. It holds an
-// inotify instance only while it watches a directory: closing one waits
-// for the kernel (an RCU grace period, up to ~15 ms), and an instance
-// closed when the last watched server stops is gone before the daemon
-// exits, which `mictl down` waits for (closed at the daemon's exit, it
-// held the exit up, and the daemon's program busy, after its main thread
-// had gone). Where inotify cannot be had nothing is watched: every check
-// then asks /healthz (see asksHealthz).
+// schedule comes round. It belongs to the monitor's goroutine. Its inotify
+// instance, made with the first watch, is kept until the monitor ends, and
+// so is the watch of an instance that stops (forgotten, not removed):
+// letting either go waits for the kernel (an RCU grace period), 10-20 ms
+// when the stopping servers let their own go at the same moment, and
+// their exits, which a stop waits for, then waited as long (see
+// watch.Watcher). Where inotify cannot be had nothing is watched: every
+// check then asks /healthz (see asksHealthz).
 type appDirs struct {
 	w    *fsnotify.Watcher // nil while nothing is watched
 	dirs map[string]*healthCheck
@@ -51,21 +51,19 @@ func (a *appDirs) add(c *healthCheck, dir string) {
 	}
 	apps := home.CarbonAppsDir(dir)
 	if err := a.w.Add(apps); err != nil {
-		a.closeIfIdle()
 		return
 	}
 	a.dirs[apps], c.apps = c, apps
 }
 
-// remove stops watching c's carbonapps/.
+// remove stops telling of changes to c's carbonapps/. The watch stays in
+// the kernel (see appDirs): a restart of the instance takes it up again.
 func (a *appDirs) remove(c *healthCheck) {
 	if c.apps == "" || a.dirs[c.apps] != c {
 		return
 	}
 	delete(a.dirs, c.apps)
-	_ = a.w.Remove(c.apps)
 	c.apps = ""
-	a.closeIfIdle()
 }
 
 // events and errors are the watcher's channels, nil (never ready) while
@@ -89,7 +87,8 @@ func (a *appDirs) errors() <-chan error {
 // moved away is no longer watched.
 func (a *appDirs) changed(ev fsnotify.Event, first time.Duration) {
 	if c := a.dirs[ev.Name]; c != nil && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
-		a.remove(c) // moved away, it would still be watched
+		_ = a.w.Remove(ev.Name) // moved away, it would still be watched
+		a.remove(c)
 		settle(c, first)
 		return
 	}
@@ -115,15 +114,8 @@ func settle(c *healthCheck, first time.Duration) {
 	c.every, c.ready, c.next = first, false, c.settleUntil
 }
 
-// closeIfIdle lets the inotify instance go once nothing is watched.
-func (a *appDirs) closeIfIdle() {
-	if len(a.dirs) == 0 {
-		a.close()
-	}
-}
-
 // close lets the inotify instance go, in the background: the monitor
-// need not wait for the kernel (see appDirs).
+// need not wait for the kernel.
 func (a *appDirs) close() {
 	if a.w != nil {
 		go a.w.Close()

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -58,6 +59,9 @@ type Message struct {
 	SaveFailure *SaveFailure `json:"save_failure,omitempty"`
 	// State is the daemon's own view, for OpStatus.
 	State *state.File `json:"state,omitempty"`
+	// Left follows Done on the connection of a stop that left the daemon
+	// idle, sent as the daemon exits, having let go of everything.
+	Left bool `json:"left,omitempty"`
 }
 
 // Reply is what the daemon answered a request with, beside its error.
@@ -108,6 +112,24 @@ func (e *NotYoursError) Error() string {
 // ends the call with ErrNotAnswering; an error the daemon reports carries
 // its exit code (exitcode.Of).
 func Call(ctx context.Context, path string, req Request, onEvent func(Event)) (Reply, error) {
+	return call(ctx, path, req, onEvent, false)
+}
+
+// LeaveTimeout bounds how long CallUntilLeft waits for a daemon to leave.
+const LeaveTimeout = 10 * time.Second
+
+// CallUntilLeft is Call for a stop that may leave the daemon nothing to
+// supervise: once answered, it waits until the daemon has let go of the
+// instances directory (its lock, control socket and record) on its way
+// out, or has said it stays; at once when the stop left others running.
+// The daemon's process is then gone, or its last thread is: the kernel
+// may still be letting its inotify instances go, for up to ~20 ms, which
+// no command waits for (see watch.Watcher).
+func CallUntilLeft(ctx context.Context, path string, req Request, onEvent func(Event)) (Reply, error) {
+	return call(ctx, path, req, onEvent, true)
+}
+
+func call(ctx context.Context, path string, req Request, onEvent func(Event), untilLeft bool) (Reply, error) {
 	var d net.Dialer
 	dialCtx, cancel := context.WithTimeout(ctx, AnswerTimeout)
 	conn, err := d.DialContext(dialCtx, "unix", path)
@@ -146,8 +168,56 @@ func Call(ctx context.Context, path string, req Request, onEvent func(Event)) (R
 		if m.Error != "" {
 			return reply, exitcode.With(m.Code, errors.New(m.Error))
 		}
+		if untilLeft {
+			return reply, awaitLeave(ctx, conn, dec, m.PID, path)
+		}
 		return reply, nil
 	}
+}
+
+// awaitLeave waits until the daemon closes conn, which it does once it
+// has settled what the stop it answered on conn means for it; when it
+// says it left, then for its main thread's exit, which follows at once.
+func awaitLeave(ctx context.Context, conn net.Conn, dec *json.Decoder, pid int, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, LeaveTimeout)
+	defer cancel()
+	late := func(err error) error {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		return fmt.Errorf("the mictl daemon (pid %d) did not exit within %s after the last instance stopped; see %s", pid, LeaveTimeout, filepath.Join(filepath.Dir(path), "daemon.log"))
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(LeaveTimeout))
+	left := false
+	for {
+		var m Message
+		err := dec.Decode(&m)
+		if err == nil {
+			left = left || m.Left
+			continue
+		}
+		if ctx.Err() != nil || isTimeout(err) {
+			return late(ctx.Err())
+		}
+		break // closed: it stays, or has left
+	}
+	if !left {
+		return nil
+	}
+	id, err := proc.Identify(pid)
+	if err != nil {
+		return nil // gone already
+	}
+	if err := proc.WaitMainThreadExit(ctx, id); err != nil {
+		return late(err)
+	}
+	return nil
+}
+
+// isTimeout reports whether err is a deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // dialError tells "nobody listens" (no daemon) from "not yours to ask".
@@ -213,6 +283,19 @@ type Server struct {
 	idle    chan struct{}
 	leaving func()
 	wg      sync.WaitGroup
+	// settlement is what the daemon decides about the stops that left it
+	// idle (Settle); their connections stay open until then (lingering),
+	// for their clients to wait on (CallUntilLeft).
+	settleMu   sync.Mutex
+	settlement *settlement // nil until a stop leaves the daemon idle
+	lingering  sync.WaitGroup
+}
+
+// settlement is the daemon's decision, once it is idle, to stay or leave:
+// left is set before done is closed.
+type settlement struct {
+	done chan struct{}
+	left bool
 }
 
 // NewServer serves control requests for sup.
@@ -235,13 +318,62 @@ func (srv *Server) Serve(ln *net.UnixListener) {
 		srv.wg.Add(1)
 		go func() {
 			defer srv.wg.Done()
-			defer conn.Close()
-			srv.handle(conn)
+			if st := srv.handle(conn); st != nil {
+				srv.linger(conn, st)
+				return
+			}
+			conn.Close()
 		}()
 	}
 }
 
-func (srv *Server) handle(conn *net.UnixConn) {
+// linger keeps conn open until the daemon settles (st), then says
+// whether it left and closes it.
+func (srv *Server) linger(conn *net.UnixConn, st *settlement) {
+	srv.lingering.Add(1)
+	go func() {
+		defer srv.lingering.Done()
+		defer conn.Close()
+		<-st.done
+		if st.left {
+			_ = conn.SetWriteDeadline(time.Now().Add(AnswerTimeout))
+			_ = json.NewEncoder(conn).Encode(Message{Left: true})
+		}
+	}()
+}
+
+// settling is what the connection of a stop that leaves the daemon idle
+// waits for: taken before the daemon is told it is idle, so that its
+// decision cannot come first.
+func (srv *Server) settling() *settlement {
+	srv.settleMu.Lock()
+	defer srv.settleMu.Unlock()
+	if srv.settlement == nil {
+		srv.settlement = &settlement{done: make(chan struct{})}
+	}
+	return srv.settlement
+}
+
+// Settle lets the clients of the stops that left the daemon idle go,
+// telling them whether it left, having let go of everything (its lock,
+// socket and record): then it waits until they have been told.
+func (srv *Server) Settle(left bool) {
+	srv.settleMu.Lock()
+	if st := srv.settlement; st != nil {
+		st.left = left
+		close(st.done)
+		srv.settlement = nil
+	}
+	srv.settleMu.Unlock()
+	if left {
+		srv.lingering.Wait()
+	}
+}
+
+// handle answers the request on conn. For a stop that left the daemon
+// idle it returns what the connection is to stay open for (see
+// settling), nil otherwise.
+func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	enc := json.NewEncoder(conn)
 	var mu sync.Mutex
 	broken := false
@@ -271,14 +403,14 @@ func (srv *Server) handle(conn *net.UnixConn) {
 	// the daemon buffer more before the peer check.
 	if err := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, 64<<10))).Decode(&req); err != nil {
 		finish(Message{}, exitcode.Usagef("bad request: %w", err))
-		return
+		return nil
 	}
 	// Nobody else on the host may start or stop your instances. (Checked
 	// after reading the request, so that the client reads the refusal
 	// rather than a broken pipe.)
 	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
 		finish(Message{}, &NotYoursError{Dir: filepath.Dir(srv.sup.store.Dir()), UID: os.Getuid()})
-		return
+		return nil
 	}
 	var replay []string // a start's events begin with those of its starts under way
 	if req.Op == OpStart {
@@ -293,7 +425,7 @@ func (srv *Server) handle(conn *net.UnixConn) {
 	stopForwarding := forward(events, names, func(ev Event) { send(Message{Event: &ev}) })
 	stopAlive := keepAlive(func() { send(Message{Alive: true}) })
 	var reply Message
-	err := srv.serve(req, &reply)
+	err := srv.serve(req, &reply, &settled)
 	stopAlive()
 	stopForwarding()
 	reply.SaveFailure = srv.sup.SaveFailure()
@@ -302,11 +434,13 @@ func (srv *Server) handle(conn *net.UnixConn) {
 		reply.State, _ = srv.sup.current()
 	}
 	finish(reply, err)
+	return settled
 }
 
 // serve carries out req, filling in what the reply carries beside an
-// error.
-func (srv *Server) serve(req Request, reply *Message) error {
+// error, and for a stop that leaves the daemon idle, settled (see
+// settling).
+func (srv *Server) serve(req Request, reply *Message, settled **settlement) error {
 	var err error
 	switch req.Op {
 	case OpPing:
@@ -323,8 +457,8 @@ func (srv *Server) serve(req Request, reply *Message) error {
 		err = srv.start(req.Names, req.Timeout)
 	case OpStop:
 		if srv.watch != nil && srv.stopsAll(req.Names) {
-			// The daemon is about to be idle and leave: the watch
-			// closes while the servers stop (see configWatch).
+			// The daemon is about to be idle and leave: no reload
+			// while the servers stop.
 			srv.watch.pause()
 		}
 		if len(req.Names) == 0 {
@@ -337,6 +471,7 @@ func (srv *Server) serve(req Request, reply *Message) error {
 		if len(srv.sup.Active()) == 0 {
 			if srv.leaving != nil {
 				srv.leaving() // in the write the reply waits for
+				*settled = srv.settling()
 			}
 			notify(srv.idle)
 		} else {

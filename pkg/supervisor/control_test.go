@@ -135,7 +135,7 @@ func TestStopAllForgetsTheRun(t *testing.T) {
 			f.UpArgs, f.Configured, f.ReloadError = []string{"--instances=1"}, []string{"mi-1"}, "an old failure"
 		})
 		var reply Message
-		if err := NewServer(sup).serve(Request{Op: OpStop, Names: tc.names}, &reply); err != nil {
+		if err := NewServer(sup).serve(Request{Op: OpStop, Names: tc.names}, &reply, new(*settlement)); err != nil {
 			t.Fatalf("%s: stop: %v", tc.what, err)
 		}
 		f, err := store.Load()
@@ -151,8 +151,9 @@ func TestStopAllForgetsTheRun(t *testing.T) {
 
 // A stop that leaves the daemon nothing to supervise clears its record
 // in the write the reply waits for, so the daemon leaving has nothing to
-// write; one that stays after all (an up recorded instances to start
-// meanwhile) is recorded again.
+// write, and keeps its client until the daemon settles; one that stays
+// after all (an up recorded instances to start meanwhile) is recorded
+// again, and lets that client go.
 func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
 	t.Parallel()
 	self, err := proc.Identify(os.Getpid())
@@ -176,8 +177,12 @@ func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
 	}
 
 	var reply Message
-	if err := d.server.serve(Request{Op: OpStop}, &reply); err != nil {
+	var settled *settlement
+	if err := d.server.serve(Request{Op: OpStop}, &reply, &settled); err != nil {
 		t.Fatalf("stop: %v", err)
+	}
+	if settled == nil {
+		t.Fatal("the stop that left nothing supervised does not keep its client until the daemon settles")
 	}
 	if rec := recorded(); rec != nil {
 		t.Fatalf("after the stop that left nothing supervised, the daemon is still recorded: %+v", rec)
@@ -192,6 +197,14 @@ func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
 	}
 	if d.Unneeded() {
 		t.Fatal("the daemon leaves while an instance is to start")
+	}
+	select {
+	case <-settled.done:
+		if settled.left {
+			t.Fatal("the daemon stays, but tells the client of the stop that made it idle that it left")
+		}
+	default:
+		t.Fatal("the daemon stays, but the client of the stop that made it idle is kept waiting")
 	}
 	if err := sup.Flush(); err != nil {
 		t.Fatal(err)

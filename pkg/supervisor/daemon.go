@@ -280,6 +280,8 @@ func (d *Daemon) Unneeded() bool {
 	if d.unneeded() {
 		return true
 	}
+	// Staying: the stop that made the daemon idle need not wait.
+	d.server.Settle(false)
 	d.recordMu.Lock()
 	defer d.recordMu.Unlock()
 	if d.unrecorded {
@@ -377,6 +379,9 @@ func (d *Daemon) Close() {
 	_ = os.Remove(SocketPath(d.store))
 	d.reaper.Close()
 	d.lock.Close()
+	// Last: the stop that made the daemon idle returns, the daemon having
+	// let go of everything another would need.
+	d.server.Settle(true)
 }
 
 // awaitOther waits, until deadline, for the daemon that won a start race

@@ -16,14 +16,15 @@ import (
 const reloadRetryMax = time.Minute
 
 // configWatch follows a daemon's configuration (Follow), reloading on
-// every change. It is let go of while a stop leaves the daemon nothing to
-// supervise: closing the watch's inotify instance waits for the kernel (an
-// RCU grace period, up to ~13 ms here), and down waits for the daemon's
-// exit, which would otherwise wait for it. The watch is taken up again
-// when the daemon stays after all.
+// every change. It pauses while a stop leaves the daemon nothing to
+// supervise, and is taken up again when the daemon stays after all. Its
+// inotify instance is kept from the daemon's start to its exit (see
+// watch.Watcher): let go of while the servers stop, it made their own
+// exits wait for the kernel.
 type configWatch struct {
 	sup    *Supervisor
 	follow *Follow
+	files  *watch.Watcher // nil when no inotify instance could be had
 	mu     sync.Mutex
 	cancel context.CancelFunc // nil while not watching
 	wg     sync.WaitGroup     // the watches and reloads under way
@@ -35,6 +36,10 @@ type configWatch struct {
 
 func newConfigWatch(sup *Supervisor, follow *Follow) *configWatch {
 	w := &configWatch{sup: sup, follow: follow}
+	var err error
+	if w.files, err = watch.New(); err != nil {
+		sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: "cannot watch the configuration: " + err.Error()})
+	}
 	w.start()
 	return w
 }
@@ -114,11 +119,9 @@ func (w *configWatch) start() bool {
 	}
 	ctx, cancel := context.WithCancel(w.sup.ctx)
 	w.cancel = cancel
-	w.wg.Go(func() {
-		if err := watch.Files(ctx, w.follow.Files, w.follow.Debounce, w.reload); err != nil {
-			w.sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: "cannot watch the configuration: " + err.Error()})
-		}
-	})
+	if w.files != nil {
+		w.wg.Go(func() { w.files.Follow(ctx, w.follow.Files, w.follow.Debounce, w.reload) })
+	}
 	return true
 }
 
@@ -152,8 +155,12 @@ func (w *configWatch) resume() {
 	}
 }
 
-// close stops watching and waits for the watches and reloads under way.
+// close stops watching, waits for the watches and reloads under way, and
+// lets the inotify instance go.
 func (w *configWatch) close() {
 	w.pause()
 	w.wg.Wait()
+	if w.files != nil {
+		w.files.Close()
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -68,16 +69,10 @@ func TestTighten(t *testing.T) {
 // forward, once the burst of writes settles (not at once, though checks
 // due within half their interval run together), and has checks ask
 // /healthz until MI has surely scanned it; the directory removed is
-// watched no more, its check asks /healthz from then on, and with
-// nothing left to watch the inotify instance goes.
+// watched no more, and its check asks /healthz from then on. The inotify
+// instance stays until the monitor ends.
 func TestAppDirsTellOfCAppChanges(t *testing.T) {
-	dir := t.TempDir()
-	apps := home.CarbonAppsDir(dir)
-	if err := os.MkdirAll(apps, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	a := newAppDirs()
-	defer a.close()
+	dir, apps, a := appDirsOfAHome(t)
 	later := time.Now().Add(time.Hour)
 	c := &healthCheck{every: 5 * time.Second, next: later, ready: true}
 	a.add(c, dir)
@@ -111,9 +106,49 @@ func TestAppDirsTellOfCAppChanges(t *testing.T) {
 	for c.apps != "" {
 		a.changed(nextAppEvent(t, a), time.Second)
 	}
-	if len(a.dirs) != 0 || a.w != nil {
-		t.Fatalf("still watching %v (inotify instance kept: %v)", a.dirs, a.w != nil)
+	if len(a.dirs) != 0 || a.w == nil {
+		t.Fatalf("still watching %v (inotify instance kept: %v, want kept)", a.dirs, a.w != nil)
 	}
+}
+
+// An instance that stops is forgotten, but its watch stays in the kernel
+// (removing one waits for the kernel while the servers stop, see appDirs):
+// its restart takes it up again, and changes are told again.
+func TestAppDirsKeepTheWatchOfAStoppedInstance(t *testing.T) {
+	dir, apps, a := appDirsOfAHome(t)
+	c := &healthCheck{every: 5 * time.Second, next: time.Now().Add(time.Hour), ready: true}
+	a.add(c, dir)
+	w := a.w
+	a.remove(c)
+	if c.apps != "" || len(a.dirs) != 0 {
+		t.Fatalf("a stopped instance is still told of: %q, %v", c.apps, a.dirs)
+	}
+	if a.w != w || !slices.Contains(w.WatchList(), apps) {
+		t.Fatalf("the stop let the watch of %s go (inotify instance kept: %v)", apps, a.w == w)
+	}
+	again := &healthCheck{every: 5 * time.Second, next: time.Now().Add(time.Hour), ready: true}
+	a.add(again, dir)
+	if err := os.WriteFile(filepath.Join(apps, "shop_1.0.0.car"), []byte("zip"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.changed(nextAppEvent(t, a), time.Second)
+	if again.ready || again.every != time.Second {
+		t.Fatalf("the restarted instance was not told of a CApp copied in: ready %v, every %s", again.ready, again.every)
+	}
+}
+
+// appDirsOfAHome is a home with a carbonapps/ (apps), and an appDirs
+// that watches nothing yet, closed when the test ends.
+func appDirsOfAHome(t *testing.T) (dir, apps string, a *appDirs) {
+	t.Helper()
+	dir = t.TempDir()
+	apps = home.CarbonAppsDir(dir)
+	if err := os.MkdirAll(apps, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a = newAppDirs()
+	t.Cleanup(a.close)
+	return dir, apps, a
 }
 
 func nextAppEvent(t *testing.T, a *appDirs) fsnotify.Event {

@@ -10,20 +10,36 @@ import (
 	"time"
 )
 
-// watchCount starts Files on the given files and returns a counter of
-// onChange calls and a stop func that waits for Files to return.
+// watchCount follows the given files with a new Watcher and returns a
+// counter of onChange calls and a stop func that waits for Follow to
+// return and closes the Watcher.
 func watchCount(t *testing.T, files ...string) (*atomic.Int32, func()) {
 	t.Helper()
+	w, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, stop := follow(w, files...)
+	return n, func() {
+		stop()
+		w.Close()
+	}
+}
+
+// follow runs w.Follow on files until the returned func, which waits for
+// it to return.
+func follow(w *Watcher, files ...string) (*atomic.Int32, func()) {
 	var n atomic.Int32
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Files(ctx, func() []string { return files }, 50*time.Millisecond, func() { n.Add(1) }) }()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Follow(ctx, func() []string { return files }, 50*time.Millisecond, func() { n.Add(1) })
+	}()
 	time.Sleep(50 * time.Millisecond) // let the watch be established
 	return &n, func() {
 		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
+		<-done
 	}
 }
 
@@ -125,4 +141,43 @@ func TestNoLeaks(t *testing.T) {
 	if g, f := runtime.NumGoroutine(), fds(); g > goroutines || f > before {
 		t.Fatalf("leak: goroutines %d -> %d, fds %d -> %d", goroutines, g, before, f)
 	}
+}
+
+// inotifyInstances counts this process's inotify instances.
+func inotifyInstances(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		if target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); target == "anon_inode:inotify" {
+			n++
+		}
+	}
+	return n
+}
+
+// A Watcher keeps its one inotify instance and its watches from one
+// Follow to the next (letting either go waits for the kernel), and the
+// next Follow tells what changed while none ran.
+func TestFollowAgainKeepsTheInstanceAndTellsWhatChangedMeanwhile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mictl.toml")
+	write(t, path, "a")
+	before := inotifyInstances(t)
+	w, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := follow(w, path)
+	stop()
+	write(t, path, "b") // while nothing follows
+	n, stop := follow(w, path)
+	waitCount(t, n, 1)
+	stop()
+	if got := inotifyInstances(t); got != before+1 {
+		t.Fatalf("%d inotify instances after two Follows of one Watcher, want %d", got, before+1)
+	}
+	w.Close()
 }
