@@ -19,6 +19,8 @@ import (
 	"github.com/mictl/mictl/pkg/daemon"
 )
 
+func init() { daemon.KeepMainThread() }
+
 func main() {
 	os.Exit(daemon.Run(os.Args[1:]))
 }

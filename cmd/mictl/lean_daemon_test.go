@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,21 +19,27 @@ import (
 // installCopy puts a copy of file at dir/name, executable.
 func installCopy(t *testing.T, file, dir, name string) {
 	t.Helper()
+	if err := tryInstallCopy(file, dir, name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryInstallCopy is installCopy, returning what failed.
+func tryInstallCopy(file, dir, name string) error {
 	in, err := os.Open(file)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer in.Close()
 	out, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
-		t.Fatal(err)
+		out.Close()
+		return err
 	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
+	return out.Close()
 }
 
 // daemonCommandLine is the running daemon's program and arguments.
@@ -79,12 +86,20 @@ func TestLeanDaemon(t *testing.T) {
 	d.waitFor("mi-2 ready after the reload", func() bool { return d.stateIs("mi-2", "ready") })
 	lean := d.state().Daemon.Identity
 	d.must("down")
-	// down returns once the daemon's main thread has exited; the program
-	// can be written over once its last thread has too (the kernel may
-	// still be releasing its inotify instances for a few milliseconds).
-	d.waitFor("the lean daemon's last thread to exit after down", func() bool { return syscall.Kill(lean.PID, 0) != nil })
-
-	installCopy(t, "/bin/sleep", bin, supervisor.LeanDaemonExe)
+	if lean.Alive() {
+		t.Fatalf("the lean daemon (pid %d) still runs after down", lean.PID)
+	}
+	// down returns once the daemon's main thread has exited; its program
+	// can be written over in place once its last thread has too (the
+	// kernel may still be releasing its inotify instances for a few
+	// milliseconds, and the program is busy meanwhile).
+	d.waitFor("the lean daemon's program to be free to write over", func() bool {
+		err := tryInstallCopy("/bin/sleep", bin, supervisor.LeanDaemonExe)
+		if err != nil && !errors.Is(err, syscall.ETXTBSY) {
+			t.Fatal(err)
+		}
+		return err == nil
+	})
 	d.must("up", "--timeout", "30s")
 	if exe, args := d.daemonCommandLine(); exe != filepath.Join(bin, "mictl") || len(args) == 0 || args[0] != "daemon" {
 		t.Errorf("with another program named %s beside mictl the daemon runs %s %q, want mictl daemon", supervisor.LeanDaemonExe, exe, args)

@@ -13,7 +13,17 @@ import (
 	"os"
 
 	"github.com/mictl/mictl/pkg/cli"
+	"github.com/mictl/mictl/pkg/daemon"
 )
+
+// `mictl daemon` (how mictl starts its daemon where bin/mictl-daemon is
+// not beside it) keeps its main thread as that program does; other
+// commands leave their main goroutine free to move.
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == "daemon" {
+		daemon.KeepMainThread()
+	}
+}
 
 func main() {
 	os.Exit(cli.Main(os.Args[1:], cli.System()))

@@ -104,12 +104,18 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	ctx := cmd.Context()
 	progress := newProgress(streams, targets)
-	reply, err := stopAll(ctx, streams, store, f, names, targets, o.timeout, progress.event)
+	reply, awaitLeave, err := stopAll(ctx, streams, store, f, names, targets, o.timeout, progress.event)
 	if err != nil {
+		return exitcode.With(exitcode.Runtime, errors.Join(err, awaitLeave()))
+	}
+	// What the stop left in the homes (f names them) is looked for while
+	// the daemon leaves.
+	verified := verifyStopped(streams, f, targets)
+	if err := awaitLeave(); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
-	if err := verifyStopped(streams, f, targets); err != nil {
-		return exitcode.With(exitcode.Runtime, err)
+	if verified != nil {
+		return exitcode.With(exitcode.Runtime, verified)
 	}
 	after, err := reportAfter(store, reply)
 	if err != nil {
@@ -174,31 +180,32 @@ func daemonGone(pid int) bool {
 // the daemon lock so that no daemon starts meanwhile and brings them back.
 // A daemon that does not answer is ended first (the servers do not depend
 // on it): left alone, it would wake to restart what was stopped. The
-// reply is the daemon's, zero when none did the work.
-func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *state.File, names, targets []string, timeout time.Duration, onEvent func(supervisor.Event)) (supervisor.Reply, error) {
+// reply is the daemon's, zero when none did the work; the wait, to be
+// called in every case, returns once a daemon the stop left idle has let
+// go of everything (its lock, socket and record) and its main thread has
+// exited (supervisor.CallUntilLeft): down returning means it is gone too.
+func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *state.File, names, targets []string, timeout time.Duration, onEvent func(supervisor.Event)) (supervisor.Reply, func() error, error) {
+	noDaemon := func() error { return nil }
 	// A daemon killed a moment ago may still hold its lock for the few
 	// milliseconds its exit takes: keep trying either way for a while.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		// Returning once a daemon the stop leaves idle has let go of
-		// everything (its lock, socket and record) and its main thread
-		// has exited: down returning means the daemon is gone too.
-		reply, err := supervisor.CallUntilLeft(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: timeout}, onEvent)
+		reply, awaitLeave, err := supervisor.CallUntilLeft(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStop, Names: names, Timeout: timeout}, onEvent)
 		switch {
 		case err == nil:
-			return reply, nil
+			return reply, awaitLeave, nil
 		case errors.Is(err, supervisor.ErrNotAnswering):
 			if err := endHungDaemon(streams, f, err); err != nil {
-				return reply, err
+				return reply, awaitLeave, err
 			}
 			deadline = time.Now().Add(5 * time.Second) // the wait for an answer took the first
 			continue
 		case !errors.Is(err, supervisor.ErrNoDaemon) && !errors.Is(err, supervisor.ErrDaemonGone):
-			return reply, err
+			return reply, awaitLeave, err
 		}
 		err = supervisor.WithoutDaemon(store, func() error { return stopDirect(store, targets, timeout, onEvent) })
 		if !errors.Is(err, supervisor.ErrDaemonRunning) || time.Now().After(deadline) {
-			return supervisor.Reply{}, err
+			return supervisor.Reply{}, noDaemon, err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -41,13 +41,15 @@ const (
 	logCheckEvery = 10 * time.Second
 )
 
-// The main goroutine keeps the process's main thread to itself, so that
-// the inotify instances the daemon lets go as it exits are released on
-// other threads (each release waits for the kernel, up to ~20 ms): the
-// main thread's exit, which is all `mictl down` waits for once the daemon
-// has let go of everything (supervisor.CallUntilLeft), is not held up by
-// them. In an init function, main runs on the main thread.
-func init() { runtime.LockOSThread() }
+// KeepMainThread keeps the calling goroutine, which must be main's and on
+// the main thread (call it from an init function), on the main thread for
+// good, so that the inotify instances the daemon lets go as it exits are
+// normally released on other threads (each release waits for the kernel,
+// up to ~20 ms): the main thread's exit, which is all `mictl down` waits
+// for once the daemon has let go of everything (supervisor.CallUntilLeft),
+// is then not held up by them. Normally: a release not yet begun when
+// the daemon exits is made by whichever thread exits last.
+func KeepMainThread() { runtime.LockOSThread() }
 
 // configDebounce folds the burst of events one save makes (an editor may
 // write, rename and chmod) into one reload.

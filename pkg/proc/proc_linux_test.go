@@ -31,7 +31,9 @@ const noSuchPid = 1<<22 + 1
 // mainThreadExits is the helper whose main thread exits alone (exit(2),
 // not exit_group(2)), the process living on in its other threads until
 // its stdin closes. Its main goroutine is kept on the main thread from
-// init, where it starts.
+// init, where it starts. The runtime is not told: a garbage collection
+// would wait for that goroutine for ever, so the helper does next to
+// nothing.
 const mainThreadExits = "main-thread-exits"
 
 func init() {

@@ -33,16 +33,7 @@ const mainThreadEvery = 200 * time.Microsecond
 // Nothing tells of a main thread's exit alone, so it looks every 200 µs:
 // it is for a process that said it is exiting, a few looks at most.
 func WaitMainThreadExit(ctx context.Context, id Identity) error {
-	for id.Alive() {
-		t := time.NewTimer(mainThreadEvery)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
+	return pollAlive(ctx, id, mainThreadEvery)
 }
 
 // WaitExit blocks until the process incarnation id has exited (or become a
@@ -83,7 +74,7 @@ func WaitExit(ctx context.Context, id Identity) error {
 	case err == unix.ESRCH:
 		return nil // no process with that pid: id exited long ago
 	case err == unix.ENOSYS || err == unix.EPERM || err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOMEM:
-		return pollAlive(ctx, id)
+		return pollAlive(ctx, id, FallbackPollInterval)
 	case err != nil:
 		return fmt.Errorf("wait for %v: pidfd_open: %w", id, err)
 	}
@@ -96,7 +87,7 @@ func WaitExit(ctx context.Context, id Identity) error {
 	// A deadline can only be set on a descriptor the poller accepted; if it
 	// did not (never seen on Linux, but os.NewFile does not say), poll.
 	if f.SetReadDeadline(time.Time{}) != nil {
-		return pollAlive(ctx, id)
+		return pollAlive(ctx, id, FallbackPollInterval)
 	}
 	rc, err := f.SyscallConn()
 	if err != nil {
@@ -156,9 +147,10 @@ func pidfdExited(fd int) bool {
 	}
 }
 
-// pollAlive is the fallback for kernels without pidfd_open.
-func pollAlive(ctx context.Context, id Identity) error {
-	t := time.NewTicker(FallbackPollInterval)
+// pollAlive looks at id every so often until it is not Alive: WaitExit's
+// fallback for kernels without pidfd_open, and WaitMainThreadExit.
+func pollAlive(ctx context.Context, id Identity, every time.Duration) error {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for id.Alive() {
 		select {

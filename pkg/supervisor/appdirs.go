@@ -26,13 +26,14 @@ const hotDeployWindow = 20 * time.Second
 // schedule comes round. It belongs to the monitor's goroutine. Its inotify
 // instance, made with the first watch, is kept until the monitor ends, and
 // so is the watch of an instance that stops (forgotten, not removed):
-// letting either go waits for the kernel (an RCU grace period), 10-20 ms
-// when the stopping servers let their own go at the same moment, and
-// their exits, which a stop waits for, then waited as long (see
+// letting the instance go waits for a kernel RCU grace period, and
+// removing a watch starts one in the kernel's background; either, while
+// the servers stop, made the releases of their own instances take 10-20
+// ms, and their exits, which a stop waits for, as long (see
 // watch.Watcher). Where inotify cannot be had nothing is watched: every
 // check then asks /healthz (see asksHealthz).
 type appDirs struct {
-	w    *fsnotify.Watcher // nil while nothing is watched
+	w    *fsnotify.Watcher // nil until the first watch, and once closed
 	dirs map[string]*healthCheck
 }
 

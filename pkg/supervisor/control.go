@@ -59,10 +59,18 @@ type Message struct {
 	SaveFailure *SaveFailure `json:"save_failure,omitempty"`
 	// State is the daemon's own view, for OpStatus.
 	State *state.File `json:"state,omitempty"`
-	// Left follows Done on the connection of a stop that left the daemon
-	// idle, sent as the daemon exits, having let go of everything.
-	Left bool `json:"left,omitempty"`
+	// Settled follows Done on the connection of a stop: SettledStays at
+	// once when the stop left other instances running; when it left the
+	// daemon idle, once the daemon decided: SettledStays, or SettledLeft
+	// as it exits, having let go of everything (CallUntilLeft).
+	Settled string `json:"settled,omitempty"`
 }
+
+// What a daemon does once a stop is served (Message.Settled).
+const (
+	SettledStays = "stays"
+	SettledLeft  = "left"
+)
 
 // Reply is what the daemon answered a request with, beside its error.
 type Reply struct {
@@ -112,37 +120,48 @@ func (e *NotYoursError) Error() string {
 // ends the call with ErrNotAnswering; an error the daemon reports carries
 // its exit code (exitcode.Of).
 func Call(ctx context.Context, path string, req Request, onEvent func(Event)) (Reply, error) {
-	return call(ctx, path, req, onEvent, false)
+	reply, _, err := call(ctx, path, req, onEvent, false)
+	return reply, err
 }
 
-// LeaveTimeout bounds how long CallUntilLeft waits for a daemon to leave.
-const LeaveTimeout = 10 * time.Second
+// leaveTimeout bounds how long the wait CallUntilLeft returns waits for a
+// daemon to leave (a variable for tests).
+var leaveTimeout = 10 * time.Second
 
-// CallUntilLeft is Call for a stop that may leave the daemon nothing to
-// supervise: once answered, it waits until the daemon has let go of the
-// instances directory (its lock, control socket and record) on its way
-// out, or has said it stays; at once when the stop left others running.
-// The daemon's process is then gone, or its last thread is: the kernel
-// may still be letting its inotify instances go, for up to ~20 ms, which
-// no command waits for (see watch.Watcher).
-func CallUntilLeft(ctx context.Context, path string, req Request, onEvent func(Event)) (Reply, error) {
+// CallUntilLeft is Call for a stop (OpStop), which may leave the daemon
+// nothing to supervise. Beside the answer it returns a wait, which the
+// caller must call (also after an error), for what may be done while the
+// daemon leaves: the wait returns at once when the daemon stays, and
+// when it leaves, once it has let go of the instances directory (its
+// lock, control socket and record) and its main thread has exited. Other
+// threads may still be releasing its inotify instances in the kernel
+// (see watch.Watcher) for up to ~20 ms, which nothing needs to wait for.
+func CallUntilLeft(ctx context.Context, path string, req Request, onEvent func(Event)) (Reply, func() error, error) {
 	return call(ctx, path, req, onEvent, true)
 }
 
-func call(ctx context.Context, path string, req Request, onEvent func(Event), untilLeft bool) (Reply, error) {
+// noWait is the wait of a call that has nothing left to wait for.
+func noWait() error { return nil }
+
+func call(ctx context.Context, path string, req Request, onEvent func(Event), untilLeft bool) (Reply, func() error, error) {
 	var d net.Dialer
 	dialCtx, cancel := context.WithTimeout(ctx, AnswerTimeout)
 	conn, err := d.DialContext(dialCtx, "unix", path)
 	cancel()
 	if err != nil {
-		return Reply{}, dialError(path, err)
+		return Reply{}, noWait, dialError(path, err)
 	}
-	defer conn.Close()
+	kept := false // by the wait returned
+	defer func() {
+		if !kept {
+			conn.Close()
+		}
+	}()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	_ = conn.SetWriteDeadline(time.Now().Add(AnswerTimeout))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return Reply{}, fmt.Errorf("send %s to the daemon: %w", req.Op, err)
+		return Reply{}, noWait, fmt.Errorf("send %s to the daemon: %w", req.Op, err)
 	}
 	dec := json.NewDecoder(bufio.NewReader(conn))
 	for {
@@ -150,13 +169,12 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		var m Message
 		if err := dec.Decode(&m); err != nil {
 			if ctx.Err() != nil {
-				return Reply{}, ctx.Err()
+				return Reply{}, noWait, ctx.Err()
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return Reply{}, fmt.Errorf("%w (nothing for %s)", ErrNotAnswering, AnswerTimeout)
+			if isTimeout(err) {
+				return Reply{}, noWait, fmt.Errorf("%w (nothing for %s)", ErrNotAnswering, AnswerTimeout)
 			}
-			return Reply{}, fmt.Errorf("%w (%s: %v); see %s", ErrDaemonGone, req.Op, err, filepath.Join(filepath.Dir(path), "daemon.log"))
+			return Reply{}, noWait, fmt.Errorf("%w (%s: %v); see %s", ErrDaemonGone, req.Op, err, filepath.Join(filepath.Dir(path), "daemon.log"))
 		}
 		if m.Event != nil && onEvent != nil {
 			onEvent(*m.Event)
@@ -166,52 +184,76 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		}
 		reply := Reply{PID: m.PID, SaveFailure: m.SaveFailure, State: m.State}
 		if m.Error != "" {
-			return reply, exitcode.With(m.Code, errors.New(m.Error))
+			err = exitcode.With(m.Code, errors.New(m.Error))
 		}
+		wait := noWait
 		if untilLeft {
-			return reply, awaitLeave(ctx, conn, dec, m.PID, path)
+			kept = true
+			daemon, _ := proc.Identify(m.PID) // while it surely runs
+			wait = sync.OnceValue(func() error {
+				defer conn.Close()
+				stop := context.AfterFunc(ctx, func() { conn.Close() })
+				defer stop()
+				return awaitLeave(ctx, conn, dec, daemon, path)
+			})
 		}
-		return reply, nil
+		return reply, wait, err
 	}
 }
 
-// awaitLeave waits until the daemon closes conn, which it does once it
-// has settled what the stop it answered on conn means for it; when it
-// says it left, then for its main thread's exit, which follows at once.
-func awaitLeave(ctx context.Context, conn net.Conn, dec *json.Decoder, pid int, path string) error {
-	ctx, cancel := context.WithTimeout(ctx, LeaveTimeout)
+// awaitLeave waits for the word the daemon sends on conn once it settles
+// what the stop it answered means for it, and when it left, for its main
+// thread's exit, which follows at once. A daemon that closes conn without
+// a word (one of an earlier build, or one killed since its answer) is
+// waited for as those were: whole, when the state file wants nothing run.
+func awaitLeave(ctx context.Context, conn net.Conn, dec *json.Decoder, daemon proc.Identity, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 	defer cancel()
 	late := func(err error) error {
 		if errors.Is(err, context.Canceled) {
 			return err
 		}
-		return fmt.Errorf("the mictl daemon (pid %d) did not exit within %s after the last instance stopped; see %s", pid, LeaveTimeout, filepath.Join(filepath.Dir(path), "daemon.log"))
+		return fmt.Errorf("the instances are stopped, but the mictl daemon (pid %d) did not exit within %s (a detached daemon logs to %s)", daemon.PID, leaveTimeout, filepath.Join(filepath.Dir(path), "daemon.log"))
 	}
-	_ = conn.SetReadDeadline(time.Now().Add(LeaveTimeout))
-	left := false
+	_ = conn.SetReadDeadline(time.Now().Add(leaveTimeout))
 	for {
 		var m Message
 		err := dec.Decode(&m)
-		if err == nil {
-			left = left || m.Left
+		switch {
+		case err == nil && m.Settled == SettledStays:
+			return nil
+		case err == nil && m.Settled == SettledLeft:
+			if err := proc.WaitMainThreadExit(ctx, daemon); err != nil {
+				return late(err)
+			}
+			return nil
+		case err == nil:
 			continue
-		}
-		if ctx.Err() != nil || isTimeout(err) {
+		case ctx.Err() != nil || isTimeout(err):
 			return late(ctx.Err())
 		}
-		break // closed: it stays, or has left
-	}
-	if !left {
+		if daemon.IsZero() || !leavingByTheFile(filepath.Dir(path)) {
+			return nil
+		}
+		if err := proc.WaitExit(ctx, daemon); err != nil {
+			return late(err)
+		}
 		return nil
 	}
-	id, err := proc.Identify(pid)
+}
+
+// leavingByTheFile reports whether the state file in dir wants no
+// instance running, which makes a daemon leave.
+func leavingByTheFile(dir string) bool {
+	store, err := state.OpenExisting(dir)
 	if err != nil {
-		return nil // gone already
+		return true
 	}
-	if err := proc.WaitMainThreadExit(ctx, id); err != nil {
-		return late(err)
+	f, err := store.Load()
+	if err != nil {
+		return true
 	}
-	return nil
+	return !slices.ContainsFunc(f.Instances, func(inst state.Instance) bool { return Wanted(inst.State) })
 }
 
 // isTimeout reports whether err is a deadline passing.
@@ -327,37 +369,40 @@ func (srv *Server) Serve(ln *net.UnixListener) {
 	}
 }
 
-// linger keeps conn open until the daemon settles (st), then says
-// whether it left and closes it.
+// linger keeps conn open until the daemon settles (st), then tells
+// what it decided and closes it.
 func (srv *Server) linger(conn *net.UnixConn, st *settlement) {
-	srv.lingering.Add(1)
 	go func() {
 		defer srv.lingering.Done()
 		defer conn.Close()
 		<-st.done
+		word := SettledStays
 		if st.left {
-			_ = conn.SetWriteDeadline(time.Now().Add(AnswerTimeout))
-			_ = json.NewEncoder(conn).Encode(Message{Left: true})
+			word = SettledLeft
 		}
+		_ = conn.SetWriteDeadline(time.Now().Add(AnswerTimeout))
+		_ = json.NewEncoder(conn).Encode(Message{Settled: word})
 	}()
 }
 
 // settling is what the connection of a stop that leaves the daemon idle
-// waits for: taken before the daemon is told it is idle, so that its
-// decision cannot come first.
+// waits for (linger, which each call is counted for): taken before the
+// daemon is told it is idle, so that its decision cannot come first.
 func (srv *Server) settling() *settlement {
 	srv.settleMu.Lock()
 	defer srv.settleMu.Unlock()
 	if srv.settlement == nil {
 		srv.settlement = &settlement{done: make(chan struct{})}
 	}
+	srv.lingering.Add(1)
 	return srv.settlement
 }
 
-// Settle lets the clients of the stops that left the daemon idle go,
-// telling them whether it left, having let go of everything (its lock,
-// socket and record): then it waits until they have been told.
-func (srv *Server) Settle(left bool) {
+// settle tells the clients of the stops that left the daemon idle what
+// it decided: it stays, or left, having let go of everything (its lock,
+// socket and record); for left, it returns once they have been told (the
+// daemon's Close, after Serve has returned).
+func (srv *Server) settle(left bool) {
 	srv.settleMu.Lock()
 	if st := srv.settlement; st != nil {
 		st.left = left
@@ -425,7 +470,7 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	stopForwarding := forward(events, names, func(ev Event) { send(Message{Event: &ev}) })
 	stopAlive := keepAlive(func() { send(Message{Alive: true}) })
 	var reply Message
-	err := srv.serve(req, &reply, &settled)
+	settled, err := srv.serve(req, &reply)
 	stopAlive()
 	stopForwarding()
 	reply.SaveFailure = srv.sup.SaveFailure()
@@ -434,24 +479,26 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		reply.State, _ = srv.sup.current()
 	}
 	finish(reply, err)
+	if req.Op == OpStop && settled == nil {
+		send(Message{Settled: SettledStays})
+	}
 	return settled
 }
 
 // serve carries out req, filling in what the reply carries beside an
-// error, and for a stop that leaves the daemon idle, settled (see
-// settling).
-func (srv *Server) serve(req Request, reply *Message, settled **settlement) error {
-	var err error
+// error; for a stop that leaves the daemon idle, it returns what the
+// client is to be told once the daemon settles (see settling).
+func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err error) {
 	switch req.Op {
 	case OpPing:
-		return nil
+		return nil, nil
 	case OpStatus:
 		// A change not written yet is tried now: status then says whether
 		// the file can hold it.
 		_ = srv.sup.Flush()
 		srv.sup.repair()
 		reply.State, err = srv.sup.current()
-		return err
+		return nil, err
 	case OpStart:
 		srv.following()
 		err = srv.start(req.Names, req.Timeout)
@@ -471,7 +518,7 @@ func (srv *Server) serve(req Request, reply *Message, settled **settlement) erro
 		if len(srv.sup.Active()) == 0 {
 			if srv.leaving != nil {
 				srv.leaving() // in the write the reply waits for
-				*settled = srv.settling()
+				settled = srv.settling()
 			}
 			notify(srv.idle)
 		} else {
@@ -487,7 +534,7 @@ func (srv *Server) serve(req Request, reply *Message, settled **settlement) erro
 			_, err = srv.reload()
 		}
 	default:
-		return exitcode.Usagef("unknown operation %q", req.Op)
+		return nil, exitcode.Usagef("unknown operation %q", req.Op)
 	}
 	// The client reads the state file next: it should hold the outcome,
 	// on the disk where it must outlive a power failure (a start's
@@ -497,7 +544,7 @@ func (srv *Server) serve(req Request, reply *Message, settled **settlement) erro
 	// the servers were started or stopped.
 	_ = srv.sup.flushVisible()
 	srv.sup.trimSoon()
-	return err
+	return settled, err
 }
 
 // stopsAll reports whether stopping names leaves no instance supervised.
@@ -510,7 +557,7 @@ func (srv *Server) stopsAll(names []string) bool {
 	return true
 }
 
-// following takes up the configuration watch again if a stop let go of
+// following takes up the configuration watch again if a stop paused
 // it.
 func (srv *Server) following() {
 	if srv.watch != nil {

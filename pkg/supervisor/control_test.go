@@ -2,11 +2,14 @@ package supervisor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -135,7 +138,7 @@ func TestStopAllForgetsTheRun(t *testing.T) {
 			f.UpArgs, f.Configured, f.ReloadError = []string{"--instances=1"}, []string{"mi-1"}, "an old failure"
 		})
 		var reply Message
-		if err := NewServer(sup).serve(Request{Op: OpStop, Names: tc.names}, &reply, new(*settlement)); err != nil {
+		if _, err := NewServer(sup).serve(Request{Op: OpStop, Names: tc.names}, &reply); err != nil {
 			t.Fatalf("%s: stop: %v", tc.what, err)
 		}
 		f, err := store.Load()
@@ -177,8 +180,8 @@ func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
 	}
 
 	var reply Message
-	var settled *settlement
-	if err := d.server.serve(Request{Op: OpStop}, &reply, &settled); err != nil {
+	settled, err := d.server.serve(Request{Op: OpStop}, &reply)
+	if err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	if settled == nil {
@@ -236,4 +239,119 @@ func supervisorOf(t *testing.T, fill func(*state.File)) (*state.Store, *Supervis
 	}
 	t.Cleanup(sup.Close)
 	return store, sup
+}
+
+// fakeDaemon answers one stop on a socket in a new state directory, as a
+// daemon whose process is a `sleep` (the returned identity) would, and
+// then ends the connection as then says. The sleep ends when the test
+// does, or when the returned func is called.
+func fakeDaemon(t *testing.T, wanted bool, then func(conn net.Conn)) (sock string, daemon proc.Identity, end func()) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), ".mictl")
+	store, err := state.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := state.Instance{Name: "mi-1", State: state.StateStopped}
+	if wanted {
+		rec.State = state.StateReady
+	}
+	if err := store.Save(&state.File{Version: state.SchemaVersion, Instances: []state.Instance{rec}}); err != nil {
+		t.Fatal(err)
+	}
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	var once sync.Once
+	end = func() { once.Do(func() { _ = sleep.Process.Kill(); _ = sleep.Wait(); close(ended) }) }
+	t.Cleanup(end)
+	if daemon, err = proc.Identify(sleep.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	sock = filepath.Join(dir, "mictl.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		var req Request
+		_ = json.NewDecoder(conn).Decode(&req)
+		_ = json.NewEncoder(conn).Encode(Message{Done: true, PID: daemon.PID})
+		then(conn)
+	}()
+	return sock, daemon, end
+}
+
+// say sends the daemon's word after a stop.
+func say(conn net.Conn, word string) { _ = json.NewEncoder(conn).Encode(Message{Settled: word}) }
+
+// CallUntilLeft's wait follows what the daemon says after a stop: it
+// stays (at once), or it left (until its main thread has exited); from a
+// daemon that says nothing (an earlier build, or one killed since its
+// answer), as the state file says: the whole process when it wants
+// nothing run, else at once.
+func TestCallUntilLeftWaitsAsTheDaemonSays(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		what      string
+		wanted    bool
+		word      string // "" for none
+		waitsExit bool
+	}{
+		{"stays", false, SettledStays, false},
+		{"left", false, SettledLeft, true},
+		{"no word, nothing wanted", false, "", true},
+		{"no word, an instance wanted", true, "", false},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			t.Parallel()
+			var end func()
+			sock, daemon, end := fakeDaemon(t, tc.wanted, func(conn net.Conn) {
+				if tc.word != "" {
+					say(conn, tc.word)
+				}
+				if tc.waitsExit {
+					time.Sleep(100 * time.Millisecond) // then exits
+					end()
+				}
+			})
+			_, wait, err := CallUntilLeft(context.Background(), sock, Request{Op: OpStop}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			if alive := daemon.Alive(); alive == tc.waitsExit {
+				t.Fatalf("the wait returned with the daemon alive: %v, want %v", alive, !tc.waitsExit)
+			}
+		})
+	}
+}
+
+// A daemon that neither says nor exits ends the wait after leaveTimeout,
+// in the user's words.
+func TestCallUntilLeftGivesUp(t *testing.T) {
+	saved := leaveTimeout
+	leaveTimeout = 200 * time.Millisecond
+	t.Cleanup(func() { leaveTimeout = saved })
+	hold := make(chan struct{})
+	t.Cleanup(func() { close(hold) })
+	sock, daemon, _ := fakeDaemon(t, false, func(net.Conn) { <-hold })
+	_, wait, err := CallUntilLeft(context.Background(), sock, Request{Op: OpStop}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("the instances are stopped, but the mictl daemon (pid %d) did not exit within 200ms", daemon.PID)
+	if err := wait(); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("wait = %v, want %q", err, want)
+	}
 }

@@ -280,8 +280,6 @@ func (d *Daemon) Unneeded() bool {
 	if d.unneeded() {
 		return true
 	}
-	// Staying: the stop that made the daemon idle need not wait.
-	d.server.Settle(false)
 	d.recordMu.Lock()
 	defer d.recordMu.Unlock()
 	if d.unrecorded {
@@ -292,6 +290,8 @@ func (d *Daemon) Unneeded() bool {
 		// nothing to look for strays by.
 		d.Sup.persist.hurry()
 	}
+	// Staying: the stop that made the daemon idle need not wait.
+	d.server.settle(false)
 	return false
 }
 
@@ -346,7 +346,7 @@ func (d *Daemon) unneeded() bool {
 }
 
 // stays takes up the configuration watch again, should the stop that
-// made the daemon idle have let go of it.
+// made the daemon idle have paused it.
 func (d *Daemon) stays() {
 	if d.watch != nil {
 		d.watch.resume()
@@ -381,7 +381,7 @@ func (d *Daemon) Close() {
 	d.lock.Close()
 	// Last: the stop that made the daemon idle returns, the daemon having
 	// let go of everything another would need.
-	d.server.Settle(true)
+	d.server.settle(true)
 }
 
 // awaitOther waits, until deadline, for the daemon that won a start race

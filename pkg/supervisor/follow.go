@@ -24,7 +24,7 @@ const reloadRetryMax = time.Minute
 type configWatch struct {
 	sup    *Supervisor
 	follow *Follow
-	files  *watch.Watcher // nil when no inotify instance could be had
+	files  *watch.Watcher // nil until an inotify instance could be had
 	mu     sync.Mutex
 	cancel context.CancelFunc // nil while not watching
 	wg     sync.WaitGroup     // the watches and reloads under way
@@ -36,11 +36,7 @@ type configWatch struct {
 
 func newConfigWatch(sup *Supervisor, follow *Follow) *configWatch {
 	w := &configWatch{sup: sup, follow: follow}
-	var err error
-	if w.files, err = watch.New(); err != nil {
-		sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: "cannot watch the configuration: " + err.Error()})
-	}
-	w.start()
+	w.start(false)
 	return w
 }
 
@@ -109,19 +105,33 @@ func heldPortsOnly(err error) bool {
 	return true
 }
 
-// start watches unless already watching (or the supervisor is closing);
-// it reports whether it began a watch.
-func (w *configWatch) start() bool {
+// start watches unless already watching (or the supervisor is closing),
+// reloading first when reload is set; it reports whether it began a
+// watch. The watch, reload included, begins once the previous one has
+// ended (paused, it may still be reloading; see watch.Watcher.Follow), so
+// that the reload applies whatever changed while none watched.
+func (w *configWatch) start(reload bool) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cancel != nil || w.sup.ctx.Err() != nil {
 		return false
 	}
+	if w.files == nil {
+		var err error
+		if w.files, err = watch.New(); err != nil {
+			w.sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: "cannot watch the configuration: " + err.Error()})
+		}
+	}
 	ctx, cancel := context.WithCancel(w.sup.ctx)
 	w.cancel = cancel
-	if w.files != nil {
-		w.wg.Go(func() { w.files.Follow(ctx, w.follow.Files, w.follow.Debounce, w.reload) })
-	}
+	files := w.files
+	w.wg.Go(func() {
+		if files != nil {
+			files.Follow(ctx, w.follow.Files, w.follow.Debounce, w.reload, reload)
+		} else if reload {
+			w.reload()
+		}
+	})
 	return true
 }
 
@@ -149,11 +159,7 @@ func (w *configWatch) dropRetry() {
 
 // resume watches again after a pause, and reloads once for what may have
 // changed meanwhile.
-func (w *configWatch) resume() {
-	if w.start() {
-		w.wg.Go(w.reload)
-	}
-}
+func (w *configWatch) resume() { w.start(true) }
 
 // close stops watching, waits for the watches and reloads under way, and
 // lets the inotify instance go.

@@ -286,9 +286,10 @@ func waitExits(ctx context.Context, ids []proc.Identity) {
 
 // settleWithin bounds groupSettles. A process whose threads end one by
 // one leaves its group only when the last has: a simulated server's
-// last thread stays 10-20 ms in the kernel after the others (closing its
-// inotify instance waits for an RCU grace period), the group's zombie
-// leader meanwhile. Given up on after 8 ms, a down of 20 walked /proc
+// last thread may stay 10-20 ms in the kernel after the others (closing
+// its inotify instance waits for an RCU grace period, that long when
+// other releases overlap it, as twenty servers stopping together do),
+// the group's zombie leader meanwhile. Given up on after 8 ms, a down of 20 walked /proc
 // (~1.5 ms of CPU each, while the servers stopped) for seven groups
 // that were about to empty.
 const settleWithin = 32 * time.Millisecond

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -16,13 +17,16 @@ import (
 
 // A Watcher follows files (Follow) with one inotify instance, from New to
 // Close, however often it stops and starts following. Letting an inotify
-// instance go, or a watch of one, waits for the kernel (an RCU grace
-// period): ~0.1 ms alone, but 10-20 ms when other processes let theirs go
-// at the same moment, and a simulated server stopping lets its own go. So
-// a daemon keeps its watcher while it stops servers, and lets it go as it
-// exits.
+// instance go waits for the kernel (an RCU grace period): ~0.1 ms alone,
+// but 10-20 ms when another release is under way, such as a stopping
+// simulated server's, or the one that removing a watch starts in the
+// kernel's background. So a daemon keeps its watcher and its watches
+// while it stops servers, and lets them go as it exits.
 type Watcher struct {
 	w *fsnotify.Watcher
+	// following is held by the Follow under way: one at a time, as they
+	// would share the watcher's events.
+	following sync.Mutex
 }
 
 // New makes a Watcher.
@@ -42,9 +46,19 @@ func (fw *Watcher) Close() { go fw.w.Close() }
 // any of the files that files() names is written, created, removed or
 // renamed. files is asked again after every call, so the set may change
 // (mi_home edited in mictl.toml). It returns when ctx is done, with no
-// call under way, leaving its watches in place: a later Follow (one at a
-// time) takes them up, and tells what changed meanwhile.
-func (fw *Watcher) Follow(ctx context.Context, files func() []string, debounce time.Duration, onChange func()) {
+// call under way, leaving its watches in place for the next Follow,
+// which begins once this one has returned. With catchUp, it first calls
+// onChange once, for what changed while no Follow ran: the next one tells
+// of the rest, but for a change one took as it ended.
+func (fw *Watcher) Follow(ctx context.Context, files func() []string, debounce time.Duration, onChange func(), catchUp bool) {
+	fw.following.Lock()
+	defer fw.following.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	if catchUp {
+		onChange()
+	}
 	w := fw.w
 	watched := map[string]bool{} // file path -> watched
 	sync := func() {
@@ -94,7 +108,7 @@ func (fw *Watcher) Follow(ctx context.Context, files func() []string, debounce t
 		}
 		fire = timer.C
 	}
-	for {
+	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 			return

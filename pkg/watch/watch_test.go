@@ -34,7 +34,7 @@ func follow(w *Watcher, files ...string) (*atomic.Int32, func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.Follow(ctx, func() []string { return files }, 50*time.Millisecond, func() { n.Add(1) })
+		w.Follow(ctx, func() []string { return files }, 50*time.Millisecond, func() { n.Add(1) }, false)
 	}()
 	time.Sleep(50 * time.Millisecond) // let the watch be established
 	return &n, func() {
@@ -180,4 +180,60 @@ func TestFollowAgainKeepsTheInstanceAndTellsWhatChangedMeanwhile(t *testing.T) {
 		t.Fatalf("%d inotify instances after two Follows of one Watcher, want %d", got, before+1)
 	}
 	w.Close()
+}
+
+// A Follow begins once the one before has returned, which may still be
+// telling of a change when it is cancelled; with catchUp it then tells at
+// once of what changed meanwhile, including a change made while the one
+// before was still busy.
+func TestFollowsTakeTurnsAndCatchUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mictl.toml")
+	write(t, path, "a")
+	w, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	files := func() []string { return []string{path} }
+
+	busy, release := make(chan struct{}, 1), make(chan struct{})
+	ctxA, cancelA := context.WithCancel(context.Background())
+	doneA := make(chan struct{})
+	go func() {
+		defer close(doneA)
+		w.Follow(ctxA, files, 10*time.Millisecond, func() {
+			busy <- struct{}{}
+			<-release
+		}, false)
+	}()
+	time.Sleep(50 * time.Millisecond) // let the watch be established
+	write(t, path, "b")
+	<-busy // the first Follow is telling of "b"
+	cancelA()
+
+	var told atomic.Int32
+	ctxB, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+	doneB := make(chan struct{})
+	go func() {
+		defer close(doneB)
+		w.Follow(ctxB, files, 10*time.Millisecond, func() { told.Add(1) }, true)
+	}()
+	write(t, path, "c") // while the first is still busy
+	time.Sleep(200 * time.Millisecond)
+	if n := told.Load(); n != 0 {
+		t.Fatalf("the second Follow told of %d changes while the first was still busy", n)
+	}
+	close(release)
+	<-doneA
+	// At least the catch-up; the events queued meanwhile may add a call.
+	deadline := time.Now().Add(5 * time.Second)
+	for told.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if told.Load() == 0 {
+		t.Fatal("the second Follow did not catch up once the first had returned")
+	}
+	cancelB()
+	<-doneB
 }
