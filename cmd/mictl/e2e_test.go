@@ -45,6 +45,14 @@ const (
 	asLeftover = "MICTL_E2E_AS_LEFTOVER"
 )
 
+// A daemon keeps its main thread, as cmd/mictl-daemon and cmd/mictl
+// (run as `mictl daemon`) do.
+func init() {
+	if filepath.Base(os.Args[0]) == supervisor.LeanDaemonExe || (os.Getenv(asMictl) == "1" && len(os.Args) > 1 && os.Args[1] == "daemon") {
+		daemon.KeepMainThread()
+	}
+}
+
 func TestMain(m *testing.M) {
 	// A copy of this binary named as the lean daemon is one (see
 	// TestLeanDaemon): mictl starts it with the daemon's flags alone.

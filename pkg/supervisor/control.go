@@ -190,11 +190,12 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		if untilLeft {
 			kept = true
 			daemon, _ := proc.Identify(m.PID) // while it surely runs
+			stays := m.SaveFailure != nil     // a daemon whose last write failed stays
 			wait = sync.OnceValue(func() error {
 				defer conn.Close()
 				stop := context.AfterFunc(ctx, func() { conn.Close() })
 				defer stop()
-				return awaitLeave(ctx, conn, dec, daemon, path)
+				return awaitLeave(ctx, conn, dec, daemon, path, stays)
 			})
 		}
 		return reply, wait, err
@@ -205,8 +206,9 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 // what the stop it answered means for it, and when it left, for its main
 // thread's exit, which follows at once. A daemon that closes conn without
 // a word (one of an earlier build, or one killed since its answer) is
-// waited for as those were: whole, when the state file wants nothing run.
-func awaitLeave(ctx context.Context, conn net.Conn, dec *json.Decoder, daemon proc.Identity, path string) error {
+// waited for as those were: whole, when the state file wants nothing run
+// and its answer did not say its last write failed (stays: it then stays).
+func awaitLeave(ctx context.Context, conn net.Conn, dec *json.Decoder, daemon proc.Identity, path string, stays bool) error {
 	ctx, cancel := context.WithTimeout(ctx, leaveTimeout)
 	defer cancel()
 	late := func(err error) error {
@@ -232,7 +234,7 @@ func awaitLeave(ctx context.Context, conn net.Conn, dec *json.Decoder, daemon pr
 		case ctx.Err() != nil || isTimeout(err):
 			return late(ctx.Err())
 		}
-		if daemon.IsZero() || !leavingByTheFile(filepath.Dir(path)) {
+		if stays || daemon.IsZero() || !leavingByTheFile(filepath.Dir(path)) {
 			return nil
 		}
 		if err := proc.WaitExit(ctx, daemon); err != nil {
@@ -326,7 +328,7 @@ type Server struct {
 	leaving func()
 	wg      sync.WaitGroup
 	// settlement is what the daemon decides about the stops that left it
-	// idle (Settle); their connections stay open until then (lingering),
+	// idle (settle); their connections stay open until then (lingering),
 	// for their clients to wait on (CallUntilLeft).
 	settleMu   sync.Mutex
 	settlement *settlement // nil until a stop leaves the daemon idle

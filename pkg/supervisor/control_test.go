@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -10,10 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
@@ -245,7 +248,7 @@ func supervisorOf(t *testing.T, fill func(*state.File)) (*state.Store, *Supervis
 // daemon whose process is a `sleep` (the returned identity) would, and
 // then ends the connection as then says. The sleep ends when the test
 // does, or when the returned func is called.
-func fakeDaemon(t *testing.T, wanted bool, then func(conn net.Conn)) (sock string, daemon proc.Identity, end func()) {
+func fakeDaemon(t *testing.T, wanted bool, then func(conn net.Conn, end func())) (sock string, daemon proc.Identity, end func()) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), ".mictl")
 	store, err := state.Open(dir)
@@ -285,7 +288,7 @@ func fakeDaemon(t *testing.T, wanted bool, then func(conn net.Conn)) (sock strin
 		var req Request
 		_ = json.NewDecoder(conn).Decode(&req)
 		_ = json.NewEncoder(conn).Encode(Message{Done: true, PID: daemon.PID})
-		then(conn)
+		then(conn, end)
 	}()
 	return sock, daemon, end
 }
@@ -313,10 +316,11 @@ func TestCallUntilLeftWaitsAsTheDaemonSays(t *testing.T) {
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			t.Parallel()
-			var end func()
-			sock, daemon, end := fakeDaemon(t, tc.wanted, func(conn net.Conn) {
+			sock, daemon, _ := fakeDaemon(t, tc.wanted, func(conn net.Conn, end func()) {
 				if tc.word != "" {
 					say(conn, tc.word)
+				} else {
+					conn.Close() // no word: the wait must not take this for the exit
 				}
 				if tc.waitsExit {
 					time.Sleep(100 * time.Millisecond) // then exits
@@ -345,7 +349,7 @@ func TestCallUntilLeftGivesUp(t *testing.T) {
 	t.Cleanup(func() { leaveTimeout = saved })
 	hold := make(chan struct{})
 	t.Cleanup(func() { close(hold) })
-	sock, daemon, _ := fakeDaemon(t, false, func(net.Conn) { <-hold })
+	sock, daemon, _ := fakeDaemon(t, false, func(net.Conn, func()) { <-hold })
 	_, wait, err := CallUntilLeft(context.Background(), sock, Request{Op: OpStop}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -353,5 +357,33 @@ func TestCallUntilLeftGivesUp(t *testing.T) {
 	want := fmt.Sprintf("the instances are stopped, but the mictl daemon (pid %d) did not exit within 200ms", daemon.PID)
 	if err := wait(); err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("wait = %v, want %q", err, want)
+	}
+}
+
+// A configuration watch taken up again after a pause reloads once, for
+// what changed while it was paused.
+func TestConfigWatchResumedReloads(t *testing.T) {
+	t.Parallel()
+	_, sup := supervisorOf(t, func(*state.File) {})
+	var loads atomic.Int32
+	file := filepath.Join(t.TempDir(), "mictl.toml")
+	w := newConfigWatch(sup, &Follow{
+		Load: func([]string) (*config.Config, []int, error) {
+			loads.Add(1)
+			return nil, nil, errors.New("not a configuration")
+		},
+		Files:    func() []string { return []string{file} },
+		Debounce: 10 * time.Millisecond,
+	})
+	t.Cleanup(w.close)
+	time.Sleep(50 * time.Millisecond)
+	w.pause()
+	w.resume()
+	deadline := time.Now().Add(2 * time.Second)
+	for loads.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if loads.Load() == 0 {
+		t.Fatal("the watch taken up again did not reload")
 	}
 }

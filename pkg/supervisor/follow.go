@@ -25,9 +25,11 @@ type configWatch struct {
 	sup    *Supervisor
 	follow *Follow
 	files  *watch.Watcher // nil until an inotify instance could be had
-	mu     sync.Mutex
-	cancel context.CancelFunc // nil while not watching
-	wg     sync.WaitGroup     // the watches and reloads under way
+	// unwatchable is why the last try of one failed, said once.
+	unwatchable string
+	mu          sync.Mutex
+	cancel      context.CancelFunc // nil while not watching
+	wg          sync.WaitGroup     // the watches and reloads under way
 	// retry is the next try of a reload refused for ports other programs
 	// hold, retryEvery the wait before it; both under mu.
 	retry      *time.Timer
@@ -111,6 +113,12 @@ func heldPortsOnly(err error) bool {
 // ended (paused, it may still be reloading; see watch.Watcher.Follow), so
 // that the reload applies whatever changed while none watched.
 func (w *configWatch) start(reload bool) bool {
+	var cannot string
+	defer func() {
+		if cannot != "" {
+			w.sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: cannot})
+		}
+	}()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.cancel != nil || w.sup.ctx.Err() != nil {
@@ -119,7 +127,9 @@ func (w *configWatch) start(reload bool) bool {
 	if w.files == nil {
 		var err error
 		if w.files, err = watch.New(); err != nil {
-			w.sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: "cannot watch the configuration: " + err.Error()})
+			if msg := "cannot watch the configuration: " + err.Error(); msg != w.unwatchable {
+				w.unwatchable, cannot = msg, msg
+			}
 		}
 	}
 	ctx, cancel := context.WithCancel(w.sup.ctx)

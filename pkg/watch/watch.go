@@ -47,17 +47,15 @@ func (fw *Watcher) Close() { go fw.w.Close() }
 // renamed. files is asked again after every call, so the set may change
 // (mi_home edited in mictl.toml). It returns when ctx is done, with no
 // call under way, leaving its watches in place for the next Follow,
-// which begins once this one has returned. With catchUp, it first calls
-// onChange once, for what changed while no Follow ran: the next one tells
-// of the rest, but for a change one took as it ended.
+// which begins once this one has returned (and returns at once if its ctx
+// ended meanwhile). With catchUp, once its watches are in place, it calls
+// onChange once, for what changed while no Follow ran: a change the
+// previous Follow read as its ctx ended is told of by no one else.
 func (fw *Watcher) Follow(ctx context.Context, files func() []string, debounce time.Duration, onChange func(), catchUp bool) {
 	fw.following.Lock()
 	defer fw.following.Unlock()
 	if ctx.Err() != nil {
 		return
-	}
-	if catchUp {
-		onChange()
 	}
 	w := fw.w
 	watched := map[string]bool{} // file path -> watched
@@ -92,6 +90,10 @@ func (fw *Watcher) Follow(ctx context.Context, files func() []string, debounce t
 		watched = want
 	}
 	sync()
+	if catchUp {
+		onChange()
+		sync()
+	}
 	var timer *time.Timer
 	var fire <-chan time.Time
 	defer func() {

@@ -208,7 +208,7 @@ func TestFollowsTakeTurnsAndCatchUp(t *testing.T) {
 	}()
 	time.Sleep(50 * time.Millisecond) // let the watch be established
 	write(t, path, "b")
-	<-busy // the first Follow is telling of "b"
+	within(t, busy, "the first Follow to tell of a change") // it is telling of "b"
 	cancelA()
 
 	var told atomic.Int32
@@ -225,7 +225,7 @@ func TestFollowsTakeTurnsAndCatchUp(t *testing.T) {
 		t.Fatalf("the second Follow told of %d changes while the first was still busy", n)
 	}
 	close(release)
-	<-doneA
+	within(t, doneA, "the first Follow to return")
 	// At least the catch-up; the events queued meanwhile may add a call.
 	deadline := time.Now().Add(5 * time.Second)
 	for told.Load() == 0 && time.Now().Before(deadline) {
@@ -235,5 +235,42 @@ func TestFollowsTakeTurnsAndCatchUp(t *testing.T) {
 		t.Fatal("the second Follow did not catch up once the first had returned")
 	}
 	cancelB()
-	<-doneB
+	within(t, doneB, "the second Follow to return")
+}
+
+// within fails the test unless ch is ready within 5 s.
+func within[T any](t *testing.T, ch <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("waited 5s for %s", what)
+	}
+}
+
+// With catchUp a Follow tells once at its start, with nothing changed;
+// without, it does not.
+func TestFollowCatchUpTellsOnceAtTheStart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mictl.toml")
+	write(t, path, "a")
+	w, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	for _, catchUp := range []bool{true, false} {
+		var told atomic.Int32
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			w.Follow(ctx, func() []string { return []string{path} }, time.Hour, func() { told.Add(1) }, catchUp)
+		}()
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+		within(t, done, "Follow to return")
+		if want := map[bool]int32{true: 1, false: 0}[catchUp]; told.Load() != want {
+			t.Errorf("catchUp %v: told %d times, want %d", catchUp, told.Load(), want)
+		}
+	}
 }
