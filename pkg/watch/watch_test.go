@@ -187,13 +187,7 @@ func TestFollowAgainKeepsTheInstanceAndTellsWhatChangedMeanwhile(t *testing.T) {
 // once of what changed meanwhile, including a change made while the one
 // before was still busy.
 func TestFollowsTakeTurnsAndCatchUp(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mictl.toml")
-	write(t, path, "a")
-	w, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	path, w := watchedFile(t)
 	files := func() []string { return []string{path} }
 
 	busy, release := make(chan struct{}, 1), make(chan struct{})
@@ -251,13 +245,7 @@ func within[T any](t *testing.T, ch <-chan T, what string) {
 // With catchUp a Follow tells once at its start, with nothing changed;
 // without, it does not.
 func TestFollowCatchUpTellsOnceAtTheStart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mictl.toml")
-	write(t, path, "a")
-	w, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
+	path, w := watchedFile(t)
 	for _, catchUp := range []bool{true, false} {
 		var told atomic.Int32
 		ctx, cancel := context.WithCancel(context.Background())
@@ -273,4 +261,18 @@ func TestFollowCatchUpTellsOnceAtTheStart(t *testing.T) {
 			t.Errorf("catchUp %v: told %d times, want %d", catchUp, told.Load(), want)
 		}
 	}
+}
+
+// watchedFile is a mictl.toml in a new directory and a Watcher, closed
+// when the test ends, following nothing yet.
+func watchedFile(t *testing.T) (string, *Watcher) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "mictl.toml")
+	write(t, path, "a")
+	w, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return path, w
 }
