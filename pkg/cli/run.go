@@ -74,11 +74,7 @@ func warnOtherBuild(streams *IOStreams, f *state.File) {
 // itself (see supervisor.SpawnDaemon).
 func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing, catchUp bool) error {
 	f := e.state
-	wanted := false
-	for _, inst := range f.Instances {
-		wanted = wanted || supervisor.Wanted(inst.State)
-	}
-	if !wanted || !e.writable {
+	if !f.WantsAny() || !e.writable {
 		return nil
 	}
 	store, cfg := e.store, e.cfg

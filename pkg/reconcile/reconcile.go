@@ -384,16 +384,21 @@ func ForgetStoppedRun(f *state.File) *RunMemory {
 // RecallRun puts back what ForgetStoppedRun cleared, m, while something
 // in f is Active and no up recorded its own run since.
 func RecallRun(f *state.File, m *RunMemory) {
-	if f.UpArgs != nil || f.Configured != nil || f.ReloadError != "" || !AnyActive(f) {
+	if remembersRun(f) || !AnyActive(f) {
 		return
 	}
 	f.UpArgs, f.Configured, f.ReloadError = m.UpArgs, m.Configured, m.ReloadError
 }
 
+// remembersRun reports whether f keeps anything of a run (see ForgetRun).
+func remembersRun(f *state.File) bool {
+	return f.UpArgs != nil || f.Configured != nil || f.ReloadError != ""
+}
+
 // forgetRunUnless clears what f keeps of a run unless an instance of f is
 // active, and returns what it cleared, nil when nothing.
 func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory {
-	if (f.UpArgs == nil && f.Configured == nil && f.ReloadError == "") || slices.ContainsFunc(f.Instances, active) {
+	if !remembersRun(f) || slices.ContainsFunc(f.Instances, active) {
 		return nil
 	}
 	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError}

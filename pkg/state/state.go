@@ -150,6 +150,12 @@ func (i *Instance) Ended(st string) {
 // whole detail. SetError("", "") clears it.
 func (i *Instance) SetError(reason, detail string) { i.Reason, i.LastError = reason, detail }
 
+// WantsAny reports whether f wants some instance running (Wanted): a
+// daemon stays for such a file, and is started again for it.
+func (f *File) WantsAny() bool {
+	return slices.ContainsFunc(f.Instances, func(inst Instance) bool { return Wanted(inst.State) })
+}
+
 // Instance returns the instance called name. The pointer aims into
 // f.Instances, so the caller can change the instance in place inside an
 // Update; it is invalidated by anything that reallocates f.Instances.

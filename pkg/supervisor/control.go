@@ -255,7 +255,7 @@ func leavingByTheFile(dir string) bool {
 	if err != nil {
 		return true
 	}
-	return !slices.ContainsFunc(f.Instances, func(inst state.Instance) bool { return Wanted(inst.State) })
+	return !f.WantsAny()
 }
 
 // isTimeout reports whether err is a deadline passing.

@@ -336,11 +336,9 @@ func (d *Daemon) unneeded() bool {
 	if err != nil {
 		return false
 	}
-	for _, inst := range f.Instances {
-		if Wanted(inst.State) {
-			d.stays()
-			return false
-		}
+	if f.WantsAny() {
+		d.stays()
+		return false
 	}
 	return true
 }

@@ -133,12 +133,6 @@ func (p *persister) add(name string, fn func(*state.Instance)) {
 	p.enqueue(mutation{name: name, fn: fn})
 }
 
-// addOutcome queues fn for the named instance as an outcome (see
-// mutation.outcome).
-func (p *persister) addOutcome(name string, fn func(*state.Instance)) {
-	p.enqueue(mutation{name: name, fn: fn, outcome: true})
-}
-
 // addFile queues fn for the file as a whole.
 func (p *persister) addFile(fn func(*state.File)) { p.enqueue(mutation{file: fn}) }
 

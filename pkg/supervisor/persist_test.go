@@ -42,6 +42,12 @@ func (w *writeLog) snapshot() (writes int, names []string) {
 
 func noop(*state.Instance) {}
 
+// queueOutcome queues a change of nothing to the named instance, as an
+// outcome (see mutation.outcome).
+func queueOutcome(p *persister, name string) {
+	p.enqueue(mutation{name: name, fn: noop, outcome: true})
+}
+
 // flushPromptly flushes p and fails the test if the flush is held back
 // (the tests use an hour-long write gap, so waiting out the gap hangs).
 func flushPromptly(t *testing.T, p *persister) {
@@ -269,18 +275,18 @@ func TestPersisterFsyncsOnlyWhatMustOutliveAPowerFailure(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	writeNow("first")             // quick
-	p.addOutcome("outcome", noop) // durable: the write before was not fsynced
+	writeNow("first")          // quick
+	queueOutcome(p, "outcome") // durable: the write before was not fsynced
 	visible()
-	p.addOutcome("outcome", noop) // quick
+	queueOutcome(p, "outcome") // quick
 	visible()
 	p.add("wanted", noop) // durable
 	visible()
-	writeNow("ready")                      // quick
-	p.addOutcome("outcome after it", noop) // durable: the write before was not fsynced
+	writeNow("ready")                   // quick
+	queueOutcome(p, "outcome after it") // durable: the write before was not fsynced
 	visible()
 	visible() // nothing to write
-	p.addOutcome("last outcome", noop)
+	queueOutcome(p, "last outcome")
 	p.close() // quick
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -295,7 +301,7 @@ func TestPersisterOwesTheStartRecordAnFsync(t *testing.T) {
 	var w writeLog
 	p := startPersister(time.Hour, w.write)
 	defer p.close()
-	p.addOutcome("outcome", noop) // may be written at once, without fsync
+	queueOutcome(p, "outcome") // may be written at once, without fsync
 	if err := p.flushVisible(); err != nil {
 		t.Fatal(err)
 	}

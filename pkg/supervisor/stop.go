@@ -289,9 +289,9 @@ func waitExits(ctx context.Context, ids []proc.Identity) {
 // last thread may stay 10-20 ms in the kernel after the others (closing
 // its inotify instance waits for an RCU grace period, that long when
 // other releases overlap it, as twenty servers stopping together do),
-// the group's zombie leader meanwhile. Given up on after 8 ms, a down of 20 walked /proc
-// (~1.5 ms of CPU each, while the servers stopped) for seven groups
-// that were about to empty.
+// the group's zombie leader meanwhile. Given up on after 8 ms, a down of
+// 20 walked /proc (~1.5 ms of CPU each, while the servers stopped) for
+// seven groups that were about to empty.
 const settleWithin = 32 * time.Millisecond
 
 // groupSettles reports whether group pgid is empty, giving the members

@@ -271,7 +271,7 @@ func TestStateWrittenAgainFromMemoryIsDurable(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := len(written())
-	s.sup.persist.addOutcome("mi-1", noop)
+	queueOutcome(s.sup.persist, "mi-1")
 	if err := s.sup.flushVisible(); err != nil {
 		t.Fatal(err)
 	}

@@ -258,15 +258,18 @@ func (s *Supervisor) noteStart(ev Event) {
 // emits ev. The write follows at most writeGap after the previous one;
 // Flush writes at once and waits for it.
 func (s *Supervisor) record(name string, ev Event, fn func(*state.Instance)) {
-	s.persist.add(name, fn)
-	ev.Instance = name
-	s.emit(ev)
+	s.recordChange(mutation{name: name, fn: fn}, ev)
 }
 
 // recordOutcome is record for an outcome (see mutation.outcome).
 func (s *Supervisor) recordOutcome(name string, ev Event, fn func(*state.Instance)) {
-	s.persist.addOutcome(name, fn)
-	ev.Instance = name
+	s.recordChange(mutation{name: name, fn: fn, outcome: true}, ev)
+}
+
+// recordChange queues m and emits ev, about m's instance.
+func (s *Supervisor) recordChange(m mutation, ev Event) {
+	s.persist.enqueue(m)
+	ev.Instance = m.name
 	s.emit(ev)
 }
 
