@@ -21,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/hostnet"
@@ -78,9 +79,19 @@ func Block(tb testing.TB, user int) (lo, hi int) {
 	return lo, lo + size - 1
 }
 
+// held are the offsets [from, to) that Base handed to tests of this
+// process still running: tests run in parallel, and two given one base
+// planned onto the same ports.
+var (
+	heldMu sync.Mutex
+	held   [][2]int
+)
+
 // Base returns a random base offset within user's block, on a grid of
 // span, leaving span offsets above it for the planner to use: a whole
-// deployment of a test planned from there stays inside the block.
+// deployment of a test planned from there stays inside the block. The
+// span is the test's until it ends: no other test of the process gets an
+// offset within it meanwhile.
 func Base(tb testing.TB, user, span int) int {
 	tb.Helper()
 	lo, hi := Block(tb, user)
@@ -88,7 +99,23 @@ func Base(tb testing.TB, user, span int) int {
 	if slots < 1 {
 		tb.Fatalf("%s: the block of offsets %d-%d is narrower than %d", EnvRange, lo, hi, span)
 	}
-	return lo + rand.IntN(slots)*span
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	for _, slot := range rand.Perm(slots) {
+		r := [2]int{lo + slot*span, lo + (slot+1)*span}
+		if slices.ContainsFunc(held, func(h [2]int) bool { return r[0] < h[1] && h[0] < r[1] }) {
+			continue
+		}
+		held = append(held, r)
+		tb.Cleanup(func() {
+			heldMu.Lock()
+			defer heldMu.Unlock()
+			held = slices.DeleteFunc(held, func(h [2]int) bool { return h == r })
+		})
+		return r[0]
+	}
+	tb.Fatalf("%s: all %d spans of %d offsets in %d-%d are held by tests running now", EnvRange, slots, span, lo, hi)
+	return 0
 }
 
 // FreePort returns a free loopback TCP port for a server of a test's own

@@ -2,6 +2,7 @@ package testports_test
 
 import (
 	"net"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -45,5 +46,27 @@ func TestRangeHoldsBothEnds(t *testing.T) {
 	t.Setenv(testports.EnvRange, "9000-9998")
 	if _, _, err := testports.Range(); err == nil {
 		t.Fatal("Range accepted 999 offsets, want at least 1000")
+	}
+}
+
+// Tests running at the same time are given disjoint spans of offsets; a
+// span is free again once its test has ended.
+func TestBaseSpansAreDisjointWhileHeld(t *testing.T) {
+	t.Setenv(testports.EnvRange, "9000-9999") // 200 offsets a block: 4 spans of 40 (one left above)
+	var bases []int
+	t.Run("holder", func(t *testing.T) {
+		for range 4 {
+			bases = append(bases, testports.Base(t, testports.Other, 40))
+		}
+		slices.Sort(bases)
+		for i := 1; i < len(bases); i++ {
+			if bases[i]-bases[i-1] < 40 {
+				t.Fatalf("bases %v overlap (span 40)", bases)
+			}
+		}
+	})
+	// The holder ended: its spans are free again.
+	for range 4 {
+		testports.Base(t, testports.Other, 40)
 	}
 }
