@@ -446,6 +446,14 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	// shutdown (Serve waits for every handler).
 	_ = conn.SetReadDeadline(time.Now().Add(AnswerTimeout))
 	var req Request
+	// Every stop's connection ends with the daemon's word, refused or
+	// served: a stop that did not leave it idle is told it stays (one
+	// that did is told by linger, once the daemon settles).
+	defer func() {
+		if req.Op == OpStop && settled == nil {
+			send(Message{Settled: SettledStays})
+		}
+	}()
 	// Requests are a few hundred bytes; a bound keeps anyone from making
 	// the daemon buffer more before the peer check.
 	if err := json.NewDecoder(bufio.NewReader(io.LimitReader(conn, 64<<10))).Decode(&req); err != nil {
@@ -481,9 +489,6 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		reply.State, _ = srv.sup.current()
 	}
 	finish(reply, err)
-	if req.Op == OpStop && settled == nil {
-		send(Message{Settled: SettledStays})
-	}
 	return settled
 }
 

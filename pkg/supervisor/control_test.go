@@ -23,8 +23,13 @@ import (
 )
 
 // callAsEnv makes the test binary a control client (see TestMain): it
-// pings the socket named by the variable and prints the outcome.
-const callAsEnv = "MICTL_TEST_CALL_SOCKET"
+// pings the socket named by the variable and prints the outcome; with
+// stopAsEnv set, it asks for a stop of everything instead and prints the
+// outcome of waiting for the daemon to settle too.
+const (
+	callAsEnv = "MICTL_TEST_CALL_SOCKET"
+	stopAsEnv = "MICTL_TEST_CALL_STOP"
+)
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "sim" && os.Args[2] == "run" {
@@ -33,8 +38,17 @@ func TestMain(m *testing.M) {
 		os.Exit(sim.Serve(os.Args[3:], os.Stdout))
 	}
 	if sock := os.Getenv(callAsEnv); sock != "" {
-		_, err := Call(context.Background(), sock, Request{Op: OpPing}, nil)
+		if os.Getenv(stopAsEnv) == "" {
+			_, err := Call(context.Background(), sock, Request{Op: OpPing}, nil)
+			fmt.Println("result:", err)
+			os.Exit(0)
+		}
+		// Short enough that a wait for a word never sent fails the test
+		// quickly, long enough for a word sent at once.
+		leaveTimeout = 3 * time.Second
+		_, wait, err := CallUntilLeft(context.Background(), sock, Request{Op: OpStop}, nil)
 		fmt.Println("result:", err)
+		fmt.Println("settled:", wait())
 		os.Exit(0)
 	}
 	os.Exit(m.Run())
@@ -95,9 +109,9 @@ func TestControlRefusesOtherUsers(t *testing.T) {
 	if err := os.Chmod(binDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	call := func(uid uint32) string {
+	call := func(uid uint32, extraEnv ...string) string {
 		cmd := exec.Command(client, "-test.run=^$")
-		cmd.Env = append(os.Environ(), callAsEnv+"="+sock)
+		cmd.Env = append(append(os.Environ(), callAsEnv+"="+sock), extraEnv...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -111,6 +125,12 @@ func TestControlRefusesOtherUsers(t *testing.T) {
 	const notYours = "this deployment belongs to uid 0 (root)"
 	if out := call(65534); !strings.Contains(out, notYours) {
 		t.Fatalf("another user was served, or not told whose the deployment is: %s", out)
+	}
+	// A stop refused ends with the daemon's word that it stays (the state
+	// file wants nothing run: without the word, the client would wait for
+	// this daemon to leave).
+	if out := call(65534, stopAsEnv+"=1"); !strings.Contains(out, notYours) || !strings.Contains(out, "settled: <nil>") {
+		t.Fatalf("another user's stop was served, or its client not told the daemon stays: %s", out)
 	}
 	// As it is (the state directory 0700), another user cannot even reach
 	// the socket: told the same, not "no daemon is running".
