@@ -11,18 +11,33 @@ package main
 
 import (
 	"os"
+	"slices"
 
 	"github.com/mictl/mictl/pkg/cli"
 	"github.com/mictl/mictl/pkg/daemon"
 )
 
-// `mictl daemon` (how mictl starts its daemon where bin/mictl-daemon is
-// not beside it) keeps its main thread as that program does; other
-// commands leave their main goroutine free to move.
+// A process that will be a daemon keeps its main thread as
+// bin/mictl-daemon does (daemon.KeepMainThread); other commands leave
+// their main goroutine free to move.
 func init() {
-	if len(os.Args) > 1 && os.Args[1] == "daemon" {
+	if runsADaemon(os.Args[1:]) {
 		daemon.KeepMainThread()
 	}
+}
+
+// runsADaemon tells from the raw arguments, before any flag is parsed,
+// whether this process is to supervise instances itself: `mictl daemon`
+// (how mictl starts its daemon where bin/mictl-daemon is not beside it)
+// or `mictl up --foreground` (the daemon in the terminal). A wrong guess
+// costs time, never behaviour.
+func runsADaemon(args []string) bool {
+	if len(args) > 0 && args[0] == "daemon" {
+		return true
+	}
+	return slices.Contains(args, "up") && slices.ContainsFunc(args, func(a string) bool {
+		return a == "--foreground" || a == "--foreground=true"
+	})
 }
 
 func main() {
