@@ -175,8 +175,7 @@ func freePort(t testing.TB, shifted ...int) int {
 		t.Fatal(err)
 	}
 	blockLo, blockHi := testports.Block(t, testports.Sim)
-	bases := ports.DefaultBases()
-	ownLo, ownHi := testports.LowestBase()+blockLo, slices.Max(bases[:])+blockHi
+	ownLo, ownHi := testports.LowestBase()+blockLo, testports.HighestBase()+blockHi
 	usable := func(q int) bool { return q < belowAll || (q >= ownLo && q <= ownHi && q < ephemeral) }
 	portMu.Lock()
 	defer portMu.Unlock()

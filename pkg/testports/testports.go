@@ -4,7 +4,8 @@
 //
 // The whole range comes from MICTL_TEST_OFFSETS=LO-HI (default 1000-23000:
 // every MI port of those offsets lies between 9243 and 32191, below the
-// kernel's usual ephemeral range 32768-60999). LO is 100 at least: the
+// kernel's usual ephemeral range 32768-60999; a range whose MI ports reach
+// the host's ephemeral range is refused). LO is 100 at least: the
 // offsets below are the golden files', whose output shows ports that no
 // test may hold. It is cut into one block per
 // user below, because `go test ./...` runs packages at the same time: each
@@ -51,17 +52,35 @@ const (
 	numBlocks
 )
 
-// Range returns the test offset range: EnvRange, else the default.
+// Range returns the test offset range: EnvRange, else the default. No
+// MI port of the range may lie in the host's ephemeral range, where an
+// outgoing connection (or a server's JMX port) may take it before the
+// test's server binds it: a set range that reaches it is refused, the
+// default is cut short below it.
 func Range() (lo, hi int, err error) {
+	lo, hi = defaultLo, defaultHi
 	v := strings.TrimSpace(os.Getenv(EnvRange))
-	if v == "" {
-		return defaultLo, defaultHi, nil
+	if v != "" {
+		a, b, ok := strings.Cut(v, "-")
+		var err1, err2 error
+		lo, err1 = strconv.Atoi(strings.TrimSpace(a))
+		hi, err2 = strconv.Atoi(strings.TrimSpace(b))
+		if !ok || err1 != nil || err2 != nil || lo < MinLo || hi > 65535-HighestBase() {
+			return 0, 0, fmt.Errorf("%s=%q: want LO-HI, %d <= LO, HI <= %d, at least %d offsets wide", EnvRange, v, MinLo, 65535-HighestBase(), numBlocks*200)
+		}
 	}
-	a, b, ok := strings.Cut(v, "-")
-	lo, err1 := strconv.Atoi(strings.TrimSpace(a))
-	hi, err2 := strconv.Atoi(strings.TrimSpace(b))
-	if !ok || err1 != nil || err2 != nil || lo < MinLo || hi > 65535-9191 || hi-lo+1 < numBlocks*200 {
-		return 0, 0, fmt.Errorf("%s=%q: want LO-HI, %d <= LO, HI <= %d, at least %d offsets wide", EnvRange, v, MinLo, 65535-9191, numBlocks*200)
+	ephemeral, _, err := hostnet.EphemeralRange()
+	if err != nil {
+		return 0, 0, err
+	}
+	if top := ephemeral - 1 - HighestBase(); hi > top {
+		if v != "" {
+			return 0, 0, fmt.Errorf("%s=%q: offset %d puts MI ports at %d, in this host's ephemeral range (from %d, net.ipv4.ip_local_port_range), where an outgoing connection may take them first: keep HI at %d at most", EnvRange, v, hi, hi+HighestBase(), ephemeral, top)
+		}
+		hi = top
+	}
+	if hi-lo+1 < numBlocks*200 {
+		return 0, 0, fmt.Errorf("%s=%q: test offsets %d-%d are fewer than %d (this host's ephemeral range begins at %d)", EnvRange, v, lo, hi, numBlocks*200, ephemeral)
 	}
 	return lo, hi, nil
 }
@@ -162,4 +181,11 @@ func LowPorts(tb testing.TB) (lo, hi int) {
 func LowestBase() int {
 	bases := ports.DefaultBases()
 	return slices.Min(bases[:])
+}
+
+// HighestBase is the highest MI base port (internal HTTP, 9191): an
+// offset's MI ports end there.
+func HighestBase() int {
+	bases := ports.DefaultBases()
+	return slices.Max(bases[:])
 }

@@ -1,9 +1,11 @@
 package testports_test
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/hostnet"
@@ -46,6 +48,28 @@ func TestRangeHoldsBothEnds(t *testing.T) {
 	t.Setenv(testports.EnvRange, "9000-9998")
 	if _, _, err := testports.Range(); err == nil {
 		t.Fatal("Range accepted 999 offsets, want at least 1000")
+	}
+}
+
+// A range whose MI ports would reach the host's ephemeral range, where an
+// outgoing connection may take a test's port first, is refused.
+func TestRangeStaysBelowTheEphemeralRange(t *testing.T) {
+	ephemeral, _, err := hostnet.EphemeralRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := ephemeral - 1 - testports.HighestBase()
+	t.Setenv(testports.EnvRange, fmt.Sprintf("%d-%d", top-999, top))
+	if _, hi, err := testports.Range(); err != nil || hi != top {
+		t.Fatalf("Range = %d, %v; want HI %d accepted", hi, err, top)
+	}
+	t.Setenv(testports.EnvRange, fmt.Sprintf("%d-%d", top-999, top+1))
+	if _, _, err := testports.Range(); err == nil || !strings.Contains(err.Error(), "ephemeral range") {
+		t.Fatalf("Range accepted offsets whose MI ports reach port %d, where the ephemeral range begins (err %v)", ephemeral, err)
+	}
+	t.Setenv(testports.EnvRange, "")
+	if _, hi, err := testports.Range(); err != nil || hi > top {
+		t.Fatalf("the default range: HI %d, %v; want at most %d", hi, err, top)
 	}
 }
 
