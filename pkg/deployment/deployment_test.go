@@ -711,3 +711,60 @@ func BenchmarkPlanAndRender20(b *testing.B) {
 		}
 	}
 }
+
+// A Template gives every instance without overrides what Render gives it,
+// byte for byte: for each source of the render goldens, both offset
+// methods, with and without metrics, at offsets of every width.
+func TestTemplateIsRender(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "deploytoml", "*.toml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sources under testdata/deploytoml (%v)", err)
+	}
+	sources := []deployment.Source{builtin()}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sources = append(sources, deployment.Source{Path: f, TOML: data})
+	}
+	for _, src := range sources {
+		for _, method := range []string{config.OffsetMethodTOML, config.OffsetMethodFlag} {
+			for _, metrics := range []bool{false, true} {
+				cfg := simConfig(1)
+				cfg.OffsetMethod, cfg.Metrics = method, metrics
+				tmpl, err := deployment.NewTemplate(cfg, src)
+				if err != nil {
+					t.Fatalf("%s, %s, metrics %v: %v", src.Path, method, metrics, err)
+				}
+				for _, offset := range []int{0, 7, 10, 37, 100, 999, 12345, ports.MaxPort} {
+					inst := ports.Instance{Name: "mi-1", Offset: offset, Bases: ports.DefaultBases()}
+					want, err := deployment.Render(cfg, src, inst)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got, err := tmpl.For(offset)
+					if err != nil || !bytes.Equal(got, want) {
+						t.Fatalf("%s, %s, metrics %v, offset %d: template gave (%v)\n%s\nRender gave\n%s", src.Path, method, metrics, offset, err, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A template refuses an offset Render refuses, and a source Render
+// cannot render.
+func TestTemplateErrors(t *testing.T) {
+	tmpl, err := deployment.NewTemplate(simConfig(1), builtin())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tmpl.For(ports.MaxPort + 1); err == nil {
+		t.Errorf("For(%d) rendered an offset out of range", ports.MaxPort+1)
+	}
+	bad := deployment.Source{Path: "deployment.toml", TOML: []byte("[transport.http.listener]\nport = \"x\"\n")}
+	if _, err := deployment.NewTemplate(simConfig(1), bad); err == nil || !strings.Contains(err.Error(), "deployment.toml:2") {
+		t.Errorf("NewTemplate of a file with port = \"x\": %v, want an error at deployment.toml:2", err)
+	}
+}

@@ -125,6 +125,16 @@ func (d *Document) Lookup(path string) (any, bool) {
 
 func (d *Document) find(path string) (*node, bool) { return d.Root().find(path) }
 
+// ValueSpan returns where the value of the key at path is written in the
+// document's text (Bytes()[start:end]), when the key holds a value.
+func (d *Document) ValueSpan(path string) (start, end int, ok bool) {
+	n, found := d.find(path)
+	if !found || n.kind != kValue {
+		return 0, 0, false
+	}
+	return n.vStart, n.vEnd, true
+}
+
 func toAny(n *node) any {
 	switch n.kind {
 	case kTable:

@@ -53,6 +53,9 @@ type Target struct {
 	// from their files when the target was built.
 	Apps map[string][]*capp.App
 	env  []string
+	// plain renders the deployment.toml of instances without overrides,
+	// made at the first such render (nil in a Target not from Build).
+	plain func() (*deployment.Template, error)
 }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
@@ -95,7 +98,8 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, Apps: apps, env: opts.Env}, nil
+	plain := sync.OnceValues(func() (*deployment.Template, error) { return deployment.NewTemplate(cfg, src) })
+	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, Apps: apps, env: opts.Env, plain: plain}, nil
 }
 
 // MetricsAddr is cfg's metrics_addr, checked, as the daemon listens on it
@@ -191,11 +195,29 @@ func readApp(decl config.CApp) (*capp.App, error) {
 // Render produces inst's deployment.toml. A failure is the user's input
 // (an override the source cannot take): a *config.Error.
 func (t *Target) Render(inst ports.Instance) ([]byte, error) {
+	if out, ok := t.renderPlain(inst); ok {
+		return out, nil
+	}
 	out, err := deployment.Render(t.Config, t.Source, inst)
 	if err != nil {
 		return nil, &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
 	}
 	return out, nil
+}
+
+// renderPlain renders inst from the template of the instances without
+// overrides, when it has none. When that fails, Render renders it in
+// full, which says what failed, naming the instance.
+func (t *Target) renderPlain(inst ports.Instance) ([]byte, bool) {
+	if ic, _ := t.Config.InstanceSettings(inst.Name); len(ic.Overrides) > 0 || t.plain == nil {
+		return nil, false
+	}
+	tmpl, err := t.plain()
+	if err != nil {
+		return nil, false
+	}
+	out, err := tmpl.For(inst.Offset)
+	return out, err == nil
 }
 
 // Conflicts checks the target against itself and the host.

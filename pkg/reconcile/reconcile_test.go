@@ -1,11 +1,13 @@
 package reconcile
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -86,5 +88,43 @@ func TestPrepareNothingReadsNoDistribution(t *testing.T) {
 	records, err := target.Prepare(&state.File{}, nil)
 	if err != nil || len(records) != 0 {
 		t.Fatalf("Prepare of no instance = %v, %v; want nothing, and no error", records, err)
+	}
+}
+
+// A target renders an instance without overrides from its template and
+// one with overrides in full, each as deployment.Render does.
+func TestRenderFromTheTemplateOrInFull(t *testing.T) {
+	for _, s := range config.Settings {
+		t.Setenv(s.Env(), "")
+		os.Unsetenv(s.Env())
+	}
+	t.Chdir(t.TempDir())
+	const text = "instances = 3\nbase_offset = 2000\n\n[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"mi-2.local\" }\n"
+	if err := os.WriteFile(config.DefaultFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := Build(cfg, &state.File{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, inst := range target.Plan.Instances {
+		got, err := target.Render(inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := deployment.Render(cfg, target.Source, inst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s (offset %d): target rendered\n%s\nwant\n%s", inst.Name, inst.Offset, got, want)
+		}
+		if overridden := bytes.Contains(got, []byte(`"mi-2.local"`)); overridden != (inst.Name == "mi-2") {
+			t.Errorf("%s: hostname override applied = %v", inst.Name, overridden)
+		}
 	}
 }
