@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -25,8 +26,9 @@ const maxLine = 1 << 20
 //
 // It watches the file's DIRECTORY with fsnotify, not the file: rotators and
 // editors replace files, and a watch on the file itself would stay on the
-// old inode and go silent. There is no polling: after each event about the
-// file it stats the path and the open file once each and reacts:
+// old inode and go silent. There is no polling (unless no inotify instance
+// is left to the user, see poll): after each event about the file it stats
+// the path and the open file once each and reacts:
 //   - the file shrank below what was read (copy-truncate, see
 //     RotateIfLarger): read again from offset 0;
 //   - another file now sits at path (rename + recreate, or a rename over
@@ -50,19 +52,21 @@ const maxLine = 1 << 20
 // event, is indistinguishable from growth; the kernel reports the truncate
 // itself as an event, so this needs the follower to be starved.
 func Follow(ctx context.Context, path string, fromOffset int64, out func(line string)) error {
-	w, err := fsnotify.NewWatcher()
+	dir := filepath.Clean(filepath.Dir(path))
+	t := &tailer{path: path, base: filepath.Base(path), from: fromOffset, out: out, buf: make([]byte, 64<<10)}
+	defer t.close()
+	w, err := newWatcher()
 	if err != nil {
-		return fmt.Errorf("follow %s: %w", path, err)
+		// No inotify instance is left to this user (other programs hold
+		// fs.inotify.max_user_instances of them): look every pollEvery.
+		return t.poll(ctx, dir)
 	}
 	defer w.Close() // waits for fsnotify's reader goroutine to end
-	dir := filepath.Clean(filepath.Dir(path))
 	// Watch before the first look at the file, so a file created in
 	// between is still reported.
 	if err := w.Add(dir); err != nil {
 		return fmt.Errorf("follow %s: watch directory %s: %w", path, dir, err)
 	}
-	t := &tailer{path: path, base: filepath.Base(path), from: fromOffset, out: out, buf: make([]byte, 64<<10)}
-	defer t.close()
 	if err := t.sync(); err != nil {
 		return err
 	}
@@ -100,6 +104,39 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 			if err := t.sync(); err != nil {
 				return err
 			}
+		}
+	}
+}
+
+// newWatcher is fsnotify.NewWatcher (a variable for the tests of the
+// polling Follow falls back to).
+var newWatcher = fsnotify.NewWatcher
+
+// pollEvery is how often Follow looks at the file when it cannot be told
+// of changes.
+const pollEvery = 250 * time.Millisecond
+
+// poll is Follow without inotify: the same looks at the file (sync), made
+// every pollEvery instead of after each event. A file removed and created
+// again between two looks, on the same inode number, reads as the old
+// one grown.
+func (t *tailer) poll(ctx context.Context, dir string) error {
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("follow %s: directory %s: %w", t.path, dir, err)
+	}
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		if err := t.sync(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return fmt.Errorf("follow %s: directory %s was removed or renamed", t.path, dir)
 		}
 	}
 }

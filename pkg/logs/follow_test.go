@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fsnotify/fsnotify"
 )
 
 // failAfter bounds how long a test waits for something that should happen
@@ -18,15 +21,21 @@ const failAfter = 10 * time.Second
 // follower runs Follow in the background and collects its lines.
 type follower struct {
 	lines chan string
-	done  chan error
+	done  chan struct{} // closed once Follow returned err
+	err   error
 	stop  context.CancelFunc
 }
 
 func startFollow(t *testing.T, path string, from int64) *follower {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &follower{lines: make(chan string, 100), done: make(chan error, 1), stop: cancel}
-	go func() { f.done <- Follow(ctx, path, from, func(line string) { f.lines <- line }) }()
+	f := &follower{lines: make(chan string, 100), done: make(chan struct{}), stop: cancel}
+	go func() {
+		defer close(f.done)
+		f.err = Follow(ctx, path, from, func(line string) { f.lines <- line })
+	}()
+	// Also after expect saw Follow return (a closed channel, not a value
+	// that only one reader gets).
 	t.Cleanup(func() { f.stop(); <-f.done })
 	return f
 }
@@ -40,8 +49,8 @@ func (f *follower) expect(t *testing.T, want ...string) {
 			if got != w {
 				t.Fatalf("line = %q, want %q", got, w)
 			}
-		case err := <-f.done:
-			t.Fatalf("Follow returned %v while waiting for %q", err, w)
+		case <-f.done:
+			t.Fatalf("Follow returned %v while waiting for %q", f.err, w)
 		case <-time.After(failAfter):
 			t.Fatalf("no line within %v, want %q", failAfter, w)
 		}
@@ -148,6 +157,18 @@ func TestFollowMissingDirectory(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("err = %v, want a not-exist error", err)
 	}
+}
+
+// With no inotify instance left to the user, Follow looks at the file
+// every pollEvery, and still follows appends, truncation and a file
+// created late. (Not run in parallel: it changes newWatcher.)
+func TestFollowWithoutInotify(t *testing.T) {
+	newWatcher = func() (*fsnotify.Watcher, error) { return nil, syscall.EMFILE }
+	defer func() { newWatcher = fsnotify.NewWatcher }()
+	t.Run("appends", TestFollowAppendsAndPartialLine)
+	t.Run("truncate", TestFollowTruncate)
+	t.Run("created late", TestFollowFileCreatedLate)
+	t.Run("missing directory", TestFollowMissingDirectory)
 }
 
 func openFDs(t *testing.T) int {

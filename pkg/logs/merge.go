@@ -53,7 +53,7 @@ func Tail(w io.Writer, srcs []Source, opts Options) error {
 // record: waiting for a record to end would delay every line.
 //
 // Each file costs one inotify instance (see Follow); Linux allows 128 per
-// user by default.
+// user by default, and the files that find none left are polled.
 func FollowAll(ctx context.Context, w io.Writer, srcs []Source, opts Options) error {
 	m := newMerger(w, srcs, opts, true)
 	if err := m.tail(); err != nil {
