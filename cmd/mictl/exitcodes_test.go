@@ -55,6 +55,7 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{0, []string{"sim", "dist", filepath.Join(d.dir, "dist")}, nil, nil},
 		{2, []string{"sim", "dist"}, nil, nil},
 		{3, []string{"sim", "dist", notEmpty}, nil, nil},
+		{3, []string{"restart", "--all"}, nil, nil}, // no instance at all: nothing runs to restart
 		{0, []string{"check-conflicts", "--config", good}, nil, nil},
 		{1, []string{"check-conflicts", "--offsets", clash}, nil, nil},
 		{2, []string{"check-conflicts", "--config", bad}, nil, nil},
@@ -106,7 +107,8 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"reload"}, nil, reloadWith("instances = \"two\"\n")},
 		{2, []string{"down", "mi-9"}, nil, reloadWith(goodBody)},
 		{0, []string{"down"}, nil, nil},
-		{3, []string{"reload"}, nil, nil}, // nothing runs to reload
+		{3, []string{"reload"}, nil, nil},           // nothing runs to reload
+		{3, []string{"restart", "--all"}, nil, nil}, // nothing runs to restart
 	}
 	for _, s := range steps {
 		if s.before != nil {

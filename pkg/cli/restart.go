@@ -57,10 +57,7 @@ error, exit 2).`,
 				return err
 			}
 			if o.all {
-				if len(f.Instances) == 0 {
-					fmt.Fprintln(streams.ErrOut, noInstancesHint)
-					return nil
-				}
+				// No instance at all is nothing running, as the help says.
 				names = runningOf(streams, f)
 				if len(names) == 0 {
 					return exitcode.With(exitcode.Runtime, errors.New("nothing runs to restart; start instances with mictl up"))
