@@ -15,9 +15,24 @@ import (
 // it writes a temporary file in the same directory, fsyncs it, gives it perm,
 // renames it over path and fsyncs the directory so the rename itself is
 // durable. The temporary file is removed on every failure. It is for files
-// that cannot be made again: the state file, a user's configuration.
+// that cannot be made again: the state file, a user's configuration. A
+// symbolic link at path is written through: its target is replaced, and
+// the link stays (a mictl.toml kept in a dotfiles repository and linked
+// from the working directory is edited where it is kept).
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return replace(path, data, perm, true)
+	return replace(linkTarget(path), data, perm, true)
+}
+
+// linkTarget is the file a symbolic link at path leads to, path itself
+// when it is no link, or a link to nothing (replaced as it was before).
+func linkTarget(path string) string {
+	if info, err := os.Lstat(path); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		return path
+	}
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		return target
+	}
+	return path
 }
 
 // ReplaceFile is WriteFileAtomic without the fsyncs: readers still see the

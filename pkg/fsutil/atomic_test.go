@@ -107,6 +107,52 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 }
 
+// WriteFileAtomic writes through a symbolic link (a configuration kept
+// elsewhere and linked in): the link stays and its target changes.
+// ReplaceFile, for generated files, replaces the link itself, so that a
+// home's file linked to a shared one never writes into it.
+func TestWriteThroughLinks(t *testing.T) {
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "dotfiles", "mictl.toml")
+	if err := os.MkdirAll(filepath.Dir(kept), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kept, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "mictl.toml")
+	if err := os.Symlink(filepath.Join("dotfiles", "mictl.toml"), link); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsutil.WriteFileAtomic(link, []byte("new\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Lstat(link); err != nil || info.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced (%v, %v)", info.Mode(), err)
+	}
+	if got, _ := os.ReadFile(kept); string(got) != "new\n" {
+		t.Fatalf("the link's target holds %q, want the new content", got)
+	}
+
+	shared := filepath.Join(dir, "shared.toml")
+	if err := os.WriteFile(shared, []byte("shared\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	generated := filepath.Join(dir, "deployment.toml")
+	if err := os.Symlink(shared, generated); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsutil.ReplaceFile(generated, []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(shared); string(got) != "shared\n" {
+		t.Fatalf("ReplaceFile wrote into the linked file: %q", got)
+	}
+	if info, err := os.Lstat(generated); err != nil || !info.Mode().IsRegular() {
+		t.Fatalf("ReplaceFile left %v (%v), want a regular file", info.Mode(), err)
+	}
+}
+
 func TestWriteFileAtomicReplacesNotTruncates(t *testing.T) {
 	for _, w := range writers {
 		t.Run(w.name, func(t *testing.T) { testReplacesNotTruncates(t, w.write) })
