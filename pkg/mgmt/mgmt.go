@@ -305,6 +305,10 @@ func (c *Client) do(req *http.Request) (int, []byte, error) {
 	defer cancel()
 	resp, err := c.http.Do(req.WithContext(ctx))
 	if err != nil {
+		var ne net.Error
+		if req.Context().Err() == nil && (ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()) {
+			return 0, nil, noAnswer{c.timeout}
+		}
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
@@ -317,6 +321,14 @@ func (c *Client) do(req *http.Request) (int, []byte, error) {
 	}
 	return resp.StatusCode, data, nil
 }
+
+// noAnswer is a call that ran out of the client's own time, said in the
+// user's terms (Go's is "context deadline exceeded"). It is a
+// context.DeadlineExceeded.
+type noAnswer struct{ after time.Duration }
+
+func (e noAnswer) Error() string { return fmt.Sprintf("no answer within %s", e.after) }
+func (e noAnswer) Unwrap() error { return context.DeadlineExceeded }
 
 func (c *Client) fail(op string, status int, msg string, err error) *Error {
 	if msg == "" && err != nil {
