@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -212,6 +213,35 @@ func (s *logScan) find(needle string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// bindLine is the BindException line of this start about port: first
+// (the line find gave) when it names port, else the next that does; ""
+// when none does. MI logs one line per port it could not bind, and a line
+// about another port would explain the wrong conflict.
+func (s *logScan) bindLine(first string, port int) string {
+	for line, ok := first, true; ok; line, ok = s.find("BindException") {
+		if namesPort(line, port) {
+			return line
+		}
+	}
+	return ""
+}
+
+// namesPort reports whether line holds ":port" not followed by a digit
+// (":8290" is not in ":82901").
+func namesPort(line string, port int) bool {
+	needle := ":" + strconv.Itoa(port)
+	for rest := line; ; {
+		i := strings.Index(rest, needle)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len(needle):]
+		if rest == "" || rest[0] < '0' || rest[0] > '9' {
+			return true
+		}
+	}
 }
 
 // findInEnded is find for a log whose writer has ended: its unterminated

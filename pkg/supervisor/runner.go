@@ -425,7 +425,11 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 	if line, ok := bindErrors.find("BindException"); ok {
 		if view, err := observe.NewView(); err == nil {
 			if role, st, ok := view.Observe(&inst, false).Foreign(); ok {
-				return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, strings.TrimSpace(line)), true, nil
+				why := fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder)
+				if line := bindErrors.bindLine(line, st.Port); line != "" {
+					why += " (" + strings.TrimSpace(line) + ")"
+				}
+				return why, true, nil
 			}
 		}
 		return "the server could not bind a port: " + strings.TrimSpace(line), true, nil

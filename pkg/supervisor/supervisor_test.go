@@ -105,6 +105,36 @@ func TestTailLinesAndLogScan(t *testing.T) {
 	}
 }
 
+// A port held by another process is explained with the BindException
+// line about that port, not the first one of the start, which may be
+// about another; with none about it, no line is quoted.
+func TestBindLineNamesThePort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	log := "ERROR Internal HTTP API Listener on 127.0.0.1:34308 java.net.BindException\n" +
+		"INFO other\n" +
+		"ERROR Management API Listener on 127.0.0.1:34271 java.net.BindException\n"
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		port int
+		want string
+	}{
+		{34271, "ERROR Management API Listener on 127.0.0.1:34271 java.net.BindException"},
+		{34308, "ERROR Internal HTTP API Listener on 127.0.0.1:34308 java.net.BindException"},
+		{3430, ""}, // a prefix of 34308 is not it
+	} {
+		scan := &logScan{path: path}
+		first, ok := scan.find("BindException")
+		if !ok {
+			t.Fatal("no BindException line found")
+		}
+		if got := scan.bindLine(first, tc.port); got != tc.want {
+			t.Errorf("port %d: %q, want %q", tc.port, got, tc.want)
+		}
+	}
+}
+
 // A starting instance's log is looked at again and again while it grows:
 // each look sees what was appended, a line split across two writes is
 // matched once it is whole, and a truncated (rotated) log is read anew.
