@@ -228,16 +228,11 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	starts := func(f check.Finding) bool {
 		return slices.ContainsFunc(f.Instances, func(name string) bool { return slices.Contains(fresh, name) })
 	}
-	for _, c := range report.Conflicts {
-		if starts(c) {
-			fmt.Fprintf(streams.ErrOut, "warning: %s (starting anyway: --force)\n", c.Message)
-		}
+	ofThisUp := func(fs []check.Finding) []check.Finding {
+		return slices.DeleteFunc(slices.Clone(fs), func(f check.Finding) bool { return !starts(f) })
 	}
-	for _, w := range report.Warnings {
-		if starts(w) {
-			fmt.Fprintf(streams.ErrOut, "warning: %s\n", w.Message)
-		}
-	}
+	warnSome(streams, ofThisUp(report.Conflicts), "conflicts", " (starting anyway: --force)")
+	warnSome(streams, ofThisUp(report.Warnings), "warnings", "")
 	for _, n := range append(moveNotes(t), runTimeNotes(t)...) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
@@ -252,6 +247,23 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// Not fsynced: the daemon answers the start only after a durable
 	// write of the whole file.
 	return wanted, store.Quick().Save(f)
+}
+
+// warnAtMost is how many findings up says one by one before it only
+// counts the rest: five hundred instances in the ephemeral range made
+// two thousand lines of warnings.
+const warnAtMost = 10
+
+// warnSome says findings (what) as warnings, each followed by suffix: the
+// first warnAtMost of them one by one, then how many more there are.
+func warnSome(streams *IOStreams, findings []check.Finding, what, suffix string) {
+	for i, f := range findings {
+		if i == warnAtMost {
+			fmt.Fprintf(streams.ErrOut, "warning: %d more %s%s; mictl check-conflicts lists them all\n", len(findings)-warnAtMost, what, suffix)
+			return
+		}
+		fmt.Fprintf(streams.ErrOut, "warning: %s%s\n", f.Message, suffix)
+	}
 }
 
 // refuseServersInHomes refuses to start an instance whose home already
