@@ -251,6 +251,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
 		{[]string{"ports", "table", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"ports", "table", "extra"}, `mictl ports table takes no arguments, got "extra"`},
+		{[]string{"inspect"}, "usage: mictl inspect FILE.car [flags] (0 arguments given)"},
+		{[]string{"sim", "dist", "a", "b"}, "usage: mictl sim dist DIR [flags] (2 arguments given)"},
 		// Issue 10, bug 6: a typo in a group's subcommand is no success.
 		{[]string{"ports", "tabel"}, "Did you mean this?\n\ttable"},
 		{[]string{"sim", "bogus"}, `unknown command "bogus" for "mictl sim"`},

@@ -151,10 +151,15 @@ func asGroup(cmd *cobra.Command) *cobra.Command {
 func usageArgs(validate cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := validate(cmd, args); err != nil {
-			if !cmd.HasSubCommands() && strings.HasPrefix(err.Error(), "unknown command") {
+			switch {
+			case !cmd.HasSubCommands() && strings.HasPrefix(err.Error(), "unknown command"):
 				// cobra.NoArgs takes an argument of a leaf command for a
 				// subcommand it lacks.
 				err = fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+			case strings.Contains(err.Error(), "arg(s)"):
+				// cobra's count ("accepts 1 arg(s), received 0") does not
+				// say which: the usage line names them.
+				err = fmt.Errorf("usage: %s (%s given)", cmd.UseLine(), plural(len(args), "argument"))
 			}
 			return exitcode.Usagef("%v\nSee '%s --help'.", err, cmd.CommandPath())
 		}
