@@ -56,6 +56,9 @@ demo: build
 	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) ports table
 	@echo '$$ mictl down --purge                          # and the homes go too'
 	@cd $(DEMO_DIR) && $(CURDIR)/$(BIN) down --purge
+	@# down --purge deletes the homes; the state and the simulator's
+	@# distribution beside them are the demo's too.
+	@rm -rf $(DEMO_DIR)
 
 # Speed is measured here, never asserted in tests. One package at a time
 # (-p 1): go test runs two at once on two cores, and one package's
