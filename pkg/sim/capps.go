@@ -207,11 +207,14 @@ func (d *deployer) watchLoop(done <-chan struct{}) (unwatched bool) {
 // deploy reads one .car and deploys it, or records why MI would not.
 func (d *deployer) deploy(file, path string, stamp fileStamp) {
 	dep := &deployed{file: file, path: path, stamp: stamp, state: appFailed}
-	defer func() {
+	// Every outcome is listed (once) before its lines are logged: whoever
+	// reads a line and then asks the server (/healthz, the Management
+	// API) finds what it says. dep is not changed once listed.
+	listed := func() {
 		d.mu.Lock()
 		d.apps[file] = dep
 		d.mu.Unlock()
-	}()
+	}
 	app, err := capp.Read(path)
 	var ce *capp.Error
 	known := app
@@ -222,23 +225,26 @@ func (d *deployer) deploy(file, path string, stamp fileStamp) {
 	// artifacts: a duplicate is refused and logged, not listed as faulty.
 	if known != nil && d.activeID(known.ID()) {
 		msg := fmt.Sprintf("Carbon Application : %s already exists. Two applications can't have the same Id. Deployment aborted.", known.ID())
+		listed()
 		d.s.log.error("CappDeployer", "%s", msg)
 		d.s.log.errorWith("CappDeployer", "org.wso2.micro.core.util.CarbonException: "+msg, "Error while deploying carbon application %s", path)
 		return
 	}
 	switch {
 	case err != nil && ce != nil && ce.Stage == capp.StageArtifact:
-		d.fault(dep, ce.App, artifactFailure{typ: ce.ArtifactType, file: d.extracted(file, ce.Entry), cause: ce.Reason})
+		d.fault(dep, ce.App, artifactFailure{typ: ce.ArtifactType, file: d.extracted(file, ce.Entry), cause: ce.Reason}, listed)
 		return
 	case err != nil:
+		listed()
 		d.s.log.errorWith("CappDeployer", "org.wso2.micro.core.util.CarbonException: "+err.Error(), "Error while deploying carbon application %s", path)
 		return
 	}
 	if f := d.start(dep, app); f != nil {
-		d.fault(dep, app, *f)
+		d.fault(dep, app, *f, listed)
 		return
 	}
 	dep.state, dep.app = appActive, app
+	listed()
 	d.s.log.info("CappDeployer", "Successfully Deployed Carbon Application : %s%s", app.ID(), tenantLog)
 }
 
@@ -288,9 +294,12 @@ func (f artifactFailure) errorMessage() string {
 	return fmt.Sprintf("org.apache.synapse.deployers.SynapseArtifactDeploymentException: %s deployment from the file : %s : Failed.", word, f.file)
 }
 
-// fault logs MI's lines for an application whose artifact failed and lists
-// it as faulty; its artifacts already deployed were reverted by the caller.
-func (d *deployer) fault(dep *deployed, app *capp.App, f artifactFailure) {
+// fault lists an application whose artifact failed as faulty (listed)
+// and logs MI's lines for it; its artifacts already deployed were reverted
+// by the caller.
+func (d *deployer) fault(dep *deployed, app *capp.App, f artifactFailure, listed func()) {
+	dep.state, dep.app, dep.errorMessage = appFaulty, app, f.errorMessage()
+	listed()
 	word, class := deployerOf(f.typ)
 	d.s.log.errorWith(class, "org.apache.synapse.SynapseException: "+f.cause, "%s deployment from the file : %s : Failed.", word, f.file)
 	d.s.log.errorWith("CappDeployer", "org.apache.axis2.deployment.DeploymentException: "+f.errorMessage(),
@@ -299,7 +308,6 @@ func (d *deployer) fault(dep *deployed, app *capp.App, f artifactFailure) {
 		d.s.log.info("CappDeployer", "Undeploying Carbon Application : %s...", app.ID())
 		d.s.log.info("CappDeployer", "Successfully undeployed Carbon Application : %s%s", app.ID(), tenantLog)
 	}
-	dep.state, dep.app, dep.errorMessage = appFaulty, app, f.errorMessage()
 }
 
 // artifactOrder is the order MI's synapse application deployer deploys
@@ -418,16 +426,21 @@ func (d *deployer) stop(dep *deployed) {
 // undeploy forgets a file: an active application is undeployed with MI's
 // lines; for any other MI logs that it undeploys a faulty one.
 func (d *deployer) undeploy(dep *deployed) {
-	if dep.state == appActive {
+	active := dep.state == appActive
+	if active {
 		d.s.log.info("CappDeployer", "Undeploying Carbon Application : %s...", dep.app.ID())
 		d.stop(dep)
-		d.s.log.info("CappDeployer", "Successfully undeployed Carbon Application : %s%s", dep.app.ID(), tenantLog)
-	} else {
-		d.s.log.info("CappDeployer", "Undeploying Faulty Carbon Application On : %s", dep.path)
 	}
 	d.mu.Lock()
 	delete(d.apps, dep.file)
 	d.mu.Unlock()
+	// Said once the app is gone: whoever reads the line and then asks the
+	// server (/healthz, the Management API) finds it gone too.
+	if active {
+		d.s.log.info("CappDeployer", "Successfully undeployed Carbon Application : %s%s", dep.app.ID(), tenantLog)
+	} else {
+		d.s.log.info("CappDeployer", "Undeploying Faulty Carbon Application On : %s", dep.path)
+	}
 }
 
 // snapshot returns the deployed files sorted by name, copied so that the
