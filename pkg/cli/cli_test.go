@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -227,6 +228,80 @@ func TestPortsTableSaysConflicts(t *testing.T) {
 		!strings.Contains(out, "up refuses this plan") {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
+}
+
+// ports table -o json carries the conflicts its text prints, each row
+// those that name its instance, spelled as check-conflicts -o json spells
+// them; a clean plan has [] in every row.
+func TestPortsTableJSONCarriesTheConflicts(t *testing.T) {
+	inTempDir(t)
+	a, b := clashingOffsets(t)
+	both, held := fmt.Sprintf("%d,%d", a, b), fmt.Sprint(a)
+	compare := func(offsets string, want int) {
+		t.Helper()
+		code, table, errOut := run(t, "ports", "table", "--offsets", offsets, "-o", "json")
+		if code != exitcode.OK {
+			t.Fatalf("--offsets %s: exit %d, want 0 (a view, not a check): %s", offsets, code, errOut)
+		}
+		var rows []struct {
+			Name      string          `json:"name"`
+			Conflicts json.RawMessage `json:"conflicts"`
+		}
+		if err := json.Unmarshal([]byte(table), &rows); err != nil {
+			t.Fatal(err)
+		}
+		_, out, _ := run(t, "check-conflicts", "--offsets", offsets, "-o", "json")
+		var checked struct {
+			Conflicts []json.RawMessage `json:"conflicts"`
+		}
+		if err := json.Unmarshal([]byte(out), &checked); err != nil {
+			t.Fatal(err)
+		}
+		if len(checked.Conflicts) != want {
+			t.Fatalf("--offsets %s: check-conflicts found %d conflicts, want %d:\n%s", offsets, len(checked.Conflicts), want, out)
+		}
+		for _, row := range rows {
+			if row.Conflicts == nil {
+				t.Fatalf("--offsets %s: %s has no conflicts key:\n%s", offsets, row.Name, table)
+			}
+			mine := []json.RawMessage{}
+			for _, c := range checked.Conflicts {
+				var f struct {
+					Instances []string `json:"instances"`
+				}
+				if err := json.Unmarshal(c, &f); err != nil {
+					t.Fatal(err)
+				}
+				if slices.Contains(f.Instances, row.Name) {
+					mine = append(mine, c)
+				}
+			}
+			if wantJSON, _ := json.Marshal(mine); !jsonEqual(t, row.Conflicts, wantJSON) {
+				t.Errorf("--offsets %s: %s's conflicts = %s, want check-conflicts' %s", offsets, row.Name, row.Conflicts, wantJSON)
+			}
+		}
+	}
+	compare(both, 2) // mi-1 http = mi-2 https, mi-1 internal_http = mi-2 management
+	compare(held, 0)
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 9154+a)) // a's management port
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	compare(held, 1)
+}
+
+// jsonEqual reports whether two JSON texts hold the same value.
+func jsonEqual(t *testing.T, x, y []byte) bool {
+	t.Helper()
+	var vx, vy any
+	if err := json.Unmarshal(x, &vx); err != nil {
+		t.Fatalf("%v: %s", err, x)
+	}
+	if err := json.Unmarshal(y, &vy); err != nil {
+		t.Fatalf("%v: %s", err, y)
+	}
+	return reflect.DeepEqual(vx, vy)
 }
 
 func TestUsageErrorsExit2(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/observe"
@@ -85,6 +86,10 @@ type portsRow struct {
 	// RunTime are its inbound endpoint ports MI resolves only at run
 	// time ($SYSTEM:...): not planned, so in no column.
 	RunTime []deployment.RunTimePort `json:"runtime_ports"`
+	// Conflicts are the plan's conflicts that name this instance, as
+	// check-conflicts -o json spells them: the lines the text prints
+	// below the table. A clash of two instances is in both rows.
+	Conflicts []check.Finding `json:"conflicts"`
 }
 
 // extraRow is one extra port; live as for the fixed ones (null when the
@@ -130,12 +135,20 @@ func newMovedInfo(t *reconcile.Target, m *ports.Move) *movedInfo {
 	return info
 }
 
-func portsRows(p *planned) ([]portsRow, error) {
+// portsRows is one row per planned instance, each with the conflicts
+// that name it.
+func portsRows(p *planned, conflicts []check.Finding) ([]portsRow, error) {
+	byInstance := map[string][]check.Finding{}
+	for _, c := range conflicts {
+		for _, name := range c.Instances {
+			byInstance[name] = append(byInstance[name], c)
+		}
+	}
 	rows := make([]portsRow, len(p.Plan.Instances))
 	var view *observe.View // one look at the host for every row
 	for i, inst := range p.Plan.Instances {
 		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit(), Extras: []extraRow{},
-			RunTime: deployment.RunTimePorts(p.Apps[inst.Name])}
+			RunTime: deployment.RunTimePorts(p.Apps[inst.Name]), Conflicts: append([]check.Finding{}, byInstance[inst.Name]...)}
 		for k, e := range inst.Extras {
 			row.Extras = append(row.Extras, extraRow{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
 		}
@@ -216,7 +229,10 @@ func newLivePort(st observe.PortStatus) livePort {
 }
 
 func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
-	rows, err := portsRows(p)
+	// A view, not a check (exit 0), but a plan that would clash says so,
+	// in text below the table and in json in the rows.
+	report := p.Target.Conflicts()
+	rows, err := portsRows(p, report.Conflicts)
 	if err != nil {
 		return err
 	}
@@ -293,8 +309,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	for _, n := range append(append(notes, moveNotes(p.Target)...), runTimeNotes(p.Target)...) {
 		fmt.Fprintln(streams.Out, n)
 	}
-	// A view, not a check (exit 0), but a plan that would clash says so.
-	if report := p.Target.Conflicts(); len(report.Conflicts) > 0 {
+	if len(report.Conflicts) > 0 {
 		for _, c := range report.Conflicts {
 			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
 		}
