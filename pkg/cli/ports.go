@@ -41,7 +41,12 @@ func newCmdPortsTable(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Print one row per instance: its name, its offset and its four fixed ports
 (HTTP and HTTPS pass-through, the internal HTTP API used for health probes,
 and the Management API). Ports set explicitly in deployment.toml are shown
-as MI uses them: the configured value plus the offset.`,
+as MI uses them: the configured value plus the offset.
+
+The plan's conflicts are printed below the table; with -o json each row's
+"conflicts" holds those that name its instance, as check-conflicts -o json
+spells them ([] when none). Either way the exit status is 0: it is a view,
+check-conflicts is the check.`,
 		Example: `  mictl ports table --instances 3
   mictl ports table --instances 5 -o json
   mictl ports table -o markdown`,
