@@ -115,8 +115,12 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 		}
 	}
 	if len(opts.Offsets) > len(names) {
+		instances := "instances"
+		if len(names) == 1 {
+			instances = "instance"
+		}
 		return ports.Plan{}, &config.Error{Where: "flag --offsets", Msg: fmt.Sprintf(
-			"%d offsets for %d instances; give at most one offset per instance or raise --instances", len(opts.Offsets), len(names))}
+			"%d offsets for %d %s; give at most one offset per instance or raise --instances", len(opts.Offsets), len(names), instances)}
 	}
 	sourceBases, err := basePorts(src, nil)
 	if err != nil {

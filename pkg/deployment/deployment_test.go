@@ -366,6 +366,14 @@ func TestPlanErrors(t *testing.T) {
 			msgHas:    []string{"3 offsets for 2 instances"},
 		},
 		{
+			name:      "offsets for a single instance",
+			cfg:       simConfig(1),
+			opts:      deployment.Options{Offsets: []int{10, 20}},
+			configErr: true,
+			where:     "flag --offsets",
+			msgHas:    []string{"2 offsets for 1 instance;"},
+		},
+		{
 			name: "override with a string port",
 			cfg: simConfig(2, config.InstanceConfig{Name: "mi-2", Pos: "mictl.toml:4:1", OverridesPos: "mictl.toml:6:1",
 				Overrides: map[string]any{"transport.http.listener.port": "eighty"}}),
