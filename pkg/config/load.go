@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -238,6 +239,9 @@ func describeDecodeError(e *toml.DecodeError, got string) string {
 	switch {
 	case strings.HasSuffix(e.Error(), "is already defined"):
 		return fmt.Sprintf("key %q is set a second time here: keep one of the two", key)
+	case strings.HasSuffix(e.Error(), "too large to fit in a 64-bit signed integer"):
+		lo, hi := intRange(key)
+		return fmt.Sprintf("key %q: %s is out of range: expected an integer from %d to %d", key, cmp.Or(got, "the integer"), lo, hi)
 	case known && got != "":
 		return fmt.Sprintf("key %q: expected %s, got %s", key, want, got)
 	case known:
@@ -263,6 +267,21 @@ func expectedTypes() map[string]string {
 		out[s.Key] = s.Type()
 	}
 	return out
+}
+
+// intRange is what integer key accepts: validate checks it, and a number
+// too large for TOML (which the decoder refuses first) is told it. A key
+// without a range of its own accepts any 64-bit integer, as TOML does.
+func intRange(key string) (lo, hi int) {
+	switch key {
+	case "instances":
+		return 1, ports.MaxInstances()
+	case "base_offset", "instance.offset":
+		return 0, math.MaxUint16
+	case "offset_step":
+		return 1, math.MaxUint16
+	}
+	return math.MinInt64, math.MaxInt64
 }
 
 // resolver reads merged settings, remembering the first error, and can say
@@ -413,9 +432,9 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 			return nil, &Error{Where: where, Msg: fmt.Sprintf("instance %q is already defined at %s", t.Name, prev)}
 		}
 		seen[t.Name] = where
-		if t.Offset != nil && (*t.Offset < 0 || *t.Offset > math.MaxUint16) {
+		if lo, hi := intRange("instance.offset"); t.Offset != nil && (*t.Offset < lo || *t.Offset > hi) {
 			return nil, &Error{Where: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
-				Msg: fmt.Sprintf("offset %d: expected 0-%d", *t.Offset, math.MaxUint16)}
+				Msg: fmt.Sprintf("offset %d: expected %d-%d", *t.Offset, lo, hi)}
 		}
 		for key := range t.Overrides {
 			if key == "server.offset" {
@@ -438,6 +457,8 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 }
 
 func (r *resolver) validate(c *Config) error {
+	baseLo, baseHi := intRange("base_offset")
+	stepLo, stepHi := intRange("offset_step")
 	switch {
 	case c.Instances < 0:
 		return r.bad("instances", fmt.Sprintf("expected a count of 1 or more, got %d", c.Instances))
@@ -446,10 +467,10 @@ func (r *resolver) validate(c *Config) error {
 			ports.MaxInstances(), c.Instances, ports.NumRoles, ports.MinPort(), ports.MaxPort))
 	case c.Instances == 0 && (len(c.Instance) == 0 || strings.HasPrefix(r.where("instances"), "flag")):
 		return r.bad("instances", "expected a count of 1 or more (or [[instance]] tables), got 0")
-	case c.BaseOffset < 0 || c.BaseOffset > math.MaxUint16:
-		return r.bad("base_offset", fmt.Sprintf("expected 0-%d, got %d", math.MaxUint16, c.BaseOffset))
-	case c.OffsetStep < 1 || c.OffsetStep > math.MaxUint16:
-		return r.bad("offset_step", fmt.Sprintf("expected 1-%d, got %d", math.MaxUint16, c.OffsetStep))
+	case c.BaseOffset < baseLo || c.BaseOffset > baseHi:
+		return r.bad("base_offset", fmt.Sprintf("expected %d-%d, got %d", baseLo, baseHi, c.BaseOffset))
+	case c.OffsetStep < stepLo || c.OffsetStep > stepHi:
+		return r.bad("offset_step", fmt.Sprintf("expected %d-%d, got %d", stepLo, stepHi, c.OffsetStep))
 	case c.OffsetMethod != OffsetMethodTOML && c.OffsetMethod != OffsetMethodFlag:
 		return r.bad("offset_method", fmt.Sprintf("expected %q or %q, got %q", OffsetMethodTOML, OffsetMethodFlag, c.OffsetMethod))
 	case strings.TrimSpace(c.InstancesDir) == "":
