@@ -1,7 +1,10 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -12,7 +15,8 @@ type position struct{ line, col int }
 // keyIndex maps where each key of mictl.toml stands, so that a value that
 // parses but is wrong (offset_step = 0) is reported at its line and column.
 // Keys inside the i-th [[instance]] table are "instance.<i>.<key>"; the
-// table header itself is "instance.<i>".
+// table header itself is "instance.<i>". The j-th element of an array is
+// "<key>.<j>" (0-based), where it has a position: a nested array has none.
 type keyIndex map[string]position
 
 // valueIndex describes, by where it starts, every value of mictl.toml in
@@ -45,9 +49,11 @@ func indexKeys(data []byte) (keyIndex, valueIndex) {
 		case unstable.Table:
 			prefix = joinKey(expr.Key()) + "."
 		case unstable.KeyValue:
-			idx.put(&p, prefix+joinKey(expr.Key()), expr)
+			key := prefix + joinKey(expr.Key())
+			idx.put(&p, key, expr)
 			if v := expr.Value(); v != nil {
 				values.put(&p, expr, v)
+				idx.elements(&p, key, v)
 			}
 		}
 	}
@@ -103,6 +109,37 @@ func describeValue(v *unstable.Node, raw []byte) string {
 	return text
 }
 
+// describeDecoded names a decoded value as describeValue names one in the
+// file, for the checks made after decoding, which have no node to read.
+func describeDecoded(v any) string {
+	switch x := v.(type) {
+	case string:
+		return "the string " + strconv.Quote(x)
+	case int64:
+		return fmt.Sprintf("the integer %d", x)
+	case float64:
+		return fmt.Sprintf("the number %v", x)
+	case bool:
+		return fmt.Sprintf("the boolean %t", x)
+	case map[string]any:
+		return "a table"
+	case []any:
+		if len(x) > 0 && !slices.ContainsFunc(x, func(e any) bool { return !isTable(e) }) {
+			return "an array of tables"
+		}
+		return "an array"
+	case encoding.TextMarshaler: // time.Time and go-toml's local dates and times
+		text, _ := x.MarshalText()
+		return "the date/time " + string(text)
+	}
+	return fmt.Sprint(v)
+}
+
+func isTable(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
+}
+
 func (idx keyIndex) put(p *unstable.Parser, key string, n *unstable.Node) {
 	it := n.Key()
 	if it.Next() {
@@ -110,6 +147,27 @@ func (idx keyIndex) put(p *unstable.Parser, key string, n *unstable.Node) {
 	}
 	shape := p.Shape(n.Raw)
 	idx[key] = position{shape.Start.Line, shape.Start.Column}
+}
+
+// elements records where the elements of v, the value of key, stand when
+// it is an array, so that a wrong element (capps = ["a.car", 3]) is
+// reported at its own column.
+func (idx keyIndex) elements(p *unstable.Parser, key string, v *unstable.Node) {
+	if v.Kind != unstable.Array {
+		return
+	}
+	it, j := v.Children(), 0
+	for it.Next() {
+		e := it.Node()
+		if e.Kind == unstable.Comment {
+			continue
+		}
+		if e.Raw.Length > 0 {
+			start := p.Shape(e.Raw).Start
+			idx[fmt.Sprintf("%s.%d", key, j)] = position{start.Line, start.Column}
+		}
+		j++
+	}
 }
 
 // table is where the i-th [[instance]] header stands.

@@ -61,18 +61,20 @@ type fileSchema struct {
 	Metrics      *bool   `toml:"metrics"`
 	MetricsAddr  *string `toml:"metrics_addr"`
 	// A duration is a string in TOML ("1s"); it is parsed with the rest.
-	HealthInterval     *string        `toml:"health_interval"`
-	ManagementUser     *string        `toml:"management_user"`
-	ManagementPassword *string        `toml:"management_password"`
-	CApps              []string       `toml:"capps"`
-	Instance           []fileInstance `toml:"instance"`
+	HealthInterval     *string `toml:"health_interval"`
+	ManagementUser     *string `toml:"management_user"`
+	ManagementPassword *string `toml:"management_password"`
+	// CApps are []any so that a wrong element is checked, and named,
+	// with the others (the decoder would say only "an array").
+	CApps    []any          `toml:"capps"`
+	Instance []fileInstance `toml:"instance"`
 }
 
 type fileInstance struct {
 	Name      string         `toml:"name"`
 	Offset    *int           `toml:"offset"`
 	Overrides map[string]any `toml:"overrides"`
-	CApps     []string       `toml:"capps"`
+	CApps     []any          `toml:"capps"`
 }
 
 // Load merges defaults, the config file, MICTL_* variables and flags, and
@@ -386,17 +388,30 @@ func (r *resolver) fileRelative(key, p string) string {
 	return filepath.Join(filepath.Dir(r.path), p)
 }
 
-// capps resolves the CApp paths of key (capps, or instance.N.capps): a
-// relative path is taken from the config file's directory, as a user
-// reading the file would, wherever mictl runs from. Only .car files are
-// CApps (MI's hot deployer ignores anything else).
-func (r *resolver) capps(paths []string, key string) ([]string, error) {
-	where := r.keys.at(key, r.path, r.path)
-	out := make([]string, 0, len(paths))
-	seen := map[string]bool{}
-	for _, p := range paths {
+// capps resolves the CApp paths of key (capps, or instance.N.capps, which
+// messages call instance.capps as the decoder's do): a relative path is
+// taken from the config file's directory, as a user reading the file
+// would, wherever mictl runs from. Only .car files are CApps (MI's hot
+// deployer ignores anything else).
+func (r *resolver) capps(elems []any, key string) ([]string, error) {
+	listWhere := r.keys.at(key, r.path, r.path)
+	name := key
+	if strings.HasPrefix(key, "instance.") {
+		name = "instance.capps"
+	}
+	out := make([]string, 0, len(elems))
+	seen := map[string]int{} // path -> its element's number
+	for i, e := range elems {
+		where := r.keys.at(fmt.Sprintf("%s.%d", key, i), listWhere, r.path)
+		elemErr := func(format string, args ...any) error {
+			return &Error{Where: where, Msg: fmt.Sprintf("key %q, element %d: ", name, i+1) + fmt.Sprintf(format, args...)}
+		}
+		p, ok := e.(string)
+		if !ok {
+			return nil, elemErr("expected a .car path (a string), got %s", describeDecoded(e))
+		}
 		if strings.TrimSpace(p) == "" || !strings.EqualFold(filepath.Ext(p), ".car") {
-			return nil, &Error{Where: where, Msg: fmt.Sprintf("%s: %q is not a CApp: expected the path of a .car file", key, p)}
+			return nil, elemErr("%q is not a CApp: expected the path of a .car file", p)
 		}
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(r.path), p)
@@ -407,10 +422,10 @@ func (r *resolver) capps(paths []string, key string) ([]string, error) {
 		if abs, err := filepath.Abs(p); err == nil {
 			p = abs
 		}
-		if seen[p] {
-			return nil, &Error{Where: where, Msg: fmt.Sprintf("%s: %s is listed twice", key, p)}
+		if first, dup := seen[p]; dup {
+			return nil, elemErr("%s is listed twice: element %d names it too", p, first)
 		}
-		seen[p] = true
+		seen[p] = i + 1
 		out = append(out, p)
 	}
 	return out, nil
