@@ -257,7 +257,7 @@ func TestRenderErrors(t *testing.T) {
 		{"through [[datasource]]", &off, map[string]any{"datasource.url": "jdbc:x"},
 			[]string{`override "datasource.url"`, "t.toml:4:1:", "array of tables"}},
 		{"unsupported type", &off, map[string]any{"server.hostname": map[string]any{}},
-			[]string{`override "server.hostname"`, "unsupported value type"}},
+			[]string{`override "server.hostname": the value is a table`}},
 		{"port not an integer", &off, map[string]any{"transport.http.listener.port": "8300"},
 			[]string{"transport.http.listener.port", "must be a port"}},
 		{"offset twice", &off, map[string]any{"server.offset": 3},

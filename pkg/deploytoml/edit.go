@@ -162,8 +162,6 @@ func splice(src []byte, from, to int, text string) []byte {
 	return append(out, src[to:]...)
 }
 
-var errType = errors.New("unsupported value type")
-
 // encodeValue returns the TOML text of v and the value Lookup gives back
 // for it.
 func encodeValue(v any) (string, any, error) {
@@ -216,8 +214,14 @@ func encodeValue(v any) (string, any, error) {
 			parts[i], norm[i] = s, n
 		}
 		return "[" + strings.Join(parts, ", ") + "]", norm, nil
+	case reflect.Map:
+		// Written as an inline table it would have to merge with the
+		// tables the file already has at its path.
+		return "", nil, errors.New("the value is a table, and only single values can be written: set each of its keys by its own dotted path")
 	}
-	return "", nil, fmt.Errorf("%w %T (want a string, integer, float, boolean, date/time or an array of those)", errType, v)
+	// No TOML document holds such a value: a caller's mistake, which its
+	// Go type names best.
+	return "", nil, fmt.Errorf("unsupported value type %T (want a string, integer, float, boolean, date/time or an array of those)", v)
 }
 
 func encodeFloat(f float64, bits int) string {
