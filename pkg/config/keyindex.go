@@ -38,23 +38,38 @@ func indexKeys(data []byte) (keyIndex, valueIndex) {
 			name := joinKey(expr.Key())
 			if name == "instance" {
 				tables++
-				prefix = fmt.Sprintf("instance.%d.", tables)
-				idx.put(&p, strings.TrimSuffix(prefix, "."), expr)
-				// Point at the header's "[[", the start of its line.
-				pos := idx[strings.TrimSuffix(prefix, ".")]
-				idx[strings.TrimSuffix(prefix, ".")] = position{pos.line, 1}
-			} else {
-				prefix = name + "."
+				name = fmt.Sprintf("instance.%d", tables)
+				idx.header(&p, name, expr)
 			}
+			prefix = name + "."
 		case unstable.Table:
-			prefix = joinKey(expr.Key()) + "."
+			name := joinKey(expr.Key())
+			// [instance.overrides] belongs to the [[instance]] above it.
+			if rest, ok := strings.CutPrefix(name, "instance."); ok && tables >= 0 {
+				name = fmt.Sprintf("instance.%d.%s", tables, rest)
+				idx.header(&p, name, expr)
+			}
+			prefix = name + "."
 		case unstable.KeyValue:
 			key := prefix + joinKey(expr.Key())
-			idx.put(&p, key, expr)
-			if v := expr.Value(); v != nil {
-				values.put(&p, expr, v)
-				idx.elements(&p, key, v)
+			overrides := fmt.Sprintf("instance.%d.overrides", tables)
+			v := expr.Value()
+			switch {
+			case prefix == overrides+".":
+				idx.override(&p, prefix, expr)
+			case key == overrides && v.Kind == unstable.InlineTable:
+				idx.put(&p, key, expr)
+				for it := v.Children(); it.Next(); {
+					if kv := it.Node(); kv.Kind == unstable.KeyValue {
+						idx.override(&p, key+".", kv)
+						values.put(&p, kv, kv.Value())
+					}
+				}
+			default:
+				idx.put(&p, key, expr)
 			}
+			values.put(&p, expr, v)
+			idx.elements(&p, key, v)
 		}
 	}
 	return idx, values
@@ -167,6 +182,27 @@ func (idx keyIndex) elements(p *unstable.Parser, key string, v *unstable.Node) {
 			idx[fmt.Sprintf("%s.%d", key, j)] = position{start.Line, start.Column}
 		}
 		j++
+	}
+}
+
+// header records where the table header expr stands: at the start of its
+// line, the "[" of "[[instance]]" or "[instance.overrides]".
+func (idx keyIndex) header(p *unstable.Parser, key string, expr *unstable.Node) {
+	idx.put(p, key, expr)
+	idx[key] = position{idx[key].line, 1}
+}
+
+// override records where the override kv of an [[instance]] stands, as
+// prefix ("instance.<i>.overrides.") and its name: the first part of kv's
+// key, which is the whole dotted path when quoted ("transport.http.port")
+// and, written with bare dots, the table that holds the rest, which is
+// placed at the first of the keys that write it.
+func (idx keyIndex) override(p *unstable.Parser, prefix string, kv *unstable.Node) {
+	it := kv.Key()
+	it.Next()
+	key := prefix + string(it.Node().Data)
+	if _, seen := idx[key]; !seen {
+		idx.put(p, key, kv)
 	}
 }
 

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -451,12 +454,11 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 			return nil, &Error{Where: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
 				Msg: fmt.Sprintf("offset %d: expected %d-%d", *t.Offset, lo, hi)}
 		}
-		for key := range t.Overrides {
-			if key == "server.offset" {
-				return nil, &Error{Where: where, Msg: "override \"server.offset\": mictl owns the offset; set offset = N in this [[instance]] instead"}
-			}
-			if key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, "..") {
-				return nil, &Error{Where: where, Msg: fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)}
+		overridesPos := r.keys.at(fmt.Sprintf("instance.%d.overrides", i), where, r.path)
+		// By name, so that of several bad overrides the same one is told each time.
+		for _, key := range slices.Sorted(maps.Keys(t.Overrides)) {
+			if msg := overrideProblem(key, t.Overrides[key]); msg != "" {
+				return nil, &Error{Where: r.keys.at(fmt.Sprintf("instance.%d.overrides.%s", i, key), overridesPos, r.path), Msg: msg}
 			}
 		}
 		capps, err := r.capps(t.CApps, fmt.Sprintf("instance.%d.capps", i))
@@ -465,10 +467,62 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 		}
 		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, CApps: capps, Pos: where,
 			OffsetPos:    r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
-			OverridesPos: r.keys.at(fmt.Sprintf("instance.%d.overrides", i), where, r.path),
+			OverridesPos: overridesPos,
 			CAppsPos:     r.keys.at(fmt.Sprintf("instance.%d.capps", i), where, r.path)})
 	}
 	return out, nil
+}
+
+// overrideProblem says what is wrong with the override key = v of an
+// [[instance]], or is "". An override sets one value of deployment.toml:
+// a table, or an array of them, would have to merge with the tables the
+// file already has, which mictl does not do.
+func overrideProblem(key string, v any) string {
+	switch {
+	case key == "server.offset":
+		return `override "server.offset": mictl owns the offset; set offset = N in this [[instance]] instead`
+	case key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, ".."):
+		return fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)
+	case isTable(v):
+		// Bare dots make tables too: transport.http.port = 8300 is the
+		// override "transport" holding a table. The example is the first
+		// key of the table, written as its own override.
+		path, leaf := firstLeaf(key, v.(map[string]any))
+		example := `"transport.http.listener.port" = 8300`
+		if text, err := toml.Marshal(map[string]any{"v": leaf}); path != "" && err == nil {
+			example = strconv.Quote(path) + " = " + strings.TrimSpace(strings.TrimPrefix(string(text), "v = "))
+		}
+		return fmt.Sprintf("override %q: the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. %s", key, example)
+	case holdsTable(v):
+		what := describeDecoded(v)
+		if what == "an array" {
+			what = "an array with a table in it"
+		}
+		return fmt.Sprintf("override %q: the value is %s, which an override cannot write: give it a string, a number, a boolean, a date/time or an array of those", key, what)
+	}
+	return ""
+}
+
+// firstLeaf finds, in the table t that is the value of path, the first
+// key by name that holds a value, not a table: its whole path and value.
+// path is "" when t holds no value at all.
+func firstLeaf(path string, t map[string]any) (string, any) {
+	for _, k := range slices.Sorted(maps.Keys(t)) {
+		sub, ok := t[k].(map[string]any)
+		if !ok {
+			return path + "." + k, t[k]
+		}
+		if p, v := firstLeaf(path+"."+k, sub); p != "" {
+			return p, v
+		}
+	}
+	return "", nil
+}
+
+// holdsTable reports whether v is an array with a table in it, at any depth.
+func holdsTable(v any) bool {
+	a, ok := v.([]any)
+	return ok && slices.ContainsFunc(a, func(e any) bool { return isTable(e) || holdsTable(e) })
 }
 
 func (r *resolver) validate(c *Config) error {

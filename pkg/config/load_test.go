@@ -102,8 +102,16 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"offset out of range", "[[instance]]\nname = \"a\"\noffset = -99999999999999999999\n", nil, nil, ":3:10", `key "instance.offset": the integer -99999999999999999999 is out of range: expected an integer from 0 to 65535`},
 		{"override out of range", "[[instance]]\nname = \"a\"\noverrides = { \"x.y\" = 0x7fffffffffffffff0 }\n", nil, nil, ":3:23", `is out of range: expected an integer from -9223372036854775808 to 9223372036854775807`},
 		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", "offset -1"},
-		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":1:1", "mictl owns the offset"},
-		{"bad override key", "[[instance]]\nname = \"a\"\noverrides = { \"x..y\" = 1 }\n", nil, nil, ":1:1", "dotted deployment.toml path"},
+		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":3:15", "mictl owns the offset"},
+		{"offset override in a table", "[[instance]]\nname = \"a\"\n[instance.overrides]\n\"server.hostname\" = \"x\"\n\"server.offset\" = 5\n", nil, nil, ":5:1", "mictl owns the offset"},
+		{"bad override key", "[[instance]]\nname = \"a\"\noverrides = { \"x..y\" = 1 }\n", nil, nil, ":3:15", "dotted deployment.toml path"},
+		{"override of a table", "instances = 2\n[[instance]]\nname = \"mi-2\"\n[instance.overrides]\n\"server.hostname\" = \"a\"\n\"transport.http\" = { listener = { port = 8300 } }\n", nil, nil, ":6:1",
+			`override "transport.http": the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. "transport.http.listener.port" = 8300`},
+		{"override with bare dots", "[[instance]]\nname = \"a\"\noverrides = { \"server.hostname\" = \"x\", transport.http.listener.port = 8300 }\n", nil, nil, ":3:40",
+			`override "transport": the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. "transport.http.listener.port" = 8300`},
+		{"override of an array of tables", "[[instance]]\nname = \"a\"\noverrides = { \"server.hostname\" = [{ a = 1 }] }\n", nil, nil, ":3:15",
+			`override "server.hostname": the value is an array of tables, which an override cannot write: give it a string, a number, a boolean, a date/time or an array of those`},
+		{"override of a nested table", "[[instance]]\nname = \"a\"\noverrides = { \"server.hostname\" = [1, [{ a = 1 }]] }\n", nil, nil, ":3:15", "the value is an array with a table in it"},
 		{"capps element not a string", "capps = [1, 2]\n", nil, nil, ":1:10", `key "capps", element 1: expected a .car path (a string), got the integer 1`},
 		{"capps later element", "capps = [\"a.car\", 3]\n", nil, nil, ":1:19", `key "capps", element 2: expected a .car path (a string), got the integer 3`},
 		{"capps nested array", "capps = [[\"a.car\"]]\n", nil, nil, ":1:1", `key "capps", element 1: expected a .car path (a string), got an array`},
@@ -130,6 +138,28 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 			}
 			if strings.HasPrefix(tt.where, ":") && !strings.HasPrefix(ce.Where, path) {
 				t.Fatalf("error %q does not name the file %s", ce.Error(), path)
+			}
+		})
+	}
+}
+
+// The position an error found when rendering the overrides (a port that
+// is not a number) is reported at: the overrides of their [[instance]].
+func TestOverridesPos(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"inline", "[[instance]]\nname = \"a\"\n\noverrides = { \"server.hostname\" = \"x\" }\n", ":4:1"},
+		{"a table of their own", "[[instance]]\nname = \"a\"\n\n[instance.overrides]\n\"server.hostname\" = \"x\"\n", ":4:1"},
+		{"a table of the second instance", "[[instance]]\nname = \"a\"\n[[instance]]\nname = \"b\"\n[instance.overrides]\n\"server.hostname\" = \"x\"\n", ":5:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.body)
+			cfg, err := Load(Sources{Path: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.Instance[len(cfg.Instance)-1].OverridesPos; got != path+tt.want {
+				t.Errorf("OverridesPos = %s, want %s%s", got, path, tt.want)
 			}
 		})
 	}
