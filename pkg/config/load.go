@@ -490,7 +490,11 @@ func overrideProblem(key string, v any) string {
 		path, leaf := firstLeaf(key, v.(map[string]any))
 		example := `"transport.http.listener.port" = 8300`
 		if text, err := toml.Marshal(map[string]any{"v": leaf}); path != "" && err == nil {
-			example = strconv.Quote(path) + " = " + strings.TrimSpace(strings.TrimPrefix(string(text), "v = "))
+			value := strings.TrimSpace(strings.TrimPrefix(string(text), "v = "))
+			if s, ok := leaf.(string); ok {
+				value = strconv.Quote(s) // as the rest of the message quotes, not 'x'
+			}
+			example = strconv.Quote(path) + " = " + value
 		}
 		return fmt.Sprintf("override %q: the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. %s", key, example)
 	case holdsTable(v):
