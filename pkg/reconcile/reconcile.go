@@ -53,9 +53,6 @@ type Target struct {
 	// from their files when the target was built.
 	Apps map[string][]*capp.App
 	env  []string
-	// plain renders the deployment.toml of instances without overrides,
-	// made at the first such render (nil in a Target not from Build).
-	plain func() (*deployment.Template, error)
 }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
@@ -98,8 +95,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	plain := sync.OnceValues(func() (*deployment.Template, error) { return deployment.NewTemplate(cfg, src) })
-	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, Apps: apps, env: opts.Env, plain: plain}, nil
+	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, Apps: apps, env: opts.Env}, nil
 }
 
 // MetricsAddr is cfg's metrics_addr, checked, as the daemon listens on it
@@ -195,9 +191,6 @@ func readApp(decl config.CApp) (*capp.App, error) {
 // Render produces inst's deployment.toml. A failure is the user's input
 // (an override the source cannot take): a *config.Error.
 func (t *Target) Render(inst ports.Instance) ([]byte, error) {
-	if out, ok := t.renderPlain(inst); ok {
-		return out, nil
-	}
 	out, err := deployment.Render(t.Config, t.Source, inst)
 	if err != nil {
 		return nil, &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
@@ -205,19 +198,29 @@ func (t *Target) Render(inst ports.Instance) ([]byte, error) {
 	return out, nil
 }
 
-// renderPlain renders inst from the template of the instances without
-// overrides, when it has none. When that fails, Render renders it in
-// full, which says what failed, naming the instance.
-func (t *Target) renderPlain(inst ports.Instance) ([]byte, bool) {
-	if ic, _ := t.Config.InstanceSettings(inst.Name); len(ic.Overrides) > 0 || t.plain == nil {
-		return nil, false
+// renderer renders many instances as Render does, those without
+// overrides from one template made at the first of them.
+func (t *Target) renderer() func(ports.Instance) ([]byte, error) {
+	plain := sync.OnceValues(func() (*deployment.Template, error) { return deployment.NewTemplate(t.Config, t.Source) })
+	fromTemplate := func(inst ports.Instance) ([]byte, bool) {
+		if ic, _ := t.Config.InstanceSettings(inst.Name); len(ic.Overrides) > 0 {
+			return nil, false
+		}
+		tmpl, err := plain()
+		if err != nil {
+			return nil, false
+		}
+		out, err := tmpl.For(inst.Offset)
+		return out, err == nil
 	}
-	tmpl, err := t.plain()
-	if err != nil {
-		return nil, false
+	return func(inst ports.Instance) ([]byte, error) {
+		if out, ok := fromTemplate(inst); ok {
+			return out, nil
+		}
+		// With overrides, or when the template failed: in full, which
+		// says what failed, naming the instance.
+		return t.Render(inst)
 	}
-	out, err := tmpl.For(inst.Offset)
-	return out, err == nil
 }
 
 // Conflicts checks the target against itself and the host.
@@ -267,6 +270,7 @@ const MetricsFlag = "-D" + ports.PrometheusAPIProperty + "=true"
 // home before and no longer declared are removed.
 func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance, error) {
 	// Render everything first: a bad override must leave nothing written.
+	render := t.renderer()
 	rendered := make([][]byte, len(names))
 	insts := make([]ports.Instance, len(names))
 	for i, name := range names {
@@ -275,7 +279,7 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 			return nil, fmt.Errorf("instance %s is not in the plan", name)
 		}
 		var err error
-		if rendered[i], err = t.Render(inst); err != nil {
+		if rendered[i], err = render(inst); err != nil {
 			return nil, err
 		}
 		insts[i] = inst
@@ -533,6 +537,7 @@ func (c Changes) Empty() bool { return len(c.Add)+len(c.Remove)+len(c.Restart)+l
 func Compare(t *Target, f *state.File) (Changes, error) {
 	c := NoChanges()
 	planned := map[string]bool{}
+	render := t.renderer()
 	for _, inst := range t.Plan.Instances {
 		planned[inst.Name] = true
 		rec, known := f.Instance(inst.Name)
@@ -547,7 +552,7 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		if err != nil {
 			continue
 		}
-		rendered, err := t.Render(inst)
+		rendered, err := render(inst)
 		if err != nil {
 			return c, err
 		}

@@ -91,8 +91,8 @@ func TestPrepareNothingReadsNoDistribution(t *testing.T) {
 	}
 }
 
-// A target renders an instance without overrides from its template and
-// one with overrides in full, each as deployment.Render does.
+// A target's renderer renders an instance without overrides from its
+// template and one with overrides in full, each as deployment.Render does.
 func TestRenderFromTheTemplateOrInFull(t *testing.T) {
 	for _, s := range config.Settings {
 		t.Setenv(s.Env(), "")
@@ -111,8 +111,9 @@ func TestRenderFromTheTemplateOrInFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	render := target.renderer()
 	for _, inst := range target.Plan.Instances {
-		got, err := target.Render(inst)
+		got, err := render(inst)
 		if err != nil {
 			t.Fatal(err)
 		}
