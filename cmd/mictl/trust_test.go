@@ -780,6 +780,13 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 			if f := d.state(); f.Daemon != nil && f.Daemon.Alive() {
 				t.Fatalf("the refused up left a daemon (pid %d)", f.Daemon.PID)
 			}
+			if how == "stopped by mictl" {
+				// status says what up refused for, at the stopped instance.
+				want := fmt.Sprintf("a server mictl did not start runs in this home (pid %d); mictl down mi-1 ends it", server)
+				if out := d.must("status"); !strings.Contains(out, want) {
+					t.Fatalf("status does not say %q:\n%s", want, out)
+				}
+			}
 			if how == "generated" {
 				d.must("down", "--purge")
 				if _, err := os.Stat(homeDir); err != nil {

@@ -238,9 +238,17 @@ func statusRows(f *state.File) []statusRow {
 		if inst.LastError != "" {
 			r.LastError = &inst.LastError
 		}
+		stranger := 0
+		if r.State == supervisor.StateStopped {
+			stranger = strangerIn(inst.Home)
+		}
 		switch {
 		case r.State == supervisor.StateReady:
 			r.Health = ptr("ok")
+		case stranger > 0:
+			// Started by hand, or by a service running the generated home:
+			// mictl up refuses to start a second server there.
+			r.Health = ptr(fmt.Sprintf("a server mictl did not start runs in this home (pid %d); mictl down %s ends it", stranger, inst.Name))
 		case r.State == supervisor.StateCrashed && inst.State != supervisor.StateCrashed:
 			r.Health = ptr(fmt.Sprintf("server pid %d is gone", inst.Server.PID))
 		case inst.Reason != "":
@@ -251,6 +259,15 @@ func statusRows(f *state.File) []statusRow {
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// strangerIn is the pid of the server running in home, which a stopped
+// instance's record does not name, 0 when there is none.
+func strangerIn(home string) int {
+	if st, ok := supervisor.ServerIn(home); ok {
+		return st.PID
+	}
+	return 0
 }
 
 func ptr[T any](v T) *T { return &v }
