@@ -245,8 +245,14 @@ func describeDecodeError(e *toml.DecodeError, got string) string {
 	case strings.HasSuffix(e.Error(), "is already defined"):
 		return fmt.Sprintf("key %q is set a second time here: keep one of the two", key)
 	case strings.HasSuffix(e.Error(), "too large to fit in a 64-bit signed integer"):
-		lo, hi := intRange(key)
-		return fmt.Sprintf("key %q: %s is out of range: expected an integer from %d to %d", key, cmp.Or(got, "the integer"), lo, hi)
+		if lo, hi, ok := intRange(key); ok {
+			return fmt.Sprintf("key %q: %s is out of range: expected an integer from %d to %d", key, cmp.Or(got, "the integer"), lo, hi)
+		}
+		msg := fmt.Sprintf("key %q: %s is too large for TOML (64 bits)", key, cmp.Or(got, "the integer"))
+		if known && key != "instance.overrides" { // an override's value is in the table
+			msg += "; expected " + want
+		}
+		return msg
 	case known && got != "":
 		return fmt.Sprintf("key %q: expected %s, got %s", key, want, got)
 	case known:
@@ -274,19 +280,19 @@ func expectedTypes() map[string]string {
 	return out
 }
 
-// intRange is what integer key accepts: validate checks it, and a number
-// too large for TOML (which the decoder refuses first) is told it. A key
-// without a range of its own accepts any 64-bit integer, as TOML does.
-func intRange(key string) (lo, hi int) {
+// intRange is what integer key accepts (ok false: the key is no integer
+// with a range): validate checks it, and a number too large for TOML
+// (which the decoder refuses first) is told it.
+func intRange(key string) (lo, hi int, ok bool) {
 	switch key {
 	case "instances":
-		return 1, ports.MaxInstances()
+		return 1, ports.MaxInstances(), true
 	case "base_offset", "instance.offset":
-		return 0, math.MaxUint16
+		return 0, math.MaxUint16, true
 	case "offset_step":
-		return 1, math.MaxUint16
+		return 1, math.MaxUint16, true
 	}
-	return math.MinInt64, math.MaxInt64
+	return 0, 0, false
 }
 
 // resolver reads merged settings, remembering the first error, and can say
@@ -450,7 +456,7 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 			return nil, &Error{Where: where, Msg: fmt.Sprintf("instance %q is already defined at %s", t.Name, prev)}
 		}
 		seen[t.Name] = where
-		if lo, hi := intRange("instance.offset"); t.Offset != nil && (*t.Offset < lo || *t.Offset > hi) {
+		if lo, hi, _ := intRange("instance.offset"); t.Offset != nil && (*t.Offset < lo || *t.Offset > hi) {
 			return nil, &Error{Where: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
 				Msg: fmt.Sprintf("offset %d: expected %d-%d", *t.Offset, lo, hi)}
 		}
@@ -489,7 +495,9 @@ func overrideProblem(key string, v any) string {
 		// key of the table, written as its own override.
 		path, leaf := firstLeaf(key, v.(map[string]any))
 		example := `"transport.http.listener.port" = 8300`
-		if text, err := toml.Marshal(map[string]any{"v": leaf}); path != "" && err == nil {
+		// Only an override that would load is offered (not server.offset,
+		// nor a value that holds tables itself).
+		if text, err := toml.Marshal(map[string]any{"v": leaf}); path != "" && err == nil && overrideProblem(path, leaf) == "" {
 			value := strings.TrimSpace(strings.TrimPrefix(string(text), "v = "))
 			if s, ok := leaf.(string); ok {
 				value = strconv.Quote(s) // as the rest of the message quotes, not 'x'
@@ -530,8 +538,8 @@ func holdsTable(v any) bool {
 }
 
 func (r *resolver) validate(c *Config) error {
-	baseLo, baseHi := intRange("base_offset")
-	stepLo, stepHi := intRange("offset_step")
+	baseLo, baseHi, _ := intRange("base_offset")
+	stepLo, stepHi, _ := intRange("offset_step")
 	switch {
 	case c.Instances < 0:
 		return r.bad("instances", fmt.Sprintf("expected a count of 1 or more, got %d", c.Instances))

@@ -100,7 +100,8 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"unknown instance key", "[[instance]]\nname = \"a\"\nport = 1\n", nil, nil, ":3:1", "expected one of: name, offset, overrides"},
 		{"count out of range", "instances = 99999999999999999999\n", nil, nil, ":1:13", `key "instances": the integer 99999999999999999999 is out of range: expected an integer from 1 to `},
 		{"offset out of range", "[[instance]]\nname = \"a\"\noffset = -99999999999999999999\n", nil, nil, ":3:10", `key "instance.offset": the integer -99999999999999999999 is out of range: expected an integer from 0 to 65535`},
-		{"override out of range", "[[instance]]\nname = \"a\"\noverrides = { \"x.y\" = 0x7fffffffffffffff0 }\n", nil, nil, ":3:23", `is out of range: expected an integer from -9223372036854775808 to 9223372036854775807`},
+		{"huge integer for a string key", "instances_dir = 99999999999999999999\n", nil, nil, ":1:", `key "instances_dir": the integer 99999999999999999999 is too large for TOML (64 bits); expected a string`},
+		{"override out of range", "[[instance]]\nname = \"a\"\noverrides = { \"x.y\" = 0x7fffffffffffffff0 }\n", nil, nil, ":3:23", `key "instance.overrides": the integer 0x7fffffffffffffff0 is too large for TOML (64 bits)`},
 		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", "offset -1"},
 		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":3:15", "mictl owns the offset"},
 		{"offset override in a table", "[[instance]]\nname = \"a\"\n[instance.overrides]\n\"server.hostname\" = \"x\"\n\"server.offset\" = 5\n", nil, nil, ":5:1", "mictl owns the offset"},
@@ -109,6 +110,12 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 			`override "transport.http": the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. "transport.http.listener.port" = 8300`},
 		{"override with bare dots", "[[instance]]\nname = \"a\"\noverrides = { \"server.hostname\" = \"x\", transport.http.listener.port = 8300 }\n", nil, nil, ":3:40",
 			`override "transport": the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. "transport.http.listener.port" = 8300`},
+		// The example offered is one that loads: never server.offset, nor a
+		// value holding tables (which TOML writes as [[v]] lines).
+		{"override of a table holding an array of tables", "[[instance]]\nname = \"a\"\noverrides = { transport.x = [{ a = 1 }] }\n", nil, nil, ":3:15",
+			`override "transport": the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. "transport.http.listener.port" = 8300`},
+		{"override of a table holding the offset", "[[instance]]\nname = \"a\"\noverrides = { server.offset = 5 }\n", nil, nil, ":3:15",
+			`e.g. "transport.http.listener.port" = 8300`},
 		{"override of an array of tables", "[[instance]]\nname = \"a\"\noverrides = { \"server.hostname\" = [{ a = 1 }] }\n", nil, nil, ":3:15",
 			`override "server.hostname": the value is an array of tables, which an override cannot write: give it a string, a number, a boolean, a date/time or an array of those`},
 		{"override of a nested table", "[[instance]]\nname = \"a\"\noverrides = { \"server.hostname\" = [1, [{ a = 1 }]] }\n", nil, nil, ":3:15", "the value is an array with a table in it"},
