@@ -105,7 +105,9 @@ func New(o Options) (*Client, error) {
 		c.timeout = DefaultTimeout
 	}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: c.timeout, Transport: transport(u.Hostname())}
+		// No Timeout of its own: do bounds every call by c.timeout, and
+		// says so when it runs out.
+		c.http = &http.Client{Transport: transport(u.Hostname())}
 	}
 	return c, nil
 }
@@ -303,18 +305,26 @@ func (c *Client) request(ctx context.Context, method, path string, body io.Reade
 func (c *Client) do(req *http.Request) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(req.Context(), c.timeout)
 	defer cancel()
+	// Out of this client's own time (not the caller's): said so.
+	ownTimeout := func(err error) error {
+		if ctx.Err() != nil && req.Context().Err() == nil {
+			return noAnswer{c.timeout}
+		}
+		return err
+	}
 	resp, err := c.http.Do(req.WithContext(ctx))
 	if err != nil {
-		var ne net.Error
-		if req.Context().Err() == nil && (ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()) {
-			return 0, nil, noAnswer{c.timeout}
-		}
-		return 0, nil, err
+		return 0, nil, ownTimeout(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	if err == nil && ctx.Err() != nil {
+		// Cut short by the deadline: an HTTP/2 stream reset may read as
+		// a body that simply ended.
+		err = ctx.Err()
+	}
 	if err != nil {
-		return resp.StatusCode, nil, err
+		return resp.StatusCode, nil, ownTimeout(err)
 	}
 	if len(data) > maxBody {
 		return resp.StatusCode, nil, fmt.Errorf("answer larger than %d MiB", maxBody>>20)

@@ -173,6 +173,20 @@ func TestTimeouts(t *testing.T) {
 		strings.Contains(err.Error(), "deadline exceeded") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("client timeout: %v", err)
 	}
+	// Headers at once, then a body that stalls: the same words.
+	stall := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}))
+	defer stall.Close()
+	c3, _ := New(Options{URL: stall.URL, Password: "secret", Timeout: 100 * time.Millisecond})
+	if _, err := c3.Server(context.Background()); err == nil || !strings.Contains(err.Error(), "no answer within 100ms") {
+		t.Errorf("client timeout in the body: %v", err)
+	}
 	c2, _ := New(Options{URL: srv.URL, Password: "secret", Timeout: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
