@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -216,17 +217,24 @@ func (s *logScan) find(needle string) (string, bool) {
 }
 
 // bindLine is the BindException line of this start about port: first
-// (the line find gave) when it names port, else the next that does; ""
-// when none does. MI logs one line per port it could not bind, and a line
-// about another port would explain the wrong conflict.
+// (the line find gave) when it names port, else the next that does. With
+// none, first when it names no port at all (a line that does not say
+// which), else "": a line about another port would explain the wrong
+// conflict.
 func (s *logScan) bindLine(first string, port int) string {
 	for line, ok := first, true; ok; line, ok = s.find("BindException") {
 		if namesPort(line, port) {
 			return line
 		}
 	}
+	if !anyPort.MatchString(first) {
+		return first
+	}
 	return ""
 }
+
+// anyPort finds a port in a log line: ":8290" (a time's ":14" is too short).
+var anyPort = regexp.MustCompile(`:\d{4,5}(\D|$)`)
 
 // namesPort reports whether line holds ":port" not followed by a digit
 // (":8290" is not in ":82901").

@@ -133,6 +133,16 @@ func TestBindLineNamesThePort(t *testing.T) {
 			t.Errorf("port %d: %q, want %q", tc.port, got, tc.want)
 		}
 	}
+	// A line that names no port is quoted as it is.
+	const bare = "[2026-12-03 11:31:14,506] ERROR {PassThroughListeningIOReactorManager} - java.net.BindException: Address already in use"
+	if err := os.WriteFile(path, []byte(bare+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scan := &logScan{path: path}
+	first, _ := scan.find("BindException")
+	if got := scan.bindLine(first, 8290); got != bare {
+		t.Errorf("a line naming no port: %q, want it quoted", got)
+	}
 }
 
 // A starting instance's log is looked at again and again while it grows:
