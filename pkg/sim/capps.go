@@ -207,9 +207,12 @@ func (d *deployer) watchLoop(done <-chan struct{}) (unwatched bool) {
 // deploy reads one .car and deploys it, or records why MI would not.
 func (d *deployer) deploy(file, path string, stamp fileStamp) {
 	dep := &deployed{file: file, path: path, stamp: stamp, state: appFailed}
-	// Every outcome is listed (once) before its lines are logged: whoever
-	// reads a line and then asks the server (/healthz, the Management
-	// API) finds what it says. dep is not changed once listed.
+	// Every outcome is listed (once) before the CApp deployer's lines say
+	// it: whoever reads such a line and then asks the server (/healthz,
+	// the Management API) finds what it says. (The lines of each artifact,
+	// logged as start deploys it, come before: a reader of those may still
+	// find the CApp unlisted.) Until undeploy, dep is not changed once
+	// listed.
 	listed := func() {
 		d.mu.Lock()
 		d.apps[file] = dep
