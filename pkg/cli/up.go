@@ -249,20 +249,32 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	return wanted, store.Quick().Save(f)
 }
 
-// warnAtMost is how many findings up says one by one before it only
-// counts the rest: five hundred instances in the ephemeral range made
+// warnAtMost is how many findings of a kind up says one by one before it
+// only counts the rest: five hundred instances in the ephemeral range made
 // two thousand lines of warnings.
 const warnAtMost = 10
 
-// warnSome says findings (what) as warnings, each followed by suffix: the
-// first warnAtMost of them one by one, then how many more there are.
+// warnSome says findings (what: "warnings", "conflicts") as warnings, each
+// followed by suffix: of each kind, the first warnAtMost one by one, then
+// how many more there are, so that a rarer kind is not hidden behind a
+// flood of another.
 func warnSome(streams *IOStreams, findings []check.Finding, what, suffix string) {
-	for i, f := range findings {
-		if i == warnAtMost {
-			fmt.Fprintf(streams.ErrOut, "warning: %d more %s%s; mictl check-conflicts lists them all\n", len(findings)-warnAtMost, what, suffix)
-			return
+	var kinds []string
+	byKind := map[string][]check.Finding{}
+	for _, f := range findings {
+		if _, seen := byKind[f.Kind]; !seen {
+			kinds = append(kinds, f.Kind)
 		}
-		fmt.Fprintf(streams.ErrOut, "warning: %s%s\n", f.Message, suffix)
+		byKind[f.Kind] = append(byKind[f.Kind], f)
+	}
+	for _, kind := range kinds {
+		for i, f := range byKind[kind] {
+			if i == warnAtMost {
+				fmt.Fprintf(streams.ErrOut, "warning: %d more %s %s%s; mictl check-conflicts lists them all\n", len(byKind[kind])-warnAtMost, kind, what, suffix)
+				break
+			}
+			fmt.Fprintf(streams.ErrOut, "warning: %s%s\n", f.Message, suffix)
+		}
 	}
 }
 
