@@ -15,12 +15,19 @@ import (
 // it writes a temporary file in the same directory, fsyncs it, gives it perm,
 // renames it over path and fsyncs the directory so the rename itself is
 // durable. The temporary file is removed on every failure. It is for files
-// that cannot be made again: the state file, a user's configuration. A
-// symbolic link at path is written through: its target is replaced, and
-// the link stays (a mictl.toml kept in a dotfiles repository and linked
-// from the working directory is edited where it is kept).
+// that cannot be made again or that the user named: the state file, a
+// user's configuration, an export's output. A symbolic link at path is
+// written through: its target is replaced, and the link stays (a
+// mictl.toml kept in a dotfiles repository and linked from the working
+// directory is edited where it is kept). ReplaceFile, for the files mictl
+// generates in homes, replaces a link instead.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return replace(linkTarget(path), data, perm, true)
+	target := linkTarget(path)
+	err := replace(target, data, perm, true)
+	if err != nil && target != path {
+		return fmt.Errorf("%s is a link to %s: %w", path, target, err)
+	}
+	return err
 }
 
 // linkTarget is the file a symbolic link at path leads to, path itself
