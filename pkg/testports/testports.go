@@ -65,22 +65,25 @@ func Range() (lo, hi int, err error) {
 		var err1, err2 error
 		lo, err1 = strconv.Atoi(strings.TrimSpace(a))
 		hi, err2 = strconv.Atoi(strings.TrimSpace(b))
-		if !ok || err1 != nil || err2 != nil || lo < MinLo || hi > 65535-HighestBase() {
+		if !ok || err1 != nil || err2 != nil || lo < MinLo || hi > 65535-HighestBase() || hi-lo+1 < numBlocks*200 {
 			return 0, 0, fmt.Errorf("%s=%q: want LO-HI, %d <= LO, HI <= %d, at least %d offsets wide", EnvRange, v, MinLo, 65535-HighestBase(), numBlocks*200)
 		}
 	}
-	ephemeral, _, err := hostnet.EphemeralRange()
+	ephLo, ephHi, err := hostnet.EphemeralRange()
 	if err != nil {
 		return 0, 0, err
 	}
-	if top := ephemeral - 1 - HighestBase(); hi > top {
-		if v != "" {
-			return 0, 0, fmt.Errorf("%s=%q: offset %d puts MI ports at %d, in this host's ephemeral range (from %d, net.ipv4.ip_local_port_range), where an outgoing connection may take them first: keep HI at %d at most", EnvRange, v, hi, hi+HighestBase(), ephemeral, top)
-		}
-		hi = top
+	reaches := lo+LowestBase() <= ephHi && hi+HighestBase() >= ephLo
+	if reaches && v != "" {
+		return 0, 0, fmt.Errorf("%s=%q: offsets %d-%d put MI ports at %d-%d, into this host's ephemeral range %d-%d (net.ipv4.ip_local_port_range), where an outgoing connection may take them first: keep HI at %d at most, or LO at %d at least",
+			EnvRange, v, lo, hi, lo+LowestBase(), hi+HighestBase(), ephLo, ephHi, ephLo-1-HighestBase(), ephHi+1-LowestBase())
 	}
-	if hi-lo+1 < numBlocks*200 {
-		return 0, 0, fmt.Errorf("%s=%q: test offsets %d-%d are fewer than %d (this host's ephemeral range begins at %d)", EnvRange, v, lo, hi, numBlocks*200, ephemeral)
+	if reaches {
+		hi = ephLo - 1 - HighestBase() // the default, cut short below it
+	}
+	if hi-lo+1 < numBlocks*200 { // only the default, cut short, can be
+		return 0, 0, fmt.Errorf("this host's ephemeral range %d-%d (net.ipv4.ip_local_port_range) leaves fewer than %d test offsets from %d: set %s=LO-HI, offsets whose MI ports (LO+%d to HI+%d) lie outside it",
+			ephLo, ephHi, numBlocks*200, lo, EnvRange, LowestBase(), HighestBase())
 	}
 	return lo, hi, nil
 }

@@ -67,6 +67,18 @@ func TestRangeStaysBelowTheEphemeralRange(t *testing.T) {
 	if _, _, err := testports.Range(); err == nil || !strings.Contains(err.Error(), "ephemeral range") {
 		t.Fatalf("Range accepted offsets whose MI ports reach port %d, where the ephemeral range begins (err %v)", ephemeral, err)
 	}
+	// Offsets whose MI ports all lie above the ephemeral range are fine.
+	_, ephHi, _ := hostnet.EphemeralRange()
+	if above := ephHi + 1 - testports.LowestBase(); above+999+testports.HighestBase() <= 65535 {
+		t.Setenv(testports.EnvRange, fmt.Sprintf("%d-%d", above, above+999))
+		if _, _, err := testports.Range(); err != nil {
+			t.Errorf("offsets above the ephemeral range refused: %v", err)
+		}
+		t.Setenv(testports.EnvRange, fmt.Sprintf("%d-%d", above-1, above+999))
+		if _, _, err := testports.Range(); err == nil {
+			t.Errorf("offset %d, whose HTTPS port is the ephemeral range's last, accepted", above-1)
+		}
+	}
 	t.Setenv(testports.EnvRange, "")
 	if _, hi, err := testports.Range(); err != nil || hi > top {
 		t.Fatalf("the default range: HI %d, %v; want at most %d", hi, err, top)
