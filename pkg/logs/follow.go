@@ -63,9 +63,11 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 	}
 	defer w.Close() // waits for fsnotify's reader goroutine to end
 	// Watch before the first look at the file, so a file created in
-	// between is still reported.
+	// between is still reported. A directory that cannot be watched (no
+	// watch left, fs.inotify.max_user_watches) is looked at instead; poll
+	// says what is wrong with one that does not exist.
 	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("follow %s: watch directory %s: %w", path, dir, err)
+		return t.poll(ctx, dir)
 	}
 	if err := t.sync(); err != nil {
 		return err
@@ -135,8 +137,11 @@ func (t *tailer) poll(ctx context.Context, dir string) error {
 			return nil
 		case <-tick.C:
 		}
-		if _, err := os.Stat(dir); err != nil {
+		switch _, err := os.Stat(dir); {
+		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("follow %s: directory %s was removed or renamed", t.path, dir)
+		case err != nil:
+			return fmt.Errorf("follow %s: %w", t.path, err)
 		}
 	}
 }
