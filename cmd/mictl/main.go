@@ -12,6 +12,8 @@ package main
 import (
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/mictl/mictl/pkg/cli"
 	"github.com/mictl/mictl/pkg/daemon"
@@ -36,7 +38,12 @@ func runsADaemon(args []string) bool {
 		return true
 	}
 	return slices.Contains(args, "up") && slices.ContainsFunc(args, func(a string) bool {
-		return a == "--foreground" || a == "--foreground=true"
+		if a == "--foreground" {
+			return true
+		}
+		v, set := strings.CutPrefix(a, "--foreground=")
+		on, err := strconv.ParseBool(v) // as the flag itself is read
+		return set && err == nil && on
 	})
 }
 

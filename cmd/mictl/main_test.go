@@ -13,6 +13,7 @@ func TestRunsADaemon(t *testing.T) {
 		"up --foreground":                      true,
 		"--config m.yaml up -n 2 --foreground": true,
 		"up --foreground=true":                 true,
+		"up --foreground=1":                    true,
 		"up":                                   false,
 		"up --foreground=false":                false,
 		"status --foreground":                  false,
