@@ -162,10 +162,19 @@ func TestReloadFollowsEditorEdits(t *testing.T) {
 		t.Fatalf("restart order: %s\n%s", got, d.events())
 	}
 
-	// A broken edit changes nothing running, and says where it is broken.
+	// A file caught empty, as in-place writes leave it between their
+	// truncate and their text, is waited for, not applied (an empty
+	// mictl.toml would stop mi-2); its next change reloads.
 	before = d.pids()
+	d.configFile("inplace", "")
+	d.waitReloads(4, 0)
+	d.assertRestarted(before)
+	d.configFile("inplace", "instances = 2\n"+base+both)
+	d.waitReloads(5, 0) // no change
+
+	// A broken edit changes nothing running, and says where it is broken.
 	d.configFile("inplace", "instances = \n")
-	d.waitReloads(4, 1)
+	d.waitReloads(5, 1)
 	d.assertRestarted(before)
 	if _, _, errOut := d.mictl("status"); !strings.Contains(errOut, "mictl.toml:1:") {
 		t.Errorf("status does not show the failed reload:\n%s", errOut)

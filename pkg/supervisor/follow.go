@@ -3,6 +3,8 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,7 +52,25 @@ func (w *configWatch) reloadNow() (reconcile.Changes, error) {
 	return changes, err
 }
 
-func (w *configWatch) reload() { _, _ = w.reloadNow() }
+// reload is the watch's reload. A followed file found empty is taken as
+// one being written in place, truncated and its new text not there yet
+// (seen when the writer was held up past the debounce): applied, an empty
+// mictl.toml stopped every instance but one. Its next change reloads;
+// mictl reload applies it as it is.
+func (w *configWatch) reload() {
+	if anyEmpty(w.follow.Files()) {
+		return
+	}
+	_, _ = w.reloadNow()
+}
+
+// anyEmpty reports whether one of files exists and holds nothing.
+func anyEmpty(files []string) bool {
+	return slices.ContainsFunc(files, func(f string) bool {
+		info, err := os.Stat(f)
+		return err == nil && info.Mode().IsRegular() && info.Size() == 0
+	})
+}
 
 // catchUp reloads once for what changed while no daemon watched (see
 // reloadCatchUp); close waits for it.
