@@ -146,6 +146,10 @@ func TestReloadFollowsEditorEdits(t *testing.T) {
 	}
 	delete(before, "mi-3")
 	d.assertRestarted(before)
+	// Its home stays (logs reads it): status says so, not just "no instance".
+	if code, _, errOut := d.mictl("status", "mi-3"); code != 2 || !strings.Contains(errOut, "its home "+mi3.Home+" is left from an earlier run") {
+		t.Fatalf("status mi-3: exit %d, want 2 naming its home:\n%s", code, errOut)
+	}
 
 	// A burst of writes changing both instances: one reload, and a rolling
 	// restart: mi-1 ready before mi-2 stops.

@@ -77,7 +77,7 @@ func runApps(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *appsOp
 	if err != nil {
 		return err
 	}
-	if err := checkNames(e.state, names); err != nil {
+	if err := checkNames(e.state, e.cfg.InstancesDir, names); err != nil {
 		return err
 	}
 	e.warnConfig(streams)

@@ -90,7 +90,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if len(leftHomes) > 0 && len(names) == 0 {
 		return printStatusReport(streams, newStatusReport(f, nil, nil, nil), nil, o.output, nil)
 	}
-	if err := checkNames(f, names); err != nil {
+	if err := checkNames(f, e.cfg.InstancesDir, names); err != nil {
 		return err
 	}
 	if store == nil { // nothing was ever started here
@@ -414,14 +414,19 @@ func splitUnrecorded(f *state.File, dir string, names []string) (recorded []stri
 	return recorded, homes
 }
 
-// checkNames refuses names the state file does not know.
-func checkNames(f *state.File, names []string) error {
+// checkNames refuses names the state file does not know, saying so of a
+// home left under dir (an instance a reload removed keeps its home).
+func checkNames(f *state.File, dir string, names []string) error {
 	var known []string
 	for _, inst := range f.Instances {
 		known = append(known, inst.Name)
 	}
+	left := homesUnder(dir)
 	for _, n := range names {
 		if !slices.Contains(known, n) {
+			if at := slices.IndexFunc(left, func(h state.Instance) bool { return h.Name == n }); at >= 0 {
+				return exitcode.Usagef("no instance %q runs or is known to mictl; its home %s is left from an earlier run: mictl logs %s reads it, mictl down --purge %s deletes it", n, left[at].Home, n, n)
+			}
 			if len(known) == 0 {
 				return exitcode.Usagef("no instance %q: there are no instances; start some with mictl up", n)
 			}

@@ -53,7 +53,7 @@ error, exit 2).`,
 				return err
 			}
 			cfg, store, f := e.cfg, e.store, e.state
-			if err := checkNames(f, names); err != nil {
+			if err := checkNames(f, cfg.InstancesDir, names); err != nil {
 				return err
 			}
 			if o.all {

@@ -57,7 +57,7 @@ directory it may not write: it shows what it finds.`,
 			if err != nil {
 				return err
 			}
-			if err := checkNames(e.state, names); err != nil {
+			if err := checkNames(e.state, e.cfg.InstancesDir, names); err != nil {
 				return err
 			}
 			r := e.observe(cmd, streams)
