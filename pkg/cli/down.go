@@ -421,11 +421,11 @@ func checkNames(f *state.File, dir string, names []string) error {
 	for _, inst := range f.Instances {
 		known = append(known, inst.Name)
 	}
-	left := homesUnder(dir)
 	for _, n := range names {
 		if !slices.Contains(known, n) {
-			if at := slices.IndexFunc(left, func(h state.Instance) bool { return h.Name == n }); at >= 0 {
-				return exitcode.Usagef("no instance %q runs or is known to mictl; its home %s is left from an earlier run: mictl logs %s reads it, mictl down --purge %s deletes it", n, left[at].Home, n, n)
+			// The directory is read only for a name the file does not know.
+			if _, left := splitUnrecorded(f, dir, []string{n}); len(left) > 0 {
+				return exitcode.Usagef("no instance %q runs or is known to mictl; its home %s is left from an earlier run: mictl logs %s reads it, mictl down --purge %s deletes it", n, left[0].Home, n, n)
 			}
 			if len(known) == 0 {
 				return exitcode.Usagef("no instance %q: there are no instances; start some with mictl up", n)
