@@ -777,6 +777,28 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 			if d.readFile(filepath.Join("instances", "mi-1", "conf", "deployment.toml")) != rendered {
 				t.Fatal("the refused up rendered mi-1's home again")
 			}
+			// check-conflicts finds what up refuses for, rather than planning
+			// mi-1 around its own ports that server holds.
+			check := []string{"check-conflicts", "--instances", "1", "--base-offset", fmt.Sprint(d.base)}
+			code, out, _ := d.mictl(check...)
+			want = fmt.Sprintf("in use: mi-1's home %s runs a server mictl did not start (pid %d, ", filepath.Join("instances", "mi-1"), server)
+			if code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "mictl down mi-1") || !strings.Contains(out, ", 1 home in use\n") {
+				t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s", code, want, out)
+			}
+			_, out, _ = d.mictl(append(check, "-o", "json")...)
+			jsonschematest.Validate(t, "check-conflicts", []byte(out))
+			var checked struct {
+				ServersInHomes []struct {
+					Instance, Home string
+					PID            int
+				} `json:"servers_in_homes"`
+			}
+			if err := json.Unmarshal([]byte(out), &checked); err != nil {
+				t.Fatal(err)
+			}
+			if s := checked.ServersInHomes; len(s) != 1 || s[0].Instance != "mi-1" || s[0].Home != homeDir || s[0].PID != server {
+				t.Fatalf("check-conflicts -o json: servers_in_homes = %+v, want mi-1's server %d in %s:\n%s", s, server, homeDir, out)
+			}
 			if f := d.state(); f.Daemon != nil && f.Daemon.Alive() {
 				t.Fatalf("the refused up left a daemon (pid %d)", f.Daemon.PID)
 			}

@@ -24,10 +24,14 @@ ports (in any role: offset 47's HTTPS port is offset 10's HTTP port) and
 against the sockets the host holds now, IPv4 and IPv6. Each conflict is one
 line naming both parties; ports inside the kernel's ephemeral range are
 warnings. An inbound endpoint whose port is a placeholder MI resolves at
-run time ($SYSTEM:ORDERS_PORT) cannot be checked: a note names it.
+run time ($SYSTEM:ORDERS_PORT) cannot be checked: a note names it. A
+server mictl did not start (by hand, or a service) running in the home of
+an instance mictl up would start is named too: up refuses to start a
+second server there.
 
-Exit status: 0 when there is no conflict, 1 when there are conflicts,
-2 on a usage or configuration error.`,
+Exit status: 0 when there is no conflict, 1 when there are conflicts (or a
+home runs a server mictl did not start), 2 on a usage or configuration
+error.`,
 		Example: `  mictl check-conflicts --instances 3
   mictl check-conflicts --offsets 10,47
   mictl check-conflicts -o json`,
@@ -46,6 +50,9 @@ type conflictsReport struct {
 	// RunTime are the inbound endpoint ports MI resolves at run time,
 	// which nothing checked.
 	RunTime []instanceRunTimePort `json:"runtime_ports"`
+	// ServersInHomes are the servers mictl did not start running in the
+	// homes of instances up would start, which up refuses.
+	ServersInHomes []serverInHome `json:"servers_in_homes"`
 }
 
 // planMove is one instance the host moved: where the planner put it, and
@@ -57,20 +64,28 @@ type planMove struct {
 }
 
 // newConflictsReport is the check of t's plan that found report, with
-// the instances the planner moved and the ports nothing could check.
-func newConflictsReport(t *reconcile.Target, report check.Report) conflictsReport {
+// the instances the planner moved, the ports nothing could check and the
+// servers found in homes (nil: none).
+func newConflictsReport(t *reconcile.Target, report check.Report, inHomes []serverInHome) conflictsReport {
 	moves := []planMove{}
 	for _, inst := range t.Plan.Instances {
 		if m := inst.Moved; m != nil {
 			moves = append(moves, planMove{Instance: inst.Name, Offset: inst.Offset, movedInfo: *newMovedInfo(t, m)})
 		}
 	}
-	return conflictsReport{Report: report, Moves: moves, RunTime: runTimePorts(t)}
+	if inHomes == nil {
+		inHomes = []serverInHome{}
+	}
+	return conflictsReport{Report: report, Moves: moves, RunTime: runTimePorts(t), ServersInHomes: inHomes}
 }
 
 func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned) error {
 	report := p.Conflicts()
-	checked := newConflictsReport(p.Target, report)
+	inHomes, err := serversInHomes(p.Target, p.state)
+	if err != nil {
+		return err
+	}
+	checked := newConflictsReport(p.Target, report, inHomes)
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, checked); err != nil {
 			return err
@@ -88,11 +103,18 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 		for _, n := range runTimeNotes(p.Target) {
 			fmt.Fprintf(streams.Out, "note: %s\n", n)
 		}
-		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s, %s\n",
+		for _, s := range inHomes {
+			fmt.Fprintf(streams.Out, "in use: %s\n", s.Message)
+		}
+		inUse := ""
+		if len(inHomes) > 0 {
+			inUse = ", " + plural(len(inHomes), "home") + " in use"
+		}
+		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s, %s%s\n",
 			plural(len(p.Plan.Instances), "instance"), plural(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
-			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"), plural(len(checked.Moves), "instance")+" moved")
+			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"), plural(len(checked.Moves), "instance")+" moved", inUse)
 	}
-	if !report.OK() {
+	if !report.OK() || len(inHomes) > 0 {
 		return errReported
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -278,31 +277,6 @@ func warnSome(streams *IOStreams, findings []check.Finding, what, suffix string)
 	}
 }
 
-// refuseServersInHomes refuses to start an instance whose home already
-// runs a server mictl did not start (by hand, or systemd running a
-// generated home): a second one would render the home again, take over
-// its pid file and fight it for the ports. The home's pid file names such
-// a server, which is cheap to read (a walk of every command line is not).
-func refuseServersInHomes(t *reconcile.Target, names []string) error {
-	var found, which []string
-	for _, name := range names {
-		dir, err := t.Home(name)
-		if err != nil {
-			return err
-		}
-		if st, ok := supervisor.ServerIn(dir); ok {
-			found = append(found, fmt.Sprintf("%s: pid %d (%s) runs in %s", name, st.PID, st.Comm, t.Config.InstanceDir(name)))
-			which = append(which, name)
-		}
-	}
-	if len(found) == 0 {
-		return nil
-	}
-	return exitcode.With(exitcode.Runtime, fmt.Errorf(
-		"a server mictl did not start already runs in the home of %s:\n  %s\nstop it first (stop the service or command that started it, or end it with mictl down %s), then run mictl up again",
-		strings.Join(which, ", "), strings.Join(found, "\n  "), strings.Join(which, " ")))
-}
-
 // refuseBeforeStart plans cfg against what runs, read without creating or
 // locking anything, and refuses (--force or not) to start an instance in
 // a home another server runs in, then (without --force) a plan that
@@ -316,15 +290,7 @@ func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) err
 	if err != nil {
 		return err
 	}
-	// An instance mictl runs or means to run (a daemon died while starting
-	// it) is left to the daemon, which ends or adopts what it finds.
-	var starting []string
-	for _, name := range cfg.Names() {
-		if rec, known := f.Instance(name); !known || !reconcile.Active(*rec) {
-			starting = append(starting, name)
-		}
-	}
-	if err := refuseServersInHomes(t, starting); err != nil {
+	if err := refuseServersInHomes(t, f); err != nil {
 		return err
 	}
 	if report := t.Conflicts(); !report.OK() && !o.force {
@@ -339,7 +305,7 @@ func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) err
 // command that fixes it.
 func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report, output string) error {
 	if output == formatJSON {
-		if err := writeJSON(streams.Out, newConflictsReport(t, report)); err != nil {
+		if err := writeJSON(streams.Out, newConflictsReport(t, report, nil)); err != nil {
 			return err
 		}
 	} else {

@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+// serverInHome is a server mictl did not start (by hand, or systemd
+// running a generated home) running in the home of an instance mictl up
+// would start: up refuses to start a second one there, which would render
+// the home again, take over its pid file and fight it for the ports.
+type serverInHome struct {
+	Instance string `json:"instance"`
+	Home     string `json:"home"`
+	PID      int    `json:"pid"`
+	Process  string `json:"process"`
+	Message  string `json:"message"`
+}
+
+// serversInHomes finds the servers running in the homes of the instances
+// t's configuration names that f does not show as running or about to run
+// (those are the daemon's, which ends or adopts what it finds). The home's
+// pid file names such a server, which is cheap to read (a walk of every
+// command line is not).
+func serversInHomes(t *reconcile.Target, f *state.File) ([]serverInHome, error) {
+	found := []serverInHome{}
+	for _, name := range t.Config.Names() {
+		if rec, known := f.Instance(name); known && reconcile.Active(*rec) {
+			continue
+		}
+		dir, err := t.Home(name)
+		if err != nil {
+			return nil, err
+		}
+		st, ok := supervisor.ServerIn(dir)
+		if !ok {
+			continue
+		}
+		shown := t.Config.InstanceDir(name)
+		found = append(found, serverInHome{
+			Instance: name, Home: dir, PID: st.PID, Process: st.Comm,
+			Message: fmt.Sprintf("%s's home %s runs a server mictl did not start (pid %d, %s): mictl up starts no second one there; stop what started it, or end it with mictl down %s",
+				name, shown, st.PID, st.Comm, name),
+		})
+	}
+	return found, nil
+}
+
+// refuseServersInHomes refuses to start an instance whose home already
+// runs a server mictl did not start.
+func refuseServersInHomes(t *reconcile.Target, f *state.File) error {
+	found, err := serversInHomes(t, f)
+	if err != nil || len(found) == 0 {
+		return err
+	}
+	var names, lines []string
+	for _, s := range found {
+		names = append(names, s.Instance)
+		lines = append(lines, fmt.Sprintf("%s: pid %d (%s) runs in %s", s.Instance, s.PID, s.Process, t.Config.InstanceDir(s.Instance)))
+	}
+	return exitcode.With(exitcode.Runtime, fmt.Errorf(
+		"a server mictl did not start already runs in the home of %s:\n  %s\nstop it first (stop the service or command that started it, or end it with mictl down %s), then run mictl up again",
+		strings.Join(names, ", "), strings.Join(lines, "\n  "), strings.Join(names, " ")))
+}
