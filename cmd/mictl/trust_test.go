@@ -848,6 +848,39 @@ func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 	}
 }
 
+// A stopped instance's offset is not kept: when the planner places it
+// elsewhere on the next up (here: the port that moved it is free again),
+// up says so, with the ports its clients knew and how to keep them; an
+// instance placed where it last ran gets no note.
+func TestUpSaysAStoppedInstanceMoved(t *testing.T) {
+	d := newDeployment(t)
+	stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 8280+d.base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	d.up(2)
+	last := d.instance("mi-1")
+	if last.Offset == d.base {
+		t.Fatalf("mi-1 runs at offset %d, whose http port a stranger holds", last.Offset)
+	}
+	d.must("down", "mi-1")
+	stranger.Close()
+	code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	want := fmt.Sprintf("note: mi-1 starts at offset %d, not %d where it last ran (its http port %d was %d): the planner places a stopped instance again; to keep an offset, set offset = %d in its [[instance]] table",
+		d.base, last.Offset, 8280+d.base, 8280+last.Offset, last.Offset)
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("up: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	if strings.Contains(errOut, "mi-2 starts at offset") {
+		t.Fatalf("up noted mi-2, which runs where it ran:\n%s", errOut)
+	}
+	d.must("down", "mi-1")
+	if _, _, errOut = d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s"); strings.Contains(errOut, "where it last ran") {
+		t.Fatalf("up noted mi-1, placed where it last ran:\n%s", errOut)
+	}
+}
+
 // A supervisor flag not given is no wish: a plain up after up --restart
 // never does not warn that the daemon keeps "never".
 func TestPlainUpDoesNotWarnOfDefaults(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/planflags"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -206,12 +207,18 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// file still knows (from an earlier, larger up) keeps its offset in the
 	// plan but is not started again.
 	wanted := cfg.Names()
-	var fresh []string
+	var fresh, replanned []string
 	for _, inst := range t.Plan.Instances {
 		rec, known := f.Instance(inst.Name)
 		running := known && reconcile.Running(*rec)
 		if !running && slices.Contains(wanted, inst.Name) {
 			fresh = append(fresh, inst.Name)
+			// A stopped instance's offset is not kept: one the planner
+			// now places elsewhere moves every port its clients knew.
+			if known && rec.Offset != inst.Offset && inst.From == ports.OffsetFromPlanner {
+				replanned = append(replanned, fmt.Sprintf("%s starts at offset %d, not %d where it last ran (its http port %d was %d): the planner places a stopped instance again; to keep an offset, set offset = %d in its [[instance]] table",
+					inst.Name, inst.Offset, rec.Offset, inst.Ports()[ports.HTTP], rec.Ports[ports.HTTP], rec.Offset))
+			}
 		} else if running && rec.Offset != inst.Offset {
 			return nil, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
@@ -232,7 +239,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	warnSome(streams, ofThisUp(report.Conflicts), "conflicts", " (starting anyway: --force)")
 	warnSome(streams, ofThisUp(report.Warnings), "warnings", "")
-	for _, n := range append(moveNotes(t), runTimeNotes(t)...) {
+	for _, n := range slices.Concat(replanned, moveNotes(t), runTimeNotes(t)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	records, err := t.Prepare(f, fresh)
