@@ -557,6 +557,43 @@ func TestDownKillsWhatIgnoresSIGTERMAndOrphanedServers(t *testing.T) {
 	}
 }
 
+// down --timeout holds for an instance another stop is stopping already:
+// a server that ignores SIGTERM while a restart waits out its 3m20s is
+// killed a second after down --timeout 1s, not when the restart's wait
+// ends, and the stop says why. A down of everything also ends the
+// restart; a down of the instance by name leaves it to go on.
+func TestDownHurriesAStopUnderWay(t *testing.T) {
+	for _, args := range [][]string{{"down", "--timeout", "1s"}, {"down", "mi-1", "--timeout", "1s"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			d := newDeployment(t)
+			d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
+			d.up(1)
+			d.env = nil
+			restart := d.start(nil, "restart", "mi-1")
+			d.waitFor("the restart's stop to begin", func() bool { return d.instance("mi-1").State == "stopping" })
+			down := d.start(nil, args...)
+			if _, ok := down.wait(time.Minute); !ok {
+				t.Fatalf("%s still waits a minute later for the restart's stop:\n%s", strings.Join(args, " "), d.events())
+			}
+			if ev := d.events(); !strings.Contains(ev, ": it did not exit after SIGTERM, and a later stop allowed it 1s") {
+				t.Fatalf("no stop outcome says a later stop's timeout ended it:\n%s", ev)
+			}
+			if _, ok := restart.wait(time.Minute); !ok {
+				t.Fatalf("restart still waits after down:\n%s", restart.out.String())
+			}
+			if len(args) == 3 {
+				if st := d.instance("mi-1").State; st != "stopped" {
+					t.Fatalf("mi-1 is %s after a down of everything; the restart started it again:\n%s", st, d.events())
+				}
+			}
+			d.must("down", "--timeout", "1s")
+			if left := proctest.Under(d.dir); len(left) > 0 {
+				t.Errorf("left running: %s", proctest.Describe(left))
+			}
+		})
+	}
+}
+
 // A process that still runs an instance's start script in its home after
 // the stop (started there by hand, in a group of its own: the stop of a
 // watched instance ends what mictl started) makes down exit 3 naming it,

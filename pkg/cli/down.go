@@ -39,7 +39,9 @@ func newCmdDown(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Stop each instance the way MI's own --stop does: SIGTERM to its server
 process (its shutdown runs and the script's trap stops the diagnostics JVM),
 then to its process group, all instances in parallel; wait up to --timeout
-(MI drains for up to 180 s), then SIGKILL the group. Stale pid files are
+(MI drains for up to 180 s), then SIGKILL the group; an instance a
+restart or a reload is stopping already gets --timeout too, when that is
+shorter than what its stop has left. Stale pid files are
 removed, and the supervisor daemon exits when nothing is left to watch.
 Once everything is down (mictl down with no NAME), the planning flags of
 the last up are forgotten, as the offsets are: the next up plans from

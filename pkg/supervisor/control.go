@@ -519,7 +519,7 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 			// A reload or restart under way would start again what a
 			// stop of everything stops (one of named instances leaves
 			// them be: they may be restarting others).
-			srv.sup.interruptChanges()
+			srv.sup.interruptChanges(req.Timeout)
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {

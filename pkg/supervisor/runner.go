@@ -44,11 +44,22 @@ type runner struct {
 	// then as often as after any change (see healthSoon).
 	recheck atomic.Bool
 	stopCh  chan stopRequest
-	done    chan struct{}
+	// stopping is the clock of the stop under way, nil before one: a
+	// later stop may bring its SIGKILL forward (see killClock).
+	stopping atomic.Pointer[killClock]
+	done     chan struct{}
 }
 
 func newRunner(s *Supervisor, inst state.Instance) *runner {
 	return &runner{s: s, inst: inst, stopCh: make(chan stopRequest, 1), done: make(chan struct{})}
+}
+
+// stopUnderWay is the clock of the runner's stop under way, if any.
+func (r *runner) stopUnderWay() []*killClock {
+	if k := r.stopping.Load(); k != nil {
+		return []*killClock{k}
+	}
+	return nil
 }
 
 func (r *runner) finished() bool {
@@ -63,16 +74,18 @@ func (r *runner) finished() bool {
 // stop asks the runner to stop the instance and waits until the runner
 // itself has ended, so that a start right after it gets a fresh runner.
 // intended is called once (see stopRequest), also when the runner ended
-// on its own before taking the request.
+// on its own before taking the request. A stop under way already (a
+// restart's, a reload's) is given timeout when that is shorter.
 func (r *runner) stop(timeout time.Duration, intended func()) error {
 	defer intended()
+	asked := time.Now()
 	req := stopRequest{timeout: timeout, done: make(chan error, 1), intended: intended}
 	select {
 	case r.stopCh <- req:
 	case <-r.done:
 		return nil
 	}
-	<-r.done
+	hurryUntil(r.done, asked, timeout, r.stopUnderWay)
 	select {
 	case err := <-req.done:
 		return err
@@ -707,7 +720,9 @@ func (r *runner) checkHealth(cur *running, view *observe.View, prober *observe.P
 // already, see aimEarly, or go out at once), records how the stop ended
 // and answers req.
 func (r *runner) serveStop(cur *running, req stopRequest) {
-	res, err := r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, req.timeout, cur.sent.Load(), req.intended)
+	clock := newKillClock(req.timeout)
+	r.stopping.Store(clock)
+	res, err := r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, clock, cur.sent.Load(), req.intended)
 	r.finishStop(req, res, err, true)
 }
 

@@ -22,6 +22,9 @@ type stopResult struct {
 	killed  bool
 	took    time.Duration
 	timeout time.Duration
+	// hurried is the timeout of a later stop that brought the SIGKILL
+	// forward (see killClock), 0 when none did.
+	hurried time.Duration
 	nothing bool // nothing of the instance was running
 }
 
@@ -29,6 +32,8 @@ func (r stopResult) String() string {
 	switch {
 	case r.nothing:
 		return "stopped (nothing was running)"
+	case r.killed && r.hurried > 0:
+		return fmt.Sprintf("killed (SIGKILL) after %s: it did not exit after SIGTERM, and a later stop allowed it %s", round(r.took), r.hurried)
 	case r.killed:
 		return fmt.Sprintf("killed (SIGKILL) after %s: it did not exit within the %s timeout after SIGTERM", round(r.took), r.timeout)
 	}
@@ -54,15 +59,15 @@ const progressEvery = time.Second
 // server shutting down gracefully (not a crash) or none at all. sent is
 // the SIGTERM a stop of many already sent it (see Supervisor.Stop), nil
 // when it is still to be sent.
-func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, timeout time.Duration, sent *sigterm, intended func()) (stopResult, error) {
+func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, dir string, clock *killClock, sent *sigterm, intended func()) (stopResult, error) {
 	if sent == nil {
 		sent = sendSIGTERM(server, pgid, dir)
 	}
-	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", timeout)}, func(i *state.Instance) { i.State = StateStopping })
+	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", clock.timeout)}, func(i *state.Instance) { i.State = StateStopping })
 	intended()
-	return terminate(sent, dir, timeout, func(waited time.Duration, left []int) {
+	return terminate(sent, dir, clock, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
-			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), timeout, describePIDs(left))})
+			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), clock.timeout, describePIDs(left))})
 	})
 }
 
@@ -171,21 +176,26 @@ func sendSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
 	return t
 }
 
-// terminate finishes a stop begun by sent (see sendSIGTERM): it waits up
-// to timeout for the group to empty, then SIGKILLs the group while it
-// still belongs to the home dir. progress, when not nil, is called every
-// progressEvery while it waits, with what is left of the group.
-func terminate(sent *sigterm, dir string, timeout time.Duration, progress func(waited time.Duration, left []int)) (stopResult, error) {
+// terminate finishes a stop begun by sent (see sendSIGTERM): it waits
+// until clock's SIGKILL is due for the group to empty, then SIGKILLs the
+// group while it still belongs to the home dir. progress, when not nil, is
+// called every progressEvery while it waits, with what is left of the
+// group.
+func terminate(sent *sigterm, dir string, clock *killClock, progress func(waited time.Duration, left []int)) (res stopResult, err error) {
 	server, pgid, start := sent.server, sent.pgid, sent.at
-	res := stopResult{timeout: timeout}
+	res.timeout = clock.timeout
+	killDue, release := clock.start(start)
+	defer func() {
+		release()
+		if res.killed {
+			res.hurried = clock.hurried()
+		}
+	}()
 	if !sent.owned {
 		res.nothing = !sent.alive
 		if sent.alive {
 			// No group of ours to wait on: the server alone.
-			ctx, cancel := context.WithDeadline(context.Background(), start.Add(timeout))
-			err := proc.WaitExit(ctx, server)
-			cancel()
-			if err != nil && server.Alive() {
+			if proc.WaitExit(killDue, server) != nil && server.Alive() {
 				_ = syscall.Kill(server.PID, syscall.SIGKILL)
 				res.killed = true
 			}
@@ -200,7 +210,7 @@ func terminate(sent *sigterm, dir string, timeout time.Duration, progress func(w
 		known = append(known, sent.leader)
 	}
 	stopProgress := reportProgress(start, pgid, progress)
-	gone := groupGone(pgid, known, timeout-time.Since(start))
+	gone := groupGone(killDue, pgid, known)
 	stopProgress()
 	if gone {
 		res.took = time.Since(start)
@@ -210,7 +220,9 @@ func terminate(sent *sigterm, dir string, timeout time.Duration, progress func(w
 	if groupOfHome(pgid, dir, zeroID) {
 		_ = proc.SignalGroup(pgid, syscall.SIGKILL)
 	}
-	gone = groupGone(pgid, nil, 5*time.Second)
+	afterKill, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	gone = groupGone(afterKill, pgid, nil)
 	res.took = time.Since(start)
 	if gone {
 		return res, nil
@@ -243,14 +255,12 @@ func reportProgress(start time.Time, pgid int, progress func(time.Duration, []in
 	return func() { close(quit); <-done }
 }
 
-// groupGone waits until no live process is left in group pgid. It waits
-// on the pidfds of the processes it knows, then asks the kernel whether
-// the group is empty, and walks /proc for the members only when something
-// is left, to wait on theirs: twenty instances stopping at once walked
-// /proc twice each, nearly all the CPU a down of twenty took.
-func groupGone(pgid int, known []proc.Identity, timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
+// groupGone waits until no live process is left in group pgid, or ctx
+// is done. It waits on the pidfds of the processes it knows, then asks the
+// kernel whether the group is empty, and walks /proc for the members only
+// when something is left, to wait on theirs: twenty instances stopping at
+// once walked /proc twice each, nearly all the CPU a down of twenty took.
+func groupGone(ctx context.Context, pgid int, known []proc.Identity) bool {
 	for wait := known; ; {
 		waitExits(ctx, wait)
 		if groupSettles(ctx, pgid) {
@@ -304,9 +314,6 @@ const settleWithin = 32 * time.Millisecond
 // when ctx (the stop's timeout) is done: the SIGKILL is not delayed.
 func groupSettles(ctx context.Context, pgid int) bool {
 	deadline := time.Now().Add(settleWithin)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
 	for pause := 250 * time.Microsecond; ; pause = min(2*pause, 8*time.Millisecond) {
 		reaped := reaps.next()
 		if proc.GroupEmpty(pgid) {
@@ -320,6 +327,9 @@ func groupSettles(ctx context.Context, pgid int) bool {
 		select {
 		case <-reaped:
 		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return false
 		}
 		timer.Stop()
 	}

@@ -752,8 +752,10 @@ func (s *Supervisor) waitReadyFor(op *change, names []string, timeout time.Durat
 // interruptChanges ends the reloads and restarts under way and waits for
 // them to return: a stop of every instance must not see one of them start
 // an instance again behind it. A stop one of them is waiting for is
-// waited for.
-func (s *Supervisor) interruptChanges() {
+// waited for, given timeout (the stop of everything's) when that is
+// shorter than its own.
+func (s *Supervisor) interruptChanges(timeout time.Duration) {
+	asked := time.Now()
 	s.changesMu.Lock()
 	var under []*change
 	for c := range s.changes {
@@ -763,8 +765,19 @@ func (s *Supervisor) interruptChanges() {
 	}
 	s.changesMu.Unlock()
 	for _, c := range under {
-		<-c.done
+		hurryUntil(c.done, asked, timeout, s.stopsUnderWay)
 	}
+}
+
+// stopsUnderWay are the clocks of the stops under way.
+func (s *Supervisor) stopsUnderWay() []*killClock {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*killClock
+	for _, r := range s.runners {
+		out = append(out, r.stopUnderWay()...)
+	}
+	return out
 }
 
 // waitReadyLook is how often WaitReady looks without an event.
@@ -931,7 +944,7 @@ func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration
 	if !running && !Wanted(inst.State) && inst.State != StateStopping {
 		return nil // nothing runs; a failed instance keeps its state and reason
 	}
-	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, timeout, nil, intended)
+	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, newKillClock(timeout), nil, intended)
 	removeStalePIDFile(inst.Home)
 	s.recordOutcome(inst.Name, stoppedEvent(res, err), endStopped)
 	return err

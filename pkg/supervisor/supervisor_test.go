@@ -344,7 +344,7 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 	}()
 	s.next("mi-1", StateStopping)
 	// As the daemon serves mictl down: the changes under way first.
-	s.sup.interruptChanges()
+	s.sup.interruptChanges(10 * time.Second)
 	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
