@@ -324,21 +324,21 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"check-conflicts", "--config", "bad.toml"}, `bad.toml:2:1: unknown key "offset_stepp"`},
 		{[]string{"check-conflicts", "--config", "missing.toml"}, "missing.toml: no such config file (--config); create one with: mictl init --path missing.toml"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
-		{[]string{"ports", "table", "--bogus"}, "unknown flag: --bogus"},
+		{[]string{"ports", "table", "--bogus"}, "mictl: unknown flag --bogus\nSee 'mictl ports table --help'.\n"},
 		{[]string{"ports", "table", "extra"}, `mictl ports table takes no arguments, got "extra"`},
 		{[]string{"inspect"}, "usage: mictl inspect FILE.car [flags] (0 arguments given)"},
 		{[]string{"sim", "dist", "a", "b"}, "usage: mictl sim dist DIR [flags] (2 arguments given)"},
 		// Issue 10, bug 6: a typo in a group's subcommand is no success.
-		{[]string{"ports", "tabel"}, "Did you mean this?\n\ttable"},
+		{[]string{"ports", "tabel"}, `unknown command "tabel" for "mictl ports"; did you mean table?`},
 		{[]string{"sim", "bogus"}, `unknown command "bogus" for "mictl sim"`},
-		{[]string{"export", "kubrnetes"}, "Did you mean this?\n\tkubernetes"},
+		{[]string{"export", "kubrnetes"}, "; did you mean kubernetes?"},
 		{[]string{"ports", "table", "--base-offset", "abc"}, `--base-offset "abc": expected a whole number`},
 		{[]string{"ports", "table", "--offsets", "10,x"}, `--offsets "10,x": expected whole numbers separated by commas`},
 		{[]string{"up", "--backoff", "5"}, `--backoff "5": expected a duration with its unit`},
 		{[]string{"up", "--force=maybe"}, `--force "maybe": expected true or false`},
-		{[]string{"stop"}, "Did you mean this?\n\tdown"}, // the words of other tools
-		{[]string{"start"}, "\tup\n"},
-		{[]string{"list"}, "Did you mean this?\n\tstatus"},
+		{[]string{"stop"}, "; did you mean down or top?"}, // the words of other tools
+		{[]string{"start"}, "; did you mean restart or up?"},
+		{[]string{"list"}, "; did you mean status?"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"export", "compose", "extra"}, `mictl export compose takes no arguments, got "extra"`},
 		{[]string{"export", "kubernetes", "--image", ""}, "--image is empty: name the image the instances run"},
@@ -350,6 +350,34 @@ func TestUsageErrorsExit2(t *testing.T) {
 			code, _, errOut := run(t, tt.args...)
 			if code != exitcode.Usage || !strings.Contains(errOut, tt.want) {
 				t.Fatalf("exit %d, want 2 with %q; stderr:\n%s", code, tt.want, errOut)
+			}
+		})
+	}
+}
+
+// A mistyped flag or command is said on one line, with what is close to
+// it, as cobra suggests commands: the whole of stderr, exit 2.
+func TestUnknownFlagsAndCommandsSuggest(t *testing.T) {
+	inTempDir(t)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"up", "--instance", "2"}, "mictl: unknown flag --instance; did you mean --instances?\nSee 'mictl up --help'.\n"},
+		{[]string{"up", "--instancs=2"}, "mictl: unknown flag --instancs; did you mean --instances?\nSee 'mictl up --help'.\n"},
+		{[]string{"up", "--in"}, "mictl: unknown flag --in; did you mean --instances or --instances-dir?\nSee 'mictl up --help'.\n"},
+		{[]string{"up", "-instances", "2"}, "mictl: unknown shorthand flag 'i' in -instances; did you mean --instances?\nSee 'mictl up --help'.\n"},
+		{[]string{"down", "--confg", "x"}, "mictl: unknown flag --confg; did you mean --config?\nSee 'mictl down --help'.\n"},
+		{[]string{"up", "--frobnicate"}, "mictl: unknown flag --frobnicate\nSee 'mictl up --help'.\n"},
+		{[]string{"stauts"}, "mictl: unknown command \"stauts\"; did you mean status?\nSee 'mictl --help'.\n"},
+		{[]string{"frobnicate"}, "mictl: unknown command \"frobnicate\"\nSee 'mictl --help'.\n"},
+		{[]string{"ports", "tabel"}, "mictl: unknown command \"tabel\" for \"mictl ports\"; did you mean table?\nSee 'mictl ports --help'.\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, tt.args...)
+			if code != exitcode.Usage || errOut != tt.want || out != "" {
+				t.Fatalf("exit %d, stdout %q, stderr:\n%s\nwant exit 2, stderr:\n%s", code, out, errOut, tt.want)
 			}
 		})
 	}

@@ -6,9 +6,13 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/proc"
@@ -53,9 +57,8 @@ Exit codes:
 	root.SetErr(streams.ErrOut)
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default ./mictl.toml; none is fine)")
 	// Flag errors are usage errors: exit 2 like every other bad input.
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return exitcode.FlagError(err, cmd.CommandPath())
-	})
+	root.SetFlagErrorFunc(flagError)
+	root.SuggestionsMinimumDistance = 2
 	root.AddCommand(
 		newCmdInit(streams, g),
 		newCmdCheckConflicts(streams, g),
@@ -115,15 +118,122 @@ func Main(args []string, streams *IOStreams) int {
 	if errors.Is(err, errReported) {
 		return exitcode.Conflicts // the findings are already printed
 	}
-	fmt.Fprintf(streams.ErrOut, "mictl: %v\n", err)
-	// cobra reports a mistyped command with a plain error; it is still a
-	// usage error, and the user needs the way to help.
+	// cobra reports a word after mictl that is no command with a plain
+	// error of its own layout; it is a usage error, said as a group's is.
 	var ee *exitcode.Error
 	if !errors.As(err, &ee) && strings.HasPrefix(err.Error(), "unknown command") {
-		fmt.Fprintf(streams.ErrOut, "See '%s --help'.\n", cmd.CommandPath())
-		return exitcode.Usage
+		err = exitcode.Usagef("%v\nSee '%s --help'.", err, cmd.CommandPath())
+		if m := cobraUnknownCommand.FindStringSubmatch(err.Error()); m != nil {
+			if word, uerr := strconv.Unquote(m[1]); uerr == nil {
+				err = unknownCommand(cmd, word)
+			}
+		}
 	}
+	fmt.Fprintf(streams.ErrOut, "mictl: %v\n", err)
 	return exitcode.Of(err)
+}
+
+// cobraUnknownCommand is cobra's error for a word that is none of the
+// root's commands: unknown command "stauts" for "mictl" ...
+var cobraUnknownCommand = regexp.MustCompile(`^unknown command ("(?:[^"\\]|\\.)*") for `)
+
+// unknownCommand is the usage error for word, which is none of c's
+// subcommands, with those it is close to, on one line as mictl's other
+// errors: unknown command "stauts"; did you mean status?
+func unknownCommand(c *cobra.Command, word string) error {
+	what := fmt.Sprintf("unknown command %q", word)
+	if c.HasParent() {
+		what += fmt.Sprintf(" for %q", c.CommandPath())
+	}
+	return exitcode.Usagef("%s%s\nSee '%s --help'.", what, didYouMean(c.SuggestionsFor(word), ""), c.CommandPath())
+}
+
+// flagError is the usage error for a flag cmd could not parse. An unknown
+// flag comes with the flags of cmd it is close to, as an unknown command
+// does: unknown flag --instance; did you mean --instances?
+func flagError(cmd *cobra.Command, err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
+		return exitcode.Usagef("unknown flag --%s%s\nSee '%s --help'.", name, didYouMean(flagSuggestions(cmd, name), "--"), cmd.CommandPath())
+	}
+	// -instances: pflag reads the shorthands i, n, s...; the user meant
+	// a long flag.
+	if m := unknownShorthand.FindStringSubmatch(msg); m != nil && len(m[2]) > 1 {
+		if s := flagSuggestions(cmd, m[2]); len(s) > 0 {
+			return exitcode.Usagef("unknown shorthand flag '%s' in -%s%s\nSee '%s --help'.", m[1], m[2], didYouMean(s, "--"), cmd.CommandPath())
+		}
+	}
+	return exitcode.FlagError(err, cmd.CommandPath())
+}
+
+// unknownShorthand is pflag's error for a letter after a single dash that
+// is no flag's shorthand: unknown shorthand flag: 'i' in -instances
+var unknownShorthand = regexp.MustCompile(`^unknown shorthand flag: '(.)' in -([^=]*)`)
+
+// flagSuggestions returns the long names of cmd's visible flags that typed
+// is close to, as cobra's SuggestionsFor does for commands: those at most
+// two edits away or else those typed is how they begin (--instance is
+// --instances, not --instances-dir too).
+func flagSuggestions(cmd *cobra.Command, typed string) []string {
+	var near, prefixed []string
+	typed = strings.ToLower(typed)
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Hidden || f.Deprecated != "" {
+			return
+		}
+		name := strings.ToLower(f.Name)
+		switch {
+		case levenshtein(typed, name) <= 2:
+			near = append(near, f.Name)
+		case strings.HasPrefix(name, typed):
+			prefixed = append(prefixed, f.Name)
+		}
+	})
+	if len(near) > 0 {
+		return near
+	}
+	return prefixed
+}
+
+// didYouMean is "; did you mean a, b or c?" for the names in suggestions
+// (each prefixed), or "" when there are none.
+func didYouMean(suggestions []string, prefix string) string {
+	var names []string
+	for _, s := range suggestions {
+		if !slices.Contains(names, prefix+s) {
+			names = append(names, prefix+s)
+		}
+	}
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return "; did you mean " + names[0] + "?"
+	}
+	return "; did you mean " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1] + "?"
+}
+
+// levenshtein is the number of single-rune insertions, deletions and
+// substitutions that turn a into b.
+func levenshtein(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(rb)]
 }
 
 // asGroup makes cmd a group of subcommands: alone it prints its help;
@@ -136,11 +246,7 @@ func asGroup(cmd *cobra.Command) *cobra.Command {
 		if len(args) == 0 {
 			return nil
 		}
-		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
-		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += "\n\nDid you mean this?\n\t" + strings.Join(s, "\n\t")
-		}
-		return exitcode.Usagef("%s\nSee '%s --help'.", msg, c.CommandPath())
+		return unknownCommand(c, args[0])
 	}
 	cmd.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
 	return cmd
