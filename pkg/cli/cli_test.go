@@ -383,6 +383,42 @@ func TestUnknownFlagsAndCommandsSuggest(t *testing.T) {
 	}
 }
 
+// A state directory mictl cannot make or use is said once, with what to
+// do, by every command that needs it; exit 3 (it could not be written).
+func TestStateDirErrorsSayWhatToDo(t *testing.T) {
+	inTempDir(t)
+	// Files where directories must be: the instances directory's parent,
+	// a state directory.
+	for _, f := range []string{"file", "x/.mictl"} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lo, _ := testports.Block(t, testports.Other)
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"up", "--instances-dir", "file/sub", "--base-offset", fmt.Sprint(lo)},
+			"mictl: cannot create the instances directory file/sub: file is not a directory; move it away or choose another instances_dir\n"},
+		{[]string{"down", "--instances-dir", "x"},
+			"mictl: the state directory x/.mictl is not a directory; move it away or choose another instances_dir\n"},
+		{[]string{"status", "--instances-dir", "x"},
+			"mictl: the state directory x/.mictl is not a directory; move it away or choose another instances_dir\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, _, errOut := run(t, tt.args...)
+			if code != exitcode.Runtime || !strings.HasSuffix(errOut, tt.want) || strings.Count(errOut, "mictl: ") != 1 {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit 3, ending with:\n%s", code, errOut, tt.want)
+			}
+		})
+	}
+}
+
 func TestInitWritesLoadableDefaults(t *testing.T) {
 	inTempDir(t)
 	if code, _, errOut := run(t, "init"); code != exitcode.OK {

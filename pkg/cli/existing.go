@@ -64,7 +64,7 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 		e.store, err = state.Open(dir)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open the state of %s: %w", cfg.InstancesDir, err)
+		return nil, err
 	}
 	e.writable = e.store.Writable()
 	if e.state, err = loadState(streams, cfg, e.store, e.writable); err != nil {

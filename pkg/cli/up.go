@@ -107,7 +107,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	}
 	store, err := state.Open(cfg.StateDir())
 	if err != nil {
-		return fmt.Errorf("open the state of %s: %w", cfg.InstancesDir, err)
+		return err
 	}
 	// Read (or rebuild) the state before locking: a rebuild takes the lock.
 	f, err := loadState(streams, cfg, store, true)

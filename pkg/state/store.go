@@ -79,24 +79,25 @@ func (s *Store) Quick() *Store {
 // Open makes dir (instances/.mictl) ready for use: created with mode 0700
 // if missing, its parents 0755, and tightened to 0700 if it exists with
 // looser permissions (a group- or world-writable state dir would let
-// another user plant pids for mictl to signal).
+// another user plant pids for mictl to signal). Its errors are DirErrors.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-		return nil, fmt.Errorf("open state dir: %w", err)
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, dirError("create", "the instances directory", parent, err)
 	}
 	if err := os.Mkdir(dir, dirPerm); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("open state dir: %w", err)
+		return nil, dirError("create", "the state directory", dir, err)
 	}
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open state dir: %w", err)
+		return nil, dirError("read", "the state directory", dir, err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("open state dir %s: not a directory", dir)
+		return nil, dirError("use", "the state directory", dir, unix.ENOTDIR)
 	}
 	if fi.Mode().Perm() != dirPerm {
 		if err := os.Chmod(dir, dirPerm); err != nil {
-			return nil, fmt.Errorf("open state dir: %w", err)
+			return nil, dirError("chmod 0700", "the state directory", dir, err)
 		}
 	}
 	return &Store{dir: dir, sem: make(chan struct{}, 1)}, nil
@@ -105,16 +106,77 @@ func Open(dir string) (*Store, error) {
 // OpenExisting opens dir for reading only: nothing is created or
 // changed, so a command that only looks works in a directory it may not
 // write (and leaves nothing behind before the first mictl up). A missing
-// dir gives an error wrapping fs.ErrNotExist.
+// dir gives an error wrapping fs.ErrNotExist. Its errors are DirErrors.
 func OpenExisting(dir string) (*Store, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open state dir: %w", err)
+		return nil, dirError("read", "the state directory", dir, err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("open state dir %s: not a directory", dir)
+		return nil, dirError("use", "the state directory", dir, unix.ENOTDIR)
 	}
 	return &Store{dir: dir, sem: make(chan struct{}, 1)}, nil
+}
+
+// DirError is a state directory (or the instances directory it is in)
+// that could not be made or used, said once: what failed, where, and what
+// to do, e.g. "cannot create the state directory ro/.mictl: permission
+// denied; make ro writable or choose another instances_dir". It wraps the
+// system's error (errors.Is(err, fs.ErrNotExist) holds for a missing one).
+type DirError struct {
+	Verb string // what could not be done: "create", "read", ...
+	What string // the directory's role: "the state directory"
+	Path string // the directory
+	Err  error  // the cause, without the path: an errno
+	// at is where Err happened: Path or, for a Path that could not be
+	// created, the first of its ancestors that could not.
+	at string
+}
+
+func (e *DirError) Error() string {
+	if errors.Is(e.Err, unix.ENOTDIR) {
+		// Some file is where a directory must be: name the file.
+		if file := notDirectory(e.Path); file == e.Path {
+			return fmt.Sprintf("%s %s is not a directory; move it away or choose another instances_dir", e.What, e.Path)
+		} else if file != "" {
+			return fmt.Sprintf("cannot %s %s %s: %s is not a directory; move it away or choose another instances_dir", e.Verb, e.What, e.Path, file)
+		}
+	}
+	msg := fmt.Sprintf("cannot %s %s %s: %v", e.Verb, e.What, e.Path, e.Err)
+	switch {
+	case errors.Is(e.Err, unix.EROFS):
+		msg += "; choose another instances_dir, on a writable file system"
+	case e.Verb == "create" && errors.Is(e.Err, fs.ErrPermission):
+		msg += fmt.Sprintf("; make %s writable or choose another instances_dir", filepath.Dir(e.at))
+	case errors.Is(e.Err, fs.ErrPermission):
+		msg += "; it is another user's: run mictl as that user or choose another instances_dir"
+	}
+	return msg
+}
+
+func (e *DirError) Unwrap() error { return e.Err }
+
+// dirError is the DirError of verb failing on what at path.
+func dirError(verb, what, path string, err error) *DirError {
+	at := path
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		at, err = pe.Path, pe.Err
+	}
+	return &DirError{Verb: verb, What: what, Path: path, Err: err, at: at}
+}
+
+// notDirectory returns path or the nearest of its ancestors that exists
+// and is not a directory, or "" if there is none.
+func notDirectory(path string) string {
+	for p := path; ; p = filepath.Dir(p) {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+		if filepath.Dir(p) == p {
+			return ""
+		}
+	}
 }
 
 // Writable reports whether this process may write the state directory.

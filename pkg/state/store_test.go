@@ -285,6 +285,77 @@ func TestOpenNotADirectory(t *testing.T) {
 	}
 }
 
+// A state directory that cannot be made or used is said once: what
+// failed, where, and what to do (not "open state dir: mkdir X: ...").
+func TestOpenSaysWhatFailedOnce(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.WriteFile("file", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir("x", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("x/.mictl", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		open func(string) (*Store, error)
+		dir  string
+		want string
+	}{
+		{Open, "file/.mictl", "the instances directory file is not a directory; move it away or choose another instances_dir"},
+		{Open, "file/sub/.mictl", "cannot create the instances directory file/sub: file is not a directory; move it away or choose another instances_dir"},
+		{Open, "x/.mictl", "the state directory x/.mictl is not a directory; move it away or choose another instances_dir"},
+		{OpenExisting, "x/.mictl", "the state directory x/.mictl is not a directory; move it away or choose another instances_dir"},
+		{OpenExisting, "file/.mictl", "cannot read the state directory file/.mictl: file is not a directory; move it away or choose another instances_dir"},
+	}
+	for _, tt := range tests {
+		_, err := tt.open(tt.dir)
+		var de *DirError
+		if !errors.As(err, &de) || err.Error() != tt.want {
+			t.Errorf("open %s:\n got %v\nwant %s", tt.dir, err, tt.want)
+		}
+	}
+	if _, err := OpenExisting("missing/.mictl"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("OpenExisting(missing) = %v; want an error that is fs.ErrNotExist", err)
+	}
+}
+
+// What the system refuses (which root cannot see for itself) is said with
+// what to do about it.
+func TestDirErrorAdvice(t *testing.T) {
+	tests := []struct {
+		verb, what, path string
+		err              error
+		want             string
+	}{
+		{"create", "the state directory", "ro/.mictl", &os.PathError{Op: "mkdir", Path: "ro/.mictl", Err: syscall.EACCES},
+			"cannot create the state directory ro/.mictl: permission denied; make ro writable or choose another instances_dir"},
+		{"create", "the instances directory", "ro/a/b", &os.PathError{Op: "mkdir", Path: "ro/a", Err: syscall.EACCES},
+			"cannot create the instances directory ro/a/b: permission denied; make ro writable or choose another instances_dir"},
+		{"create", "the state directory", "/mnt/i/.mictl", &os.PathError{Op: "mkdir", Path: "/mnt/i/.mictl", Err: syscall.EROFS},
+			"cannot create the state directory /mnt/i/.mictl: read-only file system; choose another instances_dir, on a writable file system"},
+		{"chmod 0700", "the state directory", "i/.mictl", &os.PathError{Op: "chmod", Path: "i/.mictl", Err: syscall.EPERM},
+			"cannot chmod 0700 the state directory i/.mictl: operation not permitted; it is another user's: run mictl as that user or choose another instances_dir"},
+	}
+	for _, tt := range tests {
+		if got := dirError(tt.verb, tt.what, tt.path, tt.err).Error(); got != tt.want {
+			t.Errorf("\n got %s\nwant %s", got, tt.want)
+		}
+	}
+	if os.Geteuid() == 0 {
+		return // root may write where the test would be refused
+	}
+	ro := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	want := "cannot create the state directory " + ro + "/.mictl: permission denied; make " + ro + " writable or choose another instances_dir"
+	if _, err := Open(filepath.Join(ro, ".mictl")); err == nil || err.Error() != want {
+		t.Errorf("Open in a read-only directory:\n got %v\nwant %s", err, want)
+	}
+}
+
 func TestLockExcludes(t *testing.T) {
 	s := openStore(t)
 	other, err := Open(s.Dir()) // a second Store: only the flock protects
