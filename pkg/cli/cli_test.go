@@ -419,6 +419,34 @@ func TestStateDirErrorsSayWhatToDo(t *testing.T) {
 	}
 }
 
+// A broken mictl.toml is looked past by the commands on existing
+// instances, which say where they look, as the user would type it.
+func TestBrokenConfigWarningSaysWhereItLooks(t *testing.T) {
+	inTempDir(t)
+	for _, f := range []string{"mictl.toml", "sub/m.toml"} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("instances = 2\nbogus = 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status"}, "(mictl.toml ignored here: showing the instances under ./instances)\n"},
+		{[]string{"status", "--config", "sub/m.toml"}, "(sub/m.toml ignored here: showing the instances under ./sub/instances)\n"},
+		{[]string{"down", "--instances-dir", "../elsewhere"}, "(mictl.toml ignored here: showing the instances under ../elsewhere)\n"},
+	} {
+		code, _, errOut := run(t, tt.args...)
+		lines := strings.SplitAfter(errOut, "\n")
+		if code != exitcode.OK || len(lines) < 2 || !strings.HasPrefix(lines[0], "warning: ") || lines[1] != tt.want {
+			t.Errorf("mictl %s: exit %d, stderr:\n%s\nwant its second line:\n%s", strings.Join(tt.args, " "), code, errOut, tt.want)
+		}
+	}
+}
+
 func TestInitWritesLoadableDefaults(t *testing.T) {
 	inTempDir(t)
 	if code, _, errOut := run(t, "init"); code != exitcode.OK {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +25,8 @@ type existing struct {
 	// command on existing instances goes on with instances_dir from the
 	// flags, the environment or the default.
 	cfgErr error
+	// cfgFile is the config file cfgErr is about, as the user named it.
+	cfgFile string
 	// store is nil when a look-only command finds no state directory:
 	// nothing was ever started here.
 	store *state.Store
@@ -49,7 +53,7 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 	if err != nil {
 		return nil, err
 	}
-	e := &existing{cfg: cfg, cfgErr: cfgErr}
+	e := &existing{cfg: cfg, cfgErr: cfgErr, cfgFile: configFile(g)}
 	dir := cfg.StateDir()
 	if _, err := os.Stat(cfg.InstancesDir); errors.Is(err, fs.ErrNotExist) {
 		mode = lookOnly
@@ -84,8 +88,17 @@ func loadDirConfig(cmd *cobra.Command, g *globalOptions) (cfg *config.Config, cf
 // warnConfig says, once, that mictl.toml was ignored.
 func (e *existing) warnConfig(streams *IOStreams) {
 	if e.cfgErr != nil {
-		fmt.Fprintf(streams.ErrOut, "warning: %v\n(ignoring the config file here; instances under %s)\n", e.cfgErr, e.cfg.InstancesDir)
+		fmt.Fprintf(streams.ErrOut, "warning: %v\n(%s ignored here: showing the instances under %s)\n", e.cfgErr, e.cfgFile, asTyped(e.cfg.InstancesDir))
 	}
+}
+
+// asTyped is path as a user would type it to mean a directory: a relative
+// one with its "./" (under ./instances, not under instances).
+func asTyped(path string) string {
+	if filepath.IsAbs(path) || path == "." || path == ".." || strings.HasPrefix(path, "./") || strings.HasPrefix(path, "../") {
+		return path
+	}
+	return "./" + path
 }
 
 // loadState reads the state file. A corrupt one is reported and rebuilt

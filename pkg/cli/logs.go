@@ -93,7 +93,7 @@ Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
 				return err
 			}
 			if cfgErr != nil {
-				(&existing{cfg: cfg, cfgErr: cfgErr}).warnConfig(streams)
+				(&existing{cfg: cfg, cfgErr: cfgErr, cfgFile: configFile(g)}).warnConfig(streams)
 			}
 			o.InstancesDir = cfg.InstancesDir
 			o.Now = time.Now
