@@ -121,6 +121,34 @@ func TestDeployUndeployWithoutInstances(t *testing.T) {
 	}
 }
 
+// In the mictl.toml mictl init writes, deploy's capps line goes right
+// below the commented-out example that documents it (not after
+// management_user, the last key), and undeploy gives the file back.
+func TestDeployDeclaresBesideTheInitExample(t *testing.T) {
+	dir := inTempDir(t)
+	if code, _, errOut := run(t, "init"); code != exitcode.OK {
+		t.Fatalf("init: exit %d: %s", code, errOut)
+	}
+	car := writeCar(t, dir, "build/orders_1.0.0.car", capp.Spec{Name: "orders"})
+	const example = "# capps = [\"build/orders_1.0.0.car\"]\n"
+	if strings.Count(InitTemplate(), example) != 1 {
+		t.Fatalf("the init template no longer has the example %q", example)
+	}
+	if code, _, errOut := run(t, "deploy", car); code != exitcode.OK {
+		t.Fatalf("deploy: exit %d: %s", code, errOut)
+	}
+	want := strings.Replace(InitTemplate(), example, example+"capps = [\"build/orders_1.0.0.car\"]\n", 1)
+	if got, _ := os.ReadFile("mictl.toml"); string(got) != want {
+		t.Fatalf("mictl.toml:\n%s\nwant:\n%s", got, want)
+	}
+	if code, _, errOut := run(t, "undeploy", "orders"); code != exitcode.OK {
+		t.Fatalf("undeploy: exit %d: %s", code, errOut)
+	}
+	if got, _ := os.ReadFile("mictl.toml"); string(got) != InitTemplate() {
+		t.Fatalf("mictl.toml after undeploy:\n%s\nwant what init wrote", got)
+	}
+}
+
 // A WebSocket endpoint without ws.use.port.offset clashes on every pair of
 // instances: deploy names the endpoint's own parameter as the fix (not the
 // server's inbound.port_offset_enable, which does not apply to it), once.

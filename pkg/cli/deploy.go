@@ -50,7 +50,8 @@ undeploys the old version first).
 Then the file is added to mictl.toml: to the top-level capps (every
 instance) when no NAME is given, else to the capps of each named
 instance's [[instance]] table (created when missing). Comments and layout
-are kept; the path is stored relative to mictl.toml's directory when the
+are kept (a new capps line goes right below its commented-out example, as
+mictl init writes one, else after the table's last key); the path is stored relative to mictl.toml's directory when the
 file is below it. A file declared already changes nothing (it is checked
 all the same: rebuilt, it may now clash, and the daemon would not deploy it).
 

@@ -147,7 +147,10 @@ func (t Table) arrayAt(path string) (*node, []any, error) {
 }
 
 // AppendToArray adds value at the end of the array at path, creating the
-// key (as Set does) when it is missing. An array holding value already is
+// key when it is missing: right after a commented-out example of it in
+// the table's section ("# capps = [...]", as mictl init writes, before
+// any commented-out table header), so that it sits with its
+// documentation; else as Set does. An array holding value already is
 // left alone: added is false. The new element follows the array's layout:
 // on a line of its own, indented like the last element and with its
 // trailing comma style, when the elements are one per line; after ", "
@@ -162,6 +165,9 @@ func (t Table) AppendToArray(path string, value any) (added bool, err error) {
 		return false, err
 	}
 	if n == nil {
+		if out, ok := t.besideExample(path, "["+enc+"]"); ok {
+			return true, t.commit(out, path, []any{norm}, "add "+path)
+		}
 		return true, t.Set(path, []any{value})
 	}
 	for _, v := range vals {
@@ -216,6 +222,76 @@ func (t Table) AppendToArray(path string, value any) (added bool, err error) {
 		}
 	}
 	return true, t.commit(out, path, append(vals, norm), "add to "+path)
+}
+
+// besideExample returns the source with "key = enc" (key one bare key)
+// on a line right after the first commented-out example of key
+// ("# key = ...") in the section where t's own keys are written, indented
+// like it; ok is false when there is none (or t is an inline table). The search stops at a commented-out table header:
+// examples below one are that table's.
+func (t Table) besideExample(key, enc string) (out []byte, ok bool) {
+	tn, err := t.table()
+	if parts, bare := splitBarePath(key); err != nil || !bare || len(parts) != 1 || tn.sec < 0 || t.d.secs[tn.sec].inline {
+		return nil, false
+	}
+	src := t.d.src
+	from, to := t.d.secs[tn.sec].headerEnd, len(src)
+	for _, s := range t.d.secs[tn.sec+1:] {
+		if !s.inline {
+			to = s.table.pos
+			break
+		}
+	}
+	values := t.d.valueSpans()
+	for at := from; at < to; {
+		end, nl := lineEnd(src, at)
+		line := bytes.TrimPrefix(src[at:end], bom)
+		indent := len(line) - len(bytes.TrimLeft(line, " \t"))
+		text := bytes.TrimLeft(bytes.TrimLeft(line[indent:], "#"), " \t")
+		switch {
+		case len(line) == indent || line[indent] != '#' || inSpan(values, at):
+		case bytes.HasPrefix(text, []byte("[")):
+			return nil, false
+		case bytes.HasPrefix(text, []byte(key)) && bytes.HasPrefix(bytes.TrimLeft(text[len(key):], " \t"), []byte("=")):
+			kv := string(line[:indent]) + key + " = " + enc
+			if nl {
+				return splice(src, end, end, kv+t.d.eol()), true
+			}
+			return splice(src, end, end, t.d.eol()+kv), true
+		}
+		at = end
+	}
+	return nil, false
+}
+
+// valueSpans returns where every value of the document is written,
+// multi-line arrays and strings included: a line inside one is no line of
+// its own.
+func (d *Document) valueSpans() []span {
+	var out []span
+	var walk func(n *node)
+	walk = func(n *node) {
+		if n.kind == kValue || n.tk == tInline {
+			out = append(out, span{n.vStart, n.vEnd})
+		}
+		for _, c := range n.children {
+			walk(c)
+		}
+		for _, e := range n.elems {
+			walk(e)
+		}
+	}
+	walk(d.root)
+	return out
+}
+
+func inSpan(spans []span, off int) bool {
+	for _, s := range spans {
+		if off >= s.start && off < s.end {
+			return true
+		}
+	}
+	return false
 }
 
 // RemoveFromArray removes every element equal to value from the array

@@ -49,6 +49,21 @@ func TestAppendToArray(t *testing.T) {
 		{"BOM, missing key",
 			"\ufeff# mictl\r\ninstances = 2\r\n",
 			"\ufeff# mictl\r\ninstances = 2\r\ncapps = [\"new.car\"]\r\n"},
+		{"missing key with a commented-out example: right below it",
+			"# every instance\n# capps = [\"build/x.car\"]\n\n# the user\nmanagement_user = \"ops\"\n",
+			"# every instance\n# capps = [\"build/x.car\"]\ncapps = [\"new.car\"]\n\n# the user\nmanagement_user = \"ops\"\n"},
+		{"an example in a commented-out table is that table's",
+			"instances = 2\n\n# [[instance]]\n# name = \"mi-2\"\n# capps = [\"e.car\"]\n",
+			"instances = 2\ncapps = [\"new.car\"]\n\n# [[instance]]\n# name = \"mi-2\"\n# capps = [\"e.car\"]\n"},
+		{"an example in a multi-line value is no line of its own",
+			"x = [\n  # capps = []\n  1,\n]\n",
+			"x = [\n  # capps = []\n  1,\n]\ncapps = [\"new.car\"]\n"},
+		{"an example of another key that begins the same is not this one's",
+			"# capps_dir = \"x\"\ninstances = 2\n",
+			"# capps_dir = \"x\"\ninstances = 2\ncapps = [\"new.car\"]\n"},
+		{"an example in an [[instance]] is that table's, not the top level's",
+			"instances = 2\n\n[[instance]]\nname = \"mi-2\"\n# capps = [\"e.car\"]\n",
+			"instances = 2\ncapps = [\"new.car\"]\n\n[[instance]]\nname = \"mi-2\"\n# capps = [\"e.car\"]\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
