@@ -447,6 +447,44 @@ func TestBrokenConfigWarningSaysWhereItLooks(t *testing.T) {
 	}
 }
 
+// An override that only rendering finds wrong (the distribution's
+// deployment.toml has [[datasource]], an array of tables) is reported at
+// its own key in mictl.toml, not at the [[instance]]'s overrides.
+func TestRenderOverrideErrorAtItsKey(t *testing.T) {
+	inTempDir(t)
+	if code, _, errOut := run(t, "sim", "dist", "dist"); code != exitcode.OK {
+		t.Fatalf("sim dist: exit %d: %s", code, errOut)
+	}
+	const file = "dist/conf/deployment.toml"
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := bytes.Count(data, []byte("\n")) + 1 // the first [[datasource]]'s line
+	data = append(data, "[[datasource]]\nid = \"A\"\nurl = \"a\"\n\n[[datasource]]\nid = \"B\"\nurl = \"b\"\n"...)
+	if err := os.WriteFile(file, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lo, _ := testports.Block(t, testports.Other)
+	toml := fmt.Sprintf("instances = 2\nmi_home = \"dist\"\nbase_offset = %d\n\n[[instance]]\nname = \"mi-2\"\n"+
+		"overrides = { \"server.hostname\" = \"edge.local\",\n  \"datasource.url\" = \"jdbc:h2:./edge\" }\n", lo)
+	if err := os.WriteFile("mictl.toml", []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`mictl: mictl.toml:8:3: instance mi-2: override "datasource.url": %s:%d:1: `+
+		"cannot set datasource.url: datasource is an array of tables ([[datasource]], 2 of them) and mictl cannot choose which one to change\n", file, header)
+	for _, cmd := range []string{"ports", "generate", "up"} {
+		args := []string{cmd}
+		if cmd == "ports" {
+			args = append(args, "table")
+		}
+		code, _, errOut := run(t, args...)
+		if code != exitcode.Usage || !strings.HasSuffix(errOut, want) {
+			t.Errorf("mictl %s: exit %d, stderr:\n%s\nwant exit 2, ending with:\n%s", cmd, code, errOut, want)
+		}
+	}
+}
+
 func TestInitWritesLoadableDefaults(t *testing.T) {
 	inTempDir(t)
 	if code, _, errOut := run(t, "init"); code != exitcode.OK {

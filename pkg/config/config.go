@@ -121,6 +121,22 @@ type InstanceConfig struct {
 	// errors; OffsetPos, OverridesPos and CAppsPos are where its offset,
 	// overrides and CApps are.
 	Pos, OffsetPos, OverridesPos, CAppsPos string
+	// OverridePos is where each override's key is, by the key as in
+	// Overrides: an error found only when the override is rendered is
+	// reported there (OverrideWhere).
+	OverridePos map[string]string
+}
+
+// OverrideWhere is where the override key is written: at its own key,
+// else at the instance's overrides, else at its table.
+func (ic InstanceConfig) OverrideWhere(key string) string {
+	if where, ok := ic.OverridePos[key]; ok {
+		return where
+	}
+	if ic.OverridesPos != "" {
+		return ic.OverridesPos
+	}
+	return ic.Pos
 }
 
 // NamePattern is what an instance name must match: safe as a directory

@@ -461,11 +461,17 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 				Msg: fmt.Sprintf("offset %d: expected %d-%d", *t.Offset, lo, hi)}
 		}
 		overridesPos := r.keys.at(fmt.Sprintf("instance.%d.overrides", i), where, r.path)
+		var overridePos map[string]string
 		// By name, so that of several bad overrides the same one is told each time.
 		for _, key := range slices.Sorted(maps.Keys(t.Overrides)) {
+			keyPos := r.keys.at(fmt.Sprintf("instance.%d.overrides.%s", i, key), overridesPos, r.path)
 			if msg := overrideProblem(key, t.Overrides[key]); msg != "" {
-				return nil, &Error{Where: r.keys.at(fmt.Sprintf("instance.%d.overrides.%s", i, key), overridesPos, r.path), Msg: msg}
+				return nil, &Error{Where: keyPos, Msg: msg}
 			}
+			if overridePos == nil {
+				overridePos = map[string]string{}
+			}
+			overridePos[key] = keyPos
 		}
 		capps, err := r.capps(t.CApps, fmt.Sprintf("instance.%d.capps", i))
 		if err != nil {
@@ -473,8 +479,8 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 		}
 		out = append(out, InstanceConfig{Name: t.Name, Offset: t.Offset, Overrides: t.Overrides, CApps: capps, Pos: where,
 			OffsetPos:    r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
-			OverridesPos: overridesPos,
-			CAppsPos:     r.keys.at(fmt.Sprintf("instance.%d.capps", i), where, r.path)})
+			OverridesPos: overridesPos, OverridePos: overridePos,
+			CAppsPos: r.keys.at(fmt.Sprintf("instance.%d.capps", i), where, r.path)})
 	}
 	return out, nil
 }

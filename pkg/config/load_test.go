@@ -150,8 +150,8 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 	}
 }
 
-// The position an error found when rendering the overrides (a port that
-// is not a number) is reported at: the overrides of their [[instance]].
+// Where the overrides of an [[instance]] are: an error about one override
+// whose key has no position of its own is reported there.
 func TestOverridesPos(t *testing.T) {
 	tests := []struct{ name, body, want string }{
 		{"inline", "[[instance]]\nname = \"a\"\n\noverrides = { \"server.hostname\" = \"x\" }\n", ":4:1"},
@@ -169,6 +169,29 @@ func TestOverridesPos(t *testing.T) {
 				t.Errorf("OverridesPos = %s, want %s%s", got, path, tt.want)
 			}
 		})
+	}
+}
+
+// Each override's own key is where an error found only when it is
+// rendered (through an array of tables of the distribution's file) is
+// reported, as load-time override errors are.
+func TestOverridePos(t *testing.T) {
+	path := writeConfig(t, "[[instance]]\nname = \"a\"\noverrides = { \"server.hostname\" = \"x\",\n  \"datasource.url\" = \"y\" }\n"+
+		"[[instance]]\nname = \"b\"\n[instance.overrides]\n\"server.hostname\" = \"x\"\n\n  \"datasource.url\" = \"y\"\n")
+	cfg, err := Load(Sources{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]map[string]string{
+		"a": {"server.hostname": ":3:15", "datasource.url": ":4:3", "missing": ":3:1"},
+		"b": {"server.hostname": ":8:1", "datasource.url": ":10:3", "missing": ":7:1"},
+	} {
+		ic, _ := cfg.InstanceSettings(name)
+		for key, at := range want {
+			if got := ic.OverrideWhere(key); got != path+at {
+				t.Errorf("instance %s: override %q is at %s, want %s%s", name, key, got, path, at)
+			}
+		}
 	}
 }
 

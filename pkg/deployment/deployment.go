@@ -139,7 +139,7 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 			}
 			if len(ic.Overrides) > 0 {
 				if w.Bases, err = basePorts(src, ic.Overrides); err != nil {
-					return ports.Plan{}, &config.Error{Where: ic.OverridesPos, Msg: fmt.Sprintf("instance %s: %v", name, err)}
+					return ports.Plan{}, overrideError(ic, err)
 				}
 			}
 		}
@@ -157,23 +157,22 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 	return planner.Plan(wants)
 }
 
+// overrideError is err, found rendering the overrides of ic, as a
+// mictl.toml error: at the key of the override at fault when err names
+// one (as load-time override errors are), else at the overrides.
+func overrideError(ic config.InstanceConfig, err error) error {
+	where := ic.OverrideWhere("")
+	var oe *deploytoml.OverrideError
+	if errors.As(err, &oe) {
+		where = ic.OverrideWhere(oe.Key)
+	}
+	return &config.Error{Where: where, Msg: fmt.Sprintf("instance %s: %v", ic.Name, err)}
+}
+
 // basePorts reads the base ports of src with overrides applied, going
 // through the same Render call that writes the instance's file so the plan
 // and the file can never disagree.
 func basePorts(src Source, overrides map[string]any) (ports.Set, error) {
-	set, err := renderedBasePorts(src, overrides)
-	var bad *deploytoml.Error
-	if errors.As(err, &bad) && bad.Key != "" {
-		if _, overridden := overrides[bad.Key]; overridden {
-			// The rendered file is one the user never sees: the override
-			// is what to fix, in mictl.toml's terms.
-			return ports.Set{}, fmt.Errorf("override %q%s", bad.Key, strings.TrimPrefix(bad.Msg, bad.Key))
-		}
-	}
-	return set, err
-}
-
-func renderedBasePorts(src Source, overrides map[string]any) (ports.Set, error) {
 	data := src.TOML
 	if len(overrides) > 0 {
 		var err error
@@ -201,6 +200,10 @@ func Render(cfg *config.Config, src Source, inst ports.Instance) ([]byte, error)
 	}
 	ic, _ := cfg.InstanceSettings(inst.Name)
 	doc, err := render(cfg, src, " for "+inst.Name, offset, ic.Overrides)
+	var oe *deploytoml.OverrideError
+	if errors.As(err, &oe) { // said as Plan says it, in mictl.toml's terms
+		return nil, overrideError(ic, oe)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -427,6 +427,38 @@ func TestPlanErrors(t *testing.T) {
 	}
 }
 
+// An override found wrong only when rendered (through an array of tables
+// of the distribution's file, or a port that is no number) is reported at
+// its own key in mictl.toml, by Plan and by Render alike.
+func TestOverrideErrorsAtTheirKey(t *testing.T) {
+	src := builtin()
+	src.TOML = append(bytes.Clone(src.TOML), "\n[[datasource]]\nid = \"A\"\nurl = \"a\"\n\n[[datasource]]\nid = \"B\"\nurl = \"b\"\n"...)
+	tests := []struct {
+		override string
+		value    any
+		msg      string
+	}{
+		{"datasource.url", "jdbc:x", `instance mi-2: override "datasource.url": built-in deployment.toml:`},
+		{"transport.http.listener.port", "eighty", `instance mi-2: override "transport.http.listener.port" = "eighty": must be a port`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.override, func(t *testing.T) {
+			ic := config.InstanceConfig{Name: "mi-2", Pos: "mictl.toml:4:1", OverridesPos: "mictl.toml:6:1",
+				Overrides:   map[string]any{"server.hostname": "x", tt.override: tt.value},
+				OverridePos: map[string]string{"server.hostname": "mictl.toml:6:15", tt.override: "mictl.toml:7:3"}}
+			cfg := simConfig(2, ic)
+			_, planErr := deployment.Plan(cfg, src, deployment.Options{MinPort: ports.FirstUnprivileged})
+			_, renderErr := deployment.Render(cfg, src, ports.Instance{Name: "mi-2", Offset: 11, Bases: ports.DefaultBases()})
+			for what, err := range map[string]error{"Plan": planErr, "Render": renderErr} {
+				var cerr *config.Error
+				if !errors.As(err, &cerr) || cerr.Where != "mictl.toml:7:3" || !strings.Contains(cerr.Msg, tt.msg) {
+					t.Errorf("%s: %v; want a mictl.toml error at mictl.toml:7:3 saying %q", what, err, tt.msg)
+				}
+			}
+		})
+	}
+}
+
 // withoutLine returns src with the first line equal to line removed, and
 // whether there was one.
 func withoutLine(src []byte, line string) ([]byte, bool) {

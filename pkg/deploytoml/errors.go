@@ -19,6 +19,17 @@ type Error struct {
 	Key string
 }
 
+// OverrideError is an override Render could not apply, or whose value
+// makes the file wrong (a port that is not a number): Key is the
+// override's key as given, for the caller to say where the user wrote it.
+type OverrideError struct {
+	Key string
+	Err error // the whole message, which names the override
+}
+
+func (e *OverrideError) Error() string { return e.Err.Error() }
+func (e *OverrideError) Unwrap() error { return e.Err }
+
 // Error formats the error as "file:line:col: msg", the form editors and
 // compilers use, so a user can jump straight to the spot.
 func (e *Error) Error() string {

@@ -2,6 +2,7 @@ package deploytoml
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -74,7 +75,8 @@ func (d *Document) intKey(key string, lo, hi int, what string) (int, bool, error
 // by name).
 // Everything else in src comes out byte for byte. On any error, such as an
 // override through an array of tables or of an unsupported type, Render
-// returns no bytes and an error naming the override.
+// returns no bytes and an error naming the override; an error about one
+// override (a port it made no number included) is an *OverrideError.
 func Render(name string, src []byte, offset *int, overrides map[string]any) ([]byte, error) {
 	d, err := Parse(name, src)
 	if err != nil {
@@ -97,24 +99,24 @@ func Render(name string, src []byte, offset *int, overrides map[string]any) ([]b
 	for _, k := range keys {
 		parts, err := splitPath(k)
 		if err != nil {
-			return nil, fmt.Errorf("%s: override %q: %w", name, k, err)
+			return nil, &OverrideError{Key: k, Err: fmt.Errorf("%s: override %q: %w", name, k, err)}
 		}
 		canon := joinPath(parts)
 		if other, dup := seen[canon]; dup {
-			return nil, fmt.Errorf("%s: overrides %q and %q name the same key", name, other, k)
+			return nil, &OverrideError{Key: k, Err: fmt.Errorf("%s: overrides %q and %q name the same key", name, other, k)}
 		}
 		seen[canon] = k
 		// Check each override against the source as it is, so that an
 		// error's line:col points into the file the user can open.
 		enc, _, err := encodeValue(overrides[k])
 		if err != nil {
-			return nil, fmt.Errorf("%s: override %q: %w", name, k, err)
+			return nil, &OverrideError{Key: k, Err: fmt.Errorf("%s: override %q: %w", name, k, err)}
 		}
 		if _, err := d.edit(d.root, parts, enc); err != nil {
-			return nil, fmt.Errorf("override %q: %w", k, err)
+			return nil, &OverrideError{Key: k, Err: fmt.Errorf("override %q: %w", k, err)}
 		}
 		if offset != nil && canon == ports.OffsetTOMLKey {
-			return nil, fmt.Errorf("%s: override %q: mictl sets the port offset itself (%d); drop the override or use offset_method = flag", name, k, *offset)
+			return nil, &OverrideError{Key: k, Err: fmt.Errorf("%s: override %q: mictl sets the port offset itself (%d); drop the override or use offset_method = flag", name, k, *offset)}
 		}
 	}
 	if offset != nil {
@@ -127,18 +129,34 @@ func Render(name string, src []byte, offset *int, overrides map[string]any) ([]b
 	}
 	for _, k := range keys {
 		if err := d.Set(k, overrides[k]); err != nil {
-			return nil, fmt.Errorf("override %q: %w", k, err)
+			return nil, &OverrideError{Key: k, Err: fmt.Errorf("override %q: %w", k, err)}
 		}
 	}
 	// An override may have put a string where MI wants a port: say so now,
-	// not when MI fails to start.
+	// not when MI fails to start, and as the override's fault.
 	if _, err := d.BasePorts(); err != nil {
-		return nil, err
+		return nil, overridden(err, seen)
 	}
 	if _, _, err := d.Offset(); err != nil {
-		return nil, err
+		return nil, overridden(err, seen)
 	}
 	return d.Bytes(), nil
+}
+
+// overridden returns err, an error about a key of the rendered file, as
+// the fault of the override that wrote the key, if one did (byKey maps
+// the keys Render set to the overrides as given): the rendered file is
+// one the user never sees, the override is what to fix.
+func overridden(err error, byKey map[string]string) error {
+	var bad *Error
+	if !errors.As(err, &bad) || bad.Key == "" {
+		return err
+	}
+	k, ok := byKey[bad.Key]
+	if !ok {
+		return err
+	}
+	return &OverrideError{Key: k, Err: fmt.Errorf("override %q%s", k, strings.TrimPrefix(bad.Msg, bad.Key))}
 }
 
 // WriteFile writes a rendered deployment.toml atomically with mode 0600 (it
