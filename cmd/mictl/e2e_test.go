@@ -755,6 +755,27 @@ func TestCrashAfterSelfRestartIsRestarted(t *testing.T) {
 	})
 }
 
+// A ready server that restarts itself (exit 121) starts again as any
+// server does, a JVM in seconds: it is waited for until ready, not
+// checked at once and killed for the /liveness it cannot answer yet.
+func TestSelfRestartIsAStartNotACrash(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_STARTUP_DELAY=3s", "MICTL_SIM_RESTART_ONCE=3500ms"}
+	d.up(1)
+	first := d.instance("mi-1").Server
+	d.waitFor("the self-restarted server ready", func() bool {
+		now := d.instance("mi-1")
+		return now.Server.PID != first.PID && now.Server.PID != 0 && now.State == "ready"
+	})
+	ev := d.events()
+	if strings.Contains(ev, "ended by mictl") || strings.Contains(ev, "crashed") || !strings.Contains(ev, "server restarted itself") {
+		t.Fatalf("the self-restart was not followed as a start:\n%s", ev)
+	}
+	if now := d.instance("mi-1"); now.Restarts != 0 || !now.Server.Alive() {
+		t.Fatalf("mi-1 after its self-restart: %d restarts, server %v alive %v; want 0 and alive:\n%s", now.Restarts, now.Server, now.Server.Alive(), ev)
+	}
+}
+
 // A server that restarts itself (exit 121) before it is ready is followed
 // to its successor: the instance becomes ready with the new server
 // recorded, never with the pid of the one that exited.

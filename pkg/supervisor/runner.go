@@ -566,8 +566,19 @@ func (r *runner) watch(cur *running) (e ending, stopped bool) {
 		if next == nil {
 			return e, stopped
 		}
-		// MI restarted itself (exit 121: new pid, same script).
+		// MI restarted itself (exit 121: new pid, same script). The new
+		// server starts as any does (a JVM takes seconds), and is watched
+		// once ready: checked at once, its /liveness refused while it
+		// booted, and mictl killed it.
 		cur.server = *next
+		l := &launch{script: r.inst.Script, pgid: cur.pgid, logOffset: cur.logOffset}
+		restarted := func() string { return "after its server restarted itself" }
+		if _, err := r.awaitReady(cur, l, time.Now().Add(r.s.policy.ReadyTimeout), restarted); err != nil {
+			if errors.Is(err, errStopped) {
+				return ending{}, true
+			}
+			return ending{why: err.Error(), reason: reasonOf(err)}, false
+		}
 	}
 }
 
@@ -664,7 +675,7 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 					cur.logOffset = info.Size()
 				}
 				r.record(Event{State: StateStarting, PID: next.PID, Message: fmt.Sprintf("server restarted itself (pid %d -> %d)", old.PID, next.PID)}, func(i *state.Instance) {
-					i.Server, i.State = next, StateStarting
+					i.Server, i.State, i.StartedAt = next, StateStarting, time.Now()
 				})
 				return ending{}, false, &next
 			}
