@@ -102,21 +102,10 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 }
 
 // serverOf returns the live server named by dir's pid file, if it really
-// is this home's server: a stale pid file may name any process by now.
+// is this home's server (home.Server).
 func serverOf(dir string) (proc.Identity, proc.Stat, bool) {
-	data, err := os.ReadFile(home.PIDFile(dir))
-	if err != nil {
-		return proc.Identity{}, proc.Stat{}, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
-		return proc.Identity{}, proc.Stat{}, false
-	}
-	st, err := proc.ReadStat(pid)
-	if err != nil || st.Exited() || proc.Getenv(pid, "CARBON_HOME") != dir {
-		return proc.Identity{}, proc.Stat{}, false
-	}
-	return st.Identity(), st, true
+	st, ok := home.Server(dir)
+	return st.Identity(), st, ok
 }
 
 // ServerIn returns the live server that dir's pid file names, if it really
