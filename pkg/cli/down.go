@@ -22,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/whose"
 )
 
 type downOptions struct {
@@ -112,7 +113,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	// What the stop left in the homes (f names them) is looked for while
 	// the daemon leaves.
-	verified := verifyStopped(streams, f, targets)
+	verified := verifyStopped(streams, f, e.cfg.InstancesDir, targets)
 	if err := awaitLeave(); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
@@ -258,8 +259,10 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 
 // verifyStopped fails when a process of the named instances still runs in
 // their homes, naming it. A port of theirs held by another process is not
-// something left running: it is noted, for the next up to plan around.
-func verifyStopped(streams *IOStreams, f *state.File, names []string) error {
+// something left running: it is noted, for the next up to plan around,
+// naming the instance it is of when it is one's (f's, under
+// instancesDir).
+func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names []string) error {
 	var insts []state.Instance
 	for _, inst := range f.Instances {
 		if slices.Contains(names, inst.Name) {
@@ -273,6 +276,7 @@ func verifyStopped(streams *IOStreams, f *state.File, names []string) error {
 	if err != nil {
 		return nil // the stop itself succeeded; the note is only advice
 	}
+	view.Whose = whose.New(instancesDir, f.Instances).Of
 	for i := range insts {
 		for role, st := range view.Observe(&insts[i], false).Fixed {
 			if st.Listening {

@@ -32,6 +32,9 @@ type PortStatus struct {
 	Holder        string `json:"holder,omitempty"` // the foreign holder, when not owned
 	HolderPID     int    `json:"holder_pid,omitempty"`
 	HolderProcess string `json:"holder_process,omitempty"`
+	// HolderInstance is the instance whose home the holder runs in (see
+	// View.Whose), "" when none.
+	HolderInstance string `json:"holder_instance,omitempty"`
 }
 
 // RandomPort is a port the instance opened that mictl did not plan: MI's
@@ -92,7 +95,11 @@ func (o Observation) Foreign() (ports.Role, PortStatus, bool) {
 // A View may be shared between goroutines: its processes are read once,
 // by the first caller that needs them.
 type View struct {
-	Sockets    *hostnet.Snapshot
+	Sockets *hostnet.Snapshot
+	// Whose says which instance the process pid holding a port belongs
+	// to, and how to say so after its pid (whose.Deployment.Of); nil
+	// names only the process. Set before the View is shared.
+	Whose      func(pid int) (instance, about string)
 	groupsOnce sync.Once
 	groups     map[int][]int // pgid -> live pids, from one /proc walk
 }
@@ -129,6 +136,8 @@ func (v *View) members(pgid int) []int {
 // then cost one socket scan per interval instead of twenty.
 type Recent struct {
 	MaxAge time.Duration
+	// Whose is given to every View (View.Whose).
+	Whose func(pid int) (instance, about string)
 
 	mu   sync.Mutex
 	at   time.Time
@@ -156,6 +165,7 @@ func (r *Recent) Since(t time.Time) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
+	v.Whose = r.Whose
 	r.view, r.at = v, at
 	return v, nil
 }
@@ -225,7 +235,7 @@ func (v *View) Observe(inst *state.Instance, full bool) Observation {
 	}
 	foreign := map[int]uint64{} // role -> a foreign socket on its port
 	obs := v.fixedPorts(inst, bind, mine, foreign)
-	nameHolders(obs.Fixed[:], foreign)
+	v.nameHolders(obs.Fixed[:], foreign)
 	if full {
 		obs.Extras = v.extraPorts(inst, bind, mine)
 		obs.Random = v.randomPorts(inst, mine)
@@ -241,7 +251,7 @@ func (v *View) extraPorts(inst *state.Instance, bind netip.Addr, mine map[uint64
 	for i, e := range inst.Extras {
 		out[i] = v.portStatus(e.Port, bind, mine, func(ino uint64) { foreign[i] = ino })
 	}
-	nameHolders(out, foreign)
+	v.nameHolders(out, foreign)
 	return out
 }
 
@@ -277,8 +287,8 @@ func (v *View) fixedPorts(inst *state.Instance, bind netip.Addr, mine map[uint64
 
 // nameHolders finds the processes holding the ports of sts (by index in
 // foreign) that are not the instance's: one /proc walk, and only when
-// there is such a port.
-func nameHolders(sts []PortStatus, foreign map[int]uint64) {
+// there is such a port. Whose names the instance of each, if any.
+func (v *View) nameHolders(sts []PortStatus, foreign map[int]uint64) {
 	if len(foreign) == 0 {
 		return
 	}
@@ -295,6 +305,11 @@ func nameHolders(sts []PortStatus, foreign map[int]uint64) {
 		st.Holder = "owner unknown"
 		if p, ok := owners[ino]; ok {
 			st.Holder, st.HolderPID, st.HolderProcess = p.String(), p.PID, p.Comm
+			if v.Whose != nil {
+				var about string
+				st.HolderInstance, about = v.Whose(p.PID)
+				st.Holder += about
+			}
 		}
 	}
 }

@@ -1,8 +1,10 @@
 package observe
 
 import (
+	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -77,5 +79,40 @@ func TestObserveReadsProcessesOnlyForAListeningPort(t *testing.T) {
 	}
 	if held.groups == nil {
 		t.Fatal("Observe did not read the group to tell whose the listening socket is")
+	}
+}
+
+// A port held by another process names it, and, through Whose, the
+// instance it is of (a port of mi-1 taken by mi-3's server).
+func TestObserveNamesTheHoldersInstance(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	inst := &state.Instance{Name: "mi-1", Bind: "127.0.0.1"} // no process: whatever holds its ports is another's
+	for role := range inst.Ports {
+		inst.Ports[role] = port
+	}
+	view, err := NewView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []int
+	view.Whose = func(pid int) (string, string) {
+		asked = append(asked, pid)
+		return "mi-3", ", the server of mi-3"
+	}
+	_, st, ok := view.Observe(inst, false).Foreign()
+	if !ok {
+		t.Fatalf("port %d held by this test: not found held by another process", port)
+	}
+	me := hostnet.Process{PID: os.Getpid(), Comm: st.HolderProcess}.String()
+	if st.HolderPID != os.Getpid() || st.Holder != me+", the server of mi-3" || st.HolderInstance != "mi-3" {
+		t.Fatalf("holder %+v, want pid %d named the server of mi-3", st, os.Getpid())
+	}
+	if !slices.Contains(asked, os.Getpid()) {
+		t.Fatalf("Whose asked of %v, want the holder %d", asked, os.Getpid())
 	}
 }

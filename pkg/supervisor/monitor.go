@@ -189,7 +189,7 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 		return
 	}
 	first := s.firstCheck()
-	view, err := observe.NewView()
+	view, err := s.newView()
 	if err != nil {
 		for _, cur := range due {
 			checks[cur].next = now.Add(first) // try again soon

@@ -436,7 +436,7 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal bool, faulty *observe.FaultyApps) {
 	inst := r.live(cur)
 	if line, ok := bindErrors.find("BindException"); ok {
-		if view, err := observe.NewView(); err == nil {
+		if view, err := r.s.newView(); err == nil {
 			if role, st, ok := view.Observe(&inst, false).Foreign(); ok {
 				why := fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder)
 				if line := bindErrors.bindLine(line, st.Port); line != "" {

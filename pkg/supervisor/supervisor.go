@@ -24,6 +24,7 @@ import (
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/whose"
 )
 
 // Instance states, as `mictl status` shows them; the state file stores them.
@@ -159,6 +160,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 		firstCheckAfter: checkFirst,
 		strays:          true,
 	}
+	s.starting.Whose = s.holderOf
 	s.persist = startPersister(writeGap, s.save)
 	s.wg.Add(1)
 	go s.monitor()
@@ -182,6 +184,29 @@ func (s *Supervisor) allRunners() []*runner {
 		out = append(out, r)
 	}
 	return out
+}
+
+// holderOf says which instance process pid belongs to (whose.Deployment.Of)
+// from the records of the instances this supervisor runs, as they are
+// now: a port of one instance held by another's server names it.
+func (s *Supervisor) holderOf(pid int) (instance, about string) {
+	runners := s.allRunners()
+	recs := make([]state.Instance, len(runners))
+	for i, r := range runners {
+		recs[i] = r.snapshot()
+	}
+	return whose.New(filepath.Dir(s.store.Dir()), recs).Of(pid)
+}
+
+// newView is a look at the host that names the instance of a port's
+// holder (holderOf).
+func (s *Supervisor) newView() (*observe.View, error) {
+	view, err := observe.NewView()
+	if err != nil {
+		return nil, err
+	}
+	view.Whose = s.holderOf
+	return view, nil
 }
 
 // Close stops watching without stopping the instances: they keep serving
