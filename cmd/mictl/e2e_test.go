@@ -250,6 +250,27 @@ func (d *deployment) daemonPID() int {
 // servers lists the live simulator servers of the deployment, by home.
 func (d *deployment) servers() map[string][]int { return proctest.Servers(d.dir) }
 
+// startByHand runs the named instance's start script as a user would,
+// in a group of its own, and returns its server's pid once its pid file
+// names it; the test's end kills it.
+func (d *deployment) startByHand(name string) int {
+	d.t.Helper()
+	homeDir := filepath.Join(d.dir, "instances", name)
+	script := exec.Command("sh", "bin/micro-integrator.sh")
+	script.Dir = homeDir
+	script.Env = append(os.Environ(), "CARBON_HOME="+homeDir, asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0")
+	script.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := script.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { syscall.Kill(-script.Process.Pid, syscall.SIGKILL); script.Wait() })
+	d.waitFor("the server started by hand", func() bool {
+		_, err := os.Stat(filepath.Join(homeDir, "wso2carbon.pid"))
+		return len(d.servers()[name]) == 1 && err == nil
+	})
+	return d.servers()[name][0]
+}
+
 type portsRow struct {
 	Name   string    `json:"name"`
 	Offset int       `json:"offset"`

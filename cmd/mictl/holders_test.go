@@ -1,10 +1,88 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/ports"
 )
+
+// A port held by a server someone started by hand in an instance's home
+// names that home, not only the pid: in the planner's move, in
+// check-conflicts' findings and in their JSON (holder_instance).
+func TestHolderStartedByHandInAHomeIsNamed(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	d.must("down", "mi-2")
+	old := d.instance("mi-2")
+	server := d.startByHand("mi-2")
+	port := old.Ports[ports.HTTP]
+	d.waitFor("the server started by hand to listen", func() bool {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	about := fmt.Sprintf("), a server mictl did not start running in mi-2's home (%s)", filepath.Join("instances", "mi-2"))
+	held := fmt.Sprintf("held by pid %d (", server)
+
+	out := d.must("check-conflicts", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
+	moved := fmt.Sprintf("moved: mi-2 planned at offset %d, not %d: its http port %d there is %s", old.Offset+1, old.Offset, port, held)
+	if !strings.Contains(out, moved) || !strings.Contains(out, about) {
+		t.Fatalf("check-conflicts does not say %q...%q:\n%s", moved, about, out)
+	}
+	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, old.Offset))
+	conflict := fmt.Sprintf("conflict: mi-2 http %d is %s", port, held)
+	if code != 1 || !strings.Contains(out, conflict) || !strings.Contains(out, about+", on ") {
+		t.Fatalf("check-conflicts --offsets: exit %d, want 1 and %q...%q:\n%s", code, conflict, about, out)
+	}
+
+	_, out, _ = d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, old.Offset), "-o", "json")
+	jsonschematest.Validate(t, "check-conflicts", []byte(out))
+	var report struct {
+		Conflicts []struct {
+			Port           int     `json:"port"`
+			HolderPID      *int    `json:"holder_pid"`
+			HolderInstance *string `json:"holder_instance"`
+		} `json:"conflicts"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, c := range report.Conflicts {
+		if c.Port == port {
+			found = c.HolderPID != nil && *c.HolderPID == server && c.HolderInstance != nil && *c.HolderInstance == "mi-2"
+		}
+	}
+	if !found {
+		t.Fatalf("no conflict on port %d held by pid %d of mi-2 in:\n%s", port, server, out)
+	}
+
+	out = d.must("ports", "table", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "-o", "json")
+	jsonschematest.Validate(t, "ports-table", []byte(out))
+	var rows []struct {
+		Name  string `json:"name"`
+		Moved *struct {
+			Holder         *string `json:"holder"`
+			HolderInstance *string `json:"holder_instance"`
+		} `json:"moved"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[1].Moved == nil || rows[1].Moved.HolderInstance == nil || *rows[1].Moved.HolderInstance != "mi-2" ||
+		rows[1].Moved.Holder == nil || !strings.HasSuffix(*rows[1].Moved.Holder, about[1:]) {
+		t.Fatalf("ports table's move of mi-2 does not name its home:\n%s", out)
+	}
+}
 
 // An instance that cannot bind a port because another instance's server
 // holds it (MI's JMX port, taken where the kernel or JAVA_OPTS says)

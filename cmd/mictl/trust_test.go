@@ -748,22 +748,7 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 				d.must("down")
 			}
 			homeDir := filepath.Join(d.dir, "instances", "mi-1")
-			startByHand := func() int {
-				script := exec.Command("sh", "bin/micro-integrator.sh")
-				script.Dir = homeDir
-				script.Env = append(os.Environ(), "CARBON_HOME="+homeDir, asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0")
-				script.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-				if err := script.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { syscall.Kill(-script.Process.Pid, syscall.SIGKILL); script.Wait() })
-				d.waitFor("the server started by hand", func() bool {
-					_, err := os.Stat(filepath.Join(homeDir, "wso2carbon.pid"))
-					return len(d.servers()["mi-1"]) == 1 && err == nil
-				})
-				return d.servers()["mi-1"][0]
-			}
-			server := startByHand()
+			server := d.startByHand("mi-1")
 			rendered := d.readFile(filepath.Join("instances", "mi-1", "conf", "deployment.toml"))
 
 			code, _, stderr := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")

@@ -48,15 +48,26 @@ type Finding struct {
 	Port      int      `json:"port"`
 	Instances []string `json:"instances"`
 	Parties   []Party  `json:"parties"`
-	// Holder, HolderPID and HolderProcess name what holds a host port
-	// ("pid 123 (python3)", 123, "python3"), Address where: null for other
-	// findings, and the pid and process when the owner cannot be seen.
-	// The same keys name a holder in every output.
+	// HeldBy names what holds a host port, Address where: null for other
+	// findings.
+	HeldBy
+	Address *string `json:"address"`
+	Message string  `json:"message"`
+}
+
+// HeldBy names what holds a port, with the same keys in every output
+// that names a holder. Each is null when not known: the pid and process
+// when the owner cannot be seen, the instance when the process is none
+// of the deployment's.
+type HeldBy struct {
+	// Holder says it all, for messages: "pid 123 (python3)", "pid 9398
+	// (mictl-sim), the server of mi-3", "owner unknown".
 	Holder        *string `json:"holder"`
 	HolderPID     *int    `json:"holder_pid"`
 	HolderProcess *string `json:"holder_process"`
-	Address       *string `json:"address"`
-	Message       string  `json:"message"`
+	// HolderInstance is the instance whose home the holder runs in: its
+	// server, or a server mictl did not start there (Host.Whose).
+	HolderInstance *string `json:"holder_instance"`
 }
 
 // Report is the outcome of a check.
@@ -74,6 +85,10 @@ type Host struct {
 	Bind    netip.Addr        // the address instances bind; sockets overlapping it clash
 	// Owners finds the process of each socket inode; nil means no lookup.
 	Owners func(inodes ...uint64) map[uint64]hostnet.Process
+	// Whose says which instance the process pid belongs to, and how to
+	// say so after its pid (whose.Deployment.Of); nil names only the
+	// process.
+	Whose func(pid int) (instance, about string)
 	// Ours reports sockets held by the deployment's own running instances,
 	// which are not conflicts. Nil means every socket is foreign.
 	Ours func(hostnet.Socket) bool
@@ -251,17 +266,18 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 		}
 		addr := h.socket.Addr.String()
 		f.Address = &addr
-		holder := "owner unknown"
+		about := ""
 		if r, ok := reserved[h.socket.Port]; ok {
-			holder = r.By
+			f.Holder = &r.By
 		} else if proc, ok := owners[h.socket.Inode]; ok {
-			pid := proc.PID
-			f.HolderPID, holder = &pid, proc.String()
-			if comm := proc.Comm; comm != "" {
-				f.HolderProcess = &comm
-			}
+			f.HeldBy, about = host.heldBy(proc)
+		} else {
+			f.HeldBy = unknownHolder()
 		}
-		f.Holder = &holder
+		holder := *f.Holder
+		if about != "" {
+			holder += "," // "pid 9398 (mictl-sim), the server of mi-3, on 127.0.0.1"
+		}
 		f.Message = fmt.Sprintf("%s %s %d is held by %s on %s",
 			h.party.Instance, h.party.label(), h.socket.Port, holder, h.socket.Addr)
 		out = append(out, f)

@@ -279,6 +279,10 @@ func TestRunHostOwners(t *testing.T) {
 		wantPID *int
 		wantMsg string
 		process string
+		// whose says which instance a pid is of; instance is what it
+		// says of the holder.
+		whose    func(pid int) (string, string)
+		instance string
 	}{
 		{
 			name:    "owner known",
@@ -297,6 +301,29 @@ func TestRunHostOwners(t *testing.T) {
 			name:    "owner unknown",
 			known:   map[uint64]hostnet.Process{},
 			wantMsg: "mi-1 http 8290 is held by owner unknown on 0.0.0.0",
+			whose:   func(int) (string, string) { return "mi-3", ", the server of mi-3" },
+		},
+		{
+			name:    "owner an instance's server",
+			known:   map[uint64]hostnet.Process{42: {PID: 42, Comm: "mictl-sim"}},
+			wantPID: ptr(42),
+			process: "mictl-sim",
+			wantMsg: "mi-1 http 8290 is held by pid 42 (mictl-sim), the server of mi-3, on 0.0.0.0",
+			whose: func(pid int) (string, string) {
+				if pid != 42 {
+					return "", ""
+				}
+				return "mi-3", ", the server of mi-3"
+			},
+			instance: "mi-3",
+		},
+		{
+			name:    "owner none of the deployment's",
+			known:   map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}},
+			wantPID: ptr(42),
+			process: "java",
+			wantMsg: "mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0",
+			whose:   func(int) (string, string) { return "", "" },
 		},
 	}
 	for _, tt := range tests {
@@ -306,6 +333,7 @@ func TestRunHostOwners(t *testing.T) {
 				Sockets: snapshot(socket("0.0.0.0", 8290, 42)),
 				Bind:    netip.MustParseAddr("127.0.0.1"),
 				Owners:  rec.Owners,
+				Whose:   tt.whose,
 				MinPort: 1024,
 			}
 			r := check.Run(plan(inst("mi-1", 10)), host)
@@ -322,18 +350,26 @@ func TestRunHostOwners(t *testing.T) {
 			case tt.wantPID != nil && (f.HolderPID == nil || *f.HolderPID != *tt.wantPID):
 				t.Errorf("holder_pid = %v, want %d", f.HolderPID, *tt.wantPID)
 			}
-			var process *string
+			var process, instance *string
 			if tt.process != "" {
 				process = &tt.process
+			}
+			if tt.instance != "" {
+				instance = &tt.instance
 			}
 			addr := "0.0.0.0"
 			want := check.Finding{
 				Kind: check.KindHost, Port: 8290, Instances: []string{"mi-1"},
 				Parties: []check.Party{{Instance: "mi-1", Role: "http", Offset: 10}},
-				Holder:  f.Holder, HolderPID: f.HolderPID, HolderProcess: process, Address: &addr, Message: tt.wantMsg,
+				HeldBy:  check.HeldBy{Holder: f.Holder, HolderPID: f.HolderPID, HolderProcess: process, HolderInstance: instance},
+				Address: &addr, Message: tt.wantMsg,
 			}
 			if !reflect.DeepEqual(f, want) {
 				t.Errorf("finding:\n got %+v\nwant %+v", f, want)
+			}
+			// The planner's notes name a holder the same way.
+			if held := host.Holder(8290); !reflect.DeepEqual(held, want.HeldBy) {
+				t.Errorf("Holder(8290) = %+v, want %+v", held, want.HeldBy)
 			}
 		})
 	}
@@ -597,10 +633,10 @@ func TestReportJSON(t *testing.T) {
 		}
 		f := doc.Conflicts[0]
 		keys := slices.Sorted(maps.Keys(f))
-		if want := []string{"address", "holder", "holder_pid", "holder_process", "instances", "kind", "message", "parties", "port"}; !slices.Equal(keys, want) {
+		if want := []string{"address", "holder", "holder_instance", "holder_pid", "holder_process", "instances", "kind", "message", "parties", "port"}; !slices.Equal(keys, want) {
 			t.Errorf("keys = %v, want %v", keys, want)
 		}
-		for _, k := range []string{"holder", "holder_pid", "holder_process", "address"} {
+		for _, k := range []string{"holder", "holder_pid", "holder_process", "holder_instance", "address"} {
 			if string(f[k]) != "null" {
 				t.Errorf("%s = %s, want null", k, f[k])
 			}
@@ -619,9 +655,15 @@ func TestReportJSON(t *testing.T) {
 		rec := &ownersRecorder{known: map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}}}
 		host := check.Host{Sockets: snapshot(socket("0.0.0.0", 8290, 42)), Bind: netip.MustParseAddr("127.0.0.1"), Owners: rec.Owners, MinPort: 1024}
 		b, _ := json.Marshal(check.Run(plan(inst("mi-1", 10)), host))
-		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"holder":"pid 42 (java)","holder_pid":42,"holder_process":"java","address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
+		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"holder":"pid 42 (java)","holder_pid":42,"holder_process":"java","holder_instance":null,"address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
 		if string(b) != want {
 			t.Errorf("json:\n got %s\nwant %s", b, want)
+		}
+		host.Whose = func(int) (string, string) { return "mi-3", ", the server of mi-3" }
+		b, _ = json.Marshal(check.Run(plan(inst("mi-1", 10)), host))
+		want = `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"holder":"pid 42 (java), the server of mi-3","holder_pid":42,"holder_process":"java","holder_instance":"mi-3","address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java), the server of mi-3, on 0.0.0.0"}],"warnings":[]}`
+		if string(b) != want {
+			t.Errorf("json naming the holder's instance:\n got %s\nwant %s", b, want)
 		}
 	})
 }
@@ -762,8 +804,8 @@ func TestReservedPorts(t *testing.T) {
 			if busy := host.Busy()(tt.metrics.Port); busy != overlaps {
 				t.Errorf("Busy()(%d) = %v, want %v", tt.metrics.Port, busy, overlaps)
 			}
-			if holder, _ := host.Holder(tt.metrics.Port); (holder == by) != overlaps {
-				t.Errorf("Holder(%d) = %q", tt.metrics.Port, holder)
+			if holder := host.Holder(tt.metrics.Port).Holder; (holder != nil && *holder == by) != overlaps {
+				t.Errorf("Holder(%d) = %v", tt.metrics.Port, holder)
 			}
 		})
 	}

@@ -68,27 +68,59 @@ func (h Host) reserved() map[int]Reservation {
 }
 
 // Holder names what holds port on the host in a way that overlaps Bind:
-// "pid 123 (python3)" with that process, "owner unknown" (nil process)
-// when the owner cannot be seen, or a reservation's description; "" when
-// nothing foreign holds it.
-func (h Host) Holder(port int) (string, *hostnet.Process) {
+// a process ("pid 123 (python3)", with its instance when it is one's),
+// "owner unknown" when the owner cannot be seen, or a reservation's
+// description; every key null when nothing foreign holds it.
+func (h Host) Holder(port int) HeldBy {
 	if r, ok := h.reserved()[port]; ok {
-		return r.By, nil
+		return HeldBy{Holder: &r.By}
 	}
 	if h.Sockets == nil {
-		return "", nil
+		return HeldBy{}
 	}
-	holder := ""
+	var held HeldBy
 	for _, s := range h.Sockets.Holding(hostnet.TCP, port, h.Bind) {
 		if h.Ours != nil && h.Ours(s) {
 			continue
 		}
-		holder = "owner unknown"
+		held = unknownHolder()
 		if h.Owners != nil && s.Inode != 0 {
 			if p, ok := h.Owners(s.Inode)[s.Inode]; ok {
-				return p.String(), &p
+				held, _ := h.heldBy(p)
+				return held
 			}
 		}
 	}
-	return holder, nil
+	return held
 }
+
+// heldBy names p, a process holding a port, and its instance (Whose);
+// about is what the holder says after the process (", the server of
+// mi-3").
+func (h Host) heldBy(p hostnet.Process) (held HeldBy, about string) {
+	instance := ""
+	if h.Whose != nil {
+		instance, about = h.Whose(p.PID)
+	}
+	return NewHeldBy(p.String()+about, p.PID, p.Comm, instance), about
+}
+
+// NewHeldBy is a HeldBy of holder ("pid 123 (python3)"), its pid,
+// process and instance, each null when empty (0 for the pid).
+func NewHeldBy(holder string, pid int, process, instance string) HeldBy {
+	held := HeldBy{Holder: nonEmpty(holder), HolderProcess: nonEmpty(process), HolderInstance: nonEmpty(instance)}
+	if pid != 0 {
+		held.HolderPID = &pid
+	}
+	return held
+}
+
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// unknownHolder is a holder whose owner cannot be seen.
+func unknownHolder() HeldBy { return NewHeldBy("owner unknown", 0, "", "") }

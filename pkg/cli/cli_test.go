@@ -127,7 +127,7 @@ func TestCheckConflictsJSON(t *testing.T) {
 	if report.Warnings == nil || len(report.Conflicts) == 0 {
 		t.Fatalf("report = %s", out)
 	}
-	for _, key := range []string{"kind", "port", "instances", "holder", "holder_pid", "holder_process", "message"} {
+	for _, key := range []string{"kind", "port", "instances", "holder", "holder_pid", "holder_process", "holder_instance", "message"} {
 		if _, ok := report.Conflicts[0][key]; !ok {
 			t.Errorf("conflict lacks key %q: %v", key, report.Conflicts[0])
 		}

@@ -18,9 +18,8 @@ func moveNote(t *reconcile.Target, inst ports.Instance) string {
 	if m == nil {
 		return ""
 	}
-	holder, _ := t.Host.Holder(m.Port)
 	note := fmt.Sprintf("%s planned at offset %d, not %d: its %s port %d there is held by %s",
-		inst.Name, inst.Offset, m.Skipped, m.What(), m.Port, orUnknown(holder))
+		inst.Name, inst.Offset, m.Skipped, m.What(), m.Port, orUnknown(deref(t.Host.Holder(m.Port).Holder)))
 	if m.Passed > 1 {
 		note += fmt.Sprintf(" (%d offsets passed over for ports busy on the host)", m.Passed)
 	}

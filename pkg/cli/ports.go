@@ -108,11 +108,10 @@ type extraRow struct {
 
 // livePort says whether a fixed port listens and is the instance's own.
 type livePort struct {
-	Listening     bool    `json:"listening"`
-	Owned         bool    `json:"owned"`
-	Holder        *string `json:"holder"`         // the foreign holder; null when owned or free
-	HolderPID     *int    `json:"holder_pid"`     // null when unknown
-	HolderProcess *string `json:"holder_process"` // null when unknown
+	Listening bool `json:"listening"`
+	Owned     bool `json:"owned"`
+	// HeldBy is the foreign holder: every key null when owned or free.
+	check.HeldBy
 }
 
 // movedInfo is a ports.Move with the holder named.
@@ -121,23 +120,16 @@ type movedInfo struct {
 	Port          int     `json:"port"`
 	Role          string  `json:"role"`
 	Listener      *string `json:"listener"` // null for the four fixed ports
-	// Holder, HolderPID and HolderProcess: as in a livePort; null when it
-	// let the port go since.
-	Holder        *string `json:"holder"`
-	HolderPID     *int    `json:"holder_pid"`
-	HolderProcess *string `json:"holder_process"`
-	OffsetsPassed int     `json:"offsets_passed"`
+	// HeldBy: as in a livePort; every key null when it let the port go
+	// since.
+	check.HeldBy
+	OffsetsPassed int `json:"offsets_passed"`
 }
 
 // newMovedInfo is m with the holder of its busy port named.
 func newMovedInfo(t *reconcile.Target, m *ports.Move) *movedInfo {
-	info := &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener), OffsetsPassed: m.Passed}
-	holder, p := t.Host.Holder(m.Port)
-	info.Holder = optional(holder)
-	if p != nil {
-		info.HolderPID, info.HolderProcess = &p.PID, optional(p.Comm)
-	}
-	return info
+	return &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener),
+		HeldBy: t.Host.Holder(m.Port), OffsetsPassed: m.Passed}
 }
 
 // portsRows is one row per planned instance, each with the conflicts
@@ -167,6 +159,7 @@ func portsRows(p *planned, conflicts []check.Finding) ([]portsRow, error) {
 				if view, err = observe.NewView(); err != nil {
 					return nil, err
 				}
+				view.Whose = p.Target.Host.Whose
 			}
 			row.observe(view, *rec)
 		}
@@ -222,15 +215,8 @@ func labelRunningInbounds(random []observe.RandomPort, extras []state.Extra) []o
 }
 
 func newLivePort(st observe.PortStatus) livePort {
-	lp := livePort{Listening: st.Listening, Owned: st.Owned}
-	if st.Holder != "" {
-		lp.Holder = &st.Holder
-	}
-	if st.HolderPID != 0 {
-		lp.HolderPID = &st.HolderPID
-	}
-	lp.HolderProcess = optional(st.HolderProcess)
-	return lp
+	return livePort{Listening: st.Listening, Owned: st.Owned,
+		HeldBy: check.NewHeldBy(st.Holder, st.HolderPID, st.HolderProcess, st.HolderInstance)}
 }
 
 func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {

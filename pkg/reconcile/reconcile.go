@@ -29,6 +29,7 @@ import (
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/whose"
 )
 
 // Options are the inputs of a target that do not come from the config.
@@ -67,6 +68,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 		return nil, err
 	}
 	host.Ours = OwnedBy(f)
+	host.Whose = whose.New(cfg.InstancesDir, f.Instances).Of
 	if host.Reserved, err = daemonPorts(cfg); err != nil {
 		return nil, err
 	}
