@@ -8,10 +8,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
@@ -60,12 +63,22 @@ func LoadSource(cfg *config.Config) (Source, error) {
 		return Source{Path: "built-in deployment.toml", TOML: deploytoml.Template()}, nil
 	}
 	// Said up front, not when the first instance fails to start.
-	if _, err := os.Stat(filepath.Join(cfg.MIHome, home.StartScript)); err != nil {
+	script := filepath.Join(cfg.MIHome, home.StartScript)
+	if _, err := os.Stat(script); err != nil {
 		return Source{}, &config.Error{Where: cfg.Origin("mi_home"), Msg: fmt.Sprintf(
 			"mi_home %s has no %s, so it is not a Micro Integrator home: set mi_home to the directory that holds bin/ and conf/ (e.g. /opt/wso2mi-4.4.0)", cfg.MIHome, home.StartScript)}
 	}
+	// Homes are copies of the distribution, modes included: a script
+	// unpacked without its execute bit fails every start.
+	if unix.Access(script, unix.X_OK) != nil {
+		return Source{}, &config.Error{Where: cfg.Origin("mi_home"), Msg: fmt.Sprintf(
+			"%s is not executable (a distribution unpacked without its file modes loses the bit): chmod +x %s", script, script)}
+	}
 	path := SourceTOMLOf(cfg)
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Source{}, &config.Error{Where: path, Msg: "the distribution has no conf/deployment.toml; check mi_home points at a Micro Integrator home"}
+	}
 	if err != nil {
 		return Source{}, &config.Error{Where: path, Msg: fmt.Sprintf(
 			"cannot read the distribution's deployment.toml (%v); check mi_home points at a Micro Integrator home", err)}

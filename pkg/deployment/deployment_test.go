@@ -118,8 +118,8 @@ func TestLoadSource(t *testing.T) {
 		if cerr.Where != filepath.Join(miHome, "conf", "deployment.toml") {
 			t.Errorf("Where = %q, want the missing file", cerr.Where)
 		}
-		if !strings.Contains(err.Error(), "mi_home") {
-			t.Errorf("error %q does not tell the user to check mi_home", err)
+		if !strings.Contains(err.Error(), "has no conf/deployment.toml; check mi_home") || strings.Contains(err.Error(), "no such file") {
+			t.Errorf("error %q does not say, in the user's words, that the file is missing and to check mi_home", err)
 		}
 	})
 	// Said up front, naming where mi_home was set, not when the first
@@ -130,6 +130,20 @@ func TestLoadSource(t *testing.T) {
 		var cerr *config.Error
 		if !errors.As(err, &cerr) || !strings.Contains(err.Error(), "has no bin/micro-integrator.sh") || cerr.Where != "default mi_home" {
 			t.Fatalf("error %v, want a config error naming the missing script and where mi_home was set", err)
+		}
+	})
+	// A distribution unpacked without its file modes: every start would
+	// fail with a bare "permission denied" from the launch.
+	t.Run("a start script that is not executable", func(t *testing.T) {
+		miHome := miHomeWithScript(t)
+		script := filepath.Join(miHome, "bin", "micro-integrator.sh")
+		if err := os.Chmod(script, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := deployment.LoadSource(&config.Config{MIHome: miHome})
+		var cerr *config.Error
+		if !errors.As(err, &cerr) || !strings.Contains(err.Error(), script+" is not executable") || !strings.Contains(err.Error(), "chmod +x "+script) {
+			t.Fatalf("error %v, want a config error naming the script and the chmod that fixes it", err)
 		}
 	})
 }
