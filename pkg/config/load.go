@@ -493,6 +493,8 @@ func overrideProblem(key string, v any) string {
 	switch {
 	case key == "server.offset":
 		return `override "server.offset": mictl owns the offset; set offset = N in this [[instance]] instead`
+	case key == ports.InternalAPIEnableTOMLKey && v == false:
+		return fmt.Sprintf("override %q = false: %s; drop the override", key, ports.InternalAPINeeded)
 	case key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, ".."):
 		return fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)
 	case isTable(v):

@@ -139,6 +139,13 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 	if err != nil {
 		return ports.Plan{}, err
 	}
+	// Said up front, at the line: every start would wait out its timeout
+	// for a port that never listens. An override may turn the API back on
+	// for its instance (one turning it off is refused as mictl.toml loads).
+	apiOff, err := internalAPIOff(src)
+	if err != nil {
+		return ports.Plan{}, err
+	}
 	wants := make([]ports.Want, len(names))
 	for i, name := range names {
 		w := ports.Want{Name: name, Bases: sourceBases}
@@ -146,6 +153,9 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 			w.Offset, w.From = &off, ports.OffsetFromRunning
 		}
 		ic, ok := cfg.InstanceSettings(name)
+		if _, turnedOn := ic.Overrides[ports.InternalAPIEnableTOMLKey]; apiOff != nil && !turnedOn {
+			return ports.Plan{}, apiOff
+		}
 		if ok {
 			if ic.Offset != nil {
 				w.Offset, w.From, w.Where = ic.Offset, ports.OffsetFromConfig, ic.OffsetPos
@@ -198,6 +208,17 @@ func basePorts(src Source, overrides map[string]any) (ports.Set, error) {
 		return ports.Set{}, err
 	}
 	return doc.BasePorts()
+}
+
+// internalAPIOff is the error that src turns MI's internal HTTP API off
+// (see deploytoml.Document.InternalAPIOff), nil when it does not; err is
+// the source's own.
+func internalAPIOff(src Source) (off, err error) {
+	doc, err := deploytoml.Parse(src.Path, src.TOML)
+	if err != nil {
+		return nil, err
+	}
+	return doc.InternalAPIOff(), nil
 }
 
 // Render produces inst's deployment.toml: the source with [server] offset

@@ -3,6 +3,7 @@ package deployment_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -470,6 +471,34 @@ func TestOverrideErrorsAtTheirKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A distribution whose deployment.toml turns MI's internal HTTP API off
+// is refused when planning, at the line: /healthz and /liveness are how
+// mictl knows an instance is ready and alive (docs/mi-facts.md), and
+// every start waited out its timeout for a port that never listened.
+func TestInternalAPIOffIsRefused(t *testing.T) {
+	src := builtin()
+	off, n := bytes.Replace(src.TOML, []byte("internal_http_api_enable = true"), []byte("internal_http_api_enable = false"), 1), 0
+	for i, l := range strings.Split(string(off), "\n") {
+		if strings.HasPrefix(l, "internal_http_api_enable = false") {
+			n = i + 1
+		}
+	}
+	if n == 0 {
+		t.Fatal("the built-in deployment.toml no longer sets internal_http_api_enable = true")
+	}
+	src.TOML = off
+	_, err := deployment.Plan(simConfig(1), src, deployment.Options{MinPort: ports.FirstUnprivileged})
+	want := fmt.Sprintf("built-in deployment.toml:%d:28: mediation.internal_http_api_enable = false: mictl tells", n)
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "remove the line or set it to true") {
+		t.Fatalf("Plan = %v, want an error starting %q", err, want)
+	}
+	// An instance's override may turn it on again: that instance is fine.
+	on := config.InstanceConfig{Name: "mi-1", Overrides: map[string]any{"mediation.internal_http_api_enable": true}}
+	if _, err := deployment.Plan(simConfig(1, on), src, deployment.Options{MinPort: ports.FirstUnprivileged}); err != nil {
+		t.Fatalf("Plan with an override turning the API on: %v", err)
 	}
 }
 

@@ -32,6 +32,19 @@ func (d *Document) BasePorts() (ports.Set, error) {
 	return set, nil
 }
 
+// InternalAPIOff is an *Error pointing at [mediation]
+// internal_http_api_enable when the file sets it false (see
+// ports.InternalAPINeeded), else nil.
+func (d *Document) InternalAPIOff() error {
+	n, ok := d.find(ports.InternalAPIEnableTOMLKey)
+	if !ok || n.kind != kValue || n.val != false {
+		return nil
+	}
+	e := errorAt(d.name, d.src, n.vStart, "%s = false: %s; remove the line or set it to true", ports.InternalAPIEnableTOMLKey, ports.InternalAPINeeded)
+	e.Key = ports.InternalAPIEnableTOMLKey
+	return e
+}
+
 // Offset returns [server] offset when the file sets it (ok true), else MI's
 // default, ports.DefaultOffset, with ok false. A non-integer or an offset
 // outside 0..65535 is an *Error pointing at the value.

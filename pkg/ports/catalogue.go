@@ -53,6 +53,11 @@ const (
 	OffsetFlag = "-DportOffset="
 	// InternalAPIEnableTOMLKey turns on the internal HTTP/HTTPS APIs.
 	InternalAPIEnableTOMLKey = "mediation.internal_http_api_enable"
+	// InternalAPINeeded is why mictl refuses InternalAPIEnableTOMLKey =
+	// false: its readiness and liveness checks are MI's internal HTTP API
+	// (docs/mi-facts.md, "Health and management"), which that turns off
+	// with the Management API.
+	InternalAPINeeded = "mictl tells that an instance is ready and alive by MI's internal HTTP API (/healthz and /liveness on internal_http_api_port), which this turns off"
 	// InboundOffsetTOMLKey makes MI add the server's offset to the ports of
 	// inbound HTTP/HTTPS endpoints (default false: every co-located
 	// instance binds the port as written). WSO2's docs also name the synapse
