@@ -246,6 +246,27 @@ func TestDiffShowsWhatReloadWouldDo(t *testing.T) {
 	}
 }
 
+// Settings the daemon takes as its own flags (metrics_addr,
+// health_interval) cannot change under it: diff and reload say so, with
+// what it keeps and what to do, rather than only "no change".
+func TestDiffAndReloadSayWhatTheDaemonKeeps(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("base_offset = %d\n", d.base)
+	d.configFile("inplace", "instances = 1\n"+base)
+	d.must("up", "--timeout", "30s")
+	d.configFile("inplace", "instances = 1\n"+base+"health_interval = \"2s\"\n")
+	want := fmt.Sprintf(`warning: the running mictl daemon (pid %d) keeps its --health-interval "5s" (asked: "2s"); mictl down and up again to change them`, d.daemonPID())
+	for _, cmd := range []string{"diff", "reload"} {
+		if code, _, errOut := d.mictl(cmd); code != 0 || !strings.Contains(errOut, want) {
+			t.Errorf("%s: exit %d, want 0 and %q:\n%s", cmd, code, want, errOut)
+		}
+	}
+	d.configFile("inplace", "instances = 1\n"+base)
+	if _, _, errOut := d.mictl("diff"); strings.Contains(errOut, "keeps its") {
+		t.Errorf("diff warns with the daemon's own settings back in mictl.toml:\n%s", errOut)
+	}
+}
+
 // What an up asked for holds only while something runs: after down, its
 // planning flags and a failed reload's error are forgotten, so diff,
 // deploy and status read mictl.toml alone, as the next up will; diff and

@@ -58,6 +58,9 @@ now. "mictl diff" shows what a reload would do.`,
 			if err != nil {
 				return err
 			}
+			if e.cfgErr == nil {
+				warnKeptSettings(streams, r.file, e.cfg, cmd.Flags())
+			}
 			return printStatusReport(streams, r, nil, output, e.store)
 		},
 	}
@@ -141,6 +144,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", dirCfg.InstancesDir)
 		return nil
 	}
+	warnKeptSettings(streams, f, cfg, cmd.Flags())
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK()}
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {

@@ -101,10 +101,26 @@ func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config
 // does not count: it goes with each request.
 func warnPolicy(streams *IOStreams, store *state.Store, rf *daemon.RunFlags, cfg *config.Config, flags *pflag.FlagSet) {
 	f, err := store.Load()
-	if err != nil || f.Daemon == nil || !f.Daemon.Alive() {
+	if err != nil {
 		return
 	}
-	if kept := keptSettings(f.Daemon.Args, askedSettings(rf.Args(cfg), flags)); len(kept) > 0 {
+	warnKept(streams, f, askedSettings(rf.Args(cfg), flags))
+}
+
+// warnKeptSettings says so when cfg asks for settings the running daemon
+// of f cannot take up live (metrics_addr, health_interval: its own
+// flags), for commands that apply or show a reload: the reload itself
+// changes nothing for them.
+func warnKeptSettings(streams *IOStreams, f *state.File, cfg *config.Config, flags *pflag.FlagSet) {
+	warnKept(streams, f, askedSettings((&daemon.RunFlags{}).Args(cfg), flags))
+}
+
+// warnKept says which of the settings asked f's running daemon keeps.
+func warnKept(streams *IOStreams, f *state.File, asked []string) {
+	if f.Daemon == nil || !f.Daemon.Alive() {
+		return
+	}
+	if kept := keptSettings(f.Daemon.Args, asked); len(kept) > 0 {
 		fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) keeps its %s; mictl down and up again to change them\n",
 			f.Daemon.PID, strings.Join(kept, ", "))
 	}
