@@ -877,6 +877,21 @@ func TestPlainUpDoesNotWarnOfDefaults(t *testing.T) {
 	}
 }
 
+// A crash says why when the server's log does: its last ERROR line since
+// the start (only the script, its parent, sees the server's exit status).
+func TestCrashQuotesTheLogsLastError(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms", "MICTL_SIM_CRASH_CODE=3"}
+	d.up(1, "--restart", "never")
+	want := "its log's last error: "
+	d.waitFor("the crash recorded", func() bool { return strings.Contains(d.events(), " crashed ") })
+	for _, line := range strings.Split(d.events(), "\n") {
+		if strings.Contains(line, " crashed ") && (!strings.Contains(line, want) || !strings.Contains(line, "ERROR {Main} - Simulated crash") || !strings.Contains(line, "exiting with status 3")) {
+			t.Fatalf("the crash does not quote the log's last error:\n%s", d.events())
+		}
+	}
+}
+
 // --max-restarts counts restarts in a row across daemons: one taking over
 // from a daemon killed in the middle of a crash loop goes on counting
 // rather than granting the loop --max-restarts more.

@@ -252,20 +252,28 @@ func namesPort(line string, port int) bool {
 	}
 }
 
-// findInEnded is find for a log whose writer has ended: its unterminated
-// last line, if any, will never be ended (a crashed server's last words),
-// so it is looked at too.
-func (s *logScan) findInEnded(needle string) (string, bool) {
-	if line, ok := s.find(needle); ok {
-		return line, true
+// endOfRun reads what an ended server logged from the scan's place on:
+// whether it logged MI's "Shutdown complete" (a graceful end), and its
+// last ERROR or FATAL line, "" when none (a crash's reason, when it gave
+// one). Its unterminated last line, which will never be ended (a crashed
+// server's last words), is looked at too.
+func (s *logScan) endOfRun() (graceful bool, lastError string) {
+	look := func(line []byte) {
+		graceful = graceful || bytes.Contains(line, []byte("Shutdown complete"))
+		if bytes.Contains(line, []byte(" ERROR ")) || bytes.Contains(line, []byte(" FATAL ")) {
+			lastError = string(bytes.TrimSpace(line[:min(len(line), maxErrorLine)]))
+		}
 	}
-	if bytes.Contains(s.pending, []byte(needle)) {
-		line := string(s.pending)
-		s.pending = nil
-		return line, true
+	for line, _, ok := s.nextLine(); ok; line, _, ok = s.nextLine() {
+		look(line)
 	}
-	return "", false
+	look(s.pending)
+	s.pending = nil
+	return graceful, lastError
 }
+
+// maxErrorLine bounds the log line a crash record quotes.
+const maxErrorLine = 300
 
 // readAppended adds to s.pending up to readChunk bytes of what was
 // appended to the log since the last look, and reports whether it read

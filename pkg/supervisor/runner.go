@@ -649,8 +649,11 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 				e.why = *why
 			}
 			since := &logScan{path: home.ConsoleLog(r.inst.Home), next: cur.logOffset}
-			if _, ok := since.findInEnded("Shutdown complete"); ok {
+			graceful, lastError := since.endOfRun()
+			if graceful {
 				e = ending{why: fmt.Sprintf("server pid %d shut down gracefully", old.PID), graceful: true}
+			} else if lastError != "" && cur.endedWhy.Load() == nil {
+				e.why += "; its log's last error: " + lastError
 			}
 			if !e.graceful { // a graceful end is recorded by the restart decision
 				r.record(Event{State: StateCrashed, PID: old.PID, Message: e.why}, func(i *state.Instance) {

@@ -180,7 +180,7 @@ func TestLogScanFollowsAGrowingLog(t *testing.T) {
 	if line, ok := scan.find("Shutdown complete"); ok {
 		t.Fatalf("find returned %q, a line its writer may still be writing", line)
 	}
-	if _, ok := scan.findInEnded("Shutdown complete"); !ok {
+	if graceful, _ := scan.endOfRun(); !graceful {
 		t.Fatal("the unterminated last line of an ended log was not looked at")
 	}
 	if err := os.WriteFile(path, []byte("BindException after rotation\n"), 0o600); err != nil {
@@ -188,6 +188,28 @@ func TestLogScanFollowsAGrowingLog(t *testing.T) {
 	}
 	if line, ok := scan.find("BindException"); !ok || line != "BindException after rotation" {
 		t.Fatalf("after truncation find = %q, %v", line, ok)
+	}
+}
+
+// A crashed server's last ERROR line is its reason, the unterminated last
+// words included; a log that says "Shutdown complete" is a graceful end.
+func TestEndOfRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	log := "[t]  INFO {Main} - started\n[t] ERROR {Deployer} - first\n[t]  INFO {Main} - on\n[t] FATAL {Main} - last words"
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if graceful, last := (&logScan{path: path}).endOfRun(); graceful || last != "[t] FATAL {Main} - last words" {
+		t.Fatalf("endOfRun = %v, %q; want not graceful, the unterminated FATAL line", graceful, last)
+	}
+	if graceful, last := (&logScan{path: path, next: int64(len(log))}).endOfRun(); graceful || last != "" {
+		t.Fatalf("endOfRun from the end = %v, %q; want nothing", graceful, last)
+	}
+	if err := os.WriteFile(path, []byte(log+"\n[t]  INFO {Main} - Shutdown complete\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if graceful, _ := (&logScan{path: path}).endOfRun(); !graceful {
+		t.Fatal("a log saying Shutdown complete is not a graceful end")
 	}
 }
 
