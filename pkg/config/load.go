@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -98,7 +99,7 @@ func Load(src Sources) (*Config, error) {
 	case errors.Is(err, syscall.EISDIR):
 		return nil, &Error{Where: path, Msg: fmt.Sprintf("a directory, not a config file: name the file (--config %s)", filepath.Join(path, DefaultFile))}
 	case err != nil:
-		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", unwrapPath(err))}
+		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", fsutil.Cause(err))}
 	}
 
 	// A BOM is what some Windows editors start a UTF-8 file with; TOML
@@ -572,12 +573,4 @@ func (r *resolver) validate(c *Config) error {
 		return r.bad("name_prefix", fmt.Sprintf("%q is too long: %q has %d characters, at most 63", c.NamePrefix, c.InstanceName(c.Instances), n))
 	}
 	return nil
-}
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

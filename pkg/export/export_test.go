@@ -50,6 +50,16 @@ func TestWriteDirReplacesTheWholeExport(t *testing.T) {
 	}
 }
 
+// An export that cannot be written says so of the directory the user
+// named and its parent, not of the temporary directory beside it.
+func TestWriteDirErrorsNameTheUsersPaths(t *testing.T) {
+	dir := "/proc/mictl-export-test" // a directory no one may make one in
+	err := export.WriteDir(dir, "kind", []export.File{{Path: "a.yaml", Data: []byte("a"), Mode: 0o644}}, 0o700)
+	if err == nil || !strings.HasPrefix(err.Error(), "export to "+dir+": cannot write in /proc: ") || strings.Contains(err.Error(), ".tmp-") {
+		t.Fatalf("WriteDir into /proc: %v; want it said of %s and /proc alone", err, dir)
+	}
+}
+
 func TestCheckDirRefusesWhatItDidNotWrite(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "mine.txt"), nil, 0o644); err != nil {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/fsutil"
 )
 
 // File is one file of an export, made in memory before anything is
@@ -121,13 +122,15 @@ func WriteDir(dir, kind string, files []File, dirMode os.FileMode) error {
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("export to %s: %w", dir, err)
 	}
+	// The export is written beside dir under a temporary name, which
+	// means nothing to the user: an error is said of dir's parent.
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".tmp-")
 	if err != nil {
-		return fmt.Errorf("export to %s: %w", dir, err)
+		return fmt.Errorf("export to %s: cannot write in %s: %w", dir, parent, fsutil.Cause(err))
 	}
 	defer os.RemoveAll(tmp) // after the exchange, the old export
 	if err := fill(tmp, kind, files, dirMode); err != nil {
-		return fmt.Errorf("export to %s: %w", dir, err)
+		return fmt.Errorf("export to %s: cannot write in %s: %w", dir, parent, fsutil.Cause(err))
 	}
 	if err := swapInto(tmp, dir); err != nil {
 		return fmt.Errorf("export to %s: %w", dir, err)

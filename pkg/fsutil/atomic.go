@@ -4,8 +4,10 @@ package fsutil
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -71,9 +73,24 @@ func replace(path string, data []byte, perm os.FileMode, durable bool) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, Cause(err))
 	}
 	return nil
+}
+
+// Cause is what the system said of err, an error about a path (open,
+// mkdir, rename: "permission denied"), without the path: for messages that
+// name the path the user knows, not a temporary file's.
+func Cause(err error) error {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err
+	case errors.As(err, &le):
+		return le.Err
+	}
+	return err
 }
 
 // replaceWith is the one way a file is replaced: fill writes a temporary

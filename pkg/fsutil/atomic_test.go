@@ -228,6 +228,9 @@ func TestWriteFileAtomicFailures(t *testing.T) {
 				if !strings.Contains(err.Error(), path) {
 					t.Errorf("error %q does not name %s", err, path)
 				}
+				if strings.Contains(err.Error(), ".tmp-") {
+					t.Errorf("error %q names the temporary file, which the user never sees", err)
+				}
 				for _, d := range []string{dir, filepath.Dir(path)} {
 					if _, serr := os.Stat(d); serr != nil {
 						continue
