@@ -113,19 +113,29 @@ type Pin struct {
 	Offset int
 }
 
-// Plan places every instance cfg names, and every pinned one.
-func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
+// Names lists the instances a plan of cfg places, in plan order: those
+// cfg names, then each pinned one it does not (an instance an earlier,
+// larger up started). Their CApps are read for the same list.
+func Names(cfg *config.Config, pinned []Pin) []string {
 	names := cfg.Names()
 	known := make(map[string]bool, len(names))
 	for _, n := range names {
 		known[n] = true
 	}
-	pinned := map[string]int{}
-	for _, p := range opts.Pinned {
-		pinned[p.Name] = p.Offset
+	for _, p := range pinned {
 		if !known[p.Name] {
 			names, known[p.Name] = append(names, p.Name), true
 		}
+	}
+	return names
+}
+
+// Plan places every instance cfg names, and every pinned one.
+func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
+	names := Names(cfg, opts.Pinned)
+	pinned := map[string]int{}
+	for _, p := range opts.Pinned {
+		pinned[p.Name] = p.Offset
 	}
 	if len(opts.Offsets) > len(names) {
 		instances := "instances"

@@ -32,13 +32,23 @@ import (
 	"github.com/mictl/mictl/pkg/whose"
 )
 
+// Kept reports whether a reload leaves the instance name of f as it runs,
+// whatever the configuration says: one it did not name when last applied
+// (an earlier, larger up started it, a smaller one left it). Such an
+// instance stays in every plan, with its offset, its ports and its CApps,
+// so that a reload changes it as it changes the others and never places
+// a new instance on its ports.
+func Kept(f *state.File, name string) bool {
+	return f.Configured != nil && !slices.Contains(f.Configured, name)
+}
+
 // Options are the inputs of a target that do not come from the config.
 type Options struct {
 	// Offsets are explicit offsets for the first instances (--offsets).
 	Offsets []int
 	// KeepUnknown keeps running instances the state file knows but the
 	// config no longer names (up never removes anything); a reload
-	// removes them.
+	// removes them, but for those it keeps (see Kept).
 	KeepUnknown bool
 	// Env is captured for instances that get a new record.
 	Env []string
@@ -82,11 +92,13 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	}
 	var pinned []deployment.Pin
 	for _, inst := range f.Instances {
-		if (opts.KeepUnknown || names[inst.Name]) && Active(inst) {
+		if (opts.KeepUnknown || names[inst.Name] || Kept(f, inst.Name)) && Active(inst) {
 			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
 		}
 	}
-	apps, err := ReadApps(cfg)
+	// An instance only the state file knows runs the CApps every instance
+	// does, as one the configuration names.
+	apps, err := ReadAppsOf(cfg, deployment.Names(cfg, pinned))
 	if err != nil {
 		return nil, err
 	}
@@ -154,9 +166,16 @@ func javaOpts(env []string) string {
 // artifact is broken (an API's XML) is kept: MI deploys it as faulty and
 // says why, which mictl apps shows.
 func ReadApps(cfg *config.Config) (map[string][]*capp.App, error) {
+	return ReadAppsOf(cfg, cfg.Names())
+}
+
+// ReadAppsOf is ReadApps for the instances names: those cfg names, and
+// any other (one an earlier, larger up started), which runs the CApps
+// every instance does.
+func ReadAppsOf(cfg *config.Config, names []string) (map[string][]*capp.App, error) {
 	byPath := map[string]*capp.App{}
 	out := map[string][]*capp.App{}
-	for _, name := range cfg.Names() {
+	for _, name := range names {
 		ids := map[string]string{}
 		for _, decl := range cfg.CAppsOf(name) {
 			app, ok := byPath[decl.Path]
@@ -584,7 +603,7 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		}
 	}
 	for _, rec := range f.Instances {
-		if !planned[rec.Name] && (f.Configured == nil || slices.Contains(f.Configured, rec.Name)) {
+		if !planned[rec.Name] && !Kept(f, rec.Name) {
 			c.Remove = append(c.Remove, rec.Name)
 		}
 	}

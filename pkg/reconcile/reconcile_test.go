@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -126,6 +129,98 @@ func TestRenderFromTheTemplateOrInFull(t *testing.T) {
 		}
 		if overridden := bytes.Contains(got, []byte(`"mi-2.local"`)); overridden != (inst.Name == "mi-2") {
 			t.Errorf("%s: hostname override applied = %v", inst.Name, overridden)
+		}
+	}
+}
+
+// loadConfig writes text as mictl.toml in a directory of its own, beside
+// a CApp o_1.0.0.car with an inbound HTTP endpoint on 8085, and loads it
+// with no MICTL_* variable in the way.
+func loadConfig(t *testing.T, text string) *config.Config {
+	t.Helper()
+	for _, s := range config.Settings {
+		t.Setenv(s.Env(), "")
+		os.Unsetenv(s.Env())
+	}
+	t.Chdir(t.TempDir())
+	writeCApp(t, "o_1.0.0.car", capp.Spec{Name: "o", Inbounds: []capp.InboundSpec{{Port: 8085}}})
+	if err := os.WriteFile(config.DefaultFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func writeCApp(t *testing.T, path string, spec capp.Spec) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := capp.Build(&b, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inbounds lists the inbound endpoint ports the plan of target gives each
+// instance.
+func inbounds(target *Target) map[string][]string {
+	out := map[string][]string{}
+	for _, inst := range target.Plan.Instances {
+		out[inst.Name] = []string{}
+		for _, e := range inst.Extras {
+			if e.Role == ports.RoleInbound {
+				out[inst.Name] = append(out[inst.Name], e.Name)
+			}
+		}
+	}
+	return out
+}
+
+// An instance the configuration does not name but the state file knows
+// running (an earlier `up --instances 3` over a file of 1) runs the CApps
+// every instance runs: its inbound ports are planned, and so checked, as
+// the others' (they were missing: a port of its clashed with nothing).
+// A reload plans it too while the configuration it applies never named
+// it (it leaves it running), and not once it drops it.
+func TestInstancesOnlyTheStateKnowsRunTheSharedCApps(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\ncapps = [\"o_1.0.0.car\"]\n")
+	running := func(configured ...string) *state.File {
+		return &state.File{Configured: configured, Instances: []state.Instance{
+			{Name: "mi-1", Offset: 2000, State: state.StateStarting},
+			{Name: "mi-2", Offset: 2001, State: state.StateStarting},
+			{Name: "mi-3", Offset: 2002, State: state.StateStarting},
+		}}
+	}
+	want := map[string][]string{"mi-1": {"o_1.0.0/HTTPInbound8085"}, "mi-2": {"o_1.0.0/HTTPInbound8085"}, "mi-3": {"o_1.0.0/HTTPInbound8085"}}
+	for _, tc := range []struct {
+		what string
+		f    *state.File
+		opts Options
+		want map[string][]string
+	}{
+		{"up, check-conflicts, ports", running("mi-1"), Options{KeepUnknown: true}, want},
+		{"a reload after a smaller up", running("mi-1"), Options{}, want},
+		{"a reload of a file that dropped mi-2 and mi-3", running("mi-1", "mi-2", "mi-3"), Options{},
+			map[string][]string{"mi-1": {"o_1.0.0/HTTPInbound8085"}}},
+	} {
+		target, err := Build(cfg, tc.f, tc.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.what, err)
+		}
+		if got := inbounds(target); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: planned inbound endpoints %v, want %v", tc.what, got, tc.want)
+		}
+		for name := range tc.want {
+			if len(target.Apps[name]) != 1 {
+				t.Errorf("%s: %s runs CApps %v, want o_1.0.0", tc.what, name, target.Apps[name])
+			}
 		}
 	}
 }
