@@ -42,14 +42,18 @@ func SimulatorDist(cfg *config.Config) string {
 	return filepath.Join(cfg.InstancesDir, ".dist")
 }
 
+// Dist is cfg's source distribution, which every home is cloned from:
+// mi_home, or the simulator distribution (once mictl wrote it).
+func Dist(cfg *config.Config) string {
+	if cfg.UsesSimulator() {
+		return SimulatorDist(cfg)
+	}
+	return cfg.MIHome
+}
+
 // SourceTOMLOf is the source deployment.toml of cfg's distribution: the
 // file LoadSource reads (once the simulator distribution exists).
-func SourceTOMLOf(cfg *config.Config) string {
-	if cfg.UsesSimulator() {
-		return SourceTOML(SimulatorDist(cfg))
-	}
-	return SourceTOML(cfg.MIHome)
-}
+func SourceTOMLOf(cfg *config.Config) string { return SourceTOML(Dist(cfg)) }
 
 // LoadSource reads the source deployment.toml of cfg's distribution: the
 // simulator distribution's (which the user may edit, as a real one) once

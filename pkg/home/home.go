@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
@@ -86,6 +87,34 @@ func resolve(path string) (string, error) {
 // in a home.
 func CarbonAppsDir(dir string) string {
 	return filepath.Join(dir, "repository", "deployment", "server", "carbonapps")
+}
+
+// ShippedCApps lists the CApps the distribution at dist ships in its own
+// carbonapps/ (an operator's distribution with its apps baked in), as
+// paths below dist, sorted: every home cloned from it gets a copy, so
+// every instance deploys them. Only the files MI's hot deployer takes
+// count: named *.car (lower case). None when dist has no carbonapps/.
+func ShippedCApps(dist string) ([]string, error) {
+	dir := CarbonAppsDir(dist)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return nil, nil // a file on the way is for whoever writes there to say
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the CApps of the distribution %s: %w", dist, err)
+	}
+	var out []string
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		if filepath.Ext(e.Name()) != ".car" {
+			continue
+		}
+		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			continue // a directory, or a dangling link: nothing MI deploys
+		}
+		out = append(out, path)
+	}
+	return out, nil
 }
 
 // HoldsCApps reports whether a home's carbonapps/ may hold a CApp for MI

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -60,10 +61,14 @@ type Target struct {
 	Source deployment.Source
 	Plan   ports.Plan
 	Host   check.Host
-	// Apps are the CApps each instance runs, by instance name, as read
-	// from their files when the target was built.
+	// Apps are the CApps declared for each instance, by instance name, as
+	// read from their files when the target was built: those mictl
+	// deploys into its home.
 	Apps map[string][]*capp.App
-	env  []string
+	// Shipped are the CApps the source distribution ships in its own
+	// carbonapps/: every home cloned from it has them (AppsOf).
+	Shipped []*capp.App
+	env     []string
 }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
@@ -96,20 +101,36 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
 		}
 	}
-	// An instance only the state file knows runs the CApps every instance
-	// does, as one the configuration names.
-	apps, err := ReadAppsOf(cfg, deployment.Names(cfg, pinned))
+	shipped, err := shippedCApps(cfg)
 	if err != nil {
 		return nil, err
 	}
-	plan, err := deployment.Plan(cfg, src, deployment.Options{
+	// An instance only the state file knows runs the CApps every instance
+	// does, as one the configuration names.
+	planned := deployment.Names(cfg, pinned)
+	apps, shippedApps, err := readApps(cfg, planned, shipped)
+	if err != nil {
+		return nil, err
+	}
+	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, env: opts.Env}
+	runs := make(map[string][]*capp.App, len(planned))
+	for _, name := range planned {
+		runs[name] = t.AppsOf(name)
+	}
+	t.Plan, err = deployment.Plan(cfg, src, deployment.Options{
 		Offsets: opts.Offsets, Pinned: pinned, HostBusy: host.Busy(), MinPort: host.MinPort,
-		Apps: apps, JavaOpts: javaOpts(opts.Env),
+		Apps: runs, JavaOpts: javaOpts(opts.Env),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Target{Config: cfg, Source: src, Plan: plan, Host: host, Apps: apps, env: opts.Env}, nil
+	return t, nil
+}
+
+// AppsOf lists the CApps the named instance runs: those its distribution
+// ships, then those declared for it.
+func (t *Target) AppsOf(name string) []*capp.App {
+	return slices.Concat(t.Shipped, t.Apps[name])
 }
 
 // MetricsAddr is cfg's metrics_addr, checked, as the daemon listens on it
@@ -166,33 +187,78 @@ func javaOpts(env []string) string {
 // artifact is broken (an API's XML) is kept: MI deploys it as faulty and
 // says why, which mictl apps shows.
 func ReadApps(cfg *config.Config) (map[string][]*capp.App, error) {
-	return ReadAppsOf(cfg, cfg.Names())
+	apps, _, err := readApps(cfg, cfg.Names(), nil)
+	return apps, err
 }
 
-// ReadAppsOf is ReadApps for the instances names: those cfg names, and
-// any other (one an earlier, larger up started), which runs the CApps
-// every instance does.
-func ReadAppsOf(cfg *config.Config, names []string) (map[string][]*capp.App, error) {
+// readApps is ReadApps for the instances names (those cfg names, and any
+// other, an instance an earlier, larger up started, which runs the CApps
+// every instance does), each also running the CApps of shipped, which
+// their distribution ships: those are read alike, and are returned
+// apart (mictl does not deploy them, the clone of the distribution
+// does). A declared CApp with the id of a shipped one is refused as two
+// declared would be.
+func readApps(cfg *config.Config, names []string, shipped []config.CApp) (map[string][]*capp.App, []*capp.App, error) {
 	byPath := map[string]*capp.App{}
+	read := func(decl config.CApp) (*capp.App, error) {
+		app, ok := byPath[decl.Path]
+		if !ok {
+			var err error
+			if app, err = readApp(decl); err != nil {
+				return nil, err
+			}
+			byPath[decl.Path] = app
+		}
+		return app, nil
+	}
+	// A CApp id and the file that has it, as messages name it.
+	shippedIDs := map[string]string{}
+	var shippedApps []*capp.App
+	for _, decl := range shipped {
+		app, err := read(decl)
+		if err != nil {
+			return nil, nil, err
+		}
+		if other, dup := shippedIDs[app.ID()]; dup {
+			return nil, nil, &config.Error{Where: decl.Pos, Msg: fmt.Sprintf(
+				"%s and %s are both CApp %s; MI deploys only one of them (two applications can't have the same id): keep one in the distribution", other, decl.Path, app.ID())}
+		}
+		shippedIDs[app.ID()] = decl.Path + shippedNote
+		shippedApps = append(shippedApps, app)
+	}
 	out := map[string][]*capp.App{}
 	for _, name := range names {
-		ids := map[string]string{}
+		ids := maps.Clone(shippedIDs)
 		for _, decl := range cfg.CAppsOf(name) {
-			app, ok := byPath[decl.Path]
-			if !ok {
-				var err error
-				if app, err = readApp(decl); err != nil {
-					return nil, err
-				}
-				byPath[decl.Path] = app
+			app, err := read(decl)
+			if err != nil {
+				return nil, nil, err
 			}
 			if other, dup := ids[app.ID()]; dup {
-				return nil, &config.Error{Where: decl.Pos, Msg: fmt.Sprintf(
+				return nil, nil, &config.Error{Where: decl.Pos, Msg: fmt.Sprintf(
 					"instance %s: %s and %s are both CApp %s; MI deploys only one of them (two applications can't have the same id): keep one", name, other, decl.Path, app.ID())}
 			}
 			ids[app.ID()] = decl.Path
 			out[name] = append(out[name], app)
 		}
+	}
+	return out, shippedApps, nil
+}
+
+// shippedNote follows the path of a CApp the distribution ships in
+// messages.
+const shippedNote = " (shipped in the distribution's carbonapps/, so every instance deploys it)"
+
+// shippedCApps are the CApps cfg's distribution ships in its carbonapps/
+// (see home.ShippedCApps), each found where it is.
+func shippedCApps(cfg *config.Config) ([]config.CApp, error) {
+	paths, err := home.ShippedCApps(deployment.Dist(cfg))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]config.CApp, len(paths))
+	for i, p := range paths {
+		out[i] = config.CApp{Path: p, Pos: p}
 	}
 	return out, nil
 }

@@ -5,11 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
@@ -222,5 +225,48 @@ func TestInstancesOnlyTheStateKnowsRunTheSharedCApps(t *testing.T) {
 				t.Errorf("%s: %s runs CApps %v, want o_1.0.0", tc.what, name, target.Apps[name])
 			}
 		}
+	}
+}
+
+// The CApps mi_home ships in its own carbonapps/ are every instance's:
+// planned for each (and so checked) as declared ones, kept apart from
+// those mictl deploys. One file of the distribution's and one declared
+// with the same id are refused, naming both, as two declared would be.
+func TestShippedCAppsArePlannedForEveryInstance(t *testing.T) {
+	cfg := loadConfig(t, "instances = 2\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	if err := os.MkdirAll(filepath.Join("dist", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("dist", home.StartScript), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join("dist", "conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(deployment.SourceTOML("dist"), deploytoml.Template(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join(home.CarbonAppsDir("dist"), "inb_1.0.0.car")
+	writeCApp(t, shipped, capp.Spec{Name: "inb", Inbounds: []capp.InboundSpec{{Port: 8090}}})
+	writeCApp(t, filepath.Join(home.CarbonAppsDir("dist"), "ignored.CAR"), capp.Spec{Name: "ignored"}) // MI takes *.car only
+
+	target, err := Build(cfg, &state.File{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"mi-1": {"inb_1.0.0/HTTPInbound8090"}, "mi-2": {"inb_1.0.0/HTTPInbound8090"}}
+	if got := inbounds(target); !reflect.DeepEqual(got, want) {
+		t.Errorf("planned inbound endpoints %v, want %v", got, want)
+	}
+	if len(target.Shipped) != 1 || target.Shipped[0].ID() != "inb_1.0.0" || len(target.Apps["mi-1"]) != 0 {
+		t.Errorf("shipped %v, declared %v: want inb_1.0.0 shipped, nothing declared", target.Shipped, target.Apps)
+	}
+
+	writeCApp(t, "inb.car", capp.Spec{Name: "inb"})
+	cfg.CApps, cfg.CAppsPos = []string{"inb.car"}, "mictl.toml:4:1"
+	_, err = Build(cfg, &state.File{}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "mictl.toml:4:1: instance mi-1: "+shipped+" (shipped in the distribution's carbonapps/") ||
+		!strings.Contains(err.Error(), "are both CApp inb_1.0.0") {
+		t.Errorf("a declared app with a shipped one's id: %v, want it refused naming both", err)
 	}
 }
