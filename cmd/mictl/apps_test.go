@@ -488,3 +488,74 @@ func inboundCar(t *testing.T, port string) []byte {
 <parameters><parameter name="inbound.http.port">` + port + `</parameter></parameters></inboundEndpoint>`,
 	})
 }
+
+// The CApps an operator's distribution ships in its own carbonapps/ run
+// on every instance cloned from it, so they are planned and checked as
+// declared ones: two instances binding an endpoint's unshifted port are
+// refused naming the file they come from, a declared app of the same id
+// is refused, and ports table names the endpoint's port (it took it for
+// the JVM's random JMX port).
+func TestShippedCAppsArePlannedAndChecked(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	unshifted := 8280 + d.base + 50 // a port of this test's own
+	var buf bytes.Buffer
+	if err := capp.Build(&buf, capp.Spec{Name: "inb", Inbounds: []capp.InboundSpec{{Name: "InbHTTP", Port: unshifted}}}); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join("dist", "repository", "deployment", "server", "carbonapps", "inb_1.0.0.car")
+	if err := os.WriteFile(filepath.Join(d.dir, shipped), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join("dist", "conf", "deployment.toml")
+	if err := os.WriteFile(filepath.Join(d.dir, src), []byte(strings.Replace(d.readFile(src), "[mediation]\n",
+		"[mediation]\ninbound.port_offset_enable = false\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	toml := fmt.Sprintf("mi_home = \"dist\"\nbase_offset = %d\n", d.base)
+	d.configFile("inplace", toml)
+
+	clash := fmt.Sprintf("mi-1 inbound inb_1.0.0/InbHTTP %d ↔ mi-2 inbound inb_1.0.0/InbHTTP %d", unshifted, unshifted)
+	origin := "inb_1.0.0 is shipped in " + shipped
+	if code, out, _ := d.mictl("check-conflicts", "--instances", "2"); code != 1 || !strings.Contains(out, clash) || !strings.Contains(out, "note: "+origin) {
+		t.Fatalf("check-conflicts of 2: exit %d, want 1 naming %q and %q:\n%s", code, clash, origin, out)
+	}
+	code, out, stderr := d.mictl("up", "--instances", "2", "--timeout", "30s")
+	if code != 1 || !strings.Contains(out, clash) || !strings.Contains(stderr, "hint: "+origin) {
+		t.Fatalf("up of 2: exit %d, want 1 naming %q and %q:\n%s%s", code, clash, origin, out, stderr)
+	}
+	if servers := d.servers(); len(servers) != 0 {
+		t.Fatalf("servers started despite the refusal: %v", servers)
+	}
+
+	other := d.car("inb.car", capp.Spec{Name: "inb"})
+	d.configFile("inplace", toml+fmt.Sprintf("capps = [%q]\n", other))
+	want := shipped + " (shipped in the distribution's carbonapps/, so every instance deploys it) and " + filepath.Join(d.dir, other) + " are both CApp inb_1.0.0"
+	if code, _, stderr := d.mictl("check-conflicts"); code != 2 || !strings.Contains(stderr, want) {
+		t.Fatalf("a declared app with a shipped one's id: exit %d, want 2 and %q:\n%s", code, want, stderr)
+	}
+
+	d.configFile("inplace", toml)
+	d.must("up", "--timeout", "30s")
+	var rows []struct {
+		Extras []struct {
+			Role     string `json:"role"`
+			Listener string `json:"listener"`
+			Port     int    `json:"port"`
+		} `json:"extras"`
+		Random []struct {
+			Port int `json:"port"`
+		} `json:"random"`
+	}
+	if err := json.Unmarshal([]byte(d.must("ports", "table", "-o", "json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || len(rows[0].Extras) != 1 || rows[0].Extras[0].Port != unshifted || rows[0].Extras[0].Listener != "inb_1.0.0/InbHTTP" {
+		t.Fatalf("ports table: %+v, want one extra, inbound inb_1.0.0/InbHTTP on %d", rows, unshifted)
+	}
+	for _, r := range rows[0].Random {
+		if r.Port == unshifted {
+			t.Fatalf("ports table lists the shipped endpoint's port %d as random: %+v", unshifted, rows[0].Random)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -100,7 +102,7 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 		for _, n := range moveNotes(p.Target) {
 			fmt.Fprintf(streams.Out, "moved: %s\n", n)
 		}
-		for _, n := range runTimeNotes(p.Target) {
+		for _, n := range slices.Concat(runTimeNotes(p.Target), shippedNotes(p.Target, report.Conflicts)) {
 			fmt.Fprintf(streams.Out, "note: %s\n", n)
 		}
 		for _, s := range inHomes {
@@ -125,4 +127,21 @@ func plural(n int, noun string) string {
 		return fmt.Sprintf("%d %s", n, noun)
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// shippedNotes name where each CApp of the distribution's own that a
+// conflict of findings names comes from: no mictl.toml declares it.
+func shippedNotes(t *reconcile.Target, findings []check.Finding) []string {
+	var out []string
+	for _, app := range t.Shipped {
+		named := slices.ContainsFunc(findings, func(f check.Finding) bool {
+			return slices.ContainsFunc(f.Parties, func(p check.Party) bool {
+				return p.Listener != nil && strings.HasPrefix(*p.Listener, app.ID()+"/")
+			})
+		})
+		if named {
+			out = append(out, fmt.Sprintf("%s is shipped in %s, which every instance gets from the distribution", app.ID(), app.Path))
+		}
+	}
+	return out
 }

@@ -320,7 +320,7 @@ func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report,
 			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
 		}
 	}
-	for _, hint := range refusalHints(t, report) {
+	for _, hint := range slices.Concat(shippedNotes(t, report.Conflicts), refusalHints(t, report)) {
 		fmt.Fprintf(streams.ErrOut, "hint: %s\n", hint)
 	}
 	fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above, or start anyway with --force")
