@@ -89,3 +89,23 @@ func TestRunTimePorts(t *testing.T) {
 		t.Errorf("inspect of an app with only a placeholder port:\n%s", out)
 	}
 }
+
+// A CApp the distribution ships in its own carbonapps/ runs on every
+// instance as a declared one does: its run-time ports are said the same.
+func TestRunTimePortsOfShippedCApps(t *testing.T) {
+	dir := inTempDir(t)
+	if code, _, errOut := run(t, "sim", "dist", "dist"); code != exitcode.OK {
+		t.Fatalf("sim dist: exit %d: %s", code, errOut)
+	}
+	writeCar(t, dir, "dist/repository/deployment/server/carbonapps/env_1.0.0.car", capp.Spec{Name: "env",
+		Inbounds: []capp.InboundSpec{{Name: "OrdersEnv", Placeholder: "$SYSTEM:ORDERS_PORT"}}})
+	if err := os.WriteFile("mictl.toml", []byte("instances = 1\nmi_home = \"dist\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lo, _ := testports.Block(t, testports.Other)
+	offsets := fmt.Sprint(freeOffset(t, lo))
+	note := "note: mi-1: inbound endpoint env_1.0.0/OrdersEnv listens on inbound.http.port = $SYSTEM:ORDERS_PORT, a port MI resolves at run time"
+	if code, out, errOut := run(t, "check-conflicts", "--offsets", offsets); code != exitcode.OK || !strings.Contains(out, note) {
+		t.Fatalf("check-conflicts: exit %d, want 0 and %q:\n%s%s", code, note, out, errOut)
+	}
+}
