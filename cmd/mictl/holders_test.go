@@ -33,12 +33,13 @@ func TestHolderStartedByHandInAHomeIsNamed(t *testing.T) {
 	about := fmt.Sprintf("), a server mictl did not start running in mi-2's home (%s)", filepath.Join("instances", "mi-2"))
 	held := fmt.Sprintf("held by pid %d (", server)
 
-	out := d.must("check-conflicts", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
+	// Exit 1: up refuses to start mi-2 while that server runs in its home.
+	code, out, _ := d.mictl("check-conflicts", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
 	moved := fmt.Sprintf("moved: mi-2 planned at offset %d, not %d: its http port %d there is %s", old.Offset+1, old.Offset, port, held)
-	if !strings.Contains(out, moved) || !strings.Contains(out, about) {
-		t.Fatalf("check-conflicts does not say %q...%q:\n%s", moved, about, out)
+	if code != 1 || !strings.Contains(out, moved) || !strings.Contains(out, about) {
+		t.Fatalf("check-conflicts: exit %d, want 1 and %q...%q:\n%s", code, moved, about, out)
 	}
-	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, old.Offset))
+	code, out, _ = d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, old.Offset))
 	conflict := fmt.Sprintf("conflict: mi-2 http %d is %s", port, held)
 	if code != 1 || !strings.Contains(out, conflict) || !strings.Contains(out, about+", on ") {
 		t.Fatalf("check-conflicts --offsets: exit %d, want 1 and %q...%q:\n%s", code, conflict, about, out)
