@@ -103,7 +103,12 @@ func TestDeployUndeployWithoutInstances(t *testing.T) {
 	check(exitcode.Usage, "is not declared for mi-1; it is for: mi-2", "undeploy", "a_2.0.0", "mi-1")
 	check(exitcode.OK, "removed b_1.0.0 ("+out+") from [[instance]] mi-2 capps, [[instance]] mi-1 capps", "undeploy", "b")
 	check(exitcode.OK, "removed the [[instance]] table of mi-2, left with only its name", "undeploy", a2)
-	check(exitcode.OK, "removed a_1.0.0", "undeploy", "a")
+	// A declared file since deleted is named by the app its file name says.
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	check(exitcode.OK, "removed a_1.0.0 ("+filepath.Join(dir, "build", "a_1.0.0.car")+")", "undeploy", "a")
+	writeCar(t, dir, "build/a_1.0.0.car", capp.Spec{Name: "a"})
 	// What deploy added, undeploy took away: the file is the user's again
 	// (a bare [[instance]] left behind would declare that instance).
 	if got, _ := os.ReadFile("mictl.toml"); string(got) != toml {

@@ -67,7 +67,9 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 	if err != nil {
 		return err
 	}
-	what := app.Path
+	// A file that cannot be read (deleted since) is named as MI names
+	// its app, by the file's name_version.
+	what := strings.TrimSuffix(filepath.Base(app.Path), filepath.Ext(app.Path))
 	if app.App != nil {
 		what = app.App.ID()
 	}
@@ -122,7 +124,7 @@ func (d *appDeployment) findDeclared(appArg string, files declaredFiles) (appsta
 			if decl.App.ID() == appArg || decl.App.Name == appArg {
 				found = append(found, decl)
 			}
-		case strings.TrimSuffix(filepath.Base(decl.Path), filepath.Ext(decl.Path)) == appArg:
+		case fileNames(decl.Path, appArg):
 			found = append(found, decl) // unreadable: known by its file name
 		}
 	}
@@ -136,6 +138,18 @@ func (d *appDeployment) findDeclared(appArg string, files declaredFiles) (appsta
 		return appstate.Declared{}, exitcode.Usagef("%s is not declared in mictl.toml, which declares no CApp (mictl deploy FILE.car adds one)", appArg)
 	}
 	return appstate.Declared{}, exitcode.Usagef("%s is not declared in mictl.toml; it declares: %s", appArg, describeDeclared(all))
+}
+
+// fileNames reports whether the file name of the .car at path says it is
+// app: as MI names them, name_version.car (a deleted declared file can be
+// named as its app was, "orders" or "orders_1.0.0").
+func fileNames(path, app string) bool {
+	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	if stem == app {
+		return true
+	}
+	i := strings.LastIndex(stem, "_")
+	return i > 0 && stem[:i] == app
 }
 
 // declaredPaths are every path mictl.toml declares, top level first,
