@@ -267,6 +267,34 @@ func TestDiffAndReloadSayWhatTheDaemonKeeps(t *testing.T) {
 	}
 }
 
+// A deleted mictl.toml is not a configuration of defaults: the daemon
+// refuses to reload without the file it follows, diff says the same (it
+// said "remove mi-2", planning one instance), and the file put back is
+// what runs again.
+func TestDeletedConfigIsRefusedAlikeByDiffAndReload(t *testing.T) {
+	d := newDeployment(t)
+	body := fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base)
+	d.configFile("inplace", body)
+	d.must("up", "--timeout", "30s")
+	if err := os.Remove(filepath.Join(d.dir, "mictl.toml")); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(d.dir, "mictl.toml") + ", the configuration this daemon follows, is gone; put the file back"
+	for _, cmd := range []string{"diff", "reload"} {
+		if code, out, errOut := d.mictl(cmd); code != 2 || !strings.Contains(errOut, want) || strings.Contains(out, "remove") {
+			t.Errorf("%s: exit %d, want 2 and %q:\n%s%s", cmd, code, want, out, errOut)
+		}
+	}
+	if f := d.state(); len(f.Instances) != 2 || !d.stateIs("mi-2", "ready") {
+		t.Fatalf("an instance changed with the file gone:\n%s", d.events())
+	}
+	d.configFile("inplace", body)
+	d.waitFor("the refusal over once the file is back", func() bool { return d.state().ReloadError == "" })
+	if code, out, errOut := d.mictl("diff"); code != 0 {
+		t.Fatalf("diff with the file back: exit %d:\n%s%s", code, out, errOut)
+	}
+}
+
 // What an up asked for holds only while something runs: after down, its
 // planning flags and a failed reload's error are forgotten, so diff,
 // deploy and status read mictl.toml alone, as the next up will; diff and

@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -11,6 +12,7 @@ import (
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -124,9 +126,14 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	if err != nil {
 		return err
 	}
-	// Plan exactly as the daemon's reload would: mictl.toml under the
-	// planning flags of the last mictl up.
-	cfg, offsets, err := daemon.NewFollow(g.configPath, dirCfg).Load(f.UpArgs)
+	// Plan exactly as the daemon's reload would: the file it follows
+	// (unless --config names another) under the planning flags of the
+	// last mictl up.
+	configPath := g.configPath
+	if configPath == "" {
+		configPath = followedConfig(f)
+	}
+	cfg, offsets, err := daemon.NewFollow(configPath, dirCfg).Load(f.UpArgs)
 	if err != nil {
 		return fmt.Errorf("a reload would refuse the configuration: %w", err)
 	}
@@ -163,6 +170,18 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		return nil
 	}
 	return errReported // exit 1: something would change, or conflicts block it
+}
+
+// followedConfig is the configuration file the running daemon of f
+// follows, "" when none runs or it follows none.
+func followedConfig(f *state.File) string {
+	if f.Daemon == nil || !f.Daemon.Alive() {
+		return ""
+	}
+	if i := slices.Index(f.Daemon.Args, "--config"); i >= 0 && i+1 < len(f.Daemon.Args) {
+		return f.Daemon.Args[i+1]
+	}
+	return ""
 }
 
 func printChanges(streams *IOStreams, c reconcile.Changes) {

@@ -228,6 +228,9 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 			if err := fs.Set("instances-dir", instancesDir); err != nil {
 				return nil, nil, err
 			}
+			if _, err := os.Stat(file); configPath != "" && errors.Is(err, os.ErrNotExist) {
+				return nil, nil, exitcode.Usagef("%s, the configuration this daemon follows, is gone; put the file back (it is applied when it reappears), or stop the instances with mictl down", file)
+			}
 			cfg, err := planflags.Load(fs, configPath, o)
 			if err != nil {
 				return nil, nil, err
