@@ -295,6 +295,27 @@ func TestDeletedConfigIsRefusedAlikeByDiffAndReload(t *testing.T) {
 	}
 }
 
+// A restart brings the home up to date with the distribution, as a
+// reload's restart does: a JDBC driver added to mi_home's lib/ reaches the
+// instance by mictl restart, which keeps its offset.
+func TestRestartRefreshesTheHome(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	before := d.instance("mi-1")
+	if err := os.WriteFile(filepath.Join(d.dir, "dist", "lib", "driver.jar"), []byte("jar"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.must("restart", "mi-1")
+	if _, err := os.Stat(filepath.Join(before.Home, "lib", "driver.jar")); err != nil {
+		t.Fatalf("the restart did not bring lib/driver.jar into mi-1's home: %v", err)
+	}
+	if now := d.instance("mi-1"); now.Offset != before.Offset || now.State != "ready" || now.Server.PID == before.Server.PID {
+		t.Fatalf("mi-1 after restart: offset %d (was %d), %s, pid %d (was %d)", now.Offset, before.Offset, now.State, now.Server.PID, before.Server.PID)
+	}
+}
+
 // What an up asked for holds only while something runs: after down, its
 // planning flags and a failed reload's error are forgotten, so diff,
 // deploy and status read mictl.toml alone, as the next up will; diff and

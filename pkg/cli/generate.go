@@ -32,7 +32,8 @@ homes the units of "mictl export systemd" run.
 deployment.toml is written atomically with mode 0600, because it holds
 keystore passwords. Every file is rendered before any is written, so a bad
 override leaves nothing half-generated. Instances that run are left alone:
-their homes are the supervisor's (mictl reload applies a change to them).`,
+their homes are the supervisor's (mictl reload applies a change of the
+configuration to them; mictl restart also brings in the distribution's).`,
 		Example: `  mictl generate --instances 3
   mictl generate --offsets 10,20 -o json`,
 		Args: usageArgs(cobra.NoArgs),
@@ -58,7 +59,7 @@ func runGenerate(streams *IOStreams, o *generateOptions, p *planned) error {
 		names = append(names, inst.Name)
 	}
 	if len(running) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: %s running, left alone (mictl reload applies changes to running instances)\n", strings.Join(running, ", "))
+		fmt.Fprintf(streams.ErrOut, "note: %s running, left alone (mictl reload applies changes of the configuration to running instances; mictl restart NAME also brings in the distribution's)\n", strings.Join(running, ", "))
 	}
 	records, err := p.Prepare(p.state, names)
 	if err != nil {

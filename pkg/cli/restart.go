@@ -28,7 +28,10 @@ func newCmdRestart(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Restart the named instances (or all with --all) one at a time: stop it
 gracefully, start it, wait until it is ready, then go on to the next. A
 deployment never loses more than one instance at once, and a restart that
-fails stops the roll there.
+fails stops the roll there. Before it starts again, each instance's home is
+brought up to date as a reload's restart would (files added to or changed
+in the distribution, such as a JDBC driver in mi_home's lib/, and the
+deployment.toml and CApps mictl.toml gives it), keeping its offset.
 
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips

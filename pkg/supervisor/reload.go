@@ -127,6 +127,24 @@ func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Targ
 	return p.Target, p.Changes, p.Refusal()
 }
 
+// planRestart plans the configuration as a reload would, for a restart
+// of name to prepare its home from; ok is false when it cannot be planned
+// or does not plan name.
+func (s *Supervisor) planRestart(load LoadConfig, name string) (t *reconcile.Target, ok bool) {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	f, err := s.current()
+	if err != nil {
+		return nil, false
+	}
+	t, _, err = s.planReload(load, f)
+	if err != nil {
+		return nil, false
+	}
+	_, ok = t.Instance(name)
+	return t, ok
+}
+
 func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) error {
 	if len(c.Remove) > 0 {
 		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
