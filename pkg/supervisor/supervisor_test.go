@@ -388,7 +388,7 @@ func TestRestartNeverLeavesACrashFailed(t *testing.T) {
 	t.Setenv("MICTL_SIM_CRASH_AFTER", "300ms")
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
-	if ev := s.next("mi-1", StateStopped, StateFailed, StateBackoff); ev.State != StateFailed || !strings.Contains(ev.Message, "exited; restart policy never") {
+	if ev := s.next("mi-1", StateStopped, StateFailed, StateBackoff); ev.State != StateFailed || !strings.Contains(ev.Message, "exited; ") || !strings.HasSuffix(ev.Message, "; restart policy never") {
 		t.Fatalf("after the crash: %s, want failed by restart policy never", ev)
 	}
 	if err := s.sup.Flush(); err != nil {
