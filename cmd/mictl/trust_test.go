@@ -877,6 +877,30 @@ func TestPlainUpDoesNotWarnOfDefaults(t *testing.T) {
 	}
 }
 
+// Each server runs with a node identity of its own, its instance's name
+// (docs/mi-facts.md, "Node identity"), even when the shell that started
+// mictl exported one for all.
+func TestEachServerNamesItsNode(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"nodeId=the-shells"}
+	d.up(2)
+	for _, name := range []string{"mi-1", "mi-2"} {
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", d.instance(name).Server.PID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, kv := range strings.Split(string(environ), "\x00") {
+			if strings.HasPrefix(kv, "nodeId=") {
+				ids = append(ids, kv)
+			}
+		}
+		if len(ids) != 1 || ids[0] != "nodeId="+name {
+			t.Errorf("%s's server runs with %v, want only nodeId=%s", name, ids, name)
+		}
+	}
+}
+
 // A crash says why when the server's log does: its last ERROR line since
 // the start (only the script, its parent, sees the server's exit status).
 func TestCrashQuotesTheLogsLastError(t *testing.T) {

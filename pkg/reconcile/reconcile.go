@@ -69,6 +69,9 @@ type Target struct {
 	// carbonapps/: every home cloned from it has them (AppsOf).
 	Shipped []*capp.App
 	env     []string
+	// sourceNodeID is true when the distribution's deployment.toml sets
+	// [cluster_config] node_id (see Record).
+	sourceNodeID bool
 }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
@@ -113,6 +116,9 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 		return nil, err
 	}
 	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, env: opts.Env}
+	if t.sourceNodeID, err = deployment.SetsNodeID(src); err != nil {
+		return nil, err
+	}
 	runs := make(map[string][]*capp.App, len(planned))
 	for _, name := range planned {
 		runs[name] = t.AppsOf(name)
@@ -342,8 +348,23 @@ func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
 	}
 	return state.Instance{
 		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
-		Bind: t.Config.Host.String(), Args: args, Env: t.env, State: state.StateStarting, Extras: extras,
+		Bind: t.Config.Host.String(), Args: args, Env: t.launchEnv(inst.Name), State: state.StateStarting, Extras: extras,
 	}, nil
+}
+
+// launchEnv is the environment the target gives the named instance: the
+// captured one, and a node identity of its own. MI otherwise takes a new
+// random one at every start, and instances sharing a coordination
+// database need unique, stable ones (docs/mi-facts.md, "Node identity");
+// the exports name each node the same way. [cluster_config] node_id in
+// deployment.toml or an override is left to stand: the environment would
+// win over it (and -DnodeId in JAVA_OPTS wins over both, as in MI).
+func (t *Target) launchEnv(name string) []string {
+	ic, _ := t.Config.InstanceSettings(name)
+	if _, overridden := ic.Overrides[deployment.NodeIDTOMLKey]; t.sourceNodeID || overridden {
+		return t.env
+	}
+	return append(slices.Clip(t.env), deployment.NodeIDEnv+"="+name)
 }
 
 // MetricsFlag is the launch argument that, with the MetricHandler in

@@ -270,3 +270,38 @@ func TestShippedCAppsArePlannedForEveryInstance(t *testing.T) {
 		t.Errorf("a declared app with a shipped one's id: %v, want it refused naming both", err)
 	}
 }
+
+// Each instance is started with a node identity of its own (MI takes a
+// random one at every start otherwise), unless the user names nodes
+// already with [cluster_config] node_id in the distribution's
+// deployment.toml or an override, which the environment would override.
+func TestLaunchEnvNamesTheNode(t *testing.T) {
+	t.Parallel()
+	cfg := &config.Config{Instance: []config.InstanceConfig{
+		{Name: "mi-2", Overrides: map[string]any{deployment.NodeIDTOMLKey: "two"}},
+	}}
+	captured := []string{"JAVA_HOME=/jdk"}
+	tests := []struct {
+		name         string
+		env          []string
+		sourceNodeID bool
+		want         []string
+	}{
+		{"mi-1", captured, false, []string{"JAVA_HOME=/jdk", "nodeId=mi-1"}},
+		{"mi-2", captured, false, captured},
+		{"mi-1", captured, true, captured},
+	}
+	for _, tt := range tests {
+		tg := &Target{Config: cfg, env: tt.env, sourceNodeID: tt.sourceNodeID}
+		if got := tg.launchEnv(tt.name); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s, env %v, source node_id %v: %v, want %v", tt.name, tt.env, tt.sourceNodeID, got, tt.want)
+		}
+	}
+	if got := captured; !reflect.DeepEqual(got, []string{"JAVA_HOME=/jdk"}) {
+		t.Errorf("the captured environment was changed: %v", got)
+	}
+	src := deployment.Source{Path: "deployment.toml", TOML: []byte("[cluster_config]\nnode_id = \"n\"\n")}
+	if sets, err := deployment.SetsNodeID(src); err != nil || !sets {
+		t.Errorf("SetsNodeID(%s) = %v, %v", src.TOML, sets, err)
+	}
+}
