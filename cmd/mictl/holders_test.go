@@ -106,3 +106,25 @@ func TestPortHeldByAnotherInstancesServerIsNamed(t *testing.T) {
 		t.Fatalf("mi-2 is %s (%s), want failed naming mi-1", inst.State, inst.LastError)
 	}
 }
+
+// A port another running instance's server holds off its plan (MI's JMX
+// port) is as busy as any program's: check-conflicts reports it, and up
+// plans the next instance around it rather than onto it.
+func TestAnotherInstancesRandomPortIsPlannedAround(t *testing.T) {
+	d := newDeployment(t)
+	taken := 8280 + d.base + 1 // mi-2's http port at the offset after mi-1's
+	d.env = []string{"JAVA_OPTS=-Dcom.sun.management.jmxremote.local.port=" + fmt.Sprint(taken)}
+	d.up(1)
+	d.env = nil
+	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, d.base+1))
+	if want := fmt.Sprintf("conflict: mi-2 http %d is held by pid %d (", taken, d.instance("mi-1").Server.PID); code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "the server of mi-1") {
+		t.Fatalf("check-conflicts: exit %d, want 1 and %q...the server of mi-1:\n%s", code, want, out)
+	}
+	_, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	if mi2 := d.instance("mi-2"); mi2.State != "ready" || mi2.Offset == d.base+1 {
+		t.Fatalf("mi-2 is %s at offset %d, want ready, planned around mi-1's JMX port %d:\n%s", mi2.State, mi2.Offset, taken, errOut)
+	}
+	if !strings.Contains(errOut, fmt.Sprintf("its http port %d there is held by pid", taken)) || !strings.Contains(errOut, "the server of mi-1") {
+		t.Errorf("up does not say why mi-2 moved:\n%s", errOut)
+	}
+}

@@ -280,8 +280,8 @@ func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names
 	for i := range insts {
 		for role, st := range view.Observe(&insts[i], false).Fixed {
 			if st.Listening {
-				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by mictl: the next mictl up plans around it, or refuses while it is held if the offset is fixed (an [[instance]] offset, --offsets); mictl check-conflicts shows it\n",
-					insts[i].Name, ports.Role(role), st.Port, st.Holder)
+				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by %s itself: the next mictl up plans around it, or refuses while it is held if the offset is fixed (an [[instance]] offset, --offsets); mictl check-conflicts shows it\n",
+					insts[i].Name, ports.Role(role), st.Port, st.Holder, insts[i].Name)
 			}
 		}
 	}

@@ -540,33 +540,52 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 	return m
 }
 
-// OwnedBy recognises sockets held by the running instances of f, which
-// are not conflicts for their own deployment: those of each recorded
-// process group, and, for an instance meant to run whose group the file
-// does not name yet (the daemon records a start a few milliseconds after
-// it), those of the processes running in its home.
+// OwnedBy recognises sockets held by the running instances of f on their
+// own recorded ports, which are not conflicts for their own deployment:
+// those of each recorded process group, and, for an instance meant to run
+// whose group the file does not name yet (the daemon records a start a
+// few milliseconds after it), those of the processes running in its home.
+// A socket an instance holds on any other port (MI's random JMX port, a
+// port an inbound endpoint resolved at run time) is as foreign to the
+// others as any program's: planned onto, it failed their start.
 func OwnedBy(f *state.File) func(hostnet.Socket) bool {
-	ours := map[uint64]bool{}
+	owner := map[uint64]*state.Instance{}
 	view := &observe.View{}
-	unrecorded := map[string]bool{} // home -> a start the file does not show yet
-	for _, inst := range f.Instances {
-		if Running(inst) && inst.PGID > 0 {
+	unrecorded := map[string]*state.Instance{} // home -> a start the file does not show yet
+	for i := range f.Instances {
+		inst := &f.Instances[i]
+		if Running(*inst) && inst.PGID > 0 {
 			for ino := range view.GroupInodes(inst.PGID) {
-				ours[ino] = true
+				owner[ino] = inst
 			}
 		} else if state.Wanted(inst.State) {
-			unrecorded[inst.Home] = true
+			unrecorded[inst.Home] = inst
 		}
 	}
 	if len(unrecorded) > 0 {
-		for _, pid := range processesIn(unrecorded) {
+		homes := make(map[string]bool, len(unrecorded))
+		for h := range unrecorded {
+			homes[h] = true
+		}
+		for _, pid := range processesIn(homes) {
 			inodes, _ := hostnet.SocketInodes(pid)
+			inst := unrecorded[proc.Getenv(pid, "CARBON_HOME")]
 			for ino := range inodes {
-				ours[ino] = true
+				owner[ino] = inst
 			}
 		}
 	}
-	return func(s hostnet.Socket) bool { return ours[s.Inode] }
+	return func(s hostnet.Socket) bool {
+		inst := owner[s.Inode]
+		return inst != nil && recordedPort(inst, s.Port)
+	}
+}
+
+// recordedPort reports whether port is one of inst's planned ports, as
+// its record has them.
+func recordedPort(inst *state.Instance, port int) bool {
+	return slices.Contains(inst.Ports[:], port) ||
+		slices.ContainsFunc(inst.Extras, func(e state.Extra) bool { return e.Port == port })
 }
 
 // processesIn lists the live processes running with one of homes as
