@@ -51,7 +51,10 @@ traces) together.
 
 By default the log is logs/console.log in the instance's home: everything its
 Micro Integrator script printed. --file carbon reads MI's own
-repository/logs/wso2carbon.log instead.
+repository/logs/wso2carbon.log instead. The rotated copies of either are read
+too, oldest first, as one log with it: console.log.3 .. console.log.1 (mictl
+rotates console.log at 10 MB), and MI's wso2carbon-MM-dd-yyyy.log (also with
+-N), so --tail and --since see across a rotation.
 
 --since keeps records whose timestamp is at or after the given time; lines
 without a timestamp (stack traces) go with the line above them, and lines
@@ -62,8 +65,8 @@ With -f, mictl keeps printing new lines until Ctrl-C (exit 0). Rotated,
 truncated and recreated files are followed across the change; a log that
 does not exist yet is waited for, as long as its directory exists.
 
-With no NAME, every instance under instances_dir that has a console.log is
-shown. Having none is not an error: mictl says so on stderr and exits 0, so
+With no NAME, every instance under instances_dir that has a console.log (or a
+rotated copy of one) is shown. Having none is not an error: mictl says so on stderr and exits 0, so
 scripts piping the output keep working before the first 'mictl up'.
 Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
 		Example: `  # everything mi-2's script printed so far
@@ -199,7 +202,7 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 			return nil, exitcode.Usagef("no instance %q under %s: %s", name, o.InstancesDir, known)
 		}
 		src := logs.Source{Name: name, Path: path(name)}
-		if _, err := os.Stat(src.Path); errors.Is(err, fs.ErrNotExist) {
+		if !hasLog(src.Path) {
 			if !o.Follow {
 				fmt.Fprintf(streams.ErrOut, "%s has no log at %s yet; run mictl up first\n", name, src.Path)
 				continue
@@ -212,7 +215,7 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 }
 
 // instanceHomes lists, sorted, the instances under dir that have a
-// console.log: every directory with a valid instance name, which leaves
+// console.log or a rotated copy of one: every directory with a valid instance name, which leaves
 // out mictl's own dot-directories (.mictl, .dist) and stray files. A
 // missing dir has no instances.
 func instanceHomes(dir string) ([]string, error) {
@@ -228,10 +231,20 @@ func instanceHomes(dir string) ([]string, error) {
 		if !e.IsDir() || config.ValidateName(e.Name()) != nil {
 			continue
 		}
-		if _, err := os.Stat(home.ConsoleLog(filepath.Join(dir, e.Name()))); err == nil {
+		if hasLog(home.ConsoleLog(filepath.Join(dir, e.Name()))) {
 			names = append(names, e.Name())
 		}
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// hasLog reports whether there is anything to read of the log at path:
+// the file, or a rotated copy of it.
+func hasLog(path string) bool {
+	if _, err := os.Stat(path); err == nil {
+		return true
+	}
+	rotated, _ := logs.Rotated(path)
+	return len(rotated) > 0
 }

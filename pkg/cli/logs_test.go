@@ -117,6 +117,50 @@ func TestLogsCarbonFile(t *testing.T) {
 	}
 }
 
+// After a rotation (the daemon's copy-truncate at 10 MB) console.log is
+// empty and its lines are in console.log.1: logs, --tail and --since read
+// the copies too, oldest first, as docker logs does.
+func TestLogsAcrossRotation(t *testing.T) {
+	inTempDir(t)
+	dir := logsHome(t, map[string]string{"mi-1": "", "mi-10": logsMI10})
+	mi1 := home.ConsoleLog(filepath.Join(dir, "mi-1"))
+	older := "[2026-11-25 14:59:59,000]  INFO {Carbon} - before the first rotation\n"
+	if err := os.WriteFile(mi1+".2", []byte(older), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mi1+".1", []byte(logsMI1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// mi-2 has only a copy left (console.log removed): it still has a log.
+	mi2 := home.ConsoleLog(filepath.Join(dir, "mi-2"))
+	if err := os.MkdirAll(filepath.Dir(mi2), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mi2+".1", []byte("[2026-11-25 15:00:05,000]  INFO {Carbon} - mi-2 rotated\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mi-1"}, older + logsMI1},
+		{[]string{"mi-1", "--tail", "2"}, logsMI1},
+		{[]string{"mi-1", "--tail", "5"}, older + logsMI1},
+		{[]string{"mi-1", "--since", "2026-11-25 15:00:02"}, "[2026-11-25 15:00:03,000]  INFO {Carbon} - WSO2 Micro Integrator started in 7.52 seconds\n"},
+		{[]string{"mi-2"}, "[2026-11-25 15:00:05,000]  INFO {Carbon} - mi-2 rotated\n"},
+		{[]string{"--tail", "1"}, `mi-1  | [2026-11-25 15:00:03,000]  INFO {Carbon} - WSO2 Micro Integrator started in 7.52 seconds
+mi-10 | [2026-11-25 15:00:04,000]  INFO {Carbon} - WSO2 Micro Integrator started in 8.01 seconds
+mi-2  | [2026-11-25 15:00:05,000]  INFO {Carbon} - mi-2 rotated
+`},
+	}
+	for _, tt := range tests {
+		code, out, errOut := runLogsCmd(t, append(tt.args, "--instances-dir", dir)...)
+		if code != exitcode.OK || out != tt.want || errOut != "" {
+			t.Errorf("logs %v: exit %d, stdout:\n%s\nwant:\n%s\nstderr:\n%s", tt.args, code, out, tt.want, errOut)
+		}
+	}
+}
+
 func TestLogsNothingToShow(t *testing.T) {
 	inTempDir(t)
 	dir := filepath.Join(t.TempDir(), "instances")

@@ -235,48 +235,96 @@ func (m *merger) tail() error {
 	return nil
 }
 
-// open selects the existing lines of s that the options ask for.
+// open selects the existing lines of s that the options ask for: those of
+// its rotated copies (see Rotated), oldest first, then those of the file
+// itself, read as one log, so --tail and --since see across a rotation.
+//
+// The file is opened first, then its copies: a copy-truncate rotation in
+// between moves lines the file held into the newest copy, where they are
+// still found. A rotation while the copies are opened one by one (which
+// renames them) can show a copy twice or leave one out.
 func (m *merger) open(s *mergeSource) (lineIter, io.Closer, error) {
-	f, err := os.Open(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return &sliceLines{}, nil, nil
-	}
-	if err != nil {
+	fail := func(files multiCloser, err error) (lineIter, io.Closer, error) {
+		files.Close()
 		return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
-	info, err := f.Stat()
+	var files multiCloser
+	var parts []*filePart
+	cur, err := openPart(s.Path)
 	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
+		return fail(files, err)
 	}
-	size, start := info.Size(), int64(0)
-	if m.opts.Since.IsZero() && m.opts.Lines >= 0 {
-		// Without a time filter the last lines can be found from the end,
-		// without reading what comes before them.
-		if start, err = tailStart(f, size, m.opts.Lines, !m.follow); err != nil {
-			f.Close()
-			return nil, nil, fmt.Errorf("%s: read %s: %w", s.Name, s.Path, err)
+	if cur != nil {
+		files = append(files, cur.f)
+	}
+	rotated, err := Rotated(s.Path)
+	if err != nil {
+		return fail(files, err)
+	}
+	for i := len(rotated) - 1; i >= 0; i-- { // newest first, as the tail is found
+		p, err := openPart(rotated[i])
+		if err != nil {
+			return fail(files, err)
+		}
+		if p != nil {
+			files = append(files, p.f)
+			parts = append(parts, p)
 		}
 	}
-	fl := &fileLines{
-		r:      bufio.NewReaderSize(io.NewSectionReader(f, start, size-start), 64<<10),
-		pos:    start,
-		follow: m.follow,
-		filter: s.filter,
-		resume: &s.resume,
-		path:   s.Path,
+	slices.Reverse(parts) // oldest first
+	if cur != nil {
+		cur.current = true
+		parts = append(parts, cur)
 	}
-	s.resume = start
+	if m.opts.Since.IsZero() && m.opts.Lines >= 0 {
+		// Without a time filter the last lines can be found from the end,
+		// without reading what comes before them: in the file, then as
+		// many as are still missing in the newest copy, and so on.
+		need := m.opts.Lines
+		first := len(parts)
+		for first > 0 && need > 0 {
+			p := parts[first-1]
+			if p.start, need, err = tailStart(p.f, p.size, need, !(p.current && m.follow)); err != nil {
+				return fail(files, fmt.Errorf("read %s: %w", p.path, err))
+			}
+			first--
+		}
+		if first == len(parts) && cur != nil { // --tail 0: nothing, and follow from the end
+			cur.start, _, err = tailStart(cur.f, cur.size, 0, !m.follow)
+			if err != nil {
+				return fail(files, fmt.Errorf("read %s: %w", cur.path, err))
+			}
+		}
+		parts = parts[first:]
+	}
+	chain := &chainLines{}
+	for _, p := range parts {
+		fl := &fileLines{
+			r:      bufio.NewReaderSize(io.NewSectionReader(p.f, p.start, p.size-p.start), 64<<10),
+			pos:    p.start,
+			filter: s.filter,
+			path:   p.path,
+		}
+		if p.current {
+			// Only the file itself is followed, from where its lines end;
+			// a copy's partial last line will never be completed.
+			fl.follow, fl.resume = m.follow, &s.resume
+		}
+		chain.parts = append(chain.parts, fl)
+	}
+	if cur != nil {
+		s.resume = cur.start
+	}
 	if m.opts.Since.IsZero() || m.opts.Lines < 0 {
-		return fl, f, nil
+		return chain, files, nil
 	}
 	// A time filter and a line count: filter everything, keep the last
 	// Lines of what passes.
-	defer f.Close()
+	defer files.Close()
 	ring := make([]string, 0, min(m.opts.Lines, 4096))
 	n := 0
 	for {
-		text, ok, err := fl.next()
+		text, ok, err := chain.next()
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", s.Name, err)
 		}
@@ -300,16 +348,54 @@ func (m *merger) open(s *mergeSource) (lineIter, io.Closer, error) {
 	return &sliceLines{lines: ring}, nil, nil
 }
 
-// tailStart returns the offset where the last n lines of r[0:size] begin.
+// filePart is one open file of a log: a rotated copy or the file itself
+// (current), read from start to the size it had when opened.
+type filePart struct {
+	f           *os.File
+	path        string
+	size, start int64
+	current     bool
+}
+
+// openPart opens the file at path; a missing one is nil.
+func openPart(path string) (*filePart, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &filePart{f: f, path: path, size: info.Size()}, nil
+}
+
+// multiCloser closes every file of a log.
+type multiCloser []*os.File
+
+func (c multiCloser) Close() error {
+	var errs []error
+	for _, f := range c {
+		errs = append(errs, f.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// tailStart returns the offset where the last n lines of r[0:size] begin,
+// and how many of the n lines r lacks (0 unless r holds fewer than n).
 // A final piece without a newline counts as a line only if partialIsLine
 // (when following, it is left for Follow to complete).
-func tailStart(r io.ReaderAt, size int64, n int, partialIsLine bool) (int64, error) {
+func tailStart(r io.ReaderAt, size int64, n int, partialIsLine bool) (start int64, missing int, err error) {
 	if size == 0 {
-		return 0, nil
+		return 0, n, nil
 	}
 	var last [1]byte
 	if _, err := r.ReadAt(last[:], size-1); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Newlines to pass going backwards, counting the one ending the last
 	// complete line.
@@ -318,25 +404,27 @@ func tailStart(r io.ReaderAt, size int64, n int, partialIsLine bool) (int64, err
 		k = n
 	}
 	if k == 0 {
-		return size, nil
+		return size, 0, nil
 	}
 	buf := make([]byte, 64<<10)
 	for end := size; end > 0; {
 		start := max(0, end-int64(len(buf)))
 		chunk := buf[:end-start]
 		if _, err := r.ReadAt(chunk, start); err != nil && err != io.EOF {
-			return 0, err
+			return 0, 0, err
 		}
 		for i := len(chunk) - 1; i >= 0; i-- {
 			if chunk[i] == '\n' {
 				if k--; k == 0 {
-					return start + int64(i) + 1, nil
+					return start + int64(i) + 1, 0, nil
 				}
 			}
 		}
 		end = start
 	}
-	return 0, nil
+	// The first line has no newline before it: every newline still to pass
+	// but that one is a line r does not have.
+	return 0, k - 1, nil
 }
 
 // lineIter yields lines without their newline.
@@ -355,6 +443,21 @@ func (s *sliceLines) next() (string, bool, error) {
 	return text, true, nil
 }
 
+// chainLines reads the lines of several files as one: a log's rotated
+// copies, then the file itself.
+type chainLines struct{ parts []*fileLines }
+
+func (c *chainLines) next() (string, bool, error) {
+	for len(c.parts) > 0 {
+		text, ok, err := c.parts[0].next()
+		if err != nil || ok {
+			return text, ok, err
+		}
+		c.parts = c.parts[1:]
+	}
+	return "", false, nil
+}
+
 // fileLines reads lines of a snapshot of a file, passes them through the
 // filter and, when following, records where the last complete line ended.
 type fileLines struct {
@@ -362,7 +465,7 @@ type fileLines struct {
 	pos    int64
 	follow bool
 	filter *SinceFilter
-	resume *int64
+	resume *int64 // where following resumes; nil for a rotated copy
 	path   string
 }
 
@@ -391,7 +494,9 @@ func (l *fileLines) next() (string, bool, error) {
 			return "", false, fmt.Errorf("read %s: %w", l.path, err)
 		}
 		l.pos += int64(len(acc))
-		*l.resume = l.pos
+		if l.resume != nil {
+			*l.resume = l.pos
+		}
 		text := strings.TrimSuffix(strings.TrimSuffix(string(acc), "\n"), "\r")
 		if l.filter.Keep(text) {
 			return text, true, nil

@@ -17,21 +17,27 @@ func TestTailStart(t *testing.T) {
 		n             int
 		partialIsLine bool
 		want          string // the content from the returned offset on
+		missing       int    // lines short of n
 	}{
-		{"a\nb\nc\n", 2, true, "b\nc\n"},
-		{"a\nb\nc\n", 0, true, ""},
-		{"a\nb\nc\n", 9, true, "a\nb\nc\n"},
-		{"a\nb\nc", 2, true, "b\nc"},
-		{"a\nb\nc", 0, true, ""},
-		{"a\nb\nc", 2, false, "a\nb\nc"}, // following: "c" is not a line yet
-		{"a\nb\nc", 0, false, "c"},       // ...and is left to Follow to finish
-		{"", 3, true, ""},
-		{strings.Repeat("x\n", 100000), 1, true, "x\n"}, // more than one chunk
+		{"a\nb\nc\n", 2, true, "b\nc\n", 0},
+		{"a\nb\nc\n", 0, true, "", 0},
+		{"a\nb\nc\n", 3, true, "a\nb\nc\n", 0},
+		{"a\nb\nc\n", 9, true, "a\nb\nc\n", 6},
+		{"a\nb\nc", 2, true, "b\nc", 0},
+		{"a\nb\nc", 0, true, "", 0},
+		{"a\nb\nc", 4, true, "a\nb\nc", 1},
+		{"a\nb\nc", 2, false, "a\nb\nc", 0}, // following: "c" is not a line yet
+		{"a\nb\nc", 3, false, "a\nb\nc", 1},
+		{"a\nb\nc", 0, false, "c", 0}, // ...and is left to Follow to finish
+		{"", 3, true, "", 3},
+		{strings.Repeat("x\n", 100000), 1, true, "x\n", 0}, // more than one chunk
+		{strings.Repeat("x\n", 100000), 100001, true, strings.Repeat("x\n", 100000), 1},
 	}
 	for _, tt := range tests {
-		got, err := tailStart(strings.NewReader(tt.content), int64(len(tt.content)), tt.n, tt.partialIsLine)
-		if err != nil || tt.content[got:] != tt.want {
-			t.Errorf("tailStart(%.20q, %d, %v) = %d (%.20q), %v; want %.20q", tt.content, tt.n, tt.partialIsLine, got, tt.content[got:], err, tt.want)
+		got, missing, err := tailStart(strings.NewReader(tt.content), int64(len(tt.content)), tt.n, tt.partialIsLine)
+		if err != nil || tt.content[got:] != tt.want || missing != tt.missing {
+			t.Errorf("tailStart(%.20q, %d, %v) = %d (%.20q), %d missing, %v; want %.20q, %d missing",
+				tt.content, tt.n, tt.partialIsLine, got, tt.content[got:], missing, err, tt.want, tt.missing)
 		}
 	}
 }
