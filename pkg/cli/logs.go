@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 // Values of --file.
@@ -63,7 +64,12 @@ each instance's log (as docker compose logs --tail does).
 
 With -f, mictl keeps printing new lines until Ctrl-C (exit 0). Rotated,
 truncated and recreated files are followed across the change; a log that
-does not exist yet is waited for, as long as its directory exists.
+does not exist yet, or whose directory does not, is waited for (as tail -F
+does).
+
+A log file or logs directory removed under a running instance is not written
+again until the instance restarts (the server goes on writing to the removed
+file): mictl says so, and 'mictl restart NAME' starts a new log.
 
 With no NAME, every instance under instances_dir that has a console.log (or a
 rotated copy of one) is shown. Having none is not an error: mictl says so on stderr and exits 0, so
@@ -156,11 +162,7 @@ func runLogs(ctx context.Context, streams *IOStreams, o *logsOptions) error {
 	if !o.Follow {
 		return logs.Tail(streams.Out, srcs, opts)
 	}
-	err = logs.FollowAll(ctx, streams.Out, srcs, opts)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w\nThe instance has not started yet: run mictl up first", err)
-	}
-	return err
+	return logs.FollowAll(ctx, streams.Out, srcs, opts)
 }
 
 // logSources finds the log file of each selected instance.
@@ -172,18 +174,36 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 		}
 		return home.ConsoleLog(dir)
 	}
-	withLogs, err := instanceHomes(o.InstancesDir)
+	all, err := instanceDirs(o.InstancesDir)
 	if err != nil {
 		return nil, err
 	}
+	withLogs := withConsoleLog(o.InstancesDir, all)
 	if len(o.Names) == 0 {
-		if len(withLogs) == 0 {
-			fmt.Fprintf(streams.ErrOut, "no instance logs under %s; run mictl up first\n", o.InstancesDir)
-			return nil, nil
+		var srcs []logs.Source
+		noted := false
+		for _, name := range all {
+			src := logs.Source{Name: name, Path: path(name)}
+			// A home without a log is one that never started, unless a
+			// server runs there: then its log is gone, and the user should
+			// know why it shows nothing.
+			if !hasLog(src.Path) {
+				if note, runs := logGone(o, name, src.Path); runs {
+					fmt.Fprintln(streams.ErrOut, note)
+					noted = true
+					if o.Follow {
+						fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
+						srcs = append(srcs, src)
+						continue
+					}
+				}
+			}
+			if slices.Contains(withLogs, name) {
+				srcs = append(srcs, src)
+			}
 		}
-		srcs := make([]logs.Source, len(withLogs))
-		for i, name := range withLogs {
-			srcs[i] = logs.Source{Name: name, Path: path(name)}
+		if len(withLogs) == 0 && !noted {
+			fmt.Fprintf(streams.ErrOut, "no instance logs under %s; run mictl up first\n", o.InstancesDir)
 		}
 		return srcs, nil
 	}
@@ -203,8 +223,14 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 		}
 		src := logs.Source{Name: name, Path: path(name)}
 		if !hasLog(src.Path) {
-			if !o.Follow {
+			note, runs := logGone(o, name, src.Path)
+			switch {
+			case runs:
+				fmt.Fprintln(streams.ErrOut, note)
+			case !o.Follow:
 				fmt.Fprintf(streams.ErrOut, "%s has no log at %s yet; run mictl up first\n", name, src.Path)
+			}
+			if !o.Follow {
 				continue
 			}
 			fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
@@ -214,11 +240,32 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 	return srcs, nil
 }
 
-// instanceHomes lists, sorted, the instances under dir that have a
-// console.log or a rotated copy of one: every directory with a valid instance name, which leaves
-// out mictl's own dot-directories (.mictl, .dist) and stray files. A
-// missing dir has no instances.
-func instanceHomes(dir string) ([]string, error) {
+// logGone says what is true of an instance whose log at path is missing
+// while a server runs in its home (runs): its log file, or the directory
+// holding it, was removed under it. The server goes on writing to the file
+// it has open, which no longer has a name, and only its next start creates
+// a new one.
+func logGone(o *logsOptions, name, path string) (note string, runs bool) {
+	dir, err := filepath.Abs(filepath.Join(o.InstancesDir, name)) // as its CARBON_HOME says
+	if err != nil {
+		return "", false
+	}
+	server, runs := supervisor.ServerIn(dir)
+	if !runs {
+		return "", false
+	}
+	gone := "its log " + path + " is gone"
+	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
+		gone = "its log directory " + filepath.Dir(path) + " is gone"
+	}
+	return fmt.Sprintf("%s runs (pid %d), but %s: the server writes to a file that no longer has a name, "+
+		"and starts a new log only when it starts again: mictl restart %s", name, server.PID, gone, name), true
+}
+
+// instanceDirs lists, sorted, the instance homes under dir: every
+// directory with a valid instance name, which leaves out mictl's own
+// dot-directories (.mictl, .dist) and stray files. A missing dir has none.
+func instanceDirs(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -228,15 +275,34 @@ func instanceHomes(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if !e.IsDir() || config.ValidateName(e.Name()) != nil {
-			continue
-		}
-		if hasLog(home.ConsoleLog(filepath.Join(dir, e.Name()))) {
+		if e.IsDir() && config.ValidateName(e.Name()) == nil {
 			names = append(names, e.Name())
 		}
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// withConsoleLog keeps those of the instances under dir that have a
+// console.log or a rotated copy of one.
+func withConsoleLog(dir string, names []string) []string {
+	var out []string
+	for _, name := range names {
+		if hasLog(home.ConsoleLog(filepath.Join(dir, name))) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// instanceHomes lists, sorted, the instances under dir that have a
+// console.log or a rotated copy of one.
+func instanceHomes(dir string) ([]string, error) {
+	names, err := instanceDirs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return withConsoleLog(dir, names), nil
 }
 
 // hasLog reports whether there is anything to read of the log at path:

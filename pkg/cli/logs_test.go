@@ -3,9 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -215,57 +217,165 @@ func TestLogsHelp(t *testing.T) {
 // test cancels, as Ctrl-C cancels the command's.
 func TestLogsFollowUntilCancelled(t *testing.T) {
 	dir := logsHome(t, map[string]string{"mi-1": logsMI1, "mi-10": logsMI10})
-	out, errOut := &syncbuf.Buffer{}, &syncbuf.Buffer{}
-	streams := &IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut}
 	o := &logsOptions{Follow: true, Tail: 1, File: logFileConsole, InstancesDir: dir, Now: time.Now}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runLogs(ctx, streams, o) }()
-
-	waitOut := func(want string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !strings.Contains(out.String(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("stdout lacks %q:\n%s\nstderr:\n%s", want, out.String(), errOut.String())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitOut("mi-10 | [2026-11-25 15:00:04,000]")
+	out, errOut, stop := followLogsCmd(t, o)
+	waitFor(t, out, "mi-10 | [2026-11-25 15:00:04,000]", errOut)
 	f, err := os.OpenFile(home.ConsoleLog(filepath.Join(dir, "mi-1")), os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
 	f.WriteString("[2026-11-25 15:01:00,000]  INFO {Carbon} - live line\n")
-	waitOut("mi-1  | [2026-11-25 15:01:00,000]  INFO {Carbon} - live line\n")
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("runLogs after cancel: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("runLogs did not return after its context was cancelled")
+	waitFor(t, out, "mi-1  | [2026-11-25 15:01:00,000]  INFO {Carbon} - live line\n", errOut)
+	if err := stop(); err != nil {
+		t.Fatalf("runLogs after cancel: %v", err)
 	}
 	if n := strings.Count(out.String(), "\n"); n != 3 {
 		t.Errorf("%d lines, want 3 (tail 1 of each, one live):\n%s", n, out.String())
 	}
 }
 
+// followLogsCmd runs runLogs with -f in the background until the returned
+// stop, which reports what it returned.
+func followLogsCmd(t *testing.T, o *logsOptions) (out, errOut *syncbuf.Buffer, stop func() error) {
+	t.Helper()
+	out, errOut = &syncbuf.Buffer{}, &syncbuf.Buffer{}
+	streams := &IOStreams{In: &bytes.Buffer{}, Out: out, ErrOut: errOut}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runLogs(ctx, streams, o) }()
+	stopped := false
+	stop = func() error {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			stopped = true
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("runLogs did not return after its context was cancelled")
+			return nil
+		}
+	}
+	t.Cleanup(func() {
+		if !stopped {
+			stop()
+		}
+	})
+	return out, errOut, stop
+}
+
+// waitFor waits until buf holds want.
+func waitFor(t *testing.T, buf *syncbuf.Buffer, want string, other *syncbuf.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(buf.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("lacks %q:\n%s\nother stream:\n%s", want, buf.String(), other.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// -f on a home that has not started yet waits for its log, as tail -F
+// does, however much of the path is still missing.
 func TestLogsFollowMissingDirectory(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "mi-1"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	streams, _, errOut := testStreams()
 	o := &logsOptions{Names: []string{"mi-1"}, Follow: true, Tail: -1, File: logFileCarbon, InstancesDir: dir, Now: time.Now}
-	err := runLogs(context.Background(), streams, o)
-	if err == nil || exitcode.Of(err) != exitcode.Runtime || !strings.Contains(err.Error(), "run mictl up first") {
-		t.Fatalf("err = %v (exit %d), stderr %q", err, exitcode.Of(err), errOut.String())
+	out, errOut, stop := followLogsCmd(t, o)
+	carbon := home.CarbonLog(filepath.Join(dir, "mi-1"))
+	waitFor(t, errOut, "waiting for "+carbon+"\n", out)
+	if err := os.MkdirAll(filepath.Dir(carbon), 0o755); err != nil {
+		t.Fatal(err)
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("err does not wrap ErrNotExist: %v", err)
+	if err := os.WriteFile(carbon, []byte(logsMI1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, logsMI1, errOut)
+	if err := stop(); err != nil {
+		t.Fatalf("runLogs: %v", err)
+	}
+	if strings.Contains(errOut.String(), "run mictl up first") {
+		t.Errorf("stderr: %s", errOut.String())
+	}
+}
+
+// fakeServer runs a process that mictl takes for the server of home, as
+// it takes MI's: the pid in home's wso2carbon.pid, alive, with home as its
+// CARBON_HOME. It ends with the test.
+func fakeServer(t *testing.T, dir string) int {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "600")
+	cmd.Env = append(os.Environ(), "CARBON_HOME="+abs)
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no sleep to stand for a server: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	if err := os.WriteFile(home.PIDFile(abs), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// `rm -rf instances/mi-2/logs` under a running mi-2: logs says so, and
+// what brings a log back (a restart), not that mi-2 has to be started;
+// -f waits for the new log.
+func TestLogsRunningInstanceWithoutLog(t *testing.T) {
+	inTempDir(t)
+	dir := logsHome(t, map[string]string{"mi-1": logsMI1, "mi-2": logsMI10})
+	mi2 := filepath.Join(dir, "mi-2")
+	pid := fakeServer(t, mi2)
+	if err := os.RemoveAll(home.LogsDir(mi2)); err != nil {
+		t.Fatal(err)
+	}
+	note := fmt.Sprintf("mi-2 runs (pid %d), but its log directory %s is gone", pid, home.LogsDir(mi2))
+	restart := "mictl restart mi-2"
+	code, out, errOut := runLogsCmd(t, "mi-2", "--instances-dir", dir)
+	if code != exitcode.OK || out != "" || !strings.Contains(errOut, note) || !strings.Contains(errOut, restart) || strings.Contains(errOut, "mictl up") {
+		t.Errorf("logs mi-2: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// All instances: mi-1's log, and why mi-2 has none.
+	code, out, errOut = runLogsCmd(t, "--instances-dir", dir)
+	if code != exitcode.OK || !strings.Contains(out, "mi-1 | [2026-11-25 15:00:03,000]") || !strings.Contains(errOut, note) || strings.Contains(errOut, "mictl up") {
+		t.Errorf("logs: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	// Only the file gone.
+	if err := os.MkdirAll(home.LogsDir(mi2), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runLogsCmd(t, "mi-2", "--instances-dir", dir)
+	if want := fmt.Sprintf("mi-2 runs (pid %d), but its log %s is gone", pid, home.ConsoleLog(mi2)); code != exitcode.OK || !strings.Contains(errOut, want) {
+		t.Errorf("logs mi-2 without console.log: exit %d, stderr %q; want %q", code, errOut, want)
+	}
+	if err := os.RemoveAll(home.LogsDir(mi2)); err != nil {
+		t.Fatal(err)
+	}
+
+	// -f waits, and shows the log its restart writes.
+	o := &logsOptions{Names: []string{"mi-2"}, Follow: true, Tail: -1, File: logFileConsole, InstancesDir: dir, Now: time.Now}
+	fout, ferr, stop := followLogsCmd(t, o)
+	waitFor(t, ferr, "waiting for "+home.ConsoleLog(mi2)+"\n", fout)
+	if !strings.Contains(ferr.String(), note) || !strings.Contains(ferr.String(), restart) {
+		t.Errorf("logs -f mi-2: stderr %q", ferr.String())
+	}
+	if err := os.MkdirAll(home.LogsDir(mi2), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(home.ConsoleLog(mi2), []byte(logsMI1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fout, logsMI1, ferr)
+	if err := stop(); err != nil {
+		t.Fatalf("runLogs: %v", err)
 	}
 }

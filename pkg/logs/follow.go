@@ -45,31 +45,112 @@ const maxLine = 1 << 20
 // arrives; when its file is truncated or replaced it is emitted as it is,
 // since nothing more of it will ever come.
 //
-// Limits: the directory must exist (Follow returns an error wrapping
-// fs.ErrNotExist otherwise) and Follow ends with an error if the directory
-// itself is removed or renamed. A truncate immediately followed by more
-// than fromOffset bytes of new writes, all before Follow handles the
-// event, is indistinguishable from growth; the kernel reports the truncate
-// itself as an event, so this needs the follower to be starved.
+// The directory is treated as the file is, as tail -F does: one that does
+// not exist (yet) is waited for, watching the nearest directory above it
+// that exists, and when it is removed or renamed away the file in it is
+// let go (a writer still holding it open writes where nobody can read) and
+// a new directory at its path is waited for. While the file is gone from
+// path the directory above is watched too: the kernel reports a removed
+// directory only once nothing holds it, and the open file in it does.
+//
+// Limits: a truncate immediately followed by more than fromOffset bytes of
+// new writes, all before Follow handles the event, is indistinguishable
+// from growth; the kernel reports the truncate itself as an event, so this
+// needs the follower to be starved.
 func Follow(ctx context.Context, path string, fromOffset int64, out func(line string)) error {
 	dir := filepath.Clean(filepath.Dir(path))
-	t := &tailer{path: path, base: filepath.Base(path), from: fromOffset, out: out, buf: make([]byte, 64<<10)}
+	file := filepath.Join(dir, filepath.Base(path)) // as events name it
+	t := &tailer{path: path, from: fromOffset, out: out, buf: make([]byte, 64<<10)}
 	defer t.close()
 	w, err := newWatcher()
 	if err != nil {
 		// No inotify instance is left to this user (other programs hold
 		// fs.inotify.max_user_instances of them): look every pollEvery.
-		return t.poll(ctx, dir)
+		return t.poll(ctx)
 	}
 	defer w.Close() // waits for fsnotify's reader goroutine to end
-	// Watch before the first look at the file, so a file created in
-	// between is still reported. A directory that cannot be watched (no
-	// watch left, fs.inotify.max_user_watches) is looked at instead; poll
-	// says what is wrong with one that does not exist.
-	if err := w.Add(dir); err != nil {
-		return t.poll(ctx, dir)
+	// watchDir watches dir, once it exists, before the next look at the
+	// file, so a file created in between is still reported. A directory
+	// that cannot be watched (no watch left, fs.inotify.max_user_watches)
+	// is looked at instead.
+	var watched os.FileInfo // the directory watched
+	watchDir := func() (stop bool, err error) {
+		for {
+			ok, err := awaitDir(ctx, w, dir)
+			if err != nil {
+				return true, t.poll(ctx)
+			}
+			if !ok {
+				return true, nil
+			}
+			err = w.Add(dir)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // gone again
+			}
+			if err != nil {
+				return true, t.poll(ctx)
+			}
+			if watched, err = os.Stat(dir); err != nil {
+				_ = w.Remove(dir)
+				continue
+			}
+			return false, t.sync()
+		}
 	}
-	if err := t.sync(); err != nil {
+	// dirGone reports whether the directory watched is no longer at dir.
+	// Its own removal is not always reported at once: the kernel tells
+	// of it only once nothing holds it, and the open file in it does.
+	dirGone := func() bool {
+		info, err := os.Stat(dir)
+		return err != nil || !os.SameFile(info, watched)
+	}
+	// While the file is detached, the directory above dir is watched too:
+	// the kernel reports the removal of a directory only once nothing
+	// holds it, and the open file in it does, while the directory above
+	// reports it at once.
+	parent, parentWatched := filepath.Dir(dir), false
+	unwatchParent := func() {
+		if parentWatched {
+			_ = w.Remove(parent)
+			parentWatched = false
+		}
+	}
+	// rewatch lets the watch of a directory no longer at dir go, with the
+	// file read from it if that is no longer at path either, and watches
+	// the directory now at dir, or waits for one.
+	rewatch := func() (stop bool, err error) {
+		if err := t.drain(); err != nil {
+			return true, err
+		}
+		if t.detached {
+			t.drop()
+		}
+		unwatchParent()
+		// Events still to come of the old watch are then not reported
+		// (they could not be told from those of the new one).
+		_ = w.Remove(dir)
+		return watchDir()
+	}
+	// settle rewatches when the directory is gone, and watches the one
+	// above while the file is detached.
+	settle := func() (stop bool, err error) {
+		if !t.detached {
+			unwatchParent()
+			return false, nil
+		}
+		if !parentWatched && parent != dir {
+			// Not watchable (gone too, or no watch left): dirGone below
+			// tells the first, and the second only delays the news.
+			parentWatched = w.Add(parent) == nil
+		}
+		// Looked at once the directory above is watched: a removal before
+		// it was is reported by no event.
+		if dirGone() {
+			return rewatch()
+		}
+		return false, nil
+	}
+	if stop, err := watchDir(); stop || err != nil {
 		return err
 	}
 	for {
@@ -80,19 +161,22 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 			if !ok {
 				return nil
 			}
+			stop := false
 			switch {
 			case filepath.Clean(ev.Name) == dir:
-				if ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-					return fmt.Errorf("follow %s: directory %s was removed or renamed", path, dir)
+				if (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) && dirGone() {
+					stop, err = rewatch()
 				}
-			case filepath.Base(ev.Name) == t.base:
-				err = t.sync()
+			case filepath.Clean(ev.Name) == file:
+				if err = t.sync(); err == nil {
+					stop, err = settle()
+				}
 			case t.detached:
 				// Only a renamed-away file can change without an event
 				// naming path; reading it costs one read at EOF.
 				err = t.drain()
 			}
-			if err != nil {
+			if stop || err != nil {
 				return err
 			}
 		case err, ok := <-w.Errors:
@@ -104,6 +188,9 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 			}
 			// Events were dropped: look at the file as it is now.
 			if err := t.sync(); err != nil {
+				return err
+			}
+			if stop, err := settle(); stop || err != nil {
 				return err
 			}
 		}
@@ -121,37 +208,81 @@ const pollEvery = 250 * time.Millisecond
 // poll is Follow without inotify: the same looks at the file (sync), made
 // every pollEvery instead of after each event. A file removed and created
 // again between two looks, on the same inode number, reads as the old
-// one grown.
-func (t *tailer) poll(ctx context.Context, dir string) error {
-	if _, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("follow %s: directory %s: %w", t.path, dir, err)
-	}
+// one grown. A missing directory is a missing file, and the file that was
+// in it is let go, as Follow does.
+func (t *tailer) poll(ctx context.Context) error {
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	for {
 		if err := t.sync(); err != nil {
 			return err
 		}
+		if t.detached {
+			if _, err := os.Stat(filepath.Dir(t.path)); errors.Is(err, fs.ErrNotExist) {
+				t.drop()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
-		switch _, err := os.Stat(dir); {
-		case errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("follow %s: directory %s was removed or renamed", t.path, dir)
-		case err != nil:
-			return fmt.Errorf("follow %s: %w", t.path, err)
+	}
+}
+
+// awaitDir returns once dir exists (true), or once ctx is done (false). It
+// watches the nearest directory above dir that exists, where dir (or the
+// next directory on the way to it) will be created, and looks again after
+// each event there. An error means it cannot watch: Follow polls instead.
+func awaitDir(ctx context.Context, w *fsnotify.Watcher, dir string) (bool, error) {
+	for {
+		above := nearestDir(dir)
+		if above == dir {
+			return true, nil
+		}
+		if err := w.Add(above); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, err
+		}
+		// Looked at again now that it is watched: the next directory on the
+		// way may have been created in between, and its creation reported
+		// by no watch.
+		if nearestDir(dir) == above {
+			select {
+			case <-ctx.Done():
+			case <-w.Events:
+			case err := <-w.Errors:
+				if err != nil && !errors.Is(err, fsnotify.ErrEventOverflow) {
+					_ = w.Remove(above)
+					return false, err
+				}
+			}
+		}
+		// Gone already when it was removed or renamed itself.
+		_ = w.Remove(above)
+		if ctx.Err() != nil {
+			return false, nil
 		}
 	}
+}
+
+// nearestDir is dir if it exists, else the nearest directory above it
+// that does (the root at worst, or "." for a relative dir).
+func nearestDir(dir string) string {
+	for dir != filepath.Dir(dir) {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		}
+		dir = filepath.Dir(dir)
+	}
+	return dir
 }
 
 // tailer is Follow's view of the file: what is open, where reading is,
 // and the start of a line whose newline has not arrived yet.
 type tailer struct {
-	path, base string
-	from       int64 // offset for the file found at the start; 0 afterwards
-	out        func(string)
+	path string
+	from int64 // offset for the file found at the start; 0 afterwards
+	out  func(string)
 
 	f        *os.File
 	off      int64 // next byte of f to read
@@ -260,6 +391,13 @@ func (t *tailer) flushPending() {
 		t.out(string(t.pending))
 		t.pending = t.pending[:0]
 	}
+}
+
+// drop lets the open file go: its partial last line is shown as it is,
+// since nothing will complete it where Follow can see.
+func (t *tailer) drop() {
+	t.flushPending()
+	t.close()
 }
 
 // close closes the open file. A partial line is dropped, not flushed: when

@@ -2,8 +2,6 @@ package logs
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -152,11 +150,55 @@ func TestFollowFileCreatedLate(t *testing.T) {
 	f.expect(t, "world")
 }
 
+// A directory that does not exist yet is waited for, as tail -F does,
+// several levels of it too: an instance's logs/ directory removed under it
+// comes back with its next start.
 func TestFollowMissingDirectory(t *testing.T) {
-	err := Follow(context.Background(), filepath.Join(t.TempDir(), "nope", "console.log"), 0, func(string) {})
-	if !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("err = %v, want a not-exist error", err)
+	dir := filepath.Join(t.TempDir(), "nope")
+	path := filepath.Join(dir, "deeper", "console.log")
+	f := startFollow(t, path, 0)
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
 	}
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, "hello\n")
+	f.expect(t, "hello")
+	appendTo(t, path, "world\n")
+	f.expect(t, "world")
+}
+
+// A directory removed while followed (rm -rf logs) is waited for again; the
+// partial line of the file it held is shown, as nothing will complete it.
+func TestFollowDirectoryRemovedAndRecreated(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "logs")
+	path := filepath.Join(dir, "console.log")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, "before\n")
+	f := startFollow(t, path, 0)
+	f.expect(t, "before")
+	appendTo(t, path, "partial")
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	f.expect(t, "partial")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, "after\n")
+	f.expect(t, "after")
+	// Again, renamed away this time.
+	if err := os.Rename(dir, dir+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, path, "after the rename\n")
+	f.expect(t, "after the rename")
 }
 
 // With no inotify instance left to the user, Follow looks at the file
@@ -169,6 +211,7 @@ func TestFollowWithoutInotify(t *testing.T) {
 	t.Run("truncate", TestFollowTruncate)
 	t.Run("created late", TestFollowFileCreatedLate)
 	t.Run("missing directory", TestFollowMissingDirectory)
+	t.Run("directory removed", TestFollowDirectoryRemovedAndRecreated)
 }
 
 func openFDs(t *testing.T) int {
@@ -195,7 +238,8 @@ func settles(t *testing.T, what string, want int, count func() int) {
 
 func TestFollowNoLeaks(t *testing.T) {
 	dir := t.TempDir()
-	paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "late.log")}
+	paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "late.log"),
+		filepath.Join(dir, "missing", "dir.log")}
 	writeFile(t, paths[0], "a\n")
 	writeFile(t, paths[1], "b\n")
 	goroutines, fds := runtime.NumGoroutine(), openFDs(t)

@@ -48,7 +48,7 @@ func Tail(w io.Writer, srcs []Source, opts Options) error {
 // file fails (then it stops following all of them and returns that error).
 // Each file is followed from exactly where its existing content ended, so
 // no line is lost or shown twice between the two phases; a file that does
-// not exist yet is waited for. Live lines of different files never mix
+// not exist yet is waited for, and so is its directory (see Follow). Live lines of different files never mix
 // within a line, but may interleave between the lines of a multi-line
 // record: waiting for a record to end would delay every line.
 //
