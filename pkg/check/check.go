@@ -89,9 +89,10 @@ type Host struct {
 	// say so after its pid (whose.Deployment.Of); nil names only the
 	// process.
 	Whose func(pid int) (instance, about string)
-	// Ours reports sockets held by the deployment's own running instances,
-	// which are not conflicts. Nil means every socket is foreign.
-	Ours func(hostnet.Socket) bool
+	// Ours reports whether a socket the deployment's own running
+	// instances hold is no conflict for instance ("": for any, the
+	// planner's view). Nil means every socket is foreign.
+	Ours func(s hostnet.Socket, instance string) bool
 	// MinPort is the lowest bindable port: 1 for root, 1024 otherwise.
 	MinPort int
 	// EphemeralLo..EphemeralHi is the kernel's ephemeral range; 0,0 skips.
@@ -236,19 +237,22 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 	}
 	for port, socks := range busy {
 		for _, s := range socks {
-			if host.Ours != nil && host.Ours(s) {
-				continue
-			}
 			// uses is sorted by port: the planned uses of this one are a run.
 			i, _ := slices.BinarySearch(uses, newUse(port, 0))
 			if i == len(uses) || uses[i].port() != port {
 				continue
 			}
-			if s.Inode != 0 { // the kernel reports some sockets without one
-				inodes = append(inodes, s.Inode)
-			}
+			held := false
 			for ; i < len(uses) && uses[i].port() == port; i++ {
-				hits = append(hits, hit{parties[uses[i].party()], s})
+				party := parties[uses[i].party()]
+				if host.Ours != nil && host.Ours(s, party.Instance) {
+					continue
+				}
+				hits = append(hits, hit{party, s})
+				held = true
+			}
+			if held && s.Inode != 0 { // the kernel reports some sockets without one
+				inodes = append(inodes, s.Inode)
 			}
 		}
 	}

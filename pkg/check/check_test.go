@@ -394,7 +394,7 @@ func TestRunHostOwnersOnlyForClashes(t *testing.T) {
 		),
 		Bind:    netip.MustParseAddr("127.0.0.1"),
 		Owners:  rec.Owners,
-		Ours:    func(s hostnet.Socket) bool { return ours[s.Inode] },
+		Ours:    func(s hostnet.Socket, _ string) bool { return ours[s.Inode] },
 		MinPort: 1024,
 	}
 	r := check.Run(plan(inst("mi-1", 10)), host)
@@ -414,13 +414,37 @@ func TestRunHostOwnersOnlyForClashes(t *testing.T) {
 	}
 }
 
+// A socket a running instance holds is no conflict for that instance's
+// own plan (a port it still holds that its record no longer lists), but
+// it is for another's: Ours is asked per instance.
+func TestRunHostOursPerInstance(t *testing.T) {
+	rec := &ownersRecorder{known: map[uint64]hostnet.Process{7: {PID: 700, Comm: "mictl-sim"}}}
+	host := check.Host{
+		Sockets: snapshot(socket("0.0.0.0", 8290, 7), socket("0.0.0.0", 8291, 7)),
+		Bind:    netip.MustParseAddr("127.0.0.1"),
+		Owners:  rec.Owners,
+		Ours:    func(s hostnet.Socket, instance string) bool { return s.Inode == 7 && instance == "mi-1" },
+		MinPort: 1024,
+	}
+	if r := check.Run(plan(inst("mi-1", 10)), host); !r.OK() {
+		t.Fatalf("mi-1's own socket is a conflict for mi-1: %q", messages(r.Conflicts))
+	}
+	r := check.Run(plan(inst("mi-2", 11)), host)
+	if want := []string{"mi-2 http 8291 is held by pid 700 (mictl-sim) on 0.0.0.0"}; !slices.Equal(messages(r.Conflicts), want) {
+		t.Fatalf("conflicts for mi-2:\n got %q\nwant %q", messages(r.Conflicts), want)
+	}
+	if busy := host.Busy(); !busy(8291) {
+		t.Error("the planner sees mi-1's socket as free for any instance")
+	}
+}
+
 func TestRunHostNoClashSkipsOwners(t *testing.T) {
 	rec := &ownersRecorder{}
 	host := check.Host{
 		Sockets: snapshot(socket("0.0.0.0", 22, 1), socket("127.0.0.1", 8290, 2)),
 		Bind:    netip.MustParseAddr("127.0.0.1"),
 		Owners:  rec.Owners,
-		Ours:    func(s hostnet.Socket) bool { return s.Inode == 2 },
+		Ours:    func(s hostnet.Socket, _ string) bool { return s.Inode == 2 },
 		MinPort: 1024,
 	}
 	r := check.Run(plan(inst("mi-1", 10)), host)
@@ -737,7 +761,7 @@ func TestHostBusy(t *testing.T) {
 			socket("127.0.0.1", 8293, 5),
 		),
 		Bind: netip.MustParseAddr("127.0.0.1"),
-		Ours: func(s hostnet.Socket) bool { return s.Inode == 2 || s.Inode == 4 },
+		Ours: func(s hostnet.Socket, _ string) bool { return s.Inode == 2 || s.Inode == 4 },
 	}
 	busy := h.Busy()
 	tests := []struct {

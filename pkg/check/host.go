@@ -36,7 +36,7 @@ func (h Host) Busy() func(port int) bool {
 	busy := map[int]bool{}
 	for port, socks := range h.Sockets.Busy(hostnet.TCP, h.Bind) {
 		for _, s := range socks {
-			if h.Ours == nil || !h.Ours(s) {
+			if h.Ours == nil || !h.Ours(s, "") {
 				busy[port] = true
 			}
 		}
@@ -80,7 +80,7 @@ func (h Host) Holder(port int) HeldBy {
 	}
 	var held HeldBy
 	for _, s := range h.Sockets.Holding(hostnet.TCP, port, h.Bind) {
-		if h.Ours != nil && h.Ours(s) {
+		if h.Ours != nil && h.Ours(s, "") {
 			continue
 		}
 		held = unknownHolder()

@@ -540,15 +540,19 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 	return m
 }
 
-// OwnedBy recognises sockets held by the running instances of f on their
-// own recorded ports, which are not conflicts for their own deployment:
-// those of each recorded process group, and, for an instance meant to run
-// whose group the file does not name yet (the daemon records a start a
-// few milliseconds after it), those of the processes running in its home.
-// A socket an instance holds on any other port (MI's random JMX port, a
-// port an inbound endpoint resolved at run time) is as foreign to the
-// others as any program's: planned onto, it failed their start.
-func OwnedBy(f *state.File) func(hostnet.Socket) bool {
+// OwnedBy recognises sockets held by the running instances of f, which
+// are no conflict for their own deployment (see check.Host.Ours): those of
+// each recorded process group, and, for an instance meant to run whose
+// group the file does not name yet (the daemon records a start a few
+// milliseconds after it), those of the processes running in its home. An
+// instance's own socket is never a conflict for itself (a port it still
+// holds that its record no longer lists: an inbound endpoint MI has not
+// undeployed yet); for the others it is only on the ports its record
+// plans (which the plan itself keeps apart). On any other port (MI's
+// random JMX port, a port an inbound endpoint resolved at run time) it is
+// as foreign to them as any program's: planned onto, it failed their
+// start.
+func OwnedBy(f *state.File) func(s hostnet.Socket, instance string) bool {
 	owner := map[uint64]*state.Instance{}
 	view := &observe.View{}
 	unrecorded := map[string]*state.Instance{} // home -> a start the file does not show yet
@@ -575,9 +579,9 @@ func OwnedBy(f *state.File) func(hostnet.Socket) bool {
 			}
 		}
 	}
-	return func(s hostnet.Socket) bool {
+	return func(s hostnet.Socket, instance string) bool {
 		inst := owner[s.Inode]
-		return inst != nil && recordedPort(inst, s.Port)
+		return inst != nil && (inst.Name == instance || recordedPort(inst, s.Port))
 	}
 }
 
