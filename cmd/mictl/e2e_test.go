@@ -606,6 +606,12 @@ func TestDownHurriesAStopUnderWay(t *testing.T) {
 				if st := d.instance("mi-1").State; st != "stopped" {
 					t.Fatalf("mi-1 is %s after a down of everything; the restart started it again:\n%s", st, d.events())
 				}
+				// The interrupted restart prepared nothing for a start it
+				// will not make (a record of mi-1 starting, which the down
+				// then stopped again as unsupervised).
+				if n := strings.Count(d.events(), "SIGTERM; SIGKILL after"); n != 1 {
+					t.Fatalf("%d stops of mi-1, want the restart's alone:\n%s", n, d.events())
+				}
 			}
 			d.must("down", "--timeout", "1s")
 			if left := proctest.Under(d.dir); len(left) > 0 {

@@ -554,29 +554,6 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 	return settled, err
 }
 
-// refresher returns what brings name's home up to date before a restart
-// starts it again, as a reload prepares an instance it restarts: files
-// added to or changed in the distribution (a JDBC driver in mi_home's
-// lib/, a changed script) and the deployment.toml and CApps the
-// configuration gives it. Without a followed configuration, or with one
-// that cannot be planned (the reload error says why), the home is left as
-// it is and the restart goes on with what ran.
-func (srv *Server) refresher(name string) func() {
-	if srv.watch == nil {
-		return func() {}
-	}
-	t, ok := srv.sup.planRestart(srv.watch.follow.Load, name)
-	if !ok {
-		return func() {}
-	}
-	return func() {
-		if err := srv.sup.prepare(t, []string{name}); err != nil {
-			srv.sup.emit(Event{Instance: name, State: StateStopped, Transient: true,
-				Message: "restart: its home was not brought up to date, starting it as it was: " + err.Error()})
-		}
-	}
-}
-
 // stopsAll reports whether stopping names leaves no instance supervised.
 func (srv *Server) stopsAll(names []string) bool {
 	for _, name := range srv.sup.Active() {
@@ -670,12 +647,15 @@ func (srv *Server) restart(names []string, timeout time.Duration) error {
 	op := srv.sup.beginChange()
 	defer srv.sup.endChange(op)
 	for _, name := range names {
-		// Planned while it runs, so that it keeps its offset.
-		refresh := srv.refresher(name)
 		if err := srv.sup.Stop([]string{name}, srv.sup.policy.StopTimeout); err != nil {
 			return fmt.Errorf("restart %s: %w", name, err)
 		}
-		refresh()
+		if err := op.interrupted(); err != nil {
+			return fmt.Errorf("restart %s: %w", name, err) // a down stopped everything meanwhile
+		}
+		if srv.watch != nil {
+			srv.sup.refreshHome(srv.watch.follow.Load, name)
+		}
 		err := srv.sup.startFor(op, []string{name})
 		if err == nil {
 			err = srv.sup.waitReadyFor(op, []string{name}, timeout)

@@ -127,22 +127,43 @@ func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Targ
 	return p.Target, p.Changes, p.Refusal()
 }
 
-// planRestart plans the configuration as a reload would, for a restart
-// of name to prepare its home from; ok is false when it cannot be planned
-// or does not plan name.
-func (s *Supervisor) planRestart(load LoadConfig, name string) (t *reconcile.Target, ok bool) {
+// refreshHome brings name's home up to date before a restart starts it
+// again, as a reload prepares an instance it restarts: files added to or
+// changed in the distribution (a JDBC driver in mi_home's lib/, a changed
+// script) and the deployment.toml and CApps the configuration gives it.
+// It is planned as a reload would, as if the instance still ran (so that
+// it keeps its offset), under reloadMu (a reload must not prepare the home
+// at the same time, nor this write an older plan over a reload's). A
+// configuration that cannot be planned leaves the home as it was, and
+// says so.
+func (s *Supervisor) refreshHome(load LoadConfig, name string) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	skipped := func(why error) {
+		s.emit(Event{Instance: name, State: StateStopped, Transient: true,
+			Message: "restart: the home is not brought up to date, it starts as it was: " + why.Error()})
+	}
 	f, err := s.current()
 	if err != nil {
-		return nil, false
+		skipped(err)
+		return
 	}
-	t, _, err = s.planReload(load, f)
+	asRunning := *f
+	asRunning.Instances = slices.Clone(f.Instances)
+	if rec, ok := asRunning.Instance(name); ok {
+		rec.State = StateStarting
+	}
+	t, _, err := s.planReload(load, &asRunning)
 	if err != nil {
-		return nil, false
+		skipped(err)
+		return
 	}
-	_, ok = t.Instance(name)
-	return t, ok
+	if _, planned := t.Instance(name); !planned {
+		return // a reload removes it
+	}
+	if err := s.prepare(t, []string{name}); err != nil {
+		skipped(err)
+	}
 }
 
 func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) error {
