@@ -367,6 +367,20 @@ func (t *Target) launchEnv(name string) []string {
 	return append(slices.Clip(t.env), deployment.NodeIDEnv+"="+name)
 }
 
+// KeepCaptured is the environment of a record prepared again for an
+// instance that ran with env: what the user's `mictl up` captured then
+// (JAVA_HOME, JAVA_OPTS: a daemon's own capture may differ), with the node
+// identity the fresh record decides (see launchEnv), which may have
+// changed since ([cluster_config] node_id set or removed).
+func KeepCaptured(env, fresh []string) []string {
+	isNodeID := func(kv string) bool { return strings.HasPrefix(kv, deployment.NodeIDEnv+"=") }
+	out := slices.DeleteFunc(slices.Clone(env), isNodeID)
+	if i := slices.IndexFunc(fresh, isNodeID); i >= 0 {
+		out = append(out, fresh[i])
+	}
+	return out
+}
+
 // MetricsFlag is the launch argument that, with the MetricHandler in
 // deployment.toml, turns on MI's Prometheus metrics.
 const MetricsFlag = "-D" + ports.PrometheusAPIProperty + "=true"

@@ -300,6 +300,15 @@ func TestLaunchEnvNamesTheNode(t *testing.T) {
 	if got := captured; !reflect.DeepEqual(got, []string{"JAVA_HOME=/jdk"}) {
 		t.Errorf("the captured environment was changed: %v", got)
 	}
+	// Prepared again (a reload's restart, mictl restart), a record keeps
+	// what the user's up captured and takes the node identity afresh.
+	ran := []string{"JAVA_HOME=/jdk", "nodeId=mi-1"}
+	if got := KeepCaptured(ran, []string{"JAVA_HOME=/other"}); !reflect.DeepEqual(got, []string{"JAVA_HOME=/jdk"}) {
+		t.Errorf("node_id now set in deployment.toml: %v, want the captured environment alone", got)
+	}
+	if got := KeepCaptured([]string{"JAVA_HOME=/jdk"}, []string{"JAVA_HOME=/other", "nodeId=mi-1"}); !reflect.DeepEqual(got, ran) {
+		t.Errorf("a record from before node identities: %v, want %v", got, ran)
+	}
 	src := deployment.Source{Path: "deployment.toml", TOML: []byte("[cluster_config]\nnode_id = \"n\"\n")}
 	if sets, err := deployment.SetsNodeID(src); err != nil || !sets {
 		t.Errorf("SetsNodeID(%s) = %v, %v", src.TOML, sets, err)

@@ -223,7 +223,7 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 	return s.update(func(f *state.File) error {
 		for i := range records {
 			if cur, ok := f.Instance(records[i].Name); ok && len(cur.Env) > 0 {
-				records[i].Env = cur.Env // what the user's `up` captured
+				records[i].Env = reconcile.KeepCaptured(cur.Env, records[i].Env)
 			}
 		}
 		reconcile.Merge(f, records)
