@@ -914,6 +914,11 @@ func TestCrashQuotesTheLogsLastError(t *testing.T) {
 			t.Fatalf("the crash does not quote the log's last error:\n%s", d.events())
 		}
 	}
+	// In full in the record's error; its few words (status's HEALTH) stay short.
+	d.waitFor("the crash's outcome recorded", func() bool { return d.instance("mi-1").State == "failed" })
+	if inst := d.instance("mi-1"); strings.Contains(inst.Reason, want) || !strings.Contains(inst.LastError, want) {
+		t.Fatalf("reason %q, last error %q: want the log line in the error alone", inst.Reason, inst.LastError)
+	}
 }
 
 // --max-restarts counts restarts in a row across daemons: one taking over

@@ -254,14 +254,18 @@ func namesPort(line string, port int) bool {
 
 // endOfRun reads what an ended server logged from the scan's place on:
 // whether it logged MI's "Shutdown complete" (a graceful end), and its
-// last ERROR or FATAL line, "" when none (a crash's reason, when it gave
-// one). Its unterminated last line, which will never be ended (a crashed
-// server's last words), is looked at too.
+// last ERROR or FATAL line among the last lines it logged, "" when none
+// (a crash's reason, when it gave one; an error long before, a faulty
+// CApp hours earlier, is not). Its unterminated last line, which will
+// never be ended (a crashed server's last words), is looked at too.
 func (s *logScan) endOfRun() (graceful bool, lastError string) {
+	after := 0 // lines since lastError
 	look := func(line []byte) {
 		graceful = graceful || bytes.Contains(line, []byte("Shutdown complete"))
 		if bytes.Contains(line, []byte(" ERROR ")) || bytes.Contains(line, []byte(" FATAL ")) {
-			lastError = string(bytes.TrimSpace(line[:min(len(line), maxErrorLine)]))
+			lastError, after = string(bytes.TrimSpace(line[:min(len(line), maxErrorLine)])), 0
+		} else if len(line) > 0 {
+			after++
 		}
 	}
 	for line, _, ok := s.nextLine(); ok; line, _, ok = s.nextLine() {
@@ -269,11 +273,19 @@ func (s *logScan) endOfRun() (graceful bool, lastError string) {
 	}
 	look(s.pending)
 	s.pending = nil
+	if after > linesAfterLastError {
+		lastError = ""
+	}
 	return graceful, lastError
 }
 
-// maxErrorLine bounds the log line a crash record quotes.
-const maxErrorLine = 300
+// maxErrorLine bounds the log line a crash record quotes;
+// linesAfterLastError is how many lines may follow it in the log (a stack
+// trace's, the JVM's last words) for it to count as the crash's.
+const (
+	maxErrorLine        = 300
+	linesAfterLastError = 40
+)
 
 // readAppended adds to s.pending up to readChunk bytes of what was
 // appended to the log since the last look, and reports whether it read

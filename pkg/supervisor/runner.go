@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -570,7 +571,7 @@ func (r *runner) watch(cur *running) (e ending, stopped bool) {
 		// server starts as any does (a JVM takes seconds), and is watched
 		// once ready: checked at once, its /liveness refused while it
 		// booted, and mictl killed it.
-		cur.server = *next
+		cur = cur.successor(*next)
 		l := &launch{script: r.inst.Script, pgid: cur.pgid, logOffset: cur.logOffset}
 		restarted := func() string { return "after its server restarted itself" }
 		if _, err := r.awaitReady(cur, l, time.Now().Add(r.s.policy.ReadyTimeout), restarted); err != nil {
@@ -580,6 +581,16 @@ func (r *runner) watch(cur *running) (e ending, stopped bool) {
 			return ending{why: err.Error(), reason: reasonOf(err)}, false
 		}
 	}
+}
+
+// successor is the incarnation of server, which MI's script started after
+// cur's server exited 121: the same script and group, its log read from
+// where the restart began, and nothing the monitor learnt of the old
+// server (the sockets it owned, its failed /liveness checks: two of them
+// before the exit got the new server killed at its first).
+func (cur *running) successor(server proc.Identity) *running {
+	return &running{server: server, pgid: cur.pgid, script: cur.script, scriptDone: cur.scriptDone,
+		logOffset: cur.logOffset, launchedWithoutCApps: cur.launchedWithoutCApps}
 }
 
 // exitOf returns a channel closed once id has exited, or ctx is done.
@@ -653,13 +664,15 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			if graceful {
 				e = ending{why: fmt.Sprintf("server pid %d shut down gracefully", old.PID), graceful: true}
 			} else if lastError != "" && cur.endedWhy.Load() == nil {
+				// In full; the few words (status's HEALTH) stay short.
+				e.reason = e.why
 				e.why += "; its log's last error: " + lastError
 			}
 			if !e.graceful { // a graceful end is recorded by the restart decision
 				r.record(Event{State: StateCrashed, PID: old.PID, Message: e.why}, func(i *state.Instance) {
 					i.State = StateCrashed
 					i.ClearProcesses()
-					i.SetError(e.why, e.why)
+					i.SetError(cmp.Or(e.reason, e.why), e.why)
 				})
 			}
 			return e, false, nil

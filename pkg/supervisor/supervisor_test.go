@@ -205,6 +205,13 @@ func TestEndOfRun(t *testing.T) {
 	if graceful, last := (&logScan{path: path, next: int64(len(log))}).endOfRun(); graceful || last != "" {
 		t.Fatalf("endOfRun from the end = %v, %q; want nothing", graceful, last)
 	}
+	// An error long before the end is not the crash's.
+	if err := os.WriteFile(path, []byte("[t] ERROR {Deployer} - old\n"+strings.Repeat("[t]  INFO {Main} - on\n", 41)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, last := (&logScan{path: path}).endOfRun(); last != "" {
+		t.Fatalf("endOfRun quotes %q, 41 lines before the end", last)
+	}
 	if err := os.WriteFile(path, []byte(log+"\n[t]  INFO {Main} - Shutdown complete\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
