@@ -15,13 +15,18 @@ import (
 type killClock struct {
 	mu      sync.Mutex
 	timeout time.Duration // the stop's own, from its SIGTERM
+	asked   time.Time     // when the stop was asked for: later ones may hurry it
+	sent    time.Time     // its SIGTERM; zero until started
 	due     time.Time     // when the SIGKILL is due; zero until started
 	sooner  time.Time     // the earliest a later stop allows; zero if none
 	allowed time.Duration // that later stop's timeout
-	timer   *time.Timer
+	timer   *time.Timer   // nil until started, and once released
 }
 
-func newKillClock(timeout time.Duration) *killClock { return &killClock{timeout: timeout} }
+// newKillClock is the clock of a stop asked for at asked.
+func newKillClock(timeout time.Duration, asked time.Time) *killClock {
+	return &killClock{timeout: timeout, asked: asked}
+}
 
 // start arms the clock for a SIGTERM sent at sent: the context it returns
 // ends when the SIGKILL is due; release lets go of it.
@@ -29,16 +34,26 @@ func (k *killClock) start(sent time.Time) (due context.Context, release func()) 
 	ctx, cancel := context.WithCancel(context.Background())
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.due = sent.Add(k.timeout)
+	k.sent, k.due = sent, sent.Add(k.timeout)
 	k.bringForward()
-	timer := time.AfterFunc(time.Until(k.due), cancel)
-	k.timer = timer
-	return ctx, func() { timer.Stop(); cancel() }
+	k.timer = time.AfterFunc(time.Until(k.due), cancel)
+	return ctx, func() {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		k.timer.Stop()
+		k.timer = nil
+		cancel()
+	}
 }
 
-// hurry is a later stop that allows timeout, from its start, until by:
-// the SIGKILL is due no later than that.
-func (k *killClock) hurry(by time.Time, timeout time.Duration) {
+// hurry is a stop asked for at asked that allows timeout from then: the
+// SIGKILL is due no later than that, when that stop came after this one
+// (the stop's own request, or one before it, changes nothing).
+func (k *killClock) hurry(asked time.Time, timeout time.Duration) {
+	if !asked.After(k.asked) {
+		return
+	}
+	by := asked.Add(timeout)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.sooner.IsZero() || by.Before(k.sooner) {
@@ -47,6 +62,16 @@ func (k *killClock) hurry(by time.Time, timeout time.Duration) {
 	if k.timer != nil && k.bringForward() {
 		k.timer.Reset(time.Until(k.due))
 	}
+}
+
+// limit is how long after its SIGTERM the SIGKILL is due, as it stands.
+func (k *killClock) limit() time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.due.IsZero() {
+		return k.timeout
+	}
+	return k.due.Sub(k.sent)
 }
 
 // bringForward moves due to sooner when that is earlier, and reports
@@ -60,12 +85,11 @@ func (k *killClock) bringForward() bool {
 }
 
 // hurried is the timeout of the later stop that brought the SIGKILL
-// forward, 0 when none did (a stop's own request, looked at a moment after
-// its SIGTERM went out, allows the same and hurries nothing).
+// forward, 0 when none did.
 func (k *killClock) hurried() time.Duration {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.due.Equal(k.sooner) && k.allowed < k.timeout {
+	if !k.sooner.IsZero() && k.due.Equal(k.sooner) {
 		return k.allowed
 	}
 	return 0
@@ -76,15 +100,14 @@ func (k *killClock) hurried() time.Duration {
 const hurryLook = 100 * time.Millisecond
 
 // hurryUntil gives the stops under way (the clocks that stopping returns,
-// nil for none) a later stop's timeout, which began at from, until done
-// is closed.
-func hurryUntil(done <-chan struct{}, from time.Time, timeout time.Duration, stopping func() []*killClock) {
-	by := from.Add(timeout)
+// nil for none) the timeout of a stop asked for at asked, until done is
+// closed.
+func hurryUntil(done <-chan struct{}, asked time.Time, timeout time.Duration, stopping func() []*killClock) {
 	look := time.NewTicker(hurryLook)
 	defer look.Stop()
 	for {
 		for _, k := range stopping() {
-			k.hurry(by, timeout)
+			k.hurry(asked, timeout)
 		}
 		select {
 		case <-done:

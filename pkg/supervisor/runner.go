@@ -26,6 +26,7 @@ var errStopped = errors.New("stopped while starting")
 
 type stopRequest struct {
 	timeout time.Duration
+	asked   time.Time // when: a stop asked for later may hurry this one (see killClock)
 	done    chan error
 	// intended is called once the stop's first record, which says the
 	// instance is no longer wanted, is queued (see Supervisor.Stop).
@@ -79,14 +80,22 @@ func (r *runner) finished() bool {
 // restart's, a reload's) is given timeout when that is shorter.
 func (r *runner) stop(timeout time.Duration, intended func()) error {
 	defer intended()
-	asked := time.Now()
-	req := stopRequest{timeout: timeout, done: make(chan error, 1), intended: intended}
+	req := stopRequest{timeout: timeout, asked: time.Now(), done: make(chan error, 1), intended: intended}
+	// From the request on, also while it waits to be taken (another
+	// stop's request is before it).
+	quit := make(chan struct{})
+	var hurrying sync.WaitGroup
+	hurrying.Go(func() { hurryUntil(quit, req.asked, timeout, r.stopUnderWay) })
+	defer func() {
+		close(quit)
+		hurrying.Wait()
+	}()
 	select {
 	case r.stopCh <- req:
 	case <-r.done:
 		return nil
 	}
-	hurryUntil(r.done, asked, timeout, r.stopUnderWay)
+	<-r.done
 	select {
 	case err := <-req.done:
 		return err
@@ -747,7 +756,7 @@ func (r *runner) checkHealth(cur *running, view *observe.View, prober *observe.P
 // already, see aimEarly, or go out at once), records how the stop ended
 // and answers req.
 func (r *runner) serveStop(cur *running, req stopRequest) {
-	clock := newKillClock(req.timeout)
+	clock := newKillClock(req.timeout, req.asked)
 	r.stopping.Store(clock)
 	res, err := r.s.stopInstance(r.inst.Name, cur.server, cur.pgid, r.inst.Home, clock, cur.sent.Load(), req.intended)
 	r.finishStop(req, res, err, true)

@@ -67,7 +67,7 @@ func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, d
 	intended()
 	return terminate(sent, dir, clock, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
-			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), clock.timeout, describePIDs(left))})
+			Message: fmt.Sprintf("waiting %s of %s for %s to exit after SIGTERM", round(waited), round(clock.limit()), describePIDs(left))})
 	})
 }
 

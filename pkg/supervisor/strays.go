@@ -126,7 +126,7 @@ func terminateStrays(strays []stray, timeout time.Duration) {
 	var wg sync.WaitGroup
 	for _, st := range strays {
 		wg.Go(func() {
-			_, _ = terminate(sendSIGTERM(zeroID, st.pgid, st.home), st.home, newKillClock(timeout), nil)
+			_, _ = terminate(sendSIGTERM(zeroID, st.pgid, st.home), st.home, newKillClock(timeout, time.Now()), nil)
 		})
 	}
 	wg.Wait()

@@ -969,7 +969,7 @@ func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration
 	if !running && !Wanted(inst.State) && inst.State != StateStopping {
 		return nil // nothing runs; a failed instance keeps its state and reason
 	}
-	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, newKillClock(timeout), nil, intended)
+	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, newKillClock(timeout, time.Now()), nil, intended)
 	removeStalePIDFile(inst.Home)
 	s.recordOutcome(inst.Name, stoppedEvent(res, err), endStopped)
 	return err
