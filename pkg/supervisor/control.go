@@ -517,9 +517,12 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 		}
 		if len(req.Names) == 0 {
 			// A reload or restart under way would start again what a
-			// stop of everything stops (one of named instances leaves
-			// them be: they may be restarting others).
+			// stop of everything stops.
 			srv.sup.interruptChanges(req.Timeout)
+		} else {
+			// One of named instances leaves them be (they may be
+			// restarting others), but they start none of these again.
+			srv.sup.leaveStopped(req.Names)
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
 		if len(srv.sup.Active()) == 0 {
@@ -650,8 +653,8 @@ func (srv *Server) restart(names []string, timeout time.Duration) error {
 		if err := srv.sup.Stop([]string{name}, srv.sup.policy.StopTimeout); err != nil {
 			return fmt.Errorf("restart %s: %w", name, err)
 		}
-		if err := op.interrupted(); err != nil {
-			return fmt.Errorf("restart %s: %w", name, err) // a down stopped everything meanwhile
+		if err := op.mayStart([]string{name}); err != nil {
+			return fmt.Errorf("restart %s: %w", name, err) // a down stopped it meanwhile
 		}
 		if srv.watch != nil {
 			srv.sup.refreshHome(srv.watch.follow.Load, name)

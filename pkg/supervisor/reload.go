@@ -94,7 +94,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	c := s.beginChange()
 	err = s.applyReload(c, t, changes)
 	s.endChange(c)
-	if errors.Is(err, errInterrupted) {
+	if errors.Is(err, errInterrupted) || errors.Is(err, errStoppedMeanwhile) {
 		// Not a failed reload: what it left undone, the stop undid.
 		s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
 		return changes, err
@@ -176,6 +176,11 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		}
 	}
 	if len(c.Add) > 0 {
+		// Checked before anything is prepared: a record prepared for a
+		// start not made would read as starting.
+		if err := op.mayStart(c.Add); err != nil {
+			return err
+		}
 		if err := s.prepare(t, c.Add); err != nil {
 			return err
 		}
@@ -192,6 +197,9 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		}
 		s.emit(Event{Instance: name, State: StateStopping, Message: "reload: " + c.Why[name]})
 		if err := s.Stop([]string{name}, s.policy.StopTimeout); err != nil {
+			return fmt.Errorf("restart %s: %w", name, err)
+		}
+		if err := op.mayStart([]string{name}); err != nil {
 			return fmt.Errorf("restart %s: %w", name, err)
 		}
 		if err := s.prepare(t, []string{name}); err != nil {

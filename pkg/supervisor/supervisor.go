@@ -722,11 +722,20 @@ type change struct {
 	// stopped is set when a stop of every instance interrupted it (its
 	// context also ends when the supervisor closes).
 	stopped atomic.Bool
+	// stoppedNames are the instances a stop of named ones stopped while it
+	// was under way: it does not start them again.
+	mu           sync.Mutex
+	stoppedNames []string
 }
 
 // errInterrupted ends a reload or a restart that a stop of every instance
 // interrupted: it starts nothing more, and the stop goes on.
 var errInterrupted = errors.New("interrupted: mictl down stops every instance")
+
+// errStoppedMeanwhile ends a reload or a restart that was to start an
+// instance a stop of named ones stopped while it was under way (mictl
+// down mi-1 during mictl restart mi-1): it is not started again.
+var errStoppedMeanwhile = errors.New("interrupted: mictl down stopped it meanwhile, so it is not started again")
 
 // beginChange registers a reload or a restart; it checks its context
 // before each start, and calls endChange when it returns.
@@ -758,10 +767,36 @@ func (c *change) interrupted() error {
 
 // startFor starts names for the change op, unless a stop interrupted it.
 func (s *Supervisor) startFor(op *change, names []string) error {
-	if err := op.interrupted(); err != nil {
+	if err := op.mayStart(names); err != nil {
 		return err
 	}
 	return s.Start(names)
+}
+
+// mayStart is why c may not start names (a stop interrupted it, or
+// stopped one of them by name meanwhile), nil when it may.
+func (c *change) mayStart(names []string) error {
+	if err := c.interrupted(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if slices.ContainsFunc(names, func(n string) bool { return slices.Contains(c.stoppedNames, n) }) {
+		return errStoppedMeanwhile
+	}
+	return nil
+}
+
+// leaveStopped tells the reloads and restarts under way that names were
+// stopped by name: they do not start them again.
+func (s *Supervisor) leaveStopped(names []string) {
+	s.changesMu.Lock()
+	defer s.changesMu.Unlock()
+	for c := range s.changes {
+		c.mu.Lock()
+		c.stoppedNames = append(c.stoppedNames, names...)
+		c.mu.Unlock()
+	}
 }
 
 // waitReadyFor is waitReady for the change op: op.interrupted() once op
