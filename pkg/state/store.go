@@ -148,10 +148,18 @@ func (e *DirError) Error() string {
 		msg += "; choose another instances_dir, on a writable file system"
 	case e.Verb == "create" && errors.Is(e.Err, fs.ErrPermission):
 		msg += fmt.Sprintf("; make %s writable or choose another instances_dir", filepath.Dir(e.at))
-	case errors.Is(e.Err, fs.ErrPermission):
+	case errors.Is(e.Err, fs.ErrPermission) && ownedByAnother(e.at):
 		msg += "; it is another user's: run mictl as that user or choose another instances_dir"
+	case errors.Is(e.Err, fs.ErrPermission):
+		msg += fmt.Sprintf("; give yourself access to %s (its mode, or that of a directory above it) or choose another instances_dir", e.at)
 	}
 	return msg
+}
+
+// ownedByAnother reports whether path exists and belongs to another user.
+func ownedByAnother(path string) bool {
+	var st unix.Stat_t
+	return unix.Stat(path, &st) == nil && int(st.Uid) != os.Getuid()
 }
 
 func (e *DirError) Unwrap() error { return e.Err }

@@ -335,8 +335,25 @@ func TestDirErrorAdvice(t *testing.T) {
 			"cannot create the instances directory ro/a/b: permission denied; make ro writable or choose another instances_dir"},
 		{"create", "the state directory", "/mnt/i/.mictl", &os.PathError{Op: "mkdir", Path: "/mnt/i/.mictl", Err: syscall.EROFS},
 			"cannot create the state directory /mnt/i/.mictl: read-only file system; choose another instances_dir, on a writable file system"},
-		{"chmod 0700", "the state directory", "i/.mictl", &os.PathError{Op: "chmod", Path: "i/.mictl", Err: syscall.EPERM},
-			"cannot chmod 0700 the state directory i/.mictl: operation not permitted; it is another user's: run mictl as that user or choose another instances_dir"},
+		{"read", "the state directory", "missing/.mictl", &os.PathError{Op: "open", Path: "missing/.mictl", Err: syscall.EACCES},
+			"cannot read the state directory missing/.mictl: permission denied; give yourself access to missing/.mictl (its mode, or that of a directory above it) or choose another instances_dir"},
+	}
+	// Another user's directory, where a chmod is refused (made as root:
+	// a test running as another user cannot give one away).
+	if os.Geteuid() == 0 {
+		theirs := filepath.Join(t.TempDir(), ".mictl")
+		if err := os.Mkdir(theirs, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(theirs, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		tests = append(tests, struct {
+			verb, what, path string
+			err              error
+			want             string
+		}{"chmod 0700", "the state directory", theirs, &os.PathError{Op: "chmod", Path: theirs, Err: syscall.EPERM},
+			"cannot chmod 0700 the state directory " + theirs + ": operation not permitted; it is another user's: run mictl as that user or choose another instances_dir"})
 	}
 	for _, tt := range tests {
 		if got := dirError(tt.verb, tt.what, tt.path, tt.err).Error(); got != tt.want {
