@@ -90,10 +90,7 @@ func TestHolderStartedByHandInAHomeIsNamed(t *testing.T) {
 // fails naming that instance.
 func TestPortHeldByAnotherInstancesServerIsNamed(t *testing.T) {
 	d := newDeployment(t)
-	taken := 8280 + d.base + 1 // mi-2's http port at the offset after mi-1's
-	d.env = []string{"JAVA_OPTS=-Dcom.sun.management.jmxremote.local.port=" + fmt.Sprint(taken)}
-	d.up(1)
-	d.env = nil
+	taken := d.upWithJMXOnNextHTTP()
 	mi1 := d.instance("mi-1")
 	// --force: whether or not the plan sees mi-1's JMX port as a
 	// conflict, mi-2 is launched onto it.
@@ -112,10 +109,7 @@ func TestPortHeldByAnotherInstancesServerIsNamed(t *testing.T) {
 // plans the next instance around it rather than onto it.
 func TestAnotherInstancesRandomPortIsPlannedAround(t *testing.T) {
 	d := newDeployment(t)
-	taken := 8280 + d.base + 1 // mi-2's http port at the offset after mi-1's
-	d.env = []string{"JAVA_OPTS=-Dcom.sun.management.jmxremote.local.port=" + fmt.Sprint(taken)}
-	d.up(1)
-	d.env = nil
+	taken := d.upWithJMXOnNextHTTP()
 	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, d.base+1))
 	if want := fmt.Sprintf("conflict: mi-2 http %d is held by pid %d (", taken, d.instance("mi-1").Server.PID); code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "the server of mi-1") {
 		t.Fatalf("check-conflicts: exit %d, want 1 and %q...the server of mi-1:\n%s", code, want, out)
@@ -127,4 +121,16 @@ func TestAnotherInstancesRandomPortIsPlannedAround(t *testing.T) {
 	if !strings.Contains(errOut, fmt.Sprintf("its http port %d there is held by pid", taken)) || !strings.Contains(errOut, "the server of mi-1") {
 		t.Errorf("up does not say why mi-2 moved:\n%s", errOut)
 	}
+}
+
+// upWithJMXOnNextHTTP starts mi-1 with MI's JMX port pinned (as JAVA_OPTS
+// may pin it) on the http port mi-2 has at the offset after mi-1's, and
+// returns that port.
+func (d *deployment) upWithJMXOnNextHTTP() int {
+	d.t.Helper()
+	taken := 8280 + d.base + 1
+	d.env = []string{"JAVA_OPTS=-Dcom.sun.management.jmxremote.local.port=" + fmt.Sprint(taken)}
+	d.up(1)
+	d.env = nil
+	return taken
 }
