@@ -95,7 +95,9 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	err = s.applyReload(c, t, changes)
 	s.endChange(c)
 	if errors.Is(err, errInterrupted) || errors.Is(err, errStoppedMeanwhile) {
-		// Not a failed reload: what it left undone, the stop undid.
+		// Not a failed reload: a stop interrupted it (what it left
+		// undone, a stop of everything undid; one of named instances
+		// leaves those stopped, and the next reload does the rest).
 		s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
 		return changes, err
 	}
