@@ -316,6 +316,30 @@ func TestRestartRefreshesTheHome(t *testing.T) {
 	}
 }
 
+// instances_dir changed in mictl.toml while instances run: the daemon
+// keeps them where they are and its reload says so, and the commands that
+// now look in the new directory say where they run.
+func TestInstancesDirChangedWhileRunning(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base)
+	d.configFile("inplace", base)
+	d.must("up", "--timeout", "30s")
+	d.configFile("inplace", base+"instances_dir = \"homes\"\n")
+	d.waitReloads(0, 1)
+	if ev := d.events(); !strings.Contains(ev, `instances_dir = "`+filepath.Join(d.dir, "homes")+`": the instances this daemon supervises run under `+filepath.Join(d.dir, "instances")+", and stay there") {
+		t.Fatalf("the reload does not refuse the move:\n%s", ev)
+	}
+	want := fmt.Sprintf("but a mictl daemon (pid %d) following mictl.toml supervises instances under %s: name them with --instances-dir %s", d.daemonPID(), filepath.Join(d.dir, "instances"), filepath.Join(d.dir, "instances"))
+	if _, _, errOut := d.mictl("status"); !strings.Contains(errOut, want) {
+		t.Errorf("status in the new directory does not say where they run (%q):\n%s", want, errOut)
+	}
+	if _, _, errOut := d.mictl("status", "--instances-dir", "homes"); strings.Contains(errOut, "supervises instances under") {
+		t.Errorf("status warns with the directory named on its command line:\n%s", errOut)
+	}
+	d.configFile("inplace", base)
+	d.waitFor("the refusal over once the file is back", func() bool { return d.state().ReloadError == "" })
+}
+
 // What an up asked for holds only while something runs: after down, its
 // planning flags and a failed reload's error are forgotten, so diff,
 // deploy and status read mictl.toml alone, as the next up will; diff and

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -62,6 +63,7 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 		e.store, err = state.OpenExisting(dir)
 		if errors.Is(err, fs.ErrNotExist) {
 			e.state = &state.File{Version: state.SchemaVersion, Instances: []state.Instance{}}
+			e.warnMoved(streams)
 			return e, nil
 		}
 	} else {
@@ -74,7 +76,25 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 	if e.state, err = loadState(streams, cfg, e.store, e.writable); err != nil {
 		return nil, err
 	}
+	e.warnMoved(streams)
 	return e, nil
+}
+
+// warnMoved says so when nothing is known under instances_dir while a
+// daemon following the same mictl.toml supervises instances elsewhere
+// (instances_dir changed in the file while they ran, or an up named
+// another with --instances-dir): the user looks where nothing runs. Not
+// when the directory was named here (a flag, the environment).
+func (e *existing) warnMoved(streams *IOStreams) {
+	where := e.cfg.Origin("instances_dir")
+	if len(e.state.Instances) > 0 || e.cfgErr != nil || e.cfg.File == "" ||
+		strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ") {
+		return
+	}
+	if pid, dir, ok := daemon.Elsewhere(e.cfg.File, e.cfg.InstancesDir); ok {
+		fmt.Fprintf(streams.ErrOut, "warning: nothing runs under %s, but a mictl daemon (pid %d) following %s supervises instances under %s: name them with --instances-dir %s, or set instances_dir back to it\n",
+			asTyped(e.cfg.InstancesDir), pid, e.cfgFile, dir, dir)
+	}
 }
 
 // loadDirConfig loads the configuration of a command that works on

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -178,10 +177,7 @@ func followedConfig(f *state.File) string {
 	if f.Daemon == nil || !f.Daemon.Alive() {
 		return ""
 	}
-	if i := slices.Index(f.Daemon.Args, "--config"); i >= 0 && i+1 < len(f.Daemon.Args) {
-		return f.Daemon.Args[i+1]
-	}
-	return ""
+	return daemon.FlagValue(f.Daemon.Args, "--config")
 }
 
 func printChanges(streams *IOStreams, c reconcile.Changes) {

@@ -193,6 +193,85 @@ func cappFiles(cfg *config.Config) []string {
 	return out
 }
 
+// loadForReload loads the configuration at configPath under the planning
+// flags of the last mictl up (upArgs), with instances_dir set to
+// instancesDir unless that is "".
+func loadForReload(configPath string, upArgs []string, instancesDir string) (*config.Config, *planflags.Options, error) {
+	fs := pflag.NewFlagSet("reload", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o := &planflags.Options{}
+	planflags.Register(fs, o)
+	if err := fs.Parse(upArgs); err != nil {
+		return nil, nil, fmt.Errorf("the flags of the last mictl up (%s): %w", strings.Join(upArgs, " "), err)
+	}
+	if instancesDir != "" {
+		if err := fs.Set("instances-dir", instancesDir); err != nil {
+			return nil, nil, err
+		}
+	}
+	cfg, err := planflags.Load(fs, configPath, o)
+	return cfg, o, err
+}
+
+// instancesDirKept is the error that mictl.toml now sets instances_dir
+// elsewhere than under instancesDir, where the daemon's instances run: it
+// cannot move them, and applied silently, every command reading the file
+// looked in the new directory, found nothing (status, down), and up
+// started a second set of instances beside the first.
+func instancesDirKept(configPath string, upArgs []string, instancesDir string) error {
+	asked, _, err := loadForReload(configPath, upArgs, "")
+	if err != nil {
+		return nil // the load with the daemon's directory said what was wrong
+	}
+	where := asked.Origin("instances_dir")
+	if asked.IsDefault("instances_dir") || strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ") {
+		return nil // not the file's to change: as the daemon was started
+	}
+	if abs, err := filepath.Abs(asked.InstancesDir); err == nil && abs == instancesDir {
+		return nil
+	}
+	return &config.Error{Where: where, Msg: fmt.Sprintf(
+		"instances_dir = %q: the instances this daemon supervises run under %s, and stay there: put instances_dir back, or stop them first (mictl down --instances-dir %s), then change it and mictl up",
+		asked.InstancesDir, instancesDir, instancesDir)}
+}
+
+// Elsewhere finds a running mictl daemon (of this user) that follows the
+// configuration file configFile for instances outside instancesDir: the
+// file's instances_dir changed while they ran (see instancesDirKept), and
+// the commands reading it look where nothing runs. It returns that
+// daemon's pid and instances directory. One walk of the process list,
+// reading only the command lines of processes named like mictl.
+func Elsewhere(configFile, instancesDir string) (pid int, dir string, ok bool) {
+	file, err1 := filepath.Abs(configFile)
+	ours, err2 := filepath.Abs(instancesDir)
+	all, err3 := proc.List()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return 0, "", false
+	}
+	names := []string{"mictl-daemon", "mictl", proc.CommOf(os.Args[0])}
+	for _, st := range all {
+		if st.Exited() || !slices.Contains(names, st.Comm) {
+			continue
+		}
+		args := proc.Args(st.PID)
+		if FlagValue(args, "--config") == file {
+			if d := FlagValue(args, "--instances-dir"); d != "" && d != ours {
+				return st.PID, d, true
+			}
+		}
+	}
+	return 0, "", false
+}
+
+// FlagValue is the value that follows the flag name in a daemon's
+// arguments ("" when none does).
+func FlagValue(args []string, name string) string {
+	if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
+		return args[i+1]
+	}
+	return ""
+}
+
 // NewFollow makes a daemon follow its configuration live: mictl.toml (the
 // file cfg was read from, or ./mictl.toml should one appear), the source
 // distribution's deployment.toml and the declared CApps. Each reload plans
@@ -217,22 +296,15 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 			return append([]string{file, source}, capps...)
 		},
 		Load: func(upArgs []string) (*config.Config, []int, error) {
-			fs := pflag.NewFlagSet("reload", pflag.ContinueOnError)
-			fs.SetOutput(io.Discard)
-			o := &planflags.Options{}
-			planflags.Register(fs, o)
-			if err := fs.Parse(upArgs); err != nil {
-				return nil, nil, fmt.Errorf("the flags of the last mictl up (%s): %w", strings.Join(upArgs, " "), err)
-			}
-			// The daemon's instances never move.
-			if err := fs.Set("instances-dir", instancesDir); err != nil {
-				return nil, nil, err
-			}
 			if _, err := os.Stat(file); configPath != "" && errors.Is(err, os.ErrNotExist) {
 				return nil, nil, exitcode.Usagef("%s, the configuration this daemon follows, is gone; put the file back (it is applied when it reappears), or stop the instances with mictl down", file)
 			}
-			cfg, err := planflags.Load(fs, configPath, o)
+			// The daemon's instances never move.
+			cfg, o, err := loadForReload(configPath, upArgs, instancesDir)
 			if err != nil {
+				return nil, nil, err
+			}
+			if err := instancesDirKept(configPath, upArgs, instancesDir); err != nil {
 				return nil, nil, err
 			}
 			mu.Lock()

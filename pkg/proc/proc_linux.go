@@ -301,7 +301,7 @@ func GroupsRunning(programs []string) (map[string][]int, error) {
 	// interpreter: only those command lines are read, not every one.
 	comms := map[string]bool{"sh": true, "bash": true, "dash": true, "ash": true, "ksh": true, "zsh": true, "busybox": true}
 	for _, p := range programs {
-		comms[commOf(p)] = true
+		comms[CommOf(p)] = true
 	}
 	out := map[string][]int{}
 	for _, st := range all {
@@ -323,9 +323,9 @@ func GroupsRunning(programs []string) (map[string][]int, error) {
 	return out, nil
 }
 
-// commOf is the command name the kernel gives a process that execs
+// CommOf is the command name the kernel gives a process that execs
 // program: its base name, cut to 15 bytes (TASK_COMM_LEN - 1).
-func commOf(program string) string {
+func CommOf(program string) string {
 	name := filepath.Base(program)
 	if len(name) > 15 {
 		name = name[:15]
@@ -348,6 +348,16 @@ var ClockTicks = sync.OnceValue(func() uint64 {
 	}
 	return 100
 })
+
+// Args returns pid's command line, nil when unreadable (gone, or a
+// kernel thread).
+func Args(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || len(data) == 0 {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+}
 
 // Environ returns pid's environment, nil when unreadable (another user's
 // process, or gone).

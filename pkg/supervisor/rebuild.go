@@ -75,7 +75,7 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 			if b := proc.Getenv(server.PID, "MICTL_SIM_BIND"); b != "" {
 				inst.Bind = b
 			}
-			args := serverArgs(server.PID)
+			args := proc.Args(server.PID)
 			for _, a := range args {
 				if v, ok := strings.CutPrefix(a, ports.OffsetFlag); ok {
 					if o, err := strconv.Atoi(v); err == nil {
@@ -113,15 +113,6 @@ func serverOf(dir string) (proc.Identity, proc.Stat, bool) {
 func ServerIn(dir string) (proc.Stat, bool) {
 	_, st, ok := serverOf(dir)
 	return st, ok
-}
-
-// serverArgs is the server's command line.
-func serverArgs(pid int) []string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 }
 
 // history is what the event log says of one instance: its last state and
