@@ -336,6 +336,13 @@ func TestInstancesDirChangedWhileRunning(t *testing.T) {
 	if _, _, errOut := d.mictl("status", "--instances-dir", "homes"); strings.Contains(errOut, "supervises instances under") {
 		t.Errorf("status warns with the directory named on its command line:\n%s", errOut)
 	}
+	// up would start a second set beside the first.
+	if code, _, errOut := d.mictl("up", "--timeout", "30s"); code != 2 || !strings.Contains(errOut, "runs its instances under "+filepath.Join(d.dir, "instances")) {
+		t.Errorf("up: exit %d, want 2 refusing a second set:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "homes")); !os.IsNotExist(err) {
+		t.Errorf("the refused up left homes/ behind: %v", err)
+	}
 	d.configFile("inplace", base)
 	d.waitFor("the refusal over once the file is back", func() bool { return d.state().ReloadError == "" })
 }

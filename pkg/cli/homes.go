@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -66,4 +68,26 @@ func refuseServersInHomes(t *reconcile.Target, f *state.File) error {
 	return exitcode.With(exitcode.Runtime, fmt.Errorf(
 		"a server mictl did not start already runs in the home of %s:\n  %s\nstop it first (stop the service or command that started it, or end it with mictl down %s), then run mictl up again",
 		strings.Join(names, ", "), strings.Join(lines, "\n  "), strings.Join(names, " ")))
+}
+
+// refuseSecondDeployment refuses to start instances under an instances_dir
+// where none run when a daemon following the same mictl.toml runs them
+// elsewhere: instances_dir was changed in the file while they ran, and a
+// second set would start beside the first, on other offsets. Looked for
+// only when the file sets instances_dir (the walk of the process list is
+// not for every fresh up): a directory named on the command line (a flag,
+// the environment) is the user's choice of a second deployment.
+func refuseSecondDeployment(cfg *config.Config, f *state.File) error {
+	where := cfg.Origin("instances_dir")
+	if len(f.Instances) > 0 || cfg.File == "" || cfg.IsDefault("instances_dir") ||
+		strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ") {
+		return nil
+	}
+	pid, dir, ok := daemon.Elsewhere(cfg.File, cfg.InstancesDir)
+	if !ok {
+		return nil
+	}
+	return &config.Error{Where: where, Msg: fmt.Sprintf(
+		"instances_dir is %s, but a mictl daemon (pid %d) following this file runs its instances under %s: set instances_dir back to it, or stop them first (mictl down --instances-dir %s); to run a second deployment, name its directory with --instances-dir",
+		asTyped(cfg.InstancesDir), pid, dir, dir)}
 }

@@ -300,6 +300,9 @@ func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) err
 	if err := refuseServersInHomes(t, f); err != nil {
 		return err
 	}
+	if err := refuseSecondDeployment(cfg, f); err != nil {
+		return err
+	}
 	if report := t.Conflicts(); !report.OK() && !o.force {
 		return reportRefusal(streams, t, report, o.output)
 	}
