@@ -558,4 +558,9 @@ func TestShippedCAppsArePlannedAndChecked(t *testing.T) {
 			t.Fatalf("ports table lists the shipped endpoint's port %d as random: %+v", unshifted, rows[0].Random)
 		}
 	}
+	// apps says where the app comes from, not that mictl.toml lacks it.
+	d.waitFor("MI lists the shipped app", func() bool { return strings.Contains(d.must("apps"), "inb") })
+	if out := d.must("apps", "-o", "json"); !strings.Contains(out, "shipped in the distribution (") || strings.Contains(out, "not declared in mictl.toml") {
+		t.Fatalf("apps does not say the app is the distribution's:\n%s", out)
+	}
 }

@@ -1,6 +1,7 @@
 package appstate
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -32,6 +33,9 @@ type Target struct {
 	// (internal_http_api_enable = false): its log is read instead.
 	URL      string
 	Declared []Declared
+	// Shipped is the distribution's own carbonapps/ directory, whose CApps
+	// every home has from it ("" when unknown).
+	Shipped string
 }
 
 // Declared is one CApp mictl.toml declares for an instance.
@@ -125,10 +129,19 @@ func View(o Observation) InstanceApps {
 	}
 	for i, l := range listed {
 		if !used[i] {
-			v.Apps = append(v.Apps, fromMI(l.app, l.faulty))
+			a := fromMI(l.app, l.faulty)
+			if file := filepath.Join(t.Shipped, l.app.ID()+".car"); t.Shipped != "" && fileExists(file) {
+				a.Note = ptr("shipped in the distribution (" + file + "): every instance has it")
+			}
+			v.Apps = append(v.Apps, a)
 		}
 	}
 	return v
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // listedApp is one entry of MI's lists.

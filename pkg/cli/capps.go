@@ -15,7 +15,9 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -90,7 +92,7 @@ func declaredFor(cfg *config.Config, name string, files declaredFiles) []appstat
 func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) appstate.Target {
 	live := liveState(inst)
 	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Home: inst.Home,
-		Declared: declaredFor(cfg, inst.Name, files)}
+		Declared: declaredFor(cfg, inst.Name, files), Shipped: home.CarbonAppsDir(deployment.Dist(cfg))}
 	if appstate.APIEnabled(inst.Home) {
 		t.URL = observe.ManagementURL(&inst)
 	}
