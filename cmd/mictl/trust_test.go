@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -918,6 +919,18 @@ func TestCrashQuotesTheLogsLastError(t *testing.T) {
 	d.waitFor("the crash's outcome recorded", func() bool { return d.instance("mi-1").State == "failed" })
 	if inst := d.instance("mi-1"); strings.Contains(inst.Reason, want) || !strings.Contains(inst.LastError, want) {
 		t.Fatalf("reason %q, last error %q: want the log line in the error alone", inst.Reason, inst.LastError)
+	}
+}
+
+// An instance waiting out a backoff says, in status, when it starts again.
+func TestBackoffSaysWhenTheNextStartComes(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms"}
+	d.up(1, "--backoff", "1m")
+	// The first restart comes at once; the second waits.
+	d.waitFor("the second backoff", func() bool { inst := d.instance("mi-1"); return inst.State == "backoff" && inst.Restarts >= 2 })
+	if out := d.must("status", "mi-1"); !regexp.MustCompile(`health: +server pid \d+ exited; restart \d+ at \d\d:\d\d:\d\d\n`).MatchString(out) {
+		t.Fatalf("status does not say when mi-1 starts again:\n%s", out)
 	}
 }
 

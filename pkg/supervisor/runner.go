@@ -295,10 +295,12 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	}
 	delay := p.backoff(*restarts)
 	inARow := *restarts
+	// The few words status shows say when the next start comes, too.
+	next := fmt.Sprintf("%s; restart %d at %s", reason, inARow, time.Now().Add(delay).Format(time.TimeOnly))
 	r.record(Event{State: StateBackoff, Message: fmt.Sprintf("%s; restart %d in %s", why, inARow, delay)}, func(i *state.Instance) {
 		i.State, i.Restarts, i.RestartsInARow = StateBackoff, i.Restarts+1, inARow
 		i.ClearProcesses()
-		i.SetError(reason, why)
+		i.SetError(next, why)
 	})
 	timer := time.NewTimer(delay)
 	defer timer.Stop()
