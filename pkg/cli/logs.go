@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -258,8 +259,27 @@ func logGone(o *logsOptions, name, path string) (note string, runs bool) {
 	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
 		gone = "its log directory " + filepath.Dir(path) + " is gone"
 	}
+	restart := "mictl restart " + name
+	if !startedByMictl(o.InstancesDir, name, server.PID) {
+		restart = fmt.Sprintf("restart it as it was started (mictl did not start it), or end it with mictl down %s and let mictl start it", name)
+	}
 	return fmt.Sprintf("%s runs (pid %d), but %s: the server writes to a file that no longer has a name, "+
-		"and starts a new log only when it starts again: mictl restart %s", name, server.PID, gone, name), true
+		"and starts a new log only when it starts again: %s", name, server.PID, gone, restart), true
+}
+
+// startedByMictl reports whether the state file under instancesDir names
+// pid as the server of the instance name.
+func startedByMictl(instancesDir, name string, pid int) bool {
+	store, err := state.OpenExisting((&config.Config{InstancesDir: instancesDir}).StateDir())
+	if err != nil {
+		return false
+	}
+	f, err := store.Load()
+	if err != nil {
+		return false
+	}
+	rec, ok := f.Instance(name)
+	return ok && rec.Server.PID == pid
 }
 
 // instanceDirs lists, sorted, the instance homes under dir: every

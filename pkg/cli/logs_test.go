@@ -14,6 +14,8 @@ import (
 
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/syncbuf"
 )
 
@@ -339,7 +341,8 @@ func TestLogsRunningInstanceWithoutLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	note := fmt.Sprintf("mi-2 runs (pid %d), but its log directory %s is gone", pid, home.LogsDir(mi2))
-	restart := "mictl restart mi-2"
+	// No state file names it: a server mictl did not start.
+	restart := "restart it as it was started (mictl did not start it), or end it with mictl down mi-2 and let mictl start it"
 	code, out, errOut := runLogsCmd(t, "mi-2", "--instances-dir", dir)
 	if code != exitcode.OK || out != "" || !strings.Contains(errOut, note) || !strings.Contains(errOut, restart) || strings.Contains(errOut, "mictl up") {
 		t.Errorf("logs mi-2: exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -356,6 +359,20 @@ func TestLogsRunningInstanceWithoutLog(t *testing.T) {
 	code, _, errOut = runLogsCmd(t, "mi-2", "--instances-dir", dir)
 	if want := fmt.Sprintf("mi-2 runs (pid %d), but its log %s is gone", pid, home.ConsoleLog(mi2)); code != exitcode.OK || !strings.Contains(errOut, want) {
 		t.Errorf("logs mi-2 without console.log: exit %d, stderr %q; want %q", code, errOut, want)
+	}
+	// One mictl started: mictl restart starts a new log.
+	store, err := state.Open(filepath.Join(dir, ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(&state.File{Version: state.SchemaVersion, Instances: []state.Instance{{Name: "mi-2", Server: proc.Identity{PID: pid}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, errOut = runLogsCmd(t, "mi-2", "--instances-dir", dir); !strings.Contains(errOut, "starts a new log only when it starts again: mictl restart mi-2") {
+		t.Errorf("logs mi-2 of a server mictl started: stderr %q; want the advice to restart it", errOut)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, ".mictl")); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.RemoveAll(home.LogsDir(mi2)); err != nil {
 		t.Fatal(err)
