@@ -235,7 +235,7 @@ func instancesDirKept(configPath string, upArgs []string, instancesDir string) e
 		asked.InstancesDir, instancesDir, instancesDir)}
 }
 
-// Elsewhere finds a running mictl daemon (of this user) that follows the
+// Elsewhere finds a running mictl daemon that follows the
 // configuration file configFile for instances outside instancesDir: the
 // file's instances_dir changed while they ran (see instancesDirKept), and
 // the commands reading it look where nothing runs. It returns that
@@ -254,7 +254,8 @@ func Elsewhere(configFile, instancesDir string) (pid int, dir string, ok bool) {
 			continue
 		}
 		args := proc.Args(st.PID)
-		if FlagValue(args, "--config") == file {
+		daemon := len(args) > 0 && (filepath.Base(args[0]) == "mictl-daemon" || (len(args) > 1 && args[1] == "daemon"))
+		if daemon && FlagValue(args, "--config") == file {
 			if d := FlagValue(args, "--instances-dir"); d != "" && d != ours {
 				return st.PID, d, true
 			}
