@@ -86,9 +86,7 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 // another with --instances-dir): the user looks where nothing runs. Not
 // when the directory was named here (a flag, the environment).
 func (e *existing) warnMoved(streams *IOStreams) {
-	where := e.cfg.Origin("instances_dir")
-	if len(e.state.Instances) > 0 || e.cfgErr != nil || e.cfg.File == "" ||
-		strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ") {
+	if len(e.state.Instances) > 0 || e.cfgErr != nil || e.cfg.File == "" || e.cfg.FromCommandLine("instances_dir") {
 		return
 	}
 	if pid, dir, ok := daemon.Elsewhere(e.cfg.File, e.cfg.InstancesDir); ok {

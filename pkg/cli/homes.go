@@ -78,16 +78,14 @@ func refuseServersInHomes(t *reconcile.Target, f *state.File) error {
 // not for every fresh up): a directory named on the command line (a flag,
 // the environment) is the user's choice of a second deployment.
 func refuseSecondDeployment(cfg *config.Config, f *state.File) error {
-	where := cfg.Origin("instances_dir")
-	if len(f.Instances) > 0 || cfg.File == "" || cfg.IsDefault("instances_dir") ||
-		strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ") {
+	if len(f.Instances) > 0 || cfg.File == "" || cfg.IsDefault("instances_dir") || cfg.FromCommandLine("instances_dir") {
 		return nil
 	}
 	pid, dir, ok := daemon.Elsewhere(cfg.File, cfg.InstancesDir)
 	if !ok {
 		return nil
 	}
-	return &config.Error{Where: where, Msg: fmt.Sprintf(
+	return &config.Error{Where: cfg.Origin("instances_dir"), Msg: fmt.Sprintf(
 		"instances_dir is %s, but a mictl daemon (pid %d) following this file runs its instances under %s: set instances_dir back to it, or stop them first (mictl down --instances-dir %s); to run a second deployment, name its directory with --instances-dir",
 		asTyped(cfg.InstancesDir), pid, dir, dir)}
 }

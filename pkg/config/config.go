@@ -73,6 +73,16 @@ func (c *Config) IsDefault(key string) bool {
 	return c.Origin(key) == "default "+key
 }
 
+// FromCommandLine reports whether a flag or an environment variable set
+// key (the user named it for this command, not in the file).
+func (c *Config) FromCommandLine(key string) bool { return fromCommandLine(c.Origin(key)) }
+
+// fromCommandLine reports whether the origin where is a flag or an
+// environment variable.
+func fromCommandLine(where string) bool {
+	return strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ")
+}
+
 // CheckHostLocal refuses a host no network interface of this machine
 // has: the instances could not bind it (MI would fail at start with
 // "Cannot assign requested address"), and a conflict check of it would

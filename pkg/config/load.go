@@ -336,7 +336,7 @@ func (r *resolver) typedAt(key string) string {
 // variable is named by Where already.
 func (r *resolver) bad(key, msg string) error {
 	where := r.where(key)
-	if strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ") {
+	if fromCommandLine(where) {
 		return &Error{Where: where, Msg: msg}
 	}
 	return &Error{Where: where, Msg: fmt.Sprintf("key %q: %s", key, msg)}

@@ -223,14 +223,13 @@ func instancesDirKept(configPath string, upArgs []string, instancesDir string) e
 	if err != nil {
 		return nil // the load with the daemon's directory said what was wrong
 	}
-	where := asked.Origin("instances_dir")
-	if asked.IsDefault("instances_dir") || strings.HasPrefix(where, "flag ") || strings.HasPrefix(where, "environment ") {
+	if asked.IsDefault("instances_dir") || asked.FromCommandLine("instances_dir") {
 		return nil // not the file's to change: as the daemon was started
 	}
 	if abs, err := filepath.Abs(asked.InstancesDir); err == nil && abs == instancesDir {
 		return nil
 	}
-	return &config.Error{Where: where, Msg: fmt.Sprintf(
+	return &config.Error{Where: asked.Origin("instances_dir"), Msg: fmt.Sprintf(
 		"instances_dir = %q: the instances this daemon supervises run under %s, and stay there: put instances_dir back, or stop them first (mictl down --instances-dir %s), then change it and mictl up",
 		asked.InstancesDir, instancesDir, instancesDir)}
 }
