@@ -7,9 +7,9 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
-	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 // serverInHome is a server mictl did not start (by hand, or systemd
@@ -39,7 +39,7 @@ func serversInHomes(t *reconcile.Target, f *state.File) ([]serverInHome, error) 
 		if err != nil {
 			return nil, err
 		}
-		st, ok := supervisor.ServerIn(dir)
+		st, ok := home.Server(dir)
 		if !ok {
 			continue
 		}

@@ -20,7 +20,6 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/state"
-	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 // Values of --file.
@@ -251,7 +250,7 @@ func logGone(o *logsOptions, name, path string) (note string, runs bool) {
 	if err != nil {
 		return "", false
 	}
-	server, runs := supervisor.ServerIn(dir)
+	server, runs := home.Server(dir)
 	if !runs {
 		return "", false
 	}

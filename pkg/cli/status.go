@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -263,8 +264,8 @@ func statusRows(f *state.File) []statusRow {
 
 // strangerIn is the pid of the server running in home, which a stopped
 // instance's record does not name, 0 when there is none.
-func strangerIn(home string) int {
-	if st, ok := supervisor.ServerIn(home); ok {
+func strangerIn(dir string) int {
+	if st, ok := home.Server(dir); ok {
 		return st.PID
 	}
 	return 0

@@ -64,18 +64,18 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 		offset, _, _ := doc.Offset()
 		h := history[name]
 		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped, Restarts: h.restarts, Apps: deployedApps(dir)}
-		if server, st, ok := serverOf(dir); ok {
-			inst.Server, inst.PGID, inst.State = server, st.PGID, StateReady
+		if st, ok := home.Server(dir); ok {
+			inst.Server, inst.PGID, inst.State = st.Identity(), st.PGID, StateReady
 			switch h.last {
 			case StateDegraded:
 				inst.State = StateDegraded
 			case StateStopping: // a stop under way: the next daemon finishes it
 				inst.State = StateStopping
 			}
-			if b := proc.Getenv(server.PID, "MICTL_SIM_BIND"); b != "" {
+			if b := proc.Getenv(st.PID, "MICTL_SIM_BIND"); b != "" {
 				inst.Bind = b
 			}
-			args := proc.Args(server.PID)
+			args := proc.Args(st.PID)
 			for _, a := range args {
 				if v, ok := strings.CutPrefix(a, ports.OffsetFlag); ok {
 					if o, err := strconv.Atoi(v); err == nil {
@@ -87,7 +87,7 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 			if slices.Contains(args, reconcile.MetricsFlag) {
 				inst.Args = append(inst.Args, reconcile.MetricsFlag)
 			}
-			inst.Env = CaptureEnv(proc.Environ(server.PID))
+			inst.Env = CaptureEnv(proc.Environ(st.PID))
 			if at, ok := proc.StartedAt(st); ok {
 				inst.StartedAt = at
 			}
@@ -99,20 +99,6 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 		f.Instances = append(f.Instances, inst)
 	}
 	return f, nil
-}
-
-// serverOf returns the live server named by dir's pid file, if it really
-// is this home's server (home.Server).
-func serverOf(dir string) (proc.Identity, proc.Stat, bool) {
-	st, ok := home.Server(dir)
-	return st.Identity(), st, ok
-}
-
-// ServerIn returns the live server that dir's pid file names, if it really
-// is a server of this home (started by mictl or not).
-func ServerIn(dir string) (proc.Stat, bool) {
-	_, st, ok := serverOf(dir)
-	return st, ok
 }
 
 // history is what the event log says of one instance: its last state and

@@ -44,7 +44,7 @@ func findStrays(insts []state.Instance) []stray {
 		if proc.GroupOf(inst.PGID, inst.Home, inst.Server) {
 			add(stray{inst.Name, inst.PGID, inst.Home})
 		}
-		if _, st, ok := serverOf(inst.Home); ok {
+		if st, ok := home.Server(inst.Home); ok {
 			add(stray{inst.Name, st.PGID, inst.Home})
 		}
 	}
