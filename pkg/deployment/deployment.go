@@ -149,17 +149,18 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 		return ports.Plan{}, &config.Error{Where: "flag --offsets", Msg: fmt.Sprintf(
 			"%d offsets for %d %s; give at most one offset per instance or raise --instances", len(opts.Offsets), len(names), instances)}
 	}
-	sourceBases, err := basePorts(src, nil)
+	source, err := deploytoml.Parse(src.Path, src.TOML)
+	if err != nil {
+		return ports.Plan{}, err
+	}
+	sourceBases, err := source.BasePorts()
 	if err != nil {
 		return ports.Plan{}, err
 	}
 	// Said up front, at the line: every start would wait out its timeout
 	// for a port that never listens. An override may turn the API back on
 	// for its instance (one turning it off is refused as mictl.toml loads).
-	apiOff, err := internalAPIOff(src)
-	if err != nil {
-		return ports.Plan{}, err
-	}
+	apiOff := source.InternalAPIOff()
 	wants := make([]ports.Want, len(names))
 	for i, name := range names {
 		w := ports.Want{Name: name, Bases: sourceBases}
@@ -206,33 +207,19 @@ func overrideError(ic config.InstanceConfig, err error) error {
 	return &config.Error{Where: where, Msg: fmt.Sprintf("instance %s: %v", ic.Name, err)}
 }
 
-// basePorts reads the base ports of src with overrides applied, going
-// through the same Render call that writes the instance's file so the plan
-// and the file can never disagree.
+// basePorts reads the base ports of src with an instance's overrides
+// applied, going through the same Render call that writes the instance's
+// file so the plan and the file can never disagree.
 func basePorts(src Source, overrides map[string]any) (ports.Set, error) {
-	data := src.TOML
-	if len(overrides) > 0 {
-		var err error
-		if data, err = deploytoml.Render(src.Path, src.TOML, nil, overrides); err != nil {
-			return ports.Set{}, err
-		}
+	data, err := deploytoml.Render(src.Path, src.TOML, nil, overrides)
+	if err != nil {
+		return ports.Set{}, err
 	}
 	doc, err := deploytoml.Parse(src.Path, data)
 	if err != nil {
 		return ports.Set{}, err
 	}
 	return doc.BasePorts()
-}
-
-// internalAPIOff is the error that src turns MI's internal HTTP API off
-// (see deploytoml.Document.InternalAPIOff), nil when it does not; err is
-// the source's own.
-func internalAPIOff(src Source) (off, err error) {
-	doc, err := deploytoml.Parse(src.Path, src.TOML)
-	if err != nil {
-		return nil, err
-	}
-	return doc.InternalAPIOff(), nil
 }
 
 // NodeIDEnv and NodeIDTOMLKey are two of the ways MI is told its node

@@ -69,9 +69,10 @@ type Target struct {
 	// carbonapps/: every home cloned from it has them (AppsOf).
 	Shipped []*capp.App
 	env     []string
-	// sourceNodeID is true when the distribution's deployment.toml sets
-	// [cluster_config] node_id (see Record).
-	sourceNodeID bool
+	// sourceNodeID reports whether the distribution's deployment.toml
+	// sets [cluster_config] node_id (see launchEnv): read once, by the
+	// first record made, not by every plan.
+	sourceNodeID func() (bool, error)
 }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
@@ -115,10 +116,8 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, env: opts.Env}
-	if t.sourceNodeID, err = deployment.SetsNodeID(src); err != nil {
-		return nil, err
-	}
+	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, env: opts.Env,
+		sourceNodeID: sync.OnceValues(func() (bool, error) { return deployment.SetsNodeID(src) })}
 	runs := make(map[string][]*capp.App, len(planned))
 	for _, name := range planned {
 		runs[name] = t.AppsOf(name)
@@ -346,9 +345,13 @@ func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
 	for k, e := range inst.Extras {
 		extras = append(extras, state.Extra{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
 	}
+	env, err := t.launchEnv(inst.Name)
+	if err != nil {
+		return state.Instance{}, err
+	}
 	return state.Instance{
 		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
-		Bind: t.Config.Host.String(), Args: args, Env: t.launchEnv(inst.Name), State: state.StateStarting, Extras: extras,
+		Bind: t.Config.Host.String(), Args: args, Env: env, State: state.StateStarting, Extras: extras,
 	}, nil
 }
 
@@ -359,12 +362,16 @@ func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
 // the exports name each node the same way. [cluster_config] node_id in
 // deployment.toml or an override is left to stand: the environment would
 // win over it (and -DnodeId in JAVA_OPTS wins over both, as in MI).
-func (t *Target) launchEnv(name string) []string {
+func (t *Target) launchEnv(name string) ([]string, error) {
 	ic, _ := t.Config.InstanceSettings(name)
-	if _, overridden := ic.Overrides[deployment.NodeIDTOMLKey]; t.sourceNodeID || overridden {
-		return t.env
+	if _, overridden := ic.Overrides[deployment.NodeIDTOMLKey]; overridden {
+		return t.env, nil
 	}
-	return append(slices.Clip(t.env), deployment.NodeIDEnv+"="+name)
+	named, err := t.sourceNodeID()
+	if err != nil || named {
+		return t.env, err
+	}
+	return append(slices.Clip(t.env), deployment.NodeIDEnv+"="+name), nil
 }
 
 // KeepCaptured is the environment of a record prepared again for an

@@ -292,8 +292,8 @@ func TestLaunchEnvNamesTheNode(t *testing.T) {
 		{"mi-1", captured, true, captured},
 	}
 	for _, tt := range tests {
-		tg := &Target{Config: cfg, env: tt.env, sourceNodeID: tt.sourceNodeID}
-		if got := tg.launchEnv(tt.name); !reflect.DeepEqual(got, tt.want) {
+		tg := &Target{Config: cfg, env: tt.env, sourceNodeID: func() (bool, error) { return tt.sourceNodeID, nil }}
+		if got, err := tg.launchEnv(tt.name); err != nil || !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s, env %v, source node_id %v: %v, want %v", tt.name, tt.env, tt.sourceNodeID, got, tt.want)
 		}
 	}
