@@ -320,10 +320,14 @@ type statusRow struct {
 	Restarts int    `json:"restarts"`
 }
 
-// status runs `mictl status -o json`, which must answer (exit 0) in time.
+// status runs `mictl status -o json`, which must answer in time: exit 0,
+// or exit 3 when (and only when) it shows an instance in a fault state.
 func (r *run) status() (map[string]statusRow, result) {
 	r.t.Helper()
-	res := r.must(cmdLimit, "status", "-o", "json")
+	res := r.run(cmdLimit, "status", "-o", "json")
+	if res.late || (res.code != 0 && res.code != 3) {
+		r.fatalf("%s\n%s", res, res.output())
+	}
 	var report struct {
 		Instances []statusRow `json:"instances"`
 	}
@@ -331,8 +335,13 @@ func (r *run) status() (map[string]statusRow, result) {
 		r.fatalf("%s: output is not the status JSON: %v\n%s", res, err, res.output())
 	}
 	out := make(map[string]statusRow, len(report.Instances))
+	faulted := false
 	for _, row := range report.Instances {
 		out[row.Name] = row
+		faulted = faulted || state.Faulted(row.State)
+	}
+	if faulted != (res.code == 3) {
+		r.fatalf("%s: exit %d with states %v (exit 3 is for a failed, crashed, backoff or degraded instance)\n%s", res, res.code, out, res.output())
 	}
 	return out, res
 }

@@ -193,7 +193,7 @@ func TestDeclaredAppsDeployRedeployAndFaulty(t *testing.T) {
 		}
 		return true
 	})
-	if out := d.must("status"); !strings.Contains(out, "faulty CApps: broken_1.0.0.car") {
+	if out := d.faulted("mi-1", "status"); !strings.Contains(out, "faulty CApps: broken_1.0.0.car") {
 		t.Fatalf("status does not say why the instances are degraded:\n%s", out)
 	}
 	d.assertRestarted(pids)

@@ -121,6 +121,26 @@ func (d *deployment) must(args ...string) string {
 	return out
 }
 
+// faulted runs a command that must end with exit 3 for the faulted
+// instance name it shows (mictl status), and returns its stdout.
+func (d *deployment) faulted(name string, args ...string) string {
+	d.t.Helper()
+	code, out, errOut := d.mictl(args...)
+	if code != 3 || !strings.Contains(errOut, "not healthy: ") || !strings.Contains(errOut, name+" ") {
+		d.t.Fatalf("mictl %s: exit %d, want 3 naming %s\nstdout:\n%s\nstderr:\n%s\nevents:\n%s", strings.Join(args, " "), code, name, out, errOut, d.events())
+	}
+	return out
+}
+
+// adopt runs mictl status to start a daemon that adopts the instances,
+// whatever state it finds them in (exit 3 when one crashed meanwhile).
+func (d *deployment) adopt() {
+	d.t.Helper()
+	if code, out, errOut := d.mictl("status"); code != 0 && code != 3 {
+		d.t.Fatalf("mictl status: exit %d\nstdout:\n%s\nstderr:\n%s\nevents:\n%s", code, out, errOut, d.events())
+	}
+}
+
 // background is a mictl command running while the test does other
 // things (signals it, runs other commands).
 type background struct {
@@ -936,7 +956,7 @@ func TestRunningInstanceTurnsDegraded(t *testing.T) {
 	d.env = []string{"MICTL_SIM_UNREADY_AFTER=500ms"}
 	d.up(1)
 	d.waitFor("mi-1 to be degraded", func() bool { return d.instance("mi-1").State == "degraded" })
-	out := d.must("status")
+	out := d.faulted("mi-1", "status")
 	if !strings.Contains(out, "degraded") || !strings.Contains(out, "503") {
 		t.Fatalf("status does not show the degraded instance and why:\n%s", out)
 	}

@@ -68,6 +68,8 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{1, []string{"up", "--offsets", clash}, nil, nil},
 		{2, []string{"up", "--config", bad}, nil, nil},
 		{3, []string{"up", "--config", good, "--timeout", "20s"}, []string{"MICTL_SIM_REFUSE_START=1"}, nil},
+		{3, []string{"status"}, nil, nil}, // the instance that up left failed
+		{3, []string{"status", "-o", "json"}, nil, nil},
 		{0, []string{"down"}, nil, nil},
 		{0, []string{"up", "--config", good, "--timeout", "30s"}, nil, nil},
 		{0, []string{"status"}, nil, nil},

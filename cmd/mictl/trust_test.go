@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/proc/proctest"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // listen holds port on loopback for the test, as a stranger would.
@@ -33,28 +35,35 @@ func listen(t *testing.T, port int) {
 }
 
 // statusJSON runs `mictl status -o json` and checks it against its schema.
+// It exits 3 when, and only when, it shows an instance in a fault state.
 func (d *deployment) statusJSON() statusReport {
 	d.t.Helper()
-	out := d.must("status", "-o", "json")
+	code, out, errOut := d.mictl("status", "-o", "json")
 	jsonschematest.Validate(d.t, "status", []byte(out))
 	var r statusReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		d.t.Fatal(err)
 	}
+	faulted := slices.ContainsFunc(r.Instances, func(i statusRow) bool { return state.Faulted(i.State) })
+	if want := map[bool]int{false: 0, true: 3}[faulted]; code != want {
+		d.t.Fatalf("mictl status -o json: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, want, out, errOut)
+	}
 	return r
 }
 
+type statusRow struct {
+	Name          string   `json:"name"`
+	State         string   `json:"state"`
+	PID           *int     `json:"pid"`
+	UptimeSeconds *float64 `json:"uptime_seconds"`
+	Restarts      int      `json:"restarts"`
+	Health        *string  `json:"health"`
+	LastError     *string  `json:"last_error"`
+}
+
 type statusReport struct {
-	Instances []struct {
-		Name          string   `json:"name"`
-		State         string   `json:"state"`
-		PID           *int     `json:"pid"`
-		UptimeSeconds *float64 `json:"uptime_seconds"`
-		Restarts      int      `json:"restarts"`
-		Health        *string  `json:"health"`
-		LastError     *string  `json:"last_error"`
-	} `json:"instances"`
-	Daemon *struct {
+	Instances []statusRow `json:"instances"`
+	Daemon    *struct {
 		PID       int  `json:"pid"`
 		Answering bool `json:"answering"`
 	} `json:"daemon"`
@@ -187,10 +196,10 @@ func TestStatusNamesWhyAStartFailed(t *testing.T) {
 	}
 	d.env = nil
 	const jdk = "start script exited: [ERROR] WSO2 MI is supported only between JDK"
-	if out := d.must("status"); !strings.Contains(out, "start script exited: [ERROR] WSO2 MI") {
+	if out := d.faulted("mi-1", "status"); !strings.Contains(out, "start script exited: [ERROR] WSO2 MI") {
 		t.Fatalf("status does not name the cause:\n%s", out)
 	}
-	if out := d.must("status", "mi-1"); !strings.Contains(out, jdk) || !strings.Contains(out, "last output:") {
+	if out := d.faulted("mi-1", "status", "mi-1"); !strings.Contains(out, jdk) || !strings.Contains(out, "last output:") {
 		t.Fatalf("status mi-1 does not show the whole error:\n%s", out)
 	}
 	r := d.statusJSON()
@@ -693,7 +702,7 @@ func TestCrashWhileNoDaemonWatchedIsCounted(t *testing.T) {
 	server := d.instance("mi-1").Server
 	syscall.Kill(server.PID, syscall.SIGKILL)
 	d.waitFor("the server gone", func() bool { return !server.Alive() })
-	d.must("status") // starts a daemon, which restarts mi-1
+	d.adopt() // starts a daemon, which restarts mi-1
 	d.waitFor("mi-1 ready again", func() bool {
 		inst := d.instance("mi-1")
 		return inst.State == "ready" && inst.Server.PID != server.PID
@@ -718,7 +727,7 @@ func TestCrashWhileNoDaemonWatchedRestartNever(t *testing.T) {
 	crashed, kept := d.instance("mi-1").Server, d.instance("mi-2").Server
 	syscall.Kill(crashed.PID, syscall.SIGKILL)
 	d.waitFor("the server gone", func() bool { return !crashed.Alive() })
-	d.must("status") // starts a daemon with the same policy
+	d.faulted("mi-1", "status") // starts a daemon with the same policy
 	want := fmt.Sprintf("mi-1 failed: server pid %d exited while no mictl daemon watched it (it was ready); restart policy never", crashed.PID)
 	d.waitFor("mi-1 left failed", func() bool { return strings.Contains(d.events(), want) })
 	if inst := d.instance("mi-1"); inst.State != "failed" || !inst.Server.IsZero() || inst.Restarts != 0 {
@@ -929,7 +938,7 @@ func TestBackoffSaysWhenTheNextStartComes(t *testing.T) {
 	d.up(1, "--backoff", "1m")
 	// The first restart comes at once; the second waits.
 	d.waitFor("the second backoff", func() bool { inst := d.instance("mi-1"); return inst.State == "backoff" && inst.Restarts >= 2 })
-	if out := d.must("status", "mi-1"); !regexp.MustCompile(`health: +server pid \d+ exited; restart \d+ at \d\d:\d\d:\d\d\n`).MatchString(out) {
+	if out := d.faulted("mi-1", "status", "mi-1"); !regexp.MustCompile(`health: +server pid \d+ exited; restart \d+ at \d\d:\d\d:\d\d\n`).MatchString(out) {
 		t.Fatalf("status does not say when mi-1 starts again:\n%s", out)
 	}
 }
@@ -945,7 +954,7 @@ func TestMaxRestartsCountsAcrossDaemons(t *testing.T) {
 	daemon := d.state().Daemon.Identity
 	syscall.Kill(daemon.PID, syscall.SIGKILL)
 	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
-	d.must("status") // starts a daemon with the same policy
+	d.adopt() // starts a daemon with the same policy
 	d.waitFor("mi-1 given up on", func() bool { return d.instance("mi-1").State == "failed" })
 	if inst := d.instance("mi-1"); inst.Restarts != 2 || !strings.Contains(inst.LastError, "gave up after 2 restarts") {
 		t.Fatalf("mi-1 failed after %d restarts (%q), want 2:\n%s", inst.Restarts, inst.LastError, d.events())

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
@@ -45,9 +46,16 @@ file that could not be saved, a daemon that does not answer.
 If the supervisor daemon died while instances kept running, status starts
 a new one, which re-adopts them (checking pid and process start time, so a
 reused pid is never mistaken for an instance). status changes nothing in a
-directory it may not write: it shows what it finds.`,
+directory it may not write: it shows what it finds.
+
+status exits 3 when an instance it shows is failed, crashed, backoff or
+degraded (not serving, or serving with a faulty CApp, because something
+went wrong), naming them on stderr, after printing the table or JSON as
+usual; 0 otherwise (starting, stopping and stopped are what mictl or you
+are doing), so a check can be: mictl status mi-2 || alert.`,
 		Example: `  mictl status
   mictl status mi-2
+  mictl status mi-2 >/dev/null || echo "mi-2 needs attention"
   mictl ps -o json`,
 		ValidArgsFunction: completeInstanceNames(g),
 		RunE: func(cmd *cobra.Command, names []string) error {
@@ -65,7 +73,10 @@ directory it may not write: it shows what it finds.`,
 			if r.ReloadError == nil {
 				e.warnConfig(streams)
 			}
-			return printStatusReport(streams, r, names, o.output, e.store)
+			if err := printStatusReport(streams, r, names, o.output, e.store); err != nil {
+				return err
+			}
+			return unhealthy(r.Instances, names)
 		},
 	}
 	addDirFlag(cmd)
@@ -302,6 +313,25 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 	}
 	printStatusFooter(streams.ErrOut, r)
 	return nil
+}
+
+// unhealthy is the exit-3 error naming the instances of rows (those of
+// names, when any are named) in a fault state (state.Faulted), nil when
+// there is none: a check can be `mictl status mi-2 || ...`, as one is
+// with `systemctl status` and `supervisorctl status`.
+func unhealthy(rows []statusRow, names []string) error {
+	var faulted, first []string
+	for _, r := range rows {
+		if (len(names) == 0 || slices.Contains(names, r.Name)) && state.Faulted(r.State) {
+			faulted = append(faulted, r.Name+" "+r.State)
+			first = append(first, r.Name)
+		}
+	}
+	if len(faulted) == 0 {
+		return nil
+	}
+	return exitcode.With(exitcode.Runtime, fmt.Errorf("not healthy: %s (`mictl status %s` and `mictl logs %s` say why)",
+		strings.Join(faulted, ", "), first[0], first[0]))
 }
 
 // noInstancesHint is what a view of the instances says when there is none.

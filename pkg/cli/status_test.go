@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -47,5 +48,35 @@ func TestReportAfterNamesOnlyTheDaemonThatAnswered(t *testing.T) {
 	}
 	if r, err := reportAfter(store, supervisor.Reply{PID: self.PID}); err != nil || r.Daemon != nil {
 		t.Errorf("after the daemon left: daemon %+v, %v; want none", r.Daemon, err)
+	}
+}
+
+// status exits 3 for a fault it shows (failed, crashed, backoff,
+// degraded), naming those instances, and 0 for what mictl or the user is
+// doing (starting, stopping, stopped) or a fault it does not show.
+func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
+	rows := []statusRow{{Name: "mi-1", State: "ready"}, {Name: "mi-2", State: "backoff"},
+		{Name: "mi-3", State: "stopped"}, {Name: "mi-4", State: "starting"}, {Name: "mi-5", State: "failed"}}
+	cases := []struct {
+		names []string
+		want  string // "" for exit 0
+	}{
+		{nil, "not healthy: mi-2 backoff, mi-5 failed (`mictl status mi-2` and `mictl logs mi-2` say why)"},
+		{[]string{"mi-5"}, "not healthy: mi-5 failed (`mictl status mi-5` and `mictl logs mi-5` say why)"},
+		{[]string{"mi-1", "mi-3", "mi-4"}, ""},
+	}
+	for _, c := range cases {
+		err := unhealthy(rows, c.names)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%v: %v, want exit 0", c.names, err)
+		case c.want != "" && (err == nil || err.Error() != c.want || exitcode.Of(err) != exitcode.Runtime):
+			t.Errorf("%v: %v (exit %d), want %q (exit 3)", c.names, err, exitcode.Of(err), c.want)
+		}
+	}
+	for _, st := range []string{"crashed", "degraded"} {
+		if unhealthy([]statusRow{{Name: "mi-1", State: st}}, nil) == nil {
+			t.Errorf("%s: exit 0, want 3", st)
+		}
 	}
 }

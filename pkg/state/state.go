@@ -42,6 +42,14 @@ func Wanted(st string) bool {
 	return st != StateStopped && st != StateFailed && st != StateStopping && st != ""
 }
 
+// Faulted reports whether an instance in state st does not serve (or
+// serves with a faulty CApp) because something went wrong, rather than
+// because mictl or the user is starting or stopping it: `mictl status`
+// exits 3 when it shows one.
+func Faulted(st string) bool {
+	return st == StateFailed || st == StateCrashed || st == StateBackoff || st == StateDegraded
+}
+
 // File is the whole content of state.json.
 type File struct {
 	Version int `json:"version"`
