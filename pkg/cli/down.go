@@ -43,7 +43,7 @@ then to its process group, all instances in parallel; wait up to --timeout
 (MI drains for up to 180 s), then SIGKILL the group; an instance a
 restart or a reload is stopping already gets --timeout too, when that is
 shorter than what its stop has left, and that restart or reload does not
-start it again. Stale pid files are
+start it again (it goes on with the other instances). Stale pid files are
 removed, and the supervisor daemon exits when nothing is left to watch.
 Once everything is down (mictl down with no NAME), the planning flags of
 the last up are forgotten, as the offsets are: the next up plans from

@@ -645,27 +645,31 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 }
 
 // restart stops and starts names one at a time, each ready before the
-// next, so a deployment never loses more than one instance at once.
+// next, so a deployment never loses more than one instance at once. One
+// that a stop of named instances stops meanwhile (mictl down mi-1 during
+// mictl restart mi-1 mi-2) is left stopped and the restart goes on with
+// the others; it ends with an error naming it all the same, since not
+// everything asked was done.
 func (srv *Server) restart(names []string, timeout time.Duration) error {
 	op := srv.sup.beginChange()
 	defer srv.sup.endChange(op)
-	for _, name := range names {
-		if err := srv.sup.Stop([]string{name}, srv.sup.policy.StopTimeout); err != nil {
-			return fmt.Errorf("restart %s: %w", name, err)
-		}
-		if err := op.mayStart([]string{name}); err != nil {
-			return fmt.Errorf("restart %s: %w", name, err) // a down stopped it meanwhile
-		}
-		if srv.watch != nil {
-			srv.sup.refreshHome(srv.watch.follow.Load, name)
-		}
-		err := srv.sup.startFor(op, []string{name})
-		if err == nil {
-			err = srv.sup.waitReadyFor(op, []string{name}, timeout)
-		}
+	var left []error
+	for i, name := range names {
+		stopped, err := srv.sup.restartOne(op, name, "", timeout, func() error {
+			if srv.watch != nil {
+				srv.sup.refreshHome(srv.watch.follow.Load, name)
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("restart %s: %w (instances after it were not restarted)", name, err)
+			if i < len(names)-1 {
+				err = fmt.Errorf("%w (instances after it were not restarted)", err)
+			}
+			return errors.Join(append(left, err)...)
+		}
+		if stopped {
+			left = append(left, fmt.Errorf("restart %s: %w", name, errStoppedMeanwhile))
 		}
 	}
-	return nil
+	return errors.Join(left...)
 }

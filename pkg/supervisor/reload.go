@@ -92,18 +92,23 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	}
 	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
 	c := s.beginChange()
-	err = s.applyReload(c, t, changes)
+	left, err := s.applyReload(c, t, changes)
 	s.endChange(c)
-	if errors.Is(err, errInterrupted) || errors.Is(err, errStoppedMeanwhile) {
-		// Not a failed reload: a stop interrupted it (what it left
-		// undone, a stop of everything undid; one of named instances
-		// leaves those stopped, and the next reload does the rest).
+	if errors.Is(err, errInterrupted) {
+		// Not a failed reload: a stop of everything interrupted it, and
+		// undid what it left undone.
 		s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
 		return changes, err
 	}
 	s.recordReload(err, t.Config.Names())
 	if err == nil {
-		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: describe(changes)})
+		msg := describe(changes)
+		if len(left) > 0 {
+			// A stop of named instances during the reload leaves them
+			// stopped; the reload went on with the others.
+			msg += "; left stopped, as mictl down stopped them meanwhile: " + strings.Join(left, ", ")
+		}
+		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: msg})
 	}
 	return changes, err
 }
@@ -168,56 +173,50 @@ func (s *Supervisor) refreshHome(load LoadConfig, name string) {
 	}
 }
 
-func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) error {
+func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) (left []string, err error) {
 	if len(c.Remove) > 0 {
 		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
-			return fmt.Errorf("stop removed instances: %w", err)
+			return nil, fmt.Errorf("stop removed instances: %w", err)
 		}
 		if err := s.forget(c.Remove); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if len(c.Add) > 0 {
+	add := op.notStoppedByName(c.Add)
+	if len(add) > 0 {
 		// Checked before anything is prepared: a record prepared for a
 		// start not made would read as starting.
-		if err := op.mayStart(c.Add); err != nil {
-			return err
+		if err := op.mayStart(add); err != nil {
+			return nil, err
 		}
-		if err := s.prepare(t, c.Add); err != nil {
-			return err
+		if err := s.prepare(t, add); err != nil {
+			return nil, err
 		}
-		if err := s.startFor(op, c.Add); err != nil {
-			return err
+		if err := s.startFor(op, add); err != nil {
+			return nil, err
 		}
 	}
 	if err := s.redeploy(t, c); err != nil {
-		return err
+		return nil, err
 	}
-	for _, name := range c.Restart {
-		if err := op.interrupted(); err != nil {
-			return err
+	for i, name := range c.Restart {
+		stopped, err := s.restartOne(op, name, "reload: "+c.Why[name], s.policy.ReadyTimeout, func() error { return s.prepare(t, []string{name}) })
+		if err != nil {
+			if i < len(c.Restart)-1 {
+				err = fmt.Errorf("%w (the instances after it were not restarted)", err)
+			}
+			return left, err
 		}
-		s.emit(Event{Instance: name, State: StateStopping, Message: "reload: " + c.Why[name]})
-		if err := s.Stop([]string{name}, s.policy.StopTimeout); err != nil {
-			return fmt.Errorf("restart %s: %w", name, err)
-		}
-		if err := op.mayStart([]string{name}); err != nil {
-			return fmt.Errorf("restart %s: %w", name, err)
-		}
-		if err := s.prepare(t, []string{name}); err != nil {
-			return err
-		}
-		if err := s.startFor(op, []string{name}); err != nil {
-			return err
-		}
-		if err := s.waitReadyFor(op, []string{name}, s.policy.ReadyTimeout); err != nil {
-			return fmt.Errorf("restart %s: %w (the instances after it were not restarted)", name, err)
+		if stopped {
+			left = append(left, name)
 		}
 	}
-	if len(c.Add) > 0 {
-		return s.waitReadyFor(op, c.Add, s.policy.ReadyTimeout)
+	if len(add) > 0 {
+		if err := s.waitReadyFor(op, add, s.policy.ReadyTimeout); err != nil {
+			return left, err
+		}
 	}
-	return nil
+	return append(left, slices.DeleteFunc(slices.Clone(c.Add), func(n string) bool { return !op.stoppedByName(n) })...), nil
 }
 
 // prepare writes the homes of names and their new records.

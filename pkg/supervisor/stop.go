@@ -96,7 +96,12 @@ type sigterm struct {
 	alive  bool // the server is alive, and is signalled
 	// leader is the group's leader (the start script) as it was aimed at.
 	leader proc.Identity
-	at     time.Time
+	// at is when it was aimed, the start of the stop's kill clock: its
+	// signals go out right after (Supervisor.Stop sends every stop's back
+	// to back). Not set by send: a second stop of the instance may be
+	// served with this one's sigterm (runner.serveStop) while the first
+	// still sends it.
+	at time.Time
 }
 
 // sentSIGTERM, when set (by tests), is called after each stop's signals
@@ -118,7 +123,7 @@ func aimSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
 	if lookedAtGroup != nil {
 		lookedAtGroup(pgid)
 	}
-	t := &sigterm{server: server, pgid: pgid}
+	t := &sigterm{server: server, pgid: pgid, at: time.Now()}
 	t.owned = groupOfHome(pgid, dir, server)
 	t.alive = serverAlive(server)
 	if t.owned {
@@ -132,7 +137,7 @@ func aimSIGTERM(server proc.Identity, pgid int, dir string) *sigterm {
 // yet (see running.launchedGroupLives): the group is the home's, known
 // without a look at /proc.
 func aimAtLaunchedGroup(server proc.Identity, pgid int, leader proc.Identity) *sigterm {
-	return &sigterm{server: server, pgid: pgid, owned: true, leader: leader, alive: serverAlive(server)}
+	return &sigterm{server: server, pgid: pgid, owned: true, leader: leader, alive: serverAlive(server), at: time.Now()}
 }
 
 // serverAlive reports whether a stop has a live server to signal.
@@ -157,7 +162,6 @@ func groupOfHome(pgid int, dir string, hint proc.Identity) bool {
 
 // send sends the SIGTERMs t aimed.
 func (t *sigterm) send() {
-	t.at = time.Now()
 	if t.alive {
 		_ = syscall.Kill(t.server.PID, syscall.SIGTERM)
 	}

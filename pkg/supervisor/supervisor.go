@@ -653,11 +653,13 @@ func (s *Supervisor) Instances(names []string) map[string]state.Instance {
 // faulty CApps), or one failed or stopped, or timeout passed, watching
 // the supervisor's own view of the instances.
 func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
-	return s.waitReady(s.ctx, names, timeout)
+	return s.waitReady(s.ctx, names, timeout, func(string) bool { return false })
 }
 
 // waitReady is WaitReady, ended early with ctx's error when ctx is done.
-func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time.Duration) error {
+// An instance left(name) says to leave stopped is not waited for once it
+// is stopped.
+func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time.Duration, left func(string) bool) error {
 	// Every change of an instance's state is an event, emitted once the
 	// runner's view holds it: look again at each, not on a clock.
 	events, cancel := s.Subscribe()
@@ -678,6 +680,7 @@ func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time
 				// Degraded is started: a faulty CApp, which MI serves without.
 			case inst.State == StateFailed:
 				failed = append(failed, fmt.Sprintf("%s failed: %s", name, inst.LastError))
+			case inst.State == StateStopped && left(name):
 			case inst.State == StateStopped:
 				failed = append(failed, fmt.Sprintf("%s was stopped before it was ready (by mictl down, or its restart policy)", name))
 			default:
@@ -732,9 +735,10 @@ type change struct {
 // interrupted: it starts nothing more, and the stop goes on.
 var errInterrupted = errors.New("interrupted: mictl down stops every instance")
 
-// errStoppedMeanwhile ends a reload or a restart that was to start an
-// instance a stop of named ones stopped while it was under way (mictl
-// down mi-1 during mictl restart mi-1): it is not started again.
+// errStoppedMeanwhile is why a change does not start an instance that a
+// stop of named ones stopped while it was under way (mictl down mi-1
+// during mictl restart mi-1): it stays stopped, and a restart says so
+// once it restarted the others.
 var errStoppedMeanwhile = errors.New("interrupted: mictl down stopped it meanwhile, so it is not started again")
 
 // beginChange registers a reload or a restart; it checks its context
@@ -787,6 +791,63 @@ func (c *change) mayStart(names []string) error {
 	return nil
 }
 
+// stoppedByName reports whether a stop of named instances stopped name
+// while c was under way.
+func (c *change) stoppedByName(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.stoppedNames, name)
+}
+
+// notStoppedByName are those of names that no stop of named instances
+// stopped while c was under way.
+func (c *change) notStoppedByName(names []string) []string {
+	return slices.DeleteFunc(slices.Clone(names), c.stoppedByName)
+}
+
+// restartOne stops name and starts it again for op, ready within timeout
+// (a rolling restart's or a reload's step); prepare brings its home up to
+// date in between, why (when not "") is said as it stops. stopped is true
+// when a stop of named instances stopped it meanwhile: it stays stopped,
+// and op goes on with the others.
+func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Duration, prepare func() error) (stopped bool, err error) {
+	if err := op.interrupted(); err != nil {
+		return false, err
+	}
+	if op.stoppedByName(name) {
+		return true, nil
+	}
+	if why != "" {
+		s.emit(Event{Instance: name, State: StateStopping, Message: why})
+	}
+	if err := s.Stop([]string{name}, s.policy.StopTimeout); err != nil {
+		return false, fmt.Errorf("restart %s: %w", name, err)
+	}
+	if err := op.interrupted(); err != nil {
+		return false, err
+	}
+	if op.stoppedByName(name) {
+		return true, nil
+	}
+	if err := prepare(); err != nil {
+		return false, err
+	}
+	err = s.startFor(op, []string{name})
+	if err == nil {
+		err = s.waitReadyFor(op, []string{name}, timeout)
+	}
+	if ierr := op.interrupted(); ierr != nil {
+		return false, ierr
+	}
+	if op.stoppedByName(name) {
+		return true, nil // whatever the start or its wait said of it
+	}
+	if err != nil {
+		return false, fmt.Errorf("restart %s: %w", name, err)
+	}
+	return false, nil
+}
+
 // leaveStopped tells the reloads and restarts under way that names were
 // stopped by name: they do not start them again.
 func (s *Supervisor) leaveStopped(names []string) {
@@ -800,9 +861,10 @@ func (s *Supervisor) leaveStopped(names []string) {
 }
 
 // waitReadyFor is waitReady for the change op: op.interrupted() once op
-// is, whatever the wait saw.
+// is, whatever the wait saw; an instance a stop of named ones stopped
+// meanwhile is waited for no longer, and is no failure.
 func (s *Supervisor) waitReadyFor(op *change, names []string, timeout time.Duration) error {
-	err := s.waitReady(op.ctx, names, timeout)
+	err := s.waitReady(op.ctx, names, timeout, op.stoppedByName)
 	if ierr := op.interrupted(); ierr != nil {
 		return ierr
 	}

@@ -386,6 +386,84 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 	}
 }
 
+// A stop of a named instance during a reload that restarts it and
+// another (mictl down mi-1 while a rolling restart stops mi-1) leaves
+// mi-1 stopped, and the reload goes on with mi-2: it restarts with the
+// edit, and the reload succeeds saying mi-1 was left stopped. Before, it
+// ended there and mi-2 ran the old configuration until the next edit.
+func TestNamedStopDuringAReloadLeavesItAndRestartsTheOthers(t *testing.T) {
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	s.next(ReloadEvent, "reloaded")
+	s.next("mi-1", StateReady)
+	before := s.next("mi-2", StateReady).PID
+	reloaded := make(chan error, 1)
+	go func() {
+		reloaded <- s.tryReload("instances = 2\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n" +
+			"\n[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"b.local\" }\n")
+	}()
+	s.next("mi-1", StateStopping)
+	// As the daemon serves mictl down mi-1.
+	s.sup.leaveStopped([]string{"mi-1"})
+	if err := s.sup.Stop([]string{"mi-1"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reloaded; err != nil {
+		t.Fatalf("reload = %v; want it done for mi-2", err)
+	}
+	insts := s.sup.Instances([]string{"mi-1", "mi-2"})
+	if st := insts["mi-1"].State; st != StateStopped {
+		t.Fatalf("mi-1 is %s after mictl down mi-1; want %s", st, StateStopped)
+	}
+	if mi2 := insts["mi-2"]; mi2.State != StateReady || mi2.Server.PID == before {
+		t.Fatalf("mi-2 is %s (pid %d, %d before the reload); want restarted and ready", mi2.State, mi2.Server.PID, before)
+	}
+	if ev := s.next(ReloadEvent, "reloaded"); !strings.HasSuffix(ev.Message, "; left stopped, as mictl down stopped them meanwhile: mi-1") {
+		t.Fatalf("the reload says %q; want it to name mi-1 as left stopped", ev.Message)
+	}
+	f, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.ReloadError != "" {
+		t.Fatalf("reload recorded as refused: %s", f.ReloadError)
+	}
+}
+
+// The same for a rolling restart (mictl down mi-1 during mictl restart
+// mi-1 mi-2): mi-2 is restarted all the same, and the restart ends with
+// an error naming mi-1 as not started again.
+func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	s.next("mi-1", StateReady)
+	before := s.next("mi-2", StateReady).PID
+	srv := NewServer(s.sup)
+	restarted := make(chan error, 1)
+	go func() {
+		var reply Message
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1", "mi-2"}, Timeout: siteTimeout}, &reply)
+		restarted <- err
+	}()
+	s.next("mi-1", StateStopping)
+	var reply Message
+	if _, err := srv.serve(Request{Op: OpStop, Names: []string{"mi-1"}, Timeout: 10 * time.Second}, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restarted; err == nil || err.Error() != "restart mi-1: "+errStoppedMeanwhile.Error() {
+		t.Fatalf("restart = %v; want it to say mi-1 was not started again", err)
+	}
+	insts := s.sup.Instances([]string{"mi-1", "mi-2"})
+	if st := insts["mi-1"].State; st != StateStopped {
+		t.Fatalf("mi-1 is %s after mictl down mi-1; want %s", st, StateStopped)
+	}
+	if mi2 := insts["mi-2"]; mi2.State != StateReady || mi2.Server.PID == before {
+		t.Fatalf("mi-2 is %s (pid %d, %d before the restart); want restarted and ready", mi2.State, mi2.Server.PID, before)
+	}
+}
+
 // With restart policy never, a server that crashed is left failed, not
 // stopped: status must not show a crash as a stop.
 func TestRestartNeverLeavesACrashFailed(t *testing.T) {
