@@ -387,8 +387,15 @@ func TestConfigFileWorksFromAnotherDirectory(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Instances) != 2 || r.Instances[0].State != "ready" {
 		t.Fatalf("status from elsewhere: %v\n%s", err, out)
 	}
-	// Broken, the file still says where its instances are: down stops them.
+	// Broken, the file still says where its instances are: the views show
+	// them, warning that it was ignored, and down stops them.
 	d.configFile("inplace", fmt.Sprintf("instances = \"two\"\nbase_offset = %d\n", d.base))
+	for _, view := range [][]string{{"status"}, {"apps"}, {"logs", "mi-1", "--tail", "1"}, {"top", "--once", "--interval", "100ms"}} {
+		code, out, errOut := d.mictl(append([]string{"--config", config}, view...)...)
+		if code != 0 || !strings.Contains(errOut, "ignored here: showing the instances under") || (view[0] != "logs" && !strings.Contains(out, "mi-1")) || out == "" {
+			t.Errorf("mictl %s with a broken file: exit %d, want 0, mi-1 shown and the file said to be ignored:\n%s%s", strings.Join(view, " "), code, out, errOut)
+		}
+	}
 	code, _, errOut := d.mictl("--config", config, "down")
 	if want := `key "instances": expected an integer`; code != 0 || !strings.Contains(errOut, want) {
 		t.Fatalf("down with a broken file: exit %d, want 0 and %q:\n%s", code, want, errOut)

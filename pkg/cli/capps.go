@@ -88,11 +88,16 @@ func declaredFor(cfg *config.Config, name string, files declaredFiles) []appstat
 }
 
 // appTarget is a state file instance as appstate looks at it: running or
-// not, reached where it binds, with the CApps cfg declares for it.
+// not, reached where it binds, with the CApps cfg declares for it and its
+// distribution ships (cfg nil, a mictl.toml that cannot be trusted: none
+// of either, what MI runs is shown as it is).
 func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) appstate.Target {
 	live := liveState(inst)
 	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Home: inst.Home,
-		Declared: declaredFor(cfg, inst.Name, files), Shipped: home.CarbonAppsDir(deployment.Dist(cfg))}
+		Declared: declaredFor(cfg, inst.Name, files)}
+	if cfg != nil {
+		t.Shipped = home.CarbonAppsDir(deployment.Dist(cfg))
+	}
 	if appstate.APIEnabled(inst.Home) {
 		t.URL = observe.ManagementURL(&inst)
 	}

@@ -63,6 +63,7 @@ is always present, null when unknown (no server running, no MI metrics).`,
 			if err != nil {
 				return err
 			}
+			e.warnConfig(streams)
 			sampler := top.NewSampler(o.interval, min(topScrapeTimeout, o.interval))
 			defer sampler.Close()
 			load := func() ([]top.Instance, error) { return topInstances(e.store) }
