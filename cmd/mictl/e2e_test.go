@@ -6,6 +6,7 @@ package main
 // simulator distribution it writes run this very code.
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -980,6 +981,54 @@ func TestForegroundSecondInterruptKills(t *testing.T) {
 	}
 	if !strings.Contains(up.out.String(), "mi-1 | ") {
 		t.Errorf("no prefixed log lines in the output:\n%s", up.out.String())
+	}
+	if left := proctest.Under(d.dir); len(left) > 0 {
+		t.Errorf("left running: %s", proctest.Describe(left))
+	}
+}
+
+// Ctrl-C in a terminal reaches every process of the pipeline: in `mictl
+// up --foreground | tee up.log`, tee ends at once, and mictl's next write
+// (a shutdown line it follows) went to a pipe with no reader: SIGPIPE
+// killed mictl in the middle of the graceful stop, the state still asked
+// for the instances, and the next command started them again. The stop
+// goes on, and ends as it would have.
+func TestForegroundStopsWhenItsPipeIsGone(t *testing.T) {
+	d := newDeployment(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command(os.Args[0], "up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	up.Dir = d.dir
+	up.Env = append(os.Environ(), asMictl+"=1", "GORACE=atexit_sleep_ms=0", "MICTL_SIM_STARTUP_DELAY=0", "MICTL_SIM_SHUTDOWN_DELAY=500ms")
+	up.Stdout, up.Stderr = w, w
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = up.Wait(); close(exited) }()
+	t.Cleanup(func() { up.Process.Kill(); <-exited })
+	sc := bufio.NewScanner(r)
+	for sc.Scan() && !strings.Contains(sc.Text(), "ready; Ctrl-C stops them") {
+	}
+	r.Close() // tee is gone
+	if err := up.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+		var ee *exec.ExitError
+		if errors.As(waitErr, &ee) && ee.ProcessState.Sys().(syscall.WaitStatus).Signaled() {
+			t.Fatalf("up --foreground was killed by %s during its stop:\n%s", ee.ProcessState.Sys().(syscall.WaitStatus).Signal(), d.events())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("up --foreground still runs a minute after Ctrl-C:\n%s", d.events())
+	}
+	if inst := d.instance("mi-1"); inst.State != "stopped" {
+		t.Fatalf("mi-1 is %s after Ctrl-C; want stopped:\n%s", inst.State, d.events())
 	}
 	if left := proctest.Under(d.dir); len(left) > 0 {
 		t.Errorf("left running: %s", proctest.Describe(left))

@@ -333,6 +333,13 @@ func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report,
 // runForeground supervises in this process until Ctrl-C, streaming every
 // instance's log with a prefix, then stops every instance gracefully.
 func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cfg *config.Config, store *state.Store, policy supervisor.Policy, names []string) error {
+	// Ctrl-C reaches the whole pipeline: in mictl up --foreground | tee
+	// up.log, tee ends at once, and a write to its pipe would SIGPIPE
+	// mictl in the middle of the graceful stop (the instances then still
+	// wanted, started again by the next command). Such writes fail
+	// instead, and the stop goes on. Caught, not ignored: an ignored
+	// signal stays ignored across exec, in every server started.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	opts, err := daemon.Options(cfg, policy, nil, daemon.NewFollow(g.configPath, cfg))
 	if err != nil {
 		return err
