@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/metrics/promtest"
 	"github.com/mictl/mictl/pkg/ports"
 )
@@ -117,6 +118,43 @@ func TestMetricsAddrIsPlanned(t *testing.T) {
 		if err := json.Unmarshal([]byte(d.must("ports", "table", "-o", "json")), &plan); err != nil || len(plan) != 1 || plan[0].Offset != d.base+1 {
 			t.Fatalf("%s up: plan %+v (%v), want mi-1 at %d, around the metrics port", when, plan, err, d.base+1)
 		}
+	}
+}
+
+// A metrics_addr another process holds is a conflict with the host:
+// check-conflicts reports it (exit 1, a host finding naming the holder)
+// as up refuses it (exit 1, nothing started; --force cannot get past it).
+func TestBusyMetricsAddrIsAConflict(t *testing.T) {
+	d := newDeployment(t)
+	port := ports.DefaultBases()[ports.HTTP] + d.base + 61
+	listen(t, port)
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmetrics_addr = \"127.0.0.1:%d\"\n", d.base, port))
+	want := fmt.Sprintf("mictl.toml:2:1: metrics_addr: 127.0.0.1:%d is already in use by pid %d", port, os.Getpid())
+	if code, out, _ := d.mictl("check-conflicts"); code != 1 || !strings.Contains(out, "conflict: "+want) {
+		t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s", code, want, out)
+	}
+	code, out, _ := d.mictl("check-conflicts", "-o", "json")
+	jsonschematest.Validate(t, "check-conflicts", []byte(out))
+	var report struct {
+		Conflicts []struct {
+			Kind      string `json:"kind"`
+			Port      int    `json:"port"`
+			HolderPID *int   `json:"holder_pid"`
+		} `json:"conflicts"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil || code != 1 || len(report.Conflicts) != 1 {
+		t.Fatalf("check-conflicts -o json: exit %d (%v), want 1 and one conflict:\n%s", code, err, out)
+	}
+	if c := report.Conflicts[0]; c.Kind != "host" || c.Port != port || c.HolderPID == nil || *c.HolderPID != os.Getpid() {
+		t.Fatalf("the conflict is %+v, want the host's on %d held by pid %d:\n%s", c, port, os.Getpid(), out)
+	}
+	for _, args := range [][]string{{"up"}, {"up", "--force"}} {
+		if code, _, errOut := d.mictl(args...); code != 1 || !strings.Contains(errOut, want) {
+			t.Fatalf("mictl %s: exit %d, want 1 and %q:\n%s", strings.Join(args, " "), code, want, errOut)
+		}
+	}
+	if servers := d.servers(); len(servers) > 0 {
+		t.Fatalf("a refused up started %v", servers)
 	}
 }
 

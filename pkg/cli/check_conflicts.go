@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 )
 
@@ -40,7 +43,7 @@ error.`,
 		Args: usageArgs(cobra.NoArgs),
 	}
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
-		return runCheckConflicts(streams, o, p)
+		return runCheckConflicts(cmd.Context(), streams, o, p)
 	})
 }
 
@@ -81,8 +84,15 @@ func newConflictsReport(t *reconcile.Target, report check.Report, inHomes []serv
 	return conflictsReport{Report: report, Moves: moves, RunTime: runTimePorts(t), ServersInHomes: inHomes}
 }
 
-func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned) error {
+func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflictsOptions, p *planned) error {
 	report := p.Conflicts()
+	metricsBusy, err := metricsAddrConflict(ctx, p)
+	if err != nil {
+		return err
+	}
+	if metricsBusy != nil {
+		report.Conflicts = append(report.Conflicts, *metricsBusy)
+	}
 	inHomes, err := serversInHomes(p.Target, p.state)
 	if err != nil {
 		return err
@@ -120,6 +130,30 @@ func runCheckConflicts(streams *IOStreams, o *checkConflictsOptions, p *planned)
 		return errReported
 	}
 	return nil
+}
+
+// metricsAddrConflict is the daemon's metrics_addr held by another
+// process, which up refuses (checkMetricsAddr), as a finding about the
+// host; nil when it is free or the running daemon holds it. An address
+// that is wrong in itself is the configuration error up would say.
+func metricsAddrConflict(ctx context.Context, p *planned) (*check.Finding, error) {
+	err := checkMetricsAddr(ctx, p.Config)
+	if exitcode.Of(err) != exitcode.Conflicts {
+		return nil, err // nil too
+	}
+	addr, aerr := reconcile.MetricsAddr(p.Config) // host:port, as checked
+	ap, perr := netip.ParseAddrPort(addr)
+	if aerr != nil || perr != nil {
+		return nil, err
+	}
+	host := p.Host
+	host.Reserved = nil // among them the metrics port itself, for the daemon
+	held := host.Holder(int(ap.Port()))
+	if held.Holder == nil { // bound on an address the instances' do not overlap
+		held = check.NewHeldBy("owner unknown", 0, "", "")
+	}
+	return &check.Finding{Kind: check.KindHost, Port: int(ap.Port()), Instances: []string{}, Parties: []check.Party{},
+		HeldBy: held, Address: &addr, Message: err.Error()}, nil
 }
 
 func plural(n int, noun string) string {

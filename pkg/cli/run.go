@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -27,8 +29,9 @@ func addRunFlags(cmd *cobra.Command, rf *daemon.RunFlags) {
 }
 
 // checkMetricsAddr refuses, before anything starts, a metrics_addr the
-// daemon about to start could not listen on (in use, not an address of
-// this host). A daemon that already answers listens there itself.
+// daemon about to start could not listen on: in use (exit 1, a conflict
+// with the host, which --force cannot get past), not an address of this
+// host (exit 2). A daemon that already answers listens there itself.
 func checkMetricsAddr(ctx context.Context, cfg *config.Config) error {
 	addr, err := reconcile.MetricsAddr(cfg)
 	if err != nil || addr == "" {
@@ -41,7 +44,11 @@ func checkMetricsAddr(ctx context.Context, cfg *config.Config) error {
 	}
 	ln, err := metrics.Listen(addr)
 	if err != nil {
-		return &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+		refusal := &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+		if _, busy := errors.AsType[*metrics.InUseError](err); busy {
+			return exitcode.With(exitcode.Conflicts, refusal)
+		}
+		return refusal
 	}
 	return ln.Close()
 }

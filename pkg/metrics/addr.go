@@ -64,7 +64,7 @@ func Listen(addr string) (net.Listener, error) {
 	case err == nil:
 		return ln, nil
 	case errors.Is(err, syscall.EADDRINUSE):
-		return nil, fmt.Errorf("%s is already in use%s: choose another port for metrics_addr (or --metrics-addr)", a, holderOf(a))
+		return nil, &InUseError{Addr: a, holder: holderOf(a)}
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return nil, fmt.Errorf("%s: this host has no such address: use 127.0.0.1, 0.0.0.0 or one of the host's addresses", a)
 	case errors.Is(err, syscall.EACCES):
@@ -72,6 +72,17 @@ func Listen(addr string) (net.Listener, error) {
 	default:
 		return nil, fmt.Errorf("listen on %s for metrics: %w", a, err)
 	}
+}
+
+// InUseError is a metrics address another process listens on: a
+// conflict with the host, which check-conflicts reports as one.
+type InUseError struct {
+	Addr   string // host:port
+	holder string // " by pid N (comm)", or ""
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("%s is already in use%s: choose another port for metrics_addr (or --metrics-addr)", e.Addr, e.holder)
 }
 
 // holderOf names the process listening on addr, as " by pid N (comm)",
