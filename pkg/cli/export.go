@@ -35,7 +35,16 @@ or Compose (a service per instance). Each export plans the configuration
 exactly as 'mictl up' does and renders every deployment.toml with the same
 code; nothing is written until every file of the export is made and every
 input checked, and then the files appear at once (a new directory renamed
-into place).`,
+into place).
+
+JVM settings are not in mictl.toml: they are the environment (JAVA_HOME,
+JAVA_OPTS, JVM_MEM_OPTS) 'mictl up' captures and each instance's record
+keeps, across restarts and reloads. An export carries the recorded
+environment of the instances that have run, and this shell's to those that
+have not, as 'mictl up' would capture it; where this shell's differs from
+what an instance runs with, stderr says so. To export other settings, start
+the instances with them ('mictl down', then 'mictl up' in a shell that sets
+them) and export again.`,
 		Example: `  mictl export kubernetes --out deploy/k8s --namespace integration
   mictl export systemd --out deploy/systemd
   mictl export compose --out deploy/compose.yaml`,
@@ -59,21 +68,35 @@ type exportOptions struct {
 
 func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what string) {
 	// Every export describes servers launched as `mictl up` launches
-	// them, with the environment it captures.
+	// them, with the environment it captures: what those that have not
+	// run get (those that have keep their records', exportInput).
 	o.plan.captureEnv = true
 	cmd.Flags().StringVar(&o.out, "out", defaultOut, what)
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace --out even when it holds files no earlier export of this kind wrote")
 }
 
-// exportInput plans the configuration and builds the exporters' input.
-func exportInput(p *planned) (*export.Input, error) {
-	return export.FromTarget(p.Target, export.Options{CApps: func(name string) []string {
-		var paths []string
-		for _, c := range p.Config.CAppsOf(name) {
-			paths = append(paths, c.Path)
-		}
-		return paths
-	}})
+// exportInput builds the exporters' input from the plan: the instances
+// that have run keep the environment their records hold (see
+// export.FromTarget), and stderr says where that differs from this
+// shell's.
+func exportInput(streams *IOStreams, p *planned) (*export.Input, error) {
+	in, err := export.FromTarget(p.Target, export.Options{
+		CApps: func(name string) []string {
+			var paths []string
+			for _, c := range p.Config.CAppsOf(name) {
+				paths = append(paths, c.Path)
+			}
+			return paths
+		},
+		Current: p.state,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range in.EnvNotes() {
+		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
+	}
+	return in, nil
 }
 
 // exportReport lists what an export wrote (-o json keeps every key).
@@ -177,7 +200,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", export.DefaultCarbonHome, "the MI home inside the image")
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the declared CApps out: the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
-		in, err := exportInput(p)
+		in, err := exportInput(streams, p)
 		if err != nil {
 			return err
 		}
@@ -247,7 +270,7 @@ exports (User=, Group=); --user writes user units instead.`,
 }
 
 func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) error {
-	in, err := exportInput(p)
+	in, err := exportInput(streams, p)
 	if err != nil {
 		return err
 	}
@@ -299,7 +322,11 @@ func warnUnprepared(streams *IOStreams, in *export.Input) {
 		return slices.ContainsFunc(inst.Launch.Env, func(kv string) bool { return strings.HasPrefix(kv, "JAVA_HOME=") })
 	}
 	if !in.Simulator && !slices.ContainsFunc(in.Instances, hasJava) {
-		fmt.Fprintln(streams.ErrOut, "note: JAVA_HOME is not set: MI's start script refuses to start without it; set it and export again")
+		how := "set it and export again"
+		if slices.ContainsFunc(in.Instances, func(inst export.Instance) bool { return inst.Recorded }) {
+			how = "start the instances with it set (mictl down, then mictl up) and export again"
+		}
+		fmt.Fprintln(streams.ErrOut, "note: JAVA_HOME is not set: MI's start script refuses to start without it; "+how)
 	}
 }
 
@@ -339,7 +366,7 @@ Compose file itself.`,
 }
 
 func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) error {
-	in, err := exportInput(p)
+	in, err := exportInput(streams, p)
 	if err != nil {
 		return err
 	}

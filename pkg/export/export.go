@@ -16,9 +16,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -54,8 +57,17 @@ type Instance struct {
 	PodTOML []byte
 	// Launch is the record `mictl up` would launch it with: Home, Bind,
 	// Args (-DportOffset=N with offset_method "flag",
-	// -DenablePrometheusApi=true with metrics = true), Env.
+	// -DenablePrometheusApi=true with metrics = true), Env. Env is the
+	// environment its state record holds when it has run (what the
+	// `mictl up` that started it captured, which restarts, reloads and a
+	// daemon taking over keep), else the one this mictl captured.
 	Launch state.Instance
+	// Recorded is true when Launch.Env comes from its state record.
+	Recorded bool
+	// Here is what this mictl captured for it (as `mictl up` from this
+	// shell would) when Recorded and that differs from Launch.Env: the
+	// settings the export does not carry. Nil otherwise.
+	Here []string
 	// PodArgs are the start script's arguments on a host of its own, made
 	// as Launch.Args are for PodTOML's target: never -DportOffset (the
 	// offset is in PodTOML), -DenablePrometheusApi=true with metrics = true.
@@ -118,6 +130,9 @@ type CApp struct {
 type Options struct {
 	// CApps lists the CApp files declared for an instance (nil: none).
 	CApps func(instance string) []string
+	// Current is what runs (the state file; nil: nothing has run). An
+	// instance with a record keeps the environment it records.
+	Current *state.File
 }
 
 // FromTarget builds the exporters' input from t: every planned instance
@@ -146,6 +161,9 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 		if inst.Launch, err = t.Record(p); err != nil {
 			return nil, err
 		}
+		if err := inst.keepRecorded(t, p, opts.Current); err != nil {
+			return nil, err
+		}
 		podLaunch, err := pods.Record(pod)
 		if err != nil {
 			return nil, err
@@ -165,6 +183,173 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 		in.Instances = append(in.Instances, inst)
 	}
 	return in, nil
+}
+
+// keepRecorded gives inst the environment its state record holds, as
+// the supervisor launches it again (a restart, a reload, a daemon taking
+// over: reconcile.KeepCaptured), rather than the one this mictl
+// captured: an export describes the servers that run, and mictl.toml has
+// no JVM settings, so what JAVA_HOME, JAVA_OPTS and JVM_MEM_OPTS the
+// exporting shell happens to have must not replace theirs. A record
+// without an environment (one rebuilt for a server that was gone, or
+// from a mictl that recorded none) is left out, as the supervisor leaves
+// it. The extra ports JAVA_OPTS opens (the debugger's) follow the
+// JAVA_OPTS carried.
+func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, current *state.File) error {
+	if current == nil {
+		return nil
+	}
+	rec, ok := current.Instance(inst.Name)
+	if !ok || len(rec.Env) == 0 {
+		return nil
+	}
+	fresh := inst.Launch.Env
+	inst.Launch.Env = reconcile.KeepCaptured(rec.Env, fresh)
+	inst.Recorded = true
+	if !slices.Equal(captured(inst.Launch.Env), captured(fresh)) {
+		inst.Here = captured(fresh)
+	}
+	if javaOpts(inst.Launch.Env) == javaOpts(fresh) {
+		return nil
+	}
+	ic, _ := t.Config.InstanceSettings(inst.Name)
+	enabled, err := deployment.InboundOffsetEnabled(t.Source, ic.Overrides)
+	if err != nil {
+		return &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
+	}
+	inst.Extras = deployment.Extras(t.AppsOf(p.Name), enabled, javaOpts(inst.Launch.Env))
+	inst.Launch.Extras = nil
+	for k, e := range inst.Extras {
+		inst.Launch.Extras = append(inst.Launch.Extras, state.Extra{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
+	}
+	return nil
+}
+
+// captured is env without the node identity, which mictl sets and no
+// one captures, sorted: the variables a `mictl up` took from its shell.
+func captured(env []string) []string {
+	out := slices.DeleteFunc(slices.Clone(env), func(kv string) bool {
+		return strings.HasPrefix(kv, deployment.NodeIDEnv+"=")
+	})
+	slices.Sort(out)
+	return out
+}
+
+func javaOpts(env []string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "JAVA_OPTS="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// EnvNotes say, for the instances whose recorded environment the export
+// carries where this mictl captured another, which settings win and how
+// to change them: one note per distinct difference, naming its
+// instances.
+func (in *Input) EnvNotes() []string {
+	type diff struct {
+		names []string
+		text  string
+	}
+	var diffs []*diff
+	byText := map[string]*diff{}
+	var fresh []string
+	for _, inst := range in.Instances {
+		if !inst.Recorded {
+			fresh = append(fresh, inst.Name)
+		}
+		if inst.Here == nil {
+			continue
+		}
+		text := envDiff(captured(inst.Launch.Env), inst.Here)
+		d, ok := byText[text]
+		if !ok {
+			d = &diff{text: text}
+			byText[text] = d
+			diffs = append(diffs, d)
+		}
+		d.names = append(d.names, inst.Name)
+	}
+	var notes []string
+	for _, d := range diffs {
+		note := fmt.Sprintf("the export carries the environment %s %s started with (recorded by mictl up), not this shell's: %s; "+
+			"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again",
+			listNames(d.names), wasOrWere(len(d.names)), d.text)
+		if len(fresh) > 0 {
+			note += fmt.Sprintf(" (%s, with no environment recorded, %s this shell's)", listNames(fresh), getsOrGet(len(fresh)))
+		}
+		notes = append(notes, note)
+	}
+	return notes
+}
+
+// envDiff names each variable that differs between carried and here,
+// with its value in each ("unset" when it has none).
+func envDiff(carried, here []string) string {
+	values := func(env []string) map[string]string {
+		m := map[string]string{}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			m[k] = v
+		}
+		return m
+	}
+	c, h := values(carried), values(here)
+	var keys []string
+	for k := range c {
+		keys = append(keys, k)
+	}
+	for k := range h {
+		if _, ok := c[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	show := func(m map[string]string, k string) string {
+		v, ok := m[k]
+		if !ok {
+			return "unset"
+		}
+		if v == "" || strings.ContainsAny(v, " \t\"'") {
+			return strconv.Quote(v)
+		}
+		return v
+	}
+	var parts []string
+	for _, k := range keys {
+		if cv, ok := c[k]; ok {
+			if hv, ok := h[k]; ok && hv == cv {
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%s=%s (this shell: %s)", k, show(c, k), show(h, k)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s unset (this shell: %s)", k, show(h, k)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func listNames(names []string) string {
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+func wasOrWere(n int) string {
+	if n == 1 {
+		return "was"
+	}
+	return "were"
+}
+
+func getsOrGet(n int) string {
+	if n == 1 {
+		return "gets"
+	}
+	return "get"
 }
 
 // podTarget is t rendering as for a host of its own: the offset always

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/export/exporttest"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // A new export takes the old one's place whole: files the new one does not
@@ -97,4 +100,64 @@ func TestDeclaredCAppsAreChecked(t *testing.T) {
 			t.Errorf("%s: err = %v, want a config error naming mi-1 and %q", tc.path, err, tc.want)
 		}
 	}
+}
+
+// mictl.toml has no JVM settings: the instances run with the environment
+// the `mictl up` that started them captured, which their records keep
+// (across restarts, reloads, a daemon taking over). An export carries
+// that, not the exporting shell's, with the extra ports its JAVA_OPTS
+// opens, and says where the two differ; an instance with no recorded
+// environment gets the shell's, as `mictl up` would give it.
+func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
+	dir := t.TempDir()
+	target := exporttest.Target(t, dir, exporttest.Case{Name: "env", TOML: "instances = 3\n", Env: []string{"JAVA_HOME=/opt/other"}, Offsets: []int{10, 11, 12}})
+	ran := []string{"JAVA_HOME=/opt/jdk21", "JAVA_OPTS=-Desb.debug=true -Xmx2g", "JVM_MEM_OPTS=-Xms256m -Xmx2048m", "nodeId=mi-1"}
+	current := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{
+		{Name: "mi-1", Offset: 10, Env: ran, State: state.StateStopped},
+		{Name: "mi-2", Offset: 11, State: state.StateStopped}, // rebuilt: no environment recorded
+	}}
+	in, err := export.FromTarget(target, export.Options{Current: current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]export.Instance{}
+	for _, inst := range in.Instances {
+		byName[inst.Name] = inst
+	}
+	mi1 := byName["mi-1"]
+	if !mi1.Recorded || !slices.Equal(mi1.Launch.Env, ran) || !slices.Equal(mi1.Here, []string{"JAVA_HOME=/opt/other"}) {
+		t.Errorf("mi-1: recorded %v, env %q, here %q; want its record's %q, this shell's JAVA_HOME apart", mi1.Recorded, mi1.Launch.Env, mi1.Here, ran)
+	}
+	if want := []string{"JVM_MEM_OPTS=-Xms256m -Xmx2048m", "JAVA_OPTS=-Desb.debug=true -Xmx2g"}; !slices.Equal(sorted(mi1.JVMEnv()), sorted(want)) {
+		t.Errorf("mi-1 JVM settings %q, want %q", mi1.JVMEnv(), want)
+	}
+	if !slices.ContainsFunc(mi1.Extras, func(e ports.Extra) bool { return e.Role == ports.RoleDebugger }) ||
+		!slices.ContainsFunc(mi1.Launch.Extras, func(e state.Extra) bool { return e.Role == ports.RoleDebugger && e.Port == 9015 }) {
+		t.Errorf("mi-1 extras %+v, launch extras %+v: the debugger its JAVA_OPTS turns on (9005+10) is missing", mi1.Extras, mi1.Launch.Extras)
+	}
+	for _, name := range []string{"mi-2", "mi-3"} {
+		inst := byName[name]
+		if want := []string{"JAVA_HOME=/opt/other", "nodeId=" + name}; inst.Recorded || !slices.Equal(inst.Launch.Env, want) || len(inst.Extras) != 0 {
+			t.Errorf("%s: recorded %v, env %q, extras %+v; want this shell's %q", name, inst.Recorded, inst.Launch.Env, inst.Extras, want)
+		}
+	}
+	notes := in.EnvNotes()
+	want := `the export carries the environment mi-1 was started with (recorded by mictl up), not this shell's: ` +
+		`JAVA_HOME=/opt/jdk21 (this shell: /opt/other), JAVA_OPTS="-Desb.debug=true -Xmx2g" (this shell: unset), JVM_MEM_OPTS="-Xms256m -Xmx2048m" (this shell: unset); ` +
+		`to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again ` +
+		`(mi-2 and mi-3, with no environment recorded, get this shell's)`
+	if len(notes) != 1 || notes[0] != want {
+		t.Errorf("notes:\n%q\nwant\n%q", notes, want)
+	}
+	// The same environment in the shell: nothing to say.
+	target = exporttest.Target(t, dir, exporttest.Case{Name: "env", TOML: "instances = 1\n", Env: ran[:3], Offsets: []int{10}})
+	if in, err = export.FromTarget(target, export.Options{Current: current}); err != nil || in.Instances[0].Here != nil || len(in.EnvNotes()) != 0 {
+		t.Errorf("the shell as recorded: err %v, notes %q", err, in.EnvNotes())
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
