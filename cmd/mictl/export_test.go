@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -52,5 +54,61 @@ func TestExportCarriesTheEnvironmentTheInstancesRunWith(t *testing.T) {
 				t.Errorf("export %s: %s lacks %q:\n%s", tc.args[0], tc.file, want, got)
 			}
 		}
+	}
+}
+
+// An operator's distribution that ships a CApp in its carbonapps/ runs it
+// on every instance: Compose and Kubernetes, whose image lacks it, carry
+// it as a declared one (the port its endpoint opens is published) and say
+// so; systemd runs the homes, which have it.
+func TestExportCarriesTheCAppsTheDistributionShips(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	shipped := filepath.Join("dist", "repository", "deployment", "server", "carbonapps", "inb_1.0.0.car")
+	d.must("sim", "capp", shipped, "--name", "inb", "--api", "/inb", "--inbound-http", "7070")
+	d.configFile("inplace", fmt.Sprintf("instances = 3\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
+	from := "the CApps the distribution ships in " + filepath.Dir(shipped) + ", which every instance runs: inb_1.0.0.car"
+	car := d.readExport(shipped)
+
+	code, _, stderr := d.mictl("export", "compose", "--out", "ex/compose.yaml")
+	if want := "note: carried " + from + " (each mounted into carbonapps/ from ex/compose-files/capps/, as a declared CApp)\n"; code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("export compose: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+	}
+	compose := d.readExport("ex/compose.yaml")
+	mounts := regexp.MustCompile(`source: \./(compose-files/capps/[0-9a-f]+/inb_1\.0\.0\.car)\n +target: /home/wso2carbon/wso2mi-4\.4\.0/repository/deployment/server/carbonapps/inb_1\.0\.0\.car\n`).FindAllStringSubmatch(compose, -1)
+	if len(mounts) != 3 {
+		t.Fatalf("compose.yaml mounts inb_1.0.0.car into %d services, want 3:\n%s", len(mounts), compose)
+	}
+	if got := d.readExport(filepath.Join("ex", mounts[0][1])); got != car {
+		t.Errorf("the mounted %s is not the shipped CApp", mounts[0][1])
+	}
+
+	code, _, stderr = d.mictl("export", "kubernetes", "--out", "k8s")
+	if want := "note: carried " + from + " (each a ConfigMap mounted into carbonapps/, as a declared CApp)\n"; code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("export kubernetes: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+	}
+	deployment := d.readExport("k8s/deployment-mi.yaml")
+	for _, want := range []string{"name: in-7080\n", "mountPath: /home/wso2carbon/wso2mi-4.4.0/repository/deployment/server/carbonapps/inb_1.0.0.car\n"} {
+		if !strings.Contains(deployment, want) {
+			t.Errorf("the Deployment lacks %q:\n%s", want, deployment)
+		}
+	}
+	if cms, _ := filepath.Glob(filepath.Join(d.dir, "k8s", "configmap-capp-inb-1-0-0-*.yaml")); len(cms) != 1 {
+		t.Errorf("ConfigMaps of inb_1.0.0.car: %v, want one", cms)
+	}
+
+	code, _, stderr = d.mictl("export", "kubernetes", "--out", "k8s", "--capps-in-image", "--image", "registry.example.com/mi:4.4.0-inb")
+	if want := "note: left out " + from + " (--capps-in-image: the image has them)\n"; code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("export kubernetes --capps-in-image: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+	}
+	if cms, _ := filepath.Glob(filepath.Join(d.dir, "k8s", "configmap-*.yaml")); len(cms) != 0 {
+		t.Errorf("--capps-in-image wrote ConfigMaps %v", cms)
+	}
+
+	// The homes systemd runs are clones of the distribution: nothing to
+	// carry, and nothing said of it.
+	code, _, stderr = d.mictl("export", "systemd", "--user", "--out", "units")
+	if code != 0 || strings.Contains(stderr, "inb_1.0.0.car") {
+		t.Errorf("export systemd: exit %d, stderr:\n%s", code, stderr)
 	}
 }

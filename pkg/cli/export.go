@@ -174,15 +174,18 @@ with maxSurge 1 and maxUnavailable 0, requests 512Mi/500m, a CPU limit of
 MI's default -Xmx1024m, where the chart's 1Gi leaves nothing beside the
 heap), container args -DenablePrometheusApi=true with metrics = true, the node
 identity (env nodeId) is the pod's name, the grace period (200 s) outlasts
-MI's graceful drain, and each declared CApp is a ConfigMap of its own
-mounted into repository/deployment/server/carbonapps (up to 1 MiB each; bake
-larger ones into the image and pass --capps-in-image). The container and a
-Service expose the four ports and the CApps' inbound endpoints, as MI opens
-them in a pod (an endpoint MI offsets on PORT+10, others on PORT; named
-in-PORT). A ConfigMap over about 190 KiB (a large CApp) is too large for a
-client-side 'kubectl apply', which copies every object into a 256 KiB
-annotation: the export says so, and 'kubectl apply --server-side -k DIR'
-applies it.
+MI's graceful drain, and each CApp the instances run (those declared, and
+those the distribution ships in its own carbonapps/, which MI's image
+lacks) is a ConfigMap of its own mounted into
+repository/deployment/server/carbonapps (up to 1 MiB each; bake larger ones
+into the image and pass --capps-in-image, which leaves them all out). The
+container and a Service expose the four ports and the CApps' inbound
+endpoints, as MI opens them in a pod (an endpoint MI offsets on PORT+10,
+others on PORT; named in-PORT). A ConfigMap over about 190 KiB (a large
+CApp) is too large for a client-side 'kubectl apply', which copies every
+object into a 256 KiB annotation: the export says so, and 'kubectl apply
+--server-side -k DIR' applies it. Stderr names the shipped CApps the export
+carried (or, with --capps-in-image, left out) and where they come from.
 
 The deployment.toml holds keystore, truststore and user-store passwords, as
 in every MI home: so it is a Secret, not a ConfigMap that whoever may read
@@ -198,7 +201,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.PreRunE = namesAnImage(&o.k8s.Image)
 	cmd.Flags().StringVar(&o.k8s.Namespace, "namespace", "", "the namespace kustomization.yaml sets (default: kubectl's current one)")
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", export.DefaultCarbonHome, "the MI home inside the image")
-	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the declared CApps out: the image has them")
+	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution): the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
 		in, err := exportInput(streams, p)
 		if err != nil {
@@ -208,6 +211,11 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 		if err != nil {
 			return err
 		}
+		if o.k8s.CAppsInImage {
+			noteShipped(streams, in, "left out", "--capps-in-image: the image has them")
+		} else {
+			noteShipped(streams, in, "carried", "each a ConfigMap mounted into carbonapps/, as a declared CApp")
+		}
 		next := "kubectl apply -k " + o.out
 		if large := kubernetes.NeedsServerSideApply(files); len(large) > 0 {
 			next = "kubectl apply --server-side -k " + o.out
@@ -215,6 +223,22 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 		}
 		return writeExportDir(streams, &o.exportOptions, kubernetes.Kind, files, 0o700, next)
 	})
+}
+
+// noteShipped says what an export did with the CApps the distribution
+// ships in its carbonapps/: not in mictl.toml, yet every instance runs
+// them (its home is a clone of the distribution), and MI's image lacks
+// them.
+func noteShipped(streams *IOStreams, in *export.Input, done, how string) {
+	if len(in.Shipped) == 0 {
+		return
+	}
+	files := make([]string, len(in.Shipped))
+	for i, c := range in.Shipped {
+		files[i] = c.File
+	}
+	fmt.Fprintf(streams.ErrOut, "note: %s the CApps the distribution ships in %s, which every instance runs: %s (%s)\n",
+		done, in.ShippedFrom, strings.Join(files, ", "), how)
 }
 
 // namesAnImage refuses an empty --image rather than export the default
@@ -344,8 +368,10 @@ func newCmdExportCompose(streams *IOStreams, g *globalOptions) *cobra.Command {
 running the instance with its offset, its ports (its CApps' inbound
 endpoints too) published on this host as planned, on the host address of
 mictl.toml ('mictl ports table' shows them), its rendered deployment.toml
-and its CApps mounted, a healthcheck on /healthz, restart unless-stopped
-(MI's start script exits 0 even when java crashed, so on-failure would not
+and its CApps mounted (those declared, and those the distribution ships in
+its own carbonapps/, which MI's image lacks: stderr names those, and where
+they come from), a healthcheck on /healthz, restart unless-stopped (MI's
+start script exits 0 even when java crashed, so on-failure would not
 restart it) and a stop grace period of 200 s, longer than MI's drain.
 
 The mounted files go into a directory beside the Compose file, named after
@@ -376,6 +402,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err != nil {
 		return err
 	}
+	noteShipped(streams, in, "carried", "each mounted into carbonapps/ from "+filepath.Join(filepath.Dir(o.out), o.compose.FilesDir, "capps")+"/, as a declared CApp")
 	filesDir := filepath.Join(filepath.Dir(o.out), o.compose.FilesDir)
 	if err := checkComposeFile(o.out, o.force); err != nil {
 		return err

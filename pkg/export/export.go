@@ -22,6 +22,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -40,6 +41,11 @@ type Input struct {
 	// InstancesDir is the absolute directory of the instance homes.
 	InstancesDir string
 	Instances    []Instance
+	// ShippedFrom is the carbonapps/ directory of the distribution the
+	// instances are cloned from, and Shipped the CApps it ships there:
+	// every instance runs them (each Instance.CApps starts with them).
+	ShippedFrom string
+	Shipped     []CApp
 }
 
 // Instance is one planned instance.
@@ -76,7 +82,9 @@ type Instance struct {
 	// that set it apart from the generated instances: overrides or CApps
 	// of its own.
 	Customised bool
-	CApps      []CApp
+	// CApps are those it runs: the distribution's shipped ones (Shipped
+	// set), then those declared for it.
+	CApps []CApp
 	// Extras are the ports it opens besides the four, as planned: its
 	// CApps' inbound endpoints (and the debugger's with JAVA_OPTS asking
 	// for it), each with whether MI adds the offset to it.
@@ -118,12 +126,16 @@ func (i Instance) JVMEnv() []string {
 	return out
 }
 
-// CApp is a declared Carbon Application (.car), read whole.
+// CApp is a Carbon Application (.car) an instance runs, read whole.
 type CApp struct {
-	Path   string // as declared
+	Path   string // as declared, or where the distribution ships it
 	File   string // its base name, the name MI deploys it under
 	Data   []byte
 	SHA256 string // hex
+	// Shipped is true for a CApp the distribution ships in its own
+	// carbonapps/: every home cloned from it has it, so every instance
+	// runs it, though mictl.toml does not declare it.
+	Shipped bool
 }
 
 // Options are what FromTarget needs beyond the target.
@@ -136,7 +148,9 @@ type Options struct {
 }
 
 // FromTarget builds the exporters' input from t: every planned instance
-// with both its renders, its launch record and its CApps read. A bad
+// with both its renders, its launch record and its CApps read, those the
+// distribution ships (t.Shipped: an image of MI's own lacks them, so they
+// are carried as the declared ones are) and those declared. A bad
 // override or an unreadable CApp is a *config.Error.
 func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 	dir, err := filepath.Abs(t.Config.InstancesDir)
@@ -149,6 +163,15 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 	}
 	pods := podTarget(t)
 	cache := map[string]CApp{}
+	in.ShippedFrom = home.CarbonAppsDir(deployment.Dist(t.Config))
+	for _, app := range t.Shipped {
+		c, err := readCApp(app.Path, cache)
+		if err != nil {
+			return nil, &config.Error{Where: in.ShippedFrom, Msg: err.Error()}
+		}
+		c.Shipped = true
+		in.Shipped = append(in.Shipped, c)
+	}
 	for _, p := range t.Plan.Instances {
 		inst := Instance{Name: p.Name, Offset: p.Offset, Bases: p.Bases, Extras: p.Extras}
 		if inst.HostTOML, err = t.Render(p); err != nil {
@@ -171,6 +194,7 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 		inst.PodArgs = podLaunch.Args
 		ic, ok := t.Config.InstanceSettings(p.Name)
 		inst.Customised = ok && (len(ic.Overrides) > 0 || len(ic.CApps) > 0)
+		inst.CApps = slices.Clone(in.Shipped)
 		if opts.CApps != nil {
 			for _, path := range opts.CApps(p.Name) {
 				c, err := readCApp(path, cache)

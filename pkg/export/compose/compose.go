@@ -1,8 +1,9 @@
 // Package compose exports a planned configuration as a Compose file: one
 // service per instance, running MI's image with the instance's offset and
-// its rendered deployment.toml, its ports (its CApps' inbound endpoints
-// too) published on this host as planned, so the same clients reach the
-// same ports as under `mictl up`.
+// its rendered deployment.toml and its CApps (those the distribution
+// ships in its own carbonapps/ too: MI's image lacks them), its ports (its
+// CApps' inbound endpoints too) published on this host as planned, so the
+// same clients reach the same ports as under `mictl up`.
 package compose
 
 import (
@@ -110,7 +111,11 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 			rel := "capps/" + c.SHA256[:12] + "/" + c.File
 			if !written[rel] {
 				written[rel] = true
-				files = append(files, export.File{Path: rel, What: "CApp " + c.File, Data: c.Data, Mode: 0o644})
+				what := "CApp " + c.File
+				if c.Shipped {
+					what += " (shipped in the distribution)"
+				}
+				files = append(files, export.File{Path: rel, What: what, Data: c.Data, Mode: 0o644})
 			}
 			s.Volumes = append(s.Volumes, volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, rel),
 				Target: path.Join(opts.CarbonHome, "repository", "deployment", "server", "carbonapps", c.File), ReadOnly: true})

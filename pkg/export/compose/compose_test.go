@@ -34,6 +34,13 @@ capps = ["orders.car"]
 name = "mi-2"
 capps = ["feed.car"]
 `, Built: exporttest.InboundCApps, Offsets: []int{20, 30}},
+	// A distribution that ships a CApp (exporttest.ShippedCApps, an HTTP
+	// endpoint on 7070): every instance runs it, mi-2 beside its own.
+	{Name: "shipped-capps", TOML: `instances = 2
+[[instance]]
+name = "mi-2"
+capps = ["orders.car"]
+`, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps, Offsets: []int{20, 30}},
 }
 
 // written exports c into a directory as `mictl export compose` lays it
@@ -198,4 +205,39 @@ func TestInboundEndpointsArePublished(t *testing.T) {
 		t.Fatal(err)
 	}
 	exporttest.Golden(t, "compose/inbound-endpoints.yaml", string(data))
+}
+
+// The CApps the distribution ships in its carbonapps/ run on every
+// instance (each home is a clone of it), but WSO2's image lacks them:
+// each service mounts them, as it mounts a declared one, beside the
+// endpoint's port it publishes.
+func TestShippedCAppsAreMounted(t *testing.T) {
+	in, path := written(t, cases[3])
+	p := load(t, path)
+	shipped := in.Shipped
+	if len(shipped) != 1 || shipped[0].File != "inb_1.0.0.car" {
+		t.Fatalf("shipped CApps %+v, want inb_1.0.0.car", shipped)
+	}
+	for name, extras := range map[string][]string{"mi-1": {"7090"}, "mi-2": {"7100", "8115"}} {
+		s := p.Services[name]
+		var got []string
+		for _, port := range s.Ports[ports.NumRoles:] {
+			got = append(got, port.Published)
+		}
+		if !slices.Equal(got, extras) {
+			t.Errorf("%s publishes extra ports %v, want %v", name, got, extras)
+		}
+		mounted := slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+			data, err := os.ReadFile(v.Source)
+			return err == nil && strings.HasSuffix(v.Target, "/repository/deployment/server/carbonapps/inb_1.0.0.car") && string(data) == string(shipped[0].Data)
+		})
+		if !mounted {
+			t.Errorf("%s does not mount the shipped inb_1.0.0.car into carbonapps/: %+v", name, s.Volumes)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exporttest.Golden(t, "compose/shipped-capps.yaml", string(data))
 }

@@ -16,7 +16,9 @@ import (
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -62,6 +64,15 @@ type Case struct {
 	// Built are CApps TOML declares, by file name, built as `mictl sim
 	// capp` builds them (APIs, inbound endpoints) beside mictl.toml.
 	Built map[string]capp.Spec
+	// Shipped are CApps the distribution ships in its own carbonapps/, by
+	// file name, built as Built: every instance runs them undeclared.
+	Shipped map[string]capp.Spec
+}
+
+// ShippedCApps are CApps a distribution ships, for Case.Shipped: inb.car
+// has an HTTP inbound endpoint on 7070, which MI shifts by the offset.
+var ShippedCApps = map[string]capp.Spec{
+	"inb_1.0.0.car": {Name: "inb", Inbounds: []capp.InboundSpec{{Protocol: "http", Port: 7070}}},
 }
 
 // InboundCApps are CApps with inbound endpoints, for Case.Built:
@@ -98,20 +109,35 @@ func Target(t testing.TB, dir string, c Case) *reconcile.Target {
 		CApp(t, dir, name, size)
 	}
 	for name, spec := range c.Built {
-		var buf bytes.Buffer
-		if err := capp.Build(&buf, spec); err != nil {
-			t.Fatalf("%s: %v", c.Name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		build(t, c.Name, filepath.Join(dir, name), spec)
 	}
 	cfg := load(t, dir, c.TOML)
+	if len(c.Shipped) > 0 {
+		carbonapps := home.CarbonAppsDir(deployment.Dist(cfg))
+		if err := os.MkdirAll(carbonapps, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, spec := range c.Shipped {
+			build(t, c.Name, filepath.Join(carbonapps, name), spec)
+		}
+	}
 	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env, Offsets: c.Offsets})
 	if err != nil {
 		t.Fatalf("%s: plan: %v", c.Name, err)
 	}
 	return target
+}
+
+// build writes the CApp spec describes to path, as `mictl sim capp` does.
+func build(t testing.TB, name, path string, spec capp.Spec) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := capp.Build(&buf, spec); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // load writes mictl.toml into dir and loads it from there, as a user

@@ -66,6 +66,13 @@ capps = ["feed.car"]
 	// Prometheus metrics: the MetricHandler in deployment.toml and
 	// -DenablePrometheusApi=true, without the host's -DportOffset.
 	{Case: exporttest.Case{Name: "metrics", TOML: "instances = 2\nmetrics = true\noffset_method = \"flag\"\n"}},
+	// A distribution that ships a CApp (exporttest.ShippedCApps, an HTTP
+	// endpoint on 7070) runs it on every instance, mi-2 beside its own.
+	{Case: exporttest.Case{Name: "shipped-capps", TOML: `instances = 2
+[[instance]]
+name = "mi-2"
+capps = ["orders.car"]
+`, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps}},
 }
 
 var longestName = "long-" + strings.Repeat("n", maxGroupName-len("long-"))

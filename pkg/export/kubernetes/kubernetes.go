@@ -3,7 +3,8 @@
 // that would run identically become its replicas), with a Secret of its
 // rendered deployment.toml, a Service, the probes, resources and security
 // context of WSO2's own Helm chart (with a memory limit that holds the
-// heap and more, memoryLimit), and the declared CApps.
+// heap and more, memoryLimit), and the CApps the instances run (declared
+// ones, and those the distribution ships in its own carbonapps/).
 //
 // Pods need no offsets (each has its own address): every pod runs at MI's
 // default offset, written explicitly into its deployment.toml by the same
@@ -45,7 +46,8 @@ type Options struct {
 	Namespace string
 	// CarbonHome is MI's home inside Image (export.DefaultCarbonHome).
 	CarbonHome string
-	// CAppsInImage leaves the declared CApps out: the image has them.
+	// CAppsInImage leaves the CApps out, declared and shipped: the image
+	// has them.
 	CAppsInImage bool
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -699,5 +700,57 @@ func TestUniqueGroupNames(t *testing.T) {
 	b.name = "mi-2"
 	if err := uniqueNames([]*group{a, b}); err != nil {
 		t.Errorf("distinct names: %v", err)
+	}
+}
+
+// The CApps the distribution ships in its carbonapps/ run on every
+// instance (each home is a clone of it), but WSO2's image lacks them:
+// each is a ConfigMap mounted into every pod, as a declared one, whose
+// endpoint's port the pods open; --capps-in-image leaves them out with
+// the declared ones, the ports stay (the image has them).
+func TestShippedCAppsAreCarried(t *testing.T) {
+	c := caseNamed(t, "shipped-capps")
+	_, files := exportCaseFiles(t, c)
+	objs := decode(t, files)
+	const car = "inb_1.0.0.car"
+	shipped := ""
+	for name, cm := range objs.configMaps {
+		if _, ok := cm.BinaryData[car]; ok {
+			shipped = name
+		}
+	}
+	if shipped == "" {
+		t.Fatalf("no ConfigMap holds %s: %v", car, keys(objs.configMaps))
+	}
+	mounts := func(objs objects, name string) []string {
+		var out []string
+		for _, m := range objs.deployments[name].Spec.Template.Spec.Containers[0].VolumeMounts {
+			out = append(out, m.Name+":"+path.Base(m.MountPath))
+		}
+		return out
+	}
+	for name, ports := range map[string][]string{"mi": {"in-7080=7080"}, "mi-2": {"in-7080=7080", "in-8095=8095"}} {
+		container, service := podPorts(t, objs, name)
+		if !slices.Equal(container[4:], ports) || !slices.Equal(service[4:], ports) {
+			t.Errorf("%s: extra container ports %v, service ports %v; want %v", name, container[4:], service[4:], ports)
+		}
+		if !slices.Contains(mounts(objs, name), shipped+":"+car) {
+			t.Errorf("%s mounts %v, not %s from %s", name, mounts(objs, name), car, shipped)
+		}
+	}
+	var golden []export.File
+	for _, name := range []string{"kustomization.yaml", "deployment-mi.yaml", "deployment-mi-2.yaml"} {
+		golden = append(golden, *fileNamed(files, name))
+	}
+	exporttest.Golden(t, "kubernetes/shipped-capps.txt", describe(golden))
+
+	c.opts.CAppsInImage = true
+	_, files = exportCaseFiles(t, c)
+	objs = decode(t, files)
+	if len(objs.configMaps) != 0 || len(mounts(objs, "mi")) != 1 {
+		t.Errorf("--capps-in-image: ConfigMaps %v, mi mounts %v; want none, and deployment.toml alone", keys(objs.configMaps), mounts(objs, "mi"))
+	}
+	if container, _ := podPorts(t, objs, "mi"); !slices.Contains(container, "in-7080=7080") {
+		t.Errorf("--capps-in-image: container ports %v lack the shipped endpoint's in-7080", container)
 	}
 }
