@@ -11,7 +11,10 @@
 // user below, because `go test ./...` runs packages at the same time: each
 // package takes offsets from its own block only. Two suites on one host
 // set disjoint ranges, e.g. MICTL_TEST_OFFSETS=1000-11999 and
-// MICTL_TEST_OFFSETS=12000-23000.
+// MICTL_TEST_OFFSETS=12000-23000: tests that take offsets from the start
+// of a block (Block) would meet. The spans Base hands out are kept apart
+// across processes too (see hostLock): two runs of the end-to-end tests
+// sharing a range no longer put their servers on one another's ports.
 package testports
 
 import (
@@ -24,6 +27,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
@@ -109,11 +113,21 @@ var (
 	held   [][2]int
 )
 
+// othersWait is how long Base waits for a span while every free one of
+// this process is held by other processes on the host: their tests end
+// within seconds, and a suite sharing the range waits for them rather
+// than fail.
+const othersWait = 2 * time.Minute
+
 // Base returns a random base offset within user's block, on a grid of
 // span, leaving span offsets above it for the planner to use: a whole
 // deployment of a test planned from there stays inside the block. The
-// span is the test's until it ends: no other test of the process gets an
-// offset within it meanwhile.
+// span is the test's until it ends: no other test gets an offset within
+// it meanwhile, of this process or of another one on the host (a second
+// `go test` of the same package at the same time: with the same range,
+// its tests took the same spans, and the servers of one held the other's
+// ports). While the other processes hold every span not held here, Base
+// waits for one (up to othersWait).
 func Base(tb testing.TB, user, span int) int {
 	tb.Helper()
 	lo, hi := Block(tb, user)
@@ -121,6 +135,25 @@ func Base(tb testing.TB, user, span int) int {
 	if slots < 1 {
 		tb.Fatalf("%s: the block of offsets %d-%d is narrower than %d", EnvRange, lo, hi, span)
 	}
+	deadline := time.Now().Add(othersWait)
+	for {
+		base, ok, others := take(tb, lo, span, slots)
+		switch {
+		case ok:
+			return base
+		case others == 0:
+			tb.Fatalf("%s: all %d spans of %d offsets in %d-%d are held by tests running now", EnvRange, slots, span, lo, hi)
+		case time.Now().After(deadline):
+			tb.Fatalf("%s: of the %d spans of %d offsets in %d-%d, %d were held for %s by tests of other processes on this host (another go test run sharing the range), the others by tests of this one", EnvRange, slots, span, lo, hi, others, othersWait)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// take takes a span free in this process and on the host, at random
+// among the slots from lo; others counts the spans only other processes
+// hold.
+func take(tb testing.TB, lo, span, slots int) (base int, ok bool, others int) {
 	heldMu.Lock()
 	defer heldMu.Unlock()
 	for _, slot := range rand.Perm(slots) {
@@ -128,16 +161,21 @@ func Base(tb testing.TB, user, span int) int {
 		if slices.ContainsFunc(held, func(h [2]int) bool { return r[0] < h[1] && h[0] < r[1] }) {
 			continue
 		}
+		unlock, locked := hostLock(r[0], r[1])
+		if !locked {
+			others++
+			continue
+		}
 		held = append(held, r)
 		tb.Cleanup(func() {
 			heldMu.Lock()
 			defer heldMu.Unlock()
+			unlock()
 			held = slices.DeleteFunc(held, func(h [2]int) bool { return h == r })
 		})
-		return r[0]
+		return r[0], true, others
 	}
-	tb.Fatalf("%s: all %d spans of %d offsets in %d-%d are held by tests running now", EnvRange, slots, span, lo, hi)
-	return 0
+	return 0, false, others
 }
 
 // FreePort returns a free loopback TCP port for a server of a test's own

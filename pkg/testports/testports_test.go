@@ -1,12 +1,19 @@
 package testports_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/testports"
@@ -104,5 +111,92 @@ func TestBaseSpansAreDisjointWhileHeld(t *testing.T) {
 	// The holder ended: its spans are free again.
 	for range 4 {
 		testports.Base(t, testports.Other, 40)
+	}
+}
+
+// holdEnv makes this test binary hold spans for a test of another
+// process (TestHoldSpans): as many as it says, of 40 offsets in the
+// Other block of 9000-9999, until its stdin closes.
+const holdEnv = "TESTPORTS_HOLD_SPANS"
+
+func TestHoldSpans(t *testing.T) {
+	n, err := strconv.Atoi(os.Getenv(holdEnv))
+	if err != nil {
+		t.Skip("run by the tests of spans held by another process")
+	}
+	t.Setenv(testports.EnvRange, "9000-9999")
+	var bases []string
+	for range n {
+		bases = append(bases, strconv.Itoa(testports.Base(t, testports.Other, 40)))
+	}
+	fmt.Println("held", strings.Join(bases, " "))
+	io.Copy(io.Discard, os.Stdin)
+}
+
+// holdSpans has another process hold n spans (TestHoldSpans) and returns
+// their bases and a function that makes it let go.
+func holdSpans(t *testing.T, n int) (bases []int, release func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldSpans$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", holdEnv, n))
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	release = sync.OnceFunc(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	t.Cleanup(release)
+	var said []string
+	for lines := bufio.NewScanner(stdout); lines.Scan(); {
+		fields := strings.Fields(lines.Text())
+		if len(fields) == n+1 && fields[0] == "held" {
+			for _, f := range fields[1:] {
+				b, _ := strconv.Atoi(f)
+				bases = append(bases, b)
+			}
+			return bases, release
+		}
+		said = append(said, lines.Text())
+	}
+	t.Fatalf("the holding process ended without holding %d spans:\n%s", n, strings.Join(said, "\n"))
+	return nil, nil
+}
+
+// A span another process holds (a second go test run sharing the range)
+// is not handed out: its tests' servers would hold this one's ports.
+func TestBasePassesOverSpansOtherProcessesHold(t *testing.T) {
+	t.Setenv(testports.EnvRange, "9000-9999") // 4 spans of 40 in the Other block
+	theirs, _ := holdSpans(t, 3)
+	for range 10 { // a random pick among the 4 would take one of theirs
+		t.Run("pick", func(t *testing.T) {
+			if b := testports.Base(t, testports.Other, 40); slices.Contains(theirs, b) {
+				t.Fatalf("Base gave %d, held by another process (%v)", b, theirs)
+			}
+		})
+	}
+}
+
+// While other processes hold every span, Base waits until one is free.
+func TestBaseWaitsForASpanOtherProcessesHold(t *testing.T) {
+	t.Setenv(testports.EnvRange, "9000-9999")
+	_, release := holdSpans(t, 4)
+	var released atomic.Bool
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		released.Store(true)
+		release()
+	}()
+	b := testports.Base(t, testports.Other, 40)
+	if !released.Load() {
+		t.Fatalf("Base gave %d while another process held every span", b)
 	}
 }

@@ -1,0 +1,60 @@
+package testports
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockFile is the file whose bytes stand for test offsets on this host:
+// a process holding span [from, to) holds an open file description lock
+// (F_OFD_SETLK) on bytes [from, to). The kernel drops it when the process
+// ends, however it ends, so a killed test run leaves no span taken. OFD
+// locks of two opens conflict even within one process, but all of this
+// process's go through one open, whose spans held keeps apart.
+var lockFile = sync.OnceValue(func() *os.File {
+	path := filepath.Join(os.TempDir(), "mictl-testports.lock")
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Writable by every user: another user's suite locks it too (the
+		// ports are the host's). Created apart from the open above, as a
+		// world-writable sticky /tmp refuses O_CREAT on another user's file
+		// (fs.protected_regular).
+		if f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666); err == nil {
+			_ = f.Chmod(0o666) // past the umask
+		} else if errors.Is(err, fs.ErrExist) {
+			f, err = os.OpenFile(path, os.O_RDWR, 0)
+		}
+	}
+	if err != nil {
+		return nil // spans are then kept apart within this process only
+	}
+	return f
+})
+
+// hostLock locks offsets [from, to) for this process on the host: ok is
+// false when another process holds any of them. Without a lock file
+// (another user's, not writable) or OFD locks (Linux before 3.15) every
+// span counts as free of other processes. unlock releases them.
+func hostLock(from, to int) (unlock func(), ok bool) {
+	f := lockFile()
+	if f == nil {
+		return func() {}, true
+	}
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: int64(from), Len: int64(to - from)}
+	switch err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); {
+	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EACCES):
+		return nil, false
+	case err != nil:
+		return func() {}, true
+	}
+	return func() {
+		lk.Type = unix.F_UNLCK
+		_ = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+	}, true
+}
