@@ -18,9 +18,11 @@
 package testports
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -126,7 +128,8 @@ const othersWait = 2 * time.Minute
 // it meanwhile, of this process or of another one on the host (a second
 // `go test` of the same package at the same time: with the same range,
 // its tests took the same spans, and the servers of one held the other's
-// ports). While the other processes hold every span not held here, Base
+// ports). Nor does it give a span with a port something listens on
+// already. While the other processes hold every span not held here, Base
 // waits for one (up to othersWait).
 func Base(tb testing.TB, user, span int) int {
 	tb.Helper()
@@ -137,14 +140,14 @@ func Base(tb testing.TB, user, span int) int {
 	}
 	deadline := time.Now().Add(othersWait)
 	for {
-		base, ok, others := take(tb, lo, span, slots)
+		base, ok, others, listened := take(tb, lo, span, slots)
 		switch {
 		case ok:
 			return base
 		case others == 0:
 			tb.Fatalf("%s: all %d spans of %d offsets in %d-%d are held by tests running now", EnvRange, slots, span, lo, hi)
 		case time.Now().After(deadline):
-			tb.Fatalf("%s: of the %d spans of %d offsets in %d-%d, %d were held for %s by tests of other processes on this host (another go test run sharing the range), the others by tests of this one", EnvRange, slots, span, lo, hi, others, othersWait)
+			tb.Fatalf("%s: of the %d spans of %d offsets in %d-%d, %d were held for %s by other processes on this host (the tests of another go test run sharing the range, or servers listening on their ports: %s), the others by tests of this one", EnvRange, slots, span, lo, hi, others, othersWait, listened)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -152,10 +155,13 @@ func Base(tb testing.TB, user, span int) int {
 
 // take takes a span free in this process and on the host, at random
 // among the slots from lo; others counts the spans only other processes
-// hold.
-func take(tb testing.TB, lo, span, slots int) (base int, ok bool, others int) {
+// hold: their tests (hostLock), or something listening on their ports
+// (servers a killed test run left, a copy of the suite from before the
+// lock), which listened names.
+func take(tb testing.TB, lo, span, slots int) (base int, ok bool, others int, listened string) {
 	heldMu.Lock()
 	defer heldMu.Unlock()
+	var busy map[int][]hostnet.Socket
 	for _, slot := range rand.Perm(slots) {
 		r := [2]int{lo + slot*span, lo + (slot+1)*span}
 		if slices.ContainsFunc(held, func(h [2]int) bool { return r[0] < h[1] && h[0] < r[1] }) {
@@ -166,6 +172,15 @@ func take(tb testing.TB, lo, span, slots int) (base int, ok bool, others int) {
 			others++
 			continue
 		}
+		if busy == nil {
+			busy = listening()
+		}
+		if port, off, ok := firstListened(busy, r[0], r[1]); ok {
+			unlock()
+			others++
+			listened = cmp.Or(listened, fmt.Sprintf("port %d of offset %d", port, off))
+			continue
+		}
 		held = append(held, r)
 		tb.Cleanup(func() {
 			heldMu.Lock()
@@ -173,9 +188,32 @@ func take(tb testing.TB, lo, span, slots int) (base int, ok bool, others int) {
 			unlock()
 			held = slices.DeleteFunc(held, func(h [2]int) bool { return h == r })
 		})
-		return r[0], true, others
+		return r[0], true, others, listened
 	}
-	return 0, false, others
+	return 0, false, others, listened
+}
+
+// listening is the TCP ports something listens on, on any address; none
+// when the host's sockets cannot be read (every start would then say what
+// holds its ports).
+var listening = func() map[int][]hostnet.Socket {
+	snap, err := hostnet.Scan()
+	if err != nil {
+		return map[int][]hostnet.Socket{}
+	}
+	return snap.Busy(hostnet.TCP, netip.Addr{})
+}
+
+// firstListened finds a port of offsets [from, to) in busy.
+func firstListened(busy map[int][]hostnet.Socket, from, to int) (port, offset int, ok bool) {
+	for off := from; off < to; off++ {
+		for _, p := range ports.DefaultBases().Shift(off) {
+			if len(busy[p]) > 0 {
+				return p, off, true
+			}
+		}
+	}
+	return 0, 0, false
 }
 
 // FreePort returns a free loopback TCP port for a server of a test's own
