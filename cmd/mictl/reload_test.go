@@ -469,3 +469,37 @@ func TestReloadRefusedForAHeldPortIsAppliedOnceItFrees(t *testing.T) {
 	// for, then counted (a refusal tried again alike is not logged again).
 	d.waitReloads(1, 1)
 }
+
+// The CApps the distribution ships stay on every instance through a state
+// file rebuilt from the homes (the daemon killed, the file corrupt): the
+// rebuilt file took them for CApps mictl had deployed, and the next live
+// reload undeployed them from every instance as no longer declared.
+func TestRebuiltStateKeepsTheShippedCApps(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	shipped := filepath.Join("dist", "repository", "deployment", "server", "carbonapps", "inb_1.0.0.car")
+	d.must("sim", "capp", shipped, "--name", "inb", "--api", "/inb")
+	toml := fmt.Sprintf("base_offset = %d\nmi_home = \"dist\"\n", d.base)
+	d.configFile("inplace", "instances = 2\n"+toml)
+	d.must("up", "--timeout", "30s")
+	daemon := d.state().Daemon.Identity
+	syscall.Kill(daemon.PID, syscall.SIGKILL)
+	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, errOut := d.mictl("status"); !strings.Contains(errOut, "rebuilding it") {
+		t.Fatalf("status does not rebuild the state file:\n%s", errOut)
+	}
+	d.configFile("inplace", "instances = 3\n"+toml)
+	d.waitReloads(1, 0)
+	d.waitFor("mi-3 ready", func() bool { return d.stateIs("mi-3", "ready") })
+	for _, name := range []string{"mi-1", "mi-2", "mi-3"} {
+		if _, err := os.Stat(filepath.Join(d.instance(name).Home, "repository", "deployment", "server", "carbonapps", "inb_1.0.0.car")); err != nil {
+			t.Errorf("%s lost the distribution's CApp: %v", name, err)
+		}
+	}
+	if ev := d.events(); strings.Contains(ev, "app-undeployed: inb_1.0.0") || strings.Contains(ev, "-inb_1.0.0") {
+		t.Errorf("the reload undeployed the distribution's CApp:\n%s", ev)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -138,11 +139,11 @@ func loadState(streams *IOStreams, cfg *config.Config, store *state.Store, writa
 	}
 	if !writable {
 		fmt.Fprintf(streams.ErrOut, "warning: %v; showing it rebuilt from the instance homes and /proc (not saved: %s is read-only)\n", ce, store.Dir())
-		return supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String())
+		return supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String(), deployment.Dist(cfg))
 	}
 	fmt.Fprintf(streams.ErrOut, "warning: %v; rebuilding it from the instance homes and /proc\n", ce)
 	err = store.UpdateOrRebuild(context.Background(), func(nf *state.File, _ *state.CorruptError) error {
-		rebuilt, err := supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String())
+		rebuilt, err := supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String(), deployment.Dist(cfg))
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -105,6 +106,10 @@ func Options(cfg *config.Config, policy supervisor.Policy, args []string, follow
 	if err != nil {
 		return supervisor.DaemonOptions{}, err
 	}
-	return supervisor.DaemonOptions{Policy: policy, Args: args, Follow: follow, MetricsAddr: addr,
+	dist, err := filepath.Abs(deployment.Dist(cfg))
+	if err != nil {
+		return supervisor.DaemonOptions{}, err
+	}
+	return supervisor.DaemonOptions{Policy: policy, Args: args, Follow: follow, MetricsAddr: addr, Dist: dist,
 		Credentials: supervisor.Credentials{User: cfg.ManagementUser, Password: cfg.ManagementPassword}}, nil
 }

@@ -132,6 +132,18 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	return t, nil
 }
 
+// OwnApps are the records of recorded (an instance's Apps) of CApps
+// mictl put in its home: not those of the distribution's own CApps,
+// which came with the clone and which mictl never removes. A state file
+// rebuilt from the homes without knowing the distribution records them
+// (see supervisor.Rebuild); taken for mictl's, they were undeployed from
+// every instance by the next reload.
+func (t *Target) OwnApps(recorded []state.App) []state.App {
+	return slices.DeleteFunc(slices.Clone(recorded), func(a state.App) bool {
+		return slices.ContainsFunc(t.Shipped, func(s *capp.App) bool { return s.ID() == a.ID })
+	})
+}
+
 // AppsOf lists the CApps the named instance runs: those its distribution
 // ships, then those declared for it.
 func (t *Target) AppsOf(name string) []*capp.App {
@@ -432,7 +444,7 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 	for i := range names {
 		var prev []state.App
 		if rec, ok := current.Instance(names[i]); ok {
-			prev = rec.Apps
+			prev = t.OwnApps(rec.Apps)
 		}
 		wg.Go(func() { records[i], errs[i] = t.prepare(dist, insts[i], rendered[i], prev) })
 	}
@@ -720,7 +732,7 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		if rec.Bind != want.Bind || !slices.Equal(rec.Args, want.Args) {
 			why = append(why, "launch settings changed")
 		}
-		apps := appsChange(t.Apps[inst.Name], rec.Apps)
+		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps))
 		switch {
 		case len(why) > 0:
 			if apps != "" {

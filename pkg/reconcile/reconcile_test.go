@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -234,20 +235,7 @@ func TestInstancesOnlyTheStateKnowsRunTheSharedCApps(t *testing.T) {
 // with the same id are refused, naming both, as two declared would be.
 func TestShippedCAppsArePlannedForEveryInstance(t *testing.T) {
 	cfg := loadConfig(t, "instances = 2\nbase_offset = 2000\nmi_home = \"dist\"\n")
-	if err := os.MkdirAll(filepath.Join("dist", "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join("dist", home.StartScript), []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join("dist", "conf"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(deployment.SourceTOML("dist"), deploytoml.Template(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	shipped := filepath.Join(home.CarbonAppsDir("dist"), "inb_1.0.0.car")
-	writeCApp(t, shipped, capp.Spec{Name: "inb", Inbounds: []capp.InboundSpec{{Port: 8090}}})
+	shipped := writeDist(t)
 	writeCApp(t, filepath.Join(home.CarbonAppsDir("dist"), "ignored.CAR"), capp.Spec{Name: "ignored"}) // MI takes *.car only
 
 	target, err := Build(cfg, &state.File{}, Options{})
@@ -268,6 +256,69 @@ func TestShippedCAppsArePlannedForEveryInstance(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "mictl.toml:4:1: instance mi-1: "+shipped+" (shipped in the distribution's carbonapps/") ||
 		!strings.Contains(err.Error(), "are both CApp inb_1.0.0") {
 		t.Errorf("a declared app with a shipped one's id: %v, want it refused naming both", err)
+	}
+}
+
+// writeDist writes a distribution in ./dist that ships a CApp
+// inb_1.0.0 with an inbound endpoint on 8090 in its carbonapps/, and
+// returns that CApp's path.
+func writeDist(t *testing.T) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join("dist", "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("dist", home.StartScript), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join("dist", "conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(deployment.SourceTOML("dist"), deploytoml.Template(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shipped := filepath.Join(home.CarbonAppsDir("dist"), "inb_1.0.0.car")
+	writeCApp(t, shipped, capp.Spec{Name: "inb", Inbounds: []capp.InboundSpec{{Port: 8090}}})
+	return shipped
+}
+
+// mictl never removes a CApp the distribution ships, even one an
+// instance's record lists as if mictl had put it there (a state file
+// rebuilt from the homes before it knew the distribution's did): the
+// next reload took it for an app no longer declared and undeployed it
+// from every instance, and diff then said nothing was to change.
+func TestShippedCAppsInARecordAreNeverRemoved(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	shipped := writeDist(t)
+	sum, err := capp.Read(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := Build(cfg, &state.File{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := target.Home("mi-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &state.File{Instances: []state.Instance{{Name: "mi-1", Home: dir, Offset: 2000, State: state.StateReady,
+		Apps: []state.App{{ID: "inb_1.0.0", File: "inb_1.0.0.car", SHA256: sum.SHA256}}}}}
+	c, err := Compare(target, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(c.Why["mi-1"], "inb_1.0.0") || slices.Contains(c.Redeploy, "mi-1") {
+		t.Errorf("diff of a record listing the shipped CApp: %q (redeploy %v), want no CApp change", c.Why["mi-1"], c.Redeploy)
+	}
+	records, err := target.Prepare(f, []string{"mi-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(home.CarbonAppsDir(dir), "inb_1.0.0.car")); err != nil {
+		t.Errorf("the shipped CApp is gone from the home once prepared again: %v", err)
+	}
+	if len(records) != 1 || len(records[0].Apps) != 0 {
+		t.Errorf("prepared records %+v, want mi-1 with no CApp of mictl's", records)
 	}
 }
 

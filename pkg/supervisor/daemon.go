@@ -103,6 +103,9 @@ type DaemonOptions struct {
 	// MetricsAddr, when set, is where the daemon serves its Prometheus
 	// metrics (checked with metrics.ParseAddr).
 	MetricsAddr string
+	// Dist is the source distribution the homes are cloned from, for a
+	// state rebuilt from the homes ("" when unknown; see Rebuild).
+	Dist string
 }
 
 // Follow is the configuration a daemon follows live.
@@ -169,6 +172,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		return nil, err
 	}
 	sup.SetCredentials(opts.Credentials)
+	sup.dist = opts.Dist
 	sup.targets = metrics.NewTargetsWriter(store.Dir())
 	self, _ := proc.Identify(os.Getpid())
 	d = &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{}),
@@ -206,7 +210,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		sup.strays = corrupt != nil || f.Daemon != nil
 		predecessorDied = f.Daemon != nil
 		if corrupt != nil {
-			rebuilt, err := Rebuild(filepath.Dir(store.Dir()), config.DefaultHost)
+			rebuilt, err := Rebuild(filepath.Dir(store.Dir()), config.DefaultHost, opts.Dist)
 			if err != nil {
 				return err
 			}

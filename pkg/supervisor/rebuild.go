@@ -32,13 +32,19 @@ import (
 //     (killed while the file was unreadable) is recorded crashed, so the
 //     next daemon starts it again; one stopped or failed stays so;
 //   - the CApps mictl put in its carbonapps/ are recorded again, so that a
-//     reload does not copy them anew.
-func Rebuild(instancesDir, bind string) (*state.File, error) {
+//     reload does not copy them anew. Those the source distribution dist
+//     ships in its own carbonapps/ came with the clone, and are not
+//     recorded, as an up does not record them: a record is what mictl
+//     put there and removes once no longer declared. dist is "" when the
+//     caller does not know it (every CApp named after its id is then
+//     taken for mictl's).
+func Rebuild(instancesDir, bind, dist string) (*state.File, error) {
 	entries, err := os.ReadDir(instancesDir)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, fmt.Errorf("rebuild the state from %s: %w", instancesDir, err)
 	}
 	history := eventHistory(filepath.Join(instancesDir, ".mictl", eventsFile))
+	shipped := shippedFiles(dist)
 	f := &state.File{Version: state.SchemaVersion}
 	for _, e := range entries {
 		name := e.Name()
@@ -63,7 +69,7 @@ func Rebuild(instancesDir, bind string) (*state.File, error) {
 		}
 		offset, _, _ := doc.Offset()
 		h := history[name]
-		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped, Restarts: h.restarts, Apps: deployedApps(dir)}
+		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped, Restarts: h.restarts, Apps: deployedApps(dir, shipped)}
 		if st, ok := home.Server(dir); ok {
 			inst.Server, inst.PGID, inst.State = st.Identity(), st.PGID, StateReady
 			switch h.last {
@@ -148,9 +154,25 @@ func isState(s string) bool {
 	return false
 }
 
+// shippedFiles are the names of the CApps the distribution dist ships in
+// its carbonapps/ (none when dist is "" or cannot be read).
+func shippedFiles(dist string) map[string]bool {
+	out := map[string]bool{}
+	if dist == "" {
+		return out
+	}
+	paths, _ := home.ShippedCApps(dist)
+	for _, p := range paths {
+		out[filepath.Base(p)] = true
+	}
+	return out
+}
+
 // deployedApps lists the CApps in dir's carbonapps/ that mictl put there
-// (named after their id, as SyncApps names them).
-func deployedApps(dir string) []state.App {
+// (named after their id, as SyncApps names them): not those of shipped,
+// the file names of the distribution's own, which every home has from
+// it (mictl refuses to declare an app with the id of one of them).
+func deployedApps(dir string, shipped map[string]bool) []state.App {
 	entries, err := os.ReadDir(home.CarbonAppsDir(dir))
 	if err != nil {
 		return nil
@@ -158,7 +180,7 @@ func deployedApps(dir string) []state.App {
 	var out []state.App
 	for _, e := range entries {
 		path := filepath.Join(home.CarbonAppsDir(dir), e.Name())
-		if !strings.HasSuffix(e.Name(), ".car") {
+		if !strings.HasSuffix(e.Name(), ".car") || shipped[e.Name()] {
 			continue
 		}
 		app, err := capp.Read(path)

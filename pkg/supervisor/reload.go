@@ -261,7 +261,7 @@ func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
 		if !ok {
 			continue
 		}
-		apps, err := reconcile.SyncApps(rec.Home, t.Apps[name], rec.Apps)
+		apps, err := reconcile.SyncApps(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
 		var extras []state.Extra
 		if inst, ok := t.Instance(name); ok {
 			if want, rerr := t.Record(inst); rerr == nil {

@@ -72,6 +72,10 @@ type Supervisor struct {
 	policy Policy
 	ctx    context.Context
 	cancel context.CancelFunc
+	// dist is the source distribution of the homes, for a state rebuilt
+	// from them ("" when unknown; see Rebuild). Set before the supervisor
+	// runs anything.
+	dist string
 
 	mu      sync.Mutex
 	runners map[string]*runner
@@ -422,7 +426,7 @@ func (s *Supervisor) lastSaved() (*state.File, error) {
 	if saved := s.saved.Load(); saved != nil {
 		return saved.Clone(), nil
 	}
-	return Rebuild(filepath.Dir(s.store.Dir()), config.DefaultHost)
+	return Rebuild(filepath.Dir(s.store.Dir()), config.DefaultHost, s.dist)
 }
 
 // repair writes the state file again from this supervisor's memory when

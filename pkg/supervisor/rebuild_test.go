@@ -1,0 +1,68 @@
+package supervisor
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/home"
+)
+
+// writeRebuildCApp builds spec into dir's carbonapps/ as id.car.
+func writeRebuildCApp(t *testing.T, dir string, spec capp.Spec) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := capp.Build(&b, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(home.CarbonAppsDir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home.CarbonAppsDir(dir), spec.Name+"_1.0.0.car"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeRebuildHome makes dir an instance home as far as Rebuild reads it:
+// its deployment.toml.
+func writeRebuildHome(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(home.ConfPath(dir)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(home.ConfPath(dir), deploytoml.Template(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A state rebuilt from the homes records the CApps mictl put there, as
+// an up records them, and not those the distribution ships in its own
+// carbonapps/, which every home has from the clone: recorded, the next
+// reload took them for apps no longer declared and undeployed them from
+// every instance.
+func TestRebuildRecordsOnlyTheCAppsMictlDeployed(t *testing.T) {
+	root := t.TempDir()
+	dist, instances := filepath.Join(root, "dist"), filepath.Join(root, "instances")
+	writeRebuildCApp(t, dist, capp.Spec{Name: "inb"})
+	mi1 := filepath.Join(instances, "mi-1")
+	writeRebuildHome(t, mi1)
+	writeRebuildCApp(t, mi1, capp.Spec{Name: "inb"})    // from the clone
+	writeRebuildCApp(t, mi1, capp.Spec{Name: "orders"}) // mictl's
+	f, err := Rebuild(instances, "127.0.0.1", dist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Instances) != 1 {
+		t.Fatalf("rebuilt %+v, want mi-1", f.Instances)
+	}
+	var ids []string
+	for _, a := range f.Instances[0].Apps {
+		ids = append(ids, a.ID)
+	}
+	if len(ids) != 1 || ids[0] != "orders_1.0.0" {
+		t.Errorf("rebuilt mi-1 with CApps %v, want orders_1.0.0 alone (inb_1.0.0 is the distribution's)", ids)
+	}
+}
