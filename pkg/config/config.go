@@ -4,6 +4,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -166,6 +167,36 @@ func ValidateName(name string) error {
 		return fmt.Errorf("instance name %q must be 1-63 lowercase letters, digits or '-', starting with a letter or digit (%s)", name, NamePattern)
 	}
 	return nil
+}
+
+// CompareNames orders instance names naturally, their digit runs
+// compared as numbers: mi-2 before mi-10.
+func CompareNames(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitPrefix(a), digitPrefix(b)
+		if da > 0 && db > 0 {
+			na, _ := strconv.ParseUint(a[:da], 10, 64)
+			nb, _ := strconv.ParseUint(b[:db], 10, 64)
+			if c := cmp.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if c := cmp.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitPrefix(s string) int {
+	n := 0
+	for n < len(s) && n < 18 && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // InstanceName is the generated name of the i-th instance (1-based).

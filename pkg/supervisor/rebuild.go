@@ -2,7 +2,9 @@ package supervisor
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,18 +41,14 @@ import (
 //     caller does not know it (every CApp named after its id is then
 //     taken for mictl's).
 func Rebuild(instancesDir, bind, dist string) (*state.File, error) {
-	entries, err := os.ReadDir(instancesDir)
-	if err != nil && !os.IsNotExist(err) {
+	names, err := homeNames(instancesDir)
+	if err != nil {
 		return nil, fmt.Errorf("rebuild the state from %s: %w", instancesDir, err)
 	}
 	history := eventHistory(filepath.Join(instancesDir, ".mictl", eventsFile))
 	shipped := shippedFiles(dist)
 	f := &state.File{Version: state.SchemaVersion}
-	for _, e := range entries {
-		name := e.Name()
-		if !e.IsDir() || config.ValidateName(name) != nil {
-			continue // .mictl, .dist and anything that is not an instance
-		}
+	for _, name := range names {
 		dir, err := filepath.Abs(filepath.Join(instancesDir, name))
 		if err != nil {
 			return nil, err
@@ -105,6 +103,27 @@ func Rebuild(instancesDir, bind, dist string) (*state.File, error) {
 		f.Instances = append(f.Instances, inst)
 	}
 	return f, nil
+}
+
+// homeNames are the names of the directories under instancesDir that may
+// be instance homes, in natural order (mi-2 before mi-10), as instances
+// are numbered. None when instancesDir does not exist.
+func homeNames(instancesDir string) ([]string, error) {
+	entries, err := os.ReadDir(instancesDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() && config.ValidateName(e.Name()) == nil { // not .mictl, .dist
+			out = append(out, e.Name())
+		}
+	}
+	slices.SortFunc(out, config.CompareNames)
+	return out, nil
 }
 
 // history is what the event log says of one instance: its last state and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/capp"
@@ -64,5 +65,25 @@ func TestRebuildRecordsOnlyTheCAppsMictlDeployed(t *testing.T) {
 	}
 	if len(ids) != 1 || ids[0] != "orders_1.0.0" {
 		t.Errorf("rebuilt mi-1 with CApps %v, want orders_1.0.0 alone (inb_1.0.0 is the distribution's)", ids)
+	}
+}
+
+// A rebuilt state lists the instances in their natural order, as an up
+// records them (mi-2 before mi-10), not in the directory's.
+func TestRebuildKeepsTheInstancesInOrder(t *testing.T) {
+	instances := t.TempDir()
+	for _, name := range []string{"mi-10", "mi-2", "mi-1", "mi-11"} {
+		writeRebuildHome(t, filepath.Join(instances, name))
+	}
+	f, err := Rebuild(instances, "127.0.0.1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, inst := range f.Instances {
+		names = append(names, inst.Name)
+	}
+	if want := []string{"mi-1", "mi-2", "mi-10", "mi-11"}; !slices.Equal(names, want) {
+		t.Errorf("rebuilt instances %v, want %v", names, want)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mictl/mictl/pkg/config"
 )
 
 // Sort orders of the view, each with the key that selects it.
@@ -38,7 +40,7 @@ func SortRows(rows []Row, s Sort) {
 		if c != 0 {
 			return c
 		}
-		return naturalCompare(a.Name, b.Name)
+		return config.CompareNames(a.Name, b.Name)
 	})
 }
 
@@ -53,35 +55,6 @@ func desc[T cmp.Ordered](a, b *T) int {
 		return -1
 	}
 	return cmp.Compare(*b, *a)
-}
-
-// naturalCompare orders names with their digit runs compared as numbers.
-func naturalCompare(a, b string) int {
-	for a != "" && b != "" {
-		da, db := digitPrefix(a), digitPrefix(b)
-		if da > 0 && db > 0 {
-			na, _ := strconv.ParseUint(a[:da], 10, 64)
-			nb, _ := strconv.ParseUint(b[:db], 10, 64)
-			if c := cmp.Compare(na, nb); c != 0 {
-				return c
-			}
-			a, b = a[da:], b[db:]
-			continue
-		}
-		if c := cmp.Compare(a[0], b[0]); c != 0 {
-			return c
-		}
-		a, b = a[1:], b[1:]
-	}
-	return cmp.Compare(len(a), len(b))
-}
-
-func digitPrefix(s string) int {
-	n := 0
-	for n < len(s) && n < 18 && s[n] >= '0' && s[n] <= '9' {
-		n++
-	}
-	return n
 }
 
 // Headers are the view's column titles; Cells gives a row's values in
