@@ -755,6 +755,70 @@ func TestCorruptStateIsRebuilt(t *testing.T) {
 	}
 }
 
+// A state file deleted while the daemon is gone and the servers it
+// started run is rebuilt as a corrupt one is, and the servers adopted:
+// read as empty, status said there were no instances, up refused to
+// start beside "servers mictl did not start", and ports table planned
+// around them. A plan made before any command saved the rebuild sees them
+// too, and a down of one records its stop.
+func TestDeletedStateIsRebuiltWhileServersRun(t *testing.T) {
+	d := newDeployment(t)
+	d.up(3)
+	before := d.pids()
+	offsets := map[string]int{}
+	for _, inst := range d.state().Instances {
+		offsets[inst.Name] = inst.Offset
+	}
+	daemon := d.state().Daemon.Identity
+	syscall.Kill(daemon.PID, syscall.SIGKILL)
+	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	path := filepath.Join(d.dir, "instances", ".mictl", "state.json")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range d.portsTable() {
+		if r.Offset != offsets[r.Name] || r.PID != before[r.Name] {
+			t.Errorf("ports table plans %s at offset %d with pid %d, want its own %d and %d", r.Name, r.Offset, r.PID, offsets[r.Name], before[r.Name])
+		}
+	}
+	code, out, errOut := d.mictl("status", "-o", "json")
+	var r statusReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil || code != 0 || len(r.Instances) != 3 || !strings.Contains(errOut, "is missing, but servers mictl started still run in the homes of mi-1, mi-2, mi-3; rebuilding it") {
+		t.Fatalf("status: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	for _, inst := range r.Instances {
+		if inst.State != "ready" {
+			t.Errorf("rebuilt %s: %s, want ready", inst.Name, inst.State)
+		}
+	}
+	if out := d.must("up", "--instances", "3", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s"); !strings.Contains(out, "mi-3") {
+		t.Fatalf("up after the rebuild:\n%s", out)
+	}
+	d.assertRestarted(before)
+	d.must("down", "mi-1")
+	if d.instance("mi-1").State != "stopped" {
+		t.Fatalf("mi-1 after down mi-1: %+v", d.instance("mi-1"))
+	}
+}
+
+// A state file missing where no server mictl started runs is no lost
+// state: homes a down left (without --purge) are not made instances
+// again, and nothing is started.
+func TestMissingStateWithNothingRunningStaysEmpty(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	d.must("down")
+	if err := os.Remove(filepath.Join(d.dir, "instances", ".mictl", "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.statusJSON(); len(r.Instances) != 0 {
+		t.Fatalf("status after the file went with nothing running: %+v", r.Instances)
+	}
+	if servers := d.servers(); len(servers) != 0 {
+		t.Fatalf("started %v", servers)
+	}
+}
+
 // A pgid in the state file may name a stranger's group by now (pids are
 // reused): down must never signal it.
 func TestDownNeverSignalsAReusedProcessGroup(t *testing.T) {

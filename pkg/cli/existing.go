@@ -121,29 +121,44 @@ func asTyped(path string) string {
 }
 
 // loadState reads the state file. A corrupt one is reported and rebuilt
-// from the instance homes and /proc; the rebuilt state is saved when the
-// directory may be written, else only used.
+// from the instance homes and /proc, and so is a missing one while
+// servers mictl started still run in the homes (supervisor.Lost); the
+// rebuilt state is saved when the directory may be written, else only
+// used.
 func loadState(streams *IOStreams, cfg *config.Config, store *state.Store, writable bool) (*state.File, error) {
 	f, err := store.Load()
 	var ce *state.CorruptError
-	if !errors.As(err, &ce) || ce.Newer() {
+	var why error
+	switch {
+	case errors.As(err, &ce) && !ce.Newer():
+		why = ce
+	case err != nil:
 		return f, err
+	default:
+		lost := supervisor.Lost(store)
+		if lost == nil {
+			return f, nil
+		}
+		why = lost
 	}
 	// A daemon that runs holds the state in memory and writes it back
 	// itself: its view, not one rebuilt from the homes, which loses what
 	// only the file held (restart counts, what is wanted).
 	reply, derr := supervisor.Call(context.Background(), supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStatus}, nil)
 	if derr == nil && reply.State != nil {
-		fmt.Fprintf(streams.ErrOut, "warning: %v; the running mictl daemon writes it again from its memory\n", ce)
+		fmt.Fprintf(streams.ErrOut, "warning: %v; the running mictl daemon writes it again from its memory\n", why)
 		return reply.State, nil
 	}
 	if !writable {
-		fmt.Fprintf(streams.ErrOut, "warning: %v; showing it rebuilt from the instance homes and /proc (not saved: %s is read-only)\n", ce, store.Dir())
-		return supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String(), deployment.Dist(cfg))
+		fmt.Fprintf(streams.ErrOut, "warning: %v; showing it rebuilt from the instance homes and /proc (not saved: %s is read-only)\n", why, store.Dir())
+		return rebuild(cfg)
 	}
-	fmt.Fprintf(streams.ErrOut, "warning: %v; rebuilding it from the instance homes and /proc\n", ce)
-	err = store.UpdateOrRebuild(context.Background(), func(nf *state.File, _ *state.CorruptError) error {
-		rebuilt, err := supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String(), deployment.Dist(cfg))
+	fmt.Fprintf(streams.ErrOut, "warning: %v; rebuilding it from the instance homes and /proc\n", why)
+	err = store.UpdateOrRebuild(context.Background(), func(nf *state.File, corrupt *state.CorruptError) error {
+		if corrupt == nil && supervisor.Lost(store) == nil {
+			return nil // written meanwhile (an up, a daemon): it stands
+		}
+		rebuilt, err := rebuild(cfg)
 		if err != nil {
 			return err
 		}
@@ -154,6 +169,12 @@ func loadState(streams *IOStreams, cfg *config.Config, store *state.Store, writa
 		return nil, err
 	}
 	return store.Load()
+}
+
+// rebuild is the state of cfg's instances rebuilt from their homes and
+// /proc (supervisor.Rebuild).
+func rebuild(cfg *config.Config) (*state.File, error) {
+	return supervisor.Rebuild(cfg.InstancesDir, cfg.Host.String(), deployment.Dist(cfg))
 }
 
 // askDaemon sends req to the daemon of store and explains, in the user's

@@ -95,6 +95,11 @@ func planConfig(cfg *config.Config, po *planOptions) (*planned, error) {
 func currentState(cfg *config.Config) (*state.File, error) {
 	dir := cfg.StateDir()
 	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+		// Deleted while servers mictl started run: what runs is what a
+		// rebuild finds (not saved here; status or up saves it).
+		if store, err := state.OpenExisting(dir); err == nil && supervisor.Lost(store) != nil {
+			return rebuild(cfg)
+		}
 		return &state.File{Version: state.SchemaVersion}, nil
 	}
 	store, err := state.Open(dir)

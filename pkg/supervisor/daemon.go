@@ -207,15 +207,25 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		// This supervisor holds the daemon lock: a daemon recorded here
 		// is a predecessor that did not clear its record (killed, or its
 		// last write failed), and may have left processes unrecorded.
-		sup.strays = corrupt != nil || f.Daemon != nil
+		// A file deleted while servers mictl started run (Lost) is rebuilt
+		// as a corrupt one is: read as empty, it would leave them
+		// unsupervised.
+		lost := Lost(store)
+		sup.strays = corrupt != nil || lost != nil || f.Daemon != nil
 		predecessorDied = f.Daemon != nil
-		if corrupt != nil {
+		if corrupt != nil || lost != nil {
 			rebuilt, err := Rebuild(filepath.Dir(store.Dir()), config.DefaultHost, opts.Dist)
 			if err != nil {
 				return err
 			}
 			*f = *rebuilt
-			sup.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: corrupt.Error() + "; rebuilt from the instance homes and /proc (the bad file is kept as state.json.corrupt)"})
+			msg := "; rebuilt from the instance homes and /proc"
+			if corrupt != nil {
+				msg = corrupt.Error() + msg + " (the bad file is kept as state.json.corrupt)"
+			} else {
+				msg = lost.Error() + msg
+			}
+			sup.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: msg})
 		}
 		rec := d.record
 		f.Daemon = &rec

@@ -105,6 +105,64 @@ func Rebuild(instancesDir, bind, dist string) (*state.File, error) {
 	return f, nil
 }
 
+// LostError says that a state file does not exist while servers mictl
+// started still run in homes under its instances directory: deleted (by
+// hand, a cleanup job) with its daemon gone. Read as an empty file, it
+// would say that nothing runs, and every command would take those
+// servers for strangers (up refusing to start beside them, a plan placing
+// instances around their ports). It is rebuilt as a corrupt one is.
+type LostError struct {
+	Path string
+	// Running are the instances whose servers run.
+	Running []string
+}
+
+func (e *LostError) Error() string {
+	return fmt.Sprintf("state file %s is missing, but servers mictl started still run in the homes of %s", e.Path, strings.Join(e.Running, ", "))
+}
+
+// Lost returns a *LostError when store's state file does not exist while
+// servers mictl started run in homes under its instances directory, nil
+// otherwise. mictl started a server when its home's pid file names it,
+// running with that home as its CARBON_HOME (home.Server), and the event
+// log's last word on that instance says it was meant to run or was being
+// stopped: not a server started by hand after a mictl down. A missing file
+// with no such server is what the first up finds, and what down --purge
+// leaves: nothing runs, nothing is rebuilt, and homes a down left stay
+// homes (a plain down keeps them in the file; once the file is gone there
+// is nothing in them to adopt).
+func Lost(store *state.Store) *LostError {
+	if _, err := os.Stat(store.Path()); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	instancesDir := filepath.Dir(store.Dir())
+	names, _ := homeNames(instancesDir)
+	var live []string
+	for _, name := range names {
+		dir, err := filepath.Abs(filepath.Join(instancesDir, name))
+		if err != nil {
+			continue
+		}
+		if _, ok := home.Server(dir); ok {
+			live = append(live, name)
+		}
+	}
+	if len(live) == 0 {
+		return nil // the usual case, read without the event log
+	}
+	history := eventHistory(filepath.Join(store.Dir(), eventsFile))
+	var running []string
+	for _, name := range live {
+		if last := history[name].last; Wanted(last) || last == StateStopping {
+			running = append(running, name)
+		}
+	}
+	if len(running) == 0 {
+		return nil
+	}
+	return &LostError{Path: store.Path(), Running: running}
+}
+
 // homeNames are the names of the directories under instancesDir that may
 // be instance homes, in natural order (mi-2 before mi-10), as instances
 // are numbered. None when instancesDir does not exist.
