@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -315,6 +316,28 @@ func (d *deployment) portsTable() []portsRow {
 		d.t.Fatal(err)
 	}
 	return rows
+}
+
+// The ports table shows an instance that does not run in the state it
+// was left in (a failed start here), and says where it last ran when the
+// planner would start it elsewhere now: it showed neither, and an
+// operator took the failed instance for one never started.
+func TestPortsTableShowsAFailedInstance(t *testing.T) {
+	d := newDeployment(t)
+	http := ports.DefaultBases()[ports.HTTP] + d.base
+	listen(t, http)
+	if code, _, errOut := d.mictl("up", "--offsets", fmt.Sprint(d.base), "--force", "--timeout", "20s"); code != 3 {
+		t.Fatalf("up on a held port: exit %d, want 3:\n%s", code, errOut)
+	}
+	rows := d.portsTable()
+	if len(rows) != 1 || rows[0].State != "failed" || rows[0].PID != 0 || rows[0].Offset == d.base {
+		t.Fatalf("ports table: %+v, want mi-1 failed, no pid, planned away from offset %d", rows, d.base)
+	}
+	out := d.must("ports", "table")
+	want := fmt.Sprintf("mi-1 is failed: it last ran at offset %d; its row is where mictl up would start it now", d.base)
+	if !strings.Contains(out, want) || !regexp.MustCompile(`\| mi-1 \|.*\| failed +\| - +\|`).MatchString(out) {
+		t.Fatalf("ports table does not show mi-1 failed, and where it ran (%q):\n%s", want, out)
+	}
 }
 
 func TestUpPortsRestartAndDown(t *testing.T) {

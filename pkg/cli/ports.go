@@ -41,7 +41,10 @@ func newCmdPortsTable(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Print one row per instance: its name, its offset and its four fixed ports
 (HTTP and HTTPS pass-through, the internal HTTP API used for health probes,
 and the Management API). Ports set explicitly in deployment.toml are shown
-as MI uses them: the configured value plus the offset.
+as MI uses them: the configured value plus the offset. For an instance
+that runs: its state, pid and the random ports it opened; for one that
+does not (stopped, failed), the state it was left in, and where it last
+ran when up would now start it at another offset.
 
 The plan's conflicts are printed below the table; with -o json each row's
 "conflicts" holds those that name its instance, as check-conflicts -o json
@@ -74,8 +77,11 @@ type portsRow struct {
 	// plan to look at, and RunningOffset is where the instance runs.
 	WhatIf        bool `json:"what_if"`
 	RunningOffset *int `json:"running_offset"`
-	// State and PID describe the instance running on the row's ports;
-	// null when nothing of it runs there.
+	// State is the instance's state as status shows it: while it runs on
+	// the row's ports, and for one that does not run (stopped, failed),
+	// the state it was left in, wherever it last ran; null when it runs
+	// with other ports (what-if) or was never started. PID is its server
+	// on the row's ports, null when none.
 	State *string `json:"state"`
 	PID   *int    `json:"pid"`
 	// Live is what the host shows on the row's fixed ports now, for an
@@ -153,6 +159,10 @@ func portsRows(p *planned, conflicts []check.Finding) ([]portsRow, error) {
 			row.Moved = newMovedInfo(p.Target, m)
 		}
 		rec, ok := p.state.Instance(inst.Name)
+		if ok && !reconcile.Running(*rec) {
+			st := liveState(*rec)
+			row.State = &st
+		}
 		if ok && reconcile.Running(*rec) {
 			if view == nil {
 				var err error
@@ -232,7 +242,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	}
 	live, extras := false, false
 	for _, r := range rows {
-		live = live || r.Live != nil
+		live = live || r.Live != nil || r.State != nil
 		extras = extras || len(r.Extras) > 0
 	}
 	headers := []string{"NAME", "OFFSET"}
@@ -279,6 +289,10 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			}
 			if r.PID != nil {
 				pid = strconv.Itoa(*r.PID)
+			}
+			if rec, ok := p.state.Instance(r.Name); ok && r.State != nil && r.Live == nil && rec.Offset != r.Offset {
+				notes = append(notes, fmt.Sprintf("%s is %s: it last ran at offset %d; its row is where mictl up would start it now (set offset = %d in its [[instance]] table to keep the old one)",
+					r.Name, *r.State, rec.Offset, rec.Offset))
 			}
 			if r.WhatIf {
 				state = "what-if"
