@@ -18,6 +18,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/jsonschematest"
 )
 
@@ -562,5 +563,39 @@ func TestShippedCAppsArePlannedAndChecked(t *testing.T) {
 	d.waitFor("MI lists the shipped app", func() bool { return strings.Contains(d.must("apps"), "inb") })
 	if out := d.must("apps", "-o", "json"); !strings.Contains(out, "shipped in the distribution (") || strings.Contains(out, "not declared in mictl.toml") {
 		t.Fatalf("apps does not say the app is the distribution's:\n%s", out)
+	}
+}
+
+// Shell completion offers what each argument takes: .car files for
+// deploy and inspect, the declared CApps (as MI names them) for undeploy,
+// and instance names after them and for logs, in the order they were
+// planned (mi-2 before mi-10).
+func TestCompletionOffersWhatEachArgumentTakes(t *testing.T) {
+	d := newDeployment(t)
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\ninstances = 10\ncapps = [%q]\n", d.base, orders))
+	d.must("generate")
+	for _, name := range []string{"mi-2", "mi-10"} { // logs completes homes with a log
+		log := home.ConsoleLog(filepath.Join(d.dir, "instances", name))
+		if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(log, []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string // the candidates, then cobra's directive
+	}{
+		{[]string{"deploy", ""}, "car\n:8"},
+		{[]string{"inspect", ""}, "car\n:8"},
+		{[]string{"undeploy", ""}, "orders_1.0.0\n:4"},
+		{[]string{"logs", ""}, "mi-2\nmi-10\n:4"},
+	} {
+		out := d.must(append([]string{"__complete"}, c.args...)...)
+		if got, _, _ := strings.Cut(out, "\nCompletion ended"); strings.TrimSpace(got) != c.want {
+			t.Errorf("mictl __complete %s: %q, want %q", strings.Join(c.args, " "), got, c.want)
+		}
 	}
 }

@@ -444,6 +444,18 @@ func checkNames(f *state.File, dir string, names []string) error {
 }
 
 // completeInstanceNames completes instance names from the state file.
+// completeCAppThenNames completes a command's first argument with .car
+// files, and the rest with instance names (deploy).
+func completeCAppThenNames(g *globalOptions) cobra.CompletionFunc {
+	names := completeInstanceNames(g)
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) == 0 {
+			return []string{"car"}, cobra.ShellCompDirectiveFilterFileExt
+		}
+		return names(cmd, args[1:], toComplete)
+	}
+}
+
 func completeInstanceNames(g *globalOptions) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		e, err := openExisting(cmd, g, &IOStreams{ErrOut: io.Discard}, lookOnly)

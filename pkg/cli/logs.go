@@ -298,7 +298,7 @@ func instanceDirs(dir string) ([]string, error) {
 			names = append(names, e.Name())
 		}
 	}
-	slices.Sort(names)
+	slices.SortFunc(names, config.CompareNames) // mi-2 before mi-10, as planned
 	return names, nil
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -39,7 +40,8 @@ applications it does declare.`,
 		Example: `  mictl undeploy orders --wait
   mictl undeploy orders_1.0.0 mi-2
   mictl undeploy build/orders_1.0.0.car`,
-		Args: usageArgs(cobra.MinimumNArgs(1)),
+		Args:              usageArgs(cobra.MinimumNArgs(1)),
+		ValidArgsFunction: completeDeclaredThenNames(g),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUndeploy(cmd, streams, g, o, args[0], compact(args[1:]))
 		},
@@ -164,6 +166,32 @@ func (d *appDeployment) declaredPaths() []string {
 		}
 	}
 	return out
+}
+
+// completeDeclaredThenNames completes undeploy's APP with the CApps
+// mictl.toml declares, as MI names them (name_version), and the rest
+// with instance names.
+func completeDeclaredThenNames(g *globalOptions) cobra.CompletionFunc {
+	names := completeInstanceNames(g)
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return names(cmd, args[1:], toComplete)
+		}
+		d, err := openAppDeployment(cmd, g, &IOStreams{ErrOut: io.Discard})
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		files := declaredFiles{}
+		var out []string
+		for _, p := range d.declaredPaths() {
+			id := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p)) // unreadable: its file's name
+			if decl := files.get(p); decl.App != nil {
+				id = decl.App.ID()
+			}
+			out = append(out, id)
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 func describeDeclared(decls []appstate.Declared) string {
