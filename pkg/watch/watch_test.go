@@ -26,6 +26,11 @@ func watchCount(t *testing.T, files ...string) (*atomic.Int32, func()) {
 	}
 }
 
+// testDebounce is the quiet period of the tests' follows: long enough
+// that a burst of writes stays one change on a loaded machine (a 50 ms
+// one saw two when the writer was descheduled between writes).
+const testDebounce = 200 * time.Millisecond
+
 // follow runs w.Follow on files until the returned func, which waits for
 // it to return.
 func follow(w *Watcher, files ...string) (*atomic.Int32, func()) {
@@ -34,7 +39,7 @@ func follow(w *Watcher, files ...string) (*atomic.Int32, func()) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		w.Follow(ctx, func() []string { return files }, 50*time.Millisecond, func() { n.Add(1) }, false)
+		w.Follow(ctx, func() []string { return files }, testDebounce, func() { n.Add(1) }, false)
 	}()
 	time.Sleep(50 * time.Millisecond) // let the watch be established
 	return &n, func() {
@@ -49,7 +54,7 @@ func waitCount(t *testing.T, n *atomic.Int32, want int32) {
 	for n.Load() < want && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond) // and no more than that
+	time.Sleep(testDebounce + 100*time.Millisecond) // and no more than that
 	if got := n.Load(); got != want {
 		t.Fatalf("onChange called %d times, want %d", got, want)
 	}
