@@ -412,13 +412,7 @@ func TestNamedStopDuringAReloadLeavesItAndRestartsTheOthers(t *testing.T) {
 	if err := <-reloaded; err != nil {
 		t.Fatalf("reload = %v; want it done for mi-2", err)
 	}
-	insts := s.sup.Instances([]string{"mi-1", "mi-2"})
-	if st := insts["mi-1"].State; st != StateStopped {
-		t.Fatalf("mi-1 is %s after mictl down mi-1; want %s", st, StateStopped)
-	}
-	if mi2 := insts["mi-2"]; mi2.State != StateReady || mi2.Server.PID == before {
-		t.Fatalf("mi-2 is %s (pid %d, %d before the reload); want restarted and ready", mi2.State, mi2.Server.PID, before)
-	}
+	assertLeftAndRestarted(t, s, before)
 	if ev := s.next(ReloadEvent, "reloaded"); !strings.HasSuffix(ev.Message, "; left stopped, as mictl down stopped them meanwhile: mi-1") {
 		t.Fatalf("the reload says %q; want it to name mi-1 as left stopped", ev.Message)
 	}
@@ -428,6 +422,20 @@ func TestNamedStopDuringAReloadLeavesItAndRestartsTheOthers(t *testing.T) {
 	}
 	if f.ReloadError != "" {
 		t.Fatalf("reload recorded as refused: %s", f.ReloadError)
+	}
+}
+
+// assertLeftAndRestarted checks the outcome of a change that a stop of
+// mi-1 interrupted: mi-1 stopped, mi-2 restarted (no longer the server
+// pid before) and ready.
+func assertLeftAndRestarted(t *testing.T, s *simSite, before int) {
+	t.Helper()
+	insts := s.sup.Instances([]string{"mi-1", "mi-2"})
+	if st := insts["mi-1"].State; st != StateStopped {
+		t.Fatalf("mi-1 is %s after mictl down mi-1; want %s", st, StateStopped)
+	}
+	if mi2 := insts["mi-2"]; mi2.State != StateReady || mi2.Server.PID == before {
+		t.Fatalf("mi-2 is %s (pid %d, %d before the change); want restarted and ready", mi2.State, mi2.Server.PID, before)
 	}
 }
 
@@ -455,13 +463,7 @@ func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 	if err := <-restarted; err == nil || err.Error() != "restart mi-1: "+errStoppedMeanwhile.Error() {
 		t.Fatalf("restart = %v; want it to say mi-1 was not started again", err)
 	}
-	insts := s.sup.Instances([]string{"mi-1", "mi-2"})
-	if st := insts["mi-1"].State; st != StateStopped {
-		t.Fatalf("mi-1 is %s after mictl down mi-1; want %s", st, StateStopped)
-	}
-	if mi2 := insts["mi-2"]; mi2.State != StateReady || mi2.Server.PID == before {
-		t.Fatalf("mi-2 is %s (pid %d, %d before the restart); want restarted and ready", mi2.State, mi2.Server.PID, before)
-	}
+	assertLeftAndRestarted(t, s, before)
 }
 
 // With restart policy never, a server that crashed is left failed, not
