@@ -2,6 +2,8 @@ package observe
 
 import (
 	"bufio"
+	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -81,28 +83,39 @@ func (p *Prober) Get(path string) Answer {
 	return ProbeAll([]*Prober{p}, path)[0]
 }
 
+// lateLook is how long a receive that begins after its own deadline (an
+// earlier prober of the batch kept the reader waiting) waits for an
+// answer: it takes what the server sent in time, which is already there.
+const lateLook = 10 * time.Millisecond
+
 // ProbeAll asks every prober for path at once, then reads the answers in
 // turn: the instances answer meanwhile, so most reads find their answer
-// waiting.
+// waiting. Each prober has ProbeTimeout from its own request, and one
+// server that never answers fails no other's probe: the answers that
+// came while the reader waited for it are taken (see lateLook), and a
+// kept connection found closed is dialled again with ProbeTimeout of its
+// own. No goroutine and no timer but the connections' deadlines.
 func ProbeAll(probers []*Prober, path string) []Answer {
-	deadline := time.Now().Add(ProbeTimeout)
 	out := make([]Answer, len(probers))
 	sent := make([]error, len(probers))
+	deadlines := make([]time.Time, len(probers))
 	for i, p := range probers {
-		sent[i] = p.send(path, deadline)
+		deadlines[i] = time.Now().Add(ProbeTimeout)
+		sent[i] = p.send(path, deadlines[i])
 	}
 	for i, p := range probers {
 		if sent[i] == nil {
-			out[i] = p.receive()
+			out[i] = p.receive(deadlines[i])
 		}
-		if (sent[i] != nil || out[i].Err != nil) && p.reused {
+		if err := cmp.Or(sent[i], out[i].Err); err != nil && p.reused && !isTimeout(err) {
 			// A kept connection the server closed while idle: once more
-			// on a new one.
+			// on a new one. A timeout is a server that did not answer.
 			p.Close()
+			deadline := time.Now().Add(ProbeTimeout)
 			if err := p.send(path, deadline); err != nil {
 				sent[i] = err
 			} else {
-				sent[i], out[i] = nil, p.receive()
+				sent[i], out[i] = nil, p.receive(deadline)
 			}
 		}
 		if sent[i] != nil {
@@ -114,6 +127,11 @@ func ProbeAll(probers []*Prober, path string) []Answer {
 		}
 	}
 	return out
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (p *Prober) send(path string, deadline time.Time) error {
@@ -134,7 +152,14 @@ func (p *Prober) send(path string, deadline time.Time) error {
 
 // receive reads one answer and its (small) body; the connection is kept
 // when the server keeps it.
-func (p *Prober) receive() Answer {
+// deadline is the probe's own; one already past (see ProbeAll) leaves
+// lateLook to read what arrived meanwhile.
+func (p *Prober) receive(deadline time.Time) Answer {
+	if late := time.Now().Add(lateLook); deadline.Before(late) {
+		if err := p.conn.SetReadDeadline(late); err != nil {
+			return Answer{Err: err}
+		}
+	}
 	resp, err := http.ReadResponse(p.br, nil)
 	if err != nil {
 		return Answer{Err: err}
