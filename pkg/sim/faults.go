@@ -21,6 +21,7 @@ const (
 	EnvReadyDelay      = "MICTL_SIM_READY_DELAY"
 	EnvNeverReady      = "MICTL_SIM_NEVER_READY"
 	EnvUnreadyAfter    = "MICTL_SIM_UNREADY_AFTER"
+	EnvHangAfter       = "MICTL_SIM_HANG_AFTER"
 	EnvCrashAfter      = "MICTL_SIM_CRASH_AFTER"
 	EnvCrashCode       = "MICTL_SIM_CRASH_CODE"
 	EnvIgnoreSIGTERM   = "MICTL_SIM_IGNORE_SIGTERM"
@@ -45,6 +46,7 @@ var FaultVars = []FaultVar{
 	{EnvReadyDelay, "0s", `extra time /healthz answers 503 after the internal API opens (artifacts still deploying)`},
 	{EnvNeverReady, "", "when true, /healthz answers 503 for ever"},
 	{EnvUnreadyAfter, "", "/healthz turns 503 this long after it turned 200 (an artifact failing at run time)"},
+	{EnvHangAfter, "", "/healthz and /liveness stop answering this long after /healthz turned 200 (a JVM stuck in a long pause; SIGTERM still shuts it down)"},
 	{EnvCrashAfter, "", "exit abruptly this long after start, with MICTL_SIM_CRASH_CODE"},
 	{EnvCrashCode, "1", "exit status of the MICTL_SIM_CRASH_AFTER crash"},
 	{EnvIgnoreSIGTERM, "", "when true, SIGTERM and SIGINT are logged and ignored (only SIGKILL stops the server)"},
@@ -62,6 +64,7 @@ type faults struct {
 	readyDelay    time.Duration
 	neverReady    bool
 	unreadyAfter  time.Duration // <0: off
+	hangAfter     time.Duration // <0: off
 	crashAfter    time.Duration // <0: off
 	crashCode     int
 	ignoreTerm    bool
@@ -72,7 +75,7 @@ type faults struct {
 }
 
 func parseFaults(env func(string) string) (faults, error) {
-	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, unreadyAfter: -1, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1}
+	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, unreadyAfter: -1, hangAfter: -1, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1}
 	var errs []string
 	bad := func(name string, err error) {
 		errs = append(errs, fmt.Sprintf("%s=%q: %v", name, env(name), err))
@@ -107,6 +110,7 @@ func parseFaults(env func(string) string) (faults, error) {
 	dur(EnvReadyDelay, &f.readyDelay)
 	boolean(EnvNeverReady, &f.neverReady)
 	dur(EnvUnreadyAfter, &f.unreadyAfter)
+	dur(EnvHangAfter, &f.hangAfter)
 	dur(EnvCrashAfter, &f.crashAfter)
 	if v := strings.TrimSpace(env(EnvCrashCode)); v != "" {
 		n, err := strconv.Atoi(v)

@@ -162,6 +162,7 @@ type server struct {
 	metrics  *metrics // nil: MI's metrics are off
 
 	ready    atomic.Bool
+	hung     atomic.Bool // the internal API answers nothing (MICTL_SIM_HANG_AFTER)
 	mu       sync.Mutex
 	closed   bool
 	done     chan struct{} // closed by closeAll: background loops end
@@ -281,6 +282,9 @@ func (s *server) startListeners() {
 		s.ready.Store(true)
 		if s.faults.unreadyAfter >= 0 {
 			time.AfterFunc(s.faults.unreadyAfter, func() { s.ready.Store(false) })
+		}
+		if s.faults.hangAfter >= 0 {
+			time.AfterFunc(s.faults.hangAfter, func() { s.hung.Store(true) })
 		}
 	})
 }
@@ -442,6 +446,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (s *server) internalMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if s.hang(r) {
+			return
+		}
 		start := time.Now()
 		status, body := s.readiness()
 		writeJSON(w, status, body)
@@ -449,12 +456,29 @@ func (s *server) internalMux() http.Handler {
 		s.metrics.observe(serviceAPI, []string{simHealthzService, serviceAPI, url}, time.Since(start), status >= 500)
 	})
 	mux.HandleFunc("/liveness", func(w http.ResponseWriter, r *http.Request) {
+		if s.hang(r) {
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]string{"server": "started"})
 	})
 	if s.metrics != nil {
 		mux.HandleFunc(MetricsPath, s.metrics.handler())
 	}
 	return mux
+}
+
+// hang holds a request of the internal API, while MICTL_SIM_HANG_AFTER
+// has made the server hang, until its client leaves or the server shuts
+// down; it reports whether it did.
+func (s *server) hang(r *http.Request) bool {
+	if !s.hung.Load() {
+		return false
+	}
+	select {
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+	return true
 }
 
 // readinessBody is MI's readiness answer (ReadinessResource), in its order.
