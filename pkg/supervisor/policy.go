@@ -42,7 +42,19 @@ type Policy struct {
 	WatchInterval time.Duration
 	// StartProbe is how often a starting instance is probed.
 	StartProbe time.Duration
+	// LivenessWindow is how long a watched server's /liveness must fail,
+	// at every check and at least livenessFailures checks, before mictl
+	// ends it (see runner.endUnresponsive); DefaultLivenessWindow but in
+	// tests.
+	LivenessWindow time.Duration
 }
+
+// DefaultLivenessWindow is as long as the Kubernetes export's liveness
+// probe lets a pod fail before the kubelet restarts it (periodSeconds 10 ×
+// failureThreshold 3): a JVM on a busy host may pause seconds (a full GC,
+// CPU taken by its siblings' starts, swap), and ending it loses the
+// messages it has in flight.
+const DefaultLivenessWindow = 30 * time.Second
 
 // DefaultPolicy is the policy the README documents.
 func DefaultPolicy() Policy {
@@ -56,6 +68,10 @@ func DefaultPolicy() Policy {
 		StopTimeout:   200 * time.Second,
 		WatchInterval: 5 * time.Second,
 		StartProbe:    10 * time.Millisecond,
+		// A server ended for its /liveness gets the stop's own grace
+		// (StopTimeout) after SIGTERM, as the export's pods get
+		// terminationGracePeriodSeconds.
+		LivenessWindow: DefaultLivenessWindow,
 	}
 }
 

@@ -139,10 +139,14 @@ type running struct {
 	scriptDone <-chan struct{}
 	logOffset  int64
 	// owned are the socket inodes last verified to hold the fixed ports
-	// for this incarnation, and deadChecks the checks in a row that found
-	// /liveness failing (both read and written by the monitor only).
+	// for this incarnation, deadChecks the checks in a row that found
+	// /liveness failing, deadSince the first of them, and ending whether
+	// mictl has begun to end the server for it (all read and written by
+	// the monitor only).
 	owned      [ports.NumRoles]uint64
 	deadChecks int
+	deadSince  time.Time
+	ending     bool
 	// endedWhy is why mictl ended the server itself (its /liveness
 	// failed); read once it has exited.
 	endedWhy atomic.Pointer[string]
@@ -484,8 +488,9 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 }
 
 // livenessFailures is how many health checks in a row must find
-// /liveness failing before the server is ended (and restarted by policy):
-// one slow answer is not a dead server.
+// /liveness failing, over at least the policy's LivenessWindow, before
+// the server is ended (and restarted by policy): one slow answer is not a
+// dead server, and neither is a JVM paused for seconds.
 const livenessFailures = 3
 
 // health says what is wrong with a running instance, "" when nothing,
@@ -515,9 +520,10 @@ func (r *runner) health(cur *running, view *observe.View, prober *observe.Prober
 
 // healthzProblem says what the answer healthz to /healthz finds wrong,
 // "" when it says ready. /healthz failing makes the instance degraded;
-// only /liveness failing too (asked through prober), for
-// livenessFailures checks in a row, ends the server: MI answers /healthz
-// 500 for as long as a CApp is faulty, and that is no reason to restart.
+// only /liveness failing too (asked through prober), at every check for
+// the policy's LivenessWindow and at least livenessFailures checks in a
+// row, ends the server: MI answers /healthz 500 for as long as a CApp is
+// faulty, and that is no reason to restart.
 func (r *runner) healthzProblem(cur *running, prober *observe.Prober, healthz observe.Answer) string {
 	err := healthz.Health()
 	if err == nil {
@@ -530,8 +536,15 @@ func (r *runner) healthzProblem(cur *running, prober *observe.Prober, healthz ob
 		return err.Error()
 	}
 	if aerr := prober.Get(observe.LivenessPath).Liveness(); aerr != nil {
-		if cur.deadChecks++; cur.deadChecks == livenessFailures { // once, not at every later check
-			r.endUnresponsive(cur, fmt.Sprintf("%v, %d checks in a row", aerr, livenessFailures))
+		now := time.Now()
+		if cur.deadChecks == 0 {
+			cur.deadSince = now
+		}
+		cur.deadChecks++
+		failing := now.Sub(cur.deadSince)
+		if !cur.ending && cur.deadChecks >= livenessFailures && failing >= r.s.policy.LivenessWindow {
+			cur.ending = true // once, not at every later check
+			r.endUnresponsive(cur, fmt.Sprintf("%v, at every check for %s (%d checks in a row)", aerr, round(failing), cur.deadChecks))
 		}
 		return fmt.Sprintf("%v; %v", err, aerr)
 	}
@@ -672,7 +685,9 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 			}
 			since := &logScan{path: home.ConsoleLog(r.inst.Home), next: cur.logOffset}
 			graceful, lastError := since.endOfRun()
-			if graceful {
+			if graceful && cur.endedWhy.Load() == nil {
+				// A server mictl ended for its /liveness may shut down
+				// gracefully on its SIGTERM: that is still no end of its own.
 				e = ending{why: fmt.Sprintf("server pid %d shut down gracefully", old.PID), graceful: true}
 			} else if lastError != "" && cur.endedWhy.Load() == nil {
 				// In full; the few words (status's HEALTH) stay short.
@@ -710,26 +725,65 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 	}
 }
 
-// endUnresponsive kills the server of cur, which no longer answers
+// endUnresponsive ends the server of cur, which no longer answers
 // /liveness: its exit then goes the way of a crash (restart by policy).
+// It is stopped as a stop does it (SIGTERM to the server and its group,
+// SIGKILL to both after the policy's StopTimeout): MI's shutdown may still
+// deliver what it has in flight. A server stopped (state T: SIGSTOP, a
+// debugger) is SIGKILLed at once, SIGTERM being unable to act on it.
 //
 // The checks took seconds, and a server that fails /liveness is often
-// already exiting: it is killed only while still the watched incarnation,
-// and through proc.Signal, which never hits a pid reused since.
+// already exiting: it is signalled only while still the watched
+// incarnation, and through proc.Signal, which never hits a pid reused
+// since; a stop asked for meanwhile takes over (it is no longer watched)
+// with its own timeout.
 func (r *runner) endUnresponsive(cur *running, why string) {
-	r.mu.Lock()
-	watched := r.watched == cur
-	r.mu.Unlock()
-	if !watched {
+	if !r.stillWatched(cur) {
 		return // it exited, or is being stopped, meanwhile
 	}
 	if !cur.server.Alive() {
 		return // gone already: its exit says why
 	}
-	msg := fmt.Sprintf("server pid %d ended by mictl: %s", cur.server.PID, why)
-	cur.endedWhy.Store(&msg) // before the kill: its exit reads it
+	if st, err := proc.ReadStat(cur.server.PID); err == nil && (st.State == 'T' || st.State == 't') {
+		msg := fmt.Sprintf("server pid %d ended by mictl (SIGKILL: stopped, state %c, where SIGTERM cannot act): %s", cur.server.PID, st.State, why)
+		cur.endedWhy.Store(&msg) // before the kill: its exit reads it
+		r.s.emit(Event{Instance: r.inst.Name, State: StateDegraded, PID: cur.server.PID, Message: msg})
+		_ = proc.Signal(cur.server, syscall.SIGKILL)
+		return
+	}
+	grace := r.s.policy.StopTimeout
+	msg := fmt.Sprintf("server pid %d ended by mictl (SIGTERM; SIGKILL after %s): %s", cur.server.PID, grace, why)
+	cur.endedWhy.Store(&msg) // before the signal: its exit reads it
 	r.s.emit(Event{Instance: r.inst.Name, State: StateDegraded, PID: cur.server.PID, Message: msg})
-	_ = proc.Signal(cur.server, syscall.SIGKILL)
+	var t *sigterm
+	if r.s.ctx.Err() == nil && cur.launchedGroupLives() { // see aimEarly
+		t = aimAtLaunchedGroup(cur.server, cur.pgid, cur.script)
+	} else {
+		t = aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
+	}
+	t.send()
+	// One timer, for this ending only. Once the server has exited its
+	// runner ends the group (afterExit); once a stop has taken over, the
+	// stop's clock does.
+	time.AfterFunc(grace, func() {
+		if !r.stillWatched(cur) {
+			return
+		}
+		r.s.emit(Event{Instance: r.inst.Name, State: StateDegraded, PID: cur.server.PID,
+			Message: fmt.Sprintf("server pid %d did not exit within %s after SIGTERM: SIGKILL", cur.server.PID, grace)})
+		_ = proc.Signal(cur.server, syscall.SIGKILL)
+		if t.owned && groupOfHome(cur.pgid, r.inst.Home, cur.server) {
+			_ = proc.SignalGroup(cur.pgid, syscall.SIGKILL)
+		}
+	})
+}
+
+// stillWatched reports whether cur is still the incarnation the monitor
+// watches: it has not exited, and no stop has taken it.
+func (r *runner) stillWatched(cur *running) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.watched == cur
 }
 
 // checkHealth moves the watched incarnation cur between ready and
