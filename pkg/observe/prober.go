@@ -123,10 +123,22 @@ func ProbeAll(probers []*Prober, path string) []Answer {
 		}
 		if out[i].Err != nil {
 			p.Close()
-			out[i].Err = fmt.Errorf("GET http://%s%s: %w", p.host, path, out[i].Err)
+			out[i].Err = fmt.Errorf("GET http://%s%s: %w", p.host, path, withoutSource(out[i].Err))
 		}
 	}
 	return out
+}
+
+// withoutSource drops the local address from a network error: a new one
+// at each probe, it made a hung server's reason (status, the event log)
+// change at every check, each check then counting as a change (a degraded
+// event every check, the checks never spaced out).
+func withoutSource(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		op.Source = nil
+	}
+	return err
 }
 
 func isTimeout(err error) bool {

@@ -81,6 +81,7 @@ func TestProbeAllHungServerFailsOnlyItself(t *testing.T) {
 			t.Fatalf("answering server %d before the hang: %v", i, err)
 		}
 	}
+	hungErrs := map[int]string{}
 	for round := 1; round <= 2; round++ {
 		for i, a := range ProbeAll(probers, HealthPath) {
 			err := a.Health()
@@ -89,6 +90,12 @@ func TestProbeAllHungServerFailsOnlyItself(t *testing.T) {
 				if !errors.As(err, &ne) || !ne.Timeout() {
 					t.Errorf("round %d, hung server %d: %v; want a timeout", round, i, err)
 				}
+				// The same words every time (no local port): a reason
+				// that changes counts as a change at every check.
+				if before, ok := hungErrs[i]; ok && err.Error() != before {
+					t.Errorf("hung server %d: %q, then %q", i, before, err)
+				}
+				hungErrs[i] = err.Error()
 				continue
 			}
 			if err != nil {
