@@ -755,12 +755,7 @@ func (r *runner) endUnresponsive(cur *running, why string) {
 	msg := fmt.Sprintf("server pid %d ended by mictl (SIGTERM; SIGKILL after %s): %s", cur.server.PID, grace, why)
 	cur.endedWhy.Store(&msg) // before the signal: its exit reads it
 	r.s.emit(Event{Instance: r.inst.Name, State: StateDegraded, PID: cur.server.PID, Message: msg})
-	var t *sigterm
-	if r.s.ctx.Err() == nil && cur.launchedGroupLives() { // see aimEarly
-		t = aimAtLaunchedGroup(cur.server, cur.pgid, cur.script)
-	} else {
-		t = aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
-	}
+	t := r.aim(cur)
 	t.send()
 	// One timer, for this ending only. Once the server has exited its
 	// runner ends the group (afterExit); once a stop has taken over, the
@@ -862,16 +857,20 @@ func (r *runner) aimEarly() *sigterm {
 	}
 	r.watched = nil
 	notify(r.s.watchKick) // the monitor forgets its check
-	var t *sigterm
-	// Once the supervisor closes, scriptDone is not closed any more: the
-	// group is looked at.
-	if r.s.ctx.Err() == nil && cur.launchedGroupLives() {
-		t = aimAtLaunchedGroup(cur.server, cur.pgid, cur.script)
-	} else {
-		t = aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
-	}
+	t := r.aim(cur)
 	cur.sent.Store(t)
 	return t
+}
+
+// aim aims a SIGTERM at cur's server and group: known to be the launch's
+// own group without a look at /proc while its leader is not reaped, else
+// looked at (aimSIGTERM). Once the supervisor closes, scriptDone is not
+// closed any more: the group is looked at.
+func (r *runner) aim(cur *running) *sigterm {
+	if r.s.ctx.Err() == nil && cur.launchedGroupLives() {
+		return aimAtLaunchedGroup(cur.server, cur.pgid, cur.script)
+	}
+	return aimSIGTERM(cur.server, cur.pgid, r.inst.Home)
 }
 
 // launchedGroupLives reports whether cur's process group is still the one
