@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -21,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/export/exporttest"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 func TestEveryObjectDecodesStrictly(t *testing.T) {
@@ -148,6 +150,14 @@ func TestPodSpecFollowsWSO2sChart(t *testing.T) {
 	}
 	if g := c.LivenessProbe.HTTPGet; g == nil || g.Path != "/liveness" || g.Port.String() != "internal-http" {
 		t.Errorf("liveness probe %+v", c.LivenessProbe)
+	}
+	// A pod fails /liveness as long as mictl lets a server fail it on a
+	// host before ending it, and is then given the same grace.
+	if failing := time.Duration(c.LivenessProbe.PeriodSeconds*c.LivenessProbe.FailureThreshold) * time.Second; failing != supervisor.DefaultLivenessWindow {
+		t.Errorf("liveness probe fails a pod after %s; mictl ends a server after %s (supervisor.DefaultLivenessWindow)", failing, supervisor.DefaultLivenessWindow)
+	}
+	if grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second; grace != supervisor.DefaultPolicy().StopTimeout {
+		t.Errorf("grace period %s; mictl stops a server within %s (the policy's StopTimeout)", grace, supervisor.DefaultPolicy().StopTimeout)
 	}
 	if g := c.ReadinessProbe.HTTPGet; g == nil || g.Path != "/healthz" || g.Port.String() != "internal-http" {
 		t.Errorf("readiness probe %+v", c.ReadinessProbe)
