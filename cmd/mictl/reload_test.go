@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -501,5 +502,36 @@ func TestRebuiltStateKeepsTheShippedCApps(t *testing.T) {
 	}
 	if ev := d.events(); strings.Contains(ev, "app-undeployed: inb_1.0.0") || strings.Contains(ev, "-inb_1.0.0") {
 		t.Errorf("the reload undeployed the distribution's CApp:\n%s", ev)
+	}
+}
+
+// With offset_method = "flag", a server that dies while the state file is
+// lost is started again by the rebuilt file at its own offset: its home's
+// deployment.toml holds the distribution's offset, and its launch (from
+// the event log) gives -DportOffset again. Without it, the restart took
+// the distribution's ports.
+func TestRebuiltStateRestartsAGoneServerAtItsOffset(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\noffset_method = \"flag\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	daemon, server := d.state().Daemon.Identity, d.instance("mi-1").Server
+	syscall.Kill(daemon.PID, syscall.SIGKILL)
+	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	syscall.Kill(server.PID, syscall.SIGKILL)
+	d.waitFor("the server gone", func() bool { return !server.Alive() })
+	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.adopt()
+	d.waitFor("mi-1 ready again", func() bool {
+		inst := d.instance("mi-1")
+		return inst.State == "ready" && inst.Server.PID != server.PID
+	})
+	want := fmt.Sprintf("-DportOffset=%d", d.base)
+	if inst := d.instance("mi-1"); inst.Offset != d.base || !slices.Contains(inst.Args, want) {
+		t.Fatalf("mi-1 restarted at offset %d with %q, want %d and %s:\n%s", inst.Offset, inst.Args, d.base, want, d.events())
+	}
+	if args := proc.Args(d.instance("mi-1").Server.PID); !slices.Contains(args, want) {
+		t.Fatalf("the new server runs with %q, want %s", args, want)
 	}
 }

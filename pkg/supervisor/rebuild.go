@@ -79,18 +79,7 @@ func Rebuild(instancesDir, bind, dist string) (*state.File, error) {
 			if b := proc.Getenv(st.PID, "MICTL_SIM_BIND"); b != "" {
 				inst.Bind = b
 			}
-			args := proc.Args(st.PID)
-			for _, a := range args {
-				if v, ok := strings.CutPrefix(a, ports.OffsetFlag); ok {
-					if o, err := strconv.Atoi(v); err == nil {
-						offset = o
-						inst.Args = append(inst.Args, a)
-					}
-				}
-			}
-			if slices.Contains(args, reconcile.MetricsFlag) {
-				inst.Args = append(inst.Args, reconcile.MetricsFlag)
-			}
+			inst.Args = launchArgs(proc.Args(st.PID), &offset)
 			inst.Env = CaptureEnv(proc.Environ(st.PID))
 			if at, ok := proc.StartedAt(st); ok {
 				inst.StartedAt = at
@@ -98,11 +87,34 @@ func Rebuild(instancesDir, bind, dist string) (*state.File, error) {
 		} else if Wanted(h.last) {
 			inst.State = StateCrashed
 			inst.SetError("server gone while the state file could not be read", "the server was gone when the state file was rebuilt; its last event was "+h.last)
+			// Launched again as it last was: with offset_method "flag",
+			// deployment.toml holds the distribution's offset, and a start
+			// without -DportOffset would take the distribution's ports.
+			inst.Args = launchArgs(h.args, &offset)
 		}
 		inst.Offset, inst.Ports = offset, bases.Shift(offset)
 		f.Instances = append(f.Instances, inst)
 	}
 	return f, nil
+}
+
+// launchArgs are the arguments of a server's command line (or of its
+// start script) that mictl gives a launch: -DportOffset=N, which sets
+// *offset, and the metrics flag.
+func launchArgs(args []string, offset *int) []string {
+	var out []string
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, ports.OffsetFlag); ok {
+			if o, err := strconv.Atoi(v); err == nil {
+				*offset = o
+				out = append(out, a)
+			}
+		}
+	}
+	if slices.Contains(args, reconcile.MetricsFlag) {
+		out = append(out, reconcile.MetricsFlag)
+	}
+	return out
 }
 
 // LostError says that a state file does not exist while servers mictl
@@ -189,7 +201,14 @@ func homeNames(instancesDir string) ([]string, error) {
 type history struct {
 	last     string
 	restarts int
+	// args are the start script's arguments at its last start, as the
+	// starting event says them (runner.start).
+	args []string
 }
+
+// startedScript begins the message of the event of a start: the start
+// script, then its arguments.
+const startedScript = "started " + home.StartScript
 
 // eventHistory reads the event log (one line per event: time, instance,
 // state[:], ...) for each instance's history. A missing or unreadable log
@@ -216,6 +235,11 @@ func eventHistory(path string) map[string]history {
 		h.last = st
 		if st == StateBackoff {
 			h.restarts++
+		}
+		if _, msg, ok := strings.Cut(sc.Text(), ": "); ok && st == StateStarting {
+			if args, ok := strings.CutPrefix(msg, startedScript); ok {
+				h.args = strings.Fields(args)
+			}
 		}
 		out[name] = h
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 // writeRebuildCApp builds spec into dir's carbonapps/ as id.car.
@@ -85,5 +87,37 @@ func TestRebuildKeepsTheInstancesInOrder(t *testing.T) {
 	}
 	if want := []string{"mi-1", "mi-2", "mi-10", "mi-11"}; !slices.Equal(names, want) {
 		t.Errorf("rebuilt instances %v, want %v", names, want)
+	}
+}
+
+// An instance whose server is gone is rebuilt to start as it last
+// started, from its starting event: with offset_method "flag" its home's
+// deployment.toml holds the distribution's offset, and a start without
+// -DportOffset took the distribution's ports (and lost the metrics flag).
+func TestRebuildLaunchesAGoneServerAsItLastStarted(t *testing.T) {
+	instances := filepath.Join(t.TempDir(), "instances")
+	writeRebuildHome(t, filepath.Join(instances, "mi-1"))
+	log := filepath.Join(instances, ".mictl", eventsFile)
+	if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	events := "2026-12-03T10:00:00.000Z mi-1 starting pid=4242: " + startedScript + " -DportOffset=37 " + reconcile.MetricsFlag + "\n" +
+		"2026-12-03T10:00:01.000Z mi-1 ready pid=4243\n"
+	if err := os.WriteFile(log, []byte(events), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Rebuild(instances, "127.0.0.1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, ok := f.Instance("mi-1")
+	if !ok {
+		t.Fatalf("rebuilt %+v, want mi-1", f.Instances)
+	}
+	if want := []string{"-DportOffset=37", reconcile.MetricsFlag}; inst.State != StateCrashed || !slices.Equal(inst.Args, want) {
+		t.Fatalf("mi-1 rebuilt %s with args %q, want crashed (to start again) with %q", inst.State, inst.Args, want)
+	}
+	if inst.Offset != 37 || inst.Ports != ports.DefaultBases().Shift(37) {
+		t.Fatalf("mi-1 rebuilt at offset %d, ports %v; want 37 and %v", inst.Offset, inst.Ports, ports.DefaultBases().Shift(37))
 	}
 }

@@ -341,7 +341,10 @@ func (r *runner) start() (*running, error) {
 		case <-r.s.ctx.Done():
 		}
 	}()
-	r.record(Event{State: StateStarting, PID: l.script.PID, Message: "started " + home.StartScript}, func(i *state.Instance) {
+	// With its arguments: a state file rebuilt after this server is gone
+	// launches it again as it was launched (eventHistory).
+	started := strings.Join(append([]string{startedScript}, r.inst.Args...), " ")
+	r.record(Event{State: StateStarting, PID: l.script.PID, Message: started}, func(i *state.Instance) {
 		i.State, i.Script, i.PGID, i.Server, i.StartedAt = StateStarting, l.script, l.pgid, zeroID, time.Now()
 		i.SetError("", "")
 	})
