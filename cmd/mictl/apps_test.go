@@ -599,3 +599,23 @@ func TestCompletionOffersWhatEachArgumentTakes(t *testing.T) {
 		}
 	}
 }
+
+// Once undeploy --wait of a faulty CApp returns, status agrees that the
+// instance it made degraded is ready (exit 0): a check run right after
+// the undeploy saw it degraded for a second or two more, and exit 3.
+func TestStatusAgreesOnceUndeployWaitReturns(t *testing.T) {
+	d := newDeployment(t)
+	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\ninstances = 2\n", d.base))
+	d.must("up", "--timeout", "30s")
+	if code, _, errOut := d.mictl("deploy", broken, "mi-2", "--wait", "--timeout", "20s"); code != 3 {
+		t.Fatalf("deploy --wait of a faulty app: exit %d, want 3:\n%s", code, errOut)
+	}
+	d.waitFor("mi-2 degraded", func() bool { return d.stateIs("mi-2", "degraded") })
+	d.must("undeploy", "broken", "--wait", "--timeout", "20s")
+	for _, row := range d.statusJSON().Instances {
+		if row.State != "ready" {
+			t.Fatalf("%s is %s right after undeploy --wait returned, want ready:\n%s", row.Name, row.State, d.events())
+		}
+	}
+}

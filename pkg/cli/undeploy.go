@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/declare"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 func newCmdUndeploy(streams *IOStreams, g *globalOptions) *cobra.Command {
@@ -33,7 +37,9 @@ of the instances that keep it). Comments and layout are kept.
 Then the supervisor daemon is asked to reload: it removes the file from
 the instances' carbonapps/, and MI's hot deployment undeploys the
 application; nothing restarts. --wait waits until MI no longer lists it on
-any running target (exit 3 naming those that still do when --timeout ends).
+any running target (exit 3 naming those that still do when --timeout ends),
+and until mictl's own health view no longer holds an instance degraded for
+it (so a mictl status right after agrees).
 
 An APP that mictl.toml does not declare is an error (exit 2) listing the
 applications it does declare.`,
@@ -76,9 +82,10 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 		what = app.App.ID()
 	}
 	var w *appstate.Waiter
+	targets := d.runningIt(app.Path, names)
 	if o.wait {
 		var s *appstate.Session
-		if w, s = d.waiter(cmd.Context(), d.runningIt(app.Path, names), app, appstate.GoalGone); s != nil {
+		if w, s = d.waiter(cmd.Context(), targets, app, appstate.GoalGone); s != nil {
 			defer s.Close()
 		}
 	}
@@ -98,11 +105,41 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 	case !reloaded:
 		fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the instances start without %s at the next mictl up\n", what)
 	case w != nil:
-		return waitApp(cmd.Context(), streams, w, what, appstate.StateGone, o.timeout)
+		until := time.Now().Add(o.timeout)
+		if err := waitApp(cmd.Context(), streams, w, what, appstate.StateGone, o.timeout); err != nil {
+			return err
+		}
+		d.awaitHealthWithout(cmd.Context(), targets, what+".car", until)
 	case !o.wait:
 		fmt.Fprintf(streams.ErrOut, "the daemon removes %s from the running instances; MI undeploys it at its next scan\n", what)
 	}
 	return nil
+}
+
+// awaitHealthWithout waits, until at the latest, for the daemon's view
+// of names to stop holding them degraded for the CApp file (faulty CApps:
+// file) that MI no longer runs: the daemon's next health check says so a
+// second or two after MI does, and a `mictl status` right after
+// `undeploy --wait` returned would still show them degraded (exit 3).
+// With no daemon to ask, or at until, it returns: status says the rest.
+func (d *appDeployment) awaitHealthWithout(ctx context.Context, names []string, file string, until time.Time) {
+	for d.e.store != nil {
+		reply, err := askDaemon(ctx, d.e.store, d.e.state, supervisorRequest(supervisor.OpStatus), nil)
+		if err != nil || reply.State == nil {
+			return
+		}
+		stale := slices.ContainsFunc(reply.State.Instances, func(i state.Instance) bool {
+			return slices.Contains(names, i.Name) && i.State == state.StateDegraded && strings.Contains(i.LastError, file)
+		})
+		if !stale || time.Now().After(until) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // findDeclared is the one declared CApp appArg names: by path (a .car),
