@@ -40,8 +40,9 @@ into place).
 JVM settings are not in mictl.toml: they are the environment (JAVA_HOME,
 JAVA_OPTS, JVM_MEM_OPTS) 'mictl up' captures and each instance's record
 keeps, across restarts and reloads. An export carries the recorded
-environment of the instances that have run, and this shell's to those that
-have not, as 'mictl up' would capture it; where this shell's differs from
+environment of the instances that run, and this shell's to those that do
+not (never started, or stopped: the next 'mictl up' starts them afresh),
+as 'mictl up' would capture it; where this shell's differs from
 what an instance runs with, stderr says so. To export other settings, start
 the instances with them ('mictl down', then 'mictl up' in a shell that sets
 them) and export again.`,
@@ -76,7 +77,7 @@ func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what strin
 }
 
 // exportInput builds the exporters' input from the plan: the instances
-// that have run keep the environment their records hold (see
+// that run keep the environment their records hold (see
 // export.FromTarget), and stderr says where that differs from this
 // shell's.
 func exportInput(streams *IOStreams, p *planned) (*export.Input, error) {

@@ -64,9 +64,10 @@ type Instance struct {
 	// Launch is the record `mictl up` would launch it with: Home, Bind,
 	// Args (-DportOffset=N with offset_method "flag",
 	// -DenablePrometheusApi=true with metrics = true), Env. Env is the
-	// environment its state record holds when it has run (what the
-	// `mictl up` that started it captured, which restarts, reloads and a
-	// daemon taking over keep), else the one this mictl captured.
+	// environment its state record holds while it runs or is wanted
+	// running (what the `mictl up` that started it captured, which
+	// restarts, reloads and a daemon taking over keep), else the one this
+	// mictl captured, as the next `mictl up` would.
 	Launch state.Instance
 	// Recorded is true when Launch.Env comes from its state record.
 	Recorded bool
@@ -143,7 +144,7 @@ type Options struct {
 	// CApps lists the CApp files declared for an instance (nil: none).
 	CApps func(instance string) []string
 	// Current is what runs (the state file; nil: nothing has run). An
-	// instance with a record keeps the environment it records.
+	// instance that runs keeps the environment its record holds.
 	Current *state.File
 }
 
@@ -214,17 +215,19 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 // over: reconcile.KeepCaptured), rather than the one this mictl
 // captured: an export describes the servers that run, and mictl.toml has
 // no JVM settings, so what JAVA_HOME, JAVA_OPTS and JVM_MEM_OPTS the
-// exporting shell happens to have must not replace theirs. A record
-// without an environment (one rebuilt for a server that was gone, or
-// from a mictl that recorded none) is left out, as the supervisor leaves
-// it. The extra ports JAVA_OPTS opens (the debugger's) follow the
-// JAVA_OPTS carried.
+// exporting shell happens to have must not replace theirs. An instance
+// that does not run nor is wanted running (stopped, failed) is left out:
+// the next `mictl up` starts it afresh, with its own shell's; so is a
+// record without an environment (one rebuilt for a server that was gone,
+// or from a mictl that recorded none), as the supervisor leaves it. The
+// extra ports JAVA_OPTS opens (the debugger's) follow the JAVA_OPTS
+// carried.
 func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, current *state.File) error {
 	if current == nil {
 		return nil
 	}
 	rec, ok := current.Instance(inst.Name)
-	if !ok || len(rec.Env) == 0 {
+	if !ok || len(rec.Env) == 0 || !reconcile.Active(*rec) {
 		return nil
 	}
 	fresh := inst.Launch.Env
@@ -302,7 +305,7 @@ func (in *Input) EnvNotes() []string {
 			"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again",
 			listNames(d.names), wasOrWere(len(d.names)), d.text)
 		if len(fresh) > 0 {
-			note += fmt.Sprintf(" (%s, with no environment recorded, %s this shell's)", listNames(fresh), getsOrGet(len(fresh)))
+			note += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", listNames(fresh), getsOrGet(len(fresh)))
 		}
 		notes = append(notes, note)
 	}

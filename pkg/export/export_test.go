@@ -113,8 +113,9 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 	target := exporttest.Target(t, dir, exporttest.Case{Name: "env", TOML: "instances = 3\n", Env: []string{"JAVA_HOME=/opt/other"}, Offsets: []int{10, 11, 12}})
 	ran := []string{"JAVA_HOME=/opt/jdk21", "JAVA_OPTS=-Desb.debug=true -Xmx2g", "JVM_MEM_OPTS=-Xms256m -Xmx2048m", "nodeId=mi-1"}
 	current := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{
-		{Name: "mi-1", Offset: 10, Env: ran, State: state.StateStopped},
-		{Name: "mi-2", Offset: 11, State: state.StateStopped}, // rebuilt: no environment recorded
+		{Name: "mi-1", Offset: 10, Env: ran, State: state.StateReady},
+		{Name: "mi-2", Offset: 11, State: state.StateReady},             // rebuilt: no environment recorded
+		{Name: "mi-3", Offset: 12, Env: ran, State: state.StateStopped}, // the next up starts it afresh
 	}}
 	in, err := export.FromTarget(target, export.Options{Current: current})
 	if err != nil {
@@ -145,7 +146,7 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 	want := `the export carries the environment mi-1 was started with (recorded by mictl up), not this shell's: ` +
 		`JAVA_HOME=/opt/jdk21 (this shell: /opt/other), JAVA_OPTS="-Desb.debug=true -Xmx2g" (this shell: unset), JVM_MEM_OPTS="-Xms256m -Xmx2048m" (this shell: unset); ` +
 		`to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again ` +
-		`(mi-2 and mi-3, with no environment recorded, get this shell's)`
+		`(mi-2 and mi-3, with no environment recorded of a run, get this shell's)`
 	if len(notes) != 1 || notes[0] != want {
 		t.Errorf("notes:\n%q\nwant\n%q", notes, want)
 	}
