@@ -172,6 +172,7 @@ func ValidateName(name string) error {
 // CompareNames orders instance names naturally, their digit runs
 // compared as numbers: mi-2 before mi-10.
 func CompareNames(a, b string) int {
+	a0, b0 := a, b
 	for a != "" && b != "" {
 		da, db := digitPrefix(a), digitPrefix(b)
 		if da > 0 && db > 0 {
@@ -188,7 +189,10 @@ func CompareNames(a, b string) int {
 		}
 		a, b = a[1:], b[1:]
 	}
-	return cmp.Compare(len(a), len(b))
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
+		return c
+	}
+	return strings.Compare(a0, b0) // mi-01 and mi-1: equal as numbers, two names
 }
 
 func digitPrefix(s string) int {
