@@ -70,7 +70,7 @@ counts as deployed only once MI logs that it deployed it again.`,
   mictl deploy build/edge_1.0.0.car mi-2 mi-3
   mictl inspect build/orders_1.0.0.car && mictl deploy build/orders_1.0.0.car`,
 		Args:              usageArgs(cobra.MinimumNArgs(1)),
-		ValidArgsFunction: completeCAppThenNames(g),
+		ValidArgsFunction: completeFirstThenNames(g, completeCAppFile),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runDeploy(cmd, streams, g, o, args[0], args[1:])
 		},

@@ -443,19 +443,22 @@ func checkNames(f *state.File, dir string, names []string) error {
 	return nil
 }
 
-// completeInstanceNames completes instance names from the state file.
-// completeCAppThenNames completes a command's first argument with .car
-// files, and the rest with instance names (deploy).
-func completeCAppThenNames(g *globalOptions) cobra.CompletionFunc {
+// completeCAppFile completes a .car file.
+var completeCAppFile = cobra.FixedCompletions([]string{"car"}, cobra.ShellCompDirectiveFilterFileExt)
+
+// completeFirstThenNames completes a command's first argument with first,
+// and the rest with instance names (deploy FILE.car, undeploy APP).
+func completeFirstThenNames(g *globalOptions, first cobra.CompletionFunc) cobra.CompletionFunc {
 	names := completeInstanceNames(g)
 	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 		if len(args) == 0 {
-			return []string{"car"}, cobra.ShellCompDirectiveFilterFileExt
+			return first(cmd, args, toComplete)
 		}
 		return names(cmd, args[1:], toComplete)
 	}
 }
 
+// completeInstanceNames completes instance names from the state file.
 func completeInstanceNames(g *globalOptions) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		e, err := openExisting(cmd, g, &IOStreams{ErrOut: io.Discard}, lookOnly)

@@ -48,13 +48,8 @@ file is not a CApp MI would deploy (not a zip, no artifacts.xml, a path
 that escapes the archive, an inbound port outside 1-65535, ...).`,
 		Example: `  mictl inspect build/orders_1.0.0.car
   mictl inspect build/orders_1.0.0.car --instances 3 -o json`,
-		Args: usageArgs(cobra.ExactArgs(1)),
-		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			if len(args) == 0 {
-				return []string{"car"}, cobra.ShellCompDirectiveFilterFileExt
-			}
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		},
+		Args:              usageArgs(cobra.ExactArgs(1)),
+		ValidArgsFunction: completeCAppFile,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 				return err

@@ -47,7 +47,7 @@ applications it does declare.`,
   mictl undeploy orders_1.0.0 mi-2
   mictl undeploy build/orders_1.0.0.car`,
 		Args:              usageArgs(cobra.MinimumNArgs(1)),
-		ValidArgsFunction: completeDeclaredThenNames(g),
+		ValidArgsFunction: completeFirstThenNames(g, completeDeclared(g)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUndeploy(cmd, streams, g, o, args[0], compact(args[1:]))
 		},
@@ -205,15 +205,10 @@ func (d *appDeployment) declaredPaths() []string {
 	return out
 }
 
-// completeDeclaredThenNames completes undeploy's APP with the CApps
-// mictl.toml declares, as MI names them (name_version), and the rest
-// with instance names.
-func completeDeclaredThenNames(g *globalOptions) cobra.CompletionFunc {
-	names := completeInstanceNames(g)
-	return func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
-		if len(args) > 0 {
-			return names(cmd, args[1:], toComplete)
-		}
+// completeDeclared completes undeploy's APP with the CApps mictl.toml
+// declares, as MI names them (name_version).
+func completeDeclared(g *globalOptions) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
 		d, err := openAppDeployment(cmd, g, &IOStreams{ErrOut: io.Discard})
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
