@@ -192,8 +192,15 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		if err := s.prepare(t, add); err != nil {
 			return nil, err
 		}
-		if err := s.startFor(op, add); err != nil {
-			return nil, err
+		// A stop of named ones while the homes were prepared leaves
+		// those stopped: the others start all the same.
+		for err := s.startFor(op, add); err != nil; err = s.startFor(op, add) {
+			if !errors.Is(err, errStoppedMeanwhile) {
+				return nil, err
+			}
+			if add = op.notStoppedByName(add); len(add) == 0 {
+				break
+			}
 		}
 	}
 	if err := s.redeploy(t, c); err != nil {
