@@ -150,6 +150,10 @@ type running struct {
 	// endedWhy is why mictl ended the server itself (its /liveness
 	// failed); read once it has exited.
 	endedWhy atomic.Pointer[string]
+	// killLater is the SIGKILL an ending for /liveness (endUnresponsive)
+	// has due after its grace; stopped once the incarnation is no longer
+	// watched (watchServer), nil until then.
+	killLater atomic.Pointer[time.Timer]
 	// sent is the SIGTERM a stop sent ahead of its request (aimEarly).
 	sent atomic.Pointer[sigterm]
 	// launchedWithoutCApps is true when this supervisor launched the
@@ -634,6 +638,11 @@ func (r *runner) watchServer(cur *running, exited <-chan struct{}) (ending, bool
 	// The monitor judges the instance only while nothing else happens to
 	// it: a stop or an exit must never be overwritten by a late "degraded".
 	r.setWatched(cur)
+	defer func() {
+		if t := cur.killLater.Load(); t != nil {
+			t.Stop()
+		}
+	}()
 	select {
 	case <-exited:
 		r.setWatched(nil)
@@ -760,10 +769,10 @@ func (r *runner) endUnresponsive(cur *running, why string) {
 	r.s.emit(Event{Instance: r.inst.Name, State: StateDegraded, PID: cur.server.PID, Message: msg})
 	t := r.aim(cur)
 	t.send()
-	// One timer, for this ending only. Once the server has exited its
-	// runner ends the group (afterExit); once a stop has taken over, the
-	// stop's clock does.
-	time.AfterFunc(grace, func() {
+	// One timer, for this ending only, stopped once the incarnation is no
+	// longer watched: once the server has exited its runner ends the group
+	// (afterExit); once a stop has taken over, the stop's clock does.
+	cur.killLater.Store(time.AfterFunc(grace, func() {
 		if !r.stillWatched(cur) {
 			return
 		}
@@ -773,7 +782,7 @@ func (r *runner) endUnresponsive(cur *running, why string) {
 		if t.owned && groupOfHome(cur.pgid, r.inst.Home, cur.server) {
 			_ = proc.SignalGroup(cur.pgid, syscall.SIGKILL)
 		}
-	})
+	}))
 }
 
 // stillWatched reports whether cur is still the incarnation the monitor
