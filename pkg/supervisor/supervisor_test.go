@@ -392,7 +392,9 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 // edit, and the reload succeeds saying mi-1 was left stopped. Before, it
 // ended there and mi-2 ran the old configuration until the next edit.
 func TestNamedStopDuringAReloadLeavesItAndRestartsTheOthers(t *testing.T) {
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
+	// The named stop must come while the first one is under way: a
+	// loaded machine may run this goroutine late.
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "2s")
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 2\n")
 	s.next(ReloadEvent, "reloaded")
@@ -443,7 +445,9 @@ func assertLeftAndRestarted(t *testing.T, s *simSite, before int) {
 // mi-1 mi-2): mi-2 is restarted all the same, and the restart ends with
 // an error naming mi-1 as not started again.
 func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
+	// The named stop must come while the first one is under way: a
+	// loaded machine may run this goroutine late.
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "2s")
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 2\n")
 	s.next("mi-1", StateReady)
