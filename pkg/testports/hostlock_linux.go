@@ -1,6 +1,7 @@
 package testports
 
 import (
+	"cmp"
 	"errors"
 	"io"
 	"io/fs"
@@ -11,14 +12,32 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile is the file whose bytes stand for test offsets on this host:
-// a process holding span [from, to) holds an open file description lock
-// (F_OFD_SETLK) on bytes [from, to). The kernel drops it when the process
-// ends, however it ends, so a killed test run leaves no span taken. OFD
-// locks of two opens conflict even within one process, but all of this
-// process's go through one open, whose spans held keeps apart.
-var lockFile = sync.OnceValue(func() *os.File {
-	path := filepath.Join(os.TempDir(), "mictl-testports.lock")
+// lockFile is the file whose bytes stand for test offsets on this host
+// (EnvLock names another, for testports' own tests): a process holding
+// span [from, to) holds an open file description lock (F_OFD_SETLK) on
+// bytes [from, to). The kernel drops it when the process ends, however it
+// ends, so a killed test run leaves no span taken. OFD locks of two opens
+// conflict even within one process, but all of this process's on one file
+// go through one open, whose spans held keeps apart.
+func lockFile() *os.File {
+	path := cmp.Or(os.Getenv(EnvLock), filepath.Join(os.TempDir(), "mictl-testports.lock"))
+	lockFilesMu.Lock()
+	defer lockFilesMu.Unlock()
+	f, ok := lockFiles[path]
+	if !ok {
+		f = openLockFile(path)
+		lockFiles[path] = f
+	}
+	return f
+}
+
+var (
+	lockFilesMu sync.Mutex
+	lockFiles   = map[string]*os.File{} // by path; nil: it cannot be opened
+)
+
+// openLockFile opens (creating) the lock file at path, nil when it cannot.
+func openLockFile(path string) *os.File {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		// Writable by every user: another user's suite locks it too (the
@@ -35,7 +54,7 @@ var lockFile = sync.OnceValue(func() *os.File {
 		return nil // spans are then kept apart within this process only
 	}
 	return f
-})
+}
 
 // hostLock locks offsets [from, to) for this process on the host: ok is
 // false when another process holds any of them. Without a lock file

@@ -1,6 +1,7 @@
 package testports
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/hostnet"
@@ -11,7 +12,8 @@ import (
 // left, a copy of the suite that takes no lock) is passed over, whichever
 // of its offsets and ports it is.
 func TestBasePassesOverSpansWithListeners(t *testing.T) {
-	t.Setenv(EnvRange, "9000-9999") // 4 spans of 40 in the Other block: 9800, 9840, 9880, 9920
+	t.Setenv(EnvRange, "9000-9999")                       // 4 spans of 40 in the Other block: 9800, 9840, 9880, 9920
+	t.Setenv(EnvLock, filepath.Join(t.TempDir(), "lock")) // no other suite's spans
 	busy := map[int][]hostnet.Socket{}
 	// A port of each span but 9920's, none of them one of 9920's span
 	// too (ports of offsets 37, 874, 911 or 948 apart meet).

@@ -38,6 +38,12 @@ import (
 // EnvRange names the variable that sets the range of test offsets.
 const EnvRange = "MICTL_TEST_OFFSETS"
 
+// EnvLock names the variable that sets the file whose locks keep spans
+// apart across processes (default: mictl-testports.lock in the temporary
+// directory, shared by every suite on the host). testports' own tests of
+// those locks use a file of their own, so that they meet no other suite.
+const EnvLock = "MICTL_TESTPORTS_LOCK"
+
 // MinLo is the lowest test offset: golden files show the ports of lower
 // ones.
 const MinLo = 100

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -92,10 +93,20 @@ func TestRangeStaysBelowTheEphemeralRange(t *testing.T) {
 	}
 }
 
+// ownSpans gives t the range 9000-9999 (200 offsets a block: 4 spans of
+// 40 in each, one left above) with a lock file of its own, which the
+// processes it starts inherit, and no listener seen on the host: the
+// tests that count spans exactly meet no other suite's spans or servers.
+func ownSpans(t *testing.T) {
+	t.Setenv(testports.EnvRange, "9000-9999")
+	t.Setenv(testports.EnvLock, filepath.Join(t.TempDir(), "lock"))
+	testports.StubNoListeners(t)
+}
+
 // Tests running at the same time are given disjoint spans of offsets; a
 // span is free again once its test has ended.
 func TestBaseSpansAreDisjointWhileHeld(t *testing.T) {
-	t.Setenv(testports.EnvRange, "9000-9999") // 200 offsets a block: 4 spans of 40 (one left above)
+	ownSpans(t)
 	var bases []int
 	t.Run("holder", func(t *testing.T) {
 		for range 4 {
@@ -116,7 +127,8 @@ func TestBaseSpansAreDisjointWhileHeld(t *testing.T) {
 
 // holdEnv makes this test binary hold spans for a test of another
 // process (TestHoldSpans): as many as it says, of 40 offsets in the
-// Other block of 9000-9999, until its stdin closes.
+// Other block of 9000-9999, on its parent's lock file, until its stdin
+// closes.
 const holdEnv = "TESTPORTS_HOLD_SPANS"
 
 func TestHoldSpans(t *testing.T) {
@@ -124,7 +136,8 @@ func TestHoldSpans(t *testing.T) {
 	if err != nil {
 		t.Skip("run by the tests of spans held by another process")
 	}
-	t.Setenv(testports.EnvRange, "9000-9999")
+	t.Setenv(testports.EnvRange, "9000-9999") // the lock file: its parent's (ownSpans)
+	testports.StubNoListeners(t)
 	var bases []string
 	for range n {
 		bases = append(bases, strconv.Itoa(testports.Base(t, testports.Other, 40)))
@@ -174,7 +187,7 @@ func holdSpans(t *testing.T, n int) (bases []int, release func()) {
 // A span another process holds (a second go test run sharing the range)
 // is not handed out: its tests' servers would hold this one's ports.
 func TestBasePassesOverSpansOtherProcessesHold(t *testing.T) {
-	t.Setenv(testports.EnvRange, "9000-9999") // 4 spans of 40 in the Other block
+	ownSpans(t) // 4 spans of 40 in the Other block
 	theirs, _ := holdSpans(t, 3)
 	for range 10 { // a random pick among the 4 would take one of theirs
 		t.Run("pick", func(t *testing.T) {
@@ -187,7 +200,7 @@ func TestBasePassesOverSpansOtherProcessesHold(t *testing.T) {
 
 // While other processes hold every span, Base waits until one is free.
 func TestBaseWaitsForASpanOtherProcessesHold(t *testing.T) {
-	t.Setenv(testports.EnvRange, "9000-9999")
+	ownSpans(t)
 	_, release := holdSpans(t, 4)
 	var released atomic.Bool
 	go func() {
