@@ -149,9 +149,13 @@ func TestBusyMetricsAddrIsAConflict(t *testing.T) {
 		t.Fatalf("the conflict is %+v, want the host's on %d held by pid %d:\n%s", c, port, os.Getpid(), out)
 	}
 	for _, args := range [][]string{{"up"}, {"up", "--force"}} {
-		if code, _, errOut := d.mictl(args...); code != 1 || !strings.Contains(errOut, want) {
-			t.Fatalf("mictl %s: exit %d, want 1 and %q:\n%s", strings.Join(args, " "), code, want, errOut)
+		if code, out, errOut := d.mictl(args...); code != 1 || !strings.Contains(out, "conflict: "+want) || !strings.Contains(errOut, "--force cannot start a daemon on a metrics_addr") {
+			t.Fatalf("mictl %s: exit %d, want 1, %q and that --force cannot help:\n%s%s", strings.Join(args, " "), code, want, out, errOut)
 		}
+	}
+	// up -o json refuses with the check, as check-conflicts -o json says it.
+	if code, out, _ := d.mictl("up", "-o", "json"); code != 1 || !strings.Contains(out, `"message": "`+want) {
+		t.Fatalf("up -o json: exit %d, want 1 and the conflict in the check's JSON:\n%s", code, out)
 	}
 	if servers := d.servers(); len(servers) > 0 {
 		t.Fatalf("a refused up started %v", servers)

@@ -86,7 +86,7 @@ func newConflictsReport(t *reconcile.Target, report check.Report, inHomes []serv
 
 func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflictsOptions, p *planned) error {
 	report := p.Conflicts()
-	metricsBusy, err := metricsAddrConflict(ctx, p)
+	metricsBusy, err := metricsAddrConflict(ctx, p.Target)
 	if err != nil {
 		return err
 	}
@@ -136,17 +136,17 @@ func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflict
 // process, which up refuses (checkMetricsAddr), as a finding about the
 // host; nil when it is free or the running daemon holds it. An address
 // that is wrong in itself is the configuration error up would say.
-func metricsAddrConflict(ctx context.Context, p *planned) (*check.Finding, error) {
-	err := checkMetricsAddr(ctx, p.Config)
+func metricsAddrConflict(ctx context.Context, t *reconcile.Target) (*check.Finding, error) {
+	err := checkMetricsAddr(ctx, t.Config)
 	if exitcode.Of(err) != exitcode.Conflicts {
 		return nil, err // nil too
 	}
-	addr, aerr := reconcile.MetricsAddr(p.Config) // host:port, as checked
+	addr, aerr := reconcile.MetricsAddr(t.Config) // host:port, as checked
 	ap, perr := netip.ParseAddrPort(addr)
 	if aerr != nil || perr != nil {
 		return nil, err
 	}
-	host := p.Host
+	host := t.Host
 	host.Reserved = nil // among them the metrics port itself, for the daemon
 	held := host.Holder(int(ap.Port()))
 	if held.Holder == nil { // bound on an address the instances' do not overlap

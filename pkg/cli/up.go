@@ -94,15 +94,10 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err != nil {
 		return err
 	}
-	// A refused start leaves nothing behind: the metrics address and the
-	// plan are checked first, from what the state directory holds,
+	// A refused start leaves nothing behind: the plan and the metrics
+	// address are checked first, from what the state directory holds,
 	// without creating it.
-	if !o.foreground {
-		if err := checkMetricsAddr(ctx, cfg); err != nil {
-			return err
-		}
-	}
-	if err := refuseBeforeStart(streams, cfg, o); err != nil {
+	if err := refuseBeforeStart(ctx, streams, cfg, o); err != nil {
 		return err
 	}
 	store, err := state.Open(cfg.StateDir())
@@ -225,7 +220,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	report := t.Conflicts()
 	if !report.OK() && !o.force {
-		return nil, reportRefusal(streams, t, report, o.output)
+		return nil, reportRefusal(streams, t, report, o.output, true)
 	}
 	// Said before the start, as check-conflicts says them, of the
 	// instances this up starts (those that run were told when they
@@ -288,7 +283,7 @@ func warnSome(streams *IOStreams, findings []check.Finding, what, suffix string)
 // locking anything, and refuses (--force or not) to start an instance in
 // a home another server runs in, then (without --force) a plan that
 // conflicts, with the report.
-func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) error {
+func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Config, o *upOptions) error {
 	f, err := currentState(cfg)
 	if err != nil {
 		return err
@@ -303,8 +298,21 @@ func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) err
 	if err := refuseSecondDeployment(cfg, f); err != nil {
 		return err
 	}
-	if report := t.Conflicts(); !report.OK() && !o.force {
-		return reportRefusal(streams, t, report, o.output)
+	report := t.Conflicts()
+	// The daemon listens on metrics_addr (up --foreground's is this
+	// process, which says so when it cannot): held by another process, it
+	// is a conflict --force cannot get past.
+	var metricsBusy *check.Finding
+	if !o.foreground {
+		if metricsBusy, err = metricsAddrConflict(ctx, t); err != nil {
+			return err
+		}
+	}
+	if metricsBusy != nil {
+		report.Conflicts = append(report.Conflicts, *metricsBusy)
+	}
+	if !report.OK() && (!o.force || metricsBusy != nil) {
+		return reportRefusal(streams, t, report, o.output, metricsBusy == nil)
 	}
 	return nil
 }
@@ -313,7 +321,7 @@ func refuseBeforeStart(streams *IOStreams, cfg *config.Config, o *upOptions) err
 // json, the check as check-conflicts -o json gives it), and for an offset
 // the user or the running deployment fixed, where it comes from and the
 // command that fixes it.
-func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report, output string) error {
+func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report, output string, forcible bool) error {
 	if output == formatJSON {
 		if err := writeJSON(streams.Out, newConflictsReport(t, report, nil)); err != nil {
 			return err
@@ -326,7 +334,11 @@ func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report,
 	for _, hint := range slices.Concat(shippedNotes(t, report.Conflicts), refusalHints(t, report)) {
 		fmt.Fprintf(streams.ErrOut, "hint: %s\n", hint)
 	}
-	fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above, or start anyway with --force")
+	if forcible {
+		fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above, or start anyway with --force")
+	} else {
+		fmt.Fprintln(streams.ErrOut, "mictl: refusing to start: fix the conflicts above (--force cannot start a daemon on a metrics_addr another process holds)")
+	}
 	return errReported
 }
 
