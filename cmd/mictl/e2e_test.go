@@ -299,7 +299,10 @@ type portsRow struct {
 	Ports  ports.Set `json:"ports"`
 	State  string    `json:"state"`
 	PID    int       `json:"pid"`
-	Live   map[string]struct {
+	// LastOffset: where a stopped or failed instance last ran, when the
+	// row plans it elsewhere.
+	LastOffset *int `json:"last_offset"`
+	Live       map[string]struct {
 		Listening, Owned bool
 	} `json:"live"`
 	Random []struct {
@@ -330,8 +333,8 @@ func TestPortsTableShowsAFailedInstance(t *testing.T) {
 		t.Fatalf("up on a held port: exit %d, want 3:\n%s", code, errOut)
 	}
 	rows := d.portsTable()
-	if len(rows) != 1 || rows[0].State != "failed" || rows[0].PID != 0 || rows[0].Offset == d.base {
-		t.Fatalf("ports table: %+v, want mi-1 failed, no pid, planned away from offset %d", rows, d.base)
+	if len(rows) != 1 || rows[0].State != "failed" || rows[0].PID != 0 || rows[0].Offset == d.base || rows[0].LastOffset == nil || *rows[0].LastOffset != d.base {
+		t.Fatalf("ports table: %+v, want mi-1 failed, no pid, planned away from offset %d where it last ran", rows, d.base)
 	}
 	out := d.must("ports", "table")
 	want := fmt.Sprintf("mi-1 is failed: it last ran at offset %d; its row is where mictl up would start it now", d.base)

@@ -77,6 +77,10 @@ type portsRow struct {
 	// plan to look at, and RunningOffset is where the instance runs.
 	WhatIf        bool `json:"what_if"`
 	RunningOffset *int `json:"running_offset"`
+	// LastOffset is where an instance that does not run (stopped,
+	// failed) last ran, when that is not the row's offset (up would start
+	// it elsewhere now); null otherwise.
+	LastOffset *int `json:"last_offset"`
 	// State is the instance's state as status shows it: while it runs on
 	// the row's ports, and for one that does not run (stopped, failed),
 	// the state it was left in, wherever it last ran; null when it runs
@@ -162,6 +166,9 @@ func portsRows(p *planned, conflicts []check.Finding) ([]portsRow, error) {
 		if ok && !reconcile.Running(*rec) {
 			st := liveState(*rec)
 			row.State = &st
+			if rec.Offset != inst.Offset {
+				row.LastOffset = &rec.Offset
+			}
 		}
 		if ok && reconcile.Running(*rec) {
 			if view == nil {
@@ -290,9 +297,9 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			if r.PID != nil {
 				pid = strconv.Itoa(*r.PID)
 			}
-			if rec, ok := p.state.Instance(r.Name); ok && r.State != nil && r.Live == nil && rec.Offset != r.Offset {
+			if r.LastOffset != nil {
 				notes = append(notes, fmt.Sprintf("%s is %s: it last ran at offset %d; its row is where mictl up would start it now (set offset = %d in its [[instance]] table to keep the old one)",
-					r.Name, *r.State, rec.Offset, rec.Offset))
+					r.Name, *r.State, *r.LastOffset, *r.LastOffset))
 			}
 			if r.WhatIf {
 				state = "what-if"
