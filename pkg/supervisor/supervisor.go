@@ -511,6 +511,11 @@ func (s *Supervisor) readOnce(settled bool) (f *state.File, busy bool, err error
 func (s *Supervisor) Start(names []string) error {
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
+	return s.startLocked(names)
+}
+
+// startLocked is Start, under startMu.
+func (s *Supervisor) startLocked(names []string) error {
 	f, err := s.current()
 	if err != nil {
 		return err
@@ -774,12 +779,25 @@ func (c *change) interrupted() error {
 }
 
 // startFor starts names for the change op, unless a stop interrupted it.
+// The look and the start are one step under startMu, which a named stop
+// takes to tell the changes under way (leaveStopped): a stop between the
+// two found no runner to stop, and the start then ran what it had just
+// been told to stop.
 func (s *Supervisor) startFor(op *change, names []string) error {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
 	if err := op.mayStart(names); err != nil {
 		return err
 	}
-	return s.Start(names)
+	if mayStartSaidYes != nil {
+		mayStartSaidYes(names)
+	}
+	return s.startLocked(names)
 }
+
+// mayStartSaidYes, when set (by tests), is called between a change's look
+// at whether it may start names and the start.
+var mayStartSaidYes func(names []string)
 
 // mayStart is why c may not start names (a stop interrupted it, or
 // stopped one of them by name meanwhile), nil when it may.
@@ -855,6 +873,8 @@ func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Durat
 // leaveStopped tells the reloads and restarts under way that names were
 // stopped by name: they do not start them again.
 func (s *Supervisor) leaveStopped(names []string) {
+	s.startMu.Lock() // see startFor
+	defer s.startMu.Unlock()
 	s.changesMu.Lock()
 	defer s.changesMu.Unlock()
 	for c := range s.changes {

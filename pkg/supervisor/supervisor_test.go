@@ -427,6 +427,38 @@ func TestNamedStopDuringAReloadLeavesItAndRestartsTheOthers(t *testing.T) {
 	}
 }
 
+// A named stop that comes between a change's look at whether it may start
+// an instance and the start waits for the start, then stops it: before,
+// it found nothing to stop and said so, and the start then ran the
+// instance it had just been told to stop.
+func TestNamedStopBetweenTheLookAndTheStartStopsIt(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	before := s.next("mi-1", StateReady).PID
+	stopped := make(chan error, 1)
+	mayStartSaidYes = func([]string) {
+		mayStartSaidYes = nil
+		go func() { // as the daemon serves mictl down mi-1
+			s.sup.leaveStopped([]string{"mi-1"})
+			stopped <- s.sup.Stop([]string{"mi-1"}, 10*time.Second)
+		}()
+		time.Sleep(200 * time.Millisecond) // the stop's chance to overtake the start
+	}
+	t.Cleanup(func() { mayStartSaidYes = nil })
+	op := s.sup.beginChange()
+	stoppedByName, err := s.sup.restartOne(op, "mi-1", "", siteTimeout, func() error { return nil })
+	s.sup.endChange(op)
+	if err != nil || !stoppedByName {
+		t.Fatalf("restart: stopped by name %v, %v; want it left stopped", stoppedByName, err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if inst := s.sup.Instances([]string{"mi-1"})["mi-1"]; inst.State != StateStopped || (inst.Server.PID != 0 && inst.Server.PID != before && inst.Server.Alive()) {
+		t.Fatalf("mi-1 is %s (server %d) after mictl down mi-1; want stopped", inst.State, inst.Server.PID)
+	}
+}
+
 // assertLeftAndRestarted checks the outcome of a change that a stop of
 // mi-1 interrupted: mi-1 stopped, mi-2 restarted (no longer the server
 // pid before) and ready.
