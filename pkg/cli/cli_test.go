@@ -690,3 +690,20 @@ func TestLabelRunningInbounds(t *testing.T) {
 		t.Errorf("roles = %s, want the running inbound port labelled inbound, the rest as they were", roles)
 	}
 }
+
+// A settings flag's help names the mictl.toml key and the variable that
+// set it too: its "(default ...)" is mictl's own, which a mictl.toml may
+// have changed, and an operator took it for the value in effect.
+func TestSettingFlagsNameTheirKey(t *testing.T) {
+	for _, cmd := range [][]string{{"up"}, {"check-conflicts"}, {"ports", "table"}, {"status"}, {"logs"}} {
+		_, out, _ := run(t, append(cmd, "--help")...)
+		for _, s := range config.Settings {
+			if s.Flag == "" || !strings.Contains(out, "--"+s.Flag+" ") {
+				continue
+			}
+			if want := fmt.Sprintf("[mictl.toml %s, %s]", s.Key, s.Env()); !strings.Contains(out, want) {
+				t.Errorf("mictl %s --help: --%s does not say %q:\n%s", strings.Join(cmd, " "), s.Flag, want, out)
+			}
+		}
+	}
+}

@@ -122,12 +122,7 @@ Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
 		[]string{logFileConsole, logFileCarbon}, cobra.ShellCompDirectiveNoFileComp))
 	// Only instances_dir matters here; registered from config.Settings like
 	// addPlanFlags does, so the flag, MICTL_INSTANCES_DIR and mictl.toml agree.
-	for _, s := range config.Settings {
-		if s.Key == "instances_dir" {
-			flags.String(s.Flag, s.Default.(string), s.Help)
-			_ = cmd.MarkFlagDirname(s.Flag)
-		}
-	}
+	addDirFlag(cmd)
 	return cmd
 }
 

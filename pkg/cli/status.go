@@ -16,6 +16,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -153,7 +154,7 @@ func supervisorRequest(op string) supervisor.Request { return supervisor.Request
 func addDirFlag(cmd *cobra.Command) {
 	for _, s := range config.Settings {
 		if s.Key == "instances_dir" {
-			cmd.Flags().String(s.Flag, s.Default.(string), s.Help)
+			planflags.RegisterSetting(cmd.Flags(), s)
 			_ = cmd.MarkFlagDirname(s.Flag)
 		}
 	}

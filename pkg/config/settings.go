@@ -25,6 +25,13 @@ type Setting struct {
 // Env is the environment variable that sets the setting.
 func (s Setting) Env() string { return "MICTL_" + strings.ToUpper(s.Key) }
 
+// FlagHelp is the help of its flag: what it does, and the key and the
+// variable that set it too, so that the "(default ...)" shown after it
+// reads as mictl's own default, which mictl.toml may have changed.
+func (s Setting) FlagHelp() string {
+	return fmt.Sprintf("%s [mictl.toml %s, %s]", s.Help, s.Key, s.Env())
+}
+
 // Type names the expected TOML type for error messages.
 func (s Setting) Type() string {
 	switch s.Default.(type) {

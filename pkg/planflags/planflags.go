@@ -39,13 +39,13 @@ func Register(fs *pflag.FlagSet, o *Options) {
 func RegisterSetting(fs *pflag.FlagSet, s config.Setting) {
 	switch def := s.Default.(type) {
 	case int:
-		fs.Int(s.Flag, def, s.Help)
+		fs.Int(s.Flag, def, s.FlagHelp())
 	case string:
-		fs.String(s.Flag, def, s.Help)
+		fs.String(s.Flag, def, s.FlagHelp())
 	case bool:
-		fs.Bool(s.Flag, def, s.Help)
+		fs.Bool(s.Flag, def, s.FlagHelp())
 	case time.Duration:
-		fs.Duration(s.Flag, def, s.Help)
+		fs.Duration(s.Flag, def, s.FlagHelp())
 	}
 }
 
