@@ -186,7 +186,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if len(add) > 0 {
 		// Checked before anything is prepared: a record prepared for a
 		// start not made would read as starting.
-		if err := op.mayStart(add); err != nil {
+		if err := op.interrupted(); err != nil {
 			return nil, err
 		}
 		if err := s.prepare(t, add); err != nil {
