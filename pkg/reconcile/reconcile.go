@@ -78,6 +78,9 @@ type Target struct {
 // Build plans cfg on this host around what runs (f), keeping the offsets
 // f persisted. Nothing is written.
 func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
+	if err := refuseOffsetInJavaOpts(javaOpts(opts.Env)); err != nil {
+		return nil, err
+	}
 	src, err := deployment.LoadSource(cfg)
 	if err != nil {
 		return nil, err
@@ -182,6 +185,22 @@ func daemonPorts(cfg *config.Config) ([]check.Reservation, error) {
 
 // javaOpts is the JAVA_OPTS instances get: from env when it was captured
 // (up, a reload), else mictl's own (a plan to look at).
+// refuseOffsetInJavaOpts refuses a JAVA_OPTS that sets MI's port offset:
+// the start script hands it to java, where -DportOffset replaces the
+// offset mictl planned for each instance (docs/mi-facts.md), so every
+// instance would take one set of ports and every start but the first
+// would wait out its timeout before failing on a port it never meant to
+// open.
+func refuseOffsetInJavaOpts(opts string) error {
+	for _, arg := range strings.Fields(opts) {
+		if strings.HasPrefix(arg, ports.OffsetFlag) {
+			return &config.Error{Where: "JAVA_OPTS (environment)", Msg: arg + " sets MI's port offset, which mictl plans for each instance (all of them would take the same ports): " +
+				"remove it from JAVA_OPTS; to choose an instance's offset, set offset = N in its [[instance]] table of mictl.toml, or use --offsets"}
+		}
+	}
+	return nil
+}
+
 func javaOpts(env []string) string {
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "JAVA_OPTS="); ok {

@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -363,5 +364,29 @@ func TestLaunchEnvNamesTheNode(t *testing.T) {
 	src := deployment.Source{Path: "deployment.toml", TOML: []byte("[cluster_config]\nnode_id = \"n\"\n")}
 	if sets, err := deployment.SetsNodeID(src); err != nil || !sets {
 		t.Errorf("SetsNodeID(%s) = %v, %v", src.TOML, sets, err)
+	}
+}
+
+// A JAVA_OPTS that sets -DportOffset is refused before anything is
+// planned, naming the variable: MI would take that offset instead of each
+// instance's, all on one set of ports, and every start but one waited out
+// its timeout before failing on a port the plan never had.
+func TestJavaOptsSettingTheOffsetIsRefused(t *testing.T) {
+	for _, s := range config.Settings {
+		t.Setenv(s.Env(), "")
+		os.Unsetenv(s.Env())
+	}
+	t.Chdir(t.TempDir())
+	cfg, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(cfg, &state.File{}, Options{Env: []string{"JAVA_OPTS=-Xmx2g -DportOffset=24900"}})
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "JAVA_OPTS (environment): -DportOffset=24900 sets MI's port offset") {
+		t.Fatalf("Build = %v; want a configuration error naming JAVA_OPTS and -DportOffset=24900", err)
+	}
+	if _, err := Build(cfg, &state.File{}, Options{Env: []string{"JAVA_OPTS=-Xmx2g -Dcom.sun.management.jmxremote.local.port=9999"}}); err != nil {
+		t.Fatalf("Build with a JAVA_OPTS that sets no offset: %v", err)
 	}
 }
