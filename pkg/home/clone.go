@@ -15,7 +15,18 @@ import (
 // SyncStats counts what Sync did, for progress lines and tests.
 type SyncStats struct {
 	Linked, Copied, UpToDate int
+	// Removed are files an earlier Sync put there that the distribution
+	// no longer has.
+	Removed int
 }
+
+// clonedList names the file of a home that lists the files Sync last
+// put there from the distribution, one slash-separated path a line. A
+// file listed that the distribution no longer has was the distribution's,
+// and goes: a jar removed or replaced in mi_home's lib/ stayed on every
+// instance's classpath beside its successor. A file the instance or its
+// operator made is in no list, and stays.
+const clonedList = ".mictl-cloned"
 
 // readOnlyDirs hold the jars MI only ever reads (docs/mi-facts.md: lib/ and
 // wso2/components/plugins are read-only and may be hard-linked).
@@ -39,6 +50,10 @@ var perInstance = map[string]bool{
 type Distribution struct {
 	src     string // as given, for messages
 	entries []distEntry
+	// files are the paths of its files (not directories), and listing
+	// them as a home's clonedList holds them.
+	files   map[string]bool
+	listing string
 }
 
 // distEntry is one path of a distribution, in walk order (a directory
@@ -85,6 +100,15 @@ func ReadDistribution(src string) (*Distribution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
+	d.files = map[string]bool{}
+	var listing strings.Builder
+	for _, e := range d.entries {
+		if !e.own && !e.info.IsDir() {
+			d.files[e.rel] = true
+			listing.WriteString(e.rel + "\n")
+		}
+	}
+	d.listing = listing.String()
 	return d, nil
 }
 
@@ -92,9 +116,10 @@ func ReadDistribution(src string) (*Distribution, error) {
 // read-only directories are hard-linked where the filesystem allows
 // (copied otherwise), everything else is copied, and files that are
 // already up to date (the same inode, or the same size, modification time
-// and permission bits) are left alone, so a second Sync is cheap. Files
-// the instance created itself are never removed. Different homes may be
-// synced from one Distribution at once.
+// and permission bits) are left alone, so a second Sync is cheap. A file
+// an earlier Sync put there that the distribution no longer has is
+// removed (see clonedList); files the instance created itself never are.
+// Different homes may be synced from one Distribution at once.
 func (d *Distribution) Sync(dir string) (SyncStats, error) {
 	var st SyncStats
 	if err := outsideSource(dir, d.src); err != nil {
@@ -105,7 +130,36 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 			return st, fmt.Errorf("clone %s into %s: %w", d.src, dir, err)
 		}
 	}
+	if err := d.removeGone(dir, &st); err != nil {
+		return st, fmt.Errorf("clone %s into %s: %w", d.src, dir, err)
+	}
 	return st, nil
+}
+
+// removeGone removes from the home dir the files its clonedList names
+// that the distribution no longer has, and lists what it has now. A home
+// without a list (cloned by an earlier mictl) loses nothing.
+func (d *Distribution) removeGone(dir string, st *SyncStats) error {
+	list := filepath.Join(dir, clonedList)
+	old, err := os.ReadFile(list)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if string(old) == d.listing {
+		return nil // the usual case: nothing gone, nothing to write
+	}
+	for _, rel := range strings.Split(string(old), "\n") {
+		if rel == "" || d.files[rel] || perInstance[rel] || !filepath.IsLocal(rel) {
+			continue
+		}
+		switch err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); {
+		case err == nil:
+			st.Removed++
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	return fsutil.WriteFileAtomic(list, []byte(d.listing), 0o644)
 }
 
 // syncEntry brings dst, in a home, up to date with the distribution's e.

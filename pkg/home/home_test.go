@@ -153,7 +153,7 @@ func diffClones(a, b map[string]entry) []string {
 			if !slices.Contains(wantLinked, k) {
 				e.inode = 0
 			}
-			if e.kind != "file" {
+			if e.kind != "file" || k == ".mictl-cloned" { // the home's own list: when it was written varies
 				e.mtime = time.Time{}
 			}
 			out[k] = e
@@ -504,6 +504,36 @@ func TestSyncKeepsInstanceFiles(t *testing.T) {
 		got, err := os.ReadFile(filepath.Join(dir, rel))
 		if err != nil || string(got) != data {
 			t.Errorf("%s = %q, %v; want the instance's own %q kept", rel, got, err, data)
+		}
+	}
+}
+
+// A file an earlier Sync put in a home that the distribution no longer
+// has (a JDBC driver replaced in mi_home's lib/) is removed at the next
+// Sync; one the instance or its operator added (a driver for this
+// instance only) is kept. Before, the old driver stayed on every
+// instance's classpath beside the new one.
+func TestSyncRemovesWhatTheDistributionDropped(t *testing.T) {
+	src, dir := setup(t)
+	old := filepath.Join(src, "lib", "driver-1.0.jar")
+	must(t, os.WriteFile(old, []byte("v1"), 0o644))
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(dir, "lib", "only-mine.jar")
+	must(t, os.WriteFile(mine, []byte("mine"), 0o644))
+	must(t, os.Remove(old))
+	must(t, os.WriteFile(filepath.Join(src, "lib", "driver-2.0.jar"), []byte("v2"), 0o644))
+	st, err := syncHome(src, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "lib", "driver-1.0.jar")); !errors.Is(err, fs.ErrNotExist) || st.Removed != 1 {
+		t.Errorf("the dropped driver-1.0.jar: %v, removed %d; want it gone (1 removed)", err, st.Removed)
+	}
+	for _, keep := range []string{mine, filepath.Join(dir, "lib", "driver-2.0.jar")} {
+		if _, err := os.Stat(keep); err != nil {
+			t.Errorf("%s: %v; want it kept", keep, err)
 		}
 	}
 }
