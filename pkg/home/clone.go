@@ -159,7 +159,9 @@ func (d *Distribution) removeGone(dir string, st *SyncStats) error {
 			return err
 		}
 	}
-	return fsutil.WriteFileAtomic(list, []byte(d.listing), 0o644)
+	// Not fsynced, as the homes' other generated files: a list lost to a
+	// power failure costs one sync's removals, made at the next.
+	return fsutil.ReplaceFile(list, []byte(d.listing), 0o644)
 }
 
 // syncEntry brings dst, in a home, up to date with the distribution's e.
