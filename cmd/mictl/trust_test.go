@@ -35,7 +35,9 @@ func listen(t *testing.T, port int) {
 }
 
 // statusJSON runs `mictl status -o json` and checks it against its schema.
-// It exits 3 when, and only when, it shows an instance in a fault state.
+// It exits 3 only when it shows an instance in a fault state, and for
+// every one but crashed (which the table may infer for a moment from a
+// server the daemon is stopping, see unhealthy).
 func (d *deployment) statusJSON() statusReport {
 	d.t.Helper()
 	code, out, errOut := d.mictl("status", "-o", "json")
@@ -44,9 +46,10 @@ func (d *deployment) statusJSON() statusReport {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		d.t.Fatal(err)
 	}
-	faulted := slices.ContainsFunc(r.Instances, func(i statusRow) bool { return state.Faulted(i.State) })
-	if want := map[bool]int{false: 0, true: 3}[faulted]; code != want {
-		d.t.Fatalf("mictl status -o json: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, want, out, errOut)
+	shown := slices.ContainsFunc(r.Instances, func(i statusRow) bool { return state.Faulted(i.State) })
+	recorded := slices.ContainsFunc(r.Instances, func(i statusRow) bool { return state.Faulted(i.State) && i.State != "crashed" })
+	if (code == 3 && !shown) || (code == 0 && recorded) || (code != 0 && code != 3) {
+		d.t.Fatalf("mictl status -o json: exit %d with the states shown\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	return r
 }
@@ -745,9 +748,10 @@ func TestCrashWhileNoDaemonWatchedRestartNever(t *testing.T) {
 	crashed, kept := d.instance("mi-1").Server, d.instance("mi-2").Server
 	syscall.Kill(crashed.PID, syscall.SIGKILL)
 	d.waitFor("the server gone", func() bool { return !crashed.Alive() })
-	d.faulted("mi-1", "status") // starts a daemon with the same policy
+	d.adopt() // starts a daemon with the same policy
 	want := fmt.Sprintf("mi-1 failed: server pid %d exited while no mictl daemon watched it (it was ready); restart policy never", crashed.PID)
 	d.waitFor("mi-1 left failed", func() bool { return strings.Contains(d.events(), want) })
+	d.faulted("mi-1", "status")
 	if inst := d.instance("mi-1"); inst.State != "failed" || !inst.Server.IsZero() || inst.Restarts != 0 {
 		t.Fatalf("mi-1 %s, server %v, restarts %d, want failed, none, 0:\n%s", inst.State, inst.Server, inst.Restarts, d.events())
 	}

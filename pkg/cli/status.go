@@ -51,9 +51,10 @@ directory it may not write: it shows what it finds.
 
 status exits 3 when an instance it shows is failed, crashed, backoff or
 degraded (not serving, or serving with a faulty CApp, because something
-went wrong), naming them on stderr, after printing the table or JSON as
-usual; 0 otherwise (starting, stopping and stopped are what mictl or you
-are doing), so a check can be: mictl status mi-2 || alert.`,
+went wrong; while the daemon answers, as it records them), naming them
+on stderr, after printing the table or JSON as usual; 0 otherwise
+(starting, stopping and stopped are what mictl or you are doing), so a
+check can be: mictl status mi-2 || alert.`,
 		Example: `  mictl status
   mictl status mi-2
   mictl status mi-2 >/dev/null || echo "mi-2 needs attention"
@@ -77,7 +78,7 @@ are doing), so a check can be: mictl status mi-2 || alert.`,
 			if err := printStatusReport(streams, r, names, o.output, e.store); err != nil {
 				return err
 			}
-			return unhealthy(r.Instances, names)
+			return unhealthy(r, names)
 		},
 	}
 	addDirFlag(cmd)
@@ -316,16 +317,23 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 	return nil
 }
 
-// unhealthy is the exit-3 error naming the instances of rows (those of
+// unhealthy is the exit-3 error naming the instances r shows (those of
 // names, when any are named) in a fault state (state.Faulted), nil when
 // there is none: a check can be `mictl status mi-2 || ...`, as one is
-// with `systemctl status` and `supervisorctl status`.
-func unhealthy(rows []statusRow, names []string) error {
+// with `systemctl status` and `supervisorctl status`. While a daemon
+// answers, its own state counts, not the table's look at /proc: a server
+// it is stopping (a reload's restart) or has just seen exit shows as
+// crashed there for a moment, which is no fault.
+func unhealthy(r statusReport, names []string) error {
 	var faulted, first []string
-	for _, r := range rows {
-		if (len(names) == 0 || slices.Contains(names, r.Name)) && state.Faulted(r.State) {
-			faulted = append(faulted, r.Name+" "+r.State)
-			first = append(first, r.Name)
+	for _, row := range r.Instances {
+		st := row.State
+		if inst, ok := r.file.Instance(row.Name); ok && r.Daemon != nil && r.Daemon.Answering {
+			st = inst.State
+		}
+		if (len(names) == 0 || slices.Contains(names, row.Name)) && state.Faulted(st) {
+			faulted = append(faulted, row.Name+" "+st)
+			first = append(first, row.Name)
 		}
 	}
 	if len(faulted) == 0 {
