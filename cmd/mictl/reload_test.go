@@ -315,6 +315,25 @@ func TestRestartRefreshesTheHome(t *testing.T) {
 	if now := d.instance("mi-1"); now.Offset != before.Offset || now.State != "ready" || now.Server.PID == before.Server.PID {
 		t.Fatalf("mi-1 after restart: offset %d (was %d), %s, pid %d (was %d)", now.Offset, before.Offset, now.State, now.Server.PID, before.Server.PID)
 	}
+	// A distribution whose deployment.toml does not parse: the restart
+	// starts mi-1 as it was, and says so with a failing exit, where it
+	// said so on stderr and exited 0 (a script rolling a change went on).
+	before = d.instance("mi-1")
+	conf := filepath.Join(d.dir, "dist", "conf", "deployment.toml")
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, append(data, "\n[[[broken\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.mictl("restart", "mi-1")
+	if code != 2 || !strings.Contains(errOut, "restart mi-1: started as it was, its home not brought up to date: ") {
+		t.Fatalf("restart with a broken distribution: exit %d, want 2 (the distribution's file) saying the home was not brought up to date:\n%s", code, errOut)
+	}
+	if now := d.instance("mi-1"); now.State != "ready" || now.Server.PID == before.Server.PID {
+		t.Fatalf("mi-1 after the restart: %s, pid %d (was %d); want started again as it was", now.State, now.Server.PID, before.Server.PID)
+	}
 }
 
 // instances_dir changed in mictl.toml while instances run: the daemon

@@ -29,9 +29,12 @@ func newCmdRestart(streams *IOStreams, g *globalOptions) *cobra.Command {
 gracefully, start it, wait until it is ready, then go on to the next. A
 deployment never loses more than one instance at once, and a restart that
 fails stops the roll there. Before it starts again, each instance's home is
-brought up to date as a reload's restart would (files added to or changed
-in the distribution, such as a JDBC driver in mi_home's lib/, and the
-deployment.toml and CApps mictl.toml gives it), keeping its offset.
+brought up to date as a reload's restart would (files added to, changed
+in or removed from the distribution, such as a JDBC driver in mi_home's
+lib/, and the deployment.toml and CApps mictl.toml gives it), keeping its
+offset. One whose home cannot be (a malformed deployment.toml of the
+distribution) starts as it was, and the restart ends with an error naming
+it (exit 2 for such a file).
 
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips

@@ -649,15 +649,20 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 // that a stop of named instances stops meanwhile (mictl down mi-1 during
 // mictl restart mi-1 mi-2) is left stopped and the restart goes on with
 // the others; it ends with an error naming it all the same, since not
-// everything asked was done.
+// everything asked was done. So does one whose home could not be brought
+// up to date (a distribution's deployment.toml that does not parse): it
+// starts as it was.
 func (srv *Server) restart(names []string, timeout time.Duration) error {
 	op := srv.sup.beginChange()
 	defer srv.sup.endChange(op)
-	var left []error
+	var unfinished []error
 	for i, name := range names {
 		stopped, err := srv.sup.restartOne(op, name, "", timeout, func() error {
-			if srv.watch != nil {
-				srv.sup.refreshHome(srv.watch.follow.Load, name)
+			if srv.watch == nil {
+				return nil
+			}
+			if err := srv.sup.refreshHome(srv.watch.follow.Load, name); err != nil {
+				unfinished = append(unfinished, fmt.Errorf("restart %s: started as it was, its home not brought up to date: %w", name, err))
 			}
 			return nil
 		})
@@ -665,11 +670,11 @@ func (srv *Server) restart(names []string, timeout time.Duration) error {
 			if i < len(names)-1 {
 				err = fmt.Errorf("%w (instances after it were not restarted)", err)
 			}
-			return errors.Join(append(left, err)...)
+			return errors.Join(append(unfinished, err)...)
 		}
 		if stopped {
-			left = append(left, fmt.Errorf("restart %s: %w", name, errStoppedMeanwhile))
+			unfinished = append(unfinished, fmt.Errorf("restart %s: %w", name, errStoppedMeanwhile))
 		}
 	}
-	return errors.Join(left...)
+	return errors.Join(unfinished...)
 }

@@ -141,19 +141,24 @@ func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Targ
 // It is planned as a reload would, as if the instance still ran (so that
 // it keeps its offset), under reloadMu (a reload must not prepare the home
 // at the same time, nor this write an older plan over a reload's). A
-// configuration that cannot be planned leaves the home as it was, and
-// says so.
-func (s *Supervisor) refreshHome(load LoadConfig, name string) {
+// configuration that cannot be planned leaves the home as it was, says so
+// and returns why: the restart goes on, and ends saying it.
+func (s *Supervisor) refreshHome(load LoadConfig, name string) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	skipped := func(why error) {
+	err := s.refreshHomeLocked(load, name)
+	if err != nil {
 		s.emit(Event{Instance: name, State: StateStopped, Transient: true,
-			Message: "restart: the home is not brought up to date, it starts as it was: " + why.Error()})
+			Message: "restart: the home is not brought up to date, it starts as it was: " + err.Error()})
 	}
+	return err
+}
+
+// refreshHomeLocked is refreshHome, under reloadMu.
+func (s *Supervisor) refreshHomeLocked(load LoadConfig, name string) error {
 	f, err := s.current()
 	if err != nil {
-		skipped(err)
-		return
+		return err
 	}
 	asRunning := *f
 	asRunning.Instances = slices.Clone(f.Instances)
@@ -162,15 +167,12 @@ func (s *Supervisor) refreshHome(load LoadConfig, name string) {
 	}
 	t, _, err := s.planReload(load, &asRunning)
 	if err != nil {
-		skipped(err)
-		return
+		return err
 	}
 	if _, planned := t.Instance(name); !planned {
-		return // a reload removes it
+		return nil // a reload removes it
 	}
-	if err := s.prepare(t, []string{name}); err != nil {
-		skipped(err)
-	}
+	return s.prepare(t, []string{name})
 }
 
 func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) (left []string, err error) {
