@@ -256,6 +256,9 @@ func describeDecodeError(e *toml.DecodeError, got string) string {
 		return msg
 	case known && got != "":
 		return fmt.Sprintf("key %q: expected %s, got %s", key, want, got)
+	case known && key == "instances":
+		// [[instances]] for [[instance]]: a table where the count goes.
+		return fmt.Sprintf("key %q: expected %s (how many to run); an instance's own table is [[instance]], not [[instances]]", key, want)
 	case known:
 		return fmt.Sprintf("key %q: expected %s", key, want)
 	case key != "":

@@ -85,6 +85,7 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 	}{
 		{"unknown key", "instances = 2\nofset_step = 3\n", nil, nil, ":2:1", `unknown key "ofset_step"; expected one of: instances`},
 		{"wrong type", "instances = \"three\"\n", nil, nil, ":1:", "expected an integer"},
+		{"[[instances]] for [[instance]]", "[[instances]]\nname = \"a\"\n", nil, nil, ":1:", `key "instances": expected an integer (how many to run); an instance's own table is [[instance]], not [[instances]]`},
 		{"syntax", "instances = \n", nil, nil, ":1:", ""},
 		{"bad value", "offset_step = 0\n", nil, nil, ":1:1", `key "offset_step": expected 1-65535, got 0`},
 		{"bad method", "\n\noffset_method = \"env\"\n", nil, nil, ":3:1", `expected "toml" or "flag"`},
