@@ -245,10 +245,7 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 		return &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
 	}
 	inst.Extras = deployment.Extras(t.AppsOf(p.Name), enabled, javaOpts(inst.Launch.Env))
-	inst.Launch.Extras = nil
-	for k, e := range inst.Extras {
-		inst.Launch.Extras = append(inst.Launch.Extras, state.Extra{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
-	}
+	inst.Launch.Extras = reconcile.LaunchExtras(ports.Instance{Offset: inst.Offset, Extras: inst.Extras})
 	return nil
 }
 

@@ -372,18 +372,24 @@ func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
 	if t.Config.Metrics {
 		args = append(args, MetricsFlag)
 	}
-	var extras []state.Extra
-	for k, e := range inst.Extras {
-		extras = append(extras, state.Extra{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
-	}
 	env, err := t.launchEnv(inst.Name)
 	if err != nil {
 		return state.Instance{}, err
 	}
 	return state.Instance{
 		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
-		Bind: t.Config.Host.String(), Args: args, Env: env, State: state.StateStarting, Extras: extras,
+		Bind: t.Config.Host.String(), Args: args, Env: env, State: state.StateStarting, Extras: LaunchExtras(inst),
 	}, nil
+}
+
+// LaunchExtras are inst's extra ports as its state record keeps them:
+// each planned extra with the port it listens on.
+func LaunchExtras(inst ports.Instance) []state.Extra {
+	var extras []state.Extra
+	for k, e := range inst.Extras {
+		extras = append(extras, state.Extra{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
+	}
+	return extras
 }
 
 // launchEnv is the environment the target gives the named instance: the
