@@ -667,10 +667,7 @@ func (srv *Server) restart(names []string, timeout time.Duration) error {
 			return nil
 		})
 		if err != nil {
-			if i < len(names)-1 {
-				err = fmt.Errorf("%w (instances after it were not restarted)", err)
-			}
-			return errors.Join(append(unfinished, err)...)
+			return errors.Join(append(unfinished, rollEnded(err, i < len(names)-1))...)
 		}
 		if stopped {
 			unfinished = append(unfinished, fmt.Errorf("restart %s: %w", name, errStoppedMeanwhile))

@@ -211,10 +211,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	for i, name := range c.Restart {
 		stopped, err := s.restartOne(op, name, "reload: "+c.Why[name], s.policy.ReadyTimeout, func() error { return s.prepare(t, []string{name}) })
 		if err != nil {
-			if i < len(c.Restart)-1 {
-				err = fmt.Errorf("%w (the instances after it were not restarted)", err)
-			}
-			return left, err
+			return left, rollEnded(err, i < len(c.Restart)-1)
 		}
 		if stopped {
 			left = append(left, name)

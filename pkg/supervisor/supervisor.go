@@ -870,6 +870,16 @@ func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Durat
 	return false, nil
 }
 
+// rollEnded is the error of a rolling restart's step (restartOne) that
+// ended the roll: it says so when instances after it were left as they
+// were (more).
+func rollEnded(err error, more bool) error {
+	if more {
+		return fmt.Errorf("%w (the instances after it were not restarted)", err)
+	}
+	return err
+}
+
 // leaveStopped tells the reloads and restarts under way that names were
 // stopped by name: they do not start them again.
 func (s *Supervisor) leaveStopped(names []string) {
