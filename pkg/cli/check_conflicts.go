@@ -3,14 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/check"
-	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 )
 
@@ -130,30 +128,6 @@ func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflict
 		return errReported
 	}
 	return nil
-}
-
-// metricsAddrConflict is the daemon's metrics_addr held by another
-// process, which up refuses (checkMetricsAddr), as a finding about the
-// host; nil when it is free or the running daemon holds it. An address
-// that is wrong in itself is the configuration error up would say.
-func metricsAddrConflict(ctx context.Context, t *reconcile.Target) (*check.Finding, error) {
-	err := checkMetricsAddr(ctx, t.Config)
-	if exitcode.Of(err) != exitcode.Conflicts {
-		return nil, err // nil too
-	}
-	addr, aerr := reconcile.MetricsAddr(t.Config) // host:port, as checked
-	ap, perr := netip.ParseAddrPort(addr)
-	if aerr != nil || perr != nil {
-		return nil, err
-	}
-	host := t.Host
-	host.Reserved = nil // among them the metrics port itself, for the daemon
-	held := host.Holder(int(ap.Port()))
-	if held.Holder == nil { // bound on an address the instances' do not overlap
-		held = check.NewHeldBy("owner unknown", 0, "", "")
-	}
-	return &check.Finding{Kind: check.KindHost, Port: int(ap.Port()), Instances: []string{}, Parties: []check.Party{},
-		HeldBy: held, Address: &addr, Message: err.Error()}, nil
 }
 
 func plural(n int, noun string) string {

@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
-	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -28,29 +29,39 @@ func addRunFlags(cmd *cobra.Command, rf *daemon.RunFlags) {
 		[]string{supervisor.RestartAlways, supervisor.RestartOnFailure, supervisor.RestartNever}, cobra.ShellCompDirectiveNoFileComp))
 }
 
-// checkMetricsAddr refuses, before anything starts, a metrics_addr the
-// daemon about to start could not listen on: in use (exit 1, a conflict
-// with the host, which --force cannot get past), not an address of this
-// host (exit 2). A daemon that already answers listens there itself.
-func checkMetricsAddr(ctx context.Context, cfg *config.Config) error {
-	addr, err := reconcile.MetricsAddr(cfg)
+// metricsAddrConflict checks, before anything starts, the metrics_addr
+// the daemon about to start listens on (a daemon that already answers
+// listens there itself). Held by another process, it is a finding about
+// the host (nil when free), which check-conflicts reports and up refuses
+// even with --force; an address that is not this host's is the
+// configuration error it returns.
+func metricsAddrConflict(ctx context.Context, t *reconcile.Target) (*check.Finding, error) {
+	addr, err := reconcile.MetricsAddr(t.Config)
 	if err != nil || addr == "" {
-		return err
+		return nil, err
 	}
-	if store, err := state.OpenExisting(cfg.StateDir()); err == nil {
+	if store, err := state.OpenExisting(t.Config.StateDir()); err == nil {
 		if _, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpPing}, nil); err == nil {
-			return nil
+			return nil, nil
 		}
 	}
 	ln, err := metrics.Listen(addr)
-	if err != nil {
-		refusal := &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
-		if _, busy := errors.AsType[*metrics.InUseError](err); busy {
-			return exitcode.With(exitcode.Conflicts, refusal)
-		}
-		return refusal
+	if err == nil {
+		return nil, ln.Close()
 	}
-	return ln.Close()
+	refusal := &config.Error{Where: t.Config.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+	ap, perr := netip.ParseAddrPort(addr)
+	if _, busy := errors.AsType[*metrics.InUseError](err); !busy || perr != nil {
+		return nil, refusal
+	}
+	host := t.Host
+	host.Reserved = nil // among them the metrics port itself, for the daemon
+	held := host.Holder(int(ap.Port()))
+	if held.Holder == nil { // bound on an address the instances' do not overlap
+		held = check.NewHeldBy("owner unknown", 0, "", "")
+	}
+	return &check.Finding{Kind: check.KindHost, Port: int(ap.Port()), Instances: []string{}, Parties: []check.Party{},
+		HeldBy: held, Address: &addr, Message: refusal.Error()}, nil
 }
 
 // warnOtherBuild says so when the running daemon comes from another
