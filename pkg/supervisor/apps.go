@@ -296,6 +296,9 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	for i, w := range c.waits {
 		outcomes[i] = w.waiter.Wait(ctx, appsPollEvery, nil)[0]
 	}
+	if appCheckWaited != nil {
+		appCheckWaited(name)
+	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return
 	}
@@ -325,6 +328,10 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	}
 	s.healthSoon(name) // MI changed: /healthz may say so now
 }
+
+// appCheckWaited, when set (by tests), is called once a check of the
+// instance name has waited for MI, before it says what MI made of it.
+var appCheckWaited func(name string)
 
 // appEvent says what MI made of one application of a check.
 func appEvent(name string, w appWait, o appstate.Outcome) Event {

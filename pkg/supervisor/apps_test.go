@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -156,6 +157,18 @@ func TestChangeDuringACheckIsChecked(t *testing.T) {
 // A change that supersedes a check still waits for the removals of the
 // change that check was for.
 func TestSupersedingChangeWaitsForEarlierRemovals(t *testing.T) {
+	// The check of bad's removal is held once it has waited for MI, until
+	// the next change supersedes it: on a loaded machine it could end
+	// before that change came, and the test then checked nothing. Set
+	// before the site, so that it is unset after the supervisor closed.
+	var hold atomic.Bool
+	superseded := make(chan struct{})
+	appCheckWaited = func(string) {
+		if hold.Load() {
+			<-superseded
+		}
+	}
+	t.Cleanup(func() { appCheckWaited = nil })
 	s := newSimSite(t, DefaultPolicy())
 	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	s.car("bad_1.0.0.car", capp.Spec{Name: "bad", Faulty: true})
@@ -163,9 +176,10 @@ func TestSupersedingChangeWaitsForEarlierRemovals(t *testing.T) {
 	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\", \"build/bad_1.0.0.car\"]\n")
 	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "shop_1.0.0")
 	wantAppEvent(t, s.next("mi-1", appEvents...), "app-faulty", "bad_1.0.0")
+	hold.Store(true)
 	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\"]\n")
-	// At once: MI has not even dropped bad yet.
 	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\", \"build/news_1.0.0.car\"]\n")
+	close(superseded)
 	got := map[string]string{}
 	for range 3 {
 		ev := s.next("mi-1", appEvents...)

@@ -86,8 +86,8 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			s.recordReload(nil, t.Config.Names())
 			return changes, nil
 		}
-		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
 		s.recordReload(nil, t.Config.Names())
+		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
 		return changes, nil
 	}
 	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
@@ -303,15 +303,20 @@ func (s *Supervisor) recordReload(err error, configured []string) {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
-		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: msg + "; every instance keeps running as it was"})
 	}
-	if uerr := s.update(func(f *state.File) error {
+	uerr := s.update(func(f *state.File) error {
 		f.ReloadError = msg
 		if err == nil {
 			f.Configured = configured
 		}
 		return nil
-	}); uerr != nil {
+	})
+	// Said after the state file is written, as a reload's success is:
+	// whoever reads the refusal in the event log finds it in mictl status.
+	if err != nil {
+		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: msg + "; every instance keeps running as it was"})
+	}
+	if uerr != nil {
 		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: errors.Join(err, uerr).Error()})
 	}
 }
