@@ -707,3 +707,27 @@ func TestSettingFlagsNameTheirKey(t *testing.T) {
 		}
 	}
 }
+
+// A MICTL_* variable one typo away from a setting's is warned of: mictl
+// ignored it without a word. The simulator's variables, and help and the
+// completion scripts, say nothing.
+func TestMisspelledVariableIsWarnedOf(t *testing.T) {
+	inTempDir(t)
+	t.Setenv("MICTL_BASE_OFSET", "2000")
+	t.Setenv("MICTL_INSTANCE", "3")
+	t.Setenv("MICTL_SIM_STARTUP_DELAY", "0s")
+	code, out, errOut := run(t, "ports", "table", "-o", "json")
+	want := "warning: MICTL_BASE_OFSET is not a variable mictl reads (ignored); did you mean MICTL_BASE_OFFSET?\n" +
+		"warning: MICTL_INSTANCE is not a variable mictl reads (ignored); did you mean MICTL_INSTANCES?\n"
+	if code != 0 || errOut != want {
+		t.Fatalf("exit %d, stderr:\n%s\nwant exit 0 and:\n%s", code, errOut, want)
+	}
+	if !strings.Contains(out, `"offset": 10`) {
+		t.Errorf("the misspelled variables changed the plan:\n%s", out)
+	}
+	for _, args := range [][]string{{"completion", "bash"}, {"help"}, {"__complete", "down", ""}} {
+		if _, _, errOut := run(t, args...); strings.Contains(errOut, "warning") {
+			t.Errorf("mictl %s warned:\n%s", strings.Join(args, " "), errOut)
+		}
+	}
+}

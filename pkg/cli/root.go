@@ -6,6 +6,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -58,6 +59,11 @@ Exit codes:
 	root.PersistentFlags().StringVar(&g.configPath, "config", "", "config file (default ./mictl.toml; none is fine)")
 	// Flag errors are usage errors: exit 2 like every other bad input.
 	root.SetFlagErrorFunc(flagError)
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if readsSettings(cmd) {
+			warnEnvTypos(streams.ErrOut, os.Environ())
+		}
+	}
 	root.SuggestionsMinimumDistance = 2
 	root.AddCommand(
 		newCmdInit(streams, g),
@@ -175,20 +181,29 @@ var unknownShorthand = regexp.MustCompile(`^unknown shorthand flag: '(.)' in -([
 // two edits away or else those typed is how they begin (--instance is
 // --instances, not --instances-dir too).
 func flagSuggestions(cmd *cobra.Command, typed string) []string {
-	var near, prefixed []string
-	typed = strings.ToLower(typed)
+	var names []string
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if f.Hidden || f.Deprecated != "" {
-			return
-		}
-		name := strings.ToLower(f.Name)
-		switch {
-		case levenshtein(typed, name) <= 2:
-			near = append(near, f.Name)
-		case strings.HasPrefix(name, typed):
-			prefixed = append(prefixed, f.Name)
+		if !f.Hidden && f.Deprecated == "" {
+			names = append(names, f.Name)
 		}
 	})
+	return closeTo(typed, names)
+}
+
+// closeTo returns the names that typed is close to, ignoring case: those
+// at most two edits away or else those typed is how they begin.
+func closeTo(typed string, names []string) []string {
+	var near, prefixed []string
+	typed = strings.ToLower(typed)
+	for _, n := range names {
+		name := strings.ToLower(n)
+		switch {
+		case levenshtein(typed, name) <= 2:
+			near = append(near, n)
+		case strings.HasPrefix(name, typed):
+			prefixed = append(prefixed, n)
+		}
+	}
 	if len(near) > 0 {
 		return near
 	}
