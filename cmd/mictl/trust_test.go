@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/state"
@@ -116,11 +117,12 @@ func TestPortsTableWhatIfShowsNoFalseLiveData(t *testing.T) {
 	out := d.must("ports", "table", "--offsets", fmt.Sprint(d.base+10), "-o", "json")
 	jsonschematest.Validate(t, "ports-table", []byte(out))
 	var rows []struct {
-		Offset        int     `json:"offset"`
-		WhatIf        bool    `json:"what_if"`
-		RunningOffset *int    `json:"running_offset"`
-		State         *string `json:"state"`
-		PID           *int    `json:"pid"`
+		Offset        int        `json:"offset"`
+		WhatIf        bool       `json:"what_if"`
+		RunningOffset *int       `json:"running_offset"`
+		RunningPorts  *ports.Set `json:"running_ports"`
+		State         *string    `json:"state"`
+		PID           *int       `json:"pid"`
 		Live          map[string]struct {
 			Listening, Owned bool
 		} `json:"live"`
@@ -129,7 +131,8 @@ func TestPortsTableWhatIfShowsNoFalseLiveData(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rows[0]
-	if !r.WhatIf || r.RunningOffset == nil || *r.RunningOffset != d.base || r.State != nil || r.PID != nil {
+	if !r.WhatIf || r.RunningOffset == nil || *r.RunningOffset != d.base || r.State != nil || r.PID != nil ||
+		r.RunningPorts == nil || *r.RunningPorts != d.instance("mi-1").Ports {
 		t.Fatalf("what-if row: %s", out)
 	}
 	for role, lp := range r.Live {
@@ -138,8 +141,10 @@ func TestPortsTableWhatIfShowsNoFalseLiveData(t *testing.T) {
 		}
 	}
 	table := d.must("ports", "table", "--offsets", fmt.Sprint(d.base+10))
-	if !strings.Contains(table, "what-if") {
-		t.Fatalf("the table does not label the what-if row:\n%s", table)
+	running := d.instance("mi-1").Ports
+	if want := fmt.Sprintf("what-if: mi-1 runs with offset %d (http %d, https %d, internal_http %d, management %d), not %d",
+		d.base, running[0], running[1], running[2], running[3], d.base+10); !strings.Contains(table, "| what-if") || !strings.Contains(table, want) {
+		t.Fatalf("the table does not label the what-if row, or say where it runs (%s):\n%s", want, table)
 	}
 	// The running plan: live, and valid too.
 	jsonschematest.Validate(t, "ports-table", []byte(d.must("ports", "table", "-o", "json")))
@@ -152,6 +157,30 @@ func TestPortsTableWhatIfShowsNoFalseLiveData(t *testing.T) {
 	}
 	table = d.must("ports", "table", "--config", other, "--offsets", fmt.Sprint(d.base))
 	if want := fmt.Sprintf("what-if: mi-1 runs with offset %d but other ports", d.base); !strings.Contains(table, want) {
+		t.Fatalf("ports table lacks %q:\n%s", want, table)
+	}
+}
+
+// After the daemon refused an edit that moves a running instance, the
+// ports table's row is the edit's plan: its note still says which ports
+// the instance holds, and why the plan does not run.
+func TestPortsTableSaysWhereARefusedMoveRuns(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("base_offset = %d\nhealth_interval = \"200ms\"\n", d.base)
+	d.configFile("inplace", base)
+	d.must("up", "--timeout", "30s")
+	moved := d.base + 7
+	holder, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 8280+moved))
+	if err != nil {
+		t.Fatalf("hold the http port of offset %d: %v", moved, err)
+	}
+	defer holder.Close()
+	d.configFile("rename", base+fmt.Sprintf("[[instance]]\nname = \"mi-1\"\noffset = %d\n", moved))
+	d.waitReloads(0, 1)
+	running := d.instance("mi-1").Ports
+	want := fmt.Sprintf("what-if: mi-1 runs with offset %d (http %d, https %d, internal_http %d, management %d), not %d; its row shows the plan, not what runs; the daemon refused mictl.toml as last edited (mictl status says why)",
+		d.base, running[0], running[1], running[2], running[3], moved)
+	if table := d.must("ports", "table"); !strings.Contains(table, want) {
 		t.Fatalf("ports table lacks %q:\n%s", want, table)
 	}
 }

@@ -77,6 +77,9 @@ type portsRow struct {
 	// plan to look at, and RunningOffset is where the instance runs.
 	WhatIf        bool `json:"what_if"`
 	RunningOffset *int `json:"running_offset"`
+	// RunningPorts are the fixed ports a what-if row's instance runs
+	// with; null for every other row.
+	RunningPorts *ports.Set `json:"running_ports"`
 	// LastOffset is where an instance that does not run (stopped,
 	// failed) last ran, when that is not the row's offset (up would start
 	// it elsewhere now); null otherwise.
@@ -195,7 +198,7 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 		shown.Extras = append(shown.Extras, state.Extra{Role: e.Role, Listener: e.Listener, Port: e.Port})
 	}
 	if rec.Ports != row.Ports {
-		row.WhatIf, row.RunningOffset = true, &rec.Offset
+		row.WhatIf, row.RunningOffset, row.RunningPorts = true, &rec.Offset, &rec.Ports
 	}
 	obs := view.Observe(&shown, true)
 	if !row.WhatIf {
@@ -303,11 +306,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			}
 			if r.WhatIf {
 				state = "what-if"
-				runs := fmt.Sprintf("offset %d, not %d", *r.RunningOffset, r.Offset)
-				if *r.RunningOffset == r.Offset {
-					runs = fmt.Sprintf("offset %d but other ports (its configuration changed since it started; mictl diff shows how)", r.Offset)
-				}
-				notes = append(notes, fmt.Sprintf("what-if: %s runs with %s; its row shows the plan you asked for, not what runs", r.Name, runs))
+				notes = append(notes, whatIfNote(r, p.state.ReloadError != ""))
 			}
 			cells[i] = append(cells[i], state, pid, orDash(randomPorts(r.Random)))
 		}
@@ -328,6 +327,25 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 		fmt.Fprintln(streams.Out, "(mictl check-conflicts explains each and exits 1; up refuses this plan)")
 	}
 	return nil
+}
+
+// whatIfNote says where the instance of a what-if row runs, so that the
+// table still tells which ports it holds; refused says the daemon refused
+// the configuration as last edited (why the plan and what runs differ).
+func whatIfNote(r portsRow, refused bool) string {
+	var held []string
+	for role, port := range r.RunningPorts {
+		held = append(held, fmt.Sprintf("%s %d", ports.Catalogue[role].Name, port))
+	}
+	runs := fmt.Sprintf("offset %d (%s), not %d", *r.RunningOffset, strings.Join(held, ", "), r.Offset)
+	if *r.RunningOffset == r.Offset {
+		runs = fmt.Sprintf("offset %d but other ports (%s: its configuration changed since it started; mictl diff shows how)", r.Offset, strings.Join(held, ", "))
+	}
+	note := fmt.Sprintf("what-if: %s runs with %s; its row shows the plan, not what runs", r.Name, runs)
+	if refused {
+		note += "; the daemon refused mictl.toml as last edited (mictl status says why)"
+	}
+	return note
 }
 
 // unownedNote says what is wrong with a port of a running instance that
