@@ -554,3 +554,47 @@ func TestRebuiltStateRestartsAGoneServerAtItsOffset(t *testing.T) {
 		t.Fatalf("the new server runs with %q, want %s", args, want)
 	}
 }
+
+// A distribution that changed under running instances (files added or
+// changed in mi_home, or a new mi_home) is a change: diff names the
+// files and exits 1, a reload restarts the instances on them; a file
+// edited in a home stays through it. Before, diff said that what runs
+// matched the configuration, reload did nothing, and only the instances
+// restarted later for another reason ran the new files: a mixed fleet.
+func TestReloadTakesAChangedDistribution(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\ninstances = 2\nmi_home = \"dist\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	if code, out, _ := d.mictl("diff"); code != 0 {
+		t.Fatalf("diff right after up: exit %d:\n%s", code, out)
+	}
+	tuned := filepath.Join(d.instance("mi-1").Home, "conf", "log4j2.properties")
+	f, err := os.OpenFile(tuned, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(f, "logger.custom.level = DEBUG")
+	f.Close()
+	if err := os.WriteFile(filepath.Join(d.dir, "dist", "lib", "driver-2.0.jar"), []byte("PK driver"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := d.mictl("diff")
+	if code != 1 || !strings.Contains(out, "the distribution's files changed: lib/driver-2.0.jar") {
+		t.Fatalf("diff after a jar was added to mi_home: exit %d, want 1 naming the jar:\n%s", code, out)
+	}
+	before := d.pids()
+	d.must("reload")
+	d.assertRestarted(before, "mi-1", "mi-2")
+	for _, name := range []string{"mi-1", "mi-2"} {
+		if _, err := os.Stat(filepath.Join(d.instance(name).Home, "lib", "driver-2.0.jar")); err != nil {
+			t.Errorf("%s runs without the distribution's new jar: %v", name, err)
+		}
+	}
+	if b, _ := os.ReadFile(tuned); !strings.Contains(string(b), "logger.custom.level = DEBUG") {
+		t.Errorf("the restart reverted the edit of mi-1's log4j2.properties:\n%s", b)
+	}
+	if code, out, _ := d.mictl("diff"); code != 0 {
+		t.Errorf("diff after the reload: exit %d, want 0:\n%s", code, out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -18,15 +19,60 @@ type SyncStats struct {
 	// Removed are files an earlier Sync put there that the distribution
 	// no longer has.
 	Removed int
+	// Kept are files edited in the home since Sync put them there, left
+	// as they are (see clonedList).
+	Kept int
 }
 
 // clonedList names the file of a home that lists the files Sync last
-// put there from the distribution, one slash-separated path a line. A
-// file listed that the distribution no longer has was the distribution's,
-// and goes: a jar removed or replaced in mi_home's lib/ stayed on every
-// instance's classpath beside its successor. A file the instance or its
-// operator made is in no list, and stays.
+// put there from the distribution, one a line: its slash-separated path,
+// then, for a regular file, a tab, its size, a tab and its modification
+// time (Unix nanoseconds), as Sync left it. A file listed that the
+// distribution no longer has was the distribution's, and goes: a jar
+// removed or replaced in mi_home's lib/ stayed on every instance's
+// classpath beside its successor. A file the instance or its operator
+// made is in no list, and stays; one edited in the home since (a log
+// level tuned in its conf/log4j2.properties) no longer has the listed
+// size and time, and stays too, as a package manager keeps an edited
+// configuration file: a restart reverted such edits without a word.
 const clonedList = ".mictl-cloned"
+
+// stamp is a regular file's size and modification time, as a home's
+// clonedList records them.
+type stamp struct {
+	size  int64
+	mtime int64
+}
+
+func stampOf(info fs.FileInfo) stamp { return stamp{info.Size(), info.ModTime().UnixNano()} }
+
+// readCloned is the clonedList of the home dir: each path listed, with
+// its stamp when one is (nil for a symlink, or a list written before
+// stamps were).
+func readCloned(dir string) (listing string, listed map[string]*stamp, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, clonedList))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", nil, err
+	}
+	listed = map[string]*stamp{}
+	for line := range strings.Lines(string(b)) {
+		rel, rest, stamped := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
+		listed[rel] = nil
+		var st stamp
+		if _, serr := fmt.Sscanf(rest, "%d\t%d", &st.size, &st.mtime); stamped && serr == nil {
+			listed[rel] = &st
+		}
+	}
+	return string(b), listed, nil
+}
+
+// edited reports whether the home's file at path, listed with st, was
+// changed since Sync put it there. A file missing, or listed without a
+// stamp, is not.
+func edited(path string, st *stamp) bool {
+	info, err := os.Lstat(path)
+	return st != nil && err == nil && info.Mode().IsRegular() && stampOf(info) != *st
+}
 
 // readOnlyDirs hold the jars MI only ever reads (docs/mi-facts.md: lib/ and
 // wso2/components/plugins are read-only and may be hard-linked).
@@ -103,10 +149,16 @@ func ReadDistribution(src string) (*Distribution, error) {
 	d.files = map[string]bool{}
 	var listing strings.Builder
 	for _, e := range d.entries {
-		if !e.own && !e.info.IsDir() {
-			d.files[e.rel] = true
-			listing.WriteString(e.rel + "\n")
+		if e.own || e.info.IsDir() {
+			continue
 		}
+		d.files[e.rel] = true
+		listing.WriteString(e.rel)
+		if e.info.Mode().IsRegular() {
+			st := stampOf(e.info)
+			fmt.Fprintf(&listing, "\t%d\t%d", st.size, st.mtime)
+		}
+		listing.WriteString("\n")
 	}
 	d.listing = listing.String()
 	return d, nil
@@ -125,47 +177,87 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 	if err := outsideSource(dir, d.src); err != nil {
 		return st, err
 	}
+	fail := func(err error) (SyncStats, error) { return st, fmt.Errorf("clone %s into %s: %w", d.src, dir, err) }
+	old, listed, err := readCloned(dir)
+	if err != nil {
+		return fail(err)
+	}
 	for _, e := range d.entries {
-		if err := syncEntry(e, filepath.Join(dir, e.rel), &st); err != nil {
-			return st, fmt.Errorf("clone %s into %s: %w", d.src, dir, err)
+		if err := syncEntry(e, filepath.Join(dir, e.rel), listed[e.rel], &st); err != nil {
+			return fail(err)
 		}
 	}
-	if err := d.removeGone(dir, &st); err != nil {
-		return st, fmt.Errorf("clone %s into %s: %w", d.src, dir, err)
+	if old == d.listing {
+		return st, nil // the usual case: nothing gone, nothing to write
 	}
-	return st, nil
-}
-
-// removeGone removes from the home dir the files its clonedList names
-// that the distribution no longer has, and lists what it has now. A home
-// without a list (cloned by an earlier mictl) loses nothing.
-func (d *Distribution) removeGone(dir string, st *SyncStats) error {
-	list := filepath.Join(dir, clonedList)
-	old, err := os.ReadFile(list)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if string(old) == d.listing {
-		return nil // the usual case: nothing gone, nothing to write
-	}
-	for _, rel := range strings.Split(string(old), "\n") {
-		if rel == "" || d.files[rel] || perInstance[rel] || !filepath.IsLocal(rel) {
-			continue
-		}
+	for _, rel := range d.gone(dir, listed) {
 		switch err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); {
 		case err == nil:
 			st.Removed++
 		case !errors.Is(err, fs.ErrNotExist):
-			return err
+			return fail(err)
 		}
 	}
 	// Not fsynced, as the homes' other generated files: a list lost to a
 	// power failure costs one sync's removals, made at the next.
-	return fsutil.ReplaceFile(list, []byte(d.listing), 0o644)
+	if err := fsutil.ReplaceFile(filepath.Join(dir, clonedList), []byte(d.listing), 0o644); err != nil {
+		return fail(err)
+	}
+	return st, nil
 }
 
-// syncEntry brings dst, in a home, up to date with the distribution's e.
-func syncEntry(e distEntry, dst string, st *SyncStats) error {
+// gone are the files of the home dir that an earlier Sync listed (listed)
+// and the distribution no longer has, unless edited since. A home
+// without a list (cloned by an earlier mictl) has none.
+func (d *Distribution) gone(dir string, listed map[string]*stamp) []string {
+	var out []string
+	for rel, st := range listed {
+		if rel == "" || d.files[rel] || perInstance[rel] || !filepath.IsLocal(rel) || edited(filepath.Join(dir, filepath.FromSlash(rel)), st) {
+			continue
+		}
+		out = append(out, rel)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Behind lists what Sync would change in the home dir: the files of the
+// distribution it lacks or holds another version of, and those Sync put
+// there that the distribution dropped since (suffixed " (removed)"). A
+// file edited in the home is not listed: Sync keeps it. A home holding
+// what the distribution holds now lists none.
+func (d *Distribution) Behind(dir string) ([]string, error) {
+	_, listed, err := readCloned(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range d.entries {
+		dst := filepath.Join(dir, e.rel)
+		switch {
+		case e.own || e.info.IsDir():
+		case e.info.Mode()&fs.ModeSymlink != 0:
+			want, err := os.Readlink(e.path)
+			if cur, lerr := os.Readlink(dst); err != nil || lerr != nil || cur != want {
+				out = append(out, e.rel)
+			}
+		case e.info.Mode().IsRegular():
+			if !upToDate(e.info, dst) && !edited(dst, listed[e.rel]) {
+				out = append(out, e.rel)
+			}
+		}
+	}
+	for _, rel := range d.gone(dir, listed) {
+		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
+			out = append(out, rel+" (removed)")
+		}
+	}
+	return out, nil
+}
+
+// syncEntry brings dst, in a home, up to date with the distribution's e;
+// listed is dst's stamp in the home's clonedList.
+func syncEntry(e distEntry, dst string, listed *stamp, st *SyncStats) error {
 	switch info := e.info; {
 	case e.own: // first: it has no info
 		return os.MkdirAll(dst, 0o755)
@@ -178,6 +270,10 @@ func syncEntry(e distEntry, dst string, st *SyncStats) error {
 	}
 	if upToDate(e.info, dst) {
 		st.UpToDate++
+		return nil
+	}
+	if edited(dst, listed) {
+		st.Kept++
 		return nil
 	}
 	if readOnly(e.rel) {

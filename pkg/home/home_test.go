@@ -508,6 +508,69 @@ func TestSyncKeepsInstanceFiles(t *testing.T) {
 	}
 }
 
+// A file edited in the home since Sync put it there (a log level tuned in
+// one instance's conf/log4j2.properties) is kept by the next Sync, even
+// when the distribution's changed too, and Behind does not list it; once
+// the edit is removed, the distribution's comes back. Before, every
+// restart reverted such edits without a word.
+func TestSyncKeepsFilesEditedInTheHome(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	const rel = "conf/log4j2.properties"
+	mine := filepath.Join(dir, rel)
+	must(t, os.WriteFile(mine, []byte("logger.custom.level = DEBUG\n"), 0o644))
+	theirs := filepath.Join(src, rel)
+	must(t, os.WriteFile(theirs, []byte("appenders = CARBON_LOGFILE, SYSLOG\n"), 0o644))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+		t.Errorf("Behind = %q, %v; want nothing: the edited file is kept", behind, err)
+	}
+	st, err := dist.Sync(dir)
+	must(t, err)
+	if got, _ := os.ReadFile(mine); string(got) != "logger.custom.level = DEBUG\n" || st.Kept != 1 {
+		t.Errorf("%s = %q (kept %d), want the home's edit kept", rel, got, st.Kept)
+	}
+	must(t, os.Remove(mine))
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(mine); string(got) != "appenders = CARBON_LOGFILE, SYSLOG\n" {
+		t.Errorf("%s = %q after the edit was removed, want the distribution's", rel, got)
+	}
+}
+
+// Behind lists what the next Sync would change in a home: files the
+// distribution added or changed, and those it dropped; none once synced.
+func TestBehindListsWhatSyncWouldChange(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	later := distMTime.Add(time.Hour)
+	must(t, os.WriteFile(filepath.Join(src, "lib", "new.jar"), []byte("PK new"), 0o644))
+	changed := filepath.Join(src, "conf", "log4j2.properties")
+	must(t, os.WriteFile(changed, []byte("appenders = CARBON_LOGFILE\n"), 0o644))
+	must(t, os.Chtimes(changed, later, later))
+	must(t, os.Remove(filepath.Join(src, "repository", "deployment", "x.xml")))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	behind, err := dist.Behind(dir)
+	must(t, err)
+	want := []string{"conf/log4j2.properties", "lib/new.jar", "repository/deployment/x.xml (removed)"}
+	if !slices.Equal(behind, want) {
+		t.Errorf("Behind = %q, want %q", behind, want)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if behind, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+		t.Errorf("Behind after Sync = %q, %v; want nothing", behind, err)
+	}
+}
+
 // A file an earlier Sync put in a home that the distribution no longer
 // has (a JDBC driver replaced in mi_home's lib/) is removed at the next
 // Sync; one the instance or its operator added (a driver for this

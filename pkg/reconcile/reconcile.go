@@ -455,11 +455,7 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 		// have moved since; the servers run from their own homes).
 		return nil, nil
 	}
-	distDir, err := SourceDistribution(t.Config)
-	if err != nil {
-		return nil, err
-	}
-	dist, err := home.ReadDistribution(distDir)
+	dist, err := t.distribution()
 	if err != nil {
 		return nil, err
 	}
@@ -493,6 +489,15 @@ func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered 
 		return rec, fmt.Errorf("prepare %s: %w", inst.Name, err)
 	}
 	return rec, nil
+}
+
+// distribution reads the distribution the homes are cloned from.
+func (t *Target) distribution() (*home.Distribution, error) {
+	dir, err := SourceDistribution(t.Config)
+	if err != nil {
+		return nil, err
+	}
+	return home.ReadDistribution(dir)
 }
 
 // Instance is the planned instance called name.
@@ -727,6 +732,7 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 	c := NoChanges()
 	planned := map[string]bool{}
 	render := t.renderer()
+	var dist *home.Distribution // read for the first instance that runs
 	for _, inst := range t.Plan.Instances {
 		planned[inst.Name] = true
 		rec, known := f.Instance(inst.Name)
@@ -757,6 +763,20 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		if rec.Bind != want.Bind || !slices.Equal(rec.Args, want.Args) {
 			why = append(why, "launch settings changed")
 		}
+		if dist == nil {
+			if dist, err = t.distribution(); err != nil {
+				return c, err
+			}
+		}
+		behind, err := dist.Behind(rec.Home)
+		if err != nil {
+			return c, fmt.Errorf("compare %s with the distribution: %w", rec.Home, err)
+		}
+		if len(behind) > 0 {
+			// A new mi_home, or files changed in it: what a restart's sync
+			// brings in, which nothing else here shows.
+			why = append(why, "the distribution's files changed: "+listSome(behind, 3))
+		}
 		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps))
 		switch {
 		case len(why) > 0:
@@ -776,6 +796,15 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		}
 	}
 	return c, nil
+}
+
+// listSome is the first n of items, comma-separated, and how many more
+// there are.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }
 
 func joinReasons(why []string) string {

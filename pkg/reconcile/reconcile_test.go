@@ -308,7 +308,7 @@ func TestShippedCAppsInARecordAreNeverRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(c.Why["mi-1"], "inb_1.0.0") || slices.Contains(c.Redeploy, "mi-1") {
+	if strings.Contains(c.Why["mi-1"], "CApps") || slices.Contains(c.Redeploy, "mi-1") {
 		t.Errorf("diff of a record listing the shipped CApp: %q (redeploy %v), want no CApp change", c.Why["mi-1"], c.Redeploy)
 	}
 	records, err := target.Prepare(f, []string{"mi-1"})
