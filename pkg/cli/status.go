@@ -202,7 +202,7 @@ type statusRow struct {
 }
 
 func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveFailure, daemonProblem error) statusReport {
-	r := statusReport{Instances: statusRows(f), Daemon: d, SaveFailure: saveFailure, file: f}
+	r := statusReport{Instances: statusRows(f, d != nil && d.Answering), Daemon: d, SaveFailure: saveFailure, file: f}
 	if f.ReloadError != "" {
 		r.ReloadError = &f.ReloadError
 	}
@@ -237,10 +237,20 @@ func serverPID(inst state.Instance, live string) int {
 	return 0
 }
 
-func statusRows(f *state.File) []statusRow {
+// statusRows are the rows of f's instances. fromDaemon says f is an
+// answering daemon's memory, whose states stand: it sees a server's end
+// at once, and one it is starting again after a crash still names the
+// old server, which /proc would make "crashed" (a table saying crashed
+// and an exit status saying all is well). The state file's states are
+// corrected with /proc (liveState).
+func statusRows(f *state.File, fromDaemon bool) []statusRow {
 	rows := make([]statusRow, 0, len(f.Instances))
 	for _, inst := range f.Instances {
-		r := statusRow{Name: inst.Name, State: liveState(inst), Restarts: inst.Restarts, Offset: inst.Offset,
+		st := inst.State
+		if !fromDaemon {
+			st = liveState(inst)
+		}
+		r := statusRow{Name: inst.Name, State: st, Restarts: inst.Restarts, Offset: inst.Offset,
 			Ports: inst.Ports, Home: inst.Home}
 		if pid := serverPID(inst, r.State); pid > 0 {
 			r.PID = &pid
@@ -320,19 +330,12 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 // unhealthy is the exit-3 error naming the instances r shows (those of
 // names, when any are named) in a fault state (state.Faulted), nil when
 // there is none: a check can be `mictl status mi-2 || ...`, as one is
-// with `systemctl status` and `supervisorctl status`. While a daemon
-// answers, its own state counts, not the table's look at /proc: a server
-// it is stopping (a reload's restart) or has just seen exit shows as
-// crashed there for a moment, which is no fault.
+// with `systemctl status` and `supervisorctl status`.
 func unhealthy(r statusReport, names []string) error {
 	var faulted, first []string
 	for _, row := range r.Instances {
-		st := row.State
-		if inst, ok := r.file.Instance(row.Name); ok && r.Daemon != nil && r.Daemon.Answering {
-			st = inst.State
-		}
-		if (len(names) == 0 || slices.Contains(names, row.Name)) && state.Faulted(st) {
-			faulted = append(faulted, row.Name+" "+st)
+		if (len(names) == 0 || slices.Contains(names, row.Name)) && state.Faulted(row.State) {
+			faulted = append(faulted, row.Name+" "+row.State)
 			first = append(first, row.Name)
 		}
 	}

@@ -53,10 +53,7 @@ func TestReportAfterNamesOnlyTheDaemonThatAnswered(t *testing.T) {
 
 // status exits 3 for a fault it shows (failed, crashed, backoff,
 // degraded), naming those instances, and 0 for what mictl or the user is
-// doing (starting, stopping, stopped) or a fault it does not show. While
-// a daemon answers, its own state counts: a server it is stopping for a
-// reload shows as crashed in the table for a moment (its record still
-// says ready), which is no fault.
+// doing (starting, stopping, stopped) or a fault it does not show.
 func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 	file := &state.File{}
 	var rows []statusRow
@@ -88,13 +85,25 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 			t.Errorf("%s: exit 0, want 3", st)
 		}
 	}
-	// A server gone while its record says ready: crashed in the table.
-	gone := statusReport{Instances: []statusRow{{Name: "mi-1", State: "crashed"}}, file: &state.File{Instances: []state.Instance{{Name: "mi-1", State: "ready"}}}}
-	if err := unhealthy(gone, nil); err == nil {
-		t.Error("no daemon answering, a gone server: exit 0, want 3 (nothing watches it)")
-	}
-	gone.Daemon = &daemonInfo{PID: 1, Answering: true}
-	if err := unhealthy(gone, nil); err != nil {
-		t.Errorf("the daemon answering, its record ready: %v, want exit 0 (it handles the exit)", err)
+}
+
+// A record naming a server that is gone: read from the state file, the
+// table says crashed and status exits 3 (nothing watches it); from an
+// answering daemon's memory, the record's state stands in the table as in
+// the exit status: a daemon starting a crashed instance again still names
+// the old server (the table said crashed, and status exited 0), and one
+// whose server a reload's restart has just stopped sees that at once.
+func TestStatusShowsAnAnsweringDaemonsStates(t *testing.T) {
+	gone := proc.Identity{PID: os.Getpid(), StartTime: 1} // this pid, another process
+	for _, recorded := range []string{"starting", "ready"} {
+		f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: recorded, Server: gone}}}
+		fromFile := newStatusReport(f, nil, nil, nil)
+		if st := fromFile.Instances[0].State; st != "crashed" || unhealthy(fromFile, nil) == nil {
+			t.Errorf("%s, from the file: %s, exit 0; want crashed, exit 3", recorded, st)
+		}
+		fromDaemon := newStatusReport(f, &daemonInfo{PID: 1, Answering: true}, nil, nil)
+		if st := fromDaemon.Instances[0].State; st != recorded || unhealthy(fromDaemon, nil) != nil {
+			t.Errorf("%s, from the daemon: %s, exit 3; want %[1]s, exit 0", recorded, st)
+		}
 	}
 }
