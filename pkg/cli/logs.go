@@ -72,7 +72,9 @@ again until the instance restarts (the server goes on writing to the removed
 file): mictl says so, and 'mictl restart NAME' starts a new log.
 
 With no NAME, every instance under instances_dir that has a console.log (or a
-rotated copy of one) is shown. Having none is not an error: mictl says so on stderr and exits 0, so
+rotated copy of one) is shown; with -f, so is one that gains a log while
+mictl follows (a reload added it, or it started for the first time), from
+its first line. Having none is not an error: mictl says so on stderr and exits 0, so
 scripts piping the output keep working before the first 'mictl up'.
 Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
 		Example: `  # everything mi-2's script printed so far
@@ -157,18 +159,67 @@ func runLogs(ctx context.Context, streams *IOStreams, o *logsOptions) error {
 	if !o.Follow {
 		return logs.Tail(streams.Out, srcs, opts)
 	}
+	if len(o.Names) == 0 {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		opts.Added = o.logsAdded(ctx, srcs)
+	}
 	return logs.FollowAll(ctx, streams.Out, srcs, opts)
+}
+
+// logsAddedEvery is how often logs -f of every instance looks for
+// instances that gained a log: a reload's new instance, or one started for
+// the first time. Its lines wait for nothing: it is followed from its first.
+const logsAddedEvery = time.Second
+
+// logsAdded sends, until ctx ends, each instance under instances_dir
+// that gains a log while following, beside followed: what docker compose
+// logs -f does for a service that starts meanwhile.
+func (o *logsOptions) logsAdded(ctx context.Context, followed []logs.Source) <-chan logs.Source {
+	known := map[string]bool{}
+	for _, s := range followed {
+		known[s.Name] = true
+	}
+	added := make(chan logs.Source)
+	go func() {
+		tick := time.NewTicker(logsAddedEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			names, _ := instanceDirs(o.InstancesDir) // unreadable now: looked at again next time
+			for _, name := range names {
+				src := logs.Source{Name: name, Path: o.logPath(name)}
+				if known[name] || !hasLog(src.Path) {
+					continue
+				}
+				select {
+				case added <- src:
+					known[name] = true
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return added
+}
+
+// logPath is the log of the instance name that the options select.
+func (o *logsOptions) logPath(name string) string {
+	dir := filepath.Join(o.InstancesDir, name)
+	if o.File == logFileCarbon {
+		return home.CarbonLog(dir)
+	}
+	return home.ConsoleLog(dir)
 }
 
 // logSources finds the log file of each selected instance.
 func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
-	path := func(name string) string {
-		dir := filepath.Join(o.InstancesDir, name)
-		if o.File == logFileCarbon {
-			return home.CarbonLog(dir)
-		}
-		return home.ConsoleLog(dir)
-	}
+	path := o.logPath
 	all, err := instanceDirs(o.InstancesDir)
 	if err != nil {
 		return nil, err

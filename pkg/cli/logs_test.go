@@ -237,6 +237,35 @@ func TestLogsFollowUntilCancelled(t *testing.T) {
 	}
 }
 
+// -f of every instance follows an instance that gains a log meanwhile (a
+// reload added it, or it started for the first time), from its first
+// line, with a prefix padded like the others'; it was left out until the
+// command was run again.
+func TestLogsFollowTakesInNewInstances(t *testing.T) {
+	dir := logsHome(t, map[string]string{"mi-1": logsMI1})
+	if err := os.MkdirAll(filepath.Join(dir, "mi-2"), 0o755); err != nil { // a home that never started
+		t.Fatal(err)
+	}
+	o := &logsOptions{Follow: true, Tail: 1, File: logFileConsole, InstancesDir: dir, Now: time.Now}
+	out, errOut, stop := followLogsCmd(t, o)
+	waitFor(t, out, "mi-1 | [2026-11-25 15:00:03,000]", errOut)
+	for _, name := range []string{"mi-2", "edge-10"} {
+		path := home.ConsoleLog(filepath.Join(dir, name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("first line of "+name+"\nsecond line of "+name+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, line := range []string{"mi-2 | first line of mi-2\n", "mi-2 | second line of mi-2\n", "edge-10 | first line of edge-10\n", "edge-10 | second line of edge-10\n"} {
+		waitFor(t, out, line, errOut)
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("runLogs after cancel: %v", err)
+	}
+}
+
 // followLogsCmd runs runLogs with -f in the background until the returned
 // stop, which reports what it returned.
 func followLogsCmd(t *testing.T, o *logsOptions) (out, errOut *syncbuf.Buffer, stop func() error) {

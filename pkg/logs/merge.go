@@ -30,6 +30,10 @@ type Options struct {
 	// Prefix names each line's instance; nil prints lines bare (one
 	// instance needs no prefix).
 	Prefix *Prefixer
+	// Added, for FollowAll, brings sources found while following (an
+	// instance that started meanwhile): each is followed from its first
+	// line. Nil: srcs are all there is.
+	Added <-chan Source
 }
 
 // Tail writes the existing content of srcs to w: per file, the lines
@@ -61,10 +65,10 @@ func FollowAll(ctx context.Context, w io.Writer, srcs []Source, opts Options) er
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errs := make([]error, len(srcs))
+	var mu sync.Mutex // guards errs
+	var errs []error
 	var wg sync.WaitGroup
-	for i := range m.srcs {
-		s := &m.srcs[i]
+	follow := func(s *mergeSource) {
 		wg.Go(func() {
 			err := Follow(ctx, s.Path, s.resume, func(line string) {
 				if s.filter.Keep(line) {
@@ -74,10 +78,27 @@ func FollowAll(ctx context.Context, w io.Writer, srcs []Source, opts Options) er
 				}
 			})
 			if err != nil {
-				errs[i] = fmt.Errorf("%s: %w", s.Name, err)
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", s.Name, err))
+				mu.Unlock()
 				cancel()
 			}
 		})
+	}
+	for i := range m.srcs {
+		follow(&m.srcs[i])
+	}
+	for added := opts.Added; added != nil; {
+		select {
+		case <-ctx.Done():
+			added = nil
+		case src, ok := <-added:
+			if !ok {
+				added = nil
+				break
+			}
+			follow(&mergeSource{Source: src, prefix: opts.Prefix.Prefix(src.Name), filter: NewSinceFilter(opts.Since)})
+		}
 	}
 	wg.Wait()
 	return errors.Join(append([]error{m.out.error()}, errs...)...)
@@ -86,6 +107,8 @@ func FollowAll(ctx context.Context, w io.Writer, srcs []Source, opts Options) er
 // Prefixer makes the "mi-1  | " prefix that names each line's instance,
 // padded to the longest name so the lines themselves line up.
 type Prefixer struct {
+	width  int
+	color  bool
 	prefix map[string]string
 }
 
@@ -97,22 +120,20 @@ var palette = []string{"36", "33", "32", "35", "34", "96", "93", "92", "95", "94
 // own colour, in the order of names; the caller decides, because only it
 // knows whether the output is a terminal and whether NO_COLOR is set.
 func NewPrefixer(names []string, color bool) *Prefixer {
-	width := 0
+	p := &Prefixer{color: color, prefix: make(map[string]string, len(names))}
 	for _, n := range names {
-		width = max(width, len(n))
+		p.width = max(p.width, len(n))
 	}
-	p := &Prefixer{prefix: make(map[string]string, len(names))}
-	for i, n := range names {
-		label := n + strings.Repeat(" ", width-len(n)) + " |"
-		if color {
-			label = "\x1b[" + palette[i%len(palette)] + "m" + label + "\x1b[0m"
-		}
-		p.prefix[n] = label + " "
+	for _, n := range names {
+		p.Prefix(n)
 	}
 	return p
 }
 
-// Prefix returns the prefix for name ("" from a nil Prefixer).
+// Prefix returns the prefix for name ("" from a nil Prefixer). A name not
+// given to NewPrefixer (an instance found while following) gets the next
+// colour; it is padded to the names given, and is not itself cut. Not
+// safe for concurrent use.
 func (p *Prefixer) Prefix(name string) string {
 	if p == nil {
 		return ""
@@ -120,7 +141,12 @@ func (p *Prefixer) Prefix(name string) string {
 	if s, ok := p.prefix[name]; ok {
 		return s
 	}
-	return name + " | "
+	label := name + strings.Repeat(" ", max(p.width-len(name), 0)) + " |"
+	if p.color {
+		label = "\x1b[" + palette[len(p.prefix)%len(palette)] + "m" + label + "\x1b[0m"
+	}
+	p.prefix[name] = label + " "
+	return p.prefix[name]
 }
 
 // lineWriter is the one place lines reach the output. Its mutex makes each
