@@ -23,13 +23,15 @@ func newCmdReload(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Ask the supervisor daemon to re-read mictl.toml and the source
 distribution's deployment.toml and apply what changed, and only that: new
 instances are started, removed ones stopped gracefully, and running instances
-whose rendered deployment.toml, offset or launch settings changed are
-restarted one at a time, each ready before the next. Untouched instances are
-never restarted. An invalid configuration, or one with port conflicts,
-changes nothing.
+whose rendered deployment.toml, offset or launch settings changed, or whose
+home is behind the distribution (a new mi_home, or files added, changed or
+removed in it), are restarted one at a time, each ready before the next.
+Untouched instances are never restarted. An invalid configuration, or one
+with port conflicts, changes nothing.
 
-The daemon does this by itself whenever those files change; reload does it
-now. "mictl diff" shows what a reload would do.`,
+The daemon does this by itself whenever mictl.toml, the distribution's
+deployment.toml or a declared CApp changes (not the distribution's other
+files); reload does it now. "mictl diff" shows what a reload would do.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
