@@ -278,7 +278,9 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 		} else {
 			f.HeldBy = unknownHolder()
 		}
-		holder := *f.Holder
+		described := holding(h.socket, *f.Holder)
+		f.Holder = &described
+		holder := described
 		if about != "" {
 			holder += "," // "pid 9398 (mictl-sim), the server of mi-3, on 127.0.0.1"
 		}

@@ -2,8 +2,11 @@ package check_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
+	"net"
 	"net/netip"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -179,6 +182,12 @@ func socket(addr string, port int, inode uint64) hostnet.Socket {
 	return hostnet.Socket{Proto: hostnet.TCP, Addr: netip.MustParseAddr(addr), Port: port, Inode: inode}
 }
 
+// connection is s as a TCP socket in state, connected to peer.
+func connection(s hostnet.Socket, state, peer string) hostnet.Socket {
+	s.State, s.Remote = state, netip.MustParseAddrPort(peer)
+	return s
+}
+
 func snapshot(socks ...hostnet.Socket) *hostnet.Snapshot {
 	return &hostnet.Snapshot{Sockets: socks, Source: hostnet.SourceNetlink}
 }
@@ -234,6 +243,8 @@ func TestRunHostHolding(t *testing.T) {
 			[]string{"mi-1 internal_http 9201 is held by owner unknown on ::1"}},
 		{"zero bind means any address", "", socket("192.168.1.1", 8290, 7),
 			[]string{"mi-1 http 8290 is held by owner unknown on 192.168.1.1"}},
+		{"an outgoing connection's local port", "127.0.0.1", connection(socket("127.0.0.1", 8290, 7), "ESTAB", "10.0.0.2:5432"),
+			[]string{"mi-1 http 8290 is held by a connection (ESTAB to 10.0.0.2:5432) of owner unknown on 127.0.0.1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -832,5 +843,38 @@ func TestReservedPorts(t *testing.T) {
 				t.Errorf("Holder(%d) = %v", tt.metrics.Port, holder)
 			}
 		})
+	}
+}
+
+// On the live host, an outgoing connection's local port is held by that
+// connection (MI could not bind it), named with its peer and owner; the
+// listener it connects to holds its own port, where the accepted end of
+// the connection does not count.
+func TestLiveHostSeesOutgoingConnections(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	host, err := check.LiveHost(netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := fmt.Sprintf("pid %d (", os.Getpid())
+	local, remote := c.LocalAddr().(*net.TCPAddr), l.Addr().(*net.TCPAddr)
+	want := fmt.Sprintf("a connection (ESTAB to %s) of %s", remote.AddrPort(), self)
+	if got := host.Holder(local.Port); got.Holder == nil || !strings.HasPrefix(*got.Holder, want) {
+		t.Errorf("holder of the connection's port %d: %+v, want %q...", local.Port, got.Holder, want)
+	}
+	if got := host.Holder(remote.Port); got.Holder == nil || !strings.HasPrefix(*got.Holder, self) {
+		t.Errorf("holder of the listener's port %d: %+v, want %q...", remote.Port, got.Holder, self)
+	}
+	if !host.Busy()(local.Port) {
+		t.Errorf("the planner would place an instance on port %d, the connection's", local.Port)
 	}
 }

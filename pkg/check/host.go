@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
@@ -16,6 +17,11 @@ func LiveHost(bind netip.Addr) (Host, error) {
 	if err != nil {
 		return Host{}, fmt.Errorf("scan the host's sockets: %w", err)
 	}
+	conns, err := hostnet.ScanConnections()
+	if err != nil {
+		return Host{}, fmt.Errorf("scan the host's sockets: %w", err)
+	}
+	snap = withConnections(snap, conns)
 	h := Host{Sockets: snap, Bind: bind, Owners: hostnet.Owners, MinPort: ports.MinPort()}
 	// A host without the sysctl (a non-Linux kernel, a locked-down /proc)
 	// just gets no ephemeral warnings: the check is advice, not a gate.
@@ -23,6 +29,43 @@ func LiveHost(bind netip.Addr) (Host, error) {
 		h.EphemeralLo, h.EphemeralHi = lo, hi
 	}
 	return h, nil
+}
+
+// withConnections is snap with the sockets of conns (a
+// hostnet.ScanConnections) on ports nothing listens on: an outgoing
+// connection's local port keeps MI from binding it as a listener would
+// (check-conflicts said 0 conflicts, then MI failed with a BindException).
+// A connection on a port something listens on is an accepted one, or
+// beside a holder already named.
+func withConnections(snap, conns *hostnet.Snapshot) *hostnet.Snapshot {
+	listened := map[int]bool{}
+	for _, s := range snap.Sockets {
+		if s.Proto == hostnet.TCP {
+			listened[s.Port] = true
+		}
+	}
+	out := *snap
+	out.Sockets = slices.Clone(snap.Sockets)
+	for _, c := range conns.Sockets {
+		if !listened[c.Port] {
+			out.Sockets = append(out.Sockets, c)
+		}
+	}
+	hostnet.SortSockets(out.Sockets)
+	return &out
+}
+
+// holding says what s, a socket on a port an instance needs, is, after
+// who holds it (held): a connection's state and peer come first.
+func holding(s hostnet.Socket, held string) string {
+	if s.State == "" {
+		return held
+	}
+	peer := ""
+	if s.Remote.IsValid() {
+		peer = " to " + s.Remote.String()
+	}
+	return fmt.Sprintf("a connection (%s%s) of %s", s.State, peer, held)
 }
 
 // Busy returns the planner's view of the host: whether a foreign process
@@ -86,9 +129,13 @@ func (h Host) Holder(port int) HeldBy {
 		held = unknownHolder()
 		if h.Owners != nil && s.Inode != 0 {
 			if p, ok := h.Owners(s.Inode)[s.Inode]; ok {
-				held, _ := h.heldBy(p)
-				return held
+				held, _ = h.heldBy(p)
 			}
+		}
+		described := holding(s, *held.Holder)
+		held.Holder = &described
+		if held.HolderPID != nil {
+			return held
 		}
 	}
 	return held

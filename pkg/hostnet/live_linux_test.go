@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -190,7 +191,7 @@ func TestScanLive(t *testing.T) {
 // hide behind the procfs fallback (TestScanLive checks V6Only only when
 // Scan used netlink).
 func TestNetlinkDirect(t *testing.T) {
-	socks, err := scanNetlink()
+	socks, err := scanNetlink(listenerQueries[:])
 	if err != nil {
 		if refused(err) {
 			t.Skipf("netlink refused here: %v", err)
@@ -378,4 +379,47 @@ func TestScanMatchesSS(t *testing.T) {
 		}
 	}
 	t.Logf("compared %d ss entries", len(ss))
+}
+
+// ScanConnections finds an outgoing connection by its local port, with its
+// state and peer, through netlink and through procfs alike; listeners are
+// not among them. Its port keeps a listener from binding there, even one
+// that sets SO_REUSEADDR as MI's do: that is what it is for.
+func TestScanConnectionsLive(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp4", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	if bl, err := net.Listen("tcp4", local.String()); err == nil {
+		bl.Close()
+		t.Fatalf("a listener could bind %s, the local port of a connection: nothing to find", local)
+	}
+	snap, err := ScanConnections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromProc, err := scanProcFS("/proc", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote := l.Addr().(*net.TCPAddr).AddrPort()
+	for _, got := range [][]Socket{snap.Sockets, fromProc} {
+		i := slices.IndexFunc(got, func(s Socket) bool { return s.Port == int(local.Port()) && s.Addr == local.Addr() })
+		if i < 0 {
+			t.Fatalf("no socket on %s among %d", local, len(got))
+		}
+		if s := got[i]; s.Proto != TCP || s.State != "ESTAB" || s.Remote != remote || s.Inode == 0 {
+			t.Errorf("the connection's socket: %+v, want tcp ESTAB to %s with an inode", s, remote)
+		}
+		if slices.ContainsFunc(got, func(s Socket) bool { return s.Port == int(remote.Port()) && s.State == "" }) {
+			t.Errorf("the listener %s is among the connections", remote)
+		}
+	}
 }

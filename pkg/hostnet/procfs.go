@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 )
 
@@ -41,13 +42,28 @@ const procTCPListen = 0x0A
 // Addresses are printed by the kernel as host-order 32-bit words, so they are
 // decoded with the host's byte order.
 func ScanProcFS(procRoot string) (*Snapshot, error) {
+	socks, err := scanProcFS(procRoot, false)
+	if err != nil {
+		return nil, err
+	}
+	SortSockets(socks)
+	return &Snapshot{Sockets: socks, Source: SourceProcFS}, nil
+}
+
+// scanProcFS reads the sockets of the tables under procRoot/net, unsorted:
+// with connections, the TCP sockets in holdingStates (ScanConnections'),
+// else the listening TCP and every UDP ones (Scan's).
+func scanProcFS(procRoot string, connections bool) ([]Socket, error) {
 	var socks []Socket
-	buf := make([]byte, 64<<10) // one read buffer for all four tables
+	buf := make([]byte, 64<<10) // one read buffer for all the tables
 	found := 0
 	for _, f := range procNetFiles {
+		if connections && f.proto != TCP {
+			continue
+		}
 		path := filepath.Join(procRoot, "net", f.name)
 		var err error
-		socks, err = readProcNet(path, f.proto, buf, socks)
+		socks, err = readProcNet(path, f.proto, connections, buf, socks)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -59,18 +75,17 @@ func ScanProcFS(procRoot string) (*Snapshot, error) {
 	if found == 0 {
 		return nil, fmt.Errorf("read %s: none of tcp, tcp6, udp, udp6 exists", filepath.Join(procRoot, "net"))
 	}
-	sortSockets(socks)
-	return &Snapshot{Sockets: socks, Source: SourceProcFS}, nil
+	return socks, nil
 }
 
 // readProcNet appends the sockets of one /proc/net table to out.
-func readProcNet(path string, proto Proto, buf []byte, out []Socket) ([]Socket, error) {
+func readProcNet(path string, proto Proto, connections bool, buf []byte, out []Socket) ([]Socket, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return out, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
-	out, err = parseProcNet(f, proto, buf, out)
+	out, err = parseProcNet(f, proto, connections, buf, out)
 	if err != nil {
 		return out, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -86,7 +101,7 @@ func readProcNet(path string, proto Proto, buf []byte, out []Socket) ([]Socket, 
 // whole rows as fit). It splits fields by hand rather than with strings.Fields: on a busy host
 // the TCP table has tens of thousands of rows and per-row allocations would
 // dominate the (already slow) fallback.
-func parseProcNet(r io.Reader, proto Proto, buf []byte, out []Socket) ([]Socket, error) {
+func parseProcNet(r io.Reader, proto Proto, connections bool, buf []byte, out []Socket) ([]Socket, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(buf, 1<<20)
 	line := 0
@@ -118,7 +133,10 @@ func parseProcNet(r io.Reader, proto Proto, buf []byte, out []Socket) ([]Socket,
 		if !ok {
 			return out, fmt.Errorf("line %d: bad state %q", line, fields[3])
 		}
-		if proto == TCP && st != procTCPListen {
+		switch {
+		case proto == TCP && connections && !slices.Contains(holdingStates, uint8(st)):
+			continue
+		case proto == TCP && !connections && st != procTCPListen:
 			continue
 		}
 		addr, port, err := parseHexAddrPort(fields[1])
@@ -136,7 +154,18 @@ func parseProcNet(r io.Reader, proto Proto, buf []byte, out []Socket) ([]Socket,
 		if err != nil {
 			return out, fmt.Errorf("line %d: bad inode %q", line, fields[9])
 		}
-		out = append(out, Socket{Proto: proto, Addr: addr, Port: port, Inode: inode, UID: uint32(uid)})
+		sk := Socket{Proto: proto, Addr: addr, Port: port, Inode: inode, UID: uint32(uid)}
+		if connections {
+			remote, rport, err := parseHexAddrPort(fields[2])
+			if err != nil {
+				return out, fmt.Errorf("line %d: remote address %q: %w", line, fields[2], err)
+			}
+			sk.State = tcpStates[uint8(st)]
+			if rport != 0 {
+				sk.Remote = netip.AddrPortFrom(remote, uint16(rport))
+			}
+		}
+		out = append(out, sk)
 	}
 	if err := sc.Err(); err != nil {
 		return out, err

@@ -142,7 +142,7 @@ func TestParseProcNetErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseProcNet(strings.NewReader(header+tc.row), TCP, make([]byte, 4096), nil)
+			_, err := parseProcNet(strings.NewReader(header+tc.row), TCP, false, make([]byte, 4096), nil)
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
 			}

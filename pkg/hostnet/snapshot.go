@@ -43,6 +43,33 @@ type Snapshot struct {
 // change it; they call the *In variants with fixture directories instead.
 const procRoot = "/proc"
 
+// ScanConnections returns the TCP sockets of the network namespace that
+// hold a local port without listening and belong to a process (see
+// holdingStates): an outgoing connection whose ephemeral port is one an
+// instance is planned on keeps MI from binding it, exactly as a listener
+// would (java.net.BindException). Sockets no process holds any more
+// (closed, being torn down; the kernel reports them without an inode) are
+// left out: an accepted connection of a server that just stopped is one,
+// and it does not keep the next server from its port. It asks sock_diag
+// as Scan does, with /proc/net/tcp{,6} as the fallback.
+func ScanConnections() (*Snapshot, error) {
+	socks, err := scanNetlink(connectionQueries[:])
+	source := SourceNetlink
+	if err != nil {
+		if !refused(err) {
+			return nil, fmt.Errorf("scan connections: %w", err)
+		}
+		var perr error
+		if socks, perr = scanProcFS(procRoot, true); perr != nil {
+			return nil, fmt.Errorf("scan connections: netlink refused (%v), and the procfs fallback failed: %w", err, perr)
+		}
+		source = SourceProcFS
+	}
+	socks = slices.DeleteFunc(socks, func(s Socket) bool { return s.Inode == 0 })
+	SortSockets(socks)
+	return &Snapshot{Sockets: socks, Source: source}, nil
+}
+
 // Scan returns every listening TCP socket and every bound UDP socket, IPv4
 // and IPv6, of the network namespace mictl runs in.
 //
@@ -57,9 +84,9 @@ const procRoot = "/proc"
 // real error and is returned, so that a broken scan is never silently
 // replaced by a different one.
 func Scan() (*Snapshot, error) {
-	socks, err := scanNetlink()
+	socks, err := scanNetlink(listenerQueries[:])
 	if err == nil {
-		sortSockets(socks)
+		SortSockets(socks)
 		return &Snapshot{Sockets: socks, Source: SourceNetlink}, nil
 	}
 	if !refused(err) {
@@ -90,7 +117,9 @@ func refused(err error) bool {
 	return false
 }
 
-func sortSockets(socks []Socket) {
+// SortSockets sorts socks as a Snapshot's are: by protocol, port, then
+// address.
+func SortSockets(socks []Socket) {
 	slices.SortFunc(socks, func(a, b Socket) int {
 		return cmp.Or(
 			cmp.Compare(a.Proto, b.Proto),

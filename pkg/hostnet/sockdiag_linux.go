@@ -70,22 +70,36 @@ func (q diagQuery) String() string {
 	return string(q.proto) + "/" + fam
 }
 
-// diagQueries are the four dumps a Scan makes. TCP asks for LISTEN only
-// (the only state that keeps a port from a new listener that sets
-// SO_REUSEADDR, as Java and Go both do); UDP asks for every state, because an
-// unconnected (CLOSE) and a connected (ESTABLISHED) UDP socket both hold
-// their local port.
-var diagQueries = [...]diagQuery{
+// listenerQueries are the four dumps a Scan makes. TCP asks for LISTEN
+// only (the kernel then walks only the listening hash; the connections
+// that hold ports too are ScanConnections'); UDP asks for every state,
+// because an unconnected (CLOSE) and a connected (ESTABLISHED) UDP socket
+// both hold their local port.
+var listenerQueries = [...]diagQuery{
 	{TCP, unix.AF_INET, unix.IPPROTO_TCP, 1 << tcpListen},
 	{TCP, unix.AF_INET6, unix.IPPROTO_TCP, 1 << tcpListen},
 	{UDP, unix.AF_INET, unix.IPPROTO_UDP, allStates},
 	{UDP, unix.AF_INET6, unix.IPPROTO_UDP, allStates},
 }
 
-// scanNetlink returns the sockets from the four sock_diag dumps, unsorted.
-// Errors keep the errno (errors.Is works) so Scan can tell refusal from
-// failure.
-func scanNetlink() ([]Socket, error) {
+// connectionQueries are ScanConnections' dumps: TCP in holdingStates.
+var connectionQueries = [...]diagQuery{
+	{TCP, unix.AF_INET, unix.IPPROTO_TCP, holdingMask()},
+	{TCP, unix.AF_INET6, unix.IPPROTO_TCP, holdingMask()},
+}
+
+func holdingMask() uint32 {
+	var m uint32
+	for _, st := range holdingStates {
+		m |= 1 << st
+	}
+	return m
+}
+
+// scanNetlink returns the sockets from the sock_diag dumps queries,
+// unsorted. Errors keep the errno (errors.Is works) so Scan can tell
+// refusal from failure.
+func scanNetlink(queries []diagQuery) ([]Socket, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return nil, fmt.Errorf("open NETLINK_SOCK_DIAG socket: %w", os.NewSyscallError("socket", err))
@@ -100,7 +114,7 @@ func scanNetlink() ([]Socket, error) {
 	req := make([]byte, sizeofNlMsghdr+sizeofInetDiagReqV2)
 	var out []Socket
 	var seq uint32
-	for _, q := range diagQueries {
+	for _, q := range queries {
 		for attempt := 1; ; attempt++ {
 			seq++
 			start := len(out)
@@ -202,22 +216,22 @@ func nlAlign(n int) int { return (n + unix.NLMSG_ALIGNTO - 1) &^ (unix.NLMSG_ALI
 
 // parseInetDiagMsg decodes one struct inet_diag_msg and its attributes.
 // ok is false for a socket that holds no port (sport 0) or, defensively,
-// for a TCP socket that is not listening.
+// for one in a state q did not ask for.
 func parseInetDiagMsg(p []byte, q diagQuery) (Socket, bool, error) {
 	if len(p) < sizeofInetDiagMsg {
 		return Socket{}, false, fmt.Errorf("inet_diag_msg too short: %d bytes", len(p))
 	}
 	family, state := p[0], p[1]
 	port := int(binary.BigEndian.Uint16(p[4:6])) // idiag_sport, network order
-	if port == 0 || (q.proto == TCP && state != tcpListen) {
+	if port == 0 || state >= 32 || q.states&(1<<state) == 0 {
 		return Socket{}, false, nil
 	}
-	var addr netip.Addr
+	var addr, remote netip.Addr
 	switch family {
 	case unix.AF_INET:
-		addr = netip.AddrFrom4([4]byte(p[8:12]))
+		addr, remote = netip.AddrFrom4([4]byte(p[8:12])), netip.AddrFrom4([4]byte(p[24:28]))
 	case unix.AF_INET6:
-		addr = netip.AddrFrom16([16]byte(p[8:24]))
+		addr, remote = netip.AddrFrom16([16]byte(p[8:24])), netip.AddrFrom16([16]byte(p[24:40]))
 	default:
 		return Socket{}, false, fmt.Errorf("inet_diag_msg with unexpected family %d", family)
 	}
@@ -227,6 +241,12 @@ func parseInetDiagMsg(p []byte, q diagQuery) (Socket, bool, error) {
 		Port:  port,
 		UID:   ne.Uint32(p[64:]),
 		Inode: uint64(ne.Uint32(p[68:])),
+	}
+	if q.proto == TCP && state != tcpListen {
+		sk.State = tcpStates[state]
+		if rport := binary.BigEndian.Uint16(p[6:8]); rport != 0 { // idiag_dport
+			sk.Remote = netip.AddrPortFrom(remote, rport)
+		}
 	}
 	// Attributes (struct rtattr: u16 len, u16 type, data, 4-byte aligned).
 	// The kernel sends INET_DIAG_SKV6ONLY for AF_INET6 sockets in LISTEN or

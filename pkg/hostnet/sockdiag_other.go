@@ -7,8 +7,13 @@ import (
 	"fmt"
 )
 
+// diagQuery has no meaning outside Linux.
+type diagQuery struct{}
+
+var listenerQueries, connectionQueries [0]diagQuery
+
 // scanNetlink has no sock_diag to ask outside Linux; the error counts as a
 // refusal, so Scan falls back to procfs (and fails there with a clear path).
-func scanNetlink() ([]Socket, error) {
+func scanNetlink([]diagQuery) ([]Socket, error) {
 	return nil, fmt.Errorf("sock_diag netlink: %w", errors.ErrUnsupported)
 }

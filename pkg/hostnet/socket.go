@@ -18,7 +18,9 @@ const (
 	UDP Proto = "udp"
 )
 
-// Socket is one bound socket: a listening TCP socket or a bound UDP socket.
+// Socket is one bound socket: a listening TCP socket or a bound UDP socket
+// (Scan), or a TCP socket that holds its local port without listening
+// (ScanConnections).
 type Socket struct {
 	Proto Proto
 	Addr  netip.Addr // local address; unspecified (0.0.0.0 or ::) for a wildcard bind
@@ -28,7 +30,30 @@ type Socket struct {
 	// V6Only is true for an IPv6 socket that does not also accept IPv4
 	// (IPV6_V6ONLY); a dual-stack [::] socket also holds 0.0.0.0's port.
 	V6Only bool
+	// State is the TCP state of a socket that does not listen, as ss
+	// names it ("ESTAB", "SYN-SENT", "UNCONN" for one bound and not
+	// connected, ...); "" for a listener and for UDP.
+	State string
+	// Remote is the peer of a connected TCP socket; zero otherwise.
+	Remote netip.AddrPort
 }
+
+// tcpStates names the TCP states (include/net/tcp_states.h) as ss does.
+var tcpStates = map[uint8]string{
+	1: "ESTAB", 2: "SYN-SENT", 3: "SYN-RECV", 4: "FIN-WAIT-1", 5: "FIN-WAIT-2", 6: "TIME-WAIT",
+	7: "UNCONN", 8: "CLOSE-WAIT", 9: "LAST-ACK", 10: "LISTEN", 11: "CLOSING", 12: "NEW-SYN-RECV",
+}
+
+// holdingStates are the TCP states ScanConnections asks for: those of a
+// socket that holds its local port against a new listener (even one that
+// sets SO_REUSEADDR, as Java and Go do) and is no listener's: a
+// connection, and a socket bound but not connected. Left out: LISTEN
+// (Scan's), the half-open connections a listener accepts (on the
+// listener's port), and TIME-WAIT, which holds the port only when the
+// socket did not set SO_REUSEADDR, what sock_diag cannot tell: an accepted
+// connection a stopped server left in TIME-WAIT does not keep its
+// successor from the port.
+var holdingStates = []uint8{1, 2, 4, 5, 7, 8, 9, 11}
 
 // Endpoint renders the socket as addr:port, bracketing IPv6.
 func (s Socket) Endpoint() string {
