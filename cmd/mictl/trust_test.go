@@ -1035,3 +1035,26 @@ func TestMaxRestartsCountsAcrossDaemons(t *testing.T) {
 		t.Fatalf("mi-1 failed after %d restarts (%q), want 2:\n%s", inst.Restarts, inst.LastError, d.events())
 	}
 }
+
+// down of an instance whose daemon, server and script were all killed,
+// leaving only the rest of its process group (MI's diagnostics tool, the
+// simulator's companion), says that its server was gone already: it said
+// "SIGTERM" to the dead server's pid and "stopped gracefully", which
+// after an incident reads as if the server had run until then.
+func TestDownAfterEverythingWasKilledSaysTheServerWasGone(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	inst := d.instance("mi-1")
+	for _, pid := range []int{d.state().Daemon.Identity.PID, inst.Server.PID, inst.Script.PID} {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	d.waitFor("the server and the script gone", func() bool { return !inst.Server.Alive() && !inst.Script.Alive() })
+	if proc.GroupEmpty(inst.PGID) {
+		t.Fatalf("nothing is left of group %d: nothing to test", inst.PGID)
+	}
+	_, _, errOut := d.mictl("down")
+	want := fmt.Sprintf("mi-1 stopping: server pid %d gone already: SIGTERM to what is left of its process group %d", inst.Server.PID, inst.PGID)
+	if !strings.Contains(errOut, want) || !strings.Contains(errOut, "mi-1 stopped: its server was gone already; what was left of its process group stopped in") {
+		t.Fatalf("down lacks %q and what stopped:\n%s", want, errOut)
+	}
+}

@@ -26,16 +26,26 @@ type stopResult struct {
 	// forward (see killClock), 0 when none did.
 	hurried time.Duration
 	nothing bool // nothing of the instance was running
+	// leftovers: its server was gone already (killed while no supervisor
+	// watched it), and what stopped is what was left of its group.
+	leftovers bool
 }
 
 func (r stopResult) String() string {
+	what := "it"
 	switch {
 	case r.nothing:
 		return "stopped (nothing was running)"
+	case r.leftovers && !r.killed:
+		return fmt.Sprintf("its server was gone already; what was left of its process group stopped in %s", round(r.took))
+	case r.leftovers:
+		what = "what was left of its process group (its server was gone already)"
+	}
+	switch {
 	case r.killed && r.hurried > 0:
-		return fmt.Sprintf("killed (SIGKILL) after %s: it did not exit after SIGTERM, and a later stop allowed it %s", round(r.took), r.hurried)
+		return fmt.Sprintf("killed (SIGKILL) after %s: %s did not exit after SIGTERM, and a later stop allowed it %s", round(r.took), what, r.hurried)
 	case r.killed:
-		return fmt.Sprintf("killed (SIGKILL) after %s: it did not exit within the %s timeout after SIGTERM", round(r.took), r.timeout)
+		return fmt.Sprintf("killed (SIGKILL) after %s: %s did not exit within the %s timeout after SIGTERM", round(r.took), what, r.timeout)
 	}
 	return fmt.Sprintf("stopped gracefully in %s", round(r.took))
 }
@@ -63,7 +73,11 @@ func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, d
 	if sent == nil {
 		sent = sendSIGTERM(server, pgid, dir)
 	}
-	s.record(name, Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", clock.timeout)}, func(i *state.Instance) { i.State = StateStopping })
+	ev := Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", clock.timeout)}
+	if !sent.alive && sent.owned && !server.IsZero() {
+		ev.PID, ev.Message = 0, fmt.Sprintf("server pid %d gone already: SIGTERM to what is left of its process group %d; SIGKILL after %s", server.PID, sent.pgid, clock.timeout)
+	}
+	s.record(name, ev, func(i *state.Instance) { i.State = StateStopping })
 	intended()
 	return terminate(sent, dir, clock, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
@@ -207,6 +221,7 @@ func terminate(sent *sigterm, dir string, clock *killClock, progress func(waited
 		res.took = time.Since(start)
 		return res, nil
 	}
+	res.leftovers = !sent.alive && !server.IsZero()
 	// The processes whose end to wait for first: the server and the
 	// script that leads the group.
 	known := []proc.Identity{server}
