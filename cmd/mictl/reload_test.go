@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/proc"
 )
@@ -596,5 +599,73 @@ func TestReloadTakesAChangedDistribution(t *testing.T) {
 	}
 	if code, out, _ := d.mictl("diff"); code != 0 {
 		t.Errorf("diff after the reload: exit %d, want 0:\n%s", code, out)
+	}
+	// The distribution's log4j2.properties changes too: mi-2 takes it,
+	// mi-1 keeps its own, and diff says so.
+	log4j2 := filepath.Join(d.dir, "dist", "conf", "log4j2.properties")
+	if err := os.WriteFile(log4j2, []byte("appenders = CARBON_LOGFILE, SYSLOG\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = d.mictl("diff")
+	for _, want := range []string{"keep     mi-1 conf/log4j2.properties (changed in its home", "restart  mi-2 (the distribution's files changed: conf/log4j2.properties)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("diff lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "restart  mi-1") || code != 1 {
+		t.Errorf("diff: exit %d, want 1, and mi-1 not restarted:\n%s", code, out)
+	}
+}
+
+// A reload's restart whose home cannot be brought up to date once the
+// server stopped starts the instance as it was and says so; it was left
+// stopped while the event log said every instance kept running.
+func TestReloadRestartStartsAnUnpreparedHomeAsItWas(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmi_home = \"dist\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	// The distribution gains a jar where the home holds a directory of
+	// that name: a sync cannot put the jar there.
+	if err := os.MkdirAll(filepath.Join(d.instance("mi-1").Home, "lib", "driver.jar", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "dist", "lib", "driver.jar"), []byte("PK driver"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before := d.pids()
+	code, _, errOut := d.mictl("reload")
+	if code == 0 || !strings.Contains(errOut, "mi-1 started again as it was, its home not brought up to date") {
+		t.Fatalf("reload: exit %d, want a failure naming mi-1 started as it was:\n%s", code, errOut)
+	}
+	d.assertRestarted(before, "mi-1")
+	d.waitFor("mi-1 ready", func() bool { return d.stateIs("mi-1", "ready") })
+	if ev := d.events(); !strings.Contains(ev, "what the reload did before that stands") {
+		t.Errorf("the reload's failure does not say what it did stands:\n%s", ev)
+	}
+}
+
+// diff only looks: run by another mictl binary (a cron job's, a
+// service's), it neither writes the simulator's distribution, whose
+// start script names the mictl that wrote it, nor so finds every home
+// behind it (and the daemon's next reload then restarted them all).
+func TestDiffFromAnotherBinaryChangesNothing(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	script := filepath.Join(d.dir, "instances", ".dist", "bin", "micro-integrator.sh")
+	before, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(t.TempDir(), "mictl")
+	if err := fsutil.CopyFileAtomic(cmp.Or(d.exe, os.Args[0]), other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d.exe = other
+	if code, out, errOut := d.mictl("diff"); code != 0 {
+		t.Fatalf("diff from %s: exit %d:\n%s%s", other, code, out, errOut)
+	}
+	if after, _ := os.ReadFile(script); !bytes.Equal(after, before) {
+		t.Errorf("diff rewrote the simulator's start script:\n%s", after)
 	}
 }

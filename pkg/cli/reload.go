@@ -3,11 +3,15 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -183,6 +187,12 @@ func followedConfig(f *state.File) string {
 }
 
 func printChanges(streams *IOStreams, c reconcile.Changes) {
+	kept := slices.Sorted(maps.Keys(c.Kept))
+	slices.SortFunc(kept, config.CompareNames)
+	for _, n := range kept {
+		fmt.Fprintf(streams.Out, "keep     %s %s (changed in its home, and in the distribution since: the home's stay; delete one to take the distribution's)\n",
+			n, strings.Join(c.Kept[n], ", "))
+	}
 	if c.Empty() {
 		fmt.Fprintln(streams.Out, "no changes: what runs matches the configuration")
 		return

@@ -1,12 +1,14 @@
 package home
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -19,60 +21,27 @@ type SyncStats struct {
 	// Removed are files an earlier Sync put there that the distribution
 	// no longer has.
 	Removed int
-	// Kept are files edited in the home since Sync put them there, left
+	// Kept are files changed in the home since Sync put them there, left
 	// as they are (see clonedList).
 	Kept int
 }
 
-// clonedList names the file of a home that lists the files Sync last
-// put there from the distribution, one a line: its slash-separated path,
-// then, for a regular file, a tab, its size, a tab and its modification
-// time (Unix nanoseconds), as Sync left it. A file listed that the
-// distribution no longer has was the distribution's, and goes: a jar
+// clonedList names the file of a home that lists what Sync put there from
+// the distribution, one path a line (slash-separated); for a regular file
+// the line goes on, tab-separated, with the distribution's file as it was
+// then (size, modification time in Unix nanoseconds) and the home's as
+// Sync left it (size, time, permission bits, inode). A file listed that
+// the distribution no longer has was the distribution's, and goes: a jar
 // removed or replaced in mi_home's lib/ stayed on every instance's
 // classpath beside its successor. A file the instance or its operator
-// made is in no list, and stays; one edited in the home since (a log
-// level tuned in its conf/log4j2.properties) no longer has the listed
-// size and time, and stays too, as a package manager keeps an edited
-// configuration file: a restart reverted such edits without a word.
+// made is in no list, and stays; one changed in the home since Sync left
+// it (a log level tuned in its conf/log4j2.properties, a conf/ file MI
+// renders at every start) is kept too, as a package manager keeps an
+// edited configuration file: a restart reverted such edits without a
+// word. A hard link to the distribution's file is the home's own only
+// once it is another file (a jar replaced by hand for one instance): an
+// in-place write into the distribution's changes the link too.
 const clonedList = ".mictl-cloned"
-
-// stamp is a regular file's size and modification time, as a home's
-// clonedList records them.
-type stamp struct {
-	size  int64
-	mtime int64
-}
-
-func stampOf(info fs.FileInfo) stamp { return stamp{info.Size(), info.ModTime().UnixNano()} }
-
-// readCloned is the clonedList of the home dir: each path listed, with
-// its stamp when one is (nil for a symlink, or a list written before
-// stamps were).
-func readCloned(dir string) (listing string, listed map[string]*stamp, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, clonedList))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return "", nil, err
-	}
-	listed = map[string]*stamp{}
-	for line := range strings.Lines(string(b)) {
-		rel, rest, stamped := strings.Cut(strings.TrimSuffix(line, "\n"), "\t")
-		listed[rel] = nil
-		var st stamp
-		if _, serr := fmt.Sscanf(rest, "%d\t%d", &st.size, &st.mtime); stamped && serr == nil {
-			listed[rel] = &st
-		}
-	}
-	return string(b), listed, nil
-}
-
-// edited reports whether the home's file at path, listed with st, was
-// changed since Sync put it there. A file missing, or listed without a
-// stamp, is not.
-func edited(path string, st *stamp) bool {
-	info, err := os.Lstat(path)
-	return st != nil && err == nil && info.Mode().IsRegular() && stampOf(info) != *st
-}
 
 // readOnlyDirs hold the jars MI only ever reads (docs/mi-facts.md: lib/ and
 // wso2/components/plugins are read-only and may be hard-linked).
@@ -88,6 +57,125 @@ var perInstance = map[string]bool{
 	"conf/deployment.toml": true, // rendered per instance, never copied
 }
 
+// stamp is what tells a file from its earlier self.
+type stamp struct {
+	size, mtime int64
+	mode        fs.FileMode // permission bits
+	ino         uint64
+}
+
+func stampOf(info fs.FileInfo) stamp {
+	st := stamp{size: info.Size(), mtime: info.ModTime().UnixNano(), mode: info.Mode().Perm()}
+	if sys, ok := info.Sys().(*syscall.Stat_t); ok {
+		st.ino = sys.Ino
+	}
+	return st
+}
+
+// clone is one regular file of a home's clonedList.
+type clone struct {
+	dist, home stamp // dist: size and time only
+	linked     bool  // home is a hard link to what dist was
+}
+
+// cloneOf is the clone of a home's file home, made from the
+// distribution's dist.
+func cloneOf(dist, home fs.FileInfo) clone {
+	return clone{dist: stamp{size: dist.Size(), mtime: dist.ModTime().UnixNano()}, home: stampOf(home), linked: os.SameFile(dist, home)}
+}
+
+// line is c's clonedList line for the file rel.
+func (c clone) line(rel string) string {
+	kind := "copy"
+	if c.linked {
+		kind = "link"
+	}
+	return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%o\t%d\n", rel, kind, c.dist.size, c.dist.mtime, c.home.size, c.home.mtime, c.home.mode, c.home.ino)
+}
+
+// readCloned is the clonedList of the home dir: each path listed, with its
+// clone for a regular file listed with one (nil for a symlink, and for
+// every file of a list written before mictl kept stamps, or of a home
+// without a list).
+func readCloned(dir string) (raw string, listed map[string]*clone, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, clonedList))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", nil, err
+	}
+	listed = map[string]*clone{}
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+		listed[fields[0]] = parseClone(fields[1:])
+	}
+	return string(b), listed, nil
+}
+
+// parseClone reads the fields after the path of a clonedList line; nil
+// when there are none (or they do not parse: the file is then taken as
+// unknown).
+func parseClone(f []string) *clone {
+	if len(f) != 7 || (f[0] != "copy" && f[0] != "link") {
+		return nil
+	}
+	var n [6]int64
+	for i, s := range f[1:] {
+		base := 10
+		if i == 4 {
+			base = 8
+		}
+		v, err := strconv.ParseInt(s, base, 64)
+		if err != nil {
+			return nil
+		}
+		n[i] = v
+	}
+	return &clone{dist: stamp{size: n[0], mtime: n[1]}, home: stamp{size: n[2], mtime: n[3], mode: fs.FileMode(n[4]), ino: uint64(n[5])}, linked: f[0] == "link"}
+}
+
+// homeFile is what a home holds at one path of the distribution, as Sync
+// and Behind judge it against the distribution's e and the home's list.
+type homeFile int
+
+const (
+	homeMissing  homeFile = iota
+	homeCurrent           // the same as the distribution's (see upToDate)
+	homeBehind            // Sync's own, and the distribution's changed since
+	homeChanged           // changed in the home since Sync left it: kept
+	homeUnlisted          // differs, and no list says whose it is
+)
+
+func judge(e distEntry, dst string, c *clone) (homeFile, fs.FileInfo) {
+	info, err := os.Lstat(dst)
+	switch {
+	case err != nil:
+		return homeMissing, nil
+	case upToDate(e.info, info):
+		return homeCurrent, info
+	case c == nil:
+		return homeUnlisted, info
+	case !info.Mode().IsRegular():
+		return homeChanged, info
+	}
+	now := stampOf(info)
+	if c.linked {
+		// Still the link Sync made, whatever was written through it.
+		if now.ino == c.home.ino {
+			return homeBehind, info
+		}
+		return homeChanged, info
+	}
+	if now == c.home {
+		return homeBehind, info
+	}
+	return homeChanged, info
+}
+
+// distChanged reports whether the distribution's e is another file than
+// the one c was cloned from.
+func distChanged(e distEntry, c *clone) bool {
+	return c != nil && (e.info.Size() != c.dist.size || e.info.ModTime().UnixNano() != c.dist.mtime)
+}
+
 // Distribution is a source distribution as read once for the homes of
 // one command: each home's sync compares against this listing instead of
 // walking the distribution again. A real MI holds thousands of files, and
@@ -96,10 +184,8 @@ var perInstance = map[string]bool{
 type Distribution struct {
 	src     string // as given, for messages
 	entries []distEntry
-	// files are the paths of its files (not directories), and listing
-	// them as a home's clonedList holds them.
-	files   map[string]bool
-	listing string
+	// files are the paths of its files (not directories).
+	files map[string]bool
 }
 
 // distEntry is one path of a distribution, in walk order (a directory
@@ -122,7 +208,7 @@ func ReadDistribution(src string) (*Distribution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
-	d := &Distribution{src: src}
+	d := &Distribution{src: src, files: map[string]bool{}}
 	err = filepath.WalkDir(root, func(path string, entry fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -141,26 +227,14 @@ func ReadDistribution(src string) (*Distribution, error) {
 			return err
 		}
 		d.entries = append(d.entries, distEntry{rel: rel, path: path, info: info})
+		if !info.IsDir() {
+			d.files[rel] = true
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
-	d.files = map[string]bool{}
-	var listing strings.Builder
-	for _, e := range d.entries {
-		if e.own || e.info.IsDir() {
-			continue
-		}
-		d.files[e.rel] = true
-		listing.WriteString(e.rel)
-		if e.info.Mode().IsRegular() {
-			st := stampOf(e.info)
-			fmt.Fprintf(&listing, "\t%d\t%d", st.size, st.mtime)
-		}
-		listing.WriteString("\n")
-	}
-	d.listing = listing.String()
 	return d, nil
 }
 
@@ -169,8 +243,11 @@ func ReadDistribution(src string) (*Distribution, error) {
 // (copied otherwise), everything else is copied, and files that are
 // already up to date (the same inode, or the same size, modification time
 // and permission bits) are left alone, so a second Sync is cheap. A file
-// an earlier Sync put there that the distribution no longer has is
-// removed (see clonedList); files the instance created itself never are.
+// changed in the home since an earlier Sync put it there is kept, and so
+// is one a home cloned before mictl kept stamps holds in another version
+// (a jar excepted: MI never writes one); a file an earlier Sync put there
+// that the distribution no longer has is removed, unless changed since
+// (see clonedList); files the instance created itself never are.
 // Different homes may be synced from one Distribution at once.
 func (d *Distribution) Sync(dir string) (SyncStats, error) {
 	var st SyncStats
@@ -182,13 +259,13 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 	if err != nil {
 		return fail(err)
 	}
+	var list strings.Builder
 	for _, e := range d.entries {
-		if err := syncEntry(e, filepath.Join(dir, e.rel), listed[e.rel], &st); err != nil {
+		line, err := syncEntry(e, filepath.Join(dir, e.rel), listed[e.rel], &st)
+		if err != nil {
 			return fail(err)
 		}
-	}
-	if old == d.listing {
-		return st, nil // the usual case: nothing gone, nothing to write
+		list.WriteString(line)
 	}
 	for _, rel := range d.gone(dir, listed) {
 		switch err := os.Remove(filepath.Join(dir, filepath.FromSlash(rel))); {
@@ -198,22 +275,32 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 			return fail(err)
 		}
 	}
+	if list.String() == old {
+		return st, nil // the usual case: nothing changed, nothing to write
+	}
 	// Not fsynced, as the homes' other generated files: a list lost to a
 	// power failure costs one sync's removals, made at the next.
-	if err := fsutil.ReplaceFile(filepath.Join(dir, clonedList), []byte(d.listing), 0o644); err != nil {
+	if err := fsutil.ReplaceFile(filepath.Join(dir, clonedList), []byte(list.String()), 0o644); err != nil {
 		return fail(err)
 	}
 	return st, nil
 }
 
 // gone are the files of the home dir that an earlier Sync listed (listed)
-// and the distribution no longer has, unless edited since. A home
+// and the distribution no longer has, unless changed since. A home
 // without a list (cloned by an earlier mictl) has none.
-func (d *Distribution) gone(dir string, listed map[string]*stamp) []string {
+func (d *Distribution) gone(dir string, listed map[string]*clone) []string {
 	var out []string
-	for rel, st := range listed {
-		if rel == "" || d.files[rel] || perInstance[rel] || !filepath.IsLocal(rel) || edited(filepath.Join(dir, filepath.FromSlash(rel)), st) {
+	for rel, c := range listed {
+		if rel == "" || d.files[rel] || perInstance[rel] || !filepath.IsLocal(rel) {
 			continue
+		}
+		path := filepath.Join(dir, filepath.FromSlash(rel))
+		if info, err := os.Lstat(path); err == nil && c != nil && info.Mode().IsRegular() {
+			now := stampOf(info)
+			if (c.linked && now.ino != c.home.ino) || (!c.linked && now != c.home) {
+				continue // changed in the home: its own now
+			}
 		}
 		out = append(out, rel)
 	}
@@ -221,73 +308,139 @@ func (d *Distribution) gone(dir string, listed map[string]*stamp) []string {
 	return out
 }
 
-// Behind lists what Sync would change in the home dir: the files of the
-// distribution it lacks or holds another version of, and those Sync put
-// there that the distribution dropped since (suffixed " (removed)"). A
-// file edited in the home is not listed: Sync keeps it. A home holding
-// what the distribution holds now lists none.
-func (d *Distribution) Behind(dir string) ([]string, error) {
+// Behind lists what the next Sync would change in the home dir: the
+// files of the distribution it lacks or holds an earlier version of, and
+// those Sync put there that the distribution dropped since (suffixed
+// " (removed)"). kept lists the files changed in the home that the
+// distribution changed too since: Sync keeps the home's, and someone
+// should look at both. A file Sync put there that the home lost since is
+// not behind (Sync restores it at the next start all the same). A file
+// Sync would copy that cannot be read is an error naming it: a restart
+// would stop the instance and then fail to prepare its home.
+func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 	_, listed, err := readCloned(dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []string
 	for _, e := range d.entries {
+		if e.own || e.info.IsDir() {
+			continue
+		}
 		dst := filepath.Join(dir, e.rel)
-		switch {
-		case e.own || e.info.IsDir():
-		case e.info.Mode()&fs.ModeSymlink != 0:
+		if e.info.Mode()&fs.ModeSymlink != 0 {
 			want, err := os.Readlink(e.path)
 			if cur, lerr := os.Readlink(dst); err != nil || lerr != nil || cur != want {
-				out = append(out, e.rel)
+				behind = append(behind, e.rel)
 			}
-		case e.info.Mode().IsRegular():
-			if !upToDate(e.info, dst) && !edited(dst, listed[e.rel]) {
-				out = append(out, e.rel)
-			}
+			continue
 		}
+		if !e.info.Mode().IsRegular() {
+			continue
+		}
+		c := listed[e.rel]
+		state, cur := judge(e, dst, c)
+		switch {
+		case state == homeMissing && c != nil, state == homeCurrent:
+			continue
+		case state == homeBehind && !c.linked && sameContent(e, dst, cur):
+			continue // touched, not changed (a file written again as it was)
+		case state == homeChanged, state == homeUnlisted && !readOnly(e.rel):
+			if distChanged(e, c) {
+				kept = append(kept, e.rel)
+			}
+			continue
+		}
+		f, err := os.Open(e.path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot read %s (%w): mictl copies it into every home; make it readable to this user", e.path, fsutil.Cause(err))
+		}
+		f.Close()
+		behind = append(behind, e.rel)
 	}
 	for _, rel := range d.gone(dir, listed) {
 		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
-			out = append(out, rel+" (removed)")
+			behind = append(behind, rel+" (removed)")
 		}
 	}
-	return out, nil
+	return behind, kept, nil
 }
 
-// syncEntry brings dst, in a home, up to date with the distribution's e;
-// listed is dst's stamp in the home's clonedList.
-func syncEntry(e distEntry, dst string, listed *stamp, st *SyncStats) error {
+// sameContentMax is the largest file sameContent reads: scripts and
+// configuration files, not jars (a distribution unpacked again would
+// have every reload read it whole, for every home).
+const sameContentMax = 1 << 20
+
+// sameContent reports whether the home's file dst (cur) holds what the
+// distribution's e does, for a small file.
+func sameContent(e distEntry, dst string, cur fs.FileInfo) bool {
+	if cur.Size() != e.info.Size() || cur.Size() > sameContentMax {
+		return false
+	}
+	a, err := os.ReadFile(e.path)
+	if err != nil {
+		return false
+	}
+	b, err := os.ReadFile(dst)
+	return err == nil && bytes.Equal(a, b)
+}
+
+// syncEntry brings dst, in a home, up to date with the distribution's e,
+// c being what the home's list says of it, and returns its line of the
+// new list ("" for a directory).
+func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (string, error) {
 	switch info := e.info; {
 	case e.own: // first: it has no info
-		return os.MkdirAll(dst, 0o755)
+		return "", os.MkdirAll(dst, 0o755)
 	case info.IsDir():
-		return os.MkdirAll(dst, info.Mode().Perm()|0o700)
+		return "", os.MkdirAll(dst, info.Mode().Perm()|0o700)
 	case info.Mode()&fs.ModeSymlink != 0:
-		return syncSymlink(e.path, dst)
+		return e.rel + "\n", syncSymlink(e.path, dst)
 	case !info.Mode().IsRegular():
-		return nil // sockets, fifos: nothing an MI home needs
+		return "", nil // sockets, fifos: nothing an MI home needs
 	}
-	if upToDate(e.info, dst) {
+	state, cur := judge(e, dst, c)
+	switch {
+	case state == homeCurrent:
 		st.UpToDate++
-		return nil
-	}
-	if edited(dst, listed) {
+		if c != nil && !distChanged(e, c) && stampOf(cur) == c.home {
+			return c.line(e.rel), nil // as listed
+		}
+		return cloneOf(e.info, cur).line(e.rel), nil
+	case state == homeChanged:
 		st.Kept++
-		return nil
+		return c.line(e.rel), nil // still the old one's: still changed, and the distribution's news still news
+	case state == homeUnlisted && !readOnly(e.rel):
+		// A home cloned before mictl kept stamps: whose it is cannot be
+		// told; taken as the home's as it is now, so that the
+		// distribution's next change arrives.
+		st.Kept++
+		return cloneOf(e.info, cur).line(e.rel), nil
 	}
 	if readOnly(e.rel) {
 		linked, err := replaceWithLink(e.path, dst)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if linked {
 			st.Linked++
-			return nil
+			return recordNow(e, dst)
 		}
 	}
 	st.Copied++
-	return fsutil.CopyFileAtomic(e.path, dst, e.info.Mode().Perm())
+	if err := fsutil.CopyFileAtomic(e.path, dst, e.info.Mode().Perm()); err != nil {
+		return "", err
+	}
+	return recordNow(e, dst)
+}
+
+// recordNow is the clonedList line of e's copy or link at dst, as it is
+// now.
+func recordNow(e distEntry, dst string) (string, error) {
+	info, err := os.Lstat(dst)
+	if err != nil {
+		return "", err
+	}
+	return cloneOf(e.info, info).line(e.rel), nil
 }
 
 func readOnly(rel string) bool {
@@ -302,17 +455,13 @@ func readOnly(rel string) bool {
 	return false
 }
 
-func upToDate(src fs.FileInfo, dst string) bool {
-	d, err := os.Stat(dst)
-	if err != nil {
-		return false
-	}
-	if os.SameFile(src, d) {
+func upToDate(src, dst fs.FileInfo) bool {
+	if os.SameFile(src, dst) {
 		return true
 	}
 	// Copies get the permission bits only (never setuid and the like), so
 	// only those are compared.
-	return d.Size() == src.Size() && d.ModTime().Equal(src.ModTime()) && d.Mode().Perm() == src.Mode().Perm()
+	return dst.Mode().IsRegular() && dst.Size() == src.Size() && dst.ModTime().Equal(src.ModTime()) && dst.Mode().Perm() == src.Mode().Perm()
 }
 
 // replaceWithLink hard-links src at dst (through a temporary name, so dst

@@ -153,8 +153,11 @@ func diffClones(a, b map[string]entry) []string {
 			if !slices.Contains(wantLinked, k) {
 				e.inode = 0
 			}
-			if e.kind != "file" || k == ".mictl-cloned" { // the home's own list: when it was written varies
+			if e.kind != "file" {
 				e.mtime = time.Time{}
+			}
+			if k == ".mictl-cloned" { // the home's own list: its copies' inodes and when it was written
+				e.mtime, e.sum, e.size = time.Time{}, [32]byte{}, 0
 			}
 			out[k] = e
 		}
@@ -525,8 +528,8 @@ func TestSyncKeepsFilesEditedInTheHome(t *testing.T) {
 	must(t, os.WriteFile(theirs, []byte("appenders = CARBON_LOGFILE, SYSLOG\n"), 0o644))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, err := dist.Behind(dir); err != nil || len(behind) != 0 {
-		t.Errorf("Behind = %q, %v; want nothing: the edited file is kept", behind, err)
+	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{rel}) {
+		t.Errorf("Behind = %q, kept %q, %v; want nothing behind, and %s kept over the distribution's change", behind, kept, err, rel)
 	}
 	st, err := dist.Sync(dir)
 	must(t, err)
@@ -542,8 +545,123 @@ func TestSyncKeepsFilesEditedInTheHome(t *testing.T) {
 	}
 }
 
+// A jar written into in place in the distribution (which changes every
+// home's hard link to it), then replaced there by a new file, reaches the
+// homes: the link is still Sync's, whatever was written through it. It
+// was taken for the home's own, and kept: a mixed fleet.
+func TestSyncFollowsAJarWrittenInPlaceThenReplaced(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	jar := filepath.Join(src, "lib", "a.jar")
+	f, err := os.OpenFile(jar, os.O_WRONLY|os.O_APPEND, 0)
+	must(t, err)
+	f.WriteString(" fixed in place")
+	f.Close()
+	must(t, os.Remove(jar))
+	must(t, os.WriteFile(jar, []byte("PK\x03\x04 a.jar v2"), 0o644))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, kept, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"lib/a.jar"}) || len(kept) != 0 {
+		t.Errorf("Behind = %q, kept %q, %v; want lib/a.jar behind", behind, kept, err)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if !sameFile(t, jar, filepath.Join(dir, "lib", "a.jar")) {
+		t.Error("the home's lib/a.jar is not the distribution's new one")
+	}
+}
+
+// A home whose list predates stamps (an older mictl cloned it) keeps a
+// file that differs from the distribution's, and is not behind for it: an
+// edit made there, or a conf/ file MI rendered, was reverted by a restart
+// the first reload forced. Once stamped, the distribution's next change
+// arrives.
+func TestSyncTakesAnUnstampedHomeAsItIs(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	var legacy strings.Builder
+	for _, f := range []string{"bin/micro-integrator.sh", "conf/log4j2.properties", "lib/a.jar"} {
+		legacy.WriteString(f + "\n")
+	}
+	must(t, os.WriteFile(filepath.Join(dir, ".mictl-cloned"), []byte(legacy.String()), 0o644))
+	mine := filepath.Join(dir, "conf", "log4j2.properties")
+	must(t, os.WriteFile(mine, []byte("logger.custom.level = DEBUG\n"), 0o644))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+		t.Errorf("Behind = %q, %v; want nothing: the home's file is taken as its own", behind, err)
+	}
+	if st, err := dist.Sync(dir); err != nil || st.Kept != 1 {
+		t.Fatalf("Sync: %+v, %v; want the home's file kept", st, err)
+	}
+	if got, _ := os.ReadFile(mine); string(got) != "logger.custom.level = DEBUG\n" {
+		t.Fatalf("the home's edit is gone: %q", got)
+	}
+	// Stamped as it is now: a file left as it was takes the
+	// distribution's next change.
+	script := filepath.Join(src, "bin", "micro-integrator.sh")
+	later := distMTime.Add(time.Hour)
+	must(t, os.WriteFile(script, []byte("#!/bin/sh\nexec java -server \"$@\"\n"), 0o755))
+	must(t, os.Chtimes(script, later, later))
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "bin", "micro-integrator.sh")); !strings.Contains(string(got), "-server") {
+		t.Errorf("the distribution's new script did not arrive: %q", got)
+	}
+}
+
+// Permission bits tightened in a home (chmod 600 of a file holding a
+// secret) are a change of the home's: kept, not reverted by a restart it
+// forced.
+func TestSyncKeepsPermissionsChangedInTheHome(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "repository", "deployment", "x.xml")
+	must(t, os.Chmod(p, 0o600))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+		t.Errorf("Behind = %q, %v; want nothing", behind, err)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(p); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("%s: %v, %v; want its 0600 kept", p, info.Mode(), err)
+	}
+}
+
+// A file Sync would copy that cannot be read makes Behind fail, naming it
+// and what to do: a reload would otherwise stop an instance and then fail
+// to prepare its home, leaving it stopped. (An unreadable file cannot be
+// made for root, which runs the tests: one gone since the distribution
+// was read fails alike.)
+func TestBehindFailsForAFileItCannotRead(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	secret := filepath.Join(src, "conf", "secret.properties")
+	must(t, os.WriteFile(secret, []byte("x"), 0o600))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	must(t, os.Remove(secret))
+	if _, _, err := dist.Behind(dir); err == nil || !strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "make it readable") {
+		t.Errorf("Behind: %v; want an error naming %s and what to do", err, secret)
+	}
+}
+
 // Behind lists what the next Sync would change in a home: files the
 // distribution added or changed, and those it dropped; none once synced.
+// A file only touched in the distribution is not behind.
 func TestBehindListsWhatSyncWouldChange(t *testing.T) {
 	src, dir := setup(t)
 	if _, err := syncHome(src, dir); err != nil {
@@ -552,21 +670,25 @@ func TestBehindListsWhatSyncWouldChange(t *testing.T) {
 	later := distMTime.Add(time.Hour)
 	must(t, os.WriteFile(filepath.Join(src, "lib", "new.jar"), []byte("PK new"), 0o644))
 	changed := filepath.Join(src, "conf", "log4j2.properties")
-	must(t, os.WriteFile(changed, []byte("appenders = CARBON_LOGFILE\n"), 0o644))
+	must(t, os.WriteFile(changed, []byte("appenders = CARBON_LOGFILE, SYSLOG\n"), 0o644))
 	must(t, os.Chtimes(changed, later, later))
+	// Written again as it was (a distribution unpacked again, the
+	// simulator's script written by another mictl and back): touched, not
+	// behind.
+	must(t, os.Chtimes(filepath.Join(src, "bin", "micro-integrator.sh"), later, later))
 	must(t, os.Remove(filepath.Join(src, "repository", "deployment", "x.xml")))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	behind, err := dist.Behind(dir)
+	behind, kept, err := dist.Behind(dir)
 	must(t, err)
 	want := []string{"conf/log4j2.properties", "lib/new.jar", "repository/deployment/x.xml (removed)"}
-	if !slices.Equal(behind, want) {
-		t.Errorf("Behind = %q, want %q", behind, want)
+	if !slices.Equal(behind, want) || len(kept) != 0 {
+		t.Errorf("Behind = %q, kept %q; want %q, none kept", behind, kept, want)
 	}
 	if _, err := dist.Sync(dir); err != nil {
 		t.Fatal(err)
 	}
-	if behind, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+	if behind, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
 		t.Errorf("Behind after Sync = %q, %v; want nothing", behind, err)
 	}
 }

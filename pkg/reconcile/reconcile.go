@@ -684,15 +684,24 @@ type Proposal struct {
 // Propose plans cfg against what runs (f) as a reload does: instances
 // the configuration no longer names are removed.
 func Propose(cfg *config.Config, f *state.File, offsets []int, env []string) (Proposal, error) {
+	p, err := ProposeTarget(cfg, f, offsets, env)
+	if err != nil {
+		return Proposal{}, err
+	}
+	if p.Changes, err = Compare(p.Target, f); err != nil {
+		return Proposal{}, err
+	}
+	return p, nil
+}
+
+// ProposeTarget is Propose without comparing with what runs (its Changes
+// are none): the target and its conflicts.
+func ProposeTarget(cfg *config.Config, f *state.File, offsets []int, env []string) (Proposal, error) {
 	t, err := Build(cfg, f, Options{Offsets: offsets, Env: env})
 	if err != nil {
 		return Proposal{}, err
 	}
-	changes, err := Compare(t, f)
-	if err != nil {
-		return Proposal{}, err
-	}
-	return Proposal{Target: t, Changes: changes, Conflicts: t.Conflicts()}, nil
+	return Proposal{Target: t, Changes: NoChanges(), Conflicts: t.Conflicts()}, nil
 }
 
 // Refusal is the error a reload of p is refused with, nil when it may go
@@ -714,11 +723,16 @@ type Changes struct {
 	Redeploy []string          `json:"redeploy"`
 	Why      map[string]string `json:"why"`   // why each restart
 	Diffs    map[string]string `json:"diffs"` // deployment.toml now vs target, per restart
+	// Kept are, per running instance, the files changed in its home that
+	// the distribution changed too since they were cloned: a sync keeps
+	// the home's (see home.Distribution.Behind), and someone should look
+	// at both. Nothing to do for a reload.
+	Kept map[string][]string `json:"kept"`
 }
 
 // NoChanges is Changes with nothing in it, every list empty (not null).
 func NoChanges() Changes {
-	return Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, Why: map[string]string{}, Diffs: map[string]string{}}
+	return Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, Why: map[string]string{}, Diffs: map[string]string{}, Kept: map[string][]string{}}
 }
 
 // Empty reports whether nothing would change.
@@ -732,7 +746,10 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 	c := NoChanges()
 	planned := map[string]bool{}
 	render := t.renderer()
-	var dist *home.Distribution // read for the first instance that runs
+	behind, err := t.homesBehind(f)
+	if err != nil {
+		return c, err
+	}
 	for _, inst := range t.Plan.Instances {
 		planned[inst.Name] = true
 		rec, known := f.Instance(inst.Name)
@@ -763,19 +780,13 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		if rec.Bind != want.Bind || !slices.Equal(rec.Args, want.Args) {
 			why = append(why, "launch settings changed")
 		}
-		if dist == nil {
-			if dist, err = t.distribution(); err != nil {
-				return c, err
-			}
-		}
-		behind, err := dist.Behind(rec.Home)
-		if err != nil {
-			return c, fmt.Errorf("compare %s with the distribution: %w", rec.Home, err)
-		}
-		if len(behind) > 0 {
+		if b := behind[rec.Name]; len(b.files) > 0 {
 			// A new mi_home, or files changed in it: what a restart's sync
 			// brings in, which nothing else here shows.
-			why = append(why, "the distribution's files changed: "+listSome(behind, 3))
+			why = append(why, "the distribution's files changed: "+listSome(b.files, 3))
+		}
+		if b := behind[rec.Name]; len(b.kept) > 0 {
+			c.Kept[rec.Name] = b.kept
 		}
 		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps))
 		switch {
@@ -796,6 +807,60 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		}
 	}
 	return c, nil
+}
+
+// homeBehind is what Distribution.Behind says of one home.
+type homeBehind struct{ files, kept []string }
+
+// homesBehind asks, for each instance of f that runs, what a sync of its
+// home with the distribution would change; a few homes at a time (a real
+// MI home is thousands of files to look at). Nothing runs: nothing is
+// read.
+func (t *Target) homesBehind(f *state.File) (map[string]homeBehind, error) {
+	var running []state.Instance
+	for _, rec := range f.Instances {
+		if _, planned := t.Instance(rec.Name); planned && state.Wanted(rec.State) {
+			running = append(running, rec)
+		}
+	}
+	out := map[string]homeBehind{}
+	if len(running) == 0 {
+		return out, nil
+	}
+	// As it is: writing the simulator's (SourceDistribution) is for the
+	// commands that start servers. Compare only looks, and a look from
+	// another mictl binary made every home behind its start script.
+	dir := t.Config.MIHome
+	if t.Config.UsesSimulator() {
+		dir = deployment.SimulatorDist(t.Config)
+	}
+	dist, err := home.ReadDistribution(dir)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]homeBehind, len(running))
+	errs := make([]error, len(running))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, rec := range running {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			b, kept, err := dist.Behind(rec.Home)
+			if err != nil {
+				errs[i] = fmt.Errorf("compare the home of %s with the distribution: %w", rec.Name, err)
+			}
+			results[i] = homeBehind{files: b, kept: kept}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for i, rec := range running {
+		out[rec.Name] = results[i]
+	}
+	return out, nil
 }
 
 // listSome is the first n of items, comma-separated, and how many more

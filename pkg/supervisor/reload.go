@@ -62,7 +62,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	}()
 	f, err := s.currentSettled()
 	if err != nil {
-		s.recordReload(err, nil)
+		s.recordReload(err, nil, false)
 		return changes, err
 	}
 	var t *reconcile.Target
@@ -73,7 +73,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			reported = kind == reloadCatchUp
 			return changes, err
 		}
-		s.recordReload(err, nil)
+		s.recordReload(err, nil, false)
 		return changes, err
 	}
 	if changes.Empty() {
@@ -83,10 +83,10 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 				return changes, nil
 			}
 			// A refusal recorded before is over all the same.
-			s.recordReload(nil, t.Config.Names())
+			s.recordReload(nil, t.Config.Names(), false)
 			return changes, nil
 		}
-		s.recordReload(nil, t.Config.Names())
+		s.recordReload(nil, t.Config.Names(), false)
 		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
 		return changes, nil
 	}
@@ -100,7 +100,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
 		return changes, err
 	}
-	s.recordReload(err, t.Config.Names())
+	s.recordReload(err, t.Config.Names(), true)
 	if err == nil {
 		msg := describe(changes)
 		if len(left) > 0 {
@@ -121,12 +121,25 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 // of that up's flags and instances, and recorded its default instance
 // over the up's (the wrong offset: a start never ready).
 func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Target, reconcile.Changes, error) {
+	return s.plan(load, f, reconcile.Propose)
+}
+
+// planTarget is planReload without the changes (reconcile.ProposeTarget):
+// a restart's step needs the target alone, and comparing every home with
+// the distribution at each step made a rolling restart of N instances
+// look at N homes N times.
+func (s *Supervisor) planTarget(load LoadConfig, f *state.File) (*reconcile.Target, error) {
+	t, _, err := s.plan(load, f, reconcile.ProposeTarget)
+	return t, err
+}
+
+func (s *Supervisor) plan(load LoadConfig, f *state.File, propose func(*config.Config, *state.File, []int, []string) (reconcile.Proposal, error)) (*reconcile.Target, reconcile.Changes, error) {
 	cfg, offsets, err := load(f.UpArgs)
 	if err != nil {
 		return nil, reconcile.Changes{}, err
 	}
 	s.SetCredentials(Credentials{User: cfg.ManagementUser, Password: cfg.ManagementPassword})
-	p, err := reconcile.Propose(cfg, f, offsets, CaptureEnv(os.Environ()))
+	p, err := propose(cfg, f, offsets, CaptureEnv(os.Environ()))
 	if err != nil {
 		return nil, p.Changes, err
 	}
@@ -165,7 +178,7 @@ func (s *Supervisor) refreshHomeLocked(load LoadConfig, name string) error {
 	if rec, ok := asRunning.Instance(name); ok {
 		rec.State = StateStarting
 	}
-	t, _, err := s.planReload(load, &asRunning)
+	t, err := s.planTarget(load, &asRunning)
 	if err != nil {
 		return err
 	}
@@ -208,10 +221,21 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if err := s.redeploy(t, c); err != nil {
 		return nil, err
 	}
+	// A home that cannot be prepared once its server stopped (a file of
+	// the distribution gone meanwhile, a full disk) starts as it was: left
+	// stopped, it read as running the configuration before.
+	var unprepared []error
 	for i, name := range c.Restart {
-		stopped, err := s.restartOne(op, name, "reload: "+c.Why[name], s.policy.ReadyTimeout, func() error { return s.prepare(t, []string{name}) })
+		stopped, err := s.restartOne(op, name, "reload: "+c.Why[name], s.policy.ReadyTimeout, func() error {
+			if err := s.prepare(t, []string{name}); err != nil {
+				s.emit(Event{Instance: name, State: StateStopped, Transient: true,
+					Message: "reload: the home is not brought up to date, it starts as it was: " + err.Error()})
+				unprepared = append(unprepared, fmt.Errorf("%s started again as it was, its home not brought up to date: %w", name, err))
+			}
+			return nil
+		})
 		if err != nil {
-			return left, rollEnded(err, i < len(c.Restart)-1)
+			return left, errors.Join(append(unprepared, rollEnded(err, i < len(c.Restart)-1))...)
 		}
 		if stopped {
 			left = append(left, name)
@@ -219,10 +243,10 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	}
 	if len(add) > 0 {
 		if err := s.waitReadyFor(op, add, s.policy.ReadyTimeout); err != nil {
-			return left, err
+			return left, errors.Join(append(unprepared, err)...)
 		}
 	}
-	return append(left, slices.DeleteFunc(slices.Clone(c.Add), func(n string) bool { return !op.stoppedByName(n) })...), nil
+	return append(left, slices.DeleteFunc(slices.Clone(c.Add), func(n string) bool { return !op.stoppedByName(n) })...), errors.Join(unprepared...)
 }
 
 // prepare writes the homes of names and their new records.
@@ -298,11 +322,16 @@ func (s *Supervisor) forget(names []string) error {
 // recordReload keeps the outcome of the last reload in the state file
 // for `mictl status`, and a failure in the event log; a reload that
 // succeeded makes configured (the instances its configuration names) what
-// the next one compares with.
-func (s *Supervisor) recordReload(err error, configured []string) {
+// the next one compares with. applied says the reload had begun to
+// change things when err ended it: what it did before stands.
+func (s *Supervisor) recordReload(err error, configured []string, applied bool) {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
+	}
+	how := "; every instance keeps running as it was"
+	if applied {
+		how = "; what the reload did before that stands"
 	}
 	uerr := s.update(func(f *state.File) error {
 		f.ReloadError = msg
@@ -314,7 +343,7 @@ func (s *Supervisor) recordReload(err error, configured []string) {
 	// Said after the state file is written, as a reload's success is:
 	// whoever reads the refusal in the event log finds it in mictl status.
 	if err != nil {
-		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: msg + "; every instance keeps running as it was"})
+		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: msg + how})
 	}
 	if uerr != nil {
 		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: errors.Join(err, uerr).Error()})
