@@ -237,18 +237,20 @@ func serverPID(inst state.Instance, live string) int {
 	return 0
 }
 
-// statusRows are the rows of f's instances. fromDaemon says f is an
-// answering daemon's memory, whose states stand: it sees a server's end
-// at once, and one it is starting again after a crash still names the
-// old server, which /proc would make "crashed" (a table saying crashed
-// and an exit status saying all is well). The state file's states are
-// corrected with /proc (liveState).
+// statusRows are the rows of f's instances. The state file's states are
+// corrected with /proc (liveState). fromDaemon says f is an answering
+// daemon's memory, whose states of what it is doing stand: an instance it
+// is starting again after a crash still names the old server, which /proc
+// would make "crashed" (a table saying crashed and an exit status saying
+// all is well). A server it holds ready but that is gone is not ready,
+// though: a daemon taking over answers with its predecessor's records
+// before it has looked at the servers they name.
 func statusRows(f *state.File, fromDaemon bool) []statusRow {
 	rows := make([]statusRow, 0, len(f.Instances))
 	for _, inst := range f.Instances {
-		st := inst.State
-		if !fromDaemon {
-			st = liveState(inst)
+		st := liveState(inst)
+		if fromDaemon && inst.State != supervisor.StateReady && inst.State != supervisor.StateDegraded {
+			st = inst.State
 		}
 		r := statusRow{Name: inst.Name, State: st, Restarts: inst.Restarts, Offset: inst.Offset,
 			Ports: inst.Ports, Home: inst.Home}

@@ -88,22 +88,24 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 }
 
 // A record naming a server that is gone: read from the state file, the
-// table says crashed and status exits 3 (nothing watches it); from an
-// answering daemon's memory, the record's state stands in the table as in
-// the exit status: a daemon starting a crashed instance again still names
-// the old server (the table said crashed, and status exited 0), and one
-// whose server a reload's restart has just stopped sees that at once.
+// table says crashed and status exits 3 (nothing watches it). From an
+// answering daemon's memory, a state of what the daemon does stands in
+// the table as in the exit status: one starting a crashed instance again
+// still names the old server (the table said crashed, and status exited
+// 0). A ready one is crashed all the same: a daemon taking over answers
+// with its predecessor's records before it looked at their servers.
 func TestStatusShowsAnAnsweringDaemonsStates(t *testing.T) {
 	gone := proc.Identity{PID: os.Getpid(), StartTime: 1} // this pid, another process
-	for _, recorded := range []string{"starting", "ready"} {
-		f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: recorded, Server: gone}}}
+	for _, c := range []struct{ recorded, fromDaemon string }{{"starting", "starting"}, {"ready", "crashed"}, {"degraded", "crashed"}} {
+		f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: c.recorded, Server: gone}}}
 		fromFile := newStatusReport(f, nil, nil, nil)
 		if st := fromFile.Instances[0].State; st != "crashed" || unhealthy(fromFile, nil) == nil {
-			t.Errorf("%s, from the file: %s, exit 0; want crashed, exit 3", recorded, st)
+			t.Errorf("%s, from the file: %s, exit 0; want crashed, exit 3", c.recorded, st)
 		}
 		fromDaemon := newStatusReport(f, &daemonInfo{PID: 1, Answering: true}, nil, nil)
-		if st := fromDaemon.Instances[0].State; st != recorded || unhealthy(fromDaemon, nil) != nil {
-			t.Errorf("%s, from the daemon: %s, exit 3; want %[1]s, exit 0", recorded, st)
+		st := fromDaemon.Instances[0].State
+		if faulted := unhealthy(fromDaemon, nil) != nil; st != c.fromDaemon || faulted != state.Faulted(c.fromDaemon) {
+			t.Errorf("%s, from the daemon: %s (exit 3: %v); want %s", c.recorded, st, faulted, c.fromDaemon)
 		}
 	}
 }
