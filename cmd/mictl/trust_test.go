@@ -207,6 +207,10 @@ func TestPortsTableSaysWhereARefusedMoveRuns(t *testing.T) {
 	if table := d.must("ports", "table"); !strings.Contains(table, want) {
 		t.Fatalf("ports table lacks %q:\n%s", want, table)
 	}
+	// A what-if of its own (--offsets) is not the refused edit.
+	if table := d.must("ports", "table", "--offsets", fmt.Sprint(d.base+9)); strings.Contains(table, "the daemon refused") {
+		t.Errorf("a --offsets what-if is said to be the refused edit:\n%s", table)
+	}
 }
 
 // Issue 10, bug 5: diff shows the conflicts a reload would refuse on, and

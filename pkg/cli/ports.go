@@ -306,7 +306,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			}
 			if r.WhatIf {
 				state = "what-if"
-				notes = append(notes, whatIfNote(r, p.state.ReloadError != ""))
+				notes = append(notes, whatIfNote(r, p.state.ReloadError != "" && len(o.plan.Args) == 0))
 			}
 			cells[i] = append(cells[i], state, pid, orDash(randomPorts(r.Random)))
 		}
@@ -329,9 +329,10 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	return nil
 }
 
-// whatIfNote says where the instance of a what-if row runs, so that the
-// table still tells which ports it holds; refused says the daemon refused
-// the configuration as last edited (why the plan and what runs differ).
+// whatIfNote says where the instance of a what-if row runs (the ports it
+// was started with), so that the table still tells which ports it holds;
+// refused says the daemon refused the configuration as last edited, the
+// one the row plans (why the plan and what runs differ).
 func whatIfNote(r portsRow, refused bool) string {
 	var held []string
 	for role, port := range r.RunningPorts {
