@@ -1062,3 +1062,22 @@ func TestDownAfterEverythingWasKilledSaysTheServerWasGone(t *testing.T) {
 		t.Fatalf("down lacks %q and what stopped:\n%s", want, errOut)
 	}
 }
+
+// up says so when it leaves an instance in a fault state that the
+// configuration no longer names: it exited 0, and status then exited 3
+// for an instance nobody had mentioned.
+func TestUpNotesAFaultedInstanceItLeaves(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\ninstances = 2\n", d.base))
+	d.must("up", "--restart", "never", "--timeout", "30s")
+	server := d.instance("mi-2").Server
+	syscall.Kill(server.PID, syscall.SIGKILL)
+	d.waitFor("mi-2 crashed", func() bool { return state.Faulted(d.instance("mi-2").State) })
+	st := d.instance("mi-2").State
+	// A flag, not an edit: the daemon would reload an edit, and remove mi-2.
+	code, _, errOut := d.mictl("up", "--instances", "1", "--timeout", "30s")
+	want := fmt.Sprintf("note: mi-2 is %s and no longer in the configuration: up leaves it so, and mictl status goes on showing it (exit 3); mictl down --purge mi-2 forgets it", st)
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("up: exit %d, want 0 with %q:\n%s", code, want, errOut)
+	}
+}

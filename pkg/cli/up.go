@@ -234,7 +234,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	warnSome(streams, ofThisUp(report.Conflicts), "conflicts", " (starting anyway: --force)")
 	warnSome(streams, ofThisUp(report.Warnings), "warnings", "")
-	for _, n := range slices.Concat(replanned, moveNotes(t), runTimeNotes(t)) {
+	for _, n := range slices.Concat(replanned, faultedLeftovers(f, wanted), moveNotes(t), runTimeNotes(t)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	records, err := t.Prepare(f, fresh)
@@ -248,6 +248,20 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// Not fsynced: the daemon answers the start only after a durable
 	// write of the whole file.
 	return wanted, store.Quick().Save(f)
+}
+
+// faultedLeftovers says which instances of f, not running, the
+// configuration no longer names (wanted) though they are in a fault
+// state: up leaves them as they are, and status goes on showing them and
+// exiting 3 for them, which an up that exited 0 did not explain.
+func faultedLeftovers(f *state.File, wanted []string) []string {
+	var notes []string
+	for _, rec := range f.Instances {
+		if !slices.Contains(wanted, rec.Name) && state.Faulted(rec.State) && !reconcile.Running(rec) {
+			notes = append(notes, fmt.Sprintf("%s is %s and no longer in the configuration: up leaves it so, and mictl status goes on showing it (exit 3); mictl down --purge %s forgets it", rec.Name, rec.State, rec.Name))
+		}
+	}
+	return notes
 }
 
 // warnAtMost is how many findings of a kind up says one by one before it
