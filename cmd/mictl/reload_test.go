@@ -618,16 +618,16 @@ func TestReloadTakesAChangedDistribution(t *testing.T) {
 }
 
 // A reload's restart whose home cannot be brought up to date once the
-// server stopped starts the instance as it was and says so; it was left
+// server stopped starts the instance again and says so; it was left
 // stopped while the event log said every instance kept running.
-func TestReloadRestartStartsAnUnpreparedHomeAsItWas(t *testing.T) {
+func TestReloadRestartStartsAgainAnInstanceItCouldNotPrepare(t *testing.T) {
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist")
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmi_home = \"dist\"\n", d.base))
 	d.must("up", "--timeout", "30s")
-	// The distribution gains a jar where the home holds a directory of
-	// that name: a sync cannot put the jar there.
-	if err := os.MkdirAll(filepath.Join(d.instance("mi-1").Home, "lib", "driver.jar", "x"), 0o755); err != nil {
+	// A directory sits where a sync links the distribution's new jar
+	// through (its temporary name): the sync fails once mi-1 stopped.
+	if err := os.MkdirAll(filepath.Join(d.instance("mi-1").Home, "lib", ".driver.jar.link-tmp", "x"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(d.dir, "dist", "lib", "driver.jar"), []byte("PK driver"), 0o644); err != nil {
@@ -635,7 +635,7 @@ func TestReloadRestartStartsAnUnpreparedHomeAsItWas(t *testing.T) {
 	}
 	before := d.pids()
 	code, _, errOut := d.mictl("reload")
-	if code == 0 || !strings.Contains(errOut, "mi-1 started again as it was, its home not brought up to date") {
+	if code == 0 || !strings.Contains(errOut, "mi-1 started again with its home not brought up to date") {
 		t.Fatalf("reload: exit %d, want a failure naming mi-1 started as it was:\n%s", code, errOut)
 	}
 	d.assertRestarted(before, "mi-1")

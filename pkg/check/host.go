@@ -32,22 +32,16 @@ func LiveHost(bind netip.Addr) (Host, error) {
 }
 
 // withConnections is snap with the sockets of conns (a
-// hostnet.ScanConnections) on ports nothing listens on: an outgoing
-// connection's local port keeps MI from binding it as a listener would
-// (check-conflicts said 0 conflicts, then MI failed with a BindException).
-// A connection on a port something listens on is an accepted one, or
-// beside a holder already named.
+// hostnet.ScanConnections) on ports nothing listens on at their address:
+// an outgoing connection's local port keeps MI from binding it as a
+// listener would (check-conflicts said 0 conflicts, then MI failed with a
+// BindException). A connection on a port a listener holds at its address
+// is an accepted one, or beside a holder already named.
 func withConnections(snap, conns *hostnet.Snapshot) *hostnet.Snapshot {
-	listened := map[int]bool{}
-	for _, s := range snap.Sockets {
-		if s.Proto == hostnet.TCP {
-			listened[s.Port] = true
-		}
-	}
 	out := *snap
 	out.Sockets = slices.Clone(snap.Sockets)
 	for _, c := range conns.Sockets {
-		if !listened[c.Port] {
+		if len(snap.Holding(hostnet.TCP, c.Port, c.Addr)) == 0 {
 			out.Sockets = append(out.Sockets, c)
 		}
 	}

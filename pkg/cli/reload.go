@@ -186,12 +186,20 @@ func followedConfig(f *state.File) string {
 	return daemon.FlagValue(f.Daemon.Args, "--config")
 }
 
+// keptShown is how many of an instance's kept files diff names: a real
+// MI renders many conf/ files at start, all of them kept.
+const keptShown = 5
+
 func printChanges(streams *IOStreams, c reconcile.Changes) {
 	kept := slices.Sorted(maps.Keys(c.Kept))
 	slices.SortFunc(kept, config.CompareNames)
 	for _, n := range kept {
-		fmt.Fprintf(streams.Out, "keep     %s %s (changed in its home, and in the distribution since: the home's stay; delete one to take the distribution's)\n",
-			n, strings.Join(c.Kept[n], ", "))
+		files := c.Kept[n]
+		if len(files) > keptShown {
+			files = append(slices.Clip(files[:keptShown]), fmt.Sprintf("and %d more (-o json lists them)", len(c.Kept[n])-keptShown))
+		}
+		fmt.Fprintf(streams.Out, "keep     %s %s (changed in its home, and in the distribution since: the home's stay; delete the home's file and mictl reload to take the distribution's)\n",
+			n, strings.Join(files, ", "))
 	}
 	if c.Empty() {
 		fmt.Fprintln(streams.Out, "no changes: what runs matches the configuration")

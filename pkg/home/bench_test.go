@@ -91,3 +91,43 @@ func BenchmarkSyncMIShaped20Homes(b *testing.B) {
 	}
 	b.ReportMetric(float64(files), "files/home")
 }
+
+// BenchmarkBehindMIShaped20Homes is what a reload (or diff) of 20 running
+// instances of a real MI spends asking whether their homes are behind the
+// distribution, four at a time as reconcile.Compare asks, with nothing
+// changed.
+func BenchmarkBehindMIShaped20Homes(b *testing.B) {
+	root := b.TempDir()
+	src := filepath.Join(root, "wso2mi")
+	files := makeMIShapedDist(b, src)
+	dist, err := home.ReadDistribution(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	homes := make([]string, 20)
+	for i := range homes {
+		homes[i] = filepath.Join(root, "instances", fmt.Sprint("mi-", i+1))
+		if _, err := dist.Sync(homes[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for b.Loop() {
+		dist, err := home.ReadDistribution(src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sem := make(chan struct{}, 4)
+		var wg sync.WaitGroup
+		for _, h := range homes {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				if behind, _, err := dist.Behind(h); err != nil || len(behind) > 0 {
+					b.Errorf("%s: behind %q, %v", h, behind, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(float64(files), "files/home")
+}

@@ -74,23 +74,48 @@ func stampOf(info fs.FileInfo) stamp {
 
 // clone is one regular file of a home's clonedList.
 type clone struct {
-	dist, home stamp // dist: size and time only
-	linked     bool  // home is a hard link to what dist was
+	kind       string // kindCopy, kindLink or kindOwn
+	dist, home stamp  // dist: size and time only
+	listed     string // its line as read, written again as it is when nothing changed
 }
+
+// The kinds of a listed file: a copy Sync made, a hard link to the
+// distribution's, or one a home held when its list had no stamps (an
+// older mictl cloned it), whose it is unknown: the home's from then on,
+// as one changed there.
+const (
+	kindCopy = "copy"
+	kindLink = "link"
+	kindOwn  = "own"
+)
 
 // cloneOf is the clone of a home's file home, made from the
 // distribution's dist.
 func cloneOf(dist, home fs.FileInfo) clone {
-	return clone{dist: stamp{size: dist.Size(), mtime: dist.ModTime().UnixNano()}, home: stampOf(home), linked: os.SameFile(dist, home)}
+	c := clone{kind: kindCopy, dist: stamp{size: dist.Size(), mtime: dist.ModTime().UnixNano()}, home: stampOf(home)}
+	if os.SameFile(dist, home) {
+		c.kind = kindLink
+	}
+	return c
 }
 
 // line is c's clonedList line for the file rel.
 func (c clone) line(rel string) string {
-	kind := "copy"
-	if c.linked {
-		kind = "link"
+	return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%o\t%d\n", rel, c.kind, c.dist.size, c.dist.mtime, c.home.size, c.home.mtime, c.home.mode, c.home.ino)
+}
+
+// changedSince reports whether info, the home's file, is another than the
+// one Sync left there. A link is the home's own only once it is another
+// file: an in-place write into the distribution's changes the link too.
+func (c *clone) changedSince(info fs.FileInfo) bool {
+	now := stampOf(info)
+	switch c.kind {
+	case kindLink:
+		return now.ino != c.home.ino
+	case kindOwn:
+		return true
 	}
-	return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%o\t%d\n", rel, kind, c.dist.size, c.dist.mtime, c.home.size, c.home.mtime, c.home.mode, c.home.ino)
+	return now != c.home
 }
 
 // readCloned is the clonedList of the home dir: each path listed, with its
@@ -105,7 +130,12 @@ func readCloned(dir string) (raw string, listed map[string]*clone, err error) {
 	listed = map[string]*clone{}
 	for line := range strings.Lines(string(b)) {
 		fields := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
-		listed[fields[0]] = parseClone(fields[1:])
+		if c := parseClone(fields[1:]); c != nil {
+			c.listed = line
+			listed[fields[0]] = c
+		} else {
+			listed[fields[0]] = nil
+		}
 	}
 	return string(b), listed, nil
 }
@@ -114,7 +144,7 @@ func readCloned(dir string) (raw string, listed map[string]*clone, err error) {
 // when there are none (or they do not parse: the file is then taken as
 // unknown).
 func parseClone(f []string) *clone {
-	if len(f) != 7 || (f[0] != "copy" && f[0] != "link") {
+	if len(f) != 7 || !slices.Contains([]string{kindCopy, kindLink, kindOwn}, f[0]) {
 		return nil
 	}
 	var n [6]int64
@@ -129,7 +159,7 @@ func parseClone(f []string) *clone {
 		}
 		n[i] = v
 	}
-	return &clone{dist: stamp{size: n[0], mtime: n[1]}, home: stamp{size: n[2], mtime: n[3], mode: fs.FileMode(n[4]), ino: uint64(n[5])}, linked: f[0] == "link"}
+	return &clone{kind: f[0], dist: stamp{size: n[0], mtime: n[1]}, home: stamp{size: n[2], mtime: n[3], mode: fs.FileMode(n[4]), ino: uint64(n[5])}}
 }
 
 // homeFile is what a home holds at one path of the distribution, as Sync
@@ -142,6 +172,7 @@ const (
 	homeBehind            // Sync's own, and the distribution's changed since
 	homeChanged           // changed in the home since Sync left it: kept
 	homeUnlisted          // differs, and no list says whose it is
+	homeClash             // a directory where the distribution has a file: the home's
 )
 
 func judge(e distEntry, dst string, c *clone) (homeFile, fs.FileInfo) {
@@ -151,23 +182,14 @@ func judge(e distEntry, dst string, c *clone) (homeFile, fs.FileInfo) {
 		return homeMissing, nil
 	case upToDate(e.info, info):
 		return homeCurrent, info
+	case info.IsDir():
+		return homeClash, info
 	case c == nil:
 		return homeUnlisted, info
-	case !info.Mode().IsRegular():
+	case !info.Mode().IsRegular() || c.changedSince(info):
 		return homeChanged, info
 	}
-	now := stampOf(info)
-	if c.linked {
-		// Still the link Sync made, whatever was written through it.
-		if now.ino == c.home.ino {
-			return homeBehind, info
-		}
-		return homeChanged, info
-	}
-	if now == c.home {
-		return homeBehind, info
-	}
-	return homeChanged, info
+	return homeBehind, info
 }
 
 // distChanged reports whether the distribution's e is another file than
@@ -260,8 +282,14 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 		return fail(err)
 	}
 	var list strings.Builder
+	var clashes clashedDirs
 	for _, e := range d.entries {
-		line, err := syncEntry(e, filepath.Join(dir, e.rel), listed[e.rel], &st)
+		dst := filepath.Join(dir, e.rel)
+		if clashes.under(e.rel) || clashes.note(e, dst) {
+			st.Kept++
+			continue
+		}
+		line, err := syncEntry(e, dst, listed[e.rel], &st)
 		if err != nil {
 			return fail(err)
 		}
@@ -286,21 +314,42 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 	return st, nil
 }
 
+// clashedDirs are the directories of a distribution that a home holds as
+// something else (a file, a link): the home's, with all the distribution
+// has below them. Sync cannot put them there, and must not fail, nor
+// restart the instance for them at every reload, for it.
+type clashedDirs []string
+
+// note records e when it is such a directory, and reports whether it is.
+func (c *clashedDirs) note(e distEntry, dst string) bool {
+	if e.own || !e.info.IsDir() {
+		return false
+	}
+	if info, err := os.Lstat(dst); err == nil && !info.IsDir() {
+		*c = append(*c, e.rel)
+		return true
+	}
+	return false
+}
+
+// under reports whether rel lies below one of the directories.
+func (c clashedDirs) under(rel string) bool {
+	return slices.ContainsFunc(c, func(d string) bool { return strings.HasPrefix(rel, d+"/") })
+}
+
 // gone are the files of the home dir that an earlier Sync listed (listed)
-// and the distribution no longer has, unless changed since. A home
-// without a list (cloned by an earlier mictl) has none.
+// and the distribution no longer has, unless changed since (or made a
+// directory). A home without a list (cloned by an earlier mictl) has
+// none.
 func (d *Distribution) gone(dir string, listed map[string]*clone) []string {
 	var out []string
 	for rel, c := range listed {
 		if rel == "" || d.files[rel] || perInstance[rel] || !filepath.IsLocal(rel) {
 			continue
 		}
-		path := filepath.Join(dir, filepath.FromSlash(rel))
-		if info, err := os.Lstat(path); err == nil && c != nil && info.Mode().IsRegular() {
-			now := stampOf(info)
-			if (c.linked && now.ino != c.home.ino) || (!c.linked && now != c.home) {
-				continue // changed in the home: its own now
-			}
+		info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err == nil && (info.IsDir() || (c != nil && info.Mode().IsRegular() && c.changedSince(info))) {
+			continue // the home's own now
 		}
 		out = append(out, rel)
 	}
@@ -311,25 +360,40 @@ func (d *Distribution) gone(dir string, listed map[string]*clone) []string {
 // Behind lists what the next Sync would change in the home dir: the
 // files of the distribution it lacks or holds an earlier version of, and
 // those Sync put there that the distribution dropped since (suffixed
-// " (removed)"). kept lists the files changed in the home that the
-// distribution changed too since: Sync keeps the home's, and someone
-// should look at both. A file Sync put there that the home lost since is
-// not behind (Sync restores it at the next start all the same). A file
-// Sync would copy that cannot be read is an error naming it: a restart
-// would stop the instance and then fail to prepare its home.
+// " (removed)"). kept lists what Sync keeps though the distribution's
+// differs, for someone to look at: files changed in the home that the
+// distribution changed too since, and paths the home holds as another
+// kind of file (suffixed with what). A file Sync put there and the home
+// lost since is behind once the distribution's changed (deleting a kept
+// file takes the distribution's), not before (Sync restores it at the
+// next start all the same). A file Sync would copy that cannot be read is
+// an error naming it: a restart would stop the instance and then fail to
+// prepare its home.
 func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 	_, listed, err := readCloned(dir)
 	if err != nil {
 		return nil, nil, err
 	}
+	var clashes clashedDirs
 	for _, e := range d.entries {
+		dst := filepath.Join(dir, e.rel)
+		if clashes.under(e.rel) {
+			continue
+		}
+		if clashes.note(e, dst) {
+			kept = append(kept, e.rel+" (not a directory in the home)")
+			continue
+		}
 		if e.own || e.info.IsDir() {
 			continue
 		}
-		dst := filepath.Join(dir, e.rel)
 		if e.info.Mode()&fs.ModeSymlink != 0 {
 			want, err := os.Readlink(e.path)
-			if cur, lerr := os.Readlink(dst); err != nil || lerr != nil || cur != want {
+			cur, lerr := os.Readlink(dst)
+			switch info, serr := os.Lstat(dst); {
+			case serr == nil && info.IsDir():
+				kept = append(kept, e.rel+" (a directory in the home)")
+			case err != nil || lerr != nil || cur != want:
 				behind = append(behind, e.rel)
 			}
 			continue
@@ -340,15 +404,18 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 		c := listed[e.rel]
 		state, cur := judge(e, dst, c)
 		switch {
-		case state == homeMissing && c != nil, state == homeCurrent:
+		case state == homeCurrent, state == homeMissing && c != nil && !distChanged(e, c):
 			continue
-		case state == homeBehind && !c.linked && sameContent(e, dst, cur):
-			continue // touched, not changed (a file written again as it was)
+		case state == homeClash:
+			kept = append(kept, e.rel+" (a directory in the home)")
+			continue
 		case state == homeChanged, state == homeUnlisted && !readOnly(e.rel):
 			if distChanged(e, c) {
 				kept = append(kept, e.rel)
 			}
 			continue
+		case state == homeBehind && c.kind == kindCopy && sameContent(e, dst, cur):
+			continue // touched, not changed (a file written again as it was)
 		}
 		f, err := os.Open(e.path)
 		if err != nil {
@@ -371,9 +438,9 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 const sameContentMax = 1 << 20
 
 // sameContent reports whether the home's file dst (cur) holds what the
-// distribution's e does, for a small file.
+// distribution's e does, with its permission bits, for a small file.
 func sameContent(e distEntry, dst string, cur fs.FileInfo) bool {
-	if cur.Size() != e.info.Size() || cur.Size() > sameContentMax {
+	if cur.Size() != e.info.Size() || cur.Size() > sameContentMax || cur.Mode().Perm() != e.info.Mode().Perm() {
 		return false
 	}
 	a, err := os.ReadFile(e.path)
@@ -386,7 +453,8 @@ func sameContent(e distEntry, dst string, cur fs.FileInfo) bool {
 
 // syncEntry brings dst, in a home, up to date with the distribution's e,
 // c being what the home's list says of it, and returns its line of the
-// new list ("" for a directory).
+// new list ("" for a directory, or a path that is not the distribution's
+// kind of file in the home).
 func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (string, error) {
 	switch info := e.info; {
 	case e.own: // first: it has no info
@@ -394,6 +462,10 @@ func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (string, error)
 	case info.IsDir():
 		return "", os.MkdirAll(dst, info.Mode().Perm()|0o700)
 	case info.Mode()&fs.ModeSymlink != 0:
+		if cur, err := os.Lstat(dst); err == nil && cur.IsDir() {
+			st.Kept++
+			return "", nil
+		}
 		return e.rel + "\n", syncSymlink(e.path, dst)
 	case !info.Mode().IsRegular():
 		return "", nil // sockets, fifos: nothing an MI home needs
@@ -403,18 +475,23 @@ func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (string, error)
 	case state == homeCurrent:
 		st.UpToDate++
 		if c != nil && !distChanged(e, c) && stampOf(cur) == c.home {
-			return c.line(e.rel), nil // as listed
+			return c.listed, nil
 		}
 		return cloneOf(e.info, cur).line(e.rel), nil
+	case state == homeClash:
+		st.Kept++
+		return "", nil
 	case state == homeChanged:
 		st.Kept++
-		return c.line(e.rel), nil // still the old one's: still changed, and the distribution's news still news
+		return c.listed, nil // as it was: still changed, and the distribution's news still news
 	case state == homeUnlisted && !readOnly(e.rel):
-		// A home cloned before mictl kept stamps: whose it is cannot be
-		// told; taken as the home's as it is now, so that the
-		// distribution's next change arrives.
+		// A home cloned before mictl kept stamps: whose the file is cannot
+		// be told; the home's from now on (a jar is always the
+		// distribution's: MI never writes one).
 		st.Kept++
-		return cloneOf(e.info, cur).line(e.rel), nil
+		own := cloneOf(e.info, cur)
+		own.kind = kindOwn
+		return own.line(e.rel), nil
 	}
 	if readOnly(e.rel) {
 		linked, err := replaceWithLink(e.path, dst)

@@ -614,6 +614,76 @@ func TestSyncTakesAnUnstampedHomeAsItIs(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "bin", "micro-integrator.sh")); !strings.Contains(string(got), "-server") {
 		t.Errorf("the distribution's new script did not arrive: %q", got)
 	}
+	// The file taken as the home's stays the home's through later syncs
+	// (it was stamped as Sync's own, and the second sync put the
+	// distribution's back); a change of the distribution's is reported,
+	// and deleting the home's takes it.
+	if got, _ := os.ReadFile(mine); string(got) != "logger.custom.level = DEBUG\n" {
+		t.Fatalf("the home's edit is gone at the second sync: %q", got)
+	}
+	theirs := filepath.Join(src, "conf", "log4j2.properties")
+	must(t, os.WriteFile(theirs, []byte("appenders = CARBON_LOGFILE, SYSLOG\n"), 0o644))
+	must(t, os.Chtimes(theirs, later, later))
+	dist, err = home.ReadDistribution(src)
+	must(t, err)
+	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{"conf/log4j2.properties"}) {
+		t.Errorf("Behind = %q, kept %q, %v; want the home's log4j2.properties kept, and said", behind, kept, err)
+	}
+	must(t, os.Remove(mine))
+	if behind, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf/log4j2.properties"}) {
+		t.Errorf("Behind after the kept file was deleted = %q, %v; want it behind", behind, err)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(mine); !strings.Contains(string(got), "SYSLOG") {
+		t.Errorf("the distribution's log4j2.properties did not arrive: %q", got)
+	}
+}
+
+// A path the home holds as another kind of file than the distribution
+// (a file where it has a directory, a directory where it has a file) is
+// the home's: Sync keeps it and does not fail, and Behind reports it kept,
+// not behind (a reload restarted the instance at every reload, each time
+// failing to prepare its home).
+func TestSyncKeepsAPathOfAnotherKind(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.MkdirAll(filepath.Join(src, "conf", "extra"), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, "conf", "extra", "x.xml"), []byte("<x/>"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "conf", "extra"), []byte("the home's"), 0o644))
+	must(t, os.WriteFile(filepath.Join(src, "conf", "new.xml"), []byte("<new/>"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(dir, "conf", "new.xml", "y"), 0o755))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	behind, kept, err := dist.Behind(dir)
+	wantKept := []string{"conf/extra (not a directory in the home)", "conf/new.xml (a directory in the home)"}
+	if err != nil || len(behind) != 0 || !slices.Equal(kept, wantKept) {
+		t.Errorf("Behind = %q, kept %q, %v; want none behind, kept %q", behind, kept, err, wantKept)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "conf", "extra")); string(got) != "the home's" {
+		t.Errorf("conf/extra = %q, want the home's file", got)
+	}
+}
+
+// A permission change in the distribution (chmod +x of a script) is behind
+// even though the content is the same.
+func TestBehindSeesAPermissionChange(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Chmod(filepath.Join(src, "repository", "deployment", "x.xml"), 0o644))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"repository/deployment/x.xml"}) {
+		t.Errorf("Behind = %q, %v; want the file whose mode changed", behind, err)
+	}
 }
 
 // Permission bits tightened in a home (chmod 600 of a file holding a

@@ -222,15 +222,16 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		return nil, err
 	}
 	// A home that cannot be prepared once its server stopped (a file of
-	// the distribution gone meanwhile, a full disk) starts as it was: left
-	// stopped, it read as running the configuration before.
+	// the distribution gone meanwhile, a full disk) starts with the home
+	// as far as the preparation got, its record as it was: left stopped,
+	// it read as running the configuration before.
 	var unprepared []error
 	for i, name := range c.Restart {
 		stopped, err := s.restartOne(op, name, "reload: "+c.Why[name], s.policy.ReadyTimeout, func() error {
 			if err := s.prepare(t, []string{name}); err != nil {
 				s.emit(Event{Instance: name, State: StateStopped, Transient: true,
-					Message: "reload: the home is not brought up to date, it starts as it was: " + err.Error()})
-				unprepared = append(unprepared, fmt.Errorf("%s started again as it was, its home not brought up to date: %w", name, err))
+					Message: "reload: the home could not be brought up to date, it starts with the home as it is: " + err.Error()})
+				unprepared = append(unprepared, fmt.Errorf("%s started again with its home not brought up to date: %w", name, err))
 			}
 			return nil
 		})
