@@ -99,6 +99,10 @@ type Host struct {
 	EphemeralLo, EphemeralHi int
 	// Reserved are the ports the deployment holds besides its instances'.
 	Reserved []Reservation
+	// Connections are the host's TCP sockets that hold a port without
+	// listening (hostnet.ScanConnections), asked for only when a planned
+	// port lies in the ephemeral range; nil means they are not looked at.
+	Connections func() *hostnet.Snapshot
 }
 
 // Reservation is a port the deployment itself listens on besides its
@@ -234,6 +238,13 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 	reserved := host.reserved()
 	for port, r := range reserved {
 		busy[port] = []hostnet.Socket{r.Socket} // whether it listens yet or not
+	}
+	for _, u := range uses {
+		if port := u.port(); busy[port] == nil {
+			if conns := host.connectionsHolding(port); len(conns) > 0 {
+				busy[port] = conns
+			}
+		}
 	}
 	for port, socks := range busy {
 		for _, s := range socks {

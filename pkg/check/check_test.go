@@ -243,8 +243,6 @@ func TestRunHostHolding(t *testing.T) {
 			[]string{"mi-1 internal_http 9201 is held by owner unknown on ::1"}},
 		{"zero bind means any address", "", socket("192.168.1.1", 8290, 7),
 			[]string{"mi-1 http 8290 is held by owner unknown on 192.168.1.1"}},
-		{"an outgoing connection's local port", "127.0.0.1", connection(socket("127.0.0.1", 8290, 7), "ESTAB", "10.0.0.2:5432"),
-			[]string{"mi-1 http 8290 is held by a connection (ESTAB to 10.0.0.2:5432) of owner unknown on 127.0.0.1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -876,5 +874,38 @@ func TestLiveHostSeesOutgoingConnections(t *testing.T) {
 	}
 	if !host.Busy()(local.Port) {
 		t.Errorf("the planner would place an instance on port %d, the connection's", local.Port)
+	}
+}
+
+// Connections are looked at only for planned ports in the ephemeral range
+// (their scan walks the kernel's whole table of connections), and there a
+// connection's local port is a conflict as a listener is, named with its
+// state and peer; one on a port a listener holds at its address is an
+// accepted one, and left out.
+func TestConnectionsHoldPortsInTheEphemeralRange(t *testing.T) {
+	scans := 0
+	conns := snapshot(
+		connection(socket("127.0.0.1", 40010, 7), "ESTAB", "10.0.0.2:5432"),
+		connection(socket("127.0.0.1", 40011, 8), "ESTAB", "127.0.0.1:50000"),
+	)
+	host := check.Host{
+		Sockets: snapshot(socket("0.0.0.0", 40011, 9)), Bind: netip.MustParseAddr("127.0.0.1"), MinPort: 1024,
+		EphemeralLo: 32768, EphemeralHi: 60999,
+		Connections: func() *hostnet.Snapshot { scans++; return conns },
+	}
+	if r := check.Run(plan(inst("mi-1", 10)), host); len(r.Conflicts) != 0 || scans != 0 {
+		t.Errorf("a plan outside the ephemeral range: conflicts %q, %d connection scans; want none and none", messages(r.Conflicts), scans)
+	}
+	r := check.Run(plan(inst("mi-1", 40010-8280)), host)
+	want := []string{"mi-1 http 40010 is held by a connection (ESTAB to 10.0.0.2:5432) of owner unknown on 127.0.0.1"}
+	if got := messages(r.Conflicts); !slices.Equal(got, want) {
+		t.Errorf("conflicts %q, want %q", got, want)
+	}
+	busy := host.Busy()
+	if !busy(40010) || !busy(40011) || busy(40012) {
+		t.Errorf("busy 40010 %v, 40011 %v (its listener's), 40012 %v; want true, true, false", busy(40010), busy(40011), busy(40012))
+	}
+	if h := host.Holder(40011); h.Holder == nil || *h.Holder != "owner unknown" {
+		t.Errorf("holder of 40011: %v, want the listener (owner unknown), not its accepted connection", h.Holder)
 	}
 }

@@ -28,9 +28,10 @@ type SyncStats struct {
 
 // clonedList names the file of a home that lists what Sync put there from
 // the distribution, one path a line (slash-separated); for a regular file
-// the line goes on, tab-separated, with the distribution's file as it was
-// then (size, modification time in Unix nanoseconds) and the home's as
-// Sync left it (size, time, permission bits, inode). A file listed that
+// the line goes on, tab-separated, with its kind (see kindCopy), the
+// distribution's file as it was then (size, modification time in Unix
+// nanoseconds) and the home's as Sync left it (size, time, permission
+// bits in octal, inode). A file listed that
 // the distribution no longer has was the distribution's, and goes: a jar
 // removed or replaced in mi_home's lib/ stayed on every instance's
 // classpath beside its successor. A file the instance or its operator
@@ -131,7 +132,7 @@ func readCloned(dir string) (raw string, listed map[string]*clone, err error) {
 	for line := range strings.Lines(string(b)) {
 		fields := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
 		if c := parseClone(fields[1:]); c != nil {
-			c.listed = line
+			c.listed = strings.TrimSuffix(line, "\n") + "\n" // the last may lack its newline
 			listed[fields[0]] = c
 		} else {
 			listed[fields[0]] = nil

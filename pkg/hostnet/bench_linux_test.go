@@ -72,6 +72,19 @@ func BenchmarkScanNetlink(b *testing.B) {
 	})
 }
 
+// BenchmarkScanConnections is what planning pays on top of Scan for the
+// connections that hold ports: every established socket is dumped, so a
+// busy host (withBusyHost's connections) costs more.
+func BenchmarkScanConnections(b *testing.B) {
+	benchBoth(b, func(b *testing.B) {
+		for b.Loop() {
+			if _, err := ScanConnections(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkScanProcFS is the fallback's cost.
 func BenchmarkScanProcFS(b *testing.B) {
 	benchBoth(b, func(b *testing.B) {
