@@ -24,11 +24,12 @@ func newCmdCheckConflicts(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Short: "Check the planned ports against each other and the host",
 		Long: `Check every port of every planned instance against every other instance's
 ports (in any role: offset 47's HTTPS port is offset 10's HTTP port) and
-against the sockets the host holds now, IPv4 and IPv6: listeners, and
-connections whose local port is one of the plan's (an outgoing connection
-keeps MI from binding its port as a listener does). Each conflict is one
-line naming both parties; ports inside the kernel's ephemeral range, where
-the next outgoing connection may take them first, are warnings. An inbound endpoint whose port is a placeholder MI resolves at
+against the sockets the host holds now, IPv4 and IPv6: listeners, and, for
+the plan's ports inside the kernel's ephemeral range, the connections that
+took one of them (an outgoing connection keeps MI from binding its port as
+a listener does). Each conflict is one line naming both parties; ports
+inside the ephemeral range, where the next outgoing connection may take
+them first, are warnings. An inbound endpoint whose port is a placeholder MI resolves at
 run time ($SYSTEM:ORDERS_PORT) cannot be checked: a note names it. A
 server mictl did not start (by hand, or a service) running in the home of
 an instance mictl up would start is named too: up refuses to start a
