@@ -1,9 +1,11 @@
 package home
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,7 +29,8 @@ type SyncStats struct {
 }
 
 // clonedList names the file of a home that lists what Sync put there from
-// the distribution, one path a line (slash-separated); for a regular file
+// the distribution, after a first line (see listHeader), one path a line
+// (slash-separated); for a regular file
 // the line goes on, tab-separated, with its kind (see kindCopy), the
 // distribution's file as it was then (size, modification time in Unix
 // nanoseconds) and the home's as Sync left it (size, time, permission
@@ -130,6 +133,9 @@ func readCloned(dir string) (raw string, listed map[string]*clone, err error) {
 	}
 	listed = map[string]*clone{}
 	for line := range strings.Lines(string(b)) {
+		if strings.HasPrefix(line, listHeader) {
+			continue
+		}
 		fields := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
 		if c := parseClone(fields[1:]); c != nil {
 			c.listed = strings.TrimSuffix(line, "\n") + "\n" // the last may lack its newline
@@ -139,6 +145,32 @@ func readCloned(dir string) (raw string, listed map[string]*clone, err error) {
 		}
 	}
 	return string(b), listed, nil
+}
+
+// listHeader begins a clonedList's first line: the fingerprint of the
+// distribution its Sync cloned from, and how many of the home's paths
+// Behind reports kept whatever happens (changed in the home over a change
+// of the distribution's, or of another kind). With the same distribution
+// and none such, nothing of the home is behind: Behind then reads this
+// line only, where a real MI home is thousands of files to look at.
+const listHeader = "#dist "
+
+// header is the clonedList line of a Sync from d that left pending paths
+// to report.
+func (d *Distribution) header(pending int) string {
+	return fmt.Sprintf("%s%s %d\n", listHeader, d.fingerprint, pending)
+}
+
+// upToDateByHeader reports whether the home dir's list says it was synced
+// from d as it is now, with nothing to report: Behind's quick answer.
+func (d *Distribution) upToDateByHeader(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, clonedList))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	first, err := bufio.NewReader(f).ReadString('\n')
+	return err == nil && first == d.header(0)
 }
 
 // parseClone reads the fields after the path of a clonedList line; nil
@@ -209,6 +241,9 @@ type Distribution struct {
 	entries []distEntry
 	// files are the paths of its files (not directories).
 	files map[string]bool
+	// fingerprint changes with any path, kind, size, time, permission or
+	// inode of the distribution (see listHeader).
+	fingerprint string
 }
 
 // distEntry is one path of a distribution, in walk order (a directory
@@ -258,6 +293,16 @@ func ReadDistribution(src string) (*Distribution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
+	h := fnv.New64a()
+	for _, e := range d.entries {
+		if e.own {
+			fmt.Fprintf(h, "%s own\n", e.rel)
+			continue
+		}
+		st := stampOf(e.info)
+		fmt.Fprintf(h, "%s %o %d %d %d\n", e.rel, e.info.Mode(), st.size, st.mtime, st.ino)
+	}
+	d.fingerprint = fmt.Sprintf("%016x", h.Sum64())
 	return d, nil
 }
 
@@ -284,15 +329,24 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 	}
 	var list strings.Builder
 	var clashes clashedDirs
+	pending := 0 // what Behind reports kept whatever happens
 	for _, e := range d.entries {
 		dst := filepath.Join(dir, e.rel)
-		if clashes.under(e.rel) || clashes.note(e, dst) {
+		if clashes.under(e.rel) {
 			st.Kept++
 			continue
 		}
-		line, err := syncEntry(e, dst, listed[e.rel], &st)
+		if clashes.note(e, dst) {
+			st.Kept++
+			pending++
+			continue
+		}
+		line, reported, err := syncEntry(e, dst, listed[e.rel], &st)
 		if err != nil {
 			return fail(err)
+		}
+		if reported {
+			pending++
 		}
 		list.WriteString(line)
 	}
@@ -304,12 +358,13 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 			return fail(err)
 		}
 	}
-	if list.String() == old {
+	content := d.header(pending) + list.String()
+	if content == old {
 		return st, nil // the usual case: nothing changed, nothing to write
 	}
 	// Not fsynced, as the homes' other generated files: a list lost to a
 	// power failure costs one sync's removals, made at the next.
-	if err := fsutil.ReplaceFile(filepath.Join(dir, clonedList), []byte(list.String()), 0o644); err != nil {
+	if err := fsutil.ReplaceFile(filepath.Join(dir, clonedList), []byte(content), 0o644); err != nil {
 		return fail(err)
 	}
 	return st, nil
@@ -371,6 +426,9 @@ func (d *Distribution) gone(dir string, listed map[string]*clone) []string {
 // an error naming it: a restart would stop the instance and then fail to
 // prepare its home.
 func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
+	if d.upToDateByHeader(dir) {
+		return nil, nil, nil
+	}
 	_, listed, err := readCloned(dir)
 	if err != nil {
 		return nil, nil, err
@@ -455,36 +513,39 @@ func sameContent(e distEntry, dst string, cur fs.FileInfo) bool {
 // syncEntry brings dst, in a home, up to date with the distribution's e,
 // c being what the home's list says of it, and returns its line of the
 // new list ("" for a directory, or a path that is not the distribution's
-// kind of file in the home).
-func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (string, error) {
+// kind of file in the home) and whether Behind reports it kept: of
+// another kind in the home, or changed there over a change of the
+// distribution's.
+func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (line string, reported bool, err error) {
 	switch info := e.info; {
 	case e.own: // first: it has no info
-		return "", os.MkdirAll(dst, 0o755)
+		return "", false, os.MkdirAll(dst, 0o755)
 	case info.IsDir():
-		return "", os.MkdirAll(dst, info.Mode().Perm()|0o700)
+		return "", false, os.MkdirAll(dst, info.Mode().Perm()|0o700)
 	case info.Mode()&fs.ModeSymlink != 0:
 		if cur, err := os.Lstat(dst); err == nil && cur.IsDir() {
 			st.Kept++
-			return "", nil
+			return "", true, nil
 		}
-		return e.rel + "\n", syncSymlink(e.path, dst)
+		return e.rel + "\n", false, syncSymlink(e.path, dst)
 	case !info.Mode().IsRegular():
-		return "", nil // sockets, fifos: nothing an MI home needs
+		return "", false, nil // sockets, fifos: nothing an MI home needs
 	}
 	state, cur := judge(e, dst, c)
 	switch {
 	case state == homeCurrent:
 		st.UpToDate++
 		if c != nil && !distChanged(e, c) && stampOf(cur) == c.home {
-			return c.listed, nil
+			return c.listed, false, nil
 		}
-		return cloneOf(e.info, cur).line(e.rel), nil
+		return cloneOf(e.info, cur).line(e.rel), false, nil
 	case state == homeClash:
 		st.Kept++
-		return "", nil
+		return "", true, nil
 	case state == homeChanged:
 		st.Kept++
-		return c.listed, nil // as it was: still changed, and the distribution's news still news
+		// As it was: still changed, and the distribution's news still news.
+		return c.listed, distChanged(e, c), nil
 	case state == homeUnlisted && !readOnly(e.rel):
 		// A home cloned before mictl kept stamps: whose the file is cannot
 		// be told; the home's from now on (a jar is always the
@@ -492,23 +553,25 @@ func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (string, error)
 		st.Kept++
 		own := cloneOf(e.info, cur)
 		own.kind = kindOwn
-		return own.line(e.rel), nil
+		return own.line(e.rel), false, nil
 	}
 	if readOnly(e.rel) {
 		linked, err := replaceWithLink(e.path, dst)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if linked {
 			st.Linked++
-			return recordNow(e, dst)
+			line, err := recordNow(e, dst)
+			return line, false, err
 		}
 	}
 	st.Copied++
 	if err := fsutil.CopyFileAtomic(e.path, dst, e.info.Mode().Perm()); err != nil {
-		return "", err
+		return "", false, err
 	}
-	return recordNow(e, dst)
+	line, err = recordNow(e, dst)
+	return line, false, err
 }
 
 // recordNow is the clonedList line of e's copy or link at dst, as it is

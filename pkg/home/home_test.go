@@ -536,6 +536,11 @@ func TestSyncKeepsFilesEditedInTheHome(t *testing.T) {
 	if got, _ := os.ReadFile(mine); string(got) != "logger.custom.level = DEBUG\n" || st.Kept != 1 {
 		t.Errorf("%s = %q (kept %d), want the home's edit kept", rel, got, st.Kept)
 	}
+	// Synced from this very distribution, the home is still reported: its
+	// list says something is kept over a change (no quick answer).
+	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{rel}) {
+		t.Errorf("Behind after the sync = %q, kept %q, %v; want %s still kept over the distribution's change", behind, kept, err, rel)
+	}
 	must(t, os.Remove(mine))
 	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
@@ -668,6 +673,9 @@ func TestSyncKeepsAPathOfAnotherKind(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "conf", "extra")); string(got) != "the home's" {
 		t.Errorf("conf/extra = %q, want the home's file", got)
+	}
+	if _, kept, err := dist.Behind(dir); err != nil || !slices.Equal(kept, wantKept) {
+		t.Errorf("Behind after the sync: kept %q, %v; want %q still", kept, err, wantKept)
 	}
 }
 
