@@ -643,6 +643,11 @@ func TestReloadRestartStartsAgainAnInstanceItCouldNotPrepare(t *testing.T) {
 	if ev := d.events(); !strings.Contains(ev, "what the reload did before that stands") {
 		t.Errorf("the reload's failure does not say what it did stands:\n%s", ev)
 	}
+	// Applied, not refused: status does not say the configuration before
+	// it still runs.
+	if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "refused") {
+		t.Errorf("status calls the applied reload refused:\n%s", errOut)
+	}
 }
 
 // diff only looks: run by another mictl binary (a cron job's, a

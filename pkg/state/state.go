@@ -69,8 +69,8 @@ type File struct {
 	// up left running stays until mictl down. Nil (a file from before
 	// mictl kept it): every instance the configuration does not name.
 	Configured []string `json:"configured,omitempty"`
-	// ReloadError is why the last reload of the configuration failed,
-	// empty when it succeeded: what runs is then the configuration before.
+	// ReloadError is why the last reload refused the configuration,
+	// empty when it did not: what runs is then the configuration before.
 	ReloadError string `json:"reload_error,omitempty"`
 }
 

@@ -324,25 +324,32 @@ func (s *Supervisor) forget(names []string) error {
 // for `mictl status`, and a failure in the event log; a reload that
 // succeeded makes configured (the instances its configuration names) what
 // the next one compares with. applied says the reload had begun to
-// change things when err ended it: what it did before stands.
+// change things when err ended it: what it did before stands, and it is
+// no refusal of the configuration (the state file's reload_error, which
+// status shows as the configuration "before it" still running): its
+// faults are the instances' (status shows them), what is left to change
+// is diff's.
 func (s *Supervisor) recordReload(err error, configured []string, applied bool) {
-	msg := ""
+	msg, refusal := "", ""
 	if err != nil {
 		msg = err.Error()
+		if !applied {
+			refusal = msg
+		}
 	}
 	how := "; every instance keeps running as it was"
 	if applied {
 		how = "; what the reload did before that stands"
 	}
 	uerr := s.update(func(f *state.File) error {
-		f.ReloadError = msg
+		f.ReloadError = refusal
 		if err == nil {
 			f.Configured = configured
 		}
 		return nil
 	})
 	// Said after the state file is written, as a reload's success is:
-	// whoever reads the refusal in the event log finds it in mictl status.
+	// whoever reads a refusal in the event log finds it in mictl status.
 	if err != nil {
 		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: msg + how})
 	}
