@@ -205,7 +205,6 @@ const (
 	homeBehind            // Sync's own, and the distribution's changed since
 	homeChanged           // changed in the home since Sync left it: kept
 	homeUnlisted          // differs, and no list says whose it is
-	homeClash             // a directory where the distribution has a file: the home's
 )
 
 func judge(e distEntry, dst string, c *clone) (homeFile, fs.FileInfo) {
@@ -215,8 +214,6 @@ func judge(e distEntry, dst string, c *clone) (homeFile, fs.FileInfo) {
 		return homeMissing, nil
 	case upToDate(e.info, info):
 		return homeCurrent, info
-	case info.IsDir():
-		return homeClash, info
 	case c == nil:
 		return homeUnlisted, info
 	case !info.Mode().IsRegular() || c.changedSince(info):
@@ -239,8 +236,8 @@ func distChanged(e distEntry, c *clone) bool {
 type Distribution struct {
 	src     string // as given, for messages
 	entries []distEntry
-	// files are the paths of its files (not directories).
-	files map[string]bool
+	// paths are the paths it holds, directories included.
+	paths map[string]bool
 	// fingerprint changes with any path, kind, size, time, permission or
 	// inode of the distribution (see listHeader).
 	fingerprint string
@@ -266,7 +263,7 @@ func ReadDistribution(src string) (*Distribution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
-	d := &Distribution{src: src, files: map[string]bool{}}
+	d := &Distribution{src: src, paths: map[string]bool{}}
 	err = filepath.WalkDir(root, func(path string, entry fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -285,9 +282,7 @@ func ReadDistribution(src string) (*Distribution, error) {
 			return err
 		}
 		d.entries = append(d.entries, distEntry{rel: rel, path: path, info: info})
-		if !info.IsDir() {
-			d.files[rel] = true
-		}
+		d.paths[rel] = true
 		return nil
 	})
 	if err != nil {
@@ -328,17 +323,24 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 		return fail(err)
 	}
 	var list strings.Builder
-	var clashes clashedDirs
-	pending := 0 // what Behind reports kept whatever happens
+	var keptDirs []string // the home's, where the distribution has directories
+	pending := 0          // what Behind reports kept whatever happens
 	for _, e := range d.entries {
 		dst := filepath.Join(dir, e.rel)
-		if clashes.under(e.rel) {
+		if under(keptDirs, e.rel) {
 			st.Kept++
 			continue
 		}
-		if clashes.note(e, dst) {
+		if clash, ours := kindClash(e, dst, e.rel, listed); clash && ours {
+			if err := os.RemoveAll(dst); err != nil {
+				return fail(err)
+			}
+		} else if clash {
 			st.Kept++
 			pending++
+			if e.info.IsDir() {
+				keptDirs = append(keptDirs, e.rel)
+			}
 			continue
 		}
 		line, reported, err := syncEntry(e, dst, listed[e.rel], &st)
@@ -370,41 +372,68 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 	return st, nil
 }
 
-// clashedDirs are the directories of a distribution that a home holds as
-// something else (a file, a link): the home's, with all the distribution
-// has below them. Sync cannot put them there, and must not fail, nor
-// restart the instance for them at every reload, for it.
-type clashedDirs []string
-
-// note records e when it is such a directory, and reports whether it is.
-func (c *clashedDirs) note(e distEntry, dst string) bool {
-	if e.own || !e.info.IsDir() {
-		return false
+// kindClash reports whether the home holds at dst another kind of path
+// than the distribution's e (a file or a link where it has a directory, a
+// directory where it has a file or a link), and whether what the home
+// holds there is Sync's own, unchanged (see replaceable): Sync then
+// replaces it; otherwise it is the home's, kept. Without this, the
+// distribution's file turned directory (or the reverse) failed every sync
+// of the home, or took two restarts to arrive.
+func kindClash(e distEntry, dst, rel string, listed map[string]*clone) (clash, ours bool) {
+	if e.own {
+		return false, false
 	}
-	if info, err := os.Lstat(dst); err == nil && !info.IsDir() {
-		*c = append(*c, e.rel)
-		return true
+	info, err := os.Lstat(dst)
+	if err != nil || info.IsDir() == e.info.IsDir() {
+		return false, false
 	}
-	return false
+	return true, replaceable(dst, rel, info, listed)
 }
 
-// under reports whether rel lies below one of the directories.
-func (c clashedDirs) under(rel string) bool {
-	return slices.ContainsFunc(c, func(d string) bool { return strings.HasPrefix(rel, d+"/") })
+// replaceable reports whether what the home holds at dst (rel, info) is
+// what Sync put there and left unchanged: a listed file as Sync left it,
+// a listed symlink, or a directory holding only such (an empty one too).
+func replaceable(dst, rel string, info fs.FileInfo, listed map[string]*clone) bool {
+	if !info.IsDir() {
+		c, ok := listed[rel]
+		if info.Mode()&fs.ModeSymlink != 0 {
+			return ok
+		}
+		return c != nil && info.Mode().IsRegular() && !c.changedSince(info)
+	}
+	entries, err := os.ReadDir(dst)
+	if err != nil {
+		return false
+	}
+	for _, ent := range entries {
+		sub, err := ent.Info()
+		if err != nil || !replaceable(filepath.Join(dst, ent.Name()), rel+"/"+ent.Name(), sub, listed) {
+			return false
+		}
+	}
+	return true
+}
+
+// under reports whether rel lies below one of dirs.
+func under(dirs []string, rel string) bool {
+	return slices.ContainsFunc(dirs, func(d string) bool { return strings.HasPrefix(rel, d+"/") })
 }
 
 // gone are the files of the home dir that an earlier Sync listed (listed)
-// and the distribution no longer has, unless changed since (or made a
-// directory). A home without a list (cloned by an earlier mictl) has
-// none.
+// and the distribution no longer has, and the home still does, unless
+// changed since (or made a directory). A home without a list (cloned by
+// an earlier mictl) has none.
 func (d *Distribution) gone(dir string, listed map[string]*clone) []string {
 	var out []string
 	for rel, c := range listed {
-		if rel == "" || d.files[rel] || perInstance[rel] || !filepath.IsLocal(rel) {
+		if rel == "" || d.paths[rel] || perInstance[rel] || !filepath.IsLocal(rel) {
 			continue
 		}
 		info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel)))
-		if err == nil && (info.IsDir() || (c != nil && info.Mode().IsRegular() && c.changedSince(info))) {
+		switch {
+		case err != nil:
+			continue // gone already (or its directory turned a file)
+		case info.IsDir() || (c != nil && info.Mode().IsRegular() && c.changedSince(info)):
 			continue // the home's own now
 		}
 		out = append(out, rel)
@@ -433,14 +462,24 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var clashes clashedDirs
+	var skipped []string // directories kept or replaced whole
 	for _, e := range d.entries {
 		dst := filepath.Join(dir, e.rel)
-		if clashes.under(e.rel) {
+		if under(skipped, e.rel) {
 			continue
 		}
-		if clashes.note(e, dst) {
-			kept = append(kept, e.rel+" (not a directory in the home)")
+		if clash, ours := kindClash(e, dst, e.rel, listed); clash {
+			switch {
+			case ours:
+				behind = append(behind, e.rel)
+			case e.info.IsDir():
+				kept = append(kept, e.rel+" (not a directory in the home)")
+			default:
+				kept = append(kept, e.rel+" (a directory in the home)")
+			}
+			if e.info.IsDir() {
+				skipped = append(skipped, e.rel)
+			}
 			continue
 		}
 		if e.own || e.info.IsDir() {
@@ -448,11 +487,7 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 		}
 		if e.info.Mode()&fs.ModeSymlink != 0 {
 			want, err := os.Readlink(e.path)
-			cur, lerr := os.Readlink(dst)
-			switch info, serr := os.Lstat(dst); {
-			case serr == nil && info.IsDir():
-				kept = append(kept, e.rel+" (a directory in the home)")
-			case err != nil || lerr != nil || cur != want:
+			if cur, lerr := os.Readlink(dst); err != nil || lerr != nil || cur != want {
 				behind = append(behind, e.rel)
 			}
 			continue
@@ -463,10 +498,10 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 		c := listed[e.rel]
 		state, cur := judge(e, dst, c)
 		switch {
+		case state == homeCurrent && c != nil && c.kind == kindLink && distChanged(e, c):
+			// Written into in place in the distribution: the link holds the
+			// new content, the running server what it loaded before.
 		case state == homeCurrent, state == homeMissing && c != nil && !distChanged(e, c):
-			continue
-		case state == homeClash:
-			kept = append(kept, e.rel+" (a directory in the home)")
 			continue
 		case state == homeChanged, state == homeUnlisted && !readOnly(e.rel):
 			if distChanged(e, c) {
@@ -484,9 +519,7 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 		behind = append(behind, e.rel)
 	}
 	for _, rel := range d.gone(dir, listed) {
-		if _, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(rel))); err == nil {
-			behind = append(behind, rel+" (removed)")
-		}
+		behind = append(behind, rel+" (removed)")
 	}
 	return behind, kept, nil
 }
@@ -523,10 +556,6 @@ func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (line string, r
 	case info.IsDir():
 		return "", false, os.MkdirAll(dst, info.Mode().Perm()|0o700)
 	case info.Mode()&fs.ModeSymlink != 0:
-		if cur, err := os.Lstat(dst); err == nil && cur.IsDir() {
-			st.Kept++
-			return "", true, nil
-		}
 		return e.rel + "\n", false, syncSymlink(e.path, dst)
 	case !info.Mode().IsRegular():
 		return "", false, nil // sockets, fifos: nothing an MI home needs
@@ -539,9 +568,6 @@ func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (line string, r
 			return c.listed, false, nil
 		}
 		return cloneOf(e.info, cur).line(e.rel), false, nil
-	case state == homeClash:
-		st.Kept++
-		return "", true, nil
 	case state == homeChanged:
 		st.Kept++
 		// As it was: still changed, and the distribution's news still news.

@@ -647,10 +647,10 @@ func TestSyncTakesAnUnstampedHomeAsItIs(t *testing.T) {
 }
 
 // A path the home holds as another kind of file than the distribution
-// (a file where it has a directory, a directory where it has a file) is
-// the home's: Sync keeps it and does not fail, and Behind reports it kept,
-// not behind (a reload restarted the instance at every reload, each time
-// failing to prepare its home).
+// (a file where it has a directory, a directory where it has a file), and
+// not as Sync left it, is the home's: Sync keeps it and does not fail,
+// and Behind reports it kept, not behind (a reload restarted the instance
+// at every reload, each time failing to prepare its home).
 func TestSyncKeepsAPathOfAnotherKind(t *testing.T) {
 	src, dir := setup(t)
 	if _, err := syncHome(src, dir); err != nil {
@@ -660,7 +660,8 @@ func TestSyncKeepsAPathOfAnotherKind(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(src, "conf", "extra", "x.xml"), []byte("<x/>"), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "conf", "extra"), []byte("the home's"), 0o644))
 	must(t, os.WriteFile(filepath.Join(src, "conf", "new.xml"), []byte("<new/>"), 0o644))
-	must(t, os.MkdirAll(filepath.Join(dir, "conf", "new.xml", "y"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(dir, "conf", "new.xml"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "conf", "new.xml", "mine.txt"), []byte("the home's"), 0o644))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
 	behind, kept, err := dist.Behind(dir)
@@ -1059,5 +1060,71 @@ func TestHoldsCAppsWhenUnreadable(t *testing.T) {
 	}
 	if !home.HoldsCApps(dir) {
 		t.Fatal("HoldsCApps of an unreadable carbonapps/ = false, want true")
+	}
+}
+
+// A file the distribution turned into a directory, or the reverse, reaches
+// a home that holds Sync's own unchanged file or directory there at the
+// first sync: it took two restarts (and the home had neither between
+// them), or never came.
+func TestSyncFollowsAPathThatChangedKind(t *testing.T) {
+	src, dir := setup(t)
+	x := filepath.Join(src, "conf", "x.properties")
+	must(t, os.WriteFile(x, []byte("a=1\n"), 0o644))
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Remove(x))
+	must(t, os.MkdirAll(x, 0o755))
+	must(t, os.WriteFile(filepath.Join(x, "f"), []byte("b=2\n"), 0o644))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, kept, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf/x.properties"}) || len(kept) != 0 {
+		t.Errorf("file turned directory: Behind = %q, kept %q, %v; want conf/x.properties behind", behind, kept, err)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "conf", "x.properties", "f")); err != nil || string(got) != "b=2\n" {
+		t.Fatalf("the distribution's directory is not in the home after one sync: %q, %v", got, err)
+	}
+	// And back: the directory Sync made, holding what Sync put there.
+	must(t, os.RemoveAll(x))
+	must(t, os.WriteFile(x, []byte("c=3\n"), 0o644))
+	dist, err = home.ReadDistribution(src)
+	must(t, err)
+	if behind, kept, err := dist.Behind(dir); err != nil || !slices.Contains(behind, "conf/x.properties") || len(kept) != 0 {
+		t.Errorf("directory turned file: Behind = %q, kept %q, %v; want conf/x.properties behind", behind, kept, err)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "conf", "x.properties")); err != nil || string(got) != "c=3\n" {
+		t.Errorf("the distribution's file is not in the home after one sync: %q, %v", got, err)
+	}
+}
+
+// A jar written into in place in the distribution (cp over it) changes
+// every home's hard link at once, under the running servers: it is behind
+// until a restart loads it, where diff said nothing was to change.
+func TestBehindSeesAJarWrittenInPlace(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(src, "lib", "a.jar"), os.O_WRONLY|os.O_TRUNC, 0)
+	must(t, err)
+	f.WriteString("PK\x03\x04 a.jar version 2, longer")
+	f.Close()
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"lib/a.jar"}) {
+		t.Errorf("Behind = %q, %v; want lib/a.jar", behind, err)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if behind, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+		t.Errorf("Behind after the sync = %q, %v; want nothing", behind, err)
 	}
 }
