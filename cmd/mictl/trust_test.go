@@ -48,8 +48,7 @@ func (d *deployment) statusJSON() statusReport {
 		d.t.Fatal(err)
 	}
 	shown := slices.ContainsFunc(r.Instances, func(i statusRow) bool { return state.Faulted(i.State) })
-	recorded := slices.ContainsFunc(r.Instances, func(i statusRow) bool { return state.Faulted(i.State) && i.State != "crashed" })
-	if (code == 3 && !shown) || (code == 0 && recorded) || (code != 0 && code != 3) {
+	if (code == 3) != shown || (code != 0 && code != 3) {
 		d.t.Fatalf("mictl status -o json: exit %d with the states shown\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 	return r
@@ -1080,5 +1079,25 @@ func TestUpNotesAFaultedInstanceItLeaves(t *testing.T) {
 	want := fmt.Sprintf("note: mi-2 is %s and no longer in the configuration: up leaves it so, and mictl status goes on showing it (exit 3); mictl down --purge mi-2 forgets it", st)
 	if code != 0 || !strings.Contains(errOut, want) {
 		t.Fatalf("up: exit %d, want 0 with %q:\n%s", code, want, errOut)
+	}
+}
+
+// status after the daemon and every server were killed (a host's crash,
+// an OOM kill) starts a daemon that takes the instances over; it answers
+// once it has, so no row shows a dead server as ready, and the table and
+// the exit status agree (the table said crashed, and status exited 0).
+func TestStatusAfterEverythingWasKilledShowsTheTakeOver(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	old := d.pids()
+	syscall.Kill(d.state().Daemon.Identity.PID, syscall.SIGKILL)
+	for _, pid := range old {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	r := d.statusJSON() // exit 3 exactly when a fault is shown
+	for _, row := range r.Instances {
+		if (row.State == "ready" || row.State == "degraded") && (row.PID == nil || *row.PID == old[row.Name]) {
+			t.Errorf("%s shown %s with pid %v, its killed server's %d", row.Name, row.State, row.PID, old[row.Name])
+		}
 	}
 }

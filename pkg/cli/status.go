@@ -239,18 +239,19 @@ func serverPID(inst state.Instance, live string) int {
 
 // statusRows are the rows of f's instances. The state file's states are
 // corrected with /proc (liveState). fromDaemon says f is an answering
-// daemon's memory, whose states of what it is doing stand: an instance it
-// is starting again after a crash still names the old server, which /proc
-// would make "crashed" (a table saying crashed and an exit status saying
-// all is well). A server it holds ready but that is gone is not ready,
-// though: a daemon taking over answers with its predecessor's records
-// before it has looked at the servers they name.
+// daemon's memory, whose states stand: it sees a server end at once, and
+// answers status only once it has taken over its predecessor's instances
+// (their dead servers found). A look at /proc after its answer would
+// misread the moment after it: a server its reload has just stopped read
+// as crashed (status exited 3 during a reload), an instance it is
+// starting again still names the old server (the table said crashed while
+// status exited 0).
 func statusRows(f *state.File, fromDaemon bool) []statusRow {
 	rows := make([]statusRow, 0, len(f.Instances))
 	for _, inst := range f.Instances {
-		st := liveState(inst)
-		if fromDaemon && inst.State != supervisor.StateReady && inst.State != supervisor.StateDegraded {
-			st = inst.State
+		st := inst.State
+		if !fromDaemon {
+			st = liveState(inst)
 		}
 		r := statusRow{Name: inst.Name, State: st, Restarts: inst.Restarts, Offset: inst.Offset,
 			Ports: inst.Ports, Home: inst.Home}

@@ -89,14 +89,13 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 
 // A record naming a server that is gone: read from the state file, the
 // table says crashed and status exits 3 (nothing watches it). From an
-// answering daemon's memory, a state of what the daemon does stands in
-// the table as in the exit status: one starting a crashed instance again
-// still names the old server (the table said crashed, and status exited
-// 0). A ready one is crashed all the same: a daemon taking over answers
-// with its predecessor's records before it looked at their servers.
+// answering daemon's memory, its state stands in the table as in the exit
+// status: one starting a crashed instance again still names the old
+// server (the table said crashed, and status exited 0), and a server its
+// reload stopped right after it answered is no crash (status exited 3).
 func TestStatusShowsAnAnsweringDaemonsStates(t *testing.T) {
 	gone := proc.Identity{PID: os.Getpid(), StartTime: 1} // this pid, another process
-	for _, c := range []struct{ recorded, fromDaemon string }{{"starting", "starting"}, {"ready", "crashed"}, {"degraded", "crashed"}} {
+	for _, c := range []struct{ recorded, fromDaemon string }{{"starting", "starting"}, {"ready", "ready"}, {"degraded", "degraded"}} {
 		f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: c.recorded, Server: gone}}}
 		fromFile := newStatusReport(f, nil, nil, nil)
 		if st := fromFile.Instances[0].State; st != "crashed" || unhealthy(fromFile, nil) == nil {

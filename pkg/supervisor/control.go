@@ -333,6 +333,11 @@ type Server struct {
 	settleMu   sync.Mutex
 	settlement *settlement // nil until a stop leaves the daemon idle
 	lingering  sync.WaitGroup
+	// takenOver, when set (a daemon), is closed once the daemon has
+	// resumed the instances its state file wants (Supervisor.Resume):
+	// until then its memory holds a dead predecessor's records, ready
+	// for servers that may be gone, which status must not show.
+	takenOver chan struct{}
 }
 
 // settlement is the daemon's decision, once it is idle, to stay or leave:
@@ -500,6 +505,12 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 	case OpPing:
 		return nil, nil
 	case OpStatus:
+		if srv.takenOver != nil {
+			select {
+			case <-srv.takenOver:
+			case <-srv.sup.ctx.Done():
+			}
+		}
 		// A change not written yet is tried now: status then says whether
 		// the file can hold it.
 		_ = srv.sup.Flush()

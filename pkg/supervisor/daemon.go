@@ -194,6 +194,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		d.server.reload = d.watch.reloadNow
 		d.server.watch = d.watch
 	}
+	d.server.takenOver = make(chan struct{})
 	go func() {
 		defer close(d.served)
 		d.server.Serve(ln)
@@ -247,6 +248,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
 	}
+	close(d.server.takenOver)
 	if err == nil && catchUp && len(wanted) > 0 && predecessorDied && d.watch != nil {
 		// The instances the dead daemon left ran on while nothing
 		// followed the configuration: what was edited meanwhile is
