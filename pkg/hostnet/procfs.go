@@ -46,7 +46,7 @@ func ScanProcFS(procRoot string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	SortSockets(socks)
+	sortSockets(socks)
 	return &Snapshot{Sockets: socks, Source: SourceProcFS}, nil
 }
 

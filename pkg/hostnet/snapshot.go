@@ -66,7 +66,7 @@ func ScanConnections() (*Snapshot, error) {
 		source = SourceProcFS
 	}
 	socks = slices.DeleteFunc(socks, func(s Socket) bool { return s.Inode == 0 })
-	SortSockets(socks)
+	sortSockets(socks)
 	return &Snapshot{Sockets: socks, Source: source}, nil
 }
 
@@ -86,7 +86,7 @@ func ScanConnections() (*Snapshot, error) {
 func Scan() (*Snapshot, error) {
 	socks, err := scanNetlink(listenerQueries[:])
 	if err == nil {
-		SortSockets(socks)
+		sortSockets(socks)
 		return &Snapshot{Sockets: socks, Source: SourceNetlink}, nil
 	}
 	if !refused(err) {
@@ -117,9 +117,7 @@ func refused(err error) bool {
 	return false
 }
 
-// SortSockets sorts socks as a Snapshot's are: by protocol, port, then
-// address.
-func SortSockets(socks []Socket) {
+func sortSockets(socks []Socket) {
 	slices.SortFunc(socks, func(a, b Socket) int {
 		return cmp.Or(
 			cmp.Compare(a.Proto, b.Proto),
