@@ -30,13 +30,12 @@ type SyncStats struct {
 
 // clonedList names the file of a home that lists what Sync put there from
 // the distribution, after a first line (see listHeader), one path a line
-// (slash-separated); for a regular file
-// the line goes on, tab-separated, with its kind (see kindCopy), the
-// distribution's file as it was then (size, modification time in Unix
-// nanoseconds) and the home's as Sync left it (size, time, permission
-// bits in octal, inode). A file listed that
-// the distribution no longer has was the distribution's, and goes: a jar
-// removed or replaced in mi_home's lib/ stayed on every instance's
+// (slash-separated); for a regular file the line goes on, tab-separated,
+// with its kind (see kindCopy), the distribution's file as it was then
+// (size, modification time in Unix nanoseconds) and the home's as Sync
+// left it (size, time, permission bits in octal, inode). A file listed
+// that the distribution no longer has was the distribution's, and goes: a
+// jar removed or replaced in mi_home's lib/ stayed on every instance's
 // classpath beside its successor. A file the instance or its operator
 // made is in no list, and stays; one changed in the home since Sync left
 // it (a log level tuned in its conf/log4j2.properties, a conf/ file MI

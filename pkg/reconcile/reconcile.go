@@ -183,8 +183,6 @@ func daemonPorts(cfg *config.Config) ([]check.Reservation, error) {
 	}}, nil
 }
 
-// javaOpts is the JAVA_OPTS instances get: from env when it was captured
-// (up, a reload), else mictl's own (a plan to look at).
 // refuseOffsetInJavaOpts refuses a JAVA_OPTS that sets MI's port offset:
 // the start script hands it to java, where -DportOffset replaces the
 // offset mictl planned for each instance (docs/mi-facts.md), so every
@@ -201,6 +199,8 @@ func refuseOffsetInJavaOpts(opts string) error {
 	return nil
 }
 
+// javaOpts is the JAVA_OPTS instances get: from env when it was captured
+// (up, a reload), else mictl's own (a plan to look at).
 func javaOpts(env []string) string {
 	for _, kv := range env {
 		if v, ok := strings.CutPrefix(kv, "JAVA_OPTS="); ok {
@@ -515,10 +515,10 @@ func (t *Target) Instance(name string) (ports.Instance, bool) {
 // time so that it always runs this mictl binary (its conf/ files, which the
 // user may edit, are kept).
 func SourceDistribution(cfg *config.Config) (string, error) {
+	dir := sourceDistributionDir(cfg)
 	if !cfg.UsesSimulator() {
-		return cfg.MIHome, nil
+		return dir, nil
 	}
-	dir := deployment.SimulatorDist(cfg)
 	opts, err := sim.MictlDistOptions()
 	if err != nil {
 		return "", err
@@ -527,6 +527,15 @@ func SourceDistribution(cfg *config.Config) (string, error) {
 		return "", fmt.Errorf("write the simulator distribution: %w", err)
 	}
 	return dir, nil
+}
+
+// sourceDistributionDir is where SourceDistribution's distribution is,
+// without writing the simulator's.
+func sourceDistributionDir(cfg *config.Config) string {
+	if cfg.UsesSimulator() {
+		return deployment.SimulatorDist(cfg)
+	}
+	return cfg.MIHome
 }
 
 // Merge puts records into f, replacing same-named ones (keeping their
@@ -780,12 +789,13 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		if rec.Bind != want.Bind || !slices.Equal(rec.Args, want.Args) {
 			why = append(why, "launch settings changed")
 		}
-		if b := behind[rec.Name]; len(b.files) > 0 {
+		b := behind[rec.Name]
+		if len(b.files) > 0 {
 			// A new mi_home, or files changed in it: what a restart's sync
 			// brings in, which nothing else here shows.
 			why = append(why, "the distribution's files changed: "+listSome(b.files, 3))
 		}
-		if b := behind[rec.Name]; len(b.kept) > 0 {
+		if len(b.kept) > 0 {
 			c.Kept[rec.Name] = b.kept
 		}
 		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps))
@@ -830,11 +840,7 @@ func (t *Target) homesBehind(f *state.File) (map[string]homeBehind, error) {
 	// As it is: writing the simulator's (SourceDistribution) is for the
 	// commands that start servers. Compare only looks, and a look from
 	// another mictl binary made every home behind its start script.
-	dir := t.Config.MIHome
-	if t.Config.UsesSimulator() {
-		dir = deployment.SimulatorDist(t.Config)
-	}
-	dist, err := home.ReadDistribution(dir)
+	dist, err := home.ReadDistribution(sourceDistributionDir(t.Config))
 	if err != nil {
 		return nil, err
 	}
