@@ -668,15 +668,15 @@ func (srv *Server) restart(names []string, timeout time.Duration) error {
 	defer srv.sup.endChange(op)
 	var unfinished []error
 	for i, name := range names {
-		stopped, err := srv.sup.restartOne(op, name, "", timeout, func() error {
+		stopped, unprepared, err := srv.sup.restartOne(op, name, "", timeout, func() error {
 			if srv.watch == nil {
 				return nil
 			}
-			if err := srv.sup.refreshHome(srv.watch.follow.Load, name); err != nil {
-				unfinished = append(unfinished, fmt.Errorf("restart %s: started as it was, its home not brought up to date: %w", name, err))
-			}
-			return nil
+			return srv.sup.refreshHome(srv.watch.follow.Load, name)
 		})
+		if unprepared != nil {
+			unfinished = append(unfinished, fmt.Errorf("restart %s: started as it was, its home not brought up to date: %w", name, unprepared))
+		}
 		if err != nil {
 			return errors.Join(append(unfinished, rollEnded(err, i < len(names)-1))...)
 		}

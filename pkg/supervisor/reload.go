@@ -221,20 +221,22 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if err := s.redeploy(t, c); err != nil {
 		return nil, err
 	}
-	// A home that cannot be prepared once its server stopped (a file of
-	// the distribution gone meanwhile, a full disk) starts with the home
-	// as far as the preparation got, its record as it was: left stopped,
-	// it read as running the configuration before.
+	// A home that cannot be prepared once its server stopped starts with
+	// the home as far as the preparation got, its record as it was (see
+	// restartOne), and the reload ends saying so.
 	var unprepared []error
 	for i, name := range c.Restart {
-		stopped, err := s.restartOne(op, name, "reload: "+c.Why[name], s.policy.ReadyTimeout, func() error {
-			if err := s.prepare(t, []string{name}); err != nil {
+		stopped, unready, err := s.restartOne(op, name, "reload: "+c.Why[name], s.policy.ReadyTimeout, func() error {
+			err := s.prepare(t, []string{name})
+			if err != nil {
 				s.emit(Event{Instance: name, State: StateStopped, Transient: true,
 					Message: "reload: the home could not be brought up to date, it starts with the home as it is: " + err.Error()})
-				unprepared = append(unprepared, fmt.Errorf("%s started again with its home not brought up to date: %w", name, err))
 			}
-			return nil
+			return err
 		})
+		if unready != nil {
+			unprepared = append(unprepared, fmt.Errorf("%s started again with its home not brought up to date: %w", name, unready))
+		}
 		if err != nil {
 			return left, errors.Join(append(unprepared, rollEnded(err, i < len(c.Restart)-1))...)
 		}

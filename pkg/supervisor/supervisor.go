@@ -831,43 +831,44 @@ func (c *change) notStoppedByName(names []string) []string {
 // (a rolling restart's or a reload's step); prepare brings its home up to
 // date in between, why (when not "") is said as it stops. stopped is true
 // when a stop of named instances stopped it meanwhile: it stays stopped,
-// and op goes on with the others.
-func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Duration, prepare func() error) (stopped bool, err error) {
+// and op goes on with the others. A prepare that fails (a distribution's
+// deployment.toml that does not parse, a file gone meanwhile, a full
+// disk) does not keep it stopped, where it would read as running what it
+// ran before: it starts with its home as it is, and unprepared is why.
+func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Duration, prepare func() error) (stopped bool, unprepared, err error) {
 	if err := op.interrupted(); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if op.stoppedByName(name) {
-		return true, nil
+		return true, nil, nil
 	}
 	if why != "" {
 		s.emit(Event{Instance: name, State: StateStopping, Message: why})
 	}
 	if err := s.Stop([]string{name}, s.policy.StopTimeout); err != nil {
-		return false, fmt.Errorf("restart %s: %w", name, err)
+		return false, nil, fmt.Errorf("restart %s: %w", name, err)
 	}
 	if err := op.interrupted(); err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if op.stoppedByName(name) {
-		return true, nil
+		return true, nil, nil
 	}
-	if err := prepare(); err != nil {
-		return false, err
-	}
+	unprepared = prepare()
 	err = s.startFor(op, []string{name})
 	if err == nil {
 		err = s.waitReadyFor(op, []string{name}, timeout)
 	}
 	if ierr := op.interrupted(); ierr != nil {
-		return false, ierr
+		return false, unprepared, ierr
 	}
 	if op.stoppedByName(name) {
-		return true, nil // whatever the start or its wait said of it
+		return true, unprepared, nil // whatever the start or its wait said of it
 	}
 	if err != nil {
-		return false, fmt.Errorf("restart %s: %w", name, err)
+		return false, unprepared, fmt.Errorf("restart %s: %w", name, err)
 	}
-	return false, nil
+	return false, unprepared, nil
 }
 
 // rollEnded is the error of a rolling restart's step (restartOne) that

@@ -446,7 +446,7 @@ func TestNamedStopBetweenTheLookAndTheStartStopsIt(t *testing.T) {
 	}
 	t.Cleanup(func() { mayStartSaidYes = nil })
 	op := s.sup.beginChange()
-	stoppedByName, err := s.sup.restartOne(op, "mi-1", "", siteTimeout, func() error { return nil })
+	stoppedByName, _, err := s.sup.restartOne(op, "mi-1", "", siteTimeout, func() error { return nil })
 	s.sup.endChange(op)
 	if err != nil || !stoppedByName {
 		t.Fatalf("restart: stopped by name %v, %v; want it left stopped", stoppedByName, err)
