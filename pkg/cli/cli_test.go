@@ -708,17 +708,21 @@ func TestSettingFlagsNameTheirKey(t *testing.T) {
 	}
 }
 
-// A MICTL_* variable one typo away from a setting's is warned of: mictl
-// ignored it without a word. The simulator's variables, and help and the
-// completion scripts, say nothing.
+// A MICTL_* variable one typo away from a setting's or the simulator's
+// is warned of: mictl and the simulated servers ignored it without a
+// word. The simulator's variables as spelled, mictl's own for its
+// children, and help and the completion scripts, say nothing.
 func TestMisspelledVariableIsWarnedOf(t *testing.T) {
 	inTempDir(t)
 	t.Setenv("MICTL_BASE_OFSET", "2000")
 	t.Setenv("MICTL_INSTANCE", "3")
 	t.Setenv("MICTL_SIM_STARTUP_DELAY", "0s")
+	t.Setenv("MICTL_SIM_CRASH_AFTR", "5s")
+	t.Setenv("MICTL_EXE", "/nonexistent")
 	code, out, errOut := run(t, "ports", "table", "-o", "json")
 	want := "warning: MICTL_BASE_OFSET is not a variable mictl reads (ignored); did you mean MICTL_BASE_OFFSET?\n" +
-		"warning: MICTL_INSTANCE is not a variable mictl reads (ignored); did you mean MICTL_INSTANCES?\n"
+		"warning: MICTL_INSTANCE is not a variable mictl reads (ignored); did you mean MICTL_INSTANCES?\n" +
+		"warning: MICTL_SIM_CRASH_AFTR is not a variable mictl reads (ignored); did you mean MICTL_SIM_CRASH_AFTER?\n"
 	if code != 0 || errOut != want {
 		t.Fatalf("exit %d, stderr:\n%s\nwant exit 0 and:\n%s", code, errOut, want)
 	}

@@ -9,28 +9,33 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/sim"
 )
 
 // warnEnvTypos warns on errOut of each MICTL_* variable of environ that
-// is no setting's but close to one's (see closeTo): mictl reads only the
-// settings' variables, so MICTL_BASE_OFSET=2000 left every instance at the
-// default offset without a word. Variables close to no setting's (the
-// simulator's MICTL_SIM_*, ...) are not meant for mictl.toml's settings
-// and are left alone.
+// is neither a setting's nor one of the simulator's MICTL_SIM_* (which
+// `mictl up` hands to its instances) but close to one of them (see
+// closeTo): MICTL_BASE_OFSET=2000 left every instance at the default
+// offset, and MICTL_SIM_CRASH_AFTR=5s every simulated server running,
+// without a word. Variables close to none (mictl's own for its children,
+// another tool's) are left alone.
 func warnEnvTypos(errOut io.Writer, environ []string) {
-	var settings []string
+	var known []string
 	for _, s := range config.Settings {
-		settings = append(settings, s.Env())
+		known = append(known, s.Env())
+	}
+	for _, v := range sim.FaultVars {
+		known = append(known, v.Name)
 	}
 	var names []string
 	for _, kv := range environ {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "MICTL_") && !slices.Contains(settings, name) {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "MICTL_") && !slices.Contains(known, name) {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if meant := closeTo(name, settings); len(meant) > 0 {
+		if meant := closeTo(name, known); len(meant) > 0 {
 			fmt.Fprintf(errOut, "warning: %s is not a variable mictl reads (ignored)%s\n", name, didYouMean(meant, ""))
 		}
 	}
