@@ -241,7 +241,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	if err != nil {
 		return nil, err
 	}
-	reconcile.Merge(f, records)
+	t.Merge(f, records)
 	// This up planned from the current configuration; what it does not
 	// name, it leaves as it is (a reload too).
 	f.UpArgs, f.Configured, f.ReloadError = o.plan.Args, wanted, ""

@@ -539,8 +539,11 @@ func sourceDistributionDir(cfg *config.Config) string {
 }
 
 // Merge puts records into f, replacing same-named ones (keeping their
-// restart counts) and appending new ones in order.
-func Merge(f *state.File, records []state.Instance) {
+// restart counts) and adding new ones, and leaves f's instances in the
+// plan's order, those the plan does not name after them as they were:
+// the views list the state file's order, and an instance purged and
+// started again came last (mi-1, mi-3, mi-2).
+func (t *Target) Merge(f *state.File, records []state.Instance) {
 	for _, rec := range records {
 		if cur, ok := f.Instance(rec.Name); ok {
 			rec.Restarts = cur.Restarts
@@ -549,6 +552,13 @@ func Merge(f *state.File, records []state.Instance) {
 		}
 		f.Instances = append(f.Instances, rec)
 	}
+	place := func(inst state.Instance) int {
+		if i := slices.IndexFunc(t.Plan.Instances, func(p ports.Instance) bool { return p.Name == inst.Name }); i >= 0 {
+			return i
+		}
+		return len(t.Plan.Instances)
+	}
+	slices.SortStableFunc(f.Instances, func(a, b state.Instance) int { return place(a) - place(b) })
 }
 
 // Running reports whether inst has live processes: its server, or, while

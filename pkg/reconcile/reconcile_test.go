@@ -40,6 +40,27 @@ func TestForgetRun(t *testing.T) {
 	}
 }
 
+// Merged records keep their restart counts and take the plan's order,
+// whatever order the file had them in: an instance purged and started
+// again was listed last (mi-1, mi-3, mi-2). Instances the plan does not
+// name follow, as they were.
+func TestMergeKeepsThePlansOrder(t *testing.T) {
+	t.Parallel()
+	tgt := &Target{Plan: ports.Plan{Instances: []ports.Instance{{Name: "orders"}, {Name: "billing"}, {Name: "audit"}}}}
+	f := &state.File{Instances: []state.Instance{{Name: "old-2"}, {Name: "audit", Restarts: 4, State: state.StateStopped}, {Name: "orders"}, {Name: "old-1"}}}
+	tgt.Merge(f, []state.Instance{{Name: "billing", State: state.StateStarting}, {Name: "audit", State: state.StateStarting}})
+	var got []string
+	for _, inst := range f.Instances {
+		got = append(got, inst.Name)
+	}
+	if want := []string{"orders", "billing", "audit", "old-2", "old-1"}; !slices.Equal(got, want) {
+		t.Errorf("merged order %v, want %v", got, want)
+	}
+	if audit, _ := f.Instance("audit"); audit.Restarts != 4 || audit.State != state.StateStarting {
+		t.Errorf("audit merged as %+v, want its new record with its 4 restarts", audit)
+	}
+}
+
 // A stop of everything forgets the run with its intent, its instances
 // still stopping; an instance meant to run (an up that began meanwhile)
 // keeps it. RecallRun puts back what was forgotten only while something

@@ -268,7 +268,7 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 				records[i].Env = reconcile.KeepCaptured(cur.Env, records[i].Env)
 			}
 		}
-		reconcile.Merge(f, records)
+		t.Merge(f, records)
 		return nil
 	})
 }

@@ -257,7 +257,7 @@ func TestReloadPlansFromWhatTheLockHolderRecorded(t *testing.T) {
 		t.Fatal("reading the state (as status does) waited for the reload's wait for the state lock")
 	}
 	f := &state.File{Version: state.SchemaVersion}
-	reconcile.Merge(f, records)
+	up.Merge(f, records)
 	err = store.Quick().Save(f)
 	unlock()
 	if err != nil {
