@@ -359,6 +359,13 @@ func TestInstancesDirChangedWhileRunning(t *testing.T) {
 	if _, _, errOut := d.mictl("status", "--instances-dir", "homes"); strings.Contains(errOut, "supervises instances under") {
 		t.Errorf("status warns with the directory named on its command line:\n%s", errOut)
 	}
+	// A file that no longer loads is no reason to keep quiet: the daemon
+	// still knows where they run.
+	d.configFile("inplace", base+"instances_dir = \"homes\"\nbogus x\n")
+	if _, _, errOut := d.mictl("status"); !strings.Contains(errOut, want) {
+		t.Errorf("status with a broken mictl.toml does not say where they run (%q):\n%s", want, errOut)
+	}
+	d.configFile("inplace", base+"instances_dir = \"homes\"\n")
 	// up would start a second set beside the first.
 	if code, _, errOut := d.mictl("up", "--timeout", "30s"); code != 2 || !strings.Contains(errOut, "runs its instances under "+filepath.Join(d.dir, "instances")) {
 		t.Errorf("up: exit %d, want 2 refusing a second set:\n%s", code, errOut)

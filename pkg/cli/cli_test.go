@@ -447,6 +447,36 @@ func TestBrokenConfigWarningSaysWhereItLooks(t *testing.T) {
 	}
 }
 
+// A mictl.toml with a syntax error still says where its instances are
+// on the line that sets instances_dir; where that line is the broken one,
+// the commands on existing instances refuse (exit 2) rather than look
+// under the default, find nothing and exit 0 (`down` stopped nothing).
+func TestBrokenConfigStillNamesItsInstancesDir(t *testing.T) {
+	inTempDir(t)
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile("mictl.toml", []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("base_offset = 22000 x\ninstances_dir = \"run\"\n")
+	code, _, errOut := run(t, "status")
+	if code != exitcode.OK || !strings.Contains(errOut, "showing the instances under ./run)") {
+		t.Errorf("a syntax error elsewhere: exit %d, stderr:\n%s\nwant exit 0, looking under ./run", code, errOut)
+	}
+	write("instances_dir = \"run\ninstances = 2\n")
+	for _, cmd := range []string{"status", "down", "logs"} {
+		code, _, errOut := run(t, cmd)
+		if want := "mictl: mictl.toml:1:21: not valid TOML: basic strings cannot have new lines, in: instances_dir = \"run\n" +
+			"(mictl cannot tell from the file where its instances are: fix it, or name their directory with --instances-dir)\n"; code != exitcode.Usage || errOut != want {
+			t.Errorf("mictl %s, instances_dir's line broken: exit %d, stderr:\n%s\nwant exit 2 and:\n%s", cmd, code, errOut, want)
+		}
+	}
+	if code, _, errOut := run(t, "status", "--instances-dir", "run"); code != exitcode.OK {
+		t.Errorf("status --instances-dir run: exit %d, stderr:\n%s", code, errOut)
+	}
+}
+
 // An override that only rendering finds wrong (the distribution's
 // deployment.toml has [[datasource]], an array of tables) is reported at
 // its own key in mictl.toml, not at the [[instance]]'s overrides.

@@ -84,13 +84,19 @@ func openExisting(cmd *cobra.Command, g *globalOptions, streams *IOStreams, mode
 // warnMoved says so when nothing is known under instances_dir while a
 // daemon following the same mictl.toml supervises instances elsewhere
 // (instances_dir changed in the file while they ran, or an up named
-// another with --instances-dir): the user looks where nothing runs. Not
-// when the directory was named here (a flag, the environment).
+// another with --instances-dir): the user looks where nothing runs. A
+// broken file is asked about all the same: the daemon knows where its
+// instances are when the file no longer says. Not when the directory was
+// named here (a flag, the environment).
 func (e *existing) warnMoved(streams *IOStreams) {
-	if len(e.state.Instances) > 0 || e.cfgErr != nil || e.cfg.File == "" || e.cfg.FromCommandLine("instances_dir") {
+	file := e.cfg.File
+	if e.cfgErr != nil {
+		file = e.cfgFile
+	}
+	if len(e.state.Instances) > 0 || file == "" || e.cfg.FromCommandLine("instances_dir") {
 		return
 	}
-	if pid, dir, ok := daemon.Elsewhere(e.cfg.File, e.cfg.InstancesDir); ok {
+	if pid, dir, ok := daemon.Elsewhere(file, e.cfg.InstancesDir); ok {
 		fmt.Fprintf(streams.ErrOut, "warning: nothing runs under %s, but a mictl daemon (pid %d) following %s supervises instances under %s: name them with --instances-dir %s, or set instances_dir back to it\n",
 			asTyped(e.cfg.InstancesDir), pid, e.cfgFile, dir, dir)
 	}

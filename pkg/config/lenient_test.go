@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -16,7 +17,11 @@ func TestLoadLenientKeepsTheFilesInstancesDir(t *testing.T) {
 	}{
 		{"a wrong type: its instances_dir still reads", "instances = \"two\"\ninstances_dir = \"run\"\n", nil,
 			func(dir string) string { return filepath.Join(dir, "run") }},
-		{"a syntax error: the default beside it", "instances = [\ninstances_dir = \"run\"\n", nil,
+		{"a syntax error elsewhere: its instances_dir line still reads", "base_offset = 22000 x\ninstances_dir = \"run\"\n[[instance]]\nname = \"a\"\n", nil,
+			func(dir string) string { return filepath.Join(dir, "run") }},
+		{"a syntax error, no instances_dir: the default beside it", "instances = [\n", nil,
+			func(dir string) string { return filepath.Join(dir, "instances") }},
+		{"an instance's key of that name is not the setting", "instances = [\n[[instance]]\ninstances_dir = \"x\"\n", nil,
 			func(dir string) string { return filepath.Join(dir, "instances") }},
 		{"absolute", "instances = \"two\"\ninstances_dir = \"/srv/mi\"\n", nil,
 			func(string) string { return "/srv/mi" }},
@@ -41,6 +46,23 @@ func TestLoadLenientKeepsTheFilesInstancesDir(t *testing.T) {
 		})
 	}
 	good := writeConfig(t, "instances = 2\n")
+	// Where the file's own problem hides its instances_dir, a look under
+	// the default would find nothing there: `down` stopped nothing and
+	// said all was well. A flag naming the directory still does.
+	for _, body := range []string{"instances_dir = \"run\n", "instances_dir = 5\n", "instances = \"two\"\ninstances_dir = \"\"\n"} {
+		path := writeConfig(t, body)
+		if cfg, fileErr, err := LoadLenient(Sources{Path: path}); err == nil || !strings.Contains(err.Error(), "--instances-dir") {
+			t.Errorf("%q: %+v, fileErr %v, err %v; want an error saying to name --instances-dir", body, cfg, fileErr, err)
+		}
+		fs := flagSet()
+		fs.String("instances-dir", "", "")
+		if err := fs.Parse([]string{"--instances-dir=mine"}); err != nil {
+			t.Fatal(err)
+		}
+		if cfg, fileErr, err := LoadLenient(Sources{Path: path, Flags: fs}); err != nil || fileErr == nil || cfg.InstancesDir != "mine" {
+			t.Errorf("%q with --instances-dir: %+v, fileErr %v, err %v; want the flag's directory", body, cfg, fileErr, err)
+		}
+	}
 	if cfg, fileErr, err := LoadLenient(Sources{Path: good}); err != nil || fileErr != nil || cfg.Instances != 2 {
 		t.Errorf("a good file: %+v, %v, %v", cfg, fileErr, err)
 	}

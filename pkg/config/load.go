@@ -230,7 +230,7 @@ func decodeStrict(path string, data []byte, out *fileSchema, values valueIndex) 
 			Msg: fmt.Sprintf("unknown key %q; expected one of: %s", key, expected)}
 	case errors.As(err, &decodeErr):
 		line, col := decodeErr.Position()
-		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col), Msg: describeDecodeError(decodeErr, values.at(line, col))}
+		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col), Msg: describeDecodeError(decodeErr, values.at(line, col), lineOf(data, line))}
 	default:
 		return &Error{Where: path, Msg: err.Error()}
 	}
@@ -238,8 +238,9 @@ func decodeStrict(path string, data []byte, out *fileSchema, values valueIndex) 
 
 // describeDecodeError says what is wrong with a value in the user's
 // terms: the key, what it expects, and what the file holds (got). A
-// syntax error is go-toml's own message, which names the problem.
-func describeDecodeError(e *toml.DecodeError, got string) string {
+// syntax error is go-toml's own message, which names the problem, with
+// the line it is on (text).
+func describeDecodeError(e *toml.DecodeError, got, text string) string {
 	key := strings.Join(e.Key(), ".")
 	want, known := expectedTypes()[key]
 	switch {
@@ -264,7 +265,24 @@ func describeDecodeError(e *toml.DecodeError, got string) string {
 	case key != "":
 		return fmt.Sprintf("key %q: %s", key, strings.TrimPrefix(e.Error(), "toml: "))
 	}
-	return strings.TrimPrefix(e.Error(), "toml: ")
+	return fmt.Sprintf("not valid TOML: %s, in: %s", strings.TrimPrefix(e.Error(), "toml: "), text)
+}
+
+// lineOf is the text of data's line n (from 1), trimmed, and shortened to
+// what an error message can quote.
+func lineOf(data []byte, n int) string {
+	const quoted = 80
+	i := 0
+	for line := range strings.Lines(string(data)) {
+		if i++; i == n {
+			line = strings.TrimSpace(line)
+			if len(line) > quoted {
+				line = line[:quoted] + "..."
+			}
+			return line
+		}
+	}
+	return ""
 }
 
 // expectedTypes says, for each key mictl.toml may hold, what its value
