@@ -54,7 +54,10 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"completion", "tcsh"}, nil, nil},
 		{0, []string{"sim", "dist", filepath.Join(d.dir, "dist")}, nil, nil},
 		{2, []string{"sim", "dist"}, nil, nil},
-		{3, []string{"sim", "dist", notEmpty}, nil, nil},
+		{2, []string{"sim", "dist", notEmpty}, nil, nil},
+		{2, []string{"sim", "dist", filepath.Join(notEmpty, "x", "dist")}, nil, nil},
+		{2, []string{"status", "--instances-dir", filepath.Join(notEmpty, "x")}, nil, nil},
+		{2, []string{"generate", "--config", good, "--instances-dir", filepath.Join(notEmpty, "x")}, nil, nil},
 		{3, []string{"restart", "--all"}, nil, nil}, // no instance at all: nothing runs to restart
 		{0, []string{"check-conflicts", "--config", good}, nil, nil},
 		{1, []string{"check-conflicts", "--offsets", clash}, nil, nil},

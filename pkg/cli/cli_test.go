@@ -384,7 +384,8 @@ func TestUnknownFlagsAndCommandsSuggest(t *testing.T) {
 }
 
 // A state directory mictl cannot make or use is said once, with what to
-// do, by every command that needs it; exit 3 (it could not be written).
+// do, by every command that needs it; a file where it must be is the
+// configuration's to change (instances_dir): exit 2.
 func TestStateDirErrorsSayWhatToDo(t *testing.T) {
 	inTempDir(t)
 	// Files where directories must be: the instances directory's parent,
@@ -412,8 +413,8 @@ func TestStateDirErrorsSayWhatToDo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, _, errOut := run(t, tt.args...)
-			if code != exitcode.Runtime || !strings.HasSuffix(errOut, tt.want) || strings.Count(errOut, "mictl: ") != 1 {
-				t.Fatalf("exit %d, stderr:\n%s\nwant exit 3, ending with:\n%s", code, errOut, tt.want)
+			if code != exitcode.Usage || !strings.HasSuffix(errOut, tt.want) || strings.Count(errOut, "mictl: ") != 1 {
+				t.Fatalf("exit %d, stderr:\n%s\nwant exit 2, ending with:\n%s", code, errOut, tt.want)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,7 +71,10 @@ func newCmdSimDist(streams *IOStreams) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := sim.WriteDist(args[0], opts); err != nil {
+			var taken *sim.DirTakenError
+			if err := sim.WriteDist(args[0], opts); errors.As(err, &taken) {
+				return exitcode.With(exitcode.Usage, err) // the directory named: choose another
+			} else if err != nil {
 				return err
 			}
 			fmt.Fprintf(streams.ErrOut, "wrote the simulator distribution to %s\n", args[0])

@@ -8,12 +8,14 @@ package exitcode
 import (
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // The exit codes, documented in the README and in `mictl --help`.
@@ -58,7 +60,8 @@ func PositiveFlag(flag string, d time.Duration) error {
 // Of maps err to the exit code it should end the process with: the code
 // it carries; Conflicts for a plan refused for its conflicts; Usage for
 // the user's input (mictl.toml, deployment.toml, a plan that does not fit
-// the port space); Runtime for everything else.
+// the port space, an instances_dir where a file is); Runtime for
+// everything else.
 func Of(err error) int {
 	if err == nil {
 		return OK
@@ -66,6 +69,7 @@ func Of(err error) int {
 	var e *Error
 	var ce *config.Error
 	var te *deploytoml.Error
+	var de *state.DirError
 	var conflicts *check.ConflictError
 	switch {
 	case errors.As(err, &e):
@@ -74,6 +78,8 @@ func Of(err error) int {
 		return Conflicts
 	case errors.As(err, &ce), errors.As(err, &te), errors.Is(err, ports.ErrNoRoom):
 		return Usage
+	case errors.As(err, &de) && errors.Is(de.Err, syscall.ENOTDIR):
+		return Usage // a file where instances_dir is: choose another
 	}
 	return Runtime
 }

@@ -523,7 +523,12 @@ func SourceDistribution(cfg *config.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := sim.WriteDist(dir, opts); err != nil {
+	var taken *sim.DirTakenError
+	switch err := sim.WriteDist(dir, opts); {
+	case errors.As(err, &taken):
+		return "", &config.Error{Where: cfg.Origin("instances_dir"), Msg: fmt.Sprintf(
+			"mictl writes the simulator distribution in %s, but %s: move it away or choose another instances_dir", dir, taken.Why)}
+	case err != nil:
 		return "", fmt.Errorf("write the simulator distribution: %w", err)
 	}
 	return dir, nil

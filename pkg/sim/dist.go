@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/fsutil"
@@ -46,6 +47,19 @@ type DistOptions struct {
 	ExeArgs []string
 }
 
+// DirTakenError is a directory WriteDist will not write into: a file is
+// there (or above it), or it holds something else than a simulator
+// distribution. The user chose it (an argument, instances_dir), and
+// chooses another.
+type DirTakenError struct {
+	Dir string
+	Why string
+}
+
+func (e *DirTakenError) Error() string {
+	return fmt.Sprintf("write simulator distribution %s: %s; choose an empty or new directory", e.Dir, e.Why)
+}
+
 // WriteDist writes an MI_HOME-shaped simulator distribution into dir:
 //
 //	bin/micro-integrator.sh      0755, runs Exe ExeArgs... run "$@" (see Script)
@@ -78,10 +92,12 @@ func WriteDist(dir string, opts DistOptions) error {
 	ents, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, syscall.ENOTDIR):
+		return &DirTakenError{Dir: dir, Why: fsutil.FileInTheWay(dir) + " is a file"}
 	case err != nil:
 		return fmt.Errorf("write simulator distribution %s: %w", dir, err)
 	case len(ents) > 0 && !IsDist(dir):
-		return fmt.Errorf("write simulator distribution %s: directory is not empty and is not a simulator distribution; choose an empty or new directory", dir)
+		return &DirTakenError{Dir: dir, Why: "the directory holds files and is no simulator distribution"}
 	}
 	for _, d := range []string{"bin", "conf", LogDir, TmpDir, LibDir, CarbonAppsDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {

@@ -136,7 +136,7 @@ type DirError struct {
 func (e *DirError) Error() string {
 	if errors.Is(e.Err, unix.ENOTDIR) {
 		// Some file is where a directory must be: name the file.
-		if file := notDirectory(e.Path); file == e.Path {
+		if file := fsutil.FileInTheWay(e.Path); file == e.Path {
 			return fmt.Sprintf("%s %s is not a directory; move it away or choose another instances_dir", e.What, e.Path)
 		} else if file != "" {
 			return fmt.Sprintf("cannot %s %s %s: %s is not a directory; move it away or choose another instances_dir", e.Verb, e.What, e.Path, file)
@@ -172,19 +172,6 @@ func dirError(verb, what, path string, err error) *DirError {
 		at, err = pe.Path, pe.Err
 	}
 	return &DirError{Verb: verb, What: what, Path: path, Err: err, at: at}
-}
-
-// notDirectory returns path or the nearest of its ancestors that exists
-// and is not a directory, or "" if there is none.
-func notDirectory(path string) string {
-	for p := path; ; p = filepath.Dir(p) {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
-		}
-		if filepath.Dir(p) == p {
-			return ""
-		}
-	}
 }
 
 // Writable reports whether this process may write the state directory.
