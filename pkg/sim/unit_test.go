@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -117,8 +118,12 @@ func TestWriteDist(t *testing.T) {
 
 	other := t.TempDir()
 	writeFile(t, filepath.Join(other, "notes.txt"), "mine")
-	if err := WriteDist(other, DistOptions{Exe: "/usr/bin/mictl"}); err == nil || !strings.Contains(err.Error(), "not empty") {
+	var taken *DirTakenError
+	if err := WriteDist(other, DistOptions{Exe: "/usr/bin/mictl"}); !errors.As(err, &taken) || !strings.Contains(err.Error(), "holds files and is no simulator distribution") {
 		t.Errorf("WriteDist into a foreign non-empty dir: %v", err)
+	}
+	if err := WriteDist(filepath.Join(other, "notes.txt", "dist"), DistOptions{Exe: "/usr/bin/mictl"}); !errors.As(err, &taken) || taken.Why != filepath.Join(other, "notes.txt")+" is a file" {
+		t.Errorf("WriteDist under a file: %v", err)
 	}
 	if err := WriteDist(t.TempDir(), DistOptions{Exe: "mictl"}); err == nil {
 		t.Errorf("relative Exe accepted")
