@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -148,12 +149,19 @@ func (e *DirError) Error() string {
 		msg += "; choose another instances_dir, on a writable file system"
 	case e.Verb == "create" && errors.Is(e.Err, fs.ErrPermission):
 		msg += fmt.Sprintf("; make %s writable or choose another instances_dir", filepath.Dir(e.at))
-	case errors.Is(e.Err, fs.ErrPermission) && ownedByAnother(e.at):
-		msg += "; it is another user's: run mictl as that user or choose another instances_dir"
 	case errors.Is(e.Err, fs.ErrPermission):
-		msg += fmt.Sprintf("; give yourself access to %s (its mode, or that of a directory above it) or choose another instances_dir", e.at)
+		msg += "; " + accessRemedy(e.at)
 	}
 	return msg
+}
+
+// accessRemedy is what to do about a permission denied at path, in the
+// state directory or the instances directory it is in.
+func accessRemedy(path string) string {
+	if ownedByAnother(path) {
+		return "it is another user's: run mictl as that user or choose another instances_dir"
+	}
+	return fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it) or choose another instances_dir", path)
 }
 
 // ownedByAnother reports whether path exists and belongs to another user.
@@ -196,7 +204,11 @@ func (s *Store) Load() (*File, error) {
 		return empty(), nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("load state: %w", err)
+		msg := fmt.Errorf("cannot read the state file %s: %w", s.Path(), fsutil.Cause(err))
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("%w; %s", msg, accessRemedy(s.Path()))
+		}
+		return nil, msg
 	}
 	return decode(s.Path(), data)
 }
@@ -242,7 +254,7 @@ func unreadable(path string, data []byte, decodeErr error) error {
 		Version *int `json:"version"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return corrupt(0, err, "not valid JSON: %v", err)
+		return corrupt(0, err, "%s", jsonProblem(data, err))
 	}
 	switch {
 	case head.Version == nil:
@@ -254,7 +266,55 @@ func unreadable(path string, data []byte, decodeErr error) error {
 	case *head.Version < 1:
 		return corrupt(*head.Version, nil, "invalid schema version %d", *head.Version)
 	}
-	return corrupt(*head.Version, decodeErr, "bad content: %v", decodeErr)
+	return corrupt(*head.Version, decodeErr, "bad content: %s", jsonProblem(data, decodeErr))
+}
+
+// jsonProblem says what is wrong with data, which err says json could not
+// decode, in the file's terms (a line and column, a key, JSON's kinds of
+// value) rather than Go's (its struct fields and types).
+func jsonProblem(data []byte, err error) string {
+	var syntax *json.SyntaxError
+	var kind *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax) && syntax.Error() == "unexpected end of JSON input":
+		return "not valid JSON: it ends before its JSON does (cut short)"
+	case errors.As(err, &syntax):
+		at := min(max(syntax.Offset-1, 0), int64(len(data))) // Offset is just past the byte it could not take
+		line, col := 1+bytes.Count(data[:at], []byte("\n")), int(at)-bytes.LastIndexByte(data[:at], '\n')
+		return fmt.Sprintf("not valid JSON at line %d, column %d: %v", line, col, syntax)
+	case errors.As(err, &kind) && kind.Field == "":
+		return fmt.Sprintf("not valid JSON for a state file: it holds %s where an object is expected", withArticle(kind.Value))
+	case errors.As(err, &kind):
+		return fmt.Sprintf("%q holds %s where %s is expected", kind.Field, withArticle(kind.Value), jsonKind(kind.Type))
+	}
+	return err.Error()
+}
+
+// withArticle is a JSON kind of value as json names it ("number",
+// "array") with its article.
+func withArticle(kind string) string {
+	if kind == "array" || kind == "object" {
+		return "an " + kind
+	}
+	return "a " + kind
+}
+
+// jsonKind is the kind of JSON value that decodes into t.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	default:
+		return "a number"
+	}
 }
 
 // Save writes f atomically (and durably, unless s is Quick) with mode

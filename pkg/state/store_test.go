@@ -181,15 +181,17 @@ func TestLoadCorrupt(t *testing.T) {
 	}{
 		{"empty", "", "empty file", false},
 		{"blank", " \n", "empty file", false},
-		{"garbage", "\x00\x01 not json", "not valid JSON", false},
-		{"truncated", `{"version":1,"instances":[{"name":"mi-1"`, "not valid JSON", false},
-		{"trailing garbage", `{"version":1,"instances":[]} x`, "not valid JSON", false},
-		{"array", `[1,2]`, "not valid JSON", false},
+		{"garbage", "\x00\x01 not json", "not valid JSON at line 1, column 1: invalid character '\\x00' looking for beginning of value", false},
+		{"garbage on line 2", "{\"version\":1,\n \"instances\": [x]}", "not valid JSON at line 2, column 16: invalid character 'x'", false},
+		{"truncated", `{"version":1,"instances":[{"name":"mi-1"`, "not valid JSON: it ends before its JSON does (cut short)", false},
+		{"trailing garbage", `{"version":1,"instances":[]} x`, "not valid JSON at line 1, column 30: invalid character 'x' after top-level value", false},
+		{"array", `[1,2]`, "not valid JSON for a state file: it holds an array where an object is expected", false},
 		{"no version", `{"instances":[]}`, "no schema version", false},
 		{"version zero", `{"version":0,"instances":[]}`, "invalid schema version 0", false},
 		{"newer", `{"version":2,"instances":"a different shape"}`, "written by a newer mictl", true},
 		{"newer, same shape", `{"version":2,"instances":[]}`, "written by a newer mictl", true},
-		{"wrong type", `{"version":1,"instances":[{"name":7}]}`, "bad content", false},
+		{"wrong type", `{"version":1,"instances":[{"name":7}]}`, `bad content: "instances.name" holds a number where a string is expected`, false},
+		{"not a list", `{"version":1,"instances":5}`, `bad content: "instances" holds a number where an array is expected`, false},
 		{"unknown port role", `{"version":1,"instances":[{"name":"a","ports":{"ftp":21}}]}`, "bad content", false},
 		{"nameless instance", `{"version":1,"instances":[{"offset":1}]}`, "has no name", false},
 		{"duplicate names", `{"version":1,"instances":[{"name":"a"},{"name":"a"}]}`, `"a" listed twice`, false},
@@ -224,6 +226,29 @@ func TestLoadUnreadable(t *testing.T) {
 	var ce *CorruptError
 	if err == nil || errors.As(err, &ce) {
 		t.Errorf("Load = %v; want an I/O error, not corruption", err)
+	}
+	if want := "cannot read the state file " + s.Path() + ": is a directory"; err == nil || err.Error() != want {
+		t.Errorf("Load = %v; want %q", err, want)
+	}
+}
+
+// A permission denied says what to do: whose the path is decides.
+func TestAccessRemedy(t *testing.T) {
+	mine := filepath.Join(t.TempDir(), "state.json")
+	if err := os.WriteFile(mine, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := accessRemedy(mine); !strings.HasPrefix(got, "give yourself access to "+mine) {
+		t.Errorf("own file: %q", got)
+	}
+	if os.Getuid() != 0 {
+		return // only root can give a file away
+	}
+	if err := os.Chown(mine, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if got := accessRemedy(mine); got != "it is another user's: run mictl as that user or choose another instances_dir" {
+		t.Errorf("another user's file: %q", got)
 	}
 }
 
