@@ -173,7 +173,11 @@ func ReadFrom(r io.ReaderAt, size int64, name string) (*App, error) {
 	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
-		return nil, rd.fail(StageArchive, "", "not a zip archive ("+errText(err)+")", "a .car must be a zip file as MI's tooling writes it", err)
+		reason := "not a zip archive"
+		if !errors.Is(err, zip.ErrFormat) { // "zip: not a valid zip file" says it again
+			reason += " (" + errText(err) + ")"
+		}
+		return nil, rd.fail(StageArchive, "", reason, "a .car must be a zip file as MI's tooling writes it", err)
 	}
 	if err := rd.index(zr); err != nil {
 		return nil, err

@@ -165,7 +165,8 @@ func TestReadRefusals(t *testing.T) {
 		{"absolute", zipOf(t, append(sample(), entry{"/etc/cron.d/x", "x"})...), StageArchive, "/etc/cron.d/x", "absolute path", false},
 		{"drive letter", zipOf(t, append(sample(), entry{`C:\x`, "x"})...), StageArchive, `C:\x`, "absolute path", false},
 		{"duplicate entry", zipOf(t, append(sample(), entry{"artifacts.xml", appXML})...), StageArchive, "artifacts.xml", "twice", false},
-		{"malformed artifacts.xml", zipOf(t, replace(sample(), "artifacts.xml", "<artifacts><artifact")...), StageDescriptor, "artifacts.xml", "malformed XML", false},
+		{"malformed artifacts.xml", zipOf(t, replace(sample(), "artifacts.xml", "<artifacts><artifact")...), StageDescriptor, "artifacts.xml", "malformed XML: it ends on line 1 before its elements do (cut short)", false},
+		{"artifacts.xml closing the wrong element", zipOf(t, replace(sample(), "artifacts.xml", "<artifacts>\n<artifact></artifacts>")...), StageDescriptor, "artifacts.xml", "malformed XML on line 2: element <artifact> closed by </artifacts>", false},
 		{"empty artifacts.xml", zipOf(t, replace(sample(), "artifacts.xml", "")...), StageDescriptor, "artifacts.xml", "empty", false},
 		{"trailing element", zipOf(t, replace(sample(), "artifacts.xml", appXML+"<x/>")...), StageDescriptor, "artifacts.xml", "after the root", false},
 		{"wrong root", zipOf(t, replace(sample(), "artifacts.xml", "<project/>")...), StageDescriptor, "artifacts.xml", "not <artifacts>", false},
@@ -186,6 +187,10 @@ func TestReadRefusals(t *testing.T) {
 		{"placeholder in lower case", zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "$system:PORT", 1))...), StageArtifact, "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", `"$system:PORT" is not a port`, true},
 		{"placeholder with a dotted key", zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "$FILE:orders.port", 1))...), StageArtifact, "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", "is not a port", true},
 		{"port too high", zipOf(t, replace(sample(), "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", strings.Replace(inboundBody, "8085", "65536", 1))...), StageArtifact, "OrdersInbound_1.2.0/OrdersInbound-1.2.0.xml", "is not a port", true},
+	}
+	// zip's own "zip: not a valid zip file" said the reason twice.
+	if _, err := read([]byte("hello")); err == nil || strings.Contains(err.Error(), "zip:") {
+		t.Errorf("a text file: %v; want not a zip archive, in mictl's words only", err)
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -137,6 +137,20 @@ func parseSynapse(src []byte) (synapseXML, error) {
 
 var utf8BOM = []byte("\xef\xbb\xbf")
 
+// malformed says where and how a document is not XML, in its own terms:
+// the line, and what is wrong there ("XML syntax error on line 1:
+// unexpected EOF" is a document cut short).
+func malformed(err error) error {
+	var syntax *xml.SyntaxError
+	switch {
+	case errors.As(err, &syntax) && syntax.Msg == "unexpected EOF":
+		return fmt.Errorf("malformed XML: it ends on line %d before its elements do (cut short)", syntax.Line)
+	case errors.As(err, &syntax):
+		return fmt.Errorf("malformed XML on line %d: %s", syntax.Line, syntax.Msg)
+	}
+	return fmt.Errorf("malformed XML: %w", err)
+}
+
 // decodeXML decodes one XML document strictly: a UTF-8 BOM is skipped,
 // CRLF is plain whitespace to XML, an encoding other than UTF-8, US-ASCII or
 // ISO-8859-1 is refused, and nothing but comments, processing instructions
@@ -149,7 +163,7 @@ func decodeXML(src []byte, v any) error {
 		if errors.Is(err, io.EOF) {
 			return errors.New("malformed XML: the document is empty")
 		}
-		return fmt.Errorf("malformed XML: %w", err)
+		return malformed(err)
 	}
 	for {
 		tok, err := d.Token()
@@ -157,7 +171,7 @@ func decodeXML(src []byte, v any) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("malformed XML: %w", err)
+			return malformed(err)
 		}
 		switch t := tok.(type) {
 		case xml.Comment, xml.ProcInst:
