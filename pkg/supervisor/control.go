@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -84,6 +85,22 @@ func SocketPath(store *state.Store) string { return filepath.Join(store.Dir(), "
 
 // ErrNoDaemon means no daemon answers on the control socket.
 var ErrNoDaemon = errors.New("no mictl daemon is running")
+
+// lostWhy says why a daemon's answer could not be read, in a user's
+// terms rather than the socket's ("read unix @->...: connection reset by
+// peer").
+func lostWhy(err error) string {
+	var op *net.OpError
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "it closed the connection: it exited, or was stopped"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "it exited, or was killed"
+	case errors.As(err, &op):
+		return op.Err.Error()
+	}
+	return err.Error()
+}
 
 // ErrDaemonGone means the daemon went away in the middle of a request.
 var ErrDaemonGone = errors.New("the mictl daemon ended the request without an answer")
@@ -174,7 +191,7 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 			if isTimeout(err) {
 				return Reply{}, noWait, fmt.Errorf("%w (nothing for %s)", ErrNotAnswering, AnswerTimeout)
 			}
-			return Reply{}, noWait, fmt.Errorf("%w (%s: %v); see %s", ErrDaemonGone, req.Op, err, filepath.Join(filepath.Dir(path), "daemon.log"))
+			return Reply{}, noWait, fmt.Errorf("%w (%s: %s); see %s", ErrDaemonGone, req.Op, lostWhy(err), filepath.Join(filepath.Dir(path), "daemon.log"))
 		}
 		if m.Event != nil && onEvent != nil {
 			onEvent(*m.Event)

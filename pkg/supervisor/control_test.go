@@ -407,3 +407,46 @@ func TestConfigWatchResumedReloads(t *testing.T) {
 		t.Fatal("the watch taken up again did not reload")
 	}
 }
+
+// A daemon gone in the middle of a request is said in the user's terms:
+// what became of it, not the socket's read error.
+func TestCallSaysWhyTheDaemonIsGone(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		what string
+		end  func(conn *net.UnixConn)
+		want string
+	}{
+		{"closed", func(conn *net.UnixConn) { conn.Close() }, "(reload: it closed the connection: it exited, or was stopped)"},
+		{"reset", func(conn *net.UnixConn) {
+			// Unread bytes at close make the kernel reset the connection,
+			// as at a daemon's SIGKILL in the middle of a request.
+			conn.Close()
+		}, "(reload: it exited, or was killed)"},
+	} {
+		t.Run(tc.what, func(t *testing.T) {
+			t.Parallel()
+			sock := filepath.Join(t.TempDir(), "mictl.sock")
+			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ln.Close() })
+			go func() {
+				conn, err := ln.AcceptUnix()
+				if err != nil {
+					return
+				}
+				if tc.what == "closed" {
+					var req Request
+					_ = json.NewDecoder(conn).Decode(&req)
+				}
+				tc.end(conn)
+			}()
+			_, err = Call(context.Background(), sock, Request{Op: OpReload}, nil)
+			if !errors.Is(err, ErrDaemonGone) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "unix") {
+				t.Errorf("Call: %v; want ErrDaemonGone saying %q, without the socket's words", err, tc.want)
+			}
+		})
+	}
+}
