@@ -192,9 +192,12 @@ func planClashes(port int, parties []Party) []Finding {
 }
 
 // unshiftedHint explains a clash of an inbound endpoint that does not move
-// with the offset: every co-located instance binds the same port.
+// with the offset: every co-located instance binds the same port. Only
+// between different offsets: at one offset every port clashes, shifted
+// or not, and the offset is what to change.
 func unshiftedHint(a, b Party) string {
-	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {
+	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Offset != b.Offset &&
+		a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {
 		return ": MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it; or give each instance its own app"
 	}
 	return ""

@@ -30,6 +30,13 @@ func instBases(name string, offset int, bases ports.Set) ports.Instance {
 
 func plan(insts ...ports.Instance) ports.Plan { return ports.Plan{Instances: insts} }
 
+// withInbound gives i an app's HTTP inbound endpoint on 8085, shifted by
+// the offset or not.
+func withInbound(i ports.Instance, shifted bool) ports.Instance {
+	i.Extras = append(i.Extras, ports.Extra{Role: ports.RoleInbound, Name: "orders_1.0.0/In", Base: 8085, Shifted: shifted})
+	return i
+}
+
 // noHost is a host that only checks ranges: unprivileged, no sockets, no
 // ephemeral range.
 func noHost() check.Host { return check.Host{MinPort: ports.FirstUnprivileged} }
@@ -68,6 +75,25 @@ func TestRunPlanConflicts(t *testing.T) {
 			want: []string{
 				"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
 				"mi-1 internal_http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+			},
+		},
+		{
+			// MI binds an unshifted endpoint's port as written on every
+			// instance: the clash says so. At one offset every port
+			// clashes, and the endpoint's shift is beside the point.
+			name: "an unshifted inbound endpoint clashes across offsets",
+			plan: plan(withInbound(inst("mi-1", 10), false), withInbound(inst("mi-2", 11), false)),
+			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it; or give each instance its own app"},
+		},
+		{
+			name: "one offset: a shifted endpoint clashes as every port does",
+			plan: plan(withInbound(inst("mi-1", 10), true), withInbound(inst("mi-2", 10), true)),
+			want: []string{
+				"mi-1 inbound orders_1.0.0/In 8095 ↔ mi-2 inbound orders_1.0.0/In 8095 (offset 10 vs 10)",
+				"mi-1 https 8253 ↔ mi-2 https 8253 (offset 10 vs 10)",
+				"mi-1 http 8290 ↔ mi-2 http 8290 (offset 10 vs 10)",
+				"mi-1 management 9164 ↔ mi-2 management 9164 (offset 10 vs 10)",
+				"mi-1 internal_http 9201 ↔ mi-2 internal_http 9201 (offset 10 vs 10)",
 			},
 		},
 		{
