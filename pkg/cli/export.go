@@ -35,7 +35,9 @@ or Compose (a service per instance). Each export plans the configuration
 exactly as 'mictl up' does and renders every deployment.toml with the same
 code; nothing is written until every file of the export is made and every
 input checked, and then the files appear at once (a new directory renamed
-into place).
+into place). systemd and Compose run every instance on one host: a plan whose
+instances share ports is refused there (exit 1), as 'mictl up' refuses it;
+pods need no offsets, so Kubernetes takes it.
 
 JVM settings are not in mictl.toml: they are the environment (JAVA_HOME,
 JAVA_OPTS, JVM_MEM_OPTS) 'mictl up' captures and each instance's record
@@ -295,6 +297,9 @@ exports (User=, Group=); --user writes user units instead.`,
 }
 
 func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) error {
+	if err := p.refuseSelfClashes("refusing to export the systemd units"); err != nil {
+		return err
+	}
 	in, err := exportInput(streams, p)
 	if err != nil {
 		return err
@@ -393,6 +398,9 @@ Compose file itself.`,
 }
 
 func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) error {
+	if err := p.refuseSelfClashes("refusing to export the Compose file"); err != nil {
+		return err
+	}
 	in, err := exportInput(streams, p)
 	if err != nil {
 		return err

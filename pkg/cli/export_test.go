@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // runExport runs mictl with `export` in-process, as Main does. Until the
@@ -135,6 +137,31 @@ func TestExportBadInputWritesNothing(t *testing.T) {
 				t.Errorf("a refused export changed the directory:\nbefore %s\nafter  %s", before, after)
 			}
 		})
+	}
+}
+
+// A plan whose own instances share ports is refused (exit 1) by what
+// writes files for one host, the homes, the units and the Compose file,
+// before anything is written: the second server would meet a
+// BindException wherever they run. Pods need no offsets, so the
+// Kubernetes export goes on.
+func TestSelfClashingPlanIsNotWritten(t *testing.T) {
+	dir := inTempDir(t)
+	lo, _ := testports.Block(t, testports.Other)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 2\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %[1]d\n", lo))
+	for _, args := range [][]string{{"export", "systemd", "--out", "units"}, {"export", "compose", "--out", "compose.yaml"}, {"generate"}} {
+		before := listTree(t, dir)
+		code, _, errOut := runExport(t, args...)
+		if code != exitcode.Conflicts || !strings.Contains(errOut, "nothing was written: the instances' own ports clash") ||
+			!strings.Contains(errOut, fmt.Sprintf("mi-1 http %d ↔ mi-2 http %[1]d", 8280+lo)) {
+			t.Errorf("mictl %s: exit %d, stderr:\n%s\nwant exit 1 naming the clashes", strings.Join(args, " "), code, errOut)
+		}
+		if after := listTree(t, dir); after != before {
+			t.Errorf("mictl %s wrote files:\nbefore %s\nafter  %s", strings.Join(args, " "), before, after)
+		}
+	}
+	if code, _, errOut := runExport(t, "export", "kubernetes", "--out", "k8s"); code != exitcode.OK {
+		t.Errorf("export kubernetes: exit %d: %s", code, errOut)
 	}
 }
 

@@ -31,7 +31,8 @@ homes the units of "mictl export systemd" run.
 
 deployment.toml is written atomically with mode 0600, because it holds
 keystore passwords. Every file is rendered before any is written, so a bad
-override leaves nothing half-generated. Instances that run are left alone:
+override leaves nothing half-generated, and a plan whose instances share
+ports is refused (exit 1) before anything is written. Instances that run are left alone:
 their homes are the supervisor's (mictl reload applies a change of the
 configuration to them; mictl restart also brings in the distribution's).`,
 		Example: `  mictl generate --instances 3
@@ -50,6 +51,9 @@ type generatedFile struct {
 }
 
 func runGenerate(streams *IOStreams, o *generateOptions, p *planned) error {
+	if err := p.refuseSelfClashes("refusing to generate the homes"); err != nil {
+		return err
+	}
 	var names, running []string
 	for _, inst := range p.Plan.Instances {
 		if rec, ok := p.state.Instance(inst.Name); ok && reconcile.Running(*rec) {

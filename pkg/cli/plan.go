@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -87,6 +89,23 @@ func planConfig(cfg *config.Config, po *planOptions) (*planned, error) {
 		return nil, err
 	}
 	return &planned{Target: t, state: f}, nil
+}
+
+// refuseSelfClashes refuses (exit 1) a plan whose own instances cannot
+// all run on one host: two share a port, or a port is none (above
+// 65535). Wherever the homes, units or services it writes run, MI binds
+// every port of each on that host, and the second start meets a
+// BindException. Host sockets are not asked about: they are the start's
+// business, and an export may be for another host. what is the refusal,
+// "refusing to export the systemd units".
+func (p *planned) refuseSelfClashes(what string) error {
+	own := check.Report{Conflicts: slices.DeleteFunc(p.Conflicts().Conflicts, func(f check.Finding) bool {
+		return f.Kind != check.KindPlan && f.Kind != check.KindRange
+	})}
+	if own.OK() {
+		return nil
+	}
+	return &check.ConflictError{Report: own, Refused: what + ", nothing was written: the instances' own ports clash (fix their offsets in the configuration; mictl check-conflicts explains each)"}
 }
 
 // currentState reads the state file of cfg's instances without creating
