@@ -897,17 +897,20 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 }
 
 // restart restarts what runs: a stopped instance is left to up (which
-// plans it again and checks its ports), named or under --all.
+// plans it again and checks its ports), named or under --all, and they
+// say which up starts it: mictl.toml does not name mi-2, the last up's
+// --instances 2 did, and a plain up left it stopped without a word.
 func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 	d := newDeployment(t)
 	d.up(2)
 	d.must("down", "mi-2")
+	startIt := fmt.Sprintf("mictl up --base-offset=%d --instances=2 starts it", d.base)
 	code, _, errOut := d.mictl("restart", "mi-2")
-	if want := "mi-2 is stopped, not running: mictl up starts it"; code != 2 || !strings.Contains(errOut, want) {
+	if want := "mi-2 is stopped, not running: " + startIt; code != 2 || !strings.Contains(errOut, want) {
 		t.Fatalf("restart mi-2: exit %d, want 2 and %q:\n%s", code, want, errOut)
 	}
 	code, _, errOut = d.mictl("restart", "--all")
-	if want := "note: not restarting mi-2 (stopped): not running"; code != 0 || !strings.Contains(errOut, want) {
+	if want := "note: not restarting mi-2 (stopped): not running; " + startIt; code != 0 || !strings.Contains(errOut, want) {
 		t.Fatalf("restart --all: exit %d, want 0 and %q:\n%s", code, want, errOut)
 	}
 	if st := d.instance("mi-2").State; st != "stopped" {
@@ -915,6 +918,21 @@ func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 	}
 	if st := d.instance("mi-1").State; st != "ready" {
 		t.Errorf("mi-1 is %s after restart --all; want ready", st)
+	}
+	// The daemon's reloads of these edits change nothing: they plan with
+	// the last up's flags.
+	d.configFile("inplace", fmt.Sprintf("instances = 3\nbase_offset = %d\n", d.base))
+	if _, _, errOut := d.mictl("diff"); !strings.Contains(errOut, "note: instances = 3 (mictl.toml:1:1) is not applied: the last mictl up's --instances=2 stands, and reloads plan with it; mictl up --instances=3 applies the file's") {
+		t.Errorf("diff does not say mictl.toml's instances is not applied:\n%s", errOut)
+	}
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\n", d.base))
+	code, _, errOut = d.mictl("up", "--timeout", "30s")
+	if want := fmt.Sprintf("note: mi-2 stays stopped: this up plans the configuration's 1 instance, and the last up's --base-offset=%d --instances=2 planned it; mictl up --base-offset=%[1]d --instances=2 starts it", d.base); code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("a plain up: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	d.must("up", "--instances=2", fmt.Sprintf("--base-offset=%d", d.base), "--timeout", "30s")
+	if st := d.instance("mi-2").State; st != "ready" {
+		t.Errorf("mi-2 is %s after the up restart advised; want ready", st)
 	}
 	d.must("down")
 	if code, _, errOut := d.mictl("restart", "--all"); code != 3 || !strings.Contains(errOut, "nothing runs to restart") {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -67,6 +68,7 @@ files); reload does it now. "mictl diff" shows what a reload would do.`,
 			}
 			if e.cfgErr == nil {
 				warnKeptSettings(streams, r.file, e.cfg, cmd.Flags())
+				noteOverridden(streams, cmp.Or(g.configPath, followedConfig(r.file)), r.file)
 			}
 			return printStatusReport(streams, r, nil, output, e.store)
 		},
@@ -157,6 +159,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		return nil
 	}
 	warnKeptSettings(streams, f, cfg, cmd.Flags())
+	noteOverridden(streams, configPath, f)
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK()}
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {
@@ -175,6 +178,16 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		return nil
 	}
 	return errReported // exit 1: something would change, or conflicts block it
+}
+
+// noteOverridden says which settings of the configuration file at
+// configPath the last up's flags (f's) replace: "what runs matches the
+// configuration" read as though the file's instances = 5 had been
+// applied, while --instances 3 of the last up stood.
+func noteOverridden(streams *IOStreams, configPath string, f *state.File) {
+	for _, n := range daemon.Overridden(configPath, f.UpArgs) {
+		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
+	}
 }
 
 // followedConfig is the configuration file the running daemon of f

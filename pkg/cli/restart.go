@@ -3,10 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -64,11 +66,11 @@ error, exit 2).`,
 			}
 			if o.all {
 				// No instance at all is nothing running, as the help says.
-				names = runningOf(streams, f)
+				names = runningOf(streams, cfg, f)
 				if len(names) == 0 {
 					return exitcode.With(exitcode.Runtime, errors.New("nothing runs to restart; start instances with mictl up"))
 				}
-			} else if err := refuseNotRunning(f, names); err != nil {
+			} else if err := refuseNotRunning(cfg, f, names); err != nil {
 				return err
 			}
 			warnPolicy(streams, store, &o.run, cfg, cmd.Flags())
@@ -99,29 +101,46 @@ error, exit 2).`,
 }
 
 // runningOf names the instances of f that run (or are meant to), and
-// says which it leaves out.
-func runningOf(streams *IOStreams, f *state.File) []string {
-	var running, left []string
+// says which it leaves out and what starts them.
+func runningOf(streams *IOStreams, cfg *config.Config, f *state.File) []string {
+	var running []string
+	var left []state.Instance
 	for _, inst := range f.Instances {
 		if reconcile.Active(inst) {
 			running = append(running, inst.Name)
 		} else {
-			left = append(left, fmt.Sprintf("%s (%s)", inst.Name, inst.State))
+			left = append(left, inst)
 		}
 	}
-	if len(left) > 0 && len(running) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: not restarting %s: not running; mictl up starts them\n", strings.Join(left, ", "))
+	for _, inst := range left {
+		if len(running) > 0 {
+			fmt.Fprintf(streams.ErrOut, "note: not restarting %s (%s): not running; %s\n", inst.Name, inst.State, startAdvice(cfg, f, inst.Name))
+		}
 	}
 	return running
 }
 
 // refuseNotRunning refuses to restart a named instance that does not run:
 // up starts it, planning it again and checking its ports first.
-func refuseNotRunning(f *state.File, names []string) error {
+func refuseNotRunning(cfg *config.Config, f *state.File, names []string) error {
 	for _, name := range names {
 		if inst, ok := f.Instance(name); ok && !reconcile.Active(*inst) {
-			return exitcode.Usagef("%s is %s, not running: mictl up starts it (planning it again and checking its ports first)", name, inst.State)
+			return exitcode.Usagef("%s is %s, not running: %s; up plans it again and checks its ports first", name, inst.State, startAdvice(cfg, f, name))
 		}
 	}
 	return nil
+}
+
+// startAdvice says what starts the instance name of f that does not run:
+// a plain up when the configuration names it; else the last up's
+// planning flags, which named it (a plain up plans mictl.toml alone and
+// leaves it stopped); else nothing does, and down --purge forgets it.
+func startAdvice(cfg *config.Config, f *state.File, name string) string {
+	switch {
+	case slices.Contains(cfg.Names(), name):
+		return "mictl up starts it"
+	case len(f.UpArgs) > 0:
+		return fmt.Sprintf("mictl up %s starts it (the last up's flags: mictl.toml alone does not name it)", strings.Join(f.UpArgs, " "))
+	}
+	return fmt.Sprintf("the configuration no longer names it (mictl up starts it once it does; mictl down --purge %s forgets it)", name)
 }

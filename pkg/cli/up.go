@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -234,7 +235,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	warnSome(streams, ofThisUp(report.Conflicts), "conflicts", " (starting anyway: --force)")
 	warnSome(streams, ofThisUp(report.Warnings), "warnings", "")
-	for _, n := range slices.Concat(replanned, faultedLeftovers(f, wanted), moveNotes(t), runTimeNotes(t)) {
+	for _, n := range slices.Concat(replanned, leftoverNotes(f, wanted, o.plan.Args), moveNotes(t), runTimeNotes(t)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	records, err := t.Prepare(f, fresh)
@@ -250,15 +251,25 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	return wanted, store.Quick().Save(f)
 }
 
-// faultedLeftovers says which instances of f, not running, the
-// configuration no longer names (wanted) though they are in a fault
-// state: up leaves them as they are, and status goes on showing them and
-// exiting 3 for them, which an up that exited 0 did not explain.
-func faultedLeftovers(f *state.File, wanted []string) []string {
+// leftoverNotes says which instances of f, not running, this up does not
+// plan (wanted) and leaves as they are: those in a fault state, which
+// status goes on showing and exiting 3 for, which an up that exited 0
+// did not explain; and those stopped that the last up's planning flags
+// named and this up's (args) do not, which a plain up after `up
+// --instances 3` and `down mi-2` left stopped without a word, though
+// restart had said that up starts it.
+func leftoverNotes(f *state.File, wanted, args []string) []string {
 	var notes []string
 	for _, rec := range f.Instances {
-		if !slices.Contains(wanted, rec.Name) && state.Faulted(rec.State) && !reconcile.Running(rec) {
+		if slices.Contains(wanted, rec.Name) || reconcile.Running(rec) {
+			continue
+		}
+		switch {
+		case state.Faulted(rec.State):
 			notes = append(notes, fmt.Sprintf("%s is %s and no longer in the configuration: up leaves it so, and mictl status goes on showing it (exit 3); mictl down --purge %s forgets it", rec.Name, rec.State, rec.Name))
+		case rec.State == state.StateStopped && len(f.UpArgs) > 0 && !slices.Equal(f.UpArgs, args):
+			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans the configuration's %s, and the last up's %s planned it; mictl up %[3]s starts it",
+				rec.Name, plural(len(wanted), "instance"), strings.Join(f.UpArgs, " ")))
 		}
 	}
 	return notes

@@ -68,6 +68,40 @@ func (c *Config) Origin(key string) string {
 	return "default " + key
 }
 
+// Value is setting key's value as mictl.toml would write it ("" for a
+// key that is no setting's): for saying where two configurations differ.
+func (c *Config) Value(key string) string {
+	switch key {
+	case "instances":
+		return strconv.Itoa(c.Instances)
+	case "name_prefix":
+		return strconv.Quote(c.NamePrefix)
+	case "base_offset":
+		return strconv.Itoa(c.BaseOffset)
+	case "offset_step":
+		return strconv.Itoa(c.OffsetStep)
+	case "host":
+		return strconv.Quote(c.Host.String())
+	case "mi_home":
+		return strconv.Quote(c.MIHome)
+	case "instances_dir":
+		return strconv.Quote(c.InstancesDir)
+	case "offset_method":
+		return strconv.Quote(c.OffsetMethod)
+	case "metrics":
+		return strconv.FormatBool(c.Metrics)
+	case "metrics_addr":
+		return strconv.Quote(c.MetricsAddr)
+	case "health_interval":
+		return strconv.Quote(c.HealthInterval.String())
+	case "management_user":
+		return strconv.Quote(c.ManagementUser)
+	case "management_password":
+		return strconv.Quote(c.ManagementPassword)
+	}
+	return ""
+}
+
 // IsDefault reports whether setting key has its built-in value: no file,
 // flag or environment variable set it.
 func (c *Config) IsDefault(key string) bool {

@@ -370,3 +370,19 @@ func TestRelativeDirectoriesFollowTheirSource(t *testing.T) {
 		})
 	}
 }
+
+// Every setting has a value to compare (Value), as mictl.toml writes it.
+func TestValueOfEverySetting(t *testing.T) {
+	cfg, err := Load(Sources{NoFile: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings {
+		if cfg.Value(s.Key) == "" {
+			t.Errorf("Value(%q) is empty", s.Key)
+		}
+	}
+	if got := cfg.Value("instances") + " " + cfg.Value("host") + " " + cfg.Value("health_interval"); got != `1 "127.0.0.1" "5s"` {
+		t.Errorf("values %s", got)
+	}
+}

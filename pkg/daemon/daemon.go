@@ -213,6 +213,37 @@ func loadForReload(configPath string, upArgs []string, instancesDir string) (*co
 	return cfg, o, err
 }
 
+// Overridden says, for each setting the configuration file at configPath
+// gives a value that the planning flags of the last mictl up (upArgs)
+// replace, that it is not what runs: reloads plan with that up's flags,
+// and an edit of the key changes nothing until an up without them (or
+// with the file's value). Settings and flags a misread file cannot say
+// are left out: the reload says what is wrong with the file.
+func Overridden(configPath string, upArgs []string) []string {
+	if len(upArgs) == 0 {
+		return nil
+	}
+	file, err := config.Load(config.Sources{Path: configPath})
+	if err != nil {
+		return nil
+	}
+	run, _, err := loadForReload(configPath, upArgs, "")
+	if err != nil {
+		return nil
+	}
+	var notes []string
+	for _, s := range config.Settings {
+		// instances_dir is left out: where the instances run never
+		// changes under them (see instancesDirKept).
+		if s.Flag == "" || s.Key == "instances_dir" || file.IsDefault(s.Key) || file.FromCommandLine(s.Key) || run.Origin(s.Key) != "flag --"+s.Flag || run.Value(s.Key) == file.Value(s.Key) {
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's --%s=%s stands, and reloads plan with it; mictl up --%s=%s applies the file's",
+			s.Key, file.Value(s.Key), file.Origin(s.Key), s.Flag, strings.Trim(run.Value(s.Key), `"`), s.Flag, strings.Trim(file.Value(s.Key), `"`)))
+	}
+	return notes
+}
+
 // instancesDirKept is the error that mictl.toml now sets instances_dir
 // elsewhere than under instancesDir, where the daemon's instances run: it
 // cannot move them, and applied silently, every command reading the file

@@ -1,6 +1,9 @@
 package daemon
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,5 +36,24 @@ func TestMainFlags(t *testing.T) {
 	var out, log strings.Builder
 	if err := Main([]string{"--help"}, &out, &log); err != nil || !strings.Contains(out.String(), "mictl daemon [flags]") || !strings.Contains(out.String(), "--instances-dir") {
 		t.Errorf("--help: %v\n%s", err, out.String())
+	}
+}
+
+// A setting mictl.toml gives a value the last up's flags replace is
+// named, with what applies it; the others (the same value, one the flags
+// do not name, instances_dir, which never moves) are not.
+func TestOverriddenNamesTheFilesSettingsTheLastUpReplaces(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mictl.toml")
+	body := "instances = 5\nbase_offset = 100\nname_prefix = \"edge\"\ninstances_dir = \"homes\"\n"
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := Overridden(path, []string{"--instances=3", "--base-offset=100", "--instances-dir=elsewhere"})
+	want := []string{"instances = 5 (" + path + ":1:1) is not applied: the last mictl up's --instances=3 stands, and reloads plan with it; mictl up --instances=5 applies the file's"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Overridden:\n%q\nwant\n%q", got, want)
+	}
+	if got := Overridden(path, nil); got != nil {
+		t.Errorf("no flags: %q", got)
 	}
 }
