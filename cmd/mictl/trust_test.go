@@ -1119,3 +1119,26 @@ func TestStatusAfterEverythingWasKilledShowsTheTakeOver(t *testing.T) {
 		}
 	}
 }
+
+// An up with another configuration file than the one the running daemon
+// follows is refused (exit 2) before anything starts: it started
+// instances as its file planned them (without the fleet's CApps), under a
+// daemon that reloads from its own file, and status said all was well.
+func TestUpRefusesAnotherConfigUnderARunningDaemon(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
+	d.must("up", "--timeout", "30s")
+	other := filepath.Join(d.dir, "other.toml")
+	if err := os.WriteFile(other, []byte(fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.mictl("up", "--config", other, "--timeout", "30s")
+	want := fmt.Sprintf("that follows %s, not %s: run mictl up with --config %[1]s", filepath.Join(d.dir, "mictl.toml"), other)
+	if code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("up --config other.toml: exit %d, want 2 and %q:\n%s", code, want, errOut)
+	}
+	if n := len(d.state().Instances); n != 1 {
+		t.Errorf("the refused up left %d instances in the state, want 1", n)
+	}
+	d.must("up", "--config", filepath.Join(d.dir, "mictl.toml"), "--timeout", "30s") // the daemon's own file
+}

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"cmp"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/mictl/mictl/pkg/config"
@@ -88,4 +91,30 @@ func refuseSecondDeployment(cfg *config.Config, f *state.File) error {
 	return &config.Error{Where: cfg.Origin("instances_dir"), Msg: fmt.Sprintf(
 		"instances_dir is %s, but a mictl daemon (pid %d) following this file runs its instances under %s: set instances_dir back to it, or stop them first (mictl down --instances-dir %s); to run a second deployment, name its directory with --instances-dir",
 		asTyped(cfg.InstancesDir), pid, dir, dir)}
+}
+
+// refuseAnotherConfig refuses to start instances under a running daemon
+// that follows another configuration file than this up's: up would start
+// them as this file plans them (its CApps, overrides, count), under a
+// daemon whose next reload of its own file changes them again, while
+// status says all is well meanwhile (an up --instances-dir into another
+// project's instances started two instances without the fleet's CApp).
+// Files that do not exist are alike: both plan from flags and defaults.
+func refuseAnotherConfig(cfg *config.Config, f *state.File) error {
+	if f.Daemon == nil || !f.Daemon.Alive() {
+		return nil
+	}
+	theirs := daemon.FollowedFile(f.Daemon)
+	ours, err := filepath.Abs(cmp.Or(cfg.File, config.DefaultFile))
+	if theirs == "" || err != nil || theirs == ours || (!exists(theirs) && !exists(ours)) {
+		return nil
+	}
+	return exitcode.Usagef("the instances under %s are supervised by a mictl daemon (pid %d) that follows %s, not %s: run mictl up with --config %s (or from its directory) to change them, or stop them first (mictl down --instances-dir %s)",
+		asTyped(cfg.InstancesDir), f.Daemon.PID, theirs, ours, theirs, asTyped(cfg.InstancesDir))
+}
+
+// exists reports whether path names a file or directory.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

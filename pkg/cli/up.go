@@ -323,6 +323,9 @@ func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Conf
 	if err := refuseSecondDeployment(cfg, f); err != nil {
 		return err
 	}
+	if err := refuseAnotherConfig(cfg, f); err != nil {
+		return err
+	}
 	report := t.Conflicts()
 	// The daemon listens on metrics_addr (up --foreground's is this
 	// process, which says so when it cannot): held by another process, it
