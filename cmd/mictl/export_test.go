@@ -112,3 +112,25 @@ func TestExportCarriesTheCAppsTheDistributionShips(t *testing.T) {
 		t.Errorf("export systemd: exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// An export of what runs, planned from mictl.toml alone, is told where
+// the last up's flags planned otherwise: after up --offset-method flag,
+// the units carried no -DportOffset while the homes held MI's own offset,
+// and started every instance on the distribution's ports.
+func TestExportSaysWhereTheLastUpPlannedOtherwise(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2, "--offset-method", "flag")
+	code, _, stderr := d.mictl("export", "systemd", "--user", "--out", "units")
+	for _, want := range []string{
+		"note: the instances run with --instances=2 (the last mictl up's), where this plans instances = 1 (default instances): add --instances=2 for what runs\n",
+		`note: the instances run with --offset-method=flag (the last mictl up's), where this plans offset_method = "toml" (default offset_method): add --offset-method=flag for what runs` + "\n",
+	} {
+		if code != 0 || !strings.Contains(stderr, want) {
+			t.Errorf("export systemd: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+	code, _, stderr = d.mictl("export", "systemd", "--user", "--out", "units", "--instances=2", "--offset-method=flag", fmt.Sprintf("--base-offset=%d", d.base))
+	if code != 0 || strings.Contains(stderr, "the last mictl up's") {
+		t.Errorf("export systemd with the up's flags: exit %d, stderr:\n%s", code, stderr)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/export/compose"
@@ -21,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/export/systemd"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 // newCmdExport is `mictl export`: the configuration carried to the engines
@@ -96,7 +98,13 @@ func exportInput(streams *IOStreams, p *planned) (*export.Input, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, n := range in.EnvNotes() {
+	notes := in.EnvNotes()
+	if reconcile.AnyActive(p.state) {
+		// What runs was planned with the last up's flags over the file:
+		// an export of the file alone describes other instances.
+		notes = append(notes, daemon.NotAsRunning(p.Config, p.Config.File, p.state.UpArgs)...)
+	}
+	for _, n := range notes {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	return in, nil

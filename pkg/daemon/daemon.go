@@ -213,36 +213,78 @@ func loadForReload(configPath string, upArgs []string, instancesDir string) (*co
 	return cfg, o, err
 }
 
-// Overridden says, for each setting the configuration file at configPath
-// gives a value that the planning flags of the last mictl up (upArgs)
-// replace, that it is not what runs: reloads plan with that up's flags,
-// and an edit of the key changes nothing until an up without them (or
-// with the file's value). Settings and flags a misread file cannot say
-// are left out: the reload says what is wrong with the file.
-func Overridden(configPath string, upArgs []string) []string {
+// Difference is a setting the last mictl up's planning flags give
+// another value than a configuration does.
+type Difference struct {
+	Key, Flag string
+	// Run is the value instances run with, Other the configuration's,
+	// as mictl.toml writes them; Origin is where Other comes from.
+	Run, Other, Origin string
+}
+
+// differences lists the settings the planning flags of the last mictl up
+// (upArgs, over the configuration file at configPath) set to another
+// value than other has. instances_dir is left out: where the instances
+// run never changes under them (see instancesDirKept). None when the
+// configuration with those flags does not load: the reload says why.
+func differences(other *config.Config, configPath string, upArgs []string) []Difference {
 	if len(upArgs) == 0 {
-		return nil
-	}
-	file, err := config.Load(config.Sources{Path: configPath})
-	if err != nil {
 		return nil
 	}
 	run, _, err := loadForReload(configPath, upArgs, "")
 	if err != nil {
 		return nil
 	}
-	var notes []string
+	var out []Difference
 	for _, s := range config.Settings {
-		// instances_dir is left out: where the instances run never
-		// changes under them (see instancesDirKept).
-		if s.Flag == "" || s.Key == "instances_dir" || file.IsDefault(s.Key) || file.FromCommandLine(s.Key) || run.Origin(s.Key) != "flag --"+s.Flag || run.Value(s.Key) == file.Value(s.Key) {
+		if s.Flag == "" || s.Key == "instances_dir" || run.Origin(s.Key) != "flag --"+s.Flag || run.Value(s.Key) == other.Value(s.Key) {
+			continue
+		}
+		out = append(out, Difference{Key: s.Key, Flag: s.Flag, Run: run.Value(s.Key), Other: other.Value(s.Key), Origin: other.Origin(s.Key)})
+	}
+	return out
+}
+
+// Overridden says, for each setting the configuration file at configPath
+// gives a value that the planning flags of the last mictl up (upArgs)
+// replace, that it is not what runs: reloads plan with that up's flags,
+// and an edit of the key changes nothing until an up without them (or
+// with the file's value).
+func Overridden(configPath string, upArgs []string) []string {
+	file, err := config.Load(config.Sources{Path: configPath})
+	if err != nil {
+		return nil
+	}
+	var notes []string
+	for _, d := range differences(file, configPath, upArgs) {
+		if file.IsDefault(d.Key) || file.FromCommandLine(d.Key) {
 			continue
 		}
 		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's --%s=%s stands, and reloads plan with it; mictl up --%s=%s applies the file's",
-			s.Key, file.Value(s.Key), file.Origin(s.Key), s.Flag, strings.Trim(run.Value(s.Key), `"`), s.Flag, strings.Trim(file.Value(s.Key), `"`)))
+			d.Key, d.Other, d.Origin, d.Flag, unquote(d.Run), d.Flag, unquote(d.Other)))
 	}
 	return notes
 }
+
+// NotAsRunning says, for each setting cfg (another command's
+// configuration, over the file at configPath) plans otherwise than the
+// last mictl up's planning flags (upArgs) made the instances run, with
+// the flag that plans what runs; a setting the command's own flags set
+// is its user's choice, and not said.
+func NotAsRunning(cfg *config.Config, configPath string, upArgs []string) []string {
+	var notes []string
+	for _, d := range differences(cfg, configPath, upArgs) {
+		if cfg.FromCommandLine(d.Key) {
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("the instances run with --%s=%s (the last mictl up's), where this plans %s = %s (%s): add --%[1]s=%[2]s for what runs",
+			d.Flag, unquote(d.Run), d.Key, d.Other, d.Origin))
+	}
+	return notes
+}
+
+// unquote is a value as Config.Value writes it, as a flag takes it.
+func unquote(v string) string { return strings.Trim(v, `"`) }
 
 // instancesDirKept is the error that mictl.toml now sets instances_dir
 // elsewhere than under instancesDir, where the daemon's instances run: it
