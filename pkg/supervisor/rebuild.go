@@ -197,7 +197,8 @@ func homeNames(instancesDir string) ([]string, error) {
 }
 
 // history is what the event log says of one instance: its last state and
-// how often it was restarted.
+// how often it was restarted in its last run (a start after it stopped
+// or failed begins a new one, as an up's record does).
 type history struct {
 	last     string
 	restarts int
@@ -232,6 +233,9 @@ func eventHistory(path string) map[string]history {
 			continue // a deployment's event, or an app's
 		}
 		h := out[name]
+		if st == StateStarting && (h.last == StateStopped || h.last == StateFailed) {
+			h.restarts = 0
+		}
 		h.last = st
 		if st == StateBackoff {
 			h.restarts++

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/capp"
@@ -119,5 +120,35 @@ func TestRebuildLaunchesAGoneServerAsItLastStarted(t *testing.T) {
 	}
 	if inst.Offset != 37 || inst.Ports != ports.DefaultBases().Shift(37) {
 		t.Fatalf("mi-1 rebuilt at offset %d, ports %v; want 37 and %v", inst.Offset, inst.Ports, ports.DefaultBases().Shift(37))
+	}
+}
+
+// A rebuilt record counts the restarts of the instance's last run: a
+// start after it stopped or failed begins a new one, as an up's record
+// does, so an earlier run's crashes (an earlier deployment's) do not
+// carry over.
+func TestEventHistoryCountsTheLastRunsRestarts(t *testing.T) {
+	log := filepath.Join(t.TempDir(), eventsFile)
+	events := strings.Join([]string{
+		"2026-12-03T10:00:00.000Z mi-1 starting pid=1: x",
+		"2026-12-03T10:00:01.000Z mi-1 backoff: crashed; restart 1 in 0s",
+		"2026-12-03T10:00:02.000Z mi-1 starting pid=2: x",
+		"2026-12-03T10:00:03.000Z mi-1 backoff: crashed; restart 2 in 250ms",
+		"2026-12-03T10:00:04.000Z mi-1 failed: crashed; gave up after 1 restart",
+		"2026-12-03T10:00:05.000Z mi-2 backoff: crashed; restart 1 in 0s",
+		"2026-12-03T10:00:06.000Z mi-2 stopped: stopped gracefully",
+		"2026-12-03T10:01:00.000Z mi-2 starting pid=3: x",
+		"2026-12-03T10:01:01.000Z mi-2 backoff: crashed; restart 1 in 0s",
+		"2026-12-03T10:01:02.000Z mi-2 starting pid=4: x",
+	}, "\n") + "\n"
+	if err := os.WriteFile(log, []byte(events), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := eventHistory(log)
+	if h["mi-1"].restarts != 2 || h["mi-1"].last != StateFailed {
+		t.Errorf("mi-1: %+v, want failed after 2 restarts (its run's, kept until it starts again)", h["mi-1"])
+	}
+	if h["mi-2"].restarts != 1 {
+		t.Errorf("mi-2: %d restarts, want 1 (its new run's)", h["mi-2"].restarts)
 	}
 }
