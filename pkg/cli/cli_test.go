@@ -766,3 +766,27 @@ func TestMisspelledVariableIsWarnedOf(t *testing.T) {
 		}
 	}
 }
+
+// Shell completion offers files only for the flags that take one: a
+// shell offered the working directory's files for --host, --offsets or
+// --since.
+func TestFlagCompletionOffersFilesOnlyForPaths(t *testing.T) {
+	inTempDir(t)
+	for _, tc := range []struct {
+		args      []string
+		directive cobra.ShellCompDirective
+	}{
+		{[]string{"up", "--host", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"check-conflicts", "--offsets", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"logs", "--since", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"export", "kubernetes", "--image", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"status", "--config", ""}, cobra.ShellCompDirectiveFilterFileExt},
+		{[]string{"up", "--instances-dir", ""}, cobra.ShellCompDirectiveFilterDirs},
+		{[]string{"export", "compose", "--out", ""}, cobra.ShellCompDirectiveDefault},
+	} {
+		_, out, _ := run(t, append([]string{"__complete"}, tc.args...)...)
+		if want := fmt.Sprintf(":%d\n", tc.directive); !strings.HasSuffix(out, want) {
+			t.Errorf("mictl __complete %s:\n%s\nwant the directive %q", strings.Join(tc.args, " "), out, want)
+		}
+	}
+}

@@ -94,6 +94,7 @@ Exit codes:
 	cobra.AddTemplateFunc("mictlVersion", func() string { return buildVersion().String() })
 	root.SetVersionTemplate("{{mictlVersion}}\n")
 	root.InitDefaultCompletionCmd()
+	completeFlagValues(root)
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
 			asGroup(c)
@@ -188,6 +189,37 @@ func flagSuggestions(cmd *cobra.Command, typed string) []string {
 		}
 	})
 	return closeTo(typed, names)
+}
+
+// fileFlags take a file (with one of these extensions, when given) and
+// dirFlags a directory: shell completion offers those.
+var (
+	fileFlags = map[string][]string{"config": {"toml"}, "path": {"toml"}, "out": nil}
+	dirFlags  = []string{"mi-home", "instances-dir"}
+)
+
+// completeFlagValues makes shell completion offer files only for the
+// flags that take one (fileFlags, dirFlags): a shell offered the files
+// of the working directory for --host, --offsets or --since. Flags with
+// completions of their own keep them.
+func completeFlagValues(cmd *cobra.Command) {
+	complete := func(f *pflag.Flag) {
+		if _, ok := cmd.GetFlagCompletionFunc(f.Name); ok {
+			return
+		}
+		if exts, ok := fileFlags[f.Name]; ok {
+			_ = cmd.MarkFlagFilename(f.Name, exts...)
+		} else if slices.Contains(dirFlags, f.Name) {
+			_ = cmd.MarkFlagDirname(f.Name)
+		} else {
+			_ = cmd.RegisterFlagCompletionFunc(f.Name, cobra.NoFileCompletions)
+		}
+	}
+	cmd.LocalNonPersistentFlags().VisitAll(complete)
+	cmd.PersistentFlags().VisitAll(complete)
+	for _, c := range cmd.Commands() {
+		completeFlagValues(c)
+	}
 }
 
 // closeTo returns the names that typed is close to, ignoring case: those
