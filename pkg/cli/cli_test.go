@@ -343,7 +343,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"export", "compose", "extra"}, `mictl export compose takes no arguments, got "extra"`},
 		{[]string{"export", "kubernetes", "--image", ""}, "--image is empty: name the image the instances run"},
 		// Issue 10, bug 8: an address no interface has is refused up front.
-		{[]string{"check-conflicts", "--host", "192.0.2.1"}, "192.0.2.1 is not an address of this machine"},
+		{[]string{"check-conflicts", "--host", "192.0.2.1"}, "mictl: flag --host: 192.0.2.1 is not an address of this machine"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

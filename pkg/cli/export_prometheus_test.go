@@ -96,7 +96,7 @@ func TestExportPrometheusWithoutMIMetrics(t *testing.T) {
 func TestExportPrometheusBadAddr(t *testing.T) {
 	inTempDir(t)
 	_, err := exportPrometheus(t, "--metrics-addr", "localhost:x")
-	if code := exitcode.Of(err); code != exitcode.Usage || !strings.Contains(err.Error(), "--metrics-addr") {
+	if code := exitcode.Of(err); code != exitcode.Usage || !strings.HasPrefix(err.Error(), "flag --metrics-addr: ") || strings.Contains(err.Error(), "metrics_addr:") {
 		t.Errorf("bad --metrics-addr: exit %d, %v; want exit %d naming the flag", code, err, exitcode.Usage)
 	}
 }

@@ -102,6 +102,18 @@ func (c *Config) Value(key string) string {
 	return ""
 }
 
+// SettingError is msg about setting key's value, where that value comes
+// from: the key is named before msg when the origin is a file position
+// ("mictl.toml:3:1: metrics_addr: ..."), not when the origin names it
+// already ("flag --metrics-addr: ...", "default metrics_addr: ...").
+func (c *Config) SettingError(key, msg string) *Error {
+	where := c.Origin(key)
+	if !fromCommandLine(where) && !c.IsDefault(key) {
+		msg = key + ": " + msg
+	}
+	return &Error{Where: where, Msg: msg}
+}
+
 // IsDefault reports whether setting key has its built-in value: no file,
 // flag or environment variable set it.
 func (c *Config) IsDefault(key string) bool {
@@ -151,9 +163,9 @@ func (c *Config) CheckHostLocal() error {
 	if len(local) > 0 {
 		others = " or one of this machine's: " + strings.Join(local, ", ")
 	}
-	return &Error{Where: c.Origin("host"), Msg: fmt.Sprintf(
-		"host: %s is not an address of this machine, so no instance could bind it; use 127.0.0.1 (loopback), 0.0.0.0 (every address)%s",
-		c.Host, others)}
+	return c.SettingError("host", fmt.Sprintf(
+		"%s is not an address of this machine, so no instance could bind it; use 127.0.0.1 (loopback), 0.0.0.0 (every address)%s",
+		c.Host, others))
 }
 
 // InstanceConfig is one [[instance]] table: settings for one named instance.

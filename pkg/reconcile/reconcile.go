@@ -161,7 +161,7 @@ func MetricsAddr(cfg *config.Config) (string, error) {
 	}
 	addr, err := metrics.ParseAddr(cfg.MetricsAddr)
 	if err != nil {
-		return "", &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+		return "", cfg.SettingError("metrics_addr", err.Error())
 	}
 	return addr, nil
 }
@@ -175,7 +175,7 @@ func daemonPorts(cfg *config.Config) ([]check.Reservation, error) {
 	}
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
-		return nil, &config.Error{Where: cfg.Origin("metrics_addr"), Msg: "metrics_addr: " + err.Error()}
+		return nil, cfg.SettingError("metrics_addr", err.Error())
 	}
 	return []check.Reservation{{
 		Socket: hostnet.Socket{Proto: hostnet.TCP, Addr: ap.Addr(), Port: int(ap.Port())},
