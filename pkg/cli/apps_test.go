@@ -174,6 +174,9 @@ func TestDeployWebSocketClashHint(t *testing.T) {
 // sim capp's refusals name the flag, once prefixed (by main's "mictl: ").
 func TestSimCAppRefusals(t *testing.T) {
 	inTempDir(t)
+	if err := os.WriteFile("afile", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -182,6 +185,8 @@ func TestSimCAppRefusals(t *testing.T) {
 		{[]string{"sim", "capp", "x.car", "--name", "x", "--inbound-ws", "0"}, "--inbound-ws 0: want a port from 1 to 65535"},
 		{[]string{"sim", "capp", "x.car"}, "--name is required: the application's name"},
 		{[]string{"sim", "capp", "x.zip", "--name", "x"}, "x.zip: the file must end in .car"},
+		{[]string{"sim", "capp", "x.car", "--name", "x", "--version", ""}, "--version is empty: give the application's version"},
+		{[]string{"sim", "capp", "afile/sub/x.car", "--name", "x"}, "cannot write afile/sub/x.car: afile is a file, not a directory"},
 	} {
 		code, _, errOut := run(t, tt.args...)
 		if code != exitcode.Usage || !strings.Contains(errOut, tt.want) || strings.Contains(errOut, "mictl sim capp:") {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -152,6 +153,9 @@ func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
 	if !strings.HasSuffix(out, ".car") {
 		return exitcode.Usagef("%s: the file must end in .car (MI deploys nothing else)", out)
 	}
+	if strings.TrimSpace(o.version) == "" {
+		return exitcode.Usagef("--version is empty: give the application's version, e.g. --version 1.0.0")
+	}
 	spec := capp.Spec{Name: o.name, Version: o.version, Faulty: o.faulty}
 	for _, c := range o.apis {
 		spec.APIs = append(spec.APIs, capp.APISpec{Context: c})
@@ -173,11 +177,15 @@ func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
 	if err := capp.Build(&buf, spec); err != nil {
 		return exitcode.Usagef("%v", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return err
+	err := os.MkdirAll(filepath.Dir(out), 0o755)
+	if err == nil {
+		err = fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644)
 	}
-	if err := fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
-		return err
+	switch {
+	case errors.Is(err, syscall.ENOTDIR):
+		return exitcode.Usagef("cannot write %s: %s is a file, not a directory", out, fsutil.FileInTheWay(filepath.Dir(out)))
+	case err != nil:
+		return fmt.Errorf("cannot write %s: %w", out, fsutil.Cause(err))
 	}
 	fmt.Fprintf(streams.ErrOut, "wrote %s (%s_%s, %d bytes)\n", out, spec.Name, o.version, buf.Len())
 	return nil
