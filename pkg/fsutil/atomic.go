@@ -173,7 +173,7 @@ func CopyFileAtomic(src, dst string, perm os.FileMode) error {
 		return os.Chtimes(tmp.Name(), info.ModTime(), info.ModTime())
 	})
 	if err != nil {
-		return fmt.Errorf("copy %s to %s: %w", src, dst, err)
+		return fmt.Errorf("copy %s to %s: %w", src, dst, Cause(err)) // not the temporary file's name
 	}
 	return nil
 }

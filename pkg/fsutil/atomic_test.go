@@ -352,8 +352,8 @@ func TestCopyFileAtomicFailures(t *testing.T) {
 		if err == nil {
 			t.Fatal("copy into a missing directory succeeded")
 		}
-		if !strings.Contains(err.Error(), dst) {
-			t.Errorf("error %q does not name the destination %s", err, dst)
+		if !strings.Contains(err.Error(), dst) || strings.Contains(err.Error(), ".tmp-") {
+			t.Errorf("error %q does not name the destination %s, or names the temporary file", err, dst)
 		}
 		if l := leftovers(t, dir); len(l) != 0 {
 			t.Errorf("temporary files left: %v", l)
