@@ -480,7 +480,7 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 		seen[t.Name] = where
 		if lo, hi, _ := intRange("instance.offset"); t.Offset != nil && (*t.Offset < lo || *t.Offset > hi) {
 			return nil, &Error{Where: r.keys.at(fmt.Sprintf("instance.%d.offset", i), where, r.path),
-				Msg: fmt.Sprintf("offset %d: expected %d-%d", *t.Offset, lo, hi)}
+				Msg: fmt.Sprintf("key \"instance.offset\" of instance %q: expected an offset from %d to %d, got %d", t.Name, lo, hi, *t.Offset)}
 		}
 		overridesPos := r.keys.at(fmt.Sprintf("instance.%d.overrides", i), where, r.path)
 		var overridePos map[string]string

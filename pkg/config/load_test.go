@@ -104,7 +104,7 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"offset out of range", "[[instance]]\nname = \"a\"\noffset = -99999999999999999999\n", nil, nil, ":3:10", `key "instance.offset": the integer -99999999999999999999 is out of range: expected an integer from 0 to 65535`},
 		{"huge integer for a string key", "instances_dir = 99999999999999999999\n", nil, nil, ":1:", `key "instances_dir": the integer 99999999999999999999 is too large for TOML (64 bits); expected a string`},
 		{"override out of range", "[[instance]]\nname = \"a\"\noverrides = { \"x.y\" = 0x7fffffffffffffff0 }\n", nil, nil, ":3:23", `key "instance.overrides": the integer 0x7fffffffffffffff0 is too large for TOML (64 bits)`},
-		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", "offset -1"},
+		{"negative instance offset", "[[instance]]\nname = \"a\"\noffset = -1\n", nil, nil, ":3:1", `key "instance.offset" of instance "a": expected an offset from 0 to 65535, got -1`},
 		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":3:15", "mictl owns the offset"},
 		{"offset override in a table", "[[instance]]\nname = \"a\"\n[instance.overrides]\n\"server.hostname\" = \"x\"\n\"server.offset\" = 5\n", nil, nil, ":5:1", "mictl owns the offset"},
 		{"internal API turned off", "[[instance]]\nname = \"a\"\noverrides = { \"mediation.internal_http_api_enable\" = false }\n", nil, nil, ":3:15", `override "mediation.internal_http_api_enable" = false: mictl tells that an instance is ready and alive by MI's internal HTTP API`},

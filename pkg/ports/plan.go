@@ -212,7 +212,7 @@ func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, *Move, er
 		start += ceilDiv(p.MinPort-lowest-start, p.Step) * p.Step
 	}
 	if highest+start > MaxPort {
-		return 0, nil, fmt.Errorf("%s: %w: from offset %d its port %d would be %d, past %d; lower base_offset",
+		return 0, nil, fmt.Errorf("%s: %w: from offset %d its port %d would be %d, past %d; lower base_offset (--base-offset, or its key in mictl.toml)",
 			w.Name, ErrNoRoom, start, highest, highest+start, MaxPort)
 	}
 	var moved *Move
@@ -231,7 +231,7 @@ func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, *Move, er
 		}
 		moved.Passed++
 	}
-	return 0, nil, fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or lower base_offset",
+	return 0, nil, fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or lower base_offset (--base-offset, or its key in mictl.toml)",
 		w.Name, ErrNoRoom, start, MaxPort-highest, p.Step, highest, MaxPort)
 }
 
