@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/proc"
 )
@@ -230,7 +231,7 @@ func closeTo(typed string, names []string) []string {
 	for _, n := range names {
 		name := strings.ToLower(n)
 		switch {
-		case levenshtein(typed, name) <= 2:
+		case config.EditDistance(typed, name) <= 2:
 			near = append(near, n)
 		case strings.HasPrefix(name, typed):
 			prefixed = append(prefixed, n)
@@ -258,29 +259,6 @@ func didYouMean(suggestions []string, prefix string) string {
 		return "; did you mean " + names[0] + "?"
 	}
 	return "; did you mean " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1] + "?"
-}
-
-// levenshtein is the number of single-rune insertions, deletions and
-// substitutions that turn a into b.
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }
 
 // asGroup makes cmd a group of subcommands: alone it prints its help;

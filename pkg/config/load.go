@@ -519,6 +519,8 @@ func overrideProblem(key string, v any) string {
 		return fmt.Sprintf("override %q = false: %s; drop the override", key, ports.InternalAPINeeded)
 	case key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, ".."):
 		return fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)
+	case mistypedKey(key) != "":
+		return fmt.Sprintf("override %q is no key MI reads; did you mean %q? (MI ignores a misspelt key: %[2]s would stay as the distribution sets it)", key, mistypedKey(key))
 	case isTable(v):
 		// Bare dots make tables too: transport.http.port = 8300 is the
 		// override "transport" holding a table. The example is the first

@@ -108,6 +108,8 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"offset override", "[[instance]]\nname = \"a\"\noverrides = { \"server.offset\" = 5 }\n", nil, nil, ":3:15", "mictl owns the offset"},
 		{"offset override in a table", "[[instance]]\nname = \"a\"\n[instance.overrides]\n\"server.hostname\" = \"x\"\n\"server.offset\" = 5\n", nil, nil, ":5:1", "mictl owns the offset"},
 		{"internal API turned off", "[[instance]]\nname = \"a\"\noverrides = { \"mediation.internal_http_api_enable\" = false }\n", nil, nil, ":3:15", `override "mediation.internal_http_api_enable" = false: mictl tells that an instance is ready and alive by MI's internal HTTP API`},
+		{"misspelt override of a planned key", "[[instance]]\nname = \"a\"\noverrides = { \"transport.http.listner.port\" = 8300 }\n", nil, nil, ":3:15",
+			`override "transport.http.listner.port" is no key MI reads; did you mean "transport.http.listener.port"? (MI ignores a misspelt key: transport.http.listener.port would stay as the distribution sets it)`},
 		{"bad override key", "[[instance]]\nname = \"a\"\noverrides = { \"x..y\" = 1 }\n", nil, nil, ":3:15", "dotted deployment.toml path"},
 		{"override of a table", "instances = 2\n[[instance]]\nname = \"mi-2\"\n[instance.overrides]\n\"server.hostname\" = \"a\"\n\"transport.http\" = { listener = { port = 8300 } }\n", nil, nil, ":6:1",
 			`override "transport.http": the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. "transport.http.listener.port" = 8300`},
