@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mictl/mictl/pkg/fsutil"
 )
 
 // Source is one log file and the name its lines are shown under.
@@ -182,11 +184,18 @@ func (o *lineWriter) flush() error {
 	return o.err
 }
 
+// outputError is a failed write of the merged lines, in the user's terms:
+// "write: write /dev/stdout: no space left on device" named Go's
+// descriptor rather than where the lines went.
+func outputError(err error) error {
+	return fmt.Errorf("cannot write the logs to the output: %w", fsutil.Cause(err))
+}
+
 func (o *lineWriter) error() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.err != nil {
-		return fmt.Errorf("write: %w", o.err)
+		return outputError(o.err)
 	}
 	return nil
 }
@@ -247,7 +256,7 @@ func (m *merger) tail() error {
 		}
 		for _, text := range heads[best].lines {
 			if err := m.out.line(m.srcs[best].prefix, text, false); err != nil {
-				return fmt.Errorf("write: %w", err)
+				return outputError(err)
 			}
 		}
 		var err error
@@ -256,7 +265,7 @@ func (m *merger) tail() error {
 		}
 	}
 	if err := m.out.flush(); err != nil {
-		return fmt.Errorf("write: %w", err)
+		return outputError(err)
 	}
 	return nil
 }

@@ -3,8 +3,11 @@ package logs
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -181,5 +184,22 @@ func TestFollowAll(t *testing.T) {
 	}
 	if n := strings.Count(out.String(), "\n"); n != 5 {
 		t.Errorf("%d lines, want 5:\n%s", n, out.String())
+	}
+}
+
+// fullWriter fails every write as a full disk does.
+type fullWriter struct{}
+
+func (fullWriter) Write([]byte) (int, error) {
+	return 0, &fs.PathError{Op: "write", Path: "/dev/stdout", Err: syscall.ENOSPC}
+}
+
+// A failed write of the merged lines says where they went, in the user's
+// terms: "write: write /dev/stdout: no space left on device" named Go's
+// descriptor twice.
+func TestTailSaysWhyTheOutputFailed(t *testing.T) {
+	err := Tail(fullWriter{}, twoInstances(t), Options{Lines: -1, Prefix: NewPrefixer([]string{"mi-1", "mi-2"}, false)})
+	if want := "cannot write the logs to the output: no space left on device"; err == nil || err.Error() != want || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("Tail into a full disk: %v; want %q", err, want)
 	}
 }
