@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -328,6 +329,13 @@ func purge(ctx context.Context, store *state.Store, names []string) (purged []st
 				continue
 			}
 			if err := os.RemoveAll(inst.Home); err != nil {
+				// os.RemoveAll says "unlinkat PATH: ...": the path is
+				// what the user needs, the call is not.
+				var pe *fs.PathError
+				if errors.As(err, &pe) {
+					return fmt.Errorf("purge %s: cannot delete %s: %w; make it deletable (or delete %s yourself), then mictl down --purge %s again",
+						inst.Name, pe.Path, pe.Err, inst.Home, inst.Name)
+				}
 				return fmt.Errorf("purge %s: %w", inst.Name, err)
 			}
 			purged = append(purged, inst.Name)

@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -106,5 +109,36 @@ func TestStatusShowsAnAnsweringDaemonsStates(t *testing.T) {
 		if faulted := unhealthy(fromDaemon, nil) != nil; st != c.fromDaemon || faulted != state.Faulted(c.fromDaemon) {
 			t.Errorf("%s, from the daemon: %s (exit 3: %v); want %s", c.recorded, st, faulted, c.fromDaemon)
 		}
+	}
+}
+
+// A home down --purge cannot delete is named with what to do, not as
+// os.RemoveAll's "unlinkat PATH: ...". Root deletes whatever a mode
+// forbids: an immutable file (chattr +i) stands in for another user's.
+func TestPurgeSaysWhatItCouldNotDelete(t *testing.T) {
+	dir := t.TempDir()
+	home := filepath.Join(dir, "mi-1")
+	file := filepath.Join(home, "conf", "log4j2.properties")
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chattr", "+i", file).CombinedOutput(); err != nil {
+		t.Skipf("no immutable files here (chattr +i: %v: %s)", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", file).Run() })
+	store, err := state.Open(filepath.Join(dir, ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(&state.File{Instances: []state.Instance{{Name: "mi-1", Home: home, State: state.StateStopped}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = purge(context.Background(), store, []string{"mi-1"})
+	want := fmt.Sprintf("purge mi-1: cannot delete %s: operation not permitted; make it deletable (or delete %s yourself), then mictl down --purge mi-1 again", file, home)
+	if err == nil || err.Error() != want {
+		t.Errorf("purge: %v\nwant %s", err, want)
 	}
 }
