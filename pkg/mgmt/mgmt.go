@@ -278,7 +278,8 @@ func (c *Client) call(ctx context.Context, method, path string, body func() (io.
 		}
 		if out != nil {
 			if err := json.Unmarshal(data, out); err != nil {
-				return c.fail(op, status, "unexpected answer: "+err.Error(), err)
+				// json's own words name Go's struct fields: say what came.
+				return c.fail(op, status, fmt.Sprintf("an answer that is not the Management API's JSON (%.80q): is another server listening on this port?", data), err)
 			}
 		}
 		return nil

@@ -159,6 +159,15 @@ func TestErrorsNameTheInstance(t *testing.T) {
 	if _, err := c2.DeployApplication(context.Background(), "/tmp/x.zip"); err == nil || !strings.Contains(err.Error(), "only files named *.car") {
 		t.Errorf("deploy .zip: %v", err)
 	}
+
+	// Another server on the port answers something else than MI's JSON:
+	// said with what came, not in json's words of Go's fields.
+	f3, c3 := newFake(t)
+	f3.payload = "<html>Welcome to nginx</html>"
+	_, err = c3.Applications(context.Background())
+	if want := `an answer that is not the Management API's JSON ("<html>Welcome to nginx</html>"): is another server listening on this port?`; err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "json:") {
+		t.Errorf("an answer not MI's: %v\nwant it to say %s", err, want)
+	}
 }
 
 // Every call is bounded by the client's timeout and by its context.
