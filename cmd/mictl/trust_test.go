@@ -1141,4 +1141,32 @@ func TestUpRefusesAnotherConfigUnderARunningDaemon(t *testing.T) {
 		t.Errorf("the refused up left %d instances in the state, want 1", n)
 	}
 	d.must("up", "--config", filepath.Join(d.dir, "mictl.toml"), "--timeout", "30s") // the daemon's own file
+	// ...reached through a symbolic link to its directory too.
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(d.dir, link); err != nil {
+		t.Fatal(err)
+	}
+	d.must("up", "--config", filepath.Join(link, "mictl.toml"), "--timeout", "30s")
+}
+
+// RESTARTS counts a run: a restart (the command's, or a reload's) goes on
+// counting, as it did; an up of a stopped instance begins a new run from
+// none (the count carried over a down and up, and read 6 beside "gave up
+// after 5 restarts").
+func TestRestartsCountARun(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	if err := syscall.Kill(d.servers()["mi-1"][0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("mi-1 restarted", func() bool { i := d.instance("mi-1"); return i.Restarts == 1 && i.State == "ready" })
+	d.must("restart", "mi-1")
+	if n := d.instance("mi-1").Restarts; n != 1 {
+		t.Fatalf("after mictl restart: %d restarts, want the run's 1 kept", n)
+	}
+	d.must("down")
+	d.up(1)
+	if n := d.instance("mi-1").Restarts; n != 0 {
+		t.Fatalf("after down and up: %d restarts, want a new run's 0", n)
+	}
 }

@@ -99,22 +99,37 @@ func refuseSecondDeployment(cfg *config.Config, f *state.File) error {
 // daemon whose next reload of its own file changes them again, while
 // status says all is well meanwhile (an up --instances-dir into another
 // project's instances started two instances without the fleet's CApp).
-// Files that do not exist are alike: both plan from flags and defaults.
+// Only a daemon that names its file (--config: one existed when it
+// started) is asked about: one started without a file follows whatever
+// mictl.toml appears where it runs.
 func refuseAnotherConfig(cfg *config.Config, f *state.File) error {
-	if f.Daemon == nil || !f.Daemon.Alive() {
-		return nil
-	}
-	theirs := daemon.FollowedFile(f.Daemon)
+	theirs := followedConfig(f)
 	ours, err := filepath.Abs(cmp.Or(cfg.File, config.DefaultFile))
-	if theirs == "" || err != nil || theirs == ours || (!exists(theirs) && !exists(ours)) {
+	if theirs == "" || err != nil || sameFile(theirs, ours) {
 		return nil
 	}
 	return exitcode.Usagef("the instances under %s are supervised by a mictl daemon (pid %d) that follows %s, not %s: run mictl up with --config %s (or from its directory) to change them, or stop them first (mictl down --instances-dir %s)",
 		asTyped(cfg.InstancesDir), f.Daemon.PID, theirs, ours, theirs, asTyped(cfg.InstancesDir))
 }
 
-// exists reports whether path names a file or directory.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
+// sameFile reports whether the paths a and b name one file, through any
+// symbolic link (a directory reached by a link is its target to the
+// daemon, which reads its working directory from the kernel); a file
+// that does not exist is compared by its directory's real path.
+func sameFile(a, b string) bool {
+	ai, aerr := os.Stat(a)
+	bi, berr := os.Stat(b)
+	if aerr == nil && berr == nil {
+		return os.SameFile(ai, bi)
+	}
+	return realPath(a) == realPath(b)
+}
+
+// realPath is path with its directory's symbolic links resolved, as far
+// as they resolve.
+func realPath(path string) string {
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(dir, filepath.Base(path))
+	}
+	return path
 }

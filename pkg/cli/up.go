@@ -242,6 +242,15 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	if err != nil {
 		return nil, err
 	}
+	for _, name := range fresh {
+		// An instance that stopped or failed starts a new run, its
+		// restarts counted from none: RESTARTS carried 5 over a down and
+		// up, and read 6 beside "gave up after 5 restarts". (A restart
+		// or a reload's goes on counting.)
+		if rec, ok := f.Instance(name); ok && !reconcile.Active(*rec) {
+			rec.Restarts = 0
+		}
+	}
 	t.Merge(f, records)
 	// This up planned from the current configuration; what it does not
 	// name, it leaves as it is (a reload too).

@@ -336,20 +336,6 @@ func Elsewhere(configFile, instancesDir string) (pid int, dir string, ok bool) {
 	return 0, "", false
 }
 
-// FollowedFile is the configuration file the running daemon d follows
-// (NewFollow): the one its --config names, else mictl.toml in the
-// directory it was started from, should one appear there. "" when that
-// cannot be read.
-func FollowedFile(d *state.Daemon) string {
-	if file := FlagValue(d.Args, "--config"); file != "" {
-		return file
-	}
-	if cwd := proc.Cwd(d.PID); cwd != "" {
-		return filepath.Join(cwd, config.DefaultFile)
-	}
-	return ""
-}
-
 // FlagValue is the value that follows the flag name in a daemon's
 // arguments ("" when none does).
 func FlagValue(args []string, name string) string {

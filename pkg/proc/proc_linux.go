@@ -359,16 +359,6 @@ func Args(pid int) []string {
 	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 }
 
-// Cwd returns pid's working directory, "" when unreadable (another
-// user's process, or gone).
-func Cwd(pid int) string {
-	dir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
-	if err != nil {
-		return ""
-	}
-	return dir
-}
-
 // Environ returns pid's environment, nil when unreadable (another user's
 // process, or gone).
 func Environ(pid int) []string {

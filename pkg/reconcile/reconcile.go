@@ -543,21 +543,15 @@ func sourceDistributionDir(cfg *config.Config) string {
 	return cfg.MIHome
 }
 
-// Merge puts records into f, replacing same-named ones and adding new
-// ones, and leaves f's instances in the
+// Merge puts records into f, replacing same-named ones (keeping their
+// restart counts) and adding new ones, and leaves f's instances in the
 // plan's order, those the plan does not name after them as they were:
 // the views list the state file's order, and an instance purged and
 // started again came last (mi-1, mi-3, mi-2).
 func (t *Target) Merge(f *state.File, records []state.Instance) {
 	for _, rec := range records {
 		if cur, ok := f.Instance(rec.Name); ok {
-			// A run goes on counting its restarts (a reload's restart);
-			// an instance that stopped or failed starts a new run from
-			// none: RESTARTS carried 5 over a down and up, and read 6
-			// beside "gave up after 5 restarts".
-			if Active(*cur) {
-				rec.Restarts = cur.Restarts
-			}
+			rec.Restarts = cur.Restarts
 			*cur = rec
 			continue
 		}

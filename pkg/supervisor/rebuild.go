@@ -197,8 +197,9 @@ func homeNames(instancesDir string) ([]string, error) {
 }
 
 // history is what the event log says of one instance: its last state and
-// how often it was restarted in its last run (a start after it stopped
-// or failed begins a new one, as an up's record does).
+// how often it was restarted in its last run (a start after it failed
+// begins a new one, as an up's record does; after a stop, the log cannot
+// tell an up's from a restart's, which goes on counting).
 type history struct {
 	last     string
 	restarts int
@@ -233,7 +234,7 @@ func eventHistory(path string) map[string]history {
 			continue // a deployment's event, or an app's
 		}
 		h := out[name]
-		if st == StateStarting && (h.last == StateStopped || h.last == StateFailed) {
+		if st == StateStarting && h.last == StateFailed {
 			h.restarts = 0
 		}
 		h.last = st
