@@ -934,6 +934,21 @@ func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 	if st := d.instance("mi-2").State; st != "ready" {
 		t.Errorf("mi-2 is %s after the up restart advised; want ready", st)
 	}
+	// An up that asks for fewer says which flags planned the one it
+	// leaves; once an up without it has run, those flags no longer
+	// start it, and nothing names them.
+	d.must("down", "mi-2")
+	code, _, errOut = d.mictl("up", "--instances=1", fmt.Sprintf("--base-offset=%d", d.base), "--timeout", "30s")
+	if want := fmt.Sprintf("note: mi-2 stays stopped: this up plans 1 instance, and the last up's --base-offset=%d --instances=2 planned it", d.base); code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("up --instances=1: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	code, _, errOut = d.mictl("up", "--instances=1", fmt.Sprintf("--base-offset=%d", d.base), "--timeout", "30s")
+	if code != 0 || strings.Contains(errOut, "mi-2 stays stopped") {
+		t.Fatalf("a second up --instances=1: exit %d, want 0 and no advice for mi-2:\n%s", code, errOut)
+	}
+	if code, _, errOut := d.mictl("restart", "mi-2"); code != 2 || !strings.Contains(errOut, "the configuration no longer names it") {
+		t.Fatalf("restart mi-2: exit %d, want 2 saying nothing names it:\n%s", code, errOut)
+	}
 	d.must("down")
 	if code, _, errOut := d.mictl("restart", "--all"); code != 3 || !strings.Contains(errOut, "nothing runs to restart") {
 		t.Fatalf("restart --all with nothing running: exit %d, want 3:\n%s", code, errOut)

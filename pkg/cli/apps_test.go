@@ -193,6 +193,13 @@ func TestSimCAppRefusals(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 and %q once prefixed:\n%s", tt.args, code, tt.want, errOut)
 		}
 	}
+	// A directory where the file goes: the write's own words, once.
+	if err := os.Mkdir("dir.car", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "sim", "capp", "dir.car", "--name", "x"); code == exitcode.OK || !strings.HasPrefix(errOut, "mictl: write dir.car: ") {
+		t.Errorf("sim capp onto a directory: exit %d:\n%s", code, errOut)
+	}
 }
 
 // Deploying another version of a declared app whose APIs share a context

@@ -750,6 +750,7 @@ func TestMisspelledVariableIsWarnedOf(t *testing.T) {
 	t.Setenv("MICTL_SIM_STARTUP_DELAY", "0s")
 	t.Setenv("MICTL_SIM_CRASH_AFTR", "5s")
 	t.Setenv("MICTL_EXE", "/nonexistent")
+	t.Setenv("MICTL_SIM", "1") // a prefix of every simulator variable: no typo of one
 	code, out, errOut := run(t, "ports", "table", "-o", "json")
 	want := "warning: MICTL_BASE_OFSET is not a variable mictl reads (ignored); did you mean MICTL_BASE_OFFSET?\n" +
 		"warning: MICTL_INSTANCE is not a variable mictl reads (ignored); did you mean MICTL_INSTANCES?\n" +

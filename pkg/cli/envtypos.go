@@ -35,11 +35,17 @@ func warnEnvTypos(errOut io.Writer, environ []string) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		if meant := closeTo(name, known); len(meant) > 0 {
+		// More than a few are no typo's suggestions (MICTL_SIM is a
+		// prefix of every simulator variable).
+		if meant := closeTo(name, known); len(meant) > 0 && len(meant) <= maxMeant {
 			fmt.Fprintf(errOut, "warning: %s is not a variable mictl reads (ignored)%s\n", name, didYouMean(meant, ""))
 		}
 	}
 }
+
+// maxMeant is how many names a variable may be close to and be warned of
+// as a typo of one of them.
+const maxMeant = 3
 
 // readsSettings reports whether cmd is one a user runs with mictl.toml's
 // settings: not the hidden ones mictl runs itself (daemon, sim, shell

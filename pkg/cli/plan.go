@@ -105,7 +105,7 @@ func (p *planned) refuseSelfClashes(what string) error {
 	if own.OK() {
 		return nil
 	}
-	return &check.ConflictError{Report: own, Refused: what + ", nothing was written: the instances' own ports clash (fix their offsets in the configuration; mictl check-conflicts explains each)"}
+	return &check.ConflictError{Report: own, Refused: what + ", nothing was written: the instances' own ports clash (fix their offsets: an [[instance]] offset in mictl.toml, or --offsets; mictl check-conflicts explains each)"}
 }
 
 // currentState reads the state file of cfg's instances without creating

@@ -178,14 +178,14 @@ func runSimCApp(streams *IOStreams, out string, o simCAppOptions) error {
 		return exitcode.Usagef("%v", err)
 	}
 	err := os.MkdirAll(filepath.Dir(out), 0o755)
-	if err == nil {
-		err = fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644)
-	}
 	switch {
 	case errors.Is(err, syscall.ENOTDIR):
 		return exitcode.Usagef("cannot write %s: %s is a file, not a directory", out, fsutil.FileInTheWay(filepath.Dir(out)))
 	case err != nil:
 		return fmt.Errorf("cannot write %s: %w", out, fsutil.Cause(err))
+	}
+	if err := fsutil.WriteFileAtomic(out, buf.Bytes(), 0o644); err != nil {
+		return err // "write OUT.car: ...", already
 	}
 	fmt.Fprintf(streams.ErrOut, "wrote %s (%s_%s, %d bytes)\n", out, spec.Name, o.version, buf.Len())
 	return nil

@@ -276,12 +276,23 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 		switch {
 		case state.Faulted(rec.State):
 			notes = append(notes, fmt.Sprintf("%s is %s and no longer in the configuration: up leaves it so, and mictl status goes on showing it (exit 3); mictl down --purge %s forgets it", rec.Name, rec.State, rec.Name))
-		case rec.State == state.StateStopped && len(f.UpArgs) > 0 && !slices.Equal(f.UpArgs, args):
-			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans the configuration's %s, and the last up's %s planned it; mictl up %[3]s starts it",
-				rec.Name, plural(len(wanted), "instance"), strings.Join(f.UpArgs, " ")))
+		case rec.State == state.StateStopped && plannedByLastUp(f, rec.Name) && !slices.Equal(f.UpArgs, args):
+			plan := "the configuration's " + plural(len(wanted), "instance")
+			if len(args) > 0 {
+				plan = plural(len(wanted), "instance")
+			}
+			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans %s, and the last up's %s planned it; mictl up %[3]s starts it",
+				rec.Name, plan, strings.Join(f.UpArgs, " ")))
 		}
 	}
 	return notes
+}
+
+// plannedByLastUp reports whether the last up's planning flags (f's) named
+// the instance: an up that asked for fewer did not, and its flags do not
+// start it.
+func plannedByLastUp(f *state.File, name string) bool {
+	return len(f.UpArgs) > 0 && slices.Contains(f.Configured, name)
 }
 
 // warnAtMost is how many findings of a kind up says one by one before it

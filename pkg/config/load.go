@@ -276,8 +276,8 @@ func lineOf(data []byte, n int) string {
 	for line := range strings.Lines(string(data)) {
 		if i++; i == n {
 			line = strings.TrimSpace(line)
-			if len(line) > quoted {
-				line = line[:quoted] + "..."
+			if r := []rune(line); len(r) > quoted {
+				line = string(r[:quoted]) + "..." // whole characters
 			}
 			return line
 		}

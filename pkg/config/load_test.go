@@ -87,6 +87,7 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"wrong type", "instances = \"three\"\n", nil, nil, ":1:", "expected an integer"},
 		{"[[instances]] for [[instance]]", "[[instances]]\nname = \"a\"\n", nil, nil, ":1:", `key "instances": expected an integer (how many to run); an instance's own table is [[instance]], not [[instances]]`},
 		{"syntax", "instances = \n", nil, nil, ":1:", ""},
+		{"a long line quoted in whole characters", "name_prefix = \"" + strings.Repeat("é", 90) + "\" x\n", nil, nil, ":1:", "in: name_prefix = \"" + strings.Repeat("é", 65) + "..."},
 		{"syntax names the line", "instances = 2\nbase_offset = 22000 x\n", nil, nil, ":2:21", "not valid TOML: expected newline but got U+0078 'x', in: base_offset = 22000 x"},
 		{"bad value", "offset_step = 0\n", nil, nil, ":1:1", `key "offset_step": expected 1-65535, got 0`},
 		{"bad method", "\n\noffset_method = \"env\"\n", nil, nil, ":3:1", `expected "toml" or "flag"`},
