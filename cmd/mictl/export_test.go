@@ -121,13 +121,10 @@ func TestExportSaysWhereTheLastUpPlannedOtherwise(t *testing.T) {
 	d := newDeployment(t)
 	d.up(2, "--offset-method", "flag")
 	code, _, stderr := d.mictl("export", "systemd", "--user", "--out", "units")
-	for _, want := range []string{
-		"note: the instances run with --instances=2 (the last mictl up's), where this plans instances = 1 (default instances): add --instances=2 for what runs\n",
-		`note: the instances run with --offset-method=flag (the last mictl up's), where this plans offset_method = "toml" (default offset_method): add --offset-method=flag for what runs` + "\n",
-	} {
-		if code != 0 || !strings.Contains(stderr, want) {
-			t.Errorf("export systemd: exit %d, stderr lacks %q:\n%s", code, want, stderr)
-		}
+	want := `note: the instances run with --offset-method=flag (the last mictl up's), where this plans offset_method = "toml" (default offset_method): add --offset-method=flag for what runs` + "\n"
+	if code != 0 || !strings.Contains(stderr, want) || strings.Contains(stderr, "--instances=2") {
+		// The plan has both running instances at their offsets already.
+		t.Errorf("export systemd: exit %d, stderr lacks %q, or names --instances:\n%s", code, want, stderr)
 	}
 	code, _, stderr = d.mictl("export", "systemd", "--user", "--out", "units", "--instances=2", "--offset-method=flag", fmt.Sprintf("--base-offset=%d", d.base))
 	if code != 0 || strings.Contains(stderr, "the last mictl up's") {

@@ -270,11 +270,13 @@ func Overridden(configPath string, upArgs []string) []string {
 // configuration, over the file at configPath) plans otherwise than the
 // last mictl up's planning flags (upArgs) made the instances run, with
 // the flag that plans what runs; a setting the command's own flags set
-// is its user's choice, and not said.
+// is its user's choice, and not said. The count and the offsets are not
+// said either: a plan keeps every running instance at its offset,
+// whatever it asks for (an export of `up --instances 4` has the four).
 func NotAsRunning(cfg *config.Config, configPath string, upArgs []string) []string {
 	var notes []string
 	for _, d := range differences(cfg, configPath, upArgs) {
-		if cfg.FromCommandLine(d.Key) {
+		if cfg.FromCommandLine(d.Key) || d.Key == "instances" || d.Key == "base_offset" || d.Key == "offset_step" {
 			continue
 		}
 		notes = append(notes, fmt.Sprintf("the instances run with --%s=%s (the last mictl up's), where this plans %s = %s (%s): add --%[1]s=%[2]s for what runs",

@@ -61,7 +61,8 @@ func TestOverriddenNamesTheFilesSettingsTheLastUpReplaces(t *testing.T) {
 
 // Another command's plan is told where it differs from what the last
 // up's flags made run, default or file value alike, unless its own flag
-// chose it.
+// chose it or the plan keeps it anyway (the running instances, at their
+// offsets).
 func TestNotAsRunningNamesTheFlagsThatPlanWhatRuns(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mictl.toml")
 	if err := os.WriteFile(path, []byte("instances = 1\n"), 0o644); err != nil {
@@ -71,9 +72,8 @@ func TestNotAsRunningNamesTheFlagsThatPlanWhatRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := NotAsRunning(cfg, path, []string{"--instances=3", "--offset-method=flag"})
+	got := NotAsRunning(cfg, path, []string{"--instances=3", "--base-offset=500", "--offset-method=flag"})
 	want := []string{
-		"the instances run with --instances=3 (the last mictl up's), where this plans instances = 1 (" + path + ":1:1): add --instances=3 for what runs",
 		`the instances run with --offset-method=flag (the last mictl up's), where this plans offset_method = "toml" (default offset_method): add --offset-method=flag for what runs`,
 	}
 	if !slices.Equal(got, want) {
