@@ -682,6 +682,15 @@ func TestKeptSettings(t *testing.T) {
 	if got := keptSettings(asked, asked); len(got) != 0 {
 		t.Fatalf("the same settings: %q", got)
 	}
+	// Started without a file, the daemon follows ./mictl.toml once it
+	// appears (deploy created it): nothing kept.
+	here, err := filepath.Abs("mictl.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := keptSettings(running[:2], []string{"--instances-dir", "/i", "--config", here}); len(got) != 0 {
+		t.Fatalf("./mictl.toml created since: %q", got)
+	}
 }
 
 // A refused up's hint gives the command that shows what the planner

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -163,19 +164,23 @@ func askedSettings(args []string, flags *pflag.FlagSet) []string {
 
 // keptSettings lists the daemon's flags (running, "--flag value" pairs)
 // whose value differs from asked's, as `--restart "on-failure" (asked:
-// "never")`; a flag it runs without (no --config: it follows no
-// mictl.toml, which did not exist then) is "(none)".
+// "never")`; a flag it runs without is "(none)". A daemon without
+// --config (no mictl.toml existed when it started) follows the one that
+// appears where it runs: asked for ./mictl.toml (created since, by deploy
+// or by hand), it keeps nothing.
 func keptSettings(running, asked []string) []string {
 	has := map[string]string{}
 	for i := 0; i+1 < len(running); i += 2 {
 		has[running[i]] = running[i+1]
 	}
+	here, _ := filepath.Abs(config.DefaultFile)
 	var kept []string
 	for i := 0; i+1 < len(asked); i += 2 {
 		flag, want := asked[i], asked[i+1]
 		value, ok := has[flag]
 		switch {
 		case flag == "--timeout" || (ok && value == want):
+		case flag == "--config" && !ok && want == here:
 		case !ok:
 			kept = append(kept, fmt.Sprintf("%s (none) (asked: %q)", flag, want))
 		default:
