@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -156,18 +158,32 @@ func (e *DirError) Error() string {
 }
 
 // accessRemedy is what to do about a permission denied at path, in the
-// state directory or the instances directory it is in.
+// state directory or the instances directory it is in: the nearest of
+// path and its directories this user can look at says whose they are
+// (another user's state directory, 0700, hides the file itself).
 func accessRemedy(path string) string {
-	if ownedByAnother(path) {
-		return "it is another user's: run mictl as that user or choose another instances_dir"
+	if uid, ok := ownerOf(path); ok && uid != os.Getuid() {
+		who := fmt.Sprintf("uid %d", uid)
+		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+			who += " (" + u.Username + ")"
+		}
+		return fmt.Sprintf("this deployment belongs to %s: run mictl as that user, or choose another instances_dir", who)
 	}
 	return fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it) or choose another instances_dir", path)
 }
 
-// ownedByAnother reports whether path exists and belongs to another user.
-func ownedByAnother(path string) bool {
-	var st unix.Stat_t
-	return unix.Stat(path, &st) == nil && int(st.Uid) != os.Getuid()
+// ownerOf is the owner of path or of the nearest of its directories
+// that can be looked at.
+func ownerOf(path string) (uid int, ok bool) {
+	for p := path; ; p = filepath.Dir(p) {
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil {
+			return int(st.Uid), true
+		}
+		if filepath.Dir(p) == p {
+			return 0, false
+		}
+	}
 }
 
 func (e *DirError) Unwrap() error { return e.Err }

@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -247,8 +249,20 @@ func TestAccessRemedy(t *testing.T) {
 	if err := os.Chown(mine, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	if got := accessRemedy(mine); got != "it is another user's: run mictl as that user or choose another instances_dir" {
+	if got := accessRemedy(mine); !strings.HasPrefix(got, "this deployment belongs to uid 65534") || !strings.HasSuffix(got, ": run mictl as that user, or choose another instances_dir") {
 		t.Errorf("another user's file: %q", got)
+	}
+	// Another user's state directory (0700) hides the file: its directory
+	// says whose it is.
+	theirs := filepath.Join(t.TempDir(), ".mictl")
+	if err := os.Mkdir(theirs, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(theirs, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if got := accessRemedy(filepath.Join(theirs, "missing", "state.json")); !strings.HasPrefix(got, "this deployment belongs to uid 65534") {
+		t.Errorf("a file in another user's directory: %q", got)
 	}
 }
 
@@ -378,7 +392,7 @@ func TestDirErrorAdvice(t *testing.T) {
 			err              error
 			want             string
 		}{"chmod 0700", "the state directory", theirs, &os.PathError{Op: "chmod", Path: theirs, Err: syscall.EPERM},
-			"cannot chmod 0700 the state directory " + theirs + ": operation not permitted; it is another user's: run mictl as that user or choose another instances_dir"})
+			"cannot chmod 0700 the state directory " + theirs + ": operation not permitted; this deployment belongs to " + uidAndName(65534) + ": run mictl as that user, or choose another instances_dir"})
 	}
 	for _, tt := range tests {
 		if got := dirError(tt.verb, tt.what, tt.path, tt.err).Error(); got != tt.want {
@@ -881,4 +895,13 @@ func BenchmarkLockHandoff(b *testing.B) {
 		total += (<-got).Sub(released)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "handoff-us")
+}
+
+// uidAndName is how messages name the user uid: "uid 65534 (nobody)".
+func uidAndName(uid int) string {
+	who := fmt.Sprintf("uid %d", uid)
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		who += " (" + u.Username + ")"
+	}
+	return who
 }
