@@ -112,10 +112,11 @@ func runningOf(streams *IOStreams, cfg *config.Config, f *state.File) []string {
 			left = append(left, inst)
 		}
 	}
+	if len(running) == 0 {
+		return nil // nothing runs: the caller says so
+	}
 	for _, inst := range left {
-		if len(running) > 0 {
-			fmt.Fprintf(streams.ErrOut, "note: not restarting %s (%s): not running; %s\n", inst.Name, inst.State, startAdvice(cfg, f, inst.Name))
-		}
+		fmt.Fprintf(streams.ErrOut, "note: not restarting %s (%s): not running; %s\n", inst.Name, inst.State, startAdvice(cfg, f, inst.Name))
 	}
 	return running
 }

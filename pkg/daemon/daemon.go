@@ -213,9 +213,9 @@ func loadForReload(configPath string, upArgs []string, instancesDir string) (*co
 	return cfg, o, err
 }
 
-// Difference is a setting the last mictl up's planning flags give
+// difference is a setting the last mictl up's planning flags give
 // another value than a configuration does.
-type Difference struct {
+type difference struct {
 	Key, Flag string
 	// Run is the value instances run with, Other the configuration's,
 	// as mictl.toml writes them; Origin is where Other comes from.
@@ -227,7 +227,7 @@ type Difference struct {
 // value than other has. instances_dir is left out: where the instances
 // run never changes under them (see instancesDirKept). None when the
 // configuration with those flags does not load: the reload says why.
-func differences(other *config.Config, configPath string, upArgs []string) []Difference {
+func differences(other *config.Config, configPath string, upArgs []string) []difference {
 	if len(upArgs) == 0 {
 		return nil
 	}
@@ -235,12 +235,12 @@ func differences(other *config.Config, configPath string, upArgs []string) []Dif
 	if err != nil {
 		return nil
 	}
-	var out []Difference
+	var out []difference
 	for _, s := range config.Settings {
 		if s.Flag == "" || s.Key == "instances_dir" || run.Origin(s.Key) != "flag --"+s.Flag || run.Value(s.Key) == other.Value(s.Key) {
 			continue
 		}
-		out = append(out, Difference{Key: s.Key, Flag: s.Flag, Run: run.Value(s.Key), Other: other.Value(s.Key), Origin: other.Origin(s.Key)})
+		out = append(out, difference{Key: s.Key, Flag: s.Flag, Run: run.Value(s.Key), Other: other.Value(s.Key), Origin: other.Origin(s.Key)})
 	}
 	return out
 }
