@@ -163,13 +163,19 @@ func (e *DirError) Error() string {
 // (another user's state directory, 0700, hides the file itself).
 func accessRemedy(path string) string {
 	if uid, ok := ownerOf(path); ok && uid != os.Getuid() {
-		who := fmt.Sprintf("uid %d", uid)
-		if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-			who += " (" + u.Username + ")"
-		}
-		return fmt.Sprintf("this deployment belongs to %s: run mictl as that user, or choose another instances_dir", who)
+		return fmt.Sprintf("this deployment belongs to %s: run mictl as that user, or choose another instances_dir", User(uid))
 	}
 	return fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it) or choose another instances_dir", path)
+}
+
+// User names the user uid as messages do: "uid 0 (root)", the name when
+// the system knows it.
+func User(uid int) string {
+	who := fmt.Sprintf("uid %d", uid)
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		who += " (" + u.Username + ")"
+	}
+	return who
 }
 
 // ownerOf is the owner of path or of the nearest of its directories

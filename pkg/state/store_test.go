@@ -9,10 +9,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -392,7 +390,7 @@ func TestDirErrorAdvice(t *testing.T) {
 			err              error
 			want             string
 		}{"chmod 0700", "the state directory", theirs, &os.PathError{Op: "chmod", Path: theirs, Err: syscall.EPERM},
-			"cannot chmod 0700 the state directory " + theirs + ": operation not permitted; this deployment belongs to " + uidAndName(65534) + ": run mictl as that user, or choose another instances_dir"})
+			"cannot chmod 0700 the state directory " + theirs + ": operation not permitted; this deployment belongs to " + User(65534) + ": run mictl as that user, or choose another instances_dir"})
 	}
 	for _, tt := range tests {
 		if got := dirError(tt.verb, tt.what, tt.path, tt.err).Error(); got != tt.want {
@@ -895,13 +893,4 @@ func BenchmarkLockHandoff(b *testing.B) {
 		total += (<-got).Sub(released)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "handoff-us")
-}
-
-// uidAndName is how messages name the user uid: "uid 65534 (nobody)".
-func uidAndName(uid int) string {
-	who := fmt.Sprintf("uid %d", uid)
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		who += " (" + u.Username + ")"
-	}
-	return who
 }

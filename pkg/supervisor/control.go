@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -125,11 +124,7 @@ type NotYoursError struct {
 }
 
 func (e *NotYoursError) Error() string {
-	who := fmt.Sprintf("uid %d", e.UID)
-	if u, err := user.LookupId(fmt.Sprint(e.UID)); err == nil {
-		who += " (" + u.Username + ")"
-	}
-	return fmt.Sprintf("this deployment belongs to %s (%s is theirs): run mictl as that user", who, e.Dir)
+	return fmt.Sprintf("this deployment belongs to %s (%s is theirs): run mictl as that user", state.User(e.UID), e.Dir)
 }
 
 // Call sends req to the daemon listening at path and hands every event to
