@@ -226,8 +226,11 @@ func decodeStrict(path string, data []byte, out *fileSchema, values valueIndex) 
 		if len(first.Key()) > 1 && first.Key()[0] == "instance" {
 			expected = "name, offset, overrides, capps"
 		}
-		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col),
-			Msg: fmt.Sprintf("unknown key %q; expected one of: %s", key, expected)}
+		msg := fmt.Sprintf("unknown key %q; expected one of: %s", key, expected)
+		if meant := closestKey(first.Key()[len(first.Key())-1], strings.Split(expected, ", ")); meant != "" {
+			msg = fmt.Sprintf("unknown key %q; did you mean %q? (expected one of: %s)", key, meant, expected)
+		}
+		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col), Msg: msg}
 	case errors.As(err, &decodeErr):
 		line, col := decodeErr.Position()
 		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col), Msg: describeDecodeError(decodeErr, values.at(line, col), lineOf(data, line))}

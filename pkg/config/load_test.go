@@ -83,7 +83,9 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		where string // expected Error.Where
 		msg   string // substring of Error.Msg
 	}{
-		{"unknown key", "instances = 2\nofset_step = 3\n", nil, nil, ":2:1", `unknown key "ofset_step"; expected one of: instances`},
+		{"unknown key", "instances = 2\nofset_step = 3\n", nil, nil, ":2:1", `unknown key "ofset_step"; did you mean "offset_step"? (expected one of: instances`},
+		{"unknown key close to none", "instances = 2\nreplicas = 3\n", nil, nil, ":2:1", `unknown key "replicas"; expected one of: instances`},
+		{"unknown instance key", "[[instance]]\nname = \"a\"\nofset = 3\n", nil, nil, ":3:1", `unknown key "instance.ofset"; did you mean "offset"? (expected one of: name, offset, overrides, capps)`},
 		{"wrong type", "instances = \"three\"\n", nil, nil, ":1:", "expected an integer"},
 		{"[[instances]] for [[instance]]", "[[instances]]\nname = \"a\"\n", nil, nil, ":1:", `key "instances": expected an integer (how many to run); an instance's own table is [[instance]], not [[instances]]`},
 		{"syntax", "instances = \n", nil, nil, ":1:", ""},

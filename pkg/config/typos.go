@@ -57,3 +57,21 @@ func mistypedKey(key string) string {
 	}
 	return ""
 }
+
+// closestKey is the one of keys a typo away from typed (two edits at
+// most), "" when none is, or more than one is equally close.
+func closestKey(typed string, keys []string) string {
+	best, bestDist, ties := "", 3, 0
+	for _, k := range keys {
+		switch d := EditDistance(typed, k); {
+		case d < bestDist:
+			best, bestDist, ties = k, d, 0
+		case d == bestDist:
+			ties++
+		}
+	}
+	if ties > 0 {
+		return ""
+	}
+	return best
+}
