@@ -50,12 +50,7 @@ func mistypedKey(key string) string {
 	if slices.Contains(keys, key) {
 		return ""
 	}
-	for _, k := range keys {
-		if EditDistance(key, k) <= 2 {
-			return k
-		}
-	}
-	return ""
+	return closestKey(key, keys)
 }
 
 // closestKey is the one of keys a typo away from typed (two edits at
