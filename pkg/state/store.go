@@ -305,7 +305,7 @@ func jsonProblem(data []byte, err error) string {
 		line, col := 1+bytes.Count(data[:at], []byte("\n")), int(at)-bytes.LastIndexByte(data[:at], '\n')
 		return fmt.Sprintf("not valid JSON at line %d, column %d: %v", line, col, syntax)
 	case errors.As(err, &kind) && kind.Field == "":
-		return fmt.Sprintf("not valid JSON for a state file: it holds %s where an object is expected", withArticle(kind.Value))
+		return fmt.Sprintf("not a mictl state file: it holds %s where an object is expected", withArticle(kind.Value))
 	case errors.As(err, &kind):
 		return fmt.Sprintf("%q holds %s where %s is expected", kind.Field, withArticle(kind.Value), jsonKind(kind.Type))
 	}

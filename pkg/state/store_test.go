@@ -185,7 +185,7 @@ func TestLoadCorrupt(t *testing.T) {
 		{"garbage on line 2", "{\"version\":1,\n \"instances\": [x]}", "not valid JSON at line 2, column 16: invalid character 'x'", false},
 		{"truncated", `{"version":1,"instances":[{"name":"mi-1"`, "not valid JSON: it ends before its JSON does (cut short)", false},
 		{"trailing garbage", `{"version":1,"instances":[]} x`, "not valid JSON at line 1, column 30: invalid character 'x' after top-level value", false},
-		{"array", `[1,2]`, "not valid JSON for a state file: it holds an array where an object is expected", false},
+		{"array", `[1,2]`, "not a mictl state file: it holds an array where an object is expected", false},
 		{"no version", `{"instances":[]}`, "no schema version", false},
 		{"version zero", `{"version":0,"instances":[]}`, "invalid schema version 0", false},
 		{"newer", `{"version":2,"instances":"a different shape"}`, "written by a newer mictl", true},
