@@ -1185,3 +1185,26 @@ func TestRestartsCountARun(t *testing.T) {
 		t.Fatalf("after down and up: %d restarts, want a new run's 0", n)
 	}
 }
+
+// A daemon started again by a command run in another directory follows
+// the mictl.toml of the directory the first was started from, as the
+// first did: without a file to name, it followed the re-spawner's
+// directory, and an edit where the instances were made changed nothing.
+func TestRespawnedDaemonFollowsTheFirstsDirectory(t *testing.T) {
+	d := newDeployment(t)
+	d.must("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s") // no mictl.toml
+	first := d.state().Daemon.Identity
+	syscall.Kill(first.PID, syscall.SIGKILL)
+	d.waitFor("the daemon gone", func() bool { return !first.Alive() })
+	d.cwd = t.TempDir()
+	d.must("status", "--instances-dir", filepath.Join(d.dir, "instances")) // starts a daemon from there
+	d.cwd = ""
+	if next := d.state().Daemon; next == nil || !next.Alive() || next.PID == first.PID {
+		t.Fatalf("no new daemon: %+v", next)
+	}
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	d.waitFor("mi-2 started by the new daemon's reload", func() bool {
+		inst, ok := d.state().Instance("mi-2")
+		return ok && inst.State == "ready"
+	})
+}

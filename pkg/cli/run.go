@@ -179,7 +179,7 @@ func keptSettings(running, asked []string) []string {
 		flag, want := asked[i], asked[i+1]
 		value, ok := has[flag]
 		switch {
-		case flag == "--timeout" || (ok && value == want):
+		case flag == "--timeout" || flag == daemon.FollowDirFlag || (ok && value == want):
 		case flag == "--config" && !ok && want == here:
 		case !ok:
 			kept = append(kept, fmt.Sprintf("%s (none) (asked: %q)", flag, want))

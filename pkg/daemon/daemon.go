@@ -25,6 +25,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/planflags"
@@ -78,6 +79,7 @@ func Main(args []string, out, logw io.Writer) error {
 		fmt.Fprintf(out, "Run the supervisor daemon (started by mictl up, status and restart; bin/mictl-daemon is the same).\n\nUsage:\n  mictl daemon [flags]\n\nExample:\n  mictl daemon --instances-dir /srv/mi/instances\n\nFlags:\n%s", fs.FlagUsages())
 	}
 	configPath := fs.String("config", "", "the mictl.toml to follow")
+	followDir := fs.String(strings.TrimPrefix(FollowDirFlag, "--"), "", "without --config, the directory whose mictl.toml to follow should one appear (default: the working directory)")
 	for _, s := range config.Settings {
 		if s.Key == "instances_dir" {
 			planflags.RegisterSetting(fs, s)
@@ -98,12 +100,22 @@ func Main(args []string, out, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
+	var followErr error
+	if *configPath == "" && *followDir != "" {
+		// Every relative path below (mictl.toml) is then the first
+		// daemon's, whoever started this one. A directory gone since is
+		// no reason to leave the instances unsupervised.
+		followErr = os.Chdir(*followDir)
+	}
 	cfg, cfgErr, err := config.LoadLenient(config.Sources{Path: *configPath, Flags: fs})
 	if err != nil {
 		return err
 	}
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(logw, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, a...))
+	}
+	if followErr != nil {
+		logf("warning: cannot follow the mictl.toml of %s (%v): following the working directory's", *followDir, fsutil.Cause(followErr))
 	}
 	if cfgErr != nil {
 		logf("warning: %v (instances under %s)", cfgErr, cfg.InstancesDir)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -70,6 +71,10 @@ func (rf *RunFlags) Policy() (supervisor.Policy, error) {
 	return p, nil
 }
 
+// FollowDirFlag names the directory whose mictl.toml a daemon started
+// without one follows, should one appear there.
+const FollowDirFlag = "--follow-dir"
+
 // Args are the arguments that start a daemon for cfg's instances with
 // these flags (supervisor.SpawnDaemon), as "--flag value" pairs.
 func (rf *RunFlags) Args(cfg *config.Config) []string {
@@ -87,11 +92,16 @@ func (rf *RunFlags) Args(cfg *config.Config) []string {
 		"--metrics-addr", cfg.MetricsAddr,
 		"--health-interval", cfg.HealthInterval.String(),
 	}
-	// The daemon follows the same mictl.toml, wherever it is started from.
+	// The daemon follows the same mictl.toml, wherever it is started from;
+	// without one, the mictl.toml that appears where this command runs
+	// (a daemon a later command starts again, from its own directory,
+	// followed that one's).
 	if cfg.File != "" {
 		if abs, err := filepath.Abs(cfg.File); err == nil {
 			args = append(args, "--config", abs)
 		}
+	} else if dir, err := os.Getwd(); err == nil {
+		args = append(args, FollowDirFlag, dir)
 	}
 	return args
 }
