@@ -252,8 +252,16 @@ func TestDeployAndUndeploy(t *testing.T) {
 		t.Fatalf("mictl.toml with mi-2's table:\n%s", got)
 	}
 
-	// undeploy by name_version from one instance, by path everywhere.
+	// undeploy by name_version from one instance, by path everywhere. The
+	// edge file is deleted first: its --wait waited for nothing (no id to
+	// look for) and said undeployed while MI still served it.
+	if err := os.Remove(filepath.Join(d.dir, edge)); err != nil {
+		t.Fatal(err)
+	}
 	d.must("undeploy", "edge_2.0.0", "mi-2", "--wait", "--timeout", "20s")
+	if s, _, _ := d.apps().appState("mi-2", "edge_2.0.0"); s != "" {
+		t.Fatalf("edge on mi-2 is %q once undeploy --wait returned; want gone", s)
+	}
 	d.must("undeploy", orders, "--wait", "--timeout", "20s")
 	r = d.apps()
 	for _, inst := range r.Instances {

@@ -43,6 +43,10 @@ type Declared struct {
 	Path string
 	App  *capp.App // nil when the file could not be read
 	Err  error     // why not
+	// ID is MI's id of the application when App is nil but mictl knows
+	// it otherwise (what it deployed from Path): an undeploy of a
+	// declared file deleted since waits for that application to go.
+	ID string
 }
 
 // Observation is what an instance said about its applications.

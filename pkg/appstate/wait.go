@@ -114,9 +114,10 @@ func (o Observation) lists(d Declared) bool {
 	return false
 }
 
+// idOf is MI's id of the declared application d, "" when unknown.
 func idOf(d Declared) string {
 	if d.App == nil {
-		return ""
+		return d.ID
 	}
 	return d.App.ID()
 }

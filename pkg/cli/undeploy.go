@@ -168,6 +168,11 @@ func (d *appDeployment) findDeclared(appArg string, files declaredFiles) (appsta
 		}
 	}
 	switch {
+	case len(found) == 1 && found[0].App == nil:
+		// Deleted or unreadable since: its id is what mictl deployed
+		// from it, else its file's name (name_version.car).
+		found[0].ID = d.deployedID(found[0].Path)
+		return found[0], nil
 	case len(found) == 1:
 		return found[0], nil
 	case len(found) > 1:
@@ -189,6 +194,20 @@ func fileNames(path, app string) bool {
 	}
 	i := strings.LastIndex(stem, "_")
 	return i > 0 && stem[:i] == app
+}
+
+// deployedID is MI's id of the application mictl deployed from the
+// declared file path, by the instances' records; else the file's name
+// without .car, as MI's tooling names a CApp.
+func (d *appDeployment) deployedID(path string) string {
+	for _, inst := range d.e.state.Instances {
+		for _, a := range inst.Apps {
+			if a.Source == path {
+				return a.ID
+			}
+		}
+	}
+	return strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 }
 
 // declaredPaths are every path mictl.toml declares, top level first,
