@@ -95,6 +95,12 @@ func (d *deployer) scan() {
 		d.s.log.warn("CappDeployer", "Could not read %s: %v", d.dir, err)
 		return
 	}
+	type arrival struct {
+		name, path string
+		stamp      fileStamp
+	}
+	var arrivals []arrival
+	var leaving []*deployed
 	seen := map[string]bool{}
 	for _, e := range ents { // sorted by name, as MI deploys them
 		if !strings.HasSuffix(e.Name(), ".car") {
@@ -114,9 +120,9 @@ func (d *deployer) scan() {
 			continue
 		}
 		if old != nil {
-			d.undeploy(old)
+			leaving = append(leaving, old)
 		}
-		d.deploy(e.Name(), path, stamp)
+		arrivals = append(arrivals, arrival{e.Name(), path, stamp})
 	}
 	d.mu.RLock()
 	var gone []*deployed
@@ -127,8 +133,15 @@ func (d *deployer) scan() {
 	}
 	d.mu.RUnlock()
 	sort.Slice(gone, func(i, j int) bool { return gone[i].file < gone[j].file })
-	for _, dep := range gone {
+	// What left or changed is undeployed before anything is deployed, as
+	// MI's (Axis2's) hot deployer does: a new version that takes over an
+	// old one's API deploys cleanly when the old file went in the same
+	// scan, rather than failing on its duplicate names.
+	for _, dep := range append(leaving, gone...) {
 		d.undeploy(dep)
+	}
+	for _, a := range arrivals {
+		d.deploy(a.name, a.path, a.stamp)
 	}
 }
 

@@ -643,3 +643,27 @@ func holdsInotify(t *testing.T, pid int) bool {
 	}
 	return false
 }
+
+// A new version whose API takes over the old one's, swapped in as the old
+// file goes (one scan), deploys cleanly: MI's (Axis2's) hot deployer
+// undeploys what left before it deploys what came. Deployed first, it
+// failed as a duplicate, and the instance stayed degraded for good.
+func TestSwappedVersionDeploysAfterTheOldGoes(t *testing.T) {
+	t.Parallel()
+	spec := func(version string) capp.Spec {
+		return capp.Spec{Name: "hand", Version: version, APIs: []capp.APISpec{{Context: "/hand"}}}
+	}
+	in, home, set := startWithCApps(t, func(home string, _ int) {
+		placeCar(t, home, "hand_1.0.0.car", carBytes(t, spec("1.0.0")))
+	})
+	next := carBytes(t, spec("1.1.0"))
+	if err := os.Remove(filepath.Join(home, CarbonAppsDir, "hand_1.0.0.car")); err != nil {
+		t.Fatal(err)
+	}
+	placeCar(t, home, "hand_1.1.0.car", next)
+	in.waitLog("Successfully undeployed Carbon Application : hand_1.0.0{super-tenant}", 1)
+	in.waitLog("Carbon Application : hand_1.1.0", 1)
+	if apps := applications(t, set, mgmtHeader(t, set)); apps.ActiveCount != 1 || apps.FaultyCount != 0 || apps.ActiveList[0].Version != "1.1.0" {
+		t.Fatalf("applications after the swap: %+v\n%s", apps, in.log())
+	}
+}
