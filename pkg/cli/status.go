@@ -20,6 +20,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/top"
 )
 
 type statusOptions struct {
@@ -345,6 +346,10 @@ func unhealthy(r statusReport, names []string) error {
 	if len(faulted) == 0 {
 		return nil
 	}
+	if len(names) > 0 {
+		// The status named shows why in full already.
+		return exitcode.With(exitcode.Runtime, fmt.Errorf("not healthy: %s (`mictl logs %s` says more)", strings.Join(faulted, ", "), first[0]))
+	}
 	return exitcode.With(exitcode.Runtime, fmt.Errorf("not healthy: %s (`mictl status %s` and `mictl logs %s` say why)",
 		strings.Join(faulted, ", "), first[0], first[0]))
 }
@@ -374,7 +379,7 @@ func printStatusTable(streams *IOStreams, rows []statusRow) error {
 			pid = strconv.Itoa(*r.PID)
 		}
 		if r.UptimeSeconds != nil {
-			uptime = (time.Duration(*r.UptimeSeconds) * time.Second).String()
+			uptime = top.Duration(time.Duration(*r.UptimeSeconds) * time.Second) // as top shows it
 		}
 		if r.Health != nil {
 			health = *r.Health
@@ -410,7 +415,7 @@ func printStatusDetail(w io.Writer, r statusRow) {
 		pid = strconv.Itoa(*r.PID)
 	}
 	if r.UptimeSeconds != nil {
-		uptime = (time.Duration(*r.UptimeSeconds) * time.Second).String()
+		uptime = top.Duration(time.Duration(*r.UptimeSeconds) * time.Second) // as top shows it
 	}
 	var ps []string
 	for role, port := range r.Ports {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/exitcode"
@@ -70,7 +71,7 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 		want  string // "" for exit 0
 	}{
 		{nil, "not healthy: mi-2 backoff, mi-5 failed (`mictl status mi-2` and `mictl logs mi-2` say why)"},
-		{[]string{"mi-5"}, "not healthy: mi-5 failed (`mictl status mi-5` and `mictl logs mi-5` say why)"},
+		{[]string{"mi-5"}, "not healthy: mi-5 failed (`mictl logs mi-5` says more)"}, // the status named shows why already
 		{[]string{"mi-1", "mi-3", "mi-4"}, ""},
 	}
 	for _, c := range cases {
@@ -140,5 +141,19 @@ func TestPurgeSaysWhatItCouldNotDelete(t *testing.T) {
 	want := fmt.Sprintf("purge mi-1: cannot delete %s: operation not permitted; make it deletable (or delete %s yourself), then mictl down --purge mi-1 again", file, home)
 	if err == nil || err.Error() != want {
 		t.Errorf("purge: %v\nwant %s", err, want)
+	}
+}
+
+// Uptimes read as top shows them (3m05s), not as Go prints a duration
+// (3m5s, 26h0m0s).
+func TestStatusUptimeAsTopShowsIt(t *testing.T) {
+	streams, out, _ := testStreams()
+	up := func(s float64) *float64 { return &s }
+	rows := []statusRow{{Name: "mi-1", State: "ready", UptimeSeconds: up(185)}, {Name: "mi-2", State: "ready", UptimeSeconds: up(26 * 3600)}}
+	if err := printStatusTable(streams, rows); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), " 3m05s ") || !strings.Contains(out.String(), " 1d02h ") {
+		t.Errorf("uptimes:\n%s\nwant 3m05s and 1d02h", out)
 	}
 }
