@@ -1,8 +1,11 @@
 package reconcile
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -37,7 +40,7 @@ func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, erro
 				return prev, fmt.Errorf("deploy CApp %s: %w", app.ID(), err)
 			}
 		}
-		out = append(out, rec)
+		out = append(out, stamped(rec, path))
 	}
 	for _, old := range prev {
 		if slices.ContainsFunc(out, func(a state.App) bool { return a.File == old.File }) {
@@ -54,23 +57,59 @@ func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, erro
 // mictl copied it there.
 func sameContent(prev []state.App, rec state.App, path string) bool {
 	i := slices.IndexFunc(prev, func(a state.App) bool { return a.File == rec.File })
-	if i < 0 || prev[i].SHA256 != rec.SHA256 {
-		return false
-	}
-	_, err := os.Stat(path)
-	return err == nil
+	return i >= 0 && prev[i].SHA256 == rec.SHA256 && holds(prev[i], path)
 }
 
-// appsChange describes how apps differ from what an instance runs (prev),
-// "" when they do not: "+orders_1.0.0 ~billing_2.0.0 -old_1.0.0".
-func appsChange(apps []*capp.App, prev []state.App) string {
+// stamped is rec with the size and modification time of its file at
+// path as mictl leaves it.
+func stamped(rec state.App, path string) state.App {
+	if info, err := os.Stat(path); err == nil {
+		rec.Size, rec.ModTime = info.Size(), info.ModTime().UnixNano()
+	}
+	return rec
+}
+
+// holds reports whether the file at path is the build rec records: by
+// its stamp while the file is as mictl left it, else by its content
+// (another build copied over it by hand is not; one only touched is).
+func holds(rec state.App, path string) bool {
+	info, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	if rec.ModTime != 0 && info.Size() == rec.Size && info.ModTime().UnixNano() == rec.ModTime {
+		return true
+	}
+	sum, err := fileSHA256(path)
+	return err == nil && sum == rec.SHA256
+}
+
+// fileSHA256 is the hex SHA-256 of the file at path.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// appsChange describes how apps differ from what the instance whose home
+// is dir runs (prev), "" when they do not: "+orders_1.0.0 ~billing_2.0.0
+// -old_1.0.0". An app whose file in the home is no longer the build
+// mictl put there (another copied over it) is changed too.
+func appsChange(apps []*capp.App, prev []state.App, dir string) string {
 	var parts []string
 	for _, app := range apps {
 		i := slices.IndexFunc(prev, func(a state.App) bool { return a.ID == app.ID() })
 		switch {
 		case i < 0:
 			parts = append(parts, "+"+app.ID())
-		case prev[i].SHA256 != app.SHA256:
+		case prev[i].SHA256 != app.SHA256, !holds(prev[i], filepath.Join(home.CarbonAppsDir(dir), prev[i].File)):
 			parts = append(parts, "~"+app.ID())
 		}
 	}

@@ -813,7 +813,7 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		if len(b.kept) > 0 {
 			c.Kept[rec.Name] = b.kept
 		}
-		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps))
+		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps), rec.Home)
 		switch {
 		case len(why) > 0:
 			if apps != "" {

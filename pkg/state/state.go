@@ -142,6 +142,11 @@ type App struct {
 	File   string `json:"file"`   // its file in carbonapps/
 	Source string `json:"source"` // the .car it was copied from
 	SHA256 string `json:"sha256"` // of the content copied
+	// Size and ModTime (ns) are the file's in carbonapps/ as mictl left
+	// it, so that another build copied over it is told without reading
+	// every file at every look; 0 in records from before (read then).
+	Size    int64 `json:"size,omitempty"`
+	ModTime int64 `json:"mtime_ns,omitempty"`
 }
 
 // ClearProcesses forgets the instance's processes: its server ended.

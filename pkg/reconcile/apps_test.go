@@ -1,0 +1,62 @@
+package reconcile
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/home"
+)
+
+// Another build copied by hand over a CApp mictl deployed is a change
+// (diff and a reload see it; the reload's sync puts the declared build
+// back); a file only touched is not. Before, the records alone were
+// compared: diff said all matched while the instance served the other
+// build, and no reload or restart replaced it.
+func TestAnotherBuildInTheHomeIsAChange(t *testing.T) {
+	dir := t.TempDir()
+	declared, other := filepath.Join(dir, "build", "orders_1.0.0.car"), filepath.Join(dir, "alt", "orders_1.0.0.car")
+	writeCApp(t, declared, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	writeCApp(t, other, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}, {Context: "/alt"}}})
+	app, err := capp.Read(declared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	homeDir := filepath.Join(dir, "mi-1")
+	recs, err := SyncApps(homeDir, []*capp.App{app}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appsChange([]*capp.App{app}, recs, homeDir); got != "" {
+		t.Fatalf("just synced: change %q, want none", got)
+	}
+	deployed := filepath.Join(home.CarbonAppsDir(homeDir), "orders_1.0.0.car")
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(deployed, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if got := appsChange([]*capp.App{app}, recs, homeDir); got != "" {
+		t.Fatalf("touched only: change %q, want none", got)
+	}
+	data, err := os.ReadFile(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(deployed, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := appsChange([]*capp.App{app}, recs, homeDir); got != "~orders_1.0.0" {
+		t.Fatalf("another build in the home: change %q, want ~orders_1.0.0", got)
+	}
+	if recs, err = SyncApps(homeDir, []*capp.App{app}, recs); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := fileSHA256(deployed); err != nil || sum != app.SHA256 {
+		t.Fatalf("after the sync the home holds %s (%v), want the declared build %s", sum, err, app.SHA256)
+	}
+	if got := appsChange([]*capp.App{app}, recs, homeDir); got != "" {
+		t.Fatalf("synced again: change %q, want none", got)
+	}
+}
