@@ -106,20 +106,20 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	if len(scopes) == 0 {
 		fmt.Fprintf(streams.ErrOut, "%s is declared already in %s: nothing changed\n", file, cfgFile)
 	}
-	// A file declared already is checked too: rebuilt, it may now clash,
-	// which is why the daemon would not deploy it.
-	if err := checkDeploy(d, app, file, names); err != nil {
-		return err
-	}
 	if len(scopes) > 0 {
 		if err := refuseClashingVersions(app, file, others); err != nil {
 			return err
 		}
 	}
+	// A file declared already is checked too: rebuilt, it may now clash,
+	// which is why the daemon would not deploy it.
+	if err := checkDeploy(d, app, file, names); err != nil {
+		return err
+	}
 	if faulty != "" {
 		fmt.Fprintf(streams.ErrOut, "warning: MI will deploy %s as faulty (its artifacts fail to deploy): %s\n", app.ID(), faulty)
 	}
-	for _, w := range versionWarnings(app, file, others) {
+	for _, w := range versionWarnings(others) {
 		fmt.Fprintln(streams.ErrOut, "warning: "+w)
 	}
 	var w *appstate.Waiter
@@ -230,19 +230,13 @@ func refuseClashingVersions(app *capp.App, file string, others []otherVersion) e
 }
 
 // versionWarnings say what the other versions declared beside app mean:
-// both run, or (declared before this check existed, or by hand) app is
-// faulty beside one, and how to get out of that.
-func versionWarnings(app *capp.App, file string, others []otherVersion) []string {
+// both run (versions whose artifacts clash are refused before, here and
+// by every plan).
+func versionWarnings(others []otherVersion) []string {
 	var out []string
 	for _, o := range others {
-		on := strings.Join(o.instances, ", ")
-		if clashes := o.app.Clashes(app); len(clashes) > 0 {
-			out = append(out, fmt.Sprintf("%s is declared too on %s and has the same %s: MI fails the application deployed second as faulty, and it stays so; to run %s alone: mictl undeploy %s && mictl undeploy %s && mictl deploy %s",
-				o.app.ID(), on, strings.Join(clashes, ", "), app.ID(), o.app.ID(), app.ID(), file))
-			continue
-		}
-		out = append(out, fmt.Sprintf("%s is declared too on %s: MI runs both versions side by side (their APIs and proxy services share no names); to upgrade, take the old one out: mictl undeploy %s",
-			o.app.ID(), on, o.app.ID()))
+		out = append(out, fmt.Sprintf("%s is declared too on %s: MI runs both versions side by side (their APIs and proxy services share no names); to run only this one, take the other out: mictl undeploy %s",
+			o.app.ID(), strings.Join(o.instances, ", "), o.app.ID()))
 	}
 	return out
 }

@@ -1,13 +1,17 @@
 package reconcile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // Another build copied by hand over a CApp mictl deployed is a change
@@ -58,5 +62,26 @@ func TestAnotherBuildInTheHomeIsAChange(t *testing.T) {
 	}
 	if got := appsChange([]*capp.App{app}, recs, homeDir); got != "" {
 		t.Fatalf("synced again: change %q, want none", got)
+	}
+}
+
+// Two declared CApps whose artifacts MI will not run side by side (an
+// API's name or context) are refused by every plan, up's and a reload's
+// as deploy's: MI fails whichever it deploys second, and which that is
+// changed with a start's order (instances served different versions).
+// Versions that share nothing plan as before.
+func TestClashingDeclaredCAppsAreRefused(t *testing.T) {
+	cfg := loadConfig(t, "instances = 2\nbase_offset = 2000\ncapps = [\"shop_1.0.0.car\"]\n[[instance]]\nname = \"mi-2\"\ncapps = [\"shop_2.0.0.car\", \"other_1.0.0.car\"]\n")
+	writeCApp(t, "shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	writeCApp(t, "shop_2.0.0.car", capp.Spec{Name: "shop", Version: "2.0.0", APIs: []capp.APISpec{{Context: "/shop"}}})
+	writeCApp(t, "other_1.0.0.car", capp.Spec{Name: "other", APIs: []capp.APISpec{{Context: "/other"}}})
+	_, err := Build(cfg, &state.File{}, Options{})
+	var ce *config.Error
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "instance mi-2: shop_2.0.0 (") || !strings.Contains(err.Error(), "has the same API shopAPI as shop_1.0.0") {
+		t.Fatalf("Build: %v; want a configuration error naming both apps and what they share", err)
+	}
+	writeCApp(t, "shop_2.0.0.car", capp.Spec{Name: "shop", Version: "2.0.0", APIs: []capp.APISpec{{Context: "/shop/v2"}}})
+	if _, err := Build(cfg, &state.File{}, Options{}); err != nil {
+		t.Fatalf("versions that share no API: %v; want planned", err)
 	}
 }

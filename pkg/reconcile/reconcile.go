@@ -275,6 +275,13 @@ func readApps(cfg *config.Config, names []string, shipped []config.CApp) (map[st
 					"instance %s: %s and %s are both CApp %s; MI deploys only one of them (two applications can't have the same id): keep one", name, other, decl.Path, app.ID())}
 			}
 			ids[app.ID()] = decl.Path
+			for _, earlier := range slices.Concat(shippedApps, out[name]) {
+				if clashes := earlier.Clashes(app); len(clashes) > 0 {
+					return nil, nil, &config.Error{Where: decl.Pos, Msg: fmt.Sprintf(
+						"instance %s: %s (%s) has the same %s as %s (%s): MI fails whichever it deploys second as faulty, and which that is changes with the order of a start, so instances end up serving different ones; keep one (mictl undeploy %s, or remove it from capps)",
+						name, app.ID(), decl.Path, strings.Join(clashes, ", "), earlier.ID(), ids[earlier.ID()], earlier.ID())}
+				}
+			}
 			out[name] = append(out[name], app)
 		}
 	}
