@@ -227,8 +227,15 @@ func decodeStrict(path string, data []byte, out *fileSchema, values valueIndex) 
 			expected = "name, offset, overrides, capps"
 		}
 		msg := fmt.Sprintf("unknown key %q; expected one of: %s", key, expected)
-		if meant := closestKey(first.Key()[len(first.Key())-1], strings.Split(expected, ", ")); meant != "" {
-			msg = fmt.Sprintf("unknown key %q; did you mean %q? (expected one of: %s)", key, meant, expected)
+		// The key of the table the message lists: the first of a
+		// top-level dotted key (metrcs.host), the second of an
+		// [[instance]] one.
+		typed := first.Key()[0]
+		if first.Key()[0] == "instance" && len(first.Key()) > 1 {
+			typed = first.Key()[1]
+		}
+		if meant := closestKeys(typed, strings.Split(expected, ", ")); len(meant) > 0 {
+			msg = fmt.Sprintf("unknown key %q; did you mean %s? (expected one of: %s)", key, quotedOr(meant), expected)
 		}
 		return &Error{Where: fmt.Sprintf("%s:%d:%d", path, line, col), Msg: msg}
 	case errors.As(err, &decodeErr):
@@ -522,8 +529,8 @@ func overrideProblem(key string, v any) string {
 		return fmt.Sprintf("override %q = false: %s; drop the override", key, ports.InternalAPINeeded)
 	case key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, ".."):
 		return fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)
-	case mistypedKey(key) != "":
-		return fmt.Sprintf("override %q is no key MI reads; did you mean %q? (MI ignores a misspelt key: %[2]s would stay as the distribution sets it)", key, mistypedKey(key))
+	case len(mistypedKeys(key)) > 0:
+		return fmt.Sprintf("override %q is no key MI reads; did you mean %s? (MI ignores a misspelt key, and leaves what it meant as the distribution sets it)", key, quotedOr(mistypedKeys(key)))
 	case isTable(v):
 		// Bare dots make tables too: transport.http.port = 8300 is the
 		// override "transport" holding a table. The example is the first

@@ -84,6 +84,7 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		msg   string // substring of Error.Msg
 	}{
 		{"unknown key", "instances = 2\nofset_step = 3\n", nil, nil, ":2:1", `unknown key "ofset_step"; did you mean "offset_step"? (expected one of: instances`},
+		{"unknown dotted key: its first part is the typo", "metrcs.host = 1\n", nil, nil, ":1:1", `unknown key "metrcs.host"; did you mean "metrics"?`},
 		{"unknown key close to none", "instances = 2\nreplicas = 3\n", nil, nil, ":2:1", `unknown key "replicas"; expected one of: instances`},
 		{"unknown instance key", "[[instance]]\nname = \"a\"\nofset = 3\n", nil, nil, ":3:1", `unknown key "instance.ofset"; did you mean "offset"? (expected one of: name, offset, overrides, capps)`},
 		{"wrong type", "instances = \"three\"\n", nil, nil, ":1:", "expected an integer"},
@@ -112,7 +113,7 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"offset override in a table", "[[instance]]\nname = \"a\"\n[instance.overrides]\n\"server.hostname\" = \"x\"\n\"server.offset\" = 5\n", nil, nil, ":5:1", "mictl owns the offset"},
 		{"internal API turned off", "[[instance]]\nname = \"a\"\noverrides = { \"mediation.internal_http_api_enable\" = false }\n", nil, nil, ":3:15", `override "mediation.internal_http_api_enable" = false: mictl tells that an instance is ready and alive by MI's internal HTTP API`},
 		{"misspelt override of a planned key", "[[instance]]\nname = \"a\"\noverrides = { \"transport.http.listner.port\" = 8300 }\n", nil, nil, ":3:15",
-			`override "transport.http.listner.port" is no key MI reads; did you mean "transport.http.listener.port"? (MI ignores a misspelt key: transport.http.listener.port would stay as the distribution sets it)`},
+			`override "transport.http.listner.port" is no key MI reads; did you mean "transport.http.listener.port"? (MI ignores a misspelt key, and leaves what it meant as the distribution sets it)`},
 		{"bad override key", "[[instance]]\nname = \"a\"\noverrides = { \"x..y\" = 1 }\n", nil, nil, ":3:15", "dotted deployment.toml path"},
 		{"override of a table", "instances = 2\n[[instance]]\nname = \"mi-2\"\n[instance.overrides]\n\"server.hostname\" = \"a\"\n\"transport.http\" = { listener = { port = 8300 } }\n", nil, nil, ":6:1",
 			`override "transport.http": the value is a table, and an override sets one key: give each of its keys an override of its own, the whole dotted path in quotes, e.g. "transport.http.listener.port" = 8300`},

@@ -2,6 +2,8 @@ package config
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/mictl/mictl/pkg/ports"
 )
@@ -40,33 +42,40 @@ func plannedKeys() []string {
 	return keys
 }
 
-// mistypedKey is the planned key (plannedKeys) that the override key is a
-// typo of, "" when it is one or is close to none: written as it is, a
-// misspelt "transport.http.listner.port" went into deployment.toml, MI
-// ignored it, and the instance kept the distribution's port, without a
+// mistypedKeys are the planned keys (plannedKeys) that the override key
+// is a typo of, none when it is one or is close to none: written as it
+// is, a misspelt "transport.http.listner.port" went into deployment.toml,
+// MI ignored it, and the instance kept the distribution's port, without a
 // word from mictl.
-func mistypedKey(key string) string {
+func mistypedKeys(key string) []string {
 	keys := plannedKeys()
 	if slices.Contains(keys, key) {
-		return ""
+		return nil
 	}
-	return closestKey(key, keys)
+	return closestKeys(key, keys)
 }
 
-// closestKey is the one of keys a typo away from typed (two edits at
-// most), "" when none is, or more than one is equally close.
-func closestKey(typed string, keys []string) string {
-	best, bestDist, ties := "", 3, 0
+// closestKeys are those of keys a typo away from typed (two edits at
+// most), the closest only: several when they are equally close.
+func closestKeys(typed string, keys []string) []string {
+	var best []string
+	bestDist := 3
 	for _, k := range keys {
 		switch d := EditDistance(typed, k); {
 		case d < bestDist:
-			best, bestDist, ties = k, d, 0
+			best, bestDist = []string{k}, d
 		case d == bestDist:
-			ties++
+			best = append(best, k)
 		}
 	}
-	if ties > 0 {
-		return ""
-	}
 	return best
+}
+
+// quotedOr is keys quoted and joined with "or": "a" or "b".
+func quotedOr(keys []string) string {
+	quoted := make([]string, len(keys))
+	for i, k := range keys {
+		quoted[i] = strconv.Quote(k)
+	}
+	return strings.Join(quoted, " or ")
 }

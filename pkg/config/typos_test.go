@@ -10,14 +10,16 @@ func TestMistypedKey(t *testing.T) {
 		"mediation.internal_http_api_port":     "",
 		"mediation.internal_https_api_port":    "",
 		"transport.http.listener.secured_port": "",
-		"transport.http.listner.port":          "transport.http.listener.port",
-		"mediation.internal_htp_api_port":      "mediation.internal_http_api_port",
-		"server.ofset":                         "server.offset",
-		"server.hostname":                      "",
-		"transport.jms.listener_enable":        "",
+		"transport.http.listner.port":          `"transport.http.listener.port"`,
+		"mediation.internal_htp_api_port":      `"mediation.internal_http_api_port"`,
+		// Equally close to two: both named, not let through.
+		"mediation.internal_htts_api_port": `"mediation.internal_http_api_port" or "mediation.internal_https_api_port"`,
+		"server.ofset":                     `"server.offset"`,
+		"server.hostname":                  "",
+		"transport.jms.listener_enable":    "",
 	} {
-		if got := mistypedKey(key); got != want {
-			t.Errorf("mistypedKey(%q) = %q, want %q", key, got, want)
+		if got := quotedOr(mistypedKeys(key)); got != want {
+			t.Errorf("mistypedKeys(%q) = %s, want %s", key, got, want)
 		}
 	}
 	if d := EditDistance("kitten", "sitting"); d != 3 {
