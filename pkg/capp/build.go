@@ -36,6 +36,7 @@ type Spec struct {
 type APISpec struct {
 	Name    string // default derived from the context: /orders → ordersAPI
 	Context string // e.g. /orders
+	Version string // a versioned API's (version-type "url"); "" for none
 }
 
 // InboundSpec is one inbound endpoint of a Spec.
@@ -165,8 +166,12 @@ func (s Spec) artifacts() ([]built, error) {
 		if name == "" {
 			name = apiName(api.Context)
 		}
+		versioned := ""
+		if api.Version != "" {
+			versioned = fmt.Sprintf(` version=%s version-type="url"`, attr(api.Version))
+		}
 		if err := add(built{name, TypeAPI, fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
-<api context=%s name=%s xmlns="http://ws.apache.org/ns/synapse">
+<api context=%s name=%s%s xmlns="http://ws.apache.org/ns/synapse">
     <resource methods="GET POST" uri-template="/*">
         <inSequence>
             <payloadFactory media-type="json">
@@ -176,7 +181,7 @@ func (s Spec) artifacts() ([]built, error) {
         </inSequence>
     </resource>
 </api>
-`, attr(api.Context), attr(name), text(name))}); err != nil {
+`, attr(api.Context), attr(name), versioned, text(name))}); err != nil {
 			return nil, err
 		}
 	}

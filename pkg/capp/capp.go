@@ -78,6 +78,10 @@ type Artifact struct {
 	ConfigName string
 	// Context is an API's context (/orders), for synapse/api only.
 	Context string
+	// APIVersion is a versioned API's version attribute ("" when the API
+	// is not versioned): Synapse keys such an API by name and version,
+	// so versions of one API run side by side on one context.
+	APIVersion string
 }
 
 // Stage says where reading a .car failed. MI's outcome depends on it
@@ -451,7 +455,7 @@ func (a *Artifact) fill(cfg synapseXML) error {
 		return fmt.Errorf("<%s> has no name", want)
 	}
 	if a.Type == TypeAPI {
-		a.Context = strings.TrimSpace(cfg.Context)
+		a.Context, a.APIVersion = strings.TrimSpace(cfg.Context), strings.TrimSpace(cfg.Version)
 		if !strings.HasPrefix(a.Context, "/") {
 			return fmt.Errorf("API %s: context %q must start with /", a.ConfigName, a.Context)
 		}
@@ -498,7 +502,11 @@ func clash(x, y Artifact) string {
 	if !x.Include || !y.Include || x.Type != y.Type || x.ConfigName == "" {
 		return ""
 	}
+	// Synapse keys an API by name and version (SynapseConfiguration.addAPI):
+	// versions of one API, on one context, are no clash.
 	switch {
+	case x.Type == TypeAPI && x.APIVersion != y.APIVersion:
+		return ""
 	case x.Type == TypeAPI && x.ConfigName == y.ConfigName:
 		return "API " + x.ConfigName
 	case x.Type == TypeAPI && x.Context != "" && x.Context == y.Context:

@@ -592,4 +592,15 @@ func TestClashes(t *testing.T) {
 			}
 		})
 	}
+	// Synapse keys a versioned API by name and version: versions of one
+	// API on one context run side by side; the same version clashes.
+	v1 := build(Spec{Name: "shop", Version: "1.0.0", APIs: []APISpec{{Name: "ShopAPI", Context: "/shop", Version: "1.0.0"}}})
+	v2 := build(Spec{Name: "shop", Version: "2.0.0", APIs: []APISpec{{Name: "ShopAPI", Context: "/shop", Version: "2.0.0"}}})
+	again := build(Spec{Name: "shop", Version: "1.0.1", APIs: []APISpec{{Name: "ShopAPI", Context: "/shop", Version: "1.0.0"}}})
+	if got := fmt.Sprint(v1.Clashes(v2)); got != "[]" {
+		t.Errorf("API versions 1.0.0 and 2.0.0: Clashes = %s, want none", got)
+	}
+	if got := fmt.Sprint(v1.Clashes(again)); got != "[API ShopAPI]" {
+		t.Errorf("API version 1.0.0 twice: Clashes = %s, want [API ShopAPI]", got)
+	}
 }

@@ -62,6 +62,7 @@ type synapseXML struct {
 	XMLName    xml.Name
 	Name       string     `xml:"name,attr"`
 	Context    string     `xml:"context,attr"`
+	Version    string     `xml:"version,attr"` // an API's, when versioned
 	Protocol   string     `xml:"protocol,attr"`
 	Class      string     `xml:"class,attr"`
 	Parameters []paramXML `xml:"parameters>parameter"`

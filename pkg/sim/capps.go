@@ -69,6 +69,7 @@ type deployed struct {
 // apiService is a deployed API.
 type apiService struct {
 	name, context string
+	version       string // a versioned API's, "" else
 }
 
 // deployer is MI's CApp deployer and hot deployment: it deploys every .car
@@ -350,11 +351,11 @@ func (d *deployer) start(dep *deployed, app *capp.App) *artifactFailure {
 		}
 		switch a.Type {
 		case capp.TypeAPI:
-			if other := d.apiClash(a.ConfigName, a.Context); other != "" {
+			if other := d.apiClash(a.ConfigName, a.Context, a.APIVersion); other != "" {
 				return fail(other)
 			}
 			d.s.log.info("API", "Initializing API: %s", a.ConfigName)
-			dep.apis = append(dep.apis, apiService{name: a.ConfigName, context: a.Context})
+			dep.apis = append(dep.apis, apiService{name: a.ConfigName, context: a.Context, version: a.APIVersion})
 			d.s.metrics.serviceUp(a.ConfigName, serviceAPI)
 		case capp.TypeProxyService:
 			if d.proxyClash(a.ConfigName) {
@@ -391,13 +392,14 @@ func rank(typ string) int {
 }
 
 // apiClash says why an API cannot be added beside the deployed ones, ""
-// when it can.
-func (d *deployer) apiClash(name, context string) string {
+// when it can: as Synapse keys APIs, by name and version.
+func (d *deployer) apiClash(name, context, version string) string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	for _, dep := range d.apps {
 		for _, api := range dep.apis {
 			switch {
+			case api.version != version:
 			case api.name == name:
 				return "Duplicate resource definition by the name: " + name
 			case api.context == context:
