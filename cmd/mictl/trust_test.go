@@ -1208,3 +1208,29 @@ func TestRespawnedDaemonFollowsTheFirstsDirectory(t *testing.T) {
 		return ok && inst.State == "ready"
 	})
 }
+
+// A daemon started without a mictl.toml follows the one that appears in
+// its directory: an up from elsewhere with a file of its own is refused
+// (it started instances the daemon's next reload would not plan), and,
+// from its own directory, a file created since is the daemon's (neither
+// refused nor warned of as a --config the daemon keeps).
+func TestUpRefusesAnotherConfigUnderADaemonFollowingItsDirectory(t *testing.T) {
+	d := newDeployment(t)
+	d.must("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	other := t.TempDir()
+	body := fmt.Sprintf("instances = 2\nbase_offset = %d\ninstances_dir = %q\n", d.base, filepath.Join(d.dir, "instances"))
+	if err := os.WriteFile(filepath.Join(other, "mictl.toml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.cwd = other
+	code, _, errOut := d.mictl("up", "--timeout", "30s")
+	d.cwd = ""
+	want := fmt.Sprintf("that follows the mictl.toml of %s (none there yet), not %s: run mictl up from that directory", d.dir, filepath.Join(other, "mictl.toml"))
+	if code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("up from another directory: exit %d, want 2 and %q:\n%s", code, want, errOut)
+	}
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	if code, _, errOut := d.mictl("up", "--timeout", "30s"); code != 0 || strings.Contains(errOut, "keeps its") {
+		t.Fatalf("up with the daemon's own directory's new file: exit %d, want 0 without a kept --config:\n%s", code, errOut)
+	}
+}

@@ -99,17 +99,24 @@ func refuseSecondDeployment(cfg *config.Config, f *state.File) error {
 // daemon whose next reload of its own file changes them again, while
 // status says all is well meanwhile (an up --instances-dir into another
 // project's instances started two instances without the fleet's CApp).
-// Only a daemon that names its file (--config: one existed when it
-// started) is asked about: one started without a file follows whatever
-// mictl.toml appears where it runs.
+// A daemon started without a file follows the mictl.toml that appears in
+// its directory: an up without one there either plans as it does.
 func refuseAnotherConfig(cfg *config.Config, f *state.File) error {
-	theirs := followedConfig(f)
-	ours, err := filepath.Abs(cmp.Or(cfg.File, config.DefaultFile))
-	if theirs == "" || err != nil || sameFile(theirs, ours) {
+	if f.Daemon == nil || !f.Daemon.Alive() {
 		return nil
 	}
-	return exitcode.Usagef("the instances under %s are supervised by a mictl daemon (pid %d) that follows %s, not %s: run mictl up with --config %s (or from its directory) to change them, or stop them first (mictl down --instances-dir %s)",
-		asTyped(cfg.InstancesDir), f.Daemon.PID, theirs, ours, theirs, asTyped(cfg.InstancesDir))
+	theirs, named := daemonFile(f.Daemon.Args)
+	ours, err := filepath.Abs(cmp.Or(cfg.File, config.DefaultFile))
+	if theirs == "" || err != nil || sameFile(theirs, ours) || (!exists(theirs) && !exists(ours)) {
+		return nil
+	}
+	change := fmt.Sprintf("run mictl up with --config %s (or from its directory)", theirs)
+	if !named && !exists(theirs) {
+		theirs = fmt.Sprintf("the mictl.toml of %s (none there yet)", filepath.Dir(theirs))
+		change = "run mictl up from that directory"
+	}
+	return exitcode.Usagef("the instances under %s are supervised by a mictl daemon (pid %d) that follows %s, not %s: %s to change them, or stop them first (mictl down --instances-dir %s)",
+		asTyped(cfg.InstancesDir), f.Daemon.PID, theirs, ours, change, asTyped(cfg.InstancesDir))
 }
 
 // sameFile reports whether the paths a and b name one file, through any
@@ -132,4 +139,10 @@ func realPath(path string) string {
 		return filepath.Join(dir, filepath.Base(path))
 	}
 	return path
+}
+
+// exists reports whether path names a file or directory.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -162,6 +162,20 @@ func askedSettings(args []string, flags *pflag.FlagSet) []string {
 	return out
 }
 
+// daemonFile is the configuration file a daemon started with args
+// follows, and whether they name it (--config); else the mictl.toml of
+// the directory it follows (--follow-dir), should one appear there; ""
+// when the arguments say neither (a daemon of an earlier mictl).
+func daemonFile(args []string) (file string, named bool) {
+	if file := daemon.FlagValue(args, "--config"); file != "" {
+		return file, true
+	}
+	if dir := daemon.FlagValue(args, daemon.FollowDirFlag); dir != "" {
+		return filepath.Join(dir, config.DefaultFile), false
+	}
+	return "", false
+}
+
 // keptSettings lists the daemon's flags (running, "--flag value" pairs)
 // whose value differs from asked's, as `--restart "on-failure" (asked:
 // "never")`; a flag it runs without is "(none)". A daemon without
@@ -173,14 +187,19 @@ func keptSettings(running, asked []string) []string {
 	for i := 0; i+1 < len(running); i += 2 {
 		has[running[i]] = running[i+1]
 	}
-	here, _ := filepath.Abs(config.DefaultFile)
+	// The file a daemon without --config follows: its directory's
+	// (--follow-dir), or, from an earlier mictl, this one's.
+	theirs, _ := daemonFile(running)
+	if theirs == "" {
+		theirs, _ = filepath.Abs(config.DefaultFile)
+	}
 	var kept []string
 	for i := 0; i+1 < len(asked); i += 2 {
 		flag, want := asked[i], asked[i+1]
 		value, ok := has[flag]
 		switch {
 		case flag == "--timeout" || flag == daemon.FollowDirFlag || (ok && value == want):
-		case flag == "--config" && !ok && want == here:
+		case flag == "--config" && !ok && sameFile(theirs, want):
 		case !ok:
 			kept = append(kept, fmt.Sprintf("%s (none) (asked: %q)", flag, want))
 		default:

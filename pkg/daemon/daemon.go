@@ -115,7 +115,8 @@ func Main(args []string, out, logw io.Writer) error {
 		fmt.Fprintf(logw, "%s %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, a...))
 	}
 	if followErr != nil {
-		logf("warning: cannot follow the mictl.toml of %s (%v): following the working directory's", *followDir, fsutil.Cause(followErr))
+		cwd, _ := os.Getwd()
+		logf("warning: cannot follow the mictl.toml of %s (%v): following %s's", *followDir, fsutil.Cause(followErr), cwd)
 	}
 	if cfgErr != nil {
 		logf("warning: %v (instances under %s)", cfgErr, cfg.InstancesDir)
@@ -124,7 +125,11 @@ func Main(args []string, out, logw io.Writer) error {
 	if err != nil {
 		return err
 	}
-	opts, err := Options(cfg, policy, rf.Args(cfg), NewFollow(*configPath, cfg))
+	runArgs := rf.Args(cfg)
+	if i := slices.Index(runArgs, FollowDirFlag); i >= 0 && *followDir != "" {
+		runArgs[i+1] = *followDir // as given, should the directory be gone: not this one
+	}
+	opts, err := Options(cfg, policy, runArgs, NewFollow(*configPath, cfg))
 	if err != nil {
 		return err
 	}
