@@ -19,21 +19,33 @@ import (
 )
 
 // SyncApps makes the CApps mictl keeps in home dir's carbonapps/ those of
-// apps, and returns their records. Each is copied in through a temporary
-// file in carbonapps/ renamed over its name, so MI's hot deployer (which
-// reads only .car files) never sees half of one, and a copy interrupted
-// leaves the old app or the new one; one whose file already has the
-// content is left alone. Each app mictl put there before (prev) and no
-// longer declared is removed: MI undeploys it. Files mictl did not put
-// there are never touched.
+// apps, and returns their records. Each app mictl put there before (prev)
+// and no longer declared is removed first (MI undeploys it), then each
+// declared one is copied in through a temporary file in carbonapps/
+// renamed over its name, so MI's hot deployer (which reads only .car
+// files) never sees half of one, and a copy interrupted leaves the old
+// app or the new one; one whose file already has the content is left
+// alone. Removals go first because a new version that takes over a
+// removed one's API deploys cleanly only after it: MI undeploys before it
+// deploys in one scan, but a scan between a copy and a removal would fail
+// the new version, for good. Files mictl did not put there are never
+// touched.
 func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, error) {
 	target := home.CarbonAppsDir(dir)
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return prev, fmt.Errorf("deploy CApps into %s: %w", target, err)
 	}
+	for _, old := range prev {
+		if slices.ContainsFunc(apps, func(a *capp.App) bool { return fileOfApp(a) == old.File }) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(target, old.File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return prev, fmt.Errorf("undeploy CApp %s: %w", old.ID, err)
+		}
+	}
 	out := make([]state.App, 0, len(apps))
 	for _, app := range apps {
-		rec := state.App{ID: app.ID(), File: app.ID() + ".car", Source: app.Path, SHA256: app.SHA256}
+		rec := state.App{ID: app.ID(), File: fileOfApp(app), Source: app.Path, SHA256: app.SHA256}
 		path := filepath.Join(target, rec.File)
 		if !sameContent(prev, rec, path) {
 			if err := fsutil.CopyFileAtomic(app.Path, path, 0o644); err != nil {
@@ -42,16 +54,11 @@ func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, erro
 		}
 		out = append(out, stamped(rec, path))
 	}
-	for _, old := range prev {
-		if slices.ContainsFunc(out, func(a state.App) bool { return a.File == old.File }) {
-			continue
-		}
-		if err := os.Remove(filepath.Join(target, old.File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return out, fmt.Errorf("undeploy CApp %s: %w", old.ID, err)
-		}
-	}
 	return out, nil
 }
+
+// fileOfApp is the name of app's file in carbonapps/: MI's id, .car.
+func fileOfApp(app *capp.App) string { return app.ID() + ".car" }
 
 // sameContent reports whether path already holds what rec describes, as
 // mictl copied it there.
