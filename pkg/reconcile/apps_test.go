@@ -85,3 +85,18 @@ func TestClashingDeclaredCAppsAreRefused(t *testing.T) {
 		t.Fatalf("versions that share no API: %v; want planned", err)
 	}
 }
+
+// A declared CApp that clashes with one the distribution ships is told
+// what helps: dropping the declared one, or the shipped file (mictl
+// undeploy knows only what mictl.toml declares).
+func TestClashWithAShippedCAppSaysWhatHelps(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\ncapps = [\"shop_2.0.0.car\"]\n")
+	writeDist(t)
+	writeCApp(t, filepath.Join(home.CarbonAppsDir("dist"), "shop_1.0.0.car"), capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	writeCApp(t, "shop_2.0.0.car", capp.Spec{Name: "shop", Version: "2.0.0", APIs: []capp.APISpec{{Context: "/shop"}}})
+	_, err := Build(cfg, &state.File{}, Options{})
+	if err == nil || !strings.Contains(err.Error(), "as shop_1.0.0, which the distribution ships (") ||
+		!strings.HasSuffix(err.Error(), "; drop shop_2.0.0 from capps, or take shop_1.0.0 out of the distribution's carbonapps/") {
+		t.Fatalf("Build: %v; want the shipped app named, and what helps", err)
+	}
+}

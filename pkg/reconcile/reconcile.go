@@ -276,11 +276,19 @@ func readApps(cfg *config.Config, names []string, shipped []config.CApp) (map[st
 			}
 			ids[app.ID()] = decl.Path
 			for _, earlier := range slices.Concat(shippedApps, out[name]) {
-				if clashes := earlier.Clashes(app); len(clashes) > 0 {
-					return nil, nil, &config.Error{Where: decl.Pos, Msg: fmt.Sprintf(
-						"instance %s: %s (%s) has the same %s as %s (%s): MI fails whichever it deploys second as faulty, and which that is changes with the order of a start, so instances end up serving different ones; keep one (mictl undeploy %s, or remove it from capps)",
-						name, app.ID(), decl.Path, strings.Join(clashes, ", "), earlier.ID(), ids[earlier.ID()], earlier.ID())}
+				clashes := earlier.Clashes(app)
+				if len(clashes) == 0 {
+					continue
 				}
+				other := fmt.Sprintf("%s (%s)", earlier.ID(), ids[earlier.ID()])
+				fix := fmt.Sprintf("keep one (mictl undeploy %s, or remove it from capps)", earlier.ID())
+				if slices.Contains(shippedApps, earlier) {
+					other = fmt.Sprintf("%s, which the distribution ships (%s)", earlier.ID(), strings.TrimSuffix(ids[earlier.ID()], shippedNote))
+					fix = fmt.Sprintf("drop %s from capps, or take %s out of the distribution's carbonapps/", app.ID(), earlier.ID())
+				}
+				return nil, nil, &config.Error{Where: decl.Pos, Msg: fmt.Sprintf(
+					"instance %s: %s (%s) has the same %s as %s: MI fails whichever it deploys second as faulty, and which that is changes with the order of a start, so instances end up serving different ones; %s",
+					name, app.ID(), decl.Path, strings.Join(clashes, ", "), other, fix)}
 			}
 			out[name] = append(out[name], app)
 		}
