@@ -180,8 +180,8 @@ func daemonFile(args []string) (file string, named bool) {
 // whose value differs from asked's, as `--restart "on-failure" (asked:
 // "never")`; a flag it runs without is "(none)". A daemon without
 // --config (no mictl.toml existed when it started) follows the one that
-// appears where it runs: asked for ./mictl.toml (created since, by deploy
-// or by hand), it keeps nothing.
+// appears in the directory it follows (daemonFile): asked for that file
+// (created since, by deploy or by hand), it keeps nothing.
 func keptSettings(running, asked []string) []string {
 	has := map[string]string{}
 	for i := 0; i+1 < len(running); i += 2 {
