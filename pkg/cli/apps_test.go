@@ -230,6 +230,17 @@ func TestDeployAnotherVersion(t *testing.T) {
 	if after, _ := os.ReadFile(filepath.Join(dir, "mictl.toml")); string(after) != string(before) {
 		t.Errorf("a refused deploy changed mictl.toml:\n%s", after)
 	}
+	// Another app with the same API: the plan refuses it, and says it is
+	// this deploy that was refused, nothing changed.
+	other := writeCar(t, dir, "build/store_1.0.0.car", capp.Spec{Name: "store", APIs: []capp.APISpec{{Name: "shopAPI", Context: "/store"}}})
+	code, _, errOut = run(t, "deploy", other)
+	want = "mictl: refusing to deploy store_1.0.0 (" + other + "), nothing was changed: "
+	if code != exitcode.Usage || !strings.HasPrefix(errOut, want) || !strings.Contains(errOut, "has the same API shopAPI as shop_1.0.0") {
+		t.Fatalf("deploy %s: exit %d, want 2 and %q:\n%s", other, code, want, errOut)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "mictl.toml")); string(after) != string(before) {
+		t.Errorf("a refused deploy changed mictl.toml:\n%s", after)
+	}
 	code, _, errOut = run(t, "deploy", beside, "mi-1")
 	want = "warning: shop_1.0.0 is declared too on mi-1: MI runs both versions side by side"
 	if code != exitcode.OK || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl undeploy shop_1.0.0") {

@@ -266,7 +266,10 @@ func compact(names []string) []string {
 func checkDeploy(d *appDeployment, app *capp.App, file string, names []string) error {
 	t, err := reconcile.Build(withCApp(d.cfg, app.Path, names), d.e.state, reconcile.Options{Offsets: d.offsets})
 	if err != nil {
-		return err
+		// What the plan refused (its exit code kept) is this deploy's
+		// refusal: the file is not declared yet, whatever position the
+		// message names.
+		return fmt.Errorf("refusing to deploy %s (%s), nothing was changed: %w", app.ID(), file, err)
 	}
 	report := t.Conflicts()
 	if report.OK() {
