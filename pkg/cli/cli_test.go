@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/goldentest"
@@ -798,5 +800,34 @@ func TestFlagCompletionOffersFilesOnlyForPaths(t *testing.T) {
 		if want := fmt.Sprintf(":%d\n", tc.directive); !strings.HasSuffix(out, want) {
 			t.Errorf("mictl __complete %s:\n%s\nwant the directive %q", strings.Join(tc.args, " "), out, want)
 		}
+	}
+}
+
+// A mictl.toml that cannot be written says what to do: init names the
+// directory and --path; deploy that its directory must be writable (the
+// file is replaced, not written in place). Root writes whatever a mode
+// forbids: an immutable directory (chattr +i) stands in for another
+// user's.
+func TestUnwritableConfigSaysWhatToDo(t *testing.T) {
+	dir := inTempDir(t)
+	car := writeCar(t, dir, "build/a_1.0.0.car", capp.Spec{Name: "a", APIs: []capp.APISpec{{Context: "/a"}}})
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(locked, "mictl.toml"), []byte("instances = 1\nbase_offset = 20\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chattr", "+i", locked).CombinedOutput(); err != nil {
+		t.Skipf("no immutable directories here (chattr +i: %v: %s)", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", locked).Run() })
+	code, _, errOut := run(t, "init", "--path", filepath.Join(locked, "new.toml"))
+	if want := "; make " + locked + " writable, or write the file elsewhere with --path\n"; code == exitcode.OK || !strings.HasSuffix(errOut, want) {
+		t.Errorf("init in a directory that cannot be written: exit %d:\n%s\nwant it to end %q", code, errOut, want)
+	}
+	code, _, errOut = run(t, "--config", filepath.Join(locked, "mictl.toml"), "deploy", car)
+	if want := "mictl edits " + filepath.Join(locked, "mictl.toml") + " to declare them: make its directory writable, or declare them in it yourself\n"; code == exitcode.OK || !strings.HasSuffix(errOut, want) {
+		t.Errorf("deploy with a mictl.toml that cannot be written: exit %d:\n%s\nwant it to end %q", code, errOut, want)
 	}
 }

@@ -56,7 +56,9 @@ func runInit(streams *IOStreams, o *initOptions) error {
 	if err := os.MkdirAll(filepath.Dir(o.path), 0o755); err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
-	if err := fsutil.WriteFileAtomic(o.path, []byte(InitTemplate()), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(o.path, []byte(InitTemplate()), 0o644); errors.Is(err, fs.ErrPermission) {
+		return fmt.Errorf("init: %w; make %s writable, or write the file elsewhere with --path", err, filepath.Dir(o.path))
+	} else if err != nil {
 		return fmt.Errorf("init: %w", err)
 	}
 	fmt.Fprintf(streams.ErrOut, "wrote %s\n", o.path)

@@ -238,7 +238,11 @@ func (ed *editor) save(changed bool) error {
 	if ed.created {
 		data = append([]byte(newFileHeader+"\n"), data...)
 	}
-	if err := fsutil.WriteFileAtomic(ed.file, data, ed.mode); err != nil {
+	if err := fsutil.WriteFileAtomic(ed.file, data, ed.mode); errors.Is(err, fs.ErrPermission) {
+		// mictl.toml is written as a new file renamed over the old: its
+		// directory must be writable, not only the file.
+		return fmt.Errorf("save the CApp declarations: %w; mictl edits %s to declare them: make its directory writable, or declare them in it yourself", err, ed.file)
+	} else if err != nil {
 		return fmt.Errorf("save the CApp declarations: %w", err)
 	}
 	return nil
