@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -446,11 +447,13 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 // did not write, unless force.
 func checkComposeFile(path string, force bool) error {
 	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) || force {
+	switch {
+	case errors.Is(err, os.ErrNotExist) || force:
 		return nil
-	}
-	if err != nil {
-		return err
+	case errors.Is(err, syscall.ENOTDIR):
+		return &config.Error{Where: "flag --out", Msg: fmt.Sprintf("%s is a file, where %s needs a directory; choose another --out", fsutil.FileInTheWay(filepath.Dir(path)), path)}
+	case err != nil:
+		return fmt.Errorf("cannot read %s (--out): %w", path, fsutil.Cause(err))
 	}
 	defer f.Close()
 	first, _ := bufio.NewReader(f).ReadBytes('\n')

@@ -298,3 +298,18 @@ func TestExportsCarryTheCapturedEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// An --out under a file names the file in the way, not open's or
+// mkdir's words.
+func TestExportOutUnderAFile(t *testing.T) {
+	dir := inTempDir(t)
+	writeFile(t, filepath.Join(dir, "deploy"), "a file")
+	code, _, errOut := runExport(t, "export", "compose", "--out", "deploy/sub/compose.yaml")
+	if want := "flag --out: deploy is a file, where deploy/sub/compose.yaml needs a directory; choose another --out"; code != exitcode.Usage || !strings.Contains(errOut, want) {
+		t.Errorf("compose: exit %d, stderr %q; want 2 and %q", code, errOut, want)
+	}
+	code, _, errOut = runExport(t, "export", "systemd", "--out", "deploy/sub/units")
+	if want := "flag --out: deploy is a file, where deploy/sub/units needs a directory; choose another --out"; code != exitcode.Usage || !strings.Contains(errOut, want) {
+		t.Errorf("systemd: exit %d, stderr %q; want 2 and %q", code, errOut, want)
+	}
+}

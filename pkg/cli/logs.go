@@ -17,6 +17,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/state"
@@ -336,7 +337,7 @@ func instanceDirs(dir string) ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list instances: %w", err)
+		return nil, fmt.Errorf("cannot list the instances under %s: %w", dir, fsutil.Cause(err))
 	}
 	var names []string
 	for _, e := range entries {

@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -42,18 +44,19 @@ type marker struct {
 // the option that chose dir, for the message.
 func CheckDir(dir, kind, flag string, force bool) error {
 	info, err := os.Stat(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if !info.IsDir() {
+	case errors.Is(err, syscall.ENOTDIR):
+		return &config.Error{Where: "flag " + flag, Msg: fmt.Sprintf("%s is a file, where %s needs a directory; choose another %s", fsutil.FileInTheWay(filepath.Dir(dir)), dir, flag)}
+	case err != nil:
+		return fmt.Errorf("cannot look at %s (%s): %w", dir, flag, fsutil.Cause(err))
+	case !info.IsDir():
 		return &config.Error{Where: "flag " + flag, Msg: fmt.Sprintf("%s exists and is not a directory; choose another %s", dir, flag)}
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("cannot read %s (%s): %w", dir, flag, fsutil.Cause(err))
 	}
 	if len(entries) == 0 {
 		return nil
@@ -120,6 +123,10 @@ func refuseCurrent(dir, flag string) error {
 func WriteDir(dir, kind string, files []File, dirMode os.FileMode) error {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("export to %s: cannot create %s: %w", dir, pe.Path, pe.Err)
+		}
 		return fmt.Errorf("export to %s: %w", dir, err)
 	}
 	// The export is written beside dir under a temporary name, which

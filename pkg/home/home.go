@@ -15,6 +15,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/fsutil"
 )
 
 // StartScript is MI's start script inside a distribution or a home
@@ -101,7 +102,7 @@ func ShippedCApps(dist string) ([]string, error) {
 		return nil, nil // a file on the way is for whoever writes there to say
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read the CApps of the distribution %s: %w", dist, err)
+		return nil, fmt.Errorf("cannot read %s, the CApps the distribution ships: %w; mictl plans them for every instance: make it readable to this user", dir, fsutil.Cause(err))
 	}
 	var out []string
 	for _, e := range entries {
