@@ -2,10 +2,7 @@ package appstate
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/mgmt"
 	"github.com/mictl/mictl/pkg/ports"
@@ -180,16 +178,10 @@ func (s *Session) hash(k fileKey) string {
 	if h, ok := s.hashes.Load(k); ok {
 		return h.(string)
 	}
-	f, err := os.Open(k.path)
+	h, err := fsutil.SHA256(k.path)
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
-		return ""
-	}
-	h := hex.EncodeToString(sum.Sum(nil))
 	s.hashes.Store(k, h)
 	return h
 }

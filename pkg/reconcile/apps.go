@@ -1,11 +1,8 @@
 package reconcile
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -87,22 +84,8 @@ func holds(rec state.App, path string) bool {
 	if rec.ModTime != 0 && info.Size() == rec.Size && info.ModTime().UnixNano() == rec.ModTime {
 		return true
 	}
-	sum, err := fileSHA256(path)
+	sum, err := fsutil.SHA256(path)
 	return err == nil && sum == rec.SHA256
-}
-
-// fileSHA256 is the hex SHA-256 of the file at path.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // appsChange describes how apps differ from what the instance whose home

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -57,7 +58,7 @@ func TestAnotherBuildInTheHomeIsAChange(t *testing.T) {
 	if recs, err = SyncApps(homeDir, []*capp.App{app}, recs); err != nil {
 		t.Fatal(err)
 	}
-	if sum, err := fileSHA256(deployed); err != nil || sum != app.SHA256 {
+	if sum, err := fsutil.SHA256(deployed); err != nil || sum != app.SHA256 {
 		t.Fatalf("after the sync the home holds %s (%v), want the declared build %s", sum, err, app.SHA256)
 	}
 	if got := appsChange([]*capp.App{app}, recs, homeDir); got != "" {
