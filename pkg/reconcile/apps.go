@@ -49,7 +49,7 @@ func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, erro
 				return prev, fmt.Errorf("deploy CApp %s: %w", app.ID(), err)
 			}
 		}
-		out = append(out, stamped(rec, path))
+		out = append(out, Stamped(rec, path))
 	}
 	return out, nil
 }
@@ -64,9 +64,10 @@ func sameContent(prev []state.App, rec state.App, path string) bool {
 	return i >= 0 && prev[i].SHA256 == rec.SHA256 && holds(prev[i], path)
 }
 
-// stamped is rec with the size and modification time of its file at
-// path as mictl leaves it.
-func stamped(rec state.App, path string) state.App {
+// Stamped is rec with the size and modification time of its file at
+// path as mictl leaves it (or finds it, rebuilding a record): later looks
+// need not read it (see holds).
+func Stamped(rec state.App, path string) state.App {
 	if info, err := os.Stat(path); err == nil {
 		rec.Size, rec.ModTime = info.Size(), info.ModTime().UnixNano()
 	}

@@ -293,12 +293,7 @@ func deployedApps(dir string, shipped map[string]bool) []state.App {
 		if err != nil || app.ID()+".car" != e.Name() {
 			continue
 		}
-		rec := state.App{ID: app.ID(), File: e.Name(), SHA256: app.SHA256}
-		if info, err := os.Stat(path); err == nil {
-			// Stamped as a sync stamps it: later looks need not read it.
-			rec.Size, rec.ModTime = info.Size(), info.ModTime().UnixNano()
-		}
-		out = append(out, rec)
+		out = append(out, reconcile.Stamped(state.App{ID: app.ID(), File: e.Name(), SHA256: app.SHA256}, path))
 	}
 	return out
 }
