@@ -1,20 +1,32 @@
 package fsutil
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
-// FileInTheWay is path, or the nearest of its ancestors, that exists and
-// is not a directory, or "" if there is none: the file to name when a
-// directory could not be read or made there (ENOTDIR names no path).
-func FileInTheWay(path string) string {
+// NearestExisting is path, or the nearest of its ancestors, that this
+// process can stat, with what stat said; info is nil when none can be.
+func NearestExisting(path string) (string, fs.FileInfo) {
 	for p := path; ; p = filepath.Dir(p) {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p
+		if info, err := os.Stat(p); err == nil {
+			return p, info
 		}
 		if filepath.Dir(p) == p {
-			return ""
+			return "", nil
 		}
 	}
+}
+
+// FileInTheWay is path, or the nearest of its ancestors, that exists and
+// is not a directory, or "" if there is none: the file to name when a
+// directory could not be read or made there (ENOTDIR names no path). The
+// nearest that exists is the one: the ancestors of a directory are
+// directories.
+func FileInTheWay(path string) string {
+	if p, info := NearestExisting(path); info != nil && !info.IsDir() {
+		return p
+	}
+	return ""
 }

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -181,15 +182,15 @@ func User(uid int) string {
 // ownerOf is the owner of path or of the nearest of its directories
 // that can be looked at.
 func ownerOf(path string) (uid int, ok bool) {
-	for p := path; ; p = filepath.Dir(p) {
-		var st unix.Stat_t
-		if unix.Stat(p, &st) == nil {
-			return int(st.Uid), true
-		}
-		if filepath.Dir(p) == p {
-			return 0, false
-		}
+	_, info := fsutil.NearestExisting(path)
+	if info == nil {
+		return 0, false
 	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
 }
 
 func (e *DirError) Unwrap() error { return e.Err }
