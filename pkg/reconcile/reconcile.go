@@ -572,8 +572,12 @@ func (t *Target) Merge(f *state.File, records []state.Instance) {
 		}
 		f.Instances = append(f.Instances, rec)
 	}
+	order := make(map[string]int, len(t.Plan.Instances))
+	for i, p := range t.Plan.Instances {
+		order[p.Name] = i
+	}
 	place := func(inst state.Instance) int {
-		if i := slices.IndexFunc(t.Plan.Instances, func(p ports.Instance) bool { return p.Name == inst.Name }); i >= 0 {
+		if i, ok := order[inst.Name]; ok {
 			return i
 		}
 		return len(t.Plan.Instances)
