@@ -522,6 +522,7 @@ func (r *resolver) instances(tables []fileInstance) ([]InstanceConfig, error) {
 // a table, or an array of them, would have to merge with the tables the
 // file already has, which mictl does not do.
 func overrideProblem(key string, v any) string {
+	meant := mistypedKeys(key)
 	switch {
 	case key == "server.offset":
 		return `override "server.offset": mictl owns the offset; set offset = N in this [[instance]] instead`
@@ -529,8 +530,8 @@ func overrideProblem(key string, v any) string {
 		return fmt.Sprintf("override %q = false: %s; drop the override", key, ports.InternalAPINeeded)
 	case key == "" || strings.HasPrefix(key, ".") || strings.HasSuffix(key, ".") || strings.Contains(key, ".."):
 		return fmt.Sprintf("override key %q is not a dotted deployment.toml path like \"transport.http.listener.port\"", key)
-	case len(mistypedKeys(key)) > 0:
-		return fmt.Sprintf("override %q is no key MI reads; did you mean %s? (MI ignores a misspelt key, and leaves what it meant as the distribution sets it)", key, quotedOr(mistypedKeys(key)))
+	case len(meant) > 0:
+		return fmt.Sprintf("override %q is no key MI reads; did you mean %s? (MI ignores a misspelt key, and leaves what it meant as the distribution sets it)", key, quotedOr(meant))
 	case isTable(v):
 		// Bare dots make tables too: transport.http.port = 8300 is the
 		// override "transport" holding a table. The example is the first
