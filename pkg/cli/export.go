@@ -451,7 +451,7 @@ func checkComposeFile(path string, force bool) error {
 	case errors.Is(err, os.ErrNotExist) || force:
 		return nil
 	case errors.Is(err, syscall.ENOTDIR):
-		return &config.Error{Where: "flag --out", Msg: fmt.Sprintf("%s is a file, where %s needs a directory; choose another --out", fsutil.FileInTheWay(filepath.Dir(path)), path)}
+		return export.UnderAFile(path, "--out")
 	case err != nil:
 		return fmt.Errorf("cannot read %s (--out): %w", path, fsutil.Cause(err))
 	}

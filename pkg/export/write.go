@@ -38,6 +38,14 @@ type marker struct {
 	Files []string `json:"files"`
 }
 
+// UnderAFile is the error of an output path (named by flag) that a file
+// above it keeps from being made: the file is named, not open's or
+// stat's words.
+func UnderAFile(path, flag string) *config.Error {
+	return &config.Error{Where: "flag " + flag, Msg: fmt.Sprintf("%s is a file, where %s needs a directory; choose another %s",
+		fsutil.FileInTheWay(filepath.Dir(path)), path, flag)}
+}
+
 // CheckDir explains why dir cannot take an export of kind, or returns
 // nil: it must be missing, empty, or hold only what an earlier export of
 // the same kind wrote, unless force allows replacing it whole. flag names
@@ -48,7 +56,7 @@ func CheckDir(dir, kind, flag string, force bool) error {
 	case errors.Is(err, os.ErrNotExist):
 		return nil
 	case errors.Is(err, syscall.ENOTDIR):
-		return &config.Error{Where: "flag " + flag, Msg: fmt.Sprintf("%s is a file, where %s needs a directory; choose another %s", fsutil.FileInTheWay(filepath.Dir(dir)), dir, flag)}
+		return UnderAFile(dir, flag)
 	case err != nil:
 		return fmt.Errorf("cannot look at %s (%s): %w", dir, flag, fsutil.Cause(err))
 	case !info.IsDir():
