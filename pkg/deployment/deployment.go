@@ -385,18 +385,17 @@ func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra
 			out = append(out, ports.Extra{Role: ports.RoleInbound, Name: InboundListener(app, in), Base: in.Port, Shifted: shifted})
 		}
 	}
-	props := map[string]bool{}
-	for _, w := range strings.Fields(javaOpts) {
-		if k, v, ok := strings.Cut(strings.TrimPrefix(w, "-D"), "="); strings.HasPrefix(w, "-D") {
-			props[k] = !ok || strings.EqualFold(v, "true")
-		}
+	props := ports.SystemProperties(javaOpts, nil)
+	on := func(prop string) bool {
+		v, set := props[prop]
+		return set && (v == "" || strings.EqualFold(v, "true"))
 	}
-	if props["esb.debug"] {
+	if on("esb.debug") {
 		out = append(out,
 			ports.Extra{Role: ports.RoleDebugger, Name: "command", Base: 9005, Shifted: true},
 			ports.Extra{Role: ports.RoleDebugger, Name: "event", Base: 9006, Shifted: true})
 	}
-	if props["synapseTest"] {
+	if on("synapseTest") {
 		out = append(out, ports.Extra{Role: ports.RoleUnitTest, Name: "server", Base: 9008, Shifted: true})
 	}
 	return out

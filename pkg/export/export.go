@@ -236,7 +236,7 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 	if !slices.Equal(captured(inst.Launch.Env), captured(fresh)) {
 		inst.Here = captured(fresh)
 	}
-	if javaOpts(inst.Launch.Env) == javaOpts(fresh) {
+	if ports.EnvValue(inst.Launch.Env, "JAVA_OPTS") == ports.EnvValue(fresh, "JAVA_OPTS") {
 		return nil
 	}
 	ic, _ := t.Config.InstanceSettings(inst.Name)
@@ -244,7 +244,7 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 	if err != nil {
 		return &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
 	}
-	inst.Extras = deployment.Extras(t.AppsOf(p.Name), enabled, javaOpts(inst.Launch.Env))
+	inst.Extras = deployment.Extras(t.AppsOf(p.Name), enabled, ports.EnvValue(inst.Launch.Env, "JAVA_OPTS"))
 	inst.Launch.Extras = reconcile.LaunchExtras(ports.Instance{Offset: inst.Offset, Extras: inst.Extras})
 	return nil
 }
@@ -257,15 +257,6 @@ func captured(env []string) []string {
 	})
 	slices.Sort(out)
 	return out
-}
-
-func javaOpts(env []string) string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "JAVA_OPTS="); ok {
-			return v
-		}
-	}
-	return ""
 }
 
 // EnvNotes say, for the instances whose recorded environment the export

@@ -42,7 +42,7 @@ type PortStatus struct {
 type RandomPort struct {
 	Proto hostnet.Proto `json:"proto"`
 	Port  int           `json:"port"`
-	Role  string        `json:"role"` // "jmx", "syslog" or "other" ("inbound" in ports table: see there)
+	Role  string        `json:"role"` // "jmx", "syslog" or "other" ("inbound" in ports table: see there); see randomPorts
 	PID   int           `json:"pid"`
 }
 
@@ -102,6 +102,10 @@ type View struct {
 	Whose      func(pid int) (instance, about string)
 	groupsOnce sync.Once
 	groups     map[int][]int // pgid -> live pids, from one /proc walk
+
+	ephemeralOnce sync.Once
+	ephemeralLo   int // the host's ephemeral range, 0-0 when unreadable
+	ephemeralHi   int
 }
 
 // NewView scans the host's sockets.
@@ -319,18 +323,35 @@ func (v *View) nameHolders(sts []PortStatus, foreign map[int]uint64) {
 // (UDP, on the server), and anything else ("other").
 func (v *View) randomPorts(inst *state.Instance, mine map[uint64]int) []RandomPort {
 	var out []RandomPort
+	jmx := ports.PinnedJMXPort(inst.Env, inst.Args)
 	for _, s := range v.Sockets.Sockets {
 		pid, ok := mine[s.Inode]
 		if !ok || (s.Proto == hostnet.TCP && (slices.Contains(inst.Ports[:], s.Port) || slices.ContainsFunc(inst.Extras, func(e state.Extra) bool { return e.Port == s.Port }))) {
 			continue
 		}
 		role := "other"
-		if pid == inst.Server.PID {
-			role = map[hostnet.Proto]string{hostnet.TCP: "jmx", hostnet.UDP: "syslog"}[s.Proto]
+		switch {
+		case pid != inst.Server.PID:
+		case s.Proto == hostnet.UDP:
+			role = "syslog"
+		case s.Port == jmx || jmx == 0 && v.ephemeral(s.Port):
+			role = "jmx"
 		}
 		out = append(out, RandomPort{Proto: s.Proto, Port: s.Port, Role: role, PID: pid})
 	}
 	return out
+}
+
+// ephemeral reports whether port may be one the kernel picked at random:
+// in the host's ephemeral range, or any port when that cannot be read.
+// An unpinned JMX agent listens on such a port; a server listener outside
+// the range was chosen by someone (an inbound endpoint no declared CApp
+// names, say), so it is not labelled JMX.
+func (v *View) ephemeral(port int) bool {
+	v.ephemeralOnce.Do(func() {
+		v.ephemeralLo, v.ephemeralHi, _ = hostnet.EphemeralRange()
+	})
+	return v.ephemeralHi == 0 || port >= v.ephemeralLo && port <= v.ephemeralHi
 }
 
 // ManagementURL is where mictl reaches inst's Management API (HTTPS on

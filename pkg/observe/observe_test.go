@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -114,5 +115,39 @@ func TestObserveNamesTheHoldersInstance(t *testing.T) {
 	}
 	if !slices.Contains(asked, os.Getpid()) {
 		t.Fatalf("Whose asked of %v, want the holder %d", asked, os.Getpid())
+	}
+}
+
+// Only the server's listener on the port JAVA_OPTS pins, or, unpinned, on
+// a port the kernel picks (the ephemeral range), is MI's JMX agent
+// (docs/mi-facts.md, "Ports"); a server listener elsewhere, or another
+// process's, is "other", and the server's UDP socket is its syslog
+// appender.
+func TestRandomPortsLabelsJMXOnlyWhereTheJVMPutsIt(t *testing.T) {
+	const server, script = 100, 101
+	sockets := []hostnet.Socket{
+		{Proto: hostnet.TCP, Port: 40000, Inode: 1},
+		{Proto: hostnet.TCP, Port: 7000, Inode: 2},
+		{Proto: hostnet.UDP, Port: 41000, Inode: 3},
+		{Proto: hostnet.TCP, Port: 45000, Inode: 4},
+	}
+	mine := map[uint64]int{1: server, 2: server, 3: server, 4: script}
+	roles := func(env []string) map[int]string {
+		v := &View{Sockets: &hostnet.Snapshot{Sockets: sockets}}
+		v.ephemeralOnce.Do(func() { v.ephemeralLo, v.ephemeralHi = 32768, 60999 })
+		inst := &state.Instance{Name: "mi-1", Env: env, Server: proc.Identity{PID: server}}
+		got := map[int]string{}
+		for _, r := range v.randomPorts(inst, mine) {
+			got[r.Port] = r.Role
+		}
+		return got
+	}
+	want := map[int]string{40000: "jmx", 7000: "other", 41000: "syslog", 45000: "other"}
+	if got := roles(nil); !maps.Equal(got, want) {
+		t.Errorf("unpinned: roles %v, want %v", got, want)
+	}
+	want[40000], want[7000] = "other", "jmx"
+	if got := roles([]string{"JAVA_OPTS=-Xmx1g -D" + ports.JMXPortProperty + "=7000"}); !maps.Equal(got, want) {
+		t.Errorf("pinned to 7000: roles %v, want %v", got, want)
 	}
 }

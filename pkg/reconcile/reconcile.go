@@ -202,15 +202,10 @@ func refuseOffsetInJavaOpts(opts string) error {
 // javaOpts is the JAVA_OPTS instances get: from env when it was captured
 // (up, a reload), else mictl's own (a plan to look at).
 func javaOpts(env []string) string {
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "JAVA_OPTS="); ok {
-			return v
-		}
-	}
 	if env == nil {
 		return os.Getenv("JAVA_OPTS")
 	}
-	return ""
+	return ports.EnvValue(env, "JAVA_OPTS")
 }
 
 // ReadApps reads every CApp cfg declares, each file once, and returns

@@ -14,9 +14,6 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 )
 
-// JMXPortProperty pins the JMX agent's otherwise random port (docs/mi-facts.md, "Ports").
-const JMXPortProperty = "com.sun.management.jmxremote.local.port"
-
 // serverConfig is what the simulated server learns from its home, its
 // environment and its arguments before it opens anything.
 type serverConfig struct {
@@ -49,24 +46,6 @@ type syslogConfig struct {
 	protocol string // "UDP" or "TCP"
 }
 
-// systemProperties collects -Dkey=value words from JAVA_OPTS and then from
-// the arguments, the order java sees them in MI's script; a later value of a
-// property replaces an earlier one, as in java.
-func systemProperties(javaOpts string, args []string) map[string]string {
-	props := map[string]string{}
-	words := append(strings.Fields(javaOpts), args...)
-	for _, w := range words {
-		if !strings.HasPrefix(w, "-D") {
-			continue
-		}
-		k, v, _ := strings.Cut(w[2:], "=")
-		if k != "" {
-			props[k] = v
-		}
-	}
-	return props
-}
-
 // loadConfig reads $CARBON_HOME/conf/deployment.toml and log4j2.properties
 // and applies MI's precedence: -DportOffset REPLACES [server] offset, which
 // defaults to 10; explicit ports in the toml are still shifted by the offset
@@ -94,7 +73,7 @@ func loadConfig(home string, env func(string) string, args []string) (serverConf
 	if set {
 		cfg.offsetFrom = "deployment.toml"
 	}
-	props := systemProperties(env("JAVA_OPTS"), args)
+	props := ports.SystemProperties(env("JAVA_OPTS"), args)
 	flagName := strings.TrimSuffix(strings.TrimPrefix(ports.OffsetFlag, "-D"), "=")
 	if v, ok := props[flagName]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -114,10 +93,10 @@ func loadConfig(home string, env func(string) string, args []string) (serverConf
 		cfg.internalAPI = b
 	}
 
-	if v, ok := props[JMXPortProperty]; ok {
+	if v, ok := props[ports.JMXPortProperty]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
 		if err != nil || n < 0 || n > ports.MaxPort {
-			return cfg, fmt.Errorf("-D%s=%s: not a port", JMXPortProperty, v)
+			return cfg, fmt.Errorf("-D%s=%s: not a port", ports.JMXPortProperty, v)
 		}
 		cfg.jmxPort = n
 	}

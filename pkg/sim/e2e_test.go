@@ -175,7 +175,7 @@ func TestScriptPortOffsetFlagManagementAndPinnedJMX(t *testing.T) {
 
 	in := start(t, home, startOpts{
 		args: []string{ports.OffsetFlag + strconv.Itoa(flagOff)},
-		env:  []string{"JAVA_OPTS=-Xms256m -D" + JMXPortProperty + "=" + strconv.Itoa(jmxPort)},
+		env:  []string{"JAVA_OPTS=-Xms256m -D" + ports.JMXPortProperty + "=" + strconv.Itoa(jmxPort)},
 	})
 	pid := in.serverPID(0)
 	waitReady(t, want)

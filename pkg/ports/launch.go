@@ -1,0 +1,52 @@
+package ports
+
+import (
+	"strconv"
+	"strings"
+)
+
+// JMXPortProperty pins MI's JMX agent, whose port is otherwise random
+// (docs/mi-facts.md, "Ports").
+const JMXPortProperty = "com.sun.management.jmxremote.local.port"
+
+// EnvValue is the value of variable name in env (KEY=VALUE words, as
+// exec takes them), "" when env does not set it.
+func EnvValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// SystemProperties collects the -Dkey=value words of javaOpts and then of
+// args, the order java sees them in MI's start script; a later value of a
+// property replaces an earlier one, as in java, and -Dkey alone is "".
+func SystemProperties(javaOpts string, args []string) map[string]string {
+	props := map[string]string{}
+	for _, w := range append(strings.Fields(javaOpts), args...) {
+		prop, ok := strings.CutPrefix(w, "-D")
+		if !ok {
+			continue
+		}
+		if k, v, _ := strings.Cut(prop, "="); k != "" {
+			props[k] = v
+		}
+	}
+	return props
+}
+
+// PinnedJMXPort is the port an instance launched with env and args has
+// its JMX agent listen on, 0 when the JVM picks one at random.
+func PinnedJMXPort(env, args []string) int {
+	v, ok := SystemProperties(EnvValue(env, "JAVA_OPTS"), args)[JMXPortProperty]
+	if !ok {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < 0 || n > MaxPort {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,22 @@
+package ports
+
+import "testing"
+
+// java keeps the last value of a property, and MI's script puts JAVA_OPTS
+// before the arguments; a value that is no port pins nothing.
+func TestPinnedJMXPort(t *testing.T) {
+	for _, c := range []struct {
+		env, args []string
+		want      int
+	}{
+		{nil, nil, 0},
+		{[]string{"JAVA_OPTS=-Xmx1g -D" + JMXPortProperty + "=9999"}, nil, 9999},
+		{[]string{"JAVA_OPTS=-D" + JMXPortProperty + "=9999"}, []string{"-D" + JMXPortProperty + "=7000"}, 7000},
+		{[]string{"JAVA_OPTS=-D" + JMXPortProperty + "=9999 -D" + JMXPortProperty + "=70000"}, nil, 0},
+		{[]string{"JAVA_OPTS_EXTRA=-D" + JMXPortProperty + "=9999"}, nil, 0},
+	} {
+		if got := PinnedJMXPort(c.env, c.args); got != c.want {
+			t.Errorf("PinnedJMXPort(%q, %q) = %d, want %d", c.env, c.args, got, c.want)
+		}
+	}
+}
