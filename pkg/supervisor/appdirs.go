@@ -15,9 +15,10 @@ import (
 const appsSettle = 50 * time.Millisecond
 
 // hotDeployWindow is how long after a change in carbonapps/ every check
-// of the instance asks /healthz (see asksHealthz): MI's hot deployer
-// scans carbonapps/ every 15 s (docs/mi-facts.md), so a .car copied there
-// is deployed, or found faulty, up to 15 s after the copy.
+// of the instance asks /healthz (see asksHealthz), and when its CApps are
+// counted again (see Supervisor.recountApps): MI's hot deployer scans
+// carbonapps/ every 15 s (docs/mi-facts.md), so a .car copied there is
+// deployed, or found faulty, up to 15 s after the copy.
 const hotDeployWindow = 20 * time.Second
 
 // appDirs tells the monitor when a watched instance's carbonapps/ changes
@@ -86,32 +87,32 @@ func (a *appDirs) errors() <-chan error {
 // changed has the instance whose carbonapps/ ev is about checked once
 // the burst of changes settles (see settle). A carbonapps/ removed or
 // moved away is no longer watched.
-func (a *appDirs) changed(ev fsnotify.Event, first time.Duration) {
+func (a *appDirs) changed(ev fsnotify.Event, first, window time.Duration) {
 	if c := a.dirs[ev.Name]; c != nil && ev.Op&(fsnotify.Remove|fsnotify.Rename) != 0 {
 		_ = a.w.Remove(ev.Name) // moved away, it would still be watched
 		a.remove(c)
-		settle(c, first)
+		settle(c, first, window)
 		return
 	}
 	if c := a.dirs[filepath.Dir(ev.Name)]; c != nil && ev.Op != fsnotify.Chmod {
-		settle(c, first)
+		settle(c, first, window)
 	}
 }
 
 // changedAll is changed for every watched directory.
-func (a *appDirs) changedAll(first time.Duration) {
+func (a *appDirs) changedAll(first, window time.Duration) {
 	for _, c := range a.dirs {
-		settle(c, first)
+		settle(c, first, window)
 	}
 }
 
 // settle has c checked appsSettle after the last change of a burst, each
-// change putting it off again, asking /healthz at every check for
-// hotDeployWindow, and spaces the checks after it as after any change,
-// from first.
-func settle(c *healthCheck, first time.Duration) {
+// change putting it off again, asking /healthz at every check for window
+// (hotDeployWindow) and counting the instance's CApps again after it, and
+// spaces the checks after it as after any change, from first.
+func settle(c *healthCheck, first, window time.Duration) {
 	now := time.Now()
-	c.settleUntil, c.askUntil = now.Add(appsSettle), now.Add(hotDeployWindow)
+	c.settleUntil, c.askUntil, c.recount = now.Add(appsSettle), now.Add(window), true
 	c.every, c.ready, c.next = first, false, c.settleUntil
 }
 

@@ -209,15 +209,20 @@ func deployedCopy(inst state.Instance, a state.App) appstate.Declared {
 	return appstate.Declared{Path: path, App: app}
 }
 
+// appSession asks the running inst's Management API about its CApps.
+func appSession(inst *state.Instance, creds Credentials) *appstate.Session {
+	t := appstate.Target{Name: inst.Name, State: inst.State, Running: true, Home: inst.Home}
+	if appstate.APIEnabled(inst.Home) {
+		t.URL = observe.ManagementURL(inst)
+	}
+	return appstate.NewSession([]appstate.Target{t}, appstate.Options{User: creds.User, Password: creds.Password, Follow: true})
+}
+
 // prepare notes what MI runs now of the check's applications. What it
 // could not ask before ctx ended is taken for not listed: such an
 // application counts once MI lists it.
 func (c *appCheck) prepare(ctx context.Context, creds Credentials) {
-	t := appstate.Target{Name: c.inst.Name, State: c.inst.State, Running: true, Home: c.inst.Home}
-	if appstate.APIEnabled(c.inst.Home) {
-		t.URL = observe.ManagementURL(&c.inst)
-	}
-	c.session = appstate.NewSession([]appstate.Target{t}, appstate.Options{User: creds.User, Password: creds.Password, Follow: true})
+	c.session = appSession(&c.inst, creds)
 	for _, d := range c.declared {
 		c.waits = append(c.waits, appWait{id: d.App.ID(), waiter: appstate.NewWaiter(ctx, c.session, d, appstate.GoalActive)})
 	}
@@ -313,20 +318,46 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 			}
 		}
 	}
-	now := c.session.Observe(s.ctx)[0]
-	s.apps.mu.Lock()
-	watched := s.apps.queues[name] == q
-	if watched && now.Err == nil && now.Apps != nil {
-		s.apps.counts[name] = AppCounts{Active: now.Apps.ActiveCount, Faulty: now.Apps.FaultyCount}
-	}
-	s.apps.mu.Unlock()
-	if !watched {
+	if !s.keepCounts(name, q, c.session.Observe(s.ctx)[0]) {
 		return
 	}
 	for i, w := range c.waits {
 		s.emit(appEvent(name, w, outcomes[i]))
 	}
 	s.healthSoon(name) // MI changed: /healthz may say so now
+}
+
+// keepCounts keeps what MI said of the instance name's CApps, unless its
+// queue q is no longer the instance's; it reports whether q still is.
+func (s *Supervisor) keepCounts(name string, q *appQueue, now appstate.Observation) bool {
+	s.apps.mu.Lock()
+	defer s.apps.mu.Unlock()
+	watched := s.apps.queues[name] == q
+	if watched && now.Err == nil && now.Apps != nil {
+		s.apps.counts[name] = AppCounts{Active: now.Apps.ActiveCount, Faulty: now.Apps.FaultyCount}
+	}
+	return watched
+}
+
+// recountApps asks MI again, in the background, how many CApps inst runs
+// and how many are faulty: its carbonapps/ changed a hot-deploy window
+// ago, and MI has taken the change by now, whoever made it (a .car
+// copied in or deleted by hand is no check's: without this its counts
+// would stay what MI said before).
+func (s *Supervisor) recountApps(inst state.Instance) {
+	s.apps.mu.Lock()
+	q, creds := s.apps.queues[inst.Name], s.apps.creds
+	s.apps.mu.Unlock()
+	if q == nil {
+		return
+	}
+	s.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(s.ctx, appstate.DefaultTimeout)
+		defer cancel()
+		session := appSession(&inst, creds)
+		defer session.Close()
+		s.keepCounts(inst.Name, q, session.Observe(ctx)[0])
+	})
 }
 
 // appCheckWaited, when set (by tests), is called once a check of the

@@ -252,3 +252,28 @@ func TestCAppChangeBringsAHealthCheck(t *testing.T) {
 		t.Fatalf("after undeploying bad: %q, want ready", ev)
 	}
 }
+
+// A CApp copied into carbonapps/ by hand, and one deleted by hand, are no
+// check's: the counts follow what MI makes of them all the same, once its
+// hot deployer has had time to take the change.
+func TestCAppCopiedByHandIsCounted(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.sup.hotDeployWindow = time.Second
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	waitAppCounts(s, "mi-1", "active 0, faulty 0", 5*time.Second)
+
+	data, err := os.ReadFile(s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byHand := filepath.Join(home.CarbonAppsDir(filepath.Join(s.dir, "instances", "mi-1")), "shop_1.0.0.car")
+	if err := os.WriteFile(byHand, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitAppCounts(s, "mi-1", "active 1, faulty 0", siteTimeout)
+	if err := os.Remove(byHand); err != nil {
+		t.Fatal(err)
+	}
+	waitAppCounts(s, "mi-1", "active 0, faulty 0", siteTimeout)
+}

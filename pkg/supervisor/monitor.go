@@ -27,8 +27,10 @@ type healthCheck struct {
 	ready, skipped bool
 	// settleUntil is when a burst of changes in carbonapps/ is taken to
 	// be over: no check before (see appDirs.changed). askUntil is how
-	// long after the last such change every check asks /healthz.
+	// long after the last such change every check asks /healthz; the
+	// first check after it counts the CApps again when recount says so.
 	settleUntil, askUntil time.Time
+	recount               bool
 }
 
 // asksHealthz reports whether the check due at now asks the instance's
@@ -105,11 +107,11 @@ func (s *Supervisor) monitor() {
 		case <-timer.C:
 		case <-s.watchKick:
 		case ev := <-dirs.events():
-			dirs.changed(ev, s.firstCheck())
+			dirs.changed(ev, s.firstCheck(), s.hotDeployWindow)
 		case <-dirs.errors():
 			// Events lost (the kernel's queue overflowed): any
 			// directory may have changed.
-			dirs.changedAll(s.firstCheck())
+			dirs.changedAll(s.firstCheck(), s.hotDeployWindow)
 		}
 		s.syncChecks(checks, dirs)
 		s.runChecks(checks)
@@ -213,6 +215,10 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 			c.ready = healthz.Health() == nil
 		}
 		c.skipped = healthz == nil
+		if c.recount && !now.Before(c.askUntil) {
+			c.recount = false
+			s.recountApps(c.r.live(cur))
+		}
 		if c.r.checkHealth(cur, view, c.prober, healthz) {
 			c.every = first
 		} else {

@@ -88,7 +88,7 @@ func TestAppDirsTellOfCAppChanges(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(apps, "shop_1.0.0.car"), []byte("zip"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.changed(nextAppEvent(t, a), time.Second)
+	a.changed(nextAppEvent(t, a), time.Second, hotDeployWindow)
 	now := time.Now()
 	if !c.next.Before(later) || c.every != time.Second || c.ready || !c.askUntil.After(now.Add(15*time.Second)) {
 		t.Fatalf("after a CApp was copied: next in %s, every %s, ready %v, asking /healthz for %s", c.next.Sub(now), c.every, c.ready, c.askUntil.Sub(now))
@@ -104,7 +104,7 @@ func TestAppDirsTellOfCAppChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	for c.apps != "" {
-		a.changed(nextAppEvent(t, a), time.Second)
+		a.changed(nextAppEvent(t, a), time.Second, hotDeployWindow)
 	}
 	if len(a.dirs) != 0 || a.w == nil {
 		t.Fatalf("still watching %v (inotify instance kept: %v, want kept)", a.dirs, a.w != nil)
@@ -131,7 +131,7 @@ func TestAppDirsKeepTheWatchOfAStoppedInstance(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(apps, "shop_1.0.0.car"), []byte("zip"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.changed(nextAppEvent(t, a), time.Second)
+	a.changed(nextAppEvent(t, a), time.Second, hotDeployWindow)
 	if again.ready || again.every != time.Second {
 		t.Fatalf("the restarted instance was not told of a CApp copied in: ready %v, every %s", again.ready, again.every)
 	}

@@ -99,6 +99,9 @@ type Supervisor struct {
 	// firstCheckAfter is checkFirst; tests that must tell a check brought
 	// by a change from one the schedule brings make it longer.
 	firstCheckAfter time.Duration
+	// hotDeployWindow is the constant; tests that copy a CApp by hand
+	// make it shorter (before they change a carbonapps/).
+	hotDeployWindow time.Duration
 
 	// strays is false when no process of an instance can run unrecorded:
 	// the supervisor before this one ended cleanly, clearing its record
@@ -162,6 +165,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
+		hotDeployWindow: hotDeployWindow,
 		strays:          true,
 	}
 	s.starting.Whose = s.holderOf
