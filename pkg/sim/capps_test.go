@@ -380,7 +380,7 @@ func TestHotDeploymentOff(t *testing.T) {
 // removes <name>.car; both need the token.
 func TestManagementPostDelete(t *testing.T) {
 	t.Parallel()
-	in, _, set := startWithCApps(t, nil)
+	in, dist, set := startWithCApps(t, nil)
 	h := mgmtHeader(t, set)
 	apps := fmt.Sprintf("https://127.0.0.1:%d/management/applications", set[ports.Management])
 	post := func(header http.Header, files map[string][]byte) (int, string) {
@@ -432,6 +432,14 @@ func TestManagementPostDelete(t *testing.T) {
 		t.Fatalf("DELETE: %d %s", code, body)
 	}
 	in.waitLog("Successfully undeployed Carbon Application : up_1.0.0{super-tenant}", 1)
+
+	// A file that cannot be saved is MI's 500, never its "Successfully added".
+	if err := os.Mkdir(filepath.Join(dist, CarbonAppsDir, "stuck_1.0.0.car"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := post(h, map[string][]byte{"stuck_1.0.0.car": car}); code != http.StatusInternalServerError || !strings.Contains(body, "Error when deploying") {
+		t.Errorf("POST over a directory: %d %s, want 500", code, body)
+	}
 }
 
 // docs/mi-integrations.md "Metrics": with the MetricHandler and

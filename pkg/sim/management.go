@@ -213,7 +213,8 @@ func (s *server) postApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dir := s.deployer.dir
-	if err := os.MkdirAll(dir, 0o755); err == nil {
+	err = os.MkdirAll(dir, 0o755)
+	if err == nil {
 		err = fsutil.ReplaceFile(filepath.Join(dir, name), data, 0o644)
 	}
 	if err != nil {
