@@ -160,14 +160,6 @@ func configFile(g *globalOptions) string {
 // endpoints: "orders_1.0.0/" + endpoint.
 func listenerPrefix(app *capp.App) string { return app.ID() + "/" }
 
-// short abbreviates a SHA-256 for tables.
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
-}
-
 // humanSize writes n bytes for people.
 func humanSize(n int64) string {
 	switch {

@@ -366,13 +366,6 @@ func randomPorts(rs []observe.RandomPort) string {
 	return strings.Join(parts, ", ")
 }
 
-func pidString(pid int) string {
-	if pid == 0 {
-		return ""
-	}
-	return strconv.Itoa(pid)
-}
-
 func orDash(s string) string {
 	if s == "" {
 		return "-"

@@ -336,7 +336,7 @@ func BenchmarkScrape(b *testing.B) {
 }
 
 func processes(tb testing.TB, pgids []int) int {
-	got, err := usage.Sample(pgids)
+	got, err := usage.NewTracker(0).Sample(time.Now(), pgids)
 	if err != nil {
 		tb.Fatal(err)
 	}

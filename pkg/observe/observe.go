@@ -415,17 +415,6 @@ func healthOf(status int, body []byte) error {
 	return fmt.Errorf("/healthz: %d %s", status, http.StatusText(status))
 }
 
-// Alive asks the instance's /liveness: MI answers 200 while the server
-// runs, whatever its apps (docs/mi-facts.md).
-func Alive(ctx context.Context, inst *state.Instance) error {
-	url := fmt.Sprintf("http://%s/liveness", probeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]))
-	status, _, err := get(ctx, url)
-	if err != nil {
-		return err
-	}
-	return livenessOf(status)
-}
-
 // livenessOf is what /liveness answering status means.
 func livenessOf(status int) error {
 	if status != http.StatusOK {

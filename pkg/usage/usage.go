@@ -48,16 +48,11 @@ type Usage struct {
 	Unreadable int
 }
 
-// Sample returns the usage of each process group in pgids, from one walk
-// of /proc. A group with no live member is absent from the result, so
-// "absent" means "nothing of this instance runs". Invalid pgids (<= 0) are
-// ignored. The only error is /proc itself failing.
-func Sample(pgids []int) (map[int]Usage, error) {
-	out, _, err := walk(pgids)
-	return out, err
-}
-
-// walk is Sample that also returns the members it found, by group.
+// walk returns the usage of each process group in pgids, from one walk
+// of /proc, and the members it found, by group. A group with no live
+// member is absent from the result, so "absent" means "nothing of this
+// instance runs". Invalid pgids (<= 0) are ignored. The only error is
+// /proc itself failing.
 func walk(pgids []int) (map[int]Usage, map[int][]proc.Identity, error) {
 	out := make(map[int]Usage, len(pgids))
 	members := make(map[int][]proc.Identity, len(pgids))
@@ -117,7 +112,8 @@ func NewTracker(rewalk time.Duration) *Tracker {
 	return &Tracker{rewalk: rewalk}
 }
 
-// Sample is Sample(pgids) as of now, read as cheaply as the groups allow.
+// Sample is the usage of each process group in pgids as of now (see
+// walk), read as cheaply as the groups allow.
 func (t *Tracker) Sample(now time.Time, pgids []int) (map[int]Usage, error) {
 	if out, ok := t.reread(now, pgids); ok {
 		return out, nil

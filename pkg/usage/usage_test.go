@@ -11,13 +11,13 @@ import (
 	"github.com/mictl/mictl/pkg/proc/proctest"
 )
 
-// waitUsage polls Sample until cond holds for group pgid and returns
+// waitUsage polls walk until cond holds for group pgid and returns
 // that sample; the limit only guards against a hung test.
 func waitUsage(t *testing.T, pgid int, what string, cond func(Usage, bool) bool) Usage {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got, err := Sample([]int{pgid})
+		got, _, err := walk([]int{pgid})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,21 +48,21 @@ func TestSampleSumsTheGroup(t *testing.T) {
 	if u.OpenFDs < 9 || u.Unreadable != 0 {
 		t.Errorf("OpenFDs = %d, Unreadable = %d; want >= 9 and 0", u.OpenFDs, u.Unreadable)
 	}
-	both, err := Sample([]int{pgid, other, 0, -1})
+	both, _, err := walk([]int{pgid, other, 0, -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(both) != 2 || both[other].Processes != 1 {
-		t.Errorf("Sample of two groups and two invalid pgids = %+v, want the two groups only", both)
+		t.Errorf("walk of two groups and two invalid pgids = %+v, want the two groups only", both)
 	}
 }
 
 func TestSampleOmitsGoneGroups(t *testing.T) {
 	pgid := proctest.StartGroup(t, "exit 0")
 	waitUsage(t, pgid, "the group to end", func(_ Usage, ok bool) bool { return !ok })
-	got, err := Sample(nil)
+	got, _, err := walk(nil)
 	if err != nil || len(got) != 0 {
-		t.Errorf("Sample(nil) = %v, %v; want an empty map", got, err)
+		t.Errorf("walk(nil) = %v, %v; want an empty map", got, err)
 	}
 }
 
@@ -115,7 +115,7 @@ func BenchmarkSample(b *testing.B) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got, err := Sample(pgids)
+		got, _, err := walk(pgids)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func BenchmarkSample(b *testing.B) {
 	}
 	b.Run("walk", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := Sample(pgids); err != nil {
+			if _, _, err := walk(pgids); err != nil {
 				b.Fatal(err)
 			}
 		}
