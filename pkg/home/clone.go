@@ -255,6 +255,17 @@ type distEntry struct {
 
 // ReadDistribution lists the distribution at src. Neither it nor Sync
 // ever writes under src.
+//
+// A symbolic link that leads out of the distribution (an absolute one, or
+// one climbing out with ..) is listed as what it points to (a directory
+// walked, a file copied), except where MI only reads (see readOnly: the
+// jars, and the directories of jars), where the link itself is cloned. An
+// instance writes its conf/ (MI renders files there at every start), its
+// repository/ (CApps, registry) and the rest of its home: such a link
+// cloned there (a conf/ kept in /etc, a carbonapps/ on a shared volume)
+// would have every instance, and mictl, write one shared file, the
+// distribution's own among them. A link within the distribution is
+// cloned as a link: in a home it leads to the home's own copy.
 func ReadDistribution(src string) (*Distribution, error) {
 	// mi_home is often a symlink (/opt/wso2mi -> /opt/wso2mi-4.4.0): walk
 	// what it points to, or the walk would list the link itself.
@@ -263,27 +274,10 @@ func ReadDistribution(src string) (*Distribution, error) {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
 	d := &Distribution{src: src, paths: map[string]bool{}}
-	err = filepath.WalkDir(root, func(path string, entry fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		rel = filepath.ToSlash(rel)
-		if perInstance[rel] {
-			if entry.IsDir() {
-				d.entries = append(d.entries, distEntry{rel: rel, own: true})
-				return fs.SkipDir
-			}
-			return nil
-		}
-		info, err := entry.Info()
-		if err != nil {
-			return err
-		}
-		d.entries = append(d.entries, distEntry{rel: rel, path: path, info: info})
-		d.paths[rel] = true
-		return nil
-	})
+	info, err := os.Stat(root)
+	if err == nil {
+		err = d.walk(root, ".", info, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
@@ -298,6 +292,68 @@ func ReadDistribution(src string) (*Distribution, error) {
 	}
 	d.fingerprint = fmt.Sprintf("%016x", h.Sum64())
 	return d, nil
+}
+
+// walk lists path (rel in the distribution, info its Lstat) and, for a
+// directory, what it holds, in lexical order, a directory before its
+// contents; a symbolic link out of the distribution is followed (see
+// ReadDistribution) unless it points nowhere or to a directory open
+// holds (the directories being walked: a loop), where the link itself is
+// listed.
+func (d *Distribution) walk(path, rel string, info fs.FileInfo, open []fileID) error {
+	if info.Mode()&fs.ModeSymlink != 0 && !readOnly(rel) && leadsOut(path, rel) {
+		if target, err := os.Stat(path); err == nil && !slices.Contains(open, idOf(target)) {
+			info = target
+		}
+	}
+	if perInstance[rel] {
+		if info.IsDir() {
+			d.entries = append(d.entries, distEntry{rel: rel, own: true})
+		}
+		return nil
+	}
+	d.entries = append(d.entries, distEntry{rel: rel, path: path, info: info})
+	d.paths[rel] = true
+	if !info.IsDir() {
+		return nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	open = append(open, idOf(info))
+	for _, entry := range entries {
+		child, err := entry.Info()
+		if err != nil {
+			return err
+		}
+		childRel := entry.Name()
+		if rel != "." {
+			childRel = rel + "/" + childRel
+		}
+		if err := d.walk(filepath.Join(path, entry.Name()), childRel, child, open); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leadsOut reports whether the symbolic link at path (rel in the
+// distribution) leads out of the distribution, as cloned into a home:
+// absolute, or climbing above the distribution's root with "..".
+func leadsOut(path, rel string) bool {
+	target, err := os.Readlink(path)
+	return err == nil && (filepath.IsAbs(target) || !filepath.IsLocal(filepath.Join(filepath.Dir(filepath.FromSlash(rel)), target)))
+}
+
+// fileID tells a directory from every other on the host.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(info fs.FileInfo) fileID {
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		return fileID{uint64(st.Dev), st.Ino}
+	}
+	return fileID{}
 }
 
 // Sync makes dir an instance home cloned from the distribution: jars and
@@ -609,12 +665,14 @@ func recordNow(e distEntry, dst string) (string, error) {
 	return cloneOf(e.info, info).line(e.rel), nil
 }
 
+// readOnly reports whether MI only reads rel: a jar, or a directory of
+// readOnlyDirs or anything in one.
 func readOnly(rel string) bool {
 	if strings.HasSuffix(rel, ".jar") {
 		return true
 	}
 	for _, d := range readOnlyDirs {
-		if strings.HasPrefix(rel, d+"/") {
+		if rel == d || strings.HasPrefix(rel, d+"/") {
 			return true
 		}
 	}

@@ -1128,3 +1128,69 @@ func TestBehindSeesAJarWrittenInPlace(t *testing.T) {
 		t.Errorf("Behind after the sync = %q, %v; want nothing", behind, err)
 	}
 }
+
+// A directory of the distribution kept elsewhere behind a symbolic link (a
+// conf/ in /etc, a carbonapps/ on a shared volume) is each home's own
+// copy: cloned as the link, every instance's writes there (MI renders
+// conf/ at every start; mictl deploys into carbonapps/) went to one
+// shared directory, the distribution's. A home cloned with the link
+// before gets its own directory at the next sync; a jar directory behind
+// a link (MI only reads it) stays a link.
+func TestLinkOutOfTheDistributionIsCopied(t *testing.T) {
+	src, dir := setup(t)
+	shared := filepath.Join(filepath.Dir(src), "shared") // beside the distribution
+	etcConf, capps, jars := filepath.Join(shared, "etc-conf"), filepath.Join(shared, "capps"), filepath.Join(shared, "jars")
+	for _, d := range []string{etcConf, capps, jars} {
+		must(t, os.MkdirAll(d, 0o755))
+	}
+	// conf/ by an absolute link, carbonapps/ by a relative one climbing
+	// out, dropins/ (jars) by an absolute one.
+	must(t, os.Rename(filepath.Join(src, "conf", "log4j2.properties"), filepath.Join(etcConf, "log4j2.properties")))
+	must(t, os.RemoveAll(filepath.Join(src, "conf")))
+	must(t, os.Symlink(etcConf, filepath.Join(src, "conf")))
+	must(t, os.WriteFile(filepath.Join(capps, "shipped_1.0.0.car"), []byte("PK\x03\x04 car"), 0o644))
+	must(t, os.MkdirAll(filepath.Join(src, "repository", "deployment", "server"), 0o755))
+	must(t, os.Symlink("../../../../shared/capps", filepath.Join(src, "repository", "deployment", "server", "carbonapps")))
+	must(t, os.WriteFile(filepath.Join(jars, "c.jar"), []byte("PK\x03\x04 c.jar"), 0o644))
+	must(t, os.Symlink(jars, filepath.Join(src, "dropins")))
+
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{"conf", "repository/deployment/server/carbonapps"} {
+		if info, err := os.Lstat(filepath.Join(dir, rel)); err != nil || !info.IsDir() {
+			t.Fatalf("%s in the home: %v, %v; want a directory of its own", rel, info, err)
+		}
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "conf", "log4j2.properties")); err != nil || string(got) != "appenders = CARBON_LOGFILE\n" {
+		t.Errorf("conf/log4j2.properties in the home: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "repository", "deployment", "server", "carbonapps", "shipped_1.0.0.car")); err != nil {
+		t.Errorf("the shipped CApp in the home: %v", err)
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "dropins")); err != nil || target != jars {
+		t.Errorf("dropins in the home -> %q, %v; want the link to %s", target, err, jars)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "conf", "carbon.xml"), []byte("<rendered/>"), 0o644))
+	if _, err := os.Stat(filepath.Join(etcConf, "carbon.xml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file written in the home's conf/ reached the distribution's: %v", err)
+	}
+
+	// A home cloned with the link (as before) is given its own directory.
+	must(t, os.RemoveAll(filepath.Join(dir, "conf")))
+	must(t, os.Symlink(etcConf, filepath.Join(dir, "conf")))
+	list := filepath.Join(dir, ".mictl-cloned")
+	data, err := os.ReadFile(list)
+	must(t, err)
+	must(t, os.WriteFile(list, append(data, "conf\n"...), 0o644))                  // listed as the link Sync made
+	must(t, os.WriteFile(filepath.Join(src, "VERSION"), []byte("4.4.1\n"), 0o644)) // a change, so the sync looks
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Lstat(filepath.Join(dir, "conf")); err != nil || !info.IsDir() {
+		t.Fatalf("conf in a home cloned with the link, after a sync: %v, %v; want a directory of its own", info, err)
+	}
+	if entries, err := os.ReadDir(etcConf); err != nil || len(entries) != 1 {
+		t.Errorf("the distribution's conf/ after the sync: %v, %v; want its one file, untouched", entries, err)
+	}
+}
