@@ -191,11 +191,15 @@ func planClashes(port int, parties []Party) []Finding {
 	return out
 }
 
-// unshiftedHint explains a clash of an inbound endpoint that does not move
-// with the offset: every co-located instance binds the same port. Only
-// between different offsets: at one offset every port clashes, shifted
-// or not, and the offset is what to change.
+// unshiftedHint explains a clash of an inbound endpoint, or of a pinned
+// JMX agent, that does not move with the offset: every co-located
+// instance binds the same port. Only between different offsets: at one
+// offset every port clashes, shifted or not, and the offset is what to
+// change.
 func unshiftedHint(a, b Party) string {
+	if a.Role == ports.RoleJMX && b.Role == ports.RoleJMX && a.Instance != b.Instance && a.Offset != b.Offset {
+		return ": JAVA_OPTS pins MI's JMX agent to this port (-D" + ports.JMXPortProperty + "), and every instance gets the same JAVA_OPTS; remove it (the JVM then picks a free port at each start, shown in mictl ports table) or run one instance"
+	}
 	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Offset != b.Offset &&
 		a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {
 		return ": MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it; or give each instance its own app"

@@ -112,6 +112,19 @@ func TestCheckConflicts10And47(t *testing.T) {
 	}
 }
 
+// JAVA_OPTS pinning the JMX agent (docs/mi-facts.md, "Ports") gives every
+// instance that one port, which the JVM does not offset: a clash of the
+// plan, explained, not a BindException in the second server's log.
+func TestCheckConflictsPinnedJMXPort(t *testing.T) {
+	inTempDir(t)
+	t.Setenv("JAVA_OPTS", "-Xms256m -D"+ports.JMXPortProperty+"=5999")
+	code, out, _ := run(t, "check-conflicts", "--offsets", "10,20")
+	want := "conflict: mi-1 jmx agent 5999 ↔ mi-2 jmx agent 5999 (offset 10 vs 20): JAVA_OPTS pins MI's JMX agent to this port"
+	if code != exitcode.Conflicts || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
+	}
+}
+
 func TestCheckConflictsJSON(t *testing.T) {
 	inTempDir(t)
 	a, b := clashingOffsets(t)

@@ -373,7 +373,8 @@ func InboundOffsetEnabled(src Source, overrides map[string]any) (bool, error) {
 // as MI offsets it, inboundOffset being the instance's
 // inbound.port_offset_enable; RunTimePorts lists the others), and the
 // mediation debugger (9005, 9006) and the unit test server (9008) when
-// javaOpts turns them on, each plus the offset.
+// javaOpts turns them on, each plus the offset, and MI's JMX agent on the
+// port javaOpts pins it to, which the JVM does not offset.
 func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra {
 	var out []ports.Extra
 	for _, app := range apps {
@@ -397,6 +398,9 @@ func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra
 	}
 	if on("synapseTest") {
 		out = append(out, ports.Extra{Role: ports.RoleUnitTest, Name: "server", Base: 9008, Shifted: true})
+	}
+	if port := ports.JMXPort(props); port > 0 {
+		out = append(out, ports.Extra{Role: ports.RoleJMX, Name: "agent", Base: port})
 	}
 	return out
 }

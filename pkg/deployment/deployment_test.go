@@ -747,20 +747,21 @@ func TestRenderMetricHandler(t *testing.T) {
 	}
 }
 
-// Inbound endpoints and the debugger are ports of the instance, offset as
-// MI offsets them.
+// Inbound endpoints, the debugger and a pinned JMX agent are ports of the
+// instance, offset as MI offsets them.
 func TestExtras(t *testing.T) {
 	app := &capp.App{Name: "orders", Version: "1.0.0", Inbounds: []capp.Inbound{
 		{Name: "OrdersHTTP", Protocol: "http", Port: 8085, Offset: capp.OffsetIfEnabled},
 		{Name: "OrdersHL7", Protocol: "hl7", Port: 20000, Offset: capp.OffsetNever},
 		{Name: "OrdersEnv", Protocol: "http", Param: "inbound.http.port", Placeholder: "$SYSTEM:ORDERS_PORT", Offset: capp.OffsetIfEnabled},
 	}}
-	got := deployment.Extras([]*capp.App{app}, true, "-Xmx1g -Desb.debug=true")
+	got := deployment.Extras([]*capp.App{app}, true, "-Xmx1g -Desb.debug=true -D"+ports.JMXPortProperty+"=9999")
 	want := []ports.Extra{
 		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHTTP", Base: 8085, Shifted: true},
 		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHL7", Base: 20000, Shifted: false},
 		{Role: ports.RoleDebugger, Name: "command", Base: 9005, Shifted: true},
 		{Role: ports.RoleDebugger, Name: "event", Base: 9006, Shifted: true},
+		{Role: ports.RoleJMX, Name: "agent", Base: 9999, Shifted: false},
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("extras = %+v\nwant %+v", got, want)

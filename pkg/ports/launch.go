@@ -40,7 +40,13 @@ func SystemProperties(javaOpts string, args []string) map[string]string {
 // PinnedJMXPort is the port an instance launched with env and args has
 // its JMX agent listen on, 0 when the JVM picks one at random.
 func PinnedJMXPort(env, args []string) int {
-	v, ok := SystemProperties(EnvValue(env, "JAVA_OPTS"), args)[JMXPortProperty]
+	return JMXPort(SystemProperties(EnvValue(env, "JAVA_OPTS"), args))
+}
+
+// JMXPort is the port the system properties props pin MI's JMX agent to,
+// 0 when they leave it to the JVM.
+func JMXPort(props map[string]string) int {
+	v, ok := props[JMXPortProperty]
 	if !ok {
 		return 0
 	}

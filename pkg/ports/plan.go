@@ -20,14 +20,14 @@ type Want struct {
 	// values its deployment.toml (source plus overrides) sets explicitly.
 	Bases Set
 	// Extras are the ports it opens besides the four (its CApps' inbound
-	// endpoints, the mediation debugger).
+	// endpoints, the mediation debugger, a pinned JMX agent).
 	Extras []Extra
 }
 
 // Extra is a port an instance opens besides its four fixed ones.
 type Extra struct {
 	// Role says what kind of listener it is (RoleInbound, RoleDebugger,
-	// RoleUnitTest); Name which one ("orders_1.0.0/OrdersHTTP").
+	// RoleUnitTest, RoleJMX); Name which one ("orders_1.0.0/OrdersHTTP").
 	Role, Name string
 	// Base is the port as configured; MI adds the server offset to it
 	// only when Shifted (an HTTP inbound endpoint only with
@@ -41,6 +41,10 @@ const (
 	RoleInbound  = "inbound"   // an inbound endpoint of a CApp
 	RoleDebugger = "debugger"  // the mediation debugger (-Desb.debug=true)
 	RoleUnitTest = "unit_test" // the synapse unit test server (-DsynapseTest)
+	// RoleJMX is MI's JMX agent on the port JAVA_OPTS pins it to
+	// (JMXPortProperty). The JVM adds no offset: every co-located
+	// instance, given the same JAVA_OPTS, binds that one port.
+	RoleJMX = "jmx"
 )
 
 // Port is where the extra listens under offset.
