@@ -106,8 +106,9 @@ type Options struct {
 	// Apps are the CApps each instance runs (by name): their inbound
 	// endpoints are ports of the instance.
 	Apps map[string][]*capp.App
-	// JavaOpts is what the instances get as JAVA_OPTS: it may turn on the
-	// mediation debugger or the unit test server, which open ports too.
+	// JavaOpts is what the instances get as JVM_MEM_OPTS and JAVA_OPTS,
+	// which MI's script hands java: it may turn on the mediation debugger
+	// or the unit test server, or pin the JMX agent, which open ports too.
 	JavaOpts string
 }
 

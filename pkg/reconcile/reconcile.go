@@ -78,7 +78,7 @@ type Target struct {
 // Build plans cfg on this host around what runs (f), keeping the offsets
 // f persisted. Nothing is written.
 func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
-	if err := refuseOffsetInJavaOpts(javaOpts(opts.Env)); err != nil {
+	if err := refuseOffsetInJavaOpts(opts.Env); err != nil {
 		return nil, err
 	}
 	src, err := deployment.LoadSource(cfg)
@@ -183,29 +183,45 @@ func daemonPorts(cfg *config.Config) ([]check.Reservation, error) {
 	}}, nil
 }
 
-// refuseOffsetInJavaOpts refuses a JAVA_OPTS that sets MI's port offset:
-// the start script hands it to java, where -DportOffset replaces the
-// offset mictl planned for each instance (docs/mi-facts.md), so every
-// instance would take one set of ports and every start but the first
-// would wait out its timeout before failing on a port it never meant to
-// open.
-func refuseOffsetInJavaOpts(opts string) error {
-	for _, arg := range strings.Fields(opts) {
-		if strings.HasPrefix(arg, ports.OffsetFlag) {
-			return &config.Error{Where: "JAVA_OPTS (environment)", Msg: arg + " sets MI's port offset, which mictl plans for each instance (all of them would take the same ports): " +
-				"remove it from JAVA_OPTS; to choose an instance's offset, set offset = N in its [[instance]] table of mictl.toml, or use --offsets"}
+// javaOptsVars are the variables MI's start script hands java, in its
+// order (docs/mi-facts.md): every -D in them reaches MI.
+var javaOptsVars = []string{"JVM_MEM_OPTS", "JAVA_OPTS"}
+
+// refuseOffsetInJavaOpts refuses a JAVA_OPTS (or JVM_MEM_OPTS) in env
+// that sets MI's port offset: the start script hands it to java, where
+// -DportOffset replaces the offset mictl planned for each instance
+// (docs/mi-facts.md), so every instance would take one set of ports and
+// every start but the first would wait out its timeout before failing on
+// a port it never meant to open.
+func refuseOffsetInJavaOpts(env []string) error {
+	for _, name := range javaOptsVars {
+		for _, arg := range strings.Fields(launchVar(env, name)) {
+			if strings.HasPrefix(arg, ports.OffsetFlag) {
+				return &config.Error{Where: name + " (environment)", Msg: arg + " sets MI's port offset, which mictl plans for each instance (all of them would take the same ports): " +
+					"remove it from " + name + "; to choose an instance's offset, set offset = N in its [[instance]] table of mictl.toml, or use --offsets"}
+			}
 		}
 	}
 	return nil
 }
 
-// javaOpts is the JAVA_OPTS instances get: from env when it was captured
-// (up, a reload), else mictl's own (a plan to look at).
+// javaOpts is what the start script hands java of env before its own
+// options: JVM_MEM_OPTS, then JAVA_OPTS.
 func javaOpts(env []string) string {
-	if env == nil {
-		return os.Getenv("JAVA_OPTS")
+	var words []string
+	for _, name := range javaOptsVars {
+		words = append(words, launchVar(env, name))
 	}
-	return ports.EnvValue(env, "JAVA_OPTS")
+	return strings.TrimSpace(strings.Join(words, " "))
+}
+
+// launchVar is the variable name instances get: from env when it was
+// captured (up, a reload), else mictl's own (a plan to look at).
+func launchVar(env []string, name string) string {
+	if env == nil {
+		return os.Getenv(name)
+	}
+	return ports.EnvValue(env, name)
 }
 
 // ReadApps reads every CApp cfg declares, each file once, and returns

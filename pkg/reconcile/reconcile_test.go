@@ -407,6 +407,11 @@ func TestJavaOptsSettingTheOffsetIsRefused(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "JAVA_OPTS (environment): -DportOffset=24900 sets MI's port offset") {
 		t.Fatalf("Build = %v; want a configuration error naming JAVA_OPTS and -DportOffset=24900", err)
 	}
+	// MI's script hands java JVM_MEM_OPTS too.
+	_, err = Build(cfg, &state.File{}, Options{Env: []string{"JVM_MEM_OPTS=-Xmx2g -DportOffset=3"}})
+	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "JVM_MEM_OPTS (environment): -DportOffset=3 sets MI's port offset") {
+		t.Fatalf("Build = %v; want a configuration error naming JVM_MEM_OPTS and -DportOffset=3", err)
+	}
 	if _, err := Build(cfg, &state.File{}, Options{Env: []string{"JAVA_OPTS=-Xmx2g -Dcom.sun.management.jmxremote.local.port=9999"}}); err != nil {
 		t.Fatalf("Build with a JAVA_OPTS that sets no offset: %v", err)
 	}
