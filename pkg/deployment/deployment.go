@@ -230,17 +230,6 @@ const (
 	NodeIDTOMLKey = "cluster_config.node_id"
 )
 
-// SetsNodeID reports whether src's deployment.toml names the node itself
-// ([cluster_config] node_id).
-func SetsNodeID(src Source) (bool, error) {
-	doc, err := deploytoml.Parse(src.Path, src.TOML)
-	if err != nil {
-		return false, err
-	}
-	_, ok := doc.Lookup(NodeIDTOMLKey)
-	return ok, nil
-}
-
 // Render produces inst's deployment.toml: the source with [server] offset
 // set (offset_method "toml"; with "flag" the source's offset stays and
 // -DportOffset replaces it at launch), the instance's overrides applied,

@@ -69,10 +69,6 @@ type Target struct {
 	// carbonapps/: every home cloned from it has them (AppsOf).
 	Shipped []*capp.App
 	env     []string
-	// sourceNodeID reports whether the distribution's deployment.toml
-	// sets [cluster_config] node_id (see launchEnv): read once, by the
-	// first record made, not by every plan.
-	sourceNodeID func() (bool, error)
 }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
@@ -119,8 +115,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, env: opts.Env,
-		sourceNodeID: sync.OnceValues(func() (bool, error) { return deployment.SetsNodeID(src) })}
+	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, env: opts.Env}
 	runs := make(map[string][]*capp.App, len(planned))
 	for _, name := range planned {
 		runs[name] = t.AppsOf(name)
@@ -398,13 +393,9 @@ func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
 	if t.Config.Metrics {
 		args = append(args, MetricsFlag)
 	}
-	env, err := t.launchEnv(inst.Name)
-	if err != nil {
-		return state.Instance{}, err
-	}
 	return state.Instance{
 		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
-		Bind: t.Config.Host.String(), Args: args, Env: env, State: state.StateStarting, Extras: LaunchExtras(inst),
+		Bind: t.Config.Host.String(), Args: args, Env: t.launchEnv(inst.Name), State: state.StateStarting, Extras: LaunchExtras(inst),
 	}, nil
 }
 
@@ -423,18 +414,15 @@ func LaunchExtras(inst ports.Instance) []state.Extra {
 // random one at every start, and instances sharing a coordination
 // database need unique, stable ones (docs/mi-facts.md, "Node identity");
 // the exports name each node the same way. [cluster_config] node_id in
-// deployment.toml or an override is left to stand: the environment would
-// win over it (and -DnodeId in JAVA_OPTS wins over both, as in MI).
-func (t *Target) launchEnv(name string) ([]string, error) {
+// the instance's overrides is left to stand: the environment would win
+// over it (and -DnodeId in JAVA_OPTS wins over both, as in MI). One in the
+// distribution's deployment.toml is not: every instance would share it.
+func (t *Target) launchEnv(name string) []string {
 	ic, _ := t.Config.InstanceSettings(name)
 	if _, overridden := ic.Overrides[deployment.NodeIDTOMLKey]; overridden {
-		return t.env, nil
+		return t.env
 	}
-	named, err := t.sourceNodeID()
-	if err != nil || named {
-		return t.env, err
-	}
-	return append(slices.Clip(t.env), deployment.NodeIDEnv+"="+name), nil
+	return append(slices.Clip(t.env), deployment.NodeIDEnv+"="+name)
 }
 
 // KeepCaptured is the environment of a record prepared again for an

@@ -345,29 +345,25 @@ func TestShippedCAppsInARecordAreNeverRemoved(t *testing.T) {
 }
 
 // Each instance is started with a node identity of its own (MI takes a
-// random one at every start otherwise), unless the user names nodes
-// already with [cluster_config] node_id in the distribution's
-// deployment.toml or an override, which the environment would override.
+// random one at every start otherwise), unless the user names it with
+// [cluster_config] node_id in its overrides, which the environment would
+// override. A node_id in the distribution's deployment.toml would be
+// every instance's: each is named all the same.
 func TestLaunchEnvNamesTheNode(t *testing.T) {
 	t.Parallel()
 	cfg := &config.Config{Instance: []config.InstanceConfig{
 		{Name: "mi-2", Overrides: map[string]any{deployment.NodeIDTOMLKey: "two"}},
 	}}
 	captured := []string{"JAVA_HOME=/jdk"}
-	tests := []struct {
-		name         string
-		env          []string
-		sourceNodeID bool
-		want         []string
-	}{
-		{"mi-1", captured, false, []string{"JAVA_HOME=/jdk", "nodeId=mi-1"}},
-		{"mi-2", captured, false, captured},
-		{"mi-1", captured, true, captured},
-	}
-	for _, tt := range tests {
-		tg := &Target{Config: cfg, env: tt.env, sourceNodeID: func() (bool, error) { return tt.sourceNodeID, nil }}
-		if got, err := tg.launchEnv(tt.name); err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%s, env %v, source node_id %v: %v, want %v", tt.name, tt.env, tt.sourceNodeID, got, tt.want)
+	tg := &Target{Config: cfg, env: captured,
+		Source: deployment.Source{Path: "deployment.toml", TOML: []byte("[cluster_config]\nnode_id = \"acme-node-1\"\n")}}
+	for name, want := range map[string][]string{
+		"mi-1": {"JAVA_HOME=/jdk", "nodeId=mi-1"},
+		"mi-2": captured,
+		"mi-3": {"JAVA_HOME=/jdk", "nodeId=mi-3"},
+	} {
+		if got := tg.launchEnv(name); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %v, want %v", name, got, want)
 		}
 	}
 	if got := captured; !reflect.DeepEqual(got, []string{"JAVA_HOME=/jdk"}) {
@@ -381,10 +377,6 @@ func TestLaunchEnvNamesTheNode(t *testing.T) {
 	}
 	if got := KeepCaptured([]string{"JAVA_HOME=/jdk"}, []string{"JAVA_HOME=/other", "nodeId=mi-1"}); !reflect.DeepEqual(got, ran) {
 		t.Errorf("a record from before node identities: %v, want %v", got, ran)
-	}
-	src := deployment.Source{Path: "deployment.toml", TOML: []byte("[cluster_config]\nnode_id = \"n\"\n")}
-	if sets, err := deployment.SetsNodeID(src); err != nil || !sets {
-		t.Errorf("SetsNodeID(%s) = %v, %v", src.TOML, sets, err)
 	}
 }
 
