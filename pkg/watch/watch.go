@@ -8,6 +8,8 @@ package watch
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -44,7 +46,8 @@ func (fw *Watcher) Close() { go fw.w.Close() }
 
 // Follow calls onChange, at most once per quiet period of debounce, after
 // any of the files that files() names is written, created, removed or
-// renamed. files is asked again after every call, so the set may change
+// renamed, or a symbolic link on the way to one is replaced (see
+// eventPaths). files is asked again after every call, so the set may change
 // (mi_home edited in mictl.toml). It returns when ctx is done, with no
 // call under way, leaving its watches in place for the next Follow,
 // which begins once this one has returned (and returns at once if its ctx
@@ -67,7 +70,9 @@ func (fw *Watcher) Follow(ctx context.Context, files func() []string, debounce t
 			if err != nil {
 				continue
 			}
-			want[abs], wantDirs[filepath.Dir(abs)] = true, true
+			for _, p := range eventPaths(abs) {
+				want[p], wantDirs[filepath.Dir(p)] = true, true
+			}
 		}
 		// The watches in place: a directory removed since is no longer
 		// among them (the kernel dropped its watch).
@@ -135,4 +140,45 @@ func (fw *Watcher) Follow(ctx context.Context, files func() []string, debounce t
 			sync()
 		}
 	}
+}
+
+// eventPaths are the paths whose events tell of a change to the file at
+// path (absolute): the file in its directory as the kernel names it (the
+// symbolic links of the directory's path resolved: a watch is on a
+// directory, not on a path to it), what it points to if it is a link, and
+// every symbolic link on the way, in its own directory. A watch of
+// /opt/wso2mi/conf, /opt/wso2mi a link to /opt/wso2mi-4.3.0, watches
+// 4.3.0's conf/ for good: an upgrade's `ln -sfn wso2mi-4.4.0 /opt/wso2mi`
+// must be seen, and then the new version's directory watched (Follow asks
+// again after every change).
+func eventPaths(path string) []string {
+	var out []string
+	seen := map[string]bool{}
+	var add func(p string)
+	add = func(p string) {
+		if seen[p] || len(seen) > 40 { // 40: a loop of links ends here
+			return
+		}
+		seen[p] = true
+		parent := filepath.Dir(p)
+		for q := parent; q != filepath.Dir(q); q = filepath.Dir(q) {
+			if info, err := os.Lstat(q); err == nil && info.Mode()&fs.ModeSymlink != 0 {
+				add(q)
+			}
+		}
+		dir, err := filepath.EvalSymlinks(parent)
+		if err != nil {
+			dir = parent // not there yet: watched once it is
+		}
+		at := filepath.Join(dir, filepath.Base(p))
+		out = append(out, at)
+		if target, err := os.Readlink(at); err == nil {
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(dir, target)
+			}
+			add(target)
+		}
+	}
+	add(path)
+	return out
 }

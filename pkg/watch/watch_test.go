@@ -281,3 +281,39 @@ func watchedFile(t *testing.T) (string, *Watcher) {
 	t.Cleanup(w.Close)
 	return path, w
 }
+
+// A file reached through a symbolic link (mi_home -> wso2mi-4.3.0) is
+// followed where the link leads now: replacing the link (an upgrade's `ln
+// -sfn wso2mi-4.4.0 mi_home`) is a change, and from then on the new
+// version's file is watched, not the old one's, whose watch inotify had
+// taken through the link once and for good.
+func TestFileThroughALinkFollowsTheLink(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range []string{"4.3.0", "4.4.0"} {
+		if err := os.MkdirAll(filepath.Join(dir, "wso2mi-"+v, "conf"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(dir, "wso2mi-"+v, "conf", "deployment.toml"), "a")
+	}
+	link := filepath.Join(dir, "wso2mi")
+	if err := os.Symlink("wso2mi-4.3.0", link); err != nil {
+		t.Fatal(err)
+	}
+	n, stop := watchCount(t, filepath.Join(link, "conf", "deployment.toml"))
+	defer stop()
+
+	write(t, filepath.Join(dir, "wso2mi-4.3.0", "conf", "deployment.toml"), "b")
+	waitCount(t, n, 1)
+	tmp := filepath.Join(dir, ".wso2mi.tmp") // ln -sfn: a new link renamed over the old
+	if err := os.Symlink("wso2mi-4.4.0", tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, n, 2)
+	write(t, filepath.Join(dir, "wso2mi-4.4.0", "conf", "deployment.toml"), "b")
+	waitCount(t, n, 3)
+	write(t, filepath.Join(dir, "wso2mi-4.3.0", "conf", "deployment.toml"), "c")
+	waitCount(t, n, 3)
+}
