@@ -181,8 +181,8 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 			continue
 		}
 		if dup, ok := internalClash(w.Bases); ok {
-			return Plan{}, fmt.Errorf("%s: %s and %s have the same base port %d, so no offset can separate them; change one in its overrides",
-				w.Name, dup[0], dup[1], w.Bases[dup[0]])
+			return Plan{}, fmt.Errorf("%s: %s (%s) and %s (%s) have the same base port %d, so no offset can separate them; change one in the distribution's deployment.toml, or in the instance's overrides",
+				w.Name, dup[0], Catalogue[dup[0]].TOMLKey, dup[1], Catalogue[dup[1]].TOMLKey, w.Bases[dup[0]])
 		}
 		// The cursor is per base set; extras that move with the offset
 		// make another shape, whose offsets are searched from the base.
