@@ -23,10 +23,17 @@ type logger struct {
 	file *os.File
 }
 
+// newLogger logs to stdout and to the home's wso2carbon.log; a log file
+// that cannot be opened is said on stdout, as log4j2 says it, and the
+// server logs to stdout alone.
 func newLogger(stdout io.Writer, home string) *logger {
 	l := &logger{out: stdout}
-	if err := os.MkdirAll(filepath.Join(home, LogDir), 0o755); err == nil {
-		l.file, _ = os.OpenFile(filepath.Join(home, LogPath), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	err := os.MkdirAll(filepath.Join(home, LogDir), 0o755)
+	if err == nil {
+		l.file, err = os.OpenFile(filepath.Join(home, LogPath), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	}
+	if err != nil {
+		l.log("ERROR", "Log4j", "Unable to create the log file %s: %v", filepath.Join(home, LogPath), err)
 	}
 	return l
 }

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,5 +29,20 @@ func TestErrorWithLayout(t *testing.T) {
 	events := appstate.ParseEvents(strings.NewReader(out.String()))
 	if len(events) != 1 || events[0].File != "orders_1.0.0.car" || events[0].Message != "not a zip" {
 		t.Fatalf("parsed back: %+v", events)
+	}
+}
+
+// A log file that cannot be opened is said on stdout, where the server
+// goes on logging, not passed over in silence.
+func TestLogFileThatCannotBeOpenedIsSaid(t *testing.T) {
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "repository"), nil, 0o644); err != nil { // a file where logs' directory goes
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	l := newLogger(&out, home)
+	l.info("Main", "started")
+	if got := out.String(); !strings.Contains(got, "ERROR {Log4j} - Unable to create the log file "+filepath.Join(home, LogPath)) || !strings.Contains(got, "started") {
+		t.Fatalf("stdout:\n%s", got)
 	}
 }
