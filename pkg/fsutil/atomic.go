@@ -1,5 +1,6 @@
-// Package fsutil holds the one way mictl writes files: atomically, and
-// durably where the file cannot be made again.
+// Package fsutil holds how mictl writes files: atomically (a temporary
+// file renamed over the old), and durably where the file cannot be made
+// again.
 package fsutil
 
 import (
@@ -110,8 +111,8 @@ func replaceWith(path string, perm os.FileMode, durable bool, fill func(tmp *os.
 			os.Remove(tmp.Name())
 		}
 	}()
-	// CreateTemp makes the file 0600; chmod before any byte lands so a
-	// secret is never readable by others, even briefly, when perm is 0600.
+	// CreateTemp makes the file 0600: perm is set before the file is
+	// renamed to its name, so it is never seen there with another mode.
 	if err = tmp.Chmod(perm); err != nil {
 		return err
 	}
