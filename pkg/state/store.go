@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -298,6 +300,7 @@ func unreadable(path string, data []byte, decodeErr error) error {
 func jsonProblem(data []byte, err error) string {
 	var syntax *json.SyntaxError
 	var kind *json.UnmarshalTypeError
+	var badTime *time.ParseError
 	switch {
 	case errors.As(err, &syntax) && syntax.Error() == "unexpected end of JSON input":
 		return "not valid JSON: it ends before its JSON does (cut short)"
@@ -309,6 +312,8 @@ func jsonProblem(data []byte, err error) string {
 		return fmt.Sprintf("not a mictl state file: it holds %s where an object is expected", withArticle(kind.Value))
 	case errors.As(err, &kind):
 		return fmt.Sprintf("%q holds %s where %s is expected", kind.Field, withArticle(kind.Value), jsonKind(kind.Type))
+	case errors.As(err, &badTime):
+		return fmt.Sprintf("it holds %s where a time (RFC 3339, as 2026-12-04T18:05:12Z) is expected", strings.Trim(badTime.Value, `"`))
 	}
 	return err.Error()
 }
