@@ -44,7 +44,8 @@ func generate(manDir, mdDir string) error {
 
 // atomically runs gen into a fresh directory beside dir, then renames each
 // page into dir: cobra's generators write in place, and a page must never
-// be seen half-written.
+// be seen half-written. A page of dir gen no longer writes (a command
+// removed or renamed) is removed after: it would document what is not.
 func atomically(dir string, gen func(tmp string) error) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -61,12 +62,25 @@ func atomically(dir string, gen func(tmp string) error) error {
 	if err != nil {
 		return err
 	}
+	written := map[string]bool{}
 	for _, p := range pages {
 		if err := os.Chmod(filepath.Join(tmp, p.Name()), 0o644); err != nil {
 			return err
 		}
 		if err := os.Rename(filepath.Join(tmp, p.Name()), filepath.Join(dir, p.Name())); err != nil {
 			return err
+		}
+		written[p.Name()] = true
+	}
+	old, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, p := range old {
+		if !written[p.Name()] && !p.IsDir() {
+			if err := os.Remove(filepath.Join(dir, p.Name())); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

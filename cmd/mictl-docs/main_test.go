@@ -10,8 +10,19 @@ import (
 func TestGenerate(t *testing.T) {
 	dir := t.TempDir()
 	man, md := filepath.Join(dir, "man"), filepath.Join(dir, "md")
+	// A page of a command there is no more goes.
+	gone := filepath.Join(md, "mictl_gone.md")
+	if err := os.MkdirAll(md, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(gone, []byte("# mictl gone\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := generate(man, md); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(gone); err == nil {
+		t.Errorf("%s, of no command, is still there", gone)
 	}
 	for _, f := range []string{filepath.Join(man, "mictl-check-conflicts.1"), filepath.Join(md, "mictl_ports_table.md"), filepath.Join(md, "mictl_up.md")} {
 		data, err := os.ReadFile(f)
