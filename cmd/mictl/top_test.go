@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/jsonschematest"
@@ -128,6 +130,26 @@ func TestTopInATerminal(t *testing.T) {
 	}
 	term.run("send-keys", "-t", "plain", "C-c")
 	d.waitFor("top to quit on Ctrl-C", func() bool { return !term.alive("plain") })
+
+	// A SIGINT from outside quits as the keys do: exit 0, not an error.
+	term.start(d, "signalled", nil, "top")
+	term.run("set-option", "-t", "signalled", "remain-on-exit", "on")
+	term.waitScreen(d, "signalled", "rows", func(s string) bool { return len(readyRow.FindAllString(s, -1)) == 2 })
+	pid, err := strconv.Atoi(strings.TrimSpace(term.run("display-message", "-p", "-t", "signalled", "#{pane_pid}")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var status string
+	d.waitFor("top to quit on SIGINT", func() bool {
+		status = strings.TrimSpace(term.run("display-message", "-p", "-t", "signalled", "#{pane_dead}:#{pane_dead_status}"))
+		return strings.HasPrefix(status, "1:")
+	})
+	if status != "1:0" {
+		t.Errorf("top after SIGINT: pane dead:status %s, want exit 0:\n%s", status, term.screen("signalled", false))
+	}
 }
 
 func TestTopSnapshot(t *testing.T) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -72,7 +73,9 @@ is always present, null when unknown (no server running, no MI metrics).`,
 			}
 			m := &topModel{sampler: sampler, load: load, interval: o.interval, sort: top.ByName, width: 80, color: streams.Color()}
 			_, err = tea.NewProgram(m, tea.WithContext(cmd.Context()), tea.WithInput(streams.In), tea.WithOutput(streams.Out), tea.WithFPS(topFPS)).Run()
-			if err != nil {
+			// A SIGINT from outside (kill -INT) quits as Ctrl-C and q do,
+			// and as SIGTERM does: it is how one ends a view.
+			if err != nil && !errors.Is(err, tea.ErrInterrupted) {
 				return fmt.Errorf("top: %w", err)
 			}
 			return nil
