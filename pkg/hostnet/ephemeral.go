@@ -14,11 +14,11 @@ import (
 // may grab a port inside it at any moment, so a port free at planning time
 // would not stay free.
 func EphemeralRange() (lo, hi int, err error) {
-	return EphemeralRangeIn(procRoot)
+	return ephemeralRangeIn(procRoot)
 }
 
-// EphemeralRangeIn is EphemeralRange over the procfs mounted at procRoot.
-func EphemeralRangeIn(procRoot string) (lo, hi int, err error) {
+// ephemeralRangeIn is EphemeralRange over the procfs mounted at procRoot.
+func ephemeralRangeIn(procRoot string) (lo, hi int, err error) {
 	path := filepath.Join(procRoot, "sys", "net", "ipv4", "ip_local_port_range")
 	b, err := os.ReadFile(path)
 	if err != nil {

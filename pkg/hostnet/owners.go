@@ -25,12 +25,12 @@ import (
 // a process that exited mid-walk, a socket of another network namespace's
 // process that we cannot read) are simply absent from the map.
 func Owners(inodes ...uint64) map[uint64]Process {
-	return OwnersIn(procRoot, inodes...)
+	return ownersIn(procRoot, inodes...)
 }
 
-// OwnersIn is Owners over the procfs mounted at procRoot, so tests can point
+// ownersIn is Owners over the procfs mounted at procRoot, so tests can point
 // it at a fixture tree of <pid>/fd/<n> symlinks and <pid>/comm files.
-func OwnersIn(procRoot string, inodes ...uint64) map[uint64]Process {
+func ownersIn(procRoot string, inodes ...uint64) map[uint64]Process {
 	out := make(map[uint64]Process, len(inodes))
 	want := make(map[uint64]struct{}, len(inodes))
 	for _, ino := range inodes {
@@ -71,11 +71,11 @@ func OwnersIn(procRoot string, inodes ...uint64) map[uint64]Process {
 // held by the instance's own process and not by a stranger (MI logs
 // "started" even when its bind failed).
 func SocketInodes(pid int) (map[uint64]struct{}, error) {
-	return SocketInodesIn(procRoot, pid)
+	return socketInodesIn(procRoot, pid)
 }
 
-// SocketInodesIn is SocketInodes over the procfs mounted at procRoot.
-func SocketInodesIn(procRoot string, pid int) (map[uint64]struct{}, error) {
+// socketInodesIn is SocketInodes over the procfs mounted at procRoot.
+func socketInodesIn(procRoot string, pid int) (map[uint64]struct{}, error) {
 	out := make(map[uint64]struct{})
 	var buf [64]byte
 	dir := filepath.Join(procRoot, strconv.Itoa(pid), "fd")

@@ -159,16 +159,16 @@ func TestParseProcNetErrors(t *testing.T) {
 }
 
 func TestEphemeralRangeFixture(t *testing.T) {
-	lo, hi, err := EphemeralRangeIn("testdata/proc")
+	lo, hi, err := ephemeralRangeIn("testdata/proc")
 	if err != nil || lo != 32768 || hi != 60999 {
-		t.Fatalf("EphemeralRangeIn(testdata/proc) = %d, %d, %v; want 32768, 60999", lo, hi, err)
+		t.Fatalf("ephemeralRangeIn(testdata/proc) = %d, %d, %v; want 32768, 60999", lo, hi, err)
 	}
 	for _, bad := range []string{"", "1", "a b", "3 2", "0 10", "1 70000", "1 2 3"} {
 		if _, _, err := parsePortRange(bad); err == nil {
 			t.Errorf("parsePortRange(%q) succeeded", bad)
 		}
 	}
-	if _, _, err := EphemeralRangeIn(t.TempDir()); err == nil || !strings.Contains(err.Error(), "ip_local_port_range") {
+	if _, _, err := ephemeralRangeIn(t.TempDir()); err == nil || !strings.Contains(err.Error(), "ip_local_port_range") {
 		t.Errorf("missing file: error = %v", err)
 	}
 }
@@ -199,7 +199,7 @@ func TestOwnersInFixture(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "self"), 0o755) // non-numeric entries are not pids
 	os.WriteFile(filepath.Join(root, "uptime"), []byte("1 1\n"), 0o644)
 
-	got := OwnersIn(root, 1001, 1002, 2001, 500, 9999, 3001)
+	got := ownersIn(root, 1001, 1002, 2001, 500, 9999, 3001)
 	want := map[uint64]Process{
 		500:  {PID: 1, Comm: "init"},
 		1001: {PID: 42, Comm: "java"}, // shared with 300; lower pid wins
@@ -207,34 +207,34 @@ func TestOwnersInFixture(t *testing.T) {
 		2001: {PID: 300, Comm: "sh"},
 	}
 	if len(got) != len(want) {
-		t.Errorf("OwnersIn = %v, want %v", got, want)
+		t.Errorf("ownersIn = %v, want %v", got, want)
 	}
 	for ino, w := range want {
 		if got[ino] != w {
 			t.Errorf("owner of %d = %v, want %v", ino, got[ino], w)
 		}
 	}
-	if len(OwnersIn(root)) != 0 {
-		t.Error("OwnersIn with no inodes is not empty")
+	if len(ownersIn(root)) != 0 {
+		t.Error("ownersIn with no inodes is not empty")
 	}
-	if len(OwnersIn(filepath.Join(root, "nope"), 1001)) != 0 {
-		t.Error("OwnersIn on a missing procRoot is not empty")
+	if len(ownersIn(filepath.Join(root, "nope"), 1001)) != 0 {
+		t.Error("ownersIn on a missing procRoot is not empty")
 	}
 
-	inos, err := SocketInodesIn(root, 42)
+	inos, err := socketInodesIn(root, 42)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(inos) != 2 {
-		t.Errorf("SocketInodesIn(42) = %v, want {1001, 1002}", inos)
+		t.Errorf("socketInodesIn(42) = %v, want {1001, 1002}", inos)
 	}
 	for _, ino := range []uint64{1001, 1002} {
 		if _, ok := inos[ino]; !ok {
-			t.Errorf("SocketInodesIn(42) lacks %d", ino)
+			t.Errorf("socketInodesIn(42) lacks %d", ino)
 		}
 	}
-	if _, err := SocketInodesIn(root, 7); err == nil || !strings.Contains(err.Error(), filepath.Join(root, "7", "fd")) {
-		t.Errorf("SocketInodesIn(missing pid) error = %v, want one naming the fd dir", err)
+	if _, err := socketInodesIn(root, 7); err == nil || !strings.Contains(err.Error(), filepath.Join(root, "7", "fd")) {
+		t.Errorf("socketInodesIn(missing pid) error = %v, want one naming the fd dir", err)
 	}
 }
 

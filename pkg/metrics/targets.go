@@ -70,7 +70,7 @@ func (w *TargetsWriter) Path() string { return w.path }
 // change, and a daemon restart with the same instances changes nothing.
 // It reports whether the file was written.
 func (w *TargetsWriter) Write(targets []Target) (bool, error) {
-	data, err := RenderTargets(targets)
+	data, err := renderTargets(targets)
 	if err != nil {
 		return false, err
 	}
@@ -101,11 +101,11 @@ type fileSDGroup struct {
 	Labels  map[string]string `json:"labels"`
 }
 
-// RenderTargets renders targets in Prometheus's file_sd format, one group
+// renderTargets renders targets in Prometheus's file_sd format, one group
 // per instance (so each carries its own labels), sorted by name. Each
 // group also sets __metrics_path__ to MI's path, so the file is right
 // even in a job that forgot metrics_path.
-func RenderTargets(targets []Target) ([]byte, error) {
+func renderTargets(targets []Target) ([]byte, error) {
 	sorted := slices.Clone(targets)
 	slices.SortFunc(sorted, func(a, b Target) int { return cmp.Compare(a.Name, b.Name) })
 	groups := make([]fileSDGroup, 0, len(sorted))

@@ -10,7 +10,7 @@ import (
 )
 
 func TestRenderTargets(t *testing.T) {
-	got, err := RenderTargets([]Target{
+	got, err := renderTargets([]Target{
 		{Name: "mi-2", Offset: 11, Host: "0.0.0.0", Port: 9202},
 		{Name: "mi-1", Offset: 10, Host: "127.0.0.1", Port: 9201},
 		{Name: "mi-3", Offset: 12, Host: "::", Port: 9203},
@@ -52,17 +52,17 @@ func TestRenderTargets(t *testing.T) {
 ]
 `
 	if string(got) != want {
-		t.Errorf("RenderTargets =\n%s\nwant\n%s", got, want)
+		t.Errorf("renderTargets =\n%s\nwant\n%s", got, want)
 	}
-	if empty, _ := RenderTargets(nil); string(empty) != "[]\n" {
+	if empty, _ := renderTargets(nil); string(empty) != "[]\n" {
 		t.Errorf("no targets render as %q, want an empty list", empty)
 	}
 	for _, bad := range [][]Target{
 		{{Name: "mi-1", Port: 9201}, {Name: "mi-1", Port: 9202}},
 		{{Name: "mi-1", Port: 0}},
 	} {
-		if _, err := RenderTargets(bad); err == nil || !strings.Contains(err.Error(), "mi-1") {
-			t.Errorf("RenderTargets(%v) = %v, want an error naming mi-1", bad, err)
+		if _, err := renderTargets(bad); err == nil || !strings.Contains(err.Error(), "mi-1") {
+			t.Errorf("renderTargets(%v) = %v, want an error naming mi-1", bad, err)
 		}
 	}
 }
@@ -106,7 +106,7 @@ func TestTargetsWriterWritesOnlyChanges(t *testing.T) {
 	w = NewTargetsWriter(dir)
 	step(two, false)
 	data, _ := os.ReadFile(w.Path())
-	want, _ := RenderTargets(two)
+	want, _ := renderTargets(two)
 	if string(data) != string(want) {
 		t.Errorf("file holds\n%s\nwant\n%s", data, want)
 	}

@@ -112,10 +112,10 @@ func New(o Options) (*Client, error) {
 	return c, nil
 }
 
-// IsThisHost reports whether host (as in a URL) is an IP address of this
+// isThisHost reports whether host (as in a URL) is an IP address of this
 // host, loopback or assigned to one of its interfaces: the only hosts
 // whose certificate the client trusts unverified (see the package doc).
-func IsThisHost(host string) bool {
+func isThisHost(host string) bool {
 	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
 	if err != nil {
 		return false
@@ -143,7 +143,7 @@ func transport(host string) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 4
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	if IsThisHost(host) {
+	if isThisHost(host) {
 		// MI's own self-signed certificate, on this host, reached directly
 		// (see the package doc).
 		t.TLSClientConfig.InsecureSkipVerify = true

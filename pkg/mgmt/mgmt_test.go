@@ -219,8 +219,8 @@ func TestTLSTrustOnlyOnThisHost(t *testing.T) {
 	}
 	for host, want := range map[string]bool{"127.0.0.1": true, "127.1.2.3": true, "[::1]": true, "::1": true, "[::ffff:127.0.0.1]": true,
 		"localhost": false, "mi.example.com": false, "": false, "[fe80::1%25eth0]": false} {
-		if IsThisHost(host) != want {
-			t.Errorf("IsThisHost(%q) = %v", host, !want)
+		if isThisHost(host) != want {
+			t.Errorf("isThisHost(%q) = %v", host, !want)
 		}
 	}
 	for _, bad := range []string{"", "127.0.0.1:9164", "ftp://x", "://"} {
@@ -236,8 +236,8 @@ func TestTLSTrustOnlyOnThisHost(t *testing.T) {
 func TestTLSTrustOnAnInterfaceAddress(t *testing.T) {
 	t.Parallel()
 	addr := interfaceAddress(t)
-	if !IsThisHost(addr.String()) {
-		t.Errorf("IsThisHost(%s) = false for an address of this host's interfaces", addr)
+	if !isThisHost(addr.String()) {
+		t.Errorf("isThisHost(%s) = false for an address of this host's interfaces", addr)
 	}
 	l, err := net.Listen("tcp", net.JoinHostPort(addr.String(), "0"))
 	if err != nil {
@@ -265,8 +265,8 @@ func TestTLSTrustOnAnInterfaceAddress(t *testing.T) {
 func TestTLSVerifiedElsewhere(t *testing.T) {
 	t.Parallel()
 	for _, host := range remoteAddresses(t) {
-		if IsThisHost(host) {
-			t.Errorf("IsThisHost(%s) = true for an address of no interface of this host", host)
+		if isThisHost(host) {
+			t.Errorf("isThisHost(%s) = true for an address of no interface of this host", host)
 		}
 	}
 	for _, host := range append(remoteAddresses(t), "mi.example.com", "localhost") {

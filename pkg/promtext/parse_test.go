@@ -266,4 +266,4 @@ func labelString(ls []*dto.LabelPair) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
-func num(v float64) string { return string(AppendFloat(nil, v)) }
+func num(v float64) string { return string(appendFloat(nil, v)) }

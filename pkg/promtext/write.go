@@ -70,7 +70,7 @@ func (w *Writer) Sample(name string, v float64, labels ...Label) {
 		w.buf = append(w.buf, '}')
 	}
 	w.buf = append(w.buf, ' ')
-	w.buf = AppendFloat(w.buf, v)
+	w.buf = appendFloat(w.buf, v)
 	w.buf = append(w.buf, '\n')
 }
 
@@ -80,7 +80,7 @@ func (w *Writer) Sample(name string, v float64, labels ...Label) {
 func (w *Writer) HistogramSeries(name string, labels []Label, bounds []float64, cumulative []uint64, sum float64, count uint64) {
 	withLE := append(append(make([]Label, 0, len(labels)+1), labels...), Label{Name: "le"})
 	for i, b := range bounds {
-		withLE[len(labels)].Value = string(AppendFloat(nil, b))
+		withLE[len(labels)].Value = string(appendFloat(nil, b))
 		w.Sample(name+"_bucket", float64(cumulative[i]), withLE...)
 	}
 	withLE[len(labels)].Value = "+Inf"
@@ -89,9 +89,9 @@ func (w *Writer) HistogramSeries(name string, labels []Label, bounds []float64, 
 	w.Sample(name+"_count", float64(count), labels...)
 }
 
-// AppendFloat appends v as the format spells numbers: the shortest
+// appendFloat appends v as the format spells numbers: the shortest
 // decimal that reads back as v, and +Inf, -Inf, NaN.
-func AppendFloat(b []byte, v float64) []byte {
+func appendFloat(b []byte, v float64) []byte {
 	switch {
 	case math.IsInf(v, 1):
 		return append(b, "+Inf"...)

@@ -5,11 +5,11 @@ import (
 	"strings"
 )
 
-// UnifiedDiff renders the line difference between old and new as a
+// unifiedDiff renders the line difference between old and new as a
 // unified diff with three lines of context, as `diff -u` does. The files
 // compared are a few dozen lines, so the quadratic longest-common-
 // subsequence table is both simple and fast enough.
-func UnifiedDiff(name string, old, new []byte) string {
+func unifiedDiff(name string, old, new []byte) string {
 	a, b := splitLines(string(old)), splitLines(string(new))
 	ops := diffLines(a, b)
 	var out strings.Builder

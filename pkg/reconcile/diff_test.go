@@ -49,7 +49,7 @@ func TestUnifiedDiff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := UnifiedDiff("x", []byte(old), []byte(tt.new)); got != tt.want {
+			if got := unifiedDiff("x", []byte(old), []byte(tt.new)); got != tt.want {
 				t.Fatalf("got:\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
@@ -57,7 +57,7 @@ func TestUnifiedDiff(t *testing.T) {
 }
 
 func TestUnifiedDiffFromNothing(t *testing.T) {
-	got := UnifiedDiff("x", nil, []byte("a\nb\n"))
+	got := unifiedDiff("x", nil, []byte("a\nb\n"))
 	if !strings.Contains(got, "@@ -0,0 +1,2 @@\n+a\n+b\n") {
 		t.Fatalf("got:\n%s", got)
 	}

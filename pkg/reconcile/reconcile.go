@@ -85,7 +85,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	host.Ours = OwnedBy(f)
+	host.Ours = ownedBy(f)
 	host.Whose = whose.New(cfg.InstancesDir, f.Instances).Of
 	if host.Reserved, err = daemonPorts(cfg); err != nil {
 		return nil, err
@@ -645,7 +645,7 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 	return m
 }
 
-// OwnedBy recognises sockets held by the running instances of f, which
+// ownedBy recognises sockets held by the running instances of f, which
 // are no conflict for their own deployment (see check.Host.Ours): those of
 // each recorded process group, and, for an instance meant to run whose
 // group the file does not name yet (the daemon records a start a few
@@ -657,7 +657,7 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 // random JMX port, a port an inbound endpoint resolved at run time) it is
 // as foreign to them as any program's: planned onto, it failed their
 // start.
-func OwnedBy(f *state.File) func(s hostnet.Socket, instance string) bool {
+func ownedBy(f *state.File) func(s hostnet.Socket, instance string) bool {
 	owner := map[uint64]*state.Instance{}
 	view := &observe.View{}
 	unrecorded := map[string]*state.Instance{} // home -> a start the file does not show yet
@@ -817,7 +817,7 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		}
 		if !bytes.Equal(current, rendered) {
 			why = append(why, "deployment.toml changed")
-			c.Diffs[inst.Name] = UnifiedDiff(home.ConfPath(rec.Home), current, rendered)
+			c.Diffs[inst.Name] = unifiedDiff(home.ConfPath(rec.Home), current, rendered)
 		}
 		if rec.Bind != want.Bind || !slices.Equal(rec.Args, want.Args) {
 			why = append(why, "launch settings changed")

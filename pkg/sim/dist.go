@@ -29,7 +29,7 @@ const (
 // MIVersion is the Micro Integrator release the simulator imitates.
 const MIVersion = "4.4.0"
 
-// distMarker is the first line of VERSION; it is how WriteDist and IsDist
+// distMarker is the first line of VERSION; it is how WriteDist and isDist
 // tell a simulator distribution from any other directory.
 const distMarker = "WSO2 Micro Integrator " + MIVersion + " (mictl simulator distribution)"
 
@@ -96,7 +96,7 @@ func WriteDist(dir string, opts DistOptions) error {
 		return &DirTakenError{Dir: dir, Why: fsutil.FileInTheWay(dir) + " is a file"}
 	case err != nil:
 		return fmt.Errorf("write simulator distribution %s: %w", dir, err)
-	case len(ents) > 0 && !IsDist(dir):
+	case len(ents) > 0 && !isDist(dir):
 		return &DirTakenError{Dir: dir, Why: "the directory holds files and is no simulator distribution"}
 	}
 	for _, d := range []string{"bin", "conf", LogDir, TmpDir, LibDir, CarbonAppsDir} {
@@ -138,9 +138,9 @@ func WriteDist(dir string, opts DistOptions) error {
 	return nil
 }
 
-// IsDist reports whether dir holds a simulator distribution written by
+// isDist reports whether dir holds a simulator distribution written by
 // WriteDist (its VERSION file carries the simulator's marker line).
-func IsDist(dir string) bool {
+func isDist(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, VersionPath))
 	if err != nil {
 		return false

@@ -13,7 +13,7 @@
 // signal traps (SIGTERM to the sh alone leaves the server running). The
 // script runs `Exe ExeArgs... run "$@"` (the companion is a plain sleep);
 // for mictl, MictlDistOptions gives Exe = the lean simulator program
-// (LeanExe, cmd/mictl-sim) when it lies beside mictl, else mictl's own
+// (leanExe, cmd/mictl-sim) when it lies beside mictl, else mictl's own
 // path with ExeArgs = ["sim"], so the commands wire:
 //
 //	mictl sim dist DIR        → WriteDist(DIR, MictlDistOptions())

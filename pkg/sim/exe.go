@@ -10,16 +10,16 @@ import (
 	"github.com/mictl/mictl/pkg/companion"
 )
 
-// LeanExe is the simulator's own program, built beside mictl by `make
+// leanExe is the simulator's own program, built beside mictl by `make
 // build` (cmd/mictl-sim): it links this package alone, so each simulated
 // server starts in about half the time `mictl sim run` takes (no CLI,
 // metrics or terminal libraries to load and initialise) and holds less
 // memory. mictl falls back to `mictl sim run` where it is missing (a
 // mictl installed with go install alone) or from another build.
-const LeanExe = "mictl-sim"
+const leanExe = "mictl-sim"
 
 // MictlDistOptions returns the DistOptions of the mictl binary (the
-// running one, or the one that started this lean daemon): LeanExe beside
+// running one, or the one that started this lean daemon): leanExe beside
 // it when it is there, else mictl itself with the "sim" subcommand.
 func MictlDistOptions() (DistOptions, error) {
 	exe, err := companion.Mictl()
@@ -29,10 +29,10 @@ func MictlDistOptions() (DistOptions, error) {
 	return distOptionsBeside(exe), nil
 }
 
-// distOptionsBeside runs LeanExe when it lies beside mictl (at exe), built
+// distOptionsBeside runs leanExe when it lies beside mictl (at exe), built
 // with it, else mictl itself.
 func distOptionsBeside(exe string) DistOptions {
-	if lean, ok := companion.Beside(exe, LeanExe, companion.Running()); ok {
+	if lean, ok := companion.Beside(exe, leanExe, companion.Running()); ok {
 		return DistOptions{Exe: lean}
 	}
 	return DistOptions{Exe: exe, ExeArgs: []string{"sim"}}

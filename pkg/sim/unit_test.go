@@ -65,8 +65,8 @@ func TestWriteDist(t *testing.T) {
 	if err := exec.Command("sh", "-n", filepath.Join(dir, ScriptPath)).Run(); err != nil {
 		t.Errorf("sh -n: %v", err)
 	}
-	if !IsDist(dir) {
-		t.Errorf("IsDist false on a fresh distribution")
+	if !isDist(dir) {
+		t.Errorf("isDist false on a fresh distribution")
 	}
 
 	// A rewrite keeps the user's conf and records a new executable.
@@ -385,11 +385,11 @@ func TestDistOptionsBeside(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lean := filepath.Join(dir, LeanExe)
+	lean := filepath.Join(dir, leanExe)
 	if err := os.WriteFile(lean, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if got := distOptionsBeside(exe); got.Exe != lean || len(got.ExeArgs) != 0 {
-		t.Errorf("%s beside mictl: %+v, want it run alone", LeanExe, got)
+		t.Errorf("%s beside mictl: %+v, want it run alone", leanExe, got)
 	}
 }

@@ -32,11 +32,11 @@ const (
 	miLatencySuffix = "_latency_seconds"
 )
 
-// ParseTotals reads an MI metrics exposition (Prometheus text format).
+// parseTotals reads an MI metrics exposition (Prometheus text format).
 // Counters are matched by their samples' names whatever type the
 // exposition declares for them: MI's Java client declares "x counter" and
 // serves "x_total", which Prometheus reads as an untyped x_total.
-func ParseTotals(r io.Reader) (Totals, error) {
+func parseTotals(r io.Reader) (Totals, error) {
 	t := Totals{Buckets: map[float64]float64{}}
 	// Each latency series (its labels but le): whether it gave a +Inf
 	// bucket, and its count, which stands for one when it did not.

@@ -25,7 +25,7 @@ func TestParseTotalsOfMIExposition(t *testing.T) {
 wso2_integration_proxy_request_count_total{service_name="P",service_type="proxy"} 4.0
 wso2_integration_proxy_request_count_error_total{service_name="P",service_type="proxy"} 1.0
 `
-	got, err := ParseTotals(strings.NewReader(text))
+	got, err := parseTotals(strings.NewReader(text))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ wso2_integration_proxy_request_count_error_total{service_name="P",service_type="
 			t.Errorf("bucket le=%v holds %v, want %v", le, got.Buckets[le], want)
 		}
 	}
-	if _, err := ParseTotals(strings.NewReader("not{ a metric")); err == nil {
+	if _, err := parseTotals(strings.NewReader("not{ a metric")); err == nil {
 		t.Error("a broken exposition parsed")
 	}
 }
@@ -88,9 +88,9 @@ func deref(p *float64) any {
 	return *p
 }
 
-// FuzzParseTotalsAgreesWithPrometheus holds ParseTotals to what the same
+// FuzzParseTotalsAgreesWithPrometheus holds parseTotals to what the same
 // totals are when Prometheus's own parser reads the exposition: whatever
-// it reads, ParseTotals reads to the same requests, errors and buckets.
+// it reads, parseTotals reads to the same requests, errors and buckets.
 func FuzzParseTotalsAgreesWithPrometheus(f *testing.F) {
 	e := promtest.NewMIExporter(f)
 	e.Serve(10, 2, 0.18)
@@ -110,19 +110,19 @@ func FuzzParseTotalsAgreesWithPrometheus(f *testing.F) {
 		if err != nil {
 			return
 		}
-		got, err := ParseTotals(strings.NewReader(text))
+		got, err := parseTotals(strings.NewReader(text))
 		if errors.Is(err, promtext.ErrQuotedName) {
 			return // documented: not read
 		}
 		if err != nil {
-			t.Fatalf("Prometheus reads %q, ParseTotals says: %v", text, err)
+			t.Fatalf("Prometheus reads %q, parseTotals says: %v", text, err)
 		}
 		if !same(got.Requests, want.Requests) || !same(got.Errors, want.Errors) || len(got.Buckets) != len(want.Buckets) {
-			t.Fatalf("%q: ParseTotals reads %+v, Prometheus %+v", text, got, want)
+			t.Fatalf("%q: parseTotals reads %+v, Prometheus %+v", text, got, want)
 		}
 		for le, n := range want.Buckets {
 			if m, ok := got.Buckets[le]; !ok || !same(m, n) {
-				t.Fatalf("%q: ParseTotals reads %+v, Prometheus %+v", text, got, want)
+				t.Fatalf("%q: parseTotals reads %+v, Prometheus %+v", text, got, want)
 			}
 		}
 	})
@@ -130,7 +130,7 @@ func FuzzParseTotalsAgreesWithPrometheus(f *testing.F) {
 
 func same(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
 
-// totalsAsPrometheusReads applies ParseTotals's rules to Prometheus's own
+// totalsAsPrometheusReads applies parseTotals's rules to Prometheus's own
 // reading of text (expfmt), fractional counts included.
 func totalsAsPrometheusReads(text string) (Totals, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)

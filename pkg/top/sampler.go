@@ -232,7 +232,7 @@ func (s *Sampler) fetch(url string) (Totals, error) {
 	if resp.StatusCode != http.StatusOK {
 		return Totals{}, fmt.Errorf("GET %s: %s: %w", url, resp.Status, errNoMetrics)
 	}
-	return ParseTotals(resp.Body)
+	return parseTotals(resp.Body)
 }
 
 // scraper holds one instance's last two successful scrapes.
