@@ -2,6 +2,8 @@ package capp
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -148,6 +150,23 @@ func inboundsOf(artifact string, cfg synapseXML) ([]Inbound, error) {
 		out = append(out, in)
 	}
 	return out, nil
+}
+
+// ReadInboundEndpoint lists the listeners of an inbound endpoint kept as
+// a plain synapse file, outside any CApp (MI's hot deployer deploys
+// repository/deployment/server/synapse-configs/default/inbound-endpoints/
+// as it does carbonapps/). Its errors do not name the file: the caller
+// does.
+func ReadInboundEndpoint(path string) ([]Inbound, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := parseSynapse(data)
+	if err != nil {
+		return nil, malformed(err)
+	}
+	return inboundsOf(filepath.Base(path), cfg)
 }
 
 // ParsePort reads a port as MI's listeners do (Integer.parseInt): an

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
 )
@@ -202,7 +203,11 @@ func unshiftedHint(a, b Party) string {
 	}
 	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Offset != b.Offset &&
 		a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {
-		return ": MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it; or give each instance its own app"
+		const noOffset = ": MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it"
+		if strings.HasPrefix(*a.Listener, deployment.SourceInboundPrefix) {
+			return noOffset + "; it is a file of mi_home's " + strings.TrimSuffix(deployment.SourceInboundPrefix, "/") + "/, which every home gets: move it into a CApp that each instance declares with a port of its own"
+		}
+		return noOffset + "; or give each instance its own app"
 	}
 	return ""
 }

@@ -106,6 +106,9 @@ type Options struct {
 	// Apps are the CApps each instance runs (by name): their inbound
 	// endpoints are ports of the instance.
 	Apps map[string][]*capp.App
+	// Inbounds are the inbound endpoints the distribution keeps outside
+	// any CApp (home.ShippedInboundEndpoints): ports of every instance.
+	Inbounds []capp.Inbound
 	// JavaOpts is what the instances get as JVM_MEM_OPTS and JAVA_OPTS,
 	// which MI's script hands java: it may turn on the mediation debugger
 	// or the unit test server, or pin the JMX agent, which open ports too.
@@ -186,7 +189,7 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 		if err != nil {
 			return ports.Plan{}, err
 		}
-		w.Extras = Extras(opts.Apps[name], enabled, opts.JavaOpts)
+		w.Extras = append(SourceExtras(opts.Inbounds, enabled), Extras(opts.Apps[name], enabled, opts.JavaOpts)...)
 		if i < len(opts.Offsets) {
 			w.Offset, w.From, w.Where = &opts.Offsets[i], ports.OffsetFromFlag, "--offsets"
 		}
@@ -372,8 +375,7 @@ func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra
 			if in.AtRunTime() {
 				continue
 			}
-			shifted := in.Offset == capp.OffsetAlways || in.Offset == capp.OffsetIfEnabled && inboundOffset
-			out = append(out, ports.Extra{Role: ports.RoleInbound, Name: InboundListener(app, in), Base: in.Port, Shifted: shifted})
+			out = append(out, inboundExtra(InboundListener(app, in), in, inboundOffset))
 		}
 	}
 	props := ports.SystemProperties(javaOpts, nil)
@@ -393,6 +395,30 @@ func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra
 		out = append(out, ports.Extra{Role: ports.RoleJMX, Name: "agent", Base: port})
 	}
 	return out
+}
+
+// SourceExtras are the ports the distribution's own inbound endpoints
+// (outside any CApp) open in each instance, offset as MI offsets them,
+// inboundOffset being the instance's inbound.port_offset_enable; a port
+// MI resolves at run time is left out.
+func SourceExtras(inbounds []capp.Inbound, inboundOffset bool) []ports.Extra {
+	var out []ports.Extra
+	for _, in := range inbounds {
+		if !in.AtRunTime() {
+			out = append(out, inboundExtra(SourceInboundPrefix+in.Name, in, inboundOffset))
+		}
+	}
+	return out
+}
+
+// SourceInboundPrefix begins the listener name of an inbound endpoint the
+// distribution keeps outside any CApp, where a CApp's has its id.
+const SourceInboundPrefix = "synapse-configs/"
+
+// inboundExtra is the port in opens, named listener.
+func inboundExtra(listener string, in capp.Inbound, inboundOffset bool) ports.Extra {
+	shifted := in.Offset == capp.OffsetAlways || in.Offset == capp.OffsetIfEnabled && inboundOffset
+	return ports.Extra{Role: ports.RoleInbound, Name: listener, Base: in.Port, Shifted: shifted}
 }
 
 // InboundListener names an inbound endpoint's listener among an

@@ -90,24 +90,43 @@ func CarbonAppsDir(dir string) string {
 	return filepath.Join(dir, "repository", "deployment", "server", "carbonapps")
 }
 
+// InboundEndpointsDir is where MI deploys inbound endpoints kept as plain
+// synapse files, outside any CApp, in a home or a distribution at dir.
+func InboundEndpointsDir(dir string) string {
+	return filepath.Join(dir, "repository", "deployment", "server", "synapse-configs", "default", "inbound-endpoints")
+}
+
+// ShippedInboundEndpoints lists the inbound endpoint files (*.xml) the
+// distribution at dist ships in its InboundEndpointsDir, sorted: every
+// home cloned from it gets a copy, so every instance opens their ports.
+func ShippedInboundEndpoints(dist string) ([]string, error) {
+	return shipped(InboundEndpointsDir(dist), ".xml", "inbound endpoints")
+}
+
 // ShippedCApps lists the CApps the distribution at dist ships in its own
 // carbonapps/ (an operator's distribution with its apps baked in), as
 // paths below dist, sorted: every home cloned from it gets a copy, so
 // every instance deploys them. Only the files MI's hot deployer takes
 // count: named *.car (lower case). None when dist has no carbonapps/.
 func ShippedCApps(dist string) ([]string, error) {
-	dir := CarbonAppsDir(dist)
+	return shipped(CarbonAppsDir(dist), ".car", "CApps")
+}
+
+// shipped lists the regular files named *ext in the distribution's dir
+// (none when there is no such directory), sorted; what names them in an
+// error.
+func shipped(dir, ext, what string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 		return nil, nil // a file on the way is for whoever writes there to say
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cannot read %s, the CApps the distribution ships: %w; mictl plans them for every instance: make it readable to this user", dir, fsutil.Cause(err))
+		return nil, fmt.Errorf("cannot read %s, the %s the distribution ships: %w; mictl plans them for every instance: make it readable to this user", dir, what, fsutil.Cause(err))
 	}
 	var out []string
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
-		if filepath.Ext(e.Name()) != ".car" {
+		if filepath.Ext(e.Name()) != ext {
 			continue
 		}
 		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {

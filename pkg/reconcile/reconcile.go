@@ -22,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/metrics"
@@ -65,6 +66,9 @@ type Target struct {
 	// read from their files when the target was built: those mictl
 	// deploys into its home.
 	Apps map[string][]*capp.App
+	// Inbounds are the inbound endpoints the source distribution keeps
+	// outside any CApp (synapse-configs): every instance opens them.
+	Inbounds []capp.Inbound
 	// Shipped are the CApps the source distribution ships in its own
 	// carbonapps/: every home cloned from it has them (AppsOf).
 	Shipped []*capp.App
@@ -115,14 +119,18 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, env: opts.Env}
+	inbounds, err := shippedInbounds(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, Inbounds: inbounds, env: opts.Env}
 	runs := make(map[string][]*capp.App, len(planned))
 	for _, name := range planned {
 		runs[name] = t.AppsOf(name)
 	}
 	t.Plan, err = deployment.Plan(cfg, src, deployment.Options{
 		Offsets: opts.Offsets, Pinned: pinned, HostBusy: host.Busy(), MinPort: host.MinPort,
-		Apps: runs, JavaOpts: javaOpts(opts.Env),
+		Apps: runs, Inbounds: inbounds, JavaOpts: javaOpts(opts.Env),
 	})
 	if err != nil {
 		return nil, err
@@ -316,6 +324,25 @@ func shippedCApps(cfg *config.Config) ([]config.CApp, error) {
 	out := make([]config.CApp, len(paths))
 	for i, p := range paths {
 		out[i] = config.CApp{Path: p, Pos: p}
+	}
+	return out, nil
+}
+
+// shippedInbounds reads the inbound endpoints the source distribution
+// keeps outside any CApp (see home.ShippedInboundEndpoints). One whose
+// port is no port is refused, naming its file: MI would not start it.
+func shippedInbounds(cfg *config.Config) ([]capp.Inbound, error) {
+	paths, err := home.ShippedInboundEndpoints(deployment.Dist(cfg))
+	if err != nil {
+		return nil, err
+	}
+	var out []capp.Inbound
+	for _, p := range paths {
+		ins, err := capp.ReadInboundEndpoint(p)
+		if err != nil {
+			return nil, &config.Error{Where: p, Msg: fsutil.Cause(err).Error()}
+		}
+		out = append(out, ins...)
 	}
 	return out, nil
 }
