@@ -1,11 +1,11 @@
 package appstate
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/mgmt"
 )
 
@@ -134,18 +134,13 @@ func View(o Observation) InstanceApps {
 	for i, l := range listed {
 		if !used[i] {
 			a := fromMI(l.app, l.faulty)
-			if file := filepath.Join(t.Shipped, l.app.ID()+".car"); t.Shipped != "" && fileExists(file) {
+			if file := filepath.Join(t.Shipped, l.app.ID()+".car"); t.Shipped != "" && fsutil.Exists(file) {
 				a.Note = ptr("shipped in the distribution (" + file + "): every instance has it")
 			}
 			v.Apps = append(v.Apps, a)
 		}
 	}
 	return v
-}
-
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // listedApp is one entry of MI's lists.

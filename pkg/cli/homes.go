@@ -10,6 +10,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -107,11 +108,11 @@ func refuseAnotherConfig(cfg *config.Config, f *state.File) error {
 	}
 	theirs, named := daemonFile(f.Daemon.Args)
 	ours, err := filepath.Abs(cmp.Or(cfg.File, config.DefaultFile))
-	if theirs == "" || err != nil || sameFile(theirs, ours) || (!exists(theirs) && !exists(ours)) {
+	if theirs == "" || err != nil || sameFile(theirs, ours) || (!fsutil.Exists(theirs) && !fsutil.Exists(ours)) {
 		return nil
 	}
 	change := fmt.Sprintf("run mictl up with --config %s (or from its directory)", theirs)
-	if !named && !exists(theirs) {
+	if !named && !fsutil.Exists(theirs) {
 		theirs = fmt.Sprintf("the mictl.toml of %s (none there yet)", filepath.Dir(theirs))
 		change = "run mictl up from that directory"
 	}
@@ -139,10 +140,4 @@ func realPath(path string) string {
 		return filepath.Join(dir, filepath.Base(path))
 	}
 	return path
-}
-
-// exists reports whether path names a file or directory.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -6,6 +6,13 @@ import (
 	"path/filepath"
 )
 
+// Exists reports whether path names something this process can stat (a
+// file, a directory, what a link leads to).
+func Exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // NearestExisting is path, or the nearest of its ancestors, that this
 // process can stat, with what stat said; info is nil when none can be.
 func NearestExisting(path string) (string, fs.FileInfo) {
