@@ -681,3 +681,24 @@ func TestDiffFromAnotherBinaryChangesNothing(t *testing.T) {
 		t.Errorf("diff rewrote the simulator's start script:\n%s", after)
 	}
 }
+
+// A daemon started with no mictl.toml follows the one that appears in its
+// directory later; diff from elsewhere (--instances-dir) compares with
+// that file, not with the defaults of the directory it is run from.
+func TestDiffFromElsewhereReadsTheFileTheDaemonFollows(t *testing.T) {
+	d := newDeployment(t)
+	d.must("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	toml := fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base)
+	if err := os.WriteFile(filepath.Join(d.dir, "mictl.toml"), []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to start mi-2 from the new mictl.toml", func() bool {
+		inst, ok := d.state().Instance("mi-2")
+		return ok && inst.State == "ready"
+	})
+	d.cwd = t.TempDir()
+	defer func() { d.cwd = "" }()
+	if code, out, errOut := d.mictl("diff", "--instances-dir", filepath.Join(d.dir, "instances")); code != 0 || !strings.Contains(out, "no changes") {
+		t.Fatalf("diff from another directory: exit %d, want 0 and no changes:\n%s%s", code, out, errOut)
+	}
+}

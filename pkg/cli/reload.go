@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -191,12 +192,17 @@ func noteOverridden(streams *IOStreams, configPath string, f *state.File) {
 }
 
 // followedConfig is the configuration file the running daemon of f
-// follows, "" when none runs or it follows none.
+// follows (its --config, or the mictl.toml that appeared in the directory
+// it follows since it started: see daemonFile), "" when none runs or it
+// follows none.
 func followedConfig(f *state.File) string {
 	if f.Daemon == nil || !f.Daemon.Alive() {
 		return ""
 	}
-	return daemon.FlagValue(f.Daemon.Args, "--config")
+	if file, named := daemonFile(f.Daemon.Args); named || (file != "" && fsutil.Exists(file)) {
+		return file
+	}
+	return ""
 }
 
 // keptShown is how many of an instance's kept files diff names: a real
