@@ -199,10 +199,11 @@ func followedConfig(f *state.File) string {
 	if f.Daemon == nil || !f.Daemon.Alive() {
 		return ""
 	}
-	if file, named := daemonFile(f.Daemon.Args); named || (file != "" && fsutil.Exists(file)) {
+	file, named := daemonFile(f.Daemon.Args)
+	if named || (file != "" && fsutil.Exists(file) && !sameFile(file, config.DefaultFile)) {
 		return file
 	}
-	return ""
+	return "" // none, or this directory's, read as it always is (mictl.toml:1:1)
 }
 
 // keptShown is how many of an instance's kept files diff names: a real
