@@ -1234,34 +1234,3 @@ func TestUpRefusesAnotherConfigUnderADaemonFollowingItsDirectory(t *testing.T) {
 		t.Fatalf("up with the daemon's own directory's new file: exit %d, want 0 without a kept --config:\n%s", code, errOut)
 	}
 }
-
-// ports table and check-conflicts plan as the running deployment does,
-// under the last up's flags, as diff and the daemon's reloads do: after
-// `up --mi-home dist` (a distribution whose HTTP port is 8300) a plain
-// `ports table` showed each running instance as a what-if of the built-in
-// distribution's ports, and check-conflicts checked those.
-func TestPortsTableAndCheckPlanAsTheLastUp(t *testing.T) {
-	d := newDeployment(t)
-	dist := filepath.Join(d.dir, "dist")
-	d.must("sim", "dist", dist)
-	toml := filepath.Join(dist, "conf", "deployment.toml")
-	data, err := os.ReadFile(toml)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(toml, []byte(strings.Replace(string(data), "#[transport.http]\n#listener.port = 8280", "[transport.http]\nlistener.port = 8300", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d.up(2, "--mi-home", dist)
-	http := d.instance("mi-1").Ports[ports.HTTP]
-	if http != 8300+d.base {
-		t.Fatalf("mi-1 runs its HTTP listener on %d, want %d", http, 8300+d.base)
-	}
-	table := d.must("ports", "table")
-	if strings.Contains(table, "what-if") || !strings.Contains(table, fmt.Sprintf("| %d ", http)) {
-		t.Fatalf("ports table after up --mi-home, as the last up planned it: want no what-if and mi-1's HTTP port %d:\n%s", http, table)
-	}
-	if out := d.must("check-conflicts"); !strings.Contains(out, "2 instances checked") {
-		t.Fatalf("check-conflicts after up --instances 2 checked another plan:\n%s", out)
-	}
-}

@@ -33,9 +33,7 @@ them first, are warnings. An inbound endpoint whose port is a placeholder MI res
 run time ($SYSTEM:ORDERS_PORT) cannot be checked: a note names it. A
 server mictl did not start (by hand, or a service) running in the home of
 an instance mictl up would start is named too: up refuses to start a
-second server there. While a deployment runs, the plan checked is the one
-its daemon reloads with: the configuration under the last mictl up's
-planning flags, the flags given now overriding them.
+second server there.
 
 Exit status: 0 when there is no conflict, 1 when there are conflicts (or a
 home runs a server mictl did not start), 2 on a usage or configuration
@@ -45,7 +43,6 @@ error.`,
   mictl check-conflicts -o json`,
 		Args: usageArgs(cobra.NoArgs),
 	}
-	o.plan.asRunning = true
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
 		return runCheckConflicts(cmd.Context(), streams, o, p)
 	})

@@ -23,9 +23,6 @@ type planOptions struct {
 	// captures it (JAVA_HOME, JAVA_OPTS, ...): the exports carry it to
 	// the servers they describe.
 	captureEnv bool
-	// asRunning plans as the running deployment does (see asRunning):
-	// the views of what runs and of what a reload would check.
-	asRunning bool
 }
 
 // addPlanFlags registers a flag for every setting in config.Settings (so
@@ -72,11 +69,6 @@ func buildPlan(cmd *cobra.Command, g *globalOptions, po *planOptions) (*planned,
 	cfg, err := planflags.Load(cmd.Flags(), g.configPath, &po.Options)
 	if err != nil {
 		return nil, err
-	}
-	if po.asRunning {
-		if cfg, err = asRunning(cfg, g, po); err != nil {
-			return nil, err
-		}
 	}
 	return planConfig(cfg, po)
 }

@@ -44,10 +44,7 @@ and the Management API). Ports set explicitly in deployment.toml are shown
 as MI uses them: the configured value plus the offset. For an instance
 that runs: its state, pid and the random ports it opened; for one that
 does not (stopped, failed), the state it was left in, and where it last
-ran when up would now start it at another offset. While a deployment
-runs, the plan is the one its daemon reloads with: the configuration
-under the last mictl up's planning flags, the flags given now overriding
-them (as mictl diff shows it).
+ran when up would now start it at another offset.
 
 The plan's conflicts are printed below the table; with -o json each row's
 "conflicts" holds those that name its instance, as check-conflicts -o json
@@ -58,7 +55,6 @@ check-conflicts is the check.`,
   mictl ports table -o markdown`,
 		Args: usageArgs(cobra.NoArgs),
 	}
-	o.plan.asRunning = true
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON, formatMarkdown}, func(p *planned) error {
 		return runPortsTable(streams, o, p)
 	})
