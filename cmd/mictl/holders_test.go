@@ -104,22 +104,20 @@ func TestPortHeldByAnotherInstancesServerIsNamed(t *testing.T) {
 	}
 }
 
-// A port another running instance's server holds off its plan (MI's JMX
-// port) is as busy as any program's: check-conflicts reports it, and up
-// plans the next instance around it rather than onto it.
-func TestAnotherInstancesRandomPortIsPlannedAround(t *testing.T) {
+// A port a running instance was started to open (MI's JMX agent, pinned
+// by the JAVA_OPTS of its up, not of this shell) is a port of its plan:
+// check-conflicts reports the clash with the next instance's, and up
+// plans that one around it rather than onto it.
+func TestAnotherInstancesPinnedJMXPortIsPlannedAround(t *testing.T) {
 	d := newDeployment(t)
 	taken := d.upWithJMXOnNextHTTP()
 	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, d.base+1))
-	if want := fmt.Sprintf("conflict: mi-2 http %d is held by pid %d (", taken, d.instance("mi-1").Server.PID); code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "the server of mi-1") {
-		t.Fatalf("check-conflicts: exit %d, want 1 and %q...the server of mi-1:\n%s", code, want, out)
+	if want := fmt.Sprintf("conflict: mi-1 jmx agent %d ↔ mi-2 http %d (offset %d vs %d)", taken, taken, d.base, d.base+1); code != 1 || !strings.Contains(out, want) {
+		t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s", code, want, out)
 	}
 	_, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
 	if mi2 := d.instance("mi-2"); mi2.State != "ready" || mi2.Offset == d.base+1 {
 		t.Fatalf("mi-2 is %s at offset %d, want ready, planned around mi-1's JMX port %d:\n%s", mi2.State, mi2.Offset, taken, errOut)
-	}
-	if !strings.Contains(errOut, fmt.Sprintf("its http port %d there is held by pid", taken)) || !strings.Contains(errOut, "the server of mi-1") {
-		t.Errorf("up does not say why mi-2 moved:\n%s", errOut)
 	}
 }
 

@@ -199,7 +199,7 @@ func planClashes(port int, parties []Party) []Finding {
 // change.
 func unshiftedHint(a, b Party) string {
 	if a.Role == ports.RoleJMX && b.Role == ports.RoleJMX && a.Instance != b.Instance && a.Offset != b.Offset {
-		return ": JAVA_OPTS pins MI's JMX agent to this port (-D" + ports.JMXPortProperty + "), and every instance gets the same JAVA_OPTS; remove it (the JVM then picks a free port at each start, shown in mictl ports table) or run one instance"
+		return ": JAVA_OPTS (or JVM_MEM_OPTS) pins MI's JMX agent to this port (-D" + ports.JMXPortProperty + "), and every instance gets the same; remove it (the JVM then picks a free port at each start, shown in mictl ports table) or run one instance"
 	}
 	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Offset != b.Offset &&
 		a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {

@@ -119,7 +119,7 @@ func TestCheckConflictsPinnedJMXPort(t *testing.T) {
 	inTempDir(t)
 	t.Setenv("JAVA_OPTS", "-Xms256m -D"+ports.JMXPortProperty+"=5999")
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10,20")
-	want := "conflict: mi-1 jmx agent 5999 ↔ mi-2 jmx agent 5999 (offset 10 vs 20): JAVA_OPTS pins MI's JMX agent to this port"
+	want := "conflict: mi-1 jmx agent 5999 ↔ mi-2 jmx agent 5999 (offset 10 vs 20): JAVA_OPTS (or JVM_MEM_OPTS) pins MI's JMX agent to this port"
 	if code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
 	}

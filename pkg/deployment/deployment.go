@@ -112,13 +112,17 @@ type Options struct {
 	// JavaOpts is what the instances get as JVM_MEM_OPTS and JAVA_OPTS,
 	// which MI's script hands java: it may turn on the mediation debugger
 	// or the unit test server, or pin the JMX agent, which open ports too.
+	// A pinned instance runs with its own (Pin.JavaOpts).
 	JavaOpts string
 }
 
-// Pin is a running instance's offset.
+// Pin is what a running instance keeps: its offset, and the JVM_MEM_OPTS
+// and JAVA_OPTS it was started with (its up's, whatever this shell's
+// are), which open its extra ports as much as its CApps do.
 type Pin struct {
-	Name   string
-	Offset int
+	Name     string
+	Offset   int
+	JavaOpts string
 }
 
 // Names lists the instances a plan of cfg places, in plan order: those
@@ -141,9 +145,9 @@ func Names(cfg *config.Config, pinned []Pin) []string {
 // Plan places every instance cfg names, and every pinned one.
 func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 	names := Names(cfg, opts.Pinned)
-	pinned := map[string]int{}
+	pinned := map[string]Pin{}
 	for _, p := range opts.Pinned {
-		pinned[p.Name] = p.Offset
+		pinned[p.Name] = p
 	}
 	if len(opts.Offsets) > len(names) {
 		instances := "instances"
@@ -168,8 +172,9 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 	wants := make([]ports.Want, len(names))
 	for i, name := range names {
 		w := ports.Want{Name: name, Bases: sourceBases}
-		if off, ok := pinned[name]; ok {
-			w.Offset, w.From = &off, ports.OffsetFromRunning
+		javaOpts := opts.JavaOpts
+		if pin, ok := pinned[name]; ok {
+			w.Offset, w.From, javaOpts = &pin.Offset, ports.OffsetFromRunning, pin.JavaOpts
 		}
 		ic, ok := cfg.InstanceSettings(name)
 		if _, turnedOn := ic.Overrides[ports.InternalAPIEnableTOMLKey]; apiOff != nil && !turnedOn {
@@ -189,7 +194,7 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 		if err != nil {
 			return ports.Plan{}, err
 		}
-		w.Extras = append(SourceExtras(opts.Inbounds, enabled), Extras(opts.Apps[name], enabled, opts.JavaOpts)...)
+		w.Extras = append(SourceExtras(opts.Inbounds, enabled), Extras(opts.Apps[name], enabled, javaOpts)...)
 		if i < len(opts.Offsets) {
 			w.Offset, w.From, w.Where = &opts.Offsets[i], ports.OffsetFromFlag, "--offsets"
 		}

@@ -232,13 +232,13 @@ func TestPlanOptions(t *testing.T) {
 		{
 			name: "pinned offsets are kept, unknown pinned names come after the config's",
 			cfg:  simConfig(3),
-			opts: deployment.Options{Pinned: []deployment.Pin{{"mi-old", 60}, {"mi-2", 50}, {"mi-older", 70}}},
+			opts: deployment.Options{Pinned: []deployment.Pin{{Name: "mi-old", Offset: 60}, {Name: "mi-2", Offset: 50}, {Name: "mi-older", Offset: 70}}},
 			want: []placed{{"mi-1", 10, false}, {"mi-2", 50, true}, {"mi-3", 11, false}, {"mi-old", 60, true}, {"mi-older", 70, true}},
 		},
 		{
 			name: "pinned instances do not move when N grows",
 			cfg:  simConfig(3),
-			opts: deployment.Options{Pinned: []deployment.Pin{{"mi-1", 10}, {"mi-2", 11}}},
+			opts: deployment.Options{Pinned: []deployment.Pin{{Name: "mi-1", Offset: 10}, {Name: "mi-2", Offset: 11}}},
 			want: []placed{{"mi-1", 10, true}, {"mi-2", 11, true}, {"mi-3", 12, false}},
 		},
 		{
@@ -246,19 +246,19 @@ func TestPlanOptions(t *testing.T) {
 			cfg: simConfig(2,
 				config.InstanceConfig{Name: "mi-1", Offset: intp(30)},
 				config.InstanceConfig{Name: "mi-2", Offset: intp(40)}),
-			opts: deployment.Options{Offsets: []int{20}, Pinned: []deployment.Pin{{"mi-1", 50}, {"mi-2", 60}}},
+			opts: deployment.Options{Offsets: []int{20}, Pinned: []deployment.Pin{{Name: "mi-1", Offset: 50}, {Name: "mi-2", Offset: 60}}},
 			want: []placed{{"mi-1", 20, true}, {"mi-2", 40, true}},
 		},
 		{
 			name: "[[instance]] names follow generated ones, pinned strangers come last",
 			cfg:  simConfig(1, config.InstanceConfig{Name: "mi-orders"}),
-			opts: deployment.Options{Pinned: []deployment.Pin{{"mi-gone", 30}}},
+			opts: deployment.Options{Pinned: []deployment.Pin{{Name: "mi-gone", Offset: 30}}},
 			want: []placed{{"mi-1", 10, false}, {"mi-orders", 11, false}, {"mi-gone", 30, true}},
 		},
 		{
 			name: "offsets count pinned strangers too",
 			cfg:  simConfig(1),
-			opts: deployment.Options{Offsets: []int{20, 21}, Pinned: []deployment.Pin{{"mi-gone", 30}}},
+			opts: deployment.Options{Offsets: []int{20, 21}, Pinned: []deployment.Pin{{Name: "mi-gone", Offset: 30}}},
 			want: []placed{{"mi-1", 20, true}, {"mi-gone", 21, true}},
 		},
 		{
@@ -667,7 +667,7 @@ func TestRenderErrorNamesInstance(t *testing.T) {
 // the user's offsets are explicit.
 func TestPlanSaysWhereOffsetsComeFrom(t *testing.T) {
 	cfg := simConfig(4, config.InstanceConfig{Name: "mi-2", Offset: intp(40), OffsetPos: "mictl.toml:5:10"})
-	p, err := deployment.Plan(cfg, builtin(), deployment.Options{Offsets: []int{30}, Pinned: []deployment.Pin{{"mi-3", 50}}, MinPort: 1024})
+	p, err := deployment.Plan(cfg, builtin(), deployment.Options{Offsets: []int{30}, Pinned: []deployment.Pin{{Name: "mi-3", Offset: 50}}, MinPort: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,23 @@ import (
 // (docs/mi-facts.md, "Ports").
 const JMXPortProperty = "com.sun.management.jmxremote.local.port"
 
+// JavaOptsVars are the variables MI's start script hands java, in its
+// order (docs/mi-facts.md, "Start, stop, files"): every -D in them
+// reaches MI.
+var JavaOptsVars = []string{"JVM_MEM_OPTS", "JAVA_OPTS"}
+
+// JavaOpts is what MI's start script hands java before its own options,
+// the JavaOptsVars as getenv reads them.
+func JavaOpts(getenv func(string) string) string {
+	var words []string
+	for _, name := range JavaOptsVars {
+		if v := getenv(name); v != "" {
+			words = append(words, v)
+		}
+	}
+	return strings.Join(words, " ")
+}
+
 // EnvValue is the value of variable name in env (KEY=VALUE words, as
 // exec takes them), "" when env does not set it.
 func EnvValue(env []string, name string) string {
@@ -40,7 +57,7 @@ func SystemProperties(javaOpts string, args []string) map[string]string {
 // PinnedJMXPort is the port an instance launched with env and args has
 // its JMX agent listen on, 0 when the JVM picks one at random.
 func PinnedJMXPort(env, args []string) int {
-	return JMXPort(SystemProperties(EnvValue(env, "JAVA_OPTS"), args))
+	return JMXPort(SystemProperties(JavaOpts(func(name string) string { return EnvValue(env, name) }), args))
 }
 
 // JMXPort is the port the system properties props pin MI's JMX agent to,

@@ -14,6 +14,9 @@ func TestPinnedJMXPort(t *testing.T) {
 		{[]string{"JAVA_OPTS=-D" + JMXPortProperty + "=9999"}, []string{"-D" + JMXPortProperty + "=7000"}, 7000},
 		{[]string{"JAVA_OPTS=-D" + JMXPortProperty + "=9999 -D" + JMXPortProperty + "=70000"}, nil, 0},
 		{[]string{"JAVA_OPTS_EXTRA=-D" + JMXPortProperty + "=9999"}, nil, 0},
+		// MI's script hands java $JVM_MEM_OPTS before $JAVA_OPTS.
+		{[]string{"JVM_MEM_OPTS=-Xmx1g -D" + JMXPortProperty + "=9998"}, nil, 9998},
+		{[]string{"JAVA_OPTS=-D" + JMXPortProperty + "=9999", "JVM_MEM_OPTS=-D" + JMXPortProperty + "=9998"}, nil, 9999},
 	} {
 		if got := PinnedJMXPort(c.env, c.args); got != c.want {
 			t.Errorf("PinnedJMXPort(%q, %q) = %d, want %d", c.env, c.args, got, c.want)

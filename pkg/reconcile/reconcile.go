@@ -105,7 +105,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	var pinned []deployment.Pin
 	for _, inst := range f.Instances {
 		if (opts.KeepUnknown || names[inst.Name] || Kept(f, inst.Name)) && Active(inst) {
-			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset})
+			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset, JavaOpts: javaOpts(inst.Env)})
 		}
 	}
 	shipped, err := shippedCApps(cfg)
@@ -186,10 +186,6 @@ func daemonPorts(cfg *config.Config) ([]check.Reservation, error) {
 	}}, nil
 }
 
-// javaOptsVars are the variables MI's start script hands java, in its
-// order (docs/mi-facts.md): every -D in them reaches MI.
-var javaOptsVars = []string{"JVM_MEM_OPTS", "JAVA_OPTS"}
-
 // refuseOffsetInJavaOpts refuses a JAVA_OPTS (or JVM_MEM_OPTS) in env
 // that sets MI's port offset: the start script hands it to java, where
 // -DportOffset replaces the offset mictl planned for each instance
@@ -197,7 +193,7 @@ var javaOptsVars = []string{"JVM_MEM_OPTS", "JAVA_OPTS"}
 // every start but the first would wait out its timeout before failing on
 // a port it never meant to open.
 func refuseOffsetInJavaOpts(env []string) error {
-	for _, name := range javaOptsVars {
+	for _, name := range ports.JavaOptsVars {
 		for _, arg := range strings.Fields(launchVar(env, name)) {
 			if strings.HasPrefix(arg, ports.OffsetFlag) {
 				return &config.Error{Where: name + " (environment)", Msg: arg + " sets MI's port offset, which mictl plans for each instance (all of them would take the same ports): " +
@@ -209,13 +205,9 @@ func refuseOffsetInJavaOpts(env []string) error {
 }
 
 // javaOpts is what the start script hands java of env before its own
-// options: JVM_MEM_OPTS, then JAVA_OPTS.
+// options (see ports.JavaOpts).
 func javaOpts(env []string) string {
-	var words []string
-	for _, name := range javaOptsVars {
-		words = append(words, launchVar(env, name))
-	}
-	return strings.TrimSpace(strings.Join(words, " "))
+	return ports.JavaOpts(func(name string) string { return launchVar(env, name) })
 }
 
 // launchVar is the variable name instances get: from env when it was

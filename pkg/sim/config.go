@@ -73,7 +73,7 @@ func loadConfig(home string, env func(string) string, args []string) (serverConf
 	if set {
 		cfg.offsetFrom = "deployment.toml"
 	}
-	props := ports.SystemProperties(env("JAVA_OPTS"), args)
+	props := ports.SystemProperties(ports.JavaOpts(env), args)
 	flagName := strings.TrimSuffix(strings.TrimPrefix(ports.OffsetFlag, "-D"), "=")
 	if v, ok := props[flagName]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
