@@ -345,6 +345,9 @@ type Server struct {
 	settleMu   sync.Mutex
 	settlement *settlement // nil until a stop leaves the daemon idle
 	lingering  sync.WaitGroup
+	// log is the daemon's log: its stderr (daemon.log, for a detached
+	// daemon), where nobody waits for an answer.
+	log io.Writer
 	// takenOver, when set (a daemon), is closed once the daemon has
 	// resumed the instances its state file wants (Supervisor.Resume):
 	// until then its memory holds a dead predecessor's records, ready
@@ -361,20 +364,69 @@ type settlement struct {
 
 // NewServer serves control requests for sup.
 func NewServer(sup *Supervisor) *Server {
-	return &Server{sup: sup, idle: make(chan struct{}, 1)}
+	return &Server{sup: sup, idle: make(chan struct{}, 1), log: os.Stderr}
+}
+
+// logf writes a line with the time to the daemon's log.
+func (srv *Server) logf(format string, a ...any) {
+	fmt.Fprintf(srv.log, "%s mictl: %s\n", time.Now().Format(time.RFC3339), fmt.Sprintf(format, a...))
+}
+
+// acceptWhy is the system's reason an accept failed ("too many open
+// files"), without the socket's address the daemon log names anyway.
+func acceptWhy(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
 }
 
 // Idle is signalled after a stop leaves nothing running.
 func (srv *Server) Idle() <-chan struct{} { return srv.idle }
 
+// unixListener is what Serve accepts connections from: a
+// *net.UnixListener, or in tests one whose accepts fail.
+type unixListener interface {
+	AcceptUnix() (*net.UnixConn, error)
+}
+
+// The pauses between accepts that fail grow from the first to the last,
+// as net/http's Server's do.
+const (
+	acceptPauseFirst = 5 * time.Millisecond
+	acceptPauseMax   = time.Second
+)
+
 // Serve accepts connections until ln is closed, then waits for the
-// requests in flight.
-func (srv *Server) Serve(ln *net.UnixListener) {
+// requests in flight. An accept that fails otherwise (out of descriptors,
+// EMFILE, while many requests are in flight or a leak fills the table) is
+// tried again after a pause that grows to acceptPauseMax: ending the loop
+// would leave a daemon that holds its lock and socket and answers no one,
+// which the next mictl command calls hung and `mictl down` kills. Each
+// burst of failures is logged once, and its end.
+func (srv *Server) Serve(ln unixListener) {
 	defer srv.wg.Wait()
+	var pause time.Duration
+	failures, since := 0, time.Time{}
 	for {
 		conn, err := ln.AcceptUnix()
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return
+		}
+		if err != nil {
+			if failures == 0 {
+				since = time.Now()
+				srv.logf("the control socket cannot take connections (%s); mictl commands wait until it can, trying again", acceptWhy(err))
+			}
+			failures++
+			pause = min(max(2*pause, acceptPauseFirst), acceptPauseMax)
+			time.Sleep(pause)
+			continue
+		}
+		if failures > 0 {
+			srv.logf("the control socket takes connections again, after %d failed accepts over %s", failures, time.Since(since).Round(time.Millisecond))
+			failures, pause = 0, 0
 		}
 		srv.wg.Add(1)
 		go func() {

@@ -20,6 +20,7 @@ import (
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/syncbuf"
 )
 
 // callAsEnv makes the test binary a control client (see TestMain): it
@@ -448,5 +449,53 @@ func TestCallSaysWhyTheDaemonIsGone(t *testing.T) {
 				t.Errorf("Call: %v; want ErrDaemonGone saying %q, without the socket's words", err, tc.want)
 			}
 		})
+	}
+}
+
+// failingAccepts is a control socket whose first accepts fail as they do
+// when the process is out of descriptors.
+type failingAccepts struct {
+	*net.UnixListener
+	fail atomic.Int32
+}
+
+func (l *failingAccepts) AcceptUnix() (*net.UnixConn, error) {
+	if l.fail.Add(-1) >= 0 {
+		return nil, &net.OpError{Op: "accept", Net: "unix", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.UnixListener.AcceptUnix()
+}
+
+// A daemon out of descriptors for a while answers again once it has some
+// (an accept that fails does not end its control socket for good), says
+// so in its log once for the burst, and stops serving only when the
+// socket is closed.
+func TestServeOutlivesFailedAccepts(t *testing.T) {
+	t.Parallel()
+	store, sup := supervisorOf(t, func(*state.File) {})
+	ln, err := Listen(SocketPath(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := &failingAccepts{UnixListener: ln}
+	failing.fail.Store(5)
+	srv := NewServer(sup)
+	log := &syncbuf.Buffer{}
+	srv.log = log
+	served := make(chan struct{})
+	go func() { srv.Serve(failing); close(served) }()
+	if _, err := Call(context.Background(), SocketPath(store), Request{Op: OpPing}, nil); err != nil {
+		t.Fatalf("ping after failed accepts: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(log.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "cannot take connections (too many open files)") ||
+		!strings.Contains(lines[1], "takes connections again, after 5 failed accepts") {
+		t.Fatalf("the daemon log says of the burst:\n%s\nwant one line as it began and one as it ended", log)
+	}
+	ln.Close()
+	select {
+	case <-served:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return once the socket was closed")
 	}
 }
