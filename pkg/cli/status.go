@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -320,7 +318,14 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 				fmt.Fprintln(streams.Out)
 			}
 			printStatusDetail(streams.Out, row)
-			if events := recentEvents(store, row.Name, 5); len(events) > 0 {
+			events, err := recentEvents(store, row.Name, 5)
+			if err != nil {
+				fmt.Fprintf(streams.ErrOut, "warning: the recent events of %s cannot be shown: %v\n", row.Name, err)
+			}
+			if len(events) > 0 {
+				for i, ev := range events {
+					events[i] = strings.ReplaceAll(ev, "\n", "\n  ") // its own lines, under it
+				}
 				fmt.Fprintf(streams.Out, "recent events:\n  %s\n", strings.Join(events, "\n  "))
 			}
 		}
@@ -450,25 +455,12 @@ func printStatusFooter(w io.Writer, r statusReport) {
 	}
 }
 
-// recentEvents returns the last n lines of the event log about name.
-func recentEvents(store *state.Store, name string, n int) []string {
+// recentEvents returns the last n events about name, each as it was said
+// (a failed start's with the server's last output, a line each), or why
+// they cannot be read.
+func recentEvents(store *state.Store, name string, n int) ([]string, error) {
 	if store == nil {
-		return nil
+		return nil, nil
 	}
-	fh, err := os.Open(supervisor.EventsLog(store))
-	if err != nil {
-		return nil
-	}
-	defer fh.Close()
-	var out []string
-	sc := bufio.NewScanner(fh)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) > 1 && f[1] == name {
-			out = append(out, sc.Text())
-			if len(out) > n {
-				out = out[1:]
-			}
-		}
-	}
-	return out
+	return supervisor.RecentEvents(store, name, n)
 }

@@ -157,3 +157,33 @@ func TestStatusUptimeAsTopShowsIt(t *testing.T) {
 		t.Errorf("uptimes:\n%s\nwant 3m05s and 1d02h", out)
 	}
 }
+
+// status NAME shows an instance's recent events as they were said: a
+// failed start with the server's last output under it, and the events
+// after a line longer than a scanner's buffer.
+func TestStatusShowsAFailuresOutputInItsEvents(t *testing.T) {
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := strings.Join([]string{
+		`2026-12-03T10:00:00.000Z mi-1 failed: start script exited; last output:\n    [ERROR] WSO2 MI is supported only between JDK 11 and JDK 21`,
+		"2026-12-03T10:00:01.000Z mi-1 degraded: " + strings.Repeat("x", 128<<10),
+		"2026-12-03T10:00:02.000Z mi-1 ready pid=4",
+	}, "\n") + "\n"
+	if err := os.WriteFile(supervisor.EventsLog(store), []byte(events), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	streams, out, _ := testStreams()
+	r := statusReport{Instances: []statusRow{{Name: "mi-1", State: "ready"}}}
+	if err := printStatusReport(streams, r, []string{"mi-1"}, formatTable, store); err != nil {
+		t.Fatal(err)
+	}
+	want := "recent events:\n" +
+		"  2026-12-03T10:00:00.000Z mi-1 failed: start script exited; last output:\n" +
+		"      [ERROR] WSO2 MI is supported only between JDK 11 and JDK 21\n" +
+		"  2026-12-03T10:00:01.000Z mi-1 degraded: xxx"
+	if !strings.Contains(out.String(), want) || !strings.HasSuffix(out.String(), "  2026-12-03T10:00:02.000Z mi-1 ready pid=4\n") {
+		t.Fatalf("status mi-1 printed:\n%.600s\nwant its events, the failure's output under it, and the last one", out)
+	}
+}

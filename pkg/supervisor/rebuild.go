@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -213,25 +212,19 @@ type history struct {
 const startedScript = "started " + home.StartScript
 
 // eventHistory reads the event log (one line per event: time, instance,
-// state[:], ...) for each instance's history. A missing or unreadable log
-// gives none: instances are then rebuilt from their homes alone.
+// state[:], ...), its rotated copies first, for each instance's history.
+// A missing or unreadable log gives none (or what was read of it):
+// instances are then rebuilt from their homes alone.
 func eventHistory(path string) map[string]history {
 	out := map[string]history{}
-	f, err := os.Open(path)
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
+	_ = eachEvent(path, func(line string) {
+		fields := strings.Fields(line)
 		if len(fields) < 3 {
-			continue
+			return
 		}
 		name, st := fields[1], strings.TrimSuffix(fields[2], ":")
 		if !isState(st) {
-			continue // a deployment's event, or an app's
+			return // a deployment's event, or an app's
 		}
 		h := out[name]
 		if st == StateStarting && h.last == StateFailed {
@@ -241,13 +234,13 @@ func eventHistory(path string) map[string]history {
 		if st == StateBackoff {
 			h.restarts++
 		}
-		if _, msg, ok := strings.Cut(sc.Text(), ": "); ok && st == StateStarting {
+		if _, msg, ok := strings.Cut(EventText(line), ": "); ok && st == StateStarting {
 			if args, ok := strings.CutPrefix(msg, startedScript); ok {
 				h.args = strings.Fields(args)
 			}
 		}
 		out[name] = h
-	}
+	})
 	return out
 }
 

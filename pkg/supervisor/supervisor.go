@@ -266,7 +266,7 @@ func (s *Supervisor) emit(ev Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !ev.Transient {
-		fmt.Fprintln(s.events, ev.String())
+		fmt.Fprintln(s.events, eventLine(ev))
 		s.noteStart(ev)
 	}
 	for ch := range s.subs {

@@ -1,0 +1,114 @@
+package supervisor
+
+import (
+	"strings"
+
+	"github.com/mictl/mictl/pkg/logs"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// The event log holds one line per event (Event.String): time, instance,
+// state, pid and message, so that its readers (mictl status NAME, a state
+// rebuilt from the homes, tail and grep) take a line for an event. A
+// message of several lines (a failed start's, with the server's last
+// output) keeps them on its one line, its line breaks written as \n and
+// its backslashes as \\; EventText gives the event back as it was said.
+var eventEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`)
+
+// eventLine is ev as the event log holds it.
+func eventLine(ev Event) string { return eventEscaper.Replace(ev.String()) }
+
+// EventText is an event log line as its event was said: its line breaks
+// and backslashes back. A backslash before any other character (a line
+// of a mictl that wrote them as they were) stays.
+func EventText(line string) string {
+	if !strings.Contains(line, `\`) {
+		return line
+	}
+	var b strings.Builder
+	for i := 0; i < len(line); i++ {
+		if line[i] != '\\' || i+1 == len(line) {
+			b.WriteByte(line[i])
+			continue
+		}
+		switch line[i+1] {
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case '\\':
+			b.WriteByte('\\')
+		default:
+			b.WriteByte('\\')
+			continue
+		}
+		i++
+	}
+	return b.String()
+}
+
+// eventInstance is the instance a line of the event log is about: its
+// second word.
+func eventInstance(line string) string {
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return ""
+	}
+	return f[1]
+}
+
+// RecentEvents returns the last n events about name, oldest first, as
+// they were said (EventText): read from the end of the event log, and of
+// its last rotated copy when the log, rotated lately, holds fewer.
+func RecentEvents(store *state.Store, name string, n int) ([]string, error) {
+	path := EventsLog(store)
+	copies, err := logs.Rotated(path)
+	if err != nil {
+		return nil, err
+	}
+	files := []string{path}
+	if len(copies) > 0 {
+		files = append(files, copies[len(copies)-1])
+	}
+	var found []string // the newest first
+	for _, file := range files {
+		err := logs.Backwards(file, func(line []byte) bool {
+			if text := string(line); eventInstance(text) == name {
+				found = append(found, EventText(text))
+			}
+			return len(found) < n
+		})
+		if err != nil || len(found) >= n {
+			return reversed(found), err
+		}
+	}
+	return reversed(found), nil
+}
+
+// reversed is s in the other order.
+func reversed(s []string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		out[len(s)-1-i] = v
+	}
+	return out
+}
+
+// maxEventLine bounds one line of the event log as a whole read takes it
+// in; the rest of a longer line is skipped.
+const maxEventLine = 1 << 20
+
+// eachEvent calls fn with every line of the event log at path, oldest
+// first: its rotated copies, then the log itself. A missing log has none.
+func eachEvent(path string, fn func(line string)) error {
+	copies, err := logs.Rotated(path)
+	if err != nil {
+		return err
+	}
+	for _, file := range append(copies, path) {
+		if err := logs.Lines(file, maxEventLine, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
