@@ -34,8 +34,9 @@ import (
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
-// Console logs are rotated (copy-truncate) past this size, keeping this
-// many old copies.
+// The logs (each instance's console log, the event log and the daemon's
+// own) are rotated (copy-truncate) past this size, keeping this many old
+// copies.
 const (
 	logMaxBytes   = 10 << 20
 	logKeep       = 3
@@ -142,13 +143,14 @@ func Main(args []string, out, logw io.Writer) error {
 	}
 	defer d.Close()
 	logf("mictl daemon pid %d supervising %s", os.Getpid(), cfg.InstancesDir)
-	return supervise(d, logf)
+	return supervise(d, supervisor.DaemonLog(store), logf)
 }
 
 // supervise waits for the daemon's reason to exit: a signal, or nothing
-// left to supervise. Leaving never stops an instance: they keep serving
-// and the next mictl command re-adopts them.
-func supervise(d *supervisor.Daemon, logf func(string, ...any)) error {
+// left to supervise, rotating the logs (the daemon's own at daemonLog)
+// meanwhile. Leaving never stops an instance: they keep serving and the
+// next mictl command re-adopts them.
+func supervise(d *supervisor.Daemon, daemonLog string, logf func(string, ...any)) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -177,7 +179,7 @@ func supervise(d *supervisor.Daemon, logf func(string, ...any)) error {
 			logf("mictl daemon: nothing left to supervise, exiting")
 			return nil
 		case <-rotate.C:
-			rotateLogs(d, logf)
+			rotateLogs(d.Sup, daemonLog, logf)
 			if d.Unneeded() {
 				logf("mictl daemon: every instance stopped or failed, exiting")
 				return nil
@@ -186,13 +188,21 @@ func supervise(d *supervisor.Daemon, logf func(string, ...any)) error {
 	}
 }
 
-// rotateLogs copy-truncates every supervised instance's console log that
-// grew past logMaxBytes.
-func rotateLogs(d *supervisor.Daemon, logf func(string, ...any)) {
-	for _, dir := range d.Sup.Homes() {
-		if _, err := logs.RotateIfLarger(home.ConsoleLog(dir), logMaxBytes, logKeep); err != nil {
-			logf("rotate %s: %v", home.ConsoleLog(dir), err)
+// rotateLogs copy-truncates each log that grew past logMaxBytes: every
+// console log of sup's instances, sup's event log, and the daemon's own
+// at daemonLog, which a detached daemon writes for as long as it runs.
+func rotateLogs(sup *supervisor.Supervisor, daemonLog string, logf func(string, ...any)) {
+	paths := []string{daemonLog}
+	for _, dir := range sup.Homes() {
+		paths = append(paths, home.ConsoleLog(dir))
+	}
+	for _, path := range paths {
+		if _, err := logs.RotateIfLarger(path, logMaxBytes, logKeep); err != nil {
+			logf("%v", err)
 		}
+	}
+	if err := sup.RotateEventLog(logMaxBytes, logKeep); err != nil {
+		logf("%v", err)
 	}
 }
 

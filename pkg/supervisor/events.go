@@ -112,3 +112,13 @@ func eachEvent(path string, fn func(line string)) error {
 	}
 	return nil
 }
+
+// RotateEventLog rotates the event log as logs.RotateIfLarger does,
+// holding the lock every event is written under: no event falls between
+// the copy and the truncate.
+func (s *Supervisor) RotateEventLog(maxBytes int64, keep int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := logs.RotateIfLarger(EventsLog(s.store), maxBytes, keep)
+	return err
+}

@@ -83,3 +83,23 @@ func TestEventHistoryReadsEveryCopy(t *testing.T) {
 		t.Fatalf("mi-1's history: %+v; want ready, started with -DportOffset=37", h)
 	}
 }
+
+// The event log rotated under the daemon goes on from its start, and the
+// recent events span the rotation.
+func TestRotateEventLog(t *testing.T) {
+	t.Parallel()
+	store, sup := supervisorOf(t, func(*state.File) {})
+	sup.emit(Event{Instance: "mi-1", State: StateStarting, Message: "before"})
+	if err := sup.RotateEventLog(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	sup.emit(Event{Instance: "mi-1", State: StateReady, Message: "after"})
+	data, err := os.ReadFile(EventsLog(store))
+	if err != nil || strings.Count(string(data), "\n") != 1 || !strings.Contains(string(data), "mi-1 ready: after") {
+		t.Fatalf("the event log after its rotation holds %q (%v), want only the event since", data, err)
+	}
+	got, err := RecentEvents(store, "mi-1", 5)
+	if err != nil || len(got) != 2 || !strings.HasSuffix(got[0], "before") || !strings.HasSuffix(got[1], "after") {
+		t.Fatalf("recent events across the rotation: %q, %v", got, err)
+	}
+}
