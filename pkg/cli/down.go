@@ -228,13 +228,26 @@ func endHungDaemon(streams *IOStreams, f *state.File, why error) error {
 	if err := syscall.Kill(id.PID, syscall.SIGKILL); err != nil && id.Alive() {
 		return fmt.Errorf("end the mictl daemon (pid %d), which does not answer: %w", id.PID, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), killedExitWait)
 	defer cancel()
-	if err := proc.WaitExit(ctx, id); err != nil {
-		return fmt.Errorf("the mictl daemon (pid %d) did not end after SIGKILL: %w", id.PID, err)
+	switch err := waitExit(ctx, id); {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the mictl daemon (pid %d) did not end within %s of SIGKILL: the kernel holds it in a wait (ps -o stat,wchan -p %d says where; D is a disk or a network file system that does not answer), and nothing was stopped: run mictl down again once it is gone",
+			id.PID, killedExitWait, id.PID)
+	case err != nil:
+		return fmt.Errorf("wait for the mictl daemon (pid %d) to end after SIGKILL: %w; nothing was stopped: run mictl down again once it is gone", id.PID, err)
 	}
 	return nil
 }
+
+// killedExitWait bounds the wait for a daemon SIGKILLed to be gone: a
+// process ends at once unless the kernel holds it in a wait that cannot
+// be interrupted.
+const killedExitWait = 5 * time.Second
+
+// waitExit is proc.WaitExit; a variable for tests, since no process
+// outlives SIGKILL on demand.
+var waitExit = proc.WaitExit
 
 // stopDirect stops instances without a daemon, with the same procedure
 // (which ends whatever still runs in their homes unrecorded).
