@@ -45,7 +45,8 @@ Exit codes:
   0  success
   1  conflicts found, or a check failed (diff: something would change)
   2  bad command line, configuration or input
-  3  runtime failure`,
+  3  runtime failure
+  130  interrupted (Ctrl-C) while waiting; mictl says what goes on`,
 		Example: `  mictl up --instances 3
   mictl ports table
   mictl check-conflicts --offsets 10,47

@@ -24,6 +24,9 @@ const (
 	Conflicts = 1 // conflicts found, or a check failed (diff: something would change)
 	Usage     = 2 // bad command line, configuration or input
 	Runtime   = 3 // something failed while doing the work
+	// Interrupted is 128 + SIGINT, as shells report a command Ctrl-C
+	// ended: mictl caught it while waiting, and says what goes on.
+	Interrupted = 130
 )
 
 // Error carries the exit code an error should end the process with.
@@ -58,10 +61,10 @@ func PositiveFlag(flag string, d time.Duration) error {
 }
 
 // Of maps err to the exit code it should end the process with: the code
-// it carries; Conflicts for a plan refused for its conflicts; Usage for
-// the user's input (mictl.toml, deployment.toml, a plan that does not fit
-// the port space, an instances_dir where a file is); Runtime for
-// everything else.
+// it carries; Interrupted for a wait for the state lock given up;
+// Conflicts for a plan refused for its conflicts; Usage for the user's
+// input (mictl.toml, deployment.toml, a plan that does not fit the port
+// space, an instances_dir where a file is); Runtime for everything else.
 func Of(err error) int {
 	if err == nil {
 		return OK
@@ -71,9 +74,12 @@ func Of(err error) int {
 	var te *deploytoml.Error
 	var de *state.DirError
 	var conflicts *check.ConflictError
+	var li *state.LockInterrupted
 	switch {
 	case errors.As(err, &e):
 		return e.Code
+	case errors.As(err, &li):
+		return Interrupted
 	case errors.As(err, &conflicts):
 		return Conflicts
 	case errors.As(err, &ce), errors.As(err, &te), errors.Is(err, ports.ErrNoRoom):

@@ -390,13 +390,13 @@ func (s *Store) Save(f *File) error {
 // close. The callers' contexts end with the command or the daemon, so
 // such waits do not pile up.
 func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, s.interrupted(ctx)
 	}
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, s.interrupted(ctx)
 	}
 	fd, err := s.openLock()
 	if err != nil {
@@ -407,8 +407,8 @@ func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 	if ok {
 		return s.unlocker(fd), nil
 	}
-	if err == nil {
-		err = ctx.Err() // given up already: no wait to leave behind
+	if err == nil && ctx.Err() != nil {
+		err = s.interrupted(ctx) // given up already: no wait to leave behind
 	}
 	if err != nil {
 		unix.Close(fd)
@@ -436,8 +436,26 @@ func (s *Store) Lock(ctx context.Context) (unlock func(), err error) {
 		return s.unlocker(fd), nil
 	case <-ctx.Done():
 		<-s.sem
-		return nil, ctx.Err()
+		return nil, s.interrupted(ctx)
 	}
+}
+
+// LockInterrupted is a wait for the state lock that its command gave up
+// (Ctrl-C) while another held the lock: the state was not changed.
+type LockInterrupted struct {
+	Path string // the lock file
+	Err  error  // why the wait ended (the context's error)
+}
+
+func (e *LockInterrupted) Error() string {
+	return fmt.Sprintf("interrupted while waiting for another mictl command (an up preparing its instances, say) to let go of the state lock %s; nothing was changed", e.Path)
+}
+
+func (e *LockInterrupted) Unwrap() error { return e.Err }
+
+// interrupted is the error of a wait for the lock that ctx ended.
+func (s *Store) interrupted(ctx context.Context) error {
+	return &LockInterrupted{Path: filepath.Join(s.dir, lockFile), Err: ctx.Err()}
 }
 
 // TryLock is Lock without the wait: ok is false (and err nil) when the

@@ -821,15 +821,7 @@ func lockFDs(t testing.TB, s *Store) int {
 // behind (it cannot be interrupted): once the holder lets go, that wait
 // lets go too and closes its descriptor, and the lock is free.
 func TestAbandonedLockWaitLetsGo(t *testing.T) {
-	s := openStore(t)
-	other, err := Open(s.Dir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	unlock, ok, err := s.TryLock()
-	if err != nil || !ok {
-		t.Fatalf("TryLock on a free lock = %v, %v", ok, err)
-	}
+	s, other, unlock := heldLock(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if u, err := other.Lock(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -894,4 +886,40 @@ func BenchmarkLockHandoff(b *testing.B) {
 		total += (<-got).Sub(released)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "handoff-us")
+}
+
+// A wait for the lock given up (Ctrl-C while another command holds it)
+// says what was waited for and that nothing was changed, in the user's
+// words rather than the context's.
+func TestInterruptedLockWaitSaysSo(t *testing.T) {
+	s, other, unlock := heldLock(t)
+	defer unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	u, err := other.Lock(ctx)
+	if err == nil {
+		u()
+	}
+	var li *LockInterrupted
+	want := "interrupted while waiting for another mictl command (an up preparing its instances, say) to let go of the state lock " + filepath.Join(s.Dir(), lockFile) + "; nothing was changed"
+	if !errors.As(err, &li) || err.Error() != want || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Lock interrupted = %v, want %q", err, want)
+	}
+}
+
+// heldLock is a store holding its lock, and another on the same
+// directory (another open file description, as another process has):
+// only the flock keeps the two apart.
+func heldLock(t *testing.T) (holder, other *Store, unlock func()) {
+	t.Helper()
+	holder = openStore(t)
+	other, err := Open(holder.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, ok, err := holder.TryLock()
+	if err != nil || !ok {
+		t.Fatalf("TryLock on a free lock = %v, %v", ok, err)
+	}
+	return holder, other, unlock
 }

@@ -160,6 +160,9 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 	dialCtx, cancel := context.WithTimeout(ctx, AnswerTimeout)
 	conn, err := d.DialContext(dialCtx, "unix", path)
 	cancel()
+	if err != nil && ctx.Err() != nil {
+		return Reply{}, noWait, interruptedCall(req.Op, false)
+	}
 	if err != nil {
 		return Reply{}, noWait, dialError(path, err)
 	}
@@ -173,6 +176,9 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 	defer stop()
 	_ = conn.SetWriteDeadline(time.Now().Add(AnswerTimeout))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
+		if ctx.Err() != nil {
+			return Reply{}, noWait, interruptedCall(req.Op, false)
+		}
 		return Reply{}, noWait, fmt.Errorf("send %s to the daemon: %w", req.Op, err)
 	}
 	dec := json.NewDecoder(bufio.NewReader(conn))
@@ -181,7 +187,7 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		var m Message
 		if err := dec.Decode(&m); err != nil {
 			if ctx.Err() != nil {
-				return Reply{}, noWait, ctx.Err()
+				return Reply{}, noWait, interruptedCall(req.Op, true)
 			}
 			if isTimeout(err) {
 				return Reply{}, noWait, fmt.Errorf("%w (nothing for %s)", ErrNotAnswering, AnswerTimeout)
@@ -212,6 +218,32 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		}
 		return reply, wait, err
 	}
+}
+
+// doing says what the daemon is doing while it serves a request that
+// changes something.
+var doing = map[string]string{
+	OpStart:   "starts the instances",
+	OpStop:    "stops the instances",
+	OpRestart: "restarts the instances",
+	OpReload:  "applies the configuration",
+}
+
+// interruptedCall is the error of a call its command gave up (Ctrl-C)
+// before the answer: what the daemon makes of it. sent says whether the
+// request reached the daemon, which carries it out all the same.
+func interruptedCall(op string, sent bool) error {
+	what, changes := doing[op]
+	var err error
+	switch {
+	case sent && changes:
+		err = fmt.Errorf("interrupted while the mictl daemon %s: it goes on (mictl status shows where it stands)", what)
+	case sent:
+		err = errors.New("interrupted while waiting for the mictl daemon's answer; nothing was changed")
+	default:
+		err = errors.New("interrupted before the mictl daemon was asked; nothing was changed")
+	}
+	return exitcode.With(exitcode.Interrupted, err)
 }
 
 // awaitLeave waits for the word the daemon sends on conn once it settles

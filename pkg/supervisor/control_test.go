@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
@@ -427,12 +429,7 @@ func TestCallSaysWhyTheDaemonIsGone(t *testing.T) {
 	} {
 		t.Run(tc.what, func(t *testing.T) {
 			t.Parallel()
-			sock := filepath.Join(t.TempDir(), "mictl.sock")
-			ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { ln.Close() })
+			sock, ln := listenAt(t)
 			go func() {
 				conn, err := ln.AcceptUnix()
 				if err != nil {
@@ -444,7 +441,7 @@ func TestCallSaysWhyTheDaemonIsGone(t *testing.T) {
 				}
 				tc.end(conn)
 			}()
-			_, err = Call(context.Background(), sock, Request{Op: OpReload}, nil)
+			_, err := Call(context.Background(), sock, Request{Op: OpReload}, nil)
 			if !errors.Is(err, ErrDaemonGone) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "unix") {
 				t.Errorf("Call: %v; want ErrDaemonGone saying %q, without the socket's words", err, tc.want)
 			}
@@ -498,4 +495,78 @@ func TestServeOutlivesFailedAccepts(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return once the socket was closed")
 	}
+}
+
+// A call interrupted (Ctrl-C) says what the daemon makes of it, with the
+// exit code of an interrupt, not the context's "context canceled".
+func TestInterruptedCallSaysWhatGoesOn(t *testing.T) {
+	t.Parallel()
+	sock, ln := listenAt(t)
+	go func() {
+		for {
+			conn, err := ln.AcceptUnix()
+			if err != nil {
+				return
+			}
+			// Reads the request and works on it, answering nothing.
+			go func() { _, _ = io.Copy(io.Discard, conn); conn.Close() }()
+		}
+	}()
+	for _, tc := range []struct {
+		op     string
+		before bool // interrupted before the call
+		want   string
+	}{
+		{OpStart, false, "interrupted while the mictl daemon starts the instances: it goes on (mictl status shows where it stands)"},
+		{OpPing, false, "interrupted while waiting for the mictl daemon's answer; nothing was changed"},
+		{OpStop, true, "interrupted before the mictl daemon was asked; nothing was changed"},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		if tc.before {
+			cancel()
+		} else {
+			time.AfterFunc(50*time.Millisecond, cancel)
+		}
+		_, err := Call(ctx, sock, Request{Op: tc.op}, nil)
+		cancel()
+		if err == nil || err.Error() != tc.want || exitcode.Of(err) != exitcode.Interrupted {
+			t.Errorf("%s interrupted: %v (exit %d), want %q (exit %d)", tc.op, err, exitcode.Of(err), tc.want, exitcode.Interrupted)
+		}
+	}
+}
+
+// A wait for a daemon's start interrupted says that the daemon goes on;
+// one that runs out says how long it was, as one wait from the start.
+func TestAwaitOtherSaysWhatEndedTheWait(t *testing.T) {
+	t.Parallel()
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := SocketPath(store) // nobody listens: the other daemon is not serving yet
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(20*time.Millisecond, cancel)
+	err = awaitOther(ctx, sock, nil, store)
+	if want := "interrupted while the mictl daemon starts: it goes on"; err == nil || !strings.HasPrefix(err.Error(), want) || exitcode.Of(err) != exitcode.Interrupted {
+		t.Errorf("interrupted: %v (exit %d), want %q (exit %d)", err, exitcode.Of(err), want, exitcode.Interrupted)
+	}
+	passed := make(chan time.Time, 1)
+	passed <- time.Now()
+	err = awaitOther(context.Background(), sock, passed, store)
+	if want := "no mictl daemon answered within 10s of starting one"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("out of time: %v, want %q", err, want)
+	}
+}
+
+// listenAt listens on a control socket in a new directory, for a daemon
+// the test plays; closed when the test ends.
+func listenAt(t *testing.T) (sock string, ln *net.UnixListener) {
+	t.Helper()
+	sock = filepath.Join(t.TempDir(), "mictl.sock")
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return sock, ln
 }

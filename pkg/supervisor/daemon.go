@@ -17,6 +17,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
@@ -398,24 +399,39 @@ func (d *Daemon) Close() {
 	d.server.settle(true)
 }
 
-// awaitOther waits, until deadline, for the daemon that won a start race
-// (it holds the daemon lock, so it serves soon) to answer on sock.
+// daemonStartTimeout bounds SpawnDaemon's wait, from the start of the
+// daemon, for a daemon to answer: the one it started, or the one that won
+// the start race.
+const daemonStartTimeout = 10 * time.Second
+
+// awaitOther waits, until deadline (the end of SpawnDaemon's wait), for
+// the daemon that won a start race (it holds the daemon lock, so it
+// serves soon) to answer on sock.
 func awaitOther(ctx context.Context, sock string, deadline <-chan time.Time, store *state.Store) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
+		if ctx.Err() != nil {
+			return interruptedStart()
+		}
 		if !gone(err) {
 			return err // nil: it answers
 		}
 		select {
 		case <-tick.C:
 		case <-deadline:
-			return fmt.Errorf("the mictl daemon found another holding its lock, and that one did not answer within 10s; see %s", DaemonLog(store))
+			return fmt.Errorf("no mictl daemon answered within %s of starting one: it found another holding its lock, which did not answer; see %s", daemonStartTimeout, DaemonLog(store))
 		case <-ctx.Done():
-			return ctx.Err()
+			return interruptedStart()
 		}
 	}
+}
+
+// interruptedStart is the error of a wait for a daemon's start given up
+// (Ctrl-C): the daemon, in a session of its own, is not interrupted.
+func interruptedStart() error {
+	return exitcode.With(exitcode.Interrupted, errors.New("interrupted while the mictl daemon starts: it goes on, and takes over what the state file asks to run (mictl status shows it, mictl down stops it)"))
 }
 
 // readyFDEnv names the descriptor on which SpawnDaemon waits for the
@@ -536,11 +552,14 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp
 			close(ready)
 		}
 	}()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(daemonStartTimeout)
 	for {
 		select {
 		case <-ready:
 			_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
+			if ctx.Err() != nil {
+				return interruptedStart()
+			}
 			if !gone(err) {
 				return err // nil: it answers
 			}
@@ -553,9 +572,9 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp
 			}
 			return fmt.Errorf("the mictl daemon exited at start (%v); see %s", werr, DaemonLog(store))
 		case <-deadline:
-			return fmt.Errorf("the mictl daemon did not answer within 10s; see %s", DaemonLog(store))
+			return fmt.Errorf("the mictl daemon (pid %d) did not answer within %s of its start; see %s", cmd.Process.Pid, daemonStartTimeout, DaemonLog(store))
 		case <-ctx.Done():
-			return ctx.Err()
+			return interruptedStart()
 		}
 	}
 }
