@@ -276,7 +276,7 @@ func ReadDistribution(src string) (*Distribution, error) {
 	d := &Distribution{src: src, paths: map[string]bool{}}
 	info, err := os.Stat(root)
 	if err == nil {
-		err = d.walk(root, ".", info, nil)
+		err = d.walk(root, ".", info, nil, false)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
@@ -299,11 +299,12 @@ func ReadDistribution(src string) (*Distribution, error) {
 // contents; a symbolic link out of the distribution is followed (see
 // ReadDistribution) unless it points nowhere or to a directory open
 // holds (the directories being walked: a loop), where the link itself is
-// listed.
-func (d *Distribution) walk(path, rel string, info fs.FileInfo, open []fileID) error {
-	if info.Mode()&fs.ModeSymlink != 0 && !readOnly(rel) && leadsOut(path, rel) {
+// listed. Below a link followed (outside), every link is: a relative one
+// there leads, in a home, somewhere else than where it leads now.
+func (d *Distribution) walk(path, rel string, info fs.FileInfo, open []fileID, outside bool) error {
+	if info.Mode()&fs.ModeSymlink != 0 && !readOnly(rel) && (outside || leadsOut(path, rel)) {
 		if target, err := os.Stat(path); err == nil && !slices.Contains(open, idOf(target)) {
-			info = target
+			info, outside = target, true
 		}
 	}
 	if perInstance[rel] {
@@ -331,7 +332,7 @@ func (d *Distribution) walk(path, rel string, info fs.FileInfo, open []fileID) e
 		if rel != "." {
 			childRel = rel + "/" + childRel
 		}
-		if err := d.walk(filepath.Join(path, entry.Name()), childRel, child, open); err != nil {
+		if err := d.walk(filepath.Join(path, entry.Name()), childRel, child, open, outside); err != nil {
 			return err
 		}
 	}

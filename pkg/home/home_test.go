@@ -1146,6 +1146,11 @@ func TestLinkOutOfTheDistributionIsCopied(t *testing.T) {
 	// conf/ by an absolute link, carbonapps/ by a relative one climbing
 	// out, dropins/ (jars) by an absolute one.
 	must(t, os.Rename(filepath.Join(src, "conf", "log4j2.properties"), filepath.Join(etcConf, "log4j2.properties")))
+	// A relative link in the directory behind the link: in a home it
+	// would lead elsewhere (home/common/...), so it is copied too.
+	must(t, os.MkdirAll(filepath.Join(shared, "common"), 0o755))
+	must(t, os.WriteFile(filepath.Join(shared, "common", "x.properties"), []byte("x=1\n"), 0o644))
+	must(t, os.Symlink("../common/x.properties", filepath.Join(etcConf, "x.properties")))
 	must(t, os.RemoveAll(filepath.Join(src, "conf")))
 	must(t, os.Symlink(etcConf, filepath.Join(src, "conf")))
 	must(t, os.WriteFile(filepath.Join(capps, "shipped_1.0.0.car"), []byte("PK\x03\x04 car"), 0o644))
@@ -1164,6 +1169,9 @@ func TestLinkOutOfTheDistributionIsCopied(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "conf", "log4j2.properties")); err != nil || string(got) != "appenders = CARBON_LOGFILE\n" {
 		t.Errorf("conf/log4j2.properties in the home: %q, %v", got, err)
+	}
+	if info, err := os.Lstat(filepath.Join(dir, "conf", "x.properties")); err != nil || !info.Mode().IsRegular() {
+		t.Errorf("conf/x.properties (a relative link behind conf's link) in the home: %v, %v; want a copy", info, err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "repository", "deployment", "server", "carbonapps", "shipped_1.0.0.car")); err != nil {
 		t.Errorf("the shipped CApp in the home: %v", err)
@@ -1190,7 +1198,7 @@ func TestLinkOutOfTheDistributionIsCopied(t *testing.T) {
 	if info, err := os.Lstat(filepath.Join(dir, "conf")); err != nil || !info.IsDir() {
 		t.Fatalf("conf in a home cloned with the link, after a sync: %v, %v; want a directory of its own", info, err)
 	}
-	if entries, err := os.ReadDir(etcConf); err != nil || len(entries) != 1 {
-		t.Errorf("the distribution's conf/ after the sync: %v, %v; want its one file, untouched", entries, err)
+	if entries, err := os.ReadDir(etcConf); err != nil || len(entries) != 2 {
+		t.Errorf("the distribution's conf/ after the sync: %v, %v; want its two files, untouched", entries, err)
 	}
 }
