@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,6 +137,10 @@ func (fw *Watcher) Follow(ctx context.Context, files func() []string, debounce t
 			arm()
 		case <-fire:
 			fire = nil
+			// Watched where the links lead now before onChange reads the
+			// files: an edit of the new target during a long onChange (a
+			// reload restarting instances) is then an event, not lost.
+			sync()
 			onChange()
 			sync()
 		}
@@ -156,7 +161,7 @@ func eventPaths(path string) []string {
 	seen := map[string]bool{}
 	var add func(p string)
 	add = func(p string) {
-		if seen[p] || len(seen) > 40 { // 40: a loop of links ends here
+		if seen[p] || len(seen) > 40 { // seen ends a loop; 40 bounds a long chain
 			return
 		}
 		seen[p] = true
@@ -168,7 +173,14 @@ func eventPaths(path string) []string {
 		}
 		dir, err := filepath.EvalSymlinks(parent)
 		if err != nil {
-			dir = parent // not there yet: watched once it is
+			// Not there yet: its nearest existing ancestor is watched for
+			// the next directory on the way, whose making is a change
+			// (after which Follow watches again, one step nearer).
+			if anc := existingAncestor(parent); anc != "" {
+				next := strings.SplitN(strings.TrimPrefix(parent, anc+string(filepath.Separator)), string(filepath.Separator), 2)[0]
+				add(filepath.Join(anc, next))
+			}
+			return
 		}
 		at := filepath.Join(dir, filepath.Base(p))
 		out = append(out, at)
@@ -181,4 +193,17 @@ func eventPaths(path string) []string {
 	}
 	add(path)
 	return out
+}
+
+// existingAncestor is the nearest ancestor of path that exists, "" for
+// none.
+func existingAncestor(path string) string {
+	for p := filepath.Dir(path); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil {
+			return p
+		}
+		if p == filepath.Dir(p) {
+			return ""
+		}
+	}
 }

@@ -317,3 +317,21 @@ func TestFileThroughALinkFollowsTheLink(t *testing.T) {
 	write(t, filepath.Join(dir, "wso2mi-4.3.0", "conf", "deployment.toml"), "c")
 	waitCount(t, n, 3)
 }
+
+// A file whose directory does not exist yet is followed from its nearest
+// existing ancestor: the directory's making is a change, and the file,
+// written after, is watched.
+func TestFileInADirectoryMadeLater(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mi", "conf", "deployment.toml")
+	n, stop := watchCount(t, file)
+	defer stop()
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, n, 1) // mi/ made: followed one step nearer, then conf/ is there
+	write(t, file, "a")
+	waitCount(t, n, 2)
+	write(t, file, "b")
+	waitCount(t, n, 3)
+}
