@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra/doc"
 
@@ -45,7 +46,8 @@ func generate(manDir, mdDir string) error {
 // atomically runs gen into a fresh directory beside dir, then renames each
 // page into dir: cobra's generators write in place, and a page must never
 // be seen half-written. A page of dir gen no longer writes (a command
-// removed or renamed) is removed after: it would document what is not.
+// removed or renamed) is removed after: it would document what is not;
+// other files are left alone.
 func atomically(dir string, gen func(tmp string) error) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -77,7 +79,10 @@ func atomically(dir string, gen func(tmp string) error) error {
 		return err
 	}
 	for _, p := range old {
-		if !written[p.Name()] && !p.IsDir() {
+		// Only what looks like a page of mictl's: the directory is a flag,
+		// and may hold other documents (docs/ itself).
+		generated := strings.HasPrefix(p.Name(), "mictl") && (strings.HasSuffix(p.Name(), ".md") || strings.HasSuffix(p.Name(), ".1"))
+		if generated && !written[p.Name()] && !p.IsDir() {
 			if err := os.Remove(filepath.Join(dir, p.Name())); err != nil {
 				return err
 			}

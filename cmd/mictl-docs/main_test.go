@@ -24,6 +24,17 @@ func TestGenerate(t *testing.T) {
 	if _, err := os.Stat(gone); err == nil {
 		t.Errorf("%s, of no command, is still there", gone)
 	}
+	// Another document in the directory is not a page: it stays.
+	other := filepath.Join(md, "mi-facts.md")
+	if err := os.WriteFile(other, []byte("# facts\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := generate(man, md); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("%s, no page of mictl's, was removed: %v", other, err)
+	}
 	for _, f := range []string{filepath.Join(man, "mictl-check-conflicts.1"), filepath.Join(md, "mictl_ports_table.md"), filepath.Join(md, "mictl_up.md")} {
 		data, err := os.ReadFile(f)
 		if err != nil {
