@@ -313,7 +313,7 @@ func jsonProblem(data []byte, err error) string {
 	case errors.As(err, &kind):
 		return fmt.Sprintf("%q holds %s where %s is expected", kind.Field, withArticle(kind.Value), jsonKind(kind.Type))
 	case errors.As(err, &badTime):
-		return fmt.Sprintf("it holds %s where a time (RFC 3339, as 2026-12-04T18:05:12Z) is expected", strings.Trim(badTime.Value, `"`))
+		return fmt.Sprintf("it holds %q where a time (RFC 3339, as 2026-12-04T18:05:12Z) is expected", strings.Trim(badTime.Value, `"`))
 	}
 	return err.Error()
 }

@@ -192,7 +192,7 @@ func TestLoadCorrupt(t *testing.T) {
 		{"newer, same shape", `{"version":2,"instances":[]}`, "written by a newer mictl", true},
 		{"wrong type", `{"version":1,"instances":[{"name":7}]}`, `bad content: "instances.name" holds a number where a string is expected`, false},
 		{"not a list", `{"version":1,"instances":5}`, `bad content: "instances" holds a number where an array is expected`, false},
-		{"bad time", `{"version":1,"instances":[{"name":"a","started_at":"yesterday"}]}`, `bad content: it holds yesterday where a time (RFC 3339, as 2026-12-04T18:05:12Z) is expected`, false},
+		{"bad time", `{"version":1,"instances":[{"name":"a","started_at":"yesterday"}]}`, `bad content: it holds "yesterday" where a time (RFC 3339, as 2026-12-04T18:05:12Z) is expected`, false},
 		{"unknown port role", `{"version":1,"instances":[{"name":"a","ports":{"ftp":21}}]}`, "bad content", false},
 		{"nameless instance", `{"version":1,"instances":[{"offset":1}]}`, "has no name", false},
 		{"duplicate names", `{"version":1,"instances":[{"name":"a"},{"name":"a"}]}`, `"a" listed twice`, false},
