@@ -32,7 +32,10 @@ type appWatch struct {
 	creds Credentials
 	// counts are kept only while the instance is watched (ready or
 	// degraded): what MI said of a server that no longer runs is unknown.
+	// asked is when MI was asked for each: an answer to an earlier
+	// question, come late, does not replace a later one's.
 	counts map[string]AppCounts
+	asked  map[string]time.Time
 	// queues are the watched instances' checks.
 	queues map[string]*appQueue
 }
@@ -112,7 +115,7 @@ func (s *Supervisor) watchApps(inst state.Instance, launchedWithoutCApps bool) {
 	none := launchedWithoutCApps && len(declared) == 0 && !home.HoldsCApps(inst.Home)
 	s.apps.mu.Lock()
 	if s.apps.queues == nil {
-		s.apps.queues, s.apps.counts = map[string]*appQueue{}, map[string]AppCounts{}
+		s.apps.queues, s.apps.counts, s.apps.asked = map[string]*appQueue{}, map[string]AppCounts{}, map[string]time.Time{}
 	}
 	s.apps.queues[inst.Name] = &appQueue{}
 	if none {
@@ -135,6 +138,7 @@ func (s *Supervisor) unwatchApps(name string) {
 	q := s.apps.queues[name]
 	delete(s.apps.queues, name)
 	delete(s.apps.counts, name)
+	delete(s.apps.asked, name)
 	if q == nil {
 		return
 	}
@@ -318,7 +322,8 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 			}
 		}
 	}
-	if !s.keepCounts(name, q, c.session.Observe(s.ctx)[0]) {
+	asked := time.Now()
+	if !s.keepCounts(name, q, c.session.Observe(s.ctx)[0], asked) {
 		return
 	}
 	for i, w := range c.waits {
@@ -327,14 +332,16 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	s.healthSoon(name) // MI changed: /healthz may say so now
 }
 
-// keepCounts keeps what MI said of the instance name's CApps, unless its
-// queue q is no longer the instance's; it reports whether q still is.
-func (s *Supervisor) keepCounts(name string, q *appQueue, now appstate.Observation) bool {
+// keepCounts keeps what MI, asked at asked, said of the instance name's
+// CApps, unless its queue q is no longer the instance's or a later
+// question was answered first; it reports whether q still is.
+func (s *Supervisor) keepCounts(name string, q *appQueue, now appstate.Observation, asked time.Time) bool {
 	s.apps.mu.Lock()
 	defer s.apps.mu.Unlock()
 	watched := s.apps.queues[name] == q
-	if watched && now.Err == nil && now.Apps != nil {
+	if watched && now.Err == nil && now.Apps != nil && !asked.Before(s.apps.asked[name]) {
 		s.apps.counts[name] = AppCounts{Active: now.Apps.ActiveCount, Faulty: now.Apps.FaultyCount}
+		s.apps.asked[name] = asked
 	}
 	return watched
 }
@@ -356,7 +363,8 @@ func (s *Supervisor) recountApps(inst state.Instance) {
 		defer cancel()
 		session := appSession(&inst, creds)
 		defer session.Close()
-		s.keepCounts(inst.Name, q, session.Observe(ctx)[0])
+		asked := time.Now()
+		s.keepCounts(inst.Name, q, session.Observe(ctx)[0], asked)
 	})
 }
 

@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/mgmt"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -276,4 +278,25 @@ func TestCAppCopiedByHandIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitAppCounts(s, "mi-1", "active 0, faulty 0", siteTimeout)
+}
+
+// An answer to an earlier question that comes late (a recount whose
+// login was slow) does not replace the answer to a later one.
+func TestLateAnswerKeepsTheLaterCounts(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	inst := state.Instance{Name: "late", Home: t.TempDir()}
+	s.sup.watchApps(inst, true)
+	t.Cleanup(func() { s.sup.unwatchApps(inst.Name) })
+	s.sup.apps.mu.Lock()
+	q := s.sup.apps.queues[inst.Name]
+	s.sup.apps.mu.Unlock()
+	said := func(active int) appstate.Observation {
+		return appstate.Observation{Apps: &mgmt.Applications{ActiveCount: active}}
+	}
+	earlier := time.Now()
+	s.sup.keepCounts(inst.Name, q, said(2), earlier.Add(time.Second))
+	s.sup.keepCounts(inst.Name, q, said(1), earlier)
+	if got := s.sup.AppCounts()[inst.Name]; got.Active != 2 {
+		t.Fatalf("counts %+v: the earlier question's late answer replaced the later one's", got)
+	}
 }
