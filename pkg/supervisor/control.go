@@ -101,6 +101,12 @@ func lostWhy(err error) string {
 	return err.Error()
 }
 
+// goneError is ErrDaemonGone for request op on the socket at path, which
+// failed with err.
+func goneError(op, path string, err error) error {
+	return fmt.Errorf("%w (%s: %s); see %s", ErrDaemonGone, op, lostWhy(err), filepath.Join(filepath.Dir(path), "daemon.log"))
+}
+
 // ErrDaemonGone means the daemon went away in the middle of a request.
 var ErrDaemonGone = errors.New("the mictl daemon ended the request without an answer")
 
@@ -179,6 +185,10 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		if ctx.Err() != nil {
 			return Reply{}, noWait, interruptedCall(req.Op, false)
 		}
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			// Gone before it read the request (killed as it accepted).
+			return Reply{}, noWait, goneError(req.Op, path, err)
+		}
 		return Reply{}, noWait, fmt.Errorf("send %s to the daemon: %w", req.Op, err)
 	}
 	dec := json.NewDecoder(bufio.NewReader(conn))
@@ -192,7 +202,7 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 			if isTimeout(err) {
 				return Reply{}, noWait, fmt.Errorf("%w (nothing for %s)", ErrNotAnswering, AnswerTimeout)
 			}
-			return Reply{}, noWait, fmt.Errorf("%w (%s: %s); see %s", ErrDaemonGone, req.Op, lostWhy(err), filepath.Join(filepath.Dir(path), "daemon.log"))
+			return Reply{}, noWait, goneError(req.Op, path, err)
 		}
 		if m.Event != nil && onEvent != nil {
 			onEvent(*m.Event)
