@@ -290,9 +290,10 @@ func TestStopDuringABackoffIsDurable(t *testing.T) {
 	s := newSimSite(t, policy)
 	t.Setenv("MICTL_SIM_CRASH_AFTER", "100ms")
 	s.reload("instances = 1\n")
-	// The first restart comes at once, the second after a backoff.
+	// The first restart comes at once, the second after a backoff. (A
+	// start may crash before it is found ready on a loaded machine: only
+	// the backoffs are waited for.)
 	for range 2 {
-		s.next("mi-1", StateReady)
 		s.next("mi-1", StateBackoff)
 	}
 	before := len(written())
