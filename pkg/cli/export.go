@@ -185,8 +185,10 @@ with maxSurge 1 and maxUnavailable 0, requests 512Mi/500m, a CPU limit of
 (the -Xmx of JVM_MEM_OPTS or JAVA_OPTS plus 512Mi, at least 1Gi; 1536Mi with
 MI's default -Xmx1024m, where the chart's 1Gi leaves nothing beside the
 heap), container args -DenablePrometheusApi=true with metrics = true, the node
-identity (env nodeId) is the pod's name, the grace period (200 s) outlasts
-MI's graceful drain, and each CApp the instances run (those declared, and
+identity (env nodeId) is the pod's name, a preStop hook runs MI's own
+'micro-integrator.sh --stop' (the image's entrypoint, the container's PID 1,
+never passes the kubelet's SIGTERM on to MI), the grace period (200 s)
+outlasts MI's graceful drain, and each CApp the instances run (those declared, and
 those the distribution ships in its own carbonapps/, which MI's image
 lacks) is a ConfigMap of its own mounted into
 repository/deployment/server/carbonapps (up to 1 MiB each; bake larger ones

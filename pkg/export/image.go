@@ -78,6 +78,20 @@ func ValidateCarbonHome(dir string) error {
 	return nil
 }
 
+// StartScript is MI's start script inside an image whose MI home is
+// carbonHome.
+func StartScript(carbonHome string) string {
+	return path.Join(carbonHome, "bin", "micro-integrator.sh")
+}
+
+// StopCommand is the argv that stops the MI of carbonHome gracefully, as
+// a container hook runs it: MI's own `micro-integrator.sh --stop`, which
+// sends SIGTERM to the MI java named in $CARBON_HOME/wso2carbon.pid (the
+// only signal MI drains on: docs/mi-facts.md, "Signals") and returns.
+func StopCommand(carbonHome string) []string {
+	return []string{"sh", StartScript(carbonHome), "--stop"}
+}
+
 // ImageTag is ref's tag, or "" when it has none.
 func ImageTag(ref string) string {
 	name, _, _ := strings.Cut(ref, "@")

@@ -105,6 +105,10 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 		if got, exp := d.Spec.Template.Spec.Containers[0].Args, w.Spec.Template.Spec.Containers[0].Args; !slices.Equal(got, exp) {
 			t.Errorf("deployment %s: container args read back as %q, exported %q", d.Name, got, exp)
 		}
+		// The preStop hook that stops MI gracefully, as exported.
+		if got, exp := preStop(d.Spec.Template.Spec.Containers[0]), preStop(w.Spec.Template.Spec.Containers[0]); !slices.Equal(got, exp) {
+			t.Errorf("deployment %s: preStop read back as %q, exported %q", d.Name, got, exp)
+		}
 		// The memory limit that holds the heap (memoryLimit).
 		if got, exp := d.Spec.Template.Spec.Containers[0].Resources.Limits.Memory(), w.Spec.Template.Spec.Containers[0].Resources.Limits.Memory(); got.Cmp(*exp) != 0 {
 			t.Errorf("deployment %s: memory limit read back as %s, exported %s", d.Name, got, exp)

@@ -489,6 +489,15 @@ func newDeployment(in *export.Input, g *group, opts Options) (deployment, []stri
 			PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
 		ReadinessProbe: probe{HTTPGet: &httpGetAction{Path: "/healthz", Port: portNames[ports.InternalHTTP], Scheme: "HTTP"},
 			PeriodSeconds: 10, TimeoutSeconds: 5, FailureThreshold: 3},
+		// The container's PID 1 is the image's entrypoint, a sh that runs
+		// MI's start script without exec: the kubelet's SIGTERM reaches
+		// that sh alone, which ignores it (PID 1 of its namespace, no
+		// handler), and a TERM to the start script would leave the JVMs
+		// running anyway (docs/mi-facts.md, "Signals"). MI's own --stop
+		// sends SIGTERM to the MI java in wso2carbon.pid and returns at
+		// once; MI drains, java exits, the start script and the container
+		// with it, within the grace period, which counts the hook's time.
+		Lifecycle: lifecycle{PreStop: lifecycleHandler{Exec: execAction{Command: export.StopCommand(opts.CarbonHome)}}},
 		Resources: resources{
 			Requests: resourceList{CPU: "500m", Memory: "512Mi"},
 			Limits:   resourceList{CPU: "1000m", Memory: memLimit},

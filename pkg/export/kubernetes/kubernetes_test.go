@@ -200,6 +200,33 @@ func TestPodSpecFollowsWSO2sChart(t *testing.T) {
 	}
 }
 
+// The kubelet's SIGTERM reaches the image entrypoint's sh alone, which
+// ignores it as PID 1 and would leave the JVMs running if it did not
+// (docs/mi-facts.md, "Signals"): MI's own --stop, run by a preStop hook
+// as argv (no shell string), sends SIGTERM to the MI java, and MI drains
+// within the grace period instead of waiting it out to be killed.
+func TestPreStopRunsMIsOwnStop(t *testing.T) {
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			_, files := exportCaseFiles(t, c)
+			home := withDefaults(c.opts).CarbonHome
+			want := []string{"sh", home + "/bin/micro-integrator.sh", "--stop"}
+			for name, d := range decode(t, files).deployments {
+				if got := preStop(d.Spec.Template.Spec.Containers[0]); !slices.Equal(got, want) {
+					t.Errorf("%s: preStop exec %q, want %q", name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func preStop(c corev1.Container) []string {
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Exec == nil {
+		return nil
+	}
+	return c.Lifecycle.PreStop.Exec.Command
+}
+
 // The deployment.toml holds keystore, truststore and user-store
 // passwords: a Secret, never a ConfigMap (which whoever lists ConfigMaps
 // reads), mounted read-only for MI's user only through the pod's fsGroup.

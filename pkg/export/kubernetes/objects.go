@@ -115,6 +115,7 @@ type container struct {
 	StartupProbe    probe                    `yaml:"startupProbe"`
 	LivenessProbe   probe                    `yaml:"livenessProbe"`
 	ReadinessProbe  probe                    `yaml:"readinessProbe"`
+	Lifecycle       lifecycle                `yaml:"lifecycle"`
 	Resources       resources                `yaml:"resources"`
 	SecurityContext containerSecurityContext `yaml:"securityContext"`
 	VolumeMounts    []volumeMount            `yaml:"volumeMounts"`
@@ -157,6 +158,18 @@ type httpGetAction struct {
 	Path   string `yaml:"path"`
 	Port   string `yaml:"port"` // a container port's name
 	Scheme string `yaml:"scheme"`
+}
+
+type lifecycle struct {
+	PreStop lifecycleHandler `yaml:"preStop"`
+}
+
+type lifecycleHandler struct {
+	Exec execAction `yaml:"exec"`
+}
+
+type execAction struct {
+	Command []string `yaml:"command"` // argv, run without a shell
 }
 
 type resources struct {
