@@ -389,7 +389,12 @@ and its CApps mounted (those declared, and those the distribution ships in
 its own carbonapps/, which MI's image lacks: stderr names those, and where
 they come from), a healthcheck on /healthz, restart unless-stopped (MI's
 start script exits 0 even when java crashed, so on-failure would not
-restart it) and a stop grace period of 200 s, longer than MI's drain.
+restart it) and a stop grace period of 200 s, longer than MI's drain. Each
+container's PID 1 is a small entrypoint the export writes (entrypoint.sh,
+mounted read-only): it runs MI's start script as WSO2's entrypoint does,
+and on Docker's SIGTERM runs the script's own --stop, which signals the MI
+java; WSO2's entrypoint passes no signal on, so MI would never drain and
+every stop would end in SIGKILL.
 
 The mounted files go into a directory beside the Compose file, named after
 it (compose.yaml: compose-files/), written atomically first; then the

@@ -189,15 +189,15 @@ func TestExportComposeWritesFileAndMounts(t *testing.T) {
 	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if want := "wrote deploy/compose.yaml and the 3 files it mounts; next: docker compose -f deploy/compose.yaml up -d"; !strings.Contains(errOut, want) {
+	if want := "wrote deploy/compose.yaml and the 4 files it mounts; next: docker compose -f deploy/compose.yaml up -d"; !strings.Contains(errOut, want) {
 		t.Errorf("export compose said:\n%s\nwant %q", errOut, want)
 	}
 	data, err := os.ReadFile(filepath.Join("deploy", "compose.yaml"))
 	if err != nil || !strings.Contains(string(data), "./compose-files/mi-2/deployment.toml") {
 		t.Fatalf("compose.yaml: %v\n%s", err, data)
 	}
-	for _, name := range []string{"mi-1", "mi-2", "mi-3"} {
-		if _, err := os.Stat(filepath.Join("deploy", "compose-files", name, "deployment.toml")); err != nil {
+	for _, name := range []string{"mi-1/deployment.toml", "mi-2/deployment.toml", "mi-3/deployment.toml", "entrypoint.sh"} {
+		if _, err := os.Stat(filepath.Join("deploy", "compose-files", name)); err != nil {
 			t.Error(err)
 		}
 	}

@@ -8,6 +8,7 @@ package compose
 
 import (
 	"bytes"
+	_ "embed"
 	"fmt"
 	"path"
 	"strconv"
@@ -44,6 +45,7 @@ type project struct {
 
 type service struct {
 	Image       string            `yaml:"image"`
+	Entrypoint  []string          `yaml:"entrypoint"`
 	Command     []string          `yaml:"command,omitempty"`
 	Environment map[string]string `yaml:"environment"`
 	Ports       []port            `yaml:"ports"`
@@ -79,6 +81,21 @@ type healthcheck struct {
 	StartPeriod string   `yaml:"start_period"`
 }
 
+// entrypoint is every service's entrypoint: it runs MI's start script as
+// WSO2's own entrypoint does, and on a stop runs the script's --stop,
+// since no signal Docker sends its PID 1 reaches MI (the script says
+// why). Compose has no stop hook to run it from, as Kubernetes' preStop.
+//
+//go:embed entrypoint.sh
+var entrypoint []byte
+
+// The entrypoint's file among the mounted ones, and where the containers
+// see it: outside MI's home, which it does not belong to.
+const (
+	entrypointFile   = "entrypoint.sh"
+	entrypointTarget = "/mictl/entrypoint.sh"
+)
+
 // Export makes the Compose file and the files it mounts (paths relative
 // to opts.FilesDir).
 func Export(in *export.Input, opts Options) (composeFile []byte, files []export.File, err error) {
@@ -95,6 +112,8 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 		return nil, nil, err
 	}
 	p := project{Name: in.Prefix, Services: map[string]service{}}
+	// Run with sh: mounted read-only, it needs no executable bit.
+	files = append(files, export.File{Path: entrypointFile, What: "entrypoint that stops MI with its own --stop", Data: entrypoint, Mode: 0o644})
 	written := map[string]bool{}
 	for _, inst := range in.Instances {
 		tomlPath := inst.Name + "/deployment.toml"
@@ -103,8 +122,10 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 		// keystore passwords in it.
 		files = append(files, export.File{Path: tomlPath, What: "deployment.toml of " + inst.Name, Data: inst.HostTOML, Mode: 0o644})
 		s := newService(inst, opts)
-		s.Volumes = append(s.Volumes, volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, tomlPath),
-			Target: path.Join(opts.CarbonHome, "conf", "deployment.toml"), ReadOnly: true})
+		s.Volumes = append(s.Volumes,
+			volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, entrypointFile), Target: entrypointTarget, ReadOnly: true},
+			volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, tomlPath),
+				Target: path.Join(opts.CarbonHome, "conf", "deployment.toml"), ReadOnly: true})
 		for _, c := range inst.CApps {
 			// By content: two CApps of one name from different places
 			// never overwrite each other.
@@ -143,10 +164,16 @@ func newService(inst export.Instance, opts Options) service {
 	planned := inst.Ports()
 	s := service{
 		Image: opts.Image,
+		// Compose appends command: to it, so the entrypoint hands the
+		// instance's arguments on to the start script. (Setting it drops
+		// the image's own command, and WSO2's image has none.)
+		Entrypoint: []string{"sh", entrypointTarget, export.StartScript(opts.CarbonHome)},
 		// The node identity is the instance's name: stable across
 		// restarts, unique in the project (docs/mi-facts.md, env nodeId).
-		Environment:     map[string]string{"nodeId": inst.Name},
-		Restart:         "unless-stopped",
+		Environment: map[string]string{"nodeId": inst.Name},
+		Restart:     "unless-stopped",
+		// The entrypoint's --stop starts MI's drain; Docker SIGKILLs
+		// whatever still runs after this.
 		StopGracePeriod: "200s",
 		// WSO2's image has bash but no curl: /healthz over bash's
 		// /dev/tcp. 200 only once MI deployed everything (docs/mi-facts.md).

@@ -2,12 +2,16 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
@@ -140,8 +144,21 @@ func checkService(t *testing.T, inst export.Instance, s types.ServiceConfig) {
 	if string(toml) != string(inst.HostTOML) {
 		t.Errorf("%s mounts a deployment.toml other than the one mictl renders", inst.Name)
 	}
-	if len(s.Volumes) != 1+len(inst.CApps) {
-		t.Errorf("%s mounts %d files for %d CApps", inst.Name, len(s.Volumes), len(inst.CApps))
+	if len(s.Volumes) != 2+len(inst.CApps) {
+		t.Errorf("%s mounts %d files for its entrypoint, deployment.toml and %d CApps", inst.Name, len(s.Volumes), len(inst.CApps))
+	}
+	// PID 1 is mictl's entrypoint, which runs MI's start script with the
+	// instance's arguments and stops MI with the script's --stop
+	// (TestEntrypointStopsMIWithItsOwnStop).
+	if want := []string{"sh", entrypointTarget, export.DefaultCarbonHome + "/bin/micro-integrator.sh"}; !slices.Equal(s.Entrypoint, want) {
+		t.Errorf("%s entrypoint %q, want %q", inst.Name, s.Entrypoint, want)
+	}
+	mounted := slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+		data, err := os.ReadFile(v.Source)
+		return err == nil && v.Target == entrypointTarget && v.ReadOnly && string(data) == string(entrypoint)
+	})
+	if !mounted {
+		t.Errorf("%s does not mount the entrypoint read-only at %s: %+v", inst.Name, entrypointTarget, s.Volumes)
 	}
 	if s.HealthCheck == nil || !strings.Contains(strings.Join(s.HealthCheck.Test, " "), "/healthz") ||
 		!strings.Contains(strings.Join(s.HealthCheck.Test, " "), strconv.Itoa(planned[ports.InternalHTTP])) {
@@ -240,4 +257,83 @@ func TestShippedCAppsAreMounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	exporttest.Golden(t, "compose/shipped-capps.yaml", string(data))
+}
+
+// fakeStartScript imitates MI's start script where the entrypoint
+// depends on it (docs/mi-facts.md, "Start, stop, files"): it runs a
+// "java" as a child, not exec, which writes its pid to wso2carbon.pid
+// and drains on SIGTERM, and `--stop` sends SIGTERM to that pid and
+// returns at once. The script's status (3) tells it from a signal's.
+// The "java" gives up after a minute, so a failing test leaves nothing
+// running.
+const fakeStartScript = `#!/bin/sh
+home=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$1" = --stop ]; then
+	kill -TERM "$(cat "$home/wso2carbon.pid")"
+	exit 0
+fi
+echo "args $*" >> "$home/log"
+sh -c 'trap "echo drained >> \"$1/log\"; exit 0" TERM; echo $$ > "$1/wso2carbon.pid"; i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done' java "$home"
+exit 3
+`
+
+// Docker's SIGTERM (or SIGINT) to the container's PID 1, the entrypoint,
+// makes MI drain through its own --stop, and the entrypoint ends with the
+// start script once java has exited.
+func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			home := t.TempDir()
+			script := filepath.Join(home, "bin", "micro-integrator.sh")
+			if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(script, []byte(fakeStartScript), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			wrapper := filepath.Join(t.TempDir(), entrypointFile)
+			if err := os.WriteFile(wrapper, entrypoint, 0o444); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command("sh", wrapper, script, "-DportOffset=20")
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() {
+				if cmd.ProcessState == nil {
+					cmd.Process.Kill()
+				}
+			})
+			// A deadline for a hang, not a measurement.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				if pid, err := os.ReadFile(filepath.Join(home, "wso2carbon.pid")); err == nil && strings.HasSuffix(string(pid), "\n") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the fake java never wrote its pid file")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("the entrypoint still runs 30 s after %s", sig)
+			}
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+				t.Errorf("the entrypoint ended with %v, want the start script's status 3", err)
+			}
+			log, _ := os.ReadFile(filepath.Join(home, "log"))
+			if string(log) != "args -DportOffset=20\ndrained\n" {
+				t.Errorf("the start script logged %q: MI was not started with its arguments or not stopped with SIGTERM", log)
+			}
+		})
+	}
 }

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Written by `mictl export compose`: the entrypoint of every MI service,
+# mounted read-only. Usage: entrypoint.sh START_SCRIPT [ARGUMENT...]
+#
+# Docker stops a container with a SIGTERM to its PID 1. WSO2's own
+# entrypoint is a sh that runs MI's start script without exec: as PID 1 it
+# ignores the TERM (no handler), and a TERM to the start script would leave
+# both JVMs running. Only a TERM to the MI java (the pid in
+# $CARBON_HOME/wso2carbon.pid) makes MI drain and shut down, which is what
+# the start script's own --stop sends. So this PID 1 runs the start script
+# as a child, as WSO2's entrypoint does, and on TERM or INT runs
+# `START_SCRIPT --stop`; MI drains (up to 180 s, within stop_grace_period),
+# java exits, the start script with it, and this script then exits with
+# the start script's status.
+start=$1
+shift
+trap 'sh "$start" --stop' TERM INT
+sh "$start" "$@" &
+mi=$!
+wait "$mi"
+status=$?
+# A trapped signal ends a wait early: wait on while MI drains.
+while kill -0 "$mi" 2>/dev/null; do
+	wait "$mi"
+	status=$?
+done
+exit "$status"
