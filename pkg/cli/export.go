@@ -206,7 +206,7 @@ in every MI home: so it is a Secret, not a ConfigMap that whoever may read
 ConfigMaps reads; in the pod it is read-only, mode 0440, in MI's group (the
 pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 		Example: `  mictl export kubernetes
-  mictl export kubernetes --out deploy/k8s --namespace integration --image registry.example.com/mi:4.4.0-capps --capps-in-image
+  mictl export kubernetes --out deploy/k8s --namespace integration --image registry.example.com/mi:4.4.0-capps --carbon-home /home/wso2carbon/wso2mi-4.4.0 --capps-in-image
   kubectl apply -k deploy/kubernetes     # --server-side when a CApp is over ~190 KiB`,
 		Args: usageArgs(cobra.NoArgs),
 	}
@@ -214,7 +214,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.Flags().StringVar(&o.k8s.Image, "image", export.DefaultImage, "the Micro Integrator image the pods run")
 	cmd.PreRunE = namesAnImage(&o.k8s.Image)
 	cmd.Flags().StringVar(&o.k8s.Namespace, "namespace", "", "the namespace kustomization.yaml sets (default: kubectl's current one)")
-	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", export.DefaultCarbonHome, "the MI home inside the image")
+	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", "", carbonHomeHelp)
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution): the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
 		in, err := exportInput(streams, p)
@@ -254,6 +254,10 @@ func noteShipped(streams *IOStreams, in *export.Input, done, how string) {
 	fmt.Fprintf(streams.ErrOut, "note: %s the CApps the distribution ships in %s, which every instance runs: %s (%s)\n",
 		done, in.ShippedFrom, strings.Join(files, ", "), how)
 }
+
+// carbonHomeHelp is --carbon-home's: its default comes from --image
+// (export.CarbonHomeIn).
+const carbonHomeHelp = "the MI home inside the image (default: /home/wso2carbon/wso2mi-X.Y.Z for WSO2's wso2mi image tagged X.Y.Z; any other image needs it)"
 
 // namesAnImage refuses an empty --image rather than export the default
 // image the user asked not to have.
@@ -407,7 +411,7 @@ Compose file itself.`,
 	addExportFlags(cmd, &o.exportOptions, "deploy/compose.yaml", "the Compose file to write")
 	cmd.Flags().StringVar(&o.compose.Image, "image", export.DefaultImage, "the Micro Integrator image the services run")
 	cmd.PreRunE = namesAnImage(&o.compose.Image)
-	cmd.Flags().StringVar(&o.compose.CarbonHome, "carbon-home", export.DefaultCarbonHome, "the MI home inside the image")
+	cmd.Flags().StringVar(&o.compose.CarbonHome, "carbon-home", "", carbonHomeHelp)
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
 		return runExportCompose(streams, o, p)
 	})

@@ -110,6 +110,10 @@ func TestExportBadInputWritesNothing(t *testing.T) {
 		{"instance name", "instances = 1\n[[instance]]\nname = \"9lives\"\noverrides = { \"server.hostname\" = \"x\" }\n",
 			[]string{"kubernetes"}, "cannot name a Kubernetes"},
 		{"compose image", "", []string{"compose", "--image", "UPPER:case"}, "--image"},
+		// Where MI is inside an image its name does not say: asked for,
+		// never guessed (export.CarbonHomeIn).
+		{"custom image", "", []string{"kubernetes", "--image", "registry.example.com/mi:4.4.0-capps"}, "add --carbon-home"},
+		{"latest", "", []string{"compose", "--image", "wso2/wso2mi:latest"}, "add --carbon-home"},
 		{"foreign directory", "", []string{"systemd", "--user"}, "no earlier `mictl export systemd` wrote"},
 		{"foreign compose file", "", []string{"compose"}, "no earlier `mictl export compose` wrote"},
 		{"another export's directory", "", []string{"kubernetes"}, "no earlier `mictl export kubernetes` wrote"},

@@ -12,9 +12,48 @@ import (
 // DefaultImage is WSO2's Micro Integrator image the exports run.
 const DefaultImage = "wso2/wso2mi:4.4.0"
 
-// DefaultCarbonHome is the MI home inside WSO2's images
-// (/home/wso2carbon/wso2mi-<version>), for DefaultImage.
-const DefaultCarbonHome = "/home/wso2carbon/wso2mi-4.4.0"
+// DefaultCarbonHome is the MI home inside DefaultImage (CarbonHomeIn).
+const DefaultCarbonHome = wso2Home + "4.4.0"
+
+// wso2Home is where WSO2's images put MI, before its version: the
+// Dockerfiles' USER_HOME/wso2mi-<version>.
+const wso2Home = "/home/wso2carbon/wso2mi-"
+
+// ImageAndHome completes and checks the image an export runs and MI's
+// home inside it: image DefaultImage when empty; carbonHome as given
+// (--carbon-home), else derived from the image (CarbonHomeIn).
+func ImageAndHome(image, carbonHome string) (string, string, error) {
+	if image == "" {
+		image = DefaultImage
+	}
+	if err := ValidateImage(image); err != nil {
+		return "", "", err
+	}
+	if carbonHome == "" {
+		home, err := CarbonHomeIn(image)
+		return image, home, err
+	}
+	return image, carbonHome, ValidateCarbonHome(carbonHome)
+}
+
+// CarbonHomeIn is MI's home inside image, when its name says it: WSO2's
+// images (a wso2mi repository, on any registry) tagged with MI's version
+// X.Y.Z put MI at /home/wso2carbon/wso2mi-X.Y.Z. Any other image (a
+// custom one, a tag such as latest, a digest alone) may put it anywhere,
+// and the wrong home mounts the configuration and CApps where MI never
+// looks, so pods run none of the integrations: that is refused, asking
+// for --carbon-home, rather than guessed.
+func CarbonHomeIn(image string) (string, error) {
+	tag := ImageTag(image)
+	name, _, _ := strings.Cut(image, "@")
+	name = strings.TrimSuffix(name, ":"+tag)
+	if path.Base(name) == "wso2mi" && regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(tag) {
+		return wso2Home + tag, nil
+	}
+	return "", &config.Error{Where: "flag --carbon-home", Msg: fmt.Sprintf(
+		"the image %s does not say where MI is inside it (only WSO2's wso2mi images tagged with MI's version, X.Y.Z, do: %sX.Y.Z); add --carbon-home with MI's home in the image, e.g. --carbon-home %s for an image built FROM %s",
+		image, wso2Home, DefaultCarbonHome, DefaultImage)}
+}
 
 // The grammar of an image reference, as container registries and
 // Kubernetes read it: [domain[:port]/]path[:tag][@digest]. Compiled at

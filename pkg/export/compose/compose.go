@@ -31,7 +31,8 @@ const (
 type Options struct {
 	// Image runs MI (export.DefaultImage when empty).
 	Image string
-	// CarbonHome is MI's home inside Image (export.DefaultCarbonHome).
+	// CarbonHome is MI's home inside Image (export.CarbonHomeIn when
+	// empty).
 	CarbonHome string
 	// FilesDir is the directory beside the Compose file that holds the
 	// files it mounts, relative to the Compose file.
@@ -99,16 +100,7 @@ const (
 // Export makes the Compose file and the files it mounts (paths relative
 // to opts.FilesDir).
 func Export(in *export.Input, opts Options) (composeFile []byte, files []export.File, err error) {
-	if opts.Image == "" {
-		opts.Image = export.DefaultImage
-	}
-	if opts.CarbonHome == "" {
-		opts.CarbonHome = export.DefaultCarbonHome
-	}
-	if err := export.ValidateImage(opts.Image); err != nil {
-		return nil, nil, err
-	}
-	if err := export.ValidateCarbonHome(opts.CarbonHome); err != nil {
+	if opts.Image, opts.CarbonHome, err = export.ImageAndHome(opts.Image, opts.CarbonHome); err != nil {
 		return nil, nil, err
 	}
 	p := project{Name: in.Prefix, Services: map[string]service{}}

@@ -36,11 +36,11 @@ offset_method = "flag"
 name = "edge"
 overrides = { "server.hostname" = "edge.example.com" }
 `, CApps: map[string][]int{"*": {4096}, "edge": {200_000}}},
-		opts: Options{Namespace: "integration", Image: "registry.example.com:5000/team/wso2mi:4.4.0-capps"}, serverSide: true},
+		opts: Options{Namespace: "integration", Image: "registry.example.com:5000/team/wso2mi:4.4.0-capps", CarbonHome: export.DefaultCarbonHome}, serverSide: true},
 	// Just under what a client-side kubectl apply takes: no --server-side.
 	{Case: exporttest.Case{Name: "capp-under-client-side-limit", TOML: "instances = 1\n", CApps: map[string][]int{"mi-1": {185_000}}}},
 	{Case: exporttest.Case{Name: "capp-at-the-limit", TOML: "instances = 2\n", CApps: map[string][]int{"*": {maxConfigMapData}}},
-		opts: Options{Image: "wso2/wso2mi@sha256:" + strings.Repeat("ab", 32)}, serverSide: true},
+		opts: Options{Image: "wso2/wso2mi@sha256:" + strings.Repeat("ab", 32), CarbonHome: "/opt/wso2mi"}, serverSide: true},
 	// CApps of its own, no overrides: a Deployment of its own, not a
 	// second one named after name_prefix.
 	{Case: exporttest.Case{Name: "instance-capps", TOML: `instances = 2
@@ -73,6 +73,9 @@ capps = ["feed.car"]
 name = "mi-2"
 capps = ["orders.car"]
 `, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps}},
+	// Another MI version's image: MI's home is that version's.
+	{Case: exporttest.Case{Name: "older-image", TOML: "instances = 1\ncapps = [\"orders.car\"]\n", Files: map[string]int{"orders.car": 2048}},
+		opts: Options{Image: "wso2/wso2mi:4.3.0"}},
 }
 
 var longestName = "long-" + strings.Repeat("n", maxGroupName-len("long-"))

@@ -44,7 +44,8 @@ type Options struct {
 	Image string
 	// Namespace goes into kustomization.yaml ("": the one kubectl uses).
 	Namespace string
-	// CarbonHome is MI's home inside Image (export.DefaultCarbonHome).
+	// CarbonHome is MI's home inside Image (export.CarbonHomeIn when
+	// empty).
 	CarbonHome string
 	// CAppsInImage leaves the CApps out, declared and shipped: the image
 	// has them.
@@ -108,8 +109,8 @@ type cappMap struct {
 
 // Export makes the kustomization directory's files for in.
 func Export(in *export.Input, opts Options) ([]export.File, error) {
-	opts = withDefaults(opts)
-	if err := validateOptions(opts); err != nil {
+	opts, err := complete(opts)
+	if err != nil {
 		return nil, err
 	}
 	groups, err := groupInstances(in, opts)
@@ -162,26 +163,18 @@ func Export(in *export.Input, opts Options) ([]export.File, error) {
 	return append([]export.File{{Path: "kustomization.yaml", What: "kustomization", Data: data, Mode: 0o644}}, files...), nil
 }
 
-func withDefaults(o Options) Options {
-	if o.Image == "" {
-		o.Image = export.DefaultImage
-	}
-	if o.CarbonHome == "" {
-		o.CarbonHome = export.DefaultCarbonHome
-	}
-	return o
-}
-
-func validateOptions(o Options) error {
-	if err := export.ValidateImage(o.Image); err != nil {
-		return err
+// complete fills in o's defaults and checks it.
+func complete(o Options) (Options, error) {
+	var err error
+	if o.Image, o.CarbonHome, err = export.ImageAndHome(o.Image, o.CarbonHome); err != nil {
+		return o, err
 	}
 	if o.Namespace != "" {
 		if why := dnsLabel(o.Namespace, false); why != "" {
-			return &config.Error{Where: "flag --namespace", Msg: fmt.Sprintf("%q is not a Kubernetes namespace: %s", o.Namespace, why)}
+			return o, &config.Error{Where: "flag --namespace", Msg: fmt.Sprintf("%q is not a Kubernetes namespace: %s", o.Namespace, why)}
 		}
 	}
-	return export.ValidateCarbonHome(o.CarbonHome)
+	return o, nil
 }
 
 // dnsLabel explains why s is not a DNS label (RFC 1123, or RFC 1035 when

@@ -209,7 +209,10 @@ func TestPreStopRunsMIsOwnStop(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			_, files := exportCaseFiles(t, c)
-			home := withDefaults(c.opts).CarbonHome
+			_, home, err := export.ImageAndHome(c.opts.Image, c.opts.CarbonHome)
+			if err != nil {
+				t.Fatal(err)
+			}
 			want := []string{"sh", home + "/bin/micro-integrator.sh", "--stop"}
 			for name, d := range decode(t, files).deployments {
 				if got := preStop(d.Spec.Template.Spec.Containers[0]); !slices.Equal(got, want) {
@@ -217,6 +220,24 @@ func TestPreStopRunsMIsOwnStop(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The configuration and CApps are mounted into the MI home of the image
+// the pods run, wso2/wso2mi:4.3.0's own: mounted into another version's
+// home, MI would never read them and the pods would run no integrations.
+func TestMountsFollowTheImagesMIHome(t *testing.T) {
+	_, files := exportCaseFiles(t, caseNamed(t, "older-image"))
+	for name, d := range decode(t, files).deployments {
+		c := d.Spec.Template.Spec.Containers[0]
+		if len(c.VolumeMounts) != 2 {
+			t.Fatalf("%s mounts %+v, want its deployment.toml and a CApp", name, c.VolumeMounts)
+		}
+		for _, m := range c.VolumeMounts {
+			if !strings.HasPrefix(m.MountPath, "/home/wso2carbon/wso2mi-4.3.0/") {
+				t.Errorf("%s mounts %s outside wso2/wso2mi:4.3.0's MI home", name, m.MountPath)
+			}
+		}
 	}
 }
 
@@ -458,6 +479,7 @@ func TestBadInputIsAConfigError(t *testing.T) {
 		{"namespace with underscore", in, Options{Namespace: "my_ns"}, "--namespace"},
 		{"namespace too long", in, Options{Namespace: strings.Repeat("a", 64)}, "--namespace"},
 		{"relative carbon home", in, Options{CarbonHome: "wso2mi"}, "--carbon-home"},
+		{"image by digest alone", in, Options{Image: "wso2/wso2mi@sha256:" + strings.Repeat("ab", 32)}, "add --carbon-home"},
 		{"instance name starting with a digit", digitFirst, Options{}, `instance 1st: "1st" cannot name a Kubernetes Deployment`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
