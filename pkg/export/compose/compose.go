@@ -115,9 +115,8 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 		files = append(files, export.File{Path: tomlPath, What: "deployment.toml of " + inst.Name, Data: inst.HostTOML, Mode: 0o644})
 		s := newService(inst, opts)
 		s.Volumes = append(s.Volumes,
-			volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, entrypointFile), Target: entrypointTarget, ReadOnly: true},
-			volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, tomlPath),
-				Target: path.Join(opts.CarbonHome, "conf", "deployment.toml"), ReadOnly: true})
+			mount(path.Join(opts.FilesDir, entrypointFile), entrypointTarget),
+			mount(path.Join(opts.FilesDir, tomlPath), path.Join(opts.CarbonHome, "conf", "deployment.toml")))
 		for _, c := range inst.CApps {
 			// By content: two CApps of one name from different places
 			// never overwrite each other.
@@ -130,8 +129,8 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 				}
 				files = append(files, export.File{Path: rel, What: what, Data: c.Data, Mode: 0o644})
 			}
-			s.Volumes = append(s.Volumes, volume{Type: "bind", Source: "./" + path.Join(opts.FilesDir, rel),
-				Target: path.Join(opts.CarbonHome, "repository", "deployment", "server", "carbonapps", c.File), ReadOnly: true})
+			s.Volumes = append(s.Volumes, mount(path.Join(opts.FilesDir, rel),
+				path.Join(opts.CarbonHome, "repository", "deployment", "server", "carbonapps", c.File)))
 		}
 		p.Services[inst.Name] = s
 	}
@@ -152,6 +151,17 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 	return buf.Bytes(), files, nil
 }
 
+// literal keeps s as it is through Compose, which reads $ in any value
+// as its own variable (the --out path, a CApp's file name, JAVA_OPTS):
+// $$ is one $.
+func literal(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
+// mount binds the file at source, relative to the Compose file, read-only
+// at target in the container.
+func mount(source, target string) volume {
+	return volume{Type: "bind", Source: literal("./" + source), Target: literal(target), ReadOnly: true}
+}
+
 func newService(inst export.Instance, opts Options) service {
 	planned := inst.Ports()
 	s := service{
@@ -159,7 +169,7 @@ func newService(inst export.Instance, opts Options) service {
 		// Compose appends command: to it, so the entrypoint hands the
 		// instance's arguments on to the start script. (Setting it drops
 		// the image's own command, and WSO2's image has none.)
-		Entrypoint: []string{"sh", entrypointTarget, export.StartScript(opts.CarbonHome)},
+		Entrypoint: []string{"sh", entrypointTarget, literal(export.StartScript(opts.CarbonHome))},
 		// The node identity is the instance's name: stable across
 		// restarts, unique in the project (docs/mi-facts.md, env nodeId).
 		Environment: map[string]string{"nodeId": inst.Name},
@@ -176,13 +186,12 @@ func newService(inst export.Instance, opts Options) service {
 			Interval: "10s", Timeout: "5s", Retries: 3, StartPeriod: "120s",
 		},
 	}
-	// Compose reads $ in values as its own variables: $$ keeps one.
 	for _, a := range inst.Launch.Args {
-		s.Command = append(s.Command, strings.ReplaceAll(a, "$", "$$"))
+		s.Command = append(s.Command, literal(a))
 	}
 	for _, kv := range inst.JVMEnv() {
 		k, v, _ := strings.Cut(kv, "=")
-		s.Environment[k] = strings.ReplaceAll(v, "$", "$$")
+		s.Environment[k] = literal(v)
 	}
 	hostIP := inst.Launch.Bind
 	if hostIP == "0.0.0.0" || hostIP == "::" {

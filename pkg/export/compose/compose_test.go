@@ -51,13 +51,19 @@ capps = ["orders.car"]
 // out: the Compose file, and beside it the files it mounts.
 func written(t *testing.T, c exporttest.Case) (*export.Input, string) {
 	t.Helper()
+	return writtenTo(t, c, "compose-files")
+}
+
+// writtenTo is written with the mounted files in filesDir.
+func writtenTo(t *testing.T, c exporttest.Case, filesDir string) (*export.Input, string) {
+	t.Helper()
 	dir := t.TempDir()
 	in := exporttest.Input(t, t.TempDir(), c)
-	data, files, err := Export(in, Options{FilesDir: "compose-files"})
+	data, files, err := Export(in, Options{FilesDir: filesDir})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := export.WriteDir(filepath.Join(dir, "compose-files"), Kind, files, 0o700); err != nil {
+	if err := export.WriteDir(filepath.Join(dir, filesDir), Kind, files, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "compose.yaml")
@@ -176,6 +182,23 @@ func checkService(t *testing.T, inst export.Instance, s types.ServiceConfig) {
 		if got := s.Environment[k]; got == nil || *got != want {
 			t.Errorf("%s %s = %v, want %q", inst.Name, k, got, want)
 		}
+	}
+}
+
+// Compose reads a $ in any value as its own variable: one in the --out
+// path (the mounted files' directory is named after it) or in a CApp's
+// file name reaches Docker as written, never interpolated (load sets X).
+func TestDollarsInMountsAreNotInterpolated(t *testing.T) {
+	c := exporttest.Case{Name: "dollars", TOML: "instances = 1\ncapps = [\"p$X_1.0.0.car\"]\n",
+		Files: map[string]int{"p$X_1.0.0.car": 2048}, Offsets: []int{20}}
+	in, path := writtenTo(t, c, "my$X files-files")
+	s := load(t, path).Services["mi-1"]
+	// Every mount's source is a file the export wrote.
+	checkService(t, in.Instances[0], s)
+	if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+		return strings.HasSuffix(v.Target, "/carbonapps/p$X_1.0.0.car")
+	}) {
+		t.Errorf("no CApp mounted as carbonapps/p$X_1.0.0.car: %+v", s.Volumes)
 	}
 }
 
