@@ -110,6 +110,8 @@ func TestExportBadInputWritesNothing(t *testing.T) {
 		{"instance name", "instances = 1\n[[instance]]\nname = \"9lives\"\noverrides = { \"server.hostname\" = \"x\" }\n",
 			[]string{"kubernetes"}, "cannot name a Kubernetes"},
 		{"compose image", "", []string{"compose", "--image", "UPPER:case"}, "--image"},
+		{"pod port past the top", "instances = 1\n[[instance]]\nname = \"mi-1\"\noverrides = { \"transport.http.listener.port\" = 65530 }\n",
+			[]string{"kubernetes", "--offsets", "0"}, "transport.http.listener.port = 65530 puts its HTTP pass-through port at 65540 in a pod"},
 		// Where MI is inside an image its name does not say: asked for,
 		// never guessed (export.CarbonHomeIn).
 		{"custom image", "", []string{"kubernetes", "--image", "registry.example.com/mi:4.4.0-capps"}, "add --carbon-home"},

@@ -239,6 +239,9 @@ func groupInstances(in *export.Input, opts Options) ([]*group, error) {
 		if err := checkGroupName(g); err != nil {
 			return nil, err
 		}
+		if err := podPortsFit(g); err != nil {
+			return nil, err
+		}
 		extras, err := podExtras(g)
 		if err != nil {
 			return nil, err
@@ -325,6 +328,30 @@ func uniqueNames(groups []*group) error {
 			return fmt.Errorf("internal error: two Kubernetes Deployments named %q (one of them runs %s); please report this with your mictl.toml", g.name, memberNames(g))
 		}
 		seen[g.name] = true
+	}
+	return nil
+}
+
+// podPortsFit explains why a port of g's pods is above the highest port,
+// or returns nil. A pod runs at MI's default offset, so a port set near
+// the top in mictl.toml (valid on a host planned at a lower offset) can
+// end up past it, and the API server would refuse the whole Deployment.
+func podPortsFit(g *group) error {
+	for _, m := range g.members {
+		for _, spec := range ports.Catalogue {
+			if port := m.PodPorts()[spec.Role]; port > ports.MaxPort {
+				return &config.Error{Where: "instance " + m.Name, Msg: fmt.Sprintf(
+					"%s = %d puts its %s port at %d in a pod (MI adds its default offset %d there), above the highest port, %d: set %s to at most %d in mictl.toml",
+					spec.TOMLKey, m.Bases[spec.Role], spec.What, port, ports.DefaultOffset, ports.MaxPort, spec.TOMLKey, ports.MaxPort-ports.DefaultOffset)}
+			}
+		}
+		for k, e := range m.Extras {
+			if port := m.PodExtraPorts()[k]; port > ports.MaxPort {
+				return &config.Error{Where: "instance " + m.Name, Msg: fmt.Sprintf(
+					"%s on port %d listens on %d in a pod (MI adds its default offset %d there), above the highest port, %d: give it a port of at most %d",
+					e.Label(), e.Base, port, ports.DefaultOffset, ports.MaxPort, ports.MaxPort-ports.DefaultOffset)}
+			}
+		}
 	}
 	return nil
 }

@@ -412,6 +412,33 @@ func TestExtraPortClashInAPodIsRefused(t *testing.T) {
 	}
 }
 
+// A pod runs at MI's default offset 10, so a port set near the top for a
+// host planned at offset 0 passes 65535 there (docs/mi-facts.md: ports
+// above 65535 are invalid): refused, naming the instance, the key and
+// the port, before the API server refuses the Deployment.
+func TestPodPortsPastTheTopAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    exporttest.Case
+		want string
+	}{
+		{"fixed port", exporttest.Case{Name: "fixed", TOML: "instances = 1\n[[instance]]\nname = \"mi-1\"\noverrides = { \"transport.http.listener.port\" = 65530 }\n", Offsets: []int{0}},
+			"instance mi-1: transport.http.listener.port = 65530 puts its HTTP pass-through port at 65540 in a pod"},
+		{"inbound endpoint", exporttest.Case{Name: "inbound", TOML: "instances = 1\ncapps = [\"top.car\"]\n", Offsets: []int{0},
+			Built: map[string]capp.Spec{"top.car": {Name: "top", Inbounds: []capp.InboundSpec{{Protocol: "http", Port: 65530}}}}},
+			"instance mi-1: inbound top_1.0.0/HTTPInbound65530 on port 65530 listens on 65540 in a pod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := exporttest.Input(t, t.TempDir(), tc.c)
+			_, err := Export(in, Options{})
+			var ce *config.Error
+			if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "at most 65525") {
+				t.Fatalf("err = %v, want a config error saying %q and the highest port that fits", err, tc.want)
+			}
+		})
+	}
+}
+
 func TestCAppsAreConfigMapsMountedOneByOne(t *testing.T) {
 	in, files := exportCaseFiles(t, cases[2])
 	objs := decode(t, files)
