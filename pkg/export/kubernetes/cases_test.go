@@ -76,6 +76,10 @@ capps = ["orders.car"]
 	// Another MI version's image: MI's home is that version's.
 	{Case: exporttest.Case{Name: "older-image", TOML: "instances = 1\ncapps = [\"orders.car\"]\n", Files: map[string]int{"orders.car": 2048}},
 		opts: Options{Image: "wso2/wso2mi:4.3.0"}},
+	// name_prefix ends in '-', which a label value may not; every
+	// instance has a Deployment of its own, named after it.
+	{Case: exporttest.Case{Name: "prefix-ending-in-dash", TOML: "name_prefix = \"p-\"\ninstances = 1\n[[instance]]\nname = \"p--1\"\ncapps = [\"orders.car\"]\n",
+		Files: map[string]int{"orders.car": 2048}}},
 }
 
 var longestName = "long-" + strings.Repeat("n", maxGroupName-len("long-"))

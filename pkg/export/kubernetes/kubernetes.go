@@ -438,7 +438,7 @@ func tomlSecretName(g *group) string { return g.name + "-deployment-toml" }
 func labels(in *export.Input, g *group, opts Options) map[string]string {
 	l := selector(g)
 	l[labelComponent] = "integration-server"
-	l[labelPartOf] = in.Prefix
+	l[labelPartOf] = partOf(in)
 	l[labelManagedBy] = "mictl"
 	if tag := export.ImageTag(opts.Image); tag != "" && len(tag) <= 63 {
 		l[labelVersion] = tag
@@ -453,8 +453,14 @@ func selector(g *group) map[string]string {
 }
 
 func sharedLabels(in *export.Input) map[string]string {
-	return map[string]string{labelName: appName, labelPartOf: in.Prefix, labelManagedBy: "mictl"}
+	return map[string]string{labelName: appName, labelPartOf: partOf(in), labelManagedBy: "mictl"}
 }
+
+// partOf is the app.kubernetes.io/part-of label: name_prefix, which may
+// end in '-' (its instances are then named p--1...), where a label value
+// must end in a letter or digit. It starts with one and is short enough,
+// as instance names need.
+func partOf(in *export.Input) string { return strings.TrimRight(in.Prefix, "-") }
 
 func tomlSecret(in *export.Input, g *group, opts Options) secret {
 	return secret{

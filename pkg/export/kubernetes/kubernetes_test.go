@@ -758,20 +758,46 @@ func checkNames(t *testing.T, objs objects) {
 			t.Errorf("%s %q: %v", what, name, errs)
 		}
 	}
-	for name, d := range objs.deployments {
-		check("Deployment", name, validation.IsDNS1123Subdomain(name))
-		for k, v := range d.Spec.Template.Labels {
+	labels := func(l map[string]string) {
+		for k, v := range l {
 			check("label "+k, v, validation.IsValidLabelValue(v))
 		}
 	}
-	for name := range objs.services {
+	for name, d := range objs.deployments {
+		check("Deployment", name, validation.IsDNS1123Subdomain(name))
+		labels(d.Labels)
+		labels(d.Spec.Template.Labels)
+	}
+	for name, s := range objs.services {
 		check("Service", name, validation.IsDNS1035Label(name))
+		labels(s.Labels)
 	}
-	for name := range objs.secrets {
+	for name, s := range objs.secrets {
 		check("Secret", name, validation.IsDNS1123Subdomain(name))
+		labels(s.Labels)
 	}
-	for name := range objs.configMaps {
+	for name, cm := range objs.configMaps {
 		check("ConfigMap", name, validation.IsDNS1123Subdomain(name))
+		labels(cm.Labels)
+	}
+}
+
+// name_prefix may end in '-', a label value may not: part-of drops it.
+func TestPartOfLabelIsNamePrefixTrimmed(t *testing.T) {
+	_, files := exportCaseFiles(t, caseNamed(t, "prefix-ending-in-dash"))
+	objs := decode(t, files)
+	if len(objs.configMaps) == 0 || len(objs.deployments) == 0 {
+		t.Fatalf("want a Deployment and a CApp's ConfigMap:\n%s", describe(files))
+	}
+	for name, d := range objs.deployments {
+		if got := d.Spec.Template.Labels[labelPartOf]; got != "p" {
+			t.Errorf("%s: part-of %q, want p", name, got)
+		}
+	}
+	for name, cm := range objs.configMaps {
+		if got := cm.Labels[labelPartOf]; got != "p" {
+			t.Errorf("%s: part-of %q, want p", name, got)
+		}
 	}
 }
 
