@@ -80,6 +80,10 @@ capps = ["orders.car"]
 	// instance has a Deployment of its own, named after it.
 	{Case: exporttest.Case{Name: "prefix-ending-in-dash", TOML: "name_prefix = \"p-\"\ninstances = 1\n[[instance]]\nname = \"p--1\"\ncapps = [\"orders.car\"]\n",
 		Files: map[string]int{"orders.car": 2048}}},
+	// Dollars the kubelet would read: $$, $(VAR) of a variable the pod
+	// defines, a $ at the end.
+	{Case: exporttest.Case{Name: "dollars-in-env", TOML: "instances = 1\n",
+		Env: []string{"JAVA_OPTS=-Dtoken=ab$$cd -Dnode=$(nodeId) -Dend=$", "JVM_MEM_OPTS=-Xms512m -Xmx1g -Dm=$$"}}},
 }
 
 var longestName = "long-" + strings.Repeat("n", maxGroupName-len("long-"))

@@ -600,14 +600,18 @@ func podEnv(inst export.Instance) []envVar {
 	// JVM_MEM_OPTS (docs/mi-facts.md). Both, so the heap is the same
 	// either way.
 	_, mem, _ := strings.Cut(jvm[0], "=")
-	env = append(env, envVar{Name: "JAVA_MEM_OPTS", Value: mem}, envVar{Name: "JVM_MEM_OPTS", Value: mem})
+	env = append(env, envVar{Name: "JAVA_MEM_OPTS", Value: literal(mem)}, envVar{Name: "JVM_MEM_OPTS", Value: literal(mem)})
 	for _, kv := range jvm[1:] {
 		k, v, _ := strings.Cut(kv, "=")
-		// The kubelet expands $(VAR) in values; $$( keeps it as it is.
-		env = append(env, envVar{Name: k, Value: strings.ReplaceAll(v, "$(", "$$(")})
+		env = append(env, envVar{Name: k, Value: literal(v)})
 	}
 	return env
 }
+
+// literal keeps an env value as it is through the kubelet, which expands
+// $(VAR) and turns $$ into $: every $ doubled reaches MI as written, as
+// it does under mictl up, systemd and Compose.
+func literal(v string) string { return strings.ReplaceAll(v, "$", "$$") }
 
 func memberNames(g *group) string {
 	names := make([]string, len(g.members))

@@ -294,6 +294,61 @@ func TestDeploymentTOMLIsASecret(t *testing.T) {
 	}
 }
 
+// The kubelet expands an env value ($$ is $, $(VAR) a variable's value):
+// what it makes of each JVM setting is what mictl launches with.
+func TestEnvValuesReachMIAsWritten(t *testing.T) {
+	in, files := exportCaseFiles(t, caseNamed(t, "dollars-in-env"))
+	want := map[string]string{}
+	for _, kv := range in.Instances[0].JVMEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		want[k] = v
+	}
+	want["JAVA_MEM_OPTS"] = want["JVM_MEM_OPTS"]
+	for name, d := range decode(t, files).deployments {
+		defined := map[string]string{}
+		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+			if e.ValueFrom != nil {
+				defined[e.Name] = "pod-name"
+				continue
+			}
+			got := kubeletExpand(e.Value, defined)
+			defined[e.Name] = got
+			if got != want[e.Name] {
+				t.Errorf("%s: %s reaches MI as %q, mictl launches with %q", name, e.Name, got, want[e.Name])
+			}
+		}
+	}
+}
+
+// kubeletExpand is what the kubelet makes of an env value (its expansion
+// package): $$ is $, $(NAME) the value of NAME when defined before it,
+// any other $ itself.
+func kubeletExpand(s string, defined map[string]string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		if s[i+1] == '$' {
+			b.WriteByte('$')
+			i++
+			continue
+		}
+		if s[i+1] == '(' {
+			if end := strings.IndexByte(s[i+2:], ')'); end >= 0 {
+				if v, ok := defined[s[i+2:i+2+end]]; ok {
+					b.WriteString(v)
+					i += 2 + end
+					continue
+				}
+			}
+		}
+		b.WriteByte('$')
+	}
+	return b.String()
+}
+
 // The JVM settings mictl launches with carry over; host paths do not.
 func TestJVMSettingsCarryHostPathsDoNot(t *testing.T) {
 	_, files := exportCaseFiles(t, cases[1])
@@ -302,8 +357,9 @@ func TestJVMSettingsCarryHostPathsDoNot(t *testing.T) {
 	for _, e := range objs.deployments["mi"].Spec.Template.Spec.Containers[0].Env {
 		env[e.Name] = e.Value
 	}
-	// $$( is how a pod spec keeps the kubelet from expanding $(HOME).
-	if env["JAVA_OPTS"] != "-Dfoo=bar -Dlang=$LANG -Dhome=$$(HOME)" {
+	// Every $ doubled: the kubelet makes each $$ one $, and leaves no
+	// $(HOME) to expand (TestEnvValuesReachMIAsWritten).
+	if env["JAVA_OPTS"] != "-Dfoo=bar -Dlang=$$LANG -Dhome=$$(HOME)" {
 		t.Errorf("JAVA_OPTS %q", env["JAVA_OPTS"])
 	}
 	for _, k := range []string{"JAVA_HOME", "CARBON_HOME", "MICTL_SIM_STARTUP_DELAY", "MICTL_SIM_BIND"} {
