@@ -123,11 +123,15 @@ func refuseCurrent(dir, flag string) error {
 	return nil
 }
 
-// WriteDir writes files as the whole content of dir, atomically: they go
-// into a new directory beside dir (mode dirMode), are synced, and the new
-// directory then takes dir's place in one rename (exchanged with an
-// existing dir, whose old content is then removed). A reader or a crash
-// sees the old export or the new one, never a mix. Call CheckDir first.
+// WriteDir writes files as the whole content of dir: they go into a new
+// directory beside dir (mode dirMode), are synced, and the new directory
+// then takes dir's place in one rename (exchanged with an existing dir,
+// whose old content is then removed). A reader or a crash sees the old
+// export or the new one, never a mix. Where the filesystem cannot
+// exchange two directories, the old dir is renamed aside first: for that
+// moment there is no dir (a crash then leaves the old export beside it,
+// under a hidden name), and it is renamed back if the new one cannot take
+// its place. Call CheckDir first.
 func WriteDir(dir, kind string, files []File, dirMode os.FileMode) error {
 	parent := filepath.Dir(dir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
@@ -143,7 +147,7 @@ func WriteDir(dir, kind string, files []File, dirMode os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("export to %s: cannot write in %s: %w", dir, parent, fsutil.Cause(err))
 	}
-	defer os.RemoveAll(tmp) // after the exchange, the old export
+	defer os.RemoveAll(tmp) // after an exchange, the old export
 	if err := fill(tmp, kind, files, dirMode); err != nil {
 		return fmt.Errorf("export to %s: cannot write in %s: %w", dir, parent, fsutil.Cause(err))
 	}
@@ -214,27 +218,51 @@ func writeSynced(path string, data []byte, mode os.FileMode) error {
 	return f.Close()
 }
 
+// exchange swaps two directories in one step (renameat2
+// RENAME_EXCHANGE), and rename is os.Rename: variables, so that tests can
+// make a filesystem that cannot exchange, or a rename that fails.
+var (
+	exchange = func(a, b string) error {
+		return unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE)
+	}
+	rename = os.Rename
+)
+
 // swapInto puts the directory tmp in dir's place. An existing dir is
-// exchanged with tmp in one step (renameat2 RENAME_EXCHANGE), so tmp then
-// holds the old export; where the filesystem cannot exchange, the old dir
-// is renamed aside first.
+// exchanged with tmp in one step, so tmp then holds the old export. Where
+// the filesystem cannot exchange, the old dir is renamed aside, tmp
+// renamed into its place, and only then the old one removed; if tmp
+// cannot take its place, the old one is renamed back. Errors are said of
+// dir: tmp's name means nothing to the user (the caller names dir).
 func swapInto(tmp, dir string) error {
 	if _, err := os.Lstat(dir); errors.Is(err, os.ErrNotExist) {
-		return os.Rename(tmp, dir)
+		if err := rename(tmp, dir); err != nil {
+			return fmt.Errorf("cannot put the export in place: %w", fsutil.Cause(err))
+		}
+		return nil
 	}
-	err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE)
+	err := exchange(tmp, dir)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
-		return fmt.Errorf("replace %s: %w", dir, err)
+		return fmt.Errorf("cannot replace the earlier export: %w", fsutil.Cause(err))
 	}
 	old := tmp + ".old"
-	if err := os.Rename(dir, old); err != nil {
-		return err
+	if err := rename(dir, old); err != nil {
+		return fmt.Errorf("cannot move the earlier export aside: %w", fsutil.Cause(err))
 	}
-	defer os.RemoveAll(old)
-	return os.Rename(tmp, dir)
+	if err := rename(tmp, dir); err != nil {
+		if back := rename(old, dir); back != nil {
+			return fmt.Errorf("cannot put the new export in place (%w), nor the earlier one back (%w): it is in %s; rename that to %s",
+				fsutil.Cause(err), fsutil.Cause(back), old, dir)
+		}
+		return fmt.Errorf("cannot put the new export in place: %w; the earlier export is left as it was", fsutil.Cause(err))
+	}
+	// The new export is in place: failing to remove the old one leaves a
+	// hidden directory beside it, as a crash here would, not an error.
+	os.RemoveAll(old)
+	return nil
 }
 
 func syncDir(dir string) error {
