@@ -84,8 +84,9 @@ func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what strin
 // exportInput builds the exporters' input from the plan: the instances
 // that run keep the environment their records hold (see
 // export.FromTarget), and stderr says where that differs from this
-// shell's.
-func exportInput(streams *IOStreams, p *planned) (*export.Input, error) {
+// shell's, and where what runs was planned or is supervised otherwise
+// (restarts says how the export's engine restarts a server).
+func exportInput(streams *IOStreams, p *planned, restarts string) (*export.Input, error) {
 	in, err := export.FromTarget(p.Target, export.Options{
 		CApps: func(name string) []string {
 			var paths []string
@@ -104,11 +105,33 @@ func exportInput(streams *IOStreams, p *planned) (*export.Input, error) {
 		// What runs was planned with the last up's flags over the file:
 		// an export of the file alone describes other instances.
 		notes = append(notes, daemon.NotAsRunning(p.Config, p.Config.File, p.state.UpArgs)...)
+		if asked := ownRestartPolicy(p); asked != "" {
+			notes = append(notes, fmt.Sprintf("the instances run with %s (the last mictl up's), a restart policy the export does not carry: %s", asked, restarts))
+		}
 	}
 	for _, n := range notes {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	return in, nil
+}
+
+// ownRestartPolicy is the restart flags (--restart, --max-restarts,
+// --backoff) the daemon supervising the instances was started with where
+// they are not mictl's defaults, as "--restart=never ...", or "". The
+// state file records them in the daemon's arguments: without a daemon
+// (none started, or its record gone) they are nowhere to be read.
+func ownRestartPolicy(p *planned) string {
+	if p.state.Daemon == nil {
+		return ""
+	}
+	def := daemon.DefaultRunFlags().Args(p.Config)
+	var asked []string
+	for _, f := range daemon.PolicyFlags {
+		if v := daemon.FlagValue(p.state.Daemon.Args, "--"+f); v != "" && v != daemon.FlagValue(def, "--"+f) {
+			asked = append(asked, "--"+f+"="+v)
+		}
+	}
+	return strings.Join(asked, " ")
 }
 
 // exportReport lists what an export wrote (-o json keeps every key).
@@ -217,7 +240,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", "", carbonHomeHelp)
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution): the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
-		in, err := exportInput(streams, p)
+		in, err := exportInput(streams, p, kubernetes.Restarts)
 		if err != nil {
 			return err
 		}
@@ -315,7 +338,7 @@ func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) e
 	if err := p.refuseSelfClashes("refusing to export the systemd units"); err != nil {
 		return err
 	}
-	in, err := exportInput(streams, p)
+	in, err := exportInput(streams, p, systemd.Restarts())
 	if err != nil {
 		return err
 	}
@@ -421,7 +444,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err := p.refuseSelfClashes("refusing to export the Compose file"); err != nil {
 		return err
 	}
-	in, err := exportInput(streams, p)
+	in, err := exportInput(streams, p, compose.Restarts)
 	if err != nil {
 		return err
 	}

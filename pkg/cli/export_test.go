@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
 )
 
@@ -317,5 +318,66 @@ func TestExportOutUnderAFile(t *testing.T) {
 	code, _, errOut = runExport(t, "export", "systemd", "--out", "deploy/sub/units")
 	if want := "flag --out: deploy is a file, where deploy/sub/units needs a directory; choose another --out"; code != exitcode.Usage || !strings.Contains(errOut, want) {
 		t.Errorf("systemd: exit %d, stderr %q; want 2 and %q", code, errOut, want)
+	}
+}
+
+// The restart policy the instances run with (the flags of the daemon the
+// last up started, which the state file records) is not one an export
+// carries: each export says so, and how its engine restarts instead, as
+// it says of the last up's planning flags. Defaults, or no daemon
+// recorded, say nothing.
+func TestExportsNoteTheRestartPolicyTheyDoNotCarry(t *testing.T) {
+	dir := inTempDir(t)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 1\n")
+	record := func(d *state.Daemon) {
+		t.Helper()
+		store, err := state.Open(filepath.Join(dir, "instances", ".mictl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Wanted running: what an up left supervised.
+		f := &state.File{Version: state.SchemaVersion, Daemon: d,
+			Instances: []state.Instance{{Name: "mi-1", Offset: 10, State: state.StateBackoff}}}
+		if err := store.Save(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := func(restart, maxRestarts string) []string {
+		return []string{"--instances-dir", filepath.Join(dir, "instances"), "--restart", restart, "--max-restarts", maxRestarts, "--backoff", "250ms"}
+	}
+	recorded := func(d *state.Daemon) []string {
+		if d == nil {
+			return nil
+		}
+		return d.Args
+	}
+	const note = "note: the instances run with --restart=never --max-restarts=2 (the last mictl up's), a restart policy the export does not carry: "
+	for _, tc := range []struct {
+		daemon *state.Daemon
+		want   string // "" for no note
+	}{
+		{&state.Daemon{Args: args("never", "2")}, note},
+		{&state.Daemon{Args: args("on-failure", "5")}, ""},
+		{nil, ""},
+	} {
+		record(tc.daemon)
+		for _, e := range []struct {
+			args []string
+			how  string
+		}{
+			{[]string{"kubernetes", "--out", "k8s"}, "the kubelet restarts MI"},
+			{[]string{"systemd", "--user", "--out", "units"}, "systemd restarts a server"},
+			{[]string{"compose", "--out", "compose.yaml"}, "Docker restarts a container"},
+		} {
+			kind, how := e.args[0], e.how
+			code, _, errOut := runExport(t, append([]string{"export"}, e.args...)...)
+			if code != exitcode.OK {
+				t.Fatalf("export %s: exit %d: %s", kind, code, errOut)
+			}
+			if got := strings.Contains(errOut, "restart policy the export does not carry"); got != (tc.want != "") ||
+				tc.want != "" && !strings.Contains(errOut, tc.want+how) {
+				t.Errorf("export %s with the daemon's arguments %q recorded said:\n%s\nwant %q", kind, recorded(tc.daemon), errOut, tc.want+how)
+			}
+		}
 	}
 }

@@ -27,6 +27,15 @@ const (
 	Command = "export compose"
 )
 
+// Restarts says how the services restart MI, for a note where the
+// instances run with a restart policy of their own.
+const Restarts = "Docker restarts a container whenever it ends, until it is stopped (restart: " + restartPolicy + ")"
+
+// restartPolicy is every service's: unless-stopped, not on-failure,
+// since the container's main process ends as MI's start script does, with
+// 0 even when the JVM crashed (docs/mi-facts.md).
+const restartPolicy = "unless-stopped"
+
 // Options are the export's settings beyond the configuration.
 type Options struct {
 	// Image runs MI (export.DefaultImage when empty).
@@ -52,10 +61,7 @@ type service struct {
 	Ports       []port            `yaml:"ports"`
 	Volumes     []volume          `yaml:"volumes"`
 	Healthcheck healthcheck       `yaml:"healthcheck"`
-	// Restart is unless-stopped, not on-failure: the container's main
-	// process is MI's start script, which exits 0 even when the JVM
-	// crashed (docs/mi-facts.md).
-	Restart string `yaml:"restart"`
+	Restart     string            `yaml:"restart"` // restartPolicy
 	// StopGracePeriod exceeds MI's graceful drain of up to 180 s.
 	StopGracePeriod string `yaml:"stop_grace_period"`
 }
@@ -173,7 +179,7 @@ func newService(inst export.Instance, opts Options) service {
 		// The node identity is the instance's name: stable across
 		// restarts, unique in the project (docs/mi-facts.md, env nodeId).
 		Environment: map[string]string{"nodeId": inst.Name},
-		Restart:     "unless-stopped",
+		Restart:     restartPolicy,
 		// The entrypoint's --stop starts MI's drain; Docker SIGKILLs
 		// whatever still runs after this.
 		StopGracePeriod: "200s",

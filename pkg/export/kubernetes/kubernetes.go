@@ -52,6 +52,10 @@ type Options struct {
 	CAppsInImage bool
 }
 
+// Restarts says how pods restart MI, for a note where the instances run
+// with a restart policy of their own.
+const Restarts = "the kubelet restarts MI whenever its container ends (a Deployment's pods always restart), waiting longer after each crash"
+
 // What WSO2's Helm chart for MI sets (issue 14, "Facts").
 const (
 	runAsUser        = 10802 // wso2carbon in WSO2's images

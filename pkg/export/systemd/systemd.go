@@ -65,6 +65,13 @@ const (
 	startLimitBurst    = 5
 )
 
+// Restarts says how the units restart MI, for a note where the instances
+// run with a restart policy of their own.
+func Restarts() string {
+	return fmt.Sprintf("systemd restarts a server whenever it ends (Restart=always, after %s) and gives up after %d starts in %s",
+		restartSec, startLimitBurst, startLimitInterval)
+}
+
 // Export makes the unit directory's files for in.
 func Export(in *export.Input, opts Options) ([]export.File, error) {
 	if !opts.User && (opts.RunAs == "" || opts.Group == "") {
