@@ -68,9 +68,11 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"generate", "--config", bad}, nil, nil},
 		{0, []string{"export", "compose", "--config", good, "--out", "compose.yaml"}, nil, nil},
 		{2, []string{"export", "kubernetes", "--config", good, "--image", "no spaces allowed"}, nil, nil},
+		{2, []string{"export", "kubernetes", "--config", good, "--image", "registry.example.com/mi:custom", "--out", "k8s-custom"}, nil, nil}, // where is MI in it? --carbon-home
 		{1, []string{"up", "--offsets", clash}, nil, nil},
 		{2, []string{"up", "--config", bad}, nil, nil},
 		{2, []string{"up", "--config", good}, []string{"JAVA_OPTS=-Xmx1g -DportOffset=24900"}, nil},
+		{2, []string{"up", "--config", good}, []string{"JVM_MEM_OPTS=-Xmx1g -DportOffset=24900"}, nil},
 		{3, []string{"up", "--config", good, "--timeout", "20s"}, []string{"MICTL_SIM_REFUSE_START=1"}, nil},
 		{3, []string{"status"}, nil, nil}, // the instance that up left failed
 		{3, []string{"status", "-o", "json"}, nil, nil},
