@@ -220,8 +220,8 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 // the next `mictl up` starts it afresh, with its own shell's; so is a
 // record without an environment (one rebuilt for a server that was gone,
 // or from a mictl that recorded none), as the supervisor leaves it. The
-// extra ports JAVA_OPTS opens (the debugger's) follow the JAVA_OPTS
-// carried.
+// extra ports its JVM options open (the debugger's, a pinned JMX agent's)
+// follow the JVM_MEM_OPTS and JAVA_OPTS carried.
 func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, current *state.File) error {
 	if current == nil {
 		return nil
@@ -236,7 +236,8 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 	if !slices.Equal(captured(inst.Launch.Env), captured(fresh)) {
 		inst.Here = captured(fresh)
 	}
-	if ports.EnvValue(inst.Launch.Env, "JAVA_OPTS") == ports.EnvValue(fresh, "JAVA_OPTS") {
+	recorded := ports.JavaOptsIn(inst.Launch.Env)
+	if recorded == ports.JavaOptsIn(fresh) {
 		return nil
 	}
 	ic, _ := t.Config.InstanceSettings(inst.Name)
@@ -244,7 +245,7 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 	if err != nil {
 		return &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
 	}
-	inst.Extras = deployment.Extras(t.AppsOf(p.Name), enabled, ports.EnvValue(inst.Launch.Env, "JAVA_OPTS"))
+	inst.Extras = append(deployment.SourceExtras(t.Inbounds, enabled), deployment.Extras(t.AppsOf(p.Name), enabled, recorded)...)
 	inst.Launch.Extras = reconcile.LaunchExtras(ports.Instance{Offset: inst.Offset, Extras: inst.Extras})
 	return nil
 }

@@ -26,6 +26,11 @@ func JavaOpts(getenv func(string) string) string {
 	return strings.Join(words, " ")
 }
 
+// JavaOptsIn is JavaOpts of env (KEY=VALUE words).
+func JavaOptsIn(env []string) string {
+	return JavaOpts(func(name string) string { return EnvValue(env, name) })
+}
+
 // EnvValue is the value of variable name in env (KEY=VALUE words, as
 // exec takes them), "" when env does not set it.
 func EnvValue(env []string, name string) string {
@@ -57,7 +62,7 @@ func SystemProperties(javaOpts string, args []string) map[string]string {
 // PinnedJMXPort is the port an instance launched with env and args has
 // its JMX agent listen on, 0 when the JVM picks one at random.
 func PinnedJMXPort(env, args []string) int {
-	return JMXPort(SystemProperties(JavaOpts(func(name string) string { return EnvValue(env, name) }), args))
+	return JMXPort(SystemProperties(JavaOptsIn(env), args))
 }
 
 // JMXPort is the port the system properties props pin MI's JMX agent to,
