@@ -139,8 +139,8 @@ func TestTopInATerminal(t *testing.T) {
 
 	// A SIGINT from outside quits as the keys do: exit 0, not an error.
 	// (A shell records the exit status: tmux 3.3 shows none for 0.)
-	status := filepath.Join(d.dir, "top.status")
-	term.startShell(d, "signalled", nil, os.Args[0]+" top; echo $? > "+status)
+	status, stderr := filepath.Join(d.dir, "top.status"), filepath.Join(d.dir, "top.stderr")
+	term.startShell(d, "signalled", nil, os.Args[0]+" top 2> "+stderr+"; echo $? > "+status)
 	term.waitScreen(d, "signalled", "rows", func(s string) bool { return len(readyRow.FindAllString(s, -1)) == 2 })
 	shell := strings.TrimSpace(term.run("display-message", "-p", "-t", "signalled", "#{pane_pid}"))
 	children, err := os.ReadFile("/proc/" + shell + "/task/" + shell + "/children")
@@ -157,7 +157,8 @@ func TestTopInATerminal(t *testing.T) {
 		return err == nil && len(code) > 0
 	})
 	if got := strings.TrimSpace(string(code)); got != "0" {
-		t.Errorf("top after SIGINT: exit %s, want 0", got)
+		said, _ := os.ReadFile(stderr)
+		t.Errorf("top after SIGINT: exit %s, want 0; stderr:\n%s", got, said)
 	}
 }
 

@@ -1,9 +1,11 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -72,10 +74,27 @@ is always present, null when unknown (no server running, no MI metrics).`,
 				return topSnapshot(streams, sampler, load, o)
 			}
 			m := &topModel{sampler: sampler, load: load, interval: o.interval, sort: top.ByName, width: 80, color: streams.Color()}
-			_, err = tea.NewProgram(m, tea.WithContext(cmd.Context()), tea.WithInput(streams.In), tea.WithOutput(streams.Out), tea.WithFPS(topFPS)).Run()
-			// A SIGINT from outside (kill -INT) quits as Ctrl-C and q do,
-			// and as SIGTERM does: it is how one ends a view.
-			if err != nil && !errors.Is(err, tea.ErrInterrupted) {
+			p := tea.NewProgram(m, tea.WithContext(cmd.Context()), tea.WithInput(streams.In), tea.WithOutput(streams.Out), tea.WithFPS(topFPS),
+				tea.WithoutSignalHandler())
+			// A SIGINT or SIGTERM from outside (kill -INT) quits as q and
+			// Ctrl-C do: it is how one ends a view. Not bubbletea's own
+			// handling, whose SIGINT path is an error (ErrInterrupted) and
+			// closes the terminal reader under its reading goroutine (a
+			// data race in cancelreader).
+			sigs := make(chan os.Signal, 1)
+			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() {
+				select {
+				case <-sigs:
+					p.Quit()
+				case <-done:
+				}
+			}()
+			_, err = p.Run()
+			signal.Stop(sigs)
+			close(done)
+			if err != nil {
 				return fmt.Errorf("top: %w", err)
 			}
 			return nil
