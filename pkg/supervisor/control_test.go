@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -569,4 +570,26 @@ func listenAt(t *testing.T) (sock string, ln *net.UnixListener) {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return sock, ln
+}
+
+// A reload planned with the flags of an earlier up does not record what
+// its configuration named over what a later up recorded: the up's
+// instances, which restart and a plain up advise from, stand.
+func TestReloadDoesNotRecordOverALaterUp(t *testing.T) {
+	t.Parallel()
+	store, sup := supervisorOf(t, func(f *state.File) {
+		f.UpArgs, f.Configured = []string{"--instances=2"}, []string{"mi-1", "mi-2"}
+	})
+	sup.recordReload(nil, []string{"mi-1"}, nil, false) // planned before that up
+	f, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.Configured, []string{"mi-1", "mi-2"}) {
+		t.Fatalf("configured %q after a reload planned before the up, want the up's [mi-1 mi-2]", f.Configured)
+	}
+	sup.recordReload(nil, []string{"mi-1"}, []string{"--instances=2"}, false)
+	if f, err = store.Load(); err != nil || !slices.Equal(f.Configured, []string{"mi-1"}) {
+		t.Fatalf("configured %q, %v after a reload planned with the up's flags, want [mi-1]", f.Configured, err)
+	}
 }

@@ -62,7 +62,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	}()
 	f, err := s.currentSettled()
 	if err != nil {
-		s.recordReload(err, nil, false)
+		s.recordReload(err, nil, nil, false)
 		return changes, err
 	}
 	var t *reconcile.Target
@@ -73,7 +73,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			reported = kind == reloadCatchUp
 			return changes, err
 		}
-		s.recordReload(err, nil, false)
+		s.recordReload(err, nil, nil, false)
 		return changes, err
 	}
 	if changes.Empty() {
@@ -83,10 +83,10 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 				return changes, nil
 			}
 			// A refusal recorded before is over all the same.
-			s.recordReload(nil, t.Config.Names(), false)
+			s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
 			return changes, nil
 		}
-		s.recordReload(nil, t.Config.Names(), false)
+		s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
 		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
 		return changes, nil
 	}
@@ -100,7 +100,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
 		return changes, err
 	}
-	s.recordReload(err, t.Config.Names(), true)
+	s.recordReload(err, t.Config.Names(), f.UpArgs, true)
 	if err == nil {
 		msg := describe(changes)
 		if len(left) > 0 {
@@ -331,7 +331,7 @@ func (s *Supervisor) forget(names []string) error {
 // status shows as the configuration "before it" still running): its
 // faults are the instances' (status shows them), what is left to change
 // is diff's.
-func (s *Supervisor) recordReload(err error, configured []string, applied bool) {
+func (s *Supervisor) recordReload(err error, configured, upArgs []string, applied bool) {
 	msg, refusal := "", ""
 	if err != nil {
 		msg = err.Error()
@@ -345,7 +345,9 @@ func (s *Supervisor) recordReload(err error, configured []string, applied bool) 
 	}
 	uerr := s.update(func(f *state.File) error {
 		f.ReloadError = refusal
-		if err == nil {
+		// What the configuration named under the flags it was planned
+		// with (upArgs): an up that came meanwhile wrote its own.
+		if err == nil && slices.Equal(f.UpArgs, upArgs) {
 			f.Configured = configured
 		}
 		return nil
