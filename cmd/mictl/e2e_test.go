@@ -671,6 +671,53 @@ func TestDownHurriesAStopUnderWay(t *testing.T) {
 	}
 }
 
+// An up while a down stops the instances gracefully starts them once
+// the stop has ended, and waits until they are ready: it answered at
+// once, exit 0, with the instances still stopping, and the down then left
+// them stopped. The down says that a later command started them again,
+// rather than naming the new servers as left running (exit 3).
+func TestUpDuringDownStartsOnceStopped(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=2s"}
+	d.up(1)
+	down := d.start(nil, "down")
+	d.waitFor("the down's stop to begin", func() bool { return d.stateIs("mi-1", "stopping") })
+	d.up(1)
+	if st := d.instance("mi-1").State; st != "ready" {
+		t.Fatalf("mi-1 is %s after an up that exited 0 during a down:\n%s", st, d.events())
+	}
+	if err, ok := down.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("down: %v (ended: %v)\n%s", err, ok, down.out.String())
+	}
+	if out := down.out.String(); !strings.Contains(out, "note: mi-1 stopped, then started again by a later command") {
+		t.Errorf("the down does not say the up started mi-1 again:\n%s", out)
+	}
+	if st := d.instance("mi-1").State; st != "ready" {
+		t.Fatalf("mi-1 is %s once the down ended:\n%s", st, d.events())
+	}
+}
+
+// An up while a restart stops an instance leaves its start to the
+// restart, which brings the home up to date first: started by the up
+// then, the instance ran as the restart prepared its home and record
+// again, which lost its processes (the next up refused for a server
+// mictl did not start running in its home).
+func TestUpDuringRestartLeavesTheStartToIt(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
+	d.up(1)
+	restart := d.start(nil, "restart", "mi-1")
+	d.waitFor("the restart's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	d.up(1)
+	if err, ok := restart.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("restart: %v (ended: %v)\n%s", err, ok, restart.out.String())
+	}
+	if inst := d.instance("mi-1"); inst.State != "ready" || inst.PGID == 0 || !inst.Server.Alive() {
+		t.Fatalf("mi-1 recorded %s, pgid %d, server %v after the restart:\n%s", inst.State, inst.PGID, inst.Server, d.events())
+	}
+	d.up(1)
+}
+
 // A process that still runs an instance's start script in its home after
 // the stop (started there by hand, in a group of its own: the stop of a
 // watched instance ends what mictl started) makes down exit 3 naming it,

@@ -114,8 +114,9 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 		return exitcode.With(exitcode.Runtime, errors.Join(err, awaitLeave()))
 	}
 	// What the stop left in the homes (f names them) is looked for while
-	// the daemon leaves.
-	verified := verifyStopped(streams, f, e.cfg.InstancesDir, targets)
+	// the daemon leaves; not in those a later command (an up that came
+	// while this down stopped them) started again meanwhile.
+	verified := verifyStopped(streams, f, e.cfg.InstancesDir, startedAgain(streams, f, targets))
 	if err := awaitLeave(); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
@@ -270,6 +271,38 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 	cancel()
 	<-done
 	return err
+}
+
+// startedAgain says which of targets (f's) run again in processes that
+// started after this down did (a mictl up that came while it stopped
+// them starts them once their stop ended), and returns the others: those
+// processes are that command's, not something this down left.
+func startedAgain(streams *IOStreams, f *state.File, targets []string) []string {
+	self, err := proc.ReadStat(os.Getpid())
+	if err != nil {
+		return targets
+	}
+	var insts []state.Instance
+	for _, inst := range f.Instances {
+		if slices.Contains(targets, inst.Name) {
+			insts = append(insts, inst)
+		}
+	}
+	var again []string
+	for name, pids := range supervisor.Leftovers(insts) {
+		if !slices.ContainsFunc(pids, func(pid int) bool {
+			st, err := proc.ReadStat(pid)
+			return err == nil && st.StartTime <= self.StartTime
+		}) {
+			again = append(again, name)
+		}
+	}
+	if len(again) == 0 {
+		return targets
+	}
+	slices.Sort(again)
+	fmt.Fprintf(streams.ErrOut, "note: %s stopped, then started again by a later command (a mictl up while this down ran): mictl status shows them, mictl down stops them\n", strings.Join(again, ", "))
+	return slices.DeleteFunc(slices.Clone(targets), func(name string) bool { return slices.Contains(again, name) })
 }
 
 // verifyStopped fails when a process of the named instances still runs in

@@ -339,7 +339,9 @@ func (d *Daemon) recorded() bool {
 }
 
 func (d *Daemon) unneeded() bool {
-	if len(d.Sup.Active()) > 0 {
+	// Pending starts first: one that ends its wait meanwhile has its
+	// runners when Active looks.
+	if d.Sup.startsPending() || len(d.Sup.Active()) > 0 {
 		return false
 	}
 	// The last runner's last record (stopped from backoff, say) may still

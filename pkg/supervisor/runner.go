@@ -49,7 +49,19 @@ type runner struct {
 	// stopping is the clock of the stop under way, nil before one: a
 	// later stop may bring its SIGKILL forward (see killClock).
 	stopping atomic.Pointer[killClock]
-	done     chan struct{}
+	// stopAsked is set once a stop that is not a restart's is asked of
+	// the runner: it ends with that stop, so a start waits for it (see
+	// Supervisor.awaitStops). A restart's stop is followed by the
+	// restart's own start, once it has brought the home up to date: a
+	// start slipped in between ran the instance as the restart prepared
+	// its record and home again under it.
+	stopAsked atomic.Bool
+	// successors counts the starts waiting for the stop to end (guarded
+	// by s.mu); succeeded is closed once they have started the instance
+	// again (see Supervisor.Stop).
+	successors int
+	succeeded  chan struct{}
+	done       chan struct{}
 }
 
 func newRunner(s *Supervisor, inst state.Instance) *runner {
@@ -73,13 +85,17 @@ func (r *runner) finished() bool {
 	}
 }
 
-// stop asks the runner to stop the instance and waits until the runner
-// itself has ended, so that a start right after it gets a fresh runner.
-// intended is called once (see stopRequest), also when the runner ended
-// on its own before taking the request. A stop under way already (a
-// restart's, a reload's) is given timeout when that is shorter.
-func (r *runner) stop(timeout time.Duration, intended func()) error {
+// stop asks the runner to stop the instance (for a restart, restarting)
+// and waits until the runner itself has ended, so that a start right
+// after it gets a fresh runner. intended is called once (see
+// stopRequest), also when the runner ended on its own before taking the
+// request. A stop under way already (a restart's, a reload's) is given
+// timeout when that is shorter.
+func (r *runner) stop(timeout time.Duration, restarting bool, intended func()) error {
 	defer intended()
+	if !restarting {
+		r.stopAsked.Store(true)
+	}
 	req := stopRequest{timeout: timeout, asked: time.Now(), done: make(chan error, 1), intended: intended}
 	// From the request on, also while it waits to be taken (another
 	// stop's request is before it).

@@ -113,7 +113,7 @@ func TestExitBeforeTheStopRequestIsTheStops(t *testing.T) {
 			waiting = false
 		}
 	}
-	if err := r.stop(10*time.Second, func() {}); err != nil {
+	if err := r.stop(10*time.Second, false, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := s.next("mi-1", StateStopped, StateCrashed, StateBackoff, StateStarting); ev.State != StateStopped {
@@ -154,7 +154,7 @@ func TestAimAtALaunchedGroup(t *testing.T) {
 		t.Errorf("the group of a server launched here, its script running, was looked at in /proc: %v", looked)
 	}
 	mu.Unlock()
-	if err := r.stop(10*time.Second, func() {}); err != nil {
+	if err := r.stop(10*time.Second, false, func() {}); err != nil {
 		t.Fatal(err)
 	}
 	if ev := s.next("mi-1", StateStopped, StateCrashed, StateBackoff, StateStarting); ev.State != StateStopped {

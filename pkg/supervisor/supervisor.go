@@ -90,6 +90,8 @@ type Supervisor struct {
 	// startMu makes starts one at a time: a start must not take the
 	// instances another one is launching for strays.
 	startMu sync.Mutex
+	// pendingStarts counts the Start calls under way (see startsPending).
+	pendingStarts atomic.Int32
 	// starting is the look at the host that starting instances share
 	// while they wait for their ports to listen.
 	starting *observe.Recent
@@ -511,12 +513,54 @@ func (s *Supervisor) readOnce(settled bool) (f *state.File, busy bool, err error
 }
 
 // Start runs (or adopts) every named instance of the state file that has
-// no live runner. It returns at once; Subscribe to follow progress.
+// no live runner. An instance a stop is stopping (mictl down, Ctrl-C'd or
+// not, while an up asks for it) is started once that stop has ended: its
+// runner ends with the stop, and passed over, it left the start with
+// nothing to do but answer with what the stop left. It returns once the
+// starts are under way; Subscribe to follow progress.
 func (s *Supervisor) Start(names []string) error {
+	s.pendingStarts.Add(1)
+	defer s.pendingStarts.Add(-1)
+	started := s.awaitStops(names)
+	defer started()
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
 	return s.startLocked(names)
 }
+
+// awaitStops waits until the runner of each of names that a stop was
+// asked of has ended. The returned func, called once the instances are
+// started again, lets that stop answer (see Stop).
+func (s *Supervisor) awaitStops(names []string) (started func()) {
+	var stopping []*runner
+	s.mu.Lock()
+	for _, name := range names {
+		if r, ok := s.runners[name]; ok && r.stopAsked.Load() && !r.finished() {
+			if r.successors == 0 {
+				r.succeeded = make(chan struct{})
+			}
+			r.successors++
+			stopping = append(stopping, r)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range stopping {
+		<-r.done
+	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, r := range stopping {
+			if r.successors--; r.successors == 0 {
+				close(r.succeeded)
+			}
+		}
+	}
+}
+
+// startsPending reports whether a Start is under way, waiting for a stop to
+// end before it starts what the stop stopped: the supervisor is not idle.
+func (s *Supervisor) startsPending() bool { return s.pendingStarts.Load() > 0 }
 
 // startLocked is Start, under startMu.
 func (s *Supervisor) startLocked(names []string) error {
@@ -849,7 +893,7 @@ func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Durat
 	if why != "" {
 		s.emit(Event{Instance: name, State: StateStopping, Message: why})
 	}
-	if err := s.Stop([]string{name}, s.policy.StopTimeout); err != nil {
+	if err := s.stop([]string{name}, s.policy.StopTimeout, true); err != nil {
 		return false, nil, fmt.Errorf("restart %s: %w", name, err)
 	}
 	if err := op.interrupted(); err != nil {
@@ -958,6 +1002,12 @@ func anyStarting(insts map[string]state.Instance, names []string) bool {
 // instance and forgets the run (reconcile.ForgetStoppedRun), as the
 // `mictl down` of everything that asks for it would once nothing runs.
 func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
+	return s.stop(names, timeout, false)
+}
+
+// stop is Stop; restarting says that the stop is a restart's (or a
+// reload's), which starts the instances again itself.
+func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool) error {
 	runners := map[string]*runner{}
 	s.mu.Lock()
 	for name, r := range s.runners {
@@ -1015,7 +1065,7 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 		intended := sync.OnceFunc(intents.Done)
 		wg.Go(func() {
 			if watched {
-				errs[i] = r.stop(timeout, intended)
+				errs[i] = r.stop(timeout, restarting, intended)
 				return
 			}
 			defer intended()
@@ -1037,6 +1087,22 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	}
 	s.writeIntent()
 	wg.Wait()
+	// A start that waited for these stops (an up during a down) has its
+	// instances recorded starting before the stop answers: the answer
+	// shows them started again, not stopped beside servers it did not
+	// start, and a stop of everything sees them run (below, and before
+	// its daemon would leave).
+	var successors []chan struct{}
+	s.mu.Lock()
+	for _, r := range runners {
+		if r.successors > 0 {
+			successors = append(successors, r.succeeded)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range successors {
+		<-c
+	}
 	// What no runner watched may run unrecorded in its home (a server
 	// started while the state file could not be written, or by hand): the
 	// stop ends it too. A watched instance leaves nothing unrecorded, and
