@@ -718,6 +718,34 @@ func TestUpDuringRestartLeavesTheStartToIt(t *testing.T) {
 	d.up(1)
 }
 
+// An up while a down stops the instances itself (no daemon runs: it was
+// killed) starts once that down has let go of the daemon lock. The up's
+// daemon left at once, finding the lock held, and the up waited 10 s for
+// a daemon that never came, then failed (exit 3), leaving mi-2 recorded
+// starting for the next mictl command to start.
+func TestUpDuringADirectDownStartsAfterIt(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
+	d.up(1)
+	d.env = nil
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	down := d.start(nil, "down", "--timeout", "2s")
+	d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	d.up(2)
+	for _, name := range []string{"mi-1", "mi-2"} {
+		if st := d.instance(name).State; st != "ready" {
+			t.Fatalf("%s is %s after up:\n%s", name, st, d.events())
+		}
+	}
+	if err, ok := down.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("down: %v (ended: %v)\n%s", err, ok, down.out.String())
+	}
+}
+
 // A process that still runs an instance's start script in its home after
 // the stop (started there by hand, in a group of its own: the stop of a
 // watched instance ends what mictl started) makes down exit 3 naming it,

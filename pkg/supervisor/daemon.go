@@ -60,6 +60,39 @@ func WithoutDaemon(store *state.Store, fn func() error) error {
 	return fn()
 }
 
+// awaitLockHolder waits for the daemon lock another process holds
+// without answering on the control socket: a mictl down stopping the
+// instances itself (WithoutDaemon), for as long as the command that
+// started this daemon waits for it (ready, its end of the pipe, stays
+// open). Leaving at once, the daemon of an up racing that down left the
+// up waiting for a daemon that never came, and the instances it had
+// recorded starting to whichever command started a daemon next. It
+// returns ErrDaemonRunning once a daemon answers (a concurrent start
+// won) or the command stopped waiting.
+func awaitLockHolder(store *state.Store, ready *os.File) (*os.File, error) {
+	sock := SocketPath(store)
+	for {
+		if _, err := Call(context.Background(), sock, Request{Op: OpPing}, nil); !gone(err) {
+			return nil, ErrDaemonRunning
+		}
+		if abandoned(ready, 20*time.Millisecond) {
+			return nil, ErrDaemonRunning
+		}
+		lock, err := lockDaemon(store)
+		if !errors.Is(err, ErrDaemonRunning) {
+			return lock, err
+		}
+	}
+}
+
+// abandoned waits up to d for the reading end of the pipe whose writing
+// end is w to be closed, and reports whether it was.
+func abandoned(w *os.File, d time.Duration) bool {
+	fds := []unix.PollFd{{Fd: int32(w.Fd())}}
+	n, err := unix.Poll(fds, int(d/time.Millisecond))
+	return err == nil && n > 0 && fds[0].Revents&(unix.POLLERR|unix.POLLHUP) != 0
+}
+
 // Daemon is a running supervisor with its control socket: the detached
 // `mictl daemon`, or `mictl up --foreground` in the user's terminal.
 type Daemon struct {
@@ -136,6 +169,9 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		}
 	}()
 	lock, err := lockDaemon(store)
+	if errors.Is(err, ErrDaemonRunning) && ready != nil {
+		lock, err = awaitLockHolder(store, ready)
+	}
 	if err != nil {
 		return nil, err
 	}
