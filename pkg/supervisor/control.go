@@ -611,12 +611,7 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 	case OpPing:
 		return nil, nil
 	case OpStatus:
-		if srv.takenOver != nil {
-			select {
-			case <-srv.takenOver:
-			case <-srv.sup.ctx.Done():
-			}
-		}
+		srv.awaitTakeOver()
 		// A change not written yet is tried now: status then says whether
 		// the file can hold it.
 		_ = srv.sup.Flush()
@@ -627,6 +622,10 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 		srv.following()
 		err = srv.start(req.Names, req.Timeout)
 	case OpStop:
+		// What the daemon resumes as it starts has no runner yet: a stop
+		// then took the servers being launched for processes running
+		// unrecorded, and ended them under their starts.
+		srv.awaitTakeOver()
 		if srv.watch != nil && srv.stopsAll(req.Names) {
 			// The daemon is about to be idle and leave: no reload
 			// while the servers stop.
@@ -672,6 +671,17 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 	_ = srv.sup.flushVisible()
 	srv.sup.trimSoon()
 	return settled, err
+}
+
+// awaitTakeOver waits until the daemon has resumed what its state file
+// wants (see takenOver), or is closing.
+func (srv *Server) awaitTakeOver() {
+	if srv.takenOver != nil {
+		select {
+		case <-srv.takenOver:
+		case <-srv.sup.ctx.Done():
+		}
+	}
 }
 
 // stopsAll reports whether stopping names leaves no instance supervised.

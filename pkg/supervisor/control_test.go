@@ -244,6 +244,39 @@ func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
 	}
 }
 
+// A stop that comes while the daemon is still resuming what its state
+// file wants (its socket serves already) waits until it has: it took the
+// servers being launched, which no runner had yet, for processes running
+// unrecorded and ended them under their starts (a down racing the up
+// whose daemon was starting).
+func TestStopWaitsForTheDaemonsTakeOver(t *testing.T) {
+	t.Parallel()
+	_, sup := supervisorOf(t, func(f *state.File) { f.Instances[0].State = state.StateStarting })
+	srv := NewServer(sup)
+	srv.takenOver = make(chan struct{})
+	events, cancel := sup.Subscribe()
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() {
+		var reply Message
+		_, err := srv.serve(Request{Op: OpStop, Names: []string{"mi-1"}, Timeout: time.Second}, &reply)
+		stopped <- err
+	}()
+	// The stop of mi-1, starting with nothing running, says so at once
+	// once it begins: it must not begin before the take-over ends.
+	select {
+	case ev := <-events:
+		t.Fatalf("the stop began before the daemon took over: %s", ev)
+	case err := <-stopped:
+		t.Fatalf("the stop ended before the daemon took over: %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(srv.takenOver)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // supervisorOf is a supervisor (closed when the test ends) over a state
 // file recording mi-1, stopped, and what fill adds.
 func supervisorOf(t *testing.T, fill func(*state.File)) (*state.Store, *Supervisor) {
