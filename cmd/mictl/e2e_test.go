@@ -746,6 +746,28 @@ func TestUpDuringADirectDownStartsAfterIt(t *testing.T) {
 	}
 }
 
+// An up whose start no daemon took (the daemon does not answer) leaves
+// what it was to start stopped, and says so: it left mi-2 recorded
+// starting, which status showed for good, exit 0, though nothing was
+// starting it, and which the daemon of the next command started behind
+// the failed up.
+func TestUpNoDaemonTookLeavesNothingStarting(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	daemon := d.state().Daemon.Identity
+	if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGCONT) })
+	code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
+	if code != 3 || !strings.Contains(errOut, "note: not started, and recorded stopped: mi-2;") {
+		t.Fatalf("up: exit %d, want 3 saying mi-2 was not started:\n%s", code, errOut)
+	}
+	if st := d.instance("mi-2").State; st != "stopped" {
+		t.Fatalf("mi-2 is %s after an up no daemon answered", st)
+	}
+}
+
 // A process that still runs an instance's start script in its home after
 // the stop (started there by hand, in a group of its own: the stop of a
 // watched instance ends what mictl started) makes down exit 3 naming it,

@@ -133,8 +133,9 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		daemonUp = make(chan error, 1)
 		go func() { daemonUp <- ensureDaemonFor(ctx, store, cfg, &o.run) }()
 	}
-	names, err := prepareUp(streams, cfg, store, o)
+	prep, err := prepareUp(streams, cfg, store, o)
 	unlock()
+	names := prep.names
 	if err != nil {
 		if daemonUp != nil {
 			// Not cut short by this process's exit: the daemon started
@@ -158,7 +159,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 			go func() { daemonUp <- ensureDaemonFor(ctx, store, cfg, &o.run) }()
 		}
 		if err := <-daemonUp; err != nil {
-			return err
+			return errors.Join(err, withdraw(streams, store, prep))
 		}
 		f, _ := store.Load() // names the daemon if it does not answer
 		reply, callErr = askDaemon(ctx, store, f, supervisor.Request{
@@ -167,6 +168,9 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		if !errors.Is(callErr, supervisor.ErrNoDaemon) {
 			break
 		}
+	}
+	if errors.Is(callErr, supervisor.ErrNoDaemon) || errors.Is(callErr, supervisor.ErrNotAnswering) {
+		callErr = errors.Join(callErr, withdraw(streams, store, prep))
 	}
 	r, err := reportAfter(store, reply)
 	if err != nil {
@@ -184,20 +188,31 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	return nil
 }
 
+// prepared is what prepareUp recorded.
+type prepared struct {
+	// names are every instance name of the plan.
+	names []string
+	// added are the instances it recorded starting that nothing wanted
+	// running before (see withdraw), and daemon the daemon the state
+	// file recorded then.
+	added  []string
+	daemon *state.Daemon
+}
+
 // prepareUp plans (keeping persisted offsets), checks, prepares the homes
 // of the instances that are not running and records them in the state
-// file. It returns every instance name of the plan. The caller holds the
-// state lock.
-func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *upOptions) ([]string, error) {
+// file, starting. The caller holds the state lock.
+func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *upOptions) (prepared, error) {
 	f, err := store.Load()
 	if err != nil {
-		return nil, err
+		return prepared{}, err
 	}
+	prep := prepared{daemon: f.Daemon}
 	t, err := reconcile.Build(cfg, f, reconcile.Options{
 		Offsets: o.plan.Offsets, KeepUnknown: true, Env: supervisor.CaptureEnv(os.Environ()),
 	})
 	if err != nil {
-		return nil, err
+		return prepared{}, err
 	}
 	// up starts what the configuration names; an instance only the state
 	// file still knows (from an earlier, larger up) keeps its offset in the
@@ -209,6 +224,9 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 		running := known && reconcile.Running(*rec)
 		if !running && slices.Contains(wanted, inst.Name) {
 			fresh = append(fresh, inst.Name)
+			if !known || !state.Wanted(rec.State) {
+				prep.added = append(prep.added, inst.Name)
+			}
 			// A stopped instance's offset is not kept: one the planner
 			// now places elsewhere moves every port its clients knew.
 			if known && rec.Offset != inst.Offset && inst.From == ports.OffsetFromPlanner {
@@ -216,12 +234,12 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 					inst.Name, inst.Offset, rec.Offset, inst.Ports()[ports.HTTP], rec.Ports[ports.HTTP], rec.Offset))
 			}
 		} else if running && rec.Offset != inst.Offset {
-			return nil, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
+			return prepared{}, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
 	}
 	report := t.Conflicts()
 	if !report.OK() && !o.force {
-		return nil, reportRefusal(streams, t, report, o.output, true)
+		return prepared{}, reportRefusal(streams, t, report, o.output, true)
 	}
 	// Said before the start, as check-conflicts says them, of the
 	// instances this up starts (those that run were told when they
@@ -240,7 +258,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	records, err := t.Prepare(f, fresh)
 	if err != nil {
-		return nil, err
+		return prepared{}, err
 	}
 	for _, name := range fresh {
 		// An instance that stopped or failed starts a new run, its
@@ -255,9 +273,46 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// This up planned from the current configuration; what it does not
 	// name, it leaves as it is (a reload too).
 	f.UpArgs, f.Configured, f.ReloadError = o.plan.Args, wanted, ""
+	prep.names = wanted
 	// Not fsynced: the daemon answers the start only after a durable
 	// write of the whole file.
-	return wanted, store.Quick().Save(f)
+	return prep, store.Quick().Save(f)
+}
+
+// withdraw records the instances prep added as stopped again, when this
+// up's start reached no daemon: left starting, they read as a start
+// under way that nothing carries out (status exit 0 for good), and the
+// daemon of whichever command came next started them behind the failed
+// up. Those a daemon may have taken are left to it: a daemon recorded
+// since prep (it read them as it started, and starts them), or a server
+// launched.
+func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
+	if len(prep.added) == 0 {
+		return nil
+	}
+	var withdrawn []string
+	// Not the command's context: an interrupted up withdraws too.
+	err := store.Update(context.Background(), func(f *state.File) error {
+		withdrawn = nil
+		if d := f.Daemon; d != nil && d.Alive() && (prep.daemon == nil || d.Identity != prep.daemon.Identity) {
+			return nil
+		}
+		for _, name := range prep.added {
+			if inst, ok := f.Instance(name); ok && inst.State == state.StateStarting && inst.Server.IsZero() && inst.PGID == 0 {
+				inst.State = state.StateStopped
+				withdrawn = append(withdrawn, name)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s left recorded starting, though no daemon took the start (mictl down %[1]s records them stopped): %w", strings.Join(prep.added, " "), err)
+	}
+	if len(withdrawn) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: not started, and recorded stopped: %s; mictl up again starts them once the daemon answers\n",
+			strings.Join(withdrawn, ", "))
+	}
+	return nil
 }
 
 // leftoverNotes says which instances of f, not running, this up does not
