@@ -768,6 +768,49 @@ func TestUpNoDaemonTookLeavesNothingStarting(t *testing.T) {
 	}
 }
 
+// A down that stops the instances itself (no daemon runs) finishes the
+// stop through a first Ctrl-C, saying so, and a second one leaves it
+// unfinished, saying what it leaves: cut short at once, it left them
+// recorded stopping, for good, and a server that ignores SIGTERM
+// running without its SIGKILL, without a word.
+func TestInterruptedDirectDownSaysWhatItLeaves(t *testing.T) {
+	for _, interrupts := range []int{1, 2} {
+		t.Run(fmt.Sprint(interrupts), func(t *testing.T) {
+			d := newDeployment(t)
+			d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
+			d.up(1)
+			d.env = nil
+			daemon := d.daemonPID()
+			if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+			down := d.start(nil, "down", "--timeout", "2s")
+			d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+			down.signal(t, os.Interrupt)
+			d.waitFor("the down to say it finishes the stop", func() bool {
+				return strings.Contains(down.out.String(), "mictl: no daemon runs to finish the stop of mi-1: finishing it here")
+			})
+			if interrupts == 2 {
+				down.signal(t, os.Interrupt)
+			}
+			err, ok := down.wait(time.Minute)
+			if !ok {
+				t.Fatalf("down still runs:\n%s", down.out.String())
+			}
+			if interrupts == 1 {
+				if err != nil || !d.stateIs("mi-1", "stopped") || len(d.servers()) > 0 {
+					t.Fatalf("down: %v; mi-1 %s, servers %v; want the stop finished\n%s", err, d.instance("mi-1").State, d.servers(), down.out.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(down.out.String(), "mictl: left the stop of mi-1 unfinished: they may still run, recorded stopping; mictl down finishes it") {
+				t.Fatalf("down: %v, want ended by the second interrupt saying what it left:\n%s", err, down.out.String())
+			}
+		})
+	}
+}
+
 // A process that still runs an instance's start script in its home after
 // the stop (started there by hand, in a group of its own: the stop of a
 // watched instance ends what mictl started) makes down exit 3 naming it,

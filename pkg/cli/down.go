@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -46,6 +47,8 @@ restart or a reload is stopping already gets --timeout too, when that is
 shorter than what its stop has left, and that restart or reload does not
 start it again (it goes on with the other instances). Stale pid files are
 removed, and the supervisor daemon exits when nothing is left to watch.
+With no daemon running, down stops the instances itself: a first Ctrl-C
+lets it finish the stop, a second leaves it unfinished.
 Once everything is down (mictl down with no NAME), the planning flags of
 the last up are forgotten, as the offsets are: the next up plans from
 mictl.toml and its own flags.
@@ -209,7 +212,10 @@ func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *sta
 		case !errors.Is(err, supervisor.ErrNoDaemon) && !errors.Is(err, supervisor.ErrDaemonGone):
 			return reply, awaitLeave, err
 		}
-		err = supervisor.WithoutDaemon(store, func() error { return stopDirect(store, targets, timeout, onEvent) })
+		err = supervisor.WithoutDaemon(store, func() error {
+			defer finishOnInterrupt(streams, targets)()
+			return stopDirect(store, targets, timeout, onEvent)
+		})
 		if !errors.Is(err, supervisor.ErrDaemonRunning) || time.Now().After(deadline) {
 			return supervisor.Reply{}, noDaemon, err
 		}
@@ -249,6 +255,42 @@ const killedExitWait = 5 * time.Second
 // waitExit is proc.WaitExit; a variable for tests, since no process
 // outlives SIGKILL on demand.
 var waitExit = proc.WaitExit
+
+// finishOnInterrupt keeps a first Ctrl-C (or SIGTERM) from ending a stop
+// of names done from here until the returned func is called: no daemon
+// would finish it, and cut short it left them recorded stopping, for
+// good, and a server that ignores SIGTERM running without its SIGKILL.
+// A second one leaves it unfinished, saying what it leaves, and ends
+// mictl as the signal does.
+func finishOnInterrupt(streams *IOStreams, names []string) (done func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	what := strings.Join(names, ", ")
+	quit, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		select {
+		case <-sigs:
+		case <-quit:
+			return
+		}
+		fmt.Fprintf(streams.ErrOut, "mictl: no daemon runs to finish the stop of %s: finishing it here (SIGKILL after --timeout); interrupt again to leave it unfinished\n", what)
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-quit:
+			return
+		}
+		fmt.Fprintf(streams.ErrOut, "mictl: left the stop of %s unfinished: they may still run, recorded stopping; mictl down finishes it\n", what)
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(quit)
+		<-ended
+	}
+}
 
 // stopDirect stops instances without a daemon, with the same procedure
 // (which ends whatever still runs in their homes unrecorded).
