@@ -811,6 +811,32 @@ func TestInterruptedDirectDownSaysWhatItLeaves(t *testing.T) {
 	}
 }
 
+// A daemon killed while a rolling restart stops an instance leaves the
+// restart to its successor, which starts the instance again once the stop
+// is over: it finished the stop alone, and the instance stayed stopped,
+// which nothing said.
+func TestDaemonKilledMidRestartFinishesIt(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
+	d.up(2)
+	before := d.instance("mi-1").Server.PID
+	restart := d.start(nil, "restart", "--all")
+	d.waitFor("the restart's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	if _, ok := restart.wait(time.Minute); !ok {
+		t.Fatal("restart still waits for its dead daemon")
+	}
+	d.adopt()
+	d.waitFor("mi-1 restarted by the new daemon", func() bool {
+		inst := d.instance("mi-1")
+		return inst.State == "ready" && inst.Server.PID != before
+	})
+}
+
 // A process that still runs an instance's start script in its home after
 // the stop (started there by hand, in a group of its own: the stop of a
 // watched instance ends what mictl started) makes down exit 3 naming it,

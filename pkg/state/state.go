@@ -108,9 +108,13 @@ type Instance struct {
 	Script proc.Identity `json:"script"`
 	// Server is the pid in wso2carbon.pid: the MI JVM (or the simulator),
 	// the process whose life is the instance's life.
-	Server   proc.Identity `json:"server"`
-	State    string        `json:"state"`
-	Restarts int           `json:"restarts"`
+	Server proc.Identity `json:"server"`
+	State  string        `json:"state"`
+	// Restarting is set while a restart (or a reload's) stops the
+	// instance to start it again: a daemon taking over from one killed in
+	// between finishes the restart rather than the stop alone.
+	Restarting bool `json:"restarting,omitempty"`
+	Restarts   int  `json:"restarts"`
 	// RestartsInARow are the restarts since the server was last ready for
 	// the restart policy's stable time, what --max-restarts counts: kept
 	// here, a daemon taking over from a dead one goes on counting.
@@ -163,10 +167,11 @@ func (i *Instance) Ended(st string) {
 // whole detail. SetError("", "") clears it.
 func (i *Instance) SetError(reason, detail string) { i.Reason, i.LastError = reason, detail }
 
-// WantsAny reports whether f wants some instance running (Wanted): a
-// daemon stays for such a file, and is started again for it.
+// WantsAny reports whether f wants some instance running (Wanted, or
+// being restarted): a daemon stays for such a file, and is started again
+// for it.
 func (f *File) WantsAny() bool {
-	return slices.ContainsFunc(f.Instances, func(inst Instance) bool { return Wanted(inst.State) })
+	return slices.ContainsFunc(f.Instances, func(inst Instance) bool { return Wanted(inst.State) || inst.Restarting })
 }
 
 // Instance returns the instance called name. The pointer aims into

@@ -236,7 +236,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		defer close(d.served)
 		d.server.Serve(ln)
 	}()
-	var wanted, stopping []string
+	var wanted, stopping, restarting []string
 	var saved *state.File
 	predecessorDied := false
 	// Not fsynced: the first request's answer waits for a durable write
@@ -271,6 +271,8 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 			switch {
 			case Wanted(inst.State):
 				wanted = append(wanted, inst.Name)
+			case inst.Restarting && (inst.State == StateStopping || inst.State == StateStopped):
+				restarting = append(restarting, inst.Name)
 			case inst.State == StateStopping:
 				stopping = append(stopping, inst.Name)
 			}
@@ -281,7 +283,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	if err == nil {
 		sup.rememberSaved(saved)
 	}
-	d.startedIdle = len(wanted) == 0 && len(stopping) == 0
+	d.startedIdle = len(wanted) == 0 && len(stopping) == 0 && len(restarting) == 0
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
 	}
@@ -299,6 +301,15 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		go func() {
 			defer sup.wg.Done()
 			_ = sup.Stop(stopping, policy.StopTimeout)
+		}()
+	}
+	if err == nil && len(restarting) > 0 {
+		// A restart the previous supervisor did not live to finish: it
+		// stopped them to start them again.
+		sup.wg.Add(1)
+		go func() {
+			defer sup.wg.Done()
+			sup.finishRestarts(restarting)
 		}()
 	}
 	if err != nil {

@@ -592,6 +592,7 @@ func (s *Supervisor) startLocked(names []string) error {
 			}
 			fresh := func(i *state.Instance) {
 				i.State, i.Restarts, i.RestartsInARow = StateStarting, restarts, inARow
+				i.Restarting = false
 				i.SetError("", "")
 			}
 			fresh(&rec)
@@ -1006,7 +1007,9 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 }
 
 // stop is Stop; restarting says that the stop is a restart's (or a
-// reload's), which starts the instances again itself.
+// reload's), which starts the instances again itself: it records so
+// (state.Instance.Restarting) in the write of the stop's intent, and a
+// stop that is not a restart's ends one under way.
 func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool) error {
 	runners := map[string]*runner{}
 	s.mu.Lock()
@@ -1056,6 +1059,9 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 	var intents, wg sync.WaitGroup
 	errs := make([]error, len(names))
 	var unsupervised []string
+	for _, name := range names {
+		s.persist.add(name, func(i *state.Instance) { i.Restarting = restarting })
+	}
 	for i, name := range names {
 		r, watched := runners[name]
 		if !watched {
@@ -1120,6 +1126,21 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 		s.persist.addFile(func(f *state.File) { reconcile.RecallRun(f, m) })
 	}
 	return err
+}
+
+// finishRestarts finishes the restarts of names, which a supervisor
+// killed in the middle of them left stopping or stopped
+// (state.Instance.Restarting): one at a time, each ready before the
+// next, as the restart would have. A stop of them meanwhile ends it, as
+// it would have ended the restart.
+func (s *Supervisor) finishRestarts(names []string) {
+	op := s.beginChange()
+	defer s.endChange(op)
+	for _, name := range names {
+		if _, _, err := s.restartOne(op, name, "", s.policy.ReadyTimeout, func() error { return nil }); err != nil {
+			return // a start that failed is recorded as any
+		}
+	}
 }
 
 // writeIntent writes what the stops recorded so far durably, while the
