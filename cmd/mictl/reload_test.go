@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // configFile writes mictl.toml the way an editor saves: "inplace"
@@ -701,4 +704,48 @@ func TestDiffFromElsewhereReadsTheFileTheDaemonFollows(t *testing.T) {
 	if code, out, errOut := d.mictl("diff", "--instances-dir", filepath.Join(d.dir, "instances")); code != 0 || !strings.Contains(out, "no changes") {
 		t.Fatalf("diff from another directory: exit %d, want 0 and no changes:\n%s%s", code, out, errOut)
 	}
+}
+
+// An edit of mictl.toml made after up read it, and before the daemon that
+// up starts follows it, is applied: it waited for the next edit, diff
+// showing it pending (exit 1) meanwhile. The up here waits on the state
+// lock the test holds, having read the file, while the file is edited.
+func TestEditWhileUpStartsIsApplied(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
+	store, err := state.Open(filepath.Join(d.dir, "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := store.Lock(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0"}, "up", "--timeout", "30s")
+	d.waitFor("up to wait for the state lock", func() bool { return waitsForALock(up.cmd.Process.Pid) })
+	d.configFile("rename", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	unlock()
+	if err, ok := up.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("up: %v (ended: %v)\n%s", err, ok, up.out.String())
+	}
+	d.waitFor("mi-2, which the edit adds, ready", func() bool { return d.stateIs("mi-2", "ready") })
+	if code, out, errOut := d.mictl("diff"); code != 0 {
+		t.Fatalf("diff: exit %d after the edit was applied:\n%s%s", code, out, errOut)
+	}
+}
+
+// waitsForALock reports whether process pid waits for a file lock
+// (/proc/locks lists it blocked, "->").
+func waitsForALock(pid int) bool {
+	b, err := os.ReadFile("/proc/locks")
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Fields(line)
+		if len(fields) > 5 && fields[1] == "->" && fields[5] == strconv.Itoa(pid) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/planflags"
@@ -91,6 +93,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	planned := configPrint(g.configPath)
 	cfg, err := planflags.Load(cmd.Flags(), g.configPath, &o.plan.Options)
 	if err != nil {
 		return err
@@ -171,6 +174,9 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	}
 	if errors.Is(callErr, supervisor.ErrNoDaemon) || errors.Is(callErr, supervisor.ErrNotAnswering) {
 		callErr = errors.Join(callErr, withdraw(streams, store, prep))
+	}
+	if reply.PID != 0 && configPrint(g.configPath) != planned {
+		applyEditedMeanwhile(ctx, streams, store, g.configPath)
 	}
 	r, err := reportAfter(store, reply)
 	if err != nil {
@@ -313,6 +319,29 @@ func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
 			strings.Join(withdrawn, ", "))
 	}
 	return nil
+}
+
+// configPrint is the content hash of the configuration file at path
+// (mictl.toml when empty, as the daemon follows it), "" when there is
+// none.
+func configPrint(path string) string {
+	sum, _ := fsutil.SHA256(cmp.Or(path, config.DefaultFile))
+	return sum
+}
+
+// applyEditedMeanwhile has the daemon apply the configuration file at
+// path, changed since this up read it: a daemon follows it from its own
+// start on, and an edit made before then waited for the next one. It is
+// asked once it has served this up's start, which the reload must not
+// race (see supervisor.catchUpEnv); should it follow the file already,
+// the reload finds nothing more to do.
+func applyEditedMeanwhile(ctx context.Context, streams *IOStreams, store *state.Store, path string) {
+	file := cmp.Or(path, config.DefaultFile)
+	fmt.Fprintf(streams.ErrOut, "note: %s changed while up ran: the daemon applies it now, as mictl reload does\n", file)
+	f, _ := store.Load() // names the daemon if it does not answer
+	if _, err := askDaemon(ctx, store, f, supervisor.Request{Op: supervisor.OpReload}, nil); err != nil {
+		fmt.Fprintf(streams.ErrOut, "warning: applying the edited %s: %v; mictl diff shows what it would change, mictl reload applies it\n", file, err)
+	}
 }
 
 // leftoverNotes says which instances of f, not running, this up does not
