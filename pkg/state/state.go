@@ -171,7 +171,9 @@ func (i *Instance) SetError(reason, detail string) { i.Reason, i.LastError = rea
 // being restarted): a daemon stays for such a file, and is started again
 // for it.
 func (f *File) WantsAny() bool {
-	return slices.ContainsFunc(f.Instances, func(inst Instance) bool { return Wanted(inst.State) || inst.Restarting })
+	return slices.ContainsFunc(f.Instances, func(inst Instance) bool {
+		return Wanted(inst.State) || inst.Restarting && (inst.State == StateStopping || inst.State == StateStopped)
+	})
 }
 
 // Instance returns the instance called name. The pointer aims into

@@ -894,6 +894,18 @@ func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Durat
 	if why != "" {
 		s.emit(Event{Instance: name, State: StateStopping, Message: why})
 	}
+	// The stop marks the instance restarting (state.Instance.Restarting);
+	// its start clears the mark. Ended any other way (a down of it, an
+	// interruption, a failed stop), the restart takes its mark with it,
+	// unless this supervisor is closing: its successor finishes the
+	// restart then. A mark left behind kept the daemon from ever leaving,
+	// and the next one started what the user had stopped.
+	startTried := false
+	defer func() {
+		if !startTried && s.ctx.Err() == nil {
+			s.persist.add(name, func(i *state.Instance) { i.Restarting = false })
+		}
+	}()
 	if err := s.stop([]string{name}, s.policy.StopTimeout, true); err != nil {
 		return false, nil, fmt.Errorf("restart %s: %w", name, err)
 	}
@@ -904,6 +916,7 @@ func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Durat
 		return true, nil, nil
 	}
 	unprepared = prepare()
+	startTried = true
 	err = s.startFor(op, []string{name})
 	if err == nil {
 		err = s.waitReadyFor(op, []string{name}, timeout)
@@ -1137,9 +1150,8 @@ func (s *Supervisor) finishRestarts(names []string) {
 	op := s.beginChange()
 	defer s.endChange(op)
 	for _, name := range names {
-		if _, _, err := s.restartOne(op, name, "", s.policy.ReadyTimeout, func() error { return nil }); err != nil {
-			return // a start that failed is recorded as any
-		}
+		// A start that failed is recorded as any; the others go on.
+		_, _, _ = s.restartOne(op, name, "", s.policy.ReadyTimeout, func() error { return nil })
 	}
 }
 

@@ -525,3 +525,38 @@ func TestRestartNeverLeavesACrashFailed(t *testing.T) {
 		t.Fatalf("recorded: %s (%q), want failed with why", inst.State, inst.LastError)
 	}
 }
+
+// A restart that does not start its instance again (a named stop came
+// between its stop and its start) takes its mark with it: left behind,
+// the mark kept the daemon from leaving, and the next daemon started
+// what the user had stopped.
+func TestRestartEndedWithoutAStartClearsItsMark(t *testing.T) {
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "1s")
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	op := s.sup.beginChange()
+	defer s.sup.endChange(op)
+	restarted := make(chan bool, 1)
+	go func() {
+		stopped, _, _ := s.sup.restartOne(op, "mi-1", "", siteTimeout, func() error { return nil })
+		restarted <- stopped
+	}()
+	s.next("mi-1", StateStopping)
+	// A named stop's leaving, its own stop (which clears the mark too)
+	// not reaching the runner before the restart's ends.
+	s.sup.leaveStopped([]string{"mi-1"})
+	if !<-restarted {
+		t.Fatal("the restart did not see mi-1 stopped by name")
+	}
+	if err := s.sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := s.sup.store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst, _ := f.Instance("mi-1"); inst.Restarting || f.WantsAny() {
+		t.Fatalf("mi-1 %s, restarting %v, file wants some running: %v; want the mark gone", inst.State, inst.Restarting, f.WantsAny())
+	}
+}
