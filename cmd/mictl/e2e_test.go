@@ -785,7 +785,9 @@ func TestInterruptedDirectDownSaysWhatItLeaves(t *testing.T) {
 				t.Fatal(err)
 			}
 			d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
-			down := d.start(nil, "down", "--timeout", "2s")
+			// The timeout leaves the interrupts time to come before the
+			// stop ends (the server ignores SIGTERM) on a loaded machine.
+			down := d.start(nil, "down", "--timeout", "5s")
 			d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
 			down.signal(t, os.Interrupt)
 			d.waitFor("the down to say it finishes the stop", func() bool {
