@@ -194,7 +194,7 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 		if err != nil {
 			return ports.Plan{}, err
 		}
-		w.Extras = append(SourceExtras(opts.Inbounds, enabled), Extras(opts.Apps[name], enabled, javaOpts)...)
+		w.Extras = InstanceExtras(opts.Inbounds, opts.Apps[name], enabled, javaOpts)
 		if i < len(opts.Offsets) {
 			w.Offset, w.From, w.Where = &opts.Offsets[i], ports.OffsetFromFlag, "--offsets"
 		}
@@ -402,11 +402,18 @@ func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra
 	return out
 }
 
-// SourceExtras are the ports the distribution's own inbound endpoints
+// InstanceExtras are every port an instance opens besides the four: the
+// distribution's own inbound endpoints' (inbounds, see sourceExtras) and
+// those of Extras.
+func InstanceExtras(inbounds []capp.Inbound, apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra {
+	return append(sourceExtras(inbounds, inboundOffset), Extras(apps, inboundOffset, javaOpts)...)
+}
+
+// sourceExtras are the ports the distribution's own inbound endpoints
 // (outside any CApp) open in each instance, offset as MI offsets them,
 // inboundOffset being the instance's inbound.port_offset_enable; a port
 // MI resolves at run time is left out.
-func SourceExtras(inbounds []capp.Inbound, inboundOffset bool) []ports.Extra {
+func sourceExtras(inbounds []capp.Inbound, inboundOffset bool) []ports.Extra {
 	var out []ports.Extra
 	for _, in := range inbounds {
 		if !in.AtRunTime() {

@@ -245,7 +245,7 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 	if err != nil {
 		return &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
 	}
-	inst.Extras = append(deployment.SourceExtras(t.Inbounds, enabled), deployment.Extras(t.AppsOf(p.Name), enabled, recorded)...)
+	inst.Extras = deployment.InstanceExtras(t.Inbounds, t.AppsOf(p.Name), enabled, recorded)
 	inst.Launch.Extras = reconcile.LaunchExtras(ports.Instance{Offset: inst.Offset, Extras: inst.Extras})
 	return nil
 }

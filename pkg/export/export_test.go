@@ -111,7 +111,7 @@ func TestDeclaredCAppsAreChecked(t *testing.T) {
 func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 	dir := t.TempDir()
 	target := exporttest.Target(t, dir, exporttest.Case{Name: "env", TOML: "instances = 3\n", Env: []string{"JAVA_HOME=/opt/other"}, Offsets: []int{10, 11, 12}})
-	ran := []string{"JAVA_HOME=/opt/jdk21", "JAVA_OPTS=-Desb.debug=true -Xmx2g", "JVM_MEM_OPTS=-Xms256m -Xmx2048m", "nodeId=mi-1"}
+	ran := []string{"JAVA_HOME=/opt/jdk21", "JAVA_OPTS=-Desb.debug=true -Xmx2g", "JVM_MEM_OPTS=-Xms256m -Xmx2048m -D" + ports.JMXPortProperty + "=9999", "nodeId=mi-1"}
 	current := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{
 		{Name: "mi-1", Offset: 10, Env: ran, State: state.StateReady},
 		{Name: "mi-2", Offset: 11, State: state.StateReady},             // rebuilt: no environment recorded
@@ -129,12 +129,16 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 	if !mi1.Recorded || !slices.Equal(mi1.Launch.Env, ran) || !slices.Equal(mi1.Here, []string{"JAVA_HOME=/opt/other"}) {
 		t.Errorf("mi-1: recorded %v, env %q, here %q; want its record's %q, this shell's JAVA_HOME apart", mi1.Recorded, mi1.Launch.Env, mi1.Here, ran)
 	}
-	if want := []string{"JVM_MEM_OPTS=-Xms256m -Xmx2048m", "JAVA_OPTS=-Desb.debug=true -Xmx2g"}; !slices.Equal(sorted(mi1.JVMEnv()), sorted(want)) {
+	if want := []string{"JVM_MEM_OPTS=-Xms256m -Xmx2048m -D" + ports.JMXPortProperty + "=9999", "JAVA_OPTS=-Desb.debug=true -Xmx2g"}; !slices.Equal(sorted(mi1.JVMEnv()), sorted(want)) {
 		t.Errorf("mi-1 JVM settings %q, want %q", mi1.JVMEnv(), want)
 	}
 	if !slices.ContainsFunc(mi1.Extras, func(e ports.Extra) bool { return e.Role == ports.RoleDebugger }) ||
 		!slices.ContainsFunc(mi1.Launch.Extras, func(e state.Extra) bool { return e.Role == ports.RoleDebugger && e.Port == 9015 }) {
 		t.Errorf("mi-1 extras %+v, launch extras %+v: the debugger its JAVA_OPTS turns on (9005+10) is missing", mi1.Extras, mi1.Launch.Extras)
+	}
+	// JVM_MEM_OPTS reaches java too (MI's script hands it over first).
+	if !slices.ContainsFunc(mi1.Launch.Extras, func(e state.Extra) bool { return e.Role == ports.RoleJMX && e.Port == 9999 }) {
+		t.Errorf("mi-1 launch extras %+v: the JMX port its JVM_MEM_OPTS pins (9999) is missing", mi1.Launch.Extras)
 	}
 	for _, name := range []string{"mi-2", "mi-3"} {
 		inst := byName[name]
@@ -144,7 +148,7 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 	}
 	notes := in.EnvNotes()
 	want := `the export carries the environment mi-1 was started with (recorded by mictl up), not this shell's: ` +
-		`JAVA_HOME=/opt/jdk21 (this shell: /opt/other), JAVA_OPTS="-Desb.debug=true -Xmx2g" (this shell: unset), JVM_MEM_OPTS="-Xms256m -Xmx2048m" (this shell: unset); ` +
+		`JAVA_HOME=/opt/jdk21 (this shell: /opt/other), JAVA_OPTS="-Desb.debug=true -Xmx2g" (this shell: unset), JVM_MEM_OPTS="-Xms256m -Xmx2048m -D` + ports.JMXPortProperty + `=9999" (this shell: unset); ` +
 		`to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again ` +
 		`(mi-2 and mi-3, with no environment recorded of a run, get this shell's)`
 	if len(notes) != 1 || notes[0] != want {
