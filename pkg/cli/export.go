@@ -106,7 +106,7 @@ func exportInput(streams *IOStreams, p *planned, restarts string) (*export.Input
 		// an export of the file alone describes other instances.
 		notes = append(notes, daemon.NotAsRunning(p.Config, p.Config.File, p.state.UpArgs)...)
 		if asked := ownRestartPolicy(p); asked != "" {
-			notes = append(notes, fmt.Sprintf("the instances run with %s (the last mictl up's), a restart policy the export does not carry: %s", asked, restarts))
+			notes = append(notes, fmt.Sprintf("the instances run with %s (their daemon's), a restart policy the export does not carry: %s", asked, restarts))
 		}
 	}
 	for _, n := range notes {

@@ -351,7 +351,7 @@ func TestExportsNoteTheRestartPolicyTheyDoNotCarry(t *testing.T) {
 		}
 		return d.Args
 	}
-	const note = "note: the instances run with --restart=never --max-restarts=2 (the last mictl up's), a restart policy the export does not carry: "
+	const note = "note: the instances run with --restart=never --max-restarts=2 (their daemon's), a restart policy the export does not carry: "
 	for _, tc := range []struct {
 		daemon *state.Daemon
 		want   string // "" for no note
