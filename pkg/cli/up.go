@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -297,8 +298,12 @@ func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
 		return nil
 	}
 	var withdrawn []string
-	// Not the command's context: an interrupted up withdraws too.
-	err := store.Update(context.Background(), func(f *state.File) error {
+	// Not the command's context: an interrupted up withdraws too, for a
+	// while (the lock another command holds is let go within seconds;
+	// the signal up catches would not end a longer wait).
+	ctx, cancel := context.WithTimeout(context.Background(), withdrawWait)
+	defer cancel()
+	err := store.Update(ctx, func(f *state.File) error {
 		withdrawn = nil
 		if d := f.Daemon; d != nil && d.Alive() && (prep.daemon == nil || d.Identity != prep.daemon.Identity) {
 			return nil
@@ -320,6 +325,9 @@ func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
 	}
 	return nil
 }
+
+// withdrawWait bounds withdraw's wait for the state lock.
+const withdrawWait = 5 * time.Second
 
 // configPrint is the content hash of the configuration file at path
 // (mictl.toml when empty, as the daemon follows it), "" when there is
