@@ -1378,3 +1378,30 @@ func TestFailedUpLeavesNoDaemon(t *testing.T) {
 	}
 	d.waitFor("the leaving daemon to clear its record", func() bool { return d.daemonPID() == 0 })
 }
+
+// An up whose daemon waits longer than it will for the daemon lock a
+// direct down holds (its stop outlasting the wait) says what it waited
+// for, not that its daemon did not answer; and leaves nothing starting.
+func TestUpWaitingForALongDirectDownSaysSo(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
+	d.up(1)
+	d.env = nil
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	down := d.start(nil, "down", "--timeout", "20s")
+	d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
+	if want := "for its lock, which another mictl command holds without answering (a mictl down stopping the instances itself"; code != 3 || !strings.Contains(errOut, want) {
+		t.Fatalf("up: exit %d, want 3 and %q:\n%s", code, want, errOut)
+	}
+	if err, ok := down.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("down: %v (ended: %v)\n%s", err, ok, down.out.String())
+	}
+	if st := d.instance("mi-2").State; st != "stopped" {
+		t.Errorf("mi-2 is %s after the up no daemon took, want stopped", st)
+	}
+}

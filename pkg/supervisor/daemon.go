@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -71,9 +72,16 @@ func WithoutDaemon(store *state.Store, fn func() error) error {
 // won) or the command stopped waiting.
 func awaitLockHolder(store *state.Store, ready *os.File) (*os.File, error) {
 	sock := SocketPath(store)
+	said := false
 	for {
 		if _, err := Call(context.Background(), sock, Request{Op: OpPing}, nil); !gone(err) {
 			return nil, ErrDaemonRunning
+		}
+		if !said {
+			// The command waiting for this daemon says what it waits for
+			// should it give up (see SpawnDaemon).
+			_, _ = ready.Write([]byte{readyWaitingForLock})
+			said = true
 		}
 		if abandoned(ready, 20*time.Millisecond) {
 			return nil, ErrDaemonRunning
@@ -163,7 +171,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	defer func() {
 		if ready != nil {
 			if err == nil {
-				_, _ = ready.Write([]byte{1})
+				_, _ = ready.Write([]byte{readyServing})
 			}
 			ready.Close()
 		}
@@ -448,6 +456,14 @@ func (d *Daemon) Close() {
 	d.server.settle(true)
 }
 
+// What a starting daemon writes on its ready pipe (readyFDEnv): that it
+// serves, or, first, that it waits for its lock, held by a command that
+// answers nothing (see awaitLockHolder).
+const (
+	readyServing        byte = 1
+	readyWaitingForLock byte = 2
+)
+
 // daemonStartTimeout bounds SpawnDaemon's wait, from the start of the
 // daemon, for a daemon to answer: the one it started, or the one that won
 // the start race.
@@ -595,10 +611,18 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	ready := make(chan struct{})
+	var waitsForLock atomic.Bool
 	go func() {
 		var b [1]byte
-		if n, _ := readyR.Read(b[:]); n == 1 {
-			close(ready)
+		for {
+			if n, _ := readyR.Read(b[:]); n != 1 {
+				return
+			}
+			if b[0] != readyWaitingForLock {
+				close(ready)
+				return
+			}
+			waitsForLock.Store(true)
 		}
 	}()
 	deadline := time.After(daemonStartTimeout)
@@ -621,6 +645,9 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp
 			}
 			return fmt.Errorf("the mictl daemon exited at start (%v); see %s", werr, DaemonLog(store))
 		case <-deadline:
+			if waitsForLock.Load() {
+				return fmt.Errorf("the mictl daemon (pid %d) waited %s for its lock, which another mictl command holds without answering (a mictl down stopping the instances itself, with no daemon, holds it until its stop ends): run the command again once that one is done", cmd.Process.Pid, daemonStartTimeout)
+			}
 			return fmt.Errorf("the mictl daemon (pid %d) did not answer within %s of its start; see %s", cmd.Process.Pid, daemonStartTimeout, DaemonLog(store))
 		case <-ctx.Done():
 			return interruptedStart()
