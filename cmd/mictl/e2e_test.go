@@ -725,16 +725,7 @@ func TestUpDuringRestartLeavesTheStartToIt(t *testing.T) {
 // starting for the next mictl command to start.
 func TestUpDuringADirectDownStartsAfterIt(t *testing.T) {
 	d := newDeployment(t)
-	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
-	d.up(1)
-	d.env = nil
-	daemon := d.daemonPID()
-	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
-	down := d.start(nil, "down", "--timeout", "2s")
-	d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	down := d.directDownUnderWay("2s")
 	d.up(2)
 	for _, name := range []string{"mi-1", "mi-2"} {
 		if st := d.instance(name).State; st != "ready" {
@@ -777,18 +768,9 @@ func TestInterruptedDirectDownSaysWhatItLeaves(t *testing.T) {
 	for _, interrupts := range []int{1, 2} {
 		t.Run(fmt.Sprint(interrupts), func(t *testing.T) {
 			d := newDeployment(t)
-			d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
-			d.up(1)
-			d.env = nil
-			daemon := d.daemonPID()
-			if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
 			// The timeout leaves the interrupts time to come before the
-			// stop ends (the server ignores SIGTERM) on a loaded machine.
-			down := d.start(nil, "down", "--timeout", "5s")
-			d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+			// stop ends on a loaded machine.
+			down := d.directDownUnderWay("5s")
 			down.signal(t, os.Interrupt)
 			d.waitFor("the down to say it finishes the stop", func() bool {
 				return strings.Contains(down.out.String(), "mictl: no daemon runs to finish the stop of mi-1: finishing it here")
@@ -1384,16 +1366,7 @@ func TestFailedUpLeavesNoDaemon(t *testing.T) {
 // for, not that its daemon did not answer; and leaves nothing starting.
 func TestUpWaitingForALongDirectDownSaysSo(t *testing.T) {
 	d := newDeployment(t)
-	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
-	d.up(1)
-	d.env = nil
-	daemon := d.daemonPID()
-	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
-	down := d.start(nil, "down", "--timeout", "20s")
-	d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	down := d.directDownUnderWay("20s")
 	code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
 	if want := "for its lock, which another mictl command holds without answering (a mictl down stopping the instances itself"; code != 3 || !strings.Contains(errOut, want) {
 		t.Fatalf("up: exit %d, want 3 and %q:\n%s", code, want, errOut)
@@ -1404,4 +1377,22 @@ func TestUpWaitingForALongDirectDownSaysSo(t *testing.T) {
 	if st := d.instance("mi-2").State; st != "stopped" {
 		t.Errorf("mi-2 is %s after the up no daemon took, want stopped", st)
 	}
+}
+
+// directDownUnderWay runs mi-1 with a server that ignores SIGTERM, kills
+// its daemon, and starts a down, which stops it itself holding the daemon
+// lock until SIGKILL after timeout: returned once mi-1 is stopping.
+func (d *deployment) directDownUnderWay(timeout string) *background {
+	d.t.Helper()
+	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
+	d.up(1)
+	d.env = nil
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+		d.t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	down := d.start(nil, "down", "--timeout", timeout)
+	d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	return down
 }
