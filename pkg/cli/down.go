@@ -119,7 +119,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	// What the stop left in the homes (f names them) is looked for while
 	// the daemon leaves; not in those a later command (an up that came
 	// while this down stopped them) started again meanwhile.
-	verified := verifyStopped(streams, f, e.cfg.InstancesDir, startedAgain(streams, f, targets))
+	verified := verifyStopped(streams, f, e.cfg.InstancesDir, targets)
 	if err := awaitLeave(); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
@@ -315,43 +315,13 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 	return err
 }
 
-// startedAgain says which of targets (f's) run again in processes that
-// started after this down did (a mictl up that came while it stopped
-// them starts them once their stop ended), and returns the others: those
-// processes are that command's, not something this down left.
-func startedAgain(streams *IOStreams, f *state.File, targets []string) []string {
-	self, err := proc.ReadStat(os.Getpid())
-	if err != nil {
-		return targets
-	}
-	var insts []state.Instance
-	for _, inst := range f.Instances {
-		if slices.Contains(targets, inst.Name) {
-			insts = append(insts, inst)
-		}
-	}
-	var again []string
-	for name, pids := range supervisor.Leftovers(insts) {
-		if !slices.ContainsFunc(pids, func(pid int) bool {
-			st, err := proc.ReadStat(pid)
-			return err == nil && st.StartTime <= self.StartTime
-		}) {
-			again = append(again, name)
-		}
-	}
-	if len(again) == 0 {
-		return targets
-	}
-	slices.Sort(again)
-	fmt.Fprintf(streams.ErrOut, "note: %s stopped, then started again by a later command (a mictl up while this down ran): mictl status shows them, mictl down stops them\n", strings.Join(again, ", "))
-	return slices.DeleteFunc(slices.Clone(targets), func(name string) bool { return slices.Contains(again, name) })
-}
-
 // verifyStopped fails when a process of the named instances still runs in
-// their homes, naming it. A port of theirs held by another process is not
-// something left running: it is noted, for the next up to plan around,
-// naming the instance it is of when it is one's (f's, under
-// instancesDir).
+// their homes, naming it, unless every one of an instance's started after
+// this down did: a mictl up that came while it stopped them starts them
+// once their stop ended, and those processes are that command's (said in
+// a note). A port of theirs held by another process is not something left
+// running: it is noted, for the next up to plan around, naming the
+// instance it is of when it is one's (f's, under instancesDir).
 func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names []string) error {
 	var insts []state.Instance
 	for _, inst := range f.Instances {
@@ -359,7 +329,14 @@ func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names
 			insts = append(insts, inst)
 		}
 	}
-	if err := stillRunning(insts); err != nil {
+	left := supervisor.Leftovers(insts)
+	if again := startedAgain(left); len(again) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: %s stopped, then started again by a later command (a mictl up while this down ran): mictl status shows them, mictl down stops them\n", strings.Join(again, ", "))
+		for _, name := range again {
+			delete(left, name)
+		}
+	}
+	if err := stillRunning(left); err != nil {
 		return err
 	}
 	view, err := observe.NewView()
@@ -369,7 +346,8 @@ func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names
 	view.Whose = whose.New(instancesDir, f.Instances).Of
 	for i := range insts {
 		for role, st := range view.Observe(&insts[i], false).Fixed {
-			if st.Listening {
+			// Held by the instance itself: started again meanwhile.
+			if st.Listening && st.HolderInstance != insts[i].Name {
 				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by %s itself: the next mictl up plans around it, or refuses while it is held if the offset is fixed (an [[instance]] offset, --offsets); mictl check-conflicts shows it\n",
 					insts[i].Name, ports.Role(role), st.Port, st.Holder, insts[i].Name)
 			}
@@ -378,21 +356,41 @@ func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names
 	return nil
 }
 
-// stillRunning fails naming each process that still runs in the homes
-// of insts.
-func stillRunning(insts []state.Instance) error {
-	var left, names []string
-	for name, pids := range supervisor.Leftovers(insts) {
-		left = append(left, fmt.Sprintf("%s: %s still runs in its home", name, describeProcesses(pids)))
-		names = append(names, name)
-	}
-	if len(left) == 0 {
+// startedAgain lists, sorted, the instances of left (the processes still
+// in their homes) whose every process started after this down did.
+func startedAgain(left map[string][]int) []string {
+	self, err := proc.ReadStat(os.Getpid())
+	if err != nil {
 		return nil
 	}
-	slices.Sort(left)
+	var again []string
+	for name, pids := range left {
+		if !slices.ContainsFunc(pids, func(pid int) bool {
+			st, err := proc.ReadStat(pid)
+			return err == nil && st.StartTime <= self.StartTime
+		}) {
+			again = append(again, name)
+		}
+	}
+	slices.Sort(again)
+	return again
+}
+
+// stillRunning fails naming each process of left (by instance) that
+// still runs in its home.
+func stillRunning(left map[string][]int) error {
+	var lines, names []string
+	for name, pids := range left {
+		lines = append(lines, fmt.Sprintf("%s: %s still runs in its home", name, describeProcesses(pids)))
+		names = append(names, name)
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	slices.Sort(lines)
 	slices.Sort(names)
 	return fmt.Errorf("not everything stopped:\n  %s\nrun mictl down %s again: a down of a stopped instance ends whatever still runs in its home (SIGTERM, then SIGKILL after --timeout)",
-		strings.Join(left, "\n  "), strings.Join(names, " "))
+		strings.Join(lines, "\n  "), strings.Join(names, " "))
 }
 
 // describeProcesses names pids with their command names.
@@ -465,7 +463,7 @@ func downUnrecorded(streams *IOStreams, homes []state.Instance, timeout time.Dur
 		fmt.Fprintf(streams.ErrOut, "%s: ending %s, running in its home (no record names it)\n", name, describeProcesses(pids))
 	}
 	supervisor.EndIn(homes, timeout)
-	if err := stillRunning(homes); err != nil {
+	if err := stillRunning(supervisor.Leftovers(homes)); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
 	if purge {
