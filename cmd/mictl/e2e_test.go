@@ -1396,3 +1396,20 @@ func (d *deployment) directDownUnderWay(timeout string) *background {
 	d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
 	return down
 }
+
+// A stop no one is finishing (the down that stopped the instances itself
+// was killed) is said by status, with what finishes it: it showed them
+// stopping for good, exit 0, a server that ignores SIGTERM running on.
+func TestStatusSaysAStopNoOneFinishes(t *testing.T) {
+	d := newDeployment(t)
+	down := d.directDownUnderWay("20s")
+	down.signal(t, syscall.SIGKILL)
+	if _, ok := down.wait(time.Minute); !ok {
+		t.Fatal("the killed down still runs")
+	}
+	_, _, errOut := d.mictl("status")
+	if want := "note: mi-1 recorded stopping, but no mictl daemon is there to finish the stop (a down interrupted, or a daemon killed): mictl down mi-1 finishes it"; !strings.Contains(errOut, want) {
+		t.Fatalf("status does not say %q:\n%s", want, errOut)
+	}
+	d.must("down", "--timeout", "2s")
+}

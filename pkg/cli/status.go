@@ -119,7 +119,27 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) statusReport 
 	if err != nil && !isNoDaemon(err) {
 		problem = err
 	}
+	if d == nil {
+		noteUnfinishedStops(streams, f)
+	}
 	return newStatusReport(f, d, nil, problem)
+}
+
+// noteUnfinishedStops says which instances f records stopping while no
+// daemon runs to finish the stop (a down interrupted twice, or killed;
+// a daemon killed as it stopped them): status would show them stopping
+// for good, exit 0, and a server that ignores SIGTERM running on.
+func noteUnfinishedStops(streams *IOStreams, f *state.File) {
+	var names []string
+	for _, inst := range f.Instances {
+		if inst.State == supervisor.StateStopping {
+			names = append(names, inst.Name)
+		}
+	}
+	if len(names) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: %s recorded stopping, but no mictl daemon is there to finish the stop (a down interrupted, or a daemon killed): mictl down %s finishes it\n",
+			strings.Join(names, ", "), strings.Join(names, " "))
+	}
 }
 
 // reportAfter is the status shown once a command has acted through the
