@@ -1413,3 +1413,31 @@ func TestStatusSaysAStopNoOneFinishes(t *testing.T) {
 	}
 	d.must("down", "--timeout", "2s")
 }
+
+// A Ctrl-C while the daemon stops (down) or restarts (restart) the
+// instances says what it goes on with, exit 130: the command died of the
+// signal without a word.
+func TestCtrlCWhileTheDaemonWorksSaysItGoesOn(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"down"}, "interrupted while the mictl daemon stops the instances: it goes on"},
+		{[]string{"restart", "--all"}, "interrupted while the mictl daemon restarts the instances: it goes on"},
+	} {
+		t.Run(tc.args[0], func(t *testing.T) {
+			d := newDeployment(t)
+			d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=3s"}
+			d.up(1)
+			d.env = nil
+			cmd := d.start(nil, tc.args...)
+			d.waitFor("mi-1 stopping", func() bool { return d.stateIs("mi-1", "stopping") })
+			cmd.signal(t, os.Interrupt)
+			err, ok := cmd.wait(time.Minute)
+			var exit *exec.ExitError
+			if !ok || !errors.As(err, &exit) || exit.ExitCode() != 130 || !strings.Contains(cmd.out.String(), tc.want) {
+				t.Fatalf("%v after Ctrl-C: %v (ended: %v), want exit 130 saying %q:\n%s", tc.args, err, ok, tc.want, cmd.out.String())
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -112,7 +113,15 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	ctx := cmd.Context()
 	progress := newProgress(streams, targets)
-	reply, awaitLeave, err := stopAll(ctx, streams, store, f, names, targets, o.timeout, progress.event)
+	// A Ctrl-C while the daemon stops them ends the wait saying that it
+	// goes on (exit 130); a stop done from here has its own handling
+	// (finishOnInterrupt), and the signals go back to it first.
+	callCtx, releaseSignals := cancelOnSignal(ctx)
+	defer releaseSignals()
+	reply, awaitLeave, err := stopAll(callCtx, releaseSignals, streams, store, f, names, targets, o.timeout, progress.event)
+	if exitcode.Of(err) == exitcode.Interrupted {
+		return err
+	}
 	if err != nil {
 		return exitcode.With(exitcode.Runtime, errors.Join(err, awaitLeave()))
 	}
@@ -193,7 +202,7 @@ func daemonGone(pid int) bool {
 // called in every case, returns once a daemon the stop left idle has let
 // go of everything (its lock, socket and record) and its main thread has
 // exited (supervisor.CallUntilLeft): down returning means it is gone too.
-func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *state.File, names, targets []string, timeout time.Duration, onEvent func(supervisor.Event)) (supervisor.Reply, func() error, error) {
+func stopAll(ctx context.Context, releaseSignals func(), streams *IOStreams, store *state.Store, f *state.File, names, targets []string, timeout time.Duration, onEvent func(supervisor.Event)) (supervisor.Reply, func() error, error) {
 	noDaemon := func() error { return nil }
 	// A daemon killed a moment ago may still hold its lock for the few
 	// milliseconds its exit takes: keep trying either way for a while.
@@ -212,6 +221,7 @@ func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *sta
 		case !errors.Is(err, supervisor.ErrNoDaemon) && !errors.Is(err, supervisor.ErrDaemonGone):
 			return reply, awaitLeave, err
 		}
+		releaseSignals() // the stop from here handles them (finishOnInterrupt)
 		err = supervisor.WithoutDaemon(store, func() error {
 			defer finishOnInterrupt(streams, targets)()
 			return stopDirect(store, targets, timeout, onEvent)
@@ -221,6 +231,27 @@ func stopAll(ctx context.Context, streams *IOStreams, store *state.Store, f *sta
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// cancelOnSignal is parent, ended by a Ctrl-C or SIGTERM until release,
+// which stops catching them without ending it (another handler takes
+// over, or the default: the process ends).
+func cancelOnSignal(parent context.Context) (ctx context.Context, release func()) {
+	ctx, cancel := context.WithCancel(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, sync.OnceFunc(func() {
+		signal.Stop(sigs)
+		close(done)
+	})
 }
 
 // endHungDaemon kills the recorded daemon, which holds the control socket

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -184,8 +186,12 @@ func rebuild(cfg *config.Config) (*state.File, error) {
 }
 
 // askDaemon sends req to the daemon of store and explains, in the user's
-// terms, a daemon that cannot be asked. f names the daemon's pid.
+// terms, a daemon that cannot be asked. f names the daemon's pid. A
+// Ctrl-C (or SIGTERM) while it waits ends the wait with what the daemon
+// goes on with (exit 130), not the process without a word.
 func askDaemon(ctx context.Context, store *state.Store, f *state.File, req supervisor.Request, onEvent func(supervisor.Event)) (supervisor.Reply, error) {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	reply, err := supervisor.Call(ctx, supervisor.SocketPath(store), req, onEvent)
 	return reply, explainDaemon(err, f)
 }
