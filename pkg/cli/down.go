@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -116,7 +115,9 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	// A Ctrl-C while the daemon stops them ends the wait saying that it
 	// goes on (exit 130); a stop done from here has its own handling
 	// (finishOnInterrupt), and the signals go back to it first.
-	callCtx, releaseSignals := cancelOnSignal(ctx)
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	releaseSignals := onInterrupt(cancel)
 	defer releaseSignals()
 	reply, awaitLeave, err := stopAll(callCtx, releaseSignals, streams, store, f, names, targets, o.timeout, progress.event)
 	if exitcode.Of(err) == exitcode.Interrupted {
@@ -231,27 +232,6 @@ func stopAll(ctx context.Context, releaseSignals func(), streams *IOStreams, sto
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// cancelOnSignal is parent, ended by a Ctrl-C or SIGTERM until release,
-// which stops catching them without ending it (another handler takes
-// over, or the default: the process ends).
-func cancelOnSignal(parent context.Context) (ctx context.Context, release func()) {
-	ctx, cancel := context.WithCancel(parent)
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-done:
-		}
-	}()
-	return ctx, sync.OnceFunc(func() {
-		signal.Stop(sigs)
-		close(done)
-	})
 }
 
 // endHungDaemon kills the recorded daemon, which holds the control socket

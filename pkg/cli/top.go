@@ -2,10 +2,7 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -81,19 +78,9 @@ is always present, null when unknown (no server running, no MI metrics).`,
 			// handling, whose SIGINT path is an error (ErrInterrupted) and
 			// closes the terminal reader under its reading goroutine (a
 			// data race in cancelreader).
-			sigs := make(chan os.Signal, 1)
-			signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-			done := make(chan struct{})
-			go func() {
-				select {
-				case <-sigs:
-					p.Quit()
-				case <-done:
-				}
-			}()
+			release := onInterrupt(p.Quit)
 			_, err = p.Run()
-			signal.Stop(sigs)
-			close(done)
+			release()
 			if err != nil {
 				return fmt.Errorf("top: %w", err)
 			}
