@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/mictl/mictl/pkg/logs"
@@ -21,31 +22,11 @@ func eventLine(ev Event) string { return eventEscaper.Replace(ev.String()) }
 // EventText is an event log line as its event was said: its line breaks
 // and backslashes back. A backslash before any other character (a line
 // of a mictl that wrote them as they were) stays.
-func EventText(line string) string {
-	if !strings.Contains(line, `\`) {
-		return line
-	}
-	var b strings.Builder
-	for i := 0; i < len(line); i++ {
-		if line[i] != '\\' || i+1 == len(line) {
-			b.WriteByte(line[i])
-			continue
-		}
-		switch line[i+1] {
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case '\\':
-			b.WriteByte('\\')
-		default:
-			b.WriteByte('\\')
-			continue
-		}
-		i++
-	}
-	return b.String()
-}
+func EventText(line string) string { return eventUnescaper.Replace(line) }
+
+// eventUnescaper undoes eventEscaper; a Replacer matches left to right,
+// so \\n is a backslash and an n.
+var eventUnescaper = strings.NewReplacer(`\\`, `\`, `\n`, "\n", `\r`, "\r")
 
 // eventInstance is the instance a line of the event log is about: its
 // second word.
@@ -72,26 +53,18 @@ func RecentEvents(store *state.Store, name string, n int) ([]string, error) {
 	}
 	var found []string // the newest first
 	for _, file := range files {
-		err := logs.Backwards(file, func(line []byte) bool {
+		err = logs.Backwards(file, func(line []byte) bool {
 			if text := string(line); eventInstance(text) == name {
 				found = append(found, EventText(text))
 			}
 			return len(found) < n
 		})
 		if err != nil || len(found) >= n {
-			return reversed(found), err
+			break
 		}
 	}
-	return reversed(found), nil
-}
-
-// reversed is s in the other order.
-func reversed(s []string) []string {
-	out := make([]string, len(s))
-	for i, v := range s {
-		out[len(s)-1-i] = v
-	}
-	return out
+	slices.Reverse(found)
+	return found, err
 }
 
 // maxEventLine bounds one line of the event log as a whole read takes it
