@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/mictl/mictl/pkg/fsutil"
 )
 
 // A Watcher follows files (Follow) with one inotify instance, from New to
@@ -176,7 +178,7 @@ func eventPaths(path string) []string {
 			// Not there yet: its nearest existing ancestor is watched for
 			// the next directory on the way, whose making is a change
 			// (after which Follow watches again, one step nearer).
-			if anc := existingAncestor(parent); anc != "" {
+			if anc, _ := fsutil.NearestExisting(filepath.Dir(parent)); anc != "" {
 				next := strings.SplitN(strings.TrimPrefix(parent, anc+string(filepath.Separator)), string(filepath.Separator), 2)[0]
 				add(filepath.Join(anc, next))
 			}
@@ -193,17 +195,4 @@ func eventPaths(path string) []string {
 	}
 	add(path)
 	return out
-}
-
-// existingAncestor is the nearest ancestor of path that exists, "" for
-// none.
-func existingAncestor(path string) string {
-	for p := filepath.Dir(path); ; p = filepath.Dir(p) {
-		if _, err := os.Lstat(p); err == nil {
-			return p
-		}
-		if p == filepath.Dir(p) {
-			return ""
-		}
-	}
 }
