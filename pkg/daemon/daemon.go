@@ -35,8 +35,7 @@ import (
 )
 
 // The logs (each instance's console log, the event log and the daemon's
-// own) are rotated (copy-truncate) past this size, keeping this many old
-// copies.
+// own) are rotated past this size, keeping this many old copies.
 const (
 	logMaxBytes   = 10 << 20
 	logKeep       = 3
@@ -188,9 +187,10 @@ func supervise(d *supervisor.Daemon, daemonLog string, logf func(string, ...any)
 	}
 }
 
-// rotateLogs copy-truncates each log that grew past logMaxBytes: every
-// console log of sup's instances, sup's event log, and the daemon's own
-// at daemonLog, which a detached daemon writes for as long as it runs.
+// rotateLogs rotates each log that grew past logMaxBytes: every console
+// log of sup's instances and the daemon's own at daemonLog, which a
+// detached daemon writes for as long as it runs (copy-truncated: their
+// writers hold them open), and sup's event log (renamed: sup writes it).
 func rotateLogs(sup *supervisor.Supervisor, daemonLog string, logf func(string, ...any)) {
 	paths := []string{daemonLog}
 	for _, dir := range sup.Homes() {

@@ -73,16 +73,8 @@ func RotateIfLarger(path string, maxBytes int64, keep int) (rotated bool, err er
 		return true, nil
 	}
 
-	// Make room for path.1: drop the oldest copy and shift the others up.
-	// Renames are atomic, so every copy is at all times whole under one of
-	// its names.
-	if err := os.Remove(numbered(path, keep)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("rotate %s: %w", path, err)
-	}
-	for i := keep - 1; i >= 1; i-- {
-		if err := os.Rename(numbered(path, i), numbered(path, i+1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return false, fmt.Errorf("rotate %s: %w", path, err)
-		}
+	if err := shiftCopies(path, keep); err != nil {
+		return false, err
 	}
 
 	dir := filepath.Dir(path)
@@ -134,6 +126,81 @@ func RotateIfLarger(path string, maxBytes int64, keep int) (rotated bool, err er
 		d.Close()
 	}
 	return true, nil
+}
+
+// ReplaceIfLarger rotates the log at path, when it has grown beyond
+// maxBytes, by renaming it: path becomes path.1 (the older copies shifted
+// as RotateIfLarger shifts them, keep of them kept) and a new empty log
+// takes its name, returned open for appending; nil when path was not
+// rotated. It is for a log whose only writer is the caller, which writes
+// to the returned file from then on: no data moves, so the caller's
+// writes need wait only for a few renames, where a copy of a large log
+// and its fsync would hold them up. The caller keeps its writes out
+// while it runs, or the ones in between land in path.1.
+//
+// The new log is made before anything is renamed, so a failure to make
+// it leaves the log as it was.
+func ReplaceIfLarger(path string, maxBytes int64, keep int) (*os.File, error) {
+	if maxBytes < 0 || keep < 1 {
+		return nil, fmt.Errorf("rotate %s: maxBytes (%d) must not be negative and keep (%d) must be at least 1", path, maxBytes, keep)
+	}
+	info, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && info.Size() <= maxBytes) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("rotate %s: %w", path, err)
+	}
+	next, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return nil, fmt.Errorf("rotate %s: %w", path, err)
+	}
+	replaced := false
+	defer func() {
+		if !replaced {
+			next.Close()
+			os.Remove(next.Name())
+		}
+	}()
+	// CreateTemp opens read-write without O_APPEND; the log is appended
+	// to, so it is opened again as the writer opens it.
+	appendTo, err := os.OpenFile(next.Name(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("rotate %s: %w", path, err)
+	}
+	next.Close()
+	next = appendTo
+	if err := next.Chmod(info.Mode().Perm()); err != nil {
+		return nil, fmt.Errorf("rotate %s: %w", path, err)
+	}
+	if err := shiftCopies(path, keep); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(path, numbered(path, 1)); err != nil {
+		return nil, fmt.Errorf("rotate %s: %w", path, err)
+	}
+	if err := os.Rename(next.Name(), path); err != nil {
+		// The writer goes on in its old file: give it its name back.
+		_ = os.Rename(numbered(path, 1), path)
+		return nil, fmt.Errorf("rotate %s: %w", path, err)
+	}
+	replaced = true
+	return next, nil
+}
+
+// shiftCopies makes room for path.1: it drops the oldest of keep copies
+// and shifts the others up. Renames are atomic, so every copy is at all
+// times whole under one of its names.
+func shiftCopies(path string, keep int) error {
+	if err := os.Remove(numbered(path, keep)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("rotate %s: %w", path, err)
+	}
+	for i := keep - 1; i >= 1; i-- {
+		if err := os.Rename(numbered(path, i), numbered(path, i+1)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("rotate %s: %w", path, err)
+		}
+	}
+	return nil
 }
 
 // numbered is the name of the i-th old copy of path.

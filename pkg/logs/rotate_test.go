@@ -113,3 +113,65 @@ func TestRotateAppendWriterContinuesAtStart(t *testing.T) {
 		t.Errorf(".1 = %q", got)
 	}
 }
+
+// A log its caller alone writes is renamed, not copied: the old file
+// (its inode, with everything written to it) becomes path.1, a new empty
+// log with the old one's mode takes path, and the caller's writes to the
+// returned file append there.
+func TestReplaceIfLarger(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.log")
+	if next, err := ReplaceIfLarger(path, 10, 2); next != nil || err != nil {
+		t.Fatalf("missing log: %v, %v; want nil, nil", next, err)
+	}
+	writeFile(t, path, "small\n")
+	if next, err := ReplaceIfLarger(path, 10, 2); next != nil || err != nil {
+		t.Fatalf("small log: %v, %v; want nil, nil", next, err)
+	}
+	for _, gen := range []string{"first generation\n", "second generation\n", "third generation\n"} {
+		writeFile(t, path, gen)
+		old, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := ReplaceIfLarger(path, 10, 2)
+		if err != nil || next == nil {
+			t.Fatalf("rotate %q: %v, %v", gen, next, err)
+		}
+		if _, err := next.WriteString("new\n"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := next.WriteString("more\n"); err != nil {
+			t.Fatal(err)
+		}
+		next.Close()
+		if got := readFile(t, path); got != "new\nmore\n" {
+			t.Fatalf("the new log holds %q, want what was written to the returned file", got)
+		}
+		renamed, err := os.Stat(path + ".1")
+		if err != nil || !os.SameFile(old, renamed) {
+			t.Fatalf("%s.1 is not the old log renamed (%v)", path, err)
+		}
+		if got := readFile(t, path+".1"); got != gen {
+			t.Fatalf("%s.1 = %q, want %q", path, got, gen)
+		}
+		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o640 {
+			t.Fatalf("the new log's mode: %v (%v), want the old one's 0640", info.Mode().Perm(), err)
+		}
+	}
+	if got := readFile(t, path+".2"); got != "second generation\n" {
+		t.Errorf(".2 = %q, want the second generation", got)
+	}
+	if _, err := os.Stat(path + ".3"); !os.IsNotExist(err) {
+		t.Errorf(".3 exists (keep is 2): %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temporary file left behind: %s", e.Name())
+		}
+	}
+	if _, err := ReplaceIfLarger(path, 1, 0); err == nil {
+		t.Error("keep 0 accepted: the writer's old file would have no name to go on in")
+	}
+}

@@ -86,12 +86,17 @@ func eachEvent(path string, fn func(line string)) error {
 	return nil
 }
 
-// RotateEventLog rotates the event log as logs.RotateIfLarger does,
-// holding the lock every event is written under: no event falls between
-// the copy and the truncate.
+// RotateEventLog rotates the event log past maxBytes, keeping keep old
+// copies. The supervisor is its only writer, so the log is renamed and
+// a new one opened (logs.ReplaceIfLarger) rather than copied: every
+// event is written under s.mu, which is held only for the renames.
 func (s *Supervisor) RotateEventLog(maxBytes int64, keep int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := logs.RotateIfLarger(EventsLog(s.store), maxBytes, keep)
+	next, err := logs.ReplaceIfLarger(EventsLog(s.store), maxBytes, keep)
+	if next != nil {
+		s.events.Close()
+		s.events = next
+	}
 	return err
 }

@@ -90,8 +90,17 @@ func TestRotateEventLog(t *testing.T) {
 	t.Parallel()
 	store, sup := supervisorOf(t, func(*state.File) {})
 	sup.emit(Event{Instance: "mi-1", State: StateStarting, Message: "before"})
+	before, err := os.Stat(EventsLog(store))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := sup.RotateEventLog(1, 1); err != nil {
 		t.Fatal(err)
+	}
+	// Renamed, not copied: no large copy and its fsync under the lock
+	// every event waits for.
+	if copied, err := os.Stat(EventsLog(store) + ".1"); err != nil || !os.SameFile(before, copied) {
+		t.Fatalf("the rotated event log is not the log renamed (%v)", err)
 	}
 	sup.emit(Event{Instance: "mi-1", State: StateReady, Message: "after"})
 	data, err := os.ReadFile(EventsLog(store))
