@@ -507,6 +507,15 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 	if err := d.Sup.Start(names); err != nil {
 		return err
 	}
+	rotating, stopRotating := context.WithCancel(context.Background())
+	rotated := make(chan struct{})
+	go func() {
+		defer close(rotated)
+		daemon.RotateLogsUntil(rotating, d.Sup, daemon.LogCheckEvery, func(format string, a ...any) {
+			fmt.Fprintf(streams.ErrOut, "mictl: "+format+"\n", a...)
+		})
+	}()
+	defer func() { stopRotating(); <-rotated }() // before d.Close: a rotation uses its event log
 	stopLogs := followLogs(streams, cfg, names)
 	ready := make(chan error, 1)
 	go func() { ready <- d.Sup.WaitReady(names, policy.ReadyTimeout) }()

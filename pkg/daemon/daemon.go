@@ -7,6 +7,7 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -37,9 +38,10 @@ import (
 // The logs (each instance's console log, the event log and the daemon's
 // own) are rotated past this size, keeping this many old copies.
 const (
-	logMaxBytes   = 10 << 20
-	logKeep       = 3
-	logCheckEvery = 10 * time.Second
+	logMaxBytes = 10 << 20
+	logKeep     = 3
+	// LogCheckEvery is how often the logs' sizes are looked at.
+	LogCheckEvery = 10 * time.Second
 )
 
 // KeepMainThread keeps the calling goroutine, which must be main's and on
@@ -157,7 +159,7 @@ func supervise(d *supervisor.Daemon, daemonLog string, logf func(string, ...any)
 		logf("mictl daemon: the state file asks for nothing to supervise (the command that started this daemon failed), exiting")
 		return nil
 	}
-	rotate := time.NewTicker(logCheckEvery)
+	rotate := time.NewTicker(LogCheckEvery)
 	defer rotate.Stop()
 	for {
 		select {
@@ -192,7 +194,10 @@ func supervise(d *supervisor.Daemon, daemonLog string, logf func(string, ...any)
 // detached daemon writes for as long as it runs (copy-truncated: their
 // writers hold them open), and sup's event log (renamed: sup writes it).
 func rotateLogs(sup *supervisor.Supervisor, daemonLog string, logf func(string, ...any)) {
-	paths := []string{daemonLog}
+	var paths []string
+	if daemonLog != "" {
+		paths = append(paths, daemonLog)
+	}
 	for _, dir := range sup.Homes() {
 		paths = append(paths, home.ConsoleLog(dir))
 	}
@@ -203,6 +208,23 @@ func rotateLogs(sup *supervisor.Supervisor, daemonLog string, logf func(string, 
 	}
 	if err := sup.RotateEventLog(logMaxBytes, logKeep); err != nil {
 		logf("%v", err)
+	}
+}
+
+// RotateLogsUntil rotates sup's logs as the daemon does (its own log
+// aside) every interval until ctx is done, and returns then: for `mictl
+// up --foreground`, which supervises in the user's terminal for as long
+// as a detached daemon may.
+func RotateLogsUntil(ctx context.Context, sup *supervisor.Supervisor, interval time.Duration, logf func(string, ...any)) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			rotateLogs(sup, "", logf)
+		}
 	}
 }
 

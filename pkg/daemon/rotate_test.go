@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -43,4 +45,44 @@ func TestRotateLogsTakesTheDaemonsOwnLogs(t *testing.T) {
 			t.Errorf("%s after the rotation: %v %v; want it empty and its %d bytes in %s.1", filepath.Base(path), err1, err2, len(big), filepath.Base(path))
 		}
 	}
+}
+
+// `mictl up --foreground` supervises for as long as a detached daemon
+// may: its event log is rotated on the same interval, until it stops.
+func TestRotateLogsUntilRotatesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := supervisor.New(store, nil, supervisor.DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	eventLog := supervisor.EventsLog(store)
+	if err := os.WriteFile(eventLog, make([]byte, logMaxBytes+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		RotateLogsUntil(ctx, sup, time.Millisecond, func(format string, a ...any) { t.Errorf(format, a...) })
+	}()
+	deadline := time.After(10 * time.Second)
+	for {
+		if _, err := os.Stat(eventLog + ".1"); err == nil {
+			break
+		}
+		select {
+		case <-deadline:
+			cancel()
+			<-done
+			t.Fatal("the event log past its limit was not rotated within 10 s")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	cancel()
+	<-done // returns once cancelled
 }
