@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -82,6 +83,9 @@ type deployer struct {
 
 	mu   sync.RWMutex
 	apps map[string]*deployed // by file name
+	// synapseInbounds are the listeners of the inbound endpoints deployed
+	// from synapse files, outside any CApp (deploySynapseInbounds).
+	synapseInbounds []*inboundListener
 }
 
 func newDeployer(s *server) *deployer {
@@ -471,6 +475,18 @@ func (d *deployer) snapshot() []deployed {
 		out = append(out, *dep)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].file < out[j].file })
+	return out
+}
+
+// inbounds lists the listeners of every deployed inbound endpoint: those
+// of synapse files first, then the applications' by file name.
+func (d *deployer) inbounds() []*inboundListener {
+	d.mu.RLock()
+	out := slices.Clone(d.synapseInbounds)
+	d.mu.RUnlock()
+	for _, dep := range d.snapshot() {
+		out = append(out, dep.inbounds...)
+	}
 	return out
 }
 

@@ -675,3 +675,55 @@ func TestSwappedVersionDeploysAfterTheOldGoes(t *testing.T) {
 		t.Fatalf("applications after the swap: %+v\n%s", apps, in.log())
 	}
 }
+
+// An inbound endpoint kept as a synapse file, outside any CApp, is
+// deployed at start as MI's synapse deployer does: its port listens (as
+// written: an HL7 port is not offset), the Management API lists it, and a
+// file that fails (its port taken) is logged and left out while the
+// server runs on.
+func TestSynapseInboundEndpointsDeployAtStart(t *testing.T) {
+	t.Parallel()
+	var hl7, taken int
+	in, _, set := startWithCApps(t, func(home string, off int) {
+		hl7, taken = freeInboundPort(t, off), freeInboundPort(t, off)
+		squat, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(taken)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { squat.Close() })
+		dir := filepath.Join(home, InboundEndpointsDir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		endpoint := func(name, protocol, param string, port int) string {
+			return fmt.Sprintf(`<inboundEndpoint xmlns="http://ws.apache.org/ns/synapse" name=%q protocol=%q sequence="main">
+  <parameters><parameter name=%q>%d</parameter></parameters>
+</inboundEndpoint>
+`, name, protocol, param, port)
+		}
+		writeFile(t, filepath.Join(dir, "LegacyHL7.xml"), endpoint("LegacyHL7", "hl7", "inbound.hl7.Port", hl7))
+		writeFile(t, filepath.Join(dir, "Squatted.xml"), endpoint("Squatted", "http", "inbound.http.port", taken))
+		writeFile(t, filepath.Join(dir, "notes.txt"), "not an endpoint")
+	})
+	pid := in.serverPID(0)
+	if !listensOn(t, pid, hl7) {
+		t.Errorf("the synapse file's HL7 inbound endpoint: want port %d held by pid %d, have %v", hl7, pid, tcpPorts(socketsOf(t, pid), hostnet.TCP))
+	}
+	code, body := get(fmt.Sprintf("https://127.0.0.1:%d/management/inbound-endpoints", set[ports.Management]), mgmtHeader(t, set))
+	if want := `{"count":1,"list":[{"name":"LegacyHL7","protocol":"hl7"}]}`; code != 200 || strings.TrimSpace(body) != want {
+		t.Errorf("/management/inbound-endpoints: %d %s, want %s", code, body, want)
+	}
+	log := in.log()
+	for _, line := range []string{
+		"Inbound Endpoint named 'LegacyHL7' has been deployed from file : ",
+		fmt.Sprintf("Port %d used by inbound endpoint Squatted is already used by another application", taken),
+		"Squatted.xml : Failed.",
+	} {
+		if !strings.Contains(log, line) {
+			t.Errorf("no %q in the log:\n%s", line, log)
+		}
+	}
+	if !alive(pid) || in.exited() {
+		t.Fatal("the server died of a synapse file that failed")
+	}
+}

@@ -78,6 +78,14 @@
 // simulator's stand-in for MI's main sequence); with one, unknown paths are
 // 404.
 //
+// Inbound endpoints kept as synapse files, outside any CApp, in
+// repository/deployment/server/synapse-configs/default/inbound-endpoints/
+// (*.xml) are deployed at start, before the CApps, as MI's synapse
+// deployer does: their listeners open as a CApp's do, the Management API
+// lists them, and a file that fails is logged ("Inbound Endpoint
+// deployment from the file : <path> : Failed.") and left out. Later
+// changes to that directory are not followed (MI's hot deployer would).
+//
 // # Management API
 //
 // On the internal HTTPS port: GET /management/login with basic auth

@@ -273,12 +273,10 @@ func (s *server) getProxyServices(w http.ResponseWriter, r *http.Request) {
 func (s *server) getInboundEndpoints(w http.ResponseWriter, r *http.Request) {
 	out := mgmt.List[mgmt.InboundEndpoint]{List: []mgmt.InboundEndpoint{}}
 	seen := map[string]bool{}
-	for _, dep := range s.deployer.snapshot() {
-		for _, l := range dep.inbounds {
-			if !seen[l.name] {
-				seen[l.name] = true
-				out.List = append(out.List, mgmt.InboundEndpoint{Name: l.name, Protocol: l.protocol})
-			}
+	for _, l := range s.deployer.inbounds() {
+		if !seen[l.name] {
+			seen[l.name] = true
+			out.List = append(out.List, mgmt.InboundEndpoint{Name: l.name, Protocol: l.protocol})
 		}
 	}
 	out.Count = len(out.List)

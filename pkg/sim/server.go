@@ -259,8 +259,10 @@ func (s *server) openSyslog() {
 
 func (s *server) startListeners() {
 	p := s.cfg.ports
-	// CApps deploy during startup, before the server reports it started
-	// and before /healthz can say ready (docs/mi-integrations.md).
+	// Inbound endpoints kept as synapse files, then CApps, deploy during
+	// startup, before the server reports it started and before /healthz
+	// can say ready (docs/mi-integrations.md).
+	s.deployer.deploySynapseInbounds()
 	s.deployer.scan()
 	if s.cfg.hotDeployment {
 		go s.deployer.loop(s.faults.deployEvery, s.done)
