@@ -34,7 +34,9 @@ deployment.toml or -DportOffset), a random JMX-like TCP port, answers
 /healthz, /liveness and the Management API, writes MI's log lines and pid
 file, and behaves like MI's script towards signals. It deploys the CApps
 (.car) in repository/deployment/server/carbonapps/ as MI does, serves their
-APIs on the pass-through ports and opens their inbound endpoints' ports;
+APIs on the pass-through ports and opens their inbound endpoints' ports
+(and, at start, those of the inbound endpoints kept as synapse files in
+repository/deployment/server/synapse-configs/default/inbound-endpoints/);
 "mictl sim capp" builds sample CApps. With [[synapse_handlers]] MetricHandler
 in deployment.toml and -DenablePrometheusApi=true it serves MI's metrics at
 /metric-service/metrics. Faults are injected with environment variables:
