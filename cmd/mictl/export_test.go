@@ -113,6 +113,50 @@ func TestExportCarriesTheCAppsTheDistributionShips(t *testing.T) {
 	}
 }
 
+// An inbound endpoint the operator's distribution keeps as a synapse
+// file runs on every instance too: Compose and Kubernetes carry the file
+// (MI's image lacks it) beside the port it opens, and say so.
+func TestExportCarriesTheInboundEndpointsTheDistributionKeeps(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	dir := filepath.Join("dist", "repository", "deployment", "server", "synapse-configs", "default", "inbound-endpoints")
+	xml := `<inboundEndpoint xmlns="http://ws.apache.org/ns/synapse" name="LegacyIn" protocol="http" sequence="main">
+  <parameters><parameter name="inbound.http.port">7075</parameter></parameters>
+</inboundEndpoint>
+`
+	if err := os.MkdirAll(filepath.Join(d.dir, dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, dir, "LegacyIn.xml"), []byte(xml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
+	from := "the inbound endpoints the distribution keeps as synapse files in " + dir + ", which every instance deploys: LegacyIn.xml"
+	target := "target: /home/wso2carbon/wso2mi-4.4.0/repository/deployment/server/synapse-configs/default/inbound-endpoints/LegacyIn.xml\n"
+
+	code, _, stderr := d.mictl("export", "compose", "--out", "ex/compose.yaml")
+	if want := "note: carried " + from + " (each mounted into their directory from ex/compose-files/inbound-endpoints/)\n"; code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("export compose: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+	}
+	if compose := d.readExport("ex/compose.yaml"); strings.Count(compose, target) != 2 || d.readExport("ex/compose-files/inbound-endpoints/LegacyIn.xml") != xml {
+		t.Errorf("compose.yaml does not mount LegacyIn.xml, as the distribution keeps it, into both services:\n%s", compose)
+	}
+
+	code, _, stderr = d.mictl("export", "kubernetes", "--out", "k8s")
+	if want := "note: carried " + from + " (one ConfigMap, each file mounted into their directory)\n"; code != 0 || !strings.Contains(stderr, want) {
+		t.Errorf("export kubernetes: exit %d, stderr lacks %q:\n%s", code, want, stderr)
+	}
+	deployment := d.readExport("k8s/deployment-mi.yaml")
+	for _, want := range []string{"name: in-7085\n", "mountPath: /home/wso2carbon/wso2mi-4.4.0/repository/deployment/server/synapse-configs/default/inbound-endpoints/LegacyIn.xml\n"} {
+		if !strings.Contains(deployment, want) {
+			t.Errorf("the Deployment lacks %q:\n%s", want, deployment)
+		}
+	}
+	if cms, _ := filepath.Glob(filepath.Join(d.dir, "k8s", "configmap-inbound-endpoints-*.yaml")); len(cms) != 1 {
+		t.Errorf("ConfigMaps of the inbound endpoints: %v, want one", cms)
+	}
+}
+
 // An export of what runs, planned from mictl.toml alone, is told where
 // the last up's flags planned otherwise: after up --offset-method flag,
 // the units carried no -DportOffset while the homes held MI's own offset,

@@ -238,7 +238,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.PreRunE = namesAnImage(&o.k8s.Image)
 	cmd.Flags().StringVar(&o.k8s.Namespace, "namespace", "", "the namespace kustomization.yaml sets (default: kubectl's current one)")
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", "", carbonHomeHelp)
-	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution): the image has them")
+	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution) and the inbound endpoints the distribution keeps as synapse files: the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
 		in, err := exportInput(streams, p, kubernetes.Restarts)
 		if err != nil {
@@ -249,9 +249,9 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 			return err
 		}
 		if o.k8s.CAppsInImage {
-			noteShipped(streams, in, "left out", "--capps-in-image: the image has them")
+			noteShipped(streams, in, "left out", "--capps-in-image: the image has them", "--capps-in-image: the image has them")
 		} else {
-			noteShipped(streams, in, "carried", "each a ConfigMap mounted into carbonapps/, as a declared CApp")
+			noteShipped(streams, in, "carried", "each a ConfigMap mounted into carbonapps/, as a declared CApp", "one ConfigMap, each file mounted into their directory")
 		}
 		next := "kubectl apply -k " + o.out
 		if large := kubernetes.NeedsServerSideApply(files); len(large) > 0 {
@@ -262,20 +262,28 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	})
 }
 
-// noteShipped says what an export did with the CApps the distribution
-// ships in its carbonapps/: not in mictl.toml, yet every instance runs
-// them (its home is a clone of the distribution), and MI's image lacks
-// them.
-func noteShipped(streams *IOStreams, in *export.Input, done, how string) {
-	if len(in.Shipped) == 0 {
-		return
+// noteShipped says what an export did (done) with the CApps the
+// distribution ships in its carbonapps/ and the inbound endpoints it
+// keeps as synapse files, and how: not in mictl.toml, yet every instance
+// runs them (its home is a clone of the distribution), and MI's image
+// lacks them.
+func noteShipped(streams *IOStreams, in *export.Input, done, cappsHow, inboundsHow string) {
+	if len(in.Shipped) > 0 {
+		files := make([]string, len(in.Shipped))
+		for i, c := range in.Shipped {
+			files[i] = c.File
+		}
+		fmt.Fprintf(streams.ErrOut, "note: %s the CApps the distribution ships in %s, which every instance runs: %s (%s)\n",
+			done, in.ShippedFrom, strings.Join(files, ", "), cappsHow)
 	}
-	files := make([]string, len(in.Shipped))
-	for i, c := range in.Shipped {
-		files[i] = c.File
+	if len(in.Inbounds) > 0 {
+		files := make([]string, len(in.Inbounds))
+		for i, f := range in.Inbounds {
+			files[i] = f.File
+		}
+		fmt.Fprintf(streams.ErrOut, "note: %s the inbound endpoints the distribution keeps as synapse files in %s, which every instance deploys: %s (%s)\n",
+			done, in.InboundsFrom, strings.Join(files, ", "), inboundsHow)
 	}
-	fmt.Fprintf(streams.ErrOut, "note: %s the CApps the distribution ships in %s, which every instance runs: %s (%s)\n",
-		done, in.ShippedFrom, strings.Join(files, ", "), how)
 }
 
 // carbonHomeHelp is --carbon-home's: its default comes from --image
@@ -454,8 +462,9 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err != nil {
 		return err
 	}
-	noteShipped(streams, in, "carried", "each mounted into carbonapps/ from "+filepath.Join(filepath.Dir(o.out), o.compose.FilesDir, "capps")+"/, as a declared CApp")
 	filesDir := filepath.Join(filepath.Dir(o.out), o.compose.FilesDir)
+	noteShipped(streams, in, "carried", "each mounted into carbonapps/ from "+filepath.Join(filesDir, "capps")+"/, as a declared CApp",
+		"each mounted into their directory from "+filepath.Join(filesDir, compose.InboundsDir)+"/")
 	if err := checkComposeFile(o.out, o.force); err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -46,6 +47,23 @@ type Input struct {
 	// every instance runs them (each Instance.CApps starts with them).
 	ShippedFrom string
 	Shipped     []CApp
+	// InboundsFrom is the directory where the distribution keeps inbound
+	// endpoints as synapse files, outside any CApp
+	// (home.InboundEndpointsDir), and Inbounds those files: every
+	// instance deploys them at start, and MI's image lacks them, so they
+	// are carried as the shipped CApps are. Their ports are in each
+	// Instance's Extras.
+	InboundsFrom string
+	Inbounds     []SynapseFile
+}
+
+// SynapseFile is a synapse configuration file the distribution keeps
+// (an inbound endpoint), read whole.
+type SynapseFile struct {
+	Path   string // where the distribution keeps it
+	File   string // its base name
+	Data   []byte
+	SHA256 string // hex
 }
 
 // Instance is one planned instance.
@@ -172,6 +190,9 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 		}
 		c.Shipped = true
 		in.Shipped = append(in.Shipped, c)
+	}
+	if in.InboundsFrom, in.Inbounds, err = readShippedInbounds(deployment.Dist(t.Config)); err != nil {
+		return nil, err
 	}
 	for _, p := range t.Plan.Instances {
 		inst := Instance{Name: p.Name, Offset: p.Offset, Bases: p.Bases, Extras: p.Extras}
@@ -402,6 +423,26 @@ func readCApp(path string, cache map[string]CApp) (CApp, error) {
 	c := CApp{Path: path, File: filepath.Base(path), Data: data, SHA256: hex.EncodeToString(sum[:])}
 	cache[path] = c
 	return c, nil
+}
+
+// readShippedInbounds reads the inbound endpoints the distribution at
+// dist keeps as synapse files (home.ShippedInboundEndpoints), and says
+// where it keeps them.
+func readShippedInbounds(dist string) (dir string, files []SynapseFile, err error) {
+	dir = home.InboundEndpointsDir(dist)
+	paths, err := home.ShippedInboundEndpoints(dist)
+	if err != nil {
+		return dir, nil, err
+	}
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return dir, nil, &config.Error{Where: path, Msg: fmt.Sprintf("cannot read this inbound endpoint, which every instance deploys: %v", fsutil.Cause(err))}
+		}
+		sum := sha256.Sum256(data)
+		files = append(files, SynapseFile{Path: path, File: filepath.Base(path), Data: data, SHA256: hex.EncodeToString(sum[:])})
+	}
+	return dir, files, nil
 }
 
 // Header is the comment every generated file starts with: where it came

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -98,6 +99,10 @@ var entrypoint []byte
 
 // The entrypoint's file among the mounted ones, and where the containers
 // see it: outside MI's home, which it does not belong to.
+// InboundsDir holds, in the files directory (Options.FilesDir), the inbound endpoints the
+// distribution keeps as synapse files.
+const InboundsDir = "inbound-endpoints"
+
 const (
 	entrypointFile   = "entrypoint.sh"
 	entrypointTarget = "/mictl/entrypoint.sh"
@@ -138,7 +143,14 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 			s.Volumes = append(s.Volumes, mount(path.Join(opts.FilesDir, rel),
 				path.Join(opts.CarbonHome, "repository", "deployment", "server", "carbonapps", c.File)))
 		}
+		for _, f := range in.Inbounds {
+			s.Volumes = append(s.Volumes, mount(path.Join(opts.FilesDir, InboundsDir, f.File),
+				path.Join(home.InboundEndpointsDir(opts.CarbonHome), f.File)))
+		}
 		p.Services[inst.Name] = s
+	}
+	for _, f := range in.Inbounds {
+		files = append(files, export.File{Path: InboundsDir + "/" + f.File, What: "inbound endpoint " + f.File + " (kept in the distribution)", Data: f.Data, Mode: 0o644})
 	}
 	var buf bytes.Buffer
 	for _, line := range in.Header(Command) {

@@ -39,12 +39,14 @@ name = "mi-2"
 capps = ["feed.car"]
 `, Built: exporttest.InboundCApps, Offsets: []int{20, 30}},
 	// A distribution that ships a CApp (exporttest.ShippedCApps, an HTTP
-	// endpoint on 7070): every instance runs it, mi-2 beside its own.
+	// endpoint on 7070) and keeps an inbound endpoint as a synapse file
+	// (exporttest.ShippedInbounds, on 7075): every instance runs both,
+	// mi-2 beside its own CApp.
 	{Name: "shipped-capps", TOML: `instances = 2
 [[instance]]
 name = "mi-2"
 capps = ["orders.car"]
-`, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps, Offsets: []int{20, 30}},
+`, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps, Inbounds: exporttest.ShippedInbounds, Offsets: []int{20, 30}},
 }
 
 // written exports c into a directory as `mictl export compose` lays it
@@ -101,13 +103,13 @@ func TestComposeSpecLoaderTakesEveryExport(t *testing.T) {
 				t.Fatalf("%d services for %d instances", len(p.Services), len(in.Instances))
 			}
 			for _, inst := range in.Instances {
-				checkService(t, inst, p.Services[inst.Name])
+				checkService(t, in, inst, p.Services[inst.Name])
 			}
 		})
 	}
 }
 
-func checkService(t *testing.T, inst export.Instance, s types.ServiceConfig) {
+func checkService(t *testing.T, in *export.Input, inst export.Instance, s types.ServiceConfig) {
 	t.Helper()
 	planned := inst.Ports()
 	// Every port the instance opens, as mictl records it at launch (and
@@ -150,8 +152,8 @@ func checkService(t *testing.T, inst export.Instance, s types.ServiceConfig) {
 	if string(toml) != string(inst.HostTOML) {
 		t.Errorf("%s mounts a deployment.toml other than the one mictl renders", inst.Name)
 	}
-	if len(s.Volumes) != 2+len(inst.CApps) {
-		t.Errorf("%s mounts %d files for its entrypoint, deployment.toml and %d CApps", inst.Name, len(s.Volumes), len(inst.CApps))
+	if len(s.Volumes) != 2+len(inst.CApps)+len(in.Inbounds) {
+		t.Errorf("%s mounts %d files for its entrypoint, deployment.toml, %d CApps and %d inbound endpoints", inst.Name, len(s.Volumes), len(inst.CApps), len(in.Inbounds))
 	}
 	// PID 1 is mictl's entrypoint, which runs MI's start script with the
 	// instance's arguments and stops MI with the script's --stop
@@ -194,7 +196,7 @@ func TestDollarsInMountsAreNotInterpolated(t *testing.T) {
 	in, path := writtenTo(t, c, "my$X files-files")
 	s := load(t, path).Services["mi-1"]
 	// Every mount's source is a file the export wrote.
-	checkService(t, in.Instances[0], s)
+	checkService(t, in, in.Instances[0], s)
 	if !slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
 		return strings.HasSuffix(v.Target, "/carbonapps/p$X_1.0.0.car")
 	}) {
@@ -247,10 +249,11 @@ func TestInboundEndpointsArePublished(t *testing.T) {
 	exporttest.Golden(t, "compose/inbound-endpoints.yaml", string(data))
 }
 
-// The CApps the distribution ships in its carbonapps/ run on every
-// instance (each home is a clone of it), but WSO2's image lacks them:
-// each service mounts them, as it mounts a declared one, beside the
-// endpoint's port it publishes.
+// The CApps the distribution ships in its carbonapps/, and the inbound
+// endpoints it keeps as synapse files, run on every instance (each home
+// is a clone of it), but WSO2's image lacks them: each service mounts
+// them (a shipped CApp as it mounts a declared one), beside the
+// endpoints' ports it publishes.
 func TestShippedCAppsAreMounted(t *testing.T) {
 	in, path := written(t, cases[3])
 	p := load(t, path)
@@ -258,7 +261,12 @@ func TestShippedCAppsAreMounted(t *testing.T) {
 	if len(shipped) != 1 || shipped[0].File != "inb_1.0.0.car" {
 		t.Fatalf("shipped CApps %+v, want inb_1.0.0.car", shipped)
 	}
-	for name, extras := range map[string][]string{"mi-1": {"7090"}, "mi-2": {"7100", "8115"}} {
+	if len(in.Inbounds) != 1 || in.Inbounds[0].File != "LegacyIn.xml" {
+		t.Fatalf("inbound endpoint files %+v, want LegacyIn.xml", in.Inbounds)
+	}
+	// LegacyIn's 7075, then inb's 7070, then mi-2's orders.car's 8085,
+	// each shifted by the offset.
+	for name, extras := range map[string][]string{"mi-1": {"7095", "7090"}, "mi-2": {"7105", "7100", "8115"}} {
 		s := p.Services[name]
 		var got []string
 		for _, port := range s.Ports[ports.NumRoles:] {
@@ -273,6 +281,13 @@ func TestShippedCAppsAreMounted(t *testing.T) {
 		})
 		if !mounted {
 			t.Errorf("%s does not mount the shipped inb_1.0.0.car into carbonapps/: %+v", name, s.Volumes)
+		}
+		mounted = slices.ContainsFunc(s.Volumes, func(v types.ServiceVolumeConfig) bool {
+			data, err := os.ReadFile(v.Source)
+			return err == nil && strings.HasSuffix(v.Target, "/repository/deployment/server/synapse-configs/default/inbound-endpoints/LegacyIn.xml") && string(data) == string(in.Inbounds[0].Data)
+		})
+		if !mounted {
+			t.Errorf("%s does not mount LegacyIn.xml into synapse-configs/default/inbound-endpoints/: %+v", name, s.Volumes)
 		}
 	}
 	data, err := os.ReadFile(path)

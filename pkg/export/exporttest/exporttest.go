@@ -67,6 +67,19 @@ type Case struct {
 	// Shipped are CApps the distribution ships in its own carbonapps/, by
 	// file name, built as Built: every instance runs them undeclared.
 	Shipped map[string]capp.Spec
+	// Inbounds are inbound endpoints the distribution keeps as synapse
+	// files, outside any CApp, by file name: every instance deploys them.
+	Inbounds map[string]string
+}
+
+// ShippedInbounds are inbound endpoints a distribution keeps as synapse
+// files, for Case.Inbounds: an HTTP one on 7075, which MI shifts by the
+// offset (mictl enables inbound.port_offset_enable).
+var ShippedInbounds = map[string]string{
+	"LegacyIn.xml": `<inboundEndpoint xmlns="http://ws.apache.org/ns/synapse" name="LegacyIn" protocol="http" sequence="main">
+  <parameters><parameter name="inbound.http.port">7075</parameter></parameters>
+</inboundEndpoint>
+`,
 }
 
 // ShippedCApps are CApps a distribution ships, for Case.Shipped: inb.car
@@ -119,6 +132,17 @@ func Target(t testing.TB, dir string, c Case) *reconcile.Target {
 		}
 		for name, spec := range c.Shipped {
 			build(t, c.Name, filepath.Join(carbonapps, name), spec)
+		}
+	}
+	if len(c.Inbounds) > 0 {
+		dir := home.InboundEndpointsDir(deployment.Dist(cfg))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, xml := range c.Inbounds {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(xml), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	target, err := reconcile.Build(cfg, &state.File{Version: state.SchemaVersion}, reconcile.Options{Env: c.Env, Offsets: c.Offsets})

@@ -67,12 +67,14 @@ capps = ["feed.car"]
 	// -DenablePrometheusApi=true, without the host's -DportOffset.
 	{Case: exporttest.Case{Name: "metrics", TOML: "instances = 2\nmetrics = true\noffset_method = \"flag\"\n"}},
 	// A distribution that ships a CApp (exporttest.ShippedCApps, an HTTP
-	// endpoint on 7070) runs it on every instance, mi-2 beside its own.
+	// endpoint on 7070) and keeps an inbound endpoint as a synapse file
+	// (exporttest.ShippedInbounds, on 7075) runs both on every instance,
+	// mi-2 beside its own CApp.
 	{Case: exporttest.Case{Name: "shipped-capps", TOML: `instances = 2
 [[instance]]
 name = "mi-2"
 capps = ["orders.car"]
-`, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps}},
+`, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps, Inbounds: exporttest.ShippedInbounds}},
 	// Another MI version's image: MI's home is that version's.
 	{Case: exporttest.Case{Name: "older-image", TOML: "instances = 1\ncapps = [\"orders.car\"]\n", Files: map[string]int{"orders.car": 2048}},
 		opts: Options{Image: "wso2/wso2mi:4.3.0"}},

@@ -32,6 +32,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/export"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -47,8 +48,9 @@ type Options struct {
 	// CarbonHome is MI's home inside Image (export.CarbonHomeIn when
 	// empty).
 	CarbonHome string
-	// CAppsInImage leaves the CApps out, declared and shipped: the image
-	// has them.
+	// CAppsInImage leaves the CApps out, declared and shipped, and the
+	// inbound endpoints the distribution keeps as synapse files: the
+	// image has them.
 	CAppsInImage bool
 }
 
@@ -104,6 +106,14 @@ type extraPort struct {
 	port int
 }
 
+// inboundMap is the inbound endpoints the distribution keeps as synapse
+// files (export.Input.Inbounds) as one ConfigMap, which every pod mounts:
+// every instance deploys them.
+type inboundMap struct {
+	name  string // the ConfigMap's and the volume's name
+	files []export.SynapseFile
+}
+
 // cappMap is a CApp as a ConfigMap of its own, shared by every group
 // that declares it.
 type cappMap struct {
@@ -131,6 +141,15 @@ func Export(in *export.Input, opts Options) ([]export.File, error) {
 		files = append(files, export.File{Path: strings.ToLower(kind) + "-" + name + ".yaml", What: kind + " " + name, Data: data, Mode: mode})
 		return nil
 	}
+	inbounds, err := newInboundMap(in, opts)
+	if err != nil {
+		return nil, err
+	}
+	if inbounds != nil {
+		if err := add("ConfigMap", inbounds.name, inboundConfigMap(in, inbounds), 0o644); err != nil {
+			return nil, err
+		}
+	}
 	shared := map[string]bool{}
 	for _, g := range groups {
 		// The deployment.toml holds keystore, truststore and user-store
@@ -147,7 +166,7 @@ func Export(in *export.Input, opts Options) ([]export.File, error) {
 				return nil, err
 			}
 		}
-		d, note := newDeployment(in, g, opts)
+		d, note := newDeployment(in, g, inbounds, opts)
 		if err := add("Deployment", g.name, d, 0o644, note...); err != nil {
 			return nil, err
 		}
@@ -409,11 +428,9 @@ func newCAppMap(c export.CApp, instance string) (cappMap, error) {
 			"CApp %s is %d bytes, more than a Kubernetes ConfigMap holds (1 MiB, %d bytes): bake it into the image (COPY it into repository/deployment/server/carbonapps/ of the MI home) and export with --image IMAGE --capps-in-image",
 			c.Path, len(c.Data), maxConfigMapData)}
 	}
-	for _, r := range c.File {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return cappMap{}, &config.Error{Where: "instance " + instance, Msg: fmt.Sprintf(
-				"CApp %s: a ConfigMap key may hold only letters, digits, '-', '_' and '.'; rename the file", c.Path)}
-		}
+	if !configMapKey(c.File) {
+		return cappMap{}, &config.Error{Where: "instance " + instance, Msg: fmt.Sprintf(
+			"CApp %s: a ConfigMap key may hold only letters, digits, '-', '_' and '.'; rename the file", c.Path)}
 	}
 	// Named by content: one ConfigMap per distinct CApp, and a new CApp
 	// gets a new name (the old one is no longer referenced).
@@ -435,6 +452,48 @@ func newCAppMap(c export.CApp, instance string) (cappMap, error) {
 		name = "capp-" + stem + "-" + c.SHA256[:10]
 	}
 	return cappMap{CApp: c, name: name}, nil
+}
+
+// configMapKey says whether a file's name can be a ConfigMap's key.
+func configMapKey(name string) bool {
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// newInboundMap checks that the inbound endpoints the distribution keeps
+// as synapse files fit a ConfigMap and names it, by content; nil when
+// there are none, or the image has them (--capps-in-image).
+func newInboundMap(in *export.Input, opts Options) (*inboundMap, error) {
+	if opts.CAppsInImage || len(in.Inbounds) == 0 {
+		return nil, nil
+	}
+	h := sha256.New()
+	size := 0
+	for _, f := range in.Inbounds {
+		if !configMapKey(f.File) {
+			return nil, &config.Error{Where: f.Path, Msg: "a ConfigMap key may hold only letters, digits, '-', '_' and '.'; rename the file (every instance deploys it)"}
+		}
+		size += len(f.Data)
+		fmt.Fprintf(h, "%s %s\n", f.File, f.SHA256)
+	}
+	if size > maxConfigMapData {
+		return nil, &config.Error{Where: in.InboundsFrom, Msg: fmt.Sprintf(
+			"the inbound endpoints kept here are %d bytes, more than a Kubernetes ConfigMap holds (1 MiB, %d bytes): bake them into the image (in the same directory of the MI home) and export with --image IMAGE --capps-in-image",
+			size, maxConfigMapData)}
+	}
+	return &inboundMap{name: "inbound-endpoints-" + hex.EncodeToString(h.Sum(nil))[:10], files: in.Inbounds}, nil
+}
+
+func inboundConfigMap(in *export.Input, m *inboundMap) configMap {
+	data := map[string]string{}
+	for _, f := range m.files {
+		data[f.File] = base64.StdEncoding.EncodeToString(f.Data)
+	}
+	return configMap{APIVersion: "v1", Kind: "ConfigMap", Metadata: meta{Name: m.name, Labels: sharedLabels(in)}, BinaryData: data}
 }
 
 func tomlSecretName(g *group) string { return g.name + "-deployment-toml" }
@@ -483,11 +542,14 @@ func cappConfigMap(in *export.Input, c cappMap) configMap {
 }
 
 // checksum covers every byte a pod reads from its Secret and ConfigMaps.
-func checksum(g *group) string {
+func checksum(g *group, inbounds *inboundMap) string {
 	h := sha256.New()
 	h.Write(g.members[0].PodTOML)
 	for _, c := range g.capps {
 		fmt.Fprintf(h, "\n%s %s", c.File, c.SHA256)
+	}
+	if inbounds != nil {
+		fmt.Fprintf(h, "\n%s", inbounds.name) // named by content
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -498,7 +560,7 @@ var portNames = [ports.NumRoles]string{"http", "https", "internal-http", "manage
 
 // newDeployment makes g's Deployment, and a note for its file's header
 // that says how its memory limit was chosen.
-func newDeployment(in *export.Input, g *group, opts Options) (deployment, []string) {
+func newDeployment(in *export.Input, g *group, inbounds *inboundMap, opts Options) (deployment, []string) {
 	first := g.members[0]
 	podPorts := first.PodPorts()
 	memLimit, memNote := memoryLimit(podJVMEnv(first)...)
@@ -553,6 +615,16 @@ func newDeployment(in *export.Input, g *group, opts Options) (deployment, []stri
 		})
 		volumes = append(volumes, volume{Name: cm.name, ConfigMap: &configMapVolume{Name: cm.name}})
 	}
+	if inbounds != nil {
+		// One file each, as the CApps: the image's own stay.
+		for _, f := range inbounds.files {
+			c.VolumeMounts = append(c.VolumeMounts, volumeMount{
+				Name: inbounds.name, MountPath: path.Join(home.InboundEndpointsDir(opts.CarbonHome), f.File),
+				SubPath: f.File, ReadOnly: true,
+			})
+		}
+		volumes = append(volumes, volume{Name: inbounds.name, ConfigMap: &configMapVolume{Name: inbounds.name}})
+	}
 	l := labels(in, g, opts)
 	return deployment{
 		APIVersion: "apps/v1", Kind: "Deployment",
@@ -562,7 +634,7 @@ func newDeployment(in *export.Input, g *group, opts Options) (deployment, []stri
 			Selector: labelSelector{MatchLabels: selector(g)},
 			Strategy: strategy{Type: "RollingUpdate", RollingUpdate: rollingUpdate{MaxSurge: 1, MaxUnavailable: 0}},
 			Template: podTemplateSpec{
-				Metadata: meta{Labels: l, Annotations: map[string]string{checksumAnnotation: checksum(g)}},
+				Metadata: meta{Labels: l, Annotations: map[string]string{checksumAnnotation: checksum(g, inbounds)}},
 				Spec: podSpec{
 					TerminationGracePeriodSeconds: gracePeriod,
 					SecurityContext: podSecurityContext{

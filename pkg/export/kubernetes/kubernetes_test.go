@@ -257,8 +257,8 @@ func TestDeploymentTOMLIsASecret(t *testing.T) {
 			_, files := exportCaseFiles(t, c)
 			objs := decode(t, files)
 			for name, cm := range objs.configMaps {
-				if _, ok := cm.Data["deployment.toml"]; ok || !strings.HasPrefix(name, "capp-") {
-					t.Errorf("ConfigMap %s holds more than a CApp: %v", name, keys(cm.Data))
+				if _, ok := cm.Data["deployment.toml"]; ok || !strings.HasPrefix(name, "capp-") && !strings.HasPrefix(name, "inbound-endpoints-") {
+					t.Errorf("ConfigMap %s holds more than a CApp or the distribution's inbound endpoints: %v", name, keys(cm.Data))
 				}
 			}
 			for name, d := range objs.deployments {
@@ -874,7 +874,8 @@ func TestUniqueGroupNames(t *testing.T) {
 // The CApps the distribution ships in its carbonapps/ run on every
 // instance (each home is a clone of it), but WSO2's image lacks them:
 // each is a ConfigMap mounted into every pod, as a declared one, whose
-// endpoint's port the pods open; --capps-in-image leaves them out with
+// endpoint's port the pods open; so are the inbound endpoints it keeps as
+// synapse files (one ConfigMap); --capps-in-image leaves them out with
 // the declared ones, the ports stay (the image has them).
 func TestShippedCAppsAreCarried(t *testing.T) {
 	c := caseNamed(t, "shipped-capps")
@@ -890,6 +891,16 @@ func TestShippedCAppsAreCarried(t *testing.T) {
 	if shipped == "" {
 		t.Fatalf("no ConfigMap holds %s: %v", car, keys(objs.configMaps))
 	}
+	const inbound = "LegacyIn.xml"
+	kept := ""
+	for name, cm := range objs.configMaps {
+		if data, ok := cm.BinaryData[inbound]; ok && string(data) == exporttest.ShippedInbounds[inbound] {
+			kept = name
+		}
+	}
+	if kept == "" {
+		t.Fatalf("no ConfigMap holds the distribution's %s: %v", inbound, keys(objs.configMaps))
+	}
 	mounts := func(objs objects, name string) []string {
 		var out []string
 		for _, m := range objs.deployments[name].Spec.Template.Spec.Containers[0].VolumeMounts {
@@ -897,7 +908,9 @@ func TestShippedCAppsAreCarried(t *testing.T) {
 		}
 		return out
 	}
-	for name, ports := range map[string][]string{"mi": {"in-7080=7080"}, "mi-2": {"in-7080=7080", "in-8095=8095"}} {
+	// LegacyIn's 7075, inb's 7070 and mi-2's orders.car's 8085, at MI's
+	// default offset in a pod.
+	for name, ports := range map[string][]string{"mi": {"in-7085=7085", "in-7080=7080"}, "mi-2": {"in-7085=7085", "in-7080=7080", "in-8095=8095"}} {
 		container, service := podPorts(t, objs, name)
 		if !slices.Equal(container[4:], ports) || !slices.Equal(service[4:], ports) {
 			t.Errorf("%s: extra container ports %v, service ports %v; want %v", name, container[4:], service[4:], ports)
@@ -905,9 +918,12 @@ func TestShippedCAppsAreCarried(t *testing.T) {
 		if !slices.Contains(mounts(objs, name), shipped+":"+car) {
 			t.Errorf("%s mounts %v, not %s from %s", name, mounts(objs, name), car, shipped)
 		}
+		if !slices.Contains(mounts(objs, name), kept+":"+inbound) {
+			t.Errorf("%s mounts %v, not %s from %s", name, mounts(objs, name), inbound, kept)
+		}
 	}
 	var golden []export.File
-	for _, name := range []string{"kustomization.yaml", "deployment-mi.yaml", "deployment-mi-2.yaml"} {
+	for _, name := range []string{"kustomization.yaml", "deployment-mi.yaml", "deployment-mi-2.yaml", "configmap-" + kept + ".yaml"} {
 		golden = append(golden, *fileNamed(files, name))
 	}
 	exporttest.Golden(t, "kubernetes/shipped-capps.txt", describe(golden))
@@ -918,7 +934,7 @@ func TestShippedCAppsAreCarried(t *testing.T) {
 	if len(objs.configMaps) != 0 || len(mounts(objs, "mi")) != 1 {
 		t.Errorf("--capps-in-image: ConfigMaps %v, mi mounts %v; want none, and deployment.toml alone", keys(objs.configMaps), mounts(objs, "mi"))
 	}
-	if container, _ := podPorts(t, objs, "mi"); !slices.Contains(container, "in-7080=7080") {
-		t.Errorf("--capps-in-image: container ports %v lack the shipped endpoint's in-7080", container)
+	if container, _ := podPorts(t, objs, "mi"); !slices.Contains(container, "in-7080=7080") || !slices.Contains(container, "in-7085=7085") {
+		t.Errorf("--capps-in-image: container ports %v lack the shipped endpoints' in-7080 and in-7085", container)
 	}
 }
