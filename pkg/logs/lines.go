@@ -11,8 +11,35 @@ import (
 	"strings"
 )
 
-// backwardsChunk is how much Backwards reads at a time.
+// backwardsChunk is how much a backwards read takes at a time.
 const backwardsChunk = 64 << 10
+
+// errCut says a log was cut shorter while it was read backwards: rotated
+// (copy-truncate) under the reader, what it held before is gone from it.
+var errCut = errors.New("the log was cut shorter while it was read (rotated)")
+
+// backwardChunks hands r's first size bytes to fn in chunks, the last
+// first, each with its offset, until fn returns false or the start is
+// passed. The chunk's memory is reused: fn copies what it keeps. A read
+// that finds r shorter than size returns errCut.
+func backwardChunks(r io.ReaderAt, size int64, fn func(chunk []byte, at int64) bool) error {
+	buf := make([]byte, min(size, backwardsChunk))
+	for end := size; end > 0; {
+		start := max(0, end-backwardsChunk)
+		chunk := buf[:end-start]
+		if n, err := r.ReadAt(chunk, start); n < len(chunk) {
+			if err == io.EOF {
+				return errCut
+			}
+			return err
+		}
+		if !fn(chunk, start) {
+			return nil
+		}
+		end = start
+	}
+	return nil
+}
 
 // Backwards hands each line of the file at path to keep, the last first,
 // without its newline, until keep returns false or the first line is
@@ -32,14 +59,9 @@ func Backwards(path string, keep func(line []byte) bool) error {
 	// carry is the end of a line whose beginning is in a chunk not read
 	// yet; a final line without its newline is a line too.
 	var carry []byte
-	buf := make([]byte, backwardsChunk)
-	for end := info.Size(); end > 0; {
-		start := max(0, end-backwardsChunk)
-		chunk := buf[:end-start]
-		if _, err := f.ReadAt(chunk, start); err != nil {
-			return fmt.Errorf("read %s: %w", path, err)
-		}
-		if end == info.Size() {
+	stopped := false
+	err = backwardChunks(f, info.Size(), func(chunk []byte, at int64) bool {
+		if at+int64(len(chunk)) == info.Size() {
 			chunk = bytes.TrimSuffix(chunk, []byte{'\n'})
 		}
 		for {
@@ -50,14 +72,20 @@ func Backwards(path string, keep func(line []byte) bool) error {
 			line := append(chunk[i+1:len(chunk):len(chunk)], carry...)
 			carry = nil
 			if !keep(line) {
-				return nil
+				stopped = true
+				return false
 			}
 			chunk = chunk[:i]
 		}
 		carry = append(bytes.Clone(chunk), carry...)
-		end = start
-	}
-	if info.Size() > 0 {
+		return true
+	})
+	switch {
+	case errors.Is(err, errCut):
+		return nil // the lines before the cut went with the rotation
+	case err != nil:
+		return fmt.Errorf("read %s: %w", path, err)
+	case !stopped && info.Size() > 0:
 		keep(carry)
 	}
 	return nil

@@ -429,7 +429,9 @@ func tailStart(r io.ReaderAt, size int64, n int, partialIsLine bool) (start int6
 		return 0, n, nil
 	}
 	var last [1]byte
-	if _, err := r.ReadAt(last[:], size-1); err != nil {
+	if _, err := r.ReadAt(last[:], size-1); err == io.EOF {
+		return 0, 0, nil // rotated under the reader (errCut)
+	} else if err != nil {
 		return 0, 0, err
 	}
 	// Newlines to pass going backwards, counting the one ending the last
@@ -441,21 +443,23 @@ func tailStart(r io.ReaderAt, size int64, n int, partialIsLine bool) (start int6
 	if k == 0 {
 		return size, 0, nil
 	}
-	buf := make([]byte, 64<<10)
-	for end := size; end > 0; {
-		start := max(0, end-int64(len(buf)))
-		chunk := buf[:end-start]
-		if _, err := r.ReadAt(chunk, start); err != nil && err != io.EOF {
-			return 0, 0, err
-		}
+	found := false
+	err = backwardChunks(r, size, func(chunk []byte, at int64) bool {
 		for i := len(chunk) - 1; i >= 0; i-- {
 			if chunk[i] == '\n' {
 				if k--; k == 0 {
-					return start + int64(i) + 1, 0, nil
+					start, found = at+int64(i)+1, true
+					return false
 				}
 			}
 		}
-		end = start
+		return true
+	})
+	if errors.Is(err, errCut) {
+		return 0, 0, nil // rotated under the reader: what is there now is new
+	}
+	if err != nil || found {
+		return start, 0, err
 	}
 	// The first line has no newline before it: every newline still to pass
 	// but that one is a line r does not have.

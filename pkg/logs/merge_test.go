@@ -203,3 +203,19 @@ func TestTailSaysWhyTheOutputFailed(t *testing.T) {
 		t.Errorf("Tail into a full disk: %v; want %q", err, want)
 	}
 }
+
+// A log cut shorter while it is read backwards (copy-truncate rotation
+// under the reader) is read from its start, not failed nor read from
+// stale bytes: what it held before went with the rotation.
+func TestTailStartOfALogCutWhileRead(t *testing.T) {
+	long := strings.Repeat("x\n", 100000) // more than one chunk
+	for _, now := range []string{"", "new\n", long[:backwardsChunk+3]} {
+		got, missing, err := tailStart(strings.NewReader(now), int64(len(long)), 5, true)
+		if err != nil || got != 0 || missing != 0 {
+			t.Errorf("tailStart of a %d-byte log now %d bytes: %d, %d missing, %v; want 0, 0 missing, no error", len(long), len(now), got, missing, err)
+		}
+	}
+	if err := backwardChunks(strings.NewReader("abc"), 10, func([]byte, int64) bool { return true }); !errors.Is(err, errCut) {
+		t.Errorf("backwardChunks of a reader shorter than its size: %v, want errCut", err)
+	}
+}
