@@ -138,7 +138,7 @@ func (i Instance) LaunchEnv() []string { return supervisor.LaunchEnv(&i.Launch) 
 func (i Instance) JVMEnv() []string {
 	var out []string
 	for _, kv := range i.Launch.Env {
-		if strings.HasPrefix(kv, "JAVA_OPTS=") || strings.HasPrefix(kv, "JVM_MEM_OPTS=") {
+		if ports.SetsJavaOpts(kv) {
 			out = append(out, kv)
 		}
 	}

@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,6 +25,13 @@ func JavaOpts(getenv func(string) string) string {
 		}
 	}
 	return strings.Join(words, " ")
+}
+
+// SetsJavaOpts says whether kv (a KEY=VALUE word) sets one of the
+// JavaOptsVars.
+func SetsJavaOpts(kv string) bool {
+	name, _, _ := strings.Cut(kv, "=")
+	return slices.Contains(JavaOptsVars, name)
 }
 
 // JavaOptsIn is JavaOpts of env (KEY=VALUE words).

@@ -23,3 +23,14 @@ func TestPinnedJMXPort(t *testing.T) {
 		}
 	}
 }
+
+func TestSetsJavaOpts(t *testing.T) {
+	for kv, want := range map[string]bool{
+		"JAVA_OPTS=-Xmx1g": true, "JVM_MEM_OPTS=": true, "JAVA_OPTS_EXTRA=-Xmx1g": false,
+		"JAVA_HOME=/opt/jdk": false, "JAVA_OPTS": true, "X=JAVA_OPTS=": false,
+	} {
+		if got := SetsJavaOpts(kv); got != want {
+			t.Errorf("SetsJavaOpts(%q) = %v, want %v", kv, got, want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -46,7 +47,7 @@ func instanceEnv(inst *state.Instance) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "CARBON_HOME=") || strings.HasPrefix(kv, "MICTL_SIM_") || strings.HasPrefix(kv, companion.EnvMictl+"=") ||
-			strings.HasPrefix(kv, "JAVA_OPTS=") || strings.HasPrefix(kv, "JVM_MEM_OPTS=") {
+			ports.SetsJavaOpts(kv) {
 			continue
 		}
 		env = append(env, kv)
