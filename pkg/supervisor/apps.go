@@ -326,11 +326,23 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	if !s.keepCounts(name, q, c.session.Observe(s.ctx)[0], asked) {
 		return
 	}
+	// MI changed: /healthz may say so now. What it says (a faulty CApp
+	// makes the instance degraded) is recorded before the check's events,
+	// which a deploy --wait ends on: a status right after shows it.
+	select {
+	case <-s.healthSoon(name):
+	case <-time.After(healthAfterAppsWait):
+	case <-s.ctx.Done():
+	}
 	for i, w := range c.waits {
 		s.emit(appEvent(name, w, outcomes[i]))
 	}
-	s.healthSoon(name) // MI changed: /healthz may say so now
 }
+
+// healthAfterAppsWait bounds how long an app check waits for the health
+// check it asks for before it says what MI made of the applications:
+// the monitor may be busy with a slow /healthz elsewhere.
+const healthAfterAppsWait = 5 * time.Second
 
 // keepCounts keeps what MI, asked at asked, said of the instance name's
 // CApps, unless its queue q is no longer the instance's or a later

@@ -255,6 +255,21 @@ func TestCAppChangeBringsAHealthCheck(t *testing.T) {
 	}
 }
 
+// A faulty CApp's check says so only once the instance is recorded
+// degraded: a deploy --wait ends on the check's events, and a status
+// right after it showed the instance ready.
+func TestFaultyCAppIsDegradedBeforeItsCheckEnds(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.car("bad_1.0.0.car", capp.Spec{Name: "bad", Faulty: true})
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	s.reload("instances = 1\ncapps = [\"build/bad_1.0.0.car\"]\n")
+	if ev := s.next("mi-1", StateDegraded, "app-faulty"); ev.State != StateDegraded {
+		t.Fatalf("first after deploying bad: %q, want degraded before the check's app-faulty", ev)
+	}
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-faulty", "bad_1.0.0")
+}
+
 // A CApp copied into carbonapps/ by hand, and one deleted by hand, are no
 // check's: the counts follow what MI makes of them all the same, once its
 // hot deployer has had time to take the change.

@@ -25,6 +25,8 @@ type healthCheck struct {
 	// changed since that may have changed it (see tighten); skipped is
 	// whether the last check left /healthz out (see asksHealthz).
 	ready, skipped bool
+	// checked are closed once the next check has run (healthSoon's).
+	checked []chan struct{}
 	// settleUntil is when a burst of changes in carbonapps/ is taken to
 	// be over: no check before (see appDirs.changed). askUntil is how
 	// long after the last such change every check asks /healthz; the
@@ -96,6 +98,7 @@ func (s *Supervisor) monitor() {
 		dirs.close()
 		for _, c := range checks {
 			c.prober.Close()
+			closeAll(c.checked)
 		}
 	}()
 	timer := time.NewTimer(time.Hour)
@@ -132,16 +135,22 @@ func (s *Supervisor) firstCheck() time.Duration {
 // checked soon, and forgets the ones no longer watched.
 func (s *Supervisor) syncChecks(checks map[*running]*healthCheck, dirs *appDirs) {
 	watched := map[*running]*runner{}
+	rechecks := map[*running][]chan struct{}{}
 	for _, r := range s.allRunners() {
 		r.mu.Lock()
 		if r.watched != nil {
 			watched[r.watched] = r
+			rechecks[r.watched] = r.rechecks
+		} else {
+			closeAll(r.rechecks) // nothing to check
 		}
+		r.rechecks = nil
 		r.mu.Unlock()
 	}
 	for cur, c := range checks {
 		if watched[cur] == nil {
 			c.prober.Close()
+			closeAll(c.checked)
 			dirs.remove(c)
 			delete(checks, cur)
 		}
@@ -155,24 +164,39 @@ func (s *Supervisor) syncChecks(checks map[*running]*healthCheck, dirs *appDirs)
 			checks[cur] = c
 		}
 	}
-	for _, c := range checks {
-		if c.r.recheck.Swap(false) {
+	for cur, c := range checks {
+		if asked := rechecks[cur]; len(asked) > 0 {
 			c.tighten(first, time.Now())
+			c.checked = append(c.checked, asked...)
 		}
 	}
 }
 
-// healthSoon has the monitor check the named instance now, and then as
-// often as after any change: something changed that its health may show
-// (its CApps).
-func (s *Supervisor) healthSoon(name string) {
+func closeAll(chs []chan struct{}) {
+	for _, ch := range chs {
+		close(ch)
+	}
+}
+
+// healthSoon has the monitor check the named instance now (once changes
+// in its carbonapps/ settle), and then as often as after any change:
+// something changed that its health may show (its CApps). The channel
+// returned is closed once that check has run, or when there is none to
+// run (the instance is not watched, the supervisor ends).
+func (s *Supervisor) healthSoon(name string) <-chan struct{} {
+	checked := make(chan struct{})
 	s.mu.Lock()
 	r := s.runners[name]
 	s.mu.Unlock()
-	if r != nil {
-		r.recheck.Store(true)
-		notify(s.watchKick)
+	if r == nil {
+		close(checked)
+		return checked
 	}
+	r.mu.Lock()
+	r.rechecks = append(r.rechecks, checked)
+	r.mu.Unlock()
+	notify(s.watchKick)
+	return checked
 }
 
 // runChecks checks the instances due now or within half their interval,
@@ -225,5 +249,7 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 			c.every = min(2*c.every, s.policy.WatchInterval)
 		}
 		c.next = time.Now().Add(c.every)
+		closeAll(c.checked)
+		c.checked = nil
 	}
 }

@@ -42,10 +42,11 @@ type runner struct {
 	// watched is the running incarnation while the instance is ready or
 	// degraded: the supervisor's monitor checks its health.
 	watched *running
-	// recheck asks the monitor to check the watched incarnation now and
-	// then as often as after any change (see healthSoon).
-	recheck atomic.Bool
-	stopCh  chan stopRequest
+	// rechecks ask the monitor to check the watched incarnation now and
+	// then as often as after any change, each closed once it has (see
+	// healthSoon).
+	rechecks []chan struct{}
+	stopCh   chan stopRequest
 	// stopping is the clock of the stop under way, nil before one: a
 	// later stop may bring its SIGKILL forward (see killClock).
 	stopping atomic.Pointer[killClock]
