@@ -882,6 +882,11 @@ func TestFailedStartReportsTheScriptsOutput(t *testing.T) {
 	if code != 3 || !strings.Contains(errOut, "supported only between JDK") || !strings.Contains(errOut, "without a running server") {
 		t.Fatalf("exit %d, want 3 with the script's [ERROR] line:\n%s", code, errOut)
 	}
+	// Each failed instance under the heading, its output under it, as
+	// status NAME shows them.
+	if want := "not every instance is ready:\n  mi-1 failed: "; !strings.Contains(errOut, want) || !strings.Contains(errOut, "\n      [") {
+		t.Errorf("the failure summary lacks %q and its output indented under it:\n%s", want, errOut)
+	}
 }
 
 func TestRollingRestart(t *testing.T) {

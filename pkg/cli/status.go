@@ -343,10 +343,7 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 				fmt.Fprintf(streams.ErrOut, "warning: the recent events of %s cannot be shown: %v\n", row.Name, err)
 			}
 			if len(events) > 0 {
-				for i, ev := range events {
-					events[i] = strings.ReplaceAll(ev, "\n", "\n  ") // its own lines, under it
-				}
-				fmt.Fprintf(streams.Out, "recent events:\n  %s\n", strings.Join(events, "\n  "))
+				fmt.Fprintf(streams.Out, "recent events:\n%s\n", indented(strings.Join(events, "\n")))
 			}
 		}
 	} else if err := printStatusTable(streams, r.Instances); err != nil {
@@ -456,15 +453,18 @@ func printStatusDetail(w io.Writer, r statusRow) {
 	fmt.Fprintf(w, "home:      %s\n", r.Home)
 	fmt.Fprintf(w, "health:    %s\n", orDashP(r.Health))
 	if r.LastError != nil {
-		fmt.Fprintf(w, "last error:\n  %s\n", strings.ReplaceAll(*r.LastError, "\n", "\n  "))
+		fmt.Fprintf(w, "last error:\n%s\n", indented(*r.LastError))
 	}
 }
+
+// indented puts s under a heading: each of its lines two spaces in.
+func indented(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
 
 // printStatusFooter says what is wrong beyond the instances, once each.
 func printStatusFooter(w io.Writer, r statusReport) {
 	if r.ReloadError != nil {
-		fmt.Fprintf(w, "reload failed: the daemon refused the configuration as last edited; instances run the configuration before it (mictl diff shows the refusal again after an edit):\n  %s\n",
-			strings.ReplaceAll(*r.ReloadError, "\n", "\n  "))
+		fmt.Fprintf(w, "reload failed: the daemon refused the configuration as last edited; instances run the configuration before it (mictl diff shows the refusal again after an edit):\n%s\n",
+			indented(*r.ReloadError))
 	}
 	if sf := r.SaveFailure; sf != nil {
 		fmt.Fprintf(w, "state not saved: %s since %s (the daemon keeps it in memory and retries; free the space or fix the file under the state directory)\n",

@@ -190,7 +190,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		return exitcode.With(exitcode.Runtime, errors.New("interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)"))
 	}
 	if callErr != nil {
-		return exitcode.With(exitcode.Runtime, fmt.Errorf("not every instance is ready:\n%v", callErr))
+		return exitcode.With(exitcode.Runtime, fmt.Errorf("not every instance is ready:\n%s", indented(callErr.Error())))
 	}
 	return nil
 }
@@ -523,7 +523,7 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 	select {
 	case startErr = <-ready:
 		if startErr != nil {
-			fmt.Fprintf(streams.ErrOut, "mictl: not every instance is ready:\n%v\n", startErr)
+			fmt.Fprintf(streams.ErrOut, "mictl: not every instance is ready:\n%s\n", indented(startErr.Error()))
 		} else {
 			fmt.Fprintf(streams.ErrOut, "mictl: %s ready; Ctrl-C stops them\n", plural(len(names), "instance"))
 		}
