@@ -268,22 +268,20 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 // runs them (its home is a clone of the distribution), and MI's image
 // lacks them.
 func noteShipped(streams *IOStreams, in *export.Input, done, cappsHow, inboundsHow string) {
-	if len(in.Shipped) > 0 {
-		files := make([]string, len(in.Shipped))
-		for i, c := range in.Shipped {
-			files[i] = c.File
+	note := func(what string, files []string, how string) {
+		if len(files) > 0 {
+			fmt.Fprintf(streams.ErrOut, "note: %s %s: %s (%s)\n", done, what, strings.Join(files, ", "), how)
 		}
-		fmt.Fprintf(streams.ErrOut, "note: %s the CApps the distribution ships in %s, which every instance runs: %s (%s)\n",
-			done, in.ShippedFrom, strings.Join(files, ", "), cappsHow)
 	}
-	if len(in.Inbounds) > 0 {
-		files := make([]string, len(in.Inbounds))
-		for i, f := range in.Inbounds {
-			files[i] = f.File
-		}
-		fmt.Fprintf(streams.ErrOut, "note: %s the inbound endpoints the distribution keeps as synapse files in %s, which every instance deploys: %s (%s)\n",
-			done, in.InboundsFrom, strings.Join(files, ", "), inboundsHow)
+	var capps, inbounds []string
+	for _, c := range in.Shipped {
+		capps = append(capps, c.File)
 	}
+	for _, f := range in.Inbounds {
+		inbounds = append(inbounds, f.File)
+	}
+	note("the CApps the distribution ships in "+in.ShippedFrom+", which every instance runs", capps, cappsHow)
+	note("the inbound endpoints the distribution keeps as synapse files in "+in.InboundsFrom+", which every instance deploys", inbounds, inboundsHow)
 }
 
 // carbonHomeHelp is --carbon-home's: its default comes from --image
