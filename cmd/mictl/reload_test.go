@@ -425,6 +425,20 @@ func TestRestartAndReloadJSON(t *testing.T) {
 			t.Fatalf("%v (%v):\n%s", args, err, out)
 		}
 	}
+	// A refused reload prints the status too, its reload_error saying
+	// why, and keeps its exit code: a script reads the JSON either way.
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", d.base, d.base+37))
+	code, out, stderr := d.mictl("reload", "-o", "json")
+	if code != 1 {
+		t.Fatalf("reload of a clashing configuration: exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out, stderr)
+	}
+	jsonschematest.Validate(t, "status", []byte(out))
+	var refused struct {
+		ReloadError *string `json:"reload_error"`
+	}
+	if err := json.Unmarshal([]byte(out), &refused); err != nil || refused.ReloadError == nil || !strings.Contains(*refused.ReloadError, "conflicts") {
+		t.Fatalf("refused reload -o json (%v): want reload_error naming the conflicts:\n%s", err, out)
+	}
 }
 
 // An edit made while no daemon watched (the daemon was killed) is applied

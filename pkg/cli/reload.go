@@ -58,20 +58,26 @@ files); reload does it now. "mictl diff" shows what a reload would do.`,
 			if errors.Is(err, supervisor.ErrNoDaemon) {
 				return nothingRuns
 			}
+			// A refused or failed reload prints what runs too, as restart
+			// does: -o json's reader gets its document (reload_error says
+			// why) beside the exit code, never an empty stdout.
+			r, rerr := reportAfter(e.store, reply)
+			if rerr != nil {
+				return errors.Join(err, rerr)
+			}
+			if err == nil && e.cfgErr == nil {
+				warnKeptSettings(streams, r.file, e.cfg, cmd.Flags())
+				noteOverridden(streams, cmp.Or(g.configPath, followedConfig(r.file)), r.file)
+			}
+			if perr := printStatusReport(streams, r, nil, output, e.store); perr != nil {
+				return perr
+			}
 			if err != nil {
 				// The daemon's exit code stands: 2 for a bad mictl.toml, 1
 				// for conflicts, 3 for a failure while applying.
 				return fmt.Errorf("reload: %w", err)
 			}
-			r, err := reportAfter(e.store, reply)
-			if err != nil {
-				return err
-			}
-			if e.cfgErr == nil {
-				warnKeptSettings(streams, r.file, e.cfg, cmd.Flags())
-				noteOverridden(streams, cmp.Or(g.configPath, followedConfig(r.file)), r.file)
-			}
-			return printStatusReport(streams, r, nil, output, e.store)
+			return nil
 		},
 	}
 	addDirFlag(cmd)
