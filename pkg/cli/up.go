@@ -26,6 +26,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -421,6 +422,12 @@ func warnSome(streams *IOStreams, findings []check.Finding, what, suffix string)
 // a home another server runs in, then (without --force) a plan that
 // conflicts, with the report.
 func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Config, o *upOptions) error {
+	// Every simulated server gets up's MICTL_SIM_ variables: one it cannot
+	// read made each start fail after up had prepared and launched them
+	// all (exit 3), for what is a bad input.
+	if err := sim.CheckFaults(os.Getenv); err != nil {
+		return exitcode.Usagef("%v (mictl sim --help says what each MICTL_SIM_ variable takes; unset one for its default)", err)
+	}
 	f, err := currentState(cfg)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -74,6 +75,14 @@ type faults struct {
 	deployEvery   time.Duration // hot deployment scan interval; 0: on change
 }
 
+// CheckFaults reports the MICTL_SIM_ variables of env a simulated server
+// could not read, as the server would report them before it exits: mictl
+// up checks them before it starts anything.
+func CheckFaults(env func(string) string) error {
+	_, err := parseFaults(env)
+	return err
+}
+
 func parseFaults(env func(string) string) (faults, error) {
 	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, unreadyAfter: -1, hangAfter: -1, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1}
 	var errs []string
@@ -86,11 +95,10 @@ func parseFaults(env func(string) string) (faults, error) {
 	dur := func(name string, dst *time.Duration) {
 		if v := strings.TrimSpace(env(name)); v != "" {
 			d, err := time.ParseDuration(v)
-			if err == nil && d < 0 {
-				err = fmt.Errorf("negative duration")
-			}
-			if err != nil {
-				bad(name, err)
+			if err != nil || d < 0 {
+				// time's own error ("time: invalid duration") says
+				// nothing of what to write instead.
+				bad(name, errors.New(`expected a duration of 0 or more with its unit, e.g. "30s" or "500ms"`))
 				return
 			}
 			*dst = d
@@ -113,12 +121,8 @@ func parseFaults(env func(string) string) (faults, error) {
 	dur(EnvHangAfter, &f.hangAfter)
 	dur(EnvCrashAfter, &f.crashAfter)
 	if v := strings.TrimSpace(env(EnvCrashCode)); v != "" {
-		n, err := strconv.Atoi(v)
-		if err == nil && (n < 0 || n > 255) {
-			err = fmt.Errorf("exit status out of range 0-255")
-		}
-		if err != nil {
-			bad(EnvCrashCode, err)
+		if n, err := strconv.Atoi(v); err != nil || n < 0 || n > 255 {
+			bad(EnvCrashCode, errors.New("expected an exit status, a whole number from 0 to 255"))
 		} else {
 			f.crashCode = n
 		}
@@ -129,7 +133,7 @@ func parseFaults(env func(string) string) (faults, error) {
 	parsed := len(errs)
 	dur(EnvDeployInterval, &f.deployEvery)
 	if len(errs) == parsed && strings.TrimSpace(env(EnvDeployInterval)) != "" && f.deployEvery == 0 {
-		bad(EnvDeployInterval, fmt.Errorf("must be above 0 (unset it to scan on every change)"))
+		bad(EnvDeployInterval, errors.New("must be above 0 (unset it to scan on every change)"))
 	}
 	if v := strings.TrimSpace(env(EnvHoldMemory)); v != "" {
 		n, err := parseSize(v)
@@ -152,7 +156,7 @@ func parseBool(v string) (bool, error) {
 	case "0", "false", "no", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("want true or false")
+	return false, errors.New("expected true or false (or 1, yes, on / 0, no, off)")
 }
 
 // parseSize reads "1048576", "512K", "64M", "64MiB", "64MB", "1G".
@@ -172,7 +176,7 @@ func parseSize(v string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("want a size such as 64M")
+		return 0, errors.New("expected a size in bytes, or with a K, M or G suffix, e.g. 64M")
 	}
 	if n > maxHoldMemoryBytes/mult {
 		return 0, fmt.Errorf("size above %d bytes", int64(maxHoldMemoryBytes))

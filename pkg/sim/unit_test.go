@@ -238,8 +238,14 @@ func TestParseFaults(t *testing.T) {
 	if err != nil || f.startupDelay != 7*time.Second || f.crashAfter != 2*time.Second || f.crashCode != 9 || f.holdMemory != 64<<20 || !f.neverReady || f.bind != "127.0.0.1" {
 		t.Errorf("set: %+v %v", f, err)
 	}
-	bad := map[string]string{EnvStartupDelay: "soon", EnvCrashCode: "300", EnvHoldMemory: "lots"}
-	if _, err := parseFaults(func(k string) string { return bad[k] }); err == nil || strings.Count(err.Error(), "MICTL_SIM_") != 3 {
+	bad := map[string]string{EnvStartupDelay: "soon", EnvCrashCode: "x", EnvHoldMemory: "lots", EnvNeverReady: "maybe"}
+	err = CheckFaults(func(k string) string { return bad[k] })
+	if err == nil || strings.Count(err.Error(), "MICTL_SIM_") != 4 || strings.Count(err.Error(), ": expected ") != 4 {
+		t.Errorf("bad values: %v, want each variable named with what it expects", err)
+	}
+	// Said in the user's terms: no parser's own words (time: invalid
+	// duration, strconv.Atoi: parsing ...).
+	if err != nil && (strings.Contains(err.Error(), "time:") || strings.Contains(err.Error(), "strconv")) {
 		t.Errorf("bad values: %v", err)
 	}
 	for _, fv := range FaultVars {
