@@ -792,10 +792,10 @@ func TestMisspelledVariableIsWarnedOf(t *testing.T) {
 	}
 }
 
-// Shell completion offers files only for the flags that take one: a
-// shell offered the working directory's files for --host, --offsets or
-// --since.
-func TestFlagCompletionOffersFilesOnlyForPaths(t *testing.T) {
+// Shell completion offers files only for the flags and arguments that
+// take one: a shell offered the working directory's files for --host,
+// --offsets or --since, and after commands that take no argument.
+func TestCompletionOffersFilesOnlyForPaths(t *testing.T) {
 	inTempDir(t)
 	for _, tc := range []struct {
 		args      []string
@@ -808,6 +808,10 @@ func TestFlagCompletionOffersFilesOnlyForPaths(t *testing.T) {
 		{[]string{"status", "--config", ""}, cobra.ShellCompDirectiveFilterFileExt},
 		{[]string{"up", "--instances-dir", ""}, cobra.ShellCompDirectiveFilterDirs},
 		{[]string{"export", "compose", "--out", ""}, cobra.ShellCompDirectiveDefault},
+		{[]string{"top", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"ports", "table", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"export", "prometheus", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"sim", "dist", ""}, cobra.ShellCompDirectiveDefault}, // DIR
 	} {
 		_, out, _ := run(t, append([]string{"__complete"}, tc.args...)...)
 		if want := fmt.Sprintf(":%d\n", tc.directive); !strings.HasSuffix(out, want) {

@@ -97,6 +97,7 @@ Exit codes:
 	root.SetVersionTemplate("{{mictlVersion}}\n")
 	root.InitDefaultCompletionCmd()
 	completeFlagValues(root)
+	completeNoArguments(root)
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
 			asGroup(c)
@@ -221,6 +222,20 @@ func completeFlagValues(cmd *cobra.Command) {
 	cmd.PersistentFlags().VisitAll(complete)
 	for _, c := range cmd.Commands() {
 		completeFlagValues(c)
+	}
+}
+
+// completeNoArguments has every command of cmd's tree that takes no
+// argument complete none: without a completion of its own, cobra
+// offered the working directory's files after mictl top or mictl ports
+// table, which take none.
+func completeNoArguments(cmd *cobra.Command) {
+	if cmd.ValidArgsFunction == nil && len(cmd.ValidArgs) == 0 && !cmd.HasSubCommands() &&
+		cmd.Args != nil && cmd.Args(cmd, []string{"x"}) != nil {
+		cmd.ValidArgsFunction = cobra.NoFileCompletions
+	}
+	for _, c := range cmd.Commands() {
+		completeNoArguments(c)
 	}
 }
 
