@@ -859,19 +859,29 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 			if code != 1 || !strings.Contains(out, want) || !strings.Contains(out, "mictl down mi-1") || !strings.Contains(out, ", 1 home in use\n") {
 				t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s", code, want, out)
 			}
-			_, out, _ = d.mictl(append(check, "-o", "json")...)
-			jsonschematest.Validate(t, "check-conflicts", []byte(out))
-			var checked struct {
-				ServersInHomes []struct {
-					Instance, Home string
-					PID            int
-				} `json:"servers_in_homes"`
-			}
-			if err := json.Unmarshal([]byte(out), &checked); err != nil {
-				t.Fatal(err)
-			}
-			if s := checked.ServersInHomes; len(s) != 1 || s[0].Instance != "mi-1" || s[0].Home != homeDir || s[0].PID != server {
-				t.Fatalf("check-conflicts -o json: servers_in_homes = %+v, want mi-1's server %d in %s:\n%s", s, server, homeDir, out)
+			// up -o json refuses with check-conflicts' document too, as
+			// for conflicts, keeping its exit code.
+			for _, cmd := range []struct {
+				args []string
+				code int
+			}{{check, 1}, {[]string{"up", "--instances", "1", "--base-offset", fmt.Sprint(d.base)}, 3}} {
+				code, out, _ := d.mictl(append(cmd.args, "-o", "json")...)
+				if code != cmd.code {
+					t.Fatalf("%s -o json: exit %d, want %d:\n%s", cmd.args[0], code, cmd.code, out)
+				}
+				jsonschematest.Validate(t, "check-conflicts", []byte(out))
+				var checked struct {
+					ServersInHomes []struct {
+						Instance, Home string
+						PID            int
+					} `json:"servers_in_homes"`
+				}
+				if err := json.Unmarshal([]byte(out), &checked); err != nil {
+					t.Fatal(err)
+				}
+				if s := checked.ServersInHomes; len(s) != 1 || s[0].Instance != "mi-1" || s[0].Home != homeDir || s[0].PID != server {
+					t.Fatalf("%s -o json: servers_in_homes = %+v, want mi-1's server %d in %s:\n%s", cmd.args[0], s, server, homeDir, out)
+				}
 			}
 			if f := d.state(); f.Daemon != nil && f.Daemon.Alive() {
 				t.Fatalf("the refused up left a daemon (pid %d)", f.Daemon.PID)

@@ -58,11 +58,18 @@ func serversInHomes(t *reconcile.Target, f *state.File) ([]serverInHome, error) 
 }
 
 // refuseServersInHomes refuses to start an instance whose home already
-// runs a server mictl did not start.
-func refuseServersInHomes(t *reconcile.Target, f *state.File) error {
+// runs a server mictl did not start. With -o json it prints, as a refusal
+// for conflicts does, check-conflicts' document, whose servers_in_homes
+// names them: a script reading up -o json got an empty stdout.
+func refuseServersInHomes(streams *IOStreams, t *reconcile.Target, f *state.File, output string) error {
 	found, err := serversInHomes(t, f)
 	if err != nil || len(found) == 0 {
 		return err
+	}
+	if output == formatJSON {
+		if err := writeJSON(streams.Out, newConflictsReport(t, t.Conflicts(), found)); err != nil {
+			return err
+		}
 	}
 	var names, lines []string
 	for _, s := range found {

@@ -436,7 +436,7 @@ func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Conf
 	if err != nil {
 		return err
 	}
-	if err := refuseServersInHomes(t, f); err != nil {
+	if err := refuseServersInHomes(streams, t, f, o.output); err != nil {
 		return err
 	}
 	if err := refuseSecondDeployment(cfg, f); err != nil {
