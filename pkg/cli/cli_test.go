@@ -351,6 +351,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"ports", "table", "--offsets", "10,x"}, `--offsets "10,x": expected whole numbers separated by commas`},
 		{[]string{"up", "--backoff", "5"}, `--backoff "5": expected a duration with its unit`},
 		{[]string{"up", "--force=maybe"}, `--force "maybe": expected true or false`},
+		// Refused before anything starts (the missing mi_home would stop
+		// an up that went on); its stdout would be log lines, not JSON.
+		{[]string{"up", "--foreground", "-o", "json", "--mi-home", "missing"}, "--foreground streams the instances' logs on stdout, which -o json cannot be"},
 		{[]string{"stop"}, "; did you mean down or top?"}, // the words of other tools
 		{[]string{"start"}, "; did you mean restart or up?"},
 		{[]string{"list"}, "; did you mean status?"},

@@ -62,8 +62,8 @@ and the holder.
 up is idempotent: it starts only what is not running, and "up --instances 5"
 after 3 adds mi-4 and mi-5 without touching mi-1..3, whose offsets are kept.
 By default a supervisor daemon stays behind to restart crashed instances;
-with --foreground mictl stays attached, streams the logs, and Ctrl-C stops
-every instance gracefully.
+with --foreground mictl stays attached, streams the logs on stdout (so not
+with -o json), and Ctrl-C stops every instance gracefully.
 
 Exit status: 0 when every instance is ready, 1 on conflicts, 2 on usage or
 configuration errors, 3 when an instance failed or timed out.`,
@@ -75,6 +75,11 @@ configuration errors, 3 when an instance failed or timed out.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 				return err
+			}
+			if o.foreground && o.output == formatJSON {
+				// Its stdout is the instances' logs, never a report: a
+				// script reading -o json got log lines.
+				return exitcode.Usagef("--foreground streams the instances' logs on stdout, which -o json cannot be: drop one of them (mictl status -o json, from another shell, reports on the instances)")
 			}
 			return runUp(cmd, streams, g, o)
 		},
