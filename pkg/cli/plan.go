@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -113,7 +115,11 @@ func (p *planned) refuseSelfClashes(what string) error {
 // a directory the user cannot write.
 func currentState(cfg *config.Config) (*state.File, error) {
 	dir := cfg.StateDir()
-	if _, err := os.Stat(filepath.Join(dir, "state.json")); err != nil {
+	// Only a missing file means nothing was started: one that cannot be
+	// looked at (another user's deployment) was taken for none, and diff
+	// said nothing runs, ports table planned around the instances' own
+	// ports.
+	if _, err := os.Stat(filepath.Join(dir, "state.json")); errors.Is(err, fs.ErrNotExist) {
 		// Deleted while servers mictl started run: what runs is what a
 		// rebuild finds (not saved here; status or up saves it).
 		if store, err := state.OpenExisting(dir); err == nil && supervisor.Lost(store) != nil {
@@ -126,8 +132,9 @@ func currentState(cfg *config.Config) (*state.File, error) {
 		return nil, err
 	}
 	f, err := store.Load()
-	if err != nil {
+	var corrupt *state.CorruptError
+	if errors.As(err, &corrupt) {
 		return nil, fmt.Errorf("%w; mictl up rebuilds it", err)
 	}
-	return f, nil
+	return f, err
 }

@@ -187,3 +187,25 @@ func TestStatusShowsAFailuresOutputInItsEvents(t *testing.T) {
 		t.Fatalf("status mi-1 printed:\n%.600s\nwant its events, the failure's output under it, and the last one", out)
 	}
 }
+
+// A state file that exists but cannot be read is no missing one: the
+// planning commands say so, as status does, rather than plan as though
+// nothing ran (diff said "nothing runs", ports table moved the instances
+// off their own ports). A link to itself stands in for another user's
+// file, which root, running the tests, could read.
+func TestPlanningCommandsSayTheStateCannotBeRead(t *testing.T) {
+	dir := inTempDir(t)
+	stateDir := filepath.Join(dir, "instances", ".mictl")
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("state.json", filepath.Join(stateDir, "state.json")); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"diff"}, {"ports", "table"}, {"check-conflicts"}, {"status"}} {
+		code, out, errOut := run(t, args...)
+		if code != exitcode.Runtime || !strings.Contains(errOut, "cannot read the state file instances/.mictl/state.json") || strings.Contains(errOut, "rebuilds it") {
+			t.Errorf("mictl %s: exit %d, want 3 saying the state file cannot be read (and not that up rebuilds it):\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+}
