@@ -144,6 +144,15 @@ func TestViewStates(t *testing.T) {
 	if v.Error == nil || v.Apps[0].State != StateUnknown {
 		t.Fatalf("not answering: %+v", v)
 	}
+	// Starting: MI opens its Management API once it has deployed its
+	// CApps, so no answer yet is no failure (mictl apps exited 3 while
+	// an instance started): a note, and what it declares pending.
+	starting := target
+	starting.State, starting.Starting = "starting", true
+	v = View(Observation{Target: starting, Source: SourceAPI, Err: fmt.Errorf("management API https://127.0.0.1:9164: connection refused")})
+	if v.Error != nil || v.Note == nil || !strings.HasPrefix(*v.Note, "starting: ") || v.Apps[0].State != StatePending {
+		t.Fatalf("starting, not answering yet: %+v", v)
+	}
 	// API off: the log says.
 	apiOff := target
 	apiOff.URL = ""

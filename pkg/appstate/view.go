@@ -28,7 +28,11 @@ type Target struct {
 	Name    string
 	State   string // the instance's own state (ready, stopped, ...)
 	Running bool   // its server runs: there is an MI to ask
-	Home    string
+	// Starting: its server is still starting, and MI opens its
+	// Management API only once it has deployed its CApps, at the end of
+	// its start: no answer yet is no failure.
+	Starting bool
+	Home     string
 	// URL is its Management API, "" when the instance serves none
 	// (internal_http_api_enable = false): its log is read instead.
 	URL      string
@@ -121,6 +125,8 @@ func View(o Observation) InstanceApps {
 	switch {
 	case !t.Running:
 		v.Note = ptr("not running: its CApps deploy when it starts (mictl up)")
+	case o.Err != nil && t.Starting:
+		v.Note = ptr("starting: MI says which CApps it runs once it has deployed them (mictl apps again when it is ready)")
 	case o.Err != nil:
 		v.Error = ptr(o.Err.Error())
 	case o.Source == SourceLog:
@@ -202,7 +208,7 @@ func (o Observation) declaredApp(d Declared, listed []listedApp, used map[int]bo
 		a.DeployedFile = ptr(file)
 	}
 	switch {
-	case !o.Target.Running:
+	case !o.Target.Running, o.Err != nil && o.Target.Starting:
 		a.State = StatePending
 		return a
 	case o.Err != nil:

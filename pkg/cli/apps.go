@@ -34,7 +34,8 @@ Management API (at once, one login each):
            another build of it (the file in the instance's carbonapps/ is
            not the declared one yet)
   unknown  the instance could not be asked (the reason is shown, and
-           mictl apps exits 3)
+           mictl apps exits 3); one still starting is not asked yet (MI
+           answers once it has deployed its CApps): its apps are pending
 
 Applications MI runs that mictl.toml does not declare are listed too.
 Instances that were started once and do not run now show their declared

@@ -93,7 +93,7 @@ func declaredFor(cfg *config.Config, name string, files declaredFiles) []appstat
 // of either, what MI runs is shown as it is).
 func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) appstate.Target {
 	live := liveState(inst)
-	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Home: inst.Home,
+	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Starting: live == state.StateStarting, Home: inst.Home,
 		Declared: declaredFor(cfg, inst.Name, files)}
 	if cfg != nil {
 		t.Shipped = home.CarbonAppsDir(deployment.Dist(cfg))
