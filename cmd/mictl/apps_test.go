@@ -306,7 +306,7 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 			Ports []struct {
 				Endpoint string `json:"endpoint"`
 				Port     int    `json:"port"`
-			} `json:"ports"`
+			} `json:"inbound_ports"`
 		} `json:"instances"`
 		Conflicts []any `json:"conflicts"`
 	}

@@ -113,8 +113,10 @@ type inspectInstance struct {
 	Offset int    `json:"offset"`
 	// InboundOffset is the instance's inbound.port_offset_enable as MI
 	// will read it.
-	InboundOffset bool          `json:"inbound_port_offset_enable"`
-	Ports         []inspectPort `json:"ports"`
+	InboundOffset bool `json:"inbound_port_offset_enable"`
+	// InboundPorts are where its inbound endpoints listen: "ports" is
+	// the object of the four roles in every other output.
+	InboundPorts []inspectPort `json:"inbound_ports"`
 }
 
 type inspectPort struct {
@@ -238,13 +240,13 @@ func newInspectReport(app *capp.App, faulty string, p *planned) (inspectReport, 
 		if err != nil {
 			return r, err
 		}
-		row := inspectInstance{Name: inst.Name, Offset: inst.Offset, InboundOffset: enabled, Ports: []inspectPort{}}
+		row := inspectInstance{Name: inst.Name, Offset: inst.Offset, InboundOffset: enabled, InboundPorts: []inspectPort{}}
 		// The plan's extras of this application, in the order of its
 		// planned inbound endpoints (deployment.Extras).
 		k := 0
 		for j, e := range inst.Extras {
 			if strings.HasPrefix(e.Name, listenerPrefix(app)) && k < len(planned) {
-				row.Ports = append(row.Ports, inspectPort{Endpoint: planned[k].Name, Parameter: planned[k].Param, Port: inst.ExtraPorts()[j]})
+				row.InboundPorts = append(row.InboundPorts, inspectPort{Endpoint: planned[k].Name, Parameter: planned[k].Param, Port: inst.ExtraPorts()[j]})
 				k++
 			}
 		}
@@ -292,7 +294,7 @@ func printInspect(streams *IOStreams, r inspectReport, p *planned) error {
 		fmt.Fprintf(w, "\nports on the current configuration (%s):\n", plural(len(r.Instances), "instance"))
 		rows = rows[:0]
 		for _, inst := range r.Instances {
-			for _, port := range inst.Ports {
+			for _, port := range inst.InboundPorts {
 				rows = append(rows, []string{inst.Name, strconv.Itoa(inst.Offset), strconv.FormatBool(inst.InboundOffset), port.Endpoint, strconv.Itoa(port.Port)})
 			}
 		}

@@ -70,7 +70,7 @@ func TestRunTimePorts(t *testing.T) {
 			Placeholder *string
 		} `json:"inbound_endpoints"`
 		Instances []struct {
-			Ports []struct{ Endpoint string }
+			Ports []struct{ Endpoint string } `json:"inbound_ports"`
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &inspect); err != nil || len(inspect.Inbounds) != 2 || inspect.Inbounds[0].Placeholder == nil ||

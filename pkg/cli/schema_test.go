@@ -1,10 +1,17 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/ports"
 )
 
 // Every -o json output that needs no running instance matches its schema
@@ -39,5 +46,111 @@ func TestJSONOutputsMatchTheirSchemas(t *testing.T) {
 			}
 			jsonschematest.Validate(t, tt.schema, []byte(out))
 		})
+	}
+}
+
+// A key means one thing in every -o json output: the same name has the
+// same JSON type (null aside) in every schema of pkg/cli/schema, so a
+// script reads .ports or .pid alike whichever command printed it. inspect
+// named its instances' inbound endpoint ports "ports", an array, where
+// status and ports table have "ports", the object of the four roles.
+func TestSchemasGiveEachKeyOneType(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("schema", "*.schema.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no schemas in schema/: %v", err)
+	}
+	docs := map[string]map[string]any{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(data, &doc); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		docs[filepath.Base(f)] = doc
+	}
+	// jsonTypes are the JSON types a (sub)schema of file allows, null
+	// left out, following $ref, oneOf, anyOf and enum.
+	var jsonTypes func(file string, s map[string]any) []string
+	jsonTypes = func(file string, s map[string]any) []string {
+		var out []string
+		if ref, ok := s["$ref"].(string); ok {
+			target, pointer, _ := strings.Cut(ref, "#")
+			if target == "" {
+				target = file
+			}
+			node := any(docs[target])
+			for _, part := range strings.Split(strings.Trim(pointer, "/"), "/") {
+				node = node.(map[string]any)[part]
+			}
+			out = append(out, jsonTypes(target, node.(map[string]any))...)
+		}
+		switch typ := s["type"].(type) {
+		case string:
+			out = append(out, typ)
+		case []any:
+			for _, x := range typ {
+				out = append(out, x.(string))
+			}
+		}
+		for _, key := range []string{"oneOf", "anyOf", "allOf"} {
+			subs, _ := s[key].([]any)
+			for _, sub := range subs {
+				out = append(out, jsonTypes(file, sub.(map[string]any))...)
+			}
+		}
+		enum, _ := s["enum"].([]any)
+		for _, v := range enum {
+			switch v.(type) {
+			case string:
+				out = append(out, "string")
+			case float64:
+				out = append(out, "number")
+			case bool:
+				out = append(out, "boolean")
+			}
+		}
+		out = slices.DeleteFunc(out, func(t string) bool { return t == "null" })
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	// types: key -> its types -> where.
+	types := map[string]map[string][]string{}
+	var walk func(file, path string, node any)
+	walk = func(file, path string, node any) {
+		switch n := node.(type) {
+		case map[string]any:
+			if props, ok := n["properties"].(map[string]any); ok {
+				for key, sub := range props {
+					typ := strings.Join(jsonTypes(file, sub.(map[string]any)), "|")
+					if types[key] == nil {
+						types[key] = map[string][]string{}
+					}
+					types[key][typ] = append(types[key][typ], file+path+"."+key)
+				}
+			}
+			for k, v := range n {
+				walk(file, path+"/"+k, v)
+			}
+		case []any:
+			for _, v := range n {
+				walk(file, path, v)
+			}
+		}
+	}
+	for file, doc := range docs {
+		walk(file, "", doc)
+	}
+	// The roles are keys of maps by role, where each map says one thing
+	// of every role: ports (a port) and live (who holds it).
+	isRole := func(key string) bool {
+		return slices.ContainsFunc(ports.Catalogue[:], func(s ports.Spec) bool { return s.Name == key })
+	}
+	for _, key := range slices.Sorted(maps.Keys(types)) {
+		if len(types[key]) > 1 && !isRole(key) {
+			t.Errorf("key %q has %d types: %v", key, len(types[key]), types[key])
+		}
 	}
 }
