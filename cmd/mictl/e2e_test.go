@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/cli"
 	"github.com/mictl/mictl/pkg/companion/companiontest"
 	"github.com/mictl/mictl/pkg/daemon"
@@ -1444,5 +1445,26 @@ func TestCtrlCWhileTheDaemonWorksSaysItGoesOn(t *testing.T) {
 				t.Fatalf("%v after Ctrl-C: %v (ended: %v), want exit 130 saying %q:\n%s", tc.args, err, ok, tc.want, cmd.out.String())
 			}
 		})
+	}
+}
+
+// Ctrl-C while deploy --wait waits for MI to take the application ends
+// the wait saying the deployment goes on (130), as a Ctrl-C while the
+// daemon works does: the default handler ended it without a word. MI
+// scanning every hour keeps the application pending meanwhile.
+func TestCtrlCWhileDeployWaitsSaysItGoesOn(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h"}
+	d.up(1)
+	d.env = nil
+	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	deploy := d.start(nil, "deploy", car, "--wait")
+	d.waitFor("deploy waiting for MI", func() bool { return strings.Contains(deploy.out.String(), "mictl reloaded") })
+	deploy.signal(t, os.Interrupt)
+	err, ok := deploy.wait(time.Minute)
+	var exit *exec.ExitError
+	want := "mictl: interrupted while waiting until orders_1.0.0 is active everywhere: MI goes on with it"
+	if !ok || !errors.As(err, &exit) || exit.ExitCode() != 130 || !strings.Contains(deploy.out.String(), want) {
+		t.Fatalf("deploy --wait after Ctrl-C: %v (ended: %v), want exit 130 saying %q:\n%s", err, ok, want, deploy.out.String())
 	}
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -258,11 +261,19 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 // goal is the word for the outcome waited for: "active", "undeployed".
 func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, goal string, timeout time.Duration) error {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	// A Ctrl-C ends the wait, not what the daemon was asked: said so,
+	// as every other wait for the daemon's work says it (the default
+	// handler ended deploy --wait without a word).
+	interrupted, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(interrupted, timeout)
 	defer cancel()
 	outcomes := w.Wait(ctx, waitPoll, func(o appstate.Outcome) {
 		fmt.Fprintf(streams.ErrOut, "%s: %s %s (%s)\n", o.Instance, what, o.State, time.Since(start).Round(time.Millisecond))
 	})
+	if interrupted.Err() != nil {
+		return exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted while waiting until %s is %s everywhere: MI goes on with it (mictl apps shows where it stands)", what, goal))
+	}
 	var failed, done []string
 	for _, o := range outcomes {
 		switch {
