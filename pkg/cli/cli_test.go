@@ -390,6 +390,10 @@ func TestUnknownFlagsAndCommandsSuggest(t *testing.T) {
 		{[]string{"stauts"}, "mictl: unknown command \"stauts\"; did you mean status?\nSee 'mictl --help'.\n"},
 		{[]string{"frobnicate"}, "mictl: unknown command \"frobnicate\"\nSee 'mictl --help'.\n"},
 		{[]string{"ports", "tabel"}, "mictl: unknown command \"tabel\" for \"mictl ports\"; did you mean table?\nSee 'mictl ports --help'.\n"},
+		// help TOPIC is read as mictl TOPIC is: cobra's "Unknown help
+		// topic" exited 0.
+		{[]string{"help", "stauts"}, "mictl: unknown command \"stauts\"; did you mean status?\nSee 'mictl --help'.\n"},
+		{[]string{"help", "ports", "tabel"}, "mictl: unknown command \"tabel\" for \"mictl ports\"; did you mean table?\nSee 'mictl ports --help'.\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -96,9 +96,13 @@ Exit codes:
 	cobra.AddTemplateFunc("mictlVersion", func() string { return buildVersion().String() })
 	root.SetVersionTemplate("{{mictlVersion}}\n")
 	root.InitDefaultCompletionCmd()
+	root.InitDefaultHelpCmd()
 	completeFlagValues(root)
 	completeNoArguments(root)
 	for _, c := range root.Commands() {
+		if c.Name() == "help" {
+			refuseUnknownTopics(c)
+		}
 		if c.Name() == "completion" {
 			asGroup(c)
 			c.Example = `  # bash, for this shell
@@ -275,6 +279,25 @@ func didYouMean(suggestions []string, prefix string) string {
 		return "; did you mean " + names[0] + "?"
 	}
 	return "; did you mean " + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1] + "?"
+}
+
+// refuseUnknownTopics makes mictl help STAUTS a usage error that
+// suggests the command meant, as mictl stauts is: cobra's help printed
+// "Unknown help topic" and the usage, and exited 0.
+func refuseUnknownTopics(help *cobra.Command) {
+	show := help.Run
+	help.Run = nil
+	help.RunE = func(c *cobra.Command, args []string) error {
+		target, rest, err := c.Root().Find(args)
+		switch {
+		case err != nil:
+			return unknownCommand(c.Root(), args[0])
+		case len(rest) > 0 && target.HasSubCommands():
+			return unknownCommand(target, rest[0])
+		}
+		show(c, args)
+		return nil
+	}
 }
 
 // asGroup makes cmd a group of subcommands: alone it prints its help;
