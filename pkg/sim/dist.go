@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,13 +96,20 @@ func WriteDist(dir string, opts DistOptions) error {
 	case errors.Is(err, syscall.ENOTDIR):
 		return &DirTakenError{Dir: dir, Why: fsutil.FileInTheWay(dir) + " is a file"}
 	case err != nil:
-		return fmt.Errorf("write simulator distribution %s: %w", dir, err)
+		return fmt.Errorf("write simulator distribution %s: cannot read it: %w; choose a directory you can write", dir, fsutil.Cause(err))
 	case len(ents) > 0 && !isDist(dir):
 		return &DirTakenError{Dir: dir, Why: "the directory holds files and is no simulator distribution"}
 	}
 	for _, d := range []string{"bin", "conf", LogDir, TmpDir, LibDir, CarbonAppsDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fmt.Errorf("write simulator distribution: %w", err)
+			// The directory that could not be made, in words ("mkdir
+			// /proc/x: no such file or directory" named Go's call).
+			at := filepath.Join(dir, d)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				at = pe.Path
+			}
+			return fmt.Errorf("write simulator distribution %s: cannot create %s: %w; choose a directory you can write", dir, at, fsutil.Cause(err))
 		}
 	}
 	// VERSION first, and durably: it is what makes the directory one to

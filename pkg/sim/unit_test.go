@@ -399,3 +399,14 @@ func TestDistOptionsBeside(t *testing.T) {
 		t.Errorf("%s beside mictl: %+v, want it run alone", leanExe, got)
 	}
 }
+
+// A directory that cannot be made is named in words, with what to do,
+// not as Go's call ("mkdir /proc/x: no such file or directory").
+func TestWriteDistSaysWhatItCannotCreate(t *testing.T) {
+	t.Parallel()
+	err := WriteDist("/proc/mictl-no-such/dist", DistOptions{Exe: "/usr/bin/mictl", ExeArgs: []string{"sim"}})
+	want := "write simulator distribution /proc/mictl-no-such/dist: cannot create /proc/mictl-no-such: no such file or directory; choose a directory you can write"
+	if err == nil || err.Error() != want {
+		t.Errorf("WriteDist under /proc: %v\nwant %s", err, want)
+	}
+}
