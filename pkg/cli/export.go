@@ -341,7 +341,7 @@ exports (User=, Group=); --user writes user units instead.`,
 }
 
 func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) error {
-	if err := p.refuseSelfClashes("refusing to export the systemd units"); err != nil {
+	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the systemd units"); err != nil {
 		return err
 	}
 	in, err := exportInput(streams, p, systemd.Restarts())
@@ -447,7 +447,7 @@ Compose file itself.`,
 }
 
 func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) error {
-	if err := p.refuseSelfClashes("refusing to export the Compose file"); err != nil {
+	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the Compose file"); err != nil {
 		return err
 	}
 	in, err := exportInput(streams, p, compose.Restarts)

@@ -51,7 +51,7 @@ type generatedFile struct {
 }
 
 func runGenerate(streams *IOStreams, o *generateOptions, p *planned) error {
-	if err := p.refuseSelfClashes("refusing to generate the homes"); err != nil {
+	if err := p.refuseSelfClashes(streams, o.output, "refusing to generate the homes"); err != nil {
 		return err
 	}
 	var names, running []string

@@ -99,13 +99,21 @@ func planConfig(cfg *config.Config, po *planOptions) (*planned, error) {
 // every port of each on that host, and the second start meets a
 // BindException. Host sockets are not asked about: they are the start's
 // business, and an export may be for another host. what is the refusal,
-// "refusing to export the systemd units".
-func (p *planned) refuseSelfClashes(what string) error {
-	own := check.Report{Conflicts: slices.DeleteFunc(p.Conflicts().Conflicts, func(f check.Finding) bool {
+// "refusing to export the systemd units". With -o json it prints the
+// clashes as check-conflicts -o json does, as a refused up does: a script
+// reading the output got an empty stdout.
+func (p *planned) refuseSelfClashes(streams *IOStreams, output, what string) error {
+	own := p.Conflicts()
+	own.Conflicts = slices.DeleteFunc(own.Conflicts, func(f check.Finding) bool {
 		return f.Kind != check.KindPlan && f.Kind != check.KindRange
-	})}
+	})
 	if own.OK() {
 		return nil
+	}
+	if output == formatJSON {
+		if err := writeJSON(streams.Out, newConflictsReport(p.Target, own, nil)); err != nil {
+			return err
+		}
 	}
 	return &check.ConflictError{Report: own, Refused: what + ", nothing was written: the instances' own ports clash (fix their offsets: an [[instance]] offset in mictl.toml, or --offsets; mictl check-conflicts explains each)"}
 }

@@ -31,6 +31,10 @@ func TestJSONOutputsMatchTheirSchemas(t *testing.T) {
 		{"check-conflicts", []string{"check-conflicts", "--instances", "2", "-o", "json"}},
 		// A refused up says why as check-conflicts does, never in text.
 		{"check-conflicts", []string{"up", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json"}},
+		// So do the commands that refuse instances whose own ports clash.
+		{"check-conflicts", []string{"generate", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json"}},
+		{"check-conflicts", []string{"export", "systemd", "--out", "systemd-clash", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json"}},
+		{"check-conflicts", []string{"export", "compose", "--out", "clash.yaml", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json"}},
 		{"generate", []string{"generate", "--instances", "2", "--base-offset", fmt.Sprint(a), "-o", "json"}},
 		{"diff", []string{"diff", "-o", "json"}},
 		{"status", []string{"status", "-o", "json"}},
