@@ -342,6 +342,36 @@ func TestRestartRefreshesTheHome(t *testing.T) {
 	}
 }
 
+// A stranger on the port of another instance (mi-2, failed for it) is no
+// reason to leave mi-1's home as it was: a restart of mi-1 brings the
+// distribution's new jar in and exits 0, where it said its home was not
+// brought up to date for mi-2's conflict and exited 1.
+func TestRestartRefreshesTheHomeBesideAnotherInstancesConflict(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	d.configFile("inplace", "mi_home = \"dist\"\n")
+	stolen := 8280 + d.base + 1 // mi-2's HTTP port
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", stolen))
+	if err != nil {
+		t.Skipf("port busy: %v", err)
+	}
+	defer l.Close()
+	offsets := fmt.Sprintf("%d,%d", d.base, d.base+1)
+	if code, _, errOut := d.mictl("up", "--offsets", offsets, "--force", "--timeout", "30s"); code != 3 || !d.stateIs("mi-2", "failed") {
+		t.Fatalf("up with mi-2's HTTP port taken: exit %d, want 3 with mi-2 failed:\n%s", code, errOut)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "dist", "lib", "driver.jar"), []byte("jar"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.mictl("restart", "mi-1")
+	if code != 0 || strings.Contains(errOut, "not brought up to date") {
+		t.Fatalf("restart mi-1 beside mi-2's conflict: exit %d, want 0 with its home brought up to date:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "instances", "mi-1", "lib", "driver.jar")); err != nil {
+		t.Fatalf("the restart did not bring lib/driver.jar into mi-1's home: %v", err)
+	}
+}
+
 // instances_dir changed in mictl.toml while instances run: the daemon
 // keeps them where they are and its reload says so, and the commands that
 // now look in the new directory say where they run.

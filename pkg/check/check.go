@@ -80,6 +80,21 @@ type Report struct {
 // OK reports whether there is no conflict (warnings do not count).
 func (r Report) OK() bool { return len(r.Conflicts) == 0 }
 
+// Naming is the part of r that names instance: the conflicts and warnings
+// it is a party to.
+func (r Report) Naming(instance string) Report {
+	naming := func(fs []Finding) []Finding {
+		out := []Finding{}
+		for _, f := range fs {
+			if slices.Contains(f.Instances, instance) {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	return Report{Conflicts: naming(r.Conflicts), Warnings: naming(r.Warnings)}
+}
+
 // Host is what the check needs to know about the machine.
 type Host struct {
 	Sockets *hostnet.Snapshot // nil: do not check host sockets

@@ -935,3 +935,26 @@ func TestConnectionsHoldPortsInTheEphemeralRange(t *testing.T) {
 		t.Errorf("holder of 40011: %v, want the listener (owner unknown), not its accepted connection", h.Holder)
 	}
 }
+
+// Naming keeps the findings an instance is a party to: a clash of two
+// names both, a range finding only its own.
+func TestReportNaming(t *testing.T) {
+	r := check.Run(plan(inst("mi-1", 10), inst("mi-2", 47), inst("mi-3", 70000)), noHost())
+	if r.OK() {
+		t.Fatal("the plan has no conflicts to narrow")
+	}
+	for name, want := range map[string]int{"mi-1": 2, "mi-2": 2, "mi-3": 4, "mi-4": 0} {
+		got := r.Naming(name)
+		if len(got.Conflicts) != want {
+			t.Errorf("%s: %d conflicts, want %d: %q", name, len(got.Conflicts), want, messages(got.Conflicts))
+		}
+		for _, f := range got.Conflicts {
+			if !slices.Contains(f.Instances, name) {
+				t.Errorf("%s: kept %q, which does not name it", name, f.Message)
+			}
+		}
+		if got.Conflicts == nil || got.Warnings == nil {
+			t.Errorf("%s: nil lists, want empty ones (-o json prints [])", name)
+		}
+	}
+}

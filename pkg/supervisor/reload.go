@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -124,12 +125,23 @@ func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Targ
 	return s.plan(load, f, reconcile.Propose)
 }
 
-// planTarget is planReload without the changes (reconcile.ProposeTarget):
-// a restart's step needs the target alone, and comparing every home with
-// the distribution at each step made a rolling restart of N instances
-// look at N homes N times.
-func (s *Supervisor) planTarget(load LoadConfig, f *state.File) (*reconcile.Target, error) {
+// planTargetFor is planReload without the changes (reconcile.ProposeTarget)
+// for the home of the instance name alone: a restart's step needs the
+// target alone, and comparing every home with the distribution at each
+// step made a rolling restart of N instances look at N homes N times. It
+// is refused only for the conflicts name is a party to: a stranger on the
+// port of another instance (one that failed for it) is that instance's
+// trouble, and kept every restart from bringing its own home up to date.
+func (s *Supervisor) planTargetFor(load LoadConfig, f *state.File, name string) (*reconcile.Target, error) {
 	t, _, err := s.plan(load, f, reconcile.ProposeTarget)
+	var refused *check.ConflictError
+	if errors.As(err, &refused) {
+		mine := refused.Report.Naming(name)
+		if mine.OK() {
+			return t, nil
+		}
+		return t, &check.ConflictError{Report: mine, Refused: refused.Refused}
+	}
 	return t, err
 }
 
@@ -178,7 +190,7 @@ func (s *Supervisor) refreshHomeLocked(load LoadConfig, name string) error {
 	if rec, ok := asRunning.Instance(name); ok {
 		rec.State = StateStarting
 	}
-	t, err := s.planTarget(load, &asRunning)
+	t, err := s.planTargetFor(load, &asRunning, name)
 	if err != nil {
 		return err
 	}
