@@ -283,6 +283,27 @@ func TestDeployAndUndeploy(t *testing.T) {
 	}
 }
 
+// An instance an earlier, larger up started runs the top-level CApps as
+// the others do (the daemon deploys them to it): deploy --wait waits for
+// it and names it, and so does undeploy --wait, where they named only the
+// instances mictl.toml counts and returned without looking at it.
+func TestDeployWaitsForInstancesBeyondTheConfiguration(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
+	d.up(2)
+	d.must("up", "--timeout", "30s") // the file's 1 again: mi-2 keeps running beyond it
+	if !d.stateIs("mi-2", "ready") {
+		t.Fatalf("mi-2 does not run beyond the configuration:\n%s", d.events())
+	}
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	if out := d.must("deploy", orders, "--wait", "--timeout", "20s"); !strings.Contains(out, "orders_1.0.0 active on mi-1, mi-2") {
+		t.Fatalf("deploy --wait does not wait for mi-2, which runs the app too:\n%s", out)
+	}
+	if out := d.must("undeploy", "orders", "--wait", "--timeout", "20s"); !strings.Contains(out, "orders_1.0.0 undeployed on mi-1, mi-2") {
+		t.Fatalf("undeploy --wait does not wait for mi-2:\n%s", out)
+	}
+}
+
 // Two instances whose app opens inbound port 8085 get 8085+offset each
 // when mictl manages inbound.port_offset_enable; when the user turned it
 // off, the app is refused (deploy and up) before anything changes.

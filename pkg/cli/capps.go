@@ -44,7 +44,7 @@ func readDeclared(path string) (*capp.App, error) {
 	}
 	// One instance declaring only this file: ReadApps then judges it alone.
 	one := &config.Config{Instances: 1, NamePrefix: "mi", CApps: []string{abs}}
-	apps, err := reconcile.ReadApps(one)
+	apps, err := reconcile.ReadApps(one, one.Names())
 	if err != nil {
 		return nil, err
 	}
@@ -201,13 +201,20 @@ func openAppDeployment(cmd *cobra.Command, g *globalOptions, streams *IOStreams)
 	return &appDeployment{cfg: cfg, offsets: offsets, e: e}, nil
 }
 
-// targets are the instances names (all the configuration's when none)
-// as appstate looks at them; those the state file does not know do not
-// run.
-func (d *appDeployment) targets(names []string) []appstate.Target {
-	if len(names) == 0 {
-		names = d.cfg.Names()
+// orEvery is names, or when none every instance the daemon's reload
+// plans: the configuration's, and those it keeps running beyond them (an
+// earlier, larger up started them), which run the top-level CApps too.
+func (d *appDeployment) orEvery(names []string) []string {
+	if len(names) > 0 {
+		return names
 	}
+	return reconcile.Planned(d.cfg, d.e.state)
+}
+
+// targets are the instances names (every one when none, see orEvery) as
+// appstate looks at them; those the state file does not know do not run.
+func (d *appDeployment) targets(names []string) []appstate.Target {
+	names = d.orEvery(names)
 	files := declaredFiles{}
 	out := make([]appstate.Target, 0, len(names))
 	for _, n := range names {

@@ -102,7 +102,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	names = compact(names)
 	cfgFile := configFile(g)
 	scopes := d.undeclared(app.Path, names)
-	others := otherVersions(d.cfg, app, names)
+	others := otherVersions(d.cfg, app, d.orEvery(names))
 	if len(scopes) == 0 {
 		fmt.Fprintf(streams.ErrOut, "%s is declared already in %s: nothing changed\n", file, cfgFile)
 	}
@@ -183,17 +183,13 @@ type otherVersion struct {
 }
 
 // otherVersions are the other versions of app that cfg declares on the
-// target instances (names; all when none): MI runs every version it is
-// given side by side, and fails the second to deploy as faulty when their
-// artifacts share names ("Duplicate resource definition"), which an
-// upgrade's do.
+// target instances (names): MI runs every version it is given side by
+// side, and fails the second to deploy as faulty when their artifacts
+// share names ("Duplicate resource definition"), which an upgrade's do.
 func otherVersions(cfg *config.Config, app *capp.App, names []string) []otherVersion {
-	declared, err := reconcile.ReadApps(cfg)
+	declared, err := reconcile.ReadApps(cfg, names)
 	if err != nil {
 		return nil // the deploy's own checks say what is wrong
-	}
-	if len(names) == 0 {
-		names = cfg.Names()
 	}
 	var out []otherVersion
 	for _, n := range names {

@@ -195,7 +195,7 @@ func asRunning(cfg *config.Config, g *globalOptions, po *planOptions) (*config.C
 // any declared CApp of the same name and version (which MI could not run
 // beside it).
 func inspectConfig(cfg *config.Config, app *capp.App) (*config.Config, error) {
-	declared, err := reconcile.ReadApps(cfg)
+	declared, err := reconcile.ReadApps(cfg, cfg.Names())
 	if err != nil {
 		return nil, err
 	}

@@ -292,14 +292,14 @@ func (d *appDeployment) declaringScopes(path string, names []string) ([]declare.
 	return out, nil
 }
 
-// runningIt are the instances of names (all when none) that the
-// configuration has run path.
+// runningIt are the instances of names (every one when none, see
+// orEvery) that the configuration has run path.
 func (d *appDeployment) runningIt(path string, names []string) []string {
 	if len(names) > 0 {
 		return names
 	}
 	var out []string
-	for _, n := range d.cfg.Names() {
+	for _, n := range d.orEvery(nil) {
 		if slices.ContainsFunc(d.cfg.CAppsOf(n), func(c config.CApp) bool { return c.Path == path }) {
 			out = append(out, n)
 		}

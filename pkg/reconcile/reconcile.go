@@ -98,16 +98,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	// to (a start under way, a restart after a crash): a stopped
 	// deployment is planned again from the configuration, so that
 	// `up --base-offset 2750` after a down means 2750.
-	names := make(map[string]bool, cfg.Instances)
-	for _, n := range cfg.Names() {
-		names[n] = true
-	}
-	var pinned []deployment.Pin
-	for _, inst := range f.Instances {
-		if (opts.KeepUnknown || names[inst.Name] || Kept(f, inst.Name)) && Active(inst) {
-			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset, JavaOpts: javaOpts(inst.Env)})
-		}
-	}
+	pinned := pins(cfg, f, opts.KeepUnknown)
 	shipped, err := shippedCApps(cfg)
 	if err != nil {
 		return nil, err
@@ -136,6 +127,30 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// pins are the instances of f that keep their offsets in a plan of cfg:
+// those that run (or are meant to) and that cfg names, or f keeps (see
+// Kept), or any with keepUnknown (see Options).
+func pins(cfg *config.Config, f *state.File, keepUnknown bool) []deployment.Pin {
+	names := make(map[string]bool, cfg.Instances)
+	for _, n := range cfg.Names() {
+		names[n] = true
+	}
+	var pinned []deployment.Pin
+	for _, inst := range f.Instances {
+		if (keepUnknown || names[inst.Name] || Kept(f, inst.Name)) && Active(inst) {
+			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset, JavaOpts: javaOpts(inst.Env)})
+		}
+	}
+	return pinned
+}
+
+// Planned names every instance a reload of cfg plans around f: those cfg
+// names, then those f keeps running beyond them (see Kept), which run
+// the top-level CApps as the others do.
+func Planned(cfg *config.Config, f *state.File) []string {
+	return deployment.Names(cfg, pins(cfg, f, false))
 }
 
 // OwnApps are the records of recorded (an instance's Apps) of CApps
@@ -220,16 +235,16 @@ func launchVar(env []string, name string) string {
 }
 
 // ReadApps reads every CApp cfg declares, each file once, and returns
-// each instance's. A file MI would not deploy (not a zip, no
-// artifacts.xml, a path that escapes the archive, an inbound endpoint
-// whose port is not one) is refused here, before any instance is touched,
-// naming the file and where mictl.toml declares it; so are two files of
-// one instance with the same name and version, which MI refuses ("Two
-// applications can't have the same Id"). An application whose own
-// artifact is broken (an API's XML) is kept: MI deploys it as faulty and
-// says why, which mictl apps shows.
-func ReadApps(cfg *config.Config) (map[string][]*capp.App, error) {
-	apps, _, err := readApps(cfg, cfg.Names(), nil)
+// those of each instance of names (see readApps). A file MI would not
+// deploy (not a zip, no artifacts.xml, a path that escapes the archive,
+// an inbound endpoint whose port is not one) is refused here, before any
+// instance is touched, naming the file and where mictl.toml declares it;
+// so are two files of one instance with the same name and version, which
+// MI refuses ("Two applications can't have the same Id"). An application
+// whose own artifact is broken (an API's XML) is kept: MI deploys it as
+// faulty and says why, which mictl apps shows.
+func ReadApps(cfg *config.Config, names []string) (map[string][]*capp.App, error) {
+	apps, _, err := readApps(cfg, names, nil)
 	return apps, err
 }
 
