@@ -635,6 +635,30 @@ func TestStopDuringBackoffSaysNothingRan(t *testing.T) {
 	}
 }
 
+// The morning after a host's reboot (the daemon and every server killed
+// at once), down says it had nothing to signal: it said "stopping
+// (pid N): SIGTERM" of a pid that may by now be another program's.
+func TestDownAfterARebootSignalsNothing(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	mi1 := d.instance("mi-1")
+	if err := syscall.Kill(d.daemonPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-mi1.PGID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("mi-1's server gone", func() bool { return !mi1.Server.Alive() })
+	code, _, errOut := d.mictl("down")
+	if code != 0 {
+		t.Fatalf("down after a reboot: exit %d:\n%s", code, errOut)
+	}
+	want := fmt.Sprintf("mi-1 stopping: server pid %d gone already, and nothing left of its process group: nothing to signal", mi1.Server.PID)
+	if !strings.Contains(errOut, want) || strings.Contains(errOut, "SIGTERM") {
+		t.Fatalf("down after a reboot does not say it signalled nothing (%q):\n%s", want, errOut)
+	}
+}
+
 // A state file rebuilt from the homes reads an instance whose last event
 // is "stopping" as stopped (its server gone), never as crashed: the next
 // daemon must not bring it back.

@@ -74,7 +74,16 @@ func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, d
 		sent = sendSIGTERM(server, pgid, dir)
 	}
 	ev := Event{State: StateStopping, PID: server.PID, Message: fmt.Sprintf("SIGTERM; SIGKILL after %s", clock.timeout)}
-	if !sent.alive && sent.owned && !server.IsZero() {
+	switch {
+	case !sent.alive && !sent.owned:
+		// Nothing was signalled: the pid recorded may be a stranger's by
+		// now (after a reboot), and the user must not read that it got a
+		// SIGTERM.
+		ev.PID, ev.Message = 0, "no server runs: nothing to signal"
+		if !server.IsZero() {
+			ev.Message = fmt.Sprintf("server pid %d gone already, and nothing left of its process group: nothing to signal", server.PID)
+		}
+	case !sent.alive && !server.IsZero():
 		ev.PID, ev.Message = 0, fmt.Sprintf("server pid %d gone already: SIGTERM to what is left of its process group %d; SIGKILL after %s", server.PID, sent.pgid, clock.timeout)
 	}
 	s.record(name, ev, func(i *state.Instance) { i.State = StateStopping })
