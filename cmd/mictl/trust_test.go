@@ -1149,6 +1149,19 @@ func TestUpNotesAFaultedInstanceItLeaves(t *testing.T) {
 	}
 }
 
+// up --instances 2 after 3 leaves mi-3 running, and says so with the
+// command that stops it: the operator who scaled down saw three rows
+// and no word why.
+func TestUpNotesAnInstanceItLeavesRunning(t *testing.T) {
+	d := newDeployment(t)
+	d.up(3)
+	code, _, errOut := d.mictl("up", "--instances", "2", "--timeout", "30s")
+	want := "note: mi-3 keeps running beyond the 2 instances this up plans (up never stops an instance): mictl down mi-3 stops it"
+	if code != 0 || !strings.Contains(errOut, want) || !d.stateIs("mi-3", "ready") {
+		t.Fatalf("up --instances 2 after 3: exit %d, want 0, mi-3 still ready and %q:\n%s", code, want, errOut)
+	}
+}
+
 // status after the daemon and every server were killed (a host's crash,
 // an OOM kill) starts a daemon that takes the instances over; it answers
 // once it has, so no row shows a dead server as ready, and the table and

@@ -358,17 +358,22 @@ func applyEditedMeanwhile(ctx context.Context, streams *IOStreams, store *state.
 	}
 }
 
-// leftoverNotes says which instances of f, not running, this up does not
-// plan (wanted) and leaves as they are: those in a fault state, which
-// status goes on showing and exiting 3 for, which an up that exited 0
-// did not explain; and those stopped that the last up's planning flags
-// named and this up's (args) do not, which a plain up after `up
-// --instances 3` and `down mi-2` left stopped without a word, though
-// restart had said that up starts it.
+// leftoverNotes says which instances of f this up does not plan (wanted)
+// and leaves as they are: those still running, which `up --instances 8`
+// after 10 left running without a word (an up never stops anything);
+// those in a fault state, which status goes on showing and exiting 3 for,
+// which an up that exited 0 did not explain; and those stopped that the
+// last up's planning flags named and this up's (args) do not, which a
+// plain up after `up --instances 3` and `down mi-2` left stopped without
+// a word, though restart had said that up starts it.
 func leftoverNotes(f *state.File, wanted, args []string) []string {
-	var notes []string
+	var notes, beyond []string
 	for _, rec := range f.Instances {
-		if slices.Contains(wanted, rec.Name) || reconcile.Running(rec) {
+		if slices.Contains(wanted, rec.Name) {
+			continue
+		}
+		if reconcile.Running(rec) {
+			beyond = append(beyond, rec.Name)
 			continue
 		}
 		switch {
@@ -382,6 +387,14 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans %s, and the last up's %s planned it; mictl up %[3]s starts it",
 				rec.Name, plan, strings.Join(f.UpArgs, " ")))
 		}
+	}
+	if len(beyond) > 0 {
+		keep, them := "keep", "them"
+		if len(beyond) == 1 {
+			keep, them = "keeps", "it"
+		}
+		notes = append(notes, fmt.Sprintf("%s %s running beyond the %s this up plans (up never stops an instance): mictl down %s stops %s",
+			strings.Join(beyond, ", "), keep, plural(len(wanted), "instance"), strings.Join(beyond, " "), them))
 	}
 	return notes
 }
