@@ -1150,8 +1150,8 @@ func TestUpNotesAFaultedInstanceItLeaves(t *testing.T) {
 }
 
 // up --instances 2 after 3 leaves mi-3 running, and says so with the
-// command that stops it: the operator who scaled down saw three rows
-// and no word why.
+// command that stops it, as diff does then: the operator who scaled down
+// saw three rows and no word why.
 func TestUpNotesAnInstanceItLeavesRunning(t *testing.T) {
 	d := newDeployment(t)
 	d.up(3)
@@ -1159,6 +1159,12 @@ func TestUpNotesAnInstanceItLeavesRunning(t *testing.T) {
 	want := "note: mi-3 keeps running beyond the 2 instances this up plans (up never stops an instance): mictl down mi-3 stops it"
 	if code != 0 || !strings.Contains(errOut, want) || !d.stateIs("mi-3", "ready") {
 		t.Fatalf("up --instances 2 after 3: exit %d, want 0, mi-3 still ready and %q:\n%s", code, want, errOut)
+	}
+	// diff, which said "what runs matches the configuration", says it too.
+	code, _, errOut = d.mictl("diff")
+	want = "note: mi-3 keeps running beyond the configuration's 2 instances, as a reload leaves what an earlier, larger up started: mictl down mi-3 stops it"
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("diff: exit %d, want 0 and %q:\n%s", code, want, errOut)
 	}
 }
 

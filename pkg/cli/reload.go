@@ -167,6 +167,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	}
 	warnKeptSettings(streams, f, cfg, cmd.Flags())
 	noteOverridden(streams, configPath, f)
+	noteBeyond(streams, cfg, f)
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK()}
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {
@@ -185,6 +186,21 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		return nil
 	}
 	return errReported // exit 1: something would change, or conflicts block it
+}
+
+// noteBeyond says which instances keep running beyond those cfg names (an
+// earlier, larger up started them; see reconcile.Kept): diff said "what
+// runs matches the configuration" of ten running where mictl.toml says 8.
+func noteBeyond(streams *IOStreams, cfg *config.Config, f *state.File) {
+	var beyond []string
+	for _, rec := range f.Instances {
+		if reconcile.Kept(f, rec.Name) && !slices.Contains(cfg.Names(), rec.Name) && reconcile.Running(rec) {
+			beyond = append(beyond, rec.Name)
+		}
+	}
+	if len(beyond) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: %s\n", beyondNote(beyond, "the configuration's "+plural(len(cfg.Names()), "instance")+", as a reload leaves what an earlier, larger up started"))
+	}
 }
 
 // noteOverridden says which settings of the configuration file at

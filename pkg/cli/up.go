@@ -389,14 +389,19 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 		}
 	}
 	if len(beyond) > 0 {
-		keep, them := "keep", "them"
-		if len(beyond) == 1 {
-			keep, them = "keeps", "it"
-		}
-		notes = append(notes, fmt.Sprintf("%s %s running beyond the %s this up plans (up never stops an instance): mictl down %s stops %s",
-			strings.Join(beyond, ", "), keep, plural(len(wanted), "instance"), strings.Join(beyond, " "), them))
+		notes = append(notes, beyondNote(beyond, "the "+plural(len(wanted), "instance")+" this up plans (up never stops an instance)"))
 	}
 	return notes
+}
+
+// beyondNote says that the running instances names keep running beyond
+// plan, and what stops them.
+func beyondNote(names []string, plan string) string {
+	keep, them := "keep", "them"
+	if len(names) == 1 {
+		keep, them = "keeps", "it"
+	}
+	return fmt.Sprintf("%s %s running beyond %s: mictl down %s stops %s", strings.Join(names, ", "), keep, plan, strings.Join(names, " "), them)
 }
 
 // plannedByLastUp reports whether the last up's planning flags (f's) named
