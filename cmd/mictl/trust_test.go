@@ -930,6 +930,16 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 	}
 }
 
+// An instance named twice is restarted once: it was taken down twice.
+func TestRestartOfANameGivenTwiceRestartsItOnce(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	d.must("restart", "mi-1", "mi-1")
+	if n := strings.Count(d.events(), "mi-1 stopping pid="); n != 1 {
+		t.Fatalf("mi-1 stopped %d times by restart mi-1 mi-1, want once:\n%s", n, d.events())
+	}
+}
+
 // restart restarts what runs: a stopped instance is left to up (which
 // plans it again and checks its ports), named or under --all, and they
 // say which up starts it: mictl.toml does not name mi-2, the last up's

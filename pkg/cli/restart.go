@@ -49,6 +49,9 @@ error, exit 2).`,
 			if o.all == (len(names) > 0) {
 				return exitcode.Usagef("name the instances to restart, or use --all (not both)")
 			}
+			// An instance named twice is restarted once: twice took it
+			// down twice, for nothing.
+			names = compact(names)
 			if err := validateFormat(o.output, formatTable, formatJSON); err != nil {
 				return err
 			}
