@@ -69,8 +69,7 @@ func LoadSource(cfg *config.Config) (Source, error) {
 	// Said up front, not when the first instance fails to start.
 	script := filepath.Join(cfg.MIHome, home.StartScript)
 	if _, err := os.Stat(script); err != nil {
-		return Source{}, &config.Error{Where: cfg.Origin("mi_home"), Msg: fmt.Sprintf(
-			"mi_home %s has no %s, so it is not a Micro Integrator home: set mi_home to the directory that holds bin/ and conf/ (e.g. /opt/wso2mi-4.4.0)", cfg.MIHome, home.StartScript)}
+		return Source{}, &config.Error{Where: cfg.Origin("mi_home"), Msg: notAnMIHome(cfg.MIHome)}
 	}
 	// Homes are copies of the distribution, modes included: a script
 	// unpacked without its execute bit fails every start.
@@ -88,6 +87,21 @@ func LoadSource(cfg *config.Config) (Source, error) {
 			"cannot read the distribution's deployment.toml (%v); check mi_home points at a Micro Integrator home", err)}
 	}
 	return Source{Path: path, TOML: data}, nil
+}
+
+// notAnMIHome says why dir, without a start script, is no Micro Integrator
+// home: it does not exist (a mistyped path, or a symbolic link to nothing,
+// as `ln -sfn wso2mi-4.5.0 current` leaves before 4.5.0 is unpacked,
+// named with its target), or it holds no bin/micro-integrator.sh.
+func notAnMIHome(dir string) string {
+	fix := "set mi_home to the directory that holds bin/ and conf/ (e.g. /opt/wso2mi-4.4.0)"
+	if _, err := os.Stat(dir); err == nil {
+		return fmt.Sprintf("mi_home %s has no %s, so it is not a Micro Integrator home: %s", dir, home.StartScript, fix)
+	}
+	if target, err := os.Readlink(dir); err == nil {
+		return fmt.Sprintf("mi_home %s is a symbolic link to %s, which does not exist: unpack the distribution there, or point the link at one (ln -sfn DIR %s)", dir, target, dir)
+	}
+	return fmt.Sprintf("mi_home %s does not exist: %s", dir, fix)
 }
 
 // Options are the planning inputs that do not come from the config file.

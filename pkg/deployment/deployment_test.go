@@ -133,6 +133,26 @@ func TestLoadSource(t *testing.T) {
 			t.Fatalf("error %v, want a config error naming the missing script and where mi_home was set", err)
 		}
 	})
+	// A mistyped path, or a link re-pointed (ln -sfn) at a distribution
+	// not unpacked yet, said "has no bin/micro-integrator.sh", which sent
+	// the user looking into a directory that is not there.
+	t.Run("mi_home that does not exist", func(t *testing.T) {
+		missing := filepath.Join(t.TempDir(), "wso2mi-4.4.O")
+		link := filepath.Join(t.TempDir(), "current")
+		if err := os.Symlink(missing, link); err != nil {
+			t.Fatal(err)
+		}
+		for dir, want := range map[string]string{
+			missing: "mi_home " + missing + " does not exist: set mi_home to the directory that holds bin/ and conf/",
+			link:    "mi_home " + link + " is a symbolic link to " + missing + ", which does not exist: unpack the distribution there, or point the link at one (ln -sfn DIR " + link + ")",
+		} {
+			_, err := deployment.LoadSource(&config.Config{MIHome: dir})
+			var cerr *config.Error
+			if !errors.As(err, &cerr) || !strings.Contains(err.Error(), want) {
+				t.Errorf("mi_home %s: error %v, want a config error saying %q", dir, err, want)
+			}
+		}
+	})
 	// A distribution unpacked without its file modes: every start would
 	// fail with a bare "permission denied" from the launch.
 	t.Run("a start script that is not executable", func(t *testing.T) {
