@@ -660,7 +660,7 @@ func TestDownHurriesAStopUnderWay(t *testing.T) {
 				// The interrupted restart prepared nothing for a start it
 				// will not make (a record of mi-1 starting, which the down
 				// then stopped again as unsupervised).
-				if n := strings.Count(d.events(), "SIGTERM; SIGKILL after"); n != 1 {
+				if n := strings.Count(d.events(), " mi-1 stopping"); n != 1 {
 					t.Fatalf("%d stops of mi-1, want the restart's alone:\n%s", n, d.events())
 				}
 			}
