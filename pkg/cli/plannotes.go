@@ -49,7 +49,7 @@ type instanceRunTimePort struct {
 func runTimePorts(t *reconcile.Target) []instanceRunTimePort {
 	out := []instanceRunTimePort{}
 	for _, inst := range t.Plan.Instances {
-		for _, r := range deployment.RunTimePorts(t.AppsOf(inst.Name)) {
+		for _, r := range deployment.RunTimePorts(t.Inbounds, t.AppsOf(inst.Name)) {
 			out = append(out, instanceRunTimePort{Instance: inst.Name, RunTimePort: r})
 		}
 	}

@@ -158,7 +158,7 @@ func portsRows(p *planned, conflicts []check.Finding) ([]portsRow, error) {
 	var view *observe.View // one look at the host for every row
 	for i, inst := range p.Plan.Instances {
 		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit(), Extras: []extraRow{},
-			RunTime: deployment.RunTimePorts(p.AppsOf(inst.Name)), Conflicts: append([]check.Finding{}, byInstance[inst.Name]...)}
+			RunTime: deployment.RunTimePorts(p.Inbounds, p.AppsOf(inst.Name)), Conflicts: append([]check.Finding{}, byInstance[inst.Name]...)}
 		for k, e := range inst.Extras {
 			row.Extras = append(row.Extras, extraRow{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
 		}

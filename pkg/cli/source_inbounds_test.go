@@ -46,6 +46,16 @@ func TestDistributionsOwnInboundEndpointsArePlanned(t *testing.T) {
 		t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s%s", code, want, out, errOut)
 	}
 
+	// One whose port MI resolves as it deploys it is noted, as a CApp's.
+	if err := os.WriteFile(filepath.Join(endpoints, "LegacyHL7.xml"), []byte(endpoint("LegacyHL7", "hl7", "inbound.hl7.Port", "$SYSTEM:HL7_PORT")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b))
+	want = "note: mi-2: inbound endpoint synapse-configs/LegacyHL7 listens on inbound.hl7.Port = $SYSTEM:HL7_PORT, a port MI resolves at run time: not planned, not checked for conflicts"
+	if code != exitcode.OK || !strings.Contains(out, want) {
+		t.Fatalf("check-conflicts with a run-time port: exit %d, want 0 and %q:\n%s%s", code, want, out, errOut)
+	}
+
 	if err := os.WriteFile(filepath.Join(endpoints, "Broken.xml"), []byte(endpoint("Broken", "http", "inbound.http.port", "eighty")), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -455,15 +455,21 @@ func InboundListener(app *capp.App, in capp.Inbound) string { return app.ID() + 
 // the endpoint (a placeholder such as $SYSTEM:ORDERS_PORT, from the MI
 // process's environment): mictl can neither plan nor check it.
 type RunTimePort struct {
-	Listener  string `json:"listener"`  // <app id>/<endpoint>, as Extras name the others
+	Listener  string `json:"listener"`  // <app id>/<endpoint> (synapse-configs/<endpoint>), as Extras name the others
 	Parameter string `json:"parameter"` // e.g. inbound.http.port
 	Value     string `json:"value"`     // the placeholder as written, e.g. $SYSTEM:ORDERS_PORT
 }
 
-// RunTimePorts lists the inbound endpoint ports of apps that Extras
-// leaves out because MI resolves them at run time.
-func RunTimePorts(apps []*capp.App) []RunTimePort {
+// RunTimePorts lists the inbound endpoint ports that InstanceExtras
+// leaves out because MI resolves them at run time: those of the
+// distribution's own inbound endpoints (inbounds), then those of apps.
+func RunTimePorts(inbounds []capp.Inbound, apps []*capp.App) []RunTimePort {
 	out := []RunTimePort{}
+	for _, in := range inbounds {
+		if in.AtRunTime() {
+			out = append(out, RunTimePort{Listener: SourceInboundPrefix + in.Name, Parameter: in.Param, Value: in.Placeholder})
+		}
+	}
 	for _, app := range apps {
 		for _, in := range app.Inbounds {
 			if in.AtRunTime() {

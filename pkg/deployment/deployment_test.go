@@ -791,7 +791,7 @@ func TestExtras(t *testing.T) {
 		t.Fatalf("with inbound offsets off the HTTP endpoint moved: %+v", off)
 	}
 	// A port MI resolves at run time is not planned, but listed.
-	rt := deployment.RunTimePorts([]*capp.App{app})
+	rt := deployment.RunTimePorts(nil, []*capp.App{app})
 	if want := []deployment.RunTimePort{{Listener: "orders_1.0.0/OrdersEnv", Parameter: "inbound.http.port", Value: "$SYSTEM:ORDERS_PORT"}}; !slices.Equal(rt, want) {
 		t.Fatalf("run-time ports = %+v\nwant %+v", rt, want)
 	}
