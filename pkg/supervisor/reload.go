@@ -326,12 +326,28 @@ func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
 	return nil
 }
 
-// forget drops stopped instances from the state file.
+// forget drops stopped instances from the state file, and their runners:
+// a daemon whose instances are renamed or removed over months must not
+// keep, and walk at every health check, a runner for every name it ever
+// ran.
 func (s *Supervisor) forget(names []string) error {
-	return s.update(func(f *state.File) error {
+	err := s.update(func(f *state.File) error {
 		f.Instances = slices.DeleteFunc(f.Instances, func(i state.Instance) bool { return slices.Contains(names, i.Name) })
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range names {
+		// One started again meanwhile (an up between the stop and this)
+		// keeps its runner: it still supervises a server.
+		if r, ok := s.runners[name]; ok && r.finished() {
+			delete(s.runners, name)
+		}
+	}
+	return nil
 }
 
 // recordReload keeps the outcome of the last reload in the state file

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -278,5 +279,22 @@ func TestReloadPlansFromWhatTheLockHolderRecorded(t *testing.T) {
 	}
 	if rec, _ := after.Instance("mi-1"); rec == nil || rec.Offset != s.base+1 {
 		t.Errorf("mi-1 recorded as %+v, want the up's offset %d", rec, s.base+1)
+	}
+}
+
+// A reload that removes an instance (here, renames it) drops its runner:
+// a daemon whose instances are renamed over months keeps a runner for
+// each instance it has, not for every name it ever ran.
+func TestRemovedInstanceLeavesNoRunner(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\nname_prefix = \"blue\"\n")
+	s.next("blue-1", StateReady)
+	s.reload("instances = 1\nname_prefix = \"green\"\n")
+	s.next("green-1", StateReady)
+	s.sup.mu.Lock()
+	names := slices.Sorted(maps.Keys(s.sup.runners))
+	s.sup.mu.Unlock()
+	if !slices.Equal(names, []string{"green-1"}) {
+		t.Errorf("runners after blue-1 was renamed green-1: %v, want [green-1]", names)
 	}
 }
