@@ -31,7 +31,10 @@ const hotDeployWindow = 20 * time.Second
 // removing a watch starts one in the kernel's background; either, while
 // the servers stop, made the releases of their own instances take 10-20
 // ms, and their exits, which a stop waits for, as long (see
-// watch.Watcher). Where inotify cannot be had nothing is watched: every
+// watch.Watcher). The watch of an instance a reload removed goes once it
+// has stopped (release): renamed instances must not pile up watches, which
+// count against the user's fs.inotify.max_user_watches, for as long as the
+// daemon runs. Where inotify cannot be had nothing is watched: every
 // check then asks /healthz (see asksHealthz).
 type appDirs struct {
 	w    *fsnotify.Watcher // nil until the first watch, and once closed
@@ -66,6 +69,20 @@ func (a *appDirs) remove(c *healthCheck) {
 	}
 	delete(a.dirs, c.apps)
 	c.apps = ""
+}
+
+// release lets go of the watches kept for instances the supervisor no
+// longer has (a reload removed them, see Supervisor.forget): kept holds
+// the carbonapps/ of every instance it still has, watched or not.
+func (a *appDirs) release(kept map[string]bool) {
+	if a.w == nil {
+		return
+	}
+	for _, apps := range a.w.WatchList() {
+		if a.dirs[apps] == nil && !kept[apps] {
+			_ = a.w.Remove(apps)
+		}
+	}
 }
 
 // events and errors are the watcher's channels, nil (never ready) while

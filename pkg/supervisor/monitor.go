@@ -3,6 +3,7 @@ package supervisor
 import (
 	"time"
 
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 )
 
@@ -136,6 +137,13 @@ func (s *Supervisor) firstCheck() time.Duration {
 func (s *Supervisor) syncChecks(checks map[*running]*healthCheck, dirs *appDirs) {
 	watched := map[*running]*runner{}
 	rechecks := map[*running][]chan struct{}{}
+	// Taken before the runners are read: a drop after it is seen at the
+	// next wake.
+	dropped := s.runnersDropped.Swap(false)
+	var kept map[string]bool // every runner's carbonapps/, once some were dropped
+	if dropped {
+		kept = map[string]bool{}
+	}
 	for _, r := range s.allRunners() {
 		r.mu.Lock()
 		if r.watched != nil {
@@ -145,7 +153,13 @@ func (s *Supervisor) syncChecks(checks map[*running]*healthCheck, dirs *appDirs)
 			closeAll(r.rechecks) // nothing to check
 		}
 		r.rechecks = nil
+		if dropped {
+			kept[home.CarbonAppsDir(r.inst.Home)] = true
+		}
 		r.mu.Unlock()
+	}
+	if dropped {
+		dirs.release(kept)
 	}
 	for cur, c := range checks {
 		if watched[cur] == nil {

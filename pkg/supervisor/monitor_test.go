@@ -137,6 +137,32 @@ func TestAppDirsKeepTheWatchOfAStoppedInstance(t *testing.T) {
 	}
 }
 
+// release lets go of the kept watch of an instance the supervisor no
+// longer has, and keeps those of the instances it still has: one that
+// runs, and one merely stopped.
+func TestAppDirsReleaseOnlyTheWatchesOfGoneInstances(t *testing.T) {
+	gone, goneApps, a := appDirsOfAHome(t)
+	stopped, running := t.TempDir(), t.TempDir()
+	for _, dir := range []string{stopped, running} {
+		if err := os.MkdirAll(home.CarbonAppsDir(dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checks := map[string]*healthCheck{}
+	for _, dir := range []string{gone, stopped, running} {
+		checks[dir] = &healthCheck{}
+		a.add(checks[dir], dir)
+	}
+	a.remove(checks[gone])
+	a.remove(checks[stopped])
+	a.release(map[string]bool{home.CarbonAppsDir(stopped): true, home.CarbonAppsDir(running): true})
+	want := []string{home.CarbonAppsDir(running), home.CarbonAppsDir(stopped)}
+	slices.Sort(want)
+	if got := slices.Sorted(slices.Values(a.w.WatchList())); !slices.Equal(got, want) {
+		t.Fatalf("watched after %s's instance was removed: %v, want %v", goneApps, got, want)
+	}
+}
+
 // appDirsOfAHome is a home with a carbonapps/ (apps), and an appDirs
 // that watches nothing yet, closed when the test ends.
 func appDirsOfAHome(t *testing.T) (dir, apps string, a *appDirs) {

@@ -345,6 +345,9 @@ func (s *Supervisor) forget(names []string) error {
 		// keeps its runner: it still supervises a server.
 		if r, ok := s.runners[name]; ok && r.finished() {
 			delete(s.runners, name)
+			// The monitor lets go of its watch on their carbonapps/.
+			s.runnersDropped.Store(true)
+			notify(s.watchKick)
 		}
 	}
 	return nil

@@ -8,13 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -297,4 +300,60 @@ func TestRemovedInstanceLeavesNoRunner(t *testing.T) {
 	if !slices.Equal(names, []string{"green-1"}) {
 		t.Errorf("runners after blue-1 was renamed green-1: %v, want [green-1]", names)
 	}
+}
+
+// A reload that removes an instance lets go of the inotify watch on its
+// carbonapps/, which a stop alone keeps (see appDirs): renamed instances
+// must not pile up watches, counted against the user's
+// fs.inotify.max_user_watches, for as long as the daemon runs.
+func TestRemovedInstanceLeavesNoWatch(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\nname_prefix = \"blue\"\n")
+	s.next("blue-1", StateReady)
+	apps := home.CarbonAppsDir(filepath.Join(s.dir, "instances", "blue-1"))
+	s.await("blue-1's carbonapps/ watched", func() bool { return inotifyWatches(t, apps) })
+	s.reload("instances = 1\nname_prefix = \"green\"\n")
+	s.next("green-1", StateReady)
+	s.await("the removed blue-1's carbonapps/ no longer watched", func() bool { return !inotifyWatches(t, apps) })
+}
+
+// await waits until cond holds, failing the test after siteTimeout: for
+// what the monitor does in its own time.
+func (s *simSite) await(what string, cond func() bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(siteTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("not so after %s: %s", siteTimeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// inotifyWatches reports whether an inotify instance of this process
+// watches dir, as the kernel lists the watches in /proc/self/fdinfo (by
+// inode).
+func inotifyWatches(t *testing.T, dir string) bool {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	ino := " ino:" + strconv.FormatUint(st.Ino, 16) + " "
+	fds, err := os.ReadDir("/proc/self/fdinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		info, err := os.ReadFile(filepath.Join("/proc/self/fdinfo", fd.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		for line := range strings.Lines(string(info)) {
+			if strings.HasPrefix(line, "inotify ") && strings.Contains(line, ino) {
+				return true
+			}
+		}
+	}
+	return false
 }

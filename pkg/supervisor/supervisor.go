@@ -98,6 +98,9 @@ type Supervisor struct {
 	// watchKick wakes the monitor when an instance becomes watched or
 	// should be checked soon.
 	watchKick chan struct{}
+	// runnersDropped tells the monitor that forget dropped runners: it
+	// lets go of the watches it kept on their carbonapps/ (see appDirs).
+	runnersDropped atomic.Bool
 	// firstCheckAfter is checkFirst; tests that must tell a check brought
 	// by a change from one the schedule brings make it longer.
 	firstCheckAfter time.Duration
