@@ -123,11 +123,23 @@ func ProbeAll(probers []*Prober, path string) []Answer {
 		}
 		if out[i].Err != nil {
 			p.Close()
-			out[i].Err = fmt.Errorf("GET http://%s%s: %w", p.host, path, withoutSource(out[i].Err))
+			err := withoutSource(out[i].Err)
+			if isTimeout(err) {
+				err = noAnswer{err}
+			}
+			out[i].Err = fmt.Errorf("GET http://%s%s: %w", p.host, path, err)
 		}
 	}
 	return out
 }
+
+// noAnswer is a probe that timed out, in words: Go's "read tcp
+// 127.0.0.1:9201: i/o timeout" was what status and the event log said
+// of a hung server. The network error stays underneath (errors.As).
+type noAnswer struct{ err error }
+
+func (e noAnswer) Error() string { return fmt.Sprintf("no answer within %s", ProbeTimeout) }
+func (e noAnswer) Unwrap() error { return e.err }
 
 // withoutSource drops the local address from a network error: a new one
 // at each probe, it made a hung server's reason (status, the event log)
