@@ -127,8 +127,11 @@ func StartScript(carbonHome string) string {
 // a container hook runs it: MI's own `micro-integrator.sh --stop`, which
 // sends SIGTERM to the MI java named in $CARBON_HOME/wso2carbon.pid (the
 // only signal MI drains on: docs/mi-facts.md, "Signals") and returns.
+// MI writes that file as its java starts: a stop before it (a pod
+// deleted as it starts) waits for it, within the grace period, where
+// --stop alone signalled nothing and the grace period ran out.
 func StopCommand(carbonHome string) []string {
-	return []string{"sh", StartScript(carbonHome), "--stop"}
+	return []string{"sh", "-c", `while [ ! -s "$0/wso2carbon.pid" ]; do sleep 1; done; exec sh "$0/bin/micro-integrator.sh" --stop`, carbonHome}
 }
 
 // ImageTag is ref's tag, or "" when it has none.

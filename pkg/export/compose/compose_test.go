@@ -3,6 +3,7 @@ package compose
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -297,24 +298,6 @@ func TestShippedCAppsAreMounted(t *testing.T) {
 	exporttest.Golden(t, "compose/shipped-capps.yaml", string(data))
 }
 
-// fakeStartScript imitates MI's start script where the entrypoint
-// depends on it (docs/mi-facts.md, "Start, stop, files"): it runs a
-// "java" as a child, not exec, which writes its pid to wso2carbon.pid
-// and drains on SIGTERM, and `--stop` sends SIGTERM to that pid and
-// returns at once. The script's status (3) tells it from a signal's.
-// The "java" gives up after a minute, so a failing test leaves nothing
-// running.
-const fakeStartScript = `#!/bin/sh
-home=$(cd "$(dirname "$0")/.." && pwd)
-if [ "$1" = --stop ]; then
-	kill -TERM "$(cat "$home/wso2carbon.pid")"
-	exit 0
-fi
-echo "args $*" >> "$home/log"
-sh -c 'trap "echo drained >> \"$1/log\"; exit 0" TERM; echo $$ > "$1/wso2carbon.pid"; i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done' java "$home"
-exit 3
-`
-
 // Docker's SIGTERM (or SIGINT) to the container's PID 1, the entrypoint,
 // makes MI drain through its own --stop, and the entrypoint ends with the
 // start script once java has exited.
@@ -326,7 +309,7 @@ func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 			if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(script, []byte(fakeStartScript), 0o644); err != nil {
+			if err := os.WriteFile(script, []byte(exporttest.FakeStartScript), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			wrapper := filepath.Join(t.TempDir(), entrypointFile)
@@ -373,5 +356,76 @@ func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 				t.Errorf("the start script logged %q: MI was not started with its arguments or not stopped with SIGTERM", log)
 			}
 		})
+	}
+}
+
+// A stop that comes before MI wrote its pid file (a container stopped as
+// it starts) waits for it, and a pid file left by the container's
+// previous run (Docker's restart policy keeps its files) is never
+// signalled: it named no MI, perhaps a stranger by now.
+func TestEntrypointStopsAnMIStillStarting(t *testing.T) {
+	home := t.TempDir()
+	script := filepath.Join(home, "bin", "micro-integrator.sh")
+	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte(exporttest.SlowStartScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stranger := exec.Command("sleep", "60")
+	if err := stranger.Start(); err != nil {
+		t.Fatal(err)
+	}
+	strangerDone := make(chan struct{})
+	go func() { stranger.Wait(); close(strangerDone) }()
+	t.Cleanup(func() { stranger.Process.Kill() })
+	if err := os.WriteFile(filepath.Join(home, "wso2carbon.pid"), []byte(fmt.Sprintln(stranger.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := filepath.Join(t.TempDir(), entrypointFile)
+	if err := os.WriteFile(wrapper, entrypoint, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", wrapper, script)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second) // for a hang, not a measurement
+	for {
+		if log, _ := os.ReadFile(filepath.Join(home, "log")); strings.HasPrefix(string(log), "args") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the start script never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the entrypoint still runs 30 s after a SIGTERM that came before MI's pid file")
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("the entrypoint ended with %v, want the start script's status 3", err)
+	}
+	if log, _ := os.ReadFile(filepath.Join(home, "log")); !strings.HasSuffix(string(log), "drained\n") {
+		t.Errorf("the start script logged %q: MI was not stopped with SIGTERM", log)
+	}
+	select {
+	case <-strangerDone:
+		t.Error("the process the previous run's pid file named was signalled")
+	default:
 	}
 }

@@ -12,9 +12,24 @@
 # `START_SCRIPT --stop`; MI drains (up to 180 s, within stop_grace_period),
 # java exits, the start script with it, and this script then exits with
 # the start script's status.
+#
+# MI writes wso2carbon.pid as its java starts. A pid file there when the
+# container starts is its previous run's (Docker's restart policy keeps
+# the container's files) and names no MI: it goes first, and a stop that
+# comes before MI wrote its own waits for it (or for the start script to
+# end), rather than signal nothing, or a stranger.
 start=$1
 shift
-trap 'sh "$start" --stop' TERM INT
+pidfile=$(dirname "$(dirname "$start")")/wso2carbon.pid
+rm -f "$pidfile"
+mi=
+stop() {
+	while [ ! -s "$pidfile" ] && { [ -z "$mi" ] || kill -0 "$mi" 2>/dev/null; }; do
+		sleep 1
+	done
+	[ -s "$pidfile" ] && sh "$start" --stop
+}
+trap stop TERM INT
 sh "$start" "$@" &
 mi=$!
 wait "$mi"

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/goldentest"
@@ -251,3 +252,25 @@ func CApp(t testing.TB, dir, name string, size int) string {
 	}
 	return path
 }
+
+// FakeStartScript imitates MI's start script where Compose's entrypoint
+// and Kubernetes' stop hook depend on it (docs/mi-facts.md, "Start, stop,
+// files"): it runs a "java" as a child, not exec, which writes its pid to wso2carbon.pid
+// and drains on SIGTERM, and `--stop` sends SIGTERM to that pid and
+// returns at once. The script's status (3) tells it from a signal's.
+// The "java" gives up after a minute, so a failing test leaves nothing
+// running.
+const FakeStartScript = `#!/bin/sh
+home=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$1" = --stop ]; then
+	kill -TERM "$(cat "$home/wso2carbon.pid")"
+	exit 0
+fi
+echo "args $*" >> "$home/log"
+sh -c 'trap "echo drained >> \"$1/log\"; exit 0" TERM; echo $$ > "$1/wso2carbon.pid"; i=0; while [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done' java "$home"
+exit 3
+`
+
+// SlowStartScript is FakeStartScript whose java takes a second before it
+// writes its pid file, as MI's takes a few: a stop may come before it.
+var SlowStartScript = strings.Replace(FakeStartScript, `echo $$ > "$1/wso2carbon.pid"`, `sleep 1; echo $$ > "$1/wso2carbon.pid"`, 1)

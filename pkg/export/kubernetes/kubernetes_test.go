@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
+	"os/exec"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -213,13 +216,52 @@ func TestPreStopRunsMIsOwnStop(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []string{"sh", home + "/bin/micro-integrator.sh", "--stop"}
+			want := export.StopCommand(home)
 			for name, d := range decode(t, files).deployments {
 				if got := preStop(d.Spec.Template.Spec.Containers[0]); !slices.Equal(got, want) {
 					t.Errorf("%s: preStop exec %q, want %q", name, got, want)
 				}
 			}
 		})
+	}
+}
+
+// The preStop hook stops an MI that is still starting (its pod deleted
+// before MI wrote wso2carbon.pid) once it has: --stop alone signalled
+// nothing, and the kubelet killed MI when the grace period ran out.
+func TestPreStopStopsAnMIStillStarting(t *testing.T) {
+	home := t.TempDir()
+	script := filepath.Join(home, "bin", "micro-integrator.sh")
+	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte(exporttest.SlowStartScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mi := exec.Command("sh", script)
+	if err := mi.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- mi.Wait() }()
+	t.Cleanup(func() {
+		if mi.ProcessState == nil {
+			mi.Process.Kill()
+		}
+	})
+	hook := export.StopCommand(home)
+	stop := exec.Command(hook[0], hook[1:]...)
+	stop.WaitDelay = time.Second
+	if out, err := stop.CombinedOutput(); err != nil { // before the pid file, most likely: it waits
+		t.Fatalf("the preStop hook failed: %v\n%s", err, out)
+	}
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second): // a hang, not a measurement
+		t.Fatal("MI still runs 30 s after the preStop hook returned")
+	}
+	if log, _ := os.ReadFile(filepath.Join(home, "log")); !strings.HasSuffix(string(log), "drained\n") {
+		t.Errorf("the start script logged %q: MI was not stopped with SIGTERM", log)
 	}
 }
 
