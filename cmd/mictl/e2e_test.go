@@ -1468,3 +1468,42 @@ func TestCtrlCWhileDeployWaitsSaysItGoesOn(t *testing.T) {
 		t.Fatalf("deploy --wait after Ctrl-C: %v (ended: %v), want exit 130 saying %q:\n%s", err, ok, want, deploy.out.String())
 	}
 }
+
+// A down stops a failed instance too, as asked: left failed, `mictl down
+// && mictl status` exited 3 with nothing running. Its last error stays,
+// for status NAME. Through the daemon (mi-2 keeps it running) and without
+// one (the daemon leaves once nothing is wanted).
+func TestDownRecordsAFailedInstanceStopped(t *testing.T) {
+	d := newDeployment(t)
+	failMI1 := func() {
+		t.Helper()
+		if err := syscall.Kill(d.instance("mi-1").Server.PID, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		d.waitFor("mi-1 failed", func() bool { return d.stateIs("mi-1", "failed") })
+	}
+	assertStoppedWithItsError := func(how string) {
+		t.Helper()
+		if row := d.statusJSON().Instances[0]; row.Health != nil {
+			t.Errorf("%s: mi-1's health %q; want none for a stopped instance", how, *row.Health)
+		}
+		if inst := d.instance("mi-1"); inst.State != "stopped" || inst.LastError == "" || inst.Reason != "" {
+			t.Errorf("%s: mi-1 %s, last error %q, reason %q; want stopped, keeping its last error alone", how, inst.State, inst.LastError, inst.Reason)
+		}
+		if out := d.must("status", "mi-1"); !strings.Contains(out, "last error:\n  server pid ") {
+			t.Errorf("%s: status mi-1 does not show the last error:\n%s", how, out)
+		}
+	}
+
+	d.up(2, "--restart", "never")
+	failMI1()
+	d.must("down")
+	assertStoppedWithItsError("down through the daemon")
+
+	d.up(1, "--restart", "never")
+	daemon := d.state().Daemon.Identity
+	failMI1()
+	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	d.must("down")
+	assertStoppedWithItsError("down with no daemon")
+}

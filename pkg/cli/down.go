@@ -47,6 +47,8 @@ restart or a reload is stopping already gets --timeout too, when that is
 shorter than what its stop has left, and that restart or reload does not
 start it again (it goes on with the other instances). Stale pid files are
 removed, and the supervisor daemon exits when nothing is left to watch.
+A failed instance is recorded stopped too, as asked, keeping its last
+error (mictl status NAME shows it).
 With no daemon running, down stops the instances itself: a first Ctrl-C
 lets it finish the stop, a second leaves it unfinished.
 Once everything is down (mictl down with no NAME), the planning flags of

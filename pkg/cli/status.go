@@ -299,7 +299,9 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 			r.Health = ptr(fmt.Sprintf("server pid %d is gone", inst.Server.PID))
 		case inst.Reason != "":
 			r.Health = &inst.Reason
-		case inst.LastError != "":
+		case inst.LastError != "" && r.State != supervisor.StateStopped:
+			// A stopped instance's last error (a failed one's that down
+			// stopped) is history, shown by status NAME, not its health.
 			r.Health = ptr(firstLine(inst.LastError))
 		}
 		rows = append(rows, r)

@@ -207,8 +207,8 @@ func TestPersisterRetriesAFailedWrite(t *testing.T) {
 
 // Stop reads the records of finished runners from the state file, so it
 // must flush first: a failure recorded a moment ago (and held back by the
-// write gap) must not be taken for a running instance and overwritten by
-// "stopped", losing its reason.
+// write gap) must not be taken for a running instance, whose stop clears
+// the last error. Stopped as a failed one, it keeps it.
 func TestStopSeesARecordStillQueued(t *testing.T) {
 	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
 	if err != nil {
@@ -241,8 +241,8 @@ func TestStopSeesARecordStillQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inst, _ := f.Instance("mi-1"); inst.State != StateFailed || inst.LastError != why {
-		t.Errorf("after stop: %s (%q), want still %s (%q)", inst.State, inst.LastError, StateFailed, why)
+	if inst, _ := f.Instance("mi-1"); inst.State != StateStopped || inst.LastError != why {
+		t.Errorf("after stop: %s (%q), want %s keeping its last error (%q)", inst.State, inst.LastError, StateStopped, why)
 	}
 }
 

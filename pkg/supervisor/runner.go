@@ -872,6 +872,14 @@ func endStopped(i *state.Instance) {
 	i.SetError("", "")
 }
 
+// endFailedRun records a failed instance stopped on request: its last
+// error stays (status NAME shows it), without the short reason that
+// would read as the health of something stopped.
+func endFailedRun(i *state.Instance) {
+	i.Ended(StateStopped)
+	i.Reason = ""
+}
+
 // aimEarly aims the watched incarnation's SIGTERM ahead of the stop
 // request that follows (see Supervisor.Stop, which sends it), and takes
 // it from the monitor: a server on its way out is not degraded. It

@@ -1205,7 +1205,13 @@ func (s *Supervisor) Homes() []string {
 func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration, intended func()) error {
 	running := inst.Server.Alive() || proc.GroupOf(inst.PGID, inst.Home, inst.Server)
 	if !running && !Wanted(inst.State) && inst.State != StateStopping {
-		return nil // nothing runs; a failed instance keeps its state and reason
+		if inst.State == StateFailed {
+			// Stopping it is what was asked: left failed, it kept
+			// status (and `mictl down && mictl status`) exiting 3 after
+			// a down of everything. Its last error stays for status NAME.
+			s.record(inst.Name, Event{State: StateStopped, Message: "was failed: nothing ran to stop"}, endFailedRun)
+		}
+		return nil
 	}
 	res, err := s.stopInstance(inst.Name, inst.Server, inst.PGID, inst.Home, newKillClock(timeout, time.Now()), nil, intended)
 	removeStalePIDFile(inst.Home)
