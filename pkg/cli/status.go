@@ -51,9 +51,11 @@ directory it may not write: it shows what it finds.
 status exits 3 when an instance it shows is failed, crashed, backoff or
 degraded (not serving, or serving with a faulty CApp, because something
 went wrong; while the daemon answers, as it records them), naming them
-on stderr, after printing the table or JSON as usual; 0 otherwise
-(starting, stopping and stopped are what mictl or you are doing), so a
-check can be: mictl status mi-2 || alert.`,
+on stderr, after printing the table or JSON as usual, and when the
+daemon does not answer (stopped or hung: nothing restarts what crashes),
+saying how to resume or end it; 0 otherwise (starting, stopping and
+stopped are what mictl or you are doing), so a check can be:
+mictl status mi-2 || alert.`,
 		Example: `  mictl status
   mictl status mi-2
   mictl status mi-2 >/dev/null || echo "mi-2 needs attention"
@@ -196,6 +198,9 @@ type statusReport struct {
 	DaemonProblem *string `json:"daemon_problem"`
 
 	file *state.File // what the report was made from
+	// daemonHung says DaemonProblem is a daemon that does not answer:
+	// nothing may be restarting what crashes, which status's exit says.
+	daemonHung bool
 }
 
 type daemonInfo struct {
@@ -228,6 +233,7 @@ func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveF
 	if daemonProblem != nil {
 		msg := daemonProblem.Error()
 		r.DaemonProblem = &msg
+		r.daemonHung = errors.Is(daemonProblem, supervisor.ErrNotAnswering)
 	}
 	return r
 }
@@ -360,6 +366,12 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 // there is none: a check can be `mictl status mi-2 || ...`, as one is
 // with `systemctl status` and `supervisorctl status`.
 func unhealthy(r statusReport, names []string) error {
+	var hung error
+	if r.daemonHung {
+		// A check like `mictl status || alert` must see a supervisor that
+		// no longer watches: its instances' crashes go unrestarted.
+		hung = fmt.Errorf("%s; what is shown is the state file", *r.DaemonProblem)
+	}
 	var faulted, first []string
 	for _, row := range r.Instances {
 		if (len(names) == 0 || slices.Contains(names, row.Name)) && state.Faulted(row.State) {
@@ -368,14 +380,20 @@ func unhealthy(r statusReport, names []string) error {
 		}
 	}
 	if len(faulted) == 0 {
+		if hung != nil {
+			return exitcode.With(exitcode.Runtime, hung)
+		}
 		return nil
 	}
+	var notHealthy error
 	if len(names) > 0 {
 		// The status named shows why in full already.
-		return exitcode.With(exitcode.Runtime, fmt.Errorf("not healthy: %s (`mictl logs %s` says more)", strings.Join(faulted, ", "), first[0]))
+		notHealthy = fmt.Errorf("not healthy: %s (`mictl logs %s` says more)", strings.Join(faulted, ", "), first[0])
+	} else {
+		notHealthy = fmt.Errorf("not healthy: %s (`mictl status %s` and `mictl logs %s` say why)",
+			strings.Join(faulted, ", "), first[0], first[0])
 	}
-	return exitcode.With(exitcode.Runtime, fmt.Errorf("not healthy: %s (`mictl status %s` and `mictl logs %s` say why)",
-		strings.Join(faulted, ", "), first[0], first[0]))
+	return exitcode.With(exitcode.Runtime, errors.Join(notHealthy, hung))
 }
 
 // noInstancesHint is what a view of the instances says when there is none.
@@ -472,7 +490,7 @@ func printStatusFooter(w io.Writer, r statusReport) {
 		fmt.Fprintf(w, "state not saved: %s since %s (the daemon keeps it in memory and retries; free the space or fix the file under the state directory)\n",
 			sf.Error, sf.Since.Local().Format("15:04:05"))
 	}
-	if r.DaemonProblem != nil {
+	if r.DaemonProblem != nil && !r.daemonHung { // a hung one is status's exit error (unhealthy)
 		fmt.Fprintf(w, "warning: %s; what is shown is the state file\n", *r.DaemonProblem)
 	}
 }
