@@ -58,7 +58,7 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"sim", "dist", filepath.Join(notEmpty, "x", "dist")}, nil, nil},
 		{2, []string{"status", "--instances-dir", filepath.Join(notEmpty, "x")}, nil, nil},
 		{2, []string{"generate", "--config", good, "--instances-dir", filepath.Join(notEmpty, "x")}, nil, nil},
-		{3, []string{"restart", "--all"}, nil, nil}, // no instance at all: nothing runs to restart
+		{2, []string{"restart", "--all"}, nil, nil}, // no instance at all: nothing runs to restart
 		{0, []string{"check-conflicts", "--config", good}, nil, nil},
 		{1, []string{"check-conflicts", "--offsets", clash}, nil, nil},
 		{2, []string{"check-conflicts", "--config", bad}, nil, nil},
@@ -117,7 +117,8 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"down", "mi-9"}, nil, reloadWith(goodBody)},
 		{0, []string{"down"}, nil, nil},
 		{3, []string{"reload"}, nil, nil},           // nothing runs to reload
-		{3, []string{"restart", "--all"}, nil, nil}, // nothing runs to restart
+		{2, []string{"restart", "--all"}, nil, nil}, // nothing runs to restart, as naming a stopped one
+		{2, []string{"restart", "mi-1"}, nil, nil},  // stopped: up starts it
 	}
 	for _, s := range steps {
 		if s.before != nil {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,8 +39,8 @@ it (exit 2 for such a file).
 
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips
-them, saying so, and fails, exit 3, when nothing runs; naming one is an
-error, exit 2).`,
+them, saying so). Naming one, or --all when nothing runs, is an input
+error: exit 2.`,
 		Example: `  mictl restart mi-2
   mictl restart --all`,
 		ValidArgsFunction: completeInstanceNames(g),
@@ -68,10 +67,11 @@ error, exit 2).`,
 				return err
 			}
 			if o.all {
-				// No instance at all is nothing running, as the help says.
+				// No instance at all is nothing running, as the help says:
+				// the same input error as naming a stopped instance.
 				names = runningOf(streams, cfg, f)
 				if len(names) == 0 {
-					return exitcode.With(exitcode.Runtime, errors.New("nothing runs to restart; start instances with mictl up"))
+					return exitcode.Usagef("nothing runs to restart; start instances with mictl up")
 				}
 			} else if err := refuseNotRunning(cfg, f, names); err != nil {
 				return err
