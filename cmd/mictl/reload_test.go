@@ -223,6 +223,26 @@ func TestReloadChecksOffsetChangesBeforeStopping(t *testing.T) {
 	}
 }
 
+// A refused reload says its conflicts once: the daemon's reload-failed
+// event, the table's footer and the command's error each listed them.
+func TestRefusedReloadSaysItsConflictsOnce(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("base_offset = %d\n", d.base)
+	d.configFile("inplace", base)
+	d.must("up", "--timeout", "30s")
+	// docs/mi-facts.md: offsets 37 apart collide across roles.
+	d.configFile("inplace", fmt.Sprintf("%s[[instance]]\nname = \"mi-2\"\noffset = %d\n", base, d.base+37))
+	conflict := fmt.Sprintf("mi-1 http %d ↔ mi-2 https %d", 8280+d.base, 8280+d.base)
+	code, _, errOut := d.mictl("reload")
+	if code != 1 || strings.Count(errOut, conflict) != 1 || !strings.Contains(errOut, "mictl: reload: ") {
+		t.Fatalf("reload: exit %d, want 1 saying %q once, in its error:\n%s", code, conflict, errOut)
+	}
+	// status goes on showing the refusal.
+	if _, _, errOut := d.mictl("status"); strings.Count(errOut, conflict) != 1 {
+		t.Fatalf("status does not show the refusal once:\n%s", errOut)
+	}
+}
+
 func TestDiffShowsWhatReloadWouldDo(t *testing.T) {
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\n", d.base)

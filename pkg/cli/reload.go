@@ -54,7 +54,14 @@ files); reload does it now. "mictl diff" shows what a reload would do.`,
 				return nothingRuns
 			}
 			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
-				func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
+				func(ev supervisor.Event) {
+					// Its refusal or failure is this command's error, said
+					// once, at the end (with a state file it could not
+					// write, shown as such below the table).
+					if ev.Instance != supervisor.ReloadEvent || ev.State != supervisor.ReloadFailed {
+						fmt.Fprintln(streams.ErrOut, ev.String())
+					}
+				})
 			if errors.Is(err, supervisor.ErrNoDaemon) {
 				return nothingRuns
 			}
@@ -65,6 +72,9 @@ files); reload does it now. "mictl diff" shows what a reload would do.`,
 			if rerr != nil {
 				return errors.Join(err, rerr)
 			}
+			// The refusal the file records is this reload's, which its
+			// error says: the table's footer leaves it out.
+			r.refusalSaid = err != nil && r.ReloadError != nil && *r.ReloadError == err.Error()
 			if err == nil && e.cfgErr == nil {
 				warnKeptSettings(streams, r.file, e.cfg, cmd.Flags())
 				noteOverridden(streams, cmp.Or(g.configPath, followedConfig(r.file)), r.file)

@@ -198,6 +198,9 @@ type statusReport struct {
 	DaemonProblem *string `json:"daemon_problem"`
 
 	file *state.File // what the report was made from
+	// refusalSaid says ReloadError is the error of the command that
+	// shows the report (a refused reload): the footer leaves it out.
+	refusalSaid bool
 	// daemonHung says DaemonProblem is a daemon that does not answer:
 	// nothing may be restarting what crashes, which status's exit says.
 	daemonHung bool
@@ -482,7 +485,7 @@ func indented(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  
 
 // printStatusFooter says what is wrong beyond the instances, once each.
 func printStatusFooter(w io.Writer, r statusReport) {
-	if r.ReloadError != nil {
+	if r.ReloadError != nil && !r.refusalSaid {
 		fmt.Fprintf(w, "reload failed: the daemon refused the configuration as last edited; instances run the configuration before it (mictl diff shows the refusal again after an edit):\n%s\n",
 			indented(*r.ReloadError))
 	}

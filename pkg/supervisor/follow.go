@@ -136,7 +136,7 @@ func (w *configWatch) start(reload bool) bool {
 	var cannot string
 	defer func() {
 		if cannot != "" {
-			w.sup.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: cannot})
+			w.sup.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: cannot})
 		}
 	}()
 	w.mu.Lock()

@@ -20,6 +20,10 @@ type LoadConfig func(upArgs []string) (*config.Config, []int, error)
 // ReloadEvent names events about the whole deployment in the event log.
 const ReloadEvent = "mictl"
 
+// ReloadFailed is the state of a ReloadEvent saying that a reload was
+// refused or failed, and why.
+const ReloadFailed = "reload-failed"
+
 // Reload re-reads the configuration and applies what changed, and only
 // that: new instances are started, removed ones stopped gracefully, and
 // running instances whose deployment.toml, offset or launch settings
@@ -386,10 +390,10 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 	// Said after the state file is written, as a reload's success is:
 	// whoever reads a refusal in the event log finds it in mictl status.
 	if err != nil {
-		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: msg + how})
+		s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: msg + how})
 	}
 	if uerr != nil {
-		s.emit(Event{Instance: ReloadEvent, State: "reload-failed", Message: errors.Join(err, uerr).Error()})
+		s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: errors.Join(err, uerr).Error()})
 	}
 }
 
