@@ -222,7 +222,7 @@ func unshiftedHint(a, b Party) string {
 		if strings.HasPrefix(*a.Listener, deployment.SourceInboundPrefix) {
 			return noOffset + "; it is a file of mi_home's " + strings.TrimSuffix(deployment.SourceInboundPrefix, "/") + "/, which every home gets: move it into a CApp that each instance declares with a port of its own"
 		}
-		return noOffset + "; or give each instance its own app"
+		return noOffset + "; turn that on, or give each instance an app with a port of its own"
 	}
 	return ""
 }

@@ -83,7 +83,7 @@ func TestRunPlanConflicts(t *testing.T) {
 			// clashes, and the endpoint's shift is beside the point.
 			name: "an unshifted inbound endpoint clashes across offsets",
 			plan: plan(withInbound(inst("mi-1", 10), false), withInbound(inst("mi-2", 11), false)),
-			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it; or give each instance its own app"},
+			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it; turn that on, or give each instance an app with a port of its own"},
 		},
 		{
 			name: "one offset: a shifted endpoint clashes as every port does",
