@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -49,4 +51,48 @@ func TestUpInterruptedWaitingForTheLock(t *testing.T) {
 	if f := d.state(); len(f.Instances) > 0 || f.Daemon != nil {
 		t.Fatalf("the interrupted up changed the state: %+v", f)
 	}
+}
+
+// Ctrl-C while a command waits for a daemon that does not answer (here
+// stopped) ends it saying what it interrupted and what goes on, exit 130:
+// the default handler ended it without a word, deploy with its
+// declaration already in mictl.toml.
+func TestInterruptedWaitForTheDaemonSaysWhatGoesOn(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	daemon := d.state().Daemon.Identity
+	if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGCONT) })
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"status"}, "mictl: interrupted while waiting for the mictl daemon's answer; nothing was changed\n"},
+		{[]string{"restart", "mi-1"}, "mictl: interrupted while waiting for the mictl daemon's answer; nothing was changed\n"},
+		{[]string{"deploy", orders}, "mictl: interrupted while waiting for the mictl daemon: mictl.toml holds the change, and the daemon applies it once it answers (it follows the file; mictl status shows where it stands)\n"},
+	} {
+		cmd := d.start(nil, c.args...)
+		d.waitFor("mictl "+c.args[0]+" to wait for the daemon", func() bool { return connected(cmd.cmd.Process.Pid) })
+		cmd.signal(t, os.Interrupt)
+		err, _ := cmd.wait(time.Minute)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.HasSuffix(cmd.out.String(), c.want) {
+			t.Errorf("mictl %s interrupted: %v, want exit 130 and %q:\n%s", strings.Join(c.args, " "), err, c.want, cmd.out.String())
+		}
+	}
+}
+
+// connected reports whether process pid holds a socket: a command's
+// connection to the daemon, the only socket it opens before the answer.
+func connected(pid int) bool {
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); strings.HasPrefix(target, "socket:") {
+			return true
+		}
+	}
+	return false
 }

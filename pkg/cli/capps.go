@@ -248,12 +248,21 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 	if e.store == nil {
 		return false, nil
 	}
-	if err := ensureDaemon(ctx, streams, e, false); err != nil { // its own reload follows
+	// A Ctrl-C while the daemon is awaited leaves mictl.toml edited: the
+	// daemon, which follows it, applies it all the same once it answers.
+	interrupted := exitcode.With(exitcode.Interrupted, errors.New("interrupted while waiting for the mictl daemon: mictl.toml holds the change, and the daemon applies it once it answers (it follows the file; mictl status shows where it stands)"))
+	err = ensureDaemon(ctx, streams, e, false) // its own reload follows
+	switch {
+	case exitcode.Of(err) == exitcode.Interrupted:
+		return false, interrupted
+	case err != nil:
 		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
 	}
 	_, err = askDaemon(ctx, e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
 		func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
 	switch {
+	case exitcode.Of(err) == exitcode.Interrupted:
+		return false, interrupted
 	case errors.Is(err, supervisor.ErrNoDaemon):
 		return false, nil
 	case err != nil:

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -190,7 +188,7 @@ func rebuild(cfg *config.Config) (*state.File, error) {
 // Ctrl-C (or SIGTERM) while it waits ends the wait with what the daemon
 // goes on with (exit 130), not the process without a word.
 func askDaemon(ctx context.Context, store *state.Store, f *state.File, req supervisor.Request, onEvent func(supervisor.Event)) (supervisor.Reply, error) {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(ctx)
 	defer stop()
 	reply, err := supervisor.Call(ctx, supervisor.SocketPath(store), req, onEvent)
 	return reply, explainDaemon(err, f)

@@ -96,6 +96,8 @@ func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing, catchUp 
 	if !f.WantsAny() || !e.writable {
 		return nil
 	}
+	ctx, stop := interruptible(ctx)
+	defer stop()
 	store, cfg := e.store, e.cfg
 	warnOtherBuild(streams, f)
 	args := daemon.DefaultRunFlags().Args(cfg)
@@ -107,6 +109,8 @@ func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing, catchUp 
 
 // ensureDaemonFor starts a daemon with rf's policy unless one answers.
 func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config, rf *daemon.RunFlags) error {
+	ctx, stop := interruptible(ctx)
+	defer stop()
 	err := supervisor.SpawnDaemon(ctx, store, rf.Args(cfg), false)
 	if err != nil {
 		f, _ := store.Load()

@@ -1,11 +1,20 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"os/signal"
 	"sync"
 	"syscall"
 )
+
+// interruptible is ctx cancelled by a Ctrl-C (or SIGTERM) until stop is
+// called, for a wait on the daemon: the supervisor package's calls then
+// end saying what they interrupted and what goes on (exit 130), where the
+// default handler ended mictl without a word.
+func interruptible(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
 
 // onInterrupt calls fn once, at the first Ctrl-C or SIGTERM, until
 // release, which stops catching them (another handler takes over, or the

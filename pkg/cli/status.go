@@ -72,7 +72,10 @@ mictl status mi-2 || alert.`,
 			if err := checkNames(e.state, e.cfg.InstancesDir, names); err != nil {
 				return err
 			}
-			r := e.observe(cmd, streams)
+			r, err := e.observe(cmd, streams)
+			if err != nil {
+				return err
+			}
 			if r.ReloadError == nil {
 				e.warnConfig(streams)
 			}
@@ -89,14 +92,17 @@ mictl status mi-2 || alert.`,
 
 // observe asks the daemon for its view of the deployment (starting a
 // new daemon first if the instances want one and none runs), and falls
-// back to the state file.
-func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) statusReport {
+// back to the state file. Its error is a Ctrl-C during a wait on the
+// daemon, which says so.
+func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) (statusReport, error) {
 	if e.store == nil {
-		return newStatusReport(e.state, nil, nil, nil)
+		return newStatusReport(e.state, nil, nil, nil), nil
 	}
 	var reply supervisor.Reply
 	err := ensureDaemon(cmd.Context(), streams, e, true)
 	switch {
+	case exitcode.Of(err) == exitcode.Interrupted:
+		return statusReport{}, err
 	case errors.Is(err, supervisor.ErrNotAnswering):
 		// Asking it again would wait as long again: err is the problem.
 	case err != nil:
@@ -105,8 +111,11 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) statusReport 
 	default:
 		reply, err = askDaemon(cmd.Context(), e.store, e.state, supervisorRequest(supervisor.OpStatus), nil)
 	}
+	if exitcode.Of(err) == exitcode.Interrupted {
+		return statusReport{}, err
+	}
 	if err == nil && reply.State != nil {
-		return newStatusReport(reply.State, &daemonInfo{PID: reply.PID, Answering: true}, reply.SaveFailure, nil)
+		return newStatusReport(reply.State, &daemonInfo{PID: reply.PID, Answering: true}, reply.SaveFailure, nil), nil
 	}
 	// No daemon, or one that does not answer: the file is all there is.
 	f := e.state
@@ -124,7 +133,7 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) statusReport 
 	if d == nil {
 		noteUnfinishedStops(streams, f)
 	}
-	return newStatusReport(f, d, nil, problem)
+	return newStatusReport(f, d, nil, problem), nil
 }
 
 // noteUnfinishedStops says which instances f records stopping while no
