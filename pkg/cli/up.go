@@ -192,13 +192,22 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err := printStatusReport(streams, r, nil, o.output, store); err != nil {
 		return err
 	}
-	if callErr != nil && ctx.Err() != nil {
+	return startFailure(callErr)
+}
+
+// startFailure is up's error for how its start request ended (callErr),
+// nil when every instance is ready. An interrupt is told by the call's
+// exit code, not by up's own context: the call's handler may see the
+// Ctrl-C and return before up's is cancelled (then "not every instance
+// is ready" wrapped the call's interruption, about once in 20).
+func startFailure(callErr error) error {
+	switch {
+	case callErr == nil:
+		return nil
+	case exitcode.Of(callErr) == exitcode.Interrupted:
 		return exitcode.With(exitcode.Runtime, errors.New("interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)"))
 	}
-	if callErr != nil {
-		return exitcode.With(exitcode.Runtime, fmt.Errorf("not every instance is ready:\n%s", indented(callErr.Error())))
-	}
-	return nil
+	return exitcode.With(exitcode.Runtime, fmt.Errorf("not every instance is ready:\n%s", indented(callErr.Error())))
 }
 
 // prepared is what prepareUp recorded.

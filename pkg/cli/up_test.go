@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/exitcode"
 )
 
 // up says the first warnAtMost findings of a kind one by one and counts
@@ -30,6 +32,27 @@ func TestWarnSomeCountsTheRest(t *testing.T) {
 		}
 		if len(lines) != want || lines[len(lines)-1] != "warning: port 40000 is held by pid 7 (nc)" {
 			t.Errorf("%d findings: %d lines, want %d ending with the host finding:\n%s", n, len(lines), want, errOut)
+		}
+	}
+}
+
+// An up whose start call was interrupted says so, whether or not its own
+// context is cancelled yet (the call's handler may see the Ctrl-C first):
+// it said "not every instance is ready:" around the call's interruption,
+// about once in 20. Other failures are listed as the call gave them.
+func TestStartFailureTellsAnInterruptByItsExitCode(t *testing.T) {
+	for _, c := range []struct {
+		callErr error
+		want    string
+	}{
+		{nil, ""},
+		{exitcode.With(exitcode.Interrupted, errors.New("interrupted while the mictl daemon starts the instances: it goes on (mictl status shows where it stands)")),
+			"interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)"},
+		{exitcode.With(exitcode.Runtime, errors.New("mi-1: not ready within 30s")), "not every instance is ready:\n  mi-1: not ready within 30s"},
+	} {
+		err := startFailure(c.callErr)
+		if got := fmt.Sprint(err); (err == nil) != (c.want == "") || err != nil && (got != c.want || exitcode.Of(err) != exitcode.Runtime) {
+			t.Errorf("startFailure(%v) = %v (exit %d), want %q, exit 3", c.callErr, err, exitcode.Of(err), c.want)
 		}
 	}
 }
