@@ -29,6 +29,7 @@ import (
 	"github.com/mictl/mictl/pkg/cli"
 	"github.com/mictl/mictl/pkg/companion/companiontest"
 	"github.com/mictl/mictl/pkg/daemon"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/jsonschematest"
@@ -80,6 +81,8 @@ type deployment struct {
 	env  []string // extra environment for the next commands
 	cwd  string   // where the next commands run; dir when empty
 	exe  string   // the mictl that runs; this test binary when empty
+	// as runs the next commands as another user; as this one when nil.
+	as *syscall.Credential
 }
 
 func newDeployment(t *testing.T) *deployment {
@@ -102,6 +105,9 @@ func (d *deployment) mictl(args ...string) (code int, stdout, stderr string) {
 	cmd.Env = append(os.Environ(), asMictl+"=1", "MICTL_SIM_STARTUP_DELAY=0", "GORACE=atexit_sleep_ms=0")
 	cmd.Env = append(cmd.Env, d.env...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if d.as != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: d.as}
+	}
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
@@ -1506,4 +1512,66 @@ func TestDownRecordsAFailedInstanceStopped(t *testing.T) {
 	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
 	d.must("down")
 	assertStoppedWithItsError("down with no daemon")
+}
+
+// A permission denied in a deployment says what to do: whose it is (run
+// mictl as that user) or which access to give. generate and logs said
+// only "permission denied". As root, another user (nobody) meets root's
+// deployment; as another user, a home and a log made unwritable and
+// unreadable.
+func TestPermissionDeniedSaysWhatToDo(t *testing.T) {
+	d := newDeployment(t)
+	asRoot := os.Getuid() == 0
+	if asRoot {
+		// nobody runs a copy of this binary (so does root: the simulator
+		// distribution names it), and goes through the directories down
+		// to the deployment, which stays root's.
+		exe := filepath.Join(t.TempDir(), "mictl")
+		if err := fsutil.CopyFileAtomic(os.Args[0], exe, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, dir := range []string{filepath.Dir(exe), filepath.Dir(filepath.Dir(exe)), d.dir, filepath.Dir(d.dir)} {
+			if err := os.Chmod(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d.exe = exe
+	}
+	d.must("generate", "--base-offset", fmt.Sprint(d.base))
+	home := filepath.Join(d.dir, "instances", "mi-1")
+	log := filepath.Join(home, "logs", "console.log")
+	if err := os.MkdirAll(filepath.Dir(log), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(log, []byte("a line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"give yourself access to "}
+	if asRoot {
+		const nobody = 65534
+		d.as = &syscall.Credential{Uid: nobody, Gid: nobody}
+		want = append(want, "this deployment belongs to uid 0 (root): run mictl as that user, or ")
+	} else {
+		for path, mode := range map[string]os.FileMode{filepath.Join(home, "conf"): 0o500, log: 0o200} {
+			if err := os.Chmod(path, mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Cleanup(func() { os.Chmod(filepath.Join(home, "conf"), 0o700) })
+	}
+	for _, c := range []struct {
+		args []string
+		at   string
+	}{
+		{[]string{"generate", "--base-offset", fmt.Sprint(d.base)}, "conf/deployment.toml: permission denied; "},
+		{[]string{"logs", "mi-1"}, "logs/console.log: permission denied; "},
+	} {
+		code, _, errOut := d.mictl(c.args...)
+		for _, w := range append(want, c.at) {
+			if code != 3 || !strings.Contains(errOut, w) {
+				t.Errorf("mictl %s: exit %d, want 3 saying %q:\n%s", strings.Join(c.args, " "), code, w, errOut)
+			}
+		}
+	}
+	d.exe, d.as = "", nil
 }

@@ -158,14 +158,14 @@ func runLogs(ctx context.Context, streams *IOStreams, o *logsOptions) error {
 		opts.Prefix = logs.NewPrefixer(names, o.Color)
 	}
 	if !o.Follow {
-		return logs.Tail(streams.Out, srcs, opts)
+		return state.ExplainAccess(logs.Tail(streams.Out, srcs, opts), o.InstancesDir)
 	}
 	if len(o.Names) == 0 {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		opts.Added = o.logsAdded(ctx, srcs)
 	}
-	return logs.FollowAll(ctx, streams.Out, srcs, opts)
+	return state.ExplainAccess(logs.FollowAll(ctx, streams.Out, srcs, opts), o.InstancesDir)
 }
 
 // logsAddedEvery is how often logs -f of every instance looks for

@@ -521,8 +521,10 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 	return records, errors.Join(errs...)
 }
 
-func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (state.Instance, error) {
-	rec, err := t.Record(inst)
+func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (rec state.Instance, err error) {
+	// A home another user made (a generate or up run as them) is theirs.
+	defer func() { err = state.ExplainAccess(err, rec.Home) }()
+	rec, err = t.Record(inst)
 	if err != nil {
 		return rec, err
 	}
@@ -577,7 +579,7 @@ func SourceDistribution(cfg *config.Config) (string, error) {
 		return "", &config.Error{Where: cfg.Origin("instances_dir"), Msg: fmt.Sprintf(
 			"mictl writes the simulator distribution in %s, but %s: move it away or choose another instances_dir", dir, taken.Why)}
 	case err != nil:
-		return "", fmt.Errorf("write the simulator distribution: %w", err)
+		return "", state.ExplainAccess(err, dir) // it says "write simulator distribution"
 	}
 	return dir, nil
 }

@@ -165,10 +165,34 @@ func (e *DirError) Error() string {
 // path and its directories this user can look at says whose they are
 // (another user's state directory, 0700, hides the file itself).
 func accessRemedy(path string) string {
-	if uid, ok := ownerOf(path); ok && uid != os.Getuid() {
-		return fmt.Sprintf("this deployment belongs to %s: run mictl as that user, or choose another instances_dir", User(uid))
+	if who, ok := otherOwner(path); ok {
+		return fmt.Sprintf("this deployment belongs to %s: run mictl as that user, or choose another instances_dir", who)
 	}
 	return fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it) or choose another instances_dir", path)
+}
+
+// ExplainAccess adds to err, when it is a permission denied, what to do
+// about it: path is the deployment's file or directory it was denied at
+// (a home, the instances directory), whose owner says whose deployment
+// it is. Other errors, and a path of "", pass unchanged.
+func ExplainAccess(err error, path string) error {
+	if path == "" || !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	access := fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it)", path)
+	if who, ok := otherOwner(path); ok {
+		return fmt.Errorf("%w; this deployment belongs to %s: run mictl as that user, or %s", err, who, access)
+	}
+	return fmt.Errorf("%w; %s", err, access)
+}
+
+// otherOwner names the user that owns path (or the nearest of its
+// directories this user can look at) when that is another user.
+func otherOwner(path string) (who string, ok bool) {
+	if uid, ok := ownerOf(path); ok && uid != os.Getuid() {
+		return User(uid), true
+	}
+	return "", false
 }
 
 // User names the user uid as messages do: "uid 0 (root)", the name when
