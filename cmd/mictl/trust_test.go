@@ -1301,3 +1301,34 @@ func TestUpRefusesAnotherConfigUnderADaemonFollowingItsDirectory(t *testing.T) {
 		t.Fatalf("up with the daemon's own directory's new file: exit %d, want 0 without a kept --config:\n%s", code, errOut)
 	}
 }
+
+// status NAME -o json carries the recent events the text shows
+// (recent_events), every key present: null when no instance is named.
+func TestStatusNameJSONHasTheRecentEvents(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	events := func(args ...string) *[]string {
+		t.Helper()
+		out := d.must(append([]string{"status", "-o", "json"}, args...)...)
+		jsonschematest.Validate(t, "status", []byte(out))
+		var r struct {
+			Instances []struct {
+				RecentEvents *[]string `json:"recent_events"`
+			} `json:"instances"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Instances) != 1 {
+			t.Fatalf("status %v -o json: %v\n%s", args, err, out)
+		}
+		return r.Instances[0].RecentEvents
+	}
+	named := events("mi-1")
+	if named == nil || len(*named) == 0 || !strings.Contains((*named)[len(*named)-1], " mi-1 ready pid=") {
+		t.Errorf("status mi-1 -o json: recent_events %v, want the event lines ending with mi-1 ready", named)
+	}
+	if text := d.must("status", "mi-1"); named != nil && !strings.Contains(text, "recent events:\n  "+strings.Join(*named, "\n  ")+"\n") {
+		t.Errorf("status mi-1 shows other events than its JSON %q:\n%s", *named, text)
+	}
+	if all := events(); all != nil {
+		t.Errorf("status -o json: recent_events %v, want null with no instance named", *all)
+	}
+}

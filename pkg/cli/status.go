@@ -36,7 +36,7 @@ func newCmdStatus(streams *IOStreams, g *globalOptions) *cobra.Command {
 stopping, stopped, failed), the pid of its server process, uptime, restarts,
 offset and health: "ok" when ready, else a short reason naming the cause.
 Named instances are shown in full: ports, home, the whole last error and
-their recent events.
+their recent events (in -o json, recent_events: null unless named).
 
 The supervisor daemon is asked first: while it runs, its memory is the
 truth (ahead of the state file when the file cannot be written, which is
@@ -235,6 +235,10 @@ type statusRow struct {
 	// LastError is the whole of the last failure: every line of it.
 	LastError *string `json:"last_error"`
 	Home      string  `json:"home"`
+	// RecentEvents are the last event log lines about a named instance
+	// (status NAME), oldest first, as the text shows them: null when it
+	// was not named, or its events could not be read.
+	RecentEvents []string `json:"recent_events"`
 }
 
 func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveFailure, daemonProblem error) statusReport {
@@ -348,6 +352,14 @@ const healthWidth = 40
 func printStatusReport(streams *IOStreams, r statusReport, names []string, format string, store *state.Store) error {
 	if len(names) > 0 {
 		r.Instances = slices.DeleteFunc(r.Instances, func(row statusRow) bool { return !slices.Contains(names, row.Name) })
+		for i, row := range r.Instances {
+			events, err := recentEvents(store, row.Name, 5)
+			if err != nil {
+				fmt.Fprintf(streams.ErrOut, "warning: the recent events of %s cannot be shown: %v\n", row.Name, err)
+			} else {
+				r.Instances[i].RecentEvents = append([]string{}, events...) // [] for none: named, and read
+			}
+		}
 	}
 	if format == formatJSON {
 		return writeJSON(streams.Out, r)
@@ -358,12 +370,8 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 				fmt.Fprintln(streams.Out)
 			}
 			printStatusDetail(streams.Out, row)
-			events, err := recentEvents(store, row.Name, 5)
-			if err != nil {
-				fmt.Fprintf(streams.ErrOut, "warning: the recent events of %s cannot be shown: %v\n", row.Name, err)
-			}
-			if len(events) > 0 {
-				fmt.Fprintf(streams.Out, "recent events:\n%s\n", indented(strings.Join(events, "\n")))
+			if len(row.RecentEvents) > 0 {
+				fmt.Fprintf(streams.Out, "recent events:\n%s\n", indented(strings.Join(row.RecentEvents, "\n")))
 			}
 		}
 	} else if err := printStatusTable(streams, r.Instances); err != nil {
