@@ -486,7 +486,7 @@ func TestCommandsOnNothingCreateNothing(t *testing.T) {
 		// diff too: nothing runs for a reload to change.
 		want := 0
 		if args[0] == "restart" {
-			want = 3
+			want = 2
 		}
 		code, out, errOut := d.mictl(args...)
 		if code != want {
