@@ -400,10 +400,7 @@ func unhealthy(r statusReport, names []string) error {
 		}
 	}
 	if len(faulted) == 0 {
-		if hung != nil {
-			return exitcode.With(exitcode.Runtime, hung)
-		}
-		return nil
+		return exitcode.With(exitcode.Runtime, hung) // nil when it answers
 	}
 	var notHealthy error
 	if len(names) > 0 {
