@@ -61,6 +61,11 @@ func TestInterruptedWaitForTheDaemonSaysWhatGoesOn(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
 	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	// check-conflicts asks the daemon whether it holds metrics_addr.
+	metrics := filepath.Join(d.dir, "metrics.toml")
+	if err := os.WriteFile(metrics, fmt.Appendf(nil, "base_offset = %d\nmetrics_addr = \"127.0.0.1:%d\"\n", d.base, 8280+d.base+99), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	daemon := d.state().Daemon.Identity
 	if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
@@ -72,6 +77,7 @@ func TestInterruptedWaitForTheDaemonSaysWhatGoesOn(t *testing.T) {
 	}{
 		{[]string{"status"}, "mictl: interrupted while waiting for the mictl daemon's answer; nothing was changed\n"},
 		{[]string{"restart", "mi-1"}, "mictl: interrupted while waiting for the mictl daemon's answer; nothing was changed\n"},
+		{[]string{"check-conflicts", "--config", metrics}, "mictl: interrupted while waiting for the mictl daemon's answer; nothing was changed\n"},
 		{[]string{"deploy", orders}, "mictl: interrupted while waiting for the mictl daemon: mictl.toml holds the change, and the daemon applies it once it answers (it follows the file; mictl status shows where it stands)\n"},
 	} {
 		cmd := d.start(nil, c.args...)
@@ -85,12 +91,20 @@ func TestInterruptedWaitForTheDaemonSaysWhatGoesOn(t *testing.T) {
 	}
 }
 
-// connected reports whether process pid holds a socket: a command's
-// connection to the daemon, the only socket it opens before the answer.
+// connected reports whether process pid holds a Unix socket: a command's
+// connection to the daemon, the only one it opens before the answer (a
+// look at the host's sockets is a netlink socket).
 func connected(pid int) bool {
+	table, _ := os.ReadFile("/proc/net/unix")
+	unix := map[string]bool{} // by inode, the table's 7th column
+	for _, line := range strings.Split(string(table), "\n") {
+		if fields := strings.Fields(line); len(fields) >= 7 {
+			unix["socket:["+fields[6]+"]"] = true
+		}
+	}
 	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	for _, fd := range fds {
-		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); strings.HasPrefix(target, "socket:") {
+		if target, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); unix[target] {
 			return true
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -42,8 +43,14 @@ func metricsAddrConflict(ctx context.Context, t *reconcile.Target) (*check.Findi
 		return nil, err
 	}
 	if store, err := state.OpenExisting(t.Config.StateDir()); err == nil {
-		if _, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpPing}, nil); err == nil {
+		ctx, stop := interruptible(ctx)
+		defer stop()
+		switch _, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpPing}, nil); {
+		case err == nil:
 			return nil, nil
+		case exitcode.Of(err) == exitcode.Interrupted:
+			// Said as such: the address, not looked at, is no finding.
+			return nil, err
 		}
 	}
 	ln, err := metrics.Listen(addr)
