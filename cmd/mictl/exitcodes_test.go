@@ -116,7 +116,7 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"reload"}, nil, reloadWith("instances = \"two\"\n")},
 		{2, []string{"down", "mi-9"}, nil, reloadWith(goodBody)},
 		{0, []string{"down"}, nil, nil},
-		{3, []string{"reload"}, nil, nil},           // nothing runs to reload
+		{2, []string{"reload"}, nil, nil},           // nothing runs to reload, as to restart
 		{2, []string{"restart", "--all"}, nil, nil}, // nothing runs to restart, as naming a stopped one
 		{2, []string{"restart", "mi-1"}, nil, nil},  // stopped: up starts it
 	}

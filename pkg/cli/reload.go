@@ -49,7 +49,8 @@ files); reload does it now. "mictl diff" shows what a reload would do.`,
 				return err
 			}
 			// The socket's dial error says nothing a user can act on.
-			nothingRuns := exitcode.With(exitcode.Runtime, fmt.Errorf("%w for %s: nothing runs to reload; start instances with mictl up", supervisor.ErrNoDaemon, e.cfg.InstancesDir))
+			// Nothing running is the same input error as restart --all's.
+			nothingRuns := exitcode.With(exitcode.Usage, fmt.Errorf("%w for %s: nothing runs to reload; start instances with mictl up", supervisor.ErrNoDaemon, e.cfg.InstancesDir))
 			if e.store == nil {
 				return nothingRuns
 			}
