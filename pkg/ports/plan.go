@@ -3,6 +3,7 @@ package ports
 import (
 	"errors"
 	"fmt"
+	"maps"
 )
 
 // Want is one instance the planner must place.
@@ -107,7 +108,7 @@ func (i Instance) Explicit() bool { return i.From == OffsetFromFlag || i.From ==
 // Move is the first offset the planner passed over for an instance
 // because of the host, and the busy port that made it.
 type Move struct {
-	Skipped int // the offset passed over first
+	Skipped int // the offset passed over first: the instance's natural slot
 	Port    int // its port that was busy there
 	// Role is the busy port's role (http, ..., or an extra's: inbound);
 	// Listener names the extra ("orders_1.0.0/OrdersHTTP"), "" for the
@@ -151,12 +152,18 @@ type Planner struct {
 var ErrNoRoom = errors.New("no room in the port space")
 
 // Plan places wants in order. Explicit offsets are placed first and kept as
-// given; every other instance gets the smallest offset on the grid whose
-// whole port set (a) meets no port of any instance placed before it, in any
-// role (8243+a = 8280+b when a-b = 37), (b) is free on the host and (c) lies
-// within [MinPort, MaxPort]. Because an instance only looks at those placed
-// before it, the same inputs always give the same plan and adding instances
-// at the end never moves the earlier ones.
+// given. Every other instance has a natural slot: the smallest offset on the
+// grid whose whole port set meets no port of the fixed instances and of
+// those placed before it, in any role (8243+a = 8280+b when a-b = 37), and
+// lies within [MinPort, MaxPort] (where it goes on an idle host). An
+// instance keeps its natural slot when the host leaves that slot free; one
+// whose slot is busy on the host moves up to the first offset whose ports
+// meet no port of any other instance and are free on the host. So a
+// stranger on one instance's port moves that instance alone, not every
+// instance after it, whose clients would all have to change ports. The same
+// inputs always give the same plan, and adding instances at the end never
+// moves an earlier instance that keeps its natural slot (one the host moved
+// may move again: the newcomers' natural slots come first).
 func (p Planner) Plan(wants []Want) (Plan, error) {
 	if p.Step < 1 {
 		return Plan{}, fmt.Errorf("offset step %d: must be at least 1", p.Step)
@@ -166,20 +173,23 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 	}
 	plan := Plan{Instances: make([]Instance, len(wants))}
 	taken := make(map[int]bool, NumRoles*len(wants))
+	var free []int // the wants the planner places
 	for i, w := range wants {
-		if w.Offset != nil {
-			plan.Instances[i] = Instance{Name: w.Name, Offset: *w.Offset, Bases: w.Bases, From: w.From, Where: w.Where, Extras: w.Extras}
-			take(taken, plan.Instances[i])
+		if w.Offset == nil {
+			free = append(free, i)
+			continue
 		}
+		plan.Instances[i] = Instance{Name: w.Name, Offset: *w.Offset, Bases: w.Bases, From: w.From, Where: w.Where, Extras: w.Extras}
+		take(taken, plan.Instances[i])
 	}
+	natural := make([]Instance, len(wants))
+	naturalTaken := maps.Clone(taken)
 	// Every offset below a cursor has been rejected for that base set, and
 	// stays rejected because taken only grows: resume there rather than
 	// rescanning, which keeps planning thousands of instances linear.
 	cursor := map[Set]int{}
-	for i, w := range wants {
-		if w.Offset != nil {
-			continue
-		}
+	for _, i := range free {
+		w := wants[i]
 		if dup, ok := internalClash(w.Bases); ok {
 			return Plan{}, fmt.Errorf("%s: %s (%s) and %s (%s) have the same base port %d, so no offset can separate them; change one in the distribution's deployment.toml, or in the instance's overrides",
 				w.Name, dup[0], Catalogue[dup[0]].TOMLKey, dup[1], Catalogue[dup[1]].TOMLKey, w.Bases[dup[0]])
@@ -187,56 +197,87 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 		// The cursor is per base set; extras that move with the offset
 		// make another shape, whose offsets are searched from the base.
 		start, seen := cursor[w.Bases]
-		if shifted(w.Extras) {
-			start, seen = p.BaseOffset, true
-		}
-		if !seen {
+		if shifted(w.Extras) || !seen {
 			start = p.BaseOffset
 		}
-		offset, moved, err := p.firstFit(w, start, taken)
+		offset, err := p.firstFit(w, start, naturalTaken)
 		if err != nil {
 			return Plan{}, err
 		}
 		if !shifted(w.Extras) {
 			cursor[w.Bases] = offset
 		}
-		plan.Instances[i] = Instance{Name: w.Name, Offset: offset, Bases: w.Bases, From: OffsetFromPlanner, Moved: moved, Extras: w.Extras}
-		take(taken, plan.Instances[i])
+		natural[i] = Instance{Name: w.Name, Offset: offset, Bases: w.Bases, From: OffsetFromPlanner, Extras: w.Extras}
+		take(naturalTaken, natural[i])
+	}
+	// Those whose natural slot the host leaves free take it before any
+	// instance moves, so a moved one never lands on a slot another keeps.
+	var moving []int
+	for _, i := range free {
+		if p.hostBusy(natural[i]) != nil {
+			moving = append(moving, i)
+			continue
+		}
+		plan.Instances[i] = natural[i]
+		take(taken, natural[i])
+	}
+	for _, i := range moving {
+		inst, err := p.moveUp(natural[i], taken)
+		if err != nil {
+			return Plan{}, err
+		}
+		plan.Instances[i] = inst
+		take(taken, inst)
 	}
 	return plan, nil
 }
 
 // firstFit returns the first offset from start whose ports meet no taken
-// port and no busy host port, and the first offset it passed over because
-// of the host, if any.
-func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, *Move, error) {
+// port, the host left aside.
+func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, error) {
 	lowest, highest := minMax(w.Bases)
 	// Climb to the first offset that lifts the lowest port above MinPort.
 	if lowest+start < p.MinPort {
 		start += ceilDiv(p.MinPort-lowest-start, p.Step) * p.Step
 	}
 	if highest+start > MaxPort {
-		return 0, nil, fmt.Errorf("%s: %w: from offset %d its port %d would be %d, past %d; lower base_offset (--base-offset, or its key in mictl.toml)",
+		return 0, fmt.Errorf("%s: %w: from offset %d its port %d would be %d, past %d; lower base_offset (--base-offset, or its key in mictl.toml)",
 			w.Name, ErrNoRoom, start, highest, highest+start, MaxPort)
 	}
-	var moved *Move
 	for offset := start; highest+offset <= MaxPort; offset += p.Step {
-		set := w.Bases.Shift(offset)
-		if planClash(set, taken) || extrasClash(w.Extras, offset, taken) {
+		if !planClash(w.Bases.Shift(offset), taken) && !extrasClash(w.Extras, offset, taken) {
+			return offset, nil
+		}
+	}
+	return 0, noRoom(w.Name, start, highest, p.Step)
+}
+
+// moveUp places inst, whose natural slot is busy on the host, at the first
+// offset above that slot whose ports meet no taken port and are free on
+// the host; its Moved says what was busy at the natural slot. It searches
+// from that slot, with no cursor: only the instances a stranger displaces
+// move, a few, and each counts every busy offset it passes.
+func (p Planner) moveUp(inst Instance, taken map[int]bool) (Instance, error) {
+	natural := inst.Offset
+	_, highest := minMax(inst.Bases)
+	inst.Moved = p.hostBusy(inst)
+	inst.Moved.Skipped, inst.Moved.Passed = natural, 1
+	for inst.Offset = natural + p.Step; highest+inst.Offset <= MaxPort; inst.Offset += p.Step {
+		if planClash(inst.Ports(), taken) || extrasClash(inst.Extras, inst.Offset, taken) {
 			continue
 		}
-		busy := p.hostBusy(set, w.Extras, offset)
-		if busy == nil {
-			return offset, moved, nil
+		if p.hostBusy(inst) == nil {
+			return inst, nil
 		}
-		if moved == nil {
-			moved = busy
-			moved.Skipped = offset
-		}
-		moved.Passed++
+		inst.Moved.Passed++
 	}
-	return 0, nil, fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or lower base_offset (--base-offset, or its key in mictl.toml)",
-		w.Name, ErrNoRoom, start, MaxPort-highest, p.Step, highest, MaxPort)
+	return Instance{}, noRoom(inst.Name, natural, highest, p.Step)
+}
+
+// noRoom is the error of an instance that fits at no offset from start.
+func noRoom(name string, start, highest, step int) error {
+	return fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or lower base_offset (--base-offset, or its key in mictl.toml)",
+		name, ErrNoRoom, start, MaxPort-highest, step, highest, MaxPort)
 }
 
 // planClash reports whether a port of set is taken by the plan.
@@ -270,21 +311,21 @@ func shifted(extras []Extra) bool {
 	return false
 }
 
-// hostBusy returns the first port of set, or of the extras that move
+// hostBusy returns the first port of inst, or of its extras that move
 // with the offset, that is busy on the host, as a Move to fill in; nil
 // when none is.
-func (p Planner) hostBusy(set Set, extras []Extra, offset int) *Move {
+func (p Planner) hostBusy(inst Instance) *Move {
 	if p.HostBusy == nil {
 		return nil
 	}
-	for role, port := range set {
+	for role, port := range inst.Ports() {
 		if p.HostBusy(port) {
 			return &Move{Port: port, Role: Role(role).String()}
 		}
 	}
-	for _, e := range extras {
-		if e.Shifted && p.HostBusy(e.Port(offset)) {
-			return &Move{Port: e.Port(offset), Role: e.Role, Listener: e.Name}
+	for _, e := range inst.Extras {
+		if e.Shifted && p.HostBusy(e.Port(inst.Offset)) {
+			return &Move{Port: e.Port(inst.Offset), Role: e.Role, Listener: e.Name}
 		}
 	}
 	return nil

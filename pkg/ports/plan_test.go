@@ -66,7 +66,8 @@ func TestPlan(t *testing.T) {
 			[]Want{{Name: "mi-1", Offset: intp(10), Bases: DefaultBases()}, {Name: "mi-2", Offset: intp(47), Bases: DefaultBases()}},
 			[]int{10, 47},
 		},
-		{"a busy host port is planned around", Planner{BaseOffset: 10, Step: 1, MinPort: 1024, HostBusy: busy(8290)}, wants(2), []int{11, 12}},
+		// Only mi-1 moves: mi-2's clients keep their ports.
+		{"a busy host port moves only its instance", Planner{BaseOffset: 10, Step: 1, MinPort: 1024, HostBusy: busy(8290)}, wants(2), []int{12, 11}},
 		{"busy management port is planned around", Planner{BaseOffset: 10, Step: 1, MinPort: 1024, HostBusy: busy(9164, 9165)}, wants(1), []int{12}},
 		{
 			"privileged bases climb above MinPort",
@@ -138,13 +139,79 @@ func TestPlanIsStableWhenGrowing(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, inst := range small.Instances {
-		if got := large.Instances[i]; got.Offset != inst.Offset || got.From != inst.From || fmt.Sprint(got.Moved) != fmt.Sprint(inst.Moved) {
+		// One the host moved goes past the others' natural slots, which
+		// the newcomers add to.
+		if inst.Moved != nil {
+			continue
+		}
+		if got := large.Instances[i]; got.Offset != inst.Offset || got.From != inst.From || got.Moved != nil {
 			t.Fatalf("growing moved %s: %+v -> %+v", inst.Name, inst, got)
 		}
 	}
 	again, _ := p.Plan(wants(120))
 	if !reflect.DeepEqual(again, large) {
 		t.Fatal("the same inputs gave a different plan")
+	}
+}
+
+// A stranger on one instance's port moves that instance alone: the others
+// keep the offsets an idle host gives them, and every port set stays
+// disjoint and free on the host.
+func TestPlanMovesOnlyTheInstanceTheHostDisplaces(t *testing.T) {
+	const base = 17000
+	stranger := DefaultBases().Shift(base + 1)[HTTP] // mi-2's HTTP port
+	p := Planner{BaseOffset: base, Step: 1, MinPort: 1024, HostBusy: func(port int) bool { return port == stranger }}
+	plan, err := p.Plan(wants(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := offsets(plan), []int{base, base + 4, base + 2, base + 3}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("offsets = %v, want %v", got, want)
+	}
+	for _, inst := range plan.Instances {
+		if (inst.Moved != nil) != (inst.Name == "mi-2") {
+			t.Errorf("%s: moved = %+v", inst.Name, inst.Moved)
+		}
+	}
+	if m, want := plan.Instances[1].Moved, (Move{Skipped: base + 1, Port: stranger, Role: "http", Passed: 1}); *m != want {
+		t.Errorf("mi-2 moved = %+v, want %+v", *m, want)
+	}
+
+	// The same on a scattered host, around fixed offsets: each instance the
+	// host leaves alone is where an idle host puts it.
+	busy := func(port int) bool { return port%53 == 0 }
+	ws := wants(60)
+	ws[3].Offset, ws[3].From = intp(40), OffsetFromRunning
+	ws[7].Offset, ws[7].From = intp(11), OffsetFromFlag
+	idle, err := Planner{BaseOffset: 10, Step: 1, MinPort: 1024}.Plan(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err = Planner{BaseOffset: 10, Step: 1, MinPort: 1024, HostBusy: busy}.Plan(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := map[int]string{}
+	for i, inst := range plan.Instances {
+		natural := idle.Instances[i]
+		if inst.Moved == nil && inst.Offset != natural.Offset {
+			t.Errorf("%s: offset %d, an idle host's %d, and not moved", inst.Name, inst.Offset, natural.Offset)
+		}
+		if inst.Moved != nil && (inst.Moved.Skipped != natural.Offset || inst.Offset <= natural.Offset) {
+			t.Errorf("%s: moved from %d to %d, natural slot %d", inst.Name, inst.Moved.Skipped, inst.Offset, natural.Offset)
+		}
+		for _, port := range inst.Ports() {
+			if prev, dup := owner[port]; dup {
+				t.Errorf("port %d of %s is %s's too", port, inst.Name, prev)
+			}
+			if busy(port) && inst.From == OffsetFromPlanner {
+				t.Errorf("%s planned on busy port %d", inst.Name, port)
+			}
+			owner[port] = inst.Name
+		}
+	}
+	if plan.Instances[3].Offset != 40 || plan.Instances[7].Offset != 11 {
+		t.Errorf("fixed offsets not kept: %v", offsets(plan))
 	}
 }
 
