@@ -1203,6 +1203,42 @@ func TestStoppedInstanceIsReplannedAroundAForeignPort(t *testing.T) {
 	}
 }
 
+// A stranger on a running instance's port at [::1] takes nothing MI binds
+// (127.0.0.1), but clients of localhost that try ::1 first reach it:
+// check-conflicts and ports table warn, naming it, and exit 0.
+func TestStrangerOnTheOtherLoopbackIsAWarning(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	port := d.instance("mi-1").Ports[ports.HTTP]
+	l, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", port))
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer l.Close()
+	want := fmt.Sprintf("warning: mi-1 http %d: pid %d (", port, os.Getpid())
+	for _, args := range [][]string{{"check-conflicts"}, {"ports", "table"}} {
+		code, out, _ := d.mictl(args...)
+		if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "listens on the same port on ::1") {
+			t.Errorf("%s: exit %d, want 0 and %q:\n%s", strings.Join(args, " "), code, want, out)
+		}
+	}
+	out := d.must("ports", "table", "-o", "json")
+	jsonschematest.Validate(t, "ports-table", []byte(out))
+	var rows []struct {
+		Warnings []struct {
+			Kind      string `json:"kind"`
+			HolderPID *int   `json:"holder_pid"`
+		} `json:"warnings"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || len(rows[0].Warnings) != 1 || rows[0].Warnings[0].Kind != "loopback" ||
+		rows[0].Warnings[0].HolderPID == nil || *rows[0].Warnings[0].HolderPID != os.Getpid() {
+		t.Fatalf("ports table -o json warnings: %s", out)
+	}
+}
+
 // A running instance whose /healthz turns 503 is shown degraded, with why.
 func TestRunningInstanceTurnsDegraded(t *testing.T) {
 	d := newDeployment(t)

@@ -22,6 +22,9 @@ const (
 	KindPrivileged = "privileged" // below 1024 and mictl is not root
 	KindRange      = "range"      // not a valid port at all
 	KindEphemeral  = "ephemeral"  // inside the kernel's ephemeral range (warning)
+	// KindLoopback: a foreign process listens on the port at the other
+	// loopback address, ::1 for 127.0.0.1 (warning: MI still binds its own).
+	KindLoopback = "loopback"
 )
 
 // Party is one instance's use of a port.
@@ -169,6 +172,7 @@ func Run(plan ports.Plan, host Host) Report {
 		i = j
 	}
 	r.Conflicts = append(r.Conflicts, hostClashes(uses, parties, host)...)
+	r.Warnings = append(r.Warnings, loopbackShadows(uses, parties, host)...)
 	sortFindings(r.Conflicts)
 	sortFindings(r.Warnings)
 	return r
@@ -325,6 +329,73 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 		f.Message = fmt.Sprintf("%s %s %d is held by %s on %s",
 			h.party.Instance, h.party.label(), h.socket.Port, holder, h.socket.Addr)
 		out = append(out, f)
+	}
+	return out
+}
+
+// otherLoopback is the address "localhost" also names beside bind: ::1
+// for 127.0.0.1 and 127.0.0.1 for ::1; invalid for any other bind, which
+// clients do not reach by that name.
+func otherLoopback(bind netip.Addr) netip.Addr {
+	v4 := netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	switch bind.WithZone("").Unmap() {
+	case v4:
+		return netip.IPv6Loopback()
+	case netip.IPv6Loopback():
+		return v4
+	}
+	return netip.Addr{}
+}
+
+// loopbackShadows warns of every foreign TCP listener on a planned port at
+// the other loopback address (otherLoopback) that does not also hold
+// host.Bind (those are conflicts). MI binds its own address all the same,
+// but a client of localhost:PORT whose resolver answers the other family
+// first (::1, as glibc's does by default) reaches the stranger, and no
+// conflict or ! mark says why (uses sorted by port).
+func loopbackShadows(uses []use, parties []Party, host Host) []Finding {
+	other := otherLoopback(host.Bind)
+	if host.Sockets == nil || !other.IsValid() {
+		return nil
+	}
+	shadows := host.Sockets.Busy(hostnet.TCP, other)
+	conflicts := host.Sockets.Busy(hostnet.TCP, host.Bind)
+	type hit struct {
+		party  Party
+		socket hostnet.Socket
+	}
+	var hits []hit
+	var inodes []uint64
+	for _, u := range uses {
+		party := parties[u.party()]
+		for _, s := range shadows[u.port()] {
+			if slices.Contains(conflicts[u.port()], s) || host.Ours != nil && host.Ours(s, party.Instance) {
+				continue
+			}
+			hits = append(hits, hit{party, s})
+			if s.Inode != 0 {
+				inodes = append(inodes, s.Inode)
+			}
+		}
+	}
+	owners := map[uint64]hostnet.Process{}
+	if host.Owners != nil && len(inodes) > 0 {
+		owners = host.Owners(inodes...)
+	}
+	out := make([]Finding, 0, len(hits))
+	for _, h := range hits {
+		held := unknownHolder()
+		if proc, ok := owners[h.socket.Inode]; ok {
+			held, _ = host.heldBy(proc)
+		}
+		addr := h.socket.Addr.String()
+		out = append(out, Finding{
+			Kind: KindLoopback, Port: h.socket.Port, Instances: []string{h.party.Instance}, Parties: []Party{h.party},
+			HeldBy: held, Address: &addr,
+			Message: fmt.Sprintf("%s %s %d: %s listens on the same port on %s, where clients of localhost:%d whose resolver answers %s first reach it instead of %s on %s; stop it, or have clients connect to %s",
+				h.party.Instance, h.party.label(), h.socket.Port, *held.Holder, addr, h.socket.Port, other, h.party.Instance, host.Bind,
+				netip.AddrPortFrom(host.Bind, uint16(h.socket.Port))),
+		})
 	}
 	return out
 }

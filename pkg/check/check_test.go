@@ -958,3 +958,57 @@ func TestReportNaming(t *testing.T) {
 		}
 	}
 }
+
+// A stranger on the same port at the other loopback address (::1 beside
+// 127.0.0.1) is no conflict, MI binds its own address, but a client of
+// localhost whose resolver answers ::1 first reaches the stranger: a
+// warning, naming it.
+func TestRunLoopbackShadow(t *testing.T) {
+	v6only := func(s hostnet.Socket) hostnet.Socket { s.V6Only = true; return s }
+	rec := &ownersRecorder{known: map[uint64]hostnet.Process{7: {PID: 700, Comm: "python3"}}}
+	tests := []struct {
+		name      string
+		bind      string
+		socket    hostnet.Socket
+		warning   string // "" for none
+		conflicts int
+	}{
+		{"::1 beside 127.0.0.1", "127.0.0.1", socket("::1", 8290, 7),
+			"mi-1 http 8290: pid 700 (python3) listens on the same port on ::1, where clients of localhost:8290 whose resolver answers ::1 first reach it instead of mi-1 on 127.0.0.1; stop it, or have clients connect to 127.0.0.1:8290", 0},
+		{"a v6-only [::] holds ::1 too", "127.0.0.1", v6only(socket("::", 9164, 7)),
+			"mi-1 management 9164: pid 700 (python3) listens on the same port on ::, where clients of localhost:9164 whose resolver answers ::1 first reach it instead of mi-1 on 127.0.0.1; stop it, or have clients connect to 127.0.0.1:9164", 0},
+		{"127.0.0.1 beside ::1", "::1", socket("127.0.0.1", 8253, 7),
+			"mi-1 https 8253: pid 700 (python3) listens on the same port on 127.0.0.1, where clients of localhost:8253 whose resolver answers 127.0.0.1 first reach it instead of mi-1 on ::1; stop it, or have clients connect to [::1]:8253", 0},
+		{"a dual-stack [::] is a conflict, not also a warning", "127.0.0.1", socket("::", 8290, 7), "", 1},
+		{"another loopback bind is not localhost", "127.0.0.2", socket("::1", 8290, 7), "", 0},
+		{"a wildcard bind meets ::1 as a conflict", "0.0.0.0", socket("::1", 8290, 7), "", 1},
+		{"another port", "127.0.0.1", socket("::1", 8291, 7), "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host := check.Host{Sockets: snapshot(tt.socket), Bind: netip.MustParseAddr(tt.bind), Owners: rec.Owners, MinPort: 1024}
+			r := check.Run(plan(inst("mi-1", 10)), host)
+			if len(r.Conflicts) != tt.conflicts {
+				t.Errorf("conflicts = %q, want %d", messages(r.Conflicts), tt.conflicts)
+			}
+			if tt.warning == "" {
+				if len(r.Warnings) > 0 {
+					t.Fatalf("warnings = %q, want none", messages(r.Warnings))
+				}
+				return
+			}
+			if got := messages(r.Warnings); !slices.Equal(got, []string{tt.warning}) {
+				t.Fatalf("warnings:\n got %q\nwant %q", got, tt.warning)
+			}
+			w := r.Warnings[0]
+			if w.Kind != check.KindLoopback || w.HolderPID == nil || *w.HolderPID != 700 || w.Address == nil || *w.Address != tt.socket.Addr.String() {
+				t.Errorf("warning fields: %+v", w)
+			}
+		})
+	}
+	host := check.Host{Sockets: snapshot(socket("::1", 8290, 7)), Bind: netip.MustParseAddr("127.0.0.1"), MinPort: 1024,
+		Ours: func(s hostnet.Socket, instance string) bool { return instance == "mi-1" }}
+	if r := check.Run(plan(inst("mi-1", 10)), host); len(r.Warnings) > 0 {
+		t.Errorf("the instance's own socket is a warning: %q", messages(r.Warnings))
+	}
+}

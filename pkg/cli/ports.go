@@ -46,9 +46,9 @@ that runs: its state, pid and the random ports it opened; for one that
 does not (stopped, failed), the state it was left in, and where it last
 ran when up would now start it at another offset.
 
-The plan's conflicts are printed below the table; with -o json each row's
-"conflicts" holds those that name its instance, as check-conflicts -o json
-spells them ([] when none). Either way the exit status is 0: it is a view,
+The plan's conflicts and warnings are printed below the table; with -o json
+each row's "conflicts" and "warnings" hold those that name its instance, as
+check-conflicts -o json spells them ([] when none). Either way the exit status is 0: it is a view,
 check-conflicts is the check.`,
 		Example: `  mictl ports table --instances 3
   mictl ports table --instances 5 -o json
@@ -108,6 +108,9 @@ type portsRow struct {
 	// check-conflicts -o json spells them: the lines the text prints
 	// below the table. A clash of two instances is in both rows.
 	Conflicts []check.Finding `json:"conflicts"`
+	// Warnings are the check's warnings that name this instance, in
+	// the same way.
+	Warnings []check.Finding `json:"warnings"`
 }
 
 // extraRow is one extra port; live as for the fixed ones (null when the
@@ -146,19 +149,15 @@ func newMovedInfo(t *reconcile.Target, m *ports.Move) *movedInfo {
 }
 
 // portsRows is one row per planned instance, each with the conflicts
-// that name it.
-func portsRows(p *planned, conflicts []check.Finding) ([]portsRow, error) {
-	byInstance := map[string][]check.Finding{}
-	for _, c := range conflicts {
-		for _, name := range c.Instances {
-			byInstance[name] = append(byInstance[name], c)
-		}
-	}
+// and warnings of report that name it.
+func portsRows(p *planned, report check.Report) ([]portsRow, error) {
+	conflicts, warnings := byInstance(report.Conflicts), byInstance(report.Warnings)
 	rows := make([]portsRow, len(p.Plan.Instances))
 	var view *observe.View // one look at the host for every row
 	for i, inst := range p.Plan.Instances {
 		row := portsRow{Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), OffsetSource: inst.From, Explicit: inst.Explicit(), Extras: []extraRow{},
-			RunTime: deployment.RunTimePorts(p.Inbounds, p.AppsOf(inst.Name)), Conflicts: append([]check.Finding{}, byInstance[inst.Name]...)}
+			RunTime: deployment.RunTimePorts(p.Inbounds, p.AppsOf(inst.Name)), Conflicts: append([]check.Finding{}, conflicts[inst.Name]...),
+			Warnings: append([]check.Finding{}, warnings[inst.Name]...)}
 		for k, e := range inst.Extras {
 			row.Extras = append(row.Extras, extraRow{Role: e.Role, Listener: e.Name, Port: inst.ExtraPorts()[k]})
 		}
@@ -243,7 +242,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	// A view, not a check (exit 0), but a plan that would clash says so,
 	// in text below the table and in json in the rows.
 	report := p.Target.Conflicts()
-	rows, err := portsRows(p, report.Conflicts)
+	rows, err := portsRows(p, report)
 	if err != nil {
 		return err
 	}
@@ -326,7 +325,21 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 		}
 		fmt.Fprintln(streams.Out, "(mictl check-conflicts explains each and exits 1; up refuses this plan)")
 	}
+	for _, w := range report.Warnings {
+		fmt.Fprintf(streams.Out, "warning: %s\n", w.Message)
+	}
 	return nil
+}
+
+// byInstance files each finding under every instance it names.
+func byInstance(findings []check.Finding) map[string][]check.Finding {
+	out := map[string][]check.Finding{}
+	for _, f := range findings {
+		for _, name := range f.Instances {
+			out[name] = append(out[name], f)
+		}
+	}
+	return out
 }
 
 // whatIfNote says where the instance of a what-if row runs (the ports it
