@@ -304,6 +304,28 @@ func TestDeployWaitsForInstancesBeyondTheConfiguration(t *testing.T) {
 	}
 }
 
+// A CApp can be deployed to an instance an earlier, larger up started and
+// a reload keeps running beyond the configuration, as restart accepts it;
+// a name nothing plans is refused, naming both kinds.
+func TestDeployToAnInstanceBeyondTheConfiguration(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
+	d.up(2)
+	d.must("up", "--timeout", "30s") // the file's 1 again: mi-2 keeps running beyond it
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	code, _, stderr := d.mictl("deploy", orders, "mi-3")
+	if want := `unknown instance "mi-3": the configuration names mi-1, and mi-2 runs beyond it`; code != 2 || !strings.Contains(stderr, want) {
+		t.Fatalf("deploy to mi-3: exit %d, want 2 and %q:\n%s", code, want, stderr)
+	}
+	code, out, stderr := d.mictl("deploy", orders, "mi-2", "--wait", "--timeout", "20s")
+	if code != 0 || !strings.Contains(out, "orders_1.0.0 active on mi-2") || !strings.Contains(stderr, "note: mi-2 ran beyond the configuration") {
+		t.Fatalf("deploy to mi-2, which runs beyond the configuration: exit %d\n%s%s", code, out, stderr)
+	}
+	if s, _, _ := d.apps().appState("mi-1", "orders_1.0.0"); s != "" {
+		t.Fatalf("orders on mi-1: %q, deployed to mi-2 only", s)
+	}
+}
+
 // Two instances whose app opens inbound port 8085 get 8085+offset each
 // when mictl manages inbound.port_offset_enable; when the user turned it
 // off, the app is refused (deploy and up) before anything changes.

@@ -137,15 +137,23 @@ func withCApp(cfg *config.Config, path string, names []string) *config.Config {
 	return &c
 }
 
-// checkInstanceNames refuses names the configuration does not name
-// (exit 2): deploying to a typo would add an instance.
-func checkInstanceNames(cfg *config.Config, names []string) error {
-	known := cfg.Names()
+// checkInstanceNames refuses names a reload would not plan (exit 2):
+// deploying to a typo would add an instance. Those it keeps running
+// beyond the configuration (an earlier, larger up started them) are
+// accepted, as restart accepts them.
+func (d *appDeployment) checkInstanceNames(names []string) error {
+	known := d.cfg.Names()
+	planned := reconcile.Planned(d.cfg, d.e.state)
 	for _, n := range names {
-		if !slices.Contains(known, n) {
-			return exitcode.Usagef("unknown instance %q: the configuration names %s (an instance of its own is added with an [[instance]] table in mictl.toml)",
-				n, strings.Join(known, ", "))
+		if slices.Contains(planned, n) {
+			continue
 		}
+		beyond := ""
+		if kept := planned[len(known):]; len(kept) > 0 {
+			beyond = fmt.Sprintf(", and %s runs beyond it", strings.Join(kept, ", "))
+		}
+		return exitcode.Usagef("unknown instance %q: the configuration names %s%s (an instance of its own is added with an [[instance]] table in mictl.toml)",
+			n, strings.Join(known, ", "), beyond)
 	}
 	return nil
 }

@@ -96,7 +96,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	if err != nil {
 		return err
 	}
-	if err := checkInstanceNames(d.cfg, names); err != nil {
+	if err := d.checkInstanceNames(names); err != nil {
 		return err
 	}
 	names = compact(names)
@@ -138,6 +138,12 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 			fmt.Fprintf(streams.ErrOut, "created %s\n", cfgFile)
 		}
 		fmt.Fprintf(streams.ErrOut, "declared %s (%s) in %s of %s\n", app.ID(), r.Entry, joinScopes(r.Changed), cfgFile)
+		for _, s := range r.Changed {
+			if s.Instance != "" && !slices.Contains(d.cfg.Names(), s.Instance) {
+				fmt.Fprintf(streams.ErrOut, "note: %s ran beyond the configuration; its [[instance]] table names it in %s from now on (mictl up starts it after a down; taking the table out stops it at the next reload)\n",
+					s.Instance, cfgFile)
+			}
+		}
 		reloaded, err := d.reload(cmd.Context(), streams)
 		if err != nil {
 			return err

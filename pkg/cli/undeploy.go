@@ -62,7 +62,7 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 	if err != nil {
 		return err
 	}
-	if err := checkInstanceNames(d.cfg, names); err != nil {
+	if err := d.checkInstanceNames(names); err != nil {
 		return err
 	}
 	files := declaredFiles{}
