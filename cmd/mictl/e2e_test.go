@@ -1239,6 +1239,48 @@ func TestStrangerOnTheOtherLoopbackIsAWarning(t *testing.T) {
 	}
 }
 
+// An instance an up started beyond mictl.toml (--offsets sets the count)
+// that failed is no longer planned, but status shows it, and so do ports
+// table (a row where it last ran) and check-conflicts (a note), where it
+// was missing.
+func TestFailedInstanceBeyondTheConfigurationIsShown(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\n", d.base))
+	port := ports.DefaultBases().Shift(d.base + 1)[ports.HTTP]
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d.mictl("up", "--offsets", fmt.Sprintf("%d,%d", d.base, d.base+1), "--force", "--timeout", "30s")
+	if mi2 := d.instance("mi-2"); mi2.State != "failed" {
+		t.Fatalf("mi-2 is %s, want failed on a foreign port:\n%s", mi2.State, d.events())
+	}
+	note := fmt.Sprintf("mi-2 is failed at offset %d and not planned: the configuration does not name it", d.base+1)
+	out := d.must("ports", "table")
+	if row := fmt.Sprintf("| mi-2 | %d ", d.base+1); !strings.Contains(out, row) || !strings.Contains(out, note) {
+		t.Errorf("ports table: want a row %q and %q:\n%s", row, note, out)
+	}
+	if out := d.must("check-conflicts"); !strings.Contains(out, "note: "+note) {
+		t.Errorf("check-conflicts: want %q:\n%s", note, out)
+	}
+	out = d.must("ports", "table", "-o", "json")
+	jsonschematest.Validate(t, "ports-table", []byte(out))
+	var rows []struct {
+		Name         string  `json:"name"`
+		Offset       int     `json:"offset"`
+		OffsetSource string  `json:"offset_source"`
+		State        *string `json:"state"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[1].Name != "mi-2" || rows[1].Offset != d.base+1 || rows[1].OffsetSource != "recorded" ||
+		rows[1].State == nil || *rows[1].State != "failed" {
+		t.Fatalf("ports table -o json: %s", out)
+	}
+}
+
 // A running instance whose /healthz turns 503 is shown degraded, with why.
 func TestRunningInstanceTurnsDegraded(t *testing.T) {
 	d := newDeployment(t)

@@ -113,7 +113,7 @@ func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflict
 		for _, n := range moveNotes(p.Target) {
 			fmt.Fprintf(streams.Out, "moved: %s\n", n)
 		}
-		for _, n := range slices.Concat(runTimeNotes(p.Target), shippedNotes(p.Target, report.Conflicts)) {
+		for _, n := range slices.Concat(runTimeNotes(p.Target), shippedNotes(p.Target, report.Conflicts), unplannedNotes(p)) {
 			fmt.Fprintf(streams.Out, "note: %s\n", n)
 		}
 		for _, s := range inHomes {

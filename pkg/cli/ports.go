@@ -44,7 +44,9 @@ and the Management API). Ports set explicitly in deployment.toml are shown
 as MI uses them: the configured value plus the offset. For an instance
 that runs: its state, pid and the random ports it opened; for one that
 does not (stopped, failed), the state it was left in, and where it last
-ran when up would now start it at another offset.
+ran when up would now start it at another offset. One the configuration no
+longer names (an earlier up --instances or --offsets started it) is shown
+where it last ran, with a note, as status shows it.
 
 The plan's conflicts and warnings are printed below the table; with -o json
 each row's "conflicts" and "warnings" hold those that name its instance, as
@@ -67,7 +69,8 @@ type portsRow struct {
 	Offset int       `json:"offset"`
 	Ports  ports.Set `json:"ports"`
 	// OffsetSource is where the offset comes from: planner, flag,
-	// config or running (kept while the instance runs).
+	// config or running (kept while the instance runs); recorded for an
+	// instance the plan leaves out (see unplanned), where it last ran.
 	OffsetSource string `json:"offset_source"`
 	Explicit     bool   `json:"explicit_offset"` // the user gave it (flag or config)
 	// Moved is set when the planner passed over offsets busy on the host.
@@ -184,7 +187,45 @@ func portsRows(p *planned, report check.Report) ([]portsRow, error) {
 		}
 		rows[i] = row
 	}
+	for _, rec := range unplanned(p) {
+		st := liveState(rec)
+		row := portsRow{Name: rec.Name, Offset: rec.Offset, Ports: rec.Ports, OffsetSource: offsetRecorded, Extras: []extraRow{},
+			RunTime: []deployment.RunTimePort{}, Conflicts: []check.Finding{}, Warnings: []check.Finding{}, State: &st}
+		for _, e := range rec.Extras {
+			row.Extras = append(row.Extras, extraRow{Role: e.Role, Listener: e.Listener, Port: e.Port})
+		}
+		rows = append(rows, row)
+	}
 	return rows, nil
+}
+
+// offsetRecorded is the offset_source of an unplanned instance's row.
+const offsetRecorded = "recorded"
+
+// unplanned are the instances the state file records that the plan
+// leaves out: those that do not run (failed, crashed, stopped) and that
+// mictl.toml does not name, as an instance an earlier up --offsets or
+// --instances started. status shows them; so do ports table, at the
+// offset they last ran at, and check-conflicts, in a note.
+func unplanned(p *planned) []state.Instance {
+	var out []state.Instance
+	for _, rec := range p.state.Instances {
+		if !slices.ContainsFunc(p.Plan.Instances, func(inst ports.Instance) bool { return inst.Name == rec.Name }) {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// unplannedNotes say why each unplanned instance is not in the plan,
+// and what brings it back or forgets it.
+func unplannedNotes(p *planned) []string {
+	var out []string
+	for _, rec := range unplanned(p) {
+		out = append(out, fmt.Sprintf("%s is %s at offset %d and not planned: the configuration does not name it (an earlier up did); mictl up starts it again only when mictl.toml or its flags name it, mictl down --purge %s forgets it",
+			rec.Name, liveState(rec), rec.Offset, rec.Name))
+	}
+	return out
 }
 
 // observe fills in the live columns of a row whose instance runs as rec:
@@ -316,7 +357,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	if marked {
 		fmt.Fprintln(streams.Out, "! = not listening, or held by another process:")
 	}
-	for _, n := range append(append(notes, moveNotes(p.Target)...), runTimeNotes(p.Target)...) {
+	for _, n := range slices.Concat(notes, moveNotes(p.Target), runTimeNotes(p.Target), unplannedNotes(p)) {
 		fmt.Fprintln(streams.Out, n)
 	}
 	if len(report.Conflicts) > 0 {
