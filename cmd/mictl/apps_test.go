@@ -324,6 +324,18 @@ func TestDeployToAnInstanceBeyondTheConfiguration(t *testing.T) {
 	if s, _, _ := d.apps().appState("mi-1", "orders_1.0.0"); s != "" {
 		t.Fatalf("orders on mi-1: %q, deployed to mi-2 only", s)
 	}
+	// Undeployed again, mi-2 keeps running: its [[instance]] table, which
+	// names it now, stays (dropped, the reload stopped mi-2).
+	code, out, stderr = d.mictl("undeploy", "orders", "mi-2", "--wait", "--timeout", "20s")
+	if code != 0 || !strings.Contains(out, "orders_1.0.0 undeployed on mi-2") || !strings.Contains(stderr, "kept the [[instance]] table of mi-2: it names mi-2, which runs beyond instances = 1") {
+		t.Fatalf("undeploy from mi-2: exit %d\n%s%s", code, out, stderr)
+	}
+	if got, want := d.readFile("mictl.toml"), fmt.Sprintf("instances = 1\nbase_offset = %d\n\n[[instance]]\nname = \"mi-2\"\n", d.base); got != want {
+		t.Errorf("mictl.toml:\n%q\nwant\n%q", got, want)
+	}
+	if !d.stateIs("mi-2", "ready") {
+		t.Fatalf("mi-2 does not run after the undeploy:\n%s", d.events())
+	}
 }
 
 // Two instances whose app opens inbound port 8085 get 8085+offset each

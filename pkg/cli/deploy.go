@@ -140,7 +140,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 		fmt.Fprintf(streams.ErrOut, "declared %s (%s) in %s of %s\n", app.ID(), r.Entry, joinScopes(r.Changed), cfgFile)
 		for _, s := range r.Changed {
 			if s.Instance != "" && !slices.Contains(d.cfg.Names(), s.Instance) {
-				fmt.Fprintf(streams.ErrOut, "note: %s ran beyond the configuration; its [[instance]] table names it in %s from now on (mictl up starts it after a down; taking the table out stops it at the next reload)\n",
+				fmt.Fprintf(streams.ErrOut, "note: %s ran beyond the configuration; its [[instance]] table names it in %s from now on (mictl up starts it after a down; undeploy keeps the table while it runs; deleting the table stops it at the next reload)\n",
 					s.Instance, cfgFile)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/declare"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -89,13 +90,18 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 			defer s.Close()
 		}
 	}
-	r, err := declare.Remove(cfgFile, app.Path, scopes)
+	keep := d.namedOnlyByTheirTable(scopes)
+	r, err := declare.Remove(cfgFile, app.Path, scopes, keep...)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(streams.ErrOut, "removed %s (%s) from %s of %s\n", what, app.Path, joinScopes(r.Changed), cfgFile)
 	for _, s := range r.Dropped {
 		fmt.Fprintf(streams.ErrOut, "removed the [[instance]] table of %s, left with only its name\n", s.Instance)
+	}
+	for _, s := range r.Named {
+		fmt.Fprintf(streams.ErrOut, "kept the [[instance]] table of %s: it names %s, which runs beyond instances = %d, and without it the reload would stop %s (delete the table to have it do so, or mictl down %s)\n",
+			s.Instance, s.Instance, d.cfg.Instances, s.Instance, s.Instance)
 	}
 	reloaded, err := d.reload(cmd.Context(), streams)
 	if err != nil {
@@ -290,6 +296,24 @@ func (d *appDeployment) declaringScopes(path string, names []string) ([]declare.
 		return nil, exitcode.Usagef("%s is not declared for %s; it is for: %s", path, strings.Join(missing, ", "), strings.Join(d.runningIt(path, nil), ", "))
 	}
 	return out, nil
+}
+
+// namedOnlyByTheirTable are the instances of scopes that run (or are
+// meant to) and that only their [[instance]] table names, past the
+// configuration's count (a deploy to an instance running beyond it wrote
+// it): dropped once bare, the reload would stop them.
+func (d *appDeployment) namedOnlyByTheirTable(scopes []declare.Scope) []string {
+	var out []string
+	for _, s := range scopes {
+		generated := false
+		for i := 1; i <= d.cfg.Instances && !generated; i++ {
+			generated = d.cfg.InstanceName(i) == s.Instance
+		}
+		if rec, ok := d.e.state.Instance(s.Instance); ok && s.Instance != "" && !generated && reconcile.Active(*rec) {
+			out = append(out, s.Instance)
+		}
+	}
+	return out
 }
 
 // runningIt are the instances of names (every one when none, see

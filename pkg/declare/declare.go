@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mictl/mictl/pkg/deploytoml"
@@ -64,8 +65,9 @@ type Result struct {
 	// Created is true when the edit created the file.
 	Created bool
 	// Dropped are the [[instance]] tables Remove deleted, left with
-	// nothing but their name.
-	Dropped []Scope
+	// nothing but their name; Named those whose capps it emptied and
+	// kept, as told (keep), whatever else they hold.
+	Dropped, Named []Scope
 }
 
 // Add declares the .car at car in file's scopes, creating file (and
@@ -102,10 +104,12 @@ func Add(file, car string, scopes []Scope) (Result, error) {
 
 // Remove takes the .car at car out of file's scopes: every entry that
 // names it, however spelled, the capps key once it is empty, and an
-// [[instance]] table left with only its name. A scope whose table does
-// not exist, or that does not declare it, is in Already. The file is
-// written only when something was removed.
-func Remove(file, car string, scopes []Scope) (Result, error) {
+// [[instance]] table left with only its name, unless keep names its
+// instance (a table that alone names an instance that runs, which the
+// next reload would stop without it). A scope whose table does not
+// exist, or that does not declare it, is in Already. The file is written
+// only when something was removed.
+func Remove(file, car string, scopes []Scope, keep ...string) (Result, error) {
 	ed, abs, err := open(file, car)
 	if err != nil {
 		return Result{}, err
@@ -132,7 +136,9 @@ func Remove(file, car string, scopes []Scope) (Result, error) {
 		// made) goes too: kept, it would declare that instance from now on
 		// (a name past `instances` adds one).
 		if v, _ := t.Lookup(cappsKey); len(v.([]any)) == 0 {
-			if deleted, _ := t.Delete(cappsKey); deleted {
+			if deleted, _ := t.Delete(cappsKey); deleted && slices.Contains(keep, s.Instance) {
+				r.Named = append(r.Named, s)
+			} else if deleted {
 				dropped, err := t.DeleteIfBare()
 				if err != nil {
 					return Result{}, err

@@ -171,3 +171,20 @@ func TestMalformedFileIsRefused(t *testing.T) {
 		t.Fatalf("the file changed: %q", got)
 	}
 }
+
+// The [[instance]] table of an instance keep names stays, its emptied
+// capps gone: it is what names an instance that runs beyond `instances`,
+// which the next reload would stop without it.
+func TestRemoveKeepsTheTablesItIsTold(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mictl.toml")
+	car := filepath.Join(dir, "b.car")
+	write(t, file, "instances = 1\n\n[[instance]]\nname = \"mi-2\"\ncapps = [\""+car+"\"]\n\n[[instance]]\nname = \"mi-3\"\ncapps = [\""+car+"\"]\n", 0o644)
+	r, err := Remove(file, car, Scopes([]string{"mi-2", "mi-3"}), "mi-3")
+	if err != nil || len(r.Dropped) != 1 || r.Dropped[0].Instance != "mi-2" || len(r.Named) != 1 || r.Named[0].Instance != "mi-3" {
+		t.Fatalf("Remove = %+v, %v", r, err)
+	}
+	if got, want := read(t, file), "instances = 1\n\n[[instance]]\nname = \"mi-3\"\n"; got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+}
