@@ -691,30 +691,6 @@ func TestReloadTakesAChangedDistribution(t *testing.T) {
 	}
 }
 
-// A file of the distribution deleted from a running home is a change:
-// diff names it and reload restarts the instance, which gets it back. It
-// came back only at the next restart, while diff said "no changes".
-func TestDiffAndReloadSeeAFileDeletedFromAHome(t *testing.T) {
-	d := newDeployment(t)
-	d.up(2)
-	if err := os.Remove(filepath.Join(d.instance("mi-2").Home, "conf", "log4j2.properties")); err != nil {
-		t.Fatal(err)
-	}
-	code, out, _ := d.mictl("diff")
-	if want := "restart  mi-2 (the distribution's files changed: conf/log4j2.properties (deleted from the home))"; code != 1 || !strings.Contains(out, want) || strings.Contains(out, "mi-1") {
-		t.Fatalf("diff: exit %d, want 1 and %q, nothing of mi-1:\n%s", code, want, out)
-	}
-	before := d.pids()
-	d.must("reload")
-	d.assertRestarted(before, "mi-2")
-	if _, err := os.Stat(filepath.Join(d.instance("mi-2").Home, "conf", "log4j2.properties")); err != nil {
-		t.Errorf("mi-2 runs without conf/log4j2.properties after the reload: %v", err)
-	}
-	if code, out, _ := d.mictl("diff"); code != 0 {
-		t.Errorf("diff after the reload: exit %d, want 0:\n%s", code, out)
-	}
-}
-
 // A reload's restart whose home cannot be brought up to date once the
 // server stopped starts the instance again and says so; it was left
 // stopped while the event log said every instance kept running.

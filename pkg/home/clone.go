@@ -8,13 +8,11 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/mictl/mictl/pkg/fsutil"
 )
@@ -163,47 +161,15 @@ func (d *Distribution) header(pending int) string {
 }
 
 // upToDateByHeader reports whether the home dir's list says it was synced
-// from d as it is now, with nothing to report: Behind's quick answer,
-// with when the list was last written (see missing).
-func (d *Distribution) upToDateByHeader(dir string) (bool, time.Time) {
+// from d as it is now, with nothing to report: Behind's quick answer.
+func (d *Distribution) upToDateByHeader(dir string) bool {
 	f, err := os.Open(filepath.Join(dir, clonedList))
 	if err != nil {
-		return false, time.Time{}
+		return false
 	}
 	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return false, time.Time{}
-	}
 	first, err := bufio.NewReader(f).ReadString('\n')
-	return err == nil && first == d.header(0), info.ModTime()
-}
-
-// missing lists the distribution's files and links that the home dir,
-// synced from d as it is (upToDateByHeader), lacks: deleted since, which
-// Sync puts back. Removing a path changes its directory's time, so only
-// the files of a directory changed since the home's list was written
-// (listed; at that very tick too, as a kernel's clock is coarse) are
-// looked at: a real MI home is thousands of files in a few hundred
-// directories, of which a start changes a handful.
-func (d *Distribution) missing(dir string, listed time.Time) []string {
-	changed := map[string]bool{}
-	var out []string
-	for _, e := range d.entries {
-		if e.own || !e.info.IsDir() && !changed[path.Dir(e.rel)] {
-			continue
-		}
-		info, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(e.rel)))
-		switch {
-		case err != nil && e.info.IsDir():
-			changed[e.rel] = true // what it held is missing too
-		case err != nil:
-			out = append(out, e.rel+deletedSuffix)
-		case e.info.IsDir() && !info.ModTime().Before(listed):
-			changed[e.rel] = true
-		}
-	}
-	return out
+	return err == nil && first == d.header(0)
 }
 
 // parseClone reads the fields after the path of a clonedList line; nil
@@ -532,35 +498,21 @@ func (d *Distribution) gone(dir string, listed map[string]*clone) []string {
 	return out
 }
 
-// deletedSuffix marks a path Behind reports because the home lost it.
-const deletedSuffix = " (deleted from the home)"
-
-// deletedOr is rel as Behind reports it: marked deleted when the home
-// lacks it (missing) and Sync had put it there (listed), as opposed to a
-// file new in the distribution.
-func deletedOr(rel string, missing bool, listed map[string]*clone) string {
-	if _, was := listed[rel]; missing && was {
-		return rel + deletedSuffix
-	}
-	return rel
-}
-
 // Behind lists what the next Sync would change in the home dir: the
-// files of the distribution it lacks or holds an earlier version of (one
-// Sync put there and the home lost suffixed " (deleted from the home)"),
-// and those Sync put there that the distribution dropped since (suffixed
+// files of the distribution it lacks or holds an earlier version of, and
+// those Sync put there that the distribution dropped since (suffixed
 // " (removed)"). kept lists what Sync keeps though the distribution's
 // differs, for someone to look at: files changed in the home that the
 // distribution changed too since, and paths the home holds as another
 // kind of file (suffixed with what). A file Sync put there and the home
-// lost since is behind (deleting a kept file takes the distribution's):
-// Sync restores it at the next start only, and meanwhile the instance
-// ran without it while diff said "no changes". A file Sync would copy
-// that cannot be read is an error naming it: a restart would stop the
-// instance and then fail to prepare its home.
+// lost since is behind once the distribution's changed (deleting a kept
+// file takes the distribution's), not before (Sync restores it at the
+// next start all the same). A file Sync would copy that cannot be read is
+// an error naming it: a restart would stop the instance and then fail to
+// prepare its home.
 func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
-	if upToDate, listed := d.upToDateByHeader(dir); upToDate {
-		return d.missing(dir, listed), nil, nil
+	if d.upToDateByHeader(dir) {
+		return nil, nil, nil
 	}
 	_, listed, err := readCloned(dir)
 	if err != nil {
@@ -592,7 +544,7 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 		if e.info.Mode()&fs.ModeSymlink != 0 {
 			want, err := os.Readlink(e.path)
 			if cur, lerr := os.Readlink(dst); err != nil || lerr != nil || cur != want {
-				behind = append(behind, deletedOr(e.rel, errors.Is(lerr, fs.ErrNotExist), listed))
+				behind = append(behind, e.rel)
 			}
 			continue
 		}
@@ -605,7 +557,7 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 		case state == homeCurrent && c != nil && c.kind == kindLink && distChanged(e, c):
 			// Written into in place in the distribution: the link holds the
 			// new content, the running server what it loaded before.
-		case state == homeCurrent:
+		case state == homeCurrent, state == homeMissing && c != nil && !distChanged(e, c):
 			continue
 		case state == homeChanged, state == homeUnlisted && !readOnly(e.rel):
 			if distChanged(e, c) {
@@ -620,7 +572,7 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 			return nil, nil, fmt.Errorf("cannot read %s (%w): mictl copies it into every home; make it readable to this user", e.path, fsutil.Cause(err))
 		}
 		f.Close()
-		behind = append(behind, deletedOr(e.rel, state == homeMissing, listed))
+		behind = append(behind, e.rel)
 	}
 	for _, rel := range d.gone(dir, listed) {
 		behind = append(behind, rel+" (removed)")
