@@ -1279,6 +1279,14 @@ func TestFailedInstanceBeyondTheConfigurationIsShown(t *testing.T) {
 		rows[1].State == nil || *rows[1].State != "failed" {
 		t.Fatalf("ports table -o json: %s", out)
 	}
+	out = d.must("check-conflicts", "-o", "json")
+	jsonschematest.Validate(t, "check-conflicts", []byte(out))
+	var checked struct {
+		Unplanned []map[string]any `json:"unplanned"`
+	}
+	if err := json.Unmarshal([]byte(out), &checked); err != nil || fmt.Sprint(checked.Unplanned) != fmt.Sprintf("[map[instance:mi-2 offset:%d state:failed]]", d.base+1) {
+		t.Fatalf("check-conflicts -o json: want mi-2 unplanned (%v):\n%s", err, out)
+	}
 }
 
 // A running instance whose /healthz turns 503 is shown degraded, with why.

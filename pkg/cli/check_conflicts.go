@@ -10,6 +10,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 type checkConflictsOptions struct {
@@ -59,6 +60,18 @@ type conflictsReport struct {
 	// ServersInHomes are the servers mictl did not start running in the
 	// homes of instances up would start, which up refuses.
 	ServersInHomes []serverInHome `json:"servers_in_homes"`
+	// Unplanned are the instances the state file records that the plan
+	// leaves out (an earlier up named them, the configuration does not):
+	// nothing was checked for them.
+	Unplanned []unplannedInstance `json:"unplanned"`
+}
+
+// unplannedInstance is a recorded instance the plan leaves out, where it
+// last ran.
+type unplannedInstance struct {
+	Instance string `json:"instance"`
+	State    string `json:"state"`
+	Offset   int    `json:"offset"`
 }
 
 // planMove is one instance the host moved: where the planner put it, and
@@ -70,9 +83,10 @@ type planMove struct {
 }
 
 // newConflictsReport is the check of t's plan that found report, with
-// the instances the planner moved, the ports nothing could check and the
-// servers found in homes (nil: none).
-func newConflictsReport(t *reconcile.Target, report check.Report, inHomes []serverInHome) conflictsReport {
+// the instances the planner moved, the ports nothing could check, the
+// servers found in homes (nil: none) and the instances f records that the
+// plan leaves out.
+func newConflictsReport(t *reconcile.Target, f *state.File, report check.Report, inHomes []serverInHome) conflictsReport {
 	moves := []planMove{}
 	for _, inst := range t.Plan.Instances {
 		if m := inst.Moved; m != nil {
@@ -82,7 +96,11 @@ func newConflictsReport(t *reconcile.Target, report check.Report, inHomes []serv
 	if inHomes == nil {
 		inHomes = []serverInHome{}
 	}
-	return conflictsReport{Report: report, Moves: moves, RunTime: runTimePorts(t), ServersInHomes: inHomes}
+	left := []unplannedInstance{}
+	for _, rec := range unplanned(t, f) {
+		left = append(left, unplannedInstance{Instance: rec.Name, State: liveState(rec), Offset: rec.Offset})
+	}
+	return conflictsReport{Report: report, Moves: moves, RunTime: runTimePorts(t), ServersInHomes: inHomes, Unplanned: left}
 }
 
 func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflictsOptions, p *planned) error {
@@ -98,7 +116,7 @@ func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflict
 	if err != nil {
 		return err
 	}
-	checked := newConflictsReport(p.Target, report, inHomes)
+	checked := newConflictsReport(p.Target, p.state, report, inHomes)
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, checked); err != nil {
 			return err

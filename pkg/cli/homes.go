@@ -67,7 +67,7 @@ func refuseServersInHomes(streams *IOStreams, t *reconcile.Target, f *state.File
 		return err
 	}
 	if output == formatJSON {
-		if err := writeJSON(streams.Out, newConflictsReport(t, t.Conflicts(), found)); err != nil {
+		if err := writeJSON(streams.Out, newConflictsReport(t, f, t.Conflicts(), found)); err != nil {
 			return err
 		}
 	}

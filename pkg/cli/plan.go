@@ -111,7 +111,7 @@ func (p *planned) refuseSelfClashes(streams *IOStreams, output, what string) err
 		return nil
 	}
 	if output == formatJSON {
-		if err := writeJSON(streams.Out, newConflictsReport(p.Target, own, nil)); err != nil {
+		if err := writeJSON(streams.Out, newConflictsReport(p.Target, p.state, own, nil)); err != nil {
 			return err
 		}
 	}

@@ -187,7 +187,7 @@ func portsRows(p *planned, report check.Report) ([]portsRow, error) {
 		}
 		rows[i] = row
 	}
-	for _, rec := range unplanned(p) {
+	for _, rec := range unplanned(p.Target, p.state) {
 		st := liveState(rec)
 		row := portsRow{Name: rec.Name, Offset: rec.Offset, Ports: rec.Ports, OffsetSource: offsetRecorded, Extras: []extraRow{},
 			RunTime: []deployment.RunTimePort{}, Conflicts: []check.Finding{}, Warnings: []check.Finding{}, State: &st}
@@ -206,11 +206,12 @@ const offsetRecorded = "recorded"
 // leaves out: those that do not run (failed, crashed, stopped) and that
 // mictl.toml does not name, as an instance an earlier up --offsets or
 // --instances started. status shows them; so do ports table, at the
-// offset they last ran at, and check-conflicts, in a note.
-func unplanned(p *planned) []state.Instance {
+// offset they last ran at, and check-conflicts, in a note (-o json:
+// unplanned).
+func unplanned(t *reconcile.Target, f *state.File) []state.Instance {
 	var out []state.Instance
-	for _, rec := range p.state.Instances {
-		if !slices.ContainsFunc(p.Plan.Instances, func(inst ports.Instance) bool { return inst.Name == rec.Name }) {
+	for _, rec := range f.Instances {
+		if !slices.ContainsFunc(t.Plan.Instances, func(inst ports.Instance) bool { return inst.Name == rec.Name }) {
 			out = append(out, rec)
 		}
 	}
@@ -221,7 +222,7 @@ func unplanned(p *planned) []state.Instance {
 // and what brings it back or forgets it.
 func unplannedNotes(p *planned) []string {
 	var out []string
-	for _, rec := range unplanned(p) {
+	for _, rec := range unplanned(p.Target, p.state) {
 		out = append(out, fmt.Sprintf("%s is %s at offset %d and not planned: the configuration does not name it (an earlier up did); mictl up starts it again only when mictl.toml or its flags name it, mictl down --purge %s forgets it",
 			rec.Name, liveState(rec), rec.Offset, rec.Name))
 	}

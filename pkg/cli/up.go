@@ -261,7 +261,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	report := t.Conflicts()
 	if !report.OK() && !o.force {
-		return prepared{}, reportRefusal(streams, t, report, o.output, true)
+		return prepared{}, reportRefusal(streams, t, f, report, o.output, true)
 	}
 	// Said before the start, as check-conflicts says them, of the
 	// instances this up starts (those that run were told when they
@@ -491,7 +491,7 @@ func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Conf
 		report.Conflicts = append(report.Conflicts, *metricsBusy)
 	}
 	if !report.OK() && (!o.force || metricsBusy != nil) {
-		return reportRefusal(streams, t, report, o.output, metricsBusy == nil)
+		return reportRefusal(streams, t, f, report, o.output, metricsBusy == nil)
 	}
 	return nil
 }
@@ -500,9 +500,9 @@ func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Conf
 // json, the check as check-conflicts -o json gives it), and for an offset
 // the user or the running deployment fixed, where it comes from and the
 // command that fixes it.
-func reportRefusal(streams *IOStreams, t *reconcile.Target, report check.Report, output string, forcible bool) error {
+func reportRefusal(streams *IOStreams, t *reconcile.Target, f *state.File, report check.Report, output string, forcible bool) error {
 	if output == formatJSON {
-		if err := writeJSON(streams.Out, newConflictsReport(t, report, nil)); err != nil {
+		if err := writeJSON(streams.Out, newConflictsReport(t, f, report, nil)); err != nil {
 			return err
 		}
 	} else {
