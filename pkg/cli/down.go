@@ -131,7 +131,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	// What the stop left in the homes (f names them) is looked for while
 	// the daemon leaves; not in those a later command (an up that came
 	// while this down stopped them) started again meanwhile.
-	verified := verifyStopped(streams, f, e.cfg.InstancesDir, targets)
+	verified := verifyStopped(streams, f, e.cfg.InstancesDir, targets, o.purge)
 	if err := awaitLeave(); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
@@ -334,8 +334,9 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 // once their stop ended, and those processes are that command's (said in
 // a note). A port of theirs held by another process is not something left
 // running: it is noted, for the next up to plan around, naming the
-// instance it is of when it is one's (f's, under instancesDir).
-func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names []string) error {
+// instance it is of when it is one's (f's, under instancesDir); not when
+// the instances are being forgotten (purge): no up plans them again.
+func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names []string, purge bool) error {
 	var insts []state.Instance
 	for _, inst := range f.Instances {
 		if slices.Contains(names, inst.Name) {
@@ -349,7 +350,7 @@ func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names
 			delete(left, name)
 		}
 	}
-	if err := stillRunning(left); err != nil {
+	if err := stillRunning(left); err != nil || purge {
 		return err
 	}
 	view, err := observe.NewView()
