@@ -298,10 +298,7 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 			}
 		}
 	}
-	owners := map[uint64]hostnet.Process{}
-	if host.Owners != nil && len(inodes) > 0 {
-		owners = host.Owners(inodes...)
-	}
+	owners := host.ownersOf(inodes)
 	out := make([]Finding, 0, len(hits))
 	for _, h := range hits {
 		f := Finding{
@@ -378,10 +375,7 @@ func loopbackShadows(uses []use, parties []Party, host Host) []Finding {
 			}
 		}
 	}
-	owners := map[uint64]hostnet.Process{}
-	if host.Owners != nil && len(inodes) > 0 {
-		owners = host.Owners(inodes...)
-	}
+	owners := host.ownersOf(inodes)
 	out := make([]Finding, 0, len(hits))
 	for _, h := range hits {
 		held := unknownHolder()
@@ -398,6 +392,15 @@ func loopbackShadows(uses []use, parties []Party, host Host) []Finding {
 		})
 	}
 	return out
+}
+
+// ownersOf asks which processes hold the sockets of inodes: none when
+// the host cannot say, or nothing is asked.
+func (h Host) ownersOf(inodes []uint64) map[uint64]hostnet.Process {
+	if h.Owners == nil || len(inodes) == 0 {
+		return map[uint64]hostnet.Process{}
+	}
+	return h.Owners(inodes...)
 }
 
 func sortFindings(fs []Finding) {
