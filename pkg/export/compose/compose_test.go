@@ -304,14 +304,7 @@ func TestShippedCAppsAreMounted(t *testing.T) {
 func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
-			home := t.TempDir()
-			script := filepath.Join(home, "bin", "micro-integrator.sh")
-			if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(script, []byte(exporttest.FakeStartScript), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			home, script := exporttest.MIHome(t, exporttest.FakeStartScript)
 			wrapper := filepath.Join(t.TempDir(), entrypointFile)
 			if err := os.WriteFile(wrapper, entrypoint, 0o444); err != nil {
 				t.Fatal(err)
@@ -364,14 +357,7 @@ func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 // previous run (Docker's restart policy keeps its files) is never
 // signalled: it named no MI, perhaps a stranger by now.
 func TestEntrypointStopsAnMIStillStarting(t *testing.T) {
-	home := t.TempDir()
-	script := filepath.Join(home, "bin", "micro-integrator.sh")
-	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(script, []byte(exporttest.SlowStartScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	home, script := exporttest.MIHome(t, exporttest.SlowStartScript)
 	stranger := exec.Command("sleep", "60")
 	if err := stranger.Start(); err != nil {
 		t.Fatal(err)

@@ -274,3 +274,19 @@ exit 3
 // SlowStartScript is FakeStartScript whose java takes a second before it
 // writes its pid file, as MI's takes a few: a stop may come before it.
 var SlowStartScript = strings.Replace(FakeStartScript, `echo $$ > "$1/wso2carbon.pid"`, `sleep 1; echo $$ > "$1/wso2carbon.pid"`, 1)
+
+// MIHome makes an MI home in a temporary directory whose start script is
+// script (FakeStartScript, SlowStartScript), and returns the home and the
+// script's path.
+func MIHome(t testing.TB, script string) (home, path string) {
+	t.Helper()
+	home = t.TempDir()
+	path = filepath.Join(home, "bin", "micro-integrator.sh")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return home, path
+}

@@ -230,14 +230,7 @@ func TestPreStopRunsMIsOwnStop(t *testing.T) {
 // before MI wrote wso2carbon.pid) once it has: --stop alone signalled
 // nothing, and the kubelet killed MI when the grace period ran out.
 func TestPreStopStopsAnMIStillStarting(t *testing.T) {
-	home := t.TempDir()
-	script := filepath.Join(home, "bin", "micro-integrator.sh")
-	if err := os.MkdirAll(filepath.Dir(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(script, []byte(exporttest.SlowStartScript), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	home, script := exporttest.MIHome(t, exporttest.SlowStartScript)
 	mi := exec.Command("sh", script)
 	if err := mi.Start(); err != nil {
 		t.Fatal(err)
