@@ -1,8 +1,10 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -110,5 +112,43 @@ func TestRotateEventLog(t *testing.T) {
 	got, err := RecentEvents(store, "mi-1", 5)
 	if err != nil || len(got) != 2 || !strings.HasSuffix(got[0], "before") || !strings.HasSuffix(got[1], "after") {
 		t.Fatalf("recent events across the rotation: %q, %v", got, err)
+	}
+}
+
+// A stop's durable write syncs the event log, which a rotation replaces:
+// it takes the log under the lock the rotation holds (go test -race saw
+// the sync read the log as a rotation wrote it).
+func TestEventLogSyncedAsItIsRotated(t *testing.T) {
+	t.Parallel()
+	store, sup := supervisorOf(t, func(*state.File) {})
+	sup.emit(Event{Instance: "mi-1", State: StateStopping, Message: "SIGTERM"})
+	old := fmt.Sprintf("/proc/self/fd/%d", sup.events.Fd())
+	rotated := make(chan error, 1)
+	go func() { rotated <- sup.RotateEventLog(0, 1) }()
+	// The rotation's end is seen in /proc (the old log closed), not told
+	// on a channel: that would order the sync after it and hide the race.
+	closed := func() bool {
+		link, _ := os.Readlink(old)
+		return link != EventsLog(store) && link != EventsLog(store)+".1"
+	}
+	var err error
+	ended := false
+	for !closed() {
+		if ended {
+			t.Fatalf("the rotation ended with the old log open: %v", err)
+		}
+		select {
+		case err = <-rotated:
+			ended = true // it may have closed it since the look: look again
+		default:
+			runtime.Gosched()
+		}
+	}
+	sup.writeIntent()
+	if !ended {
+		err = <-rotated
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1166,8 +1166,12 @@ func (s *Supervisor) finishRestarts(names []string) {
 // leave the state file empty after a power failure, the file rebuilt
 // from the homes reads from the log that the instances were stopping.
 func (s *Supervisor) writeIntent() {
+	// Taken under s.mu: RotateEventLog replaces the log under it.
+	s.mu.Lock()
+	events := s.events
+	s.mu.Unlock()
 	var synced sync.WaitGroup
-	synced.Go(func() { _ = s.events.Sync() })
+	synced.Go(func() { _ = events.Sync() })
 	_ = s.persist.flush() // a failure is retried, and shown by SaveFailure
 	synced.Wait()
 }
