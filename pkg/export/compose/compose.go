@@ -97,12 +97,12 @@ type healthcheck struct {
 //go:embed entrypoint.sh
 var entrypoint []byte
 
-// The entrypoint's file among the mounted ones, and where the containers
-// see it: outside MI's home, which it does not belong to.
-// InboundsDir holds, in the files directory (Options.FilesDir), the inbound endpoints the
-// distribution keeps as synapse files.
+// InboundsDir holds, in the files directory (Options.FilesDir), the
+// inbound endpoints the distribution keeps as synapse files.
 const InboundsDir = "inbound-endpoints"
 
+// The entrypoint's file among the mounted ones, and where the containers
+// see it: outside MI's home, which it does not belong to.
 const (
 	entrypointFile   = "entrypoint.sh"
 	entrypointTarget = "/mictl/entrypoint.sh"
