@@ -216,13 +216,18 @@ those the distribution ships in its own carbonapps/, which MI's image
 lacks) is a ConfigMap of its own mounted into
 repository/deployment/server/carbonapps (up to 1 MiB each; bake larger ones
 into the image and pass --capps-in-image, which leaves them all out). The
-container and a Service expose the four ports and the CApps' inbound
-endpoints, as MI opens them in a pod (an endpoint MI offsets on PORT+10,
-others on PORT; named in-PORT). A ConfigMap over about 190 KiB (a large
+inbound endpoints the distribution keeps as synapse files (in
+repository/deployment/server/synapse-configs/default/inbound-endpoints/,
+which MI's image lacks too) are one ConfigMap, each file mounted into that
+directory (left out with --capps-in-image as well). The container and a
+Service expose the four ports and the inbound endpoints' ports, as MI
+opens them in a pod (an endpoint MI offsets on PORT+10, others on PORT;
+named in-PORT). A ConfigMap over about 190 KiB (a large
 CApp) is too large for a client-side 'kubectl apply', which copies every
 object into a 256 KiB annotation: the export says so, and 'kubectl apply
---server-side -k DIR' applies it. Stderr names the shipped CApps the export
-carried (or, with --capps-in-image, left out) and where they come from.
+--server-side -k DIR' applies it. Stderr names the shipped CApps and
+inbound endpoint files the export carried (or, with --capps-in-image, left
+out) and where they come from.
 
 The deployment.toml holds keystore, truststore and user-store passwords, as
 in every MI home: so it is a Secret, not a ConfigMap that whoever may read
@@ -420,7 +425,8 @@ endpoints too) published on this host as planned, on the host address of
 mictl.toml ('mictl ports table' shows them), its rendered deployment.toml
 and its CApps mounted (those declared, and those the distribution ships in
 its own carbonapps/, which MI's image lacks: stderr names those, and where
-they come from), a healthcheck on /healthz, restart unless-stopped (MI's
+they come from), and so are the inbound endpoints the distribution keeps as
+synapse files (said on stderr alike), a healthcheck on /healthz, restart unless-stopped (MI's
 start script exits 0 even when java crashed, so on-failure would not
 restart it) and a stop grace period of 200 s, longer than MI's drain. Each
 container's PID 1 is a small entrypoint the export writes (entrypoint.sh,

@@ -241,6 +241,20 @@ func TestExportCommandsHaveHelpAndExamples(t *testing.T) {
 	}
 }
 
+// The help of the exports that carry files MI's image lacks names the
+// inbound endpoints kept as synapse files beside the shipped CApps: it
+// named the CApps alone, though both exports carry the endpoints too.
+func TestExportHelpNamesTheInboundEndpointsItCarries(t *testing.T) {
+	streams, _, _ := testStreams()
+	for _, cmd := range allCommands(newCmdExport(streams, &globalOptions{})) {
+		if name := cmd.Name(); name == "kubernetes" || name == "compose" {
+			if words := strings.Join(strings.Fields(cmd.Long), " "); !strings.Contains(words, "inbound endpoints the distribution keeps as synapse files") {
+				t.Errorf("%s --help does not say it carries the inbound endpoints the distribution keeps as synapse files:\n%s", cmd.CommandPath(), cmd.Long)
+			}
+		}
+	}
+}
+
 func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
