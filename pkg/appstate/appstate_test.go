@@ -153,6 +153,15 @@ func TestViewStates(t *testing.T) {
 	if v.Error != nil || v.Note == nil || !strings.HasPrefix(*v.Note, "starting: ") || v.Apps[0].State != StatePending {
 		t.Fatalf("starting, not answering yet: %+v", v)
 	}
+	// Starting, its server not found yet (the script launched, the pid
+	// file not read): starting too, not "not running ... (mictl up)",
+	// which sent the user to start what starts.
+	launched := starting
+	launched.Running = false
+	v = View(Observation{Target: launched})
+	if v.Error != nil || v.Note == nil || !strings.HasPrefix(*v.Note, "starting: ") || v.Apps[0].State != StatePending {
+		t.Fatalf("starting, its server not found yet: %+v", v)
+	}
 	// API off: the log says.
 	apiOff := target
 	apiOff.URL = ""

@@ -28,9 +28,9 @@ type Target struct {
 	Name    string
 	State   string // the instance's own state (ready, stopped, ...)
 	Running bool   // its server runs: there is an MI to ask
-	// Starting: its server is still starting, and MI opens its
-	// Management API only once it has deployed its CApps, at the end of
-	// its start: no answer yet is no failure.
+	// Starting: the instance is starting (its server perhaps not found
+	// yet), and MI opens its Management API only once it has deployed
+	// its CApps, at the end of its start: no answer yet is no failure.
 	Starting bool
 	Home     string
 	// URL is its Management API, "" when the instance serves none
@@ -123,10 +123,12 @@ func View(o Observation) InstanceApps {
 		v.ManagementURL = ptr(t.URL)
 	}
 	switch {
+	case t.Starting && (!t.Running || o.Err != nil):
+		// Its server not found yet, or not answering yet: either way no
+		// failure, and nothing for the user to start.
+		v.Note = ptr("starting: MI says which CApps it runs once it has deployed them (mictl apps again when it is ready)")
 	case !t.Running:
 		v.Note = ptr("not running: its CApps deploy when it starts (mictl up)")
-	case o.Err != nil && t.Starting:
-		v.Note = ptr("starting: MI says which CApps it runs once it has deployed them (mictl apps again when it is ready)")
 	case o.Err != nil:
 		v.Error = ptr(o.Err.Error())
 	case o.Source == SourceLog:
