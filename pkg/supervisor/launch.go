@@ -20,19 +20,14 @@ import (
 	"github.com/mictl/mictl/pkg/state"
 )
 
-// passedEnv are the variables of the user's environment, captured at `mictl
-// up`, that reach every instance: what MI's script reads (JAVA_HOME,
-// JAVA_OPTS, JVM_MEM_OPTS) and the simulator's fault switches.
-var passedEnv = []string{"JAVA_HOME=", "JAVA_OPTS=", "JVM_MEM_OPTS=", "MICTL_SIM_"}
-
-// CaptureEnv picks from env the variables that instances must see.
+// CaptureEnv picks from env the variables that instances must see: what
+// MI's script reads (JAVA_HOME, and the JVM options it hands java:
+// ports.JavaOptsVars) and the simulator's fault switches.
 func CaptureEnv(env []string) []string {
 	var out []string
 	for _, kv := range env {
-		for _, prefix := range passedEnv {
-			if strings.HasPrefix(kv, prefix) {
-				out = append(out, kv)
-			}
+		if strings.HasPrefix(kv, "JAVA_HOME=") || ports.SetsJavaOpts(kv) || strings.HasPrefix(kv, "MICTL_SIM_") {
+			out = append(out, kv)
 		}
 	}
 	return out

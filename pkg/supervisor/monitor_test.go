@@ -13,6 +13,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // A steady check of a ready instance whose carbonapps/ is watched, and
@@ -225,4 +226,28 @@ func TestClosedSupervisorLeavesNothingOpen(t *testing.T) {
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	time.Sleep(500 * time.Millisecond) // checked a few times: a kept connection, a watched carbonapps/
+}
+
+// A health check asked of an instance that a reload then forgets is
+// answered as it goes: no check will ever run for it, and its asker (a
+// CApp check) waited out its whole limit.
+func TestForgetAnswersTheHealthChecksAskedOfIt(t *testing.T) {
+	_, sup := supervisorOf(t, func(*state.File) {})
+	ended := make(chan struct{})
+	close(ended)
+	asked := make(chan struct{})
+	// Asked without waking the monitor, which would answer it itself
+	// (nothing watched): only forget can.
+	r := &runner{done: ended, rechecks: []chan struct{}{asked}}
+	sup.mu.Lock()
+	sup.runners["mi-1"] = r
+	sup.mu.Unlock()
+	if err := sup.forget([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-asked:
+	default:
+		t.Fatal("the health check asked of the forgotten mi-1 is left unanswered")
+	}
 }

@@ -342,17 +342,28 @@ func (s *Supervisor) forget(names []string) error {
 	if err != nil {
 		return err
 	}
+	var dropped []*runner
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, name := range names {
 		// One started again meanwhile (an up between the stop and this)
 		// keeps its runner: it still supervises a server.
 		if r, ok := s.runners[name]; ok && r.finished() {
 			delete(s.runners, name)
+			dropped = append(dropped, r)
 			// The monitor lets go of its watch on their carbonapps/.
 			s.runnersDropped.Store(true)
 			notify(s.watchKick)
 		}
+	}
+	s.mu.Unlock()
+	for _, r := range dropped {
+		// No check will run for it: a health check asked of it
+		// (healthSoon) is answered now, not by its caller's timeout. Not
+		// under s.mu, which a runner takes under its own lock.
+		r.mu.Lock()
+		closeAll(r.rechecks)
+		r.rechecks = nil
+		r.mu.Unlock()
 	}
 	return nil
 }
