@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deploytoml"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 )
@@ -69,7 +70,7 @@ func LoadSource(cfg *config.Config) (Source, error) {
 	// Said up front, not when the first instance fails to start.
 	script := filepath.Join(cfg.MIHome, home.StartScript)
 	if _, err := os.Stat(script); err != nil {
-		return Source{}, &config.Error{Where: cfg.Origin("mi_home"), Msg: notAnMIHome(cfg.MIHome)}
+		return Source{}, &config.Error{Where: cfg.Origin("mi_home"), Msg: notAnMIHome(cfg.MIHome, err)}
 	}
 	// Homes are copies of the distribution, modes included: a script
 	// unpacked without its execute bit fails every start.
@@ -89,16 +90,21 @@ func LoadSource(cfg *config.Config) (Source, error) {
 	return Source{Path: path, TOML: data}, nil
 }
 
-// notAnMIHome says why dir, without a start script, is no Micro Integrator
-// home: it does not exist (a mistyped path, or a symbolic link to nothing,
-// as `ln -sfn wso2mi-4.5.0 current` leaves before 4.5.0 is unpacked,
-// named with its target), or it holds no bin/micro-integrator.sh.
-func notAnMIHome(dir string) string {
+// notAnMIHome says why dir, whose start script could not be looked at
+// (scriptErr), is no Micro Integrator home to this user: it cannot be
+// read (another user's 0700 directory on the way), it does not exist (a
+// mistyped path, or a symbolic link to nothing, as `ln -sfn wso2mi-4.5.0
+// current` leaves before 4.5.0 is unpacked, named with its target), or it
+// holds no bin/micro-integrator.sh.
+func notAnMIHome(dir string, scriptErr error) string {
 	fix := "set mi_home to the directory that holds bin/ and conf/ (e.g. /opt/wso2mi-4.4.0)"
+	if errors.Is(scriptErr, fs.ErrPermission) {
+		return fmt.Sprintf("mi_home %s cannot be looked into by this user (%v): give this user read and search access to it and the directories above it, or run mictl as their owner", dir, fsutil.Cause(scriptErr))
+	}
 	if _, err := os.Stat(dir); err == nil {
 		return fmt.Sprintf("mi_home %s has no %s, so it is not a Micro Integrator home: %s", dir, home.StartScript, fix)
 	}
-	if target, err := os.Readlink(dir); err == nil {
+	if target, err := os.Readlink(filepath.Clean(dir)); err == nil { // "current/" is the link too
 		return fmt.Sprintf("mi_home %s is a symbolic link to %s, which does not exist: unpack the distribution there, or point the link at one (ln -sfn DIR %s)", dir, target, dir)
 	}
 	return fmt.Sprintf("mi_home %s does not exist: %s", dir, fix)

@@ -145,6 +145,8 @@ func TestLoadSource(t *testing.T) {
 		for dir, want := range map[string]string{
 			missing: "mi_home " + missing + " does not exist: set mi_home to the directory that holds bin/ and conf/",
 			link:    "mi_home " + link + " is a symbolic link to " + missing + ", which does not exist: unpack the distribution there, or point the link at one (ln -sfn DIR " + link + ")",
+			// Written with a trailing slash, it is the link all the same.
+			link + "/": "mi_home " + link + "/ is a symbolic link to " + missing + ", which does not exist",
 		} {
 			_, err := deployment.LoadSource(&config.Config{MIHome: dir})
 			var cerr *config.Error
