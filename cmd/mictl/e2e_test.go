@@ -880,6 +880,28 @@ func TestDownNamesWhatItLeftRunning(t *testing.T) {
 	}
 }
 
+// A MICTL_SIM_ value the simulator cannot read is refused before any
+// start (exit 2) when the instances run the simulator, and is none of a
+// real MI's business: there up goes on (here the home, a simulator
+// distribution without its marker, reads it all the same and fails).
+func TestUpChecksTheSimulatorsSwitchesOnlyForTheSimulator(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	d.env = []string{"MICTL_SIM_CRASH_AFTER=soon"}
+	refusal := "MICTL_SIM_CRASH_AFTER"
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
+	if code, _, errOut := d.mictl("up", "--timeout", "10s"); code != 2 || !strings.Contains(errOut, refusal) {
+		t.Fatalf("up on the simulator: exit %d, want 2 naming %s:\n%s", code, refusal, errOut)
+	}
+	if err := os.Remove(filepath.Join(d.dir, "dist", "VERSION")); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := d.mictl("up", "--timeout", "10s"); code == 2 || strings.Contains(errOut, "mictl sim --help says what each") {
+		t.Fatalf("up on a real MI home: exit %d, refused for a simulator switch:\n%s", code, errOut)
+	}
+	d.mictl("down", "--timeout", "5s")
+}
+
 func TestFailedStartReportsTheScriptsOutput(t *testing.T) {
 	d := newDeployment(t)
 	// docs/mi-facts.md: outside its JDK range the script prints an [ERROR] line and

@@ -456,9 +456,11 @@ func warnSome(streams *IOStreams, findings []check.Finding, what, suffix string)
 func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Config, o *upOptions) error {
 	// Every simulated server gets up's MICTL_SIM_ variables: one it cannot
 	// read made each start fail after up had prepared and launched them
-	// all (exit 3), for what is a bad input.
-	if err := sim.CheckFaults(os.Getenv); err != nil {
-		return exitcode.Usagef("%v (mictl sim --help says what each MICTL_SIM_ variable takes; unset one for its default)", err)
+	// all (exit 3), for what is a bad input. A real MI reads none.
+	if cfg.UsesSimulator() || sim.IsDist(cfg.MIHome) {
+		if err := sim.CheckFaults(os.Getenv); err != nil {
+			return exitcode.Usagef("%v (mictl sim --help says what each MICTL_SIM_ variable takes; unset one for its default)", err)
+		}
 	}
 	f, err := currentState(cfg)
 	if err != nil {

@@ -97,7 +97,7 @@ func WriteDist(dir string, opts DistOptions) error {
 		return &DirTakenError{Dir: dir, Why: fsutil.FileInTheWay(dir) + " is a file"}
 	case err != nil:
 		return fmt.Errorf("write simulator distribution %s: cannot read it: %w; choose a directory you can write", dir, fsutil.Cause(err))
-	case len(ents) > 0 && !isDist(dir):
+	case len(ents) > 0 && !IsDist(dir):
 		return &DirTakenError{Dir: dir, Why: "the directory holds files and is no simulator distribution"}
 	}
 	for _, d := range []string{"bin", "conf", LogDir, TmpDir, LibDir, CarbonAppsDir} {
@@ -146,9 +146,9 @@ func WriteDist(dir string, opts DistOptions) error {
 	return nil
 }
 
-// isDist reports whether dir holds a simulator distribution written by
+// IsDist reports whether dir holds a simulator distribution written by
 // WriteDist (its VERSION file carries the simulator's marker line).
-func isDist(dir string) bool {
+func IsDist(dir string) bool {
 	b, err := os.ReadFile(filepath.Join(dir, VersionPath))
 	if err != nil {
 		return false

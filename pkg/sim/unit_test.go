@@ -65,7 +65,7 @@ func TestWriteDist(t *testing.T) {
 	if err := exec.Command("sh", "-n", filepath.Join(dir, ScriptPath)).Run(); err != nil {
 		t.Errorf("sh -n: %v", err)
 	}
-	if !isDist(dir) {
+	if !IsDist(dir) {
 		t.Errorf("isDist false on a fresh distribution")
 	}
 
