@@ -29,8 +29,9 @@ type Target struct {
 	State   string // the instance's own state (ready, stopped, ...)
 	Running bool   // its server runs: there is an MI to ask
 	// Starting: the instance is starting (its server perhaps not found
-	// yet), and MI opens its Management API only once it has deployed
-	// its CApps, at the end of its start: no answer yet is no failure.
+	// yet), or backing off before the daemon starts it again, and MI
+	// opens its Management API only once it has deployed its CApps, at
+	// the end of its start: no answer yet is no failure.
 	Starting bool
 	Home     string
 	// URL is its Management API, "" when the instance serves none

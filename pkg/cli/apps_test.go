@@ -9,9 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // writeCar builds spec into dir/rel.
@@ -271,5 +273,15 @@ func TestDeployDeclaredFileIsCheckedAgain(t *testing.T) {
 	code, _, errOut := run(t, "deploy", car)
 	if code != exitcode.Conflicts || !strings.Contains(errOut, "declared already") || !strings.Contains(errOut, fmt.Sprint(port+offset)) {
 		t.Fatalf("deploy of the rebuilt %s: exit %d, want 1 naming port %d:\n%s", car, code, port+offset, errOut)
+	}
+}
+
+// An instance backing off after a crash is starting again soon (the
+// daemon restarts it): apps says so rather than send the user to mictl
+// up, and its apps are pending, no failure.
+func TestAppsOfAnInstanceBackingOff(t *testing.T) {
+	v := appstate.View(appstate.Observation{Target: appTarget(state.Instance{Name: "mi-1", State: state.StateBackoff}, nil, nil)})
+	if v.Note == nil || !strings.HasPrefix(*v.Note, "starting: ") || v.Error != nil {
+		t.Fatalf("apps of mi-1 backing off: note %v, error %v; want the starting note", v.Note, v.Error)
 	}
 }
