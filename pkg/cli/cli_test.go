@@ -801,7 +801,7 @@ func TestMisspelledVariableIsWarnedOf(t *testing.T) {
 
 // Shell completion offers files only for the flags and arguments that
 // take one: a shell offered the working directory's files for --host,
-// --offsets or --since, and after commands that take no argument.
+// --offsets or --since, and after the arguments a command takes.
 func TestCompletionOffersFilesOnlyForPaths(t *testing.T) {
 	inTempDir(t)
 	for _, tc := range []struct {
@@ -819,6 +819,9 @@ func TestCompletionOffersFilesOnlyForPaths(t *testing.T) {
 		{[]string{"ports", "table", ""}, cobra.ShellCompDirectiveNoFileComp},
 		{[]string{"export", "prometheus", ""}, cobra.ShellCompDirectiveNoFileComp},
 		{[]string{"sim", "dist", ""}, cobra.ShellCompDirectiveDefault}, // DIR
+		{[]string{"sim", "dist", "d", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"inspect", "a.car", ""}, cobra.ShellCompDirectiveNoFileComp},
+		{[]string{"inspect", ""}, cobra.ShellCompDirectiveFilterFileExt}, // FILE.car
 	} {
 		_, out, _ := run(t, append([]string{"__complete"}, tc.args...)...)
 		if want := fmt.Sprintf(":%d\n", tc.directive); !strings.HasSuffix(out, want) {

@@ -98,7 +98,7 @@ Exit codes:
 	root.InitDefaultCompletionCmd()
 	root.InitDefaultHelpCmd()
 	completeFlagValues(root)
-	completeNoArguments(root)
+	completeArgumentsTaken(root)
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {
 			refuseUnknownTopics(c)
@@ -229,17 +229,27 @@ func completeFlagValues(cmd *cobra.Command) {
 	}
 }
 
-// completeNoArguments has every command of cmd's tree that takes no
-// argument complete none: without a completion of its own, cobra
-// offered the working directory's files after mictl top or mictl ports
-// table, which take none.
-func completeNoArguments(cmd *cobra.Command) {
-	if cmd.ValidArgsFunction == nil && len(cmd.ValidArgs) == 0 && !cmd.HasSubCommands() &&
-		cmd.Args != nil && cmd.Args(cmd, []string{"x"}) != nil {
-		cmd.ValidArgsFunction = cobra.NoFileCompletions
+// completeArgumentsTaken has every command of cmd's tree complete no
+// argument past those it takes: cobra offered the working directory's
+// files after mictl top or mictl ports table, which take none, and after
+// mictl sim dist DIR or mictl inspect FILE.car, which take one. Within
+// them, a command's own completion (instance names, .car files) or
+// cobra's (files) goes on.
+func completeArgumentsTaken(cmd *cobra.Command) {
+	if len(cmd.ValidArgs) == 0 && !cmd.HasSubCommands() && cmd.Args != nil {
+		own := cmd.ValidArgsFunction
+		cmd.ValidArgsFunction = func(c *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if c.Args(c, append(slices.Clone(args), toComplete)) != nil {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			if own == nil {
+				return nil, cobra.ShellCompDirectiveDefault
+			}
+			return own(c, args, toComplete)
+		}
 	}
 	for _, c := range cmd.Commands() {
-		completeNoArguments(c)
+		completeArgumentsTaken(c)
 	}
 }
 
