@@ -1181,6 +1181,14 @@ func TestUpNotesAnInstanceItLeavesRunning(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, want) {
 		t.Fatalf("diff: exit %d, want 0 and %q:\n%s", code, want, errOut)
 	}
+	out := d.must("diff", "-o", "json")
+	jsonschematest.Validate(t, "diff", []byte(out))
+	var report struct {
+		Beyond []string `json:"beyond"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil || !slices.Equal(report.Beyond, []string{"mi-3"}) {
+		t.Fatalf("diff -o json: want beyond [mi-3] (%v):\n%s", err, out)
+	}
 }
 
 // status after the daemon and every server were killed (a host's crash,

@@ -137,6 +137,9 @@ type diffReport struct {
 	reconcile.Changes
 	Conflicts []check.Finding `json:"conflicts"`
 	Refused   bool            `json:"refused"`
+	// Beyond are the instances running beyond the configuration, which a
+	// reload leaves running (see runningBeyond).
+	Beyond []string `json:"beyond"`
 }
 
 func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOptions) error {
@@ -171,15 +174,16 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		// nothing (it refuses, as nothing runs); the configuration is
 		// valid, as far as a reload would have read it.
 		if o.output == formatJSON {
-			return writeJSON(streams.Out, diffReport{Changes: reconcile.NoChanges(), Conflicts: []check.Finding{}})
+			return writeJSON(streams.Out, diffReport{Changes: reconcile.NoChanges(), Conflicts: []check.Finding{}, Beyond: []string{}})
 		}
 		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", dirCfg.InstancesDir)
 		return nil
 	}
 	warnKeptSettings(streams, f, cfg, cmd.Flags())
 	noteOverridden(streams, configPath, f)
-	noteBeyond(streams, cfg, f)
-	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK()}
+	beyond := runningBeyond(cfg, f)
+	noteBeyond(streams, cfg, beyond)
+	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK(), Beyond: beyond}
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {
 			return err
@@ -199,16 +203,22 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	return errReported // exit 1: something would change, or conflicts block it
 }
 
-// noteBeyond says which instances keep running beyond those cfg names (an
-// earlier, larger up started them; see reconcile.Kept): diff said "what
-// runs matches the configuration" of ten running where mictl.toml says 8.
-func noteBeyond(streams *IOStreams, cfg *config.Config, f *state.File) {
-	var beyond []string
+// runningBeyond lists the instances of f that keep running beyond those
+// cfg names (an earlier, larger up started them; see reconcile.Kept).
+func runningBeyond(cfg *config.Config, f *state.File) []string {
+	beyond := []string{}
 	for _, rec := range f.Instances {
 		if reconcile.Kept(f, rec.Name) && !slices.Contains(cfg.Names(), rec.Name) && reconcile.Running(rec) {
 			beyond = append(beyond, rec.Name)
 		}
 	}
+	return beyond
+}
+
+// noteBeyond says which instances keep running beyond those cfg names
+// (runningBeyond): diff said "what runs matches the configuration" of ten
+// running where mictl.toml says 8.
+func noteBeyond(streams *IOStreams, cfg *config.Config, beyond []string) {
 	if len(beyond) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", beyondNote(beyond, "the configuration's "+plural(len(cfg.Names()), "instance")+", as a reload leaves what an earlier, larger up started"))
 	}
