@@ -145,6 +145,14 @@ type exportReport struct {
 
 func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
 	if o.output == formatJSON {
+		// Absolute, as generate's paths are: a script reading them need
+		// not run where mictl ran. next stays the command to type here.
+		r.Out = absolute(r.Out)
+		files := make([]export.File, len(r.Files))
+		for i, f := range r.Files {
+			files[i] = export.File{Path: absolute(f.Path), What: f.What}
+		}
+		r.Files = files
 		return writeJSON(streams.Out, r)
 	}
 	rows := make([][]string, len(r.Files))
@@ -160,6 +168,15 @@ func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
 	}
 	fmt.Fprintf(streams.ErrOut, "wrote %d files to %s; next: %s\n", len(r.Files), r.Out, r.Next)
 	return nil
+}
+
+// absolute is path made absolute from the working directory (as it is,
+// when that cannot be told).
+func absolute(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		return abs
+	}
+	return path
 }
 
 // writeExportDir checks and writes an export's directory, and reports it.

@@ -64,13 +64,14 @@ func TestExportKubernetesListsWhatItWrote(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if r.Kind != "kubernetes" || r.Out != "k8s" || r.Next != "kubectl apply -k k8s" {
+	// Paths absolute, as generate's; the next command as typed here.
+	if r.Kind != "kubernetes" || r.Out != filepath.Join(dir, "k8s") || r.Next != "kubectl apply -k k8s" {
 		t.Errorf("report %+v", r)
 	}
 	whats := map[string]bool{}
 	for _, f := range r.Files {
-		if _, err := os.Stat(f.Path); err != nil {
-			t.Errorf("listed %s is not there: %v", f.Path, err)
+		if _, err := os.Stat(f.Path); err != nil || !filepath.IsAbs(f.Path) {
+			t.Errorf("listed %s is not there, absolute: %v", f.Path, err)
 		}
 		whats[f.What] = true
 	}
