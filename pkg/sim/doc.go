@@ -35,7 +35,9 @@
 // ("started on ...", then java.net.BindException) and skipped, never
 // fatal. When conf/log4j2.properties enables the syslog appender it opens a
 // UDP socket (protocol UDP) or an outgoing TCP connection (log4j2's
-// default). Everything binds MICTL_SIM_BIND, else 0.0.0.0 as MI.
+// default). Everything binds MICTL_SIM_BIND, else 0.0.0.0 as MI. It logs
+// to stdout and to repository/logs/wso2carbon.log, which rolls over daily
+// to wso2carbon-MM-dd-yyyy.log as MI's CARBON_LOGFILE appender does.
 //
 // # Carbon Applications
 //

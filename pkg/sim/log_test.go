@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/appstate"
+	"github.com/mictl/mictl/pkg/logs"
 )
 
 // errorWith writes an exception as MI's "[%d] %5p {%c} - %m%ex%n" does:
@@ -44,5 +46,51 @@ func TestLogFileThatCannotBeOpenedIsSaid(t *testing.T) {
 	l.info("Main", "started")
 	if got := out.String(); !strings.Contains(got, "ERROR {Log4j} - Unable to create the log file "+filepath.Join(home, LogPath)) || !strings.Contains(got, "started") {
 		t.Fatalf("stdout:\n%s", got)
+	}
+}
+
+// wso2carbon.log rolls over at the first line of a new day, as MI's
+// CARBON_LOGFILE appender does (filePattern wso2carbon-%d{MM-dd-yyyy}.log):
+// the day before's lines go to its dated file (-1 when that name is
+// taken), the new day's to wso2carbon.log, and mictl logs reads them in
+// order.
+func TestLogRollsOverDaily(t *testing.T) {
+	home := t.TempDir()
+	l := newLogger(nil, home)
+	defer l.close()
+	day := midnight(time.Now())
+	l.now = func() time.Time { return day.Add(23 * time.Hour) }
+	l.info("Main", "late on the first day")
+	l.now = func() time.Time { return day.Add(25 * time.Hour) }
+	l.info("Main", "early on the second day")
+	l.info("Main", "later on the second day")
+	dir := filepath.Join(home, LogDir)
+	first := filepath.Join(dir, "wso2carbon-"+day.Format("01-02-2006")+".log")
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read(first); strings.Count(got, "\n") != 1 || !strings.Contains(got, "late on the first day") {
+		t.Fatalf("%s holds %q, want the first day's line", first, got)
+	}
+	if got := read(filepath.Join(home, LogPath)); strings.Count(got, "\n") != 2 || !strings.Contains(got, "early on the second day") {
+		t.Fatalf("wso2carbon.log holds %q, want the second day's two lines", got)
+	}
+	// A day's file already there (a restart that day): the next goes beside it.
+	second := filepath.Join(dir, "wso2carbon-"+day.Add(25*time.Hour).Format("01-02-2006")+".log")
+	if err := os.WriteFile(second, []byte("an earlier roll\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.now = func() time.Time { return day.Add(49 * time.Hour) }
+	l.info("Main", "on the third day")
+	if got := read(strings.TrimSuffix(second, ".log") + "-1.log"); !strings.Contains(got, "later on the second day") {
+		t.Fatalf("the second day's roll holds %q", got)
+	}
+	copies, err := logs.Rotated(filepath.Join(home, LogPath))
+	if err != nil || len(copies) != 3 || copies[0] != first {
+		t.Fatalf("mictl logs reads the rolled files %v (%v), want the first day's first of 3", copies, err)
 	}
 }
