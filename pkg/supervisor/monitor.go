@@ -202,15 +202,25 @@ func (s *Supervisor) healthSoon(name string) <-chan struct{} {
 	s.mu.Lock()
 	r := s.runners[name]
 	s.mu.Unlock()
-	if r == nil {
+	if r == nil || !r.askCheck(checked) {
 		close(checked)
 		return checked
 	}
-	r.mu.Lock()
-	r.rechecks = append(r.rechecks, checked)
-	r.mu.Unlock()
 	notify(s.watchKick)
 	return checked
+}
+
+// askCheck queues checked for the monitor's next check of r, unless a
+// reload forgot r meanwhile (between healthSoon's look-up and now), which
+// no check will ever run for: false then.
+func (r *runner) askCheck(checked chan struct{}) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.forgotten {
+		return false
+	}
+	r.rechecks = append(r.rechecks, checked)
+	return true
 }
 
 // runChecks checks the instances due now or within half their interval,

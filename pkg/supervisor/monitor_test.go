@@ -251,3 +251,23 @@ func TestForgetAnswersTheHealthChecksAskedOfIt(t *testing.T) {
 		t.Fatal("the health check asked of the forgotten mi-1 is left unanswered")
 	}
 }
+
+// A health check asked of a runner that a reload forgot after healthSoon
+// looked it up, but before it asked, is answered at once: the monitor no
+// longer sees that runner, and its asker (a CApp check) would wait out
+// its whole limit.
+func TestAForgottenRunnerAnswersALateHealthCheck(t *testing.T) {
+	_, sup := supervisorOf(t, func(*state.File) {})
+	ended := make(chan struct{})
+	close(ended)
+	r := &runner{done: ended}
+	sup.mu.Lock()
+	sup.runners["mi-1"] = r
+	sup.mu.Unlock()
+	if err := sup.forget([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if r.askCheck(make(chan struct{})) {
+		t.Fatal("a health check asked of the forgotten mi-1 was queued, where no check will run")
+	}
+}

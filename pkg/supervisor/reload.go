@@ -358,11 +358,13 @@ func (s *Supervisor) forget(names []string) error {
 	s.mu.Unlock()
 	for _, r := range dropped {
 		// No check will run for it: a health check asked of it
-		// (healthSoon) is answered now, not by its caller's timeout. Not
-		// under s.mu, which a runner takes under its own lock.
+		// (healthSoon) is answered now, not by its caller's timeout, and
+		// one asked by a healthSoon that looked it up before it went, at
+		// once (askCheck). Not under s.mu, which a runner takes under its
+		// own lock.
 		r.mu.Lock()
 		closeAll(r.rechecks)
-		r.rechecks = nil
+		r.rechecks, r.forgotten = nil, true
 		r.mu.Unlock()
 	}
 	return nil

@@ -46,7 +46,10 @@ type runner struct {
 	// then as often as after any change, each closed once it has (see
 	// healthSoon).
 	rechecks []chan struct{}
-	stopCh   chan stopRequest
+	// forgotten is set once forget dropped the runner: no check will run
+	// for it, so a check asked of it later is answered at once.
+	forgotten bool
+	stopCh    chan stopRequest
 	// stopping is the clock of the stop under way, nil before one: a
 	// later stop may bring its SIGKILL forward (see killClock).
 	stopping atomic.Pointer[killClock]
