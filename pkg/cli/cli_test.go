@@ -22,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
 )
@@ -712,6 +713,21 @@ func TestKeptSettings(t *testing.T) {
 	}
 	if got := keptSettings(running[:2], []string{"--instances-dir", "/i", "--config", here}); len(got) != 0 {
 		t.Fatalf("./mictl.toml created since: %q", got)
+	}
+}
+
+// A `mictl up --foreground` records no daemon arguments: diff, reload and
+// up said it kept "--instances-dir (none)", "--health-interval (none)" and
+// the like, which it never had.
+func TestNoKeptSettingsOfAForegroundUp(t *testing.T) {
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams, _, errOut := testStreams()
+	warnKept(streams, &state.File{Daemon: &state.Daemon{Identity: self}}, []string{"--instances-dir", "/i", "--health-interval", "5s"})
+	if errOut.Len() > 0 {
+		t.Errorf("warned of a foreground up:\n%s", errOut)
 	}
 }
 

@@ -146,8 +146,10 @@ func warnKeptSettings(streams *IOStreams, f *state.File, cfg *config.Config, fla
 }
 
 // warnKept says which of the settings asked f's running daemon keeps.
+// A `mictl up --foreground` records no arguments: it runs with its own
+// command line, in the user's terminal, where there is nothing to compare.
 func warnKept(streams *IOStreams, f *state.File, asked []string) {
-	if f.Daemon == nil || !f.Daemon.Alive() {
+	if f.Daemon == nil || len(f.Daemon.Args) == 0 || !f.Daemon.Alive() {
 		return
 	}
 	if kept := keptSettings(f.Daemon.Args, asked); len(kept) > 0 {
