@@ -174,16 +174,29 @@ func accessRemedy(path string) string {
 // ExplainAccess adds to err, when it is a permission denied, what to do
 // about it: path is the deployment's file or directory it was denied at
 // (a home, the instances directory), whose owner says whose deployment
-// it is. Other errors, and a path of "", pass unchanged.
+// it is. A denial the error places outside path (a file of the
+// distribution a home is cloned from) names that file instead. Other
+// errors, and a path of "", pass unchanged.
 func ExplainAccess(err error, path string) error {
 	if path == "" || !errors.Is(err, fs.ErrPermission) {
 		return err
 	}
-	access := fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it)", path)
-	if who, ok := otherOwner(path); ok {
-		return fmt.Errorf("%w; this deployment belongs to %s: run mictl as that user, or %s", err, who, access)
+	denied, whose := path, "this deployment"
+	var pe *fs.PathError
+	if errors.As(err, &pe) && !within(pe.Path, path) {
+		denied, whose = pe.Path, pe.Path
+	}
+	access := fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it)", denied)
+	if who, ok := otherOwner(denied); ok {
+		return fmt.Errorf("%w; %s belongs to %s: run mictl as that user, or %s", err, whose, who, access)
 	}
 	return fmt.Errorf("%w; %s", err, access)
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && filepath.IsLocal(rel)
 }
 
 // otherOwner names the user that owns path (or the nearest of its

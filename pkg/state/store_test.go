@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -922,4 +923,25 @@ func heldLock(t *testing.T) (holder, other *Store, unlock func()) {
 		t.Fatalf("TryLock on a free lock = %v, %v", ok, err)
 	}
 	return holder, other, unlock
+}
+
+// A permission denied inside the deployment says whose it is and to get
+// access to it; one the error places outside it (a file of the
+// distribution its homes are cloned from) names that file, not the home.
+func TestExplainAccessNamesWhatWasDenied(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "instances", "mi-1")
+	for _, tc := range []struct {
+		denied, want string
+	}{
+		{filepath.Join(home, "conf", "deployment.toml"), "give yourself access to " + home + " "},
+		{"/opt/wso2mi-4.4.0/lib/driver.jar", "give yourself access to /opt/wso2mi-4.4.0/lib/driver.jar "},
+	} {
+		err := ExplainAccess(&fs.PathError{Op: "open", Path: tc.denied, Err: syscall.EACCES}, home)
+		if !errors.Is(err, fs.ErrPermission) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("denied at %s: %v, want it to say %q", tc.denied, err, tc.want)
+		}
+	}
+	if err := ExplainAccess(errors.New("disk full"), home); err.Error() != "disk full" {
+		t.Errorf("another error became %q", err)
+	}
 }
