@@ -37,7 +37,11 @@ with port conflicts, changes nothing.
 
 The daemon does this by itself whenever mictl.toml, the distribution's
 deployment.toml or a declared CApp changes (not the distribution's other
-files); reload does it now. "mictl diff" shows what a reload would do.`,
+files); reload does it now. "mictl diff" shows what a reload would do.
+
+Exit status: 0 when applied (or nothing changed), 1 on conflicts, 2 for a
+configuration the daemon refuses or when nothing runs to reload, 3 when
+applying failed.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
