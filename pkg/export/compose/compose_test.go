@@ -305,21 +305,7 @@ func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			home, script := exporttest.MIHome(t, exporttest.FakeStartScript)
-			wrapper := filepath.Join(t.TempDir(), entrypointFile)
-			if err := os.WriteFile(wrapper, entrypoint, 0o444); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command("sh", wrapper, script, "-DportOffset=20")
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			t.Cleanup(func() {
-				if cmd.ProcessState == nil {
-					cmd.Process.Kill()
-				}
-			})
+			cmd, done := startEntrypoint(t, script, "-DportOffset=20")
 			// A deadline for a hang, not a measurement.
 			deadline := time.Now().Add(30 * time.Second)
 			for {
@@ -334,16 +320,7 @@ func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatalf("the entrypoint still runs 30 s after %s", sig)
-			}
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 3 {
-				t.Errorf("the entrypoint ended with %v, want the start script's status 3", err)
-			}
+			endsWithTheScript(t, done, sig.String())
 			log, _ := os.ReadFile(filepath.Join(home, "log"))
 			if string(log) != "args -DportOffset=20\ndrained\n" {
 				t.Errorf("the start script logged %q: MI was not started with its arguments or not stopped with SIGTERM", log)
@@ -368,21 +345,7 @@ func TestEntrypointStopsAnMIStillStarting(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, "wso2carbon.pid"), []byte(fmt.Sprintln(stranger.Process.Pid)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	wrapper := filepath.Join(t.TempDir(), entrypointFile)
-	if err := os.WriteFile(wrapper, entrypoint, 0o444); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("sh", wrapper, script)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-		}
-	})
+	cmd, done := startEntrypoint(t, script)
 	deadline := time.Now().Add(30 * time.Second) // for a hang, not a measurement
 	for {
 		if log, _ := os.ReadFile(filepath.Join(home, "log")); strings.HasPrefix(string(log), "args") {
@@ -396,16 +359,7 @@ func TestEntrypointStopsAnMIStillStarting(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the entrypoint still runs 30 s after a SIGTERM that came before MI's pid file")
-	}
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
-		t.Errorf("the entrypoint ended with %v, want the start script's status 3", err)
-	}
+	endsWithTheScript(t, done, "a SIGTERM that came before MI's pid file")
 	if log, _ := os.ReadFile(filepath.Join(home, "log")); !strings.HasSuffix(string(log), "drained\n") {
 		t.Errorf("the start script logged %q: MI was not stopped with SIGTERM", log)
 	}
@@ -413,5 +367,44 @@ func TestEntrypointStopsAnMIStillStarting(t *testing.T) {
 	case <-strangerDone:
 		t.Error("the process the previous run's pid file named was signalled")
 	default:
+	}
+}
+
+// startEntrypoint runs the export's entrypoint.sh on the start script at
+// script with args, as Compose's container does; done has its end. A
+// test that fails leaves it killed.
+func startEntrypoint(t *testing.T, script string, args ...string) (*exec.Cmd, <-chan error) {
+	t.Helper()
+	wrapper := filepath.Join(t.TempDir(), entrypointFile)
+	if err := os.WriteFile(wrapper, entrypoint, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sh", append([]string{wrapper, script}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+		}
+	})
+	return cmd, done
+}
+
+// endsWithTheScript waits for the entrypoint to end after what (30 s at
+// most: a hang, not a measurement), with the start script's status, 3.
+func endsWithTheScript(t *testing.T, done <-chan error, what string) {
+	t.Helper()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the entrypoint still runs 30 s after %s", what)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("the entrypoint ended with %v, want the start script's status 3", err)
 	}
 }
