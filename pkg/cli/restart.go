@@ -77,7 +77,7 @@ error: exit 2.`,
 				return err
 			}
 			warnPolicy(streams, store, &o.run, cfg, cmd.Flags())
-			if err := ensureDaemonFor(cmd.Context(), store, cfg, &o.run); err != nil {
+			if err := spawnDaemon(cmd.Context(), store, o.run.Args(cfg), false); err != nil {
 				return err
 			}
 			progress := newProgress(streams, names)

@@ -103,27 +103,27 @@ func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing, catchUp 
 	if !f.WantsAny() || !e.writable {
 		return nil
 	}
-	ctx, stop := interruptible(ctx)
-	defer stop()
-	store, cfg := e.store, e.cfg
 	warnOtherBuild(streams, f)
-	args := daemon.DefaultRunFlags().Args(cfg)
+	args := daemon.DefaultRunFlags().Args(e.cfg)
 	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
 		args = f.Daemon.Args
 	}
-	return explainDaemon(supervisor.SpawnDaemon(ctx, store, args, catchUp), f)
+	return spawnDaemon(ctx, e.store, args, catchUp)
 }
 
-// ensureDaemonFor starts a daemon with rf's policy unless one answers.
-func ensureDaemonFor(ctx context.Context, store *state.Store, cfg *config.Config, rf *daemon.RunFlags) error {
+// spawnDaemon starts a daemon with args unless one answers (see
+// supervisor.SpawnDaemon); a Ctrl-C ends the wait for it, and a daemon
+// that holds the socket without answering is named by the pid the state
+// file records once the attempt is over.
+func spawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp bool) error {
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	err := supervisor.SpawnDaemon(ctx, store, rf.Args(cfg), false)
-	if err != nil {
-		f, _ := store.Load()
-		err = explainDaemon(err, f)
+	err := supervisor.SpawnDaemon(ctx, store, args, catchUp)
+	if err == nil {
+		return nil
 	}
-	return err
+	f, _ := store.Load()
+	return explainDaemon(err, f)
 }
 
 // warnPolicy says so when a daemon already runs with other settings than
