@@ -235,10 +235,31 @@ type statusRow struct {
 	// LastError is the whole of the last failure: every line of it.
 	LastError *string `json:"last_error"`
 	Home      string  `json:"home"`
-	// RecentEvents are the last event log lines about a named instance
-	// (status NAME), oldest first, as the text shows them: null when it
-	// was not named, or its events could not be read.
-	RecentEvents []string `json:"recent_events"`
+	// RecentEvents are the last events of the event log about a named
+	// instance (status NAME), oldest first: null when it was not named,
+	// or its events could not be read.
+	RecentEvents []recentEvent `json:"recent_events"`
+}
+
+// recentEvent is an event of the event log as status NAME -o json gives
+// it; the instance is the row's.
+type recentEvent struct {
+	Time    time.Time `json:"time"`
+	State   string    `json:"state"`
+	PID     *int      `json:"pid"`     // null when the event names no process
+	Message *string   `json:"message"` // null when it says nothing more
+	text    string    // the event as the event log's line says it
+}
+
+func newRecentEvent(ev supervisor.Event) recentEvent {
+	r := recentEvent{Time: ev.Time, State: ev.State, text: ev.String()}
+	if ev.PID > 0 {
+		r.PID = &ev.PID
+	}
+	if ev.Message != "" {
+		r.Message = &ev.Message
+	}
+	return r
 }
 
 func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveFailure, daemonProblem error) statusReport {
@@ -357,7 +378,7 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 			if err != nil {
 				fmt.Fprintf(streams.ErrOut, "warning: the recent events of %s cannot be shown: %v\n", row.Name, err)
 			} else {
-				r.Instances[i].RecentEvents = append([]string{}, events...) // [] for none: named, and read
+				r.Instances[i].RecentEvents = events
 			}
 		}
 	}
@@ -371,7 +392,11 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 			}
 			printStatusDetail(streams.Out, row)
 			if len(row.RecentEvents) > 0 {
-				fmt.Fprintf(streams.Out, "recent events:\n%s\n", indented(strings.Join(row.RecentEvents, "\n")))
+				lines := make([]string, len(row.RecentEvents))
+				for i, ev := range row.RecentEvents {
+					lines[i] = ev.text
+				}
+				fmt.Fprintf(streams.Out, "recent events:\n%s\n", indented(strings.Join(lines, "\n")))
 			}
 		}
 	} else if err := printStatusTable(streams, r.Instances); err != nil {
@@ -512,12 +537,20 @@ func printStatusFooter(w io.Writer, r statusReport) {
 	}
 }
 
-// recentEvents returns the last n events about name, each as it was said
-// (a failed start's with the server's last output, a line each), or why
-// they cannot be read.
-func recentEvents(store *state.Store, name string, n int) ([]string, error) {
+// recentEvents returns the last n events about name, oldest first ([]
+// for none), each as it was said (a failed start's with the server's last
+// output, a line each), or why they cannot be read.
+func recentEvents(store *state.Store, name string, n int) ([]recentEvent, error) {
 	if store == nil {
-		return nil, nil
+		return []recentEvent{}, nil // nothing ever ran here
 	}
-	return supervisor.RecentEvents(store, name, n)
+	events, err := supervisor.RecentEvents(store, name, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]recentEvent, 0, len(events))
+	for _, ev := range events {
+		out = append(out, newRecentEvent(ev))
+	}
+	return out, nil
 }

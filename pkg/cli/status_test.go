@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -185,6 +187,29 @@ func TestStatusShowsAFailuresOutputInItsEvents(t *testing.T) {
 		"  2026-12-03T10:00:01.000Z mi-1 degraded: xxx"
 	if !strings.Contains(out.String(), want) || !strings.HasSuffix(out.String(), "  2026-12-03T10:00:02.000Z mi-1 ready pid=4\n") {
 		t.Fatalf("status mi-1 printed:\n%.600s\nwant its events, the failure's output under it, and the last one", out)
+	}
+
+	// -o json gives each event as an object, the same event.
+	streams, out, _ = testStreams()
+	if err := printStatusReport(streams, r, []string{"mi-1"}, formatJSON, store); err != nil {
+		t.Fatal(err)
+	}
+	jsonschematest.Validate(t, "status", out.Bytes())
+	var got struct {
+		Instances []struct {
+			RecentEvents []map[string]any `json:"recent_events"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got.Instances) != 1 || len(got.Instances[0].RecentEvents) != 3 {
+		t.Fatalf("status mi-1 -o json printed %.600s (%v), want its 3 events", out, err)
+	}
+	first, last := got.Instances[0].RecentEvents[0], got.Instances[0].RecentEvents[2]
+	if first["time"] != "2026-12-03T10:00:00Z" || first["state"] != "failed" || first["pid"] != nil ||
+		first["message"] != "start script exited; last output:\n    [ERROR] WSO2 MI is supported only between JDK 11 and JDK 21" {
+		t.Errorf("the failure in -o json: %v", first)
+	}
+	if last["state"] != "ready" || last["pid"] != float64(4) || last["message"] != nil {
+		t.Errorf("the last event in -o json: %v, want ready, pid 4, message null", last)
 	}
 }
 

@@ -2,7 +2,9 @@ package supervisor
 
 import (
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/state"
@@ -13,16 +15,16 @@ import (
 // rebuilt from the homes, tail and grep) take a line for an event. A
 // message of several lines (a failed start's, with the server's last
 // output) keeps them on its one line, its line breaks written as \n and
-// its backslashes as \\; EventText gives the event back as it was said.
+// its backslashes as \\; parseEvent gives the event back as it was said.
 var eventEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\r", `\r`)
 
 // eventLine is ev as the event log holds it.
 func eventLine(ev Event) string { return eventEscaper.Replace(ev.String()) }
 
-// EventText is an event log line as its event was said: its line breaks
+// eventText is an event log line as its event was said: its line breaks
 // and backslashes back. A backslash before any other character (a line
 // of a mictl that wrote them as they were) stays.
-func EventText(line string) string { return eventUnescaper.Replace(line) }
+func eventText(line string) string { return eventUnescaper.Replace(line) }
 
 // eventUnescaper undoes eventEscaper; a Replacer matches left to right,
 // so \\n is a backslash and an n.
@@ -38,10 +40,33 @@ func eventInstance(line string) string {
 	return f[1]
 }
 
-// RecentEvents returns the last n events about name, oldest first, as
-// they were said (EventText): read from the end of the event log, and of
-// its last rotated copy when the log, rotated lately, holds fewer.
-func RecentEvents(store *state.Store, name string, n int) ([]string, error) {
+// parseEvent is the event a line of the event log says (the inverse of
+// eventLine); false for a line that is not one (cut short, or not
+// mictl's).
+func parseEvent(line string) (Event, bool) {
+	head, msg, _ := strings.Cut(eventText(line), ": ")
+	f := strings.Fields(head)
+	if len(f) < 3 || len(f) > 4 {
+		return Event{}, false
+	}
+	at, err := time.Parse(eventTimeLayout, f[0])
+	if err != nil {
+		return Event{}, false
+	}
+	ev := Event{Time: at, Instance: f[1], State: f[2], Message: msg}
+	if len(f) == 4 {
+		pid, ok := strings.CutPrefix(f[3], "pid=")
+		if ev.PID, err = strconv.Atoi(pid); !ok || err != nil {
+			return Event{}, false
+		}
+	}
+	return ev, true
+}
+
+// RecentEvents returns the last n events about name, oldest first, read
+// from the end of the event log, and of its last rotated copy when the
+// log, rotated lately, holds fewer.
+func RecentEvents(store *state.Store, name string, n int) ([]Event, error) {
 	path := EventsLog(store)
 	copies, err := logs.Rotated(path)
 	if err != nil {
@@ -51,11 +76,13 @@ func RecentEvents(store *state.Store, name string, n int) ([]string, error) {
 	if len(copies) > 0 {
 		files = append(files, copies[len(copies)-1])
 	}
-	var found []string // the newest first
+	var found []Event // the newest first
 	for _, file := range files {
 		err = logs.Backwards(file, func(line []byte) bool {
 			if text := string(line); eventInstance(text) == name {
-				found = append(found, EventText(text))
+				if ev, ok := parseEvent(text); ok {
+					found = append(found, ev)
+				}
 			}
 			return len(found) < n
 		})

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -34,8 +35,8 @@ func TestEventLogHasOneLinePerEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || !strings.HasSuffix(got[0], " mi-1 failed: "+failed.Message) {
-		t.Fatalf("mi-1's recent events are %q, want the failure as it was said", got)
+	if len(got) != 1 || got[0].State != StateFailed || got[0].Message != failed.Message {
+		t.Fatalf("mi-1's recent events are %+v, want the failure as it was said", got)
 	}
 }
 
@@ -62,8 +63,36 @@ func TestRecentEventsReadTheRotatedCopyToo(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"2026-12-03T10:00:00.000Z mi-1 starting pid=2: x", long, "2026-12-03T10:00:04.000Z mi-1 ready pid=4"}
-	if !slices.Equal(got, want) {
-		t.Fatalf("mi-1's last 3 events are %.200q, want %.200q", got, want)
+	var lines []string
+	for _, ev := range got {
+		lines = append(lines, eventLine(ev))
+	}
+	if !slices.Equal(lines, want) {
+		t.Fatalf("mi-1's last 3 events are %.200q, want %.200q", lines, want)
+	}
+}
+
+// An event log line gives back the event it was written for, whatever
+// its message says (a colon and a space, line breaks, backslashes), and a
+// line that is not an event is none.
+func TestParseEventIsEventLinesInverse(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 12, 4, 22, 30, 1, 250e6, time.FixedZone("", 3600))
+	for _, ev := range []Event{
+		{Time: at, Instance: "mi-1", State: StateReady},
+		{Time: at.UTC(), Instance: "mi-2", State: StateStarting, PID: 42, Message: "started " + startedScript + " -DportOffset=10"},
+		{Time: at, Instance: "mi-3", State: StateFailed, Message: "port 8290: held by pid 7: python3\nC:\\x\\n"},
+		{Time: at, Instance: "mi-3", State: "deployed", PID: 9, Message: "hello.car: ready"},
+	} {
+		got, ok := parseEvent(eventLine(ev))
+		if !ok || !got.Time.Equal(ev.Time) || got.Instance != ev.Instance || got.State != ev.State || got.PID != ev.PID || got.Message != ev.Message {
+			t.Errorf("the line %q gives %+v (%v), want %+v", eventLine(ev), got, ok, ev)
+		}
+	}
+	for _, line := range []string{"", "2026-12-04T22:30:01.250Z mi-1", "yesterday mi-1 ready", "2026-12-04T22:30:01.250Z mi-1 ready pid=x", "2026-12-04T22:30:01.250Z mi-1 ready pid=1 extra"} {
+		if ev, ok := parseEvent(line); ok {
+			t.Errorf("%q is no event, yet gives %+v", line, ev)
+		}
 	}
 }
 
@@ -110,8 +139,8 @@ func TestRotateEventLog(t *testing.T) {
 		t.Fatalf("the event log after its rotation holds %q (%v), want only the event since", data, err)
 	}
 	got, err := RecentEvents(store, "mi-1", 5)
-	if err != nil || len(got) != 2 || !strings.HasSuffix(got[0], "before") || !strings.HasSuffix(got[1], "after") {
-		t.Fatalf("recent events across the rotation: %q, %v", got, err)
+	if err != nil || len(got) != 2 || got[0].Message != "before" || got[1].Message != "after" {
+		t.Fatalf("recent events across the rotation: %+v, %v", got, err)
 	}
 }
 

@@ -211,21 +211,18 @@ type history struct {
 // script, then its arguments.
 const startedScript = "started " + home.StartScript
 
-// eventHistory reads the event log (one line per event: time, instance,
-// state[:], ...), its rotated copies first, for each instance's history.
+// eventHistory reads the event log (one line per event, see parseEvent),
+// its rotated copies first, for each instance's history.
 // A missing or unreadable log gives none (or what was read of it):
 // instances are then rebuilt from their homes alone.
 func eventHistory(path string) map[string]history {
 	out := map[string]history{}
 	_ = eachEvent(path, func(line string) {
-		fields := strings.Fields(line)
-		if len(fields) < 3 {
-			return
+		ev, ok := parseEvent(line)
+		if !ok || !isState(ev.State) {
+			return // cut short, or a deployment's event, or an app's
 		}
-		name, st := fields[1], strings.TrimSuffix(fields[2], ":")
-		if !isState(st) {
-			return // a deployment's event, or an app's
-		}
+		name, st := ev.Instance, ev.State
 		h := out[name]
 		if st == StateStarting && h.last == StateFailed {
 			h.restarts = 0
@@ -234,10 +231,8 @@ func eventHistory(path string) map[string]history {
 		if st == StateBackoff {
 			h.restarts++
 		}
-		if _, msg, ok := strings.Cut(EventText(line), ": "); ok && st == StateStarting {
-			if args, ok := strings.CutPrefix(msg, startedScript); ok {
-				h.args = strings.Fields(args)
-			}
+		if args, ok := strings.CutPrefix(ev.Message, startedScript); ok && st == StateStarting {
+			h.args = strings.Fields(args)
 		}
 		out[name] = h
 	})

@@ -54,8 +54,12 @@ type Event struct {
 	Transient bool `json:"transient,omitempty"`
 }
 
+// eventTimeLayout is an event's time as its line says it: to the
+// millisecond, with the zone.
+const eventTimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
 func (e Event) String() string {
-	s := fmt.Sprintf("%s %s %s", e.Time.Format("2006-01-02T15:04:05.000Z07:00"), e.Instance, e.State)
+	s := fmt.Sprintf("%s %s %s", e.Time.Format(eventTimeLayout), e.Instance, e.State)
 	if e.PID > 0 {
 		s += fmt.Sprintf(" pid=%d", e.PID)
 	}
