@@ -65,8 +65,8 @@ type Result struct {
 	// Created is true when the edit created the file.
 	Created bool
 	// Dropped are the [[instance]] tables Remove deleted, left with
-	// nothing but their name; Named those whose capps it emptied and
-	// kept, as told (keep), whatever else they hold.
+	// nothing but their name; Named those left with nothing but their
+	// name and kept, as told (keep).
 	Dropped, Named []Scope
 }
 
@@ -137,7 +137,9 @@ func Remove(file, car string, scopes []Scope, keep ...string) (Result, error) {
 		// (a name past `instances` adds one).
 		if v, _ := t.Lookup(cappsKey); len(v.([]any)) == 0 {
 			if deleted, _ := t.Delete(cappsKey); deleted && slices.Contains(keep, s.Instance) {
-				r.Named = append(r.Named, s)
+				if t.IsBare() {
+					r.Named = append(r.Named, s)
+				}
 			} else if deleted {
 				dropped, err := t.DeleteIfBare()
 				if err != nil {

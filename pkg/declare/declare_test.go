@@ -188,3 +188,21 @@ func TestRemoveKeepsTheTablesItIsTold(t *testing.T) {
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
 	}
 }
+
+// A kept table that holds more than its name (an offset, a comment) is
+// the user's and would stay anyway: it is not among those kept as told,
+// whose note says the table alone keeps the instance running.
+func TestRemoveNamesAKeptTableOnlyWhenItIsBare(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mictl.toml")
+	car := filepath.Join(dir, "b.car")
+	content := "instances = 1\n\n[[instance]]\nname = \"mi-2\"\noffset = 40\ncapps = [\"" + car + "\"]\n"
+	write(t, file, content, 0o644)
+	r, err := Remove(file, car, Scopes([]string{"mi-2"}), "mi-2")
+	if err != nil || len(r.Changed) != 1 || len(r.Named) != 0 || len(r.Dropped) != 0 {
+		t.Fatalf("Remove = %+v, %v; want mi-2 changed, neither named nor dropped", r, err)
+	}
+	if got, want := read(t, file), "instances = 1\n\n[[instance]]\nname = \"mi-2\"\noffset = 40\n"; got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+}

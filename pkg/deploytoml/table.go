@@ -407,44 +407,24 @@ func (t Table) Delete(path string) (deleted bool, err error) {
 	return true, nil
 }
 
-// DeleteIfBare removes t, an element of an array of tables, when it holds
-// nothing but the key that picks it (name = "mi-3": what AppendArrayElement
-// writes): its header and key lines go, with the blank line that set it
-// apart. An element with anything more (another key, a sub-table, a
-// comment) is the user's, and stays; so does the root.
+// IsBare reports whether t is an element of an array of tables that holds
+// nothing but the key that picks it (name = "mi-3": what
+// AppendArrayElement writes), with no comment: one DeleteIfBare deletes.
+func (t Table) IsBare() bool {
+	_, _, ok := t.bareSpan()
+	return ok
+}
+
+// DeleteIfBare removes t when it IsBare: its header and key lines go,
+// with the blank line that set it apart. An element with anything more
+// (another key, a sub-table, a comment) is the user's, and stays; so does
+// the root.
 func (t Table) DeleteIfBare() (deleted bool, err error) {
-	if t.array == "" {
-		return false, nil
-	}
-	e, err := t.table()
-	if err != nil {
-		return false, nil
-	}
-	id, ok := e.children[t.key]
-	if len(e.children) != 1 || !ok || id.kind != kValue || id.vEnd < 0 {
+	start, end, ok := t.bareSpan()
+	if !ok {
 		return false, nil
 	}
 	src := t.d.src
-	start := bytes.LastIndexByte(src[:e.pos], '\n') + 1
-	end, _ := lineEnd(src, id.vEnd)
-	var lines int
-	for _, l := range bytes.Split(src[start:end], []byte("\n")) {
-		switch l = bytes.Trim(l, " \t\r"); {
-		case bytes.ContainsRune(l, '#'):
-			return false, nil
-		case len(l) > 0:
-			lines++
-		}
-	}
-	if lines != 2 {
-		return false, nil
-	}
-	if start > 0 { // the blank line before it, if there is one
-		prev := bytes.LastIndexByte(src[:start-1], '\n') + 1
-		if len(bytes.Trim(src[prev:start], " \t\r\n")) == 0 {
-			start = prev
-		}
-	}
 	nd, err := Parse(t.d.name, splice(src, start, end, ""))
 	if err != nil {
 		return false, fmt.Errorf("cannot delete %s: the edited file does not parse (%v); this is a bug in mictl", t, err)
@@ -454,4 +434,42 @@ func (t Table) DeleteIfBare() (deleted bool, err error) {
 	}
 	*t.d = *nd
 	return true, nil
+}
+
+// bareSpan is the bytes of t when it IsBare: from its header's line (or
+// the blank line before it) to the end of its key's line.
+func (t Table) bareSpan() (start, end int, ok bool) {
+	if t.array == "" {
+		return 0, 0, false
+	}
+	e, err := t.table()
+	if err != nil {
+		return 0, 0, false
+	}
+	id, ok := e.children[t.key]
+	if len(e.children) != 1 || !ok || id.kind != kValue || id.vEnd < 0 {
+		return 0, 0, false
+	}
+	src := t.d.src
+	start = bytes.LastIndexByte(src[:e.pos], '\n') + 1
+	end, _ = lineEnd(src, id.vEnd)
+	var lines int
+	for _, l := range bytes.Split(src[start:end], []byte("\n")) {
+		switch l = bytes.Trim(l, " \t\r"); {
+		case bytes.ContainsRune(l, '#'):
+			return 0, 0, false
+		case len(l) > 0:
+			lines++
+		}
+	}
+	if lines != 2 {
+		return 0, 0, false
+	}
+	if start > 0 { // the blank line before it, if there is one
+		prev := bytes.LastIndexByte(src[:start-1], '\n') + 1
+		if len(bytes.Trim(src[prev:start], " \t\r\n")) == 0 {
+			start = prev
+		}
+	}
+	return start, end, true
 }
