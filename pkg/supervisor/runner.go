@@ -412,18 +412,26 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 			<-serverGone
 		}
 	}()
+	lostServer := 0 // the last server found that exited before it was ready
 	for {
 		select {
 		case <-scriptWait:
-			if cur.server.PID != 0 && cur.server.Alive() {
-				scriptWait = nil // the script died alone (killed); the server lives on
-				continue
+			if cur.server.PID != 0 {
+				if cur.server.Alive() {
+					scriptWait = nil // the script died alone (killed); the server lives on
+					continue
+				}
+				lostServer = cur.server.PID // its exit not seen yet
 			}
 			r.killGroup(cur)
-			return nil, r.startFailed("start script exited", fmt.Sprintf("the start script ended (%s) without a running server", scriptEnd()), l.logOffset)
+			why := fmt.Sprintf("the start script ended (%s) without a running server", scriptEnd())
+			if lostServer != 0 {
+				why = fmt.Sprintf("the server (pid %d) exited before it was ready, and the start script ended (%s)", lostServer, scriptEnd())
+			}
+			return nil, r.startFailed("start script exited", why, l.logOffset)
 		case <-serverGone:
 			// MI may start another server (exit 121): look for it.
-			cur.server, serverGone = zeroID, nil
+			lostServer, cur.server, serverGone = cur.server.PID, zeroID, nil
 			continue
 		case req := <-r.stopCh:
 			r.serveStop(cur, req)

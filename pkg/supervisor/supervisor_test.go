@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -523,6 +524,29 @@ func TestRestartNeverLeavesACrashFailed(t *testing.T) {
 	}
 	if inst, _ := f.Instance("mi-1"); inst.State != StateFailed || inst.LastError == "" {
 		t.Fatalf("recorded: %s (%q), want failed with why", inst.State, inst.LastError)
+	}
+}
+
+// A server that exits before it is ready fails the start by name: "the
+// start script ended without a running server" read as though none had
+// ever run, after the event that said it was found.
+func TestAServerGoneBeforeReadyIsNamedInTheFailure(t *testing.T) {
+	t.Setenv("MICTL_SIM_NEVER_READY", "1")
+	t.Setenv("MICTL_SIM_CRASH_AFTER", "1s")
+	s := newSimSite(t, DefaultPolicy())
+	if err := s.tryReload("instances = 1\n"); err == nil {
+		t.Fatal("the reload did not say mi-1's start failed")
+	}
+	found := s.next("mi-1", StateStarting, StateFailed)
+	for found.State == StateStarting && found.Message != "server process found" {
+		found = s.next("mi-1", StateStarting, StateFailed)
+	}
+	if found.State != StateStarting {
+		t.Fatalf("the server was never found: %s", found)
+	}
+	ev := s.next("mi-1", StateFailed, StateReady)
+	if want := fmt.Sprintf("the server (pid %d) exited before it was ready, and the start script ended (exit status 0)", found.PID); !strings.HasPrefix(ev.Message, want) {
+		t.Fatalf("the failure says %q, want it to begin %q", ev.Message, want)
 	}
 }
 
