@@ -1117,7 +1117,7 @@ func TestMaxRestartsCountsAcrossDaemons(t *testing.T) {
 	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
 	d.adopt() // starts a daemon with the same policy
 	d.waitFor("mi-1 given up on", func() bool { return d.instance("mi-1").State == "failed" })
-	if inst := d.instance("mi-1"); inst.Restarts != 2 || !strings.Contains(inst.LastError, "gave up after 2 restarts") {
+	if inst := d.instance("mi-1"); inst.Restarts != 2 || !strings.Contains(inst.LastError, "gave up after 2 restarts in a row") {
 		t.Fatalf("mi-1 failed after %d restarts (%q), want 2:\n%s", inst.Restarts, inst.LastError, d.events())
 	}
 }

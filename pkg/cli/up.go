@@ -285,7 +285,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	for _, name := range fresh {
 		// An instance that stopped or failed starts a new run, its
 		// restarts counted from none: RESTARTS carried 5 over a down and
-		// up, and read 6 beside "gave up after 5 restarts". (A restart
+		// up, and read 6 beside "gave up after 5 restarts in a row". (A restart
 		// or a reload's goes on counting.)
 		if rec, ok := f.Instance(name); ok && !reconcile.Active(*rec) {
 			rec.Restarts = 0

@@ -310,7 +310,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	}
 	*restarts++
 	if *restarts > p.MaxRestarts {
-		gaveUp := fmt.Sprintf("gave up after %d restarts", p.MaxRestarts)
+		gaveUp := fmt.Sprintf("gave up after %d restarts in a row", p.MaxRestarts)
 		if p.MaxRestarts == 1 {
 			gaveUp = "gave up after 1 restart"
 		}
