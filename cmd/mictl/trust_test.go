@@ -1316,13 +1316,17 @@ func TestUpRefusesAnotherConfigUnderADaemonFollowingItsDirectory(t *testing.T) {
 func TestStatusNameJSONHasTheRecentEvents(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
-	events := func(args ...string) *[]string {
+	type event struct {
+		State string `json:"state"`
+		PID   *int   `json:"pid"`
+	}
+	events := func(args ...string) *[]event {
 		t.Helper()
 		out := d.must(append([]string{"status", "-o", "json"}, args...)...)
 		jsonschematest.Validate(t, "status", []byte(out))
 		var r struct {
 			Instances []struct {
-				RecentEvents *[]string `json:"recent_events"`
+				RecentEvents *[]event `json:"recent_events"`
 			} `json:"instances"`
 		}
 		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Instances) != 1 {
@@ -1331,11 +1335,15 @@ func TestStatusNameJSONHasTheRecentEvents(t *testing.T) {
 		return r.Instances[0].RecentEvents
 	}
 	named := events("mi-1")
-	if named == nil || len(*named) == 0 || !strings.Contains((*named)[len(*named)-1], " mi-1 ready pid=") {
-		t.Errorf("status mi-1 -o json: recent_events %v, want the event lines ending with mi-1 ready", named)
+	if named == nil || len(*named) == 0 {
+		t.Fatalf("status mi-1 -o json: recent_events %v, want mi-1's events", named)
 	}
-	if text := d.must("status", "mi-1"); named != nil && !strings.Contains(text, "recent events:\n  "+strings.Join(*named, "\n  ")+"\n") {
-		t.Errorf("status mi-1 shows other events than its JSON %q:\n%s", *named, text)
+	last := (*named)[len(*named)-1]
+	if last.State != "ready" || last.PID == nil {
+		t.Errorf("status mi-1 -o json: the last recent event %+v, want mi-1 ready with its pid", last)
+	}
+	if text := d.must("status", "mi-1"); !strings.Contains(text, fmt.Sprintf(" mi-1 ready pid=%d: ready in ", *last.PID)) {
+		t.Errorf("status mi-1 shows other events than its JSON (ready, pid %d):\n%s", *last.PID, text)
 	}
 	if all := events(); all != nil {
 		t.Errorf("status -o json: recent_events %v, want null with no instance named", *all)
