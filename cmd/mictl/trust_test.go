@@ -1191,6 +1191,28 @@ func TestUpNotesAnInstanceItLeavesRunning(t *testing.T) {
 	}
 }
 
+// diff notes an instance the configuration names that a down stopped:
+// a reload leaves it stopped, and diff said "no changes: what runs
+// matches the configuration" of a plan of two with one running.
+func TestDiffNotesAStoppedInstanceTheConfigurationNames(t *testing.T) {
+	d := newDeployment(t)
+	d.up(2)
+	d.must("down", "mi-2")
+	code, _, errOut := d.mictl("diff")
+	want := "note: mi-2 is stopped, and a reload leaves it so (it starts only instances new to mictl): mictl up starts it"
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("diff: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	out := d.must("diff", "-o", "json")
+	jsonschematest.Validate(t, "diff", []byte(out))
+	var report struct {
+		Stopped []string `json:"stopped"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil || !slices.Equal(report.Stopped, []string{"mi-2"}) {
+		t.Fatalf("diff -o json: want stopped [mi-2] (%v):\n%s", err, out)
+	}
+}
+
 // status after the daemon and every server were killed (a host's crash,
 // an OOM kill) starts a daemon that takes the instances over; it answers
 // once it has, so no row shows a dead server as ready, and the table and

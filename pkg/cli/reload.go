@@ -114,6 +114,8 @@ runs: instances a reload would add, remove and restart (and why), and for
 each restart the difference in its deployment.toml. Nothing is changed.
 A reload plans and checks for conflicts before it changes anything; diff
 does the same, and lists the conflicts a reload would be refused for.
+An instance the configuration names that is stopped or failed is noted: a
+reload starts only instances new to mictl, and leaves it to mictl up.
 
 Exit status, like diff(1): 0 when nothing would change; 1 when something
 would, or when conflicts would make the reload refuse (then nothing would
@@ -144,6 +146,9 @@ type diffReport struct {
 	// Beyond are the instances running beyond the configuration, which a
 	// reload leaves running (see runningBeyond).
 	Beyond []string `json:"beyond"`
+	// Stopped are the instances the configuration names that are stopped
+	// or failed, which a reload leaves so (see stoppedNamed).
+	Stopped []string `json:"stopped"`
 }
 
 func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOptions) error {
@@ -178,7 +183,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		// nothing (it refuses, as nothing runs); the configuration is
 		// valid, as far as a reload would have read it.
 		if o.output == formatJSON {
-			return writeJSON(streams.Out, diffReport{Changes: reconcile.NoChanges(), Conflicts: []check.Finding{}, Beyond: []string{}})
+			return writeJSON(streams.Out, diffReport{Changes: reconcile.NoChanges(), Conflicts: []check.Finding{}, Beyond: []string{}, Stopped: []string{}})
 		}
 		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", dirCfg.InstancesDir)
 		return nil
@@ -187,7 +192,9 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	noteOverridden(streams, configPath, f)
 	beyond := runningBeyond(cfg, f)
 	noteBeyond(streams, cfg, beyond)
-	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK(), Beyond: beyond}
+	stopped := stoppedNamed(cfg, f)
+	noteStoppedNamed(streams, f, stopped)
+	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK(), Beyond: beyond, Stopped: stopped}
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {
 			return err
@@ -225,6 +232,29 @@ func runningBeyond(cfg *config.Config, f *state.File) []string {
 func noteBeyond(streams *IOStreams, cfg *config.Config, beyond []string) {
 	if len(beyond) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", beyondNote(beyond, "the configuration's "+plural(len(cfg.Names()), "instance")+", as a reload leaves what an earlier, larger up started"))
+	}
+}
+
+// stoppedNamed lists the instances cfg names that f records stopped or
+// failed. A reload starts only instances new to mictl and leaves these as
+// they are, so diff said "what runs matches the configuration" of an
+// instances = 2 whose mi-2 an earlier down had stopped.
+func stoppedNamed(cfg *config.Config, f *state.File) []string {
+	stopped := []string{}
+	for _, name := range cfg.Names() {
+		if rec, known := f.Instance(name); known && (rec.State == state.StateStopped || rec.State == state.StateFailed) {
+			stopped = append(stopped, name)
+		}
+	}
+	return stopped
+}
+
+// noteStoppedNamed says of each instance stoppedNamed found that a reload
+// leaves it, and what starts it.
+func noteStoppedNamed(streams *IOStreams, f *state.File, names []string) {
+	for _, name := range names {
+		rec, _ := f.Instance(name)
+		fmt.Fprintf(streams.ErrOut, "note: %s is %s, and a reload leaves it so (it starts only instances new to mictl): mictl up starts it\n", name, rec.State)
 	}
 }
 
