@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/ports"
 )
 
 // car builds spec into the deployment's build/ directory and returns its
@@ -679,6 +681,41 @@ func TestStatusAgreesOnceUndeployWaitReturns(t *testing.T) {
 	for _, row := range d.statusJSON().Instances {
 		if row.State != "ready" {
 			t.Fatalf("%s is %s right after undeploy --wait returned, want ready:\n%s", row.Name, row.State, d.events())
+		}
+	}
+}
+
+// Once deploy --wait has found a CApp faulty (exit 3), status agrees that
+// its instance is degraded: a status right after showed it ready (exit 0)
+// until the daemon's next health check, which a server beside it whose
+// /healthz hangs holds up for a second, the time that check allows it.
+func TestStatusAgreesOnceDeployWaitFindsAFaultyCApp(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_HANG_AFTER=500ms"}
+	d.up(1)
+	d.env = nil
+	d.up(2)
+	healthz := fmt.Sprintf("http://127.0.0.1:%d/healthz", d.instance("mi-1").Ports[ports.InternalHTTP])
+	client := &http.Client{Timeout: 100 * time.Millisecond}
+	d.waitFor("mi-1's /healthz to hang", func() bool {
+		resp, err := client.Get(healthz)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err != nil
+	})
+	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
+	if code, _, errOut := d.mictl("deploy", broken, "mi-2", "--wait", "--timeout", "20s"); code != 3 {
+		t.Fatalf("deploy --wait of a faulty app: exit %d, want 3:\n%s", code, errOut)
+	}
+	_, out, _ := d.mictl("status", "-o", "json")
+	var report statusReport
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	for _, row := range report.Instances {
+		if row.Name == "mi-2" && row.State != "degraded" {
+			t.Fatalf("mi-2 is %s right after deploy --wait found its CApp faulty, want degraded:\n%s", row.State, d.events())
 		}
 	}
 }

@@ -283,9 +283,10 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 
 // waitApp runs a wait and reports it: each instance on stderr as it is
 // done, then a failure (exit 3) naming every instance that did not get
-// there, with MI's reason.
+// there, with MI's reason. It returns the instances MI found the
+// application faulty on (none when interrupted).
 // goal is the word for the outcome waited for: "active", "undeployed".
-func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, goal string, timeout time.Duration) error {
+func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, goal string, timeout time.Duration) (faultyOn []string, err error) {
 	start := time.Now()
 	// A Ctrl-C ends the wait, not what the daemon was asked: said so,
 	// as every other wait for the daemon's work says it (the default
@@ -298,12 +299,13 @@ func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, 
 		fmt.Fprintf(streams.ErrOut, "%s: %s %s (%s)\n", o.Instance, what, o.State, time.Since(start).Round(time.Millisecond))
 	})
 	if interrupted.Err() != nil {
-		return exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted while waiting until %s is %s everywhere: MI goes on with it (mictl apps shows where it stands)", what, goal))
+		return nil, exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted while waiting until %s is %s everywhere: MI goes on with it (mictl apps shows where it stands)", what, goal))
 	}
 	var failed, done []string
 	for _, o := range outcomes {
 		switch {
 		case o.State == appstate.StateFaulty:
+			faultyOn = append(faultyOn, o.Instance)
 			failed = append(failed, fmt.Sprintf("%s: faulty: %s", o.Instance, o.Message))
 		case o.State == appstate.StateUnknown:
 			failed = append(failed, fmt.Sprintf("%s: cannot tell: %s", o.Instance, o.Message))
@@ -320,12 +322,37 @@ func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, 
 		}
 	}
 	if len(failed) > 0 {
-		return exitcode.With(exitcode.Runtime, fmt.Errorf("%s is not %s everywhere:\n  %s", what, goal, strings.Join(failed, "\n  ")))
+		return faultyOn, exitcode.With(exitcode.Runtime, fmt.Errorf("%s is not %s everywhere:\n  %s", what, goal, strings.Join(failed, "\n  ")))
 	}
 	if len(done) > 0 {
 		fmt.Fprintf(streams.Out, "%s %s on %s\n", what, goal, strings.Join(done, ", "))
 	}
-	return nil
+	return faultyOn, nil
+}
+
+// awaitHealth waits, until at the latest, for the daemon's view of the
+// instances to catch up with what MI said of a CApp, that is for no
+// instance to be stale by it any more: the daemon's next health check
+// says so a second or two after MI does, and a `mictl status` right
+// after `deploy --wait` or `undeploy --wait` returned showed the old
+// health (a faulty CApp's instance ready, exit 0; one MI no longer runs
+// still degraded, exit 3). With no daemon to ask, or at until, it
+// returns: status says the rest.
+func (d *appDeployment) awaitHealth(ctx context.Context, until time.Time, stale func(state.Instance) bool) {
+	for d.e.store != nil {
+		reply, err := askDaemon(ctx, d.e.store, d.e.state, supervisorRequest(supervisor.OpStatus), nil)
+		if err != nil || reply.State == nil {
+			return
+		}
+		if !slices.ContainsFunc(reply.State.Instances, stale) || time.Now().After(until) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // waitPoll is how often --wait asks the instances.

@@ -17,6 +17,7 @@ import (
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // waitOptions are the flags of deploy and undeploy.
@@ -64,8 +65,10 @@ nothing restarts. With no daemon running, the next mictl up deploys it.
 running target (asking each instance's Management API, or reading its
 wso2carbon.log when the API is off), and fails (exit 3) naming each
 instance where it is faulty, with MI's error message, or still pending
-when --timeout ends. A rebuilt file of an application that runs already
-counts as deployed only once MI logs that it deployed it again.`,
+when --timeout ends, and then until mictl's own health view holds each
+instance where it is faulty degraded (so a mictl status right after
+agrees). A rebuilt file of an application that runs already counts as
+deployed only once MI logs that it deployed it again.`,
 		Example: `  mictl deploy build/orders_1.0.0.car --wait
   mictl deploy build/edge_1.0.0.car mi-2 mi-3
   mictl inspect build/orders_1.0.0.car && mictl deploy build/orders_1.0.0.car`,
@@ -155,7 +158,16 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	}
 	switch {
 	case w != nil:
-		return waitApp(cmd.Context(), streams, w, app.ID(), appstate.StateActive, o.timeout)
+		until := time.Now().Add(o.timeout)
+		faultyOn, err := waitApp(cmd.Context(), streams, w, app.ID(), appstate.StateActive, o.timeout)
+		// MI's /healthz says 500 for a faulty CApp, which the daemon's
+		// next health check records a moment after MI lists it: until
+		// then a mictl status right after this exit 3 showed the
+		// instance ready (exit 0).
+		d.awaitHealth(cmd.Context(), until, func(i state.Instance) bool {
+			return slices.Contains(faultyOn, i.Name) && i.State == state.StateReady
+		})
+		return err
 	case o.wait:
 		fmt.Fprintf(streams.ErrOut, "no target instance runs: %s deploys when they start (mictl up)\n", app.ID())
 	case len(scopes) > 0:

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
-	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 func newCmdUndeploy(streams *IOStreams, g *globalOptions) *cobra.Command {
@@ -112,40 +110,17 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 		fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the instances start without %s at the next mictl up\n", what)
 	case w != nil:
 		until := time.Now().Add(o.timeout)
-		if err := waitApp(cmd.Context(), streams, w, what, appstate.StateGone, o.timeout); err != nil {
+		if _, err := waitApp(cmd.Context(), streams, w, what, appstate.StateGone, o.timeout); err != nil {
 			return err
 		}
-		d.awaitHealthWithout(cmd.Context(), targets, what+".car", until)
+		file := what + ".car"
+		d.awaitHealth(cmd.Context(), until, func(i state.Instance) bool {
+			return slices.Contains(targets, i.Name) && i.State == state.StateDegraded && strings.Contains(i.LastError, file)
+		})
 	case !o.wait:
 		fmt.Fprintf(streams.ErrOut, "the daemon removes %s from the running instances; MI undeploys it at its next scan\n", what)
 	}
 	return nil
-}
-
-// awaitHealthWithout waits, until at the latest, for the daemon's view
-// of names to stop holding them degraded for the CApp file (faulty CApps:
-// file) that MI no longer runs: the daemon's next health check says so a
-// second or two after MI does, and a `mictl status` right after
-// `undeploy --wait` returned would still show them degraded (exit 3).
-// With no daemon to ask, or at until, it returns: status says the rest.
-func (d *appDeployment) awaitHealthWithout(ctx context.Context, names []string, file string, until time.Time) {
-	for d.e.store != nil {
-		reply, err := askDaemon(ctx, d.e.store, d.e.state, supervisorRequest(supervisor.OpStatus), nil)
-		if err != nil || reply.State == nil {
-			return
-		}
-		stale := slices.ContainsFunc(reply.State.Instances, func(i state.Instance) bool {
-			return slices.Contains(names, i.Name) && i.State == state.StateDegraded && strings.Contains(i.LastError, file)
-		})
-		if !stale || time.Now().After(until) {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // findDeclared is the one declared CApp appArg names: by path (a .car),
