@@ -211,14 +211,23 @@ func planClashes(port int, parties []Party) []Finding {
 	return out
 }
 
-// unshiftedHint explains a clash of an inbound endpoint, or of a pinned
-// JMX agent, that does not move with the offset: every co-located
+// unshiftedHint explains a clash of an inbound endpoint, of a pinned JMX
+// agent, of the debugger or of the unit test server, that does not move
+// with the offset: every co-located
 // instance binds the same port. Only between different offsets: at one
 // offset every port clashes, shifted or not, and the offset is what to
 // change.
 func unshiftedHint(a, b Party) string {
 	if a.Role == ports.RoleJMX && b.Role == ports.RoleJMX && a.Instance != b.Instance && a.Offset != b.Offset {
 		return ": JAVA_OPTS (or JVM_MEM_OPTS) pins MI's JMX agent to this port (-D" + ports.JMXPortProperty + "), and every instance gets the same; remove it (the JVM then picks a free port at each start, shown in mictl ports table) or run one instance"
+	}
+	if a.Role == b.Role && a.Instance != b.Instance && a.Offset != b.Offset {
+		switch a.Role {
+		case ports.RoleDebugger:
+			return ": JAVA_OPTS turns on MI's mediation debugger (-Desb.debug=true), which listens on 9005 and 9006 with no offset, and every instance gets the same JAVA_OPTS; run one instance with it, or remove it"
+		case ports.RoleUnitTest:
+			return ": JAVA_OPTS turns on MI's unit test server (-DsynapseTest), which listens on -DsynapseTestPort (9008 by default) with no offset, and every instance gets the same JAVA_OPTS; run one instance with it, or remove it"
+		}
 	}
 	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Offset != b.Offset &&
 		a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {

@@ -126,6 +126,25 @@ func TestCheckConflictsPinnedJMXPort(t *testing.T) {
 	}
 }
 
+// MI's mediation debugger and unit test server listen on their ports as
+// given, with no offset (ServiceBusInitializer and UnitTestingExecutor
+// open them as written): every instance started with the same JAVA_OPTS
+// binds them, a clash explained, not a second server's debugger failing.
+func TestCheckConflictsDebuggerAndUnitTestPorts(t *testing.T) {
+	inTempDir(t)
+	t.Setenv("JAVA_OPTS", "-Desb.debug=true -DsynapseTest -DsynapseTestPort=9100")
+	code, out, _ := run(t, "check-conflicts", "--offsets", "10,20")
+	for _, want := range []string{
+		"conflict: mi-1 debugger command 9005 ↔ mi-2 debugger command 9005 (offset 10 vs 20): JAVA_OPTS turns on MI's mediation debugger",
+		"conflict: mi-1 debugger event 9006 ↔ mi-2 debugger event 9006 (offset 10 vs 20)",
+		"conflict: mi-1 unit_test server 9100 ↔ mi-2 unit_test server 9100 (offset 10 vs 20): JAVA_OPTS turns on MI's unit test server",
+	} {
+		if code != exitcode.Conflicts || !strings.Contains(out, want) {
+			t.Errorf("exit %d, want 1 and %q:\n%s", code, want, out)
+		}
+	}
+}
+
 func TestCheckConflictsJSON(t *testing.T) {
 	inTempDir(t)
 	a, b := clashingOffsets(t)

@@ -314,7 +314,7 @@ func TestExportsCarryTheCapturedEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"name: JAVA_OPTS\n              value: -Desb.debug=true\n", "name: debug-9015\n"} {
+	for _, want := range []string{"name: JAVA_OPTS\n              value: -Desb.debug=true\n", "name: debug-9005\n"} {
 		if !strings.Contains(string(deployment), want) {
 			t.Errorf("the Deployment lacks %q:\n%s", want, deployment)
 		}

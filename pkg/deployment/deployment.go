@@ -390,9 +390,9 @@ func InboundOffsetEnabled(src Source, overrides map[string]any) (bool, error) {
 // inbound endpoint of its apps whose port is written in the CApp (offset
 // as MI offsets it, inboundOffset being the instance's
 // inbound.port_offset_enable; RunTimePorts lists the others), and the
-// mediation debugger (9005, 9006) and the unit test server (9008) when
-// javaOpts turns them on, each plus the offset, and MI's JMX agent on the
-// port javaOpts pins it to, which the JVM does not offset.
+// mediation debugger (9005, 9006) and the unit test server (9008, or
+// -DsynapseTestPort) when javaOpts turns them on, and MI's JMX agent on
+// the port javaOpts pins it to: those three with no offset.
 func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra {
 	var out []ports.Extra
 	for _, app := range apps {
@@ -408,13 +408,21 @@ func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra
 		v, set := props[prop]
 		return set && (v == "" || strings.EqualFold(v, "true"))
 	}
+	// MI opens the debugger's and the unit test server's sockets on the
+	// ports as given (synapse.properties' 9005 and 9006; -DsynapseTestPort,
+	// 9008 by default), on every address, with no offset: two instances
+	// with the same JAVA_OPTS clash there, as with a pinned JMX port.
 	if on("esb.debug") {
 		out = append(out,
-			ports.Extra{Role: ports.RoleDebugger, Name: "command", Base: 9005, Shifted: true},
-			ports.Extra{Role: ports.RoleDebugger, Name: "event", Base: 9006, Shifted: true})
+			ports.Extra{Role: ports.RoleDebugger, Name: "command", Base: 9005},
+			ports.Extra{Role: ports.RoleDebugger, Name: "event", Base: 9006})
 	}
 	if on("synapseTest") {
-		out = append(out, ports.Extra{Role: ports.RoleUnitTest, Name: "server", Base: 9008, Shifted: true})
+		port := 9008
+		if p, err := strconv.Atoi(props["synapseTestPort"]); err == nil && p > 0 {
+			port = p
+		}
+		out = append(out, ports.Extra{Role: ports.RoleUnitTest, Name: "server", Base: port})
 	}
 	if port := ports.JMXPort(props); port > 0 {
 		out = append(out, ports.Extra{Role: ports.RoleJMX, Name: "agent", Base: port})

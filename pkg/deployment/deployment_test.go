@@ -782,8 +782,8 @@ func TestExtras(t *testing.T) {
 	want := []ports.Extra{
 		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHTTP", Base: 8085, Shifted: true},
 		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHL7", Base: 20000, Shifted: false},
-		{Role: ports.RoleDebugger, Name: "command", Base: 9005, Shifted: true},
-		{Role: ports.RoleDebugger, Name: "event", Base: 9006, Shifted: true},
+		{Role: ports.RoleDebugger, Name: "command", Base: 9005, Shifted: false},
+		{Role: ports.RoleDebugger, Name: "event", Base: 9006, Shifted: false},
 		{Role: ports.RoleJMX, Name: "agent", Base: 9999, Shifted: false},
 	}
 	if !slices.Equal(got, want) {

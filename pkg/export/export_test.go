@@ -133,8 +133,8 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 		t.Errorf("mi-1 JVM settings %q, want %q", mi1.JVMEnv(), want)
 	}
 	if !slices.ContainsFunc(mi1.Extras, func(e ports.Extra) bool { return e.Role == ports.RoleDebugger }) ||
-		!slices.ContainsFunc(mi1.Launch.Extras, func(e state.Extra) bool { return e.Role == ports.RoleDebugger && e.Port == 9015 }) {
-		t.Errorf("mi-1 extras %+v, launch extras %+v: the debugger its JAVA_OPTS turns on (9005+10) is missing", mi1.Extras, mi1.Launch.Extras)
+		!slices.ContainsFunc(mi1.Launch.Extras, func(e state.Extra) bool { return e.Role == ports.RoleDebugger && e.Port == 9005 }) {
+		t.Errorf("mi-1 extras %+v, launch extras %+v: the debugger its JAVA_OPTS turns on (9005, no offset) is missing", mi1.Extras, mi1.Launch.Extras)
 	}
 	// JVM_MEM_OPTS reaches java too (MI's script hands it over first).
 	if !slices.ContainsFunc(mi1.Launch.Extras, func(e state.Extra) bool { return e.Role == ports.RoleJMX && e.Port == 9999 }) {
