@@ -104,7 +104,7 @@ func TestDeployUndeployWithoutInstances(t *testing.T) {
 	check(exitcode.Usage, "is declared for every instance", "undeploy", "a_1.0.0", "mi-2")
 	check(exitcode.Usage, "is not declared for mi-1; it is for: mi-2", "undeploy", "a_2.0.0", "mi-1")
 	check(exitcode.OK, "removed b_1.0.0 ("+out+") from [[instance]] mi-2 capps, [[instance]] mi-1 capps", "undeploy", "b")
-	check(exitcode.OK, "removed the [[instance]] table of mi-2, left with only its name", "undeploy", a2)
+	check(exitcode.OK, "removed the [[instance]] table of mi-2 too: without the CApp it held only its name", "undeploy", a2)
 	// A declared file since deleted is named by the app its file name says.
 	if err := os.Remove(a); err != nil {
 		t.Fatal(err)

@@ -95,7 +95,7 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 	}
 	fmt.Fprintf(streams.ErrOut, "removed %s (%s) from %s of %s\n", what, app.Path, joinScopes(r.Changed), cfgFile)
 	for _, s := range r.Dropped {
-		fmt.Fprintf(streams.ErrOut, "removed the [[instance]] table of %s, left with only its name\n", s.Instance)
+		fmt.Fprintf(streams.ErrOut, "removed the [[instance]] table of %s too: without the CApp it held only its name\n", s.Instance)
 	}
 	for _, s := range r.Named {
 		fmt.Fprintf(streams.ErrOut, "kept the [[instance]] table of %s: it names %s, which runs beyond instances = %d, and without it the reload would stop %s (delete the table to have it do so, or mictl down %s)\n",

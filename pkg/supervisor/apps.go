@@ -327,8 +327,10 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 		return
 	}
 	// MI changed: /healthz may say so now. What it says (a faulty CApp
-	// makes the instance degraded) is recorded before the check's events,
-	// which a deploy --wait ends on: a status right after shows it.
+	// makes the instance degraded) is recorded before the check's events:
+	// the event log never tells of a faulty app while status still shows
+	// its instance ready. (deploy --wait asks MI itself, then waits for
+	// status to agree: see the CLI's awaitHealth.)
 	select {
 	case <-s.healthSoon(name):
 	case <-time.After(healthAfterAppsWait):
