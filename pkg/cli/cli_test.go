@@ -643,6 +643,30 @@ overrides = { "server.hostname" = "mi-2.local" }
 	}
 }
 
+// With every instance running, generate writes nothing and says why:
+// no table of no rows.
+func TestGenerateWithEveryInstanceRunning(t *testing.T) {
+	dir := inTempDir(t)
+	self, err := proc.Identify(os.Getpid()) // a live process to stand for the server
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(dir, "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo, _ := testports.Block(t, testports.Other)
+	offset := freeOffset(t, lo)
+	running := state.Instance{Name: "mi-1", Offset: offset, Home: filepath.Join(dir, "instances", "mi-1"), State: state.StateReady, Server: self}
+	if err := store.Save(&state.File{Version: state.SchemaVersion, Instances: []state.Instance{running}}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "generate", "--instances", "1")
+	if code != exitcode.OK || out != "" || !strings.Contains(errOut, "note: mi-1 running, left alone") {
+		t.Fatalf("generate: exit %d, stdout %q, stderr %q; want 0, nothing on stdout, the note", code, out, errOut)
+	}
+}
+
 func TestGenerateBadOverrideWritesNothing(t *testing.T) {
 	inTempDir(t)
 	cfgText := `instances = 2
