@@ -96,7 +96,7 @@ func adoptRunningMetrics(cfg *config.Config) []string {
 	case cfg.MetricsAddr == "" && cfg.IsDefault("metrics_addr") && running != "":
 		cfg.MetricsAddr = running
 		notes = append(notes, fmt.Sprintf("metrics_addr %s is the running daemon's (mictl up --metrics-addr); set it in mictl.toml to keep it", running))
-	case cfg.MetricsAddr != "" && cfg.MetricsAddr != running:
+	case cfg.MetricsAddr != "" && !sameMetricsAddr(cfg.MetricsAddr, running):
 		// A daemon keeps the settings it was started with.
 		serves := "no metrics"
 		if running != "" {
@@ -111,6 +111,18 @@ func adoptRunningMetrics(cfg *config.Config) []string {
 		notes = append(notes, "metrics = true as the running instances have it (mictl up --metrics); set it in mictl.toml to keep it")
 	}
 	return notes
+}
+
+// sameMetricsAddr reports whether two metrics_addr values name one
+// address (":9464" and "127.0.0.1:9464"); a daemon of an earlier mictl
+// recorded its address as written.
+func sameMetricsAddr(a, b string) bool {
+	pa, errA := metrics.ParseAddr(a)
+	pb, errB := metrics.ParseAddr(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	return pa == pb
 }
 
 // argValue is the value of flag in args ("--flag v" or "--flag=v").

@@ -6,8 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/metrics/promtest"
+	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // exportPrometheus runs `mictl export prometheus args...` in-process.
@@ -98,5 +102,36 @@ func TestExportPrometheusBadAddr(t *testing.T) {
 	_, err := exportPrometheus(t, "--metrics-addr", "localhost:x")
 	if code := exitcode.Of(err); code != exitcode.Usage || !strings.HasPrefix(err.Error(), "flag --metrics-addr: ") || strings.Contains(err.Error(), "metrics_addr:") {
 		t.Errorf("bad --metrics-addr: exit %d, %v; want exit %d naming the flag", code, err, exitcode.Usage)
+	}
+}
+
+// One address written two ways is one address: a daemon started with
+// metrics_addr = "127.0.0.1:9464" serves what ":9464" asks for. Export
+// said the daemon served its metrics "on 127.0.0.1:9464, not :9464", and
+// diff, reload and up that it kept its --metrics-addr.
+func TestMetricsAddrWrittenTwoWaysIsNoChange(t *testing.T) {
+	inTempDir(t)
+	self, err := proc.Identify(os.Getpid()) // a live process to stand for the daemon
+	if err != nil {
+		t.Fatal(err)
+	}
+	argsFor := func(addr string) []string {
+		return daemon.DefaultRunFlags().Args(&config.Config{InstancesDir: "instances", MetricsAddr: addr})
+	}
+	store, err := state.Open(filepath.Join("instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &state.File{Daemon: &state.Daemon{Identity: self, Args: argsFor("127.0.0.1:9464")}}
+	if err := store.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	if _, notes, err := exportPrometheusNotes(t, "--metrics-addr", ":9464", "--metrics"); err != nil || notes != "" {
+		t.Errorf("export prometheus --metrics-addr :9464 under a daemon on 127.0.0.1:9464: err %v, stderr %q; want no note", err, notes)
+	}
+	streams, _, errOut := testStreams()
+	warnKept(streams, f, argsFor(":9464"))
+	if errOut.Len() > 0 {
+		t.Errorf("metrics_addr :9464 under a daemon on 127.0.0.1:9464:\n%s", errOut)
 	}
 }

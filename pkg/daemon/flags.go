@@ -89,7 +89,7 @@ func (rf *RunFlags) Args(cfg *config.Config) []string {
 		"--backoff", rf.Backoff.String(),
 		"--timeout", rf.ReadyTimeout.String(),
 		// As the command resolved them (flag, environment, mictl.toml).
-		"--metrics-addr", cfg.MetricsAddr,
+		"--metrics-addr", metricsAddrArg(cfg),
 		"--health-interval", cfg.HealthInterval.String(),
 	}
 	// The daemon follows the same mictl.toml, wherever it is started from;
@@ -104,6 +104,18 @@ func (rf *RunFlags) Args(cfg *config.Config) []string {
 		args = append(args, FollowDirFlag, dir)
 	}
 	return args
+}
+
+// metricsAddrArg is cfg's metrics_addr as the daemon will listen on it
+// (":9464" is "127.0.0.1:9464"): the running daemon's arguments are
+// compared with what a later command asks for, and one address written
+// two ways is no change. An invalid one is kept as written, for the
+// daemon to refuse naming it.
+func metricsAddrArg(cfg *config.Config) string {
+	if addr, err := reconcile.MetricsAddr(cfg); err == nil {
+		return addr
+	}
+	return cfg.MetricsAddr
 }
 
 // Options are how a daemon supervising cfg's instances with policy works:
