@@ -192,3 +192,27 @@ func TestExportPrometheusSaysTheDaemonServesAnotherAddress(t *testing.T) {
 		t.Fatalf("export prometheus: exit %d, want 0, the target %s and %q:\n%s\n%s", code, addr, want, out, stderr)
 	}
 }
+
+// A conflict `up --force` starts despite is in the daemon's
+// mictl_conflicts, as check-conflicts counts it: the gauge read 0 until a
+// reload checked the plan again, and an alert on it missed what --force
+// let through.
+func TestMetricsCountTheConflictsUpForcedThrough(t *testing.T) {
+	d := newDeployment(t)
+	addr := promtest.FreeAddr(t)
+	d.configFile("inplace", fmt.Sprintf("metrics_addr = %q\n", addr))
+	listen(t, ports.DefaultBases()[ports.HTTP]+d.base)
+	// mi-1 fails on its held port; mi-2 runs, and keeps the daemon.
+	if code, _, errOut := d.mictl("up", "--offsets", fmt.Sprintf("%d,%d", d.base, d.base+1), "--force", "--timeout", "30s"); code != 3 {
+		t.Fatalf("up --force on a held port: exit %d, want 3:\n%s", code, errOut)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("the daemon's metrics on %s: %v", addr, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\nmictl_conflicts 1\n") {
+		t.Errorf("after up --force through 1 conflict, the daemon's metrics:\n%s", body)
+	}
+}

@@ -156,7 +156,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	}
 
 	if o.foreground {
-		return runForeground(ctx, streams, g, cfg, store, policy, names)
+		return runForeground(ctx, streams, g, cfg, store, policy, prep)
 	}
 	warnPolicy(streams, store, &o.run, cfg, cmd.Flags())
 	progress := newProgress(streams, names)
@@ -173,7 +173,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		}
 		f, _ := store.Load() // names the daemon if it does not answer
 		reply, callErr = askDaemon(ctx, store, f, supervisor.Request{
-			Op: supervisor.OpStart, Names: names, Timeout: policy.ReadyTimeout,
+			Op: supervisor.OpStart, Names: names, Timeout: policy.ReadyTimeout, Conflicts: &prep.conflicts,
 		}, progress.event)
 		if !errors.Is(callErr, supervisor.ErrNoDaemon) {
 			break
@@ -219,6 +219,9 @@ type prepared struct {
 	// file recorded then.
 	added  []string
 	daemon *state.Daemon
+	// conflicts is how many conflicts the check of the plan found
+	// (started anyway: --force), for the daemon's metrics.
+	conflicts int
 }
 
 // prepareUp plans (keeping persisted offsets), checks, prepares the homes
@@ -263,6 +266,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	if !report.OK() && !o.force {
 		return prepared{}, reportRefusal(streams, t, f, report, o.output, true)
 	}
+	prep.conflicts = len(report.Conflicts)
 	// Said before the start, as check-conflicts says them, of the
 	// instances this up starts (those that run were told when they
 	// started): what --force let through, and what is only a warning (a
@@ -525,7 +529,8 @@ func reportRefusal(streams *IOStreams, t *reconcile.Target, f *state.File, repor
 
 // runForeground supervises in this process until Ctrl-C, streaming every
 // instance's log with a prefix, then stops every instance gracefully.
-func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cfg *config.Config, store *state.Store, policy supervisor.Policy, names []string) error {
+func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cfg *config.Config, store *state.Store, policy supervisor.Policy, prep prepared) error {
+	names := prep.names
 	// Ctrl-C reaches the whole pipeline: in mictl up --foreground | tee
 	// up.log, tee ends at once, and a write to its pipe would SIGPIPE
 	// mictl in the middle of the graceful stop (the instances then still
@@ -545,6 +550,7 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 		return err
 	}
 	defer d.Close()
+	d.Sup.SetConflicts(prep.conflicts)
 	if err := d.Sup.Start(names); err != nil {
 		return err
 	}

@@ -39,6 +39,11 @@ type Request struct {
 	Op      string        `json:"op"`
 	Names   []string      `json:"names,omitempty"`
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Conflicts, with OpStart, is how many conflicts the check of the
+	// plan before it found (up --force starts despite them): the
+	// daemon's mictl_conflicts until a reload checks again. Absent from a
+	// command that checked nothing.
+	Conflicts *int `json:"conflicts,omitempty"`
 }
 
 // Message is one JSON line from daemon to client: events and keep-alives
@@ -619,6 +624,9 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 		reply.State, err = srv.sup.current()
 		return nil, err
 	case OpStart:
+		if req.Conflicts != nil {
+			srv.sup.SetConflicts(*req.Conflicts)
+		}
 		srv.following()
 		err = srv.start(req.Names, req.Timeout)
 	case OpStop:

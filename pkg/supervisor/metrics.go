@@ -46,6 +46,11 @@ func (m metricsSource) Deployment() metrics.DeploymentSnapshot {
 	return metrics.DeploymentSnapshot{Conflicts: int(m.s.conflicts.Load())}
 }
 
+// SetConflicts records how many conflicts the last check of the plan
+// found, for the metrics: up's, before the start it asks for, or a
+// reload's.
+func (s *Supervisor) SetConflicts(n int) { s.conflicts.Store(int64(n)) }
+
 // writeTargets keeps Prometheus's file_sd list of the instances that
 // serve MI's metrics (launched with reconcile.MetricsFlag) and are wanted
 // running: written at each save that changes it, so within writeGap of an

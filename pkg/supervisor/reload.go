@@ -159,7 +159,7 @@ func (s *Supervisor) plan(load LoadConfig, f *state.File, propose func(*config.C
 	if err != nil {
 		return nil, p.Changes, err
 	}
-	s.conflicts.Store(int64(len(p.Conflicts.Conflicts)))
+	s.SetConflicts(len(p.Conflicts.Conflicts))
 	return p.Target, p.Changes, p.Refusal()
 }
 

@@ -139,7 +139,8 @@ type Supervisor struct {
 	// Both are set before the first start, nil when unused.
 	observer Observer
 	targets  *metrics.TargetsWriter
-	// conflicts is how many conflicts the last reload's plan had.
+	// conflicts is how many conflicts the last check of the plan found
+	// (see SetConflicts).
 	conflicts atomic.Int64
 	// trim gives freed memory back after a burst of work (trimSoon).
 	trim trimmer
