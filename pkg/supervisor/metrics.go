@@ -12,17 +12,38 @@ import (
 	"github.com/mictl/mictl/pkg/state"
 )
 
-// metricsSource is the supervisor as the daemon's metrics read it: the
-// state as last saved (a snapshot swapped in at every save, at most
-// writeGap behind) and the CApp counts. A scrape takes none of the
-// supervisor's locks.
+// metricsSource is the supervisor as the daemon's metrics read it: its
+// memory of the state (see memory) and the CApp counts. A scrape takes
+// none of the supervisor's locks.
 type metricsSource struct{ s *Supervisor }
 
 // MetricsSource is what pkg/metrics reads of s.
 func (s *Supervisor) MetricsSource() metrics.Source { return metricsSource{s} }
 
+// memory is the state as last saved (a snapshot swapped in at every
+// save) with the changes queued since applied, as status sees it: while
+// the file cannot be written (a full disk) the last save falls ever
+// further behind, and the metrics showed a restarted instance down, its
+// restart uncounted. With a write under way (which a scrape never waits
+// for) it is the last save alone, at most writeGap behind. nil before
+// the first save.
+func (m metricsSource) memory() *state.File {
+	var f *state.File
+	if m.s.persist.tryQuiet(func() {
+		// Under quiet the save and the queue agree: no change in both.
+		f = m.s.saved.Load()
+		if pending := m.s.persist.pending(); f != nil && len(pending) > 0 {
+			f = f.Clone()
+			apply(f, pending)
+		}
+	}) {
+		return f
+	}
+	return m.s.saved.Load()
+}
+
 func (m metricsSource) Instances() []metrics.InstanceSnapshot {
-	f := m.s.saved.Load()
+	f := m.memory()
 	if f == nil {
 		return nil
 	}

@@ -186,6 +186,18 @@ func (p *persister) quiet(fn func()) {
 	fn()
 }
 
+// tryQuiet runs fn as quiet does, unless a write is under way: then it
+// returns false at once, for a reader that must never wait for the disk
+// (a metrics scrape).
+func (p *persister) tryQuiet(fn func()) bool {
+	if !p.writing.TryLock() {
+		return false
+	}
+	defer p.writing.Unlock()
+	fn()
+	return true
+}
+
 // pending returns the changes not in the file yet, oldest first.
 func (p *persister) pending() []mutation {
 	p.mu.Lock()

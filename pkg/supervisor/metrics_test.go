@@ -1,0 +1,55 @@
+package supervisor
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// While the state file cannot be written (a full disk), the daemon's
+// metrics follow the supervisor's memory, as status does: they stayed at
+// the last state saved, and showed an instance the daemon had restarted
+// down, its restart uncounted.
+func TestMetricsFollowTheSupervisorWhileTheStateFileCannotBeWritten(t *testing.T) {
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(&state.File{Instances: []state.Instance{{Name: "mi-1", State: StateReady}}}); err != nil {
+		t.Fatal(err)
+	}
+	sup, err := New(store, nil, DefaultPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Close()
+	sup.record("mi-1", Event{State: StateReady}, func(*state.Instance) {})
+	if err := sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// From now on every write fails, as on a full disk.
+	sup.persist.close()
+	sup.persist = startPersister(writeGap, func([]mutation, bool) error { return errors.New("no space left on device") })
+	sup.record("mi-1", Event{State: StateBackoff}, func(i *state.Instance) {
+		i.State, i.Restarts = StateBackoff, i.Restarts+1
+	})
+	if err := sup.Flush(); err == nil {
+		t.Fatal("a write that fails was reported saved")
+	}
+	// A scrape that meets a retry under way reads the last save: read
+	// again until none is (retries are at least retryMin apart).
+	var got []string
+	for range 1000 {
+		insts := sup.MetricsSource().Instances()
+		if len(insts) == 1 && insts[0].State == StateBackoff && insts[0].Restarts == 1 {
+			return
+		}
+		got = nil
+		for _, in := range insts {
+			got = append(got, in.Name+" "+in.State)
+		}
+	}
+	t.Fatalf("metrics while the state file cannot be written: %q, want mi-1 backoff with 1 restart", got)
+}
