@@ -53,6 +53,10 @@ type InstanceSnapshot struct {
 	// does: kept in the state file across daemons, forgotten only with the
 	// instance (down --purge), which Prometheus reads as a counter reset.
 	Restarts uint64
+	// StartedAt is when mictl launched the instance's running server (its
+	// start script: MI restarting itself inside it is the same run), as
+	// status's uptime counts from; zero while nothing of it runs.
+	StartedAt time.Time
 	// AppsActive and AppsFaulty are the CApps MI reports as deployed and as
 	// faulty (Management API /applications), 0 without asking for a server
 	// launched with none to deploy, nil when unknown.
@@ -219,6 +223,8 @@ var (
 		"The instance's lifecycle state: 1 for the state it is in, 0 for the others."}
 	famRestarts = family{"mictl_instance_restarts_total", promtext.Counter,
 		"Restarts of the instance by mictl, as mictl status counts them (kept across daemons; reset when the instance is purged)."}
+	famStartTime = family{"mictl_instance_start_time_seconds", promtext.Gauge,
+		"When mictl started the instance's running server, in seconds since the Unix epoch (time() minus it is the uptime mictl status shows); absent while it does not run."}
 	famReadyDuration = family{"mictl_instance_ready_duration_seconds", promtext.Histogram,
 		"Time from an instance's start to ready (/healthz 200 and every port held by it)."}
 	famCPU = family{"mictl_instance_cpu_seconds_total", promtext.Counter,
@@ -299,6 +305,12 @@ func (m *Metrics) exposition() []byte {
 	}
 	each(famReady, always(func(in InstanceSnapshot) float64 { return b2f(in.State == state.StateReady) }))
 	each(famRestarts, always(func(in InstanceSnapshot) float64 { return float64(in.Restarts) }))
+	each(famStartTime, func(in InstanceSnapshot) (float64, bool) {
+		if in.StartedAt.IsZero() {
+			return 0, false
+		}
+		return float64(in.StartedAt.UnixNano()) / 1e9, true
+	})
 	if sampleErr == nil {
 		// An instance with nothing running uses nothing: zeros rather
 		// than absent series, so a sum over instances stays a sum.

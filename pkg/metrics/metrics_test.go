@@ -66,7 +66,7 @@ func TestInstanceSeries(t *testing.T) {
 	src := &fakeSource{}
 	src.set([]InstanceSnapshot{
 		{Name: "mi-1", Offset: 10, State: state.StateReady, Up: true, PGID: 100, Restarts: 2,
-			AppsActive: intp(3), AppsFaulty: intp(1)},
+			StartedAt: time.Unix(1796423125, 500e6), AppsActive: intp(3), AppsFaulty: intp(1)},
 		{Name: "mi-2", Offset: 11, State: state.StateStopped},
 	}, DeploymentSnapshot{Conflicts: 4})
 	m := newMetrics(src, fixedSample(map[int]usage.Usage{
@@ -85,6 +85,9 @@ mictl_instance_ready{instance_name="mi-2"} 0
 # TYPE mictl_instance_restarts_total counter
 mictl_instance_restarts_total{instance_name="mi-1"} 2
 mictl_instance_restarts_total{instance_name="mi-2"} 0
+# HELP mictl_instance_start_time_seconds When mictl started the instance's running server, in seconds since the Unix epoch (time() minus it is the uptime mictl status shows); absent while it does not run.
+# TYPE mictl_instance_start_time_seconds gauge
+mictl_instance_start_time_seconds{instance_name="mi-1"} 1.7964231255e+09
 # HELP mictl_instance_cpu_seconds_total CPU time (user + system) of the instance's process group: its live processes and the children they waited for. Resets when the group is replaced.
 # TYPE mictl_instance_cpu_seconds_total counter
 mictl_instance_cpu_seconds_total{instance_name="mi-1"} 1.5
@@ -112,7 +115,7 @@ mictl_instance_apps_faulty{instance_name="mi-1"} 1
 mictl_conflicts 4
 `
 	names := []string{"mictl_instance_up", "mictl_instance_ready", "mictl_instance_restarts_total",
-		"mictl_instance_cpu_seconds_total", "mictl_instance_resident_memory_bytes",
+		"mictl_instance_start_time_seconds", "mictl_instance_cpu_seconds_total", "mictl_instance_resident_memory_bytes",
 		"mictl_instance_threads", "mictl_instance_open_fds", "mictl_instance_apps_active",
 		"mictl_instance_apps_faulty", "mictl_conflicts"}
 	text := scrape(t, m)

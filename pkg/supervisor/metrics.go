@@ -53,7 +53,7 @@ func (m metricsSource) Instances() []metrics.InstanceSnapshot {
 		snap := metrics.InstanceSnapshot{Name: inst.Name, Offset: inst.Offset, State: inst.State,
 			Up: inst.Server.Alive(), Restarts: uint64(inst.Restarts)}
 		if snap.Up {
-			snap.PGID = inst.PGID
+			snap.PGID, snap.StartedAt = inst.PGID, inst.StartedAt
 		}
 		if c, ok := counts[inst.Name]; ok {
 			snap.AppsActive, snap.AppsFaulty = &c.Active, &c.Faulty
