@@ -96,6 +96,11 @@ func adoptRunningMetrics(cfg *config.Config) []string {
 	case cfg.MetricsAddr == "" && cfg.IsDefault("metrics_addr") && running != "":
 		cfg.MetricsAddr = running
 		notes = append(notes, fmt.Sprintf("metrics_addr %s is the running daemon's (mictl up --metrics-addr); set it in mictl.toml to keep it", running))
+	case cfg.MetricsAddr == "" && running != "":
+		// Emptied on purpose since the up: the export has no daemon job,
+		// and said the daemon's metrics were off while it served them.
+		notes = append(notes, fmt.Sprintf("the running mictl daemon (pid %d) serves its metrics on %s, though metrics_addr is now empty: it stops when it starts again (mictl down, then mictl up)",
+			f.Daemon.PID, running))
 	case cfg.MetricsAddr != "" && !sameMetricsAddr(cfg.MetricsAddr, running):
 		// A daemon keeps the settings it was started with.
 		serves := "no metrics"

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +134,32 @@ func TestMetricsAddrWrittenTwoWaysIsNoChange(t *testing.T) {
 	warnKept(streams, f, argsFor(":9464"))
 	if errOut.Len() > 0 {
 		t.Errorf("metrics_addr :9464 under a daemon on 127.0.0.1:9464:\n%s", errOut)
+	}
+}
+
+// A metrics_addr emptied since the daemon started: the export has no
+// daemon job, and says the daemon serves its metrics all the same. It
+// said they were off, without a note.
+func TestExportPrometheusSaysTheDaemonServesMetricsTheFileTurnedOff(t *testing.T) {
+	inTempDir(t)
+	self, err := proc.Identify(os.Getpid()) // a live process to stand for the daemon
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join("instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := daemon.DefaultRunFlags().Args(&config.Config{InstancesDir: "instances", MetricsAddr: "127.0.0.1:9464"})
+	if err := store.Save(&state.File{Daemon: &state.Daemon{Identity: self, Args: args}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("mictl.toml", []byte("metrics = true\nmetrics_addr = \"\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, notes, err := exportPrometheusNotes(t)
+	const want = "the running mictl daemon (pid %d) serves its metrics on 127.0.0.1:9464, though metrics_addr is now empty"
+	if err != nil || strings.Contains(out, "job_name: mictl") || !strings.Contains(notes, fmt.Sprintf(want, self.PID)) {
+		t.Errorf("export prometheus, metrics_addr emptied under a daemon on 127.0.0.1:9464: err %v, stderr %q, want %q and no mictl job:\n%s", err, notes, want, out)
 	}
 }
