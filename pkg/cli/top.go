@@ -219,8 +219,10 @@ func (m *topModel) View() tea.View {
 	}
 	lines := top.Lines(m.rows, m.width)
 	shown := len(lines)
-	if m.height > 0 && len(lines) > m.height-used {
-		shown = max(m.height-used-1, 1) // and a line that says what is left out
+	if room := m.height - used; m.height > 0 && len(lines) > room {
+		// And a line that says what is left out. Not at least the header:
+		// in a terminal that short the help line went off the screen.
+		shown = max(room-1, 0)
 	}
 	for i, l := range lines[:shown] {
 		if i == 0 {
@@ -230,7 +232,8 @@ func (m *topModel) View() tea.View {
 		}
 		b.WriteString(l + "\n")
 	}
-	if hidden := len(lines) - shown; hidden > 0 {
+	if shown < len(lines) {
+		hidden := len(m.rows) - max(shown-1, 0) // lines[0] is the header
 		b.WriteString(dim.Render(top.Cut(fmt.Sprintf("+%d more (a taller terminal shows them)", hidden), m.width)) + "\n")
 	}
 	if len(m.rows) == 0 {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -14,12 +15,15 @@ func TestTopViewSaysWhatDoesNotFit(t *testing.T) {
 	for _, tt := range []struct {
 		height int
 		want   string // "" when all fit
+		err    error  // the last refresh's
 	}{
-		{6, ""}, // title, header, 3 rows, help
-		{5, "+2 more"},
-		{4, "+3 more"},
+		{6, "", nil}, // title, header, 3 rows, help
+		{5, "+2 more", nil},
+		{4, "+3 more", nil},
+		{3, "+3 more", nil}, // title, the note, help: no room for the header
+		{4, "+3 more", errors.New("sample instances' processes: no /proc")},
 	} {
-		m := &topModel{rows: rows, width: 80, height: tt.height}
+		m := &topModel{rows: rows, width: 80, height: tt.height, err: tt.err}
 		screen := m.View().Content
 		lines := strings.Split(screen, "\n")
 		if len(lines) > tt.height {
