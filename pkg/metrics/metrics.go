@@ -226,7 +226,7 @@ var (
 	famStartTime = family{"mictl_instance_start_time_seconds", promtext.Gauge,
 		"When mictl started the instance's running server, in seconds since the Unix epoch (time() minus it is the uptime mictl status shows); absent while it does not run."}
 	famReadyDuration = family{"mictl_instance_ready_duration_seconds", promtext.Histogram,
-		"Time from an instance's start to ready (/healthz 200 and every port held by it)."}
+		"Time from an instance's start to ready or degraded (every port held by it, and /healthz 200, or 500 for faulty CApps alone)."}
 	famCPU = family{"mictl_instance_cpu_seconds_total", promtext.Counter,
 		"CPU time (user + system) of the instance's process group: its live processes and the children they waited for. Resets when the group is replaced."}
 	famRSS = family{"mictl_instance_resident_memory_bytes", promtext.Gauge,

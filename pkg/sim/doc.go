@@ -111,8 +111,9 @@
 // request_count_error_total and latency_seconds. Counts are real: requests
 // to deployed APIs, proxies and inbound endpoints, plus (simulator only,
 // so load moves the numbers on an empty server) requests answered by the
-// pass-through stand-in and /healthz, as APIs named mictl-sim-passthrough
-// and mictl-sim-healthz. MI's JVM metrics are not imitated.
+// pass-through stand-in, as an API named mictl-sim-passthrough. /healthz
+// is not counted, as MI counts none of its internal API. MI's JVM
+// metrics are not imitated.
 //
 // Signals: Run catches SIGTERM and SIGINT itself (so MICTL_SIM_IGNORE_SIGTERM
 // can work) and ignores SIGPIPE like the JVM; on SIGTERM it logs MI's

@@ -451,11 +451,11 @@ func (s *server) internalMux() http.Handler {
 		if s.hang(r) {
 			return
 		}
-		start := time.Now()
+		// Not counted in the metrics, as MI counts none of its internal
+		// API: mictl's own health checks would read as traffic (and as
+		// errors, on a degraded server) in mictl top.
 		status, body := s.readiness()
 		writeJSON(w, status, body)
-		url := fmt.Sprintf("http://%s:%d/healthz", s.cfg.hostname, s.cfg.ports[ports.InternalHTTP])
-		s.metrics.observe(serviceAPI, []string{simHealthzService, serviceAPI, url}, time.Since(start), status >= 500)
 	})
 	mux.HandleFunc("/liveness", func(w http.ResponseWriter, r *http.Request) {
 		if s.hang(r) {

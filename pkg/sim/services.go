@@ -20,14 +20,11 @@ import (
 // counted in the metrics. An application's services are served from the
 // moment it is deployed until it is undeployed.
 
-// The simulator's stand-ins, counted as API requests so that load moves
-// the metrics on a server with no application (real MI counts only
-// deployed services): requests the pass-through ports answer with no
-// application deployed, and /healthz.
-const (
-	simPassthroughService = "mictl-sim-passthrough"
-	simHealthzService     = "mictl-sim-healthz"
-)
+// simPassthroughService is the simulator's stand-in, counted as an API so
+// that load moves the metrics on a server with no application (real MI
+// counts only deployed services): the requests the pass-through ports
+// answer with no application deployed.
+const simPassthroughService = "mictl-sim-passthrough"
 
 // faultPath is the path below an API's context that answers 500 and counts
 // as an error request, so tests and benchmarks can move the error counters.
