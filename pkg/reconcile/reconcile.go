@@ -885,7 +885,38 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 			c.Remove = append(c.Remove, rec.Name)
 		}
 	}
+	c.Restart = restartOrder(t, f, c.Restart)
 	return c, nil
+}
+
+// restartOrder orders a rolling restart so that no instance starts on a
+// port another still holds with the ports it had: restarts go one at a
+// time, and a port moved in the distribution's deployment.toml
+// (listener.port 8281 -> 8282) gives mi-1 the HTTP port mi-2, one offset
+// up, still holds until its own restart; started first, mi-1 failed on
+// it. Each instance goes after those whose old ports its new ones take,
+// in plan order otherwise. Instances that take each other's ports in a
+// cycle keep plan order: no order of single restarts frees their ports.
+func restartOrder(t *Target, f *state.File, restart []string) []string {
+	takes := func(name, other string) bool {
+		inst, _ := t.Instance(name)
+		rec, _ := f.Instance(other)
+		fixed := inst.Ports()
+		return slices.ContainsFunc(slices.Concat(fixed[:], inst.ExtraPorts()), func(p int) bool { return recordedPort(rec, p) })
+	}
+	ordered := make([]string, 0, len(restart)) // none is [] in -o json, not null
+	left := slices.Clone(restart)
+	for len(left) > 0 {
+		next := slices.IndexFunc(left, func(name string) bool {
+			return !slices.ContainsFunc(left, func(other string) bool { return other != name && takes(name, other) })
+		})
+		if next < 0 {
+			return append(ordered, left...)
+		}
+		ordered = append(ordered, left[next])
+		left = slices.Delete(left, next, next+1)
+	}
+	return ordered
 }
 
 // homeBehind is what Distribution.Behind says of one home.

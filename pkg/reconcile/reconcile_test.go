@@ -408,3 +408,61 @@ func TestJavaOptsSettingTheOffsetIsRefused(t *testing.T) {
 		t.Fatalf("Build with a JAVA_OPTS that sets no offset: %v", err)
 	}
 }
+
+// A rolling restart starts each instance while the others still hold the
+// ports they had. A port moved in the distribution's deployment.toml
+// moves every instance's: listener.port 8281 -> 8282 gives mi-1 (offset
+// 13000) 21282, the HTTP port of mi-2 (offset 13001) until mi-2
+// restarts, and restarted in plan order mi-1 failed with a BindException.
+func TestRestartOrderFreesEachPortBeforeItIsTaken(t *testing.T) {
+	t.Parallel()
+	moved := func(http int) ports.Set {
+		bases := ports.DefaultBases()
+		bases[ports.HTTP] = http
+		return bases
+	}
+	cases := []struct {
+		name     string
+		old, new ports.Set
+		offsets  []int
+		want     []string
+	}{
+		{"a port moved up takes the next instance's", moved(8281), moved(8282), []int{13000, 13001, 13002}, []string{"mi-3", "mi-2", "mi-1"}},
+		{"a port moved down takes the previous instance's", moved(8282), moved(8281), []int{13000, 13001, 13002}, []string{"mi-1", "mi-2", "mi-3"}},
+		{"no port taken keeps plan order", moved(8281), moved(8290), []int{13000, 13010, 13020}, []string{"mi-1", "mi-2", "mi-3"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target := &Target{}
+			f := &state.File{}
+			var names []string
+			for i, off := range tc.offsets {
+				name := "mi-" + string(rune('1'+i))
+				names = append(names, name)
+				target.Plan.Instances = append(target.Plan.Instances, ports.Instance{Name: name, Offset: off, Bases: tc.new})
+				f.Instances = append(f.Instances, state.Instance{Name: name, Offset: off, Ports: tc.old.Shift(off), State: state.StateReady})
+			}
+			if got := restartOrder(target, f, names); !slices.Equal(got, tc.want) {
+				t.Errorf("restart order %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// Two instances that take each other's ports cannot be restarted one at
+// a time in any order: they keep plan order rather than loop.
+func TestRestartOrderOfACycleIsPlanOrder(t *testing.T) {
+	t.Parallel()
+	bases := ports.DefaultBases()
+	target := &Target{Plan: ports.Plan{Instances: []ports.Instance{{Name: "mi-1", Offset: 13001, Bases: bases}, {Name: "mi-2", Offset: 13000, Bases: bases}}}}
+	f := &state.File{Instances: []state.Instance{
+		{Name: "mi-1", Offset: 13000, Ports: bases.Shift(13000), State: state.StateReady},
+		{Name: "mi-2", Offset: 13001, Ports: bases.Shift(13001), State: state.StateReady},
+	}}
+	if got := restartOrder(target, f, []string{"mi-1", "mi-2"}); !slices.Equal(got, []string{"mi-1", "mi-2"}) {
+		t.Errorf("restart order %v, want plan order", got)
+	}
+	if got := restartOrder(target, f, []string{}); got == nil {
+		t.Errorf("no restart ordered as nil: diff -o json says null where its schema wants []")
+	}
+}
