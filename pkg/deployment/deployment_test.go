@@ -438,8 +438,10 @@ func TestPlanErrors(t *testing.T) {
 			name: "override that makes two roles share a base",
 			cfg: simConfig(1, config.InstanceConfig{Name: "mi-1", Pos: "mictl.toml:2:1",
 				Overrides: map[string]any{"transport.http.listener.secured_port": 8280}}),
-			msgHas: []string{"mi-1: http (transport.http.listener.port) and https (transport.http.listener.secured_port) have the same base port 8280",
-				"change one in the distribution's deployment.toml, or in the instance's overrides"},
+			configErr: true,
+			where:     "mictl.toml:2:1",
+			msgHas: []string{`instance mi-1: override "transport.http.listener.secured_port" = 8280: 8280 is the http port too (MI's default for transport.http.listener.port)`,
+				"give each a port of its own"},
 		},
 	}
 	for _, tt := range tests {

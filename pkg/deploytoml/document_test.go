@@ -187,6 +187,12 @@ func TestBasePortsAndOffset(t *testing.T) {
 			err: "mediation.internal_http_api_port = 70000: must be a port from 1 to 65535", errAt: "t.toml:2:26: "},
 		{name: "port is a table", src: "[transport.http.listener.port]\n",
 			err: "must be a port", errAt: "t.toml:1:1: "},
+		// Every offset shifts both alike: no plan separates them, and
+		// check-conflicts failed with exit 3, naming neither file nor line.
+		{name: "one port for two roles, the other's default", src: "[transport.http]\nlistener.port = 8243\n",
+			err: "transport.http.listener.port = 8243: 8243 is the https port too (MI's default for transport.http.listener.secured_port)", errAt: "t.toml:2:17: "},
+		{name: "one port for two roles, both set", src: "[mediation]\ninternal_http_api_port = 9300\ninternal_https_api_port = 9300\n",
+			err: "mediation.internal_https_api_port = 9300: 9300 is the internal_http port too (mediation.internal_http_api_port)", errAt: "t.toml:3:27: "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

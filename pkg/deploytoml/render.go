@@ -17,16 +17,40 @@ import (
 // value of the role's deployment.toml key when the file sets it, else the
 // catalogue default. MI adds the offset to explicit ports too (docs/mi-facts.md,
 // "Ports"). A key holding anything but an integer from 1 to 65535 is an
-// *Error pointing at the value.
+// *Error pointing at the value, and so is a port the file gives two roles
+// (listener.port = 8243, the HTTPS default): every offset shifts both
+// alike, so no plan can separate them.
 func (d *Document) BasePorts() (ports.Set, error) {
 	set := ports.DefaultBases()
+	var setHere [ports.NumRoles]bool
 	for _, spec := range ports.Catalogue {
 		p, ok, err := d.intKey(spec.TOMLKey, 1, ports.MaxPort, "a port")
 		if err != nil {
 			return ports.Set{}, err
 		}
 		if ok {
-			set[spec.Role] = p
+			set[spec.Role], setHere[spec.Role] = p, true
+		}
+	}
+	for _, a := range ports.Catalogue {
+		for _, b := range ports.Catalogue[a.Role+1:] {
+			if set[a.Role] != set[b.Role] {
+				continue
+			}
+			// Two defaults never meet: the file set at least one of them.
+			blamed, other := b, a
+			if !setHere[b.Role] {
+				blamed, other = a, b
+			}
+			n, _ := d.find(blamed.TOMLKey)
+			whose := "MI's default for " + other.TOMLKey
+			if setHere[other.Role] {
+				whose = other.TOMLKey
+			}
+			e := errorAt(d.name, d.src, n.vStart, "%s = %d: %d is the %s port too (%s), and the port offset moves both alike: give each a port of its own",
+				blamed.TOMLKey, set[blamed.Role], set[blamed.Role], other.Name, whose)
+			e.Key = blamed.TOMLKey
+			return ports.Set{}, e
 		}
 	}
 	return set, nil
