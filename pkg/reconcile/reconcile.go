@@ -889,6 +889,19 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 	return c, nil
 }
 
+// TakesPorts reports whether the named instance, as t plans it, opens a
+// port that another of holders holds as f records it: one that runs with
+// the ports it had until its restart.
+func (t *Target) TakesPorts(f *state.File, name string, holders []string) bool {
+	inst, _ := t.Instance(name)
+	fixed := inst.Ports()
+	planned := slices.Concat(fixed[:], inst.ExtraPorts())
+	return slices.ContainsFunc(holders, func(holder string) bool {
+		rec, ok := f.Instance(holder)
+		return ok && holder != name && slices.ContainsFunc(planned, func(p int) bool { return recordedPort(rec, p) })
+	})
+}
+
 // restartOrder orders a rolling restart so that no instance starts on a
 // port another still holds with the ports it had: restarts go one at a
 // time, and a port moved in the distribution's deployment.toml
@@ -898,18 +911,10 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 // in plan order otherwise. Instances that take each other's ports in a
 // cycle keep plan order: no order of single restarts frees their ports.
 func restartOrder(t *Target, f *state.File, restart []string) []string {
-	takes := func(name, other string) bool {
-		inst, _ := t.Instance(name)
-		rec, _ := f.Instance(other)
-		fixed := inst.Ports()
-		return slices.ContainsFunc(slices.Concat(fixed[:], inst.ExtraPorts()), func(p int) bool { return recordedPort(rec, p) })
-	}
 	ordered := make([]string, 0, len(restart)) // none is [] in -o json, not null
 	left := slices.Clone(restart)
 	for len(left) > 0 {
-		next := slices.IndexFunc(left, func(name string) bool {
-			return !slices.ContainsFunc(left, func(other string) bool { return other != name && takes(name, other) })
-		})
+		next := slices.IndexFunc(left, func(name string) bool { return !t.TakesPorts(f, name, left) })
 		if next < 0 {
 			return append(ordered, left...)
 		}

@@ -213,26 +213,24 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 			return nil, err
 		}
 	}
+	// An instance added on a port that an instance to restart holds until
+	// its restart (a port moved in the distribution's deployment.toml
+	// moves every instance's) starts once the restarts are done: started
+	// first, it failed on that port.
 	add := op.notStoppedByName(c.Add)
-	if len(add) > 0 {
-		// Checked before anything is prepared: a record prepared for a
-		// start not made would read as starting.
-		if err := op.interrupted(); err != nil {
+	var afterRestarts []string
+	if len(add) > 0 && len(c.Restart) > 0 {
+		f, err := s.current()
+		if err != nil {
 			return nil, err
 		}
-		if err := s.prepare(t, add); err != nil {
-			return nil, err
-		}
-		// A stop of named ones while the homes were prepared leaves
-		// those stopped: the others start all the same.
-		for err := s.startFor(op, add); err != nil; err = s.startFor(op, add) {
-			if !errors.Is(err, errStoppedMeanwhile) {
-				return nil, err
-			}
-			if add = op.notStoppedByName(add); len(add) == 0 {
-				break
-			}
-		}
+		takesRestarting := func(name string) bool { return t.TakesPorts(f, name, c.Restart) }
+		afterRestarts = slices.DeleteFunc(slices.Clone(add), func(name string) bool { return !takesRestarting(name) })
+		add = slices.DeleteFunc(add, takesRestarting)
+	}
+	add, err = s.startAdded(op, t, add)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.redeploy(t, c); err != nil {
 		return nil, err
@@ -260,12 +258,43 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 			left = append(left, name)
 		}
 	}
-	if len(add) > 0 {
+	started, err := s.startAdded(op, t, afterRestarts)
+	if err != nil {
+		return left, errors.Join(append(unprepared, err)...)
+	}
+	if add = append(add, started...); len(add) > 0 {
 		if err := s.waitReadyFor(op, add, s.policy.ReadyTimeout); err != nil {
 			return left, errors.Join(append(unprepared, err)...)
 		}
 	}
 	return append(left, slices.DeleteFunc(slices.Clone(c.Add), func(n string) bool { return !op.stoppedByName(n) })...), errors.Join(unprepared...)
+}
+
+// startAdded prepares the homes of the new instances add and starts
+// them for op, returning those it started: a stop of named ones while
+// the homes were prepared leaves those stopped, the others start all the
+// same.
+func (s *Supervisor) startAdded(op *change, t *reconcile.Target, add []string) ([]string, error) {
+	if len(add) == 0 {
+		return nil, nil
+	}
+	// Checked before anything is prepared: a record prepared for a start
+	// not made would read as starting.
+	if err := op.interrupted(); err != nil {
+		return nil, err
+	}
+	if err := s.prepare(t, add); err != nil {
+		return nil, err
+	}
+	for err := s.startFor(op, add); err != nil; err = s.startFor(op, add) {
+		if !errors.Is(err, errStoppedMeanwhile) {
+			return nil, err
+		}
+		if add = op.notStoppedByName(add); len(add) == 0 {
+			break
+		}
+	}
+	return add, nil
 }
 
 // prepare writes the homes of names and their new records.

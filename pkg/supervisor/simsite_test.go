@@ -357,3 +357,45 @@ func inotifyWatches(t *testing.T, dir string) bool {
 	}
 	return false
 }
+
+// A port moved in the distribution's deployment.toml moves every
+// instance's, while each still holds its old ones until its own restart.
+// Moved up, mi-1's new HTTP port was mi-2's old one, and mi-1, restarted
+// first, failed on it; moved down with an instance added, the newcomer
+// was started on the old port of one yet to restart, and failed.
+func TestAReloadMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	// Ports held through a graceful shutdown, as MI's drain holds them:
+	// a start on one of them meanwhile fails whatever the timing.
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
+	s.reload("instances = 2\n")
+	for _, name := range []string{"mi-1", "mi-2"} {
+		s.next(name, StateReady)
+	}
+	source := filepath.Join(s.dir, "instances", ".dist", "conf", "deployment.toml")
+	template, err := os.ReadFile(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moveHTTP := func(port int) {
+		t.Helper()
+		moved := fmt.Appendf(slices.Clone(template), "\n[transport.http]\nlistener.port = %d\n", port)
+		if err := os.WriteFile(source, moved, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moveHTTP(8281)
+	s.reload("instances = 2\n")
+	moveHTTP(8279)
+	s.reload("instances = 3\n")
+	f, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"mi-1", "mi-2", "mi-3"} {
+		rec, ok := f.Instance(name)
+		if !ok || rec.State != StateReady || rec.Ports[ports.HTTP] != s.base+i+8279 {
+			t.Errorf("%s after the reloads: %+v, want ready on HTTP port %d", name, rec, s.base+i+8279)
+		}
+	}
+}
