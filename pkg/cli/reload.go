@@ -29,9 +29,10 @@ func newCmdReload(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Ask the supervisor daemon to re-read mictl.toml and the source
 distribution's deployment.toml and apply what changed, and only that: new
 instances are started, removed ones stopped gracefully, and running instances
-whose rendered deployment.toml, offset or launch settings changed, or whose
-home is behind the distribution (a new mi_home, or files added, changed or
-removed in it), are restarted one at a time, each ready before the next.
+whose rendered deployment.toml settings (not its comments or layout), offset
+or launch settings changed, or whose home is behind the distribution (a new
+mi_home, or files added, changed or removed in it), are restarted one at a
+time, each ready before the next.
 Untouched instances are never restarted. An invalid configuration, or one
 with port conflicts, changes nothing.
 

@@ -22,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
+	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
@@ -851,7 +852,10 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		if rec.Offset != inst.Offset {
 			why = append(why, fmt.Sprintf("offset %d -> %d", rec.Offset, inst.Offset))
 		}
-		if !bytes.Equal(current, rendered) {
+		// A comment or a blank line edited restarts nothing: the home
+		// takes the new file when mictl next prepares it (an up after a
+		// down, a restart, a reload that restarts it).
+		if !deploytoml.SameSettings(current, rendered) {
 			why = append(why, "deployment.toml changed")
 			c.Diffs[inst.Name] = unifiedDiff(home.ConfPath(rec.Home), current, rendered)
 		}

@@ -466,3 +466,51 @@ func TestRestartOrderOfACycleIsPlanOrder(t *testing.T) {
 		t.Errorf("no restart ordered as nil: diff -o json says null where its schema wants []")
 	}
 }
+
+// MI reads deployment.toml only at start, and only its settings: a
+// comment or a blank line edited in the distribution's file is nothing
+// to restart an instance for (a rolling restart of every instance, each
+// with MI's drain of up to 180 s), while a changed value is.
+func TestOnlyChangedSettingsRestart(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	writeDist(t)
+	source := deployment.SourceTOML("dist")
+	template, err := os.ReadFile(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := func(toml string) *Target {
+		t.Helper()
+		if err := os.WriteFile(source, []byte(toml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		target, err := Build(cfg, &state.File{}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return target
+	}
+	records, err := target(string(template)).Prepare(&state.File{}, []string{"mi-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records[0].State = state.StateReady
+	running := &state.File{Instances: records}
+	edited := strings.Replace(string(template), "[server]\n", "# Edited by ops.\n\n[server]   # the server\n", 1)
+	for _, tc := range []struct {
+		edit    string
+		toml    string
+		restart []string
+	}{
+		{"comments and spacing", edited, []string{}},
+		{"a port moved", edited + "\n[transport.http]\nlistener.port = 8281\n", []string{"mi-1"}},
+	} {
+		c, err := Compare(target(tc.toml), running)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.Restart, tc.restart) {
+			t.Errorf("%s: restart %v (%v), want %v", tc.edit, c.Restart, c.Why, tc.restart)
+		}
+	}
+}
