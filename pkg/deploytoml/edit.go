@@ -305,8 +305,10 @@ type KeyValue struct {
 
 // AppendArrayElement appends a [[array]] table holding kvs, in order, at
 // the end of the file, unless an element of array already holds kvs[0]
-// (its identity: a synapse handler's name). array is a top-level key.
-// Comments and layout of the rest stay byte for byte.
+// (its identity: a synapse handler's name). array is a top-level key; one
+// the file writes as an inline array (synapse_handlers = [{...}]), as TOML
+// allows, gets the element there instead (see prependInline). Comments and
+// layout of the rest stay byte for byte.
 func (d *Document) AppendArrayElement(array string, kvs []KeyValue) error {
 	if len(kvs) == 0 {
 		return fmt.Errorf("cannot add a [[%s]] table with no keys", array)
@@ -315,13 +317,25 @@ func (d *Document) AppendArrayElement(array string, kvs []KeyValue) error {
 	if err != nil {
 		return fmt.Errorf("cannot add [[%s]]: %w", array, err)
 	}
+	holdsID := func(m map[string]any) bool {
+		enc, _, err := encodeValue(m[kvs[0].Key])
+		return err == nil && enc == id
+	}
 	if n, ok := d.root.children[array]; ok {
+		if elems, inline := n.val.([]any); n.kind == kValue && inline {
+			for _, e := range elems {
+				if m, ok := e.(map[string]any); ok && holdsID(m) {
+					return nil
+				}
+			}
+			return d.prependInline(n, array, kvs)
+		}
 		if n.kind != kArrayTable {
-			return d.errAt(n.pos, "cannot add a [[%s]] table: %s is %s", array, array, describe(n))
+			return d.errAt(n.pos, "cannot add a [[%s]] table: %s is %s", array, array, withArticle(describe(n)))
 		}
 		for _, e := range n.elems {
 			if c, ok := e.children[kvs[0].Key]; ok && c.kind == kValue {
-				if enc, _, err := encodeValue(c.val); err == nil && enc == id {
+				if m := map[string]any{kvs[0].Key: c.val}; holdsID(m) {
 					return nil
 				}
 			}
@@ -350,6 +364,28 @@ func (d *Document) AppendArrayElement(array string, kvs []KeyValue) error {
 	nd, err := Parse(d.name, b.Bytes())
 	if err != nil {
 		return fmt.Errorf("cannot add [[%s]]: the edited file does not parse (%v); this is a bug in mictl", array, err)
+	}
+	*d = *nd
+	return nil
+}
+
+// prependInline adds an inline table holding kvs to n, the inline array
+// array, as its first element, just after the opening bracket: a comma
+// there is always valid (TOML allows one before the closing bracket),
+// where one after the last element may fall in a comment.
+func (d *Document) prependInline(n *node, array string, kvs []KeyValue) error {
+	fields := make([]string, len(kvs))
+	for i, kv := range kvs {
+		enc, _, err := encodeValue(kv.Value)
+		if err != nil {
+			return fmt.Errorf("cannot add to %s: %w", array, err)
+		}
+		fields[i] = encodeKey(kv.Key) + " = " + enc
+	}
+	open := n.vStart + 1 // just past '['
+	nd, err := Parse(d.name, splice(d.src, open, open, "{ "+strings.Join(fields, ", ")+" }, "))
+	if err != nil {
+		return fmt.Errorf("cannot add to %s: the edited file does not parse (%v); this is a bug in mictl", array, err)
 	}
 	*d = *nd
 	return nil

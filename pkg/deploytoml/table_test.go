@@ -350,3 +350,33 @@ func TestDelete(t *testing.T) {
 		t.Fatalf("Delete of a missing key = %v, %v", deleted, err)
 	}
 }
+
+// TOML lets a file write an array of tables inline, and MI reads it as
+// [[synapse_handlers]]: metrics = true failed to render such a file
+// ("synapse_handlers is array"). The handler goes into the inline array,
+// once, whatever its layout and comments.
+func TestAppendArrayElementToAnInlineArray(t *testing.T) {
+	t.Parallel()
+	const handler = `{ name = "H", class = "org.example.H" }, `
+	for _, tc := range []struct{ name, src, want string }{
+		{"one line", "synapse_handlers = [ { name = \"A\", class = \"a\" } ]\n[server]\n",
+			"synapse_handlers = [" + handler + " { name = \"A\", class = \"a\" } ]\n[server]\n"},
+		{"empty", "synapse_handlers = []\n", "synapse_handlers = [" + handler + "]\n"},
+		{"lines with comments and a trailing comma", "synapse_handlers = [ # handlers\n  { name = \"A\", class = \"a\" }, # audit\n]\n",
+			"synapse_handlers = [" + handler + " # handlers\n  { name = \"A\", class = \"a\" }, # audit\n]\n"},
+		{"already there", "synapse_handlers = [{ name = \"H\", class = \"other\" }]\n", "synapse_handlers = [{ name = \"H\", class = \"other\" }]\n"},
+	} {
+		d := mustParse(t, tc.src)
+		if err := d.AppendArrayElement("synapse_handlers", []KeyValue{{"name", "H"}, {"class", "org.example.H"}}); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := string(d.Bytes()); got != tc.want {
+			t.Errorf("%s: got\n%q\nwant\n%q", tc.name, got, tc.want)
+		}
+	}
+	d := mustParse(t, "synapse_handlers = \"H\"\n")
+	err := d.AppendArrayElement("synapse_handlers", []KeyValue{{"name", "H"}})
+	if err == nil || !strings.HasSuffix(err.Error(), "synapse_handlers is a string") {
+		t.Errorf("synapse_handlers a string: %v, want it said so", err)
+	}
+}
