@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -106,6 +107,14 @@ func notAnMIHome(dir string, scriptErr error) string {
 	}
 	if target, err := os.Readlink(filepath.Clean(dir)); err == nil { // "current/" is the link too
 		return fmt.Sprintf("mi_home %s is a symbolic link to %s, which does not exist: unpack the distribution there, or point the link at one (ln -sfn DIR %s)", dir, target, dir)
+	}
+	// "~/wso2mi-4.4.0" in mictl.toml is taken from the file's directory,
+	// as any relative path: no shell expanded it.
+	parts := strings.Split(filepath.ToSlash(dir), "/")
+	if tilde := slices.Index(parts, "~"); tilde >= 0 {
+		if userHome, err := os.UserHomeDir(); err == nil {
+			fix = fmt.Sprintf("mictl does not expand ~ as a shell does: write the path in full (%s)", filepath.Join(append([]string{userHome}, parts[tilde+1:]...)...))
+		}
 	}
 	return fmt.Sprintf("mi_home %s does not exist: %s", dir, fix)
 }

@@ -137,6 +137,8 @@ func TestLoadSource(t *testing.T) {
 	// not unpacked yet, said "has no bin/micro-integrator.sh", which sent
 	// the user looking into a directory that is not there.
 	t.Run("mi_home that does not exist", func(t *testing.T) {
+		userHome := t.TempDir()
+		t.Setenv("HOME", userHome)
 		missing := filepath.Join(t.TempDir(), "wso2mi-4.4.O")
 		link := filepath.Join(t.TempDir(), "current")
 		if err := os.Symlink(missing, link); err != nil {
@@ -147,6 +149,9 @@ func TestLoadSource(t *testing.T) {
 			link:    "mi_home " + link + " is a symbolic link to " + missing + ", which does not exist: unpack the distribution there, or point the link at one (ln -sfn DIR " + link + ")",
 			// Written with a trailing slash, it is the link all the same.
 			link + "/": "mi_home " + link + "/ is a symbolic link to " + missing + ", which does not exist",
+			// No shell expanded ~ in mictl.toml: the path is taken from
+			// the file's directory, as any relative one.
+			filepath.Join(filepath.Dir(missing), "~", "wso2mi-4.4.0"): "does not exist: mictl does not expand ~ as a shell does: write the path in full (" + filepath.Join(userHome, "wso2mi-4.4.0") + ")",
 		} {
 			_, err := deployment.LoadSource(&config.Config{MIHome: dir})
 			var cerr *config.Error
