@@ -73,6 +73,7 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{2, []string{"up", "--config", bad}, nil, nil},
 		{2, []string{"up", "--config", good}, []string{"JAVA_OPTS=-Xmx1g -DportOffset=24900"}, nil},
 		{2, []string{"up", "--config", good}, []string{"JVM_MEM_OPTS=-Xmx1g -DportOffset=24900"}, nil},
+		{2, []string{"up", "--config", good}, []string{"JAVA_TOOL_OPTIONS=-DportOffset=24900"}, nil},
 		{2, []string{"up", "--config", good}, []string{"MICTL_SIM_CRASH_AFTER=soon"}, nil}, // refused before any start, not 3 for starts that fail
 		{3, []string{"up", "--config", good, "--timeout", "20s"}, []string{"MICTL_SIM_REFUSE_START=1"}, nil},
 		{3, []string{"status"}, nil, nil}, // the instance that up left failed

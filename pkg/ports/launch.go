@@ -10,12 +10,15 @@ import (
 // (docs/mi-facts.md, "Ports").
 const JMXPortProperty = "com.sun.management.jmxremote.local.port"
 
-// JavaOptsVars are the variables MI's start script hands java, in its
-// order (docs/mi-facts.md, "Start, stop, files"): every -D in them
-// reaches MI.
-var JavaOptsVars = []string{"JVM_MEM_OPTS", "JAVA_OPTS"}
+// JavaOptsVars are the variables whose options reach MI's JVM, in the
+// order the JVM takes them (a later -D wins): those the JVM reads itself
+// before its command line (JAVA_TOOL_OPTIONS, and JDK_JAVA_OPTIONS, which
+// the java launcher of JDK 9 and later puts first on it; MI 4.x runs on
+// JDK 11 and later), then those MI's start script hands java
+// (docs/mi-facts.md, "Start, stop, files"). Every -D in them reaches MI.
+var JavaOptsVars = []string{"JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "JVM_MEM_OPTS", "JAVA_OPTS"}
 
-// JavaOpts is what MI's start script hands java before its own options,
+// JavaOpts is what MI's JVM takes before the start script's own options,
 // the JavaOptsVars as getenv reads them.
 func JavaOpts(getenv func(string) string) string {
 	var words []string

@@ -404,6 +404,14 @@ func TestJavaOptsSettingTheOffsetIsRefused(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "JVM_MEM_OPTS (environment): -DportOffset=3 sets MI's port offset") {
 		t.Fatalf("Build = %v; want a configuration error naming JVM_MEM_OPTS and -DportOffset=3", err)
 	}
+	// The JVM reads these itself: -DportOffset there reached every
+	// instance's MI, which took that offset over the planned one.
+	for _, name := range []string{"JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"} {
+		_, err = Build(cfg, &state.File{}, Options{Env: []string{name + "=-DportOffset=3"}})
+		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), name+" (environment): -DportOffset=3 sets MI's port offset") {
+			t.Fatalf("Build = %v; want a configuration error naming %s and -DportOffset=3", err, name)
+		}
+	}
 	if _, err := Build(cfg, &state.File{}, Options{Env: []string{"JAVA_OPTS=-Xmx2g -Dcom.sun.management.jmxremote.local.port=9999"}}); err != nil {
 		t.Fatalf("Build with a JAVA_OPTS that sets no offset: %v", err)
 	}
