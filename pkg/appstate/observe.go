@@ -85,6 +85,11 @@ func (s *Session) Observe(ctx context.Context) []Observation {
 	out := make([]Observation, len(s.targets))
 	var wg sync.WaitGroup
 	for i, t := range s.targets {
+		if t.Running && !t.Server.IsZero() && !t.Server.Alive() {
+			s.targets[i].Running = false
+			out[i] = Observation{Target: s.targets[i], Exited: true}
+			continue
+		}
 		out[i] = Observation{Target: t}
 		if !t.Running {
 			continue

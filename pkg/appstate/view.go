@@ -7,6 +7,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/mgmt"
+	"github.com/mictl/mictl/pkg/proc"
 )
 
 // The states of an application on an instance.
@@ -28,6 +29,10 @@ type Target struct {
 	Name    string
 	State   string // the instance's own state (ready, stopped, ...)
 	Running bool   // its server runs: there is an MI to ask
+	// Server is the server process it runs (zero when unknown): a session
+	// stops asking an instance whose server exits, as a down or a crash
+	// ends it, rather than waiting on an MI that is gone.
+	Server proc.Identity
 	// Starting: the instance is starting (its server perhaps not found
 	// yet), or backing off before the daemon starts it again, and MI
 	// opens its Management API only once it has deployed its CApps, at
@@ -68,6 +73,9 @@ type Observation struct {
 	// be read: then nothing is known of builds.
 	Copies map[string]string
 	Err    error // why the instance could not be asked
+	// Exited says the target's server, running until now, was found gone
+	// by this observation (its Running is false from now on).
+	Exited bool
 }
 
 // InstanceApps is one instance in `mictl apps -o json`. Every key is

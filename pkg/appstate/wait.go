@@ -3,6 +3,7 @@ package appstate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -166,6 +167,11 @@ func (w *Waiter) start() []Outcome {
 // it reports whether a running target is still pending.
 func (w *Waiter) judge(ctx context.Context, out []Outcome, progress func(Outcome)) (pending bool) {
 	for i, o := range w.s.Observe(ctx) {
+		if o.Exited && !out[i].Done() {
+			// Stopped (a down) or crashed during the wait: there is no MI
+			// left to wait for, as for an instance that did not run.
+			out[i].Message = fmt.Sprintf("not running: its server (pid %d) exited during the wait; it takes the change when it starts again", o.Target.Server.PID)
+		}
 		if out[i].Done() || !o.Target.Running {
 			continue
 		}

@@ -3,14 +3,17 @@ package appstate
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/mgmt"
+	"github.com/mictl/mictl/pkg/proc"
 )
 
 const deployedLine = "[x]  INFO {CappDeployer} - Successfully Deployed Carbon Application : orders_1.0.0{super-tenant}\n"
@@ -163,6 +166,30 @@ func TestWaitUntilGone(t *testing.T) {
 	got = waitOne(t, target, orders, GoalGone, 5*time.Second, func() { f.set(apps(nil)) })
 	if got.State != StateGone {
 		t.Fatalf("outcome %+v", got)
+	}
+}
+
+// A server that exits during the wait (a down, a crash) ends the wait for
+// its instance, as one that did not run: no MI is left to take the change
+// (deploy --wait raced by a down waited out its whole timeout).
+func TestWaitEndsWhenTheServerExits(t *testing.T) {
+	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
+	_, url := newFakeMI(t)
+	server := exec.Command("sleep", "60")
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	end := func() { once.Do(func() { _ = server.Process.Kill(); _ = server.Wait() }) }
+	t.Cleanup(end)
+	id, err := proc.Identify(server.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := Target{Name: "mi-1", Running: true, Server: id, Home: t.TempDir(), URL: url}
+	got := waitOne(t, target, orders, GoalActive, 20*time.Second, end)
+	if got.State != StatePending || !strings.HasPrefix(got.Message, "not running: its server (pid ") {
+		t.Fatalf("outcome %+v, want pending, not running", got)
 	}
 }
 

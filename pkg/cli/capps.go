@@ -96,7 +96,7 @@ func declaredFor(cfg *config.Config, name string, files declaredFiles) []appstat
 // of either, what MI runs is shown as it is).
 func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) appstate.Target {
 	live := liveState(inst)
-	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Home: inst.Home,
+	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Server: inst.Server, Home: inst.Home,
 		// Backing off is starting again soon: the daemon restarts it.
 		Starting: live == state.StateStarting || live == state.StateBackoff,
 		Declared: declaredFor(cfg, inst.Name, files)}
