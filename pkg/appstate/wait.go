@@ -31,7 +31,9 @@ const (
 type Outcome struct {
 	Instance string
 	// State is StateActive or StateFaulty (GoalActive), StateGone
-	// (GoalGone), or StatePending when the goal was not reached.
+	// (GoalGone, or GoalActive when the build left the instance's
+	// carbonapps/ during the wait), or StatePending when the goal was not
+	// reached.
 	State string
 	// Message is MI's errorMessage of a faulty application, or why an
 	// instance is still pending (its API's last error, ...).
@@ -53,6 +55,9 @@ type Waiter struct {
 	// before is each target's state of the application at the start, and
 	// whether MI ran this very build then.
 	before []baseline
+	// copied is whether each target's carbonapps/ was seen holding this
+	// build during the wait: one that loses it again was undeployed.
+	copied []bool
 }
 
 type baseline struct {
@@ -67,7 +72,7 @@ type baseline struct {
 // (Options.Follow). From then on app counts as declared on every target
 // of the session, whether mictl.toml says so yet or not.
 func NewWaiter(ctx context.Context, s *Session, app Declared, goal Goal) *Waiter {
-	w := &Waiter{s: s, app: app, goal: goal, before: make([]baseline, len(s.targets))}
+	w := &Waiter{s: s, app: app, goal: goal, before: make([]baseline, len(s.targets)), copied: make([]bool, len(s.targets))}
 	for i := range s.targets {
 		t := &s.targets[i]
 		if !slices.ContainsFunc(t.Declared, func(d Declared) bool { return d.Path == app.Path }) {
@@ -187,6 +192,16 @@ func (w *Waiter) judge(ctx context.Context, out []Outcome, progress func(Outcome
 // outcome judges one observation of target i.
 func (w *Waiter) outcome(i int, o Observation) Outcome {
 	res := Outcome{Instance: o.Target.Name, State: StatePending}
+	if w.goal == GoalActive && o.Copies != nil {
+		if _, ok := o.Copies[w.app.Path]; ok {
+			w.copied[i] = true
+		} else if w.copied[i] {
+			// An undeploy, a rebuild or an edit of mictl.toml raced the
+			// wait: MI will not deploy this build now.
+			res.State, res.Message = StateGone, "this build left its carbonapps/ during the wait (mictl undeploy, the file rebuilt, or mictl.toml edited)"
+			return res
+		}
+	}
 	if o.Err != nil {
 		res.Message = o.Err.Error()
 		if errors.Is(o.Err, mgmt.ErrUnauthorized) {

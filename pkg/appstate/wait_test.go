@@ -193,6 +193,28 @@ func TestWaitEndsWhenTheServerExits(t *testing.T) {
 	}
 }
 
+// A build taken out of carbonapps/ during the wait (an undeploy racing
+// deploy --wait) ends the wait: MI will not deploy it any more (the wait
+// went on for its whole timeout).
+func TestWaitEndsWhenTheBuildIsTakenOut(t *testing.T) {
+	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
+	_, url := newFakeMI(t)
+	h := t.TempDir()
+	s := NewSession([]Target{{Name: "mi-1", Running: true, Home: h, URL: url}}, Options{Follow: true, Timeout: time.Second})
+	defer s.Close()
+	w := NewWaiter(context.Background(), s, orders, GoalActive)
+	deployTo(t, h, orders, "orders_1.0.0.car")
+	if got := w.Judge(context.Background())[0]; got.State != StatePending {
+		t.Fatalf("copied, not listed yet: %+v, want pending", got)
+	}
+	if err := os.Remove(filepath.Join(home.CarbonAppsDir(h), "orders_1.0.0.car")); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Judge(context.Background())[0]; got.State != StateGone || !strings.Contains(got.Message, "left its carbonapps/") {
+		t.Fatalf("taken out: %+v, want undeployed", got)
+	}
+}
+
 // With the Management API off the log says it all.
 func TestWaitFromTheLog(t *testing.T) {
 	dir := t.TempDir()
