@@ -295,6 +295,14 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
 	}
+	// The control socket serves already: a start of one of stopping
+	// waits for the stop below from now on, not from when it begins.
+	var resumedStops []func()
+	for _, name := range stopping {
+		if err == nil {
+			resumedStops = append(resumedStops, sup.beginUnwatchedStop(name))
+		}
+	}
 	close(d.server.takenOver)
 	if err == nil && catchUp && len(wanted) > 0 && predecessorDied && d.watch != nil {
 		// The instances the dead daemon left ran on while nothing
@@ -309,6 +317,9 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		go func() {
 			defer sup.wg.Done()
 			_ = sup.Stop(stopping, policy.StopTimeout)
+			for _, end := range resumedStops {
+				end()
+			}
 		}()
 	}
 	if err == nil && len(restarting) > 0 {

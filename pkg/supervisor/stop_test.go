@@ -3,8 +3,10 @@ package supervisor
 import (
 	"context"
 	"os"
+	"os/exec"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -353,5 +355,76 @@ func TestStopBehindAnotherStopWritesItsRecords(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A start of an instance whose stop no runner carries out (a killed down
+// or daemon left it recorded stopping, and the next daemon finishes the
+// stop) waits for that stop to end, then starts a server of its own: it
+// took the server being stopped for its own, and the stop's SIGKILL and
+// its record "stopped" then ended the run under it (mictl up after a
+// killed down said ready, and the instance died at the stop timeout).
+func TestStartWaitsForAStopNoRunnerCarriesOut(t *testing.T) {
+	policy := DefaultPolicy()
+	policy.Restart = RestartNever // an exit under the start is no second chance
+	s := newSimSite(t, policy)
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	if err := s.sup.Stop([]string{"mi-1"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.next("mi-1", StateStopped)
+	f, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := f.Instance("mi-1")
+	// A server that ignores SIGTERM, in the home, recorded stopping.
+	server := exec.Command("sh", "-c", "trap '' TERM; while :; do sleep 0.1; done")
+	server.Env = append(os.Environ(), "CARBON_HOME="+rec.Home)
+	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = server.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = syscall.Kill(-server.Process.Pid, syscall.SIGKILL); <-exited })
+	id, err := proc.Identify(server.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sup.update(func(f *state.File) error {
+		i, _ := f.Instance("mi-1")
+		i.State, i.Server, i.PGID = StateStopping, id, id.PID
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.sup.Stop([]string{"mi-1"}, time.Second) }()
+	if ev := s.next("mi-1", StateStopping); ev.PID != id.PID {
+		t.Fatalf("the stop began with %s; want pid %d", ev, id.PID)
+	}
+	if err := s.sup.Start([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sup.WaitReady([]string{"mi-1"}, siteTimeout); err != nil {
+		t.Fatalf("mi-1 not ready after the start: %v\n%s", err, s.log("mi-1"))
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	running := s.sup.Instances([]string{"mi-1"})["mi-1"]
+	if running.Server.PID == id.PID || !running.Server.Alive() {
+		t.Fatalf("mi-1 runs %s; want a server of its own start\n%s", running.Server, s.log("mi-1"))
+	}
+	if err := s.sup.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if f, err = s.sup.store.Load(); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := f.Instance("mi-1"); rec.State != StateReady || rec.Server != running.Server {
+		t.Fatalf("the state file records mi-1 %s with %s; want ready with %s\n%s", rec.State, rec.Server, running.Server, s.log("mi-1"))
 	}
 }

@@ -83,7 +83,13 @@ type Supervisor struct {
 
 	mu      sync.Mutex
 	runners map[string]*runner
-	subs    map[chan Event]struct{}
+	// unwatchedStops are the stops under way of instances no runner
+	// watches (stopUnsupervised: a stop a killed down or daemon left
+	// unfinished, which the next daemon finishes): a start of one waits
+	// for it (awaitStops), or it would take the server being stopped for
+	// its own, and the stop's SIGKILL and record would end its run.
+	unwatchedStops map[string]*unwatchedStop
+	subs           map[chan Event]struct{}
 	// starts are the events of each instance's start under way (since it
 	// was last anything but starting or backing off), for a subscriber
 	// that comes in the middle of it (see subscribe).
@@ -171,7 +177,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
-		runners: map[string]*runner{}, subs: map[chan Event]struct{}{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
+		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, subs: map[chan Event]struct{}{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
@@ -540,6 +546,20 @@ func (s *Supervisor) Start(names []string) error {
 // asked of has ended. The returned func, called once the instances are
 // started again, lets that stop answer (see Stop).
 func (s *Supervisor) awaitStops(names []string) (started func()) {
+	// Stops no runner carries out first, and without becoming their
+	// successor: such a stop waits for the successors of the runners it
+	// stops beside them, and would wait for this start for good.
+	var unwatched []chan struct{}
+	s.mu.Lock()
+	for _, name := range names {
+		if st, ok := s.unwatchedStops[name]; ok {
+			unwatched = append(unwatched, st.done)
+		}
+	}
+	s.mu.Unlock()
+	for _, done := range unwatched {
+		<-done
+	}
 	var stopping []*runner
 	s.mu.Lock()
 	for _, name := range names {
@@ -564,6 +584,34 @@ func (s *Supervisor) awaitStops(names []string) (started func()) {
 			}
 		}
 	}
+}
+
+// unwatchedStop is the stops under way of one instance that no runner
+// watches; done is closed when the last of them ends.
+type unwatchedStop struct {
+	n    int
+	done chan struct{}
+}
+
+// beginUnwatchedStop records a stop of name that no runner carries out,
+// for the starts of name to wait for; the returned func ends it.
+func (s *Supervisor) beginUnwatchedStop(name string) (end func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.unwatchedStops[name]
+	if !ok {
+		st = &unwatchedStop{done: make(chan struct{})}
+		s.unwatchedStops[name] = st
+	}
+	st.n++
+	return sync.OnceFunc(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if st.n--; st.n == 0 {
+			delete(s.unwatchedStops, name)
+			close(st.done)
+		}
+	})
 }
 
 // startsPending reports whether a Start is under way, waiting for a stop to
@@ -1087,6 +1135,11 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 		r, watched := runners[name]
 		if !watched {
 			unsupervised = append(unsupervised, name)
+			if inst, found := f.Instance(name); found && hasRunToStop(*inst) {
+				// Its starts wait for the whole stop, the unrecorded
+				// processes it ends (below) included.
+				defer s.beginUnwatchedStop(name)()
+			}
 		}
 		intents.Add(1)
 		intended := sync.OnceFunc(intents.Done)
@@ -1209,11 +1262,17 @@ func (s *Supervisor) Homes() []string {
 	return out
 }
 
+// hasRunToStop reports whether inst, which no runner watches, has
+// anything for a stop to end: its server or process group still running,
+// or a run recorded wanted or stopping.
+func hasRunToStop(inst state.Instance) bool {
+	return inst.Server.Alive() || proc.GroupOf(inst.PGID, inst.Home, inst.Server) || Wanted(inst.State) || inst.State == StateStopping
+}
+
 // stopUnsupervised stops an instance no runner watches (the daemon that
 // started it died, and it was stopped before being re-adopted).
 func (s *Supervisor) stopUnsupervised(inst state.Instance, timeout time.Duration, intended func()) error {
-	running := inst.Server.Alive() || proc.GroupOf(inst.PGID, inst.Home, inst.Server)
-	if !running && !Wanted(inst.State) && inst.State != StateStopping {
+	if !hasRunToStop(inst) {
 		if inst.State == StateFailed {
 			// Stopping it is what was asked: left failed, it kept
 			// status (and `mictl down && mictl status`) exiting 3 after
