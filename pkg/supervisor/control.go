@@ -788,8 +788,8 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 // up to date (a distribution's deployment.toml that does not parse): it
 // starts as it was.
 func (srv *Server) restart(names []string, timeout time.Duration) error {
-	op := srv.sup.beginChange()
-	defer srv.sup.endChange(op)
+	op, end := srv.sup.beginRoll()
+	defer end()
 	var unfinished []error
 	for i, name := range names {
 		stopped, unprepared, err := srv.sup.restartOne(op, name, "", timeout, func() error {

@@ -168,14 +168,13 @@ func (s *Supervisor) plan(load LoadConfig, f *state.File, propose func(*config.C
 // changed in the distribution (a JDBC driver in mi_home's lib/, a changed
 // script) and the deployment.toml and CApps the configuration gives it.
 // It is planned as a reload would, as if the instance still ran (so that
-// it keeps its offset), under reloadMu (a reload must not prepare the home
-// at the same time, nor this write an older plan over a reload's). A
-// configuration that cannot be planned leaves the home as it was, says so
-// and returns why: the restart goes on, and ends saying it.
+// it keeps its offset), under reloadMu, which the roll holds (see
+// beginRoll: a reload must not prepare the home at the same time, nor
+// this write an older plan over a reload's). A configuration that cannot
+// be planned leaves the home as it was, says so and returns why: the
+// restart goes on, and ends saying it.
 func (s *Supervisor) refreshHome(load LoadConfig, name string) error {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	err := s.refreshHomeLocked(load, name)
+	err := s.prepareHome(load, name)
 	if err != nil {
 		s.emit(Event{Instance: name, State: StateStopped, Transient: true,
 			Message: "restart: the home is not brought up to date, it starts as it was: " + err.Error()})
@@ -183,8 +182,8 @@ func (s *Supervisor) refreshHome(load LoadConfig, name string) error {
 	return err
 }
 
-// refreshHomeLocked is refreshHome, under reloadMu.
-func (s *Supervisor) refreshHomeLocked(load LoadConfig, name string) error {
+// prepareHome is refreshHome without the event.
+func (s *Supervisor) prepareHome(load LoadConfig, name string) error {
 	f, err := s.current()
 	if err != nil {
 		return err

@@ -126,7 +126,8 @@ type Supervisor struct {
 	// Set before the first Start; true unless StartDaemon knows better.
 	strays bool
 
-	// reloadMu makes reloads one at a time.
+	// reloadMu makes reloads and rolling restarts one at a time (see
+	// beginRoll).
 	reloadMu sync.Mutex
 
 	// changes are the reloads and restarts under way: a stop of every
@@ -866,6 +867,21 @@ func (s *Supervisor) beginChange() *change {
 	return c
 }
 
+// beginRoll begins a rolling restart: a change that holds reloadMu
+// until end, so that rolls and reloads go one at a time. Side by side,
+// one stopped the server the other was starting, and that one ended
+// saying it was "stopped before it was ready (by mictl down ...)", the
+// instances after it not restarted. The change begins before the wait,
+// so that a stop of everything interrupts a roll waiting its turn.
+func (s *Supervisor) beginRoll() (op *change, end func()) {
+	op = s.beginChange()
+	s.reloadMu.Lock()
+	return op, func() {
+		s.reloadMu.Unlock()
+		s.endChange(op)
+	}
+}
+
 func (s *Supervisor) endChange(c *change) {
 	s.changesMu.Lock()
 	delete(s.changes, c)
@@ -1208,8 +1224,8 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 // next, as the restart would have. A stop of them meanwhile ends it, as
 // it would have ended the restart.
 func (s *Supervisor) finishRestarts(names []string) {
-	op := s.beginChange()
-	defer s.endChange(op)
+	op, end := s.beginRoll()
+	defer end()
 	for _, name := range names {
 		// A start that failed is recorded as any; the others go on.
 		_, _, _ = s.restartOne(op, name, "", s.policy.ReadyTimeout, func() error { return nil })

@@ -503,6 +503,34 @@ func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 	assertLeftAndRestarted(t, s, before)
 }
 
+// Two restarts of one instance (two operators' mictl restart --all, or a
+// restart and a reload's) go one after the other, and both succeed: the
+// second stopped the server the first was starting, which ended saying
+// mi-1 "was stopped before it was ready (by mictl down, or its restart
+// policy)", the instances after it not restarted.
+func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s") // the first restart's start is under way when the second comes
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	srv := NewServer(s.sup)
+	restart := func(done chan<- error) {
+		var reply Message
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply)
+		done <- err
+	}
+	first, second := make(chan error, 1), make(chan error, 1)
+	go restart(first)
+	s.next("mi-1", StateStopping)
+	s.next("mi-1", StateStarting)
+	go restart(second)
+	for _, done := range []chan error{first, second} {
+		if err := <-done; err != nil {
+			t.Fatalf("restart = %v; want both restarts done\n%s", err, s.log("mi-1"))
+		}
+	}
+}
+
 // With restart policy never, a server that crashed is left failed, not
 // stopped: status must not show a crash as a stop.
 func TestRestartNeverLeavesACrashFailed(t *testing.T) {
