@@ -677,6 +677,13 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 	// reply says so (SaveFailure), and the request's own outcome stands:
 	// the servers were started or stopped.
 	_ = srv.sup.flushVisible()
+	if req.Op == OpStart || req.Op == OpRestart || req.Op == OpReload {
+		// The outcome the client shows is the daemon's memory: the file,
+		// read after this answer, may be behind a stop that came
+		// meanwhile (mictl down during a restart: the restart's table
+		// showed instances "ready" whose servers the down had ended).
+		reply.State, _ = srv.sup.current()
+	}
 	srv.sup.trimSoon()
 	return settled, err
 }

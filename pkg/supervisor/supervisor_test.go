@@ -531,6 +531,32 @@ func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
 	}
 }
 
+// A restart's answer carries the daemon's memory, which the client
+// shows: the state file it read instead may be behind a stop that came
+// meanwhile (mictl down during mictl restart --all: the restart's table
+// showed instances "ready", health ok, whose servers the down had ended).
+func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	var reply Message
+	if _, err := NewServer(s.sup).serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply); err != nil {
+		t.Fatal(err)
+	}
+	if reply.State == nil {
+		t.Fatal("the restart's answer carries no state: the client shows the state file")
+	}
+	mem, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := reply.State.Instance("mi-1")
+	want, _ := mem.Instance("mi-1")
+	if got.State != want.State || got.Server != want.Server {
+		t.Fatalf("answered mi-1 %s with %s; the daemon holds %s with %s", got.State, got.Server, want.State, want.Server)
+	}
+}
+
 // With restart policy never, a server that crashed is left failed, not
 // stopped: status must not show a crash as a stop.
 func TestRestartNeverLeavesACrashFailed(t *testing.T) {
