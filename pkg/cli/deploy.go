@@ -64,10 +64,12 @@ nothing restarts. With no daemon running, the next mictl up deploys it.
 --wait then waits until MI lists the application as active on every
 running target (asking each instance's Management API, or reading its
 wso2carbon.log when the API is off), and fails (exit 3) naming each
-instance where it is faulty, with MI's error message, or still pending
-when --timeout ends, and then until mictl's own health view holds each
-instance where it is faulty degraded (so a mictl status right after
-agrees). A rebuilt file of an application that runs already counts as
+instance where it is faulty, with MI's error message, still pending
+when --timeout ends, or no longer in its carbonapps/ (an undeploy
+meanwhile), and then until mictl's own health view holds each instance
+where it is faulty degraded (so a mictl status right after agrees); an
+instance whose server exits during the wait (a down) is said, not waited
+for. A rebuilt file of an application that runs already counts as
 deployed only once MI logs that it deployed it again.`,
 		Example: `  mictl deploy build/orders_1.0.0.car --wait
   mictl deploy build/edge_1.0.0.car mi-2 mi-3
