@@ -171,13 +171,18 @@ func (w *Waiter) start() []Outcome {
 // judge observes the targets once and updates the outcomes not done yet;
 // it reports whether a running target is still pending.
 func (w *Waiter) judge(ctx context.Context, out []Outcome, progress func(Outcome)) (pending bool) {
-	for i, o := range w.s.Observe(ctx) {
+	observed := w.s.Observe(ctx)
+	// Calls the wait's end cut short say only that ("context deadline
+	// exceeded", which a wait for a hung MI ended with): the outcomes
+	// stay as the last whole look left them.
+	cut := ctx.Err() != nil
+	for i, o := range observed {
 		if o.Exited && !out[i].Done() {
 			// Stopped (a down) or crashed during the wait: there is no MI
 			// left to wait for, as for an instance that did not run.
 			out[i].Message = fmt.Sprintf("not running: its server (pid %d) exited during the wait; it takes the change when it starts again", o.Target.Server.PID)
 		}
-		if out[i].Done() || !o.Target.Running {
+		if out[i].Done() || !o.Target.Running || cut {
 			continue
 		}
 		out[i] = w.outcome(i, o)

@@ -82,6 +82,23 @@ func TestWaitForANewApplication(t *testing.T) {
 	}
 }
 
+// A wait that ends while an MI that does not answer is being asked says
+// why it is pending in the user's terms: the last look cut short by the
+// wait's end said "context deadline exceeded".
+func TestWaitForAHungMISaysNoAnswer(t *testing.T) {
+	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
+	f, url := newFakeMI(t)
+	f.hang = make(chan struct{})
+	defer close(f.hang)
+	target := Target{Name: "mi-1", Running: true, Home: t.TempDir(), URL: url}
+	// Longer than two calls (1 s each), and not a whole number of them:
+	// the wait ends during a call.
+	got := waitOne(t, target, orders, GoalActive, 2500*time.Millisecond, func() {})
+	if got.State != StatePending || !strings.HasSuffix(got.Message, "no answer within 1s") {
+		t.Fatalf("outcome %+v, want pending, no answer within 1s", got)
+	}
+}
+
 // A refused login ends the wait at once: waiting does not fix a password.
 func TestWaitEndsOnARefusedLogin(t *testing.T) {
 	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
