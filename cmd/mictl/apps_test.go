@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -221,6 +222,24 @@ func TestDeclaredAppsDeployRedeployAndFaulty(t *testing.T) {
 
 // mictl deploy adds to mictl.toml (comments kept) and deploys at once;
 // deploy to named instances only; undeploy with and without names.
+// A deploy under a daemon that does not answer says so once, having
+// waited for it once: it warned after one wait, then asked again and
+// failed saying the same after a second.
+func TestDeployUnderAHungDaemonSaysItOnce(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGCONT) })
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	code, _, stderr := d.mictl("deploy", orders)
+	if code != 3 || strings.Count(stderr, "is not answering") != 1 || !strings.Contains(stderr, "mictl.toml is edited, but the daemon's reload failed") {
+		t.Fatalf("deploy: exit %d, want 3 saying once that the daemon does not answer:\n%s", code, stderr)
+	}
+}
+
 func TestDeployAndUndeploy(t *testing.T) {
 	d := newDeployment(t)
 	d.configFile("inplace", "# my deployment\ninstances = 2 # two\n")

@@ -265,6 +265,10 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 	switch {
 	case exitcode.Of(err) == exitcode.Interrupted:
 		return false, interrupted
+	case errors.Is(err, supervisor.ErrNotAnswering):
+		// Asking it for the reload would wait as long again, and say
+		// the same.
+		return false, fmt.Errorf("mictl.toml is edited, but the daemon's reload failed: %w", err)
 	case err != nil:
 		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
 	}
