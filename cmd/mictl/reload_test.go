@@ -772,30 +772,52 @@ func TestDiffFromElsewhereReadsTheFileTheDaemonFollows(t *testing.T) {
 
 // An edit of mictl.toml made after up read it, and before the daemon that
 // up starts follows it, is applied: it waited for the next edit, diff
-// showing it pending (exit 1) meanwhile. The up here waits on the state
-// lock the test holds, having read the file, while the file is edited.
+// showing it pending (exit 1) meanwhile.
 func TestEditWhileUpStartsIsApplied(t *testing.T) {
 	d := newDeployment(t)
+	out := d.upWhileEdited(fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	d.waitFor("mi-2, which the edit adds, ready", func() bool { return d.stateIs("mi-2", "ready") })
+	if code, diff, errOut := d.mictl("diff"); code != 0 {
+		t.Fatalf("diff: exit %d after the edit was applied:\n%s%s\nup said:\n%s", code, diff, errOut, out)
+	}
+}
+
+// An edit of a setting up's own flag sets is said not to be applied: "the
+// daemon applies it now" read as though instances = 3 would start mi-3
+// under up --instances 1.
+func TestEditWhileUpStartsOfAFlagsSettingIsSaidNotApplied(t *testing.T) {
+	d := newDeployment(t)
+	out := d.upWhileEdited(fmt.Sprintf("instances = 3\nbase_offset = %d\n", d.base), "--instances", "1")
+	if want := "note: instances = 3 (mictl.toml:1:1) is not applied: the last mictl up's --instances=1 stands"; !strings.Contains(out, want) {
+		t.Fatalf("up with --instances 1, mictl.toml edited to 3 meanwhile, said:\n%s\nwant %q", out, want)
+	}
+	if _, ok := d.state().Instance("mi-2"); ok {
+		t.Fatalf("mi-2 recorded though --instances 1 stands")
+	}
+}
+
+// upWhileEdited runs up (with args) on a mictl.toml of one instance,
+// which it reads, then waits on the state lock the test holds while the
+// file is rewritten as edited; it returns what up said once it ended.
+func (d *deployment) upWhileEdited(edited string, args ...string) string {
+	d.t.Helper()
 	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
 	store, err := state.Open(filepath.Join(d.dir, "instances", ".mictl"))
 	if err != nil {
-		t.Fatal(err)
+		d.t.Fatal(err)
 	}
 	unlock, err := store.Lock(context.Background())
 	if err != nil {
-		t.Fatal(err)
+		d.t.Fatal(err)
 	}
-	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0"}, "up", "--timeout", "30s")
+	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0"}, append([]string{"up", "--timeout", "30s"}, args...)...)
 	d.waitFor("up to wait for the state lock", func() bool { return waitsForALock(up.cmd.Process.Pid) })
-	d.configFile("rename", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	d.configFile("rename", edited)
 	unlock()
 	if err, ok := up.wait(time.Minute); !ok || err != nil {
-		t.Fatalf("up: %v (ended: %v)\n%s", err, ok, up.out.String())
+		d.t.Fatalf("up: %v (ended: %v)\n%s", err, ok, up.out.String())
 	}
-	d.waitFor("mi-2, which the edit adds, ready", func() bool { return d.stateIs("mi-2", "ready") })
-	if code, out, errOut := d.mictl("diff"); code != 0 {
-		t.Fatalf("diff: exit %d after the edit was applied:\n%s%s", code, out, errOut)
-	}
+	return up.out.String()
 }
 
 // waitsForALock reports whether process pid waits for a file lock

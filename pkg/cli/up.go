@@ -368,6 +368,13 @@ func applyEditedMeanwhile(ctx context.Context, streams *IOStreams, store *state.
 	f, _ := store.Load() // names the daemon if it does not answer
 	if _, err := askDaemon(ctx, store, f, supervisor.Request{Op: supervisor.OpReload}, nil); err != nil {
 		fmt.Fprintf(streams.ErrOut, "warning: applying the edited %s: %v; mictl diff shows what it would change, mictl reload applies it\n", file, err)
+		return
+	}
+	// An edit of a setting this up's flags set (instances = 3 under
+	// --instances 2) is not applied: said, or "applies it now" read as
+	// though it were.
+	if f != nil {
+		noteOverridden(streams, path, f)
 	}
 }
 
