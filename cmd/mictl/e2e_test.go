@@ -805,7 +805,8 @@ func TestInterruptedDirectDownSaysWhatItLeaves(t *testing.T) {
 // A daemon killed while a rolling restart stops an instance leaves the
 // restart to its successor, which starts the instance again once the stop
 // is over: it finished the stop alone, and the instance stayed stopped,
-// which nothing said.
+// which nothing said. The instances the roll had not come to are named by
+// the restart that lost its daemon: nothing restarts them.
 func TestDaemonKilledMidRestartFinishesIt(t *testing.T) {
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
@@ -820,6 +821,9 @@ func TestDaemonKilledMidRestartFinishesIt(t *testing.T) {
 	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
 	if _, ok := restart.wait(time.Minute); !ok {
 		t.Fatal("restart still waits for its dead daemon")
+	}
+	if want := "not restarted: mi-2 (mictl restart mi-2 restarts them)"; !strings.Contains(restart.out.String(), want) {
+		t.Errorf("the restart that lost its daemon said:\n%s\nwant %q", restart.out.String(), want)
 	}
 	d.adopt()
 	d.waitFor("mi-1 restarted by the new daemon", func() bool {

@@ -19,10 +19,13 @@ type progress struct {
 	drawn   int
 }
 
+// progressWaiting is an instance's line until its first event.
+const progressWaiting = "waiting"
+
 func newProgress(streams *IOStreams, names []string) *progress {
 	p := &progress{streams: streams, names: names, lines: map[string]string{}}
 	for _, n := range names {
-		p.lines[n] = "waiting"
+		p.lines[n] = progressWaiting
 	}
 	return p
 }
@@ -43,6 +46,20 @@ func (p *progress) event(ev supervisor.Event) {
 		return
 	}
 	p.redraw()
+}
+
+// untouched are the instances no event was seen of: those a rolling
+// restart had not come to.
+func (p *progress) untouched() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, n := range p.names {
+		if p.lines[n] == progressWaiting {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // redraw moves the cursor up over the block drawn last time and rewrites it.

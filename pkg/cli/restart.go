@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -89,6 +90,13 @@ error: exit 2.`,
 			}
 			if perr := printStatusReport(streams, r, nil, o.output, store); perr != nil {
 				return perr
+			}
+			if errors.Is(err, supervisor.ErrDaemonGone) {
+				// The next daemon finishes the restart under way (its
+				// mark is in the state file), not those after it.
+				if left := progress.untouched(); len(left) > 0 {
+					err = fmt.Errorf("%w; not restarted: %s (mictl restart %s restarts them)", err, strings.Join(left, ", "), strings.Join(left, " "))
+				}
 			}
 			if err != nil {
 				return fmt.Errorf("rolling restart: %w", err)
