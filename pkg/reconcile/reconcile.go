@@ -965,6 +965,15 @@ func (t *Target) homesBehind(f *state.File) (map[string]homeBehind, error) {
 			if err != nil {
 				errs[i] = fmt.Errorf("compare the home of %s with the distribution: %w", rec.Name, err)
 			}
+			if t.Config.UsesSimulator() {
+				// The simulator's start script names the mictl program
+				// that wrote it (sim.Script): mictl upgraded or moved, or
+				// a mictl-sim beside it left from another build, writes
+				// another. A server that runs is the same for it, and
+				// upgrading mictl restarts nothing: each home takes the
+				// new script at its next start by mictl.
+				b = slices.DeleteFunc(b, func(rel string) bool { return rel == sim.ScriptPath })
+			}
 			results[i] = homeBehind{files: b, kept: kept}
 		})
 	}

@@ -1,0 +1,55 @@
+package reconcile
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/companion"
+	"github.com/mictl/mictl/pkg/sim"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// Another mictl program writing the simulator distribution (mictl
+// upgraded or moved, or a mictl-sim beside it from another build, as a
+// `cp` that met "Text file busy" leaves) changes its start script, which
+// names that program. Running instances are not restarted for it: a plain
+// `mictl up` wrote the script, and the next reload (a deploy, any edit of
+// mictl.toml) restarted every instance. A start still takes the new one.
+func TestAnotherMictlWritingTheSimulatorRestartsNothing(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 21900\n")
+	bin := t.TempDir()
+	t.Setenv(companion.EnvMictl, filepath.Join(bin, "old", "mictl"))
+	target, err := Build(cfg, &state.File{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := target.Prepare(&state.File{}, []string{"mi-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records[0].State = state.StateReady
+	f := &state.File{Instances: records}
+
+	upgraded := filepath.Join(bin, "new", "mictl")
+	t.Setenv(companion.EnvMictl, upgraded)
+	if _, err := SourceDistribution(cfg); err != nil { // as every mictl up does
+		t.Fatal(err)
+	}
+	changes, err := Compare(target, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes.Restart) > 0 {
+		t.Errorf("after another mictl wrote the simulator distribution: restart %v (%v), want none", changes.Restart, changes.Why)
+	}
+
+	if _, err := target.Prepare(f, []string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile(filepath.Join(records[0].Home, sim.ScriptPath))
+	if err != nil || !strings.Contains(string(script), upgraded) {
+		t.Errorf("the home prepared for a start runs %q (%v), want the script naming %s", script, err, upgraded)
+	}
+}
