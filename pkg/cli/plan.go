@@ -141,7 +141,8 @@ func currentState(cfg *config.Config) (*state.File, error) {
 	}
 	f, err := store.Load()
 	var corrupt *state.CorruptError
-	if errors.As(err, &corrupt) {
+	if errors.As(err, &corrupt) && !corrupt.Newer() {
+		// A newer mictl's file is no damage: up refuses it too.
 		return nil, fmt.Errorf("%w; mictl up rebuilds it", err)
 	}
 	return f, err

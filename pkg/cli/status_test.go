@@ -234,3 +234,24 @@ func TestPlanningCommandsSayTheStateCannotBeRead(t *testing.T) {
 		}
 	}
 }
+
+// A state file a newer mictl wrote is refused by the planning commands and
+// up alike, naming the mictl to use. They said "mictl up rebuilds it",
+// which up refuses to do (it must not forget what the newer mictl runs).
+func TestPlanningCommandsReferANewerStateFileToItsMictl(t *testing.T) {
+	dir := inTempDir(t)
+	stateDir := filepath.Join(dir, "instances", ".mictl")
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	newer := fmt.Sprintf(`{"version": %d, "instances": []}`, state.SchemaVersion+1)
+	if err := os.WriteFile(filepath.Join(stateDir, "state.json"), []byte(newer), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"diff"}, {"ports", "table"}, {"check-conflicts"}, {"up", "--base-offset", "21950"}} {
+		code, out, errOut := run(t, args...)
+		if code != exitcode.Runtime || !strings.Contains(errOut, "written by a newer mictl") || strings.Contains(errOut, "rebuilds it") {
+			t.Errorf("mictl %s: exit %d, want 3 saying a newer mictl wrote the state file (and not that up rebuilds it):\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out, errOut)
+		}
+	}
+}
