@@ -108,8 +108,9 @@ func TestLeanDaemon(t *testing.T) {
 
 // A daemon from another build of mictl (one started before mictl was
 // upgraded) is named by the new build's commands and left running; the
-// way the warning gives to replace it (end it, then up) keeps the
-// servers running, never restarted.
+// way the warning gives to replace it keeps the servers running, never
+// restarted, and the last up's flags: it said to end it and run a plain
+// `mictl up`, which planned anew from mictl.toml and forgot them.
 func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
@@ -133,13 +134,22 @@ func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 		t.Fatal("status ended the daemon of the old build")
 	}
 
+	_, advice, found := strings.Cut(errOut, fmt.Sprintf("kill %d (it leaves them running), then mictl ", oldDaemon.PID))
+	advised, _, _ := strings.Cut(advice, " (")
+	if !found || advised == "" {
+		t.Fatalf("the warning names no command to run after the kill:\n%s", errOut)
+	}
+	upArgs := d.state().UpArgs
 	if err := proc.Signal(oldDaemon, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	d.waitFor("the old build's daemon to exit", func() bool { return !oldDaemon.Alive() })
-	code, _, errOut = d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	code, _, errOut = d.mictl(strings.Fields(advised)...)
 	if code != 0 || strings.Contains(errOut, "another build") {
-		t.Fatalf("up of the new build after the old daemon ended: exit %d\nstderr:\n%s", code, errOut)
+		t.Fatalf("mictl %s of the new build after the old daemon ended: exit %d\nstderr:\n%s", advised, code, errOut)
+	}
+	if got := d.state().UpArgs; !slices.Equal(got, upArgs) {
+		t.Errorf("after mictl %s the last up's flags are %q, want %q kept", advised, got, upArgs)
 	}
 	exe, _ := d.daemonCommandLine()
 	if exe != filepath.Join(filepath.Dir(upgraded), supervisor.LeanDaemonExe) {

@@ -78,9 +78,12 @@ func metricsAddrConflict(ctx context.Context, t *reconcile.Target) (*check.Findi
 // version of its own. It is not replaced here: ending a daemon while it
 // starts, stops or answers a request would cut those short, so the user
 // chooses the moment (see the README's "mictl upgraded while instances
-// run"). A daemon whose build cannot be told from this one (uncommitted,
-// unstamped builds) and a `mictl up --foreground` (in the user's own
-// terminal) go unmentioned.
+// run"). The way it gives is status, which starts a daemon with the
+// recorded arguments, rather than up: a plain up plans anew from
+// mictl.toml, forgetting the last up's --instances or --offsets. A
+// daemon whose build cannot be told from this one (uncommitted, unstamped
+// builds) and a `mictl up --foreground` (in the user's own terminal) go
+// unmentioned.
 func warnOtherBuild(streams *IOStreams, f *state.File) {
 	id, ok := daemonIdentity(f)
 	if !ok || len(f.Daemon.Args) == 0 { // a foreground up records no arguments
@@ -89,7 +92,7 @@ func warnOtherBuild(streams *IOStreams, f *state.File) {
 	if same, known := companion.SameBuildAsProcess(id.PID, companion.Running()); same || !known {
 		return
 	}
-	fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) is from another build of mictl and goes on with its own code; to replace it without stopping the instances, when none is starting or stopping: kill %d (it leaves them running), then mictl up (its daemon takes them over)\n", id.PID, id.PID)
+	fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) is from another build of mictl and goes on with its own code; to replace it without stopping the instances, when none is starting or stopping: kill %d (it leaves them running), then mictl status (it starts this build's daemon, which takes them over; the last up's flags stand)\n", id.PID, id.PID)
 }
 
 // ensureDaemon makes sure a supervisor watches the instances the state
