@@ -678,6 +678,46 @@ func TestDownHurriesAStopUnderWay(t *testing.T) {
 	}
 }
 
+// A stop a killed down left unfinished keeps that down's --timeout when
+// the next daemon finishes it: it took the default 3m20s, and an up
+// behind it waited that long for a server that ignores SIGTERM.
+func TestResumedStopKeepsItsDownsTimeout(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
+	d.up(1)
+	d.env = nil
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	down := d.start(nil, "down", "--timeout", "5s") // stops mi-1 itself: no daemon runs
+	d.waitFor("the down's stop recorded", func() bool { return d.stateIs("mi-1", "stopping") })
+	if err := down.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	down.wait(time.Minute)
+	up := d.start(nil, "up", "--timeout", "30s") // its daemon finishes the stop first
+	stops := func() []string {
+		var out []string
+		for line := range strings.Lines(d.events()) {
+			if _, msg, ok := strings.Cut(line, " mi-1 stopping"); ok && strings.Contains(msg, "SIGKILL after ") {
+				out = append(out, msg)
+			}
+		}
+		return out
+	}
+	d.waitFor("the new daemon's stop", func() bool { return len(stops()) == 2 })
+	resumed := stops()[1]
+	_, after, _ := strings.Cut(resumed, "SIGKILL after ")
+	if wait, err := time.ParseDuration(strings.TrimSpace(after)); err != nil || wait > 5*time.Second {
+		t.Fatalf("the resumed stop says %q: want a SIGKILL within the down's 5s\n%s", resumed, d.events())
+	}
+	if err, ok := up.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("up: %v (ended: %v)\n%s", err, ok, up.out.String())
+	}
+}
+
 // An up while a down stops the instances gracefully starts them once
 // the stop has ended, and waits until they are ready: it answered at
 // once, exit 0, with the instances still stopping, and the down then left

@@ -110,6 +110,12 @@ type Instance struct {
 	// the process whose life is the instance's life.
 	Server proc.Identity `json:"server"`
 	State  string        `json:"state"`
+	// StopBy is when a stop under way SIGKILLs what is left of the
+	// instance (its SIGTERM plus the stop's timeout, down --timeout): a
+	// daemon that finishes a stop its predecessor (or a killed down)
+	// began keeps that deadline rather than start a default one. Zero
+	// when no stop is under way.
+	StopBy time.Time `json:"stop_by,omitzero"`
 	// Restarting is set while a restart (or a reload's) stops the
 	// instance to start it again: a daemon taking over from one killed in
 	// between finishes the restart rather than the stop alone.
@@ -160,7 +166,7 @@ func (i *Instance) ClearProcesses() { i.Server, i.Script, i.PGID = proc.Identity
 // no process is its any more, and its restarts in a row are over.
 func (i *Instance) Ended(st string) {
 	i.ClearProcesses()
-	i.State, i.RestartsInARow = st, 0
+	i.State, i.RestartsInARow, i.StopBy = st, 0, time.Time{}
 }
 
 // SetError records the last failure: its reason in a few words and its

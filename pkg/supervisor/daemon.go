@@ -245,6 +245,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		d.server.Serve(ln)
 	}()
 	var wanted, stopping, restarting []string
+	var resumedStopBy time.Time // the latest deadline of the stops in stopping
 	var saved *state.File
 	predecessorDied := false
 	// Not fsynced: the first request's answer waits for a durable write
@@ -283,6 +284,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 				restarting = append(restarting, inst.Name)
 			case inst.State == StateStopping:
 				stopping = append(stopping, inst.Name)
+				resumedStopBy = later(resumedStopBy, inst.StopBy)
 			}
 		}
 		saved = f.Clone()
@@ -312,11 +314,17 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		d.watch.catchUp()
 	}
 	if err == nil && len(stopping) > 0 {
-		// A stop the previous supervisor did not live to finish.
+		// A stop the previous supervisor (or a killed down) did not live
+		// to finish, by the deadline it set: down --timeout 60s killed
+		// after a second does not become 200 s.
+		timeout := policy.StopTimeout
+		if !resumedStopBy.IsZero() {
+			timeout = max(time.Until(resumedStopBy), 0)
+		}
 		sup.wg.Add(1)
 		go func() {
 			defer sup.wg.Done()
-			_ = sup.Stop(stopping, policy.StopTimeout)
+			_ = sup.Stop(stopping, timeout)
 			for _, end := range resumedStops {
 				end()
 			}

@@ -86,7 +86,8 @@ func (s *Supervisor) stopInstance(name string, server proc.Identity, pgid int, d
 	case !sent.alive && !server.IsZero():
 		ev.PID, ev.Message = 0, fmt.Sprintf("server pid %d gone already: SIGTERM to what is left of its process group %d; SIGKILL after %s", server.PID, sent.pgid, clock.timeout)
 	}
-	s.record(name, ev, func(i *state.Instance) { i.State = StateStopping })
+	stopBy := time.Now().Add(clock.timeout)
+	s.record(name, ev, func(i *state.Instance) { i.State, i.StopBy = StateStopping, stopBy })
 	intended()
 	return terminate(sent, dir, clock, func(waited time.Duration, left []int) {
 		s.emit(Event{Instance: name, State: StateStopping, Transient: true,
