@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -593,10 +594,22 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	if req.Op == OpReload {
 		names = nil // a reload's events are about any instance
 	}
-	stopForwarding := forward(events, names, func(ev Event) { send(Message{Event: &ev}) })
+	// A restart waits its turn behind a roll or a reload under way (see
+	// beginRoll): the events of its instances until then are that one's,
+	// which its client showed as its own restart's.
+	var turn atomic.Pointer[time.Time]
+	ours := func(Event) bool { return true }
+	if req.Op == OpRestart {
+		ours = func(ev Event) bool { at := turn.Load(); return at != nil && !ev.Time.Before(*at) }
+	}
+	stopForwarding := forward(events, names, func(ev Event) {
+		if ours(ev) {
+			send(Message{Event: &ev})
+		}
+	})
 	stopAlive := keepAlive(func() { send(Message{Alive: true}) })
 	var reply Message
-	settled, err := srv.serve(req, &reply)
+	settled, err := srv.serve(req, &reply, func() { now := time.Now(); turn.Store(&now) })
 	stopAlive()
 	stopForwarding()
 	reply.SaveFailure = srv.sup.SaveFailure()
@@ -610,8 +623,10 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 
 // serve carries out req, filling in what the reply carries beside an
 // error; for a stop that leaves the daemon idle, it returns what the
-// client is to be told once the daemon settles (see settling).
-func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err error) {
+// client is to be told once the daemon settles (see settling). A restart
+// calls turned (when not nil) as its roll begins, its wait for its turn
+// over.
+func (srv *Server) serve(req Request, reply *Message, turned func()) (settled *settlement, err error) {
 	switch req.Op {
 	case OpPing:
 		return nil, nil
@@ -660,7 +675,7 @@ func (srv *Server) serve(req Request, reply *Message) (settled *settlement, err 
 		}
 	case OpRestart:
 		srv.following()
-		err = srv.restart(req.Names, req.Timeout)
+		err = srv.restart(req.Names, req.Timeout, turned)
 	case OpReload:
 		if srv.reload == nil {
 			err = errors.New("this supervisor does not follow a configuration")
@@ -794,9 +809,12 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 // everything asked was done. So does one whose home could not be brought
 // up to date (a distribution's deployment.toml that does not parse): it
 // starts as it was.
-func (srv *Server) restart(names []string, timeout time.Duration) error {
+func (srv *Server) restart(names []string, timeout time.Duration, turned func()) error {
 	op, end := srv.sup.beginRoll()
 	defer end()
+	if turned != nil {
+		turned()
+	}
 	var unfinished []error
 	for i, name := range names {
 		stopped, unprepared, err := srv.sup.restartOne(op, name, "", timeout, func() error {

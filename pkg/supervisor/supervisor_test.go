@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -489,12 +490,12 @@ func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 	restarted := make(chan error, 1)
 	go func() {
 		var reply Message
-		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1", "mi-2"}, Timeout: siteTimeout}, &reply)
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1", "mi-2"}, Timeout: siteTimeout}, &reply, nil)
 		restarted <- err
 	}()
 	s.next("mi-1", StateStopping)
 	var reply Message
-	if _, err := srv.serve(Request{Op: OpStop, Names: []string{"mi-1"}, Timeout: 10 * time.Second}, &reply); err != nil {
+	if _, err := srv.serve(Request{Op: OpStop, Names: []string{"mi-1"}, Timeout: 10 * time.Second}, &reply, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-restarted; err == nil || err.Error() != "restart mi-1: "+errStoppedMeanwhile.Error() {
@@ -516,7 +517,7 @@ func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
 	srv := NewServer(s.sup)
 	restart := func(done chan<- error) {
 		var reply Message
-		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply)
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
 		done <- err
 	}
 	first, second := make(chan error, 1), make(chan error, 1)
@@ -540,7 +541,7 @@ func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	var reply Message
-	if _, err := NewServer(s.sup).serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply); err != nil {
+	if _, err := NewServer(s.sup).serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil); err != nil {
 		t.Fatal(err)
 	}
 	if reply.State == nil {
@@ -554,6 +555,50 @@ func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
 	want, _ := mem.Instance("mi-1")
 	if got.State != want.State || got.Server != want.Server {
 		t.Fatalf("answered mi-1 %s with %s; the daemon holds %s with %s", got.State, got.Server, want.State, want.Server)
+	}
+}
+
+// A restart that waits its turn behind another shows its client its own
+// roll alone: it streamed the events of the roll it waited behind (mi-1
+// starting, ready) as though it had restarted mi-1 twice.
+func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s") // the first restart's start is under way when the second comes
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	srv := NewServer(s.sup)
+	ln, err := Listen(filepath.Join(s.dir, "control.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	t.Cleanup(func() { ln.Close(); <-served })
+	first := make(chan error, 1)
+	go func() {
+		var reply Message
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
+		first <- err
+	}()
+	s.next("mi-1", StateStopping)
+	s.next("mi-1", StateStarting)
+	var shown []Event
+	_, err = Call(context.Background(), ln.Addr().String(), Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, func(ev Event) {
+		shown = append(shown, ev)
+	})
+	if err != nil || <-first != nil {
+		t.Fatalf("restarts: %v; want both done\n%s", err, s.log("mi-1"))
+	}
+	var states []string
+	var lines strings.Builder
+	for _, ev := range shown {
+		if ev.State == StateStopping || ev.State == StateReady {
+			states = append(states, ev.State)
+		}
+		fmt.Fprintln(&lines, ev)
+	}
+	if !slices.Equal(states, []string{StateStopping, StateReady}) {
+		t.Fatalf("the second restart showed %v of mi-1; want its own stop and ready alone:\n%s", states, &lines)
 	}
 }
 
