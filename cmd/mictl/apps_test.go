@@ -220,8 +220,6 @@ func TestDeclaredAppsDeployRedeployAndFaulty(t *testing.T) {
 	d.assertRestarted(pids)
 }
 
-// mictl deploy adds to mictl.toml (comments kept) and deploys at once;
-// deploy to named instances only; undeploy with and without names.
 // A deploy under a daemon that does not answer says so once, having
 // waited for it once: it warned after one wait, then asked again and
 // failed saying the same after a second.
@@ -240,6 +238,8 @@ func TestDeployUnderAHungDaemonSaysItOnce(t *testing.T) {
 	}
 }
 
+// mictl deploy adds to mictl.toml (comments kept) and deploys at once;
+// deploy to named instances only; undeploy with and without names.
 func TestDeployAndUndeploy(t *testing.T) {
 	d := newDeployment(t)
 	d.configFile("inplace", "# my deployment\ninstances = 2 # two\n")
