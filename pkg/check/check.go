@@ -211,6 +211,11 @@ func planClashes(port int, parties []Party) []Finding {
 	return out
 }
 
+// everyInstancesJVMOptions names where an option that reaches every
+// instance's JVM may be set: it named JAVA_OPTS alone, though the
+// option may be in any of these.
+var everyInstancesJVMOptions = "the JVM options every instance gets (" + strings.Join(ports.JavaOptsVars, ", ") + ")"
+
 // unshiftedHint explains a clash of an inbound endpoint, of a pinned JMX
 // agent, of the debugger or of the unit test server, that does not move
 // with the offset: every co-located
@@ -219,14 +224,14 @@ func planClashes(port int, parties []Party) []Finding {
 // change.
 func unshiftedHint(a, b Party) string {
 	if a.Role == ports.RoleJMX && b.Role == ports.RoleJMX && a.Instance != b.Instance && a.Offset != b.Offset {
-		return ": JAVA_OPTS (or JVM_MEM_OPTS) pins MI's JMX agent to this port (-D" + ports.JMXPortProperty + "), and every instance gets the same; remove it (the JVM then picks a free port at each start, shown in mictl ports table) or run one instance"
+		return ": -D" + ports.JMXPortProperty + " in " + everyInstancesJVMOptions + " pins MI's JMX agent to this port; remove it (the JVM then picks a free port at each start, shown in mictl ports table) or run one instance"
 	}
 	if a.Role == b.Role && a.Instance != b.Instance && a.Offset != b.Offset {
 		switch a.Role {
 		case ports.RoleDebugger:
-			return ": JAVA_OPTS turns on MI's mediation debugger (-Desb.debug=true), which listens on 9005 and 9006 with no offset, and every instance gets the same JAVA_OPTS; run one instance with it, or remove it"
+			return ": -Desb.debug=true in " + everyInstancesJVMOptions + " turns on MI's mediation debugger, which listens on 9005 and 9006 with no offset; run one instance with it, or remove it"
 		case ports.RoleUnitTest:
-			return ": JAVA_OPTS turns on MI's unit test server (-DsynapseTest), which listens on -DsynapseTestPort (9008 by default) with no offset, and every instance gets the same JAVA_OPTS; run one instance with it, or remove it"
+			return ": -DsynapseTest in " + everyInstancesJVMOptions + " turns on MI's unit test server, which listens on -DsynapseTestPort (9008 by default) with no offset; run one instance with it, or remove it"
 		}
 	}
 	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Offset != b.Offset &&

@@ -120,7 +120,7 @@ func TestCheckConflictsPinnedJMXPort(t *testing.T) {
 	inTempDir(t)
 	t.Setenv("JAVA_OPTS", "-Xms256m -D"+ports.JMXPortProperty+"=5999")
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10,20")
-	want := "conflict: mi-1 jmx agent 5999 ↔ mi-2 jmx agent 5999 (offset 10 vs 20): JAVA_OPTS (or JVM_MEM_OPTS) pins MI's JMX agent to this port"
+	want := "conflict: mi-1 jmx agent 5999 ↔ mi-2 jmx agent 5999 (offset 10 vs 20): -D" + ports.JMXPortProperty + " in the JVM options every instance gets (JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, JVM_MEM_OPTS, JAVA_OPTS) pins MI's JMX agent to this port"
 	if code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
 	}
@@ -128,16 +128,20 @@ func TestCheckConflictsPinnedJMXPort(t *testing.T) {
 
 // MI's mediation debugger and unit test server listen on their ports as
 // given, with no offset (ServiceBusInitializer and UnitTestingExecutor
-// open them as written): every instance started with the same JAVA_OPTS
-// binds them, a clash explained, not a second server's debugger failing.
+// open them as written): every instance started with the same JVM
+// options binds them, a clash explained, not a second server's debugger
+// failing. The hint names every variable the option may be in: it named
+// JAVA_OPTS alone of an option set in JDK_JAVA_OPTIONS.
 func TestCheckConflictsDebuggerAndUnitTestPorts(t *testing.T) {
 	inTempDir(t)
-	t.Setenv("JAVA_OPTS", "-Desb.debug=true -DsynapseTest -DsynapseTestPort=9100")
+	t.Setenv("JAVA_OPTS", "-DsynapseTest -DsynapseTestPort=9100")
+	t.Setenv("JDK_JAVA_OPTIONS", "-Desb.debug=true")
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10,20")
+	const where = "in the JVM options every instance gets (JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, JVM_MEM_OPTS, JAVA_OPTS)"
 	for _, want := range []string{
-		"conflict: mi-1 debugger command 9005 ↔ mi-2 debugger command 9005 (offset 10 vs 20): JAVA_OPTS turns on MI's mediation debugger",
+		"conflict: mi-1 debugger command 9005 ↔ mi-2 debugger command 9005 (offset 10 vs 20): -Desb.debug=true " + where + " turns on MI's mediation debugger",
 		"conflict: mi-1 debugger event 9006 ↔ mi-2 debugger event 9006 (offset 10 vs 20)",
-		"conflict: mi-1 unit_test server 9100 ↔ mi-2 unit_test server 9100 (offset 10 vs 20): JAVA_OPTS turns on MI's unit test server",
+		"conflict: mi-1 unit_test server 9100 ↔ mi-2 unit_test server 9100 (offset 10 vs 20): -DsynapseTest " + where + " turns on MI's unit test server",
 	} {
 		if code != exitcode.Conflicts || !strings.Contains(out, want) {
 			t.Errorf("exit %d, want 1 and %q:\n%s", code, want, out)
