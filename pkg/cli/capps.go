@@ -267,8 +267,8 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 		return false, interrupted
 	case errors.Is(err, supervisor.ErrNotAnswering):
 		// Asking it for the reload would wait as long again, and say
-		// the same.
-		return false, fmt.Errorf("mictl.toml is edited, but the daemon's reload failed: %w", err)
+		// the same. Nothing failed to reload: the daemon was not asked.
+		return false, fmt.Errorf("mictl.toml holds the change, and the daemon applies it once it answers (it follows the file), but %w", err)
 	case err != nil:
 		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
 	}
