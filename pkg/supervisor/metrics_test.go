@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/state"
@@ -13,22 +12,7 @@ import (
 // the last state saved, and showed an instance the daemon had restarted
 // down, its restart uncounted.
 func TestMetricsFollowTheSupervisorWhileTheStateFileCannotBeWritten(t *testing.T) {
-	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Save(&state.File{Instances: []state.Instance{{Name: "mi-1", State: StateReady}}}); err != nil {
-		t.Fatal(err)
-	}
-	sup, err := New(store, nil, DefaultPolicy())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Close()
-	sup.record("mi-1", Event{State: StateReady}, func(*state.Instance) {})
-	if err := sup.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	_, sup := writtenOnce(t)
 	// From now on every write fails, as on a full disk.
 	sup.persist.close()
 	sup.persist = startPersister(writeGap, func([]mutation, bool) error { return errors.New("no space left on device") })

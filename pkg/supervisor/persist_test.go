@@ -205,11 +205,11 @@ func TestPersisterRetriesAFailedWrite(t *testing.T) {
 	}
 }
 
-// Stop reads the records of finished runners from the state file, so it
-// must flush first: a failure recorded a moment ago (and held back by the
-// write gap) must not be taken for a running instance, whose stop clears
-// the last error. Stopped as a failed one, it keeps it.
-func TestStopSeesARecordStillQueued(t *testing.T) {
+// writtenOnce is a supervisor (closed when the test ends) over a state
+// file recording mi-1 ready, that has written the file once: its next
+// write waits for the write gap.
+func writtenOnce(t *testing.T) (*state.Store, *Supervisor) {
+	t.Helper()
 	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
 	if err != nil {
 		t.Fatal(err)
@@ -221,12 +221,20 @@ func TestStopSeesARecordStillQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sup.Close()
-	// A first write, so that the next one waits for the gap.
+	t.Cleanup(sup.Close)
 	sup.record("mi-1", Event{State: StateReady}, func(*state.Instance) {})
 	if err := sup.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	return store, sup
+}
+
+// Stop reads the records of finished runners from the state file, so it
+// must flush first: a failure recorded a moment ago (and held back by the
+// write gap) must not be taken for a running instance, whose stop clears
+// the last error. Stopped as a failed one, it keeps it.
+func TestStopSeesARecordStillQueued(t *testing.T) {
+	store, sup := writtenOnce(t)
 	const why = "gave up after 0 restarts"
 	sup.record("mi-1", Event{State: StateFailed, Message: why}, func(i *state.Instance) {
 		i.State, i.LastError = StateFailed, why
