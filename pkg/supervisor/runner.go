@@ -310,9 +310,13 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	}
 	*restarts++
 	if *restarts > p.MaxRestarts {
+		// In a row: RESTARTS counts every restart of the run.
 		gaveUp := fmt.Sprintf("gave up after %d restarts in a row", p.MaxRestarts)
-		if p.MaxRestarts == 1 {
-			gaveUp = "gave up after 1 restart"
+		switch p.MaxRestarts {
+		case 0:
+			gaveUp = "not restarted (--max-restarts 0)"
+		case 1:
+			gaveUp = "gave up after 1 restart in a row"
 		}
 		msg := why + "; " + gaveUp
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {

@@ -626,6 +626,31 @@ func TestRestartNeverLeavesACrashFailed(t *testing.T) {
 	}
 }
 
+// A crash loop's failure says how many restarts in a row it gave up
+// after, as --max-restarts counts them: with 1 it did not say "in a row"
+// (beside a RESTARTS count of every restart of the run), and with 0 it
+// said "gave up after 0 restarts in a row".
+func TestACrashLoopSaysWhyItGaveUp(t *testing.T) {
+	for _, tc := range []struct {
+		maxRestarts int
+		want        string
+	}{
+		{0, "; not restarted (--max-restarts 0)"},
+		{1, "; gave up after 1 restart in a row"},
+	} {
+		t.Run(fmt.Sprint(tc.maxRestarts), func(t *testing.T) {
+			policy := DefaultPolicy()
+			policy.MaxRestarts, policy.BackoffBase = tc.maxRestarts, 10*time.Millisecond
+			s := newSimSite(t, policy)
+			t.Setenv("MICTL_SIM_CRASH_AFTER", "300ms")
+			s.reload("instances = 1\n")
+			if ev := s.next("mi-1", StateFailed); !strings.HasSuffix(ev.Message, tc.want) {
+				t.Fatalf("the crash loop ended saying %q, want it to end %q", ev.Message, tc.want)
+			}
+		})
+	}
+}
+
 // A server that exits before it is ready fails the start by name: "the
 // start script ended without a running server" read as though none had
 // ever run, after the event that said it was found.
