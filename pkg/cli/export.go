@@ -43,8 +43,9 @@ instances share ports is refused there (exit 1), as 'mictl up' refuses it;
 pods need no offsets, so Kubernetes takes it.
 
 JVM settings are not in mictl.toml: they are the environment (JAVA_HOME,
-JAVA_OPTS, JVM_MEM_OPTS) 'mictl up' captures and each instance's record
-keeps, across restarts and reloads. An export carries the recorded
+JAVA_OPTS, JVM_MEM_OPTS, JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS) 'mictl up'
+captures and each instance's record keeps, across restarts and reloads.
+An export carries the recorded
 environment of the instances that run, and this shell's to those that do
 not (never started, or stopped: the next 'mictl up' starts them afresh),
 as 'mictl up' would capture it; where this shell's differs from
