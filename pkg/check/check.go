@@ -35,6 +35,10 @@ type Party struct {
 	// Listener names an extra port's listener ("orders_1.0.0/OrdersHTTP"
 	// for an inbound endpoint); null for the four fixed roles.
 	Listener *string `json:"listener"`
+	// unmoved is set for an extra port the offset does not move (a
+	// pinned JMX port, the debugger's, an inbound endpoint's without
+	// port offset): changing the offset changes nothing of it.
+	unmoved bool
 }
 
 // label names the party's port in messages: "http", "inbound
@@ -150,7 +154,7 @@ func Run(plan ports.Plan, host Host) Report {
 		}
 		for k, e := range inst.Extras {
 			uses = append(uses, newUse(inst.ExtraPorts()[k], len(parties)))
-			parties = append(parties, Party{Instance: inst.Name, Role: e.Role, Offset: inst.Offset, Listener: &e.Name})
+			parties = append(parties, Party{Instance: inst.Name, Role: e.Role, Offset: inst.Offset, Listener: &e.Name, unmoved: !e.Shifted})
 		}
 	}
 	slices.Sort(uses)
@@ -249,20 +253,39 @@ func (r *Report) addRange(port int, p Party, host Host) {
 	finding := func(kind, msg string) Finding {
 		return Finding{Kind: kind, Port: port, Instances: []string{p.Instance}, Parties: []Party{p}, Message: msg}
 	}
+	lower, raise := fmt.Sprintf("lower the offset %d or the base port", p.Offset), fmt.Sprintf("raise the offset %d", p.Offset)
+	if p.unmoved {
+		lower = "the offset does not move it: change " + setWhere(p.Role)
+		raise = lower
+	}
 	switch {
 	case port < 1 || port > ports.MaxPort:
 		r.Conflicts = append(r.Conflicts, finding(KindRange, fmt.Sprintf(
-			"%s %s %d is not a valid port (1-%d); lower the offset %d or the base port",
-			p.Instance, p.label(), port, ports.MaxPort, p.Offset)))
+			"%s %s %d is not a valid port (1-%d); %s",
+			p.Instance, p.label(), port, ports.MaxPort, lower)))
 	case port < host.MinPort:
 		r.Conflicts = append(r.Conflicts, finding(KindPrivileged, fmt.Sprintf(
-			"%s %s %d is below %d and needs root; raise the offset %d",
-			p.Instance, p.label(), port, host.MinPort, p.Offset)))
+			"%s %s %d is below %d and needs root; %s",
+			p.Instance, p.label(), port, host.MinPort, raise)))
 	case host.EphemeralHi > 0 && port >= host.EphemeralLo && port <= host.EphemeralHi:
 		r.Warnings = append(r.Warnings, finding(KindEphemeral, fmt.Sprintf(
 			"%s %s %d is inside the ephemeral range %d-%d: any outgoing connection may take it first",
 			p.Instance, p.label(), port, host.EphemeralLo, host.EphemeralHi)))
 	}
+}
+
+// setWhere says where the port of an extra the offset does not move is
+// set, for a message that asks to change it.
+func setWhere(role string) string {
+	switch role {
+	case ports.RoleJMX:
+		return "-D" + ports.JMXPortProperty + " in the JVM options"
+	case ports.RoleUnitTest:
+		return "-DsynapseTestPort in the JVM options"
+	case ports.RoleDebugger:
+		return "the debugger's ports in synapse.properties"
+	}
+	return "the endpoint's port in its CApp (or synapse file)"
 }
 
 // hostClashes reports every foreign TCP listener, and every reservation,

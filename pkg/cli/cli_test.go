@@ -149,6 +149,18 @@ func TestCheckConflictsDebuggerAndUnitTestPorts(t *testing.T) {
 	}
 }
 
+// A port the offset does not move, out of range, asks for the option
+// that sets it, not for another offset, which changes nothing.
+func TestCheckConflictsOfAPortTheOffsetDoesNotMove(t *testing.T) {
+	inTempDir(t)
+	t.Setenv("JAVA_OPTS", "-DsynapseTest -DsynapseTestPort=70000")
+	code, out, _ := run(t, "check-conflicts", "--offsets", "10")
+	want := "conflict: mi-1 unit_test server 70000 is not a valid port (1-65535); the offset does not move it: change -DsynapseTestPort in the JVM options"
+	if code != exitcode.Conflicts || !strings.Contains(out, want) {
+		t.Errorf("exit %d, want 1 and %q:\n%s", code, want, out)
+	}
+}
+
 func TestCheckConflictsJSON(t *testing.T) {
 	inTempDir(t)
 	a, b := clashingOffsets(t)
