@@ -57,7 +57,14 @@ const (
 
 // reload is Reload, reporting as kind says.
 func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile.Changes, err error) {
-	s.reloadMu.Lock()
+	if !s.reloadMu.TryLock() {
+		// Behind a rolling restart (each instance's stop may take MI's
+		// drain of minutes) or another reload: said, not waited in
+		// silence by a mictl reload or deploy.
+		s.emit(Event{Instance: ReloadEvent, State: "reloading", Transient: true,
+			Message: "waiting for the rolling restart or reload under way to end"})
+		s.reloadMu.Lock()
+	}
 	defer s.reloadMu.Unlock()
 	reported := true
 	defer func() {

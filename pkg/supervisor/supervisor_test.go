@@ -532,6 +532,34 @@ func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
 	}
 }
 
+// A reload behind a rolling restart says that it waits for it: it waited
+// in silence, through each instance's drain.
+func TestAReloadBehindARestartSaysItWaits(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s") // the restart's start is under way when the reload comes
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	s.next(ReloadEvent, "reloading") // the reload that started mi-1
+	restarted := make(chan error, 1)
+	go func() {
+		var reply Message
+		_, err := NewServer(s.sup).serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
+		restarted <- err
+	}()
+	s.next("mi-1", StateStarting)
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- s.tryReload("instances = 1\n") }()
+	if ev := s.next(ReloadEvent, "reloading"); !ev.Transient || ev.Message != "waiting for the rolling restart or reload under way to end" {
+		t.Fatalf("the reload behind the restart said %s", ev)
+	}
+	if err := <-restarted; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reloaded; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A restart's answer carries the daemon's memory, which the client
 // shows: the state file it read instead may be behind a stop that came
 // meanwhile (mictl down during mictl restart --all: the restart's table
