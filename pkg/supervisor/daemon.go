@@ -294,16 +294,17 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		sup.rememberSaved(saved)
 	}
 	d.startedIdle = len(wanted) == 0 && len(stopping) == 0 && len(restarting) == 0
-	if err == nil && len(wanted) > 0 {
-		err = sup.Resume(wanted)
-	}
 	// The control socket serves already: a start of one of stopping
-	// waits for the stop below from now on, not from when it begins.
+	// waits for the stop below from the moment the file is read (not
+	// from when the stop begins, nor after the resumes).
 	var resumedStops []func()
-	for _, name := range stopping {
-		if err == nil {
+	if err == nil {
+		for _, name := range stopping {
 			resumedStops = append(resumedStops, sup.beginUnwatchedStop(name))
 		}
+	}
+	if err == nil && len(wanted) > 0 {
+		err = sup.Resume(wanted)
 	}
 	close(d.server.takenOver)
 	if err == nil && catchUp && len(wanted) > 0 && predecessorDied && d.watch != nil {
@@ -340,6 +341,9 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		}()
 	}
 	if err != nil {
+		for _, end := range resumedStops { // no stop follows: no start waits for one
+			end()
+		}
 		d.Close()
 		return nil, err
 	}
