@@ -38,6 +38,10 @@ type Outcome struct {
 	// Message is MI's errorMessage of a faulty application, or why an
 	// instance is still pending (its API's last error, ...).
 	Message string
+	// NotRunning is set for a pending instance that does not run, or
+	// whose server exited during the wait: there is no MI to wait for,
+	// and it takes the change when it starts.
+	NotRunning bool
 }
 
 // Done reports whether the wait for the instance is over: it reached the
@@ -162,7 +166,7 @@ func (w *Waiter) start() []Outcome {
 	for i, t := range w.s.targets {
 		out[i] = Outcome{Instance: t.Name, State: StatePending}
 		if !t.Running {
-			out[i].Message = "not running: it gets the application when it starts"
+			out[i].Message, out[i].NotRunning = "not running: it gets the application when it starts", true
 		}
 	}
 	return out
@@ -181,6 +185,7 @@ func (w *Waiter) judge(ctx context.Context, out []Outcome, progress func(Outcome
 			// Stopped (a down) or crashed during the wait: there is no MI
 			// left to wait for, as for an instance that did not run.
 			out[i].Message = fmt.Sprintf("not running: its server (pid %d) exited during the wait; it takes the change when it starts again", o.Target.Server.PID)
+			out[i].NotRunning = true
 		}
 		if out[i].Done() || !o.Target.Running || cut {
 			continue

@@ -315,7 +315,7 @@ func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, 
 			failed = append(failed, fmt.Sprintf("%s: %s", o.Instance, o.Message))
 		case o.State == appstate.StateUnknown:
 			failed = append(failed, fmt.Sprintf("%s: cannot tell: %s", o.Instance, o.Message))
-		case o.State == appstate.StatePending && strings.HasPrefix(o.Message, "not running"):
+		case o.State == appstate.StatePending && o.NotRunning:
 			fmt.Fprintf(streams.ErrOut, "%s: %s\n", o.Instance, o.Message)
 		case o.State == appstate.StatePending:
 			why := ""
