@@ -258,7 +258,11 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 			unprepared = append(unprepared, fmt.Errorf("%s started again with its home not brought up to date: %w", name, unready))
 		}
 		if err != nil {
-			return left, errors.Join(append(unprepared, rollEnded(err, i < len(c.Restart)-1))...)
+			ended := rollEnded(err, i < len(c.Restart)-1)
+			if len(afterRestarts) > 0 {
+				ended = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", ended, strings.Join(afterRestarts, ", "))
+			}
+			return left, errors.Join(append(unprepared, ended)...)
 		}
 		if stopped {
 			left = append(left, name)

@@ -372,18 +372,7 @@ func TestAReloadMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 	for _, name := range []string{"mi-1", "mi-2"} {
 		s.next(name, StateReady)
 	}
-	source := filepath.Join(s.dir, "instances", ".dist", "conf", "deployment.toml")
-	template, err := os.ReadFile(source)
-	if err != nil {
-		t.Fatal(err)
-	}
-	moveHTTP := func(port int) {
-		t.Helper()
-		moved := fmt.Appendf(slices.Clone(template), "\n[transport.http]\nlistener.port = %d\n", port)
-		if err := os.WriteFile(source, moved, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	moveHTTP := s.distHTTPMover()
 	moveHTTP(8281)
 	s.reload("instances = 2\n")
 	moveHTTP(8279)
@@ -396,6 +385,46 @@ func TestAReloadMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 		rec, ok := f.Instance(name)
 		if !ok || rec.State != StateReady || rec.Ports[ports.HTTP] != s.base+i+8279 {
 			t.Errorf("%s after the reloads: %+v, want ready on HTTP port %d", name, rec, s.base+i+8279)
+		}
+	}
+}
+
+// A reload whose restart fails names the instances it was to add once the
+// restarts had freed their ports: it left them unstarted, and said only
+// why the restart failed.
+func TestAReloadWhoseRestartFailsNamesTheInstancesItDidNotAdd(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	for _, name := range []string{"mi-1", "mi-2"} {
+		s.next(name, StateReady)
+	}
+	// HTTP moved up, then down with mi-3 added: mi-3's new port is
+	// mi-1's until mi-1 restarts, and that first restart fails.
+	moveHTTP := s.distHTTPMover()
+	moveHTTP(8281)
+	s.reload("instances = 2\n")
+	moveHTTP(8279)
+	s.sup.policy.ReadyTimeout = time.Nanosecond // the restarts fail from now on
+	err := s.tryReload("instances = 3\n")
+	if err == nil || !strings.Contains(err.Error(), "not started: mi-3, which takes ports the restarts were to free") {
+		t.Fatalf("the reload whose restart failed: %v; want mi-3 named as not started", err)
+	}
+}
+
+// distHTTPMover returns a func that sets listener.port in the site's
+// distribution deployment.toml (its shipped content plus that line).
+func (s *simSite) distHTTPMover() func(port int) {
+	s.t.Helper()
+	source := filepath.Join(s.dir, "instances", ".dist", "conf", "deployment.toml")
+	template, err := os.ReadFile(source)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return func(port int) {
+		s.t.Helper()
+		moved := fmt.Appendf(slices.Clone(template), "\n[transport.http]\nlistener.port = %d\n", port)
+		if err := os.WriteFile(source, moved, 0o644); err != nil {
+			s.t.Fatal(err)
 		}
 	}
 }
