@@ -279,9 +279,9 @@ func (r *Report) addRange(port int, p Party, host Host) {
 func setWhere(role string) string {
 	switch role {
 	case ports.RoleJMX:
-		return "-D" + ports.JMXPortProperty + " in the JVM options"
+		return "-D" + ports.JMXPortProperty + " in " + everyInstancesJVMOptions
 	case ports.RoleUnitTest:
-		return "-DsynapseTestPort in the JVM options"
+		return "-DsynapseTestPort in " + everyInstancesJVMOptions
 	case ports.RoleDebugger:
 		return "the debugger's ports in synapse.properties"
 	}

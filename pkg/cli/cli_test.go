@@ -155,7 +155,7 @@ func TestCheckConflictsOfAPortTheOffsetDoesNotMove(t *testing.T) {
 	inTempDir(t)
 	t.Setenv("JAVA_OPTS", "-DsynapseTest -DsynapseTestPort=70000")
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10")
-	want := "conflict: mi-1 unit_test server 70000 is not a valid port (1-65535); the offset does not move it: change -DsynapseTestPort in the JVM options"
+	want := "conflict: mi-1 unit_test server 70000 is not a valid port (1-65535); the offset does not move it: change -DsynapseTestPort in the JVM options every instance gets ("
 	if code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Errorf("exit %d, want 1 and %q:\n%s", code, want, out)
 	}
