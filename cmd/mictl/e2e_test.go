@@ -276,6 +276,22 @@ func (d *deployment) daemonPID() int {
 	return f.Daemon.PID
 }
 
+// killDaemon ends the recorded daemon with SIGKILL (its servers run on)
+// and waits until it is gone; it returns the daemon it killed.
+func (d *deployment) killDaemon() proc.Identity {
+	d.t.Helper()
+	f := d.state()
+	if f.Daemon == nil {
+		d.t.Fatal("no daemon recorded")
+	}
+	daemon := f.Daemon.Identity
+	if err := syscall.Kill(daemon.PID, syscall.SIGKILL); err != nil {
+		d.t.Fatal(err)
+	}
+	d.waitFor("the daemon to die", func() bool { return !daemon.Alive() })
+	return daemon
+}
+
 // servers lists the live simulator servers of the deployment, by home.
 func (d *deployment) servers() map[string][]int { return proctest.Servers(d.dir) }
 
@@ -428,14 +444,7 @@ func TestDaemonKilledInstancesKeepServingAndAreReadopted(t *testing.T) {
 	d := newDeployment(t)
 	d.up(2)
 	servers := d.servers()
-	daemon := d.daemonPID()
-	if daemon == 0 {
-		t.Fatal("no daemon recorded")
-	}
-	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	daemon := d.killDaemon().PID
 	// The instances keep serving without their supervisor.
 	for _, name := range []string{"mi-1", "mi-2"} {
 		inst := d.instance(name)
@@ -498,11 +507,7 @@ func TestDaemonKilledMidStartFinishesTheStart(t *testing.T) {
 func TestUnrecordedLaunchIsNotDuplicated(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
-	daemon := d.daemonPID()
-	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	d.killDaemon()
 	stray := d.servers()["mi-1"]
 	// The launch record never reached the file: the instance is starting,
 	// with no processes known.
@@ -686,11 +691,7 @@ func TestResumedStopKeepsItsDownsTimeout(t *testing.T) {
 	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
 	d.up(1)
 	d.env = nil
-	daemon := d.daemonPID()
-	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	d.killDaemon()
 	down := d.start(nil, "down", "--timeout", "5s") // stops mi-1 itself: no daemon runs
 	d.waitFor("the down's stop recorded", func() bool { return d.stateIs("mi-1", "stopping") })
 	if err := down.cmd.Process.Kill(); err != nil {
@@ -854,11 +855,7 @@ func TestDaemonKilledMidRestartFinishesIt(t *testing.T) {
 	before := d.instance("mi-1").Server.PID
 	restart := d.start(nil, "restart", "--all")
 	d.waitFor("the restart's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
-	daemon := d.daemonPID()
-	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	d.killDaemon()
 	if _, ok := restart.wait(time.Minute); !ok {
 		t.Fatal("restart still waits for its dead daemon")
 	}
@@ -997,9 +994,7 @@ func TestCorruptStateIsRebuilt(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
 	server := d.instance("mi-1").Server
-	daemon := d.state().Daemon.Identity
-	syscall.Kill(daemon.PID, syscall.SIGKILL)
-	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	d.killDaemon()
 	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -1023,9 +1018,7 @@ func TestDeletedStateIsRebuiltWhileServersRun(t *testing.T) {
 	for _, inst := range d.state().Instances {
 		offsets[inst.Name] = inst.Offset
 	}
-	daemon := d.state().Daemon.Identity
-	syscall.Kill(daemon.PID, syscall.SIGKILL)
-	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	d.killDaemon()
 	path := filepath.Join(d.dir, "instances", ".mictl", "state.json")
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
@@ -1078,10 +1071,7 @@ func TestMissingStateWithNothingRunningStaysEmpty(t *testing.T) {
 func TestDownNeverSignalsAReusedProcessGroup(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
-	if err := syscall.Kill(d.daemonPID(), syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.waitFor("the daemon to die", func() bool { return !d.state().Daemon.Alive() })
+	d.killDaemon()
 	stranger := exec.Command("sleep", "60")
 	stranger.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := stranger.Start(); err != nil {
@@ -1556,11 +1546,7 @@ func (d *deployment) directDownUnderWay(timeout string) *background {
 	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
 	d.up(1)
 	d.env = nil
-	daemon := d.daemonPID()
-	if err := syscall.Kill(daemon, syscall.SIGKILL); err != nil {
-		d.t.Fatal(err)
-	}
-	d.waitFor("the daemon to die", func() bool { id, _ := proc.Identify(daemon); return !id.Alive() })
+	d.killDaemon()
 	down := d.start(nil, "down", "--timeout", timeout)
 	d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
 	return down

@@ -500,9 +500,7 @@ func TestEditWhileNoDaemonWatchedIsAppliedByTheNext(t *testing.T) {
 	d.configFile("inplace", "instances = 1\n"+base)
 	d.must("up", "--timeout", "30s")
 	kill := func() {
-		daemon := d.state().Daemon.Identity
-		syscall.Kill(daemon.PID, syscall.SIGKILL)
-		d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+		d.killDaemon()
 	}
 
 	kill()
@@ -579,9 +577,7 @@ func TestRebuiltStateKeepsTheShippedCApps(t *testing.T) {
 	toml := fmt.Sprintf("base_offset = %d\nmi_home = \"dist\"\n", d.base)
 	d.configFile("inplace", "instances = 2\n"+toml)
 	d.must("up", "--timeout", "30s")
-	daemon := d.state().Daemon.Identity
-	syscall.Kill(daemon.PID, syscall.SIGKILL)
-	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	d.killDaemon()
 	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("x\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -610,9 +606,8 @@ func TestRebuiltStateRestartsAGoneServerAtItsOffset(t *testing.T) {
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\noffset_method = \"flag\"\n", d.base))
 	d.must("up", "--timeout", "30s")
-	daemon, server := d.state().Daemon.Identity, d.instance("mi-1").Server
-	syscall.Kill(daemon.PID, syscall.SIGKILL)
-	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	server := d.instance("mi-1").Server
+	d.killDaemon()
 	syscall.Kill(server.PID, syscall.SIGKILL)
 	d.waitFor("the server gone", func() bool { return !server.Alive() })
 	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("x\n"), 0o600); err != nil {

@@ -398,9 +398,7 @@ func TestRebuiltStateKeepsHistory(t *testing.T) {
 		i := d.instance("mi-1")
 		return i.State == "ready" && i.Server != victim && i.Restarts == 1
 	})
-	daemon := d.state().Daemon.Identity
-	syscall.Kill(daemon.PID, syscall.SIGKILL)
-	d.waitFor("the daemon to die", func() bool { return !daemon.Alive() })
+	d.killDaemon()
 	if err := os.WriteFile(filepath.Join(d.dir, "instances", ".mictl", "state.json"), []byte("{not json"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -803,9 +801,7 @@ func TestDeletedStateIsWrittenAgain(t *testing.T) {
 func TestCrashWhileNoDaemonWatchedIsCounted(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
-	daemon := d.state().Daemon.Identity
-	syscall.Kill(daemon.PID, syscall.SIGKILL)
-	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	d.killDaemon()
 	server := d.instance("mi-1").Server
 	syscall.Kill(server.PID, syscall.SIGKILL)
 	d.waitFor("the server gone", func() bool { return !server.Alive() })
@@ -828,9 +824,7 @@ func TestCrashWhileNoDaemonWatchedRestartNever(t *testing.T) {
 	d := newDeployment(t)
 	d.up(2, "--restart", "never")
 	starts := strings.Count(d.events(), "mi-1 starting")
-	daemon := d.state().Daemon.Identity
-	syscall.Kill(daemon.PID, syscall.SIGKILL)
-	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	d.killDaemon()
 	crashed, kept := d.instance("mi-1").Server, d.instance("mi-2").Server
 	syscall.Kill(crashed.PID, syscall.SIGKILL)
 	d.waitFor("the server gone", func() bool { return !crashed.Alive() })
@@ -1112,9 +1106,7 @@ func TestMaxRestartsCountsAcrossDaemons(t *testing.T) {
 	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms"}
 	d.up(1, "--max-restarts", "2", "--backoff", "100ms")
 	d.waitFor("the first restart recorded", func() bool { return d.instance("mi-1").Restarts >= 1 })
-	daemon := d.state().Daemon.Identity
-	syscall.Kill(daemon.PID, syscall.SIGKILL)
-	d.waitFor("the daemon gone", func() bool { return !daemon.Alive() })
+	d.killDaemon()
 	d.adopt() // starts a daemon with the same policy
 	d.waitFor("mi-1 given up on", func() bool { return d.instance("mi-1").State == "failed" })
 	if inst := d.instance("mi-1"); inst.Restarts != 2 || !strings.Contains(inst.LastError, "gave up after 2 restarts in a row") {
@@ -1291,9 +1283,7 @@ func TestRestartsCountARun(t *testing.T) {
 func TestRespawnedDaemonFollowsTheFirstsDirectory(t *testing.T) {
 	d := newDeployment(t)
 	d.must("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s") // no mictl.toml
-	first := d.state().Daemon.Identity
-	syscall.Kill(first.PID, syscall.SIGKILL)
-	d.waitFor("the daemon gone", func() bool { return !first.Alive() })
+	first := d.killDaemon()
 	d.cwd = t.TempDir()
 	d.must("status", "--instances-dir", filepath.Join(d.dir, "instances")) // starts a daemon from there
 	d.cwd = ""
