@@ -368,13 +368,7 @@ func TestAReloadMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 	// Ports held through a graceful shutdown, as MI's drain holds them:
 	// a start on one of them meanwhile fails whatever the timing.
 	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
-	s.reload("instances = 2\n")
-	for _, name := range []string{"mi-1", "mi-2"} {
-		s.next(name, StateReady)
-	}
-	moveHTTP := s.distHTTPMover()
-	moveHTTP(8281)
-	s.reload("instances = 2\n")
+	moveHTTP := s.twoMovedUp()
 	moveHTTP(8279)
 	s.reload("instances = 3\n")
 	f, err := s.sup.current()
@@ -394,21 +388,30 @@ func TestAReloadMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 // why the restart failed.
 func TestAReloadWhoseRestartFailsNamesTheInstancesItDidNotAdd(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	s.reload("instances = 2\n")
-	for _, name := range []string{"mi-1", "mi-2"} {
-		s.next(name, StateReady)
-	}
 	// HTTP moved up, then down with mi-3 added: mi-3's new port is
 	// mi-1's until mi-1 restarts, and that first restart fails.
-	moveHTTP := s.distHTTPMover()
-	moveHTTP(8281)
-	s.reload("instances = 2\n")
+	moveHTTP := s.twoMovedUp()
 	moveHTTP(8279)
 	s.sup.policy.ReadyTimeout = time.Nanosecond // the restarts fail from now on
 	err := s.tryReload("instances = 3\n")
 	if err == nil || !strings.Contains(err.Error(), "not started: mi-3, which takes ports the restarts were to free") {
 		t.Fatalf("the reload whose restart failed: %v; want mi-3 named as not started", err)
 	}
+}
+
+// twoMovedUp runs mi-1 and mi-2, then moves the distribution's HTTP port
+// up by one (mi-1 onto mi-2's old port) and reloads; it returns the func
+// that moves it again (distHTTPMover).
+func (s *simSite) twoMovedUp() func(port int) {
+	s.t.Helper()
+	s.reload("instances = 2\n")
+	for _, name := range []string{"mi-1", "mi-2"} {
+		s.next(name, StateReady)
+	}
+	moveHTTP := s.distHTTPMover()
+	moveHTTP(8281)
+	s.reload("instances = 2\n")
+	return moveHTTP
 }
 
 // distHTTPMover returns a func that sets listener.port in the site's

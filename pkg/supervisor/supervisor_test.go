@@ -510,43 +510,43 @@ func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 // mi-1 "was stopped before it was ready (by mictl down, or its restart
 // policy)", the instances after it not restarted.
 func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
-	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s") // the first restart's start is under way when the second comes
+	s, srv, first := restartUnderWay(t)
+	var reply Message
+	if _, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil); err != nil {
+		t.Fatalf("the second restart = %v; want it done\n%s", err, s.log("mi-1"))
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the first restart = %v; want it done\n%s", err, s.log("mi-1"))
+	}
+}
+
+// restartUnderWay runs a site with mi-1 ready, whose starts take a second,
+// and begins a restart of mi-1 through srv; it returns once that restart
+// is starting mi-1 again, with the channel its outcome comes on: what
+// races a restart meets it there.
+func restartUnderWay(t *testing.T) (s *simSite, srv *Server, restarted <-chan error) {
+	t.Helper()
+	s = newSimSite(t, DefaultPolicy())
+	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s")
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
-	srv := NewServer(s.sup)
-	restart := func(done chan<- error) {
+	srv = NewServer(s.sup)
+	done := make(chan error, 1)
+	go func() {
 		var reply Message
 		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
 		done <- err
-	}
-	first, second := make(chan error, 1), make(chan error, 1)
-	go restart(first)
+	}()
 	s.next("mi-1", StateStopping)
 	s.next("mi-1", StateStarting)
-	go restart(second)
-	for _, done := range []chan error{first, second} {
-		if err := <-done; err != nil {
-			t.Fatalf("restart = %v; want both restarts done\n%s", err, s.log("mi-1"))
-		}
-	}
+	return s, srv, done
 }
 
 // A reload behind a rolling restart says that it waits for it: it waited
 // in silence, through each instance's drain.
 func TestAReloadBehindARestartSaysItWaits(t *testing.T) {
-	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s") // the restart's start is under way when the reload comes
-	s.reload("instances = 1\n")
-	s.next("mi-1", StateReady)
+	s, _, restarted := restartUnderWay(t)
 	s.next(ReloadEvent, "reloading") // the reload that started mi-1
-	restarted := make(chan error, 1)
-	go func() {
-		var reply Message
-		_, err := NewServer(s.sup).serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
-		restarted <- err
-	}()
-	s.next("mi-1", StateStarting)
 	reloaded := make(chan error, 1)
 	go func() { reloaded <- s.tryReload("instances = 1\n") }()
 	if ev := s.next(ReloadEvent, "reloading"); !ev.Transient || ev.Message != "waiting for the rolling restart or reload under way to end" {
@@ -590,11 +590,7 @@ func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
 // roll alone: it streamed the events of the roll it waited behind (mi-1
 // starting, ready) as though it had restarted mi-1 twice.
 func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
-	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s") // the first restart's start is under way when the second comes
-	s.reload("instances = 1\n")
-	s.next("mi-1", StateReady)
-	srv := NewServer(s.sup)
+	s, srv, first := restartUnderWay(t)
 	ln, err := Listen(filepath.Join(s.dir, "control.sock"))
 	if err != nil {
 		t.Fatal(err)
@@ -602,14 +598,6 @@ func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
 	served := make(chan struct{})
 	go func() { srv.Serve(ln); close(served) }()
 	t.Cleanup(func() { ln.Close(); <-served })
-	first := make(chan error, 1)
-	go func() {
-		var reply Message
-		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
-		first <- err
-	}()
-	s.next("mi-1", StateStopping)
-	s.next("mi-1", StateStarting)
 	var shown []Event
 	_, err = Call(context.Background(), ln.Addr().String(), Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, func(ev Event) {
 		shown = append(shown, ev)
