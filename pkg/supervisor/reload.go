@@ -57,6 +57,12 @@ const (
 
 // reload is Reload, reporting as kind says.
 func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile.Changes, err error) {
+	// Registered before it waits its turn and plans: a stop of everything
+	// meanwhile ends it there. Registered only once planned, it planned
+	// after the stop from what the stop was ending, and started again
+	// what mictl down had just stopped.
+	c := s.beginChange()
+	defer s.endChange(c)
 	if !s.reloadMu.TryLock() {
 		// Behind a rolling restart (each instance's stop may take MI's
 		// drain of minutes) or another reload: said, not waited in
@@ -68,17 +74,28 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	defer s.reloadMu.Unlock()
 	reported := true
 	defer func() {
+		if errors.Is(err, errInterrupted) {
+			// Not a failed reload: a stop of everything interrupted it,
+			// and undid what it left undone.
+			s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
+		}
 		if reported && s.observer != nil {
 			s.observer.ObserveReload(err)
 		}
 	}()
-	f, err := s.currentSettled()
+	f, err := s.currentSettled(c.ctx)
+	if stopped := c.interrupted(); stopped != nil {
+		return changes, stopped
+	}
 	if err != nil {
 		s.recordReload(err, nil, nil, false)
 		return changes, err
 	}
 	var t *reconcile.Target
 	t, changes, err = s.planReload(load, f)
+	if stopped := c.interrupted(); stopped != nil {
+		return changes, stopped
+	}
 	recorded := f.ReloadError // the last reload's refusal, as the file says
 	if err != nil {
 		if kind != reloadAsked && recorded == err.Error() {
@@ -103,13 +120,8 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		return changes, nil
 	}
 	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
-	c := s.beginChange()
 	left, err := s.applyReload(c, t, changes)
-	s.endChange(c)
 	if errors.Is(err, errInterrupted) {
-		// Not a failed reload: a stop of everything interrupted it, and
-		// undid what it left undone.
-		s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
 		return changes, err
 	}
 	s.recordReload(err, t.Config.Names(), f.UpArgs, true)

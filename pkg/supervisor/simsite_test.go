@@ -135,17 +135,23 @@ func (s *simSite) reload(toml string) {
 // tryReload is reload, returning what the reload returned.
 func (s *simSite) tryReload(toml string) error {
 	s.t.Helper()
+	_, err := s.sup.Reload(s.writeConfig(toml))
+	return err
+}
+
+// writeConfig writes toml (the settings after the site's own) as
+// mictl.toml, and returns what loads it.
+func (s *simSite) writeConfig(toml string) LoadConfig {
+	s.t.Helper()
 	file := filepath.Join(s.dir, config.DefaultFile)
 	head := fmt.Sprintf("base_offset = %d\nhost = \"127.0.0.1\"\ninstances_dir = \"instances\"\n", s.base)
 	if err := os.WriteFile(file, []byte(head+toml), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
-	load := func([]string) (*config.Config, []int, error) {
+	return func([]string) (*config.Config, []int, error) {
 		cfg, err := config.Load(config.Sources{Path: file})
 		return cfg, nil, err
 	}
-	_, err := s.sup.Reload(load)
-	return err
 }
 
 // siteTimeout bounds every wait of a site: far beyond what the simulator

@@ -466,14 +466,17 @@ func (s *Supervisor) repair() {
 // every change not written to it yet (all of them while writes fail).
 // When the file cannot be read, it stands on what this supervisor saved
 // last.
-func (s *Supervisor) current() (*state.File, error) { return s.read(false) }
+func (s *Supervisor) current() (*state.File, error) { return s.read(s.ctx, false) }
 
 // currentSettled is current read under the state lock, once no command
 // holds it: what an `mictl up` preparing homes records is in it, never
-// the file as it was before (see planReload).
-func (s *Supervisor) currentSettled() (*state.File, error) { return s.read(true) }
+// the file as it was before (see planReload). The wait for the lock ends
+// with ctx.
+func (s *Supervisor) currentSettled(ctx context.Context) (*state.File, error) {
+	return s.read(ctx, true)
+}
 
-func (s *Supervisor) read(settled bool) (*state.File, error) {
+func (s *Supervisor) read(ctx context.Context, settled bool) (*state.File, error) {
 	for {
 		f, busy, err := s.readOnce(settled)
 		if !busy {
@@ -481,7 +484,7 @@ func (s *Supervisor) read(settled bool) (*state.File, error) {
 		}
 		// A command holds the state lock: wait for it to let go outside
 		// the writer's lock, which status, starts and the persister take.
-		unlock, err := s.store.Lock(s.ctx)
+		unlock, err := s.store.Lock(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("wait for the state lock: %w", err)
 		}

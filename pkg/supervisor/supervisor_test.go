@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -558,6 +559,88 @@ func TestAReloadBehindARestartSaysItWaits(t *testing.T) {
 	if err := <-reloaded; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A reload waiting its turn behind a rolling restart is interrupted by
+// a stop of everything as the restart is: it planned once the restart
+// let go, from a state the stop was ending, and started again what
+// mictl down stopped.
+func TestStopOfEverythingInterruptsAReloadWaitingItsTurn(t *testing.T) {
+	s, _, restarted := restartUnderWay(t)
+	s.next(ReloadEvent, "reloading") // the reload that started mi-1
+	reloaded := make(chan error, 1)
+	go func() {
+		reloaded <- s.tryReload("instances = 1\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
+	}()
+	s.next(ReloadEvent, "reloading") // waiting for the restart to end
+	// As the daemon serves mictl down: the changes under way first.
+	s.sup.interruptChanges(siteTimeout)
+	if err := s.sup.Stop(nil, siteTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restarted; err == nil {
+		t.Fatal("the restart under way was not interrupted")
+	}
+	if err := <-reloaded; !errors.Is(err, errInterrupted) {
+		t.Fatalf("reload = %v; want it interrupted", err)
+	}
+	if st := s.sup.Instances([]string{"mi-1"})["mi-1"].State; st != StateStopped {
+		t.Fatalf("mi-1 is %s after the stop of everything; want %s", st, StateStopped)
+	}
+}
+
+// A reload still reading its configuration when a stop of everything
+// comes ends there: it planned from the state the stop left and started
+// again what mictl down stopped.
+func TestStopOfEverythingInterruptsAReloadPlanning(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	load := s.writeConfig("instances = 1\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
+	loading, loaded := make(chan struct{}), make(chan struct{})
+	reloaded := make(chan error, 1)
+	go func() {
+		_, err := s.sup.Reload(func(upArgs []string) (*config.Config, []int, error) {
+			close(loading)
+			<-loaded // as a slow disk would, while mictl down comes
+			return load(upArgs)
+		})
+		reloaded <- err
+	}()
+	<-loading
+	stopped := make(chan error, 1)
+	go func() {
+		s.sup.interruptChanges(siteTimeout)
+		stopped <- s.sup.Stop(nil, siteTimeout)
+	}()
+	// Until the stop has marked the reload interrupted, or (as it did)
+	// stopped mi-1 beside the reload it did not know of.
+	for !s.sup.anyChangeInterrupted() && s.sup.Instances([]string{"mi-1"})["mi-1"].State != StateStopped {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(loaded)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reloaded; !errors.Is(err, errInterrupted) {
+		t.Fatalf("reload = %v; want it interrupted", err)
+	}
+	if st := s.sup.Instances([]string{"mi-1"})["mi-1"].State; st != StateStopped {
+		t.Fatalf("mi-1 is %s after the stop of everything; want %s", st, StateStopped)
+	}
+}
+
+// anyChangeInterrupted reports whether a stop of everything has marked
+// a change under way.
+func (s *Supervisor) anyChangeInterrupted() bool {
+	s.changesMu.Lock()
+	defer s.changesMu.Unlock()
+	for c := range s.changes {
+		if c.stopped.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 // A restart's answer carries the daemon's memory, which the client
