@@ -654,16 +654,18 @@ func (srv *Server) serve(req Request, reply *Message, turned func()) (settled *s
 			// while the servers stop.
 			srv.watch.pause()
 		}
+		var stopEnded func()
 		if len(req.Names) == 0 {
 			// A reload or restart under way would start again what a
 			// stop of everything stops.
-			srv.sup.interruptChanges(req.Timeout)
+			stopEnded = srv.sup.interruptChanges(req.Timeout)
 		} else {
 			// One of named instances leaves them be (they may be
 			// restarting others), but they start none of these again.
-			srv.sup.leaveStopped(req.Names)
+			stopEnded = srv.sup.leaveStopped(req.Names)
 		}
 		err = srv.sup.Stop(req.Names, req.Timeout)
+		stopEnded()
 		if len(srv.sup.Active()) == 0 {
 			if srv.leaving != nil {
 				srv.leaving() // in the write the reply waits for

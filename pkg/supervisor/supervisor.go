@@ -131,9 +131,14 @@ type Supervisor struct {
 	reloadMu sync.Mutex
 
 	// changes are the reloads and restarts under way: a stop of every
-	// instance ends them first (see interruptChanges).
-	changesMu sync.Mutex
-	changes   map[*change]struct{}
+	// instance ends them first (see interruptChanges). stoppingAll and
+	// stoppingNames are the stops under way, of everything and of named
+	// instances: a change that begins meanwhile begins as those under way
+	// were told (see beginChange).
+	changesMu     sync.Mutex
+	changes       map[*change]struct{}
+	stoppingAll   int
+	stoppingNames []string
 
 	// saved is the state file as this supervisor last wrote it: what a
 	// file found corrupt is written again from, with the changes since,
@@ -860,14 +865,27 @@ var errInterrupted = errors.New("interrupted: mictl down stops every instance")
 var errStoppedMeanwhile = errors.New("interrupted: mictl down stopped it meanwhile, so it is not started again")
 
 // beginChange registers a reload or a restart; it checks its context
-// before each start, and calls endChange when it returns.
+// before each start, and calls endChange when it returns. One that
+// begins during a stop (a mictl restart arriving as mictl down stops
+// everything) is told of it as those under way were: it began after the
+// stop had ended them, and started again what the stop was stopping.
 func (s *Supervisor) beginChange() *change {
 	ctx, cancel := context.WithCancel(s.ctx)
 	c := &change{ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	s.changesMu.Lock()
 	s.changes[c] = struct{}{}
+	if s.stoppingAll > 0 {
+		c.interrupt()
+	}
+	c.stoppedNames = slices.Clone(s.stoppingNames)
 	s.changesMu.Unlock()
 	return c
+}
+
+// interrupt marks c interrupted by a stop of everything.
+func (c *change) interrupt() {
+	c.stopped.Store(true)
+	c.cancel()
 }
 
 // beginRoll begins a rolling restart: a change that holds reloadMu
@@ -1018,9 +1036,10 @@ func rollEnded(err error, more bool) error {
 	return err
 }
 
-// leaveStopped tells the reloads and restarts under way that names were
-// stopped by name: they do not start them again.
-func (s *Supervisor) leaveStopped(names []string) {
+// leaveStopped tells the reloads and restarts under way, and those that
+// begin until end is called (once the stop of names ended), that names
+// were stopped by name: they do not start them again.
+func (s *Supervisor) leaveStopped(names []string) (end func()) {
 	s.startMu.Lock() // see startFor
 	defer s.startMu.Unlock()
 	s.changesMu.Lock()
@@ -1029,6 +1048,16 @@ func (s *Supervisor) leaveStopped(names []string) {
 		c.mu.Lock()
 		c.stoppedNames = append(c.stoppedNames, names...)
 		c.mu.Unlock()
+	}
+	s.stoppingNames = append(s.stoppingNames, names...)
+	return func() {
+		s.changesMu.Lock()
+		defer s.changesMu.Unlock()
+		for _, name := range names {
+			if i := slices.Index(s.stoppingNames, name); i >= 0 {
+				s.stoppingNames = slices.Delete(s.stoppingNames, i, i+1)
+			}
+		}
 	}
 }
 
@@ -1043,23 +1072,29 @@ func (s *Supervisor) waitReadyFor(op *change, names []string, timeout time.Durat
 	return err
 }
 
-// interruptChanges ends the reloads and restarts under way and waits for
-// them to return: a stop of every instance must not see one of them start
-// an instance again behind it. A stop one of them is waiting for is
-// waited for, given timeout (the stop of everything's) when that is
-// shorter than its own.
-func (s *Supervisor) interruptChanges(timeout time.Duration) {
+// interruptChanges ends the reloads and restarts under way, and those
+// that begin until end is called (once the stop of everything ended), and
+// waits for those under way to return: a stop of every instance must not
+// see one of them start an instance again behind it. A stop one of them
+// is waiting for is waited for, given timeout (the stop of everything's)
+// when that is shorter than its own.
+func (s *Supervisor) interruptChanges(timeout time.Duration) (end func()) {
 	asked := time.Now()
 	s.changesMu.Lock()
+	s.stoppingAll++
 	var under []*change
 	for c := range s.changes {
 		under = append(under, c)
-		c.stopped.Store(true)
-		c.cancel()
+		c.interrupt()
 	}
 	s.changesMu.Unlock()
 	for _, c := range under {
 		hurryUntil(c.done, asked, timeout, s.stopsUnderWay)
+	}
+	return func() {
+		s.changesMu.Lock()
+		s.stoppingAll--
+		s.changesMu.Unlock()
 	}
 }
 

@@ -630,6 +630,40 @@ func TestStopOfEverythingInterruptsAReloadPlanning(t *testing.T) {
 	}
 }
 
+// A restart asked while mictl down stops everything, or stops the
+// instance by name, leaves it stopped: it began after the stop had told
+// the changes under way, and started again what the stop was stopping
+// (mictl restart mi-2 beside mictl down: mi-2 ready after the down).
+func TestARestartDuringAStopLeavesItStopped(t *testing.T) {
+	for _, stop := range [][]string{nil, {"mi-1"}} {
+		t.Run(fmt.Sprintf("down %v", stop), func(t *testing.T) {
+			t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
+			s := newSimSite(t, DefaultPolicy())
+			s.reload("instances = 1\n")
+			s.next("mi-1", StateReady)
+			srv := NewServer(s.sup)
+			stopped := make(chan error, 1)
+			go func() {
+				var reply Message
+				_, err := srv.serve(Request{Op: OpStop, Names: stop, Timeout: siteTimeout}, &reply, nil)
+				stopped <- err
+			}()
+			s.next("mi-1", StateStopping)
+			var reply Message
+			_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
+			if stop == nil && !errors.Is(err, errInterrupted) {
+				t.Errorf("restart = %v; want it interrupted by the stop of everything", err)
+			}
+			if err := <-stopped; err != nil {
+				t.Fatal(err)
+			}
+			if st := s.sup.Instances([]string{"mi-1"})["mi-1"].State; st != StateStopped {
+				t.Fatalf("mi-1 is %s after the stop and the restart beside it (%v); want %s", st, err, StateStopped)
+			}
+		})
+	}
+}
+
 // anyChangeInterrupted reports whether a stop of everything has marked
 // a change under way.
 func (s *Supervisor) anyChangeInterrupted() bool {
