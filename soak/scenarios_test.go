@@ -40,6 +40,7 @@ var scenarios = []scenario{
 	{"script-killed", scriptKilled},
 	{"crash-loop", crashLoop},
 	{"churn", churn},
+	{"rolls-interrupted", rollsInterrupted},
 	{"daemon-killed-mid-start", daemonKilledMidStart},
 	{"daemon-killed-mid-stop", daemonKilledMidStop},
 	{"client-killed-mid-up", clientKilledMidUp},
@@ -473,6 +474,44 @@ func churn(r *run) {
 		return len(s["mi-3"]) == 0 && len(s["mi-4"]) == 0
 	})
 	untouched("mi-1")
+	r.down()
+}
+
+// rollsInterrupted: two operators and an editor on one deployment: a
+// slow restart --all, an edit whose reload waits its turn behind it and
+// a restart of one instance behind that, then mictl down in the middle.
+// The down stops everything, nothing starts again behind it, the
+// commands it cut short end in a documented code, and the next up brings
+// every instance up once.
+func rollsInterrupted(r *run) {
+	r.env = append(r.env, "MICTL_SIM_STARTUP_DELAY=300ms", "MICTL_SIM_SHUTDOWN_DELAY=300ms")
+	config := fmt.Sprintf("instances = 3\nbase_offset = %d\n", r.base)
+	r.writeConfig(config)
+	r.must(upLimit, "up", "--timeout", "20s")
+	first := r.server("mi-1")
+	roll := r.start("restart", "--all")
+	r.waitFor("restart --all to restart mi-1", cmdLimit, func() bool {
+		pid := r.server("mi-1")
+		return pid != 0 && pid != first
+	})
+	r.writeConfig(config + "\n[[instance]]\nname = \"mi-3\"\noverrides = { \"server.hostname\" = \"edited.local\" }\n")
+	one := r.start("restart", "mi-2")
+	r.down()
+	var said []string
+	for _, c := range []*client{roll, one} {
+		// Done before the down (0), cut short by it or finding the
+		// instance stopped (3), refused as not running (2).
+		res := r.wait(c, upLimit)
+		if res.late || res.code < 0 || res.code > 3 {
+			r.fatalf("beside mictl down: %s\n%s", res, res.output())
+		}
+		said = append(said, fmt.Sprintf("%s\n%s", res, res.output()))
+	}
+	if left := r.servers(); len(left) > 0 {
+		r.fatalf("servers run again after mictl down and the commands beside it ended: %v\n%s", left, strings.Join(said, "\n"))
+	}
+	r.must(upLimit, "up", "--timeout", "20s")
+	converged(r, "mi-1", "mi-2", "mi-3")
 	r.down()
 }
 
