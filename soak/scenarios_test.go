@@ -41,6 +41,7 @@ var scenarios = []scenario{
 	{"crash-loop", crashLoop},
 	{"churn", churn},
 	{"rolls-interrupted", rollsInterrupted},
+	{"edits-during-up", editsDuringUp},
 	{"daemon-killed-mid-start", daemonKilledMidStart},
 	{"daemon-killed-mid-stop", daemonKilledMidStop},
 	{"client-killed-mid-up", clientKilledMidUp},
@@ -511,6 +512,40 @@ func rollsInterrupted(r *run) {
 		r.fatalf("servers run again after mictl down and the commands beside it ended: %v\n%s", left, strings.Join(said, "\n"))
 	}
 	r.must(upLimit, "up", "--timeout", "20s")
+	converged(r, "mi-1", "mi-2", "mi-3")
+	r.down()
+}
+
+// editsDuringUp: mictl.toml edited again and again while up starts slow
+// servers and while the daemon reloads (3, 4, 2, then 3 instances, one of
+// them with its own hostname); up exits 0 and the last edit wins: exactly
+// its instances ready, each with one server, mi-2 on its hostname.
+func editsDuringUp(r *run) {
+	r.env = append(r.env, "MICTL_SIM_STARTUP_DELAY=500ms", "MICTL_SIM_SHUTDOWN_DELAY=200ms")
+	config := func(n int, extra string) string {
+		return fmt.Sprintf("instances = %d\nbase_offset = %d\n%s", n, r.base, extra)
+	}
+	r.writeConfig(config(3, ""))
+	up := r.start("up", "--timeout", "20s")
+	r.waitFor("up to start the servers", cmdLimit, func() bool { return len(r.servers()) > 0 })
+	r.writeConfig(config(4, ""))
+	time.Sleep(150 * time.Millisecond)
+	r.writeConfig(config(2, ""))
+	time.Sleep(300 * time.Millisecond)
+	last := config(3, "\n[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"edited.local\" }\n")
+	r.writeConfig(last)
+	if res := r.wait(up, upLimit); res.late || res.code != 0 {
+		r.fatalf("up while mictl.toml was edited: %s\n%s", res, res.output())
+	}
+	converged(r, "mi-1", "mi-2", "mi-3")
+	r.waitFor("mi-4 gone, mi-2 on its edited hostname", settleLimit, func() bool {
+		r.noDuplicates()
+		if len(r.servers()["mi-4"]) > 0 {
+			return false
+		}
+		toml, err := os.ReadFile(filepath.Join(r.dir, "instances", "mi-2", "conf", "deployment.toml"))
+		return err == nil && strings.Contains(string(toml), "edited.local")
+	})
 	converged(r, "mi-1", "mi-2", "mi-3")
 	r.down()
 }
