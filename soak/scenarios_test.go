@@ -42,6 +42,7 @@ var scenarios = []scenario{
 	{"churn", churn},
 	{"rolls-interrupted", rollsInterrupted},
 	{"edits-during-up", editsDuringUp},
+	{"up-races-down", upRacesDown},
 	{"daemon-killed-mid-start", daemonKilledMidStart},
 	{"daemon-killed-mid-stop", daemonKilledMidStop},
 	{"client-killed-mid-up", clientKilledMidUp},
@@ -547,6 +548,40 @@ func editsDuringUp(r *run) {
 		return err == nil && strings.Contains(string(toml), "edited.local")
 	})
 	converged(r, "mi-1", "mi-2", "mi-3")
+	r.down()
+}
+
+// upRacesDown: mictl up and mictl down typed at once in two terminals,
+// with a restart --all rolling. Whichever wins, each exits 0 or 3, status
+// tells the truth about every instance (ready with the server that runs,
+// or stopped with none), and the next down leaves nothing.
+func upRacesDown(r *run) {
+	r.env = append(r.env, "MICTL_SIM_STARTUP_DELAY=200ms", "MICTL_SIM_SHUTDOWN_DELAY=200ms")
+	r.up(2)
+	roll := r.start("restart", "--all")
+	r.waitFor("restart --all to stop mi-1", cmdLimit, func() bool {
+		return r.recorded("mi-1", func(i state.Instance) bool { return i.State != state.StateReady })
+	})
+	down := r.start("down", "--timeout", "5s")
+	up := r.start("up", "--instances", "2", "--base-offset", fmt.Sprint(r.base), "--timeout", "20s")
+	for _, c := range []*client{roll, down, up} {
+		if res := r.wait(c, upLimit); res.late || res.code < 0 || res.code > 3 {
+			r.fatalf("beside each other: %s\n%s", res, res.output())
+		}
+	}
+	r.waitFor("status to agree with the servers", settleLimit, func() bool {
+		rows, _ := r.status()
+		for _, name := range []string{"mi-1", "mi-2"} {
+			pid, row := r.server(name), rows[name]
+			ready := row.State == state.StateReady && pid != 0 && row.PID == pid
+			stopped := row.State == state.StateStopped && pid == 0
+			if !ready && !stopped {
+				return false
+			}
+		}
+		return true
+	})
+	r.noDuplicates()
 	r.down()
 }
 
