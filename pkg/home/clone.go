@@ -637,23 +637,34 @@ func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (line string, r
 		own.kind = kindOwn
 		return own.line(e.rel), false, nil
 	}
-	if readOnly(e.rel) {
-		linked, err := replaceWithLink(e.path, dst)
-		if err != nil {
-			return "", false, err
-		}
-		if linked {
-			st.Linked++
-			line, err := recordNow(e, dst)
-			return line, false, err
-		}
-	}
-	st.Copied++
-	if err := fsutil.CopyFileAtomic(e.path, dst, e.info.Mode().Perm()); err != nil {
+	linked, line, err := put(e, dst)
+	if err != nil {
 		return "", false, err
 	}
+	if linked {
+		st.Linked++
+	} else {
+		st.Copied++
+	}
+	return line, false, nil
+}
+
+// put replaces dst, in a home, with the distribution's e, whole: a hard
+// link for a file MI only reads where the filesystem allows (linked),
+// else a copy; and returns its clonedList line.
+func put(e distEntry, dst string) (linked bool, line string, err error) {
+	if readOnly(e.rel) {
+		if linked, err = replaceWithLink(e.path, dst); err != nil {
+			return false, "", err
+		}
+	}
+	if !linked {
+		if err := fsutil.CopyFileAtomic(e.path, dst, e.info.Mode().Perm()); err != nil {
+			return false, "", err
+		}
+	}
 	line, err = recordNow(e, dst)
-	return line, false, err
+	return linked, line, err
 }
 
 // recordNow is the clonedList line of e's copy or link at dst, as it is

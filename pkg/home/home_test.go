@@ -1202,3 +1202,95 @@ func TestLinkOutOfTheDistributionIsCopied(t *testing.T) {
 		t.Errorf("the distribution's conf/ after the sync: %v, %v; want its two files, untouched", entries, err)
 	}
 }
+
+// A crash restart puts back what the home lost since Sync put it there
+// (MI's secure vault deletes password-tmp at every start), from the
+// distribution as it was cloned, and nothing of the distribution's
+// changes since: those wait for a restart. Sync then takes the file put
+// back for its own, and brings it up to date as any other.
+func TestRestorePutsBackWhatTheHomeLostOnly(t *testing.T) {
+	src, dir := setup(t)
+	secret := filepath.Join(src, "password-tmp")
+	must(t, os.WriteFile(secret, []byte("wso2carbon\n"), 0o600))
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Remove(filepath.Join(dir, "password-tmp")))                // MI read it
+	must(t, os.Remove(filepath.Join(dir, "repository/deployment/x.xml"))) // lost, and changed since in mi_home
+	must(t, os.WriteFile(filepath.Join(src, "repository/deployment/x.xml"), []byte("<api name=\"y\"/>\n"), 0o640))
+	must(t, os.WriteFile(filepath.Join(src, "conf/log4j2.properties"), []byte("appenders = CONSOLE\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(src, "conf/new.properties"), []byte("new\n"), 0o644))
+	before := tree(t, dir)
+
+	restored, err := home.Restore(src, dir, nil)
+	if err != nil || !slices.Equal(restored, []string{"password-tmp"}) {
+		t.Fatalf("Restore = %q, %v; want password-tmp put back", restored, err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "password-tmp"))
+	info, _ := os.Stat(filepath.Join(dir, "password-tmp"))
+	if err != nil || string(got) != "wso2carbon\n" || info.Mode().Perm() != 0o600 {
+		t.Fatalf("password-tmp: %q, %v; want the distribution's, 0600", got, err)
+	}
+	after := tree(t, dir)
+	delete(after, "password-tmp")
+	for _, listed := range []string{".", ".mictl-cloned"} { // its list, rewritten
+		delete(before, listed)
+		delete(after, listed)
+	}
+	if d := diffTrees(before, after); len(d) > 0 {
+		t.Errorf("Restore changed %q; want only password-tmp back", d)
+	}
+
+	must(t, os.WriteFile(secret, []byte("rotated\n"), 0o600))
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	for rel, want := range map[string]string{"password-tmp": "rotated\n", "conf/log4j2.properties": "appenders = CONSOLE\n", "conf/new.properties": "new\n"} {
+		if got, err := os.ReadFile(filepath.Join(dir, rel)); err != nil || string(got) != want {
+			t.Errorf("after Sync %s = %q, %v; want %q", rel, got, err, want)
+		}
+	}
+}
+
+// The paths mictl owns in a home (a simulated home's start script) are
+// brought up to date at a crash restart, unless changed in the home.
+func TestRestoreBringsCurrentPathsUpToDate(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	const script, conf = "bin/micro-integrator.sh", "conf/log4j2.properties"
+	must(t, os.WriteFile(filepath.Join(src, script), []byte("#!/bin/sh\nexec /new/java \"$@\"\n"), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, conf), []byte("appenders = CONSOLE\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, conf), []byte("edited in the home\n"), 0o644))
+	restored, err := home.Restore(src, dir, []string{script, conf})
+	if err != nil || !slices.Equal(restored, []string{script}) {
+		t.Fatalf("Restore = %q, %v; want only the start script", restored, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, script)); !strings.Contains(string(got), "/new/java") {
+		t.Errorf("the script is %q; want the distribution's", got)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, conf)); string(got) != "edited in the home\n" {
+		t.Errorf("%s is %q; want the home's edit kept", conf, got)
+	}
+}
+
+// mi_home moved away while an upgrade unpacks the new one: a crash
+// restart says it could not put back what the home lost, and changes
+// nothing in the home.
+func TestRestoreWithoutTheDistributionChangesNothing(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Remove(filepath.Join(dir, "conf/log4j2.properties")))
+	must(t, os.Rename(src, src+".old"))
+	before := tree(t, dir)
+	restored, err := home.Restore(src, dir, []string{"bin/micro-integrator.sh"})
+	if err == nil || len(restored) > 0 || !strings.Contains(err.Error(), src) {
+		t.Fatalf("Restore = %q, %v; want an error naming %s", restored, err, src)
+	}
+	if d := diffTrees(before, tree(t, dir)); len(d) > 0 {
+		t.Errorf("Restore changed %q; want nothing", d)
+	}
+}

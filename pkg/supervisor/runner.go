@@ -204,6 +204,9 @@ func (r *runner) run() {
 				cur, err = r.finishAdoptedStart(cur)
 				midStart = false
 			} else {
+				if everReady {
+					r.restoreHome() // a crash restart
+				}
 				cur, err = r.start()
 			}
 			if errors.Is(err, errStopped) {

@@ -1,0 +1,96 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/sim"
+)
+
+// crashSite is a site of one ready instance whose supervisor knows the
+// simulator distribution its home was cloned from, as the daemon does;
+// prepare runs on that distribution before the instance is planned.
+func crashSite(t *testing.T, prepare func(dist string)) (s *simSite, homeDir string, ready Event) {
+	t.Helper()
+	s = newSimSite(t, DefaultPolicy())
+	s.sup.dist = filepath.Join(s.dir, "instances", ".dist")
+	opts, err := sim.MictlDistOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.WriteDist(s.sup.dist, opts); err != nil {
+		t.Fatal(err)
+	}
+	prepare(s.sup.dist)
+	s.reload("instances = 1\n")
+	return s, filepath.Join(s.dir, "instances", "mi-1"), s.next("mi-1", StateReady)
+}
+
+func crash(t *testing.T, server Event) {
+	t.Helper()
+	if err := syscall.Kill(server.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// MI's secure vault deletes password-tmp at every start: the restart of
+// a crashed server puts it back from mi_home (0600, as it was), or MI
+// would ask for the keystore password on a terminal it does not have.
+// A change made in mi_home meanwhile waits for a restart the user asks
+// for: a crash restart is no reload.
+func TestACrashRestartPutsBackWhatMIConsumedOnly(t *testing.T) {
+	const secret, conf = "password-tmp", "conf/log4j2.properties"
+	s, homeDir, ready := crashSite(t, func(dist string) {
+		if err := os.WriteFile(filepath.Join(dist, secret), []byte("wso2carbon\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := os.Remove(filepath.Join(homeDir, secret)); err != nil { // as MI does
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(homeDir, conf))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.sup.dist, conf), append(before, "# changed in mi_home\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, ready)
+	if ev := s.next("mi-1", eventHomeRestored, StateReady); ev.State != eventHomeRestored || !strings.HasSuffix(ev.Message, ": "+secret) {
+		t.Fatalf("after the crash: %s; want %s put back", ev, secret)
+	}
+	s.next("mi-1", StateReady)
+	if info, err := os.Stat(filepath.Join(homeDir, secret)); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("%s after the crash restart: %v; want it back, 0600", secret, err)
+	}
+	if after, err := os.ReadFile(filepath.Join(homeDir, conf)); err != nil || string(after) != string(before) {
+		t.Errorf("%s after the crash restart: %q, %v; want it as it was", conf, after, err)
+	}
+}
+
+// A crash while mi_home is away (an upgrade unpacking the new one) starts
+// the home as it is, saying what it could not put back: it neither waits
+// for mi_home nor leaves the home half-written.
+func TestACrashRestartWithoutMIHomeStartsTheHomeAsItIs(t *testing.T) {
+	s, homeDir, ready := crashSite(t, func(dist string) {
+		if err := os.WriteFile(filepath.Join(dist, "password-tmp"), []byte("wso2carbon\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := os.Remove(filepath.Join(homeDir, "password-tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(s.sup.dist, s.sup.dist+".old"); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, ready)
+	if ev := s.next("mi-1", eventHomeRestoreFailed, StateStarting); ev.State != eventHomeRestoreFailed || !strings.Contains(ev.Message, s.sup.dist) {
+		t.Fatalf("after the crash: %s; want it to say %s could not be read", ev, s.sup.dist)
+	}
+	if ev := s.next("mi-1", StateReady, StateBackoff); ev.State != StateReady {
+		t.Fatalf("after the crash: %s; want the home started as it is", ev)
+	}
+}
