@@ -410,3 +410,17 @@ func TestWriteDistSaysWhatItCannotCreate(t *testing.T) {
 		t.Errorf("WriteDist under /proc: %v\nwant %s", err, want)
 	}
 }
+
+// ScriptProgram reads back the program Script names, however its path is
+// spelled, and nothing from a script that is not the simulator's.
+func TestScriptProgram(t *testing.T) {
+	for _, exe := range []string{"/opt/mictl/bin/mictl-sim", "/home/o'neil/my bin/mictl"} {
+		got, ok := ScriptProgram(Script(DistOptions{Exe: exe, ExeArgs: []string{"sim"}}))
+		if !ok || got != exe {
+			t.Errorf("ScriptProgram of the script running %q = %q, %v", exe, got, ok)
+		}
+	}
+	if got, ok := ScriptProgram("#!/bin/sh\nexec java \"$@\"\n"); ok {
+		t.Errorf("ScriptProgram of MI's script = %q, want none", got)
+	}
+}

@@ -2,9 +2,13 @@ package supervisor
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/sim"
 )
 
 // Events of a home readied for a crash restart (see restoreHome).
@@ -18,17 +22,60 @@ const (
 // home up to date with the distribution and the configuration: changes
 // wait for a restart or a reload the user asks for. It puts back what
 // the home lost since its last start (see home.Restore: MI's secure vault
-// deletes password-tmp at every start).
-func (r *runner) restoreHome() {
+// deletes password-tmp at every start), and, in a simulated home whose
+// start script runs a simulator that is gone (mictl moved), the script,
+// naming the simulator of the running mictl. It returns an error, for
+// the run to end at once, when the start would fail however often it is
+// tried: the simulator is gone and no other can be named.
+func (r *runner) restoreHome() error {
 	dist := r.s.dist
 	if dist == "" {
-		return // a supervisor that knows no distribution (some tests')
+		return nil // a supervisor that knows no distribution (some tests')
 	}
-	restored, err := home.Restore(dist, r.inst.Home, nil)
+	var current []string
+	if r.goneSimulator() != "" && sim.IsDist(dist) && r.rewriteSimulatorDist(dist) {
+		current = []string{home.StartScript}
+	}
+	restored, err := home.Restore(dist, r.inst.Home, current)
 	if len(restored) > 0 {
-		r.s.emit(Event{Instance: r.inst.Name, State: eventHomeRestored, Message: fmt.Sprintf("put back from %s, as the home had it at its last start: %s", dist, strings.Join(restored, ", "))})
+		r.s.emit(Event{Instance: r.inst.Name, State: eventHomeRestored, Message: fmt.Sprintf("put back from %s: %s", dist, strings.Join(restored, ", "))})
 	}
 	if err != nil {
 		r.s.emit(Event{Instance: r.inst.Name, State: eventHomeRestoreFailed, Message: err.Error() + "; starting the home as it is"})
 	}
+	if gone := r.goneSimulator(); gone != "" {
+		return &startFailure{final: true, reason: "simulator gone: " + gone,
+			detail: fmt.Sprintf("%s runs the simulator %s, which is gone (mictl moved or removed): start %s again with `mictl up` from the mictl you use now, and move the instances still running onto it with `mictl restart --all` before they crash too",
+				filepath.Join(r.inst.Home, home.StartScript), gone, r.inst.Name)}
+	}
+	return nil
+}
+
+// goneSimulator is the simulator the home's start script runs when that
+// program is gone, "" otherwise (and for a real MI's script).
+func (r *runner) goneSimulator() string {
+	script, err := os.ReadFile(filepath.Join(r.inst.Home, home.StartScript))
+	if err != nil {
+		return ""
+	}
+	if program, ok := sim.ScriptProgram(string(script)); ok && !fsutil.Exists(program) {
+		return program
+	}
+	return ""
+}
+
+// rewriteSimulatorDist writes the simulator distribution dist again for
+// the simulator of the running mictl, as every `mictl up` does, and
+// reports whether it did; not when that simulator is gone too (a daemon
+// whose mictl was moved away under it knows of no other).
+func (r *runner) rewriteSimulatorDist(dist string) bool {
+	opts, err := sim.MictlDistOptions()
+	if err != nil || !fsutil.Exists(opts.Exe) {
+		return false
+	}
+	if err := sim.WriteDist(dist, opts); err != nil {
+		r.s.emit(Event{Instance: r.inst.Name, State: eventHomeRestoreFailed, Message: err.Error()})
+		return false
+	}
+	return true
 }

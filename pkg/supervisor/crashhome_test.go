@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/companion"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/sim"
 )
 
@@ -92,5 +94,54 @@ func TestACrashRestartWithoutMIHomeStartsTheHomeAsItIs(t *testing.T) {
 	}
 	if ev := s.next("mi-1", StateReady, StateBackoff); ev.State != StateReady {
 		t.Fatalf("after the crash: %s; want the home started as it is", ev)
+	}
+}
+
+// A simulated home's start script names the simulator of the mictl that
+// wrote it. With that mictl moved away, the restart of a crashed server
+// runs the simulator of the mictl running now; with none to run, it
+// fails at once saying why and what to do, not after every restart the
+// policy allows, each failing the same.
+func TestACrashRestartAfterMictlMoved(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, mictlNow string
+	}{
+		{"another mictl runs", self},
+		{"none runs", "/nonexistent/bin/mictl"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old := filepath.Join(t.TempDir(), "mictl")
+			if err := os.Symlink(self, old); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(companion.EnvMictl, old) // the mictl that writes the homes
+			s, homeDir, ready := crashSite(t, func(string) {})
+			script, _ := os.ReadFile(filepath.Join(homeDir, home.StartScript))
+			if program, _ := sim.ScriptProgram(string(script)); program != old {
+				t.Fatalf("the home's script runs %q, want %q", program, old)
+			}
+			if err := os.Remove(old); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv(companion.EnvMictl, tc.mictlNow)
+			crash(t, ready)
+			ev := s.next("mi-1", StateReady, StateFailed, StateStarting)
+			if tc.mictlNow == self {
+				if ev.State != StateStarting {
+					t.Fatalf("after the crash: %s; want a start", ev)
+				}
+				if ev := s.next("mi-1", StateReady, StateBackoff); ev.State != StateReady {
+					t.Fatalf("after the crash: %s; want it ready again", ev)
+				}
+				return
+			}
+			if ev.State != StateFailed || !strings.Contains(ev.Message, old+", which is gone") || !strings.Contains(ev.Message, "mictl up") {
+				t.Fatalf("after the crash: %s; want failed at once, naming %s and the remedy", ev, old)
+			}
+		})
 	}
 }

@@ -205,15 +205,17 @@ func (r *runner) run() {
 				midStart = false
 			} else {
 				if everReady {
-					r.restoreHome() // a crash restart
+					err = r.restoreHome() // a crash restart
 				}
-				cur, err = r.start()
+				if err == nil {
+					cur, err = r.start()
+				}
 			}
 			if errors.Is(err, errStopped) {
 				return
 			}
 			if err != nil {
-				if !everReady {
+				if !everReady || finalFailure(err) {
 					// A first start that fails is a configuration or host
 					// problem (a port held by another process, a JDK MI
 					// refuses): retrying cannot fix it, the user must.
@@ -980,10 +982,21 @@ func (r *runner) startFailed(what, detail string, logOffset int64) error {
 }
 
 // startFailure is a start that failed: its reason in a few words (the
-// HEALTH column of mictl status), and the whole of it.
-type startFailure struct{ reason, detail string }
+// HEALTH column of mictl status), and the whole of it; final when no
+// restart can succeed until the user acts.
+type startFailure struct {
+	reason, detail string
+	final          bool
+}
 
 func (e *startFailure) Error() string { return e.detail }
+
+// finalFailure reports whether err is a start failure no restart can
+// mend: restarting N times would only bury its reason.
+func finalFailure(err error) bool {
+	var sf *startFailure
+	return errors.As(err, &sf) && sf.final
+}
 
 // reasonOf is err in a few words: a startFailure's reason, else the
 // first line of err.
