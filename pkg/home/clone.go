@@ -43,7 +43,9 @@ type SyncStats struct {
 // edited configuration file: a restart reverted such edits without a
 // word. A hard link to the distribution's file is the home's own only
 // once it is another file (a jar replaced by hand for one instance): an
-// in-place write into the distribution's changes the link too.
+// in-place write into the distribution's changes the link too. A
+// directory's line goes on with kindDir and the permission bits it was
+// given (see syncDir).
 const clonedList = ".mictl-cloned"
 
 // readOnlyDirs hold the jars MI only ever reads (docs/mi-facts.md: lib/ and
@@ -77,7 +79,7 @@ func stampOf(info fs.FileInfo) stamp {
 
 // clone is one regular file of a home's clonedList.
 type clone struct {
-	kind       string // kindCopy, kindLink or kindOwn
+	kind       string // kindCopy, kindLink, kindOwn or kindDir
 	dist, home stamp  // dist: size and time only
 	listed     string // its line as read, written again as it is when nothing changed
 }
@@ -90,6 +92,9 @@ const (
 	kindCopy = "copy"
 	kindLink = "link"
 	kindOwn  = "own"
+	// kindDir is a directory's line: the permission bits the
+	// distribution's had (dist.mode) and Sync gave the home's (home.mode).
+	kindDir = "dir"
 )
 
 // cloneOf is the clone of a home's file home, made from the
@@ -104,6 +109,9 @@ func cloneOf(dist, home fs.FileInfo) clone {
 
 // line is c's clonedList line for the file rel.
 func (c clone) line(rel string) string {
+	if c.kind == kindDir {
+		return fmt.Sprintf("%s\t%s\t%o\t%o\n", rel, c.kind, c.dist.mode, c.home.mode)
+	}
 	return fmt.Sprintf("%s\t%s\t%d\t%d\t%d\t%d\t%o\t%d\n", rel, c.kind, c.dist.size, c.dist.mtime, c.home.size, c.home.mtime, c.home.mode, c.home.ino)
 }
 
@@ -176,6 +184,14 @@ func (d *Distribution) upToDateByHeader(dir string) bool {
 // when there are none (or they do not parse: the file is then taken as
 // unknown).
 func parseClone(f []string) *clone {
+	if len(f) == 3 && f[0] == kindDir {
+		dist, err1 := strconv.ParseUint(f[1], 8, 32)
+		home, err2 := strconv.ParseUint(f[2], 8, 32)
+		if err1 != nil || err2 != nil {
+			return nil
+		}
+		return &clone{kind: kindDir, dist: stamp{mode: fs.FileMode(dist)}, home: stamp{mode: fs.FileMode(home)}}
+	}
 	if len(f) != 7 || !slices.Contains([]string{kindCopy, kindLink, kindOwn}, f[0]) {
 		return nil
 	}
@@ -538,7 +554,16 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 			}
 			continue
 		}
-		if e.own || e.info.IsDir() {
+		if e.own {
+			continue
+		}
+		if e.info.IsDir() {
+			switch b, k := dirBehind(e, dst, listed[e.rel]); {
+			case b:
+				behind = append(behind, e.rel+" (mode)")
+			case k:
+				kept = append(kept, e.rel+" (mode)")
+			}
 			continue
 		}
 		if e.info.Mode()&fs.ModeSymlink != 0 {
@@ -610,7 +635,7 @@ func syncEntry(e distEntry, dst string, c *clone, st *SyncStats) (line string, r
 	case e.own: // first: it has no info
 		return "", false, os.MkdirAll(dst, 0o755)
 	case info.IsDir():
-		return "", false, os.MkdirAll(dst, info.Mode().Perm()|0o700)
+		return syncDir(e, dst, c)
 	case info.Mode()&fs.ModeSymlink != 0:
 		return e.rel + "\n", false, syncSymlink(e.path, dst)
 	case !info.Mode().IsRegular():
@@ -665,6 +690,57 @@ func put(e distEntry, dst string) (linked bool, line string, err error) {
 	}
 	line, err = recordNow(e, dst)
 	return linked, line, err
+}
+
+// dirMode is the permission bits of the home's directory for the
+// distribution's e: e's, and always the owner's, as mictl writes there.
+func dirMode(e distEntry) fs.FileMode { return e.info.Mode().Perm() | 0o700 }
+
+// syncDir makes dst, in a home, the distribution's directory e, with its
+// permission bits (see dirMode), c being what the home's list says of it,
+// and returns its line of the new list and whether Behind reports it
+// kept. A directory's mode guards what it holds (a conf/security made
+// 0700 in mi_home) and MI never changes one, so a change of the
+// distribution's reaches the homes; one made in the home since Sync set
+// it is the home's, kept, as an edited file is. A directory no list
+// records (made by an older mictl) takes the distribution's.
+func syncDir(e distEntry, dst string, c *clone) (line string, reported bool, err error) {
+	want := dirMode(e)
+	if err := os.MkdirAll(dst, want); err != nil {
+		return "", false, err
+	}
+	info, err := os.Stat(dst)
+	if err != nil {
+		return "", false, err
+	}
+	switch have := info.Mode().Perm(); {
+	case have == want:
+	case c != nil && c.kind == kindDir && have != c.home.mode:
+		return c.listed, c.dist.mode != want, nil
+	default: // also undoing the umask MkdirAll was given
+		if err := os.Chmod(dst, want); err != nil {
+			return "", false, err
+		}
+	}
+	return clone{kind: kindDir, dist: stamp{mode: want}, home: stamp{mode: want}}.line(e.rel), false, nil
+}
+
+// dirBehind reports whether Sync would change the mode of the home's
+// directory dst, the distribution's e (c, its list's record), and
+// whether it keeps the home's over a change of the distribution's.
+func dirBehind(e distEntry, dst string, c *clone) (behind, kept bool) {
+	info, err := os.Stat(dst)
+	if err != nil || !info.IsDir() {
+		return false, false // made by Sync, with what it holds
+	}
+	want, have := dirMode(e), info.Mode().Perm()
+	switch {
+	case have == want:
+		return false, false
+	case c != nil && c.kind == kindDir && have != c.home.mode:
+		return false, c.dist.mode != want
+	}
+	return true, false
 }
 
 // recordNow is the clonedList line of e's copy or link at dst, as it is

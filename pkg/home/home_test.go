@@ -1294,3 +1294,54 @@ func TestRestoreWithoutTheDistributionChangesNothing(t *testing.T) {
 		t.Errorf("Restore changed %q; want nothing", d)
 	}
 }
+
+// A directory's mode changed in mi_home (a conf/ holding keystores made
+// 0700) reaches the homes at their next Sync, and Behind says so: it
+// reached no home, not even at a restart.
+func TestSyncCarriesADirectoryModeChange(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Chmod(filepath.Join(src, "conf"), 0o700))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, kept, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf (mode)"}) || len(kept) > 0 {
+		t.Errorf("Behind = %q, %q, %v; want conf's mode", behind, kept, err)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "conf")); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("the home's conf: %v, %v; want 0700", info.Mode(), err)
+	}
+	if behind, kept, err := dist.Behind(dir); err != nil || len(behind)+len(kept) > 0 {
+		t.Errorf("Behind after Sync = %q, %q, %v; want nothing", behind, kept, err)
+	}
+}
+
+// A directory's mode changed in a home is the home's, as a file's: kept,
+// and reported when the distribution's changes too.
+func TestSyncKeepsADirectoryModeChangedInTheHome(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "conf")
+	must(t, os.Chmod(conf, 0o750))
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Chmod(filepath.Join(src, "conf"), 0o700))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(conf); err != nil || info.Mode().Perm() != 0o750 {
+		t.Errorf("the home's conf: %v, %v; want its 0750 kept", info.Mode(), err)
+	}
+	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) > 0 || !slices.Equal(kept, []string{"conf (mode)"}) {
+		t.Errorf("Behind = %q, %q, %v; want conf's mode kept", behind, kept, err)
+	}
+}

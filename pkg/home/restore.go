@@ -71,7 +71,7 @@ func Restore(src, dir string, current []string) (restored []string, err error) {
 // the home holds it as Sync left it and the distribution's changed since;
 // it returns the file's new list line, "" when it left the file alone.
 func restoreFile(src, dir, rel string, c *clone, current bool) (string, error) {
-	if c == nil || c.kind == kindOwn || perInstance[rel] || !filepath.IsLocal(rel) {
+	if c == nil || c.kind == kindOwn || c.kind == kindDir || perInstance[rel] || !filepath.IsLocal(rel) {
 		return "", nil // a symlink, or a file whose it is cannot be told
 	}
 	dst := filepath.Join(dir, filepath.FromSlash(rel))
