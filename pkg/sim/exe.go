@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/mictl/mictl/pkg/companion"
+	"github.com/mictl/mictl/pkg/fsutil"
 )
 
 // leanExe is the simulator's own program, built beside mictl by `make
@@ -27,6 +29,24 @@ func MictlDistOptions() (DistOptions, error) {
 		return DistOptions{}, fmt.Errorf("find the mictl executable for the simulator distribution: %w", err)
 	}
 	return distOptionsBeside(exe), nil
+}
+
+// RunnableDistOptions is MictlDistOptions when the simulator it names is
+// there. When the mictl that started this program (a daemon) is gone
+// since, as a move of their directory leaves it, it is the simulator of
+// the mictl beside this program, which the kernel knows wherever it was
+// moved. ok is false when neither is there.
+func RunnableDistOptions() (opts DistOptions, ok bool) {
+	if opts, err := MictlDistOptions(); err == nil && fsutil.Exists(opts.Exe) {
+		return opts, true
+	}
+	started := os.Getenv(companion.EnvMictl)
+	self, err := os.Executable()
+	if started == "" || err != nil {
+		return DistOptions{}, false
+	}
+	opts = distOptionsBeside(filepath.Join(filepath.Dir(self), filepath.Base(started)))
+	return opts, fsutil.Exists(opts.Exe)
 }
 
 // distOptionsBeside runs leanExe when it lies beside mictl (at exe), built

@@ -67,10 +67,10 @@ func (r *runner) goneSimulator() string {
 // rewriteSimulatorDist writes the simulator distribution dist again for
 // the simulator of the running mictl, as every `mictl up` does, and
 // reports whether it did; not when that simulator is gone too (a daemon
-// whose mictl was moved away under it knows of no other).
+// whose mictl was copied elsewhere and removed knows of no other).
 func (r *runner) rewriteSimulatorDist(dist string) bool {
-	opts, err := sim.MictlDistOptions()
-	if err != nil || !fsutil.Exists(opts.Exe) {
+	opts, ok := sim.RunnableDistOptions()
+	if !ok {
 		return false
 	}
 	if err := sim.WriteDist(dist, opts); err != nil {

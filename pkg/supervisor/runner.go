@@ -218,7 +218,8 @@ func (r *runner) run() {
 				if !everReady || finalFailure(err) {
 					// A first start that fails is a configuration or host
 					// problem (a port held by another process, a JDK MI
-					// refuses): retrying cannot fix it, the user must.
+					// refuses): retrying cannot fix it, the user must; so
+					// is a restart's final failure.
 					r.record(Event{State: StateFailed, Message: err.Error()}, func(i *state.Instance) {
 						i.Ended(StateFailed)
 						i.SetError(reasonOf(err), err.Error())
