@@ -155,17 +155,41 @@ func readCloned(dir string) (raw string, listed map[string]*clone, err error) {
 }
 
 // listHeader begins a clonedList's first line: the fingerprint of the
-// distribution its Sync cloned from, and how many of the home's paths
-// Behind reports kept whatever happens (changed in the home over a change
-// of the distribution's, or of another kind). With the same distribution
-// and none such, nothing of the home is behind: Behind then reads this
-// line only, where a real MI home is thousands of files to look at.
+// distribution its Sync cloned from, how many of the home's paths Behind
+// reports kept whatever happens (changed in the home over a change of the
+// distribution's, or of another kind), and where the distribution is
+// (see SyncedFrom). With the same distribution and none such, nothing of
+// the home is behind: Behind then reads this line only, where a real MI
+// home is thousands of files to look at.
 const listHeader = "#dist "
 
 // header is the clonedList line of a Sync from d that left pending paths
 // to report.
 func (d *Distribution) header(pending int) string {
-	return fmt.Sprintf("%s%s %d\n", listHeader, d.fingerprint, pending)
+	return fmt.Sprintf("%s%s %d %s\n", listHeader, d.fingerprint, pending, d.abs)
+}
+
+// SyncedFrom is the directory of the distribution the home dir was last
+// synced from, as its list says: what a crash restart puts back what the
+// home lost from, though mi_home may name another since (applied at the
+// next restart). ok is false for a home without a list, or listed by an
+// older mictl, which did not say.
+func SyncedFrom(dir string) (src string, ok bool) {
+	f, err := os.Open(filepath.Join(dir, clonedList))
+	if err != nil {
+		return "", false
+	}
+	defer f.Close()
+	first, err := bufio.NewReader(f).ReadString('\n')
+	rest, found := strings.CutPrefix(strings.TrimSuffix(first, "\n"), listHeader)
+	if err != nil || !found {
+		return "", false
+	}
+	fields := strings.SplitN(rest, " ", 3) // the fingerprint, the count, the directory
+	if len(fields) < 3 || !filepath.IsAbs(fields[2]) {
+		return "", false
+	}
+	return fields[2], true
 }
 
 // upToDateByHeader reports whether the home dir's list says it was synced
@@ -250,6 +274,7 @@ func distChanged(e distEntry, c *clone) bool {
 // up with nothing to copy).
 type Distribution struct {
 	src     string // as given, for messages
+	abs     string // src's directory, absolute, for the homes' lists (see SyncedFrom)
 	entries []distEntry
 	// paths are the paths it holds, directories included.
 	paths map[string]bool
@@ -289,7 +314,13 @@ func ReadDistribution(src string) (*Distribution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
-	d := &Distribution{src: src, paths: map[string]bool{}}
+	// The directory itself, not the link to it: after an upgrade turns
+	// the link, a home is put back from the version it was cloned from.
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
+	}
+	d := &Distribution{src: src, abs: abs, paths: map[string]bool{}}
 	info, err := os.Stat(root)
 	if err == nil {
 		err = d.walk(root, ".", info, nil, false)

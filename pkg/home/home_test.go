@@ -1206,7 +1206,8 @@ func TestLinkOutOfTheDistributionIsCopied(t *testing.T) {
 // A crash restart puts back what the home lost since Sync put it there
 // (MI's secure vault deletes password-tmp at every start), from the
 // distribution as it was cloned, and nothing of the distribution's
-// changes since: those wait for a restart. Sync then takes the file put
+// changes since (a file changed, added or dropped): those wait for a
+// restart. Sync then takes the file put
 // back for its own, and brings it up to date as any other.
 func TestRestorePutsBackWhatTheHomeLostOnly(t *testing.T) {
 	src, dir := setup(t)
@@ -1220,6 +1221,7 @@ func TestRestorePutsBackWhatTheHomeLostOnly(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(src, "repository/deployment/x.xml"), []byte("<api name=\"y\"/>\n"), 0o640))
 	must(t, os.WriteFile(filepath.Join(src, "conf/log4j2.properties"), []byte("appenders = CONSOLE\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(src, "conf/new.properties"), []byte("new\n"), 0o644))
+	must(t, os.Remove(filepath.Join(src, "lib/notice.txt"))) // dropped from mi_home: the home keeps it till a restart
 	before := tree(t, dir)
 
 	restored, err := home.Restore(src, dir, nil)
@@ -1343,5 +1345,24 @@ func TestSyncKeepsADirectoryModeChangedInTheHome(t *testing.T) {
 	}
 	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) > 0 || !slices.Equal(kept, []string{"conf (mode)"}) {
 		t.Errorf("Behind = %q, %q, %v; want conf's mode kept", behind, kept, err)
+	}
+}
+
+// A home's list says where the distribution it was synced from is: the
+// directory a link to it (/opt/wso2mi -> /opt/wso2mi-4.4.0) led to then,
+// for a crash restart to put back what the home lost as it was, though
+// mi_home names another since.
+func TestSyncedFromIsTheDirectorySyncedFrom(t *testing.T) {
+	src, dir := setup(t)
+	link := filepath.Join(filepath.Dir(src), "wso2mi")
+	must(t, os.Symlink(filepath.Base(src), link))
+	if _, err := syncHome(link, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := home.SyncedFrom(dir); !ok || got != src {
+		t.Errorf("SyncedFrom = %q, %v; want %s", got, ok, src)
+	}
+	if got, ok := home.SyncedFrom(t.TempDir()); ok {
+		t.Errorf("SyncedFrom of a directory never synced = %q; want none", got)
 	}
 }

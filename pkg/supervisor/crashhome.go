@@ -28,7 +28,12 @@ const (
 // the run to end at once, when the start would fail however often it is
 // tried: the simulator is gone and no other can be named.
 func (r *runner) restoreHome() error {
-	dist := r.s.dist
+	// The distribution the home was cloned from, which a reload may have
+	// changed since this supervisor started.
+	dist, ok := home.SyncedFrom(r.inst.Home)
+	if !ok {
+		dist = r.s.dist // a home an older mictl cloned
+	}
 	if dist == "" {
 		return nil // a supervisor that knows no distribution (some tests')
 	}

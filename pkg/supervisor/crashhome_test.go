@@ -12,23 +12,25 @@ import (
 	"github.com/mictl/mictl/pkg/sim"
 )
 
-// crashSite is a site of one ready instance whose supervisor knows the
-// simulator distribution its home was cloned from, as the daemon does;
-// prepare runs on that distribution before the instance is planned.
-func crashSite(t *testing.T, prepare func(dist string)) (s *simSite, homeDir string, ready Event) {
+// crashSite is a site of one ready instance cloned from the simulator
+// distribution dist, which prepare gets before the instance is planned.
+// Its supervisor knows another distribution, as a daemon does after a
+// reload changed mi_home: a home is put back from its own.
+func crashSite(t *testing.T, prepare func(dist string)) (s *simSite, dist, homeDir string, ready Event) {
 	t.Helper()
 	s = newSimSite(t, DefaultPolicy())
-	s.sup.dist = filepath.Join(s.dir, "instances", ".dist")
+	s.sup.dist = filepath.Join(s.dir, "mi-home-before-a-reload")
+	dist = filepath.Join(s.dir, "instances", ".dist")
 	opts, err := sim.MictlDistOptions()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sim.WriteDist(s.sup.dist, opts); err != nil {
+	if err := sim.WriteDist(dist, opts); err != nil {
 		t.Fatal(err)
 	}
-	prepare(s.sup.dist)
+	prepare(dist)
 	s.reload("instances = 1\n")
-	return s, filepath.Join(s.dir, "instances", "mi-1"), s.next("mi-1", StateReady)
+	return s, dist, filepath.Join(s.dir, "instances", "mi-1"), s.next("mi-1", StateReady)
 }
 
 func crash(t *testing.T, server Event) {
@@ -45,7 +47,7 @@ func crash(t *testing.T, server Event) {
 // for: a crash restart is no reload.
 func TestACrashRestartPutsBackWhatMIConsumedOnly(t *testing.T) {
 	const secret, conf = "password-tmp", "conf/log4j2.properties"
-	s, homeDir, ready := crashSite(t, func(dist string) {
+	s, dist, homeDir, ready := crashSite(t, func(dist string) {
 		if err := os.WriteFile(filepath.Join(dist, secret), []byte("wso2carbon\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +59,7 @@ func TestACrashRestartPutsBackWhatMIConsumedOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(s.sup.dist, conf), append(before, "# changed in mi_home\n"...), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dist, conf), append(before, "# changed in mi_home\n"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	crash(t, ready)
@@ -77,7 +79,7 @@ func TestACrashRestartPutsBackWhatMIConsumedOnly(t *testing.T) {
 // the home as it is, saying what it could not put back: it neither waits
 // for mi_home nor leaves the home half-written.
 func TestACrashRestartWithoutMIHomeStartsTheHomeAsItIs(t *testing.T) {
-	s, homeDir, ready := crashSite(t, func(dist string) {
+	s, dist, homeDir, ready := crashSite(t, func(dist string) {
 		if err := os.WriteFile(filepath.Join(dist, "password-tmp"), []byte("wso2carbon\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -85,12 +87,12 @@ func TestACrashRestartWithoutMIHomeStartsTheHomeAsItIs(t *testing.T) {
 	if err := os.Remove(filepath.Join(homeDir, "password-tmp")); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(s.sup.dist, s.sup.dist+".old"); err != nil {
+	if err := os.Rename(dist, dist+".old"); err != nil {
 		t.Fatal(err)
 	}
 	crash(t, ready)
-	if ev := s.next("mi-1", eventHomeRestoreFailed, StateStarting); ev.State != eventHomeRestoreFailed || !strings.Contains(ev.Message, s.sup.dist) {
-		t.Fatalf("after the crash: %s; want it to say %s could not be read", ev, s.sup.dist)
+	if ev := s.next("mi-1", eventHomeRestoreFailed, StateStarting); ev.State != eventHomeRestoreFailed || !strings.Contains(ev.Message, dist) {
+		t.Fatalf("after the crash: %s; want it to say %s could not be read", ev, dist)
 	}
 	if ev := s.next("mi-1", StateReady, StateBackoff); ev.State != StateReady {
 		t.Fatalf("after the crash: %s; want the home started as it is", ev)
@@ -123,7 +125,7 @@ func TestACrashRestartAfterMictlMoved(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Setenv(companion.EnvMictl, old) // the mictl that writes the homes
-			s, homeDir, ready := crashSite(t, func(string) {})
+			s, _, homeDir, ready := crashSite(t, func(string) {})
 			script, _ := os.ReadFile(filepath.Join(homeDir, home.StartScript))
 			if program, _ := sim.ScriptProgram(string(script)); program != old {
 				t.Fatalf("the home's script runs %q, want %q", program, old)
