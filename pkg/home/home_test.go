@@ -1278,19 +1278,22 @@ func TestRestoreBringsCurrentPathsUpToDate(t *testing.T) {
 }
 
 // mi_home moved away while an upgrade unpacks the new one: a crash
-// restart says it could not put back what the home lost, and changes
-// nothing in the home.
+// restart says it could not put back what the home lost (and only when
+// it lost something), and changes nothing in the home.
 func TestRestoreWithoutTheDistributionChangesNothing(t *testing.T) {
 	src, dir := setup(t)
 	if _, err := syncHome(src, dir); err != nil {
 		t.Fatal(err)
 	}
-	must(t, os.Remove(filepath.Join(dir, "conf/log4j2.properties")))
 	must(t, os.Rename(src, src+".old"))
+	if restored, err := home.Restore(src, dir, nil); err != nil || len(restored) > 0 {
+		t.Fatalf("Restore of a home that lost nothing = %q, %v; want nothing to say", restored, err)
+	}
+	must(t, os.Remove(filepath.Join(dir, "conf/log4j2.properties")))
 	before := tree(t, dir)
 	restored, err := home.Restore(src, dir, []string{"bin/micro-integrator.sh"})
-	if err == nil || len(restored) > 0 || !strings.Contains(err.Error(), src) {
-		t.Fatalf("Restore = %q, %v; want an error naming %s", restored, err, src)
+	if err == nil || len(restored) > 0 || !strings.Contains(err.Error(), "conf/log4j2.properties") || !strings.Contains(err.Error(), src) {
+		t.Fatalf("Restore = %q, %v; want an error naming conf/log4j2.properties and %s", restored, err, src)
 	}
 	if d := diffTrees(before, tree(t, dir)); len(d) > 0 {
 		t.Errorf("Restore changed %q; want nothing", d)

@@ -36,11 +36,6 @@ func Restore(src, dir string, current []string) (restored []string, err error) {
 	if err := outsideSource(dir, src); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(src); err != nil {
-		// mi_home moved away (an upgrade under way): what a file missing
-		// there means cannot be told.
-		return nil, fmt.Errorf("cannot put back in %s what it lost since its last restart: %w; `mictl restart` copies it once %s is there", dir, fsutil.Cause(err), src)
-	}
 	raw, listed, err := readCloned(dir)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: read its list of files from %s: %w", dir, src, fsutil.Cause(err))
@@ -83,6 +78,10 @@ func restoreFile(src, dir, rel string, c *clone, current bool) (string, error) {
 	path := filepath.Join(src, filepath.FromSlash(rel))
 	info, err := os.Stat(path)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && !fsutil.Exists(src):
+		// mi_home moved away (an upgrade under way): whether the file was
+		// dropped from it cannot be told.
+		return "", fmt.Errorf("cannot put back %s in %s: %s, the distribution it was cloned from, is not there; `mictl restart` brings the home up to date with mi_home", rel, dir, src)
 	case errors.Is(err, fs.ErrNotExist):
 		return "", nil // dropped from the distribution: nothing to put back
 	case err != nil:
