@@ -160,3 +160,30 @@ func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 			inst.State, inst.Server, server, server.Alive(), d.events())
 	}
 }
+
+// mictl copied to another directory and the old copy removed while its
+// daemon runs: `mictl restart --all` from the new copy, as README
+// advises, moves every instance onto the new copy's simulator. The
+// daemon wrote its own removed mictl into the simulator distribution,
+// and the restart stopped each instance and could not start it again.
+func TestRestartAllAfterMictlMoved(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	oldBin, newBin := filepath.Join(d.dir, "old"), filepath.Join(d.dir, "new")
+	for _, dir := range []string{oldBin, newBin} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		installCopy(t, os.Args[0], dir, "mictl")
+	}
+	d.exe = filepath.Join(oldBin, "mictl")
+	d.up(1)
+	if err := os.RemoveAll(oldBin); err != nil {
+		t.Fatal(err)
+	}
+	d.exe = filepath.Join(newBin, "mictl")
+	d.must("restart", "--all")
+	if script := d.readFile("instances/mi-1/bin/micro-integrator.sh"); !strings.Contains(script, d.exe) {
+		t.Errorf("mi-1's start script after the restart:\n%s\nwant it to run %s", script, d.exe)
+	}
+}

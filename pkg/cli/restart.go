@@ -78,6 +78,13 @@ error: exit 2.`,
 				return err
 			}
 			warnPolicy(streams, store, &o.run, cfg, cmd.Flags())
+			// The simulator distribution names this mictl before the daemon
+			// clones it into the homes it restarts: a daemon whose mictl
+			// was moved away since knows of none (README: after moving
+			// mictl, restart --all).
+			if _, err := reconcile.SourceDistribution(cfg); err != nil {
+				return err
+			}
 			if err := spawnDaemon(cmd.Context(), store, o.run.Args(cfg), false); err != nil {
 				return err
 			}

@@ -564,15 +564,24 @@ func (t *Target) Instance(name string) (ports.Instance, bool) {
 // SourceDistribution is the MI home instances are cloned from: mi_home, or
 // the simulator distribution under instances_dir/.dist, written again each
 // time so that it always runs this mictl binary (its conf/ files, which the
-// user may edit, are kept).
+// user may edit, are kept). A daemon whose mictl was removed since (copied
+// elsewhere, the old directory removed) leaves it as it is: written, it
+// named that program, and the restart the new mictl asked for (which
+// wrote it for itself first) failed to start every instance it stopped.
 func SourceDistribution(cfg *config.Config) (string, error) {
 	dir := sourceDistributionDir(cfg)
 	if !cfg.UsesSimulator() {
 		return dir, nil
 	}
-	opts, err := sim.MictlDistOptions()
-	if err != nil {
-		return "", err
+	opts, ok := sim.RunnableDistOptions()
+	if !ok && sim.IsDist(dir) {
+		return dir, nil
+	}
+	if !ok {
+		var err error
+		if opts, err = sim.MictlDistOptions(); err != nil {
+			return "", err
+		}
 	}
 	var taken *sim.DirTakenError
 	switch err := sim.WriteDist(dir, opts); {

@@ -20,6 +20,9 @@ import (
 func TestAnotherMictlWritingTheSimulatorRestartsNothing(t *testing.T) {
 	cfg := loadConfig(t, "instances = 1\nbase_offset = 21900\n")
 	bin := t.TempDir()
+	for _, dir := range []string{"old", "new"} {
+		fakeProgram(t, filepath.Join(bin, dir, "mictl"))
+	}
 	t.Setenv(companion.EnvMictl, filepath.Join(bin, "old", "mictl"))
 	target, err := Build(cfg, &state.File{}, Options{})
 	if err != nil {
@@ -51,5 +54,42 @@ func TestAnotherMictlWritingTheSimulatorRestartsNothing(t *testing.T) {
 	script, err := os.ReadFile(filepath.Join(records[0].Home, sim.ScriptPath))
 	if err != nil || !strings.Contains(string(script), upgraded) {
 		t.Errorf("the home prepared for a start runs %q (%v), want the script naming %s", script, err, upgraded)
+	}
+}
+
+// fakeProgram makes an executable file at path: a mictl as far as the
+// simulator distribution's writer can tell, which runs none.
+func fakeProgram(t *testing.T, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A daemon whose mictl was removed since it started (copied elsewhere,
+// the old directory removed) leaves the simulator distribution as it is:
+// it wrote the script naming the removed program over the one the new
+// mictl had written, and the restart --all that README advises after such
+// a move stopped each instance it then could not start.
+func TestAMictlGoneLeavesTheSimulatorDistributionAsItIs(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 21900\n")
+	bin := t.TempDir()
+	current := filepath.Join(bin, "new", "mictl")
+	fakeProgram(t, current)
+	t.Setenv(companion.EnvMictl, current)
+	dir, err := SourceDistribution(cfg) // as the new mictl does
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(companion.EnvMictl, filepath.Join(bin, "old", "mictl")) // the daemon's, removed
+	if _, err := SourceDistribution(cfg); err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile(filepath.Join(dir, sim.ScriptPath))
+	if program, _ := sim.ScriptProgram(string(script)); err != nil || program != current {
+		t.Errorf("the simulator distribution runs %q (%v), want %s", program, err, current)
 	}
 }
