@@ -1369,3 +1369,20 @@ func TestSyncedFromIsTheDirectorySyncedFrom(t *testing.T) {
 		t.Errorf("SyncedFrom of a directory never synced = %q; want none", got)
 	}
 }
+
+// A CApp the distribution ships that left a home's carbonapps/ was
+// undeployed there (MI's Management API deletes the .car): a crash
+// restart does not deploy it again.
+func TestRestoreLeavesAnUndeployedCAppOut(t *testing.T) {
+	src, dir := setup(t)
+	car := filepath.ToSlash(filepath.Join(home.CarbonAppsDir(""), "shipped_1.0.0.car"))
+	must(t, os.MkdirAll(home.CarbonAppsDir(src), 0o755))
+	must(t, os.WriteFile(filepath.Join(src, car), []byte("PK\x03\x04 car"), 0o644))
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.Remove(filepath.Join(dir, car)))
+	if restored, err := home.Restore(src, dir, nil); err != nil || len(restored) > 0 {
+		t.Errorf("Restore = %q, %v; want the CApp left out", restored, err)
+	}
+}

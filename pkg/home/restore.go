@@ -69,6 +69,11 @@ func restoreFile(src, dir, rel string, c *clone, current bool) (string, error) {
 	if c == nil || c.kind == kindOwn || c.kind == kindDir || perInstance[rel] || !filepath.IsLocal(rel) {
 		return "", nil // a symlink, or a file whose it is cannot be told
 	}
+	if strings.HasPrefix(rel, filepath.ToSlash(CarbonAppsDir(""))+"/") {
+		// A CApp gone from carbonapps/ was undeployed (MI's Management API
+		// deletes the .car): a crash must not deploy it again.
+		return "", nil
+	}
 	dst := filepath.Join(dir, filepath.FromSlash(rel))
 	_, err := os.Lstat(dst)
 	lost := errors.Is(err, fs.ErrNotExist)
