@@ -133,13 +133,17 @@ func (i Instance) PodExtraPorts() []int {
 func (i Instance) LaunchEnv() []string { return supervisor.LaunchEnv(&i.Launch) }
 
 // JVMEnv is the part of the launch environment that carries to another
-// host: the JVM settings. JAVA_HOME, CARBON_HOME and the simulator's
-// switches name things on this host only.
+// host: the JVM settings, in the order the JVM takes them
+// (ports.JavaOptsVars: of two -Xmx the later wins), whatever order the
+// shell that captured them had them in. JAVA_HOME, CARBON_HOME and the
+// simulator's switches name things on this host only.
 func (i Instance) JVMEnv() []string {
 	var out []string
-	for _, kv := range i.Launch.Env {
-		if ports.SetsJavaOpts(kv) {
-			out = append(out, kv)
+	for _, name := range ports.JavaOptsVars {
+		for _, kv := range i.Launch.Env {
+			if strings.HasPrefix(kv, name+"=") {
+				out = append(out, kv)
+			}
 		}
 	}
 	return out

@@ -649,21 +649,25 @@ func newDeployment(in *export.Input, g *group, inbounds *inboundMap, opts Option
 	}, memNote
 }
 
-// podJVMEnv is the JVM settings a pod's MI runs with, in the order its
-// start script passes them to java: JVM_MEM_OPTS first (the heap mictl
-// launches the instance with, or else WSO2's chart's), then the others
-// (JAVA_OPTS).
+// podJVMEnv is the JVM settings a pod's MI runs with, in the order the
+// JVM takes them (export.Instance.JVMEnv): JVM_MEM_OPTS is the heap mictl
+// launches the instance with, or else WSO2's chart's. The JVM reads
+// JAVA_TOOL_OPTIONS and JDK_JAVA_OPTIONS before the start script's
+// JVM_MEM_OPTS, so an -Xmx there does not set the heap.
 func podJVMEnv(inst export.Instance) []string {
-	mem := "JVM_MEM_OPTS=" + memOpts
-	var rest []string
-	for _, kv := range inst.JVMEnv() {
-		if strings.HasPrefix(kv, "JVM_MEM_OPTS=") {
-			mem = kv
-		} else {
-			rest = append(rest, kv)
-		}
+	jvm := inst.JVMEnv()
+	sets := func(name string) func(string) bool {
+		return func(kv string) bool { return strings.HasPrefix(kv, name+"=") }
 	}
-	return append([]string{mem}, rest...)
+	if slices.ContainsFunc(jvm, sets("JVM_MEM_OPTS")) {
+		return jvm
+	}
+	// In its place: before JAVA_OPTS, the one variable after it.
+	at := slices.IndexFunc(jvm, sets("JAVA_OPTS"))
+	if at < 0 {
+		at = len(jvm)
+	}
+	return slices.Insert(jvm, at, "JVM_MEM_OPTS="+memOpts)
 }
 
 // podEnv is the container's environment: the node identity from the pod
@@ -675,9 +679,12 @@ func podEnv(inst export.Instance) []envVar {
 	// WSO2's chart sets JAVA_MEM_OPTS; MI's start script reads
 	// JVM_MEM_OPTS (docs/mi-facts.md). Both, so the heap is the same
 	// either way.
-	_, mem, _ := strings.Cut(jvm[0], "=")
-	env = append(env, envVar{Name: "JAVA_MEM_OPTS", Value: literal(mem)}, envVar{Name: "JVM_MEM_OPTS", Value: literal(mem)})
-	for _, kv := range jvm[1:] {
+	for _, kv := range jvm {
+		if mem, ok := strings.CutPrefix(kv, "JVM_MEM_OPTS="); ok {
+			env = append(env, envVar{Name: "JAVA_MEM_OPTS", Value: literal(mem)})
+		}
+	}
+	for _, kv := range jvm {
 		k, v, _ := strings.Cut(kv, "=")
 		env = append(env, envVar{Name: k, Value: literal(v)})
 	}

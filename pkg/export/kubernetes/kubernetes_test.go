@@ -748,6 +748,12 @@ func TestMemoryLimitFitsTheHeap(t *testing.T) {
 			"# Memory limit 1536Mi: MI's heap (-Xmx1024m in JVM_MEM_OPTS) and 512Mi beyond it for the JVM's\n# own memory and the diagnostics tool's JVM; at least WSO2's chart's 1Gi.\n"},
 		{"JVM_MEM_OPTS", []string{"JVM_MEM_OPTS=-Xms1g -Xmx2g"}, "2560Mi", "(-Xmx2g in JVM_MEM_OPTS)"},
 		{"JAVA_OPTS after JVM_MEM_OPTS", []string{"JAVA_OPTS=-Dx=1 -Xmx3G", "JVM_MEM_OPTS=-Xmx2g"}, "3584Mi", "(-Xmx3G in JAVA_OPTS)"},
+		// The JVM reads JAVA_TOOL_OPTIONS, then JDK_JAVA_OPTIONS, before
+		// the start script's JVM_MEM_OPTS and JAVA_OPTS: the later -Xmx
+		// wins, whatever order the shell had the variables in.
+		{"JAVA_TOOL_OPTIONS under the start script's default", []string{"JAVA_TOOL_OPTIONS=-Xmx4g"}, "1536Mi", "(-Xmx1024m in JVM_MEM_OPTS)"},
+		{"JDK_JAVA_OPTIONS under JVM_MEM_OPTS", []string{"JVM_MEM_OPTS=-Xmx2g", "JDK_JAVA_OPTIONS=-Xmx4g"}, "2560Mi", "(-Xmx2g in JVM_MEM_OPTS)"},
+		{"JAVA_OPTS over JAVA_TOOL_OPTIONS set after it", []string{"JAVA_OPTS=-Xmx2g", "JAVA_TOOL_OPTIONS=-Xmx4g"}, "2560Mi", "(-Xmx2g in JAVA_OPTS)"},
 		{"MaxHeapSize in bytes", []string{"JAVA_OPTS=-XX:MaxHeapSize=2147483649"}, "2561Mi", "(-XX:MaxHeapSize=2147483649 in JAVA_OPTS)"},
 		{"small heap", []string{"JVM_MEM_OPTS=-Xmx256m"}, "1Gi", "(-Xmx256m in JVM_MEM_OPTS)"},
 		{"no heap set", []string{"JVM_MEM_OPTS=-Xms512m -XX:MaxRAMPercentage=75"}, "1Gi",

@@ -25,9 +25,10 @@ type heapSetting struct {
 	bytes            int64
 }
 
-// maxHeap finds the maximum heap that MI's start script gives the JVM:
-// it passes $JVM_MEM_OPTS, then $JAVA_OPTS, split into words, and the
-// JVM takes the last setting. vars are name=value pairs in that order.
+// maxHeap finds the maximum heap that MI's JVM runs with: the last
+// setting of vars, name=value pairs in the order the JVM takes them
+// (JAVA_TOOL_OPTIONS and JDK_JAVA_OPTIONS it reads itself, then the
+// start script passes $JVM_MEM_OPTS and $JAVA_OPTS, split into words).
 // ok is false when none sets the heap (the JVM then sizes it from the
 // limit).
 func maxHeap(vars ...string) (h heapSetting, ok bool) {
@@ -78,7 +79,7 @@ func jvmSize(s string) (int64, error) {
 }
 
 // memoryLimit is the memory limit of a pod whose JVM settings are vars
-// (JVM_MEM_OPTS=..., JAVA_OPTS=..., in the start script's order), and
+// (JVM_MEM_OPTS=..., JAVA_OPTS=..., in the order the JVM takes them), and
 // the lines of the note the Deployment's file carries to say why.
 func memoryLimit(vars ...string) (limit string, note []string) {
 	h, ok := maxHeap(vars...)
