@@ -63,6 +63,12 @@ type Finding struct {
 	Message string  `json:"message"`
 }
 
+// OffsetMoves says whether another offset can end the finding: the port
+// of one of its parties moves with its instance's offset.
+func (f Finding) OffsetMoves() bool {
+	return slices.ContainsFunc(f.Parties, func(p Party) bool { return !p.unmoved })
+}
+
 // HeldBy names what holds a port, with the same keys in every output
 // that names a holder. Each is null when not known: the pid and process
 // when the owner cannot be seen, the instance when the process is none

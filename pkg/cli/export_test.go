@@ -173,6 +173,24 @@ func TestSelfClashingPlanIsNotWritten(t *testing.T) {
 	}
 }
 
+// Two instances with the mediation debugger on clash on 9005 and 9006,
+// which MI opens with no offset: the refusal asks for what each clash
+// says (run one instance with it), not for other offsets, which change
+// nothing there.
+func TestSelfClashOffsetsCannotFixIsNotBlamedOnOffsets(t *testing.T) {
+	dir := inTempDir(t)
+	lo, _ := testports.Block(t, testports.Other)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 2\nbase_offset = %d\n", lo))
+	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
+	for _, args := range [][]string{{"export", "systemd", "--out", "units"}, {"export", "compose", "--out", "compose.yaml"}} {
+		code, _, errOut := runExport(t, args...)
+		if code != exitcode.Conflicts || !strings.Contains(errOut, "mi-1 debugger command 9005 ↔ mi-2 debugger command 9005") ||
+			!strings.Contains(errOut, "the offset does not move these ports") || strings.Contains(errOut, "fix their offsets") {
+			t.Errorf("mictl %s: exit %d, stderr:\n%s\nwant exit 1 naming the debugger's clash, without asking for other offsets", strings.Join(args, " "), code, errOut)
+		}
+	}
+}
+
 func TestExportForceReplacesAForeignDirectory(t *testing.T) {
 	dir := inTempDir(t)
 	writeFile(t, filepath.Join(dir, "out", "notes.txt"), "mine")

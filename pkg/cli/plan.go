@@ -115,7 +115,11 @@ func (p *planned) refuseSelfClashes(streams *IOStreams, output, what string) err
 			return err
 		}
 	}
-	return &check.ConflictError{Report: own, Refused: what + ", nothing was written: the instances' own ports clash (fix their offsets: an [[instance]] offset in mictl.toml, or --offsets; mictl check-conflicts explains each)"}
+	fix := "the offset does not move these ports: do what each conflict says"
+	if slices.ContainsFunc(own.Conflicts, check.Finding.OffsetMoves) {
+		fix = "fix their offsets: an [[instance]] offset in mictl.toml, or --offsets"
+	}
+	return &check.ConflictError{Report: own, Refused: what + ", nothing was written: the instances' own ports clash (" + fix + "; mictl check-conflicts explains each)"}
 }
 
 // currentState reads the state file of cfg's instances without creating
