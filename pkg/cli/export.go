@@ -86,8 +86,11 @@ func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what strin
 // that run keep the environment their records hold (see
 // export.FromTarget), and stderr says where that differs from this
 // shell's, and where what runs was planned or is supervised otherwise
-// (restarts says how the export's engine restarts a server).
-func exportInput(streams *IOStreams, p *planned, restarts string) (*export.Input, error) {
+// (restarts says how the export's engine restarts a server), and which
+// inbound endpoint ports MI resolves only at run time (runTime says what
+// the export does without them: the four ports and those planned are all
+// it exposes).
+func exportInput(streams *IOStreams, p *planned, restarts, runTime string) (*export.Input, error) {
 	in, err := export.FromTarget(p.Target, export.Options{
 		CApps: func(name string) []string {
 			var paths []string
@@ -101,7 +104,7 @@ func exportInput(streams *IOStreams, p *planned, restarts string) (*export.Input
 	if err != nil {
 		return nil, err
 	}
-	notes := in.EnvNotes()
+	notes := slices.Concat(in.EnvNotes(), runTimePortNotes(p.Target, runTime))
 	if reconcile.AnyActive(p.state) {
 		// What runs was planned with the last up's flags over the file:
 		// an export of the file alone describes other instances.
@@ -263,7 +266,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", "", carbonHomeHelp)
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution) and the inbound endpoints the distribution keeps as synapse files: the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
-		in, err := exportInput(streams, p, kubernetes.Restarts)
+		in, err := exportInput(streams, p, kubernetes.Restarts, kubernetes.RunTimePorts)
 		if err != nil {
 			return err
 		}
@@ -367,7 +370,7 @@ func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the systemd units"); err != nil {
 		return err
 	}
-	in, err := exportInput(streams, p, systemd.Restarts())
+	in, err := exportInput(streams, p, systemd.Restarts(), systemd.RunTimePorts)
 	if err != nil {
 		return err
 	}
@@ -474,7 +477,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the Compose file"); err != nil {
 		return err
 	}
-	in, err := exportInput(streams, p, compose.Restarts)
+	in, err := exportInput(streams, p, compose.Restarts, compose.RunTimePorts)
 	if err != nil {
 		return err
 	}

@@ -58,11 +58,18 @@ func runTimePorts(t *reconcile.Target) []instanceRunTimePort {
 
 // runTimeNotes say which ports runTimePorts lists, and that nothing
 // checked them.
-func runTimeNotes(t *reconcile.Target) []string {
+func runTimeNotes(t *reconcile.Target) []string { return runTimePortNotes(t, "") }
+
+// runTimePortNotes are runTimeNotes, each followed by more (what else
+// leaves the port out) unless that is "".
+func runTimePortNotes(t *reconcile.Target, more string) []string {
+	if more != "" {
+		more = "; " + more
+	}
 	var out []string
 	for _, r := range runTimePorts(t) {
-		out = append(out, fmt.Sprintf("%s: inbound endpoint %s listens on %s = %s, a port MI resolves at run time: not planned, not checked for conflicts",
-			r.Instance, r.Listener, r.Parameter, r.Value))
+		out = append(out, fmt.Sprintf("%s: inbound endpoint %s listens on %s = %s, a port MI resolves at run time: not planned, not checked for conflicts%s",
+			r.Instance, r.Listener, r.Parameter, r.Value, more))
 	}
 	return out
 }

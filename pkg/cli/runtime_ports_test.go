@@ -109,3 +109,31 @@ func TestRunTimePortsOfShippedCApps(t *testing.T) {
 		t.Fatalf("check-conflicts: exit %d, want 0 and %q:\n%s%s", code, note, out, errOut)
 	}
 }
+
+// An export exposes the ports it knows: one MI resolves at run time is
+// said on stderr, as up says it, with what the export does without it
+// (Compose does not publish it, a Service has no port for it).
+func TestExportsSayWhatTheyLeaveOfRunTimePorts(t *testing.T) {
+	dir := inTempDir(t)
+	car := writeCar(t, dir, "build/env_1.0.0.car", capp.Spec{Name: "env",
+		Inbounds: []capp.InboundSpec{{Name: "OrdersEnv", Placeholder: "$SYSTEM:ORDERS_PORT"}}})
+	if err := os.WriteFile("mictl.toml", []byte("instances = 1\ncapps = [\""+car+"\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lo, _ := testports.Block(t, testports.Other)
+	offsets := fmt.Sprint(freeOffset(t, lo))
+	note := "note: mi-1: inbound endpoint env_1.0.0/OrdersEnv listens on inbound.http.port = $SYSTEM:ORDERS_PORT, a port MI resolves at run time: not planned, not checked for conflicts"
+	for _, tc := range []struct {
+		args []string
+		says string // after the note, what the export does without the port
+	}{
+		{[]string{"compose", "--out", "compose.yaml"}, "; not published by its service"},
+		{[]string{"kubernetes", "--out", "k8s"}, "; not a container or Service port of its Deployment"},
+		{[]string{"systemd", "--user", "--out", "units"}, "\n"},
+	} {
+		code, _, errOut := runExport(t, append([]string{"export"}, append(tc.args, "--offsets", offsets)...)...)
+		if code != exitcode.OK || !strings.Contains(errOut, note+tc.says) {
+			t.Errorf("export %s: exit %d, stderr does not say %q:\n%s", tc.args[0], code, note+tc.says, errOut)
+		}
+	}
+}

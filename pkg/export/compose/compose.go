@@ -32,6 +32,11 @@ const (
 // instances run with a restart policy of their own.
 const Restarts = "Docker restarts a container whenever it ends, until it is stopped (restart: " + restartPolicy + ")"
 
+// RunTimePorts says what the export does with an inbound endpoint port
+// MI resolves only at run time, for a note naming it: the container
+// opens it, but only the ports the export lists are published.
+const RunTimePorts = "not published by its service: add it to the service's ports to reach it from the host"
+
 // restartPolicy is every service's: unless-stopped, not on-failure,
 // since the container's main process ends as MI's start script does, with
 // 0 even when the JVM crashed (docs/mi-facts.md).

@@ -58,6 +58,11 @@ type Options struct {
 // with a restart policy of their own.
 const Restarts = "the kubelet restarts MI whenever its container ends (a Deployment's pods always restart), waiting longer after each crash"
 
+// RunTimePorts says what the export does with an inbound endpoint port
+// MI resolves only at run time, for a note naming it: the pod opens it,
+// but it is not one of the ports the export lists.
+const RunTimePorts = "not a container or Service port of its Deployment: add it to both to reach it through the Service"
+
 // What WSO2's Helm chart for MI sets (issue 14, "Facts").
 const (
 	runAsUser        = 10802 // wso2carbon in WSO2's images

@@ -65,6 +65,11 @@ const (
 	startLimitBurst    = 5
 )
 
+// RunTimePorts says what the export does with an inbound endpoint port
+// MI resolves only at run time, for a note naming it: nothing more than
+// mictl up does, since the units run the same homes on this host.
+const RunTimePorts = ""
+
 // Restarts says how the units restart MI, for a note where the instances
 // run with a restart policy of their own.
 func Restarts() string {
