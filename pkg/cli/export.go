@@ -38,7 +38,10 @@ or Compose (a service per instance). Each export plans the configuration
 exactly as 'mictl up' does and renders every deployment.toml with the same
 code; nothing is written until every file of the export is made and every
 input checked, and then the files appear at once (a new directory renamed
-into place). systemd and Compose run every instance on one host: a plan whose
+into place). The files of an earlier export there that this one does not
+write (an instance gone since) go with it, named on stderr (and under
+"removed" with -o json): what was installed or applied from them stays
+until you remove it. systemd and Compose run every instance on one host: a plan whose
 instances share ports is refused there (exit 1), as 'mictl up' refuses it;
 pods need no offsets, so Kubernetes takes it.
 
@@ -145,9 +148,17 @@ type exportReport struct {
 	Files []export.File `json:"files"`
 	// Next is the command that applies the export.
 	Next string `json:"next"`
+	// Removed are the files the earlier export in --out wrote and this
+	// one does not (export.Dropped), gone with it: what was installed or
+	// applied from them stays.
+	Removed []string `json:"removed"`
 }
 
 func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
+	if len(r.Removed) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: removed %s, which the earlier export wrote and this one does not: what was installed or applied from %s stays until you remove it\n",
+			strings.Join(r.Removed, ", "), itOrThem(len(r.Removed)))
+	}
 	if o.output == formatJSON {
 		// Absolute, as generate's paths are: a script reading them need
 		// not run where mictl ran. next stays the command to type here.
@@ -157,6 +168,11 @@ func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
 			files[i] = export.File{Path: absolute(f.Path), What: f.What}
 		}
 		r.Files = files
+		removed := []string{}
+		for _, path := range r.Removed {
+			removed = append(removed, absolute(path))
+		}
+		r.Removed = removed
 		return writeJSON(streams.Out, r)
 	}
 	rows := make([][]string, len(r.Files))
@@ -188,14 +204,31 @@ func writeExportDir(streams *IOStreams, o *exportOptions, kind string, files []e
 	if err := export.CheckDir(o.out, kind, "--out", o.force); err != nil {
 		return err
 	}
+	dropped := export.Dropped(o.out, kind, files)
 	if err := export.WriteDir(o.out, kind, files, dirMode); err != nil {
 		return err
 	}
-	r := exportReport{Kind: kind, Out: o.out, Next: next}
+	r := exportReport{Kind: kind, Out: o.out, Next: next, Removed: inDir(o.out, dropped)}
 	for _, f := range files {
 		r.Files = append(r.Files, export.File{Path: filepath.Join(o.out, filepath.FromSlash(f.Path)), What: f.What})
 	}
 	return printExport(streams, o, r)
+}
+
+// inDir is each of paths (relative, '/' separators) under dir.
+func inDir(dir string, paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, filepath.Join(dir, filepath.FromSlash(p)))
+	}
+	return out
+}
+
+func itOrThem(n int) string {
+	if n == 1 {
+		return "it"
+	}
+	return "them"
 }
 
 type exportKubernetesOptions struct {
@@ -496,6 +529,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err := export.CheckDir(filesDir, compose.Kind, "--out", o.force); err != nil {
 		return err
 	}
+	dropped := export.Dropped(filesDir, compose.Kind, files)
 	// The mounted files first: the Compose file never names one missing.
 	if err := export.WriteDir(filesDir, compose.Kind, files, 0o700); err != nil {
 		return err
@@ -504,7 +538,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 		return err
 	}
 	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + o.out + " up -d",
-		Files: []export.File{{Path: o.out, What: "Compose file"}}}
+		Files: []export.File{{Path: o.out, What: "Compose file"}}, Removed: inDir(filesDir, dropped)}
 	for _, f := range files {
 		r.Files = append(r.Files, export.File{Path: filepath.Join(filesDir, filepath.FromSlash(f.Path)), What: f.What})
 	}

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
 )
@@ -411,6 +413,64 @@ func TestExportsNoteTheRestartPolicyTheyDoNotCarry(t *testing.T) {
 				tc.want != "" && !strings.Contains(errOut, tc.want+how) {
 				t.Errorf("export %s with the daemon's arguments %q recorded said:\n%s\nwant %q", kind, recorded(tc.daemon), errOut, tc.want+how)
 			}
+		}
+	}
+}
+
+// An instance gone from mictl.toml since the last export: its files go
+// with the earlier export, and the export names them (stderr, and
+// "removed" in -o json), since the units copied into place or the
+// objects applied from them keep running it.
+func TestExportNamesTheFilesItNoLongerWrites(t *testing.T) {
+	dir := inTempDir(t)
+	lo, _ := testports.Block(t, testports.Other)
+	offsets := func(n int) string {
+		var list []string
+		for i := range n {
+			list = append(list, fmt.Sprint(lo+i))
+		}
+		return strings.Join(list, ",")
+	}
+	for _, tc := range []struct {
+		args    []string
+		removed []string // relative to dir
+	}{
+		{[]string{"systemd", "--user", "--out", "units"}, []string{"units/mictl-mi@mi-2.service.d/10-mictl.conf"}},
+		{[]string{"compose", "--out", "compose.yaml"}, []string{"compose-files/mi-2/deployment.toml"}},
+		{[]string{"kubernetes", "--out", "k8s"}, []string{"k8s/deployment-mi-2.yaml", "k8s/secret-mi-2-deployment-toml.yaml", "k8s/service-mi-2.yaml"}},
+	} {
+		export := append([]string{"export"}, tc.args...)
+		writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 2\n[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"mi-2.example.com\" }\n")
+		if code, _, errOut := runExport(t, append(export, "--offsets", offsets(2))...); code != exitcode.OK || strings.Contains(errOut, "note: removed") {
+			t.Fatalf("first export %s: exit %d:\n%s", tc.args[0], code, errOut)
+		}
+		writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 1\n")
+		code, out, errOut := runExport(t, append(export, "--offsets", offsets(1), "-o", "json")...)
+		if code != exitcode.OK {
+			t.Fatalf("export %s again: exit %d:\n%s", tc.args[0], code, errOut)
+		}
+		jsonschematest.Validate(t, "export", []byte(out))
+		var r struct {
+			Removed []string `json:"removed"`
+		}
+		var want []string
+		for _, p := range tc.removed {
+			want = append(want, filepath.Join(dir, p))
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || !slices.Equal(r.Removed, want) {
+			t.Errorf("export %s -o json: removed %q (%v), want %q", tc.args[0], r.Removed, err, want)
+		}
+		if note := "note: removed " + strings.Join(tc.removed, ", ") + ", which the earlier export wrote and this one does not"; !strings.Contains(errOut, note) {
+			t.Errorf("export %s: stderr does not say %q:\n%s", tc.args[0], note, errOut)
+		}
+		for _, p := range tc.removed {
+			if _, err := os.Stat(p); !os.IsNotExist(err) {
+				t.Errorf("export %s: %s is still there (%v)", tc.args[0], p, err)
+			}
+		}
+		// Nothing gone: an empty list, not null.
+		if _, out, _ = runExport(t, append(export, "--offsets", offsets(1), "-o", "json")...); !strings.Contains(out, `"removed": []`) {
+			t.Errorf("export %s with nothing removed:\n%s", tc.args[0], out)
 		}
 	}
 }

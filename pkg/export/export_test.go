@@ -34,6 +34,12 @@ func TestWriteDirReplacesTheWholeExport(t *testing.T) {
 		t.Fatal("another kind's export was taken without --force")
 	}
 	second := []export.File{{Path: "c.yaml", Data: []byte("c"), Mode: 0o644}}
+	if got := export.Dropped(dir, "kind", second); !slices.Equal(got, []string{"a.yaml", "sub/b.yaml"}) {
+		t.Errorf("dropped by the second export: %q, want the first's two files", got)
+	}
+	if got := export.Dropped(dir, "other", second); got != nil {
+		t.Errorf("dropped from another kind's export: %q, want none", got)
+	}
 	if err := export.WriteDir(dir, "kind", second, 0o700); err != nil {
 		t.Fatal(err)
 	}

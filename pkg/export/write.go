@@ -93,20 +93,48 @@ func CheckDir(dir, kind, flag string, force bool) error {
 // ownEntries are the top-level names in dir that an earlier export of
 // kind wrote, by its marker.
 func ownEntries(dir, kind string) map[string]bool {
-	data, err := os.ReadFile(filepath.Join(dir, Marker))
-	if err != nil {
-		return nil
-	}
-	var m marker
-	if json.Unmarshal(data, &m) != nil || m.Kind != kind {
+	earlier, ok := earlierFiles(dir, kind)
+	if !ok {
 		return nil
 	}
 	ours := map[string]bool{Marker: true}
-	for _, f := range m.Files {
+	for _, f := range earlier {
 		top, _, _ := strings.Cut(f, "/")
 		ours[top] = true
 	}
 	return ours
+}
+
+// earlierFiles are the files an earlier export of kind wrote in dir, as
+// its marker lists them; ok is false when dir holds no export of kind.
+func earlierFiles(dir, kind string) (files []string, ok bool) {
+	data, err := os.ReadFile(filepath.Join(dir, Marker))
+	if err != nil {
+		return nil, false
+	}
+	var m marker
+	if json.Unmarshal(data, &m) != nil || m.Kind != kind {
+		return nil, false
+	}
+	return m.Files, true
+}
+
+// Dropped lists the files an earlier export of kind in dir wrote that
+// files does not hold (an instance or a CApp gone from the configuration
+// since), sorted, relative to dir with '/' separators. WriteDir removes
+// them with the rest of the earlier export; what was installed or applied
+// from them (a drop-in copied into place, a Deployment in a cluster)
+// stays. Call it before WriteDir.
+func Dropped(dir, kind string, files []File) []string {
+	earlier, _ := earlierFiles(dir, kind)
+	var out []string
+	for _, f := range earlier {
+		if !slices.ContainsFunc(files, func(n File) bool { return n.Path == f }) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // refuseCurrent keeps --force from replacing the working directory or one
