@@ -25,6 +25,7 @@ import (
 	"github.com/mictl/mictl/pkg/export/exporttest"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
 
@@ -75,6 +76,30 @@ func TestReplicasAndOverrides(t *testing.T) {
 	toml := objs.deploymentTOML("mi-2")
 	if !strings.Contains(toml, `hostname = "mi-2.example.com"`) || !strings.Contains(toml, "offset = 10") {
 		t.Errorf("mi-2's deployment.toml lacks its override or offset 10:\n%s", toml)
+	}
+}
+
+// An instance that runs keeps the JVM settings its record holds, listed
+// in the order the shell that started it had them; another gets this
+// shell's, the same settings in another order. Their pods are the same:
+// one Deployment, two replicas.
+func TestSameJVMSettingsInAnotherOrderAreReplicas(t *testing.T) {
+	shell := []string{"JVM_MEM_OPTS=-Xmx2g", "JAVA_OPTS=-Dx=1"}
+	target := exporttest.Target(t, t.TempDir(), exporttest.Case{Name: "order", TOML: "instances = 2\n", Env: shell, Offsets: []int{10, 11}})
+	current := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{
+		{Name: "mi-1", Offset: 10, Env: []string{"JAVA_OPTS=-Dx=1", "JVM_MEM_OPTS=-Xmx2g"}, State: state.StateReady},
+	}}
+	in, err := export.FromTarget(target, export.Options{Current: current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Export(in, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs := decode(t, files)
+	if mi := objs.deployments["mi"]; len(objs.deployments) != 1 || mi == nil || *mi.Spec.Replicas != 2 {
+		t.Errorf("deployments %v, want mi alone with 2 replicas", keys(objs.deployments))
 	}
 }
 
