@@ -276,7 +276,10 @@ which MI's image lacks too) are one ConfigMap, each file mounted into that
 directory (left out with --capps-in-image as well). The container and a
 Service expose the four ports and the inbound endpoints' ports, as MI
 opens them in a pod (an endpoint MI offsets on PORT+10, others on PORT;
-named in-PORT). A ConfigMap over about 190 KiB (a large
+named in-PORT), and the ports MI opens with no offset when the JVM
+settings ask for them: the mediation debugger's 9005 and 9006
+(-Desb.debug=true; debug-PORT) and the unit test server's
+(-DsynapseTest, on -DsynapseTestPort or 9008; test-PORT). A ConfigMap over about 190 KiB (a large
 CApp) is too large for a client-side 'kubectl apply', which copies every
 object into a 256 KiB annotation: the export says so, and 'kubectl apply
 --server-side -k DIR' applies it. Stderr names the shipped CApps and
@@ -475,7 +478,9 @@ func newCmdExportCompose(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Short: "Write a Compose file: a service per instance on its planned ports",
 		Long: `Write a Compose file with one service per planned instance: MI's image
 running the instance with its offset, its ports (its CApps' inbound
-endpoints too) published on this host as planned, on the host address of
+endpoints too, and the debugger's and unit test server's, which MI does
+not offset, when the JVM settings turn them on) published on this host
+as planned, on the host address of
 mictl.toml ('mictl ports table' shows them), its rendered deployment.toml
 and its CApps mounted (those declared, and those the distribution ships in
 its own carbonapps/, which MI's image lacks: stderr names those, and where

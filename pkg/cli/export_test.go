@@ -276,6 +276,20 @@ func TestExportHelpNamesTheInboundEndpointsItCarries(t *testing.T) {
 	}
 }
 
+// The exports that expose ports say they expose the debugger's and the
+// unit test server's too, which MI opens with no offset: their help named
+// the inbound endpoints alone.
+func TestExportHelpNamesThePortsMIDoesNotOffset(t *testing.T) {
+	streams, _, _ := testStreams()
+	for _, cmd := range allCommands(newCmdExport(streams, &globalOptions{})) {
+		if name := cmd.Name(); name == "kubernetes" || name == "compose" {
+			if words := strings.Join(strings.Fields(cmd.Long), " "); !strings.Contains(words, "debugger's") || !strings.Contains(words, "unit test server's") {
+				t.Errorf("%s --help does not say it exposes the debugger's and the unit test server's ports:\n%s", cmd.CommandPath(), cmd.Long)
+			}
+		}
+	}
+}
+
 func writeFile(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
