@@ -660,7 +660,10 @@ func newDeployment(in *export.Input, g *group, inbounds *inboundMap, opts Option
 // JAVA_TOOL_OPTIONS and JDK_JAVA_OPTIONS before the start script's
 // JVM_MEM_OPTS, so an -Xmx there does not set the heap.
 func podJVMEnv(inst export.Instance) []string {
-	jvm := inst.JVMEnv()
+	// An empty JVM_MEM_OPTS is none to MI's start script ([ -z ]), which
+	// then uses its own -Xmx1024m: the pod gets the chart's, that heap, as
+	// where it is unset, and a limit that holds it.
+	jvm := slices.DeleteFunc(inst.JVMEnv(), func(kv string) bool { return kv == "JVM_MEM_OPTS=" })
 	sets := func(name string) func(string) bool {
 		return func(kv string) bool { return strings.HasPrefix(kv, name+"=") }
 	}

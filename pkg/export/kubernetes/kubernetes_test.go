@@ -779,6 +779,9 @@ func TestMemoryLimitFitsTheHeap(t *testing.T) {
 		{"JAVA_TOOL_OPTIONS under the start script's default", []string{"JAVA_TOOL_OPTIONS=-Xmx4g"}, "1536Mi", "(-Xmx1024m in JVM_MEM_OPTS)"},
 		{"JDK_JAVA_OPTIONS under JVM_MEM_OPTS", []string{"JVM_MEM_OPTS=-Xmx2g", "JDK_JAVA_OPTIONS=-Xmx4g"}, "2560Mi", "(-Xmx2g in JVM_MEM_OPTS)"},
 		{"JAVA_OPTS over JAVA_TOOL_OPTIONS set after it", []string{"JAVA_OPTS=-Xmx2g", "JAVA_TOOL_OPTIONS=-Xmx4g"}, "2560Mi", "(-Xmx2g in JAVA_OPTS)"},
+		// MI's start script takes an empty JVM_MEM_OPTS for none ([ -z ])
+		// and uses its own -Xmx1024m: the pod gets the chart's, that heap.
+		{"empty JVM_MEM_OPTS", []string{"JVM_MEM_OPTS="}, "1536Mi", "(-Xmx1024m in JVM_MEM_OPTS)"},
 		{"MaxHeapSize in bytes", []string{"JAVA_OPTS=-XX:MaxHeapSize=2147483649"}, "2561Mi", "(-XX:MaxHeapSize=2147483649 in JAVA_OPTS)"},
 		{"small heap", []string{"JVM_MEM_OPTS=-Xmx256m"}, "1Gi", "(-Xmx256m in JVM_MEM_OPTS)"},
 		{"no heap set", []string{"JVM_MEM_OPTS=-Xms512m -XX:MaxRAMPercentage=75"}, "1Gi",
