@@ -898,7 +898,17 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 			c.Remove = append(c.Remove, rec.Name)
 		}
 	}
-	c.Restart = restartOrder(t, f, c.Restart)
+	steps := t.RestartSteps(f, c.Restart)
+	c.Restart = []string{} // none is [] in -o json, not null
+	for _, step := range steps {
+		if len(step) > 1 {
+			for _, name := range step {
+				others := slices.DeleteFunc(slices.Clone(step), func(other string) bool { return other == name })
+				c.Why[name] += ", together with " + strings.Join(others, ", ") + ": they take each other's ports"
+			}
+		}
+		c.Restart = append(c.Restart, step...)
+	}
 	return c, nil
 }
 
@@ -915,26 +925,62 @@ func (t *Target) TakesPorts(f *state.File, name string, holders []string) bool {
 	})
 }
 
-// restartOrder orders a rolling restart so that no instance starts on a
-// port another still holds with the ports it had: restarts go one at a
-// time, and a port moved in the distribution's deployment.toml
-// (listener.port 8281 -> 8282) gives mi-1 the HTTP port mi-2, one offset
-// up, still holds until its own restart; started first, mi-1 failed on
-// it. Each instance goes after those whose old ports its new ones take,
-// in plan order otherwise. Instances that take each other's ports in a
-// cycle keep plan order: no order of single restarts frees their ports.
-func restartOrder(t *Target, f *state.File, restart []string) []string {
-	ordered := make([]string, 0, len(restart)) // none is [] in -o json, not null
-	left := slices.Clone(restart)
+// RestartSteps orders a rolling restart of names, instances of f that
+// run, so that none starts on a port another still holds with the ports
+// it had: restarts go one at a time, and a port moved in the
+// distribution's deployment.toml (listener.port 8281 -> 8282) gives mi-1
+// the HTTP port mi-2, one offset up, still holds until its own restart;
+// started first, mi-1 failed on it. Each step is one instance, after
+// those whose old ports its new ones take, in plan order otherwise. No
+// order of single restarts frees the ports of instances that take each
+// other's in a cycle (offsets swapped in mictl.toml): such a cycle is one
+// step, its instances stopped all before any starts again. A reload and
+// mictl restart both go by these steps.
+func (t *Target) RestartSteps(f *state.File, names []string) [][]string {
+	steps := [][]string{}
+	left := slices.Clone(names)
 	for len(left) > 0 {
-		next := slices.IndexFunc(left, func(name string) bool { return !t.TakesPorts(f, name, left) })
-		if next < 0 {
-			return append(ordered, left...)
+		var step []string
+		if next := slices.IndexFunc(left, func(name string) bool { return !t.TakesPorts(f, name, left) }); next >= 0 {
+			step = []string{left[next]}
+		} else {
+			step = t.portCycle(f, left)
 		}
-		ordered = append(ordered, left[next])
-		left = slices.Delete(left, next, next+1)
+		steps = append(steps, step)
+		left = slices.DeleteFunc(left, func(name string) bool { return slices.Contains(step, name) })
 	}
-	return ordered
+	return steps
+}
+
+// portCycle is, among left, each of which takes ports another of left
+// holds, the smallest set of instances that take ports of each other
+// alone, in plan order: what one instance's new ports reach, and the new
+// ports of those reach, and so on, for the instance that reaches fewest.
+// Every instance reaches such a cycle, so the fewest reached are one.
+func (t *Target) portCycle(f *state.File, left []string) []string {
+	takes := map[string][]string{}
+	for _, name := range left {
+		for _, holder := range left {
+			if t.TakesPorts(f, name, []string{holder}) {
+				takes[name] = append(takes[name], holder)
+			}
+		}
+	}
+	var fewest []string
+	for _, name := range left {
+		reached := []string{name}
+		for i := 0; i < len(reached); i++ {
+			for _, holder := range takes[reached[i]] {
+				if !slices.Contains(reached, holder) {
+					reached = append(reached, holder)
+				}
+			}
+		}
+		if fewest == nil || len(reached) < len(fewest) {
+			fewest = reached
+		}
+	}
+	return slices.DeleteFunc(slices.Clone(left), func(name string) bool { return !slices.Contains(fewest, name) })
 }
 
 // homeBehind is what Distribution.Behind says of one home.

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -422,7 +423,10 @@ func TestJavaOptsSettingTheOffsetIsRefused(t *testing.T) {
 // moves every instance's: listener.port 8281 -> 8282 gives mi-1 (offset
 // 13000) 21282, the HTTP port of mi-2 (offset 13001) until mi-2
 // restarts, and restarted in plan order mi-1 failed with a BindException.
-func TestRestartOrderFreesEachPortBeforeItIsTaken(t *testing.T) {
+// Instances that take each other's ports (offsets swapped) cannot be
+// restarted one at a time in any order: they are one step, stopped all
+// before any starts.
+func TestRestartStepsFreeEachPortBeforeItIsTaken(t *testing.T) {
 	t.Parallel()
 	moved := func(http int) ports.Set {
 		bases := ports.DefaultBases()
@@ -430,14 +434,18 @@ func TestRestartOrderFreesEachPortBeforeItIsTaken(t *testing.T) {
 		return bases
 	}
 	cases := []struct {
-		name     string
-		old, new ports.Set
-		offsets  []int
-		want     []string
+		name       string
+		old, new   ports.Set
+		offsets    []int
+		newOffsets []int // the offsets planned now, when not offsets
+		want       [][]string
 	}{
-		{"a port moved up takes the next instance's", moved(8281), moved(8282), []int{13000, 13001, 13002}, []string{"mi-3", "mi-2", "mi-1"}},
-		{"a port moved down takes the previous instance's", moved(8282), moved(8281), []int{13000, 13001, 13002}, []string{"mi-1", "mi-2", "mi-3"}},
-		{"no port taken keeps plan order", moved(8281), moved(8290), []int{13000, 13010, 13020}, []string{"mi-1", "mi-2", "mi-3"}},
+		{"a port moved up takes the next instance's", moved(8281), moved(8282), []int{13000, 13001, 13002}, nil, [][]string{{"mi-3"}, {"mi-2"}, {"mi-1"}}},
+		{"a port moved down takes the previous instance's", moved(8282), moved(8281), []int{13000, 13001, 13002}, nil, [][]string{{"mi-1"}, {"mi-2"}, {"mi-3"}}},
+		{"no port taken keeps plan order", moved(8281), moved(8290), []int{13000, 13010, 13020}, nil, [][]string{{"mi-1"}, {"mi-2"}, {"mi-3"}}},
+		{"offsets swapped restart together, after what takes none", moved(8280), moved(8280), []int{13000, 13001, 13010}, []int{13001, 13000, 13010}, [][]string{{"mi-3"}, {"mi-1", "mi-2"}}},
+		{"offsets rotated restart together", moved(8280), moved(8280), []int{13000, 13001, 13002}, []int{13001, 13002, 13000}, [][]string{{"mi-1", "mi-2", "mi-3"}}},
+		{"an instance that takes a cycle's ports goes after it", moved(8280), moved(8280), []int{13000, 13001, 13002}, []int{13002, 13000, 13001}, [][]string{{"mi-1", "mi-2", "mi-3"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -447,31 +455,67 @@ func TestRestartOrderFreesEachPortBeforeItIsTaken(t *testing.T) {
 			for i, off := range tc.offsets {
 				name := "mi-" + string(rune('1'+i))
 				names = append(names, name)
-				target.Plan.Instances = append(target.Plan.Instances, ports.Instance{Name: name, Offset: off, Bases: tc.new})
+				planned := off
+				if tc.newOffsets != nil {
+					planned = tc.newOffsets[i]
+				}
+				target.Plan.Instances = append(target.Plan.Instances, ports.Instance{Name: name, Offset: planned, Bases: tc.new})
 				f.Instances = append(f.Instances, state.Instance{Name: name, Offset: off, Ports: tc.old.Shift(off), State: state.StateReady})
 			}
-			if got := restartOrder(target, f, names); !slices.Equal(got, tc.want) {
-				t.Errorf("restart order %v, want %v", got, tc.want)
+			if got := target.RestartSteps(f, names); !slices.EqualFunc(got, tc.want, slices.Equal) {
+				t.Errorf("restart steps %v, want %v", got, tc.want)
 			}
 		})
 	}
 }
 
-// Two instances that take each other's ports cannot be restarted one at
-// a time in any order: they keep plan order rather than loop.
-func TestRestartOrderOfACycleIsPlanOrder(t *testing.T) {
-	t.Parallel()
-	bases := ports.DefaultBases()
-	target := &Target{Plan: ports.Plan{Instances: []ports.Instance{{Name: "mi-1", Offset: 13001, Bases: bases}, {Name: "mi-2", Offset: 13000, Bases: bases}}}}
-	f := &state.File{Instances: []state.Instance{
-		{Name: "mi-1", Offset: 13000, Ports: bases.Shift(13000), State: state.StateReady},
-		{Name: "mi-2", Offset: 13001, Ports: bases.Shift(13001), State: state.StateReady},
-	}}
-	if got := restartOrder(target, f, []string{"mi-1", "mi-2"}); !slices.Equal(got, []string{"mi-1", "mi-2"}) {
-		t.Errorf("restart order %v, want plan order", got)
+// Instances whose offsets mictl.toml swapped restart together, one after
+// the other in the list, and each says with which and why (diff, and the
+// reload's event). No restart is [] in diff -o json, not null.
+func TestChangesSayWhatRestartsTogether(t *testing.T) {
+	offsets := func(first, second int) string {
+		return fmt.Sprintf("instances = 3\nmi_home = \"dist\"\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n[[instance]]\nname = \"mi-3\"\noffset = 2010\n", first, second)
 	}
-	if got := restartOrder(target, f, []string{}); got == nil {
+	cfg := loadConfig(t, offsets(2000, 2001))
+	writeDist(t)
+	before, err := Build(cfg, &state.File{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := before.Prepare(&state.File{}, []string{"mi-1", "mi-2", "mi-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range records {
+		records[i].State = state.StateReady
+	}
+	running := &state.File{Instances: records}
+	if got := before.RestartSteps(running, []string{}); got == nil {
 		t.Errorf("no restart ordered as nil: diff -o json says null where its schema wants []")
+	}
+	if err := os.WriteFile(config.DefaultFile, []byte(offsets(2001, 2000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	swapped, err := config.Load(config.Sources{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := Build(swapped, running, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Compare(after, running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Restart, []string{"mi-1", "mi-2"}) {
+		t.Fatalf("restart %v (%v), want mi-1 and mi-2", c.Restart, c.Why)
+	}
+	if want := "offset 2000 -> 2001, deployment.toml changed, together with mi-2: they take each other's ports"; c.Why["mi-1"] != want {
+		t.Errorf("why mi-1 restarts: %q, want %q", c.Why["mi-1"], want)
+	}
+	if want := "together with mi-1: they take each other's ports"; !strings.HasSuffix(c.Why["mi-2"], want) {
+		t.Errorf("why mi-2 restarts: %q, want it to end %q", c.Why["mi-2"], want)
 	}
 }
 

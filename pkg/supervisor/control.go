@@ -819,7 +819,7 @@ func (srv *Server) restart(names []string, timeout time.Duration, turned func())
 	}
 	var unfinished []error
 	for i, name := range names {
-		stopped, unprepared, err := srv.sup.restartOne(op, name, "", timeout, func() error {
+		stopped, unprepared, err := srv.sup.restartStep(op, []string{name}, nil, timeout, func([]string) error {
 			if srv.watch == nil {
 				return nil
 			}
@@ -831,7 +831,7 @@ func (srv *Server) restart(names []string, timeout time.Duration, turned func())
 		if err != nil {
 			return errors.Join(append(unfinished, rollEnded(err, i < len(names)-1))...)
 		}
-		if stopped {
+		if len(stopped) > 0 {
 			unfinished = append(unfinished, fmt.Errorf("restart %s: %w", name, errStoppedMeanwhile))
 		}
 	}

@@ -222,6 +222,15 @@ func (s *Supervisor) prepareHome(load LoadConfig, name string) error {
 	return s.prepare(t, []string{name})
 }
 
+// homesOf is how a message names the homes of a restart's step: "its
+// home" for one instance, "their homes" for instances restarted together.
+func homesOf(step []string) string {
+	if len(step) == 1 {
+		return "its home"
+	}
+	return "their homes"
+}
+
 func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) (left []string, err error) {
 	if len(c.Remove) > 0 {
 		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
@@ -237,11 +246,13 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	// first, it failed on that port.
 	add := op.notStoppedByName(c.Add)
 	var afterRestarts []string
-	if len(add) > 0 && len(c.Restart) > 0 {
+	var steps [][]string
+	if len(c.Restart) > 0 {
 		f, err := s.current()
 		if err != nil {
 			return nil, err
 		}
+		steps = t.RestartSteps(f, c.Restart)
 		takesRestarting := func(name string) bool { return t.TakesPorts(f, name, c.Restart) }
 		afterRestarts = slices.DeleteFunc(slices.Clone(add), func(name string) bool { return !takesRestarting(name) })
 		add = slices.DeleteFunc(add, takesRestarting)
@@ -255,30 +266,31 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	}
 	// A home that cannot be prepared once its server stopped starts with
 	// the home as far as the preparation got, its record as it was (see
-	// restartOne), and the reload ends saying so.
+	// restartStep), and the reload ends saying so.
 	var unprepared []error
-	for i, name := range c.Restart {
-		stopped, unready, err := s.restartOne(op, name, "reload: "+c.Why[name], s.policy.ReadyTimeout, func() error {
-			err := s.prepare(t, []string{name})
+	why := func(name string) string { return "reload: " + c.Why[name] }
+	for i, step := range steps {
+		stopped, unready, err := s.restartStep(op, step, why, s.policy.ReadyTimeout, func(names []string) error {
+			err := s.prepare(t, names)
 			if err != nil {
-				s.emit(Event{Instance: name, State: StateStopped, Transient: true,
-					Message: "reload: the home could not be brought up to date, it starts with the home as it is: " + err.Error()})
+				for _, name := range names {
+					s.emit(Event{Instance: name, State: StateStopped, Transient: true,
+						Message: "reload: the home could not be brought up to date, it starts with the home as it is: " + err.Error()})
+				}
 			}
 			return err
 		})
 		if unready != nil {
-			unprepared = append(unprepared, fmt.Errorf("%s started again with its home not brought up to date: %w", name, unready))
+			unprepared = append(unprepared, fmt.Errorf("%s started again with %s not brought up to date: %w", strings.Join(step, ", "), homesOf(step), unready))
 		}
 		if err != nil {
-			ended := rollEnded(err, i < len(c.Restart)-1)
+			ended := rollEnded(err, i < len(steps)-1)
 			if len(afterRestarts) > 0 {
 				ended = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", ended, strings.Join(afterRestarts, ", "))
 			}
 			return left, errors.Join(append(unprepared, ended)...)
 		}
-		if stopped {
-			left = append(left, name)
-		}
+		left = append(left, stopped...)
 	}
 	started, err := s.startAdded(op, t, afterRestarts)
 	if err != nil {
@@ -308,15 +320,7 @@ func (s *Supervisor) startAdded(op *change, t *reconcile.Target, add []string) (
 	if err := s.prepare(t, add); err != nil {
 		return nil, err
 	}
-	for err := s.startFor(op, add); err != nil; err = s.startFor(op, add) {
-		if !errors.Is(err, errStoppedMeanwhile) {
-			return nil, err
-		}
-		if add = op.notStoppedByName(add); len(add) == 0 {
-			break
-		}
-	}
-	return add, nil
+	return s.startUnlessStopped(op, add)
 }
 
 // prepare writes the homes of names and their new records.

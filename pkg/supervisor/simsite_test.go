@@ -135,23 +135,25 @@ func (s *simSite) reload(toml string) {
 // tryReload is reload, returning what the reload returned.
 func (s *simSite) tryReload(toml string) error {
 	s.t.Helper()
-	_, err := s.sup.Reload(s.writeConfig(toml))
+	s.write(toml)
+	_, err := s.sup.Reload(s.load)
 	return err
 }
 
-// writeConfig writes toml (the settings after the site's own) as
-// mictl.toml, and returns what loads it.
-func (s *simSite) writeConfig(toml string) LoadConfig {
+// write writes toml (the settings after the site's own) as mictl.toml.
+func (s *simSite) write(toml string) {
 	s.t.Helper()
-	file := filepath.Join(s.dir, config.DefaultFile)
 	head := fmt.Sprintf("base_offset = %d\nhost = \"127.0.0.1\"\ninstances_dir = \"instances\"\n", s.base)
-	if err := os.WriteFile(file, []byte(head+toml), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.dir, config.DefaultFile), []byte(head+toml), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
-	return func([]string) (*config.Config, []int, error) {
-		cfg, err := config.Load(config.Sources{Path: file})
-		return cfg, nil, err
-	}
+}
+
+// load loads the site's mictl.toml, as the daemon's configuration watch
+// does.
+func (s *simSite) load([]string) (*config.Config, []int, error) {
+	cfg, err := config.Load(config.Sources{Path: filepath.Join(s.dir, config.DefaultFile)})
+	return cfg, nil, err
 }
 
 // siteTimeout bounds every wait of a site: far beyond what the simulator

@@ -969,64 +969,94 @@ func (c *change) notStoppedByName(names []string) []string {
 	return slices.DeleteFunc(slices.Clone(names), c.stoppedByName)
 }
 
-// restartOne stops name and starts it again for op, ready within timeout
-// (a rolling restart's or a reload's step); prepare brings its home up to
-// date in between, why (when not "") is said as it stops. stopped is true
-// when a stop of named instances stopped it meanwhile: it stays stopped,
-// and op goes on with the others. A prepare that fails (a distribution's
-// deployment.toml that does not parse, a file gone meanwhile, a full
-// disk) does not keep it stopped, where it would read as running what it
-// ran before: it starts with its home as it is, and unprepared is why.
-func (s *Supervisor) restartOne(op *change, name, why string, timeout time.Duration, prepare func() error) (stopped bool, unprepared, err error) {
+// restartStep stops names and starts them again for op, ready within
+// timeout (a step of a rolling restart or of a reload's restarts: one
+// instance, or those that take each other's ports, which are all stopped
+// before any starts, see reconcile.Target.RestartSteps); prepare brings
+// the homes of those it starts up to date in between, why (when not nil)
+// says why each stops. stopped are those a stop of named instances
+// stopped meanwhile: they stay stopped, and op goes on with the others. A
+// prepare that fails (a distribution's deployment.toml that does not
+// parse, a file gone meanwhile, a full disk) does not keep them stopped,
+// where they would read as running what they ran before: they start with
+// their homes as they are, and unprepared is why.
+func (s *Supervisor) restartStep(op *change, names []string, why func(name string) string, timeout time.Duration, prepare func(names []string) error) (stopped []string, unprepared, err error) {
 	if err := op.interrupted(); err != nil {
-		return false, nil, err
+		return nil, nil, err
 	}
-	if op.stoppedByName(name) {
-		return true, nil, nil
+	stoppedMeanwhile := func() []string {
+		return slices.DeleteFunc(slices.Clone(names), func(name string) bool { return !op.stoppedByName(name) })
 	}
-	if why != "" {
-		s.emit(Event{Instance: name, State: StateStopping, Message: why})
+	left := op.notStoppedByName(names)
+	if len(left) == 0 {
+		return stoppedMeanwhile(), nil, nil // and no stop of an empty list, which is of everything
 	}
-	// The stop marks the instance restarting (state.Instance.Restarting);
+	if why != nil {
+		for _, name := range left {
+			s.emit(Event{Instance: name, State: StateStopping, Message: why(name)})
+		}
+	}
+	// The stop marks each instance restarting (state.Instance.Restarting);
 	// its start clears the mark. Ended any other way (a down of it, an
 	// interruption, a failed stop), the restart takes its mark with it,
 	// unless this supervisor is closing: its successor finishes the
 	// restart then. A mark left behind kept the daemon from ever leaving,
 	// and the next one started what the user had stopped.
-	startTried := false
+	var startTried []string
 	defer func() {
-		if !startTried && s.ctx.Err() == nil {
-			s.persist.add(name, func(i *state.Instance) { i.Restarting = false })
+		if s.ctx.Err() != nil {
+			return
+		}
+		for _, name := range names {
+			if !slices.Contains(startTried, name) {
+				s.persist.add(name, func(i *state.Instance) { i.Restarting = false })
+			}
 		}
 	}()
-	if err := s.stop([]string{name}, s.policy.StopTimeout, true); err != nil {
-		return false, nil, fmt.Errorf("restart %s: %w", name, err)
+	if err := s.stop(left, s.policy.StopTimeout, true); err != nil {
+		return nil, nil, fmt.Errorf("restart %s: %w", strings.Join(left, ", "), err)
 	}
 	if err := op.interrupted(); err != nil {
-		return false, nil, err
+		return nil, nil, err
 	}
-	if op.stoppedByName(name) {
-		return true, nil, nil
+	if left = op.notStoppedByName(left); len(left) == 0 {
+		return stoppedMeanwhile(), nil, nil
 	}
-	unprepared = prepare()
-	startTried = true
-	err = s.startFor(op, []string{name})
-	if err == nil {
-		err = s.waitReadyFor(op, []string{name}, timeout)
+	unprepared = prepare(left)
+	startTried = left
+	started, err := s.startUnlessStopped(op, left)
+	if err == nil && len(started) > 0 {
+		err = s.waitReadyFor(op, started, timeout)
 	}
 	if ierr := op.interrupted(); ierr != nil {
-		return false, unprepared, ierr
+		return nil, unprepared, ierr
 	}
-	if op.stoppedByName(name) {
-		return true, unprepared, nil // whatever the start or its wait said of it
+	stopped = stoppedMeanwhile()
+	if len(stopped) == len(names) {
+		return stopped, unprepared, nil // whatever the start or its wait said of them
 	}
 	if err != nil {
-		return false, unprepared, fmt.Errorf("restart %s: %w", name, err)
+		return stopped, unprepared, fmt.Errorf("restart %s: %w", strings.Join(left, ", "), err)
 	}
-	return false, unprepared, nil
+	return stopped, unprepared, nil
 }
 
-// rollEnded is the error of a rolling restart's step (restartOne) that
+// startUnlessStopped starts names for op, but those a stop of named
+// instances stops meanwhile (which stay stopped), and returns those it
+// started.
+func (s *Supervisor) startUnlessStopped(op *change, names []string) ([]string, error) {
+	for err := s.startFor(op, names); err != nil; err = s.startFor(op, names) {
+		if !errors.Is(err, errStoppedMeanwhile) {
+			return nil, err
+		}
+		if names = op.notStoppedByName(names); len(names) == 0 {
+			return nil, nil
+		}
+	}
+	return names, nil
+}
+
+// rollEnded is the error of a rolling restart's step (restartStep) that
 // ended the roll: it says so when instances after it were left as they
 // were (more).
 func rollEnded(err error, more bool) error {
@@ -1266,7 +1296,7 @@ func (s *Supervisor) finishRestarts(names []string) {
 	defer end()
 	for _, name := range names {
 		// A start that failed is recorded as any; the others go on.
-		_, _, _ = s.restartOne(op, name, "", s.policy.ReadyTimeout, func() error { return nil })
+		_, _, _ = s.restartStep(op, []string{name}, nil, s.policy.ReadyTimeout, func([]string) error { return nil })
 	}
 }
 

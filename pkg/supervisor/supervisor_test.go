@@ -449,10 +449,10 @@ func TestNamedStopBetweenTheLookAndTheStartStopsIt(t *testing.T) {
 	}
 	t.Cleanup(func() { mayStartSaidYes = nil })
 	op := s.sup.beginChange()
-	stoppedByName, _, err := s.sup.restartOne(op, "mi-1", "", siteTimeout, func() error { return nil })
+	stoppedByName, _, err := s.sup.restartStep(op, []string{"mi-1"}, nil, siteTimeout, func([]string) error { return nil })
 	s.sup.endChange(op)
-	if err != nil || !stoppedByName {
-		t.Fatalf("restart: stopped by name %v, %v; want it left stopped", stoppedByName, err)
+	if err != nil || !slices.Equal(stoppedByName, []string{"mi-1"}) {
+		t.Fatalf("restart: stopped by name %v, %v; want mi-1 left stopped", stoppedByName, err)
 	}
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
@@ -596,14 +596,14 @@ func TestStopOfEverythingInterruptsAReloadPlanning(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
-	load := s.writeConfig("instances = 1\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
+	s.write("instances = 1\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
 	loading, loaded := make(chan struct{}), make(chan struct{})
 	reloaded := make(chan error, 1)
 	go func() {
 		_, err := s.sup.Reload(func(upArgs []string) (*config.Config, []int, error) {
 			close(loading)
 			<-loaded // as a slow disk would, while mictl down comes
-			return load(upArgs)
+			return s.load(upArgs)
 		})
 		reloaded <- err
 	}()
@@ -820,8 +820,8 @@ func TestRestartEndedWithoutAStartClearsItsMark(t *testing.T) {
 	defer s.sup.endChange(op)
 	restarted := make(chan bool, 1)
 	go func() {
-		stopped, _, _ := s.sup.restartOne(op, "mi-1", "", siteTimeout, func() error { return nil })
-		restarted <- stopped
+		stopped, _, _ := s.sup.restartStep(op, []string{"mi-1"}, nil, siteTimeout, func([]string) error { return nil })
+		restarted <- len(stopped) == 1
 	}()
 	s.next("mi-1", StateStopping)
 	// A named stop's leaving, its own stop (which clears the mark too)
