@@ -93,13 +93,13 @@ type Report struct {
 // OK reports whether there is no conflict (warnings do not count).
 func (r Report) OK() bool { return len(r.Conflicts) == 0 }
 
-// Naming is the part of r that names instance: the conflicts and warnings
-// it is a party to.
-func (r Report) Naming(instance string) Report {
+// Naming is the part of r that names one of instances: the conflicts and
+// warnings one of them is a party to.
+func (r Report) Naming(instances ...string) Report {
 	naming := func(fs []Finding) []Finding {
 		out := []Finding{}
 		for _, f := range fs {
-			if slices.Contains(f.Instances, instance) {
+			if slices.ContainsFunc(f.Instances, func(name string) bool { return slices.Contains(instances, name) }) {
 				out = append(out, f)
 			}
 		}

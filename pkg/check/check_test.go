@@ -937,7 +937,8 @@ func TestConnectionsHoldPortsInTheEphemeralRange(t *testing.T) {
 }
 
 // Naming keeps the findings an instance is a party to: a clash of two
-// names both, a range finding only its own.
+// names both, a range finding only its own; of several instances, those
+// one of them is a party to.
 func TestReportNaming(t *testing.T) {
 	r := check.Run(plan(inst("mi-1", 10), inst("mi-2", 47), inst("mi-3", 70000)), noHost())
 	if r.OK() {
@@ -956,6 +957,10 @@ func TestReportNaming(t *testing.T) {
 		if got.Conflicts == nil || got.Warnings == nil {
 			t.Errorf("%s: nil lists, want empty ones (-o json prints [])", name)
 		}
+	}
+	// Instances restarted together: each finding once, though it names both.
+	if got := r.Naming("mi-1", "mi-2"); len(got.Conflicts) != 2 {
+		t.Errorf("mi-1 and mi-2: %d conflicts, want their 2: %q", len(got.Conflicts), messages(got.Conflicts))
 	}
 }
 

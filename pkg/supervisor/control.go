@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -804,34 +805,42 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 }
 
 // restart stops and starts names one at a time, each ready before the
-// next, so a deployment never loses more than one instance at once. One
-// that a stop of named instances stops meanwhile (mictl down mi-1 during
-// mictl restart mi-1 mi-2) is left stopped and the restart goes on with
-// the others; it ends with an error naming it all the same, since not
-// everything asked was done. So does one whose home could not be brought
-// up to date (a distribution's deployment.toml that does not parse): it
-// starts as it was.
+// next, so a deployment loses one instance at a time, in the order that
+// frees each port before it is taken, as a reload's restarts go; but
+// instances that take each other's ports, which restart together (see
+// reconcile.Target.RestartSteps). One that a stop of named instances
+// stops meanwhile (mictl down mi-1 during mictl restart mi-1 mi-2) is
+// left stopped and the restart goes on with the others; it ends with an
+// error naming it all the same, since not everything asked was done. So
+// does one whose home could not be brought up to date (a distribution's
+// deployment.toml that does not parse): it starts as it was.
 func (srv *Server) restart(names []string, timeout time.Duration, turned func()) error {
 	op, end := srv.sup.beginRoll()
 	defer end()
 	if turned != nil {
 		turned()
 	}
+	steps, prepare := oneByOne(names), func([]string) error { return nil }
+	if srv.watch != nil {
+		load := srv.watch.follow.Load
+		steps = srv.sup.restartSteps(load, names)
+		prepare = func(names []string) error { return srv.sup.refreshHomes(load, names) }
+	}
+	return srv.roll(op, steps, timeout, prepare)
+}
+
+// roll restarts steps one after the other for op (see restart).
+func (srv *Server) roll(op *change, steps [][]string, timeout time.Duration, prepare func(names []string) error) error {
 	var unfinished []error
-	for i, name := range names {
-		stopped, unprepared, err := srv.sup.restartStep(op, []string{name}, nil, timeout, func([]string) error {
-			if srv.watch == nil {
-				return nil
-			}
-			return srv.sup.refreshHome(srv.watch.follow.Load, name)
-		})
+	for i, step := range steps {
+		stopped, unprepared, err := srv.sup.restartStep(op, step, nil, timeout, prepare)
 		if unprepared != nil {
-			unfinished = append(unfinished, fmt.Errorf("restart %s: started as it was, its home not brought up to date: %w", name, unprepared))
+			unfinished = append(unfinished, fmt.Errorf("restart %s: started as it was, %s not brought up to date: %w", strings.Join(step, ", "), homesOf(step), unprepared))
 		}
 		if err != nil {
-			return errors.Join(append(unfinished, rollEnded(err, i < len(names)-1))...)
+			return errors.Join(append(unfinished, rollEnded(err, i < len(steps)-1))...)
 		}
-		if len(stopped) > 0 {
+		for _, name := range stopped {
 			unfinished = append(unfinished, fmt.Errorf("restart %s: %w", name, errStoppedMeanwhile))
 		}
 	}

@@ -149,17 +149,18 @@ func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Targ
 }
 
 // planTargetFor is planReload without the changes (reconcile.ProposeTarget)
-// for the home of the instance name alone: a restart's step needs the
+// for the homes of the instances names alone: a restart's step needs the
 // target alone, and comparing every home with the distribution at each
 // step made a rolling restart of N instances look at N homes N times. It
-// is refused only for the conflicts name is a party to: a stranger on the
-// port of another instance (one that failed for it) is that instance's
-// trouble, and kept every restart from bringing its own home up to date.
-func (s *Supervisor) planTargetFor(load LoadConfig, f *state.File, name string) (*reconcile.Target, error) {
+// is refused only for the conflicts one of names is a party to: a
+// stranger on the port of another instance (one that failed for it) is
+// that instance's trouble, and kept every restart from bringing its own
+// home up to date.
+func (s *Supervisor) planTargetFor(load LoadConfig, f *state.File, names []string) (*reconcile.Target, error) {
 	t, _, err := s.plan(load, f, reconcile.ProposeTarget)
 	var refused *check.ConflictError
 	if errors.As(err, &refused) {
-		mine := refused.Report.Naming(name)
+		mine := refused.Report.Naming(names...)
 		if mine.OK() {
 			return t, nil
 		}
@@ -182,44 +183,71 @@ func (s *Supervisor) plan(load LoadConfig, f *state.File, propose func(*config.C
 	return p.Target, p.Changes, p.Refusal()
 }
 
-// refreshHome brings name's home up to date before a restart starts it
-// again, as a reload prepares an instance it restarts: files added to or
-// changed in the distribution (a JDBC driver in mi_home's lib/, a changed
-// script) and the deployment.toml and CApps the configuration gives it.
-// It is planned as a reload would, as if the instance still ran (so that
-// it keeps its offset), under reloadMu, which the roll holds (see
-// beginRoll: a reload must not prepare the home at the same time, nor
-// this write an older plan over a reload's). A configuration that cannot
-// be planned leaves the home as it was, says so and returns why: the
-// restart goes on, and ends saying it.
-func (s *Supervisor) refreshHome(load LoadConfig, name string) error {
-	err := s.prepareHome(load, name)
+// refreshHomes brings the homes of names up to date before a restart
+// starts them again, as a reload prepares the instances it restarts:
+// files added to or changed in the distribution (a JDBC driver in
+// mi_home's lib/, a changed script) and the deployment.toml and CApps the
+// configuration gives them. They are planned as a reload would, as if
+// they still ran (so that they keep their offsets), under reloadMu, which
+// the roll holds (see beginRoll: a reload must not prepare the homes at
+// the same time, nor this write an older plan over a reload's). A
+// configuration that cannot be planned leaves the homes as they were,
+// says so and returns why: the restart goes on, and ends saying it.
+func (s *Supervisor) refreshHomes(load LoadConfig, names []string) error {
+	err := s.prepareHomes(load, names)
 	if err != nil {
-		s.emit(Event{Instance: name, State: StateStopped, Transient: true,
-			Message: "restart: the home is not brought up to date, it starts as it was: " + err.Error()})
+		for _, name := range names {
+			s.emit(Event{Instance: name, State: StateStopped, Transient: true,
+				Message: "restart: the home is not brought up to date, it starts as it was: " + err.Error()})
+		}
 	}
 	return err
 }
 
-// prepareHome is refreshHome without the event.
-func (s *Supervisor) prepareHome(load LoadConfig, name string) error {
+// prepareHomes is refreshHomes without the events.
+func (s *Supervisor) prepareHomes(load LoadConfig, names []string) error {
 	f, err := s.current()
 	if err != nil {
 		return err
 	}
 	asRunning := *f
 	asRunning.Instances = slices.Clone(f.Instances)
-	if rec, ok := asRunning.Instance(name); ok {
-		rec.State = StateStarting
+	for _, name := range names {
+		if rec, ok := asRunning.Instance(name); ok {
+			rec.State = StateStarting
+		}
 	}
-	t, err := s.planTargetFor(load, &asRunning, name)
+	t, err := s.planTargetFor(load, &asRunning, names)
 	if err != nil {
 		return err
 	}
-	if _, planned := t.Instance(name); !planned {
-		return nil // a reload removes it
+	planned := slices.DeleteFunc(slices.Clone(names), func(name string) bool {
+		_, ok := t.Instance(name)
+		return !ok // a reload removes it
+	})
+	if len(planned) == 0 {
+		return nil
 	}
-	return s.prepare(t, []string{name})
+	return s.prepare(t, planned)
+}
+
+// restartSteps orders a rolling restart of names as a reload orders its
+// restarts (reconcile.Target.RestartSteps), planned from the
+// configuration load gives as refreshHomes plans each step's homes. A
+// configuration that cannot be planned moves no port: names then go one
+// at a time, in the order given.
+func (s *Supervisor) restartSteps(load LoadConfig, names []string) [][]string {
+	f, err := s.current()
+	if err != nil {
+		return oneByOne(names)
+	}
+	// A conflict refuses a step's own plan (see planTargetFor), not
+	// this order.
+	t, _, _ := s.plan(load, f, reconcile.ProposeTarget)
+	if t == nil {
+		return oneByOne(names)
+	}
+	return t.RestartSteps(f, names)
 }
 
 // homesOf is how a message names the homes of a restart's step: "its
@@ -229,6 +257,15 @@ func homesOf(step []string) string {
 		return "its home"
 	}
 	return "their homes"
+}
+
+// oneByOne is names as steps of one instance each.
+func oneByOne(names []string) [][]string {
+	steps := make([][]string, len(names))
+	for i, name := range names {
+		steps[i] = []string{name}
+	}
+	return steps
 }
 
 func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) (left []string, err error) {
