@@ -33,8 +33,9 @@ a deployment loses one instance at a time; a restart that fails stops the
 roll there. They go in the order a reload's restarts go: none starts on a
 port another instance still holds until its own restart, and instances
 that take each other's ports (a cycle no order of single restarts frees)
-are stopped all, then started together. Before it starts again, each
-instance's home is brought up to date as a reload's restart would (files added to, changed
+are stopped all, then started together. The table printed at the end is
+the state as the roll ended. Before it starts again, each instance's home is
+brought up to date as a reload's restart would (files added to, changed
 in or removed from the distribution, such as a JDBC driver in mi_home's
 lib/, and the deployment.toml and CApps mictl.toml gives it), keeping its
 offset. One whose home cannot be (a malformed deployment.toml of the

@@ -597,11 +597,13 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	}
 	// A restart waits its turn behind a roll or a reload under way (see
 	// beginRoll): the events of its instances until then are that one's,
-	// which its client showed as its own restart's.
-	var turn atomic.Pointer[time.Time]
+	// which its client showed as its own restart's; and so are those of
+	// a roll or a reload that waited for it, which begin once it ended.
+	var window *rollWindow
 	ours := func(Event) bool { return true }
 	if req.Op == OpRestart {
-		ours = func(ev Event) bool { at := turn.Load(); return at != nil && !ev.Time.Before(*at) }
+		window = &rollWindow{}
+		ours = func(ev Event) bool { return window.holds(ev.Time) }
 	}
 	stopForwarding := forward(events, names, func(ev Event) {
 		if ours(ev) {
@@ -610,7 +612,7 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	})
 	stopAlive := keepAlive(func() { send(Message{Alive: true}) })
 	var reply Message
-	settled, err := srv.serve(req, &reply, func() { now := time.Now(); turn.Store(&now) })
+	settled, err := srv.serve(req, &reply, window)
 	stopAlive()
 	stopForwarding()
 	reply.SaveFailure = srv.sup.SaveFailure()
@@ -622,12 +624,38 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	return settled
 }
 
+// rollWindow is when a restart's roll began, its wait for its turn over,
+// and when it ended.
+type rollWindow struct{ began, ended atomic.Pointer[time.Time] }
+
+// holds reports whether at is within the roll.
+func (w *rollWindow) holds(at time.Time) bool {
+	began, ended := w.began.Load(), w.ended.Load()
+	return began != nil && !at.Before(*began) && (ended == nil || !at.After(*ended))
+}
+
+// begin marks the roll begun now; a nil window marks nothing.
+func (w *rollWindow) begin() {
+	if w != nil {
+		now := time.Now()
+		w.began.Store(&now)
+	}
+}
+
+// end marks the roll ended now; a nil window marks nothing.
+func (w *rollWindow) end() {
+	if w != nil {
+		now := time.Now()
+		w.ended.Store(&now)
+	}
+}
+
 // serve carries out req, filling in what the reply carries beside an
 // error; for a stop that leaves the daemon idle, it returns what the
 // client is to be told once the daemon settles (see settling). A restart
-// calls turned (when not nil) as its roll begins, its wait for its turn
-// over.
-func (srv *Server) serve(req Request, reply *Message, turned func()) (settled *settlement, err error) {
+// marks its roll's window (when not nil).
+func (srv *Server) serve(req Request, reply *Message, window *rollWindow) (settled *settlement, err error) {
+	var ended *state.File
 	switch req.Op {
 	case OpPing:
 		return nil, nil
@@ -678,7 +706,7 @@ func (srv *Server) serve(req Request, reply *Message, turned func()) (settled *s
 		}
 	case OpRestart:
 		srv.following()
-		err = srv.restart(req.Names, req.Timeout, turned)
+		ended, err = srv.restart(req.Names, req.Timeout, window)
 	case OpReload:
 		if srv.reload == nil {
 			err = errors.New("this supervisor does not follow a configuration")
@@ -701,6 +729,9 @@ func (srv *Server) serve(req Request, reply *Message, turned func()) (settled *s
 		// meanwhile (mictl down during a restart: the restart's table
 		// showed instances "ready" whose servers the down had ended).
 		reply.State, _ = srv.sup.current()
+	}
+	if ended != nil {
+		reply.State = ended // a restart's, not the next roll's
 	}
 	srv.sup.trimSoon()
 	return settled, err
@@ -813,20 +844,28 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 // left stopped and the restart goes on with the others; it ends with an
 // error naming it all the same, since not everything asked was done. So
 // does one whose home could not be brought up to date (a distribution's
-// deployment.toml that does not parse): it starts as it was.
-func (srv *Server) restart(names []string, timeout time.Duration, turned func()) error {
+// deployment.toml that does not parse): it starts as it was. ended is
+// the state at the end of the roll, before a roll or a reload that waited
+// for it changes it; nil when a stop of everything interrupted it, whose
+// outcome is that stop's. window (when not nil) is marked as the roll
+// begins, its wait for its turn over, and as it ends.
+func (srv *Server) restart(names []string, timeout time.Duration, window *rollWindow) (ended *state.File, err error) {
 	op, end := srv.sup.beginRoll()
 	defer end()
-	if turned != nil {
-		turned()
-	}
+	window.begin()
+	defer window.end()
 	steps, prepare := oneByOne(names), func([]string) error { return nil }
 	if srv.watch != nil {
 		load := srv.watch.follow.Load
 		steps = srv.sup.restartSteps(load, names)
 		prepare = func(names []string) error { return srv.sup.refreshHomes(load, names) }
 	}
-	return srv.roll(op, steps, timeout, prepare)
+	err = srv.roll(op, steps, timeout, prepare)
+	if errors.Is(err, errInterrupted) {
+		return nil, err
+	}
+	ended, _ = srv.sup.current()
+	return ended, err
 }
 
 // roll restarts steps one after the other for op (see restart).

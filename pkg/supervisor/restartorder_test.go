@@ -1,7 +1,10 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/ports"
@@ -21,7 +24,7 @@ func TestARestartMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 		s.next(name, StateReady)
 	}
 	s.distHTTPMover()(8281)
-	if err := s.restartServer().restart([]string{"mi-1", "mi-2"}, siteTimeout, nil); err != nil {
+	if _, err := s.restartServer().restart([]string{"mi-1", "mi-2"}, siteTimeout, nil); err != nil {
 		t.Fatalf("restart: %v\n%s%s", err, s.log("mi-1"), s.log("mi-2"))
 	}
 	s.assertRunsAt(map[string]int{"mi-1": s.base, "mi-2": s.base + 1}, 8281)
@@ -58,7 +61,7 @@ func TestARestartOfInstancesTakingEachOthersPortsRestartsThemTogether(t *testing
 	s.write("instances = 2\n" +
 		"[[instance]]\nname = \"mi-1\"\noverrides = { \"transport.http.listener.port\" = 8281 }\n" +
 		"[[instance]]\nname = \"mi-2\"\noverrides = { \"transport.http.listener.port\" = 8279 }\n")
-	if err := s.restartServer().restart([]string{"mi-1", "mi-2"}, siteTimeout, nil); err != nil {
+	if _, err := s.restartServer().restart([]string{"mi-1", "mi-2"}, siteTimeout, nil); err != nil {
 		t.Fatalf("restart: %v\n%s%s", err, s.log("mi-1"), s.log("mi-2"))
 	}
 	f, err := s.sup.current()
@@ -95,5 +98,66 @@ func (s *simSite) assertRunsAt(offsets map[string]int, http int) {
 		if !ok || rec.State != StateReady || rec.Offset != offset || rec.Ports[ports.HTTP] != http+offset {
 			s.t.Errorf("%s: %+v, want ready at offset %d, HTTP port %d\n%s", name, rec, offset, http+offset, s.log(name))
 		}
+	}
+}
+
+// A restart answers with the state at the end of its own roll, and shows
+// its client the events of its roll alone: a restart (or a reload) that
+// waited behind it begins as it ends, and the table mictl restart --all
+// printed showed mi-1 stopping for that next roll, its stream that next
+// roll's stop.
+func TestARestartShowsTheEndOfItsOwnRoll(t *testing.T) {
+	// mi-1's starts take a second: an answer taken once the next roll
+	// began finds mi-1 stopping or starting.
+	s, srv, first := restartUnderWay(t)
+	ln, err := Listen(filepath.Join(s.dir, "control.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	t.Cleanup(func() { ln.Close(); <-served })
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	// The roll under test, and the next one queued behind it.
+	var shown []Event
+	answered := make(chan Reply, 1)
+	go func() {
+		reply, err := Call(context.Background(), ln.Addr().String(), Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, func(ev Event) {
+			shown = append(shown, ev)
+		})
+		if err != nil {
+			t.Errorf("the restart: %v", err)
+		}
+		answered <- reply
+	}()
+	s.next("mi-1", StateStopping)
+	next := make(chan error, 1)
+	go func() {
+		var reply Message
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
+		next <- err
+	}()
+	reply := <-answered
+	if err := <-next; err != nil {
+		t.Fatal(err)
+	}
+	if reply.State == nil {
+		t.Fatal("the restart's answer carries no state")
+	}
+	if rec, _ := reply.State.Instance("mi-1"); rec.State != StateReady {
+		t.Errorf("the restart answered mi-1 %s; want ready, as its roll ended", rec.State)
+	}
+	var stops int
+	var lines strings.Builder
+	for _, ev := range shown {
+		if ev.Instance == "mi-1" && ev.State == StateStopping {
+			stops++
+		}
+		fmt.Fprintln(&lines, ev)
+	}
+	if stops != 1 {
+		t.Errorf("the restart showed %d stops of mi-1; want its own alone:\n%s", stops, &lines)
 	}
 }
