@@ -33,8 +33,10 @@ a deployment loses one instance at a time; a restart that fails stops the
 roll there. They go in the order a reload's restarts go: none starts on a
 port another instance still holds until its own restart, and instances
 that take each other's ports (a cycle no order of single restarts frees)
-are stopped all, then started together. The table printed at the end is
-the state as the roll ended. Before it starts again, each instance's home is
+are stopped all, then started together. One whose ports moved onto those
+another running instance holds until its own restart is refused unless
+that one is named too (exit 1, before anything stops). The table printed
+at the end is the state as the roll ended. Before it starts again, each instance's home is
 brought up to date as a reload's restart would (files added to, changed
 in or removed from the distribution, such as a JDBC driver in mi_home's
 lib/, and the deployment.toml and CApps mictl.toml gives it), keeping its

@@ -857,7 +857,9 @@ func (srv *Server) restart(names []string, timeout time.Duration, window *rollWi
 	steps, prepare := oneByOne(names), func([]string) error { return nil }
 	if srv.watch != nil {
 		load := srv.watch.follow.Load
-		steps = srv.sup.restartSteps(load, names)
+		if steps, err = srv.sup.restartSteps(load, names); err != nil {
+			return nil, err
+		}
 		prepare = func(names []string) error { return srv.sup.refreshHomes(load, names) }
 	}
 	err = srv.roll(op, steps, timeout, prepare)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -235,19 +236,42 @@ func (s *Supervisor) prepareHomes(load LoadConfig, names []string) error {
 // restarts (reconcile.Target.RestartSteps), planned from the
 // configuration load gives as refreshHomes plans each step's homes. A
 // configuration that cannot be planned moves no port: names then go one
-// at a time, in the order given.
-func (s *Supervisor) restartSteps(load LoadConfig, names []string) [][]string {
+// at a time, in the order given. It refuses, before anything stops, a
+// restart of which an instance would start on a port a running instance
+// not named holds until its own restart: started, it failed there.
+func (s *Supervisor) restartSteps(load LoadConfig, names []string) ([][]string, error) {
 	f, err := s.current()
 	if err != nil {
-		return oneByOne(names)
+		return oneByOne(names), nil
 	}
 	// A conflict refuses a step's own plan (see planTargetFor), not
 	// this order.
-	t, _, _ := s.plan(load, f, reconcile.ProposeTarget)
+	t, _, err := s.plan(load, f, reconcile.ProposeTarget)
 	if t == nil {
-		return oneByOne(names)
+		return oneByOne(names), nil
 	}
-	return t.RestartSteps(f, names)
+	var refused *check.ConflictError
+	errors.As(err, &refused)
+	var others []string
+	for _, rec := range f.Instances {
+		if reconcile.Active(rec) && !slices.Contains(names, rec.Name) {
+			others = append(others, rec.Name)
+		}
+	}
+	for _, name := range names {
+		if refused != nil && !refused.Report.Naming(name).OK() {
+			// Its ports clash in the plan itself, not only until the
+			// holder's restart: its step starts it as it was, saying so.
+			continue
+		}
+		held := slices.DeleteFunc(slices.Clone(others), func(other string) bool { return !t.TakesPorts(f, name, []string{other}) })
+		if len(held) > 0 {
+			return nil, exitcode.With(exitcode.Conflicts, fmt.Errorf(
+				"restart %s: its ports moved (mictl diff shows how) onto ports %s holds until its own restart; nothing was restarted: restart them together (mictl restart %s %s), or apply the change with mictl reload",
+				name, strings.Join(held, ", "), strings.Join(names, " "), strings.Join(held, " ")))
+		}
+	}
+	return t.RestartSteps(f, names), nil
 }
 
 // homesOf is how a message names the homes of a restart's step: "its

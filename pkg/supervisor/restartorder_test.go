@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -28,6 +29,42 @@ func TestARestartMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 		t.Fatalf("restart: %v\n%s%s", err, s.log("mi-1"), s.log("mi-2"))
 	}
 	s.assertRunsAt(map[string]int{"mi-1": s.base, "mi-2": s.base + 1}, 8281)
+}
+
+// A restart of mi-1 alone, whose moved ports mi-2 holds until its own
+// restart, is refused before anything stops: restarted, mi-1 failed on
+// mi-2's port and stayed down.
+func TestARestartOntoPortsAnInstanceNotNamedHoldsIsRefused(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	ready := s.next("mi-1", StateReady)
+	s.next("mi-2", StateReady)
+	s.distHTTPMover()(8281)
+	_, err := s.restartServer().restart([]string{"mi-1"}, siteTimeout, nil)
+	want := "restart mi-1: its ports moved (mictl diff shows how) onto ports mi-2 holds until its own restart; nothing was restarted: restart them together (mictl restart mi-1 mi-2), or apply the change with mictl reload"
+	if err == nil || err.Error() != want || exitcode.Of(err) != exitcode.Conflicts {
+		t.Fatalf("restart of mi-1 alone: %v (exit %d); want exit 1 and %q", err, exitcode.Of(err), want)
+	}
+	if inst := s.sup.Instances([]string{"mi-1"})["mi-1"]; inst.State != StateReady || inst.Server.PID != ready.PID {
+		t.Errorf("mi-1 after the refused restart: %s, server %d; want ready, still %d", inst.State, inst.Server.PID, ready.PID)
+	}
+}
+
+// A port mi-1's override moves onto mi-2's for good is a conflict of the
+// plan, not one mi-2's restart ends: mictl restart mi-1 starts mi-1 as it
+// was and says why, rather than advise restarting mi-2 too, which frees
+// nothing.
+func TestARestartOntoAnotherInstancesPlannedPortStartsAsItWas(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	s.next("mi-1", StateReady)
+	s.next("mi-2", StateReady)
+	s.write("instances = 2\n[[instance]]\nname = \"mi-1\"\noverrides = { \"transport.http.listener.port\" = 8281 }\n")
+	_, err := s.restartServer().restart([]string{"mi-1"}, siteTimeout, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "restart mi-1: started as it was, its home not brought up to date: the new configuration has conflicts") {
+		t.Fatalf("restart of mi-1 onto mi-2's planned port: %v; want it started as it was, saying why", err)
+	}
+	s.assertRunsAt(map[string]int{"mi-1": s.base}, 8280)
 }
 
 // Offsets swapped in mictl.toml: each instance's new ports are the
