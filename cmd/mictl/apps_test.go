@@ -7,10 +7,12 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -737,5 +739,38 @@ func TestStatusAgreesOnceDeployWaitFindsAFaultyCApp(t *testing.T) {
 		if row.Name == "mi-2" && row.State != "degraded" {
 			t.Fatalf("mi-2 is %s right after deploy --wait found its CApp faulty, want degraded:\n%s", row.State, d.events())
 		}
+	}
+}
+
+// An undeploy that lands between deploy's reload and its wait's first look
+// at an instance ends deploy --wait at once (exit 3, saying so): no look
+// saw the build in carbonapps/, and the wait went on until its timeout.
+// The daemon, stopped, lets the undeploy edit mictl.toml before it serves
+// either reload; MI scanning every hour deploys nothing meanwhile.
+func TestDeployWaitEndsAtOnceWhenUndeployedMeanwhile(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h"}
+	d.up(1)
+	d.env = nil
+	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGCONT) }) // before the deployment's down
+	deploy := d.start(nil, "deploy", car, "--wait", "--timeout", "10m")
+	d.waitFor("deploy to declare it", func() bool { return strings.Contains(deploy.out.String(), "declared orders_1.0.0") })
+	undeploy := d.start(nil, "undeploy", "orders")
+	d.waitFor("undeploy to take it out", func() bool { return strings.Contains(undeploy.out.String(), "removed orders_1.0.0") })
+	if err := syscall.Kill(daemon, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err, ok := deploy.wait(time.Minute)
+	var exit *exec.ExitError
+	if !ok || !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(deploy.out.String(), "mi-1: this build is no longer in its carbonapps/: undeployed meanwhile") {
+		t.Fatalf("deploy --wait with an undeploy meanwhile: %v (ended: %v), want exit 3 saying it was undeployed meanwhile:\n%s", err, ok, deploy.out.String())
+	}
+	if _, ok := undeploy.wait(time.Minute); !ok {
+		t.Fatalf("undeploy still runs:\n%s", undeploy.out.String())
 	}
 }

@@ -100,6 +100,17 @@ func NewWaiter(ctx context.Context, s *Session, app Declared, goal Goal) *Waiter
 	return w
 }
 
+// Copied tells the waiter that this build is in the carbonapps/ of every
+// running target now (the daemon's reload that copied it returned): a
+// target found without it from then on lost it, though no look saw it
+// there. An undeploy landing between the copy and the first look left the
+// wait pending until its timeout.
+func (w *Waiter) Copied() {
+	for i := range w.copied {
+		w.copied[i] = true
+	}
+}
+
 // app is the application's state in observation o.
 func (o Observation) app(d Declared) App {
 	if d.App == nil {
@@ -208,7 +219,7 @@ func (w *Waiter) outcome(i int, o Observation) Outcome {
 		} else if w.copied[i] {
 			// An undeploy, a rebuild or an edit of mictl.toml raced the
 			// wait: MI will not deploy this build now.
-			res.State, res.Message = StateGone, "this build left its carbonapps/ during the wait (mictl undeploy, the file rebuilt, or mictl.toml edited)"
+			res.State, res.Message = StateGone, "this build is no longer in its carbonapps/: undeployed meanwhile (mictl undeploy), its file rebuilt, or mictl.toml edited"
 			return res
 		}
 	}

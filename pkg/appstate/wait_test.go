@@ -227,8 +227,23 @@ func TestWaitEndsWhenTheBuildIsTakenOut(t *testing.T) {
 	if err := os.Remove(filepath.Join(home.CarbonAppsDir(h), "orders_1.0.0.car")); err != nil {
 		t.Fatal(err)
 	}
-	if got := w.Judge(context.Background())[0]; got.State != StateGone || !strings.Contains(got.Message, "left its carbonapps/") {
+	if got := w.Judge(context.Background())[0]; got.State != StateGone || !strings.Contains(got.Message, "no longer in its carbonapps/") {
 		t.Fatalf("taken out: %+v, want undeployed", got)
+	}
+}
+
+// A build the daemon copied, then taken out again before the wait's first
+// look (an undeploy landing right after deploy's reload) ends the wait as
+// well: no look saw it there, and the wait went on for its whole timeout.
+func TestWaitEndsWhenTheBuildIsTakenOutBeforeTheFirstLook(t *testing.T) {
+	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
+	_, url := newFakeMI(t)
+	s := NewSession([]Target{{Name: "mi-1", Running: true, Home: t.TempDir(), URL: url}}, Options{Follow: true, Timeout: time.Second})
+	defer s.Close()
+	w := NewWaiter(context.Background(), s, orders, GoalActive)
+	w.Copied() // the reload returned; carbonapps/ has already lost it
+	if got := w.Judge(context.Background())[0]; got.State != StateGone || !strings.Contains(got.Message, "undeployed meanwhile") {
+		t.Fatalf("outcome %+v, want undeployed", got)
 	}
 }
 

@@ -66,10 +66,10 @@ running target (asking each instance's Management API, or reading its
 wso2carbon.log when the API is off), and fails (exit 3) naming each
 instance where it is faulty, with MI's error message, still pending
 when --timeout ends, or no longer in its carbonapps/ (an undeploy
-meanwhile), and then until mictl's own health view holds each instance
-where it is faulty degraded (so a mictl status right after agrees); an
-instance whose server exits during the wait (a down) is said, not waited
-for. A rebuilt file of an application that runs already counts as
+meanwhile: said at once), and then until mictl's own health view holds
+each instance where it is faulty degraded (so a mictl status right after
+agrees); an instance whose server exits during the wait (a down) is
+said, not waited for. A rebuilt file of an application that runs already counts as
 deployed only once MI logs that it deployed it again.`,
 		Example: `  mictl deploy build/orders_1.0.0.car --wait
   mictl deploy build/edge_1.0.0.car mi-2 mi-3
@@ -156,6 +156,9 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 		if !reloaded {
 			fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the next mictl up deploys %s\n", app.ID())
 			return nil
+		}
+		if w != nil {
+			w.Copied()
 		}
 	}
 	switch {
