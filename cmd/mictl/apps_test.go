@@ -774,3 +774,22 @@ func TestDeployWaitEndsAtOnceWhenUndeployedMeanwhile(t *testing.T) {
 		t.Fatalf("undeploy still runs:\n%s", undeploy.out.String())
 	}
 }
+
+// A server MI restarts itself during deploy --wait (exit 121: its script
+// starts a new one) is waited for until it lists the app: the wait ended
+// at the old server's exit, "not running", exit 0 with nothing deployed.
+// MI scanning every hour deploys it only at the new server's start.
+func TestDeployWaitGoesOnWhenMIRestartsItself(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h", "MICTL_SIM_RESTART_ONCE=5s"}
+	d.up(1)
+	d.env = nil
+	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	code, out, errOut := d.mictl("deploy", car, "--wait", "--timeout", "1m")
+	if code != 0 || !strings.Contains(out, "orders_1.0.0 active on mi-1") || strings.Contains(errOut, "not running") {
+		t.Fatalf("deploy --wait across MI's restart: exit %d, want 0 with orders_1.0.0 active on mi-1:\n%s%s\nevents:\n%s", code, out, errOut, d.events())
+	}
+	if !strings.Contains(d.events(), "server restarted itself") {
+		t.Fatalf("MI did not restart itself during the wait:\n%s", d.events())
+	}
+}

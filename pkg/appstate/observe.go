@@ -29,6 +29,12 @@ type Options struct {
 	// fresh deployment from the one before it. Without it only instances
 	// whose API is off have their log read, from its recent end.
 	Follow bool
+	// Current is the instance name as its supervisor records it now (false
+	// when it records no such instance), asked once a target's server
+	// exited: a wait goes on with the server MI's script started again
+	// (exit 121) or mictl restarted, rather than end on the old one's
+	// exit. Nil: an exited server ends the wait for its instance.
+	Current func(name string) (Target, bool)
 }
 
 // Session asks a set of instances about their applications, as many
@@ -40,6 +46,7 @@ type Session struct {
 	logs    []*logFollower // nil where the log is not read
 	errs    []error        // why a client could not be made
 	hashes  sync.Map       // fileKey → SHA-256, so a poll hashes a file once
+	opts    Options
 }
 
 // NewSession prepares to ask targets; it connects to nothing yet.
@@ -48,7 +55,7 @@ func NewSession(targets []Target, o Options) *Session {
 		o.Timeout = DefaultTimeout
 	}
 	s := &Session{targets: slices.Clone(targets), clients: make([]*mgmt.Client, len(targets)),
-		logs: make([]*logFollower, len(targets)), errs: make([]error, len(targets))}
+		logs: make([]*logFollower, len(targets)), errs: make([]error, len(targets)), opts: o}
 	for i, t := range targets {
 		if !t.Running {
 			continue
@@ -64,9 +71,15 @@ func NewSession(targets []Target, o Options) *Session {
 		case o.Follow:
 			s.logs[i] = followLog(home.CarbonLog(t.Home))
 		}
-		s.clients[i], s.errs[i] = mgmt.New(mgmt.Options{URL: t.URL, User: o.User, Password: o.Password, Timeout: o.Timeout})
+		s.connect(i)
 	}
 	return s
+}
+
+// connect makes the Management API client of target i.
+func (s *Session) connect(i int) {
+	t := s.targets[i]
+	s.clients[i], s.errs[i] = mgmt.New(mgmt.Options{URL: t.URL, User: s.opts.User, Password: s.opts.Password, Timeout: s.opts.Timeout})
 }
 
 // Close releases the clients' connections.
@@ -86,9 +99,23 @@ func (s *Session) Observe(ctx context.Context) []Observation {
 	var wg sync.WaitGroup
 	for i, t := range s.targets {
 		if t.Running && !t.Server.IsZero() && !t.Server.Alive() {
-			s.targets[i].Running = false
-			out[i] = Observation{Target: s.targets[i], Exited: true}
-			continue
+			next, restarting := s.successor(t)
+			switch {
+			case next.Running:
+				s.targets[i], t = next, next
+				if c := s.clients[i]; c != nil && next.URL != c.URL() {
+					c.Close() // a reload's restart moved its offset
+					s.connect(i)
+				}
+			case restarting:
+				// Asked again at the next look, which may find the new server.
+				out[i] = Observation{Target: t, Err: fmt.Errorf("its server (pid %d) exited and is starting again", t.Server.PID)}
+				continue
+			default:
+				s.targets[i].Running = false
+				out[i] = Observation{Target: s.targets[i], Exited: true}
+				continue
+			}
 		}
 		out[i] = Observation{Target: t}
 		if !t.Running {
@@ -98,6 +125,25 @@ func (s *Session) Observe(ctx context.Context) []Observation {
 	}
 	wg.Wait()
 	return out
+}
+
+// successor is target t, whose server exited, as its supervisor records
+// it now: running another server (next.Running: MI restarted itself with
+// exit 121, or mictl restarted it), or about to (restarting); neither
+// when it was stopped or ended for good. The wait's declarations stay.
+func (s *Session) successor(t Target) (next Target, restarting bool) {
+	if s.opts.Current == nil {
+		return Target{}, false
+	}
+	cur, ok := s.opts.Current(t.Name)
+	switch {
+	case !ok:
+		return Target{}, false
+	case cur.Running && cur.Server != t.Server:
+		cur.Declared = t.Declared
+		return cur, false
+	}
+	return Target{}, cur.Starting
 }
 
 func (s *Session) observe(ctx context.Context, i int, o *Observation) {

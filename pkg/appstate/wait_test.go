@@ -247,6 +247,62 @@ func TestWaitEndsWhenTheBuildIsTakenOutBeforeTheFirstLook(t *testing.T) {
 	}
 }
 
+// sleeper is a live process standing for a server, ended by the test.
+func sleeper(t *testing.T) (id proc.Identity, end func()) {
+	t.Helper()
+	p := exec.Command("sleep", "60")
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	end = func() { once.Do(func() { _ = p.Process.Kill(); _ = p.Wait() }) }
+	t.Cleanup(end)
+	id, err := proc.Identify(p.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, end
+}
+
+// A server that restarts during the wait (MI's own restart, exit 121: the
+// script starts a new server) is waited for: the wait goes on with the
+// new server, as the supervisor records it, until it lists the app. The
+// old server's exit ended the wait "not running" (exit 0, nothing
+// deployed yet).
+func TestWaitGoesOnWithARestartedServer(t *testing.T) {
+	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
+	f, url := newFakeMI(t)
+	h := t.TempDir()
+	first, endFirst := sleeper(t)
+	second, _ := sleeper(t)
+	target := Target{Name: "mi-1", Running: true, Server: first, Home: h, URL: url}
+	var mu sync.Mutex
+	now := target // what the supervisor records
+	current := func(string) (Target, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return now, true
+	}
+	s := NewSession([]Target{target}, Options{Follow: true, Timeout: time.Second, Current: current})
+	defer s.Close()
+	w := NewWaiter(context.Background(), s, orders, GoalActive)
+	deployTo(t, h, orders, "orders_1.0.0.car")
+	endFirst()
+	mu.Lock()
+	now = Target{Name: "mi-1", State: "ready", Home: h, URL: url, Starting: true} // its script runs on
+	mu.Unlock()
+	if got := w.Judge(context.Background())[0]; got.State != StatePending || got.NotRunning || !strings.Contains(got.Message, "starting again") {
+		t.Fatalf("server exited, its successor not found yet: %+v, want pending, starting again", got)
+	}
+	mu.Lock()
+	now = Target{Name: "mi-1", State: "starting", Running: true, Server: second, Home: h, URL: url}
+	mu.Unlock()
+	f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
+	if got := w.Judge(context.Background())[0]; got.State != StateActive {
+		t.Fatalf("the new server lists it: %+v, want active", got)
+	}
+}
+
 // With the Management API off the log says it all.
 func TestWaitFromTheLog(t *testing.T) {
 	dir := t.TempDir()

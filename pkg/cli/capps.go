@@ -97,8 +97,10 @@ func declaredFor(cfg *config.Config, name string, files declaredFiles) []appstat
 func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) appstate.Target {
 	live := liveState(inst)
 	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Server: inst.Server, Home: inst.Home,
-		// Backing off is starting again soon: the daemon restarts it.
-		Starting: live == state.StateStarting || live == state.StateBackoff,
+		// Backing off is starting again soon: the daemon restarts it. A
+		// server gone while its script runs on is MI restarting itself
+		// (exit 121), the daemon about to record its successor.
+		Starting: live == state.StateStarting || live == state.StateBackoff || restartingItself(inst),
 		Declared: declaredFor(cfg, inst.Name, files)}
 	if cfg != nil {
 		t.Shipped = home.CarbonAppsDir(deployment.Dist(cfg))
@@ -107,6 +109,12 @@ func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) app
 		t.URL = observe.ManagementURL(&inst)
 	}
 	return t
+}
+
+// restartingItself reports whether inst's server exited while its start
+// script runs on: MI's script starts java again after an exit 121.
+func restartingItself(inst state.Instance) bool {
+	return supervisor.Wanted(inst.State) && !inst.Server.IsZero() && !inst.Server.Alive() && !inst.Script.IsZero() && inst.Script.Alive()
 }
 
 // sessionOptions are the Management API credentials of cfg.
@@ -246,6 +254,20 @@ func (d *appDeployment) waiter(ctx context.Context, names []string, app appstate
 	}
 	opts := sessionOptions(d.cfg)
 	opts.Follow = true
+	// A server that restarts during the wait is waited for, as the state
+	// file names its successor.
+	files := declaredFiles{}
+	opts.Current = func(name string) (appstate.Target, bool) {
+		f, err := d.e.store.Load()
+		if err != nil {
+			return appstate.Target{}, false
+		}
+		inst, ok := f.Instance(name)
+		if !ok {
+			return appstate.Target{}, false
+		}
+		return appTarget(*inst, d.cfg, files), true
+	}
 	s := appstate.NewSession(targets, opts)
 	return appstate.NewWaiter(ctx, s, app, goal), s
 }

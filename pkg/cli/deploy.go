@@ -69,7 +69,9 @@ when --timeout ends, or no longer in its carbonapps/ (an undeploy
 meanwhile: said at once), and then until mictl's own health view holds
 each instance where it is faulty degraded (so a mictl status right after
 agrees); an instance whose server exits during the wait (a down) is
-said, not waited for. A rebuilt file of an application that runs already counts as
+said, not waited for, but one whose server is started again (MI
+restarting itself, exit 121, or mictl restarting it) is waited for on
+its new server. A rebuilt file of an application that runs already counts as
 deployed only once MI logs that it deployed it again.`,
 		Example: `  mictl deploy build/orders_1.0.0.car --wait
   mictl deploy build/edge_1.0.0.car mi-2 mi-3
