@@ -713,6 +713,36 @@ func TestStatusAgreesOnceUndeployWaitReturns(t *testing.T) {
 // /healthz hangs holds up for a second, the time that check allows it.
 func TestStatusAgreesOnceDeployWaitFindsAFaultyCApp(t *testing.T) {
 	d := newDeployment(t)
+	d.upBesideAHungHealthz()
+	d.deployFaulty("broken", "mi-2")
+	if row := d.statusRow("mi-2"); row.State != "degraded" {
+		t.Fatalf("mi-2 is %s right after deploy --wait found its CApp faulty, want degraded:\n%s", row.State, d.events())
+	}
+}
+
+// The same when the instance is degraded by another faulty CApp already:
+// status then agreed at once that it is degraded, and deploy --wait
+// returned before status named this CApp among the faulty ones.
+func TestStatusNamesTheSecondFaultyCAppOnceDeployWaitReturns(t *testing.T) {
+	d := newDeployment(t)
+	d.upBesideAHungHealthz()
+	d.deployFaulty("broken", "mi-2")
+	d.waitFor("mi-2 degraded by broken_1.0.0", func() bool { return d.stateIs("mi-2", "degraded") })
+	d.deployFaulty("cracked", "mi-2")
+	health := "null"
+	if h := d.statusRow("mi-2").Health; h != nil {
+		health = *h
+	}
+	if !strings.Contains(health, "cracked_1.0.0.car") {
+		t.Fatalf("mi-2's health right after deploy --wait found cracked_1.0.0 faulty: %s, want it named:\n%s", health, d.events())
+	}
+}
+
+// upBesideAHungHealthz starts mi-1, whose /healthz hangs, and mi-2: each
+// health check of the daemon waits a second for mi-1 (the time it allows
+// it), which holds up what it learns of mi-2.
+func (d *deployment) upBesideAHungHealthz() {
+	d.t.Helper()
 	d.env = []string{"MICTL_SIM_HANG_AFTER=500ms"}
 	d.up(1)
 	d.env = nil
@@ -726,20 +756,34 @@ func TestStatusAgreesOnceDeployWaitFindsAFaultyCApp(t *testing.T) {
 		}
 		return err != nil
 	})
-	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
-	if code, _, errOut := d.mictl("deploy", broken, "mi-2", "--wait", "--timeout", "20s"); code != 3 {
-		t.Fatalf("deploy --wait of a faulty app: exit %d, want 3:\n%s", code, errOut)
+}
+
+// deployFaulty builds a faulty CApp name_1.0.0 and deploys it to the
+// instance with --wait, which must find it faulty (exit 3).
+func (d *deployment) deployFaulty(name, instance string) {
+	d.t.Helper()
+	car := d.car(name+"_1.0.0.car", capp.Spec{Name: name, Faulty: true})
+	if code, _, errOut := d.mictl("deploy", car, instance, "--wait", "--timeout", "20s"); code != 3 {
+		d.t.Fatalf("deploy --wait of the faulty %s: exit %d, want 3:\n%s", name, code, errOut)
 	}
+}
+
+// statusRow is the instance's row of mictl status -o json, whatever its
+// exit code.
+func (d *deployment) statusRow(name string) statusRow {
+	d.t.Helper()
 	_, out, _ := d.mictl("status", "-o", "json")
 	var report statusReport
 	if err := json.Unmarshal([]byte(out), &report); err != nil {
-		t.Fatalf("status -o json: %v\n%s", err, out)
+		d.t.Fatalf("status -o json: %v\n%s", err, out)
 	}
 	for _, row := range report.Instances {
-		if row.Name == "mi-2" && row.State != "degraded" {
-			t.Fatalf("mi-2 is %s right after deploy --wait found its CApp faulty, want degraded:\n%s", row.State, d.events())
+		if row.Name == name {
+			return row
 		}
 	}
+	d.t.Fatalf("status -o json shows no %s:\n%s", name, out)
+	return statusRow{}
 }
 
 // An undeploy that lands between deploy's reload and its wait's first look

@@ -383,5 +383,12 @@ func (d *appDeployment) awaitHealth(ctx context.Context, until time.Time, stale 
 	}
 }
 
+// degradedFor reports whether the daemon's health view holds inst
+// degraded for the CApp file (name_version.car) among its faulty CApps,
+// as MI's /healthz lists them.
+func degradedFor(inst state.Instance, file string) bool {
+	return inst.State == state.StateDegraded && slices.Contains(observe.FaultyAppsIn(inst.LastError), file)
+}
+
 // waitPoll is how often --wait asks the instances.
 const waitPoll = 200 * time.Millisecond

@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/declare"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -67,8 +68,8 @@ wso2carbon.log when the API is off), and fails (exit 3) naming each
 instance where it is faulty, with MI's error message, still pending
 when --timeout ends, or no longer in its carbonapps/ (an undeploy
 meanwhile: said at once), and then until mictl's own health view holds
-each instance where it is faulty degraded (so a mictl status right after
-agrees); an instance whose server exits during the wait (a down) is
+each instance where it is faulty degraded for it, among its faulty CApps
+(so a mictl status right after agrees); an instance whose server exits during the wait (a down) is
 said, not waited for, but one whose server is started again (MI
 restarting itself, exit 121, or mictl restarting it) is waited for on
 its new server. A rebuilt file of an application that runs already counts as
@@ -170,9 +171,13 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 		// MI's /healthz says 500 for a faulty CApp, which the daemon's
 		// next health check records a moment after MI lists it: until
 		// then a mictl status right after this exit 3 showed the
-		// instance ready (exit 0).
+		// instance ready (exit 0), or, degraded by another faulty CApp
+		// already, without this one. Degraded for another reason than
+		// faulty CApps, it shows degraded already.
+		file := app.ID() + ".car"
 		d.awaitHealth(cmd.Context(), until, func(i state.Instance) bool {
-			return slices.Contains(faultyOn, i.Name) && i.State == state.StateReady
+			behind := i.State == state.StateReady || (len(observe.FaultyAppsIn(i.LastError)) > 0 && !degradedFor(i, file))
+			return slices.Contains(faultyOn, i.Name) && behind
 		})
 		return err
 	case o.wait:

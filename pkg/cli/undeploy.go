@@ -115,7 +115,7 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 		}
 		file := what + ".car"
 		d.awaitHealth(cmd.Context(), until, func(i state.Instance) bool {
-			return slices.Contains(targets, i.Name) && i.State == state.StateDegraded && strings.Contains(i.LastError, file)
+			return slices.Contains(targets, i.Name) && degradedFor(i, file)
 		})
 	case !o.wait:
 		fmt.Fprintf(streams.ErrOut, "the daemon removes %s from the running instances; MI undeploys it at its next scan\n", what)

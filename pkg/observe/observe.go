@@ -427,7 +427,19 @@ func livenessOf(status int) error {
 // instance serves, without them. Never a reason to restart it.
 type FaultyApps struct{ Apps []string }
 
-func (e *FaultyApps) Error() string { return "faulty CApps: " + strings.Join(e.Apps, ", ") }
+func (e *FaultyApps) Error() string { return faultyAppsPrefix + strings.Join(e.Apps, ", ") }
+
+const faultyAppsPrefix = "faulty CApps: "
+
+// FaultyAppsIn are the CApp files a health reason (a FaultyApps' Error,
+// as the state file keeps it) lists as faulty; none for another reason.
+func FaultyAppsIn(reason string) []string {
+	list, ok := strings.CutPrefix(reason, faultyAppsPrefix)
+	if !ok {
+		return nil
+	}
+	return strings.Split(list, ", ")
+}
 
 // get does one probe request and reads its (small) body to the end, so
 // the connection is kept for the next probe.
