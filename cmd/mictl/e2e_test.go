@@ -1597,24 +1597,33 @@ func TestCtrlCWhileTheDaemonWorksSaysItGoesOn(t *testing.T) {
 	}
 }
 
-// Ctrl-C while deploy --wait waits for MI to take the application ends
-// the wait saying the deployment goes on (130), as a Ctrl-C while the
-// daemon works does: the default handler ended it without a word. MI
-// scanning every hour keeps the application pending meanwhile.
-func TestCtrlCWhileDeployWaitsSaysItGoesOn(t *testing.T) {
-	d := newDeployment(t)
-	d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h"}
-	d.up(1)
-	d.env = nil
-	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
-	deploy := d.start(nil, "deploy", car, "--wait")
-	d.waitFor("deploy waiting for MI", func() bool { return strings.Contains(deploy.out.String(), "mictl reloaded") })
-	deploy.signal(t, os.Interrupt)
-	err, ok := deploy.wait(time.Minute)
-	var exit *exec.ExitError
-	want := "mictl: interrupted while waiting until orders_1.0.0 is active everywhere: MI goes on with it"
-	if !ok || !errors.As(err, &exit) || exit.ExitCode() != 130 || !strings.Contains(deploy.out.String(), want) {
-		t.Fatalf("deploy --wait after Ctrl-C: %v (ended: %v), want exit 130 saying %q:\n%s", err, ok, want, deploy.out.String())
+// Ctrl-C or SIGTERM while deploy --wait waits for MI to take the
+// application ends the wait saying the deployment goes on, as one while
+// the daemon works does: the default handler ended it without a word.
+// The exit is 128 + the signal, as for every command (SIGTERM ended
+// deploy --wait 130, a down 143). MI scanning every hour keeps the
+// application pending meanwhile.
+func TestSignalWhileDeployWaitsSaysItGoesOn(t *testing.T) {
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		exit int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			d := newDeployment(t)
+			d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h"}
+			d.up(1)
+			d.env = nil
+			car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+			deploy := d.start(nil, "deploy", car, "--wait")
+			d.waitFor("deploy waiting for MI", func() bool { return strings.Contains(deploy.out.String(), "mictl reloaded") })
+			deploy.signal(t, tc.sig)
+			err, ok := deploy.wait(time.Minute)
+			var exit *exec.ExitError
+			want := "mictl: interrupted while waiting until orders_1.0.0 is active everywhere: MI goes on with it"
+			if !ok || !errors.As(err, &exit) || exit.ExitCode() != tc.exit || !strings.Contains(deploy.out.String(), want) {
+				t.Fatalf("deploy --wait after %v: %v (ended: %v), want exit %d saying %q:\n%s", tc.sig, err, ok, tc.exit, want, deploy.out.String())
+			}
+		})
 	}
 }
 

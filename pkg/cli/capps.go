@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -317,7 +314,7 @@ func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, 
 	// A Ctrl-C ends the wait, not what the daemon was asked: said so,
 	// as every other wait for the daemon's work says it (the default
 	// handler ended deploy --wait without a word).
-	interrupted, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	interrupted, stop := interruptible(ctx)
 	defer stop()
 	ctx, cancel := context.WithTimeout(interrupted, timeout)
 	defer cancel()

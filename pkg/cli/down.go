@@ -115,7 +115,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	ctx := cmd.Context()
 	progress := newProgress(streams, targets)
 	// A Ctrl-C while the daemon stops them ends the wait saying that it
-	// goes on (exit 130); a stop done from here has its own handling
+	// goes on (exit 130, or 143 for SIGTERM); a stop done from here has its own handling
 	// (finishOnInterrupt), and the signals go back to it first.
 	callCtx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -186,7 +186,7 @@ func rebuild(cfg *config.Config) (*state.File, error) {
 // askDaemon sends req to the daemon of store and explains, in the user's
 // terms, a daemon that cannot be asked. f names the daemon's pid. A
 // Ctrl-C (or SIGTERM) while it waits ends the wait with what the daemon
-// goes on with (exit 130), not the process without a word.
+// goes on with (exit 130, or 143 for SIGTERM), not the process without a word.
 func askDaemon(ctx context.Context, store *state.Store, f *state.File, req supervisor.Request, onEvent func(supervisor.Event)) (supervisor.Reply, error) {
 	ctx, stop := interruptible(ctx)
 	defer stop()

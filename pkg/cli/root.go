@@ -46,7 +46,8 @@ Exit codes:
   1  conflicts found, or a check failed (diff: something would change)
   2  bad command line, configuration or input
   3  runtime failure
-  130  interrupted (Ctrl-C) while waiting; mictl says what goes on`,
+  130  interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (128 + the signal);
+       mictl says what goes on`,
 		Example: `  mictl up --instances 3
   mictl ports table
   mictl check-conflicts --offsets 10,47
@@ -123,6 +124,7 @@ func Main(args []string, streams *IOStreams) int {
 	// Whatever mictl starts (the daemon, every server) must not inherit
 	// descriptors mictl itself inherited.
 	proc.CloseInheritedOnExec()
+	caught.Store(0)
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteC()
@@ -144,7 +146,10 @@ func Main(args []string, streams *IOStreams) int {
 		}
 	}
 	fmt.Fprintf(streams.ErrOut, "mictl: %v\n", err)
-	return exitcode.Of(err)
+	if code := exitcode.Of(err); code != exitcode.Interrupted {
+		return code
+	}
+	return exitcode.Signalled(caughtSignal())
 }
 
 // cobraUnknownCommand is cobra's error for a word that is none of the

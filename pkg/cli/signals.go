@@ -5,15 +5,35 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
+// caught is the last Ctrl-C (SIGINT) or SIGTERM this package's handlers
+// caught: a command it interrupted ends as the signal would have ended it
+// (Main: 130 for SIGINT, 143 for SIGTERM), after saying what goes on.
+var caught atomic.Int32
+
+// caughtSignal is the signal an interrupted command ends by: the last one
+// caught, SIGINT when none was (an interruption mictl was told of).
+func caughtSignal() syscall.Signal {
+	if sig := syscall.Signal(caught.Load()); sig != 0 {
+		return sig
+	}
+	return syscall.SIGINT
+}
+
 // interruptible is ctx cancelled by a Ctrl-C (or SIGTERM) until stop is
 // called, for a wait on the daemon: the supervisor package's calls then
-// end saying what they interrupted and what goes on (exit 130), where the
-// default handler ended mictl without a word.
+// end saying what they interrupted and what goes on, where the default
+// handler ended mictl without a word.
 func interruptible(ctx context.Context) (_ context.Context, stop context.CancelFunc) {
-	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(ctx)
+	release := onInterrupt(cancel)
+	return ctx, func() {
+		release()
+		cancel()
+	}
 }
 
 // onInterrupt calls fn once, at the first Ctrl-C or SIGTERM, until
@@ -25,7 +45,8 @@ func onInterrupt(fn func()) (release func()) {
 	done := make(chan struct{})
 	go func() {
 		select {
-		case <-sigs:
+		case sig := <-sigs:
+			caught.Store(int32(sig.(syscall.Signal)))
 			fn()
 		case <-done:
 		}

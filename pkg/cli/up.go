@@ -97,7 +97,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(cmd.Context())
 	defer stop()
 
 	planned := configPrint(g.configPath)
@@ -205,7 +205,7 @@ func startFailure(callErr error) error {
 	case callErr == nil:
 		return nil
 	case exitcode.Of(callErr) == exitcode.Interrupted:
-		return exitcode.With(exitcode.Runtime, errors.New("interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)"))
+		return exitcode.With(exitcode.Interrupted, errors.New("interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)"))
 	}
 	return exitcode.With(exitcode.Runtime, fmt.Errorf("not every instance is ready:\n%s", indented(callErr.Error())))
 }

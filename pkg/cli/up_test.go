@@ -44,15 +44,16 @@ func TestStartFailureTellsAnInterruptByItsExitCode(t *testing.T) {
 	for _, c := range []struct {
 		callErr error
 		want    string
+		code    int
 	}{
-		{nil, ""},
+		{nil, "", exitcode.OK},
 		{exitcode.With(exitcode.Interrupted, errors.New("interrupted while the mictl daemon starts the instances: it goes on (mictl status shows where it stands)")),
-			"interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)"},
-		{exitcode.With(exitcode.Runtime, errors.New("mi-1: not ready within 30s")), "not every instance is ready:\n  mi-1: not ready within 30s"},
+			"interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)", exitcode.Interrupted},
+		{exitcode.With(exitcode.Runtime, errors.New("mi-1: not ready within 30s")), "not every instance is ready:\n  mi-1: not ready within 30s", exitcode.Runtime},
 	} {
 		err := startFailure(c.callErr)
-		if got := fmt.Sprint(err); (err == nil) != (c.want == "") || err != nil && (got != c.want || exitcode.Of(err) != exitcode.Runtime) {
-			t.Errorf("startFailure(%v) = %v (exit %d), want %q, exit 3", c.callErr, err, exitcode.Of(err), c.want)
+		if got := fmt.Sprint(err); (err == nil) != (c.want == "") || err != nil && got != c.want || exitcode.Of(err) != c.code {
+			t.Errorf("startFailure(%v) = %v (exit %d), want %q, exit %d", c.callErr, err, exitcode.Of(err), c.want, c.code)
 		}
 	}
 }

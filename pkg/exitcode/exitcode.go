@@ -24,10 +24,17 @@ const (
 	Conflicts = 1 // conflicts found, or a check failed (diff: something would change)
 	Usage     = 2 // bad command line, configuration or input
 	Runtime   = 3 // something failed while doing the work
-	// Interrupted is 128 + SIGINT, as shells report a command Ctrl-C
-	// ended: mictl caught it while waiting, and says what goes on.
+	// Interrupted marks the error of a command a signal interrupted:
+	// mictl caught it while waiting, and says what goes on. The process
+	// ends with Signalled(that signal); 130 is SIGINT's, Ctrl-C's.
 	Interrupted = 130
 )
+
+// Signalled is the exit code of a command that sig interrupted: 128 + its
+// number, as shells report a command the signal ended (130 for SIGINT,
+// 143 for SIGTERM), so a script tells both apart whether mictl caught the
+// signal or not.
+func Signalled(sig syscall.Signal) int { return 128 + int(sig) }
 
 // Error carries the exit code an error should end the process with.
 type Error struct {
