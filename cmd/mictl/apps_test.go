@@ -837,3 +837,23 @@ func TestDeployWaitGoesOnWhenMIRestartsItself(t *testing.T) {
 		t.Fatalf("MI did not restart itself during the wait:\n%s", d.events())
 	}
 }
+
+// deploy --wait while a down stops the instance says it gets the app at
+// its next start (exit 0): the reload copies nothing into a home being
+// stopped, which is no undeploy meanwhile.
+func TestDeployWaitWhileADownStopsTheInstance(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=3s"}
+	d.up(1)
+	d.env = nil
+	down := d.start(nil, "down")
+	d.waitFor("mi-1 stopping", func() bool { return d.stateIs("mi-1", "stopping") })
+	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	code, _, errOut := d.mictl("deploy", car, "--wait", "--timeout", "1m")
+	if code != 0 || !strings.Contains(errOut, "mi-1: not running: its server (pid ") {
+		t.Fatalf("deploy --wait during a down: exit %d, want 0 saying mi-1 no longer runs:\n%s", code, errOut)
+	}
+	if err, ok := down.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("down: %v (ended: %v)\n%s", err, ok, down.out.String())
+	}
+}

@@ -100,14 +100,16 @@ func NewWaiter(ctx context.Context, s *Session, app Declared, goal Goal) *Waiter
 	return w
 }
 
-// Copied tells the waiter that this build is in the carbonapps/ of every
-// running target now (the daemon's reload that copied it returned): a
-// target found without it from then on lost it, though no look saw it
-// there. An undeploy landing between the copy and the first look left the
-// wait pending until its timeout.
-func (w *Waiter) Copied() {
-	for i := range w.copied {
-		w.copied[i] = true
+// Copied tells the waiter that this build is in the carbonapps/ of the
+// named targets now (the daemon's reload that copied it returned): one
+// found without it from then on lost it, though no look saw it there. An
+// undeploy landing between the copy and the first look left the wait
+// pending until its timeout.
+func (w *Waiter) Copied(names []string) {
+	for i, t := range w.s.targets {
+		if slices.Contains(names, t.Name) {
+			w.copied[i] = true
+		}
 	}
 }
 

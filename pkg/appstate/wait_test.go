@@ -241,7 +241,7 @@ func TestWaitEndsWhenTheBuildIsTakenOutBeforeTheFirstLook(t *testing.T) {
 	s := NewSession([]Target{{Name: "mi-1", Running: true, Home: t.TempDir(), URL: url}}, Options{Follow: true, Timeout: time.Second})
 	defer s.Close()
 	w := NewWaiter(context.Background(), s, orders, GoalActive)
-	w.Copied() // the reload returned; carbonapps/ has already lost it
+	w.Copied([]string{"mi-1"}) // the reload returned; carbonapps/ has already lost it
 	if got := w.Judge(context.Background())[0]; got.State != StateGone || !strings.Contains(got.Message, "undeployed meanwhile") {
 		t.Fatalf("outcome %+v, want undeployed", got)
 	}

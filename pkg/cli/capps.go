@@ -269,6 +269,19 @@ func (d *appDeployment) waiter(ctx context.Context, names []string, app appstate
 	return appstate.NewWaiter(ctx, s, app, goal), s
 }
 
+// redeployed are the instances of names (every one when none, see
+// orEvery) whose carbonapps/ a reload brings up to date with mictl.toml:
+// those meant to run; one being stopped is left as it is.
+func (d *appDeployment) redeployed(names []string) []string {
+	var out []string
+	for _, n := range d.orEvery(names) {
+		if inst, ok := d.e.state.Instance(n); ok && state.Wanted(inst.State) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // reload asks the daemon (started again first if it died while
 // instances run) to apply the edited mictl.toml; reloaded is false when
 // no daemon runs. The daemon's errors keep their exit codes.
