@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"time"
 
@@ -221,7 +222,7 @@ func (w *Waiter) outcome(i int, o Observation) Outcome {
 		} else if w.copied[i] {
 			// An undeploy, a rebuild or an edit of mictl.toml raced the
 			// wait: MI will not deploy this build now.
-			res.State, res.Message = StateGone, "this build is no longer in its carbonapps/: undeployed meanwhile (mictl undeploy), its file rebuilt, or mictl.toml edited"
+			res.State, res.Message = StateGone, w.whyGone()
 			return res
 		}
 	}
@@ -267,6 +268,22 @@ func (w *Waiter) outcome(i int, o Observation) Outcome {
 		}
 	}
 	return res
+}
+
+// whyGone says why this build left a target's carbonapps/ during the
+// wait: its file holds another build now (the daemon deploys that one),
+// else mictl.toml no longer declares it there.
+func (w *Waiter) whyGone() string {
+	const gone = "this build is no longer in its carbonapps/: "
+	fi, err := os.Stat(w.app.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return gone + w.app.Path + " was deleted meanwhile"
+	case err == nil && w.app.App != nil && fi.Mode().IsRegular() &&
+		(fi.Size() != w.app.App.Size || w.s.hash(fileKey{w.app.Path, fi.Size(), fi.ModTime().UnixNano()}) != w.app.App.SHA256):
+		return gone + w.app.Path + " was rebuilt meanwhile, and the daemon deploys the new build (run the deploy --wait again to wait for it)"
+	}
+	return gone + "undeployed meanwhile (mictl undeploy, or mictl.toml edited)"
 }
 
 // lastEvent is the last event about the application in the instance's

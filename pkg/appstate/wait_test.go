@@ -247,6 +247,26 @@ func TestWaitEndsWhenTheBuildIsTakenOutBeforeTheFirstLook(t *testing.T) {
 	}
 }
 
+// A build replaced in carbonapps/ by a rebuild of its file during the wait
+// is said to be that, with how to wait for the new one: the wait said
+// "undeployed meanwhile", an undeploy, a rebuild or an edit alike.
+func TestWaitSaysTheFileWasRebuilt(t *testing.T) {
+	dir := t.TempDir()
+	orders := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
+	_, url := newFakeMI(t)
+	h := t.TempDir()
+	s := NewSession([]Target{{Name: "mi-1", Running: true, Home: h, URL: url}}, Options{Follow: true, Timeout: time.Second})
+	defer s.Close()
+	w := NewWaiter(context.Background(), s, orders, GoalActive)
+	deployTo(t, h, orders, "orders_1.0.0.car")
+	w.Copied([]string{"mi-1"})
+	rebuilt := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0", APIs: []capp.APISpec{{Context: "/v2"}}})
+	deployTo(t, h, rebuilt, "orders_1.0.0.car") // the daemon follows the file
+	if got := w.Judge(context.Background())[0]; got.State != StateGone || !strings.Contains(got.Message, orders.Path+" was rebuilt meanwhile") {
+		t.Fatalf("rebuilt: %+v, want undeployed, saying the file was rebuilt", got)
+	}
+}
+
 // sleeper is a live process standing for a server, ended by the test.
 func sleeper(t *testing.T) (id proc.Identity, end func()) {
 	t.Helper()

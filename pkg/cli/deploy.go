@@ -66,8 +66,8 @@ nothing restarts. With no daemon running, the next mictl up deploys it.
 running target (asking each instance's Management API, or reading its
 wso2carbon.log when the API is off), and fails (exit 3) naming each
 instance where it is faulty, with MI's error message, still pending
-when --timeout ends, or no longer in its carbonapps/ (an undeploy
-meanwhile: said at once), and then until mictl's own health view holds
+when --timeout ends, or no longer in its carbonapps/ (an undeploy, or
+a rebuild of the file, meanwhile: said at once), and then until mictl's own health view holds
 each instance where it is faulty degraded for it, among its faulty CApps
 (so a mictl status right after agrees); an instance whose server exits during the wait (a down) is
 said, not waited for, but one whose server is started again (MI
