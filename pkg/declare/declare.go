@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/fsutil"
 )
@@ -80,6 +82,7 @@ func Add(file, car string, scopes []Scope) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	defer ed.close()
 	r := Result{Entry: ed.entry(abs)}
 	for _, s := range scopes {
 		t, ok := ed.table(s)
@@ -114,6 +117,7 @@ func Remove(file, car string, scopes []Scope, keep ...string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	defer ed.close()
 	var r Result
 	for _, s := range scopes {
 		t, ok := ed.table(s)
@@ -162,7 +166,16 @@ type editor struct {
 	doc     *deploytoml.Document
 	mode    fs.FileMode
 	created bool // the file does not exist yet
+	// lock is the file's directory, flocked from before the read to after
+	// the write: deploys and undeploys run at once each edit the file as
+	// the other left it (each read it before the other wrote it, and the
+	// last write lost the other's declaration). The directory, not the
+	// file, which a write replaces by another.
+	lock *os.File
 }
+
+// close ends the edit, letting the next one read the file.
+func (ed *editor) close() { _ = ed.lock.Close() }
 
 // open reads file for an edit about the .car at car, returned absolute.
 func open(file, car string) (*editor, string, error) {
@@ -171,7 +184,11 @@ func open(file, car string) (*editor, string, error) {
 		return nil, "", err
 	}
 	abs, err := filepath.Abs(car)
-	return ed, abs, err
+	if err != nil {
+		ed.close()
+		return nil, "", err
+	}
+	return ed, abs, nil
 }
 
 func openFile(file string) (*editor, error) {
@@ -180,6 +197,15 @@ func openFile(file string) (*editor, error) {
 		return nil, err
 	}
 	ed := &editor{file: file, dir: filepath.Dir(absFile), mode: 0o644}
+	if ed.lock, err = lockDir(ed.dir); err != nil {
+		return nil, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			ed.close()
+		}
+	}()
 	data, err := os.ReadFile(file)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -194,7 +220,28 @@ func openFile(file string) (*editor, error) {
 	if ed.doc, err = deploytoml.Parse(file, data); err != nil {
 		return nil, err
 	}
+	done = true
 	return ed, nil
+}
+
+// lockDir takes an exclusive flock on dir, waiting for another mictl's
+// edit to end (a few milliseconds).
+func lockDir(dir string) (*os.File, error) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("edit the CApp declarations in %s: %w", dir, err)
+	}
+	for {
+		err = unix.Flock(int(d.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("edit the CApp declarations in %s: lock the directory against another mictl deploy or undeploy: %w", dir, err)
+	}
+	return d, nil
 }
 
 // entry is how the file spells the path abs: relative to its directory

@@ -1,10 +1,12 @@
 package declare
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/config"
@@ -204,5 +206,38 @@ func TestRemoveNamesAKeptTableOnlyWhenItIsBare(t *testing.T) {
 	}
 	if got, want := read(t, file), "instances = 1\n\n[[instance]]\nname = \"mi-2\"\noffset = 40\n"; got != want {
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+}
+
+// Deploys and undeploys run at once (mictl deploy a.car & mictl deploy
+// b.car) each keep the other's declaration: each read the file before the
+// other wrote it, and the last write dropped the other's CApp.
+func TestConcurrentEditsKeepEveryDeclaration(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mictl.toml")
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, err := Add(file, filepath.Join(dir, fmt.Sprintf("app%d_1.0.0.car", i)), Scopes(nil))
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if entry := fmt.Sprintf("%q", fmt.Sprintf("app%d_1.0.0.car", i)); !strings.Contains(string(data), entry) {
+			t.Errorf("%s lost:\n%s", entry, data)
+		}
 	}
 }
