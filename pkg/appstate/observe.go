@@ -29,8 +29,8 @@ type Options struct {
 	// fresh deployment from the one before it. Without it only instances
 	// whose API is off have their log read, from its recent end.
 	Follow bool
-	// Current is the instance name as its supervisor records it now (false
-	// when it records no such instance), asked once a target's server
+	// Current returns the instance called name as its supervisor records
+	// it now (false when it records none), asked once a target's server
 	// exited: a wait goes on with the server MI's script started again
 	// (exit 121) or mictl restarted, rather than end on the old one's
 	// exit. Nil: an exited server ends the wait for its instance.

@@ -332,11 +332,11 @@ func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, 
 	ctx, cancel := context.WithTimeout(interrupted, timeout)
 	defer cancel()
 	outcomes := w.Wait(ctx, waitPoll, func(o appstate.Outcome) {
-		state := o.State
+		reached := o.State
 		if o.State == appstate.StateGone && goal != appstate.StateGone {
-			state = "not deployed" // undeployed meanwhile, or rebuilt: the failure says which
+			reached = "not deployed" // undeployed meanwhile, or rebuilt: the failure says which
 		}
-		fmt.Fprintf(streams.ErrOut, "%s: %s %s (%s)\n", o.Instance, what, state, time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(streams.ErrOut, "%s: %s %s (%s)\n", o.Instance, what, reached, time.Since(start).Round(time.Millisecond))
 	})
 	if interrupted.Err() != nil {
 		return nil, exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted while waiting until %s is %s everywhere: MI goes on with it (mictl apps shows where it stands)", what, goal))
