@@ -857,3 +857,34 @@ func TestDeployWaitWhileADownStopsTheInstance(t *testing.T) {
 		t.Fatalf("down: %v (ended: %v)\n%s", err, ok, down.out.String())
 	}
 }
+
+// A deploy of the same build landing between undeploy's edit and its wait
+// ends undeploy --wait at once (exit 3, saying so): MI keeps the app, and
+// the wait went on until its timeout. The daemon, stopped, lets the deploy
+// edit mictl.toml back before it serves either reload.
+func TestUndeployWaitEndsAtOnceWhenDeployedAgain(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	d.must("deploy", car, "--wait", "--timeout", "20s")
+	daemon := d.daemonPID()
+	if err := syscall.Kill(daemon, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(daemon, syscall.SIGCONT) }) // before the deployment's down
+	undeploy := d.start(nil, "undeploy", "orders", "--wait", "--timeout", "10m")
+	d.waitFor("undeploy to take it out", func() bool { return strings.Contains(undeploy.out.String(), "removed orders_1.0.0") })
+	deploy := d.start(nil, "deploy", car)
+	d.waitFor("deploy to declare it again", func() bool { return strings.Contains(deploy.out.String(), "declared orders_1.0.0") })
+	if err := syscall.Kill(daemon, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	err, ok := undeploy.wait(time.Minute)
+	var exit *exec.ExitError
+	if !ok || !errors.As(err, &exit) || exit.ExitCode() != 3 || !strings.Contains(undeploy.out.String(), "mi-1: this build is back in its carbonapps/: deployed again meanwhile") {
+		t.Fatalf("undeploy --wait with a deploy meanwhile: %v (ended: %v), want exit 3 saying it was deployed again:\n%s", err, ok, undeploy.out.String())
+	}
+	if _, ok := deploy.wait(time.Minute); !ok {
+		t.Fatalf("deploy still runs:\n%s", deploy.out.String())
+	}
+}

@@ -26,6 +26,8 @@ const (
 // Outcomes of a wait, per instance (besides StateActive and StateFaulty).
 const (
 	StateGone = "undeployed" // GoalGone reached
+	// StateBack: GoalGone undone, the build deployed again meanwhile.
+	StateBack = "deployed again"
 )
 
 // Outcome is where one instance ended a wait.
@@ -33,8 +35,8 @@ type Outcome struct {
 	Instance string
 	// State is StateActive or StateFaulty (GoalActive), StateGone
 	// (GoalGone, or GoalActive when the build left the instance's
-	// carbonapps/ during the wait), or StatePending when the goal was not
-	// reached.
+	// carbonapps/ during the wait), StateBack (GoalGone when the build
+	// came back into it), or StatePending when the goal was not reached.
 	State string
 	// Message is MI's errorMessage of a faulty application, or why an
 	// instance is still pending (its API's last error, ...).
@@ -60,9 +62,12 @@ type Waiter struct {
 	// before is each target's state of the application at the start, and
 	// whether MI ran this very build then.
 	before []baseline
-	// copied is whether each target's carbonapps/ was seen holding this
-	// build during the wait: one that loses it again was undeployed.
-	copied []bool
+	// settled is whether each target's carbonapps/ was brought to the
+	// goal during the wait: holding this build (GoalActive: seen there,
+	// or copied by the reload), or without it (GoalGone: taken out by the
+	// reload). One that turns the other way again had the change undone
+	// meanwhile.
+	settled []bool
 }
 
 type baseline struct {
@@ -77,7 +82,7 @@ type baseline struct {
 // (Options.Follow). From then on app counts as declared on every target
 // of the session, whether mictl.toml says so yet or not.
 func NewWaiter(ctx context.Context, s *Session, app Declared, goal Goal) *Waiter {
-	w := &Waiter{s: s, app: app, goal: goal, before: make([]baseline, len(s.targets)), copied: make([]bool, len(s.targets))}
+	w := &Waiter{s: s, app: app, goal: goal, before: make([]baseline, len(s.targets)), settled: make([]bool, len(s.targets))}
 	for i := range s.targets {
 		t := &s.targets[i]
 		if !slices.ContainsFunc(t.Declared, func(d Declared) bool { return d.Path == app.Path }) {
@@ -101,15 +106,17 @@ func NewWaiter(ctx context.Context, s *Session, app Declared, goal Goal) *Waiter
 	return w
 }
 
-// Copied tells the waiter that this build is in the carbonapps/ of the
-// named targets now (the daemon's reload that copied it returned): one
-// found without it from then on lost it, though no look saw it there. An
-// undeploy landing between the copy and the first look left the wait
-// pending until its timeout.
-func (w *Waiter) Copied(names []string) {
+// Reloaded tells the waiter that the daemon's reload has returned, which
+// brought the carbonapps/ of the named targets to the goal: this build is
+// there (GoalActive), or no longer there (GoalGone). One found the other
+// way from then on had the change undone meanwhile, though no look saw
+// it settled: an undeploy landing between the copy and the first look
+// left deploy --wait pending until its timeout, and a deploy of the same
+// build undeploy --wait.
+func (w *Waiter) Reloaded(names []string) {
 	for i, t := range w.s.targets {
 		if slices.Contains(names, t.Name) {
-			w.copied[i] = true
+			w.settled[i] = true
 		}
 	}
 }
@@ -216,13 +223,19 @@ func (w *Waiter) judge(ctx context.Context, out []Outcome, progress func(Outcome
 // outcome judges one observation of target i.
 func (w *Waiter) outcome(i int, o Observation) Outcome {
 	res := Outcome{Instance: o.Target.Name, State: StatePending}
-	if w.goal == GoalActive && o.Copies != nil {
-		if _, ok := o.Copies[w.app.Path]; ok {
-			w.copied[i] = true
-		} else if w.copied[i] {
+	if o.Copies != nil {
+		_, holds := o.Copies[w.app.Path]
+		switch {
+		case w.goal == GoalActive && holds:
+			w.settled[i] = true
+		case w.goal == GoalActive && w.settled[i]:
 			// An undeploy, a rebuild or an edit of mictl.toml raced the
 			// wait: MI will not deploy this build now.
 			res.State, res.Message = StateGone, w.whyGone()
+			return res
+		case w.goal == GoalGone && holds && w.settled[i]:
+			// A deploy of it raced the wait: MI keeps (or takes) it.
+			res.State, res.Message = StateBack, "this build is back in its carbonapps/: deployed again meanwhile (mictl deploy, or mictl.toml edited)"
 			return res
 		}
 	}

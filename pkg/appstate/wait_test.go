@@ -241,7 +241,7 @@ func TestWaitEndsWhenTheBuildIsTakenOutBeforeTheFirstLook(t *testing.T) {
 	s := NewSession([]Target{{Name: "mi-1", Running: true, Home: t.TempDir(), URL: url}}, Options{Follow: true, Timeout: time.Second})
 	defer s.Close()
 	w := NewWaiter(context.Background(), s, orders, GoalActive)
-	w.Copied([]string{"mi-1"}) // the reload returned; carbonapps/ has already lost it
+	w.Reloaded([]string{"mi-1"}) // the reload returned; carbonapps/ has already lost it
 	if got := w.Judge(context.Background())[0]; got.State != StateGone || !strings.Contains(got.Message, "undeployed meanwhile") {
 		t.Fatalf("outcome %+v, want undeployed", got)
 	}
@@ -259,11 +259,33 @@ func TestWaitSaysTheFileWasRebuilt(t *testing.T) {
 	defer s.Close()
 	w := NewWaiter(context.Background(), s, orders, GoalActive)
 	deployTo(t, h, orders, "orders_1.0.0.car")
-	w.Copied([]string{"mi-1"})
+	w.Reloaded([]string{"mi-1"})
 	rebuilt := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0", APIs: []capp.APISpec{{Context: "/v2"}}})
 	deployTo(t, h, rebuilt, "orders_1.0.0.car") // the daemon follows the file
 	if got := w.Judge(context.Background())[0]; got.State != StateGone || !strings.Contains(got.Message, orders.Path+" was rebuilt meanwhile") {
 		t.Fatalf("rebuilt: %+v, want undeployed, saying the file was rebuilt", got)
+	}
+}
+
+// A build the reload took out, then deployed again before MI dropped it
+// (a deploy landing during undeploy --wait), ends the wait at once: MI
+// keeps listing it, and the wait went on until its timeout.
+func TestWaitUntilGoneEndsWhenDeployedAgain(t *testing.T) {
+	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
+	f, url := newFakeMI(t)
+	f.set(apps([]mgmt.Application{{Name: "orders", Version: "1.0.0"}}))
+	h := t.TempDir()
+	deployTo(t, h, orders, "orders_1.0.0.car")
+	s := NewSession([]Target{{Name: "mi-1", Running: true, Home: h, URL: url}}, Options{Follow: true, Timeout: time.Second})
+	defer s.Close()
+	w := NewWaiter(context.Background(), s, orders, GoalGone)
+	if err := os.Remove(filepath.Join(home.CarbonAppsDir(h), "orders_1.0.0.car")); err != nil {
+		t.Fatal(err)
+	}
+	w.Reloaded([]string{"mi-1"})
+	deployTo(t, h, orders, "orders_1.0.0.car")
+	if got := w.Judge(context.Background())[0]; got.State != StateBack || !strings.Contains(got.Message, "deployed again meanwhile") {
+		t.Fatalf("deployed again: %+v, want deployed again", got)
 	}
 }
 

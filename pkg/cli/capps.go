@@ -347,7 +347,8 @@ func waitApp(ctx context.Context, streams *IOStreams, w *appstate.Waiter, what, 
 		case o.State == appstate.StateFaulty:
 			faultyOn = append(faultyOn, o.Instance)
 			failed = append(failed, fmt.Sprintf("%s: faulty: %s", o.Instance, o.Message))
-		case o.State == appstate.StateGone && goal != appstate.StateGone:
+		case o.State == appstate.StateGone && goal != appstate.StateGone, o.State == appstate.StateBack:
+			// The change waited for was undone meanwhile: the message says how.
 			failed = append(failed, fmt.Sprintf("%s: %s", o.Instance, o.Message))
 		case o.State == appstate.StateUnknown:
 			failed = append(failed, fmt.Sprintf("%s: cannot tell: %s", o.Instance, o.Message))

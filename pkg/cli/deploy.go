@@ -161,7 +161,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 			return nil
 		}
 		if w != nil {
-			w.Copied(d.redeployed(names))
+			w.Reloaded(d.redeployed(names))
 		}
 	}
 	switch {

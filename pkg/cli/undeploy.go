@@ -36,7 +36,8 @@ of the instances that keep it). Comments and layout are kept.
 Then the supervisor daemon is asked to reload: it removes the file from
 the instances' carbonapps/, and MI's hot deployment undeploys the
 application; nothing restarts. --wait waits until MI no longer lists it on
-any running target (exit 3 naming those that still do when --timeout ends),
+any running target (exit 3 naming those that still do when --timeout ends,
+or where a deploy of it landed meanwhile: said at once),
 and until mictl's own health view no longer holds an instance degraded for
 it (so a mictl status right after agrees).
 
@@ -109,6 +110,7 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 	case !reloaded:
 		fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the instances start without %s at the next mictl up\n", what)
 	case w != nil:
+		w.Reloaded(d.redeployed(targets))
 		until := time.Now().Add(o.timeout)
 		if _, err := waitApp(cmd.Context(), streams, w, what, appstate.StateGone, o.timeout); err != nil {
 			return err
