@@ -347,7 +347,10 @@ func (d *deployment) portsTable() []portsRow {
 // The ports table shows an instance that does not run in the state it
 // was left in (a failed start here), and says where it last ran when the
 // planner would start it elsewhere now: it showed neither, and an
-// operator took the failed instance for one never started.
+// operator took the failed instance for one never started. Both it and
+// the next up name the stranger on its port there: they named only the
+// offset the planner passed over first, and advised pinning the old
+// offset, which up then refused.
 func TestPortsTableShowsAFailedInstance(t *testing.T) {
 	d := newDeployment(t)
 	http := ports.DefaultBases()[ports.HTTP] + d.base
@@ -360,9 +363,19 @@ func TestPortsTableShowsAFailedInstance(t *testing.T) {
 		t.Fatalf("ports table: %+v, want mi-1 failed, no pid, planned away from offset %d where it last ran", rows, d.base)
 	}
 	out := d.must("ports", "table")
-	want := fmt.Sprintf("mi-1 is failed: it last ran at offset %d; its row is where mictl up would start it now", d.base)
+	taken := fmt.Sprintf("its http port %d is now held by pid %d", http, os.Getpid())
+	want := fmt.Sprintf("mi-1 is failed: it last ran at offset %d, where %s", d.base, taken)
 	if !strings.Contains(out, want) || !regexp.MustCompile(`\| mi-1 \|.*\| failed +\| - +\|`).MatchString(out) {
 		t.Fatalf("ports table does not show mi-1 failed, and where it ran (%q):\n%s", want, out)
+	}
+	back := fmt.Sprintf("to go back, free that port, then set offset = %d in its [[instance]] table", d.base)
+	if !strings.Contains(out, back) {
+		t.Fatalf("ports table does not say how mi-1 goes back (%q):\n%s", back, out)
+	}
+	code, _, errOut := d.mictl("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "20s")
+	want = fmt.Sprintf("not %d where it last ran (its http port %d was %d): at %d %s", d.base, http+1, http, d.base, taken)
+	if code != 0 || !strings.Contains(errOut, want) || !strings.Contains(errOut, back) {
+		t.Fatalf("up: exit %d, want 0, saying %q and %q:\n%s", code, want, back, errOut)
 	}
 }
 

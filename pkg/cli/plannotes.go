@@ -8,6 +8,7 @@ import (
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // moveNote says why the planner placed inst higher than an idle host
@@ -72,6 +73,32 @@ func runTimePortNotes(t *reconcile.Target, more string) []string {
 			r.Instance, r.Listener, r.Parameter, r.Value, more))
 	}
 	return out
+}
+
+// lastPortTaken says why an instance that does not run cannot start
+// again where it last ran (rec): the first of its ports there that a
+// foreign process now holds; "" when none is. Without it, the notes of a
+// stopped or failed instance placed elsewhere named only the offset the
+// planner passed over first, never the stranger that took its own port,
+// and advised pinning the old offset, which up then refused. (A port
+// another planned instance now has needs no word: pinned, the old
+// offset wins and the planner moves that one.)
+func lastPortTaken(t *reconcile.Target, rec state.Instance) string {
+	for role, port := range rec.Ports {
+		if held := t.Host.Holder(port).Holder; held != nil {
+			return fmt.Sprintf("its %s port %d is now held by %s", ports.Role(role), port, *held)
+		}
+	}
+	return ""
+}
+
+// backAdvice says how an instance that does not run goes back to
+// offset, where it last ran, given lastPortTaken's taken.
+func backAdvice(taken string, offset int) string {
+	if taken != "" {
+		return fmt.Sprintf("to go back, free that port, then set offset = %d in its [[instance]] table", offset)
+	}
+	return fmt.Sprintf("to keep an offset, set offset = %d in its [[instance]] table", offset)
 }
 
 func orUnknown(holder string) string {

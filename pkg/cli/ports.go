@@ -87,6 +87,9 @@ type portsRow struct {
 	// failed) last ran, when that is not the row's offset (up would start
 	// it elsewhere now); null otherwise.
 	LastOffset *int `json:"last_offset"`
+	// lastPortTaken is why it cannot go back to LastOffset, for the
+	// table's note (lastPortTaken).
+	lastPortTaken string
 	// State is the instance's state as status shows it: while it runs on
 	// the row's ports, and for one that does not run (stopped, failed),
 	// the state it was left in, wherever it last ran; null when it runs
@@ -173,6 +176,7 @@ func portsRows(p *planned, report check.Report) ([]portsRow, error) {
 			row.State = &st
 			if rec.Offset != inst.Offset {
 				row.LastOffset = &rec.Offset
+				row.lastPortTaken = lastPortTaken(p.Target, *rec)
 			}
 		}
 		if ok && reconcile.Running(*rec) {
@@ -342,8 +346,12 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 				pid = strconv.Itoa(*r.PID)
 			}
 			if r.LastOffset != nil {
-				notes = append(notes, fmt.Sprintf("%s is %s: it last ran at offset %d; its row is where mictl up would start it now (set offset = %d in its [[instance]] table to keep the old one)",
-					r.Name, *r.State, *r.LastOffset, *r.LastOffset))
+				where := ""
+				if r.lastPortTaken != "" {
+					where = ", where " + r.lastPortTaken
+				}
+				notes = append(notes, fmt.Sprintf("%s is %s: it last ran at offset %d%s; its row is where mictl up would start it now (%s)",
+					r.Name, *r.State, *r.LastOffset, where, backAdvice(r.lastPortTaken, *r.LastOffset)))
 			}
 			if r.WhatIf {
 				state = "what-if"

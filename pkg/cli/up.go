@@ -255,8 +255,13 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			// A stopped instance's offset is not kept: one the planner
 			// now places elsewhere moves every port its clients knew.
 			if known && rec.Offset != inst.Offset && inst.From == ports.OffsetFromPlanner {
-				replanned = append(replanned, fmt.Sprintf("%s starts at offset %d, not %d where it last ran (its http port %d was %d): the planner places a stopped instance again; to keep an offset, set offset = %d in its [[instance]] table",
-					inst.Name, inst.Offset, rec.Offset, inst.Ports()[ports.HTTP], rec.Ports[ports.HTTP], rec.Offset))
+				why := "the planner places a stopped instance again"
+				taken := lastPortTaken(t, *rec)
+				if taken != "" {
+					why = fmt.Sprintf("at %d %s", rec.Offset, taken)
+				}
+				replanned = append(replanned, fmt.Sprintf("%s starts at offset %d, not %d where it last ran (its http port %d was %d): %s; %s",
+					inst.Name, inst.Offset, rec.Offset, inst.Ports()[ports.HTTP], rec.Ports[ports.HTTP], why, backAdvice(taken, rec.Offset)))
 			}
 		} else if running && rec.Offset != inst.Offset {
 			return prepared{}, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
