@@ -126,6 +126,9 @@ type Host struct {
 	MinPort int
 	// EphemeralLo..EphemeralHi is the kernel's ephemeral range; 0,0 skips.
 	EphemeralLo, EphemeralHi int
+	// LocalReserved are the ports of that range the kernel never hands
+	// out (ip_local_reserved_ports): no ephemeral warning for them.
+	LocalReserved hostnet.PortRanges
 	// Reserved are the ports the deployment holds besides its instances'.
 	Reserved []Reservation
 	// Connections are the host's TCP sockets that hold a port without
@@ -273,9 +276,9 @@ func (r *Report) addRange(port int, p Party, host Host) {
 		r.Conflicts = append(r.Conflicts, finding(KindPrivileged, fmt.Sprintf(
 			"%s %s %d is below %d and needs root; %s",
 			p.Instance, p.label(), port, host.MinPort, raise)))
-	case host.EphemeralHi > 0 && port >= host.EphemeralLo && port <= host.EphemeralHi:
+	case host.EphemeralHi > 0 && port >= host.EphemeralLo && port <= host.EphemeralHi && !host.LocalReserved.Contains(port):
 		r.Warnings = append(r.Warnings, finding(KindEphemeral, fmt.Sprintf(
-			"%s %s %d is inside the ephemeral range %d-%d: any outgoing connection may take it first",
+			"%s %s %d is inside the ephemeral range %d-%d: any outgoing connection may take it first; add it to net.ipv4.ip_local_reserved_ports (sysctl), which keeps the kernel from handing it out",
 			p.Instance, p.label(), port, host.EphemeralLo, host.EphemeralHi)))
 	}
 }

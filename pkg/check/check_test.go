@@ -517,6 +517,9 @@ func TestRunHostPortSharedByTwoInstances(t *testing.T) {
 	}
 }
 
+// reserveIt ends an ephemeral warning: what keeps the kernel off the port.
+const reserveIt = "; add it to net.ipv4.ip_local_reserved_ports (sysctl), which keeps the kernel from handing it out"
+
 func TestRunRanges(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -577,7 +580,7 @@ func TestRunRanges(t *testing.T) {
 			name:     "ephemeral range is a warning",
 			plan:     plan(inst("mi-1", 10)), // 8290 8253 9201 9164
 			host:     check.Host{MinPort: 1024, EphemeralLo: 9000, EphemeralHi: 9200},
-			warnings: []string{"mi-1 management 9164 is inside the ephemeral range 9000-9200: any outgoing connection may take it first"},
+			warnings: []string{"mi-1 management 9164 is inside the ephemeral range 9000-9200: any outgoing connection may take it first" + reserveIt},
 			ok:       true,
 		},
 		{
@@ -585,8 +588,17 @@ func TestRunRanges(t *testing.T) {
 			plan: plan(inst("mi-1", 10)),
 			host: check.Host{MinPort: 1024, EphemeralLo: 8253, EphemeralHi: 8290},
 			warnings: []string{
-				"mi-1 https 8253 is inside the ephemeral range 8253-8290: any outgoing connection may take it first",
-				"mi-1 http 8290 is inside the ephemeral range 8253-8290: any outgoing connection may take it first",
+				"mi-1 https 8253 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
+				"mi-1 http 8290 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
+			},
+			ok: true,
+		},
+		{
+			name: "a port reserved inside the ephemeral range is no warning",
+			plan: plan(inst("mi-1", 10)),
+			host: check.Host{MinPort: 1024, EphemeralLo: 8253, EphemeralHi: 8290, LocalReserved: hostnet.PortRanges{{8250, 8253}}},
+			warnings: []string{
+				"mi-1 http 8290 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
 			},
 			ok: true,
 		},
@@ -611,8 +623,8 @@ func TestRunRanges(t *testing.T) {
 				"mi-1 internal_http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
 			},
 			warnings: []string{
-				"mi-1 https 65243 is inside the ephemeral range 60000-70000: any outgoing connection may take it first",
-				"mi-1 http 65280 is inside the ephemeral range 60000-70000: any outgoing connection may take it first",
+				"mi-1 https 65243 is inside the ephemeral range 60000-70000: any outgoing connection may take it first" + reserveIt,
+				"mi-1 http 65280 is inside the ephemeral range 60000-70000: any outgoing connection may take it first" + reserveIt,
 			},
 		},
 	}

@@ -24,6 +24,8 @@ func LiveHost(bind netip.Addr) (Host, error) {
 	if lo, hi, err := hostnet.EphemeralRange(); err == nil {
 		h.EphemeralLo, h.EphemeralHi = lo, hi
 	}
+	// Unreadable, it reserves nothing: warnings for ports it may list.
+	h.LocalReserved, _ = hostnet.LocalReservedPorts()
 	return h, nil
 }
 

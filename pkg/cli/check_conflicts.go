@@ -30,7 +30,8 @@ the plan's ports inside the kernel's ephemeral range, the connections that
 took one of them (an outgoing connection keeps MI from binding its port as
 a listener does). Each conflict is one line naming both parties; ports
 inside the ephemeral range, where the next outgoing connection may take
-them first, are warnings. An inbound endpoint whose port is a placeholder MI resolves at
+them first, are warnings, except those net.ipv4.ip_local_reserved_ports
+lists, which the kernel never hands out. An inbound endpoint whose port is a placeholder MI resolves at
 run time ($SYSTEM:ORDERS_PORT) cannot be checked: a note names it. A
 server mictl did not start (by hand, or a service) running in the home of
 an instance mictl up would start is named too: up refuses to start a

@@ -44,3 +44,64 @@ func parsePortRange(s string) (lo, hi int, err error) {
 	}
 	return lo, hi, nil
 }
+
+// PortRanges are ranges of ports, each [first, last], as
+// ip_local_reserved_ports lists them.
+type PortRanges [][2]int
+
+// Contains reports whether port lies in one of the ranges.
+func (r PortRanges) Contains(port int) bool {
+	for _, pr := range r {
+		if port >= pr[0] && port <= pr[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// LocalReservedPorts reads /proc/sys/net/ipv4/ip_local_reserved_ports: the
+// ports of the ephemeral range the kernel never hands out by itself (to an
+// outgoing connection or to bind(port 0)). It is where an administrator
+// keeps the fixed ports of services that must live inside that range, so a
+// planned port listed there is not one a connection may take first.
+func LocalReservedPorts() (PortRanges, error) {
+	return localReservedPortsIn(procRoot)
+}
+
+// localReservedPortsIn is LocalReservedPorts over the procfs mounted at
+// procRoot.
+func localReservedPortsIn(procRoot string) (PortRanges, error) {
+	path := filepath.Join(procRoot, "sys", "net", "ipv4", "ip_local_reserved_ports")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	r, err := parsePortList(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// parsePortList parses the kernel's list of ports and ranges,
+// "8080,9148-9150\n", or an empty line for none.
+func parsePortList(s string) (PortRanges, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	var out PortRanges
+	for _, item := range strings.Split(s, ",") {
+		first, last, isRange := strings.Cut(item, "-")
+		if !isRange {
+			last = first
+		}
+		lo, err1 := strconv.Atoi(first)
+		hi, err2 := strconv.Atoi(last)
+		if err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+			return nil, fmt.Errorf("bad port or range %q in %q", item, s)
+		}
+		out = append(out, [2]int{lo, hi})
+	}
+	return out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -169,6 +170,31 @@ func TestEphemeralRangeFixture(t *testing.T) {
 		}
 	}
 	if _, _, err := ephemeralRangeIn(t.TempDir()); err == nil || !strings.Contains(err.Error(), "ip_local_port_range") {
+		t.Errorf("missing file: error = %v", err)
+	}
+}
+
+// The ports an administrator reserved inside the ephemeral range are
+// read as the kernel lists them, so that the check does not warn of them.
+func TestLocalReservedPortsFixture(t *testing.T) {
+	r, err := localReservedPortsIn("testdata/proc")
+	if want := (PortRanges{{8080, 8080}, {33000, 33100}, {40000, 40000}}); err != nil || !slices.Equal(r, want) {
+		t.Fatalf("localReservedPortsIn(testdata/proc) = %v, %v; want %v", r, err, want)
+	}
+	for port, want := range map[int]bool{8080: true, 8081: false, 32999: false, 33000: true, 33100: true, 33101: false, 40000: true} {
+		if r.Contains(port) != want {
+			t.Errorf("Contains(%d) = %v, want %v", port, !want, want)
+		}
+	}
+	if r, err := parsePortList("\n"); err != nil || r != nil {
+		t.Errorf("parsePortList of an empty line = %v, %v; want none", r, err)
+	}
+	for _, bad := range []string{"a", "1-", "-5", "3-2", "0", "1,70000", "80,,90"} {
+		if _, err := parsePortList(bad); err == nil {
+			t.Errorf("parsePortList(%q) succeeded", bad)
+		}
+	}
+	if _, err := localReservedPortsIn(t.TempDir()); err == nil || !strings.Contains(err.Error(), "ip_local_reserved_ports") {
 		t.Errorf("missing file: error = %v", err)
 	}
 }
