@@ -75,7 +75,8 @@ func (f Finding) OffsetMoves() bool {
 // of the deployment's.
 type HeldBy struct {
 	// Holder says it all, for messages: "pid 123 (python3)", "pid 9398
-	// (mictl-sim), the server of mi-3", "owner unknown".
+	// (mictl-sim), the server of mi-3", "a process of user wso2 (uid
+	// 1001)" when the process cannot be seen.
 	Holder        *string `json:"holder"`
 	HolderPID     *int    `json:"holder_pid"`
 	HolderProcess *string `json:"holder_process"`
@@ -361,7 +362,7 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 		} else if proc, ok := owners[h.socket.Inode]; ok {
 			f.HeldBy, about = host.heldBy(proc)
 		} else {
-			f.HeldBy = unknownHolder()
+			f.HeldBy = unknownHolder(h.socket)
 		}
 		described := holding(h.socket, *f.Holder)
 		f.Holder = &described
@@ -424,7 +425,7 @@ func loopbackShadows(uses []use, parties []Party, host Host) []Finding {
 	owners := host.ownersOf(inodes)
 	out := make([]Finding, 0, len(hits))
 	for _, h := range hits {
-		held := unknownHolder()
+		held := unknownHolder(h.socket)
 		if proc, ok := owners[h.socket.Inode]; ok {
 			held, _ = host.heldBy(proc)
 		}

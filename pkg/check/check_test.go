@@ -248,27 +248,27 @@ func TestRunHostHolding(t *testing.T) {
 		want   []string // host conflict messages
 	}{
 		{"wildcard v4 holds the bind address", "127.0.0.1", socket("0.0.0.0", 8290, 7),
-			[]string{"mi-1 http 8290 is held by owner unknown on 0.0.0.0"}},
+			[]string{"mi-1 http 8290 is held by a process of user root (uid 0) on 0.0.0.0"}},
 		{"the bind address itself", "127.0.0.1", socket("127.0.0.1", 8290, 7),
-			[]string{"mi-1 http 8290 is held by owner unknown on 127.0.0.1"}},
+			[]string{"mi-1 http 8290 is held by a process of user root (uid 0) on 127.0.0.1"}},
 		{"dual-stack [::] holds IPv4 too", "127.0.0.1", socket("::", 9164, 7),
-			[]string{"mi-1 management 9164 is held by owner unknown on ::"}},
+			[]string{"mi-1 management 9164 is held by a process of user root (uid 0) on ::"}},
 		{"v6-only [::] leaves IPv4 alone", "127.0.0.1", v6only(socket("::", 9164, 7)), nil},
 		{"IPv4-mapped bind address", "127.0.0.1", socket("::ffff:127.0.0.1", 8253, 7),
-			[]string{"mi-1 https 8253 is held by owner unknown on ::ffff:127.0.0.1"}},
+			[]string{"mi-1 https 8253 is held by a process of user root (uid 0) on ::ffff:127.0.0.1"}},
 		{"a different loopback address", "127.0.0.1", socket("127.0.0.2", 8290, 7), nil},
 		{"a different specific address", "127.0.0.1", socket("10.1.2.3", 8290, 7), nil},
 		{"::1 does not hold 127.0.0.1", "127.0.0.1", socket("::1", 8290, 7), nil},
 		{"UDP is not a listener clash", "127.0.0.1", udp(socket("0.0.0.0", 8290, 7)), nil},
 		{"a port the plan does not use", "127.0.0.1", socket("0.0.0.0", 8291, 7), nil},
 		{"wildcard bind meets any specific v4 address", "0.0.0.0", socket("10.1.2.3", 9201, 7),
-			[]string{"mi-1 internal_http 9201 is held by owner unknown on 10.1.2.3"}},
+			[]string{"mi-1 internal_http 9201 is held by a process of user root (uid 0) on 10.1.2.3"}},
 		{"wildcard v4 bind meets v6 sockets: MI binds it dual-stack", "0.0.0.0", v6only(socket("::1", 9201, 7)),
-			[]string{"mi-1 internal_http 9201 is held by owner unknown on ::1"}},
+			[]string{"mi-1 internal_http 9201 is held by a process of user root (uid 0) on ::1"}},
 		{"[::] bind meets a specific v6 address", "::", socket("::1", 9201, 7),
-			[]string{"mi-1 internal_http 9201 is held by owner unknown on ::1"}},
+			[]string{"mi-1 internal_http 9201 is held by a process of user root (uid 0) on ::1"}},
 		{"zero bind means any address", "", socket("192.168.1.1", 8290, 7),
-			[]string{"mi-1 http 8290 is held by owner unknown on 192.168.1.1"}},
+			[]string{"mi-1 http 8290 is held by a process of user root (uid 0) on 192.168.1.1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -333,9 +333,9 @@ func TestRunHostOwners(t *testing.T) {
 			wantMsg: "mi-1 http 8290 is held by pid 4242 on 0.0.0.0",
 		},
 		{
-			name:    "owner unknown",
+			name:    "owner unseen: its user",
 			known:   map[uint64]hostnet.Process{},
-			wantMsg: "mi-1 http 8290 is held by owner unknown on 0.0.0.0",
+			wantMsg: "mi-1 http 8290 is held by a process of user root (uid 0) on 0.0.0.0",
 			whose:   func(int) (string, string) { return "mi-3", ", the server of mi-3" },
 		},
 		{
@@ -935,7 +935,7 @@ func TestConnectionsHoldPortsInTheEphemeralRange(t *testing.T) {
 		t.Errorf("a plan outside the ephemeral range: conflicts %q, %d connection scans; want none and none", messages(r.Conflicts), scans)
 	}
 	r := check.Run(plan(inst("mi-1", 40010-8280)), host)
-	want := []string{"mi-1 http 40010 is held by a connection (ESTAB to 10.0.0.2:5432) of owner unknown on 127.0.0.1"}
+	want := []string{"mi-1 http 40010 is held by a connection (ESTAB to 10.0.0.2:5432) of a process of user root (uid 0) on 127.0.0.1"}
 	if got := messages(r.Conflicts); !slices.Equal(got, want) {
 		t.Errorf("conflicts %q, want %q", got, want)
 	}
@@ -943,8 +943,8 @@ func TestConnectionsHoldPortsInTheEphemeralRange(t *testing.T) {
 	if !busy(40010) || !busy(40011) || busy(40012) {
 		t.Errorf("busy 40010 %v, 40011 %v (its listener's), 40012 %v; want true, true, false", busy(40010), busy(40011), busy(40012))
 	}
-	if h := host.Holder(40011); h.Holder == nil || *h.Holder != "owner unknown" {
-		t.Errorf("holder of 40011: %v, want the listener (owner unknown), not its accepted connection", h.Holder)
+	if h := host.Holder(40011); h.Holder == nil || *h.Holder != "a process of user root (uid 0)" {
+		t.Errorf("holder of 40011: %v, want the listener (a process of user root), not its accepted connection", h.Holder)
 	}
 }
 

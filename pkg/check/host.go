@@ -131,7 +131,8 @@ func (h Host) reserved() map[int]Reservation {
 
 // Holder names what holds port on the host in a way that overlaps Bind:
 // a process ("pid 123 (python3)", with its instance when it is one's),
-// "owner unknown" when the owner cannot be seen, or a reservation's
+// its user when the process cannot be seen (hostnet.Socket.UnseenOwner),
+// or a reservation's
 // description; every key null when nothing foreign holds it.
 func (h Host) Holder(port int) HeldBy {
 	if r, ok := h.reserved()[port]; ok {
@@ -145,7 +146,7 @@ func (h Host) Holder(port int) HeldBy {
 		if h.Ours != nil && h.Ours(s, "") {
 			continue
 		}
-		held = unknownHolder()
+		held = unknownHolder(s)
 		if h.Owners != nil && s.Inode != 0 {
 			if p, ok := h.Owners(s.Inode)[s.Inode]; ok {
 				held, _ = h.heldBy(p)
@@ -188,5 +189,5 @@ func nonEmpty(s string) *string {
 	return &s
 }
 
-// unknownHolder is a holder whose owner cannot be seen.
-func unknownHolder() HeldBy { return NewHeldBy("owner unknown", 0, "", "") }
+// unknownHolder is the holder of s when its process cannot be seen.
+func unknownHolder(s hostnet.Socket) HeldBy { return NewHeldBy(s.UnseenOwner(), 0, "", "") }

@@ -158,3 +158,21 @@ func TestRefused(t *testing.T) {
 		}
 	}
 }
+
+// A socket whose process cannot be seen (another user's, to one who is
+// not root) is named by its user, which the kernel reports with it;
+// "owner unknown" gave an operator nothing to go on.
+func TestUnseenOwner(t *testing.T) {
+	for _, tt := range []struct {
+		s    Socket
+		want string
+	}{
+		{Socket{Inode: 7, UID: 0}, "a process of user root (uid 0)"},
+		{Socket{Inode: 7, UID: 4294967290}, "a process of uid 4294967290"}, // no such user
+		{Socket{Inode: 0, UID: 0}, "owner unknown"},                        // the kernel's, no process
+	} {
+		if got := tt.s.UnseenOwner(); got != tt.want {
+			t.Errorf("UnseenOwner() of %+v = %q, want %q", tt.s, got, tt.want)
+		}
+	}
+}

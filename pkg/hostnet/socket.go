@@ -7,6 +7,8 @@ package hostnet
 import (
 	"fmt"
 	"net/netip"
+	"os/user"
+	"strconv"
 )
 
 // Proto is a transport protocol.
@@ -58,6 +60,23 @@ var holdingStates = []uint8{1, 2, 4, 5, 7, 8, 9, 11}
 // Endpoint renders the socket as addr:port, bracketing IPv6.
 func (s Socket) Endpoint() string {
 	return netip.AddrPortFrom(s.Addr, uint16(s.Port)).String()
+}
+
+// UnseenOwner names who holds s when its process cannot be found: the
+// user the kernel says owns the socket ("a process of user wso2 (uid
+// 1001)"). A process of another user is hidden from one who is not root
+// (its /proc/<pid>/fd is its own), and "owner unknown" told an operator
+// sharing the host with other products nothing to go on. A socket the
+// kernel reports without an inode is "owner unknown": its uid says
+// nothing.
+func (s Socket) UnseenOwner() string {
+	if s.Inode == 0 {
+		return "owner unknown"
+	}
+	if u, err := user.LookupId(strconv.FormatUint(uint64(s.UID), 10)); err == nil {
+		return fmt.Sprintf("a process of user %s (uid %d)", u.Username, s.UID)
+	}
+	return fmt.Sprintf("a process of uid %d", s.UID)
 }
 
 // Process is the owner of a socket, when it could be found.

@@ -237,7 +237,7 @@ func (v *View) Observe(inst *state.Instance, full bool) Observation {
 		}
 		mine = v.GroupInodes(inst.PGID)
 	}
-	foreign := map[int]uint64{} // role -> a foreign socket on its port
+	foreign := map[int]hostnet.Socket{} // role -> a foreign socket on its port
 	obs := v.fixedPorts(inst, bind, mine, foreign)
 	v.nameHolders(obs.Fixed[:], foreign)
 	if full {
@@ -251,9 +251,9 @@ func (v *View) Observe(inst *state.Instance, full bool) Observation {
 // whose it is.
 func (v *View) extraPorts(inst *state.Instance, bind netip.Addr, mine map[uint64]int) []PortStatus {
 	out := make([]PortStatus, len(inst.Extras))
-	foreign := map[int]uint64{}
+	foreign := map[int]hostnet.Socket{}
 	for i, e := range inst.Extras {
-		out[i] = v.portStatus(e.Port, bind, mine, func(ino uint64) { foreign[i] = ino })
+		out[i] = v.portStatus(e.Port, bind, mine, func(s hostnet.Socket) { foreign[i] = s })
 	}
 	v.nameHolders(out, foreign)
 	return out
@@ -261,14 +261,14 @@ func (v *View) extraPorts(inst *state.Instance, bind netip.Addr, mine map[uint64
 
 // portStatus says whether port listens and whether a socket of mine holds
 // it, calling other with each foreign socket on it.
-func (v *View) portStatus(port int, bind netip.Addr, mine map[uint64]int, other func(inode uint64)) PortStatus {
+func (v *View) portStatus(port int, bind netip.Addr, mine map[uint64]int, other func(hostnet.Socket)) PortStatus {
 	st := PortStatus{Port: port}
 	for _, s := range v.Sockets.Holding(hostnet.TCP, port, bind) {
 		st.Listening = true
 		if _, ok := mine[s.Inode]; ok {
 			st.Owned = true
 		} else if other != nil {
-			other(s.Inode)
+			other(s)
 		}
 	}
 	return st
@@ -277,12 +277,12 @@ func (v *View) portStatus(port int, bind netip.Addr, mine map[uint64]int, other 
 // fixedPorts says, for each fixed port of inst, whether it listens and
 // whether a socket of mine holds it; foreign, when not nil, collects a
 // foreign socket per role.
-func (v *View) fixedPorts(inst *state.Instance, bind netip.Addr, mine map[uint64]int, foreign map[int]uint64) Observation {
+func (v *View) fixedPorts(inst *state.Instance, bind netip.Addr, mine map[uint64]int, foreign map[int]hostnet.Socket) Observation {
 	var obs Observation
 	for role, port := range inst.Ports {
-		var other func(uint64)
+		var other func(hostnet.Socket)
 		if foreign != nil {
-			other = func(ino uint64) { foreign[role] = ino }
+			other = func(s hostnet.Socket) { foreign[role] = s }
 		}
 		obs.Fixed[role] = v.portStatus(port, bind, mine, other)
 	}
@@ -292,22 +292,22 @@ func (v *View) fixedPorts(inst *state.Instance, bind netip.Addr, mine map[uint64
 // nameHolders finds the processes holding the ports of sts (by index in
 // foreign) that are not the instance's: one /proc walk, and only when
 // there is such a port. Whose names the instance of each, if any.
-func (v *View) nameHolders(sts []PortStatus, foreign map[int]uint64) {
+func (v *View) nameHolders(sts []PortStatus, foreign map[int]hostnet.Socket) {
 	if len(foreign) == 0 {
 		return
 	}
 	inodes := make([]uint64, 0, len(foreign))
-	for _, ino := range foreign {
-		inodes = append(inodes, ino)
+	for _, s := range foreign {
+		inodes = append(inodes, s.Inode)
 	}
 	owners := hostnet.Owners(inodes...)
-	for i, ino := range foreign {
+	for i, s := range foreign {
 		st := &sts[i]
 		if st.Owned {
 			continue // ours too (SO_REUSEPORT siblings): not a takeover
 		}
-		st.Holder = "owner unknown"
-		if p, ok := owners[ino]; ok {
+		st.Holder = s.UnseenOwner()
+		if p, ok := owners[s.Inode]; ok {
 			st.Holder, st.HolderPID, st.HolderProcess = p.String(), p.PID, p.Comm
 			if v.Whose != nil {
 				var about string
