@@ -18,6 +18,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -386,6 +387,57 @@ func TestRestartRefreshesTheHomeBesideAnotherInstancesConflict(t *testing.T) {
 	code, _, errOut := d.mictl("restart", "mi-1")
 	if code != 0 || strings.Contains(errOut, "not brought up to date") {
 		t.Fatalf("restart mi-1 beside mi-2's conflict: exit %d, want 0 with its home brought up to date:\n%s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "instances", "mi-1", "lib", "driver.jar")); err != nil {
+		t.Fatalf("the restart did not bring lib/driver.jar into mi-1's home: %v", err)
+	}
+}
+
+// Another product that takes an instance's port while a restart has it
+// stopped makes the start fail, naming the product (exit 3, as any failed
+// start), and is no fault of the configuration: the home is brought up
+// to date all the same. The restart said "the new configuration has
+// conflicts, nothing was changed" of a configuration nobody changed, left
+// the home as it was, and exited 1, as for a conflict found before any
+// start.
+func TestRestartWhileAStrangerTakesItsPort(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	if err := os.WriteFile(filepath.Join(d.dir, "dist", "lib", "driver.jar"), []byte("jar"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The stranger binds as soon as the port is free: between the stop
+	// and the start (the simulator binds 300 ms after it starts).
+	http := d.instance("mi-1").Ports[ports.HTTP]
+	took := make(chan net.Listener, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", http)); err == nil {
+				took <- l
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	code, _, errOut := d.mictl("restart", "mi-1")
+	select {
+	case l := <-took:
+		defer l.Close()
+	default:
+		t.Skipf("the restarted server took its port back first (exit %d):\n%s", code, errOut)
+	}
+	want := fmt.Sprintf("http port %d is held by pid %d", http, os.Getpid())
+	if code != 3 || !strings.Contains(errOut, want) || strings.Contains(errOut, "not brought up to date") {
+		t.Fatalf("restart with its port taken meanwhile: exit %d, want 3 saying %q, the home brought up to date:\n%s", code, want, errOut)
 	}
 	if _, err := os.Stat(filepath.Join(d.dir, "instances", "mi-1", "lib", "driver.jar")); err != nil {
 		t.Fatalf("the restart did not bring lib/driver.jar into mi-1's home: %v", err)

@@ -156,12 +156,18 @@ func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Targ
 // is refused only for the conflicts one of names is a party to: a
 // stranger on the port of another instance (one that failed for it) is
 // that instance's trouble, and kept every restart from bringing its own
-// home up to date.
+// home up to date. Nor is a stranger on the own port of one of names
+// (another product that took it while the restart had it stopped) a
+// fault of the configuration: the home is what it was to be, and the
+// start fails naming the stranger, as any start does (exit 3); refused,
+// the restart said "the new configuration has conflicts" of one nobody
+// changed, and exited 1.
 func (s *Supervisor) planTargetFor(load LoadConfig, f *state.File, names []string) (*reconcile.Target, error) {
 	t, _, err := s.plan(load, f, reconcile.ProposeTarget)
 	var refused *check.ConflictError
 	if errors.As(err, &refused) {
 		mine := refused.Report.Naming(names...)
+		mine.Conflicts = slices.DeleteFunc(mine.Conflicts, func(c check.Finding) bool { return c.Kind == check.KindHost })
 		if mine.OK() {
 			return t, nil
 		}
