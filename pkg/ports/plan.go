@@ -236,20 +236,31 @@ func (p Planner) Plan(wants []Want) (Plan, error) {
 // port, the host left aside.
 func (p Planner) firstFit(w Want, start int, taken map[int]bool) (int, error) {
 	lowest, highest := minMax(w.Bases)
-	// Climb to the first offset that lifts the lowest port above MinPort.
-	if lowest+start < p.MinPort {
-		start += ceilDiv(p.MinPort-lowest-start, p.Step) * p.Step
-	}
-	if highest+start > MaxPort {
+	// The lowest offset the user's settings allow: the base offset,
+	// climbed on the grid until the lowest port reaches MinPort. start,
+	// a cursor past offsets earlier instances took, is where the search
+	// resumes, never what a message says was searched.
+	floor := p.climb(p.BaseOffset, lowest)
+	start = p.climb(start, lowest)
+	if highest+floor > MaxPort {
 		return 0, fmt.Errorf("%s: %w: from offset %d its port %d would be %d, past %d; lower base_offset (--base-offset, or its key in mictl.toml)",
-			w.Name, ErrNoRoom, start, highest, highest+start, MaxPort)
+			w.Name, ErrNoRoom, floor, highest, highest+floor, MaxPort)
 	}
 	for offset := start; highest+offset <= MaxPort; offset += p.Step {
 		if !planClash(w.Bases.Shift(offset), taken) && !extrasClash(w.Extras, offset, taken) {
 			return offset, nil
 		}
 	}
-	return 0, noRoom(w.Name, start, highest, p.Step)
+	return 0, noRoom(w.Name, floor, highest, p.Step)
+}
+
+// climb returns the first offset from offset, on the grid, that lifts the
+// lowest port to MinPort.
+func (p Planner) climb(offset, lowest int) int {
+	if lowest+offset < p.MinPort {
+		offset += ceilDiv(p.MinPort-lowest-offset, p.Step) * p.Step
+	}
+	return offset
 }
 
 // moveUp places inst, whose natural slot is busy on the host, at the first

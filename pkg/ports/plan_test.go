@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -237,6 +238,18 @@ func TestPlanErrors(t *testing.T) {
 				t.Fatalf("errors.Is(ErrNoRoom) = %v for %v", !tt.noRoom, err)
 			}
 		})
+	}
+}
+
+// Out of room, the planner names the whole span of offsets it had, from
+// the base offset: it named the offset where its search resumed for the
+// instance that did not fit ("every offset from 56344 up to 56344" for
+// ten instances from base offset 56340).
+func TestNoRoomNamesTheSpanFromTheBaseOffset(t *testing.T) {
+	_, err := Planner{BaseOffset: 56340, Step: 1, MinPort: 1024}.Plan(wants(10))
+	want := "mi-6: no room in the port space: every offset from 56340 up to 56344 (step 1) clashes with another instance or a busy host port, and a higher one would push port 9191 past 65535"
+	if !errors.Is(err, ErrNoRoom) || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %v, want %q...", err, want)
 	}
 }
 
