@@ -38,12 +38,20 @@ func interruptible(ctx context.Context) (_ context.Context, stop context.CancelF
 
 // onInterrupt calls fn once, at the first Ctrl-C or SIGTERM, until
 // release, which stops catching them (another handler takes over, or the
-// default: the process ends).
+// default: the process ends). Once this command caught one, fn is called
+// at once: a signal that came as a wait's answer did (its handler caught
+// it, too late to end that wait) interrupts the command, not the next
+// wait's start (deploy --wait, Ctrl-C'd as the daemon's reload answered,
+// then waited for MI as if nothing had been asked).
 func onInterrupt(fn func()) (release func()) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() {
+		if caught.Load() != 0 {
+			fn()
+			return
+		}
 		select {
 		case sig := <-sigs:
 			caught.Store(int32(sig.(syscall.Signal)))
