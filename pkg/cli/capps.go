@@ -311,6 +311,10 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 		return false, interrupted
 	case errors.Is(err, supervisor.ErrNoDaemon):
 		return false, nil
+	case errors.Is(err, supervisor.ErrInterrupted):
+		// A down stops every instance: none gets the app now, each at its
+		// next start (mictl.toml holds it), which the wait says of each.
+		return true, nil
 	case err != nil:
 		return false, fmt.Errorf("mictl.toml is edited, but the daemon's reload failed: %w", err)
 	}

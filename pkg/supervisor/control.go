@@ -219,7 +219,11 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		}
 		reply := Reply{PID: m.PID, SaveFailure: m.SaveFailure, State: m.State}
 		if m.Error != "" {
-			err = exitcode.With(m.Code, errors.New(m.Error))
+			cause := errors.New(m.Error)
+			if m.Error == ErrInterrupted.Error() {
+				cause = ErrInterrupted // a change mictl down ended: no failure
+			}
+			err = exitcode.With(m.Code, cause)
 		}
 		wait := noWait
 		if untilLeft {
@@ -863,7 +867,7 @@ func (srv *Server) restart(names []string, timeout time.Duration, window *rollWi
 		prepare = func(names []string) error { return srv.sup.refreshHomes(load, names) }
 	}
 	err = srv.roll(op, steps, timeout, prepare)
-	if errors.Is(err, errInterrupted) {
+	if errors.Is(err, ErrInterrupted) {
 		return nil, err
 	}
 	ended, _ = srv.sup.current()

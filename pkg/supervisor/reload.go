@@ -75,7 +75,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	defer s.reloadMu.Unlock()
 	reported := true
 	defer func() {
-		if errors.Is(err, errInterrupted) {
+		if errors.Is(err, ErrInterrupted) {
 			// Not a failed reload: a stop of everything interrupted it,
 			// and undid what it left undone.
 			s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
@@ -122,7 +122,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	}
 	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
 	left, err := s.applyReload(c, t, changes)
-	if errors.Is(err, errInterrupted) {
+	if errors.Is(err, ErrInterrupted) {
 		return changes, err
 	}
 	s.recordReload(err, t.Config.Names(), f.UpArgs, true)

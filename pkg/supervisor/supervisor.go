@@ -854,9 +854,10 @@ type change struct {
 	stoppedNames []string
 }
 
-// errInterrupted ends a reload or a restart that a stop of every instance
-// interrupted: it starts nothing more, and the stop goes on.
-var errInterrupted = errors.New("interrupted: mictl down stops every instance")
+// ErrInterrupted ends a reload or a restart that a stop of every instance
+// interrupted: it starts nothing more, and the stop goes on. A client
+// tells it from the daemon's answer (see Call).
+var ErrInterrupted = errors.New("interrupted: mictl down stops every instance")
 
 // errStoppedMeanwhile is why a change does not start an instance that a
 // stop of named ones stopped while it was under way (mictl down mi-1
@@ -911,11 +912,11 @@ func (s *Supervisor) endChange(c *change) {
 	close(c.done)
 }
 
-// interrupted is errInterrupted once a stop interrupted c, the
+// interrupted is ErrInterrupted once a stop interrupted c, the
 // context's error once the supervisor closes, else nil.
 func (c *change) interrupted() error {
 	if c.stopped.Load() {
-		return errInterrupted
+		return ErrInterrupted
 	}
 	return c.ctx.Err()
 }

@@ -380,7 +380,7 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 	if err := s.sup.Stop(nil, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-reloaded; !errors.Is(err, errInterrupted) {
+	if err := <-reloaded; !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("reload = %v; want it interrupted", err)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -581,7 +581,7 @@ func TestStopOfEverythingInterruptsAReloadWaitingItsTurn(t *testing.T) {
 	if err := <-restarted; err == nil {
 		t.Fatal("the restart under way was not interrupted")
 	}
-	if err := <-reloaded; !errors.Is(err, errInterrupted) {
+	if err := <-reloaded; !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("reload = %v; want it interrupted", err)
 	}
 	if st := s.sup.Instances([]string{"mi-1"})["mi-1"].State; st != StateStopped {
@@ -622,7 +622,7 @@ func TestStopOfEverythingInterruptsAReloadPlanning(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-reloaded; !errors.Is(err, errInterrupted) {
+	if err := <-reloaded; !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("reload = %v; want it interrupted", err)
 	}
 	if st := s.sup.Instances([]string{"mi-1"})["mi-1"].State; st != StateStopped {
@@ -651,7 +651,7 @@ func TestARestartDuringAStopLeavesItStopped(t *testing.T) {
 			s.next("mi-1", StateStopping)
 			var reply Message
 			_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
-			if stop == nil && !errors.Is(err, errInterrupted) {
+			if stop == nil && !errors.Is(err, ErrInterrupted) {
 				t.Errorf("restart = %v; want it interrupted by the stop of everything", err)
 			}
 			if err := <-stopped; err != nil {
