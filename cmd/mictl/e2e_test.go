@@ -325,7 +325,13 @@ type portsRow struct {
 	// LastOffset: where a stopped or failed instance last ran, when the
 	// row plans it elsewhere.
 	LastOffset *int `json:"last_offset"`
-	Live       map[string]struct {
+	// LastPortTaken: the port there a stranger holds now, and who.
+	LastPortTaken *struct {
+		Port      int    `json:"port"`
+		Role      string `json:"role"`
+		HolderPID *int   `json:"holder_pid"`
+	} `json:"last_port_taken"`
+	Live map[string]struct {
 		Listening, Owned bool
 	} `json:"live"`
 	Random []struct {
@@ -361,6 +367,9 @@ func TestPortsTableShowsAFailedInstance(t *testing.T) {
 	rows := d.portsTable()
 	if len(rows) != 1 || rows[0].State != "failed" || rows[0].PID != 0 || rows[0].Offset == d.base || rows[0].LastOffset == nil || *rows[0].LastOffset != d.base {
 		t.Fatalf("ports table: %+v, want mi-1 failed, no pid, planned away from offset %d where it last ran", rows, d.base)
+	}
+	if lt := rows[0].LastPortTaken; lt == nil || lt.Port != http || lt.Role != "http" || lt.HolderPID == nil || *lt.HolderPID != os.Getpid() {
+		t.Fatalf("ports table -o json: last_port_taken %+v, want http %d held by pid %d", lt, http, os.Getpid())
 	}
 	out := d.must("ports", "table")
 	taken := fmt.Sprintf("its http port %d is now held by pid %d", http, os.Getpid())

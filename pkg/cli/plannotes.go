@@ -75,27 +75,40 @@ func runTimePortNotes(t *reconcile.Target, more string) []string {
 	return out
 }
 
-// lastPortTaken says why an instance that does not run cannot start
-// again where it last ran (rec): the first of its ports there that a
-// foreign process now holds; "" when none is. Without it, the notes of a
-// stopped or failed instance placed elsewhere named only the offset the
-// planner passed over first, never the stranger that took its own port,
-// and advised pinning the old offset, which up then refused. (A port
-// another planned instance now has needs no word: pinned, the old
-// offset wins and the planner moves that one.)
-func lastPortTaken(t *reconcile.Target, rec state.Instance) string {
+// takenPort is a port of where an instance that does not run last ran,
+// which a foreign process now holds: why it cannot start there again.
+type takenPort struct {
+	Port int    `json:"port"`
+	Role string `json:"role"`
+	check.HeldBy
+}
+
+// String says it as the notes do.
+func (p *takenPort) String() string {
+	return fmt.Sprintf("its %s port %d is now held by %s", p.Role, p.Port, *p.Holder)
+}
+
+// lastPortTaken is the first of rec's ports that a foreign process now
+// holds, nil when none is: rec does not run, and the planner would start
+// it elsewhere. Without it, the notes of a stopped or failed instance
+// placed elsewhere named only the offset the planner passed over first,
+// never the stranger that took its own port, and advised pinning the old
+// offset, which up then refused. (A port another planned instance now has
+// needs no word: pinned, the old offset wins and the planner moves that
+// one.)
+func lastPortTaken(t *reconcile.Target, rec state.Instance) *takenPort {
 	for role, port := range rec.Ports {
-		if held := t.Host.Holder(port).Holder; held != nil {
-			return fmt.Sprintf("its %s port %d is now held by %s", ports.Role(role), port, *held)
+		if held := t.Host.Holder(port); held.Holder != nil {
+			return &takenPort{Port: port, Role: ports.Role(role).String(), HeldBy: held}
 		}
 	}
-	return ""
+	return nil
 }
 
 // backAdvice says how an instance that does not run goes back to
 // offset, where it last ran, given lastPortTaken's taken.
-func backAdvice(taken string, offset int) string {
-	if taken != "" {
+func backAdvice(taken *takenPort, offset int) string {
+	if taken != nil {
 		return fmt.Sprintf("to go back, free that port, then set offset = %d in its [[instance]] table", offset)
 	}
 	return fmt.Sprintf("to keep an offset, set offset = %d in its [[instance]] table", offset)

@@ -87,9 +87,10 @@ type portsRow struct {
 	// failed) last ran, when that is not the row's offset (up would start
 	// it elsewhere now); null otherwise.
 	LastOffset *int `json:"last_offset"`
-	// lastPortTaken is why it cannot go back to LastOffset, for the
-	// table's note (lastPortTaken).
-	lastPortTaken string
+	// LastPortTaken is the port at LastOffset a foreign process now
+	// holds, and its holder: why it cannot go back there (lastPortTaken);
+	// null when none is held, or LastOffset is null.
+	LastPortTaken *takenPort `json:"last_port_taken"`
 	// State is the instance's state as status shows it: while it runs on
 	// the row's ports, and for one that does not run (stopped, failed),
 	// the state it was left in, wherever it last ran; null when it runs
@@ -176,7 +177,7 @@ func portsRows(p *planned, report check.Report) ([]portsRow, error) {
 			row.State = &st
 			if rec.Offset != inst.Offset {
 				row.LastOffset = &rec.Offset
-				row.lastPortTaken = lastPortTaken(p.Target, *rec)
+				row.LastPortTaken = lastPortTaken(p.Target, *rec)
 			}
 		}
 		if ok && reconcile.Running(*rec) {
@@ -347,11 +348,11 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			}
 			if r.LastOffset != nil {
 				where := ""
-				if r.lastPortTaken != "" {
-					where = ", where " + r.lastPortTaken
+				if r.LastPortTaken != nil {
+					where = ", where " + r.LastPortTaken.String()
 				}
 				notes = append(notes, fmt.Sprintf("%s is %s: it last ran at offset %d%s; its row is where mictl up would start it now (%s)",
-					r.Name, *r.State, *r.LastOffset, where, backAdvice(r.lastPortTaken, *r.LastOffset)))
+					r.Name, *r.State, *r.LastOffset, where, backAdvice(r.LastPortTaken, *r.LastOffset)))
 			}
 			if r.WhatIf {
 				state = "what-if"

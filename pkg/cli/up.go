@@ -257,7 +257,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			if known && rec.Offset != inst.Offset && inst.From == ports.OffsetFromPlanner {
 				why := "the planner places a stopped instance again"
 				taken := lastPortTaken(t, *rec)
-				if taken != "" {
+				if taken != nil {
 					why = fmt.Sprintf("at %d %s", rec.Offset, taken)
 				}
 				replanned = append(replanned, fmt.Sprintf("%s starts at offset %d, not %d where it last ran (its http port %d was %d): %s; %s",
