@@ -54,7 +54,14 @@ not (never started, or stopped: the next 'mictl up' starts them afresh),
 as 'mictl up' would capture it; where this shell's differs from
 what an instance runs with, stderr says so. To export other settings, start
 the instances with them ('mictl down', then 'mictl up' in a shell that sets
-them) and export again.`,
+them) and export again.
+
+A JVM setting whose -D property is named for a secret (password, passwd,
+passphrase, secret, securevault, token or credential in its name:
+-Djavax.net.ssl.keyStorePassword=...) is kept where only its owner reads
+it: the systemd drop-in and the Compose file holding it are written 0600,
+and Kubernetes pods take it from a Secret of its own,
+<deployment>-jvm-settings (its file 0600), not from the Deployment.`,
 		Example: `  mictl export kubernetes --out deploy/k8s --namespace integration
   mictl export systemd --out deploy/systemd
   mictl export compose --out deploy/compose.yaml`,
@@ -539,7 +546,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err := export.WriteDir(filesDir, compose.Kind, files, 0o700); err != nil {
 		return err
 	}
-	if err := fsutil.WriteFileAtomic(o.out, data, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(o.out, data, compose.FileMode(in)); err != nil {
 		return err
 	}
 	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + o.out + " up -d",

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -352,6 +354,53 @@ func TestExportsCarryTheCapturedEnvironment(t *testing.T) {
 		if !strings.Contains(string(deployment), want) {
 			t.Errorf("the Deployment lacks %q:\n%s", want, deployment)
 		}
+	}
+}
+
+// A JVM setting holding a secret (a keystore's password) lands only in
+// files no one but their owner reads, whichever engine the export is for.
+func TestExportsKeepJVMSecretsPrivate(t *testing.T) {
+	dir := inTempDir(t)
+	const opts = "-Djavax.net.ssl.keyStorePassword=s3cret-value"
+	t.Setenv("JAVA_OPTS", opts)
+	for _, args := range [][]string{
+		{"systemd", "--user", "--out", "units"},
+		{"compose", "--out", "compose.yaml"},
+		{"kubernetes", "--out", "k8s"},
+	} {
+		if code, _, errOut := runExport(t, append([]string{"export"}, args...)...); code != exitcode.OK {
+			t.Fatalf("export %s: exit %d: %s", args[0], code, errOut)
+		}
+	}
+	inSecret := base64.StdEncoding.EncodeToString([]byte(opts)) // as a Kubernetes Secret holds it
+	holding := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(data), "s3cret-value") && !strings.Contains(string(data), inSecret) {
+			return nil
+		}
+		holding++
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("%s holds the keystore password with mode %v; want 0600", path, info.Mode())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A drop-in, the Compose file, the Kubernetes Secret.
+	if holding != 3 {
+		t.Errorf("%d files hold the keystore password, want 3", holding)
 	}
 }
 

@@ -149,6 +149,31 @@ func (i Instance) JVMEnv() []string {
 	return out
 }
 
+// secretWords are what the name of a JVM system property says when its
+// value is a secret: javax.net.ssl.keyStorePassword,
+// com.sun.management.jmxremote.password.file, a token, secure vault's
+// settings (secret.*, securevault.*).
+var secretWords = []string{"password", "passwd", "passphrase", "secret", "securevault", "token", "credential"}
+
+// HoldsSecret reports whether the environment variable kv (NAME=value)
+// sets a -D property whose name says it is a secret. An export keeps such
+// a variable, whole (the JVM reads it as one string), where only its
+// owner reads it: a 0600 file, a Kubernetes Secret.
+func HoldsSecret(kv string) bool {
+	_, value, _ := strings.Cut(kv, "=")
+	for _, word := range strings.Fields(value) {
+		name, ok := strings.CutPrefix(word, "-D")
+		if !ok {
+			continue
+		}
+		name, _, _ = strings.Cut(strings.ToLower(name), "=")
+		if slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(name, w) }) {
+			return true
+		}
+	}
+	return false
+}
+
 // CApp is a Carbon Application (.car) an instance runs, read whole.
 type CApp struct {
 	Path   string // as declared, or where the distribution ships it

@@ -172,3 +172,21 @@ func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
 }
+
+func TestHoldsSecret(t *testing.T) {
+	for kv, want := range map[string]bool{
+		"JAVA_OPTS=-Djavax.net.ssl.keyStorePassword=x":                        true,
+		"JAVA_OPTS=-Xmx1g -Dcom.sun.management.jmxremote.password.file=/p":    true,
+		"JAVA_TOOL_OPTIONS=-Dapi.TOKEN=t":                                     true,
+		"JDK_JAVA_OPTIONS=-Dsecret.alias=a":                                   true,
+		"JAVA_OPTS=-Dssl.key.passphrase=p":                                    true,
+		"JAVA_OPTS=-Dfoo=password":                                            false, // a value, not a name
+		"JAVA_OPTS=-Xmx1g -Desb.debug=true":                                   false,
+		"JAVA_HOME=/opt/secret-jdk":                                           false, // no -D
+		"JAVA_OPTS=-Dcom.sun.management.jmxremote.local.port=9999 -Dpwd.dir=": false,
+	} {
+		if got := export.HoldsSecret(kv); got != want {
+			t.Errorf("HoldsSecret(%q) = %v, want %v", kv, got, want)
+		}
+	}
+}

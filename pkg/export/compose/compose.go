@@ -10,7 +10,9 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -172,6 +174,18 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 		return nil, nil, err
 	}
 	return buf.Bytes(), files, nil
+}
+
+// FileMode is the Compose file's mode: 0600 when a service's environment
+// holds a secret (export.HoldsSecret), which only the file's owner, who
+// runs docker compose, then reads; 0644 otherwise.
+func FileMode(in *export.Input) os.FileMode {
+	for _, inst := range in.Instances {
+		if slices.ContainsFunc(inst.JVMEnv(), export.HoldsSecret) {
+			return 0o600
+		}
+	}
+	return 0o644
 }
 
 // literal keeps s as it is through Compose, which reads $ in any value

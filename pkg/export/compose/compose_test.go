@@ -408,3 +408,17 @@ func endsWithTheScript(t *testing.T, done <-chan error, what string) {
 		t.Errorf("the entrypoint ended with %v, want the start script's status 3", err)
 	}
 }
+
+// A Compose file whose environment holds a secret (a keystore's password
+// in JAVA_OPTS) is for its owner alone to read; one without is 0644.
+func TestFileModeKeepsSecretsPrivate(t *testing.T) {
+	for env, want := range map[string]os.FileMode{
+		"JAVA_OPTS=-Djavax.net.ssl.keyStorePassword=s3cret": 0o600,
+		"JAVA_OPTS=-Xmx1g": 0o644,
+	} {
+		in := exporttest.Input(t, t.TempDir(), exporttest.Case{Name: "secret", TOML: "instances = 1\n", Env: []string{env}})
+		if got := FileMode(in); got != want {
+			t.Errorf("with %s the Compose file is %o, want %o", env, got, want)
+		}
+	}
+}

@@ -85,7 +85,11 @@ capps = ["orders.car"]
 	// Dollars the kubelet would read: $$, $(VAR) of a variable the pod
 	// defines, a $ at the end.
 	{Case: exporttest.Case{Name: "dollars-in-env", TOML: "instances = 1\n",
-		Env: []string{"JAVA_OPTS=-Dtoken=ab$$cd -Dnode=$(nodeId) -Dend=$", "JVM_MEM_OPTS=-Xms512m -Xmx1g -Dm=$$"}}},
+		Env: []string{"JAVA_OPTS=-Dtag=ab$$cd -Dnode=$(nodeId) -Dend=$", "JVM_MEM_OPTS=-Xms512m -Xmx1g -Dm=$$"}}},
+	// A JVM setting holding a keystore's password (dollars in it too),
+	// beside one holding none.
+	{Case: exporttest.Case{Name: "secret-in-env", TOML: "instances = 2\n",
+		Env: []string{"JAVA_OPTS=-Djavax.net.ssl.keyStorePassword=s3$$cr$(nodeId)t -Dx=1", "JAVA_TOOL_OPTIONS=-Dplain=$$1"}}},
 }
 
 var longestName = "long-" + strings.Repeat("n", maxGroupName-len("long-"))

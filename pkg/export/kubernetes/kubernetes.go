@@ -162,6 +162,14 @@ func Export(in *export.Input, opts Options) ([]export.File, error) {
 		if err := add("Secret", tomlSecretName(g), tomlSecret(in, g, opts), 0o600); err != nil {
 			return nil, err
 		}
+		// So are the JVM settings that hold one (a keystore's password):
+		// the pods take them from a Secret, not from the Deployment, which
+		// more may read.
+		if env := secretJVMEnv(g.members[0]); len(env) > 0 {
+			if err := add("Secret", jvmSecretName(g), jvmSecret(in, g, opts, env), 0o600); err != nil {
+				return nil, err
+			}
+		}
 		for _, c := range g.capps {
 			if shared[c.name] {
 				continue
@@ -538,6 +546,31 @@ func tomlSecret(in *export.Input, g *group, opts Options) secret {
 	}
 }
 
+// jvmSecretName names the Secret of g's JVM settings that hold secrets.
+func jvmSecretName(g *group) string { return g.name + "-jvm-settings" }
+
+// secretJVMEnv are the JVM settings of inst's pods that hold a secret
+// (export.HoldsSecret), each whole: the JVM reads a variable as one string.
+func secretJVMEnv(inst export.Instance) []string {
+	return slices.DeleteFunc(podJVMEnv(inst), func(kv string) bool { return !export.HoldsSecret(kv) })
+}
+
+// jvmSecret holds env, each variable under its own name. The values are
+// as MI gets them: the kubelet expands $(VAR) in an env value, never in a
+// Secret's.
+func jvmSecret(in *export.Input, g *group, opts Options, env []string) secret {
+	data := map[string]string{}
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		data[k] = base64.StdEncoding.EncodeToString([]byte(v))
+	}
+	return secret{
+		APIVersion: "v1", Kind: "Secret", Type: "Opaque",
+		Metadata: meta{Name: jvmSecretName(g), Labels: labels(in, g, opts)},
+		Data:     data,
+	}
+}
+
 func cappConfigMap(in *export.Input, c cappMap) configMap {
 	return configMap{
 		APIVersion: "v1", Kind: "ConfigMap",
@@ -550,6 +583,9 @@ func cappConfigMap(in *export.Input, c cappMap) configMap {
 func checksum(g *group, inbounds *inboundMap) string {
 	h := sha256.New()
 	h.Write(g.members[0].PodTOML)
+	for _, kv := range secretJVMEnv(g.members[0]) {
+		fmt.Fprintf(h, "\nenv %q", kv)
+	}
 	for _, c := range g.capps {
 		fmt.Fprintf(h, "\n%s %s", c.File, c.SHA256)
 	}
@@ -576,7 +612,7 @@ func newDeployment(in *export.Input, g *group, inbounds *inboundMap, opts Option
 		// its entrypoint, which hands them to MI's start script, as
 		// Compose's command: does.
 		Args: first.PodArgs,
-		Env:  podEnv(first),
+		Env:  podEnv(first, jvmSecretName(g)),
 		// As WSO2's chart: the pass-through HTTPS listener open means MI
 		// started; /liveness says it runs, /healthz that it is ready
 		// (docs/mi-facts.md: /healthz fails while a CApp is faulty).
@@ -680,21 +716,29 @@ func podJVMEnv(inst export.Instance) []string {
 
 // podEnv is the container's environment: the node identity from the pod
 // name (docs/mi-facts.md: env nodeId; stable and unique per pod) and the
-// JVM settings (podJVMEnv).
-func podEnv(inst export.Instance) []envVar {
-	env := []envVar{{Name: "nodeId", ValueFrom: &envVarSource{FieldRef: fieldRef{APIVersion: "v1", FieldPath: "metadata.name"}}}}
+// JVM settings (podJVMEnv), those holding a secret from the Secret
+// secretName (jvmSecret).
+func podEnv(inst export.Instance, secretName string) []envVar {
+	env := []envVar{{Name: "nodeId", ValueFrom: &envVarSource{FieldRef: &fieldRef{APIVersion: "v1", FieldPath: "metadata.name"}}}}
 	jvm := podJVMEnv(inst)
+	setting := func(name, kv string) envVar {
+		k, v, _ := strings.Cut(kv, "=")
+		if export.HoldsSecret(kv) {
+			return envVar{Name: name, ValueFrom: &envVarSource{SecretKeyRef: &secretKeySelector{Name: secretName, Key: k}}}
+		}
+		return envVar{Name: name, Value: literal(v)}
+	}
 	// WSO2's chart sets JAVA_MEM_OPTS; MI's start script reads
 	// JVM_MEM_OPTS (docs/mi-facts.md). Both, so the heap is the same
 	// either way.
 	for _, kv := range jvm {
-		if mem, ok := strings.CutPrefix(kv, "JVM_MEM_OPTS="); ok {
-			env = append(env, envVar{Name: "JAVA_MEM_OPTS", Value: literal(mem)})
+		if strings.HasPrefix(kv, "JVM_MEM_OPTS=") {
+			env = append(env, setting("JAVA_MEM_OPTS", kv))
 		}
 	}
 	for _, kv := range jvm {
-		k, v, _ := strings.Cut(kv, "=")
-		env = append(env, envVar{Name: k, Value: literal(v)})
+		k, _, _ := strings.Cut(kv, "=")
+		env = append(env, setting(k, kv))
 	}
 	return env
 }

@@ -347,36 +347,88 @@ func TestDeploymentTOMLIsASecret(t *testing.T) {
 					t.Errorf("%s: fsGroup %v, runAsUser %v: MI's user cannot read the Secret", name, sc.FSGroup, sc.RunAsUser)
 				}
 			}
-			if len(objs.secrets) != len(objs.deployments) {
+			withJVMSecrets := 0
+			for name := range objs.deployments {
+				if objs.secrets[name+"-jvm-settings"] != nil {
+					withJVMSecrets++
+				}
+			}
+			if len(objs.secrets) != len(objs.deployments)+withJVMSecrets {
 				t.Errorf("secrets %v for deployments %v", keys(objs.secrets), keys(objs.deployments))
 			}
 		})
 	}
 }
 
-// The kubelet expands an env value ($$ is $, $(VAR) a variable's value):
-// what it makes of each JVM setting is what mictl launches with.
+// The kubelet expands an env value ($$ is $, $(VAR) a variable's value),
+// never one it takes from a Secret: what it makes of each JVM setting is
+// what mictl launches with.
 func TestEnvValuesReachMIAsWritten(t *testing.T) {
-	in, files := exportCaseFiles(t, caseNamed(t, "dollars-in-env"))
-	want := map[string]string{}
-	for _, kv := range in.Instances[0].JVMEnv() {
-		k, v, _ := strings.Cut(kv, "=")
-		want[k] = v
+	for _, name := range []string{"dollars-in-env", "secret-in-env"} {
+		t.Run(name, func(t *testing.T) {
+			in, files := exportCaseFiles(t, caseNamed(t, name))
+			want := map[string]string{}
+			for _, kv := range in.Instances[0].JVMEnv() {
+				k, v, _ := strings.Cut(kv, "=")
+				want[k] = v
+			}
+			if _, ok := want["JVM_MEM_OPTS"]; ok {
+				want["JAVA_MEM_OPTS"] = want["JVM_MEM_OPTS"]
+			}
+			objs := decode(t, files)
+			for name, d := range objs.deployments {
+				defined := map[string]string{}
+				for _, e := range d.Spec.Template.Spec.Containers[0].Env {
+					var got string
+					switch {
+					case e.ValueFrom == nil:
+						got = kubeletExpand(e.Value, defined)
+					case e.ValueFrom.SecretKeyRef != nil:
+						ref := e.ValueFrom.SecretKeyRef
+						s := objs.secrets[ref.Name]
+						if s == nil {
+							t.Fatalf("%s: %s is taken from Secret %s, which the export lacks", name, e.Name, ref.Name)
+						}
+						got = string(s.Data[ref.Key])
+					default:
+						defined[e.Name] = "pod-name"
+						continue
+					}
+					defined[e.Name] = got
+					if w, ok := want[e.Name]; !ok && e.Name != "JVM_MEM_OPTS" && e.Name != "JAVA_MEM_OPTS" || ok && got != w {
+						t.Errorf("%s: %s reaches MI as %q, mictl launches with %q", name, e.Name, got, w)
+					}
+				}
+			}
+		})
 	}
-	want["JAVA_MEM_OPTS"] = want["JVM_MEM_OPTS"]
-	for name, d := range decode(t, files).deployments {
-		defined := map[string]string{}
-		for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-			if e.ValueFrom != nil {
-				defined[e.Name] = "pod-name"
-				continue
-			}
-			got := kubeletExpand(e.Value, defined)
-			defined[e.Name] = got
-			if got != want[e.Name] {
-				t.Errorf("%s: %s reaches MI as %q, mictl launches with %q", name, e.Name, got, want[e.Name])
-			}
+}
+
+// A JVM setting holding a secret is in a Secret (its file 0600) the pods
+// take it from, never in the Deployment; the others stay in it.
+func TestJVMSecretsAreInASecret(t *testing.T) {
+	_, files := exportCaseFiles(t, caseNamed(t, "secret-in-env"))
+	for _, f := range files {
+		if strings.Contains(string(f.Data), "keyStorePassword") {
+			t.Errorf("%s (mode %o) holds the keystore password:\n%s", f.Path, f.Mode, f.Data)
 		}
+	}
+	if f := fileNamed(files, "secret-mi-jvm-settings.yaml"); f == nil || f.Mode != 0o600 {
+		t.Fatalf("secret-mi-jvm-settings.yaml is missing or not 0600: %+v", f)
+	}
+	objs := decode(t, files)
+	if s := objs.secrets["mi-jvm-settings"]; len(s.Data) != 1 || !strings.HasPrefix(string(s.Data["JAVA_OPTS"]), "-Djavax.net.ssl.keyStorePassword=") {
+		t.Errorf("Secret mi-jvm-settings holds %v, want JAVA_OPTS alone", keys(s.Data))
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range objs.deployments["mi"].Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e
+	}
+	if ref := env["JAVA_OPTS"].ValueFrom; ref == nil || ref.SecretKeyRef == nil || ref.SecretKeyRef.Name != "mi-jvm-settings" || ref.SecretKeyRef.Key != "JAVA_OPTS" {
+		t.Errorf("JAVA_OPTS is %+v, want it from Secret mi-jvm-settings", env["JAVA_OPTS"])
+	}
+	if e := env["JAVA_TOOL_OPTIONS"]; e.ValueFrom != nil || e.Value == "" {
+		t.Errorf("JAVA_TOOL_OPTIONS, which holds no secret, is %+v: want it in the Deployment", e)
 	}
 }
 

@@ -21,7 +21,7 @@ type configMap struct {
 	BinaryData map[string]string `yaml:"binaryData"`
 }
 
-// secret holds a deployment.toml.
+// secret holds a deployment.toml, or the JVM settings that hold secrets.
 type secret struct {
 	APIVersion string `yaml:"apiVersion"`
 	Kind       string `yaml:"kind"`
@@ -134,7 +134,13 @@ type envVar struct {
 }
 
 type envVarSource struct {
-	FieldRef fieldRef `yaml:"fieldRef"`
+	FieldRef     *fieldRef          `yaml:"fieldRef,omitempty"`
+	SecretKeyRef *secretKeySelector `yaml:"secretKeyRef,omitempty"`
+}
+
+type secretKeySelector struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
 }
 
 type fieldRef struct {

@@ -16,6 +16,8 @@ package systemd
 
 import (
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/mictl/mictl/pkg/config"
@@ -95,7 +97,13 @@ func Export(in *export.Input, opts Options) ([]export.File, error) {
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, export.File{Path: DropIn(inst.Name), What: "drop-in of " + inst.Name, Data: data, Mode: 0o644})
+		mode := os.FileMode(0o644)
+		if slices.ContainsFunc(inst.LaunchEnv(), export.HoldsSecret) {
+			// systemd reads it as root (or as the user, for user units):
+			// no one else needs its secrets.
+			mode = 0o600
+		}
+		files = append(files, export.File{Path: DropIn(inst.Name), What: "drop-in of " + inst.Name, Data: data, Mode: mode})
 	}
 	return files, nil
 }

@@ -326,3 +326,24 @@ func TestGolden(t *testing.T) {
 	got = strings.ReplaceAll(exporttest.Describe(files), filepath.Dir(in.InstancesDir), "/srv/mictl")
 	exporttest.Golden(t, "systemd/toml-metrics-inbound.txt", got)
 }
+
+// A drop-in whose environment holds a secret (a keystore's password in
+// JAVA_OPTS) is for systemd alone to read; one without stays 0644, as the
+// template beside it.
+func TestDropInHoldingASecretIsPrivate(t *testing.T) {
+	for env, want := range map[string]os.FileMode{
+		"JAVA_OPTS=-Djavax.net.ssl.keyStorePassword=s3cret": 0o600,
+		"JAVA_OPTS=-Xmx1g": 0o644,
+	} {
+		in := prepared(t, exporttest.Case{Name: "secret", TOML: "instances = 1\n", Env: []string{env}})
+		files, err := Export(in, Options{User: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if f.Path == DropIn("mi-1") && f.Mode != want {
+				t.Errorf("with %s the drop-in is %o, want %o", env, f.Mode, want)
+			}
+		}
+	}
+}
