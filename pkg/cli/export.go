@@ -503,10 +503,13 @@ every stop would end in SIGKILL.
 
 The mounted files go into a directory beside the Compose file, named after
 it (compose.yaml: compose-files/), written atomically first; then the
-Compose file itself.`,
+Compose file itself. Apply it with 'docker compose up -d --remove-orphans':
+the service of an instance gone from the configuration is no longer in the
+file, and without --remove-orphans its container runs on. The project is
+named after name_prefix: keep other Compose projects off that name.`,
 		Example: `  mictl export compose
   mictl export compose --out deploy/compose.yaml --image wso2/wso2mi:4.4.0
-  docker compose -f deploy/compose.yaml up -d`,
+  docker compose -f deploy/compose.yaml up -d --remove-orphans`,
 		Args: usageArgs(cobra.NoArgs),
 	}
 	addExportFlags(cmd, &o.exportOptions, "deploy/compose.yaml", "the Compose file to write")
@@ -549,7 +552,10 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err := fsutil.WriteFileAtomic(o.out, data, compose.FileMode(in)); err != nil {
 		return err
 	}
-	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + o.out + " up -d",
+	// --remove-orphans always: the container of an instance gone since
+	// the export Compose last applied runs on otherwise, whichever export
+	// removed its files.
+	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + o.out + " up -d --remove-orphans",
 		Files: []export.File{{Path: o.out, What: "Compose file"}}, Removed: inDir(filesDir, dropped)}
 	for _, f := range files {
 		r.Files = append(r.Files, export.File{Path: filepath.Join(filesDir, filepath.FromSlash(f.Path)), What: f.What})

@@ -219,7 +219,7 @@ func TestExportComposeWritesFileAndMounts(t *testing.T) {
 	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if want := "wrote deploy/compose.yaml and the 4 files it mounts; next: docker compose -f deploy/compose.yaml up -d"; !strings.Contains(errOut, want) {
+	if want := "wrote deploy/compose.yaml and the 4 files it mounts; next: docker compose -f deploy/compose.yaml up -d --remove-orphans"; !strings.Contains(errOut, want) {
 		t.Errorf("export compose said:\n%s\nwant %q", errOut, want)
 	}
 	data, err := os.ReadFile(filepath.Join("deploy", "compose.yaml"))
