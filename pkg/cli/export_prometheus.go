@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -31,7 +34,11 @@ instances/.mictl/prometheus-targets.json. Prometheus follows that file as
 instances come, go or change offset: the configuration never needs editing
 again. MI serves its metrics only with metrics = true: with metrics = false
 there is no wso2-mi job (the file and stderr say so); with neither,
-nothing can be scraped and it fails (exit 2). Settings mictl.toml
+nothing can be scraped and it fails (exit 2). Before the first 'mictl up'
+the daemon has not written the targets file (stderr says so): start
+Prometheus after that up, since its file_sd cannot watch a directory that
+does not exist yet and would follow the instances only every 5 minutes.
+Settings mictl.toml
 (or the flags here) leave unset are taken from the running deployment, when
 an up was given them as flags (stderr says so). Nothing is written:
 redirect the output.`,
@@ -65,6 +72,9 @@ redirect the output.`,
 				if targets, err = filepath.Abs(filepath.Join(cfg.StateDir(), metrics.TargetsFileName)); err != nil {
 					return fmt.Errorf("the path of the Prometheus targets file: %w", err)
 				}
+				if note := missingTargetsNote(targets); note != "" {
+					fmt.Fprintln(streams.ErrOut, "note: "+note)
+				}
 			} else {
 				fmt.Fprintln(streams.ErrOut, "note: "+metrics.MIMetricsOff)
 			}
@@ -79,6 +89,30 @@ redirect the output.`,
 		}
 	}
 	return cmd
+}
+
+// missingTargetsNote says, when the targets file the wso2-mi job reads
+// is not there yet (no mictl up has run), who writes it and when: until
+// then the job has no targets, and promtool check config warns of it.
+// Prometheus's file_sd watches the file's directory and cannot watch one
+// that does not exist: a Prometheus started before it exists sees the
+// instances come and go only at each refresh_interval (5 minutes).
+func missingTargetsNote(path string) string {
+	if exists(path) {
+		return ""
+	}
+	note := path + " does not exist yet: the mictl daemon writes it when mictl up starts the instances, and until then the wso2-mi job has no targets"
+	if dir := filepath.Dir(path); !exists(dir) {
+		note += "; start Prometheus after that up: one started while " + dir + " is missing cannot watch it, and follows the instances only every refresh_interval (5m)"
+	}
+	return note
+}
+
+// exists is false only when path is known not to exist: a directory
+// mictl may not read (another user's) holds it as far as it can tell.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // adoptRunningMetrics takes from the running deployment the metrics

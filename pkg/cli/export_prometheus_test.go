@@ -10,6 +10,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/metrics/promtest"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
@@ -40,12 +41,28 @@ func TestExportPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if notes != "" {
-		t.Errorf("with metrics on, a note: %s", notes)
-	}
 	// The targets file is named by its absolute path: Prometheus would
 	// resolve a relative one against its own configuration's directory.
 	targets := filepath.Join(dir, "instances", ".mictl", "prometheus-targets.json")
+	// Before the first up there is no targets file, nor its directory,
+	// which Prometheus's file_sd then cannot watch: said, with who
+	// writes it and when to start Prometheus.
+	if want := "note: " + targets + " does not exist yet: the mictl daemon writes it when mictl up starts the instances, and until then the wso2-mi job has no targets; " +
+		"start Prometheus after that up: one started while " + filepath.Dir(targets) + " is missing cannot watch it, and follows the instances only every refresh_interval (5m)\n"; notes != want {
+		t.Errorf("before the first up, stderr:\n%s\nwant:\n%s", notes, want)
+	}
+	if err := os.MkdirAll(filepath.Dir(targets), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, notes, _ = exportPrometheusNotes(t, "--metrics-addr", ":9464", "--metrics"); !strings.HasSuffix(notes, "the wso2-mi job has no targets\n") {
+		t.Errorf("with the directory and without the file, stderr:\n%s", notes)
+	}
+	if err := os.WriteFile(targets, []byte("[]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, notes, _ = exportPrometheusNotes(t, "--metrics-addr", ":9464", "--metrics"); notes != "" {
+		t.Errorf("with metrics on and the targets file there, a note: %s", notes)
+	}
 	if !strings.Contains(out, `"`+targets+`"`) {
 		t.Errorf("the config does not name %s", targets)
 	}
@@ -93,7 +110,7 @@ func TestExportPrometheusWithoutMIMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, notes, err = exportPrometheusNotes(t)
-	if err != nil || !strings.Contains(out, "job_name: wso2-mi") || notes != "" {
+	if err != nil || !strings.Contains(out, "job_name: wso2-mi") || strings.Contains(notes, note) {
 		t.Errorf("metrics = true in mictl.toml: err %v, stderr %q:\n%s", err, notes, out)
 	}
 }
@@ -125,6 +142,10 @@ func TestMetricsAddrWrittenTwoWaysIsNoChange(t *testing.T) {
 	}
 	f := &state.File{Daemon: &state.Daemon{Identity: self, Args: argsFor("127.0.0.1:9464")}}
 	if err := store.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	// A daemon keeps the targets file (empty: no instance serves metrics).
+	if err := os.WriteFile(filepath.Join("instances", ".mictl", metrics.TargetsFileName), []byte("[]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, notes, err := exportPrometheusNotes(t, "--metrics-addr", ":9464", "--metrics"); err != nil || notes != "" {
