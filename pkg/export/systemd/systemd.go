@@ -222,7 +222,7 @@ func dropIn(inst export.Instance, header []string) ([]byte, error) {
 	}
 	comments(&b, "", fmt.Sprintf("%s: offset %d; %s.", inst.Name, inst.Offset, strings.Join(parts, ", ")))
 	b.WriteString("\n[Service]\n")
-	for _, kv := range inst.LaunchEnv() {
+	for _, kv := range unitEnv(inst) {
 		if hasControl(kv) {
 			return nil, &config.Error{Where: "instance " + inst.Name, Msg: fmt.Sprintf("environment variable %.40q cannot stand in a systemd unit: it holds a control character", kv)}
 		}
@@ -243,6 +243,21 @@ func dropIn(inst export.Instance, header []string) ([]byte, error) {
 		b.WriteString("ExecStart=\nExecStart=" + strings.Join(words, " ") + "\n")
 	}
 	return []byte(b.String()), nil
+}
+
+// unitEnv is inst's launch environment in an order of its own, whatever
+// order the shell that captured it had, so that the same settings make
+// the same drop-in: the variables naming things on this host (JAVA_HOME,
+// CARBON_HOME, the simulator's) by name, then the JVM settings in the
+// order the JVM takes them (export.Instance.JVMEnv).
+func unitEnv(inst export.Instance) []string {
+	env := slices.DeleteFunc(inst.LaunchEnv(), ports.SetsJavaOpts)
+	slices.SortStableFunc(env, func(a, b string) int {
+		an, _, _ := strings.Cut(a, "=")
+		bn, _, _ := strings.Cut(b, "=")
+		return strings.Compare(an, bn)
+	})
+	return append(env, inst.JVMEnv()...)
 }
 
 // argNote says what a launch argument (state.Instance.Args) is for.

@@ -2,10 +2,12 @@ package systemd
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -345,5 +347,26 @@ func TestDropInHoldingASecretIsPrivate(t *testing.T) {
 				t.Errorf("with %s the drop-in is %o, want %o", env, f.Mode, want)
 			}
 		}
+	}
+}
+
+// Environment= lines follow no shell's order: the same settings captured
+// from two shells that list them otherwise make the same drop-in.
+func TestDropInOrderIsNotTheShells(t *testing.T) {
+	env := []string{"JAVA_OPTS=-Dx=1", "JAVA_HOME=/opt/jdk", "JVM_MEM_OPTS=-Xmx1g", "MICTL_SIM_STARTUP_DELAY=0", "JAVA_TOOL_OPTIONS=-Dy=2"}
+	reversed := slices.Clone(env)
+	slices.Reverse(reversed)
+	dropIns := map[string]bool{}
+	for _, shell := range [][]string{env, reversed} {
+		in := prepared(t, exporttest.Case{Name: "order", TOML: "instances = 1\n", Env: shell, Offsets: []int{10}})
+		// Each case has homes of its own: name them alike.
+		data, err := dropIn(in.Instances[0], nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dropIns[strings.ReplaceAll(string(data), filepath.Dir(in.InstancesDir), "/srv/mictl")] = true
+	}
+	if len(dropIns) != 1 {
+		t.Errorf("two shells' orders make %d drop-ins:\n%s", len(dropIns), strings.Join(slices.Collect(maps.Keys(dropIns)), "\n---\n"))
 	}
 }
