@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -231,6 +233,19 @@ func inDir(dir string, paths []string) []string {
 	return out
 }
 
+// shellWord is path as one word of a shell command line the user pastes
+// (an export's next step): as it is when the shell reads it so, else in
+// single quotes ("my deploy/compose.yaml" made two words).
+func shellWord(path string) string {
+	plain := func(r rune) bool {
+		return r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_@%+=:,./-", r))
+	}
+	if path != "" && !strings.ContainsFunc(path, func(r rune) bool { return !plain(r) }) {
+		return path
+	}
+	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
+}
+
 func itOrThem(n int) string {
 	if n == 1 {
 		return "it"
@@ -322,9 +337,9 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 		} else {
 			noteShipped(streams, in, "carried", "each a ConfigMap mounted into carbonapps/, as a declared CApp", "one ConfigMap, each file mounted into their directory")
 		}
-		next := "kubectl apply -k " + o.out
+		next := "kubectl apply -k " + shellWord(o.out)
 		if large := kubernetes.NeedsServerSideApply(files); len(large) > 0 {
-			next = "kubectl apply --server-side -k " + o.out
+			next = "kubectl apply --server-side -k " + shellWord(o.out)
 			fmt.Fprintf(streams.ErrOut, "note: %s too large for a client-side kubectl apply (it copies each object into a 256 KiB annotation): apply with --server-side\n", strings.Join(large, ", "))
 		}
 		return writeExportDir(streams, &o.exportOptions, kubernetes.Kind, files, 0o700, next)
@@ -555,7 +570,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	// --remove-orphans always: the container of an instance gone since
 	// the export Compose last applied runs on otherwise, whichever export
 	// removed its files.
-	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + o.out + " up -d --remove-orphans",
+	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + shellWord(o.out) + " up -d --remove-orphans",
 		Files: []export.File{{Path: o.out, What: "Compose file"}}, Removed: inDir(filesDir, dropped)}
 	for _, f := range files {
 		r.Files = append(r.Files, export.File{Path: filepath.Join(filesDir, filepath.FromSlash(f.Path)), What: f.What})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -534,6 +535,39 @@ func TestExportNamesTheFilesItNoLongerWrites(t *testing.T) {
 		// Nothing gone: an empty list, not null.
 		if _, out, _ = runExport(t, append(export, "--offsets", offsets(1), "-o", "json")...); !strings.Contains(out, `"removed": []`) {
 			t.Errorf("export %s with nothing removed:\n%s", tc.args[0], out)
+		}
+	}
+}
+
+// An export's next step names its --out as one word the shell reads back
+// as given: "my deploy/compose.yaml" made `docker compose -f my
+// deploy/compose.yaml`, which could not be pasted. A plain path stays as
+// it is.
+func TestShellWordReadsBackAsGiven(t *testing.T) {
+	if got := shellWord("deploy/compose.yaml"); got != "deploy/compose.yaml" {
+		t.Errorf("shellWord of a plain path = %s, want it as it is", got)
+	}
+	for _, path := range []string{"my deploy/compose.yaml", "it's/x", "$HOME/x;rm", "a\tb", "ünï/x", ""} {
+		out, err := exec.Command("sh", "-c", "printf %s "+shellWord(path)).Output()
+		if err != nil || string(out) != path {
+			t.Errorf("sh read %s back as %q (%v), want %q", shellWord(path), out, err, path)
+		}
+	}
+}
+
+// The next step of an export into a path with a space pastes as written.
+func TestExportNextStepQuotesItsPath(t *testing.T) {
+	dir := inTempDir(t)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), exportTOML)
+	for _, tc := range []struct {
+		args []string
+		next string
+	}{
+		{[]string{"export", "compose", "--out", "my deploy/compose.yaml"}, "next: docker compose -f 'my deploy/compose.yaml' up -d --remove-orphans"},
+		{[]string{"export", "kubernetes", "--out", "my k8s"}, "next: kubectl apply -k 'my k8s'"},
+	} {
+		if code, _, errOut := runExport(t, tc.args...); code != exitcode.OK || !strings.Contains(errOut, tc.next) {
+			t.Errorf("%s: exit %d, said:\n%s\nwant %q", strings.Join(tc.args, " "), code, errOut, tc.next)
 		}
 	}
 }
