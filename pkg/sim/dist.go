@@ -165,6 +165,12 @@ func shQuote(s string) string {
 // Script returns the text of bin/micro-integrator.sh for opts. It behaves
 // like MI's own script (docs/mi-facts.md, "Start, stop, files"):
 //   - plain POSIX sh; CARBON_HOME from the environment when set, else bin/..;
+//   - the command words start, stop, restart and version (also as -word and
+//     --word) act as MI's do: start and restart run the script again in the
+//     background with nohup, stop and restart send SIGTERM to the pid in
+//     wso2carbon.pid (restart waits for it to end), version prints VERSION,
+//     and each then exits 0 (WSO2's systemd unit and container hooks run
+//     "--stop");
 //   - MICTL_SIM_REFUSE_START imitates the JDK range check: an [ERROR] line
 //     and exit 0 without starting a server;
 //   - empties $CARBON_HOME/tmp once per start (not per java restart);
@@ -181,7 +187,7 @@ func Script(opts DistOptions) string {
 		words = append(words, shQuote(a))
 	}
 	cmd := strings.Join(words, " ")
-	return strings.ReplaceAll(scriptTemplate, "@SIM_CMD@", cmd)
+	return strings.NewReplacer("@SIM_CMD@", cmd, "@PID_FILE@", PIDFile, "@VERSION_PATH@", VersionPath).Replace(scriptTemplate)
 }
 
 // simulatorLine begins the line of Script's text that names the program
@@ -251,6 +257,54 @@ if [ -z "$CARBON_HOME" ]; then
   CARBON_HOME=$(cd "$(dirname "$PRG")/.." && pwd)
 fi
 export CARBON_HOME
+
+# ----- Process the command word, as MI's script does -----------------------
+# start, stop, restart and version (each also as -word and --word) act on
+# the server of this CARBON_HOME through its pid file and exit 0; every
+# other argument is the server's. Without this, "--stop" would start a
+# second server instead of stopping the first.
+PID_FILE="$CARBON_HOME"/@PID_FILE@
+CMD=""
+remaining=$#
+while [ "$remaining" -gt 0 ]; do
+  arg=$1
+  shift
+  remaining=$((remaining - 1))
+  case "$arg" in
+    start|-start|--start) CMD=start ;;
+    stop|-stop|--stop) CMD=stop ;;
+    restart|-restart|--restart) CMD=restart ;;
+    version|-version|--version) CMD=version ;;
+    *) set -- "$@" "$arg" ;;
+  esac
+done
+case "$CMD" in
+  start)
+    if [ -e "$PID_FILE" ] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; then
+      echo "Process is already running"
+      exit 0
+    fi
+    nohup sh "$CARBON_HOME"/bin/micro-integrator.sh "$@" > /dev/null 2>&1 &
+    exit 0
+    ;;
+  stop)
+    kill -TERM "$(cat "$PID_FILE")"
+    exit 0
+    ;;
+  restart)
+    pid=$(cat "$PID_FILE")
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep 1
+    done
+    nohup sh "$CARBON_HOME"/bin/micro-integrator.sh "$@" > /dev/null 2>&1 &
+    exit 0
+    ;;
+  version)
+    cat "$CARBON_HOME"/@VERSION_PATH@
+    exit 0
+    ;;
+esac
 
 # ----- JDK range check (simulated) ------------------------------------------
 case "${MICTL_SIM_REFUSE_START:-}" in

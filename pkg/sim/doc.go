@@ -9,8 +9,10 @@
 // plain POSIX sh script that behaves like MI's (see Script): CARBON_HOME
 // from the environment or bin/.., tmp emptied once per start, a background
 // diagnostics companion killed by the EXIT trap, the server run as a CHILD
-// in a loop while it exits 121, exit status 0 whatever happened, and no
-// signal traps (SIGTERM to the sh alone leaves the server running). The
+// in a loop while it exits 121, exit status 0 whatever happened, MI's
+// command words (--stop signals the pid-file server, --restart, --start,
+// --version), and no signal traps (SIGTERM to the sh alone leaves the
+// server running). The
 // script runs `Exe ExeArgs... run "$@"` (the companion is a plain sleep);
 // for mictl, MictlDistOptions gives Exe = the lean simulator program
 // (leanExe, cmd/mictl-sim) when it lies beside mictl, else mictl's own

@@ -433,6 +433,78 @@ func TestSIGTERMToServerPIDStopsAll(t *testing.T) {
 	}
 }
 
+// MI's script reads the command words stop, restart and version (also as
+// -word and --word; docs/mi-facts.md "Start, stop, files") and never hands
+// them to a server: "--stop" sends SIGTERM to the pid in wso2carbon.pid and
+// exits 0, "--restart" does so, waits for that pid to end and starts the
+// script again in the background, "--version" prints the version. WSO2's
+// container hooks and systemd unit, and mictl's exports, run "--stop".
+func TestScriptCommandWords(t *testing.T) {
+	t.Parallel()
+	running := func(t *testing.T) (home string, in *instance, pid int, set ports.Set, offsetArg string) {
+		home = newDist(t)
+		off := freeOffset(t)
+		set = ports.DefaultBases().Shift(off)
+		offsetArg = ports.OffsetFlag + strconv.Itoa(off)
+		in = start(t, home, startOpts{args: []string{offsetArg}})
+		pid = in.serverPID(0)
+		waitReady(t, set)
+		return home, in, pid, set, offsetArg
+	}
+	t.Run("stop", func(t *testing.T) {
+		t.Parallel()
+		home, in, pid, _, _ := running(t)
+		if code := start(t, home, startOpts{args: []string{"--stop"}}).waitExit(10 * time.Second); code != 0 {
+			t.Errorf("--stop exit status %d, want 0", code)
+		}
+		if code := in.waitExit(10 * time.Second); code != 0 {
+			t.Errorf("the server's script exit status %d, want 0", code)
+		}
+		eventually(t, 5*time.Second, func() bool { return !alive(pid) }, "the server ends")
+		log := in.log()
+		if n := strings.Count(log, "Starting WSO2 Micro Integrator ..."); n != 1 {
+			t.Errorf("%d starts in the log, want 1: --stop started a server", n)
+		}
+		if !strings.Contains(log, "Micro Integrator Shutdown complete") {
+			t.Errorf("no graceful shutdown")
+		}
+	})
+	t.Run("restart", func(t *testing.T) {
+		t.Parallel()
+		home, in, pid, set, offsetArg := running(t)
+		// The new server gets the arguments of the restart, as with MI.
+		if code := start(t, home, startOpts{args: []string{"restart", offsetArg}}).waitExit(15 * time.Second); code != 0 {
+			t.Errorf("restart exit status %d, want 0", code)
+		}
+		if alive(pid) {
+			t.Errorf("the first server %d still runs after restart", pid)
+		}
+		if code := in.waitExit(10 * time.Second); code != 0 {
+			t.Errorf("the first server's script exit status %d, want 0", code)
+		}
+		second := in.serverPID(pid)
+		waitReady(t, set)
+		if n := strings.Count(in.log(), "Starting WSO2 Micro Integrator ..."); n != 2 {
+			t.Errorf("%d starts in the log, want 2 (server %d)", n, second)
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		t.Parallel()
+		home := newDist(t)
+		// An offset of this test's, should a server start.
+		in := start(t, home, startOpts{args: []string{"-version", ports.OffsetFlag + strconv.Itoa(freeOffset(t))}})
+		if code := in.waitExit(10 * time.Second); code != 0 {
+			t.Errorf("exit status %d, want 0", code)
+		}
+		if got := strings.TrimSpace(in.output()); got != distMarker {
+			t.Errorf("output %q, want %q", got, distMarker)
+		}
+		if _, err := os.Stat(filepath.Join(home, PIDFile)); err == nil {
+			t.Errorf("a server started")
+		}
+	})
+}
+
 // docs/mi-facts.md "Start, stop, files": the script starts java again while it exits
 // 121 (new pid, same script), and empties tmp once per START, not per java
 // restart; the companion is started once.
