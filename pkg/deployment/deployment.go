@@ -421,10 +421,10 @@ func Extras(apps []*capp.App, inboundOffset bool, javaOpts string) []ports.Extra
 	// ports as given (synapse.properties' 9005 and 9006; -DsynapseTestPort,
 	// 9008 by default), on every address, with no offset: two instances
 	// with the same JAVA_OPTS clash there, as with a pinned JMX port.
-	if on("esb.debug") {
+	if ports.DebuggerOn(props) {
 		out = append(out,
-			ports.Extra{Role: ports.RoleDebugger, Name: "command", Base: 9005},
-			ports.Extra{Role: ports.RoleDebugger, Name: "event", Base: 9006})
+			ports.Extra{Role: ports.RoleDebugger, Name: "command", Base: ports.DebuggerCommandPort},
+			ports.Extra{Role: ports.RoleDebugger, Name: "event", Base: ports.DebuggerEventPort})
 	}
 	if on("synapseTest") {
 		port := 9008

@@ -806,6 +806,24 @@ func TestExtras(t *testing.T) {
 	}
 }
 
+// MI turns its mediation debugger on for -Desb.debug=true or =super,
+// compared as written (ServiceBusInitializer.isRunningDebugMode): only
+// then do 9005 and 9006 listen.
+func TestExtrasDebuggerOnlyAsMIReadsIt(t *testing.T) {
+	for opts, want := range map[string]bool{
+		"-Desb.debug=true":  true,
+		"-Desb.debug=super": true,
+		"-Desb.debug":       false,
+		"-Desb.debug=TRUE":  false,
+		"-Desb.debug=false": false,
+	} {
+		got := slices.ContainsFunc(deployment.Extras(nil, false, opts), func(e ports.Extra) bool { return e.Role == ports.RoleDebugger })
+		if got != want {
+			t.Errorf("JAVA_OPTS=%q: debugger ports planned %v, want %v", opts, got, want)
+		}
+	}
+}
+
 // BenchmarkPlanAndRender20 is what `mictl up --instances 20` does with
 // deployment.toml before anything starts: plan twenty instances from the
 // built-in file, then render each one's file (with metrics on).

@@ -10,6 +10,22 @@ import (
 // (docs/mi-facts.md, "Ports").
 const JMXPortProperty = "com.sun.management.jmxremote.local.port"
 
+// The mediation debugger's ports as MI ships them (synapse.properties'
+// synapse.debugger.port.command and .event), opened with no offset.
+const (
+	DebuggerCommandPort = 9005
+	DebuggerEventPort   = 9006
+)
+
+// DebuggerOn reports whether the system properties props turn on MI's
+// mediation debugger: -Desb.debug=true or =super, spelled exactly so, as
+// ServiceBusInitializer.isRunningDebugMode compares them; a bare
+// -Desb.debug or =TRUE leaves it off, and no port opens.
+func DebuggerOn(props map[string]string) bool {
+	v := props["esb.debug"]
+	return v == "true" || v == "super"
+}
+
 // JavaOptsVars are the variables whose options reach MI's JVM, in the
 // order the JVM takes them (a later -D wins): those the JVM reads itself
 // before its command line (JAVA_TOOL_OPTIONS, and JDK_JAVA_OPTIONS, which
