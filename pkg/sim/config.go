@@ -30,6 +30,12 @@ type serverConfig struct {
 	inboundPortOffset bool   // inbound HTTP(S) endpoints get the offset (see ports.InboundOffsetTOMLKey)
 	metrics           bool   // MetricHandler in [[synapse_handlers]] and -DenablePrometheusApi=true
 	javaHome          string // $JAVA_HOME, for /management/server and the metrics' labels
+
+	// debugger is MI's mediation debugger on (ports.DebuggerOn): its
+	// command and event ports, SynapsePropertiesPath's, else MI's 9005
+	// and 9006, wait for a client before the server starts.
+	debugger                       bool
+	debuggerCommand, debuggerEvent int
 }
 
 // deployment.toml keys the simulator reads besides the ports
@@ -120,6 +126,12 @@ func loadConfig(home string, env func(string) string, args []string) (serverConf
 	cfg.metrics = hasMetricHandler(doc) && strings.EqualFold(strings.TrimSpace(props[ports.PrometheusAPIProperty]), "true")
 	cfg.javaHome = env("JAVA_HOME")
 
+	if cfg.debugger = ports.DebuggerOn(props); cfg.debugger {
+		if cfg.debuggerCommand, cfg.debuggerEvent, err = debuggerPorts(home); err != nil {
+			return cfg, err
+		}
+	}
+
 	l4jPath := filepath.Join(home, Log4j2Path)
 	l4j, err := os.ReadFile(l4jPath)
 	switch {
@@ -161,6 +173,49 @@ func hasMetricHandler(doc *deploytoml.Document) bool {
 		}
 	}
 	return false
+}
+
+// The file and keys MI reads its mediation debugger's ports from
+// (ServiceBusInitializer.createSynapseDebugEnvironment). MI renders the
+// file from its templates at each start; the simulator ships none and
+// reads one written there, else takes MI's defaults.
+const (
+	SynapsePropertiesPath  = "conf/synapse.properties"
+	DebuggerCommandPortKey = "synapse.debugger.port.command"
+	DebuggerEventPortKey   = "synapse.debugger.port.event"
+)
+
+// debuggerPorts are the mediation debugger's command and event ports.
+func debuggerPorts(home string) (command, event int, err error) {
+	command, event = ports.DebuggerCommandPort, ports.DebuggerEventPort
+	path := filepath.Join(home, SynapsePropertiesPath)
+	src, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return command, event, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	props := parseProperties(src)
+	portAt := func(key string, dst *int) error {
+		v, ok := props[key]
+		if !ok {
+			return nil
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > ports.MaxPort {
+			return fmt.Errorf("%s: %s = %q is not a port (1-%d)", path, key, v, ports.MaxPort)
+		}
+		*dst = n
+		return nil
+	}
+	if err := portAt(DebuggerCommandPortKey, &command); err != nil {
+		return 0, 0, err
+	}
+	if err := portAt(DebuggerEventPortKey, &event); err != nil {
+		return 0, 0, err
+	}
+	return command, event, nil
 }
 
 // parseProperties reads a java .properties file: "key = value" or

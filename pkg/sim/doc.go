@@ -35,9 +35,13 @@
 // (/healthz, /liveness, and /metric-service/metrics when MI's metrics are
 // on) and the Management API (HTTPS). A port already taken is logged
 // ("started on ...", then java.net.BindException) and skipped, never
-// fatal. When conf/log4j2.properties enables the syslog appender it opens a
-// UDP socket (protocol UDP) or an outgoing TCP connection (log4j2's
-// default). Everything binds MICTL_SIM_BIND, else 0.0.0.0 as MI. It logs
+// fatal. With -Desb.debug=true (or =super) it first waits, as MI's
+// mediation debugger does, for a client on the debugger's command and then
+// event port (conf/synapse.properties, else 9005 and 9006), up to
+// MICTL_SIM_DEBUGGER_WAIT each, and keeps both open. When
+// conf/log4j2.properties enables the syslog appender it opens a UDP socket
+// (protocol UDP) or an outgoing TCP connection (log4j2's default).
+// Everything binds MICTL_SIM_BIND, else 0.0.0.0 as MI. It logs
 // to stdout and to repository/logs/wso2carbon.log, which rolls over daily
 // to wso2carbon-MM-dd-yyyy.log as MI's CARBON_LOGFILE appender does.
 //
@@ -128,5 +132,6 @@
 // Environment variables prefixed MICTL_SIM_ (FaultVars lists them with
 // defaults) slow the start, delay or prevent readiness, crash with a given
 // status, ignore SIGTERM, slow the shutdown, request one restart (exit 121),
-// hold memory, or make the script refuse to start like MI's JDK check.
+// hold memory, shorten the debugger's wait, or make the script refuse to
+// start like MI's JDK check.
 package sim

@@ -433,6 +433,60 @@ func TestSIGTERMToServerPIDStopsAll(t *testing.T) {
 	}
 }
 
+// docs/mi-facts.md "Ports", debugger row: with -Desb.debug=true MI opens
+// its mediation debugger's command and event ports (synapse.properties)
+// and its start stops, before any listener, until a client connects to
+// the one and then the other, waiting up to 60 s on each; with none it
+// logs the failure and starts anyway, both ports left open for the run
+// (SynapseDebugInterface keeps its server sockets).
+func TestDebuggerWaitsForItsClient(t *testing.T) {
+	t.Parallel()
+	startDebugging := func(t *testing.T, wait string) (in *instance, set ports.Set, command, event int) {
+		home := newDist(t)
+		command, event = freePort(t), freePort(t)
+		writeFile(t, filepath.Join(home, SynapsePropertiesPath), fmt.Sprintf("%s=%d\n%s=%d\n", DebuggerCommandPortKey, command, DebuggerEventPortKey, event))
+		off := freeOffset(t)
+		in = start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: []string{"JAVA_OPTS=-Desb.debug=true", EnvDebuggerWait + "=" + wait}})
+		return in, ports.DefaultBases().Shift(off), command, event
+	}
+	t.Run("no-client", func(t *testing.T) {
+		t.Parallel()
+		in, set, command, event := startDebugging(t, "50ms")
+		pid := in.serverPID(0)
+		waitReady(t, set)
+		log := in.log()
+		if i, j := indexOfLine(log, "Accept timed out"), indexOfLine(log, "started in"); i < 0 || j < i {
+			t.Errorf("the start did not wait for the debugger: its timeout is line %d, started in line %d", i, j)
+		}
+		if got := tcpPorts(socketsOf(t, pid), hostnet.TCP); !slices.Contains(got, command) || !slices.Contains(got, event) {
+			t.Errorf("the server's TCP ports %v lack the debugger's %d and %d", got, command, event)
+		}
+	})
+	t.Run("client", func(t *testing.T) {
+		t.Parallel()
+		in, set, command, event := startDebugging(t, "10m")
+		in.serverPID(0)
+		eventually(t, 10*time.Second, func() bool { return strings.Contains(in.log(), "Listening on ports") }, "the debugger listens")
+		if code, _ := get(healthzURL(set), nil); code != 0 {
+			t.Fatalf("/healthz answered %d while the debugger waits for its client", code)
+		}
+		for _, port := range []int{command, event} {
+			// MI logs that it listens before its sockets are bound.
+			eventually(t, 10*time.Second, func() bool {
+				c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+				if err == nil {
+					t.Cleanup(func() { c.Close() })
+				}
+				return err == nil
+			}, fmt.Sprintf("a client connects to the debugger port %d", port))
+		}
+		waitReady(t, set)
+		if !strings.Contains(in.log(), "Connection created to the external debugger") {
+			t.Errorf("no connection logged")
+		}
+	})
+}
+
 // MI's script reads the command words stop, restart and version (also as
 // -word and --word; docs/mi-facts.md "Start, stop, files") and never hands
 // them to a server: "--stop" sends SIGTERM to the pid in wso2carbon.pid and

@@ -31,11 +31,16 @@ const (
 	EnvHoldMemory      = "MICTL_SIM_HOLD_MEMORY"
 	EnvRefuseStart     = "MICTL_SIM_REFUSE_START"
 	EnvDeployInterval  = "MICTL_SIM_DEPLOY_INTERVAL"
+	EnvDebuggerWait    = "MICTL_SIM_DEBUGGER_WAIT"
 	defaultStartup     = 300 * time.Millisecond
 	restartMarkerName  = "mictl-sim-restarted"
 	defaultCrashCode   = 1
 	maxHoldMemoryBytes = 1 << 34
 )
+
+// debuggerWait is how long MI's mediation debugger waits for its client
+// on each port (SynapseDebugInterface's SOCKET_TIMEOUT_INTERVAL).
+const debuggerWait = 60 * time.Second
 
 // FaultVars lists every MICTL_SIM_ variable, for `mictl sim --help` and the
 // README. Durations use Go syntax ("300ms", "7s"); booleans accept
@@ -55,6 +60,7 @@ var FaultVars = []FaultVar{
 	{EnvRestartOnce, "", "shut down and exit 121 (MI's restart request) this long after start, once per script start (marker in $CARBON_HOME/tmp)"},
 	{EnvHoldMemory, "", "allocate and touch this much extra memory at start (e.g. 64M)"},
 	{EnvRefuseStart, "", "when true, the start script prints MI's JDK-range [ERROR] line and exits 0 without starting a server"},
+	{EnvDebuggerWait, "60s", "with -Desb.debug=true, how long the start waits for a debugger on its command port, then on its event port, before it goes on without one (as MI: 60s each; the ports stay open)"},
 	{EnvDeployInterval, "", "how often hot deployment scans repository/deployment/server/carbonapps for .car files (real MI: every 15s); unset, it scans as soon as the directory changes (every 1s where it cannot be watched)"},
 }
 
@@ -73,6 +79,7 @@ type faults struct {
 	restartOnce   time.Duration // <0: off
 	holdMemory    int64
 	deployEvery   time.Duration // hot deployment scan interval; 0: on change
+	debuggerWait  time.Duration // how long each debugger port waits for its client
 }
 
 // CheckFaults reports the MICTL_SIM_ variables of env a simulated server
@@ -84,7 +91,7 @@ func CheckFaults(env func(string) string) error {
 }
 
 func parseFaults(env func(string) string) (faults, error) {
-	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, unreadyAfter: -1, hangAfter: -1, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1}
+	f := faults{bind: "0.0.0.0", startupDelay: defaultStartup, unreadyAfter: -1, hangAfter: -1, crashAfter: -1, crashCode: defaultCrashCode, restartOnce: -1, debuggerWait: debuggerWait}
 	var errs []string
 	bad := func(name string, err error) {
 		errs = append(errs, fmt.Sprintf("%s=%q: %v", name, env(name), err))
@@ -130,6 +137,7 @@ func parseFaults(env func(string) string) (faults, error) {
 	boolean(EnvIgnoreSIGTERM, &f.ignoreTerm)
 	dur(EnvShutdownDelay, &f.shutdownDelay)
 	dur(EnvRestartOnce, &f.restartOnce)
+	dur(EnvDebuggerWait, &f.debuggerWait)
 	parsed := len(errs)
 	dur(EnvDeployInterval, &f.deployEvery)
 	if len(errs) == parsed && strings.TrimSpace(env(EnvDeployInterval)) != "" && f.deployEvery == 0 {

@@ -122,10 +122,18 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout io.
 	}
 	startupT := time.NewTimer(f.startupDelay - time.Since(start))
 	defer startupT.Stop()
+	var debuggerDone <-chan struct{}
 
 	for {
 		select {
 		case <-startupT.C:
+			if cfg.debugger {
+				debuggerDone = s.awaitDebugger()
+				continue
+			}
+			s.startListeners()
+		case <-debuggerDone:
+			debuggerDone = nil
 			s.startListeners()
 		case sig := <-sigCh:
 			if f.ignoreTerm {
@@ -255,6 +263,52 @@ func (s *server) openSyslog() {
 		}
 		s.tcp = conn
 	}()
+}
+
+// awaitDebugger imitates MI's mediation debugger (-Desb.debug=true,
+// SynapseDebugInterface): MI's start stops before Synapse initialises,
+// so before any listener, while the debugger's command port and then its
+// event port wait for their client, each up to the debugger wait (MI:
+// 60 s). Both ports are opened first and stay open for the whole run,
+// connected or not: MI keeps its server sockets. A port that cannot be
+// bound, or a wait that ends with no client, is logged as MI logs it
+// and the start goes on without the debugger. The returned channel is
+// closed when the start may go on.
+func (s *server) awaitDebugger() <-chan struct{} {
+	done := make(chan struct{})
+	command, event := s.cfg.debuggerCommand, s.cfg.debuggerEvent
+	s.log.info("SynapseDebugInterface", "Listening on ports : Command %d - Event %d", command, event)
+	go func() {
+		defer close(done)
+		var lns []*net.TCPListener
+		for _, port := range []int{command, event} {
+			ln, err := net.Listen("tcp", s.bindAddr(port))
+			if err != nil {
+				s.log.error("SynapseDebugInterface", "Failed create communication channels to the external debugger: %s", javaException(err))
+				return
+			}
+			if !s.track(ln, nil) {
+				return // shutting down
+			}
+			lns = append(lns, ln.(*net.TCPListener))
+		}
+		for _, ln := range lns {
+			ln.SetDeadline(time.Now().Add(s.faults.debuggerWait))
+			c, err := ln.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					s.log.error("SynapseDebugInterface", "Failed create communication channels to the external debugger: java.net.SocketTimeoutException: Accept timed out")
+				}
+				return
+			}
+			go func() { // the client stays connected until the server ends
+				<-s.done
+				c.Close()
+			}()
+		}
+		s.log.info("SynapseDebugInterface", "Connection created to the external debugger")
+	}()
+	return done
 }
 
 func (s *server) startListeners() {

@@ -205,6 +205,45 @@ func TestLoadConfig(t *testing.T) {
 	}
 }
 
+// The debugger's ports come from synapse.properties, MI's 9005 and 9006
+// where it sets none, and only with the debugger on; a value that is no
+// port names the file, the key and the value.
+func TestDebuggerPortsFromSynapseProperties(t *testing.T) {
+	t.Parallel()
+	load := func(t *testing.T, javaOpts, properties string) (serverConfig, error) {
+		home := t.TempDir()
+		os.MkdirAll(filepath.Join(home, "conf"), 0o755)
+		writeFile(t, filepath.Join(home, DeployTOMLPath), "")
+		if properties != "" {
+			writeFile(t, filepath.Join(home, SynapsePropertiesPath), properties)
+		}
+		return loadConfig(home, func(k string) string {
+			if k == "JAVA_OPTS" {
+				return javaOpts
+			}
+			return ""
+		}, nil)
+	}
+	for _, c := range []struct {
+		name, javaOpts, properties string
+		on                         bool
+		command, event             int
+	}{
+		{"off", "", DebuggerCommandPortKey + "=7005\n", false, 0, 0},
+		{"defaults", "-Desb.debug=true", "", true, 9005, 9006},
+		{"from the file", "-Desb.debug=super", DebuggerCommandPortKey + " = 7005\n" + DebuggerEventPortKey + ": 7006\n", true, 7005, 7006},
+	} {
+		cfg, err := load(t, c.javaOpts, c.properties)
+		if err != nil || cfg.debugger != c.on || cfg.debuggerCommand != c.command || cfg.debuggerEvent != c.event {
+			t.Errorf("%s: debugger %v on %d/%d (%v), want %v on %d/%d", c.name, cfg.debugger, cfg.debuggerCommand, cfg.debuggerEvent, err, c.on, c.command, c.event)
+		}
+	}
+	_, err := load(t, "-Desb.debug=true", DebuggerEventPortKey+"=x\n")
+	if err == nil || !strings.Contains(err.Error(), SynapsePropertiesPath+": "+DebuggerEventPortKey+` = "x" is not a port`) {
+		t.Errorf("bad event port: %v", err)
+	}
+}
+
 // docs/mi-facts.md "Ports", syslog row: which log4j2.properties lines enable it.
 func TestSyslogFrom(t *testing.T) {
 	t.Parallel()
