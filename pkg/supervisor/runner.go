@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -453,7 +454,8 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 		probe.next(cur.server.PID == 0, time.Since(r.inst.StartedAt))
 		if time.Now().After(deadline) {
 			r.killGroup(cur)
-			return nil, r.startFailed(fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy), fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy), l.logOffset)
+			why := fmt.Sprintf("not ready after %s: %s%s", r.s.policy.ReadyTimeout, lastWhy, debuggerHint(r.inst.Extras))
+			return nil, r.startFailed(why, why, l.logOffset)
 		}
 		if cur.server.PID == 0 {
 			server, ok := findServer(&r.inst, l)
@@ -609,6 +611,24 @@ func portsProblem(obs observe.Observation) (why string, foreign bool) {
 		}
 	}
 	return "", false
+}
+
+// debuggerHint explains a start that ran out of time with MI's mediation
+// debugger on (a debugger port among extras): MI opens no listener until
+// a debugger has connected to both its ports, or it has waited 60 s on
+// each (docs/mi-facts.md), so its ports "not listening" say nothing of
+// what holds it.
+func debuggerHint(extras []state.Extra) string {
+	var debugger []string
+	for _, e := range extras {
+		if e.Role == ports.RoleDebugger {
+			debugger = append(debugger, strconv.Itoa(e.Port))
+		}
+	}
+	if len(debugger) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (-Desb.debug=true: MI opens no listener until a mediation debugger connects to ports %s, or it has waited 60s on each; connect the debugger, or give the start more time with --timeout)", strings.Join(debugger, " and "))
 }
 
 func notListening(port int, role ports.Role) string {

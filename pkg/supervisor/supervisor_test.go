@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -312,6 +314,43 @@ func failedNeverReady(t *testing.T) *simSite {
 	}
 	s.next("mi-1", StateFailed)
 	return s
+}
+
+// With -Desb.debug=true MI opens no listener until a mediation debugger
+// connects to its ports, or it has waited 60 s on each (docs/mi-facts.md):
+// a start that runs out of time meanwhile says so, where "port N is not
+// listening" alone left the user looking for what held the port.
+func TestAStartHeldByTheDebuggerSaysSo(t *testing.T) {
+	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
+	t.Setenv(sim.EnvDebuggerWait, "10m")
+	policy := DefaultPolicy()
+	policy.ReadyTimeout = time.Second
+	s := newSimSite(t, policy)
+	// The simulator's debugger listens on two ports of the site's last
+	// offset, which this test's one instance leaves free, not on 9005 and
+	// 9006, which another run on the host may hold.
+	spare := ports.DefaultBases().Shift(s.base + simSiteInstances - 1)
+	dist := filepath.Join(s.dir, "instances", ".dist")
+	opts, err := sim.MictlDistOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.WriteDist(dist, opts); err != nil {
+		t.Fatal(err)
+	}
+	properties := fmt.Sprintf("%s=%d\n%s=%d\n", sim.DebuggerCommandPortKey, spare[ports.HTTP], sim.DebuggerEventPortKey, spare[ports.HTTPS])
+	if err := os.WriteFile(filepath.Join(dist, sim.SynapsePropertiesPath), []byte(properties), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.tryReload("instances = 1\n"); err == nil {
+		t.Fatal("a start held by the debugger for ten minutes turned ready within a second")
+	}
+	if ev := s.next("mi-1", StateFailed); !strings.Contains(ev.Message, "MI opens no listener until a mediation debugger connects") {
+		t.Fatalf("the failed start says %q; want it to name the debugger", ev.Message)
+	}
+	if got, err := os.ReadFile(filepath.Join(s.dir, "instances", "mi-1", sim.SynapsePropertiesPath)); string(got) != properties {
+		t.Fatalf("the home's %s: %q, %v; want the spare ports", sim.SynapsePropertiesPath, got, err)
+	}
 }
 
 // A wait for readiness that began before the launch (a daemon launches
