@@ -108,11 +108,15 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	}
 	if changes.Empty() {
 		if kind != reloadAsked {
-			if recorded == "" {
+			if recorded == "" && slices.Equal(f.Configured, t.Config.Names()) {
 				reported = false
 				return changes, nil
 			}
-			// A refusal recorded before is over all the same.
+			// A refusal recorded before is over all the same; and the
+			// instances a reload killed after starting them (its
+			// successor resumed them) are the configuration's: left
+			// unrecorded, they were kept (reconcile.Kept) once the
+			// configuration no longer named them.
 			s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
 			return changes, nil
 		}
@@ -278,6 +282,20 @@ func (s *Supervisor) restartSteps(load LoadConfig, names []string) ([][]string, 
 		}
 	}
 	return t.RestartSteps(f, names), nil
+}
+
+// restartPlan is how a rolling restart of names goes: its steps
+// (restartSteps) and how each step's homes are brought up to date before
+// they start again (refreshHomes), from the configuration load gives.
+// With none followed (load nil) they go one at a time, as they are.
+func (s *Supervisor) restartPlan(load LoadConfig, names []string) (steps [][]string, prepare func(names []string) error, err error) {
+	if load == nil {
+		return oneByOne(names), func([]string) error { return nil }, nil
+	}
+	if steps, err = s.restartSteps(load, names); err != nil {
+		return nil, nil, err
+	}
+	return steps, func(names []string) error { return s.refreshHomes(load, names) }, nil
 }
 
 // homesOf is how a message names the homes of a restart's step: "its

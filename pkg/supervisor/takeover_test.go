@@ -1,0 +1,49 @@
+package supervisor
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// A daemon killed in a reload after it started an added instance, before
+// it recorded the instances the configuration names, left the instance to
+// its successor, which resumed it. The successor's catch-up reload found
+// nothing to change and recorded nothing: the instance, never among the
+// configured ones, was kept (reconcile.Kept), and a later edit removing
+// it from mictl.toml left it running.
+func TestACatchUpRecordsTheInstancesAKilledReloadAdded(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	s.next("mi-2", StateReady)
+	// What the killed daemon's reload left recorded.
+	if err := s.sup.update(func(f *state.File) error { f.Configured = []string{"mi-1"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := s.sup.reload(s.load, reloadCatchUp); err != nil {
+		t.Fatal(err)
+	}
+
+	if got := s.flushed().Configured; !slices.Equal(got, []string{"mi-1", "mi-2"}) {
+		t.Fatalf("configured %q after the catch-up, want mi-1 and mi-2", got)
+	}
+	s.reload("instances = 1\n")
+	if inst, _ := s.flushed().Instance("mi-2"); inst != nil {
+		t.Fatalf("mi-2 is still %s after mictl.toml dropped it", inst.State)
+	}
+}
+
+// flushed is the state file once the supervisor's writes are in it.
+func (s *simSite) flushed() *state.File {
+	s.t.Helper()
+	if err := s.sup.Flush(); err != nil {
+		s.t.Fatal(err)
+	}
+	f, err := s.sup.store.Load()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return f
+}
