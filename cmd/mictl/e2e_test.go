@@ -891,6 +891,38 @@ func TestDaemonKilledMidRestartFinishesIt(t *testing.T) {
 	})
 }
 
+// A daemon killed in a reload's restart, between its stop of mi-1 and
+// its start, before the reload added mi-2 (on the ports mi-1 held, so
+// after the restart): the next daemon finished the restart with mi-1's
+// old home, and nothing added mi-2, while mictl diff said both were still
+// to do. It finishes the restart with the edit applied, then catches up
+// with the rest of the reload.
+func TestDaemonKilledMidReloadAppliesTheEdit(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
+	toml := filepath.Join(d.dir, "mictl.toml")
+	write := func(body string) {
+		t.Helper()
+		if err := fsutil.WriteFileAtomic(toml, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 1\n[[instance]]\nname = \"mi-1\"\noffset = %d\n", d.base))
+	d.must("up", "--timeout", "30s")
+	write(fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", d.base+1, d.base))
+	d.waitFor("the reload's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	d.killDaemon()
+	d.adopt()
+	d.waitFor("mi-1 restarted with the edit and mi-2 added", func() bool {
+		f := d.state()
+		mi1, _ := f.Instance("mi-1")
+		return mi1 != nil && mi1.State == "ready" && mi1.Offset == d.base+1 && d.stateIs("mi-2", "ready")
+	})
+	if out := d.must("diff"); !strings.Contains(out, "no changes") {
+		t.Errorf("mictl diff after the take-over:\n%s", out)
+	}
+}
+
 // A process that still runs an instance's start script in its home after
 // the stop (started there by hand, in a group of its own: the stop of a
 // watched instance ends what mictl started) makes down exit 3 naming it,

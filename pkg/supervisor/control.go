@@ -858,13 +858,9 @@ func (srv *Server) restart(names []string, timeout time.Duration, window *rollWi
 	defer end()
 	window.begin()
 	defer window.end()
-	steps, prepare := oneByOne(names), func([]string) error { return nil }
-	if srv.watch != nil {
-		load := srv.watch.follow.Load
-		if steps, err = srv.sup.restartSteps(load, names); err != nil {
-			return nil, err
-		}
-		prepare = func(names []string) error { return srv.sup.refreshHomes(load, names) }
+	steps, prepare, err := srv.sup.restartPlan(srv.watch.load(), names)
+	if err != nil {
+		return nil, err
 	}
 	err = srv.roll(op, steps, timeout, prepare)
 	if errors.Is(err, ErrInterrupted) {

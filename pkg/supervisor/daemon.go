@@ -307,11 +307,14 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		err = sup.Resume(wanted)
 	}
 	close(d.server.takenOver)
-	if err == nil && catchUp && len(wanted) > 0 && predecessorDied && d.watch != nil {
-		// The instances the dead daemon left ran on while nothing
-		// followed the configuration: what was edited meanwhile is
-		// applied now, as it would have applied it, for a command that
-		// applies no configuration itself (catchUpEnv).
+	// The instances the dead daemon left ran on, or were being restarted,
+	// while nothing followed the configuration: what was edited meanwhile
+	// (or what its reload had still to do when it died: add an instance,
+	// remove one) is applied, as it would have applied it, for a command
+	// that applies no configuration itself (catchUpEnv); once the restarts
+	// it left are finished, which a reload would otherwise restart again.
+	catchUpAfter := err == nil && catchUp && len(wanted)+len(restarting) > 0 && predecessorDied && d.watch != nil
+	if catchUpAfter && len(restarting) == 0 {
 		d.watch.catchUp()
 	}
 	if err == nil && len(stopping) > 0 {
@@ -337,7 +340,10 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		sup.wg.Add(1)
 		go func() {
 			defer sup.wg.Done()
-			sup.finishRestarts(restarting)
+			sup.finishRestarts(restarting, d.watch.load())
+			if catchUpAfter {
+				d.watch.catchUp()
+			}
 		}()
 	}
 	if err != nil {

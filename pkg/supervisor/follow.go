@@ -44,6 +44,15 @@ func newConfigWatch(sup *Supervisor, follow *Follow) *configWatch {
 	return w
 }
 
+// load is how the configuration the daemon follows is loaded; nil when
+// it follows none (w is nil).
+func (w *configWatch) load() LoadConfig {
+	if w == nil {
+		return nil
+	}
+	return w.follow.Load
+}
+
 // reloadNow applies the configuration as it is now (Supervisor.Reload),
 // then arranges what follows a refusal (retryAfter).
 func (w *configWatch) reloadNow() (reconcile.Changes, error) {
@@ -73,8 +82,16 @@ func anyEmpty(files []string) bool {
 }
 
 // catchUp reloads once for what changed while no daemon watched (see
-// reloadCatchUp); close waits for it.
+// reloadCatchUp); close waits for it. A watch paused (a stop of every
+// instance came) or closed meanwhile has nothing to catch up with: the
+// look and the reload's start are one step under mu, which close takes
+// (pause) before it waits.
 func (w *configWatch) catchUp() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cancel == nil {
+		return
+	}
 	w.wg.Go(func() {
 		_, err := w.sup.reload(w.follow.Load, reloadCatchUp)
 		w.retryAfter(err)

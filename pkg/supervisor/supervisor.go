@@ -1289,15 +1289,32 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 
 // finishRestarts finishes the restarts of names, which a supervisor
 // killed in the middle of them left stopping or stopped
-// (state.Instance.Restarting): one at a time, each ready before the
-// next, as the restart would have. A stop of them meanwhile ends it, as
-// it would have ended the restart.
-func (s *Supervisor) finishRestarts(names []string) {
+// (state.Instance.Restarting), in the steps a restart of them takes now,
+// each ready before the next, and with their homes brought up to date
+// from the configuration load gives (nil when none is followed), as
+// `mictl restart` does (see restartPlan). Started with the homes as the
+// dead supervisor left them, the instances of a reload killed between its
+// stops and its starts ran on their old settings, which no later reload
+// changed, or with a home rewritten and a record that was not (an offset
+// their readiness was not checked on). A stop of them meanwhile ends it,
+// as it would have ended the restart.
+func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
 	op, end := s.beginRoll()
 	defer end()
-	for _, name := range names {
+	steps, prepare, err := s.restartPlan(load, names)
+	if err != nil {
+		// Their new ports are held by instances still to restart: they
+		// start as they were, and the reload that follows (catchUpEnv)
+		// restarts them together.
+		for _, name := range names {
+			s.emit(Event{Instance: name, State: StateStopped, Transient: true,
+				Message: "restart: finished as it was: " + err.Error()})
+		}
+		steps, prepare = oneByOne(names), func([]string) error { return nil }
+	}
+	for _, step := range steps {
 		// A start that failed is recorded as any; the others go on.
-		_, _, _ = s.restartStep(op, []string{name}, nil, s.policy.ReadyTimeout, func([]string) error { return nil })
+		_, _, _ = s.restartStep(op, step, nil, s.policy.ReadyTimeout, prepare)
 	}
 }
 

@@ -1,11 +1,42 @@
 package supervisor
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/state"
 )
+
+// A daemon killed between a reload's stop of an instance and its start
+// left it stopped and marked restarting, the edit that set the reload off
+// not applied. Its successor finished the restart with the old home: the
+// instance ran on at its old offset, and mictl diff said the restart was
+// still to come, which no reload made.
+func TestAFinishedRestartStartsWithTheConfigurationsHome(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	// What the killed daemon's reload left.
+	if err := s.sup.stop([]string{"mi-1"}, siteTimeout, true); err != nil {
+		t.Fatal(err)
+	}
+	moved := s.base + 1
+	s.write(fmt.Sprintf("instances = 1\n[[instance]]\nname = \"mi-1\"\noffset = %d\n", moved))
+
+	s.sup.finishRestarts([]string{"mi-1"}, s.load)
+
+	if ev := s.next("mi-1", StateReady, StateFailed); ev.State != StateReady {
+		t.Fatalf("mi-1 did not start again: %s", ev)
+	}
+	f := s.flushed()
+	if inst, _ := f.Instance("mi-1"); inst.Offset != moved || inst.Restarting {
+		t.Fatalf("mi-1 restarted at offset %d (restarting %v), want %d, the configuration's", inst.Offset, inst.Restarting, moved)
+	}
+	if _, changes, err := s.sup.planReload(s.load, f); err != nil || !changes.Empty() {
+		t.Fatalf("after the restart a reload would still do %s (%v), want nothing", describe(changes), err)
+	}
+}
 
 // A daemon killed in a reload after it started an added instance, before
 // it recorded the instances the configuration names, left the instance to
