@@ -96,8 +96,9 @@ func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) app
 	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Server: inst.Server, Home: inst.Home,
 		// Backing off is starting again soon: the daemon restarts it. A
 		// server gone while its script runs on is MI restarting itself
-		// (exit 121), the daemon about to record its successor.
-		Starting: live == state.StateStarting || live == state.StateBackoff || restartingItself(inst),
+		// (exit 121), the daemon about to record its successor: liveState
+		// says starting.
+		Starting: live == state.StateStarting || live == state.StateBackoff,
 		Declared: declaredFor(cfg, inst.Name, files)}
 	if cfg != nil {
 		t.Shipped = home.CarbonAppsDir(deployment.Dist(cfg))
@@ -106,12 +107,6 @@ func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) app
 		t.URL = observe.ManagementURL(&inst)
 	}
 	return t
-}
-
-// restartingItself reports whether inst's server exited while its start
-// script runs on: MI's script starts java again after an exit 121.
-func restartingItself(inst state.Instance) bool {
-	return supervisor.Wanted(inst.State) && !inst.Server.IsZero() && !inst.Server.Alive() && !inst.Script.IsZero() && inst.Script.Alive()
 }
 
 // sessionOptions are the Management API credentials of cfg.

@@ -276,7 +276,10 @@ func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveF
 }
 
 // liveState corrects what the state file says with what /proc says: a
-// server that is gone is not "ready", whatever was written before.
+// server that is gone is not "ready", whatever was written before. Gone
+// while its start script runs on, it is MI restarting itself (exit 121),
+// which the daemon records as starting: read as crashed, status exited 3
+// for the moment of every such restart.
 func liveState(inst state.Instance) string {
 	if !supervisor.Wanted(inst.State) || inst.State == supervisor.StateBackoff {
 		return inst.State
@@ -284,10 +287,19 @@ func liveState(inst state.Instance) string {
 	if inst.Server.IsZero() {
 		return inst.State
 	}
+	if restartingItself(inst) {
+		return supervisor.StateStarting
+	}
 	if !inst.Server.Alive() {
 		return supervisor.StateCrashed
 	}
 	return inst.State
+}
+
+// restartingItself reports whether inst's server exited while its start
+// script runs on: MI's script starts java again after an exit 121.
+func restartingItself(inst state.Instance) bool {
+	return supervisor.Wanted(inst.State) && !inst.Server.IsZero() && !inst.Server.Alive() && !inst.Script.IsZero() && inst.Script.Alive()
 }
 
 // serverPID is the pid of inst's server while it runs (live is its

@@ -115,6 +115,29 @@ func TestStatusShowsAnAnsweringDaemonsStates(t *testing.T) {
 	}
 }
 
+// Read from the state file, a server gone while its start script runs on
+// is MI restarting itself (exit 121: the script starts java again), as
+// the daemon records it: starting, and status exits 0. It read crashed,
+// exit 3, for the moment of every such restart.
+func TestStatusReadsAServerGoneWhileItsScriptRunsAsStarting(t *testing.T) {
+	gone := proc.Identity{PID: os.Getpid(), StartTime: 1} // this pid, another process
+	script, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		script proc.Identity
+		want   string
+	}{{script, "starting"}, {gone, "crashed"}} {
+		f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: "ready", Server: gone, Script: c.script}}}
+		r := newStatusReport(f, nil, nil, nil)
+		row := r.Instances[0]
+		if row.State != c.want || (unhealthy(r, nil) != nil) != state.Faulted(c.want) || row.PID != nil {
+			t.Errorf("script alive %v: %s (exit 3: %v, pid %v); want %s", c.script.Alive(), row.State, unhealthy(r, nil) != nil, row.PID, c.want)
+		}
+	}
+}
+
 // A home down --purge cannot delete is named with what to do, not as
 // os.RemoveAll's "unlinkat PATH: ...". Root deletes whatever a mode
 // forbids: an immutable file (chattr +i) stands in for another user's.
