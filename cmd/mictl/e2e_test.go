@@ -923,6 +923,20 @@ func TestDaemonKilledMidReloadAppliesTheEdit(t *testing.T) {
 	}
 }
 
+// mictl reload after the daemon was killed, with instances running, said
+// "no mictl daemon is running for instances: nothing runs to reload"
+// (exit 2), and an edit stayed unapplied. It replaces the daemon, as
+// status does, and the new one reloads.
+func TestReloadReplacesAKilledDaemon(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	killed := d.killDaemon()
+	d.must("reload")
+	if f := d.state(); f.Daemon == nil || f.Daemon.Identity == killed || !d.stateIs("mi-1", "ready") {
+		t.Fatalf("after the reload: daemon %+v, mi-1 %s; want a new daemon and mi-1 ready\nevents:\n%s", f.Daemon, d.instance("mi-1").State, d.events())
+	}
+}
+
 // A process that still runs an instance's start script in its home after
 // the stop (started there by hand, in a group of its own: the stop of a
 // watched instance ends what mictl started) makes down exit 3 naming it,

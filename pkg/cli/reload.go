@@ -59,6 +59,13 @@ applying failed.`,
 			if e.store == nil {
 				return nothingRuns
 			}
+			// A daemon killed while instances run is replaced first, as
+			// status replaces it: "nothing runs to reload" was not true,
+			// and the edit stayed unapplied. This reload is the new
+			// daemon's catch-up.
+			if err := ensureDaemon(cmd.Context(), streams, e, false); err != nil {
+				return err
+			}
 			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
 				func(ev supervisor.Event) {
 					// Its refusal or failure is this command's error, said
