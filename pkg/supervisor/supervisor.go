@@ -1308,7 +1308,7 @@ func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
 		// restarts them together.
 		for _, name := range names {
 			s.emit(Event{Instance: name, State: StateStopped, Transient: true,
-				Message: "restart: finished as it was: " + err.Error()})
+				Message: "restart: it starts again with its home as it was: " + err.Error()})
 		}
 		steps, prepare = oneByOne(names), func([]string) error { return nil }
 	}

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/state"
@@ -35,6 +36,41 @@ func TestAFinishedRestartStartsWithTheConfigurationsHome(t *testing.T) {
 	}
 	if _, changes, err := s.sup.planReload(s.load, f); err != nil || !changes.Empty() {
 		t.Fatalf("after the restart a reload would still do %s (%v), want nothing", describe(changes), err)
+	}
+}
+
+// A restart to finish whose instance's new ports another instance holds
+// until its own restart (the reload restarted them together, and its
+// daemon died after restarting that one alone, or a mictl restart of one
+// was killed after an edit swapped them) starts the instance as it was,
+// saying why: its new ports taken, it failed; left stopped, it read as
+// stopped though nobody stopped it. The catch-up reload that follows
+// restarts the two together.
+func TestAFinishedRestartOntoHeldPortsStartsAsItWas(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.write(fmt.Sprintf("instances = 2\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", s.base, s.base+1))
+	if _, err := s.sup.Reload(s.load); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sup.stop([]string{"mi-1"}, siteTimeout, true); err != nil {
+		t.Fatal(err)
+	}
+	s.write(fmt.Sprintf("instances = 2\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", s.base+1, s.base))
+
+	s.sup.finishRestarts([]string{"mi-1"}, s.load)
+
+	said := s.next("mi-1", StateStopped)
+	for !strings.Contains(said.Message, "as it was") {
+		said = s.next("mi-1", StateStopped)
+	}
+	if want := "ports mi-2 holds until its own restart"; !strings.Contains(said.Message, want) {
+		t.Errorf("the restart said %q, want it to say why: %q", said.Message, want)
+	}
+	if ev := s.next("mi-1", StateReady, StateFailed); ev.State != StateReady {
+		t.Fatalf("mi-1 did not start again: %s", ev)
+	}
+	if inst, _ := s.flushed().Instance("mi-1"); inst.Offset != s.base {
+		t.Fatalf("mi-1 started at offset %d, want %d, as it was", inst.Offset, s.base)
 	}
 }
 
