@@ -246,11 +246,13 @@ func noteBeyond(streams *IOStreams, cfg *config.Config, beyond []string) {
 // stoppedNamed lists the instances cfg names that f records stopped or
 // failed. A reload starts only instances new to mictl and leaves these as
 // they are, so diff said "what runs matches the configuration" of an
-// instances = 2 whose mi-2 an earlier down had stopped.
+// instances = 2 whose mi-2 an earlier down had stopped. One stopped for a
+// restart under way (a daemon finishing what a killed one began) is no
+// such instance: the restart starts it.
 func stoppedNamed(cfg *config.Config, f *state.File) []string {
 	stopped := []string{}
 	for _, name := range cfg.Names() {
-		if rec, known := f.Instance(name); known && (rec.State == state.StateStopped || rec.State == state.StateFailed) {
+		if rec, known := f.Instance(name); known && (rec.State == state.StateStopped || rec.State == state.StateFailed) && !rec.RestartUnderWay() {
 			stopped = append(stopped, name)
 		}
 	}

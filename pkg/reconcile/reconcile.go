@@ -638,7 +638,9 @@ func Running(inst state.Instance) bool {
 
 // Active reports whether inst runs or is meant to (a start, a restart
 // under way): what keeps its offset and the last up's flags.
-func Active(inst state.Instance) bool { return state.Wanted(inst.State) || Running(inst) }
+func Active(inst state.Instance) bool {
+	return state.Wanted(inst.State) || inst.RestartUnderWay() || Running(inst)
+}
 
 // AnyActive reports whether any instance of f is Active.
 func AnyActive(f *state.File) bool { return slices.ContainsFunc(f.Instances, Active) }

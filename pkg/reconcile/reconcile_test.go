@@ -566,3 +566,16 @@ func TestOnlyChangedSettingsRestart(t *testing.T) {
 		}
 	}
 }
+
+// An instance stopped for a restart under way (a daemon killed between
+// the restart's stop and its start) is meant to run: it keeps the last
+// up's flags and its offset, as the next daemon finishes the restart.
+func TestAnInstanceStoppedForARestartIsActive(t *testing.T) {
+	f := &state.File{UpArgs: []string{"--instances=2"}, Instances: []state.Instance{{Name: "mi-1", State: state.StateStopped, Restarting: true}}}
+	if !Active(f.Instances[0]) {
+		t.Error("an instance stopped for a restart under way is not Active")
+	}
+	if ForgetRun(f) || len(f.UpArgs) == 0 {
+		t.Errorf("ForgetRun forgot the run of a restart under way: up args %v", f.UpArgs)
+	}
+}

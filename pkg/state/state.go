@@ -173,12 +173,19 @@ func (i *Instance) Ended(st string) {
 // whole detail. SetError("", "") clears it.
 func (i *Instance) SetError(reason, detail string) { i.Reason, i.LastError = reason, detail }
 
+// RestartUnderWay reports whether i is stopping, or stopped, for a
+// restart that starts it again (Restarting): wanted running all the same,
+// as a daemon killed in between leaves it for the next one to finish.
+func (i *Instance) RestartUnderWay() bool {
+	return i.Restarting && (i.State == StateStopping || i.State == StateStopped)
+}
+
 // WantsAny reports whether f wants some instance running (Wanted, or
 // being restarted): a daemon stays for such a file, and is started again
 // for it.
 func (f *File) WantsAny() bool {
 	return slices.ContainsFunc(f.Instances, func(inst Instance) bool {
-		return Wanted(inst.State) || inst.Restarting && (inst.State == StateStopping || inst.State == StateStopped)
+		return Wanted(inst.State) || inst.RestartUnderWay()
 	})
 }
 
