@@ -888,3 +888,50 @@ func TestUndeployWaitEndsAtOnceWhenDeployedAgain(t *testing.T) {
 		t.Fatalf("deploy still runs:\n%s", deploy.out.String())
 	}
 }
+
+// deploy --wait whose reload a down interrupts before it copied anything
+// (the reload waited its turn behind a restart) says of an instance the
+// down is still stopping that it gets the app at its next start (exit 0):
+// the wait took the reload for done, and said the build had left a
+// carbonapps/ it never reached, "undeployed meanwhile" (exit 3).
+func TestDeployWaitWhoseReloadADownInterrupts(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_STARTUP_DELAY=2s", "MICTL_SIM_SHUTDOWN_DELAY=3s"}
+	d.up(2)
+	d.env = nil
+	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	d.waitBesideAnInterruptedReload("deploy", car)
+}
+
+// undeploy --wait whose reload a down interrupts likewise: it said the
+// build it never took out was "deployed again meanwhile" (exit 3).
+func TestUndeployWaitWhoseReloadADownInterrupts(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_STARTUP_DELAY=2s", "MICTL_SIM_SHUTDOWN_DELAY=3s"}
+	d.up(2)
+	d.env = nil
+	d.must("deploy", d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}), "--wait", "--timeout", "20s")
+	d.waitBesideAnInterruptedReload("undeploy", "orders")
+}
+
+// waitBesideAnInterruptedReload runs `mictl VERB APP --wait` while a
+// restart of mi-1 holds the daemon's reloads back, then a mictl down,
+// which interrupts the reload; the wait must end saying mi-2, which the
+// down stops, no longer runs (exit 0).
+func (d *deployment) waitBesideAnInterruptedReload(verb, app string) {
+	d.t.Helper()
+	restart := d.start(nil, "restart", "mi-1")
+	d.waitFor("the restart to stop mi-1", func() bool { return strings.Contains(restart.out.String(), "mi-1 stopping") })
+	wait := d.start(nil, verb, app, "--wait", "--timeout", "1m")
+	d.waitFor("the reload to wait for the restart", func() bool {
+		return strings.Contains(wait.out.String(), "waiting for the rolling restart or reload under way to end")
+	})
+	d.must("down")
+	err, ok := wait.wait(time.Minute)
+	if !ok || err != nil || !strings.Contains(wait.out.String(), "mi-2: not running: its server (pid ") {
+		d.t.Fatalf("%s --wait whose reload a down interrupted: %v (ended: %v), want exit 0 saying mi-2 no longer runs:\n%s", verb, err, ok, wait.out.String())
+	}
+	if _, ok := restart.wait(time.Minute); !ok {
+		d.t.Fatalf("restart still runs:\n%s", restart.out.String())
+	}
+}

@@ -279,11 +279,13 @@ func (d *appDeployment) redeployed(names []string) []string {
 
 // reload asks the daemon (started again first if it died while
 // instances run) to apply the edited mictl.toml; reloaded is false when
-// no daemon runs. The daemon's errors keep their exit codes.
-func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloaded bool, err error) {
+// no daemon runs, applied false too when a mictl down interrupted the
+// reload, which then brought no carbonapps/ up to date (see
+// appstate.Waiter.Reloaded). The daemon's errors keep their exit codes.
+func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloaded, applied bool, err error) {
 	e := d.e
 	if e.store == nil {
-		return false, nil
+		return false, false, nil
 	}
 	// A Ctrl-C while the daemon is awaited leaves mictl.toml edited: the
 	// daemon, which follows it, applies it all the same once it answers.
@@ -291,11 +293,11 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 	err = ensureDaemon(ctx, streams, e, false) // its own reload follows
 	switch {
 	case exitcode.Of(err) == exitcode.Interrupted:
-		return false, interrupted
+		return false, false, interrupted
 	case errors.Is(err, supervisor.ErrNotAnswering):
 		// Asking it for the reload would wait as long again, and say
 		// the same. Nothing failed to reload: the daemon was not asked.
-		return false, fmt.Errorf("mictl.toml holds the change, and the daemon applies it once it answers (it follows the file), but %w", err)
+		return false, false, fmt.Errorf("mictl.toml holds the change, and the daemon applies it once it answers (it follows the file), but %w", err)
 	case err != nil:
 		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
 	}
@@ -303,17 +305,17 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 		func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
 	switch {
 	case exitcode.Of(err) == exitcode.Interrupted:
-		return false, interrupted
+		return false, false, interrupted
 	case errors.Is(err, supervisor.ErrNoDaemon):
-		return false, nil
+		return false, false, nil
 	case errors.Is(err, supervisor.ErrInterrupted):
 		// A down stops every instance: none gets the app now, each at its
 		// next start (mictl.toml holds it), which the wait says of each.
-		return true, nil
+		return true, false, nil
 	case err != nil:
-		return false, fmt.Errorf("mictl.toml is edited, but the daemon's reload failed: %w", err)
+		return false, false, fmt.Errorf("mictl.toml is edited, but the daemon's reload failed: %w", err)
 	}
-	return true, nil
+	return true, true, nil
 }
 
 // waitApp runs a wait and reports it: each instance on stderr as it is

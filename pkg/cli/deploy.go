@@ -152,7 +152,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 					s.Instance, cfgFile)
 			}
 		}
-		reloaded, err := d.reload(cmd.Context(), streams)
+		reloaded, applied, err := d.reload(cmd.Context(), streams)
 		if err != nil {
 			return err
 		}
@@ -160,7 +160,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 			fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the next mictl up deploys %s\n", app.ID())
 			return nil
 		}
-		if w != nil {
+		if w != nil && applied {
 			w.Reloaded(d.redeployed(names))
 		}
 	}

@@ -102,7 +102,7 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 		fmt.Fprintf(streams.ErrOut, "kept the [[instance]] table of %s: it names %s, which runs beyond instances = %d, and without it the reload would stop %s (delete the table to have it do so, or mictl down %s)\n",
 			s.Instance, s.Instance, d.cfg.Instances, s.Instance, s.Instance)
 	}
-	reloaded, err := d.reload(cmd.Context(), streams)
+	reloaded, applied, err := d.reload(cmd.Context(), streams)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,9 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 	case !reloaded:
 		fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the instances start without %s at the next mictl up\n", what)
 	case w != nil:
-		w.Reloaded(d.redeployed(targets))
+		if applied {
+			w.Reloaded(d.redeployed(targets))
+		}
 		until := time.Now().Add(o.timeout)
 		if _, err := waitApp(cmd.Context(), streams, w, what, appstate.StateGone, o.timeout); err != nil {
 			return err
