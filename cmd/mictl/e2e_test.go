@@ -1449,6 +1449,33 @@ func TestForegroundSecondInterruptKills(t *testing.T) {
 	}
 }
 
+// Ctrl-C of up --foreground during a mictl restart beside it stops every
+// instance, the restart's too: the restart, which went on, started each
+// again as the foreground stop ended, left running with no supervisor.
+func TestForegroundCtrlCInterruptsARestartBesideIt(t *testing.T) {
+	d := newDeployment(t)
+	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0", "MICTL_SIM_SHUTDOWN_DELAY=2s"},
+		"up", "--foreground", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	d.waitFor("both ready", func() bool { return d.stateIs("mi-1", "ready") && d.stateIs("mi-2", "ready") })
+	restart := d.start(nil, "restart", "--all")
+	d.waitFor("the restart to stop mi-1", func() bool { return strings.Contains(restart.out.String(), "mi-1 stopping") })
+	up.signal(t, os.Interrupt)
+	if _, ok := up.wait(time.Minute); !ok {
+		t.Fatalf("up --foreground still runs a minute after Ctrl-C:\n%s", up.out.String())
+	}
+	if _, ok := restart.wait(time.Minute); !ok {
+		t.Fatalf("restart still runs after the foreground up ended:\n%s", restart.out.String())
+	}
+	for _, name := range []string{"mi-1", "mi-2"} {
+		if inst := d.instance(name); inst.State != "stopped" {
+			t.Errorf("%s is %s once up --foreground ended; want stopped\nrestart:\n%s\nevents:\n%s", name, inst.State, restart.out.String(), d.events())
+		}
+	}
+	if left := proctest.Under(d.dir); len(left) > 0 {
+		t.Errorf("left running: %s", proctest.Describe(left))
+	}
+}
+
 // Ctrl-C in a terminal reaches every process of the pipeline: in `mictl
 // up --foreground | tee up.log`, tee ends at once, and mictl's next write
 // (a shutdown line it follows) went to a pipe with no reader: SIGPIPE

@@ -595,10 +595,7 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 	}
 	fmt.Fprintln(streams.ErrOut, "mictl: stopping every instance gracefully (Ctrl-C again to kill them now)...")
 	killed := killOnSecondSignal(store)
-	// Only what runs: a failed instance keeps its state and its reason.
-	if active := d.Sup.Active(); len(active) > 0 {
-		err = d.Sup.Stop(active, policy.StopTimeout)
-	}
+	err = d.Sup.StopRunning(policy.StopTimeout)
 	killed()
 	stopLogs()
 	if err = errors.Join(startErr, err); err != nil {

@@ -1160,6 +1160,23 @@ func (s *Supervisor) Stop(names []string, timeout time.Duration) error {
 	return s.stop(names, timeout, false)
 }
 
+// StopRunning stops every instance that runs (a failed one keeps its
+// state and its reason) as a stop of everything does: the reloads and
+// restarts under way end first, and those that begin until it ended begin
+// interrupted (see interruptChanges); what runs is read once they ended,
+// so one a restart started meanwhile stops too. mictl up --foreground
+// stopped what ran at its Ctrl-C, and a mictl restart beside it started
+// every instance again, left running with no supervisor.
+func (s *Supervisor) StopRunning(timeout time.Duration) error {
+	end := s.interruptChanges(timeout)
+	defer end()
+	active := s.Active()
+	if len(active) == 0 {
+		return nil
+	}
+	return s.Stop(active, timeout)
+}
+
 // stop is Stop; restarting says that the stop is a restart's (or a
 // reload's), which starts the instances again itself: it records so
 // (state.Instance.Restarting) in the write of the stop's intent, and a
