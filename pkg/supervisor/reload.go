@@ -127,7 +127,9 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
 	left, err := s.applyReload(c, t, changes)
 	if errors.Is(err, ErrInterrupted) {
-		return changes, err
+		// ErrInterrupted alone, by whose text the daemon's client knows
+		// it (see call): what the reload left undone is the stop's.
+		return changes, ErrInterrupted
 	}
 	s.recordReload(err, t.Config.Names(), f.UpArgs, true)
 	if err == nil {

@@ -628,6 +628,31 @@ func TestStopOfEverythingInterruptsAReloadWaitingItsTurn(t *testing.T) {
 	}
 }
 
+// A reload that a stop of everything interrupts between its restarts
+// answers with ErrInterrupted alone: the daemon's client knows it by
+// that text (see call), and took the reload ending "(the instances after
+// it were not restarted)" for a failed one (deploy: "the daemon's reload
+// failed", exit 3).
+func TestAReloadInterruptedBetweenItsRestartsSaysOnlyThat(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
+	s.reload("instances = 2\n")
+	s.next("mi-1", StateReady)
+	s.next("mi-2", StateReady)
+	reloaded := make(chan error, 1)
+	go func() {
+		reloaded <- s.tryReload("instances = 2\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n\n[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"b.local\" }\n")
+	}()
+	s.next("mi-1", StateStopping)
+	s.sup.interruptChanges(siteTimeout)
+	if err := s.sup.Stop(nil, siteTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reloaded; err == nil || err.Error() != ErrInterrupted.Error() {
+		t.Fatalf("reload interrupted between its restarts = %v; want %q", err, ErrInterrupted)
+	}
+}
+
 // A reload still reading its configuration when a stop of everything
 // comes ends there: it planned from the state the stop left and started
 // again what mictl down stopped.
