@@ -896,42 +896,78 @@ func TestUndeployWaitEndsAtOnceWhenDeployedAgain(t *testing.T) {
 // carbonapps/ it never reached, "undeployed meanwhile" (exit 3).
 func TestDeployWaitWhoseReloadADownInterrupts(t *testing.T) {
 	d := newDeployment(t)
-	d.env = []string{"MICTL_SIM_STARTUP_DELAY=2s", "MICTL_SIM_SHUTDOWN_DELAY=3s"}
-	d.up(2)
-	d.env = nil
-	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
-	d.waitBesideAnInterruptedReload("deploy", car)
+	d.upSlowToStop(2)
+	d.waitsForMi2Stopping(d.besideAnInterruptedReload("deploy", d.ordersCar(), "--wait", "--timeout", "1m"))
 }
 
 // undeploy --wait whose reload a down interrupts likewise: it said the
 // build it never took out was "deployed again meanwhile" (exit 3).
 func TestUndeployWaitWhoseReloadADownInterrupts(t *testing.T) {
 	d := newDeployment(t)
-	d.env = []string{"MICTL_SIM_STARTUP_DELAY=2s", "MICTL_SIM_SHUTDOWN_DELAY=3s"}
-	d.up(2)
-	d.env = nil
-	d.must("deploy", d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}), "--wait", "--timeout", "20s")
-	d.waitBesideAnInterruptedReload("undeploy", "orders")
+	d.upSlowToStop(2)
+	d.must("deploy", d.ordersCar(), "--wait", "--timeout", "20s")
+	d.waitsForMi2Stopping(d.besideAnInterruptedReload("undeploy", "orders", "--wait", "--timeout", "1m"))
 }
 
-// waitBesideAnInterruptedReload runs `mictl VERB APP --wait` while a
-// restart of mi-1 holds the daemon's reloads back, then a mictl down,
-// which interrupts the reload; the wait must end saying mi-2, which the
-// down stops, no longer runs (exit 0).
-func (d *deployment) waitBesideAnInterruptedReload(verb, app string) {
+// deploy and undeploy without --wait whose reload a down interrupts say
+// that the next up takes the change: they said the daemon was giving it
+// to the running instances.
+func TestDeployAndUndeployWhoseReloadADownInterrupts(t *testing.T) {
+	d := newDeployment(t)
+	d.upSlowToStop(2)
+	for _, c := range []struct{ verb, app, want string }{
+		{"deploy", d.ordersCar(), "mictl down is stopping every instance: mictl up starts them with orders_1.0.0"},
+		{"undeploy", "orders", "mictl down is stopping every instance: mictl up starts them without orders_1.0.0"},
+	} {
+		err, out := d.besideAnInterruptedReload(c.verb, c.app)
+		if err != nil || !strings.Contains(out, c.want) || strings.Contains(out, "the running instances") {
+			t.Fatalf("%s whose reload a down interrupted: %v, want exit 0 saying %q:\n%s", c.verb, err, c.want, out)
+		}
+		d.upSlowToStop(2)
+	}
+}
+
+// upSlowToStop starts n instances whose servers take 2 s to start and 3 s
+// to stop.
+func (d *deployment) upSlowToStop(n int) {
+	d.t.Helper()
+	d.env = []string{"MICTL_SIM_STARTUP_DELAY=2s", "MICTL_SIM_SHUTDOWN_DELAY=3s"}
+	d.up(n)
+	d.env = nil
+}
+
+func (d *deployment) ordersCar() string {
+	return d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+}
+
+// besideAnInterruptedReload runs `mictl ARGS` (a deploy or an undeploy)
+// while a restart of mi-1 holds the daemon's reloads back, then a mictl
+// down, which interrupts its reload; it returns how the command ended,
+// and what it said.
+func (d *deployment) besideAnInterruptedReload(args ...string) (error, string) {
 	d.t.Helper()
 	restart := d.start(nil, "restart", "mi-1")
 	d.waitFor("the restart to stop mi-1", func() bool { return strings.Contains(restart.out.String(), "mi-1 stopping") })
-	wait := d.start(nil, verb, app, "--wait", "--timeout", "1m")
+	cmd := d.start(nil, args...)
 	d.waitFor("the reload to wait for the restart", func() bool {
-		return strings.Contains(wait.out.String(), "waiting for the rolling restart or reload under way to end")
+		return strings.Contains(cmd.out.String(), "waiting for the rolling restart or reload under way to end")
 	})
 	d.must("down")
-	err, ok := wait.wait(time.Minute)
-	if !ok || err != nil || !strings.Contains(wait.out.String(), "mi-2: not running: its server (pid ") {
-		d.t.Fatalf("%s --wait whose reload a down interrupted: %v (ended: %v), want exit 0 saying mi-2 no longer runs:\n%s", verb, err, ok, wait.out.String())
+	err, ok := cmd.wait(time.Minute)
+	if !ok {
+		d.t.Fatalf("mictl %s still runs a minute after the down:\n%s", strings.Join(args, " "), cmd.out.String())
 	}
 	if _, ok := restart.wait(time.Minute); !ok {
 		d.t.Fatalf("restart still runs:\n%s", restart.out.String())
+	}
+	return err, cmd.out.String()
+}
+
+// waitsForMi2Stopping checks a wait beside an interrupted reload ended
+// saying mi-2, which the down stopped, no longer runs (exit 0).
+func (d *deployment) waitsForMi2Stopping(err error, out string) {
+	d.t.Helper()
+	if err != nil || !strings.Contains(out, "mi-2: not running: its server (pid ") {
+		d.t.Fatalf("a wait whose reload a down interrupted: %v, want exit 0 saying mi-2 no longer runs:\n%s", err, out)
 	}
 }

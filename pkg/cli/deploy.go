@@ -137,6 +137,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 			defer s.Close()
 		}
 	}
+	interrupted := false // the reload, by a mictl down stopping every instance
 	if len(scopes) > 0 {
 		r, err := declare.Add(cfgFile, app.Path, scopes)
 		if err != nil {
@@ -160,6 +161,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 			fmt.Fprintf(streams.ErrOut, "no mictl daemon runs: the next mictl up deploys %s\n", app.ID())
 			return nil
 		}
+		interrupted = !applied
 		if w != nil && applied {
 			w.Reloaded(d.redeployed(names))
 		}
@@ -182,6 +184,8 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 		return err
 	case o.wait:
 		fmt.Fprintf(streams.ErrOut, "no target instance runs: %s deploys when they start (mictl up)\n", app.ID())
+	case interrupted:
+		fmt.Fprintf(streams.ErrOut, "mictl down is stopping every instance: mictl up starts them with %s\n", app.ID())
 	case len(scopes) > 0:
 		fmt.Fprintf(streams.ErrOut, "the daemon deploys %s into the running instances; MI picks it up at its next scan (mictl apps shows it, --wait waits for it)\n", app.ID())
 	}

@@ -121,6 +121,8 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 		d.awaitHealth(cmd.Context(), until, func(i state.Instance) bool {
 			return slices.Contains(targets, i.Name) && degradedFor(i, file)
 		})
+	case !applied:
+		fmt.Fprintf(streams.ErrOut, "mictl down is stopping every instance: mictl up starts them without %s\n", what)
 	case !o.wait:
 		fmt.Fprintf(streams.ErrOut, "the daemon removes %s from the running instances; MI undeploys it at its next scan\n", what)
 	}
