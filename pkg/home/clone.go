@@ -768,7 +768,12 @@ func dirBehind(e distEntry, dst string, c *clone) (behind, kept bool) {
 	switch {
 	case have == want:
 		return false, false
-	case c != nil && c.kind == kindDir && have != c.home.mode:
+	case c == nil:
+		// A home an older mictl cloned records no directory: Sync gives
+		// it the distribution's mode, but that alone is no reason to
+		// restart (upgrading mictl made every reload restart its homes).
+		return false, false
+	case c.kind == kindDir && have != c.home.mode:
 		return false, c.dist.mode != want
 	}
 	return true, false

@@ -1325,6 +1325,39 @@ func TestSyncCarriesADirectoryModeChange(t *testing.T) {
 	}
 }
 
+// A home an older mictl cloned records no directory: a directory whose
+// mode differs from the distribution's there is brought to it at the next
+// Sync, but is no reason for Behind (which restarts the instance) on its
+// own: upgrading mictl made every reload restart such homes.
+func TestAHomeOfAnOlderMictlIsNotBehindForADirectorysMode(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	list := filepath.Join(dir, ".mictl-cloned")
+	data, err := os.ReadFile(list)
+	must(t, err)
+	var older []string
+	for line := range strings.Lines(string(data)) {
+		if !strings.Contains(line, "\tdir\t") {
+			older = append(older, line)
+		}
+	}
+	must(t, os.WriteFile(list, []byte(strings.Join(older, "")), 0o644))
+	must(t, os.Chmod(filepath.Join(src, "conf"), 0o700))
+	dist, err := home.ReadDistribution(src)
+	must(t, err)
+	if behind, kept, err := dist.Behind(dir); err != nil || len(behind)+len(kept) > 0 {
+		t.Errorf("Behind = %q, %q, %v; want nothing for a directory no list records", behind, kept, err)
+	}
+	if _, err := dist.Sync(dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "conf")); err != nil || info.Mode().Perm() != 0o700 {
+		t.Errorf("the home's conf after Sync: %v, %v; want the distribution's 0700", info.Mode(), err)
+	}
+}
+
 // A directory's mode changed in a home is the home's, as a file's: kept,
 // and reported when the distribution's changes too.
 func TestSyncKeepsADirectoryModeChangedInTheHome(t *testing.T) {
