@@ -77,8 +77,10 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	defer func() {
 		if errors.Is(err, ErrInterrupted) {
 			// Not a failed reload: a stop of everything interrupted it,
-			// and undid what it left undone.
+			// and undid what it left undone. Nor an applied one: the
+			// metrics count neither.
 			s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
+			return
 		}
 		if reported && s.observer != nil {
 			s.observer.ObserveReload(err)

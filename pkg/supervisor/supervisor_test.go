@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -409,6 +410,8 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
+	reloads := &reloadCounter{}
+	s.sup.observer = reloads
 	reloaded := make(chan error, 1)
 	go func() {
 		reloaded <- s.tryReload("instances = 1\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
@@ -421,6 +424,9 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 	}
 	if err := <-reloaded; !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("reload = %v; want it interrupted", err)
+	}
+	if n := reloads.n.Load(); n != 0 {
+		t.Errorf("the interrupted reload was counted %d times in the metrics; want neither applied nor failed", n)
 	}
 	time.Sleep(300 * time.Millisecond)
 	if st := s.sup.Instances([]string{"mi-1"})["mi-1"].State; st != StateStopped {
@@ -727,6 +733,12 @@ func TestARestartDuringAStopLeavesItStopped(t *testing.T) {
 		})
 	}
 }
+
+// reloadCounter is an Observer counting the reloads it hears of.
+type reloadCounter struct{ n atomic.Int32 }
+
+func (*reloadCounter) ObserveReady(string, time.Duration) {}
+func (c *reloadCounter) ObserveReload(error)              { c.n.Add(1) }
 
 // anyChangeInterrupted reports whether a stop of everything has marked
 // a change under way.
