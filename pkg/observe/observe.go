@@ -259,6 +259,17 @@ func (v *View) extraPorts(inst *state.Instance, bind netip.Addr, mine map[uint64
 	return out
 }
 
+// Holder says whether port listens and who holds it when inst does not,
+// for a port that is neither fixed nor planned (one the server logged it
+// could not bind), as extraPorts says it of a planned one.
+func (v *View) Holder(inst *state.Instance, port int) PortStatus {
+	bind, _ := netip.ParseAddr(inst.Bind)
+	foreign := map[int]hostnet.Socket{}
+	sts := []PortStatus{v.portStatus(port, bind, v.GroupInodes(inst.PGID), func(s hostnet.Socket) { foreign[0] = s })}
+	v.nameHolders(sts, foreign)
+	return sts[0]
+}
+
 // portStatus says whether port listens and whether a socket of mine holds
 // it, calling other with each foreign socket on it.
 func (v *View) portStatus(port int, bind netip.Addr, mine map[uint64]int, other func(hostnet.Socket)) PortStatus {

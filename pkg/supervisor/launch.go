@@ -212,25 +212,18 @@ func (s *logScan) find(needle string) (string, bool) {
 	return "", false
 }
 
-// bindLine is the BindException line of this start about port: first
-// (the line find gave) when it names port, else the next that does. With
-// none, first when it names no port at all (a line that does not say
-// which), else "": a line about another port would explain the wrong
-// conflict.
-func (s *logScan) bindLine(first string, port int) string {
-	for line, ok := first, true; ok; line, ok = s.find("BindException") {
-		if namesPort(line, port) {
-			return line
-		}
-	}
-	if !anyPort.MatchString(first) {
-		return first
-	}
-	return ""
-}
-
 // anyPort finds a port in a log line: ":8290" (a time's ":14" is too short).
-var anyPort = regexp.MustCompile(`:\d{4,5}(\D|$)`)
+var anyPort = regexp.MustCompile(`:(\d{4,5})(?:\D|$)`)
+
+// portIn is the first port line names (see anyPort), if any.
+func portIn(line string) (int, bool) {
+	m := anyPort.FindStringSubmatch(line)
+	if m == nil {
+		return 0, false
+	}
+	port, err := strconv.Atoi(m[1])
+	return port, err == nil && port <= ports.MaxPort
+}
 
 // namesPort reports whether line holds ":port" not followed by a digit
 // (":8290" is not in ":82901").

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -183,6 +184,11 @@ type running struct {
 	// (MI undeploys a removed .car at its next scan, never with
 	// hot_deployment off).
 	launchedWithoutCApps bool
+	// unbound says, for each port besides the four fixed ones that this
+	// incarnation logged it could not bind (see bindFailures), which port
+	// and who held it: MI serves on without that listener, degraded.
+	// Written while it starts, read by the monitor once it is watched.
+	unbound []string
 }
 
 func (r *runner) run() {
@@ -474,11 +480,17 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 			return nil, errors.New(why)
 		}
 		if why == "" {
-			// Started. Faulty CApps make it degraded, never a failed
-			// start: the server serves, without those apps.
-			st, msg, reason := StateReady, "ready in "+since(r.inst.StartedAt), ""
+			// Started. Faulty CApps, or a port besides the fixed ones
+			// not bound, make it degraded, never a failed start: the
+			// server serves, without those apps or that listener.
+			st, msg := StateReady, "ready in "+since(r.inst.StartedAt)
+			var faultyApps string
 			if faulty != nil {
-				st, reason = StateDegraded, faulty.Error()
+				faultyApps = faulty.Error()
+			}
+			reason := degradedBy(faultyApps, cur.unbound)
+			if reason != "" {
+				st = StateDegraded
 				msg += "; " + reason
 			}
 			r.record(Event{State: st, PID: cur.server.PID, Message: msg}, func(i *state.Instance) {
@@ -495,20 +507,11 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 // readiness returns "" when a starting instance is ready, else why not,
 // and whether that reason is fatal. An instance whose /healthz says only
 // that CApps are faulty is ready as a server: faulty says which. bindErrors
-// looks at this start's log.
+// looks at this start's log (see bindFailures).
 func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal bool, faulty *observe.FaultyApps) {
 	inst := r.live(cur)
-	if line, ok := bindErrors.find("BindException"); ok {
-		if view, err := r.s.newView(); err == nil {
-			if role, st, ok := view.Observe(&inst, false).Foreign(); ok {
-				why := fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder)
-				if line := bindErrors.bindLine(line, st.Port); line != "" {
-					why += " (" + strings.TrimSpace(line) + ")"
-				}
-				return why, true, nil
-			}
-		}
-		return "the server could not bind a port: " + strings.TrimSpace(line), true, nil
+	if why := r.bindFailures(cur, &inst, bindErrors); why != "" {
+		return why, true, nil
 	}
 	// For most of a start the ports do not listen yet: the socket scan
 	// shared by every starting instance says so, with no request sent.
@@ -534,6 +537,89 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 	return why, fatal, faulty
 }
 
+// bindFailures reads the BindExceptions the start of cur logged since
+// the last look, and returns why the start fails, "" when it goes on. A
+// BindException about one of the four fixed ports, or naming no port
+// while another process holds a fixed one, fails it: MI runs on without
+// that listener and is never whole. One about any other port (the
+// mediation debugger's, an inbound endpoint's, a pinned JMX port) is
+// added to cur.unbound, naming the port and its holder: MI serves on
+// without that listener, so the instance is degraded, not killed.
+func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan) string {
+	var lines []string
+	for line, ok := scan.find("BindException"); ok; line, ok = scan.find("BindException") {
+		lines = append(lines, strings.TrimSpace(line))
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	view, err := r.s.newView()
+	if err != nil {
+		return fmt.Sprintf("the server could not bind a port (%s), and which process holds it is unknown: %v", lines[0], err)
+	}
+	obs := view.Observe(inst, false)
+	for _, line := range lines {
+		for role, port := range inst.Ports {
+			if namesPort(line, port) {
+				return fixedBindFailure(ports.Role(role), obs.Fixed[role], line)
+			}
+		}
+	}
+	for _, line := range lines {
+		if _, named := portIn(line); !named {
+			if role, st, ok := obs.Foreign(); ok {
+				return fixedBindFailure(role, st, line)
+			}
+		}
+	}
+	for _, line := range lines {
+		cur.unbound = append(cur.unbound, unboundPort(view, inst, line))
+	}
+	return ""
+}
+
+// fixedBindFailure is why a start fails whose server logged line, a
+// BindException about its fixed port st (of role).
+func fixedBindFailure(role ports.Role, st observe.PortStatus, line string) string {
+	if st.Listening && !st.Owned {
+		return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, line)
+	}
+	return fmt.Sprintf("the server could not bind its %s port %d (%s)", role, st.Port, line)
+}
+
+// unboundPort says which port line, a BindException about none of inst's
+// fixed ports, is about and who holds it. A line naming no port (MI's
+// mediation debugger names none) is put down to the planned extra ports
+// another process holds, if any.
+func unboundPort(view *observe.View, inst *state.Instance, line string) string {
+	port, named := portIn(line)
+	if !named {
+		var held []string
+		for i, st := range view.Observe(inst, true).Extras {
+			if st.Listening && !st.Owned {
+				held = append(held, fmt.Sprintf("%s port %d is held by %s", inst.Extras[i].Role, st.Port, st.Holder))
+			}
+		}
+		if len(held) == 0 {
+			return "the server could not bind a port besides its fixed ones and serves without it: " + line
+		}
+		return fmt.Sprintf("the server could not bind a port (%s) and serves without it: %s", strings.Join(held, ", "), line)
+	}
+	holder := "nothing holds it now"
+	if st := view.Holder(inst, port); st.Listening && st.Owned {
+		holder = "held by the instance itself"
+	} else if st.Listening {
+		holder = "held by " + st.Holder
+	}
+	return fmt.Sprintf("the server could not bind port %d (%s) and serves without it: %s", port, holder, line)
+}
+
+// degradedBy joins what makes a running instance degraded, "" when
+// nothing: first why its health fails, then the ports it could not bind.
+func degradedBy(health string, unbound []string) string {
+	return strings.Join(slices.DeleteFunc(slices.Concat([]string{health}, unbound), func(s string) bool { return s == "" }), "; ")
+}
+
 // livenessFailures is how many health checks in a row must find
 // /liveness failing, over at least the policy's LivenessWindow, before
 // the server is ended (and restarted by policy): one slow answer is not a
@@ -544,6 +630,13 @@ const livenessFailures = 3
 // from healthz (its answer to /healthz; nil when this check did not ask,
 // the last answer having said ready, see asksHealthz) and view.
 func (r *runner) health(cur *running, view *observe.View, prober *observe.Prober, healthz *observe.Answer) string {
+	return degradedBy(r.serverHealth(cur, view, prober, healthz), cur.unbound)
+}
+
+// serverHealth is health but for the ports besides the fixed ones that
+// the server could not bind when it started: what the monitor's checks
+// can see change.
+func (r *runner) serverHealth(cur *running, view *observe.View, prober *observe.Prober, healthz *observe.Answer) string {
 	if healthz != nil {
 		if why := r.healthzProblem(cur, prober, *healthz); why != "" {
 			return why
