@@ -573,7 +573,10 @@ func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan)
 		}
 	}
 	for _, line := range lines {
-		cur.unbound = append(cur.unbound, unboundPort(view, inst, line))
+		// A stack trace repeats a line naming no port ("Caused by:").
+		if why := unboundPort(view, inst, line); !slices.Contains(cur.unbound, why) {
+			cur.unbound = append(cur.unbound, why)
+		}
 	}
 	return ""
 }
@@ -597,13 +600,13 @@ func unboundPort(view *observe.View, inst *state.Instance, line string) string {
 		var held []string
 		for i, st := range view.Observe(inst, true).Extras {
 			if st.Listening && !st.Owned {
-				held = append(held, fmt.Sprintf("%s port %d is held by %s", inst.Extras[i].Role, st.Port, st.Holder))
+				held = append(held, fmt.Sprintf("%s port %d (held by %s)", inst.Extras[i].Role, st.Port, st.Holder))
 			}
 		}
 		if len(held) == 0 {
-			return "the server could not bind a port besides its fixed ones and serves without it: " + line
+			return "a port besides the four fixed ones not bound, MI serves without it: " + line
 		}
-		return fmt.Sprintf("the server could not bind a port (%s) and serves without it: %s", strings.Join(held, ", "), line)
+		return fmt.Sprintf("%s not bound, MI serves without it: %s", strings.Join(held, " or "), line)
 	}
 	holder := "nothing holds it now"
 	if st := view.Holder(inst, port); st.Listening && st.Owned {
@@ -611,7 +614,7 @@ func unboundPort(view *observe.View, inst *state.Instance, line string) string {
 	} else if st.Listening {
 		holder = "held by " + st.Holder
 	}
-	return fmt.Sprintf("the server could not bind port %d (%s) and serves without it: %s", port, holder, line)
+	return fmt.Sprintf("port %d not bound (%s), MI serves without it: %s", port, holder, line)
 }
 
 // degradedBy joins what makes a running instance degraded, "" when
