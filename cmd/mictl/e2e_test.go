@@ -923,6 +923,31 @@ func TestDaemonKilledMidReloadAppliesTheEdit(t *testing.T) {
 	}
 }
 
+// A daemon killed while its reload stopped a removed instance left the
+// stop to its successor, which stopped it twice side by side: the stop
+// resumed, and its catch-up reload's. The event log said "stopping" and
+// "stopped" twice. The catch-up waits for the resumed stop.
+func TestKilledRemovalStopsOnce(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
+	d.configFile("rename", fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 3\nbase_offset = %d\n", d.base))
+	d.must("up", "--timeout", "30s")
+	d.configFile("rename", fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base))
+	d.waitFor("the reload's stop of mi-3", func() bool { return d.stateIs("mi-3", "stopping") })
+	d.killDaemon()
+	before := len(d.events())
+
+	d.adopt()
+	d.waitFor("the catch-up reload", func() bool { return strings.Contains(d.events()[before:], " mictl reloaded") })
+	after := d.events()[before:]
+	if n := strings.Count(after, " mi-3 stopping"); n != 1 {
+		t.Errorf("the new daemon began %d stops of mi-3, want 1:\n%s", n, after)
+	}
+	if n := strings.Count(after, " mi-3 stopped"); n != 1 {
+		t.Errorf("the new daemon logged mi-3 stopped %d times, want once:\n%s", n, after)
+	}
+}
+
 // mictl reload after the daemon was killed, with instances running, said
 // "no mictl daemon is running for instances: nothing runs to reload"
 // (exit 2), and an edit stayed unapplied. It replaces the daemon, as

@@ -307,16 +307,16 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		err = sup.Resume(wanted)
 	}
 	close(d.server.takenOver)
-	// The instances the dead daemon left ran on, or were being restarted,
-	// while nothing followed the configuration: what was edited meanwhile
-	// (or what its reload had still to do when it died: add an instance,
-	// remove one) is applied, as it would have applied it, for a command
-	// that applies no configuration itself (catchUpEnv); once the restarts
-	// it left are finished, which a reload would otherwise restart again.
+	// The instances the dead daemon left ran on, or were being stopped or
+	// restarted, while nothing followed the configuration: what was edited
+	// meanwhile (or what its reload had still to do when it died: add an
+	// instance, remove one) is applied, as it would have applied it, for a
+	// command that applies no configuration itself (catchUpEnv); once the
+	// stops and restarts it left are finished. Beside them, the reload
+	// stopped a second time what a resumed stop was stopping, and
+	// restarted again what a finished restart started.
 	catchUpAfter := err == nil && catchUp && len(wanted)+len(restarting) > 0 && predecessorDied && d.watch != nil
-	if catchUpAfter && len(restarting) == 0 {
-		d.watch.catchUp()
-	}
+	var leftovers sync.WaitGroup // the resumed stops and the finished restarts
 	if err == nil && len(stopping) > 0 {
 		// A stop the previous supervisor (or a killed down) did not live
 		// to finish, by the deadline it set: down --timeout 60s killed
@@ -326,25 +326,28 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 			timeout = max(time.Until(resumedStopBy), 0)
 		}
 		sup.wg.Add(1)
-		go func() {
+		leftovers.Go(func() {
 			defer sup.wg.Done()
 			_ = sup.Stop(stopping, timeout)
 			for _, end := range resumedStops {
 				end()
 			}
-		}()
+		})
 	}
 	if err == nil && len(restarting) > 0 {
 		// A restart the previous supervisor did not live to finish: it
 		// stopped them to start them again.
 		sup.wg.Add(1)
-		go func() {
+		leftovers.Go(func() {
 			defer sup.wg.Done()
 			sup.finishRestarts(restarting, d.watch.load())
-			if catchUpAfter {
-				d.watch.catchUp()
-			}
-		}()
+		})
+	}
+	if catchUpAfter {
+		sup.wg.Go(func() {
+			leftovers.Wait()
+			d.watch.catchUp()
+		})
 	}
 	if err != nil {
 		for _, end := range resumedStops { // no stop follows: no start waits for one
