@@ -923,6 +923,38 @@ func TestDaemonKilledMidReloadAppliesTheEdit(t *testing.T) {
 	}
 }
 
+// An up run after a daemon killed in a reload that moved every instance
+// (mi-1's restart under way, mi-2's still to come) said "mi-1 runs with
+// offset ...: stop it first", though the reload was moving it; and the
+// daemon it started finished mi-1's restart but left mi-2 where it was,
+// mictl diff saying it was still to restart until a mictl reload. It
+// says the restart is under way, and its daemon applies the rest.
+func TestUpAfterAKilledReloadCatchesUp(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
+	twoAt := func(offset int) string {
+		return fmt.Sprintf("host = \"127.0.0.1\"\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", offset, offset+2)
+	}
+	d.configFile("rename", twoAt(d.base))
+	d.must("up", "--timeout", "30s")
+	moved := d.base + 10
+	d.configFile("rename", twoAt(moved))
+	d.waitFor("the reload's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	d.killDaemon()
+
+	code, _, errOut := d.mictl("up", "--timeout", "30s")
+	if want := "mi-1 is being restarted, from offset"; code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("up during the restart: exit %d, said:\n%s\nwant exit 2 and %q", code, errOut, want)
+	}
+	d.waitFor("both instances moved", func() bool {
+		mi1, mi2 := d.instance("mi-1"), d.instance("mi-2")
+		return mi1.State == "ready" && mi1.Offset == moved && mi2.State == "ready" && mi2.Offset == moved+2
+	})
+	if out := d.must("diff"); !strings.Contains(out, "no changes") {
+		t.Errorf("mictl diff after the take-over:\n%s", out)
+	}
+}
+
 // A daemon killed while its reload stopped a removed instance left the
 // stop to its successor, which stopped it twice side by side: the stop
 // resumed, and its catch-up reload's. The event log said "stopping" and

@@ -310,12 +310,17 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	// The instances the dead daemon left ran on, or were being stopped or
 	// restarted, while nothing followed the configuration: what was edited
 	// meanwhile (or what its reload had still to do when it died: add an
-	// instance, remove one) is applied, as it would have applied it, for a
-	// command that applies no configuration itself (catchUpEnv); once the
-	// stops and restarts it left are finished. Beside them, the reload
+	// instance, remove one) is applied, as it would have applied it, once
+	// the stops and restarts it left are finished. Beside them, the reload
 	// stopped a second time what a resumed stop was stopping, and
-	// restarted again what a finished restart started.
-	catchUpAfter := err == nil && catchUp && len(wanted)+len(restarting) > 0 && predecessorDied && d.watch != nil
+	// restarted again what a finished restart started. It is applied for a
+	// command that applies no configuration itself (catchUpEnv), and after
+	// restarts this daemon finished whoever started it: finishRestarts
+	// starts them as the configuration says now, so the reload that was
+	// restarting them, if one was, is half applied until the rest follows
+	// (its other instances left where they were, which up never moves).
+	catchUpAfter := err == nil && predecessorDied && d.watch != nil &&
+		(catchUp && len(wanted) > 0 || len(restarting) > 0)
 	var leftovers sync.WaitGroup // the resumed stops and the finished restarts
 	if err == nil && len(stopping) > 0 {
 		// A stop the previous supervisor (or a killed down) did not live
@@ -542,7 +547,8 @@ const readyFDEnv = "MICTL_DAEMON_READY_FD"
 // daemon followed the configuration (reloadCatchUp). A daemon started by
 // `up` or `restart` is not told: those commands plan from the
 // configuration themselves, and a reload of the daemon's own would race
-// their requests and apply what they refused.
+// their requests and apply what they refused. (It catches up all the
+// same after restarts it finished for a dead daemon: see StartDaemon.)
 const catchUpEnv = "MICTL_DAEMON_CATCH_UP"
 
 // takeCatchUp reports whether this daemon was told to catch up
