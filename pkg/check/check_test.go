@@ -294,13 +294,16 @@ func TestRunHostHolding(t *testing.T) {
 				}
 			}
 			// Busy is the planner's view of the same rule (for a planned
-			// port; TestHostBusy covers the others).
+			// port; TestHostBusy covers the others), which also passes
+			// over a listener on the other loopback address (::1, or a
+			// v6-only [::]).
 			busy := host.Busy()
 			if busy == nil {
 				t.Fatal("Busy() = nil with a snapshot")
 			}
 			planned := slices.Contains([]int{8290, 8253, 9201, 9164}, tt.socket.Port)
-			if got, want := busy(tt.socket.Port), len(tt.want) > 0; planned && got != want {
+			otherLoopback := bind == netip.MustParseAddr("127.0.0.1") && (tt.socket.Addr == netip.IPv6Loopback() || tt.socket.Addr == netip.IPv6Unspecified())
+			if got, want := busy(tt.socket.Port), len(tt.want) > 0 || otherLoopback; planned && got != want {
 				t.Errorf("Busy()(%d) = %v, want %v", tt.socket.Port, got, want)
 			}
 		})
@@ -806,9 +809,15 @@ func TestHostBusy(t *testing.T) {
 			socket("10.0.0.1", 8292, 3),
 			socket("0.0.0.0", 8293, 4),
 			socket("127.0.0.1", 8293, 5),
+			socket("::1", 8295, 6),
+			socket("::1", 8296, 7),
+			socket("127.0.0.2", 8297, 8),
 		),
 		Bind: netip.MustParseAddr("127.0.0.1"),
-		Ours: func(s hostnet.Socket, _ string) bool { return s.Inode == 2 || s.Inode == 4 },
+		Ours: func(s hostnet.Socket, _ string) bool { return s.Inode == 2 || s.Inode == 4 || s.Inode == 7 },
+		Owners: func(...uint64) map[uint64]hostnet.Process {
+			return map[uint64]hostnet.Process{6: {PID: 600, Comm: "python3"}}
+		},
 	}
 	busy := h.Busy()
 	tests := []struct {
@@ -820,11 +829,24 @@ func TestHostBusy(t *testing.T) {
 		{8292, false}, // another address
 		{8293, true},  // one ours, one foreign
 		{8294, false}, // nothing there
+		// A stranger on the other loopback address: clients of
+		// localhost:8295 may reach it, so the planner moves on.
+		{8295, true},
+		{8296, false}, // ours on the other loopback address
+		{8297, false}, // another loopback address no client calls localhost
 	}
 	for _, tt := range tests {
 		if got := busy(tt.port); got != tt.want {
 			t.Errorf("Busy()(%d) = %v, want %v", tt.port, got, tt.want)
 		}
+	}
+	// The move note names who made the planner pass over the port, and
+	// where: an address the user would not look at.
+	if got, want := h.Holder(8295).Holder, "pid 600 (python3) on ::1, which clients of localhost:8295 may reach instead"; got == nil || *got != want {
+		t.Errorf("Holder(8295) = %v, want %q", got, want)
+	}
+	if got := h.Holder(8296).Holder; got != nil {
+		t.Errorf("Holder(8296) = %q, want nil: the socket is ours", *got)
 	}
 	h.Ours = nil
 	if !h.Busy()(8291) {

@@ -128,7 +128,11 @@ func holding(s hostnet.Socket, held string) string {
 }
 
 // Busy returns the planner's view of the host: whether a foreign process
-// holds a TCP port in a way that overlaps Bind. The overlap rules run once
+// holds a TCP port in a way that overlaps Bind, or listens on it at the
+// other loopback address (otherLoopback). MI binds its own address beside
+// the latter, but clients of localhost:PORT may reach the stranger
+// instead (loopbackShadows): free to choose, the planner moves on; an
+// offset pinned stays, with that warning. The overlap rules run once
 // here, so the planner pays one map lookup per candidate port. Nil when
 // there is no snapshot, so the planner ignores the host.
 func (h Host) Busy() func(port int) bool {
@@ -136,9 +140,9 @@ func (h Host) Busy() func(port int) bool {
 		return nil
 	}
 	busy := map[int]bool{}
-	for port, socks := range h.Sockets.Busy(hostnet.TCP, h.Bind) {
-		for _, s := range socks {
-			if h.Ours == nil || !h.Ours(s, "") {
+	for _, addr := range h.avoided() {
+		for port, socks := range h.Sockets.Busy(hostnet.TCP, addr) {
+			if slices.ContainsFunc(socks, h.foreign) {
 				busy[port] = true
 			}
 		}
@@ -147,12 +151,21 @@ func (h Host) Busy() func(port int) bool {
 		busy[port] = true
 	}
 	return func(port int) bool {
-		if busy[port] {
-			return true
-		}
-		return slices.ContainsFunc(h.connectionsHolding(port), func(s hostnet.Socket) bool { return h.Ours == nil || !h.Ours(s, "") })
+		return busy[port] || slices.ContainsFunc(h.connectionsHolding(port), h.foreign)
 	}
 }
+
+// avoided are the addresses where a foreign listener keeps the planner
+// off its port: Bind, and the other loopback address when there is one.
+func (h Host) avoided() []netip.Addr {
+	if other := otherLoopback(h.Bind); other.IsValid() {
+		return []netip.Addr{h.Bind, other}
+	}
+	return []netip.Addr{h.Bind}
+}
+
+// foreign says whether s is no instance's of ours.
+func (h Host) foreign(s hostnet.Socket) bool { return h.Ours == nil || !h.Ours(s, "") }
 
 // reserved returns the reservations that overlap Bind, by port.
 func (h Host) reserved() map[int]Reservation {
@@ -174,11 +187,13 @@ func (h Host) reserved() map[int]Reservation {
 	return out
 }
 
-// Holder names what holds port on the host in a way that overlaps Bind:
-// a process ("pid 123 (python3)", with its instance when it is one's),
-// its user when the process cannot be seen (hostnet.Socket.UnseenOwner),
-// or a reservation's
-// description; every key null when nothing foreign holds it.
+// Holder names what keeps the planner off port (Busy): what holds it in
+// a way that overlaps Bind, a process ("pid 123 (python3)", with its
+// instance when it is one's), its user when the process cannot be seen
+// (hostnet.Socket.UnseenOwner), or a reservation's description; failing
+// that, a listener on the other loopback address, said with its address
+// (the one a user would not look at). Every key null when nothing
+// foreign holds it.
 func (h Host) Holder(port int) HeldBy {
 	if r, ok := h.reserved()[port]; ok {
 		return HeldBy{Holder: &r.By}
@@ -186,11 +201,31 @@ func (h Host) Holder(port int) HeldBy {
 	if h.Sockets == nil {
 		return HeldBy{}
 	}
+	if held, _ := h.holderAmong(slices.Concat(h.Sockets.Holding(hostnet.TCP, port, h.Bind), h.connectionsHolding(port))); held.Holder != nil {
+		return held
+	}
+	other := otherLoopback(h.Bind)
+	if !other.IsValid() {
+		return HeldBy{}
+	}
+	held, s := h.holderAmong(h.Sockets.Holding(hostnet.TCP, port, other))
+	if held.Holder != nil {
+		described := fmt.Sprintf("%s on %s, which clients of localhost:%d may reach instead", *held.Holder, s.Addr, port)
+		held.Holder = &described
+	}
+	return held
+}
+
+// holderAmong names the first foreign socket of socks whose process is
+// seen, else the last foreign one (Holder), and returns that socket.
+func (h Host) holderAmong(socks []hostnet.Socket) (HeldBy, hostnet.Socket) {
 	var held HeldBy
-	for _, s := range slices.Concat(h.Sockets.Holding(hostnet.TCP, port, h.Bind), h.connectionsHolding(port)) {
-		if h.Ours != nil && h.Ours(s, "") {
+	var named hostnet.Socket
+	for _, s := range socks {
+		if !h.foreign(s) {
 			continue
 		}
+		named = s
 		held = unknownHolder(s)
 		if h.Owners != nil && s.Inode != 0 {
 			if p, ok := h.Owners(s.Inode)[s.Inode]; ok {
@@ -200,10 +235,10 @@ func (h Host) Holder(port int) HeldBy {
 		described := holding(s, *held.Holder)
 		held.Holder = &described
 		if held.HolderPID != nil {
-			return held
+			return held, named
 		}
 	}
-	return held
+	return held, named
 }
 
 // heldBy names p, a process holding a port, and its instance (Whose);
