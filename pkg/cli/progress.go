@@ -16,6 +16,9 @@ type progress struct {
 	names   []string
 	mu      sync.Mutex
 	lines   map[string]string
+	// touched are the instances an event was seen of, the wait for a
+	// restart's turn (supervisor.TurnWaiting) left aside.
+	touched map[string]bool
 	drawn   int
 }
 
@@ -23,7 +26,7 @@ type progress struct {
 const progressWaiting = "waiting"
 
 func newProgress(streams *IOStreams, names []string) *progress {
-	p := &progress{streams: streams, names: names, lines: map[string]string{}}
+	p := &progress{streams: streams, names: names, lines: map[string]string{}, touched: map[string]bool{}}
 	for _, n := range names {
 		p.lines[n] = progressWaiting
 	}
@@ -41,6 +44,7 @@ func (p *progress) event(ev supervisor.Event) {
 		line += ": " + summaryLine(ev.Message)
 	}
 	p.lines[ev.Instance] = line
+	p.touched[ev.Instance] = p.touched[ev.Instance] || ev.State != supervisor.TurnWaiting
 	if !p.streams.ErrTTY {
 		fmt.Fprintf(p.streams.ErrOut, "%s %s\n", ev.Instance, line)
 		return
@@ -55,7 +59,7 @@ func (p *progress) untouched() []string {
 	defer p.mu.Unlock()
 	var out []string
 	for _, n := range p.names {
-		if p.lines[n] == progressWaiting {
+		if !p.touched[n] {
 			out = append(out, n)
 		}
 	}

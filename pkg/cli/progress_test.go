@@ -20,3 +20,21 @@ func TestProgressMarksAMessageOfManyLines(t *testing.T) {
 		t.Errorf("progress:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A restart waiting its turn says so on each instance's line, and an
+// instance it did not come to before the daemon went is still named as
+// not restarted: the wait is no step of its restart.
+func TestProgressWaitingItsTurnIsNoStep(t *testing.T) {
+	var errOut strings.Builder
+	p := newProgress(&IOStreams{ErrOut: &errOut}, []string{"mi-1", "mi-2"})
+	for _, name := range []string{"mi-1", "mi-2"} {
+		p.event(supervisor.Event{Instance: name, State: supervisor.TurnWaiting, Message: "its restart's turn comes once the rolling restart or reload under way ends"})
+	}
+	p.event(supervisor.Event{Instance: "mi-1", State: "stopping"})
+	if got := p.untouched(); len(got) != 1 || got[0] != "mi-2" {
+		t.Errorf("untouched = %q, want [mi-2]", got)
+	}
+	if want := "mi-2 waiting: its restart's turn comes once"; !strings.Contains(errOut.String(), want) {
+		t.Errorf("progress:\n%s\nwant a line beginning %q", errOut.String(), want)
+	}
+}

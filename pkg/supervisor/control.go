@@ -606,7 +606,15 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	var window *rollWindow
 	ours := func(Event) bool { return true }
 	if req.Op == OpRestart {
-		window = &rollWindow{}
+		// Its wait is said to its client alone, about each instance it
+		// names, outside the window: the restart printed nothing until
+		// its turn, through each drain of the roll ahead.
+		window = &rollWindow{waiting: func() {
+			for _, name := range req.Names {
+				send(Message{Event: &Event{Time: time.Now(), Instance: name, State: TurnWaiting, Transient: true,
+					Message: "its restart's turn comes once the rolling restart or reload under way ends"}})
+			}
+		}}
 		ours = func(ev Event) bool { return window.holds(ev.Time) }
 	}
 	stopForwarding := forward(events, names, func(ev Event) {
@@ -628,9 +636,25 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	return settled
 }
 
+// TurnWaiting is the state of the event that tells a restart's client
+// that it waits its turn: no instance's state, sent to that client alone.
+const TurnWaiting = "waiting"
+
 // rollWindow is when a restart's roll began, its wait for its turn over,
-// and when it ended.
-type rollWindow struct{ began, ended atomic.Pointer[time.Time] }
+// and when it ended; waiting tells its client that it waits its turn.
+type rollWindow struct {
+	began, ended atomic.Pointer[time.Time]
+	waiting      func()
+}
+
+// waits is what beginRoll calls as the roll waits its turn: nil for a
+// nil window.
+func (w *rollWindow) waits() func() {
+	if w == nil {
+		return nil
+	}
+	return w.waiting
+}
 
 // holds reports whether at is within the roll.
 func (w *rollWindow) holds(at time.Time) bool {
@@ -854,7 +878,7 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 // outcome is that stop's. window (when not nil) is marked as the roll
 // begins, its wait for its turn over, and as it ends.
 func (srv *Server) restart(names []string, timeout time.Duration, window *rollWindow) (ended *state.File, err error) {
-	op, end := srv.sup.beginRoll()
+	op, end := srv.sup.beginRoll(window.waits())
 	defer end()
 	window.begin()
 	defer window.end()

@@ -895,9 +895,16 @@ func (c *change) interrupt() {
 // saying it was "stopped before it was ready (by mictl down ...)", the
 // instances after it not restarted. The change begins before the wait,
 // so that a stop of everything interrupts a roll waiting its turn.
-func (s *Supervisor) beginRoll() (op *change, end func()) {
+// waiting (when not nil) is called when the roll must wait its turn, so
+// that its client is told why nothing happens yet, as a reload's is.
+func (s *Supervisor) beginRoll(waiting func()) (op *change, end func()) {
 	op = s.beginChange()
-	s.reloadMu.Lock()
+	if !s.reloadMu.TryLock() {
+		if waiting != nil {
+			waiting()
+		}
+		s.reloadMu.Lock()
+	}
 	return op, func() {
 		s.reloadMu.Unlock()
 		s.endChange(op)
@@ -1316,7 +1323,7 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 // their readiness was not checked on). A stop of them meanwhile ends it,
 // as it would have ended the restart.
 func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
-	op, end := s.beginRoll()
+	op, end := s.beginRoll(nil) // no client waits for it
 	defer end()
 	steps, prepare, err := s.restartPlan(load, names)
 	if err != nil {

@@ -764,7 +764,8 @@ func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
 
 // A restart that waits its turn behind another shows its client its own
 // roll alone: it streamed the events of the roll it waited behind (mi-1
-// starting, ready) as though it had restarted mi-1 twice.
+// starting, ready) as though it had restarted mi-1 twice. It says first
+// that it waits: it printed nothing until its turn.
 func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
 	s, srv, first := restartUnderWay(t)
 	ln, err := Listen(filepath.Join(s.dir, "control.sock"))
@@ -791,6 +792,9 @@ func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
 	}
 	if !slices.Equal(states, []string{StateStopping, StateReady}) {
 		t.Fatalf("the second restart showed %v of mi-1; want its own stop and ready alone:\n%s", states, &lines)
+	}
+	if first := shown[0]; first.Instance != "mi-1" || first.State != TurnWaiting || !strings.Contains(first.Message, "rolling restart or reload under way") {
+		t.Fatalf("the second restart began with %s; want it to say it waits its turn:\n%s", first, &lines)
 	}
 }
 
