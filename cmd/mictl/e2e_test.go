@@ -1420,6 +1420,38 @@ func TestStrangerOnTheOtherLoopbackIsAWarning(t *testing.T) {
 	}
 }
 
+// Free to choose, the planner passes over a port a stranger listens on at
+// [::1]: it planned mi-1 there, where clients of localhost may reach the
+// stranger, and only warned. The move names the holder and its address.
+func TestPlannerPassesOverAStrangerOnTheOtherLoopback(t *testing.T) {
+	d := newDeployment(t)
+	port := ports.DefaultBases()[ports.HTTP] + d.base
+	l, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", port))
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer l.Close()
+	args := []string{"check-conflicts", "--instances", "1", "--base-offset", fmt.Sprint(d.base)}
+	code, out, _ := d.mictl(args...)
+	want := fmt.Sprintf("moved: mi-1 planned at offset %d, not %d: its http port %d there is held by pid %d (", d.base+1, d.base, port, os.Getpid())
+	if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "on ::1, which clients of localhost") || strings.Contains(out, "warning:") {
+		t.Fatalf("exit %d, want 0, %q and no warning:\n%s", code, want, out)
+	}
+	out = d.must(append(args, "-o", "json")...)
+	jsonschematest.Validate(t, "check-conflicts", []byte(out))
+	var report struct {
+		Moves []struct {
+			Address *string `json:"address"`
+		} `json:"moves"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatal(err)
+	}
+	if m := report.Moves; len(m) != 1 || m[0].Address == nil || *m[0].Address != "::1" {
+		t.Fatalf("moves in JSON: %s", out)
+	}
+}
+
 // An instance an up started beyond mictl.toml (--offsets sets the count)
 // that failed is no longer planned, but status shows it, and so do ports
 // table (a row where it last ran) and check-conflicts (a note), where it

@@ -195,25 +195,33 @@ func (h Host) reserved() map[int]Reservation {
 // (the one a user would not look at). Every key null when nothing
 // foreign holds it.
 func (h Host) Holder(port int) HeldBy {
+	held, _ := h.HolderAt(port)
+	return held
+}
+
+// HolderAt is Holder and the address the holder holds port on; invalid
+// when nothing foreign holds it.
+func (h Host) HolderAt(port int) (HeldBy, netip.Addr) {
 	if r, ok := h.reserved()[port]; ok {
-		return HeldBy{Holder: &r.By}
+		return HeldBy{Holder: &r.By}, r.Socket.Addr
 	}
 	if h.Sockets == nil {
-		return HeldBy{}
+		return HeldBy{}, netip.Addr{}
 	}
-	if held, _ := h.holderAmong(slices.Concat(h.Sockets.Holding(hostnet.TCP, port, h.Bind), h.connectionsHolding(port))); held.Holder != nil {
-		return held
+	if held, s := h.holderAmong(slices.Concat(h.Sockets.Holding(hostnet.TCP, port, h.Bind), h.connectionsHolding(port))); held.Holder != nil {
+		return held, s.Addr
 	}
 	other := otherLoopback(h.Bind)
 	if !other.IsValid() {
-		return HeldBy{}
+		return HeldBy{}, netip.Addr{}
 	}
 	held, s := h.holderAmong(h.Sockets.Holding(hostnet.TCP, port, other))
-	if held.Holder != nil {
-		described := fmt.Sprintf("%s on %s, which clients of localhost:%d may reach instead", *held.Holder, s.Addr, port)
-		held.Holder = &described
+	if held.Holder == nil {
+		return HeldBy{}, netip.Addr{}
 	}
-	return held
+	described := fmt.Sprintf("%s on %s, which clients of localhost:%d may reach instead", *held.Holder, s.Addr, port)
+	held.Holder = &described
+	return held, s.Addr
 }
 
 // holderAmong names the first foreign socket of socks whose process is

@@ -146,13 +146,22 @@ type movedInfo struct {
 	// HeldBy: as in a livePort; every key null when it let the port go
 	// since.
 	check.HeldBy
-	OffsetsPassed int `json:"offsets_passed"`
+	// Address is where the holder holds the port: the host address, a
+	// wildcard, or the other loopback address (::1 beside 127.0.0.1),
+	// which clients of localhost may reach; null as HeldBy's keys are.
+	Address       *string `json:"address"`
+	OffsetsPassed int     `json:"offsets_passed"`
 }
 
 // newMovedInfo is m with the holder of its busy port named.
 func newMovedInfo(t *reconcile.Target, m *ports.Move) *movedInfo {
-	return &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener),
-		HeldBy: t.Host.Holder(m.Port), OffsetsPassed: m.Passed}
+	held, at := t.Host.HolderAt(m.Port)
+	moved := &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener),
+		HeldBy: held, OffsetsPassed: m.Passed}
+	if at.IsValid() {
+		moved.Address = optional(at.String())
+	}
+	return moved
 }
 
 // portsRows is one row per planned instance, each with the conflicts
