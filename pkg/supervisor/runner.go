@@ -838,6 +838,7 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 	old := cur.server
 	ticker := time.NewTicker(r.s.policy.StartProbe)
 	defer ticker.Stop()
+	restarting := false // the script was seen to start another server
 	for {
 		select {
 		case <-cur.scriptDone:
@@ -882,13 +883,40 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 				if info, err := os.Stat(home.ConsoleLog(r.inst.Home)); err == nil {
 					cur.logOffset = info.Size()
 				}
+				startedAt := time.Now()
 				r.record(Event{State: StateStarting, PID: next.PID, Message: fmt.Sprintf("server restarted itself (pid %d -> %d)", old.PID, next.PID)}, func(i *state.Instance) {
-					i.Server, i.State, i.StartedAt = next, StateStarting, time.Now()
+					if !restarting {
+						i.StartedAt = startedAt
+					}
+					i.Server, i.State = next, StateStarting
 				})
 				return ending{}, false, &next
 			}
+			if !restarting && startedSince(cur.pgid, old) {
+				// The new JVM writes its pid file a second or more
+				// after it starts: until then the instance is starting,
+				// with no server, never ready with a dead one.
+				restarting = true
+				r.record(Event{State: StateStarting, Message: fmt.Sprintf("server pid %d exited and its start script started another (MI restarting itself, exit 121)", old.PID)}, func(i *state.Instance) {
+					i.Server, i.State, i.StartedAt = zeroID, StateStarting, time.Now()
+				})
+			}
 		}
 	}
+}
+
+// startedSince reports whether group pgid holds a process started after
+// old, its server, which has exited: MI's script starts java again only
+// when it exited 121 (MI restarting itself), and its other processes (the
+// diagnostics companion, the script itself) started before the server.
+func startedSince(pgid int, old proc.Identity) bool {
+	all, err := proc.List()
+	if err != nil {
+		return false // the pid file, once written, still names the new server
+	}
+	return slices.ContainsFunc(all, func(st proc.Stat) bool {
+		return st.PGID == pgid && !st.Exited() && st.StartTime > old.StartTime
+	})
 }
 
 // endUnresponsive ends the server of cur, which no longer answers

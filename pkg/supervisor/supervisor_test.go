@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
@@ -947,5 +948,31 @@ func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
 	<-s.sup.healthSoon("mi-1")
 	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateDegraded || got.Reason != ev.Message[strings.Index(ev.Message, "; ")+2:] || !got.Server.Alive() {
 		t.Fatalf("after a health check mi-1 is %s (%q), server %v; want it degraded for the port, its server running", got.State, got.Reason, got.Server)
+	}
+}
+
+// While MI restarts itself (exit 121: its script starts java again) the
+// instance is starting, with no server, until the new JVM has written its
+// pid file and is ready: it was shown ready, its pid "-", meanwhile. A
+// pid file the new server cannot write (a directory in its place) holds
+// that moment open.
+func TestAServerRestartingItselfIsStartingUntilItsPIDFileNamesTheNewOne(t *testing.T) {
+	t.Setenv(sim.EnvRestartOnce, "3s")
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	ready := s.next("mi-1", StateReady)
+	pidFile := home.PIDFile(filepath.Join(s.dir, "instances", "mi-1"))
+	if err := os.Remove(pidFile); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(pidFile, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ev := s.next("mi-1", StateStarting, StateReady, StateDegraded, StateCrashed)
+	if ev.State != StateStarting {
+		t.Fatalf("after its server (pid %d) restarted itself mi-1 is %s: %s; want it starting", ready.PID, ev.State, ev.Message)
+	}
+	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateStarting || !got.Server.IsZero() {
+		t.Fatalf("while the new server has not written its pid file mi-1 is %s, server %v; want it starting, with none", got.State, got.Server)
 	}
 }
