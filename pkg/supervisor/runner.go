@@ -755,7 +755,8 @@ func (r *runner) watch(cur *running) (e ending, stopped bool) {
 		// MI restarted itself (exit 121: new pid, same script). The new
 		// server starts as any does (a JVM takes seconds), and is watched
 		// once ready: checked at once, its /liveness refused while it
-		// booted, and mictl killed it.
+		// booted, and mictl killed it. Not yet named by its pid file, it
+		// is found as a start finds its server, by the same deadline.
 		cur = cur.successor(*next)
 		l := &launch{script: r.inst.Script, pgid: cur.pgid, logOffset: cur.logOffset}
 		restarted := func() string { return "after its server restarted itself" }
@@ -833,12 +834,12 @@ func (r *runner) setWatched(cur *running) {
 }
 
 // afterExit tells MI's own restart (the script starts a new server: exit
-// 121) from the end of the instance (the script ends).
+// 121) from the end of the instance (the script ends). The new server it
+// returns is zero while its pid file does not name it yet.
 func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 	old := cur.server
 	ticker := time.NewTicker(r.s.policy.StartProbe)
 	defer ticker.Stop()
-	restarting := false // the script was seen to start another server
 	for {
 		select {
 		case <-cur.scriptDone:
@@ -875,32 +876,30 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 		case <-r.s.ctx.Done():
 			return ending{}, true, nil
 		case <-ticker.C:
-			l := &launch{pgid: cur.pgid}
-			if next, ok := findServer(&r.inst, l); ok && next != old {
-				// Only what the new server logs is news about it: the old
-				// one's "Shutdown complete" must not make a later crash
-				// look graceful.
-				if info, err := os.Stat(home.ConsoleLog(r.inst.Home)); err == nil {
-					cur.logOffset = info.Size()
-				}
-				startedAt := time.Now()
-				r.record(Event{State: StateStarting, PID: next.PID, Message: fmt.Sprintf("server restarted itself (pid %d -> %d)", old.PID, next.PID)}, func(i *state.Instance) {
-					if !restarting {
-						i.StartedAt = startedAt
-					}
-					i.Server, i.State = next, StateStarting
-				})
-				return ending{}, false, &next
+			next, found := findServer(&r.inst, &launch{pgid: cur.pgid})
+			found = found && next != old
+			// The new JVM writes its pid file a second or more after it
+			// starts: from its start the instance is starting, never
+			// ready with a dead server, and the start's deadline holds
+			// (see watch).
+			if !found && !startedSince(cur.pgid, old) {
+				continue
 			}
-			if !restarting && startedSince(cur.pgid, old) {
-				// The new JVM writes its pid file a second or more
-				// after it starts: until then the instance is starting,
-				// with no server, never ready with a dead one.
-				restarting = true
-				r.record(Event{State: StateStarting, Message: fmt.Sprintf("server pid %d exited and its start script started another (MI restarting itself, exit 121)", old.PID)}, func(i *state.Instance) {
-					i.Server, i.State, i.StartedAt = zeroID, StateStarting, time.Now()
-				})
+			// Only what the new server logs is news about it: the old
+			// one's "Shutdown complete" must not make a later crash look
+			// graceful.
+			if info, err := os.Stat(home.ConsoleLog(r.inst.Home)); err == nil {
+				cur.logOffset = info.Size()
 			}
+			msg := fmt.Sprintf("server restarted itself (pid %d -> %d)", old.PID, next.PID)
+			if !found {
+				next = zeroID
+				msg = fmt.Sprintf("server restarted itself (pid %d -> one its pid file does not name yet)", old.PID)
+			}
+			r.record(Event{State: StateStarting, PID: next.PID, Message: msg}, func(i *state.Instance) {
+				i.Server, i.State, i.StartedAt = next, StateStarting, time.Now()
+			})
+			return ending{}, false, &next
 		}
 	}
 }

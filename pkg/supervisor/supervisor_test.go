@@ -955,10 +955,13 @@ func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
 // instance is starting, with no server, until the new JVM has written its
 // pid file and is ready: it was shown ready, its pid "-", meanwhile. A
 // pid file the new server cannot write (a directory in its place) holds
-// that moment open.
+// that moment open, and the start's deadline ends it: it stayed so for
+// good.
 func TestAServerRestartingItselfIsStartingUntilItsPIDFileNamesTheNewOne(t *testing.T) {
 	t.Setenv(sim.EnvRestartOnce, "3s")
-	s := newSimSite(t, DefaultPolicy())
+	policy := DefaultPolicy()
+	policy.ReadyTimeout = 2 * time.Second
+	s := newSimSite(t, policy)
 	s.reload("instances = 1\n")
 	ready := s.next("mi-1", StateReady)
 	pidFile := home.PIDFile(filepath.Join(s.dir, "instances", "mi-1"))
@@ -974,5 +977,9 @@ func TestAServerRestartingItselfIsStartingUntilItsPIDFileNamesTheNewOne(t *testi
 	}
 	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateStarting || !got.Server.IsZero() {
 		t.Fatalf("while the new server has not written its pid file mi-1 is %s, server %v; want it starting, with none", got.State, got.Server)
+	}
+	ev = s.next("mi-1", StateBackoff, StateReady, StateDegraded, StateCrashed, StateFailed)
+	if want := "not ready after 2s: no server pid yet"; !strings.Contains(ev.Message, want) {
+		t.Fatalf("a new server that never wrote its pid file: mi-1 is %s: %s; want %q", ev.State, ev.Message, want)
 	}
 }
