@@ -58,12 +58,15 @@ what an instance runs with, stderr says so. To export other settings, start
 the instances with them ('mictl down', then 'mictl up' in a shell that sets
 them) and export again.
 
-A JVM setting whose -D property is named for a secret (password, passwd,
-passphrase, secret, securevault, token or credential in its name:
--Djavax.net.ssl.keyStorePassword=...) is kept where only its owner reads
-it: the systemd drop-in and the Compose file holding it are written 0600,
-and Kubernetes pods take it from a Secret of its own,
-<deployment>-jvm-settings (its file 0600), not from the Deployment.`,
+A JVM setting whose -D property is named for a secret is kept where only
+its owner reads it: the systemd drop-in and the Compose file holding it
+are written 0600, and Kubernetes pods take it from a Secret of its own,
+<deployment>-jvm-settings (its file 0600), not from the Deployment. A
+property is named for a secret when, whatever the case, a segment of its
+name (split on '.', '_' and '-') holds one of
+` + export.SecretWordsText + `,
+or two adjacent segments together are one: -Djavax.net.ssl.keyStorePassword,
+-Ddb.pwd, -Dapi.key. "key" alone is none: -Dkey.store.type is no secret.`,
 		Example: `  mictl export kubernetes --out deploy/k8s --namespace integration
   mictl export systemd --out deploy/systemd
   mictl export compose --out deploy/compose.yaml`,

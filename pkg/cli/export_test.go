@@ -358,50 +358,57 @@ func TestExportsCarryTheCapturedEnvironment(t *testing.T) {
 	}
 }
 
-// A JVM setting holding a secret (a keystore's password) lands only in
-// files no one but their owner reads, whichever engine the export is for.
+// A JVM setting holding a secret, whatever spelling its name has, lands
+// only in files no one but their owner reads, whichever engine the export
+// is for.
 func TestExportsKeepJVMSecretsPrivate(t *testing.T) {
-	dir := inTempDir(t)
-	const opts = "-Djavax.net.ssl.keyStorePassword=s3cret-value"
-	t.Setenv("JAVA_OPTS", opts)
-	for _, args := range [][]string{
-		{"systemd", "--user", "--out", "units"},
-		{"compose", "--out", "compose.yaml"},
-		{"kubernetes", "--out", "k8s"},
-	} {
-		if code, _, errOut := runExport(t, append([]string{"export"}, args...)...); code != exitcode.OK {
-			t.Fatalf("export %s: exit %d: %s", args[0], code, errOut)
-		}
-	}
-	inSecret := base64.StdEncoding.EncodeToString([]byte(opts)) // as a Kubernetes Secret holds it
-	holding := 0
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if !strings.Contains(string(data), "s3cret-value") && !strings.Contains(string(data), inSecret) {
-			return nil
-		}
-		holding++
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if info.Mode().Perm() != 0o600 {
-			t.Errorf("%s holds the keystore password with mode %v; want 0600", path, info.Mode())
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A drop-in, the Compose file, the Kubernetes Secret.
-	if holding != 3 {
-		t.Errorf("%d files hold the keystore password, want 3", holding)
+	// The test's name is in its directory, which the units name: the
+	// value must not be in it.
+	for _, property := range []string{"javax.net.ssl.keyStorePassword", "db.pwd", "gateway.api-key"} {
+		t.Run(property, func(t *testing.T) {
+			dir := inTempDir(t)
+			opts := "-Xmx1g -D" + property + "=s3cret-value"
+			t.Setenv("JAVA_OPTS", opts)
+			for _, args := range [][]string{
+				{"systemd", "--user", "--out", "units"},
+				{"compose", "--out", "compose.yaml"},
+				{"kubernetes", "--out", "k8s"},
+			} {
+				if code, _, errOut := runExport(t, append([]string{"export"}, args...)...); code != exitcode.OK {
+					t.Fatalf("export %s: exit %d: %s", args[0], code, errOut)
+				}
+			}
+			inSecret := base64.StdEncoding.EncodeToString([]byte(opts)) // as a Kubernetes Secret holds it
+			holding := 0
+			err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return err
+				}
+				data, err := os.ReadFile(path)
+				if err != nil {
+					return err
+				}
+				if !strings.Contains(string(data), "s3cret-value") && !strings.Contains(string(data), inSecret) {
+					return nil
+				}
+				holding++
+				info, err := d.Info()
+				if err != nil {
+					return err
+				}
+				if info.Mode().Perm() != 0o600 {
+					t.Errorf("%s holds the secret with mode %v; want 0600", path, info.Mode())
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A drop-in, the Compose file, the Kubernetes Secret.
+			if holding != 3 {
+				t.Errorf("%d files hold the secret, want 3", holding)
+			}
+		})
 	}
 }
 

@@ -151,24 +151,51 @@ func (i Instance) JVMEnv() []string {
 
 // secretWords are what the name of a JVM system property says when its
 // value is a secret: javax.net.ssl.keyStorePassword,
-// com.sun.management.jmxremote.password.file, a token, secure vault's
-// settings (secret.*, securevault.*).
-var secretWords = []string{"password", "passwd", "passphrase", "secret", "securevault", "token", "credential"}
+// com.sun.management.jmxremote.password.file, db.pwd, api.token,
+// client_secret, wso2.credential, an API key, secure vault's settings
+// (secret.*, securevault.*). "key" alone is not one: it names key stores
+// and aliases (key.store.type, javax.net.ssl.keyStore, keyAlias), whose
+// values are paths and types; a secret key says "secret" (secret.key).
+var secretWords = []string{"password", "passwd", "passphrase", "pwd", "secret", "securevault", "token", "credential", "apikey"}
+
+// SecretWordsText lists secretWords for help texts, built from them so
+// that the help names exactly the words the rule takes.
+var SecretWordsText = strings.Join(secretWords[:len(secretWords)-1], ", ") + " or " + secretWords[len(secretWords)-1]
+
+// SecretProperty reports whether the JVM system property name (what
+// follows -D, without its value) says its value is a secret: whether,
+// case aside, one of the name's segments (split on '.', '_' and '-')
+// holds one of secretWords, or two adjacent ones together are one.
+// Within a segment the word may run into others, as spellings
+// do (keyStorePassword, dbpwd, secretkey); across two it must be the whole
+// of both, so that a word split by a separator counts (api.key, api_key,
+// api-key, secure.vault, pass_phrase) while no short word straddles a
+// separator by chance. Every export asks this one rule: a name it misses
+// leaks the value, one it takes too many costs only a private file.
+func SecretProperty(name string) bool {
+	segments := strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return r == '.' || r == '_' || r == '-' })
+	for i, seg := range segments {
+		if slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(seg, w) }) {
+			return true
+		}
+		if i > 0 && slices.Contains(secretWords, segments[i-1]+seg) {
+			return true
+		}
+	}
+	return false
+}
 
 // HoldsSecret reports whether the environment variable kv (NAME=value)
-// sets a -D property whose name says it is a secret. An export keeps such
-// a variable, whole (the JVM reads it as one string), where only its
-// owner reads it: a 0600 file, a Kubernetes Secret.
+// sets a -D property whose name says it is a secret (SecretProperty). An
+// export keeps such a variable, whole (the JVM reads it as one string),
+// where only its owner reads it: a 0600 file, a Kubernetes Secret.
 func HoldsSecret(kv string) bool {
 	_, value, _ := strings.Cut(kv, "=")
 	for _, word := range strings.Fields(value) {
-		name, ok := strings.CutPrefix(word, "-D")
-		if !ok {
-			continue
-		}
-		name, _, _ = strings.Cut(strings.ToLower(name), "=")
-		if slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(name, w) }) {
-			return true
+		if name, ok := strings.CutPrefix(word, "-D"); ok {
+			if name, _, _ = strings.Cut(name, "="); SecretProperty(name) {
+				return true
+			}
 		}
 	}
 	return false

@@ -175,18 +175,79 @@ func sorted(s []string) []string {
 
 func TestHoldsSecret(t *testing.T) {
 	for kv, want := range map[string]bool{
-		"JAVA_OPTS=-Djavax.net.ssl.keyStorePassword=x":                        true,
-		"JAVA_OPTS=-Xmx1g -Dcom.sun.management.jmxremote.password.file=/p":    true,
-		"JAVA_TOOL_OPTIONS=-Dapi.TOKEN=t":                                     true,
-		"JDK_JAVA_OPTIONS=-Dsecret.alias=a":                                   true,
-		"JAVA_OPTS=-Dssl.key.passphrase=p":                                    true,
-		"JAVA_OPTS=-Dfoo=password":                                            false, // a value, not a name
-		"JAVA_OPTS=-Xmx1g -Desb.debug=true":                                   false,
-		"JAVA_HOME=/opt/secret-jdk":                                           false, // no -D
-		"JAVA_OPTS=-Dcom.sun.management.jmxremote.local.port=9999 -Dpwd.dir=": false,
+		"JAVA_OPTS=-Djavax.net.ssl.keyStorePassword=x":                       true,
+		"JAVA_OPTS=-Xmx1g -Dcom.sun.management.jmxremote.password.file=/p":   true,
+		"JAVA_TOOL_OPTIONS=-Dapi.TOKEN=t":                                    true,
+		"JDK_JAVA_OPTIONS=-Dsecret.alias=a":                                  true,
+		"JAVA_OPTS=-Dssl.key.passphrase=p":                                   true,
+		"JAVA_OPTS=-Dfoo=password":                                           false, // a value, not a name
+		"JAVA_OPTS=-Xmx1g -Desb.debug=true":                                  false,
+		"JAVA_HOME=/opt/secret-jdk":                                          false, // no -D
+		"JAVA_OPTS=-Dcom.sun.management.jmxremote.local.port=9999":           false,
+		"JAVA_OPTS=-Dcom.sun.management.jmxremote.local.port=9999 -Ddb.pwd=": true, // any -D of the variable
 	} {
 		if got := export.HoldsSecret(kv); got != want {
 			t.Errorf("HoldsSecret(%q) = %v, want %v", kv, got, want)
+		}
+	}
+}
+
+// The names a property holding a secret goes by, and look-alikes that hold
+// none. A miss leaks the value into a world-readable export.
+func TestSecretProperty(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		// Each word, alone, in a segment of its own, run into others.
+		{"javax.net.ssl.keyStorePassword", true},
+		{"javax.net.ssl.trustStorePassword", true},
+		{"com.sun.management.jmxremote.password.file", true},
+		{"keystore.passwd", true},
+		{"ssl.key.passphrase", true},
+		{"db.pwd", true},
+		{"DB_PWD", true},
+		{"dbpwd", true},
+		{"adminPwd", true},
+		{"client_secret", true},
+		{"secret.alias", true},
+		{"secretkey", true},
+		{"securevault.enabled", true},
+		{"api.TOKEN", true},
+		{"oauth-access-token", true},
+		{"refreshToken", true},
+		{"wso2.credential", true},
+		{"aws.credentials.file", true},
+		{"apikey", true},
+		{"gateway.apiKey", true},
+		// A word split by a separator.
+		{"api.key", true},
+		{"api-key", true},
+		{"API_KEY", true},
+		{"rest.api.key.value", true},
+		{"secure.vault", true},
+		{"pass_phrase", true},
+		{"pass.word", true},
+		// "key" alone names key stores and aliases; a secret key says so.
+		{"secret.key", true},
+		{"key.store.type", false},
+		{"javax.net.ssl.keyStore", false},
+		{"javax.net.ssl.keyStoreType", false},
+		{"keyAlias", false},
+		{"private.key.alias", false},
+		{"api.keystore", false}, // "api" and "keystore" are not "apikey"
+		{"monkey", false},
+		// No word at all; none straddling a separator.
+		{"carbon.home", false},
+		{"esb.debug", false},
+		{"http.wd", false}, // "p" and "wd" are not "pwd"
+		{"setup.wdir", false},
+		{"com.sun.management.jmxremote.local.port", false},
+		{"user.dir", false},
+		{"", false},
+	} {
+		if got := export.SecretProperty(tt.name); got != tt.want {
+			t.Errorf("SecretProperty(%q) = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
