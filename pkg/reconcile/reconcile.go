@@ -566,8 +566,10 @@ func (t *Target) Instance(name string) (ports.Instance, bool) {
 // time so that it always runs this mictl binary (its conf/ files, which the
 // user may edit, are kept). A daemon whose mictl was removed since (copied
 // elsewhere, the old directory removed) leaves it as it is: written, it
-// named that program, and the restart the new mictl asked for (which
-// wrote it for itself first) failed to start every instance it stopped.
+// named that program, and the restart or reload the new mictl asked for
+// (which wrote it for itself first) failed to start every instance it
+// stopped. Left naming that removed program (no newer mictl wrote it), it
+// is refused: every server started from it would fail.
 func SourceDistribution(cfg *config.Config) (string, error) {
 	dir := sourceDistributionDir(cfg)
 	if !cfg.UsesSimulator() {
@@ -575,6 +577,9 @@ func SourceDistribution(cfg *config.Config) (string, error) {
 	}
 	opts, ok := sim.RunnableDistOptions()
 	if !ok && sim.IsDist(dir) {
+		if gone := sim.GoneProgram(dir); gone != "" {
+			return "", fmt.Errorf("the simulator distribution %s runs %s, which is gone (mictl moved or removed): run mictl reload or mictl restart from the mictl you use now, which writes the distribution for itself first", dir, gone)
+		}
 		return dir, nil
 	}
 	if !ok {

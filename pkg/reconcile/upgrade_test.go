@@ -93,3 +93,29 @@ func TestAMictlGoneLeavesTheSimulatorDistributionAsItIs(t *testing.T) {
 		t.Errorf("the simulator distribution runs %q (%v), want %s", program, err, current)
 	}
 }
+
+// The simulator distribution left naming a removed mictl (a daemon's,
+// copied elsewhere and removed, and no mictl wrote it for itself since) is
+// refused, naming that program: every server started from it failed. The
+// same distribution as mi_home is the user's, and is taken as it is.
+func TestASimulatorDistributionOfAGoneMictlIsRefused(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 21900\n")
+	gone := filepath.Join(t.TempDir(), "old", "mictl")
+	fakeProgram(t, gone)
+	t.Setenv(companion.EnvMictl, gone)
+	dir, err := SourceDistribution(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Dir(gone)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SourceDistribution(cfg); err == nil || !strings.Contains(err.Error(), gone+", which is gone") {
+		t.Errorf("the simulator distribution of a gone mictl: %v, want it refused naming %s", err, gone)
+	}
+	asMIHome := *cfg
+	asMIHome.MIHome = dir
+	if got, err := SourceDistribution(&asMIHome); err != nil || got != dir {
+		t.Errorf("that distribution as mi_home: %q, %v; want %s as it is", got, err, dir)
+	}
+}

@@ -206,6 +206,22 @@ func ScriptProgram(script string) (program string, ok bool) {
 	return "", false
 }
 
+// GoneProgram is the simulator program that the start script of dir (a
+// simulator distribution, or a home cloned from one) runs when that
+// program is gone, as a mictl copied elsewhere with the old copy removed
+// leaves it; "" otherwise: a program that is there, a real MI's script,
+// or no script.
+func GoneProgram(dir string) string {
+	script, err := os.ReadFile(filepath.Join(dir, ScriptPath))
+	if err != nil {
+		return ""
+	}
+	if program, ok := ScriptProgram(string(script)); ok && !fsutil.Exists(program) {
+		return program
+	}
+	return ""
+}
+
 // shUnquoteFirst is the first word of words, quoted as shQuote quotes.
 func shUnquoteFirst(words string) (string, bool) {
 	var b strings.Builder

@@ -2,11 +2,9 @@ package supervisor
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/sim"
 )
@@ -38,7 +36,7 @@ func (r *runner) restoreHome() error {
 		return nil // a supervisor that knows no distribution (some tests')
 	}
 	var current []string
-	if r.goneSimulator() != "" && sim.IsDist(dist) && r.rewriteSimulatorDist(dist) {
+	if sim.GoneProgram(r.inst.Home) != "" && sim.IsDist(dist) && r.rewriteSimulatorDist(dist) {
 		current = []string{home.StartScript}
 	}
 	restored, err := home.Restore(dist, r.inst.Home, current)
@@ -48,25 +46,12 @@ func (r *runner) restoreHome() error {
 	if err != nil {
 		r.s.emit(Event{Instance: r.inst.Name, State: eventHomeRestoreFailed, Message: err.Error() + "; starting the home as it is"})
 	}
-	if gone := r.goneSimulator(); gone != "" {
+	if gone := sim.GoneProgram(r.inst.Home); gone != "" {
 		return &startFailure{final: true, reason: "simulator gone: " + gone,
 			detail: fmt.Sprintf("%s runs the simulator %s, which is gone (mictl moved or removed): start %s again with `mictl up` from the mictl you use now, and move the instances still running onto it with `mictl restart --all` before they crash too",
 				filepath.Join(r.inst.Home, home.StartScript), gone, r.inst.Name)}
 	}
 	return nil
-}
-
-// goneSimulator is the simulator the home's start script runs when that
-// program is gone, "" otherwise (and for a real MI's script).
-func (r *runner) goneSimulator() string {
-	script, err := os.ReadFile(filepath.Join(r.inst.Home, home.StartScript))
-	if err != nil {
-		return ""
-	}
-	if program, ok := sim.ScriptProgram(string(script)); ok && !fsutil.Exists(program) {
-		return program
-	}
-	return ""
 }
 
 // rewriteSimulatorDist writes the simulator distribution dist again for

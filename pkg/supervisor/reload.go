@@ -153,8 +153,21 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 // it started follows) planned from the file as it was before, with none
 // of that up's flags and instances, and recorded its default instance
 // over the up's (the wrong offset: a start never ready).
+//
+// A reload that starts servers (restarted or new) has the distribution
+// they start from ready before anything stops (reconcile.SourceDistribution,
+// which writes the simulator's): one that cannot be written, or that runs
+// a simulator gone since (the daemon's mictl copied elsewhere and removed,
+// and no mictl wrote it for itself since, as `mictl reload` and `mictl
+// restart` do) refuses the reload, every instance running as it was.
+// Found only once the homes were prepared, each instance was stopped and
+// failed to start again.
 func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Target, reconcile.Changes, error) {
-	return s.plan(load, f, reconcile.Propose)
+	t, changes, err := s.plan(load, f, reconcile.Propose)
+	if err == nil && (len(changes.Add) > 0 || len(changes.Restart) > 0) {
+		_, err = reconcile.SourceDistribution(t.Config)
+	}
+	return t, changes, err
 }
 
 // planTargetFor is planReload without the changes (reconcile.ProposeTarget)
