@@ -161,6 +161,20 @@ func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 	}
 }
 
+// twoCopies puts a copy of mictl in each of the deployment's old/ and new/
+// directories, for a test that moves it from one to the other.
+func (d *deployment) twoCopies() (oldBin, newBin string) {
+	d.t.Helper()
+	oldBin, newBin = filepath.Join(d.dir, "old"), filepath.Join(d.dir, "new")
+	for _, dir := range []string{oldBin, newBin} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			d.t.Fatal(err)
+		}
+		installCopy(d.t, os.Args[0], dir, "mictl")
+	}
+	return oldBin, newBin
+}
+
 // mictl copied to another directory and the old copy removed while its
 // daemon runs: `mictl restart --all` from the new copy, as README
 // advises, moves every instance onto the new copy's simulator. The
@@ -169,13 +183,7 @@ func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 func TestRestartAllAfterMictlMoved(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
-	oldBin, newBin := filepath.Join(d.dir, "old"), filepath.Join(d.dir, "new")
-	for _, dir := range []string{oldBin, newBin} {
-		if err := os.Mkdir(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		installCopy(t, os.Args[0], dir, "mictl")
-	}
+	oldBin, newBin := d.twoCopies()
 	d.exe = filepath.Join(oldBin, "mictl")
 	d.up(1)
 	if err := os.RemoveAll(oldBin); err != nil {
@@ -185,5 +193,42 @@ func TestRestartAllAfterMictlMoved(t *testing.T) {
 	d.must("restart", "--all")
 	if script := d.readFile("instances/mi-1/bin/micro-integrator.sh"); !strings.Contains(script, d.exe) {
 		t.Errorf("mi-1's start script after the restart:\n%s\nwant it to run %s", script, d.exe)
+	}
+}
+
+// mictl copied to another directory and the old copy removed while its
+// daemon runs, then mictl.toml edited: the daemon's own reload (its watch)
+// knows of no simulator but the removed one, and refuses, every instance
+// running on as it was; `mictl reload` from the new copy writes the
+// simulator distribution for itself first, as `mictl restart` does, and
+// restarts the instance onto it. Before, both reloads stopped mi-1 and
+// failed to start it again.
+func TestReloadAfterMictlMoved(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	oldBin, newBin := d.twoCopies()
+	toml := fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base)
+	d.configFile("inplace", toml)
+	d.exe = filepath.Join(oldBin, "mictl")
+	d.up(1)
+	before := d.instance("mi-1").Server
+	if err := os.RemoveAll(oldBin); err != nil {
+		t.Fatal(err)
+	}
+	d.exe = filepath.Join(newBin, "mictl")
+	d.configFile("inplace", toml+"metrics = true\n") // restarts mi-1
+	d.waitReloads(0, 1)
+	if inst := d.instance("mi-1"); inst.Server != before || inst.State != "ready" {
+		t.Fatalf("mi-1 after the daemon's reload: %s, server %v (before: %v); want it running as it was\nevents:\n%s", inst.State, inst.Server, before, d.events())
+	}
+	if events := d.events(); !strings.Contains(events, filepath.Join(oldBin, "mictl")+", which is gone") {
+		t.Errorf("the refusal does not name the removed mictl:\n%s", events)
+	}
+	d.must("reload")
+	if inst := d.instance("mi-1"); inst.Server == before || inst.State != "ready" {
+		t.Fatalf("mi-1 after mictl reload: %s, server %v (before: %v); want it restarted and ready\nevents:\n%s", inst.State, inst.Server, before, d.events())
+	}
+	if script := d.readFile("instances/mi-1/bin/micro-integrator.sh"); !strings.Contains(script, d.exe) {
+		t.Errorf("mi-1's start script after the reload:\n%s\nwant it to run %s", script, d.exe)
 	}
 }

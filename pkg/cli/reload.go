@@ -59,6 +59,13 @@ applying failed.`,
 			if e.store == nil {
 				return nothingRuns
 			}
+			// A broken mictl.toml is the daemon's to refuse, and another
+			// user's deployment its to turn away: neither is written for.
+			if e.cfgErr == nil && e.writable {
+				if err := writeSimulatorDist(e.cfg); err != nil {
+					return err
+				}
+			}
 			// A daemon killed while instances run is replaced first, as
 			// status replaces it: "nothing runs to reload" was not true,
 			// and the edit stayed unapplied. This reload is the new

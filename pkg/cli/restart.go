@@ -84,11 +84,7 @@ error: exit 2.`,
 				return err
 			}
 			warnPolicy(streams, store, &o.run, cfg, cmd.Flags())
-			// The simulator distribution names this mictl before the daemon
-			// clones it into the homes it restarts: a daemon whose mictl
-			// was moved away since knows of none (README: after moving
-			// mictl, restart --all).
-			if _, err := reconcile.SourceDistribution(cfg); err != nil {
+			if err := writeSimulatorDist(cfg); err != nil {
 				return err
 			}
 			if err := spawnDaemon(cmd.Context(), store, o.run.Args(cfg), false); err != nil {
@@ -122,6 +118,17 @@ error: exit 2.`,
 	cmd.Flags().BoolVar(&o.all, "all", false, "restart every instance")
 	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
 	return cmd
+}
+
+// writeSimulatorDist writes the simulator distribution (with no mi_home
+// configured) for this mictl before the daemon clones it into the homes
+// it starts again, for a restart or a reload: a daemon whose mictl was
+// moved away since (copied elsewhere, the old copy removed) knows of no
+// simulator but the gone one, and every server it started failed. A
+// daemon whose own simulator is there writes it for that one again.
+func writeSimulatorDist(cfg *config.Config) error {
+	_, err := reconcile.SourceDistribution(cfg)
+	return err
 }
 
 // runningOf names the instances of f that run (or are meant to), and
