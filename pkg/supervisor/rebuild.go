@@ -33,19 +33,23 @@ import (
 //     (killed while the file was unreadable) is recorded crashed, so the
 //     next daemon starts it again; one stopped or failed stays so;
 //   - the CApps mictl put in its carbonapps/ are recorded again, so that a
-//     reload does not copy them anew. Those the source distribution dist
-//     ships in its own carbonapps/ came with the clone, and are not
-//     recorded, as an up does not record them: a record is what mictl
-//     put there and removes once no longer declared. dist is "" when the
-//     caller does not know it (every CApp named after its id is then
-//     taken for mictl's).
+//     reload does not copy them anew. Those the source distribution ships
+//     in its own carbonapps/ came with the clone, and are not recorded, as
+//     an up does not record them: a record is what mictl put there and
+//     removes once no longer declared. The distribution is the one the
+//     home says it was last synced from (home.SyncedFrom): the caller's
+//     dist, derived from mictl.toml, is not it after an up with --mi-home,
+//     nor, for some homes, after a reload to another mi_home that ended
+//     halfway. dist is for a home an older mictl cloned, which does not
+//     say; "" when the caller does not know it either (every CApp named
+//     after its id is then taken for mictl's).
 func Rebuild(instancesDir, bind, dist string) (*state.File, error) {
 	names, err := homeNames(instancesDir)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild the state from %s: %w", instancesDir, err)
 	}
 	history := eventHistory(filepath.Join(instancesDir, ".mictl", eventsFile))
-	shipped := shippedFiles(dist)
+	shipped := map[string]map[string]bool{} // by distribution, each read once
 	f := &state.File{Version: state.SchemaVersion}
 	for _, name := range names {
 		dir, err := filepath.Abs(filepath.Join(instancesDir, name))
@@ -65,8 +69,15 @@ func Rebuild(instancesDir, bind, dist string) (*state.File, error) {
 			continue
 		}
 		offset, _, _ := doc.Offset()
+		from, ok := home.SyncedFrom(dir)
+		if !ok {
+			from = dist
+		}
+		if shipped[from] == nil {
+			shipped[from] = shippedFiles(from)
+		}
 		h := history[name]
-		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped, Restarts: h.restarts, Apps: deployedApps(dir, shipped)}
+		inst := state.Instance{Name: name, Home: dir, Bind: bind, State: StateStopped, Restarts: h.restarts, Apps: deployedApps(dir, shipped[from])}
 		if st, ok := home.Server(dir); ok {
 			inst.Server, inst.PGID, inst.State = st.Identity(), st.PGID, StateReady
 			switch h.last {

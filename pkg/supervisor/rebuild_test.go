@@ -13,6 +13,7 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/sim"
 )
 
 // writeRebuildCApp builds spec into dir's carbonapps/ as id.car.
@@ -42,6 +43,25 @@ func writeRebuildHome(t *testing.T, dir string) {
 	}
 }
 
+// rebuiltApps rebuilds the state of instances, whose one instance is
+// mi-1, given the distribution dist, and returns the ids of the CApps it
+// records for mi-1.
+func rebuiltApps(t *testing.T, instances, dist string) []string {
+	t.Helper()
+	f, err := Rebuild(instances, "127.0.0.1", dist)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Instances) != 1 {
+		t.Fatalf("rebuilt %+v, want mi-1", f.Instances)
+	}
+	var ids []string
+	for _, a := range f.Instances[0].Apps {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
 // A state rebuilt from the homes records the CApps mictl put there, as
 // an up records them, and not those the distribution ships in its own
 // carbonapps/, which every home has from the clone: recorded, the next
@@ -55,19 +75,37 @@ func TestRebuildRecordsOnlyTheCAppsMictlDeployed(t *testing.T) {
 	writeRebuildHome(t, mi1)
 	writeRebuildCApp(t, mi1, capp.Spec{Name: "inb"})    // from the clone
 	writeRebuildCApp(t, mi1, capp.Spec{Name: "orders"}) // mictl's
-	f, err := Rebuild(instances, "127.0.0.1", dist)
+	if ids := rebuiltApps(t, instances, dist); len(ids) != 1 || ids[0] != "orders_1.0.0" {
+		t.Errorf("rebuilt mi-1 with CApps %v, want orders_1.0.0 alone (inb_1.0.0 is the distribution's)", ids)
+	}
+}
+
+// The CApps a home's distribution ships are those of the distribution it
+// was synced from, not of the one the caller names (mictl.toml's mi_home,
+// while the last up named another with --mi-home): taken from that one,
+// the other's shipped CApps were recorded as mictl's.
+func TestRebuildKnowsTheCAppsOfTheDistributionEachHomeCameFrom(t *testing.T) {
+	root := t.TempDir()
+	named, synced := filepath.Join(root, "mi-home-a"), filepath.Join(root, "mi-home-b")
+	instances := filepath.Join(root, "instances")
+	for _, dir := range []string{named, synced} {
+		if err := sim.WriteDist(dir, sim.DistOptions{Exe: "/bin/true"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeRebuildCApp(t, synced, capp.Spec{Name: "inb"})
+	dist, err := home.ReadDistribution(synced)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.Instances) != 1 {
-		t.Fatalf("rebuilt %+v, want mi-1", f.Instances)
+	mi1 := filepath.Join(instances, "mi-1")
+	if _, err := dist.Sync(mi1); err != nil {
+		t.Fatal(err)
 	}
-	var ids []string
-	for _, a := range f.Instances[0].Apps {
-		ids = append(ids, a.ID)
-	}
-	if len(ids) != 1 || ids[0] != "orders_1.0.0" {
-		t.Errorf("rebuilt mi-1 with CApps %v, want orders_1.0.0 alone (inb_1.0.0 is the distribution's)", ids)
+	writeRebuildHome(t, mi1)
+	writeRebuildCApp(t, mi1, capp.Spec{Name: "orders"}) // mictl's
+	if ids := rebuiltApps(t, instances, named); !slices.Equal(ids, []string{"orders_1.0.0"}) {
+		t.Errorf("rebuilt mi-1 with CApps %v, want orders_1.0.0 alone (inb_1.0.0 is shipped by %s, which it was synced from)", ids, synced)
 	}
 }
 
