@@ -133,6 +133,9 @@ func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 	if !oldDaemon.Alive() {
 		t.Fatal("status ended the daemon of the old build")
 	}
+	if got := d.statusJSON().Daemon; got == nil || got.OtherBuild == nil || !*got.OtherBuild {
+		t.Errorf("status -o json of the new build: daemon %+v, want other_build true", got)
+	}
 
 	_, advice, found := strings.Cut(errOut, fmt.Sprintf("kill %d (it leaves them running), then mictl ", oldDaemon.PID))
 	advised, _, _ := strings.Cut(advice, " (")
@@ -154,6 +157,9 @@ func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 	exe, _ := d.daemonCommandLine()
 	if exe != filepath.Join(filepath.Dir(upgraded), supervisor.LeanDaemonExe) {
 		t.Fatalf("the daemon runs %s, want the new build's %s", exe, supervisor.LeanDaemonExe)
+	}
+	if got := d.statusJSON().Daemon; got == nil || got.OtherBuild == nil || *got.OtherBuild {
+		t.Errorf("status -o json once the new build's daemon runs: daemon %+v, want other_build false", got)
 	}
 	if inst := d.instance("mi-1"); inst.Server != server || !server.Alive() || inst.State != "ready" {
 		t.Fatalf("mi-1 after the daemon's replacement: %s, server %v (before: %v, alive %v); want the same server, ready\nevents:\n%s",

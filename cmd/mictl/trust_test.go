@@ -67,8 +67,9 @@ type statusRow struct {
 type statusReport struct {
 	Instances []statusRow `json:"instances"`
 	Daemon    *struct {
-		PID       int  `json:"pid"`
-		Answering bool `json:"answering"`
+		PID        int   `json:"pid"`
+		Answering  bool  `json:"answering"`
+		OtherBuild *bool `json:"other_build"`
 	} `json:"daemon"`
 	ReloadError *string `json:"reload_error"`
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
@@ -115,7 +116,7 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) (statusReport
 		return statusReport{}, err
 	}
 	if err == nil && reply.State != nil {
-		return newStatusReport(reply.State, &daemonInfo{PID: reply.PID, Answering: true}, reply.SaveFailure, nil), nil
+		return newStatusReport(reply.State, newDaemonInfo(reply.PID, true), reply.SaveFailure, nil), nil
 	}
 	// No daemon, or one that does not answer: the file is all there is.
 	f := e.state
@@ -124,7 +125,7 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) (statusReport
 	}
 	var d *daemonInfo
 	if id, ok := daemonIdentity(f); ok {
-		d = &daemonInfo{PID: id.PID, Answering: false}
+		d = newDaemonInfo(id.PID, false)
 	}
 	var problem error
 	if err != nil && !isNoDaemon(err) {
@@ -159,7 +160,7 @@ func noteUnfinishedStops(streams *IOStreams, f *state.File) {
 func reportAfter(store *state.Store, reply supervisor.Reply) (statusReport, error) {
 	var d *daemonInfo
 	if reply.PID != 0 {
-		d = &daemonInfo{PID: reply.PID, Answering: true}
+		d = newDaemonInfo(reply.PID, true)
 	}
 	if reply.State != nil {
 		return newStatusReport(reply.State, d, reply.SaveFailure, nil), nil
@@ -218,6 +219,20 @@ type statusReport struct {
 type daemonInfo struct {
 	PID       int  `json:"pid"`
 	Answering bool `json:"answering"`
+	// OtherBuild says whether the daemon runs another build of mictl than
+	// this command (started before mictl was upgraded or rebuilt: it goes
+	// on with its own code); null when the builds cannot be told apart
+	// (uncommitted, unstamped builds) or its program cannot be read.
+	OtherBuild *bool `json:"other_build"`
+}
+
+// newDaemonInfo describes the daemon of process pid.
+func newDaemonInfo(pid int, answering bool) *daemonInfo {
+	d := &daemonInfo{PID: pid, Answering: answering}
+	if same, known := companion.SameBuildAsProcess(pid, companion.Running()); known {
+		d.OtherBuild = ptr(!same)
+	}
+	return d
 }
 
 // statusRow is one instance.
