@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
@@ -362,8 +363,8 @@ func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names
 		for role, st := range view.Observe(&insts[i], false).Fixed {
 			// Held by the instance itself: started again meanwhile.
 			if st.Listening && st.HolderInstance != insts[i].Name {
-				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by %s itself: the next mictl up plans around it, or refuses while it is held if the offset is fixed (an [[instance]] offset, --offsets); mictl check-conflicts shows it\n",
-					insts[i].Name, ports.Role(role), st.Port, st.Holder, insts[i].Name)
+				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by %s itself: the next %s; mictl check-conflicts shows it\n",
+					insts[i].Name, ports.Role(role), st.Port, st.Holder, insts[i].Name, check.UpPlansAround(insts[i].Name))
 			}
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
@@ -227,13 +228,14 @@ func (r *runner) run() {
 					// problem (a port held by another process, a JDK MI
 					// refuses): retrying cannot fix it, the user must; so
 					// is a restart's final failure.
-					r.record(Event{State: StateFailed, Message: err.Error()}, func(i *state.Instance) {
+					e := endingOf(err)
+					r.record(Event{State: StateFailed, Message: e.withRemedy(e.why)}, func(i *state.Instance) {
 						i.Ended(StateFailed)
-						i.SetError(reasonOf(err), err.Error())
+						i.SetError(e.withRemedy(e.reason), e.withRemedy(e.why))
 					})
 					return
 				}
-				if !r.restartAfter(&restarts, time.Time{}, ending{why: err.Error(), reason: reasonOf(err)}) {
+				if !r.restartAfter(&restarts, time.Time{}, endingOf(err)) {
 					return
 				}
 				continue
@@ -290,9 +292,26 @@ func (r *runner) adopt() (*running, bool) {
 // words (see reasonOf).
 type ending struct {
 	why, reason string
+	// remedy is what the user can do about it (see remedyOf), said once
+	// the instance is left failed: while it is restarted, the next start
+	// may succeed without it.
+	remedy string
 	// graceful is true when the server shut down cleanly on its own (MI's
 	// "Shutdown complete" in this run's log): not a failure.
 	graceful bool
+}
+
+// endingOf is the ending of a start that failed with err.
+func endingOf(err error) ending {
+	return ending{why: err.Error(), reason: reasonOf(err), remedy: remedyOf(err)}
+}
+
+// withRemedy is s, a message about e, followed by e's remedy if it has one.
+func (e ending) withRemedy(s string) string {
+	if e.remedy == "" {
+		return s
+	}
+	return s + "; " + e.remedy
 }
 
 // restartAfter decides, after the instance ended, whether and when to
@@ -312,9 +331,9 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 		if !e.graceful {
 			left = StateFailed
 		}
-		r.record(Event{State: left, Message: why + "; restart policy " + p.Restart}, func(i *state.Instance) {
+		r.record(Event{State: left, Message: e.withRemedy(why + "; restart policy " + p.Restart)}, func(i *state.Instance) {
 			i.Ended(left)
-			i.SetError(reason, why)
+			i.SetError(e.withRemedy(reason), e.withRemedy(why))
 		})
 		return false
 	}
@@ -331,10 +350,10 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 		case 1:
 			gaveUp = "gave up after 1 restart in a row"
 		}
-		msg := why + "; " + gaveUp
+		msg := e.withRemedy(why + "; " + gaveUp)
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {
 			i.Ended(StateFailed)
-			i.SetError(gaveUp+": "+reason, msg)
+			i.SetError(e.withRemedy(gaveUp+": "+reason), msg)
 		})
 		return false
 	}
@@ -475,9 +494,9 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 			probe.soon() // its ports follow
 		}
 		why, fatal, faulty := r.readiness(cur, bindErrors)
-		if fatal {
+		if fatal != nil {
 			r.killGroup(cur)
-			return nil, errors.New(why)
+			return nil, fatal
 		}
 		if why == "" {
 			// Started. Faulty CApps, or a port besides the fixed ones
@@ -505,70 +524,76 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 }
 
 // readiness returns "" when a starting instance is ready, else why not,
-// and whether that reason is fatal. An instance whose /healthz says only
-// that CApps are faulty is ready as a server: faulty says which. bindErrors
-// looks at this start's log (see bindFailures).
-func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal bool, faulty *observe.FaultyApps) {
+// or fatal, the error the start fails with. An instance whose /healthz
+// says only that CApps are faulty is ready as a server: faulty says
+// which. bindErrors looks at this start's log (see bindFailures).
+func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal error, faulty *observe.FaultyApps) {
 	inst := r.live(cur)
-	if why := r.bindFailures(cur, &inst, bindErrors); why != "" {
-		return why, true, nil
+	if err := r.bindFailures(cur, &inst, bindErrors); err != nil {
+		return "", err, nil
 	}
 	// For most of a start the ports do not listen yet: the socket scan
 	// shared by every starting instance says so, with no request sent.
 	shared, err := r.s.starting.View()
 	if err != nil {
-		return err.Error(), false, nil
+		return err.Error(), nil, nil
 	}
 	for role, inode := range shared.ListeningInodes(&inst) {
 		if inode == 0 {
-			return notListening(inst.Ports[role], ports.Role(role)), false, nil
+			return notListening(inst.Ports[role], ports.Role(role)), nil, nil
 		}
 	}
 	if err := observe.Healthy(r.s.ctx, &inst); err != nil && !errors.As(err, &faulty) {
-		return err.Error(), false, nil
+		return err.Error(), nil, nil
 	}
 	// Ready is judged on a look begun after the answer, never on an older
 	// one; instances answering together share it.
 	view, err := r.s.starting.Since(time.Now())
 	if err != nil {
-		return err.Error(), false, nil
+		return err.Error(), nil, nil
 	}
-	why, fatal = portsProblem(view.Observe(&inst, false))
-	return why, fatal, faulty
+	obs := view.Observe(&inst, false)
+	why, foreign := portsProblem(obs)
+	if foreign {
+		_, st, _ := obs.Foreign()
+		return "", r.heldPortFailure(why, st), nil
+	}
+	return why, nil, faulty
 }
 
 // bindFailures reads the BindExceptions the start of cur logged since
-// the last look, and returns why the start fails, "" when it goes on. A
+// the last look, and returns the error the start fails with, nil when it
+// goes on. A
 // BindException about one of the four fixed ports, or naming no port
 // while another process holds a fixed one, fails it: MI runs on without
 // that listener and is never whole. One about any other port (the
 // mediation debugger's, an inbound endpoint's, a pinned JMX port) is
 // added to cur.unbound, naming the port and its holder: MI serves on
 // without that listener, so the instance is degraded, not killed.
-func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan) string {
+func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan) error {
 	var lines []string
 	for line, ok := scan.find("BindException"); ok; line, ok = scan.find("BindException") {
 		lines = append(lines, strings.TrimSpace(line))
 	}
 	if len(lines) == 0 {
-		return ""
+		return nil
 	}
 	view, err := r.s.newView()
 	if err != nil {
-		return fmt.Sprintf("the server could not bind a port (%s), and which process holds it is unknown: %v", lines[0], err)
+		return fmt.Errorf("the server could not bind a port (%s), and which process holds it is unknown: %v", lines[0], err)
 	}
 	obs := view.Observe(inst, false)
 	for _, line := range lines {
 		for role, port := range inst.Ports {
 			if namesPort(line, port) {
-				return fixedBindFailure(ports.Role(role), obs.Fixed[role], line)
+				return r.fixedBindFailure(ports.Role(role), obs.Fixed[role], line)
 			}
 		}
 	}
 	for _, line := range lines {
 		if _, named := portIn(line); !named {
 			if role, st, ok := obs.Foreign(); ok {
-				return fixedBindFailure(role, st, line)
+				return r.fixedBindFailure(role, st, line)
 			}
 		}
 	}
@@ -578,16 +603,41 @@ func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan)
 			cur.unbound = append(cur.unbound, why)
 		}
 	}
-	return ""
+	return nil
 }
 
-// fixedBindFailure is why a start fails whose server logged line, a
-// BindException about its fixed port st (of role).
-func fixedBindFailure(role ports.Role, st observe.PortStatus, line string) string {
+// fixedBindFailure is the error a start fails with whose server logged
+// line, a BindException about its fixed port st (of role).
+func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line string) error {
 	if st.Listening && !st.Owned {
-		return fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, line)
+		return r.heldPortFailure(fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, line), st)
 	}
-	return fmt.Sprintf("the server could not bind its %s port %d (%s)", role, st.Port, line)
+	return fmt.Errorf("the server could not bind its %s port %d (%s)", role, st.Port, line)
+}
+
+// heldPortFailure is a start that failed, as why says, on the instance's
+// fixed port st, which another process holds. Restarts cannot free it:
+// the failure says what can, for status to show once the instance is
+// left failed.
+func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
+	return &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.inst.Name, st)}
+}
+
+// heldPortRemedy is what frees or moves name's fixed port st, which
+// another process holds: stopping a stranger holding it, or letting
+// mictl up plan the instance elsewhere. A process in one of the
+// deployment's homes is no stranger to stop (mictl would start its
+// instance again): up plans around its ports.
+func heldPortRemedy(name string, st observe.PortStatus) string {
+	around := check.UpPlansAround(name)
+	switch {
+	case st.HolderInstance != "":
+		return around
+	case st.HolderPID > 0:
+		return fmt.Sprintf("stop pid %d to free port %d, then mictl up starts %s again; or %s", st.HolderPID, st.Port, name, around)
+	default: // the owner cannot be seen (another user's process)
+		return fmt.Sprintf("stop what holds port %d to free it, then mictl up starts %s again; or %s", st.Port, name, around)
+	}
 }
 
 // unboundPort says which port line, a BindException about none of inst's
@@ -764,7 +814,7 @@ func (r *runner) watch(cur *running) (e ending, stopped bool) {
 			if errors.Is(err, errStopped) {
 				return ending{}, true
 			}
-			return ending{why: err.Error(), reason: reasonOf(err)}, false
+			return endingOf(err), false
 		}
 	}
 }
@@ -1127,10 +1177,11 @@ func (r *runner) startFailed(what, detail string, logOffset int64) error {
 
 // startFailure is a start that failed: its reason in a few words (the
 // HEALTH column of mictl status), and the whole of it; final when no
-// restart can succeed until the user acts.
+// restart can succeed until the user acts; remedy, when known, what the
+// user can do about it (see remedyOf).
 type startFailure struct {
-	reason, detail string
-	final          bool
+	reason, detail, remedy string
+	final                  bool
 }
 
 func (e *startFailure) Error() string { return e.detail }
@@ -1140,6 +1191,16 @@ func (e *startFailure) Error() string { return e.detail }
 func finalFailure(err error) bool {
 	var sf *startFailure
 	return errors.As(err, &sf) && sf.final
+}
+
+// remedyOf is what the user can do about err, a failed start: a
+// startFailure's remedy, "" when none is known.
+func remedyOf(err error) string {
+	var sf *startFailure
+	if errors.As(err, &sf) {
+		return sf.remedy
+	}
+	return ""
 }
 
 // reasonOf is err in a few words: a startFailure's reason, else the

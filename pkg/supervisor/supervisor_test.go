@@ -17,6 +17,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
@@ -132,6 +133,26 @@ func TestPortInABindExceptionLine(t *testing.T) {
 	}
 	if line := "on 127.0.0.1:34308 java.net.BindException"; namesPort(line, 3430) || !namesPort(line, 34308) {
 		t.Errorf("namesPort(%q) takes a prefix of 34308 for it", line)
+	}
+}
+
+// A start failed on a port another process holds says what frees or
+// moves it: a stranger is stopped by its pid (or, unseen, by whoever runs
+// it); a server of the deployment's, which mictl would start again, is
+// planned around.
+func TestHeldPortRemedy(t *testing.T) {
+	around := "mictl up plans mi-2 around the port, or refuses while it is held if its offset is fixed (an [[instance]] offset, --offsets)"
+	for _, tc := range []struct {
+		st   observe.PortStatus
+		want string
+	}{
+		{observe.PortStatus{Port: 8291, HolderPID: 7, Holder: "pid 7 (python3)"}, "stop pid 7 to free port 8291, then mictl up starts mi-2 again; or " + around},
+		{observe.PortStatus{Port: 8291, HolderPID: 7, Holder: "pid 7 (mictl-sim), the server of mi-1", HolderInstance: "mi-1"}, around},
+		{observe.PortStatus{Port: 8291, Holder: "a process of user wso2 (uid 1001)"}, "stop what holds port 8291 to free it, then mictl up starts mi-2 again; or " + around},
+	} {
+		if got := heldPortRemedy("mi-2", tc.st); got != tc.want {
+			t.Errorf("held by %s:\n got %q\nwant %q", tc.st.Holder, got, tc.want)
+		}
 	}
 }
 

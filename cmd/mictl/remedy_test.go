@@ -1,0 +1,96 @@
+package main
+
+// End-to-end tests of failures an operator meets, each of which must say
+// what to do about it, not only what failed.
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/ports"
+)
+
+// heldRemedy is what status says about mi-1, failed on its port held by
+// this test's process: stop it, or let up plan mi-1 elsewhere.
+func heldRemedy(port int) string {
+	return fmt.Sprintf("stop pid %d to free port %d, then mictl up starts mi-1 again; or mictl up plans mi-1 around the port, or refuses while it is held if its offset is fixed (an [[instance]] offset, --offsets)", os.Getpid(), port)
+}
+
+// assertStatusSays checks that every view of status (the table, status
+// mi-1, and -o json's health and last_error) says want about mi-1, failed.
+func (d *deployment) assertStatusSays(want string) {
+	d.t.Helper()
+	for _, args := range [][]string{{"status"}, {"status", "mi-1"}} {
+		if out := d.faulted("mi-1", args...); !strings.Contains(out, want) {
+			d.t.Errorf("mictl %s does not say %q:\n%s", strings.Join(args, " "), want, out)
+		}
+	}
+	row := d.statusJSON().Instances[0]
+	if row.State != "failed" || row.Health == nil || !strings.Contains(*row.Health, want) || row.LastError == nil || !strings.Contains(*row.LastError, want) {
+		d.t.Errorf("mictl status -o json: mi-1 %s, health %v, last_error %v: want failed, both saying %q", row.State, deref(row.Health), deref(row.LastError), want)
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "null"
+	}
+	return *s
+}
+
+// A first start that fails on a port a stranger holds says, in up and in
+// every view of status, what to do: stop the holder (by pid), or let up
+// plan the instance around the port. It said only what failed.
+func TestAStartFailedOnAHeldPortSaysWhatToDo(t *testing.T) {
+	d := newDeployment(t)
+	port := 8280 + d.base
+	listen(t, port)
+	code, _, errOut := d.mictl("up", "--offsets", fmt.Sprint(d.base), "--force", "--timeout", "20s")
+	want := heldRemedy(port)
+	if code != 3 || !strings.Contains(errOut, want) {
+		t.Fatalf("up: exit %d, want 3 and %q:\n%s", code, want, errOut)
+	}
+	d.assertStatusSays(want)
+
+	// The remedy holds: up, its offset no longer fixed, plans it around.
+	d.up(1)
+	if inst := d.instance("mi-1"); inst.State != "ready" || inst.Offset == d.base {
+		t.Fatalf("after mictl up, mi-1 is %s at offset %d, want ready away from %d", inst.State, inst.Offset, d.base)
+	}
+}
+
+// A crashed instance whose restarts fail on a port a stranger took
+// meanwhile says what to do once the daemon gives up, as a first start
+// does.
+func TestRestartsFailedOnAHeldPortSayWhatToDo(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1, "--max-restarts", "1")
+	inst := d.instance("mi-1")
+	// With the daemon away, the crash and the stranger come before the
+	// restart; the next daemon restarts mi-1 by its policy.
+	d.killDaemon()
+	if err := syscall.Kill(inst.Server.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	port := inst.Ports[ports.HTTP]
+	// The server's listener closes once its last thread has exited, a
+	// moment after its pid is a zombie.
+	d.waitFor("the server's http port to be free", func() bool {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			t.Cleanup(func() { l.Close() })
+		}
+		return err == nil
+	})
+	d.adopt()
+	d.waitFor("mi-1 failed", func() bool { return d.stateIs("mi-1", "failed") })
+	want := heldRemedy(port)
+	if !strings.Contains(d.instance("mi-1").LastError, "gave up after 1 restart in a row; "+want) {
+		t.Fatalf("mi-1's last error: %q, want the restarts given up, then %q", d.instance("mi-1").LastError, want)
+	}
+	d.assertStatusSays(want)
+}
