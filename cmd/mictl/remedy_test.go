@@ -4,9 +4,12 @@ package main
 // what to do about it, not only what failed.
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,4 +96,75 @@ func TestRestartsFailedOnAHeldPortSayWhatToDo(t *testing.T) {
 		t.Fatalf("mi-1's last error: %q, want the restarts given up, then %q", d.instance("mi-1").LastError, want)
 	}
 	d.assertStatusSays(want)
+}
+
+// A crashed instance whose conf/deployment.toml was deleted while it ran
+// is restarted with the file mictl rendered there put back: restarted
+// without it, MI would not run on the instance's ports (the simulator
+// failed to start, at every restart the policy allowed).
+func TestACrashRestartPutsBackTheDeletedDeploymentTOML(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	inst := d.instance("mi-1")
+	conf := filepath.Join(inst.Home, "conf", "deployment.toml")
+	rendered, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// conf/ whole: the distribution's files in it come back too.
+	if err := os.RemoveAll(filepath.Dir(conf)); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(inst.Server.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("mi-1 restarted", func() bool {
+		now := d.instance("mi-1")
+		return now.Server != inst.Server && (now.State == "ready" || now.State == "failed")
+	})
+	if now := d.instance("mi-1"); now.State != "ready" || now.Restarts != 1 {
+		t.Fatalf("mi-1 is %s after %d restarts (%s), want ready after 1\n%s", now.State, now.Restarts, now.LastError, d.events())
+	}
+	if got, err := os.ReadFile(conf); err != nil || string(got) != string(rendered) {
+		t.Fatalf("conf/deployment.toml after the restart: %v, want it as rendered:\n%s", err, got)
+	}
+	if info, err := os.Stat(conf); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("conf/deployment.toml put back: %v, want mode 0600", info.Mode())
+	}
+	if !strings.Contains(d.events(), "mi-1 home-restored: put back conf/deployment.toml as mictl last rendered it") {
+		t.Fatalf("the event log does not say the file was put back:\n%s", d.events())
+	}
+}
+
+// A home that keeps no copy of its deployment.toml (one an older mictl
+// rendered) fails the crash restart at once, naming the file and the
+// command that renders it, rather than start MI without it.
+func TestACrashRestartWithoutDeploymentTOMLOrItsCopyFailsSayingSo(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	inst := d.instance("mi-1")
+	conf := filepath.Join(inst.Home, "conf", "deployment.toml")
+	for _, file := range []string{conf, filepath.Join(inst.Home, ".mictl-deployment.toml")} {
+		if err := os.Remove(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Kill(inst.Server.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("mi-1 failed", func() bool { return d.stateIs("mi-1", "failed") })
+	want := conf + " is gone (deleted while the server ran), and the home keeps no copy of it to put back; mictl up renders it and starts the instance again"
+	if now := d.instance("mi-1"); now.LastError != want || now.Restarts != 1 {
+		t.Fatalf("mi-1 failed after %d restarts saying %q, want after 1 saying %q\n%s", now.Restarts, now.LastError, want, d.events())
+	}
+	if row := d.statusRow("mi-1"); row.Health == nil || *row.Health != "conf/deployment.toml gone, not put back: mictl up renders it" {
+		t.Fatalf("mictl status: mi-1's health %v, want the file named and mictl up", deref(row.Health))
+	}
+	if n := strings.Count(d.events(), "mi-1 starting pid="); n != 2 {
+		t.Fatalf("%d starting events, want those of the first start alone:\n%s", n, d.events())
+	}
+	d.up(1)
+	if got, err := os.ReadFile(conf); err != nil || len(got) == 0 || d.instance("mi-1").State != "ready" {
+		t.Fatalf("mictl up did not render conf/deployment.toml and start mi-1 (%v)", err)
+	}
 }

@@ -28,14 +28,52 @@ func ConfPath(dir string) string {
 	return filepath.Join(dir, "conf", "deployment.toml")
 }
 
+// renderedCopy is where a home keeps the deployment.toml mictl last
+// rendered into it, mode 0600 as the file itself: a restart after a crash
+// puts the file back from it when it is gone (see RestoreConf).
+const renderedCopy = ".mictl-deployment.toml"
+
 // WriteConf writes an instance's rendered deployment.toml into its home at
-// dir, atomically and with mode 0600 (it holds keystore passwords). It
-// refuses a dir that is, or is inside, the source distribution miHome.
+// dir, and its copy (renderedCopy), each atomically and with mode 0600 (it
+// holds keystore passwords). It refuses a dir that is, or is inside, the
+// source distribution miHome.
 func WriteConf(dir, miHome string, rendered []byte) error {
 	if err := outsideSource(dir, miHome); err != nil {
 		return err
 	}
-	return deploytoml.WriteFile(ConfPath(dir), rendered)
+	// The file first: a copy that could not be written lags behind it,
+	// never ahead of what the server was started with.
+	if err := deploytoml.WriteFile(ConfPath(dir), rendered); err != nil {
+		return err
+	}
+	return deploytoml.WriteFile(filepath.Join(dir, renderedCopy), rendered)
+}
+
+// RestoreConf readies the home dir for a server's restart after a crash:
+// when its conf/deployment.toml is gone (deleted while the server ran),
+// it puts back the one mictl last rendered there, from its copy, and
+// reports that it did. Rendering it again instead would apply what
+// changed in the configuration and the distribution since, which a crash
+// restart must not do unasked (see Restore). Without the file MI would
+// not run on the instance's offset and ports: with no copy to put back
+// (a home an older mictl rendered), it fails saying how to render it.
+func RestoreConf(dir string) (restored bool, err error) {
+	path := ConfPath(dir)
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		return false, nil // there, or for the start to say what is wrong with it
+	}
+	rendered, err := os.ReadFile(filepath.Join(dir, renderedCopy))
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || (err == nil && len(rendered) == 0):
+		// Empty: cut short by a power failure (it is written without fsync).
+		return false, fmt.Errorf("%s is gone (deleted while the server ran), and the home keeps no copy of it to put back; mictl up renders it and starts the instance again", path)
+	case err != nil:
+		return false, fmt.Errorf("%s is gone (deleted while the server ran), and its copy cannot be read: %w; mictl up renders it and starts the instance again", path, fsutil.Cause(err))
+	}
+	if err := deploytoml.WriteFile(path, rendered); err != nil {
+		return false, fmt.Errorf("put back %s: %w; mictl up renders it and starts the instance again", path, fsutil.Cause(err))
+	}
+	return true, nil
 }
 
 // Dir returns the home of the named instance, refusing names that could

@@ -933,6 +933,52 @@ func TestWriteConf(t *testing.T) {
 	}
 }
 
+// A crash restart puts back the deployment.toml deleted from a home as
+// mictl last rendered it (with the conf/ it was in), leaves one that is
+// there alone, and, with no copy to put back (a home an older mictl
+// made, or a copy a power failure left empty), says how to render it.
+func TestRestoreConf(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mi-1")
+	data := []byte("[keystore.primary]\npassword = \"wso2carbon\"\n")
+	must(t, home.WriteConf(dir, "", data))
+	path := home.ConfPath(dir)
+
+	edited := []byte("[server]\noffset = 99\n") // the home's to keep
+	must(t, os.WriteFile(path, edited, 0o600))
+	if put, err := home.RestoreConf(dir); put || err != nil {
+		t.Fatalf("RestoreConf with the file there: %v, %v; want nothing done", put, err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, edited) {
+		t.Fatalf("RestoreConf changed the file there: %q", got)
+	}
+
+	must(t, os.RemoveAll(filepath.Dir(path)))
+	if put, err := home.RestoreConf(dir); !put || err != nil {
+		t.Fatalf("RestoreConf with conf/ gone: %v, %v; want it put back", put, err)
+	}
+	got, err := os.ReadFile(path)
+	must(t, err)
+	info, err := os.Stat(path)
+	must(t, err)
+	if !bytes.Equal(got, data) || info.Mode().Perm() != 0o600 {
+		t.Fatalf("put back %q, mode %o; want %q, 0600 (it holds passwords)", got, info.Mode().Perm(), data)
+	}
+
+	copyPath := filepath.Join(dir, ".mictl-deployment.toml")
+	must(t, os.Remove(path))
+	for _, copyData := range [][]byte{nil, {}} {
+		if copyData == nil {
+			must(t, os.Remove(copyPath))
+		} else {
+			must(t, os.WriteFile(copyPath, copyData, 0o600))
+		}
+		put, err := home.RestoreConf(dir)
+		if want := path + " is gone (deleted while the server ran), and the home keeps no copy of it to put back; mictl up renders it and starts the instance again"; put || err == nil || err.Error() != want {
+			t.Fatalf("RestoreConf with the copy %q: %v, %v; want the error %q", copyData, put, err, want)
+		}
+	}
+}
+
 func TestWriteConfRefusesInsideSource(t *testing.T) {
 	root := t.TempDir()
 	miHome := filepath.Join(root, "wso2mi")

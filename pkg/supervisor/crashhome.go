@@ -20,11 +20,13 @@ const (
 // home up to date with the distribution and the configuration: changes
 // wait for a restart or a reload the user asks for. It puts back what
 // the home lost since its last start (see home.Restore: MI's secure vault
-// deletes password-tmp at every start), and, in a simulated home whose
+// deletes password-tmp at every start; and home.RestoreConf: its
+// deployment.toml as mictl rendered it), and, in a simulated home whose
 // start script runs a simulator that is gone (mictl moved), the script,
 // naming the simulator of the running mictl. It returns an error, for
 // the run to end at once, when the start would fail however often it is
-// tried: the simulator is gone and no other can be named.
+// tried, or run on other ports than planned: the simulator is gone and
+// no other can be named, or deployment.toml is gone with no copy.
 func (r *runner) restoreHome() error {
 	// The distribution the home was cloned from, which a reload may have
 	// changed since this supervisor started.
@@ -45,6 +47,14 @@ func (r *runner) restoreHome() error {
 	}
 	if err != nil {
 		r.s.emit(Event{Instance: r.inst.Name, State: eventHomeRestoreFailed, Message: err.Error() + "; starting the home as it is"})
+	}
+	// After the files of the distribution: conf/ gone whole, it is made
+	// again with the distribution's mode.
+	switch put, err := home.RestoreConf(r.inst.Home); {
+	case err != nil:
+		return &startFailure{final: true, reason: "conf/deployment.toml gone, not put back: mictl up renders it", detail: err.Error()}
+	case put:
+		r.s.emit(Event{Instance: r.inst.Name, State: eventHomeRestored, Message: "put back conf/deployment.toml as mictl last rendered it"})
 	}
 	if gone := sim.GoneProgram(r.inst.Home); gone != "" {
 		return &startFailure{final: true, reason: "simulator gone: " + gone,
