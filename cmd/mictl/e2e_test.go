@@ -925,34 +925,63 @@ func TestDaemonKilledMidReloadAppliesTheEdit(t *testing.T) {
 
 // An up run after a daemon killed in a reload that moved every instance
 // (mi-1's restart under way, mi-2's still to come) said "mi-1 runs with
-// offset ...: stop it first", though the reload was moving it; and the
-// daemon it started finished mi-1's restart but left mi-2 where it was,
-// mictl diff saying it was still to restart until a mictl reload. It
-// says the restart is under way, and its daemon applies the rest.
-func TestUpAfterAKilledReloadCatchesUp(t *testing.T) {
-	d := newDeployment(t)
+// offset ...: stop it first", though the reload was moving it. It says
+// the restart is under way and that mictl reload finishes it and applies
+// the rest, which it does.
+func TestUpAfterAKilledReloadSaysReloadFinishesIt(t *testing.T) {
+	d, moved := killedInAReloadMovingTwo(t)
+	code, _, errOut := d.mictl("up", "--timeout", "30s")
+	if want := "mi-1 is being restarted, from offset"; code != 2 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl reload finishes") {
+		t.Errorf("up during the restart: exit %d, said:\n%s\nwant exit 2, %q and the reload that finishes it", code, errOut, want)
+	}
+	d.must("reload")
+	d.waitFor("both instances moved", func() bool {
+		mi1, mi2 := d.instance("mi-1"), d.instance("mi-2")
+		return mi1.State == "ready" && mi1.Offset == moved && mi2.State == "ready" && mi2.Offset == moved+2
+	})
+	if out := d.must("diff"); !strings.Contains(out, "no changes") {
+		t.Errorf("mictl diff after the reload:\n%s", out)
+	}
+}
+
+// After a daemon killed in a reload moving mi-1 and mi-2, the daemon an
+// up (refused) started finished mi-1's restart and then caught up with
+// the configuration on its own, moving mi-2: a restart of mi-2 asked
+// meanwhile stopped and started it a second time (two drains, minutes
+// each on MI). Only a daemon told to catch up (status, reload) does.
+func TestRestartAfterAKilledReloadRestartsOnce(t *testing.T) {
+	d, moved := killedInAReloadMovingTwo(t)
+	before := len(d.events())
+	if code, _, errOut := d.mictl("up", "--timeout", "30s"); code != 2 {
+		t.Fatalf("up during the restart: exit %d, want 2:\n%s", code, errOut)
+	}
+	d.waitFor("mi-1 moved", func() bool { return d.stateIs("mi-1", "ready") && d.instance("mi-1").Offset == moved })
+	d.must("restart", "mi-2", "--timeout", "30s")
+	after := d.events()[before:]
+	if n := strings.Count(after, " mi-2 stopping"); n != 1 {
+		t.Errorf("mi-2 was stopped %d times, want once:\n%s", n, after)
+	}
+	if mi2 := d.instance("mi-2"); mi2.State != "ready" || mi2.Offset != moved+2 {
+		t.Errorf("mi-2 after its restart: %s at offset %d, want ready at %d", mi2.State, mi2.Offset, moved+2)
+	}
+}
+
+// killedInAReloadMovingTwo is a deployment of mi-1 and mi-2 whose daemon
+// was killed while its reload, moving both by moved-base offsets, was
+// stopping mi-1: mi-1's restart under way, mi-2's still to come.
+func killedInAReloadMovingTwo(t *testing.T) (d *deployment, moved int) {
+	d = newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
 	twoAt := func(offset int) string {
 		return fmt.Sprintf("host = \"127.0.0.1\"\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", offset, offset+2)
 	}
 	d.configFile("rename", twoAt(d.base))
 	d.must("up", "--timeout", "30s")
-	moved := d.base + 10
+	moved = d.base + 10
 	d.configFile("rename", twoAt(moved))
 	d.waitFor("the reload's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
 	d.killDaemon()
-
-	code, _, errOut := d.mictl("up", "--timeout", "30s")
-	if want := "mi-1 is being restarted, from offset"; code != 2 || !strings.Contains(errOut, want) {
-		t.Errorf("up during the restart: exit %d, said:\n%s\nwant exit 2 and %q", code, errOut, want)
-	}
-	d.waitFor("both instances moved", func() bool {
-		mi1, mi2 := d.instance("mi-1"), d.instance("mi-2")
-		return mi1.State == "ready" && mi1.Offset == moved && mi2.State == "ready" && mi2.Offset == moved+2
-	})
-	if out := d.must("diff"); !strings.Contains(out, "no changes") {
-		t.Errorf("mictl diff after the take-over:\n%s", out)
-	}
+	return d, moved
 }
 
 // A daemon killed while its reload stopped a removed instance left the

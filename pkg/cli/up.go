@@ -265,10 +265,12 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			}
 		} else if running && rec.Offset != inst.Offset {
 			if rec.RestartUnderWay() {
-				// Not a server to stop first: the restart under way (a
-				// reload's, which its daemon may have died in) starts
-				// it again as the configuration now says.
-				return prepared{}, exitcode.Usagef("%s is being restarted, from offset %d: the mictl daemon starts it again at its configured offset %d, and applies what else the configuration changed; run mictl up again once mictl status shows it ready (mictl diff shows what is left to apply)", inst.Name, rec.Offset, inst.Offset)
+				// Not a server to stop first: a restart is under way (a
+				// reload's, whose daemon may have died in it, leaving the
+				// reload's other instances where they were). A reload
+				// finishes it, replacing a dead daemon, and applies the
+				// rest; up never moves a running instance.
+				return prepared{}, exitcode.Usagef("%s is being restarted, from offset %d, to its configured offset %d: mictl reload finishes that restart and applies what else the configuration changed (mictl diff shows what is left to apply)", inst.Name, rec.Offset, inst.Offset)
 			}
 			return prepared{}, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}

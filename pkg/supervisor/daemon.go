@@ -310,17 +310,17 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	// The instances the dead daemon left ran on, or were being stopped or
 	// restarted, while nothing followed the configuration: what was edited
 	// meanwhile (or what its reload had still to do when it died: add an
-	// instance, remove one) is applied, as it would have applied it, once
-	// the stops and restarts it left are finished. Beside them, the reload
+	// instance, remove one) is applied, as it would have applied it, for a
+	// command that applies no configuration itself (catchUpEnv), once the
+	// stops and restarts it left are finished. Beside them, the reload
 	// stopped a second time what a resumed stop was stopping, and
-	// restarted again what a finished restart started. It is applied for a
-	// command that applies no configuration itself (catchUpEnv), and after
-	// restarts this daemon finished whoever started it: finishRestarts
-	// starts them as the configuration says now, so the reload that was
-	// restarting them, if one was, is half applied until the rest follows
-	// (its other instances left where they were, which up never moves).
-	catchUpAfter := err == nil && predecessorDied && d.watch != nil &&
-		(catchUp && len(wanted) > 0 || len(restarting) > 0)
+	// restarted again what a finished restart started. A daemon `up` or
+	// `restart` started does not catch up even after restarts it finished
+	// (the reload they belonged to then half applied): its own reload
+	// raced their requests, and a `restart mi-2` restarted mi-2 twice;
+	// `up` refuses to move an instance whose restart is under way and says
+	// that mictl reload applies the rest.
+	catchUpAfter := err == nil && catchUp && predecessorDied && d.watch != nil && len(wanted)+len(restarting) > 0
 	var leftovers sync.WaitGroup // the resumed stops and the finished restarts
 	if err == nil && len(stopping) > 0 {
 		// A stop the previous supervisor (or a killed down) did not live
