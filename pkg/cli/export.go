@@ -65,8 +65,9 @@ are written 0600, and Kubernetes pods take it from a Secret of its own,
 property is named for a secret when, whatever the case, a segment of its
 name (split on '.', '_' and '-') holds one of
 ` + export.SecretWordsText + `,
-or two adjacent segments together are one: -Djavax.net.ssl.keyStorePassword,
--Ddb.pwd, -Dapi.key. "key" alone is none: -Dkey.store.type is no secret.`,
+or two adjacent segments together are one, or a segment is "pass", or the
+last is "key": -Djavax.net.ssl.keyStorePassword, -Ddb.pwd, -Dapi.key,
+-Ddb.pass, -Dencryption.key. -Dkey.store.type is no secret.`,
 		Example: `  mictl export kubernetes --out deploy/k8s --namespace integration
   mictl export systemd --out deploy/systemd
   mictl export compose --out deploy/compose.yaml`,

@@ -153,10 +153,12 @@ func (i Instance) JVMEnv() []string {
 // value is a secret: javax.net.ssl.keyStorePassword,
 // com.sun.management.jmxremote.password.file, db.pwd, api.token,
 // client_secret, wso2.credential, an API key, secure vault's settings
-// (secret.*, securevault.*). "key" alone is not one: it names key stores
-// and aliases (key.store.type, javax.net.ssl.keyStore, keyAlias), whose
-// values are paths and types; a secret key says "secret" (secret.key).
-var secretWords = []string{"password", "passwd", "passphrase", "pwd", "secret", "securevault", "token", "credential", "apikey"}
+// (secret.*, securevault.*). Two shorter words count only as a whole
+// segment (see SecretProperty): "pass" (db.pass; passive, compass are
+// none) and, as the last one, "key" (encryption.key; not key.store.type,
+// javax.net.ssl.keyStore, keyAlias: key stores and aliases, whose values
+// are paths and types).
+var secretWords = []string{"password", "passwd", "passphrase", "passcode", "pwd", "secret", "securevault", "token", "credential", "apikey"}
 
 // SecretWordsText lists secretWords for help texts, built from them so
 // that the help names exactly the words the rule takes.
@@ -165,7 +167,8 @@ var SecretWordsText = strings.Join(secretWords[:len(secretWords)-1], ", ") + " o
 // SecretProperty reports whether the JVM system property name (what
 // follows -D, without its value) says its value is a secret: whether,
 // case aside, one of the name's segments (split on '.', '_' and '-')
-// holds one of secretWords, or two adjacent ones together are one.
+// holds one of secretWords, or two adjacent ones together are one, or a
+// segment is "pass", or the last one is "key".
 // Within a segment the word may run into others, as spellings
 // do (keyStorePassword, dbpwd, secretkey); across two it must be the whole
 // of both, so that a word split by a separator counts (api.key, api_key,
@@ -175,6 +178,9 @@ var SecretWordsText = strings.Join(secretWords[:len(secretWords)-1], ", ") + " o
 func SecretProperty(name string) bool {
 	segments := strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return r == '.' || r == '_' || r == '-' })
 	for i, seg := range segments {
+		if seg == "pass" || (seg == "key" && i == len(segments)-1) {
+			return true
+		}
 		if slices.ContainsFunc(secretWords, func(w string) bool { return strings.Contains(seg, w) }) {
 			return true
 		}

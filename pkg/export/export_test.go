@@ -235,6 +235,16 @@ func TestSecretProperty(t *testing.T) {
 		{"javax.net.ssl.keyStoreType", false},
 		{"keyAlias", false},
 		{"private.key.alias", false},
+		// A short word as a whole segment: "pass", and "key" last.
+		{"encryption.key", true},
+		{"private.key", true},
+		{"SIGNING_KEY", true},
+		{"key", true},
+		{"db.pass", true},
+		{"passcode", true},
+		{"passive.mode", false},
+		{"compass.dir", false},
+		{"key.alias", false},
 		{"api.keystore", false}, // "api" and "keystore" are not "apikey"
 		{"monkey", false},
 		// No word at all; none straddling a separator.
