@@ -567,7 +567,7 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 // BindException about one of the four fixed ports, or naming no port
 // while another process holds a fixed one, fails it: MI runs on without
 // that listener and is never whole. One about any other port (the
-// mediation debugger's, an inbound endpoint's, a pinned JMX port) is
+// mediation debugger's, an inbound endpoint's) is
 // added to cur.unbound, naming the port and its holder: MI serves on
 // without that listener, so the instance is degraded, not killed.
 func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan) error {
@@ -597,13 +597,32 @@ func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan)
 			}
 		}
 	}
-	for _, line := range lines {
-		// A stack trace repeats a line naming no port ("Caused by:").
+	for _, line := range unboundLines(lines, len(cur.unbound) > 0) {
 		if why := unboundPort(view, inst, line); !slices.Contains(cur.unbound, why) {
 			cur.unbound = append(cur.unbound, why)
 		}
 	}
 	return nil
+}
+
+// unboundLines are the lines of lines, BindExceptions about none of the
+// fixed ports, that each tell of a port not bound: every line naming a
+// port, and the first naming none when no line names one and no reason is
+// known yet (known). A stack trace repeats its exception in lines naming
+// no port ("Caused by: java.net.BindException: ..."), and a reason for a
+// line naming none already names every planned extra port a stranger
+// holds: more such lines only said the same failure twice.
+func unboundLines(lines []string, known bool) []string {
+	var named []string
+	for _, line := range lines {
+		if _, ok := portIn(line); ok {
+			named = append(named, line)
+		}
+	}
+	if len(named) > 0 || known || len(lines) == 0 {
+		return named
+	}
+	return lines[:1]
 }
 
 // fixedBindFailure is the error a start fails with whose server logged
@@ -654,7 +673,7 @@ func unboundPort(view *observe.View, inst *state.Instance, line string) string {
 			}
 		}
 		if len(held) == 0 {
-			return "a port besides the four fixed ones not bound, MI serves without it: " + line
+			return "a port not bound (none of the four fixed ones; the log does not say which), MI serves without it: " + line
 		}
 		return fmt.Sprintf("%s not bound, MI serves without it: %s", strings.Join(held, " or "), line)
 	}

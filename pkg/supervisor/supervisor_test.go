@@ -136,6 +136,32 @@ func TestPortInABindExceptionLine(t *testing.T) {
 	}
 }
 
+// Each port not bound is one reason, whatever the log repeats: a stack
+// trace's "Caused by:" line after a line naming the port read as a second
+// failure, "a port ... not bound" beside "port 21999 not bound".
+func TestUnboundLinesTellEachFailureOnce(t *testing.T) {
+	named := "ERROR {InboundHttpListener} - Error starting listener on 0.0.0.0:21999 java.net.BindException: Address already in use"
+	other := "ERROR {InboundHttpListener} - Error starting listener on 0.0.0.0:21998 java.net.BindException: Address already in use"
+	cause := "Caused by: java.net.BindException: Address already in use"
+	debugger := "ERROR {SynapseDebugInterface} - Failed create communication channels to the external debugger: java.net.BindException: Address already in use"
+	for _, tc := range []struct {
+		lines []string
+		known bool
+		want  []string
+	}{
+		{[]string{named, cause}, false, []string{named}},
+		{[]string{cause, named, other}, false, []string{named, other}},
+		{[]string{debugger, cause}, false, []string{debugger}},
+		{[]string{cause}, true, nil}, // the rest of a trace read at the last look
+		{[]string{cause}, false, []string{cause}},
+		{nil, false, nil},
+	} {
+		if got := unboundLines(tc.lines, tc.known); !slices.Equal(got, tc.want) {
+			t.Errorf("unboundLines(%q, %v) = %q; want %q", tc.lines, tc.known, got, tc.want)
+		}
+	}
+}
+
 // A start failed on a port another process holds says what frees or
 // moves it: a stranger is stopped by its pid (or, unseen, by whoever runs
 // it); a server of the deployment's, which mictl would start again, is
@@ -929,7 +955,7 @@ func TestRestartEndedWithoutAStartClearsItsMark(t *testing.T) {
 
 // Real MI logs a BindException and serves on when the port is not one of
 // its four fixed listeners (docs/mi-facts.md: the mediation debugger's,
-// an inbound endpoint's, JMX): mictl leaves such a server running,
+// an inbound endpoint's): mictl leaves such a server running,
 // degraded and saying which port could not be bound, where it killed it.
 func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
 	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
