@@ -21,6 +21,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
 )
@@ -121,6 +122,29 @@ func (s *simSite) car(file string, spec capp.Spec) string {
 		s.t.Fatal(err)
 	}
 	return path
+}
+
+// debuggerOnSparePorts writes the site's distribution with MI's
+// mediation debugger (-Desb.debug=true) on two ports of the site's last
+// offset, which a test of one instance leaves free, not on 9005 and 9006,
+// which another run on the host may hold. It returns the command port and
+// the synapse.properties written.
+func (s *simSite) debuggerOnSparePorts() (command int, properties string) {
+	s.t.Helper()
+	spare := ports.DefaultBases().Shift(s.base + simSiteInstances - 1)
+	dist := filepath.Join(s.dir, "instances", ".dist")
+	opts, err := sim.MictlDistOptions()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := sim.WriteDist(dist, opts); err != nil {
+		s.t.Fatal(err)
+	}
+	properties = fmt.Sprintf("%s=%d\n%s=%d\n", sim.DebuggerCommandPortKey, spare[ports.HTTP], sim.DebuggerEventPortKey, spare[ports.HTTPS])
+	if err := os.WriteFile(filepath.Join(dist, sim.SynapsePropertiesPath), []byte(properties), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	return spare[ports.HTTP], properties
 }
 
 // reload writes toml (the settings after the site's own) as mictl.toml and

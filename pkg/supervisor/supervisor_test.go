@@ -18,7 +18,6 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
-	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
@@ -358,22 +357,7 @@ func TestAStartHeldByTheDebuggerSaysSo(t *testing.T) {
 	policy := DefaultPolicy()
 	policy.ReadyTimeout = time.Second
 	s := newSimSite(t, policy)
-	// The simulator's debugger listens on two ports of the site's last
-	// offset, which this test's one instance leaves free, not on 9005 and
-	// 9006, which another run on the host may hold.
-	spare := ports.DefaultBases().Shift(s.base + simSiteInstances - 1)
-	dist := filepath.Join(s.dir, "instances", ".dist")
-	opts, err := sim.MictlDistOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.WriteDist(dist, opts); err != nil {
-		t.Fatal(err)
-	}
-	properties := fmt.Sprintf("%s=%d\n%s=%d\n", sim.DebuggerCommandPortKey, spare[ports.HTTP], sim.DebuggerEventPortKey, spare[ports.HTTPS])
-	if err := os.WriteFile(filepath.Join(dist, sim.SynapsePropertiesPath), []byte(properties), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	_, properties := s.debuggerOnSparePorts()
 	if err := s.tryReload("instances = 1\n"); err == nil {
 		t.Fatal("a start held by the debugger for ten minutes turned ready within a second")
 	}
@@ -961,22 +945,9 @@ func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
 	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
 	t.Setenv(sim.EnvDebuggerWait, "50ms") // no debugger connects: MI goes on without it
 	s := newSimSite(t, DefaultPolicy())
-	// The debugger's ports are two of the site's last offset, which this
-	// test's one instance leaves free; the test holds the command port.
-	spare := ports.DefaultBases().Shift(s.base + simSiteInstances - 1)
-	dist := filepath.Join(s.dir, "instances", ".dist")
-	opts, err := sim.MictlDistOptions()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.WriteDist(dist, opts); err != nil {
-		t.Fatal(err)
-	}
-	properties := fmt.Sprintf("%s=%d\n%s=%d\n", sim.DebuggerCommandPortKey, spare[ports.HTTP], sim.DebuggerEventPortKey, spare[ports.HTTPS])
-	if err := os.WriteFile(filepath.Join(dist, sim.SynapsePropertiesPath), []byte(properties), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	held, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", spare[ports.HTTP]))
+	// The test holds the debugger's command port.
+	command, _ := s.debuggerOnSparePorts()
+	held, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", command))
 	if err != nil {
 		t.Fatal(err)
 	}
