@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -147,13 +146,7 @@ func TestARestartShowsTheEndOfItsOwnRoll(t *testing.T) {
 	// mi-1's starts take a second: an answer taken once the next roll
 	// began finds mi-1 stopping or starting.
 	s, srv, first := restartUnderWay(t)
-	ln, err := Listen(filepath.Join(s.dir, "control.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { srv.Serve(ln); close(served) }()
-	t.Cleanup(func() { ln.Close(); <-served })
+	addr := serveControl(t, s.dir, srv)
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +154,7 @@ func TestARestartShowsTheEndOfItsOwnRoll(t *testing.T) {
 	var shown []Event
 	answered := make(chan Reply, 1)
 	go func() {
-		reply, err := Call(context.Background(), ln.Addr().String(), Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, func(ev Event) {
+		reply, err := Call(context.Background(), addr, Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, func(ev Event) {
 			shown = append(shown, ev)
 		})
 		if err != nil {

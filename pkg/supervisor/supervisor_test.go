@@ -581,6 +581,20 @@ func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
 	}
 }
 
+// serveControl serves srv's control socket in dir until the test ends,
+// and returns its address.
+func serveControl(t *testing.T, dir string, srv *Server) string {
+	t.Helper()
+	ln, err := Listen(filepath.Join(dir, "control.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	t.Cleanup(func() { ln.Close(); <-served })
+	return ln.Addr().String()
+}
+
 // restartUnderWay runs a site with mi-1 ready, whose starts take a second,
 // and begins a restart of mi-1 through srv; it returns once that restart
 // is starting mi-1 again, with the channel its outcome comes on: what
@@ -800,15 +814,9 @@ func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
 // that it waits: it printed nothing until its turn.
 func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
 	s, srv, first := restartUnderWay(t)
-	ln, err := Listen(filepath.Join(s.dir, "control.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { srv.Serve(ln); close(served) }()
-	t.Cleanup(func() { ln.Close(); <-served })
+	addr := serveControl(t, s.dir, srv)
 	var shown []Event
-	_, err = Call(context.Background(), ln.Addr().String(), Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, func(ev Event) {
+	_, err := Call(context.Background(), addr, Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, func(ev Event) {
 		shown = append(shown, ev)
 	})
 	if err != nil || <-first != nil {
