@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 func TestBackoff(t *testing.T) {
@@ -157,6 +159,48 @@ func TestUnboundLinesTellEachFailureOnce(t *testing.T) {
 	} {
 		if got := unboundLines(tc.lines, tc.known); !slices.Equal(got, tc.want) {
 			t.Errorf("unboundLines(%q, %v) = %q; want %q", tc.lines, tc.known, got, tc.want)
+		}
+	}
+}
+
+// A BindException line naming a port besides the fixed ones says which
+// port and who holds it now, as the host shows it; degradedBy puts a
+// failing health check first and leaves out what is empty.
+func TestUnboundPortNamesItsHolder(t *testing.T) {
+	held, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(testports.FreePort(t))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	heldPort := held.Addr().(*net.TCPAddr).Port
+	freePort := testports.FreePort(t)
+	view, err := observe.NewView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := &state.Instance{Name: "mi-1", Bind: "127.0.0.1"}
+	line := func(port int) string {
+		return fmt.Sprintf("ERROR {Listener} - Error starting listener on 127.0.0.1:%d java.net.BindException: Address already in use", port)
+	}
+	got := unboundPort(view, inst, line(heldPort))
+	if want := fmt.Sprintf("port %d not bound (held by pid %d", heldPort, os.Getpid()); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "MI serves without it: "+line(heldPort)) {
+		t.Errorf("unboundPort of a held port = %q; want it to begin %q and end with the line", got, want)
+	}
+	if got, want := unboundPort(view, inst, line(freePort)), fmt.Sprintf("port %d not bound (nothing holds it now), MI serves without it: %s", freePort, line(freePort)); got != want {
+		t.Errorf("unboundPort of a free port = %q; want %q", got, want)
+	}
+	for _, tc := range []struct {
+		health  string
+		unbound []string
+		want    string
+	}{
+		{"", nil, ""},
+		{"/healthz: 503", nil, "/healthz: 503"},
+		{"", []string{"port 1 not bound", "port 2 not bound"}, "port 1 not bound; port 2 not bound"},
+		{"/healthz: 503", []string{"port 1 not bound"}, "/healthz: 503; port 1 not bound"},
+	} {
+		if got := degradedBy(tc.health, tc.unbound); got != tc.want {
+			t.Errorf("degradedBy(%q, %q) = %q; want %q", tc.health, tc.unbound, got, tc.want)
 		}
 	}
 }
