@@ -966,6 +966,31 @@ func TestRestartAfterAKilledReloadRestartsOnce(t *testing.T) {
 	}
 }
 
+// mictl.toml edited while no daemon ran (killed), then mictl up: the
+// daemon up starts does not apply the file on its own (it would race
+// up's start), and up, which never restarts what runs, exited 0 saying
+// nothing of the edit it left unapplied. It names the instances and the
+// command that applies it.
+func TestUpSaysWhatRunsWithSettingsChangedSince(t *testing.T) {
+	d := newDeployment(t)
+	toml := fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base)
+	d.configFile("rename", toml)
+	d.must("up", "--timeout", "30s")
+	d.killDaemon()
+	d.configFile("rename", toml+"metrics = true\n")
+	code, _, errOut := d.mictl("up", "--timeout", "30s")
+	if want := "note: mi-1, mi-2: running with settings the configuration changed since"; code != 0 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl reload applies the change") {
+		t.Fatalf("up after an edit no daemon applied: exit %d, said:\n%s\nwant exit 0 and %q, naming mictl reload", code, errOut, want)
+	}
+	d.must("reload")
+	if out := d.must("diff"); !strings.Contains(out, "no changes") {
+		t.Errorf("mictl diff after the reload:\n%s", out)
+	}
+	if _, _, errOut := d.mictl("up", "--timeout", "30s"); strings.Contains(errOut, "running with settings") {
+		t.Errorf("up with everything applied still notes unapplied settings:\n%s", errOut)
+	}
+}
+
 // killedInAReloadMovingTwo is a deployment of mi-1 and mi-2 whose daemon
 // was killed while its reload, moving both by moved-base offsets, was
 // stopping mi-1: mi-1's restart under way, mi-2's still to come.

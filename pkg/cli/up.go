@@ -292,7 +292,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	warnSome(streams, ofThisUp(report.Conflicts), "conflicts", " (starting anyway: --force)")
 	warnSome(streams, ofThisUp(report.Warnings), "warnings", "")
-	for _, n := range slices.Concat(replanned, leftoverNotes(f, wanted, o.plan.Args), moveNotes(t), runTimeNotes(t)) {
+	for _, n := range slices.Concat(replanned, leftoverNotes(f, wanted, o.plan.Args), unappliedNotes(t, f, fresh), moveNotes(t), runTimeNotes(t)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	records, err := t.Prepare(f, fresh)
@@ -389,6 +389,33 @@ func applyEditedMeanwhile(ctx context.Context, streams *IOStreams, store *state.
 	if f != nil {
 		noteOverridden(streams, path, f)
 	}
+}
+
+// unappliedNotes says which running instances run with settings the
+// configuration changed since they started: an edit made while no daemon
+// followed the file, or the rest of a reload whose daemon died halfway.
+// up starts what does not run (fresh) and leaves what runs as it is, and
+// the daemon it starts does not apply the file on its own (it would race
+// this up's start, see supervisor.catchUpEnv): unsaid, up exited 0 with
+// the edit applied to none of them, or to half of them.
+func unappliedNotes(t *reconcile.Target, f *state.File, fresh []string) []string {
+	if !slices.ContainsFunc(f.Instances, func(i state.Instance) bool { return reconcile.Running(i) }) {
+		return nil // nothing runs: the cost of comparing is spared a first up
+	}
+	changes, err := reconcile.Compare(t, f)
+	if err != nil {
+		return nil // said by mictl diff, which compares the same way
+	}
+	var names []string
+	for _, name := range slices.Concat(changes.Restart, changes.Redeploy) {
+		if !slices.Contains(fresh, name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	return []string{strings.Join(names, ", ") + ": running with settings the configuration changed since, and up leaves running instances as they are: mictl reload applies the change (mictl diff shows it)"}
 }
 
 // leftoverNotes says which instances of f this up does not plan (wanted)
