@@ -563,13 +563,12 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 
 // bindFailures reads the BindExceptions the start of cur logged since
 // the last look, and returns the error the start fails with, nil when it
-// goes on. A
-// BindException about one of the four fixed ports, or naming no port
-// while another process holds a fixed one, fails it: MI runs on without
-// that listener and is never whole. One about any other port (the
-// mediation debugger's, an inbound endpoint's) is
-// added to cur.unbound, naming the port and its holder: MI serves on
-// without that listener, so the instance is degraded, not killed.
+// goes on. A BindException about one of the four fixed ports, or naming
+// no port while another process holds a fixed one, fails it: MI runs on
+// without that listener and is never whole. One about any other port
+// (the mediation debugger's, an inbound endpoint's) is added to
+// cur.unbound, naming the port and its holder: MI serves on without that
+// listener, so the instance is degraded, not killed.
 func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan) error {
 	var lines []string
 	for line, ok := scan.find("BindException"); ok; line, ok = scan.find("BindException") {
