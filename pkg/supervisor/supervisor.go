@@ -1328,8 +1328,9 @@ func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
 	steps, prepare, err := s.restartPlan(load, names)
 	if err != nil {
 		// Their new ports are held by instances still to restart: they
-		// start as they were, and the catch-up reload that follows
-		// (see StartDaemon) restarts them together.
+		// start as they were, and a reload restarts them together (the
+		// catch-up of a daemon status or reload started, see
+		// StartDaemon; else the mictl reload up's refusal asks for).
 		for _, name := range names {
 			s.emit(Event{Instance: name, State: StateStopped, Transient: true,
 				Message: "restart: it starts again with its home as it was: " + err.Error()})
