@@ -991,6 +991,39 @@ func TestUpSaysWhatRunsWithSettingsChangedSince(t *testing.T) {
 	}
 }
 
+// An up run after a daemon killed in a reload that restarted mi-1 and
+// mi-2 where they were (mi-1 stopping) exited 3 about half the time,
+// saying "mi-1 was stopped before it was ready (by mictl down, or its
+// restart policy)": its start met mi-1 stopped by the restart that the
+// daemon it started was finishing, which then started mi-1 ready. Stopped
+// for a restart still to finish, mi-1 is waited for.
+func TestUpWaitsThroughARestartAKilledDaemonLeft(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
+	toml := fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base)
+	d.configFile("rename", toml)
+	d.must("up", "--timeout", "30s")
+	d.configFile("rename", toml+"metrics = true\n")
+	d.waitFor("the reload's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
+	d.killDaemon()
+	before := len(d.events())
+	d.must("up", "--timeout", "30s")
+	if mi1 := d.instance("mi-1"); mi1.State != "ready" || mi1.Restarting {
+		t.Errorf("mi-1 after up: %s (restarting %v), want ready\nevents:\n%s", mi1.State, mi1.Restarting, d.events())
+	}
+	// Started once, by the restart, with the edit applied: up's start,
+	// which waited for the restart's stop, launched it as it was.
+	var launches []string
+	for _, line := range strings.Split(d.events()[before:], "\n") {
+		if strings.Contains(line, " mi-1 starting pid=") && strings.Contains(line, "started bin/micro-integrator.sh") {
+			launches = append(launches, line)
+		}
+	}
+	if len(launches) != 1 || !strings.Contains(launches[0], "-DenablePrometheusApi=true") {
+		t.Errorf("mi-1 launched after up:\n%s\nwant once, with -DenablePrometheusApi=true (metrics = true)\nevents:\n%s", strings.Join(launches, "\n"), d.events())
+	}
+}
+
 // killedInAReloadMovingTwo is a deployment of mi-1 and mi-2 whose daemon
 // was killed while its reload, moving both by moved-base offsets, was
 // stopping mi-1: mi-1's restart under way, mi-2's still to come.

@@ -302,6 +302,9 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		for _, name := range stopping {
 			resumedStops = append(resumedStops, sup.beginUnwatchedStop(name))
 		}
+		// Likewise, a start of one of restarting leaves it to the
+		// restart finished below, and its wait waits for that.
+		sup.beginRestartsLeft(restarting)
 	}
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
@@ -358,6 +361,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		for _, end := range resumedStops { // no stop follows: no start waits for one
 			end()
 		}
+		sup.endRestartsLeft(restarting...)
 		d.Close()
 		return nil, err
 	}

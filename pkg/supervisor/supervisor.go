@@ -89,7 +89,15 @@ type Supervisor struct {
 	// for it (awaitStops), or it would take the server being stopped for
 	// its own, and the stop's SIGKILL and record would end its run.
 	unwatchedStops map[string]*unwatchedStop
-	subs           map[chan Event]struct{}
+	// restartsLeft are the instances whose restart a dead supervisor left
+	// under way (state.Instance.Restarting), until finishRestarts has
+	// finished each; a value is closed then. The restart starts them: a
+	// start asked for meanwhile (by the up that started this daemon)
+	// leaves them to it, and its wait takes them for pending, not for
+	// stopped (see Start and waitReady). Started by both, an instance was
+	// stopped under the up's wait, which failed it.
+	restartsLeft map[string]chan struct{}
+	subs         map[chan Event]struct{}
 	// starts are the events of each instance's start under way (since it
 	// was last anything but starting or backing off), for a subscriber
 	// that comes in the middle of it (see subscribe).
@@ -183,7 +191,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
-		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, subs: map[chan Event]struct{}{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
+		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]struct{}{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
@@ -539,16 +547,62 @@ func (s *Supervisor) readOnce(settled bool) (f *state.File, busy bool, err error
 // no live runner. An instance a stop is stopping (mictl down, Ctrl-C'd or
 // not, while an up asks for it) is started once that stop has ended: its
 // runner ends with the stop, and passed over, it left the start with
-// nothing to do but answer with what the stop left. It returns once the
-// starts are under way; Subscribe to follow progress.
+// nothing to do but answer with what the stop left. One whose restart a
+// dead supervisor left is left to finishRestarts (see restartsLeft). It
+// returns once the starts are under way; Subscribe to follow progress.
 func (s *Supervisor) Start(names []string) error {
 	s.pendingStarts.Add(1)
 	defer s.pendingStarts.Add(-1)
+	// Nor does it wait for their stops: the restart starts them.
+	names = slices.DeleteFunc(slices.Clone(names), s.restartLeft)
 	started := s.awaitStops(names)
 	defer started()
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
 	return s.startLocked(names)
+}
+
+// beginRestartsLeft records names as instances whose restart a dead
+// supervisor left under way, for finishRestarts to finish (see
+// restartsLeft).
+func (s *Supervisor) beginRestartsLeft(names []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range names {
+		if _, ok := s.restartsLeft[name]; !ok {
+			s.restartsLeft[name] = make(chan struct{})
+		}
+	}
+}
+
+// endRestartsLeft records that the restarts left of names ended, however
+// they did (names not recorded are passed over).
+func (s *Supervisor) endRestartsLeft(names ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range names {
+		if done, ok := s.restartsLeft[name]; ok {
+			delete(s.restartsLeft, name)
+			close(done)
+		}
+	}
+}
+
+// restartLeft reports whether name's restart left by a dead supervisor
+// is still to finish.
+func (s *Supervisor) restartLeft(name string) bool {
+	return s.restartLeftEnds(name) != nil
+}
+
+// restartLeftEnds is closed once name's restart left by a dead
+// supervisor ended; nil when none is to finish.
+func (s *Supervisor) restartLeftEnds(name string) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if done, ok := s.restartsLeft[name]; ok {
+		return done
+	}
+	return nil
 }
 
 // awaitStops waits until the runner of each of names that a stop was
@@ -774,7 +828,9 @@ func (s *Supervisor) Instances(names []string) map[string]state.Instance {
 
 // WaitReady waits until every name is ready (or degraded: started, with
 // faulty CApps), or one failed or stopped, or timeout passed, watching
-// the supervisor's own view of the instances.
+// the supervisor's own view of the instances. One stopped for a restart a
+// dead supervisor left is waited for until that restart ended (see
+// restartsLeft).
 func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 	return s.waitReady(s.ctx, names, timeout, func(string) bool { return false })
 }
@@ -794,18 +850,27 @@ func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time
 	for {
 		insts := s.Instances(names)
 		var pending, failed []string
+		// Closed when a restart a dead supervisor left, which the wait
+		// waits for, ended: it may end with no event (a stop interrupted
+		// it), and the wait's outcome waits for each of them anyway.
+		var restartEnds <-chan struct{}
 		for _, name := range names {
 			inst, ok := insts[name]
+			ends := s.restartLeftEnds(name)
 			switch {
+			case ends != nil && (!ok || inst.State == StateStopped) && !left(name):
+				// Stopped for that restart, not started by it yet (its
+				// start makes a runner, whose states the wait follows).
+				pending, restartEnds = append(pending, name), ends
 			case !ok:
-				failed = append(failed, name+": not supervised")
+				failed = append(failed, s.unsupervised(name))
 			case inst.State == StateReady, inst.State == StateDegraded:
 				// Degraded is started: a faulty CApp, which MI serves without.
 			case inst.State == StateFailed:
 				failed = append(failed, fmt.Sprintf("%s failed: %s", name, inst.LastError))
 			case inst.State == StateStopped && left(name):
 			case inst.State == StateStopped:
-				failed = append(failed, fmt.Sprintf("%s was stopped before it was ready (by mictl down, or its restart policy)", name))
+				failed = append(failed, stoppedBeforeReady(name))
 			default:
 				pending = append(pending, name)
 			}
@@ -833,11 +898,28 @@ func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-events:
+		case <-restartEnds:
 		case <-timer.C:
 		case <-time.After(waitReadyLook):
 			// A subscriber that falls behind loses events: look anyway.
 		}
 	}
+}
+
+// unsupervised is why a wait for name, which no runner runs, ends: as
+// stopped when its record says so (a stop interrupted the restart a dead
+// supervisor left, which was to start it, see restartsLeft).
+func (s *Supervisor) unsupervised(name string) string {
+	if f, err := s.current(); err == nil {
+		if inst, ok := f.Instance(name); ok && inst.State == StateStopped {
+			return stoppedBeforeReady(name)
+		}
+	}
+	return name + ": not supervised"
+}
+
+func stoppedBeforeReady(name string) string {
+	return name + " was stopped before it was ready (by mictl down, or its restart policy)"
 }
 
 // change is a reload or a restart under way.
@@ -1323,6 +1405,8 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 // their readiness was not checked on). A stop of them meanwhile ends it,
 // as it would have ended the restart.
 func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
+	// However it ends (the supervisor closing), no wait waits for it on.
+	defer s.endRestartsLeft(names...)
 	op, end := s.beginRoll(nil) // no client waits for it
 	defer end()
 	steps, prepare, err := s.restartPlan(load, names)
@@ -1340,6 +1424,7 @@ func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
 	for _, step := range steps {
 		// A start that failed is recorded as any; the others go on.
 		_, _, _ = s.restartStep(op, step, nil, s.policy.ReadyTimeout, prepare)
+		s.endRestartsLeft(step...)
 	}
 }
 

@@ -989,6 +989,73 @@ func TestRestartEndedWithoutAStartClearsItsMark(t *testing.T) {
 	}
 }
 
+// A start asked for while the restart a dead supervisor left is being
+// finished (by the up that started the daemon) leaves the instance to that
+// restart, and its wait takes it, stopped for the restart, for pending.
+// The start took the instance for its own: the restart then stopped what
+// it had started, and the wait failed it, "stopped before it was ready",
+// or both launched it.
+func TestAStartLeavesARestartLeftToFinish(t *testing.T) {
+	s, waited := startDuringARestartLeft(t)
+	s.sup.finishRestarts([]string{"mi-1"}, s.load)
+	if err := <-waited; err != nil {
+		t.Fatalf("the start's wait: %v, want mi-1 ready; events:\n%s", err, s.log("mi-1"))
+	}
+	// The event log is written with each event, before subscribers see it.
+	log, err := os.ReadFile(EventsLog(s.sup.store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(log), " mi-1 starting pid="); n != 4 {
+		t.Fatalf("mi-1 launched %d times, want twice: by the site's start, and by the restart alone; events:\n%s", n/2, log)
+	}
+}
+
+// A mictl down that interrupts the restart the start waits for leaves the
+// instance stopped, and the wait says so once the restart ended, as it
+// says a down during any start (not "not supervised": the restart, which
+// was to start it, made it no runner).
+func TestAStartWaitingForARestartLeftSaysADownStoppedIt(t *testing.T) {
+	s, waited := startDuringARestartLeft(t)
+	// mictl down mi-1, as the daemon serves it, the restart under way.
+	stopEnded := s.sup.leaveStopped([]string{"mi-1"})
+	if err := s.sup.Stop([]string{"mi-1"}, siteTimeout); err != nil {
+		t.Fatal(err)
+	}
+	s.sup.finishRestarts([]string{"mi-1"}, s.load)
+	stopEnded()
+	want := "mi-1 was stopped before it was ready"
+	if err := <-waited; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("the start's wait: %v, want %q; events:\n%s", err, want, s.log("mi-1"))
+	}
+	if active := s.sup.Active(); len(active) > 0 {
+		t.Fatalf("running after the down: %v, want nothing; events:\n%s", active, s.log("mi-1"))
+	}
+}
+
+// startDuringARestartLeft is a site whose mi-1 a dead supervisor's restart
+// left stopped, to finish, with no runner (as StartDaemon finds it), with
+// a start of mi-1 asked for and its wait under way (waited).
+func startDuringARestartLeft(t *testing.T) (s *simSite, waited <-chan error) {
+	t.Helper()
+	s = newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	if err := s.sup.stop([]string{"mi-1"}, siteTimeout, true); err != nil {
+		t.Fatal(err)
+	}
+	s.sup.mu.Lock()
+	delete(s.sup.runners, "mi-1") // the dead supervisor's
+	s.sup.mu.Unlock()
+	s.sup.beginRestartsLeft([]string{"mi-1"})
+	if err := s.sup.Start([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan error, 1)
+	go func() { out <- s.sup.WaitReady([]string{"mi-1"}, siteTimeout) }()
+	return s, out
+}
+
 // Real MI logs a BindException and serves on when the port is not one of
 // its four fixed listeners (docs/mi-facts.md: the mediation debugger's,
 // an inbound endpoint's): mictl leaves such a server running,
