@@ -204,7 +204,7 @@ func TestPortsTableSaysWhereARefusedMoveRuns(t *testing.T) {
 	d.configFile("rename", base+fmt.Sprintf("[[instance]]\nname = \"mi-1\"\noffset = %d\n", moved))
 	d.waitReloads(0, 1)
 	running := d.instance("mi-1").Ports
-	want := fmt.Sprintf("what-if: mi-1 runs with offset %d (http %d, https %d, internal_http %d, management %d), not %d; its row shows the plan, not what runs; the daemon refused mictl.toml as last edited (mictl status says why)",
+	want := fmt.Sprintf("what-if: mi-1 runs with offset %d (http %d, https %d, internal_http %d, management %d), not %d; its row shows the plan, not what runs; the daemon did not apply mictl.toml as it is now (mictl status says why)",
 		d.base, running[0], running[1], running[2], running[3], moved)
 	if table := d.must("ports", "table"); !strings.Contains(table, want) {
 		t.Fatalf("ports table lacks %q:\n%s", want, table)

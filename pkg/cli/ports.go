@@ -404,7 +404,7 @@ func byInstance(findings []check.Finding) map[string][]check.Finding {
 
 // whatIfNote says where the instance of a what-if row runs (the ports it
 // was started with), so that the table still tells which ports it holds;
-// refused says the daemon refused the configuration as last edited, the
+// refused says the daemon did not apply the configuration as it is now, the
 // one the row plans (why the plan and what runs differ).
 func whatIfNote(r portsRow, refused bool) string {
 	var held []string
@@ -417,7 +417,7 @@ func whatIfNote(r portsRow, refused bool) string {
 	}
 	note := fmt.Sprintf("what-if: %s runs with %s; its row shows the plan, not what runs", r.Name, runs)
 	if refused {
-		note += "; the daemon refused mictl.toml as last edited (mictl status says why)"
+		note += "; the daemon did not apply mictl.toml as it is now (mictl status says why)"
 	}
 	return note
 }

@@ -552,7 +552,9 @@ func indented(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  
 // printStatusFooter says what is wrong beyond the instances, once each.
 func printStatusFooter(w io.Writer, r statusReport) {
 	if r.ReloadError != nil && !r.refusalSaid {
-		fmt.Fprintf(w, "reload failed: the daemon refused the configuration as last edited; instances run the configuration before it (mictl diff shows the refusal again after an edit):\n%s\n",
+		// Not only an edit's: a daemon that took over from a dead one
+		// applies the configuration too, with nothing edited.
+		fmt.Fprintf(w, "reload failed: the daemon did not apply the configuration as it is now, and the instances run as they were; once what follows is fixed, mictl reload applies it (mictl diff shows what it changes):\n%s\n",
 			indented(*r.ReloadError))
 	}
 	if sf := r.SaveFailure; sf != nil {

@@ -278,3 +278,16 @@ func TestPlanningCommandsReferANewerStateFileToItsMictl(t *testing.T) {
 		}
 	}
 }
+
+// A refused reload is said without taking it for an edit's: a daemon that
+// took over from a dead one applies the configuration too, and status
+// said "the configuration as last edited" of a file nobody had touched.
+func TestStatusFooterSaysARefusedReloadAndWhatAppliesIt(t *testing.T) {
+	refusal := "the new configuration has conflicts: port 8290 is held by pid 7 (python3)"
+	var b strings.Builder
+	printStatusFooter(&b, statusReport{ReloadError: &refusal})
+	got := b.String()
+	if !strings.Contains(got, "  "+refusal) || !strings.Contains(got, "mictl reload applies it") || strings.Contains(got, "edited") {
+		t.Fatalf("status footer for a refused reload:\n%s\nwant the refusal, indented, and mictl reload, and no edit assumed", got)
+	}
+}
