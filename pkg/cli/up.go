@@ -399,7 +399,7 @@ func applyEditedMeanwhile(ctx context.Context, streams *IOStreams, store *state.
 // this up's start, see supervisor.catchUpEnv): unsaid, up exited 0 with
 // the edit applied to none of them, or to half of them.
 func unappliedNotes(t *reconcile.Target, f *state.File, fresh []string) []string {
-	if !slices.ContainsFunc(f.Instances, func(i state.Instance) bool { return reconcile.Running(i) }) {
+	if !slices.ContainsFunc(f.Instances, reconcile.Running) {
 		return nil // nothing runs: the cost of comparing is spared a first up
 	}
 	changes, err := reconcile.Compare(t, f)

@@ -551,8 +551,8 @@ const readyFDEnv = "MICTL_DAEMON_READY_FD"
 // daemon followed the configuration (reloadCatchUp). A daemon started by
 // `up` or `restart` is not told: those commands plan from the
 // configuration themselves, and a reload of the daemon's own would race
-// their requests and apply what they refused. (It catches up all the
-// same after restarts it finished for a dead daemon: see StartDaemon.)
+// their requests and apply what they refused; not even after restarts it
+// finished for a dead daemon (see StartDaemon).
 const catchUpEnv = "MICTL_DAEMON_CATCH_UP"
 
 // takeCatchUp reports whether this daemon was told to catch up

@@ -552,11 +552,9 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 	if err != nil {
 		return err.Error(), nil, nil
 	}
-	obs := view.Observe(&inst, false)
-	why, foreign := portsProblem(obs)
-	if foreign {
-		_, st, _ := obs.Foreign()
-		return "", r.heldPortFailure(why, st), nil
+	why, held := portsProblem(view.Observe(&inst, false))
+	if held != nil {
+		return "", r.heldPortFailure(why, *held), nil
 	}
 	return why, nil, faulty
 }
@@ -628,7 +626,7 @@ func unboundLines(lines []string, known bool) []string {
 // line, a BindException about its fixed port st (of role).
 func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line string) error {
 	if st.Listening && !st.Owned {
-		return r.heldPortFailure(fmt.Sprintf("%s port %d is held by %s, not by this instance (%s)", role, st.Port, st.Holder, line), st)
+		return r.heldPortFailure(heldByAnother(role, st)+" ("+line+")", st)
 	}
 	return fmt.Errorf("the server could not bind its %s port %d (%s)", role, st.Port, line)
 }
@@ -764,17 +762,24 @@ func (r *runner) healthzProblem(cur *running, prober *observe.Prober, healthz ob
 }
 
 // portsProblem explains the first fixed port that is not the instance's:
-// held by another process (fatal while starting), or not listening yet.
-func portsProblem(obs observe.Observation) (why string, foreign bool) {
+// held by another process (fatal while starting: held is its status), or
+// not listening yet.
+func portsProblem(obs observe.Observation) (why string, held *observe.PortStatus) {
 	if role, st, ok := obs.Foreign(); ok {
-		return fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder), true
+		return heldByAnother(role, st), &st
 	}
 	for i, st := range obs.Fixed {
 		if !st.Listening {
-			return notListening(st.Port, ports.Role(i)), false
+			return notListening(st.Port, ports.Role(i)), nil
 		}
 	}
-	return "", false
+	return "", nil
+}
+
+// heldByAnother says that the instance's fixed port st (of role) is held
+// by another process.
+func heldByAnother(role ports.Role, st observe.PortStatus) string {
+	return fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder)
 }
 
 // debuggerHint explains a start that ran out of time with MI's mediation
