@@ -54,10 +54,24 @@ func readCApp(path string) (app *capp.App, faulty string, err error) {
 	if app, err = readDeclared(path); err != nil {
 		return nil, "", err
 	}
-	if _, err := capp.Read(app.Path); err != nil {
-		faulty = err.Error()
+	_, err = capp.Read(app.Path)
+	if ce := faultyError(err); ce != nil {
+		faulty = ce.Error()
 	}
 	return app, faulty, nil
+}
+
+// faultyError is the error reading a CApp gave (capp.Read) when it says
+// why MI lists the application as faulty: a failure in an artifact's own
+// file, which MI meets only as it deploys the application (its App
+// says which). Nil for none: no error, or one readDeclared refuses the
+// file for already.
+func faultyError(err error) *capp.Error {
+	var ce *capp.Error
+	if errors.As(err, &ce) && ce.Stage == capp.StageArtifact && ce.App != nil {
+		return ce
+	}
+	return nil
 }
 
 // declaredFiles reads each declared file once, tolerating the ones that

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
@@ -45,7 +46,11 @@ write (an instance gone since) go with it, named on stderr (and under
 "removed" with -o json): what was installed or applied from them stays
 until you remove it. systemd and Compose run every instance on one host: a plan whose
 instances share ports is refused there (exit 1), as 'mictl up' refuses it;
-pods need no offsets, so Kubernetes takes it.
+pods need no offsets, so Kubernetes takes it. A CApp MI deploys as faulty
+(an artifact's own file it cannot deploy, as 'mictl deploy' warns) is
+exported all the same and named on stderr with what its engine does of
+MI's /healthz 500: Kubernetes never calls the pods ready, Docker marks the
+container unhealthy, systemd notices nothing.
 
 JVM settings are not in mictl.toml: they are the environment (JAVA_HOME,
 JAVA_OPTS, JVM_MEM_OPTS, JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS) 'mictl up'
@@ -106,7 +111,7 @@ func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what strin
 // inbound endpoint ports MI resolves only at run time (runTime says what
 // the export does without them: the four ports and those planned are all
 // it exposes).
-func exportInput(streams *IOStreams, p *planned, restarts, runTime string) (*export.Input, error) {
+func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy string) (*export.Input, error) {
 	in, err := export.FromTarget(p.Target, export.Options{
 		CApps: func(name string) []string {
 			var paths []string
@@ -132,7 +137,42 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime string) (*exp
 	for _, n := range notes {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
+	for _, w := range faultyCAppWarnings(in, unhealthy) {
+		fmt.Fprintf(streams.ErrOut, "warning: %s\n", w)
+	}
 	return in, nil
+}
+
+// faultyCAppWarnings say which of the instances' CApps MI deploys as
+// faulty (an artifact's own file it cannot deploy, as mictl deploy warns
+// before declaring one) and what the export's engine then does
+// (unhealthy): MI's /healthz answers 500 while such a CApp is deployed,
+// which the Kubernetes readiness probe and the Compose healthcheck ask.
+// Exported without a word, the pods of a rollout never became ready.
+func faultyCAppWarnings(in *export.Input, unhealthy string) []string {
+	var order []*capp.Error // one per faulty CApp file, as first met
+	faulty, names := map[string]*capp.Error{}, map[string][]string{}
+	for _, inst := range in.Instances {
+		for _, c := range inst.CApps {
+			ce, seen := faulty[c.Path]
+			if !seen {
+				_, err := capp.ReadFrom(bytes.NewReader(c.Data), int64(len(c.Data)), c.Path)
+				if ce = faultyError(err); ce != nil {
+					order = append(order, ce)
+				}
+				faulty[c.Path] = ce
+			}
+			if ce != nil {
+				names[c.Path] = append(names[c.Path], inst.Name)
+			}
+		}
+	}
+	out := make([]string, len(order))
+	for i, ce := range order {
+		out[i] = fmt.Sprintf("MI deploys %s as faulty on %s (its artifacts fail to deploy): %s; MI's /healthz answers 500 while it is deployed, so %s",
+			ce.App.ID(), strings.Join(names[ce.Path], ", "), ce.Error(), unhealthy)
+	}
+	return out
 }
 
 // ownRestartPolicy is the restart flags (--restart, --max-restarts,
@@ -328,7 +368,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", "", carbonHomeHelp)
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution) and the inbound endpoints the distribution keeps as synapse files: the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
-		in, err := exportInput(streams, p, kubernetes.Restarts, kubernetes.RunTimePorts)
+		in, err := exportInput(streams, p, kubernetes.Restarts, kubernetes.RunTimePorts, kubernetes.Unhealthy)
 		if err != nil {
 			return err
 		}
@@ -432,7 +472,7 @@ func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the systemd units"); err != nil {
 		return err
 	}
-	in, err := exportInput(streams, p, systemd.Restarts(), systemd.RunTimePorts)
+	in, err := exportInput(streams, p, systemd.Restarts(), systemd.RunTimePorts, systemd.Unhealthy)
 	if err != nil {
 		return err
 	}
@@ -544,7 +584,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the Compose file"); err != nil {
 		return err
 	}
-	in, err := exportInput(streams, p, compose.Restarts, compose.RunTimePorts)
+	in, err := exportInput(streams, p, compose.Restarts, compose.RunTimePorts, compose.Unhealthy)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/export/compose"
+	"github.com/mictl/mictl/pkg/export/kubernetes"
+	"github.com/mictl/mictl/pkg/export/systemd"
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
@@ -238,6 +242,37 @@ func TestExportComposeWritesFileAndMounts(t *testing.T) {
 	}
 	if code, _, errOut := runExport(t, "export", "compose", "--out", "deploy/compose.yaml"); code != exitcode.OK {
 		t.Fatalf("export again: exit %d: %s", code, errOut)
+	}
+}
+
+// A CApp MI deploys as faulty (what mictl deploy warns of) turns MI's
+// /healthz to 500, which the readiness probe and the healthcheck ask:
+// every export says which one, on which instance, and what its engine
+// then does. A sound CApp beside it is not named.
+func TestExportsWarnOfAFaultyCApp(t *testing.T) {
+	dir := inTempDir(t)
+	writeCar(t, dir, "build/broken_1.0.0.car", capp.Spec{Name: "broken", APIs: []capp.APISpec{{Context: "/broken"}}, Faulty: true})
+	writeCar(t, dir, "build/orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	writeFile(t, filepath.Join(dir, "mictl.toml"), `instances = 3
+capps = ["build/orders_1.0.0.car"]
+
+[[instance]]
+name = "mi-2"
+capps = ["build/broken_1.0.0.car"]
+`)
+	for _, c := range []struct{ kind, out, then string }{
+		{"kubernetes", "k8s", kubernetes.Unhealthy},
+		{"compose", "compose.yaml", compose.Unhealthy},
+		{"systemd", "units", systemd.Unhealthy},
+	} {
+		code, _, errOut := runExport(t, "export", c.kind, "--out", c.out)
+		if code != exitcode.OK {
+			t.Fatalf("export %s: exit %d: %s", c.kind, code, errOut)
+		}
+		want := "warning: MI deploys broken_1.0.0 as faulty on mi-2 (its artifacts fail to deploy): " + filepath.Join(dir, "build", "broken_1.0.0.car") + ": "
+		if !strings.Contains(errOut, want) || !strings.Contains(errOut, "so "+c.then+"\n") || strings.Count(errOut, "warning:") != 1 {
+			t.Errorf("export %s said:\n%s\nwant one warning %q... so %s", c.kind, errOut, want, c.then)
+		}
 	}
 }
 

@@ -39,6 +39,11 @@ const Restarts = "Docker restarts a container whenever it ends, until it is stop
 // opens it, but only the ports the export lists are published.
 const RunTimePorts = "not published by its service: add it to the service's ports to reach it from the host"
 
+// Unhealthy says what becomes of a service whose MI answers /healthz
+// with 500 (a faulty CApp), for a warning naming the CApp: its
+// healthcheck asks /healthz.
+const Unhealthy = "its container's healthcheck fails and Docker marks it unhealthy"
+
 // restartPolicy is every service's: unless-stopped, not on-failure,
 // since the container's main process ends as MI's start script does, with
 // 0 even when the JVM crashed (docs/mi-facts.md).

@@ -63,6 +63,11 @@ const Restarts = "the kubelet restarts MI whenever its container ends (a Deploym
 // but it is not one of the ports the export lists.
 const RunTimePorts = "not a container or Service port of its Deployment: add it to both to reach it through the Service"
 
+// Unhealthy says what becomes of a pod whose MI answers /healthz with
+// 500 (a faulty CApp), for a warning naming the CApp: the readiness
+// probe asks /healthz, and a rolling update waits for the new pod.
+const Unhealthy = "its pods fail the readiness probe and never become ready: the Service sends them nothing, and a rollout that brings them never completes"
+
 // What WSO2's Helm chart for MI sets (issue 14, "Facts").
 const (
 	runAsUser        = 10802 // wso2carbon in WSO2's images

@@ -72,6 +72,10 @@ const (
 // mictl up does, since the units run the same homes on this host.
 const RunTimePorts = ""
 
+// Unhealthy says what becomes of a unit whose MI answers /healthz with
+// 500 (a faulty CApp), for a warning naming the CApp: nothing asks it.
+const Unhealthy = "systemd, which never asks /healthz, reports the unit active all the same"
+
 // Restarts says how the units restart MI, for a note where the instances
 // run with a restart policy of their own.
 func Restarts() string {
