@@ -11,8 +11,10 @@ import (
 
 	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -283,5 +285,32 @@ func TestAppsOfAnInstanceBackingOff(t *testing.T) {
 	v := appstate.View(appstate.Observation{Target: appTarget(state.Instance{Name: "mi-1", State: state.StateBackoff}, nil, nil)})
 	if v.Note == nil || !strings.HasPrefix(*v.Note, "starting: ") || v.Error != nil {
 		t.Fatalf("apps of mi-1 backing off: note %v, error %v; want the starting note", v.Note, v.Error)
+	}
+}
+
+// A deploy refused for a port another instance's server holds outside its
+// planned ports (an endpoint of an app just undeployed there, which MI
+// lets go only at its next scan) says so: "free port N on this host" sent
+// the user after a process of the deployment itself. A stranger's port
+// is still the user's to free.
+func TestDeployHintForAPortAnotherInstanceHolds(t *testing.T) {
+	app := &capp.App{Name: "b", Version: "1.0.0"}
+	listener, mi2 := "b_1.0.0/HTTPInbound8087", "mi-2"
+	held := func(instance *string) check.Report {
+		holder := "pid 42 (mictl-sim), the server of mi-2"
+		return check.Report{Conflicts: []check.Finding{{
+			Kind: check.KindHost, Port: 21087, Instances: []string{"mi-1"},
+			Parties: []check.Party{{Instance: "mi-1", Role: ports.RoleInbound, Offset: 13000, Listener: &listener}},
+			HeldBy:  check.HeldBy{Holder: &holder, HolderInstance: instance},
+		}}}
+	}
+	hints := deployHints(held(&mi2), app, "build/b_1.0.0.car", nil)
+	want := "fix: port 21087 is one the server of mi-2 holds outside its planned ports: an inbound endpoint of an application undeployed from mi-2 that MI has not let go yet"
+	if len(hints) != 1 || !strings.HasPrefix(hints[0], want) || strings.Contains(hints[0], "free port") {
+		t.Errorf("hints for a port mi-2's server holds: %q\nwant one starting %q", hints, want)
+	}
+	hints = deployHints(held(nil), app, "build/b_1.0.0.car", nil)
+	if len(hints) != 1 || !strings.HasPrefix(hints[0], "fix: free port 21087 on this host") {
+		t.Errorf("hints for a port a stranger holds: %q", hints)
 	}
 }

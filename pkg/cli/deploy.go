@@ -333,10 +333,17 @@ func deployHints(report check.Report, app *capp.App, file string, t *reconcile.T
 		if mine == nil {
 			continue
 		}
-		switch c.Kind {
-		case check.KindHost:
+		switch {
+		case c.Kind == check.KindHost && c.HolderInstance != nil:
+			// Another instance's server, on a port that is none of those
+			// mictl planned for it (those are no conflict here): nothing
+			// for the user to free, and most often an endpoint of an app
+			// just undeployed there, which MI lets go at its next scan.
+			add(fmt.Sprintf("fix: port %d is one the server of %s holds outside its planned ports: an inbound endpoint of an application undeployed from %s that MI has not let go yet (it does at its next scan, which mictl undeploy --wait waits for), or a port it took at run time; deploy again once it is free, or change the port of %s's endpoint in the CApp and rebuild it",
+				c.Port, *c.HolderInstance, *c.HolderInstance, app.ID()))
+		case c.Kind == check.KindHost:
 			add(fmt.Sprintf("fix: free port %d on this host, or change the port of %s's endpoint in the CApp and rebuild it", c.Port, app.ID()))
-		case check.KindPlan:
+		case c.Kind == check.KindPlan:
 			if len(c.Instances) == 2 && !shiftedIn(t, mine) {
 				add(unshiftedHint(app, strings.TrimPrefix(*mine.Listener, listenerPrefix(app)), file, t))
 			} else {
