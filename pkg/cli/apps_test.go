@@ -314,3 +314,28 @@ func TestDeployHintForAPortAnotherInstanceHolds(t *testing.T) {
 		t.Errorf("hints for a port a stranger holds: %q", hints)
 	}
 }
+
+// A CApp the distribution ships, which mictl apps lists on every
+// instance, is not mictl.toml's to undeploy: undeploy says so, by name,
+// id or path, and how it leaves the instances, rather than only "not
+// declared" and a pointer to mictl deploy.
+func TestUndeployOfAShippedCAppSaysWhereItComesFrom(t *testing.T) {
+	dir := inTempDir(t)
+	if code, _, errOut := run(t, "sim", "dist", "dist"); code != exitcode.OK {
+		t.Fatalf("sim dist: exit %d: %s", code, errOut)
+	}
+	shipped := writeCar(t, dir, "dist/repository/deployment/server/carbonapps/inb_1.0.0.car", capp.Spec{Name: "inb"})
+	if err := os.WriteFile("mictl.toml", []byte("instances = 1\nmi_home = \"dist\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, app := range []string{"inb", "inb_1.0.0", shipped} {
+		code, _, errOut := run(t, "undeploy", app)
+		want := app + " is not declared in mictl.toml: the distribution ships it (" + shipped + ")"
+		if code != exitcode.Usage || !strings.Contains(errOut, want) || !strings.Contains(errOut, "delete it there, then mictl reload") {
+			t.Errorf("undeploy %s: exit %d, want 2 and %q:\n%s", app, code, want, errOut)
+		}
+	}
+	if code, _, errOut := run(t, "undeploy", "other"); code != exitcode.Usage || !strings.Contains(errOut, "other is not declared in mictl.toml, which declares no CApp") {
+		t.Errorf("undeploy other: exit %d:\n%s", code, errOut)
+	}
+}

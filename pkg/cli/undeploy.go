@@ -11,9 +11,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/appstate"
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/declare"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -42,7 +45,9 @@ and until mictl's own health view no longer holds an instance degraded for
 it (so a mictl status right after agrees).
 
 An APP that mictl.toml does not declare is an error (exit 2) listing the
-applications it does declare.`,
+applications it does declare; one the distribution ships in its own
+carbonapps/ (mi_home), which every instance runs, is named with its file
+and how to take it out: delete it there, then mictl reload.`,
 		Example: `  mictl undeploy orders --wait
   mictl undeploy orders_1.0.0 mi-2
   mictl undeploy build/orders_1.0.0.car`,
@@ -165,10 +170,38 @@ func (d *appDeployment) findDeclared(appArg string, files declaredFiles) (appsta
 	case len(found) > 1:
 		return appstate.Declared{}, exitcode.Usagef("%s names %d declared CApps: %s; name one by name_version or by its path",
 			appArg, len(found), describeDeclared(found))
-	case len(all) == 0:
+	}
+	if path := d.shippedCApp(appArg, abs); path != "" {
+		return appstate.Declared{}, exitcode.Usagef("%s is not declared in mictl.toml: the distribution ships it (%s), every home cloned from it has it, and mictl never removes it; to take it out of every instance, delete it there, then mictl reload (which restarts the instances one at a time on homes without it)",
+			appArg, path)
+	}
+	if len(all) == 0 {
 		return appstate.Declared{}, exitcode.Usagef("%s is not declared in mictl.toml, which declares no CApp (mictl deploy FILE.car adds one)", appArg)
 	}
 	return appstate.Declared{}, exitcode.Usagef("%s is not declared in mictl.toml; it declares: %s", appArg, describeDeclared(all))
+}
+
+// shippedCApp is the CApp of the distribution's own carbonapps/ that
+// appArg names (abs is appArg as an absolute path), as findDeclared
+// names a declared one; "" for none. mictl apps lists such a CApp on
+// every instance, and an undeploy of it that said only "not declared"
+// left the user nowhere.
+func (d *appDeployment) shippedCApp(appArg, abs string) string {
+	paths, err := home.ShippedCApps(deployment.Dist(d.cfg))
+	if err != nil {
+		return ""
+	}
+	for _, p := range paths {
+		app, err := capp.Read(p)
+		pathAbs, _ := filepath.Abs(p)
+		switch {
+		case pathAbs == abs,
+			err == nil && (app.ID() == appArg || app.Name == appArg),
+			err != nil && fileNames(p, appArg):
+			return p
+		}
+	}
+	return ""
 }
 
 // fileNames reports whether the file name of the .car at path says it is
