@@ -286,6 +286,29 @@ func TestSessionObserve(t *testing.T) {
 	}
 }
 
+// An instance that does not run is not asked, but its home is read: the
+// copy it was given is its deployed_file, while its apps are pending.
+func TestObserveReadsTheHomeOfAStoppedInstance(t *testing.T) {
+	dir := t.TempDir()
+	orders := buildCar(t, dir, capp.Spec{Name: "orders", Version: "1.0.0"})
+	billing := buildCar(t, dir, capp.Spec{Name: "billing", Version: "1.0.0"})
+	h := t.TempDir()
+	deployTo(t, h, orders, "orders_1.0.0.car")
+	s := NewSession([]Target{{Name: "mi-1", State: "stopped", Home: h, Declared: []Declared{orders, billing}}}, Options{})
+	defer s.Close()
+	o := s.Observe(context.Background())[0]
+	v := View(o)
+	if o.Source != "" || len(v.Apps) != 2 {
+		t.Fatalf("the stopped instance: %+v", v)
+	}
+	if a := v.Apps[0]; a.State != StatePending || a.DeployedFile == nil || *a.DeployedFile != "orders_1.0.0.car" {
+		t.Errorf("orders on the stopped instance: state %s, deployed_file %v; want pending, orders_1.0.0.car", a.State, a.DeployedFile)
+	}
+	if a := v.Apps[1]; a.State != StatePending || a.DeployedFile != nil {
+		t.Errorf("billing, never copied there: state %s, deployed_file %v; want pending, null", a.State, a.DeployedFile)
+	}
+}
+
 func TestAPIEnabled(t *testing.T) {
 	h := t.TempDir()
 	if !APIEnabled(h) {

@@ -119,6 +119,9 @@ func (s *Session) Observe(ctx context.Context) []Observation {
 		}
 		out[i] = Observation{Target: t}
 		if !t.Running {
+			// No MI to ask, but its home holds what it was given: -o
+			// json's deployed_file said null of a stopped instance's copy.
+			out[i].Copies = s.copies(t)
 			continue
 		}
 		wg.Go(func() { s.observe(ctx, i, &out[i]) })
