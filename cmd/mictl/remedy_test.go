@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc/proctest"
 )
 
 // heldRemedy is what status says about mi-1, failed on its port held by
@@ -27,14 +28,20 @@ func heldRemedy(port int) string {
 // mi-1, and -o json's health and last_error) says want about mi-1, failed.
 func (d *deployment) assertStatusSays(want string) {
 	d.t.Helper()
+	d.assertStatusSaysOf("failed", want)
+}
+
+// assertStatusSaysOf is assertStatusSays of mi-1 in state st.
+func (d *deployment) assertStatusSaysOf(st, want string) {
+	d.t.Helper()
 	for _, args := range [][]string{{"status"}, {"status", "mi-1"}} {
 		if out := d.faulted("mi-1", args...); !strings.Contains(out, want) {
 			d.t.Errorf("mictl %s does not say %q:\n%s", strings.Join(args, " "), want, out)
 		}
 	}
 	row := d.statusJSON().Instances[0]
-	if row.State != "failed" || row.Health == nil || !strings.Contains(*row.Health, want) || row.LastError == nil || !strings.Contains(*row.LastError, want) {
-		d.t.Errorf("mictl status -o json: mi-1 %s, health %v, last_error %v: want failed, both saying %q", row.State, deref(row.Health), deref(row.LastError), want)
+	if row.State != st || row.Health == nil || !strings.Contains(*row.Health, want) || row.LastError == nil || !strings.Contains(*row.LastError, want) {
+		d.t.Errorf("mictl status -o json: mi-1 %s, health %v, last_error %v: want %s, both saying %q", row.State, deref(row.Health), deref(row.LastError), st, want)
 	}
 }
 
@@ -96,6 +103,31 @@ func TestRestartsFailedOnAHeldPortSayWhatToDo(t *testing.T) {
 		t.Fatalf("mi-1's last error: %q, want the restarts given up, then %q", d.instance("mi-1").LastError, want)
 	}
 	d.assertStatusSays(want)
+}
+
+// A ready instance whose server lost a fixed port's listener, a stranger
+// taking the port then, says what to do in every view of status and in
+// the event log, as a start failed on a held port does: it said only who
+// held the port. The remedy holds: the stranger gone, mictl restart binds
+// the port again.
+func TestAPortTakenFromARunningInstanceSaysWhatToDo(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1, "--health-interval", "200ms")
+	inst := d.instance("mi-1")
+	port := inst.Ports[ports.HTTP]
+	l := proctest.TakePort(t, inst.Server.PID, port)
+	want := fmt.Sprintf("stop pid %d to free port %d, then mictl restart mi-1 binds it again; or mictl down mi-1, then mictl up plans mi-1 around the port, or refuses while it is held if its offset is fixed (an [[instance]] offset, --offsets)", os.Getpid(), port)
+	d.waitFor("mi-1 degraded for the held port", func() bool { return strings.Contains(d.instance("mi-1").LastError, want) })
+	d.assertStatusSaysOf("degraded", want)
+	if said := fmt.Sprintf("mi-1 degraded pid=%d: http port %d is held by pid %d (", inst.Server.PID, port, os.Getpid()); !strings.Contains(d.events(), said) || !strings.Contains(d.events(), "not by this instance; "+want) {
+		t.Fatalf("the event log does not say %q, then %q:\n%s", said, want, d.events())
+	}
+
+	l.Close()
+	d.must("restart", "mi-1")
+	if now := d.instance("mi-1"); now.State != "ready" || now.Offset != inst.Offset {
+		t.Fatalf("after mictl restart, mi-1 is %s at offset %d, want ready at %d", now.State, now.Offset, inst.Offset)
+	}
 }
 
 // A crashed instance whose conf/deployment.toml was deleted while it ran

@@ -636,23 +636,30 @@ func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line s
 // the failure says what can, for status to show once the instance is
 // left failed.
 func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
-	return &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.inst.Name, st)}
+	return &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.inst.Name, st, false)}
 }
 
 // heldPortRemedy is what frees or moves name's fixed port st, which
 // another process holds: stopping a stranger holding it, or letting
 // mictl up plan the instance elsewhere. A process in one of the
 // deployment's homes is no stranger to stop (mictl would start its
-// instance again): up plans around its ports.
-func heldPortRemedy(name string, st observe.PortStatus) string {
-	around := check.UpPlansAround(name)
+// instance again): up plans around its ports. running says that name's
+// server runs on without the port (its listener lost, a stranger on the
+// port since): MI binds its ports only as it starts, so a restart binds
+// the freed port again, and up leaves a running instance's offset alone,
+// so it plans the instance around the port only once it is down.
+func heldPortRemedy(name string, st observe.PortStatus, running bool) string {
+	again, around := "mictl up starts "+name+" again", check.UpPlansAround(name)
+	if running {
+		again, around = "mictl restart "+name+" binds it again", "mictl down "+name+", then "+around
+	}
 	switch {
 	case st.HolderInstance != "":
 		return around
 	case st.HolderPID > 0:
-		return fmt.Sprintf("stop pid %d to free port %d, then mictl up starts %s again; or %s", st.HolderPID, st.Port, name, around)
+		return fmt.Sprintf("stop pid %d to free port %d, then %s; or %s", st.HolderPID, st.Port, again, around)
 	default: // the owner cannot be seen (another user's process)
-		return fmt.Sprintf("stop what holds port %d to free it, then mictl up starts %s again; or %s", st.Port, name, around)
+		return fmt.Sprintf("stop what holds port %d to free it, then %s; or %s", st.Port, again, around)
 	}
 }
 
@@ -720,7 +727,12 @@ func (r *runner) serverHealth(cur *running, view *observe.View, prober *observe.
 	if listening == cur.owned && listening != ([ports.NumRoles]uint64{}) {
 		return ""
 	}
-	why, _ := portsProblem(view.Observe(&inst, false))
+	why, held := portsProblem(view.Observe(&inst, false))
+	if held != nil {
+		// The server lost the port and a stranger took it: no check
+		// mends that, so the instance stays degraded until the user acts.
+		return why + "; " + heldPortRemedy(inst.Name, *held, true)
+	}
 	if why == "" {
 		cur.owned = listening
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
@@ -208,19 +210,29 @@ func TestUnboundPortNamesItsHolder(t *testing.T) {
 // A start failed on a port another process holds says what frees or
 // moves it: a stranger is stopped by its pid (or, unseen, by whoever runs
 // it); a server of the deployment's, which mictl would start again, is
-// planned around.
+// planned around. An instance running on without the port is restarted
+// once it is freed (MI binds its ports only as it starts), and planned
+// around once down (up leaves a running instance's offset alone).
 func TestHeldPortRemedy(t *testing.T) {
 	around := "mictl up plans mi-2 around the port, or refuses while it is held if its offset is fixed (an [[instance]] offset, --offsets)"
+	downAround := "mictl down mi-2, then " + around
+	stranger := observe.PortStatus{Port: 8291, HolderPID: 7, Holder: "pid 7 (python3)"}
+	server := observe.PortStatus{Port: 8291, HolderPID: 7, Holder: "pid 7 (mictl-sim), the server of mi-1", HolderInstance: "mi-1"}
+	unseen := observe.PortStatus{Port: 8291, Holder: "a process of user wso2 (uid 1001)"}
 	for _, tc := range []struct {
-		st   observe.PortStatus
-		want string
+		st      observe.PortStatus
+		running bool
+		want    string
 	}{
-		{observe.PortStatus{Port: 8291, HolderPID: 7, Holder: "pid 7 (python3)"}, "stop pid 7 to free port 8291, then mictl up starts mi-2 again; or " + around},
-		{observe.PortStatus{Port: 8291, HolderPID: 7, Holder: "pid 7 (mictl-sim), the server of mi-1", HolderInstance: "mi-1"}, around},
-		{observe.PortStatus{Port: 8291, Holder: "a process of user wso2 (uid 1001)"}, "stop what holds port 8291 to free it, then mictl up starts mi-2 again; or " + around},
+		{stranger, false, "stop pid 7 to free port 8291, then mictl up starts mi-2 again; or " + around},
+		{server, false, around},
+		{unseen, false, "stop what holds port 8291 to free it, then mictl up starts mi-2 again; or " + around},
+		{stranger, true, "stop pid 7 to free port 8291, then mictl restart mi-2 binds it again; or " + downAround},
+		{server, true, downAround},
+		{unseen, true, "stop what holds port 8291 to free it, then mictl restart mi-2 binds it again; or " + downAround},
 	} {
-		if got := heldPortRemedy("mi-2", tc.st); got != tc.want {
-			t.Errorf("held by %s:\n got %q\nwant %q", tc.st.Holder, got, tc.want)
+		if got := heldPortRemedy("mi-2", tc.st, tc.running); got != tc.want {
+			t.Errorf("held by %s, running %v:\n got %q\nwant %q", tc.st.Holder, tc.running, got, tc.want)
 		}
 	}
 }
@@ -1085,6 +1097,33 @@ func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
 	<-s.sup.healthSoon("mi-1")
 	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateDegraded || got.Reason != ev.Message[strings.Index(ev.Message, "; ")+2:] || !got.Server.Alive() {
 		t.Fatalf("after a health check mi-1 is %s (%q), server %v; want it degraded for the port, its server running", got.State, got.Reason, got.Server)
+	}
+}
+
+// A ready instance whose server loses a fixed port's listener, a
+// stranger taking the port then, is degraded saying what to do, in its
+// state and its event: MI binds its ports only as it starts, so no check
+// mends it. It said only who held the port.
+func TestAPortTakenFromARunningServerSaysWhatToDo(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	inst := s.sup.Instances([]string{"mi-1"})["mi-1"]
+	port := inst.Ports[ports.HTTP]
+	proctest.TakePort(t, inst.Server.PID, port)
+	want := fmt.Sprintf("; stop pid %d to free port %d, then mictl restart mi-1 binds it again; or mictl down mi-1, then mictl up plans mi-1 around the port", os.Getpid(), port)
+	for {
+		ev := s.next("mi-1", StateDegraded)
+		if !strings.Contains(ev.Message, "held by") {
+			continue // the check that found the port free, before the stranger took it
+		}
+		if !strings.Contains(ev.Message, fmt.Sprintf("http port %d is held by pid %d", port, os.Getpid())) || !strings.Contains(ev.Message, want) {
+			t.Fatalf("mi-1 degraded: %s; want the holder named, then %q", ev.Message, want)
+		}
+		break
+	}
+	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateDegraded || !strings.Contains(got.Reason, want) || !strings.Contains(got.LastError, want) {
+		t.Fatalf("mi-1 is %s (%q; %q); want it degraded, both saying %q", got.State, got.Reason, got.LastError, want)
 	}
 }
 
