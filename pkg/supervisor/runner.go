@@ -479,7 +479,7 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 		probe.next(cur.server.PID == 0, time.Since(r.inst.StartedAt))
 		if time.Now().After(deadline) {
 			r.killGroup(cur)
-			why := fmt.Sprintf("not ready after %s: %s%s", r.s.policy.ReadyTimeout, lastWhy, debuggerHint(r.inst.Extras))
+			why := fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy)
 			return nil, r.startFailed(why, why, l.logOffset)
 		}
 		if cur.server.PID == 0 {
@@ -536,11 +536,11 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 	// shared by every starting instance says so, with no request sent.
 	shared, err := r.s.starting.View()
 	if err != nil {
-		return err.Error(), nil, nil
+		return unscannedHost(err), nil, nil
 	}
 	for role, inode := range shared.ListeningInodes(&inst) {
 		if inode == 0 {
-			return notListening(inst.Ports[role], ports.Role(role)), nil, nil
+			return notListening(inst.Ports[role], ports.Role(role)) + debuggerHint(inst.Extras), nil, nil
 		}
 	}
 	if err := observe.Healthy(r.s.ctx, &inst); err != nil && !errors.As(err, &faulty) {
@@ -550,7 +550,7 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 	// one; instances answering together share it.
 	view, err := r.s.starting.Since(time.Now())
 	if err != nil {
-		return err.Error(), nil, nil
+		return unscannedHost(err), nil, nil
 	}
 	why, held := portsProblem(view.Observe(&inst, false))
 	if held != nil {
@@ -567,6 +567,10 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 // (the mediation debugger's, an inbound endpoint's) is added to
 // cur.unbound, naming the port and its holder: MI serves on without that
 // listener, so the instance is degraded, not killed.
+//
+// When the host's sockets cannot be scanned, the port a line names still
+// says which kind it is; a line naming none is left to the start's look
+// at its fixed ports, which finds a fixed one held by another process.
 func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan) error {
 	var lines []string
 	for line, ok := scan.find("BindException"); ok; line, ok = scan.find("BindException") {
@@ -575,31 +579,47 @@ func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan)
 	if len(lines) == 0 {
 		return nil
 	}
-	view, err := r.s.newView()
-	if err != nil {
-		return fmt.Errorf("the server could not bind a port (%s), and which process holds it is unknown: %v", lines[0], err)
+	view, scanErr := r.s.newView()
+	var obs observe.Observation
+	if scanErr == nil {
+		obs = view.Observe(inst, false)
+	} else {
+		for role, port := range inst.Ports {
+			obs.Fixed[role].Port = port // neither listening nor held, as far as is known
+		}
 	}
-	obs := view.Observe(inst, false)
 	for _, line := range lines {
 		for role, port := range inst.Ports {
 			if namesPort(line, port) {
-				return r.fixedBindFailure(ports.Role(role), obs.Fixed[role], line)
+				return r.fixedBindFailure(ports.Role(role), obs.Fixed[role], line, scanErr)
 			}
 		}
 	}
 	for _, line := range lines {
 		if _, named := portIn(line); !named {
 			if role, st, ok := obs.Foreign(); ok {
-				return r.fixedBindFailure(role, st, line)
+				return r.fixedBindFailure(role, st, line, nil)
 			}
 		}
 	}
 	for _, line := range unboundLines(lines, len(cur.unbound) > 0) {
-		if why := unboundPort(view, inst, line); !slices.Contains(cur.unbound, why) {
+		if why := unboundPort(view, inst, line, scanErr); !slices.Contains(cur.unbound, why) {
 			cur.unbound = append(cur.unbound, why)
 		}
 	}
 	return nil
+}
+
+// unscanned says that which process holds a port is unknown, the host's
+// sockets having failed to scan with err.
+func unscanned(err error) string {
+	return fmt.Sprintf("which process holds it is unknown: the host's sockets could not be scanned (%v)", err)
+}
+
+// unscannedHost is why a start is not ready while the host's sockets fail
+// to scan with err: only a scan shows that the instance holds its ports.
+func unscannedHost(err error) string {
+	return fmt.Sprintf("the host's sockets could not be scanned (%v), so whether the instance holds its ports is unknown", err)
 }
 
 // unboundLines are the lines of lines, BindExceptions about none of the
@@ -623,10 +643,15 @@ func unboundLines(lines []string, known bool) []string {
 }
 
 // fixedBindFailure is the error a start fails with whose server logged
-// line, a BindException about its fixed port st (of role).
-func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line string) error {
+// line, a BindException about its fixed port st (of role); scanErr is why
+// the host's sockets could not be scanned to find st's holder, nil when
+// they were.
+func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line string, scanErr error) error {
 	if st.Listening && !st.Owned {
 		return r.heldPortFailure(heldByAnother(role, st)+" ("+line+")", st)
+	}
+	if scanErr != nil {
+		return fmt.Errorf("the server could not bind its %s port %d (%s); %s", role, st.Port, line, unscanned(scanErr))
 	}
 	return fmt.Errorf("the server could not bind its %s port %d (%s)", role, st.Port, line)
 }
@@ -664,11 +689,18 @@ func heldPortRemedy(name string, st observe.PortStatus, running bool) string {
 }
 
 // unboundPort says which port line, a BindException about none of inst's
-// fixed ports, is about and who holds it. A line naming no port (MI's
-// mediation debugger names none) is put down to the planned extra ports
-// another process holds, if any.
-func unboundPort(view *observe.View, inst *state.Instance, line string) string {
+// fixed ports, is about and who holds it, as view shows; view is nil when
+// the host's sockets could not be scanned, scanErr saying why. A line
+// naming no port (MI's mediation debugger names none) is put down to the
+// planned extra ports another process holds, if any.
+func unboundPort(view *observe.View, inst *state.Instance, line string, scanErr error) string {
 	port, named := portIn(line)
+	if scanErr != nil {
+		if !named {
+			return fmt.Sprintf("a port not bound (the log does not say which; %s), MI serves without it: %s", unscanned(scanErr), line)
+		}
+		return fmt.Sprintf("port %d not bound (%s), MI serves without it: %s", port, unscanned(scanErr), line)
+	}
 	if !named {
 		var held []string
 		for i, st := range view.Observe(inst, true).Extras {
@@ -794,11 +826,11 @@ func heldByAnother(role ports.Role, st observe.PortStatus) string {
 	return fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder)
 }
 
-// debuggerHint explains a start that ran out of time with MI's mediation
-// debugger on (a debugger port among extras): MI opens no listener until
-// a debugger has connected to both its ports, or it has waited 60 s on
-// each (docs/mi-facts.md), so its ports "not listening" say nothing of
-// what holds it.
+// debuggerHint explains a starting instance's fixed port not listening
+// with MI's mediation debugger on (a debugger port among extras): MI
+// opens no listener until a debugger has connected to both its ports, or
+// it has waited 60 s on each (docs/mi-facts.md), so its ports "not
+// listening" say nothing of what holds it.
 func debuggerHint(extras []state.Extra) string {
 	var debugger []string
 	for _, e := range extras {

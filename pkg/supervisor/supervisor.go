@@ -236,9 +236,20 @@ func (s *Supervisor) holderOf(pid int) (instance, about string) {
 	return whose.New(filepath.Dir(s.store.Dir()), recs).Of(pid)
 }
 
+// scanFails, when set (by tests), is asked before each newView, whose
+// look fails with the error it returns: a host whose sockets cannot be
+// scanned (netlink refused and /proc/net unreadable, say) when a start
+// reads its BindExceptions and at the monitor's checks.
+var scanFails func() error
+
 // newView is a look at the host that names the instance of a port's
 // holder (holderOf).
 func (s *Supervisor) newView() (*observe.View, error) {
+	if scanFails != nil {
+		if err := scanFails(); err != nil {
+			return nil, err
+		}
+	}
 	view, err := observe.NewView()
 	if err != nil {
 		return nil, err

@@ -184,12 +184,22 @@ func TestUnboundPortNamesItsHolder(t *testing.T) {
 	line := func(port int) string {
 		return fmt.Sprintf("ERROR {Listener} - Error starting listener on 127.0.0.1:%d java.net.BindException: Address already in use", port)
 	}
-	got := unboundPort(view, inst, line(heldPort))
+	got := unboundPort(view, inst, line(heldPort), nil)
 	if want := fmt.Sprintf("port %d not bound (held by pid %d", heldPort, os.Getpid()); !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "MI serves without it: "+line(heldPort)) {
 		t.Errorf("unboundPort of a held port = %q; want it to begin %q and end with the line", got, want)
 	}
-	if got, want := unboundPort(view, inst, line(freePort)), fmt.Sprintf("port %d not bound (nothing holds it now), MI serves without it: %s", freePort, line(freePort)); got != want {
+	if got, want := unboundPort(view, inst, line(freePort), nil), fmt.Sprintf("port %d not bound (nothing holds it now), MI serves without it: %s", freePort, line(freePort)); got != want {
 		t.Errorf("unboundPort of a free port = %q; want %q", got, want)
+	}
+	// A host whose sockets could not be scanned says so, of a line naming
+	// a port and of one naming none (MI's debugger's).
+	unscannable := errors.New("scan sockets: netlink refused (permission denied), and the procfs fallback failed: read /proc/net: none of tcp, tcp6, udp, udp6 exists")
+	if got, want := unboundPort(nil, inst, line(heldPort), unscannable), fmt.Sprintf("port %d not bound (which process holds it is unknown: the host's sockets could not be scanned (%v)), MI serves without it: %s", heldPort, unscannable, line(heldPort)); got != want {
+		t.Errorf("unboundPort on an unscannable host = %q; want %q", got, want)
+	}
+	debugger := "ERROR {SynapseDebugInterface} - Failed create communication channels to the external debugger: java.net.BindException: Address already in use"
+	if got, want := unboundPort(nil, inst, debugger, unscannable), fmt.Sprintf("a port not bound (the log does not say which; which process holds it is unknown: the host's sockets could not be scanned (%v)), MI serves without it: %s", unscannable, debugger); got != want {
+		t.Errorf("unboundPort of a line naming no port on an unscannable host = %q; want %q", got, want)
 	}
 	for _, tc := range []struct {
 		health  string
@@ -1073,20 +1083,7 @@ func startDuringARestartLeft(t *testing.T) (s *simSite, waited <-chan error) {
 // an inbound endpoint's): mictl leaves such a server running,
 // degraded and saying which port could not be bound, where it killed it.
 func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
-	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
-	t.Setenv(sim.EnvDebuggerWait, "50ms") // no debugger connects: MI goes on without it
-	s := newSimSite(t, DefaultPolicy())
-	// The test holds the debugger's command port.
-	command, _ := s.debuggerOnSparePorts()
-	held, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", command))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	if err := s.tryReload("instances = 1\n"); err != nil {
-		t.Fatalf("a start whose debugger port another process holds failed: %v", err)
-	}
-	ev := s.next("mi-1", StateReady, StateDegraded, StateFailed)
+	s, ev := startWithTheDebuggersPortHeld(t)
 	if ev.State != StateDegraded || !strings.Contains(ev.Message, "BindException") {
 		t.Fatalf("mi-1 %s: %s; want it degraded, naming the BindException", ev.State, ev.Message)
 	}
@@ -1125,6 +1122,27 @@ func TestAPortTakenFromARunningServerSaysWhatToDo(t *testing.T) {
 	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateDegraded || !strings.Contains(got.Reason, want) || !strings.Contains(got.LastError, want) {
 		t.Fatalf("mi-1 is %s (%q; %q); want it degraded, both saying %q", got.State, got.Reason, got.LastError, want)
 	}
+}
+
+// startWithTheDebuggersPortHeld starts mi-1 with MI's mediation debugger
+// on, its command port held by the test (and no debugger connecting, so
+// MI goes on without it), and returns the site and the event that ended
+// the start.
+func startWithTheDebuggersPortHeld(t *testing.T) (*simSite, Event) {
+	t.Helper()
+	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
+	t.Setenv(sim.EnvDebuggerWait, "50ms")
+	s := newSimSite(t, DefaultPolicy())
+	command, _ := s.debuggerOnSparePorts()
+	held, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", command))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Close() })
+	if err := s.tryReload("instances = 1\n"); err != nil {
+		t.Fatalf("a start whose debugger port another process holds failed: %v", err)
+	}
+	return s, s.next("mi-1", StateReady, StateDegraded, StateFailed)
 }
 
 // While MI restarts itself (exit 121: its script starts java again) the
