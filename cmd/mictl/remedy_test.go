@@ -73,31 +73,44 @@ func TestAStartFailedOnAHeldPortSaysWhatToDo(t *testing.T) {
 	}
 }
 
+// restartOntoAStranger has the named instance, started with
+// --max-restarts 1, crash while no daemon runs and a stranger (this test)
+// take its http port; the next daemon restarts it by its policy, onto the
+// taken port, until it is failed. It returns the port and the stranger's
+// listener (closed at the test's end).
+func (d *deployment) restartOntoAStranger(name string) (int, net.Listener) {
+	d.t.Helper()
+	inst := d.instance(name)
+	// With the daemon away, the crash and the stranger come before the
+	// restart.
+	d.killDaemon()
+	if err := syscall.Kill(inst.Server.PID, syscall.SIGKILL); err != nil {
+		d.t.Fatal(err)
+	}
+	port := inst.Ports[ports.HTTP]
+	// The server's listener closes once its last thread has exited, a
+	// moment after its pid is a zombie.
+	var stranger net.Listener
+	d.waitFor("the server's http port to be free", func() bool {
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			stranger = l
+			d.t.Cleanup(func() { l.Close() })
+		}
+		return err == nil
+	})
+	d.adopt()
+	d.waitFor(name+" failed", func() bool { return d.stateIs(name, "failed") })
+	return port, stranger
+}
+
 // A crashed instance whose restarts fail on a port a stranger took
 // meanwhile says what to do once the daemon gives up, as a first start
 // does.
 func TestRestartsFailedOnAHeldPortSayWhatToDo(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1, "--max-restarts", "1")
-	inst := d.instance("mi-1")
-	// With the daemon away, the crash and the stranger come before the
-	// restart; the next daemon restarts mi-1 by its policy.
-	d.killDaemon()
-	if err := syscall.Kill(inst.Server.PID, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	port := inst.Ports[ports.HTTP]
-	// The server's listener closes once its last thread has exited, a
-	// moment after its pid is a zombie.
-	d.waitFor("the server's http port to be free", func() bool {
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			t.Cleanup(func() { l.Close() })
-		}
-		return err == nil
-	})
-	d.adopt()
-	d.waitFor("mi-1 failed", func() bool { return d.stateIs("mi-1", "failed") })
+	port, _ := d.restartOntoAStranger("mi-1")
 	want := heldRemedy(port)
 	if !strings.Contains(d.instance("mi-1").LastError, "gave up after 1 restart in a row; "+want) {
 		t.Fatalf("mi-1's last error: %q, want the restarts given up, then %q", d.instance("mi-1").LastError, want)
@@ -127,6 +140,41 @@ func TestAPortTakenFromARunningInstanceSaysWhatToDo(t *testing.T) {
 	d.must("restart", "mi-1")
 	if now := d.instance("mi-1"); now.State != "ready" || now.Offset != inst.Offset {
 		t.Fatalf("after mictl restart, mi-1 is %s at offset %d, want ready at %d", now.State, now.Offset, inst.Offset)
+	}
+}
+
+// An instance that only the last up's flags plan (mictl init's file says
+// 1, the operator ran up --instances 2) and that failed on a port a
+// stranger took is started again by that up, not by a plain one: the
+// remedy said "then mictl up starts mi-2 again", and the plain up the
+// operator ran left mi-2 failed, saying only that it is not in the
+// configuration.
+func TestAHeldPortRemedyNamesTheUpThatPlannedTheInstance(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", "instances = 1\n")
+	d.up(2, "--max-restarts", "1")
+	port, stranger := d.restartOntoAStranger("mi-2")
+	up := fmt.Sprintf("mictl up --base-offset=%d --instances=2", d.base)
+	want := fmt.Sprintf("stop pid %d to free port %d, then %s starts mi-2 again; or %s plans mi-2 around the port", os.Getpid(), port, up, up)
+	if got := d.instance("mi-2").LastError; !strings.Contains(got, want) {
+		t.Fatalf("mi-2's last error: %q, want %q", got, want)
+	}
+	// A plain up leaves it failed, and says which up starts it.
+	code, _, errOut := d.mictl("up", "--timeout", "30s")
+	if want := "note: mi-2 is failed and not in this up's plan: up leaves it so, and mictl status goes on showing it (exit 3); " + up + " starts it again (the last up's flags planned it)"; code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("a plain up: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+	// The remedy holds.
+	stranger.Close()
+	d.must(append(strings.Fields(up)[1:], "--timeout", "30s")...)
+	if st := d.instance("mi-2").State; st != "ready" {
+		t.Fatalf("mi-2 is %s after %s, want ready\n%s", st, up, d.events())
+	}
+	// So does down's note about a port of it another process holds.
+	d.must("down", "mi-2")
+	listen(t, port)
+	if _, _, errOut := d.mictl("down", "mi-2"); !strings.Contains(errOut, "the next "+up+" plans mi-2 around the port") {
+		t.Fatalf("down mi-2 with its port held does not name %s:\n%s", up, errOut)
 	}
 }
 

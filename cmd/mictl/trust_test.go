@@ -1153,7 +1153,7 @@ func TestUpNotesAFaultedInstanceItLeaves(t *testing.T) {
 	st := d.instance("mi-2").State
 	// A flag, not an edit: the daemon would reload an edit, and remove mi-2.
 	code, _, errOut := d.mictl("up", "--instances", "1", "--timeout", "30s")
-	want := fmt.Sprintf("note: mi-2 is %s and no longer in the configuration: up leaves it so, and mictl status goes on showing it (exit 3); mictl down --purge mi-2 forgets it", st)
+	want := fmt.Sprintf("note: mi-2 is %s and not in this up's plan: up leaves it so, and mictl status goes on showing it (exit 3); mictl down --purge mi-2 forgets it", st)
 	if code != 0 || !strings.Contains(errOut, want) {
 		t.Fatalf("up: exit %d, want 0 with %q:\n%s", code, want, errOut)
 	}

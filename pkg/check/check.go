@@ -85,12 +85,14 @@ type HeldBy struct {
 	HolderInstance *string `json:"holder_instance"`
 }
 
-// UpPlansAround is what mictl up does about a fixed port of the named
-// instance that another process holds: the remedy a start that failed on
-// such a port gives (see supervisor's heldPortRemedy), and down's note
-// about a stopped instance's port, in one spelling.
-func UpPlansAround(name string) string {
-	return "mictl up plans " + name + " around the port, or refuses while it is held if its offset is fixed (an [[instance]] offset, --offsets)"
+// UpPlansAround is what up (the mictl up command that plans the named
+// instance: plain, or with the last up's planning flags) does about a
+// fixed port of the instance that another process holds: the remedy a
+// start that failed on such a port gives (see supervisor's
+// heldPortRemedy), and down's note about a stopped instance's port, in
+// one spelling.
+func UpPlansAround(up, name string) string {
+	return up + " plans " + name + " around the port, or refuses while it is held if its offset is fixed (an [[instance]] offset, --offsets)"
 }
 
 // Report is the outcome of a check.

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
@@ -132,7 +133,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	// What the stop left in the homes (f names them) is looked for while
 	// the daemon leaves; not in those a later command (an up that came
 	// while this down stopped them) started again meanwhile.
-	verified := verifyStopped(streams, f, e.cfg.InstancesDir, targets, o.purge)
+	verified := verifyStopped(streams, f, e.cfg, targets, o.purge)
 	if err := awaitLeave(); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
@@ -335,9 +336,11 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 // once their stop ended, and those processes are that command's (said in
 // a note). A port of theirs held by another process is not something left
 // running: it is noted, for the next up to plan around, naming the
-// instance it is of when it is one's (f's, under instancesDir); not when
-// the instances are being forgotten (purge): no up plans them again.
-func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names []string, purge bool) error {
+// instance it is of when it is one's (f's, under cfg's instances_dir),
+// and the up that plans the instance (cfg's, or the last up's flags);
+// not when the instances are being forgotten (purge): no up plans them
+// again.
+func verifyStopped(streams *IOStreams, f *state.File, cfg *config.Config, names []string, purge bool) error {
 	var insts []state.Instance
 	for _, inst := range f.Instances {
 		if slices.Contains(names, inst.Name) {
@@ -358,13 +361,15 @@ func verifyStopped(streams *IOStreams, f *state.File, instancesDir string, names
 	if err != nil {
 		return nil // the stop itself succeeded; the note is only advice
 	}
-	view.Whose = whose.New(instancesDir, f.Instances).Of
+	view.Whose = whose.New(cfg.InstancesDir, f.Instances).Of
 	for i := range insts {
+		name := insts[i].Name
 		for role, st := range view.Observe(&insts[i], false).Fixed {
 			// Held by the instance itself: started again meanwhile.
-			if st.Listening && st.HolderInstance != insts[i].Name {
+			if st.Listening && st.HolderInstance != name {
+				up := supervisor.UpCommand(f, name, slices.Contains(cfg.Names(), name))
 				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by %s itself: the next %s; mictl check-conflicts shows it\n",
-					insts[i].Name, ports.Role(role), st.Port, st.Holder, insts[i].Name, check.UpPlansAround(insts[i].Name))
+					name, ports.Role(role), st.Port, st.Holder, name, check.UpPlansAround(up, name))
 			}
 		}
 	}

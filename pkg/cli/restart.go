@@ -171,7 +171,7 @@ func startAdvice(cfg *config.Config, f *state.File, name string) string {
 	switch {
 	case slices.Contains(cfg.Names(), name):
 		return "mictl up starts it"
-	case plannedByLastUp(f, name):
+	case supervisor.PlannedByLastUp(f, name):
 		return fmt.Sprintf("mictl up %s starts it (the last up's flags: mictl.toml alone does not name it)", strings.Join(f.UpArgs, " "))
 	}
 	return fmt.Sprintf("the configuration no longer names it (mictl up starts it once it does; mictl down --purge %s forgets it)", name)

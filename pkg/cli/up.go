@@ -438,8 +438,12 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 		}
 		switch {
 		case state.Faulted(rec.State):
-			notes = append(notes, fmt.Sprintf("%s is %s and no longer in the configuration: up leaves it so, and mictl status goes on showing it (exit 3); mictl down --purge %s forgets it", rec.Name, rec.State, rec.Name))
-		case rec.State == state.StateStopped && plannedByLastUp(f, rec.Name) && !slices.Equal(f.UpArgs, args):
+			again := ""
+			if supervisor.PlannedByLastUp(f, rec.Name) && !slices.Equal(f.UpArgs, args) {
+				again = fmt.Sprintf("mictl up %s starts it again (the last up's flags planned it), ", strings.Join(f.UpArgs, " "))
+			}
+			notes = append(notes, fmt.Sprintf("%s is %s and not in this up's plan: up leaves it so, and mictl status goes on showing it (exit 3); %smictl down --purge %s forgets it", rec.Name, rec.State, again, rec.Name))
+		case rec.State == state.StateStopped && supervisor.PlannedByLastUp(f, rec.Name) && !slices.Equal(f.UpArgs, args):
 			plan := "the configuration's " + plural(len(wanted), "instance")
 			if len(args) > 0 {
 				plan = plural(len(wanted), "instance")
@@ -462,13 +466,6 @@ func beyondNote(names []string, plan string) string {
 		keep, them = "keeps", "it"
 	}
 	return fmt.Sprintf("%s %s running beyond %s: mictl down %s stops %s", strings.Join(names, ", "), keep, plan, strings.Join(names, " "), them)
-}
-
-// plannedByLastUp reports whether the last up's planning flags (f's) named
-// the instance: an up that asked for fewer did not, and its flags do not
-// start it.
-func plannedByLastUp(f *state.File, name string) bool {
-	return len(f.UpArgs) > 0 && slices.Contains(f.Configured, name)
 }
 
 // warnAtMost is how many findings of a kind up says one by one before it

@@ -436,5 +436,11 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 			mu.Unlock()
 			return cfg, o.Offsets, nil
 		},
+		// Loaded apart from Load, which also moves the watch to the
+		// files the configuration names: these are the file's alone.
+		Named: func(name string) bool {
+			cfg, _, err := loadForReload(configPath, nil, instancesDir)
+			return err == nil && slices.Contains(cfg.Names(), name)
+		},
 	}
 }

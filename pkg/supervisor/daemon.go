@@ -153,6 +153,10 @@ type DaemonOptions struct {
 // Follow is the configuration a daemon follows live.
 type Follow struct {
 	Load LoadConfig
+	// Named reports whether the configuration file alone, without the
+	// last up's planning flags, names an instance: a plain mictl up
+	// starts it (see UpCommand).
+	Named func(name string) bool
 	// Files are the files to watch (mictl.toml, the source
 	// deployment.toml); asked again after every reload.
 	Files    func() []string
@@ -235,6 +239,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		}()
 	}
 	if follow != nil {
+		sup.named = follow.Named
 		d.watch = newConfigWatch(sup, follow)
 		d.server.reload = d.watch.reloadNow
 		d.server.watch = d.watch

@@ -661,20 +661,21 @@ func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line s
 // the failure says what can, for status to show once the instance is
 // left failed.
 func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
-	return &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.inst.Name, st, false)}
+	return &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.inst.Name, r.s.upCommand(r.inst.Name), st, false)}
 }
 
 // heldPortRemedy is what frees or moves name's fixed port st, which
 // another process holds: stopping a stranger holding it, or letting
-// mictl up plan the instance elsewhere. A process in one of the
-// deployment's homes is no stranger to stop (mictl would start its
-// instance again): up plans around its ports. running says that name's
-// server runs on without the port (its listener lost, a stranger on the
-// port since): MI binds its ports only as it starts, so a restart binds
-// the freed port again, and up leaves a running instance's offset alone,
-// so it plans the instance around the port only once it is down.
-func heldPortRemedy(name string, st observe.PortStatus, running bool) string {
-	again, around := "mictl up starts "+name+" again", check.UpPlansAround(name)
+// up (the mictl up that plans name: UpCommand) plan the instance
+// elsewhere. A process in one of the deployment's homes is no stranger
+// to stop (mictl would start its instance again): up plans around its
+// ports. running says that name's server runs on without the port (its
+// listener lost, a stranger on the port since): MI binds its ports only
+// as it starts, so a restart binds the freed port again, and up leaves a
+// running instance's offset alone, so it plans the instance around the
+// port only once it is down.
+func heldPortRemedy(name, up string, st observe.PortStatus, running bool) string {
+	again, around := up+" starts "+name+" again", check.UpPlansAround(up, name)
 	if running {
 		again, around = "mictl restart "+name+" binds it again", "mictl down "+name+", then "+around
 	}
@@ -686,6 +687,35 @@ func heldPortRemedy(name string, st observe.PortStatus, running bool) string {
 	default: // the owner cannot be seen (another user's process)
 		return fmt.Sprintf("stop what holds port %d to free it, then %s; or %s", st.Port, again, around)
 	}
+}
+
+// PlannedByLastUp reports whether the planning flags of the last mictl up
+// (f's) planned the named instance: an up that asked for fewer did not,
+// and its flags do not start it.
+func PlannedByLastUp(f *state.File, name string) bool {
+	return len(f.UpArgs) > 0 && slices.Contains(f.Configured, name)
+}
+
+// UpCommand is the mictl up that starts the named instance of f again: a
+// plain one when the configuration file alone names it (named), else the
+// last up's, whose planning flags planned it. After `mictl up --instances
+// 10` over a mictl.toml that says 1, a plain up leaves a failed mi-3 as it
+// is, where the advice to run it had promised mi-3 started again.
+func UpCommand(f *state.File, name string, named bool) string {
+	if named || !PlannedByLastUp(f, name) {
+		return "mictl up"
+	}
+	return "mictl up " + strings.Join(f.UpArgs, " ")
+}
+
+// upCommand is UpCommand for the named instance, from the state as this
+// supervisor knows it and the configuration file it follows.
+func (s *Supervisor) upCommand(name string) string {
+	f, err := s.current()
+	if err != nil {
+		return "mictl up"
+	}
+	return UpCommand(f, name, s.named != nil && s.named(name))
 }
 
 // unboundPort says which port line, a BindException about none of inst's
@@ -763,7 +793,7 @@ func (r *runner) serverHealth(cur *running, view *observe.View, prober *observe.
 	if held != nil {
 		// The server lost the port and a stranger took it: no check
 		// mends that, so the instance stays degraded until the user acts.
-		return why + "; " + heldPortRemedy(inst.Name, *held, true)
+		return why + "; " + heldPortRemedy(inst.Name, r.s.upCommand(inst.Name), *held, true)
 	}
 	if why == "" {
 		cur.owned = listening

@@ -159,6 +159,10 @@ type Supervisor struct {
 	// Both are set before the first start, nil when unused.
 	observer Observer
 	targets  *metrics.TargetsWriter
+	// named reports whether the configuration file alone, without the
+	// last up's planning flags, names an instance (Follow.Named); nil
+	// when the supervisor follows none. Set before the first start.
+	named func(name string) bool
 	// conflicts is how many conflicts the last check of the plan found
 	// (see SetConflicts).
 	conflicts atomic.Int64

@@ -220,29 +220,55 @@ func TestUnboundPortNamesItsHolder(t *testing.T) {
 // A start failed on a port another process holds says what frees or
 // moves it: a stranger is stopped by its pid (or, unseen, by whoever runs
 // it); a server of the deployment's, which mictl would start again, is
-// planned around. An instance running on without the port is restarted
-// once it is freed (MI binds its ports only as it starts), and planned
-// around once down (up leaves a running instance's offset alone).
+// planned around, each by the up that plans the instance. An instance
+// running on without the port is restarted once it is freed (MI binds its
+// ports only as it starts), and planned around once down (up leaves a
+// running instance's offset alone).
 func TestHeldPortRemedy(t *testing.T) {
-	around := "mictl up plans mi-2 around the port, or refuses while it is held if its offset is fixed (an [[instance]] offset, --offsets)"
-	downAround := "mictl down mi-2, then " + around
 	stranger := observe.PortStatus{Port: 8291, HolderPID: 7, Holder: "pid 7 (python3)"}
 	server := observe.PortStatus{Port: 8291, HolderPID: 7, Holder: "pid 7 (mictl-sim), the server of mi-1", HolderInstance: "mi-1"}
 	unseen := observe.PortStatus{Port: 8291, Holder: "a process of user wso2 (uid 1001)"}
+	for _, up := range []string{"mictl up", "mictl up --instances=10"} {
+		around := up + " plans mi-2 around the port, or refuses while it is held if its offset is fixed (an [[instance]] offset, --offsets)"
+		downAround := "mictl down mi-2, then " + around
+		for _, tc := range []struct {
+			st      observe.PortStatus
+			running bool
+			want    string
+		}{
+			{stranger, false, "stop pid 7 to free port 8291, then " + up + " starts mi-2 again; or " + around},
+			{server, false, around},
+			{unseen, false, "stop what holds port 8291 to free it, then " + up + " starts mi-2 again; or " + around},
+			{stranger, true, "stop pid 7 to free port 8291, then mictl restart mi-2 binds it again; or " + downAround},
+			{server, true, downAround},
+			{unseen, true, "stop what holds port 8291 to free it, then mictl restart mi-2 binds it again; or " + downAround},
+		} {
+			if got := heldPortRemedy("mi-2", up, tc.st, tc.running); got != tc.want {
+				t.Errorf("held by %s, running %v:\n got %q\nwant %q", tc.st.Holder, tc.running, got, tc.want)
+			}
+		}
+	}
+}
+
+// The up that starts an instance again is a plain one when mictl.toml
+// names it, else the last up's, whose flags planned it: after `up
+// --instances 10` over a file that says 1, a plain up leaves mi-3 as it
+// is.
+func TestUpCommand(t *testing.T) {
+	f := &state.File{UpArgs: []string{"--instances=10"}, Configured: []string{"mi-1", "mi-2", "mi-3"}}
 	for _, tc := range []struct {
-		st      observe.PortStatus
-		running bool
-		want    string
+		f     *state.File
+		name  string
+		named bool
+		want  string
 	}{
-		{stranger, false, "stop pid 7 to free port 8291, then mictl up starts mi-2 again; or " + around},
-		{server, false, around},
-		{unseen, false, "stop what holds port 8291 to free it, then mictl up starts mi-2 again; or " + around},
-		{stranger, true, "stop pid 7 to free port 8291, then mictl restart mi-2 binds it again; or " + downAround},
-		{server, true, downAround},
-		{unseen, true, "stop what holds port 8291 to free it, then mictl restart mi-2 binds it again; or " + downAround},
+		{f, "mi-1", true, "mictl up"},
+		{f, "mi-3", false, "mictl up --instances=10"},
+		{f, "mi-11", false, "mictl up"}, // the last up did not plan it either
+		{&state.File{Configured: []string{"mi-3"}}, "mi-3", false, "mictl up"},
 	} {
-		if got := heldPortRemedy("mi-2", tc.st, tc.running); got != tc.want {
-			t.Errorf("held by %s, running %v:\n got %q\nwant %q", tc.st.Holder, tc.running, got, tc.want)
+		if got := UpCommand(tc.f, tc.name, tc.named); got != tc.want {
+			t.Errorf("UpCommand(up args %q, %s, named %v) = %q; want %q", tc.f.UpArgs, tc.name, tc.named, got, tc.want)
 		}
 	}
 }
