@@ -821,6 +821,30 @@ func TestDiffFromElsewhereReadsTheFileTheDaemonFollows(t *testing.T) {
 	}
 }
 
+// An edit the daemon follows of a setting the last up's flags override
+// (instances = 3 after up --instances 2) says, in the event log, that it
+// is not applied and which up applies it: "reloaded: no change" alone
+// read as though the edit had nothing in it to apply. mictl reload says
+// it once.
+func TestAFollowedEditTheUpsFlagsOverrideIsSaidNotApplied(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("inplace", "instances = 1\n")
+	d.up(2)
+	applied, _ := d.reloads()
+	d.configFile("rename", "instances = 3\n")
+	d.waitReloads(applied+1, 0)
+	const want = ") is not applied: the last mictl up's --instances=2 stands, and reloads plan with it; mictl up --instances=3 applies the file's"
+	if events := d.events(); !strings.Contains(events, "mictl reloaded: no change; instances = 3 (") || !strings.Contains(events, want) {
+		t.Fatalf("the followed edit's reload does not say instances = 3 is not applied:\n%s", events)
+	}
+	if _, _, errOut := d.mictl("reload"); strings.Count(errOut, want) != 1 {
+		t.Fatalf("mictl reload does not say once that instances = 3 is not applied:\n%s", errOut)
+	}
+	if _, ok := d.state().Instance("mi-3"); ok {
+		t.Fatalf("mi-3 recorded though --instances 2 stands")
+	}
+}
+
 // An edit of mictl.toml made after up read it, and before the daemon that
 // up starts follows it, is applied: it waited for the next edit, diff
 // showing it pending (exit 1) meanwhile.

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -95,9 +94,10 @@ applying failed.`,
 			// The refusal the file records is this reload's, which its
 			// error says: the table's footer leaves it out.
 			r.refusalSaid = err != nil && r.ReloadError != nil && *r.ReloadError == err.Error()
+			// The settings the last up's flags override, which the
+			// reload does not apply, its "reloaded" event says above.
 			if err == nil && e.cfgErr == nil {
 				warnKeptSettings(streams, r.file, e.cfg, cmd.Flags())
-				noteOverridden(streams, cmp.Or(g.configPath, followedConfig(r.file)), r.file)
 			}
 			if perr := printStatusReport(streams, r, nil, output, e.store); perr != nil {
 				return perr

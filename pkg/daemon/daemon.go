@@ -442,5 +442,6 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 			cfg, _, err := loadForReload(configPath, nil, instancesDir)
 			return err == nil && slices.Contains(cfg.Names(), name)
 		},
+		Overridden: func(upArgs []string) []string { return Overridden(configPath, upArgs) },
 	}
 }

@@ -157,6 +157,10 @@ type Follow struct {
 	// last up's planning flags, names an instance: a plain mictl up
 	// starts it (see UpCommand).
 	Named func(name string) bool
+	// Overridden says, for each setting the configuration file gives a
+	// value that the last up's planning flags (upArgs) replace, that a
+	// reload does not apply it (see daemon.Overridden).
+	Overridden func(upArgs []string) []string
 	// Files are the files to watch (mictl.toml, the source
 	// deployment.toml); asked again after every reload.
 	Files    func() []string
@@ -239,7 +243,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		}()
 	}
 	if follow != nil {
-		sup.named = follow.Named
+		sup.named, sup.overridden = follow.Named, follow.Overridden
 		d.watch = newConfigWatch(sup, follow)
 		d.server.reload = d.watch.reloadNow
 		d.server.watch = d.watch

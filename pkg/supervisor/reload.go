@@ -123,7 +123,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			return changes, nil
 		}
 		s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
-		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: "no change"})
+		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden("no change", f.UpArgs)})
 		return changes, nil
 	}
 	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
@@ -141,9 +141,24 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			// stopped; the reload went on with the others.
 			msg += "; left stopped, as mictl down stopped them meanwhile: " + strings.Join(left, ", ")
 		}
-		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: msg})
+		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(msg, f.UpArgs)})
 	}
 	return changes, err
+}
+
+// withOverridden is msg, what a reload did, followed by each setting of
+// the followed file that the last up's planning flags (upArgs) replace,
+// which the reload did not apply: after `up --instances 10`, an edit to
+// instances = 12 was followed by "reloaded: no change" alone, as though
+// the edit had nothing in it to apply.
+func (s *Supervisor) withOverridden(msg string, upArgs []string) string {
+	if s.overridden == nil {
+		return msg
+	}
+	for _, n := range s.overridden(upArgs) {
+		msg += "; " + n
+	}
+	return msg
 }
 
 // planReload computes the target and the changes from f, and refuses any

@@ -163,6 +163,9 @@ type Supervisor struct {
 	// last up's planning flags, names an instance (Follow.Named); nil
 	// when the supervisor follows none. Set before the first start.
 	named func(name string) bool
+	// overridden says which settings of that file the last up's planning
+	// flags replace (Follow.Overridden); nil when it follows none.
+	overridden func(upArgs []string) []string
 	// conflicts is how many conflicts the last check of the plan found
 	// (see SetConflicts).
 	conflicts atomic.Int64
