@@ -477,11 +477,18 @@ func TestDaemonKilledInstancesKeepServingAndAreReadopted(t *testing.T) {
 		conn.Close()
 	}
 	// The next command re-adopts them: a new daemon, the same servers.
-	out := d.must("status")
-	if !strings.Contains(out, "ready") {
-		t.Fatalf("status:\n%s", out)
+	// It says so: status said nothing of a supervisor that had died.
+	code, out, errOut := d.mictl("status")
+	if code != 0 || !strings.Contains(out, "ready") {
+		t.Fatalf("status: exit %d\n%s%s", code, out, errOut)
 	}
 	d.waitFor("a new daemon", func() bool { pid := d.daemonPID(); return pid != 0 && pid != daemon })
+	if want := fmt.Sprintf("note: the mictl daemon (pid %d) had ended (killed, or crashed), leaving the instances unsupervised; a new one (pid %d) took them over", daemon, d.daemonPID()); !strings.Contains(errOut, want) {
+		t.Fatalf("status after the daemon was killed does not say %q:\n%s", want, errOut)
+	}
+	if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "took them over") {
+		t.Fatalf("status with the new daemon running says it replaced one:\n%s", errOut)
+	}
 	if now := d.servers(); fmt.Sprint(now) != fmt.Sprint(servers) {
 		t.Fatalf("servers changed on re-adoption (duplicates?): %v -> %v", servers, now)
 	}
@@ -494,6 +501,14 @@ func TestDaemonKilledInstancesKeepServingAndAreReadopted(t *testing.T) {
 	})
 	if got := len(d.servers()["mi-1"]); got != 1 {
 		t.Fatalf("mi-1 has %d servers", got)
+	}
+	// restart and up, which start a daemon too, say it as well.
+	for _, args := range [][]string{{"restart", "mi-2"}, {"up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s"}} {
+		daemon := d.killDaemon().PID
+		code, out, errOut := d.mictl(args...)
+		if want := fmt.Sprintf("note: the mictl daemon (pid %d) had ended (killed, or crashed), leaving the instances unsupervised", daemon); code != 0 || !strings.Contains(errOut, want) {
+			t.Fatalf("mictl %s after the daemon was killed: exit %d, want 0 and %q:\n%s%s", strings.Join(args, " "), code, want, out, errOut)
+		}
 	}
 }
 

@@ -87,7 +87,7 @@ error: exit 2.`,
 			if err := writeSimulatorDist(cfg); err != nil {
 				return err
 			}
-			if err := spawnDaemon(cmd.Context(), store, o.run.Args(cfg), false); err != nil {
+			if err := spawnDaemon(cmd.Context(), streams, store, f, o.run.Args(cfg), false); err != nil {
 				return err
 			}
 			progress := newProgress(streams, names)

@@ -111,18 +111,46 @@ func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing, catchUp 
 	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
 		args = f.Daemon.Args
 	}
-	return spawnDaemon(ctx, e.store, args, catchUp)
+	return spawnDaemon(ctx, streams, e.store, f, args, catchUp)
+}
+
+// noteDaemonReplaced says that the daemon now running took over the
+// instances of before, which no daemon supervised: status showed them as
+// though nothing had happened, and a daemon killed again and again (the
+// OOM killer) went unnoticed but in the event log.
+func noteDaemonReplaced(streams *IOStreams, store *state.Store, before *state.File) {
+	now, err := store.Load()
+	if err != nil {
+		return
+	}
+	id, ok := daemonIdentity(now)
+	if !ok {
+		return
+	}
+	gone := "no mictl daemon was running"
+	if before.Daemon != nil {
+		gone = fmt.Sprintf("the mictl daemon (pid %d) had ended (killed, or crashed)", before.Daemon.PID)
+	}
+	fmt.Fprintf(streams.ErrOut, "note: %s, leaving the instances unsupervised; a new one (pid %d) took them over and restarts, by the restart policy, any that crashed meanwhile (mictl status NAME shows what it found)\n", gone, id.PID)
 }
 
 // spawnDaemon starts a daemon with args unless one answers (see
 // supervisor.SpawnDaemon); a Ctrl-C ends the wait for it, and a daemon
 // that holds the socket without answering is named by the pid the state
-// file records once the attempt is over.
-func spawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp bool) error {
+// file records once the attempt is over. When before, the state the
+// command read, wants instances running and no daemon alive, a note
+// says that the new one took them over (noteDaemonReplaced): up passes
+// the state it read before it prepared its own instances, and nil when
+// it starts another daemon for a first one that left as it answered.
+func spawnDaemon(ctx context.Context, streams *IOStreams, store *state.Store, before *state.File, args []string, catchUp bool) error {
+	_, running := daemonIdentity(before)
 	ctx, stop := interruptible(ctx)
 	defer stop()
 	err := supervisor.SpawnDaemon(ctx, store, args, catchUp)
 	if err == nil {
+		if before != nil && before.WantsAny() && !running {
+			noteDaemonReplaced(streams, store, before)
+		}
 		return nil
 	}
 	f, _ := store.Load()

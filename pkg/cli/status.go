@@ -46,7 +46,7 @@ file that could not be saved, a daemon that does not answer.
 
 If the supervisor daemon died while instances kept running, status starts
 a new one, which re-adopts them (checking pid and process start time, so a
-reused pid is never mistaken for an instance). status changes nothing in a
+reused pid is never mistaken for an instance), and says so on stderr. status changes nothing in a
 directory it may not write: it shows what it finds.
 
 status exits 3 when an instance it shows is failed, crashed, backoff or

@@ -141,7 +141,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if !o.foreground {
 		warnOtherBuild(streams, f)
 		daemonUp = make(chan error, 1)
-		go func() { daemonUp <- spawnDaemon(ctx, store, o.run.Args(cfg), false) }()
+		go func() { daemonUp <- spawnDaemon(ctx, streams, store, f, o.run.Args(cfg), false) }()
 	}
 	prep, err := prepareUp(streams, cfg, store, o)
 	unlock()
@@ -166,7 +166,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		// A daemon that was going idle as this up began exits after it
 		// answered a ping: start another and ask again, once.
 		if attempt > 0 {
-			go func() { daemonUp <- spawnDaemon(ctx, store, o.run.Args(cfg), false) }()
+			go func() { daemonUp <- spawnDaemon(ctx, streams, store, nil, o.run.Args(cfg), false) }()
 		}
 		if err := <-daemonUp; err != nil {
 			return errors.Join(err, withdraw(streams, store, prep))
