@@ -1557,7 +1557,9 @@ func TestPlannerPassesOverAStrangerOnTheOtherLoopback(t *testing.T) {
 // An instance an up started beyond mictl.toml (--offsets sets the count)
 // that failed is no longer planned, but status shows it, and so do ports
 // table (a row where it last ran) and check-conflicts (a note), where it
-// was missing.
+// was missing; the note names the up that starts it again, whose flags
+// planned it ("when mictl.toml or its flags name it" left them to be
+// guessed).
 func TestFailedInstanceBeyondTheConfigurationIsShown(t *testing.T) {
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\n", d.base))
@@ -1571,7 +1573,7 @@ func TestFailedInstanceBeyondTheConfigurationIsShown(t *testing.T) {
 	if mi2 := d.instance("mi-2"); mi2.State != "failed" {
 		t.Fatalf("mi-2 is %s, want failed on a foreign port:\n%s", mi2.State, d.events())
 	}
-	note := fmt.Sprintf("mi-2 is failed at offset %d and not planned: the configuration does not name it", d.base+1)
+	note := fmt.Sprintf("mi-2 is failed at offset %d and not planned: the configuration does not name it (an earlier up did); mictl up --offsets=%d,%[1]d starts it again (the last up's flags planned it), mictl down --purge mi-2 forgets it", d.base+1, d.base)
 	out := d.must("ports", "table")
 	if row := fmt.Sprintf("| mi-2 | %d ", d.base+1); !strings.Contains(out, row) || !strings.Contains(out, note) {
 		t.Errorf("ports table: want a row %q and %q:\n%s", row, note, out)

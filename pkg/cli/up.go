@@ -439,8 +439,8 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 		switch {
 		case state.Faulted(rec.State):
 			again := ""
-			if supervisor.PlannedByLastUp(f, rec.Name) && !slices.Equal(f.UpArgs, args) {
-				again = fmt.Sprintf("mictl up %s starts it again (the last up's flags planned it), ", strings.Join(f.UpArgs, " "))
+			if !slices.Equal(f.UpArgs, args) {
+				again = upAgain(f, rec.Name)
 			}
 			notes = append(notes, fmt.Sprintf("%s is %s and not in this up's plan: up leaves it so, and mictl status goes on showing it (exit 3); %smictl down --purge %s forgets it", rec.Name, rec.State, again, rec.Name))
 		case rec.State == state.StateStopped && supervisor.PlannedByLastUp(f, rec.Name) && !slices.Equal(f.UpArgs, args):
@@ -456,6 +456,16 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 		notes = append(notes, beyondNote(beyond, "the "+plural(len(wanted), "instance")+" this up plans (up never stops an instance)"))
 	}
 	return notes
+}
+
+// upAgain is, followed by ", ", the up that starts the named instance of
+// f again when the planning flags of the last up planned it (a plain up,
+// which plans mictl.toml, does not); "" when they did not.
+func upAgain(f *state.File, name string) string {
+	if !supervisor.PlannedByLastUp(f, name) {
+		return ""
+	}
+	return supervisor.UpCommand(f, name, false) + " starts it again (the last up's flags planned it), "
 }
 
 // beyondNote says that the running instances names keep running beyond
