@@ -239,13 +239,10 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 		return
 	}
 	first := s.firstCheck()
-	view, err := s.newView()
-	if err != nil {
-		for _, cur := range due {
-			checks[cur].next = now.Add(first) // try again soon
-		}
-		return
-	}
+	// A host whose sockets cannot be scanned leaves the ports unchecked,
+	// not /healthz nor /liveness: each instance says so (see
+	// serverHealth), and its checks go on.
+	view, scanErr := s.newView()
 	var probers []*observe.Prober
 	asked := make([]int, len(due)) // index in probers and answers, -1: not asked
 	for i, cur := range due {
@@ -267,7 +264,7 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 			c.recount = false
 			s.recountApps(c.r.live(cur))
 		}
-		if c.r.checkHealth(cur, view, c.prober, healthz) {
+		if c.r.checkHealth(cur, view, scanErr, c.prober, healthz) {
 			c.every = first
 		} else {
 			c.every = min(2*c.every, s.policy.WatchInterval)

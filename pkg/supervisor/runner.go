@@ -616,8 +616,9 @@ func unscanned(err error) string {
 	return fmt.Sprintf("which process holds it is unknown: the host's sockets could not be scanned (%v)", err)
 }
 
-// unscannedHost is why a start is not ready while the host's sockets fail
-// to scan with err: only a scan shows that the instance holds its ports.
+// unscannedHost is why a start is not ready, and a running instance is
+// degraded, while the host's sockets fail to scan with err: only a scan
+// shows that the instance holds its ports.
 func unscannedHost(err error) string {
 	return fmt.Sprintf("the host's sockets could not be scanned (%v), so whether the instance holds its ports is unknown", err)
 }
@@ -753,7 +754,8 @@ func unboundPort(view *observe.View, inst *state.Instance, line string, scanErr 
 }
 
 // degradedBy joins what makes a running instance degraded, "" when
-// nothing: first why its health fails, then the ports it could not bind.
+// nothing: first why its health fails, then the rest (the ports it could
+// not bind, its ports left unchecked).
 func degradedBy(health string, unbound []string) string {
 	return strings.Join(slices.DeleteFunc(slices.Concat([]string{health}, unbound), func(s string) bool { return s == "" }), "; ")
 }
@@ -766,19 +768,28 @@ const livenessFailures = 3
 
 // health says what is wrong with a running instance, "" when nothing,
 // from healthz (its answer to /healthz; nil when this check did not ask,
-// the last answer having said ready, see asksHealthz) and view.
-func (r *runner) health(cur *running, view *observe.View, prober *observe.Prober, healthz *observe.Answer) string {
-	return degradedBy(r.serverHealth(cur, view, prober, healthz), cur.unbound)
+// the last answer having said ready, see asksHealthz) and view, the look
+// at the host's sockets (nil when it failed with scanErr).
+func (r *runner) health(cur *running, view *observe.View, scanErr error, prober *observe.Prober, healthz *observe.Answer) string {
+	return degradedBy(r.serverHealth(cur, view, scanErr, prober, healthz), cur.unbound)
 }
 
 // serverHealth is health but for the ports besides the fixed ones that
 // the server could not bind when it started: what the monitor's checks
 // can see change.
-func (r *runner) serverHealth(cur *running, view *observe.View, prober *observe.Prober, healthz *observe.Answer) string {
+func (r *runner) serverHealth(cur *running, view *observe.View, scanErr error, prober *observe.Prober, healthz *observe.Answer) string {
+	var why string
 	if healthz != nil {
-		if why := r.healthzProblem(cur, prober, *healthz); why != "" {
-			return why
-		}
+		why = r.healthzProblem(cur, prober, *healthz)
+	}
+	if scanErr != nil {
+		// Only a scan shows that the instance still holds its ports: the
+		// instance is degraded for as long as none succeeds, as a start
+		// is not ready, never shown ready on the last scan's word.
+		return degradedBy(why, []string{unscannedHost(scanErr)})
+	}
+	if why != "" {
+		return why
 	}
 	inst := r.live(cur)
 	// The sockets on the fixed ports are the very ones found to be the
@@ -1124,8 +1135,8 @@ func (r *runner) stillWatched(cur *running) bool {
 // checkHealth moves the watched incarnation cur between ready and
 // degraded (see health) and reports whether its state or the reason
 // changed.
-func (r *runner) checkHealth(cur *running, view *observe.View, prober *observe.Prober, healthz *observe.Answer) bool {
-	why := r.health(cur, view, prober, healthz)
+func (r *runner) checkHealth(cur *running, view *observe.View, scanErr error, prober *observe.Prober, healthz *observe.Answer) bool {
+	why := r.health(cur, view, scanErr, prober, healthz)
 	next := StateReady
 	if why != "" {
 		next = StateDegraded

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
@@ -42,5 +45,57 @@ func TestAFixedPortsBindExceptionOnAnUnscannableHostFailsTheStart(t *testing.T) 
 	want := fmt.Sprintf("the server could not bind its http port 8290 (%s); which process holds it is unknown: the host's sockets could not be scanned (%v)", line, errUnscannable)
 	if err == nil || err.Error() != want {
 		t.Fatalf("fixedBindFailure = %v\nwant %s", err, want)
+	}
+}
+
+// While the host's sockets cannot be scanned, a running instance is
+// degraded saying so, in its record and once in its events, and its
+// other checks go on: a server that stops answering /healthz says so
+// too. The monitor skipped every check, /healthz included, and the
+// instance stayed ready on the last scan's word. Once a scan succeeds
+// again it is ready.
+func TestARunningInstanceOnAnUnscannableHostSaysSoAndIsStillChecked(t *testing.T) {
+	// The hook is set before the site, and undone after its supervisor
+	// has closed; blind is what the test turns on and off.
+	var blind atomic.Bool
+	scanFails = func() error {
+		if blind.Load() {
+			return errUnscannable
+		}
+		return nil
+	}
+	t.Cleanup(func() { scanFails = nil })
+	policy := DefaultPolicy()
+	policy.WatchInterval = 500 * time.Millisecond
+	s := newSimSite(t, policy)
+	s.reload("instances = 1\n")
+	ready := s.next("mi-1", StateReady)
+
+	blind.Store(true)
+	want := unscannedHost(errUnscannable)
+	if ev := s.next("mi-1", StateReady, StateDegraded); ev.State != StateDegraded || ev.Message != want {
+		t.Fatalf("mi-1 %s: %q; want it degraded, saying %q", ev.State, ev.Message, want)
+	}
+	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateDegraded || got.Reason != want || got.LastError != want {
+		t.Fatalf("mi-1 is %s (%q; %q); want it degraded, both saying %q", got.State, got.Reason, got.LastError, want)
+	}
+
+	// /healthz is still asked. The next event is this one: checks that
+	// found the host unscannable again said nothing new.
+	if err := syscall.Kill(ready.PID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(ready.PID, syscall.SIGCONT) })
+	ev := s.next("mi-1", StateReady, StateDegraded)
+	if ev.State != StateDegraded || !strings.Contains(ev.Message, observe.HealthPath+": no answer") || !strings.HasSuffix(ev.Message, "; "+want) {
+		t.Fatalf("mi-1 %s: %q; want it degraded, saying that /healthz does not answer, then %q", ev.State, ev.Message, want)
+	}
+
+	if err := syscall.Kill(ready.PID, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	blind.Store(false)
+	for ev.State != StateReady {
+		ev = s.next("mi-1", StateReady, StateDegraded)
 	}
 }
