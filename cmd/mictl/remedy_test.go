@@ -178,6 +178,30 @@ func TestAHeldPortRemedyNamesTheUpThatPlannedTheInstance(t *testing.T) {
 	}
 }
 
+// A ready instance whose server lost a fixed port's listener, nothing
+// taking the port since, says what to do in every view of status and in
+// the event log: MI binds its ports only as it starts, so mictl restart
+// binds it again. It said only that the port was not listening. The
+// remedy holds.
+func TestAPortLostByARunningInstanceSaysWhatToDo(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1, "--health-interval", "200ms")
+	inst := d.instance("mi-1")
+	port := inst.Ports[ports.HTTP]
+	proctest.DropListener(t, inst.Server.PID, port)
+	want := fmt.Sprintf("port %d (http) is not listening; mictl restart mi-1 binds it again", port)
+	d.waitFor("mi-1 degraded for the lost port", func() bool { return d.instance("mi-1").LastError == want })
+	d.assertStatusSaysOf("degraded", want)
+	if said := fmt.Sprintf("mi-1 degraded pid=%d: %s\n", inst.Server.PID, want); !strings.Contains(d.events(), said) {
+		t.Fatalf("the event log does not say %q:\n%s", said, d.events())
+	}
+
+	d.must("restart", "mi-1")
+	if now := d.instance("mi-1"); now.State != "ready" || now.Offset != inst.Offset {
+		t.Fatalf("after mictl restart, mi-1 is %s at offset %d, want ready at %d", now.State, now.Offset, inst.Offset)
+	}
+}
+
 // A crashed instance whose conf/deployment.toml was deleted while it ran
 // is restarted with the file mictl rendered there put back: restarted
 // without it, MI would not run on the instance's ports (the simulator

@@ -678,7 +678,7 @@ func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
 func heldPortRemedy(name, up string, st observe.PortStatus, running bool) string {
 	again, around := up+" starts "+name+" again", check.UpPlansAround(up, name)
 	if running {
-		again, around = "mictl restart "+name+" binds it again", "mictl down "+name+", then "+around
+		again, around = restartBindsAgain(name), "mictl down "+name+", then "+around
 	}
 	switch {
 	case st.HolderInstance != "":
@@ -717,6 +717,13 @@ func (s *Supervisor) upCommand(name string) string {
 		return "mictl up"
 	}
 	return UpCommand(f, name, s.named != nil && s.named(name))
+}
+
+// restartBindsAgain is what binds again a fixed port that name's running
+// server lost, once the port is free: MI binds its ports only as it
+// starts.
+func restartBindsAgain(name string) string {
+	return "mictl restart " + name + " binds it again"
 }
 
 // unboundPort says which port line, a BindException about none of inst's
@@ -808,6 +815,10 @@ func (r *runner) serverHealth(cur *running, view *observe.View, scanErr error, p
 	}
 	if why == "" {
 		cur.owned = listening
+	} else {
+		// The server lost the port's listener, nothing holding the port
+		// since: MI binds its ports only as it starts.
+		why += "; " + restartBindsAgain(inst.Name)
 	}
 	return why
 }

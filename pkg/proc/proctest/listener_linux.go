@@ -17,7 +17,7 @@ import (
 // it again). The listener returned is closed when the test ends.
 func TakePort(tb testing.TB, pid, port int) net.Listener {
 	tb.Helper()
-	dropListener(tb, pid, port)
+	DropListener(tb, pid, port)
 	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
 		tb.Fatalf("take port %d, which pid %d no longer holds: %v", port, pid, err)
@@ -26,12 +26,13 @@ func TakePort(tb testing.TB, pid, port int) net.Listener {
 	return l
 }
 
-// dropListener closes the TCP listener that process pid holds on port
-// while pid runs on. It takes a copy of each of pid's sockets
+// DropListener closes the TCP listener that process pid holds on port
+// while pid runs on, leaving the port free, as a server whose listener
+// died under it. It takes a copy of each of pid's sockets
 // (pidfd_getfd) and shuts the listening one down, which closes a
 // listener for every copy. It skips the test where pid's sockets cannot
 // be taken (another user's process, a kernel before 5.6).
-func dropListener(tb testing.TB, pid, port int) {
+func DropListener(tb testing.TB, pid, port int) {
 	tb.Helper()
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
