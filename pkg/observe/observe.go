@@ -444,11 +444,16 @@ const faultyAppsPrefix = "faulty CApps: "
 
 // FaultyAppsIn are the CApp files a health reason (a FaultyApps' Error,
 // as the state file keeps it) lists as faulty; none for another reason.
+// The list ends at the first "; ": the supervisor joins what else makes
+// the instance degraded after it (a port not bound, ports left
+// unchecked), and the last file's name read with that appended was no
+// file's, so deploy --wait waited its whole timeout for it.
 func FaultyAppsIn(reason string) []string {
 	list, ok := strings.CutPrefix(reason, faultyAppsPrefix)
 	if !ok {
 		return nil
 	}
+	list, _, _ = strings.Cut(list, "; ")
 	return strings.Split(list, ", ")
 }
 

@@ -215,6 +215,16 @@ func TestUnboundPortNamesItsHolder(t *testing.T) {
 			t.Errorf("degradedBy(%q, %q) = %q; want %q", tc.health, tc.unbound, got, tc.want)
 		}
 	}
+	// The faulty CApps a reason lists are read back whole with more
+	// joined after them (deploy --wait and undeploy --wait read them):
+	// the last file read "b.car; port 1 not bound", no file's name.
+	faulty := (&observe.FaultyApps{Apps: []string{"a.car", "b.car"}}).Error()
+	for _, more := range [][]string{nil, {"port 1 not bound"}, {unboundPort(nil, inst, debugger, unscannable)}} {
+		reason := degradedBy(faulty, more)
+		if got := observe.FaultyAppsIn(reason); !slices.Equal(got, []string{"a.car", "b.car"}) {
+			t.Errorf("FaultyAppsIn(%q) = %q; want a.car, b.car", reason, got)
+		}
+	}
 }
 
 // A start failed on a port another process holds says what frees or
