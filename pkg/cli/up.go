@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -108,7 +110,8 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	// A refused start leaves nothing behind: the plan and the metrics
 	// address are checked first, from what the state directory holds,
 	// without creating it.
-	if err := refuseBeforeStart(ctx, streams, cfg, o); err != nil {
+	early, err := refuseBeforeStart(ctx, streams, cfg, o)
+	if err != nil {
 		return err
 	}
 	store, err := state.Open(cfg.StateDir())
@@ -143,7 +146,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		daemonUp = make(chan error, 1)
 		go func() { daemonUp <- spawnDaemon(ctx, streams, store, f, o.run.Args(cfg), false) }()
 	}
-	prep, err := prepareUp(streams, cfg, store, o)
+	prep, err := prepareUp(streams, cfg, store, o, early)
 	unlock()
 	names := prep.names
 	if err != nil {
@@ -226,16 +229,21 @@ type prepared struct {
 
 // prepareUp plans (keeping persisted offsets), checks, prepares the homes
 // of the instances that are not running and records them in the state
-// file, starting. The caller holds the state lock.
-func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *upOptions) (prepared, error) {
+// file, starting. The caller holds the state lock. early is
+// refuseBeforeStart's plan, taken again when the state file has not
+// changed since it was made.
+func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *upOptions, early earlyPlan) (prepared, error) {
 	f, err := store.Load()
 	if err != nil {
 		return prepared{}, err
 	}
 	prep := prepared{daemon: f.Daemon}
-	t, err := reconcile.Build(cfg, f, reconcile.Options{
-		Offsets: o.plan.Offsets, KeepUnknown: true, Env: supervisor.CaptureEnv(os.Environ()),
-	})
+	t, err := early.t, nil
+	if !sameState(early.from, f) {
+		// Another command recorded something meanwhile (a concurrent up
+		// its instances, a daemon a start): planned again from that.
+		t, err = reconcile.Build(cfg, f, upBuildOptions(o))
+	}
 	if err != nil {
 		return prepared{}, err
 	}
@@ -507,35 +515,68 @@ func warnSome(streams *IOStreams, findings []check.Finding, what, suffix string)
 	}
 }
 
+// earlyPlan is the plan refuseBeforeStart made (t) and the state it made
+// it from.
+type earlyPlan struct {
+	t    *reconcile.Target
+	from *state.File
+}
+
+// upBuildOptions are how up plans, before the state lock and under it.
+func upBuildOptions(o *upOptions) reconcile.Options {
+	return reconcile.Options{Offsets: o.plan.Offsets, KeepUnknown: true, Env: supervisor.CaptureEnv(os.Environ())}
+}
+
+// sameState reports whether a and b record the same: a plan made from a
+// holds for b. Compared as the file writes them, no instances and none
+// listed alike (a missing file reads as either).
+func sameState(a, b *state.File) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	encode := func(f state.File) ([]byte, error) {
+		if f.Instances == nil {
+			f.Instances = []state.Instance{}
+		}
+		return json.Marshal(f)
+	}
+	ja, errA := encode(*a)
+	jb, errB := encode(*b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}
+
 // refuseBeforeStart plans cfg against what runs, read without creating or
 // locking anything, and refuses (--force or not) to start an instance in
 // a home another server runs in, then (without --force) a plan that
-// conflicts, with the report.
-func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Config, o *upOptions) error {
+// conflicts, with the report. Its plan is prepareUp's too while the
+// state file stays as it was: each plan scans the host's sockets and
+// reads the fds of every running instance's processes, 6 ms of an up
+// beside twenty running.
+func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Config, o *upOptions) (earlyPlan, error) {
 	// Every simulated server gets up's MICTL_SIM_ variables: one it cannot
 	// read made each start fail after up had prepared and launched them
 	// all (exit 3), for what is a bad input. A real MI reads none.
 	if cfg.UsesSimulator() || sim.IsDist(cfg.MIHome) {
 		if err := sim.CheckFaults(os.Getenv); err != nil {
-			return exitcode.Usagef("%v (mictl sim --help says what each MICTL_SIM_ variable takes; unset one for its default)", err)
+			return earlyPlan{}, exitcode.Usagef("%v (mictl sim --help says what each MICTL_SIM_ variable takes; unset one for its default)", err)
 		}
 	}
 	f, err := currentState(cfg)
 	if err != nil {
-		return err
+		return earlyPlan{}, err
 	}
-	t, err := reconcile.Build(cfg, f, reconcile.Options{Offsets: o.plan.Offsets, KeepUnknown: true})
+	t, err := reconcile.Build(cfg, f, upBuildOptions(o))
 	if err != nil {
-		return err
+		return earlyPlan{}, err
 	}
 	if err := refuseServersInHomes(streams, t, f, o.output); err != nil {
-		return err
+		return earlyPlan{}, err
 	}
 	if err := refuseSecondDeployment(cfg, f); err != nil {
-		return err
+		return earlyPlan{}, err
 	}
 	if err := refuseAnotherConfig(cfg, f); err != nil {
-		return err
+		return earlyPlan{}, err
 	}
 	report := t.Conflicts()
 	// The daemon listens on metrics_addr (up --foreground's is this
@@ -544,16 +585,16 @@ func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Conf
 	var metricsBusy *check.Finding
 	if !o.foreground {
 		if metricsBusy, err = metricsAddrConflict(ctx, t); err != nil {
-			return err
+			return earlyPlan{}, err
 		}
 	}
 	if metricsBusy != nil {
 		report.Conflicts = append(report.Conflicts, *metricsBusy)
 	}
 	if !report.OK() && (!o.force || metricsBusy != nil) {
-		return reportRefusal(streams, t, f, report, o.output, metricsBusy == nil)
+		return earlyPlan{}, reportRefusal(streams, t, f, report, o.output, metricsBusy == nil)
 	}
-	return nil
+	return earlyPlan{t: t, from: f}, nil
 }
 
 // reportRefusal prints why up refuses to start: each conflict (with -o

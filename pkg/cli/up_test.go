@@ -8,6 +8,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // up says the first warnAtMost findings of a kind one by one and counts
@@ -54,6 +55,33 @@ func TestStartFailureTellsAnInterruptByItsExitCode(t *testing.T) {
 		err := startFailure(c.callErr)
 		if got := fmt.Sprint(err); (err == nil) != (c.want == "") || err != nil && got != c.want || exitcode.Of(err) != c.code {
 			t.Errorf("startFailure(%v) = %v (exit %d), want %q, exit %d", c.callErr, err, exitcode.Of(err), c.want, c.code)
+		}
+	}
+}
+
+// up plans once, before the state lock, and takes that plan under the
+// lock only while the state file records what it was made from: a file
+// that does not exist yet (read as none) and one without instances are
+// the same, and an instance recorded or changed meanwhile (a concurrent
+// up's, a daemon's start) is not.
+func TestSameStateTellsWhenTheEarlyPlanHolds(t *testing.T) {
+	none := &state.File{Version: state.SchemaVersion}
+	empty := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{}}
+	starting := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{{Name: "mi-1", Offset: 10, State: state.StateStarting}}}
+	ready := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{{Name: "mi-1", Offset: 10, State: state.StateReady, PGID: 4242}}}
+	for _, c := range []struct {
+		name string
+		a, b *state.File
+		want bool
+	}{
+		{"no file, then one without instances", none, empty, true},
+		{"unchanged", ready, ready, true},
+		{"an instance recorded meanwhile", empty, starting, false},
+		{"a start recorded meanwhile", starting, ready, false},
+		{"no early plan", nil, empty, false},
+	} {
+		if got := sameState(c.a, c.b); got != c.want {
+			t.Errorf("%s: sameState = %v, want %v", c.name, got, c.want)
 		}
 	}
 }
