@@ -710,37 +710,93 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 // random JMX port, a port an inbound endpoint resolved at run time) it is
 // as foreign to them as any program's: planned onto, it failed their
 // start.
+//
+// Processes are read only for the instances a socket could be ours for,
+// and the server's own descriptors first (it holds every listener MI
+// opens): reading every group's, from a walk of /proc, was ~6 ms of each
+// plan beside twenty running instances, for a question most sockets
+// (another program's, on no recorded port) need no process to answer.
 func ownedBy(f *state.File) func(s hostnet.Socket, instance string) bool {
-	owner := map[uint64]*state.Instance{}
-	view := &observe.View{}
-	unrecorded := map[string]*state.Instance{} // home -> a start the file does not show yet
+	o := &owners{view: &observe.View{}, inodes: map[*state.Instance]map[uint64]int{}, complete: map[*state.Instance]bool{}}
 	for i := range f.Instances {
 		inst := &f.Instances[i]
 		if Running(*inst) && inst.PGID > 0 {
-			for ino := range view.GroupInodes(inst.PGID) {
-				owner[ino] = inst
-			}
+			o.grouped = append(o.grouped, inst)
 		} else if state.Wanted(inst.State) {
-			unrecorded[inst.Home] = inst
-		}
-	}
-	if len(unrecorded) > 0 {
-		homes := make(map[string]bool, len(unrecorded))
-		for h := range unrecorded {
-			homes[h] = true
-		}
-		for _, pid := range processesIn(homes) {
-			inodes, _ := hostnet.SocketInodes(pid)
-			inst := unrecorded[proc.Getenv(pid, "CARBON_HOME")]
-			for ino := range inodes {
-				owner[ino] = inst
-			}
+			o.unrecorded = append(o.unrecorded, inst)
 		}
 	}
 	return func(s hostnet.Socket, instance string) bool {
-		inst := owner[s.Inode]
-		return inst != nil && (inst.Name == instance || recordedPort(inst, s.Port))
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		could := func(inst *state.Instance) bool { return inst.Name == instance || recordedPort(inst, s.Port) }
+		return slices.ContainsFunc(o.grouped, func(inst *state.Instance) bool { return could(inst) && o.groupHolds(inst, s.Inode) }) ||
+			slices.ContainsFunc(o.unrecorded, could) && o.homeHolds(s.Inode, could)
 	}
+}
+
+// owners is ownedBy's reading of the processes, each read at most once.
+type owners struct {
+	mu         sync.Mutex
+	view       *observe.View
+	grouped    []*state.Instance // running, in a recorded process group
+	unrecorded []*state.Instance // meant to run, in no recorded group yet
+	// inodes are the sockets of each grouped instance read so far: its
+	// server's, then its whole group's (complete).
+	inodes   map[*state.Instance]map[uint64]int
+	complete map[*state.Instance]bool
+	// inHomes owns the sockets of the processes running in the homes of
+	// the unrecorded instances, once read.
+	inHomes map[uint64]*state.Instance
+}
+
+// groupHolds reports whether the process group of inst holds the socket
+// ino: its server's descriptors first, every member's when the server's
+// do not have it.
+func (o *owners) groupHolds(inst *state.Instance, ino uint64) bool {
+	if o.inodes[inst] == nil {
+		o.inodes[inst] = map[uint64]int{}
+		// The server only while it is a member of the group (its pid
+		// may have been reused since it was recorded).
+		if st, err := proc.ReadStat(inst.Server.PID); err == nil && !st.Exited() && st.PGID == inst.PGID {
+			inodes, _ := hostnet.SocketInodes(st.PID)
+			for i := range inodes {
+				o.inodes[inst][i] = st.PID
+			}
+		}
+	}
+	if _, ok := o.inodes[inst][ino]; ok {
+		return true
+	}
+	if !o.complete[inst] {
+		o.complete[inst] = true
+		maps.Copy(o.inodes[inst], o.view.GroupInodes(inst.PGID))
+	}
+	_, ok := o.inodes[inst][ino]
+	return ok
+}
+
+// homeHolds reports whether a process running in the home of an
+// unrecorded instance for which could holds the socket ino: one /proc
+// walk, at the first question.
+func (o *owners) homeHolds(ino uint64, could func(*state.Instance) bool) bool {
+	if o.inHomes == nil {
+		o.inHomes = map[uint64]*state.Instance{}
+		homes := make(map[string]bool, len(o.unrecorded))
+		byHome := make(map[string]*state.Instance, len(o.unrecorded))
+		for _, inst := range o.unrecorded {
+			homes[inst.Home], byHome[inst.Home] = true, inst
+		}
+		for _, pid := range processesIn(homes) {
+			inodes, _ := hostnet.SocketInodes(pid)
+			inst := byHome[proc.Getenv(pid, "CARBON_HOME")]
+			for i := range inodes {
+				o.inHomes[i] = inst
+			}
+		}
+	}
+	inst := o.inHomes[ino]
+	return inst != nil && could(inst)
 }
 
 // recordedPort reports whether port is one of inst's planned ports, as
