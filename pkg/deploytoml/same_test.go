@@ -21,3 +21,17 @@ func TestSameSettings(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSameSettingsUnchanged is comparing a running instance's
+// deployment.toml with the one rendered for it again when nothing
+// changed: once per running instance in an up beside them (its note of
+// settings changed since), mictl diff and a reload.
+func BenchmarkSameSettingsUnchanged(b *testing.B) {
+	rendered := Template()
+	current := append([]byte(nil), rendered...)
+	for b.Loop() {
+		if !SameSettings(current, rendered) {
+			b.Fatal("a file and its copy differ")
+		}
+	}
+}
