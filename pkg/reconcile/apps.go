@@ -111,3 +111,17 @@ func appsChange(apps []*capp.App, prev []state.App, dir string) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// UndeployChanged removes from home dir's carbonapps/ each CApp mictl put
+// there (prev) that apps do not declare as it is there, rebuilt or no
+// longer declared (MI undeploys it, and lets go of its inbound endpoints'
+// ports), and returns the records of those left: SyncApps to apps then
+// deploys the new builds.
+func UndeployChanged(dir string, apps []*capp.App, prev []state.App) ([]state.App, error) {
+	carbonapps := home.CarbonAppsDir(dir)
+	unchanged := slices.DeleteFunc(slices.Clone(apps), func(a *capp.App) bool {
+		rec := state.App{File: fileOfApp(a), SHA256: a.SHA256}
+		return !sameContent(prev, rec, filepath.Join(carbonapps, rec.File))
+	})
+	return SyncApps(dir, unchanged, prev)
+}

@@ -977,15 +977,21 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 
 // TakesPorts reports whether the named instance, as t plans it, opens a
 // port that another of holders holds as f records it: one that runs with
-// the ports it had until its restart.
+// the ports it had until its restart, or until MI took its new CApps.
 func (t *Target) TakesPorts(f *state.File, name string, holders []string) bool {
+	return slices.ContainsFunc(holders, func(holder string) bool { return len(t.PortsTaken(f, name, holder)) > 0 })
+}
+
+// PortsTaken are the ports the named instance, as t plans it, opens that
+// holder, another instance, holds as f records it: none for itself.
+func (t *Target) PortsTaken(f *state.File, name, holder string) []int {
+	rec, ok := f.Instance(holder)
+	if !ok || holder == name {
+		return nil
+	}
 	inst, _ := t.Instance(name)
 	fixed := inst.Ports()
-	planned := slices.Concat(fixed[:], inst.ExtraPorts())
-	return slices.ContainsFunc(holders, func(holder string) bool {
-		rec, ok := f.Instance(holder)
-		return ok && holder != name && slices.ContainsFunc(planned, func(p int) bool { return recordedPort(rec, p) })
-	})
+	return slices.DeleteFunc(slices.Concat(fixed[:], inst.ExtraPorts()), func(p int) bool { return !recordedPort(rec, p) })
 }
 
 // RestartSteps orders a rolling restart of names, instances of f that
@@ -998,7 +1004,9 @@ func (t *Target) TakesPorts(f *state.File, name string, holders []string) bool {
 // order of single restarts frees the ports of instances that take each
 // other's in a cycle (offsets swapped in mictl.toml): such a cycle is one
 // step, its instances stopped all before any starts again. A reload and
-// mictl restart both go by these steps.
+// mictl restart both go by these steps, and so does a reload's redeploy
+// of rebuilt CApps whose inbound endpoints moved (see
+// supervisor.redeploy).
 func (t *Target) RestartSteps(f *state.File, names []string) [][]string {
 	steps := [][]string{}
 	left := slices.Clone(names)

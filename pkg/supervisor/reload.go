@@ -378,7 +378,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if err != nil {
 		return nil, err
 	}
-	if err := s.redeploy(t, c); err != nil {
+	if err := s.redeploy(op, t, c); err != nil {
 		return nil, err
 	}
 	// A home that cannot be prepared once its server stopped starts with
@@ -459,47 +459,6 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 		t.Merge(f, records)
 		return nil
 	})
-}
-
-// redeploy gives the running instances of c.Redeploy their CApps as t
-// declares them: MI's hot deployment takes the new files, and nothing
-// restarts. Each instance's CApps are then checked until MI settled them
-// (see appChanges), and its health checked again soon: a CApp change is a
-// change.
-func (s *Supervisor) redeploy(t *reconcile.Target, c reconcile.Changes) error {
-	f, err := s.current()
-	if err != nil {
-		return err
-	}
-	checks := s.appChanges(f, c.Redeploy, t.Apps)
-	defer func() {
-		for _, check := range checks {
-			check.close() // those not queued: the copy failed
-		}
-	}()
-	for _, name := range c.Redeploy {
-		rec, ok := f.Instance(name)
-		if !ok {
-			continue
-		}
-		apps, err := reconcile.SyncApps(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
-		var extras []state.Extra
-		if inst, ok := t.Instance(name); ok {
-			if want, rerr := t.Record(inst); rerr == nil {
-				extras = want.Extras // the new apps' inbound endpoints
-			}
-		}
-		s.record(name, Event{State: "redeploy", Message: c.Why[name]}, func(i *state.Instance) { i.Apps, i.Extras = apps, extras })
-		if err != nil {
-			return err
-		}
-		if check := checks[name]; check != nil {
-			delete(checks, name)
-			s.queueAppCheck(name, check)
-		}
-		s.healthSoon(name)
-	}
-	return nil
 }
 
 // forget drops stopped instances from the state file, and their runners:

@@ -1,0 +1,192 @@
+package supervisor
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mictl/mictl/pkg/observe"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// redeploy gives the running instances of c.Redeploy their CApps as t
+// declares them, for op: MI's hot deployment takes the new files, and
+// nothing restarts. Each instance's CApps are then checked until MI
+// settled them (see appChanges), and its health checked again soon: a
+// CApp change is a change.
+//
+// A rebuilt CApp whose inbound endpoint moved can move one instance's
+// port onto the port another instance's old build still holds (a move of
+// 1 on instances at consecutive offsets). Copied into every home at once,
+// whichever MI scanned first took the port or failed on it, and MI keeps
+// a CApp it failed faulty for good: with the declared file in the home,
+// diff then saw nothing to do and a reload did nothing. So the homes get
+// their builds in the order a restart starts instances
+// (reconcile.Target.RestartSteps): a holder first, then, once its MI let
+// go of the port (awaitLetGo), the instance that takes it. Instances that
+// take each other's ports in a cycle (two swapping) have their changed
+// CApps undeployed first, all of them, and get the new builds once MI let
+// go of the ports: only those CApps are down meanwhile, for a hot
+// deployment scan or two, where a restart of the cycle, as a reload
+// restarts one, took every CApp of those servers down, for as long as
+// MI's stop (a drain of up to 180 s) and start take.
+func (s *Supervisor) redeploy(op *change, t *reconcile.Target, c reconcile.Changes) error {
+	f, err := s.current()
+	if err != nil {
+		return err
+	}
+	checks := s.appChanges(f, c.Redeploy, t.Apps)
+	defer func() {
+		for _, check := range checks {
+			check.close() // those not queued: the copy failed, or never came
+		}
+	}()
+	var given []string // their new builds are in their homes
+	for _, step := range t.RestartSteps(f, c.Redeploy) {
+		if len(step) > 1 {
+			if err := s.undeployChanged(f, t, step); err != nil {
+				return err
+			}
+		}
+		given = append(given, step...)
+		if err := s.awaitLetGo(op, t, f, step, given); err != nil {
+			return err
+		}
+		for _, name := range step {
+			if err := s.giveApps(f, t, c, name, checks); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// giveApps copies into the home of name, an instance of f, the CApps t
+// declares for it, records them, and queues the check of what MI makes
+// of them (checks[name], prepared before anything changed).
+func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Changes, name string, checks map[string]*appCheck) error {
+	rec, ok := f.Instance(name)
+	if !ok {
+		return nil
+	}
+	apps, err := reconcile.SyncApps(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
+	var extras []state.Extra
+	if inst, ok := t.Instance(name); ok {
+		if want, rerr := t.Record(inst); rerr == nil {
+			extras = want.Extras // the new apps' inbound endpoints
+		}
+	}
+	s.record(name, Event{State: "redeploy", Message: c.Why[name]}, func(i *state.Instance) { i.Apps, i.Extras = apps, extras })
+	if err != nil {
+		return err
+	}
+	if check := checks[name]; check != nil {
+		delete(checks, name)
+		s.queueAppCheck(name, check)
+	}
+	s.healthSoon(name)
+	return nil
+}
+
+// undeployChanged removes from the homes of cycle, instances of f that
+// take each other's ports, the CApps whose builds t changes or no longer
+// declares, so that their MI lets go of the ports before any of them
+// gets a new build.
+func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, cycle []string) error {
+	for _, name := range cycle {
+		rec, ok := f.Instance(name)
+		if !ok {
+			continue
+		}
+		others := slices.DeleteFunc(slices.Clone(cycle), func(other string) bool { return other == name })
+		apps, err := reconcile.UndeployChanged(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
+		s.record(name, Event{State: "redeploy", Message: fmt.Sprintf(
+			"changed CApps undeployed first: their new builds and those of %s take each other's ports", strings.Join(others, ", "))},
+			func(i *state.Instance) { i.Apps = apps })
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// letGoTimeout bounds the wait for an instance's MI to let go of a port
+// its new build no longer opens: it takes the new build at its next hot
+// deployment scan, as it takes any changed CApp.
+const letGoTimeout = appsVerifyTimeout
+
+// awaitLetGo waits until no instance of holders, as f recorded it before
+// the redeploy, holds a port an instance of step opens with the CApps t
+// declares, for op. Given its new build while the old one held the port,
+// the instance of step would fail that endpoint, and MI keep its CApp
+// faulty. One still held after letGoTimeout ends the reload, with the
+// instance of step running its CApps as they were: diff shows the
+// redeploy left to do, and a reload does it.
+func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, step, holders []string) error {
+	type taken struct {
+		taker, holder string
+		port          int
+	}
+	var held []taken
+	for _, taker := range step {
+		for _, holder := range holders {
+			for _, port := range t.PortsTaken(f, taker, holder) {
+				held = append(held, taken{taker, holder, port})
+			}
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	said := map[string]bool{}
+	deadline := time.Now().Add(letGoTimeout)
+	for {
+		v, err := observe.NewView()
+		if err != nil {
+			return fmt.Errorf("redeploy %s: cannot tell whether %s let go of port %d: %w", held[0].taker, held[0].holder, held[0].port, err)
+		}
+		held = slices.DeleteFunc(held, func(h taken) bool {
+			rec, _ := f.Instance(h.holder)
+			return !v.Holder(rec, h.port).Owned
+		})
+		if len(held) == 0 {
+			return nil
+		}
+		for _, h := range held {
+			if !said[h.taker] {
+				said[h.taker] = true
+				s.emit(Event{Instance: h.taker, State: "redeploy-waiting", Message: fmt.Sprintf(
+					"its new CApps wait for %s to let go of port %d%s, which they open: given them now, MI would fail that endpoint and keep its CApp faulty",
+					h.holder, h.port, portUse(f, h.holder, h.port))})
+			}
+		}
+		if time.Now().After(deadline) {
+			h := held[0]
+			return fmt.Errorf("redeploy %s: %s still holds port %d%s after %s, which the new CApps of %s open: %s keeps its CApps as they were; see `mictl logs %s` for why its MI did not take its new build, then apply the change with mictl reload",
+				h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.taker, h.taker, h.holder)
+		}
+		select {
+		case <-op.ctx.Done():
+			return op.interrupted()
+		case <-time.After(appsPollEvery):
+		}
+	}
+}
+
+// portUse says what port is to holder, an instance of f, as its record
+// has it: " (its inbound orders_1.0.0/HTTPIn)", "" when it is none of its
+// extra ports.
+func portUse(f *state.File, holder string, port int) string {
+	rec, ok := f.Instance(holder)
+	if !ok {
+		return ""
+	}
+	for _, e := range rec.Extras {
+		if e.Port == port {
+			return fmt.Sprintf(" (its %s %s)", e.Role, e.Listener)
+		}
+	}
+	return ""
+}
