@@ -971,3 +971,38 @@ func (d *deployment) waitsForMi2Stopping(err error, out string) {
 		d.t.Fatalf("a wait whose reload a down interrupted: %v, want exit 0 saying mi-2 no longer runs:\n%s", err, out)
 	}
 }
+
+// MI fails an inbound endpoint whose port is taken as it deploys it, even
+// for a moment, and keeps its CApp faulty until its file changes or its
+// server restarts: the home holds the declared file, so diff sees nothing
+// to do and a reload does nothing. Once the port is free, mictl apps says
+// what brings it back, and that does.
+func TestAFaultyCAppWhoseInboundPortFreedSaysWhatBringsItBack(t *testing.T) {
+	d := newDeployment(t)
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", Inbounds: []capp.InboundSpec{{Name: "ordersHTTP", Port: 8085}}})
+	d.configFile("inplace", fmt.Sprintf("capps = [%q]\n", orders))
+	port := 8085 + d.base // mictl turns MI's inbound.port_offset_enable on
+	stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	if code, out, errOut := d.mictl("up", "--instances", "1", "--offsets", fmt.Sprint(d.base), "--force", "--timeout", "30s"); code != 0 && code != 3 {
+		t.Fatalf("up --force beside the stranger on %d: exit %d\n%s%s", port, code, out, errOut)
+	}
+	r := d.waitApps("orders_1.0.0", "faulty", "mi-1")
+	if note := r.Instances[0].Apps[0].Note; note != nil {
+		t.Errorf("while the port is still taken: note %q, want none", *note)
+	}
+	stranger.Close()
+	r = d.apps()
+	want := fmt.Sprintf("its inbound port %d is free now: MI failed the endpoint as it deployed it, while the port was taken (mictl logs mi-1 says), and keeps a CApp it failed faulty until its file changes or its server restarts: mictl restart mi-1 deploys it again", port)
+	if a := r.Instances[0].Apps[0]; a.State != "faulty" || a.Note == nil || *a.Note != want {
+		t.Fatalf("orders_1.0.0 on mi-1 once its port is free: %+v; want faulty with the note %q", a, want)
+	}
+	if out := d.must("apps"); !strings.Contains(out, "mi-1 orders_1.0.0: "+want) {
+		t.Errorf("mictl apps does not show the note:\n%s", out)
+	}
+	d.must("restart", "mi-1")
+	d.waitApps("orders_1.0.0", "active", "mi-1")
+}

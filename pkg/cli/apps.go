@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 
 	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -30,6 +34,10 @@ Management API (at once, one login each):
 
   active   MI deployed it
   faulty   MI could not deploy it; MI's error message follows the table
+           (MI keeps it faulty until its file changes or its server
+           restarts: one MI failed on an inbound port taken as it
+           deployed it, and free now, is noted, with the mictl restart
+           that deploys it again)
   pending  mictl.toml declares it and MI does not run it (yet), or runs
            another build of it (the file in the instance's carbonapps/ is
            not the declared one yet)
@@ -103,6 +111,7 @@ func runApps(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *appsOp
 	for _, obs := range s.Observe(ctx) {
 		r.Instances = append(r.Instances, appstate.View(obs))
 	}
+	noteFreedInboundPorts(r, e.state)
 	why := "why is above"
 	if o.output == formatJSON {
 		err, why = writeJSON(streams.Out, r), "each instance's error says why"
@@ -151,10 +160,10 @@ func printApps(streams *IOStreams, r appsReport, f *state.File) error {
 				arts[i] = art.Name + " (" + art.Type + ")"
 			}
 			rows = append(rows, []string{inst.Name, a.Name, orDash(deref(a.Version)), a.State, orDash(strings.Join(arts, ", "))})
-			switch {
-			case a.ErrorMessage != nil:
+			if a.ErrorMessage != nil {
 				notes = append(notes, fmt.Sprintf("%s %s %s: %s", inst.Name, a.ID, a.State, *a.ErrorMessage))
-			case a.Note != nil:
+			}
+			if a.Note != nil {
 				notes = append(notes, fmt.Sprintf("%s %s: %s", inst.Name, a.ID, *a.Note))
 			}
 		}
@@ -172,4 +181,55 @@ func printApps(streams *IOStreams, r appsReport, f *state.File) error {
 		fmt.Fprintln(streams.Out, n)
 	}
 	return nil
+}
+
+// inboundDeployFailed is in MI's errorMessage of an application it failed
+// because an inbound endpoint did not start, its port taken among other
+// causes (docs/mi-integrations.md, "Faulty applications").
+const inboundDeployFailed = "Inbound Endpoint deployment from the file : "
+
+// noteFreedInboundPorts notes, on each faulty application of r that MI
+// failed for an inbound endpoint, when every inbound port f records for it
+// on its instance is free now, how to bring it back. MI fails an endpoint
+// whose port is taken as it deploys it, even for a moment (another
+// instance's old build during a redeploy, another program), and keeps
+// the CApp faulty until its file changes or its server restarts: its home
+// holds the declared file, so diff sees nothing to do, and a reload does
+// nothing. Nothing is said where a port is still taken (ports table names
+// who holds it) or cannot be looked at.
+func noteFreedInboundPorts(r appsReport, f *state.File) {
+	var snap *hostnet.Snapshot
+	for _, inst := range r.Instances {
+		rec, ok := f.Instance(inst.Name)
+		if !ok {
+			continue
+		}
+		bind, _ := netip.ParseAddr(rec.Bind)
+		for i := range inst.Apps {
+			a := &inst.Apps[i]
+			if a.State != appstate.StateFaulty || a.Note != nil || a.ErrorMessage == nil || !strings.Contains(*a.ErrorMessage, inboundDeployFailed) {
+				continue
+			}
+			var planned []string
+			taken := false
+			for _, e := range rec.Extras {
+				if e.Role != ports.RoleInbound || !strings.HasPrefix(e.Listener, a.ID+"/") {
+					continue
+				}
+				if snap == nil {
+					var err error
+					if snap, err = hostnet.Scan(); err != nil {
+						return
+					}
+				}
+				planned = append(planned, strconv.Itoa(e.Port))
+				taken = taken || len(snap.Holding(hostnet.TCP, e.Port, bind)) > 0
+			}
+			if len(planned) == 0 || taken {
+				continue
+			}
+			a.Note = ptr(fmt.Sprintf("its inbound port %s is free now: MI failed the endpoint as it deployed it, while the port was taken (mictl logs %s says), and keeps a CApp it failed faulty until its file changes or its server restarts: mictl restart %s deploys it again",
+				strings.Join(planned, ", "), inst.Name, inst.Name))
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
@@ -445,8 +446,12 @@ func unhealthy(r statusReport, names []string) error {
 		hung = fmt.Errorf("%s; what is shown is the state file", *r.DaemonProblem)
 	}
 	var faulted, first []string
+	faultyApps := false // the first one's health is MI's faulty CApps
 	for _, row := range r.Instances {
 		if (len(names) == 0 || slices.Contains(names, row.Name)) && state.Faulted(row.State) {
+			if len(first) == 0 && row.Health != nil {
+				faultyApps = len(observe.FaultyAppsIn(*row.Health)) > 0
+			}
 			faulted = append(faulted, row.Name+" "+row.State)
 			first = append(first, row.Name)
 		}
@@ -455,10 +460,16 @@ func unhealthy(r statusReport, names []string) error {
 		return exitcode.With(exitcode.Runtime, hung) // nil when it answers
 	}
 	var notHealthy error
-	if len(names) > 0 {
+	switch {
+	case faultyApps:
+		// MI's reason for each, and what brings one back that MI failed
+		// for a port taken only for a moment, are the apps view's: the
+		// status and the log show the files alone, or MI's lines.
+		notHealthy = fmt.Errorf("not healthy: %s (`mictl apps %s` says why)", strings.Join(faulted, ", "), first[0])
+	case len(names) > 0:
 		// The status named shows why in full already.
 		notHealthy = fmt.Errorf("not healthy: %s (`mictl logs %s` says more)", strings.Join(faulted, ", "), first[0])
-	} else {
+	default:
 		notHealthy = fmt.Errorf("not healthy: %s (`mictl status %s` and `mictl logs %s` say why)",
 			strings.Join(faulted, ", "), first[0], first[0])
 	}

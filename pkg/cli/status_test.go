@@ -67,13 +67,19 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 		rows = append(rows, statusRow{Name: r[0], State: r[1]})
 		file.Instances = append(file.Instances, state.Instance{Name: r[0], State: r[1]})
 	}
+	// Degraded by a CApp MI failed: MI's reason, and what brings the CApp
+	// back, are mictl apps'.
+	rows = append(rows, statusRow{Name: "mi-6", State: "degraded", Health: ptr("faulty CApps: orders_1.0.0.car")})
+	file.Instances = append(file.Instances, state.Instance{Name: "mi-6", State: "degraded"})
 	report := statusReport{Instances: rows, file: file}
 	cases := []struct {
 		names []string
 		want  string // "" for exit 0
 	}{
-		{nil, "not healthy: mi-2 backoff, mi-5 failed (`mictl status mi-2` and `mictl logs mi-2` say why)"},
+		{nil, "not healthy: mi-2 backoff, mi-5 failed, mi-6 degraded (`mictl status mi-2` and `mictl logs mi-2` say why)"},
 		{[]string{"mi-5"}, "not healthy: mi-5 failed (`mictl logs mi-5` says more)"}, // the status named shows why already
+		{[]string{"mi-6"}, "not healthy: mi-6 degraded (`mictl apps mi-6` says why)"},
+		{[]string{"mi-6", "mi-5"}, "not healthy: mi-5 failed, mi-6 degraded (`mictl logs mi-5` says more)"},
 		{[]string{"mi-1", "mi-3", "mi-4"}, ""},
 	}
 	for _, c := range cases {
