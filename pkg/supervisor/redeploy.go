@@ -11,8 +11,8 @@ import (
 	"github.com/mictl/mictl/pkg/state"
 )
 
-// redeploy gives the running instances of c.Redeploy their CApps as t
-// declares them, for op: MI's hot deployment takes the new files, and
+// redeploy gives names, running instances of c.Redeploy, their CApps as
+// t declares them, for op: MI's hot deployment takes the new files, and
 // nothing restarts. Each instance's CApps are then checked until MI
 // settled them (see appChanges), and its health checked again soon: a
 // CApp change is a change.
@@ -32,26 +32,32 @@ import (
 // deployment scan or two, where a restart of the cycle, as a reload
 // restarts one, took every CApp of those servers down, for as long as
 // MI's stop (a drain of up to 180 s) and start take.
-func (s *Supervisor) redeploy(op *change, t *reconcile.Target, c reconcile.Changes) error {
+//
+// before is what ran before the reload changed anything (the ports each
+// held), given the instances given their new CApps before these.
+func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, names, given []string) error {
+	if len(names) == 0 {
+		return nil
+	}
 	f, err := s.current()
 	if err != nil {
 		return err
 	}
-	checks := s.appChanges(f, c.Redeploy, t.Apps)
+	checks := s.appChanges(f, names, t.Apps)
 	defer func() {
 		for _, check := range checks {
 			check.close() // those not queued: the copy failed, or never came
 		}
 	}()
-	var given []string // their new builds are in their homes
-	for _, step := range t.RestartSteps(f, c.Redeploy) {
+	given = slices.Clone(given) // and, step by step, these
+	for _, step := range t.RestartSteps(before, names) {
 		if len(step) > 1 {
 			if err := s.undeployChanged(f, t, step); err != nil {
 				return err
 			}
 		}
 		given = append(given, step...)
-		if err := s.awaitLetGo(op, t, f, step, given); err != nil {
+		if err := s.awaitLetGo(op, t, before, step, given, takenByRedeploy); err != nil {
 			return err
 		}
 		for _, name := range step {
@@ -117,14 +123,25 @@ func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, cycle [
 // deployment scan, as it takes any changed CApp.
 const letGoTimeout = appsVerifyTimeout
 
-// awaitLetGo waits until no instance of holders, as f recorded it before
-// the redeploy, holds a port an instance of step opens with the CApps t
-// declares, for op. Given its new build while the old one held the port,
-// the instance of step would fail that endpoint, and MI keep its CApp
-// faulty. One still held after letGoTimeout ends the reload, with the
-// instance of step running its CApps as they were: diff shows the
-// redeploy left to do, and a reload does it.
-func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, step, holders []string) error {
+// taking is how an instance takes a port a redeployed one held: what a
+// wait for it says.
+type taking struct {
+	verb  string // what the reload does to the taker: "redeploy"
+	opens string // how the taker opens the port
+}
+
+var (
+	takenByRedeploy = taking{verb: "redeploy", opens: "its own new CApps open it"}
+	takenByRestart  = taking{verb: "restart", opens: "it opens it once restarted"}
+)
+
+// awaitLetGo waits until no instance of holders, given new CApps, holds
+// a port, as f recorded their ports before the reload, that an instance
+// of step opens as t plans it, for op. Opened while the old build held
+// it, MI would fail that endpoint, and keep its CApp faulty. One still
+// held after letGoTimeout ends the reload, with the instance of step
+// running as it was: diff shows what is left to do, and a reload does it.
+func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, step, holders []string, how taking) error {
 	type taken struct {
 		taker, holder string
 		port          int
@@ -145,7 +162,7 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 	for {
 		v, err := observe.NewView()
 		if err != nil {
-			return fmt.Errorf("redeploy %s: cannot tell whether %s let go of port %d: %w", held[0].taker, held[0].holder, held[0].port, err)
+			return fmt.Errorf("%s %s: cannot tell whether %s let go of port %d: %w", how.verb, held[0].taker, held[0].holder, held[0].port, err)
 		}
 		held = slices.DeleteFunc(held, func(h taken) bool {
 			rec, _ := f.Instance(h.holder)
@@ -158,14 +175,14 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 			if !said[h.taker] {
 				said[h.taker] = true
 				s.emit(Event{Instance: h.taker, State: "redeploy-waiting", Message: fmt.Sprintf(
-					"its new CApps wait for %s to let go of port %d%s, which they open: given them now, MI would fail that endpoint and keep its CApp faulty",
-					h.holder, h.port, portUse(f, h.holder, h.port))})
+					"its %s waits for %s to let go of port %d%s, which %s's new CApps no longer open: %s, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty",
+					how.verb, h.holder, h.port, portUse(f, h.holder, h.port), h.holder, how.opens)})
 			}
 		}
 		if time.Now().After(deadline) {
 			h := held[0]
-			return fmt.Errorf("redeploy %s: %s still holds port %d%s after %s, which the new CApps of %s open: %s keeps its CApps as they were; see `mictl logs %s` for why its MI did not take its new build, then apply the change with mictl reload",
-				h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.taker, h.taker, h.holder)
+			return fmt.Errorf("%s %s: %s still holds port %d%s after %s, which its new CApps no longer open: %s keeps running as it was; see `mictl logs %s` for why its MI did not take its new build, then apply the change with mictl reload",
+				how.verb, h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.taker, h.holder)
 		}
 		select {
 		case <-op.ctx.Done():

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -24,42 +25,115 @@ func inboundCApp(name string, port int) capp.Spec {
 // build only once mi-2 let go of the port.
 func TestARedeployMovingAnInboundPortOntoAnotherInstancesWaitsForIt(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	s.car("orders_1.0.0.car", inboundCApp("orders", 8085))
-	const toml = "instances = 2\ncapps = [\"build/orders_1.0.0.car\"]\n"
-	s.reload(toml)
-	for _, name := range []string{"mi-1", "mi-2"} {
-		wantAppEvent(t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
-	}
-	holder := s.sup.Instances([]string{"mi-2"})["mi-2"].Server.PID
-	if err := syscall.Kill(holder, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	resumed := false
-	resume := func() {
-		if !resumed {
-			resumed = true
-			if err := syscall.Kill(holder, syscall.SIGCONT); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	t.Cleanup(resume)
+	toml := s.twoRunOrders()
+	resume := s.holdStill("mi-2")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8086))
-	reloaded := make(chan error, 1)
-	go func() {
-		_, err := s.sup.Reload(s.load)
-		reloaded <- err
-	}()
-	ev := s.next("mi-1", append([]string{"redeploy-waiting"}, appEvents...)...)
-	want := fmt.Sprintf("its new CApps wait for mi-2 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which they open: given them now, MI would fail that endpoint and keep its CApp faulty", 8085+s.base+1)
-	if ev.State != "redeploy-waiting" || ev.Message != want {
-		t.Fatalf("mi-1 while mi-2 holds its new port: %s; want redeploy-waiting: %s\n%s", ev, want, s.log("mi-1"))
-	}
+	reloaded := s.reloadInBackground(toml)
+	s.waitsFor("mi-1", fmt.Sprintf("its redeploy waits for mi-2 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-2's new CApps no longer open: its own new CApps open it, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base+1))
 	resume()
 	if err := <-reloaded; err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	for _, name := range []string{"mi-2", "mi-1"} {
+		wantAppEvent(t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
+	}
+}
+
+// twoRunOrders runs mi-1 and mi-2 with orders_1.0.0, whose HTTP inbound
+// endpoint listens on 8085 plus each one's offset, until MI says it is
+// active on both; it returns their mictl.toml.
+func (s *simSite) twoRunOrders() string {
+	s.t.Helper()
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8085))
+	const toml = "instances = 2\ncapps = [\"build/orders_1.0.0.car\"]\n"
+	s.reload(toml)
+	for _, name := range []string{"mi-1", "mi-2"} {
+		wantAppEvent(s.t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
+	}
+	return toml
+}
+
+// holdStill stops the server of the instance name (SIGSTOP), as a slow
+// hot deployment scan would keep it from taking a change: it holds every
+// port it has. The func returned, and the test's end, resume it.
+func (s *simSite) holdStill(name string) (resume func()) {
+	s.t.Helper()
+	pid := s.sup.Instances([]string{name})[name].Server.PID
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		s.t.Fatal(err)
+	}
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				s.t.Error(err)
+			}
+		})
+	}
+	s.t.Cleanup(resume)
+	return resume
+}
+
+// reloadInBackground writes toml and reloads it, as reload does, without
+// waiting: the reload's error comes on the channel.
+func (s *simSite) reloadInBackground(toml string) <-chan error {
+	s.write(toml)
+	reloaded := make(chan error, 1)
+	go func() {
+		_, err := s.sup.Reload(s.load)
+		reloaded <- err
+	}()
+	return reloaded
+}
+
+// waitsFor fails the test unless the next event of name about its CApps
+// is a redeploy-waiting one saying want (MI making something of its
+// CApps first means it did not wait).
+func (s *simSite) waitsFor(name, want string) {
+	s.t.Helper()
+	ev := s.next(name, append([]string{"redeploy-waiting"}, appEvents...)...)
+	if ev.State != "redeploy-waiting" || ev.Message != want {
+		s.t.Fatalf("%s while the port it takes is held: %s; want redeploy-waiting: %s\n%s", name, ev, want, s.log(name))
+	}
+}
+
+// A rebuild that moves the inbound port up by 1 while mi-2's
+// deployment.toml changes too: mi-2 restarts, and holds its old port
+// until its stop is over (MI's drain), while mi-1 only redeploys, onto
+// that port. Given its new build before mi-2's restart, mi-1's MI failed
+// the endpoint on it, and kept the CApp faulty for good.
+func TestARedeployOntoThePortOfAnInstanceToRestartComesAfterIt(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "1s")
+	toml := s.twoRunOrders()
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8086))
+	s.reload(toml + restartMI2)
+	for _, name := range []string{"mi-1", "mi-2"} {
+		wantAppEvent(t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
+	}
+}
+
+// restartMI2 is a [[instance]] table that changes mi-2's deployment.toml
+// and none of its ports: a reload restarts it.
+const restartMI2 = "[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"mi-2.example\" }\n"
+
+// The other way round: the rebuild moves the inbound port down by 1 and
+// mi-2, restarted for its deployment.toml, opens mi-1's old port, which
+// mi-1 holds until its MI takes its new build. Started on it before,
+// mi-2 failed the endpoint. mi-1's server is held still, as a slow scan
+// would: mi-2's restart waits for it.
+func TestARestartOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	toml := s.twoRunOrders()
+	resume := s.holdStill("mi-1")
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
+	reloaded := s.reloadInBackground(toml + restartMI2)
+	s.waitsFor("mi-2", fmt.Sprintf("its restart waits for mi-1 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-1's new CApps no longer open: it opens it once restarted, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base))
+	resume()
+	if err := <-reloaded; err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for _, name := range []string{"mi-1", "mi-2"} {
 		wantAppEvent(t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
 	}
 }

@@ -362,23 +362,32 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	// moves every instance's) starts once the restarts are done: started
 	// first, it failed on that port.
 	add := op.notStoppedByName(c.Add)
+	// What runs before anything changes: the ports each instance holds
+	// until its restart, or until its MI takes its new CApps.
+	before, err := s.current()
+	if err != nil {
+		return nil, err
+	}
 	var afterRestarts []string
 	var steps [][]string
+	redeployNow, redeployAfter := c.Redeploy, []string(nil)
 	if len(c.Restart) > 0 {
-		f, err := s.current()
-		if err != nil {
-			return nil, err
-		}
-		steps = t.RestartSteps(f, c.Restart)
-		takesRestarting := func(name string) bool { return t.TakesPorts(f, name, c.Restart) }
+		steps = t.RestartSteps(before, c.Restart)
+		takesRestarting := func(name string) bool { return t.TakesPorts(before, name, c.Restart) }
 		afterRestarts = slices.DeleteFunc(slices.Clone(add), func(name string) bool { return !takesRestarting(name) })
 		add = slices.DeleteFunc(add, takesRestarting)
+		// So does a redeploy whose new CApps open a port an instance to
+		// restart holds until its restart (an inbound endpoint moved by
+		// a rebuild, while that instance's offset moves too): given them
+		// first, MI failed the endpoint and kept the CApp faulty.
+		redeployAfter = slices.DeleteFunc(slices.Clone(c.Redeploy), func(name string) bool { return !takesRestarting(name) })
+		redeployNow = slices.DeleteFunc(slices.Clone(c.Redeploy), takesRestarting)
 	}
 	add, err = s.startAdded(op, t, add)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.redeploy(op, t, c); err != nil {
+	if err := s.redeploy(op, t, before, c, redeployNow, nil); err != nil {
 		return nil, err
 	}
 	// A home that cannot be prepared once its server stopped starts with
@@ -387,16 +396,25 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	var unprepared []error
 	why := func(name string) string { return "reload: " + c.Why[name] }
 	for i, step := range steps {
-		stopped, unready, err := s.restartStep(op, step, why, s.policy.ReadyTimeout, func(names []string) error {
-			err := s.prepare(t, names)
-			if err != nil {
-				for _, name := range names {
-					s.emit(Event{Instance: name, State: StateStopped, Transient: true,
-						Message: "reload: the home could not be brought up to date, it starts with the home as it is: " + err.Error()})
+		// A restarted server may open the old port of an instance just
+		// redeployed (an inbound endpoint its new build moved), which its
+		// MI lets go of at its next scan: started on it before, the
+		// restarted server failed that endpoint, its CApp faulty for good.
+		err := s.awaitLetGo(op, t, before, step, redeployNow, takenByRestart)
+		var stopped []string
+		var unready error
+		if err == nil {
+			stopped, unready, err = s.restartStep(op, step, why, s.policy.ReadyTimeout, func(names []string) error {
+				err := s.prepare(t, names)
+				if err != nil {
+					for _, name := range names {
+						s.emit(Event{Instance: name, State: StateStopped, Transient: true,
+							Message: "reload: the home could not be brought up to date, it starts with the home as it is: " + err.Error()})
+					}
 				}
-			}
-			return err
-		})
+				return err
+			})
+		}
 		if unready != nil {
 			unprepared = append(unprepared, fmt.Errorf("%s started again with %s not brought up to date: %w", strings.Join(step, ", "), homesOf(step), unready))
 		}
@@ -405,9 +423,15 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 			if len(afterRestarts) > 0 {
 				ended = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", ended, strings.Join(afterRestarts, ", "))
 			}
+			if len(redeployAfter) > 0 {
+				ended = fmt.Errorf("%w; not redeployed: %s, whose new CApps take ports the restarts were to free (mictl reload redeploys them once they succeed)", ended, strings.Join(redeployAfter, ", "))
+			}
 			return left, errors.Join(append(unprepared, ended)...)
 		}
 		left = append(left, stopped...)
+	}
+	if err := s.redeploy(op, t, before, c, redeployAfter, redeployNow); err != nil {
+		return left, errors.Join(append(unprepared, err)...)
 	}
 	started, err := s.startAdded(op, t, afterRestarts)
 	if err != nil {
