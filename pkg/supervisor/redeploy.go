@@ -120,19 +120,21 @@ func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, cycle [
 
 // letGoTimeout bounds the wait for an instance's MI to let go of a port
 // its new build no longer opens: it takes the new build at its next hot
-// deployment scan, as it takes any changed CApp.
-const letGoTimeout = appsVerifyTimeout
+// deployment scan, as it takes any changed CApp (a variable for tests).
+var letGoTimeout = appsVerifyTimeout
 
 // taking is how an instance takes a port a redeployed one held: what a
 // wait for it says.
 type taking struct {
 	verb  string // what the reload does to the taker: "redeploy"
 	opens string // how the taker opens the port
+	left  string // how the taker is left when the wait ends the reload
 }
 
 var (
-	takenByRedeploy = taking{verb: "redeploy", opens: "its own new CApps open it"}
-	takenByRestart  = taking{verb: "restart", opens: "it opens it once restarted"}
+	takenByRedeploy = taking{verb: "redeploy", opens: "its own new CApps open it", left: "keeps its CApps as they were"}
+	takenByRestart  = taking{verb: "restart", opens: "it opens it once restarted", left: "keeps running as it was"}
+	takenByStart    = taking{verb: "start", opens: "it opens it once started", left: "is not started"}
 )
 
 // awaitLetGo waits until no instance of holders, given new CApps, holds
@@ -181,8 +183,8 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 		}
 		if time.Now().After(deadline) {
 			h := held[0]
-			return fmt.Errorf("%s %s: %s still holds port %d%s after %s, which its new CApps no longer open: %s keeps running as it was; see `mictl logs %s` for why its MI did not take its new build, then apply the change with mictl reload",
-				how.verb, h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.taker, h.holder)
+			return fmt.Errorf("%s %s: %s still holds port %d%s after %s, which %s's new CApps no longer open: %s %s; see `mictl logs %s` for why its MI did not take its new build, then apply the change with mictl reload",
+				how.verb, h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.holder, h.taker, how.left, h.holder)
 		}
 		select {
 		case <-op.ctx.Done():

@@ -2,11 +2,15 @@ package supervisor
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 // inboundCApp is a CApp name whose one HTTP inbound endpoint listens on
@@ -159,4 +163,57 @@ func TestARedeploySwappingInboundPortsUndeploysFirst(t *testing.T) {
 	s.reload(toml)
 	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "a_1.0.0")
 	wantAppEvent(t, s.next("mi-2", appEvents...), "app-active", "b_1.0.0")
+}
+
+// A rebuild that moves the inbound port down by 1, applied with a third
+// instance added: mi-3 (offset base+2) opens mi-2's old port, which mi-2
+// holds until its MI takes its new build. Started before, mi-3 failed the
+// endpoint. mi-2's server is held still: mi-3's start waits for it.
+func TestAnInstanceAddedOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	toml := s.twoRunOrders()
+	resume := s.holdStill("mi-2")
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
+	reloaded := s.reloadInBackground(strings.Replace(toml, "instances = 2", "instances = 3", 1))
+	s.waitsFor("mi-3", fmt.Sprintf("its start waits for mi-2 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-2's new CApps no longer open: it opens it once started, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base+1))
+	resume()
+	if err := <-reloaded; err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for _, name := range []string{"mi-1", "mi-2", "mi-3"} {
+		wantAppEvent(t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
+	}
+}
+
+// A holder whose MI does not take its new build (hot deployment off, a
+// server hung) ends the reload after letGoTimeout, saying which port is
+// still held: the taker keeps its old build, active, and what is left is
+// the next reload's, which diff shows, with the port mi-2's server holds
+// (a conflict until it lets go); given the new build, mi-1 went faulty
+// for good, and diff showed nothing.
+func TestARedeployWhoseHolderKeepsThePortEndsSayingSo(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	saved := letGoTimeout
+	letGoTimeout = 500 * time.Millisecond
+	t.Cleanup(func() { letGoTimeout = saved })
+	toml := s.twoRunOrders()
+	resume := s.holdStill("mi-2")
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8086))
+	err := s.tryReload(toml)
+	want := fmt.Sprintf("redeploy mi-1: mi-2 still holds port %d (its inbound orders_1.0.0/ordersHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 keeps its CApps as they were; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload", 8085+s.base+1)
+	if err == nil || err.Error() != want {
+		t.Fatalf("reload while mi-2 keeps the port: %v; want %q", err, want)
+	}
+	f, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, changes, err := s.sup.plan(s.load, f, reconcile.Propose)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("mi-1 inbound orders_1.0.0/ordersHTTP %d is held by pid", 8085+s.base+1)) ||
+		!strings.Contains(err.Error(), "the server of mi-2") || !slices.Equal(changes.Redeploy, []string{"mi-1"}) {
+		t.Fatalf("what is left to do: %v, redeploy %v; want mi-1's redeploy, its port held by mi-2's server", err, changes.Redeploy)
+	}
+	resume()
+	s.reload(toml)
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "orders_1.0.0")
 }

@@ -360,7 +360,9 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	// An instance added on a port that an instance to restart holds until
 	// its restart (a port moved in the distribution's deployment.toml
 	// moves every instance's) starts once the restarts are done: started
-	// first, it failed on that port.
+	// first, it failed on that port. So does one added on the old port of
+	// an instance to redeploy (an inbound endpoint a rebuild moved), once
+	// that instance's MI let go of it.
 	add := op.notStoppedByName(c.Add)
 	// What runs before anything changes: the ports each instance holds
 	// until its restart, or until its MI takes its new CApps.
@@ -368,6 +370,9 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if err != nil {
 		return nil, err
 	}
+	takesRedeployed := func(name string) bool { return t.TakesPorts(before, name, c.Redeploy) }
+	afterRedeploys := slices.DeleteFunc(slices.Clone(add), func(name string) bool { return !takesRedeployed(name) })
+	add = slices.DeleteFunc(add, takesRedeployed)
 	var afterRestarts []string
 	var steps [][]string
 	redeployNow, redeployAfter := c.Redeploy, []string(nil)
@@ -376,6 +381,8 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		takesRestarting := func(name string) bool { return t.TakesPorts(before, name, c.Restart) }
 		afterRestarts = slices.DeleteFunc(slices.Clone(add), func(name string) bool { return !takesRestarting(name) })
 		add = slices.DeleteFunc(add, takesRestarting)
+		afterRestarts = append(afterRestarts, slices.DeleteFunc(afterRedeploys, func(name string) bool { return !takesRestarting(name) })...)
+		afterRedeploys = slices.DeleteFunc(afterRedeploys, takesRestarting)
 		// So does a redeploy whose new CApps open a port an instance to
 		// restart holds until its restart (an inbound endpoint moved by
 		// a rebuild, while that instance's offset moves too): given them
@@ -426,11 +433,18 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 			if len(redeployAfter) > 0 {
 				ended = fmt.Errorf("%w; not redeployed: %s, whose new CApps take ports the restarts were to free (mictl reload redeploys them once they succeed)", ended, strings.Join(redeployAfter, ", "))
 			}
+			if len(afterRedeploys) > 0 {
+				ended = fmt.Errorf("%w; not started: %s, which takes ports the redeploys free (mictl reload starts it)", ended, strings.Join(afterRedeploys, ", "))
+			}
 			return left, errors.Join(append(unprepared, ended)...)
 		}
 		left = append(left, stopped...)
 	}
 	if err := s.redeploy(op, t, before, c, redeployAfter, redeployNow); err != nil {
+		return left, errors.Join(append(unprepared, err)...)
+	}
+	afterRestarts = append(afterRestarts, afterRedeploys...)
+	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
 		return left, errors.Join(append(unprepared, err)...)
 	}
 	started, err := s.startAdded(op, t, afterRestarts)
