@@ -51,13 +51,15 @@ func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.Fil
 	}()
 	given = slices.Clone(given) // and, step by step, these
 	for _, step := range t.RestartSteps(before, names) {
+		how := takenByRedeploy
 		if len(step) > 1 {
 			if err := s.undeployChanged(f, t, step); err != nil {
 				return err
 			}
+			how = takenInCycle
 		}
 		given = append(given, step...)
-		if err := s.awaitLetGo(op, t, before, step, given, takenByRedeploy); err != nil {
+		if err := s.awaitLetGo(op, t, before, step, given, how); err != nil {
 			return err
 		}
 		for _, name := range step {
@@ -133,6 +135,7 @@ type taking struct {
 
 var (
 	takenByRedeploy = taking{verb: "redeploy", opens: "its own new CApps open it", left: "keeps its CApps as they were"}
+	takenInCycle    = taking{verb: "redeploy", opens: "its own new CApps open it", left: "runs without the CApps it had undeployed first"}
 	takenByRestart  = taking{verb: "restart", opens: "it opens it once restarted", left: "keeps running as it was"}
 	takenByStart    = taking{verb: "start", opens: "it opens it once started", left: "is not started"}
 )

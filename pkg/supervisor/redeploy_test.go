@@ -149,6 +149,16 @@ func TestARestartOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T) {
 // get the new builds once the ports are free.
 func TestARedeploySwappingInboundPortsUndeploysFirst(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
+	s.reload(s.swapped())
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "a_1.0.0")
+	wantAppEvent(t, s.next("mi-2", appEvents...), "app-active", "b_1.0.0")
+}
+
+// swapped runs mi-1 with a_1.0.0 and mi-2 with b_1.0.0, each with an HTTP
+// inbound endpoint, until MI says they are active, then rebuilds them
+// with each other's ports, and returns their mictl.toml.
+func (s *simSite) swapped() string {
+	s.t.Helper()
 	// mi-1 (offset base) on 8085+base, mi-2 (base+1) on 8091+base.
 	s.car("a_1.0.0.car", inboundCApp("a", 8085))
 	s.car("b_1.0.0.car", inboundCApp("b", 8090))
@@ -156,13 +166,34 @@ func TestARedeploySwappingInboundPortsUndeploysFirst(t *testing.T) {
 		"[[instance]]\nname = \"mi-1\"\ncapps = [\"build/a_1.0.0.car\"]\n" +
 		"[[instance]]\nname = \"mi-2\"\ncapps = [\"build/b_1.0.0.car\"]\n"
 	s.reload(toml)
-	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "a_1.0.0")
-	wantAppEvent(t, s.next("mi-2", appEvents...), "app-active", "b_1.0.0")
+	wantAppEvent(s.t, s.next("mi-1", appEvents...), "app-active", "a_1.0.0")
+	wantAppEvent(s.t, s.next("mi-2", appEvents...), "app-active", "b_1.0.0")
 	s.car("a_1.0.0.car", inboundCApp("a", 8091)) // mi-2's port
 	s.car("b_1.0.0.car", inboundCApp("b", 8084)) // mi-1's port
-	s.reload(toml)
-	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "a_1.0.0")
-	wantAppEvent(t, s.next("mi-2", appEvents...), "app-active", "b_1.0.0")
+	return toml
+}
+
+// A swap whose wait ends (mi-2 held still, its CApp never undeployed)
+// says that mi-1 runs without the CApp it had undeployed first, not that
+// it keeps it: diff shows it to deploy.
+func TestARedeploySwapWhoseWaitEndsSaysWhatItUndeployed(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	shortLetGo(t)
+	toml := s.swapped()
+	s.holdStill("mi-2")
+	err := s.tryReload(toml)
+	want := fmt.Sprintf("redeploy mi-1: mi-2 still holds port %d (its inbound b_1.0.0/bHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 runs without the CApps it had undeployed first; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload", 8091+s.base)
+	if err == nil || err.Error() != want {
+		t.Fatalf("reload of the swap while mi-2 keeps its port: %v; want %q", err, want)
+	}
+}
+
+// shortLetGo ends the waits for a port to be let go after 500ms, until
+// the test ends.
+func shortLetGo(t *testing.T) {
+	saved := letGoTimeout
+	letGoTimeout = 500 * time.Millisecond
+	t.Cleanup(func() { letGoTimeout = saved })
 }
 
 // A rebuild that moves the inbound port down by 1, applied with a third
@@ -193,9 +224,7 @@ func TestAnInstanceAddedOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T
 // for good, and diff showed nothing.
 func TestARedeployWhoseHolderKeepsThePortEndsSayingSo(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	saved := letGoTimeout
-	letGoTimeout = 500 * time.Millisecond
-	t.Cleanup(func() { letGoTimeout = saved })
+	shortLetGo(t)
 	toml := s.twoRunOrders()
 	resume := s.holdStill("mi-2")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8086))
