@@ -332,7 +332,7 @@ type portsRow struct {
 		HolderPID *int   `json:"holder_pid"`
 	} `json:"last_port_taken"`
 	Live map[string]struct {
-		Listening, Owned bool
+		Listening, Owned, Pending bool
 	} `json:"live"`
 	Random []struct {
 		Proto string `json:"proto"`
@@ -385,6 +385,43 @@ func TestPortsTableShowsAFailedInstance(t *testing.T) {
 	want = fmt.Sprintf("not %d where it last ran (its http port %d was %d): at %d %s", d.base, http+1, http, d.base, taken)
 	if code != 0 || !strings.Contains(errOut, want) || !strings.Contains(errOut, back) {
 		t.Fatalf("up: exit %d, want 0, saying %q and %q:\n%s", code, want, back, errOut)
+	}
+}
+
+// While an instance starts, its ports not listening yet is what a start
+// looks like: ports table flagged each with "!" and "does not listen", and
+// an operator read a fault. It names them in a note of their own, and
+// -o json marks each pending.
+func TestPortsTableSaysAStartingInstancesPortsArePending(t *testing.T) {
+	d := newDeployment(t)
+	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=4s"}, "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "60s")
+	d.waitFor("mi-1's server to be found", func() bool {
+		inst, ok := d.state().Instance("mi-1")
+		return ok && inst.State == "starting" && inst.Server.Alive()
+	})
+	out := d.must("ports", "table", "-o", "json")
+	jsonschematest.Validate(t, "ports-table", []byte(out))
+	var rows []portsRow
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].State != "starting" || len(rows[0].Live) != 4 {
+		t.Fatalf("ports table -o json: %+v, want mi-1 starting with 4 live ports", rows)
+	}
+	for role, lp := range rows[0].Live {
+		if lp.Listening || lp.Owned || !lp.Pending {
+			t.Errorf("ports table -o json: %s %+v, want pending, not listening", role, lp)
+		}
+	}
+	p := rows[0].Ports
+	out = d.must("ports", "table")
+	note := fmt.Sprintf("mi-1 is starting: not listening yet on http %d, https %d, internal_http %d, management %d, as expected until it is ready",
+		p[ports.HTTP], p[ports.HTTPS], p[ports.InternalHTTP], p[ports.Management])
+	if strings.Contains(out, "!") || strings.Contains(out, "does not listen") || !strings.Contains(out, note) {
+		t.Fatalf("ports table: want no port flagged and %q:\n%s", note, out)
+	}
+	if err, _ := up.wait(60 * time.Second); err != nil {
+		t.Fatalf("up: %v\n%s", err, up.out.String())
 	}
 }
 

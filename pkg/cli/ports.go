@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 type portsTableOptions struct {
@@ -46,7 +47,10 @@ that runs: its state, pid and the random ports it opened; for one that
 does not (stopped, failed), the state it was left in, and where it last
 ran when up would now start it at another offset. One the configuration no
 longer names (an earlier up --instances or --offsets started it) is shown
-where it last ran, with a note, as status shows it.
+where it last ran, with a note, as status shows it. A port a running
+instance does not hold is marked "!", with a note naming its holder if
+any; while the instance starts, its ports that do not listen yet are
+expected so, not marked, and named in a note (-o json: "pending").
 
 The plan's conflicts and warnings are printed below the table; with -o json
 each row's "conflicts" and "warnings" hold those that name its instance, as
@@ -133,6 +137,11 @@ type extraRow struct {
 type livePort struct {
 	Listening bool `json:"listening"`
 	Owned     bool `json:"owned"`
+	// Pending is true when the port does not listen because its instance
+	// is starting: MI opens its ports before it is ready, so this is
+	// expected, not a fault. A port held by another process is never
+	// pending: the instance will not get it.
+	Pending bool `json:"pending"`
 	// HeldBy is the foreign holder: every key null when owned or free.
 	check.HeldBy
 }
@@ -260,8 +269,10 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 		row.WhatIf, row.RunningOffset, row.RunningPorts = true, &rec.Offset, &rec.Ports
 	}
 	obs := view.Observe(&shown, true)
+	starting := false
 	if !row.WhatIf {
 		st := liveState(rec)
+		starting = st == supervisor.StateStarting
 		row.State, row.Random = &st, labelRunningInbounds(obs.Random, rec.Extras)
 		if row.Random == nil {
 			row.Random = []observe.RandomPort{}
@@ -272,10 +283,10 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 	}
 	row.Live = map[string]livePort{}
 	for role, st := range obs.Fixed {
-		row.Live[ports.Catalogue[role].Name] = newLivePort(st)
+		row.Live[ports.Catalogue[role].Name] = newLivePort(st, starting)
 	}
 	for i, st := range obs.Extras {
-		lp := newLivePort(st)
+		lp := newLivePort(st, starting)
 		row.Extras[i].Live = &lp
 	}
 }
@@ -293,8 +304,10 @@ func labelRunningInbounds(random []observe.RandomPort, extras []state.Extra) []o
 	return random
 }
 
-func newLivePort(st observe.PortStatus) livePort {
-	return livePort{Listening: st.Listening, Owned: st.Owned,
+// newLivePort is st as -o json shows it; starting says the port's
+// instance is starting (see livePort.Pending).
+func newLivePort(st observe.PortStatus, starting bool) livePort {
+	return livePort{Listening: st.Listening, Owned: st.Owned, Pending: starting && !st.Listening,
 		HeldBy: check.NewHeldBy(st.Holder, st.HolderPID, st.HolderProcess, st.HolderInstance)}
 }
 
@@ -326,12 +339,18 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	}
 	cells := make([][]string, len(rows))
 	marked := false
-	var notes []string
+	// starting are notes apart from the ones below "!": the ports they
+	// name are not marked, as nothing is wrong with them.
+	var notes, starting []string
 	for i, r := range rows {
 		cells[i] = []string{r.Name, strconv.Itoa(r.Offset)}
+		var pending []string // the ports it opens as it starts
 		for role, port := range r.Ports {
 			cell := strconv.Itoa(port)
-			if lp, ok := r.Live[ports.Catalogue[role].Name]; ok && !lp.Owned && !r.WhatIf {
+			lp, ok := r.Live[ports.Catalogue[role].Name]
+			if ok && lp.Pending {
+				pending = append(pending, fmt.Sprintf("%s %d", ports.Catalogue[role].Name, port))
+			} else if ok && !lp.Owned && !r.WhatIf {
 				cell += "!" // not listening, or held by another process
 				marked = true
 				notes = append(notes, unownedNote(r.Name, ports.Catalogue[role].Name, port, lp))
@@ -342,7 +361,9 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			var parts []string
 			for _, e := range r.Extras {
 				part := fmt.Sprintf("%s %d", e.Role, e.Port)
-				if e.Live != nil && !e.Live.Owned && !r.WhatIf {
+				if e.Live != nil && e.Live.Pending {
+					pending = append(pending, part)
+				} else if e.Live != nil && !e.Live.Owned && !r.WhatIf {
 					part += "!"
 					marked = true
 					notes = append(notes, unownedNote(r.Name, e.Role+" "+e.Listener, e.Port, *e.Live))
@@ -350,6 +371,10 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 				parts = append(parts, part)
 			}
 			cells[i] = append(cells[i], orDash(strings.Join(parts, ", ")))
+		}
+		if len(pending) > 0 {
+			starting = append(starting, fmt.Sprintf("%s is starting: not listening yet on %s, as expected until it is ready (mictl status shows when it is)",
+				r.Name, strings.Join(pending, ", ")))
 		}
 		if live {
 			state, pid := "-", "-"
@@ -380,7 +405,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	if marked {
 		fmt.Fprintln(streams.Out, "! = not listening, or held by another process:")
 	}
-	for _, n := range slices.Concat(notes, moveNotes(p.Target), runTimeNotes(p.Target), unplannedNotes(p)) {
+	for _, n := range slices.Concat(notes, starting, moveNotes(p.Target), runTimeNotes(p.Target), unplannedNotes(p)) {
 		fmt.Fprintln(streams.Out, n)
 	}
 	if len(report.Conflicts) > 0 {
