@@ -51,6 +51,9 @@ start it again (it goes on with the other instances). Stale pid files are
 removed, and the supervisor daemon exits when nothing is left to watch.
 A failed instance is recorded stopped too, as asked, keeping its last
 error (mictl status NAME shows it).
+An instance already stopped, with nothing left running in its home, is
+left as it is, with a note saying so; down still exits 0, as a stop of
+what is stopped is done.
 With no daemon running, down stops the instances itself: a first Ctrl-C
 lets it finish the stop, a second leaves it unfinished.
 Once everything is down (mictl down with no NAME), the planning flags of
@@ -114,6 +117,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 			targets = append(targets, inst.Name)
 		}
 	}
+	stoppedBefore := alreadyStopped(f, targets)
 	ctx := cmd.Context()
 	progress := newProgress(streams, targets)
 	// A Ctrl-C while the daemon stops them ends the wait saying that it
@@ -139,6 +143,9 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	if verified != nil {
 		return exitcode.With(exitcode.Runtime, verified)
+	}
+	if len(stoppedBefore) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: %s already stopped: nothing to stop\n", wasOrWere(stoppedBefore))
 	}
 	after, err := reportAfter(store, reply)
 	if err != nil {
@@ -190,6 +197,40 @@ func forgetRun(ctx context.Context, store *state.Store) (wrote bool, err error) 
 		return nil
 	})
 	return err == nil, err
+}
+
+// alreadyStopped lists, of names, the instances f records stopped with
+// nothing running in their homes: down has nothing to do for them. It
+// still exits 0 for them, as systemctl stop does for a stopped unit, but
+// said nothing, and the table alone did not tell whether it had stopped
+// them or found them so. One with processes left in its home is not
+// listed: down ends those.
+func alreadyStopped(f *state.File, names []string) []string {
+	var stopped []state.Instance
+	for _, inst := range f.Instances {
+		if inst.State == state.StateStopped && slices.Contains(names, inst.Name) {
+			stopped = append(stopped, inst)
+		}
+	}
+	if len(stopped) == 0 {
+		return nil // no look at the processes
+	}
+	left := supervisor.Leftovers(stopped)
+	var out []string
+	for _, inst := range stopped {
+		if len(left[inst.Name]) == 0 {
+			out = append(out, inst.Name)
+		}
+	}
+	return out
+}
+
+// wasOrWere is "NAME was", or "A, B were" for more names.
+func wasOrWere(names []string) string {
+	if len(names) == 1 {
+		return names[0] + " was"
+	}
+	return strings.Join(names, ", ") + " were"
 }
 
 // daemonGone reports whether the daemon pid has exited (a zombie has).
