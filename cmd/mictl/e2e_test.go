@@ -356,7 +356,8 @@ func (d *deployment) portsTable() []portsRow {
 // operator took the failed instance for one never started. Both it and
 // the next up name the stranger on its port there: they named only the
 // offset the planner passed over first, and advised pinning the old
-// offset, which up then refused.
+// offset, which up then refused. With no mictl.toml here, the advice is
+// a table to add: it named "its [[instance]] table", which there is not.
 func TestPortsTableShowsAFailedInstance(t *testing.T) {
 	d := newDeployment(t)
 	http := ports.DefaultBases()[ports.HTTP] + d.base
@@ -377,7 +378,7 @@ func TestPortsTableShowsAFailedInstance(t *testing.T) {
 	if !strings.Contains(out, want) || !regexp.MustCompile(`\| mi-1 \|.*\| failed +\| - +\|`).MatchString(out) {
 		t.Fatalf("ports table does not show mi-1 failed, and where it ran (%q):\n%s", want, out)
 	}
-	back := fmt.Sprintf("to go back, free that port, then set offset = %d in its [[instance]] table", d.base)
+	back := fmt.Sprintf(`to go back, free that port, then add to mictl.toml an [[instance]] table with name = "mi-1" and offset = %d`, d.base)
 	if !strings.Contains(out, back) {
 		t.Fatalf("ports table does not say how mi-1 goes back (%q):\n%s", back, out)
 	}

@@ -1004,7 +1004,9 @@ func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 // A stopped instance's offset is not kept: when the planner places it
 // elsewhere on the next up (here: the port that moved it is free again),
 // up says so, with the ports its clients knew and how to keep them; an
-// instance placed where it last ran gets no note.
+// instance placed where it last ran gets no note. The offset is kept in
+// an [[instance]] table to add, as mictl.toml has none for mi-1: up named
+// "its [[instance]] table".
 func TestUpSaysAStoppedInstanceMoved(t *testing.T) {
 	d := newDeployment(t)
 	stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 8280+d.base))
@@ -1020,7 +1022,7 @@ func TestUpSaysAStoppedInstanceMoved(t *testing.T) {
 	d.must("down", "mi-1")
 	stranger.Close()
 	code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
-	want := fmt.Sprintf("note: mi-1 starts at offset %d, not %d where it last ran (its http port %d was %d): the planner places a stopped instance again; to keep an offset, set offset = %d in its [[instance]] table",
+	want := fmt.Sprintf("note: mi-1 starts at offset %d, not %d where it last ran (its http port %d was %d): the planner places a stopped instance again; to keep an offset, add to mictl.toml an [[instance]] table with name = \"mi-1\" and offset = %d",
 		d.base, last.Offset, 8280+d.base, 8280+last.Offset, last.Offset)
 	if code != 0 || !strings.Contains(errOut, want) {
 		t.Fatalf("up: exit %d, want 0 and %q:\n%s", code, want, errOut)

@@ -390,7 +390,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 					where = ", where " + r.LastPortTaken.String()
 				}
 				notes = append(notes, fmt.Sprintf("%s is %s: it last ran at offset %d%s; its row is where mictl up would start it now (%s)",
-					r.Name, *r.State, *r.LastOffset, where, backAdvice(r.LastPortTaken, *r.LastOffset)))
+					r.Name, *r.State, *r.LastOffset, where, backAdvice(p.Config, r.Name, r.LastPortTaken, *r.LastOffset)))
 			}
 			if r.WhatIf {
 				state = "what-if"

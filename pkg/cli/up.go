@@ -269,7 +269,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 					why = fmt.Sprintf("at %d %s", rec.Offset, taken)
 				}
 				replanned = append(replanned, fmt.Sprintf("%s starts at offset %d, not %d where it last ran (its http port %d was %d): %s; %s",
-					inst.Name, inst.Offset, rec.Offset, inst.Ports()[ports.HTTP], rec.Ports[ports.HTTP], why, backAdvice(taken, rec.Offset)))
+					inst.Name, inst.Offset, rec.Offset, inst.Ports()[ports.HTTP], rec.Ports[ports.HTTP], why, backAdvice(cfg, inst.Name, taken, rec.Offset)))
 			}
 		} else if running && rec.Offset != inst.Offset {
 			if rec.RestartUnderWay() {
