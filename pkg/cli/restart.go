@@ -87,9 +87,11 @@ error: exit 2.`,
 			if err := writeSimulatorDist(cfg); err != nil {
 				return err
 			}
-			if err := spawnDaemon(cmd.Context(), streams, store, f, o.run.Args(cfg), false); err != nil {
+			note, err := spawnDaemon(cmd.Context(), store, f, o.run.Args(cfg), false)
+			if err != nil {
 				return err
 			}
+			printNote(streams, note)
 			progress := newProgress(streams, names)
 			reply, err := askDaemon(cmd.Context(), store, f,
 				supervisor.Request{Op: supervisor.OpRestart, Names: names, Timeout: policy.ReadyTimeout}, progress.event)
@@ -172,7 +174,7 @@ func startAdvice(cfg *config.Config, f *state.File, name string) string {
 	case slices.Contains(cfg.Names(), name):
 		return "mictl up starts it"
 	case supervisor.PlannedByLastUp(f, name):
-		return fmt.Sprintf("mictl up %s starts it (the last up's flags: mictl.toml alone does not name it)", strings.Join(f.UpArgs, " "))
+		return supervisor.UpCommand(f, name, false) + " starts it (the last up's flags: mictl.toml alone does not name it)"
 	}
 	return fmt.Sprintf("the configuration no longer names it (mictl up starts it once it does; mictl down --purge %s forgets it)", name)
 }

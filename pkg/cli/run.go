@@ -111,50 +111,57 @@ func ensureDaemon(ctx context.Context, streams *IOStreams, e *existing, catchUp 
 	if f.Daemon != nil && len(f.Daemon.Args) > 0 {
 		args = f.Daemon.Args
 	}
-	return spawnDaemon(ctx, streams, e.store, f, args, catchUp)
+	note, err := spawnDaemon(ctx, e.store, f, args, catchUp)
+	printNote(streams, note)
+	return err
 }
 
-// noteDaemonReplaced says that the daemon now running took over the
-// instances of before, which no daemon supervised: status showed them as
-// though nothing had happened, and a daemon killed again and again (the
-// OOM killer) went unnoticed but in the event log.
-func noteDaemonReplaced(streams *IOStreams, store *state.Store, before *state.File) {
+// daemonReplaced is the note that the daemon now running took over the
+// instances of before, whose daemon had ended (killed, or crashed) while
+// a server of theirs ran: status showed them as though nothing had
+// happened, and a daemon killed again and again (the OOM killer) went
+// unnoticed but in the event log. "" when before recorded no daemon, or
+// no server that ran: a first up still starting its daemon leaves
+// instances wanted and none recorded, and the daemon that answers is
+// that up's own.
+func daemonReplaced(store *state.Store, before *state.File) string {
+	if before == nil || before.Daemon == nil || before.Daemon.Alive() ||
+		!slices.ContainsFunc(before.Instances, func(i state.Instance) bool { return state.Wanted(i.State) && i.Server.PID > 0 }) {
+		return ""
+	}
 	now, err := store.Load()
 	if err != nil {
-		return
+		return ""
 	}
 	id, ok := daemonIdentity(now)
-	if !ok {
-		return
+	if !ok || id == before.Daemon.Identity {
+		return ""
 	}
-	gone := "no mictl daemon was running"
-	if before.Daemon != nil {
-		gone = fmt.Sprintf("the mictl daemon (pid %d) had ended (killed, or crashed)", before.Daemon.PID)
-	}
-	fmt.Fprintf(streams.ErrOut, "note: %s, leaving the instances unsupervised; a new one (pid %d) took them over and restarts, by the restart policy, any that crashed meanwhile (mictl status NAME shows what it found)\n", gone, id.PID)
+	return fmt.Sprintf("note: the mictl daemon (pid %d) had ended (killed, or crashed), leaving the instances unsupervised; a new one (pid %d) took them over and restarts, by the restart policy, any that crashed meanwhile (mictl status NAME shows what it found)", before.Daemon.PID, id.PID)
 }
 
 // spawnDaemon starts a daemon with args unless one answers (see
 // supervisor.SpawnDaemon); a Ctrl-C ends the wait for it, and a daemon
 // that holds the socket without answering is named by the pid the state
-// file records once the attempt is over. When before, the state the
-// command read, wants instances running and no daemon alive, a note
-// says that the new one took them over (noteDaemonReplaced): up passes
-// the state it read before it prepared its own instances, and nil when
-// it starts another daemon for a first one that left as it answered.
-func spawnDaemon(ctx context.Context, streams *IOStreams, store *state.Store, before *state.File, args []string, catchUp bool) error {
-	_, running := daemonIdentity(before)
+// file records once the attempt is over. note says that the daemon took
+// over from one that had ended (daemonReplaced; before is the state the
+// command read, nil for none to compare), for the caller to print: up
+// spawns it beside its own output.
+func spawnDaemon(ctx context.Context, store *state.Store, before *state.File, args []string, catchUp bool) (note string, err error) {
 	ctx, stop := interruptible(ctx)
 	defer stop()
-	err := supervisor.SpawnDaemon(ctx, store, args, catchUp)
-	if err == nil {
-		if before != nil && before.WantsAny() && !running {
-			noteDaemonReplaced(streams, store, before)
-		}
-		return nil
+	if err := supervisor.SpawnDaemon(ctx, store, args, catchUp); err != nil {
+		f, _ := store.Load()
+		return "", explainDaemon(err, f)
 	}
-	f, _ := store.Load()
-	return explainDaemon(err, f)
+	return daemonReplaced(store, before), nil
+}
+
+// printNote prints note, a line for stderr, unless it is empty.
+func printNote(streams *IOStreams, note string) {
+	if note != "" {
+		fmt.Fprintln(streams.ErrOut, note)
+	}
 }
 
 // warnPolicy says so when a daemon already runs with other settings than

@@ -140,11 +140,15 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	// The daemon (a process as slow to start as this one) starts while
 	// the homes are prepared: it waits for the state lock held here, then
 	// finds the instances recorded and starts them.
-	var daemonUp chan error
+	var daemonUp chan spawned
+	spawn := func(before *state.File) {
+		note, err := spawnDaemon(ctx, store, before, o.run.Args(cfg), false)
+		daemonUp <- spawned{note, err}
+	}
 	if !o.foreground {
 		warnOtherBuild(streams, f)
-		daemonUp = make(chan error, 1)
-		go func() { daemonUp <- spawnDaemon(ctx, streams, store, f, o.run.Args(cfg), false) }()
+		daemonUp = make(chan spawned, 1)
+		go spawn(f)
 	}
 	prep, err := prepareUp(streams, cfg, store, o, early)
 	unlock()
@@ -169,11 +173,13 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		// A daemon that was going idle as this up began exits after it
 		// answered a ping: start another and ask again, once.
 		if attempt > 0 {
-			go func() { daemonUp <- spawnDaemon(ctx, streams, store, nil, o.run.Args(cfg), false) }()
+			go spawn(nil)
 		}
-		if err := <-daemonUp; err != nil {
-			return errors.Join(err, withdraw(streams, store, prep))
+		up := <-daemonUp
+		if up.err != nil {
+			return errors.Join(up.err, withdraw(streams, store, prep))
 		}
+		printNote(streams, up.note)
 		f, _ := store.Load() // names the daemon if it does not answer
 		reply, callErr = askDaemon(ctx, store, f, supervisor.Request{
 			Op: supervisor.OpStart, Names: names, Timeout: policy.ReadyTimeout, Conflicts: &prep.conflicts,
@@ -225,6 +231,14 @@ type prepared struct {
 	// conflicts is how many conflicts the check of the plan found
 	// (started anyway: --force), for the daemon's metrics.
 	conflicts int
+}
+
+// spawned is how the daemon up starts beside its preparation came up:
+// the note it has for stderr (see spawnDaemon), printed by up itself once
+// its own output allows.
+type spawned struct {
+	note string
+	err  error
 }
 
 // prepareUp plans (keeping persisted offsets), checks, prepares the homes
@@ -456,8 +470,8 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 			if len(args) > 0 {
 				plan = plural(len(wanted), "instance")
 			}
-			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans %s, and the last up's %s planned it; mictl up %[3]s starts it",
-				rec.Name, plan, strings.Join(f.UpArgs, " ")))
+			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans %s, and the last up's %s planned it; %s starts it",
+				rec.Name, plan, strings.Join(f.UpArgs, " "), supervisor.UpCommand(f, rec.Name, false)))
 		}
 	}
 	if len(beyond) > 0 {

@@ -3,11 +3,14 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -82,6 +85,53 @@ func TestSameStateTellsWhenTheEarlyPlanHolds(t *testing.T) {
 	} {
 		if got := sameState(c.a, c.b); got != c.want {
 			t.Errorf("%s: sameState = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// The note that a new daemon took the instances over is said only when a
+// daemon recorded beside running servers had ended: a status while a
+// first up still starts its daemon (instances wanted, none recorded, no
+// server yet) said that "no mictl daemon was running" of up's own.
+func TestDaemonReplacedOnlyForOneThatEnded(t *testing.T) {
+	store, err := state.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := exec.Command("true")
+	if err := ended.Start(); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := proc.Identify(ended.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ended.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(&state.File{Daemon: &state.Daemon{Identity: self}}); err != nil {
+		t.Fatal(err)
+	}
+	serving := state.Instance{Name: "mi-1", State: state.StateReady, Server: proc.Identity{PID: 4242}}
+	starting := state.Instance{Name: "mi-1", State: state.StateStarting}
+	for _, tc := range []struct {
+		name   string
+		before *state.File
+		want   string
+	}{
+		{"a first up starting its daemon", &state.File{Instances: []state.Instance{starting}}, ""},
+		{"no daemon recorded beside a server", &state.File{Instances: []state.Instance{serving}}, ""},
+		{"a recorded daemon that ended before any server ran", &state.File{Daemon: &state.Daemon{Identity: gone}, Instances: []state.Instance{starting}}, ""},
+		{"the daemon alive", &state.File{Daemon: &state.Daemon{Identity: self}, Instances: []state.Instance{serving}}, ""},
+		{"a daemon that ended beside a server", &state.File{Daemon: &state.Daemon{Identity: gone}, Instances: []state.Instance{serving}},
+			fmt.Sprintf("note: the mictl daemon (pid %d) had ended (killed, or crashed), leaving the instances unsupervised; a new one (pid %d) took them over", gone.PID, self.PID)},
+	} {
+		if got := daemonReplaced(store, tc.before); !strings.HasPrefix(got, tc.want) || (tc.want == "") != (got == "") {
+			t.Errorf("%s: %q; want %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -569,8 +569,9 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 // listener, so the instance is degraded, not killed.
 //
 // When the host's sockets cannot be scanned, the port a line names still
-// says which kind it is; a line naming none is left to the start's look
-// at its fixed ports, which finds a fixed one held by another process.
+// says which kind it is; a line naming none is recorded in cur.unbound as
+// a port not bound (which the log does not name), and the start's look
+// at its fixed ports then finds a fixed one held by another process.
 func (r *runner) bindFailures(cur *running, inst *state.Instance, scan *logScan) error {
 	var lines []string
 	for line, ok := scan.find("BindException"); ok; line, ok = scan.find("BindException") {
@@ -701,22 +702,28 @@ func PlannedByLastUp(f *state.File, name string) bool {
 // plain one when the configuration file alone names it (named), else the
 // last up's, whose planning flags planned it. After `mictl up --instances
 // 10` over a mictl.toml that says 1, a plain up leaves a failed mi-3 as it
-// is, where the advice to run it had promised mi-3 started again.
+// is, where the advice to run it had promised mi-3 started again. When
+// neither plans it (an instance left running beyond a later, smaller
+// plan), no up starts it until one names it, which is what it says.
 func UpCommand(f *state.File, name string, named bool) string {
-	if named || !PlannedByLastUp(f, name) {
+	switch {
+	case named:
 		return "mictl up"
+	case PlannedByLastUp(f, name):
+		return "mictl up " + strings.Join(f.UpArgs, " ")
 	}
-	return "mictl up " + strings.Join(f.UpArgs, " ")
+	return "mictl up, once mictl.toml or its flags name " + name + ","
 }
 
 // upCommand is UpCommand for the named instance, from the state as this
-// supervisor knows it and the configuration file it follows.
+// supervisor knows it and the configuration file it follows; a plain up
+// when it follows none (up --foreground), which cannot tell.
 func (s *Supervisor) upCommand(name string) string {
 	f, err := s.current()
 	if err != nil {
 		return "mictl up"
 	}
-	return UpCommand(f, name, s.named != nil && s.named(name))
+	return UpCommand(f, name, s.named == nil || s.named(name))
 }
 
 // restartBindsAgain is what binds again a fixed port that name's running

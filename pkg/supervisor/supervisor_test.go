@@ -274,8 +274,8 @@ func TestUpCommand(t *testing.T) {
 	}{
 		{f, "mi-1", true, "mictl up"},
 		{f, "mi-3", false, "mictl up --instances=10"},
-		{f, "mi-11", false, "mictl up"}, // the last up did not plan it either
-		{&state.File{Configured: []string{"mi-3"}}, "mi-3", false, "mictl up"},
+		{f, "mi-11", false, "mictl up, once mictl.toml or its flags name mi-11,"}, // the last up did not plan it either
+		{&state.File{Configured: []string{"mi-3"}}, "mi-3", false, "mictl up, once mictl.toml or its flags name mi-3,"},
 	} {
 		if got := UpCommand(tc.f, tc.name, tc.named); got != tc.want {
 			t.Errorf("UpCommand(up args %q, %s, named %v) = %q; want %q", tc.f.UpArgs, tc.name, tc.named, got, tc.want)
