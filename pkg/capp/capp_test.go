@@ -557,6 +557,13 @@ func TestReadPlaceholderPort(t *testing.T) {
 	if len(app.Inbounds) != 1 || !app.Inbounds[0].AtRunTime() || app.Inbounds[0].Port != 0 || app.Inbounds[0].Placeholder != "$SYSTEM:ORDERS_PORT" {
 		t.Fatalf("inbounds %+v", app.Inbounds)
 	}
+	// Only $SYSTEM: reads the environment ($FILE: reads
+	// conf/file.properties).
+	for placeholder, want := range map[string]string{"$SYSTEM:ORDERS_PORT": "ORDERS_PORT", "$FILE:ORDERS_PORT": "", "": ""} {
+		if got := (Inbound{Placeholder: placeholder}).EnvVar(); got != want {
+			t.Errorf("EnvVar of %q = %q, want %q", placeholder, got, want)
+		}
+	}
 }
 
 // Two versions of an app whose APIs share a name or a context cannot run

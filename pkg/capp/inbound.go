@@ -32,6 +32,17 @@ type Inbound struct {
 // the endpoint: it cannot be planned or checked beforehand.
 func (i Inbound) AtRunTime() bool { return i.Placeholder != "" }
 
+// EnvVar is the environment variable a $SYSTEM:NAME placeholder port
+// reads (NAME), "" for any other port: MI fails the endpoint when its
+// process lacks it.
+func (i Inbound) EnvVar() string {
+	name, ok := strings.CutPrefix(i.Placeholder, "$SYSTEM:")
+	if !ok {
+		return ""
+	}
+	return name
+}
+
 // OffsetRule is how MI adds the server's port offset to an inbound
 // endpoint's port (docs/mi-integrations.md, "Inbound endpoint ports").
 type OffsetRule int
