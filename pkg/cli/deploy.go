@@ -49,6 +49,16 @@ application declared on a target whose API or proxy service names (or
 API contexts) it shares (exit 1: MI would fail it as faulty; an upgrade
 undeploys the old version first).
 
+An inbound endpoint whose port is $SYSTEM:NAME (an environment variable
+MI resolves as it deploys the endpoint) is warned of, not refused, when
+NAME is unset or no port where the target instances get it from: a
+running server's own environment, the running daemon's for the servers it
+starts and restarts, else this shell's (a daemon mictl up starts here
+gives it to them). The warning names the endpoint, the variable, the
+instances and the fix: mictl restart NAME when only the running server
+lacks it, else export it in a shell, then mictl down and mictl up from it
+(or mictl up alone when nothing runs).
+
 Then the file is added to mictl.toml: to the top-level capps (every
 instance) when no NAME is given, else to the capps of each named
 instance's [[instance]] table (created when missing). Comments and layout
@@ -129,6 +139,12 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	}
 	for _, w := range versionWarnings(others) {
 		fmt.Fprintln(streams.ErrOut, "warning: "+w)
+	}
+	// Warned, not refused: the variable may reach MI later (a mictl up
+	// from a shell that sets it).
+	targets := d.orEvery(names)
+	for _, u := range currentPlaceholderEnv(d.e.state, targets).unset(app, targets) {
+		fmt.Fprintln(streams.ErrOut, "warning: "+u.Message)
 	}
 	var w *appstate.Waiter
 	if o.wait {

@@ -41,7 +41,9 @@ last mictl up, as its daemon plans, and its offsets; flags given here
 override them), and
 show the port each inbound endpoint would listen on in each instance, and
 the conflicts that plan has. A declared CApp of the same name and version
-is replaced by the file in that plan. Nothing is written.
+is replaced by the file in that plan. An inbound endpoint whose port is
+$SYSTEM:NAME gets the warning mictl deploy gives when an instance would
+run it without NAME (-o json: unset_variables). Nothing is written.
 
 Exit status: 0 when the plan has no conflict, 1 when it has, 2 when the
 file is not a CApp MI would deploy (not a zip, no artifacts.xml, a path
@@ -79,6 +81,9 @@ type inspectReport struct {
 	Instances []inspectInstance `json:"instances"`
 	Conflicts []check.Finding   `json:"conflicts"`
 	Warnings  []check.Finding   `json:"warnings"`
+	// UnsetVariables are the $SYSTEM: placeholder ports the instances
+	// cannot resolve from the environment they run or start with.
+	UnsetVariables []unsetVariable `json:"unset_variables"`
 }
 
 type inspectArtifact struct {
@@ -149,6 +154,11 @@ func runInspect(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *ins
 	if err != nil {
 		return err
 	}
+	var names []string
+	for _, inst := range p.Plan.Instances {
+		names = append(names, inst.Name)
+	}
+	r.UnsetVariables = currentPlaceholderEnv(p.state, names).unset(app, names)
 	if o.output == formatJSON {
 		err = writeJSON(streams.Out, r)
 	} else {
@@ -310,9 +320,12 @@ func printInspect(streams *IOStreams, r inspectReport, p *planned) error {
 	for _, c := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", c.Message)
 	}
+	for _, u := range r.UnsetVariables {
+		fmt.Fprintf(w, "warning: %s\n", u.Message)
+	}
 	fmt.Fprintf(w, "%s planned against %s (%s): %s, %s\n", plural(len(r.Instances), "instance"),
 		plural(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
-		plural(len(r.Conflicts), "conflict"), plural(len(r.Warnings), "warning"))
+		plural(len(r.Conflicts), "conflict"), plural(len(r.Warnings)+len(r.UnsetVariables), "warning"))
 	return nil
 }
 
