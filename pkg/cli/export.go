@@ -49,8 +49,11 @@ instances share ports is refused there (exit 1), as 'mictl up' refuses it;
 pods need no offsets, so Kubernetes takes it. A CApp MI deploys as faulty
 (an artifact's own file it cannot deploy, as 'mictl deploy' warns) is
 exported all the same and named on stderr with what its engine does of
-MI's /healthz 500: Kubernetes never calls the pods ready, Docker marks the
-container unhealthy, systemd notices nothing.
+MI's /healthz 500 (and under "faulty_capps" with -o json): Kubernetes
+never calls the pods ready, Docker marks the container unhealthy, systemd
+notices nothing. An inbound endpoint port MI resolves only at run time
+($SYSTEM:, $FILE:) is named on stderr too (and under "runtime_ports", as
+check-conflicts lists it): the export cannot expose it.
 
 JVM settings are not in mictl.toml: they are the environment (JAVA_HOME,
 JAVA_OPTS, JVM_MEM_OPTS, JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS) 'mictl up'
@@ -110,8 +113,10 @@ func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what strin
 // (restarts says how the export's engine restarts a server), and which
 // inbound endpoint ports MI resolves only at run time (runTime says what
 // the export does without them: the four ports and those planned are all
-// it exposes).
-func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy string) (*export.Input, error) {
+// it exposes). The run-time ports and the faulty CApps are findings -o
+// json keeps as well: a script reading only stdout must not export
+// pods that never become ready unwarned.
+func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy string) (*export.Input, exportFindings, error) {
 	in, err := export.FromTarget(p.Target, export.Options{
 		CApps: func(name string) []string {
 			var paths []string
@@ -123,7 +128,7 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 		Current: p.state,
 	})
 	if err != nil {
-		return nil, err
+		return nil, exportFindings{}, err
 	}
 	notes := slices.Concat(in.EnvNotes(), runTimePortNotes(p.Target, runTime))
 	if reconcile.AnyActive(p.state) {
@@ -137,19 +142,43 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 	for _, n := range notes {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
-	for _, w := range faultyCAppWarnings(in, unhealthy) {
-		fmt.Fprintf(streams.ErrOut, "warning: %s\n", w)
+	found := exportFindings{RunTime: runTimePorts(p.Target), FaultyCApps: faultyCApps(in, unhealthy)}
+	for _, f := range found.FaultyCApps {
+		fmt.Fprintf(streams.ErrOut, "warning: %s\n", f.Message)
 	}
-	return in, nil
+	return in, found, nil
 }
 
-// faultyCAppWarnings say which of the instances' CApps MI deploys as
-// faulty (an artifact's own file it cannot deploy, as mictl deploy warns
-// before declaring one) and what the export's engine then does
+// exportFindings are what an export warns or notes of its input that
+// -o json keeps beside the files, under the names check-conflicts and
+// inspect give them.
+type exportFindings struct {
+	// RunTime are the inbound endpoint ports MI resolves only at run
+	// time, which the export cannot expose (check-conflicts' runtime_ports).
+	RunTime []instanceRunTimePort `json:"runtime_ports"`
+	// FaultyCApps are the CApps MI deploys as faulty.
+	FaultyCApps []faultyCApp `json:"faulty_capps"`
+}
+
+// faultyCApp is a CApp MI deploys as faulty and the instances that run it.
+type faultyCApp struct {
+	File      string   `json:"file"`
+	ID        string   `json:"id"`
+	Instances []string `json:"instances"`
+	// Faulty is why, as inspect's "faulty" says it.
+	Faulty string `json:"faulty"`
+	// Message is the warning stderr gives: also what the export's engine
+	// does of MI's /healthz 500.
+	Message string `json:"message"`
+}
+
+// faultyCApps are the instances' CApps MI deploys as faulty (an
+// artifact's own file it cannot deploy, as mictl deploy warns before
+// declaring one), each with what the export's engine then does
 // (unhealthy): MI's /healthz answers 500 while such a CApp is deployed,
 // which the Kubernetes readiness probe and the Compose healthcheck ask.
 // Exported without a word, the pods of a rollout never became ready.
-func faultyCAppWarnings(in *export.Input, unhealthy string) []string {
+func faultyCApps(in *export.Input, unhealthy string) []faultyCApp {
 	var order []*capp.Error // one per faulty CApp file, as first met
 	faulty, names := map[string]*capp.Error{}, map[string][]string{}
 	for _, inst := range in.Instances {
@@ -167,10 +196,11 @@ func faultyCAppWarnings(in *export.Input, unhealthy string) []string {
 			}
 		}
 	}
-	out := make([]string, len(order))
+	out := make([]faultyCApp, len(order))
 	for i, ce := range order {
-		out[i] = fmt.Sprintf("MI deploys %s as faulty on %s (its artifacts fail to deploy): %s; MI's /healthz answers 500 while it is deployed, so %s",
-			ce.App.ID(), strings.Join(names[ce.Path], ", "), ce.Error(), unhealthy)
+		out[i] = faultyCApp{File: ce.Path, ID: ce.App.ID(), Instances: names[ce.Path], Faulty: ce.Error(),
+			Message: fmt.Sprintf("MI deploys %s as faulty on %s (its artifacts fail to deploy): %s; MI's /healthz answers 500 while it is deployed, so %s",
+				ce.App.ID(), strings.Join(names[ce.Path], ", "), ce.Error(), unhealthy)}
 	}
 	return out
 }
@@ -205,6 +235,7 @@ type exportReport struct {
 	// one does not (export.Dropped), gone with it: what was installed or
 	// applied from them stays.
 	Removed []string `json:"removed"`
+	exportFindings
 }
 
 func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
@@ -253,7 +284,7 @@ func absolute(path string) string {
 }
 
 // writeExportDir checks and writes an export's directory, and reports it.
-func writeExportDir(streams *IOStreams, o *exportOptions, kind string, files []export.File, dirMode os.FileMode, next string) error {
+func writeExportDir(streams *IOStreams, o *exportOptions, kind string, files []export.File, dirMode os.FileMode, next string, found exportFindings) error {
 	if err := export.CheckDir(o.out, kind, "--out", o.force); err != nil {
 		return err
 	}
@@ -261,7 +292,7 @@ func writeExportDir(streams *IOStreams, o *exportOptions, kind string, files []e
 	if err := export.WriteDir(o.out, kind, files, dirMode); err != nil {
 		return err
 	}
-	r := exportReport{Kind: kind, Out: o.out, Next: next, Removed: inDir(o.out, dropped)}
+	r := exportReport{Kind: kind, Out: o.out, Next: next, Removed: inDir(o.out, dropped), exportFindings: found}
 	for _, f := range files {
 		r.Files = append(r.Files, export.File{Path: filepath.Join(o.out, filepath.FromSlash(f.Path)), What: f.What})
 	}
@@ -368,7 +399,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", "", carbonHomeHelp)
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution) and the inbound endpoints the distribution keeps as synapse files: the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
-		in, err := exportInput(streams, p, kubernetes.Restarts, kubernetes.RunTimePorts, kubernetes.Unhealthy)
+		in, found, err := exportInput(streams, p, kubernetes.Restarts, kubernetes.RunTimePorts, kubernetes.Unhealthy)
 		if err != nil {
 			return err
 		}
@@ -386,7 +417,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 			next = "kubectl apply --server-side -k " + shellWord(o.out)
 			fmt.Fprintf(streams.ErrOut, "note: %s too large for a client-side kubectl apply (it copies each object into a 256 KiB annotation): apply with --server-side\n", strings.Join(large, ", "))
 		}
-		return writeExportDir(streams, &o.exportOptions, kubernetes.Kind, files, 0o700, next)
+		return writeExportDir(streams, &o.exportOptions, kubernetes.Kind, files, 0o700, next, found)
 	})
 }
 
@@ -472,7 +503,7 @@ func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the systemd units"); err != nil {
 		return err
 	}
-	in, err := exportInput(streams, p, systemd.Restarts(), systemd.RunTimePorts, systemd.Unhealthy)
+	in, found, err := exportInput(streams, p, systemd.Restarts(), systemd.RunTimePorts, systemd.Unhealthy)
 	if err != nil {
 		return err
 	}
@@ -492,7 +523,7 @@ func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) e
 		systemctl = "systemctl --user"
 	}
 	return writeExportDir(streams, &o.exportOptions, systemd.Kind, files, 0o755,
-		"mictl generate, copy the units into place, then "+systemctl+" daemon-reload && "+systemctl+" start "+systemd.Target)
+		"mictl generate, copy the units into place, then "+systemctl+" daemon-reload && "+systemctl+" start "+systemd.Target, found)
 }
 
 // currentUser names the user and group system units run as: whoever
@@ -584,7 +615,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the Compose file"); err != nil {
 		return err
 	}
-	in, err := exportInput(streams, p, compose.Restarts, compose.RunTimePorts, compose.Unhealthy)
+	in, found, err := exportInput(streams, p, compose.Restarts, compose.RunTimePorts, compose.Unhealthy)
 	if err != nil {
 		return err
 	}
@@ -615,7 +646,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	// the export Compose last applied runs on otherwise, whichever export
 	// removed its files.
 	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + shellWord(o.out) + " up -d --remove-orphans",
-		Files: []export.File{{Path: o.out, What: "Compose file"}}, Removed: inDir(filesDir, dropped)}
+		Files: []export.File{{Path: o.out, What: "Compose file"}}, Removed: inDir(filesDir, dropped), exportFindings: found}
 	for _, f := range files {
 		r.Files = append(r.Files, export.File{Path: filepath.Join(filesDir, filepath.FromSlash(f.Path)), What: f.What})
 	}

@@ -248,7 +248,9 @@ func TestExportComposeWritesFileAndMounts(t *testing.T) {
 // A CApp MI deploys as faulty (what mictl deploy warns of) turns MI's
 // /healthz to 500, which the readiness probe and the healthcheck ask:
 // every export says which one, on which instance, and what its engine
-// then does. A sound CApp beside it is not named.
+// then does, on stderr and under "faulty_capps" with -o json (a script
+// reading stdout alone applied it unwarned). A sound CApp beside it is
+// not named.
 func TestExportsWarnOfAFaultyCApp(t *testing.T) {
 	dir := inTempDir(t)
 	writeCar(t, dir, "build/broken_1.0.0.car", capp.Spec{Name: "broken", APIs: []capp.APISpec{{Context: "/broken"}}, Faulty: true})
@@ -265,14 +267,35 @@ capps = ["build/broken_1.0.0.car"]
 		{"compose", "compose.yaml", compose.Unhealthy},
 		{"systemd", "units", systemd.Unhealthy},
 	} {
-		code, _, errOut := runExport(t, "export", c.kind, "--out", c.out)
+		code, out, errOut := runExport(t, "export", c.kind, "--out", c.out, "-o", "json")
 		if code != exitcode.OK {
 			t.Fatalf("export %s: exit %d: %s", c.kind, code, errOut)
 		}
-		want := "warning: MI deploys broken_1.0.0 as faulty on mi-2 (its artifacts fail to deploy): " + filepath.Join(dir, "build", "broken_1.0.0.car") + ": "
-		if !strings.Contains(errOut, want) || !strings.Contains(errOut, "so "+c.then+"\n") || strings.Count(errOut, "warning:") != 1 {
+		car := filepath.Join(dir, "build", "broken_1.0.0.car")
+		want := "MI deploys broken_1.0.0 as faulty on mi-2 (its artifacts fail to deploy): " + car + ": "
+		if !strings.Contains(errOut, "warning: "+want) || !strings.Contains(errOut, "so "+c.then+"\n") || strings.Count(errOut, "warning:") != 1 {
 			t.Errorf("export %s said:\n%s\nwant one warning %q... so %s", c.kind, errOut, want, c.then)
 		}
+		jsonschematest.Validate(t, "export", []byte(out))
+		var r struct {
+			Faulty []struct {
+				File, ID, Faulty, Message string
+				Instances                 []string
+			} `json:"faulty_capps"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Faulty) != 1 {
+			t.Fatalf("export %s -o json: faulty_capps (%v):\n%s", c.kind, err, out)
+		}
+		f := r.Faulty[0]
+		if f.File != car || f.ID != "broken_1.0.0" || !slices.Equal(f.Instances, []string{"mi-2"}) || !strings.HasPrefix(f.Faulty, car+": ") ||
+			!strings.HasPrefix(f.Message, want) || !strings.HasSuffix(f.Message, "so "+c.then) {
+			t.Errorf("export %s -o json: faulty_capps %+v", c.kind, f)
+		}
+	}
+	// None faulty: an empty list, not null.
+	writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 1\ncapps = [\"build/orders_1.0.0.car\"]\n")
+	if _, out, _ := runExport(t, "export", "kubernetes", "--out", "k8s", "-o", "json"); !strings.Contains(out, `"faulty_capps": []`) {
+		t.Errorf("export with no faulty CApp:\n%s", out)
 	}
 }
 

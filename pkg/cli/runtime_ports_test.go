@@ -112,7 +112,8 @@ func TestRunTimePortsOfShippedCApps(t *testing.T) {
 
 // An export exposes the ports it knows: one MI resolves at run time is
 // said on stderr, as up says it, with what the export does without it
-// (Compose does not publish it, a Service has no port for it).
+// (Compose does not publish it, a Service has no port for it), and kept
+// under "runtime_ports" with -o json, as check-conflicts keeps it.
 func TestExportsSayWhatTheyLeaveOfRunTimePorts(t *testing.T) {
 	dir := inTempDir(t)
 	car := writeCar(t, dir, "build/env_1.0.0.car", capp.Spec{Name: "env",
@@ -131,9 +132,17 @@ func TestExportsSayWhatTheyLeaveOfRunTimePorts(t *testing.T) {
 		{[]string{"kubernetes", "--out", "k8s"}, "; not a container or Service port of its Deployment"},
 		{[]string{"systemd", "--user", "--out", "units"}, "\n"},
 	} {
-		code, _, errOut := runExport(t, append([]string{"export"}, append(tc.args, "--offsets", offsets)...)...)
+		code, out, errOut := runExport(t, append([]string{"export"}, append(tc.args, "--offsets", offsets, "-o", "json")...)...)
 		if code != exitcode.OK || !strings.Contains(errOut, note+tc.says) {
 			t.Errorf("export %s: exit %d, stderr does not say %q:\n%s", tc.args[0], code, note+tc.says, errOut)
+		}
+		jsonschematest.Validate(t, "export", []byte(out))
+		var r struct {
+			RunTime []map[string]string `json:"runtime_ports"`
+		}
+		want := "[map[instance:mi-1 listener:env_1.0.0/OrdersEnv parameter:inbound.http.port value:$SYSTEM:ORDERS_PORT]]"
+		if err := json.Unmarshal([]byte(out), &r); err != nil || fmt.Sprint(r.RunTime) != want {
+			t.Errorf("export %s -o json: runtime_ports %v (%v), want %s", tc.args[0], r.RunTime, err, want)
 		}
 	}
 }
