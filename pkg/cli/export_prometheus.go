@@ -34,7 +34,12 @@ instances/.mictl/prometheus-targets.json. Prometheus follows that file as
 instances come, go or change offset: the configuration never needs editing
 again. MI serves its metrics only with metrics = true: with metrics = false
 there is no wso2-mi job (the file and stderr say so); with neither,
-nothing can be scraped and it fails (exit 2). Before the first 'mictl up'
+nothing can be scraped and it fails (exit 2). A metrics_addr another
+process holds, where no mictl daemon serves (the daemon that listened
+there is gone while its instances run on; the next 'mictl up' refuses the
+address), gets no "mictl" job, which would scrape that process: the file
+and stderr say so, and with metrics = false it fails (exit 1, as 'mictl
+up' refuses it). Before the first 'mictl up'
 the daemon has not written the targets file (stderr says so): start
 Prometheus after that up, since its file_sd cannot watch a directory that
 does not exist yet and would follow the instances only every 5 minutes.
@@ -53,7 +58,8 @@ redirect the output.`,
 			if cfgErr != nil {
 				return cfgErr
 			}
-			for _, n := range adoptRunningMetrics(cfg) {
+			running := runningDeployment(cfg)
+			for _, n := range adoptRunningMetrics(cfg, running) {
 				fmt.Fprintln(streams.ErrOut, "note: "+n)
 			}
 			addr, err := reconcile.MetricsAddr(cfg)
@@ -62,6 +68,13 @@ redirect the output.`,
 			}
 			if addr == "" && !cfg.Metrics {
 				return exitcode.Usagef("nothing to scrape: metrics_addr is unset (the daemon serves no metrics) and metrics = false (MI serves none); set either in mictl.toml, or pass --metrics-addr or --metrics, and start the deployment with it")
+			}
+			held := metricsAddrHeld(running, addr)
+			if held != nil && !cfg.Metrics {
+				return exitcode.With(exitcode.Conflicts, fmt.Errorf("nothing to scrape: metrics = false (MI serves none), and no mictl daemon serves its metrics on metrics_addr: %w", held))
+			}
+			if held != nil {
+				fmt.Fprintf(streams.ErrOut, "note: no mictl job, which would scrape another process: no mictl daemon serves its metrics on metrics_addr, and %v, start the deployment with it (mictl up) and export again\n", held)
 			}
 			// Without metrics MI serves no /metric-service/metrics: an MI
 			// job would scrape only errors, so there is none.
@@ -78,7 +91,7 @@ redirect the output.`,
 			} else {
 				fmt.Fprintln(streams.ErrOut, "note: "+metrics.MIMetricsOff)
 			}
-			_, err = streams.Out.Write(metrics.ScrapeConfig(addr, targets))
+			_, err = streams.Out.Write(metrics.ScrapeConfig(addr, held != nil, targets))
 			return err
 		},
 	}
@@ -115,13 +128,43 @@ func exists(path string) bool {
 	return !errors.Is(err, fs.ErrNotExist)
 }
 
-// adoptRunningMetrics takes from the running deployment the metrics
-// settings cfg leaves at their defaults: an up given --metrics-addr or
-// --metrics on its command line runs with them, and the export describes
-// what runs. It returns a note for each setting taken.
-func adoptRunningMetrics(cfg *config.Config) []string {
+// runningDeployment is the state of cfg's deployment while its daemon
+// runs, nil when none does (its settings are then nowhere in effect).
+func runningDeployment(cfg *config.Config) *state.File {
 	f, err := currentState(cfg)
 	if err != nil || f.Daemon == nil || !f.Daemon.Alive() {
+		return nil
+	}
+	return f
+}
+
+// metricsAddrHeld is the error listening on addr gives when another
+// process holds it and the running daemon (of running; nil for none) was
+// not started there, nil otherwise. A daemon never runs without its
+// metrics listener (it refuses to start), but instances outlive theirs:
+// the address is then free for anyone, the next up refuses it, and a
+// job for it scraped whatever took it.
+func metricsAddrHeld(running *state.File, addr string) *metrics.InUseError {
+	if addr == "" || (running != nil && sameMetricsAddr(addr, argValue(running.Daemon.Args, "--metrics-addr"))) {
+		return nil
+	}
+	ln, err := metrics.Listen(addr)
+	if err == nil {
+		ln.Close()
+	}
+	// Any other failure (an address the host lacks) is up's to refuse:
+	// the job then scrapes nothing, never a stranger.
+	held, _ := errors.AsType[*metrics.InUseError](err)
+	return held
+}
+
+// adoptRunningMetrics takes from the running deployment (nil: none
+// runs) the metrics settings cfg leaves at their defaults: an up given
+// --metrics-addr or --metrics on its command line runs with them, and
+// the export describes what runs. It returns a note for each setting
+// taken.
+func adoptRunningMetrics(cfg *config.Config, f *state.File) []string {
+	if f == nil {
 		return nil
 	}
 	var notes []string

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,18 +164,7 @@ func TestMetricsAddrWrittenTwoWaysIsNoChange(t *testing.T) {
 // said they were off, without a note.
 func TestExportPrometheusSaysTheDaemonServesMetricsTheFileTurnedOff(t *testing.T) {
 	inTempDir(t)
-	self, err := proc.Identify(os.Getpid()) // a live process to stand for the daemon
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := state.Open(filepath.Join("instances", ".mictl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := daemon.DefaultRunFlags().Args(&config.Config{InstancesDir: "instances", MetricsAddr: "127.0.0.1:9464"})
-	if err := store.Save(&state.File{Daemon: &state.Daemon{Identity: self, Args: args}}); err != nil {
-		t.Fatal(err)
-	}
+	self := recordDaemon(t, "127.0.0.1:9464")
 	if err := os.WriteFile("mictl.toml", []byte("metrics = true\nmetrics_addr = \"\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -183,4 +173,64 @@ func TestExportPrometheusSaysTheDaemonServesMetricsTheFileTurnedOff(t *testing.T
 	if err != nil || strings.Contains(out, "job_name: mictl") || !strings.Contains(notes, fmt.Sprintf(want, self.PID)) {
 		t.Errorf("export prometheus, metrics_addr emptied under a daemon on 127.0.0.1:9464: err %v, stderr %q, want %q and no mictl job:\n%s", err, notes, want, out)
 	}
+}
+
+// A metrics_addr another process holds, where no mictl daemon serves:
+// the daemon that listened there is gone (its instances run on), and
+// the next up refuses the address. The export's mictl job scraped that
+// process; it is left out, the file and stderr saying why, and with MI's
+// metrics off as well nothing is left to scrape (exit 1, as up's
+// refusal). Held by the running daemon started there, the job stays.
+func TestExportPrometheusLeavesOutAMetricsAddrAnotherProcessHolds(t *testing.T) {
+	inTempDir(t)
+	stranger, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	addr := stranger.Addr().String()
+	if err := os.MkdirAll(filepath.Join("instances", ".mictl"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("instances", ".mictl", metrics.TargetsFileName), []byte("[]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, notes, err := exportPrometheusNotes(t, "--metrics-addr", addr, "--metrics")
+	if err != nil || strings.Contains(out, "job_name: mictl") || !strings.Contains(out, "job_name: wso2-mi") ||
+		!strings.Contains(out, "# No mictl job: another process holds metrics_addr "+addr+", where") {
+		t.Errorf("metrics_addr %s held by another process: err %v, want no mictl job and the file saying why:\n%s", addr, err, out)
+	}
+	if want := "note: no mictl job, which would scrape another process: no mictl daemon serves its metrics on metrics_addr, and " + addr + " is already in use"; !strings.HasPrefix(notes, want) {
+		t.Errorf("stderr %q, want %q...", notes, want)
+	}
+	promtest.CheckConfig(t, out)
+
+	code, out, errOut := run(t, "export", "prometheus", "--metrics-addr", addr)
+	if code != exitcode.Conflicts || out != "" || !strings.Contains(errOut, "nothing to scrape: metrics = false (MI serves none), and no mictl daemon serves its metrics on metrics_addr: "+addr+" is already in use") {
+		t.Errorf("held metrics_addr and metrics = false: exit %d, stderr %q, output %q; want exit %d, nothing to scrape, no output", code, errOut, out, exitcode.Conflicts)
+	}
+
+	recordDaemon(t, addr) // this process, which holds addr
+	if out, notes, err = exportPrometheusNotes(t, "--metrics-addr", addr, "--metrics"); err != nil || notes != "" || !strings.Contains(out, "job_name: mictl") {
+		t.Errorf("metrics_addr %s held by the running daemon: err %v, stderr %q; want its job and no note:\n%s", addr, err, notes, out)
+	}
+}
+
+// recordDaemon records this process in the state file as a live daemon
+// started on metricsAddr, and returns it.
+func recordDaemon(t *testing.T, metricsAddr string) proc.Identity {
+	t.Helper()
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join("instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := daemon.DefaultRunFlags().Args(&config.Config{InstancesDir: "instances", MetricsAddr: metricsAddr})
+	if err := store.Save(&state.File{Daemon: &state.Daemon{Identity: self, Args: args}}); err != nil {
+		t.Fatal(err)
+	}
+	return self
 }

@@ -52,7 +52,7 @@ func TestPrometheusScrapesDaemonAndInstances(t *testing.T) {
 
 	// The configuration mictl export prometheus prints, scraping each
 	// second instead of each 15 for the test's sake.
-	config := string(ScrapeConfig(ln.Addr().String(), w.Path()))
+	config := string(ScrapeConfig(ln.Addr().String(), false, w.Path()))
 	fast := strings.Replace(config, "scrape_interval: 15s", "scrape_interval: 1s", 1)
 	if fast == config {
 		t.Fatal("the scrape config sets no 15s scrape_interval to speed up")
@@ -113,9 +113,9 @@ func TestPromtoolChecksTheOutput(t *testing.T) {
 	m.ObserveReload(nil)
 	promtest.CheckMetrics(t, scrape(t, m))
 	dir := t.TempDir()
-	promtest.CheckConfig(t, string(ScrapeConfig("127.0.0.1:9464", filepath.Join(dir, TargetsFileName))))
-	promtest.CheckConfig(t, string(ScrapeConfig("", filepath.Join(dir, TargetsFileName))))
+	promtest.CheckConfig(t, string(ScrapeConfig("127.0.0.1:9464", false, filepath.Join(dir, TargetsFileName))))
+	promtest.CheckConfig(t, string(ScrapeConfig("", false, filepath.Join(dir, TargetsFileName))))
 	// MI's metrics off (metrics = false): the daemon's job alone, or none.
-	promtest.CheckConfig(t, string(ScrapeConfig("127.0.0.1:9464", "")))
-	promtest.CheckConfig(t, string(ScrapeConfig("", "")))
+	promtest.CheckConfig(t, string(ScrapeConfig("127.0.0.1:9464", false, "")))
+	promtest.CheckConfig(t, string(ScrapeConfig("", false, "")))
 }

@@ -14,7 +14,7 @@ func TestScrapeConfigTargetsLoopbackForWildcards(t *testing.T) {
 		"127.0.0.1:7055": `["127.0.0.1:7055"]`,
 		"10.1.2.3:7055":  `["10.1.2.3:7055"]`,
 	} {
-		if got := string(ScrapeConfig(addr, "")); !strings.Contains(got, "targets: "+want) {
+		if got := string(ScrapeConfig(addr, false, "")); !strings.Contains(got, "targets: "+want) {
 			t.Errorf("ScrapeConfig(%q) lacks targets: %s:\n%s", addr, want, got)
 		}
 	}

@@ -10,17 +10,22 @@ import (
 
 // ScrapeConfig renders a prometheus.yml that scrapes the daemon at
 // daemonAddr (its metrics_addr; no daemon job when empty, with a note on
-// how to turn it on) and every instance listed in targetsPath, the
+// how to turn it on, nor when daemonHeld: another process holds that
+// address, which the job would scrape) and every instance listed in targetsPath, the
 // absolute path of the file_sd file. Prometheus follows the file as
 // instances come and go, so the configuration never needs editing again.
 // An empty targetsPath means MI's own metrics are off (metrics = false:
 // MI serves no /metric-service/metrics): no MI job, which would scrape
 // only errors, and MIMetricsOff says why.
-func ScrapeConfig(daemonAddr, targetsPath string) []byte {
+func ScrapeConfig(daemonAddr string, daemonHeld bool, targetsPath string) []byte {
 	daemonAddr = scrapeAddr(daemonAddr)
 	var b bytes.Buffer
 	// The template only fails on a programming error in it.
-	data := struct{ DaemonAddr, TargetsPath, MetricsPath, MIMetricsOff string }{daemonAddr, targetsPath, MIMetricsPath, MIMetricsOff}
+	data := struct {
+		DaemonAddr                             string
+		DaemonHeld                             bool
+		TargetsPath, MetricsPath, MIMetricsOff string
+	}{daemonAddr, daemonHeld, targetsPath, MIMetricsPath, MIMetricsOff}
 	if err := scrapeTemplate().Execute(&b, data); err != nil {
 		panic(err)
 	}
@@ -62,7 +67,11 @@ global:
   scrape_interval: 15s
 
 scrape_configs:
-{{- if .DaemonAddr}}
+{{- if .DaemonHeld}}
+  # No mictl job: another process holds metrics_addr {{.DaemonAddr}}, where
+  # no mictl daemon serves its metrics. Choose another port for
+  # metrics_addr, start the deployment with it (mictl up), export again.
+{{- else if .DaemonAddr}}
   # The mictl daemon: instance states, restarts, time to ready, and the
   # CPU, memory, threads and open files of each instance's processes.
   - job_name: mictl
