@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/metrics/promtest"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // exportPrometheus runs `mictl export prometheus args...` in-process.
@@ -36,9 +37,22 @@ func exportPrometheusNotes(t *testing.T, args ...string) (out, notes string, err
 	return stdout.String(), stderr.String(), err
 }
 
+// metricsAddrForGolden is a metrics_addr on a port free here, from the
+// test's own range (the export leaves out a daemon job whose address
+// another process holds, and another run of the suite, or a service on
+// :9464, may hold a fixed one), and what turns an export for it into the
+// golden files' :9464.
+func metricsAddrForGolden(t *testing.T) (addr string, asGolden func(string) string) {
+	port := testports.FreePort(t)
+	return fmt.Sprintf(":%d", port), func(out string) string {
+		return strings.ReplaceAll(out, fmt.Sprintf("127.0.0.1:%d", port), "127.0.0.1:9464")
+	}
+}
+
 func TestExportPrometheus(t *testing.T) {
 	dir := inTempDir(t)
-	out, notes, err := exportPrometheusNotes(t, "--metrics-addr", ":9464", "--metrics")
+	addr, asGolden := metricsAddrForGolden(t)
+	out, notes, err := exportPrometheusNotes(t, "--metrics-addr", addr, "--metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,19 +69,19 @@ func TestExportPrometheus(t *testing.T) {
 	if err := os.MkdirAll(filepath.Dir(targets), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if _, notes, _ = exportPrometheusNotes(t, "--metrics-addr", ":9464", "--metrics"); !strings.HasSuffix(notes, "the wso2-mi job has no targets\n") {
+	if _, notes, _ = exportPrometheusNotes(t, "--metrics-addr", addr, "--metrics"); !strings.HasSuffix(notes, "the wso2-mi job has no targets\n") {
 		t.Errorf("with the directory and without the file, stderr:\n%s", notes)
 	}
 	if err := os.WriteFile(targets, []byte("[]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, notes, _ = exportPrometheusNotes(t, "--metrics-addr", ":9464", "--metrics"); notes != "" {
+	if _, notes, _ = exportPrometheusNotes(t, "--metrics-addr", addr, "--metrics"); notes != "" {
 		t.Errorf("with metrics on and the targets file there, a note: %s", notes)
 	}
 	if !strings.Contains(out, `"`+targets+`"`) {
 		t.Errorf("the config does not name %s", targets)
 	}
-	golden(t, "export-prometheus.yml", strings.ReplaceAll(out, dir, "/DIR"))
+	golden(t, "export-prometheus.yml", asGolden(strings.ReplaceAll(out, dir, "/DIR")))
 	promtest.CheckConfig(t, out)
 
 	out, err = exportPrometheus(t, "--instances-dir", "elsewhere", "--metrics")
@@ -86,7 +100,8 @@ func TestExportPrometheus(t *testing.T) {
 func TestExportPrometheusWithoutMIMetrics(t *testing.T) {
 	dir := inTempDir(t)
 	const note = "metrics = false: MI's own metrics are off; set metrics = true to scrape them"
-	out, notes, err := exportPrometheusNotes(t, "--metrics-addr", ":9464")
+	addr, asGolden := metricsAddrForGolden(t)
+	out, notes, err := exportPrometheusNotes(t, "--metrics-addr", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +114,7 @@ func TestExportPrometheusWithoutMIMetrics(t *testing.T) {
 	if !strings.Contains(out, "job_name: mictl") {
 		t.Errorf("no daemon job:\n%s", out)
 	}
-	golden(t, "export-prometheus-no-mi-metrics.yml", strings.ReplaceAll(out, dir, "/DIR"))
+	golden(t, "export-prometheus-no-mi-metrics.yml", asGolden(strings.ReplaceAll(out, dir, "/DIR")))
 	promtest.CheckConfig(t, out)
 	// Neither the daemon's metrics nor MI's: nothing to scrape, said so
 	// rather than printed as an empty configuration.
