@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -16,8 +17,7 @@ type progress struct {
 	names   []string
 	mu      sync.Mutex
 	lines   map[string]string
-	// touched are the instances an event was seen of, the wait for a
-	// restart's turn (supervisor.TurnWaiting) left aside.
+	// touched are the instances an event was seen of.
 	touched map[string]bool
 	drawn   int
 }
@@ -43,8 +43,15 @@ func (p *progress) event(ev supervisor.Event) {
 	if ev.Message != "" {
 		line += ": " + summaryLine(ev.Message)
 	}
+	if !slices.Contains(p.names, ev.Instance) {
+		// About the whole command (a restart waiting its turn): a line
+		// of its own, above the block, which is drawn again below it.
+		fmt.Fprintf(p.streams.ErrOut, "%s %s\n", ev.Instance, line)
+		p.drawn = 0
+		return
+	}
 	p.lines[ev.Instance] = line
-	p.touched[ev.Instance] = p.touched[ev.Instance] || ev.State != supervisor.TurnWaiting
+	p.touched[ev.Instance] = true
 	if !p.streams.ErrTTY {
 		fmt.Fprintf(p.streams.ErrOut, "%s %s\n", ev.Instance, line)
 		return

@@ -21,20 +21,34 @@ func TestProgressMarksAMessageOfManyLines(t *testing.T) {
 	}
 }
 
-// A restart waiting its turn says so on each instance's line, and an
+// A restart waiting its turn says so once, on a line of its own, and an
 // instance it did not come to before the daemon went is still named as
 // not restarted: the wait is no step of its restart.
 func TestProgressWaitingItsTurnIsNoStep(t *testing.T) {
 	var errOut strings.Builder
 	p := newProgress(&IOStreams{ErrOut: &errOut}, []string{"mi-1", "mi-2"})
-	for _, name := range []string{"mi-1", "mi-2"} {
-		p.event(supervisor.Event{Instance: name, State: supervisor.TurnWaiting, Message: "its restart's turn comes once the rolling restart or reload under way ends"})
-	}
+	p.event(supervisor.Event{Instance: supervisor.ReloadEvent, State: supervisor.TurnWaiting, Message: "this restart begins once the rolling restart or reload under way ends"})
 	p.event(supervisor.Event{Instance: "mi-1", State: "stopping"})
 	if got := p.untouched(); len(got) != 1 || got[0] != "mi-2" {
 		t.Errorf("untouched = %q, want [mi-2]", got)
 	}
-	if want := "mi-2 waiting: its restart's turn comes once"; !strings.Contains(errOut.String(), want) {
-		t.Errorf("progress:\n%s\nwant a line beginning %q", errOut.String(), want)
+	want := "mictl " + supervisor.TurnWaiting + ": this restart begins once the rolling restart or reload under way ends\nmi-1 stopping\n"
+	if got := errOut.String(); got != want {
+		t.Errorf("progress:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// On a terminal, the restart's wait for its turn is a line above the
+// block of its instances, not one of them: drawn into the block it was
+// mi-1's line beside mi-2's, and stayed there through the roll.
+func TestProgressDrawsTheTurnAboveTheBlock(t *testing.T) {
+	var errOut strings.Builder
+	p := newProgress(&IOStreams{ErrOut: &errOut, ErrTTY: true}, []string{"mi-1", "mi-2"})
+	p.event(supervisor.Event{Instance: supervisor.ReloadEvent, State: supervisor.TurnWaiting, Message: "this restart begins once the rolling restart or reload under way ends"})
+	p.event(supervisor.Event{Instance: "mi-1", State: "stopping"})
+	want := "mictl " + supervisor.TurnWaiting + ": this restart begins once the rolling restart or reload under way ends\n" +
+		"\x1b[2Kmi-1  stopping\n\x1b[2Kmi-2  waiting\n"
+	if got := errOut.String(); got != want {
+		t.Errorf("progress:\n%q\nwant:\n%q", got, want)
 	}
 }

@@ -606,14 +606,13 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	var window *rollWindow
 	ours := func(Event) bool { return true }
 	if req.Op == OpRestart {
-		// Its wait is said to its client alone, about each instance it
-		// names, outside the window: the restart printed nothing until
-		// its turn, through each drain of the roll ahead.
+		// Its wait is said to its client alone, outside the window: the
+		// restart printed nothing until its turn, through each drain of
+		// the roll ahead. Said once, of the whole command: the same line
+		// for each instance it names said it as often.
 		window = &rollWindow{waiting: func() {
-			for _, name := range req.Names {
-				send(Message{Event: &Event{Time: time.Now(), Instance: name, State: TurnWaiting, Transient: true,
-					Message: "its restart's turn comes once the rolling restart or reload under way ends"}})
-			}
+			send(Message{Event: &Event{Time: time.Now(), Instance: ReloadEvent, State: TurnWaiting, Transient: true,
+				Message: "this restart begins once the rolling restart or reload under way ends"}})
 		}}
 		ours = func(ev Event) bool { return window.holds(ev.Time) }
 	}
@@ -637,7 +636,8 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 }
 
 // TurnWaiting is the state of the event that tells a restart's client
-// that it waits its turn: no instance's state, sent to that client alone.
+// that it waits its turn: no instance's state, sent to that client alone,
+// about the whole command (ReloadEvent).
 const TurnWaiting = "waiting"
 
 // rollWindow is when a restart's roll began, its wait for its turn over,

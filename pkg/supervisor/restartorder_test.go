@@ -145,7 +145,7 @@ func (s *simSite) assertRunsAt(offsets map[string]int, http int) {
 func TestARestartShowsTheEndOfItsOwnRoll(t *testing.T) {
 	// mi-1's starts take a second: an answer taken once the next roll
 	// began finds mi-1 stopping or starting.
-	s, srv, first := restartUnderWay(t)
+	s, srv, first := restartUnderWay(t, 1)
 	addr := serveControl(t, s.dir, srv)
 	if err := <-first; err != nil {
 		t.Fatal(err)

@@ -673,7 +673,7 @@ func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 // mi-1 "was stopped before it was ready (by mictl down, or its restart
 // policy)", the instances after it not restarted.
 func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
-	s, srv, first := restartUnderWay(t)
+	s, srv, first := restartUnderWay(t, 1)
 	var reply Message
 	if _, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil); err != nil {
 		t.Fatalf("the second restart = %v; want it done\n%s", err, s.log("mi-1"))
@@ -701,12 +701,14 @@ func serveControl(t *testing.T, dir string, srv *Server) string {
 // and begins a restart of mi-1 through srv; it returns once that restart
 // is starting mi-1 again, with the channel its outcome comes on: what
 // races a restart meets it there.
-func restartUnderWay(t *testing.T) (s *simSite, srv *Server, restarted <-chan error) {
+func restartUnderWay(t *testing.T, instances int) (s *simSite, srv *Server, restarted <-chan error) {
 	t.Helper()
 	s = newSimSite(t, DefaultPolicy())
 	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s")
-	s.reload("instances = 1\n")
-	s.next("mi-1", StateReady)
+	s.reload(fmt.Sprintf("instances = %d\n", instances))
+	for i := 1; i <= instances; i++ {
+		s.next(fmt.Sprintf("mi-%d", i), StateReady)
+	}
 	srv = NewServer(s.sup)
 	done := make(chan error, 1)
 	go func() {
@@ -722,7 +724,7 @@ func restartUnderWay(t *testing.T) (s *simSite, srv *Server, restarted <-chan er
 // A reload behind a rolling restart says that it waits for it: it waited
 // in silence, through each instance's drain.
 func TestAReloadBehindARestartSaysItWaits(t *testing.T) {
-	s, _, restarted := restartUnderWay(t)
+	s, _, restarted := restartUnderWay(t, 1)
 	s.next(ReloadEvent, "reloading") // the reload that started mi-1
 	reloaded := make(chan error, 1)
 	go func() { reloaded <- s.tryReload("instances = 1\n") }()
@@ -742,7 +744,7 @@ func TestAReloadBehindARestartSaysItWaits(t *testing.T) {
 // let go, from a state the stop was ending, and started again what
 // mictl down stopped.
 func TestStopOfEverythingInterruptsAReloadWaitingItsTurn(t *testing.T) {
-	s, _, restarted := restartUnderWay(t)
+	s, _, restarted := restartUnderWay(t, 1)
 	s.next(ReloadEvent, "reloading") // the reload that started mi-1
 	reloaded := make(chan error, 1)
 	go func() {
@@ -913,12 +915,13 @@ func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
 // A restart that waits its turn behind another shows its client its own
 // roll alone: it streamed the events of the roll it waited behind (mi-1
 // starting, ready) as though it had restarted mi-1 twice. It says first
-// that it waits: it printed nothing until its turn.
+// that it waits, once for the whole command: it printed nothing until its
+// turn, and then the same line for each instance it named.
 func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
-	s, srv, first := restartUnderWay(t)
+	s, srv, first := restartUnderWay(t, 2)
 	addr := serveControl(t, s.dir, srv)
 	var shown []Event
-	_, err := Call(context.Background(), addr, Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, func(ev Event) {
+	_, err := Call(context.Background(), addr, Request{Op: OpRestart, Names: []string{"mi-1", "mi-2"}, Timeout: siteTimeout}, func(ev Event) {
 		shown = append(shown, ev)
 	})
 	if err != nil || <-first != nil {
@@ -926,17 +929,24 @@ func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
 	}
 	var states []string
 	var lines strings.Builder
+	waits := 0
 	for _, ev := range shown {
-		if ev.State == StateStopping || ev.State == StateReady {
+		if ev.Instance == "mi-1" && (ev.State == StateStopping || ev.State == StateReady) {
 			states = append(states, ev.State)
+		}
+		if ev.State == TurnWaiting {
+			waits++
 		}
 		fmt.Fprintln(&lines, ev)
 	}
 	if !slices.Equal(states, []string{StateStopping, StateReady}) {
 		t.Fatalf("the second restart showed %v of mi-1; want its own stop and ready alone:\n%s", states, &lines)
 	}
-	if first := shown[0]; first.Instance != "mi-1" || first.State != TurnWaiting || !strings.Contains(first.Message, "rolling restart or reload under way") {
+	if first := shown[0]; first.Instance != ReloadEvent || first.State != TurnWaiting || !strings.Contains(first.Message, "rolling restart or reload under way") {
 		t.Fatalf("the second restart began with %s; want it to say it waits its turn:\n%s", first, &lines)
+	}
+	if waits != 1 {
+		t.Fatalf("the second restart said %d times that it waits its turn; want once:\n%s", waits, &lines)
 	}
 }
 
