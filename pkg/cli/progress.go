@@ -22,7 +22,9 @@ type progress struct {
 	drawn   int
 }
 
-// progressWaiting is an instance's line until its first event.
+// progressWaiting is an instance's line until its first event (one a
+// rolling restart has not come to yet); not supervisor.TurnWaiting, the
+// line above the block of a restart that waits its turn.
 const progressWaiting = "waiting"
 
 func newProgress(streams *IOStreams, names []string) *progress {

@@ -52,3 +52,12 @@ func TestProgressDrawsTheTurnAboveTheBlock(t *testing.T) {
 		t.Errorf("progress:\n%q\nwant:\n%q", got, want)
 	}
 }
+
+// The restart's wait for its turn and an instance its roll has not come
+// to yet are shown together on a terminal (the line above the block and
+// one of its lines): both said "waiting", for two different waits.
+func TestProgressTellsTheTurnFromAnInstanceNotComeTo(t *testing.T) {
+	if supervisor.TurnWaiting == progressWaiting {
+		t.Fatalf("a restart waiting its turn and an instance not come to yet are both %q", progressWaiting)
+	}
+}

@@ -637,8 +637,10 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 
 // TurnWaiting is the state of the event that tells a restart's client
 // that it waits its turn: no instance's state, sent to that client alone,
-// about the whole command (ReloadEvent).
-const TurnWaiting = "waiting"
+// about the whole command (ReloadEvent). Not "waiting", the client's
+// progress line of an instance its roll has not come to yet, which a
+// terminal shows below it.
+const TurnWaiting = "restart-waiting"
 
 // rollWindow is when a restart's roll began, its wait for its turn over,
 // and when it ended; waiting tells its client that it waits its turn.
