@@ -1733,6 +1733,35 @@ func TestForegroundCtrlCInterruptsARestartBesideIt(t *testing.T) {
 	}
 }
 
+// A rolling restart that mictl down interrupts says so on one line with
+// what it left: the instances its roll had not come to, or nothing, for
+// one still waiting its turn behind the other. Both ended "(the
+// instances after it were not restarted)", of no instance, and the one
+// waiting its turn had restarted none.
+func TestDownInterruptingARestartSaysWhatItLeft(t *testing.T) {
+	d := newDeployment(t)
+	d.upSlowToStop(2)
+	first := d.start(nil, "restart", "--all")
+	d.waitFor("the restart to stop mi-1", func() bool { return strings.Contains(first.out.String(), "mi-1 stopping") })
+	second := d.start(nil, "restart", "--all")
+	d.waitFor("the second restart to wait its turn", func() bool { return strings.Contains(second.out.String(), "restart-waiting") })
+	d.must("down")
+	for _, c := range []struct {
+		restart *background
+		left    string
+	}{
+		{first, "not restarted: mi-2"},
+		{second, "nothing was restarted"},
+	} {
+		want := "mictl: rolling restart: interrupted: mictl down stops every instance; " + c.left + "; mictl up starts them all again\n"
+		err, ok := c.restart.wait(time.Minute)
+		var ee *exec.ExitError
+		if !ok || !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(c.restart.out.String(), want) {
+			t.Errorf("restart: %v (ended: %v), want exit 3 saying %q:\n%s", err, ok, want, c.restart.out.String())
+		}
+	}
+}
+
 // Ctrl-C in a terminal reaches every process of the pipeline: in `mictl
 // up --foreground | tee up.log`, tee ends at once, and mictl's next write
 // (a shutdown line it follows) went to a pipe with no reader: SIGPIPE

@@ -102,12 +102,16 @@ error: exit 2.`,
 			if perr := printStatusReport(streams, r, nil, o.output, store); perr != nil {
 				return perr
 			}
-			if errors.Is(err, supervisor.ErrDaemonGone) {
+			switch left := progress.untouched(); {
+			case errors.Is(err, supervisor.ErrDaemonGone) && len(left) > 0:
 				// The next daemon finishes the restart under way (its
 				// mark is in the state file), not those after it.
-				if left := progress.untouched(); len(left) > 0 {
-					err = fmt.Errorf("%w; not restarted: %s (mictl restart %s restarts them)", err, strings.Join(left, ", "), strings.Join(left, " "))
-				}
+				err = fmt.Errorf("%w; not restarted: %s (mictl restart %s restarts them)", err, strings.Join(left, ", "), strings.Join(left, " "))
+			case errors.Is(err, supervisor.ErrInterrupted):
+				// The table is of the stop under way: this says what the
+				// roll had not come to, as deploy --wait says what did
+				// not get the app.
+				err = fmt.Errorf("%w; %s; mictl up starts them all again", err, rollLeft(names, left))
 			}
 			if err != nil {
 				return fmt.Errorf("rolling restart: %w", err)
@@ -120,6 +124,19 @@ error: exit 2.`,
 	cmd.Flags().BoolVar(&o.all, "all", false, "restart every instance")
 	addOutputFlag(cmd, &o.output, formatTable, formatJSON)
 	return cmd
+}
+
+// rollLeft says which of names a rolling restart that a stop of every
+// instance interrupted had not come to (left): all of them when it was
+// still waiting its turn.
+func rollLeft(names, left []string) string {
+	switch len(left) {
+	case len(names):
+		return "nothing was restarted"
+	case 0:
+		return "it was restarting the last of them"
+	}
+	return "not restarted: " + strings.Join(left, ", ")
 }
 
 // writeSimulatorDist writes the simulator distribution (with no mi_home

@@ -890,7 +890,11 @@ func (srv *Server) restart(names []string, timeout time.Duration, window *rollWi
 	}
 	err = srv.roll(op, steps, timeout, prepare)
 	if errors.Is(err, ErrInterrupted) {
-		return nil, err
+		// ErrInterrupted alone, by whose text the client knows it (see
+		// call), as a reload's: ending "(the instances after it were not
+		// restarted)", it was a failure to the client, which says itself
+		// what the roll had not come to.
+		return nil, ErrInterrupted
 	}
 	ended, _ = srv.sup.current()
 	return ended, err
