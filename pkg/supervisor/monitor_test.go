@@ -242,7 +242,7 @@ func TestForgetAnswersTheHealthChecksAskedOfIt(t *testing.T) {
 	sup.mu.Lock()
 	sup.runners["mi-1"] = r
 	sup.mu.Unlock()
-	if err := sup.forget([]string{"mi-1"}); err != nil {
+	if err := sup.forget([]string{"mi-1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -264,7 +264,7 @@ func TestAForgottenRunnerAnswersALateHealthCheck(t *testing.T) {
 	sup.mu.Lock()
 	sup.runners["mi-1"] = r
 	sup.mu.Unlock()
-	if err := sup.forget([]string{"mi-1"}); err != nil {
+	if err := sup.forget([]string{"mi-1"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if r.askCheck(make(chan struct{})) {

@@ -86,65 +86,86 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			s.observer.ObserveReload(err)
 		}
 	}()
-	f, err := s.currentSettled(c.ctx)
-	if stopped := c.interrupted(); stopped != nil {
-		return changes, stopped
-	}
-	if err != nil {
-		s.recordReload(err, nil, nil, false)
-		return changes, err
-	}
-	var t *reconcile.Target
-	t, changes, err = s.planReload(load, f)
-	if stopped := c.interrupted(); stopped != nil {
-		return changes, stopped
-	}
-	recorded := f.ReloadError // the last reload's refusal, as the file says
-	if err != nil {
-		if kind != reloadAsked && recorded == err.Error() {
-			reported = kind == reloadCatchUp
+	// Planned again whenever an mictl up, run whole while the reload
+	// applied its plan, took an instance the plan adds or removes (see
+	// takenMeanwhile): what the reload did before stands, and the new
+	// plan finds it done.
+	for {
+		var f *state.File
+		f, err = s.currentSettled(c.ctx)
+		if stopped := c.interrupted(); stopped != nil {
+			return changes, stopped
+		}
+		if err != nil {
+			s.recordReload(err, nil, nil, false)
 			return changes, err
 		}
-		s.recordReload(err, nil, nil, false)
-		return changes, err
-	}
-	if changes.Empty() {
-		if kind != reloadAsked {
-			if recorded == "" && slices.Equal(f.Configured, t.Config.Names()) {
-				reported = false
+		var t *reconcile.Target
+		t, changes, err = s.planReload(load, f)
+		if stopped := c.interrupted(); stopped != nil {
+			return changes, stopped
+		}
+		recorded := f.ReloadError // the last reload's refusal, as the file says
+		if err != nil {
+			if kind != reloadAsked && recorded == err.Error() {
+				reported = kind == reloadCatchUp
+				return changes, err
+			}
+			s.recordReload(err, nil, nil, false)
+			return changes, err
+		}
+		if changes.Empty() {
+			if kind != reloadAsked {
+				if recorded == "" && slices.Equal(f.Configured, t.Config.Names()) {
+					reported = false
+					return changes, nil
+				}
+				// A refusal recorded before is over all the same; and the
+				// instances a reload killed after starting them (its
+				// successor resumed them) are the configuration's: left
+				// unrecorded, they were kept (reconcile.Kept) once the
+				// configuration no longer named them.
+				s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
 				return changes, nil
 			}
-			// A refusal recorded before is over all the same; and the
-			// instances a reload killed after starting them (its
-			// successor resumed them) are the configuration's: left
-			// unrecorded, they were kept (reconcile.Kept) once the
-			// configuration no longer named them.
 			s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
+			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden("no change", f.UpArgs)})
 			return changes, nil
 		}
-		s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
-		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden("no change", f.UpArgs)})
-		return changes, nil
-	}
-	s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
-	left, err := s.applyReload(c, t, changes)
-	if errors.Is(err, ErrInterrupted) {
-		// ErrInterrupted alone, by whose text the daemon's client knows
-		// it (see call): what the reload left undone is the stop's.
-		return changes, ErrInterrupted
-	}
-	s.recordReload(err, t.Config.Names(), f.UpArgs, true)
-	if err == nil {
-		msg := describe(changes)
-		if len(left) > 0 {
-			// A stop of named instances during the reload leaves them
-			// stopped; the reload went on with the others.
-			msg += "; left stopped, as mictl down stopped them meanwhile: " + strings.Join(left, ", ")
+		if reloadAt != nil {
+			reloadAt("planned")
 		}
-		s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(msg, f.UpArgs)})
+		s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
+		var left []string
+		left, err = s.applyReload(c, t, changes, f.UpArgs)
+		var meanwhile *plannedMeanwhile
+		if errors.As(err, &meanwhile) {
+			s.emit(Event{Instance: ReloadEvent, State: "reloading", Transient: true, Message: meanwhile.Error() + ": planned again from what it recorded"})
+			continue
+		}
+		if errors.Is(err, ErrInterrupted) {
+			// ErrInterrupted alone, by whose text the daemon's client knows
+			// it (see call): what the reload left undone is the stop's.
+			return changes, ErrInterrupted
+		}
+		s.recordReload(err, t.Config.Names(), f.UpArgs, true)
+		if err == nil {
+			msg := describe(changes)
+			if len(left) > 0 {
+				// A stop of named instances during the reload leaves them
+				// stopped; the reload went on with the others.
+				msg += "; left stopped, as mictl down stopped them meanwhile: " + strings.Join(left, ", ")
+			}
+			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(msg, f.UpArgs)})
+		}
+		return changes, err
 	}
-	return changes, err
 }
+
+// reloadAt, when set (by tests), is called as a reload reaches point:
+// "planned", between its plan and the first change it makes; "removed",
+// once it stopped the instances it removes, before it forgets them.
+var reloadAt func(point string)
 
 // withOverridden is msg, what a reload did, followed by each setting of
 // the followed file that the last up's planning flags (upArgs) replace,
@@ -348,12 +369,17 @@ func oneByOne(names []string) [][]string {
 	return steps
 }
 
-func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes) (left []string, err error) {
+// applyReload makes the changes c to reach t, planned from a state file
+// whose last up had the planning flags upArgs.
+func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes, upArgs []string) (left []string, err error) {
 	if len(c.Remove) > 0 {
 		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
 			return nil, fmt.Errorf("stop removed instances: %w", err)
 		}
-		if err := s.forget(c.Remove); err != nil {
+		if reloadAt != nil {
+			reloadAt("removed")
+		}
+		if err := s.forget(c.Remove, upArgs); err != nil {
 			return nil, err
 		}
 	}
@@ -390,7 +416,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		redeployAfter = slices.DeleteFunc(slices.Clone(c.Redeploy), func(name string) bool { return !takesRestarting(name) })
 		redeployNow = slices.DeleteFunc(slices.Clone(c.Redeploy), takesRestarting)
 	}
-	add, err = s.startAdded(op, t, add)
+	add, err = s.startAdded(op, t, add, upArgs)
 	if err != nil {
 		return nil, err
 	}
@@ -447,7 +473,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
 		return left, errors.Join(append(unprepared, err)...)
 	}
-	started, err := s.startAdded(op, t, afterRestarts)
+	started, err := s.startAdded(op, t, afterRestarts, upArgs)
 	if err != nil {
 		return left, errors.Join(append(unprepared, err)...)
 	}
@@ -462,8 +488,8 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 // startAdded prepares the homes of the new instances add and starts
 // them for op, returning those it started: a stop of named ones while
 // the homes were prepared leaves those stopped, the others start all the
-// same.
-func (s *Supervisor) startAdded(op *change, t *reconcile.Target, add []string) ([]string, error) {
+// same. upArgs are the planning flags t was planned with.
+func (s *Supervisor) startAdded(op *change, t *reconcile.Target, add, upArgs []string) ([]string, error) {
 	if len(add) == 0 {
 		return nil, nil
 	}
@@ -472,10 +498,64 @@ func (s *Supervisor) startAdded(op *change, t *reconcile.Target, add []string) (
 	if err := op.interrupted(); err != nil {
 		return nil, err
 	}
-	if err := s.prepare(t, add); err != nil {
+	if err := s.prepareAdded(t, add, upArgs); err != nil {
 		return nil, err
 	}
 	return s.startUnlessStopped(op, add)
+}
+
+// prepareAdded is prepare for instances the reload's plan (with the
+// planning flags upArgs) found unrecorded, under the state lock from the
+// look at the file to the record, as an up prepares its own. One recorded
+// meanwhile (an mictl up that ran whole since the plan, adding it too) is
+// the other command's, and so is the plan once an up with other flags
+// ran: the reload plans again (plannedMeanwhile). Prepared from the plan,
+// its home and record were written over the up's, at the plan's offset,
+// while the up's server ran on unrecorded.
+func (s *Supervisor) prepareAdded(t *reconcile.Target, names, upArgs []string) error {
+	return s.update(func(f *state.File) error {
+		if err := takenMeanwhile(f, upArgs, names, func(state.Instance) bool { return true }); err != nil {
+			return err
+		}
+		records, err := t.Prepare(f, names)
+		if err != nil {
+			return err
+		}
+		t.Merge(f, records)
+		return nil
+	})
+}
+
+// plannedMeanwhile is why a reload plans again: an mictl up ran since
+// its plan, with other planning flags (flags), or recording names.
+type plannedMeanwhile struct {
+	names []string
+	flags bool
+}
+
+func (e *plannedMeanwhile) Error() string {
+	if e.flags {
+		return "an mictl up with other planning flags ran since the reload planned"
+	}
+	return fmt.Sprintf("%s recorded by another command (an mictl up) since the reload planned", strings.Join(e.names, ", "))
+}
+
+// takenMeanwhile is why a reload's plan, made from a state file whose
+// last up had the planning flags upArgs, no longer holds for names in f,
+// the file now: an up with other flags ran, or f records one of names as
+// taken says; nil when it holds.
+func takenMeanwhile(f *state.File, upArgs, names []string, taken func(state.Instance) bool) *plannedMeanwhile {
+	if !slices.Equal(f.UpArgs, upArgs) {
+		return &plannedMeanwhile{flags: true}
+	}
+	recorded := slices.DeleteFunc(slices.Clone(names), func(name string) bool {
+		rec, ok := f.Instance(name)
+		return !ok || !taken(*rec)
+	})
+	if len(recorded) > 0 {
+		return &plannedMeanwhile{names: recorded}
+	}
+	return nil
 }
 
 // prepare writes the homes of names and their new records.
@@ -502,9 +582,16 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 // forget drops stopped instances from the state file, and their runners:
 // a daemon whose instances are renamed or removed over months must not
 // keep, and walk at every health check, a runner for every name it ever
-// ran.
-func (s *Supervisor) forget(names []string) error {
+// ran. The reload that removes them planned with the planning flags
+// upArgs: once an mictl up with other flags ran, or one started any of
+// them again since its stop, they are the up's: kept, and forget returns
+// why (plannedMeanwhile), for the reload to plan again. Dropped, the
+// server the up started ran on with no record naming it.
+func (s *Supervisor) forget(names, upArgs []string) error {
 	err := s.update(func(f *state.File) error {
+		if meanwhile := takenMeanwhile(f, upArgs, names, func(i state.Instance) bool { return state.Wanted(i.State) }); meanwhile != nil {
+			return meanwhile
+		}
 		f.Instances = slices.DeleteFunc(f.Instances, func(i state.Instance) bool { return slices.Contains(names, i.Name) })
 		return nil
 	})

@@ -463,3 +463,128 @@ func (s *simSite) distHTTPMover() func(port int) {
 		}
 	}
 }
+
+// upAt runs an `mictl up` whole as a reload reaches point (see reloadAt):
+// name recorded under the state lock as up records it, planned from cfg
+// with opts (edit, when not nil, changing the file as up records its
+// flags), then started, and ready.
+func (s *simSite) upAt(point string, cfg *config.Config, opts reconcile.Options, name string, edit func(*state.File)) {
+	s.t.Cleanup(func() { reloadAt = nil })
+	reloadAt = func(at string) {
+		if at != point {
+			return
+		}
+		reloadAt = nil
+		if err := s.recordUp(cfg, opts, name, edit); err != nil {
+			s.t.Fatal(err)
+		}
+		if err := s.sup.Start([]string{name}); err != nil {
+			s.t.Fatal(err)
+		}
+		s.next(name, StateReady)
+	}
+}
+
+// recordUp is upAt's record of name.
+func (s *simSite) recordUp(cfg *config.Config, opts reconcile.Options, name string, edit func(*state.File)) error {
+	return s.sup.store.Update(s.t.Context(), func(f *state.File) error {
+		if edit != nil {
+			edit(f)
+		}
+		target, err := reconcile.Build(cfg, f, opts)
+		if err != nil {
+			return err
+		}
+		records, err := target.Prepare(f, []string{name})
+		if err != nil {
+			return err
+		}
+		target.Merge(f, records)
+		return nil
+	})
+}
+
+// An `mictl up` that runs whole between a reload's plan and the
+// reload's start of the instance both add (up --offsets and an edit of
+// mictl.toml at once) keeps the instance it started: the reload plans
+// again from what the up recorded. Planned once, the reload wrote its own
+// home and record over the up's, at its own offset, while the up's server
+// ran on: the record named no server, and deployment.toml another offset
+// than the server's.
+func TestAnUpBetweenAReloadsPlanAndItsStartKeepsItsInstance(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.write("instances = 1\n")
+	cfg, _, err := s.load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.upAt("planned", cfg, reconcile.Options{Offsets: []int{s.base + 1}}, "mi-1", nil)
+	changes, err := s.sup.Reload(s.load)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if !changes.Empty() {
+		t.Errorf("reload changes %+v, want none: the up started what the configuration asks for", changes)
+	}
+	f, err := s.sup.store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, ok := f.Instance("mi-1")
+	if !ok {
+		t.Fatal("mi-1 is not recorded")
+	}
+	if rec.Offset != s.base+1 || !rec.Server.Alive() {
+		t.Errorf("mi-1 recorded at offset %d with server %+v, want the up's offset %d and its running server", rec.Offset, rec.Server, s.base+1)
+	}
+	conf, err := os.ReadFile(home.ConfPath(rec.Home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("offset = %d\n", s.base+1); !strings.Contains(string(conf), want) {
+		t.Errorf("mi-1's deployment.toml has no %q, the offset its server runs with", want)
+	}
+}
+
+// An `mictl up --instances 2` that starts again the instance a reload
+// (of an edit to instances = 1) has just stopped to remove it keeps that
+// instance: the reload plans again, with the up's flags, and forgets
+// nothing the up started. Planned once, it dropped the record of the
+// server the up had started, which ran on with no record naming it (and
+// an up whose start came after that failed: "not in the state").
+func TestAnUpBetweenAReloadsStopAndItsForgetKeepsItsInstance(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	s.next("mi-1", StateReady)
+	s.next("mi-2", StateReady)
+	// The up's flags override the file, as planflags does.
+	flags := []string{"--instances=2"}
+	load := func(args []string) (*config.Config, []int, error) {
+		cfg, offsets, err := s.load(args)
+		if err == nil && slices.Equal(args, flags) {
+			cfg.Instances = 2
+		}
+		return cfg, offsets, err
+	}
+	s.write("instances = 1\n")
+	cfg, _, err := load(flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.upAt("removed", cfg, reconcile.Options{KeepUnknown: true}, "mi-2", func(f *state.File) {
+		f.UpArgs, f.Configured = flags, cfg.Names()
+	})
+	if _, err := s.sup.Reload(load); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	f, err := s.sup.store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok := f.Instance("mi-2"); !ok || !rec.Server.Alive() {
+		t.Fatalf("mi-2 recorded as %+v, want the server the up started again", rec)
+	}
+	if !s.sup.hasRunner("mi-2") {
+		t.Error("mi-2 has no runner: its server is supervised by none")
+	}
+}
