@@ -106,8 +106,8 @@ func declaredFor(cfg *config.Config, name string, files declaredFiles) []appstat
 // distribution ships (cfg nil, a mictl.toml that cannot be trusted: none
 // of either, what MI runs is shown as it is).
 func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) appstate.Target {
-	live := liveState(inst)
-	t := appstate.Target{Name: inst.Name, State: live, Running: serverPID(inst, live) > 0, Server: inst.Server, Home: inst.Home,
+	live, pid := liveLook(inst)
+	t := appstate.Target{Name: inst.Name, State: live, Running: pid > 0, Server: inst.Server, Home: inst.Home,
 		// Backing off is starting again soon: the daemon restarts it. A
 		// server gone while its script runs on is MI restarting itself
 		// (exit 121), the daemon about to record its successor: liveState

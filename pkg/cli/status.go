@@ -297,39 +297,53 @@ func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveF
 // which the daemon records as starting: read as crashed, status exited 3
 // for the moment of every such restart.
 func liveState(inst state.Instance) string {
-	if !supervisor.Wanted(inst.State) || inst.State == supervisor.StateBackoff {
-		return inst.State
-	}
-	if inst.Server.IsZero() {
-		return inst.State
-	}
-	if restartingItself(inst) {
-		return supervisor.StateStarting
-	}
-	if !inst.Server.Alive() {
-		return supervisor.StateCrashed
-	}
-	return inst.State
+	st, _ := liveLook(inst)
+	return st
 }
 
-// restartingItself reports whether inst's server exited while its start
-// script runs on: MI's script starts java again after an exit 121.
-func restartingItself(inst state.Instance) bool {
-	return supervisor.Wanted(inst.State) && !inst.Server.IsZero() && !inst.Server.Alive() && !inst.Script.IsZero() && inst.Script.Alive()
+// liveLook is inst's state corrected with /proc (liveState) and its
+// server's pid while that runs, 0 otherwise, both from one look at the
+// server: with a look each, a server ending between them made a row
+// "ready" with no pid.
+func liveLook(inst state.Instance) (st string, pid int) {
+	alive := !inst.Server.IsZero() && inst.Server.Alive()
+	st = inst.State
+	if supervisor.Wanted(st) && st != supervisor.StateBackoff && !inst.Server.IsZero() && !alive {
+		st = supervisor.StateCrashed
+		if !inst.Script.IsZero() && inst.Script.Alive() {
+			st = supervisor.StateStarting // MI's script starts java again after an exit 121
+		}
+	}
+	return st, pidWhile(inst, st, alive)
 }
 
-// serverPID is the pid of inst's server while it runs (live is its
-// liveState), 0 otherwise.
-func serverPID(inst state.Instance, live string) int {
-	if live != supervisor.StateStopped && !inst.Server.IsZero() && inst.Server.Alive() {
+// recordedLook is inst's state as an answering daemon recorded it, and
+// its server's pid. Ready and degraded are recorded only of the server
+// the daemon watches, whose end it records at once: their pid is the
+// record's, of the moment the state is of, even when the server ended
+// since the answer (mictl down during a restart: a look at /proc then
+// made the restart's table say "ready", health ok, with no pid). Another
+// state's record may name a server that is not its own any more (a
+// start recorded before the server it replaces is forgotten, a stop's):
+// its pid while /proc finds it running.
+func recordedLook(inst state.Instance) (st string, pid int) {
+	serves := inst.State == supervisor.StateReady || inst.State == supervisor.StateDegraded
+	return inst.State, pidWhile(inst, inst.State, serves || (!inst.Server.IsZero() && inst.Server.Alive()))
+}
+
+// pidWhile is the pid of inst's server for a row in state st while alive
+// says the server runs: none for a stopped row.
+func pidWhile(inst state.Instance, st string, alive bool) int {
+	if alive && st != supervisor.StateStopped && !inst.Server.IsZero() {
 		return inst.Server.PID
 	}
 	return 0
 }
 
-// statusRows are the rows of f's instances. The state file's states are
-// corrected with /proc (liveState). fromDaemon says f is an answering
-// daemon's memory, whose states stand: it sees a server end at once, and
+// statusRows are the rows of f's instances, each row's state and pid of
+// one moment. The state file's states are corrected with /proc
+// (liveLook). fromDaemon says f is an answering daemon's memory, whose
+// states stand (recordedLook): it sees a server end at once, and
 // answers status only once it has taken over its predecessor's instances
 // (their dead servers found). A look at /proc after its answer would
 // misread the moment after it: a server its reload has just stopped read
@@ -337,15 +351,16 @@ func serverPID(inst state.Instance, live string) int {
 // starting again still names the old server (the table said crashed while
 // status exited 0).
 func statusRows(f *state.File, fromDaemon bool) []statusRow {
+	look := liveLook
+	if fromDaemon {
+		look = recordedLook
+	}
 	rows := make([]statusRow, 0, len(f.Instances))
 	for _, inst := range f.Instances {
-		st := inst.State
-		if !fromDaemon {
-			st = liveState(inst)
-		}
+		st, pid := look(inst)
 		r := statusRow{Name: inst.Name, State: st, Restarts: inst.Restarts, Offset: inst.Offset,
 			Ports: inst.Ports, Home: inst.Home}
-		if pid := serverPID(inst, r.State); pid > 0 {
+		if pid > 0 {
 			r.PID = &pid
 			if !inst.StartedAt.IsZero() {
 				up := time.Since(inst.StartedAt).Round(time.Second).Seconds()

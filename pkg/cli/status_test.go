@@ -144,6 +144,34 @@ func TestStatusReadsAServerGoneWhileItsScriptRunsAsStarting(t *testing.T) {
 	}
 }
 
+// Every row is of one moment: a state that says a server serves (ready,
+// degraded) has its pid, a stopped one has none, whether the record is
+// the file's or an answering daemon's and whether its server still runs.
+// An answering daemon's ready record of a server gone since its answer
+// (mictl down ended it) showed "ready", no pid, health ok.
+func TestStatusRowsAreOfOneMoment(t *testing.T) {
+	self, err := proc.Identify(os.Getpid()) // a server that runs
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := proc.Identity{PID: os.Getpid(), StartTime: 1} // this pid, another process
+	for _, server := range []proc.Identity{self, gone} {
+		for _, recorded := range []string{"starting", "ready", "degraded", "stopping", "stopped", "failed"} {
+			f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: recorded, Server: server}}}
+			for _, d := range []*daemonInfo{nil, {PID: 1, Answering: true}} {
+				row := newStatusReport(f, d, nil, nil).Instances[0]
+				what := fmt.Sprintf("%s record, server alive %v, from the daemon %v", recorded, server.Alive(), d != nil)
+				switch {
+				case (row.State == "ready" || row.State == "degraded") && row.PID == nil:
+					t.Errorf("%s: %s with no pid, health %q", what, row.State, deref(row.Health))
+				case row.State == "stopped" && row.PID != nil:
+					t.Errorf("%s: stopped with pid %d", what, *row.PID)
+				}
+			}
+		}
+	}
+}
+
 // A home down --purge cannot delete is named with what to do, not as
 // os.RemoveAll's "unlinkat PATH: ...". Root deletes whatever a mode
 // forbids: an immutable file (chattr +i) stands in for another user's.

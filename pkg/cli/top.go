@@ -106,8 +106,8 @@ func topInstances(store *state.Store) ([]top.Instance, error) {
 	}
 	out := make([]top.Instance, 0, len(f.Instances))
 	for _, inst := range f.Instances {
-		live := liveState(inst)
-		out = append(out, top.Instance{Name: inst.Name, State: live, PID: serverPID(inst, live), PGID: inst.PGID,
+		live, pid := liveLook(inst)
+		out = append(out, top.Instance{Name: inst.Name, State: live, PID: pid, PGID: inst.PGID,
 			StartedAt: inst.StartedAt, Restarts: inst.Restarts,
 			MetricsURL: "http://" + metrics.ScrapeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]) + metrics.MIMetricsPath})
 	}
