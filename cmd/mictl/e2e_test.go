@@ -1737,7 +1737,8 @@ func TestForegroundCtrlCInterruptsARestartBesideIt(t *testing.T) {
 // what it left: the instances its roll had not come to, or nothing, for
 // one still waiting its turn behind the other. Both ended "(the
 // instances after it were not restarted)", of no instance, and the one
-// waiting its turn had restarted none.
+// waiting its turn had restarted none. Its table is of the down's stop:
+// no instance in it is ready (one was, of a server the down was ending).
 func TestDownInterruptingARestartSaysWhatItLeft(t *testing.T) {
 	d := newDeployment(t)
 	d.upSlowToStop(2)
@@ -1758,6 +1759,9 @@ func TestDownInterruptingARestartSaysWhatItLeft(t *testing.T) {
 		var ee *exec.ExitError
 		if !ok || !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(c.restart.out.String(), want) {
 			t.Errorf("restart: %v (ended: %v), want exit 3 saying %q:\n%s", err, ok, want, c.restart.out.String())
+		}
+		if running := regexp.MustCompile(`(?m)^\| mi-\d +\| (ready|degraded|starting) `).FindString(c.restart.out.String()); running != "" {
+			t.Errorf("restart: its table shows %q while the down stops every instance; want stopping or stopped:\n%s", running, c.restart.out.String())
 		}
 	}
 }

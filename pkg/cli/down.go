@@ -147,7 +147,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if len(stoppedBefore) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: %s already stopped: nothing to stop\n", wasOrWere(stoppedBefore))
 	}
-	after, err := reportAfter(store, reply)
+	after, err := reportAfter(store, reply, nil)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	// A daemon whose last write failed stays until the file holds what it
 	// knows, then leaves: gone already, the file is whole again.
 	if o.purge || forgot || (reply.SaveFailure != nil && daemonGone(reply.PID)) {
-		if after, err = reportAfter(store, supervisor.Reply{}); err != nil {
+		if after, err = reportAfter(store, supervisor.Reply{}, nil); err != nil {
 			return err
 		}
 	}

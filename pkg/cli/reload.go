@@ -87,7 +87,7 @@ applying failed.`,
 			// A refused or failed reload prints what runs too, as restart
 			// does: -o json's reader gets its document (reload_error says
 			// why) beside the exit code, never an empty stdout.
-			r, rerr := reportAfter(e.store, reply)
+			r, rerr := reportAfter(e.store, reply, err)
 			if rerr != nil {
 				return errors.Join(err, rerr)
 			}

@@ -36,7 +36,9 @@ that take each other's ports (a cycle no order of single restarts frees)
 are stopped all, then started together. One whose ports moved onto those
 another running instance holds until its own restart is refused unless
 that one is named too (exit 1, before anything stops). The table printed
-at the end is the state as the roll ended. Before it starts again, each instance's home is
+at the end is the state as the roll ended; after a mictl down interrupted
+it, the down's stop: every instance the roll had running is stopping.
+Before it starts again, each instance's home is
 brought up to date as a reload's restart would (files added to, changed
 in or removed from the distribution, such as a JDBC driver in mi_home's
 lib/, and the deployment.toml and CApps mictl.toml gives it), keeping its
@@ -95,7 +97,7 @@ error: exit 2.`,
 			progress := newProgress(streams, names)
 			reply, err := askDaemon(cmd.Context(), store, f,
 				supervisor.Request{Op: supervisor.OpRestart, Names: names, Timeout: policy.ReadyTimeout}, progress.event)
-			r, rerr := reportAfter(store, reply)
+			r, rerr := reportAfter(store, reply, err)
 			if rerr != nil {
 				return rerr
 			}

@@ -156,24 +156,44 @@ func noteUnfinishedStops(streams *IOStreams, f *state.File) {
 }
 
 // reportAfter is the status shown once a command has acted through the
-// daemon (reply; a zero Reply when it acted without one): the daemon's
-// own view when the state file is behind it, else the file.
-func reportAfter(store *state.Store, reply supervisor.Reply) (statusReport, error) {
+// daemon (reply; a zero Reply when it acted without one), its request
+// ended by callErr: the daemon's own view when the state file is behind
+// it, else the file.
+func reportAfter(store *state.Store, reply supervisor.Reply, callErr error) (statusReport, error) {
 	var d *daemonInfo
 	if reply.PID != 0 {
 		d = newDaemonInfo(reply.PID, true)
 	}
-	if reply.State != nil {
-		return newStatusReport(reply.State, d, reply.SaveFailure, nil), nil
+	f := reply.State
+	if f == nil {
+		var err error
+		if f, err = store.Load(); err != nil {
+			return statusReport{}, err
+		}
+		if id, alive := daemonIdentity(f); !alive || id.PID != reply.PID {
+			d = nil // it exited once it had nothing left to do, or another followed it
+		}
 	}
-	f, err := store.Load()
-	if err != nil {
-		return statusReport{}, err
-	}
-	if id, alive := daemonIdentity(f); !alive || id.PID != reply.PID {
-		d = nil // it exited once it had nothing left to do, or another followed it
+	if errors.Is(callErr, supervisor.ErrInterrupted) {
+		f = stopUnderWay(f)
 	}
 	return newStatusReport(f, d, reply.SaveFailure, nil), nil
+}
+
+// stopUnderWay is f as the stop of every instance that interrupted a
+// restart or a reload (mictl down) leaves it: each instance f records as
+// running is one that stop is ending, stopping. f may be of the moment
+// before the stop recorded it: the restart's table said "ready", health
+// ok, of instances whose servers the down was ending.
+func stopUnderWay(f *state.File) *state.File {
+	out := *f
+	out.Instances = slices.Clone(f.Instances)
+	for i := range out.Instances {
+		if supervisor.Wanted(out.Instances[i].State) {
+			out.Instances[i].State = supervisor.StateStopping
+		}
+	}
+	return &out
 }
 
 // isNoDaemon reports whether err only says that no daemon runs.

@@ -41,7 +41,7 @@ func TestReportAfterNamesOnlyTheDaemonThatAnswered(t *testing.T) {
 		{"the recorded daemon answered", self.PID, true},
 		{"another daemon answered, and the file records a later one", self.PID + 1, false},
 	} {
-		r, err := reportAfter(store, supervisor.Reply{PID: tc.answered})
+		r, err := reportAfter(store, supervisor.Reply{PID: tc.answered}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -52,7 +52,7 @@ func TestReportAfterNamesOnlyTheDaemonThatAnswered(t *testing.T) {
 	if err := store.Save(&state.File{}); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := reportAfter(store, supervisor.Reply{PID: self.PID}); err != nil || r.Daemon != nil {
+	if r, err := reportAfter(store, supervisor.Reply{PID: self.PID}, nil); err != nil || r.Daemon != nil {
 		t.Errorf("after the daemon left: daemon %+v, %v; want none", r.Daemon, err)
 	}
 }
@@ -167,6 +167,40 @@ func TestStatusRowsAreOfOneMoment(t *testing.T) {
 				case row.State == "stopped" && row.PID != nil:
 					t.Errorf("%s: stopped with pid %d", what, *row.PID)
 				}
+			}
+		}
+	}
+}
+
+// After a restart or a reload that mictl down interrupted, the instances
+// the daemon's reply records running are the down's to end: stopping,
+// with the pid of a server still running. The reply may be of the moment
+// before the down recorded them: the restart's table said "ready",
+// health ok, of instances whose servers the down was ending.
+func TestReportAfterADownInterruptedShowsItsStop(t *testing.T) {
+	self, err := proc.Identify(os.Getpid()) // a server that runs
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := proc.Identity{PID: os.Getpid(), StartTime: 1} // this pid, another process
+	interrupted := fmt.Errorf("rolling restart: %w", supervisor.ErrInterrupted)
+	for _, server := range []proc.Identity{self, gone} {
+		for _, recorded := range []string{"starting", "ready", "degraded", "backoff", "stopping", "stopped", "failed"} {
+			f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: recorded, Server: server}}}
+			r, err := reportAfter(nil, supervisor.Reply{PID: 1, State: f}, interrupted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := recorded
+			if state.Wanted(recorded) {
+				want = "stopping"
+			}
+			row := r.Instances[0]
+			if row.State != want || row.Health != nil || (row.PID != nil) != (server.Alive() && want != "stopped") {
+				t.Errorf("%s record, server alive %v: %s, pid shown %v, health %q; want %s", recorded, server.Alive(), row.State, row.PID != nil, deref(row.Health), want)
+			}
+			if f.Instances[0].State != recorded {
+				t.Errorf("%s record: the reply's record was changed to %s", recorded, f.Instances[0].State)
 			}
 		}
 	}

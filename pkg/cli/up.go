@@ -194,7 +194,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if callErr == nil && reply.PID != 0 && configPrint(g.configPath) != planned {
 		applyEditedMeanwhile(ctx, streams, store, g.configPath)
 	}
-	r, err := reportAfter(store, reply)
+	r, err := reportAfter(store, reply, callErr)
 	if err != nil {
 		return err
 	}
