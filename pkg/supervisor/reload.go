@@ -259,13 +259,21 @@ func (s *Supervisor) plan(load LoadConfig, f *state.File, propose func(*config.C
 // says so and returns why: the restart goes on, and ends saying it.
 func (s *Supervisor) refreshHomes(load LoadConfig, names []string) error {
 	err := s.prepareHomes(load, names)
-	if err != nil {
-		for _, name := range names {
-			s.emit(Event{Instance: name, State: StateStopped, Transient: true,
-				Message: "restart: the home is not brought up to date, it starts as it was: " + err.Error()})
-		}
-	}
+	s.sayHomesKept("restart", names, err)
 	return err
+}
+
+// sayHomesKept tells, for each of names, that what (a restart, a reload)
+// starts it again on its home as it was, which err kept from being
+// brought up to date; nothing when err is nil.
+func (s *Supervisor) sayHomesKept(what string, names []string, err error) {
+	if err == nil {
+		return
+	}
+	for _, name := range names {
+		s.emit(Event{Instance: name, State: StateStopped, Transient: true,
+			Message: what + ": the home could not be brought up to date, it starts as it was: " + err.Error()})
+	}
 }
 
 // prepareHomes is refreshHomes without the events.
@@ -439,12 +447,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		if err == nil {
 			stopped, unready, err = s.restartStep(op, step, why, s.policy.ReadyTimeout, func(names []string) error {
 				err := s.prepare(t, names)
-				if err != nil {
-					for _, name := range names {
-						s.emit(Event{Instance: name, State: StateStopped, Transient: true,
-							Message: "reload: the home could not be brought up to date, it starts with the home as it is: " + err.Error()})
-					}
-				}
+				s.sayHomesKept("reload", names, err)
 				return err
 			})
 		}
