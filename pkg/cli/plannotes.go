@@ -1,9 +1,9 @@
 package cli
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
@@ -109,28 +109,12 @@ func lastPortTaken(t *reconcile.Target, rec state.Instance) *takenPort {
 
 // backAdvice says how instance name, which does not run, goes back to
 // offset, where it last ran, given lastPortTaken's taken, by pinning the
-// offset in cfg's file (pinOffset).
+// offset in cfg's file (config.PinOffset).
 func backAdvice(cfg *config.Config, name string, taken *takenPort, offset int) string {
 	if taken != nil {
-		return "to go back, free that port, then " + pinOffset(cfg, name, offset)
+		return "to go back, free that port, then " + cfg.PinOffset(name, strconv.Itoa(offset))
 	}
-	return "to keep an offset, " + pinOffset(cfg, name, offset)
-}
-
-// pinOffset says how to give instance name offset in cfg's file: in the
-// [[instance]] table it has there, named by where it is, or in one to add
-// when it has none. It said "its [[instance]] table" of an instance that a
-// count (instances = 3) or --instances names, which has none to edit.
-func pinOffset(cfg *config.Config, name string, offset int) string {
-	ic, ok := cfg.InstanceSettings(name)
-	switch {
-	case !ok:
-		return fmt.Sprintf("add to %s an [[instance]] table with name = %q and offset = %d", cmp.Or(cfg.File, config.DefaultFile), name, offset)
-	case ic.Offset != nil:
-		return fmt.Sprintf("set offset = %d in its [[instance]] table, where %s has offset = %d", offset, ic.OffsetPos, *ic.Offset)
-	default:
-		return fmt.Sprintf("set offset = %d in its [[instance]] table at %s", offset, ic.Pos)
-	}
+	return "to keep an offset, " + cfg.PinOffset(name, strconv.Itoa(offset))
 }
 
 func orUnknown(holder string) string {

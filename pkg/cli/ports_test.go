@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/observe"
 )
 
@@ -45,28 +44,5 @@ func TestLivePortIsPendingOnlyWhileStartingAndFree(t *testing.T) {
 		if got := newLivePort(tt.st, tt.starting).Pending; got != tt.want {
 			t.Errorf("newLivePort(%+v, starting %v).Pending = %v, want %v", tt.st, tt.starting, got, tt.want)
 		}
-	}
-}
-
-// The advice to keep an instance's offset names the [[instance]] table it
-// has, where it is, or the table to add when it has none: it said "its
-// [[instance]] table" of an instance that only a count named.
-func TestPinOffsetNamesTheTableOrOneToAdd(t *testing.T) {
-	pinned := 30
-	cfg := &config.Config{File: "conf/mictl.toml", Instance: []config.InstanceConfig{
-		{Name: "mi-2", Pos: "conf/mictl.toml:5:1"},
-		{Name: "mi-3", Offset: &pinned, Pos: "conf/mictl.toml:8:1", OffsetPos: "conf/mictl.toml:10:1"},
-	}}
-	for _, tt := range []struct{ name, want string }{
-		{"mi-1", `add to conf/mictl.toml an [[instance]] table with name = "mi-1" and offset = 12`},
-		{"mi-2", "set offset = 12 in its [[instance]] table at conf/mictl.toml:5:1"},
-		{"mi-3", "set offset = 12 in its [[instance]] table, where conf/mictl.toml:10:1 has offset = 30"},
-	} {
-		if got := pinOffset(cfg, tt.name, 12); got != tt.want {
-			t.Errorf("pinOffset(%s) = %q, want %q", tt.name, got, tt.want)
-		}
-	}
-	if got, want := pinOffset(&config.Config{}, "mi-1", 12), `add to mictl.toml an [[instance]] table with name = "mi-1" and offset = 12`; got != want {
-		t.Errorf("with no file read: %q, want %q", got, want)
 	}
 }

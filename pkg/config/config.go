@@ -283,6 +283,24 @@ func (c *Config) InstanceSettings(name string) (InstanceConfig, bool) {
 	return InstanceConfig{}, false
 }
 
+// PinOffset says how to give instance name offset (a number, or "N" in
+// advice about any instance) in c's file: in the [[instance]] table it
+// has there, named by where it is, or in one to add when it has none. It
+// said "its [[instance]] table" of an instance that a count (instances =
+// 3) or --instances names, which has none to edit. Every advice to pin an
+// offset comes from here, so that they all name the same table.
+func (c *Config) PinOffset(name, offset string) string {
+	ic, ok := c.InstanceSettings(name)
+	switch {
+	case !ok:
+		return fmt.Sprintf("add to %s an [[instance]] table with name = %q and offset = %s", cmp.Or(c.File, DefaultFile), name, offset)
+	case ic.Offset != nil:
+		return fmt.Sprintf("set offset = %s in its [[instance]] table, where %s has offset = %d", offset, ic.OffsetPos, *ic.Offset)
+	default:
+		return fmt.Sprintf("set offset = %s in its [[instance]] table at %s", offset, ic.Pos)
+	}
+}
+
 // CApp is one CApp an instance runs: its file, and where mictl.toml
 // declares it (for errors).
 type CApp struct {

@@ -20,3 +20,26 @@ func TestCompareNames(t *testing.T) {
 		t.Fatal("mi-01 and mi-1 compare equal")
 	}
 }
+
+// The advice to keep an instance's offset names the [[instance]] table it
+// has, where it is, or the table to add when it has none: it said "its
+// [[instance]] table" of an instance that only a count named.
+func TestPinOffsetNamesTheTableOrOneToAdd(t *testing.T) {
+	pinned := 30
+	cfg := &Config{File: "conf/mictl.toml", Instance: []InstanceConfig{
+		{Name: "mi-2", Pos: "conf/mictl.toml:5:1"},
+		{Name: "mi-3", Offset: &pinned, Pos: "conf/mictl.toml:8:1", OffsetPos: "conf/mictl.toml:10:1"},
+	}}
+	for _, tt := range []struct{ name, want string }{
+		{"mi-1", `add to conf/mictl.toml an [[instance]] table with name = "mi-1" and offset = 12`},
+		{"mi-2", "set offset = 12 in its [[instance]] table at conf/mictl.toml:5:1"},
+		{"mi-3", "set offset = 12 in its [[instance]] table, where conf/mictl.toml:10:1 has offset = 30"},
+	} {
+		if got := cfg.PinOffset(tt.name, "12"); got != tt.want {
+			t.Errorf("PinOffset(%s) = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	if got, want := (&Config{}).PinOffset("mi-1", "12"), `add to mictl.toml an [[instance]] table with name = "mi-1" and offset = 12`; got != want {
+		t.Errorf("with no file read: %q, want %q", got, want)
+	}
+}

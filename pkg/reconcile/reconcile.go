@@ -79,7 +79,7 @@ type Target struct {
 // Build plans cfg on this host around what runs (f), keeping the offsets
 // f persisted. Nothing is written.
 func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
-	if err := refuseOffsetInJavaOpts(opts.Env); err != nil {
+	if err := refuseOffsetInJavaOpts(cfg, opts.Env); err != nil {
 		return nil, err
 	}
 	src, err := deployment.LoadSource(cfg)
@@ -207,13 +207,17 @@ func daemonPorts(cfg *config.Config) ([]check.Reservation, error) {
 // -DportOffset replaces the offset mictl planned for each instance
 // (docs/mi-facts.md), so every instance would take one set of ports and
 // every start but the first would wait out its timeout before failing on
-// a port it never meant to open.
-func refuseOffsetInJavaOpts(env []string) error {
+// a port it never meant to open. The way to choose an offset it gives
+// is the one up and ports give (config.PinOffset), shown on the first
+// instance: it said "its [[instance]] table" where a count named the
+// instances and there was none to edit.
+func refuseOffsetInJavaOpts(cfg *config.Config, env []string) error {
 	for _, name := range ports.JavaOptsVars {
 		for _, arg := range strings.Fields(launchVar(env, name)) {
 			if strings.HasPrefix(arg, ports.OffsetFlag) {
+				first := cfg.Names()[0]
 				return &config.Error{Where: name + " (environment)", Msg: arg + " sets MI's port offset, which mictl plans for each instance (all of them would take the same ports): " +
-					"remove it from " + name + "; to choose an instance's offset, set offset = N in its [[instance]] table of mictl.toml, or use --offsets"}
+					"remove it from " + name + "; to choose an instance's offset, use --offsets or, for " + first + ", " + cfg.PinOffset(first, "N")}
 			}
 		}
 	}

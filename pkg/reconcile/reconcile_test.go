@@ -400,6 +400,12 @@ func TestJavaOptsSettingTheOffsetIsRefused(t *testing.T) {
 	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "JAVA_OPTS (environment): -DportOffset=24900 sets MI's port offset") {
 		t.Fatalf("Build = %v; want a configuration error naming JAVA_OPTS and -DportOffset=24900", err)
 	}
+	// The way to choose an offset instead is the one up and ports give:
+	// mictl.toml has no [[instance]] table, so one to add. It said "set
+	// offset = N in its [[instance]] table" of a table no one wrote.
+	if want := `for mi-1, add to mictl.toml an [[instance]] table with name = "mi-1" and offset = N`; !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Build = %v; want it to end %q", err, want)
+	}
 	// MI's script hands java JVM_MEM_OPTS too.
 	_, err = Build(cfg, &state.File{}, Options{Env: []string{"JVM_MEM_OPTS=-Xmx2g -DportOffset=3"}})
 	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "JVM_MEM_OPTS (environment): -DportOffset=3 sets MI's port offset") {
