@@ -112,6 +112,25 @@ func appsChange(apps []*capp.App, prev []state.App, dir string) string {
 	return strings.Join(parts, " ")
 }
 
+// AppsVerb names, for the event log, what giving the instance whose home
+// is dir apps, where it runs prev, does: "deploy" when it only adds
+// CApps, "undeploy" when it only takes some away, else "redeploy". The
+// first deploy of a CApp was logged "redeploy", as if it had run before.
+func AppsVerb(apps []*capp.App, prev []state.App, dir string) string {
+	parts := strings.Fields(appsChange(apps, prev, dir))
+	all := func(sign string) bool {
+		return len(parts) > 0 && !slices.ContainsFunc(parts, func(p string) bool { return !strings.HasPrefix(p, sign) })
+	}
+	switch {
+	case all("+"):
+		return "deploy"
+	case all("-"):
+		return "undeploy"
+	default:
+		return "redeploy"
+	}
+}
+
 // UndeployChanged removes from home dir's carbonapps/ each CApp mictl put
 // there (prev) that apps do not declare as it is there, rebuilt or no
 // longer declared (MI undeploys it, and lets go of its inbound endpoints'

@@ -79,6 +79,7 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 	if !ok {
 		return nil
 	}
+	verb := reconcile.AppsVerb(t.Apps[name], t.OwnApps(rec.Apps), rec.Home) // before the home changes
 	apps, err := reconcile.SyncApps(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
 	var extras []state.Extra
 	if inst, ok := t.Instance(name); ok {
@@ -86,7 +87,7 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 			extras = want.Extras // the new apps' inbound endpoints
 		}
 	}
-	s.record(name, Event{State: "redeploy", Message: c.Why[name]}, func(i *state.Instance) { i.Apps, i.Extras = apps, extras })
+	s.record(name, Event{State: verb, Message: c.Why[name]}, func(i *state.Instance) { i.Apps, i.Extras = apps, extras })
 	if err != nil {
 		return err
 	}

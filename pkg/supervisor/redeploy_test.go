@@ -246,3 +246,34 @@ func TestARedeployWhoseHolderKeepsThePortEndsSayingSo(t *testing.T) {
 	s.reload(toml)
 	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "orders_1.0.0")
 }
+
+// The event log tells what a reload did to an instance's CApps: a CApp's
+// first deploy is a "deploy", a rebuild a "redeploy", its removal an
+// "undeploy". Every one was logged "redeploy", the first deploy of a CApp
+// the instance had never run included.
+func TestTheEventLogTellsADeployFromARedeploy(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	const declared = "instances = 1\ncapps = [\"build/orders_1.0.0.car\"]\n"
+	verbs := []string{"deploy", "redeploy", "undeploy"}
+	for _, step := range []struct {
+		apis       []string
+		toml, want string
+	}{
+		{[]string{"/orders"}, declared, "deploy: CApps +orders_1.0.0"},
+		{[]string{"/orders", "/refunds"}, declared, "redeploy: CApps ~orders_1.0.0"},
+		{nil, "instances = 1\n", "undeploy: CApps -orders_1.0.0"},
+	} {
+		if step.apis != nil {
+			spec := capp.Spec{Name: "orders"}
+			for _, api := range step.apis {
+				spec.APIs = append(spec.APIs, capp.APISpec{Context: api})
+			}
+			s.car("orders_1.0.0.car", spec)
+		}
+		s.reload(step.toml)
+		if ev := s.next("mi-1", verbs...); ev.State+": "+ev.Message != step.want {
+			t.Errorf("logged %s: %s, want %s", ev.State, ev.Message, step.want)
+		}
+	}
+}
