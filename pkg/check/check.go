@@ -39,6 +39,9 @@ type Party struct {
 	// pinned JMX port, the debugger's, an inbound endpoint's without
 	// port offset): changing the offset changes nothing of it.
 	unmoved bool
+	// offsetSwitch is what would make MI add the offset to an inbound
+	// endpoint's port (ports.Extra.OffsetSwitch).
+	offsetSwitch string
 }
 
 // label names the party's port in messages: "http", "inbound
@@ -174,7 +177,7 @@ func Run(plan ports.Plan, host Host) Report {
 		}
 		for k, e := range inst.Extras {
 			uses = append(uses, newUse(inst.ExtraPorts()[k], len(parties)))
-			parties = append(parties, Party{Instance: inst.Name, Role: e.Role, Offset: inst.Offset, Listener: &e.Name, unmoved: !e.Shifted})
+			parties = append(parties, Party{Instance: inst.Name, Role: e.Role, Offset: inst.Offset, Listener: &e.Name, unmoved: !e.Shifted, offsetSwitch: e.OffsetSwitch})
 		}
 	}
 	slices.Sort(uses)
@@ -260,11 +263,21 @@ func unshiftedHint(a, b Party) string {
 	}
 	if a.Role == ports.RoleInbound && b.Role == ports.RoleInbound && a.Instance != b.Instance && a.Offset != b.Offset &&
 		a.Listener != nil && b.Listener != nil && *a.Listener == *b.Listener {
-		const noOffset = ": MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it"
+		// What helps is the endpoint's own switch, where it has one: an
+		// HL7 endpoint was told to "turn that on" of switches that are
+		// not its own.
+		noOffset, turnOn := ": MI never adds the offset to this endpoint's port (only HTTP(S) and WebSocket endpoints have an offset setting)", ""
+		switch a.offsetSwitch {
+		case "inbound.port_offset_enable":
+			noOffset, turnOn = ": MI adds no offset to this HTTP(S) endpoint's port while [mediation] inbound.port_offset_enable is off", "turn it on, or "
+		case "ws.use.port.offset":
+			noOffset, turnOn = ": MI adds no offset to this WebSocket endpoint's port unless its ws.use.port.offset parameter is true", "set that in the CApp, or "
+		}
+		noOffset += ", so every instance binds it"
 		if strings.HasPrefix(*a.Listener, deployment.SourceInboundPrefix) {
 			return noOffset + "; it is a file of mi_home's " + strings.TrimSuffix(deployment.SourceInboundPrefix, "/") + "/, which every home gets: move it into a CApp that each instance declares with a port of its own"
 		}
-		return noOffset + "; turn that on, or give each instance an app with a port of its own"
+		return noOffset + "; " + turnOn + "give each instance an app with a port of its own"
 	}
 	return ""
 }

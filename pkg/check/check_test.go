@@ -37,6 +37,14 @@ func withInbound(i ports.Instance, shifted bool) ports.Instance {
 	return i
 }
 
+// withUnshiftedInbound adds an inbound endpoint on 8085 that MI does not
+// offset, whose offset setting (ports.Extra.OffsetSwitch) is offsetSwitch.
+func withUnshiftedInbound(i ports.Instance, offsetSwitch string) ports.Instance {
+	i = withInbound(i, false)
+	i.Extras[len(i.Extras)-1].OffsetSwitch = offsetSwitch
+	return i
+}
+
 // noHost is a host that only checks ranges: unprivileged, no sockets, no
 // ephemeral range.
 func noHost() check.Host { return check.Host{MinPort: ports.FirstUnprivileged} }
@@ -82,8 +90,22 @@ func TestRunPlanConflicts(t *testing.T) {
 			// instance: the clash says so. At one offset every port
 			// clashes, and the endpoint's shift is beside the point.
 			name: "an unshifted inbound endpoint clashes across offsets",
-			plan: plan(withInbound(inst("mi-1", 10), false), withInbound(inst("mi-2", 11), false)),
-			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI adds no offset to this endpoint's port (HTTP(S): unless inbound.port_offset_enable is on; WebSocket: unless its ws.use.port.offset is true), so every instance binds it; turn that on, or give each instance an app with a port of its own"},
+			plan: plan(withUnshiftedInbound(inst("mi-1", 10), "inbound.port_offset_enable"), withUnshiftedInbound(inst("mi-2", 11), "inbound.port_offset_enable")),
+			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI adds no offset to this HTTP(S) endpoint's port while [mediation] inbound.port_offset_enable is off, so every instance binds it; turn it on, or give each instance an app with a port of its own"},
+		},
+		{
+			// The hint names the endpoint's own switch: a WebSocket one
+			// has its parameter, an HL7 one none. An HL7 clash said "turn
+			// that on" of the HTTP(S) and WebSocket switches, which do
+			// nothing for it.
+			name: "an unshifted WebSocket endpoint's hint names its parameter",
+			plan: plan(withUnshiftedInbound(inst("mi-1", 10), "ws.use.port.offset"), withUnshiftedInbound(inst("mi-2", 11), "ws.use.port.offset")),
+			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI adds no offset to this WebSocket endpoint's port unless its ws.use.port.offset parameter is true, so every instance binds it; set that in the CApp, or give each instance an app with a port of its own"},
+		},
+		{
+			name: "an HL7 endpoint's hint names no switch it does not have",
+			plan: plan(withUnshiftedInbound(inst("mi-1", 10), ""), withUnshiftedInbound(inst("mi-2", 11), "")),
+			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI never adds the offset to this endpoint's port (only HTTP(S) and WebSocket endpoints have an offset setting), so every instance binds it; give each instance an app with a port of its own"},
 		},
 		{
 			name: "one offset: a shifted endpoint clashes as every port does",

@@ -467,7 +467,19 @@ const SourceInboundPrefix = "synapse-configs/"
 // inboundExtra is the port in opens, named listener.
 func inboundExtra(listener string, in capp.Inbound, inboundOffset bool) ports.Extra {
 	shifted := in.Offset == capp.OffsetAlways || in.Offset == capp.OffsetIfEnabled && inboundOffset
-	return ports.Extra{Role: ports.RoleInbound, Name: listener, Base: in.Port, Shifted: shifted}
+	return ports.Extra{Role: ports.RoleInbound, Name: listener, Base: in.Port, Shifted: shifted, OffsetSwitch: offsetSwitch(in)}
+}
+
+// offsetSwitch is the setting that makes MI add the offset to in's port
+// (see ports.Extra.OffsetSwitch).
+func offsetSwitch(in capp.Inbound) string {
+	switch {
+	case in.Offset == capp.OffsetIfEnabled:
+		return "inbound.port_offset_enable"
+	case strings.HasPrefix(in.Protocol, "ws"):
+		return "ws.use.port.offset"
+	}
+	return ""
 }
 
 // InboundListener names an inbound endpoint's listener among an

@@ -778,17 +778,20 @@ func TestRenderMetricHandler(t *testing.T) {
 }
 
 // Inbound endpoints, the debugger and a pinned JMX agent are ports of the
-// instance, offset as MI offsets them.
+// instance, offset as MI offsets them; an inbound endpoint's carries the
+// setting that offsets it, for the hint of a clash (none for HL7).
 func TestExtras(t *testing.T) {
 	app := &capp.App{Name: "orders", Version: "1.0.0", Inbounds: []capp.Inbound{
 		{Name: "OrdersHTTP", Protocol: "http", Port: 8085, Offset: capp.OffsetIfEnabled},
 		{Name: "OrdersHL7", Protocol: "hl7", Port: 20000, Offset: capp.OffsetNever},
+		{Name: "OrdersWS", Protocol: "ws", Port: 8086, Offset: capp.OffsetNever},
 		{Name: "OrdersEnv", Protocol: "http", Param: "inbound.http.port", Placeholder: "$SYSTEM:ORDERS_PORT", Offset: capp.OffsetIfEnabled},
 	}}
 	got := deployment.Extras([]*capp.App{app}, true, "-Xmx1g -Desb.debug=true -D"+ports.JMXPortProperty+"=9999")
 	want := []ports.Extra{
-		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHTTP", Base: 8085, Shifted: true},
+		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHTTP", Base: 8085, Shifted: true, OffsetSwitch: "inbound.port_offset_enable"},
 		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersHL7", Base: 20000, Shifted: false},
+		{Role: ports.RoleInbound, Name: "orders_1.0.0/OrdersWS", Base: 8086, Shifted: false, OffsetSwitch: "ws.use.port.offset"},
 		{Role: ports.RoleDebugger, Name: "command", Base: 9005, Shifted: false},
 		{Role: ports.RoleDebugger, Name: "event", Base: 9006, Shifted: false},
 		{Role: ports.RoleJMX, Name: "agent", Base: 9999, Shifted: false},

@@ -35,6 +35,11 @@ type Extra struct {
 	// inbound.port_offset_enable, a WebSocket one with ws.use.port.offset).
 	Base    int
 	Shifted bool
+	// OffsetSwitch is, for an inbound endpoint, the setting that makes MI
+	// add the offset to its port ("inbound.port_offset_enable" for
+	// HTTP(S), the endpoint's "ws.use.port.offset" for a WebSocket); ""
+	// when none does (HL7, CXF WS-RM, MCP bind the port as written).
+	OffsetSwitch string
 }
 
 // Roles of the extra ports.
