@@ -540,6 +540,15 @@ func TestAppsShowsWhatMIRuns(t *testing.T) {
 	if code, _, stderr := d.mictl("apps", "mi-9"); code != 2 || !strings.Contains(stderr, "mi-9") {
 		t.Fatalf("apps of an unknown instance: exit %d\n%s", code, stderr)
 	}
+	// A refused login names where the password came from: the advice
+	// said "check management_user / management_password" when the wrong
+	// one was an environment variable, not a key of mictl.toml.
+	d.env = []string{"MICTL_MANAGEMENT_PASSWORD=wrong"}
+	code, out, stderr := d.mictl("apps", "mi-1")
+	d.env = nil
+	if want := "login as admin refused: check management_user (not set: MI's default) / management_password (environment MICTL_MANAGEMENT_PASSWORD)"; code != 3 || !strings.Contains(out+stderr, want) {
+		t.Fatalf("apps with a wrong password in the environment: exit %d\n%s%s\nwant it to say %q", code, out, stderr, want)
+	}
 }
 
 // zipOf builds a zip of files (name → content), entries in name order.

@@ -22,8 +22,9 @@ const DefaultTimeout = 5 * time.Second
 
 // Options configure a Session.
 type Options struct {
-	User, Password string        // Management API credentials ("": MI's defaults)
-	Timeout        time.Duration // per call; DefaultTimeout when zero
+	User, Password  string        // Management API credentials ("": MI's defaults)
+	CredentialsFrom string        // where they came from (mgmt.Options.CredentialsFrom)
+	Timeout         time.Duration // per call; DefaultTimeout when zero
 	// Follow reads every running instance's log from the session's start
 	// on, whatever its Management API: what `--wait` needs to tell a
 	// fresh deployment from the one before it. Without it only instances
@@ -79,7 +80,7 @@ func NewSession(targets []Target, o Options) *Session {
 // connect makes the Management API client of target i.
 func (s *Session) connect(i int) {
 	t := s.targets[i]
-	s.clients[i], s.errs[i] = mgmt.New(mgmt.Options{URL: t.URL, User: s.opts.User, Password: s.opts.Password, Timeout: s.opts.Timeout})
+	s.clients[i], s.errs[i] = mgmt.New(mgmt.Options{URL: t.URL, User: s.opts.User, Password: s.opts.Password, CredentialsFrom: s.opts.CredentialsFrom, Timeout: s.opts.Timeout})
 }
 
 // Close releases the clients' connections.

@@ -125,7 +125,7 @@ func appTarget(inst state.Instance, cfg *config.Config, files declaredFiles) app
 
 // sessionOptions are the Management API credentials of cfg.
 func sessionOptions(cfg *config.Config) appstate.Options {
-	return appstate.Options{User: cfg.ManagementUser, Password: cfg.ManagementPassword}
+	return appstate.Options{User: cfg.ManagementUser, Password: cfg.ManagementPassword, CredentialsFrom: cfg.CredentialsFrom()}
 }
 
 // withCApp is a copy of cfg in which the CApp at path (absolute) is

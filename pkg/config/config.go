@@ -283,6 +283,22 @@ func (c *Config) InstanceSettings(name string) (InstanceConfig, bool) {
 	return InstanceConfig{}, false
 }
 
+// CredentialsFrom names where the Management API user and password come
+// from, for the advice of a refused login: "management_user (not set:
+// MI's default) / management_password (environment
+// MICTL_MANAGEMENT_PASSWORD)". It said "check management_user /
+// management_password" when the wrong password was an environment
+// variable, and the user looked in mictl.toml for it.
+func (c *Config) CredentialsFrom() string {
+	at := func(key string) string {
+		if c.IsDefault(key) {
+			return key + " (not set: MI's default)"
+		}
+		return key + " (" + c.Origin(key) + ")"
+	}
+	return at("management_user") + " / " + at("management_password")
+}
+
 // PinOffset says how to give instance name offset (a number, or "N" in
 // advice about any instance) in c's file: in the [[instance]] table it
 // has there, named by where it is, or in one to add when it has none. It

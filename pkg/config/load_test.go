@@ -392,3 +392,27 @@ func TestValueOfEverySetting(t *testing.T) {
 		t.Errorf("values %s", got)
 	}
 }
+
+// A refused login's advice names each credential by where it came from:
+// the default, a line of mictl.toml, or the environment.
+func TestCredentialsFromNamesEachOrigin(t *testing.T) {
+	for _, s := range Settings {
+		t.Setenv(s.Env(), "")
+		os.Unsetenv(s.Env())
+	}
+	path := writeConfig(t, "instances = 1\nmanagement_user = \"ops\"\n")
+	cfg, err := Load(Sources{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.CredentialsFrom(), "management_user ("+path+":2:1) / management_password (not set: MI's default)"; got != want {
+		t.Errorf("from the file: %q, want %q", got, want)
+	}
+	t.Setenv("MICTL_MANAGEMENT_PASSWORD", "wrong")
+	if cfg, err = Load(Sources{Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.CredentialsFrom(), "management_user ("+path+":2:1) / management_password (environment MICTL_MANAGEMENT_PASSWORD)"; got != want {
+		t.Errorf("from the environment: %q, want %q", got, want)
+	}
+}

@@ -133,5 +133,5 @@ func Options(cfg *config.Config, policy supervisor.Policy, args []string, follow
 		return supervisor.DaemonOptions{}, err
 	}
 	return supervisor.DaemonOptions{Policy: policy, Args: args, Follow: follow, MetricsAddr: addr, Dist: dist,
-		Credentials: supervisor.Credentials{User: cfg.ManagementUser, Password: cfg.ManagementPassword}}, nil
+		Credentials: supervisor.CredentialsOf(cfg)}, nil
 }

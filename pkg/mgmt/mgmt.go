@@ -32,6 +32,7 @@
 package mgmt
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -59,7 +60,11 @@ type Options struct {
 	URL      string
 	User     string // default admin
 	Password string // default admin; never logged, never written anywhere
-	Timeout  time.Duration
+	// CredentialsFrom names where User and Password came from, for the
+	// advice of a refused login: "management_user / management_password"
+	// when empty.
+	CredentialsFrom string
+	Timeout         time.Duration
 	// HTTPClient replaces the client's own (then TLS trust is the
 	// caller's). Its Timeout, if any, still applies.
 	HTTPClient *http.Client
@@ -71,6 +76,7 @@ type Client struct {
 	base     *url.URL
 	user     string
 	password string
+	credsAt  string // Options.CredentialsFrom
 	timeout  time.Duration
 	http     *http.Client
 
@@ -94,7 +100,7 @@ func New(o Options) (*Client, error) {
 	if u.Scheme != "https" && u.Scheme != "http" {
 		return nil, fmt.Errorf("management API URL %q: want an https:// URL", o.URL)
 	}
-	c := &Client{base: u, user: o.User, password: o.Password, timeout: o.Timeout, http: o.HTTPClient}
+	c := &Client{base: u, user: o.User, password: o.Password, credsAt: cmp.Or(o.CredentialsFrom, "management_user / management_password"), timeout: o.Timeout, http: o.HTTPClient}
 	if c.user == "" {
 		c.user = DefaultUser
 	}
@@ -199,7 +205,7 @@ func (c *Client) login(ctx context.Context) (string, error) {
 		return "", c.fail(op, 0, "", err)
 	}
 	if status == http.StatusUnauthorized {
-		return "", c.fail(op, status, fmt.Sprintf("login as %s refused: check management_user / management_password", c.user), ErrUnauthorized)
+		return "", c.fail(op, status, fmt.Sprintf("login as %s refused: check %s", c.user, c.credsAt), ErrUnauthorized)
 	}
 	if status != http.StatusOK {
 		return "", c.fail(op, status, errorMessage(body), nil)

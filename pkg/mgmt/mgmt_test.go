@@ -147,6 +147,11 @@ func TestErrorsNameTheInstance(t *testing.T) {
 	if strings.Contains(err.Error(), "wrong") {
 		t.Errorf("the password leaked into the error: %v", err)
 	}
+	// The advice names where the credentials came from, when told.
+	c, _ = New(Options{URL: srv.URL, User: "admin", Password: "wrong", CredentialsFrom: "management_password (environment MICTL_MANAGEMENT_PASSWORD)"})
+	if _, err = c.Applications(context.Background()); err == nil || !strings.HasSuffix(err.Error(), "refused: check management_password (environment MICTL_MANAGEMENT_PASSWORD)") {
+		t.Errorf("told where the password came from: %v", err)
+	}
 
 	_, c2 := newFake(t)
 	_, err = c2.UndeployApplication(context.Background(), "missing")

@@ -12,13 +12,20 @@ import (
 
 	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/state"
 )
 
-// Credentials log in to the instances' Management API.
-type Credentials struct{ User, Password string }
+// Credentials log in to the instances' Management API; From names where
+// they came from (mgmt.Options.CredentialsFrom).
+type Credentials struct{ User, Password, From string }
+
+// CredentialsOf are cfg's Management API credentials.
+func CredentialsOf(cfg *config.Config) Credentials {
+	return Credentials{User: cfg.ManagementUser, Password: cfg.ManagementPassword, From: cfg.CredentialsFrom()}
+}
 
 // AppCounts is what MI last said of an instance's CApps: how many it runs
 // and how many it could not deploy; none of either, without asking, for
@@ -219,7 +226,7 @@ func appSession(inst *state.Instance, creds Credentials) *appstate.Session {
 	if appstate.APIEnabled(inst.Home) {
 		t.URL = observe.ManagementURL(inst)
 	}
-	return appstate.NewSession([]appstate.Target{t}, appstate.Options{User: creds.User, Password: creds.Password, Follow: true})
+	return appstate.NewSession([]appstate.Target{t}, appstate.Options{User: creds.User, Password: creds.Password, CredentialsFrom: creds.From, Follow: true})
 }
 
 // prepare notes what MI runs now of the check's applications. What it

@@ -238,7 +238,7 @@ func (s *Supervisor) plan(load LoadConfig, f *state.File, propose func(*config.C
 	if err != nil {
 		return nil, reconcile.Changes{}, err
 	}
-	s.SetCredentials(Credentials{User: cfg.ManagementUser, Password: cfg.ManagementPassword})
+	s.SetCredentials(CredentialsOf(cfg))
 	p, err := propose(cfg, f, offsets, CaptureEnv(os.Environ()))
 	if err != nil {
 		return nil, p.Changes, err
