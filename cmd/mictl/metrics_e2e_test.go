@@ -172,7 +172,36 @@ func TestExportPrometheusFollowsTheRunningDaemon(t *testing.T) {
 	if code != 0 || !strings.Contains(out, fmt.Sprintf("targets: [%q]", addr)) || !strings.Contains(out, "job_name: wso2-mi") {
 		t.Fatalf("export prometheus: exit %d, want the daemon's %s and the wso2-mi job:\n%s\n%s", code, addr, out, stderr)
 	}
-	for _, note := range []string{"metrics_addr " + addr + " is the running daemon's", "metrics = true as the running instances have it"} {
+	for _, note := range []string{"metrics_addr " + addr + " is the running daemon's (mictl up --metrics-addr); set it in mictl.toml to keep it",
+		"metrics = true as the running instances have it (mictl up --metrics); set it in mictl.toml to keep it"} {
+		if !strings.Contains(stderr, note) {
+			t.Errorf("stderr lacks %q:\n%s", note, stderr)
+		}
+	}
+}
+
+// Settings the running deployment has from the mictl.toml its daemon
+// follows, exported with --config from another file that leaves them
+// unset, are credited to that mictl.toml: the notes said "mictl up
+// --metrics-addr" of an up given no flag, and "set it in mictl.toml" of
+// an export that read another file.
+func TestExportPrometheusNamesTheDaemonsFileAsTheSource(t *testing.T) {
+	d := newDeployment(t)
+	addr := promtest.FreeAddr(t)
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmetrics_addr = %q\nmetrics = true\n", d.base, addr))
+	d.up(1)
+	if err := os.WriteFile(filepath.Join(d.dir, "no-addr.toml"), fmt.Appendf(nil, "base_offset = %d\n", d.base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := d.mictl("--config", "no-addr.toml", "export", "prometheus")
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("targets: [%q]", addr)) {
+		t.Fatalf("export prometheus: exit %d, want 0 and the daemon's %s:\n%s\n%s", code, addr, out, stderr)
+	}
+	file := filepath.Join(d.dir, "mictl.toml")
+	for _, note := range []string{
+		fmt.Sprintf("metrics_addr %s is the running daemon's (set at %s:2:1, in the mictl.toml the daemon follows); set it in no-addr.toml to keep it", addr, file),
+		fmt.Sprintf("metrics = true as the running instances have it (set at %s:3:1, in the mictl.toml the daemon follows); set it in no-addr.toml to keep it", file),
+	} {
 		if !strings.Contains(stderr, note) {
 			t.Errorf("stderr lacks %q:\n%s", note, stderr)
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,7 +46,8 @@ Prometheus after that up, since its file_sd cannot watch a directory that
 does not exist yet and would follow the instances only every 5 minutes.
 Settings mictl.toml
 (or the flags here) leave unset are taken from the running deployment, when
-an up was given them as flags (stderr says so). Nothing is written:
+it runs with them (given to its up as flags, or set in the mictl.toml its
+daemon follows; stderr says which). Nothing is written:
 redirect the output.`,
 		Example: `  mictl export prometheus > prometheus.yml
   prometheus --config.file=prometheus.yml`,
@@ -172,7 +174,11 @@ func adoptRunningMetrics(cfg *config.Config, f *state.File) []string {
 	switch {
 	case cfg.MetricsAddr == "" && cfg.IsDefault("metrics_addr") && running != "":
 		cfg.MetricsAddr = running
-		notes = append(notes, fmt.Sprintf("metrics_addr %s is the running daemon's (mictl up --metrics-addr); set it in mictl.toml to keep it", running))
+		from := runningOrigin(f.Daemon.Args, "metrics_addr", "--metrics-addr", func(dc *config.Config) bool {
+			addr, err := reconcile.MetricsAddr(dc)
+			return err == nil && sameMetricsAddr(addr, running)
+		})
+		notes = append(notes, fmt.Sprintf("metrics_addr %s is the running daemon's (%s); set it in %s to keep it", running, from, cmp.Or(cfg.File, config.DefaultFile)))
 	case cfg.MetricsAddr == "" && running != "":
 		// Emptied on purpose since the up: the export has no daemon job,
 		// and said the daemon's metrics were off while it served them.
@@ -190,9 +196,26 @@ func adoptRunningMetrics(cfg *config.Config, f *state.File) []string {
 	withMetrics := func(i state.Instance) bool { return slices.Contains(i.Args, reconcile.MetricsFlag) }
 	if !cfg.Metrics && cfg.IsDefault("metrics") && slices.ContainsFunc(f.Instances, withMetrics) {
 		cfg.Metrics = true
-		notes = append(notes, "metrics = true as the running instances have it (mictl up --metrics); set it in mictl.toml to keep it")
+		from := runningOrigin(f.Daemon.Args, "metrics", "--metrics", func(dc *config.Config) bool { return dc.Metrics })
+		notes = append(notes, fmt.Sprintf("metrics = true as the running instances have it (%s); set it in %s to keep it", from, cmp.Or(cfg.File, config.DefaultFile)))
 	}
 	return notes
+}
+
+// runningOrigin names where the running daemon, started with args, got
+// setting key, whose value its configuration has when has says so: the
+// mictl.toml it follows (its --config), when that file sets it, else the
+// flag of the up that started it. An address the daemon's own mictl.toml
+// set was credited to "mictl up --metrics-addr" by an export given
+// another file with --config.
+func runningOrigin(args []string, key, flag string, has func(*config.Config) bool) string {
+	if path := argValue(args, "--config"); path != "" {
+		dc, err := config.Load(config.Sources{Path: path})
+		if err == nil && !dc.IsDefault(key) && !dc.FromCommandLine(key) && has(dc) {
+			return "set at " + dc.Origin(key) + ", in the mictl.toml the daemon follows"
+		}
+	}
+	return "mictl up " + flag
 }
 
 // sameMetricsAddr reports whether two metrics_addr values name one
