@@ -49,8 +49,9 @@ ran when up would now start it at another offset. One the configuration no
 longer names (an earlier up --instances or --offsets started it) is shown
 where it last ran, with a note, as status shows it. A port a running
 instance does not hold is marked "!", with a note naming its holder if
-any; while the instance starts, its ports that do not listen yet are
-expected so, not marked, and named in a note (-o json: "pending").
+any; while the instance starts or stops, its ports that do not listen (yet,
+or any more) are expected so, not marked, and named in a note (-o json:
+"pending").
 
 The plan's conflicts and warnings are printed below the table; with -o json
 each row's "conflicts" and "warnings" hold those that name its instance, as
@@ -138,9 +139,10 @@ type livePort struct {
 	Listening bool `json:"listening"`
 	Owned     bool `json:"owned"`
 	// Pending is true when the port does not listen because its instance
-	// is starting: MI opens its ports before it is ready, so this is
-	// expected, not a fault. A port held by another process is never
-	// pending: the instance will not get it.
+	// is starting or stopping: MI opens its ports before it is ready, and
+	// closes them before it ends, so this is expected, not a fault. A port
+	// held by another process is never pending: the instance will not get
+	// it (or it was never the instance's).
 	Pending bool `json:"pending"`
 	// HeldBy is the foreign holder: every key null when owned or free.
 	check.HeldBy
@@ -269,10 +271,10 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 		row.WhatIf, row.RunningOffset, row.RunningPorts = true, &rec.Offset, &rec.Ports
 	}
 	obs := view.Observe(&shown, true)
-	starting := false
+	changing := false // starting or stopping: see livePort.Pending
 	if !row.WhatIf {
 		st := liveState(rec)
-		starting = st == supervisor.StateStarting
+		changing = st == supervisor.StateStarting || st == supervisor.StateStopping
 		row.State, row.Random = &st, labelRunningInbounds(obs.Random, rec.Extras)
 		if row.Random == nil {
 			row.Random = []observe.RandomPort{}
@@ -283,10 +285,10 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 	}
 	row.Live = map[string]livePort{}
 	for role, st := range obs.Fixed {
-		row.Live[ports.Catalogue[role].Name] = newLivePort(st, starting)
+		row.Live[ports.Catalogue[role].Name] = newLivePort(st, changing)
 	}
 	for i, st := range obs.Extras {
-		lp := newLivePort(st, starting)
+		lp := newLivePort(st, changing)
 		row.Extras[i].Live = &lp
 	}
 }
@@ -304,11 +306,24 @@ func labelRunningInbounds(random []observe.RandomPort, extras []state.Extra) []o
 	return random
 }
 
-// newLivePort is st as -o json shows it; starting says the port's
-// instance is starting (see livePort.Pending).
-func newLivePort(st observe.PortStatus, starting bool) livePort {
-	return livePort{Listening: st.Listening, Owned: st.Owned, Pending: starting && !st.Listening,
+// newLivePort is st as -o json shows it; changing says the port's
+// instance is starting or stopping (see livePort.Pending).
+func newLivePort(st observe.PortStatus, changing bool) livePort {
+	return livePort{Listening: st.Listening, Owned: st.Owned, Pending: changing && !st.Listening,
 		HeldBy: check.NewHeldBy(st.Holder, st.HolderPID, st.HolderProcess, st.HolderInstance)}
+}
+
+// pendingNote names the ports of r, a starting or stopping instance's
+// row, that do not listen as its start or stop goes on. A stopping
+// instance's closed ports were marked "!" and "does not listen", a fault,
+// as a starting one's were.
+func pendingNote(r portsRow, pending []string) string {
+	if r.State != nil && *r.State == supervisor.StateStopping {
+		return fmt.Sprintf("%s is stopping: no longer listening on %s, as expected until it has stopped (mictl status shows when it has)",
+			r.Name, strings.Join(pending, ", "))
+	}
+	return fmt.Sprintf("%s is starting: not listening yet on %s, as expected until it is ready (mictl status shows when it is)",
+		r.Name, strings.Join(pending, ", "))
 }
 
 func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
@@ -339,12 +354,12 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	}
 	cells := make([][]string, len(rows))
 	marked := false
-	// starting are notes apart from the ones below "!": the ports they
+	// changing are notes apart from the ones below "!": the ports they
 	// name are not marked, as nothing is wrong with them.
-	var notes, starting []string
+	var notes, changing []string
 	for i, r := range rows {
 		cells[i] = []string{r.Name, strconv.Itoa(r.Offset)}
-		var pending []string // the ports it opens as it starts
+		var pending []string // the ports it opens as it starts, or closed as it stops
 		for role, port := range r.Ports {
 			cell := strconv.Itoa(port)
 			lp, ok := r.Live[ports.Catalogue[role].Name]
@@ -373,8 +388,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 			cells[i] = append(cells[i], orDash(strings.Join(parts, ", ")))
 		}
 		if len(pending) > 0 {
-			starting = append(starting, fmt.Sprintf("%s is starting: not listening yet on %s, as expected until it is ready (mictl status shows when it is)",
-				r.Name, strings.Join(pending, ", ")))
+			changing = append(changing, pendingNote(r, pending))
 		}
 		if live {
 			state, pid := "-", "-"
@@ -405,7 +419,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	if marked {
 		fmt.Fprintln(streams.Out, "! = not listening, or held by another process:")
 	}
-	for _, n := range slices.Concat(notes, starting, moveNotes(p.Target), runTimeNotes(p.Target), unplannedNotes(p)) {
+	for _, n := range slices.Concat(notes, changing, moveNotes(p.Target), runTimeNotes(p.Target), unplannedNotes(p)) {
 		fmt.Fprintln(streams.Out, n)
 	}
 	if len(report.Conflicts) > 0 {
