@@ -145,8 +145,9 @@ var (
 // a port, as f recorded their ports before the reload, that an instance
 // of step opens as t plans it, for op. Opened while the old build held
 // it, MI would fail that endpoint, and keep its CApp faulty. One still
-// held after letGoTimeout ends the reload, with the instance of step
-// running as it was: diff shows what is left to do, and a reload does it.
+// held after letGoTimeout ends the reload, with the instances of step
+// left as how.left says (as they were, or, in a cycle, without the CApps
+// undeployed first): diff shows what is left to do, and a reload does it.
 func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, step, holders []string, how taking) error {
 	type taken struct {
 		taker, holder string

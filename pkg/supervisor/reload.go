@@ -381,6 +381,12 @@ func oneByOne(names []string) [][]string {
 // whose last up had the planning flags upArgs.
 func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes, upArgs []string) (left []string, err error) {
 	if len(c.Remove) > 0 {
+		// An up with other planning flags since the plan may keep what
+		// it removes: looked at before anything stops, as the plan made
+		// again then leaves a stopped instance it still names stopped.
+		if f, err := s.current(); err == nil && !slices.Equal(f.UpArgs, upArgs) {
+			return nil, &plannedMeanwhile{flags: true}
+		}
 		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
 			return nil, fmt.Errorf("stop removed instances: %w", err)
 		}

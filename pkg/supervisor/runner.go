@@ -716,14 +716,18 @@ func UpCommand(f *state.File, name string, named bool) string {
 }
 
 // upCommand is UpCommand for the named instance, from the state as this
-// supervisor knows it and the configuration file it follows; a plain up
-// when it follows none (up --foreground), which cannot tell.
+// supervisor knows it and the configuration file it follows. One that
+// follows none (up --foreground) cannot tell whether the file names it:
+// the last up's flags when they planned it, else a plain up.
 func (s *Supervisor) upCommand(name string) string {
 	f, err := s.current()
 	if err != nil {
 		return "mictl up"
 	}
-	return UpCommand(f, name, s.named == nil || s.named(name))
+	if s.named == nil && !PlannedByLastUp(f, name) {
+		return "mictl up"
+	}
+	return UpCommand(f, name, s.named != nil && s.named(name))
 }
 
 // restartBindsAgain is what binds again a fixed port that name's running

@@ -588,3 +588,45 @@ func TestAnUpBetweenAReloadsStopAndItsForgetKeepsItsInstance(t *testing.T) {
 		t.Error("mi-2 has no runner: its server is supervised by none")
 	}
 }
+
+// An `mictl up` with other planning flags that runs between a reload's
+// plan and its stop of the instances it removes (up --instances 2 beside
+// an edit to instances = 1, both running) keeps them running: the
+// reload plans again before it stops anything. It stopped mi-2 first,
+// and the plan made again then left it stopped, as a stopped instance
+// the configuration names is up's to start, and said "no change".
+func TestAnUpWithOtherFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	s.next("mi-1", StateReady)
+	s.next("mi-2", StateReady)
+	before := s.sup.Instances([]string{"mi-2"})["mi-2"].Server
+	flags := []string{"--instances=2"}
+	load := func(args []string) (*config.Config, []int, error) {
+		cfg, offsets, err := s.load(args)
+		if err == nil && slices.Equal(args, flags) {
+			cfg.Instances = 2
+		}
+		return cfg, offsets, err
+	}
+	s.write("instances = 1\n")
+	t.Cleanup(func() { reloadAt = nil })
+	reloadAt = func(at string) {
+		if at != "planned" {
+			return
+		}
+		reloadAt = nil
+		if err := s.sup.store.Update(t.Context(), func(f *state.File) error {
+			f.UpArgs, f.Configured = flags, []string{"mi-1", "mi-2"}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.sup.Reload(load); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if got := s.sup.Instances([]string{"mi-2"})["mi-2"]; got.State != StateReady || got.Server != before {
+		t.Fatalf("mi-2 is %s with server %v after the reload; want it ready, still %v", got.State, got.Server, before)
+	}
+}

@@ -283,6 +283,23 @@ func TestUpCommand(t *testing.T) {
 	}
 }
 
+// A supervisor that follows no configuration file (up --foreground)
+// names the last up's command for an instance its flags planned, a plain
+// up otherwise: it named a plain up for every instance, which leaves one
+// only the flags planned as it is.
+func TestUpCommandOfASupervisorFollowingNoFile(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	if err := s.sup.store.Save(&state.File{UpArgs: []string{"--instances=2"}, Configured: []string{"mi-1", "mi-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.sup.upCommand("mi-2"); got != "mictl up --instances=2" {
+		t.Errorf("upCommand(mi-2) = %q; want the last up's", got)
+	}
+	if got := s.sup.upCommand("mi-5"); got != "mictl up" {
+		t.Errorf("upCommand(mi-5) = %q; want a plain up", got)
+	}
+}
+
 // A starting instance's log is looked at again and again while it grows:
 // each look sees what was appended, a line split across two writes is
 // matched once it is whole, and a truncated (rotated) log is read anew.
