@@ -1734,16 +1734,19 @@ func TestForegroundCtrlCInterruptsARestartBesideIt(t *testing.T) {
 }
 
 // A rolling restart that mictl down interrupts says so on one line with
-// what it left: the instances its roll had not come to, or nothing, for
-// one still waiting its turn behind the other. Both ended "(the
+// what it left: the instances its roll had not restarted (mi-2, stopped
+// and not started again), or nothing, for one still waiting its turn
+// behind the other, and the up that ran them. Both ended "(the
 // instances after it were not restarted)", of no instance, and the one
 // waiting its turn had restarted none. Its table is of the down's stop:
 // no instance in it is ready (one was, of a server the down was ending).
 func TestDownInterruptingARestartSaysWhatItLeft(t *testing.T) {
 	d := newDeployment(t)
 	d.upSlowToStop(2)
+	// A down forgets the last up's flags: a plain up would plan others.
+	up := "mictl up " + strings.Join(d.state().UpArgs, " ")
 	first := d.start(nil, "restart", "--all")
-	d.waitFor("the restart to stop mi-1", func() bool { return strings.Contains(first.out.String(), "mi-1 stopping") })
+	d.waitFor("the restart to stop mi-2", func() bool { return strings.Contains(first.out.String(), "mi-2 stopping") })
 	second := d.start(nil, "restart", "--all")
 	d.waitFor("the second restart to wait its turn", func() bool { return strings.Contains(second.out.String(), "restart-waiting") })
 	d.must("down")
@@ -1754,7 +1757,7 @@ func TestDownInterruptingARestartSaysWhatItLeft(t *testing.T) {
 		{first, "not restarted: mi-2"},
 		{second, "nothing was restarted"},
 	} {
-		want := "mictl: rolling restart: interrupted: mictl down stops every instance; " + c.left + "; mictl up starts them all again\n"
+		want := "mictl: rolling restart: interrupted: mictl down stops every instance; " + c.left + "; " + up + " starts them all again\n"
 		err, ok := c.restart.wait(time.Minute)
 		var ee *exec.ExitError
 		if !ok || !errors.As(err, &ee) || ee.ExitCode() != 3 || !strings.Contains(c.restart.out.String(), want) {

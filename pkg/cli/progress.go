@@ -17,8 +17,10 @@ type progress struct {
 	names   []string
 	mu      sync.Mutex
 	lines   map[string]string
-	// touched are the instances an event was seen of.
+	// touched are the instances an event was seen of; last is the state
+	// of the last one.
 	touched map[string]bool
+	last    map[string]string
 	drawn   int
 }
 
@@ -28,7 +30,7 @@ type progress struct {
 const progressWaiting = "waiting"
 
 func newProgress(streams *IOStreams, names []string) *progress {
-	p := &progress{streams: streams, names: names, lines: map[string]string{}, touched: map[string]bool{}}
+	p := &progress{streams: streams, names: names, lines: map[string]string{}, touched: map[string]bool{}, last: map[string]string{}}
 	for _, n := range names {
 		p.lines[n] = progressWaiting
 	}
@@ -54,6 +56,7 @@ func (p *progress) event(ev supervisor.Event) {
 	}
 	p.lines[ev.Instance] = line
 	p.touched[ev.Instance] = true
+	p.last[ev.Instance] = ev.State
 	if !p.streams.ErrTTY {
 		fmt.Fprintf(p.streams.ErrOut, "%s %s\n", ev.Instance, line)
 		return
@@ -69,6 +72,21 @@ func (p *progress) untouched() []string {
 	var out []string
 	for _, n := range p.names {
 		if !p.touched[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// notServing are the instances whose last event did not say they serve
+// (ready or degraded): those a rolling restart had not come to, and the
+// one it had stopped and not started again when it ended.
+func (p *progress) notServing() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, n := range p.names {
+		if st := p.last[n]; st != supervisor.StateReady && st != supervisor.StateDegraded {
 			out = append(out, n)
 		}
 	}

@@ -111,9 +111,11 @@ error: exit 2.`,
 				err = fmt.Errorf("%w; not restarted: %s (mictl restart %s restarts them)", err, strings.Join(left, ", "), strings.Join(left, " "))
 			case errors.Is(err, supervisor.ErrInterrupted):
 				// The table is of the stop under way: this says what the
-				// roll had not come to, as deploy --wait says what did
-				// not get the app.
-				err = fmt.Errorf("%w; %s; mictl up starts them all again", err, rollLeft(names, left))
+				// roll had not restarted, as deploy --wait says what did
+				// not get the app, and the up that ran them (a down of
+				// everything forgets its flags: a plain up may plan
+				// others, elsewhere).
+				err = fmt.Errorf("%w; %s; %s starts them all again", err, rollLeft(names, progress.notServing()), supervisor.LastUp(f))
 			}
 			if err != nil {
 				return fmt.Errorf("rolling restart: %w", err)
@@ -129,14 +131,11 @@ error: exit 2.`,
 }
 
 // rollLeft says which of names a rolling restart that a stop of every
-// instance interrupted had not come to (left): all of them when it was
-// still waiting its turn.
+// instance interrupted had not restarted (left: not come to, or stopped
+// and not started again): all of them when it was still waiting its turn.
 func rollLeft(names, left []string) string {
-	switch len(left) {
-	case len(names):
+	if len(left) == len(names) {
 		return "nothing was restarted"
-	case 0:
-		return "it was restarting the last of them"
 	}
 	return "not restarted: " + strings.Join(left, ", ")
 }

@@ -710,9 +710,15 @@ func UpCommand(f *state.File, name string, named bool) string {
 	case named:
 		return "mictl up"
 	case PlannedByLastUp(f, name):
-		return "mictl up " + strings.Join(f.UpArgs, " ")
+		return LastUp(f)
 	}
 	return "mictl up, once mictl.toml or its flags name " + name + ","
+}
+
+// LastUp is the last mictl up as f records it: with its planning flags,
+// which a plain up (mictl.toml alone) does not repeat.
+func LastUp(f *state.File) string {
+	return strings.TrimSpace("mictl up " + strings.Join(f.UpArgs, " "))
 }
 
 // upCommand is UpCommand for the named instance, from the state as this
