@@ -553,20 +553,7 @@ func TestAnUpBetweenAReloadsPlanAndItsStartKeepsItsInstance(t *testing.T) {
 // server the up had started, which ran on with no record naming it (and
 // an up whose start came after that failed: "not in the state").
 func TestAnUpBetweenAReloadsStopAndItsForgetKeepsItsInstance(t *testing.T) {
-	s := newSimSite(t, DefaultPolicy())
-	s.reload("instances = 2\n")
-	s.next("mi-1", StateReady)
-	s.next("mi-2", StateReady)
-	// The up's flags override the file, as planflags does.
-	flags := []string{"--instances=2"}
-	load := func(args []string) (*config.Config, []int, error) {
-		cfg, offsets, err := s.load(args)
-		if err == nil && slices.Equal(args, flags) {
-			cfg.Instances = 2
-		}
-		return cfg, offsets, err
-	}
-	s.write("instances = 1\n")
+	s, flags, load := twoRunningEditedToOne(t)
 	cfg, _, err := load(flags)
 	if err != nil {
 		t.Fatal(err)
@@ -589,20 +576,19 @@ func TestAnUpBetweenAReloadsStopAndItsForgetKeepsItsInstance(t *testing.T) {
 	}
 }
 
-// An `mictl up` with other planning flags that runs between a reload's
-// plan and its stop of the instances it removes (up --instances 2 beside
-// an edit to instances = 1, both running) keeps them running: the
-// reload plans again before it stops anything. It stopped mi-2 first,
-// and the plan made again then left it stopped, as a stopped instance
-// the configuration names is up's to start, and said "no change".
-func TestAnUpWithOtherFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.T) {
-	s := newSimSite(t, DefaultPolicy())
+// twoRunningEditedToOne runs mi-1 and mi-2, then edits mictl.toml to
+// instances = 1, and returns the planning flags of an up of both
+// (--instances=2) and a load of the file under which those flags
+// override it, as planflags does: an up that keeps mi-2 beside a reload
+// that removes it.
+func twoRunningEditedToOne(t *testing.T) (s *simSite, flags []string, load LoadConfig) {
+	t.Helper()
+	s = newSimSite(t, DefaultPolicy())
 	s.reload("instances = 2\n")
 	s.next("mi-1", StateReady)
 	s.next("mi-2", StateReady)
-	before := s.sup.Instances([]string{"mi-2"})["mi-2"].Server
-	flags := []string{"--instances=2"}
-	load := func(args []string) (*config.Config, []int, error) {
+	flags = []string{"--instances=2"}
+	load = func(args []string) (*config.Config, []int, error) {
 		cfg, offsets, err := s.load(args)
 		if err == nil && slices.Equal(args, flags) {
 			cfg.Instances = 2
@@ -610,6 +596,18 @@ func TestAnUpWithOtherFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.
 		return cfg, offsets, err
 	}
 	s.write("instances = 1\n")
+	return s, flags, load
+}
+
+// An `mictl up` with other planning flags that runs between a reload's
+// plan and its stop of the instances it removes (up --instances 2 beside
+// an edit to instances = 1, both running) keeps them running: the
+// reload plans again before it stops anything. It stopped mi-2 first,
+// and the plan made again then left it stopped, as a stopped instance
+// the configuration names is up's to start, and said "no change".
+func TestAnUpWithOtherFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.T) {
+	s, flags, load := twoRunningEditedToOne(t)
+	before := s.sup.Instances([]string{"mi-2"})["mi-2"].Server
 	t.Cleanup(func() { reloadAt = nil })
 	reloadAt = func(at string) {
 		if at != "planned" {
