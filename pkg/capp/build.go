@@ -243,7 +243,7 @@ func (in InboundSpec) render(seq string) (built, error) {
 	var params bytes.Buffer
 	fmt.Fprintf(&params, "        <parameter name=%q>%s</parameter>\n", param, port)
 	if param == "inbound.ws.port" {
-		fmt.Fprintf(&params, "        <parameter name=%q>%t</parameter>\n", wsUsePortOffset, in.UsePortOffset)
+		fmt.Fprintf(&params, "        <parameter name=%q>%t</parameter>\n", WSUsePortOffset, in.UsePortOffset)
 		fmt.Fprintf(&params, "        <parameter name=\"ws.client.side.broadcast.level\">0</parameter>\n")
 	}
 	return built{name, TypeInboundEndpoint, fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>

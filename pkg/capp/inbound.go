@@ -102,7 +102,9 @@ var portParams = map[string]OffsetRule{
 // Compiled at its first use (see identRE).
 var anyPortParam = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^inbound\.[A-Za-z0-9_.-]+\.port$`) })
 
-const wsUsePortOffset = "ws.use.port.offset"
+// WSUsePortOffset is a WebSocket endpoint's parameter that makes MI add
+// the server offset to its port.
+const WSUsePortOffset = "ws.use.port.offset"
 
 // placeholder is a value synapse's ResolverFactory resolves: its prefixes
 // are case-sensitive ($system:X is a literal, not a port), and the key is
@@ -148,7 +150,7 @@ func inboundsOf(artifact string, cfg synapseXML) ([]Inbound, error) {
 		if !ok {
 			continue
 		}
-		if name == "inbound.ws.port" && strings.EqualFold(params[wsUsePortOffset], "true") {
+		if name == "inbound.ws.port" && strings.EqualFold(params[WSUsePortOffset], "true") {
 			rule = OffsetAlways
 		}
 		in := Inbound{Artifact: artifact, Name: strings.TrimSpace(cfg.Name), Protocol: protocol,

@@ -268,9 +268,9 @@ func unshiftedHint(a, b Party) string {
 		// not its own.
 		noOffset, turnOn := ": MI never adds the offset to this endpoint's port (only HTTP(S) and WebSocket endpoints have an offset setting)", ""
 		switch a.offsetSwitch {
-		case "inbound.port_offset_enable":
+		case deployment.OffsetSwitchHTTP:
 			noOffset, turnOn = ": MI adds no offset to this HTTP(S) endpoint's port while [mediation] inbound.port_offset_enable is off", "turn it on, or "
-		case "ws.use.port.offset":
+		case deployment.OffsetSwitchWebSocket:
 			noOffset, turnOn = ": MI adds no offset to this WebSocket endpoint's port unless its ws.use.port.offset parameter is true", "set that in the CApp, or "
 		}
 		noOffset += ", so every instance binds it"

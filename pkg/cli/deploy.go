@@ -14,6 +14,7 @@ import (
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/declare"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
@@ -385,11 +386,11 @@ func unshiftedHint(app *capp.App, endpoint, file string, t *reconcile.Target) st
 			in = i
 		}
 	}
-	switch {
-	case in.Offset == capp.OffsetIfEnabled:
+	switch deployment.OffsetSwitch(in) {
+	case deployment.OffsetSwitchHTTP:
 		return fmt.Sprintf("fix: %s's port gets no offset: remove inbound.port_offset_enable = false (%s or the [[instance]] overrides; mictl then turns it on), or %s",
 			endpoint, t.Source.Path, one)
-	case strings.HasPrefix(in.Protocol, "ws"):
+	case deployment.OffsetSwitchWebSocket:
 		return fmt.Sprintf("fix: %s is a WebSocket endpoint: MI adds the offset to its port only when the endpoint's own ws.use.port.offset parameter is true; set it in the CApp and rebuild it, or %s", endpoint, one)
 	}
 	return fmt.Sprintf("fix: MI never adds the offset to %s's port (its kind of listener binds the port as written): give each instance its own copy of the app with its own port, or %s", endpoint, one)

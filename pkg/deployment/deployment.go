@@ -467,17 +467,28 @@ const SourceInboundPrefix = "synapse-configs/"
 // inboundExtra is the port in opens, named listener.
 func inboundExtra(listener string, in capp.Inbound, inboundOffset bool) ports.Extra {
 	shifted := in.Offset == capp.OffsetAlways || in.Offset == capp.OffsetIfEnabled && inboundOffset
-	return ports.Extra{Role: ports.RoleInbound, Name: listener, Base: in.Port, Shifted: shifted, OffsetSwitch: offsetSwitch(in)}
+	return ports.Extra{Role: ports.RoleInbound, Name: listener, Base: in.Port, Shifted: shifted, OffsetSwitch: OffsetSwitch(in)}
 }
 
-// offsetSwitch is the setting that makes MI add the offset to in's port
-// (see ports.Extra.OffsetSwitch).
-func offsetSwitch(in capp.Inbound) string {
+// The settings that make MI add the server offset to an inbound
+// endpoint's port (see OffsetSwitch).
+const (
+	// OffsetSwitchHTTP is [mediation] inbound.port_offset_enable, for
+	// HTTP(S) endpoints.
+	OffsetSwitchHTTP = "inbound.port_offset_enable"
+	// OffsetSwitchWebSocket is a WebSocket endpoint's own parameter.
+	OffsetSwitchWebSocket = capp.WSUsePortOffset
+)
+
+// OffsetSwitch is the setting that makes MI add the offset to in's port
+// (see ports.Extra.OffsetSwitch), "" when none does: the one place that
+// tells, for the plan's clash hints and deploy's alike.
+func OffsetSwitch(in capp.Inbound) string {
 	switch {
 	case in.Offset == capp.OffsetIfEnabled:
-		return "inbound.port_offset_enable"
+		return OffsetSwitchHTTP
 	case strings.HasPrefix(in.Protocol, "ws"):
-		return "ws.use.port.offset"
+		return OffsetSwitchWebSocket
 	}
 	return ""
 }
