@@ -53,7 +53,12 @@ MI's /healthz 500 (and under "faulty_capps" with -o json): Kubernetes
 never calls the pods ready, Docker marks the container unhealthy, systemd
 notices nothing. An inbound endpoint port MI resolves only at run time
 ($SYSTEM:, $FILE:) is named on stderr too (and under "runtime_ports", as
-check-conflicts lists it): the export cannot expose it.
+check-conflicts lists it): the export cannot expose it. Every other note
+on stderr is under a key of its own with -o json too, each with its
+"message": "environment", "up_flags", "restart_policy", "shipped_capps",
+"shipped_inbound_endpoints", "server_side_apply" and, for systemd,
+"unprepared_homes" and "java_home_unset" (null or empty when there is
+nothing to say; every export has every key).
 
 JVM settings are not in mictl.toml: they are the environment (JAVA_HOME,
 JAVA_OPTS, JVM_MEM_OPTS, JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS) 'mictl up'
@@ -113,9 +118,9 @@ func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what strin
 // (restarts says how the export's engine restarts a server), and which
 // inbound endpoint ports MI resolves only at run time (runTime says what
 // the export does without them: the four ports and those planned are all
-// it exposes). The run-time ports and the faulty CApps are findings -o
-// json keeps as well: a script reading only stdout must not export
-// pods that never become ready unwarned.
+// it exposes). What it says are findings -o json keeps as well: a script
+// reading only stdout must not export pods that never become ready, nor
+// settings other than those that run, unwarned.
 func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy string) (*export.Input, exportFindings, error) {
 	in, err := export.FromTarget(p.Target, export.Options{
 		CApps: func(name string) []string {
@@ -130,34 +135,103 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 	if err != nil {
 		return nil, exportFindings{}, err
 	}
-	notes := slices.Concat(in.EnvNotes(), runTimePortNotes(p.Target, runTime))
+	found := exportFindings{RunTime: runTimePorts(p.Target), Environment: in.EnvNotes(), UpFlags: []exportNote{}}
+	for _, n := range found.Environment {
+		fmt.Fprintf(streams.ErrOut, "note: %s\n", n.Message)
+	}
+	for _, n := range runTimePortNotes(p.Target, runTime) {
+		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
+	}
 	if reconcile.AnyActive(p.state) {
 		// What runs was planned with the last up's flags over the file:
 		// an export of the file alone describes other instances.
-		notes = append(notes, daemon.NotAsRunning(p.Config, p.Config.File, p.state.UpArgs)...)
+		for _, n := range daemon.NotAsRunning(p.Config, p.Config.File, p.state.UpArgs) {
+			found.UpFlags = append(found.UpFlags, noted(streams, n))
+		}
 		if asked := ownRestartPolicy(p); asked != "" {
-			notes = append(notes, fmt.Sprintf("the instances run with %s (their daemon's), a restart policy the export does not carry: %s", asked, restarts))
+			found.RestartPolicy = &restartPolicyNote{Flags: asked,
+				exportNote: noted(streams, fmt.Sprintf("the instances run with %s (their daemon's), a restart policy the export does not carry: %s", asked, restarts))}
 		}
 	}
-	for _, n := range notes {
-		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
-	}
-	found := exportFindings{RunTime: runTimePorts(p.Target), FaultyCApps: faultyCApps(in, unhealthy)}
+	found.FaultyCApps = faultyCApps(in, unhealthy)
 	for _, f := range found.FaultyCApps {
 		fmt.Fprintf(streams.ErrOut, "warning: %s\n", f.Message)
 	}
 	return in, found, nil
 }
 
-// exportFindings are what an export warns or notes of its input that
-// -o json keeps beside the files, under the names check-conflicts and
-// inspect give them.
+// exportFindings are what an export warns or notes of its input, which
+// -o json keeps beside the files: every key whatever the export's kind,
+// a list empty and a single note null when there is nothing to say, the
+// names check-conflicts and inspect give them where they have one.
 type exportFindings struct {
 	// RunTime are the inbound endpoint ports MI resolves only at run
 	// time, which the export cannot expose (check-conflicts' runtime_ports).
 	RunTime []instanceRunTimePort `json:"runtime_ports"`
 	// FaultyCApps are the CApps MI deploys as faulty.
 	FaultyCApps []faultyCApp `json:"faulty_capps"`
+	// Environment says where the environment carried (the instances'
+	// records) differs from the one this shell gives.
+	Environment []export.EnvNote `json:"environment"`
+	// UpFlags are the last up's flags that planned what runs otherwise
+	// than this export plans it.
+	UpFlags []exportNote `json:"up_flags"`
+	// RestartPolicy is the supervising daemon's own, which the export
+	// does not carry.
+	RestartPolicy *restartPolicyNote `json:"restart_policy"`
+	// ShippedCApps and ShippedInbounds are the CApps and inbound
+	// endpoint files the distribution ships, which the export carried or
+	// left out (systemd's units run the homes, which have them: null).
+	ShippedCApps    *shippedNote `json:"shipped_capps"`
+	ShippedInbounds *shippedNote `json:"shipped_inbound_endpoints"`
+	// ServerSideApply names the Kubernetes files too large for a
+	// client-side kubectl apply.
+	ServerSideApply *filesNote `json:"server_side_apply"`
+	// UnpreparedHomes names the instances with no home for systemd's
+	// units to run yet.
+	UnpreparedHomes *instancesNote `json:"unprepared_homes"`
+	// JavaHomeUnset says that no unit has a JAVA_HOME, without which
+	// MI's start script refuses to start.
+	JavaHomeUnset *exportNote `json:"java_home_unset"`
+}
+
+// exportNote is a note an export gives on stderr, as it gives it.
+type exportNote struct {
+	Message string `json:"message"`
+}
+
+// noted prints message as a note on stderr, and returns it for -o json.
+func noted(streams *IOStreams, message string) exportNote {
+	fmt.Fprintf(streams.ErrOut, "note: %s\n", message)
+	return exportNote{Message: message}
+}
+
+// restartPolicyNote is ownRestartPolicy's flags and the note of them.
+type restartPolicyNote struct {
+	Flags string `json:"flags"`
+	exportNote
+}
+
+// shippedNote is what noteShipped says of the distribution's CApps or
+// inbound endpoint files: where it keeps them, the files (absolute),
+// and whether the export carried them.
+type shippedNote struct {
+	From    string   `json:"from"`
+	Files   []string `json:"files"`
+	Carried bool     `json:"carried"`
+	exportNote
+}
+
+// filesNote is a note of some of the export's files (absolute).
+type filesNote struct {
+	Files []string `json:"files"`
+	exportNote
+}
+
+// instancesNote is a note of some of the instances.
+type instancesNote struct {
+	Instances []string `json:"instances"`
+	exportNote
 }
 
 // faultyCApp is a CApp MI deploys as faulty and the instances that run it.
@@ -252,11 +326,7 @@ func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
 			files[i] = export.File{Path: absolute(f.Path), What: f.What}
 		}
 		r.Files = files
-		removed := []string{}
-		for _, path := range r.Removed {
-			removed = append(removed, absolute(path))
-		}
-		r.Removed = removed
+		r.Removed = absolutes(r.Removed)
 		return writeJSON(streams.Out, r)
 	}
 	rows := make([][]string, len(r.Files))
@@ -297,6 +367,16 @@ func writeExportDir(streams *IOStreams, o *exportOptions, kind string, files []e
 		r.Files = append(r.Files, export.File{Path: filepath.Join(o.out, filepath.FromSlash(f.Path)), What: f.What})
 	}
 	return printExport(streams, o, r)
+}
+
+// absolutes is each of paths made absolute (empty, not nil, for none:
+// -o json lists it).
+func absolutes(paths []string) []string {
+	out := []string{}
+	for _, p := range paths {
+		out = append(out, absolute(p))
+	}
+	return out
 }
 
 // inDir is each of paths (relative, '/' separators) under dir.
@@ -408,39 +488,46 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 			return err
 		}
 		if o.k8s.CAppsInImage {
-			noteShipped(streams, in, "left out", "--capps-in-image: the image has them", "--capps-in-image: the image has them")
+			noteShipped(streams, &found, in, false, "--capps-in-image: the image has them", "--capps-in-image: the image has them")
 		} else {
-			noteShipped(streams, in, "carried", "each a ConfigMap mounted into carbonapps/, as a declared CApp", "one ConfigMap, each file mounted into their directory")
+			noteShipped(streams, &found, in, true, "each a ConfigMap mounted into carbonapps/, as a declared CApp", "one ConfigMap, each file mounted into their directory")
 		}
 		next := "kubectl apply -k " + shellWord(o.out)
 		if large := kubernetes.NeedsServerSideApply(files); len(large) > 0 {
 			next = "kubectl apply --server-side -k " + shellWord(o.out)
-			fmt.Fprintf(streams.ErrOut, "note: %s too large for a client-side kubectl apply (it copies each object into a 256 KiB annotation): apply with --server-side\n", strings.Join(large, ", "))
+			found.ServerSideApply = &filesNote{Files: absolutes(inDir(o.out, large)),
+				exportNote: noted(streams, strings.Join(large, ", ")+" too large for a client-side kubectl apply (it copies each object into a 256 KiB annotation): apply with --server-side")}
 		}
 		return writeExportDir(streams, &o.exportOptions, kubernetes.Kind, files, 0o700, next, found)
 	})
 }
 
-// noteShipped says what an export did (done) with the CApps the
+// noteShipped says whether an export carried or left out the CApps the
 // distribution ships in its carbonapps/ and the inbound endpoints it
-// keeps as synapse files, and how: not in mictl.toml, yet every instance
-// runs them (its home is a clone of the distribution), and MI's image
-// lacks them.
-func noteShipped(streams *IOStreams, in *export.Input, done, cappsHow, inboundsHow string) {
-	note := func(what string, files []string, how string) {
-		if len(files) > 0 {
-			fmt.Fprintf(streams.ErrOut, "note: %s %s: %s (%s)\n", done, what, strings.Join(files, ", "), how)
-		}
+// keeps as synapse files, and how, on stderr and in found: not in
+// mictl.toml, yet every instance runs them (its home is a clone of the
+// distribution), and MI's image lacks them.
+func noteShipped(streams *IOStreams, found *exportFindings, in *export.Input, carried bool, cappsHow, inboundsHow string) {
+	done := "carried"
+	if !carried {
+		done = "left out"
 	}
-	var capps, inbounds []string
+	note := func(what, from string, names, paths []string, how string) *shippedNote {
+		if len(names) == 0 {
+			return nil
+		}
+		return &shippedNote{From: absolute(from), Files: absolutes(paths), Carried: carried,
+			exportNote: noted(streams, fmt.Sprintf("%s %s: %s (%s)", done, what, strings.Join(names, ", "), how))}
+	}
+	var capps, cappPaths, inbounds, inboundPaths []string
 	for _, c := range in.Shipped {
-		capps = append(capps, c.File)
+		capps, cappPaths = append(capps, c.File), append(cappPaths, c.Path)
 	}
 	for _, f := range in.Inbounds {
-		inbounds = append(inbounds, f.File)
+		inbounds, inboundPaths = append(inbounds, f.File), append(inboundPaths, f.Path)
 	}
-	note("the CApps the distribution ships in "+in.ShippedFrom+", which every instance runs", capps, cappsHow)
-	note("the inbound endpoints the distribution keeps as synapse files in "+in.InboundsFrom+", which every instance deploys", inbounds, inboundsHow)
+	found.ShippedCApps = note("the CApps the distribution ships in "+in.ShippedFrom+", which every instance runs", in.ShippedFrom, capps, cappPaths, cappsHow)
+	found.ShippedInbounds = note("the inbound endpoints the distribution keeps as synapse files in "+in.InboundsFrom+", which every instance deploys", in.InboundsFrom, inbounds, inboundPaths, inboundsHow)
 }
 
 // carbonHomeHelp is --carbon-home's: its default comes from --image
@@ -517,7 +604,7 @@ func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) e
 	if err != nil {
 		return err
 	}
-	warnUnprepared(streams, in)
+	warnUnprepared(streams, &found, in)
 	systemctl := "sudo systemctl"
 	if o.user {
 		systemctl = "systemctl --user"
@@ -540,8 +627,10 @@ func currentUser() (name, group string, err error) {
 	return u.Username, g.Name, nil
 }
 
-// warnUnprepared says which homes the units need before they can start.
-func warnUnprepared(streams *IOStreams, in *export.Input) {
+// warnUnprepared says which homes the units need before they can start,
+// and whether they lack the JAVA_HOME MI's start script needs, on stderr
+// and in found.
+func warnUnprepared(streams *IOStreams, found *exportFindings, in *export.Input) {
 	var missing []string
 	for _, inst := range in.Instances {
 		if _, err := os.Stat(filepath.Join(inst.Launch.Home, home.StartScript)); err != nil {
@@ -549,7 +638,8 @@ func warnUnprepared(streams *IOStreams, in *export.Input) {
 		}
 	}
 	if len(missing) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: no home prepared yet for %s: run mictl generate before starting the units\n", strings.Join(missing, ", "))
+		found.UnpreparedHomes = &instancesNote{Instances: missing,
+			exportNote: noted(streams, fmt.Sprintf("no home prepared yet for %s: run mictl generate before starting the units", strings.Join(missing, ", ")))}
 	}
 	hasJava := func(inst export.Instance) bool {
 		return slices.ContainsFunc(inst.Launch.Env, func(kv string) bool { return strings.HasPrefix(kv, "JAVA_HOME=") })
@@ -559,7 +649,8 @@ func warnUnprepared(streams *IOStreams, in *export.Input) {
 		if slices.ContainsFunc(in.Instances, func(inst export.Instance) bool { return inst.Recorded }) {
 			how = "start the instances with it set (mictl down, then mictl up) and export again"
 		}
-		fmt.Fprintln(streams.ErrOut, "note: JAVA_HOME is not set: MI's start script refuses to start without it; "+how)
+		n := noted(streams, "JAVA_HOME is not set: MI's start script refuses to start without it; "+how)
+		found.JavaHomeUnset = &n
 	}
 }
 
@@ -626,7 +717,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 		return err
 	}
 	filesDir := filepath.Join(filepath.Dir(o.out), o.compose.FilesDir)
-	noteShipped(streams, in, "carried", "each mounted into carbonapps/ from "+filepath.Join(filesDir, "capps")+"/, as a declared CApp",
+	noteShipped(streams, &found, in, true, "each mounted into carbonapps/ from "+filepath.Join(filesDir, "capps")+"/, as a declared CApp",
 		"each mounted into their directory from "+filepath.Join(filesDir, compose.InboundsDir)+"/")
 	if err := checkComposeFile(o.out, o.force); err != nil {
 		return err

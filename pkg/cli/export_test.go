@@ -17,6 +17,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/export/compose"
+	"github.com/mictl/mictl/pkg/export/exporttest"
 	"github.com/mictl/mictl/pkg/export/kubernetes"
 	"github.com/mictl/mictl/pkg/export/systemd"
 	"github.com/mictl/mictl/pkg/jsonschematest"
@@ -635,4 +636,119 @@ func TestExportNextStepQuotesItsPath(t *testing.T) {
 			t.Errorf("%s: exit %d, said:\n%s\nwant %q", strings.Join(tc.args, " "), code, errOut, tc.next)
 		}
 	}
+}
+
+// Every note an export gives on stderr is in -o json too, under a key of
+// its own that every kind of export has (null or empty where it says
+// nothing): a script reading stdout alone exported settings other than
+// those that run, dropped a restart policy, left CApps out or started
+// units without homes, unwarned.
+func TestExportJSONKeepsEveryNote(t *testing.T) {
+	dir := inTempDir(t)
+	if code, _, errOut := runExport(t, "sim", "dist", "dist"); code != exitcode.OK {
+		t.Fatalf("sim dist: exit %d: %s", code, errOut)
+	}
+	// Shipped: a CApp too large for a client-side kubectl apply, and an
+	// inbound endpoint kept as a synapse file.
+	exporttest.CApp(t, filepath.Join(dir, "dist", "repository", "deployment", "server", "carbonapps"), "Big_1.0.0.car", 200<<10)
+	writeFile(t, filepath.Join(dir, "dist", "repository", "deployment", "server", "synapse-configs", "default", "inbound-endpoints", "LegacyIn.xml"),
+		`<inboundEndpoint xmlns="http://ws.apache.org/ns/synapse" name="LegacyIn" protocol="http" sequence="main">
+  <parameters><parameter name="inbound.http.port">7075</parameter></parameters>
+</inboundEndpoint>
+`)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 1\nmi_home = \"dist\"\n")
+	// What an up --offset-method flag from a shell with JAVA_OPTS=-Xmx2g
+	// and no JAVA_HOME left supervised by a daemon started with
+	// --restart never; this shell has another JAVA_OPTS.
+	store, err := state.Open(filepath.Join(dir, "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(&state.File{Version: state.SchemaVersion, UpArgs: []string{"--offset-method", "flag"},
+		Daemon:    &state.Daemon{Args: []string{"--restart", "never"}},
+		Instances: []state.Instance{{Name: "mi-1", Offset: 10, State: state.StateBackoff, Env: []string{"JAVA_OPTS=-Xmx2g"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("JAVA_OPTS", "-Xmx1g")
+	t.Setenv("JAVA_HOME", "")
+	os.Unsetenv("JAVA_HOME")
+
+	for _, c := range []struct {
+		args []string
+		// the keys that hold a note; every other note key is null or empty
+		notes []string
+	}{
+		{[]string{"kubernetes", "--out", "k8s"}, []string{"environment", "up_flags", "restart_policy", "shipped_capps", "shipped_inbound_endpoints", "server_side_apply"}},
+		{[]string{"kubernetes", "--out", "k8s-in-image", "--capps-in-image"}, []string{"environment", "up_flags", "restart_policy", "shipped_capps", "shipped_inbound_endpoints"}},
+		{[]string{"compose", "--out", "compose.yaml"}, []string{"environment", "up_flags", "restart_policy", "shipped_capps", "shipped_inbound_endpoints"}},
+		{[]string{"systemd", "--user", "--out", "units"}, []string{"environment", "up_flags", "restart_policy", "unprepared_homes", "java_home_unset"}},
+	} {
+		what := "export " + strings.Join(c.args, " ")
+		code, out, errOut := runExport(t, append(append([]string{"export"}, c.args...), "-o", "json")...)
+		if code != exitcode.OK {
+			t.Fatalf("%s: exit %d: %s", what, code, errOut)
+		}
+		jsonschematest.Validate(t, "export", []byte(out))
+		var r map[string]any
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, out)
+		}
+		// Each note on stderr is a message in the JSON, under its key.
+		messages := map[string]string{} // message: key
+		for key, v := range r {
+			for _, m := range messagesIn(v) {
+				messages[m] = key
+			}
+		}
+		said := map[string]bool{}
+		for line := range strings.Lines(errOut) {
+			if note, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "note: "); ok {
+				if key, ok := messages[note]; !ok {
+					t.Errorf("%s: -o json lacks the note %q:\n%s", what, note, out)
+				} else {
+					said[key] = true
+				}
+			}
+		}
+		for _, key := range []string{"environment", "up_flags", "restart_policy", "shipped_capps", "shipped_inbound_endpoints", "server_side_apply", "unprepared_homes", "java_home_unset"} {
+			v, ok := r[key]
+			if !ok {
+				t.Errorf("%s: -o json has no %q", what, key)
+			}
+			if want := slices.Contains(c.notes, key); said[key] != want || (v != nil && len(messagesIn(v)) > 0) != want {
+				t.Errorf("%s: %q is %v, noted on stderr %v; want a note %v", what, key, v, said[key], want)
+			}
+		}
+		if shipped, _ := r["shipped_capps"].(map[string]any); shipped != nil {
+			car := filepath.Join(dir, "dist", "repository", "deployment", "server", "carbonapps", "Big_1.0.0.car")
+			if files, _ := shipped["files"].([]any); len(files) != 1 || files[0] != car || shipped["carried"] != !slices.Contains(c.args, "--capps-in-image") {
+				t.Errorf("%s: shipped_capps %v; want %s, carried unless --capps-in-image", what, shipped, car)
+			}
+		}
+		if env, _ := r["environment"].([]any); len(env) == 1 {
+			want := `[map[exported:-Xmx2g this_shell:-Xmx1g variable:JAVA_OPTS]]`
+			if got := fmt.Sprint(env[0].(map[string]any)["variables"]); got != want {
+				t.Errorf("%s: environment's variables %s, want %s", what, got, want)
+			}
+		}
+	}
+}
+
+// messagesIn is every "message" in v, a value decoded from JSON.
+func messagesIn(v any) []string {
+	var out []string
+	switch v := v.(type) {
+	case map[string]any:
+		if m, ok := v["message"].(string); ok {
+			out = append(out, m)
+		}
+		for _, e := range v {
+			out = append(out, messagesIn(e)...)
+		}
+	case []any:
+		for _, e := range v {
+			out = append(out, messagesIn(e)...)
+		}
+	}
+	return out
 }

@@ -343,17 +343,31 @@ func captured(env []string) []string {
 	return out
 }
 
+// EnvNote is one distinct difference between the environment an export
+// carries and the one this mictl captured: the instances it concerns,
+// each variable that differs, and the note stderr gives of it (-o json
+// keeps all three).
+type EnvNote struct {
+	Instances []string      `json:"instances"`
+	Variables []EnvVariable `json:"variables"`
+	Message   string        `json:"message"`
+}
+
+// EnvVariable is a variable whose value the export carries (Exported)
+// differs from this shell's (ThisShell); nil where it is unset.
+type EnvVariable struct {
+	Variable  string  `json:"variable"`
+	Exported  *string `json:"exported"`
+	ThisShell *string `json:"this_shell"`
+}
+
 // EnvNotes say, for the instances whose recorded environment the export
 // carries where this mictl captured another, which settings win and how
 // to change them: one note per distinct difference, naming its
-// instances.
-func (in *Input) EnvNotes() []string {
-	type diff struct {
-		names []string
-		text  string
-	}
-	var diffs []*diff
-	byText := map[string]*diff{}
+// instances (none: empty, not nil, as -o json lists it).
+func (in *Input) EnvNotes() []EnvNote {
+	notes := []EnvNote{}
+	var texts []string // each note's envDiffText
 	var fresh []string
 	for _, inst := range in.Instances {
 		if !inst.Recorded {
@@ -362,31 +376,31 @@ func (in *Input) EnvNotes() []string {
 		if inst.Here == nil {
 			continue
 		}
-		text := envDiff(captured(inst.Launch.Env), inst.Here)
-		d, ok := byText[text]
-		if !ok {
-			d = &diff{text: text}
-			byText[text] = d
-			diffs = append(diffs, d)
+		vars := envDiff(captured(inst.Launch.Env), inst.Here)
+		text := envDiffText(vars)
+		i := slices.Index(texts, text)
+		if i < 0 {
+			i = len(notes)
+			texts = append(texts, text)
+			notes = append(notes, EnvNote{Variables: vars})
 		}
-		d.names = append(d.names, inst.Name)
+		notes[i].Instances = append(notes[i].Instances, inst.Name)
 	}
-	var notes []string
-	for _, d := range diffs {
-		note := fmt.Sprintf("the export carries the environment %s %s started with (recorded by mictl up), not this shell's: %s; "+
+	for i, n := range notes {
+		n.Message = fmt.Sprintf("the export carries the environment %s %s started with (recorded by mictl up), not this shell's: %s; "+
 			"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again",
-			listNames(d.names), wasOrWere(len(d.names)), d.text)
+			listNames(n.Instances), wasOrWere(len(n.Instances)), texts[i])
 		if len(fresh) > 0 {
-			note += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", listNames(fresh), getsOrGet(len(fresh)))
+			n.Message += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", listNames(fresh), getsOrGet(len(fresh)))
 		}
-		notes = append(notes, note)
+		notes[i] = n
 	}
 	return notes
 }
 
-// envDiff names each variable that differs between carried and here,
-// with its value in each ("unset" when it has none).
-func envDiff(carried, here []string) string {
+// envDiff is each variable that differs between carried and here, by
+// name.
+func envDiff(carried, here []string) []EnvVariable {
 	values := func(env []string) map[string]string {
 		m := map[string]string{}
 		for _, kv := range env {
@@ -406,26 +420,42 @@ func envDiff(carried, here []string) string {
 		}
 	}
 	slices.Sort(keys)
-	show := func(m map[string]string, k string) string {
-		v, ok := m[k]
-		if !ok {
+	value := func(m map[string]string, k string) *string {
+		if v, ok := m[k]; ok {
+			return &v
+		}
+		return nil
+	}
+	var out []EnvVariable
+	for _, k := range keys {
+		cv, hv := value(c, k), value(h, k)
+		if cv != nil && hv != nil && *cv == *hv {
+			continue
+		}
+		out = append(out, EnvVariable{Variable: k, Exported: cv, ThisShell: hv})
+	}
+	return out
+}
+
+// envDiffText names each of vars with its value in each ("unset" when it
+// has none), as the note says it.
+func envDiffText(vars []EnvVariable) string {
+	show := func(v *string) string {
+		switch {
+		case v == nil:
 			return "unset"
+		case *v == "" || strings.ContainsAny(*v, " \t\"'"):
+			return strconv.Quote(*v)
 		}
-		if v == "" || strings.ContainsAny(v, " \t\"'") {
-			return strconv.Quote(v)
-		}
-		return v
+		return *v
 	}
 	var parts []string
-	for _, k := range keys {
-		if cv, ok := c[k]; ok {
-			if hv, ok := h[k]; ok && hv == cv {
-				continue
-			}
-			parts = append(parts, fmt.Sprintf("%s=%s (this shell: %s)", k, show(c, k), show(h, k)))
-		} else {
-			parts = append(parts, fmt.Sprintf("%s unset (this shell: %s)", k, show(h, k)))
+	for _, v := range vars {
+		if v.Exported == nil {
+			parts = append(parts, fmt.Sprintf("%s unset (this shell: %s)", v.Variable, show(v.ThisShell)))
+			continue
 		}
+		parts = append(parts, fmt.Sprintf("%s=%s (this shell: %s)", v.Variable, show(v.Exported), show(v.ThisShell)))
 	}
 	return strings.Join(parts, ", ")
 }

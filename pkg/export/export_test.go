@@ -157,13 +157,30 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 		`JAVA_HOME=/opt/jdk21 (this shell: /opt/other), JAVA_OPTS="-Desb.debug=true -Xmx2g" (this shell: unset), JVM_MEM_OPTS="-Xms256m -Xmx2048m -D` + ports.JMXPortProperty + `=9999" (this shell: unset); ` +
 		`to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again ` +
 		`(mi-2 and mi-3, with no environment recorded of a run, get this shell's)`
-	if len(notes) != 1 || notes[0] != want {
-		t.Errorf("notes:\n%q\nwant\n%q", notes, want)
+	if len(notes) != 1 || notes[0].Message != want {
+		t.Fatalf("notes:\n%+v\nwant\n%q", notes, want)
+	}
+	// The same, for -o json: the instances, and each variable with both
+	// values (nil where unset).
+	str := func(v *string) string {
+		if v == nil {
+			return "<unset>"
+		}
+		return *v
+	}
+	var vars []string
+	for _, v := range notes[0].Variables {
+		vars = append(vars, v.Variable+": "+str(v.Exported)+" | "+str(v.ThisShell))
+	}
+	wantVars := []string{"JAVA_HOME: /opt/jdk21 | /opt/other", "JAVA_OPTS: -Desb.debug=true -Xmx2g | <unset>",
+		"JVM_MEM_OPTS: -Xms256m -Xmx2048m -D" + ports.JMXPortProperty + "=9999 | <unset>"}
+	if !slices.Equal(notes[0].Instances, []string{"mi-1"}) || !slices.Equal(vars, wantVars) {
+		t.Errorf("note of %q: variables %q; want mi-1's %q", notes[0].Instances, vars, wantVars)
 	}
 	// The same environment in the shell: nothing to say.
 	target = exporttest.Target(t, dir, exporttest.Case{Name: "env", TOML: "instances = 1\n", Env: ran[:3], Offsets: []int{10}})
 	if in, err = export.FromTarget(target, export.Options{Current: current}); err != nil || in.Instances[0].Here != nil || len(in.EnvNotes()) != 0 {
-		t.Errorf("the shell as recorded: err %v, notes %q", err, in.EnvNotes())
+		t.Errorf("the shell as recorded: err %v, notes %+v", err, in.EnvNotes())
 	}
 }
 
