@@ -236,6 +236,8 @@ type instancesNote struct {
 
 // faultyCApp is a CApp MI deploys as faulty and the instances that run it.
 type faultyCApp struct {
+	// File is the .car, absolute as every path -o json gives (a shipped
+	// one's is under mi_home, which mictl.toml may give relative).
 	File      string   `json:"file"`
 	ID        string   `json:"id"`
 	Instances []string `json:"instances"`
@@ -272,7 +274,7 @@ func faultyCApps(in *export.Input, unhealthy string) []faultyCApp {
 	}
 	out := make([]faultyCApp, len(order))
 	for i, ce := range order {
-		out[i] = faultyCApp{File: ce.Path, ID: ce.App.ID(), Instances: names[ce.Path], Faulty: ce.Error(),
+		out[i] = faultyCApp{File: absolute(ce.Path), ID: ce.App.ID(), Instances: names[ce.Path], Faulty: ce.Error(),
 			Message: fmt.Sprintf("MI deploys %s as faulty on %s (its artifacts fail to deploy): %s; MI's /healthz answers 500 while it is deployed, so %s",
 				ce.App.ID(), strings.Join(names[ce.Path], ", "), ce.Error(), unhealthy)}
 	}

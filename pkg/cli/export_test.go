@@ -300,6 +300,40 @@ capps = ["build/broken_1.0.0.car"]
 	}
 }
 
+// A faulty CApp the distribution ships is in the image --capps-in-image
+// names, and warned of as a declared one is, its file absolute in -o json
+// as every path there (mi_home relative to mictl.toml gave a relative
+// one).
+func TestExportsWarnOfAFaultyShippedCApp(t *testing.T) {
+	dir := inTempDir(t)
+	if code, _, errOut := runExport(t, "sim", "dist", "dist"); code != exitcode.OK {
+		t.Fatalf("sim dist: exit %d: %s", code, errOut)
+	}
+	car := filepath.Join(dir, writeCar(t, dir, "dist/repository/deployment/server/carbonapps/broken_1.0.0.car", capp.Spec{Name: "broken", APIs: []capp.APISpec{{Context: "/broken"}}, Faulty: true}))
+	writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 2\nmi_home = \"dist\"\n")
+	for _, args := range [][]string{
+		{"kubernetes", "--out", "k8s", "--capps-in-image"},
+		{"kubernetes", "--out", "k8s"},
+		{"compose", "--out", "compose.yaml"},
+		{"systemd", "--user", "--out", "units"},
+	} {
+		what := "export " + strings.Join(args, " ")
+		code, out, errOut := runExport(t, append(append([]string{"export"}, args...), "-o", "json")...)
+		if code != exitcode.OK {
+			t.Fatalf("%s: exit %d: %s", what, code, errOut)
+		}
+		if !strings.Contains(errOut, "warning: MI deploys broken_1.0.0 as faulty on mi-1, mi-2 (its artifacts fail to deploy): ") {
+			t.Errorf("%s said:\n%s\nwant a warning of broken_1.0.0", what, errOut)
+		}
+		var r struct {
+			Faulty []struct{ File string } `json:"faulty_capps"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.Faulty) != 1 || r.Faulty[0].File != car {
+			t.Errorf("%s -o json: faulty_capps %+v (%v), want the one file %s", what, r.Faulty, err, car)
+		}
+	}
+}
+
 func TestExportSystemdNotesUnpreparedHomes(t *testing.T) {
 	inTempDir(t)
 	code, out, errOut := runExport(t, "export", "systemd", "--out", "units")
