@@ -80,7 +80,8 @@ name (split on '.', '_' and '-') holds one of
 ` + export.SecretWordsText + `,
 or two adjacent segments together are one, or a segment is "pass", or the
 last is "key": -Djavax.net.ssl.keyStorePassword, -Ddb.pwd, -Dapi.key,
--Ddb.pass, -Dencryption.key. -Dkey.store.type is no secret.`,
+-Ddb.pass, -Dencryption.key. -Dkey.store.type is no secret. Where stderr
+(and -o json) shows a JVM setting, such a property's value reads <hidden>.`,
 		Example: `  mictl export kubernetes --out deploy/k8s --namespace integration
   mictl export systemd --out deploy/systemd
   mictl export compose --out deploy/compose.yaml`,

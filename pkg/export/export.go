@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
@@ -197,14 +198,53 @@ func SecretProperty(name string) bool {
 // where only its owner reads it: a 0600 file, a Kubernetes Secret.
 func HoldsSecret(kv string) bool {
 	_, value, _ := strings.Cut(kv, "=")
-	for _, word := range strings.Fields(value) {
-		if name, ok := strings.CutPrefix(word, "-D"); ok {
-			if name, _, _ = strings.Cut(name, "="); SecretProperty(name) {
-				return true
-			}
-		}
+	return slices.ContainsFunc(strings.Fields(value), func(word string) bool {
+		_, secret := secretSetting(word)
+		return secret
+	})
+}
+
+// secretSetting reports whether word, one word of a JVM setting, sets a
+// -D property whose name says it is a secret (SecretProperty), and
+// returns that name.
+func secretSetting(word string) (name string, secret bool) {
+	name, ok := strings.CutPrefix(word, "-D")
+	if !ok {
+		return "", false
 	}
-	return false
+	name, _, _ = strings.Cut(name, "=")
+	return name, SecretProperty(name)
+}
+
+// hiddenValue stands for the value of a -D property named for a secret where
+// an export shows a JVM setting: on stderr and in -o json, which more
+// than the setting's owner may read (a terminal, a CI log).
+const hiddenValue = "<hidden>"
+
+// hideSecrets is value, a JVM setting, with the value of each -D property
+// named for a secret (secretSetting) shown as hiddenValue, and every other
+// character as it was.
+func hideSecrets(value string) string {
+	var b strings.Builder
+	for value != "" {
+		start := strings.IndexFunc(value, func(r rune) bool { return !unicode.IsSpace(r) })
+		if start < 0 {
+			start = len(value)
+		}
+		b.WriteString(value[:start])
+		value = value[start:]
+		end := strings.IndexFunc(value, unicode.IsSpace)
+		if end < 0 {
+			end = len(value)
+		}
+		word := value[:end]
+		value = value[end:]
+		if name, secret := secretSetting(word); secret && strings.Contains(word, "=") {
+			word = "-D" + name + "=" + hiddenValue
+		}
+		b.WriteString(word)
+	}
+	return b.String()
 }
 
 // CApp is a Carbon Application (.car) an instance runs, read whole.
@@ -354,7 +394,8 @@ type EnvNote struct {
 }
 
 // EnvVariable is a variable whose value the export carries (Exported)
-// differs from this shell's (ThisShell); nil where it is unset.
+// differs from this shell's (ThisShell); nil where it is unset. The value
+// of a -D property named for a secret is hiddenValue in both.
 type EnvVariable struct {
 	Variable  string  `json:"variable"`
 	Exported  *string `json:"exported"`
@@ -426,13 +467,21 @@ func envDiff(carried, here []string) []EnvVariable {
 		}
 		return nil
 	}
+	shown := func(v *string) *string {
+		if v == nil {
+			return nil
+		}
+		h := hideSecrets(*v)
+		return &h
+	}
 	var out []EnvVariable
 	for _, k := range keys {
 		cv, hv := value(c, k), value(h, k)
 		if cv != nil && hv != nil && *cv == *hv {
 			continue
 		}
-		out = append(out, EnvVariable{Variable: k, Exported: cv, ThisShell: hv})
+		// Told apart by their values, shown without their secrets.
+		out = append(out, EnvVariable{Variable: k, Exported: shown(cv), ThisShell: shown(hv)})
 	}
 	return out
 }
@@ -451,11 +500,15 @@ func envDiffText(vars []EnvVariable) string {
 	}
 	var parts []string
 	for _, v := range vars {
-		if v.Exported == nil {
+		switch {
+		case v.Exported == nil:
 			parts = append(parts, fmt.Sprintf("%s unset (this shell: %s)", v.Variable, show(v.ThisShell)))
-			continue
+		case v.ThisShell != nil && *v.ThisShell == *v.Exported:
+			// They differ where hideSecrets hid them.
+			parts = append(parts, fmt.Sprintf("%s=%s (this shell: the same but for a hidden value)", v.Variable, show(v.Exported)))
+		default:
+			parts = append(parts, fmt.Sprintf("%s=%s (this shell: %s)", v.Variable, show(v.Exported), show(v.ThisShell)))
 		}
-		parts = append(parts, fmt.Sprintf("%s=%s (this shell: %s)", v.Variable, show(v.Exported), show(v.ThisShell)))
 	}
 	return strings.Join(parts, ", ")
 }

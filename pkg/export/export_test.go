@@ -184,6 +184,48 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 	}
 }
 
+// The note of an environment that differs shows JVM settings, and a
+// terminal or a CI log keeps it where anyone reads it: the value of a -D
+// property named for a secret is hidden there and in -o json, though the
+// export carries it, and a difference in it alone is still noted.
+func TestEnvNotesHideSecrets(t *testing.T) {
+	dir := t.TempDir()
+	shell := []string{"JAVA_OPTS=-Xmx1g  -Ddb.pwd=shell-pw -Dapi.key=k3y\t-Dkey.store.type=JKS"}
+	target := exporttest.Target(t, dir, exporttest.Case{Name: "env", TOML: "instances = 2\n", Env: shell, Offsets: []int{10, 11}})
+	current := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{
+		{Name: "mi-1", Offset: 10, State: state.StateReady, Env: []string{"JAVA_OPTS=-Xmx2g -Ddb.pwd=s3cret -Djavax.net.ssl.keyStorePassword=st0re"}},
+		{Name: "mi-2", Offset: 11, State: state.StateReady, Env: []string{"JAVA_OPTS=-Xmx1g  -Ddb.pwd=0ther-pw -Dapi.key=k3y\t-Dkey.store.type=JKS"}},
+	}}
+	in, err := export.FromTarget(target, export.Options{Current: current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(in.Instances[0].Launch.Env, current.Instances[0].Env[0]) {
+		t.Errorf("mi-1 carries %q, want its record's %q whole", in.Instances[0].Launch.Env, current.Instances[0].Env[0])
+	}
+	notes := in.EnvNotes()
+	if len(notes) != 2 {
+		t.Fatalf("notes %+v, want one for mi-1 and one for mi-2 (its secret alone differs)", notes)
+	}
+	for i, want := range []struct{ exported, shell string }{
+		{"-Xmx2g -Ddb.pwd=<hidden> -Djavax.net.ssl.keyStorePassword=<hidden>", "-Xmx1g  -Ddb.pwd=<hidden> -Dapi.key=<hidden>\t-Dkey.store.type=JKS"},
+		{"-Xmx1g  -Ddb.pwd=<hidden> -Dapi.key=<hidden>\t-Dkey.store.type=JKS", "-Xmx1g  -Ddb.pwd=<hidden> -Dapi.key=<hidden>\t-Dkey.store.type=JKS"},
+	} {
+		n := notes[i]
+		for _, secret := range []string{"s3cret", "st0re", "shell-pw", "k3y", "0ther-pw"} {
+			if strings.Contains(n.Message, secret) {
+				t.Errorf("the note of %v shows %q:\n%s", n.Instances, secret, n.Message)
+			}
+		}
+		if len(n.Variables) != 1 || *n.Variables[0].Exported != want.exported || *n.Variables[0].ThisShell != want.shell {
+			t.Errorf("the note of %v: variables %+v, want JAVA_OPTS %q (this shell: %q)", n.Instances, n.Variables, want.exported, want.shell)
+		}
+	}
+	if want := `JAVA_OPTS="-Xmx1g  -Ddb.pwd=<hidden> -Dapi.key=<hidden>\t-Dkey.store.type=JKS" (this shell: the same but for a hidden value); `; !strings.Contains(notes[1].Message, want) {
+		t.Errorf("the note of a secret alone that differs:\n%s\nwant %q", notes[1].Message, want)
+	}
+}
+
 func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
