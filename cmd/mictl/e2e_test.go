@@ -1070,6 +1070,27 @@ func TestUpSaysWhatRunsWithSettingsChangedSince(t *testing.T) {
 	}
 }
 
+// up --offsets giving a running instance another offset was refused
+// with "let the daemon apply the change (mictl reload)": a reload plans
+// from mictl.toml and the last up's flags, not this refused up's, and
+// said "mictl reloaded: no change". The refusal names the flag and what
+// does move the instance, which then works.
+func TestUpOffsetsOfARunningInstanceSaysWhatMovesIt(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	moved := fmt.Sprint(d.base + 50)
+	code, _, errOut := d.mictl("up", "--offsets", moved, "--timeout", "30s")
+	want := fmt.Sprintf("mi-1 runs with offset %d; --offsets gives it %s", d.base, moved)
+	if code != 2 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl down mi-1") || strings.Contains(errOut, "mictl reload") {
+		t.Fatalf("up --offsets %s of a running mi-1: exit %d, said:\n%s\nwant exit 2, %q and mictl down mi-1, not mictl reload, which changes nothing", moved, code, errOut, want)
+	}
+	d.must("down", "mi-1")
+	d.must("up", "--offsets", moved, "--timeout", "30s")
+	if mi1 := d.instance("mi-1"); mi1.State != "ready" || fmt.Sprint(mi1.Offset) != moved {
+		t.Errorf("mi-1 after down and the up again: %s at offset %d, want ready at %s", mi1.State, mi1.Offset, moved)
+	}
+}
+
 // An up run after a daemon killed in a reload that restarted mi-1 and
 // mi-2 where they were (mi-1 stopping) exited 3 about half the time,
 // saying "mi-1 was stopped before it was ready (by mictl down, or its

@@ -294,6 +294,13 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 				// rest; up never moves a running instance.
 				return prepared{}, exitcode.Usagef("%s is being restarted, from offset %d, to its configured offset %d: mictl reload finishes that restart and applies what else the configuration changed (mictl diff shows what is left to apply)", inst.Name, rec.Offset, inst.Offset)
 			}
+			if inst.From == ports.OffsetFromFlag {
+				// Only this command asks for the new offset: a reload
+				// plans from mictl.toml and the last up's flags, so it
+				// would change nothing ("mictl reloaded: no change").
+				return prepared{}, exitcode.Usagef("%s runs with offset %d; --offsets gives it %d, and an instance keeps its offset while it runs: stop it first (mictl down %s), then run this up again; or give it %d in --offsets",
+					inst.Name, rec.Offset, inst.Offset, inst.Name, rec.Offset)
+			}
 			return prepared{}, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
 	}
