@@ -618,6 +618,33 @@ func TestInitWritesLoadableDefaults(t *testing.T) {
 	}
 }
 
+// init --force over the mictl.toml a daemon follows for running
+// instances wrote the defaults (instances = 1), and the daemon applied
+// them at once: two of three running servers stopped, nothing said. It
+// refuses, changing nothing; with nothing running it overwrites.
+func TestInitForceLeavesTheFileOfARunningDeployment(t *testing.T) {
+	dir := inTempDir(t)
+	mine := "instances = 3\ninstances_dir = \"homes\"\n"
+	if err := os.WriteFile("mictl.toml", []byte(mine), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store, f := recordRunning(t, filepath.Join(dir, "homes"), 10, &state.Daemon{Args: []string{"--config", filepath.Join(dir, "mictl.toml")}})
+	code, _, errOut := run(t, "init", "--force")
+	if code != exitcode.Usage || !strings.Contains(errOut, "mictl.toml configures the instances running under ./homes (mi-1)") || !strings.Contains(errOut, "mictl init --path mictl.toml.defaults") {
+		t.Errorf("init --force over a running deployment's file: exit %d: %s\nwant exit 2 naming the running instances and --path", code, errOut)
+	}
+	if data, _ := os.ReadFile("mictl.toml"); string(data) != mine {
+		t.Errorf("mictl.toml was changed:\n%s", data)
+	}
+	f.Instances[0].State, f.Instances[0].Server = state.StateStopped, proc.Identity{}
+	if err := store.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut := run(t, "init", "--force"); code != exitcode.OK {
+		t.Errorf("init --force with nothing running: exit %d: %s", code, errOut)
+	}
+}
+
 func TestGenerateWritesSecretsAtomically(t *testing.T) {
 	dir := inTempDir(t)
 	cfgText := `instances = 2
@@ -663,24 +690,33 @@ overrides = { "server.hostname" = "mi-2.local" }
 // no table of no rows.
 func TestGenerateWithEveryInstanceRunning(t *testing.T) {
 	dir := inTempDir(t)
-	self, err := proc.Identify(os.Getpid()) // a live process to stand for the server
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := state.Open(filepath.Join(dir, "instances", ".mictl"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	lo, _ := testports.Block(t, testports.Other)
-	offset := freeOffset(t, lo)
-	running := state.Instance{Name: "mi-1", Offset: offset, Home: filepath.Join(dir, "instances", "mi-1"), State: state.StateReady, Server: self}
-	if err := store.Save(&state.File{Version: state.SchemaVersion, Instances: []state.Instance{running}}); err != nil {
-		t.Fatal(err)
-	}
+	recordRunning(t, filepath.Join(dir, "instances"), freeOffset(t, lo), nil)
 	code, out, errOut := run(t, "generate", "--instances", "1")
 	if code != exitcode.OK || out != "" || !strings.Contains(errOut, "note: mi-1 running, left alone") {
 		t.Fatalf("generate: exit %d, stdout %q, stderr %q; want 0, nothing on stdout, the note", code, out, errOut)
 	}
+}
+
+// recordRunning saves under instancesDir a state file where mi-1 runs at
+// offset, this test's process standing for its server, under daemon (a
+// record only, nil for none); it returns the store and what it saved.
+func recordRunning(t *testing.T, instancesDir string, offset int, daemon *state.Daemon) (*state.Store, *state.File) {
+	t.Helper()
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(instancesDir, ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := state.Instance{Name: "mi-1", Offset: offset, Home: filepath.Join(instancesDir, "mi-1"), State: state.StateReady, Server: self}
+	f := &state.File{Version: state.SchemaVersion, Daemon: daemon, Instances: []state.Instance{running}}
+	if err := store.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	return store, f
 }
 
 func TestGenerateBadOverrideWritesNothing(t *testing.T) {

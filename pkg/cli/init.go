@@ -14,6 +14,8 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 type initOptions struct {
@@ -29,7 +31,9 @@ func newCmdInit(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Long: `Write mictl.toml in the current directory: every setting with its default
 value and a comment saying what it does, and a commented [[instance]]
 example; at --path (or --config) instead, making its directory. It refuses
-to overwrite an existing file unless --force is given.`,
+to overwrite an existing file unless --force is given, and, even with
+--force, the file of instances that run: the daemon follows it and would
+apply the defaults at once (stopping the instances they do not name).`,
 		Example: `  mictl init
   mictl init --path deploy/mictl.toml --force`,
 		Args: usageArgs(cobra.NoArgs),
@@ -50,7 +54,11 @@ func runInit(streams *IOStreams, o *initOptions) error {
 		return exitcode.Usagef("%s is a directory; give --path a file to write", o.path)
 	} else if err == nil && !o.force {
 		return exitcode.Usagef("%s already exists; use --force to overwrite it", o.path)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	} else if err == nil {
+		if err := refuseLiveConfig(o.path); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("init %s: %w", o.path, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(o.path), 0o755); err != nil {
@@ -63,6 +71,46 @@ func runInit(streams *IOStreams, o *initOptions) error {
 	}
 	fmt.Fprintf(streams.ErrOut, "wrote %s\n", o.path)
 	return nil
+}
+
+// refuseLiveConfig refuses to write the defaults over the config file at
+// path while instances it configures run: the daemon follows the file
+// (and one that replaces a dead daemon applies what changed meanwhile),
+// so the defaults would be applied at once. An `init --force` meant to
+// refresh the file's comments stopped two of three running servers
+// (instances = 1) with nothing said. A file that cannot say where its
+// instances are is no deployment mictl could find either: left to --force.
+func refuseLiveConfig(path string) error {
+	cfg, _, err := config.LoadLenient(config.Sources{Path: path})
+	if err != nil {
+		return nil
+	}
+	store, err := state.OpenExisting(cfg.StateDir())
+	if err != nil {
+		return nil
+	}
+	f, err := store.Load()
+	if err != nil || f.Daemon == nil {
+		return nil
+	}
+	if theirs, _ := daemonFile(f.Daemon.Args); theirs == "" || !sameFile(theirs, path) {
+		return nil
+	}
+	var active []string
+	for _, inst := range f.Instances {
+		if reconcile.Active(inst) {
+			active = append(active, inst.Name)
+		}
+	}
+	if len(active) == 0 {
+		return nil
+	}
+	down := "mictl down"
+	if path != config.DefaultFile {
+		down = "mictl --config " + path + " down"
+	}
+	return exitcode.Usagef("%s configures the instances running under %s (%s), and the mictl daemon follows it: the defaults written over it would be applied at once (the instances they do not name stopped, the others restarted where their settings change); write them elsewhere (mictl init --path %s.defaults) and copy what you need from there, or stop the instances first (%s)",
+		path, asTyped(cfg.InstancesDir), strings.Join(active, ", "), path, down)
 }
 
 // InitTemplate is the mictl.toml that `mictl init` writes, generated from
