@@ -116,7 +116,7 @@ func runApps(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *appsOp
 	if o.output == formatJSON {
 		err, why = writeJSON(streams.Out, r), "each instance's error says why"
 	} else {
-		err = printApps(streams, r, e.state)
+		err = printApps(streams, r, e.state, e.noInstances())
 	}
 	if err != nil {
 		return err
@@ -143,9 +143,9 @@ func unasked(r appsReport, why string) error {
 	return exitcode.With(exitcode.Runtime, fmt.Errorf("could not ask %s for %s applications (%s)", strings.Join(names, ", "), whose, why))
 }
 
-func printApps(streams *IOStreams, r appsReport, f *state.File) error {
+func printApps(streams *IOStreams, r appsReport, f *state.File, empty string) error {
 	if len(f.Instances) == 0 {
-		fmt.Fprintln(streams.ErrOut, noInstancesHint)
+		fmt.Fprintln(streams.ErrOut, empty)
 		return nil
 	}
 	var rows [][]string

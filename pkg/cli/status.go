@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,6 +83,7 @@ mictl status mi-2 || alert.`,
 			if r.ReloadError == nil {
 				e.warnConfig(streams)
 			}
+			r.empty = e.noInstances()
 			if err := printStatusReport(streams, r, names, o.output, e.store); err != nil {
 				return err
 			}
@@ -235,6 +238,9 @@ type statusReport struct {
 	// daemonHung says DaemonProblem is a daemon that does not answer:
 	// nothing may be restarting what crashes, which status's exit says.
 	daemonHung bool
+	// empty is what the table says when there is no instance, where
+	// noInstancesHint is not all (status: where it looked).
+	empty string
 }
 
 type daemonInfo struct {
@@ -462,7 +468,7 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 				fmt.Fprintf(streams.Out, "recent events:\n%s\n", indented(strings.Join(lines, "\n")))
 			}
 		}
-	} else if err := printStatusTable(streams, r.Instances); err != nil {
+	} else if err := printStatusTable(streams, r.Instances, cmp.Or(r.empty, noInstancesHint)); err != nil {
 		return err
 	}
 	printStatusFooter(streams.ErrOut, r)
@@ -511,23 +517,44 @@ func unhealthy(r statusReport, names []string) error {
 	return exitcode.With(exitcode.Runtime, errors.Join(notHealthy, hung))
 }
 
-// noInstancesHint is what a view of the instances says when there is none.
+// noInstancesHint is what a view of the instances says when there is none
+// and it cannot say where it looked (see existing.noInstances).
 const noInstancesHint = "no instances; start them with: mictl up (those mictl.toml names, or --instances N)"
 
+// noInstances is what a view of the instances (status, apps, top) says
+// when it finds none: where it looked and, with no mictl.toml here
+// either, that a deployment made elsewhere is seen from its directory.
+// Run from another directory than the deployment's, status said only "no
+// instances; start them with: mictl up" and exited 0 while ten servers
+// ran: a check from cron's working directory reads that as all well, and
+// the advice starts a second deployment.
+func (e *existing) noInstances() string {
+	where := asTyped(e.cfg.InstancesDir)
+	if e.cfg.File != "" || e.cfgErr != nil || e.cfg.FromCommandLine("instances_dir") {
+		return fmt.Sprintf("no instances under %s; start them with: mictl up (those mictl.toml names, or --instances N)", where)
+	}
+	here, err := os.Getwd()
+	if err != nil {
+		here = "this directory"
+	}
+	return fmt.Sprintf("no instances under %s, and no mictl.toml in %s: to see a deployment made elsewhere, run mictl in its mictl.toml's directory or name that file with --config; mictl up starts instances here (--instances N)", where, here)
+}
+
 // printInstanceRows prints a view with a row per instance: rows as JSON,
-// or cells as a table under headers (the hint on stderr when empty).
-func printInstanceRows(streams *IOStreams, format string, rows any, headers []string, cells [][]string) error {
+// or cells as a table under headers (empty, the hint on stderr when
+// there is none).
+func printInstanceRows(streams *IOStreams, format string, rows any, headers []string, cells [][]string, empty string) error {
 	if format == formatJSON {
 		return writeJSON(streams.Out, rows)
 	}
 	if len(cells) == 0 {
-		fmt.Fprintln(streams.ErrOut, noInstancesHint)
+		fmt.Fprintln(streams.ErrOut, empty)
 		return nil
 	}
 	return writeTable(streams.Out, formatTable, headers, cells)
 }
 
-func printStatusTable(streams *IOStreams, rows []statusRow) error {
+func printStatusTable(streams *IOStreams, rows []statusRow, empty string) error {
 	cells := make([][]string, len(rows))
 	var long []statusRow
 	for i, r := range rows {
@@ -547,7 +574,7 @@ func printStatusTable(streams *IOStreams, rows []statusRow) error {
 		}
 		cells[i] = []string{r.Name, r.State, pid, uptime, strconv.Itoa(r.Restarts), strconv.Itoa(r.Offset), health}
 	}
-	if err := printInstanceRows(streams, formatTable, rows, []string{"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "OFFSET", "HEALTH"}, cells); err != nil {
+	if err := printInstanceRows(streams, formatTable, rows, []string{"NAME", "STATE", "PID", "UPTIME", "RESTARTS", "OFFSET", "HEALTH"}, cells, empty); err != nil {
 		return err
 	}
 	for _, r := range long {

@@ -243,7 +243,7 @@ func TestStatusUptimeAsTopShowsIt(t *testing.T) {
 	streams, out, _ := testStreams()
 	up := func(s float64) *float64 { return &s }
 	rows := []statusRow{{Name: "mi-1", State: "ready", UptimeSeconds: up(185)}, {Name: "mi-2", State: "ready", UptimeSeconds: up(26 * 3600)}}
-	if err := printStatusTable(streams, rows); err != nil {
+	if err := printStatusTable(streams, rows, noInstancesHint); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), " 3m05s ") || !strings.Contains(out.String(), " 1d02h ") {
@@ -357,5 +357,27 @@ func TestStatusFooterSaysARefusedReloadAndWhatAppliesIt(t *testing.T) {
 	got := b.String()
 	if !strings.Contains(got, "  "+refusal) || !strings.Contains(got, "mictl reload applies it") || strings.Contains(got, "edited") {
 		t.Fatalf("status footer for a refused reload:\n%s\nwant the refusal, indented, and mictl reload, and no edit assumed", got)
+	}
+}
+
+// status run from another directory than the deployment's said "no
+// instances; start them with: mictl up" and exited 0: a check run from
+// cron's working directory read that as all well. The views that find
+// nothing say where they looked and, with no mictl.toml there either,
+// how to name the deployment's.
+func TestNoInstancesSaysWhereItLooked(t *testing.T) {
+	dir := inTempDir(t)
+	elsewhere := fmt.Sprintf("no instances under ./instances, and no mictl.toml in %s: to see a deployment made elsewhere, run mictl in its mictl.toml's directory or name that file with --config", dir)
+	for _, args := range [][]string{{"status"}, {"apps"}, {"top", "--once", "--interval", "100ms"}} {
+		if code, _, errOut := run(t, args...); code != exitcode.OK || !strings.Contains(errOut, elsewhere) {
+			t.Errorf("mictl %s with no mictl.toml: exit %d, said %q; want 0 and %q", strings.Join(args, " "), code, errOut, elsewhere)
+		}
+	}
+	if err := os.WriteFile("mictl.toml", []byte("instances = 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	here := "no instances under ./instances; start them with: mictl up"
+	if code, _, errOut := run(t, "status"); code != exitcode.OK || !strings.Contains(errOut, here) {
+		t.Errorf("mictl status beside mictl.toml: exit %d, said %q; want 0 and %q", code, errOut, here)
 	}
 }

@@ -68,9 +68,9 @@ is always present, null when unknown (no server running, no MI metrics).`,
 			defer sampler.Close()
 			load := func() ([]top.Instance, error) { return topInstances(e.store) }
 			if o.once || o.output == formatJSON || !streams.OutTTY {
-				return topSnapshot(streams, sampler, load, o)
+				return topSnapshot(streams, sampler, load, o, e.noInstances())
 			}
-			m := &topModel{sampler: sampler, load: load, interval: o.interval, sort: top.ByName, width: 80, color: streams.Color()}
+			m := &topModel{sampler: sampler, load: load, interval: o.interval, sort: top.ByName, width: 80, color: streams.Color(), empty: e.noInstances()}
 			p := tea.NewProgram(m, tea.WithContext(cmd.Context()), tea.WithInput(streams.In), tea.WithOutput(streams.Out), tea.WithFPS(topFPS),
 				tea.WithoutSignalHandler())
 			// A SIGINT or SIGTERM from outside (kill -INT) quits as q and
@@ -115,8 +115,9 @@ func topInstances(store *state.Store) ([]top.Instance, error) {
 }
 
 // topSnapshot prints one view: two samples an interval apart (CPU % and
-// rates need two), the second once the metrics scrapes it started ended.
-func topSnapshot(streams *IOStreams, s *top.Sampler, load func() ([]top.Instance, error), o *topOptions) error {
+// rates need two), the second once the metrics scrapes it started ended;
+// empty when there is no instance.
+func topSnapshot(streams *IOStreams, s *top.Sampler, load func() ([]top.Instance, error), o *topOptions, empty string) error {
 	insts, err := load()
 	if err != nil {
 		return err
@@ -142,7 +143,7 @@ func topSnapshot(streams *IOStreams, s *top.Sampler, load func() ([]top.Instance
 	for i, r := range rows {
 		cells[i] = top.Cells(r)
 	}
-	return printInstanceRows(streams, o.output, rows, top.Headers, cells)
+	return printInstanceRows(streams, o.output, rows, top.Headers, cells, empty)
 }
 
 // topModel is the live view (bubbletea's model): it samples every
@@ -157,6 +158,8 @@ type topModel struct {
 	width    int
 	height   int
 	color    bool
+	// empty is what the view says when there is no instance.
+	empty string
 }
 
 type topTickMsg struct{}
@@ -237,7 +240,7 @@ func (m *topModel) View() tea.View {
 		b.WriteString(dim.Render(top.Cut(fmt.Sprintf("+%d more (a taller terminal shows them)", hidden), m.width)) + "\n")
 	}
 	if len(m.rows) == 0 {
-		b.WriteString(noInstancesHint + "\n")
+		b.WriteString(m.empty + "\n")
 	}
 	b.WriteString(dim.Render(top.Cut("c cpu  m memory  r restarts  n name  q quit", m.width)))
 	v := tea.NewView(b.String())
