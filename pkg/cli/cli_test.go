@@ -645,6 +645,26 @@ func TestInitForceLeavesTheFileOfARunningDeployment(t *testing.T) {
 	}
 }
 
+// The advice of that refusal pastes into a shell: a file whose path has
+// a space is named quoted, in both commands.
+func TestInitForceRefusalQuotesItsPaths(t *testing.T) {
+	dir := inTempDir(t)
+	file := filepath.Join("ops dir", "mictl.toml")
+	if err := os.MkdirAll("ops dir", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte("instances = 1\ninstances_dir = \"homes\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recordRunning(t, filepath.Join(dir, "ops dir", "homes"), 10, &state.Daemon{Args: []string{"--config", filepath.Join(dir, file)}})
+	code, _, errOut := run(t, "init", "--force", "--path", file)
+	for _, want := range []string{"mictl init --path 'ops dir/mictl.toml.defaults'", "mictl --config 'ops dir/mictl.toml' down"} {
+		if code != exitcode.Usage || !strings.Contains(errOut, want) {
+			t.Errorf("init --force over a running deployment's file: exit %d: %s\nwant exit 2 and %q", code, errOut, want)
+		}
+	}
+}
+
 func TestGenerateWritesSecretsAtomically(t *testing.T) {
 	dir := inTempDir(t)
 	cfgText := `instances = 2

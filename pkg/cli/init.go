@@ -107,10 +107,10 @@ func refuseLiveConfig(path string) error {
 	}
 	down := "mictl down"
 	if path != config.DefaultFile {
-		down = "mictl --config " + path + " down"
+		down = "mictl --config " + shellWord(path) + " down"
 	}
-	return exitcode.Usagef("%s configures the instances running under %s (%s), and the mictl daemon follows it: the defaults written over it would be applied at once (the instances they do not name stopped, the others restarted where their settings change); write them elsewhere (mictl init --path %s.defaults) and copy what you need from there, or stop the instances first (%s)",
-		path, asTyped(cfg.InstancesDir), strings.Join(active, ", "), path, down)
+	return exitcode.Usagef("%s configures the instances running under %s (%s), and the mictl daemon follows it: the defaults written over it would be applied at once (the instances they do not name stopped, the others restarted where their settings change); write them elsewhere (mictl init --path %s) and copy what you need from there, or stop the instances first (%s)",
+		path, asTyped(cfg.InstancesDir), strings.Join(active, ", "), shellWord(path+".defaults"), down)
 }
 
 // InitTemplate is the mictl.toml that `mictl init` writes, generated from
