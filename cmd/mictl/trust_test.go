@@ -1001,6 +1001,36 @@ func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 	}
 }
 
+// The up that advice names pastes and runs: the last up's flags are each
+// one shell word, as sh reads it back. --mi-home="my mi" was advised as
+// `mictl up ... --mi-home=.../my mi`, which sh splits into two arguments.
+func TestAdvisedUpPastesAsTheShellReadsIt(t *testing.T) {
+	d := newDeployment(t)
+	dist := filepath.Join(d.dir, "my mi")
+	d.must("sim", "dist", dist)
+	d.up(2, "--mi-home", dist)
+	d.must("down", "mi-2")
+	d.configFile("inplace", fmt.Sprintf("base_offset = %d\n", d.base))
+	code, _, errOut := d.mictl("up", "--timeout", "30s")
+	m := regexp.MustCompile(`note: mi-2 stays stopped: .*; (mictl up .*) starts it\n`).FindStringSubmatch(errOut)
+	if code != 0 || m == nil {
+		t.Fatalf("a plain up: exit %d, want 0 and the up that starts mi-2:\n%s", code, errOut)
+	}
+	// The words sh reads from the advice, one a line.
+	out, err := exec.Command("sh", "-c", `eval "set -- $1"; printf '%s\n' "$@"`, "sh", m[1]).Output()
+	if err != nil {
+		t.Fatalf("sh reading %s: %v", m[1], err)
+	}
+	words := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+	if !slices.Contains(words, "--mi-home="+dist) {
+		t.Fatalf("sh reads the advice %s as %q: no --mi-home=%s", m[1], words, dist)
+	}
+	d.must(append(words[1:], "--timeout", "30s")...)
+	if st := d.instance("mi-2").State; st != "ready" {
+		t.Errorf("mi-2 is %s after the advised %s; want ready", st, m[1])
+	}
+}
+
 // A stopped instance's offset is not kept: when the planner places it
 // elsewhere on the next up (here: the port that moved it is free again),
 // up says so, with the ports its clients knew and how to keep them; an

@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +25,7 @@ import (
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/shellword"
 )
 
 // newCmdExport is `mictl export`: the configuration carried to the engines
@@ -391,19 +390,6 @@ func inDir(dir string, paths []string) []string {
 	return out
 }
 
-// shellWord is path as one word of a shell command line the user pastes
-// (an export's next step): as it is when the shell reads it so, else in
-// single quotes ("my deploy/compose.yaml" made two words).
-func shellWord(path string) string {
-	plain := func(r rune) bool {
-		return r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_@%+=:,./-", r))
-	}
-	if path != "" && !strings.ContainsFunc(path, func(r rune) bool { return !plain(r) }) {
-		return path
-	}
-	return "'" + strings.ReplaceAll(path, "'", `'\''`) + "'"
-}
-
 func itOrThem(n int) string {
 	if n == 1 {
 		return "it"
@@ -495,9 +481,9 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 		} else {
 			noteShipped(streams, &found, in, true, "each a ConfigMap mounted into carbonapps/, as a declared CApp", "one ConfigMap, each file mounted into their directory")
 		}
-		next := "kubectl apply -k " + shellWord(o.out)
+		next := "kubectl apply -k " + shellword.Quote(o.out)
 		if large := kubernetes.NeedsServerSideApply(files); len(large) > 0 {
-			next = "kubectl apply --server-side -k " + shellWord(o.out)
+			next = "kubectl apply --server-side -k " + shellword.Quote(o.out)
 			found.ServerSideApply = &filesNote{Files: absolutes(inDir(o.out, large)),
 				exportNote: noted(streams, strings.Join(large, ", ")+" too large for a client-side kubectl apply (it copies each object into a 256 KiB annotation): apply with --server-side")}
 		}
@@ -739,7 +725,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	// --remove-orphans always: the container of an instance gone since
 	// the export Compose last applied runs on otherwise, whichever export
 	// removed its files.
-	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + shellWord(o.out) + " up -d --remove-orphans",
+	r := exportReport{Kind: compose.Kind, Out: o.out, Next: "docker compose -f " + shellword.Quote(o.out) + " up -d --remove-orphans",
 		Files: []export.File{{Path: o.out, What: "Compose file"}}, Removed: inDir(filesDir, dropped), exportFindings: found}
 	for _, f := range files {
 		r.Files = append(r.Files, export.File{Path: filepath.Join(filesDir, filepath.FromSlash(f.Path)), What: f.What})

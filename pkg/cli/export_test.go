@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -635,22 +634,6 @@ func TestExportNamesTheFilesItNoLongerWrites(t *testing.T) {
 		// Nothing gone: an empty list, not null.
 		if _, out, _ = runExport(t, append(export, "--offsets", offsets(1), "-o", "json")...); !strings.Contains(out, `"removed": []`) {
 			t.Errorf("export %s with nothing removed:\n%s", tc.args[0], out)
-		}
-	}
-}
-
-// An export's next step names its --out as one word the shell reads back
-// as given: "my deploy/compose.yaml" made `docker compose -f my
-// deploy/compose.yaml`, which could not be pasted. A plain path stays as
-// it is.
-func TestShellWordReadsBackAsGiven(t *testing.T) {
-	if got := shellWord("deploy/compose.yaml"); got != "deploy/compose.yaml" {
-		t.Errorf("shellWord of a plain path = %s, want it as it is", got)
-	}
-	for _, path := range []string{"my deploy/compose.yaml", "it's/x", "$HOME/x;rm", "a\tb", "ünï/x", ""} {
-		out, err := exec.Command("sh", "-c", "printf %s "+shellWord(path)).Output()
-		if err != nil || string(out) != path {
-			t.Errorf("sh read %s back as %q (%v), want %q", shellWord(path), out, err, path)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -107,10 +108,10 @@ func refuseLiveConfig(path string) error {
 	}
 	down := "mictl down"
 	if path != config.DefaultFile {
-		down = "mictl --config " + shellWord(path) + " down"
+		down = "mictl --config " + shellword.Quote(path) + " down"
 	}
 	return exitcode.Usagef("%s configures the instances running under %s (%s), and the mictl daemon follows it: the defaults written over it would be applied at once (the instances they do not name stopped, the others restarted where their settings change); write them elsewhere (mictl init --path %s) and copy what you need from there, or stop the instances first (%s)",
-		path, asTyped(cfg.InstancesDir), strings.Join(active, ", "), shellWord(path+".defaults"), down)
+		path, asTyped(cfg.InstancesDir), strings.Join(active, ", "), shellword.Quote(path+".defaults"), down)
 }
 
 // InitTemplate is the mictl.toml that `mictl init` writes, generated from

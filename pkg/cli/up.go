@@ -28,6 +28,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -478,7 +479,7 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 				plan = plural(len(wanted), "instance")
 			}
 			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans %s, and the last up's %s planned it; %s starts it",
-				rec.Name, plan, strings.Join(f.UpArgs, " "), supervisor.UpCommand(f, rec.Name, false)))
+				rec.Name, plan, shellword.Join(f.UpArgs), supervisor.UpCommand(f, rec.Name, false)))
 		}
 	}
 	if len(beyond) > 0 {

@@ -31,6 +31,7 @@ import (
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -251,7 +252,7 @@ func loadForReload(configPath string, upArgs []string, instancesDir string) (*co
 	o := &planflags.Options{}
 	planflags.Register(fs, o)
 	if err := fs.Parse(upArgs); err != nil {
-		return nil, nil, fmt.Errorf("the flags of the last mictl up (%s): %w", strings.Join(upArgs, " "), err)
+		return nil, nil, fmt.Errorf("the flags of the last mictl up (%s): %w", shellword.Join(upArgs), err)
 	}
 	if instancesDir != "" {
 		if err := fs.Set("instances-dir", instancesDir); err != nil {
@@ -309,8 +310,8 @@ func Overridden(configPath string, upArgs []string) []string {
 		if file.IsDefault(d.Key) || file.FromCommandLine(d.Key) {
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's --%s=%s stands, and reloads plan with it; mictl up --%s=%s applies the file's",
-			d.Key, d.Other, d.Origin, d.Flag, unquote(d.Run), d.Flag, unquote(d.Other)))
+		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's %s stands, and reloads plan with it; mictl up %s applies the file's",
+			d.Key, d.Other, d.Origin, shellword.Quote("--"+d.Flag+"="+unquote(d.Run)), shellword.Quote("--"+d.Flag+"="+unquote(d.Other))))
 	}
 	return notes
 }

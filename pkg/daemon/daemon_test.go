@@ -59,6 +59,19 @@ func TestOverriddenNamesTheFilesSettingsTheLastUpReplaces(t *testing.T) {
 	}
 }
 
+// The up Overridden names pastes: a value with a space is one shell word.
+func TestOverriddenQuotesTheUpItNames(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mictl.toml")
+	if err := os.WriteFile(path, []byte("mi_home = \"/opt/new mi\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := Overridden(path, []string{"--mi-home=/opt/my mi"})
+	want := []string{`mi_home = "/opt/new mi" (` + path + `:1:1) is not applied: the last mictl up's '--mi-home=/opt/my mi' stands, and reloads plan with it; mictl up '--mi-home=/opt/new mi' applies the file's`}
+	if !slices.Equal(got, want) {
+		t.Errorf("Overridden:\n%q\nwant\n%q", got, want)
+	}
+}
+
 // Another command's plan is told where it differs from what the last
 // up's flags made run, default or file value alike, unless its own flag
 // chose it or the plan keeps it anyway (the running instances, at their

@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -716,9 +717,10 @@ func UpCommand(f *state.File, name string, named bool) string {
 }
 
 // LastUp is the last mictl up as f records it: with its planning flags,
-// which a plain up (mictl.toml alone) does not repeat.
+// which a plain up (mictl.toml alone) does not repeat, each quoted as a
+// shell reads it back (--mi-home=/opt/my mi unquoted pastes as two words).
 func LastUp(f *state.File) string {
-	return strings.TrimSpace("mictl up " + strings.Join(f.UpArgs, " "))
+	return strings.TrimSpace("mictl up " + shellword.Join(f.UpArgs))
 }
 
 // upCommand is UpCommand for the named instance, from the state as this

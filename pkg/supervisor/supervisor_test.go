@@ -276,6 +276,8 @@ func TestUpCommand(t *testing.T) {
 		{f, "mi-3", false, "mictl up --instances=10"},
 		{f, "mi-11", false, "mictl up, once mictl.toml or its flags name mi-11,"}, // the last up did not plan it either
 		{&state.File{Configured: []string{"mi-3"}}, "mi-3", false, "mictl up, once mictl.toml or its flags name mi-3,"},
+		// Each flag one word as a shell reads it back, quoted only when it must be.
+		{&state.File{UpArgs: []string{"--instances=3", "--mi-home=/opt/my mi"}, Configured: []string{"mi-3"}}, "mi-3", false, "mictl up --instances=3 '--mi-home=/opt/my mi'"},
 	} {
 		if got := UpCommand(tc.f, tc.name, tc.named); got != tc.want {
 			t.Errorf("UpCommand(up args %q, %s, named %v) = %q; want %q", tc.f.UpArgs, tc.name, tc.named, got, tc.want)
