@@ -189,7 +189,9 @@ func TestAPortLostByARunningInstanceSaysWhatToDo(t *testing.T) {
 	inst := d.instance("mi-1")
 	port := inst.Ports[ports.HTTP]
 	proctest.DropListener(t, inst.Server.PID, port)
-	want := fmt.Sprintf("port %d (http) is not listening; mictl restart mi-1 binds it again", port)
+	// Worded as a held port is ("http port N is held by ..."), and as
+	// the ports table says it.
+	want := fmt.Sprintf("http port %d is not listening; mictl restart mi-1 binds it again", port)
 	d.waitFor("mi-1 degraded for the lost port", func() bool { return d.instance("mi-1").LastError == want })
 	d.assertStatusSaysOf("degraded", want)
 	if said := fmt.Sprintf("mi-1 degraded pid=%d: %s\n", inst.Server.PID, want); !strings.Contains(d.events(), said) {

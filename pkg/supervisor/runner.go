@@ -915,8 +915,11 @@ func debuggerHint(extras []state.Extra) string {
 	return fmt.Sprintf(" (-Desb.debug=true: MI opens no listener until a mediation debugger connects to ports %s, or it has waited 60s on each; connect the debugger, or give the start more time with --timeout)", strings.Join(debugger, " and "))
 }
 
+// notListening says that the instance's fixed port (of role) does not
+// listen, naming the port as heldByAnother and the ports table do
+// ("http port 8290"): one port spelled two ways in status read as two.
 func notListening(port int, role ports.Role) string {
-	return fmt.Sprintf("port %d (%s) is not listening", port, role)
+	return fmt.Sprintf("%s port %d is not listening", role, port)
 }
 
 // live is the runner's record with the processes of cur.
