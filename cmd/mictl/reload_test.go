@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/ports"
@@ -271,6 +272,54 @@ func TestDiffShowsWhatReloadWouldDo(t *testing.T) {
 	d.must("reload")
 	if code, out, _ := d.mictl("diff"); code != 0 {
 		t.Fatalf("after reload, diff still shows changes:\n%s", out)
+	}
+}
+
+// diff words a CApp change as the daemon's events do: "deploy" when it
+// only adds CApps, "undeploy" when it only takes some away, "redeploy"
+// for a rebuild; -o json says it in capps. Every CApp change was a
+// "redeploy", the first deploy of a CApp too.
+func TestDiffWordsCAppChangesAsTheDaemonsEvents(t *testing.T) {
+	d := newDeployment(t)
+	base := fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base)
+	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
+	billing := d.car("billing_1.0.0.car", capp.Spec{Name: "billing", APIs: []capp.APISpec{{Context: "/billing"}}})
+	d.configFile("inplace", base+fmt.Sprintf("capps = [%q]\n", orders))
+	d.must("up", "--timeout", "30s")
+	// Without a daemon nothing applies the edits: diff shows each pending.
+	if err := syscall.Kill(d.daemonPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		capps, verb, line string
+		rebuild           bool
+	}{
+		{fmt.Sprintf("%q, %q", orders, billing), "deploy", "deploy   mi-1 (CApps +billing_1.0.0; no restart)", false},
+		{"", "undeploy", "undeploy mi-1 (CApps -orders_1.0.0; no restart)", false},
+		{fmt.Sprintf("%q", orders), "redeploy", "redeploy mi-1 (CApps ~orders_1.0.0; no restart)", true},
+	} {
+		if tc.rebuild {
+			d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}, {Context: "/v2"}}})
+		}
+		d.configFile("inplace", base+"capps = ["+tc.capps+"]\n")
+		if code, out, _ := d.mictl("diff"); code != 1 || !strings.Contains(out, tc.line+"\n") {
+			t.Errorf("diff with capps = [%s]: exit %d, want 1 and %q:\n%s", tc.capps, code, tc.line, out)
+		}
+		code, out, _ := d.mictl("diff", "-o", "json")
+		jsonschematest.Validate(t, "diff", []byte(out))
+		var r struct {
+			Redeploy []string          `json:"redeploy"`
+			CApps    map[string]string `json:"capps"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || code != 1 || !slices.Equal(r.Redeploy, []string{"mi-1"}) || r.CApps["mi-1"] != tc.verb {
+			t.Errorf("diff -o json with capps = [%s]: exit %d (%v), want redeploy [mi-1] and capps {mi-1: %s}:\n%s", tc.capps, code, err, tc.verb, out)
+		}
+	}
+	// The daemon's event for the last one is worded alike.
+	d.must("status")
+	d.must("reload")
+	if want := "mi-1 redeploy: CApps ~orders_1.0.0"; !strings.Contains(d.events(), want) {
+		t.Errorf("the event log lacks %q:\n%s", want, d.events())
 	}
 }
 

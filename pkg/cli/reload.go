@@ -125,8 +125,10 @@ func newCmdDiff(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Use:   "diff",
 		Short: "Show what a reload would do, without doing it",
 		Long: `Compare what mictl.toml and the source deployment.toml ask for with what
-runs: instances a reload would add, remove and restart (and why), and for
-each restart the difference in its deployment.toml. Nothing is changed.
+runs: instances a reload would add, remove and restart (and why), those
+whose CApps alone it would deploy, undeploy or redeploy (as the daemon's
+events word them), and for each restart the difference in its
+deployment.toml. Nothing is changed.
 A reload plans and checks for conflicts before it changes anything; diff
 does the same, and lists the conflicts a reload would be refused for.
 An instance the configuration names that is stopped or failed is noted: a
@@ -329,7 +331,7 @@ func printChanges(streams *IOStreams, c reconcile.Changes) {
 		fmt.Fprintf(streams.Out, "restart  %s (%s)\n", n, c.Why[n])
 	}
 	for _, n := range c.Redeploy {
-		fmt.Fprintf(streams.Out, "redeploy %s (%s; no restart)\n", n, c.Why[n])
+		fmt.Fprintf(streams.Out, "%-8s %s (%s; no restart)\n", c.CApps[n], n, c.Why[n])
 	}
 	names := make([]string, 0, len(c.Diffs))
 	for n := range c.Diffs {

@@ -117,7 +117,13 @@ func appsChange(apps []*capp.App, prev []state.App, dir string) string {
 // CApps, "undeploy" when it only takes some away, else "redeploy". The
 // first deploy of a CApp was logged "redeploy", as if it had run before.
 func AppsVerb(apps []*capp.App, prev []state.App, dir string) string {
-	parts := strings.Fields(appsChange(apps, prev, dir))
+	return changeVerb(appsChange(apps, prev, dir))
+}
+
+// changeVerb is AppsVerb of change, an appsChange: one word for what the
+// event log and mictl diff say alike.
+func changeVerb(change string) string {
+	parts := strings.Fields(change)
 	all := func(sign string) bool {
 		return len(parts) > 0 && !slices.ContainsFunc(parts, func(p string) bool { return !strings.HasPrefix(p, sign) })
 	}

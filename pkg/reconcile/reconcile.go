@@ -875,9 +875,14 @@ type Changes struct {
 	Restart []string `json:"restart"` // running with another deployment.toml, offset or launch: restart
 	// Redeploy are running instances whose CApps alone changed: MI's hot
 	// deployment takes the new files, nothing restarts.
-	Redeploy []string          `json:"redeploy"`
-	Why      map[string]string `json:"why"`   // why each restart
-	Diffs    map[string]string `json:"diffs"` // deployment.toml now vs target, per restart
+	Redeploy []string `json:"redeploy"`
+	// CApps say what each of Redeploy's CApp change is, in the daemon's
+	// event words (AppsVerb): "deploy" when it only adds CApps,
+	// "undeploy" when it only takes some away, else "redeploy". A first
+	// deploy was shown as a redeploy, as if the CApp had run before.
+	CApps map[string]string `json:"capps"`
+	Why   map[string]string `json:"why"`   // why each restart
+	Diffs map[string]string `json:"diffs"` // deployment.toml now vs target, per restart
 	// Kept are, per running instance, the files changed in its home that
 	// the distribution changed too since they were cloned: a sync keeps
 	// the home's (see home.Distribution.Behind), and someone should look
@@ -887,7 +892,7 @@ type Changes struct {
 
 // NoChanges is Changes with nothing in it, every list empty (not null).
 func NoChanges() Changes {
-	return Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, Why: map[string]string{}, Diffs: map[string]string{}, Kept: map[string][]string{}}
+	return Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, CApps: map[string]string{}, Why: map[string]string{}, Diffs: map[string]string{}, Kept: map[string][]string{}}
 }
 
 // Empty reports whether nothing would change.
@@ -957,6 +962,7 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 			c.Why[inst.Name] = joinReasons(why)
 		case apps != "":
 			c.Redeploy = append(c.Redeploy, inst.Name)
+			c.CApps[inst.Name] = changeVerb(apps)
 			c.Why[inst.Name] = "CApps " + apps
 		}
 	}
