@@ -1015,3 +1015,36 @@ func TestAFaultyCAppWhoseInboundPortFreedSaysWhatBringsItBack(t *testing.T) {
 	d.must("restart", "mi-1")
 	d.waitApps("orders_1.0.0", "active", "mi-1")
 }
+
+// The inbound port of a CApp undeployed from a running instance, which MI
+// holds until its next hot deployment scan undeploys the app, is named as
+// the app's in ports table, text and -o json: it read "other tcp/N" in
+// the RANDOM column, as if a stranger held it.
+func TestPortsTableNamesAnUndeployingCAppsPort(t *testing.T) {
+	d := newDeployment(t)
+	// MI deploys the declared app as it starts, and scans no more: the
+	// port stays held for as long as the test looks.
+	d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h"}
+	hl := d.car("hl_1.0.0.car", capp.Spec{Name: "hl", Inbounds: []capp.InboundSpec{{Name: "HLInbound", Port: 50}}})
+	d.configFile("inplace", fmt.Sprintf("capps = [%q]\n", hl))
+	d.up(1)
+	d.waitApps("hl_1.0.0", "active", "mi-1")
+	port := d.instance("mi-1").Extras[0].Port // 50 + the offset: a port of this test's own
+	d.must("undeploy", "hl_1.0.0")
+	var found bool
+	for _, r := range d.portsTable()[0].Random {
+		if r.Port == port {
+			found = true
+			if r.Role != "inbound" || r.Listener == nil || *r.Listener != "hl_1.0.0/HLInbound" || !r.Undeploying {
+				t.Errorf("ports table -o json: port %d is %+v, want the inbound port of hl_1.0.0/HLInbound, undeploying", port, r)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("ports table -o json: port %d not among mi-1's random ports: %+v", port, d.portsTable()[0].Random)
+	}
+	if want := fmt.Sprintf("inbound tcp/%d (hl_1.0.0/HLInbound, undeploying)", port); !strings.Contains(d.must("ports", "table"), want) {
+		t.Errorf("ports table does not say %q:\n%s", want, d.must("ports", "table"))
+	}
+	jsonschematest.Validate(t, "ports-table", []byte(d.must("ports", "table", "-o", "json")))
+}

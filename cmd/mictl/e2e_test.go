@@ -335,9 +335,11 @@ type portsRow struct {
 		Listening, Owned, Pending bool
 	} `json:"live"`
 	Random []struct {
-		Proto string `json:"proto"`
-		Port  int    `json:"port"`
-		Role  string `json:"role"`
+		Proto       string  `json:"proto"`
+		Port        int     `json:"port"`
+		Role        string  `json:"role"`
+		Listener    *string `json:"listener"`
+		Undeploying bool    `json:"undeploying"`
 	} `json:"random"`
 }
 

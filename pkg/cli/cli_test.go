@@ -878,9 +878,37 @@ func TestLabelRunningInbounds(t *testing.T) {
 		{Proto: hostnet.TCP, Port: 40001, Role: "jmx"},
 		{Proto: hostnet.UDP, Port: 38386, Role: "syslog"},
 	}
-	got := labelRunningInbounds(random, []state.Extra{{Role: "inbound", Listener: "o_1.0.0/HTTPInbound", Port: 38386}})
+	got := labelRunningInbounds(random, state.Instance{Extras: []state.Extra{{Role: "inbound", Listener: "o_1.0.0/HTTPInbound", Port: 38386}}})
 	if roles := strings.Join([]string{got[0].Role, got[1].Role, got[2].Role}, " "); roles != "inbound jmx syslog" {
 		t.Errorf("roles = %s, want the running inbound port labelled inbound, the rest as they were", roles)
+	}
+}
+
+// The inbound port of a CApp mictl took away, which MI holds until its
+// next scan undeploys it, is named the app's in the RANDOM column and in
+// -o json: it read "other tcp/N", as if a stranger held it.
+func TestLabelUndeployingInbounds(t *testing.T) {
+	rec := state.Instance{
+		Extras:      []state.Extra{{Role: "inbound", Listener: "o_1.0.0/HTTPInbound", Port: 38386}},
+		Undeploying: []state.Extra{{Role: "inbound", Listener: "hl_1.0.0/HLInbound", Port: 27185}},
+	}
+	got := labelRunningInbounds([]observe.RandomPort{
+		{Proto: hostnet.TCP, Port: 27185, Role: "other"},
+		{Proto: hostnet.TCP, Port: 38386, Role: "jmx"},
+		{Proto: hostnet.TCP, Port: 40001, Role: "other"},
+	}, rec)
+	if text := randomPorts(got); text != "inbound tcp/27185 (hl_1.0.0/HLInbound, undeploying), inbound tcp/38386, other tcp/40001" {
+		t.Errorf("RANDOM = %q", text)
+	}
+	b, err := json.Marshal(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `[{"proto":"tcp","port":27185,"role":"inbound","pid":0,"listener":"hl_1.0.0/HLInbound","undeploying":true},` +
+		`{"proto":"tcp","port":38386,"role":"inbound","pid":0,"listener":"o_1.0.0/HTTPInbound","undeploying":false},` +
+		`{"proto":"tcp","port":40001,"role":"other","pid":0,"listener":null,"undeploying":false}]`
+	if string(b) != want {
+		t.Errorf("-o json random:\n%s\nwant\n%s", b, want)
 	}
 }
 

@@ -275,7 +275,7 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 	if !row.WhatIf {
 		st := liveState(rec)
 		changing = st == supervisor.StateStarting || st == supervisor.StateStopping
-		row.State, row.Random = &st, labelRunningInbounds(obs.Random, rec.Extras)
+		row.State, row.Random = &st, labelRunningInbounds(obs.Random, rec)
 		if row.Random == nil {
 			row.Random = []observe.RandomPort{}
 		}
@@ -294,13 +294,23 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 }
 
 // labelRunningInbounds marks the random ports that are inbound endpoints
-// of what runs (extras, the running record's) but not of the plan (a
-// reload refused, or not applied yet): the instance's own listeners,
-// not JMX.
-func labelRunningInbounds(random []observe.RandomPort, extras []state.Extra) []observe.RandomPort {
+// of what runs (the running record rec's Extras) but not of the plan (a
+// reload refused, or not applied yet), or of CApps mictl took away from
+// rec that MI has not undeployed yet (its Undeploying): the instance's
+// own listeners, not JMX, and not a stranger's ("other").
+func labelRunningInbounds(random []observe.RandomPort, rec state.Instance) []observe.RandomPort {
 	for i, r := range random {
-		if r.Proto == hostnet.TCP && slices.ContainsFunc(extras, func(e state.Extra) bool { return e.Port == r.Port }) {
-			random[i].Role = "inbound"
+		if r.Proto != hostnet.TCP {
+			continue
+		}
+		for _, of := range []struct {
+			extras      []state.Extra
+			undeploying bool
+		}{{rec.Extras, false}, {rec.Undeploying, true}} {
+			if k := slices.IndexFunc(of.extras, func(e state.Extra) bool { return e.Port == r.Port }); k >= 0 {
+				random[i].Role, random[i].Listener, random[i].Undeploying = ports.RoleInbound, &of.extras[k].Listener, of.undeploying
+				break
+			}
 		}
 	}
 	return random
@@ -478,6 +488,9 @@ func randomPorts(rs []observe.RandomPort) string {
 	parts := make([]string, len(rs))
 	for i, r := range rs {
 		parts[i] = fmt.Sprintf("%s %s/%d", r.Role, r.Proto, r.Port)
+		if r.Undeploying {
+			parts[i] += fmt.Sprintf(" (%s, undeploying)", *r.Listener)
+		}
 	}
 	return strings.Join(parts, ", ")
 }

@@ -44,6 +44,12 @@ type RandomPort struct {
 	Port  int           `json:"port"`
 	Role  string        `json:"role"` // "jmx", "syslog" or "other" ("inbound" in ports table: see there); see randomPorts
 	PID   int           `json:"pid"`
+	// Listener is, for an inbound port, the endpoint whose port it is
+	// ("orders_1.0.0/OrdersHTTP"), and Undeploying says that mictl took
+	// its CApp away and MI holds the port until its next scan: what
+	// ports table knows (see there); null and false for any other.
+	Listener    *string `json:"listener"`
+	Undeploying bool    `json:"undeploying"`
 }
 
 // Observation is an instance's sockets as the host sees them now.

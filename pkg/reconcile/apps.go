@@ -12,6 +12,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -135,6 +136,21 @@ func changeVerb(change string) string {
 	default:
 		return "redeploy"
 	}
+}
+
+// Undeploying are the inbound endpoint ports the running instance rec
+// may still hold once its CApps open the inbound ports extras instead:
+// those of its Extras and of its Undeploying that extras no longer
+// have. MI lets go of them at its next hot deployment scan.
+func Undeploying(rec *state.Instance, extras []state.Extra) []state.Extra {
+	var out []state.Extra
+	for _, e := range slices.Concat(rec.Extras, rec.Undeploying) {
+		taken := func(x state.Extra) bool { return x.Port == e.Port }
+		if e.Role == ports.RoleInbound && !slices.ContainsFunc(extras, taken) && !slices.ContainsFunc(out, taken) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // UndeployChanged removes from home dir's carbonapps/ each CApp mictl put

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -99,5 +100,25 @@ func TestClashWithAShippedCAppSaysWhatHelps(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "as shop_1.0.0, which the distribution ships (") ||
 		!strings.HasSuffix(err.Error(), "; drop shop_2.0.0 from capps, or take shop_1.0.0 out of the distribution's carbonapps/") {
 		t.Fatalf("Build: %v; want the shipped app named, and what helps", err)
+	}
+}
+
+// The inbound ports a running instance may still hold after a CApp
+// change are those its CApps no longer open: an undeployed app's, a
+// rebuilt endpoint's old port, and those still let go from before; never
+// one the new CApps open again, nor the debugger's.
+func TestUndeployingAreTheInboundPortsNoLongerOpened(t *testing.T) {
+	in := func(listener string, port int) state.Extra {
+		return state.Extra{Role: "inbound", Listener: listener, Port: port}
+	}
+	rec := &state.Instance{
+		Extras:      []state.Extra{in("a_1.0.0/A", 9001), in("b_1.0.0/B", 9002), {Role: "debugger", Listener: "command", Port: 9005}},
+		Undeploying: []state.Extra{in("c_1.0.0/C", 9003), in("d_1.0.0/D", 9004)},
+	}
+	// b moved from 9002 to 9004 (which d held); a is gone.
+	got := Undeploying(rec, []state.Extra{in("b_1.0.0/B", 9004), {Role: "debugger", Listener: "command", Port: 9005}})
+	want := []state.Extra{in("a_1.0.0/A", 9001), in("b_1.0.0/B", 9002), in("c_1.0.0/C", 9003)}
+	if !slices.Equal(got, want) {
+		t.Errorf("Undeploying = %+v\nwant %+v", got, want)
 	}
 }

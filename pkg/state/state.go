@@ -137,6 +137,12 @@ type Instance struct {
 	// Extras are the ports it opens besides the four fixed ones (its
 	// CApps' inbound endpoints, the mediation debugger), as planned.
 	Extras []Extra `json:"extras,omitempty"`
+	// Undeploying are the inbound endpoint ports of CApps mictl took out
+	// of its carbonapps/ (undeployed, or rebuilt onto other ports), which
+	// the running server holds until its next hot deployment scan
+	// undeploys them: views name such a port the app's, not a stranger's.
+	// A server that ends lets go of them all (ClearProcesses).
+	Undeploying []Extra `json:"undeploying,omitempty"`
 }
 
 // Extra is one port an instance opens besides its four fixed ones.
@@ -159,8 +165,11 @@ type App struct {
 	ModTime int64 `json:"mtime_ns,omitempty"`
 }
 
-// ClearProcesses forgets the instance's processes: its server ended.
-func (i *Instance) ClearProcesses() { i.Server, i.Script, i.PGID = proc.Identity{}, proc.Identity{}, 0 }
+// ClearProcesses forgets the instance's processes, and the ports its
+// server was letting go: its server ended.
+func (i *Instance) ClearProcesses() {
+	i.Server, i.Script, i.PGID, i.Undeploying = proc.Identity{}, proc.Identity{}, 0, nil
+}
 
 // Ended records that the instance's run ended in st (stopped or failed):
 // no process is its any more, and its restarts in a row are over.

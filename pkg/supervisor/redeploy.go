@@ -87,7 +87,9 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 			extras = want.Extras // the new apps' inbound endpoints
 		}
 	}
-	s.record(name, Event{State: verb, Message: c.Why[name]}, func(i *state.Instance) { i.Apps, i.Extras = apps, extras })
+	s.record(name, Event{State: verb, Message: c.Why[name]}, func(i *state.Instance) {
+		i.Apps, i.Extras, i.Undeploying = apps, extras, reconcile.Undeploying(i, extras)
+	})
 	if err != nil {
 		return err
 	}
