@@ -129,7 +129,10 @@ func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, cycle [
 var letGoTimeout = appsVerifyTimeout
 
 // taking is how an instance takes a port a redeployed one held: what a
-// wait for it says.
+// wait for it says. The wait's event is named by what waits, verb +
+// "-waiting" (redeploy-waiting, restart-waiting, start-waiting): all
+// were redeploy-waiting, a restart's and a start's too, which redeploy
+// nothing.
 type taking struct {
 	verb  string // what the reload does to the taker: "redeploy"
 	opens string // how the taker opens the port
@@ -183,7 +186,7 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 		for _, h := range held {
 			if !said[h.taker] {
 				said[h.taker] = true
-				s.emit(Event{Instance: h.taker, State: "redeploy-waiting", Message: fmt.Sprintf(
+				s.emit(Event{Instance: h.taker, State: how.verb + "-waiting", Message: fmt.Sprintf(
 					"its %s waits for %s to let go of port %d%s, which %s's new CApps no longer open: %s, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty",
 					how.verb, h.holder, h.port, portUse(f, h.holder, h.port), h.holder, how.opens)})
 			}

@@ -33,7 +33,7 @@ func TestARedeployMovingAnInboundPortOntoAnotherInstancesWaitsForIt(t *testing.T
 	resume := s.holdStill("mi-2")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8086))
 	reloaded := s.reloadInBackground(toml)
-	s.waitsFor("mi-1", fmt.Sprintf("its redeploy waits for mi-2 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-2's new CApps no longer open: its own new CApps open it, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base+1))
+	s.waitsFor("mi-1", "redeploy-waiting", fmt.Sprintf("its redeploy waits for mi-2 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-2's new CApps no longer open: its own new CApps open it, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base+1))
 	resume()
 	if err := <-reloaded; err != nil {
 		t.Fatalf("reload: %v", err)
@@ -91,13 +91,14 @@ func (s *simSite) reloadInBackground(toml string) <-chan error {
 }
 
 // waitsFor fails the test unless the next event of name about its CApps
-// is a redeploy-waiting one saying want (MI making something of its
-// CApps first means it did not wait).
-func (s *simSite) waitsFor(name, want string) {
+// is a wait, named by what waits (redeploy-waiting, restart-waiting,
+// start-waiting), saying want (MI making something of its CApps first
+// means it did not wait).
+func (s *simSite) waitsFor(name, waiting, want string) {
 	s.t.Helper()
-	ev := s.next(name, append([]string{"redeploy-waiting"}, appEvents...)...)
-	if ev.State != "redeploy-waiting" || ev.Message != want {
-		s.t.Fatalf("%s while the port it takes is held: %s; want redeploy-waiting: %s\n%s", name, ev, want, s.log(name))
+	ev := s.next(name, append([]string{"redeploy-waiting", "restart-waiting", "start-waiting"}, appEvents...)...)
+	if ev.State != waiting || ev.Message != want {
+		s.t.Fatalf("%s while the port it takes is held: %s; want %s: %s\n%s", name, ev, waiting, want, s.log(name))
 	}
 }
 
@@ -132,7 +133,7 @@ func TestARestartOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T) {
 	resume := s.holdStill("mi-1")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
 	reloaded := s.reloadInBackground(toml + restartMI2)
-	s.waitsFor("mi-2", fmt.Sprintf("its restart waits for mi-1 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-1's new CApps no longer open: it opens it once restarted, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base))
+	s.waitsFor("mi-2", "restart-waiting", fmt.Sprintf("its restart waits for mi-1 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-1's new CApps no longer open: it opens it once restarted, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base))
 	resume()
 	if err := <-reloaded; err != nil {
 		t.Fatalf("reload: %v", err)
@@ -206,7 +207,7 @@ func TestAnInstanceAddedOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T
 	resume := s.holdStill("mi-2")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
 	reloaded := s.reloadInBackground(strings.Replace(toml, "instances = 2", "instances = 3", 1))
-	s.waitsFor("mi-3", fmt.Sprintf("its start waits for mi-2 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-2's new CApps no longer open: it opens it once started, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base+1))
+	s.waitsFor("mi-3", "start-waiting", fmt.Sprintf("its start waits for mi-2 to let go of port %d (its inbound orders_1.0.0/ordersHTTP), which mi-2's new CApps no longer open: it opens it once started, and MI fails an inbound endpoint on a port still held, keeping its CApp faulty", 8085+s.base+1))
 	resume()
 	if err := <-reloaded; err != nil {
 		t.Fatalf("reload: %v", err)
