@@ -39,34 +39,106 @@ func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.Fil
 	if len(names) == 0 {
 		return nil
 	}
-	f, err := s.current()
+	r, err := s.beginRedeploy(op, t, before, c, names, given)
 	if err != nil {
 		return err
 	}
-	checks := s.appChanges(f, names, t.Apps)
-	defer func() {
-		for _, check := range checks {
-			check.close() // those not queued: the copy failed, or never came
-		}
-	}()
-	given = slices.Clone(given) // and, step by step, these
+	defer r.close()
 	for _, step := range t.RestartSteps(before, names) {
 		how := takenByRedeploy
 		if len(step) > 1 {
-			if err := s.undeployChanged(f, t, step); err != nil {
+			if err := r.undeploy(step, step); err != nil {
 				return err
 			}
 			how = takenInCycle
 		}
-		given = append(given, step...)
-		if err := s.awaitLetGo(op, t, before, step, given, how); err != nil {
+		if err := r.give(step, how); err != nil {
 			return err
 		}
-		for _, name := range step {
-			if err := s.giveApps(f, t, c, name, checks); err != nil {
-				return err
-			}
+	}
+	return nil
+}
+
+// redeployment is a redeploy under way, for op, of instances of c.Redeploy
+// to the CApps t declares, step by step: what f recorded when it began,
+// the checks of what MI makes of their new CApps (prepared then, before
+// anything changed), and the instances given their new CApps so far,
+// whose old ports the next steps wait for.
+type redeployment struct {
+	s      *Supervisor
+	op     *change
+	t      *reconcile.Target
+	before *state.File
+	c      reconcile.Changes
+	f      *state.File
+	names  []string
+	checks map[string]*appCheck
+	given  []string
+	// undeployed are those whose changed CApps were undeployed first,
+	// not given their new builds yet.
+	undeployed []string
+}
+
+// beginRedeploy begins the redeploy of names (see redeploy), after given
+// got their new CApps; close ends it.
+func (s *Supervisor) beginRedeploy(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, names, given []string) (*redeployment, error) {
+	r := &redeployment{s: s, op: op, t: t, before: before, c: c, names: names, given: slices.Clone(given)}
+	if len(names) == 0 {
+		return r, nil // nothing to look up
+	}
+	var err error
+	if r.f, err = s.current(); err != nil {
+		return nil, err
+	}
+	r.checks = s.appChanges(r.f, names, t.Apps)
+	return r, nil
+}
+
+// close drops the checks not queued: a copy failed, or never came.
+func (r *redeployment) close() {
+	for _, check := range r.checks {
+		check.close()
+	}
+}
+
+// notGiven is err, which ended the reload, followed by those of the
+// redeploy not given their new CApps yet, and how each is left.
+func (r *redeployment) notGiven(err error) error {
+	var kept []string
+	for _, name := range r.names {
+		switch {
+		case slices.Contains(r.given, name):
+		case slices.Contains(r.undeployed, name):
+			err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, name)
+		default:
+			kept = append(kept, name)
 		}
+	}
+	if len(kept) > 0 {
+		err = fmt.Errorf("%w; not redeployed: %s, whose new CApps take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, strings.Join(kept, ", "))
+	}
+	return err
+}
+
+// undeploy removes from the homes of names, instances of cycle, which
+// take each other's ports, their changed CApps (undeployChanged).
+func (r *redeployment) undeploy(names, cycle []string) error {
+	r.undeployed = append(r.undeployed, names...)
+	return r.s.undeployChanged(r.f, r.t, names, cycle)
+}
+
+// give gives step its new CApps, once no instance given them before (or
+// with it) holds a port they open (awaitLetGo, saying how).
+func (r *redeployment) give(step []string, how taking) error {
+	r.given = append(r.given, step...)
+	if err := r.s.awaitLetGo(r.op, r.t, r.before, step, r.given, how); err != nil {
+		return err
+	}
+	for _, name := range step {
+		if err := r.s.giveApps(r.f, r.t, r.c, name, r.checks); err != nil {
+			return err
+		}
+		r.undeployed = slices.DeleteFunc(r.undeployed, func(n string) bool { return n == name })
 	}
 	return nil
 }
@@ -101,12 +173,12 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 	return nil
 }
 
-// undeployChanged removes from the homes of cycle, instances of f that
-// take each other's ports, the CApps whose builds t changes or no longer
-// declares, so that their MI lets go of the ports before any of them
-// gets a new build.
-func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, cycle []string) error {
-	for _, name := range cycle {
+// undeployChanged removes from the homes of names, instances of f in
+// cycle, instances that take each other's ports, the CApps whose builds t
+// changes or no longer declares, so that their MI lets go of the ports
+// before any of cycle opens them: a new build, or a restart.
+func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, names, cycle []string) error {
+	for _, name := range names {
 		rec, ok := f.Instance(name)
 		if !ok {
 			continue
@@ -114,7 +186,7 @@ func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, cycle [
 		others := slices.DeleteFunc(slices.Clone(cycle), func(other string) bool { return other == name })
 		apps, err := reconcile.UndeployChanged(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
 		s.record(name, Event{State: "redeploy", Message: fmt.Sprintf(
-			"changed CApps undeployed first: their new builds and those of %s take each other's ports", strings.Join(others, ", "))},
+			"changed CApps undeployed first: their new builds and the new ports of %s take each other's ports", strings.Join(others, ", "))},
 			func(i *state.Instance) { i.Apps = apps })
 		if err != nil {
 			return err

@@ -175,17 +175,31 @@ func (s *simSite) swapped() string {
 }
 
 // A swap whose wait ends (mi-2 held still, its CApp never undeployed)
-// says that mi-1 runs without the CApp it had undeployed first, not that
-// it keeps it: diff shows it to deploy.
-func TestARedeploySwapWhoseWaitEndsSaysWhatItUndeployed(t *testing.T) {
-	s := newSimSite(t, DefaultPolicy())
-	shortLetGo(t)
-	toml := s.swapped()
-	s.holdStill("mi-2")
-	err := s.tryReload(toml)
-	want := fmt.Sprintf("redeploy mi-1: mi-2 still holds port %d (its inbound b_1.0.0/bHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 runs without the CApps it had undeployed first; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload", 8091+s.base)
-	if err == nil || err.Error() != want {
-		t.Fatalf("reload of the swap while mi-2 keeps its port: %v; want %q", err, want)
+// says what it left undone, and how: mi-1 runs without the CApp it had
+// undeployed first, not that it keeps it, when both only redeploy; when
+// mi-1 restarts too, it was not restarted, and mi-2 runs without the
+// CApp it had undeployed first. diff shows what is left to do.
+func TestASwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		toml func(*simSite) string
+		want string
+	}{
+		{"redeploys", (*simSite).swapped,
+			"redeploy mi-1: mi-2 still holds port %d (its inbound b_1.0.0/bHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 runs without the CApps it had undeployed first; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload"},
+		{"a restart and a redeploy", (*simSite).swappedRestartingMI1,
+			"restart mi-1: mi-2 still holds port %d (its inbound b_1.0.0/bHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 keeps running as it was; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload; not redeployed: mi-2, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (mictl reload redeploys them once they succeed)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSimSite(t, DefaultPolicy())
+			shortLetGo(t)
+			toml := tc.toml(s)
+			s.holdStill("mi-2")
+			err := s.tryReload(toml)
+			if want := fmt.Sprintf(tc.want, 8091+s.base); err == nil || err.Error() != want {
+				t.Fatalf("reload of the swap while mi-2 keeps its port:\n%v\nwant:\n%s", err, want)
+			}
+		})
 	}
 }
 
@@ -283,4 +297,71 @@ func TestTheEventLogTellsADeployFromARedeploy(t *testing.T) {
 			t.Errorf("logged %s: %s, want %s", ev.State, ev.Message, step.want)
 		}
 	}
+}
+
+// A restart onto the old port of an instance whose own redeploy comes
+// after the restarts (its new CApps open a port an instance to restart
+// holds until then) waits for that redeploy. In a swap, mi-1 restarts
+// (its deployment.toml changed) with a_1.0.0 rebuilt onto mi-2's old
+// port, while mi-2's rebuilt b_1.0.0 moves onto mi-1's old port: no
+// order frees both, so mi-2's changed CApp is undeployed first, mi-1
+// restarts once mi-2's MI let go of the port, and mi-2 then gets its new
+// build. In a chain, mi-1 restarts onto mi-2's old port, and mi-2's new
+// build onto the old port of mi-3, which restarts too: mi-3 restarts,
+// then mi-2 is redeployed, then mi-1 restarts. Restarted before mi-2's
+// redeploy, which came after every restart, mi-1 opened the port mi-2's
+// old build held, and MI kept a_1.0.0 faulty for good.
+func TestARestartOntoThePortOfAnInstanceRedeployedAfterItWaitsForIt(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		toml func(*simSite) string
+		apps map[string]string
+	}{
+		{"swap", (*simSite).swappedRestartingMI1, map[string]string{"mi-1": "a_1.0.0", "mi-2": "b_1.0.0"}},
+		{"chain", (*simSite).chained, map[string]string{"mi-1": "a_1.0.0", "mi-2": "b_1.0.0", "mi-3": "c_1.0.0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSimSite(t, DefaultPolicy())
+			s.reload(tc.toml(s))
+			for name, app := range tc.apps {
+				wantAppEvent(t, s.next(name, appEvents...), "app-active", app)
+			}
+		})
+	}
+}
+
+// chained runs mi-1, mi-2 and mi-3 with a_1.0.0, b_1.0.0 and c_1.0.0,
+// each with an HTTP inbound endpoint, until MI says they are active,
+// then rebuilds them, a onto mi-2's port, b onto mi-3's and c onto a free
+// one, and returns their mictl.toml, which changes the deployment.toml of
+// mi-1 and mi-3: a reload restarts them and redeploys mi-2.
+func (s *simSite) chained() string {
+	s.t.Helper()
+	// mi-1 (offset base) on 8085+base, mi-2 on 8091+base, mi-3 on 8097+base.
+	s.car("a_1.0.0.car", inboundCApp("a", 8085))
+	s.car("b_1.0.0.car", inboundCApp("b", 8090))
+	s.car("c_1.0.0.car", inboundCApp("c", 8095))
+	const toml = "instances = 3\n" +
+		"[[instance]]\nname = \"mi-1\"\ncapps = [\"build/a_1.0.0.car\"]\n" +
+		"[[instance]]\nname = \"mi-2\"\ncapps = [\"build/b_1.0.0.car\"]\n" +
+		"[[instance]]\nname = \"mi-3\"\ncapps = [\"build/c_1.0.0.car\"]\n"
+	s.reload(toml)
+	for name, app := range map[string]string{"mi-1": "a_1.0.0", "mi-2": "b_1.0.0", "mi-3": "c_1.0.0"} {
+		wantAppEvent(s.t, s.next(name, appEvents...), "app-active", app)
+	}
+	s.car("a_1.0.0.car", inboundCApp("a", 8091)) // mi-2's port
+	s.car("b_1.0.0.car", inboundCApp("b", 8096)) // mi-3's port
+	s.car("c_1.0.0.car", inboundCApp("c", 8100))
+	restarted := toml
+	for _, name := range []string{"mi-1", "mi-3"} {
+		restarted = strings.Replace(restarted, fmt.Sprintf("name = %q\n", name), fmt.Sprintf("name = %q\noverrides = { \"server.hostname\" = \"%s.example\" }\n", name, name), 1)
+	}
+	return restarted
+}
+
+// swappedRestartingMI1 is swapped with mi-1's deployment.toml changed
+// too: a reload restarts mi-1 and redeploys mi-2.
+func (s *simSite) swappedRestartingMI1() string {
+	s.t.Helper()
+	return strings.Replace(s.swapped(), "name = \"mi-1\"\n", "name = \"mi-1\"\noverrides = { \"server.hostname\" = \"mi-1.example\" }\n", 1)
 }

@@ -414,10 +414,8 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	afterRedeploys := slices.DeleteFunc(slices.Clone(add), func(name string) bool { return !takesRedeployed(name) })
 	add = slices.DeleteFunc(add, takesRedeployed)
 	var afterRestarts []string
-	var steps [][]string
 	redeployNow, redeployAfter := c.Redeploy, []string(nil)
 	if len(c.Restart) > 0 {
-		steps = t.RestartSteps(before, c.Restart)
 		takesRestarting := func(name string) bool { return t.TakesPorts(before, name, c.Restart) }
 		afterRestarts = slices.DeleteFunc(slices.Clone(add), func(name string) bool { return !takesRestarting(name) })
 		add = slices.DeleteFunc(add, takesRestarting)
@@ -437,45 +435,14 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if err := s.redeploy(op, t, before, c, redeployNow, nil); err != nil {
 		return nil, err
 	}
-	// A home that cannot be prepared once its server stopped starts with
-	// the home as far as the preparation got, its record as it was (see
-	// restartStep), and the reload ends saying so.
-	var unprepared []error
-	why := func(name string) string { return "reload: " + c.Why[name] }
-	for i, step := range steps {
-		// A restarted server may open the old port of an instance just
-		// redeployed (an inbound endpoint its new build moved), which its
-		// MI lets go of at its next scan: started on it before, the
-		// restarted server failed that endpoint, its CApp faulty for good.
-		err := s.awaitLetGo(op, t, before, step, redeployNow, takenByRestart)
-		var stopped []string
-		var unready error
-		if err == nil {
-			stopped, unready, err = s.restartStep(op, step, why, s.policy.ReadyTimeout, func(names []string) error {
-				err := s.prepare(t, names)
-				s.sayHomesKept("reload", names, err)
-				return err
-			})
+	left, unprepared, err := s.restartInTurn(op, t, before, c, redeployNow, redeployAfter)
+	if err != nil {
+		if len(afterRestarts) > 0 {
+			err = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", err, strings.Join(afterRestarts, ", "))
 		}
-		if unready != nil {
-			unprepared = append(unprepared, fmt.Errorf("%s started again with %s not brought up to date: %w", strings.Join(step, ", "), homesOf(step), unready))
+		if len(afterRedeploys) > 0 {
+			err = fmt.Errorf("%w; not started: %s, which takes ports the redeploys free (mictl reload starts it)", err, strings.Join(afterRedeploys, ", "))
 		}
-		if err != nil {
-			ended := rollEnded(err, i < len(steps)-1)
-			if len(afterRestarts) > 0 {
-				ended = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", ended, strings.Join(afterRestarts, ", "))
-			}
-			if len(redeployAfter) > 0 {
-				ended = fmt.Errorf("%w; not redeployed: %s, whose new CApps take ports the restarts were to free (mictl reload redeploys them once they succeed)", ended, strings.Join(redeployAfter, ", "))
-			}
-			if len(afterRedeploys) > 0 {
-				ended = fmt.Errorf("%w; not started: %s, which takes ports the redeploys free (mictl reload starts it)", ended, strings.Join(afterRedeploys, ", "))
-			}
-			return left, errors.Join(append(unprepared, ended)...)
-		}
-		left = append(left, stopped...)
-	}
-	if err := s.redeploy(op, t, before, c, redeployAfter, redeployNow); err != nil {
 		return left, errors.Join(append(unprepared, err)...)
 	}
 	afterRestarts = append(afterRestarts, afterRedeploys...)
@@ -492,6 +459,74 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		}
 	}
 	return append(left, slices.DeleteFunc(slices.Clone(c.Add), func(n string) bool { return !op.stoppedByName(n) })...), errors.Join(unprepared...)
+}
+
+// restartInTurn restarts c.Restart for op, a step at a time, and gives
+// redeployAfter, redeploys whose new CApps open a port an instance to
+// restart holds until its restart, their new CApps in the same order
+// (reconcile.Target.RestartSteps over both): each once the instances
+// whose old ports it opens let go of them. redeployNow got their new
+// CApps before. Restarted in turn before them all, a server whose new
+// port one of redeployAfter still held met it taken, and MI failed the
+// endpoint, its CApp faulty for good. A restart and a redeploy that take
+// each other's ports are one step: the redeploy's changed CApps are
+// undeployed first, as in a cycle of redeploys (see redeploy), the
+// restart comes once its MI let go of the ports, and the new builds
+// after it.
+//
+// A home that cannot be prepared once its server stopped starts with
+// the home as far as the preparation got, its record as it was (see
+// restartStep): unprepared says so of each. left are the instances a
+// stop by name left stopped.
+func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, redeployNow, redeployAfter []string) (left []string, unprepared []error, err error) {
+	later, err := s.beginRedeploy(op, t, before, c, redeployAfter, redeployNow)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer later.close()
+	why := func(name string) string { return "reload: " + c.Why[name] }
+	restarts := func(step []string) []string {
+		return slices.DeleteFunc(slices.Clone(step), func(name string) bool { return !slices.Contains(c.Restart, name) })
+	}
+	steps := t.RestartSteps(before, slices.Concat(c.Restart, redeployAfter))
+	for i, step := range steps {
+		restart := restarts(step)
+		redeploy := slices.DeleteFunc(slices.Clone(step), func(name string) bool { return slices.Contains(restart, name) })
+		how := takenByRedeploy
+		if len(step) > 1 && len(redeploy) > 0 {
+			err = later.undeploy(redeploy, step)
+			how = takenInCycle
+		}
+		if err == nil && len(restart) > 0 {
+			// A restarted server may open the old port of an instance
+			// redeployed (an inbound endpoint its new build moved), which
+			// its MI lets go of at its next scan: started on it before,
+			// the restarted server failed that endpoint, its CApp faulty
+			// for good.
+			err = s.awaitLetGo(op, t, before, restart, slices.Concat(later.given, redeploy), takenByRestart)
+			var stopped []string
+			var unready error
+			if err == nil {
+				stopped, unready, err = s.restartStep(op, restart, why, s.policy.ReadyTimeout, func(names []string) error {
+					err := s.prepare(t, names)
+					s.sayHomesKept("reload", names, err)
+					return err
+				})
+			}
+			if unready != nil {
+				unprepared = append(unprepared, fmt.Errorf("%s started again with %s not brought up to date: %w", strings.Join(restart, ", "), homesOf(restart), unready))
+			}
+			left = append(left, stopped...)
+		}
+		if err == nil && len(redeploy) > 0 {
+			err = later.give(redeploy, how)
+		}
+		if err != nil {
+			more := slices.ContainsFunc(steps[i+1:], func(next []string) bool { return len(restarts(next)) > 0 })
+			return left, unprepared, later.notGiven(rollEnded(err, more))
+		}
+	}
+	return left, unprepared, nil
 }
 
 // startAdded prepares the homes of the new instances add and starts
