@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -89,24 +90,38 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	// Planned again whenever an mictl up, run whole while the reload
 	// applied its plan, took an instance the plan adds or removes (see
 	// takenMeanwhile): what the reload did before stands, and the new
-	// plan finds it done.
+	// plan finds it done. The passes before the last are told with it:
+	// the changes they made (earlier), their errors (failed) and the
+	// instances a stop by name left stopped (left). Told by the last
+	// alone, a reload whose first pass restarted every instance said
+	// "no change", and a home that pass could not bring up to date went
+	// unsaid.
+	var earlier reconcile.Changes
+	var failed error
+	var left []string
+	did := func() bool { return !earlier.Empty() || failed != nil || len(left) > 0 }
 	for {
 		var f *state.File
 		f, err = s.currentSettled(c.ctx)
 		if stopped := c.interrupted(); stopped != nil {
-			return changes, stopped
+			return earlier, stopped
 		}
 		if err != nil {
-			s.recordReload(err, nil, nil, false)
-			return changes, err
+			s.recordReload(errors.Join(failed, err), nil, nil, did())
+			return earlier, errors.Join(failed, err)
 		}
 		var t *reconcile.Target
 		t, changes, err = s.planReload(load, f)
 		if stopped := c.interrupted(); stopped != nil {
-			return changes, stopped
+			return together(earlier, changes), stopped
 		}
 		recorded := f.ReloadError // the last reload's refusal, as the file says
 		if err != nil {
+			if did() {
+				err = errors.Join(failed, err)
+				s.recordReload(err, nil, nil, true)
+				return earlier, err
+			}
 			if kind != reloadAsked && recorded == err.Error() {
 				reported = kind == reloadCatchUp
 				return changes, err
@@ -114,7 +129,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			s.recordReload(err, nil, nil, false)
 			return changes, err
 		}
-		if changes.Empty() {
+		if changes.Empty() && !did() {
 			if kind != reloadAsked {
 				if recorded == "" && slices.Equal(f.Configured, t.Config.Names()) {
 					reported = false
@@ -132,22 +147,31 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden("no change", f.UpArgs)})
 			return changes, nil
 		}
-		if reloadAt != nil {
-			reloadAt("planned")
+		var pass applied
+		if !changes.Empty() {
+			if reloadAt != nil {
+				reloadAt("planned")
+			}
+			s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
+			pass, err = s.applyReload(c, t, changes, f.UpArgs)
 		}
-		s.emit(Event{Instance: ReloadEvent, State: "reloading", Message: describe(changes)})
-		var left []string
-		left, err = s.applyReload(c, t, changes, f.UpArgs)
-		var meanwhile *plannedMeanwhile
-		if errors.As(err, &meanwhile) {
-			s.emit(Event{Instance: ReloadEvent, State: "reloading", Transient: true, Message: meanwhile.Error() + ": planned again from what it recorded"})
+		for _, name := range pass.left {
+			if !slices.Contains(left, name) { // a pass planned again finds it stopped too
+				left = append(left, name)
+			}
+		}
+		if pass.again != nil {
+			earlier, failed = together(earlier, pass.done), errors.Join(failed, err)
+			s.emit(Event{Instance: ReloadEvent, State: "reloading", Transient: true, Message: pass.again.Error() + ": planned again from what it recorded"})
 			continue
 		}
+		changes = together(earlier, changes)
 		if errors.Is(err, ErrInterrupted) {
 			// ErrInterrupted alone, by whose text the daemon's client knows
 			// it (see call): what the reload left undone is the stop's.
 			return changes, ErrInterrupted
 		}
+		err = errors.Join(failed, err)
 		s.recordReload(err, t.Config.Names(), f.UpArgs, true)
 		if err == nil {
 			msg := describe(changes)
@@ -162,9 +186,47 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	}
 }
 
+// lists are c's lists of instances: to add, remove, restart, redeploy.
+func lists(c *reconcile.Changes) []*[]string {
+	return []*[]string{&c.Add, &c.Remove, &c.Restart, &c.Redeploy}
+}
+
+// together is what two passes of a reload did, first then next: each
+// instance once in each list, and the reasons of one that both
+// restarted (or redeployed) both told, the first's first. What next says
+// of a home (its deployment.toml's diff, the files it keeps) is the
+// later look.
+func together(first, next reconcile.Changes) reconcile.Changes {
+	if first.Empty() {
+		return next
+	}
+	all := reconcile.NoChanges()
+	for _, c := range []reconcile.Changes{first, next} {
+		for i, from := range lists(&c) {
+			to := lists(&all)[i]
+			for _, name := range *from {
+				if !slices.Contains(*to, name) {
+					*to = append(*to, name)
+				}
+			}
+		}
+		for name, why := range c.Why {
+			if told := all.Why[name]; told != "" && told != why {
+				why = told + "; then " + why
+			}
+			all.Why[name] = why
+		}
+		maps.Copy(all.Diffs, c.Diffs)
+		maps.Copy(all.Kept, c.Kept)
+	}
+	return all
+}
+
 // reloadAt, when set (by tests), is called as a reload reaches point:
 // "planned", between its plan and the first change it makes; "removed",
-// once it stopped the instances it removes, before it forgets them.
+// once it stopped the instances it removes, before it forgets them;
+// "restarted", once it restarted and redeployed what it does, before it
+// starts the instances added that waited for that.
 var reloadAt func(point string)
 
 // withOverridden is msg, what a reload did, followed by each setting of
@@ -377,24 +439,70 @@ func oneByOne(names []string) [][]string {
 	return steps
 }
 
+// applied is what one pass of a reload (applyReload) did.
+type applied struct {
+	// left are the instances a stop by name left stopped.
+	left []string
+	// again, when not nil, is why the pass stopped short: an mictl up ran
+	// since its plan, and the reload plans again. done are then the
+	// changes it made before.
+	again *plannedMeanwhile
+	done  reconcile.Changes
+}
+
+// plannedAgain is a pass that err ended, having made done: one that an
+// mictl up ended (plannedMeanwhile) is planned again, no error of its own.
+func plannedAgain(done reconcile.Changes, err error) (applied, error) {
+	var meanwhile *plannedMeanwhile
+	if errors.As(err, &meanwhile) {
+		return applied{again: meanwhile, done: done}, nil
+	}
+	return applied{}, err
+}
+
+// only is c with only the instances made says it made.
+func only(c reconcile.Changes, made func(name string) bool) reconcile.Changes {
+	out := reconcile.NoChanges()
+	for i, from := range lists(&c) {
+		to := lists(&out)[i]
+		*to = append(*to, slices.DeleteFunc(slices.Clone(*from), func(name string) bool { return !made(name) })...)
+	}
+	copyMade(out.Why, c.Why, made)
+	copyMade(out.Diffs, c.Diffs, made)
+	copyMade(out.Kept, c.Kept, made)
+	return out
+}
+
+// copyMade copies into to what from says of the instances made says
+// were made.
+func copyMade[V any](to, from map[string]V, made func(name string) bool) {
+	for name, v := range from {
+		if made(name) {
+			to[name] = v
+		}
+	}
+}
+
 // applyReload makes the changes c to reach t, planned from a state file
 // whose last up had the planning flags upArgs.
-func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes, upArgs []string) (left []string, err error) {
+func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes, upArgs []string) (a applied, err error) {
 	if len(c.Remove) > 0 {
 		// An up with other planning flags since the plan may keep what
 		// it removes: looked at before anything stops, as the plan made
 		// again then leaves a stopped instance it still names stopped.
 		if f, err := s.current(); err == nil && !slices.Equal(f.UpArgs, upArgs) {
-			return nil, &plannedMeanwhile{flags: true}
+			return applied{again: &plannedMeanwhile{flags: true}}, nil
 		}
 		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
-			return nil, fmt.Errorf("stop removed instances: %w", err)
+			return applied{}, fmt.Errorf("stop removed instances: %w", err)
 		}
 		if reloadAt != nil {
 			reloadAt("removed")
 		}
 		if err := s.forget(c.Remove, upArgs); err != nil {
-			return nil, err
+			// Stopped, not forgotten: no removal yet. An up kept them;
+			// the next plan removes what is still to go.
+			return plannedAgain(reconcile.Changes{}, err)
 		}
 	}
 	// An instance added on a port that an instance to restart holds until
@@ -408,7 +516,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	// until its restart, or until its MI takes its new CApps.
 	before, err := s.current()
 	if err != nil {
-		return nil, err
+		return applied{}, err
 	}
 	takesRedeployed := func(name string) bool { return t.TakesPorts(before, name, c.Redeploy) }
 	afterRedeploys := slices.DeleteFunc(slices.Clone(add), func(name string) bool { return !takesRedeployed(name) })
@@ -430,12 +538,13 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	}
 	add, err = s.startAdded(op, t, add, upArgs)
 	if err != nil {
-		return nil, err
+		return plannedAgain(only(c, func(name string) bool { return slices.Contains(c.Remove, name) }), err)
 	}
 	if err := s.redeploy(op, t, before, c, redeployNow, nil); err != nil {
-		return nil, err
+		return applied{}, err
 	}
 	left, unprepared, err := s.restartInTurn(op, t, before, c, redeployNow, redeployAfter)
+	a.left = left
 	if err != nil {
 		if len(afterRestarts) > 0 {
 			err = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", err, strings.Join(afterRestarts, ", "))
@@ -443,22 +552,36 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		if len(afterRedeploys) > 0 {
 			err = fmt.Errorf("%w; not started: %s, which takes ports the redeploys free (mictl reload starts it)", err, strings.Join(afterRedeploys, ", "))
 		}
-		return left, errors.Join(append(unprepared, err)...)
+		return a, errors.Join(append(unprepared, err)...)
+	}
+	if reloadAt != nil {
+		reloadAt("restarted")
 	}
 	afterRestarts = append(afterRestarts, afterRedeploys...)
 	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
-		return left, errors.Join(append(unprepared, err)...)
+		return a, errors.Join(append(unprepared, err)...)
 	}
 	started, err := s.startAdded(op, t, afterRestarts, upArgs)
+	var meanwhile *plannedMeanwhile
+	if errors.As(err, &meanwhile) {
+		// An up recorded one of them since the plan: the reload plans
+		// again, which starts the others. Those this pass started before
+		// are still its own to see ready: the next plan finds them
+		// running, and waits for none.
+		a.again, a.done, err = meanwhile, only(c, func(name string) bool { return !slices.Contains(afterRestarts, name) }), nil
+	}
 	if err != nil {
-		return left, errors.Join(append(unprepared, err)...)
+		return a, errors.Join(append(unprepared, err)...)
 	}
 	if add = append(add, started...); len(add) > 0 {
 		if err := s.waitReadyFor(op, add, s.policy.ReadyTimeout); err != nil {
-			return left, errors.Join(append(unprepared, err)...)
+			// Not planned again: the reload ends with this failure, what
+			// is left to do is diff's.
+			return applied{left: a.left}, errors.Join(append(unprepared, err)...)
 		}
 	}
-	return append(left, slices.DeleteFunc(slices.Clone(c.Add), func(n string) bool { return !op.stoppedByName(n) })...), errors.Join(unprepared...)
+	a.left = append(a.left, slices.DeleteFunc(slices.Clone(c.Add), func(n string) bool { return !op.stoppedByName(n) })...)
+	return a, errors.Join(unprepared...)
 }
 
 // restartInTurn restarts c.Restart for op, a step at a time, and gives

@@ -1,0 +1,99 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/reconcile"
+)
+
+// An `mictl up` that runs whole once a reload restarted mi-1 and mi-2
+// (every port moved down by 2) and before it starts mi-3, which waited
+// for those restarts to free its port, starts mi-3 itself: the reload
+// plans again, and finds nothing left to do. Its "reloaded" event and
+// the changes it returns still tell the restarts it made; they said "no
+// change", the second plan's, as though the reload had restarted
+// nothing.
+func TestAReloadPlannedAgainTellsWhatItDidBefore(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.upAfterRestarts()
+	changes, err := s.sup.Reload(s.load)
+	if err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if !slices.Equal(changes.Restart, []string{"mi-1", "mi-2"}) || len(changes.Add) > 0 {
+		t.Errorf("reload changes: restart %v, add %v; want mi-1 and mi-2 restarted, nothing added (the up started mi-3)", changes.Restart, changes.Add)
+	}
+	var ev Event
+	for range 3 { // twoMovedUp's two reloads, then this one
+		ev = s.next(ReloadEvent, "reloaded")
+	}
+	if !strings.HasPrefix(ev.Message, "~mi-1 (") || !strings.Contains(ev.Message, " ~mi-2 (") || strings.Contains(ev.Message, "+mi-3") {
+		t.Errorf("reloaded: %s; want mi-1 and mi-2 restarted", ev.Message)
+	}
+}
+
+// A home the first plan's restart could not bring up to date (mi-2's: a
+// directory sits where the sync links the distribution's new jar
+// through) is said when the reload ends, though it plans again after the
+// up and brings it up to date then: the first plan's errors were
+// dropped, and the reload ended as if the first restart of mi-2 had gone
+// well.
+func TestAReloadPlannedAgainKeepsTheErrorsOfItsFirstPlan(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	blocker := filepath.Join(s.dir, "instances", "mi-2", "lib", ".driver.jar.link-tmp")
+	s.upAfterRestarts()
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "instances", ".dist", "lib", "driver.jar"), []byte("PK driver"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := reloadAt
+	reloadAt = func(at string) {
+		if at == "restarted" {
+			if err := os.RemoveAll(blocker); err != nil {
+				t.Fatal(err)
+			}
+		}
+		up(at)
+	}
+	_, err := s.sup.Reload(s.load)
+	// The first plan's restart of mi-2 did fail to bring its home up to
+	// date: it said so as it started mi-2 again.
+	for ev := s.next("mi-2", StateStopped); !strings.Contains(ev.Message, "the home could not be brought up to date"); ev = s.next("mi-2", StateStopped) {
+	}
+	if err == nil || !strings.Contains(err.Error(), "mi-2 started again with its home not brought up to date") {
+		t.Fatalf("reload: %v; want it to say mi-2 started again with its home not brought up to date", err)
+	}
+}
+
+// upAfterRestarts runs mi-1 and mi-2 with every port moved up by 1, then
+// moves them down by 2 with mi-3 added (mictl.toml says instances = 3):
+// mi-3's new HTTP port is mi-1's until its restart. An `mictl up` of
+// mi-3, with the same flags, runs whole as the reload that applies it
+// has restarted mi-1 and mi-2, before that reload starts mi-3.
+func (s *simSite) upAfterRestarts() {
+	s.t.Helper()
+	moveHTTP := s.twoMovedUp()
+	moveHTTP(8279)
+	s.write("instances = 3\n")
+	cfg, _, err := s.load(nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.upAt("restarted", cfg, reconcile.Options{}, "mi-3", nil)
+}
+
+// together tells each instance once, and both reasons of one that both
+// passes restarted for different reasons.
+func TestTogetherTellsBothPasses(t *testing.T) {
+	first := reconcile.Changes{Restart: []string{"mi-1", "mi-2"}, Why: map[string]string{"mi-1": "deployment.toml changed", "mi-2": "offset moved"}}
+	next := reconcile.Changes{Add: []string{"mi-3"}, Restart: []string{"mi-2"}, Why: map[string]string{"mi-2": "the distribution's files changed: lib/driver.jar"}}
+	if got, want := describe(together(first, next)), "+mi-3 ~mi-1 (deployment.toml changed) ~mi-2 (offset moved; then the distribution's files changed: lib/driver.jar)"; got != want {
+		t.Errorf("together: %s, want %s", got, want)
+	}
+}
