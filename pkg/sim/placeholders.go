@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,11 +8,6 @@ import (
 
 	"github.com/mictl/mictl/pkg/capp"
 )
-
-// filePropertiesPath is where synapse's FilePropertyResolver reads $FILE:
-// placeholders (MI's -Dproperties.file.path may name another file; the
-// simulator reads this one only).
-const filePropertiesPath = "conf/file.properties"
 
 // resolvePort is the port of an inbound endpoint whose parameter is a
 // synapse placeholder, resolved as MI does when it deploys the endpoint
@@ -46,25 +40,12 @@ func (s *server) resolvePort(in capp.Inbound) (int, error) {
 	return port, nil
 }
 
-// fileProperty reads key from conf/file.properties: "key=value" or
-// "key: value" lines, "#" and "!" comments (the Java properties format
-// without its escapes and continued lines).
+// fileProperty reads key from the home's conf/file.properties, as MI's
+// FilePropertyResolver does.
 func (s *server) fileProperty(key string) (string, bool) {
-	f, err := os.Open(filepath.Join(s.home, filepath.FromSlash(filePropertiesPath)))
+	data, err := os.ReadFile(filepath.Join(s.home, filepath.FromSlash(capp.FilePropertiesFile)))
 	if err != nil {
 		return "", false
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == '!' {
-			continue
-		}
-		i := strings.IndexAny(line, "=:")
-		if i >= 0 && strings.TrimSpace(line[:i]) == key {
-			return strings.TrimSpace(line[i+1:]), true
-		}
-	}
-	return "", false
+	return capp.FileProperty(data, key)
 }

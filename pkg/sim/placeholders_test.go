@@ -20,7 +20,7 @@ func TestInboundPlaceholderPort(t *testing.T) {
 	set := ports.DefaultBases().Shift(off)
 	envPort, filePort := freeInboundPort(t, off), freeInboundPort(t, off)
 	writeFile(t, filepath.Join(home, DeployTOMLPath), tomlWithOffset(off, ""))
-	writeFile(t, filepath.Join(home, filePropertiesPath), "# ports\n! also a comment\norders.other = 1\norders_port : "+strconv.Itoa(filePort)+"\n")
+	writeFile(t, filepath.Join(home, capp.FilePropertiesFile), "# ports\n! also a comment\norders.other = 1\norders_port : "+strconv.Itoa(filePort)+"\n")
 	for name, ph := range map[string]string{"env": "$SYSTEM:MICTL_TEST_ORDERS_PORT", "file": "$FILE:orders_port", "unset": "$SYSTEM:MICTL_TEST_UNSET_PORT"} {
 		placeCar(t, home, name+"_1.0.0.car", carBytes(t, capp.Spec{Name: name, Inbounds: []capp.InboundSpec{{Name: name + "In", Placeholder: ph}}}))
 	}
