@@ -50,15 +50,21 @@ application declared on a target whose API or proxy service names (or
 API contexts) it shares (exit 1: MI would fail it as faulty; an upgrade
 undeploys the old version first).
 
-An inbound endpoint whose port is $SYSTEM:NAME (an environment variable
-MI resolves as it deploys the endpoint) is warned of, not refused, when
-NAME is unset or no port where the target instances get it from: a
-running server's own environment, the running daemon's for the servers it
-starts and restarts, else this shell's (a daemon mictl up starts here
-gives it to them). The warning names the endpoint, the variable, the
-instances and the fix: mictl restart NAME when only the running server
-lacks it, else export it in a shell, then mictl down and mictl up from it
-(or mictl up alone when nothing runs).
+An inbound endpoint whose port is a placeholder MI resolves as it deploys
+the endpoint is warned of, not refused, where it resolves to no port.
+$SYSTEM:NAME is an environment variable: a running server is judged by
+the environment it runs with, and apart from that by what its next
+restart gets, as is an instance not running: the running daemon's
+environment, else this shell's (a daemon mictl up starts here gives it to
+them). The warning names the endpoint, the variable, the instances, when
+MI fails it (now, or at their next start) and the fix: mictl restart NAME
+when only the running server lacks it, else export it in a shell, then
+mictl down and mictl up from it (or mictl up alone when nothing runs).
+$FILE:key is a key of conf/file.properties in the instance's home (for a
+home not made yet, the distribution's, which mictl up copies into it):
+the warning names each file that is missing, unreadable, without the key
+or with no port there, and the fix: set it, then mictl restart NAME on a
+running server.
 
 Then the file is added to mictl.toml: to the top-level capps (every
 instance) when no NAME is given, else to the capps of each named
@@ -144,7 +150,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	// Warned, not refused: the variable may reach MI later (a mictl up
 	// from a shell that sets it).
 	targets := d.orEvery(names)
-	for _, u := range currentPlaceholderEnv(d.e.state, targets).unset(app, targets) {
+	for _, u := range currentPlaceholderEnv(d.cfg, d.e.state, targets).unset(app, targets) {
 		fmt.Fprintln(streams.ErrOut, "warning: "+u.Message)
 	}
 	var w *appstate.Waiter

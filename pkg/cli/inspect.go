@@ -42,8 +42,9 @@ override them), and
 show the port each inbound endpoint would listen on in each instance, and
 the conflicts that plan has. A declared CApp of the same name and version
 is replaced by the file in that plan. An inbound endpoint whose port is
-$SYSTEM:NAME gets the warning mictl deploy gives when an instance would
-run it without NAME (-o json: unset_variables). Nothing is written.
+a placeholder ($SYSTEM:NAME, $FILE:key) gets the warning mictl deploy
+gives when an instance resolves it, or would at its next start, to no
+port (-o json: unset_variables). Nothing is written.
 
 Exit status: 0 when the plan has no conflict, 1 when it has, 2 when the
 file is not a CApp MI would deploy (not a zip, no artifacts.xml, a path
@@ -81,8 +82,8 @@ type inspectReport struct {
 	Instances []inspectInstance `json:"instances"`
 	Conflicts []check.Finding   `json:"conflicts"`
 	Warnings  []check.Finding   `json:"warnings"`
-	// UnsetVariables are the $SYSTEM: placeholder ports the instances
-	// cannot resolve from the environment they run or start with.
+	// UnsetVariables are the placeholder ports ($SYSTEM:, $FILE:) the
+	// instances cannot resolve, now or at their next start.
 	UnsetVariables []unsetVariable `json:"unset_variables"`
 }
 
@@ -158,7 +159,7 @@ func runInspect(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *ins
 	for _, inst := range p.Plan.Instances {
 		names = append(names, inst.Name)
 	}
-	r.UnsetVariables = currentPlaceholderEnv(p.state, names).unset(app, names)
+	r.UnsetVariables = currentPlaceholderEnv(p.Config, p.state, names).unset(app, names)
 	if o.output == formatJSON {
 		err = writeJSON(streams.Out, r)
 	} else {
