@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,4 +98,38 @@ func TestDeployWarnsOfAFilePlaceholderTheHomeLacks(t *testing.T) {
 	}
 	d.must("restart", "mi-1")
 	d.waitApps("file_1.0.0", "active", "mi-1")
+}
+
+// The note on a CApp MI failed for a taken inbound port judges the ports
+// MI opens for it, placeholders resolved as the server resolves them:
+// none while one is still taken (though the port written in the CApp is
+// free), and every one once all are free.
+func TestAFaultyCAppWhosePlaceholderPortFreedSaysWhatBringsItBack(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	taken := testports.FreePort(t)
+	stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", taken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	home := d.instance("mi-1").Home
+	if err := os.WriteFile(filepath.Join(home, "conf", "file.properties"), fmt.Appendf(nil, "orders_port=%d\n", taken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	car := d.car("both_1.0.0.car", capp.Spec{Name: "both", Inbounds: []capp.InboundSpec{
+		{Name: "OrdersHTTP", Port: 8085}, {Name: "OrdersFile", Protocol: "ws", Placeholder: "$FILE:orders_port"}}})
+	if code, _, stderr := d.mictl("deploy", car, "--wait", "--timeout", "20s"); code != 3 {
+		t.Fatalf("deploy --wait beside the stranger on %d: exit %d, want 3 (faulty):\n%s", taken, code, stderr)
+	}
+	if a := d.apps().Instances[0].Apps[0]; a.State != "faulty" || a.Note != nil {
+		t.Fatalf("both_1.0.0 while %d is still taken: %s, note %q; want faulty with no note", taken, a.State, *a.Note)
+	}
+	stranger.Close()
+	want := fmt.Sprintf("its inbound ports %d, %d are free now: MI failed the endpoint as it deployed it, while the port was taken (mictl logs mi-1 says), and keeps a CApp it failed faulty until its file changes or its server restarts: mictl restart mi-1 deploys it again", 8085+d.base, taken)
+	if a := d.apps().Instances[0].Apps[0]; a.State != "faulty" || a.Note == nil || *a.Note != want {
+		t.Fatalf("both_1.0.0 once %d is free: %s, note %v; want faulty with the note %q", taken, a.State, a.Note, want)
+	}
+	d.must("restart", "mi-1")
+	d.waitApps("both_1.0.0", "active", "mi-1")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,9 +13,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/appstate"
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
-	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -36,8 +39,9 @@ Management API (at once, one login each):
   faulty   MI could not deploy it; MI's error message follows the table
            (MI keeps it faulty until its file changes or its server
            restarts: one MI failed on an inbound port taken as it
-           deployed it, and free now, is noted, with the mictl restart
-           that deploys it again)
+           deployed it, and whose every inbound port is free now, is
+           noted, with the mictl restart that deploys it again; a port
+           that is a placeholder counts as the server resolves it now)
   pending  mictl.toml declares it and MI does not run it (yet), or runs
            another build of it (the file in the instance's carbonapps/ is
            not the declared one yet)
@@ -189,14 +193,14 @@ func printApps(streams *IOStreams, r appsReport, f *state.File, empty string) er
 const inboundDeployFailed = "Inbound Endpoint deployment from the file : "
 
 // noteFreedInboundPorts notes, on each faulty application of r that MI
-// failed for an inbound endpoint, when every inbound port f records for it
-// on its instance is free now, how to bring it back. MI fails an endpoint
+// failed for an inbound endpoint, when every port its endpoints open on
+// its instance is free now, how to bring it back. MI fails an endpoint
 // whose port is taken as it deploys it, even for a moment (another
 // instance's old build during a redeploy, another program), and keeps
 // the CApp faulty until its file changes or its server restarts: its home
 // holds the declared file, so diff sees nothing to do, and a reload does
 // nothing. Nothing is said where a port is still taken (ports table names
-// who holds it) or cannot be looked at.
+// who holds it) or cannot be told (inboundPortsOn).
 func noteFreedInboundPorts(r appsReport, f *state.File) {
 	var snap *hostnet.Snapshot
 	for _, inst := range r.Instances {
@@ -210,26 +214,78 @@ func noteFreedInboundPorts(r appsReport, f *state.File) {
 			if a.State != appstate.StateFaulty || a.Note != nil || a.ErrorMessage == nil || !strings.Contains(*a.ErrorMessage, inboundDeployFailed) {
 				continue
 			}
-			var planned []string
-			taken := false
-			for _, e := range rec.Extras {
-				if e.Role != ports.RoleInbound || !strings.HasPrefix(e.Listener, a.ID+"/") {
-					continue
-				}
-				if snap == nil {
-					var err error
-					if snap, err = hostnet.Scan(); err != nil {
-						return
-					}
-				}
-				planned = append(planned, strconv.Itoa(e.Port))
-				taken = taken || len(snap.Holding(hostnet.TCP, e.Port, bind)) > 0
-			}
-			if len(planned) == 0 || taken {
+			opened, ok := inboundPortsOn(rec, a.ID)
+			if !ok {
 				continue
 			}
-			a.Note = ptr(fmt.Sprintf("its inbound port %s is free now: MI failed the endpoint as it deployed it, while the port was taken (mictl logs %s says), and keeps a CApp it failed faulty until its file changes or its server restarts: mictl restart %s deploys it again",
-				strings.Join(planned, ", "), inst.Name, inst.Name))
+			if snap == nil {
+				var err error
+				if snap, err = hostnet.Scan(); err != nil {
+					return
+				}
+			}
+			if slices.ContainsFunc(opened, func(port int) bool { return len(snap.Holding(hostnet.TCP, port, bind)) > 0 }) {
+				continue
+			}
+			free := make([]string, len(opened))
+			for j, port := range opened {
+				free[j] = strconv.Itoa(port)
+			}
+			ports := "port " + strings.Join(free, ", ") + " is"
+			if len(free) > 1 {
+				ports = "ports " + strings.Join(free, ", ") + " are"
+			}
+			a.Note = ptr(fmt.Sprintf("its inbound %s free now: MI failed the endpoint as it deployed it, while the port was taken (mictl logs %s says), and keeps a CApp it failed faulty until its file changes or its server restarts: mictl restart %s deploys it again",
+				ports, inst.Name, inst.Name))
 		}
 	}
+}
+
+// inboundPortsOn are the ports the inbound endpoints of the application
+// id open on the running server of rec: the port written in the CApp, or
+// its placeholder as that server resolves it now (resolvedPort), each
+// offset as MI offsets it on that server (its home's deployment.toml).
+// ok is false when they cannot be told: the application's file is not in
+// the home's carbonapps/ (read as MI reads it), a placeholder does not
+// resolve (MI then failed the endpoint for that, not for a taken port),
+// or the application has no inbound endpoint.
+func inboundPortsOn(rec *state.Instance, id string) ([]int, bool) {
+	app := carbonApp(rec.Home, id)
+	if app == nil || len(app.Inbounds) == 0 {
+		return nil, false
+	}
+	path := home.ConfPath(rec.Home)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, false
+	}
+	enabled, err := deployment.InboundOffsetEnabled(deployment.Source{Path: path, TOML: data}, nil)
+	if err != nil {
+		return nil, false
+	}
+	var out []int
+	for _, in := range app.Inbounds {
+		if in.AtRunTime() {
+			port, ok := resolvedPort(rec, in)
+			if !ok {
+				return nil, false
+			}
+			in.Port = port
+		}
+		out = append(out, in.Effective(rec.Offset, enabled))
+	}
+	return out, true
+}
+
+// carbonApp is the application id among the CApps in the carbonapps/ of
+// the home dir, nil when none is (or cannot be read). An artifact MI
+// fails to deploy does not hide the endpoints (readCApp).
+func carbonApp(dir, id string) *capp.App {
+	files, _ := home.ShippedCApps(dir)
+	for _, file := range files {
+		if app, _, err := readCApp(file); err == nil && app.ID() == id {
+			return app
+		}
+	}
+	return nil
 }

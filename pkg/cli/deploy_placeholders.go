@@ -296,3 +296,18 @@ func (e placeholderEnv) unsetFile(app *capp.App, in capp.Inbound, names []string
 	}
 	return out
 }
+
+// resolvedPort is the port the running server of rec resolves in's
+// placeholder to now, from its environment or its home's
+// conf/file.properties; ok false when it does not resolve, or cannot be
+// told (its environment unreadable, another kind of placeholder).
+func resolvedPort(rec *state.Instance, in capp.Inbound) (port int, ok bool) {
+	switch {
+	case in.EnvVar() != "":
+		return envPort(proc.Environ(rec.Server.PID), in.EnvVar())
+	case in.FileKey() != "":
+		port, why := filePort(filepath.Join(rec.Home, filepath.FromSlash(capp.FilePropertiesFile)), in.FileKey())
+		return port, why == ""
+	}
+	return 0, false
+}
