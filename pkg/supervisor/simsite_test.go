@@ -96,13 +96,21 @@ func freeBase(t *testing.T) int {
 func portsFree(base int) bool {
 	for off := base; off < base+simSiteInstances; off++ {
 		for _, p := range ports.DefaultBases().Shift(off) {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
+			if !portFree(p) {
 				return false
 			}
-			l.Close()
 		}
 	}
+	return true
+}
+
+// portFree reports whether a listener can take port on 127.0.0.1 now.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
 	return true
 }
 
