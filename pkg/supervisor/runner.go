@@ -727,15 +727,74 @@ func LastUp(f *state.File) string {
 // supervisor knows it and the configuration file it follows. One that
 // follows none (up --foreground) cannot tell whether the file names it:
 // the last up's flags when they planned it, else a plain up.
+//
+// It is remembered until an up or a reload may change it (see
+// upCommands): a running instance degraded by a port a stranger holds
+// names it in its remedy at every health check, and each time read and
+// decoded the state file, and mictl.toml too, for the same answer.
 func (s *Supervisor) upCommand(name string) string {
+	if up, ok := s.ups.get(name); ok {
+		return up
+	}
+	gen := s.ups.generation()
 	f, err := s.current()
 	if err != nil {
-		return "mictl up"
+		return "mictl up" // not remembered: the next read may succeed
 	}
-	if s.named == nil && !PlannedByLastUp(f, name) {
-		return "mictl up"
+	up := "mictl up"
+	if s.named != nil || PlannedByLastUp(f, name) {
+		up = UpCommand(f, name, s.named != nil && s.named(name))
 	}
-	return UpCommand(f, name, s.named != nil && s.named(name))
+	s.ups.put(gen, name, up)
+	return up
+}
+
+// upCommands remembers upCommand's answers. What they are made of, the
+// last up's flags and the instances it or a reload planned (the state
+// file) and whether mictl.toml names an instance, changes only as an up
+// runs (which then asks the supervisor to start its instances: Start) or
+// a reload applies mictl.toml (configWatch.reloadNow): each forgets them.
+type upCommands struct {
+	mu sync.Mutex
+	// gen counts the forgets: an answer read before one is not kept.
+	gen    uint64
+	byName map[string]string
+}
+
+func (u *upCommands) get(name string) (string, bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	up, ok := u.byName[name]
+	return up, ok
+}
+
+func (u *upCommands) generation() uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.gen
+}
+
+// put keeps name's answer read since forget number gen, unless another
+// forget came meanwhile: it may have been read from the file as it was
+// before that up or reload.
+func (u *upCommands) put(gen uint64, name, up string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if gen != u.gen {
+		return
+	}
+	if u.byName == nil {
+		u.byName = map[string]string{}
+	}
+	u.byName[name] = up
+}
+
+// forget drops every answer: an up or a reload may have changed them.
+func (u *upCommands) forget() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.gen++
+	u.byName = nil
 }
 
 // restartBindsAgain is what binds again a fixed port that name's running

@@ -163,6 +163,9 @@ type Supervisor struct {
 	// last up's planning flags, names an instance (Follow.Named); nil
 	// when the supervisor follows none. Set before the first start.
 	named func(name string) bool
+	// ups remembers, per instance, the up that starts it again (see
+	// upCommand).
+	ups upCommands
 	// overridden says which settings of that file the last up's planning
 	// flags replace (Follow.Overridden); nil when it follows none.
 	overridden func(upArgs []string) []string
@@ -569,6 +572,8 @@ func (s *Supervisor) readOnce(settled bool) (f *state.File, busy bool, err error
 // dead supervisor left is left to finishRestarts (see restartsLeft). It
 // returns once the starts are under way; Subscribe to follow progress.
 func (s *Supervisor) Start(names []string) error {
+	// An up asks for this once it has recorded its flags and plan.
+	s.ups.forget()
 	s.pendingStarts.Add(1)
 	defer s.pendingStarts.Add(-1)
 	// Nor does it wait for their stops: the restart starts them.

@@ -1169,23 +1169,81 @@ func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
 func TestAPortTakenFromARunningServerSaysWhatToDo(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
-	s.next("mi-1", StateReady)
-	inst := s.sup.Instances([]string{"mi-1"})["mi-1"]
-	port := inst.Ports[ports.HTTP]
-	proctest.TakePort(t, inst.Server.PID, port)
+	port, ev := s.takeHTTPPort("mi-1")
 	want := fmt.Sprintf("; stop pid %d to free port %d, then mictl restart mi-1 binds it again; or mictl down mi-1, then mictl up plans mi-1 around the port", os.Getpid(), port)
-	for {
-		ev := s.next("mi-1", StateDegraded)
-		if !strings.Contains(ev.Message, "held by") {
-			continue // the check that found the port free, before the stranger took it
-		}
-		if !strings.Contains(ev.Message, fmt.Sprintf("http port %d is held by pid %d", port, os.Getpid())) || !strings.Contains(ev.Message, want) {
-			t.Fatalf("mi-1 degraded: %s; want the holder named, then %q", ev.Message, want)
-		}
-		break
+	if !strings.Contains(ev.Message, fmt.Sprintf("http port %d is held by pid %d", port, os.Getpid())) || !strings.Contains(ev.Message, want) {
+		t.Fatalf("mi-1 degraded: %s; want the holder named, then %q", ev.Message, want)
 	}
 	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateDegraded || !strings.Contains(got.Reason, want) || !strings.Contains(got.LastError, want) {
 		t.Fatalf("mi-1 is %s (%q; %q); want it degraded, both saying %q", got.State, got.Reason, got.LastError, want)
+	}
+}
+
+// takeHTTPPort has the test take the http port of the named instance
+// from its ready server, as a stranger would once the server lost its
+// listener, and returns the port and the event of the instance degraded
+// by the stranger.
+func (s *simSite) takeHTTPPort(name string) (int, Event) {
+	s.t.Helper()
+	s.next(name, StateReady)
+	inst := s.sup.Instances([]string{name})[name]
+	port := inst.Ports[ports.HTTP]
+	proctest.TakePort(s.t, inst.Server.PID, port)
+	for {
+		ev := s.next(name, StateDegraded)
+		if strings.Contains(ev.Message, "held by") {
+			return port, ev
+		}
+		// The check that found the port free, before the stranger took it.
+	}
+}
+
+// The up named in the remedy of an instance degraded by a port a
+// stranger took is read (from the state file, and from mictl.toml through
+// Named) once, not again at every health check: it changes only as an up
+// runs, which then asks for a start, or as a reload applies mictl.toml.
+// After an up with other flags, the next check names that up.
+func TestARemedysUpIsReadAgainOnlyAfterAnUp(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	var asked atomic.Int32
+	var inFile atomic.Bool
+	inFile.Store(true)
+	// Set before any instance is watched: the monitor reads it then.
+	s.sup.named = func(string) bool {
+		asked.Add(1)
+		return inFile.Load()
+	}
+	s.reload("instances = 1\n")
+	_, ev := s.takeHTTPPort("mi-1")
+	if want := "mictl down mi-1, then mictl up plans mi-1 around the port"; !strings.Contains(ev.Message, want) {
+		t.Fatalf("mi-1 degraded: %s; want %q", ev.Message, want)
+	}
+	for range 3 {
+		<-s.sup.healthSoon("mi-1")
+	}
+	if n := asked.Load(); n != 1 {
+		t.Fatalf("mictl.toml was read %d times for the remedy's up over 4 health checks; want once", n)
+	}
+
+	// mictl up --instances=2 over a mictl.toml that no longer names
+	// mi-1: its record, then its start.
+	inFile.Store(false)
+	if err := s.sup.store.Update(context.Background(), func(f *state.File) error {
+		f.UpArgs, f.Configured = []string{"--instances=2"}, []string{"mi-1", "mi-2"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.sup.Start([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	<-s.sup.healthSoon("mi-1")
+	want := "mictl down mi-1, then mictl up --instances=2 plans mi-1 around the port"
+	if ev := s.next("mi-1", StateDegraded); !strings.Contains(ev.Message, want) {
+		t.Fatalf("after an up with other flags mi-1 is degraded saying %s; want %q", ev.Message, want)
+	}
+	if n := asked.Load(); n != 2 {
+		t.Fatalf("mictl.toml was read %d times for the remedy's up; want twice, once after the up", n)
 	}
 }
 
