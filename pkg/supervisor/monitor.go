@@ -240,8 +240,8 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 	}
 	first := s.firstCheck()
 	// A host whose sockets cannot be scanned leaves the ports unchecked,
-	// not /healthz nor /liveness: each instance says so (see
-	// serverHealth), and its checks go on.
+	// not /healthz nor /liveness: each instance says so once it has
+	// lasted (see unscannedChecks), and its checks go on.
 	view, scanErr := s.newView()
 	var probers []*observe.Prober
 	asked := make([]int, len(due)) // index in probers and answers, -1: not asked
@@ -264,7 +264,9 @@ func (s *Supervisor) runChecks(checks map[*running]*healthCheck) {
 			c.recount = false
 			s.recountApps(c.r.live(cur))
 		}
-		if c.r.checkHealth(cur, view, scanErr, c.prober, healthz) {
+		// A first failed scan is tried again as soon as after a change:
+		// it changes nothing yet (see unscannedChecks).
+		if c.r.checkHealth(cur, view, scanErr, c.prober, healthz) || cur.blindChecks == 1 {
 			c.every = first
 		} else {
 			c.every = min(2*c.every, s.policy.WatchInterval)

@@ -171,6 +171,15 @@ type running struct {
 	deadChecks int
 	deadSince  time.Time
 	ending     bool
+	// portsWhy is what the last scan found wrong with the fixed ports
+	// ("" when nothing, as the start found them), blindChecks the checks
+	// in a row since that failed to scan the host (see unscannedChecks),
+	// and unseen is true while no look of this supervisor has found the
+	// ports at all (a server adopted from the previous one, not checked
+	// yet). The monitor's only, once adopt has set unseen.
+	portsWhy    string
+	blindChecks int
+	unseen      bool
 	// endedWhy is why mictl ended the server itself (its /liveness
 	// failed); read once it has exited.
 	endedWhy atomic.Pointer[string]
@@ -286,7 +295,7 @@ func (r *runner) adopt() (*running, bool) {
 	if info, err := os.Stat(home.ConsoleLog(r.inst.Home)); err == nil {
 		offset = info.Size()
 	}
-	return &running{server: r.inst.Server, pgid: r.inst.PGID, scriptDone: done, logOffset: offset}, true
+	return &running{server: r.inst.Server, pgid: r.inst.PGID, scriptDone: done, logOffset: offset, unseen: true}, true
 }
 
 // ending is why a running instance ended: why in full, reason in a few
@@ -859,6 +868,17 @@ func (r *runner) health(cur *running, view *observe.View, scanErr error, prober 
 	return degradedBy(r.serverHealth(cur, view, scanErr, prober, healthz), cur.unbound)
 }
 
+// unscannedChecks is how many health checks in a row must fail to scan
+// the host's sockets before a running instance is degraded for it. A
+// failed scan is mictl's own look failing (netlink and /proc/net both:
+// out of file descriptors for a moment, say), not the instance's: one
+// showed it degraded, then ready at the next check, two events for
+// nothing. The check after a first failure comes as soon as after a
+// change (see runChecks), so a host that stays unscannable is said
+// within a second, and a port lost meanwhile is seen as soon as a scan
+// succeeds.
+const unscannedChecks = 3
+
 // serverHealth is health but for the ports besides the fixed ones that
 // the server could not bind when it started: what the monitor's checks
 // can see change.
@@ -868,14 +888,28 @@ func (r *runner) serverHealth(cur *running, view *observe.View, scanErr error, p
 		why = r.healthzProblem(cur, prober, *healthz)
 	}
 	if scanErr != nil {
-		// Only a scan shows that the instance still holds its ports: the
-		// instance is degraded for as long as none succeeds, as a start
-		// is not ready, never shown ready on the last scan's word.
-		return degradedBy(why, []string{unscannedHost(scanErr)})
+		cur.blindChecks++
+		if cur.blindChecks >= unscannedChecks || cur.unseen {
+			// Only a scan shows that the instance still holds its ports:
+			// from now on it is degraded for as long as none succeeds, as
+			// a start is not ready.
+			return degradedBy(why, []string{unscannedHost(scanErr)})
+		}
+		// The ports as the last scan found them, until a scan succeeds
+		// or fails unscannedChecks times in a row.
+		return cmp.Or(why, cur.portsWhy)
 	}
+	cur.blindChecks = 0
 	if why != "" {
 		return why
 	}
+	cur.portsWhy, cur.unseen = r.portsHealth(cur, view), false
+	return cur.portsWhy
+}
+
+// portsHealth says what is wrong with the fixed ports of a running
+// instance, as view shows them, "" when it holds them all.
+func (r *runner) portsHealth(cur *running, view *observe.View) string {
 	inst := r.live(cur)
 	// The sockets on the fixed ports are the very ones found to be the
 	// instance's last time (same inodes): ownership cannot have changed,

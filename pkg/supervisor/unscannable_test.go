@@ -99,3 +99,72 @@ func TestARunningInstanceOnAnUnscannableHostSaysSoAndIsStillChecked(t *testing.T
 		ev = s.next("mi-1", StateReady, StateDegraded)
 	}
 }
+
+// One scan of the host's sockets that fails leaves a running instance as
+// the last scan found it: no event, no change of state. It was shown
+// degraded, then ready at the next check (two events, a flap in status
+// and the logs) for a failure of mictl's own look, where /liveness has
+// to fail at three checks in a row before anything is done.
+func TestOneFailedScanLeavesARunningInstanceAsItWas(t *testing.T) {
+	// Set before the site, and undone after its supervisor has closed.
+	var failing atomic.Int32
+	scanFails = func() error {
+		if failing.Add(-1) >= 0 {
+			return errUnscannable
+		}
+		return nil
+	}
+	t.Cleanup(func() { scanFails = nil })
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+
+	failing.Store(1)
+	// The check that fails to scan (or one the timer ran before it), and
+	// one after it.
+	for range 2 {
+		<-s.sup.healthSoon("mi-1")
+	}
+	if n := failing.Load(); n >= 0 {
+		t.Fatal("no check scanned the host")
+	}
+	// A check records its event before it counts as run.
+	for more := true; more; {
+		select {
+		case ev := <-s.events:
+			s.seen = append(s.seen, ev)
+		default:
+			more = false
+		}
+	}
+	if events := s.log("mi-1"); strings.Count(events, "\n") != 3 { // starting, starting, ready
+		t.Fatalf("after one failed scan mi-1's events are:\n%swant none after it was ready", events)
+	}
+	if got := s.sup.Instances([]string{"mi-1"})["mi-1"]; got.State != StateReady {
+		t.Fatalf("after one failed scan mi-1 is %s (%q); want it ready", got.State, got.Reason)
+	}
+}
+
+// A check that fails to scan keeps what a look of this supervisor found
+// of the instance's ports (the start's, or the last scan's), for a
+// couple of checks; a server adopted from the previous supervisor, whose
+// ports no look of this one has found, is degraded at once, as it was
+// before: kept as it was, one recorded degraded for a stranger on its
+// port read ready until a scan succeeded.
+func TestAFailedScanKeepsOnlyWhatThisSupervisorSaw(t *testing.T) {
+	lost := "port 8290 (http) is not listening; mictl restart mi-1 binds it again"
+	for _, tc := range []struct {
+		what string
+		cur  *running
+		want string
+	}{
+		{"started, then scanned", &running{}, ""},
+		{"a port lost at the last scan", &running{portsWhy: lost}, lost},
+		{"adopted, not scanned yet", &running{unseen: true}, unscannedHost(errUnscannable)},
+		{"a third failed scan in a row", &running{blindChecks: unscannedChecks - 1}, unscannedHost(errUnscannable)},
+	} {
+		if got := (&runner{}).serverHealth(tc.cur, nil, errUnscannable, nil, nil); got != tc.want {
+			t.Errorf("%s: a failed scan says %q; want %q", tc.what, got, tc.want)
+		}
+	}
+}
