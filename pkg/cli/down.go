@@ -215,7 +215,7 @@ func alreadyStopped(f *state.File, names []string) []string {
 	if len(stopped) == 0 {
 		return nil // no look at the processes
 	}
-	left := supervisor.Leftovers(stopped)
+	left := leftovers(stopped)
 	var out []string
 	for _, inst := range stopped {
 		if len(left[inst.Name]) == 0 {
@@ -224,6 +224,11 @@ func alreadyStopped(f *state.File, names []string) []string {
 	}
 	return out
 }
+
+// leftovers is supervisor.Leftovers, down's look for processes left in
+// the instances' homes: each call walks /proc. A variable for tests,
+// which count the walks.
+var leftovers = supervisor.Leftovers
 
 // wasOrWere is "NAME was", or "A, B were" for more names.
 func wasOrWere(names []string) string {
@@ -388,7 +393,7 @@ func verifyStopped(streams *IOStreams, f *state.File, cfg *config.Config, names 
 			insts = append(insts, inst)
 		}
 	}
-	left := supervisor.Leftovers(insts)
+	left := leftovers(insts)
 	if again := startedAgain(left); len(again) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: %s stopped, then started again by a later command (a mictl up while this down ran): mictl status shows them, mictl down stops them\n", strings.Join(again, ", "))
 		for _, name := range again {
@@ -505,7 +510,7 @@ func purgeUnrecorded(streams *IOStreams, dir string) {
 
 // purgeHome deletes h's home, unless something still runs in it.
 func purgeHome(streams *IOStreams, h state.Instance) {
-	if left := supervisor.Leftovers([]state.Instance{h}); len(left) > 0 {
+	if left := leftovers([]state.Instance{h}); len(left) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: kept %s: processes %v still run in it\n", h.Home, left[h.Name])
 		return
 	}
@@ -520,11 +525,11 @@ func downUnrecorded(streams *IOStreams, homes []state.Instance, timeout time.Dur
 	if len(homes) == 0 {
 		return nil
 	}
-	for name, pids := range supervisor.Leftovers(homes) {
+	for name, pids := range leftovers(homes) {
 		fmt.Fprintf(streams.ErrOut, "%s: ending %s, running in its home (no record names it)\n", name, describeProcesses(pids))
 	}
 	supervisor.EndIn(homes, timeout)
-	if err := stillRunning(supervisor.Leftovers(homes)); err != nil {
+	if err := stillRunning(leftovers(homes)); err != nil {
 		return exitcode.With(exitcode.Runtime, err)
 	}
 	if purge {
