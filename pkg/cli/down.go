@@ -117,7 +117,6 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 			targets = append(targets, inst.Name)
 		}
 	}
-	stoppedBefore := alreadyStopped(f, targets)
 	ctx := cmd.Context()
 	progress := newProgress(streams, targets)
 	// A Ctrl-C while the daemon stops them ends the wait saying that it
@@ -144,8 +143,8 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if verified != nil {
 		return exitcode.With(exitcode.Runtime, verified)
 	}
-	if len(stoppedBefore) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: %s already stopped: nothing to stop\n", wasOrWere(stoppedBefore))
+	if stopped := alreadyStopped(f, progress.untouched()); len(stopped) > 0 {
+		fmt.Fprintf(streams.ErrOut, "note: %s already stopped: nothing to stop\n", wasOrWere(stopped))
 	}
 	after, err := reportAfter(store, reply, nil)
 	if err != nil {
@@ -199,26 +198,19 @@ func forgetRun(ctx context.Context, store *state.Store) (wrote bool, err error) 
 	return err == nil, err
 }
 
-// alreadyStopped lists, of names, the instances f records stopped with
-// nothing running in their homes: down has nothing to do for them. It
+// alreadyStopped lists the instances f, the state as the stop found it,
+// records stopped that the stop had nothing to do for: of those it was
+// asked to stop, untouched are the ones no event of it was about. down
 // still exits 0 for them, as systemctl stop does for a stopped unit, but
 // said nothing, and the table alone did not tell whether it had stopped
 // them or found them so. One with processes left in its home is not
-// listed: down ends those.
-func alreadyStopped(f *state.File, names []string) []string {
-	var stopped []state.Instance
-	for _, inst := range f.Instances {
-		if inst.State == state.StateStopped && slices.Contains(names, inst.Name) {
-			stopped = append(stopped, inst)
-		}
-	}
-	if len(stopped) == 0 {
-		return nil // no look at the processes
-	}
-	left := leftovers(stopped)
+// listed: the stop ends those, saying so in events (which it finds in
+// the one walk of /proc it takes for every instance it has no server
+// of). down walked /proc for them itself too, before the stop.
+func alreadyStopped(f *state.File, untouched []string) []string {
 	var out []string
-	for _, inst := range stopped {
-		if len(left[inst.Name]) == 0 {
+	for _, inst := range f.Instances {
+		if inst.State == state.StateStopped && slices.Contains(untouched, inst.Name) {
 			out = append(out, inst.Name)
 		}
 	}

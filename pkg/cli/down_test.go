@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,5 +35,42 @@ func TestDownSaysWhenAKilledDaemonStays(t *testing.T) {
 	want := fmt.Sprintf("the mictl daemon (pid %d) did not end within 5s of SIGKILL", id.PID)
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "run mictl down again once it is gone") || strings.Contains(err.Error(), "context") {
 		t.Fatalf("endHungDaemon = %v, want %q and what to do", err, want)
+	}
+}
+
+// A down of an instance already stopped walks /proc once, after the
+// stop, to see that nothing is left in its home, and still says that it
+// was already stopped: it walked /proc before the stop too, for that
+// note. The stop's own look for processes left in its home says whether
+// it found any (in events).
+func TestDownOfAStoppedInstanceWalksProcOnce(t *testing.T) {
+	dir := inTempDir(t)
+	if err := os.WriteFile("mictl.toml", []byte("host = \"127.0.0.1\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store, err := state.Open(filepath.Join(dir, "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi1 := state.Instance{Name: "mi-1", State: state.StateStopped, Home: filepath.Join(dir, "instances", "mi-1")}
+	if err := os.MkdirAll(mi1.Home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Save(&state.File{Instances: []state.Instance{mi1}}); err != nil {
+		t.Fatal(err)
+	}
+	walks := 0
+	saved := leftovers
+	leftovers = func(insts []state.Instance) map[string][]int {
+		walks++
+		return saved(insts)
+	}
+	t.Cleanup(func() { leftovers = saved })
+	code, _, errOut := run(t, "down")
+	if want := "note: mi-1 was already stopped: nothing to stop\n"; code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("down of a stopped mi-1: exit %d, stderr:\n%s\nwant 0 and %q", code, errOut, want)
+	}
+	if walks != 1 {
+		t.Fatalf("down of a stopped mi-1 looked for processes left in its home %d times; want once, after the stop", walks)
 	}
 }
