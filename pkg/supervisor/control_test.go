@@ -536,6 +536,7 @@ func TestServeOutlivesFailedAccepts(t *testing.T) {
 func TestInterruptedCallSaysWhatGoesOn(t *testing.T) {
 	t.Parallel()
 	sock, ln := listenAt(t)
+	asked := make(chan struct{}, 1) // the request reached the daemon
 	go func() {
 		for {
 			conn, err := ln.AcceptUnix()
@@ -543,7 +544,13 @@ func TestInterruptedCallSaysWhatGoesOn(t *testing.T) {
 				return
 			}
 			// Reads the request and works on it, answering nothing.
-			go func() { _, _ = io.Copy(io.Discard, conn); conn.Close() }()
+			go func() {
+				if _, err := conn.Read(make([]byte, 1)); err == nil {
+					asked <- struct{}{}
+				}
+				_, _ = io.Copy(io.Discard, conn)
+				conn.Close()
+			}()
 		}
 	}()
 	for _, tc := range []struct {
@@ -559,7 +566,9 @@ func TestInterruptedCallSaysWhatGoesOn(t *testing.T) {
 		if tc.before {
 			cancel()
 		} else {
-			time.AfterFunc(50*time.Millisecond, cancel)
+			// Once the daemon has the request: a timer let a loaded
+			// machine interrupt the call before it was sent.
+			go func() { <-asked; cancel() }()
 		}
 		_, err := Call(ctx, sock, Request{Op: tc.op}, nil)
 		cancel()
