@@ -555,13 +555,36 @@ func TestDownForgetsTheRun(t *testing.T) {
 		t.Fatalf("diff with nothing running:\n%s", out)
 	}
 	code, _, stderr := d.mictl("reload")
-	if code != 2 || strings.Contains(stderr, "dial") || !strings.Contains(stderr, "nothing runs to reload; start instances with mictl up") {
+	if code != 2 || strings.Contains(stderr, "dial") || !strings.Contains(stderr, "nothing runs in ./instances to reload; start instances with mictl up") {
 		t.Fatalf("reload with nothing running: exit %d, want 2 without socket details:\n%s", code, stderr)
 	}
 	d.must("down", "--purge")
 	d.must("up", "--timeout", "30s") // mictl.toml's 2, not the 3 of the last up
 	if n := len(d.state().Instances); n != 2 {
 		t.Fatalf("up after down --purge started %d instances, want mictl.toml's 2", n)
+	}
+}
+
+// After every instance failed at start the daemon stays until its next
+// periodic check. A reload then said "reloaded: no change" and exited 0,
+// while diff said nothing runs and the README that reload exits 2: it
+// says nothing runs, as diff does, daemon or not.
+func TestReloadWithEveryInstanceFailedSaysNothingRuns(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_CRASH_AFTER=1ms"}
+	if code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s"); code != 3 {
+		t.Fatalf("up of servers that crash at once: exit %d, want 3\n%s", code, errOut)
+	}
+	f := d.state()
+	if f.Daemon == nil || !f.Daemon.Alive() {
+		t.Skip("the daemon left before the reload: the moment this test is about is over")
+	}
+	code, out, errOut := d.mictl("reload")
+	if code != 2 || !strings.Contains(errOut, "nothing runs in ./instances to reload; start instances with mictl up") || strings.Contains(errOut, "reloaded") {
+		t.Fatalf("reload with every instance failed: exit %d, want 2 saying nothing runs\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	if out := d.must("diff"); !strings.Contains(out, "no changes: nothing runs in ./instances") {
+		t.Fatalf("diff with every instance failed:\n%s", out)
 	}
 }
 

@@ -52,10 +52,13 @@ applying failed.`,
 			if err != nil {
 				return err
 			}
-			// The socket's dial error says nothing a user can act on.
-			// Nothing running is the same input error as restart --all's.
-			nothingRuns := exitcode.With(exitcode.Usage, fmt.Errorf("%w for %s: nothing runs to reload; start instances with mictl up", supervisor.ErrNoDaemon, e.cfg.InstancesDir))
-			if e.store == nil {
+			// Nothing running is the same input error as restart --all's,
+			// and what diff says: also while a daemon stays a moment after
+			// every instance failed (it said "reloaded: no change", exit
+			// 0, of a deployment with nothing to reload), and when none
+			// runs (the socket's dial error says nothing a user can act on).
+			nothingRuns := exitcode.Usagef("nothing runs in %s to reload; start instances with mictl up", asTyped(e.cfg.InstancesDir))
+			if e.store == nil || !reconcile.AnyActive(e.state) {
 				return nothingRuns
 			}
 			// A broken mictl.toml is the daemon's to refuse, and another
@@ -196,13 +199,14 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		return err
 	}
 	if !reconcile.AnyActive(f) {
-		// No daemon follows the configuration: a reload would change
-		// nothing (it refuses, as nothing runs); the configuration is
-		// valid, as far as a reload would have read it.
+		// Nothing runs (a daemon may stay a moment after every instance
+		// failed, following nothing): a reload would change nothing (it
+		// refuses); the configuration is valid, as far as a reload would
+		// have read it.
 		if o.output == formatJSON {
 			return writeJSON(streams.Out, diffReport{Changes: reconcile.NoChanges(), Conflicts: []check.Finding{}, Beyond: []string{}, Stopped: []string{}})
 		}
-		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", dirCfg.InstancesDir)
+		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", asTyped(dirCfg.InstancesDir))
 		return nil
 	}
 	warnKeptSettings(streams, f, cfg, cmd.Flags())
