@@ -1280,6 +1280,27 @@ func TestFailedStartReportsTheScriptsOutput(t *testing.T) {
 	}
 }
 
+// status of a failed instance said `mictl logs` says why, and not what
+// starts it again: the daemon gave it up, and restart refuses it. Both
+// the table's status and status NAME name the up that does.
+func TestStatusSaysWhatStartsAFailedInstanceAgain(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_CRASH_AFTER=1ms"}
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
+	if code, _, errOut := d.mictl("up", "--timeout", "20s"); code != 3 {
+		t.Fatalf("up of a server that crashes at once: exit %d, want 3\n%s", code, errOut)
+	}
+	for _, args := range [][]string{{"status"}, {"status", "mi-1"}, {"status", "-o", "json"}} {
+		code, _, errOut := d.mictl(args...)
+		if code != 3 || !strings.Contains(errOut, "; mictl up starts mi-1 again)") {
+			t.Errorf("mictl %s: exit %d, want 3 saying mictl up starts mi-1 again:\n%s", strings.Join(args, " "), code, errOut)
+		}
+	}
+	if code, _, errOut := d.mictl("restart", "mi-1"); code != 2 || !strings.Contains(errOut, "mictl up starts it") {
+		t.Errorf("restart of the failed mi-1: exit %d, want 2 leaving it to mictl up:\n%s", code, errOut)
+	}
+}
+
 func TestRollingRestart(t *testing.T) {
 	d := newDeployment(t)
 	d.up(3)

@@ -55,7 +55,9 @@ directory it may not write: it shows what it finds.
 status exits 3 when an instance it shows is failed, crashed, backoff or
 degraded (not serving, or serving with a faulty CApp, because something
 went wrong; while the daemon answers, as it records them), naming them
-on stderr, after printing the table or JSON as usual, and when the
+on stderr, with the mictl up that starts a failed one again (the daemon
+gave it up; mictl restart takes only running instances), after printing
+the table or JSON as usual, and when the
 daemon does not answer (stopped or hung: nothing restarts what crashes),
 saying how to resume or end it; 0 otherwise (starting, stopping and
 stopped are what mictl or you are doing), so a check can be:
@@ -87,7 +89,7 @@ mictl status mi-2 || alert.`,
 			if err := printStatusReport(streams, r, names, o.output, e.store); err != nil {
 				return err
 			}
-			return unhealthy(r, names)
+			return unhealthy(r, names, e.cfg.Names())
 		},
 	}
 	addDirFlag(cmd)
@@ -478,8 +480,9 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 // unhealthy is the exit-3 error naming the instances r shows (those of
 // names, when any are named) in a fault state (state.Faulted), nil when
 // there is none: a check can be `mictl status mi-2 || ...`, as one is
-// with `systemctl status` and `supervisorctl status`.
-func unhealthy(r statusReport, names []string) error {
+// with `systemctl status` and `supervisorctl status`. configured are the
+// instances the configuration names, for what starts a failed one again.
+func unhealthy(r statusReport, names, configured []string) error {
 	var hung error
 	if r.daemonHung {
 		// A check like `mictl status || alert` must see a supervisor that
@@ -488,6 +491,11 @@ func unhealthy(r statusReport, names []string) error {
 	}
 	var faulted, first []string
 	faultyApps := false // the first one's health is MI's faulty CApps
+	// The daemon gives a failed instance up and restart refuses it: what
+	// starts it again is an up (see supervisor.UpCommand), which the
+	// error says beside why, for each such up.
+	var ups []string
+	failedBy := map[string][]string{}
 	for _, row := range r.Instances {
 		if (len(names) == 0 || slices.Contains(names, row.Name)) && state.Faulted(row.State) {
 			if len(first) == 0 && row.Health != nil {
@@ -495,10 +503,21 @@ func unhealthy(r statusReport, names []string) error {
 			}
 			faulted = append(faulted, row.Name+" "+row.State)
 			first = append(first, row.Name)
+			if row.State == state.StateFailed {
+				up := supervisor.UpCommand(r.file, row.Name, slices.Contains(configured, row.Name))
+				if _, seen := failedBy[up]; !seen {
+					ups = append(ups, up)
+				}
+				failedBy[up] = append(failedBy[up], row.Name)
+			}
 		}
 	}
 	if len(faulted) == 0 {
 		return exitcode.With(exitcode.Runtime, hung) // nil when it answers
+	}
+	startAgain := ""
+	for _, up := range ups {
+		startAgain += fmt.Sprintf("; %s starts %s again", up, strings.Join(failedBy[up], ", "))
 	}
 	var notHealthy error
 	switch {
@@ -506,13 +525,13 @@ func unhealthy(r statusReport, names []string) error {
 		// MI's reason for each, and what brings one back that MI failed
 		// for a port taken only for a moment, are the apps view's: the
 		// status and the log show the files alone, or MI's lines.
-		notHealthy = fmt.Errorf("not healthy: %s (`mictl apps %s` says why)", strings.Join(faulted, ", "), first[0])
+		notHealthy = fmt.Errorf("not healthy: %s (`mictl apps %s` says why%s)", strings.Join(faulted, ", "), first[0], startAgain)
 	case len(names) > 0:
 		// The status named shows why in full already.
-		notHealthy = fmt.Errorf("not healthy: %s (`mictl logs %s` says more)", strings.Join(faulted, ", "), first[0])
+		notHealthy = fmt.Errorf("not healthy: %s (`mictl logs %s` says more%s)", strings.Join(faulted, ", "), first[0], startAgain)
 	default:
-		notHealthy = fmt.Errorf("not healthy: %s (`mictl status %s` and `mictl logs %s` say why)",
-			strings.Join(faulted, ", "), first[0], first[0])
+		notHealthy = fmt.Errorf("not healthy: %s (`mictl status %s` and `mictl logs %s` say why%s)",
+			strings.Join(faulted, ", "), first[0], first[0], startAgain)
 	}
 	return exitcode.With(exitcode.Runtime, errors.Join(notHealthy, hung))
 }

@@ -76,14 +76,15 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 		names []string
 		want  string // "" for exit 0
 	}{
-		{nil, "not healthy: mi-2 backoff, mi-5 failed, mi-6 degraded (`mictl status mi-2` and `mictl logs mi-2` say why)"},
-		{[]string{"mi-5"}, "not healthy: mi-5 failed (`mictl logs mi-5` says more)"}, // the status named shows why already
+		{nil, "not healthy: mi-2 backoff, mi-5 failed, mi-6 degraded (`mictl status mi-2` and `mictl logs mi-2` say why; mictl up starts mi-5 again)"},
+		{[]string{"mi-5"}, "not healthy: mi-5 failed (`mictl logs mi-5` says more; mictl up starts mi-5 again)"}, // the status named shows why already
 		{[]string{"mi-6"}, "not healthy: mi-6 degraded (`mictl apps mi-6` says why)"},
-		{[]string{"mi-6", "mi-5"}, "not healthy: mi-5 failed, mi-6 degraded (`mictl logs mi-5` says more)"},
+		{[]string{"mi-6", "mi-5"}, "not healthy: mi-5 failed, mi-6 degraded (`mictl logs mi-5` says more; mictl up starts mi-5 again)"},
 		{[]string{"mi-1", "mi-3", "mi-4"}, ""},
 	}
+	configured := []string{"mi-1", "mi-2", "mi-3", "mi-4", "mi-5", "mi-6"}
 	for _, c := range cases {
-		err := unhealthy(report, c.names)
+		err := unhealthy(report, c.names, configured)
 		switch {
 		case c.want == "" && err != nil:
 			t.Errorf("%v: %v, want exit 0", c.names, err)
@@ -93,9 +94,28 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 	}
 	for _, st := range []string{"crashed", "degraded"} {
 		one := statusReport{Instances: []statusRow{{Name: "mi-1", State: st}}, file: &state.File{Instances: []state.Instance{{Name: "mi-1", State: st}}}}
-		if unhealthy(one, nil) == nil {
+		if unhealthy(one, nil, nil) == nil {
 			t.Errorf("%s: exit 0, want 3", st)
 		}
+	}
+}
+
+// A failed instance is one the daemon gave up on and restart refuses:
+// status said only that mictl logs says why. It names the up that starts
+// each again: a plain one for those mictl.toml names, the last up's for
+// those only its flags planned, and none yet for one neither names.
+func TestStatusSaysWhatStartsAFailedInstanceAgain(t *testing.T) {
+	file := &state.File{UpArgs: []string{"--instances", "3"}, Configured: []string{"mi-1", "mi-2", "mi-3"}}
+	var rows []statusRow
+	for _, name := range []string{"mi-1", "mi-2", "mi-3", "mi-9"} {
+		rows = append(rows, statusRow{Name: name, State: "failed"})
+		file.Instances = append(file.Instances, state.Instance{Name: name, State: "failed"})
+	}
+	err := unhealthy(statusReport{Instances: rows, file: file}, nil, []string{"mi-1", "mi-2"})
+	want := "not healthy: mi-1 failed, mi-2 failed, mi-3 failed, mi-9 failed (`mictl status mi-1` and `mictl logs mi-1` say why" +
+		"; mictl up starts mi-1, mi-2 again; mictl up --instances 3 starts mi-3 again; mictl up, once mictl.toml or its flags name mi-9, starts mi-9 again)"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v\nwant %s", err, want)
 	}
 }
 
@@ -110,12 +130,12 @@ func TestStatusShowsAnAnsweringDaemonsStates(t *testing.T) {
 	for _, c := range []struct{ recorded, fromDaemon string }{{"starting", "starting"}, {"ready", "ready"}, {"degraded", "degraded"}} {
 		f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: c.recorded, Server: gone}}}
 		fromFile := newStatusReport(f, nil, nil, nil)
-		if st := fromFile.Instances[0].State; st != "crashed" || unhealthy(fromFile, nil) == nil {
+		if st := fromFile.Instances[0].State; st != "crashed" || unhealthy(fromFile, nil, nil) == nil {
 			t.Errorf("%s, from the file: %s, exit 0; want crashed, exit 3", c.recorded, st)
 		}
 		fromDaemon := newStatusReport(f, &daemonInfo{PID: 1, Answering: true}, nil, nil)
 		st := fromDaemon.Instances[0].State
-		if faulted := unhealthy(fromDaemon, nil) != nil; st != c.fromDaemon || faulted != state.Faulted(c.fromDaemon) {
+		if faulted := unhealthy(fromDaemon, nil, nil) != nil; st != c.fromDaemon || faulted != state.Faulted(c.fromDaemon) {
 			t.Errorf("%s, from the daemon: %s (exit 3: %v); want %s", c.recorded, st, faulted, c.fromDaemon)
 		}
 	}
@@ -138,8 +158,8 @@ func TestStatusReadsAServerGoneWhileItsScriptRunsAsStarting(t *testing.T) {
 		f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: "ready", Server: gone, Script: c.script}}}
 		r := newStatusReport(f, nil, nil, nil)
 		row := r.Instances[0]
-		if row.State != c.want || (unhealthy(r, nil) != nil) != state.Faulted(c.want) || row.PID != nil {
-			t.Errorf("script alive %v: %s (exit 3: %v, pid %v); want %s", c.script.Alive(), row.State, unhealthy(r, nil) != nil, row.PID, c.want)
+		if row.State != c.want || (unhealthy(r, nil, nil) != nil) != state.Faulted(c.want) || row.PID != nil {
+			t.Errorf("script alive %v: %s (exit 3: %v, pid %v); want %s", c.script.Alive(), row.State, unhealthy(r, nil, nil) != nil, row.PID, c.want)
 		}
 	}
 }
