@@ -257,8 +257,8 @@ func TestStatusNamesWhyAStartFailed(t *testing.T) {
 		t.Fatalf("up: exit %d, want 3", code)
 	}
 	d.env = nil
-	const jdk = "start script exited: [ERROR] WSO2 MI is supported only between JDK"
-	if out := d.faulted("mi-1", "status"); !strings.Contains(out, "start script exited: [ERROR] WSO2 MI") {
+	const jdk = "start script ended without a running server: [ERROR] WSO2 MI is supported only between JDK"
+	if out := d.faulted("mi-1", "status"); !strings.Contains(out, "start script ended without a running server: [") {
 		t.Fatalf("status does not name the cause:\n%s", out)
 	}
 	if out := d.faulted("mi-1", "status", "mi-1"); !strings.Contains(out, jdk) || !strings.Contains(out, "last output:") {
@@ -267,6 +267,33 @@ func TestStatusNamesWhyAStartFailed(t *testing.T) {
 	r := d.statusJSON()
 	if h := r.Instances[0].Health; h == nil || !strings.HasPrefix(*h, jdk) || r.Instances[0].LastError == nil {
 		t.Fatalf("status -o json: health %v, last_error %v", h, r.Instances[0].LastError)
+	}
+}
+
+// A failed start's health (the table's short reason) and its last_error
+// said one fact two ways: "start script exited: ..." beside "the server
+// exited before it was ready". The health's reason is the error's own
+// words, whether the start ended with no server found (the script
+// refusing the JDK) or with the one found gone.
+func TestFailedStartsHealthSaysWhatItsErrorSays(t *testing.T) {
+	for _, env := range []string{"MICTL_SIM_REFUSE_START=1", "MICTL_SIM_CRASH_AFTER=1ms"} {
+		d := newDeployment(t)
+		d.env = []string{env}
+		if code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "20s"); code != 3 {
+			t.Fatalf("%s: up: exit %d, want 3\n%s", env, code, errOut)
+		}
+		for _, inst := range d.statusJSON().Instances {
+			if inst.Health == nil || inst.LastError == nil {
+				t.Fatalf("%s: %s: health %v, last_error %v; want both", env, inst.Name, inst.Health, inst.LastError)
+			}
+			// The error's words, its parenthesised details aside (a pid,
+			// the script's exit status), begin with the reason.
+			reason, _, _ := strings.Cut(*inst.Health, ": [")
+			words := regexp.MustCompile(` \([^)]*\)`).ReplaceAllString(*inst.LastError, "")
+			if !strings.HasPrefix(words, "the "+reason) {
+				t.Errorf("%s: %s: health %q says what its last_error does not:\n%s", env, inst.Name, reason, *inst.LastError)
+			}
+		}
 	}
 }
 

@@ -470,11 +470,16 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 				lostServer = cur.server.PID // its exit not seen yet
 			}
 			r.killGroup(cur)
+			// The reason (status's health) says what the error says
+			// first: "start script exited" read as another fact than
+			// a server that exited before it was ready.
+			what := "start script ended without a running server"
 			why := fmt.Sprintf("the start script ended (%s) without a running server", scriptEnd())
 			if lostServer != 0 {
+				what = "server exited before it was ready"
 				why = fmt.Sprintf("the server (pid %d) exited before it was ready, and the start script ended (%s)", lostServer, scriptEnd())
 			}
-			return nil, r.startFailed("start script exited", why, l.logOffset)
+			return nil, r.startFailed(what, why, l.logOffset, true)
 		case <-serverGone:
 			// MI may start another server (exit 121): look for it.
 			lostServer, cur.server, serverGone = cur.server.PID, zeroID, nil
@@ -490,7 +495,7 @@ func (r *runner) awaitReady(cur *running, l *launch, deadline time.Time, scriptE
 		if time.Now().After(deadline) {
 			r.killGroup(cur)
 			why := fmt.Sprintf("not ready after %s: %s", r.s.policy.ReadyTimeout, lastWhy)
-			return nil, r.startFailed(why, why, l.logOffset)
+			return nil, r.startFailed(why, why, l.logOffset, false)
 		}
 		if cur.server.PID == 0 {
 			server, ok := findServer(&r.inst, l)
@@ -1396,13 +1401,13 @@ func (r *runner) killGroup(cur *running) {
 // startFailed is a failed start: what happened (detail) followed by the
 // last lines the start printed from logOffset on. Its reason is what
 // (short) followed by the last of those lines when the start ended
-// without a server: MI's script prints its one [ERROR] line and exits.
-func (r *runner) startFailed(what, detail string, logOffset int64) error {
+// (ended): MI's script prints its one [ERROR] line and exits.
+func (r *runner) startFailed(what, detail string, logOffset int64, ended bool) error {
 	lines := tailLines(home.ConsoleLog(r.inst.Home), logOffset, 10)
 	f := &startFailure{reason: what, detail: detail}
 	if len(lines) > 0 {
 		f.detail += "; last output:\n    " + strings.Join(lines, "\n    ")
-		if what == "start script exited" {
+		if ended {
 			f.reason += ": " + strings.TrimSpace(lines[len(lines)-1])
 		}
 	}
