@@ -18,6 +18,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/goldentest"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/observe"
@@ -615,6 +616,26 @@ func TestInitWritesLoadableDefaults(t *testing.T) {
 		if _, err := config.Load(config.Sources{Path: path}); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
+	}
+}
+
+// init --path a.toml --config b.toml wrote a.toml and said nothing of
+// b.toml, the file the other commands then read: two files named for
+// one is refused (exit 2), naming both, and writes neither. One file
+// named both ways (relative and absolute) is written.
+func TestInitRefusesPathAndConfigNamingTwoFiles(t *testing.T) {
+	dir := inTempDir(t)
+	code, _, errOut := run(t, "init", "--path", "a.toml", "--config", "b.toml")
+	if code != exitcode.Usage || !strings.Contains(errOut, "--path a.toml and --config b.toml name different files") {
+		t.Fatalf("init --path a.toml --config b.toml: exit %d, want 2 naming both:\n%s", code, errOut)
+	}
+	for _, f := range []string{"a.toml", "b.toml"} {
+		if fsutil.Exists(f) {
+			t.Errorf("the refused init wrote %s", f)
+		}
+	}
+	if code, _, errOut := run(t, "init", "--path", "a.toml", "--config", filepath.Join(dir, "a.toml")); code != exitcode.OK || !fsutil.Exists("a.toml") {
+		t.Fatalf("init naming a.toml both ways: exit %d:\n%s", code, errOut)
 	}
 }
 

@@ -140,9 +140,13 @@ func sameFile(a, b string) bool {
 	return realPath(a) == realPath(b)
 }
 
-// realPath is path with its directory's symbolic links resolved, as far
-// as they resolve.
+// realPath is path made absolute (mictl.toml and ./mictl.toml and its
+// absolute path are one file), with its directory's symbolic links
+// resolved, as far as they resolve.
 func realPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
 		return filepath.Join(dir, filepath.Base(path))
 	}

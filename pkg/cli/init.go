@@ -31,7 +31,8 @@ func newCmdInit(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Short: "Write a commented mictl.toml with the default settings",
 		Long: `Write mictl.toml in the current directory: every setting with its default
 value and a comment saying what it does, and a commented [[instance]]
-example; at --path (or --config) instead, making its directory. It refuses
+example; at --path (or --config) instead, making its directory (both,
+naming different files, are refused: exit 2). It refuses
 to overwrite an existing file unless --force is given, and, even with
 --force, the file of instances that run: the daemon follows it and would
 apply the defaults at once (stopping the instances they do not name).`,
@@ -39,8 +40,14 @@ apply the defaults at once (stopping the instances they do not name).`,
   mictl init --path deploy/mictl.toml --force`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("path") && g.configPath != "" {
+			switch {
+			case !cmd.Flags().Changed("path") && g.configPath != "":
 				o.path = g.configPath // the file the other commands will read
+			case g.configPath != "" && !sameFile(o.path, g.configPath):
+				// Neither wins: init wrote --path's file in silence while
+				// the user may have meant --config's, which the other
+				// commands then read (and found missing, or stale).
+				return exitcode.Usagef("--path %s and --config %s name different files; give one of them (init writes --config's file when --path is not given)", o.path, g.configPath)
 			}
 			return runInit(streams, o)
 		},
