@@ -2110,6 +2110,58 @@ func TestDownRecordsAFailedInstanceStopped(t *testing.T) {
 	assertStoppedWithItsError("down with no daemon")
 }
 
+// nobody is the user a test run as root meets root's files as.
+const nobody = 65534
+
+// nobodyCanRun prepares, when the test runs as root (who reads whatever
+// a mode forbids), for commands run as nobody (d.as): they run a copy of
+// this binary (so does root: the simulator distribution names it) and go
+// through the directories down to the deployment, which stays root's. It
+// reports whether the test runs as root.
+func (d *deployment) nobodyCanRun() bool {
+	d.t.Helper()
+	if os.Getuid() != 0 {
+		return false
+	}
+	exe := filepath.Join(d.t.TempDir(), "mictl")
+	if err := fsutil.CopyFileAtomic(os.Args[0], exe, 0o755); err != nil {
+		d.t.Fatal(err)
+	}
+	for _, dir := range []string{filepath.Dir(exe), filepath.Dir(filepath.Dir(exe)), d.dir, filepath.Dir(d.dir)} {
+		if err := os.Chmod(dir, 0o755); err != nil {
+			d.t.Fatal(err)
+		}
+	}
+	d.exe = exe
+	return true
+}
+
+// A config file mictl may not read said only "cannot read the config
+// file: permission denied": it says what to do, naming the file, and,
+// when another user owns it, that user. As root, nobody meets root's
+// 0600 file; as another user, its own file made unreadable.
+func TestUnreadableConfigSaysWhatToDo(t *testing.T) {
+	d := newDeployment(t)
+	file := filepath.Join(d.dir, "unreadable.toml")
+	if err := os.WriteFile(file, []byte("instances = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"unreadable.toml: cannot read the config file: permission denied; ", "give yourself read access to unreadable.toml (chmod, or the mode of a directory above it)"}
+	if d.nobodyCanRun() {
+		d.as = &syscall.Credential{Uid: nobody, Gid: nobody}
+		want = append(want, "; unreadable.toml belongs to uid 0 (root): run mictl as that user, or give")
+	} else if err := os.Chmod(file, 0); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.mictl("--config", "unreadable.toml", "ports", "table")
+	for _, w := range want {
+		if code != 2 || !strings.Contains(errOut, w) {
+			t.Errorf("ports table with an unreadable --config: exit %d, want 2 saying %q:\n%s", code, w, errOut)
+		}
+	}
+	d.exe, d.as = "", nil
+}
+
 // A permission denied in a deployment says what to do: whose it is (run
 // mictl as that user) or which access to give. generate and logs said
 // only "permission denied". As root, another user (nobody) meets root's
@@ -2117,22 +2169,7 @@ func TestDownRecordsAFailedInstanceStopped(t *testing.T) {
 // unreadable.
 func TestPermissionDeniedSaysWhatToDo(t *testing.T) {
 	d := newDeployment(t)
-	asRoot := os.Getuid() == 0
-	if asRoot {
-		// nobody runs a copy of this binary (so does root: the simulator
-		// distribution names it), and goes through the directories down
-		// to the deployment, which stays root's.
-		exe := filepath.Join(t.TempDir(), "mictl")
-		if err := fsutil.CopyFileAtomic(os.Args[0], exe, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, dir := range []string{filepath.Dir(exe), filepath.Dir(filepath.Dir(exe)), d.dir, filepath.Dir(d.dir)} {
-			if err := os.Chmod(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		d.exe = exe
-	}
+	asRoot := d.nobodyCanRun()
 	d.must("generate", "--base-offset", fmt.Sprint(d.base))
 	home := filepath.Join(d.dir, "instances", "mi-1")
 	log := filepath.Join(home, "logs", "console.log")
@@ -2144,7 +2181,6 @@ func TestPermissionDeniedSaysWhatToDo(t *testing.T) {
 	}
 	want := []string{"give yourself access to "}
 	if asRoot {
-		const nobody = 65534
 		d.as = &syscall.Credential{Uid: nobody, Gid: nobody}
 		want = append(want, "this deployment belongs to uid 0 (root): run mictl as that user, or ")
 	} else {

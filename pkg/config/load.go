@@ -52,6 +52,20 @@ type Sources struct {
 	NoFile bool
 }
 
+// readAccess says what to do about the config file at path that this
+// user may not read: "permission denied" alone left the fix to guess.
+// Its owner (or, when a directory above it is what denies, that
+// directory's), when another user, may run mictl as it is.
+func readAccess(path string) string {
+	access := fmt.Sprintf("give yourself read access to %s (chmod, or the mode of a directory above it)", path)
+	if at, _ := fsutil.NearestExisting(path); at != "" {
+		if who, ok := fsutil.OtherOwner(at); ok {
+			return fmt.Sprintf("%s belongs to %s: run mictl as that user, or %s", at, who, access)
+		}
+	}
+	return access
+}
+
 // fileSchema mirrors mictl.toml. Pointers tell "absent" from "zero".
 type fileSchema struct {
 	Instances    *int    `toml:"instances"`
@@ -98,6 +112,8 @@ func Load(src Sources) (*Config, error) {
 		return nil, &Error{Where: path, Msg: fmt.Sprintf("no such config file (--config); create one with: mictl init --path %s", path)}
 	case errors.Is(err, syscall.EISDIR):
 		return nil, &Error{Where: path, Msg: fmt.Sprintf("a directory, not a config file: name the file (--config %s)", filepath.Join(path, DefaultFile))}
+	case errors.Is(err, fs.ErrPermission):
+		return nil, &Error{Where: path, Msg: "cannot read the config file: permission denied; " + readAccess(path)}
 	case err != nil:
 		return nil, &Error{Where: path, Msg: fmt.Sprintf("cannot read the config file: %v", fsutil.Cause(err))}
 	}

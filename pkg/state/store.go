@@ -8,13 +8,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -165,7 +162,7 @@ func (e *DirError) Error() string {
 // path and its directories this user can look at says whose they are
 // (another user's state directory, 0700, hides the file itself).
 func accessRemedy(path string) string {
-	if who, ok := otherOwner(path); ok {
+	if who, ok := fsutil.OtherOwner(path); ok {
 		return fmt.Sprintf("this deployment belongs to %s: run mictl as that user, or choose another instances_dir", who)
 	}
 	return fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it) or choose another instances_dir", path)
@@ -187,7 +184,7 @@ func ExplainAccess(err error, path string) error {
 		denied, whose = pe.Path, pe.Path
 	}
 	access := fmt.Sprintf("give yourself access to %s (its mode, or that of a directory above it)", denied)
-	if who, ok := otherOwner(denied); ok {
+	if who, ok := fsutil.OtherOwner(denied); ok {
 		return fmt.Errorf("%w; %s belongs to %s: run mictl as that user, or %s", err, whose, who, access)
 	}
 	return fmt.Errorf("%w; %s", err, access)
@@ -197,39 +194,6 @@ func ExplainAccess(err error, path string) error {
 func within(path, dir string) bool {
 	rel, err := filepath.Rel(dir, path)
 	return err == nil && filepath.IsLocal(rel)
-}
-
-// otherOwner names the user that owns path (or the nearest of its
-// directories this user can look at) when that is another user.
-func otherOwner(path string) (who string, ok bool) {
-	if uid, ok := ownerOf(path); ok && uid != os.Getuid() {
-		return User(uid), true
-	}
-	return "", false
-}
-
-// User names the user uid as messages do: "uid 0 (root)", the name when
-// the system knows it.
-func User(uid int) string {
-	who := fmt.Sprintf("uid %d", uid)
-	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
-		who += " (" + u.Username + ")"
-	}
-	return who
-}
-
-// ownerOf is the owner of path or of the nearest of its directories
-// that can be looked at.
-func ownerOf(path string) (uid int, ok bool) {
-	_, info := fsutil.NearestExisting(path)
-	if info == nil {
-		return 0, false
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
 }
 
 func (e *DirError) Unwrap() error { return e.Err }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 )
@@ -392,7 +393,7 @@ func TestDirErrorAdvice(t *testing.T) {
 			err              error
 			want             string
 		}{"chmod 0700", "the state directory", theirs, &os.PathError{Op: "chmod", Path: theirs, Err: syscall.EPERM},
-			"cannot chmod 0700 the state directory " + theirs + ": operation not permitted; this deployment belongs to " + User(65534) + ": run mictl as that user, or choose another instances_dir"})
+			"cannot chmod 0700 the state directory " + theirs + ": operation not permitted; this deployment belongs to " + fsutil.User(65534) + ": run mictl as that user, or choose another instances_dir"})
 	}
 	for _, tt := range tests {
 		if got := dirError(tt.verb, tt.what, tt.path, tt.err).Error(); got != tt.want {

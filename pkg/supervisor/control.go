@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -137,7 +138,7 @@ type NotYoursError struct {
 }
 
 func (e *NotYoursError) Error() string {
-	return fmt.Sprintf("this deployment belongs to %s (%s is theirs): run mictl as that user", state.User(e.UID), e.Dir)
+	return fmt.Sprintf("this deployment belongs to %s (%s is theirs): run mictl as that user", fsutil.User(e.UID), e.Dir)
 }
 
 // Call sends req to the daemon listening at path and hands every event to
