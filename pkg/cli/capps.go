@@ -158,6 +158,9 @@ func withCApp(cfg *config.Config, path string, names []string) *config.Config {
 // beyond the configuration (an earlier, larger up started them) are
 // accepted, as restart accepts them.
 func (d *appDeployment) checkInstanceNames(names []string) error {
+	if err := validNames(names); err != nil {
+		return err
+	}
 	known := d.cfg.Names()
 	planned := reconcile.Planned(d.cfg, d.e.state)
 	for _, n := range names {

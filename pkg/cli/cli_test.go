@@ -356,6 +356,23 @@ func jsonEqual(t *testing.T, x, y []byte) bool {
 	return reflect.DeepEqual(vx, vy)
 }
 
+// One rule for instance names in every command that takes one: status
+// said no instance "Bad_Name" where logs said the name is invalid. Each
+// says what a name must be (exit 2).
+func TestEveryCommandRefusesAnInvalidNameAlike(t *testing.T) {
+	dir := inTempDir(t)
+	car := writeCar(t, dir, "a_1.0.0.car", capp.Spec{Name: "a", APIs: []capp.APISpec{{Context: "/a"}}})
+	const want = `instance name "Bad_Name" must be 1-63 lowercase letters, digits or '-'`
+	for _, args := range [][]string{
+		{"status", "Bad_Name"}, {"logs", "Bad_Name"}, {"restart", "Bad_Name"}, {"down", "Bad_Name"},
+		{"down", "--purge", "Bad_Name"}, {"apps", "Bad_Name"}, {"deploy", car, "Bad_Name"}, {"undeploy", "a", "Bad_Name"},
+	} {
+		if code, _, errOut := run(t, args...); code != exitcode.Usage || !strings.Contains(errOut, want) {
+			t.Errorf("mictl %s: exit %d, want 2 saying %q:\n%s", strings.Join(args, " "), code, want, errOut)
+		}
+	}
+}
+
 func TestUsageErrorsExit2(t *testing.T) {
 	inTempDir(t)
 	if err := os.WriteFile("bad.toml", []byte("instances = 2\noffset_stepp = 1\n"), 0o644); err != nil {

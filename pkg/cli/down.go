@@ -573,9 +573,26 @@ func splitUnrecorded(f *state.File, dir string, names []string) (recorded []stri
 	return recorded, homes
 }
 
-// checkNames refuses names the state file does not know, saying so of a
-// home left under dir (an instance a reload removed keeps its home).
+// validNames refuses a name no instance can have (config.ValidateName),
+// before a command looks it up: one rule for names in every command that
+// takes one, where status said no instance "Bad_Name" and logs that the
+// name is invalid.
+func validNames(names []string) error {
+	for _, n := range names {
+		if err := config.ValidateName(n); err != nil {
+			return exitcode.Usagef("%v", err)
+		}
+	}
+	return nil
+}
+
+// checkNames refuses names that are invalid (validNames) or that the
+// state file does not know, saying so of a home left under dir (an
+// instance a reload removed keeps its home).
 func checkNames(f *state.File, dir string, names []string) error {
+	if err := validNames(names); err != nil {
+		return err
+	}
 	var known []string
 	for _, inst := range f.Instances {
 		known = append(known, inst.Name)

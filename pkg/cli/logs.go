@@ -254,11 +254,11 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 		}
 		return srcs, nil
 	}
+	if err := validNames(o.Names); err != nil {
+		return nil, err
+	}
 	var srcs []logs.Source
 	for _, name := range o.Names {
-		if err := config.ValidateName(name); err != nil {
-			return nil, exitcode.Usagef("%v", err)
-		}
 		// An instance whose home exists is known even before its first
 		// start: following it waits for its log.
 		if info, err := os.Stat(filepath.Join(o.InstancesDir, name)); err != nil || !info.IsDir() {
