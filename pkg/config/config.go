@@ -200,11 +200,14 @@ func (ic InstanceConfig) OverrideWhere(key string) string {
 // name (no "/" or ".."), a process-group label and a DNS label.
 const NamePattern = `^[a-z0-9][a-z0-9-]{0,62}$`
 
+// maxNameLen is the longest an instance name may be (NamePattern).
+const maxNameLen = 63
+
 // ValidateName explains why name cannot name an instance, or returns nil.
 // It checks NamePattern by hand: a regexp compiled at start-up would cost
 // every mictl process, each simulated server included.
 func ValidateName(name string) error {
-	ok := len(name) >= 1 && len(name) <= 63 && name[0] != '-'
+	ok := len(name) >= 1 && len(name) <= maxNameLen && name[0] != '-'
 	for i := 0; ok && i < len(name); i++ {
 		c := name[i]
 		ok = c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-'

@@ -616,11 +616,17 @@ func (r *resolver) validate(c *Config) error {
 	case strings.TrimSpace(c.InstancesDir) == "":
 		return r.bad("instances_dir", `expected a directory, got ""`)
 	}
-	if err := ValidateName(c.InstanceName(1)); err != nil {
-		return r.bad("name_prefix", fmt.Sprintf("%q makes names like %q: %v", c.NamePrefix, c.InstanceName(1), err))
+	// The characters first, on as much of the prefix as a name can hold:
+	// a prefix too long for its names is said to be, by its own length
+	// (the name's, 64 where the prefix has 62, left the fix to work out).
+	first := c.InstanceName(1)
+	if ValidateName(first[:min(len(first), maxNameLen)]) != nil {
+		return r.bad("name_prefix", fmt.Sprintf("%q makes names like %q: %v", c.NamePrefix, first, ValidateName(first)))
 	}
-	if n := len(c.InstanceName(c.Instances)); n > 63 {
-		return r.bad("name_prefix", fmt.Sprintf("%q is too long: %q has %d characters, at most 63", c.NamePrefix, c.InstanceName(c.Instances), n))
+	longest := c.InstanceName(max(c.Instances, 1))
+	if most := maxNameLen - (len(longest) - len(c.NamePrefix)); len(c.NamePrefix) > most {
+		return r.bad("name_prefix", fmt.Sprintf("%q has %d characters, at most %d: an instance's name is the prefix, '-' and its number, at most %d characters in all (%q has %d)",
+			c.NamePrefix, len(c.NamePrefix), most, maxNameLen, longest, len(longest)))
 	}
 	return nil
 }

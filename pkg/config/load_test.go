@@ -96,6 +96,11 @@ func TestLoadErrorsNameTheSource(t *testing.T) {
 		{"bad method", "\n\noffset_method = \"env\"\n", nil, nil, ":3:1", `expected "toml" or "flag"`},
 		{"bad host", "host = \"localhost\"\n", nil, nil, ":1:1", `key "host": expected an IP address (127.0.0.1, ::1 or 0.0.0.0), got "localhost"`},
 		{"bad prefix", "name_prefix = \"MI\"\n", nil, nil, ":1:1", "lowercase"},
+		// The prefix's own length, and the most it may have, not only
+		// the generated name's 64.
+		{"prefix too long", "name_prefix = \"" + strings.Repeat("a", 62) + "\"\n", nil, nil, ":1:1", `has 62 characters, at most 61: an instance's name is the prefix, '-' and its number, at most 63 characters in all`},
+		{"prefix too long for ten", "instances = 10\nname_prefix = \"" + strings.Repeat("a", 61) + "\"\n", nil, nil, ":2:1", `has 61 characters, at most 60: an instance's name is the prefix, '-' and its number, at most 63 characters in all ("` + strings.Repeat("a", 61) + `-10" has 64)`},
+		{"bad and long prefix", "name_prefix = \"B" + strings.Repeat("a", 62) + "\"\n", nil, nil, ":1:1", "lowercase"},
 		{"bad env", "", map[string]string{"MICTL_INSTANCES": "many"}, nil, "environment MICTL_INSTANCES", `expected a whole number, got "many"`},
 		{"zero flag", "", nil, []string{"--instances=0"}, "flag --instances", "expected a count of 1 or more"},
 		{"negative count", "instances = -2\n", nil, nil, ":1:1", "expected a count"},

@@ -291,9 +291,15 @@ func (p Planner) moveUp(inst Instance, taken map[int]bool) (Instance, error) {
 }
 
 // noRoom is the error of an instance that fits at no offset from start.
+// A step above 1 skips offsets that may fit: lowering it is a way out too
+// (--offset-step 30000 tried two offsets for three instances).
 func noRoom(name string, start, highest, step int) error {
-	return fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or lower base_offset (--base-offset, or its key in mictl.toml)",
-		name, ErrNoRoom, start, MaxPort-highest, step, highest, MaxPort)
+	lower := "lower base_offset (--base-offset, or its key in mictl.toml)"
+	if step > 1 {
+		lower = "lower offset_step or base_offset (--offset-step, --base-offset, or their keys in mictl.toml)"
+	}
+	return fmt.Errorf("%s: %w: every offset from %d up to %d (step %d) clashes with another instance or a busy host port, and a higher one would push port %d past %d; plan fewer instances, free ports, or %s",
+		name, ErrNoRoom, start, MaxPort-highest, step, highest, MaxPort, lower)
 }
 
 // planClash reports whether a port of set is taken by the plan.

@@ -253,6 +253,26 @@ func TestNoRoomNamesTheSpanFromTheBaseOffset(t *testing.T) {
 	}
 }
 
+// A step above 1 skips offsets that would fit: with --offset-step 30000
+// three instances found no room, and the error named base_offset alone
+// as the way out. It names offset_step too, and not with a step of 1,
+// which cannot go lower.
+func TestNoRoomNamesTheStepWhenItCanBeLowered(t *testing.T) {
+	for _, c := range []struct {
+		step  int
+		names bool
+	}{{30000, true}, {1, false}} {
+		base := 10
+		if c.step == 1 {
+			base = 56340
+		}
+		_, err := Planner{BaseOffset: base, Step: c.step, MinPort: 1024}.Plan(wants(10))
+		if !errors.Is(err, ErrNoRoom) || strings.Contains(err.Error(), "lower offset_step or base_offset (--offset-step, --base-offset, or their keys in mictl.toml)") != c.names {
+			t.Errorf("step %d: %v; want offset_step named: %v", c.step, err, c.names)
+		}
+	}
+}
+
 func TestSetJSONRoundTrip(t *testing.T) {
 	s := DefaultBases().Shift(10)
 	data, err := s.MarshalJSON()
