@@ -1738,6 +1738,17 @@ func TestRunningInstanceTurnsDegraded(t *testing.T) {
 
 // up --foreground streams prefixed logs; Ctrl-C stops gracefully, and a
 // second Ctrl-C kills what ignores SIGTERM instead of waiting 200 s.
+// up --foreground beside a daemon is refused naming the instances
+// directory as typed (./instances), as the other messages name it.
+func TestForegroundBesideADaemonNamesTheDirectoryAsTyped(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	code, _, errOut := d.mictl("up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base))
+	if want := "a mictl daemon already supervises ./instances; stop it with mictl down"; code != 2 || !strings.Contains(errOut, want) {
+		t.Fatalf("up --foreground beside a daemon: exit %d, want 2 saying %q:\n%s", code, want, errOut)
+	}
+}
+
 func TestForegroundSecondInterruptKills(t *testing.T) {
 	d := newDeployment(t)
 	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0", "MICTL_SIM_IGNORE_SIGTERM=1"},

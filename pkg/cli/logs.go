@@ -250,7 +250,7 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 			}
 		}
 		if len(withLogs) == 0 && !noted {
-			fmt.Fprintf(streams.ErrOut, "no instance logs under %s; run mictl up first\n", o.InstancesDir)
+			fmt.Fprintf(streams.ErrOut, "no instance logs under %s; run mictl up first\n", asTyped(o.InstancesDir))
 		}
 		return srcs, nil
 	}
@@ -266,7 +266,7 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 			if len(withLogs) > 0 {
 				known = "known instances: " + strings.Join(withLogs, ", ")
 			}
-			return nil, exitcode.Usagef("no instance %q under %s: %s", name, o.InstancesDir, known)
+			return nil, exitcode.Usagef("no instance %q under %s: %s", name, asTyped(o.InstancesDir), known)
 		}
 		src := logs.Source{Name: name, Path: path(name)}
 		if !hasLog(src.Path) {

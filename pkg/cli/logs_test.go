@@ -167,6 +167,10 @@ mi-2  | [2026-11-25 15:00:05,000]  INFO {Carbon} - mi-2 rotated
 
 func TestLogsNothingToShow(t *testing.T) {
 	inTempDir(t)
+	// The default directory as typed, as the other commands name it.
+	if code, _, errOut := runLogsCmd(t); code != exitcode.OK || errOut != "no instance logs under ./instances; run mictl up first\n" {
+		t.Errorf("no instances here: exit %d, stderr %q", code, errOut)
+	}
 	dir := filepath.Join(t.TempDir(), "instances")
 	code, out, errOut := runLogsCmd(t, "--instances-dir", dir)
 	if code != exitcode.OK || out != "" || errOut != "no instance logs under "+dir+"; run mictl up first\n" {

@@ -661,7 +661,7 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 	}
 	d, err := supervisor.StartDaemon(store, opts)
 	if errors.Is(err, supervisor.ErrDaemonRunning) {
-		return exitcode.Usagef("a mictl daemon already supervises %s; stop it with mictl down, or run without --foreground", cfg.InstancesDir)
+		return exitcode.Usagef("a mictl daemon already supervises %s; stop it with mictl down, or run without --foreground", asTyped(cfg.InstancesDir))
 	}
 	if err != nil {
 		return err
