@@ -1027,6 +1027,32 @@ func TestCompletionOffersFilesOnlyForPaths(t *testing.T) {
 	}
 }
 
+// Completion offers what the command accepts: restart <TAB> offered
+// stopped and failed instances, which restart refuses (mictl up starts
+// them); status and down take every instance.
+func TestRestartCompletesOnlyRunningInstances(t *testing.T) {
+	dir := inTempDir(t)
+	store, f := recordRunning(t, filepath.Join(dir, "instances"), 20, nil)
+	f.Instances = append(f.Instances, state.Instance{Name: "mi-2", State: state.StateStopped}, state.Instance{Name: "mi-3", State: state.StateFailed})
+	if err := store.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"restart", ""}, "mi-1\n"},
+		{[]string{"restart", "mi-1", ""}, ""},
+		{[]string{"status", ""}, "mi-1\nmi-2\nmi-3\n"},
+		{[]string{"down", "mi-2", ""}, "mi-1\nmi-3\n"},
+	} {
+		_, out, _ := run(t, append([]string{"__complete"}, tc.args...)...)
+		if got, _, _ := strings.Cut(out, ":"); got != tc.want {
+			t.Errorf("mictl __complete %s offers %q, want %q", strings.Join(tc.args, " "), got, tc.want)
+		}
+	}
+}
+
 // A mictl.toml that cannot be written says what to do: init names the
 // directory and --path; deploy that its directory must be writable (the
 // file is replaced, not written in place). Root writes whatever a mode

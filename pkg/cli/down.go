@@ -629,6 +629,19 @@ func completeFirstThenNames(g *globalOptions, first cobra.CompletionFunc) cobra.
 
 // completeInstanceNames completes instance names from the state file.
 func completeInstanceNames(g *globalOptions) cobra.CompletionFunc {
+	return completeNamesWhere(g, func(state.Instance) bool { return true })
+}
+
+// completeRunningNames completes the names restart accepts: instances
+// that run or are meant to (reconcile.Active, as refuseNotRunning reads
+// them). It offered stopped and failed ones, which restart refuses.
+func completeRunningNames(g *globalOptions) cobra.CompletionFunc {
+	return completeNamesWhere(g, reconcile.Active)
+}
+
+// completeNamesWhere completes the names of the state file's instances
+// that accept takes, each once.
+func completeNamesWhere(g *globalOptions, accept func(state.Instance) bool) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 		e, err := openExisting(cmd, g, &IOStreams{ErrOut: io.Discard}, lookOnly)
 		if err != nil {
@@ -636,7 +649,7 @@ func completeInstanceNames(g *globalOptions) cobra.CompletionFunc {
 		}
 		var out []string
 		for _, inst := range e.state.Instances {
-			if !slices.Contains(args, inst.Name) {
+			if accept(inst) && !slices.Contains(args, inst.Name) {
 				out = append(out, inst.Name)
 			}
 		}

@@ -52,7 +52,7 @@ them, saying so). Naming one, or --all when nothing runs, is an input
 error: exit 2.`,
 		Example: `  mictl restart mi-2
   mictl restart --all`,
-		ValidArgsFunction: completeInstanceNames(g),
+		ValidArgsFunction: completeRunningNames(g),
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if o.all == (len(names) > 0) {
 				return exitcode.Usagef("name the instances to restart, or use --all (not both)")
