@@ -156,9 +156,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			pass, err = s.applyReload(c, t, changes, f.UpArgs)
 		}
 		for _, name := range pass.left {
-			if !slices.Contains(left, name) { // a pass planned again finds it stopped too
-				left = append(left, name)
-			}
+			left = appendOnce(left, name) // a pass planned again finds it stopped too
 		}
 		if pass.again != nil {
 			earlier, failed = together(earlier, pass.done), errors.Join(failed, err)
@@ -205,9 +203,7 @@ func together(first, next reconcile.Changes) reconcile.Changes {
 		for i, from := range lists(&c) {
 			to := lists(&all)[i]
 			for _, name := range *from {
-				if !slices.Contains(*to, name) {
-					*to = append(*to, name)
-				}
+				*to = appendOnce(*to, name)
 			}
 		}
 		for name, why := range c.Why {
@@ -220,6 +216,14 @@ func together(first, next reconcile.Changes) reconcile.Changes {
 		maps.Copy(all.Kept, c.Kept)
 	}
 	return all
+}
+
+// appendOnce is list with name at its end, unless list has it already.
+func appendOnce(list []string, name string) []string {
+	if slices.Contains(list, name) {
+		return list
+	}
+	return append(list, name)
 }
 
 // reloadAt, when set (by tests), is called as a reload reaches point:
@@ -543,8 +547,27 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if err := s.redeploy(op, t, before, c, redeployNow, nil); err != nil {
 		return applied{}, err
 	}
-	left, unprepared, err := s.restartInTurn(op, t, before, c, redeployNow, redeployAfter)
+	left, kept, unprepared, err := s.restartInTurn(op, t, before, c, redeployNow, redeployAfter)
 	a.left = left
+	if err == nil && len(kept) > 0 {
+		// A restart that could not prepare its home started the server
+		// again as it was, on its old ports: one added on them would meet
+		// them taken.
+		var held, holders []string
+		for _, name := range afterRestarts {
+			for _, holder := range kept {
+				if t.TakesPorts(before, name, []string{holder}) {
+					held = appendOnce(held, name)
+					holders = appendOnce(holders, holder)
+				}
+			}
+		}
+		if len(held) > 0 {
+			unprepared = append(unprepared, fmt.Errorf("not started: %s, which takes ports %s still holds, started again with %s as it was (once what kept it from being brought up to date is fixed, mictl reload restarts %s and starts %s)",
+				strings.Join(held, ", "), strings.Join(holders, ", "), homesOf(holders), strings.Join(holders, " "), strings.Join(held, " ")))
+			afterRestarts = slices.DeleteFunc(afterRestarts, func(name string) bool { return slices.Contains(held, name) })
+		}
+	}
 	if err != nil {
 		if len(afterRestarts) > 0 {
 			err = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", err, strings.Join(afterRestarts, ", "))
@@ -599,12 +622,13 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 //
 // A home that cannot be prepared once its server stopped starts with
 // the home as far as the preparation got, its record as it was (see
-// restartStep): unprepared says so of each. left are the instances a
-// stop by name left stopped.
-func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, redeployNow, redeployAfter []string) (left []string, unprepared []error, err error) {
+// restartStep): kept are those instances, which hold their old ports,
+// and unprepared says so of each step. left are the instances a stop by
+// name left stopped.
+func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, redeployNow, redeployAfter []string) (left, kept []string, unprepared []error, err error) {
 	later, err := s.beginRedeploy(op, t, before, c, redeployAfter, redeployNow)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer later.close()
 	why := func(name string) string { return "reload: " + c.Why[name] }
@@ -638,6 +662,7 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 			}
 			if unready != nil {
 				unprepared = append(unprepared, fmt.Errorf("%s started again with %s not brought up to date: %w", strings.Join(restart, ", "), homesOf(restart), unready))
+				kept = append(kept, slices.DeleteFunc(slices.Clone(restart), func(name string) bool { return slices.Contains(stopped, name) })...)
 			}
 			left = append(left, stopped...)
 		}
@@ -646,10 +671,10 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 		}
 		if err != nil {
 			more := slices.ContainsFunc(steps[i+1:], func(next []string) bool { return len(restarts(next)) > 0 })
-			return left, unprepared, later.notGiven(rollEnded(err, more))
+			return left, kept, unprepared, later.notGiven(rollEnded(err, more))
 		}
 	}
-	return left, unprepared, nil
+	return left, kept, unprepared, nil
 }
 
 // startAdded prepares the homes of the new instances add and starts

@@ -97,3 +97,30 @@ func TestTogetherTellsBothPasses(t *testing.T) {
 		t.Errorf("together: %s, want %s", got, want)
 	}
 }
+
+// A reload whose restart of mi-1 cannot bring its home up to date (a
+// directory sits where the sync links the distribution's new jar
+// through) starts mi-1 again on its old ports, its record as it was: mi-3,
+// which the same reload adds on mi-1's old HTTP port and which waited for
+// that restart to free it, is left unstarted, the reload saying why and
+// what to do. Started all the same, it met the port taken.
+func TestAReloadStartsNoneOnThePortsOfARestartThatKeptItsHome(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	moveHTTP := s.twoMovedUp()
+	blocker := filepath.Join(s.dir, "instances", "mi-1", "lib", ".driver.jar.link-tmp")
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "instances", ".dist", "lib", "driver.jar"), []byte("PK driver"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	moveHTTP(8279)
+	err := s.tryReload("instances = 3\n")
+	if err == nil || !strings.Contains(err.Error(), "mi-1 started again with its home not brought up to date") ||
+		!strings.Contains(err.Error(), "not started: mi-3, which takes ports mi-1 still holds") {
+		t.Fatalf("reload: %v; want mi-1's home named as not brought up to date, and mi-3 as not started", err)
+	}
+	if got := s.sup.Instances([]string{"mi-3"})["mi-3"]; got.Server.Alive() {
+		t.Errorf("mi-3 is %s with server %v; want it not started", got.State, got.Server)
+	}
+}
