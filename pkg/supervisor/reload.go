@@ -75,12 +75,20 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	}
 	defer s.reloadMu.Unlock()
 	reported := true
+	// besides are the errors of a reload a stop of everything
+	// interrupted, which returns ErrInterrupted alone (see call): a home
+	// it could not bring up to date is still told.
+	var besides error
 	defer func() {
 		if errors.Is(err, ErrInterrupted) {
 			// Not a failed reload: a stop of everything interrupted it,
 			// and undid what it left undone. Nor an applied one: the
 			// metrics count neither.
-			s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: err.Error()})
+			msg := err.Error()
+			if besides != nil {
+				msg += "; before that: " + besides.Error()
+			}
+			s.emit(Event{Instance: ReloadEvent, State: "reload-interrupted", Message: msg})
 			return
 		}
 		if reported && s.observer != nil {
@@ -104,6 +112,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		var f *state.File
 		f, err = s.currentSettled(c.ctx)
 		if stopped := c.interrupted(); stopped != nil {
+			besides = failed
 			return earlier, stopped
 		}
 		if err != nil {
@@ -113,6 +122,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		var t *reconcile.Target
 		t, changes, err = s.planReload(load, f)
 		if stopped := c.interrupted(); stopped != nil {
+			besides = failed
 			return together(earlier, changes), stopped
 		}
 		recorded := f.ReloadError // the last reload's refusal, as the file says
@@ -167,6 +177,8 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		if errors.Is(err, ErrInterrupted) {
 			// ErrInterrupted alone, by whose text the daemon's client knows
 			// it (see call): what the reload left undone is the stop's.
+			// What went wrong before is its event's (besides).
+			besides = errors.Join(failed, besidesInterruption(err))
 			return changes, ErrInterrupted
 		}
 		err = errors.Join(failed, err)
@@ -182,6 +194,24 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		}
 		return changes, err
 	}
+}
+
+// besidesInterruption is what err, an error a stop of everything
+// interrupted (ErrInterrupted), joins to the interruption: the errors
+// met before it (a home not brought up to date); nil when none.
+func besidesInterruption(err error) error {
+	joined, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		if errors.Is(err, ErrInterrupted) {
+			return nil
+		}
+		return err
+	}
+	var rest []error
+	for _, e := range joined.Unwrap() {
+		rest = append(rest, besidesInterruption(e))
+	}
+	return errors.Join(rest...)
 }
 
 // lists are c's lists of instances: to add, remove, restart, redeploy.

@@ -44,14 +44,8 @@ func TestAReloadPlannedAgainTellsWhatItDidBefore(t *testing.T) {
 // well.
 func TestAReloadPlannedAgainKeepsTheErrorsOfItsFirstPlan(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	blocker := filepath.Join(s.dir, "instances", "mi-2", "lib", ".driver.jar.link-tmp")
 	s.upAfterRestarts()
-	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(s.dir, "instances", ".dist", "lib", "driver.jar"), []byte("PK driver"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	blocker := s.blockHomeSync("mi-2")
 	up := reloadAt
 	reloadAt = func(at string) {
 		if at == "restarted" {
@@ -107,13 +101,7 @@ func TestTogetherTellsBothPasses(t *testing.T) {
 func TestAReloadStartsNoneOnThePortsOfARestartThatKeptItsHome(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	moveHTTP := s.twoMovedUp()
-	blocker := filepath.Join(s.dir, "instances", "mi-1", "lib", ".driver.jar.link-tmp")
-	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(s.dir, "instances", ".dist", "lib", "driver.jar"), []byte("PK driver"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	s.blockHomeSync("mi-1")
 	moveHTTP(8279)
 	err := s.tryReload("instances = 3\n")
 	if err == nil || !strings.Contains(err.Error(), "mi-1 started again with its home not brought up to date") ||
@@ -123,4 +111,58 @@ func TestAReloadStartsNoneOnThePortsOfARestartThatKeptItsHome(t *testing.T) {
 	if got := s.sup.Instances([]string{"mi-3"})["mi-3"]; got.Server.Alive() {
 		t.Errorf("mi-3 is %s with server %v; want it not started", got.State, got.Server)
 	}
+}
+
+// A reload that a stop of everything interrupts after its restart of
+// mi-1 could not bring mi-1's home up to date (a directory sits where the
+// sync links the distribution's new jar through) still answers with
+// ErrInterrupted alone, by whose text the daemon's client knows it (see
+// call), and tells that home in its reload-interrupted event: the
+// interruption alone was told, and the home left as it was went unsaid.
+func TestAnInterruptedReloadTellsTheHomesItCouldNotPrepare(t *testing.T) {
+	s := twoDraining(t)
+	s.blockHomeSync("mi-1")
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- s.tryReload("instances = 2\n") }()
+	s.next("mi-2", StateStopping) // mi-1 restarted, its home as it was
+	s.sup.interruptChanges(siteTimeout)
+	if err := s.sup.Stop(nil, siteTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-reloaded; err == nil || err.Error() != ErrInterrupted.Error() {
+		t.Fatalf("reload = %v; want %q", err, ErrInterrupted)
+	}
+	if ev := s.next(ReloadEvent, "reload-interrupted"); !strings.HasPrefix(ev.Message, ErrInterrupted.Error()) ||
+		!strings.Contains(ev.Message, "mi-1 started again with its home not brought up to date") {
+		t.Errorf("reload-interrupted: %s; want the interruption, then mi-1's home named as not brought up to date", ev.Message)
+	}
+}
+
+// blockHomeSync adds a jar to the site's distribution, which has every
+// restart sync it into the homes, and puts a directory in name's home
+// where that sync links the jar through: name's home cannot be brought
+// up to date until the directory, returned, is removed.
+func (s *simSite) blockHomeSync(name string) (blocker string) {
+	s.t.Helper()
+	blocker = filepath.Join(s.dir, "instances", name, "lib", ".driver.jar.link-tmp")
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "instances", ".dist", "lib", "driver.jar"), []byte("PK driver"), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	return blocker
+}
+
+// twoDraining runs mi-1 and mi-2, each holding its ports for a while
+// through a graceful shutdown, as MI's drain does: a stop of everything
+// comes while a restart's stop is under way.
+func twoDraining(t *testing.T) *simSite {
+	t.Helper()
+	s := newSimSite(t, DefaultPolicy())
+	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
+	s.reload("instances = 2\n")
+	s.next("mi-1", StateReady)
+	s.next("mi-2", StateReady)
+	return s
 }

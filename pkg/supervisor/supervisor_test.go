@@ -792,11 +792,7 @@ func TestStopOfEverythingInterruptsAReloadWaitingItsTurn(t *testing.T) {
 // it were not restarted)" for a failed one (deploy: "the daemon's reload
 // failed", exit 3).
 func TestAReloadInterruptedBetweenItsRestartsSaysOnlyThat(t *testing.T) {
-	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
-	s.reload("instances = 2\n")
-	s.next("mi-1", StateReady)
-	s.next("mi-2", StateReady)
+	s := twoDraining(t)
 	reloaded := make(chan error, 1)
 	go func() {
 		reloaded <- s.tryReload("instances = 2\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n\n[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"b.local\" }\n")
