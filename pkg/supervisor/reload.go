@@ -521,11 +521,17 @@ func copyMade[V any](to, from map[string]V, made func(name string) bool) {
 // whose last up had the planning flags upArgs.
 func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Changes, upArgs []string) (a applied, err error) {
 	if len(c.Remove) > 0 {
-		// An up with other planning flags since the plan may keep what
-		// it removes: looked at before anything stops, as the plan made
-		// again then leaves a stopped instance it still names stopped.
-		if f, err := s.current(); err == nil && !slices.Equal(f.UpArgs, upArgs) {
-			return applied{again: &plannedMeanwhile{flags: true}}, nil
+		// An up since the plan may keep what it removes: one with other
+		// planning flags, or one with the same that recorded the
+		// configuration's names without them (up never stops an
+		// instance, and a reload keeps those, see reconcile.Kept).
+		// Looked at before anything stops, as the plan made again then
+		// leaves a stopped instance it still names stopped.
+		if f, err := s.current(); err == nil {
+			kept := func(i state.Instance) bool { return reconcile.Kept(f, i.Name) }
+			if meanwhile := takenMeanwhile(f, upArgs, c.Remove, kept); meanwhile != nil {
+				return applied{again: meanwhile}, nil
+			}
 		}
 		if err := s.Stop(c.Remove, s.policy.StopTimeout); err != nil {
 			return applied{}, fmt.Errorf("stop removed instances: %w", err)

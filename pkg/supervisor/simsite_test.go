@@ -615,24 +615,44 @@ func twoRunningEditedToOne(t *testing.T) (s *simSite, flags []string, load LoadC
 // the configuration names is up's to start, and said "no change".
 func TestAnUpWithOtherFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.T) {
 	s, flags, load := twoRunningEditedToOne(t)
+	s.upBeforeTheStopKeepsMi2(load, flags, []string{"mi-1", "mi-2"})
+}
+
+// An `mictl up` with the same planning flags (none) that runs between
+// a reload's plan and its stop of mi-2, which an edit to instances = 1
+// removes, keeps mi-2 running: up never stops an instance, and records
+// the configuration's names, mi-2 not among them, which a reload keeps
+// as it runs (reconcile.Kept). The reload plans again before it stops
+// anything. Looking only for other flags, it stopped mi-2 all the same.
+func TestAnUpWithTheSameFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.T) {
+	s, _, _ := twoRunningEditedToOne(t)
+	s.upBeforeTheStopKeepsMi2(s.load, nil, []string{"mi-1"})
+}
+
+// upBeforeTheStopKeepsMi2 records an up of mi-1 and mi-2, both running,
+// with the planning flags upArgs whose configuration names configured,
+// as a reload (of load) reaches its plan, and checks that the reload
+// leaves mi-2's server running.
+func (s *simSite) upBeforeTheStopKeepsMi2(load LoadConfig, upArgs, configured []string) {
+	s.t.Helper()
 	before := s.sup.Instances([]string{"mi-2"})["mi-2"].Server
-	t.Cleanup(func() { reloadAt = nil })
+	s.t.Cleanup(func() { reloadAt = nil })
 	reloadAt = func(at string) {
 		if at != "planned" {
 			return
 		}
 		reloadAt = nil
-		if err := s.sup.store.Update(t.Context(), func(f *state.File) error {
-			f.UpArgs, f.Configured = flags, []string{"mi-1", "mi-2"}
+		if err := s.sup.store.Update(s.t.Context(), func(f *state.File) error {
+			f.UpArgs, f.Configured = upArgs, configured
 			return nil
 		}); err != nil {
-			t.Fatal(err)
+			s.t.Fatal(err)
 		}
 	}
 	if _, err := s.sup.Reload(load); err != nil {
-		t.Fatalf("reload: %v", err)
+		s.t.Fatalf("reload: %v", err)
 	}
 	if got := s.sup.Instances([]string{"mi-2"})["mi-2"]; got.State != StateReady || got.Server != before {
-		t.Fatalf("mi-2 is %s with server %v after the reload; want it ready, still %v", got.State, got.Server, before)
+		s.t.Fatalf("mi-2 is %s with server %v after the reload; want it ready, still %v", got.State, got.Server, before)
 	}
 }
