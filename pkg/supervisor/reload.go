@@ -221,7 +221,8 @@ func lists(c *reconcile.Changes) []*[]string {
 
 // together is what two passes of a reload did, first then next: each
 // instance once in each list, and the reasons of one that both
-// restarted (or redeployed) both told, the first's first. What next says
+// restarted (or redeployed) both told, the first's first; one's CApps
+// deployed by one and undeployed by the other are redeployed. What next says
 // of a home (its deployment.toml's diff, the files it keeps) is the
 // later look.
 func together(first, next reconcile.Changes) reconcile.Changes {
@@ -241,6 +242,12 @@ func together(first, next reconcile.Changes) reconcile.Changes {
 				why = told + "; then " + why
 			}
 			all.Why[name] = why
+		}
+		for name, verb := range c.CApps {
+			if told := all.CApps[name]; told != "" && told != verb {
+				verb = "redeploy" // CApps added by one, taken away by the other
+			}
+			all.CApps[name] = verb
 		}
 		maps.Copy(all.Diffs, c.Diffs)
 		maps.Copy(all.Kept, c.Kept)
@@ -501,6 +508,7 @@ func only(c reconcile.Changes, made func(name string) bool) reconcile.Changes {
 		to := lists(&out)[i]
 		*to = append(*to, slices.DeleteFunc(slices.Clone(*from), func(name string) bool { return !made(name) })...)
 	}
+	copyMade(out.CApps, c.CApps, made)
 	copyMade(out.Why, c.Why, made)
 	copyMade(out.Diffs, c.Diffs, made)
 	copyMade(out.Kept, c.Kept, made)
@@ -906,7 +914,8 @@ func describe(c reconcile.Changes) string {
 		parts = append(parts, fmt.Sprintf("~%s (%s)", n, c.Why[n]))
 	}
 	for _, n := range c.Redeploy {
-		parts = append(parts, fmt.Sprintf("%s (%s)", n, c.Why[n]))
+		// Worded as the instance's own event and mictl diff word it.
+		parts = append(parts, fmt.Sprintf("%s %s (%s)", c.CApps[n], n, c.Why[n]))
 	}
 	return strings.Join(parts, " ")
 }

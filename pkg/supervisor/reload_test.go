@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/reconcile"
 )
 
@@ -83,11 +84,18 @@ func (s *simSite) upAfterRestarts() {
 }
 
 // together tells each instance once, and both reasons of one that both
-// passes restarted for different reasons.
+// passes restarted for different reasons, and a redeploy in the word
+// of both passes: a CApp deployed by one and another undeployed by the
+// next is a redeploy.
 func TestTogetherTellsBothPasses(t *testing.T) {
-	first := reconcile.Changes{Restart: []string{"mi-1", "mi-2"}, Why: map[string]string{"mi-1": "deployment.toml changed", "mi-2": "offset moved"}}
-	next := reconcile.Changes{Add: []string{"mi-3"}, Restart: []string{"mi-2"}, Why: map[string]string{"mi-2": "the distribution's files changed: lib/driver.jar"}}
-	if got, want := describe(together(first, next)), "+mi-3 ~mi-1 (deployment.toml changed) ~mi-2 (offset moved; then the distribution's files changed: lib/driver.jar)"; got != want {
+	first := reconcile.Changes{Restart: []string{"mi-1", "mi-2"}, Redeploy: []string{"mi-4", "mi-5"},
+		CApps: map[string]string{"mi-4": "deploy", "mi-5": "deploy"},
+		Why:   map[string]string{"mi-1": "deployment.toml changed", "mi-2": "offset moved", "mi-4": "CApps +a_1.0.0", "mi-5": "CApps +a_1.0.0"}}
+	next := reconcile.Changes{Add: []string{"mi-3"}, Restart: []string{"mi-2"}, Redeploy: []string{"mi-4", "mi-5"},
+		CApps: map[string]string{"mi-4": "undeploy", "mi-5": "deploy"},
+		Why:   map[string]string{"mi-2": "the distribution's files changed: lib/driver.jar", "mi-4": "CApps -b_1.0.0", "mi-5": "CApps +b_1.0.0"}}
+	if got, want := describe(together(first, next)), "+mi-3 ~mi-1 (deployment.toml changed) ~mi-2 (offset moved; then the distribution's files changed: lib/driver.jar)"+
+		" redeploy mi-4 (CApps +a_1.0.0; then CApps -b_1.0.0) deploy mi-5 (CApps +a_1.0.0; then CApps +b_1.0.0)"; got != want {
 		t.Errorf("together: %s, want %s", got, want)
 	}
 }
@@ -165,4 +173,25 @@ func twoDraining(t *testing.T) *simSite {
 	s.next("mi-1", StateReady)
 	s.next("mi-2", StateReady)
 	return s
+}
+
+// The reloading and reloaded lines word a change of CApps alone as the
+// instance's own event and mictl diff do (reconcile.Changes.CApps):
+// "deploy mi-1 (CApps +shop_1.0.0)", then "undeploy" when it is taken
+// away. They said "mi-1 (CApps +shop_1.0.0)", no word for what it did.
+func TestAReloadLineWordsACAppChangeAsTheInstanceEventDoes(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
+	s.reload("instances = 1\n")
+	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\"]\n")
+	s.reload("instances = 1\n")
+	s.next(ReloadEvent, "reloaded") // mi-1 added
+	for _, want := range []string{"deploy mi-1 (CApps +shop_1.0.0)", "undeploy mi-1 (CApps -shop_1.0.0)"} {
+		if ev := s.next(ReloadEvent, "reloading"); ev.Message != want {
+			t.Errorf("reloading: %s; want %s", ev.Message, want)
+		}
+		if ev := s.next(ReloadEvent, "reloaded"); ev.Message != want {
+			t.Errorf("reloaded: %s; want %s", ev.Message, want)
+		}
+	}
 }
