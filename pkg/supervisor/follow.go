@@ -57,8 +57,6 @@ func (w *configWatch) load() LoadConfig {
 // then arranges what follows a refusal (retryAfter).
 func (w *configWatch) reloadNow() (reconcile.Changes, error) {
 	changes, err := w.sup.Reload(w.follow.Load)
-	// Whatever it did, mictl.toml may name other instances now.
-	w.sup.ups.forget()
 	w.retryAfter(err)
 	return changes, err
 }

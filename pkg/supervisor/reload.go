@@ -74,6 +74,11 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		s.reloadMu.Lock()
 	}
 	defer s.reloadMu.Unlock()
+	// Whatever it did, mictl.toml may name other instances now and the
+	// state file records what it planned: the up a remedy names may be
+	// another (upCommand). Every kind of reload, the watch's, a catch-up
+	// and a retry as well as mictl reload.
+	defer s.ups.forget()
 	reported := true
 	// besides are the errors of a reload a stop of everything
 	// interrupted, which returns ErrInterrupted alone (see call): a home

@@ -767,7 +767,7 @@ func (s *Supervisor) upCommand(name string) string {
 // last up's flags and the instances it or a reload planned (the state
 // file) and whether mictl.toml names an instance, changes only as an up
 // runs (which then asks the supervisor to start its instances: Start) or
-// a reload applies mictl.toml (configWatch.reloadNow): each forgets them.
+// a reload of any kind plans from mictl.toml (Supervisor.reload): each forgets them.
 type upCommands struct {
 	mu sync.Mutex
 	// gen counts the forgets: an answer read before one is not kept.

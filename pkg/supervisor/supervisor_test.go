@@ -1241,6 +1241,15 @@ func TestARemedysUpIsReadAgainOnlyAfterAnUp(t *testing.T) {
 	if n := asked.Load(); n != 2 {
 		t.Fatalf("mictl.toml was read %d times for the remedy's up; want twice, once after the up", n)
 	}
+
+	// A reload records what it planned, or its refusal (this one is
+	// refused: the test holds mi-1's port), whoever asked for it (mictl
+	// reload, the watch, a catch-up, a retry): read again after it.
+	_, _ = s.sup.Reload(s.load)
+	<-s.sup.healthSoon("mi-1")
+	if n := asked.Load(); n != 3 {
+		t.Fatalf("mictl.toml was read %d times for the remedy's up; want 3 times, once after the reload", n)
+	}
 }
 
 // startWithTheDebuggersPortHeld starts mi-1 with MI's mediation debugger
