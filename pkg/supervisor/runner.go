@@ -174,9 +174,10 @@ type running struct {
 	// portsWhy is what the last scan found wrong with the fixed ports
 	// ("" when nothing, as the start found them), blindChecks the checks
 	// in a row since that failed to scan the host (see unscannedChecks),
-	// and unseen is true while no look of this supervisor has found the
-	// ports at all (a server adopted from the previous one, not checked
-	// yet). The monitor's only, once adopt has set unseen.
+	// and unseen is true while portsWhy says nothing of the ports now: a
+	// server adopted from the previous supervisor, not checked yet, or
+	// one whose last scan went unread, /healthz failing then. The
+	// monitor's only, once adopt has set unseen.
 	portsWhy    string
 	blindChecks int
 	unseen      bool
@@ -906,6 +907,10 @@ func (r *runner) serverHealth(cur *running, view *observe.View, scanErr error, p
 	}
 	cur.blindChecks = 0
 	if why != "" {
+		// The ports are not looked at: a failed scan next must not
+		// show them as an older scan found them (a port lost since,
+		// /healthz well again then, read ready).
+		cur.unseen = true
 		return why
 	}
 	cur.portsWhy, cur.unseen = r.portsHealth(cur, view), false

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -166,5 +167,15 @@ func TestAFailedScanKeepsOnlyWhatThisSupervisorSaw(t *testing.T) {
 		if got := (&runner{}).serverHealth(tc.cur, nil, errUnscannable, nil, nil); got != tc.want {
 			t.Errorf("%s: a failed scan says %q; want %q", tc.what, got, tc.want)
 		}
+	}
+	// A scan whose ports went unread, /healthz failing (a faulty CApp
+	// here): the scan after it, failed, says so rather than show the
+	// ports as an older scan found them, /healthz well again.
+	cur := &running{}
+	faulty := observe.Answer{Status: http.StatusInternalServerError, Body: []byte(`{"status":"not ready","Faulty CAPPs":["orders_1.0.0"]}`)}
+	(&runner{}).serverHealth(cur, &observe.View{}, nil, nil, &faulty)
+	ok := observe.Answer{Status: http.StatusOK}
+	if got, want := (&runner{}).serverHealth(cur, nil, errUnscannable, nil, &ok), unscannedHost(errUnscannable); got != want {
+		t.Errorf("a failed scan after one whose ports went unread says %q; want %q", got, want)
 	}
 }
