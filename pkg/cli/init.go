@@ -113,10 +113,7 @@ func refuseLiveConfig(path string) error {
 	if len(active) == 0 {
 		return nil
 	}
-	down := "mictl down"
-	if path != config.DefaultFile {
-		down = "mictl --config " + shellword.Quote(path) + " down"
-	}
+	down := mictlFor(path) + " down"
 	return exitcode.Usagef("%s configures the instances running under %s (%s), and the mictl daemon follows it: the defaults written over it would be applied at once (the instances they do not name stopped, the others restarted where their settings change); write them elsewhere (mictl init --path %s) and copy what you need from there, or stop the instances first (%s)",
 		path, asTyped(cfg.InstancesDir), strings.Join(active, ", "), shellword.Quote(path+".defaults"), down)
 }

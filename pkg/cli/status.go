@@ -20,6 +20,7 @@ import (
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 	"github.com/mictl/mictl/pkg/top"
@@ -550,13 +551,35 @@ const noInstancesHint = "no instances; start them with: mictl up (those mictl.to
 func (e *existing) noInstances() string {
 	where := asTyped(e.cfg.InstancesDir)
 	if e.cfg.File != "" || e.cfgErr != nil || e.cfg.FromCommandLine("instances_dir") {
-		return fmt.Sprintf("no instances under %s; start them with: mictl up (those mictl.toml names, or --instances N)", where)
+		return fmt.Sprintf("no instances under %s; start them with: %s (those mictl.toml names, or --instances N)", where, upFor(e.cfg))
 	}
 	here, err := os.Getwd()
 	if err != nil {
 		here = "this directory"
 	}
 	return fmt.Sprintf("no instances under %s, and no mictl.toml in %s: to see a deployment made elsewhere, run mictl in its mictl.toml's directory or name that file with --config; mictl up starts instances here (--instances N)", where, here)
+}
+
+// upFor is the mictl up that starts the instances of cfg, pasted where
+// this command ran: with the --config and --instances-dir it was given.
+// A plain mictl up there plans from that directory's mictl.toml, or none,
+// into ./instances: a second deployment beside the one asked about.
+func upFor(cfg *config.Config) string {
+	up := mictlFor(cfg.File) + " up"
+	if cfg.FromCommandLine("instances_dir") {
+		up += " --instances-dir " + shellword.Quote(cfg.InstancesDir)
+	}
+	return up
+}
+
+// mictlFor is mictl as a command pasted where this one ran acts on the
+// configuration file file: with --config when file is not the one found
+// there by default ("" or mictl.toml: none).
+func mictlFor(file string) string {
+	if file == "" || file == config.DefaultFile {
+		return "mictl"
+	}
+	return "mictl --config " + shellword.Quote(file)
 }
 
 // printInstanceRows prints a view with a row per instance: rows as JSON,

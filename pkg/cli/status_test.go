@@ -400,4 +400,20 @@ func TestNoInstancesSaysWhereItLooked(t *testing.T) {
 	if code, _, errOut := run(t, "status"); code != exitcode.OK || !strings.Contains(errOut, here) {
 		t.Errorf("mictl status beside mictl.toml: exit %d, said %q; want 0 and %q", code, errOut, here)
 	}
+	// Named from elsewhere, the up it advises is that file's: a plain
+	// mictl up there starts another deployment.
+	if err := os.MkdirAll("ops dir", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename("mictl.toml", filepath.Join("ops dir", "mictl.toml")); err != nil {
+		t.Fatal(err)
+	}
+	named := "no instances under ./ops dir/instances; start them with: mictl --config 'ops dir/mictl.toml' up"
+	if code, _, errOut := run(t, "--config", "ops dir/mictl.toml", "status"); code != exitcode.OK || !strings.Contains(errOut, named) {
+		t.Errorf("mictl --config 'ops dir/mictl.toml' status: exit %d, said %q; want 0 and %q", code, errOut, named)
+	}
+	flagged := "start them with: mictl up --instances-dir homes"
+	if code, _, errOut := run(t, "--instances-dir", "homes", "status"); code != exitcode.OK || !strings.Contains(errOut, flagged) {
+		t.Errorf("mictl --instances-dir homes status: exit %d, said %q; want 0 and %q", code, errOut, flagged)
+	}
 }
