@@ -2218,3 +2218,42 @@ func TestPermissionDeniedSaysWhatToDo(t *testing.T) {
 	}
 	d.exe, d.as = "", nil
 }
+
+// init --force refuses the mictl.toml a daemon follows wherever the file
+// is named from and wherever its instances run: a link to it elsewhere
+// read its instances_dir from the link's directory, and an up's
+// --instances-dir put them where the file does not say; both wrote the
+// defaults, which the daemon then applied (mi-2 stopped) or refused
+// (the user's settings gone all the same).
+func TestInitForceRefusesTheFileADaemonFollowsHoweverFound(t *testing.T) {
+	d := newDeployment(t)
+	toml := fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base)
+	file := filepath.Join(d.dir, "mictl.toml")
+	if err := os.WriteFile(file, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kept := func(how string, code int, errOut string) {
+		t.Helper()
+		if data, _ := os.ReadFile(file); code != 2 || !strings.Contains(errOut, "mi-1, mi-2") || string(data) != toml {
+			t.Errorf("init --force %s: exit %d: %s\nmictl.toml now:\n%s\nwant exit 2 naming mi-1, mi-2, the file kept", how, code, errOut, data)
+		}
+	}
+	d.must("up", "--timeout", "30s")
+	if err := os.MkdirAll(filepath.Join(d.dir, "other"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(file, filepath.Join(d.dir, "other", "link.toml")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.mictl("init", "--force", "--path", filepath.Join("other", "link.toml"))
+	kept("through a link in another directory", code, errOut)
+	d.must("down")
+
+	t.Cleanup(func() { d.mictl("down", "--instances-dir", "elsewhere", "--timeout", "5s") })
+	d.must("up", "--instances-dir", "elsewhere", "--timeout", "30s")
+	code, _, errOut = d.mictl("init", "--force")
+	kept("with the instances under an up's --instances-dir", code, errOut)
+	if !strings.Contains(errOut, "mictl down --instances-dir elsewhere") && !strings.Contains(errOut, "mictl down --instances-dir "+filepath.Join(d.dir, "elsewhere")) {
+		t.Errorf("the refusal's down does not name the instances' directory: %s", errOut)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -86,14 +87,44 @@ func runInit(streams *IOStreams, o *initOptions) error {
 // (and one that replaces a dead daemon applies what changed meanwhile),
 // so the defaults would be applied at once. An `init --force` meant to
 // refresh the file's comments stopped two of three running servers
-// (instances = 1) with nothing said. A file that cannot say where its
-// instances are is no deployment mictl could find either: left to --force.
+// (instances = 1) with nothing said. The instances are looked for where
+// the file says (its instances_dir, from the file itself when a link
+// names it: from the link's directory, they were not found) and where a
+// daemon that follows it supervises them (an up's --instances-dir). A
+// file that cannot say where its instances are is no deployment mictl
+// could find either: left to --force.
 func refuseLiveConfig(path string) error {
-	cfg, _, err := config.LoadLenient(config.Sources{Path: path})
+	file := path
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		file = real
+	}
+	cfg, _, err := config.LoadLenient(config.Sources{Path: file})
 	if err != nil {
 		return nil
 	}
-	store, err := state.OpenExisting(cfg.StateDir())
+	dirs := []string{cfg.InstancesDir}
+	if _, elsewhere, ok := daemon.Elsewhere(file, cfg.InstancesDir); ok {
+		dirs = append(dirs, elsewhere)
+	}
+	for _, dir := range dirs {
+		active := runningFrom(dir, file)
+		if len(active) == 0 {
+			continue
+		}
+		down := mictlFor(path) + " down"
+		if dir != cfg.InstancesDir {
+			down += " --instances-dir " + shellword.Quote(dir)
+		}
+		return exitcode.Usagef("%s configures the instances running under %s (%s), and the mictl daemon follows it: the defaults written over it would be applied at once (the instances they do not name stopped, the others restarted where their settings change); write them elsewhere (mictl init --path %s) and copy what you need from there, or stop the instances first (%s)",
+			path, asTyped(dir), strings.Join(active, ", "), shellword.Quote(path+".defaults"), down)
+	}
+	return nil
+}
+
+// runningFrom lists the instances under dir that run, or are meant to,
+// supervised by a daemon that follows the config file file.
+func runningFrom(dir, file string) []string {
+	store, err := state.OpenExisting((&config.Config{InstancesDir: dir}).StateDir())
 	if err != nil {
 		return nil
 	}
@@ -101,7 +132,7 @@ func refuseLiveConfig(path string) error {
 	if err != nil || f.Daemon == nil {
 		return nil
 	}
-	if theirs, _ := daemonFile(f.Daemon.Args); theirs == "" || !sameFile(theirs, path) {
+	if theirs, _ := daemonFile(f.Daemon.Args); theirs == "" || !sameFile(theirs, file) {
 		return nil
 	}
 	var active []string
@@ -110,12 +141,7 @@ func refuseLiveConfig(path string) error {
 			active = append(active, inst.Name)
 		}
 	}
-	if len(active) == 0 {
-		return nil
-	}
-	down := mictlFor(path) + " down"
-	return exitcode.Usagef("%s configures the instances running under %s (%s), and the mictl daemon follows it: the defaults written over it would be applied at once (the instances they do not name stopped, the others restarted where their settings change); write them elsewhere (mictl init --path %s) and copy what you need from there, or stop the instances first (%s)",
-		path, asTyped(cfg.InstancesDir), strings.Join(active, ", "), shellword.Quote(path+".defaults"), down)
+	return active
 }
 
 // InitTemplate is the mictl.toml that `mictl init` writes, generated from
