@@ -2257,3 +2257,26 @@ func TestInitForceRefusesTheFileADaemonFollowsHoweverFound(t *testing.T) {
 		t.Errorf("the refusal's down does not name the instances' directory: %s", errOut)
 	}
 }
+
+// A plain up refused for an offset mictl.toml now gives a running
+// instance advises mictl reload only where a reload would move it: after
+// an up with --offsets, a reload plans with them and keeps the instance
+// where it runs ("mictl reloaded: no change").
+func TestUpAdvisesReloadOnlyWhereAReloadMovesTheInstance(t *testing.T) {
+	d := newDeployment(t)
+	at, moved := d.base, d.base+50
+	d.must("up", "--offsets", fmt.Sprint(at), "--timeout", "30s")
+	toml := fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 1\n[[instance]]\nname = \"mi-1\"\noffset = %d\n", moved)
+	if err := os.WriteFile(filepath.Join(d.dir, "mictl.toml"), []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := d.mictl("up", "--timeout", "30s")
+	want := fmt.Sprintf("a reload plans with the last up's flags (mictl up --offsets=%d), which keep it at %d (mictl reload changes nothing): stop it first (mictl down mi-1)", at, at)
+	if code != 2 || !strings.Contains(errOut, want) {
+		t.Errorf("up over an offset the last up's --offsets keep: exit %d, said:\n%s\nwant exit 2 and %q", code, errOut, want)
+	}
+	d.must("reload")
+	if mi1 := d.instance("mi-1"); mi1.Offset != at {
+		t.Errorf("the reload moved mi-1 to %d: the advice above is wrong", mi1.Offset)
+	}
+}

@@ -247,6 +247,27 @@ type spawned struct {
 // file, starting. The caller holds the state lock. early is
 // refuseBeforeStart's plan, taken again when the state file has not
 // changed since it was made.
+// reloadMoves reports whether a reload, planning as the daemon does
+// (mictl.toml under the last up's planning flags, f's), would move name,
+// running at offset, elsewhere: a plain up refused for an offset
+// mictl.toml gives said "mictl reload" while the last up's --offsets
+// kept the instance where it ran (the reload: "no change").
+func reloadMoves(cfg *config.Config, f *state.File, name string, offset int) bool {
+	if len(f.UpArgs) == 0 {
+		return true // a reload plans as this up did
+	}
+	reloaded, offsets, err := daemon.NewFollow(cfg.File, cfg).Load(f.UpArgs)
+	if err != nil {
+		return false // the reload would refuse: it moves nothing
+	}
+	t, err := reconcile.Build(reloaded, f, reconcile.Options{Offsets: offsets})
+	if err != nil {
+		return false
+	}
+	planned, ok := t.Instance(name)
+	return ok && planned.Offset != offset
+}
+
 func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *upOptions, early earlyPlan) (prepared, error) {
 	f, err := store.Load()
 	if err != nil {
@@ -301,6 +322,10 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 				// would change nothing ("mictl reloaded: no change").
 				return prepared{}, exitcode.Usagef("%s runs with offset %d; --offsets gives it %d, and an instance keeps its offset while it runs: stop it first (mictl down %s), then run this up again; or give it %d in --offsets",
 					inst.Name, rec.Offset, inst.Offset, inst.Name, rec.Offset)
+			}
+			if !reloadMoves(cfg, f, inst.Name, rec.Offset) {
+				return prepared{}, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d, but a reload plans with the last up's flags (%s), which keep it at %d (mictl reload changes nothing): stop it first (mictl down %s), then run this up again",
+					inst.Name, rec.Offset, inst.Offset, supervisor.LastUp(f), rec.Offset, inst.Name)
 			}
 			return prepared{}, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
