@@ -288,7 +288,7 @@ func (r *Report) addRange(port int, p Party, host Host) {
 	}
 	lower, raise := fmt.Sprintf("lower the offset %d or the base port", p.Offset), fmt.Sprintf("raise the offset %d", p.Offset)
 	if p.unmoved {
-		lower = "the offset does not move it: change " + setWhere(p.Role)
+		lower = unmovedRemedy(p)
 		raise = lower
 	}
 	switch {
@@ -305,6 +305,23 @@ func (r *Report) addRange(port int, p Party, host Host) {
 			"%s %s %d is inside the ephemeral range %d-%d: any outgoing connection may take it first; add it to net.ipv4.ip_local_reserved_ports (sysctl), which keeps the kernel from handing it out",
 			p.Instance, p.label(), port, host.EphemeralLo, host.EphemeralHi)))
 	}
+}
+
+// unmovedRemedy is what to do about a port of p the offset does not
+// move: no other offset frees it (a refused up said only "fix the
+// conflicts above" of an inbound endpoint's port another product holds,
+// and --base-offset changed nothing), so the setting that places it
+// must change, or, for an endpoint that has one, the switch that makes
+// MI add the offset, after which the planner places it.
+func unmovedRemedy(p Party) string {
+	remedy := "the offset does not move it: change " + setWhere(p.Role)
+	switch p.offsetSwitch {
+	case deployment.OffsetSwitchHTTP:
+		remedy += ", or turn on [mediation] inbound.port_offset_enable, with which MI adds the offset to it"
+	case deployment.OffsetSwitchWebSocket:
+		remedy += ", or set its ws.use.port.offset parameter to true in the CApp, with which MI adds the offset to it"
+	}
+	return remedy
 }
 
 // setWhere says where the port of an extra the offset does not move is
@@ -395,6 +412,9 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 		}
 		f.Message = fmt.Sprintf("%s %s %d is held by %s on %s",
 			h.party.Instance, h.party.label(), h.socket.Port, holder, h.socket.Addr)
+		if h.party.unmoved {
+			f.Message += "; " + unmovedRemedy(h.party)
+		}
 		out = append(out, f)
 	}
 	return out

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
 )
@@ -1071,5 +1072,53 @@ func TestRunLoopbackShadow(t *testing.T) {
 		Ours: func(s hostnet.Socket, instance string) bool { return instance == "mi-1" }}
 	if r := check.Run(plan(inst("mi-1", 10)), host); len(r.Warnings) > 0 {
 		t.Errorf("the instance's own socket is a warning: %q", messages(r.Warnings))
+	}
+}
+
+// A port the offset does not move, held by another product, says what
+// to change: another offset frees nothing, and a refused up said only
+// "fix the conflicts above" of an inbound endpoint's port an API
+// Manager beside the instances held (the planner cannot go around it
+// either, so nothing else says so).
+func TestRunHostUnmovedPortSaysWhatToChange(t *testing.T) {
+	jmx := func(i ports.Instance) ports.Instance {
+		i.Extras = append(i.Extras, ports.Extra{Role: ports.RoleJMX, Name: "agent", Base: 8085})
+		return i
+	}
+	const held = "mi-1 %s 8085 is held by pid 42 (java) on 127.0.0.1; the offset does not move it: change "
+	tests := []struct {
+		name string
+		inst ports.Instance
+		want string
+	}{
+		{"pinned JMX agent", jmx(inst("mi-1", 10)),
+			fmt.Sprintf(held, "jmx agent") + "-Dcom.sun.management.jmxremote.local.port in the JVM options every instance gets (JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, JVM_MEM_OPTS, JAVA_OPTS)"},
+		{"HTTP inbound endpoint, offset switch off", withUnshiftedInbound(inst("mi-1", 10), deployment.OffsetSwitchHTTP),
+			fmt.Sprintf(held, "inbound orders_1.0.0/In") + "the endpoint's port in its CApp (or synapse file), or turn on [mediation] inbound.port_offset_enable, with which MI adds the offset to it"},
+		{"WebSocket inbound endpoint without ws.use.port.offset", withUnshiftedInbound(inst("mi-1", 10), deployment.OffsetSwitchWebSocket),
+			fmt.Sprintf(held, "inbound orders_1.0.0/In") + "the endpoint's port in its CApp (or synapse file), or set its ws.use.port.offset parameter to true in the CApp, with which MI adds the offset to it"},
+		{"inbound endpoint MI never offsets", withUnshiftedInbound(inst("mi-1", 10), ""),
+			fmt.Sprintf(held, "inbound orders_1.0.0/In") + "the endpoint's port in its CApp (or synapse file)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host := check.Host{
+				Sockets: snapshot(socket("127.0.0.1", 8085, 42)),
+				Bind:    netip.MustParseAddr("127.0.0.1"),
+				Owners:  (&ownersRecorder{known: map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}}}).Owners,
+				MinPort: 1024,
+			}
+			r := check.Run(plan(tt.inst), host)
+			if got := messages(r.Conflicts); !slices.Equal(got, []string{tt.want}) {
+				t.Errorf("conflicts:\n got %q\nwant %q", got, []string{tt.want})
+			}
+		})
+	}
+	// A port the offset moves needs no such word: another offset is the
+	// way out, and the planner takes it by itself.
+	host := check.Host{Sockets: snapshot(socket("127.0.0.1", 8095, 42)), Bind: netip.MustParseAddr("127.0.0.1"), MinPort: 1024}
+	want := []string{"mi-1 inbound orders_1.0.0/In 8095 is held by a process of user root (uid 0) on 127.0.0.1"}
+	if got := messages(check.Run(plan(withInbound(inst("mi-1", 10), true)), host).Conflicts); !slices.Equal(got, want) {
+		t.Errorf("conflicts of a shifted endpoint:\n got %q\nwant %q", got, want)
 	}
 }
