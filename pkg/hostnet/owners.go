@@ -53,15 +53,14 @@ func ownersIn(procRoot string, inodes ...uint64) map[uint64]Process {
 			break // pids ascend, so every owner found so far is the lowest
 		}
 	}
-	comms := make(map[int]string)
+	named := make(map[int]Process)
 	for ino, p := range out {
-		c, ok := comms[p.PID]
+		n, ok := named[p.PID]
 		if !ok {
-			c = readComm(procRoot, p.PID)
-			comms[p.PID] = c
+			n = Process{PID: p.PID, Comm: readComm(procRoot, p.PID), Home: readCarbonHome(procRoot, p.PID)}
+			named[p.PID] = n
 		}
-		p.Comm = c
-		out[ino] = p
+		out[ino] = n
 	}
 	return out
 }
@@ -163,6 +162,22 @@ func parseSocketLink(l []byte) (uint64, bool) {
 		v = v*10 + uint64(c-'0')
 	}
 	return v, true
+}
+
+// readCarbonHome is the -Dcarbon.home=DIR of /proc/<pid>/cmdline (the
+// last one, which java takes); empty when it has none or is gone.
+func readCarbonHome(procRoot string, pid int) string {
+	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return ""
+	}
+	home := ""
+	for arg := range bytes.SplitSeq(b, []byte{0}) {
+		if dir, ok := bytes.CutPrefix(arg, []byte("-Dcarbon.home=")); ok {
+			home = string(dir)
+		}
+	}
+	return home
 }
 
 // readComm reads /proc/<pid>/comm; empty when the process is gone.

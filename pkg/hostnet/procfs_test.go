@@ -2,6 +2,7 @@ package hostnet
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -278,5 +279,41 @@ func TestParseSocketLink(t *testing.T) {
 		if (want < 0 && ok) || (want >= 0 && (!ok || v != uint64(want))) {
 			t.Errorf("parseSocketLink(%q) = %d, %v; want %d", in, v, ok, want)
 		}
+	}
+}
+
+// An API Manager, an Identity Server and a Micro Integrator beside the
+// instances are all "java" to comm: the holder of a port said "pid 2061
+// (java)" whichever it was. Each WSO2 product's start script hands java
+// -Dcarbon.home=DIR, which tells them apart.
+func TestOwnersNameTheCarbonHome(t *testing.T) {
+	root := t.TempDir()
+	mk := func(pid int, comm string, ino uint64, args ...string) {
+		dir := filepath.Join(root, strconv.Itoa(pid))
+		if err := os.MkdirAll(filepath.Join(dir, "fd"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(fmt.Sprintf("socket:[%d]", ino), filepath.Join(dir, "fd", "3")); err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "comm"), []byte(comm+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "cmdline"), []byte(strings.Join(args, "\x00")+"\x00"), 0o444)
+	}
+	mk(2061, "java", 1, "/usr/lib/jvm/java-17/bin/java", "-Xms256m", "-Dcom.sun.management.jmxremote", "-Dcarbon.home=/opt/wso2am-4.2.0", "org.wso2.carbon.bootstrap.Bootstrap")
+	mk(2062, "java", 2, "java", "-Dcarbon.home=/opt/wso2is-7.0.0", "-Dcarbon.home=/opt/wso2is", "org.wso2.carbon.bootstrap.Bootstrap")
+	mk(2063, "python3", 3, "python3", "-m", "http.server", "9443")
+	want := map[uint64]string{
+		1: "pid 2061 (java, carbon.home /opt/wso2am-4.2.0)",
+		2: "pid 2062 (java, carbon.home /opt/wso2is)", // the last one, which java takes
+		3: "pid 2063 (python3)",
+	}
+	got := ownersIn(root, 1, 2, 3)
+	for ino, w := range want {
+		if s := got[ino].String(); s != w {
+			t.Errorf("owner of %d = %q, want %q", ino, s, w)
+		}
+	}
+	if p := got[1]; p.Comm != "java" { // holder_process in -o json stays the command
+		t.Errorf("owner of 1 = %+v, want comm java", p)
 	}
 }

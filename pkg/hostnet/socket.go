@@ -83,11 +83,21 @@ func (s Socket) UnseenOwner() string {
 type Process struct {
 	PID  int
 	Comm string // /proc/<pid>/comm, e.g. "java"
+	// Home is the -Dcarbon.home=DIR of its command line, "" when it has
+	// none. Every WSO2 product's start script hands it to java, and it
+	// is what tells the API Manager, the Identity Server and a Micro
+	// Integrator beside the instances apart: to comm all are "java".
+	Home string
 }
 
+// String names p in messages: "pid 123 (python3)", "pid 2061 (java,
+// carbon.home /opt/wso2am-4.2.0)".
 func (p Process) String() string {
-	if p.Comm == "" {
+	switch {
+	case p.Comm == "":
 		return fmt.Sprintf("pid %d", p.PID)
+	case p.Home != "":
+		return fmt.Sprintf("pid %d (%s, carbon.home %s)", p.PID, p.Comm, p.Home)
 	}
 	return fmt.Sprintf("pid %d (%s)", p.PID, p.Comm)
 }
