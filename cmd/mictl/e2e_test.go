@@ -1658,14 +1658,23 @@ func TestPlannerPassesOverAStrangerOnTheOtherLoopback(t *testing.T) {
 	jsonschematest.Validate(t, "check-conflicts", []byte(out))
 	var report struct {
 		Moves []struct {
+			Holder  *string `json:"holder"`
 			Address *string `json:"address"`
 		} `json:"moves"`
 	}
 	if err := json.Unmarshal([]byte(out), &report); err != nil {
 		t.Fatal(err)
 	}
-	if m := report.Moves; len(m) != 1 || m[0].Address == nil || *m[0].Address != "::1" {
-		t.Fatalf("moves in JSON: %s", out)
+	// The holder is spelled as in every finding ("pid 123 (python3)"),
+	// the address apart: it said "... on ::1, which clients of
+	// localhost:8290 may reach instead" in moves alone.
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := fmt.Sprintf("pid %d (%s)", os.Getpid(), strings.TrimSpace(string(comm)))
+	if m := report.Moves; len(m) != 1 || m[0].Address == nil || *m[0].Address != "::1" || m[0].Holder == nil || *m[0].Holder != holder {
+		t.Fatalf("moves in JSON, want holder %q and address ::1: %s", holder, out)
 	}
 }
 

@@ -868,6 +868,10 @@ func TestHostBusy(t *testing.T) {
 	if got, want := h.Holder(8295).Holder, "pid 600 (python3) on ::1, which clients of localhost:8295 may reach instead"; got == nil || *got != want {
 		t.Errorf("Holder(8295) = %v, want %q", got, want)
 	}
+	// -o json says the holder as every finding does, the address apart.
+	if held, at := h.HolderAt(8295); held.Holder == nil || *held.Holder != "pid 600 (python3)" || at != netip.IPv6Loopback() {
+		t.Errorf("HolderAt(8295) = %v, %v; want %q on ::1", held.Holder, at, "pid 600 (python3)")
+	}
 	if got := h.Holder(8296).Holder; got != nil {
 		t.Errorf("Holder(8296) = %q, want nil: the socket is ours", *got)
 	}

@@ -187,41 +187,53 @@ func (h Host) reserved() map[int]Reservation {
 	return out
 }
 
-// Holder names what keeps the planner off port (Busy): what holds it in
-// a way that overlaps Bind, a process ("pid 123 (python3)", with its
-// instance when it is one's), its user when the process cannot be seen
-// (hostnet.Socket.UnseenOwner), or a reservation's description; failing
-// that, a listener on the other loopback address, said with its address
-// (the one a user would not look at). Every key null when nothing
-// foreign holds it.
+// Holder names what keeps the planner off port (Busy), for the notes
+// that say so: what holds it in a way that overlaps Bind, a process
+// ("pid 123 (python3)", with its instance when it is one's), its user
+// when the process cannot be seen (hostnet.Socket.UnseenOwner), or a
+// reservation's description; failing that, a listener on the other
+// loopback address, said with its address (the one a user would not look
+// at). Every key null when nothing foreign holds it.
 func (h Host) Holder(port int) HeldBy {
-	held, _ := h.HolderAt(port)
+	held, at, shadow := h.holderAt(port)
+	if shadow {
+		described := fmt.Sprintf("%s on %s, which clients of localhost:%d may reach instead", *held.Holder, at, port)
+		held.Holder = &described
+	}
 	return held
 }
 
-// HolderAt is Holder and the address the holder holds port on; invalid
-// when nothing foreign holds it.
+// HolderAt is what Holder names and the address it holds port on, apart,
+// as a finding says them (-o json's holder and address): the holder of a
+// move spelled "pid 600 (python3) on ::1, which clients of ..." where
+// every other holder is "pid 600 (python3)". Invalid when nothing
+// foreign holds it.
 func (h Host) HolderAt(port int) (HeldBy, netip.Addr) {
+	held, at, _ := h.holderAt(port)
+	return held, at
+}
+
+// holderAt is HolderAt, and whether the holder is on the other loopback
+// address only.
+func (h Host) holderAt(port int) (held HeldBy, at netip.Addr, shadow bool) {
 	if r, ok := h.reserved()[port]; ok {
-		return HeldBy{Holder: &r.By}, r.Socket.Addr
+		return HeldBy{Holder: &r.By}, r.Socket.Addr, false
 	}
 	if h.Sockets == nil {
-		return HeldBy{}, netip.Addr{}
+		return HeldBy{}, netip.Addr{}, false
 	}
 	if held, s := h.holderAmong(slices.Concat(h.Sockets.Holding(hostnet.TCP, port, h.Bind), h.connectionsHolding(port))); held.Holder != nil {
-		return held, s.Addr
+		return held, s.Addr, false
 	}
 	other := otherLoopback(h.Bind)
 	if !other.IsValid() {
-		return HeldBy{}, netip.Addr{}
+		return HeldBy{}, netip.Addr{}, false
 	}
 	held, s := h.holderAmong(h.Sockets.Holding(hostnet.TCP, port, other))
 	if held.Holder == nil {
-		return HeldBy{}, netip.Addr{}
+		return HeldBy{}, netip.Addr{}, false
 	}
-	described := fmt.Sprintf("%s on %s, which clients of localhost:%d may reach instead", *held.Holder, s.Addr, port)
-	held.Holder = &described
-	return held, s.Addr
+	return held, s.Addr, true
 }
 
 // holderAmong names the first foreign socket of socks whose process is
