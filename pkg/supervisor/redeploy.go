@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,7 +40,7 @@ func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.Fil
 	if len(names) == 0 {
 		return nil
 	}
-	r, err := s.beginRedeploy(op, t, before, c, names, given)
+	r, err := s.beginRedeploy(op, t, before, c, names, given, false)
 	if err != nil {
 		return err
 	}
@@ -48,12 +49,15 @@ func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.Fil
 		how := takenByRedeploy
 		if len(step) > 1 {
 			if err := r.undeploy(step, step); err != nil {
-				return err
+				return r.notGiven(err)
 			}
 			how = takenInCycle
 		}
 		if err := r.give(step, how); err != nil {
-			return err
+			// Told alone, a swap's wait named the one instance that
+			// waited: the other ran without its undeployed CApps too,
+			// unsaid.
+			return r.notGiven(err)
 		}
 	}
 	return nil
@@ -74,15 +78,19 @@ type redeployment struct {
 	names  []string
 	checks map[string]*appCheck
 	given  []string
+	// afterRestarts says they come after the restarts whose ports they
+	// take (see restartInTurn), which notGiven says of those it names.
+	afterRestarts bool
 	// undeployed are those whose changed CApps were undeployed first,
 	// not given their new builds yet.
 	undeployed []string
 }
 
 // beginRedeploy begins the redeploy of names (see redeploy), after given
-// got their new CApps; close ends it.
-func (s *Supervisor) beginRedeploy(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, names, given []string) (*redeployment, error) {
-	r := &redeployment{s: s, op: op, t: t, before: before, c: c, names: names, given: slices.Clone(given)}
+// got their new CApps, and, when afterRestarts says so, after the
+// restarts whose ports they take; close ends it.
+func (s *Supervisor) beginRedeploy(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, names, given []string, afterRestarts bool) (*redeployment, error) {
+	r := &redeployment{s: s, op: op, t: t, before: before, c: c, names: names, given: slices.Clone(given), afterRestarts: afterRestarts}
 	if len(names) == 0 {
 		return r, nil // nothing to look up
 	}
@@ -102,20 +110,41 @@ func (r *redeployment) close() {
 }
 
 // notGiven is err, which ended the reload, followed by those of the
-// redeploy not given their new CApps yet, and how each is left.
+// redeploy not given their new CApps yet (notRedeployed).
 func (r *redeployment) notGiven(err error) error {
+	return notRedeployed(err, r.names, r.given, r.undeployed, r.afterRestarts)
+}
+
+// notRedeployed is err, which ended a reload, followed by those of names,
+// a reload's redeploys, not among given, those given their new CApps,
+// and how each is left: those in undeployed without the CApps they had
+// undeployed first, the others as they were. afterRestarts says that
+// names came after the restarts whose ports they take. One err says
+// how it is left (the taker of a port still held, see awaitLetGo) is not
+// told twice.
+func notRedeployed(err error, names, given, undeployed []string, afterRestarts bool) error {
+	var held *portHeld
+	told := errors.As(err, &held)
 	var kept []string
-	for _, name := range r.names {
+	for _, name := range names {
 		switch {
-		case slices.Contains(r.given, name):
-		case slices.Contains(r.undeployed, name):
-			err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, name)
+		case slices.Contains(given, name), told && held.taker == name:
+		case slices.Contains(undeployed, name):
+			if afterRestarts {
+				err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, name)
+			} else {
+				err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first (mictl reload redeploys it)", err, name)
+			}
 		default:
 			kept = append(kept, name)
 		}
 	}
-	if len(kept) > 0 {
+	switch {
+	case len(kept) == 0:
+	case afterRestarts:
 		err = fmt.Errorf("%w; not redeployed: %s, whose new CApps take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, strings.Join(kept, ", "))
+	default:
+		err = fmt.Errorf("%w; not redeployed: %s (mictl reload redeploys %s)", err, strings.Join(kept, ", "), itOrThem(kept))
 	}
 	return err
 }
@@ -128,16 +157,18 @@ func (r *redeployment) undeploy(names, cycle []string) error {
 }
 
 // give gives step its new CApps, once no instance given them before (or
-// with it) holds a port they open (awaitLetGo, saying how).
+// with it) holds a port they open (awaitLetGo, saying how). Each counts
+// as given once its CApps are in its home: counted before, one the wait
+// or a copy kept from them went unsaid by notGiven.
 func (r *redeployment) give(step []string, how taking) error {
-	r.given = append(r.given, step...)
-	if err := r.s.awaitLetGo(r.op, r.t, r.before, step, r.given, how); err != nil {
+	if err := r.s.awaitLetGo(r.op, r.t, r.before, step, slices.Concat(r.given, step), how); err != nil {
 		return err
 	}
 	for _, name := range step {
 		if err := r.s.giveApps(r.f, r.t, r.c, name, r.checks); err != nil {
 			return err
 		}
+		r.given = append(r.given, name)
 		r.undeployed = slices.DeleteFunc(r.undeployed, func(n string) bool { return n == name })
 	}
 	return nil
@@ -218,6 +249,15 @@ var (
 	takenByStart    = taking{verb: "start", opens: "it opens it once started", left: "is not started"}
 )
 
+// portHeld is awaitLetGo's error when a port is still held at its end:
+// it says how taker, of the step that waited, is left.
+type portHeld struct {
+	taker string
+	msg   string
+}
+
+func (e *portHeld) Error() string { return e.msg }
+
 // awaitLetGo waits until no instance of holders, given new CApps, holds
 // a port, as f recorded their ports before the reload, that an instance
 // of step opens as t plans it, for op. Opened while the old build held
@@ -265,8 +305,8 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 		}
 		if time.Now().After(deadline) {
 			h := held[0]
-			return fmt.Errorf("%s %s: %s still holds port %d%s after %s, which %s's new CApps no longer open: %s %s; see `mictl logs %s` for why its MI did not take its new build, then apply the change with mictl reload",
-				how.verb, h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.holder, h.taker, how.left, h.holder)
+			return &portHeld{taker: h.taker, msg: fmt.Sprintf("%s %s: %s still holds port %d%s after %s, which %s's new CApps no longer open: %s %s; see `mictl logs %s` for why its MI did not take its new build, then apply the change with mictl reload",
+				how.verb, h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.holder, h.taker, how.left, h.holder)}
 		}
 		select {
 		case <-op.ctx.Done():

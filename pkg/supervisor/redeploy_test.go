@@ -175,10 +175,11 @@ func (s *simSite) swapped() string {
 }
 
 // A swap whose wait ends (mi-2 held still, its CApp never undeployed)
-// says what it left undone, and how: mi-1 runs without the CApp it had
-// undeployed first, not that it keeps it, when both only redeploy; when
-// mi-1 restarts too, it was not restarted, and mi-2 runs without the
-// CApp it had undeployed first. diff shows what is left to do.
+// says what it left undone, and how: when both only redeploy, mi-1 and
+// mi-2 both run without the CApp they had undeployed first, not that they
+// keep it (mi-2 went unsaid: only mi-1 waited); when mi-1 restarts too,
+// it was not restarted, and mi-2 runs without the CApp it had undeployed
+// first. diff shows what is left to do.
 func TestASwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -186,7 +187,7 @@ func TestASwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
 		want string
 	}{
 		{"redeploys", (*simSite).swapped,
-			"redeploy mi-1: mi-2 still holds port %d (its inbound b_1.0.0/bHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 runs without the CApps it had undeployed first; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload"},
+			"redeploy mi-1: mi-2 still holds port %d (its inbound b_1.0.0/bHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 runs without the CApps it had undeployed first; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload; not redeployed: mi-2, which runs without the CApps it had undeployed first (mictl reload redeploys it)"},
 		{"a restart and a redeploy", (*simSite).swappedRestartingMI1,
 			"restart mi-1: mi-2 still holds port %d (its inbound b_1.0.0/bHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 keeps running as it was; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload; not redeployed: mi-2, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (mictl reload redeploys them once they succeed)"},
 	} {

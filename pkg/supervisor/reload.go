@@ -476,6 +476,15 @@ func homesOf(step []string) string {
 	return "their homes"
 }
 
+// itOrThem is how a message refers back to names: "it" for one
+// instance, "them" for more.
+func itOrThem(names []string) string {
+	if len(names) == 1 {
+		return "it"
+	}
+	return "them"
+}
+
 // oneByOne is names as steps of one instance each.
 func oneByOne(names []string) [][]string {
 	steps := make([][]string, len(names))
@@ -675,7 +684,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 // and unprepared says so of each step. left are the instances a stop by
 // name left stopped.
 func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, redeployNow, redeployAfter []string) (left, kept []string, unprepared []error, err error) {
-	later, err := s.beginRedeploy(op, t, before, c, redeployAfter, redeployNow)
+	later, err := s.beginRedeploy(op, t, before, c, redeployAfter, redeployNow, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}
