@@ -365,3 +365,40 @@ func (s *simSite) swappedRestartingMI1() string {
 	s.t.Helper()
 	return strings.Replace(s.swapped(), "name = \"mi-1\"\n", "name = \"mi-1\"\noverrides = { \"server.hostname\" = \"mi-1.example\" }\n", 1)
 }
+
+// A reload whose redeploys, made before its restarts, end on a port still
+// held says what else it left undone: the restart of mi-3 it never made,
+// and whether mi-4, which it added and started first, turned ready (here
+// never: MICTL_SIM_NEVER_READY). The redeploys' error came alone: mi-3
+// went unsaid, and nothing waited for mi-4.
+func TestAReloadWhoseFirstRedeploysFailSaysWhatItLeft(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	shortLetGo(t)
+	// mi-1 (offset base) and mi-2 (base+1) run orders_1.0.0, its HTTP
+	// inbound endpoint on 8085 plus their offsets; mi-3 runs none.
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8085))
+	const toml = "instances = 3\n" +
+		"[[instance]]\nname = \"mi-1\"\ncapps = [\"build/orders_1.0.0.car\"]\n" +
+		"[[instance]]\nname = \"mi-2\"\ncapps = [\"build/orders_1.0.0.car\"]\n"
+	s.reload(toml)
+	for _, name := range []string{"mi-1", "mi-2"} {
+		wantAppEvent(t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
+	}
+	// Rebuilt one port down: mi-2's new port is mi-1's old one, which
+	// mi-1, held still, never lets go of. mi-3's deployment.toml changes
+	// (a restart), and mi-4 is added.
+	s.holdStill("mi-1")
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
+	t.Setenv("MICTL_SIM_NEVER_READY", "1")
+	s.sup.policy.ReadyTimeout = 2 * time.Second
+	edited := strings.Replace(toml, "instances = 3", "instances = 4", 1) + "[[instance]]\nname = \"mi-3\"\noverrides = { \"server.hostname\" = \"mi-3.example\" }\n"
+	err := s.tryReload(edited)
+	want := fmt.Sprintf("redeploy mi-2: mi-1 still holds port %d (its inbound orders_1.0.0/ordersHTTP) after 500ms, which mi-1's new CApps no longer open: mi-2 keeps its CApps as they were; see `mictl logs mi-1` for why its MI did not take its new build, then apply the change with mictl reload; not restarted: mi-3 (mictl reload restarts it)", 8085+s.base)
+	const unready = "mi-4 failed: not ready after 2s: "
+	if err == nil {
+		t.Fatalf("reload whose first redeploys fail: no error; want:\n%s\n%s...", want, unready)
+	}
+	if first, rest, _ := strings.Cut(err.Error(), "\n"); first != want || !strings.HasPrefix(rest, unready) {
+		t.Fatalf("reload whose first redeploys fail:\n%v\nwant:\n%s\n%s...", err, want, unready)
+	}
+}

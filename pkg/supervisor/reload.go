@@ -603,7 +603,13 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		return plannedAgain(only(c, func(name string) bool { return slices.Contains(c.Remove, name) }), err)
 	}
 	if err := s.redeploy(op, t, before, c, redeployNow, nil); err != nil {
-		return applied{}, err
+		// Everything after them is left undone, and said so: the error
+		// came alone, as though these redeploys were the whole reload.
+		if len(c.Restart) > 0 {
+			err = fmt.Errorf("%w; not restarted: %s (mictl reload restarts %s)", err, strings.Join(c.Restart, ", "), itOrThem(c.Restart))
+		}
+		err = notRedeployed(err, redeployAfter, nil, nil, true)
+		return applied{}, s.leftUndone(op, err, add, afterRestarts, afterRedeploys, nil)
 	}
 	left, kept, unprepared, err := s.restartInTurn(op, t, before, c, redeployNow, redeployAfter)
 	a.left = left
@@ -627,13 +633,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		}
 	}
 	if err != nil {
-		if len(afterRestarts) > 0 {
-			err = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", err, strings.Join(afterRestarts, ", "))
-		}
-		if len(afterRedeploys) > 0 {
-			err = fmt.Errorf("%w; not started: %s, which takes ports the redeploys free (mictl reload starts it)", err, strings.Join(afterRedeploys, ", "))
-		}
-		return a, errors.Join(append(unprepared, err)...)
+		return a, s.leftUndone(op, err, add, afterRestarts, afterRedeploys, unprepared)
 	}
 	if reloadAt != nil {
 		reloadAt("restarted")
@@ -663,6 +663,27 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	}
 	a.left = append(a.left, slices.DeleteFunc(slices.Clone(c.Add), func(n string) bool { return !op.stoppedByName(n) })...)
 	return a, errors.Join(unprepared...)
+}
+
+// leftUndone is err, which ended a pass of a reload before it started
+// the instances it adds that wait for its restarts (afterRestarts) or its
+// redeploys (afterRedeploys), followed by those, joined to unprepared
+// (homes its restarts could not bring up to date) and to the failure of
+// started, those it added and started before, to turn ready: waited for
+// as a pass that ends well waits for them, as one that never turns ready
+// is this reload's failure too.
+func (s *Supervisor) leftUndone(op *change, err error, started, afterRestarts, afterRedeploys []string, unprepared []error) error {
+	if len(afterRestarts) > 0 {
+		err = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", err, strings.Join(afterRestarts, ", "))
+	}
+	if len(afterRedeploys) > 0 {
+		err = fmt.Errorf("%w; not started: %s, which takes ports the redeploys free (mictl reload starts it)", err, strings.Join(afterRedeploys, ", "))
+	}
+	errs := append(slices.Clone(unprepared), err)
+	if len(started) > 0 {
+		errs = append(errs, s.waitReadyFor(op, started, s.policy.ReadyTimeout))
+	}
+	return errors.Join(errs...)
 }
 
 // restartInTurn restarts c.Restart for op, a step at a time, and gives
