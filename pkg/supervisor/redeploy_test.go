@@ -402,3 +402,27 @@ func TestAReloadWhoseFirstRedeploysFailSaysWhatItLeft(t *testing.T) {
 		t.Fatalf("reload whose first redeploys fail:\n%v\nwant:\n%s\n%s...", err, want, unready)
 	}
 }
+
+// A reload whose start of an added instance ends on a port still held
+// (mi-3 opens mi-2's old inbound port, and mi-2, held still, never lets
+// go of it) still waits for mi-4, which it added and started first, to
+// turn ready, and says it never did (MICTL_SIM_NEVER_READY): the error of
+// the wait came alone.
+func TestAReloadWhoseStartWaitEndsWaitsForTheInstancesItStarted(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	shortLetGo(t)
+	toml := s.twoRunOrders()
+	s.holdStill("mi-2")
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
+	t.Setenv("MICTL_SIM_NEVER_READY", "1")
+	s.sup.policy.ReadyTimeout = 2 * time.Second
+	err := s.tryReload(strings.Replace(toml, "instances = 2", "instances = 4", 1))
+	want := fmt.Sprintf("start mi-3: mi-2 still holds port %d (its inbound orders_1.0.0/ordersHTTP) after 500ms, which mi-2's new CApps no longer open: mi-3 is not started; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload", 8085+s.base+1)
+	const unready = "mi-4 failed: not ready after 2s: "
+	if err == nil {
+		t.Fatalf("reload whose start of mi-3 waits in vain: no error; want:\n%s\n%s...", want, unready)
+	}
+	if first, rest, _ := strings.Cut(err.Error(), "\n"); first != want || !strings.HasPrefix(rest, unready) {
+		t.Fatalf("reload whose start of mi-3 waits in vain:\n%v\nwant:\n%s\n%s...", err, want, unready)
+	}
+}

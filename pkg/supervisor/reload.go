@@ -640,7 +640,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	}
 	afterRestarts = append(afterRestarts, afterRedeploys...)
 	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
-		return a, errors.Join(append(unprepared, err)...)
+		return a, s.leftUndone(op, err, add, nil, nil, unprepared)
 	}
 	started, err := s.startAdded(op, t, afterRestarts, upArgs)
 	var meanwhile *plannedMeanwhile
@@ -652,7 +652,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		a.again, a.done, err = meanwhile, only(c, func(name string) bool { return !slices.Contains(afterRestarts, name) }), nil
 	}
 	if err != nil {
-		return a, errors.Join(append(unprepared, err)...)
+		return a, s.leftUndone(op, err, add, nil, nil, unprepared)
 	}
 	if add = append(add, started...); len(add) > 0 {
 		if err := s.waitReadyFor(op, add, s.policy.ReadyTimeout); err != nil {
