@@ -35,12 +35,12 @@ import (
 // MI's stop (a drain of up to 180 s) and start take.
 //
 // before is what ran before the reload changed anything (the ports each
-// held), given the instances given their new CApps before these.
-func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, names, given []string) error {
+// held).
+func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, names []string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	r, err := s.beginRedeploy(op, t, before, c, names, given, false)
+	r, err := s.beginRedeploy(op, t, before, c, names, nil, false)
 	if err != nil {
 		return err
 	}

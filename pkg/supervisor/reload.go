@@ -602,7 +602,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if err != nil {
 		return plannedAgain(only(c, func(name string) bool { return slices.Contains(c.Remove, name) }), err)
 	}
-	if err := s.redeploy(op, t, before, c, redeployNow, nil); err != nil {
+	if err := s.redeploy(op, t, before, c, redeployNow); err != nil {
 		// Everything after them is left undone, and said so: the error
 		// came alone, as though these redeploys were the whole reload.
 		if len(c.Restart) > 0 {
