@@ -895,7 +895,10 @@ func (r *runner) serverHealth(cur *running, view *observe.View, scanErr error, p
 	}
 	if scanErr != nil {
 		cur.blindChecks++
-		if cur.blindChecks >= unscannedChecks || cur.unseen {
+		// Unseen ports are said unknown once nothing else is wrong: while
+		// /healthz fails, that is the news, and one failed scan then
+		// changed it twice (a flap, for any instance with a faulty CApp).
+		if cur.blindChecks >= unscannedChecks || cur.unseen && why == "" {
 			// Only a scan shows that the instance still holds its ports:
 			// from now on it is degraded for as long as none succeeds, as
 			// a start is not ready.

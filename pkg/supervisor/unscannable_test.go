@@ -173,7 +173,12 @@ func TestAFailedScanKeepsOnlyWhatThisSupervisorSaw(t *testing.T) {
 	// ports as an older scan found them, /healthz well again.
 	cur := &running{}
 	faulty := observe.Answer{Status: http.StatusInternalServerError, Body: []byte(`{"status":"not ready","Faulty CAPPs":["orders_1.0.0"]}`)}
-	(&runner{}).serverHealth(cur, &observe.View{}, nil, nil, &faulty)
+	still := (&runner{}).serverHealth(cur, &observe.View{}, nil, nil, &faulty)
+	// /healthz failing still, one failed scan changes nothing: the
+	// faulty CApp is what is wrong.
+	if got := (&runner{}).serverHealth(cur, nil, errUnscannable, nil, &faulty); got != still {
+		t.Errorf("one failed scan while /healthz fails says %q; want %q as before it", got, still)
+	}
 	ok := observe.Answer{Status: http.StatusOK}
 	if got, want := (&runner{}).serverHealth(cur, nil, errUnscannable, nil, &ok), unscannedHost(errUnscannable); got != want {
 		t.Errorf("a failed scan after one whose ports went unread says %q; want %q", got, want)
