@@ -242,11 +242,6 @@ type spawned struct {
 	err  error
 }
 
-// prepareUp plans (keeping persisted offsets), checks, prepares the homes
-// of the instances that are not running and records them in the state
-// file, starting. The caller holds the state lock. early is
-// refuseBeforeStart's plan, taken again when the state file has not
-// changed since it was made.
 // reloadMoves reports whether a reload, planning as the daemon does
 // (mictl.toml under the last up's planning flags, f's), would move name,
 // running at offset, elsewhere: a plain up refused for an offset
@@ -268,6 +263,11 @@ func reloadMoves(cfg *config.Config, f *state.File, name string, offset int) boo
 	return ok && planned.Offset != offset
 }
 
+// prepareUp plans (keeping persisted offsets), checks, prepares the homes
+// of the instances that are not running and records them in the state
+// file, starting. The caller holds the state lock. early is
+// refuseBeforeStart's plan, taken again when the state file has not
+// changed since it was made.
 func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *upOptions, early earlyPlan) (prepared, error) {
 	f, err := store.Load()
 	if err != nil {
