@@ -2265,6 +2265,24 @@ func TestInitForceRefusesTheFileADaemonFollowsHoweverFound(t *testing.T) {
 	if !strings.Contains(errOut, "mictl down --instances-dir elsewhere") && !strings.Contains(errOut, "mictl down --instances-dir "+filepath.Join(d.dir, "elsewhere")) {
 		t.Errorf("the refusal's down does not name the instances' directory: %s", errOut)
 	}
+	d.must("down", "--instances-dir", "elsewhere")
+
+	// Both: up run beside a link named mictl.toml, its instances under
+	// --instances-dir (the daemon's --config is the link).
+	ops := filepath.Join(d.dir, "ops")
+	if err := os.MkdirAll(ops, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(file, filepath.Join(ops, "mictl.toml")); err != nil {
+		t.Fatal(err)
+	}
+	d.cwd = ops
+	t.Cleanup(func() { d.cwd = ops; d.mictl("down", "--instances-dir", "homes", "--timeout", "5s") })
+	d.must("up", "--instances-dir", "homes", "--timeout", "30s")
+	code, _, errOut = d.mictl("init", "--force")
+	kept("beside a link, with the instances under an up's --instances-dir", code, errOut)
+	d.must("down", "--instances-dir", "homes")
+	d.cwd = ""
 }
 
 // A plain up refused for an offset mictl.toml now gives a running

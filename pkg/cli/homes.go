@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -115,7 +114,7 @@ func refuseAnotherConfig(cfg *config.Config, f *state.File) error {
 	}
 	theirs, named := daemonFile(f.Daemon.Args)
 	ours, err := filepath.Abs(cmp.Or(cfg.File, config.DefaultFile))
-	if theirs == "" || err != nil || sameFile(theirs, ours) || (!fsutil.Exists(theirs) && !fsutil.Exists(ours)) {
+	if theirs == "" || err != nil || fsutil.SameFile(theirs, ours) || (!fsutil.Exists(theirs) && !fsutil.Exists(ours)) {
 		return nil
 	}
 	change := fmt.Sprintf("run mictl up with --config %s (or from its directory)", theirs)
@@ -125,30 +124,4 @@ func refuseAnotherConfig(cfg *config.Config, f *state.File) error {
 	}
 	return exitcode.Usagef("the instances under %s are supervised by a mictl daemon (pid %d) that follows %s, not %s: %s to change them, or stop them first (mictl down --instances-dir %s)",
 		asTyped(cfg.InstancesDir), f.Daemon.PID, theirs, ours, change, asTyped(cfg.InstancesDir))
-}
-
-// sameFile reports whether the paths a and b name one file, through any
-// symbolic link (a directory reached by a link is its target to the
-// daemon, which reads its working directory from the kernel); a file
-// that does not exist is compared by its directory's real path.
-func sameFile(a, b string) bool {
-	ai, aerr := os.Stat(a)
-	bi, berr := os.Stat(b)
-	if aerr == nil && berr == nil {
-		return os.SameFile(ai, bi)
-	}
-	return realPath(a) == realPath(b)
-}
-
-// realPath is path made absolute (mictl.toml and ./mictl.toml and its
-// absolute path are one file), with its directory's symbolic links
-// resolved, as far as they resolve.
-func realPath(path string) string {
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
-		return filepath.Join(dir, filepath.Base(path))
-	}
-	return path
 }

@@ -44,7 +44,7 @@ apply the defaults at once (stopping the instances they do not name).`,
 			switch {
 			case !cmd.Flags().Changed("path") && g.configPath != "":
 				o.path = g.configPath // the file the other commands will read
-			case g.configPath != "" && !sameFile(o.path, g.configPath):
+			case g.configPath != "" && !fsutil.SameFile(o.path, g.configPath):
 				// Neither wins: init wrote --path's file in silence while
 				// the user may have meant --config's, which the other
 				// commands then read (and found missing, or stale).
@@ -132,7 +132,7 @@ func runningFrom(dir, file string) []string {
 	if err != nil || f.Daemon == nil {
 		return nil
 	}
-	if theirs, _ := daemonFile(f.Daemon.Args); theirs == "" || !sameFile(theirs, file) {
+	if theirs, _ := daemonFile(f.Daemon.Args); theirs == "" || !fsutil.SameFile(theirs, file) {
 		return nil
 	}
 	var active []string

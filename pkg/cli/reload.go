@@ -300,7 +300,7 @@ func followedConfig(f *state.File) string {
 		return ""
 	}
 	file, named := daemonFile(f.Daemon.Args)
-	if named || (file != "" && fsutil.Exists(file) && !sameFile(file, config.DefaultFile)) {
+	if named || (file != "" && fsutil.Exists(file) && !fsutil.SameFile(file, config.DefaultFile)) {
 		return file
 	}
 	return "" // none, or this directory's, read as it always is (mictl.toml:1:1)

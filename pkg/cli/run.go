@@ -17,6 +17,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -250,7 +251,7 @@ func keptSettings(running, asked []string) []string {
 		value, ok := has[flag]
 		switch {
 		case flag == "--timeout" || flag == daemon.FollowDirFlag || (ok && value == want):
-		case flag == "--config" && !ok && sameFile(theirs, want):
+		case flag == "--config" && !ok && fsutil.SameFile(theirs, want):
 		case !ok:
 			kept = append(kept, fmt.Sprintf("%s (none) (asked: %q)", flag, want))
 		default:

@@ -366,10 +366,9 @@ func instancesDirKept(configPath string, upArgs []string, instancesDir string) e
 // daemon's pid and instances directory. One walk of the process list,
 // reading only the command lines of processes named like mictl.
 func Elsewhere(configFile, instancesDir string) (pid int, dir string, ok bool) {
-	file, err1 := filepath.Abs(configFile)
-	ours, err2 := filepath.Abs(instancesDir)
-	all, err3 := proc.List()
-	if err := errors.Join(err1, err2, err3); err != nil {
+	ours, err1 := filepath.Abs(instancesDir)
+	all, err2 := proc.List()
+	if err := errors.Join(err1, err2); err != nil {
 		return 0, "", false
 	}
 	names := []string{"mictl-daemon", "mictl", proc.CommOf(os.Args[0])}
@@ -379,7 +378,9 @@ func Elsewhere(configFile, instancesDir string) (pid int, dir string, ok bool) {
 		}
 		args := proc.Args(st.PID)
 		daemon := len(args) > 0 && (filepath.Base(args[0]) == "mictl-daemon" || (len(args) > 1 && args[1] == "daemon"))
-		if daemon && FlagValue(args, "--config") == file {
+		// The file itself, however named: a daemon records --config as
+		// its up was given it, a link or the file it leads to.
+		if theirs := FlagValue(args, "--config"); daemon && theirs != "" && fsutil.SameFile(theirs, configFile) {
 			if d := FlagValue(args, "--instances-dir"); d != "" && d != ours {
 				return st.PID, d, true
 			}

@@ -37,3 +37,29 @@ func FileInTheWay(path string) string {
 	}
 	return ""
 }
+
+// SameFile reports whether the paths a and b name one file, through any
+// symbolic link (a directory reached by a link is its target to the
+// daemon, which reads its working directory from the kernel); a file
+// that does not exist is compared by its directory's real path.
+func SameFile(a, b string) bool {
+	ai, aerr := os.Stat(a)
+	bi, berr := os.Stat(b)
+	if aerr == nil && berr == nil {
+		return os.SameFile(ai, bi)
+	}
+	return realPath(a) == realPath(b)
+}
+
+// realPath is path made absolute (mictl.toml and ./mictl.toml and its
+// absolute path are one file), with its directory's symbolic links
+// resolved, as far as they resolve.
+func realPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(path)); err == nil {
+		return filepath.Join(dir, filepath.Base(path))
+	}
+	return path
+}
