@@ -248,12 +248,12 @@ func unplanned(t *reconcile.Target, f *state.File) []state.Instance {
 func unplannedNotes(p *planned) []string {
 	var out []string
 	for _, rec := range unplanned(p.Target, p.state) {
-		again := upAgain(p.state, rec.Name)
+		again := upAgain(p.Config, p.state, rec.Name)
 		if again == "" {
-			again = "mictl up starts it again only when mictl.toml or its flags name it, "
+			again = upFor(p.Config) + " starts it again only when mictl.toml or its flags name it, "
 		}
-		out = append(out, fmt.Sprintf("%s is %s at offset %d and not planned: the configuration does not name it (an earlier up did); %smictl down --purge %s forgets it",
-			rec.Name, liveState(rec), rec.Offset, again, rec.Name))
+		out = append(out, fmt.Sprintf("%s is %s at offset %d and not planned: the configuration does not name it (an earlier up did); %s%s forgets it",
+			rec.Name, liveState(rec), rec.Offset, again, asRunHere(p.Config, "mictl down --purge "+rec.Name)))
 	}
 	return out
 }

@@ -57,7 +57,7 @@ applying failed.`,
 			// every instance failed (it said "reloaded: no change", exit
 			// 0, of a deployment with nothing to reload), and when none
 			// runs (the socket's dial error says nothing a user can act on).
-			nothingRuns := exitcode.Usagef("nothing runs in %s to reload; start instances with mictl up", asTyped(e.cfg.InstancesDir))
+			nothingRuns := exitcode.Usagef("nothing runs in %s to reload; start instances with %s", asTyped(e.cfg.InstancesDir), upFor(e.cfg))
 			if e.store == nil || !reconcile.AnyActive(e.state) {
 				return nothingRuns
 			}

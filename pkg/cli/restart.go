@@ -80,7 +80,7 @@ error: exit 2.`,
 				// the same input error as naming a stopped instance.
 				names = runningOf(streams, cfg, f)
 				if len(names) == 0 {
-					return exitcode.Usagef("nothing runs to restart; start instances with mictl up")
+					return exitcode.Usagef("nothing runs to restart; start instances with %s", upFor(cfg))
 				}
 			} else if err := refuseNotRunning(cfg, f, names); err != nil {
 				return err
@@ -115,7 +115,7 @@ error: exit 2.`,
 				// not get the app, and the up that ran them (a down of
 				// everything forgets its flags: a plain up may plan
 				// others, elsewhere).
-				err = fmt.Errorf("%w; %s; %s starts them all again", err, rollLeft(names, progress.notServing()), supervisor.LastUp(f))
+				err = fmt.Errorf("%w; %s; %s starts them all again", err, rollLeft(names, progress.notServing()), asRunHere(cfg, supervisor.LastUp(f)))
 			}
 			if err != nil {
 				return fmt.Errorf("rolling restart: %w", err)
@@ -190,9 +190,9 @@ func refuseNotRunning(cfg *config.Config, f *state.File, names []string) error {
 func startAdvice(cfg *config.Config, f *state.File, name string) string {
 	switch {
 	case slices.Contains(cfg.Names(), name):
-		return "mictl up starts it"
+		return upFor(cfg) + " starts it"
 	case supervisor.PlannedByLastUp(f, name):
-		return supervisor.UpCommand(f, name, false) + " starts it (the last up's flags: mictl.toml alone does not name it)"
+		return asRunHere(cfg, supervisor.UpCommand(f, name, false)) + " starts it (the last up's flags: mictl.toml alone does not name it)"
 	}
-	return fmt.Sprintf("the configuration no longer names it (mictl up starts it once it does; mictl down --purge %s forgets it)", name)
+	return fmt.Sprintf("the configuration no longer names it (%s starts it once it does; %s forgets it)", upFor(cfg), asRunHere(cfg, "mictl down --purge "+name))
 }

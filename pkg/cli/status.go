@@ -87,6 +87,7 @@ mictl status mi-2 || alert.`,
 				e.warnConfig(streams)
 			}
 			r.empty = e.noInstances()
+			r.here = func(command string) string { return asRunHere(e.cfg, command) }
 			if err := printStatusReport(streams, r, names, o.output, e.store); err != nil {
 				return err
 			}
@@ -244,6 +245,8 @@ type statusReport struct {
 	// empty is what the table says when there is no instance, where
 	// noInstancesHint is not all (status: where it looked).
 	empty string
+	// here is asRunHere for the configuration status read (nil: as is).
+	here func(command string) string
 }
 
 type daemonInfo struct {
@@ -506,6 +509,9 @@ func unhealthy(r statusReport, names, configured []string) error {
 			first = append(first, row.Name)
 			if row.State == state.StateFailed {
 				up := supervisor.UpCommand(r.file, row.Name, slices.Contains(configured, row.Name))
+				if r.here != nil {
+					up = r.here(up)
+				}
 				if _, seen := failedBy[up]; !seen {
 					ups = append(ups, up)
 				}
@@ -565,11 +571,24 @@ func (e *existing) noInstances() string {
 // A plain mictl up there plans from that directory's mictl.toml, or none,
 // into ./instances: a second deployment beside the one asked about.
 func upFor(cfg *config.Config) string {
-	up := mictlFor(cfg.File) + " up"
-	if cfg.FromCommandLine("instances_dir") {
-		up += " --instances-dir " + shellword.Quote(cfg.InstancesDir)
+	return asRunHere(cfg, "mictl up")
+}
+
+// asRunHere is command, a mictl command line that advice names ("mictl
+// up --instances=3"), as it pastes where this command ran: with the
+// --config and --instances-dir this one was given. Without them, a
+// pasted mictl up acted on the directory's own mictl.toml and
+// ./instances, another deployment.
+func asRunHere(cfg *config.Config, command string) string {
+	rest, ok := strings.CutPrefix(command, "mictl ")
+	if !ok {
+		return command
 	}
-	return up
+	out := mictlFor(cfg.File) + " " + rest
+	if cfg.FromCommandLine("instances_dir") {
+		out += " --instances-dir " + shellword.Quote(cfg.InstancesDir)
+	}
+	return out
 }
 
 // mictlFor is mictl as a command pasted where this one ran acts on the

@@ -412,6 +412,13 @@ func TestNoInstancesSaysWhereItLooked(t *testing.T) {
 	if code, _, errOut := run(t, "--config", "ops dir/mictl.toml", "status"); code != exitcode.OK || !strings.Contains(errOut, named) {
 		t.Errorf("mictl --config 'ops dir/mictl.toml' status: exit %d, said %q; want 0 and %q", code, errOut, named)
 	}
+	// So is every up advised where nothing runs.
+	for _, args := range [][]string{{"reload"}, {"restart", "--all"}} {
+		want := "start instances with mictl --config 'ops dir/mictl.toml' up"
+		if code, _, errOut := run(t, append([]string{"--config", "ops dir/mictl.toml"}, args...)...); code != exitcode.Usage || !strings.Contains(errOut, want) {
+			t.Errorf("mictl --config 'ops dir/mictl.toml' %s with nothing running: exit %d, said %q; want 2 and %q", strings.Join(args, " "), code, errOut, want)
+		}
+	}
 	flagged := "start them with: mictl up --instances-dir homes"
 	if code, _, errOut := run(t, "--instances-dir", "homes", "status"); code != exitcode.OK || !strings.Contains(errOut, flagged) {
 		t.Errorf("mictl --instances-dir homes status: exit %d, said %q; want 0 and %q", code, errOut, flagged)

@@ -325,7 +325,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			}
 			if !reloadMoves(cfg, f, inst.Name, rec.Offset) {
 				return prepared{}, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d, but a reload plans with the last up's flags (%s), which keep it at %d (mictl reload changes nothing): stop it first (mictl down %s), then run this up again",
-					inst.Name, rec.Offset, inst.Offset, supervisor.LastUp(f), rec.Offset, inst.Name)
+					inst.Name, rec.Offset, inst.Offset, asRunHere(cfg, supervisor.LastUp(f)), rec.Offset, inst.Name)
 			}
 			return prepared{}, exitcode.Usagef("%s runs with offset %d; its configured offset is now %d: stop it first (mictl down %s), or let the daemon apply the change (mictl reload)", inst.Name, rec.Offset, inst.Offset, inst.Name)
 		}
@@ -347,7 +347,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	warnSome(streams, ofThisUp(report.Conflicts), "conflicts", " (starting anyway: --force)")
 	warnSome(streams, ofThisUp(report.Warnings), "warnings", "")
-	for _, n := range slices.Concat(replanned, leftoverNotes(f, wanted, o.plan.Args), unappliedNotes(t, f, fresh), moveNotes(t), runTimeNotes(t)) {
+	for _, n := range slices.Concat(replanned, leftoverNotes(cfg, f, wanted, o.plan.Args), unappliedNotes(t, f, fresh), moveNotes(t), runTimeNotes(t)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	records, err := t.Prepare(f, fresh)
@@ -481,7 +481,7 @@ func unappliedNotes(t *reconcile.Target, f *state.File, fresh []string) []string
 // last up's planning flags named and this up's (args) do not, which a
 // plain up after `up --instances 3` and `down mi-2` left stopped without
 // a word, though restart had said that up starts it.
-func leftoverNotes(f *state.File, wanted, args []string) []string {
+func leftoverNotes(cfg *config.Config, f *state.File, wanted, args []string) []string {
 	var notes, beyond []string
 	for _, rec := range f.Instances {
 		if slices.Contains(wanted, rec.Name) {
@@ -495,16 +495,16 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 		case state.Faulted(rec.State):
 			again := ""
 			if !slices.Equal(f.UpArgs, args) {
-				again = upAgain(f, rec.Name)
+				again = upAgain(cfg, f, rec.Name)
 			}
-			notes = append(notes, fmt.Sprintf("%s is %s and not in this up's plan: up leaves it so, and mictl status goes on showing it (exit 3); %smictl down --purge %s forgets it", rec.Name, rec.State, again, rec.Name))
+			notes = append(notes, fmt.Sprintf("%s is %s and not in this up's plan: up leaves it so, and mictl status goes on showing it (exit 3); %s%s forgets it", rec.Name, rec.State, again, asRunHere(cfg, "mictl down --purge "+rec.Name)))
 		case rec.State == state.StateStopped && supervisor.PlannedByLastUp(f, rec.Name) && !slices.Equal(f.UpArgs, args):
 			plan := "the configuration's " + plural(len(wanted), "instance")
 			if len(args) > 0 {
 				plan = plural(len(wanted), "instance")
 			}
 			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans %s, and the last up's %s planned it; %s starts it",
-				rec.Name, plan, shellword.Join(f.UpArgs), supervisor.UpCommand(f, rec.Name, false)))
+				rec.Name, plan, shellword.Join(f.UpArgs), asRunHere(cfg, supervisor.UpCommand(f, rec.Name, false))))
 		}
 	}
 	if len(beyond) > 0 {
@@ -515,12 +515,13 @@ func leftoverNotes(f *state.File, wanted, args []string) []string {
 
 // upAgain is, followed by ", ", the up that starts the named instance of
 // f again when the planning flags of the last up planned it (a plain up,
-// which plans mictl.toml, does not); "" when they did not.
-func upAgain(f *state.File, name string) string {
+// which plans mictl.toml, does not), as it pastes where this command ran
+// on cfg; "" when they did not.
+func upAgain(cfg *config.Config, f *state.File, name string) string {
 	if !supervisor.PlannedByLastUp(f, name) {
 		return ""
 	}
-	return supervisor.UpCommand(f, name, false) + " starts it again (the last up's flags planned it), "
+	return asRunHere(cfg, supervisor.UpCommand(f, name, false)) + " starts it again (the last up's flags planned it), "
 }
 
 // beyondNote says that the running instances names keep running beyond
