@@ -145,14 +145,14 @@ func Main(args []string, out, logw io.Writer) error {
 	}
 	defer d.Close()
 	logf("mictl daemon pid %d supervising %s", os.Getpid(), cfg.InstancesDir)
-	return supervise(d, supervisor.DaemonLog(store), logf)
+	return supervise(d, supervisor.DaemonLog(store), LogCheckEvery, logf)
 }
 
 // supervise waits for the daemon's reason to exit: a signal, or nothing
 // left to supervise, rotating the logs (the daemon's own at daemonLog)
-// meanwhile. Leaving never stops an instance: they keep serving and the
-// next mictl command re-adopts them.
-func supervise(d *supervisor.Daemon, daemonLog string, logf func(string, ...any)) error {
+// every logCheck meanwhile. Leaving never stops an instance: they keep
+// serving and the next mictl command re-adopts them.
+func supervise(d *supervisor.Daemon, daemonLog string, logCheck time.Duration, logf func(string, ...any)) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -160,7 +160,7 @@ func supervise(d *supervisor.Daemon, daemonLog string, logf func(string, ...any)
 		logf("mictl daemon: the state file asks for nothing to supervise (the command that started this daemon failed), exiting")
 		return nil
 	}
-	rotate := time.NewTicker(LogCheckEvery)
+	rotate := time.NewTicker(logCheck)
 	defer rotate.Stop()
 	for {
 		select {
