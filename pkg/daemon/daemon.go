@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -54,6 +55,12 @@ const (
 // is then not held up by them. Normally: a release not yet begun when
 // the daemon exits is made by whichever thread exits last.
 func KeepMainThread() { runtime.LockOSThread() }
+
+// runnerReturnLooks bounds the looks, 2 ms apart and doubling (2 s in
+// all), for the runner of an instance that said it failed to return: a
+// runner that outlasts them was replaced (an up started the instance
+// again, its event lost), and the next failure or log check looks again.
+const runnerReturnLooks = 10
 
 // configDebounce folds the burst of events one save makes (an editor may
 // write, rename and chmod) into one reload.
@@ -160,10 +167,51 @@ func supervise(d *supervisor.Daemon, daemonLog string, logCheck time.Duration, l
 		logf("mictl daemon: the state file asks for nothing to supervise (the command that started this daemon failed), exiting")
 		return nil
 	}
+	// The daemon leaves as soon as its last instance failed: each
+	// failure is an event, and a look follows it. Not before the command
+	// that started the daemon had its answer (asked): every instance may
+	// have failed before that command asked, and mictl up then starts
+	// them again. A look follows that answer too, and the subscription
+	// (a failure before it is no event here). failing are the instances
+	// that said they failed whose runner may not have returned yet: it
+	// says so just before, and Unneeded counts it until then.
+	events, unsubscribe := d.Sup.Subscribe()
+	defer unsubscribe()
+	asked := d.Asked()
+	failing := map[string]bool{}
+	look, looks := time.NewTimer(0), 0
+	defer look.Stop()
 	rotate := time.NewTicker(logCheck)
 	defer rotate.Stop()
 	for {
 		select {
+		case ev := <-events:
+			if ev.State != supervisor.StateFailed {
+				delete(failing, ev.Instance) // started again (an up)
+				continue
+			}
+			failing[ev.Instance] = true
+			looks = 0
+			look.Reset(0)
+		case <-asked:
+			asked = nil // closed: taken once
+			look.Reset(0)
+		case <-look.C:
+			if asked != nil {
+				continue // the look after its answer sees what failed meanwhile
+			}
+			active := d.Sup.Active()
+			maps.DeleteFunc(failing, func(name string, _ bool) bool { return !slices.Contains(active, name) })
+			if len(failing) > 0 && looks < runnerReturnLooks {
+				looks++
+				look.Reset(time.Millisecond << looks)
+				continue
+			}
+			clear(failing)
+			if d.Unneeded() {
+				logf("mictl daemon: every instance stopped or failed, exiting")
+				return nil
+			}
 		case sig := <-sigs:
 			logf("mictl daemon: %s, exiting (instances keep running)", sig)
 			return nil

@@ -392,7 +392,10 @@ type Server struct {
 	// leaving (when set) was called, before the reply's write.
 	idle    chan struct{}
 	leaving func()
-	wg      sync.WaitGroup
+	// answered, when set, is called after each answer to a request
+	// other than a ping (see Daemon.Asked).
+	answered func()
+	wg       sync.WaitGroup
 	// settlement is what the daemon decides about the stops that left it
 	// idle (settle); their connections stay open until then (lingering),
 	// for their clients to wait on (CallUntilLeft).
@@ -633,6 +636,9 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		reply.State, _ = srv.sup.current()
 	}
 	finish(reply, err)
+	if req.Op != OpPing && srv.answered != nil {
+		srv.answered()
+	}
 	return settled
 }
 

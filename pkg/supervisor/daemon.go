@@ -130,6 +130,9 @@ type Daemon struct {
 	// startedIdle is true when the state file wanted nothing run or
 	// stopped when the daemon started (see StartedIdle).
 	startedIdle bool
+	// asked is closed once the command that started the daemon has had
+	// its answer (see Asked).
+	asked chan struct{}
 }
 
 // DaemonOptions say how a daemon supervises.
@@ -229,8 +232,13 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	sup.targets = metrics.NewTargetsWriter(store.Dir())
 	self, _ := proc.Identify(os.Getpid())
 	d = &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{}),
-		record: state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}}
+		record: state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}, asked: make(chan struct{})}
 	d.server.leaving = d.leaving
+	if ready == nil {
+		close(d.asked) // no command waits for this daemon to ask it
+	} else {
+		d.server.answered = sync.OnceFunc(func() { close(d.asked) })
+	}
 	if metricsLn != nil {
 		m := metrics.New(sup.MetricsSource())
 		sup.observer = m
@@ -387,6 +395,13 @@ func (d *Daemon) StartedIdle() bool { return d.startedIdle }
 // Idle is signalled when a stop request left nothing running; confirm
 // with Unneeded before leaving.
 func (d *Daemon) Idle() <-chan struct{} { return d.server.Idle() }
+
+// Asked is closed once the command that started the daemon (SpawnDaemon
+// waits for it to answer, then the command asks) has had an answer, and
+// from the start when no command waits for it. Until then every instance
+// may have failed with that command yet to ask (mictl up starts them
+// again): leaving then, the daemon left it no daemon to ask.
+func (d *Daemon) Asked() <-chan struct{} { return d.asked }
 
 // CaughtUp is signalled when the state file could be written again after
 // writes failed: a daemon that stayed only to keep what the file lacked

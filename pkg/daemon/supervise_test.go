@@ -1,0 +1,158 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
+)
+
+// failingDaemon starts a daemon over a state file that wants two
+// instances started whose homes hold no start script: each start fails
+// at once. It returns the daemon and its state store.
+func failingDaemon(t *testing.T) (*supervisor.Daemon, *state.Store) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "instances")
+	store, err := state.Open(filepath.Join(dir, ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.Update(context.Background(), func(f *state.File) error {
+		for _, name := range []string{"mi-1", "mi-2"} {
+			home := filepath.Join(dir, name)
+			if err := os.MkdirAll(home, 0o755); err != nil {
+				return err
+			}
+			f.Instances = append(f.Instances, state.Instance{Name: name, Home: home, State: state.StateStarting})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := supervisor.StartDaemon(store, supervisor.DaemonOptions{Policy: supervisor.DefaultPolicy()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d, store
+}
+
+// syncLog is a daemon log the test reads while supervise writes it.
+type syncLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *syncLog) logf(format string, a ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, fmt.Sprintf(format, a...))
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// superviseAway runs supervise on d, its log checks an hour apart, in
+// the background; the channel gets what it returned.
+func superviseAway(d *supervisor.Daemon, log *syncLog) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- supervise(d, "", time.Hour, log.logf) }()
+	return done
+}
+
+// awaitLeaving fails the test unless supervise (done) returns within a
+// minute: it waited for its next log check to see what it could see at
+// once.
+func awaitLeaving(t *testing.T, done <-chan error, log *syncLog) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("supervise: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("the daemon stayed a minute after every instance failed, waiting for its next log check; its log:\n%s", log)
+	}
+}
+
+// The daemon leaves as soon as its last instance failed, not at its
+// next log check (every 10 s): a failure is an event. Leaving, it has
+// recorded every failure, and says why in its log.
+func TestDaemonLeavesOnceTheLastInstanceFailed(t *testing.T) {
+	d, store := failingDaemon(t)
+	log := &syncLog{}
+	awaitLeaving(t, superviseAway(d, log), log)
+	if want := "every instance stopped or failed, exiting"; !strings.Contains(log.String(), want) {
+		t.Errorf("the daemon's log does not say %q:\n%s", want, log)
+	}
+	if !allFailed(t, store) {
+		f, _ := store.Load()
+		t.Errorf("the daemon left with the instances recorded %+v, want each failed", f.Instances)
+	}
+}
+
+// A daemon a command started (mictl up: it waits for the daemon to
+// answer, pings it, then asks it to start the instances) stays, every
+// instance failed, until that command had its answer: leaving before,
+// it left the command no daemon to ask (up said "no mictl daemon is
+// running" instead of why the instances failed). A ping is not the ask.
+func TestDaemonStaysForTheCommandThatStartedIt(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	fd, err := syscall.Dup(int(w.Fd())) // the daemon closes its copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MICTL_DAEMON_READY_FD", strconv.Itoa(fd)) // as SpawnDaemon hands it
+	d, store := failingDaemon(t)
+	log := &syncLog{}
+	done := superviseAway(d, log)
+	deadline := time.Now().Add(time.Minute)
+	for !allFailed(t, store) {
+		if time.Now().After(deadline) {
+			t.Fatal("the instances were not recorded failed within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx := context.Background()
+	if _, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpPing}, nil); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	select {
+	case <-done:
+		t.Fatalf("the daemon left before the command that started it asked; its log:\n%s", log)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpStatus}, nil); err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	awaitLeaving(t, done, log)
+}
+
+// allFailed reports whether the state file records every instance failed.
+func allFailed(t *testing.T, store *state.Store) bool {
+	t.Helper()
+	f, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return !slices.ContainsFunc(f.Instances, func(inst state.Instance) bool { return inst.State != state.StateFailed })
+}
