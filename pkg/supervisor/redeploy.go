@@ -150,10 +150,18 @@ func notRedeployed(err error, names, given, undeployed []string, afterRestarts b
 }
 
 // undeploy removes from the homes of names, instances of cycle, which
-// take each other's ports, their changed CApps (undeployChanged).
+// take each other's ports, their changed CApps (undeployChanged). Each
+// counts as undeployed once its own undeploy succeeded: counted before,
+// a failure on the first said the others ran without CApps nothing had
+// undeployed from them.
 func (r *redeployment) undeploy(names, cycle []string) error {
-	r.undeployed = append(r.undeployed, names...)
-	return r.s.undeployChanged(r.f, r.t, names, cycle)
+	for _, name := range names {
+		if err := r.s.undeployChanged(r.f, r.t, name, cycle); err != nil {
+			return err
+		}
+		r.undeployed = append(r.undeployed, name)
+	}
+	return nil
 }
 
 // give gives step its new CApps, once no instance given them before (or
@@ -204,26 +212,21 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 	return nil
 }
 
-// undeployChanged removes from the homes of names, instances of f in
+// undeployChanged removes from the home of name, an instance of f in
 // cycle, instances that take each other's ports, the CApps whose builds t
-// changes or no longer declares, so that their MI lets go of the ports
+// changes or no longer declares, so that its MI lets go of the ports
 // before any of cycle opens them: a new build, or a restart.
-func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, names, cycle []string) error {
-	for _, name := range names {
-		rec, ok := f.Instance(name)
-		if !ok {
-			continue
-		}
-		others := slices.DeleteFunc(slices.Clone(cycle), func(other string) bool { return other == name })
-		apps, err := reconcile.UndeployChanged(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
-		s.record(name, Event{State: "redeploy", Message: fmt.Sprintf(
-			"changed CApps undeployed first: their new builds and the new ports of %s take each other's ports", strings.Join(others, ", "))},
-			func(i *state.Instance) { i.Apps = apps })
-		if err != nil {
-			return err
-		}
+func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, name string, cycle []string) error {
+	rec, ok := f.Instance(name)
+	if !ok {
+		return nil
 	}
-	return nil
+	others := slices.DeleteFunc(slices.Clone(cycle), func(other string) bool { return other == name })
+	apps, err := reconcile.UndeployChanged(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
+	s.record(name, Event{State: "redeploy", Message: fmt.Sprintf(
+		"changed CApps undeployed first: their new builds and the new ports of %s take each other's ports", strings.Join(others, ", "))},
+		func(i *state.Instance) { i.Apps = apps })
+	return err
 }
 
 // letGoTimeout bounds the wait for an instance's MI to let go of a port

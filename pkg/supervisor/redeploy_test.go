@@ -2,6 +2,8 @@ package supervisor
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
 )
 
@@ -201,6 +204,27 @@ func TestASwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
 				t.Fatalf("reload of the swap while mi-2 keeps its port:\n%v\nwant:\n%s", err, want)
 			}
 		})
+	}
+}
+
+// A swap whose undeploy of mi-1's changed CApp fails (a non-empty
+// directory sits where mi-1's a_1.0.0.car was) undeployed nothing from
+// mi-2, whose turn came after: the reload says both are left as they
+// were. It said mi-2 ran without the CApps it had undeployed first, as
+// every instance of the cycle counted as undeployed before any was.
+func TestASwapWhoseFirstUndeployFailsSaysTheOthersKeepTheirCApps(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	toml := s.swapped()
+	car := filepath.Join(home.CarbonAppsDir(filepath.Join(s.dir, "instances", "mi-1")), "a_1.0.0.car")
+	if err := os.Remove(car); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(car, "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := s.tryReload(toml)
+	if err == nil || !strings.HasSuffix(err.Error(), "; not redeployed: mi-1, mi-2 (mictl reload redeploys them)") {
+		t.Fatalf("reload whose undeploy of mi-1's CApp fails: %v; want mi-1 and mi-2 named as not redeployed, as they were", err)
 	}
 }
 
