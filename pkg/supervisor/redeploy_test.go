@@ -158,10 +158,20 @@ func TestARedeploySwappingInboundPortsUndeploysFirst(t *testing.T) {
 	wantAppEvent(t, s.next("mi-2", appEvents...), "app-active", "b_1.0.0")
 }
 
-// swapped runs mi-1 with a_1.0.0 and mi-2 with b_1.0.0, each with an HTTP
-// inbound endpoint, until MI says they are active, then rebuilds them
-// with each other's ports, and returns their mictl.toml.
+// swapped runs mi-1 and mi-2 (runsAAndB), then rebuilds their CApps with
+// each other's ports, and returns their mictl.toml.
 func (s *simSite) swapped() string {
+	s.t.Helper()
+	toml := s.runsAAndB()
+	s.car("a_1.0.0.car", inboundCApp("a", 8091)) // mi-2's port
+	s.car("b_1.0.0.car", inboundCApp("b", 8084)) // mi-1's port
+	return toml
+}
+
+// runsAAndB runs mi-1 with a_1.0.0 and mi-2 with b_1.0.0, each with an
+// HTTP inbound endpoint, until MI says they are active, and returns their
+// mictl.toml.
+func (s *simSite) runsAAndB() string {
 	s.t.Helper()
 	// mi-1 (offset base) on 8085+base, mi-2 (base+1) on 8091+base.
 	s.car("a_1.0.0.car", inboundCApp("a", 8085))
@@ -172,8 +182,6 @@ func (s *simSite) swapped() string {
 	s.reload(toml)
 	wantAppEvent(s.t, s.next("mi-1", appEvents...), "app-active", "a_1.0.0")
 	wantAppEvent(s.t, s.next("mi-2", appEvents...), "app-active", "b_1.0.0")
-	s.car("a_1.0.0.car", inboundCApp("a", 8091)) // mi-2's port
-	s.car("b_1.0.0.car", inboundCApp("b", 8084)) // mi-1's port
 	return toml
 }
 
@@ -387,7 +395,13 @@ func (s *simSite) chained() string {
 // too: a reload restarts mi-1 and redeploys mi-2.
 func (s *simSite) swappedRestartingMI1() string {
 	s.t.Helper()
-	return strings.Replace(s.swapped(), "name = \"mi-1\"\n", "name = \"mi-1\"\noverrides = { \"server.hostname\" = \"mi-1.example\" }\n", 1)
+	return mi1Restarted(s.swapped())
+}
+
+// mi1Restarted is toml, which declares an [[instance]] mi-1, with mi-1's
+// deployment.toml changed: a reload restarts it.
+func mi1Restarted(toml string) string {
+	return strings.Replace(toml, "name = \"mi-1\"\n", "name = \"mi-1\"\noverrides = { \"server.hostname\" = \"mi-1.example\" }\n", 1)
 }
 
 // A reload whose redeploys, made before its restarts, end on a port still

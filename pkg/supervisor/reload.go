@@ -611,27 +611,8 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		err = notRedeployed(err, redeployAfter, nil, nil, true)
 		return applied{}, s.leftUndone(op, err, add, afterRestarts, afterRedeploys, nil)
 	}
-	left, kept, unprepared, err := s.restartInTurn(op, t, before, c, redeployNow, redeployAfter)
+	left, old, unprepared, err := s.restartInTurn(op, t, before, c, redeployNow, redeployAfter)
 	a.left = left
-	if err == nil && len(kept) > 0 {
-		// A restart that could not prepare its home started the server
-		// again as it was, on its old ports: one added on them would meet
-		// them taken.
-		var held, holders []string
-		for _, name := range afterRestarts {
-			for _, holder := range kept {
-				if t.TakesPorts(before, name, []string{holder}) {
-					held = appendOnce(held, name)
-					holders = appendOnce(holders, holder)
-				}
-			}
-		}
-		if len(held) > 0 {
-			unprepared = append(unprepared, fmt.Errorf("not started: %s, which takes ports %s still holds, started again with %s as it was (once what kept it from being brought up to date is fixed, mictl reload restarts %s and starts %s)",
-				strings.Join(held, ", "), strings.Join(holders, ", "), homesOf(holders), strings.Join(holders, " "), strings.Join(held, " ")))
-			afterRestarts = slices.DeleteFunc(afterRestarts, func(name string) bool { return slices.Contains(held, name) })
-		}
-	}
 	if err != nil {
 		return a, s.leftUndone(op, err, add, afterRestarts, afterRedeploys, unprepared)
 	}
@@ -639,6 +620,9 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		reloadAt("restarted")
 	}
 	afterRestarts = append(afterRestarts, afterRedeploys...)
+	if notStarted := old.holdBack(t, before, &afterRestarts, func(string) string { return "start" }); notStarted != nil {
+		unprepared = append(unprepared, notStarted)
+	}
 	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
 		return a, s.leftUndone(op, err, add, nil, nil, unprepared)
 	}
@@ -701,21 +685,38 @@ func (s *Supervisor) leftUndone(op *change, err error, started, afterRestarts, a
 //
 // A home that cannot be prepared once its server stopped starts with
 // the home as far as the preparation got, its record as it was (see
-// restartStep): kept are those instances, which hold their old ports,
-// and unprepared says so of each step. left are the instances a stop by
-// name left stopped.
-func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, redeployNow, redeployAfter []string) (left, kept []string, unprepared []error, err error) {
+// restartStep), on its old ports, and unprepared says so of each step:
+// a later step's instance that opens one of those ports is left as it
+// is, not restarted or redeployed, and unprepared says that too (see
+// onOldPorts.holdBack). old are the instances left on their old ports
+// so. left are the instances a stop by name left stopped.
+func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, redeployNow, redeployAfter []string) (left []string, old onOldPorts, unprepared []error, err error) {
 	later, err := s.beginRedeploy(op, t, before, c, redeployAfter, redeployNow, true)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer later.close()
+	old = onOldPorts{}
+	verb := func(name string) string {
+		if slices.Contains(c.Restart, name) {
+			return "restart"
+		}
+		return "redeploy"
+	}
 	why := func(name string) string { return "reload: " + c.Why[name] }
 	restarts := func(step []string) []string {
 		return slices.DeleteFunc(slices.Clone(step), func(name string) bool { return !slices.Contains(c.Restart, name) })
 	}
 	steps := t.RestartSteps(before, slices.Concat(c.Restart, redeployAfter))
 	for i, step := range steps {
+		if notMade := old.holdBack(t, before, &step, verb); notMade != nil {
+			unprepared = append(unprepared, notMade)
+			// Said here: the redeploy's end does not name them again.
+			later.names = slices.DeleteFunc(later.names, func(name string) bool { return old[name] != nil })
+			if len(step) == 0 {
+				continue
+			}
+		}
 		restart := restarts(step)
 		redeploy := slices.DeleteFunc(slices.Clone(step), func(name string) bool { return slices.Contains(restart, name) })
 		how := takenByRedeploy
@@ -741,7 +742,11 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 			}
 			if unready != nil {
 				unprepared = append(unprepared, fmt.Errorf("%s started again with %s not brought up to date: %w", strings.Join(restart, ", "), homesOf(restart), unready))
-				kept = append(kept, slices.DeleteFunc(slices.Clone(restart), func(name string) bool { return slices.Contains(stopped, name) })...)
+				for _, name := range restart {
+					if !slices.Contains(stopped, name) {
+						old[name] = []string{name}
+					}
+				}
 			}
 			left = append(left, stopped...)
 		}
@@ -750,10 +755,70 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 		}
 		if err != nil {
 			more := slices.ContainsFunc(steps[i+1:], func(next []string) bool { return len(restarts(next)) > 0 })
-			return left, kept, unprepared, later.notGiven(rollEnded(err, more))
+			return left, old, unprepared, later.notGiven(rollEnded(err, more))
 		}
 	}
-	return left, kept, unprepared, nil
+	return left, old, unprepared, nil
+}
+
+// onOldPorts are the instances a reload left on their old ports, each
+// mapped to those of them a restart started again with their homes as
+// they were (see restartStep), whose ports it waits for: itself for
+// one of those.
+type onOldPorts map[string][]string
+
+// holdBack takes out of *names, each of which the reload was to verb
+// (start, restart, redeploy), those that open a port one of old still
+// holds, or one taken out with them holds (a cycle), and adds them to
+// old; it returns what says so of them, with what to do (nil when none).
+// Started, restarted or given its new CApps, each met the port taken: a
+// healthy instance restarted onto it failed.
+func (old onOldPorts) holdBack(t *reconcile.Target, before *state.File, names *[]string, verb func(name string) string) error {
+	if len(old) == 0 {
+		return nil
+	}
+	candidates := slices.Sorted(maps.Keys(old))
+	var held []string
+	for more := true; more; {
+		more = false
+		for _, name := range *names {
+			if !slices.Contains(held, name) && t.TakesPorts(before, name, slices.Concat(candidates, held)) {
+				held, more = append(held, name), true
+			}
+		}
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	*names = slices.DeleteFunc(*names, func(name string) bool { return slices.Contains(held, name) })
+	// takenFrom are those of holders whose ports one of takers opens.
+	takenFrom := func(takers, holders []string) []string {
+		return slices.DeleteFunc(slices.Clone(holders), func(holder string) bool {
+			return !slices.ContainsFunc(takers, func(name string) bool { return t.TakesPorts(before, name, []string{holder}) })
+		})
+	}
+	var roots []string
+	for _, holder := range takenFrom(held, candidates) {
+		for _, root := range old[holder] {
+			roots = appendOnce(roots, root)
+		}
+	}
+	slices.Sort(roots)
+	candidates = append(candidates, held...)
+	var errs []error
+	for _, v := range []string{"start", "restart", "redeploy"} {
+		these := slices.DeleteFunc(slices.Clone(held), func(name string) bool { return verb(name) != v })
+		if len(these) == 0 {
+			continue
+		}
+		holders := takenFrom(these, candidates)
+		errs = append(errs, fmt.Errorf("not %sed: %s, which takes ports %s still holds, as %s started again with %s as it was (once what kept %s from being brought up to date is fixed, mictl reload restarts %s, then %ss %s)",
+			v, strings.Join(these, ", "), strings.Join(holders, ", "), strings.Join(roots, ", "), homesOf(roots), itOrThem(roots), strings.Join(roots, " "), v, strings.Join(these, " ")))
+	}
+	for _, name := range held {
+		old[name] = roots
+	}
+	return errors.Join(errs...)
 }
 
 // startAdded prepares the homes of the new instances add and starts

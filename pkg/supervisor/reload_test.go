@@ -121,6 +121,63 @@ func TestAReloadStartsNoneOnThePortsOfARestartThatKeptItsHome(t *testing.T) {
 	}
 }
 
+// A reload that moves the HTTP port down by one with mi-3 added, whose
+// restart of mi-1 cannot bring mi-1's home up to date, starts mi-1 again
+// on its old ports: mi-2, whose new port is mi-1's old one, is left as it
+// runs, not restarted, and so is mi-3, added on mi-2's old port, not
+// started; the reload says so of each, and what to do. mi-2 was stopped
+// all the same and started onto mi-1's port, and failed: a healthy
+// instance taken down.
+func TestAReloadRestartsNoneOntoThePortsOfARestartThatKeptItsHome(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	moveHTTP := s.twoMovedUp()
+	s.blockHomeSync("mi-1")
+	moveHTTP(8280)
+	err := s.tryReload("instances = 3\n")
+	for _, want := range []string{
+		"\nnot restarted: mi-2, which takes ports mi-1 still holds, as mi-1 started again with its home as it was (once what kept it from being brought up to date is fixed, mictl reload restarts mi-1, then restarts mi-2)",
+		"\nnot started: mi-3, which takes ports mi-2 still holds, as mi-1 started again with its home as it was (once what kept it from being brought up to date is fixed, mictl reload restarts mi-1, then starts mi-3)",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("reload: %v\nwant it to say:%s", err, want)
+		}
+	}
+	got := s.sup.Instances([]string{"mi-2", "mi-3"})
+	if mi2 := got["mi-2"]; mi2.State != StateReady || !mi2.Server.Alive() {
+		t.Errorf("mi-2 is %s (%s); want it ready, as it ran", mi2.State, mi2.LastError)
+	}
+	if got["mi-3"].Server.Alive() {
+		t.Errorf("mi-3 is %s; want it not started", got["mi-3"].State)
+	}
+}
+
+// A reload that restarts mi-1 (its hostname changed) with a_1.0.0
+// moved to a free port, and redeploys mi-2 with b_1.0.0 moved onto mi-1's
+// old one, gives mi-2 its new build once mi-1's restart freed the port.
+// When mi-1's home cannot be brought up to date, mi-1 starts again as it
+// was, its old build holding the port: mi-2 keeps its CApps as they
+// were, the reload saying so. Given the new build, its MI failed the
+// endpoint on the port mi-1 held, and kept the CApp faulty.
+func TestAReloadRedeploysNoneOntoThePortsOfARestartThatKeptItsHome(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	toml := s.runsAAndB()
+	s.car("a_1.0.0.car", inboundCApp("a", 8086)) // free
+	s.car("b_1.0.0.car", inboundCApp("b", 8084)) // mi-1's
+	s.blockHomeSync("mi-1")
+	// mi-2's home has the distribution's new jar already: only mi-1 restarts.
+	if err := os.Link(filepath.Join(s.dir, "instances", ".dist", "lib", "driver.jar"), filepath.Join(s.dir, "instances", "mi-2", "lib", "driver.jar")); err != nil {
+		t.Fatal(err)
+	}
+	err := s.tryReload(mi1Restarted(toml))
+	want := "\nnot redeployed: mi-2, which takes ports mi-1 still holds, as mi-1 started again with its home as it was (once what kept it from being brought up to date is fixed, mictl reload restarts mi-1, then redeploys mi-2)"
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("reload: %v\nwant it to end:%s", err, want)
+	}
+	if rec := s.sup.Instances([]string{"mi-2"})["mi-2"]; rec.State != StateReady {
+		t.Errorf("mi-2 is %s; want it ready, its CApps as they were", rec.State)
+	}
+}
+
 // A reload that a stop of everything interrupts after its restart of
 // mi-1 could not bring mi-1's home up to date (a directory sits where the
 // sync links the distribution's new jar through) still answers with
