@@ -123,12 +123,10 @@ func (r *redeployment) notGiven(err error) error {
 // how it is left (the taker of a port still held, see awaitLetGo) is not
 // told twice.
 func notRedeployed(err error, names, given, undeployed []string, afterRestarts bool) error {
-	var held *portHeld
-	told := errors.As(err, &held)
 	var kept []string
-	for _, name := range names {
+	for _, name := range untold(err, names) {
 		switch {
-		case slices.Contains(given, name), told && held.taker == name:
+		case slices.Contains(given, name):
 		case slices.Contains(undeployed, name):
 			if afterRestarts {
 				err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, name)
@@ -260,6 +258,17 @@ type portHeld struct {
 }
 
 func (e *portHeld) Error() string { return e.msg }
+
+// untold are names but the one err says how it is left when a wait for
+// a port ended it (portHeld names its taker): a caller naming the others
+// does not tell it twice.
+func untold(err error, names []string) []string {
+	var held *portHeld
+	if !errors.As(err, &held) {
+		return names
+	}
+	return slices.DeleteFunc(slices.Clone(names), func(name string) bool { return name == held.taker })
+}
 
 // awaitLetGo waits until no instance of holders, given new CApps, holds
 // a port, as f recorded their ports before the reload, that an instance

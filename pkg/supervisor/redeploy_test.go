@@ -264,6 +264,28 @@ func TestAnInstanceAddedOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T
 	}
 }
 
+// A rebuild that moves the inbound port down by 2, applied with mi-3 and
+// mi-4 added on mi-1's and mi-2's old ports: both start once those let
+// go. mi-1 is held still, so the wait ends the reload naming mi-3, and
+// mi-4, not started either, is named too: it went unsaid.
+func TestAStartWaitThatEndsNamesEveryInstanceNotStarted(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	shortLetGo(t)
+	toml := s.twoRunOrders()
+	s.holdStill("mi-1")
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8083))
+	err := s.tryReload(strings.Replace(toml, "instances = 2", "instances = 4", 1))
+	if err == nil || !strings.Contains(err.Error(), "mi-3 is not started") || strings.Contains(err.Error(), "not started: mi-3") ||
+		!strings.HasSuffix(err.Error(), "; not started: mi-4, which was to start after that wait (mictl reload starts it)") {
+		t.Fatalf("reload whose start of mi-3 waits for mi-1 in vain: %v; want mi-3 named once, then mi-4", err)
+	}
+	for name, got := range s.sup.Instances([]string{"mi-3", "mi-4"}) {
+		if got.Server.Alive() {
+			t.Errorf("%s is %s; want it not started", name, got.State)
+		}
+	}
+}
+
 // A holder whose MI does not take its new build (hot deployment off, a
 // server hung) ends the reload after letGoTimeout, saying which port is
 // still held: the taker keeps its old build, active, and what is left is

@@ -624,6 +624,11 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		unprepared = append(unprepared, notStarted)
 	}
 	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
+		// The wait names one that waited: the others it kept from
+		// starting went unsaid.
+		if rest := untold(err, afterRestarts); len(rest) > 0 {
+			err = fmt.Errorf("%w; not started: %s, which was to start after that wait (mictl reload starts %s)", err, strings.Join(rest, ", "), itOrThem(rest))
+		}
 		return a, s.leftUndone(op, err, add, nil, nil, unprepared)
 	}
 	started, err := s.startAdded(op, t, afterRestarts, upArgs)
