@@ -125,9 +125,10 @@ func orUnknown(holder string) string {
 }
 
 // refusalHints say, for each instance in a conflict whose offset is fixed
-// (by --offsets, by mictl.toml, or because it runs with it), where the
-// offset comes from and the command that gets it out of the way.
-func refusalHints(t *reconcile.Target, report check.Report) []string {
+// (by --offsets, by mictl.toml, or because it runs with it or is meant
+// to: f records which), where the offset comes from and the command that
+// gets it out of the way.
+func refusalHints(t *reconcile.Target, f *state.File, report check.Report) []string {
 	var names []string
 	for _, c := range report.Conflicts {
 		for _, name := range c.Instances {
@@ -149,9 +150,30 @@ func refusalHints(t *reconcile.Target, report check.Report) []string {
 			hints = append(hints, fmt.Sprintf("%s has offset %d from mictl.toml (%s, [[instance]] offset): change it, or remove it to let mictl choose",
 				inst.Name, inst.Offset, inst.Where))
 		case ports.OffsetFromRunning:
-			hints = append(hints, fmt.Sprintf("%s runs with offset %d and keeps it while it runs: free its ports, or stop it (mictl down %s) so that the next up plans it again",
-				inst.Name, inst.Offset, inst.Name))
+			rec, _ := f.Instance(inst.Name)
+			hints = append(hints, fmt.Sprintf("%s %s: free its ports, or stop it (mictl down %s) so that the next up plans it again",
+				inst.Name, whyPinned(inst, rec), inst.Name))
 		}
 	}
 	return hints
+}
+
+// whyPinned says why inst keeps its offset: it runs with it, or it has no
+// server now but is meant to run, and what starts it there again. rec is
+// its record (nil when the state file has none). "Runs" alone said of an
+// instance between two restarts of a crash loop (a stranger holding its
+// port, say) that it runs, which status then contradicted.
+func whyPinned(inst ports.Instance, rec *state.Instance) string {
+	if rec != nil && !rec.Server.Alive() {
+		switch {
+		case rec.State == state.StateBackoff || rec.State == state.StateCrashed:
+			return fmt.Sprintf("has no server now (%s: mictl status %s says why) but is meant to run: its restart policy starts it again at offset %d, until it gives up (state failed)",
+				rec.State, inst.Name, inst.Offset)
+		case rec.State == state.StateStarting:
+			return fmt.Sprintf("has no server yet but is starting, at offset %d, and keeps it while it runs", inst.Offset)
+		case rec.RestartUnderWay():
+			return fmt.Sprintf("has no server now but is being restarted, at offset %d again, and keeps it while it runs", inst.Offset)
+		}
+	}
+	return fmt.Sprintf("runs with offset %d and keeps it while it runs", inst.Offset)
 }

@@ -659,7 +659,7 @@ func reportRefusal(streams *IOStreams, t *reconcile.Target, f *state.File, repor
 			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
 		}
 	}
-	for _, hint := range slices.Concat(shippedNotes(t, report.Conflicts), refusalHints(t, report)) {
+	for _, hint := range slices.Concat(shippedNotes(t, report.Conflicts), refusalHints(t, f, report)) {
 		fmt.Fprintf(streams.ErrOut, "hint: %s\n", hint)
 	}
 	if forcible {
