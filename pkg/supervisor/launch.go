@@ -215,6 +215,12 @@ func (s *logScan) find(needle string) (string, bool) {
 // anyPort finds a port in a log line: ":8290" (a time's ":14" is too short).
 var anyPort = regexp.MustCompile(`:(\d{4,5})(?:\D|$)`)
 
+// inUseLine finds the port the JVM says is taken as it ends before MI
+// starts: its JMX agent, pinned by -Dcom.sun.management.jmxremote.local.port,
+// prints "java.rmi.server.ExportException: Port already in use: 19999",
+// then the BindException, which names no port.
+var inUseLine = regexp.MustCompile(`already in use: (\d{1,5})\b`)
+
 // portIn is the first port line names (see anyPort), if any.
 func portIn(line string) (int, bool) {
 	m := anyPort.FindStringSubmatch(line)

@@ -666,7 +666,7 @@ func unboundLines(lines []string, known bool) []string {
 // they were.
 func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line string, scanErr error) error {
 	if st.Listening && !st.Owned {
-		return r.heldPortFailure(heldByAnother(role, st)+" ("+line+")", st)
+		return r.heldPortFailure(heldByAnother(role.String(), st)+" ("+line+")", st)
 	}
 	if scanErr != nil {
 		return fmt.Errorf("the server could not bind its %s port %d (%s); %s", role, st.Port, line, unscanned(scanErr))
@@ -987,7 +987,7 @@ func (r *runner) healthzProblem(cur *running, prober *observe.Prober, healthz ob
 // not listening yet.
 func portsProblem(obs observe.Observation) (why string, held *observe.PortStatus) {
 	if role, st, ok := obs.Foreign(); ok {
-		return heldByAnother(role, st), &st
+		return heldByAnother(role.String(), st), &st
 	}
 	for i, st := range obs.Fixed {
 		if !st.Listening {
@@ -997,9 +997,9 @@ func portsProblem(obs observe.Observation) (why string, held *observe.PortStatus
 	return "", nil
 }
 
-// heldByAnother says that the instance's fixed port st (of role) is held
-// by another process.
-func heldByAnother(role ports.Role, st observe.PortStatus) string {
+// heldByAnother says that the instance's port st (of role: a fixed
+// port's, or an extra's) is held by another process.
+func heldByAnother(role string, st observe.PortStatus) string {
 	return fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder)
 }
 
@@ -1409,17 +1409,63 @@ func (r *runner) killGroup(cur *running) {
 // startFailed is a failed start: what happened (detail) followed by the
 // last lines the start printed from logOffset on. Its reason is what
 // (short) followed by the last of those lines when the start ended
-// (ended): MI's script prints its one [ERROR] line and exits.
+// (ended): MI's script prints its one [ERROR] line and exits. A port of
+// the instance those lines say is in use is said instead, with its
+// holder (see portInUse).
 func (r *runner) startFailed(what, detail string, logOffset int64, ended bool) error {
 	lines := tailLines(home.ConsoleLog(r.inst.Home), logOffset, 10)
 	f := &startFailure{reason: what, detail: detail}
 	if len(lines) > 0 {
-		f.detail += "; last output:\n    " + strings.Join(lines, "\n    ")
 		if ended {
-			f.reason += ": " + strings.TrimSpace(lines[len(lines)-1])
+			last := strings.TrimSpace(lines[len(lines)-1])
+			if inUse := r.portInUse(lines); inUse != "" {
+				last = inUse
+				f.detail += ": " + inUse
+			}
+			f.reason += ": " + last
 		}
+		f.detail += "; last output:\n    " + strings.Join(lines, "\n    ")
 	}
 	return f
+}
+
+// portInUse says which of the instance's ports (fixed or extra) lines
+// say is in use and who holds it, as a fixed port held by another
+// process is said; "" when they name none of them. Without it a start
+// that ended on a pinned JMX port held by another product said only
+// "java.net.BindException: Address already in use".
+func (r *runner) portInUse(lines []string) string {
+	for _, line := range lines {
+		m := inUseLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		port, _ := strconv.Atoi(m[1])
+		role := ""
+		for i, p := range r.inst.Ports {
+			if p == port {
+				role = ports.Role(i).String()
+			}
+		}
+		for _, e := range r.inst.Extras {
+			if e.Port == port {
+				role = e.Role
+			}
+		}
+		if role == "" {
+			continue
+		}
+		view, err := r.s.newView()
+		if err != nil {
+			return fmt.Sprintf("%s port %d is in use; %s", role, port, unscanned(err))
+		}
+		st := view.Holder(&r.inst, port)
+		if !st.Listening {
+			return fmt.Sprintf("%s port %d was in use; nothing holds it now", role, port)
+		}
+		return heldByAnother(role, st)
+	}
+	return ""
 }
 
 // startFailure is a start that failed: its reason in a few words (the

@@ -1037,6 +1037,40 @@ func TestAServerGoneBeforeReadyIsNamedInTheFailure(t *testing.T) {
 	}
 }
 
+// A JVM whose JMX agent is pinned to a port another process holds
+// (-Dcom.sun.management.jmxremote.local.port in JAVA_OPTS; docs/mi-facts.md,
+// "Ports") ends before MI starts, its last line
+// "java.net.BindException: Address already in use": the failed start's
+// reason (status's health) and detail name the port and its holder, as
+// for a fixed port, where they said only that last line.
+func TestAStartEndedOnAHeldJMXPortNamesItAndItsHolder(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	// A port of the site's last offset, which one instance leaves free.
+	jmx := ports.DefaultBases().Shift(s.base + simSiteInstances - 1)[ports.HTTP]
+	t.Setenv("JAVA_OPTS", fmt.Sprintf("-D%s=%d", ports.JMXPortProperty, jmx))
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	if err := s.sup.Stop([]string{"mi-1"}, siteTimeout); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", jmx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := s.sup.Start([]string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	ev := s.next("mi-1", StateFailed, StateReady)
+	held := fmt.Sprintf("jmx port %d is held by pid %d (", jmx, os.Getpid())
+	if want := "the start script ended (exit status 0) without a running server: " + held; !strings.HasPrefix(ev.Message, want) {
+		t.Fatalf("the failure says %q, want it to begin %q", ev.Message, want)
+	}
+	if inst := s.sup.Instances([]string{"mi-1"})["mi-1"]; !strings.HasPrefix(inst.Reason, "start script ended without a running server: "+held) {
+		t.Fatalf("its reason (status's health) is %q, want it to name port %d and its holder", inst.Reason, jmx)
+	}
+}
+
 // A restart that does not start its instance again (a named stop came
 // between its stop and its start) takes its mark with it: left behind,
 // the mark kept the daemon from leaving, and the next daemon started
