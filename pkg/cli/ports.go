@@ -279,8 +279,11 @@ func (row *portsRow) observe(view *observe.View, rec state.Instance) {
 		if row.Random == nil {
 			row.Random = []observe.RandomPort{}
 		}
-		if rec.Server.Alive() {
-			row.PID = &rec.Server.PID
+		// obs.Server is the recorded server, or, for a start that has
+		// not recorded it yet, the one its pid file names (whose JMX
+		// port the row then labels so).
+		if rec.Server.Alive() || rec.Server.PID == 0 && obs.Server > 0 {
+			row.PID = &obs.Server
 		}
 	}
 	row.Live = map[string]livePort{}

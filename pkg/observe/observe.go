@@ -12,12 +12,14 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
@@ -42,7 +44,7 @@ type PortStatus struct {
 type RandomPort struct {
 	Proto hostnet.Proto `json:"proto"`
 	Port  int           `json:"port"`
-	Role  string        `json:"role"` // "jmx", "syslog" or "other" ("inbound" in ports table: see there); see randomPorts
+	Role  string        `json:"role"` // "jmx", "syslog", "other" or "pending" ("inbound" in ports table: see there); see randomPorts
 	PID   int           `json:"pid"`
 	// Listener is, for an inbound port, the endpoint whose port it is
 	// ("orders_1.0.0/OrdersHTTP"), and Undeploying says that mictl took
@@ -59,6 +61,9 @@ type Observation struct {
 	// and Random the ports it opened unplanned: both only in a full look.
 	Extras []PortStatus
 	Random []RandomPort
+	// Server is the pid of the server whose sockets Random labels (see
+	// View.server), 0 when it is not known yet; only in a full look.
+	Server int
 }
 
 // AllOwned reports whether every fixed port listens and is the instance's.
@@ -247,10 +252,34 @@ func (v *View) Observe(inst *state.Instance, full bool) Observation {
 	obs := v.fixedPorts(inst, bind, mine, foreign)
 	v.nameHolders(obs.Fixed[:], foreign)
 	if full {
+		obs.Server = v.server(inst)
 		obs.Extras = v.extraPorts(inst, bind, mine)
-		obs.Random = v.randomPorts(inst, mine)
+		obs.Random = v.randomPorts(inst, obs.Server, mine)
 	}
 	return obs
+}
+
+// server is the pid of inst's server: the one recorded, or, for a start
+// that has not recorded it yet, the live process of the instance's group
+// that its home's wso2carbon.pid names (MI's java writes it early, and
+// the file outlives its server: docs/mi-facts.md); 0 when neither is
+// known.
+func (v *View) server(inst *state.Instance) int {
+	if inst.Server.PID > 0 {
+		return inst.Server.PID
+	}
+	if inst.PGID <= 0 {
+		return 0
+	}
+	data, err := os.ReadFile(home.PIDFile(inst.Home))
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || !slices.Contains(v.members(inst.PGID), pid) {
+		return 0
+	}
+	return pid
 }
 
 // extraPorts says, for each extra port of inst, whether it listens and
@@ -336,9 +365,13 @@ func (v *View) nameHolders(sts []PortStatus, foreign map[int]hostnet.Socket) {
 }
 
 // randomPorts lists the sockets of the instance's processes that are not
-// its fixed ports: MI's JMX agent (TCP, on the server) and syslog appender
-// (UDP, on the server), and anything else ("other").
-func (v *View) randomPorts(inst *state.Instance, mine map[uint64]int) []RandomPort {
+// its fixed ports: MI's JMX agent (TCP, on the server, whose pid is
+// server) and syslog appender (UDP, on the server), and anything else
+// ("other"). While a start has not found its server yet (server 0; MI's
+// JVM opens its JMX port before it writes its pid file), whose socket it
+// is cannot be told yet: "pending", not "other", which read as a socket
+// that would never be the server's.
+func (v *View) randomPorts(inst *state.Instance, server int, mine map[uint64]int) []RandomPort {
 	var out []RandomPort
 	jmx := ports.PinnedJMXPort(inst.Env, inst.Args)
 	for _, s := range v.Sockets.Sockets {
@@ -348,7 +381,9 @@ func (v *View) randomPorts(inst *state.Instance, mine map[uint64]int) []RandomPo
 		}
 		role := "other"
 		switch {
-		case pid != inst.Server.PID:
+		case server == 0 && inst.State == state.StateStarting:
+			role = "pending"
+		case pid != server:
 		case s.Proto == hostnet.UDP:
 			role = "syslog"
 		case s.Port == jmx || jmx == 0 && v.ephemeral(s.Port):

@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -137,7 +139,7 @@ func TestRandomPortsLabelsJMXOnlyWhereTheJVMPutsIt(t *testing.T) {
 		v.ephemeralOnce.Do(func() { v.ephemeralLo, v.ephemeralHi = 32768, 60999 })
 		inst := &state.Instance{Name: "mi-1", Env: env, Server: proc.Identity{PID: server}}
 		got := map[int]string{}
-		for _, r := range v.randomPorts(inst, mine) {
+		for _, r := range v.randomPorts(inst, server, mine) {
 			got[r.Port] = r.Role
 		}
 		return got
@@ -149,5 +151,69 @@ func TestRandomPortsLabelsJMXOnlyWhereTheJVMPutsIt(t *testing.T) {
 	want[40000], want[7000] = "other", "jmx"
 	if got := roles([]string{"JAVA_OPTS=-Xmx1g -D" + ports.JMXPortProperty + "=7000"}); !maps.Equal(got, want) {
 		t.Errorf("pinned to 7000: roles %v, want %v", got, want)
+	}
+}
+
+// A start whose server is not recorded yet still labels the server's
+// JMX port: its server is the process of the instance's group that the
+// home's wso2carbon.pid names. Until the pid file names one (MI's JVM
+// opens its JMX port before it writes the file; a stale file names a
+// process gone, or not of the group), whose socket it is cannot be told:
+// "pending", where "other" read as a stranger's port in the instance.
+// This test's process is the server, on a port the kernel picks.
+func TestRandomPortsOfAStartNotRecordingItsServerYet(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	for _, tc := range []struct {
+		name, pidFile, state, want string
+	}{
+		{"pid file of the group", strconv.Itoa(os.Getpid()) + "\n", state.StateStarting, "jmx"},
+		{"no pid file yet", "", state.StateStarting, "pending"},
+		{"stale pid file", "1\n", state.StateStarting, "pending"},
+		{"no server, not starting", "", state.StateStopping, "other"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tc.pidFile != "" {
+				if err := os.WriteFile(filepath.Join(dir, "wso2carbon.pid"), []byte(tc.pidFile), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			view, err := NewView()
+			if err != nil {
+				t.Fatal(err)
+			}
+			inst := &state.Instance{Name: "mi-1", Bind: "127.0.0.1", Home: dir, PGID: syscall.Getpgrp(), State: tc.state}
+			obs := view.Observe(inst, true)
+			k := slices.IndexFunc(obs.Random, func(r RandomPort) bool { return r.Proto == hostnet.TCP && r.Port == port })
+			if k < 0 || obs.Random[k].Role != tc.want {
+				t.Fatalf("random ports %+v, want tcp/%d as %s", obs.Random, port, tc.want)
+			}
+		})
+	}
+}
+
+// The server a full look finds is the recorded one, else the one the
+// pid file names, which ports table shows as the row's PID.
+func TestObserveNamesTheServerOfAStartFromItsPidFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "wso2carbon.pid"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	view, err := NewView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := &state.Instance{Name: "mi-1", Bind: "127.0.0.1", Home: dir, PGID: syscall.Getpgrp(), State: state.StateStarting}
+	if got := view.Observe(inst, true).Server; got != os.Getpid() {
+		t.Fatalf("server %d, want %d, the pid file's", got, os.Getpid())
+	}
+	inst.Server = proc.Identity{PID: 4242}
+	if got := view.Observe(inst, true).Server; got != 4242 {
+		t.Fatalf("server %d, want the recorded 4242", got)
 	}
 }
