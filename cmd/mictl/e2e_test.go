@@ -1668,13 +1668,60 @@ func TestPlannerPassesOverAStrangerOnTheOtherLoopback(t *testing.T) {
 	// The holder is spelled as in every finding ("pid 123 (python3)"),
 	// the address apart: it said "... on ::1, which clients of
 	// localhost:8290 may reach instead" in moves alone.
+	holder := selfHolder(t)
+	if m := report.Moves; len(m) != 1 || m[0].Address == nil || *m[0].Address != "::1" || m[0].Holder == nil || *m[0].Holder != holder {
+		t.Fatalf("moves in JSON, want holder %q and address ::1: %s", holder, out)
+	}
+}
+
+// selfHolder is this test process as -o json names a holder.
+func selfHolder(t *testing.T) string {
+	t.Helper()
 	comm, err := os.ReadFile("/proc/self/comm")
 	if err != nil {
 		t.Fatal(err)
 	}
-	holder := fmt.Sprintf("pid %d (%s)", os.Getpid(), strings.TrimSpace(string(comm)))
-	if m := report.Moves; len(m) != 1 || m[0].Address == nil || *m[0].Address != "::1" || m[0].Holder == nil || *m[0].Holder != holder {
-		t.Fatalf("moves in JSON, want holder %q and address ::1: %s", holder, out)
+	return fmt.Sprintf("pid %d (%s)", os.Getpid(), strings.TrimSpace(string(comm)))
+}
+
+// A stranger on [::1] that took the port of where a stopped instance last
+// ran is named in ports table -o json's last_port_taken as every other
+// holder is, its address apart: the holder said "pid 123 (python3) on
+// ::1, which clients of localhost:8290 may reach instead", the note's
+// words, which no other output's holder matched. The note keeps them.
+func TestPortsTableNamesALastPortTakenOnTheOtherLoopbackApart(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	d.must("down")
+	port := ports.DefaultBases()[ports.HTTP] + d.base
+	l, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", port))
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer l.Close()
+	args := []string{"ports", "table", "--instances", "1", "--base-offset", fmt.Sprint(d.base)}
+	out := d.must(append(args, "-o", "json")...)
+	jsonschematest.Validate(t, "ports-table", []byte(out))
+	var rows []struct {
+		LastPortTaken *struct {
+			Port    int     `json:"port"`
+			Holder  *string `json:"holder"`
+			Address *string `json:"address"`
+		} `json:"last_port_taken"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		t.Fatal(err)
+	}
+	holder := selfHolder(t)
+	if len(rows) != 1 || rows[0].LastPortTaken == nil {
+		t.Fatalf("ports table -o json, want mi-1's last port taken: %s", out)
+	}
+	if lt := rows[0].LastPortTaken; lt.Port != port || lt.Holder == nil || *lt.Holder != holder || lt.Address == nil || *lt.Address != "::1" {
+		t.Fatalf("last_port_taken, want port %d, holder %q and address ::1: %s", port, holder, out)
+	}
+	want := fmt.Sprintf("where its http port %d is now held by %s on ::1, which clients of localhost:%d may reach instead", port, holder, port)
+	if out := d.must(args...); !strings.Contains(out, want) {
+		t.Fatalf("ports table, want the note to say %q:\n%s", want, out)
 	}
 }
 

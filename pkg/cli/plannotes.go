@@ -79,15 +79,23 @@ func runTimePortNotes(t *reconcile.Target, more string) []string {
 
 // takenPort is a port of where an instance that does not run last ran,
 // which a foreign process now holds: why it cannot start there again.
+// Its holder and address are apart, as in every -o json holder
+// (movedInfo's): the holder spelled as the notes say it, "pid 7 (python3)
+// on ::1, which clients of localhost:8290 may reach instead", matched no
+// other output's.
 type takenPort struct {
 	Port int    `json:"port"`
 	Role string `json:"role"`
 	check.HeldBy
+	// Address is where the holder holds the port, as movedInfo's.
+	Address *string `json:"address"`
+	// said is the holder as the notes say it (check.Host.Holder).
+	said string
 }
 
 // String says it as the notes do.
 func (p *takenPort) String() string {
-	return fmt.Sprintf("its %s port %d is now held by %s", p.Role, p.Port, *p.Holder)
+	return fmt.Sprintf("its %s port %d is now held by %s", p.Role, p.Port, p.said)
 }
 
 // lastPortTaken is the first of rec's ports that a foreign process now
@@ -100,8 +108,9 @@ func (p *takenPort) String() string {
 // one.)
 func lastPortTaken(t *reconcile.Target, rec state.Instance) *takenPort {
 	for role, port := range rec.Ports {
-		if held := t.Host.Holder(port); held.Holder != nil {
-			return &takenPort{Port: port, Role: ports.Role(role).String(), HeldBy: held}
+		if said := t.Host.Holder(port).Holder; said != nil {
+			held, at := heldAt(t, port)
+			return &takenPort{Port: port, Role: ports.Role(role).String(), HeldBy: held, Address: at, said: *said}
 		}
 	}
 	return nil

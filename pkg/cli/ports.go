@@ -166,13 +166,20 @@ type movedInfo struct {
 
 // newMovedInfo is m with the holder of its busy port named.
 func newMovedInfo(t *reconcile.Target, m *ports.Move) *movedInfo {
-	held, at := t.Host.HolderAt(m.Port)
-	moved := &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener),
-		HeldBy: held, OffsetsPassed: m.Passed}
-	if at.IsValid() {
-		moved.Address = optional(at.String())
+	held, at := heldAt(t, m.Port)
+	return &movedInfo{SkippedOffset: m.Skipped, Port: m.Port, Role: m.Role, Listener: optional(m.Listener),
+		HeldBy: held, Address: at, OffsetsPassed: m.Passed}
+}
+
+// heldAt is what holds port on t's host and the address it holds it on,
+// apart, as -o json says them (check.Host.HolderAt); the address is nil
+// when nothing foreign holds it.
+func heldAt(t *reconcile.Target, port int) (check.HeldBy, *string) {
+	held, at := t.Host.HolderAt(port)
+	if !at.IsValid() {
+		return held, nil
 	}
-	return moved
+	return held, optional(at.String())
 }
 
 // portsRows is one row per planned instance, each with the conflicts
