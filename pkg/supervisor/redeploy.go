@@ -219,11 +219,16 @@ func (s *Supervisor) undeployChanged(f *state.File, t *reconcile.Target, name st
 	if !ok {
 		return nil
 	}
-	others := slices.DeleteFunc(slices.Clone(cycle), func(other string) bool { return other == name })
+	others := strings.Join(slices.DeleteFunc(slices.Clone(cycle), func(other string) bool { return other == name }), ", ")
 	apps, err := reconcile.UndeployChanged(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
-	s.record(name, Event{State: "redeploy", Message: fmt.Sprintf(
-		"changed CApps undeployed first: their new builds and the new ports of %s take each other's ports", strings.Join(others, ", "))},
-		func(i *state.Instance) { i.Apps = apps })
+	msg := "changed CApps undeployed first: their new builds and the new ports of " + others + " take each other's ports"
+	if err != nil {
+		// Said of the instance, and not as done: the event read
+		// "undeployed first" and the error named only a file.
+		err = fmt.Errorf("%s: its changed CApps could not be undeployed first (their new builds and the new ports of %s take each other's ports): %w", name, others, err)
+		msg = err.Error()
+	}
+	s.record(name, Event{State: "redeploy", Message: msg}, func(i *state.Instance) { i.Apps = apps })
 	return err
 }
 

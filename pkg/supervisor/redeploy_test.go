@@ -234,6 +234,14 @@ func TestASwapWhoseFirstUndeployFailsSaysTheOthersKeepTheirCApps(t *testing.T) {
 	if err == nil || !strings.HasSuffix(err.Error(), "; not redeployed: mi-1, mi-2 (mictl reload redeploys them)") {
 		t.Fatalf("reload whose undeploy of mi-1's CApp fails: %v; want mi-1 and mi-2 named as not redeployed, as they were", err)
 	}
+	// The failure is said of mi-1, and its event does not say it was done.
+	const failed = "mi-1: its changed CApps could not be undeployed first (their new builds and the new ports of mi-2 take each other's ports): "
+	if !strings.HasPrefix(err.Error(), failed) {
+		t.Errorf("reload whose undeploy of mi-1's CApp fails: %v; want it to begin %q", err, failed)
+	}
+	if ev := s.next("mi-1", "redeploy"); !strings.HasPrefix(ev.Message, failed) {
+		t.Errorf("mi-1's event: %s; want it to begin %q", ev.Message, failed)
+	}
 }
 
 // shortLetGo ends the waits for a port to be let go after 500ms, until
