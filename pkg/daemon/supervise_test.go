@@ -111,27 +111,11 @@ func TestDaemonLeavesOnceTheLastInstanceFailed(t *testing.T) {
 // it left the command no daemon to ask (up said "no mictl daemon is
 // running" instead of why the instances failed). A ping is not the ask.
 func TestDaemonStaysForTheCommandThatStartedIt(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	fd, err := syscall.Dup(int(w.Fd())) // the daemon closes its copy
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("MICTL_DAEMON_READY_FD", strconv.Itoa(fd)) // as SpawnDaemon hands it
+	commandWaits(t)
 	d, store := failingDaemon(t)
 	log := &syncLog{}
 	done := superviseAway(d, log)
-	deadline := time.Now().Add(time.Minute)
-	for !allFailed(t, store) {
-		if time.Now().After(deadline) {
-			t.Fatal("the instances were not recorded failed within a minute")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	awaitAllFailed(t, store)
 	ctx := context.Background()
 	if _, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpPing}, nil); err != nil {
 		t.Fatalf("ping: %v", err)
@@ -145,6 +129,76 @@ func TestDaemonStaysForTheCommandThatStartedIt(t *testing.T) {
 		t.Fatalf("status: %v", err)
 	}
 	awaitLeaving(t, done, log)
+}
+
+// The daemon mictl up starts launches the instances up recorded before up
+// asks for them. One whose start failed meanwhile, its restart policy done
+// with it, is not started again by up's request, whose answer is that
+// failure: started again, it ran twice for one up (under load, two
+// instances whose launch was refused at once were started four times). A
+// later command's start starts it again.
+func TestUpsStartLeavesWhatTheTakeOverSawFail(t *testing.T) {
+	commandWaits(t)
+	_, store := failingDaemon(t)
+	awaitAllFailed(t, store)
+	start := supervisor.Request{Op: supervisor.OpStart, Names: []string{"mi-1", "mi-2"}, Timeout: time.Minute}
+	_, err := supervisor.Call(context.Background(), supervisor.SocketPath(store), start, nil)
+	if err == nil || !strings.Contains(err.Error(), "mi-1 failed") || !strings.Contains(err.Error(), "mi-2 failed") {
+		t.Fatalf("up's start answered %v, want the failures of mi-1 and mi-2", err)
+	}
+	if n := startsFailed(t, store); n != 2 {
+		t.Fatalf("up's start launched again what the daemon saw fail: %d starts of two instances, want 2", n)
+	}
+	if _, err := supervisor.Call(context.Background(), supervisor.SocketPath(store), start, nil); err == nil {
+		t.Fatal("a later start of instances with no start script succeeded")
+	}
+	if n := startsFailed(t, store); n != 4 {
+		t.Fatalf("with a later command's start, two failed instances were started %d times in all, want 4: it starts each again", n)
+	}
+}
+
+// commandWaits makes the daemon started next one that a command started
+// and waits for to ask it (mictl up), as SpawnDaemon hands it the ready
+// pipe.
+func commandWaits(t *testing.T) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		r.Close()
+		w.Close()
+	})
+	fd, err := syscall.Dup(int(w.Fd())) // the daemon closes its copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("MICTL_DAEMON_READY_FD", strconv.Itoa(fd))
+}
+
+// awaitAllFailed waits until the state file records every instance
+// failed, failing the test after a minute.
+func awaitAllFailed(t *testing.T, store *state.Store) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !allFailed(t, store) {
+		if time.Now().After(deadline) {
+			t.Fatal("the instances were not recorded failed within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startsFailed counts the starts the events log records, each ended
+// failed (no start script: nothing is launched before that failure).
+func startsFailed(t *testing.T, store *state.Store) int {
+	t.Helper()
+	data, err := os.ReadFile(supervisor.EventsLog(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(data), " "+supervisor.StateFailed+": start ")
 }
 
 // allFailed reports whether the state file records every instance failed.

@@ -410,6 +410,14 @@ type Server struct {
 	// until then its memory holds a dead predecessor's records, ready
 	// for servers that may be gone, which status must not show.
 	takenOver chan struct{}
+	// resumed are the instances the daemon started as it took over (see
+	// takenOver) while the command that started it waited to ask: mictl
+	// up, which asks for the same instances next. Forgotten as the first
+	// request other than a ping is answered, which may come first (a
+	// restart's does not wait for the takeover): asked is then set.
+	resumedMu sync.Mutex
+	resumed   []string
+	asked     bool
 }
 
 // settlement is the daemon's decision, once it is idle, to stay or leave:
@@ -634,6 +642,11 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	if reply.SaveFailure != nil && reply.State == nil {
 		// The file is behind: the client shows the outcome from here.
 		reply.State, _ = srv.sup.current()
+	}
+	if req.Op != OpPing {
+		// Before the answer, which its command may follow at once with
+		// another start.
+		srv.forgetResumed()
 	}
 	finish(reply, err)
 	if req.Op != OpPing && srv.answered != nil {
@@ -864,12 +877,50 @@ func forward(events <-chan Event, names []string, send func(Event)) func() {
 }
 
 // start starts names and waits until each is ready, failed or stopped,
-// or timeout passed.
+// or timeout passed. One the daemon started as it took over for this
+// very command, which has ended since with no stop asked (its restart
+// policy done with it), is not started again: its end is the answer.
+// Started again, it ran twice for one up (the launch refused at once,
+// under load: four starts of two instances), and up reported the second
+// run's outcome, not the first's.
 func (srv *Server) start(names []string, timeout time.Duration) error {
-	if err := srv.sup.Start(names); err != nil {
+	// A start that came before the takeover's would start the instance
+	// and the takeover start it again once that had ended.
+	srv.awaitTakeOver()
+	launch := slices.DeleteFunc(slices.Clone(names), srv.resumedEnded)
+	if err := srv.sup.Start(launch); err != nil {
 		return err
 	}
 	return srv.sup.WaitReady(names, timeout)
+}
+
+// resumedEnded reports whether name is one the daemon started as it took
+// over for the command yet to be answered, whose runner has ended on its
+// own since.
+func (srv *Server) resumedEnded(name string) bool {
+	srv.resumedMu.Lock()
+	resumed := slices.Contains(srv.resumed, name)
+	srv.resumedMu.Unlock()
+	return resumed && srv.sup.endedOnItsOwn(name)
+}
+
+// resumedFor records names as started at the takeover for the command
+// that started the daemon, unless that command had its answer already.
+func (srv *Server) resumedFor(names []string) {
+	srv.resumedMu.Lock()
+	defer srv.resumedMu.Unlock()
+	if !srv.asked {
+		srv.resumed = names
+	}
+}
+
+// forgetResumed ends what resumedEnded holds, as the command that
+// started the daemon is answered: a later command's start starts again
+// what ended (mictl up after a failed one).
+func (srv *Server) forgetResumed() {
+	srv.resumedMu.Lock()
+	defer srv.resumedMu.Unlock()
+	srv.resumed, srv.asked = nil, true
 }
 
 // restart stops and starts names one at a time, each ready before the

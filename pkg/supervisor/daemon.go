@@ -325,6 +325,9 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	}
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
+		if ready != nil {
+			d.server.resumedFor(wanted)
+		}
 	}
 	close(d.server.takenOver)
 	// The instances the dead daemon left ran on, or were being stopped or

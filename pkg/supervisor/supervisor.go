@@ -822,6 +822,15 @@ func (s *Supervisor) leaveCrashed(names []string) (others []string, err error) {
 	return others, nil
 }
 
+// endedOnItsOwn reports whether name's runner has ended with no stop
+// asked of it: failed, or left stopped by the restart policy.
+func (s *Supervisor) endedOnItsOwn(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.runners[name]
+	return ok && r.finished() && !r.stopAsked.Load()
+}
+
 func (s *Supervisor) hasRunner(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
