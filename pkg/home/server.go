@@ -13,12 +13,8 @@ import (
 // mictl or not: a stale pid file may name any process by now, so the
 // process must run with dir as its CARBON_HOME.
 func Server(dir string) (proc.Stat, bool) {
-	data, err := os.ReadFile(PIDFile(dir))
-	if err != nil {
-		return proc.Stat{}, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || pid <= 0 {
+	pid, ok := ServerPID(dir)
+	if !ok {
 		return proc.Stat{}, false
 	}
 	st, err := proc.ReadStat(pid)
@@ -26,4 +22,16 @@ func Server(dir string) (proc.Stat, bool) {
 		return proc.Stat{}, false
 	}
 	return st, true
+}
+
+// ServerPID is the pid the pid file of the home dir names, whatever
+// process has it now (MI never removes the file): each caller says which
+// process it takes it for (Server, a start's group, a view's).
+func ServerPID(dir string) (int, bool) {
+	data, err := os.ReadFile(PIDFile(dir))
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid, err == nil && pid > 0
 }

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,12 +270,8 @@ func (v *View) server(inst *state.Instance) int {
 	if inst.PGID <= 0 {
 		return 0
 	}
-	data, err := os.ReadFile(home.PIDFile(inst.Home))
-	if err != nil {
-		return 0
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil || !slices.Contains(v.members(inst.PGID), pid) {
+	pid, ok := home.ServerPID(inst.Home)
+	if !ok || !slices.Contains(v.members(inst.PGID), pid) {
 		return 0
 	}
 	return pid

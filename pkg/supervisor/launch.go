@@ -122,12 +122,8 @@ func startScript(r *Reaper, inst *state.Instance) (*launch, error) {
 // this start's: alive and in this start's process group. MI never removes
 // the file, so a pid from an earlier start is normal and ignored.
 func findServer(inst *state.Instance, l *launch) (proc.Identity, bool) {
-	data, err := os.ReadFile(home.PIDFile(inst.Home))
-	if err != nil {
-		return proc.Identity{}, false
-	}
-	var pid int
-	if _, err := fmt.Sscan(string(bytes.TrimSpace(data)), &pid); err != nil || pid <= 0 {
+	pid, ok := home.ServerPID(inst.Home)
+	if !ok {
 		return proc.Identity{}, false
 	}
 	st, err := proc.ReadStat(pid)
