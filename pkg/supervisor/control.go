@@ -392,10 +392,7 @@ type Server struct {
 	// leaving (when set) was called, before the reply's write.
 	idle    chan struct{}
 	leaving func()
-	// answered, when set, is called after each answer to a request
-	// other than a ping (see Daemon.Asked).
-	answered func()
-	wg       sync.WaitGroup
+	wg      sync.WaitGroup
 	// settlement is what the daemon decides about the stops that left it
 	// idle (settle); their connections stay open until then (lingering),
 	// for their clients to wait on (CallUntilLeft).
@@ -410,14 +407,19 @@ type Server struct {
 	// until then its memory holds a dead predecessor's records, ready
 	// for servers that may be gone, which status must not show.
 	takenOver chan struct{}
-	// resumed are the instances the daemon started as it took over (see
-	// takenOver) while the command that started it waited to ask: mictl
-	// up, which asks for the same instances next. Forgotten as the first
-	// request other than a ping is answered, which may come first (a
-	// restart's does not wait for the takeover): asked is then set.
-	resumedMu sync.Mutex
+	// The command that started the daemon (SpawnDaemon waits for it to
+	// answer, then the command asks) is answered with the first request
+	// other than a ping: answering is set, under askMu, as that answer
+	// is made, and asked closed once it is sent (Daemon.Asked); both from
+	// the start when no command waits (noCommandWaits). resumed are the
+	// instances the daemon started as it took over (see takenOver) for
+	// that command (mictl up, which asks for the same instances next),
+	// until its answer, which may come first (a restart's does not wait
+	// for the takeover).
+	askMu     sync.Mutex
+	answering bool
+	asked     chan struct{}
 	resumed   []string
-	asked     bool
 }
 
 // settlement is the daemon's decision, once it is idle, to stay or leave:
@@ -429,7 +431,7 @@ type settlement struct {
 
 // NewServer serves control requests for sup.
 func NewServer(sup *Supervisor) *Server {
-	return &Server{sup: sup, idle: make(chan struct{}, 1), log: os.Stderr}
+	return &Server{sup: sup, idle: make(chan struct{}, 1), log: os.Stderr, asked: make(chan struct{})}
 }
 
 // logf writes a line with the time to the daemon's log.
@@ -643,14 +645,12 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		// The file is behind: the client shows the outcome from here.
 		reply.State, _ = srv.sup.current()
 	}
-	if req.Op != OpPing {
-		// Before the answer, which its command may follow at once with
-		// another start.
-		srv.forgetResumed()
-	}
+	// Before the answer, which its command may follow at once with
+	// another start; asked closed after it.
+	first := req.Op != OpPing && srv.answerCommand()
 	finish(reply, err)
-	if req.Op != OpPing && srv.answered != nil {
-		srv.answered()
+	if first {
+		close(srv.asked)
 	}
 	return settled
 }
@@ -898,29 +898,41 @@ func (srv *Server) start(names []string, timeout time.Duration) error {
 // over for the command yet to be answered, whose runner has ended on its
 // own since.
 func (srv *Server) resumedEnded(name string) bool {
-	srv.resumedMu.Lock()
+	srv.askMu.Lock()
 	resumed := slices.Contains(srv.resumed, name)
-	srv.resumedMu.Unlock()
+	srv.askMu.Unlock()
 	return resumed && srv.sup.endedOnItsOwn(name)
 }
 
 // resumedFor records names as started at the takeover for the command
-// that started the daemon, unless that command had its answer already.
+// that started the daemon, unless that command had its answer already
+// (or none waits).
 func (srv *Server) resumedFor(names []string) {
-	srv.resumedMu.Lock()
-	defer srv.resumedMu.Unlock()
-	if !srv.asked {
+	srv.askMu.Lock()
+	defer srv.askMu.Unlock()
+	if !srv.answering {
 		srv.resumed = names
 	}
 }
 
-// forgetResumed ends what resumedEnded holds, as the command that
-// started the daemon is answered: a later command's start starts again
-// what ended (mictl up after a failed one).
-func (srv *Server) forgetResumed() {
-	srv.resumedMu.Lock()
-	defer srv.resumedMu.Unlock()
-	srv.resumed, srv.asked = nil, true
+// answerCommand reports whether the answer now made is the first to the
+// command that started the daemon, and ends what resumedEnded holds: a
+// later command's start starts again what ended (mictl up after a
+// failed one).
+func (srv *Server) answerCommand() (first bool) {
+	srv.askMu.Lock()
+	defer srv.askMu.Unlock()
+	first = !srv.answering
+	srv.answering, srv.resumed = true, nil
+	return first
+}
+
+// noCommandWaits says that no command waits to ask the daemon: it has
+// nobody's answer to wait for (Daemon.Asked).
+func (srv *Server) noCommandWaits() {
+	if srv.answerCommand() {
+		close(srv.asked)
+	}
 }
 
 // restart stops and starts names one at a time, each ready before the

@@ -130,9 +130,6 @@ type Daemon struct {
 	// startedIdle is true when the state file wanted nothing run or
 	// stopped when the daemon started (see StartedIdle).
 	startedIdle bool
-	// asked is closed once the command that started the daemon has had
-	// its answer (see Asked).
-	asked chan struct{}
 }
 
 // DaemonOptions say how a daemon supervises.
@@ -232,12 +229,10 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	sup.targets = metrics.NewTargetsWriter(store.Dir())
 	self, _ := proc.Identify(os.Getpid())
 	d = &Daemon{Sup: sup, store: store, lock: lock, reaper: reaper, server: NewServer(sup), ln: ln, served: make(chan struct{}),
-		record: state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}, asked: make(chan struct{})}
+		record: state.Daemon{Identity: self, Socket: SocketPath(store), StartedAt: time.Now(), Args: args}}
 	d.server.leaving = d.leaving
 	if ready == nil {
-		close(d.asked) // no command waits for this daemon to ask it
-	} else {
-		d.server.answered = sync.OnceFunc(func() { close(d.asked) })
+		d.server.noCommandWaits()
 	}
 	if metricsLn != nil {
 		m := metrics.New(sup.MetricsSource())
@@ -325,9 +320,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	}
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
-		if ready != nil {
-			d.server.resumedFor(wanted)
-		}
+		d.server.resumedFor(wanted)
 	}
 	close(d.server.takenOver)
 	// The instances the dead daemon left ran on, or were being stopped or
@@ -404,7 +397,7 @@ func (d *Daemon) Idle() <-chan struct{} { return d.server.Idle() }
 // from the start when no command waits for it. Until then every instance
 // may have failed with that command yet to ask (mictl up starts them
 // again): leaving then, the daemon left it no daemon to ask.
-func (d *Daemon) Asked() <-chan struct{} { return d.asked }
+func (d *Daemon) Asked() <-chan struct{} { return d.server.asked }
 
 // CaughtUp is signalled when the state file could be written again after
 // writes failed: a daemon that stayed only to keep what the file lacked
