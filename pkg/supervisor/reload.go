@@ -104,8 +104,9 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 	// applied its plan, took an instance the plan adds or removes (see
 	// takenMeanwhile): what the reload did before stands, and the new
 	// plan finds it done. The passes before the last are told with it:
-	// the changes they made (earlier), their errors (failed) and the
-	// instances a stop by name left stopped (left). Told by the last
+	// the changes they made (earlier), their errors (failed: put right
+	// once a last pass ran, see below) and the instances a stop by name
+	// left stopped (left). Told by the last
 	// alone, a reload whose first pass restarted every instance said
 	// "no change", and a home that pass could not bring up to date went
 	// unsaid.
@@ -175,7 +176,14 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		}
 		if pass.again != nil {
 			earlier, failed = together(earlier, pass.done), errors.Join(failed, err)
-			s.emit(Event{Instance: ReloadEvent, State: "reloading", Transient: true, Message: pass.again.Error() + ": planned again from what it recorded"})
+			msg := pass.again.Error() + ": planned again from what it recorded"
+			if err != nil {
+				// Said as it happened, and kept in the event log: the
+				// reload's end tells it as put right, or its error as
+				// what the last pass still left wrong.
+				msg += "; what this pass left undone is the new plan's to do again: " + err.Error()
+			}
+			s.emit(Event{Instance: ReloadEvent, State: "reloading", Transient: err == nil, Message: msg})
 			continue
 		}
 		changes = together(earlier, changes)
@@ -186,7 +194,13 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			besides = errors.Join(failed, besidesInterruption(err))
 			return changes, ErrInterrupted
 		}
-		err = errors.Join(failed, err)
+		// What the passes before failed (a home not brought up to date,
+		// an instance held back off the ports of one) is no error of the
+		// reload's once a last pass ran: that pass planned from what they
+		// left, and so made again what was still to make, or found it
+		// made; its own error is what is still wrong. Joined to it, a
+		// reload whose every instance ended as configured exited 3 with
+		// the first pass's failure.
 		s.recordReload(err, t.Config.Names(), f.UpArgs, true)
 		if err == nil {
 			msg := describe(changes)
@@ -194,6 +208,9 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 				// A stop of named instances during the reload leaves them
 				// stopped; the reload went on with the others.
 				msg += "; left stopped, as mictl down stopped them meanwhile: " + strings.Join(left, ", ")
+			}
+			if failed != nil {
+				msg += "; put right once it planned again: " + failed.Error()
 			}
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(msg, f.UpArgs)})
 		}

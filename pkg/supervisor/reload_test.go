@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 )
 
@@ -39,11 +41,13 @@ func TestAReloadPlannedAgainTellsWhatItDidBefore(t *testing.T) {
 
 // A home the first plan's restart could not bring up to date (mi-2's: a
 // directory sits where the sync links the distribution's new jar
-// through) is said when the reload ends, though it plans again after the
-// up and brings it up to date then: the first plan's errors were
-// dropped, and the reload ended as if the first restart of mi-2 had gone
-// well.
-func TestAReloadPlannedAgainKeepsTheErrorsOfItsFirstPlan(t *testing.T) {
+// through), which the pass planned again after the up does bring up to
+// date, is said as it happened and as put right: mictl reload (the
+// control call its client makes) exits 0, every instance as configured.
+// The first pass's failure was the reload's error: exit 3, "mi-2 started
+// again with its home not brought up to date", and no "reloaded" line,
+// while mi-2 ran with its home up to date.
+func TestAReloadPlannedAgainSaysTheFailureItsNextPassPutRight(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	s.upAfterRestarts()
 	blocker := s.blockHomeSync("mi-2")
@@ -56,14 +60,52 @@ func TestAReloadPlannedAgainKeepsTheErrorsOfItsFirstPlan(t *testing.T) {
 		}
 		up(at)
 	}
-	_, err := s.sup.Reload(s.load)
-	// The first plan's restart of mi-2 did fail to bring its home up to
-	// date: it said so as it started mi-2 again.
-	for ev := s.next("mi-2", StateStopped); !strings.Contains(ev.Message, "the home could not be brought up to date"); ev = s.next("mi-2", StateStopped) {
+	lines, err := s.reloadAsCalled()
+	if err != nil || exitcode.Of(err) != exitcode.OK {
+		t.Fatalf("mictl reload: %v (exit %d); want exit 0, as the pass planned again brought mi-2's home up to date\n%s", err, exitcode.Of(err), lines)
 	}
-	if err == nil || !strings.Contains(err.Error(), "mi-2 started again with its home not brought up to date") {
-		t.Fatalf("reload: %v; want it to say mi-2 started again with its home not brought up to date", err)
+	const failure = "mi-2 started again with its home not brought up to date"
+	for _, want := range []string{
+		"mictl reloading: mi-3 recorded by another command (an mictl up) since the reload planned: planned again from what it recorded; what this pass left undone is the new plan's to do again: " + failure,
+		"mictl reloaded: ~mi-1 (", "; put right once it planned again: " + failure,
+	} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("mictl reload said:\n%s\nwant it to say: %s", lines, want)
+		}
 	}
+	if _, err := os.Stat(filepath.Join(s.dir, "instances", "mi-2", "lib", "driver.jar")); err != nil {
+		t.Errorf("mi-2's home: %v; want it brought up to date by the pass planned again", err)
+	}
+}
+
+// A home that neither pass of a reload planned again can bring up to
+// date is the reload's error, said once: the last pass's, what is still
+// wrong.
+func TestAReloadPlannedAgainFailsForWhatItsLastPassLeftWrong(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.upAfterRestarts()
+	s.blockHomeSync("mi-2")
+	_, err := s.reloadAsCalled()
+	const failure = "mi-2 started again with its home not brought up to date"
+	if err == nil || exitcode.Of(err) != exitcode.Runtime || strings.Count(err.Error(), failure) != 1 {
+		t.Fatalf("mictl reload: %v (exit %d); want exit %d, saying once: %s", err, exitcode.Of(err), exitcode.Runtime, failure)
+	}
+}
+
+// reloadAsCalled reloads the site's supervisor through a control call,
+// as mictl reload does, and returns the lines its client prints (every
+// event but the failure, which is its error) and the call's error.
+func (s *simSite) reloadAsCalled() (string, error) {
+	s.t.Helper()
+	srv := NewServer(s.sup)
+	srv.reload = func() (reconcile.Changes, error) { return s.sup.Reload(s.load) }
+	var lines strings.Builder
+	_, err := Call(s.t.Context(), serveControl(s.t, s.dir, srv), Request{Op: OpReload}, func(ev Event) {
+		if ev.Instance != ReloadEvent || ev.State != ReloadFailed {
+			fmt.Fprintln(&lines, ev)
+		}
+	})
+	return lines.String(), err
 }
 
 // upAfterRestarts runs mi-1 and mi-2 with every port moved up by 1, then
