@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -955,27 +955,11 @@ func (d *deployment) upWhileEdited(edited string, args ...string) string {
 		d.t.Fatal(err)
 	}
 	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0"}, append([]string{"up", "--timeout", "30s"}, args...)...)
-	d.waitFor("up to wait for the state lock", func() bool { return waitsForALock(up.cmd.Process.Pid) })
+	d.waitFor("up to wait for the state lock", func() bool { return proctest.WaitsForALock(up.cmd.Process.Pid) })
 	d.configFile("rename", edited)
 	unlock()
 	if err, ok := up.wait(time.Minute); !ok || err != nil {
 		d.t.Fatalf("up: %v (ended: %v)\n%s", err, ok, up.out.String())
 	}
 	return up.out.String()
-}
-
-// waitsForALock reports whether process pid waits for a file lock
-// (/proc/locks lists it blocked, "->").
-func waitsForALock(pid int) bool {
-	b, err := os.ReadFile("/proc/locks")
-	if err != nil {
-		return false
-	}
-	for line := range strings.Lines(string(b)) {
-		fields := strings.Fields(line)
-		if len(fields) > 5 && fields[1] == "->" && fields[5] == strconv.Itoa(pid) {
-			return true
-		}
-	}
-	return false
 }

@@ -565,8 +565,14 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		// configuration's names without them (up never stops an
 		// instance, and a reload keeps those, see reconcile.Kept).
 		// Looked at before anything stops, as the plan made again then
-		// leaves a stopped instance it still names stopped.
-		if f, err := s.current(); err == nil {
+		// leaves a stopped instance it still names stopped; and once no
+		// command holds the state lock, as the plan is (currentSettled):
+		// read beside an up that held it, the look missed the record
+		// the up was about to write, and stopped what it kept. An up
+		// that takes the lock after the look is one that came after
+		// the stop began, as one during the stop's drain does: what it
+		// records then is the forget's to look at.
+		if f, err := s.currentSettled(op.ctx); err == nil {
 			kept := func(i state.Instance) bool { return reconcile.Kept(f, i.Name) }
 			if meanwhile := takenMeanwhile(f, upArgs, c.Remove, kept); meanwhile != nil {
 				return applied{again: meanwhile}, nil

@@ -6,11 +6,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/proc/proctest"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // An `mictl up` that runs whole once a reload restarted mi-1 and mi-2
@@ -292,5 +296,70 @@ func TestAReloadLineWordsACAppChangeAsTheInstanceEventDoes(t *testing.T) {
 		if ev := s.next(ReloadEvent, "reloaded"); ev.Message != want {
 			t.Errorf("reloaded: %s; want %s", ev.Message, want)
 		}
+	}
+}
+
+// An `mictl up` with the same planning flags that holds the state lock
+// as a reload that removes mi-2 (an edit to instances = 1) looks whether
+// an up kept mi-2 meanwhile, and records the configuration's names
+// without mi-2 (it keeps what runs), keeps mi-2 running: the look waits
+// for the up's record, as the reload's plan does, and the reload plans
+// again. Read without the lock, the look missed the record the up was
+// about to write, and the reload stopped and forgot the instance the up
+// kept.
+func TestAReloadLooksForAnUpHoldingTheStateLockBeforeItStops(t *testing.T) {
+	s, _, _ := twoRunningEditedToOne(t)
+	before := s.sup.Instances([]string{"mi-2"})["mi-2"].Server
+	// The up runs in another process: a store of its own, whose lock
+	// the supervisor's waits for in flock(2).
+	up, err := state.Open(s.sup.store.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signalled := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { sentSIGTERM = nil })
+	sentSIGTERM = func(int) { once.Do(func() { close(signalled) }) }
+	recorded := make(chan error, 1)
+	t.Cleanup(func() { reloadAt = nil })
+	reloadAt = func(at string) {
+		if at != "planned" {
+			return
+		}
+		reloadAt = nil
+		unlock, err := up.Lock(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The up records once the reload either waits for its lock or
+		// has signalled mi-2 without waiting: what it records is then
+		// after the reload's look, as an up that takes the lock a moment
+		// later records it.
+		go func() {
+			defer unlock()
+			for waiting := false; !waiting; {
+				select {
+				case <-signalled:
+					waiting = true
+				case <-time.After(5 * time.Millisecond):
+					waiting = proctest.WaitsForALock(os.Getpid())
+				}
+			}
+			f, err := up.Load()
+			if err == nil {
+				f.Configured = []string{"mi-1"}
+				err = up.Quick().Save(f)
+			}
+			recorded <- err
+		}()
+	}
+	if _, err := s.sup.Reload(s.load); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if err := <-recorded; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.sup.Instances([]string{"mi-2"})["mi-2"]; got.State != StateReady || got.Server != before {
+		t.Fatalf("mi-2 is %s with server %v after the reload; want it ready, still %v, as the up kept it", got.State, got.Server, before)
 	}
 }
