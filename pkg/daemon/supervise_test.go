@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -109,7 +111,8 @@ func TestDaemonLeavesOnceTheLastInstanceFailed(t *testing.T) {
 // answer, pings it, then asks it to start the instances) stays, every
 // instance failed, until that command had its answer: leaving before,
 // it left the command no daemon to ask (up said "no mictl daemon is
-// running" instead of why the instances failed). A ping is not the ask.
+// running" instead of why the instances failed). A ping is not the ask,
+// nor is another command's request (a mictl status from another shell).
 func TestDaemonStaysForTheCommandThatStartedIt(t *testing.T) {
 	commandWaits(t)
 	d, store := failingDaemon(t)
@@ -120,6 +123,7 @@ func TestDaemonStaysForTheCommandThatStartedIt(t *testing.T) {
 	if _, err := supervisor.Call(ctx, supervisor.SocketPath(store), supervisor.Request{Op: supervisor.OpPing}, nil); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
+	anotherCommandAsks(t, store)
 	select {
 	case <-done:
 		t.Fatalf("the daemon left before the command that started it asked; its log:\n%s", log)
@@ -141,14 +145,7 @@ func TestUpsStartLeavesWhatTheTakeOverSawFail(t *testing.T) {
 	commandWaits(t)
 	_, store := failingDaemon(t)
 	awaitAllFailed(t, store)
-	start := supervisor.Request{Op: supervisor.OpStart, Names: []string{"mi-1", "mi-2"}, Timeout: time.Minute}
-	_, err := supervisor.Call(context.Background(), supervisor.SocketPath(store), start, nil)
-	if err == nil || !strings.Contains(err.Error(), "mi-1 failed") || !strings.Contains(err.Error(), "mi-2 failed") {
-		t.Fatalf("up's start answered %v, want the failures of mi-1 and mi-2", err)
-	}
-	if n := startsFailed(t, store); n != 2 {
-		t.Fatalf("up's start launched again what the daemon saw fail: %d starts of two instances, want 2", n)
-	}
+	start := upsStartLeavesTheFailed(t, store, "")
 	if _, err := supervisor.Call(context.Background(), supervisor.SocketPath(store), start, nil); err == nil {
 		t.Fatal("a later start of instances with no start script succeeded")
 	}
@@ -157,9 +154,83 @@ func TestUpsStartLeavesWhatTheTakeOverSawFail(t *testing.T) {
 	}
 }
 
-// commandWaits makes the daemon started next one that a command started
-// and waits for to ask it (mictl up), as SpawnDaemon hands it the ready
-// pipe.
+// A status another command asks for between the daemon's take-over and
+// up's own request (up starts the daemon, which starts the instances at
+// once; mictl status from another shell is answered before up asks) is
+// not up's answer: up's start still leaves what the take-over saw fail.
+// Taken for it, the daemon forgot its take-over starts, and up's start
+// launched each instance a second time.
+func TestUpsStartAfterAnotherAsked(t *testing.T) {
+	commandWaits(t)
+	_, store := failingDaemon(t)
+	awaitAllFailed(t, store)
+	anotherCommandAsks(t, store)
+	upsStartLeavesTheFailed(t, store, ", after another command's status,")
+}
+
+// upsStartLeavesTheFailed asks store's daemon, as the up that started it
+// does, to start mi-1 and mi-2, which its take-over saw fail, and fails
+// the test unless the answer is their failures, neither launched again
+// (when says, in its messages, when up's start came). It returns the
+// request.
+func upsStartLeavesTheFailed(t *testing.T, store *state.Store, when string) supervisor.Request {
+	t.Helper()
+	start := supervisor.Request{Op: supervisor.OpStart, Names: []string{"mi-1", "mi-2"}, Timeout: time.Minute}
+	_, err := supervisor.Call(context.Background(), supervisor.SocketPath(store), start, nil)
+	if err == nil || !strings.Contains(err.Error(), "mi-1 failed") || !strings.Contains(err.Error(), "mi-2 failed") {
+		t.Fatalf("up's start%s answered %v, want the failures of mi-1 and mi-2", when, err)
+	}
+	if n := startsFailed(t, store); n != 2 {
+		t.Fatalf("up's start%s launched again what the daemon saw fail: %d starts of two instances, want 2", when, n)
+	}
+	return start
+}
+
+// anotherCommandEnv names the control socket TestAnotherCommandAsks asks
+// on, in the process anotherCommandAsks runs.
+const anotherCommandEnv = "MICTL_TEST_ANOTHER_COMMAND_SOCKET"
+
+// anotherCommandAsks has another process (this test binary, running
+// TestAnotherCommandAsks) ask store's daemon for the status, as a mictl
+// command other than the one that started it does. The process is not
+// waited for but read to its end: the daemon's reaper, in this process,
+// takes every child's exit.
+func anotherCommandAsks(t *testing.T, store *state.Store) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAnotherCommandAsks$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), anotherCommandEnv+"="+supervisor.SocketPath(store))
+	cmd.Stdout, cmd.Stderr = w, w
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(r)
+	if !strings.Contains(string(out), "--- PASS: TestAnotherCommandAsks") {
+		t.Fatalf("another command's status failed:\n%s", out)
+	}
+}
+
+// TestAnotherCommandAsks is the process of anotherCommandAsks, and skips
+// in any other.
+func TestAnotherCommandAsks(t *testing.T) {
+	sock := os.Getenv(anotherCommandEnv)
+	if sock == "" {
+		t.Skip("run by anotherCommandAsks")
+	}
+	if _, err := supervisor.Call(context.Background(), sock, supervisor.Request{Op: supervisor.OpStatus}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// commandWaits makes the daemon started next one that this process (the
+// test) started and waits for to ask it (mictl up), as SpawnDaemon hands
+// it the ready pipe and names itself.
 func commandWaits(t *testing.T) {
 	t.Helper()
 	r, w, err := os.Pipe()
@@ -175,6 +246,7 @@ func commandWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("MICTL_DAEMON_READY_FD", strconv.Itoa(fd))
+	t.Setenv("MICTL_DAEMON_STARTER", strconv.Itoa(os.Getpid()))
 }
 
 // awaitAllFailed waits until the state file records every instance

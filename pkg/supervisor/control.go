@@ -362,23 +362,24 @@ func Listen(path string) (*net.UnixListener, error) {
 	return ln, nil
 }
 
-// peerUID returns the uid of the process at the other end (SO_PEERCRED).
-func peerUID(conn *net.UnixConn) (int, error) {
+// peerCred returns the uid and pid of the process at the other end
+// (SO_PEERCRED).
+func peerCred(conn *net.UnixConn) (uid, pid int, err error) {
 	raw, err := conn.SyscallConn()
 	if err != nil {
-		return -1, err
+		return -1, 0, err
 	}
 	var cred *unix.Ucred
 	var credErr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, credErr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return -1, err
+		return -1, 0, err
 	}
 	if credErr != nil {
-		return -1, credErr
+		return -1, 0, credErr
 	}
-	return int(cred.Uid), nil
+	return int(cred.Uid), int(cred.Pid), nil
 }
 
 // Server answers control requests for a supervisor.
@@ -408,14 +409,18 @@ type Server struct {
 	// for servers that may be gone, which status must not show.
 	takenOver chan struct{}
 	// The command that started the daemon (SpawnDaemon waits for it to
-	// answer, then the command asks) is answered with the first request
-	// other than a ping: answering is set, under askMu, as that answer
-	// is made, and asked closed once it is sent (Daemon.Asked); both from
-	// the start when no command waits (noCommandWaits). resumed are the
-	// instances the daemon started as it took over (see takenOver) for
-	// that command (mictl up, which asks for the same instances next),
-	// until its answer, which may come first (a restart's does not wait
-	// for the takeover).
+	// answer, then the command asks) is starter, known by the pid it asks
+	// from; zero when no command waits, or when it was gone or unnamed
+	// as the daemon started (then the first command to ask counts as it).
+	// It is answered with its first request other than a ping:
+	// answering is set, under askMu, as that answer is made, and asked
+	// closed once it is sent (Daemon.Asked); both from the start when no
+	// command waits (noCommandWaits). resumed are the instances the
+	// daemon started as it took over (see takenOver) for that command
+	// (mictl up, which asks for the same instances next), until its
+	// answer, which may come first (a restart's does not wait for the
+	// takeover).
+	starter   proc.Identity
 	askMu     sync.Mutex
 	answering bool
 	asked     chan struct{}
@@ -599,10 +604,12 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	// Nobody else on the host may start or stop your instances. (Checked
 	// after reading the request, so that the client reads the refusal
 	// rather than a broken pipe.)
-	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
+	uid, pid, err := peerCred(conn)
+	if err != nil || uid != os.Getuid() {
 		finish(Message{}, &NotYoursError{Dir: filepath.Dir(srv.sup.store.Dir()), UID: os.Getuid()})
 		return nil
 	}
+	fromStarter := srv.isStarter(pid)
 	var replay []string // a start's events begin with those of its starts under way
 	if req.Op == OpStart {
 		replay = req.Names
@@ -637,7 +644,7 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	})
 	stopAlive := keepAlive(func() { send(Message{Alive: true}) })
 	var reply Message
-	settled, err := srv.serve(req, &reply, window)
+	settled, err = srv.serve(req, &reply, window, fromStarter)
 	stopAlive()
 	stopForwarding()
 	reply.SaveFailure = srv.sup.SaveFailure()
@@ -647,7 +654,7 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	}
 	// Before the answer, which its command may follow at once with
 	// another start; asked closed after it.
-	first := req.Op != OpPing && srv.answerCommand()
+	first := req.Op != OpPing && srv.answerCommand(fromStarter)
 	finish(reply, err)
 	if first {
 		close(srv.asked)
@@ -703,8 +710,9 @@ func (w *rollWindow) end() {
 // serve carries out req, filling in what the reply carries beside an
 // error; for a stop that leaves the daemon idle, it returns what the
 // client is to be told once the daemon settles (see settling). A restart
-// marks its roll's window (when not nil).
-func (srv *Server) serve(req Request, reply *Message, window *rollWindow) (settled *settlement, err error) {
+// marks its roll's window (when not nil). fromStarter says that req comes
+// from the command that started the daemon (see isStarter).
+func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromStarter bool) (settled *settlement, err error) {
 	var ended *state.File
 	switch req.Op {
 	case OpPing:
@@ -722,7 +730,7 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow) (settl
 			srv.sup.SetConflicts(*req.Conflicts)
 		}
 		srv.following()
-		err = srv.start(req.Names, req.Timeout)
+		err = srv.start(req.Names, req.Timeout, fromStarter)
 	case OpStop:
 		// What the daemon resumes as it starts has no runner yet: a stop
 		// then took the servers being launched for processes running
@@ -877,17 +885,21 @@ func forward(events <-chan Event, names []string, send func(Event)) func() {
 }
 
 // start starts names and waits until each is ready, failed or stopped,
-// or timeout passed. One the daemon started as it took over for this
-// very command, which has ended since with no stop asked (its restart
-// policy done with it), is not started again: its end is the answer.
-// Started again, it ran twice for one up (the launch refused at once,
-// under load: four starts of two instances), and up reported the second
-// run's outcome, not the first's.
-func (srv *Server) start(names []string, timeout time.Duration) error {
+// or timeout passed. For the command that started the daemon
+// (fromStarter), one the daemon started as it took over, which has ended
+// since with no stop asked (its restart policy done with it), is not
+// started again: its end is the answer. Started again, it ran twice for
+// one up (the launch refused at once, under load: four starts of two
+// instances), and up reported the second run's outcome, not the first's.
+// Another command's start (another up) starts it again.
+func (srv *Server) start(names []string, timeout time.Duration, fromStarter bool) error {
 	// A start that came before the takeover's would start the instance
 	// and the takeover start it again once that had ended.
 	srv.awaitTakeOver()
-	launch := slices.DeleteFunc(slices.Clone(names), srv.resumedEnded)
+	launch := names
+	if fromStarter {
+		launch = slices.DeleteFunc(slices.Clone(names), srv.resumedEnded)
+	}
 	if err := srv.sup.Start(launch); err != nil {
 		return err
 	}
@@ -915,22 +927,33 @@ func (srv *Server) resumedFor(names []string) {
 	}
 }
 
+// isStarter reports whether the process pid, which asks, is the command
+// that started the daemon (see starter); any is, when that is unknown.
+func (srv *Server) isStarter(pid int) bool {
+	return srv.starter.IsZero() || (pid == srv.starter.PID && srv.starter.Alive())
+}
+
 // answerCommand reports whether the answer now made is the first to the
-// command that started the daemon, and ends what resumedEnded holds: a
-// later command's start starts again what ended (mictl up after a
-// failed one).
-func (srv *Server) answerCommand() (first bool) {
+// command that started the daemon (fromStarter), and ends what
+// resumedEnded holds: a later command's start starts again what ended
+// (mictl up after a failed one). Another command's answer (a mictl status
+// from another shell, which may come between up's start of the daemon and
+// up's request) is not that command's, unless that command is gone, or
+// unknown (see starter): it will never ask.
+func (srv *Server) answerCommand(fromStarter bool) (first bool) {
 	srv.askMu.Lock()
 	defer srv.askMu.Unlock()
-	first = !srv.answering
+	if srv.answering || (!fromStarter && srv.starter.Alive()) {
+		return false
+	}
 	srv.answering, srv.resumed = true, nil
-	return first
+	return true
 }
 
 // noCommandWaits says that no command waits to ask the daemon: it has
 // nobody's answer to wait for (Daemon.Asked).
 func (srv *Server) noCommandWaits() {
-	if srv.answerCommand() {
+	if srv.answerCommand(true) {
 		close(srv.asked)
 	}
 }

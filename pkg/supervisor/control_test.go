@@ -165,7 +165,7 @@ func TestStopAllForgetsTheRun(t *testing.T) {
 			f.UpArgs, f.Configured, f.ReloadError = []string{"--instances=1"}, []string{"mi-1"}, "an old failure"
 		})
 		var reply Message
-		if _, err := NewServer(sup).serve(Request{Op: OpStop, Names: tc.names}, &reply, nil); err != nil {
+		if _, err := NewServer(sup).serve(Request{Op: OpStop, Names: tc.names}, &reply, nil, false); err != nil {
 			t.Fatalf("%s: stop: %v", tc.what, err)
 		}
 		f, err := store.Load()
@@ -207,7 +207,7 @@ func TestIdleDaemonClearsItsRecordWithTheStop(t *testing.T) {
 	}
 
 	var reply Message
-	settled, err := d.server.serve(Request{Op: OpStop}, &reply, nil)
+	settled, err := d.server.serve(Request{Op: OpStop}, &reply, nil, false)
 	if err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -259,7 +259,7 @@ func TestStopWaitsForTheDaemonsTakeOver(t *testing.T) {
 	stopped := make(chan error, 1)
 	go func() {
 		var reply Message
-		_, err := srv.serve(Request{Op: OpStop, Names: []string{"mi-1"}, Timeout: time.Second}, &reply, nil)
+		_, err := srv.serve(Request{Op: OpStop, Names: []string{"mi-1"}, Timeout: time.Second}, &reply, nil, false)
 		stopped <- err
 	}()
 	// The stop of mi-1, starting with nothing running, says so at once

@@ -175,7 +175,7 @@ type Follow struct {
 // whenever one of its files changes (and on `mictl reload`).
 func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) {
 	policy, args, follow := opts.Policy, opts.Args, opts.Follow
-	ready, catchUp := readyPipe(), takeCatchUp()
+	ready, starter, catchUp := readyPipe(), takeStarter(), takeCatchUp()
 	defer func() {
 		if ready != nil {
 			if err == nil {
@@ -233,6 +233,8 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	d.server.leaving = d.leaving
 	if ready == nil {
 		d.server.noCommandWaits()
+	} else {
+		d.server.starter = starter
 	}
 	if metricsLn != nil {
 		m := metrics.New(sup.MetricsSource())
@@ -394,9 +396,11 @@ func (d *Daemon) Idle() <-chan struct{} { return d.server.Idle() }
 
 // Asked is closed once the command that started the daemon (SpawnDaemon
 // waits for it to answer, then the command asks) has had an answer, and
-// from the start when no command waits for it. Until then every instance
-// may have failed with that command yet to ask (mictl up starts them
-// again): leaving then, the daemon left it no daemon to ask.
+// from the start when no command waits for it; another command's answer
+// does not count, unless that command is gone (see Server.starter).
+// Until then every instance may have failed with that command yet to ask
+// (mictl up starts them again): leaving then, the daemon left it no
+// daemon to ask.
 func (d *Daemon) Asked() <-chan struct{} { return d.server.asked }
 
 // CaughtUp is signalled when the state file could be written again after
@@ -584,6 +588,29 @@ func takeCatchUp() bool {
 	return ok
 }
 
+// starterEnv names the process that started the daemon (SpawnDaemon's,
+// the command that waits on the ready pipe to ask it next), by its pid:
+// its requests are told from those of other commands by the pid they
+// come from (see Server.starter).
+const starterEnv = "MICTL_DAEMON_STARTER"
+
+// takeStarter is the process starterEnv names, zero when it names none
+// alive, and takes the variable out of the environment, so that no
+// instance inherits it.
+func takeStarter() proc.Identity {
+	v, ok := os.LookupEnv(starterEnv)
+	if !ok {
+		return proc.Identity{}
+	}
+	os.Unsetenv(starterEnv)
+	pid, err := strconv.Atoi(v)
+	if err != nil || pid <= 0 {
+		return proc.Identity{}
+	}
+	id, _ := proc.Identify(pid)
+	return id
+}
+
 // readyPipe takes the descriptor SpawnDaemon handed this daemon, if any,
 // and takes its name out of the environment, so that no instance
 // inherits it.
@@ -660,7 +687,7 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp
 	cmd := exec.Command(path, argv...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devNull, logf, logf
 	cmd.ExtraFiles = []*os.File{readyW} // descriptor 3
-	cmd.Env = append(append(os.Environ(), env...), readyFDEnv+"=3")
+	cmd.Env = append(append(os.Environ(), env...), readyFDEnv+"=3", starterEnv+"="+strconv.Itoa(os.Getpid()))
 	if catchUp {
 		cmd.Env = append(cmd.Env, catchUpEnv+"=1")
 	}

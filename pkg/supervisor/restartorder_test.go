@@ -166,7 +166,7 @@ func TestARestartShowsTheEndOfItsOwnRoll(t *testing.T) {
 	next := make(chan error, 1)
 	go func() {
 		var reply Message
-		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil, false)
 		next <- err
 	}()
 	reply := <-answered

@@ -672,12 +672,12 @@ func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 	restarted := make(chan error, 1)
 	go func() {
 		var reply Message
-		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1", "mi-2"}, Timeout: siteTimeout}, &reply, nil)
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1", "mi-2"}, Timeout: siteTimeout}, &reply, nil, false)
 		restarted <- err
 	}()
 	s.next("mi-1", StateStopping)
 	var reply Message
-	if _, err := srv.serve(Request{Op: OpStop, Names: []string{"mi-1"}, Timeout: 10 * time.Second}, &reply, nil); err != nil {
+	if _, err := srv.serve(Request{Op: OpStop, Names: []string{"mi-1"}, Timeout: 10 * time.Second}, &reply, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-restarted; err == nil || err.Error() != "restart mi-1: "+errStoppedMeanwhile.Error() {
@@ -694,7 +694,7 @@ func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
 	s, srv, first := restartUnderWay(t, 1)
 	var reply Message
-	if _, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil); err != nil {
+	if _, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil, false); err != nil {
 		t.Fatalf("the second restart = %v; want it done\n%s", err, s.log("mi-1"))
 	}
 	if err := <-first; err != nil {
@@ -732,7 +732,7 @@ func restartUnderWay(t *testing.T, instances int) (s *simSite, srv *Server, rest
 	done := make(chan error, 1)
 	go func() {
 		var reply Message
-		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
+		_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil, false)
 		done <- err
 	}()
 	s.next("mi-1", StateStopping)
@@ -863,12 +863,12 @@ func TestARestartDuringAStopLeavesItStopped(t *testing.T) {
 			stopped := make(chan error, 1)
 			go func() {
 				var reply Message
-				_, err := srv.serve(Request{Op: OpStop, Names: stop, Timeout: siteTimeout}, &reply, nil)
+				_, err := srv.serve(Request{Op: OpStop, Names: stop, Timeout: siteTimeout}, &reply, nil, false)
 				stopped <- err
 			}()
 			s.next("mi-1", StateStopping)
 			var reply Message
-			_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil)
+			_, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil, false)
 			if stop == nil && !errors.Is(err, ErrInterrupted) {
 				t.Errorf("restart = %v; want it interrupted by the stop of everything", err)
 			}
@@ -910,7 +910,7 @@ func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	var reply Message
-	if _, err := NewServer(s.sup).serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil); err != nil {
+	if _, err := NewServer(s.sup).serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if reply.State == nil {
