@@ -57,9 +57,10 @@ const (
 func KeepMainThread() { runtime.LockOSThread() }
 
 // runnerReturnLooks bounds the looks, 2 ms apart and doubling (2 s in
-// all), for the runner of an instance that said it failed to return: a
-// runner that outlasts them was replaced (an up started the instance
-// again, its event lost), and the next failure or log check looks again.
+// all), for the runner of an instance that said it failed or stopped to
+// return: a runner that outlasts them was replaced (an up started the
+// instance again, its event lost), and the next end or log check looks
+// again.
 const runnerReturnLooks = 10
 
 // configDebounce folds the burst of events one save makes (an editor may
@@ -167,18 +168,21 @@ func supervise(d *supervisor.Daemon, daemonLog string, logCheck time.Duration, l
 		logf("mictl daemon: the state file asks for nothing to supervise (the command that started this daemon failed), exiting")
 		return nil
 	}
-	// The daemon leaves as soon as its last instance failed: each
-	// failure is an event, and a look follows it. Not before the command
-	// that started the daemon had its answer (asked): every instance may
-	// have failed before that command asked, and mictl up then starts
-	// them again. A look follows that answer too, and the subscription
-	// (a failure before it is no event here). failing are the instances
-	// that said they failed whose runner may not have returned yet: it
-	// says so just before, and Unneeded counts it until then.
+	// The daemon leaves as soon as its last instance failed, or stopped
+	// (its restart policy leaves a server that shut down on its own
+	// stopped): each is an event, and a look follows it. Not before the
+	// command that started the daemon had its answer (asked): every
+	// instance may have failed before that command asked, and mictl up
+	// then starts them again. A look follows that answer too, and the
+	// subscription (an end before it is no event here). ending are the
+	// instances that said they failed or stopped whose runner may not
+	// have returned yet: it says so just before, and Unneeded counts it
+	// until then. A stop asked for (mictl down) says it is idle as well;
+	// the look after its events decides as that does.
 	events, unsubscribe := d.Sup.Subscribe()
 	defer unsubscribe()
 	asked := d.Asked()
-	failing := map[string]bool{}
+	ending := map[string]bool{}
 	look, looks := time.NewTimer(0), 0
 	defer look.Stop()
 	rotate := time.NewTicker(logCheck)
@@ -186,11 +190,11 @@ func supervise(d *supervisor.Daemon, daemonLog string, logCheck time.Duration, l
 	for {
 		select {
 		case ev := <-events:
-			if ev.State != supervisor.StateFailed {
-				delete(failing, ev.Instance) // started again (an up)
+			if ev.State != supervisor.StateFailed && ev.State != supervisor.StateStopped {
+				delete(ending, ev.Instance) // started again (an up)
 				continue
 			}
-			failing[ev.Instance] = true
+			ending[ev.Instance] = true
 			looks = 0
 			look.Reset(0)
 		case <-asked:
@@ -201,13 +205,13 @@ func supervise(d *supervisor.Daemon, daemonLog string, logCheck time.Duration, l
 				continue // the look after its answer sees what failed meanwhile
 			}
 			active := d.Sup.Active()
-			maps.DeleteFunc(failing, func(name string, _ bool) bool { return !slices.Contains(active, name) })
-			if len(failing) > 0 && looks < runnerReturnLooks {
+			maps.DeleteFunc(ending, func(name string, _ bool) bool { return !slices.Contains(active, name) })
+			if len(ending) > 0 && looks < runnerReturnLooks {
 				looks++
 				look.Reset(time.Millisecond << looks)
 				continue
 			}
-			clear(failing)
+			clear(ending)
 			if d.Unneeded() {
 				logf("mictl daemon: every instance stopped or failed, exiting")
 				return nil

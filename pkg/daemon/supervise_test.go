@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 )
@@ -24,19 +26,31 @@ import (
 // at once. It returns the daemon and its state store.
 func failingDaemon(t *testing.T) (*supervisor.Daemon, *state.Store) {
 	t.Helper()
+	return daemonOver(t, func(dir string) (insts []state.Instance) {
+		for _, name := range []string{"mi-1", "mi-2"} {
+			home := filepath.Join(dir, name)
+			if err := os.MkdirAll(home, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			insts = append(insts, state.Instance{Name: name, Home: home, State: state.StateStarting})
+		}
+		return insts
+	})
+}
+
+// daemonOver starts a daemon over a state file that records the
+// instances records gives for the instances directory dir (new). It
+// returns the daemon and its state store.
+func daemonOver(t *testing.T, records func(dir string) []state.Instance) (*supervisor.Daemon, *state.Store) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "instances")
 	store, err := state.Open(filepath.Join(dir, ".mictl"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	insts := records(dir)
 	err = store.Update(context.Background(), func(f *state.File) error {
-		for _, name := range []string{"mi-1", "mi-2"} {
-			home := filepath.Join(dir, name)
-			if err := os.MkdirAll(home, 0o755); err != nil {
-				return err
-			}
-			f.Instances = append(f.Instances, state.Instance{Name: name, Home: home, State: state.StateStarting})
-		}
+		f.Instances = insts
 		return nil
 	})
 	if err != nil {
@@ -87,7 +101,7 @@ func awaitLeaving(t *testing.T, done <-chan error, log *syncLog) {
 			t.Fatalf("supervise: %v", err)
 		}
 	case <-time.After(time.Minute):
-		t.Fatalf("the daemon stayed a minute after every instance failed, waiting for its next log check; its log:\n%s", log)
+		t.Fatalf("the daemon stayed a minute after every instance failed or stopped on its own, waiting for its next log check; its log:\n%s", log)
 	}
 }
 
@@ -104,6 +118,63 @@ func TestDaemonLeavesOnceTheLastInstanceFailed(t *testing.T) {
 	if !allFailed(t, store) {
 		f, _ := store.Load()
 		t.Errorf("the daemon left with the instances recorded %+v, want each failed", f.Instances)
+	}
+}
+
+// The daemon leaves as soon as its last instance stopped on its own (its
+// server shut down gracefully, and restart policy on-failure leaves it
+// stopped), as it does once the last one failed: it stayed until its
+// next log check (10 s), with nothing to supervise.
+func TestDaemonLeavesOnceTheLastInstanceStoppedOnItsOwn(t *testing.T) {
+	// The server (its own script, in a group of its own) runs as the
+	// daemon takes over; not waited for: the daemon's reaper takes its
+	// exit.
+	server := exec.Command("sleep", "600")
+	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := server.Process.Pid
+	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
+	id, err := proc.Identify(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var console string
+	d, store := daemonOver(t, func(dir string) []state.Instance {
+		homeDir := filepath.Join(dir, "mi-1")
+		console = home.ConsoleLog(homeDir)
+		if err := os.MkdirAll(filepath.Dir(console), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return []state.Instance{{Name: "mi-1", Home: homeDir, State: state.StateReady, PGID: pid, Script: id, Server: id}}
+	})
+	log := &syncLog{}
+	done := superviseAway(d, log)
+	// As MI's log ends a shutdown of its own, once the daemon adopted the
+	// server, reading its log from there on, and checked it first (it
+	// holds none of its ports: degraded).
+	deadline := time.Now().Add(time.Minute)
+	for d.Sup.Instances([]string{"mi-1"})["mi-1"].State != supervisor.StateDegraded {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon did not adopt and check the server within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.WriteFile(console, []byte("[2026-12-05 10:00:00,000]  INFO {Main} - Micro Integrator Shutdown complete\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	awaitLeaving(t, done, log)
+	f, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst, _ := f.Instance("mi-1"); inst.State != state.StateStopped {
+		data, _ := os.ReadFile(supervisor.EventsLog(store))
+		t.Errorf("the daemon left with mi-1 recorded %s, want stopped (by its restart policy); events:\n%s", inst.State, data)
 	}
 }
 
