@@ -143,7 +143,12 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if verified != nil {
 		return exitcode.With(exitcode.Runtime, verified)
 	}
-	if stopped := alreadyStopped(f, progress.untouched()); len(stopped) > 0 {
+	// Which instances no event was about is known only when none was
+	// lost: one whose lines were, was taken for "already stopped" though
+	// the stop ended what ran in its home.
+	if reply.Lost > 0 {
+		noteLostLines(streams, reply.Lost)
+	} else if stopped := alreadyStopped(f, progress.untouched()); len(stopped) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: %s already stopped: nothing to stop\n", wasOrWere(stopped))
 	}
 	after, err := reportAfter(store, reply, nil)
@@ -217,6 +222,15 @@ func alreadyStopped(f *state.File, untouched []string) []string {
 	return out
 }
 
+// noteLostLines says that progress lines of the command never came:
+// lost (more than none) events came faster than the command read them
+// (supervisor.Subscribe). Some may have been about instances the command
+// shows nothing of, hence "up to". The state printed next is the end
+// state, as the supervisor recorded it.
+func noteLostLines(streams *IOStreams, lost int) {
+	fmt.Fprintf(streams.ErrOut, "note: up to %s of progress went missing (the events came faster than mictl could show them); the state below is where each instance ended\n", plural(lost, "line"))
+}
+
 // leftovers is supervisor.Leftovers, down's look for processes left in
 // the instances' homes: each call walks /proc. A variable for tests,
 // which count the walks.
@@ -265,12 +279,14 @@ func stopAll(ctx context.Context, releaseSignals func(), streams *IOStreams, sto
 			return reply, awaitLeave, err
 		}
 		releaseSignals() // the stop from here handles them (finishOnInterrupt)
-		err = supervisor.WithoutDaemon(store, func() error {
+		var lost int
+		err = supervisor.WithoutDaemon(store, func() (err error) {
 			defer finishOnInterrupt(streams, targets)()
-			return stopDirect(store, targets, timeout, onEvent)
+			lost, err = stopDirect(store, targets, timeout, onEvent)
+			return err
 		})
 		if !errors.Is(err, supervisor.ErrDaemonRunning) || time.Now().After(deadline) {
-			return supervisor.Reply{}, noDaemon, err
+			return supervisor.Reply{Lost: lost}, noDaemon, err
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -346,11 +362,12 @@ func finishOnInterrupt(streams *IOStreams, names []string) (done func()) {
 }
 
 // stopDirect stops instances without a daemon, with the same procedure
-// (which ends whatever still runs in their homes unrecorded).
-func stopDirect(store *state.Store, names []string, timeout time.Duration, onEvent func(supervisor.Event)) error {
+// (which ends whatever still runs in their homes unrecorded). lost is how
+// many events never reached onEvent (see supervisor.Subscribe).
+func stopDirect(store *state.Store, names []string, timeout time.Duration, onEvent func(supervisor.Event)) (lost int, err error) {
 	sup, err := supervisor.New(store, nil, supervisor.DefaultPolicy())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer sup.Close()
 	events, cancel := sup.Subscribe()
@@ -363,9 +380,9 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 		}
 	}()
 	err = sup.Stop(names, timeout) // ends what runs unrecorded in their homes too
-	cancel()
+	lost = cancel()
 	<-done
-	return err
+	return lost, err
 }
 
 // verifyStopped fails when a process of the named instances still runs in

@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,12 +40,43 @@ func TestDownSaysWhenAKilledDaemonStays(t *testing.T) {
 	}
 }
 
-// A down of an instance already stopped walks /proc once, after the
-// stop, to see that nothing is left in its home, and still says that it
-// was already stopped: it walked /proc before the stop too, for that
-// note. The stop's own look for processes left in its home says whether
-// it found any (in events).
-func TestDownOfAStoppedInstanceWalksProcOnce(t *testing.T) {
+// A down whose progress lines went missing on their way (the daemon's
+// events came faster than down read them, in a very large down) says so,
+// and does not call an instance no line it got was about "already
+// stopped": the stop may have ended what ran in its home, in lines lost.
+func TestDownWithLinesLostSaysSoNotAlreadyStopped(t *testing.T) {
+	store := stoppedInstanceStore(t)
+	// A daemon that stopped mi-1 and lost every line of it.
+	ln, err := net.Listen("unix", supervisor.SocketPath(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		var req supervisor.Request
+		if json.NewDecoder(conn).Decode(&req) != nil || req.Op != supervisor.OpStop {
+			return
+		}
+		enc := json.NewEncoder(conn)
+		_ = enc.Encode(supervisor.Message{Done: true, PID: os.Getpid(), Lost: 3})
+		_ = enc.Encode(supervisor.Message{Settled: supervisor.SettledStays})
+	}()
+	code, _, errOut := run(t, "down")
+	want := "note: up to 3 lines of progress went missing"
+	if code != 0 || !strings.Contains(errOut, want) || strings.Contains(errOut, "already stopped") {
+		t.Fatalf("down with lines lost: exit %d, stderr:\n%s\nwant 0, %q, and no \"already stopped\"", code, errOut, want)
+	}
+}
+
+// stoppedInstanceStore moves the test into a directory of its own where
+// the state file records mi-1 stopped, and returns its store.
+func stoppedInstanceStore(t *testing.T) *state.Store {
+	t.Helper()
 	dir := inTempDir(t)
 	if err := os.WriteFile("mictl.toml", []byte("host = \"127.0.0.1\"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -59,6 +92,16 @@ func TestDownOfAStoppedInstanceWalksProcOnce(t *testing.T) {
 	if err := store.Save(&state.File{Instances: []state.Instance{mi1}}); err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+// A down of an instance already stopped walks /proc once, after the
+// stop, to see that nothing is left in its home, and still says that it
+// was already stopped: it walked /proc before the stop too, for that
+// note. The stop's own look for processes left in its home says whether
+// it found any (in events).
+func TestDownOfAStoppedInstanceWalksProcOnce(t *testing.T) {
+	stoppedInstanceStore(t)
 	walks := 0
 	saved := leftovers
 	leftovers = func(insts []state.Instance) map[string][]int {

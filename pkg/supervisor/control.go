@@ -67,6 +67,11 @@ type Message struct {
 	SaveFailure *SaveFailure `json:"save_failure,omitempty"`
 	// State is the daemon's own view, for OpStatus.
 	State *state.File `json:"state,omitempty"`
+	// Lost, with Done, is how many events of the request the daemon could
+	// not pass on: the client read them slower than they came (see
+	// Subscribe). Its progress then lacks lines: the outcome is the
+	// answer's, or the state file's.
+	Lost int `json:"lost,omitempty"`
 	// Settled follows Done on the connection of a stop: SettledStays at
 	// once when the stop left other instances running; when it left the
 	// daemon idle, once the daemon decided: SettledStays, or SettledLeft
@@ -85,6 +90,9 @@ type Reply struct {
 	PID         int
 	SaveFailure *SaveFailure
 	State       *state.File
+	// Lost is how many of the request's events never reached the
+	// caller's onEvent (Message.Lost).
+	Lost int
 }
 
 // SocketPath is the daemon's control socket in the state directory.
@@ -218,7 +226,7 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		if !m.Done {
 			continue
 		}
-		reply := Reply{PID: m.PID, SaveFailure: m.SaveFailure, State: m.State}
+		reply := Reply{PID: m.PID, SaveFailure: m.SaveFailure, State: m.State, Lost: m.Lost}
 		if m.Error != "" {
 			cause := errors.New(m.Error)
 			if m.Error == ErrInterrupted.Error() {
@@ -646,6 +654,8 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	var reply Message
 	settled, err = srv.serve(req, &reply, window, fromStarter)
 	stopAlive()
+	// Ended before the forwarding, which then passes on what is queued.
+	reply.Lost = cancel()
 	stopForwarding()
 	reply.SaveFailure = srv.sup.SaveFailure()
 	if reply.SaveFailure != nil && reply.State == nil {

@@ -277,6 +277,67 @@ func TestStopWaitsForTheDaemonsTakeOver(t *testing.T) {
 	}
 }
 
+// A client that reads the daemon's events slower than they come (a
+// terminal in a very large down) loses some: the daemon's answer says
+// how many, and the client gets the others. Unsaid, the client read the
+// lines it lacked as nothing having happened (down said "already
+// stopped" of an instance whose leftover processes it had ended).
+func TestAnswerSaysHowManyEventsTheClientLost(t *testing.T) {
+	saved := subscriberBuffer
+	subscriberBuffer = 1
+	t.Cleanup(func() { subscriberBuffer = saved })
+	store, sup := supervisorOf(t, func(*state.File) {})
+	srv := NewServer(sup)
+	srv.takenOver = make(chan struct{}) // a status waits for it: the request stays open
+	ln, err := Listen(SocketPath(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { srv.Serve(ln); close(served) }()
+	defer func() { ln.Close(); <-served }()
+	// The client stops reading at the first event, until released.
+	release, got := make(chan struct{}), 0
+	answered := make(chan Reply, 1)
+	go func() {
+		reply, err := Call(context.Background(), SocketPath(store), Request{Op: OpStatus}, func(Event) {
+			if got == 0 {
+				<-release
+			}
+			got++
+		})
+		if err != nil {
+			t.Errorf("status: %v", err)
+		}
+		answered <- reply
+	}()
+	for deadline := time.Now().Add(time.Minute); subscribers(sup) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the status request did not subscribe to the events within a minute")
+		}
+	}
+	// More than the socket holds: the daemon's sends wait for the client,
+	// and its subscription falls behind.
+	const sent = 32
+	big := strings.Repeat("x", 64<<10)
+	for range sent {
+		sup.emit(Event{Instance: "mi-1", State: StateDegraded, Message: big, Transient: true})
+	}
+	close(release)
+	close(srv.takenOver)
+	reply := <-answered
+	if reply.Lost == 0 || got+reply.Lost != sent {
+		t.Fatalf("the client got %d of %d events, and the answer says %d were lost; want some lost, and said", got, sent, reply.Lost)
+	}
+}
+
+// subscribers is how many subscribe to sup's events.
+func subscribers(sup *Supervisor) int {
+	sup.mu.Lock()
+	defer sup.mu.Unlock()
+	return len(sup.subs)
+}
+
 // supervisorOf is a supervisor (closed when the test ends) over a state
 // file recording mi-1, stopped, and what fill adds.
 func supervisorOf(t *testing.T, fill func(*state.File)) (*state.Store, *Supervisor) {

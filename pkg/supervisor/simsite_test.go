@@ -75,7 +75,7 @@ func newSimSite(t *testing.T, policy Policy) *simSite {
 	t.Cleanup(sup.Close)
 	t.Cleanup(func() { _ = sup.Stop(nil, 10*time.Second) })
 	events, cancel := sup.Subscribe()
-	t.Cleanup(cancel)
+	t.Cleanup(func() { cancel() })
 	return &simSite{t: t, dir: dir, base: freeBase(t), sup: sup, events: events, cursor: map[string]int{}}
 }
 

@@ -97,7 +97,9 @@ type Supervisor struct {
 	// stopped (see Start and waitReady). Started by both, an instance was
 	// stopped under the up's wait, which failed it.
 	restartsLeft map[string]chan struct{}
-	subs         map[chan Event]struct{}
+	// subs are the subscribers' channels, each with how many events it
+	// lost (see subscribe).
+	subs map[chan Event]*int
 	// starts are the events of each instance's start under way (since it
 	// was last anything but starting or backing off), for a subscriber
 	// that comes in the middle of it (see subscribe).
@@ -201,7 +203,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
-		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]struct{}{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
+		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]*int{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
@@ -279,36 +281,43 @@ func (s *Supervisor) Close() {
 }
 
 // Subscribe returns a channel receiving every event from now on; cancel
-// releases it and closes the channel. A subscriber that does not keep up loses events rather than
-// stalling the supervisor.
-func (s *Supervisor) Subscribe() (<-chan Event, func()) {
+// releases it, closes the channel and says how many events it lost: a
+// subscriber that does not keep up (subscriberBuffer behind) loses events
+// rather than stalling the supervisor.
+func (s *Supervisor) Subscribe() (<-chan Event, func() (lost int)) {
 	return s.subscribe(nil)
 }
+
+// subscriberBuffer is how many events a subscriber may be behind before
+// it loses the next (a variable for tests).
+var subscriberBuffer = 256
 
 // subscribe is Subscribe, the channel beginning with the events so far
 // of the starts still under way of the instances named in replay: a
 // request to start them arrives after the daemon has launched what the
 // state file asked for, and its events would otherwise begin in the
 // middle of the starts.
-func (s *Supervisor) subscribe(replay []string) (<-chan Event, func()) {
+func (s *Supervisor) subscribe(replay []string) (<-chan Event, func() (lost int)) {
 	s.mu.Lock()
 	var first []Event
 	for _, name := range replay {
 		first = append(first, s.starts[name]...)
 	}
-	ch := make(chan Event, len(first)+256)
+	ch := make(chan Event, len(first)+subscriberBuffer)
 	for _, ev := range first {
 		ch <- ev
 	}
-	s.subs[ch] = struct{}{}
+	lost := new(int)
+	s.subs[ch] = lost
 	s.mu.Unlock()
-	return ch, func() {
+	return ch, func() int {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if _, ok := s.subs[ch]; ok {
 			delete(s.subs, ch)
 			close(ch) // emit sends under s.mu: nothing sends after this
 		}
+		return *lost
 	}
 }
 
@@ -320,10 +329,11 @@ func (s *Supervisor) emit(ev Event) {
 		fmt.Fprintln(s.events, eventLine(ev))
 		s.noteStart(ev)
 	}
-	for ch := range s.subs {
+	for ch, lost := range s.subs {
 		select {
 		case ch <- ev:
 		default:
+			*lost++
 		}
 	}
 }
