@@ -241,18 +241,27 @@ func TestUpsStartAfterAnotherAsked(t *testing.T) {
 
 // upsStartLeavesTheFailed asks store's daemon, as the up that started it
 // does, to start mi-1 and mi-2, which its take-over saw fail, and fails
-// the test unless the answer is their failures, neither launched again
-// (when says, in its messages, when up's start came). It returns the
-// request.
+// the test unless the answer is their failures, neither launched again,
+// and up was shown the take-over's line of each failure, as it would
+// have been had it asked before they failed (when says, in its messages,
+// when up's start came). It returns the request.
 func upsStartLeavesTheFailed(t *testing.T, store *state.Store, when string) supervisor.Request {
 	t.Helper()
 	start := supervisor.Request{Op: supervisor.OpStart, Names: []string{"mi-1", "mi-2"}, Timeout: time.Minute}
-	_, err := supervisor.Call(context.Background(), supervisor.SocketPath(store), start, nil)
+	var shown []string
+	_, err := supervisor.Call(context.Background(), supervisor.SocketPath(store), start, func(ev supervisor.Event) {
+		shown = append(shown, ev.String())
+	})
 	if err == nil || !strings.Contains(err.Error(), "mi-1 failed") || !strings.Contains(err.Error(), "mi-2 failed") {
 		t.Fatalf("up's start%s answered %v, want the failures of mi-1 and mi-2", when, err)
 	}
 	if n := startsFailed(t, store); n != 2 {
 		t.Fatalf("up's start%s launched again what the daemon saw fail: %d starts of two instances, want 2", when, n)
+	}
+	for _, name := range start.Names {
+		if !slices.ContainsFunc(shown, func(line string) bool { return strings.Contains(line, " "+name+" failed: start ") }) {
+			t.Errorf("up's start%s showed no line of %s's failure; it showed:\n%s", when, name, strings.Join(shown, "\n"))
+		}
 	}
 	return start
 }

@@ -618,11 +618,11 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		return nil
 	}
 	fromStarter := srv.isStarter(pid)
-	var replay []string // a start's events begin with those of its starts under way
+	var replay []string // a start's events begin with those of its starts so far (see subscribe)
 	if req.Op == OpStart {
 		replay = req.Names
 	}
-	events, cancel := srv.sup.subscribe(replay)
+	events, cancel := srv.sup.subscribe(replay, fromStarter)
 	defer cancel()
 	names := req.Names
 	if req.Op == OpReload {
@@ -957,6 +957,7 @@ func (srv *Server) answerCommand(fromStarter bool) (first bool) {
 		return false
 	}
 	srv.answering, srv.resumed = true, nil
+	srv.sup.forgetKept()
 	return true
 }
 

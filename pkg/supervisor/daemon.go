@@ -235,6 +235,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		d.server.noCommandWaits()
 	} else {
 		d.server.starter = starter
+		sup.keepForStarter() // before anything is served or resumed
 	}
 	if metricsLn != nil {
 		m := metrics.New(sup.MetricsSource())

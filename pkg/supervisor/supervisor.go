@@ -103,7 +103,13 @@ type Supervisor struct {
 	// starts are the events of each instance's start under way (since it
 	// was last anything but starting or backing off), for a subscriber
 	// that comes in the middle of it (see subscribe).
-	starts  map[string][]Event
+	starts map[string][]Event
+	// kept are, while the command that started the daemon is yet to be
+	// answered (see keepForStarter), every event of each instance since
+	// the daemon began to take over: the lines of the take-over's starts
+	// that command asks to see next (mictl up), those that ended before it
+	// asked included. nil otherwise.
+	kept    map[string]*keptEvents
 	events  *os.File
 	wg      sync.WaitGroup
 	persist *persister
@@ -285,29 +291,45 @@ func (s *Supervisor) Close() {
 // subscriber that does not keep up (subscriberBuffer behind) loses events
 // rather than stalling the supervisor.
 func (s *Supervisor) Subscribe() (<-chan Event, func() (lost int)) {
-	return s.subscribe(nil)
+	return s.subscribe(nil, false)
 }
 
 // subscriberBuffer is how many events a subscriber may be behind before
-// it loses the next (a variable for tests).
+// it loses the next (a variable for tests); also how many events of an
+// instance kept for the command that started the daemon.
 var subscriberBuffer = 256
+
+// keptEvents are the events kept of an instance (see Supervisor.kept):
+// the first subscriberBuffer, and how many more were not.
+type keptEvents struct {
+	events []Event
+	lost   int
+}
 
 // subscribe is Subscribe, the channel beginning with the events so far
 // of the starts still under way of the instances named in replay: a
 // request to start them arrives after the daemon has launched what the
 // state file asked for, and its events would otherwise begin in the
-// middle of the starts.
-func (s *Supervisor) subscribe(replay []string) (<-chan Event, func() (lost int)) {
+// middle of the starts. For the command that started the daemon
+// (starter), it begins with all their events since the take-over began,
+// while they are kept: up's start showed none of a take-over start that
+// had ended (failed, at once) before its request came, though the
+// daemon left it as it was (see Server.start).
+func (s *Supervisor) subscribe(replay []string, starter bool) (<-chan Event, func() (lost int)) {
 	s.mu.Lock()
 	var first []Event
+	lost := new(int)
 	for _, name := range replay {
+		if k, ok := s.kept[name]; ok && starter {
+			first, *lost = append(first, k.events...), *lost+k.lost
+			continue
+		}
 		first = append(first, s.starts[name]...)
 	}
 	ch := make(chan Event, len(first)+subscriberBuffer)
 	for _, ev := range first {
 		ch <- ev
 	}
-	lost := new(int)
 	s.subs[ch] = lost
 	s.mu.Unlock()
 	return ch, func() int {
@@ -338,9 +360,37 @@ func (s *Supervisor) emit(ev Event) {
 	}
 }
 
+// keepForStarter begins keeping every instance's events for the command
+// that started the daemon (see kept), until forgetKept.
+func (s *Supervisor) keepForStarter() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kept = map[string]*keptEvents{}
+}
+
+// forgetKept ends what keepForStarter began: that command is answered.
+func (s *Supervisor) forgetKept() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kept = nil
+}
+
 // noteStart keeps ev among its instance's start events while a start is
-// under way (starting, or backing off before the next); s.mu is held.
+// under way (starting, or backing off before the next), and among the
+// events kept for the command that started the daemon; s.mu is held.
 func (s *Supervisor) noteStart(ev Event) {
+	if s.kept != nil && ev.Instance != ReloadEvent {
+		k := s.kept[ev.Instance]
+		if k == nil {
+			k = &keptEvents{}
+			s.kept[ev.Instance] = k
+		}
+		if len(k.events) < subscriberBuffer {
+			k.events = append(k.events, ev)
+		} else {
+			k.lost++
+		}
+	}
 	if ev.State != StateStarting && ev.State != StateBackoff {
 		delete(s.starts, ev.Instance)
 		return
