@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mictl/mictl/pkg/capp"
 )
 
 // Every command ends with the exit code the README's table gives its
@@ -92,6 +95,7 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{1, []string{"deploy", "held.car", "--config", good}, nil, nil},
 		{2, []string{"deploy", "orders.car", "--config", good, "--wait", "--timeout", "0s"}, nil, nil},
 		{3, []string{"deploy", "broken.car", "--config", good, "--wait", "--timeout", "20s"}, nil, nil},
+		{3, []string{"restart", "mi-1", "--config", good}, nil, nil}, // degraded by broken.car, as status says
 		{0, []string{"apps", "--config", good}, nil, nil},
 		{3, []string{"apps", "--config", good}, []string{"MICTL_MANAGEMENT_PASSWORD=wrong"}, nil},
 		{2, []string{"apps", "-o", "yaml"}, nil, nil},
@@ -133,4 +137,31 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		}
 	}
 	d.env = nil
+}
+
+// An up or a restart that leaves an instance degraded (a faulty CApp: MI
+// serves, but its /healthz is not ready) ends with 3 naming it, as
+// status does of the same instances, after the JSON as usual: both ended
+// with 0, so `mictl up -o json && run-tests` tested servers that fail
+// their readiness probe.
+func TestUpAndRestartEndWithThreeOnADegradedInstance(t *testing.T) {
+	d := newDeployment(t)
+	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
+	d.configFile("inplace", fmt.Sprintf("capps = [%q]\n", broken))
+	for _, args := range [][]string{
+		{"up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s", "-o", "json"},
+		{"restart", "mi-1", "-o", "json"},
+	} {
+		out := d.faulted("mi-1", args...)
+		var report statusReport
+		if err := json.Unmarshal([]byte(out), &report); err != nil {
+			t.Fatalf("mictl %s: stdout is not its JSON: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		for _, row := range report.Instances {
+			if row.State != "degraded" {
+				t.Fatalf("mictl %s: %s is %s, want degraded by broken_1.0.0:\n%s", strings.Join(args, " "), row.Name, row.State, out)
+			}
+		}
+	}
+	d.faulted("mi-1", "status")
 }

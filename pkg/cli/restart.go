@@ -49,7 +49,9 @@ it (exit 2 for such a file).
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips
 them, saying so). Naming one, or --all when nothing runs, is an input
-error: exit 2.`,
+error: exit 2. A restart that fails, or leaves an instance degraded (a
+faulty CApp, a port not bound: MI's /healthz is not ready, and mictl
+status says 3 too), ends with exit 3.`,
 		Example: `  mictl restart mi-2
   mictl restart --all`,
 		ValidArgsFunction: completeRunningNames(g),
@@ -120,7 +122,7 @@ error: exit 2.`,
 			if err != nil {
 				return fmt.Errorf("rolling restart: %w", err)
 			}
-			return nil
+			return notReady(r, names, cfg.Names())
 		},
 	}
 	addDirFlag(cmd)

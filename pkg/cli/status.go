@@ -543,6 +543,19 @@ func unhealthy(r statusReport, names, configured []string) error {
 	return exitcode.With(exitcode.Runtime, errors.Join(notHealthy, hung))
 }
 
+// notReady is the exit-3 error of up and restart for the instances of
+// names their start left in a fault state, nil when there is none. The
+// daemon's wait for them ends at a degraded one (started: MI serves on
+// without a faulty CApp or a listener it could not bind, and is not
+// restarted for it), but MI's /healthz says it is not ready, and status
+// exits 3 for it: up exiting 0 there let `mictl up && run-tests` test a
+// server that fails its readiness probe. Said as status says it of the
+// table (the instances are not shown in full).
+func notReady(r statusReport, names, configured []string) error {
+	r.Instances = slices.DeleteFunc(slices.Clone(r.Instances), func(row statusRow) bool { return !slices.Contains(names, row.Name) })
+	return unhealthy(r, nil, configured)
+}
+
 // noInstancesHint is what a view of the instances says when there is none
 // and it cannot say where it looked (see existing.noInstances).
 const noInstancesHint = "no instances; start them with: mictl up (those mictl.toml names, or --instances N)"

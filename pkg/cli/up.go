@@ -69,7 +69,9 @@ with --foreground mictl stays attached, streams the logs on stdout (so not
 with -o json), and Ctrl-C stops every instance gracefully.
 
 Exit status: 0 when every instance is ready, 1 on conflicts, 2 on usage or
-configuration errors, 3 when an instance failed or timed out.`,
+configuration errors, 3 when an instance failed, timed out or is degraded
+(a faulty CApp, a port not bound: MI's /healthz is not ready, and mictl
+status says 3 too).`,
 		Example: `  mictl up --instances 3
   mictl up --instances 5            # adds mi-4 and mi-5 to a running 3
   mictl up --foreground --instances 2
@@ -205,7 +207,10 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err := printStatusReport(streams, r, nil, o.output, store); err != nil {
 		return err
 	}
-	return startFailure(callErr)
+	if err := startFailure(callErr); err != nil {
+		return err
+	}
+	return notReady(r, names, cfg.Names())
 }
 
 // startFailure is up's error for how its start request ended (callErr),
