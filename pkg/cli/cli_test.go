@@ -444,6 +444,10 @@ func TestUnknownFlagsAndCommandsSuggest(t *testing.T) {
 		{[]string{"stauts"}, "mictl: unknown command \"stauts\"; did you mean status?\nSee 'mictl --help'.\n"},
 		{[]string{"frobnicate"}, "mictl: unknown command \"frobnicate\"\nSee 'mictl --help'.\n"},
 		{[]string{"ports", "tabel"}, "mictl: unknown command \"tabel\" for \"mictl ports\"; did you mean table?\nSee 'mictl ports --help'.\n"},
+		// The word is the fault, not the flags after it, which the group
+		// parsed: "unknown shorthand flag: 'o' in -o".
+		{[]string{"ports", "tabel", "-o", "json"}, "mictl: unknown command \"tabel\" for \"mictl ports\"; did you mean table?\nSee 'mictl ports --help'.\n"},
+		{[]string{"export", "kube", "--out", "k8s"}, "mictl: unknown command \"kube\" for \"mictl export\"; did you mean kubernetes?\nSee 'mictl export --help'.\n"},
 		// help TOPIC is read as mictl TOPIC is: cobra's "Unknown help
 		// topic" exited 0.
 		{[]string{"help", "stauts"}, "mictl: unknown command \"stauts\"; did you mean status?\nSee 'mictl --help'.\n"},

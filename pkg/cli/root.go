@@ -171,6 +171,15 @@ func unknownCommand(c *cobra.Command, word string) error {
 // flag comes with the flags of cmd it is close to, as an unknown command
 // does: unknown flag --instance; did you mean --instances?
 func flagError(cmd *cobra.Command, err error) error {
+	// A group (ports, export, sim) parses the flags of a word it has no
+	// subcommand for: `mictl ports tabel -o json` said that -o is an
+	// unknown flag, and a script's author looked for the fault in -o.
+	// The word is the fault, said as one without flags is.
+	if cmd.HasSubCommands() {
+		if words := cmd.Flags().Args(); len(words) > 0 {
+			return unknownCommand(cmd, words[0])
+		}
+	}
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
 		return exitcode.Usagef("unknown flag --%s%s\nSee '%s --help'.", name, didYouMean(flagSuggestions(cmd, name), "--"), cmd.CommandPath())
