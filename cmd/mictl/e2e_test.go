@@ -895,6 +895,18 @@ func TestUpDuringADirectDownStartsAfterIt(t *testing.T) {
 	}
 }
 
+// stopDaemon stops the daemon (SIGSTOP) until the test ends: one that
+// does not answer, as a hung one does not.
+func (d *deployment) stopDaemon() proc.Identity {
+	d.t.Helper()
+	daemon := d.state().Daemon.Identity
+	if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGCONT) })
+	return daemon
+}
+
 // An up whose start no daemon took (the daemon does not answer) leaves
 // what it was to start stopped, and says so: it left mi-2 recorded
 // starting, which status showed for good, exit 0, though nothing was
@@ -903,17 +915,46 @@ func TestUpDuringADirectDownStartsAfterIt(t *testing.T) {
 func TestUpNoDaemonTookLeavesNothingStarting(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
-	daemon := d.state().Daemon.Identity
-	if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGCONT) })
+	d.stopDaemon()
 	code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
 	if code != 3 || !strings.Contains(errOut, "note: not started, and recorded stopped: mi-2;") {
 		t.Fatalf("up: exit %d, want 3 saying mi-2 was not started:\n%s", code, errOut)
 	}
 	if st := d.instance("mi-2").State; st != "stopped" {
 		t.Fatalf("mi-2 is %s after an up no daemon answered", st)
+	}
+}
+
+// up, restart and reload end by showing the status, a failed one too:
+// one whose daemon does not answer printed nothing, so `-o json`'s reader
+// got an empty stdout beside exit 3, where status prints the state file
+// with the daemon not answering. They print that too, the error once.
+func TestCommandsShowTheStatusOfADaemonThatDoesNotAnswer(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	daemon := d.stopDaemon()
+	want := fmt.Sprintf("the mictl daemon (pid %d) is not answering", daemon.PID)
+	for _, args := range [][]string{
+		{"up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "-o", "json"},
+		{"restart", "mi-1", "-o", "json"},
+		{"reload", "-o", "json"},
+	} {
+		code, out, errOut := d.mictl(args...)
+		var report struct {
+			Instances []statusRow `json:"instances"`
+			Daemon    *struct {
+				PID       int  `json:"pid"`
+				Answering bool `json:"answering"`
+			} `json:"daemon"`
+			DaemonProblem *string `json:"daemon_problem"`
+		}
+		if err := json.Unmarshal([]byte(out), &report); err != nil {
+			t.Fatalf("mictl %s: exit %d, stdout is not the status JSON: %v\n%q\nstderr:\n%s", strings.Join(args, " "), code, err, out, errOut)
+		}
+		if code != 3 || strings.Count(errOut, want) != 1 || report.Daemon == nil || report.Daemon.PID != daemon.PID || report.Daemon.Answering ||
+			report.DaemonProblem == nil || !strings.Contains(*report.DaemonProblem, want) || len(report.Instances) == 0 {
+			t.Fatalf("mictl %s: exit %d, want 3, %q once on stderr, and the daemon not answering in the JSON:\n%s\nstderr:\n%s", strings.Join(args, " "), code, want, out, errOut)
+		}
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -66,11 +65,7 @@ func TestInterruptedWaitForTheDaemonSaysWhatGoesOn(t *testing.T) {
 	if err := os.WriteFile(metrics, fmt.Appendf(nil, "base_offset = %d\nmetrics_addr = \"127.0.0.1:%d\"\n", d.base, 8280+d.base+99), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	daemon := d.state().Daemon.Identity
-	if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGCONT) })
+	d.stopDaemon()
 	for _, c := range []struct {
 		args []string
 		want string

@@ -364,11 +364,7 @@ func readOnly(t *testing.T, dir string) {
 func TestAStoppedDaemonHangsNothing(t *testing.T) {
 	d := newDeployment(t)
 	d.up(2)
-	daemon := d.state().Daemon.Identity
-	if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGCONT) })
+	daemon := d.stopDaemon()
 	want := fmt.Sprintf("the mictl daemon (pid %d) is not answering", daemon.PID)
 	for _, format := range []string{"table", "json"} {
 		code, _, errOut := d.mictl("status", "-o", format)

@@ -73,7 +73,7 @@ applying failed.`,
 			// and the edit stayed unapplied. This reload is the new
 			// daemon's catch-up.
 			if err := ensureDaemon(cmd.Context(), streams, e, false); err != nil {
-				return err
+				return showUnanswered(streams, e.store, e.state, output, err)
 			}
 			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
 				func(ev supervisor.Event) {

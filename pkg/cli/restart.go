@@ -93,7 +93,7 @@ status says 3 too), ends with exit 3.`,
 			}
 			note, err := spawnDaemon(cmd.Context(), store, f, o.run.Args(cfg), false)
 			if err != nil {
-				return err
+				return showUnanswered(streams, store, f, o.output, err)
 			}
 			printNote(streams, note)
 			progress := newProgress(streams, names)

@@ -126,9 +126,19 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) (statusReport
 	if err == nil && reply.State != nil {
 		return newStatusReport(reply.State, newDaemonInfo(reply.PID, true), reply.SaveFailure, nil), nil
 	}
-	// No daemon, or one that does not answer: the file is all there is.
-	f := e.state
-	if fresh, ferr := e.store.Load(); ferr == nil {
+	r := fileReport(e.store, e.state, err)
+	if r.Daemon == nil {
+		noteUnfinishedStops(streams, r.file)
+	}
+	return r, nil
+}
+
+// fileReport is the status when the daemon could not be asked (err; nil
+// or ErrNoDaemon when none runs): the state file is all there is (f, or
+// the store's newer one), and the daemon it records is shown not
+// answering, err its daemon_problem.
+func fileReport(store *state.Store, f *state.File, err error) statusReport {
+	if fresh, ferr := store.Load(); ferr == nil {
 		f = fresh
 	}
 	var d *daemonInfo
@@ -139,10 +149,24 @@ func (e *existing) observe(cmd *cobra.Command, streams *IOStreams) (statusReport
 	if err != nil && !isNoDaemon(err) {
 		problem = err
 	}
-	if d == nil {
-		noteUnfinishedStops(streams, f)
+	return newStatusReport(f, d, nil, problem)
+}
+
+// showUnanswered ends up, restart and reload, which end showing the
+// status, when err says the daemon they asked does not answer: they
+// printed nothing, and a -o json reader got an empty stdout beside exit
+// 3, where status prints the state file with the daemon not answering.
+// They print that too (err, their error, is said once: the report's
+// footer leaves out a daemon that does not answer). Any other err is
+// returned as it is.
+func showUnanswered(streams *IOStreams, store *state.Store, f *state.File, format string, err error) error {
+	if !errors.Is(err, supervisor.ErrNotAnswering) {
+		return err
 	}
-	return newStatusReport(f, d, nil, problem), nil
+	if perr := printStatusReport(streams, fileReport(store, f, err), nil, format, store); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return err
 }
 
 // noteUnfinishedStops says which instances f records stopping while no

@@ -180,7 +180,8 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 		}
 		up := <-daemonUp
 		if up.err != nil {
-			return errors.Join(up.err, withdraw(streams, store, prep))
+			// Shown once withdrawn: the instances it did not start stopped.
+			return showUnanswered(streams, store, f, o.output, errors.Join(up.err, withdraw(streams, store, prep)))
 		}
 		printNote(streams, up.note)
 		f, _ := store.Load() // names the daemon if it does not answer
