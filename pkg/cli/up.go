@@ -659,14 +659,18 @@ func refuseBeforeStart(ctx context.Context, streams *IOStreams, cfg *config.Conf
 // the user or the running deployment fixed, where it comes from and the
 // command that fixes it.
 func reportRefusal(streams *IOStreams, t *reconcile.Target, f *state.File, report check.Report, output string, forcible bool) error {
+	// The conflicts come before the refusal that says to fix those
+	// "above": in the table's output, or on stderr beside the JSON, where
+	// a pipeline's log kept only the hints and the refusal of them.
+	said := streams.Out
 	if output == formatJSON {
 		if err := writeJSON(streams.Out, newConflictsReport(t, f, report, nil)); err != nil {
 			return err
 		}
-	} else {
-		for _, c := range report.Conflicts {
-			fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
-		}
+		said = streams.ErrOut
+	}
+	for _, c := range report.Conflicts {
+		fmt.Fprintf(said, "conflict: %s\n", c.Message)
 	}
 	for _, hint := range slices.Concat(shippedNotes(t, report.Conflicts), refusalHints(t, f, report)) {
 		fmt.Fprintf(streams.ErrOut, "hint: %s\n", hint)

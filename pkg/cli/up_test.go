@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -132,6 +133,29 @@ func TestDaemonReplacedOnlyForOneThatEnded(t *testing.T) {
 	} {
 		if got := daemonReplaced(store, tc.before); !strings.HasPrefix(got, tc.want) || (tc.want == "") != (got == "") {
 			t.Errorf("%s: %q; want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// An up refused for conflicts under -o json names them on stderr too,
+// above the refusal that says to fix "the conflicts above": the JSON on
+// stdout went to a parser, and the log of stderr said only that.
+func TestRefusedUpNamesTheConflictsAboveItsRefusal(t *testing.T) {
+	inTempDir(t)
+	a, b := clashingOffsets(t)
+	code, out, errOut := run(t, "up", "--instances", "2", "--offsets", fmt.Sprintf("%d,%d", a, b), "-o", "json")
+	var report struct {
+		Conflicts []struct {
+			Message string `json:"message"`
+		} `json:"conflicts"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil || code != exitcode.Conflicts || len(report.Conflicts) == 0 {
+		t.Fatalf("exit %d, want 1 with check-conflicts' JSON (%v):\n%s\nstderr:\n%s", code, err, out, errOut)
+	}
+	refusal := strings.Index(errOut, "mictl: refusing to start: fix the conflicts above")
+	for _, c := range report.Conflicts {
+		if at := strings.Index(errOut, "conflict: "+c.Message+"\n"); at < 0 || at > refusal {
+			t.Fatalf("stderr does not name %q above the refusal:\n%s", c.Message, errOut)
 		}
 	}
 }
