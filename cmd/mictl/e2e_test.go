@@ -7,6 +7,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -1070,6 +1071,45 @@ func TestUpAfterAKilledReloadSaysReloadFinishesIt(t *testing.T) {
 	})
 	if out := d.must("diff"); !strings.Contains(out, "no changes") {
 		t.Errorf("mictl diff after the reload:\n%s", out)
+	}
+}
+
+// An operator's edit of a home's conf/deployment.toml (a setting tuned
+// by hand) was lost without a word: up noted the running instance as
+// "running with settings the configuration changed since", sending the
+// operator to a reload that rendered the file again, and an up after a
+// down rendered it again as it started the instance. The running one's
+// note names the edit; the up that renders it again keeps the edited
+// file beside it and says where, and how to make the setting last.
+func TestUpSaysAndKeepsADeploymentTomlEditedInTheHome(t *testing.T) {
+	d := newDeployment(t)
+	d.configFile("rename", fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base))
+	d.must("up", "--timeout", "30s")
+	conf := filepath.Join(d.dir, "instances", "mi-1", "conf", "deployment.toml")
+	rendered, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := bytes.Replace(rendered, []byte(`type = "read_only_ldap"`), []byte("# ops: OPS-42\ntype = \"database\""), 1)
+	if err := os.WriteFile(conf, edited, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	_, _, errOut := d.mictl("up", "--timeout", "30s")
+	if want := "note: mi-1: " + conf + ", edited in the home, differs from what mictl renders"; !strings.Contains(errOut, want) || strings.Contains(errOut, "the configuration changed since") {
+		t.Errorf("up beside the running mi-1 whose file was edited said:\n%s\nwant %q, not that the configuration changed", errOut, want)
+	}
+
+	d.must("down", "mi-1")
+	_, _, errOut = d.mictl("up", "--timeout", "30s")
+	if want := "warning: mi-1: " + conf + " was edited in the home since mictl rendered it"; !strings.Contains(errOut, want) || !strings.Contains(errOut, "kept as "+conf+".edited") {
+		t.Errorf("up that rendered mi-1's edited file again said:\n%s\nwant %q and where the edit is kept", errOut, want)
+	}
+	if got, _ := os.ReadFile(conf + ".edited"); !bytes.Equal(got, edited) {
+		t.Errorf("%s.edited holds %q, want the edit %q", conf, got, edited)
+	}
+	if got, _ := os.ReadFile(conf); !bytes.Equal(got, rendered) {
+		t.Errorf("%s after up: %q, want it rendered again: %q", conf, got, rendered)
 	}
 }
 

@@ -65,7 +65,7 @@ func runGenerate(streams *IOStreams, o *generateOptions, p *planned) error {
 	if len(running) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: %s running, left alone (mictl reload applies changes of the configuration to running instances; mictl restart NAME also brings in the distribution's)\n", strings.Join(running, ", "))
 	}
-	records, err := p.Prepare(p.state, names)
+	records, err := prepareHomes(streams, p.Target, p.state, names)
 	if err != nil {
 		return err
 	}

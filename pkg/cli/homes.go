@@ -125,3 +125,14 @@ func refuseAnotherConfig(cfg *config.Config, f *state.File) error {
 	return exitcode.Usagef("the instances under %s are supervised by a mictl daemon (pid %d) that follows %s, not %s: %s to change them, or stop them first (mictl down --instances-dir %s)",
 		asTyped(cfg.InstancesDir), f.Daemon.PID, theirs, ours, change, asTyped(cfg.InstancesDir))
 }
+
+// prepareHomes is t.Prepare, warning of each deployment.toml edited in a
+// home that it rendered again (where the edit is kept), failed or not:
+// an up that replaced an operator's edit without a word lost it.
+func prepareHomes(streams *IOStreams, t *reconcile.Target, f *state.File, names []string) ([]state.Instance, error) {
+	records, err := t.Prepare(f, names)
+	for _, kept := range t.EditsKept {
+		fmt.Fprintf(streams.ErrOut, "warning: %s\n", kept)
+	}
+	return records, err
+}

@@ -359,7 +359,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	for _, n := range slices.Concat(replanned, leftoverNotes(cfg, f, wanted, o.plan.Args), unappliedNotes(t, f, fresh), moveNotes(t), runTimeNotes(t)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
-	records, err := t.Prepare(f, fresh)
+	records, err := prepareHomes(streams, t, f, fresh)
 	if err != nil {
 		return prepared{}, err
 	}
@@ -470,16 +470,30 @@ func unappliedNotes(t *reconcile.Target, f *state.File, fresh []string) []string
 	if err != nil {
 		return nil // said by mictl diff, which compares the same way
 	}
-	var names []string
+	var names, edited []string
 	for _, name := range slices.Concat(changes.Restart, changes.Redeploy) {
-		if !slices.Contains(fresh, name) {
+		if slices.Contains(fresh, name) {
+			continue
+		}
+		// An edit in the home is not the configuration's change: said
+		// as one, it sent the operator to a reload that replaced it.
+		if strings.Contains(changes.Why[name], reconcile.EditedWhy) {
+			edited = append(edited, name)
+		}
+		if changes.Why[name] != reconcile.EditedWhy {
 			names = append(names, name)
 		}
 	}
-	if len(names) == 0 {
-		return nil
+	var notes []string
+	if len(names) > 0 {
+		notes = append(notes, strings.Join(names, ", ")+": running with settings the configuration changed since, and up leaves running instances as they are: mictl reload applies the change (mictl diff shows it)")
 	}
-	return []string{strings.Join(names, ", ") + ": running with settings the configuration changed since, and up leaves running instances as they are: mictl reload applies the change (mictl diff shows it)"}
+	for _, name := range edited {
+		rec, _ := f.Instance(name)
+		notes = append(notes, fmt.Sprintf("%s: %s, edited in the home, differs from what mictl renders, and up leaves running instances as they are; a reload or a restart renders it again, keeping the edited file as %s: "+
+			"to keep a setting of it, put it in mictl.toml ([[instance]] name = %q, with overrides) first (mictl diff shows the difference)", name, home.ConfPath(rec.Home), home.EditedConfPath(rec.Home), name))
+	}
+	return notes
 }
 
 // leftoverNotes says which instances of f this up does not plan (wanted)

@@ -5,6 +5,7 @@
 package home
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,20 +34,51 @@ func ConfPath(dir string) string {
 // puts the file back from it when it is gone (see RestoreConf).
 const renderedCopy = ".mictl-deployment.toml"
 
+// EditedConfPath is where WriteConf keeps a home's conf/deployment.toml
+// edited in the home when it renders the file again (see ConfEdited).
+func EditedConfPath(dir string) string { return ConfPath(dir) + ".edited" }
+
+// ConfEdited returns the home's conf/deployment.toml when it differs from
+// the one mictl last rendered there (its copy): edited in the home since,
+// by hand or by a tool such as MI's cipher tool, which encrypts its
+// passwords in place. mictl owns that file and renders it again, so such
+// an edit must not vanish unsaid. A home with no copy (rendered by an
+// older mictl) or without the file tells nothing: not edited.
+func ConfEdited(dir string) (current []byte, edited bool) {
+	current, err := os.ReadFile(ConfPath(dir))
+	if err != nil {
+		return nil, false
+	}
+	rendered, err := os.ReadFile(filepath.Join(dir, renderedCopy))
+	if err != nil || len(rendered) == 0 {
+		return nil, false // no copy, or one cut short: nothing to compare
+	}
+	return current, !bytes.Equal(current, rendered)
+}
+
 // WriteConf writes an instance's rendered deployment.toml into its home at
 // dir, and its copy (renderedCopy), each atomically and with mode 0600 (it
 // holds keystore passwords). It refuses a dir that is, or is inside, the
-// source distribution miHome.
-func WriteConf(dir, miHome string, rendered []byte) error {
+// source distribution miHome. A file edited in the home since mictl
+// rendered it, which rendered replaces, is kept first at EditedConfPath
+// (mode 0600 too), as a package manager keeps an edited configuration
+// file it replaces; kept names it then, and is empty otherwise.
+func WriteConf(dir, miHome string, rendered []byte) (kept string, err error) {
 	if err := outsideSource(dir, miHome); err != nil {
-		return err
+		return "", err
+	}
+	if current, edited := ConfEdited(dir); edited && !bytes.Equal(current, rendered) {
+		kept = EditedConfPath(dir)
+		if err := deploytoml.WriteFile(kept, current); err != nil {
+			return "", fmt.Errorf("keep %s, edited in the home, as %s before rendering it again: %w", ConfPath(dir), kept, fsutil.Cause(err))
+		}
 	}
 	// The file first: a copy that could not be written lags behind it,
 	// never ahead of what the server was started with.
 	if err := deploytoml.WriteFile(ConfPath(dir), rendered); err != nil {
-		return err
+		return "", err
 	}
-	return deploytoml.WriteFile(filepath.Join(dir, renderedCopy), rendered)
+	return kept, deploytoml.WriteFile(filepath.Join(dir, renderedCopy), rendered)
 }
 
 // RestoreConf readies the home dir for a server's restart after a crash:

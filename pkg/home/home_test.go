@@ -882,7 +882,7 @@ func TestSyncThroughSymlinkedSource(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(dir, "bin", "micro-integrator.sh")); err != nil {
 		t.Errorf("clone through a symlinked mi_home has no bin/micro-integrator.sh: %v", err)
 	}
-	if err := home.WriteConf(dir, src, []byte("[server]\noffset = 11\n")); err != nil {
+	if _, err := home.WriteConf(dir, src, []byte("[server]\noffset = 11\n")); err != nil {
 		t.Logf("WriteConf: %v", err)
 	}
 	if d := diffTrees(before, tree(t, real)); len(d) != 0 {
@@ -899,7 +899,7 @@ func TestWriteConf(t *testing.T) {
 	dir := filepath.Join(root, "instances", "mi-1")
 	data := []byte("[keystore.primary]\npassword = \"wso2carbon\"\n")
 
-	if err := home.WriteConf(dir, miHome, data); err != nil {
+	if _, err := home.WriteConf(dir, miHome, data); err != nil {
 		t.Fatalf("WriteConf: %v", err)
 	}
 	path := home.ConfPath(dir)
@@ -923,14 +923,64 @@ func TestWriteConf(t *testing.T) {
 	// Over an existing world-readable file: still 0600.
 	must(t, os.Chmod(path, 0o644))
 	data = []byte("[server]\noffset = 12\n")
-	if err := home.WriteConf(dir, miHome, data); err != nil {
+	if _, err := home.WriteConf(dir, miHome, data); err != nil {
 		t.Fatal(err)
 	}
 	check()
 	// With no mi_home (the simulator) there is nothing to protect.
-	if err := home.WriteConf(filepath.Join(root, "sim", "mi-1"), "", data); err != nil {
+	if _, err := home.WriteConf(filepath.Join(root, "sim", "mi-1"), "", data); err != nil {
 		t.Errorf("WriteConf with no mi_home: %v", err)
 	}
+}
+
+// mictl renders a home's deployment.toml again at every up, restart and
+// reload that restarts it: an edit made in the home since (a setting
+// tuned by hand, MI's cipher tool encrypting the passwords) was replaced
+// without a trace. It is kept beside the file, 0600 as the file (it holds
+// the keystore passwords), and WriteConf says where; a file as mictl
+// rendered it, or an edit that is what mictl renders now, keeps nothing.
+func TestWriteConfKeepsAnEditInTheHome(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mi-1")
+	first := []byte("[user_store]\ntype = \"read_only_ldap\"\n")
+	second := []byte("[user_store]\ntype = \"read_only_ldap\"\n# new comment\n")
+	edited := []byte("# ops: JDBC store, OPS-42\n[user_store]\ntype = \"database\"\n")
+	write := func(data []byte, wantKept string) {
+		t.Helper()
+		kept, err := home.WriteConf(dir, "", data)
+		must(t, err)
+		if kept != wantKept {
+			t.Errorf("WriteConf kept %q, want %q", kept, wantKept)
+		}
+		if got, _ := os.ReadFile(home.ConfPath(dir)); !bytes.Equal(got, data) {
+			t.Errorf("conf/deployment.toml = %q, want %q", got, data)
+		}
+	}
+	write(first, "")
+	write(second, "") // rendered again, never edited: nothing to keep
+	if _, err := os.Lstat(home.EditedConfPath(dir)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file never edited was kept: %v", err)
+	}
+
+	must(t, os.WriteFile(home.ConfPath(dir), edited, 0o600))
+	if current, ok := home.ConfEdited(dir); !ok || !bytes.Equal(current, edited) {
+		t.Errorf("ConfEdited = %q, %v; want the edit, true", current, ok)
+	}
+	write(first, home.EditedConfPath(dir))
+	got, err := os.ReadFile(home.EditedConfPath(dir))
+	must(t, err)
+	info, err := os.Stat(home.EditedConfPath(dir))
+	must(t, err)
+	if !bytes.Equal(got, edited) || info.Mode().Perm() != 0o600 {
+		t.Errorf("kept %q, mode %o; want the edit %q, 0600 (it holds passwords)", got, info.Mode().Perm(), edited)
+	}
+	if _, ok := home.ConfEdited(dir); ok {
+		t.Error("ConfEdited after WriteConf rendered the file again: true, want false")
+	}
+
+	// Edited into what mictl renders now: nothing is lost.
+	must(t, os.Remove(home.EditedConfPath(dir)))
+	must(t, os.WriteFile(home.ConfPath(dir), second, 0o600))
+	write(second, "")
 }
 
 // A crash restart puts back the deployment.toml deleted from a home as
@@ -940,7 +990,8 @@ func TestWriteConf(t *testing.T) {
 func TestRestoreConf(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "mi-1")
 	data := []byte("[keystore.primary]\npassword = \"wso2carbon\"\n")
-	must(t, home.WriteConf(dir, "", data))
+	_, err := home.WriteConf(dir, "", data)
+	must(t, err)
 	path := home.ConfPath(dir)
 
 	edited := []byte("[server]\noffset = 99\n") // the home's to keep
@@ -997,7 +1048,7 @@ func TestWriteConfRefusesInsideSource(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := home.WriteConf(tt.dir, miHome, []byte("overwritten"))
+			_, err := home.WriteConf(tt.dir, miHome, []byte("overwritten"))
 			if err == nil || !strings.Contains(err.Error(), "inside the source distribution") {
 				t.Errorf("WriteConf(%s) = %v, want a refusal mentioning \"inside the source distribution\"", tt.dir, err)
 			}

@@ -73,7 +73,11 @@ type Target struct {
 	// Shipped are the CApps the source distribution ships in its own
 	// carbonapps/: every home cloned from it has them (AppsOf).
 	Shipped []*capp.App
-	env     []string
+	// EditsKept says, one line per home, the deployment.toml edited in
+	// the home that Prepare rendered again, and where it kept the edit:
+	// for the command to tell (see home.WriteConf).
+	EditsKept []string
+	env       []string
 }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
@@ -513,6 +517,7 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 		return nil, err
 	}
 	records := make([]state.Instance, len(names))
+	kept := make([]string, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i := range names {
@@ -520,30 +525,43 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 		if rec, ok := current.Instance(names[i]); ok {
 			prev = t.OwnApps(rec.Apps)
 		}
-		wg.Go(func() { records[i], errs[i] = t.prepare(dist, insts[i], rendered[i], prev) })
+		wg.Go(func() { records[i], kept[i], errs[i] = t.prepare(dist, insts[i], rendered[i], prev) })
 	}
 	wg.Wait()
+	for i, path := range kept {
+		if path != "" {
+			t.EditsKept = append(t.EditsKept, t.editKept(names[i], records[i].Home, path))
+		}
+	}
 	return records, errors.Join(errs...)
 }
 
-func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (rec state.Instance, err error) {
+// editKept says that the named instance's deployment.toml, edited in its
+// home, was rendered again, where the edit is kept, and how to make it
+// last: an edit made in a home, replaced without a word, was lost.
+func (t *Target) editKept(name, dir, kept string) string {
+	return fmt.Sprintf("%s: %s was edited in the home since mictl rendered it, and mictl renders it from %s and mictl.toml: the edited file is kept as %s; "+
+		"to keep a setting of it, put it in mictl.toml ([[instance]] name = %q, with overrides) or in %[3]s", name, home.ConfPath(dir), t.Source.Path, kept, name)
+}
+
+func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (rec state.Instance, kept string, err error) {
 	// A home another user made (a generate or up run as them) is theirs.
 	defer func() { err = state.ExplainAccess(err, rec.Home) }()
 	rec, err = t.Record(inst)
 	if err != nil {
-		return rec, err
+		return rec, "", err
 	}
 	if _, err := dist.Sync(rec.Home); err != nil {
-		return rec, err
+		return rec, "", err
 	}
-	if err := home.WriteConf(rec.Home, t.Config.MIHome, rendered); err != nil {
-		return rec, fmt.Errorf("generate %s: %w", inst.Name, err)
+	if kept, err = home.WriteConf(rec.Home, t.Config.MIHome, rendered); err != nil {
+		return rec, "", fmt.Errorf("generate %s: %w", inst.Name, err)
 	}
 	// Before the start: MI deploys them before /healthz says ready.
 	if rec.Apps, err = SyncApps(rec.Home, t.Apps[inst.Name], prevApps); err != nil {
-		return rec, fmt.Errorf("prepare %s: %w", inst.Name, err)
+		return rec, kept, fmt.Errorf("prepare %s: %w", inst.Name, err)
 	}
-	return rec, nil
+	return rec, kept, nil
 }
 
 // distribution reads the distribution the homes are cloned from.
@@ -936,9 +954,17 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		// A comment or a blank line edited restarts nothing: the home
 		// takes the new file when mictl next prepares it (an up after a
 		// down, a restart, a reload that restarts it).
-		if !deploytoml.SameSettings(current, rendered) {
-			why = append(why, "deployment.toml changed")
+		settings := !deploytoml.SameSettings(current, rendered)
+		if settings {
 			c.Diffs[inst.Name] = unifiedDiff(home.ConfPath(rec.Home), current, rendered)
+		}
+		// Edited in the home, the file is rendered again by the restart:
+		// "deployment.toml changed" read as the configuration's change,
+		// and the edit went without a word.
+		_, edited := home.ConfEdited(rec.Home)
+		replaced := edited && !bytes.Equal(current, rendered)
+		if settings && !replaced {
+			why = append(why, "deployment.toml changed")
 		}
 		if rec.Bind != want.Bind || !slices.Equal(rec.Args, want.Args) {
 			why = append(why, "launch settings changed")
@@ -951,6 +977,9 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 		}
 		if len(b.kept) > 0 {
 			c.Kept[rec.Name] = b.kept
+		}
+		if replaced && (settings || len(why) > 0) {
+			why = append(why, EditedWhy)
 		}
 		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps), rec.Home)
 		switch {
@@ -984,6 +1013,10 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 	}
 	return c, nil
 }
+
+// EditedWhy is the reason of a restart that renders again a
+// deployment.toml edited in the home (see home.WriteConf).
+const EditedWhy = "its conf/deployment.toml was edited in the home: the restart renders it again, keeping the edit as conf/deployment.toml.edited"
 
 // TakesPorts reports whether the named instance, as t plans it, opens a
 // port that another of holders holds as f records it: one that runs with

@@ -585,3 +585,70 @@ func TestAnInstanceStoppedForARestartIsActive(t *testing.T) {
 		t.Errorf("ForgetRun forgot the run of a restart under way: up args %v", f.UpArgs)
 	}
 }
+
+// An instance's deployment.toml edited in its home (a setting tuned by
+// hand) made a reload restart it as "deployment.toml changed", read as
+// the configuration's change, and the restart rendered the file again:
+// the edit was gone, unsaid. The reason names the edit, the restart's
+// Prepare keeps it beside the file and says where (EditsKept); a comment
+// edited alone restarts nothing, as in the distribution's file.
+func TestAnEditInTheHomeIsSaidAndKept(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	writeDist(t)
+	build := func() *Target {
+		t.Helper()
+		target, err := Build(cfg, &state.File{}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return target
+	}
+	records, err := build().Prepare(&state.File{}, []string{"mi-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records[0].State = state.StateReady
+	running := &state.File{Instances: records}
+	conf := home.ConfPath(records[0].Home)
+	rendered, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(old, new string) []byte {
+		t.Helper()
+		data := []byte(strings.Replace(string(rendered), old, new, 1))
+		if err := os.WriteFile(conf, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+
+	edit("[user_store]\n", "# ops: a JDBC store soon\n[user_store]\n")
+	if c, err := Compare(build(), running); err != nil || len(c.Restart) != 0 {
+		t.Errorf("a comment edited in the home: restart %v (%v), %v; want none", c.Restart, c.Why, err)
+	}
+
+	edited := edit(`type = "read_only_ldap"`, `type = "database"`)
+	c, err := Compare(build(), running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Restart, []string{"mi-1"}) || c.Why["mi-1"] != EditedWhy || !strings.Contains(c.Diffs["mi-1"], `-type = "database"`) {
+		t.Fatalf("a setting edited in the home: restart %v, why %q, diff:\n%s\nwant mi-1 restarted for %q, the diff taking the edit out", c.Restart, c.Why["mi-1"], c.Diffs["mi-1"], EditedWhy)
+	}
+
+	target := build()
+	if _, err := target.Prepare(running, []string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	kept := home.EditedConfPath(records[0].Home)
+	if got, _ := os.ReadFile(kept); !bytes.Equal(got, edited) {
+		t.Errorf("%s holds %q, want the edit %q", kept, got, edited)
+	}
+	if len(target.EditsKept) != 1 || !strings.Contains(target.EditsKept[0], "mi-1: "+conf+" was edited in the home") || !strings.Contains(target.EditsKept[0], "kept as "+kept) {
+		t.Errorf("EditsKept = %q, want one line naming mi-1, %s and %s", target.EditsKept, conf, kept)
+	}
+	if c, err := Compare(build(), running); err != nil || len(c.Restart) != 0 {
+		t.Errorf("after the home was rendered again: restart %v (%v), %v; want none", c.Restart, c.Why, err)
+	}
+}
