@@ -752,6 +752,55 @@ func TestRebuiltStateRestartsAGoneServerAtItsOffset(t *testing.T) {
 	}
 }
 
+// An upgrade half applied (an up --mi-home beside instances of another
+// distribution, a reload that stopped midway) left a fleet whose status
+// rows looked alike: no command said which instance ran which
+// distribution. status says each one's (-o json: distribution; status
+// NAME), and notes below the table the running ones' distributions when
+// there are more than one, until a reload brings them onto one.
+func TestStatusSaysWhichDistributionEachInstanceRuns(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "wso2mi-4.4.0")
+	if err := os.CopyFS(filepath.Join(d.dir, "wso2mi-4.5.0"), os.DirFS(filepath.Join(d.dir, "wso2mi-4.4.0"))); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "wso2mi-4.5.0", "VERSION"), []byte("WSO2 Micro Integrator 4.5.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old, upgraded := filepath.Join(d.dir, "wso2mi-4.4.0"), filepath.Join(d.dir, "wso2mi-4.5.0")
+	d.configFile("inplace", fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\ninstances = 2\nmi_home = \"wso2mi-4.4.0\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	d.must("up", "--timeout", "30s", "--instances", "3", "--mi-home", "wso2mi-4.5.0")
+
+	var report struct {
+		Instances []struct {
+			Name         string  `json:"name"`
+			Distribution *string `json:"distribution"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(d.must("status", "-o", "json")), &report); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"mi-1": old, "mi-2": old, "mi-3": upgraded}
+	for _, row := range report.Instances {
+		if row.Distribution == nil || *row.Distribution != want[row.Name] {
+			t.Errorf("status -o json: %s's distribution %v, want %s", row.Name, row.Distribution, want[row.Name])
+		}
+	}
+	if out := d.must("status", "mi-3"); !strings.Contains(out, "distribution: "+upgraded+"\n") {
+		t.Errorf("status mi-3:\n%s\nwant distribution: %s", out, upgraded)
+	}
+	note := "note: the instances run from 2 distributions: mi-1, mi-2 from " + old + "; mi-3 from " + upgraded + ";"
+	if _, _, errOut := d.mictl("status"); !strings.Contains(errOut, note) {
+		t.Errorf("status of the mixed fleet said:\n%s\nwant %q", errOut, note)
+	}
+
+	d.must("reload") // the last up's --mi-home stands: mi-1 and mi-2 onto 4.5.0
+	if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "distributions") {
+		t.Errorf("status once every instance runs 4.5.0 said:\n%s", errOut)
+	}
+}
+
 // A distribution that changed under running instances (files added or
 // changed in mi_home, or a new mi_home) is a change: diff names the
 // files and exits 1, a reload restarts the instances on them; a file

@@ -307,6 +307,14 @@ type statusRow struct {
 	// LastError is the whole of the last failure: every line of it.
 	LastError *string `json:"last_error"`
 	Home      string  `json:"home"`
+	// Distribution is the MI distribution the home was last brought up
+	// to date from, a link's target resolved (/opt/wso2mi-4.5.0 for
+	// mi_home = "/opt/wso2mi"): what the instance runs until a restart
+	// brings it onto another; null when the home does not say (none yet,
+	// or made by an older mictl). An upgrade half applied, or an up
+	// --mi-home beside instances of another, left no view of which
+	// instance ran which.
+	Distribution *string `json:"distribution"`
 	// RecentEvents are the last events of the event log about a named
 	// instance (status NAME), oldest first: null when it was not named,
 	// or its events could not be read.
@@ -426,6 +434,9 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 		if inst.LastError != "" {
 			r.LastError = &inst.LastError
 		}
+		if src, ok := home.SyncedFrom(inst.Home); ok {
+			r.Distribution = &src
+		}
 		stranger := 0
 		if r.State == supervisor.StateStopped {
 			stranger = strangerIn(inst.Home)
@@ -498,11 +509,42 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 				fmt.Fprintf(streams.Out, "recent events:\n%s\n", indented(strings.Join(lines, "\n")))
 			}
 		}
-	} else if err := printStatusTable(streams, r.Instances, cmp.Or(r.empty, noInstancesHint)); err != nil {
-		return err
+	} else {
+		if err := printStatusTable(streams, r.Instances, cmp.Or(r.empty, noInstancesHint)); err != nil {
+			return err
+		}
+		if note := distributionsNote(r.Instances); note != "" {
+			fmt.Fprintf(streams.ErrOut, "note: %s\n", note)
+		}
 	}
 	printStatusFooter(streams.ErrOut, r)
 	return nil
+}
+
+// distributionsNote says which running instances run from which
+// distribution when they run from more than one (an upgrade half
+// applied, an up --mi-home beside instances of another), "" otherwise:
+// the table has no column for it, and each row looked alike.
+func distributionsNote(rows []statusRow) string {
+	var dists []string
+	names := map[string][]string{}
+	for _, r := range rows {
+		if r.PID == nil || r.Distribution == nil {
+			continue // not running: its next start brings its home up to date
+		}
+		if _, seen := names[*r.Distribution]; !seen {
+			dists = append(dists, *r.Distribution)
+		}
+		names[*r.Distribution] = append(names[*r.Distribution], r.Name)
+	}
+	if len(dists) < 2 {
+		return ""
+	}
+	parts := make([]string, len(dists))
+	for i, dist := range dists {
+		parts[i] = fmt.Sprintf("%s from %s", strings.Join(names[dist], ", "), dist)
+	}
+	return fmt.Sprintf("the instances run from %d distributions: %s; mictl diff shows which a reload restarts onto the configured one", len(dists), strings.Join(parts, "; "))
 }
 
 // unhealthy is the exit-3 error naming the instances r shows (those of
@@ -703,15 +745,16 @@ func printStatusDetail(w io.Writer, r statusRow) {
 	for role, port := range r.Ports {
 		ps = append(ps, fmt.Sprintf("%s %d", ports.Role(role), port))
 	}
-	fmt.Fprintf(w, "name:      %s\n", r.Name)
-	fmt.Fprintf(w, "state:     %s\n", r.State)
-	fmt.Fprintf(w, "pid:       %s\n", pid)
-	fmt.Fprintf(w, "uptime:    %s\n", uptime)
-	fmt.Fprintf(w, "restarts:  %d\n", r.Restarts)
-	fmt.Fprintf(w, "offset:    %d\n", r.Offset)
-	fmt.Fprintf(w, "ports:     %s\n", strings.Join(ps, ", "))
-	fmt.Fprintf(w, "home:      %s\n", r.Home)
-	fmt.Fprintf(w, "health:    %s\n", orDashP(r.Health))
+	fmt.Fprintf(w, "name:         %s\n", r.Name)
+	fmt.Fprintf(w, "state:        %s\n", r.State)
+	fmt.Fprintf(w, "pid:          %s\n", pid)
+	fmt.Fprintf(w, "uptime:       %s\n", uptime)
+	fmt.Fprintf(w, "restarts:     %d\n", r.Restarts)
+	fmt.Fprintf(w, "offset:       %d\n", r.Offset)
+	fmt.Fprintf(w, "ports:        %s\n", strings.Join(ps, ", "))
+	fmt.Fprintf(w, "home:         %s\n", r.Home)
+	fmt.Fprintf(w, "distribution: %s\n", orDashP(r.Distribution))
+	fmt.Fprintf(w, "health:       %s\n", orDashP(r.Health))
 	if r.LastError != nil {
 		fmt.Fprintf(w, "last error:\n%s\n", indented(*r.LastError))
 	}

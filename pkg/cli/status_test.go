@@ -424,3 +424,36 @@ func TestNoInstancesSaysWhereItLooked(t *testing.T) {
 		t.Errorf("mictl --instances-dir homes status: exit %d, said %q; want 0 and %q", code, errOut, flagged)
 	}
 }
+
+// The note below the status table names the distributions of the
+// running instances only when they are more than one: a stopped
+// instance's home is brought up to date by its next start, and a home
+// that does not say is left out.
+func TestDistributionsNoteNamesARunningMixedFleet(t *testing.T) {
+	pid := 1
+	row := func(name, dist string, running bool) statusRow {
+		r := statusRow{Name: name, State: "ready"}
+		if dist != "" {
+			r.Distribution = &dist
+		}
+		if running {
+			r.PID = &pid
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		what string
+		rows []statusRow
+		want string
+	}{
+		{"one distribution", []statusRow{row("mi-1", "/opt/mi-4.4.0", true), row("mi-2", "/opt/mi-4.4.0", true)}, ""},
+		{"the other one's stopped", []statusRow{row("mi-1", "/opt/mi-4.5.0", true), row("mi-2", "/opt/mi-4.4.0", false)}, ""},
+		{"a home that does not say", []statusRow{row("mi-1", "/opt/mi-4.5.0", true), row("mi-2", "", true)}, ""},
+		{"two", []statusRow{row("mi-1", "/opt/mi-4.4.0", true), row("mi-2", "/opt/mi-4.5.0", true), row("mi-3", "/opt/mi-4.4.0", true)},
+			"the instances run from 2 distributions: mi-1, mi-3 from /opt/mi-4.4.0; mi-2 from /opt/mi-4.5.0; mictl diff shows which a reload restarts onto the configured one"},
+	} {
+		if got := distributionsNote(tc.rows); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.what, got, tc.want)
+		}
+	}
+}
