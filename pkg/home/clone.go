@@ -169,6 +169,10 @@ func (d *Distribution) header(pending int) string {
 	return fmt.Sprintf("%s%s %d %s\n", listHeader, d.fingerprint, pending, d.abs)
 }
 
+// Dir is the directory of the distribution, absolute, a link to it
+// resolved: what SyncedFrom says of the homes synced from it.
+func (d *Distribution) Dir() string { return d.abs }
+
 // SyncedFrom is the directory of the distribution the home dir was last
 // synced from, as its list says: what a crash restart puts back what the
 // home lost from, though mi_home may name another since (applied at the

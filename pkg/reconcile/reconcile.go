@@ -970,9 +970,15 @@ func Compare(t *Target, f *state.File) (Changes, error) {
 			why = append(why, "launch settings changed")
 		}
 		b := behind[rec.Name]
-		if len(b.files) > 0 {
-			// A new mi_home, or files changed in it: what a restart's sync
-			// brings in, which nothing else here shows.
+		switch {
+		case len(b.files) > 0 && b.from != "":
+			// A new mi_home (an upgrade, a rollback): said as files
+			// changed alone, the events of the roll did not say from
+			// which distribution to which each instance went.
+			why = append(why, fmt.Sprintf("the distribution changed from %s to %s: %s", b.from, b.to, listSome(b.files, 3)))
+		case len(b.files) > 0:
+			// Files changed in mi_home: what a restart's sync brings
+			// in, which nothing else here shows.
 			why = append(why, "the distribution's files changed: "+listSome(b.files, 3))
 		}
 		if len(b.kept) > 0 {
@@ -1097,8 +1103,13 @@ func (t *Target) portCycle(f *state.File, left []string) []string {
 	return slices.DeleteFunc(slices.Clone(left), func(name string) bool { return !slices.Contains(fewest, name) })
 }
 
-// homeBehind is what Distribution.Behind says of one home.
-type homeBehind struct{ files, kept []string }
+// homeBehind is what Distribution.Behind says of one home, and, when the
+// home was last synced from another distribution than the one it is
+// compared with (see home.SyncedFrom), that one (from) and this one (to).
+type homeBehind struct {
+	files, kept []string
+	from, to    string
+}
 
 // homesBehind asks, for each instance of f that runs, what a sync of its
 // home with the distribution would change; a few homes at a time (a real
@@ -1144,6 +1155,9 @@ func (t *Target) homesBehind(f *state.File) (map[string]homeBehind, error) {
 				b = slices.DeleteFunc(b, func(rel string) bool { return rel == sim.ScriptPath })
 			}
 			results[i] = homeBehind{files: b, kept: kept}
+			if from, ok := home.SyncedFrom(rec.Home); ok && from != dist.Dir() {
+				results[i].from, results[i].to = from, dist.Dir()
+			}
 		})
 	}
 	wg.Wait()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mictl/mictl/pkg/companion"
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -117,5 +118,48 @@ func TestASimulatorDistributionOfAGoneMictlIsRefused(t *testing.T) {
 	asMIHome.MIHome = dir
 	if got, err := SourceDistribution(&asMIHome); err != nil || got != dir {
 		t.Errorf("that distribution as mi_home: %q, %v; want %s as it is", got, err, dir)
+	}
+}
+
+// An upgrade by a new mi_home (and its rollback) restarts each instance
+// for "the distribution's files changed", which said neither from which
+// distribution nor to which: the diff and the roll's events now name both
+// (the directory a link leads to, as the homes record it). Files changed
+// in the same mi_home are said as before.
+func TestANewMIHomeIsSaidFromWhichToWhich(t *testing.T) {
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	writeDist(t)
+	build := func(cfg *config.Config) *Target {
+		t.Helper()
+		target, err := Build(cfg, &state.File{}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return target
+	}
+	records, err := build(cfg).Prepare(&state.File{}, []string{"mi-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records[0].State = state.StateReady
+	running := &state.File{Instances: records}
+	if err := os.CopyFS("dist-4.5.0", os.DirFS("dist")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join("dist-4.5.0", "VERSION"), []byte("4.5.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("dist-4.5.0", "current"); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := filepath.Abs("dist")
+	upgraded, _ := filepath.Abs("dist-4.5.0")
+	cfg.MIHome, _ = filepath.Abs("current") // mi_home edited to the link
+	c, err := Compare(build(cfg), running)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "the distribution changed from " + old + " to " + upgraded + ": VERSION"; c.Why["mi-1"] != want {
+		t.Errorf("mi_home turned to 4.5.0: restart %v, why %q; want %q", c.Restart, c.Why["mi-1"], want)
 	}
 }
