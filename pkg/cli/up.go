@@ -238,6 +238,9 @@ type prepared struct {
 	// file recorded then.
 	added  []string
 	daemon *state.Daemon
+	// again are the instances it marked to start again once the stop
+	// under way of each ended (see withdraw).
+	again []string
 	// conflicts is how many conflicts the check of the plan found
 	// (started anyway: --force), for the daemon's metrics.
 	conflicts int
@@ -297,9 +300,13 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// plan but is not started again.
 	wanted := cfg.Names()
 	var fresh, replanned []string
+	daemonStops := f.Daemon != nil && f.Daemon.Alive()
 	for _, inst := range t.Plan.Instances {
 		rec, known := f.Instance(inst.Name)
 		running := known && reconcile.Running(*rec)
+		if daemonStops && known && rec.State == state.StateStopping && !rec.Restarting && slices.Contains(wanted, inst.Name) {
+			prep.again = append(prep.again, inst.Name)
+		}
 		if !running && slices.Contains(wanted, inst.Name) {
 			fresh = append(fresh, inst.Name)
 			if !known || !state.Wanted(rec.State) {
@@ -373,6 +380,25 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 		}
 	}
 	t.Merge(f, records)
+	// An instance the daemon is stopping (a reload's stop that removes
+	// it, a down's) is started by this up's start once that stop ended
+	// (the daemon's start waits for it), and is marked so, as a restart's
+	// stop marks it: the mark outlives the stop's record of its end
+	// (stopped, written over what this up records), and a reload's forget
+	// of the instance keeps a record so marked. Unmarked, the forget
+	// dropped the record of a running mi-2, of which this up wrote nothing
+	// new, and this up's start, reaching the daemon after that, found no
+	// mi-2 to start. Its state stays the stop's: status says stopping of
+	// a server that stops. The daemon's start takes the mark off. A stop
+	// no daemon carries on (a killed down's), which no reload forgets, is
+	// not marked: the daemon this up starts finishes it by the deadline
+	// it was given (state.Instance.StopBy), where it took a marked one
+	// for a restart's, stopped by the policy's timeout.
+	for _, name := range prep.again {
+		if inst, ok := f.Instance(name); ok {
+			inst.Restarting = true
+		}
+	}
 	// This up planned from the current configuration; what it does not
 	// name, it leaves as it is (a reload too).
 	f.UpArgs, f.Configured, f.ReloadError = o.plan.Args, wanted, ""
@@ -386,11 +412,13 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 // up's start reached no daemon: left starting, they read as a start
 // under way that nothing carries out (status exit 0 for good), and the
 // daemon of whichever command came next started them behind the failed
-// up. Those a daemon may have taken are left to it: a daemon recorded
-// since prep (it read them as it started, and starts them), or a server
-// launched.
+// up. So are the marks prep put on instances being stopped, to start
+// again (a daemon's start takes them off): left, the daemon stayed for
+// them once the stop ended, and the next one started them. Those a
+// daemon may have taken are left to it: a daemon recorded since prep (it
+// read them as it started, and starts them), or a server launched.
 func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
-	if len(prep.added) == 0 {
+	if len(prep.added) == 0 && len(prep.again) == 0 {
 		return nil
 	}
 	var withdrawn []string
@@ -410,10 +438,15 @@ func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
 				withdrawn = append(withdrawn, name)
 			}
 		}
+		for _, name := range prep.again {
+			if inst, ok := f.Instance(name); ok && inst.RestartUnderWay() {
+				inst.Restarting = false
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("%s left recorded starting, though no daemon took the start (mictl down %[1]s records them stopped): %w", strings.Join(prep.added, " "), err)
+		return fmt.Errorf("%s left recorded to start, though no daemon took the start (mictl down %[1]s records them stopped): %w", strings.Join(slices.Concat(prep.added, prep.again), " "), err)
 	}
 	if len(withdrawn) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: not started, and recorded stopped: %s; mictl up again starts them once the daemon answers\n",

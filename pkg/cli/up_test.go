@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/check"
+	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // up says the first warnAtMost findings of a kind one by one and counts
@@ -157,5 +161,81 @@ func TestRefusedUpNamesTheConflictsAboveItsRefusal(t *testing.T) {
 		if at := strings.Index(errOut, "conflict: "+c.Message+"\n"); at < 0 || at > refusal {
 			t.Fatalf("stderr does not name %q above the refusal:\n%s", c.Message, errOut)
 		}
+	}
+}
+
+// An up with mi-2 wanted while the daemon stops it (a reload's stop
+// that removes it) marks mi-2 to start again once stopped, its state the
+// stop's: status says stopping of a server that stops, and the stop
+// records its end over it, while a reload's forget of mi-2 keeps a record
+// so marked (pkg/supervisor's TestAReloadKeepsWhatAnUpDuringItsStopStartsAgain).
+// Unmarked, the up recorded nothing new of mi-2, the forget dropped it,
+// and the up's start found no mi-2. An up whose start no daemon takes
+// takes the mark off again, or the daemon stayed for it. A stop no
+// daemon carries on (a killed down's) is not marked: the next daemon
+// took it for a restart's, and stopped by the policy's timeout, not the
+// down's.
+func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		daemon *state.Daemon
+		marked bool
+	}{
+		{"the daemon stops it", &state.Daemon{Identity: self}, true},
+		{"no daemon carries the stop on", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := inTempDir(t)
+			lo, _ := testports.Block(t, testports.Other)
+			off := freeOffset(t, lo)
+			for freeOffset(t, off+1) != off+1 {
+				off = freeOffset(t, off+1)
+			}
+			toml := fmt.Sprintf("instances = 2\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off)
+			if err := os.WriteFile("mictl.toml", []byte(toml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(config.Sources{Path: "mictl.toml"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// This test's process stands for both servers, and the daemon.
+			store, f := recordRunning(t, filepath.Join(dir, "instances"), off, c.daemon)
+			stopping := f.Instances[0]
+			stopping.Name, stopping.Offset, stopping.Home = "mi-2", off+1, filepath.Join(dir, "instances", "mi-2")
+			stopping.State, stopping.StopBy = state.StateStopping, time.Now().Add(time.Minute).Round(0)
+			f.Instances, f.Configured = append(f.Instances, stopping), []string{"mi-1", "mi-2"}
+			if err := store.Save(f); err != nil {
+				t.Fatal(err)
+			}
+			streams, _, errOut := testStreams()
+			prep, err := prepareUp(streams, cfg, store, &upOptions{}, earlyPlan{})
+			if err != nil {
+				t.Fatalf("up: %v\n%s", err, errOut)
+			}
+			mi2 := func(after string, marked bool) {
+				t.Helper()
+				got, err := store.Load()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rec, _ := got.Instance("mi-2"); rec.State != state.StateStopping || rec.Restarting != marked || rec.Server != stopping.Server || !rec.StopBy.Equal(stopping.StopBy) {
+					t.Errorf("mi-2 recorded %s, server %v, SIGKILL by %v, marked to start again: %v, %s; want it as the stop recorded it (stopping, %v, %v), marked: %v",
+						rec.State, rec.Server, rec.StopBy, rec.Restarting, after, stopping.Server, stopping.StopBy, marked)
+				}
+				if rec, _ := got.Instance("mi-1"); rec.Restarting {
+					t.Errorf("mi-1, running, marked to start again %s", after)
+				}
+			}
+			mi2("by the up", c.marked)
+			if err := withdraw(streams, store, prep); err != nil {
+				t.Fatal(err)
+			}
+			mi2("once the up's start reached no daemon", false)
+		})
 	}
 }

@@ -948,12 +948,15 @@ func (s *Supervisor) prepare(t *reconcile.Target, names []string) error {
 // keep, and walk at every health check, a runner for every name it ever
 // ran. The reload that removes them planned with the planning flags
 // upArgs: once an mictl up with other flags ran, or one started any of
-// them again since its stop, they are the up's: kept, and forget returns
-// why (plannedMeanwhile), for the reload to plan again. Dropped, the
-// server the up started ran on with no record naming it.
+// them again since its stop, or marked one during the stop to start
+// again once stopped (reconcile.Active; that up's start reaches the
+// daemon after this), they are the up's: kept, and forget returns why
+// (plannedMeanwhile), for the reload to plan again. Dropped, the server
+// the up started ran on with no record naming it, or the up's start
+// found no record of the instance to start.
 func (s *Supervisor) forget(names, upArgs []string) error {
 	err := s.update(func(f *state.File) error {
-		if meanwhile := takenMeanwhile(f, upArgs, names, func(i state.Instance) bool { return state.Wanted(i.State) }); meanwhile != nil {
+		if meanwhile := takenMeanwhile(f, upArgs, names, reconcile.Active); meanwhile != nil {
 			return meanwhile
 		}
 		f.Instances = slices.DeleteFunc(f.Instances, func(i state.Instance) bool { return slices.Contains(names, i.Name) })

@@ -1,12 +1,14 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -362,4 +364,96 @@ func TestAReloadLooksForAnUpHoldingTheStateLockBeforeItStops(t *testing.T) {
 	if got := s.sup.Instances([]string{"mi-2"})["mi-2"]; got.State != StateReady || got.Server != before {
 		t.Fatalf("mi-2 is %s with server %v after the reload; want it ready, still %v, as the up kept it", got.State, got.Server, before)
 	}
+}
+
+// An `mictl up` with the same planning flags (mictl.toml edited back to
+// instances = 2) that plans while a reload stops mi-2, which an edit to
+// instances = 1 removes, and whose start reaches the daemon once the
+// reload forgot mi-2, starts mi-2: the up marks the instance, still
+// stopping, to start again once stopped (state.Instance.Restarting, as
+// prepareUp in pkg/cli does), and the forget keeps a record so marked.
+// With mi-2 running, the up recorded nothing else of it, the instance
+// list it wrote was the one before the reload, and the forget dropped
+// the record: the up's start failed, "instance mi-2 is not in ...".
+func TestAReloadKeepsWhatAnUpDuringItsStopStartsAgain(t *testing.T) {
+	s, _, _ := twoRunningEditedToOne(t)
+	up, err := state.Open(s.sup.store.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mi-2's server is held (SIGSTOP, right after its SIGTERM) until the
+	// up has recorded: the up plans during the drain, whatever its length.
+	held := make(chan int, 1)
+	var once sync.Once
+	t.Cleanup(func() { sentSIGTERM = nil })
+	sentSIGTERM = func(pgid int) {
+		once.Do(func() {
+			if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
+				t.Error(err)
+			}
+			held <- pgid
+		})
+	}
+	recorded := make(chan error, 1)
+	go func() {
+		pgid := <-held
+		defer func() { _ = syscall.Kill(-pgid, syscall.SIGCONT) }()
+		recorded <- upDuringTheStop(t, up)
+	}()
+	// Edited back once the reload planned, before the up plans.
+	t.Cleanup(func() { reloadAt = nil })
+	reloadAt = func(at string) {
+		if at == "planned" {
+			reloadAt = nil
+			s.write("instances = 2\n")
+		}
+	}
+	if _, err := s.sup.Reload(s.load); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if err := <-recorded; err != nil {
+		t.Fatal(err)
+	}
+	f, err := up.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, ok := f.Instance("mi-2"); !ok {
+		t.Errorf("mi-2 not recorded after the reload; want it stopped, as the stop ended, and marked to start again")
+	} else if rec.State != StateStopped || !rec.Restarting {
+		t.Errorf("mi-2 recorded %s, marked to start again: %v, after the reload; want it stopped, as the stop ended, and marked", rec.State, rec.Restarting)
+	}
+	// The up's start, after the forget.
+	if err := s.sup.Start([]string{"mi-2"}); err != nil {
+		t.Fatalf("the up's start once the reload stopped mi-2: %v", err)
+	}
+	s.next("mi-2", StateReady)
+}
+
+// upDuringTheStop is the up of TestAReloadKeepsWhatAnUpDuringItsStopStartsAgain,
+// in another process (up, a store of its own): once the reload's stop
+// recorded mi-2 stopping, it records, as prepareUp does, the
+// configuration's names and mi-2 to start again.
+func upDuringTheStop(t *testing.T, up *state.Store) error {
+	for deadline := time.Now().Add(siteTimeout); ; time.Sleep(5 * time.Millisecond) {
+		f, err := up.Load()
+		if err != nil {
+			return err
+		}
+		if rec, ok := f.Instance("mi-2"); ok && rec.State == StateStopping {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mi-2 not recorded stopping after %s", siteTimeout)
+		}
+	}
+	return up.Update(t.Context(), func(f *state.File) error {
+		rec, ok := f.Instance("mi-2")
+		if !ok || rec.State != StateStopping {
+			return errors.New("mi-2 no longer recorded stopping as the up records")
+		}
+		rec.Restarting = true
+		f.Configured = []string{"mi-1", "mi-2"}
+		return nil
+	})
 }
