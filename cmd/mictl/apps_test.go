@@ -424,7 +424,7 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 	other := d.car("other_1.0.0.car", capp.Spec{Name: "other", Inbounds: []capp.InboundSpec{{Name: "OtherHTTP", Port: unshifted}}})
 	code, _, stderr := d.mictl("deploy", other)
 	if code != 1 || !strings.Contains(stderr, "refusing to deploy other_1.0.0") ||
-		!strings.Contains(stderr, fmt.Sprintf("mi-1 inbound other_1.0.0/OtherHTTP %d ↔ mi-2 inbound other_1.0.0/OtherHTTP %d", unshifted, unshifted)) ||
+		!strings.Contains(stderr, fmt.Sprintf("mi-1 inbound other_1.0.0/OtherHTTP port %d ↔ mi-2 inbound other_1.0.0/OtherHTTP port %d", unshifted, unshifted)) ||
 		!strings.Contains(stderr, "remove inbound.port_offset_enable = false") {
 		t.Fatalf("deploy with the offset off: exit %d, want 1\n%s", code, stderr)
 	}
@@ -433,7 +433,7 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 	}
 	// up refuses the app already declared, before starting anything.
 	code, out, stderr = d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
-	if code != 1 || !strings.Contains(out, "hl_1.0.0/OrdersHTTP 8085") {
+	if code != 1 || !strings.Contains(out, "hl_1.0.0/OrdersHTTP port 8085") {
 		t.Fatalf("up with the offset off: exit %d, want 1\n%s%s", code, out, stderr)
 	}
 	if servers := d.servers(); len(servers) != 0 {
@@ -612,7 +612,7 @@ func TestShippedCAppsArePlannedAndChecked(t *testing.T) {
 	toml := fmt.Sprintf("mi_home = \"dist\"\nbase_offset = %d\n", d.base)
 	d.configFile("inplace", toml)
 
-	clash := fmt.Sprintf("mi-1 inbound inb_1.0.0/InbHTTP %d ↔ mi-2 inbound inb_1.0.0/InbHTTP %d", unshifted, unshifted)
+	clash := fmt.Sprintf("mi-1 inbound inb_1.0.0/InbHTTP port %d ↔ mi-2 inbound inb_1.0.0/InbHTTP port %d", unshifted, unshifted)
 	origin := "inb_1.0.0 is shipped in " + shipped
 	if code, out, _ := d.mictl("check-conflicts", "--instances", "2"); code != 1 || !strings.Contains(out, clash) || !strings.Contains(out, "note: "+origin) {
 		t.Fatalf("check-conflicts of 2: exit %d, want 1 naming %q and %q:\n%s", code, clash, origin, out)

@@ -683,7 +683,7 @@ func TestForeignListener(t *testing.T) {
 
 	// With --offsets: a clear refusal naming the holder.
 	code, out, _ := d.mictl("up", "--offsets", fmt.Sprint(d.base))
-	want := fmt.Sprintf("mi-1 http %d is held by pid %d", 8280+d.base, os.Getpid())
+	want := fmt.Sprintf("mi-1 http port %d is held by pid %d", 8280+d.base, os.Getpid())
 	if code != 1 || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
 	}
@@ -691,7 +691,7 @@ func TestForeignListener(t *testing.T) {
 	// Taken between plan and launch (--force skips the check): the instance
 	// fails naming the port and the holder's pid, never a false "ready".
 	code, out, errOut := d.mictl("up", "--offsets", fmt.Sprint(d.base), "--force", "--timeout", "20s")
-	forced := fmt.Sprintf("warning: mi-1 http %d is held by pid %d", 8280+d.base, os.Getpid())
+	forced := fmt.Sprintf("warning: mi-1 http port %d is held by pid %d", 8280+d.base, os.Getpid())
 	want = fmt.Sprintf("http port %d is held by pid %d", 8280+d.base, os.Getpid())
 	if code != 3 || !strings.Contains(errOut, want) || !strings.Contains(errOut, forced) || !strings.Contains(errOut, "(starting anyway: --force)") {
 		t.Fatalf("exit %d, want 3, the conflict --force let through and %q\nstdout:\n%s\nstderr:\n%s", code, want, out, errOut)
@@ -1694,7 +1694,7 @@ func TestStrangerOnTheOtherLoopbackIsAWarning(t *testing.T) {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
 	defer l.Close()
-	want := fmt.Sprintf("warning: mi-1 http %d: pid %d (", port, os.Getpid())
+	want := fmt.Sprintf("warning: mi-1 http port %d: pid %d (", port, os.Getpid())
 	for _, args := range [][]string{{"check-conflicts"}, {"ports", "table"}} {
 		code, out, _ := d.mictl(args...)
 		if code != 0 || !strings.Contains(out, want) || !strings.Contains(out, "listens on the same port on ::1") {

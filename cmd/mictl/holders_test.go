@@ -40,7 +40,7 @@ func TestHolderStartedByHandInAHomeIsNamed(t *testing.T) {
 		t.Fatalf("check-conflicts: exit %d, want 1 and %q...%q:\n%s", code, moved, about, out)
 	}
 	code, out, _ = d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, old.Offset))
-	conflict := fmt.Sprintf("conflict: mi-2 http %d is %s", port, held)
+	conflict := fmt.Sprintf("conflict: mi-2 http port %d is %s", port, held)
 	if code != 1 || !strings.Contains(out, conflict) || !strings.Contains(out, about+", on ") {
 		t.Fatalf("check-conflicts --offsets: exit %d, want 1 and %q...%q:\n%s", code, conflict, about, out)
 	}
@@ -112,7 +112,7 @@ func TestAnotherInstancesPinnedJMXPortIsPlannedAround(t *testing.T) {
 	d := newDeployment(t)
 	taken := d.upWithJMXOnNextHTTP()
 	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, d.base+1))
-	if want := fmt.Sprintf("conflict: mi-1 jmx agent %d ↔ mi-2 http %d (offset %d vs %d)", taken, taken, d.base, d.base+1); code != 1 || !strings.Contains(out, want) {
+	if want := fmt.Sprintf("conflict: mi-1 jmx agent port %d ↔ mi-2 http port %d (offset %d vs %d)", taken, taken, d.base, d.base+1); code != 1 || !strings.Contains(out, want) {
 		t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s", code, want, out)
 	}
 	_, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")

@@ -106,7 +106,7 @@ func TestMetricsAddrIsPlanned(t *testing.T) {
 	http := ports.DefaultBases()[ports.HTTP] + d.base
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmetrics_addr = \"127.0.0.1:%d\"\n", d.base, http))
 	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprint(d.base))
-	want := fmt.Sprintf("conflict: mi-1 http %d is held by the mictl daemon (metrics_addr, mictl.toml:2:1) on 127.0.0.1", http)
+	want := fmt.Sprintf("conflict: mi-1 http port %d is held by the mictl daemon (metrics_addr, mictl.toml:2:1) on 127.0.0.1", http)
 	if code != 1 || !strings.Contains(out, want) {
 		t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s", code, want, out)
 	}

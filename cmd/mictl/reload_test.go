@@ -234,7 +234,7 @@ func TestRefusedReloadSaysItsConflictsOnce(t *testing.T) {
 	d.must("up", "--timeout", "30s")
 	// docs/mi-facts.md: offsets 37 apart collide across roles.
 	d.configFile("inplace", fmt.Sprintf("%s[[instance]]\nname = \"mi-2\"\noffset = %d\n", base, d.base+37))
-	conflict := fmt.Sprintf("mi-1 http %d ↔ mi-2 https %d", 8280+d.base, 8280+d.base)
+	conflict := fmt.Sprintf("mi-1 http port %d ↔ mi-2 https port %d", 8280+d.base, 8280+d.base)
 	code, _, errOut := d.mictl("reload")
 	if code != 1 || strings.Count(errOut, conflict) != 1 || !strings.Contains(errOut, "mictl: reload: ") {
 		t.Fatalf("reload: exit %d, want 1 saying %q once, in its error:\n%s", code, conflict, errOut)

@@ -181,7 +181,7 @@ func TestCheckConflictsSeesAConnectionOnAPlannedPort(t *testing.T) {
 	defer conn.Close()
 	http := conn.LocalAddr().(*net.TCPAddr).Port
 	code, out, errOut := d.mictl("check-conflicts", "--offsets", fmt.Sprint(http-8280))
-	want := fmt.Sprintf("mi-1 http %d is held by a connection (ESTAB to %s) of pid %d", http, peer.Addr(), os.Getpid())
+	want := fmt.Sprintf("mi-1 http port %d is held by a connection (ESTAB to %s) of pid %d", http, peer.Addr(), os.Getpid())
 	if code != 1 || !strings.Contains(out, want) {
 		t.Fatalf("check-conflicts: exit %d, want 1 with %q:\n%s%s", code, want, out, errOut)
 	}

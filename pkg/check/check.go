@@ -44,13 +44,15 @@ type Party struct {
 	offsetSwitch string
 }
 
-// label names the party's port in messages: "http", "inbound
-// orders_1.0.0/OrdersHTTP".
-func (p Party) label() string {
+// at names the party's port in messages, spelled as status spells it
+// (ports.Spell): "mi-1 http port 8290", "mi-1 inbound
+// orders_1.0.0/OrdersHTTP port 8085".
+func (p Party) at(port int) string {
+	what := p.Role
 	if p.Listener != nil {
-		return p.Role + " " + *p.Listener
+		what += " " + *p.Listener
 	}
-	return p.Role
+	return p.Instance + " " + ports.Spell(what, port)
 }
 
 // Finding is one conflict or warning. Keys are stable in -o json.
@@ -215,7 +217,8 @@ func (u use) port() int          { return int(int32(u >> 32)) }
 func (u use) party() int         { return int(uint32(u)) }
 
 // planClashes pairs every party of one port with every other: the user sees
-// each clash with both of its sides, as in "mi-1 http 8290 ↔ mi-38 https 8290".
+// each clash with both of its sides, as in "mi-1 http port 8290 ↔ mi-38
+// https port 8290".
 func planClashes(port int, parties []Party) []Finding {
 	var out []Finding
 	for i := range parties {
@@ -230,8 +233,8 @@ func planClashes(port int, parties []Party) []Finding {
 				Port:      port,
 				Instances: instances,
 				Parties:   []Party{a, b},
-				Message: fmt.Sprintf("%s %s %d ↔ %s %s %d (offset %d vs %d)%s",
-					a.Instance, a.label(), port, b.Instance, b.label(), port, a.Offset, b.Offset, unshiftedHint(a, b)),
+				Message: fmt.Sprintf("%s ↔ %s (offset %d vs %d)%s",
+					a.at(port), b.at(port), a.Offset, b.Offset, unshiftedHint(a, b)),
 			})
 		}
 	}
@@ -294,16 +297,16 @@ func (r *Report) addRange(port int, p Party, host Host) {
 	switch {
 	case port < 1 || port > ports.MaxPort:
 		r.Conflicts = append(r.Conflicts, finding(KindRange, fmt.Sprintf(
-			"%s %s %d is not a valid port (1-%d); %s",
-			p.Instance, p.label(), port, ports.MaxPort, lower)))
+			"%s is not a valid port number (1-%d); %s",
+			p.at(port), ports.MaxPort, lower)))
 	case port < host.MinPort:
 		r.Conflicts = append(r.Conflicts, finding(KindPrivileged, fmt.Sprintf(
-			"%s %s %d is below %d and needs root; %s",
-			p.Instance, p.label(), port, host.MinPort, raise)))
+			"%s is below %d and needs root; %s",
+			p.at(port), host.MinPort, raise)))
 	case host.EphemeralHi > 0 && port >= host.EphemeralLo && port <= host.EphemeralHi && !host.LocalReserved.Contains(port):
 		r.Warnings = append(r.Warnings, finding(KindEphemeral, fmt.Sprintf(
-			"%s %s %d is inside the ephemeral range %d-%d: any outgoing connection may take it first; add it to net.ipv4.ip_local_reserved_ports (sysctl), which keeps the kernel from handing it out",
-			p.Instance, p.label(), port, host.EphemeralLo, host.EphemeralHi)))
+			"%s is inside the ephemeral range %d-%d: any outgoing connection may take it first; add it to net.ipv4.ip_local_reserved_ports (sysctl), which keeps the kernel from handing it out",
+			p.at(port), host.EphemeralLo, host.EphemeralHi)))
 	}
 }
 
@@ -410,8 +413,8 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 		if about != "" {
 			holder += "," // "pid 9398 (mictl-sim), the server of mi-3, on 127.0.0.1"
 		}
-		f.Message = fmt.Sprintf("%s %s %d is held by %s on %s",
-			h.party.Instance, h.party.label(), h.socket.Port, holder, h.socket.Addr)
+		f.Message = fmt.Sprintf("%s is held by %s on %s",
+			h.party.at(h.socket.Port), holder, h.socket.Addr)
 		if h.party.unmoved {
 			f.Message += "; " + unmovedRemedy(h.party)
 		}
@@ -476,8 +479,8 @@ func loopbackShadows(uses []use, parties []Party, host Host) []Finding {
 		out = append(out, Finding{
 			Kind: KindLoopback, Port: h.socket.Port, Instances: []string{h.party.Instance}, Parties: []Party{h.party},
 			HeldBy: held, Address: &addr,
-			Message: fmt.Sprintf("%s %s %d: %s listens on the same port on %s, where clients of localhost:%d whose resolver answers %s first reach it instead of %s on %s; stop it, or have clients connect to %s",
-				h.party.Instance, h.party.label(), h.socket.Port, *held.Holder, addr, h.socket.Port, other, h.party.Instance, host.Bind,
+			Message: fmt.Sprintf("%s: %s listens on the same port on %s, where clients of localhost:%d whose resolver answers %s first reach it instead of %s on %s; stop it, or have clients connect to %s",
+				h.party.at(h.socket.Port), *held.Holder, addr, h.socket.Port, other, h.party.Instance, host.Bind,
 				netip.AddrPortFrom(host.Bind, uint16(h.socket.Port))),
 		})
 	}

@@ -82,8 +82,8 @@ func TestRunPlanConflicts(t *testing.T) {
 			name: "offsets 10 and 47 clash across roles",
 			plan: plan(inst("mi-1", 10), inst("mi-2", 47)),
 			want: []string{
-				"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
-				"mi-1 internal_http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+				"mi-1 http port 8290 ↔ mi-2 https port 8290 (offset 10 vs 47)",
+				"mi-1 internal_http port 9201 ↔ mi-2 management port 9201 (offset 10 vs 47)",
 			},
 		},
 		{
@@ -92,7 +92,7 @@ func TestRunPlanConflicts(t *testing.T) {
 			// clashes, and the endpoint's shift is beside the point.
 			name: "an unshifted inbound endpoint clashes across offsets",
 			plan: plan(withUnshiftedInbound(inst("mi-1", 10), "inbound.port_offset_enable"), withUnshiftedInbound(inst("mi-2", 11), "inbound.port_offset_enable")),
-			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI adds no offset to this HTTP(S) endpoint's port while [mediation] inbound.port_offset_enable is off, so every instance binds it; turn it on, or give each instance an app with a port of its own"},
+			want: []string{"mi-1 inbound orders_1.0.0/In port 8085 ↔ mi-2 inbound orders_1.0.0/In port 8085 (offset 10 vs 11): MI adds no offset to this HTTP(S) endpoint's port while [mediation] inbound.port_offset_enable is off, so every instance binds it; turn it on, or give each instance an app with a port of its own"},
 		},
 		{
 			// The hint names the endpoint's own switch: a WebSocket one
@@ -101,52 +101,52 @@ func TestRunPlanConflicts(t *testing.T) {
 			// nothing for it.
 			name: "an unshifted WebSocket endpoint's hint names its parameter",
 			plan: plan(withUnshiftedInbound(inst("mi-1", 10), "ws.use.port.offset"), withUnshiftedInbound(inst("mi-2", 11), "ws.use.port.offset")),
-			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI adds no offset to this WebSocket endpoint's port unless its ws.use.port.offset parameter is true, so every instance binds it; set that in the CApp, or give each instance an app with a port of its own"},
+			want: []string{"mi-1 inbound orders_1.0.0/In port 8085 ↔ mi-2 inbound orders_1.0.0/In port 8085 (offset 10 vs 11): MI adds no offset to this WebSocket endpoint's port unless its ws.use.port.offset parameter is true, so every instance binds it; set that in the CApp, or give each instance an app with a port of its own"},
 		},
 		{
 			name: "an HL7 endpoint's hint names no switch it does not have",
 			plan: plan(withUnshiftedInbound(inst("mi-1", 10), ""), withUnshiftedInbound(inst("mi-2", 11), "")),
-			want: []string{"mi-1 inbound orders_1.0.0/In 8085 ↔ mi-2 inbound orders_1.0.0/In 8085 (offset 10 vs 11): MI never adds the offset to this endpoint's port (only HTTP(S) and WebSocket endpoints have an offset setting), so every instance binds it; give each instance an app with a port of its own"},
+			want: []string{"mi-1 inbound orders_1.0.0/In port 8085 ↔ mi-2 inbound orders_1.0.0/In port 8085 (offset 10 vs 11): MI never adds the offset to this endpoint's port (only HTTP(S) and WebSocket endpoints have an offset setting), so every instance binds it; give each instance an app with a port of its own"},
 		},
 		{
 			name: "one offset: a shifted endpoint clashes as every port does",
 			plan: plan(withInbound(inst("mi-1", 10), true), withInbound(inst("mi-2", 10), true)),
 			want: []string{
-				"mi-1 inbound orders_1.0.0/In 8095 ↔ mi-2 inbound orders_1.0.0/In 8095 (offset 10 vs 10)",
-				"mi-1 https 8253 ↔ mi-2 https 8253 (offset 10 vs 10)",
-				"mi-1 http 8290 ↔ mi-2 http 8290 (offset 10 vs 10)",
-				"mi-1 management 9164 ↔ mi-2 management 9164 (offset 10 vs 10)",
-				"mi-1 internal_http 9201 ↔ mi-2 internal_http 9201 (offset 10 vs 10)",
+				"mi-1 inbound orders_1.0.0/In port 8095 ↔ mi-2 inbound orders_1.0.0/In port 8095 (offset 10 vs 10)",
+				"mi-1 https port 8253 ↔ mi-2 https port 8253 (offset 10 vs 10)",
+				"mi-1 http port 8290 ↔ mi-2 http port 8290 (offset 10 vs 10)",
+				"mi-1 management port 9164 ↔ mi-2 management port 9164 (offset 10 vs 10)",
+				"mi-1 internal_http port 9201 ↔ mi-2 internal_http port 9201 (offset 10 vs 10)",
 			},
 		},
 		{
 			name: "the same clash seen from the other side keeps plan order",
 			plan: plan(inst("mi-2", 47), inst("mi-1", 10)),
 			want: []string{
-				"mi-2 https 8290 ↔ mi-1 http 8290 (offset 47 vs 10)",
-				"mi-2 management 9201 ↔ mi-1 internal_http 9201 (offset 47 vs 10)",
+				"mi-2 https port 8290 ↔ mi-1 http port 8290 (offset 47 vs 10)",
+				"mi-2 management port 9201 ↔ mi-1 internal_http port 9201 (offset 47 vs 10)",
 			},
 		},
 		{
 			// 8280+a = 9154+b when a-b = 874.
 			name: "a-b = 874: http of one is the management port of the other",
 			plan: plan(inst("mi-1", 884), inst("mi-2", 10)),
-			want: []string{"mi-1 http 9164 ↔ mi-2 management 9164 (offset 884 vs 10)"},
+			want: []string{"mi-1 http port 9164 ↔ mi-2 management port 9164 (offset 884 vs 10)"},
 		},
 		{
 			// 9154+a = 8280+b when a-b = -874.
 			name: "a-b = -874: management of one is the http port of the other",
 			plan: plan(inst("mi-1", 10), inst("mi-2", 884)),
-			want: []string{"mi-1 management 9164 ↔ mi-2 http 9164 (offset 10 vs 884)"},
+			want: []string{"mi-1 management port 9164 ↔ mi-2 http port 9164 (offset 10 vs 884)"},
 		},
 		{
 			name: "equal offsets clash on every role",
 			plan: plan(inst("mi-1", 10), inst("mi-2", 10)),
 			want: []string{
-				"mi-1 https 8253 ↔ mi-2 https 8253 (offset 10 vs 10)",
-				"mi-1 http 8290 ↔ mi-2 http 8290 (offset 10 vs 10)",
-				"mi-1 management 9164 ↔ mi-2 management 9164 (offset 10 vs 10)",
-				"mi-1 internal_http 9201 ↔ mi-2 internal_http 9201 (offset 10 vs 10)",
+				"mi-1 https port 8253 ↔ mi-2 https port 8253 (offset 10 vs 10)",
+				"mi-1 http port 8290 ↔ mi-2 http port 8290 (offset 10 vs 10)",
+				"mi-1 management port 9164 ↔ mi-2 management port 9164 (offset 10 vs 10)",
+				"mi-1 internal_http port 9201 ↔ mi-2 internal_http port 9201 (offset 10 vs 10)",
 			},
 		},
 		{
@@ -158,16 +158,16 @@ func TestRunPlanConflicts(t *testing.T) {
 				instBases("mi-3", 100, ports.Set{8190, 8100, 8000, 7900}),
 			),
 			want: []string{
-				"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
-				"mi-1 http 8290 ↔ mi-3 http 8290 (offset 10 vs 100)",
-				"mi-2 https 8290 ↔ mi-3 http 8290 (offset 47 vs 100)",
-				"mi-1 internal_http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+				"mi-1 http port 8290 ↔ mi-2 https port 8290 (offset 10 vs 47)",
+				"mi-1 http port 8290 ↔ mi-3 http port 8290 (offset 10 vs 100)",
+				"mi-2 https port 8290 ↔ mi-3 http port 8290 (offset 47 vs 100)",
+				"mi-1 internal_http port 9201 ↔ mi-2 management port 9201 (offset 10 vs 47)",
 			},
 		},
 		{
 			name: "one instance with two roles on the same base",
 			plan: plan(instBases("mi-1", 10, ports.Set{8280, 8280, 9191, 9154})),
-			want: []string{"mi-1 http 8290 ↔ mi-1 https 8290 (offset 10 vs 10)"},
+			want: []string{"mi-1 http port 8290 ↔ mi-1 https port 8290 (offset 10 vs 10)"},
 		},
 	}
 	for _, tt := range tests {
@@ -219,7 +219,7 @@ func TestRunPlanFindingFields(t *testing.T) {
 			{Instance: "mi-1", Role: "http", Offset: 10},
 			{Instance: "mi-2", Role: "https", Offset: 47},
 		},
-		Message: "mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
+		Message: "mi-1 http port 8290 ↔ mi-2 https port 8290 (offset 10 vs 47)",
 	}
 	if !reflect.DeepEqual(r.Conflicts[0], want) {
 		t.Fatalf("finding:\n got %+v\nwant %+v", r.Conflicts[0], want)
@@ -271,27 +271,27 @@ func TestRunHostHolding(t *testing.T) {
 		want   []string // host conflict messages
 	}{
 		{"wildcard v4 holds the bind address", "127.0.0.1", socket("0.0.0.0", 8290, 7),
-			[]string{"mi-1 http 8290 is held by a process of user root (uid 0) on 0.0.0.0"}},
+			[]string{"mi-1 http port 8290 is held by a process of user root (uid 0) on 0.0.0.0"}},
 		{"the bind address itself", "127.0.0.1", socket("127.0.0.1", 8290, 7),
-			[]string{"mi-1 http 8290 is held by a process of user root (uid 0) on 127.0.0.1"}},
+			[]string{"mi-1 http port 8290 is held by a process of user root (uid 0) on 127.0.0.1"}},
 		{"dual-stack [::] holds IPv4 too", "127.0.0.1", socket("::", 9164, 7),
-			[]string{"mi-1 management 9164 is held by a process of user root (uid 0) on ::"}},
+			[]string{"mi-1 management port 9164 is held by a process of user root (uid 0) on ::"}},
 		{"v6-only [::] leaves IPv4 alone", "127.0.0.1", v6only(socket("::", 9164, 7)), nil},
 		{"IPv4-mapped bind address", "127.0.0.1", socket("::ffff:127.0.0.1", 8253, 7),
-			[]string{"mi-1 https 8253 is held by a process of user root (uid 0) on ::ffff:127.0.0.1"}},
+			[]string{"mi-1 https port 8253 is held by a process of user root (uid 0) on ::ffff:127.0.0.1"}},
 		{"a different loopback address", "127.0.0.1", socket("127.0.0.2", 8290, 7), nil},
 		{"a different specific address", "127.0.0.1", socket("10.1.2.3", 8290, 7), nil},
 		{"::1 does not hold 127.0.0.1", "127.0.0.1", socket("::1", 8290, 7), nil},
 		{"UDP is not a listener clash", "127.0.0.1", udp(socket("0.0.0.0", 8290, 7)), nil},
 		{"a port the plan does not use", "127.0.0.1", socket("0.0.0.0", 8291, 7), nil},
 		{"wildcard bind meets any specific v4 address", "0.0.0.0", socket("10.1.2.3", 9201, 7),
-			[]string{"mi-1 internal_http 9201 is held by a process of user root (uid 0) on 10.1.2.3"}},
+			[]string{"mi-1 internal_http port 9201 is held by a process of user root (uid 0) on 10.1.2.3"}},
 		{"wildcard v4 bind meets v6 sockets: MI binds it dual-stack", "0.0.0.0", v6only(socket("::1", 9201, 7)),
-			[]string{"mi-1 internal_http 9201 is held by a process of user root (uid 0) on ::1"}},
+			[]string{"mi-1 internal_http port 9201 is held by a process of user root (uid 0) on ::1"}},
 		{"[::] bind meets a specific v6 address", "::", socket("::1", 9201, 7),
-			[]string{"mi-1 internal_http 9201 is held by a process of user root (uid 0) on ::1"}},
+			[]string{"mi-1 internal_http port 9201 is held by a process of user root (uid 0) on ::1"}},
 		{"zero bind means any address", "", socket("192.168.1.1", 8290, 7),
-			[]string{"mi-1 http 8290 is held by a process of user root (uid 0) on 192.168.1.1"}},
+			[]string{"mi-1 http port 8290 is held by a process of user root (uid 0) on 192.168.1.1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,18 +350,18 @@ func TestRunHostOwners(t *testing.T) {
 			known:   map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}},
 			wantPID: ptr(42),
 			process: "java",
-			wantMsg: "mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0",
+			wantMsg: "mi-1 http port 8290 is held by pid 42 (java) on 0.0.0.0",
 		},
 		{
 			name:    "owner known without a command name",
 			known:   map[uint64]hostnet.Process{42: {PID: 4242}},
 			wantPID: ptr(4242),
-			wantMsg: "mi-1 http 8290 is held by pid 4242 on 0.0.0.0",
+			wantMsg: "mi-1 http port 8290 is held by pid 4242 on 0.0.0.0",
 		},
 		{
 			name:    "owner unseen: its user",
 			known:   map[uint64]hostnet.Process{},
-			wantMsg: "mi-1 http 8290 is held by a process of user root (uid 0) on 0.0.0.0",
+			wantMsg: "mi-1 http port 8290 is held by a process of user root (uid 0) on 0.0.0.0",
 			whose:   func(int) (string, string) { return "mi-3", ", the server of mi-3" },
 		},
 		{
@@ -369,7 +369,7 @@ func TestRunHostOwners(t *testing.T) {
 			known:   map[uint64]hostnet.Process{42: {PID: 42, Comm: "mictl-sim"}},
 			wantPID: ptr(42),
 			process: "mictl-sim",
-			wantMsg: "mi-1 http 8290 is held by pid 42 (mictl-sim), the server of mi-3, on 0.0.0.0",
+			wantMsg: "mi-1 http port 8290 is held by pid 42 (mictl-sim), the server of mi-3, on 0.0.0.0",
 			whose: func(pid int) (string, string) {
 				if pid != 42 {
 					return "", ""
@@ -383,7 +383,7 @@ func TestRunHostOwners(t *testing.T) {
 			known:   map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}},
 			wantPID: ptr(42),
 			process: "java",
-			wantMsg: "mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0",
+			wantMsg: "mi-1 http port 8290 is held by pid 42 (java) on 0.0.0.0",
 			whose:   func(int) (string, string) { return "", "" },
 		},
 	}
@@ -460,8 +460,8 @@ func TestRunHostOwnersOnlyForClashes(t *testing.T) {
 	}
 	r := check.Run(plan(inst("mi-1", 10)), host)
 	want := []string{
-		"mi-1 https 8253 is held by pid 500 (java) on 0.0.0.0",
-		"mi-1 http 8290 is held by pid 100 (nginx) on 0.0.0.0",
+		"mi-1 https port 8253 is held by pid 500 (java) on 0.0.0.0",
+		"mi-1 http port 8290 is held by pid 100 (nginx) on 0.0.0.0",
 	}
 	if got := messages(r.Conflicts); !slices.Equal(got, want) {
 		t.Fatalf("conflicts:\n got %q\nwant %q", got, want)
@@ -491,7 +491,7 @@ func TestRunHostOursPerInstance(t *testing.T) {
 		t.Fatalf("mi-1's own socket is a conflict for mi-1: %q", messages(r.Conflicts))
 	}
 	r := check.Run(plan(inst("mi-2", 11)), host)
-	if want := []string{"mi-2 http 8291 is held by pid 700 (mictl-sim) on 0.0.0.0"}; !slices.Equal(messages(r.Conflicts), want) {
+	if want := []string{"mi-2 http port 8291 is held by pid 700 (mictl-sim) on 0.0.0.0"}; !slices.Equal(messages(r.Conflicts), want) {
 		t.Fatalf("conflicts for mi-2:\n got %q\nwant %q", messages(r.Conflicts), want)
 	}
 	if busy := host.Busy(); !busy(8291) {
@@ -530,10 +530,10 @@ func TestRunHostPortSharedByTwoInstances(t *testing.T) {
 	}
 	r := check.Run(plan(inst("mi-1", 10), inst("mi-2", 47)), host)
 	want := []string{
-		"mi-1 http 8290 is held by pid 9 (nc) on 0.0.0.0",
-		"mi-2 https 8290 is held by pid 9 (nc) on 0.0.0.0",
-		"mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)",
-		"mi-1 internal_http 9201 ↔ mi-2 management 9201 (offset 10 vs 47)",
+		"mi-1 http port 8290 is held by pid 9 (nc) on 0.0.0.0",
+		"mi-2 https port 8290 is held by pid 9 (nc) on 0.0.0.0",
+		"mi-1 http port 8290 ↔ mi-2 https port 8290 (offset 10 vs 47)",
+		"mi-1 internal_http port 9201 ↔ mi-2 management port 9201 (offset 10 vs 47)",
 	}
 	if got := messages(r.Conflicts); !slices.Equal(got, want) {
 		t.Fatalf("conflicts:\n got %q\nwant %q", got, want)
@@ -559,7 +559,7 @@ func TestRunRanges(t *testing.T) {
 			name:      "port 80 needs root",
 			plan:      plan(instBases("mi-1", 10, ports.Set{70, 8243, 9191, 9154})),
 			host:      check.Host{MinPort: 1024},
-			conflicts: []string{"mi-1 http 80 is below 1024 and needs root; raise the offset 10"},
+			conflicts: []string{"mi-1 http port 80 is below 1024 and needs root; raise the offset 10"},
 		},
 		{
 			name: "port 80 is fine for root",
@@ -578,7 +578,7 @@ func TestRunRanges(t *testing.T) {
 			plan: plan(instBases("mi-1", 0, ports.Set{1023, 8243, 9191, 9154})),
 			host: check.Host{MinPort: 1024},
 			conflicts: []string{
-				"mi-1 http 1023 is below 1024 and needs root; raise the offset 0",
+				"mi-1 http port 1023 is below 1024 and needs root; raise the offset 0",
 			},
 		},
 		{
@@ -586,8 +586,8 @@ func TestRunRanges(t *testing.T) {
 			plan: plan(inst("mi-1", 57000)), // 65280, 65243, 66191, 66154
 			host: check.Host{MinPort: 1024},
 			conflicts: []string{
-				"mi-1 management 66154 is not a valid port (1-65535); lower the offset 57000 or the base port",
-				"mi-1 internal_http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
+				"mi-1 management port 66154 is not a valid port number (1-65535); lower the offset 57000 or the base port",
+				"mi-1 internal_http port 66191 is not a valid port number (1-65535); lower the offset 57000 or the base port",
 			},
 		},
 		{
@@ -600,13 +600,13 @@ func TestRunRanges(t *testing.T) {
 			name:      "port 0 is out of range, not privileged",
 			plan:      plan(instBases("mi-1", 0, ports.Set{0, 8243, 9191, 9154})),
 			host:      check.Host{MinPort: 1024},
-			conflicts: []string{"mi-1 http 0 is not a valid port (1-65535); lower the offset 0 or the base port"},
+			conflicts: []string{"mi-1 http port 0 is not a valid port number (1-65535); lower the offset 0 or the base port"},
 		},
 		{
 			name:     "ephemeral range is a warning",
 			plan:     plan(inst("mi-1", 10)), // 8290 8253 9201 9164
 			host:     check.Host{MinPort: 1024, EphemeralLo: 9000, EphemeralHi: 9200},
-			warnings: []string{"mi-1 management 9164 is inside the ephemeral range 9000-9200: any outgoing connection may take it first" + reserveIt},
+			warnings: []string{"mi-1 management port 9164 is inside the ephemeral range 9000-9200: any outgoing connection may take it first" + reserveIt},
 			ok:       true,
 		},
 		{
@@ -614,8 +614,8 @@ func TestRunRanges(t *testing.T) {
 			plan: plan(inst("mi-1", 10)),
 			host: check.Host{MinPort: 1024, EphemeralLo: 8253, EphemeralHi: 8290},
 			warnings: []string{
-				"mi-1 https 8253 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
-				"mi-1 http 8290 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
+				"mi-1 https port 8253 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
+				"mi-1 http port 8290 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
 			},
 			ok: true,
 		},
@@ -624,7 +624,7 @@ func TestRunRanges(t *testing.T) {
 			plan: plan(inst("mi-1", 10)),
 			host: check.Host{MinPort: 1024, EphemeralLo: 8253, EphemeralHi: 8290, LocalReserved: hostnet.PortRanges{{8250, 8253}}},
 			warnings: []string{
-				"mi-1 http 8290 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
+				"mi-1 http port 8290 is inside the ephemeral range 8253-8290: any outgoing connection may take it first" + reserveIt,
 			},
 			ok: true,
 		},
@@ -645,12 +645,12 @@ func TestRunRanges(t *testing.T) {
 			plan: plan(inst("mi-1", 57000)),
 			host: check.Host{MinPort: 1024, EphemeralLo: 60000, EphemeralHi: 70000},
 			conflicts: []string{
-				"mi-1 management 66154 is not a valid port (1-65535); lower the offset 57000 or the base port",
-				"mi-1 internal_http 66191 is not a valid port (1-65535); lower the offset 57000 or the base port",
+				"mi-1 management port 66154 is not a valid port number (1-65535); lower the offset 57000 or the base port",
+				"mi-1 internal_http port 66191 is not a valid port number (1-65535); lower the offset 57000 or the base port",
 			},
 			warnings: []string{
-				"mi-1 https 65243 is inside the ephemeral range 60000-70000: any outgoing connection may take it first" + reserveIt,
-				"mi-1 http 65280 is inside the ephemeral range 60000-70000: any outgoing connection may take it first" + reserveIt,
+				"mi-1 https port 65243 is inside the ephemeral range 60000-70000: any outgoing connection may take it first" + reserveIt,
+				"mi-1 http port 65280 is inside the ephemeral range 60000-70000: any outgoing connection may take it first" + reserveIt,
 			},
 		},
 	}
@@ -752,13 +752,13 @@ func TestReportJSON(t *testing.T) {
 		rec := &ownersRecorder{known: map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}}}
 		host := check.Host{Sockets: snapshot(socket("0.0.0.0", 8290, 42)), Bind: netip.MustParseAddr("127.0.0.1"), Owners: rec.Owners, MinPort: 1024}
 		b, _ := json.Marshal(check.Run(plan(inst("mi-1", 10)), host))
-		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"holder":"pid 42 (java)","holder_pid":42,"holder_process":"java","holder_instance":null,"address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
+		want := `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"holder":"pid 42 (java)","holder_pid":42,"holder_process":"java","holder_instance":null,"address":"0.0.0.0","message":"mi-1 http port 8290 is held by pid 42 (java) on 0.0.0.0"}],"warnings":[]}`
 		if string(b) != want {
 			t.Errorf("json:\n got %s\nwant %s", b, want)
 		}
 		host.Whose = func(int) (string, string) { return "mi-3", ", the server of mi-3" }
 		b, _ = json.Marshal(check.Run(plan(inst("mi-1", 10)), host))
-		want = `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"holder":"pid 42 (java), the server of mi-3","holder_pid":42,"holder_process":"java","holder_instance":"mi-3","address":"0.0.0.0","message":"mi-1 http 8290 is held by pid 42 (java), the server of mi-3, on 0.0.0.0"}],"warnings":[]}`
+		want = `{"conflicts":[{"kind":"host","port":8290,"instances":["mi-1"],"parties":[{"instance":"mi-1","role":"http","offset":10,"listener":null}],"holder":"pid 42 (java), the server of mi-3","holder_pid":42,"holder_process":"java","holder_instance":"mi-3","address":"0.0.0.0","message":"mi-1 http port 8290 is held by pid 42 (java), the server of mi-3, on 0.0.0.0"}],"warnings":[]}`
 		if string(b) != want {
 			t.Errorf("json naming the holder's instance:\n got %s\nwant %s", b, want)
 		}
@@ -906,11 +906,11 @@ func TestReservedPorts(t *testing.T) {
 		want    []string
 	}{
 		{"not listening yet", "127.0.0.1", socket("127.0.0.1", 8290, 0), nil,
-			[]string{"mi-1 http 8290 is held by " + by + " on 127.0.0.1"}},
+			[]string{"mi-1 http port 8290 is held by " + by + " on 127.0.0.1"}},
 		{"listening", "127.0.0.1", socket("127.0.0.1", 8290, 0), []hostnet.Socket{socket("127.0.0.1", 8290, 9)},
-			[]string{"mi-1 http 8290 is held by " + by + " on 127.0.0.1"}},
+			[]string{"mi-1 http port 8290 is held by " + by + " on 127.0.0.1"}},
 		{"every address meets loopback", "0.0.0.0", socket("127.0.0.1", 9164, 0), nil,
-			[]string{"mi-1 management 9164 is held by " + by + " on 127.0.0.1"}},
+			[]string{"mi-1 management port 9164 is held by " + by + " on 127.0.0.1"}},
 		{"another address", "127.0.0.1", socket("10.1.2.3", 8290, 0), nil, nil},
 		{"a port no instance uses", "127.0.0.1", socket("127.0.0.1", 8300, 0), nil, nil},
 	} {
@@ -984,7 +984,7 @@ func TestConnectionsHoldPortsInTheEphemeralRange(t *testing.T) {
 		t.Errorf("a plan outside the ephemeral range: conflicts %q, %d connection scans; want none and none", messages(r.Conflicts), scans)
 	}
 	r := check.Run(plan(inst("mi-1", 40010-8280)), host)
-	want := []string{"mi-1 http 40010 is held by a connection (ESTAB to 10.0.0.2:5432) of a process of user root (uid 0) on 127.0.0.1"}
+	want := []string{"mi-1 http port 40010 is held by a connection (ESTAB to 10.0.0.2:5432) of a process of user root (uid 0) on 127.0.0.1"}
 	if got := messages(r.Conflicts); !slices.Equal(got, want) {
 		t.Errorf("conflicts %q, want %q", got, want)
 	}
@@ -1040,11 +1040,11 @@ func TestRunLoopbackShadow(t *testing.T) {
 		conflicts int
 	}{
 		{"::1 beside 127.0.0.1", "127.0.0.1", socket("::1", 8290, 7),
-			"mi-1 http 8290: pid 700 (python3) listens on the same port on ::1, where clients of localhost:8290 whose resolver answers ::1 first reach it instead of mi-1 on 127.0.0.1; stop it, or have clients connect to 127.0.0.1:8290", 0},
+			"mi-1 http port 8290: pid 700 (python3) listens on the same port on ::1, where clients of localhost:8290 whose resolver answers ::1 first reach it instead of mi-1 on 127.0.0.1; stop it, or have clients connect to 127.0.0.1:8290", 0},
 		{"a v6-only [::] holds ::1 too", "127.0.0.1", v6only(socket("::", 9164, 7)),
-			"mi-1 management 9164: pid 700 (python3) listens on the same port on ::, where clients of localhost:9164 whose resolver answers ::1 first reach it instead of mi-1 on 127.0.0.1; stop it, or have clients connect to 127.0.0.1:9164", 0},
+			"mi-1 management port 9164: pid 700 (python3) listens on the same port on ::, where clients of localhost:9164 whose resolver answers ::1 first reach it instead of mi-1 on 127.0.0.1; stop it, or have clients connect to 127.0.0.1:9164", 0},
 		{"127.0.0.1 beside ::1", "::1", socket("127.0.0.1", 8253, 7),
-			"mi-1 https 8253: pid 700 (python3) listens on the same port on 127.0.0.1, where clients of localhost:8253 whose resolver answers 127.0.0.1 first reach it instead of mi-1 on ::1; stop it, or have clients connect to [::1]:8253", 0},
+			"mi-1 https port 8253: pid 700 (python3) listens on the same port on 127.0.0.1, where clients of localhost:8253 whose resolver answers 127.0.0.1 first reach it instead of mi-1 on ::1; stop it, or have clients connect to [::1]:8253", 0},
 		{"a dual-stack [::] is a conflict, not also a warning", "127.0.0.1", socket("::", 8290, 7), "", 1},
 		{"another loopback bind is not localhost", "127.0.0.2", socket("::1", 8290, 7), "", 0},
 		{"a wildcard bind meets ::1 as a conflict", "0.0.0.0", socket("::1", 8290, 7), "", 1},
@@ -1089,7 +1089,7 @@ func TestRunHostUnmovedPortSaysWhatToChange(t *testing.T) {
 		i.Extras = append(i.Extras, ports.Extra{Role: ports.RoleJMX, Name: "agent", Base: 8085})
 		return i
 	}
-	const held = "mi-1 %s 8085 is held by pid 42 (java) on 127.0.0.1; the offset does not move it: change "
+	const held = "mi-1 %s port 8085 is held by pid 42 (java) on 127.0.0.1; the offset does not move it: change "
 	tests := []struct {
 		name string
 		inst ports.Instance
@@ -1121,7 +1121,7 @@ func TestRunHostUnmovedPortSaysWhatToChange(t *testing.T) {
 	// A port the offset moves needs no such word: another offset is the
 	// way out, and the planner takes it by itself.
 	host := check.Host{Sockets: snapshot(socket("127.0.0.1", 8095, 42)), Bind: netip.MustParseAddr("127.0.0.1"), MinPort: 1024}
-	want := []string{"mi-1 inbound orders_1.0.0/In 8095 is held by a process of user root (uid 0) on 127.0.0.1"}
+	want := []string{"mi-1 inbound orders_1.0.0/In port 8095 is held by a process of user root (uid 0) on 127.0.0.1"}
 	if got := messages(check.Run(plan(withInbound(inst("mi-1", 10), true)), host).Conflicts); !slices.Equal(got, want) {
 		t.Errorf("conflicts of a shifted endpoint:\n got %q\nwant %q", got, want)
 	}

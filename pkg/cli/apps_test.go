@@ -55,7 +55,7 @@ func TestInspectGolden(t *testing.T) {
 		"| OrdersWS         | ws       | inbound.ws.port   | 8086 | never        |",
 		"| mi-1 | 20     | true           | OrdersHTTP | 8105 |",
 		"| mi-2 | 21     | true           | OrdersWS   | 8086 |",
-		"conflict: mi-1 inbound orders_1.0.0/OrdersWS 8086 ↔ mi-2 inbound orders_1.0.0/OrdersWS 8086",
+		"conflict: mi-1 inbound orders_1.0.0/OrdersWS port 8086 ↔ mi-2 inbound orders_1.0.0/OrdersWS port 8086",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect does not show %q:\n%s", want, out)

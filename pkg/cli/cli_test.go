@@ -96,8 +96,8 @@ func TestCheckConflictsCrossRoleClash(t *testing.T) {
 		t.Fatalf("exit = %d, want 1; output:\n%s", code, out)
 	}
 	for _, want := range []string{
-		fmt.Sprintf("conflict: mi-1 http %d ↔ mi-2 https %d (offset %d vs %d)", 8280+a, 8280+a, a, b),
-		fmt.Sprintf("conflict: mi-1 internal_http %d ↔ mi-2 management %d (offset %d vs %d)", 9191+a, 9191+a, a, b),
+		fmt.Sprintf("conflict: mi-1 http port %d ↔ mi-2 https port %d (offset %d vs %d)", 8280+a, 8280+a, a, b),
+		fmt.Sprintf("conflict: mi-1 internal_http port %d ↔ mi-2 management port %d (offset %d vs %d)", 9191+a, 9191+a, a, b),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
@@ -109,7 +109,7 @@ func TestCheckConflictsCrossRoleClash(t *testing.T) {
 func TestCheckConflicts10And47(t *testing.T) {
 	inTempDir(t)
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10,47")
-	if want := "conflict: mi-1 http 8290 ↔ mi-2 https 8290 (offset 10 vs 47)"; code != exitcode.Conflicts || !strings.Contains(out, want) {
+	if want := "conflict: mi-1 http port 8290 ↔ mi-2 https port 8290 (offset 10 vs 47)"; code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
 	}
 }
@@ -121,7 +121,7 @@ func TestCheckConflictsPinnedJMXPort(t *testing.T) {
 	inTempDir(t)
 	t.Setenv("JAVA_OPTS", "-Xms256m -D"+ports.JMXPortProperty+"=5999")
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10,20")
-	want := "conflict: mi-1 jmx agent 5999 ↔ mi-2 jmx agent 5999 (offset 10 vs 20): -D" + ports.JMXPortProperty + " in the JVM options every instance gets (JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, JVM_MEM_OPTS, JAVA_OPTS) pins MI's JMX agent to this port"
+	want := "conflict: mi-1 jmx agent port 5999 ↔ mi-2 jmx agent port 5999 (offset 10 vs 20): -D" + ports.JMXPortProperty + " in the JVM options every instance gets (JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, JVM_MEM_OPTS, JAVA_OPTS) pins MI's JMX agent to this port"
 	if code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q:\n%s", code, want, out)
 	}
@@ -140,9 +140,9 @@ func TestCheckConflictsDebuggerAndUnitTestPorts(t *testing.T) {
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10,20")
 	const where = "in the JVM options every instance gets (JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, JVM_MEM_OPTS, JAVA_OPTS)"
 	for _, want := range []string{
-		"conflict: mi-1 debugger command 9005 ↔ mi-2 debugger command 9005 (offset 10 vs 20): -Desb.debug=true " + where + " turns on MI's mediation debugger",
-		"conflict: mi-1 debugger event 9006 ↔ mi-2 debugger event 9006 (offset 10 vs 20)",
-		"conflict: mi-1 unit_test server 9100 ↔ mi-2 unit_test server 9100 (offset 10 vs 20): -DsynapseTest " + where + " turns on MI's unit test server",
+		"conflict: mi-1 debugger command port 9005 ↔ mi-2 debugger command port 9005 (offset 10 vs 20): -Desb.debug=true " + where + " turns on MI's mediation debugger",
+		"conflict: mi-1 debugger event port 9006 ↔ mi-2 debugger event port 9006 (offset 10 vs 20)",
+		"conflict: mi-1 unit_test server port 9100 ↔ mi-2 unit_test server port 9100 (offset 10 vs 20): -DsynapseTest " + where + " turns on MI's unit test server",
 	} {
 		if code != exitcode.Conflicts || !strings.Contains(out, want) {
 			t.Errorf("exit %d, want 1 and %q:\n%s", code, want, out)
@@ -156,7 +156,7 @@ func TestCheckConflictsOfAPortTheOffsetDoesNotMove(t *testing.T) {
 	inTempDir(t)
 	t.Setenv("JAVA_OPTS", "-DsynapseTest -DsynapseTestPort=70000")
 	code, out, _ := run(t, "check-conflicts", "--offsets", "10")
-	want := "conflict: mi-1 unit_test server 70000 is not a valid port (1-65535); the offset does not move it: change -DsynapseTestPort in the JVM options every instance gets ("
+	want := "conflict: mi-1 unit_test server port 70000 is not a valid port number (1-65535); the offset does not move it: change -DsynapseTestPort in the JVM options every instance gets ("
 	if code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Errorf("exit %d, want 1 and %q:\n%s", code, want, out)
 	}
@@ -218,7 +218,7 @@ func TestForeignListenerIsPlannedAroundAndReported(t *testing.T) {
 	}
 
 	code, out, _ = run(t, "check-conflicts", "--offsets", fmt.Sprint(off))
-	want := fmt.Sprintf("mi-1 management %d is held by pid %d", 9154+off, os.Getpid())
+	want := fmt.Sprintf("mi-1 management port %d is held by pid %d", 9154+off, os.Getpid())
 	if code != exitcode.Conflicts || !strings.Contains(out, want) {
 		t.Fatalf("exit %d, want 1 and %q in:\n%s", code, want, out)
 	}
@@ -276,7 +276,7 @@ func TestPortsTableGolden(t *testing.T) {
 func TestPortsTableSaysConflicts(t *testing.T) {
 	inTempDir(t)
 	code, out, errOut := run(t, "ports", "table", "--offsets", "20,20")
-	if code != exitcode.OK || !strings.Contains(out, "conflict: mi-1 https 8263 ↔ mi-2 https 8263 (offset 20 vs 20)") ||
+	if code != exitcode.OK || !strings.Contains(out, "conflict: mi-1 https port 8263 ↔ mi-2 https port 8263 (offset 20 vs 20)") ||
 		!strings.Contains(out, "up refuses this plan") {
 		t.Fatalf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}

@@ -170,7 +170,7 @@ func TestSelfClashingPlanIsNotWritten(t *testing.T) {
 		before := listTree(t, dir)
 		code, _, errOut := runExport(t, args...)
 		if code != exitcode.Conflicts || !strings.Contains(errOut, "nothing was written: the instances' own ports clash") ||
-			!strings.Contains(errOut, fmt.Sprintf("mi-1 http %d ↔ mi-2 http %[1]d", 8280+lo)) {
+			!strings.Contains(errOut, fmt.Sprintf("mi-1 http port %d ↔ mi-2 http port %[1]d", 8280+lo)) {
 			t.Errorf("mictl %s: exit %d, stderr:\n%s\nwant exit 1 naming the clashes", strings.Join(args, " "), code, errOut)
 		}
 		if after := listTree(t, dir); after != before {
@@ -193,7 +193,7 @@ func TestSelfClashOffsetsCannotFixIsNotBlamedOnOffsets(t *testing.T) {
 	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
 	for _, args := range [][]string{{"export", "systemd", "--out", "units"}, {"export", "compose", "--out", "compose.yaml"}} {
 		code, _, errOut := runExport(t, args...)
-		if code != exitcode.Conflicts || !strings.Contains(errOut, "mi-1 debugger command 9005 ↔ mi-2 debugger command 9005") ||
+		if code != exitcode.Conflicts || !strings.Contains(errOut, "mi-1 debugger command port 9005 ↔ mi-2 debugger command port 9005") ||
 			!strings.Contains(errOut, "the offset does not move these ports") || strings.Contains(errOut, "fix their offsets") {
 			t.Errorf("mictl %s: exit %d, stderr:\n%s\nwant exit 1 naming the debugger's clash, without asking for other offsets", strings.Join(args, " "), code, errOut)
 		}

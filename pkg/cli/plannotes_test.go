@@ -39,7 +39,7 @@ func TestRefusalSaysWhetherAPinnedInstanceRuns(t *testing.T) {
 		t.Run(tc.rec.State, func(t *testing.T) {
 			tc.rec.Name, tc.rec.Offset = "mi-2", 9001
 			target := &reconcile.Target{Plan: ports.Plan{Instances: []ports.Instance{{Name: "mi-2", Offset: 9001, From: ports.OffsetFromRunning}}}}
-			report := check.Report{Conflicts: []check.Finding{{Kind: check.KindHost, Instances: []string{"mi-2"}, Message: "mi-2 http 17281 is held by pid 7 (python3) on 0.0.0.0"}}}
+			report := check.Report{Conflicts: []check.Finding{{Kind: check.KindHost, Instances: []string{"mi-2"}, Message: "mi-2 http port 17281 is held by pid 7 (python3) on 0.0.0.0"}}}
 			streams, _, errOut := testStreams()
 			if err := reportRefusal(streams, target, &state.File{Instances: []state.Instance{tc.rec}}, report, "", true); err != errReported {
 				t.Fatalf("reportRefusal: %v", err)

@@ -41,7 +41,7 @@ func TestDistributionsOwnInboundEndpointsArePlanned(t *testing.T) {
 	a := freeOffset(t, lo)
 	b := freeOffset(t, a+1)
 	code, out, errOut := run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b))
-	want := fmt.Sprintf("conflict: mi-1 inbound synapse-configs/LegacyHL7 20001 ↔ mi-2 inbound synapse-configs/LegacyHL7 20001 (offset %d vs %d): MI never adds the offset", a, b)
+	want := fmt.Sprintf("conflict: mi-1 inbound synapse-configs/LegacyHL7 port 20001 ↔ mi-2 inbound synapse-configs/LegacyHL7 port 20001 (offset %d vs %d): MI never adds the offset", a, b)
 	if code != exitcode.Conflicts || !strings.Contains(out, want) || !strings.Contains(out, "it is a file of mi_home's synapse-configs/") {
 		t.Fatalf("check-conflicts: exit %d, want 1 and %q:\n%s%s", code, want, out, errOut)
 	}

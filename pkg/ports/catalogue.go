@@ -83,6 +83,15 @@ func (r Role) String() string {
 	return Catalogue[r].Name
 }
 
+// Spell names a port in messages the one way every command does: what
+// uses it (a role, "http", or an extra's "inbound orders_1.0.0/In"),
+// then "port" and the number, "http port 8290". check-conflicts said
+// "http 8290" where status said "http port 8290", so one port read as two
+// things.
+func Spell(what string, port int) string {
+	return fmt.Sprintf("%s port %d", what, port)
+}
+
 // Set holds one port per role, indexed by Role.
 type Set [NumRoles]int
 

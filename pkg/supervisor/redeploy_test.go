@@ -317,7 +317,7 @@ func TestARedeployWhoseHolderKeepsThePortEndsSayingSo(t *testing.T) {
 	}
 	_, changes, err := s.sup.plan(s.load, f, reconcile.Propose)
 	holder := s.sup.Instances([]string{"mi-2"})["mi-2"].Server.PID
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("mi-1 inbound orders_1.0.0/ordersHTTP %d is held by pid %d (", 8085+s.base+1, holder)) ||
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("mi-1 inbound orders_1.0.0/ordersHTTP port %d is held by pid %d (", 8085+s.base+1, holder)) ||
 		!slices.Equal(changes.Redeploy, []string{"mi-1"}) {
 		t.Fatalf("what is left to do: %v, redeploy %v; want mi-1's redeploy, its port held", err, changes.Redeploy)
 	}
