@@ -13,6 +13,7 @@ import (
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // Kinds of conflict and warning, stable in -o json.
@@ -515,9 +516,5 @@ func (e *ConflictError) Error() string {
 	for i, c := range e.Report.Conflicts {
 		msgs[i] = c.Message
 	}
-	noun := "conflicts"
-	if len(msgs) == 1 {
-		noun = "conflict"
-	}
-	return fmt.Sprintf("%s: %d %s:\n  %s", e.Refused, len(msgs), noun, strings.Join(msgs, "\n  "))
+	return fmt.Sprintf("%s: %s:\n  %s", e.Refused, words.Count(len(msgs), "conflict"), strings.Join(msgs, "\n  "))
 }

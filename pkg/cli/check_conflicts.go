@@ -11,6 +11,7 @@ import (
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 type checkConflictsOptions struct {
@@ -140,23 +141,16 @@ func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflict
 		}
 		inUse := ""
 		if len(inHomes) > 0 {
-			inUse = ", " + plural(len(inHomes), "home") + " in use"
+			inUse = ", " + words.Count(len(inHomes), "home") + " in use"
 		}
 		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s, %s%s\n",
-			plural(len(p.Plan.Instances), "instance"), plural(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
-			plural(len(report.Conflicts), "conflict"), plural(len(report.Warnings), "warning"), plural(len(checked.Moves), "instance")+" moved", inUse)
+			words.Count(len(p.Plan.Instances), "instance"), words.Count(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
+			words.Count(len(report.Conflicts), "conflict"), words.Count(len(report.Warnings), "warning"), words.Count(len(checked.Moves), "instance")+" moved", inUse)
 	}
 	if !report.OK() || len(inHomes) > 0 {
 		return errReported
 	}
 	return nil
-}
-
-func plural(n int, noun string) string {
-	if n == 1 {
-		return fmt.Sprintf("%d %s", n, noun)
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // shippedNotes name where each CApp of the distribution's own that a

@@ -27,6 +27,7 @@ import (
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 	"github.com/mictl/mictl/pkg/whose"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 type downOptions struct {
@@ -149,7 +150,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if reply.Lost > 0 {
 		noteLostLines(streams, reply.Lost)
 	} else if stopped := alreadyStopped(f, progress.untouched()); len(stopped) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: %s already stopped: nothing to stop\n", wasOrWere(stopped))
+		fmt.Fprintf(streams.ErrOut, "note: %s %s already stopped: nothing to stop\n", strings.Join(stopped, ", "), words.WasOrWere(len(stopped)))
 	}
 	after, err := reportAfter(store, reply, nil)
 	if err != nil {
@@ -228,21 +229,13 @@ func alreadyStopped(f *state.File, untouched []string) []string {
 // shows nothing of, hence "up to". The state printed next is the end
 // state, as the supervisor recorded it.
 func noteLostLines(streams *IOStreams, lost int) {
-	fmt.Fprintf(streams.ErrOut, "note: up to %s of progress went missing (the events came faster than mictl could show them); the state below is where each instance ended\n", plural(lost, "line"))
+	fmt.Fprintf(streams.ErrOut, "note: up to %s of progress went missing (the events came faster than mictl could show them); the state below is where each instance ended\n", words.Count(lost, "line"))
 }
 
 // leftovers is supervisor.Leftovers, down's look for processes left in
 // the instances' homes: each call walks /proc. A variable for tests,
 // which count the walks.
 var leftovers = supervisor.Leftovers
-
-// wasOrWere is "NAME was", or "A, B were" for more names.
-func wasOrWere(names []string) string {
-	if len(names) == 1 {
-		return names[0] + " was"
-	}
-	return strings.Join(names, ", ") + " were"
-}
 
 // daemonGone reports whether the daemon pid has exited (a zombie has).
 func daemonGone(pid int) bool {

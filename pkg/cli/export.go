@@ -26,6 +26,7 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/shellword"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // newCmdExport is `mictl export`: the configuration carried to the engines
@@ -317,7 +318,7 @@ type exportReport struct {
 func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
 	if len(r.Removed) > 0 {
 		fmt.Fprintf(streams.ErrOut, "note: removed %s, which the earlier export wrote and this one does not: what was installed or applied from %s stays until you remove it\n",
-			strings.Join(r.Removed, ", "), itOrThem(len(r.Removed)))
+			strings.Join(r.Removed, ", "), words.ItOrThem(len(r.Removed)))
 	}
 	if o.output == formatJSON {
 		// Absolute, as generate's paths are: a script reading them need
@@ -339,7 +340,7 @@ func printExport(streams *IOStreams, o *exportOptions, r exportReport) error {
 		return err
 	}
 	if r.Kind == compose.Kind { // --out names the Compose file, its mounts are beside it
-		fmt.Fprintf(streams.ErrOut, "wrote %s and the %s it mounts; next: %s\n", r.Out, plural(len(r.Files)-1, "file"), r.Next)
+		fmt.Fprintf(streams.ErrOut, "wrote %s and the %s it mounts; next: %s\n", r.Out, words.Count(len(r.Files)-1, "file"), r.Next)
 		return nil
 	}
 	fmt.Fprintf(streams.ErrOut, "wrote %d files to %s; next: %s\n", len(r.Files), r.Out, r.Next)
@@ -388,13 +389,6 @@ func inDir(dir string, paths []string) []string {
 		out = append(out, filepath.Join(dir, filepath.FromSlash(p)))
 	}
 	return out
-}
-
-func itOrThem(n int) string {
-	if n == 1 {
-		return "it"
-	}
-	return "them"
 }
 
 type exportKubernetesOptions struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 type inspectOptions struct {
@@ -302,7 +303,7 @@ func printInspect(streams *IOStreams, r inspectReport, p *planned) error {
 		if err := writeTable(w, formatTable, []string{"INBOUND ENDPOINT", "PROTOCOL", "PARAMETER", "PORT", "OFFSET ADDED"}, rows); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "\nports on the current configuration (%s):\n", plural(len(r.Instances), "instance"))
+		fmt.Fprintf(w, "\nports on the current configuration (%s):\n", words.Count(len(r.Instances), "instance"))
 		rows = rows[:0]
 		for _, inst := range r.Instances {
 			for _, port := range inst.InboundPorts {
@@ -324,9 +325,9 @@ func printInspect(streams *IOStreams, r inspectReport, p *planned) error {
 	for _, u := range r.UnsetVariables {
 		fmt.Fprintf(w, "warning: %s\n", u.Message)
 	}
-	fmt.Fprintf(w, "%s planned against %s (%s): %s, %s\n", plural(len(r.Instances), "instance"),
-		plural(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
-		plural(len(r.Conflicts), "conflict"), plural(len(r.Warnings)+len(r.UnsetVariables), "warning"))
+	fmt.Fprintf(w, "%s planned against %s (%s): %s, %s\n", words.Count(len(r.Instances), "instance"),
+		words.Count(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
+		words.Count(len(r.Conflicts), "conflict"), words.Count(len(r.Warnings)+len(r.UnsetVariables), "warning"))
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 func newCmdReload(streams *IOStreams, g *globalOptions) *cobra.Command {
@@ -223,7 +224,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	} else {
 		printChanges(streams, p.Changes)
 		if report.Refused {
-			fmt.Fprintf(streams.Out, "\na reload would refuse these changes, and change nothing, for %s:\n", plural(len(report.Conflicts), "conflict"))
+			fmt.Fprintf(streams.Out, "\na reload would refuse these changes, and change nothing, for %s:\n", words.Count(len(report.Conflicts), "conflict"))
 			for _, c := range report.Conflicts {
 				fmt.Fprintf(streams.Out, "conflict: %s\n", c.Message)
 			}
@@ -252,7 +253,7 @@ func runningBeyond(cfg *config.Config, f *state.File) []string {
 // running where mictl.toml says 8.
 func noteBeyond(streams *IOStreams, cfg *config.Config, beyond []string) {
 	if len(beyond) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: %s\n", beyondNote(beyond, "the configuration's "+plural(len(cfg.Names()), "instance")+", as a reload leaves what an earlier, larger up started"))
+		fmt.Fprintf(streams.ErrOut, "note: %s\n", beyondNote(beyond, "the configuration's "+words.Count(len(cfg.Names()), "instance")+", as a reload leaves what an earlier, larger up started"))
 	}
 }
 

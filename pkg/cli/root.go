@@ -18,6 +18,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // globalOptions are the flags every command shares.
@@ -353,7 +354,7 @@ func usageArgs(validate cobra.PositionalArgs) cobra.PositionalArgs {
 			case strings.Contains(err.Error(), "arg(s)"):
 				// cobra's count ("accepts 1 arg(s), received 0") does not
 				// say which: the usage line names them.
-				err = fmt.Errorf("usage: %s (%s given)", cmd.UseLine(), plural(len(args), "argument"))
+				err = fmt.Errorf("usage: %s (%s given)", cmd.UseLine(), words.Count(len(args), "argument"))
 			}
 			return exitcode.Usagef("%v\nSee '%s --help'.", err, cmd.CommandPath())
 		}

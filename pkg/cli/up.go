@@ -32,6 +32,7 @@ import (
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 type upOptions struct {
@@ -555,16 +556,16 @@ func leftoverNotes(cfg *config.Config, f *state.File, wanted, args []string) []s
 			}
 			notes = append(notes, fmt.Sprintf("%s is %s and not in this up's plan: up leaves it so, and mictl status goes on showing it (exit 3); %s%s forgets it", rec.Name, rec.State, again, asRunHere(cfg, "mictl down --purge "+rec.Name)))
 		case rec.State == state.StateStopped && supervisor.PlannedByLastUp(f, rec.Name) && !slices.Equal(f.UpArgs, args):
-			plan := "the configuration's " + plural(len(wanted), "instance")
+			plan := "the configuration's " + words.Count(len(wanted), "instance")
 			if len(args) > 0 {
-				plan = plural(len(wanted), "instance")
+				plan = words.Count(len(wanted), "instance")
 			}
 			notes = append(notes, fmt.Sprintf("%s stays stopped: this up plans %s, and the last up's %s planned it; %s starts it",
 				rec.Name, plan, shellword.Join(f.UpArgs), asRunHere(cfg, supervisor.UpCommand(f, rec.Name, false))))
 		}
 	}
 	if len(beyond) > 0 {
-		notes = append(notes, beyondNote(beyond, "the "+plural(len(wanted), "instance")+" this up plans (up never stops an instance)"))
+		notes = append(notes, beyondNote(beyond, "the "+words.Count(len(wanted), "instance")+" this up plans (up never stops an instance)"))
 	}
 	return notes
 }
@@ -775,7 +776,7 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 		if startErr != nil {
 			fmt.Fprintf(streams.ErrOut, "mictl: not every instance is ready:\n%s\n", indented(startErr.Error()))
 		} else {
-			fmt.Fprintf(streams.ErrOut, "mictl: %s ready; Ctrl-C stops them\n", plural(len(names), "instance"))
+			fmt.Fprintf(streams.ErrOut, "mictl: %s ready; Ctrl-C stops them\n", words.Count(len(names), "instance"))
 		}
 		if !untilInterrupted(ctx, d) {
 			stopLogs()

@@ -29,6 +29,7 @@ import (
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // Input is a planned configuration as the exporters see it.
@@ -430,9 +431,9 @@ func (in *Input) EnvNotes() []EnvNote {
 	for i, n := range notes {
 		n.Message = fmt.Sprintf("the export carries the environment %s %s started with (recorded by mictl up), not this shell's: %s; "+
 			"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again",
-			listNames(n.Instances), wasOrWere(len(n.Instances)), texts[i])
+			listNames(n.Instances), words.WasOrWere(len(n.Instances)), texts[i])
 		if len(fresh) > 0 {
-			n.Message += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", listNames(fresh), getsOrGet(len(fresh)))
+			n.Message += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", listNames(fresh), words.GetsOrGet(len(fresh)))
 		}
 		notes[i] = n
 	}
@@ -518,20 +519,6 @@ func listNames(names []string) string {
 		return names[0]
 	}
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
-}
-
-func wasOrWere(n int) string {
-	if n == 1 {
-		return "was"
-	}
-	return "were"
-}
-
-func getsOrGet(n int) string {
-	if n == 1 {
-		return "gets"
-	}
-	return "get"
 }
 
 // podTarget is t rendering as for a host of its own: the offset always

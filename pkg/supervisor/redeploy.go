@@ -10,6 +10,7 @@ import (
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // redeploy gives names, running instances of c.Redeploy, their CApps as
@@ -142,7 +143,7 @@ func notRedeployed(err error, names, given, undeployed []string, afterRestarts b
 	case afterRestarts:
 		err = fmt.Errorf("%w; not redeployed: %s, whose new CApps take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, strings.Join(kept, ", "))
 	default:
-		err = fmt.Errorf("%w; not redeployed: %s (mictl reload redeploys %s)", err, strings.Join(kept, ", "), itOrThem(kept))
+		err = fmt.Errorf("%w; not redeployed: %s (mictl reload redeploys %s)", err, strings.Join(kept, ", "), words.ItOrThem(len(kept)))
 	}
 	return err
 }

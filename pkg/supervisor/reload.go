@@ -13,6 +13,7 @@ import (
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // LoadConfig loads the configuration a reload applies, given the planning
@@ -493,15 +494,6 @@ func homesOf(step []string) string {
 	return "their homes"
 }
 
-// itOrThem is how a message refers back to names: "it" for one
-// instance, "them" for more.
-func itOrThem(names []string) string {
-	if len(names) == 1 {
-		return "it"
-	}
-	return "them"
-}
-
 // oneByOne is names as steps of one instance each.
 func oneByOne(names []string) [][]string {
 	steps := make([][]string, len(names))
@@ -629,7 +621,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		// Everything after them is left undone, and said so: the error
 		// came alone, as though these redeploys were the whole reload.
 		if len(c.Restart) > 0 {
-			err = fmt.Errorf("%w; not restarted: %s (mictl reload restarts %s)", err, strings.Join(c.Restart, ", "), itOrThem(c.Restart))
+			err = fmt.Errorf("%w; not restarted: %s (mictl reload restarts %s)", err, strings.Join(c.Restart, ", "), words.ItOrThem(len(c.Restart)))
 		}
 		err = notRedeployed(err, redeployAfter, nil, nil, true)
 		return applied{}, s.leftUndone(op, err, add, afterRestarts, afterRedeploys, nil)
@@ -650,7 +642,7 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		// The wait names one that waited: the others it kept from
 		// starting went unsaid.
 		if rest := untold(err, afterRestarts); len(rest) > 0 {
-			err = fmt.Errorf("%w; not started: %s, which was to start after that wait (mictl reload starts %s)", err, strings.Join(rest, ", "), itOrThem(rest))
+			err = fmt.Errorf("%w; not started: %s, which was to start after that wait (mictl reload starts %s)", err, strings.Join(rest, ", "), words.ItOrThem(len(rest)))
 		}
 		return a, s.leftUndone(op, err, add, nil, nil, unprepared)
 	}
@@ -841,7 +833,7 @@ func (old onOldPorts) holdBack(t *reconcile.Target, before *state.File, names *[
 		}
 		holders := takenFrom(these, candidates)
 		errs = append(errs, fmt.Errorf("not %sed: %s, which takes ports %s still holds, as %s started again with %s as it was (once what kept %s from being brought up to date is fixed, mictl reload restarts %s, then %ss %s)",
-			v, strings.Join(these, ", "), strings.Join(holders, ", "), strings.Join(roots, ", "), homesOf(roots), itOrThem(roots), strings.Join(roots, " "), v, strings.Join(these, " ")))
+			v, strings.Join(these, ", "), strings.Join(holders, ", "), strings.Join(roots, ", "), homesOf(roots), words.ItOrThem(len(roots)), strings.Join(roots, " "), v, strings.Join(these, " ")))
 	}
 	for _, name := range held {
 		old[name] = roots

@@ -1,0 +1,26 @@
+package words_test
+
+import (
+	"testing"
+
+	"github.com/mictl/mictl/pkg/words"
+)
+
+func TestAgreeWithCount(t *testing.T) {
+	tests := []struct{ got, want string }{
+		{words.Count(0, "conflict"), "0 conflicts"},
+		{words.Count(1, "conflict"), "1 conflict"},
+		{words.Count(2, "host socket"), "2 host sockets"},
+		{words.ItOrThem(1), "it"},
+		{words.ItOrThem(2), "them"},
+		{words.WasOrWere(1), "was"},
+		{words.WasOrWere(0), "were"},
+		{words.GetsOrGet(1), "gets"},
+		{words.GetsOrGet(3), "get"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
+	}
+}
