@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mictl/mictl/pkg/proc"
 )
 
 // Owners finds the process holding each socket inode, the way ss -p and
@@ -167,14 +169,10 @@ func parseSocketLink(l []byte) (uint64, bool) {
 // readCarbonHome is the -Dcarbon.home=DIR of /proc/<pid>/cmdline (the
 // last one, which java takes); empty when it has none or is gone.
 func readCarbonHome(procRoot string, pid int) string {
-	b, err := os.ReadFile(filepath.Join(procRoot, strconv.Itoa(pid), "cmdline"))
-	if err != nil {
-		return ""
-	}
 	home := ""
-	for arg := range bytes.SplitSeq(b, []byte{0}) {
-		if dir, ok := bytes.CutPrefix(arg, []byte("-Dcarbon.home=")); ok {
-			home = string(dir)
+	for _, arg := range proc.ArgsIn(procRoot, pid) {
+		if dir, ok := strings.CutPrefix(arg, "-Dcarbon.home="); ok {
+			home = dir
 		}
 	}
 	return home

@@ -349,16 +349,6 @@ var ClockTicks = sync.OnceValue(func() uint64 {
 	return 100
 })
 
-// Args returns pid's command line, nil when unreadable (gone, or a
-// kernel thread).
-func Args(pid int) []string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || len(data) == 0 {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
-}
-
 // Environ returns pid's environment, nil when unreadable (another user's
 // process, or gone).
 func Environ(pid int) []string {
