@@ -136,7 +136,7 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 	if err != nil {
 		return nil, exportFindings{}, err
 	}
-	found := exportFindings{RunTime: runTimePorts(p.Target), Environment: in.EnvNotes(), UpFlags: []exportNote{}}
+	found := exportFindings{RunTime: runTimePorts(p.Target), Environment: in.EnvNotes(), UpFlags: []upFlagNote{}}
 	for _, n := range found.Environment {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n.Message)
 	}
@@ -147,7 +147,7 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 		// What runs was planned with the last up's flags over the file:
 		// an export of the file alone describes other instances.
 		for _, n := range daemon.NotAsRunning(p.Config, p.Config.File, p.state.UpArgs) {
-			found.UpFlags = append(found.UpFlags, noted(streams, n))
+			found.UpFlags = append(found.UpFlags, upFlagNote{Flag: n.Flag, Value: n.Value, exportNote: noted(streams, n.Message)})
 		}
 		if asked := ownRestartPolicy(p); asked != "" {
 			found.RestartPolicy = &restartPolicyNote{Flags: asked,
@@ -176,7 +176,7 @@ type exportFindings struct {
 	Environment []export.EnvNote `json:"environment"`
 	// UpFlags are the last up's flags that planned what runs otherwise
 	// than this export plans it.
-	UpFlags []exportNote `json:"up_flags"`
+	UpFlags []upFlagNote `json:"up_flags"`
 	// RestartPolicy is the supervising daemon's own, which the export
 	// does not carry.
 	RestartPolicy *restartPolicyNote `json:"restart_policy"`
@@ -205,6 +205,15 @@ type exportNote struct {
 func noted(streams *IOStreams, message string) exportNote {
 	fmt.Fprintf(streams.ErrOut, "note: %s\n", message)
 	return exportNote{Message: message}
+}
+
+// upFlagNote is a note of a flag of mictl up, the flag ("--offset-method")
+// and its value ("flag") apart: a script need not read them out of the
+// message to pass them on.
+type upFlagNote struct {
+	Flag  string `json:"flag"`
+	Value string `json:"value"`
+	exportNote
 }
 
 // restartPolicyNote is ownRestartPolicy's flags and the note of them.

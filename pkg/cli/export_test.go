@@ -742,6 +742,10 @@ func TestExportJSONKeepsEveryNote(t *testing.T) {
 				t.Errorf("%s: shipped_capps %v; want %s, carried unless --capps-in-image", what, shipped, car)
 			}
 		}
+		// The flag and its value apart, beside the note naming them.
+		if got, want := fmt.Sprint(r["up_flags"]), "[map[flag:--offset-method message:"+messagesIn(r["up_flags"])[0]+" value:flag]]"; got != want {
+			t.Errorf("%s: up_flags %s, want %s", what, got, want)
+		}
 		if env, _ := r["environment"].([]any); len(env) == 1 {
 			want := `[map[exported:-Xmx2g this_shell:-Xmx1g variable:JAVA_OPTS]]`
 			if got := fmt.Sprint(env[0].(map[string]any)["variables"]); got != want {

@@ -375,16 +375,26 @@ func Overridden(configPath string, upArgs []string) []string {
 // is its user's choice, and not said. The count and the offsets are not
 // said either: a plan keeps every running instance at its offset,
 // whatever it asks for (an export of `up --instances 4` has the four).
-func NotAsRunning(cfg *config.Config, configPath string, upArgs []string) []string {
-	var notes []string
+func NotAsRunning(cfg *config.Config, configPath string, upArgs []string) []FlagNote {
+	var notes []FlagNote
 	for _, d := range differences(cfg, configPath, upArgs) {
 		if cfg.FromCommandLine(d.Key) || d.Key == "instances" || d.Key == "base_offset" || d.Key == "offset_step" {
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("the instances run with --%s=%s (the last mictl up's), where this plans %s = %s (%s): add --%[1]s=%[2]s for what runs",
-			d.Flag, unquote(d.Run), d.Key, d.Other, d.Origin))
+		n := FlagNote{Flag: "--" + d.Flag, Value: unquote(d.Run)}
+		n.Message = fmt.Sprintf("the instances run with %s=%s (the last mictl up's), where this plans %s = %s (%s): add %[1]s=%[2]s for what runs",
+			n.Flag, n.Value, d.Key, d.Other, d.Origin)
+		notes = append(notes, n)
 	}
 	return notes
+}
+
+// FlagNote is a note about a flag of mictl up, with the flag and its
+// value apart, for a script that would pass them on.
+type FlagNote struct {
+	Flag    string // "--offset-method"
+	Value   string // "flag"
+	Message string
 }
 
 // unquote is a value as Config.Value writes it, as a flag takes it.

@@ -86,9 +86,9 @@ func TestNotAsRunningNamesTheFlagsThatPlanWhatRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := NotAsRunning(cfg, path, []string{"--instances=3", "--base-offset=500", "--offset-method=flag"})
-	want := []string{
-		`the instances run with --offset-method=flag (the last mictl up's), where this plans offset_method = "toml" (default offset_method): add --offset-method=flag for what runs`,
-	}
+	want := []FlagNote{{Flag: "--offset-method", Value: "flag",
+		Message: `the instances run with --offset-method=flag (the last mictl up's), where this plans offset_method = "toml" (default offset_method): add --offset-method=flag for what runs`,
+	}}
 	if !slices.Equal(got, want) {
 		t.Errorf("NotAsRunning:\n%q\nwant\n%q", got, want)
 	}
