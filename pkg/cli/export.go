@@ -58,7 +58,8 @@ on stderr is under a key of its own with -o json too, each with its
 "message": "environment", "up_flags", "restart_policy", "shipped_capps",
 "shipped_inbound_endpoints", "server_side_apply" and, for systemd,
 "unprepared_homes" and "java_home_unset" (null or empty when there is
-nothing to say; every export has every key).
+nothing to say; each of these three exports has every key; 'mictl export
+prometheus -o json' has its own, which its help lists).
 
 JVM settings are not in mictl.toml: they are the environment (JAVA_HOME,
 JAVA_OPTS, JVM_MEM_OPTS, JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS) 'mictl up'

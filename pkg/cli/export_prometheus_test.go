@@ -1,16 +1,19 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/metrics"
 	"github.com/mictl/mictl/pkg/metrics/promtest"
 	"github.com/mictl/mictl/pkg/proc"
@@ -248,4 +251,102 @@ func recordDaemon(t *testing.T, metricsAddr string) proc.Identity {
 		t.Fatal(err)
 	}
 	return self
+}
+
+// export prometheus -o json has the configuration and every note stderr
+// gives, each under a key of its own that every run has (null or empty
+// where it says nothing), as the other exports do: a script reading
+// stdout alone learnt neither that a job was left out nor why. It had no
+// -o at all.
+func TestExportPrometheusJSONKeepsEveryNote(t *testing.T) {
+	dir := inTempDir(t)
+	free, _ := metricsAddrForGolden(t)
+	stranger, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	held := stranger.Addr().String()
+	targets := filepath.Join(dir, "instances", ".mictl", metrics.TargetsFileName)
+	str := func(s string) *string { return &s }
+	type want struct {
+		jobs                     string
+		metricsAddr, targetsFile *string
+		// the keys that hold a note; every other note key is null or empty
+		notes []string
+	}
+	for _, c := range []struct {
+		name   string
+		args   []string
+		before func(t *testing.T)
+		want   want
+	}{
+		{"before the first up", []string{"--metrics-addr", free, "--metrics"}, nil,
+			want{"[mictl wso2-mi]", str("127.0.0.1" + free), str(targets), []string{"targets_missing"}}},
+		{"metrics = false", []string{"--metrics-addr", free}, nil,
+			want{"[mictl]", str("127.0.0.1" + free), nil, []string{"mi_metrics_off"}}},
+		{"metrics_addr held by another process", []string{"--metrics-addr", held, "--metrics"}, func(t *testing.T) {
+			if err := os.MkdirAll(filepath.Dir(targets), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(targets, []byte("[]\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, want{"[wso2-mi]", nil, str(targets), []string{"metrics_addr_held"}}},
+		{"metrics_addr taken from the running daemon", nil, func(t *testing.T) { recordDaemon(t, "127.0.0.1"+free) },
+			want{"[mictl]", str("127.0.0.1" + free), nil, []string{"from_running", "mi_metrics_off"}}},
+		{"the running daemon serves elsewhere", []string{"--metrics-addr", held, "--metrics"}, nil,
+			want{"[wso2-mi]", nil, str(targets), []string{"daemon_serves_otherwise", "metrics_addr_held"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.before != nil {
+				c.before(t)
+			}
+			plain, plainNotes, err := exportPrometheusNotes(t, c.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, notes, err := exportPrometheusNotes(t, append(c.args, "-o", "json")...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if notes != plainNotes {
+				t.Errorf("stderr with -o json:\n%s\nwithout:\n%s", notes, plainNotes)
+			}
+			jsonschematest.Validate(t, "export-prometheus", []byte(out))
+			var r map[string]any
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if r["config"] != plain {
+				t.Errorf("config:\n%s\nwant what the export prints without -o json:\n%s", r["config"], plain)
+			}
+			nullable := func(key string, want *string) {
+				var w any // nil, as JSON's null decodes
+				if want != nil {
+					w = *want
+				}
+				if r[key] != w {
+					t.Errorf("%s = %v, want %v", key, r[key], w)
+				}
+			}
+			nullable("metrics_addr", c.want.metricsAddr)
+			nullable("targets_file", c.want.targetsFile)
+			if got := fmt.Sprint(r["jobs"]); got != c.want.jobs {
+				t.Errorf("jobs %s, want %s", got, c.want.jobs)
+			}
+			said := notedKeys(t, "export prometheus -o json", r, notes)
+			for _, key := range []string{"from_running", "daemon_serves_otherwise", "metrics_addr_held", "mi_metrics_off", "targets_missing"} {
+				if want := slices.Contains(c.want.notes, key); said[key] != want || len(messagesIn(r[key])) > 0 != want {
+					t.Errorf("%q is %v, noted on stderr %v; want a note %v", key, r[key], said[key], want)
+				}
+			}
+			if taken, _ := r["from_running"].([]any); len(taken) > 0 {
+				want := fmt.Sprintf("map[flag:--metrics-addr message:%s setting:metrics_addr value:127.0.0.1%s]", messagesIn(taken)[0], free)
+				if got := fmt.Sprint(taken[0]); got != want {
+					t.Errorf("from_running %s, want %s", got, want)
+				}
+			}
+		})
+	}
 }

@@ -710,23 +710,7 @@ func TestExportJSONKeepsEveryNote(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &r); err != nil {
 			t.Fatalf("%s: %v\n%s", what, err, out)
 		}
-		// Each note on stderr is a message in the JSON, under its key.
-		messages := map[string]string{} // message: key
-		for key, v := range r {
-			for _, m := range messagesIn(v) {
-				messages[m] = key
-			}
-		}
-		said := map[string]bool{}
-		for line := range strings.Lines(errOut) {
-			if note, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "note: "); ok {
-				if key, ok := messages[note]; !ok {
-					t.Errorf("%s: -o json lacks the note %q:\n%s", what, note, out)
-				} else {
-					said[key] = true
-				}
-			}
-		}
+		said := notedKeys(t, what, r, errOut)
 		for _, key := range []string{"environment", "up_flags", "restart_policy", "shipped_capps", "shipped_inbound_endpoints", "server_side_apply", "unprepared_homes", "java_home_unset"} {
 			v, ok := r[key]
 			if !ok {
@@ -753,6 +737,30 @@ func TestExportJSONKeepsEveryNote(t *testing.T) {
 			}
 		}
 	}
+}
+
+// notedKeys checks that each note on stderr (errOut) is a message in r,
+// an -o json output decoded, under its key, and returns the keys that
+// hold one.
+func notedKeys(t *testing.T, what string, r map[string]any, errOut string) map[string]bool {
+	t.Helper()
+	messages := map[string]string{} // message: key
+	for key, v := range r {
+		for _, m := range messagesIn(v) {
+			messages[m] = key
+		}
+	}
+	said := map[string]bool{}
+	for line := range strings.Lines(errOut) {
+		if note, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "note: "); ok {
+			if key, ok := messages[note]; !ok {
+				t.Errorf("%s: -o json lacks the note %q:\n%v", what, note, r)
+			} else {
+				said[key] = true
+			}
+		}
+	}
+	return said
 }
 
 // messagesIn is every "message" in v, a value decoded from JSON.

@@ -41,6 +41,7 @@ func TestJSONOutputsMatchTheirSchemas(t *testing.T) {
 		{"export", []string{"export", "kubernetes", "--out", "k8s", "-o", "json"}},
 		{"export", []string{"export", "systemd", "--out", "systemd", "-o", "json"}},
 		{"export", []string{"export", "compose", "--out", "compose.yaml", "-o", "json"}},
+		{"export-prometheus", []string{"export", "prometheus", "--metrics", "-o", "json"}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.args), func(t *testing.T) {

@@ -25,7 +25,8 @@ func ScrapeConfig(daemonAddr string, daemonHeld bool, targetsPath string) []byte
 		DaemonAddr                             string
 		DaemonHeld                             bool
 		TargetsPath, MetricsPath, MIMetricsOff string
-	}{daemonAddr, daemonHeld, targetsPath, MIMetricsPath, MIMetricsOff}
+		DaemonJob, MIJob                       string
+	}{daemonAddr, daemonHeld, targetsPath, MIMetricsPath, MIMetricsOff, DaemonJob, MIJob}
 	if err := scrapeTemplate().Execute(&b, data); err != nil {
 		panic(err)
 	}
@@ -46,6 +47,14 @@ func scrapeAddr(addr string) string {
 	}
 	return netip.AddrPortFrom(loopback, ap.Port()).String()
 }
+
+// The jobs of a scrape configuration: the daemon's own metrics, and every
+// instance's MI metrics. Named here once, for the file and for export
+// prometheus -o json, which lists the jobs it has.
+const (
+	DaemonJob = "mictl"
+	MIJob     = "wso2-mi"
+)
 
 // MIMetricsOff says why a scrape configuration has no MI job.
 const MIMetricsOff = "metrics = false: MI's own metrics are off; set metrics = true to scrape them"
@@ -74,7 +83,7 @@ scrape_configs:
 {{- else if .DaemonAddr}}
   # The mictl daemon: instance states, restarts, time to ready, and the
   # CPU, memory, threads and open files of each instance's processes.
-  - job_name: mictl
+  - job_name: {{.DaemonJob}}
     static_configs:
       - targets: [{{yaml .DaemonAddr}}]
 {{- else}}
@@ -88,7 +97,7 @@ scrape_configs:
   # Prometheus must be able to read it: its directory is private to the
   # user running mictl (0700), so run Prometheus as that user or give it
   # access (e.g. setfacl -m u:prometheus:x on the directory).
-  - job_name: wso2-mi
+  - job_name: {{.MIJob}}
     metrics_path: {{yaml .MetricsPath}}
     file_sd_configs:
       - files: [{{yaml .TargetsPath}}]
