@@ -141,7 +141,9 @@ type Instance struct {
 	// of its carbonapps/ (undeployed, or rebuilt onto other ports), which
 	// the running server holds until its next hot deployment scan
 	// undeploys them: views name such a port the app's, not a stranger's.
-	// A server that ends lets go of them all (ClearProcesses).
+	// Each is dropped once MI has undeployed its app and let go of it (the
+	// supervisor's CApp checks); a server that ends lets go of them all
+	// (ClearProcesses).
 	Undeploying []Extra `json:"undeploying,omitempty"`
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -333,6 +334,7 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	if !s.keepCounts(name, q, c.session.Observe(s.ctx)[0], asked) {
 		return
 	}
+	s.forgetUndeployed(name, settledApps(c, outcomes))
 	// MI changed: /healthz may say so now. What it says (a faulty CApp
 	// makes the instance degraded) is recorded before the check's events:
 	// the event log never tells of a faulty app while status still shows
@@ -346,6 +348,65 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	for i, w := range c.waits {
 		s.emit(appEvent(name, w, outcomes[i]))
 	}
+}
+
+// settledApps are the ids of c's applications whose change MI has made,
+// as outcomes say of c's waits: a removed one gone, a declared one
+// running this build (active or faulty), its previous build undeployed.
+// One MI could not be asked about is not among them.
+func settledApps(c *appCheck, outcomes []appstate.Outcome) []string {
+	var ids []string
+	for i, w := range c.waits {
+		if o := outcomes[i]; o.Done() && o.State != appstate.StateUnknown {
+			ids = append(ids, w.id)
+		}
+	}
+	return ids
+}
+
+// forgetUndeployed drops from the record of name the undeploying ports
+// (state.Instance.Undeploying) of the applications MI has undeployed
+// (settled: their ids) that its server no longer holds. MI undeploys a
+// removed or changed application, its inbound endpoints with it, at its
+// next hot deployment scan (docs/mi-integrations.md, "Hot deployment"):
+// such a port was kept in state.json until the server ended, long after
+// views had stopped naming it (they name only ports it holds). One
+// the server still holds, or when the host's sockets cannot be looked
+// at, is kept for the next check, or the server's end, to drop.
+func (s *Supervisor) forgetUndeployed(name string, settled []string) {
+	if len(settled) == 0 {
+		return
+	}
+	f, err := s.current()
+	if err != nil {
+		return
+	}
+	inst, ok := f.Instance(name)
+	if !ok || len(inst.Undeploying) == 0 {
+		return
+	}
+	var view *observe.View
+	var done []state.Extra
+	for _, e := range inst.Undeploying {
+		// An inbound endpoint's listener is "<application id>/<endpoint>".
+		if id, _, _ := strings.Cut(e.Listener, "/"); !slices.Contains(settled, id) {
+			continue
+		}
+		if view == nil {
+			if view, err = s.newView(); err != nil {
+				return
+			}
+		}
+		if !view.Holder(inst, e.Port).Owned {
+			done = append(done, e)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	s.persist.add(name, func(i *state.Instance) {
+		i.Undeploying = slices.DeleteFunc(i.Undeploying, func(e state.Extra) bool { return slices.Contains(done, e) })
+	})
 }
 
 // healthAfterAppsWait bounds how long an app check waits for the health

@@ -315,3 +315,59 @@ func TestLateAnswerKeepsTheLaterCounts(t *testing.T) {
 		t.Fatalf("counts %+v: the earlier question's late answer replaced the later one's", got)
 	}
 }
+
+// The inbound port of a CApp taken away, or rebuilt onto another port, is
+// recorded as undeploying (state.Instance.Undeploying) only until MI has
+// undeployed the app's old build and let go of the port
+// (docs/mi-integrations.md, "Hot deployment"): it stayed in state.json
+// until the server ended. The checks are held once they have waited for
+// MI (every one, until the gate opens), so that the record is seen with
+// the port first.
+func TestUndeployedAppsPortLeavesTheRecord(t *testing.T) {
+	var gate atomic.Pointer[chan struct{}]
+	appCheckWaited = func(string) {
+		if g := gate.Load(); g != nil {
+			<-*g
+		}
+	}
+	t.Cleanup(func() { appCheckWaited = nil })
+	open := func() {
+		if g := gate.Swap(nil); g != nil {
+			close(*g)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		// change takes hl's 8085 endpoint away from mi-1 (in site s)
+		change func(s *simSite)
+		event  string
+	}{
+		{"undeployed", func(s *simSite) { s.reload("instances = 1\n") }, "app-undeployed"},
+		{"rebuilt onto another port", func(s *simSite) {
+			s.car("hl_1.0.0.car", inboundCApp("hl", 8086))
+			s.reload("instances = 1\ncapps = [\"build/hl_1.0.0.car\"]\n")
+		}, "app-active"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSimSite(t, DefaultPolicy())
+			t.Cleanup(open) // before the site's: a failed test leaves no check held
+			s.car("hl_1.0.0.car", inboundCApp("hl", 8085))
+			s.reload("instances = 1\ncapps = [\"build/hl_1.0.0.car\"]\n")
+			wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "hl_1.0.0")
+			undeploying := func() []state.Extra {
+				inst, _ := s.flushed().Instance("mi-1")
+				return inst.Undeploying
+			}
+			held := make(chan struct{})
+			gate.Store(&held)
+			c.change(s)
+			want := []state.Extra{{Role: "inbound", Listener: "hl_1.0.0/hlHTTP", Port: 8085 + s.base}}
+			if got := undeploying(); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("undeploying while MI takes the change: %v, want %v", got, want)
+			}
+			open()
+			wantAppEvent(t, s.next("mi-1", appEvents...), c.event, "hl_1.0.0")
+			s.await("hl_1.0.0's old port gone from mi-1's record", func() bool { return len(undeploying()) == 0 })
+		})
+	}
+}
