@@ -922,13 +922,13 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 				var checked struct {
 					ServersInHomes []struct {
 						Instance, Home string
-						PID            int
+						HolderPID      int `json:"holder_pid"`
 					} `json:"servers_in_homes"`
 				}
 				if err := json.Unmarshal([]byte(out), &checked); err != nil {
 					t.Fatal(err)
 				}
-				if s := checked.ServersInHomes; len(s) != 1 || s[0].Instance != "mi-1" || s[0].Home != homeDir || s[0].PID != server {
+				if s := checked.ServersInHomes; len(s) != 1 || s[0].Instance != "mi-1" || s[0].Home != homeDir || s[0].HolderPID != server {
 					t.Fatalf("%s -o json: servers_in_homes = %+v, want mi-1's server %d in %s:\n%s", cmd.args[0], s, server, homeDir, out)
 				}
 			}

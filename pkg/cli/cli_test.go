@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +22,7 @@ import (
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/goldentest"
 	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
@@ -192,6 +194,42 @@ func TestCheckConflictsJSON(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("no plan conflict on port %d: %s", 8280+a, out)
+	}
+}
+
+// A server mictl did not start, running in an instance's home, is named
+// in servers_in_homes with the keys every other holder has in every
+// output (holder_pid, holder_process), not pid and process: a script reads
+// who holds something under one name whichever list it comes from.
+func TestServersInHomesSpellTheHolderAsEveryOutput(t *testing.T) {
+	inTempDir(t)
+	lo, _ := testports.Block(t, testports.Other)
+	dir := filepath.Join("instances", "mi-1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pid := fakeServer(t, dir)
+	code, out, errOut := run(t, "check-conflicts", "--instances", "1", "--base-offset", fmt.Sprint(freeOffset(t, lo)), "-o", "json")
+	if code != exitcode.Conflicts {
+		t.Fatalf("exit %d, want 1:\n%s%s", code, out, errOut)
+	}
+	jsonschematest.Validate(t, "check-conflicts", []byte(out))
+	var report struct {
+		ServersInHomes []map[string]any `json:"servers_in_homes"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(report.ServersInHomes) != 1 {
+		t.Fatalf("servers_in_homes = %v, want mi-1's server", report.ServersInHomes)
+	}
+	s := report.ServersInHomes[0]
+	keys := slices.Sorted(maps.Keys(s))
+	if want := []string{"holder_pid", "holder_process", "home", "instance", "message"}; !slices.Equal(keys, want) {
+		t.Errorf("servers_in_homes keys = %v, want %v", keys, want)
+	}
+	if s["holder_pid"] != float64(pid) || s["holder_process"] != "sleep" {
+		t.Errorf("servers_in_homes = %v, want holder_pid %d, holder_process sleep", s, pid)
 	}
 }
 

@@ -19,12 +19,14 @@ import (
 // running a generated home) running in the home of an instance mictl up
 // would start: up refuses to start a second one there, which would render
 // the home again, take over its pid file and fight it for the ports.
+// It holds the home as a stranger holds a port: holder_pid and
+// holder_process, as every holder is spelled in every output.
 type serverInHome struct {
-	Instance string `json:"instance"`
-	Home     string `json:"home"`
-	PID      int    `json:"pid"`
-	Process  string `json:"process"`
-	Message  string `json:"message"`
+	Instance      string `json:"instance"`
+	Home          string `json:"home"`
+	HolderPID     int    `json:"holder_pid"`
+	HolderProcess string `json:"holder_process"`
+	Message       string `json:"message"`
 }
 
 // serversInHomes finds the servers running in the homes of the instances
@@ -48,7 +50,7 @@ func serversInHomes(t *reconcile.Target, f *state.File) ([]serverInHome, error) 
 		}
 		shown := t.Config.InstanceDir(name)
 		found = append(found, serverInHome{
-			Instance: name, Home: dir, PID: st.PID, Process: st.Comm,
+			Instance: name, Home: dir, HolderPID: st.PID, HolderProcess: st.Comm,
 			Message: fmt.Sprintf("%s's home %s runs a server mictl did not start (pid %d, %s): mictl up starts no second one there; stop what started it, or end it with mictl down %s",
 				name, shown, st.PID, st.Comm, name),
 		})
@@ -73,7 +75,7 @@ func refuseServersInHomes(streams *IOStreams, t *reconcile.Target, f *state.File
 	var names, lines []string
 	for _, s := range found {
 		names = append(names, s.Instance)
-		lines = append(lines, fmt.Sprintf("%s: pid %d (%s) runs in %s", s.Instance, s.PID, s.Process, t.Config.InstanceDir(s.Instance)))
+		lines = append(lines, fmt.Sprintf("%s: pid %d (%s) runs in %s", s.Instance, s.HolderPID, s.HolderProcess, t.Config.InstanceDir(s.Instance)))
 	}
 	return exitcode.With(exitcode.Runtime, fmt.Errorf(
 		"a server mictl did not start already runs in the home of %s:\n  %s\nstop it first (stop the service or command that started it, or end it with mictl down %s), then run mictl up again",
