@@ -181,13 +181,19 @@ func (w *Waiter) Judge(ctx context.Context) []Outcome {
 	return out
 }
 
-// start is every target pending, as a wait begins.
+// start is every target pending, as a wait begins. One that does not run
+// takes the change at its start, which brings its carbonapps/ up to date
+// with mictl.toml: with the application, or, undeployed, without it.
 func (w *Waiter) start() []Outcome {
+	atStart := "not running: it gets the application when it starts"
+	if w.goal == GoalGone {
+		atStart = "not running: it starts without the application"
+	}
 	out := make([]Outcome, len(w.s.targets))
 	for i, t := range w.s.targets {
 		out[i] = Outcome{Instance: t.Name, State: StatePending}
 		if !t.Running {
-			out[i].Message, out[i].NotRunning = "not running: it gets the application when it starts", true
+			out[i].Message, out[i].NotRunning = atStart, true
 		}
 	}
 	return out

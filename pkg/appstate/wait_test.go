@@ -186,6 +186,27 @@ func TestWaitUntilGone(t *testing.T) {
 	}
 }
 
+// An instance that does not run is said to take the change when it
+// starts, in the change's own words: a stopped instance undeploy --wait
+// named "gets the application when it starts", when its start (which
+// brings its carbonapps/ up to date) leaves the application out.
+func TestWaitSaysWhatAStoppedInstanceStartsWith(t *testing.T) {
+	orders := buildCar(t, t.TempDir(), capp.Spec{Name: "orders", Version: "1.0.0"})
+	target := Target{Name: "mi-2", Home: t.TempDir()}
+	for _, tt := range []struct {
+		goal Goal
+		want string
+	}{
+		{GoalActive, "not running: it gets the application when it starts"},
+		{GoalGone, "not running: it starts without the application"},
+	} {
+		got := waitOne(t, target, orders, tt.goal, time.Second, func() {})
+		if got.State != StatePending || !got.NotRunning || got.Message != tt.want {
+			t.Errorf("goal %d: outcome %+v, want pending, not running, %q", tt.goal, got, tt.want)
+		}
+	}
+}
+
 // A server that exits during the wait (a down, a crash) ends the wait for
 // its instance, as one that did not run: no MI is left to take the change
 // (deploy --wait raced by a down waited out its whole timeout).
