@@ -40,7 +40,8 @@ second server there.
 
 Exit status: 0 when there is no conflict, 1 when there are conflicts (or a
 home runs a server mictl did not start), 2 on a usage or configuration
-error.`,
+error, 3 when the host's sockets could not be read;
+` + exitInterrupted + `.`,
 		Example: `  mictl check-conflicts --instances 3
   mictl check-conflicts --offsets 10,47
   mictl check-conflicts -o json`,

@@ -90,7 +90,13 @@ each instance where it is faulty degraded for it, among its faulty CApps
 said, not waited for, but one whose server is started again (MI
 restarting itself, exit 121, or mictl restarting it) is waited for on
 its new server. A rebuilt file of an application that runs already counts as
-deployed only once MI logs that it deployed it again.`,
+deployed only once MI logs that it deployed it again.
+
+Exit status: 0 when declared and handed to the daemon (with --wait: active
+on every running target); 1 on conflicts; 2 for a file that is not a CApp
+MI would deploy, or another usage or configuration error; 3 when --wait
+finds it faulty, still pending or no longer in a carbonapps/;
+` + exitInterrupted + `.`,
 		Example: `  mictl deploy build/orders_1.0.0.car --wait
   mictl deploy build/edge_1.0.0.car mi-2 mi-3
   mictl inspect build/orders_1.0.0.car && mictl deploy build/orders_1.0.0.car`,

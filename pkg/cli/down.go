@@ -66,8 +66,10 @@ home of an instance a reload removed from the configuration too (all of
 them, or the one named).
 
 Exit status: 0 when every process of the instances is gone (another
-program holding one of their ports is a note, not a failure); 3
-otherwise, naming what is left.`,
+program holding one of their ports is a note, not a failure); 2 on usage
+or configuration errors, such as a NAME no instance has (nothing is
+stopped); 3 when something is left, naming it;
+` + exitInterrupted + `.`,
 		Example: `  mictl down
   mictl down mi-2 mi-3
   mictl down --timeout 30s --purge`,

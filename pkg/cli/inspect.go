@@ -49,7 +49,8 @@ port (-o json: unset_variables). Nothing is written.
 
 Exit status: 0 when the plan has no conflict, 1 when it has, 2 when the
 file is not a CApp MI would deploy (not a zip, no artifacts.xml, a path
-that escapes the archive, an inbound port outside 1-65535, ...).`,
+that escapes the archive, an inbound port outside 1-65535, ...);
+` + exitInterrupted + `.`,
 		Example: `  mictl inspect build/orders_1.0.0.car
   mictl inspect build/orders_1.0.0.car --instances 3 -o json`,
 		Args:              usageArgs(cobra.ExactArgs(1)),

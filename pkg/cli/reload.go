@@ -42,7 +42,8 @@ files); reload does it now. "mictl diff" shows what a reload would do.
 
 Exit status: 0 when applied (or nothing changed), 1 on conflicts, 2 for a
 configuration the daemon refuses or when nothing runs to reload, 3 when
-applying failed.`,
+applying failed;
+` + exitInterrupted + `.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -141,7 +142,8 @@ reload starts only instances new to mictl, and leaves it to mictl up.
 Exit status, like diff(1): 0 when nothing would change; 1 when something
 would, or when conflicts would make the reload refuse (then nothing would
 change); 2 when mictl.toml or the source deployment.toml is invalid (a
-reload would refuse it too).`,
+reload would refuse it too);
+` + exitInterrupted + `.`,
 		Example: `  mictl diff
   mictl diff -o json`,
 		Args: usageArgs(cobra.NoArgs),

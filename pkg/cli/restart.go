@@ -48,10 +48,16 @@ it (exit 2 for such a file).
 
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips
-them, saying so). Naming one, or --all when nothing runs, is an input
-error: exit 2. A restart that fails, or leaves an instance degraded (a
+them, saying so).
+
+Exit status: 0 when every instance restarted is ready; 1 when one's ports
+moved onto those of a running instance not named (before anything
+stops); 2 on usage or configuration errors: naming an instance that does
+not run, --all when nothing runs, a malformed deployment.toml of the
+distribution; 3 when a restart fails, or leaves an instance degraded (a
 faulty CApp, a port not bound: MI's /healthz is not ready, and mictl
-status says 3 too), ends with exit 3.`,
+status says 3 too);
+` + exitInterrupted + `.`,
 		Example: `  mictl restart mi-2
   mictl restart --all`,
 		ValidArgsFunction: completeRunningNames(g),

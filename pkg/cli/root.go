@@ -26,6 +26,13 @@ type globalOptions struct {
 	configPath string
 }
 
+// exitInterrupted is said in the Exit status paragraph of every command
+// that has one: a signal interrupts any command (the README's exit-code
+// table), and a script author reading only that command's help took its
+// list for all it exits with.
+// It starts a line of its own, short enough to need no wrapping.
+const exitInterrupted = "130 on Ctrl-C (SIGINT) and 143 on SIGTERM (128 + the signal)"
+
 // NewRootCmd builds the mictl command tree writing to streams.
 func NewRootCmd(streams *IOStreams) *cobra.Command {
 	g := &globalOptions{}

@@ -53,16 +53,18 @@ a new one, which re-adopts them (checking pid and process start time, so a
 reused pid is never mistaken for an instance), and says so on stderr. status changes nothing in a
 directory it may not write: it shows what it finds.
 
-status exits 3 when an instance it shows is failed, crashed, backoff or
+Exit status: 3 when an instance it shows is failed, crashed, backoff or
 degraded (not serving, or serving with a faulty CApp, because something
 went wrong; while the daemon answers, as it records them), naming them
 on stderr, with the mictl up that starts a failed one again (the daemon
 gave it up; mictl restart takes only running instances), after printing
 the table or JSON as usual, and when the
 daemon does not answer (stopped or hung: nothing restarts what crashes),
-saying how to resume or end it; 0 otherwise (starting, stopping and
-stopped are what mictl or you are doing), so a check can be:
-mictl status mi-2 || alert.`,
+saying how to resume or end it; 2 on usage or configuration errors, such
+as a NAME no instance has;
+` + exitInterrupted + `; 0
+otherwise (starting, stopping and stopped are what mictl or you are
+doing), so a check can be: mictl status mi-2 || alert.`,
 		Example: `  mictl status
   mictl status mi-2
   mictl status mi-2 >/dev/null || echo "mi-2 needs attention"

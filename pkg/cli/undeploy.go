@@ -47,7 +47,13 @@ it (so a mictl status right after agrees).
 An APP that mictl.toml does not declare is an error (exit 2) listing the
 applications it does declare; one the distribution ships in its own
 carbonapps/ (mi_home), which every instance runs, is named with its file
-and how to take it out: delete it there, then mictl reload.`,
+and how to take it out: delete it there, then mictl reload.
+
+Exit status: 0 when taken out (with --wait: MI lists it on no running
+target); 2 for an APP mictl.toml does not declare, or another usage or
+configuration error; 3 when --wait finds MI still lists it when --timeout
+ends, or it was deployed again meanwhile;
+` + exitInterrupted + `.`,
 		Example: `  mictl undeploy orders --wait
   mictl undeploy orders_1.0.0 mi-2
   mictl undeploy build/orders_1.0.0.car`,

@@ -69,10 +69,13 @@ By default a supervisor daemon stays behind to restart crashed instances;
 with --foreground mictl stays attached, streams the logs on stdout (so not
 with -o json), and Ctrl-C stops every instance gracefully.
 
-Exit status: 0 when every instance is ready, 1 on conflicts, 2 on usage or
-configuration errors, 3 when an instance failed, timed out or is degraded
-(a faulty CApp, a port not bound: MI's /healthz is not ready, and mictl
-status says 3 too).`,
+Exit status: 0 when every instance is ready, 1 on conflicts (a busy
+metrics_addr too, even with --force), 2 on usage or configuration errors,
+3 when an instance failed, timed out or is degraded (a faulty CApp, a port
+not bound: MI's /healthz is not ready, and mictl status says 3 too) or a
+server mictl did not start runs in a home it would start;
+` + exitInterrupted + `, but
+up --foreground, which a signal ends, stops its instances and exits 0.`,
 		Example: `  mictl up --instances 3
   mictl up --instances 5            # adds mi-4 and mi-5 to a running 3
   mictl up --foreground --instances 2
