@@ -94,6 +94,7 @@ func runApps(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *appsOp
 		return err
 	}
 	e.warnConfig(streams)
+	printNote(streams, unsupervised(e.state))
 	cfg := e.cfg
 	if e.cfgErr != nil {
 		cfg = nil // its declarations cannot be trusted: show what MI runs

@@ -107,6 +107,7 @@ func newConflictsReport(t *reconcile.Target, f *state.File, report check.Report,
 }
 
 func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflictsOptions, p *planned) error {
+	printNote(streams, unsupervised(p.state))
 	report := p.Conflicts()
 	metricsBusy, err := metricsAddrConflict(ctx, p.Target)
 	if err != nil {

@@ -347,6 +347,7 @@ func pendingNote(r portsRow, pending []string) string {
 }
 
 func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
+	printNote(streams, unsupervised(p.state))
 	// A view, not a check (exit 0), but a plan that would clash says so,
 	// in text below the table and in json in the rows.
 	report := p.Target.Conflicts()

@@ -138,7 +138,26 @@ func daemonReplaced(store *state.Store, before *state.File) string {
 	if !ok || id == before.Daemon.Identity {
 		return ""
 	}
-	return fmt.Sprintf("note: the mictl daemon (pid %d) had ended (killed, or crashed), leaving the instances unsupervised; a new one (pid %d) took them over and restarts, by the restart policy, any that crashed meanwhile (mictl status NAME shows what it found)", before.Daemon.PID, id.PID)
+	return fmt.Sprintf("note: %s; a new one (pid %d) took them over and restarts, by the restart policy, any that crashed meanwhile (mictl status NAME shows what it found)", daemonEnded(before.Daemon), id.PID)
+}
+
+// daemonEnded says that the daemon d, recorded as supervising the
+// instances, is gone: status's words when it replaces it, and the views'
+// when they find it so.
+func daemonEnded(d *state.Daemon) string {
+	return fmt.Sprintf("the mictl daemon (pid %d) had ended (killed, or crashed), leaving the instances unsupervised", d.PID)
+}
+
+// unsupervised is the warning of the views (ports table, check-conflicts,
+// apps, top), which start no daemon, that the daemon f records has ended
+// while instances are wanted running: they showed the instances, crashed
+// ones too, as though something restarted them. "" when a daemon runs or
+// no instance is wanted running.
+func unsupervised(f *state.File) string {
+	if f == nil || f.Daemon == nil || f.Daemon.Alive() || !f.WantsAny() {
+		return ""
+	}
+	return "warning: " + daemonEnded(f.Daemon) + ": nothing restarts one that crashes until mictl status (or mictl up) starts a new daemon, which takes them over"
 }
 
 // spawnDaemon starts a daemon with args unless one answers (see

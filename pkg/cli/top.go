@@ -66,7 +66,7 @@ is always present, null when unknown (no server running, no MI metrics).`,
 			e.warnConfig(streams)
 			sampler := top.NewSampler(o.interval, min(topScrapeTimeout, o.interval))
 			defer sampler.Close()
-			load := func() ([]top.Instance, error) { return topInstances(e.store) }
+			load := func() ([]top.Instance, string, error) { return topInstances(e.store) }
 			if o.once || o.output == formatJSON || !streams.OutTTY {
 				return topSnapshot(streams, sampler, load, o, e.noInstances())
 			}
@@ -95,14 +95,16 @@ is always present, null when unknown (no server running, no MI metrics).`,
 }
 
 // topInstances reads the instances from the state file, each state
-// checked against /proc as status does.
-func topInstances(store *state.Store) ([]top.Instance, error) {
+// checked against /proc as status does, and the warning that nothing
+// supervises them (unsupervised), read at every refresh: a daemon may
+// end, or be started again, while top runs.
+func topInstances(store *state.Store) ([]top.Instance, string, error) {
 	if store == nil {
-		return nil, nil // nothing was ever started here
+		return nil, "", nil // nothing was ever started here
 	}
 	f, err := store.Load()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	out := make([]top.Instance, 0, len(f.Instances))
 	for _, inst := range f.Instances {
@@ -111,23 +113,24 @@ func topInstances(store *state.Store) ([]top.Instance, error) {
 			StartedAt: inst.StartedAt, Restarts: inst.Restarts,
 			MetricsURL: "http://" + metrics.ScrapeAddr(inst.Bind, inst.Ports[ports.InternalHTTP]) + metrics.MIMetricsPath})
 	}
-	return out, nil
+	return out, unsupervised(f), nil
 }
 
 // topSnapshot prints one view: two samples an interval apart (CPU % and
 // rates need two), the second once the metrics scrapes it started ended;
 // empty when there is no instance.
-func topSnapshot(streams *IOStreams, s *top.Sampler, load func() ([]top.Instance, error), o *topOptions, empty string) error {
-	insts, err := load()
+func topSnapshot(streams *IOStreams, s *top.Sampler, load func() ([]top.Instance, string, error), o *topOptions, empty string) error {
+	insts, note, err := load()
 	if err != nil {
 		return err
 	}
+	printNote(streams, note)
 	if _, err := s.Sample(time.Now(), insts); err != nil {
 		return err
 	}
 	s.Wait()
 	time.Sleep(o.interval)
-	if insts, err = load(); err != nil {
+	if insts, _, err = load(); err != nil {
 		return err
 	}
 	if _, err := s.Sample(time.Now(), insts); err != nil {
@@ -150,14 +153,17 @@ func topSnapshot(streams *IOStreams, s *top.Sampler, load func() ([]top.Instance
 // interval, one sample at a time, off the UI's goroutine.
 type topModel struct {
 	sampler  *top.Sampler
-	load     func() ([]top.Instance, error)
+	load     func() ([]top.Instance, string, error)
 	interval time.Duration
 	sort     top.Sort
 	rows     []top.Row
 	err      error
-	width    int
-	height   int
-	color    bool
+	// note is the last sample's warning that nothing supervises the
+	// instances, shown above them ("" for none).
+	note   string
+	width  int
+	height int
+	color  bool
 	// empty is what the view says when there is no instance.
 	empty string
 }
@@ -166,6 +172,7 @@ type topTickMsg struct{}
 
 type topRowsMsg struct {
 	rows []top.Row
+	note string
 	err  error
 }
 
@@ -174,12 +181,12 @@ func (m *topModel) Init() tea.Cmd { return m.sample }
 // sample runs as a tea.Cmd; the next one is scheduled only when its
 // rows arrive, so samples never overlap.
 func (m *topModel) sample() tea.Msg {
-	insts, err := m.load()
+	insts, note, err := m.load()
 	if err != nil {
 		return topRowsMsg{err: err}
 	}
 	rows, err := m.sampler.Sample(time.Now(), insts)
-	return topRowsMsg{rows: rows, err: err}
+	return topRowsMsg{rows: rows, note: note, err: err}
 }
 
 func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
@@ -198,7 +205,7 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case topRowsMsg:
 		m.err = msg.err
 		if msg.err == nil {
-			m.rows = msg.rows
+			m.rows, m.note = msg.rows, msg.note
 			top.SortRows(m.rows, m.sort)
 		}
 		return m, tea.Tick(m.interval, func(time.Time) tea.Msg { return topTickMsg{} })
@@ -219,6 +226,12 @@ func (m *topModel) View() tea.View {
 	if m.err != nil {
 		b.WriteString(top.Cut("error: "+m.err.Error(), m.width) + "\n")
 		used++
+	}
+	if m.note != "" {
+		// Wrapped, not cut: what it says to do is at its end.
+		note := lipgloss.NewStyle().Width(max(m.width, 20)).Render(m.note)
+		b.WriteString(note + "\n")
+		used += strings.Count(note, "\n") + 1
 	}
 	lines := top.Lines(m.rows, m.width)
 	shown := len(lines)
