@@ -561,8 +561,13 @@ func unhealthy(r statusReport, names, configured []string) error {
 		// no longer watches: its instances' crashes go unrestarted.
 		hung = fmt.Errorf("%s; what is shown is the state file", *r.DaemonProblem)
 	}
-	var faulted, first []string
-	faultyApps := false // the first one's health is MI's faulty CApps
+	// faulted are the instances in a fault state; appsFaulty those of
+	// them whose health is MI's faulty CApps, which MI's reason for each,
+	// and what brings one back that MI failed for a port taken only for a
+	// moment, are the apps view's (the status and the log show the files
+	// alone, or MI's lines), each named: with two degraded, status sent
+	// the user to mictl apps of the first only; others the rest.
+	var faulted, appsFaulty, others []string
 	// The daemon gives a failed instance up and restart refuses it: what
 	// starts it again is an up (see supervisor.UpCommand), which the
 	// error says beside why, for each such up.
@@ -570,11 +575,12 @@ func unhealthy(r statusReport, names, configured []string) error {
 	failedBy := map[string][]string{}
 	for _, row := range r.Instances {
 		if (len(names) == 0 || slices.Contains(names, row.Name)) && state.Faulted(row.State) {
-			if len(first) == 0 && row.Health != nil {
-				faultyApps = len(observe.FaultyAppsIn(*row.Health)) > 0
-			}
 			faulted = append(faulted, row.Name+" "+row.State)
-			first = append(first, row.Name)
+			if row.Health != nil && len(observe.FaultyAppsIn(*row.Health)) > 0 {
+				appsFaulty = append(appsFaulty, row.Name)
+			} else {
+				others = append(others, row.Name)
+			}
 			if row.State == state.StateFailed {
 				up := supervisor.UpCommand(r.file, row.Name, slices.Contains(configured, row.Name))
 				if r.here != nil {
@@ -594,20 +600,23 @@ func unhealthy(r statusReport, names, configured []string) error {
 	for _, up := range ups {
 		startAgain += fmt.Sprintf("; %s starts %s again", up, strings.Join(failedBy[up], ", "))
 	}
-	var notHealthy error
+	var why []string
 	switch {
-	case faultyApps:
-		// MI's reason for each, and what brings one back that MI failed
-		// for a port taken only for a moment, are the apps view's: the
-		// status and the log show the files alone, or MI's lines.
-		notHealthy = fmt.Errorf("not healthy: %s (`mictl apps %s` says why%s)", strings.Join(faulted, ", "), first[0], startAgain)
+	case len(others) == 0:
 	case len(names) > 0:
 		// The status named shows why in full already.
-		notHealthy = fmt.Errorf("not healthy: %s (`mictl logs %s` says more%s)", strings.Join(faulted, ", "), first[0], startAgain)
+		why = append(why, fmt.Sprintf("`mictl logs %s` says more", others[0]))
 	default:
-		notHealthy = fmt.Errorf("not healthy: %s (`mictl status %s` and `mictl logs %s` say why%s)",
-			strings.Join(faulted, ", "), first[0], first[0], startAgain)
+		why = append(why, fmt.Sprintf("`mictl status %s` and `mictl logs %s` say why", others[0], others[0]))
 	}
+	if len(appsFaulty) > 0 {
+		what := "says why"
+		if len(others) > 0 {
+			what = "which CApps MI failed"
+		}
+		why = append(why, fmt.Sprintf("`mictl apps %s` %s", strings.Join(appsFaulty, " "), what))
+	}
+	notHealthy := fmt.Errorf("not healthy: %s (%s%s)", strings.Join(faulted, ", "), strings.Join(why, ", "), startAgain)
 	return exitcode.With(exitcode.Runtime, errors.Join(notHealthy, hung))
 }
 

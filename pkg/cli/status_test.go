@@ -76,10 +76,10 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 		names []string
 		want  string // "" for exit 0
 	}{
-		{nil, "not healthy: mi-2 backoff, mi-5 failed, mi-6 degraded (`mictl status mi-2` and `mictl logs mi-2` say why; mictl up starts mi-5 again)"},
+		{nil, "not healthy: mi-2 backoff, mi-5 failed, mi-6 degraded (`mictl status mi-2` and `mictl logs mi-2` say why, `mictl apps mi-6` which CApps MI failed; mictl up starts mi-5 again)"},
 		{[]string{"mi-5"}, "not healthy: mi-5 failed (`mictl logs mi-5` says more; mictl up starts mi-5 again)"}, // the status named shows why already
 		{[]string{"mi-6"}, "not healthy: mi-6 degraded (`mictl apps mi-6` says why)"},
-		{[]string{"mi-6", "mi-5"}, "not healthy: mi-5 failed, mi-6 degraded (`mictl logs mi-5` says more; mictl up starts mi-5 again)"},
+		{[]string{"mi-6", "mi-5"}, "not healthy: mi-5 failed, mi-6 degraded (`mictl logs mi-5` says more, `mictl apps mi-6` which CApps MI failed; mictl up starts mi-5 again)"},
 		{[]string{"mi-1", "mi-3", "mi-4"}, ""},
 	}
 	configured := []string{"mi-1", "mi-2", "mi-3", "mi-4", "mi-5", "mi-6"}
@@ -91,6 +91,14 @@ func TestStatusExitsThreeForAFaultItShows(t *testing.T) {
 		case c.want != "" && (err == nil || err.Error() != c.want || exitcode.Of(err) != exitcode.Runtime):
 			t.Errorf("%v: %v (exit %d), want %q (exit 3)", c.names, err, exitcode.Of(err), c.want)
 		}
+	}
+	// Two degraded by faulty CApps: each is named (status named mi-1 only).
+	two := statusReport{file: &state.File{}}
+	for _, name := range []string{"mi-1", "mi-2"} {
+		two.Instances = append(two.Instances, statusRow{Name: name, State: "degraded", Health: ptr("faulty CApps: orders_1.0.0.car")})
+	}
+	if err, want := unhealthy(two, nil, nil), "not healthy: mi-1 degraded, mi-2 degraded (`mictl apps mi-1 mi-2` says why)"; err == nil || err.Error() != want {
+		t.Errorf("two degraded: %v, want %q", err, want)
 	}
 	for _, st := range []string{"crashed", "degraded"} {
 		one := statusReport{Instances: []statusRow{{Name: "mi-1", State: st}}, file: &state.File{Instances: []state.Instance{{Name: "mi-1", State: st}}}}
