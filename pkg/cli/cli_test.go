@@ -682,6 +682,23 @@ func TestInitWritesLoadableDefaults(t *testing.T) {
 // b.toml, the file the other commands then read: two files named for
 // one is refused (exit 2), naming both, and writes neither. One file
 // named both ways (relative and absolute) is written.
+// A --path init cannot write says which file, why, and what to do: init
+// --path /proc/foo.toml said only "write /proc/foo.toml: no such file or
+// directory", and a file where its directory must be named neither.
+func TestInitSaysWhichFileItCouldNotWrite(t *testing.T) {
+	inTempDir(t)
+	if err := os.WriteFile("afile", nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/proc/foo.toml", "/proc/mictl-test/foo.toml", "afile/mictl.toml"} {
+		code, _, errOut := run(t, "init", "--path", path)
+		want := "init: could not write " + path + ": "
+		if code != exitcode.Runtime || !strings.Contains(errOut, want) || strings.Count(errOut, path) != 1 || !strings.Contains(errOut, "give --path a file in a directory you can write") {
+			t.Errorf("init --path %s: exit %d, want 3 with %q and what to do:\n%s", path, code, want, errOut)
+		}
+	}
+}
+
 func TestInitRefusesPathAndConfigNamingTwoFiles(t *testing.T) {
 	dir := inTempDir(t)
 	code, _, errOut := run(t, "init", "--path", "a.toml", "--config", "b.toml")

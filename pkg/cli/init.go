@@ -68,18 +68,37 @@ func runInit(streams *IOStreams, o *initOptions) error {
 			return err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("init %s: %w", o.path, err)
+		return notWritten(o.path, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(o.path), 0o755); err != nil {
-		return fmt.Errorf("init: %w", err)
+		return notWritten(o.path, err)
 	}
-	if err := fsutil.WriteFileAtomic(o.path, []byte(InitTemplate()), 0o644); errors.Is(err, fs.ErrPermission) {
-		return fmt.Errorf("init: %w; make %s writable, or write the file elsewhere with --path", err, filepath.Dir(o.path))
-	} else if err != nil {
-		return fmt.Errorf("init: %w", err)
+	if err := fsutil.WriteFileAtomic(o.path, []byte(InitTemplate()), 0o644); err != nil {
+		return notWritten(o.path, err)
 	}
 	fmt.Fprintf(streams.ErrOut, "wrote %s\n", o.path)
 	return nil
+}
+
+// notWritten is init's failure to write the file at path (err, of the
+// step that failed): which file, why, and what to do, whatever the step.
+// Only a directory it may not write was given advice: init --path
+// /proc/foo.toml said "write /proc/foo.toml: no such file or directory",
+// nothing more. The path is not said twice where err names it already:
+// a stat's (fs.PathError), or fsutil.WriteFileAtomic's "write PATH: why".
+func notWritten(path string, err error) error {
+	why := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Path == path {
+		why = pe.Err
+	} else if cause := errors.Unwrap(err); cause != nil && err.Error() == fmt.Sprintf("write %s: %v", path, cause) {
+		why = cause
+	}
+	do := "give --path a file in a directory you can write (init makes one that is missing)"
+	if errors.Is(err, fs.ErrPermission) {
+		do = fmt.Sprintf("make %s writable, or write the file elsewhere with --path", filepath.Dir(path))
+	}
+	return exitcode.With(exitcode.Runtime, fmt.Errorf("init: could not write %s: %w; %s", path, why, do))
 }
 
 // refuseLiveConfig refuses to write the defaults over the config file at
