@@ -801,6 +801,61 @@ func TestStatusSaysWhichDistributionEachInstanceRuns(t *testing.T) {
 	}
 }
 
+// A live roll onto a new mi_home whose start script only prints the JDK
+// [ERROR] and exits (as MI's does outside its JDK range) stops after
+// mi-1, as it should; but status then said nothing of the reload
+// (reload_error null, no footer: the event log alone had it) and only
+// "mictl up starts mi-1 again", which started mi-1 on the broken
+// distribution, to fail again. status now shows the failure as mictl
+// reload's (reload_error, the footer, exit 3 for the failed mi-1) and
+// says that up starts mi-1 again once it is fixed: with mi_home put back,
+// which the daemon applies, it does, on the distribution that works.
+func TestStatusShowsAFailedLiveReload(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "wso2mi-4.4.0")
+	broken := filepath.Join(d.dir, "wso2mi-4.6.0")
+	if err := os.CopyFS(broken, os.DirFS(filepath.Join(d.dir, "wso2mi-4.4.0"))); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\necho '[ERROR] WSO2 MI is supported only between JDK 21 and JDK 25'\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(broken, "bin", "micro-integrator.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	toml := func(miHome string) string {
+		return fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\ninstances = 2\nmi_home = %q\n", d.base, miHome)
+	}
+	d.configFile("inplace", toml("wso2mi-4.4.0"))
+	d.must("up", "--timeout", "30s")
+	d.configFile("inplace", toml("wso2mi-4.6.0"))
+	d.waitReloads(0, 1)
+
+	const failure = "restart mi-1: mi-1 failed: the start script ended (exit status 0) without a running server"
+	code, _, errOut := d.mictl("status")
+	for _, want := range []string{
+		"reload failed: the daemon stopped applying the configuration as it is now at what follows, and what it did before stands",
+		"mictl up would start an instance it left failed from that same configuration",
+		"\n  " + failure,
+		"mictl up starts mi-1 again once what the last reload failed on is fixed)",
+	} {
+		if code != 3 || !strings.Contains(errOut, want) {
+			t.Errorf("status after the roll failed at mi-1: exit %d, said:\n%s\nwant exit 3 and: %s", code, errOut, want)
+		}
+	}
+	if r := d.statusJSON(); r.ReloadError == nil || !strings.HasPrefix(*r.ReloadError, failure) {
+		t.Errorf("status -o json reload_error = %v; want the roll's failure: %s", deref(r.ReloadError), failure)
+	}
+
+	d.configFile("inplace", toml("wso2mi-4.4.0"))
+	d.waitReloads(1, 1) // mi-1, failed, left to up; mi-2 runs as configured
+	if r := d.statusJSON(); r.ReloadError != nil {
+		t.Errorf("status -o json once mi_home is put back: reload_error %q, want null", *r.ReloadError)
+	}
+	d.must("up", "--timeout", "30s")
+	if out := d.must("status", "mi-1"); !strings.Contains(out, "distribution: "+filepath.Join(d.dir, "wso2mi-4.4.0")+"\n") {
+		t.Errorf("status mi-1 after the up:\n%s\nwant it on the distribution that works", out)
+	}
+}
+
 // A distribution that changed under running instances (files added or
 // changed in mi_home, or a new mi_home) is a change: diff names the
 // files and exits 1, a reload restarts the instances on them; a file

@@ -45,8 +45,9 @@ their recent events (in -o json, recent_events: null unless named).
 
 The supervisor daemon is asked first: while it runs, its memory is the
 truth (ahead of the state file when the file cannot be written, which is
-shown). Below the table: a configuration edit the daemon refused, a state
-file that could not be saved, a daemon that does not answer.
+shown). Below the table: a configuration edit the daemon refused or
+failed to apply, a state file that could not be saved, a daemon that does
+not answer.
 
 If the supervisor daemon died while instances kept running, status starts
 a new one, which re-adopts them (checking pid and process start time, so a
@@ -254,7 +255,8 @@ type statusReport struct {
 	// Daemon is the supervisor daemon, null when none runs.
 	Daemon *daemonInfo `json:"daemon"`
 	// ReloadError is why the daemon refused the configuration as last
-	// edited: what runs is the configuration before it.
+	// edited (what runs is the configuration before it), or failed
+	// applying it (reloadBegun).
 	ReloadError *string `json:"reload_error"`
 	// SaveFailure says the state file is behind the daemon's memory.
 	SaveFailure *supervisor.SaveFailure `json:"save_failure"`
@@ -263,8 +265,12 @@ type statusReport struct {
 
 	file *state.File // what the report was made from
 	// refusalSaid says ReloadError is the error of the command that
-	// shows the report (a refused reload): the footer leaves it out.
+	// shows the report (a refused or failed reload): the footer leaves
+	// it out.
 	refusalSaid bool
+	// reloadBegun says the reload of ReloadError failed once it had begun
+	// changing things: what it did before stands (state.File.ReloadBegun).
+	reloadBegun bool
 	// daemonHung says DaemonProblem is a daemon that does not answer:
 	// nothing may be restarting what crashes, which status's exit says.
 	daemonHung bool
@@ -347,7 +353,7 @@ func newRecentEvent(ev supervisor.Event) recentEvent {
 func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveFailure, daemonProblem error) statusReport {
 	r := statusReport{Instances: statusRows(f, d != nil && d.Answering), Daemon: d, SaveFailure: saveFailure, file: f}
 	if f.ReloadError != "" {
-		r.ReloadError = &f.ReloadError
+		r.ReloadError, r.reloadBegun = &f.ReloadError, f.ReloadBegun
 	}
 	if daemonProblem != nil {
 		msg := daemonProblem.Error()
@@ -596,9 +602,16 @@ func unhealthy(r statusReport, names, configured []string) error {
 	if len(faulted) == 0 {
 		return exitcode.With(exitcode.Runtime, hung) // nil when it answers
 	}
+	// An up plans from mictl.toml as it is: while the last reload's
+	// error stands (a new mi_home whose servers fail), it starts a failed
+	// instance into the same failure.
+	once := ""
+	if r.ReloadError != nil {
+		once = " once what the last reload failed on is fixed"
+	}
 	startAgain := ""
 	for _, up := range ups {
-		startAgain += fmt.Sprintf("; %s starts %s again", up, strings.Join(failedBy[up], ", "))
+		startAgain += fmt.Sprintf("; %s starts %s again%s", up, strings.Join(failedBy[up], ", "), once)
 	}
 	var why []string
 	switch {
@@ -776,7 +789,15 @@ func indented(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  
 
 // printStatusFooter says what is wrong beyond the instances, once each.
 func printStatusFooter(w io.Writer, r statusReport) {
-	if r.ReloadError != nil && !r.refusalSaid {
+	switch {
+	case r.ReloadError == nil || r.refusalSaid:
+	case r.reloadBegun:
+		// A roll that stopped at a restart onto a broken distribution left
+		// that instance failed: an up plans from the same configuration,
+		// and started it on the same distribution, to fail again.
+		fmt.Fprintf(w, "reload failed: the daemon stopped applying the configuration as it is now at what follows, and what it did before stands (mictl diff shows what is left); mictl up would start an instance it left failed from that same configuration: fix what follows first (the daemon applies an edit of mictl.toml; mictl reload applies a fix made elsewhere, such as in mi_home's files), then mictl up starts it again:\n%s\n",
+			indented(*r.ReloadError))
+	default:
 		// Not only an edit's: a daemon that took over from a dead one
 		// applies the configuration too, with nothing edited.
 		fmt.Fprintf(w, "reload failed: the daemon did not apply the configuration as it is now, and the instances run as they were; once what follows is fixed, mictl reload applies it (mictl diff shows what it changes):\n%s\n",

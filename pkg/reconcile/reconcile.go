@@ -683,6 +683,7 @@ func ForgetRun(f *state.File) bool { return forgetRunUnless(f, Active) != nil }
 type RunMemory struct {
 	UpArgs, Configured []string
 	ReloadError        string
+	ReloadBegun        bool
 }
 
 // ForgetStoppedRun is ForgetRun for a stop of everything under way,
@@ -701,7 +702,7 @@ func RecallRun(f *state.File, m *RunMemory) {
 	if remembersRun(f) || !AnyActive(f) {
 		return
 	}
-	f.UpArgs, f.Configured, f.ReloadError = m.UpArgs, m.Configured, m.ReloadError
+	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun = m.UpArgs, m.Configured, m.ReloadError, m.ReloadBegun
 }
 
 // remembersRun reports whether f keeps anything of a run (see ForgetRun).
@@ -715,8 +716,8 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 	if !remembersRun(f) || slices.ContainsFunc(f.Instances, active) {
 		return nil
 	}
-	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError}
-	f.UpArgs, f.Configured, f.ReloadError = nil, nil, ""
+	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError, ReloadBegun: f.ReloadBegun}
+	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun = nil, nil, "", false
 	return m
 }
 

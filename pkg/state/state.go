@@ -69,9 +69,14 @@ type File struct {
 	// up left running stays until mictl down. Nil (a file from before
 	// mictl kept it): every instance the configuration does not name.
 	Configured []string `json:"configured,omitempty"`
-	// ReloadError is why the last reload refused the configuration,
-	// empty when it did not: what runs is then the configuration before.
+	// ReloadError is why the last reload refused the configuration, or
+	// failed applying it (ReloadBegun); empty when it did neither.
 	ReloadError string `json:"reload_error,omitempty"`
+	// ReloadBegun says the reload of ReloadError failed once it had begun
+	// changing things (a restart onto the new configuration that failed,
+	// which ended the roll there): what it did before stands. False for a
+	// refusal, after which what runs is the configuration before.
+	ReloadBegun bool `json:"reload_begun,omitempty"`
 }
 
 // Daemon records the detached supervisor process.

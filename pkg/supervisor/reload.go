@@ -132,7 +132,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			besides = failed
 			return together(earlier, changes), stopped
 		}
-		recorded := f.ReloadError // the last reload's refusal, as the file says
+		recorded := f.ReloadError // the last reload's refusal or failure, as the file says
 		if err != nil {
 			if did() {
 				err = errors.Join(failed, err)
@@ -989,25 +989,23 @@ func (s *Supervisor) forget(names, upArgs []string) error {
 // for `mictl status`, and a failure in the event log; a reload that
 // succeeded makes configured (the instances its configuration names) what
 // the next one compares with. applied says the reload had begun to
-// change things when err ended it: what it did before stands, and it is
-// no refusal of the configuration (the state file's reload_error, which
-// status shows as the configuration "before it" still running): its
-// faults are the instances' (status shows them), what is left to change
-// is diff's.
+// change things when err ended it: what it did before stands
+// (state.File.ReloadBegun). Such a failure is recorded as a refusal is,
+// for status to show: with the event log alone saying it, a live roll
+// that stopped at a restart onto a broken distribution left status
+// showing the failed instance and "mictl up starts it again", which
+// started it on that distribution again, and nothing of the reload.
 func (s *Supervisor) recordReload(err error, configured, upArgs []string, applied bool) {
-	msg, refusal := "", ""
+	msg := ""
 	if err != nil {
 		msg = err.Error()
-		if !applied {
-			refusal = msg
-		}
 	}
 	how := "; every instance keeps running as it was"
 	if applied {
 		how = "; what the reload did before that stands"
 	}
 	uerr := s.update(func(f *state.File) error {
-		f.ReloadError = refusal
+		f.ReloadError, f.ReloadBegun = msg, err != nil && applied
 		// What the configuration named under the flags it was planned
 		// with (upArgs): an up that came meanwhile wrote its own.
 		if err == nil && slices.Equal(f.UpArgs, upArgs) {
@@ -1016,7 +1014,7 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 		return nil
 	})
 	// Said after the state file is written, as a reload's success is:
-	// whoever reads a refusal in the event log finds it in mictl status.
+	// whoever reads a failure in the event log finds it in mictl status.
 	if err != nil {
 		s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: msg + how})
 	}

@@ -98,6 +98,42 @@ func TestAReloadPlannedAgainFailsForWhatItsLastPassLeftWrong(t *testing.T) {
 	}
 }
 
+// A reload whose restart fails (a new mi_home whose servers never get
+// ready) ends there, and said so in the event log alone: the state file
+// kept no reload error, and mictl status showed the failed instance with
+// "mictl up starts it again", which starts it on the same distribution,
+// and nothing of the reload. It is recorded as a refusal is, as begun
+// (what it did before stands), until a reload applies the configuration.
+func TestAFailedReloadIsRecordedUntilAReloadApplies(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 2\n")
+	s.next("mi-1", StateReady)
+	ready := s.sup.policy.ReadyTimeout
+	s.sup.policy.ReadyTimeout = time.Nanosecond // mi-1's restart fails
+	err := s.tryReload("instances = 2\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
+	if err == nil {
+		t.Fatal("the reload whose restart of mi-1 could not turn ready succeeded")
+	}
+	recorded := func() *state.File {
+		t.Helper()
+		f, err := s.sup.current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := recorded(); f.ReloadError != err.Error() || !f.ReloadBegun {
+		t.Fatalf("recorded reload_error %q (begun %v); want the reload's error, begun: %v", f.ReloadError, f.ReloadBegun, err)
+	}
+	// The edit undone: mi-1, failed, is left to mictl up, and mi-2 runs
+	// as configured. The configuration is applied, and the failure over.
+	s.sup.policy.ReadyTimeout = ready
+	s.reload("instances = 2\n")
+	if f := recorded(); f.ReloadError != "" || f.ReloadBegun {
+		t.Fatalf("after a reload that applied the configuration: reload_error %q (begun %v); want none", f.ReloadError, f.ReloadBegun)
+	}
+}
+
 // reloadAsCalled reloads the site's supervisor through a control call,
 // as mictl reload does, and returns the lines its client prints (every
 // event but the failure, which is its error) and the call's error.
