@@ -1083,17 +1083,7 @@ func TestUpAfterAKilledReloadSaysReloadFinishesIt(t *testing.T) {
 // file beside it and says where, and how to make the setting last.
 func TestUpSaysAndKeepsADeploymentTomlEditedInTheHome(t *testing.T) {
 	d := newDeployment(t)
-	d.configFile("rename", fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base))
-	d.must("up", "--timeout", "30s")
-	conf := filepath.Join(d.dir, "instances", "mi-1", "conf", "deployment.toml")
-	rendered, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := bytes.Replace(rendered, []byte(`type = "read_only_ldap"`), []byte("# ops: OPS-42\ntype = \"database\""), 1)
-	if err := os.WriteFile(conf, edited, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	conf, rendered, edited := d.upWithMi1ConfEdited(2)
 
 	_, _, errOut := d.mictl("up", "--timeout", "30s")
 	if want := "note: mi-1: " + conf + ", edited in the home, differs from what mictl renders"; !strings.Contains(errOut, want) || strings.Contains(errOut, "the configuration changed since") {
@@ -1110,6 +1100,43 @@ func TestUpSaysAndKeepsADeploymentTomlEditedInTheHome(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(conf); !bytes.Equal(got, rendered) {
 		t.Errorf("%s after up: %q, want it rendered again: %q", conf, got, rendered)
+	}
+}
+
+// upWithMi1ConfEdited runs n instances, then edits mi-1's
+// conf/deployment.toml in its home as an operator would (its user store
+// changed, with a comment); it returns the file, what mictl rendered, and
+// the edit.
+func (d *deployment) upWithMi1ConfEdited(n int) (conf string, rendered, edited []byte) {
+	d.t.Helper()
+	d.configFile("rename", fmt.Sprintf("host = \"127.0.0.1\"\ninstances = %d\nbase_offset = %d\n", n, d.base))
+	d.must("up", "--timeout", "30s")
+	conf = filepath.Join(d.dir, "instances", "mi-1", "conf", "deployment.toml")
+	rendered, err := os.ReadFile(conf)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	edited = bytes.Replace(rendered, []byte(`type = "read_only_ldap"`), []byte("# ops: OPS-42\ntype = \"database\""), 1)
+	if err := os.WriteFile(conf, edited, 0o600); err != nil {
+		d.t.Fatal(err)
+	}
+	return conf, rendered, edited
+}
+
+// mictl restart after a hand edit of the home's conf/deployment.toml
+// rendered it again and kept the edit as conf/deployment.toml.edited
+// without a word, where up, generate and a reload say it. It warns as up
+// does, and the event log keeps it.
+func TestRestartSaysADeploymentTomlEditedInTheHome(t *testing.T) {
+	d := newDeployment(t)
+	conf, _, _ := d.upWithMi1ConfEdited(1)
+	code, _, errOut := d.mictl("restart", "mi-1")
+	want := "warning: mi-1: " + conf + " was edited in the home since mictl rendered it"
+	if code != 0 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "kept as "+conf+".edited") {
+		t.Errorf("restart of mi-1 whose file was edited: exit %d, said:\n%s\nwant exit 0, %q and where the edit is kept", code, errOut, want)
+	}
+	if !strings.Contains(d.events(), " mi-1 edit-kept: "+conf+" was edited in the home") {
+		t.Errorf("the event log does not say the edit kept:\n%s", d.events())
 	}
 }
 

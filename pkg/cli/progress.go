@@ -48,10 +48,8 @@ func (p *progress) event(ev supervisor.Event) {
 		line += ": " + summaryLine(ev.Message)
 	}
 	if !slices.Contains(p.names, ev.Instance) {
-		// About the whole command (a restart waiting its turn): a line
-		// of its own, above the block, which is drawn again below it.
-		fmt.Fprintf(p.streams.ErrOut, "%s %s\n", ev.Instance, line)
-		p.drawn = 0
+		// About the whole command (a restart waiting its turn).
+		p.lineOfItsOwn(ev.Instance + " " + line)
 		return
 	}
 	p.lines[ev.Instance] = line
@@ -62,6 +60,21 @@ func (p *progress) event(ev supervisor.Event) {
 		return
 	}
 	p.redraw()
+}
+
+// say prints line on a line of its own, which stays: on a terminal an
+// instance's line of the block is written over by its next event.
+func (p *progress) say(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lineOfItsOwn(line)
+}
+
+// lineOfItsOwn prints line above the block, which is drawn again below
+// it; p.mu is held.
+func (p *progress) lineOfItsOwn(line string) {
+	fmt.Fprintln(p.streams.ErrOut, line)
+	p.drawn = 0
 }
 
 // untouched are the instances no event was seen of: those a rolling

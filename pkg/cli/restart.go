@@ -45,6 +45,8 @@ lib/, and the deployment.toml and CApps mictl.toml gives it), keeping its
 offset. One whose home cannot be (a malformed deployment.toml of the
 distribution) starts as it was, and the restart ends with an error naming
 it (exit 2 for such a file).
+A conf/deployment.toml edited in the home is rendered again, the edit
+kept as conf/deployment.toml.edited, with a warning, as up gives.
 
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips
@@ -104,7 +106,14 @@ status says 3 too);
 			printNote(streams, note)
 			progress := newProgress(streams, names)
 			reply, err := askDaemon(cmd.Context(), store, f,
-				supervisor.Request{Op: supervisor.OpRestart, Names: names, Timeout: policy.ReadyTimeout}, progress.event)
+				supervisor.Request{Op: supervisor.OpRestart, Names: names, Timeout: policy.ReadyTimeout}, func(ev supervisor.Event) {
+					if ev.State == supervisor.EditKept {
+						// Warned as up and generate warn of it.
+						progress.say(fmt.Sprintf("warning: %s: %s", ev.Instance, ev.Message))
+						return
+					}
+					progress.event(ev)
+				})
 			r, rerr := reportAfter(store, reply, err)
 			if rerr != nil {
 				return rerr

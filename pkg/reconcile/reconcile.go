@@ -73,12 +73,24 @@ type Target struct {
 	// Shipped are the CApps the source distribution ships in its own
 	// carbonapps/: every home cloned from it has them (AppsOf).
 	Shipped []*capp.App
-	// EditsKept says, one line per home, the deployment.toml edited in
-	// the home that Prepare rendered again, and where it kept the edit:
-	// for the command to tell (see home.WriteConf).
-	EditsKept []string
+	// EditsKept are the deployment.toml files edited in their homes that
+	// Prepare rendered again, one per home, each saying where it kept the
+	// edit: for the command to tell (see home.WriteConf).
+	EditsKept []EditKept
 	env       []string
 }
+
+// EditKept says that Prepare rendered again an instance's deployment.toml
+// edited in its home, where it kept the edit, and how to make a setting
+// of it last. Apart from the instance, for a supervisor that says it as
+// the instance's event; a command says it whole (String).
+type EditKept struct {
+	Instance string
+	Note     string
+}
+
+// String is the edit as a command warns of it: the instance, then the note.
+func (e EditKept) String() string { return e.Instance + ": " + e.Note }
 
 // Build plans cfg on this host around what runs (f), keeping the offsets
 // f persisted. Nothing is written.
@@ -539,9 +551,9 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 // editKept says that the named instance's deployment.toml, edited in its
 // home, was rendered again, where the edit is kept, and how to make it
 // last: an edit made in a home, replaced without a word, was lost.
-func (t *Target) editKept(name, dir, kept string) string {
-	return fmt.Sprintf("%s: %s was edited in the home since mictl rendered it, and mictl renders it from %s and mictl.toml: the edited file is kept as %s; "+
-		"to keep a setting of it, put it in mictl.toml ([[instance]] name = %q, with overrides) or in %[3]s", name, home.ConfPath(dir), t.Source.Path, kept, name)
+func (t *Target) editKept(name, dir, kept string) EditKept {
+	return EditKept{Instance: name, Note: fmt.Sprintf("%s was edited in the home since mictl rendered it, and mictl renders it from %s and mictl.toml: the edited file is kept as %s; "+
+		"to keep a setting of it, put it in mictl.toml ([[instance]] name = %q, with overrides) or in %[2]s", home.ConfPath(dir), t.Source.Path, kept, name)}
 }
 
 func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (rec state.Instance, kept string, err error) {

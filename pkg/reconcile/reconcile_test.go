@@ -645,7 +645,7 @@ func TestAnEditInTheHomeIsSaidAndKept(t *testing.T) {
 	if got, _ := os.ReadFile(kept); !bytes.Equal(got, edited) {
 		t.Errorf("%s holds %q, want the edit %q", kept, got, edited)
 	}
-	if len(target.EditsKept) != 1 || !strings.Contains(target.EditsKept[0], "mi-1: "+conf+" was edited in the home") || !strings.Contains(target.EditsKept[0], "kept as "+kept) {
+	if len(target.EditsKept) != 1 || !strings.Contains(target.EditsKept[0].String(), "mi-1: "+conf+" was edited in the home") || !strings.Contains(target.EditsKept[0].String(), "kept as "+kept) {
 		t.Errorf("EditsKept = %q, want one line naming mi-1, %s and %s", target.EditsKept, conf, kept)
 	}
 	if c, err := Compare(build(), running); err != nil || len(c.Restart) != 0 {

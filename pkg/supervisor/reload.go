@@ -382,12 +382,24 @@ func (s *Supervisor) plan(load LoadConfig, f *state.File, propose func(*config.C
 // the roll holds (see beginRoll: a reload must not prepare the homes at
 // the same time, nor this write an older plan over a reload's). A
 // configuration that cannot be planned leaves the homes as they were,
-// says so and returns why: the restart goes on, and ends saying it.
+// says so and returns why: the restart goes on, and ends saying it. A
+// deployment.toml edited in a home, rendered again, is said too (an
+// EditKept event), as up and generate say it: a reload's restart says
+// it in its reason (reconcile.EditedWhy), but a restart kept the edit
+// aside without a word.
 func (s *Supervisor) refreshHomes(load LoadConfig, names []string) error {
-	err := s.prepareHomes(load, names)
+	kept, err := s.prepareHomes(load, names)
+	for _, k := range kept {
+		s.emit(Event{Instance: k.Instance, State: EditKept, Message: k.Note})
+	}
 	s.sayHomesKept("restart", names, err)
 	return err
 }
+
+// EditKept is the state of an instance's event saying that its home's
+// deployment.toml, edited there, was rendered again, and where the edit
+// is kept (reconcile.EditKept).
+const EditKept = "edit-kept"
 
 // sayHomesKept tells, for each of names, that what (a restart, a reload)
 // starts it again on its home as it was, which err kept from being
@@ -402,11 +414,13 @@ func (s *Supervisor) sayHomesKept(what string, names []string, err error) {
 	}
 }
 
-// prepareHomes is refreshHomes without the events.
-func (s *Supervisor) prepareHomes(load LoadConfig, names []string) error {
+// prepareHomes is refreshHomes without the events: it returns the
+// edits it kept aside as it rendered deployment.toml again, and why a
+// home could not be brought up to date.
+func (s *Supervisor) prepareHomes(load LoadConfig, names []string) ([]reconcile.EditKept, error) {
 	f, err := s.current()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	asRunning := *f
 	asRunning.Instances = slices.Clone(f.Instances)
@@ -417,16 +431,17 @@ func (s *Supervisor) prepareHomes(load LoadConfig, names []string) error {
 	}
 	t, err := s.planTargetFor(load, &asRunning, names)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	planned := slices.DeleteFunc(slices.Clone(names), func(name string) bool {
 		_, ok := t.Instance(name)
 		return !ok // a reload removes it
 	})
 	if len(planned) == 0 {
-		return nil
+		return nil, nil
 	}
-	return s.prepare(t, planned)
+	err = s.prepare(t, planned)
+	return t.EditsKept, err
 }
 
 // restartSteps orders a rolling restart of names as a reload orders its
