@@ -405,7 +405,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	// This up planned from the current configuration; what it does not
 	// name, it leaves as it is (a reload too).
-	f.UpArgs, f.Configured, f.ReloadError = o.plan.Args, wanted, ""
+	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun = o.plan.Args, wanted, "", false
 	prep.names = wanted
 	// Not fsynced: the daemon answers the start only after a durable
 	// write of the whole file.

@@ -239,3 +239,36 @@ func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
 		})
 	}
 }
+
+// An up planned from the current configuration forgets the last reload's
+// failure whole: it cleared the failure's message but left it marked as
+// one that failed once begun (state.File.ReloadBegun), for the next
+// failure to be read with.
+func TestUpForgetsTheLastReloadsFailureWhole(t *testing.T) {
+	dir := inTempDir(t)
+	lo, _ := testports.Block(t, testports.Other)
+	off := freeOffset(t, lo)
+	if err := os.WriteFile("mictl.toml", fmt.Appendf(nil, "instances = 1\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(config.Sources{Path: "mictl.toml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, f := recordRunning(t, filepath.Join(dir, "instances"), off, nil)
+	f.ReloadError, f.ReloadBegun = "mi-1 failed to start", true
+	if err := store.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	streams, _, errOut := testStreams()
+	if _, err := prepareUp(streams, cfg, store, &upOptions{}, earlyPlan{}); err != nil {
+		t.Fatalf("up: %v\n%s", err, errOut)
+	}
+	got, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ReloadError != "" || got.ReloadBegun {
+		t.Fatalf("after up: reload_error %q, reload_begun %v; want both forgotten", got.ReloadError, got.ReloadBegun)
+	}
+}
