@@ -69,8 +69,10 @@ type Message struct {
 	State *state.File `json:"state,omitempty"`
 	// Lost, with Done, is how many events of the request the daemon could
 	// not pass on: the client read them slower than they came (see
-	// Subscribe). Its progress then lacks lines: the outcome is the
-	// answer's, or the state file's.
+	// Subscribe). Only the events of the instances the request names (of
+	// all when it names none, and for a reload) count: no other would
+	// have been passed on. Its progress then lacks lines: the outcome is
+	// the answer's, or the state file's.
 	Lost int `json:"lost,omitempty"`
 	// Settled follows Done on the connection of a stop: SettledStays at
 	// once when the stop left other instances running; when it left the
@@ -618,16 +620,13 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		return nil
 	}
 	fromStarter := srv.isStarter(pid)
-	var replay []string // a start's events begin with those of its starts so far (see subscribe)
-	if req.Op == OpStart {
-		replay = req.Names
-	}
-	events, cancel := srv.sup.subscribe(replay, fromStarter)
-	defer cancel()
 	names := req.Names
 	if req.Op == OpReload {
 		names = nil // a reload's events are about any instance
 	}
+	// A start's events begin with those of its starts so far (see subscribe).
+	events, cancel := srv.sup.subscribe(names, req.Op == OpStart, fromStarter)
+	defer cancel()
 	// A restart waits its turn behind a roll or a reload under way (see
 	// beginRoll): the events of its instances until then are that one's,
 	// which its client showed as its own restart's; and so are those of
@@ -645,7 +644,7 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		}}
 		ours = func(ev Event) bool { return window.holds(ev.Time) }
 	}
-	stopForwarding := forward(events, names, func(ev Event) {
+	stopForwarding := forward(events, func(ev Event) {
 		if ours(ev) {
 			send(Message{Event: &ev})
 		}
@@ -854,13 +853,9 @@ func keepAlive(alive func()) func() {
 	return func() { close(quit); <-done }
 }
 
-// forward hands events about names (all when empty) to send until the
-// returned func is called; it returns only after the last send.
-func forward(events <-chan Event, names []string, send func(Event)) func() {
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
+// forward hands events to send until the returned func is called; it
+// returns only after the last send.
+func forward(events <-chan Event, send func(Event)) func() {
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -870,9 +865,7 @@ func forward(events <-chan Event, names []string, send func(Event)) func() {
 				if !ok {
 					return
 				}
-				if len(want) == 0 || want[ev.Instance] {
-					send(ev)
-				}
+				send(ev)
 			case <-quit:
 				// Deliver what is already queued, in order, then stop.
 				for {
@@ -881,9 +874,7 @@ func forward(events <-chan Event, names []string, send func(Event)) func() {
 						if !ok {
 							return
 						}
-						if len(want) == 0 || want[ev.Instance] {
-							send(ev)
-						}
+						send(ev)
 					default:
 						return
 					}

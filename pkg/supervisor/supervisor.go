@@ -97,9 +97,9 @@ type Supervisor struct {
 	// stopped (see Start and waitReady). Started by both, an instance was
 	// stopped under the up's wait, which failed it.
 	restartsLeft map[string]chan struct{}
-	// subs are the subscribers' channels, each with how many events it
-	// lost (see subscribe).
-	subs map[chan Event]*int
+	// subs are the subscribers' channels, each with the instances it
+	// wants and how many of their events it lost (see subscribe).
+	subs map[chan Event]*subscription
 	// starts are the events of each instance's start under way (since it
 	// was last anything but starting or backing off), for a subscriber
 	// that comes in the middle of it (see subscribe).
@@ -209,7 +209,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
-		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]*int{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
+		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]*subscription{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
@@ -291,7 +291,7 @@ func (s *Supervisor) Close() {
 // subscriber that does not keep up (subscriberBuffer behind) loses events
 // rather than stalling the supervisor.
 func (s *Supervisor) Subscribe() (<-chan Event, func() (lost int)) {
-	return s.subscribe(nil, false)
+	return s.subscribe(nil, false, false)
 }
 
 // subscriberBuffer is how many events a subscriber may be behind before
@@ -306,31 +306,51 @@ type keptEvents struct {
 	lost   int
 }
 
-// subscribe is Subscribe, the channel beginning with the events so far
-// of the starts still under way of the instances named in replay: a
-// request to start them arrives after the daemon has launched what the
-// state file asked for, and its events would otherwise begin in the
-// middle of the starts. For the command that started the daemon
-// (starter), it begins with all their events since the take-over began,
-// while they are kept: up's start showed none of a take-over start that
-// had ended (failed, at once) before its request came, though the
-// daemon left it as it was (see Server.start).
-func (s *Supervisor) subscribe(replay []string, starter bool) (<-chan Event, func() (lost int)) {
+// subscription is what one subscriber asked for: the events of the
+// instances in want (of every instance when empty), and how many of
+// those it lost.
+type subscription struct {
+	want []string
+	lost int
+}
+
+// wants reports whether the subscriber asked for the events of instance.
+func (sub *subscription) wants(instance string) bool {
+	return len(sub.want) == 0 || slices.Contains(sub.want, instance)
+}
+
+// subscribe is Subscribe for the events of the instances named (of every
+// instance when none is): only theirs take room in the channel and count
+// as lost. A daemon's client is shown its request's instances alone, and
+// its answer said that lines went missing when it was the events of
+// others, a reload's of a thousand instances, that did not fit (a down
+// of another then did not say it was already stopped). With replay, the
+// channel begins with the events so far of the starts still under way of
+// the instances named: a request to start them arrives after the daemon
+// has launched what the state file asked for, and its events would
+// otherwise begin in the middle of the starts. For the command that
+// started the daemon (starter), it begins with all their events since
+// the take-over began, while they are kept: up's start showed none of a
+// take-over start that had ended (failed, at once) before its request
+// came, though the daemon left it as it was (see Server.start).
+func (s *Supervisor) subscribe(names []string, replay, starter bool) (<-chan Event, func() (lost int)) {
 	s.mu.Lock()
 	var first []Event
-	lost := new(int)
-	for _, name := range replay {
-		if k, ok := s.kept[name]; ok && starter {
-			first, *lost = append(first, k.events...), *lost+k.lost
-			continue
+	sub := &subscription{want: names}
+	if replay {
+		for _, name := range names {
+			if k, ok := s.kept[name]; ok && starter {
+				first, sub.lost = append(first, k.events...), sub.lost+k.lost
+				continue
+			}
+			first = append(first, s.starts[name]...)
 		}
-		first = append(first, s.starts[name]...)
 	}
 	ch := make(chan Event, len(first)+subscriberBuffer)
 	for _, ev := range first {
 		ch <- ev
 	}
-	s.subs[ch] = lost
+	s.subs[ch] = sub
 	s.mu.Unlock()
 	return ch, func() int {
 		s.mu.Lock()
@@ -339,7 +359,7 @@ func (s *Supervisor) subscribe(replay []string, starter bool) (<-chan Event, fun
 			delete(s.subs, ch)
 			close(ch) // emit sends under s.mu: nothing sends after this
 		}
-		return *lost
+		return sub.lost
 	}
 }
 
@@ -351,11 +371,14 @@ func (s *Supervisor) emit(ev Event) {
 		fmt.Fprintln(s.events, eventLine(ev))
 		s.noteStart(ev)
 	}
-	for ch, lost := range s.subs {
+	for ch, sub := range s.subs {
+		if !sub.wants(ev.Instance) {
+			continue
+		}
 		select {
 		case ch <- ev:
 		default:
-			*lost++
+			sub.lost++
 		}
 	}
 }
