@@ -149,10 +149,10 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	// Which instances no event was about is known only when none was
 	// lost: one whose lines were, was taken for "already stopped" though
 	// the stop ended what ran in its home.
-	if reply.Lost > 0 {
-		noteLostLines(streams, reply.Lost)
-	} else if stopped := alreadyStopped(f, progress.untouched()); len(stopped) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: %s %s already stopped: nothing to stop\n", strings.Join(stopped, ", "), words.WasOrWere(len(stopped)))
+	if !noteLostLines(streams, reply) {
+		if stopped := alreadyStopped(f, progress.untouched()); len(stopped) > 0 {
+			fmt.Fprintf(streams.ErrOut, "note: %s %s already stopped: nothing to stop\n", strings.Join(stopped, ", "), words.WasOrWere(len(stopped)))
+		}
 	}
 	after, err := reportAfter(store, reply, nil)
 	if err != nil {
@@ -225,13 +225,18 @@ func alreadyStopped(f *state.File, untouched []string) []string {
 	return out
 }
 
-// noteLostLines says that progress lines of the command never came:
-// lost (more than none) events came faster than the command read them
-// (supervisor.Subscribe). Some may have been about instances the command
-// shows nothing of, hence "up to". The state printed next is the end
-// state, as the supervisor recorded it.
-func noteLostLines(streams *IOStreams, lost int) {
-	fmt.Fprintf(streams.ErrOut, "note: up to %s of progress went missing (the events came faster than mictl could show them); the state below is where each instance ended\n", words.Count(lost, "line"))
+// noteLostLines says that progress lines of the command never came, and
+// reports whether it said so: reply.Lost (none when 0) events came faster
+// than the command read them (supervisor.Subscribe). Some may have been
+// about what the command shows nothing of (a restart shows its own roll
+// alone), hence "up to". up, down, restart and reload say it alike; the
+// state printed next is the end state, as the supervisor recorded it.
+func noteLostLines(streams *IOStreams, reply supervisor.Reply) bool {
+	if reply.Lost == 0 {
+		return false
+	}
+	fmt.Fprintf(streams.ErrOut, "note: up to %s of progress went missing (the events came faster than mictl could show them); the state below is where each instance ended\n", words.Count(reply.Lost, "line"))
+	return true
 }
 
 // leftovers is supervisor.Leftovers, down's look for processes left in

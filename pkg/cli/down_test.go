@@ -14,6 +14,7 @@ import (
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // A hung daemon that SIGKILL does not end (the kernel holds it in a
@@ -46,31 +47,66 @@ func TestDownSaysWhenAKilledDaemonStays(t *testing.T) {
 // stopped": the stop may have ended what ran in its home, in lines lost.
 func TestDownWithLinesLostSaysSoNotAlreadyStopped(t *testing.T) {
 	store := stoppedInstanceStore(t)
-	// A daemon that stopped mi-1 and lost every line of it.
-	ln, err := net.Listen("unix", supervisor.SocketPath(store))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		var req supervisor.Request
-		if json.NewDecoder(conn).Decode(&req) != nil || req.Op != supervisor.OpStop {
-			return
-		}
-		enc := json.NewEncoder(conn)
-		_ = enc.Encode(supervisor.Message{Done: true, PID: os.Getpid(), Lost: 3})
-		_ = enc.Encode(supervisor.Message{Settled: supervisor.SettledStays})
-	}()
+	answerLosing(t, store, 3) // a daemon that stopped mi-1 and lost every line of it
 	code, _, errOut := run(t, "down")
 	want := "note: up to 3 lines of progress went missing"
 	if code != 0 || !strings.Contains(errOut, want) || strings.Contains(errOut, "already stopped") {
 		t.Fatalf("down with lines lost: exit %d, stderr:\n%s\nwant 0, %q, and no \"already stopped\"", code, errOut, want)
 	}
+}
+
+// restart and reload say that progress lines went missing as up and down
+// do: they printed the lines they got as the whole of it.
+func TestRestartAndReloadSayLinesLost(t *testing.T) {
+	for _, args := range [][]string{{"restart", "mi-1"}, {"reload"}} {
+		t.Run(args[0], func(t *testing.T) {
+			dir := inTempDir(t)
+			lo, _ := testports.Block(t, testports.Other)
+			off := freeOffset(t, lo)
+			toml := fmt.Sprintf("instances = 1\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off)
+			if err := os.WriteFile("mictl.toml", []byte(toml), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			// This test's process stands for mi-1's server.
+			store, _ := recordRunning(t, filepath.Join(dir, "instances"), off, nil)
+			answerLosing(t, store, 3)
+			_, _, errOut := run(t, args...)
+			if want := "note: up to 3 lines of progress went missing"; !strings.Contains(errOut, want) {
+				t.Fatalf("%s with lines lost: stderr:\n%s\nwant %q", strings.Join(args, " "), errOut, want)
+			}
+		})
+	}
+}
+
+// answerLosing stands for the daemon of store until the test ends: it
+// answers every request at once, saying that lost of its events did not
+// reach the client, and tells a stop's client that it stays.
+func answerLosing(t *testing.T, store *state.Store, lost int) {
+	t.Helper()
+	ln, err := net.Listen("unix", supervisor.SocketPath(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-served })
+	go func() {
+		defer close(served)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var req supervisor.Request
+			if json.NewDecoder(conn).Decode(&req) == nil {
+				enc := json.NewEncoder(conn)
+				_ = enc.Encode(supervisor.Message{Done: true, PID: os.Getpid(), Lost: lost})
+				if req.Op == supervisor.OpStop {
+					_ = enc.Encode(supervisor.Message{Settled: supervisor.SettledStays})
+				}
+			}
+			conn.Close()
+		}
+	}()
 }
 
 // stoppedInstanceStore moves the test into a directory of its own where

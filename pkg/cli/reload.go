@@ -89,6 +89,7 @@ applying failed;
 			if errors.Is(err, supervisor.ErrNoDaemon) {
 				return nothingRuns
 			}
+			noteLostLines(streams, reply)
 			// A refused or failed reload prints what runs too, as restart
 			// does: -o json's reader gets its document (reload_error says
 			// why) beside the exit code, never an empty stdout.

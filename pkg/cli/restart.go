@@ -114,6 +114,7 @@ status says 3 too);
 					}
 					progress.event(ev)
 				})
+			noteLostLines(streams, reply)
 			r, rerr := reportAfter(store, reply, err)
 			if rerr != nil {
 				return rerr

@@ -199,9 +199,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if errors.Is(callErr, supervisor.ErrNoDaemon) || errors.Is(callErr, supervisor.ErrNotAnswering) {
 		callErr = errors.Join(callErr, withdraw(streams, store, prep))
 	}
-	if reply.Lost > 0 {
-		noteLostLines(streams, reply.Lost)
-	}
+	noteLostLines(streams, reply)
 	if callErr == nil && reply.PID != 0 && configPrint(g.configPath) != planned {
 		applyEditedMeanwhile(ctx, streams, store, g.configPath)
 	}
