@@ -856,6 +856,62 @@ func TestUpDuringDownStartsOnceStopped(t *testing.T) {
 	}
 }
 
+// An up killed after it marked mi-2, which the daemon was stopping for a
+// down, to start again once stopped (state.Instance.Restarting), and
+// before its start reached the daemon, leaves a mark that does not
+// count: once mi-1 is stopped too, the daemon leaves, and nothing starts
+// mi-2. The mark kept the daemon running for good, and the next daemon
+// (a mictl status) started mi-2 as a restart left unfinished, though
+// the user had stopped everything.
+func TestAnUpKilledBeforeItsStartLeavesNothingToStart(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=5s"}
+	d.up(2)
+	d.env = nil
+	daemon := d.state().Daemon.Identity
+	// The stop is the daemon's: the down's client may go.
+	down := d.start(nil, "down", "mi-2")
+	d.waitFor("the down's stop of mi-2", func() bool { return d.stateIs("mi-2", "stopping") })
+	down.cmd.Process.Kill()
+	down.wait(time.Minute)
+	// The daemon, held (and not while it writes the state file), takes
+	// no start: the up is killed once it marked mi-2.
+	store, err := state.Open(filepath.Join(d.dir, "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(daemon.PID, syscall.SIGCONT) })
+	for {
+		if err := syscall.Kill(daemon.PID, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		unlock, ok, err := store.TryLock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			unlock()
+			break
+		}
+		syscall.Kill(daemon.PID, syscall.SIGCONT)
+		time.Sleep(10 * time.Millisecond)
+	}
+	up := d.start(nil, "up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	d.waitFor("the up's mark on mi-2", func() bool { return d.instance("mi-2").Restarting })
+	up.cmd.Process.Kill()
+	up.wait(time.Minute)
+	if err := syscall.Kill(daemon.PID, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the stop of mi-2 to end", func() bool { return d.stateIs("mi-2", "stopped") })
+	d.must("down", "mi-1")
+	d.waitFor("the daemon to leave, nothing wanted", func() bool { return !daemon.Alive() })
+	d.must("status")
+	if f := d.state(); f.Daemon != nil || !d.stateIs("mi-2", "stopped") {
+		t.Fatalf("after a status, mi-2 is %s and the daemon %+v; want mi-2 stopped and no daemon started for it:\n%s", d.instance("mi-2").State, f.Daemon, d.events())
+	}
+}
+
 // An up while a restart stops an instance leaves its start to the
 // restart, which brings the home up to date first: started by the up
 // then, the instance ran as the restart prepared its home and record

@@ -306,7 +306,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	for _, inst := range t.Plan.Instances {
 		rec, known := f.Instance(inst.Name)
 		running := known && reconcile.Running(*rec)
-		if daemonStops && known && rec.State == state.StateStopping && !rec.Restarting && slices.Contains(wanted, inst.Name) {
+		if daemonStops && known && rec.State == state.StateStopping && !rec.RestartUnderWay() && slices.Contains(wanted, inst.Name) {
 			prep.again = append(prep.again, inst.Name)
 		}
 		if !running && slices.Contains(wanted, inst.Name) {
@@ -395,10 +395,18 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// no daemon carries on (a killed down's), which no reload forgets, is
 	// not marked: the daemon this up starts finishes it by the deadline
 	// it was given (state.Instance.StopBy), where it took a marked one
-	// for a restart's, stopped by the policy's timeout.
+	// for a restart's, stopped by the policy's timeout. The mark names
+	// this up (MarkedBy) until the daemon takes its start, and counts only
+	// while it runs: an up killed before its start reached the daemon
+	// left a mark nothing took off, the daemon stayed for it once
+	// everything was stopped, and the next daemon started mi-2 as a
+	// restart left unfinished.
+	// (Unreadable, its own /proc entry leaves the mark the daemon's: it
+	// counts until a start or a stop takes it off.)
+	self, _ := proc.Identify(os.Getpid())
 	for _, name := range prep.again {
 		if inst, ok := f.Instance(name); ok {
-			inst.Restarting = true
+			inst.Restarting, inst.MarkedBy = true, self
 		}
 	}
 	// This up planned from the current configuration; what it does not
@@ -442,7 +450,7 @@ func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
 		}
 		for _, name := range prep.again {
 			if inst, ok := f.Instance(name); ok && inst.RestartUnderWay() {
-				inst.Restarting = false
+				inst.Restarting, inst.MarkedBy = false, proc.Identity{}
 			}
 		}
 		return nil

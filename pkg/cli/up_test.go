@@ -223,9 +223,15 @@ func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if rec, _ := got.Instance("mi-2"); rec.State != state.StateStopping || rec.Restarting != marked || rec.Server != stopping.Server || !rec.StopBy.Equal(stopping.StopBy) {
-					t.Errorf("mi-2 recorded %s, server %v, SIGKILL by %v, marked to start again: %v, %s; want it as the stop recorded it (stopping, %v, %v), marked: %v",
-						rec.State, rec.Server, rec.StopBy, rec.Restarting, after, stopping.Server, stopping.StopBy, marked)
+				// The mark names the up (this test's process), for it to
+				// count only while the up runs.
+				var by proc.Identity
+				if marked {
+					by = self
+				}
+				if rec, _ := got.Instance("mi-2"); rec.State != state.StateStopping || rec.Restarting != marked || rec.MarkedBy != by || rec.Server != stopping.Server || !rec.StopBy.Equal(stopping.StopBy) {
+					t.Errorf("mi-2 recorded %s, server %v, SIGKILL by %v, marked to start again: %v by %v, %s; want it as the stop recorded it (stopping, %v, %v), marked: %v by %v",
+						rec.State, rec.Server, rec.StopBy, rec.Restarting, rec.MarkedBy, after, stopping.Server, stopping.StopBy, marked, by)
 				}
 				if rec, _ := got.Instance("mi-1"); rec.Restarting {
 					t.Errorf("mi-1, running, marked to start again %s", after)

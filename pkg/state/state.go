@@ -125,7 +125,15 @@ type Instance struct {
 	// instance to start it again: a daemon taking over from one killed in
 	// between finishes the restart rather than the stop alone.
 	Restarting bool `json:"restarting,omitempty"`
-	Restarts   int  `json:"restarts"`
+	// MarkedBy is the mictl up that set Restarting on an instance the
+	// daemon was stopping (a down's, a reload's stop), for its start once
+	// that stop ended, while its start has not reached the daemon; zero
+	// for a mark the daemon keeps (a restart's stop, a start it took).
+	// Such a mark counts only while that up runs: one killed before its
+	// start left the mark for good, the daemon never left, and the next
+	// one started what the user had stopped.
+	MarkedBy proc.Identity `json:"marked_by,omitzero"`
+	Restarts int           `json:"restarts"`
 	// RestartsInARow are the restarts since the server was last ready for
 	// the restart policy's stable time, what --max-restarts counts: kept
 	// here, a daemon taking over from a dead one goes on counting.
@@ -190,10 +198,12 @@ func (i *Instance) Ended(st string) {
 func (i *Instance) SetError(reason, detail string) { i.Reason, i.LastError = reason, detail }
 
 // RestartUnderWay reports whether i is stopping, or stopped, for a
-// restart that starts it again (Restarting): wanted running all the same,
-// as a daemon killed in between leaves it for the next one to finish.
+// restart that starts it again (Restarting, unless the up that marked
+// it has ended: MarkedBy): wanted running all the same, as a daemon
+// killed in between leaves it for the next one to finish.
 func (i *Instance) RestartUnderWay() bool {
-	return i.Restarting && (i.State == StateStopping || i.State == StateStopped)
+	return i.Restarting && (i.State == StateStopping || i.State == StateStopped) &&
+		(i.MarkedBy.IsZero() || i.MarkedBy.Alive())
 }
 
 // WantsAny reports whether f wants some instance running (Wanted, or

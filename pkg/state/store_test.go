@@ -946,3 +946,44 @@ func TestExplainAccessNamesWhatWasDenied(t *testing.T) {
 		t.Errorf("another error became %q", err)
 	}
 }
+
+// A mark to start again (Restarting) that an mictl up set (MarkedBy)
+// counts while that up runs, and the daemon's own (none named) always:
+// an up killed before its start reached the daemon left a mark that kept
+// the daemon running for good (WantsAny), and the next daemon started
+// what the user had stopped (RestartUnderWay).
+func TestAMarkCountsWhileTheUpThatSetItRuns(t *testing.T) {
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleep := exec.Command("sleep", "60")
+	if err := sleep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed, err := proc.Identify(sleep.Process.Pid)
+	_ = sleep.Process.Kill()
+	_ = sleep.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		by     proc.Identity
+		counts bool
+	}{
+		{"the daemon's", proc.Identity{}, true},
+		{"an up that runs", self, true},
+		{"an up killed", killed, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &File{Instances: []Instance{{Name: "mi-2", State: StateStopped, Restarting: true, MarkedBy: c.by}}}
+			if got := f.Instances[0].RestartUnderWay(); got != c.counts {
+				t.Errorf("RestartUnderWay() = %v, want %v", got, c.counts)
+			}
+			if got := f.WantsAny(); got != c.counts {
+				t.Errorf("WantsAny() = %v, want %v", got, c.counts)
+			}
+		})
+	}
+}

@@ -295,7 +295,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 			switch {
 			case Wanted(inst.State):
 				wanted = append(wanted, inst.Name)
-			case inst.Restarting && (inst.State == StateStopping || inst.State == StateStopped):
+			case inst.RestartUnderWay(): // not the mark of an up killed before its start
 				restarting = append(restarting, inst.Name)
 			case inst.State == StateStopping:
 				stopping = append(stopping, inst.Name)

@@ -723,6 +723,7 @@ func (s *Supervisor) awaitStops(names []string) (started func()) {
 	for _, name := range names {
 		if st, ok := s.unwatchedStops[name]; ok {
 			unwatched = append(unwatched, st.done)
+			s.takeMark(name)
 		}
 	}
 	s.mu.Unlock()
@@ -738,6 +739,7 @@ func (s *Supervisor) awaitStops(names []string) (started func()) {
 			}
 			r.successors++
 			stopping = append(stopping, r)
+			s.takeMark(name)
 		}
 	}
 	s.mu.Unlock()
@@ -753,6 +755,16 @@ func (s *Supervisor) awaitStops(names []string) (started func()) {
 			}
 		}
 	}
+}
+
+// takeMark makes the daemon's the mark of an up that marked name, which a
+// stop is stopping, to start again once stopped (state.Instance.MarkedBy):
+// that up's start waits here for the stop. Ended now (a Ctrl-C), the up
+// leaves the start to the daemon, and a daemon killed before it to the
+// next one, as a restart's; only an up killed before its start reached
+// the daemon leaves a mark that does not count.
+func (s *Supervisor) takeMark(name string) {
+	s.persist.add(name, func(i *state.Instance) { i.MarkedBy = proc.Identity{} })
 }
 
 // unwatchedStop is the stops under way of one instance that no runner
@@ -817,7 +829,7 @@ func (s *Supervisor) startLocked(names []string) error {
 			}
 			fresh := func(i *state.Instance) {
 				i.State, i.Restarts, i.RestartsInARow = StateStarting, restarts, inARow
-				i.Restarting = false
+				i.Restarting, i.MarkedBy = false, proc.Identity{}
 				i.SetError("", "")
 			}
 			fresh(&rec)
@@ -1214,7 +1226,7 @@ func (s *Supervisor) restartStep(op *change, names []string, why func(name strin
 		}
 		for _, name := range names {
 			if !slices.Contains(startTried, name) {
-				s.persist.add(name, func(i *state.Instance) { i.Restarting = false })
+				s.persist.add(name, func(i *state.Instance) { i.Restarting, i.MarkedBy = false, proc.Identity{} })
 			}
 		}
 	}()
@@ -1435,7 +1447,8 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 	errs := make([]error, len(names))
 	var unsupervised []string
 	for _, name := range names {
-		s.persist.add(name, func(i *state.Instance) { i.Restarting = restarting })
+		// A restart's mark is the daemon's own; a down takes an up's off.
+		s.persist.add(name, func(i *state.Instance) { i.Restarting, i.MarkedBy = restarting, proc.Identity{} })
 	}
 	for i, name := range names {
 		r, watched := runners[name]
