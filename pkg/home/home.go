@@ -73,12 +73,24 @@ func WriteConf(dir, miHome string, rendered []byte) (kept string, err error) {
 			return "", fmt.Errorf("keep %s, edited in the home, as %s before rendering it again: %w", ConfPath(dir), kept, fsutil.Cause(err))
 		}
 	}
-	// The file first: a copy that could not be written lags behind it,
-	// never ahead of what the server was started with.
-	if err := deploytoml.WriteFile(ConfPath(dir), rendered); err != nil {
-		return "", err
+	// The copy tells an edit (ConfEdited), so it must never differ from
+	// the file but by an edit: one left as it was while the file was
+	// replaced (a copy that could not be written, mictl killed in
+	// between) took mictl's own render for an edit at the next, and kept
+	// it as one. So it goes before the file changes: a failure or a kill
+	// from then on leaves no copy, read as "not edited", which holds (an
+	// edit was kept above). Nor is it ever ahead of the file, which a
+	// crash restart puts back from it (RestoreConf).
+	copyPath := filepath.Join(dir, renderedCopy)
+	if !fsutil.Holds(ConfPath(dir), rendered, 0o600) {
+		if err := os.Remove(copyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("remove %s, mictl's copy of the file it rendered last, to render again %s: %w", copyPath, ConfPath(dir), fsutil.Cause(err))
+		}
+		if err := deploytoml.WriteFile(ConfPath(dir), rendered); err != nil {
+			return "", err
+		}
 	}
-	return kept, deploytoml.WriteFile(filepath.Join(dir, renderedCopy), rendered)
+	return kept, deploytoml.WriteFile(copyPath, rendered)
 }
 
 // RestoreConf readies the home dir for a server's restart after a crash:

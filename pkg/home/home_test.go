@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -981,6 +982,40 @@ func TestWriteConfKeepsAnEditInTheHome(t *testing.T) {
 	must(t, os.Remove(home.EditedConfPath(dir)))
 	must(t, os.WriteFile(home.ConfPath(dir), second, 0o600))
 	write(second, "")
+}
+
+// The copy of what mictl rendered last tells an edit made in the home:
+// left behind while the file was replaced (its write failed, or mictl was
+// killed in between), it took mictl's own render for an operator's edit
+// at the next render, kept it as one and warned of it. A copy that
+// cannot be replaced now fails the render with the file as it was, and
+// nothing is taken for an edit. Root writes whatever a mode forbids: an
+// immutable copy (chattr +i) stands in for one that cannot be written.
+func TestWriteConfNeverTakesItsOwnRenderForAnEdit(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mi-1")
+	first := []byte("[server]\nhostname = \"mi-1.local\"\n")
+	second := []byte("[server]\nhostname = \"mi-1b.local\"\n")
+	third := []byte("[server]\nhostname = \"mi-1c.local\"\n")
+	_, err := home.WriteConf(dir, "", first)
+	must(t, err)
+	copyPath := filepath.Join(dir, ".mictl-deployment.toml")
+	if out, err := exec.Command("chattr", "+i", copyPath).CombinedOutput(); err != nil {
+		t.Skipf("no immutable files here (chattr +i: %v: %s)", err, out)
+	}
+	unlock := func() { _ = exec.Command("chattr", "-i", copyPath).Run() }
+	t.Cleanup(unlock)
+	if _, err := home.WriteConf(dir, "", second); err == nil || !strings.Contains(err.Error(), copyPath) {
+		t.Errorf("WriteConf with a copy it cannot replace: %v, want an error naming %s", err, copyPath)
+	}
+	unlock()
+	if current, edited := home.ConfEdited(dir); edited {
+		t.Errorf("ConfEdited after a failed render: the file %q is taken for an edit", current)
+	}
+	kept, err := home.WriteConf(dir, "", third)
+	must(t, err)
+	if kept != "" {
+		t.Errorf("the next render kept %s: mictl's own render taken for an edit", kept)
+	}
 }
 
 // A crash restart puts back the deployment.toml deleted from a home as
