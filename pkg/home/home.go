@@ -35,8 +35,26 @@ func ConfPath(dir string) string {
 const renderedCopy = ".mictl-deployment.toml"
 
 // EditedConfPath is where WriteConf keeps a home's conf/deployment.toml
-// edited in the home when it renders the file again (see ConfEdited).
+// edited in the home when it renders the file again (see ConfEdited): the
+// last edit kept, those kept before it numbered (see KeptEdit).
 func EditedConfPath(dir string) string { return ConfPath(dir) + ".edited" }
+
+// KeptEdit says where WriteConf kept a home's deployment.toml edited
+// there: Path is EditedConfPath, and Earlier, when an edit kept there
+// before was moved away for it, where that one is now, the first free of
+// EditedConfPath.1, .2, ... (numbered in the order they were kept). A
+// second edit replaced the first one kept without a word. Both empty
+// when nothing was kept.
+type KeptEdit struct{ Path, Earlier string }
+
+// String is where the edit is kept as a warning says it, with where the
+// one kept there before went: the operator looked for it where it was.
+func (k KeptEdit) String() string {
+	if k.Earlier == "" {
+		return k.Path
+	}
+	return fmt.Sprintf("%s (the edit kept there before is now %s)", k.Path, k.Earlier)
+}
 
 // ConfEdited returns the home's conf/deployment.toml when it differs from
 // the one mictl last rendered there (its copy): edited in the home since,
@@ -62,15 +80,14 @@ func ConfEdited(dir string) (current []byte, edited bool) {
 // source distribution miHome. A file edited in the home since mictl
 // rendered it, which rendered replaces, is kept first at EditedConfPath
 // (mode 0600 too), as a package manager keeps an edited configuration
-// file it replaces; kept names it then, and is empty otherwise.
-func WriteConf(dir, miHome string, rendered []byte) (kept string, err error) {
+// file it replaces; kept says where (see KeptEdit).
+func WriteConf(dir, miHome string, rendered []byte) (kept KeptEdit, err error) {
 	if err := outsideSource(dir, miHome); err != nil {
-		return "", err
+		return KeptEdit{}, err
 	}
 	if current, edited := ConfEdited(dir); edited && !bytes.Equal(current, rendered) {
-		kept = EditedConfPath(dir)
-		if err := deploytoml.WriteFile(kept, current); err != nil {
-			return "", fmt.Errorf("keep %s, edited in the home, as %s before rendering it again: %w", ConfPath(dir), kept, fsutil.Cause(err))
+		if kept, err = keepEdit(dir, current); err != nil {
+			return KeptEdit{}, fmt.Errorf("keep %s, edited in the home, before rendering it again: %w", ConfPath(dir), err)
 		}
 	}
 	// The copy tells an edit (ConfEdited), so it must never differ from
@@ -84,13 +101,56 @@ func WriteConf(dir, miHome string, rendered []byte) (kept string, err error) {
 	copyPath := filepath.Join(dir, renderedCopy)
 	if !fsutil.Holds(ConfPath(dir), rendered, 0o600) {
 		if err := os.Remove(copyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("remove %s, mictl's copy of the file it rendered last, to render again %s: %w", copyPath, ConfPath(dir), fsutil.Cause(err))
+			return KeptEdit{}, fmt.Errorf("remove %s, mictl's copy of the file it rendered last, to render again %s: %w", copyPath, ConfPath(dir), fsutil.Cause(err))
 		}
 		if err := deploytoml.WriteFile(ConfPath(dir), rendered); err != nil {
-			return "", err
+			return KeptEdit{}, err
 		}
 	}
 	return kept, deploytoml.WriteFile(copyPath, rendered)
+}
+
+// keepEdit keeps current, the home dir's deployment.toml edited there, at
+// EditedConfPath, first moving an edit kept there before to the first
+// free numbered name (see KeptEdit). The same edit kept already (a render
+// that failed after keeping it) is kept once.
+func keepEdit(dir string, current []byte) (KeptEdit, error) {
+	kept := KeptEdit{Path: EditedConfPath(dir)}
+	if fsutil.Holds(kept.Path, current, 0o600) {
+		return kept, nil
+	}
+	switch _, err := os.Lstat(kept.Path); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return KeptEdit{}, fmt.Errorf("look at %s, the edit kept before: %w", kept.Path, fsutil.Cause(err))
+	default:
+		if kept.Earlier, err = freeNumbered(kept.Path); err != nil {
+			return KeptEdit{}, err
+		}
+		// A rename, so the earlier edit is in one place or the other
+		// whatever stops mictl, onto a name found free: it replaces no
+		// edit kept before it.
+		if err := os.Rename(kept.Path, kept.Earlier); err != nil {
+			return KeptEdit{}, fmt.Errorf("move %s, the edit kept before, to %s: %w", kept.Path, kept.Earlier, fsutil.Cause(err))
+		}
+	}
+	if err := deploytoml.WriteFile(kept.Path, current); err != nil {
+		return KeptEdit{}, err
+	}
+	return kept, nil
+}
+
+// freeNumbered is the first of path.1, path.2, ... that does not exist.
+func freeNumbered(path string) (string, error) {
+	for n := 1; ; n++ {
+		numbered := fmt.Sprintf("%s.%d", path, n)
+		switch _, err := os.Lstat(numbered); {
+		case errors.Is(err, fs.ErrNotExist):
+			return numbered, nil
+		case err != nil:
+			return "", fmt.Errorf("look at %s: %w", numbered, fsutil.Cause(err))
+		}
+	}
 }
 
 // RestoreConf readies the home dir for a server's restart after a crash:

@@ -949,8 +949,8 @@ func TestWriteConfKeepsAnEditInTheHome(t *testing.T) {
 		t.Helper()
 		kept, err := home.WriteConf(dir, "", data)
 		must(t, err)
-		if kept != wantKept {
-			t.Errorf("WriteConf kept %q, want %q", kept, wantKept)
+		if kept != (home.KeptEdit{Path: wantKept}) {
+			t.Errorf("WriteConf kept %+v, want it at %q", kept, wantKept)
 		}
 		if got, _ := os.ReadFile(home.ConfPath(dir)); !bytes.Equal(got, data) {
 			t.Errorf("conf/deployment.toml = %q, want %q", got, data)
@@ -984,6 +984,57 @@ func TestWriteConfKeepsAnEditInTheHome(t *testing.T) {
 	write(second, "")
 }
 
+// A second edit of a home's deployment.toml, rendered again in its turn,
+// replaced the first one kept, without a word. The last edit is kept at
+// EditedConfPath, where diff and up say it goes, and the one kept there
+// before moves to the first free numbered name, which WriteConf says;
+// the same edit kept again (a render that failed after keeping it) is
+// kept once.
+func TestWriteConfKeepsEveryEditKept(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mi-1")
+	rendered := []byte("[server]\nhostname = \"localhost\"\n")
+	edits := [][]byte{
+		[]byte("[server]\nhostname = \"ops-1\"\n"),
+		[]byte("[server]\nhostname = \"ops-2\"\n"),
+		[]byte("[server]\nhostname = \"ops-3\"\n"),
+	}
+	_, err := home.WriteConf(dir, "", rendered)
+	must(t, err)
+	edited := home.EditedConfPath(dir)
+	for i, edit := range edits {
+		must(t, os.WriteFile(home.ConfPath(dir), edit, 0o600))
+		kept, err := home.WriteConf(dir, "", rendered)
+		must(t, err)
+		want := home.KeptEdit{Path: edited}
+		if i > 0 {
+			want.Earlier = fmt.Sprintf("%s.%d", edited, i)
+		}
+		if kept != want {
+			t.Errorf("edit %d: WriteConf kept %+v, want %+v", i+1, kept, want)
+		}
+	}
+	for path, want := range map[string][]byte{edited + ".1": edits[0], edited + ".2": edits[1], edited: edits[2]} {
+		got, err := os.ReadFile(path)
+		info, serr := os.Stat(path)
+		if err != nil || serr != nil || !bytes.Equal(got, want) || info.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %q (%v), want %q, mode 0600 (it holds passwords)", filepath.Base(path), got, errors.Join(err, serr), want)
+		}
+	}
+
+	// A render that failed after it kept the edit (its copy could not be
+	// removed) leaves the file as edited: the next keeps it no second time.
+	must(t, os.WriteFile(home.ConfPath(dir), edits[2], 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, ".mictl-deployment.toml"), rendered, 0o600))
+	kept, err := home.WriteConf(dir, "", rendered)
+	must(t, err)
+	if kept != (home.KeptEdit{Path: edited}) {
+		t.Errorf("the same edit kept again: %+v, want it at %s alone", kept, edited)
+	}
+	if _, err := os.Lstat(edited + ".3"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the same edit kept twice, as %s.3 too", edited)
+	}
+}
+
 // The copy of what mictl rendered last tells an edit made in the home:
 // left behind while the file was replaced (its write failed, or mictl was
 // killed in between), it took mictl's own render for an operator's edit
@@ -1013,8 +1064,8 @@ func TestWriteConfNeverTakesItsOwnRenderForAnEdit(t *testing.T) {
 	}
 	kept, err := home.WriteConf(dir, "", third)
 	must(t, err)
-	if kept != "" {
-		t.Errorf("the next render kept %s: mictl's own render taken for an edit", kept)
+	if kept.Path != "" {
+		t.Errorf("the next render kept %s: mictl's own render taken for an edit", kept.Path)
 	}
 }
 

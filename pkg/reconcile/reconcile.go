@@ -529,7 +529,7 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 		return nil, err
 	}
 	records := make([]state.Instance, len(names))
-	kept := make([]string, len(names))
+	kept := make([]home.KeptEdit, len(names))
 	errs := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i := range names {
@@ -540,9 +540,9 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 		wg.Go(func() { records[i], kept[i], errs[i] = t.prepare(dist, insts[i], rendered[i], prev) })
 	}
 	wg.Wait()
-	for i, path := range kept {
-		if path != "" {
-			t.EditsKept = append(t.EditsKept, t.editKept(names[i], records[i].Home, path))
+	for i, k := range kept {
+		if k.Path != "" {
+			t.EditsKept = append(t.EditsKept, t.editKept(names[i], records[i].Home, k.String()))
 		}
 	}
 	return records, errors.Join(errs...)
@@ -556,18 +556,18 @@ func (t *Target) editKept(name, dir, kept string) EditKept {
 		"to keep a setting of it, put it in mictl.toml ([[instance]] name = %q, with overrides) or in %[2]s", home.ConfPath(dir), t.Source.Path, kept, name)}
 }
 
-func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (rec state.Instance, kept string, err error) {
+func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (rec state.Instance, kept home.KeptEdit, err error) {
 	// A home another user made (a generate or up run as them) is theirs.
 	defer func() { err = state.ExplainAccess(err, rec.Home) }()
 	rec, err = t.Record(inst)
 	if err != nil {
-		return rec, "", err
+		return rec, home.KeptEdit{}, err
 	}
 	if _, err := dist.Sync(rec.Home); err != nil {
-		return rec, "", err
+		return rec, home.KeptEdit{}, err
 	}
 	if kept, err = home.WriteConf(rec.Home, t.Config.MIHome, rendered); err != nil {
-		return rec, "", fmt.Errorf("generate %s: %w", inst.Name, err)
+		return rec, home.KeptEdit{}, fmt.Errorf("generate %s: %w", inst.Name, err)
 	}
 	// Before the start: MI deploys them before /healthz says ready.
 	if rec.Apps, err = SyncApps(rec.Home, t.Apps[inst.Name], prevApps); err != nil {

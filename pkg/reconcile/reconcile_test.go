@@ -590,8 +590,9 @@ func TestAnInstanceStoppedForARestartIsActive(t *testing.T) {
 // hand) made a reload restart it as "deployment.toml changed", read as
 // the configuration's change, and the restart rendered the file again:
 // the edit was gone, unsaid. The reason names the edit, the restart's
-// Prepare keeps it beside the file and says where (EditsKept); a comment
-// edited alone restarts nothing, as in the distribution's file.
+// Prepare keeps it beside the file and says where (EditsKept), and where
+// an edit kept before went; a comment edited alone restarts nothing, as
+// in the distribution's file.
 func TestAnEditInTheHomeIsSaidAndKept(t *testing.T) {
 	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
 	writeDist(t)
@@ -650,5 +651,20 @@ func TestAnEditInTheHomeIsSaidAndKept(t *testing.T) {
 	}
 	if c, err := Compare(build(), running); err != nil || len(c.Restart) != 0 {
 		t.Errorf("after the home was rendered again: restart %v (%v), %v; want none", c.Restart, c.Why, err)
+	}
+
+	// Edited again: the new edit takes its place, and the warning says
+	// where the one kept before went, which is no longer where it was.
+	edit(`type = "read_only_ldap"`, `type = "read_write_ldap"`)
+	target = build()
+	if _, err := target.Prepare(running, []string{"mi-1"}); err != nil {
+		t.Fatal(err)
+	}
+	earlier := kept + ".1"
+	if got, _ := os.ReadFile(earlier); !bytes.Equal(got, edited) {
+		t.Errorf("%s holds %q, want the first edit %q", earlier, got, edited)
+	}
+	if want := "kept as " + kept + " (the edit kept there before is now " + earlier + ")"; len(target.EditsKept) != 1 || !strings.Contains(target.EditsKept[0], want) {
+		t.Errorf("EditsKept after a second edit = %q, want one line saying %q", target.EditsKept, want)
 	}
 }
