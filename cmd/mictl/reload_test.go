@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -772,21 +773,7 @@ func TestStatusSaysWhichDistributionEachInstanceRuns(t *testing.T) {
 	d.must("up", "--timeout", "30s")
 	d.must("up", "--timeout", "30s", "--instances", "3", "--mi-home", "wso2mi-4.5.0")
 
-	var report struct {
-		Instances []struct {
-			Name         string  `json:"name"`
-			Distribution *string `json:"distribution"`
-		} `json:"instances"`
-	}
-	if err := json.Unmarshal([]byte(d.must("status", "-o", "json")), &report); err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{"mi-1": old, "mi-2": old, "mi-3": upgraded}
-	for _, row := range report.Instances {
-		if row.Distribution == nil || *row.Distribution != want[row.Name] {
-			t.Errorf("status -o json: %s's distribution %v, want %s", row.Name, row.Distribution, want[row.Name])
-		}
-	}
+	d.checkDistributions(map[string]string{"mi-1": old, "mi-2": old, "mi-3": upgraded})
 	if out := d.must("status", "mi-3"); !strings.Contains(out, "distribution: "+upgraded+"\n") {
 		t.Errorf("status mi-3:\n%s\nwant distribution: %s", out, upgraded)
 	}
@@ -1066,4 +1053,51 @@ func (d *deployment) upWhileEdited(edited string, args ...string) string {
 		d.t.Fatalf("up: %v (ended: %v)\n%s", err, ok, up.out.String())
 	}
 	return up.out.String()
+}
+
+// mi_home moved to a copy of the distribution (cp -a, or the same archive
+// unpacked again: the same files) restarts nothing: a home synced from
+// one is behind the other in nothing. status noted "the instances run
+// from 2 distributions ... mictl diff shows which a reload restarts"
+// while diff showed nothing; the homes synced from the same files are one
+// MI, and the note is left out. -o json still says where each home was
+// synced from.
+func TestStatusTakesACopiedDistributionForTheSame(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "wso2mi-4.4.0")
+	orig, copied := filepath.Join(d.dir, "wso2mi-4.4.0"), filepath.Join(d.dir, "wso2mi-copy")
+	if out, err := exec.Command("cp", "-a", orig, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	d.configFile("inplace", fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\ninstances = 1\nmi_home = \"wso2mi-4.4.0\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	d.must("up", "--timeout", "30s", "--instances", "2", "--mi-home", "wso2mi-copy")
+
+	if code, out, _ := d.mictl("diff"); code != 0 {
+		t.Fatalf("diff with mi_home moved to a copy: exit %d, want 0 (nothing to restart):\n%s", code, out)
+	}
+	if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "distributions") {
+		t.Errorf("status of homes synced from a distribution and its copy said:\n%s", errOut)
+	}
+	d.checkDistributions(map[string]string{"mi-1": orig, "mi-2": copied})
+}
+
+// checkDistributions checks the distribution status -o json gives each
+// instance, which want has by name.
+func (d *deployment) checkDistributions(want map[string]string) {
+	d.t.Helper()
+	var report struct {
+		Instances []struct {
+			Name         string  `json:"name"`
+			Distribution *string `json:"distribution"`
+		} `json:"instances"`
+	}
+	if err := json.Unmarshal([]byte(d.must("status", "-o", "json")), &report); err != nil {
+		d.t.Fatal(err)
+	}
+	for _, row := range report.Instances {
+		if row.Distribution == nil || *row.Distribution != want[row.Name] {
+			d.t.Errorf("status -o json: %s's distribution %v, want %s", row.Name, row.Distribution, want[row.Name])
+		}
+	}
 }

@@ -327,6 +327,9 @@ type statusRow struct {
 	// instance (status NAME), oldest first: null when it was not named,
 	// or its events could not be read.
 	RecentEvents []recentEvent `json:"recent_events"`
+	// distFiles fingerprints the files of Distribution as the home was
+	// synced from them, "" when the home does not say (home.SyncedFiles).
+	distFiles string
 }
 
 // recentEvent is an event of the event log as status NAME -o json gives
@@ -444,6 +447,7 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 		}
 		if src, ok := home.SyncedFrom(inst.Home); ok {
 			r.Distribution = &src
+			r.distFiles, _ = home.SyncedFiles(inst.Home)
 		}
 		stranger := 0
 		if r.State == supervisor.StateStopped {
@@ -532,10 +536,14 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 // distributionsNote says which running instances run from which
 // distribution when they run from more than one (an upgrade half
 // applied, an up --mi-home beside instances of another), "" otherwise:
-// the table has no column for it, and each row looked alike.
+// the table has no column for it, and each row looked alike. Homes
+// synced from distributions with the same files (mi_home moved to a copy
+// of it) run one MI: no reload restarts them from one onto the other,
+// and the note sent the user to a mictl diff that showed nothing.
 func distributionsNote(rows []statusRow) string {
 	var dists []string
 	names := map[string][]string{}
+	files := map[string]bool{} // "" for a home that does not say
 	for _, r := range rows {
 		if r.PID == nil || r.Distribution == nil {
 			continue // not running: its next start brings its home up to date
@@ -544,8 +552,9 @@ func distributionsNote(rows []statusRow) string {
 			dists = append(dists, *r.Distribution)
 		}
 		names[*r.Distribution] = append(names[*r.Distribution], r.Name)
+		files[r.distFiles] = true
 	}
-	if len(dists) < 2 {
+	if len(dists) < 2 || len(files) == 1 && !files[""] {
 		return ""
 	}
 	parts := make([]string, len(dists))

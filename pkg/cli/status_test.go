@@ -436,7 +436,9 @@ func TestNoInstancesSaysWhereItLooked(t *testing.T) {
 // The note below the status table names the distributions of the
 // running instances only when they are more than one: a stopped
 // instance's home is brought up to date by its next start, and a home
-// that does not say is left out.
+// that does not say is left out. Two with the same files (mi_home moved
+// to a copy) are one: no reload restarts an instance from one onto the
+// other, and the note pointed at a mictl diff showing nothing.
 func TestDistributionsNoteNamesARunningMixedFleet(t *testing.T) {
 	pid := 1
 	row := func(name, dist string, running bool) statusRow {
@@ -449,6 +451,10 @@ func TestDistributionsNoteNamesARunningMixedFleet(t *testing.T) {
 		}
 		return r
 	}
+	synced := func(r statusRow, files string) statusRow {
+		r.distFiles = files
+		return r
+	}
 	for _, tc := range []struct {
 		what string
 		rows []statusRow
@@ -459,6 +465,11 @@ func TestDistributionsNoteNamesARunningMixedFleet(t *testing.T) {
 		{"a home that does not say", []statusRow{row("mi-1", "/opt/mi-4.5.0", true), row("mi-2", "", true)}, ""},
 		{"two", []statusRow{row("mi-1", "/opt/mi-4.4.0", true), row("mi-2", "/opt/mi-4.5.0", true), row("mi-3", "/opt/mi-4.4.0", true)},
 			"the instances run from 2 distributions: mi-1, mi-3 from /opt/mi-4.4.0; mi-2 from /opt/mi-4.5.0; mictl diff shows which a reload restarts onto the configured one"},
+		{"the same files in two places", []statusRow{synced(row("mi-1", "/opt/mi-4.4.0", true), "f1"), synced(row("mi-2", "/opt/mi-4.4.0-copy", true), "f1")}, ""},
+		{"other files", []statusRow{synced(row("mi-1", "/opt/mi-4.4.0", true), "f1"), synced(row("mi-2", "/opt/mi-4.5.0", true), "f2")},
+			"the instances run from 2 distributions: mi-1 from /opt/mi-4.4.0; mi-2 from /opt/mi-4.5.0; mictl diff shows which a reload restarts onto the configured one"},
+		{"one home of an older mictl", []statusRow{synced(row("mi-1", "/opt/mi-4.4.0", true), "f1"), row("mi-2", "/opt/mi-4.4.0-copy", true)},
+			"the instances run from 2 distributions: mi-1 from /opt/mi-4.4.0; mi-2 from /opt/mi-4.4.0-copy; mictl diff shows which a reload restarts onto the configured one"},
 	} {
 		if got := distributionsNote(tc.rows); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.what, got, tc.want)

@@ -155,8 +155,9 @@ func readCloned(dir string) (raw string, listed map[string]*clone, err error) {
 }
 
 // listHeader begins a clonedList's first line: the fingerprint of the
-// distribution its Sync cloned from, how many of the home's paths Behind
-// reports kept whatever happens (changed in the home over a change of the
+// distribution its Sync cloned from and, after a dash, that of its files
+// (see SyncedFiles), how many of the home's paths Behind reports kept
+// whatever happens (changed in the home over a change of the
 // distribution's, or of another kind), and where the distribution is
 // (see SyncedFrom). With the same distribution and none such, nothing of
 // the home is behind: Behind then reads this line only, where a real MI
@@ -166,7 +167,7 @@ const listHeader = "#dist "
 // header is the clonedList line of a Sync from d that left pending paths
 // to report.
 func (d *Distribution) header(pending int) string {
-	return fmt.Sprintf("%s%s %d %s\n", listHeader, d.fingerprint, pending, d.abs)
+	return fmt.Sprintf("%s%s-%s %d %s\n", listHeader, d.fingerprint, d.files, pending, d.abs)
 }
 
 // Dir is the directory of the distribution, absolute, a link to it
@@ -179,21 +180,40 @@ func (d *Distribution) Dir() string { return d.abs }
 // next restart). ok is false for a home without a list, or listed by an
 // older mictl, which did not say.
 func SyncedFrom(dir string) (src string, ok bool) {
+	src, _, ok = syncedFrom(dir)
+	return src, ok
+}
+
+// SyncedFiles is the fingerprint of the files of the distribution the
+// home dir was last synced from, as its list says: two homes with the
+// same were synced from the same files, which their instances run,
+// wherever each distribution lay (see Distribution.files). ok is false
+// for a home whose list does not say (none, or listed by an older mictl).
+func SyncedFiles(dir string) (files string, ok bool) {
+	_, files, ok = syncedFrom(dir)
+	return files, ok && files != ""
+}
+
+// syncedFrom reads the header of the home dir's list (see listHeader):
+// the distribution's directory and the fingerprint of its files, "" for
+// a list written before mictl kept it. ok is false without a header.
+func syncedFrom(dir string) (src, files string, ok bool) {
 	f, err := os.Open(filepath.Join(dir, clonedList))
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
 	defer f.Close()
 	first, err := bufio.NewReader(f).ReadString('\n')
 	rest, found := strings.CutPrefix(strings.TrimSuffix(first, "\n"), listHeader)
 	if err != nil || !found {
-		return "", false
+		return "", "", false
 	}
-	fields := strings.SplitN(rest, " ", 3) // the fingerprint, the count, the directory
+	fields := strings.SplitN(rest, " ", 3) // the fingerprints, the count, the directory
 	if len(fields) < 3 || !filepath.IsAbs(fields[2]) {
-		return "", false
+		return "", "", false
 	}
-	return fields[2], true
+	_, files, _ = strings.Cut(fields[0], "-")
+	return fields[2], files, true
 }
 
 // upToDateByHeader reports whether the home dir's list says it was synced
@@ -285,6 +305,12 @@ type Distribution struct {
 	// fingerprint changes with any path, kind, size, time, permission or
 	// inode of the distribution (see listHeader).
 	fingerprint string
+	// files changes with what a home synced from it is compared by (see
+	// Behind): any path, kind, permission, a file's size and time, a
+	// link's target; not with inodes, or where the distribution lies. Two
+	// distributions with the same files (one unpacked from the same
+	// archive as the other, or copied with cp -a) have the same.
+	files string
 }
 
 // distEntry is one path of a distribution, in walk order (a directory
@@ -332,16 +358,30 @@ func ReadDistribution(src string) (*Distribution, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the distribution %s: %w", src, err)
 	}
-	h := fnv.New64a()
+	h, files := fnv.New64a(), fnv.New64a()
 	for _, e := range d.entries {
 		if e.own {
 			fmt.Fprintf(h, "%s own\n", e.rel)
+			fmt.Fprintf(files, "%s own\n", e.rel)
 			continue
 		}
 		st := stampOf(e.info)
 		fmt.Fprintf(h, "%s %o %d %d %d\n", e.rel, e.info.Mode(), st.size, st.mtime, st.ino)
+		// As Behind compares a home's with them (upToDate, dirBehind).
+		switch mode := e.info.Mode(); {
+		case mode.IsRegular():
+			fmt.Fprintf(files, "%s file %o %d %d\n", e.rel, mode.Perm(), st.size, st.mtime)
+		case mode.IsDir():
+			fmt.Fprintf(files, "%s dir %o\n", e.rel, dirMode(e))
+		case mode&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(e.path)
+			fmt.Fprintf(files, "%s link %s\n", e.rel, target)
+		default:
+			fmt.Fprintf(files, "%s %o\n", e.rel, mode.Type())
+		}
 	}
 	d.fingerprint = fmt.Sprintf("%016x", h.Sum64())
+	d.files = fmt.Sprintf("%016x", files.Sum64())
 	return d, nil
 }
 
