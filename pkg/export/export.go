@@ -431,9 +431,9 @@ func (in *Input) EnvNotes() []EnvNote {
 	for i, n := range notes {
 		n.Message = fmt.Sprintf("the export carries the environment %s %s started with (recorded by mictl up), not this shell's: %s; "+
 			"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again",
-			listNames(n.Instances), words.WasOrWere(len(n.Instances)), texts[i])
+			words.And(n.Instances), words.WasOrWere(len(n.Instances)), texts[i])
 		if len(fresh) > 0 {
-			n.Message += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", listNames(fresh), words.GetsOrGet(len(fresh)))
+			n.Message += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", words.And(fresh), words.GetsOrGet(len(fresh)))
 		}
 		notes[i] = n
 	}
@@ -512,13 +512,6 @@ func envDiffText(vars []EnvVariable) string {
 		}
 	}
 	return strings.Join(parts, ", ")
-}
-
-func listNames(names []string) string {
-	if len(names) == 1 {
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // podTarget is t rendering as for a host of its own: the offset always

@@ -17,6 +17,10 @@ func TestAgreeWithCount(t *testing.T) {
 		{words.WasOrWere(0), "were"},
 		{words.GetsOrGet(1), "gets"},
 		{words.GetsOrGet(3), "get"},
+		{words.And(nil), ""},
+		{words.And([]string{"mi-1"}), "mi-1"},
+		{words.And([]string{"mi-1", "mi-2"}), "mi-1 and mi-2"},
+		{words.And([]string{"mi-1", "mi-2", "mi-3"}), "mi-1, mi-2 and mi-3"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
