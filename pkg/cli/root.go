@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -135,7 +136,7 @@ func Main(args []string, streams *IOStreams) int {
 	caught.Store(0)
 	root := NewRootCmd(streams)
 	root.SetArgs(args)
-	cmd, err := root.ExecuteC()
+	cmd, err := root.ExecuteContextC(context.WithValue(context.Background(), commandLine{}, args))
 	if err == nil {
 		return exitcode.OK
 	}
@@ -175,17 +176,19 @@ func unknownCommand(c *cobra.Command, word string) error {
 	return exitcode.Usagef("%s%s\nSee '%s --help'.", what, didYouMean(c.SuggestionsFor(word), ""), c.CommandPath())
 }
 
+// commandLine is the context key under which Main hands the command
+// line, as given, to flagError: a group's flag error is said of the
+// word the user typed for a subcommand, which pflag, stopping at the
+// first flag it does not know, never reaches.
+type commandLine struct{}
+
 // flagError is the usage error for a flag cmd could not parse. An unknown
 // flag comes with the flags of cmd it is close to, as an unknown command
 // does: unknown flag --instance; did you mean --instances?
 func flagError(cmd *cobra.Command, err error) error {
-	// A group (ports, export, sim) parses the flags of a word it has no
-	// subcommand for: `mictl ports tabel -o json` said that -o is an
-	// unknown flag, and a script's author looked for the fault in -o.
-	// The word is the fault, said as one without flags is.
 	if cmd.HasSubCommands() {
-		if words := cmd.Flags().Args(); len(words) > 0 {
-			return unknownCommand(cmd, words[0])
+		if gerr := groupFlagError(cmd, err); gerr != nil {
+			return gerr
 		}
 	}
 	msg := err.Error()
@@ -205,6 +208,106 @@ func flagError(cmd *cobra.Command, err error) error {
 // unknownShorthand is pflag's error for a letter after a single dash that
 // is no flag's shorthand: unknown shorthand flag: 'i' in -instances
 var unknownShorthand = regexp.MustCompile(`^unknown shorthand flag: '(.)' in -([^=]*)`)
+
+// groupFlagError is the usage error of a group (ports, export, sim)
+// whose subcommand's flags it parsed as its own, having found no
+// subcommand in the command line, nil when it has nothing better to say
+// than the flag error err. `mictl ports tabel -o json`, `mictl ports -o
+// json tabel` and `mictl export -o json` all said "unknown shorthand
+// flag: 'o' in -o", and a script's author looked for the fault in -o,
+// which the subcommands take: the fault is the word typed for a
+// subcommand, said as one without flags is, or the subcommand missing.
+func groupFlagError(cmd *cobra.Command, err error) error {
+	line, _ := cmd.Context().Value(commandLine{}).([]string)
+	found, args, ferr := cmd.Root().Find(line)
+	if ferr != nil || found != cmd {
+		return nil // not Main's command line (a test's tree), or not this group's
+	}
+	word, ok := subcommandWord(cmd, args)
+	if ok {
+		if sub, _, _ := cmd.Find([]string{word}); sub != cmd {
+			// A subcommand all the same, after a flag cobra took for one
+			// with a value (--force kubernetes): the flag's error stands.
+			return nil
+		}
+		return unknownCommand(cmd, word)
+	}
+	flag := unknownFlag(err)
+	var takers []string
+	for _, sub := range cmd.Commands() {
+		if sub.IsAvailableCommand() && lookupFlag(sub.Flags(), flag) != nil {
+			takers = append(takers, sub.Name())
+		}
+	}
+	if len(takers) == 0 {
+		return nil // no subcommand's either: unknown, as it says
+	}
+	return exitcode.Usagef("missing subcommand for %q before %s, a flag of %s\nSee '%s --help'.",
+		cmd.CommandPath(), flag, words.And(takers), cmd.CommandPath())
+}
+
+// subcommandWord is the first word of args, a group cmd's command line
+// after its path, that is no flag and no flag's value: what the user
+// typed for a subcommand. A flag any of cmd's subcommands (or cmd) knows
+// takes the next word as its value unless it needs none (--force); one
+// none knows takes it, as cobra's own search for the subcommand does.
+func subcommandWord(cmd *cobra.Command, args []string) (string, bool) {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		switch {
+		case arg == "--":
+			if i+1 < len(args) {
+				return args[i+1], true
+			}
+			return "", false
+		case arg == "-" || !strings.HasPrefix(arg, "-"):
+			return arg, true
+		case strings.Contains(arg, "=") || !strings.HasPrefix(arg, "--") && len(arg) > 2:
+			// --out=k8s, -ojson: the value is in the word.
+		default:
+			if f := groupFlag(cmd, arg); f == nil || f.NoOptDefVal == "" {
+				i++
+			}
+		}
+	}
+	return "", false
+}
+
+// groupFlag is the flag arg (--name or -x) of the group cmd or of one of
+// its subcommands, nil when none has it.
+func groupFlag(cmd *cobra.Command, arg string) *pflag.Flag {
+	for _, c := range append([]*cobra.Command{cmd}, cmd.Commands()...) {
+		if f := lookupFlag(c.Flags(), arg); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// lookupFlag is the flag arg (--name or -x) of flags, nil when none.
+func lookupFlag(flags *pflag.FlagSet, arg string) *pflag.Flag {
+	if name, ok := strings.CutPrefix(arg, "--"); ok {
+		return flags.Lookup(name)
+	}
+	if len(arg) == 2 && arg[0] == '-' {
+		return flags.ShorthandLookup(arg[1:])
+	}
+	return nil
+}
+
+// unknownFlag is the flag pflag's err says it does not know, as the user
+// typed it: --out, or -o for "unknown shorthand flag: 'o' in -ojson";
+// "" for another error.
+func unknownFlag(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
+		return "--" + name
+	}
+	if m := unknownShorthand.FindStringSubmatch(msg); m != nil {
+		return "-" + m[1]
+	}
+	return ""
+}
 
 // flagSuggestions returns the long names of cmd's visible flags that typed
 // is close to, as cobra's SuggestionsFor does for commands: those at most
