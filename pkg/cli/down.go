@@ -423,8 +423,8 @@ func verifyStopped(streams *IOStreams, f *state.File, cfg *config.Config, names 
 			// Held by the instance itself: started again meanwhile.
 			if st.Listening && st.HolderInstance != name {
 				up := asRunHere(cfg, supervisor.UpCommand(f, name, slices.Contains(cfg.Names(), name)))
-				fmt.Fprintf(streams.ErrOut, "note: %s's %s port %d is held by %s, not by %s itself: the next %s; mictl check-conflicts shows it\n",
-					name, ports.Role(role), st.Port, st.Holder, name, check.UpPlansAround(up, name))
+				fmt.Fprintf(streams.ErrOut, "note: %s's %s is held by %s, not by %s itself: the next %s; mictl check-conflicts shows it\n",
+					name, ports.Spell(ports.Role(role).String(), st.Port), st.Holder, name, check.UpPlansAround(up, name))
 			}
 		}
 	}

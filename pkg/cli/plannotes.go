@@ -21,8 +21,8 @@ func moveNote(t *reconcile.Target, inst ports.Instance) string {
 	if m == nil {
 		return ""
 	}
-	note := fmt.Sprintf("%s planned at offset %d, not %d: its %s port %d there is held by %s",
-		inst.Name, inst.Offset, m.Skipped, m.What(), m.Port, orUnknown(deref(t.Host.Holder(m.Port).Holder)))
+	note := fmt.Sprintf("%s planned at offset %d, not %d: its %s there is held by %s",
+		inst.Name, inst.Offset, m.Skipped, ports.Spell(m.What(), m.Port), orUnknown(deref(t.Host.Holder(m.Port).Holder)))
 	if m.Passed > 1 {
 		note += fmt.Sprintf(" (%d offsets passed over for ports busy on the host)", m.Passed)
 	}
@@ -95,7 +95,7 @@ type takenPort struct {
 
 // String says it as the notes do.
 func (p *takenPort) String() string {
-	return fmt.Sprintf("its %s port %d is now held by %s", p.Role, p.Port, p.said)
+	return fmt.Sprintf("its %s is now held by %s", ports.Spell(p.Role, p.Port), p.said)
 }
 
 // lastPortTaken is the first of rec's ports that a foreign process now

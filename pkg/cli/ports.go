@@ -490,9 +490,9 @@ func whatIfNote(r portsRow, refused bool) string {
 // it does not hold.
 func unownedNote(instance, role string, port int, lp livePort) string {
 	if lp.Holder != nil {
-		return fmt.Sprintf("  %s's %s port %d is held by %s", instance, role, port, *lp.Holder)
+		return fmt.Sprintf("  %s's %s is held by %s", instance, ports.Spell(role, port), *lp.Holder)
 	}
-	return fmt.Sprintf("  %s's %s port %d does not listen", instance, role, port)
+	return fmt.Sprintf("  %s's %s does not listen", instance, ports.Spell(role, port))
 }
 
 func randomPorts(rs []observe.RandomPort) string {

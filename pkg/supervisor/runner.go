@@ -669,9 +669,9 @@ func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line s
 		return r.heldPortFailure(heldByAnother(role.String(), st)+" ("+line+")", st)
 	}
 	if scanErr != nil {
-		return fmt.Errorf("the server could not bind its %s port %d (%s); %s", role, st.Port, line, unscanned(scanErr))
+		return fmt.Errorf("the server could not bind its %s (%s); %s", ports.Spell(role.String(), st.Port), line, unscanned(scanErr))
 	}
-	return fmt.Errorf("the server could not bind its %s port %d (%s)", role, st.Port, line)
+	return fmt.Errorf("the server could not bind its %s (%s)", ports.Spell(role.String(), st.Port), line)
 }
 
 // heldPortFailure is a start that failed, as why says, on the instance's
@@ -836,7 +836,7 @@ func unboundPort(view *observe.View, inst *state.Instance, line string, scanErr 
 		var held []string
 		for i, st := range view.Observe(inst, true).Extras {
 			if st.Listening && !st.Owned {
-				held = append(held, fmt.Sprintf("%s port %d (held by %s)", inst.Extras[i].Role, st.Port, st.Holder))
+				held = append(held, fmt.Sprintf("%s (held by %s)", ports.Spell(inst.Extras[i].Role, st.Port), st.Holder))
 			}
 		}
 		if len(held) == 0 {
@@ -1000,7 +1000,7 @@ func portsProblem(obs observe.Observation) (why string, held *observe.PortStatus
 // heldByAnother says that the instance's port st (of role: a fixed
 // port's, or an extra's) is held by another process.
 func heldByAnother(role string, st observe.PortStatus) string {
-	return fmt.Sprintf("%s port %d is held by %s, not by this instance", role, st.Port, st.Holder)
+	return fmt.Sprintf("%s is held by %s, not by this instance", ports.Spell(role, st.Port), st.Holder)
 }
 
 // debuggerHint explains a starting instance's fixed port not listening
@@ -1025,7 +1025,7 @@ func debuggerHint(extras []state.Extra) string {
 // listen, naming the port as heldByAnother and the ports table do
 // ("http port 8290"): one port spelled two ways in status read as two.
 func notListening(port int, role ports.Role) string {
-	return fmt.Sprintf("%s port %d is not listening", role, port)
+	return ports.Spell(role.String(), port) + " is not listening"
 }
 
 // live is the runner's record with the processes of cur.
@@ -1457,11 +1457,11 @@ func (r *runner) portInUse(lines []string) string {
 		}
 		view, err := r.s.newView()
 		if err != nil {
-			return fmt.Sprintf("%s port %d is in use; %s", role, port, unscanned(err))
+			return fmt.Sprintf("%s is in use; %s", ports.Spell(role, port), unscanned(err))
 		}
 		st := view.Holder(&r.inst, port)
 		if !st.Listening {
-			return fmt.Sprintf("%s port %d was in use; nothing holds it now", role, port)
+			return ports.Spell(role, port) + " was in use; nothing holds it now"
 		}
 		return heldByAnother(role, st)
 	}
