@@ -8,7 +8,10 @@ import (
 )
 
 // Args returns pid's command line, nil when unreadable (gone, or a
-// kernel thread).
+// kernel thread). It and ArgsIn are how mictl and its tests read a
+// command line, but for GroupsRunning, which reads its own: it reads
+// those of every shell on the host at each look, and splits only the
+// first two arguments, all it compares.
 func Args(pid int) []string { return ArgsIn("/proc", pid) }
 
 // ArgsIn is Args of the procfs mounted at procRoot: hostnet reads its

@@ -308,6 +308,8 @@ func GroupsRunning(programs []string) (map[string][]int, error) {
 		if st.Exited() || !comms[st.Comm] {
 			continue
 		}
+		// Not Args: the first two arguments are all it compares, so it
+		// splits no more of every shell's command line on the host.
 		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.PID))
 		if err != nil {
 			continue // gone, or not ours to read

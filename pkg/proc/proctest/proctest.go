@@ -3,7 +3,6 @@
 package proctest
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -46,8 +45,7 @@ func Under(root string) []int {
 func Servers(root string) map[string][]int {
 	out := map[string][]int{}
 	for _, pid := range Under(root) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if bytes.Contains(b, []byte("sim\x00run")) {
+		if runsSim(proc.Args(pid)) {
 			cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
 			out[filepath.Base(cwd)] = append(out[filepath.Base(cwd)], pid)
 		}
@@ -55,12 +53,24 @@ func Servers(root string) map[string][]int {
 	return out
 }
 
+// runsSim reports whether args are a simulated server's command line:
+// `mictl sim run` (or a test binary standing in for mictl), or
+// `/path/to/mictl-sim run`, which the simulator distribution's start
+// script runs when mictl-sim lies beside mictl.
+func runsSim(args []string) bool {
+	for i := 0; i+1 < len(args); i++ {
+		if (args[i] == "sim" || filepath.Base(args[i]) == "mictl-sim") && args[i+1] == "run" {
+			return true
+		}
+	}
+	return false
+}
+
 // Describe names pids with their command lines, for a failure message.
 func Describe(pids []int) string {
 	parts := make([]string, len(pids))
 	for i, pid := range pids {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		parts[i] = fmt.Sprintf("pid %d (%s)", pid, strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))))
+		parts[i] = fmt.Sprintf("pid %d (%s)", pid, strings.Join(proc.Args(pid), " "))
 	}
 	return strings.Join(parts, "; ")
 }
