@@ -664,7 +664,7 @@ func TestAnEditInTheHomeIsSaidAndKept(t *testing.T) {
 	if got, _ := os.ReadFile(earlier); !bytes.Equal(got, edited) {
 		t.Errorf("%s holds %q, want the first edit %q", earlier, got, edited)
 	}
-	if want := "kept as " + kept + " (the edit kept there before is now " + earlier + ")"; len(target.EditsKept) != 1 || !strings.Contains(target.EditsKept[0], want) {
+	if want := "kept as " + kept + " (the edit kept there before is now " + earlier + ")"; len(target.EditsKept) != 1 || !strings.Contains(target.EditsKept[0].String(), want) {
 		t.Errorf("EditsKept after a second edit = %q, want one line saying %q", target.EditsKept, want)
 	}
 }
