@@ -187,21 +187,26 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			s.emit(Event{Instance: ReloadEvent, State: "reloading", Transient: err == nil, Message: msg})
 			continue
 		}
-		changes = together(earlier, changes)
 		if errors.Is(err, ErrInterrupted) {
 			// ErrInterrupted alone, by whose text the daemon's client knows
 			// it (see call): what the reload left undone is the stop's.
 			// What went wrong before is its event's (besides).
 			besides = errors.Join(failed, besidesInterruption(err))
-			return changes, ErrInterrupted
+			return together(earlier, changes), ErrInterrupted
 		}
 		// What the passes before failed (a home not brought up to date,
 		// an instance held back off the ports of one) is no error of the
-		// reload's once a last pass ran: that pass planned from what they
-		// left, and so made again what was still to make, or found it
-		// made; its own error is what is still wrong. Joined to it, a
-		// reload whose every instance ended as configured exited 3 with
-		// the first pass's failure.
+		// reload's for the instances the last pass changed or found as
+		// configured: it planned from what they left, and so made again
+		// what was still to make, or found it made; its own error is
+		// what is still wrong of them. Joined to it, a reload whose every
+		// instance ended as configured exited 3 with the first pass's
+		// failure. A stopped or failed instance, which the last plan
+		// leaves to mictl up, it put nothing right of: dropped, a home
+		// still behind the distribution was told as put right, exit 0.
+		putRight, stands := sortOut(failed, reckoned(t, f, changes), func(names []string) string { return leftToUp(f, names) })
+		err = errors.Join(append(stands, err)...)
+		changes = together(earlier, changes)
 		s.recordReload(err, t.Config.Names(), f.UpArgs, true)
 		if err == nil {
 			msg := describe(changes)
@@ -210,8 +215,8 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 				// stopped; the reload went on with the others.
 				msg += "; left stopped, as mictl down stopped them meanwhile: " + strings.Join(left, ", ")
 			}
-			if failed != nil {
-				msg += "; put right once it planned again: " + failed.Error()
+			if len(putRight) > 0 {
+				msg += "; put right once it planned again: " + errors.Join(putRight...).Error()
 			}
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(msg, f.UpArgs)})
 		}
@@ -529,6 +534,94 @@ type applied struct {
 	done  reconcile.Changes
 }
 
+// passFailure is a failure of a reload's pass that concerns its
+// instances names alone (a home not brought up to date, an instance held
+// off the ports of one), which say words for any of them: a later pass
+// of the same reload (planned again) puts it right for some of them only
+// (see sortOut), and it stands, said of the others alone.
+type passFailure struct {
+	names []string
+	say   func(names []string) error
+	err   error // say(names)
+}
+
+// failedFor is the failure say words for names.
+func failedFor(names []string, say func(names []string) error) *passFailure {
+	return &passFailure{names: names, say: say, err: say(names)}
+}
+
+func (e *passFailure) Error() string { return e.err.Error() }
+func (e *passFailure) Unwrap() error { return e.err }
+
+// sortOut splits failed, what the passes of a reload before its last
+// failed (passFailure, joined), into what the last pass put right, for
+// the instances it changed or found as the configuration has them
+// (reckoned), and what still stands, for the others: said of each part's
+// instances alone, what stands followed by why the last pass left them
+// (leftAlone). A failure that names no instance stands whole.
+func sortOut(failed error, reckoned func(name string) bool, leftAlone func(names []string) string) (putRight, stands []error) {
+	if joined, ok := failed.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			right, still := sortOut(e, reckoned, leftAlone)
+			putRight, stands = append(putRight, right...), append(stands, still...)
+		}
+		return putRight, stands
+	}
+	pf, ok := failed.(*passFailure)
+	if !ok {
+		if failed != nil {
+			stands = append(stands, failed)
+		}
+		return nil, stands
+	}
+	right := slices.DeleteFunc(slices.Clone(pf.names), func(name string) bool { return !reckoned(name) })
+	left := slices.DeleteFunc(slices.Clone(pf.names), reckoned)
+	if len(right) > 0 {
+		putRight = append(putRight, failedFor(right, pf.say))
+	}
+	if len(left) > 0 {
+		still := failedFor(left, pf.say).err
+		if why := leftAlone(left); why != "" {
+			still = fmt.Errorf("%w; %s", still, why)
+		}
+		stands = append(stands, still)
+	}
+	return putRight, stands
+}
+
+// reckoned reports whether a pass of a reload, planned from f to t with
+// the changes c, changed the instance name or found it as the
+// configuration has it: a stopped or failed instance is neither, as the
+// plan leaves it to mictl up (see reconcile.Compare), nor one running
+// beyond the configuration (reconcile.Kept).
+func reckoned(t *reconcile.Target, f *state.File, c reconcile.Changes) func(name string) bool {
+	return func(name string) bool {
+		if slices.ContainsFunc(lists(&c), func(l *[]string) bool { return slices.Contains(*l, name) }) {
+			return true
+		}
+		_, planned := t.Instance(name)
+		rec, known := f.Instance(name)
+		return planned && known && state.Wanted(rec.State)
+	}
+}
+
+// leftToUp says which of names f records stopped or failed, which a
+// reload's plan leaves to mictl up (see reconcile.Compare): why what an
+// earlier pass of the reload failed for them still stands. "" when none.
+func leftToUp(f *state.File, names []string) string {
+	var now []string
+	for _, name := range names {
+		if rec, known := f.Instance(name); known && !state.Wanted(rec.State) {
+			now = append(now, fmt.Sprintf("%s is %s now", name, rec.State))
+		}
+	}
+	if len(now) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s: a reload leaves %s to mictl up, which brings %s up to date as it starts %s",
+		strings.Join(now, ", "), words.ItOrThem(len(now)), homesOf(now), words.ItOrThem(len(now)))
+}
+
 // plannedAgain is a pass that err ended, having made done: one that an
 // mictl up ended (plannedMeanwhile) is planned again, no error of its own.
 func plannedAgain(done reconcile.Changes, err error) (applied, error) {
@@ -776,7 +869,9 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 				})
 			}
 			if unready != nil {
-				unprepared = append(unprepared, fmt.Errorf("%s started again with %s not brought up to date: %w", strings.Join(restart, ", "), homesOf(restart), unready))
+				unprepared = append(unprepared, failedFor(restart, func(names []string) error {
+					return fmt.Errorf("%s started again with %s not brought up to date: %w", strings.Join(names, ", "), homesOf(names), unready)
+				}))
 				for _, name := range restart {
 					if !slices.Contains(stopped, name) {
 						old[name] = []string{name}
@@ -846,9 +941,11 @@ func (old onOldPorts) holdBack(t *reconcile.Target, before *state.File, names *[
 		if len(these) == 0 {
 			continue
 		}
-		holders := takenFrom(these, candidates)
-		errs = append(errs, fmt.Errorf("not %sed: %s, which takes ports %s still holds, as %s started again with %s as it was (once what kept %s from being brought up to date is fixed, mictl reload restarts %s, then %ss %s)",
-			v, strings.Join(these, ", "), strings.Join(holders, ", "), strings.Join(roots, ", "), homesOf(roots), words.ItOrThem(len(roots)), strings.Join(roots, " "), v, strings.Join(these, " ")))
+		errs = append(errs, failedFor(these, func(these []string) error {
+			holders := takenFrom(these, candidates)
+			return fmt.Errorf("not %sed: %s, which takes ports %s still holds, as %s started again with %s as it was (once what kept %s from being brought up to date is fixed, mictl reload restarts %s, then %ss %s)",
+				v, strings.Join(these, ", "), strings.Join(holders, ", "), strings.Join(roots, ", "), homesOf(roots), words.ItOrThem(len(roots)), strings.Join(roots, " "), v, strings.Join(these, " "))
+		}))
 	}
 	for _, name := range held {
 		old[name] = roots

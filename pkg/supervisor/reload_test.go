@@ -98,6 +98,39 @@ func TestAReloadPlannedAgainFailsForWhatItsLastPassLeftWrong(t *testing.T) {
 	}
 }
 
+// A home the first pass of a reload planned again could not bring up to
+// date (mi-2's), whose instance a stop by name (mictl down mi-2) stopped
+// before the pass planned again, is still the reload's error: that pass
+// leaves a stopped instance to mictl up and plans nothing for it, so it
+// put nothing right. Told as "put right once it planned again", the
+// reload exited 0 while mi-2's home was still behind the distribution.
+func TestAReloadPlannedAgainFailsForAHomeItsLastPassLeftToUp(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.upAfterRestarts()
+	s.blockHomeSync("mi-2")
+	up := reloadAt
+	reloadAt = func(at string) {
+		if at == "restarted" {
+			if err := s.sup.Stop([]string{"mi-2"}, siteTimeout); err != nil {
+				t.Fatal(err)
+			}
+		}
+		up(at)
+	}
+	lines, err := s.reloadAsCalled()
+	const failure = "mi-2 started again with its home not brought up to date"
+	if err == nil || exitcode.Of(err) != exitcode.Runtime || strings.Count(err.Error(), failure) != 1 ||
+		!strings.Contains(err.Error(), "mi-2 is stopped now: a reload leaves it to mictl up") {
+		t.Fatalf("mictl reload: %v (exit %d)\n%s\nwant exit %d, saying once: %s, and that mi-2 is stopped now", err, exitcode.Of(err), lines, exitcode.Runtime, failure)
+	}
+	if strings.Contains(lines, "put right once it planned again") {
+		t.Errorf("mictl reload said:\n%s\nwant nothing said put right: mi-2's home is still not brought up to date", lines)
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, "instances", "mi-2", "lib", "driver.jar")); err == nil {
+		t.Error("mi-2's home has the distribution's new jar; want it still without, as the test means")
+	}
+}
+
 // A reload whose restart fails (a new mi_home whose servers never get
 // ready) ends there, and said so in the event log alone: the state file
 // kept no reload error, and mictl status showed the failed instance with
@@ -492,4 +525,22 @@ func upDuringTheStop(t *testing.T, up *state.Store) error {
 		f.Configured = []string{"mi-1", "mi-2"}
 		return nil
 	})
+}
+
+// What the passes of a reload before its last failed for mi-1 and mi-2
+// together is put right for mi-1 alone when the last pass reckoned mi-1
+// only (mi-2 stopped since): each part is said of its own instances, and
+// what stands says why it was left.
+func TestSortOutSaysEachPartOfItsOwnInstances(t *testing.T) {
+	say := func(names []string) error { return fmt.Errorf("%s kept their homes", strings.Join(names, ", ")) }
+	other := errors.New("no instance named")
+	failed := errors.Join(failedFor([]string{"mi-1", "mi-2"}, say), errors.Join(failedFor([]string{"mi-1"}, say), other))
+	putRight, stands := sortOut(failed, func(name string) bool { return name == "mi-1" },
+		func(names []string) string { return strings.Join(names, ", ") + " left alone" })
+	if got, want := errors.Join(putRight...).Error(), "mi-1 kept their homes\nmi-1 kept their homes"; got != want {
+		t.Errorf("put right: %q, want %q", got, want)
+	}
+	if got, want := errors.Join(stands...).Error(), "mi-2 kept their homes; mi-2 left alone\nno instance named"; got != want {
+		t.Errorf("stands: %q, want %q", got, want)
+	}
 }
