@@ -138,7 +138,8 @@ deployment.toml. Nothing is changed.
 A reload plans and checks for conflicts before it changes anything; diff
 does the same, and lists the conflicts a reload would be refused for.
 An instance the configuration names that is stopped or failed is noted: a
-reload starts only instances new to mictl, and leaves it to mictl up.
+reload starts only instances new to mictl, and leaves it to mictl up (once
+what the last reload failed on is fixed, while status shows that failure).
 
 Exit status, like diff(1): 0 when nothing would change; 1 when something
 would, or when conflicts would make the reload refuse (then nothing would
@@ -277,12 +278,26 @@ func stoppedNamed(cfg *config.Config, f *state.File) []string {
 }
 
 // noteStoppedNamed says of each instance stoppedNamed found that a reload
-// leaves it, and what starts it.
+// leaves it, and what starts it, as status says it (onceReloadFixed).
 func noteStoppedNamed(streams *IOStreams, f *state.File, names []string) {
 	for _, name := range names {
 		rec, _ := f.Instance(name)
-		fmt.Fprintf(streams.ErrOut, "note: %s is %s, and a reload leaves it so (it starts only instances new to mictl): mictl up starts it\n", name, rec.State)
+		fmt.Fprintf(streams.ErrOut, "note: %s is %s, and a reload leaves it so (it starts only instances new to mictl): mictl up starts it%s\n",
+			name, rec.State, onceReloadFixed(f.ReloadError != ""))
 	}
+}
+
+// onceReloadFixed is what follows "mictl up starts NAME again" in status
+// and diff while the last reload's failure stands (reloadFailed: the
+// state file's reload_error, a refusal or a failure once begun): an up
+// plans from mictl.toml as it is, and starts a stopped or failed instance
+// into the same failure (a new mi_home whose start script exits at
+// once). "" when none stands.
+func onceReloadFixed(reloadFailed bool) string {
+	if !reloadFailed {
+		return ""
+	}
+	return " once what the last reload failed on is fixed"
 }
 
 // noteOverridden says which settings of the configuration file at

@@ -3,6 +3,7 @@ package cli
 import (
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/config"
@@ -25,5 +26,30 @@ func TestStoppedNamedLeavesOutARestartUnderWay(t *testing.T) {
 	}}
 	if got := stoppedNamed(cfg, f); !slices.Equal(got, []string{"mi-2"}) {
 		t.Errorf("stoppedNamed = %v, want [mi-2]", got)
+	}
+}
+
+// diff's note on a failed instance the configuration names says what
+// status says of it while the last reload's failure stands (a roll onto
+// a new mi_home whose start script exits at once, which left mi-1
+// failed): mictl up starts it once what that reload failed on is fixed.
+// It said "mictl up starts it", and an up plans from mictl.toml as it
+// is: it started mi-1 on the same distribution, to fail again.
+func TestDiffNoteOfAFailedInstanceWaitsForTheReloadsFix(t *testing.T) {
+	f := &state.File{
+		Instances:   []state.Instance{{Name: "mi-1", State: state.StateFailed}},
+		ReloadError: "restart mi-1: mi-1 failed: the start script ended (exit status 0) without a running server", ReloadBegun: true,
+	}
+	streams, _, errOut := testStreams()
+	noteStoppedNamed(streams, f, []string{"mi-1"})
+	want := "note: mi-1 is failed, and a reload leaves it so (it starts only instances new to mictl): mictl up starts it once what the last reload failed on is fixed\n"
+	if errOut.String() != want {
+		t.Errorf("diff said:\n%s\nwant:\n%s", errOut, want)
+	}
+	f.ReloadError, f.ReloadBegun = "", false
+	errOut.Reset()
+	noteStoppedNamed(streams, f, []string{"mi-1"})
+	if want := strings.TrimSuffix(want, " once what the last reload failed on is fixed\n") + "\n"; errOut.String() != want {
+		t.Errorf("diff said, with no reload failure recorded:\n%s\nwant:\n%s", errOut, want)
 	}
 }
