@@ -613,11 +613,8 @@ func unhealthy(r statusReport, names, configured []string) error {
 	}
 	// An up plans from mictl.toml as it is: while the last reload's
 	// error stands (a new mi_home whose servers fail), it starts a failed
-	// instance into the same failure.
-	once := ""
-	if r.ReloadError != nil {
-		once = " once what the last reload failed on is fixed"
-	}
+	// instance into the same failure. Said as diff's note says it.
+	once := onceReloadFixed(r.ReloadError != nil)
 	startAgain := ""
 	for _, up := range ups {
 		startAgain += fmt.Sprintf("; %s starts %s again%s", up, strings.Join(failedBy[up], ", "), once)
