@@ -1243,13 +1243,16 @@ func TestUpNotesAnInstanceItLeavesRunning(t *testing.T) {
 
 // diff notes an instance the configuration names that a down stopped:
 // a reload leaves it stopped, and diff said "no changes: what runs
-// matches the configuration" of a plan of two with one running.
+// matches the configuration" of a plan of two with one running. The
+// note names the up that starts it, as status does (the last up's, whose
+// flags planned it): it said "mictl up starts it", and a plain up, with
+// no mictl.toml here, plans one instance and leaves mi-2 stopped.
 func TestDiffNotesAStoppedInstanceTheConfigurationNames(t *testing.T) {
 	d := newDeployment(t)
 	d.up(2)
 	d.must("down", "mi-2")
 	code, _, errOut := d.mictl("diff")
-	want := "note: mi-2 is stopped, and a reload leaves it so (it starts only instances new to mictl): mictl up starts it"
+	want := fmt.Sprintf("note: mi-2 is stopped, and a reload leaves it so (it starts only instances new to mictl): mictl up --base-offset=%d --instances=2 starts it\n", d.base)
 	if code != 0 || !strings.Contains(errOut, want) {
 		t.Fatalf("diff: exit %d, want 0 and %q:\n%s", code, want, errOut)
 	}

@@ -138,8 +138,10 @@ deployment.toml. Nothing is changed.
 A reload plans and checks for conflicts before it changes anything; diff
 does the same, and lists the conflicts a reload would be refused for.
 An instance the configuration names that is stopped or failed is noted: a
-reload starts only instances new to mictl, and leaves it to mictl up (once
-what the last reload failed on is fixed, while status shows that failure).
+reload starts only instances new to mictl, and leaves it to mictl up, named
+as status names it (the last up's, with its planning flags, when those
+planned it), once what the last reload failed on is fixed (while status
+shows that failure).
 
 Exit status, like diff(1): 0 when nothing would change; 1 when something
 would, or when conflicts would make the reload refuse (then nothing would
@@ -219,7 +221,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	beyond := runningBeyond(cfg, f)
 	noteBeyond(streams, cfg, beyond)
 	stopped := stoppedNamed(cfg, f)
-	noteStoppedNamed(streams, f, stopped)
+	noteStoppedNamed(streams, f, dirCfg.Names(), stopped)
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK(), Beyond: beyond, Stopped: stopped}
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {
@@ -278,12 +280,17 @@ func stoppedNamed(cfg *config.Config, f *state.File) []string {
 }
 
 // noteStoppedNamed says of each instance stoppedNamed found that a reload
-// leaves it, and what starts it, as status says it (onceReloadFixed).
-func noteStoppedNamed(streams *IOStreams, f *state.File, names []string) {
+// leaves it, and what starts it, as status says it: the up that plans it
+// (supervisor.UpCommand; configured are the instances mictl.toml names,
+// which a plain up plans), once the last reload's failure is fixed
+// (onceReloadFixed). A plain "mictl up starts it" was wrong after an
+// `up --instances 3` over a mictl.toml that says 2: that up leaves mi-3
+// stopped.
+func noteStoppedNamed(streams *IOStreams, f *state.File, configured, names []string) {
 	for _, name := range names {
 		rec, _ := f.Instance(name)
-		fmt.Fprintf(streams.ErrOut, "note: %s is %s, and a reload leaves it so (it starts only instances new to mictl): mictl up starts it%s\n",
-			name, rec.State, onceReloadFixed(f.ReloadError != ""))
+		fmt.Fprintf(streams.ErrOut, "note: %s is %s, and a reload leaves it so (it starts only instances new to mictl): %s starts it%s\n",
+			name, rec.State, supervisor.UpCommand(f, name, slices.Contains(configured, name)), onceReloadFixed(f.ReloadError != ""))
 	}
 }
 
