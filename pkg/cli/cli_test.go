@@ -497,6 +497,13 @@ func TestUnknownFlagsAndCommandsSuggest(t *testing.T) {
 		{[]string{"export", "--out", "k8s"}, "mictl: missing subcommand for \"mictl export\" before --out, a flag of compose, kubernetes and systemd\nSee 'mictl export --help'.\n"},
 		// A flag no subcommand takes is the fault itself.
 		{[]string{"sim", "-x"}, "mictl: unknown shorthand flag: 'x' in -x\nSee 'mictl sim --help'.\n"},
+		// Nor is the word after it the one typed for a command: cobra
+		// takes it for the flag's value, and said "foo", "x" and "mi-1"
+		// were unknown commands.
+		{[]string{"sim", "--bogus", "dist", "foo"}, "mictl: unknown flag --bogus\nSee 'mictl sim --help'.\n"},
+		{[]string{"export", "--bogus", "systemd", "x"}, "mictl: unknown flag --bogus\nSee 'mictl export --help'.\n"},
+		{[]string{"--bogus", "status", "mi-1"}, "mictl: unknown flag --bogus\nSee 'mictl --help'.\n"},
+		{[]string{"-o", "json", "stauts"}, "mictl: unknown command \"stauts\"; did you mean status?\nSee 'mictl --help'.\n"},
 		// help TOPIC is read as mictl TOPIC is: cobra's "Unknown help
 		// topic" exited 0.
 		{[]string{"help", "stauts"}, "mictl: unknown command \"stauts\"; did you mean status?\nSee 'mictl --help'.\n"},

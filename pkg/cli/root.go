@@ -153,6 +153,14 @@ func Main(args []string, streams *IOStreams) int {
 				err = unknownCommand(cmd, word)
 			}
 		}
+		// cobra's search for the command takes the word after a flag
+		// mictl does not know for that flag's value: `mictl --bogus
+		// status mi-1` said "mi-1" was the unknown command. Its flags
+		// are said as a group's are: the word typed for a command when
+		// one is found past them, else the flag.
+		if perr := cmd.ParseFlags(args); perr != nil {
+			err = flagError(cmd, perr)
+		}
 	}
 	fmt.Fprintf(streams.ErrOut, "mictl: %v\n", err)
 	if code := exitcode.Of(err); code != exitcode.Interrupted {
@@ -219,8 +227,10 @@ var unknownShorthand = regexp.MustCompile(`^unknown shorthand flag: '(.)' in -([
 // subcommand, said as one without flags is, or the subcommand missing.
 func groupFlagError(cmd *cobra.Command, err error) error {
 	line, _ := cmd.Context().Value(commandLine{}).([]string)
-	found, args, ferr := cmd.Root().Find(line)
-	if ferr != nil || found != cmd {
+	// Find's error is cobra's unknown command for the root, which Main
+	// has said again here: the arguments it found are the root's.
+	found, args, _ := cmd.Root().Find(line)
+	if found != cmd {
 		return nil // not Main's command line (a test's tree), or not this group's
 	}
 	word, ok := subcommandWord(cmd, args)
@@ -249,8 +259,11 @@ func groupFlagError(cmd *cobra.Command, err error) error {
 // subcommandWord is the first word of args, a group cmd's command line
 // after its path, that is no flag and no flag's value: what the user
 // typed for a subcommand. A flag any of cmd's subcommands (or cmd) knows
-// takes the next word as its value unless it needs none (--force); one
-// none knows takes it, as cobra's own search for the subcommand does.
+// takes the next word as its value unless it needs none (--force). One
+// none knows ends the search with no word: whether it takes a value
+// cannot be told, and taking the next word for it, as cobra's own search
+// for the subcommand does, said `mictl sim --bogus dist foo` as the
+// unknown command "foo" when the fault is --bogus.
 func subcommandWord(cmd *cobra.Command, args []string) (string, bool) {
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
@@ -265,7 +278,11 @@ func subcommandWord(cmd *cobra.Command, args []string) (string, bool) {
 		case strings.Contains(arg, "=") || !strings.HasPrefix(arg, "--") && len(arg) > 2:
 			// --out=k8s, -ojson: the value is in the word.
 		default:
-			if f := groupFlag(cmd, arg); f == nil || f.NoOptDefVal == "" {
+			f := groupFlag(cmd, arg)
+			if f == nil {
+				return "", false
+			}
+			if f.NoOptDefVal == "" {
 				i++
 			}
 		}
