@@ -1266,6 +1266,23 @@ func TestDiffNotesAStoppedInstanceTheConfigurationNames(t *testing.T) {
 	}
 }
 
+// The note's up is the one to type where diff ran: with the --config
+// given, as status and down say it. It said "mictl up starts it", which
+// there plans mictl.toml (none: one instance) and leaves mi-2 stopped.
+func TestDiffNoteNamesTheUpOfTheConfigGiven(t *testing.T) {
+	d := newDeployment(t)
+	if err := os.WriteFile(filepath.Join(d.dir, "other.toml"), []byte(fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.must("--config", "other.toml", "up", "--timeout", "30s")
+	d.must("--config", "other.toml", "down", "mi-2")
+	code, _, errOut := d.mictl("--config", "other.toml", "diff")
+	want := "note: mi-2 is stopped, and a reload leaves it so (it starts only instances new to mictl): mictl --config other.toml up starts it\n"
+	if code != 0 || !strings.Contains(errOut, want) {
+		t.Fatalf("diff --config other.toml: exit %d, want 0 and %q:\n%s", code, want, errOut)
+	}
+}
+
 // status after the daemon and every server were killed (a host's crash,
 // an OOM kill) starts a daemon that takes the instances over; it answers
 // once it has, so no row shows a dead server as ready, and the table and

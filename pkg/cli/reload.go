@@ -221,7 +221,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	beyond := runningBeyond(cfg, f)
 	noteBeyond(streams, cfg, beyond)
 	stopped := stoppedNamed(cfg, f)
-	noteStoppedNamed(streams, f, dirCfg.Names(), stopped)
+	noteStoppedNamed(streams, f, dirCfg, stopped)
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK(), Beyond: beyond, Stopped: stopped}
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {
@@ -281,16 +281,18 @@ func stoppedNamed(cfg *config.Config, f *state.File) []string {
 
 // noteStoppedNamed says of each instance stoppedNamed found that a reload
 // leaves it, and what starts it, as status says it: the up that plans it
-// (supervisor.UpCommand; configured are the instances mictl.toml names,
-// which a plain up plans), once the last reload's failure is fixed
+// (supervisor.UpCommand; a plain up plans the instances the
+// configuration cfg names), as typed where diff ran (asRunHere: the
+// --config given), once the last reload's failure is fixed
 // (onceReloadFixed). A plain "mictl up starts it" was wrong after an
 // `up --instances 3` over a mictl.toml that says 2: that up leaves mi-3
 // stopped.
-func noteStoppedNamed(streams *IOStreams, f *state.File, configured, names []string) {
+func noteStoppedNamed(streams *IOStreams, f *state.File, cfg *config.Config, names []string) {
 	for _, name := range names {
 		rec, _ := f.Instance(name)
+		up := asRunHere(cfg, supervisor.UpCommand(f, name, slices.Contains(cfg.Names(), name)))
 		fmt.Fprintf(streams.ErrOut, "note: %s is %s, and a reload leaves it so (it starts only instances new to mictl): %s starts it%s\n",
-			name, rec.State, supervisor.UpCommand(f, name, slices.Contains(configured, name)), onceReloadFixed(f.ReloadError != ""))
+			name, rec.State, up, onceReloadFixed(f.ReloadError != ""))
 	}
 }
 

@@ -40,15 +40,22 @@ func TestDiffNoteOfAFailedInstanceWaitsForTheReloadsFix(t *testing.T) {
 		Instances:   []state.Instance{{Name: "mi-1", State: state.StateFailed}},
 		ReloadError: "restart mi-1: mi-1 failed: the start script ended (exit status 0) without a running server", ReloadBegun: true,
 	}
+	file := filepath.Join(t.TempDir(), config.DefaultFile)
+	writeFile(t, file, "instances = 1\n")
+	cfg, err := config.Load(config.Sources{Path: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.File = config.DefaultFile // as found where diff ran
 	streams, _, errOut := testStreams()
-	noteStoppedNamed(streams, f, []string{"mi-1"}, []string{"mi-1"})
+	noteStoppedNamed(streams, f, cfg, []string{"mi-1"})
 	want := "note: mi-1 is failed, and a reload leaves it so (it starts only instances new to mictl): mictl up starts it once what the last reload failed on is fixed\n"
 	if errOut.String() != want {
 		t.Errorf("diff said:\n%s\nwant:\n%s", errOut, want)
 	}
 	f.ReloadError, f.ReloadBegun = "", false
 	errOut.Reset()
-	noteStoppedNamed(streams, f, []string{"mi-1"}, []string{"mi-1"})
+	noteStoppedNamed(streams, f, cfg, []string{"mi-1"})
 	if want := strings.TrimSuffix(want, " once what the last reload failed on is fixed\n") + "\n"; errOut.String() != want {
 		t.Errorf("diff said, with no reload failure recorded:\n%s\nwant:\n%s", errOut, want)
 	}
