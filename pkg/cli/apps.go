@@ -59,7 +59,12 @@ The Management API is reached over HTTPS on the instance's management port
 (9154 + offset) with management_user / management_password from mictl.toml
 (or MICTL_MANAGEMENT_PASSWORD); MI's self-signed certificate is trusted only
 on this host's own addresses, never through a proxy. Each call gives up
-after --timeout.`,
+after --timeout.
+
+Exit status: 0 when every running instance was asked (a faulty or pending
+app is shown, not an error); 2 on usage or configuration errors, such as
+a NAME no instance has; 3 when a running instance could not be asked;
+` + exitInterrupted + `.`,
 		Example: `  mictl apps
   mictl apps mi-2
   mictl apps -o json | jq '.instances[].apps[] | select(.state == "faulty")'`,

@@ -565,7 +565,12 @@ systemd gives up after 5 starts in 10 minutes).
 The units run the instance homes under instances_dir: prepare them first
 with 'mictl generate' (same mictl.toml), and stop mictl's own supervisor
 ('mictl down') so that no home runs twice. System units run as the user who
-exports (User=, Group=); --user writes user units instead.`,
+exports (User=, Group=); --user writes user units instead.
+
+Exit status: 0 when the units are written; 1 when the instances' own
+ports clash (nothing is written); 2 on usage or configuration errors; 3
+when a file could not be written;
+` + exitInterrupted + `.`,
 		Example: `  mictl export systemd --out deploy/systemd
   sudo cp -r deploy/systemd/mictl-mi* /etc/systemd/system/ && sudo systemctl daemon-reload
   sudo systemctl start mictl-mi.target
@@ -680,7 +685,13 @@ it (compose.yaml: compose-files/), written atomically first; then the
 Compose file itself. Apply it with 'docker compose up -d --remove-orphans':
 the service of an instance gone from the configuration is no longer in the
 file, and without --remove-orphans its container runs on. The project is
-named after name_prefix: keep other Compose projects off that name.`,
+named after name_prefix: keep other Compose projects off that name.
+
+Exit status: 0 when the Compose file is written; 1 when the instances' own
+ports clash (nothing is written); 2 on usage or configuration errors, such
+as an --image whose MI home cannot be told without --carbon-home; 3 when a
+file could not be written;
+` + exitInterrupted + `.`,
 		Example: `  mictl export compose
   mictl export compose --out deploy/compose.yaml --image wso2/wso2mi:4.4.0
   docker compose -f deploy/compose.yaml up -d --remove-orphans`,

@@ -34,7 +34,12 @@ keystore passwords. Every file is rendered before any is written, so a bad
 override leaves nothing half-generated, and a plan whose instances share
 ports is refused (exit 1) before anything is written. Instances that run are left alone:
 their homes are the supervisor's (mictl reload applies a change of the
-configuration to them; mictl restart also brings in the distribution's).`,
+configuration to them; mictl restart also brings in the distribution's).
+
+Exit status: 0 when every home is written; 1 when the instances' own ports
+clash (nothing is written); 2 on usage or configuration errors; 3 when a
+file could not be written;
+` + exitInterrupted + `.`,
 		Example: `  mictl generate --instances 3
   mictl generate --offsets 10,20 -o json`,
 		Args: usageArgs(cobra.NoArgs),
