@@ -39,12 +39,18 @@ const renderedCopy = ".mictl-deployment.toml"
 // last edit kept, those kept before it numbered (see KeptEdit).
 func EditedConfPath(dir string) string { return ConfPath(dir) + ".edited" }
 
+// keptEdits is how many edits of a home's deployment.toml WriteConf
+// keeps in all: each is a copy full of passwords, and MI's cipher tool,
+// run again after each render, makes one per render, which piled up
+// without end.
+const keptEdits = 3
+
 // KeptEdit says where WriteConf kept a home's deployment.toml edited
 // there: Path is EditedConfPath, and Earlier, when an edit kept there
-// before was moved away for it, where that one is now, the first free of
-// EditedConfPath.1, .2, ... (numbered in the order they were kept). A
-// second edit replaced the first one kept without a word. Both empty
-// when nothing was kept.
+// before was moved away for it, where that one is now, EditedConfPath.1
+// (the older at .2, up to keptEdits in all, the oldest removed). A second
+// edit replaced the first one kept without a word. Both empty when
+// nothing was kept.
 type KeptEdit struct{ Path, Earlier string }
 
 // String is where the edit is kept as a warning says it, with where the
@@ -53,7 +59,7 @@ func (k KeptEdit) String() string {
 	if k.Earlier == "" {
 		return k.Path
 	}
-	return fmt.Sprintf("%s (the edit kept there before is now %s)", k.Path, k.Earlier)
+	return fmt.Sprintf("%s (the edit kept there before is now %s), the last %d edits kept, the older numbered higher", k.Path, k.Earlier, keptEdits)
 }
 
 // ConfEdited returns the home's conf/deployment.toml when it differs from
@@ -111,9 +117,9 @@ func WriteConf(dir, miHome string, rendered []byte) (kept KeptEdit, err error) {
 }
 
 // keepEdit keeps current, the home dir's deployment.toml edited there, at
-// EditedConfPath, first moving an edit kept there before to the first
-// free numbered name (see KeptEdit). The same edit kept already (a render
-// that failed after keeping it) is kept once.
+// EditedConfPath, first moving the edits kept before one number up (see
+// KeptEdit). The same edit kept already (a render that failed after
+// keeping it) is kept once.
 func keepEdit(dir string, current []byte) (KeptEdit, error) {
 	kept := KeptEdit{Path: EditedConfPath(dir)}
 	if fsutil.Holds(kept.Path, current, 0o600) {
@@ -124,14 +130,8 @@ func keepEdit(dir string, current []byte) (KeptEdit, error) {
 	case err != nil:
 		return KeptEdit{}, fmt.Errorf("look at %s, the edit kept before: %w", kept.Path, fsutil.Cause(err))
 	default:
-		if kept.Earlier, err = freeNumbered(kept.Path); err != nil {
+		if kept.Earlier, err = numberUp(kept.Path); err != nil {
 			return KeptEdit{}, err
-		}
-		// A rename, so the earlier edit is in one place or the other
-		// whatever stops mictl, onto a name found free: it replaces no
-		// edit kept before it.
-		if err := os.Rename(kept.Path, kept.Earlier); err != nil {
-			return KeptEdit{}, fmt.Errorf("move %s, the edit kept before, to %s: %w", kept.Path, kept.Earlier, fsutil.Cause(err))
 		}
 	}
 	if err := deploytoml.WriteFile(kept.Path, current); err != nil {
@@ -140,17 +140,26 @@ func keepEdit(dir string, current []byte) (KeptEdit, error) {
 	return kept, nil
 }
 
-// freeNumbered is the first of path.1, path.2, ... that does not exist.
-func freeNumbered(path string) (string, error) {
-	for n := 1; ; n++ {
-		numbered := fmt.Sprintf("%s.%d", path, n)
-		switch _, err := os.Lstat(numbered); {
-		case errors.Is(err, fs.ErrNotExist):
-			return numbered, nil
-		case err != nil:
-			return "", fmt.Errorf("look at %s: %w", numbered, fsutil.Cause(err))
+// numberUp moves the edit kept at path to path.1, and each kept at
+// path.N to path.N+1, the one at the last number keptEdits allows
+// replaced: path.1 is where the edit at path is now. Renames, from the
+// oldest, so that whatever stops mictl each edit is in one place or the
+// next; a number found free (an edit deleted) is skipped, not filled:
+// filled with the newest, it read as older than those above it.
+func numberUp(path string) (string, error) {
+	numbered := func(n int) string {
+		if n == 0 {
+			return path
+		}
+		return fmt.Sprintf("%s.%d", path, n)
+	}
+	for n := keptEdits - 2; n >= 0; n-- {
+		from, to := numbered(n), numbered(n+1)
+		if err := os.Rename(from, to); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("move %s, an edit kept before, to %s: %w", from, to, fsutil.Cause(err))
 		}
 	}
+	return numbered(1), nil
 }
 
 // RestoreConf readies the home dir for a server's restart after a crash:

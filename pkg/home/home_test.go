@@ -987,52 +987,67 @@ func TestWriteConfKeepsAnEditInTheHome(t *testing.T) {
 // A second edit of a home's deployment.toml, rendered again in its turn,
 // replaced the first one kept, without a word. The last edit is kept at
 // EditedConfPath, where diff and up say it goes, and the one kept there
-// before moves to the first free numbered name, which WriteConf says;
-// the same edit kept again (a render that failed after keeping it) is
-// kept once.
-func TestWriteConfKeepsEveryEditKept(t *testing.T) {
+// before moves to .1, which WriteConf says. The last three are kept, the
+// older numbered higher: each kept one is a copy full of passwords, and
+// MI's cipher tool run again after each render made one per render
+// without end; numbered by the first free name, an edit kept after .1
+// was deleted took .1, older than .2 to read. The same edit kept again
+// (a render that failed after keeping it) is kept once.
+func TestWriteConfKeepsTheLastEditsInOrder(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "mi-1")
 	rendered := []byte("[server]\nhostname = \"localhost\"\n")
-	edits := [][]byte{
-		[]byte("[server]\nhostname = \"ops-1\"\n"),
-		[]byte("[server]\nhostname = \"ops-2\"\n"),
-		[]byte("[server]\nhostname = \"ops-3\"\n"),
-	}
+	edit := func(n int) []byte { return fmt.Appendf(nil, "[server]\nhostname = \"ops-%d\"\n", n) }
 	_, err := home.WriteConf(dir, "", rendered)
 	must(t, err)
 	edited := home.EditedConfPath(dir)
-	for i, edit := range edits {
-		must(t, os.WriteFile(home.ConfPath(dir), edit, 0o600))
+	keep := func(n int) {
+		t.Helper()
+		must(t, os.WriteFile(home.ConfPath(dir), edit(n), 0o600))
 		kept, err := home.WriteConf(dir, "", rendered)
 		must(t, err)
 		want := home.KeptEdit{Path: edited}
-		if i > 0 {
-			want.Earlier = fmt.Sprintf("%s.%d", edited, i)
+		if n > 1 {
+			want.Earlier = edited + ".1"
 		}
 		if kept != want {
-			t.Errorf("edit %d: WriteConf kept %+v, want %+v", i+1, kept, want)
+			t.Errorf("edit %d: WriteConf kept %+v, want %+v", n, kept, want)
+		}
+		if n > 1 && !strings.Contains(kept.String(), "the last 3 edits kept") {
+			t.Errorf("edit %d: the warning says %q, not how many edits are kept", n, kept)
 		}
 	}
-	for path, want := range map[string][]byte{edited + ".1": edits[0], edited + ".2": edits[1], edited: edits[2]} {
-		got, err := os.ReadFile(path)
-		info, serr := os.Stat(path)
-		if err != nil || serr != nil || !bytes.Equal(got, want) || info.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %q (%v), want %q, mode 0600 (it holds passwords)", filepath.Base(path), got, errors.Join(err, serr), want)
+	holds := func(want map[string][]byte) {
+		t.Helper()
+		for path, want := range want {
+			got, err := os.ReadFile(path)
+			info, serr := os.Stat(path)
+			if err != nil || serr != nil || !bytes.Equal(got, want) || info.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %q (%v), want %q, mode 0600 (it holds passwords)", filepath.Base(path), got, errors.Join(err, serr), want)
+			}
+		}
+		all, _ := filepath.Glob(edited + "*")
+		if len(all) != len(want) {
+			t.Errorf("edits kept: %q, want %d", all, len(want))
 		}
 	}
+	for n := 1; n <= 5; n++ {
+		keep(n)
+	}
+	holds(map[string][]byte{edited: edit(5), edited + ".1": edit(4), edited + ".2": edit(3)})
+	must(t, os.Remove(edited+".1"))
+	keep(6)
+	holds(map[string][]byte{edited: edit(6), edited + ".1": edit(5), edited + ".2": edit(3)})
 
 	// A render that failed after it kept the edit (its copy could not be
 	// removed) leaves the file as edited: the next keeps it no second time.
-	must(t, os.WriteFile(home.ConfPath(dir), edits[2], 0o600))
+	must(t, os.WriteFile(home.ConfPath(dir), edit(6), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, ".mictl-deployment.toml"), rendered, 0o600))
 	kept, err := home.WriteConf(dir, "", rendered)
 	must(t, err)
 	if kept != (home.KeptEdit{Path: edited}) {
 		t.Errorf("the same edit kept again: %+v, want it at %s alone", kept, edited)
 	}
-	if _, err := os.Lstat(edited + ".3"); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("the same edit kept twice, as %s.3 too", edited)
-	}
+	holds(map[string][]byte{edited: edit(6), edited + ".1": edit(5), edited + ".2": edit(3)})
 }
 
 // The copy of what mictl rendered last tells an edit made in the home:
