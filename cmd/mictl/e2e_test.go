@@ -2367,6 +2367,27 @@ func (d *deployment) nobodyCanRun() bool {
 	return true
 }
 
+// init --path ro/sub/mictl.toml, ro a directory mictl may not write and
+// sub missing, said "make ro/sub writable", a directory that does not
+// exist: the one to make writable is ro, where sub would be made. As
+// root, nobody meets root's directory; as another user, its own made
+// unwritable.
+func TestInitNamesTheDirectoryToMakeWritable(t *testing.T) {
+	d := newDeployment(t)
+	if err := os.Mkdir(filepath.Join(d.dir, "ro"), 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if d.nobodyCanRun() {
+		d.as = &syscall.Credential{Uid: nobody, Gid: nobody}
+	}
+	code, _, errOut := d.mictl("init", "--path", "ro/sub/mictl.toml")
+	want := "init: could not write ro/sub/mictl.toml: mkdir ro/sub: permission denied; make ro writable, or write the file elsewhere with --path\n"
+	if code != 3 || !strings.HasSuffix(errOut, want) {
+		t.Errorf("init --path ro/sub/mictl.toml: exit %d, want 3 and %q:\n%s", code, want, errOut)
+	}
+	d.exe, d.as = "", nil
+}
+
 // A config file mictl may not read said only "cannot read the config
 // file: permission denied": it says what to do, naming the file, and,
 // when another user owns it, that user. As root, nobody meets root's

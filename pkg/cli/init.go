@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -85,18 +87,28 @@ func runInit(streams *IOStreams, o *initOptions) error {
 // Only a directory it may not write was given advice: init --path
 // /proc/foo.toml said "write /proc/foo.toml: no such file or directory",
 // nothing more. The path is not said twice where err names it already:
-// a stat's (fs.PathError), or fsutil.WriteFileAtomic's "write PATH: why".
+// a stat's (fs.PathError), or fsutil.WriteFileAtomic's, which wraps what
+// the system said (an errno) in "write PATH: ".
 func notWritten(path string, err error) error {
 	why := err
 	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Path == path {
-		why = pe.Err
-	} else if cause := errors.Unwrap(err); cause != nil && err.Error() == fmt.Sprintf("write %s: %v", path, cause) {
-		why = cause
+	switch {
+	case errors.As(err, &pe):
+		if pe.Path == path {
+			why = pe.Err
+		} // another path (mkdir's, of a directory) is said with it
+	default:
+		if cause, ok := errors.Unwrap(err).(syscall.Errno); ok {
+			why = cause
+		}
 	}
 	do := "give --path a file in a directory you can write (init makes one that is missing)"
 	if errors.Is(err, fs.ErrPermission) {
-		do = fmt.Sprintf("make %s writable, or write the file elsewhere with --path", filepath.Dir(path))
+		// The directory a missing one would be made in: "make /ro/sub
+		// writable" named one that does not exist, under /ro, which
+		// refused it.
+		dir, _ := fsutil.NearestExisting(filepath.Dir(path))
+		do = fmt.Sprintf("make %s writable, or write the file elsewhere with --path", cmp.Or(dir, filepath.Dir(path)))
 	}
 	return exitcode.With(exitcode.Runtime, fmt.Errorf("init: could not write %s: %w; %s", path, why, do))
 }
