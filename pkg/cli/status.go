@@ -328,7 +328,7 @@ type statusRow struct {
 	// or its events could not be read.
 	RecentEvents []recentEvent `json:"recent_events"`
 	// distFiles fingerprints the files of Distribution as the home was
-	// synced from them, "" when the home does not say (home.SyncedFiles).
+	// synced from them, "" when the home does not say (home.Synced).
 	distFiles string
 }
 
@@ -445,9 +445,8 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 		if inst.LastError != "" {
 			r.LastError = &inst.LastError
 		}
-		if src, ok := home.SyncedFrom(inst.Home); ok {
-			r.Distribution = &src
-			r.distFiles, _ = home.SyncedFiles(inst.Home)
+		if src, files, ok := home.Synced(inst.Home); ok {
+			r.Distribution, r.distFiles = &src, files
 		}
 		stranger := 0
 		if r.State == supervisor.StateStopped {

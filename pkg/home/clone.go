@@ -180,24 +180,19 @@ func (d *Distribution) Dir() string { return d.abs }
 // next restart). ok is false for a home without a list, or listed by an
 // older mictl, which did not say.
 func SyncedFrom(dir string) (src string, ok bool) {
-	src, _, ok = syncedFrom(dir)
+	src, _, ok = Synced(dir)
 	return src, ok
 }
 
-// SyncedFiles is the fingerprint of the files of the distribution the
-// home dir was last synced from, as its list says: two homes with the
-// same were synced from the same files, which their instances run,
-// wherever each distribution lay (see Distribution.files). ok is false
-// for a home whose list does not say (none, or listed by an older mictl).
-func SyncedFiles(dir string) (files string, ok bool) {
-	_, files, ok = syncedFrom(dir)
-	return files, ok && files != ""
-}
-
-// syncedFrom reads the header of the home dir's list (see listHeader):
-// the distribution's directory and the fingerprint of its files, "" for
-// a list written before mictl kept it. ok is false without a header.
-func syncedFrom(dir string) (src, files string, ok bool) {
+// Synced reads the header of the home dir's list (see listHeader): src,
+// the distribution's directory, as SyncedFrom says it, and files, the
+// fingerprint of the files the home was last synced from: two homes with
+// the same were synced from the same files, which their instances run,
+// wherever each distribution lay (see Distribution.files). files is ""
+// for a list that does not say (written before mictl kept it); ok is
+// false without a header. One read for both, as status takes them for
+// every home.
+func Synced(dir string) (src, files string, ok bool) {
 	f, err := os.Open(filepath.Join(dir, clonedList))
 	if err != nil {
 		return "", "", false

@@ -1604,10 +1604,10 @@ func TestSyncedFromIsTheDirectorySyncedFrom(t *testing.T) {
 // Two distributions with the same files (unpacked from one archive, or
 // copied with cp -a) are one MI: a home synced from one is behind the
 // other in nothing, so no reload restarts it onto the other, though
-// SyncedFrom names another directory for each. SyncedFiles tells them
+// SyncedFrom names another directory for each. Synced's files tell them
 // the same, and tells apart a distribution whose files changed; a home
 // an older mictl listed does not say.
-func TestSyncedFilesTellsTheSameFilesApart(t *testing.T) {
+func TestSyncedTellsTheSameFilesApart(t *testing.T) {
 	src, dir := setup(t)
 	root := filepath.Dir(src)
 	same := filepath.Join(root, "wso2mi-4.4.0-copy")
@@ -1625,17 +1625,17 @@ func TestSyncedFilesTellsTheSameFilesApart(t *testing.T) {
 	if behind, kept, err := dist.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
 		t.Fatalf("a home synced from %s is behind its copy: %q, kept %q, %v", src, behind, kept, err)
 	}
-	files, ok := home.SyncedFiles(dir)
-	if copied, cok := home.SyncedFiles(other); !ok || !cok || files != copied {
-		t.Errorf("SyncedFiles of homes synced from a distribution and its copy: %q, %v and %q, %v; want the same", files, ok, copied, cok)
+	_, files, ok := home.Synced(dir)
+	if _, copied, cok := home.Synced(other); !ok || !cok || files == "" || files != copied {
+		t.Errorf("Synced files of homes synced from a distribution and its copy: %q, %v and %q, %v; want the same", files, ok, copied, cok)
 	}
 
 	must(t, os.WriteFile(filepath.Join(same, "lib", "a.jar"), []byte("PK\x03\x04 a.jar, patched"), 0o644))
 	if _, err := syncHome(same, other); err != nil {
 		t.Fatal(err)
 	}
-	if patched, _ := home.SyncedFiles(other); patched == files {
-		t.Errorf("SyncedFiles of a home synced from a distribution whose jar changed: %q, the same as before", patched)
+	if _, patched, _ := home.Synced(other); patched == files {
+		t.Errorf("Synced files of a home synced from a distribution whose jar changed: %q, the same as before", patched)
 	}
 
 	// The list's first line as an older mictl wrote it: no fingerprint
@@ -1647,8 +1647,8 @@ func TestSyncedFilesTellsTheSameFilesApart(t *testing.T) {
 	fields := strings.SplitN(first, " ", 3)
 	fp, _, _ := strings.Cut(fields[1], "-")
 	must(t, os.WriteFile(list, []byte(fields[0]+" "+fp+" "+fields[2]+"\n"+rest), 0o644))
-	if got, ok := home.SyncedFiles(dir); ok {
-		t.Errorf("SyncedFiles of a home an older mictl listed = %q; want none", got)
+	if got, files, ok := home.Synced(dir); !ok || got != src || files != "" {
+		t.Errorf("Synced of a home an older mictl listed = %q, %q, %v; want %s and no files", got, files, ok, src)
 	}
 	if got, ok := home.SyncedFrom(dir); !ok || got != src {
 		t.Errorf("SyncedFrom of a home an older mictl listed = %q, %v; want %s", got, ok, src)
