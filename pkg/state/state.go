@@ -77,6 +77,14 @@ type File struct {
 	// which ended the roll there): what it did before stands. False for a
 	// refusal, after which what runs is the configuration before.
 	ReloadBegun bool `json:"reload_begun,omitempty"`
+	// ReloadLeftFailed are the instances the begun failure of ReloadError
+	// left failed (read only with ReloadBegun, which whatever forgets the
+	// failure clears): while the configuration plans one of them as it
+	// was when it failed, the failure stands, and a reload that finds
+	// nothing else to change (a retry, a comment edited) keeps it. Cleared
+	// as "no change", status dropped it and mictl up started the instance
+	// into the same failure.
+	ReloadLeftFailed []string `json:"reload_left_failed,omitempty"`
 }
 
 // Daemon records the detached supervisor process.

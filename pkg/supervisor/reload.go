@@ -123,7 +123,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			return earlier, stopped
 		}
 		if err != nil {
-			s.recordReload(errors.Join(failed, err), nil, nil, did())
+			s.recordReload(errors.Join(failed, err), nil, nil, did(), nil)
 			return earlier, errors.Join(failed, err)
 		}
 		var t *reconcile.Target
@@ -136,17 +136,28 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		if err != nil {
 			if did() {
 				err = errors.Join(failed, err)
-				s.recordReload(err, nil, nil, true)
+				s.recordReload(err, nil, nil, true, nil)
 				return earlier, err
 			}
 			if kind != reloadAsked && recorded == err.Error() {
 				reported = kind == reloadCatchUp
 				return changes, err
 			}
-			s.recordReload(err, nil, nil, false)
+			s.recordReload(err, nil, nil, false, nil)
 			return changes, err
 		}
 		if changes.Empty() && !did() {
+			if stands := failureStands(t, f); stands != nil {
+				// Recorded, and said, when it failed: a retry by the
+				// daemon (a catch-up) says it again no more than a
+				// refusal recorded before.
+				if kind != reloadAsked {
+					reported = kind == reloadCatchUp
+					return changes, stands
+				}
+				s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: stands.Error()})
+				return changes, stands
+			}
 			if kind != reloadAsked {
 				if recorded == "" && slices.Equal(f.Configured, t.Config.Names()) {
 					reported = false
@@ -157,10 +168,10 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 				// successor resumed them) are the configuration's: left
 				// unrecorded, they were kept (reconcile.Kept) once the
 				// configuration no longer named them.
-				s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
+				s.recordReload(nil, t.Config.Names(), f.UpArgs, false, nil)
 				return changes, nil
 			}
-			s.recordReload(nil, t.Config.Names(), f.UpArgs, false)
+			s.recordReload(nil, t.Config.Names(), f.UpArgs, false, nil)
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden("no change", f.UpArgs)})
 			return changes, nil
 		}
@@ -207,7 +218,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		putRight, stands := sortOut(failed, reckoned(t, f, changes), func(names []string) string { return leftToUp(f, names) })
 		err = errors.Join(append(stands, err)...)
 		changes = together(earlier, changes)
-		s.recordReload(err, t.Config.Names(), f.UpArgs, true)
+		s.recordReload(err, t.Config.Names(), f.UpArgs, true, f)
 		if err == nil {
 			msg := describe(changes)
 			if len(left) > 0 {
@@ -1107,7 +1118,11 @@ func (s *Supervisor) forget(names, upArgs []string) error {
 // that stopped at a restart onto a broken distribution left status
 // showing the failed instance and "mictl up starts it again", which
 // started it on that distribution again, and nothing of the reload.
-func (s *Supervisor) recordReload(err error, configured, upArgs []string, applied bool) {
+//
+// before is the state file the reload's last pass planned from (nil when
+// none did): the instances wanted running then that err left failed are
+// recorded with it (state.File.ReloadLeftFailed, see failureStands).
+func (s *Supervisor) recordReload(err error, configured, upArgs []string, applied bool, before *state.File) {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
@@ -1117,7 +1132,14 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 		how = "; what the reload did before that stands"
 	}
 	uerr := s.update(func(f *state.File) error {
-		f.ReloadError, f.ReloadBegun = msg, err != nil && applied
+		f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = msg, err != nil && applied, nil
+		if f.ReloadBegun && before != nil {
+			for _, rec := range f.Instances {
+				if was, ok := before.Instance(rec.Name); ok && state.Wanted(was.State) && rec.State == StateFailed {
+					f.ReloadLeftFailed = append(f.ReloadLeftFailed, rec.Name)
+				}
+			}
+		}
 		// What the configuration named under the flags it was planned
 		// with (upArgs): an up that came meanwhile wrote its own.
 		if err == nil && slices.Equal(f.UpArgs, upArgs) {
@@ -1133,6 +1155,50 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 	if uerr != nil {
 		s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: errors.Join(err, uerr).Error()})
 	}
+}
+
+// failureStands is the error of a reload planned to t from f that
+// finds nothing to change while the last reload's begun failure left
+// instances failed (f.ReloadLeftFailed) that t plans as they were when
+// they failed: their homes as that reload prepared them, compared with
+// t as though they ran, are what t would start them as. Such a reload
+// (mictl reload to try again, a comment edited) cleared the failure as
+// "no change", status dropped it, and mictl up started them into the
+// same failure. nil once t plans each of them otherwise (mi_home put
+// back, an override undone): what failed is no longer the plan.
+func failureStands(t *reconcile.Target, f *state.File) error {
+	if !f.ReloadBegun || f.ReloadError == "" {
+		return nil
+	}
+	asRunning := &state.File{Configured: f.Configured}
+	for _, name := range f.ReloadLeftFailed {
+		rec, known := f.Instance(name)
+		if _, planned := t.Instance(name); known && planned && rec.State == StateFailed {
+			rec := *rec
+			rec.State = StateStarting
+			asRunning.Instances = append(asRunning.Instances, rec)
+		}
+	}
+	if len(asRunning.Instances) == 0 {
+		return nil // started since (mictl up), or no longer configured
+	}
+	// Unreadable (the distribution, a home), the plan cannot be told
+	// from what failed: the failure stands, as nothing says it is over.
+	c, _ := reconcile.Compare(t, asRunning)
+	var same []string
+	for _, rec := range asRunning.Instances {
+		if !slices.ContainsFunc(lists(&c), func(l *[]string) bool { return slices.Contains(*l, rec.Name) }) {
+			same = append(same, rec.Name)
+		}
+	}
+	if len(same) == 0 {
+		return nil
+	}
+	// Without the failure's own words, which mictl status (and the
+	// table mictl reload prints) shows below the table as reload_error.
+	return exitcode.With(exitcode.Runtime, fmt.Errorf(
+		"no change to apply, and the last reload's failure stands (mictl status shows it): the configuration plans %s, which it left failed, as it did then; mictl up starts %s once what it failed on is fixed",
+		words.And(same), words.ItOrThem(len(same))))
 }
 
 func describe(c reconcile.Changes) string {

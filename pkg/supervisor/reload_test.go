@@ -158,9 +158,25 @@ func TestAFailedReloadIsRecordedUntilAReloadApplies(t *testing.T) {
 	if f := recorded(); f.ReloadError != err.Error() || !f.ReloadBegun {
 		t.Fatalf("recorded reload_error %q (begun %v); want the reload's error, begun: %v", f.ReloadError, f.ReloadBegun, err)
 	}
+	// Tried again as it was (mictl reload), or with a comment edited:
+	// mi-1, failed, is left to mictl up, which would start it as the
+	// failed reload planned it; nothing else changes. The failure stands.
+	// Cleared as "no change", status dropped it, and up started mi-1 into
+	// the same failure.
+	s.sup.policy.ReadyTimeout = ready
+	for _, again := range []string{
+		"instances = 2\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n",
+		"# tried again\ninstances = 2\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n",
+	} {
+		if err := s.tryReload(again); err == nil || exitcode.Of(err) != exitcode.Runtime {
+			t.Errorf("reload of the same configuration:\n%s\nreturned %v (exit %d); want exit %d, the failure standing", again, err, exitcode.Of(err), exitcode.Runtime)
+		}
+		if f := recorded(); f.ReloadError != err.Error() || !f.ReloadBegun {
+			t.Fatalf("after a reload of the same configuration:\n%s\nreload_error %q (begun %v); want the failure kept, begun: %v", again, f.ReloadError, f.ReloadBegun, err)
+		}
+	}
 	// The edit undone: mi-1, failed, is left to mictl up, and mi-2 runs
 	// as configured. The configuration is applied, and the failure over.
-	s.sup.policy.ReadyTimeout = ready
 	s.reload("instances = 2\n")
 	if f := recorded(); f.ReloadError != "" || f.ReloadBegun {
 		t.Fatalf("after a reload that applied the configuration: reload_error %q (begun %v); want none", f.ReloadError, f.ReloadBegun)
