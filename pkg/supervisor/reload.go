@@ -215,10 +215,18 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		// failure. A stopped or failed instance, which the last plan
 		// leaves to mictl up, it put nothing right of: dropped, a home
 		// still behind the distribution was told as put right, exit 0.
-		putRight, stands := sortOut(failed, reckoned(t, f, changes), func(names []string) string { return leftToUp(f, names) })
-		err = errors.Join(append(stands, err)...)
+		// What stands for an instance stopped since (mictl down mi-2),
+		// which mictl up alone puts right, is the reload's error, not a
+		// failure for status to keep: recorded as begun, status said to
+		// fix it first, of an instance it left failed, before an up.
+		putRight, stands, upFixes := sortOut(failed, reckoned(t, f, changes), func(names []string) string { return leftToUp(f, names) })
+		forStatus := errors.Join(append(stands, err)...)
+		err = errors.Join(slices.Concat(stands, upFixes, []error{err})...)
 		changes = together(earlier, changes)
-		s.recordReload(err, t.Config.Names(), f.UpArgs, true, f)
+		s.recordReload(forStatus, t.Config.Names(), f.UpArgs, true, f)
+		if fixes := errors.Join(upFixes...); fixes != nil {
+			s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: fixes.Error() + beganHow})
+		}
 		if err == nil {
 			msg := describe(changes)
 			if len(left) > 0 {
@@ -568,36 +576,38 @@ func (e *passFailure) Unwrap() error { return e.err }
 // failed (passFailure, joined), into what the last pass put right, for
 // the instances it changed or found as the configuration has them
 // (reckoned), and what still stands, for the others: said of each part's
-// instances alone, what stands followed by why the last pass left them
-// (leftAlone). A failure that names no instance stands whole.
-func sortOut(failed error, reckoned func(name string) bool, leftAlone func(names []string) string) (putRight, stands []error) {
+// instances alone. What stands for instances the last pass left to
+// mictl up (leftAlone says why) is upFixes, followed by that why. A
+// failure that names no instance stands whole.
+func sortOut(failed error, reckoned func(name string) bool, leftAlone func(names []string) string) (putRight, stands, upFixes []error) {
 	if joined, ok := failed.(interface{ Unwrap() []error }); ok {
 		for _, e := range joined.Unwrap() {
-			right, still := sortOut(e, reckoned, leftAlone)
-			putRight, stands = append(putRight, right...), append(stands, still...)
+			right, still, up := sortOut(e, reckoned, leftAlone)
+			putRight, stands, upFixes = append(putRight, right...), append(stands, still...), append(upFixes, up...)
 		}
-		return putRight, stands
+		return putRight, stands, upFixes
 	}
 	pf, ok := failed.(*passFailure)
 	if !ok {
 		if failed != nil {
 			stands = append(stands, failed)
 		}
-		return nil, stands
+		return nil, stands, nil
 	}
 	right := slices.DeleteFunc(slices.Clone(pf.names), func(name string) bool { return !reckoned(name) })
 	left := slices.DeleteFunc(slices.Clone(pf.names), reckoned)
 	if len(right) > 0 {
 		putRight = append(putRight, failedFor(right, pf.say))
 	}
-	if len(left) > 0 {
-		still := failedFor(left, pf.say).err
-		if why := leftAlone(left); why != "" {
-			still = fmt.Errorf("%w; %s", still, why)
-		}
-		stands = append(stands, still)
+	toUp := slices.DeleteFunc(slices.Clone(left), func(name string) bool { return leftAlone([]string{name}) == "" })
+	left = slices.DeleteFunc(left, func(name string) bool { return slices.Contains(toUp, name) })
+	if len(toUp) > 0 {
+		upFixes = append(upFixes, fmt.Errorf("%w; %s", failedFor(toUp, pf.say).err, leftAlone(toUp)))
 	}
-	return putRight, stands
+	if len(left) > 0 {
+		stands = append(stands, failedFor(left, pf.say).err)
+	}
+	return putRight, stands, upFixes
 }
 
 // reckoned reports whether a pass of a reload, planned from f to t with
@@ -1108,6 +1118,9 @@ func (s *Supervisor) forget(names, upArgs []string) error {
 	return nil
 }
 
+// beganHow ends the event of a reload that failed once it had begun.
+const beganHow = "; what the reload did before that stands"
+
 // recordReload keeps the outcome of the last reload in the state file
 // for `mictl status`, and a failure in the event log; a reload that
 // succeeded makes configured (the instances its configuration names) what
@@ -1129,7 +1142,7 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 	}
 	how := "; every instance keeps running as it was"
 	if applied {
-		how = "; what the reload did before that stands"
+		how = beganHow
 	}
 	uerr := s.update(func(f *state.File) error {
 		f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = msg, err != nil && applied, nil

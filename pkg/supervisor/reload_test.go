@@ -129,6 +129,11 @@ func TestAReloadPlannedAgainFailsForAHomeItsLastPassLeftToUp(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.dir, "instances", "mi-2", "lib", "driver.jar")); err == nil {
 		t.Error("mi-2's home has the distribution's new jar; want it still without, as the test means")
 	}
+	// mictl up alone puts it right, starting mi-2: no failure for status
+	// to tell as one that left an instance failed, to fix first.
+	if f, err := s.sup.current(); err != nil || f.ReloadError != "" || f.ReloadBegun {
+		t.Errorf("recorded reload_error %q (begun %v), %v; want none: mi-2 is stopped, and mictl up brings its home up to date", f.ReloadError, f.ReloadBegun, err)
+	}
 }
 
 // A reload whose restart fails (a new mi_home whose servers never get
@@ -546,17 +551,27 @@ func upDuringTheStop(t *testing.T, up *state.Store) error {
 // What the passes of a reload before its last failed for mi-1 and mi-2
 // together is put right for mi-1 alone when the last pass reckoned mi-1
 // only (mi-2 stopped since): each part is said of its own instances, and
-// what stands says why it was left.
+// what stands for one left to mictl up says why it was left, apart from
+// what stands otherwise (an instance no longer planned, a failure naming
+// none), which the reload records.
 func TestSortOutSaysEachPartOfItsOwnInstances(t *testing.T) {
 	say := func(names []string) error { return fmt.Errorf("%s kept their homes", strings.Join(names, ", ")) }
 	other := errors.New("no instance named")
-	failed := errors.Join(failedFor([]string{"mi-1", "mi-2"}, say), errors.Join(failedFor([]string{"mi-1"}, say), other))
-	putRight, stands := sortOut(failed, func(name string) bool { return name == "mi-1" },
-		func(names []string) string { return strings.Join(names, ", ") + " left alone" })
+	failed := errors.Join(failedFor([]string{"mi-1", "mi-2", "mi-3"}, say), errors.Join(failedFor([]string{"mi-1"}, say), other))
+	putRight, stands, upFixes := sortOut(failed, func(name string) bool { return name == "mi-1" },
+		func(names []string) string {
+			if slices.Contains(names, "mi-2") {
+				return "mi-2 left alone"
+			}
+			return ""
+		})
 	if got, want := errors.Join(putRight...).Error(), "mi-1 kept their homes\nmi-1 kept their homes"; got != want {
 		t.Errorf("put right: %q, want %q", got, want)
 	}
-	if got, want := errors.Join(stands...).Error(), "mi-2 kept their homes; mi-2 left alone\nno instance named"; got != want {
+	if got, want := errors.Join(upFixes...).Error(), "mi-2 kept their homes; mi-2 left alone"; got != want {
+		t.Errorf("left to up: %q, want %q", got, want)
+	}
+	if got, want := errors.Join(stands...).Error(), "mi-3 kept their homes\nno instance named"; got != want {
 		t.Errorf("stands: %q, want %q", got, want)
 	}
 }
