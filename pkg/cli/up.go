@@ -241,8 +241,10 @@ type prepared struct {
 	added  []string
 	daemon *state.Daemon
 	// again are the instances it marked to start again once the stop
-	// under way of each ended (see withdraw).
-	again []string
+	// under way of each ended (see withdraw), their marks naming markedBy,
+	// this up (zero when its own /proc entry was unreadable).
+	again    []string
+	markedBy proc.Identity
 	// conflicts is how many conflicts the check of the plan found
 	// (started anyway: --force), for the daemon's metrics.
 	conflicts int
@@ -404,6 +406,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// (Unreadable, its own /proc entry leaves the mark the daemon's: it
 	// counts until a start or a stop takes it off.)
 	self, _ := proc.Identify(os.Getpid())
+	prep.markedBy = self
 	for _, name := range prep.again {
 		if inst, ok := f.Instance(name); ok {
 			inst.Restarting, inst.MarkedBy = true, self
@@ -448,8 +451,14 @@ func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
 				withdrawn = append(withdrawn, name)
 			}
 		}
+		// Only while the mark is still this up's: one the daemon took
+		// (its MarkedBy cleared once this up's start reached it, see
+		// supervisor's takeMark) is the daemon's start to make, which an
+		// up ended now (a Ctrl-C) leaves to it; cleared here, the
+		// instance stayed stopped. A mark naming no up (this up's own
+		// /proc unreadable) cannot be told from the daemon's: left too.
 		for _, name := range prep.again {
-			if inst, ok := f.Instance(name); ok && inst.RestartUnderWay() {
+			if inst, ok := f.Instance(name); ok && inst.RestartUnderWay() && !prep.markedBy.IsZero() && inst.MarkedBy == prep.markedBy {
 				inst.Restarting, inst.MarkedBy = false, proc.Identity{}
 			}
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -184,9 +185,13 @@ func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
 		name   string
 		daemon *state.Daemon
 		marked bool
+		// taken: the daemon took the mark (its MarkedBy cleared, see
+		// supervisor's takeMark) before the up withdrew.
+		taken bool
 	}{
-		{"the daemon stops it", &state.Daemon{Identity: self}, true},
-		{"no daemon carries the stop on", nil, false},
+		{"the daemon stops it", &state.Daemon{Identity: self}, true, false},
+		{"the daemon took the up's mark", &state.Daemon{Identity: self}, true, true},
+		{"no daemon carries the stop on", nil, false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := inTempDir(t)
@@ -217,17 +222,11 @@ func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
 			if err != nil {
 				t.Fatalf("up: %v\n%s", err, errOut)
 			}
-			mi2 := func(after string, marked bool) {
+			mi2 := func(after string, marked bool, by proc.Identity) {
 				t.Helper()
 				got, err := store.Load()
 				if err != nil {
 					t.Fatal(err)
-				}
-				// The mark names the up (this test's process), for it to
-				// count only while the up runs.
-				var by proc.Identity
-				if marked {
-					by = self
 				}
 				if rec, _ := got.Instance("mi-2"); rec.State != state.StateStopping || rec.Restarting != marked || rec.MarkedBy != by || rec.Server != stopping.Server || !rec.StopBy.Equal(stopping.StopBy) {
 					t.Errorf("mi-2 recorded %s, server %v, SIGKILL by %v, marked to start again: %v by %v, %s; want it as the stop recorded it (stopping, %v, %v), marked: %v by %v",
@@ -237,11 +236,32 @@ func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
 					t.Errorf("mi-1, running, marked to start again %s", after)
 				}
 			}
-			mi2("by the up", c.marked)
+			// The mark names the up (this test's process), for it to
+			// count only while the up runs.
+			var by proc.Identity
+			if c.marked {
+				by = self
+			}
+			mi2("by the up", c.marked, by)
+			if c.taken {
+				if err := store.Update(context.Background(), func(f *state.File) error {
+					inst, _ := f.Instance("mi-2")
+					inst.MarkedBy = proc.Identity{}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := withdraw(streams, store, prep); err != nil {
 				t.Fatal(err)
 			}
-			mi2("once the up's start reached no daemon", false)
+			if c.taken {
+				// The daemon's start to make: an up ended now (a
+				// Ctrl-C) leaves it to the daemon.
+				mi2("once the daemon took the mark and the up withdrew", true, proc.Identity{})
+				return
+			}
+			mi2("once the up's start reached no daemon", false, proc.Identity{})
 		})
 	}
 }
