@@ -256,8 +256,13 @@ type statusReport struct {
 	Daemon *daemonInfo `json:"daemon"`
 	// ReloadError is why the daemon refused the configuration as last
 	// edited (what runs is the configuration before it), or failed
-	// applying it (reloadBegun).
+	// applying it (ReloadBegun).
 	ReloadError *string `json:"reload_error"`
+	// ReloadBegun says the reload of ReloadError failed once it had begun
+	// changing things: what it did before stands (state.File.ReloadBegun);
+	// false for a refusal, null with no ReloadError. The table's footer
+	// tells the two apart, and a reader of -o json could not.
+	ReloadBegun *bool `json:"reload_begun"`
 	// SaveFailure says the state file is behind the daemon's memory.
 	SaveFailure *supervisor.SaveFailure `json:"save_failure"`
 	// DaemonProblem is why the daemon could not be asked, if it could not.
@@ -268,9 +273,6 @@ type statusReport struct {
 	// shows the report (a refused or failed reload): the footer leaves
 	// it out.
 	refusalSaid bool
-	// reloadBegun says the reload of ReloadError failed once it had begun
-	// changing things: what it did before stands (state.File.ReloadBegun).
-	reloadBegun bool
 	// daemonHung says DaemonProblem is a daemon that does not answer:
 	// nothing may be restarting what crashes, which status's exit says.
 	daemonHung bool
@@ -356,7 +358,7 @@ func newRecentEvent(ev supervisor.Event) recentEvent {
 func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveFailure, daemonProblem error) statusReport {
 	r := statusReport{Instances: statusRows(f, d != nil && d.Answering), Daemon: d, SaveFailure: saveFailure, file: f}
 	if f.ReloadError != "" {
-		r.ReloadError, r.reloadBegun = &f.ReloadError, f.ReloadBegun
+		r.ReloadError, r.ReloadBegun = &f.ReloadError, &f.ReloadBegun
 	}
 	if daemonProblem != nil {
 		msg := daemonProblem.Error()
@@ -796,7 +798,7 @@ func indented(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  
 func printStatusFooter(w io.Writer, r statusReport) {
 	switch {
 	case r.ReloadError == nil || r.refusalSaid:
-	case r.reloadBegun:
+	case r.ReloadBegun != nil && *r.ReloadBegun:
 		// A roll that stopped at a restart onto a broken distribution left
 		// that instance failed: an up plans from the same configuration,
 		// and started it on the same distribution, to fail again.

@@ -476,3 +476,35 @@ func TestDistributionsNoteNamesARunningMixedFleet(t *testing.T) {
 		}
 	}
 }
+
+// status -o json says whether the reload of reload_error failed once it
+// had begun (what it did before stands) or was refused (what runs is the
+// configuration before it), as the table's footer does: reload_begun,
+// null with no reload_error. The JSON had reload_error alone, and its
+// reader could not tell the two apart.
+func TestStatusJSONSaysWhetherTheFailedReloadHadBegun(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		file  state.File
+		begun string
+	}{
+		{"a failure once begun", state.File{ReloadError: "restart mi-1: mi-1 failed", ReloadBegun: true}, "true"},
+		{"a refusal", state.File{ReloadError: "mictl.toml:3:1: bad"}, "false"},
+		{"none", state.File{}, "null"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			streams, out, _ := testStreams()
+			if err := printStatusReport(streams, newStatusReport(&c.file, nil, nil, nil), nil, formatJSON, nil); err != nil {
+				t.Fatal(err)
+			}
+			jsonschematest.Validate(t, "status", out.Bytes())
+			var got map[string]json.RawMessage
+			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			if b, ok := got["reload_begun"]; !ok || string(b) != c.begun {
+				t.Errorf("status -o json: reload_begun %s (present: %v), want %s:\n%s", b, ok, c.begun, out)
+			}
+		})
+	}
+}
