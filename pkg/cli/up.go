@@ -453,7 +453,7 @@ func withdraw(streams *IOStreams, store *state.Store, prep prepared) error {
 		}
 		// Only while the mark is still this up's: one the daemon took
 		// (its MarkedBy cleared once this up's start reached it, see
-		// supervisor's takeMark) is the daemon's start to make, which an
+		// supervisor's takeMarks) is the daemon's start to make, which an
 		// up ended now (a Ctrl-C) leaves to it; cleared here, the
 		// instance stayed stopped. A mark naming no up (this up's own
 		// /proc unreadable) cannot be told from the daemon's: left too.

@@ -186,7 +186,7 @@ func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
 		daemon *state.Daemon
 		marked bool
 		// taken: the daemon took the mark (its MarkedBy cleared, see
-		// supervisor's takeMark) before the up withdrew.
+		// supervisor's takeMarks) before the up withdrew.
 		taken bool
 	}{
 		{"the daemon stops it", &state.Daemon{Identity: self}, true, false},

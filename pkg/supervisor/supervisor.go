@@ -719,18 +719,21 @@ func (s *Supervisor) awaitStops(names []string) (started func()) {
 	// successor: such a stop waits for the successors of the runners it
 	// stops beside them, and would wait for this start for good.
 	var unwatched []chan struct{}
+	var taken []string
 	s.mu.Lock()
 	for _, name := range names {
 		if st, ok := s.unwatchedStops[name]; ok {
 			unwatched = append(unwatched, st.done)
-			s.takeMark(name)
+			taken = append(taken, name)
 		}
 	}
 	s.mu.Unlock()
+	s.takeMarks(taken)
 	for _, done := range unwatched {
 		<-done
 	}
 	var stopping []*runner
+	taken = nil
 	s.mu.Lock()
 	for _, name := range names {
 		if r, ok := s.runners[name]; ok && r.stopAsked.Load() && !r.finished() {
@@ -739,10 +742,11 @@ func (s *Supervisor) awaitStops(names []string) (started func()) {
 			}
 			r.successors++
 			stopping = append(stopping, r)
-			s.takeMark(name)
+			taken = append(taken, name)
 		}
 	}
 	s.mu.Unlock()
+	s.takeMarks(taken)
 	for _, r := range stopping {
 		<-r.done
 	}
@@ -757,14 +761,23 @@ func (s *Supervisor) awaitStops(names []string) (started func()) {
 	}
 }
 
-// takeMark makes the daemon's the mark of an up that marked name, which a
-// stop is stopping, to start again once stopped (state.Instance.MarkedBy):
-// that up's start waits here for the stop. Ended now (a Ctrl-C), the up
-// leaves the start to the daemon, and a daemon killed before it to the
-// next one, as a restart's; only an up killed before its start reached
-// the daemon leaves a mark that does not count.
-func (s *Supervisor) takeMark(name string) {
-	s.persist.add(name, func(i *state.Instance) { i.MarkedBy = proc.Identity{} })
+// takeMarks makes the daemon's the marks of an up that marked names,
+// which a stop is stopping, to start again once stopped
+// (state.Instance.MarkedBy): that up's start waits for the stop. Ended
+// then (a Ctrl-C), the up leaves the start to the daemon, and a daemon
+// killed before it to the next one, as a restart's; only an up killed
+// before its start reached the daemon leaves a mark that does not count.
+// Written durably before the wait: queued (up to writeGap later), an up
+// and a daemon that both died in between left the dead up's mark, and
+// the next daemon did not start the instance.
+func (s *Supervisor) takeMarks(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	for _, name := range names {
+		s.persist.add(name, func(i *state.Instance) { i.MarkedBy = proc.Identity{} })
+	}
+	_ = s.persist.flush() // a failure is retried, and shown by SaveFailure
 }
 
 // unwatchedStop is the stops under way of one instance that no runner

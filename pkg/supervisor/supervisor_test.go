@@ -1339,3 +1339,46 @@ func TestAServerRestartingItselfIsStartingUntilItsPIDFileNamesTheNewOne(t *testi
 		t.Fatalf("a new server that never wrote its pid file: mi-1 is %s: %s; want %q", ev.State, ev.Message, want)
 	}
 }
+
+// The daemon takes an up's mark to start mi-2 again (MarkedBy cleared)
+// as the up's start waits for mi-2's stop, and the state file says so
+// before the wait: queued (up to the write gap later, here an hour), an
+// up and a daemon that both died in between left the dead up's mark,
+// and the next daemon did not start mi-2.
+func TestAStartTakesAnUpsMarkDurablyBeforeItWaits(t *testing.T) {
+	up, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, sup := supervisorOf(t, func(f *state.File) {
+		f.Instances = append(f.Instances, state.Instance{Name: "mi-2", State: state.StateStopping, Restarting: true, MarkedBy: up})
+	})
+	sup.persist.close()
+	sup.persist = startPersister(time.Hour, sup.save)
+	sup.persist.addFile(func(*state.File) {})
+	if err := sup.persist.flush(); err != nil { // the gap runs from this write
+		t.Fatal(err)
+	}
+	end := sup.beginUnwatchedStop("mi-2")
+	waited := make(chan func())
+	go func() { waited <- sup.awaitStops([]string{"mi-2"}) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		f, err := store.Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := f.Instance("mi-2")
+		if rec.Restarting && rec.MarkedBy.IsZero() {
+			break
+		}
+		if time.Now().After(deadline) {
+			end()
+			(<-waited)()
+			t.Fatalf("mi-2 recorded marked %v by %v while the start waits for its stop; want the mark the daemon's (marked by none) in the file", rec.Restarting, rec.MarkedBy)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	end()
+	(<-waited)()
+}
