@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -23,9 +24,11 @@ func TestMetricsFollowTheSupervisorWhileTheStateFileCannotBeWritten(t *testing.T
 		t.Fatal("a write that fails was reported saved")
 	}
 	// A scrape that meets a retry under way reads the last save: read
-	// again until none is (retries are at least retryMin apart).
+	// again until none is (retries are at least retryMin apart). Bounded
+	// by time, not by a count of reads: on a loaded machine a retry
+	// preempted mid-way stayed under way for 1000 quick reads in a row.
 	var got []string
-	for range 1000 {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		insts := sup.MetricsSource().Instances()
 		if len(insts) == 1 && insts[0].State == StateBackoff && insts[0].Restarts == 1 {
 			return
