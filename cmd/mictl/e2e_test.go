@@ -277,6 +277,19 @@ func (d *deployment) daemonPID() int {
 	return f.Daemon.PID
 }
 
+// crash kills inst's server with SIGKILL, as a crash ends it, and waits
+// for the daemon's restart of it to end, ready or failed.
+func (d *deployment) crash(inst state.Instance) {
+	d.t.Helper()
+	if err := syscall.Kill(inst.Server.PID, syscall.SIGKILL); err != nil {
+		d.t.Fatal(err)
+	}
+	d.waitFor(inst.Name+" restarted", func() bool {
+		now := d.instance(inst.Name)
+		return now.Server != inst.Server && (now.State == "ready" || now.State == "failed")
+	})
+}
+
 // killDaemon ends the recorded daemon with SIGKILL (its servers run on)
 // and waits until it is gone; it returns the daemon it killed.
 func (d *deployment) killDaemon() proc.Identity {

@@ -1060,8 +1060,10 @@ func (d *deployment) upWhileEdited(edited string, args ...string) string {
 // one is behind the other in nothing. status noted "the instances run
 // from 2 distributions ... mictl diff shows which a reload restarts"
 // while diff showed nothing; the homes synced from the same files are one
-// MI, and the note is left out. -o json still says where each home was
-// synced from.
+// MI, and the note is left out. The up that started mi-2 from the copy
+// restarted nothing of mi-1 and recorded the copy as its distribution
+// too: left naming the original, mi-1's crash restart could not put back
+// what its home lost once the original was deleted.
 func TestStatusTakesACopiedDistributionForTheSame(t *testing.T) {
 	d := newDeployment(t)
 	d.must("sim", "dist", "wso2mi-4.4.0")
@@ -1079,7 +1081,7 @@ func TestStatusTakesACopiedDistributionForTheSame(t *testing.T) {
 	if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "distributions") {
 		t.Errorf("status of homes synced from a distribution and its copy said:\n%s", errOut)
 	}
-	d.checkDistributions(map[string]string{"mi-1": orig, "mi-2": copied})
+	d.checkDistributions(map[string]string{"mi-1": copied, "mi-2": copied})
 }
 
 // checkDistributions checks the distribution status -o json gives each
@@ -1099,5 +1101,44 @@ func (d *deployment) checkDistributions(want map[string]string) {
 		if row.Distribution == nil || *row.Distribution != want[row.Name] {
 			d.t.Errorf("status -o json: %s's distribution %v, want %s", row.Name, row.Distribution, want[row.Name])
 		}
+	}
+}
+
+// mi_home pointed at a copy of the distribution (cp -a) restarts nothing,
+// but the homes went on naming the old directory: status named it, and
+// once it was deleted a crash restart could not put back what a home had
+// lost ("home-restore-failed: ... is not there"). The reload that finds
+// nothing to restart records the copy.
+func TestAReloadOntoACopiedMIHomeRecordsItWithoutARestart(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist-old")
+	toml := func(miHome string) string {
+		return fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\ninstances = 1\nmi_home = %q\n", d.base, miHome)
+	}
+	d.configFile("inplace", toml("dist-old"))
+	d.must("up", "--timeout", "30s")
+	old, copied := filepath.Join(d.dir, "dist-old"), filepath.Join(d.dir, "dist-new")
+	if out, err := exec.Command("cp", "-a", old, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	inst := d.instance("mi-1")
+	d.configFile("inplace", toml("dist-new"))
+	d.must("reload")
+	if now := d.instance("mi-1"); now.Server != inst.Server {
+		t.Fatalf("the reload onto a copy of mi_home restarted mi-1:\n%s", d.events())
+	}
+	if err := os.RemoveAll(old); err != nil {
+		t.Fatal(err)
+	}
+	if out := d.must("status", "mi-1"); !strings.Contains(out, "distribution: "+copied+"\n") {
+		t.Errorf("status mi-1 after the reload onto %s:\n%s\nwant it named", copied, out)
+	}
+
+	if err := os.Remove(filepath.Join(inst.Home, "conf", "log4j2.properties")); err != nil {
+		t.Fatal(err)
+	}
+	d.crash(inst)
+	if want := "mi-1 home-restored: put back from " + copied + ": conf/log4j2.properties"; !strings.Contains(d.events(), want) {
+		t.Errorf("the crash restart after %s was deleted; events:\n%s\nwant %q", old, d.events(), want)
 	}
 }

@@ -221,13 +221,7 @@ func TestACrashRestartPutsBackTheDeletedDeploymentTOML(t *testing.T) {
 	if err := os.RemoveAll(filepath.Dir(conf)); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Kill(inst.Server.PID, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	d.waitFor("mi-1 restarted", func() bool {
-		now := d.instance("mi-1")
-		return now.Server != inst.Server && (now.State == "ready" || now.State == "failed")
-	})
+	d.crash(inst)
 	if now := d.instance("mi-1"); now.State != "ready" || now.Restarts != 1 {
 		t.Fatalf("mi-1 is %s after %d restarts (%s), want ready after 1\n%s", now.State, now.Restarts, now.LastError, d.events())
 	}

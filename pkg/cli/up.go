@@ -518,7 +518,9 @@ func unappliedNotes(t *reconcile.Target, f *state.File, fresh []string) []string
 	if !slices.ContainsFunc(f.Instances, reconcile.Running) {
 		return nil // nothing runs: the cost of comparing is spared a first up
 	}
-	changes, err := reconcile.Compare(t, f)
+	// Follow, not Compare: up applies t, so a running home whose files
+	// are mi_home's, copied elsewhere, is recorded as synced from it.
+	changes, err := reconcile.Follow(t, f)
 	if err != nil {
 		return nil // said by mictl diff, which compares the same way
 	}

@@ -211,6 +211,36 @@ func Synced(dir string) (src, files string, ok bool) {
 	return fields[2], files, true
 }
 
+// Follow records d as the distribution the home dir was last synced from
+// when its list names another directory whose files were d's (see
+// Distribution.files): mi_home pointed at a copy of the distribution
+// (cp -a), which restarts nothing, as the home is behind it in nothing.
+// Left naming the old directory, status named it, and once it was
+// deleted a crash restart could not put back what the home lost (see
+// Restore). Only the directory changes: the fingerprint stays the old
+// distribution's, so Behind compares the home file by file at its next
+// look rather than take the header's word for a distribution it was not
+// synced from. It reports whether it wrote; a home whose list does not
+// say its files (none, or an older mictl's) is left as it is.
+func (d *Distribution) Follow(dir string) (followed bool, err error) {
+	src, files, ok := Synced(dir)
+	if !ok || files == "" || files != d.files || src == d.abs {
+		return false, nil
+	}
+	path := filepath.Join(dir, clonedList)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
+	}
+	first, rest, _ := strings.Cut(string(raw), "\n")
+	fields := strings.SplitN(strings.TrimPrefix(first, listHeader), " ", 3) // as Synced read them
+	header := fmt.Sprintf("%s%s %s %s\n", listHeader, fields[0], fields[1], d.abs)
+	if err := fsutil.ReplaceFile(path, []byte(header+rest), 0o644); err != nil {
+		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
+	}
+	return true, nil
+}
+
 // upToDateByHeader reports whether the home dir's list says it was synced
 // from d as it is now, with nothing to report: Behind's quick answer.
 func (d *Distribution) upToDateByHeader(dir string) bool {

@@ -1655,6 +1655,64 @@ func TestSyncedTellsTheSameFilesApart(t *testing.T) {
 	}
 }
 
+// mi_home pointed at a copy of the distribution (cp -a) restarts nothing,
+// but the home's list went on naming the old directory, and once it was
+// deleted a crash restart could not put back what the home lost. Follow
+// records the copy, the rest of the list as it was; it leaves alone a
+// home of another distribution's files, and one already following.
+func TestFollowRecordsACopyOfTheDistribution(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(filepath.Dir(src), "wso2mi-4.4.0-copy")
+	patched := filepath.Join(filepath.Dir(src), "wso2mi-4.4.0-patched")
+	for _, to := range []string{copied, patched} {
+		if out, err := exec.Command("cp", "-a", src, to).CombinedOutput(); err != nil {
+			t.Fatalf("cp -a: %v: %s", err, out)
+		}
+	}
+	must(t, os.WriteFile(filepath.Join(patched, "lib", "a.jar"), []byte("PK\x03\x04 a.jar, patched"), 0o644))
+	list := filepath.Join(dir, ".mictl-cloned")
+	before, err := os.ReadFile(list)
+	must(t, err)
+
+	other, err := home.ReadDistribution(patched)
+	must(t, err)
+	if followed, err := other.Follow(dir); followed || err != nil {
+		t.Errorf("Follow of a distribution whose jar changed: %v, %v; want the home left alone", followed, err)
+	}
+	same, err := home.ReadDistribution(copied)
+	must(t, err)
+	if followed, err := same.Follow(dir); !followed || err != nil {
+		t.Fatalf("Follow of a copy of the distribution: %v, %v; want it recorded", followed, err)
+	}
+	if got, _ := home.SyncedFrom(dir); got != copied {
+		t.Errorf("after Follow the home says it was synced from %s; want %s", got, copied)
+	}
+	after, err := os.ReadFile(list)
+	must(t, err)
+	_, wantRest, _ := strings.Cut(string(before), "\n")
+	if _, rest, _ := strings.Cut(string(after), "\n"); rest != wantRest {
+		t.Errorf("Follow changed the list's files:\n%s\nwant\n%s", rest, wantRest)
+	}
+	if followed, err := same.Follow(dir); followed || err != nil {
+		t.Errorf("Follow again: %v, %v; want nothing written", followed, err)
+	}
+
+	// What it is for: the old directory deleted, a crash restart puts
+	// back a lost file from the copy.
+	must(t, os.RemoveAll(src))
+	must(t, os.Remove(filepath.Join(dir, "conf", "log4j2.properties")))
+	from, _ := home.SyncedFrom(dir)
+	if restored, err := home.Restore(from, dir, nil); err != nil || !slices.Equal(restored, []string{"conf/log4j2.properties"}) {
+		t.Errorf("Restore from %s once %s is deleted: %q, %v; want conf/log4j2.properties put back", from, src, restored, err)
+	}
+	if behind, kept, err := same.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+		t.Errorf("the home is behind the copy it follows: %q, kept %q, %v", behind, kept, err)
+	}
+}
+
 // A CApp the distribution ships that left a home's carbonapps/ was
 // undeployed there (MI's Management API deletes the .car): a crash
 // restart does not deploy it again.

@@ -870,11 +870,24 @@ type Proposal struct {
 // Propose plans cfg against what runs (f) as a reload does: instances
 // the configuration no longer names are removed.
 func Propose(cfg *config.Config, f *state.File, offsets []int, env []string) (Proposal, error) {
+	return propose(cfg, f, offsets, env, false)
+}
+
+// ProposeToApply is Propose for a reload, which applies cfg unless it is
+// refused: a plan it is not refused for also records the distribution as
+// the one each running home was synced from, where that home's list names
+// another directory with the same files (see Follow). mictl diff, which
+// only looks, proposes with Propose.
+func ProposeToApply(cfg *config.Config, f *state.File, offsets []int, env []string) (Proposal, error) {
+	return propose(cfg, f, offsets, env, true)
+}
+
+func propose(cfg *config.Config, f *state.File, offsets []int, env []string, apply bool) (Proposal, error) {
 	p, err := ProposeTarget(cfg, f, offsets, env)
 	if err != nil {
 		return Proposal{}, err
 	}
-	if p.Changes, err = Compare(p.Target, f); err != nil {
+	if p.Changes, err = compare(p.Target, f, apply && p.Refusal() == nil); err != nil {
 		return Proposal{}, err
 	}
 	return p, nil
@@ -933,11 +946,22 @@ func (c Changes) Empty() bool { return len(c.Add)+len(c.Remove)+len(c.Restart)+l
 // to t. Only running instances are restarted; a stopped instance that is
 // still planned is left to `mictl up`. Only what the configuration named
 // when last applied (f.Configured) and no longer names is removed.
-func Compare(t *Target, f *state.File) (Changes, error) {
+func Compare(t *Target, f *state.File) (Changes, error) { return compare(t, f, false) }
+
+// Follow is Compare for an up or a reload, which apply t: it also
+// records t's distribution as the one each running home was synced from
+// where the home's list names another directory with the same files
+// (home.Distribution.Follow). mi_home pointed at a copy of the
+// distribution (cp -a) restarts nothing; left naming the old directory,
+// the homes sent status there, and a crash restart could not put back
+// what a home lost once it was deleted.
+func Follow(t *Target, f *state.File) (Changes, error) { return compare(t, f, true) }
+
+func compare(t *Target, f *state.File, follow bool) (Changes, error) {
 	c := NoChanges()
 	planned := map[string]bool{}
 	render := t.renderer()
-	behind, err := t.homesBehind(f)
+	behind, err := t.homesBehind(f, follow)
 	if err != nil {
 		return c, err
 	}
@@ -1127,8 +1151,9 @@ type homeBehind struct {
 // homesBehind asks, for each instance of f that runs, what a sync of its
 // home with the distribution would change; a few homes at a time (a real
 // MI home is thousands of files to look at). Nothing runs: nothing is
-// read.
-func (t *Target) homesBehind(f *state.File) (map[string]homeBehind, error) {
+// read. With follow, a home synced from another directory with the same
+// files is recorded as synced from the distribution (see Follow).
+func (t *Target) homesBehind(f *state.File, follow bool) (map[string]homeBehind, error) {
 	var running []state.Instance
 	for _, rec := range f.Instances {
 		if _, planned := t.Instance(rec.Name); planned && state.Wanted(rec.State) {
@@ -1170,6 +1195,12 @@ func (t *Target) homesBehind(f *state.File) (map[string]homeBehind, error) {
 			results[i] = homeBehind{files: b, kept: kept}
 			if from, ok := home.SyncedFrom(rec.Home); ok && from != dist.Dir() {
 				results[i].from, results[i].to = from, dist.Dir()
+			}
+			if follow {
+				// Not followed (its list cannot be written), the home
+				// keeps naming the old directory: its crash restart
+				// says so and that mictl restart brings it up to date.
+				_, _ = dist.Follow(rec.Home)
 			}
 		})
 	}

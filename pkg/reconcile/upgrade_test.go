@@ -2,12 +2,14 @@ package reconcile
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/sim"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -127,22 +129,8 @@ func TestASimulatorDistributionOfAGoneMictlIsRefused(t *testing.T) {
 // (the directory a link leads to, as the homes record it). Files changed
 // in the same mi_home are said as before.
 func TestANewMIHomeIsSaidFromWhichToWhich(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
-	writeDist(t)
-	build := func(cfg *config.Config) *Target {
-		t.Helper()
-		target, err := Build(cfg, &state.File{}, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return target
-	}
-	records, err := build(cfg).Prepare(&state.File{}, []string{"mi-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	records[0].State = state.StateReady
-	running := &state.File{Instances: records}
+	cfg, running := runningFromDist(t)
+	build := func(cfg *config.Config) *Target { return buildTarget(t, cfg) }
 	if err := os.CopyFS("dist-4.5.0", os.DirFS("dist")); err != nil {
 		t.Fatal(err)
 	}
@@ -161,5 +149,69 @@ func TestANewMIHomeIsSaidFromWhichToWhich(t *testing.T) {
 	}
 	if want := "the distribution changed from " + old + " to " + upgraded + ": VERSION"; c.Why["mi-1"] != want {
 		t.Errorf("mi_home turned to 4.5.0: restart %v, why %q; want %q", c.Restart, c.Why["mi-1"], want)
+	}
+}
+
+// runningFromDist is mi-1 prepared from mi_home "dist" (writeDist) and
+// recorded as running, and its configuration.
+func runningFromDist(t *testing.T) (*config.Config, *state.File) {
+	t.Helper()
+	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	writeDist(t)
+	records, err := buildTarget(t, cfg).Prepare(&state.File{}, []string{"mi-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records[0].State = state.StateReady
+	return cfg, &state.File{Instances: records}
+}
+
+func buildTarget(t *testing.T, cfg *config.Config) *Target {
+	t.Helper()
+	target, err := Build(cfg, &state.File{}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target
+}
+
+// mi_home pointed at a copy of the distribution (cp -a) restarts nothing,
+// as the homes are behind it in nothing; but each home went on naming
+// the old directory as the one it was synced from: status named it, and
+// once it was deleted a crash restart could not put back what a home
+// lost. A reload (ProposeToApply) and an up (Follow), which apply the
+// configuration, record the copy; mictl diff (Propose) only looks.
+func TestACopiedMIHomeIsRecordedWithoutARestart(t *testing.T) {
+	cfg, running := runningFromDist(t)
+	dir := running.Instances[0].Home
+	old, _ := filepath.Abs("dist")
+	for _, copied := range []string{"dist-copy", "dist-again"} {
+		if out, err := exec.Command("cp", "-a", "dist", copied).CombinedOutput(); err != nil {
+			t.Fatalf("cp -a dist %s: %v: %s", copied, err, out)
+		}
+	}
+	copied, _ := filepath.Abs("dist-copy")
+	cfg.MIHome = copied
+	p, err := Propose(cfg, running, nil, nil)
+	if err != nil || !p.Changes.Empty() {
+		t.Fatalf("diff with mi_home copied: %+v, %v; want no change", p.Changes, err)
+	}
+	if got, _ := home.SyncedFrom(dir); got != old {
+		t.Errorf("after mictl diff the home says it was synced from %s; want %s still: diff only looks", got, old)
+	}
+	if p, err = ProposeToApply(cfg, running, nil, nil); err != nil || !p.Changes.Empty() {
+		t.Fatalf("reload with mi_home copied: %+v, %v; want no change", p.Changes, err)
+	}
+	if got, _ := home.SyncedFrom(dir); got != copied {
+		t.Errorf("after a reload with mi_home copied the home says it was synced from %s; want %s", got, copied)
+	}
+
+	again, _ := filepath.Abs("dist-again")
+	cfg.MIHome = again
+	if c, err := Follow(buildTarget(t, cfg), running); err != nil || !c.Empty() {
+		t.Fatalf("up with mi_home copied: %+v, %v; want no change", c, err)
+	}
+	if got, _ := home.SyncedFrom(dir); got != again {
+		t.Errorf("after an up with mi_home copied the home says it was synced from %s; want %s", got, again)
 	}
 }

@@ -349,7 +349,7 @@ func (s *Supervisor) withOverridden(msg string, upArgs []string) string {
 // Found only once the homes were prepared, each instance was stopped and
 // failed to start again.
 func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Target, reconcile.Changes, error) {
-	t, changes, err := s.plan(load, f, reconcile.Propose)
+	t, changes, err := s.plan(load, f, reconcile.ProposeToApply)
 	if err == nil && (len(changes.Add) > 0 || len(changes.Restart) > 0) {
 		_, err = reconcile.SourceDistribution(t.Config)
 	}
