@@ -165,3 +165,22 @@ func TestUpAndRestartEndWithThreeOnADegradedInstance(t *testing.T) {
 	}
 	d.faulted("mi-1", "status")
 }
+
+// A reload that restarts an instance into degraded (a faulty CApp, its
+// override changed) ends with 3 naming it, as up and restart do, and not
+// the instance it left running degraded as it was; a reload that changes
+// nothing ends with 0. It ended with 0 while status said 3.
+func TestReloadEndsWithThreeOnAnInstanceItRestartedDegraded(t *testing.T) {
+	d := newDeployment(t)
+	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
+	capps := fmt.Sprintf("capps = [%q]\n", broken)
+	d.configFile("inplace", capps)
+	d.faulted("mi-1", "up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s", "-o", "json")
+	d.configFile("inplace", capps+"\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"mi-1.local\" }\n")
+	code, out, errOut := d.mictl("reload", "-o", "json")
+	var report statusReport
+	if jerr := json.Unmarshal([]byte(out), &report); code != 3 || jerr != nil || !strings.Contains(errOut, "not healthy: mi-1 degraded (") {
+		t.Fatalf("mictl reload -o json: exit %d, want 3 naming mi-1 alone after its JSON (%v)\nstdout:\n%s\nstderr:\n%s\nevents:\n%s", code, jerr, out, errOut, d.events())
+	}
+	d.must("reload", "-o", "json")
+}

@@ -42,7 +42,9 @@ files); reload does it now. "mictl diff" shows what a reload would do.
 
 Exit status: 0 when applied (or nothing changed), 1 on conflicts, 2 for a
 configuration the daemon refuses or when nothing runs to reload, 3 when
-applying failed;
+applying failed or left an instance it started or restarted degraded (a
+faulty CApp, a port not bound: MI's /healthz is not ready, and mictl status
+says 3 too);
 ` + exitInterrupted + `.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
@@ -113,12 +115,36 @@ applying failed;
 				// for conflicts, 3 for a failure while applying.
 				return fmt.Errorf("reload: %w", err)
 			}
-			return nil
+			// As up and restart end: an instance it started or restarted
+			// into degraded (a faulty CApp) exited 0 while status said 3.
+			return notReady(r, startedDuring(e.state, r.file), e.cfg.Names())
 		},
 	}
 	addDirFlag(cmd)
 	addOutputFlag(cmd, &output, formatTable, formatJSON)
 	return cmd
+}
+
+// startedDuring are the instances after, the state a reload ended with,
+// records running on a server that before, the state read before asking
+// for it, does not record settled (ready or degraded): those the reload
+// started or restarted, or whose start it waited behind (the reload the
+// daemon began itself on the same edit, which this one waits for). The
+// daemon's answer does not name them, and its events cannot: they are
+// any instance's (a crash's restart too) and may be lost (Reply.Lost).
+// An instance left as it ran, degraded before already, is not one.
+func startedDuring(before, after *state.File) []string {
+	var names []string
+	for _, inst := range after.Instances {
+		if inst.Server.IsZero() {
+			continue // not running: a stopped or failed one is up's to start
+		}
+		was, ok := before.Instance(inst.Name)
+		if !ok || was.Server != inst.Server || was.State != state.StateReady && was.State != state.StateDegraded {
+			names = append(names, inst.Name)
+		}
+	}
+	return names
 }
 
 type diffOptions struct {
