@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // writeCar builds spec into dir/rel.
@@ -35,27 +38,51 @@ func writeCar(t *testing.T, dir, rel string, spec capp.Spec) string {
 	return rel
 }
 
-// The JSON of mictl inspect: every key, null when unknown.
+// The JSON of mictl inspect: every key, null when unknown. The CApp's
+// endpoints listen on ports of the test's own span of offsets, which no
+// other test (of this suite or another on the host) takes and nothing
+// held when it was taken: the WebSocket endpoint's port is not offset,
+// and at 8086 anything on the host holding it (a developer's MI, another
+// suite's test) turned the plan's conflict into the host's. The golden
+// file names the ports, and the file's size and sha256, which follow
+// from them, as those vary with the span.
 func TestInspectGolden(t *testing.T) {
 	dir := inTempDir(t)
+	base := testports.Base(t, testports.Other, 2)
+	held := ports.DefaultBases().Shift(base)
+	// Offset by 20 and 21, the HTTP endpoint's port lands on the HTTP
+	// ports of the span's two offsets; the WebSocket one is its HTTPS.
+	httpIn, ws := held[ports.HTTP]-20, held[ports.HTTPS]
 	car := writeCar(t, dir, "build/orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}},
-		Inbounds: []capp.InboundSpec{{Name: "OrdersHTTP", Port: 8085}, {Name: "OrdersWS", Protocol: "ws", Port: 8086}}})
-	// Offsets below testports' range: no test holds their ports.
+		Inbounds: []capp.InboundSpec{{Name: "OrdersHTTP", Port: httpIn}, {Name: "OrdersWS", Protocol: "ws", Port: ws}}})
+	// Instance offsets below testports' range: no test holds their ports.
 	code, out, errOut := run(t, "inspect", car, "--offsets", "20,21", "-o", "json")
 	if code != exitcode.Conflicts { // the WebSocket endpoint gets no offset
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	jsonschematest.Validate(t, "inspect", []byte(out))
-	golden(t, "inspect.json", strings.ReplaceAll(out, dir, "$DIR"))
+	data, err := os.ReadFile(filepath.Join(dir, car))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := strings.NewReplacer(dir, "$DIR", fmt.Sprintf("%x", sha256.Sum256(data)), "$SHA256",
+		fmt.Sprintf(`"size": %d,`, len(data)), `"size": $SIZE,`).Replace(out)
+	for port, name := range map[int]string{httpIn: "$HTTP_IN", httpIn + 20: "$HTTP_IN_20", httpIn + 21: "$HTTP_IN_21", ws: "$WS"} {
+		named = regexp.MustCompile(fmt.Sprintf(`\b%d\b`, port)).ReplaceAllLiteralString(named, name)
+	}
+	golden(t, "inspect.json", named)
 
 	code, out, _ = run(t, "inspect", car, "--offsets", "20,21")
+	// One space for each run of them: the columns are as wide as the
+	// ports' digits.
+	out = regexp.MustCompile(` +`).ReplaceAllString(out, " ")
 	for _, want := range []string{
-		"orders_1.0.0  " + filepath.Join(dir, car),
-		"| OrdersHTTP       | http     | inbound.http.port | 8085 | if-enabled   |",
-		"| OrdersWS         | ws       | inbound.ws.port   | 8086 | never        |",
-		"| mi-1 | 20     | true           | OrdersHTTP | 8105 |",
-		"| mi-2 | 21     | true           | OrdersWS   | 8086 |",
-		"conflict: mi-1 inbound orders_1.0.0/OrdersWS port 8086 ↔ mi-2 inbound orders_1.0.0/OrdersWS port 8086",
+		"orders_1.0.0 " + filepath.Join(dir, car),
+		fmt.Sprintf("| OrdersHTTP | http | inbound.http.port | %d | if-enabled |", httpIn),
+		fmt.Sprintf("| OrdersWS | ws | inbound.ws.port | %d | never |", ws),
+		fmt.Sprintf("| mi-1 | 20 | true | OrdersHTTP | %d |", httpIn+20),
+		fmt.Sprintf("| mi-2 | 21 | true | OrdersWS | %d |", ws),
+		fmt.Sprintf("conflict: mi-1 inbound orders_1.0.0/OrdersWS port %d ↔ mi-2 inbound orders_1.0.0/OrdersWS port %d", ws, ws),
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("inspect does not show %q:\n%s", want, out)
