@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -139,12 +140,10 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	// What the stop left in the homes (f names them) is looked for while
 	// the daemon leaves; not in those a later command (an up that came
 	// while this down stopped them) started again meanwhile.
-	verified := verifyStopped(streams, f, e.cfg, targets, o.purge)
-	if err := awaitLeave(); err != nil {
+	again, verified := verifyStopped(streams, f, e.cfg, targets, o.purge)
+	if err := cmp.Or(awaitLeave(), verified); err != nil {
+		noteStartedAgain(streams, again, nil, targets)
 		return exitcode.With(exitcode.Runtime, err)
-	}
-	if verified != nil {
-		return exitcode.With(exitcode.Runtime, verified)
 	}
 	// Which instances no event was about is known only when none was
 	// lost: one whose lines were, was taken for "already stopped" though
@@ -158,6 +157,7 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	if err != nil {
 		return err
 	}
+	noteStartedAgain(streams, again, after.file, targets)
 	if o.purge {
 		purged, err := purge(ctx, store, targets)
 		if err != nil {
@@ -388,14 +388,14 @@ func stopDirect(store *state.Store, names []string, timeout time.Duration, onEve
 // verifyStopped fails when a process of the named instances still runs in
 // their homes, naming it, unless every one of an instance's started after
 // this down did: a mictl up that came while it stopped them starts them
-// once their stop ended, and those processes are that command's (said in
-// a note). A port of theirs held by another process is not something left
+// once their stop ended, and those processes are that command's (again,
+// said by noteStartedAgain). A port of theirs held by another process is not something left
 // running: it is noted, for the next up to plan around, naming the
 // instance it is of when it is one's (f's, under cfg's instances_dir),
 // and the up that plans the instance (cfg's, or the last up's flags);
 // not when the instances are being forgotten (purge): no up plans them
 // again.
-func verifyStopped(streams *IOStreams, f *state.File, cfg *config.Config, names []string, purge bool) error {
+func verifyStopped(streams *IOStreams, f *state.File, cfg *config.Config, names []string, purge bool) (again []string, err error) {
 	var insts []state.Instance
 	for _, inst := range f.Instances {
 		if slices.Contains(names, inst.Name) {
@@ -403,18 +403,16 @@ func verifyStopped(streams *IOStreams, f *state.File, cfg *config.Config, names 
 		}
 	}
 	left := leftovers(insts)
-	if again := startedAgain(left); len(again) > 0 {
-		fmt.Fprintf(streams.ErrOut, "note: %s stopped, then started again by a later command (a mictl up while this down ran): mictl status shows them, mictl down stops them\n", strings.Join(again, ", "))
-		for _, name := range again {
-			delete(left, name)
-		}
+	again = startedAgain(left)
+	for _, name := range again {
+		delete(left, name)
 	}
 	if err := stillRunning(left); err != nil || purge {
-		return err
+		return again, err
 	}
 	view, err := observe.NewView()
 	if err != nil {
-		return nil // the stop itself succeeded; the note is only advice
+		return again, nil // the stop itself succeeded; the note is only advice
 	}
 	view.Whose = whose.New(cfg.InstancesDir, f.Instances).Of
 	for i := range insts {
@@ -428,7 +426,31 @@ func verifyStopped(streams *IOStreams, f *state.File, cfg *config.Config, names 
 			}
 		}
 	}
-	return nil
+	return again, nil
+}
+
+// noteStartedAgain says which of the instances down stopped (names) a
+// later command started again: those whose processes in their homes all
+// started after this down (again), and those the state after the stop
+// (after) records wanted, or marked to start again once stopped (an up
+// that came during the stop, see prepareUp), whose start had launched
+// nothing yet when down looked. Told by processes alone, the note depended on whether the up's
+// start had launched the server before down's look: an up that came
+// while this down stopped mi-1 left the note out, the table showing mi-1
+// starting.
+func noteStartedAgain(streams *IOStreams, again []string, after *state.File, names []string) {
+	if after != nil {
+		for _, inst := range after.Instances {
+			if slices.Contains(names, inst.Name) && (state.Wanted(inst.State) || inst.RestartUnderWay()) && !slices.Contains(again, inst.Name) {
+				again = append(again, inst.Name)
+			}
+		}
+	}
+	if len(again) == 0 {
+		return
+	}
+	slices.Sort(again)
+	fmt.Fprintf(streams.ErrOut, "note: %s stopped, then started again by a later command (a mictl up while this down ran): mictl status shows them, mictl down stops them\n", strings.Join(again, ", "))
 }
 
 // startedAgain lists, sorted, the instances of left (the processes still

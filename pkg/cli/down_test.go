@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,5 +152,44 @@ func TestDownOfAStoppedInstanceWalksProcOnce(t *testing.T) {
 	}
 	if walks != 1 {
 		t.Fatalf("down of a stopped mi-1 looked for processes left in its home %d times; want once, after the stop", walks)
+	}
+}
+
+// A down says which of the instances it stopped a later command (an up
+// while it ran) started again, whether the new server had launched when
+// it looked (its processes in the home, again) or not yet (recorded
+// wanted in the state after the stop): said only of the first, the note
+// came and went with the up's timing (TestUpDuringDownStartsOnceStopped
+// failed so in a loaded CI run, the table showing mi-1 starting).
+func TestDownSaysWhatALaterCommandStartedAgain(t *testing.T) {
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := &state.File{Instances: []state.Instance{
+		{Name: "mi-1", State: state.StateStarting},
+		{Name: "mi-2", State: state.StateStopped},
+		{Name: "mi-3", State: state.StateReady},
+		{Name: "mi-4", State: state.StateReady}, // not one this down stopped
+		{Name: "mi-5", State: state.StateStopped, Restarting: true, MarkedBy: self},
+	}}
+	for _, c := range []struct {
+		name  string
+		again []string
+		after *state.File
+		want  string
+	}{
+		{"recorded to start, not launched yet", nil, after, "note: mi-1, mi-3, mi-5 stopped, then started again by a later command"},
+		{"launched, and recorded", []string{"mi-3"}, after, "note: mi-1, mi-3, mi-5 stopped, then started again by a later command"},
+		{"launched, the state not read", []string{"mi-2"}, nil, "note: mi-2 stopped, then started again by a later command"},
+		{"none", nil, &state.File{Instances: after.Instances[1:2]}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			streams, _, errOut := testStreams()
+			noteStartedAgain(streams, slices.Clone(c.again), c.after, []string{"mi-1", "mi-2", "mi-3", "mi-5"})
+			if got := errOut.String(); c.want == "" && got != "" || !strings.HasPrefix(got, c.want) || strings.Count(got, "note:") > 1 {
+				t.Errorf("said %q, want one note beginning %q", got, c.want)
+			}
+		})
 	}
 }
