@@ -64,7 +64,8 @@ mictl.toml and its own flags.
 
 --purge also deletes the homes, and forgets the instances; it deletes the
 home of an instance a reload removed from the configuration too (all of
-them, or the one named).
+them, or the one named). An instance a mictl up started again while the
+down ran keeps its home, said in a note.
 
 Exit status: 0 when every process of the instances is gone (another
 program holding one of their ports is a note, not a failure); 2 on usage
@@ -159,12 +160,16 @@ func runDown(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *downOp
 	}
 	noteStartedAgain(streams, again, after.file, targets)
 	if o.purge {
-		purged, err := purge(ctx, store, targets)
+		purged, kept, err := purge(ctx, store, targets)
 		if err != nil {
 			return err
 		}
 		if len(purged) > 0 {
 			fmt.Fprintf(streams.ErrOut, "deleted the homes of %s\n", strings.Join(purged, ", "))
+		}
+		if len(kept) > 0 {
+			fmt.Fprintf(streams.ErrOut, "note: kept the homes of %s, started again by a later command: mictl down --purge %s deletes them once they stop\n",
+				strings.Join(kept, ", "), strings.Join(kept, " "))
 		}
 		if len(names) == 0 {
 			purgeUnrecorded(streams, e.cfg.InstancesDir)
@@ -502,13 +507,21 @@ func describeProcesses(pids []int) string {
 	return strings.Join(parts, ", ")
 }
 
-// purge deletes stopped instances' homes and forgets them.
-func purge(ctx context.Context, store *state.Store, names []string) (purged []string, err error) {
+// purge deletes stopped instances' homes and forgets them. One a later
+// command started again since the stop (an up during this down: recorded
+// wanted, marked to start again, or running) keeps its home and record,
+// returned in kept: its home was deleted under the starting server.
+func purge(ctx context.Context, store *state.Store, names []string) (purged, kept []string, err error) {
 	err = store.Update(ctx, func(f *state.File) error {
+		purged, kept = nil, nil
 		var keep []state.Instance
 		for _, inst := range f.Instances {
 			if !slices.Contains(names, inst.Name) {
 				keep = append(keep, inst)
+				continue
+			}
+			if reconcile.Active(inst) {
+				keep, kept = append(keep, inst), append(kept, inst.Name)
 				continue
 			}
 			if err := os.RemoveAll(inst.Home); err != nil {
@@ -526,7 +539,7 @@ func purge(ctx context.Context, store *state.Store, names []string) (purged []st
 		f.Instances = keep
 		return nil
 	})
-	return purged, err
+	return purged, kept, err
 }
 
 // purgeUnrecorded deletes the homes under dir that no record names any

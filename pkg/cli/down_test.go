@@ -193,3 +193,43 @@ func TestDownSaysWhatALaterCommandStartedAgain(t *testing.T) {
 		})
 	}
 }
+
+// down --purge keeps the home and record of an instance a later command
+// started again since the stop (an up during the down recorded it
+// starting): it deleted the home under the starting server and forgot
+// it, while the instance it had stopped goes as before.
+func TestPurgeKeepsWhatALaterCommandStartedAgain(t *testing.T) {
+	dir := t.TempDir()
+	store, err := state.Open(filepath.Join(dir, ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var insts []state.Instance
+	for name, st := range map[string]string{"mi-1": state.StateStarting, "mi-2": state.StateStopped} {
+		home := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Join(home, "conf"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		insts = append(insts, state.Instance{Name: name, Home: home, State: st})
+	}
+	if err := store.Save(&state.File{Instances: insts}); err != nil {
+		t.Fatal(err)
+	}
+	purged, kept, err := purge(context.Background(), store, []string{"mi-1", "mi-2"})
+	if err != nil || !slices.Equal(purged, []string{"mi-2"}) || !slices.Equal(kept, []string{"mi-1"}) {
+		t.Fatalf("purge: deleted %v, kept %v (%v); want mi-2 deleted, mi-1 kept", purged, kept, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mi-1", "conf")); err != nil {
+		t.Errorf("mi-1's home, started again, was deleted: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mi-2")); !os.IsNotExist(err) {
+		t.Errorf("mi-2's home, stopped, is still there (%v)", err)
+	}
+	f, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.Instance("mi-1"); !ok || len(f.Instances) != 1 {
+		t.Errorf("records after the purge: %v; want mi-1's alone", f.Instances)
+	}
+}

@@ -258,7 +258,7 @@ func TestPurgeSaysWhatItCouldNotDelete(t *testing.T) {
 	if err := store.Save(&state.File{Instances: []state.Instance{{Name: "mi-1", Home: home, State: state.StateStopped}}}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = purge(context.Background(), store, []string{"mi-1"})
+	_, _, err = purge(context.Background(), store, []string{"mi-1"})
 	want := fmt.Sprintf("purge mi-1: cannot delete %s: operation not permitted; make it deletable (or delete %s yourself), then mictl down --purge mi-1 again", file, home)
 	if err == nil || err.Error() != want {
 		t.Errorf("purge: %v\nwant %s", err, want)
