@@ -199,16 +199,24 @@ func Synced(dir string) (src, files string, ok bool) {
 	}
 	defer f.Close()
 	first, err := bufio.NewReader(f).ReadString('\n')
-	rest, found := strings.CutPrefix(strings.TrimSuffix(first, "\n"), listHeader)
+	fields, found := headerFields(strings.TrimSuffix(first, "\n"))
 	if err != nil || !found {
-		return "", "", false
-	}
-	fields := strings.SplitN(rest, " ", 3) // the fingerprints, the count, the directory
-	if len(fields) < 3 || !filepath.IsAbs(fields[2]) {
 		return "", "", false
 	}
 	_, files, _ = strings.Cut(fields[0], "-")
 	return fields[2], files, true
+}
+
+// headerFields splits a list's first line, its newline taken off, into
+// what follows listHeader: the fingerprints, the count and the
+// directory; found is false for a line that is no header.
+func headerFields(first string) (fields [3]string, found bool) {
+	rest, found := strings.CutPrefix(first, listHeader)
+	parts := strings.SplitN(rest, " ", 3)
+	if !found || len(parts) < 3 || !filepath.IsAbs(parts[2]) {
+		return fields, false
+	}
+	return [3]string(parts), true
 }
 
 // Follow records d as the distribution the home dir was last synced from
@@ -233,7 +241,10 @@ func (d *Distribution) Follow(dir string) (followed bool, err error) {
 		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
 	}
 	first, rest, _ := strings.Cut(string(raw), "\n")
-	fields := strings.SplitN(strings.TrimPrefix(first, listHeader), " ", 3) // as Synced read them
+	fields, found := headerFields(first)
+	if !found || fields[2] != src {
+		return false, nil // written again since Synced read it: that write stands
+	}
 	header := fmt.Sprintf("%s%s %s %s\n", listHeader, fields[0], fields[1], d.abs)
 	if err := fsutil.ReplaceFile(path, []byte(header+rest), 0o644); err != nil {
 		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
