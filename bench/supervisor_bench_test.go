@@ -208,7 +208,7 @@ func idleOf(b *testing.B, s *site) (daemon, tree float64) {
 // instances: the idle CPU of the daemon and of the whole tree beside the
 // floor's (the same instances started by hand, with nothing watching
 // them), and again with the simulator scanning carbonapps/ every 15 s as
-// MI does (its default, 1 s, is most of what idle servers cost); the
+// MI does (by default it watches carbonapps/ instead, and does no work while idle); the
 // daemon's RSS with the default settings and with metrics_addr set (after
 // one scrape); and `mictl status` and `mictl ports table` against `ss
 // -H -ltunp`. Targets (issue 15): daemon plus tree under 0.1 % of a core,

@@ -170,15 +170,8 @@ func (d *deployer) loop(every time.Duration, done <-chan struct{}) {
 		}
 		every = unwatchedDeployEvery
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			d.scan()
-		}
+	for tick := newPeriodic(every, done); tick.wait(); {
+		d.scan()
 	}
 }
 
