@@ -92,7 +92,7 @@ func newDeployment(t *testing.T) *deployment {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &deployment{t: t, dir: dir, base: testports.Base(t, testports.E2E, 100)}
+	d := &deployment{t: t, dir: dir, base: testports.Base(t, testports.E2E, 100, testports.InboundBases()...)}
 	t.Cleanup(d.cleanup)
 	return d
 }

@@ -14,12 +14,16 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // inboundCApp is a CApp name whose one HTTP inbound endpoint listens on
 // port, plus the instance's offset (mictl turns MI's
 // inbound.port_offset_enable on).
 func inboundCApp(name string, port int) capp.Spec {
+	if !slices.Contains(testports.InboundBases(), port) {
+		panic(fmt.Sprintf("inbound port %d: give a test's CApps one of testports.InboundBases, which its span keeps from other tests' ports", port))
+	}
 	return capp.Spec{Name: name, Inbounds: []capp.InboundSpec{{Name: name + "HTTP", Port: port}}}
 }
 

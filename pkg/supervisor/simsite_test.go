@@ -80,11 +80,12 @@ func newSimSite(t *testing.T, policy Policy) *simSite {
 }
 
 // freeBase picks a base offset in the package's block whose instances'
-// fixed ports are all free now.
+// fixed ports are all free now, kept from other tests' ports with the
+// inbound ports its CApps open (inboundCApp).
 func freeBase(t *testing.T) int {
 	t.Helper()
 	for range 50 {
-		base := testports.Base(t, testports.Other, simSiteInstances)
+		base := testports.Base(t, testports.Other, simSiteInstances, testports.InboundBases()...)
 		if portsFree(base) {
 			return base
 		}

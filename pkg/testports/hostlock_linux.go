@@ -12,10 +12,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile is the file whose bytes stand for test offsets on this host
-// (EnvLock names another, for testports' own tests): a process holding
-// span [from, to) holds an open file description lock (F_OFD_SETLK) on
-// bytes [from, to). The kernel drops it when the process ends, however it
+// lockFile is the file whose bytes stand for ports on this host (EnvLock
+// names another, for testports' own tests): a process holding a span
+// holds an open file description lock (F_OFD_SETLK) on the bytes of its
+// claim's ports. The kernel drops it when the process ends, however it
 // ends, so a killed test run leaves no span taken. OFD locks of two opens
 // conflict even within one process, but all of this process's on one file
 // go through one open, whose spans held keeps apart.
@@ -56,24 +56,35 @@ func openLockFile(path string) *os.File {
 	return f
 }
 
-// hostLock locks offsets [from, to) for this process on the host: ok is
-// false when another process holds any of them. Without a lock file
-// (another user's, not writable) or OFD locks (Linux before 3.15) every
-// span counts as free of other processes. unlock releases them.
-func hostLock(from, to int) (unlock func(), ok bool) {
+// hostLock locks c's ports for this process on the host: ok is false
+// when another process holds any of them. Without a lock file (another
+// user's, not writable) or OFD locks (Linux before 3.15) every span counts
+// as free of other processes. unlock releases them.
+func hostLock(c claim) (unlock func(), ok bool) {
 	f := lockFile()
 	if f == nil {
 		return func() {}, true
 	}
-	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: int64(from), Len: int64(to - from)}
-	switch err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); {
-	case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EACCES):
-		return nil, false
-	case err != nil:
-		return func() {}, true
+	var locked []unix.Flock_t
+	unlock = func() {
+		for _, lk := range locked {
+			lk.Type = unix.F_UNLCK
+			_ = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
+		}
 	}
-	return func() {
-		lk.Type = unix.F_UNLCK
-		_ = unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk)
-	}, true
+	for _, r := range c {
+		lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart, Start: int64(r[0]), Len: int64(r[1] - r[0])}
+		switch err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); {
+		case errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EACCES):
+			unlock()
+			return nil, false
+		case err != nil:
+			// No OFD locks here: the spans are kept apart within this
+			// process only.
+			unlock()
+			return func() {}, true
+		}
+		locked = append(locked, lk)
+	}
+	return unlock, true
 }

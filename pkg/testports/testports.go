@@ -113,13 +113,50 @@ func Block(tb testing.TB, user int) (lo, hi int) {
 	return lo, lo + size - 1
 }
 
-// held are the offsets [from, to) that Base handed to tests of this
-// process still running: tests run in parallel, and two given one base
-// planned onto the same ports.
+// held are the ports of the spans Base handed to tests of this process
+// still running: tests run in parallel, and two given one base planned
+// onto the same ports.
 var (
 	heldMu sync.Mutex
-	held   [][2]int
+	held   []claim
 )
+
+// claim is the ports a span of offsets stands for: every base port its
+// tests use (MI's four, and any a test adds, such as an inbound
+// endpoint's) shifted by each of the span's offsets, as intervals
+// [lo, hi). Spans are kept apart by their ports, not their offsets: MI's
+// base ports lie 37, 874, 911 and 948 apart, so offsets that far apart
+// share a port (offset 1037's HTTPS port is offset 1000's HTTP port, 9290),
+// and a test's inbound ports are another span's MI ports.
+type claim [][2]int
+
+// claimOf is the claim of offsets [from, to) with MI's base ports and
+// extra ones, its overlapping intervals merged.
+func claimOf(from, to int, extra []int) claim {
+	bases := ports.DefaultBases()
+	all := slices.Sorted(slices.Values(append(bases[:], extra...)))
+	var c claim
+	for _, b := range all {
+		if n := len(c); n > 0 && b+from <= c[n-1][1] {
+			c[n-1][1] = max(c[n-1][1], b+to)
+			continue
+		}
+		c = append(c, [2]int{b + from, b + to})
+	}
+	return c
+}
+
+// overlaps reports whether c and o share a port.
+func (c claim) overlaps(o claim) bool {
+	for _, x := range c {
+		for _, y := range o {
+			if x[0] < y[1] && y[0] < x[1] {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 // othersWait is how long Base waits for a span while every free one of
 // this process is held by other processes on the host: their tests end
@@ -136,8 +173,11 @@ const othersWait = 2 * time.Minute
 // its tests took the same spans, and the servers of one held the other's
 // ports). Nor does it give a span with a port something listens on
 // already. While the other processes hold every span not held here, Base
-// waits for one (up to othersWait).
-func Base(tb testing.TB, user, span int) int {
+// waits for one (up to othersWait). extra are base ports, beyond MI's
+// four, that the test's servers open at each offset: an inbound
+// endpoint's port in a CApp, which MI offsets as its own. No other span's
+// ports meet them either.
+func Base(tb testing.TB, user, span int, extra ...int) int {
 	tb.Helper()
 	lo, hi := Block(tb, user)
 	slots := (hi - lo + 1 - span) / span
@@ -146,7 +186,7 @@ func Base(tb testing.TB, user, span int) int {
 	}
 	deadline := time.Now().Add(othersWait)
 	for {
-		base, ok, others, listened := take(tb, lo, span, slots)
+		base, ok, others, listened := take(tb, lo, span, slots, extra)
 		switch {
 		case ok:
 			return base
@@ -159,21 +199,34 @@ func Base(tb testing.TB, user, span int) int {
 	}
 }
 
+// InboundBases are the ports tests give their CApps' inbound endpoints
+// (8080-8100): MI offsets them as its own (mictl turns
+// inbound.port_offset_enable on), so they land on other offsets' MI
+// ports; a test whose CApps open them passes these to Base.
+func InboundBases() []int {
+	var bases []int
+	for p := 8080; p <= 8100; p++ {
+		bases = append(bases, p)
+	}
+	return bases
+}
+
 // take takes a span free in this process and on the host, at random
 // among the slots from lo; others counts the spans only other processes
 // hold: their tests (hostLock), or something listening on their ports
 // (servers a killed test run left, a copy of the suite from before the
 // lock), which listened names.
-func take(tb testing.TB, lo, span, slots int) (base int, ok bool, others int, listened string) {
+func take(tb testing.TB, lo, span, slots int, extra []int) (base int, ok bool, others int, listened string) {
 	heldMu.Lock()
 	defer heldMu.Unlock()
 	var busy map[int][]hostnet.Socket
 	for _, slot := range rand.Perm(slots) {
-		r := [2]int{lo + slot*span, lo + (slot+1)*span}
-		if slices.ContainsFunc(held, func(h [2]int) bool { return r[0] < h[1] && h[0] < r[1] }) {
+		from := lo + slot*span
+		c := claimOf(from, from+span, extra)
+		if slices.ContainsFunc(held, c.overlaps) {
 			continue
 		}
-		unlock, locked := hostLock(r[0], r[1])
+		unlock, locked := hostLock(c)
 		if !locked {
 			others++
 			continue
@@ -181,20 +234,20 @@ func take(tb testing.TB, lo, span, slots int) (base int, ok bool, others int, li
 		if busy == nil {
 			busy = listening()
 		}
-		if port, off, ok := firstListened(busy, r[0], r[1]); ok {
+		if port, ok := firstListened(busy, c); ok {
 			unlock()
 			others++
-			listened = cmp.Or(listened, fmt.Sprintf("port %d of offset %d", port, off))
+			listened = cmp.Or(listened, fmt.Sprintf("port %d of the span from offset %d", port, from))
 			continue
 		}
-		held = append(held, r)
+		held = append(held, c)
 		tb.Cleanup(func() {
 			heldMu.Lock()
 			defer heldMu.Unlock()
 			unlock()
-			held = slices.DeleteFunc(held, func(h [2]int) bool { return h == r })
+			held = slices.DeleteFunc(held, func(h claim) bool { return slices.Equal(h, c) })
 		})
-		return r[0], true, others, listened
+		return from, true, others, listened
 	}
 	return 0, false, others, listened
 }
@@ -210,16 +263,16 @@ var listening = func() map[int][]hostnet.Socket {
 	return snap.Busy(hostnet.TCP, netip.Addr{})
 }
 
-// firstListened finds a port of offsets [from, to) in busy.
-func firstListened(busy map[int][]hostnet.Socket, from, to int) (port, offset int, ok bool) {
-	for off := from; off < to; off++ {
-		for _, p := range ports.DefaultBases().Shift(off) {
+// firstListened finds a port of c in busy.
+func firstListened(busy map[int][]hostnet.Socket, c claim) (port int, ok bool) {
+	for _, r := range c {
+		for p := r[0]; p < r[1]; p++ {
 			if len(busy[p]) > 0 {
-				return p, off, true
+				return p, true
 			}
 		}
 	}
-	return 0, 0, false
+	return 0, false
 }
 
 // FreePort returns a free loopback TCP port for a server of a test's own

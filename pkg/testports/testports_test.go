@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/hostnet"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/testports"
 )
 
@@ -97,31 +97,75 @@ func TestRangeStaysBelowTheEphemeralRange(t *testing.T) {
 // 40 in each, one left above) with a lock file of its own, which the
 // processes it starts inherit, and no listener seen on the host: the
 // tests that count spans exactly meet no other suite's spans or servers.
+// Spans of 40 next to each other share ports (MI's HTTPS and HTTP base
+// ports are 37 apart): at most 2 of the 4 are held at once, and any 2
+// leave no third.
 func ownSpans(t *testing.T) {
 	t.Setenv(testports.EnvRange, "9000-9999")
 	t.Setenv(testports.EnvLock, filepath.Join(t.TempDir(), "lock"))
 	testports.StubNoListeners(t)
 }
 
-// Tests running at the same time are given disjoint spans of offsets; a
-// span is free again once its test has ended.
-func TestBaseSpansAreDisjointWhileHeld(t *testing.T) {
+// spanPorts is every MI port (and one of each extra base) of span's
+// offsets from base.
+func spanPorts(base, span int, extra ...int) map[int]bool {
+	bases := ports.DefaultBases()
+	all := map[int]bool{}
+	for off := base; off < base+span; off++ {
+		for _, b := range append(bases[:], extra...) {
+			all[b+off] = true
+		}
+	}
+	return all
+}
+
+// sharePort reports whether the spans of 40 from a and b share a port.
+func sharePort(a, b int, extra ...int) bool {
+	theirs := spanPorts(b, 40, extra...)
+	for p := range spanPorts(a, 40, extra...) {
+		if theirs[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// Tests running at the same time are given spans that share no port
+// (offsets 37 apart do: offset 9840's HTTPS port is offset 9803's HTTP
+// port); a span is free again once its test has ended.
+func TestBaseSpansShareNoPortWhileHeld(t *testing.T) {
 	ownSpans(t)
-	var bases []int
-	t.Run("holder", func(t *testing.T) {
-		for range 4 {
-			bases = append(bases, testports.Base(t, testports.Other, 40))
-		}
-		slices.Sort(bases)
-		for i := 1; i < len(bases); i++ {
-			if bases[i]-bases[i-1] < 40 {
-				t.Fatalf("bases %v overlap (span 40)", bases)
+	for range 20 { // random picks: spans side by side come up at once
+		t.Run("two", func(t *testing.T) {
+			a, b := testports.Base(t, testports.Other, 40), testports.Base(t, testports.Other, 40)
+			if sharePort(a, b) {
+				t.Fatalf("bases %d and %d given at once share a port", a, b)
 			}
-		}
-	})
-	// The holder ended: its spans are free again.
-	for range 4 {
-		testports.Base(t, testports.Other, 40)
+		})
+	}
+}
+
+// A test's extra base ports (an inbound endpoint's, which MI offsets as
+// its own) are kept from every other span's ports: with extra base 8173,
+// the span from offset o opens 8173+o to 8212+o, the HTTPS ports of the
+// span from o-80.
+func TestBaseKeepsExtraPortsFromOtherSpans(t *testing.T) {
+	ownSpans(t)
+	// 9 spans of 40 in the Other block: those a span with extra ports
+	// meets (either side, two and three below) leave others free.
+	t.Setenv(testports.EnvRange, "9000-10999")
+	const extra = 8253 - 80
+	for range 20 {
+		t.Run("two", func(t *testing.T) {
+			a := testports.Base(t, testports.Other, 40, extra)
+			b := testports.Base(t, testports.Other, 40)
+			theirs := spanPorts(b, 40)
+			for p := range spanPorts(a, 40, extra) {
+				if theirs[p] {
+					t.Fatalf("span %d with extra base %d and span %d share port %d", a, extra, b, p)
+				}
+			}
+		})
 	}
 }
 
@@ -184,24 +228,26 @@ func holdSpans(t *testing.T, n int) (bases []int, release func()) {
 	return nil, nil
 }
 
-// A span another process holds (a second go test run sharing the range)
-// is not handed out: its tests' servers would hold this one's ports.
+// A span another process holds (a second go test run sharing the range),
+// or one sharing a port with it, is not handed out: its tests' servers
+// would hold this one's ports.
 func TestBasePassesOverSpansOtherProcessesHold(t *testing.T) {
 	ownSpans(t) // 4 spans of 40 in the Other block
-	theirs, _ := holdSpans(t, 3)
-	for range 10 { // a random pick among the 4 would take one of theirs
+	theirs, _ := holdSpans(t, 1)
+	for range 10 { // a random pick among the 4 would take one meeting theirs
 		t.Run("pick", func(t *testing.T) {
-			if b := testports.Base(t, testports.Other, 40); slices.Contains(theirs, b) {
-				t.Fatalf("Base gave %d, held by another process (%v)", b, theirs)
+			if b := testports.Base(t, testports.Other, 40); sharePort(b, theirs[0]) {
+				t.Fatalf("Base gave %d, which shares a port with %d, held by another process", b, theirs[0])
 			}
 		})
 	}
 }
 
-// While other processes hold every span, Base waits until one is free.
+// While other processes hold spans that every free one meets, Base waits
+// until they let go.
 func TestBaseWaitsForASpanOtherProcessesHold(t *testing.T) {
 	ownSpans(t)
-	_, release := holdSpans(t, 4)
+	_, release := holdSpans(t, 2)
 	var released atomic.Bool
 	go func() {
 		time.Sleep(300 * time.Millisecond)
@@ -210,6 +256,6 @@ func TestBaseWaitsForASpanOtherProcessesHold(t *testing.T) {
 	}()
 	b := testports.Base(t, testports.Other, 40)
 	if !released.Load() {
-		t.Fatalf("Base gave %d while another process held every span", b)
+		t.Fatalf("Base gave %d while another process held spans meeting every free one", b)
 	}
 }
