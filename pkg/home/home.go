@@ -51,7 +51,15 @@ const keptEdits = 3
 // (the older at .2, up to keptEdits in all, the oldest removed). A second
 // edit replaced the first one kept without a word. Both empty when
 // nothing was kept.
-type KeptEdit struct{ Path, Earlier string }
+type KeptEdit struct {
+	Path, Earlier string
+	// Unrecorded is set when the home keeps no record of what mictl
+	// rendered there last (an older mictl rendered it, see ConfEdited):
+	// the file kept differs from the new render, but whether by an edit
+	// or by the older render cannot be told, and a warning must not
+	// claim an edit.
+	Unrecorded bool
+}
 
 // String is where the edit is kept as a warning says it, with where the
 // one kept there before went: the operator looked for it where it was.
@@ -67,7 +75,8 @@ func (k KeptEdit) String() string {
 // by hand or by a tool such as MI's cipher tool, which encrypts its
 // passwords in place. mictl owns that file and renders it again, so such
 // an edit must not vanish unsaid. A home with no copy (rendered by an
-// older mictl) or without the file tells nothing: not edited.
+// older mictl, see unrecorded) or without the file tells nothing: not
+// edited.
 func ConfEdited(dir string) (current []byte, edited bool) {
 	current, err := os.ReadFile(ConfPath(dir))
 	if err != nil {
@@ -80,34 +89,57 @@ func ConfEdited(dir string) (current []byte, edited bool) {
 	return current, !bytes.Equal(current, rendered)
 }
 
+// unrecorded returns the home's conf/deployment.toml when the home has no
+// copy of what mictl rendered there at all: an older mictl, which kept
+// none, rendered it. Whether it was edited since cannot be told. An empty
+// copy is no such home: WriteConf empties it while it renders (see
+// there), and a power failure may leave it so; mictl rendered the file.
+func unrecorded(dir string) (current []byte, ok bool) {
+	if _, err := os.Lstat(filepath.Join(dir, renderedCopy)); !errors.Is(err, fs.ErrNotExist) {
+		return nil, false
+	}
+	current, err := os.ReadFile(ConfPath(dir))
+	return current, err == nil
+}
+
 // WriteConf writes an instance's rendered deployment.toml into its home at
 // dir, and its copy (renderedCopy), each atomically and with mode 0600 (it
 // holds keystore passwords). It refuses a dir that is, or is inside, the
 // source distribution miHome. A file edited in the home since mictl
 // rendered it, which rendered replaces, is kept first at EditedConfPath
 // (mode 0600 too), as a package manager keeps an edited configuration
-// file it replaces; kept says where (see KeptEdit).
+// file it replaces; kept says where (see KeptEdit). So is a file of a
+// home with no copy (see unrecorded) that differs from rendered: an edit
+// made there before mictl kept copies was otherwise replaced unsaid.
 func WriteConf(dir, miHome string, rendered []byte) (kept KeptEdit, err error) {
 	if err := outsideSource(dir, miHome); err != nil {
 		return KeptEdit{}, err
 	}
-	if current, edited := ConfEdited(dir); edited && !bytes.Equal(current, rendered) {
+	current, edited := ConfEdited(dir)
+	noRecord := false
+	if !edited {
+		current, noRecord = unrecorded(dir)
+	}
+	if (edited || noRecord) && !bytes.Equal(current, rendered) {
 		if kept, err = keepEdit(dir, current); err != nil {
-			return KeptEdit{}, fmt.Errorf("keep %s, edited in the home, before rendering it again: %w", ConfPath(dir), err)
+			return KeptEdit{}, fmt.Errorf("keep %s, which differs from what mictl renders, before rendering it again: %w", ConfPath(dir), err)
 		}
+		kept.Unrecorded = noRecord
 	}
 	// The copy tells an edit (ConfEdited), so it must never differ from
 	// the file but by an edit: one left as it was while the file was
 	// replaced (a copy that could not be written, mictl killed in
 	// between) took mictl's own render for an edit at the next, and kept
-	// it as one. So it goes before the file changes: a failure or a kill
-	// from then on leaves no copy, read as "not edited", which holds (an
-	// edit was kept above). Nor is it ever ahead of the file, which a
-	// crash restart puts back from it (RestoreConf).
+	// it as one. So it is emptied before the file changes: a failure or a
+	// kill from then on leaves an empty copy, read as "not edited", which
+	// holds (an edit was kept above). Emptied, not removed: no copy at
+	// all is a home an older mictl rendered (unrecorded). Nor is it ever
+	// ahead of the file, which a crash restart puts back from it
+	// (RestoreConf).
 	copyPath := filepath.Join(dir, renderedCopy)
 	if !fsutil.Holds(ConfPath(dir), rendered, 0o600) {
-		if err := os.Remove(copyPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return KeptEdit{}, fmt.Errorf("remove %s, mictl's copy of the file it rendered last, to render again %s: %w", copyPath, ConfPath(dir), fsutil.Cause(err))
+		if err := deploytoml.WriteFile(copyPath, nil); err != nil {
+			return KeptEdit{}, fmt.Errorf("empty mictl's copy of the file it rendered last, to render again %s: %w", ConfPath(dir), err)
 		}
 		if err := deploytoml.WriteFile(ConfPath(dir), rendered); err != nil {
 			return KeptEdit{}, err

@@ -984,6 +984,54 @@ func TestWriteConfKeepsAnEditInTheHome(t *testing.T) {
 	write(second, "")
 }
 
+// A home rendered by an older mictl has no copy of mictl's last render:
+// its deployment.toml edited by hand was replaced by the next render
+// without a word, where a home with the copy keeps the edit. Whether it
+// was edited cannot be told, so a file that differs from the new render
+// is kept the same way, marked Unrecorded for the warning to say why,
+// not that it was edited; one that is the new render keeps nothing, and
+// from then on the home has its copy. A copy emptied mid-render (mictl
+// killed) is no older home: nothing is kept.
+func TestWriteConfKeepsTheFileOfAHomeWithoutACopy(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mi-1")
+	copyPath := filepath.Join(dir, ".mictl-deployment.toml")
+	rendered := []byte("[server]\nhostname = \"localhost\"\n")
+	edited := []byte("[server]\nhostname = \"ops.example.com\"\n")
+	_, err := home.WriteConf(dir, "", rendered)
+	must(t, err)
+
+	must(t, os.Remove(copyPath))
+	must(t, os.WriteFile(home.ConfPath(dir), edited, 0o600))
+	kept, err := home.WriteConf(dir, "", rendered)
+	must(t, err)
+	if want := (home.KeptEdit{Path: home.EditedConfPath(dir), Unrecorded: true}); kept != want {
+		t.Errorf("WriteConf in a home without its copy kept %+v, want %+v", kept, want)
+	}
+	got, err := os.ReadFile(home.EditedConfPath(dir))
+	must(t, err)
+	info, err := os.Stat(home.EditedConfPath(dir))
+	must(t, err)
+	if !bytes.Equal(got, edited) || info.Mode().Perm() != 0o600 {
+		t.Errorf("kept %q, mode %o; want the file as it was %q, 0600 (it holds passwords)", got, info.Mode().Perm(), edited)
+	}
+	if got, _ := os.ReadFile(copyPath); !bytes.Equal(got, rendered) {
+		t.Errorf("the copy after the render: %q, want %q", got, rendered)
+	}
+
+	// The file as mictl renders it now: nothing to keep.
+	must(t, os.Remove(copyPath))
+	if kept, err := home.WriteConf(dir, "", rendered); kept != (home.KeptEdit{}) || err != nil {
+		t.Errorf("WriteConf in a home without its copy, its file what mictl renders: kept %+v, %v; want nothing", kept, err)
+	}
+
+	// Emptied as a render empties it before it replaces the file: mictl
+	// rendered the file, which is no edit.
+	must(t, os.WriteFile(copyPath, nil, 0o600))
+	if kept, err := home.WriteConf(dir, "", edited); kept != (home.KeptEdit{}) || err != nil {
+		t.Errorf("WriteConf with an emptied copy: kept %+v, %v; want nothing", kept, err)
+	}
+}
+
 // A second edit of a home's deployment.toml, rendered again in its turn,
 // replaced the first one kept, without a word. The last edit is kept at
 // EditedConfPath, where diff and up say it goes, and the one kept there

@@ -542,7 +542,7 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 	wg.Wait()
 	for i, k := range kept {
 		if k.Path != "" {
-			t.EditsKept = append(t.EditsKept, t.editKept(names[i], records[i].Home, k.String()))
+			t.EditsKept = append(t.EditsKept, t.editKept(names[i], records[i].Home, k))
 		}
 	}
 	return records, errors.Join(errs...)
@@ -550,10 +550,16 @@ func (t *Target) Prepare(current *state.File, names []string) ([]state.Instance,
 
 // editKept says that the named instance's deployment.toml, edited in its
 // home, was rendered again, where the edit is kept, and how to make it
-// last: an edit made in a home, replaced without a word, was lost.
-func (t *Target) editKept(name, dir, kept string) EditKept {
-	return EditKept{Instance: name, Note: fmt.Sprintf("%s was edited in the home since mictl rendered it, and mictl renders it from %s and mictl.toml: the edited file is kept as %s; "+
-		"to keep a setting of it, put it in mictl.toml ([[instance]] name = %q, with overrides) or in %[2]s", home.ConfPath(dir), t.Source.Path, kept, name)}
+// last: an edit made in a home, replaced without a word, was lost. A home
+// that predates mictl's record of its renders may hold no edit at all
+// (see home.KeptEdit): said as one, the operator looked for an edit
+// nobody made.
+func (t *Target) editKept(name, dir string, kept home.KeptEdit) EditKept {
+	what := fmt.Sprintf("%s was edited in the home since mictl rendered it, and mictl renders it from %s and mictl.toml: the edited file", home.ConfPath(dir), t.Source.Path)
+	if kept.Unrecorded {
+		what = fmt.Sprintf("%s differs from what mictl renders from %s and mictl.toml, and the home predates mictl's record of what it renders there (an older mictl rendered it), so whether it was edited there cannot be told: the file as it was", home.ConfPath(dir), t.Source.Path)
+	}
+	return EditKept{Instance: name, Note: fmt.Sprintf("%s is kept as %s; to keep a setting of it, put it in mictl.toml ([[instance]] name = %q, with overrides) or in %s", what, kept, name, t.Source.Path)}
 }
 
 func (t *Target) prepare(dist *home.Distribution, inst ports.Instance, rendered []byte, prevApps []state.App) (rec state.Instance, kept home.KeptEdit, err error) {
