@@ -225,11 +225,13 @@ func headerFields(first string) (fields [3]string, found bool) {
 // (cp -a), which restarts nothing, as the home is behind it in nothing.
 // Left naming the old directory, status named it, and once it was
 // deleted a crash restart could not put back what the home lost (see
-// Restore). Only the directory changes: the fingerprint stays the old
-// distribution's, so Behind compares the home file by file at its next
-// look rather than take the header's word for a distribution it was not
-// synced from. It reports whether it wrote; a home whose list does not
-// say its files (none, or an older mictl's) is left as it is.
+// Restore). The fingerprint becomes d's too, the count of paths to report
+// staying: with the same files, Behind finds in the home against d just
+// what it found against the old one. Left the old one's, it never matched
+// d's (their inodes differ), so every diff and reload compared the home
+// file by file until its next restart. It reports whether it wrote;
+// a home whose list does not say its files (none, or an older mictl's) is
+// left as it is.
 func (d *Distribution) Follow(dir string) (followed bool, err error) {
 	src, files, ok := Synced(dir)
 	if !ok || files == "" || files != d.files || src == d.abs {
@@ -245,8 +247,11 @@ func (d *Distribution) Follow(dir string) (followed bool, err error) {
 	if !found || fields[2] != src {
 		return false, nil // written again since Synced read it: that write stands
 	}
-	header := fmt.Sprintf("%s%s %s %s\n", listHeader, fields[0], fields[1], d.abs)
-	if err := fsutil.ReplaceFile(path, []byte(header+rest), 0o644); err != nil {
+	pending, err := strconv.Atoi(fields[1])
+	if err != nil {
+		return false, nil // no count mictl wrote: the next sync writes the list whole
+	}
+	if err := fsutil.ReplaceFile(path, []byte(d.header(pending)+rest), 0o644); err != nil {
 		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
 	}
 	return true, nil

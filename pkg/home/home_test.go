@@ -1761,6 +1761,51 @@ func TestFollowRecordsACopyOfTheDistribution(t *testing.T) {
 	}
 }
 
+// A home followed to a copy of its distribution kept the old one's
+// fingerprint in its list's first line, which the copy's never matches
+// (its inodes differ): Behind compared the home file by file at every
+// diff and reload until its next restart, for a real MI thousands of
+// files. Follow records the copy's fingerprint, so the first line is
+// what a Sync from the copy writes, and Behind answers from it: a change
+// that only a look at each file shows (a file of the home turned a
+// directory) goes unseen by Behind until the next sync, as for any home
+// synced from the distribution it is compared with.
+func TestFollowRecordsTheFingerprintOfTheCopy(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(filepath.Dir(src), "wso2mi-4.4.0-copy")
+	if out, err := exec.Command("cp", "-a", src, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	same, err := home.ReadDistribution(copied)
+	must(t, err)
+	if followed, err := same.Follow(dir); !followed || err != nil {
+		t.Fatalf("Follow of a copy of the distribution: %v, %v; want it recorded", followed, err)
+	}
+	firstLine := func(home string) string {
+		b, err := os.ReadFile(filepath.Join(home, ".mictl-cloned"))
+		must(t, err)
+		first, _, _ := strings.Cut(string(b), "\n")
+		return first
+	}
+	synced := filepath.Join(filepath.Dir(dir), "mi-2")
+	if _, err := same.Sync(synced); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := firstLine(dir), firstLine(synced); got != want {
+		t.Errorf("the followed home's list begins %q; want %q, as a Sync from the copy writes it", got, want)
+	}
+
+	log4j := filepath.Join(dir, "conf", "log4j2.properties")
+	must(t, os.Remove(log4j))
+	must(t, os.MkdirAll(filepath.Join(log4j, "ops"), 0o755))
+	if behind, kept, err := same.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+		t.Errorf("Behind of the followed home compared it file by file: %q, kept %q, %v; want it answered from the list's first line", behind, kept, err)
+	}
+}
+
 // A CApp the distribution ships that left a home's carbonapps/ was
 // undeployed there (MI's Management API deletes the .car): a crash
 // restart does not deploy it again.
