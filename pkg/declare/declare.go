@@ -16,8 +16,6 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/mictl/mictl/pkg/deploytoml"
 	"github.com/mictl/mictl/pkg/fsutil"
 )
@@ -227,18 +225,8 @@ func openFile(file string) (*editor, error) {
 // lockDir takes an exclusive flock on dir, waiting for another mictl's
 // edit to end (a few milliseconds).
 func lockDir(dir string) (*os.File, error) {
-	d, err := os.Open(dir)
+	d, err := fsutil.LockDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("edit the CApp declarations in %s: %w", dir, err)
-	}
-	for {
-		err = unix.Flock(int(d.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		d.Close()
 		return nil, fmt.Errorf("edit the CApp declarations in %s: lock the directory against another mictl deploy or undeploy: %w", dir, err)
 	}
 	return d, nil

@@ -237,10 +237,18 @@ func (d *Distribution) Follow(dir string) (followed bool, err error) {
 	if !ok || files == "" || files != d.files || src == d.abs {
 		return false, nil
 	}
+	fail := func(err error) (bool, error) {
+		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
+	}
+	unlock, err := lockList(dir)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
 	path := filepath.Join(dir, clonedList)
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
+		return fail(err)
 	}
 	first, rest, _ := strings.Cut(string(raw), "\n")
 	fields, found := headerFields(first)
@@ -252,9 +260,24 @@ func (d *Distribution) Follow(dir string) (followed bool, err error) {
 		return false, nil // no count mictl wrote: the next sync writes the list whole
 	}
 	if err := fsutil.ReplaceFile(path, []byte(d.header(pending)+rest), 0o644); err != nil {
-		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
+		return fail(err)
 	}
 	return true, nil
+}
+
+// lockList takes the lock of the home dir's list (clonedList), held from
+// a read of the list to its write: Sync (an up's, a restart's), Follow (a
+// reload's, an up's) and Restore (the daemon's crash restart) each write
+// the list whole from what they read, in processes of their own, and
+// the last write lost what the others wrote (the distribution a home
+// follows, the lines of the files put back). A lock on the home's
+// directory (see fsutil.LockDir); unlock lets the next one read.
+func lockList(dir string) (unlock func(), err error) {
+	d, err := fsutil.LockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s against another mictl writing its list of files: %w", dir, fsutil.Cause(err))
+	}
+	return func() { d.Close() }, nil
 }
 
 // upToDateByHeader reports whether the home dir's list says it was synced
@@ -506,6 +529,16 @@ func (d *Distribution) Sync(dir string) (SyncStats, error) {
 		return st, err
 	}
 	fail := func(err error) (SyncStats, error) { return st, fmt.Errorf("clone %s into %s: %w", d.src, dir, err) }
+	// Made first, for its lock (see lockList), as syncDir makes it from
+	// the distribution's own directory, the first entry.
+	if err := os.MkdirAll(dir, dirMode(d.entries[0])); err != nil {
+		return fail(err)
+	}
+	unlock, err := lockList(dir)
+	if err != nil {
+		return fail(err)
+	}
+	defer unlock()
 	old, listed, err := readCloned(dir)
 	if err != nil {
 		return fail(err)

@@ -1806,6 +1806,70 @@ func TestFollowRecordsTheFingerprintOfTheCopy(t *testing.T) {
 	}
 }
 
+// A reload's Follow and the daemon's crash restore of the same home each
+// read the home's list, then wrote it whole: the last write won, and
+// either the copy the home follows went (a crash restart then put back
+// from the old directory, deleted by then) or the lines of the files put
+// back did (each then read as changed in the home, kept from every later
+// change of the distribution's). Each takes the home's lock from its read
+// to its write: run at once, both last.
+func TestFollowAndRestoreAtOnceLoseNothing(t *testing.T) {
+	src, dir := setup(t)
+	var lost []string
+	for i := range 100 {
+		rel := fmt.Sprintf("conf/extra/f%03d.xml", i)
+		p := filepath.Join(src, filepath.FromSlash(rel))
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		must(t, os.WriteFile(p, []byte(rel), 0o644))
+		lost = append(lost, rel)
+	}
+	copied := filepath.Join(filepath.Dir(src), "wso2mi-4.4.0-copy")
+	if out, err := exec.Command("cp", "-a", src, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	same, err := home.ReadDistribution(copied)
+	must(t, err)
+	for round := range 10 {
+		if _, err := syncHome(src, dir); err != nil {
+			t.Fatal(err)
+		}
+		for _, rel := range lost {
+			must(t, os.Remove(filepath.Join(dir, filepath.FromSlash(rel))))
+		}
+		var wg sync.WaitGroup
+		var restored []string
+		var restoreErr, followErr error
+		wg.Go(func() { restored, restoreErr = home.Restore(src, dir, nil) })
+		wg.Go(func() { _, followErr = same.Follow(dir) })
+		wg.Wait()
+		if restoreErr != nil || followErr != nil || len(restored) != len(lost) {
+			t.Fatalf("round %d: Restore put back %d files, %v; Follow: %v; want all %d, no error", round, len(restored), restoreErr, followErr, len(lost))
+		}
+		if got, _ := home.SyncedFrom(dir); got != copied {
+			t.Fatalf("round %d: after Follow and Restore at once the home says it was synced from %s; want %s", round, got, copied)
+		}
+		// A line lost, the file put back reads as changed in the home:
+		// Sync keeps it, where it takes the distribution's change.
+		for _, rel := range lost {
+			p := filepath.Join(copied, filepath.FromSlash(rel))
+			must(t, os.WriteFile(p, []byte(rel+" changed"), 0o644))
+			must(t, os.Chtimes(p, distMTime.Add(time.Duration(round+1)*time.Hour), distMTime.Add(time.Duration(round+1)*time.Hour)))
+		}
+		st, err := syncHome(copied, dir)
+		must(t, err)
+		if st.Kept > 0 {
+			t.Fatalf("round %d: after Follow and Restore at once, Sync kept %d files put back as the home's own: their lines were lost", round, st.Kept)
+		}
+		// Back to the old directory for the next round.
+		if out, err := exec.Command("cp", "-a", copied+"/.", src).CombinedOutput(); err != nil {
+			t.Fatalf("cp -a: %v: %s", err, out)
+		}
+		if same, err = home.ReadDistribution(copied); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A CApp the distribution ships that left a home's carbonapps/ was
 // undeployed there (MI's Management API deletes the .car): a crash
 // restart does not deploy it again.

@@ -36,6 +36,11 @@ func Restore(src, dir string, current []string) (restored []string, err error) {
 	if err := outsideSource(dir, src); err != nil {
 		return nil, err
 	}
+	unlock, err := lockList(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	raw, listed, err := readCloned(dir)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s: read its list of files from %s: %w", dir, src, fsutil.Cause(err))
