@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,5 +33,54 @@ func TestRestartKeepsTheDeploymentTomlOfAHomeWithoutItsRecord(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(conf); !bytes.Equal(got, rendered) {
 		t.Errorf("%s after the restart: %q, want it rendered again: %q", conf, got, rendered)
+	}
+}
+
+// A comment edited in mi_home's deployment.toml restarts nothing, and
+// diff said "no changes" while the homes lacked it until their next
+// start. It still changes nothing for a reload (exit 0), and says which
+// homes take the edit at their next start, comments in its JSON; once
+// restarted, the home has it, and diff says nothing of it.
+func TestDiffSaysAHomeLacksACommentEditedInMIHome(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "dist")
+	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	comments := func() []string {
+		t.Helper()
+		var got struct {
+			Comments []string `json:"comments"`
+		}
+		if err := json.Unmarshal([]byte(d.must("diff", "-o", "json")), &got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Comments
+	}
+	if got := comments(); got == nil || len(got) > 0 {
+		t.Errorf("diff -o json after up: comments %q, want []", got)
+	}
+
+	src := filepath.Join(d.dir, "dist", "conf", "deployment.toml")
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(src, append([]byte("# ops: OPS-7, the keystore moves next week\n"), data...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := d.mictl("diff")
+	if want := "note: mi-1: conf/deployment.toml in the home differs from what mictl renders in comments or layout only, which restarts nothing: applied at each instance's next start"; code != 0 || !strings.Contains(out, "no changes") || !strings.Contains(errOut, want) {
+		t.Errorf("diff after a comment edited in mi_home: exit %d, said:\n%s%s\nwant exit 0, no changes, and %q", code, out, errOut, want)
+	}
+	if got := comments(); len(got) != 1 || got[0] != "mi-1" {
+		t.Errorf("diff -o json after a comment edited in mi_home: comments %q, want [mi-1]", got)
+	}
+
+	d.must("restart", "mi-1")
+	if got := comments(); got == nil || len(got) > 0 {
+		t.Errorf("diff -o json after the restart: comments %q, want []", got)
+	}
+	if _, _, errOut := d.mictl("diff"); strings.Contains(errOut, "comments or layout") {
+		t.Errorf("diff after the restart still notes the comment:\n%s", errOut)
 	}
 }

@@ -138,3 +138,15 @@ func prepareHomes(streams *IOStreams, t *reconcile.Target, f *state.File, names 
 	}
 	return records, err
 }
+
+// noteComments says which running instances' homes lack an edit of the
+// comments or layout of the deployment.toml mictl renders (names, see
+// reconcile.Changes.Comments), which restarts nothing: diff said "no
+// changes" while their homes lacked it.
+func noteComments(streams *IOStreams, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	fmt.Fprintf(streams.ErrOut, "note: %s: conf/deployment.toml in the home differs from what mictl renders in comments or layout only, which restarts nothing: applied at each instance's next start (mictl restart %s applies it now)\n",
+		strings.Join(names, ", "), strings.Join(names, " "))
+}

@@ -248,6 +248,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	noteBeyond(streams, cfg, beyond)
 	stopped := stoppedNamed(cfg, f)
 	noteStoppedNamed(streams, f, dirCfg, stopped)
+	noteComments(streams, p.Changes.Comments)
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK(), Beyond: beyond, Stopped: stopped}
 	if o.output == formatJSON {
 		if err := writeJSON(streams.Out, report); err != nil {

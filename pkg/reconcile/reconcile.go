@@ -938,11 +938,18 @@ type Changes struct {
 	// the home's (see home.Distribution.Behind), and someone should look
 	// at both. Nothing to do for a reload.
 	Kept map[string][]string `json:"kept"`
+	// Comments are the running instances, none of them restarted, whose
+	// home's deployment.toml differs from what mictl renders in comments
+	// or layout alone: that restarts nothing, and each home takes mictl's
+	// file at its instance's next start. Unsaid, diff said "no changes"
+	// while the homes lacked a comment edited in mi_home. Nothing to do
+	// for a reload: its account of what it did has none.
+	Comments []string `json:"comments"`
 }
 
 // NoChanges is Changes with nothing in it, every list empty (not null).
 func NoChanges() Changes {
-	return Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, CApps: map[string]string{}, Why: map[string]string{}, Diffs: map[string]string{}, Kept: map[string][]string{}}
+	return Changes{Add: []string{}, Remove: []string{}, Restart: []string{}, Redeploy: []string{}, CApps: map[string]string{}, Why: map[string]string{}, Diffs: map[string]string{}, Kept: map[string][]string{}, Comments: []string{}}
 }
 
 // Empty reports whether nothing would change.
@@ -1029,6 +1036,11 @@ func compare(t *Target, f *state.File, follow bool) (Changes, error) {
 		}
 		if replaced && (settings || len(why) > 0) {
 			why = append(why, EditedWhy)
+		}
+		// No reason to restart, so the settings are the same (a change of
+		// them is one): what differs is comments or layout.
+		if len(why) == 0 && !bytes.Equal(current, rendered) {
+			c.Comments = append(c.Comments, inst.Name)
 		}
 		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps), rec.Home)
 		switch {
