@@ -188,17 +188,23 @@ func TestDeployDeclaresBesideTheInitExample(t *testing.T) {
 // A WebSocket endpoint without ws.use.port.offset clashes on every pair of
 // instances: deploy names the endpoint's own parameter as the fix (not the
 // server's inbound.port_offset_enable, which does not apply to it), once.
+// The endpoint's port is one of the test's own span of offsets (the
+// span's HTTPS port), which no other test takes and nothing held when it
+// was taken: the port gets no offset, and at a fixed 8086 anything on the
+// host holding it (a developer's MI, another suite's test) added three
+// host conflicts to the three of the plan.
 func TestDeployWebSocketClashHint(t *testing.T) {
 	dir := inTempDir(t)
-	car := writeCar(t, dir, "build/w_1.0.0.car", capp.Spec{Name: "w", Inbounds: []capp.InboundSpec{{Name: "WSIn", Protocol: "ws", Port: 8086}}})
-	// Offsets below testports' range: no test holds their ports.
+	ws := ports.DefaultBases().Shift(testports.Base(t, testports.Other, 1))[ports.HTTPS]
+	car := writeCar(t, dir, "build/w_1.0.0.car", capp.Spec{Name: "w", Inbounds: []capp.InboundSpec{{Name: "WSIn", Protocol: "ws", Port: ws}}})
+	// Instance offsets below testports' range: no test holds their ports.
 	if err := os.WriteFile(filepath.Join(dir, "mictl.toml"), []byte("instances = 3\nbase_offset = 20\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, errOut := run(t, "deploy", car)
 	hint := "fix: WSIn is a WebSocket endpoint: MI adds the offset to its port only when the endpoint's own ws.use.port.offset parameter is true"
-	if code != exitcode.Conflicts || strings.Count(errOut, hint) != 1 || strings.Contains(errOut, "remove inbound.port_offset_enable") {
-		t.Fatalf("deploy: exit %d, want 1 and the WebSocket hint once:\n%s", code, errOut)
+	if code != exitcode.Conflicts || !strings.Contains(errOut, ": 3 conflicts:\n") || strings.Count(errOut, hint) != 1 || strings.Contains(errOut, "remove inbound.port_offset_enable") {
+		t.Fatalf("deploy: exit %d, want 1, the 3 conflicts of the plan and the WebSocket hint once:\n%s", code, errOut)
 	}
 }
 
