@@ -503,6 +503,12 @@ func TestUnknownFlagsAndCommandsSuggest(t *testing.T) {
 		{[]string{"sim", "--bogus", "dist", "foo"}, "mictl: unknown flag --bogus\nSee 'mictl sim --help'.\n"},
 		{[]string{"export", "--bogus", "systemd", "x"}, "mictl: unknown flag --bogus\nSee 'mictl export --help'.\n"},
 		{[]string{"--bogus", "status", "mi-1"}, "mictl: unknown flag --bogus\nSee 'mictl --help'.\n"},
+		// After a subcommand's flag pflag stopped at (-o), one no command
+		// of the group knows is the fault: it said "missing subcommand
+		// before -o", naming -o.
+		{[]string{"export", "-o", "json", "--bogus", "kube"}, "mictl: unknown flag --bogus\nSee 'mictl export --help'.\n"},
+		{[]string{"export", "-o", "json", "--bogus"}, "mictl: unknown flag --bogus\nSee 'mictl export --help'.\n"},
+		{[]string{"ports", "-o", "json", "-x", "table"}, "mictl: unknown shorthand flag: 'x' in -x\nSee 'mictl ports --help'.\n"},
 		{[]string{"-o", "json", "stauts"}, "mictl: unknown command \"stauts\"; did you mean status?\nSee 'mictl --help'.\n"},
 		// help TOPIC is read as mictl TOPIC is: cobra's "Unknown help
 		// topic" exited 0.

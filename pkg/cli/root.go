@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"slices"
@@ -199,6 +200,11 @@ func flagError(cmd *cobra.Command, err error) error {
 			return gerr
 		}
 	}
+	return ownFlagError(cmd, err)
+}
+
+// ownFlagError is flagError said of cmd's own flags alone.
+func ownFlagError(cmd *cobra.Command, err error) error {
 	msg := err.Error()
 	if name, ok := strings.CutPrefix(msg, "unknown flag: --"); ok {
 		return exitcode.Usagef("unknown flag --%s%s\nSee '%s --help'.", name, didYouMean(flagSuggestions(cmd, name), "--"), cmd.CommandPath())
@@ -233,7 +239,7 @@ func groupFlagError(cmd *cobra.Command, err error) error {
 	if found != cmd {
 		return nil // not Main's command line (a test's tree), or not this group's
 	}
-	word, ok := subcommandWord(cmd, args)
+	word, ok, stray := subcommandWord(cmd, args)
 	if ok {
 		if sub, _, _ := cmd.Find([]string{word}); sub != cmd {
 			// A subcommand all the same, after a flag cobra took for one
@@ -243,6 +249,14 @@ func groupFlagError(cmd *cobra.Command, err error) error {
 		return unknownCommand(cmd, word)
 	}
 	flag := unknownFlag(err)
+	if stray != "" && stray != flag {
+		// pflag stopped at a flag of a subcommand (-o), and after it is one
+		// that no command of the group knows: `mictl export -o json
+		// --bogus kube` said "missing subcommand before -o", and the user
+		// looked at -o, then at kube. The fault is --bogus, said as it is
+		// when it comes first (mictl export --bogus).
+		return ownFlagError(cmd, unknownFlagError(stray))
+	}
 	var takers []string
 	for _, sub := range cmd.Commands() {
 		if sub.IsAvailableCommand() && lookupFlag(sub.Flags(), flag) != nil {
@@ -260,34 +274,43 @@ func groupFlagError(cmd *cobra.Command, err error) error {
 // after its path, that is no flag and no flag's value: what the user
 // typed for a subcommand. A flag any of cmd's subcommands (or cmd) knows
 // takes the next word as its value unless it needs none (--force). One
-// none knows ends the search with no word: whether it takes a value
-// cannot be told, and taking the next word for it, as cobra's own search
-// for the subcommand does, said `mictl sim --bogus dist foo` as the
-// unknown command "foo" when the fault is --bogus.
-func subcommandWord(cmd *cobra.Command, args []string) (string, bool) {
+// none knows ends the search with no word, and is stray: whether it
+// takes a value cannot be told, and taking the next word for it, as
+// cobra's own search for the subcommand does, said `mictl sim --bogus
+// dist foo` as the unknown command "foo" when the fault is --bogus.
+func subcommandWord(cmd *cobra.Command, args []string) (word string, ok bool, stray string) {
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
 		switch {
 		case arg == "--":
 			if i+1 < len(args) {
-				return args[i+1], true
+				return args[i+1], true, ""
 			}
-			return "", false
+			return "", false, ""
 		case arg == "-" || !strings.HasPrefix(arg, "-"):
-			return arg, true
+			return arg, true, ""
 		case strings.Contains(arg, "=") || !strings.HasPrefix(arg, "--") && len(arg) > 2:
 			// --out=k8s, -ojson: the value is in the word.
 		default:
 			f := groupFlag(cmd, arg)
 			if f == nil {
-				return "", false
+				return "", false, arg
 			}
 			if f.NoOptDefVal == "" {
 				i++
 			}
 		}
 	}
-	return "", false
+	return "", false, ""
+}
+
+// unknownFlagError is pflag's own error for arg (--name or -x), a flag
+// it does not know, as pflag says it when it meets arg first: what
+// ownFlagError turns into mictl's words.
+func unknownFlagError(arg string) error {
+	none := pflag.NewFlagSet("", pflag.ContinueOnError)
+	none.SetOutput(io.Discard)
+	return none.Parse([]string{arg})
 }
 
 // groupFlag is the flag arg (--name or -x) of the group cmd or of one of
