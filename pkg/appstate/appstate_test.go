@@ -176,13 +176,13 @@ func TestViewStates(t *testing.T) {
 
 // Every key of `mictl apps -o json` is present, null when unknown.
 func TestViewJSONKeys(t *testing.T) {
-	v := View(Observation{Target: Target{Name: "mi-1", State: "stopped", Declared: []Declared{{Path: "/x/a.car", Err: fmt.Errorf("gone")}}}})
+	v := View(Observation{Target: Target{Name: "mi-1", State: "stopped", Up: "mictl up", Declared: []Declared{{Path: "/x/a.car", Err: fmt.Errorf("gone")}}}})
 	b, err := json.Marshal([]InstanceApps{v})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := `[{"name":"mi-1","state":"stopped","source":null,"management_url":null,"error":null,` +
-		`"note":"not running: its CApps deploy when it starts (mictl up)","apps":[{"name":"a","version":null,"id":"a",` +
+		`"note":"not running: its CApps deploy when it starts; mictl up starts it","apps":[{"name":"a","version":null,"id":"a",` +
 		`"state":"unknown","error_message":"mictl cannot read the file: gone","note":null,"declared":"/x/a.car",` +
 		`"sha256":null,"deployed_file":null,"artifacts":[]}]}]`
 	if string(b) != want {

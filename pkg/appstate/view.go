@@ -46,6 +46,11 @@ type Target struct {
 	// Shipped is the distribution's own carbonapps/ directory, whose CApps
 	// every home has from it ("" when unknown).
 	Shipped string
+	// Up is the mictl up that starts the instance when it does not run,
+	// as the user pastes it where the command ran (with its --config),
+	// which status names too: a plain "mictl up" acted on another
+	// mictl.toml, or left an instance a larger up planned as it was.
+	Up string
 }
 
 // Declared is one CApp mictl.toml declares for an instance.
@@ -137,7 +142,7 @@ func View(o Observation) InstanceApps {
 		// failure, and nothing for the user to start.
 		v.Note = ptr("starting: MI says which CApps it runs once it has deployed them (mictl apps again when it is ready)")
 	case !t.Running:
-		v.Note = ptr("not running: its CApps deploy when it starts (mictl up)")
+		v.Note = ptr("not running: its CApps deploy when it starts; " + t.Up + " starts it")
 	case o.Err != nil:
 		v.Error = ptr(o.Err.Error())
 	case o.Source == SourceLog:

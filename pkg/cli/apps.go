@@ -108,7 +108,9 @@ func runApps(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *appsOp
 	var targets []appstate.Target
 	for _, inst := range e.state.Instances {
 		if len(names) == 0 || slices.Contains(names, inst.Name) {
-			targets = append(targets, appTarget(inst, cfg, files))
+			t := appTarget(inst, cfg, files)
+			t.Up = upThatStarts(e.state, inst.Name, e.cfg.Names(), e.here)
+			targets = append(targets, t)
 		}
 	}
 	opts := sessionOptions(e.cfg)

@@ -90,7 +90,7 @@ doing), so a check can be: mictl status mi-2 || alert.`,
 				e.warnConfig(streams)
 			}
 			r.empty = e.noInstances()
-			r.here = func(command string) string { return asRunHere(e.cfg, command) }
+			r.here = e.here
 			if err := printStatusReport(streams, r, names, o.output, e.store); err != nil {
 				return err
 			}
@@ -598,10 +598,7 @@ func unhealthy(r statusReport, names, configured []string) error {
 				others = append(others, row.Name)
 			}
 			if row.State == state.StateFailed {
-				up := supervisor.UpCommand(r.file, row.Name, slices.Contains(configured, row.Name))
-				if r.here != nil {
-					up = r.here(up)
-				}
+				up := upThatStarts(r.file, row.Name, configured, r.here)
 				if _, seen := failedBy[up]; !seen {
 					ups = append(ups, up)
 				}
@@ -676,6 +673,18 @@ func (e *existing) noInstances() string {
 	return fmt.Sprintf("no instances under %s, and no mictl.toml in %s: to see a deployment made elsewhere, run mictl in its mictl.toml's directory or name that file with --config; mictl up starts instances here (--instances N)", where, here)
 }
 
+// upThatStarts is the mictl up that starts the named instance of f again
+// (supervisor.UpCommand; configured are the instances the configuration
+// names), as here pastes it where this command ran (nil: as it is):
+// what status and apps both say of an instance that does not run.
+func upThatStarts(f *state.File, name string, configured []string, here func(command string) string) string {
+	up := supervisor.UpCommand(f, name, slices.Contains(configured, name))
+	if here != nil {
+		up = here(up)
+	}
+	return up
+}
+
 // upFor is the mictl up that starts the instances of cfg, pasted where
 // this command ran: with the --config and --instances-dir it was given.
 // A plain mictl up there plans from that directory's mictl.toml, or none,
@@ -700,6 +709,9 @@ func asRunHere(cfg *config.Config, command string) string {
 	}
 	return out
 }
+
+// here is asRunHere for the configuration e read.
+func (e *existing) here(command string) string { return asRunHere(e.cfg, command) }
 
 // mictlFor is mictl as a command pasted where this one ran acts on the
 // configuration file file: with --config when file is not the one found
