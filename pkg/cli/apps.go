@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 type appsOptions struct {
@@ -148,11 +149,7 @@ func unasked(r appsReport, why string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	whose := "its"
-	if len(names) > 1 {
-		whose = "their"
-	}
-	return exitcode.With(exitcode.Runtime, fmt.Errorf("could not ask %s for %s applications (%s)", strings.Join(names, ", "), whose, why))
+	return exitcode.With(exitcode.Runtime, fmt.Errorf("could not ask %s for %s applications (%s)", strings.Join(names, ", "), words.ItsOrTheir(len(names)), why))
 }
 
 func printApps(streams *IOStreams, r appsReport, f *state.File, empty string) error {
@@ -239,12 +236,8 @@ func noteFreedInboundPorts(r appsReport, f *state.File) {
 			for j, port := range opened {
 				free[j] = strconv.Itoa(port)
 			}
-			ports := "port " + strings.Join(free, ", ") + " is"
-			if len(free) > 1 {
-				ports = "ports " + strings.Join(free, ", ") + " are"
-			}
-			a.Note = ptr(fmt.Sprintf("its inbound %s free now: MI failed the endpoint as it deployed it, while the port was taken (mictl logs %s says), and keeps a CApp it failed faulty until its file changes or its server restarts: mictl restart %s deploys it again",
-				ports, inst.Name, inst.Name))
+			a.Note = ptr(fmt.Sprintf("its inbound %s %s %s free now: MI failed the endpoint as it deployed it, while the port was taken (mictl logs %s says), and keeps a CApp it failed faulty until its file changes or its server restarts: mictl restart %s deploys it again",
+				words.Noun(len(free), "port"), strings.Join(free, ", "), words.IsOrAre(len(free)), inst.Name, inst.Name))
 		}
 	}
 }

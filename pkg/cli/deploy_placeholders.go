@@ -18,6 +18,7 @@ import (
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // unsetVariable is an inbound endpoint whose port is a placeholder
@@ -208,12 +209,9 @@ func (e placeholderEnv) unsetEnv(app *capp.App, in capp.Inbound, names []string)
 	}
 	var out []unsetVariable
 	if len(restart) > 0 {
-		server, it := "the running server of", "it"
-		if len(restart) > 1 {
-			server, it = "the running servers of", "them"
-		}
-		out = append(out, e.unsetOn(app, in, name, restart, failsNow, fmt.Sprintf("%s %s, started without it", server, strings.Join(restart, ", ")),
-			fmt.Sprintf("mictl restart %s starts %s with the environment of the mictl daemon, which sets %s", strings.Join(restart, " "), it, name)))
+		n := len(restart)
+		out = append(out, e.unsetOn(app, in, name, restart, failsNow, fmt.Sprintf("the running %s of %s, started without it", words.Noun(n, "server"), strings.Join(restart, ", ")),
+			fmt.Sprintf("mictl restart %s starts %s with the environment of the mictl daemon, which sets %s", strings.Join(restart, " "), words.ItOrThem(n), name)))
 	}
 	for _, g := range []struct {
 		names []string
@@ -224,14 +222,11 @@ func (e placeholderEnv) unsetEnv(app *capp.App, in capp.Inbound, names []string)
 		}
 	}
 	if len(nextRestart) > 0 {
-		servers, were, deploy, them := "the running server of", "was", "deploys", "it"
-		if len(nextRestart) > 1 {
-			servers, were, deploy, them = "the running servers of", "were", "deploy", "them"
-		}
-		list := strings.Join(nextRestart, ", ")
+		n, list := len(nextRestart), strings.Join(nextRestart, ", ")
+		them := words.ItOrThem(n)
 		out = append(out, unsetVariable{Endpoint: in.Name, Parameter: in.Param, Placeholder: in.Placeholder, Variable: name, Instances: nextRestart, Fails: failsNextStart,
-			Message: fmt.Sprintf("inbound endpoint %s of %s takes its port from %s = %s: %s %s %s started with %s and %s the endpoint now, but %s is not set to a port in %s: the next restart of %s (mictl restart, a reload that restarts %s, or the restart policy after a crash) starts %s without %s, and MI then fails the endpoint and lists %s as faulty (mictl apps); %s",
-				in.Name, app.ID(), in.Param, in.Placeholder, servers, list, were, name, deploy, name, e.launcherSays(nextRestart), list, them, them, name, app.ID(), e.relaunchFix(name))})
+			Message: fmt.Sprintf("inbound endpoint %s of %s takes its port from %s = %s: the running %s of %s %s started with %s and %s the endpoint now, but %s is not set to a port in %s: the next restart of %s (mictl restart, a reload that restarts %s, or the restart policy after a crash) starts %s without %s, and MI then fails the endpoint and lists %s as faulty (mictl apps); %s",
+				in.Name, app.ID(), in.Param, in.Placeholder, words.Noun(n, "server"), list, words.WasOrWere(n), name, words.Verb(n, "deploy"), name, e.launcherSays(nextRestart), list, them, them, name, app.ID(), e.relaunchFix(name))})
 	}
 	return out
 }
@@ -283,12 +278,11 @@ func (e placeholderEnv) unsetFile(app *capp.App, in capp.Inbound, names []string
 		}
 		whose, fails, fix := "", failsNextStart, " before mictl up"
 		if runs {
-			whose, fails, fix = "the running server of ", failsNow, ", then mictl restart "+strings.Join(failing, " ")
+			whose, fails, fix = "the running "+words.Noun(len(failing), "server")+" of ", failsNow, ", then mictl restart "+strings.Join(failing, " ")
 		}
 		file := "that file"
 		if len(failing) > 1 {
 			file = "each file"
-			whose = strings.Replace(whose, "server", "servers", 1)
 		}
 		out = append(out, unsetVariable{Endpoint: in.Name, Parameter: in.Param, Placeholder: in.Placeholder, Variable: key, Instances: failing, Fails: fails,
 			Message: fmt.Sprintf("inbound endpoint %s of %s takes its port from %s = %s, the key %s of the %s in the MI home, and it is not set to a port for %s%s (%s): MI fails the endpoint there and lists %s as faulty (mictl apps); set %s=<port> in %s%s",

@@ -117,6 +117,14 @@ func TestPlaceholderVariableOfRunningInstances(t *testing.T) {
 	if len(got) != 1 || got[0].Message != want || strings.Join(got[0].Instances, ",") != "mi-1" || got[0].Fails != failsNow {
 		t.Fatalf("server started without the variable:\n got %+v\nwant %s", got, want)
 	}
+	// Two such servers: said of both, in the plural.
+	f.Instances[1].Server, f.Instances[1].State = self, state.StateReady
+	got = currentPlaceholderEnv(&config.Config{}, f, []string{"mi-1", "mi-2"}).unset(app, []string{"mi-1", "mi-2"})
+	want = "inbound endpoint OrdersEnv of env_1.0.0 takes its port from inbound.http.port = $SYSTEM:" + placeholderVar + ", and " + placeholderVar +
+		" is not set to a port in the running servers of mi-1, mi-2, started without it: MI fails the endpoint there and lists env_1.0.0 as faulty (mictl apps); mictl restart mi-1 mi-2 starts them with the environment of the mictl daemon, which sets " + placeholderVar
+	if len(got) != 1 || got[0].Message != want || strings.Join(got[0].Instances, ",") != "mi-1,mi-2" {
+		t.Fatalf("two servers started without the variable:\n got %+v\nwant %s", got, want)
+	}
 }
 
 // startWith starts a process standing for a server or a daemon whose
@@ -159,6 +167,17 @@ func TestPlaceholderVariableOfAServerStartedWithIt(t *testing.T) {
 	if len(got) != 1 || got[0].Message != want || got[0].Fails != failsNextStart || strings.Join(got[0].Instances, ",") != "mi-1" {
 		t.Fatalf("server with the variable, daemon without:\n got %+v\nwant %s", got, want)
 	}
+	// Two such servers: said of both, in the plural.
+	f.Instances = append(f.Instances, state.Instance{Name: "mi-2", Server: f.Instances[0].Server, State: state.StateReady})
+	got = currentPlaceholderEnv(&config.Config{}, f, []string{"mi-1", "mi-2"}).unset(app, []string{"mi-1", "mi-2"})
+	want = "inbound endpoint OrdersEnv of env_1.0.0 takes its port from inbound.ws.port = $SYSTEM:" + placeholderVar + ": the running servers of mi-1, mi-2 were started with " + placeholderVar +
+		" and deploy the endpoint now, but " + placeholderVar + " is not set to a port in the environment of the mictl daemon (pid " + strconv.Itoa(self.PID) +
+		"), which starts and restarts the servers of mi-1, mi-2 with it: the next restart of mi-1, mi-2 (mictl restart, a reload that restarts them, or the restart policy after a crash) starts them without " +
+		placeholderVar + ", and MI then fails the endpoint and lists env_1.0.0 as faulty (mictl apps); export " + placeholderVar + "=<port>, then mictl down and mictl up from that shell (mictl restart keeps the daemon's environment)"
+	if len(got) != 1 || got[0].Message != want || strings.Join(got[0].Instances, ",") != "mi-1,mi-2" {
+		t.Fatalf("two servers with the variable, daemon without:\n got %+v\nwant %s", got, want)
+	}
+	f.Instances = f.Instances[:1]
 
 	// The daemon has it too: nothing to say.
 	f.Daemon.Identity = startWith(t, placeholderVar+"=8086")
@@ -228,5 +247,13 @@ func TestFilePlaceholderOfEachInstance(t *testing.T) {
 	want[1].Instances = []string{"mi-2"}
 	want[1].Message = prefix + "mi-2 (mi-2: orders_port = orders in " + props(home("mi-2")) +
 		" is no port): MI fails the endpoint there and lists file_1.0.0 as faulty (mictl apps); set orders_port=<port> in that file before mictl up"
+	check(want)
+
+	// Two running servers without the key: said of both, in the plural.
+	f.Instances = append(f.Instances, state.Instance{Name: "mi-5", Home: home("mi-5"), Server: self, State: state.StateReady})
+	names = append(names, "mi-5")
+	want[0].Instances = []string{"mi-1", "mi-5"}
+	want[0].Message = prefix + "the running servers of mi-1, mi-5 (mi-1: " + props(home("mi-1")) + " does not exist; mi-5: " + props(home("mi-5")) +
+		" does not exist): MI fails the endpoint there and lists file_1.0.0 as faulty (mictl apps); set orders_port=<port> in each file, then mictl restart mi-1 mi-5"
 	check(want)
 }

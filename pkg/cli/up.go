@@ -604,11 +604,7 @@ func upAgain(cfg *config.Config, f *state.File, name string) string {
 // beyondNote says that the running instances names keep running beyond
 // plan, and what stops them.
 func beyondNote(names []string, plan string) string {
-	keep, them := "keep", "them"
-	if len(names) == 1 {
-		keep, them = "keeps", "it"
-	}
-	return fmt.Sprintf("%s %s running beyond %s: mictl down %s stops %s", strings.Join(names, ", "), keep, plan, strings.Join(names, " "), them)
+	return fmt.Sprintf("%s %s running beyond %s: mictl down %s stops %s", strings.Join(names, ", "), words.Verb(len(names), "keep"), plan, strings.Join(names, " "), words.ItOrThem(len(names)))
 }
 
 // warnAtMost is how many findings of a kind up says one by one before it

@@ -23,6 +23,7 @@ import (
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // Source is the deployment.toml every instance's file is generated from.
@@ -179,12 +180,8 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 		pinned[p.Name] = p
 	}
 	if len(opts.Offsets) > len(names) {
-		instances := "instances"
-		if len(names) == 1 {
-			instances = "instance"
-		}
 		return ports.Plan{}, &config.Error{Where: "flag --offsets", Msg: fmt.Sprintf(
-			"%d offsets for %d %s; give at most one offset per instance or raise --instances", len(opts.Offsets), len(names), instances)}
+			"%s for %s; give at most one offset per instance or raise --instances", words.Count(len(opts.Offsets), "offset"), words.Count(len(names), "instance"))}
 	}
 	source, err := deploytoml.Parse(src.Path, src.TOML)
 	if err != nil {

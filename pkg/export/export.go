@@ -433,7 +433,7 @@ func (in *Input) EnvNotes() []EnvNote {
 			"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again",
 			words.And(n.Instances), words.WasOrWere(len(n.Instances)), texts[i])
 		if len(fresh) > 0 {
-			n.Message += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", words.And(fresh), words.GetsOrGet(len(fresh)))
+			n.Message += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", words.And(fresh), words.Verb(len(fresh), "get"))
 		}
 		notes[i] = n
 	}

@@ -527,10 +527,7 @@ func (s *Supervisor) restartPlan(load LoadConfig, names []string) (steps [][]str
 // homesOf is how a message names the homes of a restart's step: "its
 // home" for one instance, "their homes" for instances restarted together.
 func homesOf(step []string) string {
-	if len(step) == 1 {
-		return "its home"
-	}
-	return "their homes"
+	return words.ItsOrTheir(len(step)) + " " + words.Noun(len(step), "home")
 }
 
 // oneByOne is names as steps of one instance each.

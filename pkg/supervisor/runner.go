@@ -21,6 +21,7 @@ import (
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 var zeroID proc.Identity
@@ -354,12 +355,9 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	*restarts++
 	if *restarts > p.MaxRestarts {
 		// In a row: RESTARTS counts every restart of the run.
-		gaveUp := fmt.Sprintf("gave up after %d restarts in a row", p.MaxRestarts)
-		switch p.MaxRestarts {
-		case 0:
+		gaveUp := "gave up after " + words.Count(p.MaxRestarts, "restart") + " in a row"
+		if p.MaxRestarts == 0 {
 			gaveUp = "not restarted (--max-restarts 0)"
-		case 1:
-			gaveUp = "gave up after 1 restart in a row"
 		}
 		msg := e.withRemedy(why + "; " + gaveUp)
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {

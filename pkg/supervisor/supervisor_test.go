@@ -1000,6 +1000,7 @@ func TestACrashLoopSaysWhyItGaveUp(t *testing.T) {
 	}{
 		{0, "; not restarted (--max-restarts 0)"},
 		{1, "; gave up after 1 restart in a row"},
+		{2, "; gave up after 2 restarts in a row"},
 	} {
 		t.Run(fmt.Sprint(tc.maxRestarts), func(t *testing.T) {
 			policy := DefaultPolicy()
