@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/fsutil"
@@ -141,12 +142,17 @@ func changeVerb(change string) string {
 // Undeploying are the inbound endpoint ports the running instance rec
 // may still hold once its CApps open the inbound ports extras instead:
 // those of its Extras and of its Undeploying that extras no longer
-// have. MI lets go of them at its next hot deployment scan.
-func Undeploying(rec *state.Instance, extras []state.Extra) []state.Extra {
+// have. MI lets go of them at its next hot deployment scan. Those taken
+// from its Extras are stamped now (state.Extra.Since); those still let
+// go from before keep their stamp.
+func Undeploying(rec *state.Instance, extras []state.Extra, now time.Time) []state.Extra {
 	var out []state.Extra
-	for _, e := range slices.Concat(rec.Extras, rec.Undeploying) {
+	for i, e := range slices.Concat(rec.Extras, rec.Undeploying) {
 		taken := func(x state.Extra) bool { return x.Port == e.Port }
 		if e.Role == ports.RoleInbound && !slices.ContainsFunc(extras, taken) && !slices.ContainsFunc(out, taken) {
+			if i < len(rec.Extras) {
+				e.Since = now.UnixNano()
+			}
 			out = append(out, e)
 		}
 	}

@@ -106,18 +106,20 @@ func TestClashWithAShippedCAppSaysWhatHelps(t *testing.T) {
 // The inbound ports a running instance may still hold after a CApp
 // change are those its CApps no longer open: an undeployed app's, a
 // rebuilt endpoint's old port, and those still let go from before; never
-// one the new CApps open again, nor the debugger's.
+// one the new CApps open again, nor the debugger's. Those taken out now
+// are stamped now; those from before keep their stamp.
 func TestUndeployingAreTheInboundPortsNoLongerOpened(t *testing.T) {
-	in := func(listener string, port int) state.Extra {
-		return state.Extra{Role: "inbound", Listener: listener, Port: port}
+	in := func(listener string, port int, since int64) state.Extra {
+		return state.Extra{Role: "inbound", Listener: listener, Port: port, Since: since}
 	}
 	rec := &state.Instance{
-		Extras:      []state.Extra{in("a_1.0.0/A", 9001), in("b_1.0.0/B", 9002), {Role: "debugger", Listener: "command", Port: 9005}},
-		Undeploying: []state.Extra{in("c_1.0.0/C", 9003), in("d_1.0.0/D", 9004)},
+		Extras:      []state.Extra{in("a_1.0.0/A", 9001, 0), in("b_1.0.0/B", 9002, 0), {Role: "debugger", Listener: "command", Port: 9005}},
+		Undeploying: []state.Extra{in("c_1.0.0/C", 9003, 7), in("d_1.0.0/D", 9004, 7)},
 	}
 	// b moved from 9002 to 9004 (which d held); a is gone.
-	got := Undeploying(rec, []state.Extra{in("b_1.0.0/B", 9004), {Role: "debugger", Listener: "command", Port: 9005}})
-	want := []state.Extra{in("a_1.0.0/A", 9001), in("b_1.0.0/B", 9002), in("c_1.0.0/C", 9003)}
+	now := time.Unix(0, 42)
+	got := Undeploying(rec, []state.Extra{in("b_1.0.0/B", 9004, 0), {Role: "debugger", Listener: "command", Port: 9005}}, now)
+	want := []state.Extra{in("a_1.0.0/A", 9001, 42), in("b_1.0.0/B", 9002, 42), in("c_1.0.0/C", 9003, 7)}
 	if !slices.Equal(got, want) {
 		t.Errorf("Undeploying = %+v\nwant %+v", got, want)
 	}

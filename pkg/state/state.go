@@ -173,6 +173,13 @@ type Extra struct {
 	Role     string `json:"role"`     // inbound, debugger, unit_test
 	Listener string `json:"listener"` // "orders_1.0.0/OrdersHTTP"
 	Port     int    `json:"port"`
+	// Since is when mictl took the port's CApp out (ns since the epoch),
+	// on an Undeploying entry only: the supervisor's CApp check drops the
+	// entry it judged let go, never one with the same port and listener
+	// taken out again since (the app deployed again, then undeployed
+	// again, while the check looked at the host's sockets), whose app MI
+	// may still run. 0 in records from before.
+	Since int64 `json:"since_ns,omitempty"`
 }
 
 // App is one CApp mictl deployed into an instance's home.

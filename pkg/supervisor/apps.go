@@ -372,7 +372,11 @@ func settledApps(c *appCheck, outcomes []appstate.Outcome) []string {
 // such a port was kept in state.json until the server ended, long after
 // views had stopped naming it (they name only ports it holds). One
 // the server still holds, or when the host's sockets cannot be looked
-// at, is kept for the next check, or the server's end, to drop.
+// at, is kept for the next check, or the server's end, to drop. An entry
+// is dropped as it was judged, its stamp (state.Extra.Since) included:
+// one alike in all else, its app deployed and taken out again while the
+// sockets were looked at, is another undeploy, which MI may not have
+// made yet.
 func (s *Supervisor) forgetUndeployed(name string, settled []string) {
 	if len(settled) == 0 {
 		return
@@ -404,10 +408,18 @@ func (s *Supervisor) forgetUndeployed(name string, settled []string) {
 	if len(done) == 0 {
 		return
 	}
+	if undeployedJudged != nil {
+		undeployedJudged(name)
+	}
 	s.persist.add(name, func(i *state.Instance) {
 		i.Undeploying = slices.DeleteFunc(i.Undeploying, func(e state.Extra) bool { return slices.Contains(done, e) })
 	})
 }
+
+// undeployedJudged, when set (by tests), is called once forgetUndeployed
+// has judged which entries of the instance's record MI let go of, before
+// it drops them.
+var undeployedJudged func(name string)
 
 // healthAfterAppsWait bounds how long an app check waits for the health
 // check it asks for before it says what MI made of the applications:

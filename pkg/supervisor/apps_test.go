@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/mgmt"
+	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -360,14 +363,58 @@ func TestUndeployedAppsPortLeavesTheRecord(t *testing.T) {
 			}
 			held := make(chan struct{})
 			gate.Store(&held)
+			before := time.Now().UnixNano()
 			c.change(s)
-			want := []state.Extra{{Role: "inbound", Listener: "hl_1.0.0/hlHTTP", Port: 8085 + s.base}}
-			if got := undeploying(); fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("undeploying while MI takes the change: %v, want %v", got, want)
+			got := undeploying()
+			// Stamped when the change took the app out (state.Extra.Since).
+			stamped := len(got) == 1 && got[0].Since >= before && got[0].Since <= time.Now().UnixNano()
+			if len(got) == 1 {
+				got[0].Since = 0
+			}
+			if want := []state.Extra{{Role: "inbound", Listener: "hl_1.0.0/hlHTTP", Port: 8085 + s.base}}; !stamped || fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("undeploying while MI takes the change: %v (stamped %v), want %v stamped during the change", got, stamped, want)
 			}
 			open()
 			wantAppEvent(t, s.next("mi-1", appEvents...), c.event, "hl_1.0.0")
 			s.await("hl_1.0.0's old port gone from mi-1's record", func() bool { return len(undeploying()) == 0 })
 		})
+	}
+}
+
+// A CApp check drops the undeploying entry it judged MI let go of, not
+// one alike in all but its stamp: the app deployed again and taken out
+// again while the check looked at the host's sockets (a few
+// milliseconds), which MI may not have undeployed yet. Both changes
+// are made, as giveApps makes them, between the check's judgement and
+// its drop; the entry they leave must stay.
+func TestAnUndeployMadeAgainWhileJudgedStaysInTheRecord(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.car("hl_1.0.0.car", inboundCApp("hl", 8085))
+	s.reload("instances = 1\ncapps = [\"build/hl_1.0.0.car\"]\n")
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "hl_1.0.0")
+	var again atomic.Pointer[state.Extra] // the entry the second undeploy left
+	var once sync.Once
+	undeployedJudged = func(name string) {
+		once.Do(func() {
+			s.sup.persist.add(name, func(i *state.Instance) {
+				extras := slices.Clone(i.Undeploying)
+				for k := range extras {
+					extras[k].Since = 0 // planned ports carry no stamp
+				}
+				i.Extras, i.Undeploying = extras, reconcile.Undeploying(i, extras, time.Now()) // deployed again
+				i.Extras, i.Undeploying = nil, reconcile.Undeploying(i, nil, time.Now())       // and taken out again
+				if len(i.Undeploying) == 1 {
+					e := i.Undeploying[0]
+					again.Store(&e)
+				}
+			})
+		})
+	}
+	t.Cleanup(func() { undeployedJudged = nil })
+	s.reload("instances = 1\n")
+	wantAppEvent(t, s.next("mi-1", appEvents...), "app-undeployed", "hl_1.0.0")
+	inst, _ := s.flushed().Instance("mi-1")
+	if want := again.Load(); want == nil || !slices.Equal(inst.Undeploying, []state.Extra{*want}) {
+		t.Fatalf("undeploying after the check: %+v, want the entry of the second undeploy, %+v", inst.Undeploying, want)
 	}
 }

@@ -198,7 +198,7 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 		}
 	}
 	s.record(name, Event{State: verb, Message: c.Why[name]}, func(i *state.Instance) {
-		i.Apps, i.Extras, i.Undeploying = apps, extras, reconcile.Undeploying(i, extras)
+		i.Apps, i.Extras, i.Undeploying = apps, extras, reconcile.Undeploying(i, extras, time.Now())
 	})
 	if err != nil {
 		return err
