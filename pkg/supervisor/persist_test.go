@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -317,5 +318,61 @@ func TestPersisterOwesTheStartRecordAnFsync(t *testing.T) {
 	defer w.mu.Unlock()
 	if len(w.durable) == 0 || !w.durable[len(w.durable)-1] {
 		t.Errorf("durable writes %v, want the last one fsynced", w.durable)
+	}
+}
+
+// A restart recorded while the state file cannot be written (a full disk,
+// a read-only state directory) keeps the time it began. The record's
+// change ran again at every read and every retry, and read the clock
+// each time: status showed every such instance up for 0s as long as the
+// disk stayed full, as a crash loop would, and once the file caught up
+// its uptime counted from the moment space came back.
+func TestARestartRecordedWhileTheStateFileCannotBeWrittenKeepsItsStartTime(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	var full atomic.Bool
+	s.sup.persist.close()
+	s.sup.persist = startPersister(writeGap, func(batch []mutation, durable bool) error {
+		if full.Load() {
+			return errors.New("write state.json: no space left on device")
+		}
+		return s.sup.save(batch, durable)
+	})
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	f, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, _ := f.Instance("mi-1")
+
+	full.Store(true)
+	killed := time.Now()
+	if err := syscall.Kill(inst.Server.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	ready := s.next("mi-1", StateReady)
+	startedAt := func(f *state.File) time.Time {
+		t.Helper()
+		inst, _ := f.Instance("mi-1")
+		if inst.Server.PID != ready.PID {
+			t.Fatalf("mi-1's server is %d, want the restarted %d", inst.Server.PID, ready.PID)
+		}
+		return inst.StartedAt
+	}
+	if err := s.sup.Flush(); err == nil {
+		t.Fatal("the restart was saved although every write fails")
+	}
+	if f, err = s.sup.current(); err != nil {
+		t.Fatal(err)
+	}
+	if at := startedAt(f); at.Before(killed) || at.After(ready.Time) {
+		t.Fatalf("while the file cannot be written mi-1 started at %s, want between its crash (%s) and ready (%s)",
+			at.Format(time.StampMicro), killed.Format(time.StampMicro), ready.Time.Format(time.StampMicro))
+	}
+
+	full.Store(false)
+	s.await("the state file to catch up", func() bool { return s.sup.SaveFailure() == nil })
+	if at := startedAt(s.flushed()); at.After(ready.Time) {
+		t.Fatalf("once the file caught up mi-1 started at %s, after it was ready (%s)", at.Format(time.StampMicro), ready.Time.Format(time.StampMicro))
 	}
 }

@@ -129,6 +129,10 @@ func (r *runner) stop(timeout time.Duration, restarting bool, intended func()) e
 	}
 }
 
+// record emits ev and makes the change fn to the instance's record. fn
+// runs now on the runner's view, and again on the state file at each try
+// to write it and at each read while the file is behind (a full disk):
+// it must set what was true when recorded, never read the clock.
 func (r *runner) record(ev Event, fn func(*state.Instance)) {
 	r.change(fn)
 	r.s.record(r.inst.Name, ev, fn)
@@ -413,8 +417,9 @@ func (r *runner) start() (*running, error) {
 	// With its arguments: a state file rebuilt after this server is gone
 	// launches it again as it was launched (eventHistory).
 	started := strings.Join(append([]string{startedScript}, r.inst.Args...), " ")
+	startedAt := time.Now() // not in fn: see record
 	r.record(Event{State: StateStarting, PID: l.script.PID, Message: started}, func(i *state.Instance) {
-		i.State, i.Script, i.PGID, i.Server, i.StartedAt = StateStarting, l.script, l.pgid, zeroID, time.Now()
+		i.State, i.Script, i.PGID, i.Server, i.StartedAt = StateStarting, l.script, l.pgid, zeroID, startedAt
 		i.SetError("", "")
 	})
 	cur := &running{pgid: l.pgid, script: l.script, scriptDone: scriptDone, logOffset: l.logOffset, launchedWithoutCApps: withoutCApps}
@@ -1191,8 +1196,9 @@ func (r *runner) afterExit(cur *running) (ending, bool, *proc.Identity) {
 				next = zeroID
 				msg = fmt.Sprintf("server restarted itself (pid %d -> one its pid file does not name yet)", old.PID)
 			}
+			startedAt := time.Now() // not in fn: see record
 			r.record(Event{State: StateStarting, PID: next.PID, Message: msg}, func(i *state.Instance) {
-				i.Server, i.State, i.StartedAt = next, StateStarting, time.Now()
+				i.Server, i.State, i.StartedAt = next, StateStarting, startedAt
 			})
 			return ending{}, false, &next
 		}
