@@ -84,6 +84,9 @@ Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
   # all instances, last 20 lines of each, then follow
   mictl logs -f --tail 20
 
+  # mi-2's last 50 lines
+  mictl logs mi-2 -n 50
+
   # MI's own wso2carbon.log of the last ten minutes
   mictl logs mi-1 --file carbon --since 10m
 
@@ -119,7 +122,8 @@ Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
 	flags := cmd.Flags()
 	flags.BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines until Ctrl-C")
 	flags.StringVar(&o.Since, "since", "", `only records from this time on: a duration back from now (10m, 2h, 1d) or a time ("2026-11-25 15:04:05" local, or RFC 3339)`)
-	flags.IntVar(&o.Tail, "tail", -1, "only the last N existing lines of each log (after --since); -1 shows all")
+	// -n as tail, journalctl and docker logs take it.
+	flags.IntVarP(&o.Tail, "tail", "n", -1, "only the last N existing lines of each log (after --since); -1 shows all")
 	flags.StringVar(&o.File, "file", logFileConsole, `which log: "console" (the script's output, logs/console.log) or "carbon" (MI's repository/logs/wso2carbon.log)`)
 	_ = cmd.RegisterFlagCompletionFunc("file", cobra.FixedCompletions(
 		[]string{logFileConsole, logFileCarbon}, cobra.ShellCompDirectiveNoFileComp))

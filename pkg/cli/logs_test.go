@@ -150,6 +150,10 @@ func TestLogsAcrossRotation(t *testing.T) {
 		{[]string{"mi-1"}, older + logsMI1},
 		{[]string{"mi-1", "--tail", "2"}, logsMI1},
 		{[]string{"mi-1", "--tail", "5"}, older + logsMI1},
+		// -n, as tail, journalctl and docker logs take it: it was an
+		// unknown flag (exit 2) to an operator used to them.
+		{[]string{"mi-1", "-n", "2"}, logsMI1},
+		{[]string{"mi-1", "-n1"}, "[2026-11-25 15:00:03,000]  INFO {Carbon} - WSO2 Micro Integrator started in 7.52 seconds\n"},
 		{[]string{"mi-1", "--since", "2026-11-25 15:00:02"}, "[2026-11-25 15:00:03,000]  INFO {Carbon} - WSO2 Micro Integrator started in 7.52 seconds\n"},
 		{[]string{"mi-2"}, "[2026-11-25 15:00:05,000]  INFO {Carbon} - mi-2 rotated\n"},
 		{[]string{"--tail", "1"}, `mi-1  | [2026-11-25 15:00:03,000]  INFO {Carbon} - WSO2 Micro Integrator started in 7.52 seconds
