@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,7 +152,7 @@ func TestEventLogSyncedAsItIsRotated(t *testing.T) {
 	t.Parallel()
 	store, sup := supervisorOf(t, func(*state.File) {})
 	sup.emit(Event{Instance: "mi-1", State: StateStopping, Message: "SIGTERM"})
-	old := fmt.Sprintf("/proc/self/fd/%d", sup.events.Fd())
+	old := fmt.Sprintf("/proc/self/fd/%d", sup.events.file.(*os.File).Fd())
 	rotated := make(chan error, 1)
 	go func() { rotated <- sup.RotateEventLog(0, 1) }()
 	// The rotation's end is seen in /proc (the old log closed), not told
@@ -179,5 +180,97 @@ func TestEventLogSyncedAsItIsRotated(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// fullDisk is an event log file on a disk with room bytes left: a write
+// beyond them writes what fits and fails, as write(2) does.
+type fullDisk struct {
+	*os.File
+	room int
+}
+
+func (f *fullDisk) Write(b []byte) (int, error) {
+	n, err := f.File.Write(b[:min(len(b), f.room)])
+	f.room -= n
+	if err == nil && n < len(b) {
+		err = syscall.ENOSPC
+	}
+	return n, err
+}
+
+// Events that come while the event log cannot be written are written
+// once it can, in order, and a write that failed half-way leaves nothing
+// of its line behind. On a full disk the log was left ending in a torn
+// line, which the next event's line ran into once space was back: both
+// were lost to mictl status NAME and to a state rebuilt from the homes
+// (a start's arguments are on its "starting" line), as was every event
+// in between.
+func TestEventLogCatchesUpAfterAFullDisk(t *testing.T) {
+	t.Parallel()
+	store, sup := supervisorOf(t, func(*state.File) {})
+	disk := &fullDisk{File: sup.events.file.(*os.File), room: 30}
+	sup.mu.Lock()
+	sup.events.file = disk
+	sup.mu.Unlock()
+	held := []Event{
+		{Instance: "mi-1", State: StateStarting, PID: 41, Message: startedScript + " -DportOffset=3"},
+		{Instance: "mi-1", State: StateReady, PID: 42, Message: "ready in 9ms"},
+	}
+	for _, ev := range held {
+		sup.emit(ev)
+	}
+	if data, err := os.ReadFile(EventsLog(store)); err != nil || len(data) != 0 {
+		t.Fatalf("the full disk's event log holds %q (%v), want nothing of the events that did not fit", data, err)
+	}
+
+	disk.room = 1 << 20
+	// The daemon's look at its logs, every few seconds, writes them with
+	// no new event.
+	if err := sup.RotateEventLog(1<<20, 1); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(EventsLog(store)); err != nil || strings.Count(string(data), "\n") != len(held) {
+		t.Fatalf("the event log once the disk has room holds %q (%v), want the %d events held", data, err, len(held))
+	}
+	sup.emit(Event{Instance: "mi-1", State: StateCrashed, PID: 42, Message: "server pid 42 exited"})
+	got, err := RecentEvents(store, "mi-1", 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, ev := range got {
+		states = append(states, ev.State)
+	}
+	if want := []string{StateStarting, StateReady, StateCrashed}; !slices.Equal(states, want) || got[0].Message != held[0].Message {
+		t.Fatalf("events once the disk has room: %+v, want %v, the start's arguments kept", got, want)
+	}
+}
+
+// Beyond maxHeldEvents the oldest events held are let go of, and the log
+// says how many where they were.
+func TestEventLogSaysWhatAFullDiskLost(t *testing.T) {
+	t.Parallel()
+	store, sup := supervisorOf(t, func(*state.File) {})
+	disk := &fullDisk{File: sup.events.file.(*os.File)}
+	sup.mu.Lock()
+	sup.events.file = disk
+	sup.mu.Unlock()
+	for i := range maxHeldEvents + 2 {
+		sup.emit(Event{Instance: "mi-1", State: StateBackoff, Message: fmt.Sprintf("restart %d", i+1)})
+	}
+	disk.room = 1 << 30
+	if err := sup.RotateEventLog(1<<30, 1); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(EventsLog(store))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	lost, ok := parseEvent(lines[0])
+	if !ok || lost.State != "events-lost" || !strings.Contains(lost.Message, "2 events up to this time went missing") ||
+		len(lines) != maxHeldEvents+1 || !strings.HasSuffix(lines[1], ": restart 3") {
+		t.Fatalf("the event log after a full disk lost 2 events begins %q, then %q (%d lines)", lines[0], lines[1], len(lines))
 	}
 }

@@ -110,7 +110,7 @@ type Supervisor struct {
 	// that command asks to see next (mictl up), those that ended before it
 	// asked included. nil otherwise.
 	kept    map[string]*keptEvents
-	events  *os.File
+	events  *eventLog
 	wg      sync.WaitGroup
 	persist *persister
 	// startMu makes starts one at a time: a start must not take the
@@ -209,7 +209,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
-		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]*subscription{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: f,
+		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]*subscription{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: &eventLog{file: f},
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
@@ -283,7 +283,7 @@ func (s *Supervisor) Close() {
 	s.cancel()
 	s.wg.Wait()
 	s.persist.close()
-	s.events.Close()
+	s.events.close()
 }
 
 // Subscribe returns a channel receiving every event from now on; cancel
@@ -368,7 +368,7 @@ func (s *Supervisor) emit(ev Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !ev.Transient {
-		fmt.Fprintln(s.events, eventLine(ev))
+		s.events.append(ev)
 		s.noteStart(ev)
 	}
 	for ch, sub := range s.subs {
@@ -1579,7 +1579,7 @@ func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
 func (s *Supervisor) writeIntent() {
 	// Taken under s.mu: RotateEventLog replaces the log under it.
 	s.mu.Lock()
-	events := s.events
+	events := s.events.file
 	s.mu.Unlock()
 	var synced sync.WaitGroup
 	synced.Go(func() { _ = events.Sync() })
