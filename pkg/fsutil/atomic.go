@@ -48,9 +48,8 @@ func linkTarget(path string) string {
 // ReplaceFile is WriteFileAtomic without the fsyncs: readers still see the
 // old file or the whole new one, but after a power failure the new file
 // may be empty. It is for files made again at every use, such as an
-// instance's rendered deployment.toml (rendered at every start) and the
-// simulator's pid file (MI itself writes its pid file without syncing):
-// twenty homes prepared at once spent most of their time in fsync.
+// instance's rendered deployment.toml (rendered at every start): twenty
+// homes prepared at once spent most of their time in fsync.
 func ReplaceFile(path string, data []byte, perm os.FileMode) error {
 	return replace(path, data, perm, false)
 }

@@ -559,6 +559,32 @@ func TestScriptCommandWords(t *testing.T) {
 	})
 }
 
+// MI writes wso2carbon.pid in place: on a full disk the file it had
+// keeps its block, where a file written beside it and renamed needed a
+// new one and failed, leaving a serving server with no pid to be found.
+// The file a server starts over is the same file, its pid in it.
+func TestPIDFileIsWrittenInPlace(t *testing.T) {
+	t.Parallel()
+	home := newDist(t)
+	path := filepath.Join(home, PIDFile)
+	if err := os.WriteFile(path, []byte("4194304"), 0o644); err != nil { // a pid no live process has
+		t.Fatal(err)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(freeOffset(t))}})
+	in.serverPID(4194304)
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Errorf("%s was replaced by another file: MI overwrites it in place", PIDFile)
+	}
+}
+
 // docs/mi-facts.md "Start, stop, files": the script starts java again while it exits
 // 121 (new pid, same script), and empties tmp once per START, not per java
 // restart; the companion is started once.

@@ -27,7 +27,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/ports"
 )
 
@@ -103,9 +102,13 @@ func Run(ctx context.Context, args []string, env func(string) string, stdout io.
 	defer s.closeAll()
 
 	s.log.info("Main", "Starting WSO2 Micro Integrator ...")
-	// Not synced: MI writes its pid file plainly, and after a reboot the
-	// pid means nothing anyway.
-	if err := fsutil.ReplaceFile(filepath.Join(home, PIDFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	// Written in place and not synced, as MI writes it: on a full disk
+	// the old file's block is reused where a file written beside it and
+	// renamed needs a new one, and failing, left a server that serves
+	// with no pid for a supervisor to find (mictl then killed it as never
+	// ready). After a reboot the pid means nothing anyway; a reader may
+	// see the file empty or cut short for a moment, as MI's.
+	if err := os.WriteFile(filepath.Join(home, PIDFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		s.log.warn("Main", "Could not write the process id file: %v", err)
 	}
 	s.openSyslog()
