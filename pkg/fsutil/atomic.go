@@ -73,7 +73,9 @@ func replace(path string, data []byte, perm os.FileMode, durable bool) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, Cause(err))
+		// A PathError naming path, not the temporary file: "write PATH:
+		// permission denied", whose Cause callers can take apart again.
+		return &fs.PathError{Op: "write", Path: path, Err: Cause(err)}
 	}
 	return nil
 }
