@@ -2,6 +2,7 @@ package cli
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -192,27 +194,65 @@ func noteUnfinishedStops(streams *IOStreams, f *state.File) {
 // reportAfter is the status shown once a command has acted through the
 // daemon (reply; a zero Reply when it acted without one), its request
 // ended by callErr: the daemon's own view when the state file is behind
-// it, else the file.
+// it or the reply carries it, else the file. The daemon that answered is
+// shown answering only while it stays (see stays).
 func reportAfter(store *state.Store, reply supervisor.Reply, callErr error) (statusReport, error) {
-	var d *daemonInfo
-	if reply.PID != 0 {
-		d = newDaemonInfo(reply.PID, true)
-	}
+	file, err := store.Load()
 	f := reply.State
 	if f == nil {
-		var err error
-		if f, err = store.Load(); err != nil {
+		if err != nil {
 			return statusReport{}, err
 		}
-		if id, alive := daemonIdentity(f); !alive || id.PID != reply.PID {
-			d = nil // it exited once it had nothing left to do, or another followed it
-		}
+		f = file
+	}
+	var d *daemonInfo
+	if stays(reply, file) {
+		d = newDaemonInfo(reply.PID, true)
 	}
 	if errors.Is(callErr, supervisor.ErrInterrupted) {
 		f = stopUnderWay(f)
 	}
 	return newStatusReport(f, d, reply.SaveFailure, nil), nil
 }
+
+// stays reports whether the daemon that answered reply still runs and
+// stays, file (nil when unreadable) being the state file read after the
+// answer. Its answer alone does not say so: a mictl down during up's
+// start made the daemon leave as up reported, and up's JSON said
+// "answering": true of a daemon that mictl status, run right after,
+// showed gone (null). A daemon that leaves clears its record in the file
+// first; one the file wants nothing of leaves (supervisor.Daemon.Unneeded)
+// unless a command asks for instances meanwhile, and is waited for, up
+// to daemonLeaves, as down waits for it (supervisor.CallUntilLeft). One
+// whose last write failed stays until the file holds what it knows
+// (SaveFailure): its record may be missing there while it runs.
+func stays(reply supervisor.Reply, file *state.File) bool {
+	if reply.PID == 0 {
+		return false
+	}
+	if reply.SaveFailure != nil || file == nil {
+		id, err := proc.Identify(reply.PID)
+		return err == nil && id.Alive()
+	}
+	// Another daemon recorded is one a concurrent up started after this
+	// one left.
+	id, alive := daemonIdentity(file)
+	if !alive || id.PID != reply.PID {
+		return false
+	}
+	if file.WantsAny() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), daemonLeaves)
+	defer cancel()
+	return proc.WaitExit(ctx, id) != nil && id.Alive()
+}
+
+// daemonLeaves bounds the wait for a daemon with nothing left to do to
+// exit: it leaves within milliseconds once its last instance's runner
+// returns, which may take a look or two (2 s at most, see the daemon's
+// runnerReturnLooks).
+const daemonLeaves = 3 * time.Second
 
 // stopUnderWay is f as the stop of every instance that interrupted a
 // restart or a reload (mictl down) leaves it: each instance f records as

@@ -30,7 +30,10 @@ func TestReportAfterNamesOnlyTheDaemonThatAnswered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Save(&state.File{Daemon: &state.Daemon{Identity: self}}); err != nil {
+	// An instance it runs: a daemon the file wants nothing of leaves,
+	// which the report waits for.
+	running := []state.Instance{{Name: "mi-1", State: state.StateReady}}
+	if err := store.Save(&state.File{Daemon: &state.Daemon{Identity: self}, Instances: running}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -54,6 +57,17 @@ func TestReportAfterNamesOnlyTheDaemonThatAnswered(t *testing.T) {
 	}
 	if r, err := reportAfter(store, supervisor.Reply{PID: self.PID}, nil); err != nil || r.Daemon != nil {
 		t.Errorf("after the daemon left: daemon %+v, %v; want none", r.Daemon, err)
+	}
+	// A start's reply carries the daemon's memory (up's report): a
+	// daemon that left since (a down meanwhile) is not shown answering
+	// either, as mictl status right after would not show it.
+	if r, err := reportAfter(store, supervisor.Reply{PID: self.PID, State: &state.File{}}, nil); err != nil || r.Daemon != nil {
+		t.Errorf("a reply with the daemon's state, after the daemon left: daemon %+v, %v; want none", r.Daemon, err)
+	}
+	// One whose writes fail stays, its record maybe not in the file.
+	failing := supervisor.Reply{PID: self.PID, State: &state.File{}, SaveFailure: &supervisor.SaveFailure{Error: "no space left on device"}}
+	if r, err := reportAfter(store, failing, nil); err != nil || r.Daemon == nil || !r.Daemon.Answering {
+		t.Errorf("a daemon whose writes fail, alive: daemon %+v, %v; want it answering", r.Daemon, err)
 	}
 }
 
@@ -212,10 +226,14 @@ func TestReportAfterADownInterruptedShowsItsStop(t *testing.T) {
 	}
 	gone := proc.Identity{PID: os.Getpid(), StartTime: 1} // this pid, another process
 	interrupted := fmt.Errorf("rolling restart: %w", supervisor.ErrInterrupted)
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, server := range []proc.Identity{self, gone} {
 		for _, recorded := range []string{"starting", "ready", "degraded", "backoff", "stopping", "stopped", "failed"} {
 			f := &state.File{Instances: []state.Instance{{Name: "mi-1", State: recorded, Server: server}}}
-			r, err := reportAfter(nil, supervisor.Reply{PID: 1, State: f}, interrupted)
+			r, err := reportAfter(store, supervisor.Reply{PID: 1, State: f}, interrupted)
 			if err != nil {
 				t.Fatal(err)
 			}
