@@ -318,8 +318,9 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 	case err != nil:
 		fmt.Fprintf(streams.ErrOut, "warning: %v\n", err)
 	}
-	_, err = askDaemon(ctx, e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
+	reply, err := askDaemon(ctx, e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
 		func(ev supervisor.Event) { fmt.Fprintln(streams.ErrOut, ev.String()) })
+	sayLostLines(streams, reply, "mictl status shows where each instance ended")
 	switch {
 	case exitcode.Of(err) == exitcode.Interrupted:
 		return false, false, interrupted

@@ -237,10 +237,18 @@ func alreadyStopped(f *state.File, untouched []string) []string {
 // alone), hence "up to". up, down, restart and reload say it alike; the
 // state printed next is the end state, as the supervisor recorded it.
 func noteLostLines(streams *IOStreams, reply supervisor.Reply) bool {
+	return sayLostLines(streams, reply, "the state below is where each instance ended")
+}
+
+// sayLostLines is noteLostLines for any command, ended says where the
+// outcome is to be seen: deploy and undeploy print no state, and their
+// reload's lines (what it deployed and restarted) were taken for the
+// whole of it.
+func sayLostLines(streams *IOStreams, reply supervisor.Reply, ended string) bool {
 	if reply.Lost == 0 {
 		return false
 	}
-	fmt.Fprintf(streams.ErrOut, "note: up to %s of progress went missing (the events came faster than mictl could show them); the state below is where each instance ended\n", words.Count(reply.Lost, "line"))
+	fmt.Fprintf(streams.ErrOut, "note: up to %s of progress went missing (the events came faster than mictl could show them); %s\n", words.Count(reply.Lost, "line"), ended)
 	return true
 }
 

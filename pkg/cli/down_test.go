@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
@@ -56,12 +57,14 @@ func TestDownWithLinesLostSaysSoNotAlreadyStopped(t *testing.T) {
 	}
 }
 
-// restart and reload say that progress lines went missing as up and down
-// do: they printed the lines they got as the whole of it.
-func TestRestartAndReloadSayLinesLost(t *testing.T) {
-	for _, args := range [][]string{{"restart", "mi-1"}, {"reload"}} {
+// restart, reload and deploy (whose reload's lines are what it deployed
+// and restarted) say that progress lines went missing as up and down do:
+// they printed the lines they got as the whole of it.
+func TestRestartReloadAndDeploySayLinesLost(t *testing.T) {
+	for _, args := range [][]string{{"restart", "mi-1"}, {"reload"}, {"deploy", "build/a_1.0.0.car"}} {
 		t.Run(args[0], func(t *testing.T) {
 			dir := inTempDir(t)
+			writeCar(t, dir, "build/a_1.0.0.car", capp.Spec{Name: "a"})
 			lo, _ := testports.Block(t, testports.Other)
 			off := freeOffset(t, lo)
 			toml := fmt.Sprintf("instances = 1\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off)
