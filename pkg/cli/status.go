@@ -249,9 +249,8 @@ func stays(reply supervisor.Reply, file *state.File) bool {
 }
 
 // daemonLeaves bounds the wait for a daemon with nothing left to do to
-// exit: it leaves within milliseconds once its last instance's runner
-// returns, which may take a look or two (2 s at most, see the daemon's
-// runnerReturnLooks).
+// exit: it looks as soon as its last instance's runner returns
+// (supervisor.Supervisor.RunnerEnded), and leaves within milliseconds.
 const daemonLeaves = 3 * time.Second
 
 // stopUnderWay is f as the stop of every instance that interrupted a

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -55,13 +54,6 @@ const (
 // is then not held up by them. Normally: a release not yet begun when
 // the daemon exits is made by whichever thread exits last.
 func KeepMainThread() { runtime.LockOSThread() }
-
-// runnerReturnLooks bounds the looks, 2 ms apart and doubling (2 s in
-// all), for the runner of an instance that said it failed or stopped to
-// return: a runner that outlasts them was replaced (an up started the
-// instance again, its event lost), and the next end or log check looks
-// again.
-const runnerReturnLooks = 10
 
 // configDebounce folds the burst of events one save makes (an editor may
 // write, rename and chmod) into one reload.
@@ -170,50 +162,37 @@ func supervise(d *supervisor.Daemon, daemonLog string, logCheck time.Duration, l
 	}
 	// The daemon leaves as soon as its last instance failed, or stopped
 	// (its restart policy leaves a server that shut down on its own
-	// stopped): each is an event, and a look follows it. Not before the
-	// command that started the daemon had its answer (asked): every
-	// instance may have failed before that command asked, and mictl up
-	// then starts them again. A look follows that answer too, and the
-	// subscription (an end before it is no event here). ending are the
-	// instances that said they failed or stopped whose runner may not
-	// have returned yet: it says so just before, and Unneeded counts it
-	// until then. A stop asked for (mictl down) says it is idle as well;
-	// the look after its events decides as that does.
-	events, unsubscribe := d.Sup.Subscribe()
-	defer unsubscribe()
+	// stopped): a look follows each runner's return, which the supervisor
+	// signals (RunnerEnded) once the runner is no longer Active, and never
+	// loses, where an event of it may be (a subscription that falls
+	// behind loses events: a huge deployment's last failure then kept the
+	// daemon until its next log check). Not before the command that
+	// started the daemon had its answer (asked): every instance may have
+	// failed before that command asked, and mictl up then starts them
+	// again. A look follows that answer too, and the start (a runner that
+	// ended before supervise began signalled already). A stop asked for
+	// (mictl down) says it is idle as well; the looks after its runners'
+	// returns decide as that does.
+	ended := d.Sup.RunnerEnded()
 	asked := d.Asked()
-	ending := map[string]bool{}
-	look, looks := time.NewTimer(0), 0
-	defer look.Stop()
+	allEnded := func() bool {
+		if !d.Unneeded() {
+			return false
+		}
+		logf("mictl daemon: every instance stopped or failed, exiting")
+		return true
+	}
 	rotate := time.NewTicker(logCheck)
 	defer rotate.Stop()
 	for {
 		select {
-		case ev := <-events:
-			if ev.State != supervisor.StateFailed && ev.State != supervisor.StateStopped {
-				delete(ending, ev.Instance) // started again (an up)
-				continue
+		case <-ended:
+			if asked == nil && allEnded() {
+				return nil
 			}
-			ending[ev.Instance] = true
-			looks = 0
-			look.Reset(0)
 		case <-asked:
 			asked = nil // closed: taken once
-			look.Reset(0)
-		case <-look.C:
-			if asked != nil {
-				continue // the look after its answer sees what failed meanwhile
-			}
-			active := d.Sup.Active()
-			maps.DeleteFunc(ending, func(name string, _ bool) bool { return !slices.Contains(active, name) })
-			if len(ending) > 0 && looks < runnerReturnLooks {
-				looks++
-				look.Reset(time.Millisecond << looks)
-				continue
-			}
-			clear(ending)
-			if d.Unneeded() {
-				logf("mictl daemon: every instance stopped or failed, exiting")
+			if allEnded() {
 				return nil
 			}
 		case sig := <-sigs:
@@ -234,8 +213,7 @@ func supervise(d *supervisor.Daemon, daemonLog string, logCheck time.Duration, l
 			return nil
 		case <-rotate.C:
 			rotateLogs(d.Sup, daemonLog, logf)
-			if d.Unneeded() {
-				logf("mictl daemon: every instance stopped or failed, exiting")
+			if allEnded() {
 				return nil
 			}
 		}

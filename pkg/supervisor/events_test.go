@@ -274,3 +274,46 @@ func TestEventLogSaysWhatAFullDiskLost(t *testing.T) {
 		t.Fatalf("the event log after a full disk lost 2 events begins %q, then %q (%d lines)", lines[0], lines[1], len(lines))
 	}
 }
+
+// A runner's return is signalled (RunnerEnded) however many events its
+// subscribers lose: the daemon leaves on that signal once its last
+// instance ended. It waited for the instance's failed or stopped event,
+// which its subscription lost when a huge deployment's events came
+// faster than it read them, and stayed until its next log check (10 s).
+func TestRunnerEndedIsSaidWhenEveryEventIsLost(t *testing.T) {
+	saved := subscriberBuffer
+	subscriberBuffer = 0 // nothing reads: every event is lost
+	t.Cleanup(func() { subscriberBuffer = saved })
+	dir := t.TempDir()
+	names := []string{"mi-1", "mi-2", "mi-3"}
+	_, sup := supervisorOf(t, func(f *state.File) {
+		f.Instances = nil
+		for _, name := range names {
+			home := filepath.Join(dir, name) // no start script: each start fails at once
+			if err := os.MkdirAll(home, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f.Instances = append(f.Instances, state.Instance{Name: name, Home: home, State: state.StateStopped})
+		}
+	})
+	_, lost := sup.Subscribe()
+	if err := sup.Start(names); err != nil {
+		t.Fatal(err)
+	}
+	// A signal follows the last runner's return: the look after it
+	// finds none active.
+	deadline := time.After(time.Minute)
+	for {
+		select {
+		case <-sup.RunnerEnded():
+		case <-deadline:
+			t.Fatalf("no runner's return was signalled within a minute of the starts, which fail at once; active: %v", sup.Active())
+		}
+		if len(sup.Active()) == 0 {
+			break
+		}
+	}
+	if n := lost(); n == 0 {
+		t.Fatal("the subscription lost no event: the test shows nothing")
+	}
+}

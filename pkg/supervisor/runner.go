@@ -210,6 +210,7 @@ type running struct {
 
 func (r *runner) run() {
 	defer r.s.wg.Done()
+	defer notify(r.s.runnerEnded) // once done: no longer Active
 	defer close(r.done)
 	// A run of restarts the previous supervisor began goes on: its count,
 	// and its instance was ready once (a start failing now is a crash

@@ -124,6 +124,8 @@ type Supervisor struct {
 	// watchKick wakes the monitor when an instance becomes watched or
 	// should be checked soon.
 	watchKick chan struct{}
+	// runnerEnded is signalled after a runner returns (see RunnerEnded).
+	runnerEnded chan struct{}
 	// runnersDropped tells the monitor that forget dropped runners: it
 	// lets go of the watches it kept on their carbonapps/ (see appDirs).
 	runnersDropped atomic.Bool
@@ -212,6 +214,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]*subscription{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: &eventLog{file: f},
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
+		runnerEnded:     make(chan struct{}, 1),
 		firstCheckAfter: checkFirst,
 		hotDeployWindow: hotDeployWindow,
 		strays:          true,
@@ -1600,6 +1603,15 @@ func (s *Supervisor) Active() []string {
 	slices.Sort(out)
 	return out
 }
+
+// RunnerEnded is signalled after a runner returns, so that it is no
+// longer Active: the instance failed, stopped, or was removed. One signal
+// stands for every runner that returned before it is taken, and is never
+// lost, where an event is to a subscriber that fell behind (see
+// Subscribe): a daemon that waited for its last instance's event to leave
+// stayed on until its next log check when a huge deployment's events
+// overflowed its subscription.
+func (s *Supervisor) RunnerEnded() <-chan struct{} { return s.runnerEnded }
 
 // Homes lists the homes of the instances with a live runner.
 func (s *Supervisor) Homes() []string {
