@@ -233,8 +233,8 @@ func alreadyStopped(f *state.File, untouched []string) []string {
 // noteLostLines says that progress lines of the command never came, and
 // reports whether it said so: reply.Lost (none when 0) events came faster
 // than the command read them (supervisor.Subscribe). Some may have been
-// about what the command shows nothing of (a restart shows its own roll
-// alone), hence "up to". up, down, restart and reload say it alike; the
+// about what the command shows nothing of (reload leaves out the event of
+// its own failure, said as its error), hence "up to". up, down, restart and reload say it alike; the
 // state printed next is the end state, as the supervisor recorded it.
 func noteLostLines(streams *IOStreams, reply supervisor.Reply) bool {
 	return sayLostLines(streams, reply, "the state below is where each instance ended")

@@ -624,15 +624,16 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	if req.Op == OpReload {
 		names = nil // a reload's events are about any instance
 	}
-	// A start's events begin with those of its starts so far (see subscribe).
-	events, cancel := srv.sup.subscribe(names, req.Op == OpStart, fromStarter)
-	defer cancel()
 	// A restart waits its turn behind a roll or a reload under way (see
 	// beginRoll): the events of its instances until then are that one's,
 	// which its client showed as its own restart's; and so are those of
 	// a roll or a reload that waited for it, which begin once it ended.
+	// Its subscription takes the events of its window alone: the others
+	// took room there, and those that did not fit counted in its answer's
+	// Lost, its client saying "up to N lines went missing" of lines it was
+	// never to show.
 	var window *rollWindow
-	ours := func(Event) bool { return true }
+	var ours func(Event) bool // every event
 	if req.Op == OpRestart {
 		// Its wait is said to its client alone, outside the window: the
 		// restart printed nothing until its turn, through each drain of
@@ -644,11 +645,10 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		}}
 		ours = func(ev Event) bool { return window.holds(ev.Time) }
 	}
-	stopForwarding := forward(events, func(ev Event) {
-		if ours(ev) {
-			send(Message{Event: &ev})
-		}
-	})
+	// A start's events begin with those of its starts so far (see subscribe).
+	events, cancel := srv.sup.subscribe(names, req.Op == OpStart, fromStarter, ours)
+	defer cancel()
+	stopForwarding := forward(events, func(ev Event) { send(Message{Event: &ev}) })
 	stopAlive := keepAlive(func() { send(Message{Alive: true}) })
 	var reply Message
 	settled, err = srv.serve(req, &reply, window, fromStarter)

@@ -317,3 +317,37 @@ func TestRunnerEndedIsSaidWhenEveryEventIsLost(t *testing.T) {
 		t.Fatal("the subscription lost no event: the test shows nothing")
 	}
 }
+
+// A subscription that keeps only some events (a restart's: those of its
+// roll's window) neither queues nor counts as lost the others: a restart
+// waiting its turn behind a roll of the same instances said "up to N
+// lines of progress went missing" of the roll ahead's events, which it
+// never was to show.
+func TestASubscriptionCountsLostOnlyWhatItKeeps(t *testing.T) {
+	saved := subscriberBuffer
+	subscriberBuffer = 1
+	t.Cleanup(func() { subscriberBuffer = saved })
+	_, sup := supervisorOf(t, func(*state.File) {})
+	window := &rollWindow{}
+	events, lost := sup.subscribe([]string{"mi-1"}, false, false, func(ev Event) bool { return window.holds(ev.Time) })
+	for range 3 { // the roll ahead's, before this one's window
+		sup.emit(Event{Instance: "mi-1", State: StateStopping, Transient: true})
+	}
+	window.begin()
+	for range 3 { // its own: the first queued, the rest lost
+		sup.emit(Event{Instance: "mi-1", State: StateStarting, Transient: true})
+	}
+	window.end()
+	time.Sleep(time.Millisecond) // the next events come after the window
+	sup.emit(Event{Instance: "mi-1", State: StateReady, Transient: true})
+	if n := lost(); n != 2 {
+		t.Errorf("lost %d events, want 2: those of the window that did not fit", n)
+	}
+	var got []string
+	for ev := range events {
+		got = append(got, ev.State)
+	}
+	if !slices.Equal(got, []string{StateStarting}) {
+		t.Errorf("the subscription got %v, want the window's first event alone", got)
+	}
+}

@@ -294,7 +294,7 @@ func (s *Supervisor) Close() {
 // subscriber that does not keep up (subscriberBuffer behind) loses events
 // rather than stalling the supervisor.
 func (s *Supervisor) Subscribe() (<-chan Event, func() (lost int)) {
-	return s.subscribe(nil, false, false)
+	return s.subscribe(nil, false, false, nil)
 }
 
 // subscriberBuffer is how many events a subscriber may be behind before
@@ -310,21 +310,23 @@ type keptEvents struct {
 }
 
 // subscription is what one subscriber asked for: the events of the
-// instances in want (of every instance when empty), and how many of
-// those it lost.
+// instances in want (of every instance when empty) that keep takes (every
+// one when nil), and how many of those it lost.
 type subscription struct {
 	want []string
+	keep func(Event) bool
 	lost int
 }
 
-// wants reports whether the subscriber asked for the events of instance.
-func (sub *subscription) wants(instance string) bool {
-	return len(sub.want) == 0 || slices.Contains(sub.want, instance)
+// wants reports whether the subscriber asked for ev.
+func (sub *subscription) wants(ev Event) bool {
+	return (len(sub.want) == 0 || slices.Contains(sub.want, ev.Instance)) && (sub.keep == nil || sub.keep(ev))
 }
 
 // subscribe is Subscribe for the events of the instances named (of every
-// instance when none is): only theirs take room in the channel and count
-// as lost. A daemon's client is shown its request's instances alone, and
+// instance when none is) that keep takes (every one when nil): only those
+// take room in the channel and count as lost. A daemon's client is shown
+// its request's instances alone (a restart's, of its roll alone), and
 // its answer said that lines went missing when it was the events of
 // others, a reload's of a thousand instances, that did not fit (a down
 // of another then did not say it was already stopped). With replay, the
@@ -336,10 +338,10 @@ func (sub *subscription) wants(instance string) bool {
 // the take-over began, while they are kept: up's start showed none of a
 // take-over start that had ended (failed, at once) before its request
 // came, though the daemon left it as it was (see Server.start).
-func (s *Supervisor) subscribe(names []string, replay, starter bool) (<-chan Event, func() (lost int)) {
+func (s *Supervisor) subscribe(names []string, replay, starter bool, keep func(Event) bool) (<-chan Event, func() (lost int)) {
 	s.mu.Lock()
 	var first []Event
-	sub := &subscription{want: names}
+	sub := &subscription{want: names, keep: keep}
 	if replay {
 		for _, name := range names {
 			if k, ok := s.kept[name]; ok && starter {
@@ -375,7 +377,7 @@ func (s *Supervisor) emit(ev Event) {
 		s.noteStart(ev)
 	}
 	for ch, sub := range s.subs {
-		if !sub.wants(ev.Instance) {
+		if !sub.wants(ev) {
 			continue
 		}
 		select {

@@ -515,7 +515,7 @@ func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
 // each start so far first; an instance not starting is not replayed.
 func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
 	s := failedNeverReady(t)
-	events, cancel := s.sup.subscribe([]string{"mi-1"}, true, false)
+	events, cancel := s.sup.subscribe([]string{"mi-1"}, true, false, nil)
 	select {
 	case ev := <-events:
 		t.Fatalf("replayed %v of a failed instance", ev)
@@ -526,7 +526,7 @@ func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.next("mi-1", StateStarting)
-	events, cancel = s.sup.subscribe([]string{"mi-1", "mi-2"}, true, false)
+	events, cancel = s.sup.subscribe([]string{"mi-1", "mi-2"}, true, false, nil)
 	defer cancel()
 	select {
 	case ev := <-events:
