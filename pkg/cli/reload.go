@@ -40,11 +40,14 @@ The daemon does this by itself whenever mictl.toml, the distribution's
 deployment.toml or a declared CApp changes (not the distribution's other
 files); reload does it now. "mictl diff" shows what a reload would do.
 
+A reload that deploys, undeploys or redeploys CApps waits until MI's hot
+deployment has taken them (2 minutes at most).
+
 Exit status: 0 when applied (or nothing changed), 1 on conflicts, 2 for a
 configuration the daemon refuses or when nothing runs to reload, 3 when
-applying failed or left an instance it started or restarted degraded (a
-faulty CApp, a port not bound: MI's /healthz is not ready, and mictl status
-says 3 too);
+applying failed or left an instance it started, restarted or changed the
+CApps of degraded (a faulty CApp, a port not bound: MI's /healthz is not
+ready, and mictl status says 3 too);
 ` + exitInterrupted + `.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
@@ -79,7 +82,7 @@ says 3 too);
 			if err := ensureDaemon(cmd.Context(), streams, e, false); err != nil {
 				return showUnanswered(streams, e.store, e.state, output, err)
 			}
-			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload},
+			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload, AwaitApps: true},
 				func(ev supervisor.Event) {
 					// Its refusal or failure is this command's error, said
 					// once, at the end (with a state file it could not
@@ -115,9 +118,10 @@ says 3 too);
 				// for conflicts, 3 for a failure while applying.
 				return fmt.Errorf("reload: %w", err)
 			}
-			// As up and restart end: an instance it started or restarted
-			// into degraded (a faulty CApp) exited 0 while status said 3.
-			return notReady(r, startedDuring(e.state, r.file), e.cfg.Names())
+			// As up and restart end: an instance it started, restarted or
+			// gave other CApps into degraded (a faulty CApp) exited 0
+			// while status said 3.
+			return notReady(r, changedDuring(e.state, r.file), e.cfg.Names())
 		},
 	}
 	addDirFlag(cmd)
@@ -125,26 +129,37 @@ says 3 too);
 	return cmd
 }
 
-// startedDuring are the instances after, the state a reload ended with,
+// changedDuring are the instances after, the state a reload ended with,
 // records running on a server that before, the state read before asking
-// for it, does not record settled (ready or degraded): those the reload
-// started or restarted, or whose start it waited behind (the reload the
-// daemon began itself on the same edit, which this one waits for). The
-// daemon's answer does not name them, and its events cannot: they are
-// any instance's (a crash's restart too) and may be lost (Reply.Lost).
-// An instance left as it ran, degraded before already, is not one.
-func startedDuring(before, after *state.File) []string {
+// for it, does not record settled (ready or degraded), or with other
+// CApps than it recorded: those the reload started, restarted or
+// redeployed (whose CApps the daemon waited for MI to settle, see
+// supervisor.Request.AwaitApps), or whose change it waited behind (the
+// reload the daemon began itself on the same edit, which this one waits
+// for). The daemon's answer does not name them, and its events cannot:
+// they are any instance's (a crash's restart too) and may be lost
+// (Reply.Lost). An instance left as it ran, degraded before already, is
+// not one.
+func changedDuring(before, after *state.File) []string {
 	var names []string
 	for _, inst := range after.Instances {
 		if inst.Server.IsZero() {
 			continue // not running: a stopped or failed one is up's to start
 		}
 		was, ok := before.Instance(inst.Name)
-		if !ok || was.Server != inst.Server || was.State != state.StateReady && was.State != state.StateDegraded {
+		if !ok || was.Server != inst.Server || was.State != state.StateReady && was.State != state.StateDegraded || !sameApps(was.Apps, inst.Apps) {
 			names = append(names, inst.Name)
 		}
 	}
 	return names
+}
+
+// sameApps reports whether a and b record the same builds of the same
+// CApps, in any order.
+func sameApps(a, b []state.App) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(x state.App) bool {
+		return !slices.ContainsFunc(b, func(y state.App) bool { return x.ID == y.ID && x.SHA256 == y.SHA256 })
+	})
 }
 
 type diffOptions struct {

@@ -57,6 +57,9 @@ type appQueue struct {
 	running *appCheck
 	cancel  context.CancelFunc // ends running
 	next    *appCheck
+	// idle is closed once the checks that run now, and those queued
+	// after them, are over (see AwaitApps); nil while none runs.
+	idle chan struct{}
 }
 
 // appCheck waits until MI has settled a change of one instance's CApps:
@@ -250,6 +253,38 @@ func (c *appCheck) close() {
 	}
 }
 
+// AwaitApps waits until MI has settled every CApp change the supervisor
+// checks now (see appCheck), each instance's health checked again after
+// it, or the supervisor closes; busy, when some are checked, is told
+// their instances first. A change's check ends at appsVerifyTimeout at
+// the latest. mictl reload waits so for the CApps it deployed: it
+// answered before MI's hot deployment took them, and so exited 0 of an
+// instance a faulty CApp left degraded a scan later, where up and
+// restart, which wait until MI is ready, end with 3.
+func (s *Supervisor) AwaitApps(busy func(names []string)) {
+	s.apps.mu.Lock()
+	var names []string
+	var idle []chan struct{}
+	for name, q := range s.apps.queues {
+		if q.idle != nil {
+			names, idle = append(names, name), append(idle, q.idle)
+		}
+	}
+	s.apps.mu.Unlock()
+	if len(idle) == 0 {
+		return
+	}
+	slices.SortFunc(names, config.CompareNames)
+	busy(names)
+	for _, ch := range idle {
+		select {
+		case <-ch:
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
 // queueAppCheck runs c after the instance's check that runs, which it
 // supersedes; c is dropped when the instance is not watched.
 func (s *Supervisor) queueAppCheck(name string, c *appCheck) {
@@ -269,6 +304,7 @@ func (s *Supervisor) queueAppCheck(name string, c *appCheck) {
 		return
 	}
 	ctx := q.start(s.ctx, c)
+	q.idle = make(chan struct{})
 	s.wg.Go(func() { s.runAppChecks(name, q, ctx) })
 }
 
@@ -293,6 +329,8 @@ func (s *Supervisor) runAppChecks(name string, q *appQueue, ctx context.Context)
 		q.cancel()
 		if s.apps.queues[name] != q || q.next == nil {
 			q.running, q.cancel = nil, nil
+			close(q.idle)
+			q.idle = nil
 			s.apps.mu.Unlock()
 			return
 		}

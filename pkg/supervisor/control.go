@@ -47,6 +47,10 @@ type Request struct {
 	// daemon's mictl_conflicts until a reload checks again. Absent from a
 	// command that checked nothing.
 	Conflicts *int `json:"conflicts,omitempty"`
+	// AwaitApps, with OpReload, answers once MI has settled the CApps
+	// the reload changed (see Supervisor.AwaitApps): mictl reload's, not
+	// deploy's, whose --wait asks MI itself.
+	AwaitApps bool `json:"await_apps,omitempty"`
 }
 
 // Message is one JSON line from daemon to client: events and keep-alives
@@ -671,6 +675,10 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 	return settled
 }
 
+// AppsWaiting is the state of the event that says a reload waits for MI
+// to take the CApps it changed (Request.AwaitApps).
+const AppsWaiting = "apps-waiting"
+
 // TurnWaiting is the state of the event that tells a restart's client
 // that it waits its turn: no instance's state, sent to that client alone,
 // about the whole command (ReloadEvent). Not "waiting", the client's
@@ -779,6 +787,12 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromSt
 			err = errors.New("this supervisor does not follow a configuration")
 		} else {
 			_, err = srv.reload()
+		}
+		if err == nil && req.AwaitApps {
+			srv.sup.AwaitApps(func(names []string) {
+				srv.sup.emit(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true,
+					Message: "waiting for MI to settle the CApps of " + strings.Join(names, ", ") + " (mictl apps shows them)"})
+			})
 		}
 	default:
 		return nil, exitcode.Usagef("unknown operation %q", req.Op)
