@@ -103,8 +103,10 @@ ready, and mictl status says 3 too);
 				return errors.Join(err, rerr)
 			}
 			// The refusal the file records is this reload's, which its
-			// error says: the table's footer leaves it out.
-			r.refusalSaid = err != nil && r.ReloadError != nil && *r.ReloadError == err.Error()
+			// error says: the table's footer leaves it out. So is the
+			// failure of the reload it waited behind, which its error
+			// ends with (the daemon's own of the same edit).
+			r.refusalSaid = err != nil && r.ReloadError != nil && strings.HasSuffix(err.Error(), *r.ReloadError)
 			// The settings the last up's flags override, which the
 			// reload does not apply, its "reloaded" event says above.
 			if err == nil && e.cfgErr == nil {

@@ -56,7 +56,12 @@ func (w *configWatch) load() LoadConfig {
 // reloadNow applies the configuration as it is now (Supervisor.Reload),
 // then arranges what follows a refusal (retryAfter).
 func (w *configWatch) reloadNow() (reconcile.Changes, error) {
-	changes, err := w.sup.Reload(w.follow.Load)
+	return w.reloadAs(reloadAsked)
+}
+
+// reloadAs is reloadNow, for a reload that kind set off.
+func (w *configWatch) reloadAs(kind reloadKind) (reconcile.Changes, error) {
+	changes, err := w.sup.reload(w.follow.Load, kind)
 	w.retryAfter(err)
 	return changes, err
 }
@@ -70,7 +75,7 @@ func (w *configWatch) reload() {
 	if anyEmpty(w.follow.Files()) {
 		return
 	}
-	_, _ = w.reloadNow()
+	_, _ = w.reloadAs(reloadFollowed)
 }
 
 // anyEmpty reports whether one of files exists and holds nothing.

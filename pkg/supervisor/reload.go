@@ -56,10 +56,27 @@ const (
 	// held, tried again (see configWatch.retryAfter). Nothing is said when
 	// nothing changed, or when it is refused again for the same reason.
 	reloadRetry
+	// reloadFollowed: the daemon's own reload of an edit it follows,
+	// reported as reloadAsked is; a reload that waited behind it names it
+	// so (see appliedBehind).
+	reloadFollowed
 )
+
+// reloadOutcome is what a reload changed and how it ended, and whether it
+// was the daemon's own of an edit it follows (reloadFollowed).
+type reloadOutcome struct {
+	changes  reconcile.Changes
+	err      error
+	followed bool
+}
 
 // reload is Reload, reporting as kind says.
 func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile.Changes, err error) {
+	followed := kind == reloadFollowed
+	if followed {
+		kind = reloadAsked
+	}
+	ended := s.reloadsEnded.Load()
 	// Registered before it waits its turn and plans: a stop of everything
 	// meanwhile ends it there. Registered only once planned, it planned
 	// after the stop from what the stop was ending, and started again
@@ -75,6 +92,17 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		s.reloadMu.Lock()
 	}
 	defer s.reloadMu.Unlock()
+	// The reload that ended as this one waited (the daemon's own, of the
+	// edit this one was asked to apply), if any; kept for the next.
+	var behind *reloadOutcome
+	if s.reloadsEnded.Load() != ended {
+		last := s.lastReload
+		behind = &last
+	}
+	defer func() {
+		s.lastReload = reloadOutcome{changes: changes, err: err, followed: followed}
+		s.reloadsEnded.Add(1)
+	}()
 	// Whatever it did, mictl.toml may name other instances now and the
 	// state file records what it planned: the up a remedy names may be
 	// another (upCommand). Every kind of reload, the watch's, a catch-up
@@ -147,6 +175,9 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			return changes, err
 		}
 		if changes.Empty() && !did() {
+			if kind == reloadAsked && behind != nil && !behind.changes.Empty() {
+				return changes, s.appliedBehind(*behind, f.UpArgs)
+			}
 			if stands := failureStands(t, f); stands != nil {
 				// Recorded, and said, when it failed: a retry by the
 				// daemon (a catch-up) says it again no more than a
@@ -241,6 +272,25 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		}
 		return changes, err
 	}
+}
+
+// appliedBehind ends a reload that finds nothing to change once the
+// reload it waited behind, which ended as behind says, made its changes:
+// the daemon's own, most often, of the very edit this one was asked to
+// apply. Such a reload said "no change" and exited 0, as though nothing
+// had happened, even where that one failed. It ends as that one did (its
+// error; recorded and said by it), and says what that one applied.
+func (s *Supervisor) appliedBehind(behind reloadOutcome, upArgs []string) error {
+	who := "another reload"
+	if behind.followed {
+		who = "the daemon's own reload of the edit it follows"
+	}
+	if behind.err != nil {
+		return fmt.Errorf("nothing left to change: %s, under way as this reload began, applied the configuration as it is now, and failed: %w", who, behind.err)
+	}
+	s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(
+		fmt.Sprintf("nothing left to change: %s, under way as this reload began, applied the configuration as it is now: %s", who, describe(behind.changes)), upArgs)})
+	return nil
 }
 
 // besidesInterruption is what err, an error a stop of everything

@@ -147,6 +147,11 @@ type Supervisor struct {
 	// reloadMu makes reloads and rolling restarts one at a time (see
 	// beginRoll).
 	reloadMu sync.Mutex
+	// lastReload is how the last reload ended, under reloadMu, and
+	// reloadsEnded counts the reloads that ended: a reload that waited
+	// behind another tells by them what that one did (see appliedBehind).
+	lastReload   reloadOutcome
+	reloadsEnded atomic.Uint64
 
 	// changes are the reloads and restarts under way: a stop of every
 	// instance ends them first (see interruptChanges). stoppingAll and
