@@ -32,6 +32,19 @@ func (d *deployment) jdkRefusingDist(dir, only string) {
 	}
 }
 
+// twoDists writes wso2mi-4.4.0, a simulator distribution, and
+// wso2mi-4.6.0, whose start script refuses (jdkRefusingDist: in the home
+// of only alone when only is set), and returns the mictl.toml of n
+// instances on miHome.
+func (d *deployment) twoDists(n int, only string) func(miHome string) string {
+	d.t.Helper()
+	d.must("sim", "dist", "wso2mi-4.4.0")
+	d.jdkRefusingDist("wso2mi-4.6.0", only)
+	return func(miHome string) string {
+		return fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\ninstances = %d\nmi_home = %q\n", d.base, n, miHome)
+	}
+}
+
 // behindLiveReload edits mictl.toml to body, waits until the daemon's own
 // reload of the edit has begun (mi-1's stop drains for 2 s meanwhile),
 // and runs mictl reload, which waits behind it.
@@ -71,11 +84,7 @@ func TestReloadBehindTheLiveReloadOfItsEditSaysItApplied(t *testing.T) {
 // failure stands, as of a reload asked to try again.
 func TestReloadBehindAFailedLiveReloadSaysItFailed(t *testing.T) {
 	d := newDeployment(t)
-	d.must("sim", "dist", "wso2mi-4.4.0")
-	d.jdkRefusingDist("wso2mi-4.6.0", "")
-	toml := func(miHome string) string {
-		return fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\nmi_home = %q\n", d.base, miHome)
-	}
+	toml := d.twoDists(1, "")
 	d.configFile("inplace", toml("wso2mi-4.4.0"))
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=2s"}
 	d.must("up", "--timeout", "30s")

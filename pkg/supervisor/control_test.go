@@ -706,7 +706,7 @@ func TestReloadDoesNotRecordOverALaterUp(t *testing.T) {
 	store, sup := supervisorOf(t, func(f *state.File) {
 		f.UpArgs, f.Configured = []string{"--instances=2"}, []string{"mi-1", "mi-2"}
 	})
-	sup.recordReload(nil, []string{"mi-1"}, nil, false, nil) // planned before that up
+	sup.recordReload(nil, []string{"mi-1"}, nil, false, nil, nil) // planned before that up
 	f, err := store.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -714,7 +714,7 @@ func TestReloadDoesNotRecordOverALaterUp(t *testing.T) {
 	if !slices.Equal(f.Configured, []string{"mi-1", "mi-2"}) {
 		t.Fatalf("configured %q after a reload planned before the up, want the up's [mi-1 mi-2]", f.Configured)
 	}
-	sup.recordReload(nil, []string{"mi-1"}, []string{"--instances=2"}, false, nil)
+	sup.recordReload(nil, []string{"mi-1"}, []string{"--instances=2"}, false, nil, nil)
 	if f, err = store.Load(); err != nil || !slices.Equal(f.Configured, []string{"mi-1"}) {
 		t.Fatalf("configured %q, %v after a reload planned with the up's flags, want [mi-1]", f.Configured, err)
 	}

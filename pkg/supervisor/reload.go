@@ -151,7 +151,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			return earlier, stopped
 		}
 		if err != nil {
-			s.recordReload(errors.Join(failed, err), nil, nil, did(), nil)
+			s.recordReload(errors.Join(failed, err), nil, nil, did(), nil, nil)
 			return earlier, errors.Join(failed, err)
 		}
 		var t *reconcile.Target
@@ -164,21 +164,21 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		if err != nil {
 			if did() {
 				err = errors.Join(failed, err)
-				s.recordReload(err, nil, nil, true, nil)
+				s.recordReload(err, nil, nil, true, nil, nil)
 				return earlier, err
 			}
 			if kind != reloadAsked && recorded == err.Error() {
 				reported = kind == reloadCatchUp
 				return changes, err
 			}
-			s.recordReload(err, nil, nil, false, nil)
+			s.recordReload(err, nil, nil, false, nil, nil)
 			return changes, err
 		}
 		if changes.Empty() && !did() {
 			if kind == reloadAsked && behind != nil && !behind.changes.Empty() {
 				return changes, s.appliedBehind(*behind, f.UpArgs)
 			}
-			if stands := failureStands(t, f); stands != nil {
+			if stands := failureStands(stillFailed(t, f), "no change to apply, and"); stands != nil {
 				// Recorded, and said, when it failed: a retry by the
 				// daemon (a catch-up) says it again no more than a
 				// refusal recorded before.
@@ -199,10 +199,10 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 				// successor resumed them) are the configuration's: left
 				// unrecorded, they were kept (reconcile.Kept) once the
 				// configuration no longer named them.
-				s.recordReload(nil, t.Config.Names(), f.UpArgs, false, nil)
+				s.recordReload(nil, t.Config.Names(), f.UpArgs, false, nil, nil)
 				return changes, nil
 			}
-			s.recordReload(nil, t.Config.Names(), f.UpArgs, false, nil)
+			s.recordReload(nil, t.Config.Names(), f.UpArgs, false, nil, nil)
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden("no change", f.UpArgs)})
 			return changes, nil
 		}
@@ -254,7 +254,16 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		forStatus := errors.Join(append(stands, err)...)
 		err = errors.Join(slices.Concat(stands, upFixes, []error{err})...)
 		changes = together(earlier, changes)
-		s.recordReload(forStatus, t.Config.Names(), f.UpArgs, true, f)
+		// An earlier reload's failure stands for the instances it left
+		// failed that this one, succeeding, plans as they failed (it
+		// leaves a failed instance to mictl up): recorded as cleared,
+		// status showed them failed with nothing of why, and said that
+		// mictl up starts them, into the same failure.
+		var standing []string
+		if forStatus == nil {
+			standing = stillFailed(t, f)
+		}
+		s.recordReload(forStatus, t.Config.Names(), f.UpArgs, true, f, standing)
 		if fixes := errors.Join(upFixes...); fixes != nil {
 			s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: fixes.Error() + beganHow})
 		}
@@ -269,6 +278,9 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 				msg += "; put right once it planned again: " + errors.Join(putRight...).Error()
 			}
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(msg, f.UpArgs)})
+			if err = failureStands(standing, "what changed is applied, but"); err != nil {
+				s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: err.Error()})
+			}
 		}
 		return changes, err
 	}
@@ -1181,8 +1193,11 @@ const beganHow = "; what the reload did before that stands"
 //
 // before is the state file the reload's last pass planned from (nil when
 // none did): the instances wanted running then that err left failed are
-// recorded with it (state.File.ReloadLeftFailed, see failureStands).
-func (s *Supervisor) recordReload(err error, configured, upArgs []string, applied bool, before *state.File) {
+// recorded with it (state.File.ReloadLeftFailed, see stillFailed).
+// standing, for a reload that succeeded, are the instances an earlier
+// begun failure left failed that it still plans as they failed
+// (stillFailed): that failure is kept, of them alone.
+func (s *Supervisor) recordReload(err error, configured, upArgs []string, applied bool, before *state.File, standing []string) {
 	msg := ""
 	if err != nil {
 		msg = err.Error()
@@ -1192,8 +1207,12 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 		how = beganHow
 	}
 	uerr := s.update(func(f *state.File) error {
-		f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = msg, err != nil && applied, nil
-		if f.ReloadBegun && before != nil {
+		if err == nil && len(standing) > 0 && f.ReloadBegun {
+			f.ReloadLeftFailed = standing
+		} else {
+			f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = msg, err != nil && applied, nil
+		}
+		if f.ReloadBegun && err != nil && before != nil {
 			for _, rec := range f.Instances {
 				if was, ok := before.Instance(rec.Name); ok && state.Wanted(was.State) && rec.State == StateFailed {
 					f.ReloadLeftFailed = append(f.ReloadLeftFailed, rec.Name)
@@ -1217,16 +1236,16 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 	}
 }
 
-// failureStands is the error of a reload planned to t from f that
-// finds nothing to change while the last reload's begun failure left
-// instances failed (f.ReloadLeftFailed) that t plans as they were when
-// they failed: their homes as that reload prepared them, compared with
-// t as though they ran, are what t would start them as. Such a reload
-// (mictl reload to try again, a comment edited) cleared the failure as
-// "no change", status dropped it, and mictl up started them into the
-// same failure. nil once t plans each of them otherwise (mi_home put
-// back, an override undone): what failed is no longer the plan.
-func failureStands(t *reconcile.Target, f *state.File) error {
+// stillFailed are the instances the last reload's begun failure left
+// failed (f.ReloadLeftFailed) that t, planned from f, plans as they were
+// when they failed: their homes as that reload prepared them, compared
+// with t as though they ran, are what t would start them as. A reload
+// that leaves them so (mictl reload to try again, a comment edited, an
+// edit of other instances) put nothing right of them: cleared as it
+// ended, status dropped the failure, and mictl up started them into it
+// again. None once t plans each of them otherwise (mi_home put back, an
+// override undone): what failed is no longer the plan.
+func stillFailed(t *reconcile.Target, f *state.File) []string {
 	if !f.ReloadBegun || f.ReloadError == "" {
 		return nil
 	}
@@ -1251,14 +1270,21 @@ func failureStands(t *reconcile.Target, f *state.File) error {
 			same = append(same, rec.Name)
 		}
 	}
+	return same
+}
+
+// failureStands is the error of a reload that ended with the last
+// reload's failure standing for the instances same (stillFailed), nil
+// when none: lead says what the reload itself did.
+func failureStands(same []string, lead string) error {
 	if len(same) == 0 {
 		return nil
 	}
 	// Without the failure's own words, which mictl status (and the
 	// table mictl reload prints) shows below the table as reload_error.
 	return exitcode.With(exitcode.Runtime, fmt.Errorf(
-		"no change to apply, and the last reload's failure stands (mictl status shows it): the configuration plans %s, which it left failed, as it did then; mictl up starts %s once what it failed on is fixed",
-		words.And(same), words.ItOrThem(len(same))))
+		"%s the last reload's failure stands (mictl status shows it): the configuration plans %s, which it left failed, as it did then; mictl up starts %s once what it failed on is fixed",
+		lead, words.And(same), words.ItOrThem(len(same))))
 }
 
 func describe(c reconcile.Changes) string {
