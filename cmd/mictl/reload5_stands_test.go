@@ -5,6 +5,20 @@ import (
 	"testing"
 )
 
+// failedRoll runs mi-1 and mi-2 on wso2mi-4.4.0, then edits mictl.toml
+// onto wso2mi-4.6.0, whose start script fails in mi-1's home alone
+// (twoDists), and waits for the daemon's live roll to fail at mi-1,
+// before mi-2. It returns the mictl.toml of the two on an mi_home.
+func (d *deployment) failedRoll() func(miHome string) string {
+	d.t.Helper()
+	toml := d.twoDists(2, "mi-1")
+	d.configFile("inplace", toml("wso2mi-4.4.0"))
+	d.must("up", "--timeout", "30s")
+	d.configFile("inplace", toml("wso2mi-4.6.0"))
+	d.waitReloads(0, 1)
+	return toml
+}
+
 // A live roll onto an mi_home whose start script fails in mi-1's home
 // alone stops at mi-1, failed. mictl reload then restarts mi-2 onto it,
 // which works: that reload changed something and succeeded, but plans
@@ -15,11 +29,7 @@ import (
 // says up starts mi-1 once what the reload failed on is fixed.
 func TestReloadThatChangesOthersKeepsAFailureItDidNotPutRight(t *testing.T) {
 	d := newDeployment(t)
-	toml := d.twoDists(2, "mi-1")
-	d.configFile("inplace", toml("wso2mi-4.4.0"))
-	d.must("up", "--timeout", "30s")
-	d.configFile("inplace", toml("wso2mi-4.6.0"))
-	d.waitReloads(0, 1)
+	toml := d.failedRoll()
 	const failure = "restart mi-1: mi-1 failed: the start script ended (exit status 0) without a running server"
 
 	code, _, errOut := d.mictl("reload")

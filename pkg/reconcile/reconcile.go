@@ -702,6 +702,9 @@ type RunMemory struct {
 	UpArgs, Configured []string
 	ReloadError        string
 	ReloadBegun        bool
+	// ReloadLeftFailed goes with ReloadBegun: left behind, it stayed in
+	// state.json, of a failure forgotten.
+	ReloadLeftFailed []string
 }
 
 // ForgetStoppedRun is ForgetRun for a stop of everything under way,
@@ -720,7 +723,7 @@ func RecallRun(f *state.File, m *RunMemory) {
 	if remembersRun(f) || !AnyActive(f) {
 		return
 	}
-	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun = m.UpArgs, m.Configured, m.ReloadError, m.ReloadBegun
+	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = m.UpArgs, m.Configured, m.ReloadError, m.ReloadBegun, m.ReloadLeftFailed
 }
 
 // remembersRun reports whether f keeps anything of a run (see ForgetRun).
@@ -734,8 +737,8 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 	if !remembersRun(f) || slices.ContainsFunc(f.Instances, active) {
 		return nil
 	}
-	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError, ReloadBegun: f.ReloadBegun}
-	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun = nil, nil, "", false
+	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError, ReloadBegun: f.ReloadBegun, ReloadLeftFailed: f.ReloadLeftFailed}
+	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = nil, nil, "", false, nil
 	return m
 }
 

@@ -27,10 +27,10 @@ import (
 func TestForgetRun(t *testing.T) {
 	t.Parallel()
 	recorded := func(st string) *state.File {
-		return &state.File{UpArgs: []string{"--instances=2"}, Configured: []string{"mi-1"}, ReloadError: "bad", ReloadBegun: true,
+		return &state.File{UpArgs: []string{"--instances=2"}, Configured: []string{"mi-1"}, ReloadError: "bad", ReloadBegun: true, ReloadLeftFailed: []string{"mi-1"},
 			Instances: []state.Instance{{Name: "mi-1", State: st}}}
 	}
-	if f := recorded(state.StateStopped); !ForgetRun(f) || f.UpArgs != nil || f.Configured != nil || f.ReloadError != "" || f.ReloadBegun {
+	if f := recorded(state.StateStopped); !ForgetRun(f) || f.UpArgs != nil || f.Configured != nil || f.ReloadError != "" || f.ReloadBegun || f.ReloadLeftFailed != nil {
 		t.Errorf("nothing runs: %+v, want the run forgotten and a change reported", f)
 	}
 	if f := recorded(state.StateStarting); ForgetRun(f) || f.UpArgs == nil {
@@ -74,7 +74,7 @@ func TestForgetStoppedRunAndRecallIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	recorded := func(st string) *state.File {
-		return &state.File{UpArgs: []string{"--instances=2"}, Configured: []string{"mi-1"}, ReloadError: "bad", ReloadBegun: true,
+		return &state.File{UpArgs: []string{"--instances=2"}, Configured: []string{"mi-1"}, ReloadError: "bad", ReloadBegun: true, ReloadLeftFailed: []string{"mi-2"},
 			Instances: []state.Instance{{Name: "mi-1", State: state.StateStopping, Server: self}, {Name: "mi-2", State: st}}}
 	}
 	if f := recorded(state.StateStopped); ForgetRun(f) || f.UpArgs == nil {
@@ -82,7 +82,7 @@ func TestForgetStoppedRunAndRecallIt(t *testing.T) {
 	}
 	f := recorded(state.StateStopped)
 	m := ForgetStoppedRun(f)
-	if m == nil || f.UpArgs != nil || f.Configured != nil || f.ReloadError != "" || f.ReloadBegun {
+	if m == nil || f.UpArgs != nil || f.Configured != nil || f.ReloadError != "" || f.ReloadBegun || f.ReloadLeftFailed != nil {
 		t.Fatalf("every instance stopping or stopped: %+v, forgot %+v; want the run forgotten", f, m)
 	}
 	if m.ReloadError != "bad" || !m.ReloadBegun || len(m.UpArgs) != 1 || len(m.Configured) != 1 {
@@ -99,7 +99,7 @@ func TestForgetStoppedRunAndRecallIt(t *testing.T) {
 	}
 	f.Instances[0].Server = self // outlived its stop
 	RecallRun(f, m)
-	if f.ReloadError != "bad" || !f.ReloadBegun || len(f.UpArgs) != 1 || len(f.Configured) != 1 {
+	if f.ReloadError != "bad" || !f.ReloadBegun || len(f.UpArgs) != 1 || len(f.Configured) != 1 || !slices.Equal(f.ReloadLeftFailed, []string{"mi-2"}) {
 		t.Errorf("a server still running: %+v, want the run recalled", f)
 	}
 	f.UpArgs, f.Configured, f.ReloadError = []string{"--instances=5"}, nil, ""

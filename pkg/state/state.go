@@ -78,8 +78,8 @@ type File struct {
 	// refusal, after which what runs is the configuration before.
 	ReloadBegun bool `json:"reload_begun,omitempty"`
 	// ReloadLeftFailed are the instances the begun failure of ReloadError
-	// left failed (read only with ReloadBegun, which whatever forgets the
-	// failure clears): while the configuration plans one of them as it
+	// left failed (read only with ReloadBegun, and forgotten with it, by
+	// mictl up and once nothing runs): while the configuration plans one of them as it
 	// was when it failed, the failure stands, and a reload that finds
 	// nothing else to change (a retry, a comment edited) keeps it. Cleared
 	// as "no change", status dropped it and mictl up started the instance
