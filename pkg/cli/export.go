@@ -53,7 +53,10 @@ MI's /healthz 500 (and under "faulty_capps" with -o json): Kubernetes
 never calls the pods ready, Docker marks the container unhealthy, systemd
 notices nothing. An inbound endpoint port MI resolves only at run time
 ($SYSTEM:, $FILE:) is named on stderr too (and under "runtime_ports", as
-check-conflicts lists it): the export cannot expose it. Every other note
+check-conflicts lists it): the export cannot expose it, but carries the
+variable a $SYSTEM:NAME port reads, NAME, as the instance's server has
+it under mictl (a running server's own, else the daemon's, else this
+shell's), without which MI fails the endpoint. Every other note
 on stderr is under a key of its own with -o json too, each with its
 "message": "environment", "up_flags", "restart_policy", "shipped_capps",
 "shipped_inbound_endpoints", "server_side_apply" and, for systemd,
@@ -132,7 +135,8 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 			}
 			return paths
 		},
-		Current: p.state,
+		Current:   p.state,
+		ServerEnv: serverEnv(p),
 	})
 	if err != nil {
 		return nil, exportFindings{}, err
@@ -160,6 +164,25 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 		fmt.Fprintf(streams.ErrOut, "warning: %s\n", f.Message)
 	}
 	return in, found, nil
+}
+
+// serverEnv is the environment each planned instance's MI resolves a
+// $SYSTEM: port from under mictl (placeholderEnv, as deploy judges it):
+// its running server's, else the one the daemon (the live one, else one
+// this shell starts) would start it with.
+func serverEnv(p *planned) func(string) []string {
+	names := make([]string, len(p.Target.Plan.Instances))
+	for i, inst := range p.Target.Plan.Instances {
+		names[i] = inst.Name
+	}
+	e := currentPlaceholderEnv(p.Config, p.state, names)
+	return func(name string) []string {
+		t := e.targets[name]
+		if t.env != nil {
+			return t.env
+		}
+		return append(slices.Clip(e.launcher), t.launch...)
+	}
 }
 
 // exportFindings are what an export warns or notes of its input, which

@@ -450,6 +450,38 @@ func TestExportsCarryTheCapturedEnvironment(t *testing.T) {
 	}
 }
 
+// An inbound endpoint whose port is $SYSTEM:NAME deploys under mictl up,
+// whose servers get the daemon's whole environment; each engine passes
+// only what it is given, so each export carries NAME as the server gets
+// it (nothing runs here: this shell's), and no other variable. Without
+// it MI fails the endpoint: the CApp is faulty, /healthz answers 500.
+func TestExportsCarryTheVariablesInboundPortsComeFrom(t *testing.T) {
+	dir := inTempDir(t)
+	writeCar(t, dir, "build/dyn_1.0.0.car", capp.Spec{Name: "dyn", Inbounds: []capp.InboundSpec{{Protocol: "http", Placeholder: "$SYSTEM:ORDERS_PORT"}}})
+	writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 2\ncapps = [\"build/dyn_1.0.0.car\"]\n")
+	t.Setenv("ORDERS_PORT", "9000")
+	t.Setenv("UNRELATED", "1")
+	for _, c := range []struct {
+		args       []string
+		file, want string
+	}{
+		{[]string{"systemd", "--user", "--out", "units"}, filepath.Join("units", "mictl-mi@mi-2.service.d", "10-mictl.conf"), "Environment=ORDERS_PORT=9000\n"},
+		{[]string{"compose", "--out", "compose.yaml"}, "compose.yaml", "      ORDERS_PORT: \"9000\"\n"},
+		{[]string{"kubernetes", "--out", "k8s"}, filepath.Join("k8s", "deployment-mi.yaml"), "- name: ORDERS_PORT\n              value: \"9000\"\n"},
+	} {
+		if code, _, errOut := runExport(t, append([]string{"export"}, c.args...)...); code != exitcode.OK {
+			t.Fatalf("export %s: %s", c.args[0], errOut)
+		}
+		data, err := os.ReadFile(c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), c.want) || strings.Contains(string(data), "UNRELATED") {
+			t.Errorf("export %s: %s should hold %q and no other variable of this shell:\n%s", c.args[0], c.file, c.want, data)
+		}
+	}
+}
+
 // A JVM setting holding a secret, whatever spelling its name has, lands
 // only in files no one but their owner reads, whichever engine the export
 // is for.

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/deployment"
 	"github.com/mictl/mictl/pkg/fsutil"
@@ -110,6 +111,13 @@ type Instance struct {
 	// CApps' inbound endpoints (and the debugger's with JAVA_OPTS asking
 	// for it), each with whether MI adds the offset to it.
 	Extras []ports.Extra
+	// PortEnv are the variables its inbound endpoints take their ports
+	// from ($SYSTEM:NAME), NAME=value as its MI gets them under mictl
+	// (Options.ServerEnv), in the order the endpoints name them. `mictl
+	// up` passes a server its supervisor's whole environment, while every
+	// engine passes only what it is given, and MI fails an endpoint whose
+	// variable is unset and lists its CApp as faulty (/healthz 500).
+	PortEnv []string
 }
 
 // Ports are the instance's ports as planned on this host.
@@ -267,6 +275,10 @@ type Options struct {
 	// Current is what runs (the state file; nil: nothing has run). An
 	// instance that runs keeps the environment its record holds.
 	Current *state.File
+	// ServerEnv is the environment the named instance's MI resolves
+	// $SYSTEM: placeholders from under mictl: its running server's, else
+	// the one its supervisor would start it with (nil: none is carried).
+	ServerEnv func(instance string) []string
 }
 
 // FromTarget builds the exporters' input from t: every planned instance
@@ -311,6 +323,9 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 		}
 		if err := inst.keepRecorded(t, p, opts.Current); err != nil {
 			return nil, err
+		}
+		if opts.ServerEnv != nil {
+			inst.PortEnv = portEnv(deployment.RunTimePorts(t.Inbounds, t.AppsOf(p.Name)), opts.ServerEnv(p.Name), inst.LaunchEnv())
 		}
 		podLaunch, err := pods.Record(pod)
 		if err != nil {
@@ -372,6 +387,27 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 	inst.Extras = deployment.InstanceExtras(t.Inbounds, t.AppsOf(p.Name), enabled, recorded)
 	inst.Launch.Extras = reconcile.LaunchExtras(ports.Instance{Offset: inst.Offset, Extras: inst.Extras})
 	return nil
+}
+
+// portEnv is NAME=value of each variable a $SYSTEM:NAME port of runTime
+// reads, once, as env sets it (its last entry, which exec gives the
+// process). One env lacks is left out, as is one launch (the instance's
+// own environment, which every export carries) sets already.
+func portEnv(runTime []deployment.RunTimePort, env, launch []string) []string {
+	var out []string
+	for _, r := range runTime {
+		name := capp.Inbound{Placeholder: r.Value}.EnvVar()
+		if name == "" || slices.ContainsFunc(append(slices.Clip(launch), out...), func(kv string) bool { return strings.HasPrefix(kv, name+"=") }) {
+			continue
+		}
+		for _, kv := range slices.Backward(env) {
+			if strings.HasPrefix(kv, name+"=") {
+				out = append(out, kv)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // captured is env without the node identity, which mictl sets and no

@@ -231,7 +231,7 @@ func newService(inst export.Instance, opts Options) service {
 	for _, a := range inst.Launch.Args {
 		s.Command = append(s.Command, literal(a))
 	}
-	for _, kv := range inst.JVMEnv() {
+	for _, kv := range append(inst.JVMEnv(), inst.PortEnv...) {
 		k, v, _ := strings.Cut(kv, "=")
 		s.Environment[k] = literal(v)
 	}

@@ -247,7 +247,7 @@ func podConfig(inst export.Instance, opts Options) string {
 	for _, a := range inst.PodArgs {
 		fmt.Fprintf(h, "arg %q\n", a)
 	}
-	for _, kv := range inst.JVMEnv() {
+	for _, kv := range append(inst.JVMEnv(), inst.PortEnv...) {
 		fmt.Fprintf(h, "env %q\n", kv)
 	}
 	if !opts.CAppsInImage {
@@ -720,9 +720,10 @@ func podJVMEnv(inst export.Instance) []string {
 }
 
 // podEnv is the container's environment: the node identity from the pod
-// name (docs/mi-facts.md: env nodeId; stable and unique per pod) and the
+// name (docs/mi-facts.md: env nodeId; stable and unique per pod), the
 // JVM settings (podJVMEnv), those holding a secret from the Secret
-// secretName (jvmSecret).
+// secretName (jvmSecret), and the variables its inbound endpoints' ports
+// come from (export.Instance.PortEnv).
 func podEnv(inst export.Instance, secretName string) []envVar {
 	env := []envVar{{Name: "nodeId", ValueFrom: &envVarSource{FieldRef: &fieldRef{APIVersion: "v1", FieldPath: "metadata.name"}}}}
 	jvm := podJVMEnv(inst)
@@ -744,6 +745,10 @@ func podEnv(inst export.Instance, secretName string) []envVar {
 	for _, kv := range jvm {
 		k, _, _ := strings.Cut(kv, "=")
 		env = append(env, setting(k, kv))
+	}
+	for _, kv := range inst.PortEnv {
+		k, v, _ := strings.Cut(kv, "=")
+		env = append(env, envVar{Name: k, Value: literal(v)})
 	}
 	return env
 }

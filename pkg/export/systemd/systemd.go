@@ -249,13 +249,15 @@ func dropIn(inst export.Instance, header []string) ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-// unitEnv is inst's launch environment in an order of its own, whatever
-// order the shell that captured it had, so that the same settings make
-// the same drop-in: the variables naming things on this host (JAVA_HOME,
-// CARBON_HOME, the simulator's) by name, then the JVM settings in the
-// order the JVM takes them (export.Instance.JVMEnv).
+// unitEnv is inst's launch environment, and the variables its inbound
+// endpoints' ports come from (export.Instance.PortEnv), in an order of its
+// own, whatever order the shell that captured it had, so that the same
+// settings make the same drop-in: the variables naming things on this
+// host (JAVA_HOME, CARBON_HOME, the simulator's, the ports) by name, then
+// the JVM settings in the order the JVM takes them
+// (export.Instance.JVMEnv).
 func unitEnv(inst export.Instance) []string {
-	env := slices.DeleteFunc(inst.LaunchEnv(), ports.SetsJavaOpts)
+	env := append(slices.DeleteFunc(inst.LaunchEnv(), ports.SetsJavaOpts), inst.PortEnv...)
 	slices.SortStableFunc(env, func(a, b string) int {
 		an, _, _ := strings.Cut(a, "=")
 		bn, _, _ := strings.Cut(b, "=")
