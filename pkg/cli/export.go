@@ -446,7 +446,9 @@ has its own address, so every pod runs at MI's default offset 10 (ports
 8290, 8253, 9201, 9164), written explicitly into its deployment.toml.
 
 Each Deployment has, as WSO2's Helm chart: its deployment.toml mounted with
-subPath into conf/ (from a Secret, where the chart has a ConfigMap), a pod
+subPath into conf/ (from a Secret, where the chart has a ConfigMap; so is
+the conf/file.properties $FILE: placeholders read, where the instance's home
+or the distribution has one, which the image's MI would not), a pod
 annotation with the sha256 of that configuration (so a change rolls the
 pods), a startup probe on the HTTPS pass-through port, liveness GET
 /liveness and readiness GET /healthz on the internal HTTP API, RollingUpdate
@@ -690,8 +692,9 @@ running the instance with its offset, its ports (its CApps' inbound
 endpoints too, and the debugger's and unit test server's, which MI does
 not offset, when the JVM settings turn them on) published on this host
 as planned, on the host address of
-mictl.toml ('mictl ports table' shows them), its rendered deployment.toml
-and its CApps mounted (those declared, and those the distribution ships in
+mictl.toml ('mictl ports table' shows them), its rendered deployment.toml,
+its conf/file.properties ($FILE: placeholders read it; where the home or the
+distribution has one) and its CApps mounted (those declared, and those the distribution ships in
 its own carbonapps/, which MI's image lacks: stderr names those, and where
 they come from), and so are the inbound endpoints the distribution keeps as
 synapse files (said on stderr alike), a healthcheck on /healthz, restart unless-stopped (MI's

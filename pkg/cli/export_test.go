@@ -482,6 +482,60 @@ func TestExportsCarryTheVariablesInboundPortsComeFrom(t *testing.T) {
 	}
 }
 
+// An inbound endpoint whose port is $FILE:key deploys under mictl up,
+// whose MI reads the key from its home's conf/file.properties (else the
+// distribution's, which the clone copies); the MI of an image reads the
+// image's own, without it. Compose and Kubernetes carry each instance's
+// file, and instances whose files differ are not replicas of one
+// Deployment.
+func TestExportsCarryTheFilePropertiesMIResolves(t *testing.T) {
+	dir := inTempDir(t)
+	writeCar(t, dir, "build/fil_1.0.0.car", capp.Spec{Name: "fil", Inbounds: []capp.InboundSpec{{Protocol: "http", Placeholder: "$FILE:orders_port"}}})
+	writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 2\ncapps = [\"build/fil_1.0.0.car\"]\n")
+	writeFile(t, filepath.Join(dir, "instances", ".dist", "conf", "file.properties"), "orders_port=9100\n")
+	writeFile(t, filepath.Join(dir, "instances", "mi-2", "conf", "file.properties"), "orders_port=9200\n")
+	want := map[string]string{"mi-1": "orders_port=9100\n", "mi-2": "orders_port=9200\n"}
+	const target = "/home/wso2carbon/wso2mi-4.4.0/conf/file.properties"
+
+	if code, _, errOut := runExport(t, "export", "compose", "--out", "compose.yaml"); code != exitcode.OK {
+		t.Fatalf("export compose: %s", errOut)
+	}
+	composeFile, err := os.ReadFile("compose.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, props := range want {
+		rel := filepath.Join("compose-files", name, "file.properties")
+		if got, err := os.ReadFile(rel); err != nil || string(got) != props {
+			t.Errorf("compose: %s holds %q (%v), want %q", rel, got, err, props)
+		}
+		if mount := "source: ./" + rel + "\n        target: " + target + "\n"; !strings.Contains(string(composeFile), mount) {
+			t.Errorf("compose: the service %s lacks the mount %q:\n%s", name, mount, composeFile)
+		}
+	}
+
+	if code, _, errOut := runExport(t, "export", "kubernetes", "--out", "k8s"); code != exitcode.OK {
+		t.Fatalf("export kubernetes: %s", errOut)
+	}
+	// The generated instances' Deployment is named for the prefix.
+	for name, props := range map[string]string{"mi": want["mi-1"], "mi-2": want["mi-2"]} {
+		secret, err := os.ReadFile(filepath.Join("k8s", "secret-"+name+"-deployment-toml.yaml"))
+		if err != nil {
+			t.Fatalf("kubernetes: no Deployment %s: %v", name, err)
+		}
+		if line := "file.properties: " + base64.StdEncoding.EncodeToString([]byte(props)) + "\n"; !strings.Contains(string(secret), line) {
+			t.Errorf("kubernetes: the Secret of %s lacks %q:\n%s", name, line, secret)
+		}
+		deployment, err := os.ReadFile(filepath.Join("k8s", "deployment-"+name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mount := "mountPath: " + target + "\n              subPath: file.properties\n"; !strings.Contains(string(deployment), mount) {
+			t.Errorf("kubernetes: the Deployment of %s lacks the mount %q:\n%s", name, mount, deployment)
+		}
+	}
+}
+
 // A JVM setting holding a secret, whatever spelling its name has, lands
 // only in files no one but their owner reads, whichever engine the export
 // is for.

@@ -13,7 +13,9 @@ package export
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,6 +120,13 @@ type Instance struct {
 	// engine passes only what it is given, and MI fails an endpoint whose
 	// variable is unset and lists its CApp as faulty (/healthz 500).
 	PortEnv []string
+	// FileProperties is the conf/file.properties its MI resolves $FILE:
+	// placeholders from (an inbound endpoint's port, any artifact's
+	// parameter) under mictl: its home's, else the distribution's, which
+	// the clone copies; nil when neither has one. The MI of an image reads
+	// the image's own, without the keys set here, and fails what needs
+	// them: Compose and Kubernetes carry it (systemd runs the homes).
+	FileProperties []byte
 }
 
 // Ports are the instance's ports as planned on this host.
@@ -322,6 +331,9 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 			return nil, err
 		}
 		if err := inst.keepRecorded(t, p, opts.Current); err != nil {
+			return nil, err
+		}
+		if inst.FileProperties, err = readFileProperties(inst.Launch.Home, deployment.Dist(t.Config)); err != nil {
 			return nil, err
 		}
 		if opts.ServerEnv != nil {
@@ -584,6 +596,22 @@ func readCApp(path string, cache map[string]CApp) (CApp, error) {
 	c := CApp{Path: path, File: filepath.Base(path), Data: data, SHA256: hex.EncodeToString(sum[:])}
 	cache[path] = c
 	return c, nil
+}
+
+// readFileProperties reads the conf/file.properties of the MI home, else
+// of the distribution dist it is cloned from; nil when neither has one.
+func readFileProperties(home, dist string) ([]byte, error) {
+	for _, dir := range []string{home, dist} {
+		path := filepath.Join(dir, filepath.FromSlash(capp.FilePropertiesFile))
+		data, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			return data, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, &config.Error{Where: path, Msg: fmt.Sprintf("cannot read the file MI resolves $FILE: placeholders from: %v", fsutil.Cause(err))}
+		}
+	}
+	return nil, nil
 }
 
 // readShippedInbounds reads the inbound endpoints the distribution at

@@ -18,6 +18,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/ports"
@@ -140,6 +141,12 @@ func Export(in *export.Input, opts Options) (composeFile []byte, files []export.
 		s.Volumes = append(s.Volumes,
 			mount(path.Join(opts.FilesDir, entrypointFile), entrypointTarget),
 			mount(path.Join(opts.FilesDir, tomlPath), path.Join(opts.CarbonHome, "conf", "deployment.toml")))
+		if inst.FileProperties != nil {
+			// As deployment.toml: it may hold what $FILE: keeps secret.
+			propsPath := inst.Name + "/file.properties"
+			files = append(files, export.File{Path: propsPath, What: "file.properties of " + inst.Name, Data: inst.FileProperties, Mode: 0o644})
+			s.Volumes = append(s.Volumes, mount(path.Join(opts.FilesDir, propsPath), path.Join(opts.CarbonHome, capp.FilePropertiesFile)))
+		}
 		for _, c := range inst.CApps {
 			// By content: two CApps of one name from different places
 			// never overwrite each other.

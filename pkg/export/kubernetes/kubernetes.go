@@ -30,6 +30,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/export"
 	"github.com/mictl/mictl/pkg/home"
@@ -244,6 +245,10 @@ func podConfig(inst export.Instance, opts Options) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "toml %d\n", len(inst.PodTOML))
 	h.Write(inst.PodTOML)
+	if inst.FileProperties != nil {
+		fmt.Fprintf(h, "file.properties %d\n", len(inst.FileProperties))
+		h.Write(inst.FileProperties)
+	}
 	for _, a := range inst.PodArgs {
 		fmt.Fprintf(h, "arg %q\n", a)
 	}
@@ -543,13 +548,26 @@ func sharedLabels(in *export.Input) map[string]string {
 // as instance names need.
 func partOf(in *export.Input) string { return strings.TrimRight(in.Prefix, "-") }
 
+// tomlSecret holds g's deployment.toml and, where its MI has one, the
+// conf/file.properties $FILE: placeholders read (export.Instance.
+// FileProperties), which may hold secrets as well.
 func tomlSecret(in *export.Input, g *group, opts Options) secret {
+	data := map[string]string{tomlKey: base64.StdEncoding.EncodeToString(g.members[0].PodTOML)}
+	if props := g.members[0].FileProperties; props != nil {
+		data[filePropertiesKey] = base64.StdEncoding.EncodeToString(props)
+	}
 	return secret{
 		APIVersion: "v1", Kind: "Secret", Type: "Opaque",
 		Metadata: meta{Name: tomlSecretName(g), Labels: labels(in, g, opts)},
-		Data:     map[string]string{"deployment.toml": base64.StdEncoding.EncodeToString(g.members[0].PodTOML)},
+		Data:     data,
 	}
 }
+
+// The keys of tomlSecret, each the name of the file it is mounted as.
+const (
+	tomlKey           = "deployment.toml"
+	filePropertiesKey = "file.properties"
+)
 
 // jvmSecretName names the Secret of g's JVM settings that hold secrets.
 func jvmSecretName(g *group) string { return g.name + "-jvm-settings" }
@@ -588,6 +606,10 @@ func cappConfigMap(in *export.Input, c cappMap) configMap {
 func checksum(g *group, inbounds *inboundMap) string {
 	h := sha256.New()
 	h.Write(g.members[0].PodTOML)
+	if props := g.members[0].FileProperties; props != nil {
+		fmt.Fprintf(h, "\n%s %d\n", filePropertiesKey, len(props))
+		h.Write(props)
+	}
 	for _, kv := range secretJVMEnv(g.members[0]) {
 		fmt.Fprintf(h, "\nenv %q", kv)
 	}
@@ -642,9 +664,15 @@ func newDeployment(in *export.Input, g *group, inbounds *inboundMap, opts Option
 		},
 		SecurityContext: containerSecurityContext{RunAsNonRoot: true, Capabilities: capabilities{Drop: []string{"ALL"}}},
 		VolumeMounts: []volumeMount{{
-			Name: "deployment-toml", MountPath: path.Join(opts.CarbonHome, "conf", "deployment.toml"),
-			SubPath: "deployment.toml", ReadOnly: true,
+			Name: "deployment-toml", MountPath: path.Join(opts.CarbonHome, "conf", tomlKey),
+			SubPath: tomlKey, ReadOnly: true,
 		}},
+	}
+	if first.FileProperties != nil {
+		c.VolumeMounts = append(c.VolumeMounts, volumeMount{
+			Name: "deployment-toml", MountPath: path.Join(opts.CarbonHome, capp.FilePropertiesFile),
+			SubPath: filePropertiesKey, ReadOnly: true,
+		})
 	}
 	for _, spec := range ports.Catalogue {
 		c.Ports = append(c.Ports, containerPort{Name: portNames[spec.Role], ContainerPort: podPorts[spec.Role], Protocol: "TCP"})
