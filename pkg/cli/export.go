@@ -58,7 +58,8 @@ variable a $SYSTEM:NAME port reads, NAME, as the instance's server has
 it under mictl (a running server's own, else the daemon's, else this
 shell's), without which MI fails the endpoint. Every other note
 on stderr is under a key of its own with -o json too, each with its
-"message": "environment", "up_flags", "restart_policy", "shipped_capps",
+"message": "environment", "last_run_environment", "up_flags",
+"restart_policy", "shipped_capps",
 "shipped_inbound_endpoints", "server_side_apply" and, for systemd,
 "unprepared_homes" and "java_home_unset" (null or empty when there is
 nothing to say; each of these three exports has every key; 'mictl export
@@ -71,7 +72,9 @@ An export carries the recorded
 environment of the instances that run, and this shell's to those that do
 not (never started, or stopped: the next 'mictl up' starts them afresh),
 as 'mictl up' would capture it; where this shell's differs from
-what an instance runs with, stderr says so. To export other settings, start
+what an instance runs with, or from what one that no longer runs had on
+its last run (stopped by 'mictl down' once an earlier export's units or
+containers took over), stderr says so. To export other settings, start
 the instances with them ('mictl down', then 'mictl up' in a shell that sets
 them) and export again.
 
@@ -141,8 +144,11 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 	if err != nil {
 		return nil, exportFindings{}, err
 	}
-	found := exportFindings{RunTime: runTimePorts(p.Target), Environment: in.EnvNotes(), UpFlags: []upFlagNote{}}
+	found := exportFindings{RunTime: runTimePorts(p.Target), Environment: in.EnvNotes(), LastRunEnvironment: in.LastRunNotes(), UpFlags: []upFlagNote{}}
 	for _, n := range found.Environment {
+		fmt.Fprintf(streams.ErrOut, "note: %s\n", n.Message)
+	}
+	for _, n := range found.LastRunEnvironment {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n.Message)
 	}
 	for _, n := range runTimePortNotes(p.Target, runTime) {
@@ -198,6 +204,9 @@ type exportFindings struct {
 	// Environment says where the environment carried (the instances'
 	// records) differs from the one this shell gives.
 	Environment []export.EnvNote `json:"environment"`
+	// LastRunEnvironment says where the environment of the instances
+	// that no longer run (this shell's) differs from their last run's.
+	LastRunEnvironment []export.LastRunNote `json:"last_run_environment"`
 	// UpFlags are the last up's flags that planned what runs otherwise
 	// than this export plans it.
 	UpFlags []upFlagNote `json:"up_flags"`

@@ -536,6 +536,65 @@ func TestExportsCarryTheFilePropertiesMIResolves(t *testing.T) {
 	}
 }
 
+// An export after mictl down (the units or containers of the last one
+// took over) gives the stopped instances this shell's environment, as the
+// next up would: where that lacks the JVM settings of their last run, the
+// export says so, each setting with both values (a secret's hidden), on
+// stderr and under last_run_environment, rather than drop them unsaid.
+func TestExportsNoteTheLastRunsEnvironmentTheyDoNotCarry(t *testing.T) {
+	dir := inTempDir(t)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), "instances = 2\n")
+	// This shell: the last run's heap, none of its other settings.
+	for _, name := range []string{"JAVA_HOME", "JAVA_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"} {
+		t.Setenv(name, "")
+		os.Unsetenv(name)
+	}
+	t.Setenv("JVM_MEM_OPTS", "-Xmx2g")
+	store, err := state.Open(filepath.Join(dir, "instances", ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := []string{"JAVA_OPTS=-Dfoo=bar -Djavax.net.ssl.keyStorePassword=s3cret", "JVM_MEM_OPTS=-Xmx2g"}
+	f := &state.File{Version: state.SchemaVersion, Instances: []state.Instance{
+		{Name: "mi-1", Offset: 10, State: state.StateStopped, Env: append(ran, "nodeId=mi-1")},
+		{Name: "mi-2", Offset: 11, State: state.StateStopped, Env: append(ran, "nodeId=mi-2")},
+	}}
+	if err := store.Save(f); err != nil {
+		t.Fatal(err)
+	}
+	const note = `mi-1 and mi-2 are not running: the export gives them this shell's environment, as the next mictl up would, not the one of their last run (recorded by mictl up): ` +
+		`JAVA_OPTS unset (last run: "-Dfoo=bar -Djavax.net.ssl.keyStorePassword=<hidden>"); to export them, set them in this shell and export again`
+	for _, args := range [][]string{{"systemd", "--user", "--out", "units"}, {"compose", "--out", "compose.yaml"}, {"kubernetes", "--out", "k8s"}} {
+		code, out, errOut := runExport(t, append([]string{"export"}, append(args, "-o", "json")...)...)
+		if code != exitcode.OK {
+			t.Fatalf("export %s: %s", args[0], errOut)
+		}
+		if !strings.Contains(errOut, "note: "+note+"\n") || strings.Contains(errOut+out, "s3cret") {
+			t.Errorf("export %s said:\n%s\nwant the note %q, and no secret", args[0], errOut, note)
+		}
+		jsonschematest.Validate(t, "export", []byte(out))
+		var r struct {
+			LastRun []struct {
+				Instances []string
+				Variables []struct {
+					Variable string
+					Exported *string
+					LastRun  *string `json:"last_run"`
+				}
+				Message string
+			} `json:"last_run_environment"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || len(r.LastRun) != 1 {
+			t.Fatalf("export %s -o json: last_run_environment (%v):\n%s", args[0], err, out)
+		}
+		n := r.LastRun[0]
+		if !slices.Equal(n.Instances, []string{"mi-1", "mi-2"}) || n.Message != note || len(n.Variables) != 1 || n.Variables[0].Variable != "JAVA_OPTS" ||
+			n.Variables[0].Exported != nil || n.Variables[0].LastRun == nil || *n.Variables[0].LastRun != "-Dfoo=bar -Djavax.net.ssl.keyStorePassword=<hidden>" {
+			t.Errorf("export %s -o json: last_run_environment %+v", args[0], n)
+		}
+	}
+}
+
 // A JVM setting holding a secret, whatever spelling its name has, lands
 // only in files no one but their owner reads, whichever engine the export
 // is for.

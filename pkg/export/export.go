@@ -98,6 +98,11 @@ type Instance struct {
 	// shell would) when Recorded and that differs from Launch.Env: the
 	// settings the export does not carry. Nil otherwise.
 	Here []string
+	// LastRun is what its state record keeps of the environment of its
+	// last run when it no longer runs (stopped, failed) and that differs
+	// from the one the export gives it, this shell's: the settings of that
+	// run the export does not carry. Nil otherwise.
+	LastRun []string
 	// PodArgs are the start script's arguments on a host of its own, made
 	// as Launch.Args are for PodTOML's target: never -DportOffset (the
 	// offset is in PodTOML), -DenablePrometheusApi=true with metrics = true.
@@ -378,7 +383,16 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 		return nil
 	}
 	rec, ok := current.Instance(inst.Name)
-	if !ok || len(rec.Env) == 0 || !reconcile.Active(*rec) {
+	if !ok || len(rec.Env) == 0 {
+		return nil
+	}
+	if !reconcile.Active(*rec) {
+		// Exported again once mictl down stopped it (as the units and
+		// containers the last export made took over), it would lose its
+		// JVM settings unsaid where this shell lacks them.
+		if last := captured(rec.Env); !slices.Equal(last, captured(inst.Launch.Env)) {
+			inst.LastRun = last
+		}
 		return nil
 	}
 	fresh := inst.Launch.Env
@@ -432,15 +446,18 @@ func captured(env []string) []string {
 	return out
 }
 
-// EnvNote is one distinct difference between the environment an export
-// carries and the one this mictl captured: the instances it concerns,
-// each variable that differs, and the note stderr gives of it (-o json
-// keeps all three).
-type EnvNote struct {
-	Instances []string      `json:"instances"`
-	Variables []EnvVariable `json:"variables"`
-	Message   string        `json:"message"`
+// EnvDiffNote is one distinct difference between the environment an
+// export carries and another: the instances it concerns, each variable
+// that differs (V says with which), and the note stderr gives of it
+// (-o json keeps all three).
+type EnvDiffNote[V EnvVariable | LastRunVariable] struct {
+	Instances []string `json:"instances"`
+	Variables []V      `json:"variables"`
+	Message   string   `json:"message"`
 }
+
+// EnvNote is a difference from the environment this mictl captured.
+type EnvNote = EnvDiffNote[EnvVariable]
 
 // EnvVariable is a variable whose value the export carries (Exported)
 // differs from this shell's (ThisShell); nil where it is unset. The value
@@ -457,35 +474,88 @@ type EnvVariable struct {
 // instances (none: empty, not nil, as -o json lists it).
 func (in *Input) EnvNotes() []EnvNote {
 	notes := []EnvNote{}
-	var texts []string // each note's envDiffText
 	var fresh []string
 	for _, inst := range in.Instances {
 		if !inst.Recorded {
 			fresh = append(fresh, inst.Name)
 		}
-		if inst.Here == nil {
-			continue
-		}
-		vars := envDiff(captured(inst.Launch.Env), inst.Here)
-		text := envDiffText(vars)
-		i := slices.Index(texts, text)
-		if i < 0 {
-			i = len(notes)
-			texts = append(texts, text)
-			notes = append(notes, EnvNote{Variables: vars})
-		}
-		notes[i].Instances = append(notes[i].Instances, inst.Name)
 	}
-	for i, n := range notes {
+	for _, g := range in.envGroups(func(inst Instance) []string { return inst.Here }, "this shell") {
+		n := EnvNote{Instances: g.instances, Variables: g.vars}
 		n.Message = fmt.Sprintf("the export carries the environment %s %s started with (recorded by mictl up), not this shell's: %s; "+
 			"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again",
-			words.And(n.Instances), words.WasOrWere(len(n.Instances)), texts[i])
+			words.And(n.Instances), words.WasOrWere(len(n.Instances)), g.text)
 		if len(fresh) > 0 {
-			n.Message += fmt.Sprintf(" (%s, with no environment recorded of a run, %s this shell's)", words.And(fresh), words.Verb(len(fresh), "get"))
+			n.Message += fmt.Sprintf(" (%s, not running or with no environment recorded of a run, %s this shell's)", words.And(fresh), words.Verb(len(fresh), "get"))
 		}
-		notes[i] = n
+		notes = append(notes, n)
 	}
 	return notes
+}
+
+// LastRunNote is a difference between the environment an export gives
+// instances that no longer run (this shell's) and the one of their last
+// run, which their records keep.
+type LastRunNote = EnvDiffNote[LastRunVariable]
+
+// LastRunVariable is a variable whose value the export carries
+// (Exported, this shell's) differs from the one of the last run
+// (LastRun); nil where it is unset, a secret's value hidden as in
+// EnvVariable.
+type LastRunVariable struct {
+	Variable string  `json:"variable"`
+	Exported *string `json:"exported"`
+	LastRun  *string `json:"last_run"`
+}
+
+// LastRunNotes say, for the instances that no longer run, which settings
+// of their last run the export does not carry, and how to carry them:
+// one note per distinct difference (none: empty, not nil).
+func (in *Input) LastRunNotes() []LastRunNote {
+	notes := []LastRunNote{}
+	for _, g := range in.envGroups(func(inst Instance) []string { return inst.LastRun }, "last run") {
+		n := LastRunNote{Instances: g.instances}
+		for _, v := range g.vars {
+			n.Variables = append(n.Variables, LastRunVariable{Variable: v.Variable, Exported: v.Exported, LastRun: v.ThisShell})
+		}
+		count := len(n.Instances)
+		n.Message = fmt.Sprintf("%s %s not running: the export gives %s this shell's environment, as the next mictl up would, not the one of %s last run (recorded by mictl up): %s; "+
+			"to export them, set them in this shell and export again",
+			words.And(n.Instances), words.IsOrAre(count), words.ItOrThem(count), words.ItsOrTheir(count), g.text)
+		notes = append(notes, n)
+	}
+	return notes
+}
+
+// envGroup is the instances whose carried environment differs alike from
+// another, each variable that differs (the other's value as ThisShell)
+// and the text naming them.
+type envGroup struct {
+	instances []string
+	vars      []EnvVariable
+	text      string
+}
+
+// envGroups compares each instance's carried environment with other's
+// (nil: nothing to say), which label names in the text, and groups the
+// instances whose differences read the same, in plan order.
+func (in *Input) envGroups(other func(Instance) []string, label string) []envGroup {
+	var groups []envGroup
+	for _, inst := range in.Instances {
+		env := other(inst)
+		if env == nil {
+			continue
+		}
+		vars := envDiff(captured(inst.Launch.Env), env)
+		text := envDiffText(vars, label)
+		i := slices.IndexFunc(groups, func(g envGroup) bool { return g.text == text })
+		if i < 0 {
+			i = len(groups)
+			groups = append(groups, envGroup{vars: vars, text: text})
+		}
+		groups[i].instances = append(groups[i].instances, inst.Name)
+	}
+	return groups
 }
 
 // envDiff is each variable that differs between carried and here, by
@@ -536,8 +606,8 @@ func envDiff(carried, here []string) []EnvVariable {
 }
 
 // envDiffText names each of vars with its value in each ("unset" when it
-// has none), as the note says it.
-func envDiffText(vars []EnvVariable) string {
+// has none), as the note says it, label naming the other (ThisShell).
+func envDiffText(vars []EnvVariable, label string) string {
 	show := func(v *string) string {
 		switch {
 		case v == nil:
@@ -551,12 +621,12 @@ func envDiffText(vars []EnvVariable) string {
 	for _, v := range vars {
 		switch {
 		case v.Exported == nil:
-			parts = append(parts, fmt.Sprintf("%s unset (this shell: %s)", v.Variable, show(v.ThisShell)))
+			parts = append(parts, fmt.Sprintf("%s unset (%s: %s)", v.Variable, label, show(v.ThisShell)))
 		case v.ThisShell != nil && *v.ThisShell == *v.Exported:
 			// They differ where hideSecrets hid them.
-			parts = append(parts, fmt.Sprintf("%s=%s (this shell: the same but for a hidden value)", v.Variable, show(v.Exported)))
+			parts = append(parts, fmt.Sprintf("%s=%s (%s: the same but for a hidden value)", v.Variable, show(v.Exported), label))
 		default:
-			parts = append(parts, fmt.Sprintf("%s=%s (this shell: %s)", v.Variable, show(v.Exported), show(v.ThisShell)))
+			parts = append(parts, fmt.Sprintf("%s=%s (%s: %s)", v.Variable, show(v.Exported), label, show(v.ThisShell)))
 		}
 	}
 	return strings.Join(parts, ", ")

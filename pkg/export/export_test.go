@@ -152,11 +152,19 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 			t.Errorf("%s: recorded %v, env %q, extras %+v; want this shell's %q", name, inst.Recorded, inst.Launch.Env, inst.Extras, want)
 		}
 	}
+	// mi-3's record keeps its last run's settings, which the export does
+	// not carry: said apart (LastRunNotes). mi-2 has none to say.
+	if want := sorted(ran[:3]); !slices.Equal(byName["mi-3"].LastRun, want) || byName["mi-2"].LastRun != nil || mi1.LastRun != nil {
+		t.Errorf("last runs: mi-1 %q, mi-2 %q, mi-3 %q; want mi-3's %q alone", mi1.LastRun, byName["mi-2"].LastRun, byName["mi-3"].LastRun, want)
+	}
+	if n := in.LastRunNotes(); len(n) != 1 || !slices.Equal(n[0].Instances, []string{"mi-3"}) || len(n[0].Variables) != 3 {
+		t.Errorf("last run notes %+v, want one of mi-3's three settings", n)
+	}
 	notes := in.EnvNotes()
 	want := `the export carries the environment mi-1 was started with (recorded by mictl up), not this shell's: ` +
 		`JAVA_HOME=/opt/jdk21 (this shell: /opt/other), JAVA_OPTS="-Desb.debug=true -Xmx2g" (this shell: unset), JVM_MEM_OPTS="-Xms256m -Xmx2048m -D` + ports.JMXPortProperty + `=9999" (this shell: unset); ` +
 		`to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again ` +
-		`(mi-2 and mi-3, with no environment recorded of a run, get this shell's)`
+		`(mi-2 and mi-3, not running or with no environment recorded of a run, get this shell's)`
 	if len(notes) != 1 || notes[0].Message != want {
 		t.Fatalf("notes:\n%+v\nwant\n%q", notes, want)
 	}
