@@ -7,6 +7,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // readExport reads a file an export wrote in the deployment's directory.
@@ -53,6 +56,38 @@ func TestExportCarriesTheEnvironmentTheInstancesRunWith(t *testing.T) {
 			if !strings.Contains(got, want) {
 				t.Errorf("export %s: %s lacks %q:\n%s", tc.args[0], tc.file, want, got)
 			}
+		}
+	}
+}
+
+// A CApp whose inbound endpoint takes its port from $SYSTEM:NAME runs
+// because its server got NAME from the shell of the up that started the
+// daemon. An export from another shell, without NAME, carries it as that
+// server has it: without it MI in the unit, the container or the pod
+// fails the endpoint and lists the CApp as faulty.
+func TestExportCarriesTheVariableAnInboundPortReads(t *testing.T) {
+	const name = "MICTL_E2E_EXPORT_PORT"
+	d := newDeployment(t)
+	port := testports.FreePort(t)
+	d.env = []string{fmt.Sprintf("%s=%d", name, port)}
+	d.up(1)
+	// A WebSocket endpoint: MI binds its port as written, with no offset.
+	car := d.car("env_1.0.0.car", capp.Spec{Name: "env", Inbounds: []capp.InboundSpec{{Name: "OrdersEnv", Protocol: "ws", Placeholder: "$SYSTEM:" + name}}})
+	d.must("deploy", car, "--wait", "--timeout", "20s")
+	d.env = nil // another shell
+	for _, tc := range []struct {
+		args       []string
+		file, want string
+	}{
+		{[]string{"systemd", "--user", "--out", "units"}, "units/mictl-mi@mi-1.service.d/10-mictl.conf", fmt.Sprintf("Environment=%s=%d\n", name, port)},
+		{[]string{"compose", "--out", "compose.yaml"}, "compose.yaml", fmt.Sprintf("%s: \"%d\"\n", name, port)},
+		{[]string{"kubernetes", "--out", "k8s"}, "k8s/deployment-mi.yaml", fmt.Sprintf("name: %s\n              value: \"%d\"\n", name, port)},
+	} {
+		if code, _, stderr := d.mictl(append([]string{"export"}, tc.args...)...); code != 0 {
+			t.Fatalf("export %s: exit %d:\n%s", tc.args[0], code, stderr)
+		}
+		if got := d.readExport(tc.file); !strings.Contains(got, tc.want) {
+			t.Errorf("export %s: %s lacks %q:\n%s", tc.args[0], tc.file, tc.want, got)
 		}
 	}
 }
