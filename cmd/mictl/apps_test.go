@@ -25,6 +25,7 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // car builds spec into the deployment's build/ directory and returns its
@@ -367,6 +368,10 @@ func TestDeployToAnInstanceBeyondTheConfiguration(t *testing.T) {
 // off, the app is refused (deploy and up) before anything changes.
 func TestInboundPortsOffsetOrRefused(t *testing.T) {
 	d := newDeployment(t)
+	// Unshifted below, hl_1.0.0's endpoint binds 8085 itself: the test
+	// holds it (another suite's test, or a developer's MI, on it made the
+	// plan's refusal the host's).
+	testports.Hold(t, 8085)
 	hl7 := d.car("hl_1.0.0.car", capp.Spec{Name: "hl", Inbounds: []capp.InboundSpec{{Name: "OrdersHTTP", Port: 8085}}})
 	d.up(2)
 	d.must("deploy", hl7, "--wait", "--timeout", "20s")
@@ -1025,11 +1030,11 @@ func TestPortsTableNamesAnUndeployingCAppsPort(t *testing.T) {
 	// MI deploys the declared app as it starts, and scans no more: the
 	// port stays held for as long as the test looks.
 	d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h"}
-	hl := d.car("hl_1.0.0.car", capp.Spec{Name: "hl", Inbounds: []capp.InboundSpec{{Name: "HLInbound", Port: 50}}})
+	hl := d.car("hl_1.0.0.car", capp.Spec{Name: "hl", Inbounds: []capp.InboundSpec{{Name: "HLInbound", Port: 8090}}})
 	d.configFile("inplace", fmt.Sprintf("capps = [%q]\n", hl))
 	d.up(1)
 	d.waitApps("hl_1.0.0", "active", "mi-1")
-	port := d.instance("mi-1").Extras[0].Port // 50 + the offset: a port of this test's own
+	port := d.instance("mi-1").Extras[0].Port // 8090 + the offset: a port of this test's span (testports.InboundBases)
 	d.must("undeploy", "hl_1.0.0")
 	var found bool
 	for _, r := range d.portsTable()[0].Random {

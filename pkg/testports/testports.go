@@ -167,16 +167,17 @@ const othersWait = 2 * time.Minute
 // Base returns a random base offset within user's block, on a grid of
 // span, leaving span offsets above it for the planner to use: a whole
 // deployment of a test planned from there stays inside the block. The
-// span is the test's until it ends: no other test gets an offset within
-// it meanwhile, of this process or of another one on the host (a second
-// `go test` of the same package at the same time: with the same range,
-// its tests took the same spans, and the servers of one held the other's
-// ports). Nor does it give a span with a port something listens on
-// already. While the other processes hold every span not held here, Base
-// waits for one (up to othersWait). extra are base ports, beyond MI's
-// four, that the test's servers open at each offset: an inbound
-// endpoint's port in a CApp, which MI offsets as its own. No other span's
-// ports meet them either.
+// span's ports (its claim) are the test's until it ends: no other test
+// gets a span or a hold (Hold) sharing one meanwhile, of this process or
+// of another one on the host (a second `go test` of the same package at
+// the same time: with the same range, its tests took the same spans, and
+// the servers of one held the other's ports). Nor does it give a span
+// with a port something listens on already. While every span shares a
+// port with one held, Base waits for one (up to othersWait): tests end
+// within seconds. extra are base ports, beyond MI's four, that the
+// test's servers open at each offset: an inbound endpoint's port in a
+// CApp, which MI offsets as its own. No other span's ports meet them
+// either.
 func Base(tb testing.TB, user, span int, extra ...int) int {
 	tb.Helper()
 	lo, hi := Block(tb, user)
@@ -190,10 +191,34 @@ func Base(tb testing.TB, user, span int, extra ...int) int {
 		switch {
 		case ok:
 			return base
-		case others == 0:
-			tb.Fatalf("%s: all %d spans of %d offsets in %d-%d are held by tests running now", EnvRange, slots, span, lo, hi)
+		case time.Now().After(deadline) && others == 0:
+			tb.Fatalf("%s: all %d spans of %d offsets in %d-%d shared ports with spans tests of this run held for %s: give the range more offsets, or run fewer tests at once (go test -parallel)", EnvRange, slots, span, lo, hi, othersWait)
 		case time.Now().After(deadline):
-			tb.Fatalf("%s: of the %d spans of %d offsets in %d-%d, %d were held for %s by other processes on this host (the tests of another go test run sharing the range, or servers listening on their ports: %s), the others by tests of this one", EnvRange, slots, span, lo, hi, others, othersWait, listened)
+			tb.Fatalf("%s: of the %d spans of %d offsets in %d-%d, %d shared ports for %s with what other processes on this host held (the tests of another go test run sharing the range, or servers listening on them: %s), the others with spans tests of this run held", EnvRange, slots, span, lo, hi, others, othersWait, listened)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Hold keeps ports for the test until it ends: absolute ones its servers
+// bind whatever their offset (an inbound endpoint MI does not offset).
+// No test of this process or of another on the host is given a span or a
+// hold sharing one meanwhile; Hold waits (up to othersWait) while one is
+// held, or something listens on it.
+func Hold(tb testing.TB, ports ...int) {
+	tb.Helper()
+	var c claim
+	for _, p := range slices.Sorted(slices.Values(ports)) {
+		c = append(c, [2]int{p, p + 1})
+	}
+	deadline := time.Now().Add(othersWait)
+	for {
+		ok, _, listened := tryClaim(tb, c)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("ports %v: held for %s by other tests (of this run or another on this host)%s", ports, othersWait, cmp.Or(", or listened on: "+listened, ""))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -217,39 +242,46 @@ func InboundBases() []int {
 // (servers a killed test run left, a copy of the suite from before the
 // lock), which listened names.
 func take(tb testing.TB, lo, span, slots int, extra []int) (base int, ok bool, others int, listened string) {
-	heldMu.Lock()
-	defer heldMu.Unlock()
-	var busy map[int][]hostnet.Socket
 	for _, slot := range rand.Perm(slots) {
 		from := lo + slot*span
-		c := claimOf(from, from+span, extra)
-		if slices.ContainsFunc(held, c.overlaps) {
-			continue
+		ok, byOthers, heard := tryClaim(tb, claimOf(from, from+span, extra))
+		if ok {
+			return from, true, others, listened
 		}
-		unlock, locked := hostLock(c)
-		if !locked {
+		if byOthers {
 			others++
-			continue
+			listened = cmp.Or(listened, heard)
 		}
-		if busy == nil {
-			busy = listening()
-		}
-		if port, ok := firstListened(busy, c); ok {
-			unlock()
-			others++
-			listened = cmp.Or(listened, fmt.Sprintf("port %d of the span from offset %d", port, from))
-			continue
-		}
-		held = append(held, c)
-		tb.Cleanup(func() {
-			heldMu.Lock()
-			defer heldMu.Unlock()
-			unlock()
-			held = slices.DeleteFunc(held, func(h claim) bool { return slices.Equal(h, c) })
-		})
-		return from, true, others, listened
 	}
 	return 0, false, others, listened
+}
+
+// tryClaim gives c to the test until it ends, when no claim held here or
+// by another process (hostLock) shares a port with it and nothing listens
+// on one; byOthers says another process stood in the way, listened which
+// port something listens on.
+func tryClaim(tb testing.TB, c claim) (ok, byOthers bool, listened string) {
+	heldMu.Lock()
+	defer heldMu.Unlock()
+	if slices.ContainsFunc(held, c.overlaps) {
+		return false, false, ""
+	}
+	unlock, locked := hostLock(c)
+	if !locked {
+		return false, true, ""
+	}
+	if port, ok := firstListened(listening(), c); ok {
+		unlock()
+		return false, true, fmt.Sprintf("port %d", port)
+	}
+	held = append(held, c)
+	tb.Cleanup(func() {
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		unlock()
+		held = slices.DeleteFunc(held, func(h claim) bool { return slices.Equal(h, c) })
+	})
+	return true, false, ""
 }
 
 // listening is the TCP ports something listens on, on any address; none

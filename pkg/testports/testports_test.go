@@ -259,3 +259,44 @@ func TestBaseWaitsForASpanOtherProcessesHold(t *testing.T) {
 		t.Fatalf("Base gave %d while another process held spans meeting every free one", b)
 	}
 }
+
+// While the spans tests of this run hold leave none free, Base waits for
+// one to end rather than fail the test: parallel tests end within
+// seconds.
+func TestBaseWaitsForSpansTestsOfThisRunHold(t *testing.T) {
+	ownSpans(t) // any 2 spans held leave no third
+	held, release := make(chan struct{}), make(chan struct{})
+	var released atomic.Bool
+	var holder sync.WaitGroup
+	holder.Go(func() {
+		t.Run("holder", func(t *testing.T) {
+			testports.Base(t, testports.Other, 40)
+			testports.Base(t, testports.Other, 40)
+			close(held)
+			<-release
+			released.Store(true)
+		})
+	})
+	<-held
+	time.AfterFunc(300*time.Millisecond, func() { close(release) })
+	b := testports.Base(t, testports.Other, 40)
+	if !released.Load() {
+		t.Fatalf("Base gave %d while this run's other tests held spans sharing ports with every free one", b)
+	}
+	holder.Wait()
+}
+
+// A port a test holds (Hold), such as an inbound endpoint's MI does not
+// offset, is in no span Base gives meanwhile.
+func TestBaseGivesNoSpanWithAHeldPort(t *testing.T) {
+	ownSpans(t)
+	port := 8290 + 9800 // the HTTP port of the first span's first offset
+	testports.Hold(t, port)
+	for range 10 {
+		t.Run("pick", func(t *testing.T) {
+			if b := testports.Base(t, testports.Other, 40); spanPorts(b, 40)[port] {
+				t.Fatalf("Base gave %d, whose span has port %d, held", b, port)
+			}
+		})
+	}
+}
