@@ -1041,8 +1041,10 @@ func compare(t *Target, f *state.File, follow bool) (Changes, error) {
 			why = append(why, EditedWhy)
 		}
 		// No reason to restart, so the settings are the same (a change of
-		// them is one): what differs is comments or layout.
-		if len(why) == 0 && !bytes.Equal(current, rendered) {
+		// them is one): what differs is comments or layout. Not of a file
+		// edited in the home: the restart the note advises would set the
+		// edit aside, which its next start says (an EditKept).
+		if len(why) == 0 && !replaced && !bytes.Equal(current, rendered) {
 			c.Comments = append(c.Comments, inst.Name)
 		}
 		apps := appsChange(t.Apps[inst.Name], t.OwnApps(rec.Apps), rec.Home)

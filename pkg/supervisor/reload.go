@@ -475,11 +475,23 @@ func (s *Supervisor) plan(load LoadConfig, f *state.File, propose func(*config.C
 // aside without a word.
 func (s *Supervisor) refreshHomes(load LoadConfig, names []string) error {
 	kept, err := s.prepareHomes(load, names)
-	for _, k := range kept {
-		s.emit(Event{Instance: k.Instance, State: EditKept, Message: k.Note})
-	}
+	s.sayEditsKept(kept, names)
 	s.sayHomesKept("restart", names, err)
 	return err
+}
+
+// sayEditsKept emits an EditKept event for each deployment.toml of names
+// kept aside as it was rendered again. A reload's restart reason says an
+// edit made since mictl's last render (reconcile.EditedWhy), but not the
+// file of a home older than mictl's record of its renders, which the
+// render keeps all the same (home.KeptEdit.Unrecorded): the reload set
+// it aside without a word.
+func (s *Supervisor) sayEditsKept(kept []reconcile.EditKept, names []string) {
+	for _, k := range kept {
+		if slices.Contains(names, k.Instance) {
+			s.emit(Event{Instance: k.Instance, State: EditKept, Message: k.Note})
+		}
+	}
 }
 
 // EditKept is the state of an instance's event saying that its home's
@@ -944,6 +956,7 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 			if err == nil {
 				stopped, unready, err = s.restartStep(op, restart, why, s.policy.ReadyTimeout, func(names []string) error {
 					err := s.prepare(t, names)
+					s.sayEditsKept(t.EditsKept, names)
 					s.sayHomesKept("reload", names, err)
 					return err
 				})
