@@ -133,16 +133,16 @@ func WriteConf(dir, miHome string, rendered []byte) (kept KeptEdit, err error) {
 	// it as one. So it is emptied before the file changes: a failure or a
 	// kill from then on leaves an empty copy, read as "not edited", which
 	// holds (an edit was kept above). Emptied, not removed: no copy at
-	// all is a home an older mictl rendered (unrecorded). One that is not
-	// there has nothing to empty (a new home, or one an older mictl
-	// rendered: a write there would fail first on a home the user cannot
-	// write, naming mictl's hidden copy rather than the file). Nor is it
-	// ever ahead of the file, which a crash restart puts back from it
-	// (RestoreConf).
+	// all is a home an older mictl rendered (unrecorded), so a new home
+	// gets its empty copy first too. A home an older mictl rendered keeps
+	// its lack of one until the file is rendered: a write there would
+	// fail first on a home the user cannot write, naming mictl's hidden
+	// copy rather than the file. Nor is it ever ahead of the file, which a
+	// crash restart puts back from it (RestoreConf).
 	copyPath := filepath.Join(dir, renderedCopy)
 	if !fsutil.Holds(ConfPath(dir), rendered, 0o600) {
-		if _, err := os.Lstat(copyPath); errors.Is(err, fs.ErrNotExist) {
-			// nothing to empty
+		if _, older := unrecorded(dir); older {
+			// an older mictl's home: nothing to empty
 		} else if err := deploytoml.WriteFile(copyPath, nil); err != nil {
 			return KeptEdit{}, fmt.Errorf("empty %s, mictl's copy of the file it rendered last, to render again %s: %w", copyPath, ConfPath(dir), fsutil.Cause(err))
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mictl/mictl/pkg/appstate"
@@ -446,8 +447,8 @@ func (s *Supervisor) forgetUndeployed(name string, settled []string) {
 	if len(done) == 0 {
 		return
 	}
-	if undeployedJudged != nil {
-		undeployedJudged(name)
+	if judged := undeployedJudged.Load(); judged != nil {
+		(*judged)(name)
 	}
 	s.persist.add(name, func(i *state.Instance) {
 		i.Undeploying = slices.DeleteFunc(i.Undeploying, func(e state.Extra) bool { return slices.Contains(done, e) })
@@ -457,7 +458,7 @@ func (s *Supervisor) forgetUndeployed(name string, settled []string) {
 // undeployedJudged, when set (by tests), is called once forgetUndeployed
 // has judged which entries of the instance's record MI let go of, before
 // it drops them.
-var undeployedJudged func(name string)
+var undeployedJudged atomic.Pointer[func(name string)]
 
 // healthAfterAppsWait bounds how long an app check waits for the health
 // check it asks for before it says what MI made of the applications:

@@ -394,7 +394,7 @@ func TestAnUndeployMadeAgainWhileJudgedStaysInTheRecord(t *testing.T) {
 	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "hl_1.0.0")
 	var again atomic.Pointer[state.Extra] // the entry the second undeploy left
 	var once sync.Once
-	undeployedJudged = func(name string) {
+	judged := func(name string) {
 		once.Do(func() {
 			s.sup.persist.add(name, func(i *state.Instance) {
 				extras := slices.Clone(i.Undeploying)
@@ -410,7 +410,8 @@ func TestAnUndeployMadeAgainWhileJudgedStaysInTheRecord(t *testing.T) {
 			})
 		})
 	}
-	t.Cleanup(func() { undeployedJudged = nil })
+	undeployedJudged.Store(&judged)
+	t.Cleanup(func() { undeployedJudged.Store(nil) })
 	s.reload("instances = 1\n")
 	wantAppEvent(t, s.next("mi-1", appEvents...), "app-undeployed", "hl_1.0.0")
 	inst, _ := s.flushed().Instance("mi-1")

@@ -197,8 +197,12 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 			extras = want.Extras // the new apps' inbound endpoints
 		}
 	}
+	// Read once: the change runs again at each retry of a failed write
+	// (see record), and the stamp must stay the one forgetUndeployed
+	// judges.
+	now := time.Now()
 	s.record(name, Event{State: verb, Message: c.Why[name]}, func(i *state.Instance) {
-		i.Apps, i.Extras, i.Undeploying = apps, extras, reconcile.Undeploying(i, extras, time.Now())
+		i.Apps, i.Extras, i.Undeploying = apps, extras, reconcile.Undeploying(i, extras, now)
 	})
 	if err != nil {
 		return err

@@ -291,6 +291,11 @@ func (s *Supervisor) Close() {
 	s.cancel()
 	s.wg.Wait()
 	s.persist.close()
+	// Under s.mu, as every write of the log: an event a caller outside
+	// the supervisor's goroutines emits now must not meet the last write
+	// of the events held.
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.events.close()
 }
 
