@@ -20,6 +20,7 @@ import (
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 type initOptions struct {
@@ -142,7 +143,7 @@ func refuseLiveConfig(path string) error {
 		if len(active) == 0 {
 			continue
 		}
-		down := mictlFor(path) + " down"
+		down := supervisor.Mictl(path) + " down"
 		if dir != cfg.InstancesDir {
 			down += " --instances-dir " + shellword.Quote(dir)
 		}

@@ -734,15 +734,14 @@ func upFor(cfg *config.Config) string {
 
 // asRunHere is command, a mictl command line that advice names ("mictl
 // up --instances=3"), as it pastes where this command ran: with the
-// --config and --instances-dir this one was given. Without them, a
-// pasted mictl up acted on the directory's own mictl.toml and
-// ./instances, another deployment.
+// --config (supervisor.AsRun) and --instances-dir this one was given.
+// Without them, a pasted mictl up acted on the directory's own
+// mictl.toml and ./instances, another deployment.
 func asRunHere(cfg *config.Config, command string) string {
-	rest, ok := strings.CutPrefix(command, "mictl ")
-	if !ok {
+	if !strings.HasPrefix(command, "mictl ") {
 		return command
 	}
-	out := mictlFor(cfg.File) + " " + rest
+	out := supervisor.AsRun(cfg.File, command)
 	if cfg.FromCommandLine("instances_dir") {
 		out += " --instances-dir " + shellword.Quote(cfg.InstancesDir)
 	}
@@ -751,16 +750,6 @@ func asRunHere(cfg *config.Config, command string) string {
 
 // here is asRunHere for the configuration e read.
 func (e *existing) here(command string) string { return asRunHere(e.cfg, command) }
-
-// mictlFor is mictl as a command pasted where this one ran acts on the
-// configuration file file: with --config when file is not the one found
-// there by default ("" or mictl.toml: none).
-func mictlFor(file string) string {
-	if file == "" || file == config.DefaultFile {
-		return "mictl"
-	}
-	return "mictl --config " + shellword.Quote(file)
-}
 
 // printInstanceRows prints a view with a row per instance: rows as JSON,
 // or cells as a table under headers (empty, the hint on stderr when

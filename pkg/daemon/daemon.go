@@ -7,6 +7,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -340,8 +341,8 @@ func Overridden(configPath string, upArgs []string) []string {
 		if file.IsDefault(d.Key) || file.FromCommandLine(d.Key) {
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's %s stands, and reloads plan with it; mictl up %s applies the file's",
-			d.Key, d.Other, d.Origin, shellword.Quote("--"+d.Flag+"="+unquote(d.Run)), shellword.Quote("--"+d.Flag+"="+unquote(d.Other))))
+		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's %s stands, and reloads plan with it; %s applies the file's",
+			d.Key, d.Other, d.Origin, shellword.Quote("--"+d.Flag+"="+unquote(d.Run)), asRun(configPath, "mictl up "+shellword.Quote("--"+d.Flag+"="+unquote(d.Other)))))
 	}
 	return notes
 }
@@ -395,8 +396,8 @@ func instancesDirKept(configPath string, upArgs []string, instancesDir string) e
 		return nil
 	}
 	return &config.Error{Where: asked.Origin("instances_dir"), Msg: fmt.Sprintf(
-		"instances_dir = %q: the instances this daemon supervises run under %s, and stay there: put instances_dir back, or stop them first (mictl down --instances-dir %s), then change it and mictl up",
-		asked.InstancesDir, instancesDir, instancesDir)}
+		"instances_dir = %q: the instances this daemon supervises run under %s, and stay there: put instances_dir back, or stop them first (%s), then change it and %s",
+		asked.InstancesDir, instancesDir, asRun(configPath, "mictl down --instances-dir "+shellword.Quote(instancesDir)), asRun(configPath, "mictl up"))}
 }
 
 // Elsewhere finds a running mictl daemon that follows the
@@ -463,7 +464,9 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 		},
 		Load: func(upArgs []string) (*config.Config, []int, error) {
 			if _, err := os.Stat(file); configPath != "" && errors.Is(err, os.ErrNotExist) {
-				return nil, nil, exitcode.Usagef("%s, the configuration this daemon follows, is gone; put the file back (it is applied when it reappears), or stop the instances with mictl down", file)
+				// Not named with --config: a mictl given a file that is
+				// not there stops nothing.
+				return nil, nil, exitcode.Usagef("%s, the configuration this daemon follows, is gone; put the file back (it is applied when it reappears), or stop the instances with mictl down --instances-dir %s", file, shellword.Quote(instancesDir))
 			}
 			// The daemon's instances never move.
 			cfg, o, err := loadForReload(configPath, upArgs, instancesDir)
@@ -485,5 +488,25 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 			return err == nil && slices.Contains(cfg.Names(), name)
 		},
 		Overridden: func(upArgs []string) []string { return Overridden(configPath, upArgs) },
+		Advised:    advisedFile(configPath),
 	}
+}
+
+// advisedFile is the configuration file that the advice of a daemon
+// following configPath ("": the mictl.toml of its working directory)
+// names with --config (supervisor.AdvisedFile): the daemon's working
+// directory is that of the command that started it.
+func advisedFile(configPath string) string {
+	file, err := filepath.Abs(cmp.Or(configPath, config.DefaultFile))
+	if err != nil {
+		return configPath
+	}
+	dir, _ := os.Getwd()
+	return supervisor.AdvisedFile(file, dir)
+}
+
+// asRun is command, a mictl command line, as the advice of a daemon
+// following configPath names it (advisedFile).
+func asRun(configPath, command string) string {
+	return supervisor.AsRun(advisedFile(configPath), command)
 }

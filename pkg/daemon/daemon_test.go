@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -42,16 +43,24 @@ func TestMainFlags(t *testing.T) {
 
 // A setting mictl.toml gives a value the last up's flags replace is
 // named, with what applies it; the others (the same value, one the flags
-// do not name, instances_dir, which never moves) are not.
+// do not name, instances_dir, which never moves) are not. The up it
+// names reads that file where it is pasted: a plain one in the file's
+// directory (where the daemon following it, and the command that started
+// it, run), else with --config.
 func TestOverriddenNamesTheFilesSettingsTheLastUpReplaces(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mictl.toml")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "mictl.toml")
 	body := "instances = 5\nbase_offset = 100\nname_prefix = \"edge\"\ninstances_dir = \"homes\"\n"
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := Overridden(path, []string{"--instances=3", "--base-offset=100", "--instances-dir=elsewhere"})
-	want := []string{"instances = 5 (" + path + ":1:1) is not applied: the last mictl up's --instances=3 stands, and reloads plan with it; mictl up --instances=5 applies the file's"}
-	if !slices.Equal(got, want) {
+	upArgs := []string{"--instances=3", "--base-offset=100", "--instances-dir=elsewhere"}
+	note := "instances = 5 (" + path + ":1:1) is not applied: the last mictl up's --instances=3 stands, and reloads plan with it; %s --instances=5 applies the file's"
+	if got, want := Overridden(path, upArgs), []string{fmt.Sprintf(note, "mictl --config "+path+" up")}; !slices.Equal(got, want) {
+		t.Errorf("Overridden from another directory:\n%q\nwant\n%q", got, want)
+	}
+	t.Chdir(dir)
+	if got, want := Overridden(path, upArgs), []string{fmt.Sprintf(note, "mictl up")}; !slices.Equal(got, want) {
 		t.Errorf("Overridden:\n%q\nwant\n%q", got, want)
 	}
 	if got := Overridden(path, nil); got != nil {
@@ -61,7 +70,9 @@ func TestOverriddenNamesTheFilesSettingsTheLastUpReplaces(t *testing.T) {
 
 // The up Overridden names pastes: a value with a space is one shell word.
 func TestOverriddenQuotesTheUpItNames(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "mictl.toml")
+	dir := t.TempDir()
+	t.Chdir(dir) // mictl.toml of the directory: a plain up (see above)
+	path := filepath.Join(dir, "mictl.toml")
 	if err := os.WriteFile(path, []byte("mi_home = \"/opt/new mi\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -52,14 +52,14 @@ func (r *runner) restoreHome() error {
 	// again with the distribution's mode.
 	switch put, err := home.RestoreConf(r.inst.Home); {
 	case err != nil:
-		return &startFailure{final: true, reason: "conf/deployment.toml gone, not put back: mictl up renders it", detail: err.Error()}
+		return &startFailure{final: true, reason: "conf/deployment.toml gone, not put back: " + r.s.asRun("mictl up") + " renders it", detail: err.Error()}
 	case put:
 		r.s.emit(Event{Instance: r.inst.Name, State: eventHomeRestored, Message: "put back conf/deployment.toml as mictl last rendered it"})
 	}
 	if gone := sim.GoneProgram(r.inst.Home); gone != "" {
 		return &startFailure{final: true, reason: "simulator gone: " + gone,
-			detail: fmt.Sprintf("%s runs the simulator %s, which is gone (mictl moved or removed): start %s again with `mictl up` from the mictl you use now, and move the instances still running onto it with `mictl restart --all` before they crash too",
-				filepath.Join(r.inst.Home, home.StartScript), gone, r.inst.Name)}
+			detail: fmt.Sprintf("%s runs the simulator %s, which is gone (mictl moved or removed): start %s again with `%s` from the mictl you use now, and move the instances still running onto it with `%s` before they crash too",
+				filepath.Join(r.inst.Home, home.StartScript), gone, r.inst.Name, r.s.asRun("mictl up"), r.s.asRun("mictl restart --all"))}
 	}
 	return nil
 }

@@ -113,7 +113,7 @@ func (r *redeployment) close() {
 // notGiven is err, which ended the reload, followed by those of the
 // redeploy not given their new CApps yet (notRedeployed).
 func (r *redeployment) notGiven(err error) error {
-	return notRedeployed(err, r.names, r.given, r.undeployed, r.afterRestarts)
+	return notRedeployed(err, r.s.asRun("mictl reload"), r.names, r.given, r.undeployed, r.afterRestarts)
 }
 
 // notRedeployed is err, which ended a reload, followed by those of names,
@@ -122,17 +122,17 @@ func (r *redeployment) notGiven(err error) error {
 // undeployed first, the others as they were. afterRestarts says that
 // names came after the restarts whose ports they take. One err says
 // how it is left (the taker of a port still held, see awaitLetGo) is not
-// told twice.
-func notRedeployed(err error, names, given, undeployed []string, afterRestarts bool) error {
+// told twice. reload is mictl reload as the advice pastes it (asRun).
+func notRedeployed(err error, reload string, names, given, undeployed []string, afterRestarts bool) error {
 	var kept []string
 	for _, name := range untold(err, names) {
 		switch {
 		case slices.Contains(given, name):
 		case slices.Contains(undeployed, name):
 			if afterRestarts {
-				err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, name)
+				err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (%s redeploys them once they succeed)", err, name, reload)
 			} else {
-				err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first (mictl reload redeploys it)", err, name)
+				err = fmt.Errorf("%w; not redeployed: %s, which runs without the CApps it had undeployed first (%s redeploys it)", err, name, reload)
 			}
 		default:
 			kept = append(kept, name)
@@ -141,9 +141,9 @@ func notRedeployed(err error, names, given, undeployed []string, afterRestarts b
 	switch {
 	case len(kept) == 0:
 	case afterRestarts:
-		err = fmt.Errorf("%w; not redeployed: %s, whose new CApps take ports the restarts were to free (mictl reload redeploys them once they succeed)", err, strings.Join(kept, ", "))
+		err = fmt.Errorf("%w; not redeployed: %s, whose new CApps take ports the restarts were to free (%s redeploys them once they succeed)", err, strings.Join(kept, ", "), reload)
 	default:
-		err = fmt.Errorf("%w; not redeployed: %s (mictl reload redeploys %s)", err, strings.Join(kept, ", "), words.ItOrThem(len(kept)))
+		err = fmt.Errorf("%w; not redeployed: %s (%s redeploys %s)", err, strings.Join(kept, ", "), reload, words.ItOrThem(len(kept)))
 	}
 	return err
 }
@@ -327,8 +327,8 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 		}
 		if time.Now().After(deadline) {
 			h := held[0]
-			return &portHeld{taker: h.taker, msg: fmt.Sprintf("%s %s: %s still holds port %d%s after %s, which %s's new CApps no longer open: %s %s; see `mictl logs %s` for why its MI did not take its new build, then apply the change with mictl reload",
-				how.verb, h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.holder, h.taker, how.left, h.holder)}
+			return &portHeld{taker: h.taker, msg: fmt.Sprintf("%s %s: %s still holds port %d%s after %s, which %s's new CApps no longer open: %s %s; see `%s` for why its MI did not take its new build, then apply the change with %s",
+				how.verb, h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.holder, h.taker, how.left, s.asRun("mictl logs "+h.holder), s.asRun("mictl reload"))}
 		}
 		select {
 		case <-op.ctx.Done():

@@ -178,7 +178,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			if kind == reloadAsked && behind != nil && !behind.changes.Empty() {
 				return changes, s.appliedBehind(*behind, f.UpArgs)
 			}
-			if stands := failureStands(stillFailed(t, f), "no change to apply, and"); stands != nil {
+			if stands := failureStands(stillFailed(t, f), "no change to apply, and", s.advised); stands != nil {
 				// Recorded, and said, when it failed: a retry by the
 				// daemon (a catch-up) says it again no more than a
 				// refusal recorded before.
@@ -250,7 +250,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		// which mictl up alone puts right, is the reload's error, not a
 		// failure for status to keep: recorded as begun, status said to
 		// fix it first, of an instance it left failed, before an up.
-		putRight, stands, upFixes := sortOut(failed, reckoned(t, f, changes), func(names []string) string { return leftToUp(f, names) })
+		putRight, stands, upFixes := sortOut(failed, reckoned(t, f, changes), func(names []string) string { return leftToUp(f, names, s.advised) })
 		forStatus := errors.Join(append(stands, err)...)
 		err = errors.Join(slices.Concat(stands, upFixes, []error{err})...)
 		changes = together(earlier, changes)
@@ -278,7 +278,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 				msg += "; put right once it planned again: " + errors.Join(putRight...).Error()
 			}
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(msg, f.UpArgs)})
-			if err = failureStands(standing, "what changed is applied, but"); err != nil {
+			if err = failureStands(standing, "what changed is applied, but", s.advised); err != nil {
 				s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: err.Error()})
 			}
 		}
@@ -577,8 +577,8 @@ func (s *Supervisor) restartSteps(load LoadConfig, names []string) ([][]string, 
 		held := slices.DeleteFunc(slices.Clone(others), func(other string) bool { return !t.TakesPorts(f, name, []string{other}) })
 		if len(held) > 0 {
 			return nil, exitcode.With(exitcode.Conflicts, fmt.Errorf(
-				"restart %s: its ports moved (mictl diff shows how) onto ports %s holds until its own restart; nothing was restarted: restart them together (mictl restart %s %s), or apply the change with mictl reload",
-				name, strings.Join(held, ", "), strings.Join(names, " "), strings.Join(held, " ")))
+				"restart %s: its ports moved (%s shows how) onto ports %s holds until its own restart; nothing was restarted: restart them together (%s), or apply the change with %s",
+				name, s.asRun("mictl diff"), strings.Join(held, ", "), s.asRun("mictl restart "+strings.Join(slices.Concat(names, held), " ")), s.asRun("mictl reload")))
 		}
 	}
 	return t.RestartSteps(f, names), nil
@@ -700,7 +700,8 @@ func reckoned(t *reconcile.Target, f *state.File, c reconcile.Changes) func(name
 // leftToUp says which of names f records stopped or failed, which a
 // reload's plan leaves to mictl up (see reconcile.Compare): why what an
 // earlier pass of the reload failed for them still stands. "" when none.
-func leftToUp(f *state.File, names []string) string {
+// file is the configuration file the up named is pasted for (AsRun).
+func leftToUp(f *state.File, names []string, file string) string {
 	var now []string
 	for _, name := range names {
 		if rec, known := f.Instance(name); known && !state.Wanted(rec.State) {
@@ -710,8 +711,8 @@ func leftToUp(f *state.File, names []string) string {
 	if len(now) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%s: a reload leaves %s to mictl up, which brings %s up to date as it starts %s",
-		strings.Join(now, ", "), words.ItOrThem(len(now)), homesOf(now), words.ItOrThem(len(now)))
+	return fmt.Sprintf("%s: a reload leaves %s to %s, which brings %s up to date as it starts %s",
+		strings.Join(now, ", "), words.ItOrThem(len(now)), AsRun(file, "mictl up"), homesOf(now), words.ItOrThem(len(now)))
 }
 
 // plannedAgain is a pass that err ended, having made done: one that an
@@ -821,9 +822,9 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		// Everything after them is left undone, and said so: the error
 		// came alone, as though these redeploys were the whole reload.
 		if len(c.Restart) > 0 {
-			err = fmt.Errorf("%w; not restarted: %s (mictl reload restarts %s)", err, strings.Join(c.Restart, ", "), words.ItOrThem(len(c.Restart)))
+			err = fmt.Errorf("%w; not restarted: %s (%s restarts %s)", err, strings.Join(c.Restart, ", "), s.asRun("mictl reload"), words.ItOrThem(len(c.Restart)))
 		}
-		err = notRedeployed(err, redeployAfter, nil, nil, true)
+		err = notRedeployed(err, s.asRun("mictl reload"), redeployAfter, nil, nil, true)
 		return applied{}, s.leftUndone(op, err, add, afterRestarts, afterRedeploys, nil)
 	}
 	left, old, unprepared, err := s.restartInTurn(op, t, before, c, redeployNow, redeployAfter)
@@ -835,14 +836,14 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		reloadAt("restarted")
 	}
 	afterRestarts = append(afterRestarts, afterRedeploys...)
-	if notStarted := old.holdBack(t, before, &afterRestarts, func(string) string { return "start" }); notStarted != nil {
+	if notStarted := old.holdBack(t, before, &afterRestarts, func(string) string { return "start" }, s.asRun("mictl reload")); notStarted != nil {
 		unprepared = append(unprepared, notStarted)
 	}
 	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
 		// The wait names one that waited: the others it kept from
 		// starting went unsaid.
 		if rest := untold(err, afterRestarts); len(rest) > 0 {
-			err = fmt.Errorf("%w; not started: %s, which was to start after that wait (mictl reload starts %s)", err, strings.Join(rest, ", "), words.ItOrThem(len(rest)))
+			err = fmt.Errorf("%w; not started: %s, which was to start after that wait (%s starts %s)", err, strings.Join(rest, ", "), s.asRun("mictl reload"), words.ItOrThem(len(rest)))
 		}
 		return a, s.leftUndone(op, err, add, nil, nil, unprepared)
 	}
@@ -878,10 +879,10 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 // is this reload's failure too.
 func (s *Supervisor) leftUndone(op *change, err error, started, afterRestarts, afterRedeploys []string, unprepared []error) error {
 	if len(afterRestarts) > 0 {
-		err = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (mictl reload starts it once they succeed)", err, strings.Join(afterRestarts, ", "))
+		err = fmt.Errorf("%w; not started: %s, which takes ports the restarts were to free (%s starts it once they succeed)", err, strings.Join(afterRestarts, ", "), s.asRun("mictl reload"))
 	}
 	if len(afterRedeploys) > 0 {
-		err = fmt.Errorf("%w; not started: %s, which takes ports the redeploys free (mictl reload starts it)", err, strings.Join(afterRedeploys, ", "))
+		err = fmt.Errorf("%w; not started: %s, which takes ports the redeploys free (%s starts it)", err, strings.Join(afterRedeploys, ", "), s.asRun("mictl reload"))
 	}
 	errs := append(slices.Clone(unprepared), err)
 	if len(started) > 0 {
@@ -929,7 +930,7 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 	}
 	steps := t.RestartSteps(before, slices.Concat(c.Restart, redeployAfter))
 	for i, step := range steps {
-		if notMade := old.holdBack(t, before, &step, verb); notMade != nil {
+		if notMade := old.holdBack(t, before, &step, verb, s.asRun("mictl reload")); notMade != nil {
 			unprepared = append(unprepared, notMade)
 			// Said here: the redeploy's end does not name them again.
 			later.names = slices.DeleteFunc(later.names, func(name string) bool { return old[name] != nil })
@@ -993,10 +994,11 @@ type onOldPorts map[string][]string
 // holdBack takes out of *names, each of which the reload was to verb
 // (start, restart, redeploy), those that open a port one of old still
 // holds, or one taken out with them holds (a cycle), and adds them to
-// old; it returns what says so of them, with what to do (nil when none).
-// Started, restarted or given its new CApps, each met the port taken: a
-// healthy instance restarted onto it failed.
-func (old onOldPorts) holdBack(t *reconcile.Target, before *state.File, names *[]string, verb func(name string) string) error {
+// old; it returns what says so of them, with what to do (reload: mictl
+// reload as the advice pastes it, see asRun; nil when none). Started,
+// restarted or given its new CApps, each met the port taken: a healthy
+// instance restarted onto it failed.
+func (old onOldPorts) holdBack(t *reconcile.Target, before *state.File, names *[]string, verb func(name string) string, reload string) error {
 	if len(old) == 0 {
 		return nil
 	}
@@ -1036,8 +1038,8 @@ func (old onOldPorts) holdBack(t *reconcile.Target, before *state.File, names *[
 		}
 		errs = append(errs, failedFor(these, func(these []string) error {
 			holders := takenFrom(these, candidates)
-			return fmt.Errorf("not %sed: %s, which takes ports %s still holds, as %s started again with %s as it was (once what kept %s from being brought up to date is fixed, mictl reload restarts %s, then %ss %s)",
-				v, strings.Join(these, ", "), strings.Join(holders, ", "), strings.Join(roots, ", "), homesOf(roots), words.ItOrThem(len(roots)), strings.Join(roots, " "), v, strings.Join(these, " "))
+			return fmt.Errorf("not %sed: %s, which takes ports %s still holds, as %s started again with %s as it was (once what kept %s from being brought up to date is fixed, %s restarts %s, then %ss %s)",
+				v, strings.Join(these, ", "), strings.Join(holders, ", "), strings.Join(roots, ", "), homesOf(roots), words.ItOrThem(len(roots)), reload, strings.Join(roots, " "), v, strings.Join(these, " "))
 		}))
 	}
 	for _, name := range held {
@@ -1288,16 +1290,17 @@ func stillFailed(t *reconcile.Target, f *state.File) []string {
 
 // failureStands is the error of a reload that ended with the last
 // reload's failure standing for the instances same (stillFailed), nil
-// when none: lead says what the reload itself did.
-func failureStands(same []string, lead string) error {
+// when none: lead says what the reload itself did. file is the
+// configuration file the commands it names are pasted for (AsRun).
+func failureStands(same []string, lead, file string) error {
 	if len(same) == 0 {
 		return nil
 	}
 	// Without the failure's own words, which mictl status (and the
 	// table mictl reload prints) shows below the table as reload_error.
 	return exitcode.With(exitcode.Runtime, fmt.Errorf(
-		"%s the last reload's failure stands (mictl status shows it): the configuration plans %s, which it left failed, as it did then; mictl up starts %s once what it failed on is fixed",
-		lead, words.And(same), words.ItOrThem(len(same))))
+		"%s the last reload's failure stands (%s shows it): the configuration plans %s, which it left failed, as it did then; %s starts %s once what it failed on is fixed",
+		lead, AsRun(file, "mictl status"), words.And(same), AsRun(file, "mictl up"), words.ItOrThem(len(same))))
 }
 
 func describe(c reconcile.Changes) string {

@@ -683,23 +683,23 @@ func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line s
 // the failure says what can, for status to show once the instance is
 // left failed.
 func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
-	return &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.inst.Name, r.s.upCommand(r.inst.Name), st, false)}
+	return &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.s.advised, r.inst.Name, r.s.upCommand(r.inst.Name), st, false)}
 }
 
 // heldPortRemedy is what frees or moves name's fixed port st, which
 // another process holds: stopping a stranger holding it, or letting
-// up (the mictl up that plans name: UpCommand) plan the instance
-// elsewhere. A process in one of the deployment's homes is no stranger
+// up (the mictl up that plans name: UpCommand, as pasted for the
+// configuration file file: AsRun) plan the instance elsewhere. A process in one of the deployment's homes is no stranger
 // to stop (mictl would start its instance again): up plans around its
 // ports. running says that name's server runs on without the port (its
 // listener lost, a stranger on the port since): MI binds its ports only
 // as it starts, so a restart binds the freed port again, and up leaves a
 // running instance's offset alone, so it plans the instance around the
 // port only once it is down.
-func heldPortRemedy(name, up string, st observe.PortStatus, running bool) string {
+func heldPortRemedy(file, name, up string, st observe.PortStatus, running bool) string {
 	again, around := up+" starts "+name+" again", check.UpPlansAround(up, name)
 	if running {
-		again, around = restartBindsAgain(name), "mictl down "+name+", then "+around
+		again, around = restartBindsAgain(file, name), AsRun(file, "mictl down "+name)+", then "+around
 	}
 	switch {
 	case st.HolderInstance != "":
@@ -743,7 +743,8 @@ func LastUp(f *state.File) string {
 }
 
 // upCommand is UpCommand for the named instance, from the state as this
-// supervisor knows it and the configuration file it follows. One that
+// supervisor knows it and the configuration file it follows, named as
+// its advice pastes it (asRun). One that
 // follows none (up --foreground) cannot tell whether the file names it:
 // the last up's flags when they planned it, else a plain up.
 //
@@ -758,12 +759,13 @@ func (s *Supervisor) upCommand(name string) string {
 	gen := s.ups.generation()
 	f, err := s.current()
 	if err != nil {
-		return "mictl up" // not remembered: the next read may succeed
+		return s.asRun("mictl up") // not remembered: the next read may succeed
 	}
 	up := "mictl up"
 	if s.named != nil || PlannedByLastUp(f, name) {
 		up = UpCommand(f, name, s.named != nil && s.named(name))
 	}
+	up = s.asRun(up)
 	s.ups.put(gen, name, up)
 	return up
 }
@@ -818,9 +820,9 @@ func (u *upCommands) forget() {
 
 // restartBindsAgain is what binds again a fixed port that name's running
 // server lost, once the port is free: MI binds its ports only as it
-// starts.
-func restartBindsAgain(name string) string {
-	return "mictl restart " + name + " binds it again"
+// starts. file is the configuration file the advice names (AsRun).
+func restartBindsAgain(file, name string) string {
+	return AsRun(file, "mictl restart "+name) + " binds it again"
 }
 
 // unboundPort says which port line, a BindException about none of inst's
@@ -940,14 +942,14 @@ func (r *runner) portsHealth(cur *running, view *observe.View) string {
 	if held != nil {
 		// The server lost the port and a stranger took it: no check
 		// mends that, so the instance stays degraded until the user acts.
-		return why + "; " + heldPortRemedy(inst.Name, r.s.upCommand(inst.Name), *held, true)
+		return why + "; " + heldPortRemedy(r.s.advised, inst.Name, r.s.upCommand(inst.Name), *held, true)
 	}
 	if why == "" {
 		cur.owned = listening
 	} else {
 		// The server lost the port's listener, nothing holding the port
 		// since: MI binds its ports only as it starts.
-		why += "; " + restartBindsAgain(inst.Name)
+		why += "; " + restartBindsAgain(r.s.advised, inst.Name)
 	}
 	return why
 }

@@ -181,6 +181,10 @@ type Supervisor struct {
 	// ups remembers, per instance, the up that starts it again (see
 	// upCommand).
 	ups upCommands
+	// advised is the configuration file the supervisor's advice names
+	// (Follow.Advised, see asRun); "" when it follows none. Set before
+	// the first start.
+	advised string
 	// overridden says which settings of that file the last up's planning
 	// flags replace (Follow.Overridden); nil when it follows none.
 	overridden func(upArgs []string) []string
@@ -835,7 +839,7 @@ func (s *Supervisor) startLocked(names []string) error {
 	}
 	for _, name := range names {
 		if _, ok := f.Instance(name); !ok {
-			return fmt.Errorf("instance %s is not in %s; run mictl up", name, s.store.Dir())
+			return fmt.Errorf("instance %s is not in %s; run %s", name, s.store.Dir(), s.asRun("mictl up"))
 		}
 	}
 	s.endStrays(f, names)
