@@ -261,10 +261,13 @@ var (
 )
 
 // portHeld is awaitLetGo's error when a port is still held at its end:
-// it says how taker, of the step that waited, is left.
+// it says how taker, of the step that waited, is left. blocked are the
+// instances of the step whose ports were still held then, taker first:
+// the others' were let go.
 type portHeld struct {
-	taker string
-	msg   string
+	taker   string
+	blocked []string
+	msg     string
 }
 
 func (e *portHeld) Error() string { return e.msg }
@@ -280,6 +283,13 @@ func untold(err error, names []string) []string {
 	return slices.DeleteFunc(slices.Clone(names), func(name string) bool { return name == held.taker })
 }
 
+// taken is a port that taker, to start or to be given new CApps, opens
+// and holder, given new CApps, held before.
+type taken struct {
+	taker, holder string
+	port          int
+}
+
 // awaitLetGo waits until no instance of holders, given new CApps, holds
 // a port, as f recorded their ports before the reload, that an instance
 // of step opens as t plans it, for op. Opened while the old build held
@@ -288,10 +298,6 @@ func untold(err error, names []string) []string {
 // left as how.left says (as they were, or, in a cycle, without the CApps
 // undeployed first): diff shows what is left to do, and a reload does it.
 func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, step, holders []string, how taking) error {
-	type taken struct {
-		taker, holder string
-		port          int
-	}
 	var held []taken
 	for _, taker := range step {
 		for _, holder := range holders {
@@ -327,7 +333,13 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 		}
 		if time.Now().After(deadline) {
 			h := held[0]
-			return &portHeld{taker: h.taker, msg: fmt.Sprintf("%s %s: %s still holds port %d%s after %s, which %s's new CApps no longer open: %s %s; see `%s` for why its MI did not take its new build, then apply the change with %s",
+			var blocked []string
+			for _, still := range held {
+				if !slices.Contains(blocked, still.taker) {
+					blocked = append(blocked, still.taker)
+				}
+			}
+			return &portHeld{taker: h.taker, blocked: blocked, msg: fmt.Sprintf("%s %s: %s still holds port %d%s after %s, which %s's new CApps no longer open: %s %s; see `%s` for why its MI did not take its new build, then apply the change with %s",
 				how.verb, h.taker, h.holder, h.port, portUse(f, h.holder, h.port), letGoTimeout, h.holder, h.taker, how.left, s.asRun("mictl logs "+h.holder), s.asRun("mictl reload"))}
 		}
 		select {

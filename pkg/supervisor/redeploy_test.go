@@ -276,20 +276,53 @@ func TestAnInstanceAddedOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T
 	}
 }
 
+// addOntoOldPortsOf reloads mi-1 and mi-2, running orders on port 8085,
+// with a rebuild that moves it down by 2 and mi-3 and mi-4 added on their
+// old ports, while the servers of held hold still (never letting go of
+// them, as a slow hot deployment scan), and returns the reload's error,
+// its waits for those ports ending after 500ms.
+func (s *simSite) addOntoOldPortsOf(held ...string) error {
+	s.t.Helper()
+	shortLetGo(s.t)
+	toml := s.twoRunOrders()
+	for _, name := range held {
+		s.holdStill(name)
+	}
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8083))
+	return s.tryReload(strings.Replace(toml, "instances = 2", "instances = 4", 1))
+}
+
 // A rebuild that moves the inbound port down by 2, applied with mi-3 and
-// mi-4 added on mi-1's and mi-2's old ports: both start once those let
-// go. mi-1 is held still, so the wait ends the reload naming mi-3, and
-// mi-4, not started either, is named too: it went unsaid.
+// mi-4 added on mi-1's and mi-2's old ports: each starts once its port is
+// let go. mi-1 is held still, so the wait for it ends the reload naming
+// mi-3, not started, and why; mi-4, whose port mi-2 let go, starts. Both
+// were left unstarted, mi-4 named as "not started" beside the port it
+// did not wait for.
+func TestAStartWaitThatEndsStartsThoseWhosePortsWereLetGo(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	err := s.addOntoOldPortsOf("mi-1")
+	held := fmt.Sprintf("start mi-3: mi-1 still holds port %d (its inbound orders_1.0.0/ordersHTTP) after 500ms, which mi-1's new CApps no longer open: mi-3 is not started", 8085+s.base)
+	if err == nil || !strings.Contains(err.Error(), held) || strings.Contains(err.Error(), "mi-4") {
+		t.Fatalf("reload whose start of mi-3 waits for mi-1 in vain: %v; want %q, and mi-4 not named", err, held)
+	}
+	got := s.sup.Instances([]string{"mi-3", "mi-4"})
+	if got["mi-3"].Server.Alive() {
+		t.Errorf("mi-3 is %s; want it not started", got["mi-3"].State)
+	}
+	if st := got["mi-4"].State; st != StateReady {
+		t.Errorf("mi-4 is %s; want it started (ready), its port let go", st)
+	}
+}
+
+// Two instances added on the old ports of two instances that both hold
+// them still: the wait's end names the first with why, and the other as
+// not started either (it went unsaid), once each.
 func TestAStartWaitThatEndsNamesEveryInstanceNotStarted(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	shortLetGo(t)
-	toml := s.twoRunOrders()
-	s.holdStill("mi-1")
-	s.car("orders_1.0.0.car", inboundCApp("orders", 8083))
-	err := s.tryReload(strings.Replace(toml, "instances = 2", "instances = 4", 1))
+	err := s.addOntoOldPortsOf("mi-1", "mi-2")
 	if err == nil || !strings.Contains(err.Error(), "mi-3 is not started") || strings.Contains(err.Error(), "not started: mi-3") ||
-		!strings.HasSuffix(err.Error(), "; not started: mi-4, which was to start after that wait (mictl reload starts it)") {
-		t.Fatalf("reload whose start of mi-3 waits for mi-1 in vain: %v; want mi-3 named once, then mi-4", err)
+		!strings.HasSuffix(err.Error(), "; not started either: mi-4, whose ports are still held too (mictl reload starts it once they are let go)") {
+		t.Fatalf("reload whose starts of mi-3 and mi-4 wait in vain: %v; want mi-3 named once, then mi-4", err)
 	}
 	for name, got := range s.sup.Instances([]string{"mi-3", "mi-4"}) {
 		if got.Server.Alive() {

@@ -840,12 +840,24 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 		unprepared = append(unprepared, notStarted)
 	}
 	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
-		// The wait names one that waited: the others it kept from
-		// starting went unsaid.
-		if rest := untold(err, afterRestarts); len(rest) > 0 {
-			err = fmt.Errorf("%w; not started: %s, which was to start after that wait (%s starts %s)", err, strings.Join(rest, ", "), s.asRun("mictl reload"), words.ItOrThem(len(rest)))
+		var held *portHeld
+		if !errors.As(err, &held) {
+			// The wait names one that waited: the others it kept from
+			// starting went unsaid.
+			if rest := untold(err, afterRestarts); len(rest) > 0 {
+				err = fmt.Errorf("%w; not started: %s, which was to start after that wait (%s starts %s)", err, strings.Join(rest, ", "), s.asRun("mictl reload"), words.ItOrThem(len(rest)))
+			}
+			return a, s.leftUndone(op, err, add, nil, nil, unprepared)
 		}
-		return a, s.leftUndone(op, err, add, nil, nil, unprepared)
+		// A port still held keeps its taker alone from starting: those
+		// whose ports were let go start, and the reload fails naming the
+		// others. All were left unstarted, as though every port were
+		// still held.
+		if rest := untold(err, held.blocked); len(rest) > 0 {
+			err = fmt.Errorf("%w; not started either: %s, whose ports are still held too (%s starts %s once they are let go)", err, strings.Join(rest, ", "), s.asRun("mictl reload"), words.ItOrThem(len(rest)))
+		}
+		unprepared = append(unprepared, err)
+		afterRestarts = slices.DeleteFunc(afterRestarts, func(name string) bool { return slices.Contains(held.blocked, name) })
 	}
 	started, err := s.startAdded(op, t, afterRestarts, upArgs)
 	var meanwhile *plannedMeanwhile
