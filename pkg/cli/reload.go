@@ -45,9 +45,9 @@ deployment has taken them (2 minutes at most).
 
 Exit status: 0 when applied (or nothing changed), 1 on conflicts, 2 for a
 configuration the daemon refuses or when nothing runs to reload, 3 when
-applying failed or left an instance it started, restarted or changed the
-CApps of degraded (a faulty CApp, a port not bound: MI's /healthz is not
-ready, and mictl status says 3 too);
+applying failed or an instance running as it ends is degraded (a faulty
+CApp, a port not bound: MI's /healthz is not ready), as mictl up and
+mictl status end;
 ` + exitInterrupted + `.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
@@ -120,10 +120,14 @@ ready, and mictl status says 3 too);
 				// for conflicts, 3 for a failure while applying.
 				return fmt.Errorf("reload: %w", err)
 			}
-			// As up and restart end: an instance it started, restarted or
-			// gave other CApps into degraded (a faulty CApp) exited 0
-			// while status said 3.
-			return notReady(r, changedDuring(e.state, r.file), e.cfg.Names())
+			// As up ends, and status: every instance running as the
+			// reload ends counts, degraded (a faulty CApp) or not ready.
+			// Counting only those this reload changed exited 0 when the
+			// daemon's own reload of the same edit, which it follows
+			// (100 ms after the save), had applied it first: a script's
+			// `edit && mictl reload && run-tests` then tested servers
+			// failing readiness.
+			return notReady(r, runningIn(r.file), e.cfg.Names())
 		},
 	}
 	addDirFlag(cmd)
@@ -131,37 +135,16 @@ ready, and mictl status says 3 too);
 	return cmd
 }
 
-// changedDuring are the instances after, the state a reload ended with,
-// records running on a server that before, the state read before asking
-// for it, does not record settled (ready or degraded), or with other
-// CApps than it recorded: those the reload started, restarted or
-// redeployed (whose CApps the daemon waited for MI to settle, see
-// supervisor.Request.AwaitApps), or whose change it waited behind (the
-// reload the daemon began itself on the same edit, which this one waits
-// for). The daemon's answer does not name them, and its events cannot:
-// they are any instance's (a crash's restart too) and may be lost
-// (Reply.Lost). An instance left as it ran, degraded before already, is
-// not one.
-func changedDuring(before, after *state.File) []string {
+// runningIn are the instances f records running on a server: a stopped
+// or failed one is up's to start, not a reload's.
+func runningIn(f *state.File) []string {
 	var names []string
-	for _, inst := range after.Instances {
-		if inst.Server.IsZero() {
-			continue // not running: a stopped or failed one is up's to start
-		}
-		was, ok := before.Instance(inst.Name)
-		if !ok || was.Server != inst.Server || was.State != state.StateReady && was.State != state.StateDegraded || !sameApps(was.Apps, inst.Apps) {
+	for _, inst := range f.Instances {
+		if !inst.Server.IsZero() {
 			names = append(names, inst.Name)
 		}
 	}
 	return names
-}
-
-// sameApps reports whether a and b record the same builds of the same
-// CApps, in any order.
-func sameApps(a, b []state.App) bool {
-	return len(a) == len(b) && !slices.ContainsFunc(a, func(x state.App) bool {
-		return !slices.ContainsFunc(b, func(y state.App) bool { return x.ID == y.ID && x.SHA256 == y.SHA256 })
-	})
 }
 
 type diffOptions struct {

@@ -256,13 +256,14 @@ func (c *appCheck) close() {
 
 // AwaitApps waits until MI has settled every CApp change the supervisor
 // checks now (see appCheck), each instance's health checked again after
-// it, or the supervisor closes; busy, when some are checked, is told
-// their instances first. A change's check ends at appsVerifyTimeout at
+// it, or the supervisor or stop closes (the daemon's control socket
+// closing: a SIGTERM waited up to the check's end for the daemon to
+// exit); busy, when some are checked, is told their instances first. A change's check ends at appsVerifyTimeout at
 // the latest. mictl reload waits so for the CApps it deployed: it
 // answered before MI's hot deployment took them, and so exited 0 of an
 // instance a faulty CApp left degraded a scan later, where up and
 // restart, which wait until MI is ready, end with 3.
-func (s *Supervisor) AwaitApps(busy func(names []string)) {
+func (s *Supervisor) AwaitApps(stop <-chan struct{}, busy func(names []string)) {
 	s.apps.mu.Lock()
 	var names []string
 	var idle []chan struct{}
@@ -281,6 +282,8 @@ func (s *Supervisor) AwaitApps(busy func(names []string)) {
 		select {
 		case <-ch:
 		case <-s.ctx.Done():
+			return
+		case <-stop:
 			return
 		}
 	}

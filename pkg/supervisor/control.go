@@ -408,6 +408,10 @@ type Server struct {
 	idle    chan struct{}
 	leaving func()
 	wg      sync.WaitGroup
+	// closing is closed once Serve's listener is: a request still
+	// waiting on something of its own (AwaitApps) ends, for the daemon
+	// waits for every request before it exits.
+	closing chan struct{}
 	// settlement is what the daemon decides about the stops that left it
 	// idle (settle); their connections stay open until then (lingering),
 	// for their clients to wait on (CallUntilLeft).
@@ -450,7 +454,7 @@ type settlement struct {
 
 // NewServer serves control requests for sup.
 func NewServer(sup *Supervisor) *Server {
-	return &Server{sup: sup, idle: make(chan struct{}, 1), log: os.Stderr, asked: make(chan struct{})}
+	return &Server{sup: sup, idle: make(chan struct{}, 1), log: os.Stderr, asked: make(chan struct{}), closing: make(chan struct{})}
 }
 
 // logf writes a line with the time to the daemon's log.
@@ -498,6 +502,7 @@ func (srv *Server) Serve(ln unixListener) {
 	for {
 		conn, err := ln.AcceptUnix()
 		if errors.Is(err, net.ErrClosed) {
+			close(srv.closing)
 			return
 		}
 		if err != nil {
@@ -789,7 +794,7 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromSt
 			_, err = srv.reload()
 		}
 		if err == nil && req.AwaitApps {
-			srv.sup.AwaitApps(func(names []string) {
+			srv.sup.AwaitApps(srv.closing, func(names []string) {
 				srv.sup.emit(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true,
 					Message: "waiting for MI to settle the CApps of " + strings.Join(names, ", ") + " (mictl apps shows them)"})
 			})

@@ -175,7 +175,11 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 			return changes, err
 		}
 		if changes.Empty() && !did() {
-			if kind == reloadAsked && behind != nil && !behind.changes.Empty() {
+			// Only a reload someone asked for: the daemon's own, behind
+			// a mictl reload that applied the edit first, said "another
+			// reload applied it" to everyone listening (a reload still
+			// waiting for its CApps printed it as its last line).
+			if kind == reloadAsked && !followed && behind != nil && !behind.changes.Empty() {
 				return changes, s.appliedBehind(*behind, f.UpArgs)
 			}
 			if stands := failureStands(stillFailed(t, f), "no change to apply, and", s.advised); stands != nil {
