@@ -485,13 +485,13 @@ func TestUnknownFlagsAndCommandsSuggest(t *testing.T) {
 		// The word is the fault, not the flags after it, which the group
 		// parsed: "unknown shorthand flag: 'o' in -o".
 		{[]string{"ports", "tabel", "-o", "json"}, "mictl: unknown command \"tabel\" for \"mictl ports\"; did you mean table?\nSee 'mictl ports --help'.\n"},
-		{[]string{"export", "kube", "--out", "k8s"}, "mictl: unknown command \"kube\" for \"mictl export\"; did you mean kubernetes?\nSee 'mictl export --help'.\n"},
+		{[]string{"export", "kubernets", "--out", "k8s"}, "mictl: unknown command \"kubernets\" for \"mictl export\"; did you mean kubernetes?\nSee 'mictl export --help'.\n"},
 		// Before the word too, where pflag stops at -o and never reaches
 		// it: the word is found in the command line, past the flags and
 		// their values (--instances takes one, as table's flag does).
 		{[]string{"ports", "-o", "json", "tabel"}, "mictl: unknown command \"tabel\" for \"mictl ports\"; did you mean table?\nSee 'mictl ports --help'.\n"},
 		{[]string{"ports", "--instances", "2", "tabel"}, "mictl: unknown command \"tabel\" for \"mictl ports\"; did you mean table?\nSee 'mictl ports --help'.\n"},
-		{[]string{"--config", "mictl.toml", "export", "--out=k8s", "kube"}, "mictl: unknown command \"kube\" for \"mictl export\"; did you mean kubernetes?\nSee 'mictl export --help'.\n"},
+		{[]string{"--config", "mictl.toml", "export", "--out=k8s", "kubernets"}, "mictl: unknown command \"kubernets\" for \"mictl export\"; did you mean kubernetes?\nSee 'mictl export --help'.\n"},
 		// No word at all: the subcommand is missing, not the flag unknown.
 		{[]string{"export", "-o", "json"}, "mictl: missing subcommand for \"mictl export\" before -o, a flag of compose, kubernetes, prometheus and systemd\nSee 'mictl export --help'.\n"},
 		{[]string{"export", "--out", "k8s"}, "mictl: missing subcommand for \"mictl export\" before --out, a flag of compose, kubernetes and systemd\nSee 'mictl export --help'.\n"},

@@ -441,10 +441,13 @@ type exportKubernetesOptions struct {
 func newCmdExportKubernetes(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &exportKubernetesOptions{}
 	cmd := &cobra.Command{
-		Use:   "kubernetes",
-		Short: "Write a kustomization directory: a Deployment per distinct instance",
+		Use: "kubernetes",
+		// As users and kubectl's own docs shorten it.
+		Aliases: []string{"kube", "k8s"},
+		Short:   "Write a kustomization directory: a Deployment per distinct instance",
 		Long: `Write a kustomization directory (apply it with 'kubectl apply -k DIR', or
-overlay it) for the planned instances. Instances whose pods would be
+overlay it) for the planned instances ('mictl export kube' and 'mictl
+export k8s' are this command too). Instances whose pods would be
 identical (the same rendered deployment.toml, JVM settings and CApps) become
 the replicas of one Deployment; an instance with overrides or CApps of its
 own gets a Deployment of its own. The Deployment of the generated instances
@@ -495,7 +498,7 @@ in every MI home: so it is a Secret, not a ConfigMap that whoever may read
 ConfigMaps reads; in the pod it is read-only, mode 0440, in MI's group (the
 pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 		Example: `  mictl export kubernetes
-  mictl export kubernetes --out deploy/k8s --namespace integration --image registry.example.com/mi:4.4.0-capps --carbon-home /home/wso2carbon/wso2mi-4.4.0 --capps-in-image
+  mictl export k8s --out deploy/k8s --namespace integration --image registry.example.com/mi:4.4.0-capps --carbon-home /home/wso2carbon/wso2mi-4.4.0 --capps-in-image
   kubectl apply -k deploy/kubernetes     # --server-side when a CApp is over ~190 KiB`,
 		Args: usageArgs(cobra.NoArgs),
 	}
