@@ -31,25 +31,31 @@ func TestExportCarriesTheEnvironmentTheInstancesRunWith(t *testing.T) {
 	d.env = []string{"JAVA_HOME=/opt/jdk21", "JAVA_OPTS=-Dfoo=bar -Xmx2g", "JVM_MEM_OPTS=-Xms256m -Xmx2048m"}
 	d.up(2)
 	d.env = []string{"JAVA_HOME=/opt/other", "JAVA_OPTS=", "JVM_MEM_OPTS="} // another shell
-	note := "note: the export carries the environment mi-1 and mi-2 were started with (recorded by mictl up), not this shell's: " +
-		`JAVA_HOME=/opt/jdk21 (this shell: /opt/other), JAVA_OPTS="-Dfoo=bar -Xmx2g" (this shell: ""), JVM_MEM_OPTS="-Xms256m -Xmx2048m" (this shell: ""); ` +
-		"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again\n"
+	jvm := `JAVA_OPTS="-Dfoo=bar -Xmx2g" (this shell: ""), JVM_MEM_OPTS="-Xms256m -Xmx2048m" (this shell: "")`
+	again := "; to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again\n"
+	// systemd carries the whole environment; a container has its own
+	// JAVA_HOME, the image's.
+	inUnits := "note: the export carries the environment mi-1 and mi-2 were started with (recorded by mictl up), not this shell's: " +
+		"JAVA_HOME=/opt/jdk21 (this shell: /opt/other), " + jvm + again
+	inContainers := "note: the export carries the JVM settings mi-1 and mi-2 were started with (recorded by mictl up), not this shell's: " + jvm +
+		"; it carries neither theirs nor this shell's JAVA_HOME=/opt/jdk21 (this shell: /opt/other), since a container has its own JAVA_HOME, the image's" + again
 	for _, tc := range []struct {
 		args []string
+		note string
 		file string
 		want []string
 	}{
 		// The memory limit holds the 2 GB heap that runs (2048Mi + 512Mi).
-		{[]string{"kubernetes", "--out", "k8s"}, "k8s/deployment-mi.yaml",
+		{[]string{"kubernetes", "--out", "k8s"}, inContainers, "k8s/deployment-mi.yaml",
 			[]string{"memory: 2560Mi", "value: -Xms256m -Xmx2048m\n", "name: JAVA_OPTS\n              value: -Dfoo=bar -Xmx2g\n"}},
-		{[]string{"systemd", "--user", "--out", "units"}, "units/mictl-mi@mi-2.service.d/10-mictl.conf",
+		{[]string{"systemd", "--user", "--out", "units"}, inUnits, "units/mictl-mi@mi-2.service.d/10-mictl.conf",
 			[]string{"Environment=JAVA_HOME=/opt/jdk21\n", `Environment="JAVA_OPTS=-Dfoo=bar -Xmx2g"` + "\n", `Environment="JVM_MEM_OPTS=-Xms256m -Xmx2048m"` + "\n"}},
-		{[]string{"compose", "--out", "compose.yaml"}, "compose.yaml",
+		{[]string{"compose", "--out", "compose.yaml"}, inContainers, "compose.yaml",
 			[]string{"JAVA_OPTS: -Dfoo=bar -Xmx2g\n", "JVM_MEM_OPTS: -Xms256m -Xmx2048m\n"}},
 	} {
 		code, _, stderr := d.mictl(append([]string{"export"}, tc.args...)...)
-		if code != 0 || !strings.Contains(stderr, note) {
-			t.Errorf("export %s: exit %d, stderr lacks the note %q:\n%s", tc.args[0], code, note, stderr)
+		if code != 0 || !strings.Contains(stderr, tc.note) {
+			t.Errorf("export %s: exit %d, stderr lacks the note %q:\n%s", tc.args[0], code, tc.note, stderr)
 		}
 		got := d.readExport(tc.file)
 		for _, want := range tc.want {

@@ -74,7 +74,10 @@ not (never started, or stopped: the next 'mictl up' starts them afresh),
 as 'mictl up' would capture it; where this shell's differs from
 what an instance runs with, or from what one that no longer runs had on
 its last run (stopped by 'mictl down' once an earlier export's units or
-containers took over), stderr says so. To export other settings, start
+containers took over), stderr says so. systemd carries all of it; Compose
+and Kubernetes carry the JVM settings alone, and their notes name apart
+the variables that differ which they carry neither way (a container has
+its own JAVA_HOME, the image's). To export other settings, start
 the instances with them ('mictl down', then 'mictl up' in a shell that sets
 them) and export again.
 
@@ -119,17 +122,26 @@ func addExportFlags(cmd *cobra.Command, o *exportOptions, defaultOut, what strin
 	cmd.Flags().BoolVar(&o.force, "force", false, "replace --out even when it holds files no earlier export of this kind wrote")
 }
 
+// engine is what the notes of an export say of the engine it is for.
+type engine struct {
+	// restarts says how it restarts a server; runTime what the export
+	// does without an inbound endpoint port MI resolves only at run time
+	// (the four ports and those planned are all it exposes); unhealthy
+	// what it does of MI's /healthz 500.
+	restarts, runTime, unhealthy string
+	// carriage is what the export carries of the captured environment.
+	carriage export.Carriage
+}
+
 // exportInput builds the exporters' input from the plan: the instances
 // that run keep the environment their records hold (see
 // export.FromTarget), and stderr says where that differs from this
-// shell's, and where what runs was planned or is supervised otherwise
-// (restarts says how the export's engine restarts a server), and which
-// inbound endpoint ports MI resolves only at run time (runTime says what
-// the export does without them: the four ports and those planned are all
-// it exposes). What it says are findings -o json keeps as well: a script
-// reading only stdout must not export pods that never become ready, nor
-// settings other than those that run, unwarned.
-func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy string) (*export.Input, exportFindings, error) {
+// shell's in what e carries, and where what runs was planned or is
+// supervised otherwise, and which inbound endpoint ports MI resolves
+// only at run time. What it says are findings -o json keeps as well: a
+// script reading only stdout must not export pods that never become
+// ready, nor settings other than those that run, unwarned.
+func exportInput(streams *IOStreams, p *planned, e engine) (*export.Input, exportFindings, error) {
 	in, err := export.FromTarget(p.Target, export.Options{
 		CApps: func(name string) []string {
 			var paths []string
@@ -144,14 +156,14 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 	if err != nil {
 		return nil, exportFindings{}, err
 	}
-	found := exportFindings{RunTime: runTimePorts(p.Target), Environment: in.EnvNotes(), LastRunEnvironment: in.LastRunNotes(), UpFlags: []upFlagNote{}}
+	found := exportFindings{RunTime: runTimePorts(p.Target), Environment: in.EnvNotes(e.carriage), LastRunEnvironment: in.LastRunNotes(e.carriage), UpFlags: []upFlagNote{}}
 	for _, n := range found.Environment {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n.Message)
 	}
 	for _, n := range found.LastRunEnvironment {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n.Message)
 	}
-	for _, n := range runTimePortNotes(p.Target, runTime) {
+	for _, n := range runTimePortNotes(p.Target, e.runTime) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	if reconcile.AnyActive(p.state) {
@@ -162,10 +174,10 @@ func exportInput(streams *IOStreams, p *planned, restarts, runTime, unhealthy st
 		}
 		if asked := ownRestartPolicy(p); asked != "" {
 			found.RestartPolicy = &restartPolicyNote{Flags: asked,
-				exportNote: noted(streams, fmt.Sprintf("the instances run with %s (their daemon's), a restart policy the export does not carry: %s", asked, restarts))}
+				exportNote: noted(streams, fmt.Sprintf("the instances run with %s (their daemon's), a restart policy the export does not carry: %s", asked, e.restarts))}
 		}
 	}
-	found.FaultyCApps = faultyCApps(in, unhealthy)
+	found.FaultyCApps = faultyCApps(in, e.unhealthy)
 	for _, f := range found.FaultyCApps {
 		fmt.Fprintf(streams.ErrOut, "warning: %s\n", f.Message)
 	}
@@ -509,7 +521,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", "", carbonHomeHelp)
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution) and the inbound endpoints the distribution keeps as synapse files: the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
-		in, found, err := exportInput(streams, p, kubernetes.Restarts, kubernetes.RunTimePorts, kubernetes.Unhealthy)
+		in, found, err := exportInput(streams, p, engine{kubernetes.Restarts, kubernetes.RunTimePorts, kubernetes.Unhealthy, kubernetes.Carriage})
 		if err != nil {
 			return err
 		}
@@ -625,7 +637,7 @@ func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the systemd units"); err != nil {
 		return err
 	}
-	in, found, err := exportInput(streams, p, systemd.Restarts(), systemd.RunTimePorts, systemd.Unhealthy)
+	in, found, err := exportInput(streams, p, engine{systemd.Restarts(), systemd.RunTimePorts, systemd.Unhealthy, systemd.Carriage})
 	if err != nil {
 		return err
 	}
@@ -748,7 +760,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the Compose file"); err != nil {
 		return err
 	}
-	in, found, err := exportInput(streams, p, compose.Restarts, compose.RunTimePorts, compose.Unhealthy)
+	in, found, err := exportInput(streams, p, engine{compose.Restarts, compose.RunTimePorts, compose.Unhealthy, compose.Carriage})
 	if err != nil {
 		return err
 	}

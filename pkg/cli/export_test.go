@@ -562,9 +562,17 @@ func TestExportsNoteTheLastRunsEnvironmentTheyDoNotCarry(t *testing.T) {
 	if err := store.Save(f); err != nil {
 		t.Fatal(err)
 	}
-	const note = `mi-1 and mi-2 are not running: the export gives them this shell's environment, as the next mictl up would, not the one of their last run (recorded by mictl up): ` +
-		`JAVA_OPTS unset (last run: "-Dfoo=bar -Djavax.net.ssl.keyStorePassword=<hidden>"); to export them, set them in this shell and export again`
+	// systemd carries the whole environment, Compose and Kubernetes the
+	// JVM settings alone: each says which.
+	noteOf := func(what string) string {
+		return `mi-1 and mi-2 are not running: the export gives them this shell's ` + what + `, as the next mictl up would, not their last run's (recorded by mictl up): ` +
+			`JAVA_OPTS unset (last run: "-Dfoo=bar -Djavax.net.ssl.keyStorePassword=<hidden>"); to export them, set them in this shell and export again`
+	}
 	for _, args := range [][]string{{"systemd", "--user", "--out", "units"}, {"compose", "--out", "compose.yaml"}, {"kubernetes", "--out", "k8s"}} {
+		note := noteOf("JVM settings")
+		if args[0] == "systemd" {
+			note = noteOf("environment")
+		}
 		code, out, errOut := runExport(t, append([]string{"export"}, append(args, "-o", "json")...)...)
 		if code != exitcode.OK {
 			t.Fatalf("export %s: %s", args[0], errOut)
@@ -580,6 +588,7 @@ func TestExportsNoteTheLastRunsEnvironmentTheyDoNotCarry(t *testing.T) {
 					Variable string
 					Exported *string
 					LastRun  *string `json:"last_run"`
+					Carried  bool
 				}
 				Message string
 			} `json:"last_run_environment"`
@@ -589,7 +598,7 @@ func TestExportsNoteTheLastRunsEnvironmentTheyDoNotCarry(t *testing.T) {
 		}
 		n := r.LastRun[0]
 		if !slices.Equal(n.Instances, []string{"mi-1", "mi-2"}) || n.Message != note || len(n.Variables) != 1 || n.Variables[0].Variable != "JAVA_OPTS" ||
-			n.Variables[0].Exported != nil || n.Variables[0].LastRun == nil || *n.Variables[0].LastRun != "-Dfoo=bar -Djavax.net.ssl.keyStorePassword=<hidden>" {
+			n.Variables[0].Exported != nil || !n.Variables[0].Carried || n.Variables[0].LastRun == nil || *n.Variables[0].LastRun != "-Dfoo=bar -Djavax.net.ssl.keyStorePassword=<hidden>" {
 			t.Errorf("export %s -o json: last_run_environment %+v", args[0], n)
 		}
 	}
@@ -876,7 +885,7 @@ func TestExportJSONKeepsEveryNote(t *testing.T) {
 			t.Errorf("%s: up_flags %s, want %s", what, got, want)
 		}
 		if env, _ := r["environment"].([]any); len(env) == 1 {
-			want := `[map[exported:-Xmx2g this_shell:-Xmx1g variable:JAVA_OPTS]]`
+			want := `[map[carried:true exported:-Xmx2g this_shell:-Xmx1g variable:JAVA_OPTS]]`
 			if got := fmt.Sprint(env[0].(map[string]any)["variables"]); got != want {
 				t.Errorf("%s: environment's variables %s, want %s", what, got, want)
 			}

@@ -173,6 +173,46 @@ func (i Instance) JVMEnv() []string {
 	return out
 }
 
+// Carriage is which of the variables `mictl up` captures
+// (supervisor.CaptureEnv: JAVA_HOME, the JVM settings, the simulator's
+// MICTL_SIM_ switches) an engine's export carries, for the notes that
+// compare them with another environment: one it leaves out is the same
+// in the export whatever either environment sets.
+type Carriage struct {
+	// What names what it carries, as the notes say it: "environment".
+	What string
+	// Carries reports whether the export carries the variable name.
+	Carries func(name string) bool
+	// Why says why it leaves out those of names, which it does not
+	// carry, as a clause after "since".
+	Why func(names []string) string
+}
+
+// EveryCaptured is the carriage of an export whose servers run the homes
+// on this host, as mictl runs them (systemd's units): every variable.
+var EveryCaptured = Carriage{What: "environment", Carries: func(string) bool { return true }, Why: func([]string) string { return "" }}
+
+// JVMSettings is the carriage of an export whose containers run MI's
+// image (Compose, Kubernetes): the JVM settings alone (Instance.JVMEnv).
+var JVMSettings = Carriage{
+	What:    "JVM settings",
+	Carries: func(name string) bool { return slices.Contains(ports.JavaOptsVars, name) },
+	Why: func(names []string) string {
+		var why []string
+		if slices.Contains(names, "JAVA_HOME") {
+			why = append(why, "a container has its own JAVA_HOME, the image's")
+		}
+		if slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, simulatorSwitch) }) {
+			why = append(why, "the "+simulatorSwitch+" switches are the built-in simulator's, which the image does not run")
+		}
+		return strings.Join(why, ", and ")
+	},
+}
+
+// simulatorSwitch begins the name of every switch of the built-in
+// simulator that `mictl up` captures.
+const simulatorSwitch = "MICTL_SIM_"
+
 // secretWords are what the name of a JVM system property says when its
 // value is a secret: javax.net.ssl.keyStorePassword,
 // com.sun.management.jmxremote.password.file, db.pwd, api.token,
@@ -459,20 +499,24 @@ type EnvDiffNote[V EnvVariable | LastRunVariable] struct {
 // EnvNote is a difference from the environment this mictl captured.
 type EnvNote = EnvDiffNote[EnvVariable]
 
-// EnvVariable is a variable whose value the export carries (Exported)
-// differs from this shell's (ThisShell); nil where it is unset. The value
-// of a -D property named for a secret is hiddenValue in both.
+// EnvVariable is a variable whose value in the environment the export
+// describes (Exported) differs from this shell's (ThisShell); nil where
+// it is unset. The value of a -D property named for a secret is
+// hiddenValue in both. Carried says whether the export's files carry the
+// variable at all (Carriage): Compose and Kubernetes carry no JAVA_HOME.
 type EnvVariable struct {
 	Variable  string  `json:"variable"`
 	Exported  *string `json:"exported"`
 	ThisShell *string `json:"this_shell"`
+	Carried   bool    `json:"carried"`
 }
 
 // EnvNotes say, for the instances whose recorded environment the export
 // carries where this mictl captured another, which settings win and how
-// to change them: one note per distinct difference, naming its
+// to change them, and which of them c, the export's carriage, leaves out
+// either way, and why: one note per distinct difference, naming its
 // instances (none: empty, not nil, as -o json lists it).
-func (in *Input) EnvNotes() []EnvNote {
+func (in *Input) EnvNotes(c Carriage) []EnvNote {
 	notes := []EnvNote{}
 	var fresh []string
 	for _, inst := range in.Instances {
@@ -480,11 +524,19 @@ func (in *Input) EnvNotes() []EnvNote {
 			fresh = append(fresh, inst.Name)
 		}
 	}
-	for _, g := range in.envGroups(func(inst Instance) []string { return inst.Here }, "this shell") {
+	for _, g := range in.envGroups(func(inst Instance) []string { return inst.Here }, "this shell", c) {
 		n := EnvNote{Instances: g.instances, Variables: g.vars}
-		n.Message = fmt.Sprintf("the export carries the environment %s %s started with (recorded by mictl up), not this shell's: %s; "+
-			"to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again",
-			words.And(n.Instances), words.WasOrWere(len(n.Instances)), g.text)
+		n.Message = fmt.Sprintf("the export carries the %s %s %s started with (recorded by mictl up), ", c.What, words.And(n.Instances), words.WasOrWere(len(n.Instances)))
+		if g.carried == "" {
+			n.Message += "the same as this shell's, and neither theirs nor this shell's " + g.leftOut
+			notes = append(notes, n)
+			continue
+		}
+		n.Message += "not this shell's: " + g.carried
+		if g.leftOut != "" {
+			n.Message += "; it carries neither theirs nor this shell's " + g.leftOut
+		}
+		n.Message += "; to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again"
 		if len(fresh) > 0 {
 			n.Message += fmt.Sprintf(" (%s, not running or with no environment recorded of a run, %s this shell's)", words.And(fresh), words.Verb(len(fresh), "get"))
 		}
@@ -498,48 +550,63 @@ func (in *Input) EnvNotes() []EnvNote {
 // run, which their records keep.
 type LastRunNote = EnvDiffNote[LastRunVariable]
 
-// LastRunVariable is a variable whose value the export carries
-// (Exported, this shell's) differs from the one of the last run
-// (LastRun); nil where it is unset, a secret's value hidden as in
-// EnvVariable.
+// LastRunVariable is a variable whose value in the environment the
+// export gives (Exported, this shell's) differs from the one of the last
+// run (LastRun); nil where it is unset, a secret's value hidden and
+// Carried as in EnvVariable.
 type LastRunVariable struct {
 	Variable string  `json:"variable"`
 	Exported *string `json:"exported"`
 	LastRun  *string `json:"last_run"`
+	Carried  bool    `json:"carried"`
 }
 
 // LastRunNotes say, for the instances that no longer run, which settings
-// of their last run the export does not carry, and how to carry them:
+// of their last run the export does not carry, and how to carry them,
+// and which c, the export's carriage, leaves out either way, and why:
 // one note per distinct difference (none: empty, not nil).
-func (in *Input) LastRunNotes() []LastRunNote {
+func (in *Input) LastRunNotes(c Carriage) []LastRunNote {
 	notes := []LastRunNote{}
-	for _, g := range in.envGroups(func(inst Instance) []string { return inst.LastRun }, "last run") {
+	for _, g := range in.envGroups(func(inst Instance) []string { return inst.LastRun }, "last run", c) {
 		n := LastRunNote{Instances: g.instances}
 		for _, v := range g.vars {
-			n.Variables = append(n.Variables, LastRunVariable{Variable: v.Variable, Exported: v.Exported, LastRun: v.ThisShell})
+			n.Variables = append(n.Variables, LastRunVariable{Variable: v.Variable, Exported: v.Exported, LastRun: v.ThisShell, Carried: v.Carried})
 		}
 		count := len(n.Instances)
-		n.Message = fmt.Sprintf("%s %s not running: the export gives %s this shell's environment, as the next mictl up would, not the one of %s last run (recorded by mictl up): %s; "+
-			"to export them, set them in this shell and export again",
-			words.And(n.Instances), words.IsOrAre(count), words.ItOrThem(count), words.ItsOrTheir(count), g.text)
+		n.Message = fmt.Sprintf("%s %s not running: the export gives %s this shell's %s, as the next mictl up would, ",
+			words.And(n.Instances), words.IsOrAre(count), words.ItOrThem(count), c.What)
+		lastRun := words.ItsOrTheir(count) + " last run's (recorded by mictl up)"
+		if g.carried == "" {
+			n.Message += "the same as " + lastRun + ", and neither this shell's nor the last run's " + g.leftOut
+			notes = append(notes, n)
+			continue
+		}
+		n.Message += "not " + lastRun + ": " + g.carried
+		if g.leftOut != "" {
+			n.Message += "; it carries neither this shell's nor the last run's " + g.leftOut
+		}
+		n.Message += "; to export them, set them in this shell and export again"
 		notes = append(notes, n)
 	}
 	return notes
 }
 
 // envGroup is the instances whose carried environment differs alike from
-// another, each variable that differs (the other's value as ThisShell)
-// and the text naming them.
+// another, each variable that differs (the other's value as ThisShell),
+// and the texts naming them: those the export carries, and those it
+// leaves out with why.
 type envGroup struct {
 	instances []string
 	vars      []EnvVariable
-	text      string
+	carried   string
+	leftOut   string
 }
 
 // envGroups compares each instance's carried environment with other's
-// (nil: nothing to say), which label names in the text, and groups the
-// instances whose differences read the same, in plan order.
-func (in *Input) envGroups(other func(Instance) []string, label string) []envGroup {
+// (nil: nothing to say), which label names in the texts, telling apart
+// the variables c carries, and groups the instances whose differences
+// read the same, in plan order.
+func (in *Input) envGroups(other func(Instance) []string, label string, c Carriage) []envGroup {
 	var groups []envGroup
 	for _, inst := range in.Instances {
 		env := other(inst)
@@ -547,11 +614,24 @@ func (in *Input) envGroups(other func(Instance) []string, label string) []envGro
 			continue
 		}
 		vars := envDiff(captured(inst.Launch.Env), env)
-		text := envDiffText(vars, label)
-		i := slices.IndexFunc(groups, func(g envGroup) bool { return g.text == text })
+		var carried, leftOut []EnvVariable
+		var names []string
+		for i := range vars {
+			vars[i].Carried = c.Carries(vars[i].Variable)
+			if vars[i].Carried {
+				carried = append(carried, vars[i])
+			} else {
+				leftOut, names = append(leftOut, vars[i]), append(names, vars[i].Variable)
+			}
+		}
+		g := envGroup{vars: vars, carried: envDiffText(carried, label)}
+		if len(leftOut) > 0 {
+			g.leftOut = envDiffText(leftOut, label) + ", since " + c.Why(names)
+		}
+		i := slices.IndexFunc(groups, func(o envGroup) bool { return o.carried == g.carried && o.leftOut == g.leftOut })
 		if i < 0 {
 			i = len(groups)
-			groups = append(groups, envGroup{vars: vars, text: text})
+			groups = append(groups, g)
 		}
 		groups[i].instances = append(groups[i].instances, inst.Name)
 	}

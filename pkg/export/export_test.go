@@ -157,10 +157,10 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 	if want := sorted(ran[:3]); !slices.Equal(byName["mi-3"].LastRun, want) || byName["mi-2"].LastRun != nil || mi1.LastRun != nil {
 		t.Errorf("last runs: mi-1 %q, mi-2 %q, mi-3 %q; want mi-3's %q alone", mi1.LastRun, byName["mi-2"].LastRun, byName["mi-3"].LastRun, want)
 	}
-	if n := in.LastRunNotes(); len(n) != 1 || !slices.Equal(n[0].Instances, []string{"mi-3"}) || len(n[0].Variables) != 3 {
+	if n := in.LastRunNotes(export.EveryCaptured); len(n) != 1 || !slices.Equal(n[0].Instances, []string{"mi-3"}) || len(n[0].Variables) != 3 {
 		t.Errorf("last run notes %+v, want one of mi-3's three settings", n)
 	}
-	notes := in.EnvNotes()
+	notes := in.EnvNotes(export.EveryCaptured)
 	want := `the export carries the environment mi-1 was started with (recorded by mictl up), not this shell's: ` +
 		`JAVA_HOME=/opt/jdk21 (this shell: /opt/other), JAVA_OPTS="-Desb.debug=true -Xmx2g" (this shell: unset), JVM_MEM_OPTS="-Xms256m -Xmx2048m -D` + ports.JMXPortProperty + `=9999" (this shell: unset); ` +
 		`to export other settings, start the instances with them (mictl down, then mictl up in a shell that sets them) and export again ` +
@@ -187,8 +187,8 @@ func TestRecordedEnvironmentWinsOverTheShells(t *testing.T) {
 	}
 	// The same environment in the shell: nothing to say.
 	target = exporttest.Target(t, dir, exporttest.Case{Name: "env", TOML: "instances = 1\n", Env: ran[:3], Offsets: []int{10}})
-	if in, err = export.FromTarget(target, export.Options{Current: current}); err != nil || in.Instances[0].Here != nil || len(in.EnvNotes()) != 0 {
-		t.Errorf("the shell as recorded: err %v, notes %+v", err, in.EnvNotes())
+	if in, err = export.FromTarget(target, export.Options{Current: current}); err != nil || in.Instances[0].Here != nil || len(in.EnvNotes(export.EveryCaptured)) != 0 {
+		t.Errorf("the shell as recorded: err %v, notes %+v", err, in.EnvNotes(export.EveryCaptured))
 	}
 }
 
@@ -211,7 +211,7 @@ func TestEnvNotesHideSecrets(t *testing.T) {
 	if !slices.Contains(in.Instances[0].Launch.Env, current.Instances[0].Env[0]) {
 		t.Errorf("mi-1 carries %q, want its record's %q whole", in.Instances[0].Launch.Env, current.Instances[0].Env[0])
 	}
-	notes := in.EnvNotes()
+	notes := in.EnvNotes(export.EveryCaptured)
 	if len(notes) != 2 {
 		t.Fatalf("notes %+v, want one for mi-1 and one for mi-2 (its secret alone differs)", notes)
 	}

@@ -40,6 +40,10 @@ const Restarts = "Docker restarts a container whenever it ends, until it is stop
 // opens it, but only the ports the export lists are published.
 const RunTimePorts = "not published by its service: add it to the service's ports to reach it from the host"
 
+// Carriage is what the services carry of the environment `mictl up`
+// captures: the JVM settings; the image has its own Java.
+var Carriage = export.JVMSettings
+
 // Unhealthy says what becomes of a service whose MI answers /healthz
 // with 500 (a faulty CApp), for a warning naming the CApp: its
 // healthcheck asks /healthz.

@@ -59,6 +59,10 @@ type Options struct {
 // with a restart policy of their own.
 const Restarts = "the kubelet restarts MI whenever its container ends (a Deployment's pods always restart), waiting longer after each crash"
 
+// Carriage is what the pods carry of the environment `mictl up`
+// captures: the JVM settings; the image has its own Java.
+var Carriage = export.JVMSettings
+
 // RunTimePorts says what the export does with an inbound endpoint port
 // MI resolves only at run time, for a note naming it: the pod opens it,
 // but it is not one of the ports the export lists.

@@ -67,6 +67,10 @@ const (
 	startLimitBurst    = 5
 )
 
+// Carriage is what the units carry of the environment `mictl up`
+// captures: all of it, as they run the homes on this host as mictl does.
+var Carriage = export.EveryCaptured
+
 // RunTimePorts says what the export does with an inbound endpoint port
 // MI resolves only at run time, for a note naming it: nothing more than
 // mictl up does, since the units run the same homes on this host.
