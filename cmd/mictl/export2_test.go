@@ -1,8 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // `mictl up` under one JAVA_HOME, `mictl export` from a shell with
@@ -36,4 +40,49 @@ func TestExportNotesSayWhatEachEngineCarries(t *testing.T) {
 			t.Errorf("export %s: %s carries JAVA_HOME /some/jdk: %v, want %v:\n%s", tc.args[0], tc.file, !tc.carries, tc.carries, got)
 		}
 	}
+}
+
+// The variable a running server's $SYSTEM: inbound port reads, which every
+// export carries as that server has it, makes the port known: Compose
+// publishes it and the pods and their Service expose it, and no note
+// calls it one the export cannot expose.
+func TestExportPublishesTheRunTimePortOfARunningServer(t *testing.T) {
+	d := newDeployment(t)
+	port := d.runningWithRunTimePort("MICTL_E2E_EXPORT2_PORT")
+	for _, tc := range []struct {
+		args []string
+		file string
+		want []string
+	}{
+		{[]string{"compose", "--out", "compose.yaml"}, "compose.yaml", []string{fmt.Sprintf("- target: %d\n        published: \"%[1]d\"\n", port)}},
+		{[]string{"kubernetes", "--out", "k8s"}, "k8s/deployment-mi.yaml", []string{fmt.Sprintf("- name: in-%d\n              containerPort: %[1]d\n", port)}},
+		{[]string{"kubernetes", "--out", "k8s"}, "k8s/service-mi.yaml", []string{fmt.Sprintf("- name: in-%d\n      protocol: TCP\n      port: %[1]d\n", port)}},
+	} {
+		code, _, stderr := d.mictl(append([]string{"export"}, tc.args...)...)
+		if code != 0 || strings.Contains(stderr, "resolves at run time") {
+			t.Errorf("export %s: exit %d, stderr notes the port:\n%s", tc.args[0], code, stderr)
+		}
+		got := d.readExport(tc.file)
+		for _, want := range tc.want {
+			if !strings.Contains(got, want) {
+				t.Errorf("export %s: %s lacks %q:\n%s", tc.args[0], tc.file, want, got)
+			}
+		}
+	}
+}
+
+// runningWithRunTimePort runs one instance whose server got name, a free
+// port, from the shell of the up that started it, and deploys a CApp
+// whose inbound endpoint takes its port from $SYSTEM:name; the next
+// commands run from another shell, without name. It returns the port.
+func (d *deployment) runningWithRunTimePort(name string) int {
+	d.t.Helper()
+	port := testports.FreePort(d.t)
+	d.env = []string{fmt.Sprintf("%s=%d", name, port)}
+	d.up(1)
+	// A WebSocket endpoint: MI binds its port as written, with no offset.
+	car := d.car("env_1.0.0.car", capp.Spec{Name: "env", Inbounds: []capp.InboundSpec{{Name: "OrdersEnv", Protocol: "ws", Placeholder: "$SYSTEM:" + name}}})
+	d.must("deploy", car, "--wait", "--timeout", "20s")
+	d.env = nil
+	return port
 }

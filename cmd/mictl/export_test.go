@@ -7,9 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/mictl/mictl/pkg/capp"
-	"github.com/mictl/mictl/pkg/testports"
 )
 
 // readExport reads a file an export wrote in the deployment's directory.
@@ -74,13 +71,7 @@ func TestExportCarriesTheEnvironmentTheInstancesRunWith(t *testing.T) {
 func TestExportCarriesTheVariableAnInboundPortReads(t *testing.T) {
 	const name = "MICTL_E2E_EXPORT_PORT"
 	d := newDeployment(t)
-	port := testports.FreePort(t)
-	d.env = []string{fmt.Sprintf("%s=%d", name, port)}
-	d.up(1)
-	// A WebSocket endpoint: MI binds its port as written, with no offset.
-	car := d.car("env_1.0.0.car", capp.Spec{Name: "env", Inbounds: []capp.InboundSpec{{Name: "OrdersEnv", Protocol: "ws", Placeholder: "$SYSTEM:" + name}}})
-	d.must("deploy", car, "--wait", "--timeout", "20s")
-	d.env = nil // another shell
+	port := d.runningWithRunTimePort(name)
 	for _, tc := range []struct {
 		args       []string
 		file, want string

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/daemon"
 	"github.com/mictl/mictl/pkg/exitcode"
@@ -24,6 +25,7 @@ import (
 	"github.com/mictl/mictl/pkg/export/systemd"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/words"
@@ -53,10 +55,14 @@ MI's /healthz 500 (and under "faulty_capps" with -o json): Kubernetes
 never calls the pods ready, Docker marks the container unhealthy, systemd
 notices nothing. An inbound endpoint port MI resolves only at run time
 ($SYSTEM:, $FILE:) is named on stderr too (and under "runtime_ports", as
-check-conflicts lists it): the export cannot expose it, but carries the
-variable a $SYSTEM:NAME port reads, NAME, as the instance's server has
-it under mictl (a running server's own, else the daemon's, else this
-shell's), without which MI fails the endpoint. Every other note
+check-conflicts lists it), unless the export carries its value and
+publishes it: each export carries the variable a $SYSTEM:NAME port
+reads, NAME, as the instance's server has it under mictl (a running
+server's own, else the daemon's, else this shell's), without which MI
+fails the endpoint, and Compose and Kubernetes the conf/file.properties a
+$FILE:key port reads; with the value, Compose publishes the port and
+Kubernetes exposes it as one written in the CApp, with the same checks.
+Every other note
 on stderr is under a key of its own with -o json too, each with its
 "message": "environment", "last_run_environment", "up_flags",
 "restart_policy", "shipped_capps",
@@ -131,6 +137,10 @@ type engine struct {
 	restarts, runTime, unhealthy string
 	// carriage is what the export carries of the captured environment.
 	carriage export.Carriage
+	// publishes says the export publishes (Compose) or exposes
+	// (Kubernetes) every port it knows: a run-time port whose value it
+	// carries (export.Instance.Opens) is none of runTime's.
+	publishes bool
 }
 
 // exportInput builds the exporters' input from the plan: the instances
@@ -138,7 +148,8 @@ type engine struct {
 // export.FromTarget), and stderr says where that differs from this
 // shell's in what e carries, and where what runs was planned or is
 // supervised otherwise, and which inbound endpoint ports MI resolves
-// only at run time. What it says are findings -o json keeps as well: a
+// only at run time (but those whose value the export carries, where e
+// publishes them). What it says are findings -o json keeps as well: a
 // script reading only stdout must not export pods that never become
 // ready, nor settings other than those that run, unwarned.
 func exportInput(streams *IOStreams, p *planned, e engine) (*export.Input, exportFindings, error) {
@@ -156,14 +167,21 @@ func exportInput(streams *IOStreams, p *planned, e engine) (*export.Input, expor
 	if err != nil {
 		return nil, exportFindings{}, err
 	}
-	found := exportFindings{RunTime: runTimePorts(p.Target), Environment: in.EnvNotes(e.carriage), LastRunEnvironment: in.LastRunNotes(e.carriage), UpFlags: []upFlagNote{}}
+	runTime := runTimePorts(p.Target)
+	if e.publishes {
+		runTime = slices.DeleteFunc(runTime, func(r instanceRunTimePort) bool {
+			i := slices.IndexFunc(in.Instances, func(inst export.Instance) bool { return inst.Name == r.Instance })
+			return i >= 0 && in.Instances[i].Opens(r.Listener)
+		})
+	}
+	found := exportFindings{RunTime: runTime, Environment: in.EnvNotes(e.carriage), LastRunEnvironment: in.LastRunNotes(e.carriage), UpFlags: []upFlagNote{}}
 	for _, n := range found.Environment {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n.Message)
 	}
 	for _, n := range found.LastRunEnvironment {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n.Message)
 	}
-	for _, n := range runTimePortNotes(p.Target, e.runTime) {
+	for _, n := range runTimePortNotes(runTime, e.runTime) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	if reconcile.AnyActive(p.state) {
@@ -495,7 +513,8 @@ which MI's image lacks too) are one ConfigMap, each file mounted into that
 directory (left out with --capps-in-image as well). The container and a
 Service expose the four ports and the inbound endpoints' ports, as MI
 opens them in a pod (an endpoint MI offsets on PORT+10, others on PORT;
-named in-PORT), and the ports MI opens with no offset when the JVM
+named in-PORT; a $FILE: or $SYSTEM: port too where the export carries
+its value), and the ports MI opens with no offset when the JVM
 settings ask for them: the mediation debugger's 9005 and 9006
 (-Desb.debug=true; debug-PORT) and the unit test server's
 (-DsynapseTest, on -DsynapseTestPort or 9008; test-PORT). A ConfigMap over about 190 KiB (a large
@@ -521,7 +540,7 @@ pod's fsGroup); and the Secrets' files are written with mode 0600.`,
 	cmd.Flags().StringVar(&o.k8s.CarbonHome, "carbon-home", "", carbonHomeHelp)
 	cmd.Flags().BoolVar(&o.k8s.CAppsInImage, "capps-in-image", false, "leave the CApps out (declared and shipped in the distribution) and the inbound endpoints the distribution keeps as synapse files: the image has them")
 	return withPlan(cmd, g, &o.plan, &o.output, []string{formatTable, formatJSON}, func(p *planned) error {
-		in, found, err := exportInput(streams, p, engine{kubernetes.Restarts, kubernetes.RunTimePorts, kubernetes.Unhealthy, kubernetes.Carriage})
+		in, found, err := exportInput(streams, p, engine{kubernetes.Restarts, kubernetes.RunTimePorts, kubernetes.Unhealthy, kubernetes.Carriage, true})
 		if err != nil {
 			return err
 		}
@@ -637,7 +656,7 @@ func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) e
 	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the systemd units"); err != nil {
 		return err
 	}
-	in, found, err := exportInput(streams, p, engine{systemd.Restarts(), systemd.RunTimePorts, systemd.Unhealthy, systemd.Carriage})
+	in, found, err := exportInput(streams, p, engine{systemd.Restarts(), systemd.RunTimePorts, systemd.Unhealthy, systemd.Carriage, false})
 	if err != nil {
 		return err
 	}
@@ -718,7 +737,8 @@ not offset, when the JVM settings turn them on) published on this host
 as planned, on the host address of
 mictl.toml ('mictl ports table' shows them), its rendered deployment.toml,
 its conf/file.properties ($FILE: placeholders read it; where the home or the
-distribution has one) and its CApps mounted (those declared, and those the distribution ships in
+distribution has one; a $FILE: or $SYSTEM: inbound endpoint port whose
+value the export carries is published as the others) and its CApps mounted (those declared, and those the distribution ships in
 its own carbonapps/, which MI's image lacks: stderr names those, and where
 they come from), and so are the inbound endpoints the distribution keeps as
 synapse files (said on stderr alike), a healthcheck on /healthz, restart unless-stopped (MI's
@@ -757,11 +777,18 @@ file could not be written;
 }
 
 func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) error {
-	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the Compose file"); err != nil {
+	const refused = "refusing to export the Compose file"
+	if err := p.refuseSelfClashes(streams, o.output, refused); err != nil {
 		return err
 	}
-	in, found, err := exportInput(streams, p, engine{compose.Restarts, compose.RunTimePorts, compose.Unhealthy, compose.Carriage})
+	in, found, err := exportInput(streams, p, engine{compose.Restarts, compose.RunTimePorts, compose.Unhealthy, compose.Carriage, true})
 	if err != nil {
+		return err
+	}
+	// Every port the services publish, beyond the plan's too: Docker
+	// starts no second container on a host port another has.
+	if err := p.refuseClashes(streams, o.output, refused, check.Run(exportedPlan(in), check.Host{}),
+		"mictl check-conflicts does not check them: MI resolves them at run time, from the values the export carries, or the JVM settings the instances run with open them"); err != nil {
 		return err
 	}
 	base := filepath.Base(o.out)
@@ -796,6 +823,16 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 		r.Files = append(r.Files, export.File{Path: filepath.Join(filesDir, filepath.FromSlash(f.Path)), What: f.What})
 	}
 	return printExport(streams, &o.exportOptions, r)
+}
+
+// exportedPlan is the instances' ports as the export runs them: with the
+// extras it knows (export.Instance.Extras), where the plan has its own.
+func exportedPlan(in *export.Input) ports.Plan {
+	var plan ports.Plan
+	for _, inst := range in.Instances {
+		plan.Instances = append(plan.Instances, ports.Instance{Name: inst.Name, Offset: inst.Offset, Bases: inst.Bases, Extras: inst.Extras})
+	}
+	return plan
 }
 
 // checkComposeFile refuses to overwrite a file an earlier compose export

@@ -103,7 +103,14 @@ func planConfig(cfg *config.Config, po *planOptions) (*planned, error) {
 // clashes as check-conflicts -o json does, as a refused up does: a script
 // reading the output got an empty stdout.
 func (p *planned) refuseSelfClashes(streams *IOStreams, output, what string) error {
-	own := p.Conflicts()
+	return p.refuseClashes(streams, output, what, p.Conflicts(), "mictl check-conflicts explains each")
+}
+
+// refuseClashes is refuseSelfClashes for report, a check of the plan's
+// instances with other ports (an export's, which knows more of them),
+// explained saying where to learn more of its clashes.
+func (p *planned) refuseClashes(streams *IOStreams, output, what string, report check.Report, explained string) error {
+	own := report
 	own.Conflicts = slices.DeleteFunc(own.Conflicts, func(f check.Finding) bool {
 		return f.Kind != check.KindPlan && f.Kind != check.KindRange
 	})
@@ -119,7 +126,7 @@ func (p *planned) refuseSelfClashes(streams *IOStreams, output, what string) err
 	if slices.ContainsFunc(own.Conflicts, check.Finding.OffsetMoves) {
 		fix = "fix their offsets: an [[instance]] offset in mictl.toml, or --offsets"
 	}
-	return &check.ConflictError{Report: own, Refused: what + ", nothing was written: the instances' own ports clash (" + fix + "; mictl check-conflicts explains each)"}
+	return &check.ConflictError{Report: own, Refused: what + ", nothing was written: the instances' own ports clash (" + fix + "; " + explained + ")"}
 }
 
 // currentState reads the state file of cfg's instances without creating

@@ -61,16 +61,16 @@ func runTimePorts(t *reconcile.Target) []instanceRunTimePort {
 
 // runTimeNotes say which ports runTimePorts lists, and that nothing
 // checked them.
-func runTimeNotes(t *reconcile.Target) []string { return runTimePortNotes(t, "") }
+func runTimeNotes(t *reconcile.Target) []string { return runTimePortNotes(runTimePorts(t), "") }
 
-// runTimePortNotes are runTimeNotes, each followed by more (what else
-// leaves the port out) unless that is "".
-func runTimePortNotes(t *reconcile.Target, more string) []string {
+// runTimePortNotes are the notes of runTime (some of runTimePorts), each
+// followed by more (what else leaves the port out) unless that is "".
+func runTimePortNotes(runTime []instanceRunTimePort, more string) []string {
 	if more != "" {
 		more = "; " + more
 	}
 	var out []string
-	for _, r := range runTimePorts(t) {
+	for _, r := range runTime {
 		out = append(out, fmt.Sprintf("%s: inbound endpoint %s listens on %s = %s, a port MI resolves at run time: not planned, not checked for conflicts%s",
 			r.Instance, r.Listener, r.Parameter, r.Value, more))
 	}

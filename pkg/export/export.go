@@ -384,6 +384,9 @@ func FromTarget(t *reconcile.Target, opts Options) (*Input, error) {
 		if opts.ServerEnv != nil {
 			inst.PortEnv = portEnv(deployment.RunTimePorts(t.Inbounds, t.AppsOf(p.Name)), opts.ServerEnv(p.Name), inst.LaunchEnv())
 		}
+		if err := inst.knowRunTimePorts(t, p); err != nil {
+			return nil, err
+		}
 		podLaunch, err := pods.Record(pod)
 		if err != nil {
 			return nil, err
@@ -441,18 +444,96 @@ func (inst *Instance) keepRecorded(t *reconcile.Target, p ports.Instance, curren
 	if !slices.Equal(captured(inst.Launch.Env), captured(fresh)) {
 		inst.Here = captured(fresh)
 	}
-	recorded := ports.JavaOptsIn(inst.Launch.Env)
-	if recorded == ports.JavaOptsIn(fresh) {
+	if ports.JavaOptsIn(inst.Launch.Env) == ports.JavaOptsIn(fresh) {
 		return nil
 	}
+	if err := inst.planExtras(t, t.Inbounds, t.AppsOf(p.Name)); err != nil {
+		return err
+	}
+	inst.Launch.Extras = reconcile.LaunchExtras(ports.Instance{Offset: inst.Offset, Extras: inst.Extras})
+	return nil
+}
+
+// planExtras makes inst's Extras as the plan makes them, from the
+// distribution's inbound endpoints and its CApps, apps, with the JVM
+// settings it carries (the debugger's and a pinned JMX agent's ports
+// follow them).
+func (inst *Instance) planExtras(t *reconcile.Target, inbounds []capp.Inbound, apps []*capp.App) error {
 	ic, _ := t.Config.InstanceSettings(inst.Name)
 	enabled, err := deployment.InboundOffsetEnabled(t.Source, ic.Overrides)
 	if err != nil {
 		return &config.Error{Where: "instance " + inst.Name, Msg: err.Error()}
 	}
-	inst.Extras = deployment.InstanceExtras(t.Inbounds, t.AppsOf(p.Name), enabled, recorded)
-	inst.Launch.Extras = reconcile.LaunchExtras(ports.Instance{Offset: inst.Offset, Extras: inst.Extras})
+	inst.Extras = deployment.InstanceExtras(inbounds, apps, enabled, ports.JavaOptsIn(inst.Launch.Env))
 	return nil
+}
+
+// knowRunTimePorts makes each inbound endpoint port MI resolves at run
+// time whose value the export carries (a $SYSTEM:NAME of PortEnv, a
+// $FILE:key of FileProperties) one of inst's Extras, where the plan has
+// only the ports written in the CApps: MI opens it wherever the export
+// runs, so Compose publishes it and Kubernetes exposes it as those, with
+// the clash checks they get. A port whose value the export lacks, or
+// which is no port, stays out: MI fails that endpoint.
+func (inst *Instance) knowRunTimePorts(t *reconcile.Target, p ports.Instance) error {
+	inbounds, known := inst.resolve(t.Inbounds)
+	var apps []*capp.App
+	for _, app := range t.AppsOf(p.Name) {
+		if resolved, ok := inst.resolve(app.Inbounds); ok {
+			c := *app
+			c.Inbounds, app, known = resolved, &c, true
+		}
+		apps = append(apps, app)
+	}
+	if !known {
+		return nil
+	}
+	return inst.planExtras(t, inbounds, apps)
+}
+
+// resolve is inbounds with each port MI resolves at run time that inst
+// carries the value of (runTimePort) written in as a fixed one; known
+// says whether there was one.
+func (inst *Instance) resolve(inbounds []capp.Inbound) (out []capp.Inbound, known bool) {
+	out = slices.Clone(inbounds)
+	for i, in := range out {
+		if port, ok := inst.runTimePort(in); ok {
+			out[i].Port, out[i].Placeholder, known = port, "", true
+		}
+	}
+	return out, known
+}
+
+// runTimePort is the port in's placeholder resolves to in the MI the
+// export runs, as MI resolves it (trimmed, then a port number): from the
+// variable it carries for a $SYSTEM:NAME (PortEnv), from the
+// file.properties it carries for a $FILE:key; ok false for any other
+// port, or a value that is unknown or no port.
+func (inst *Instance) runTimePort(in capp.Inbound) (port int, ok bool) {
+	var value string
+	switch name, key := in.EnvVar(), in.FileKey(); {
+	case name != "":
+		i := slices.IndexFunc(inst.PortEnv, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
+		if i < 0 {
+			return 0, false
+		}
+		value = strings.TrimPrefix(inst.PortEnv[i], name+"=")
+	case key != "" && inst.FileProperties != nil:
+		if value, ok = capp.FileProperty(inst.FileProperties, key); !ok {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	port, err := capp.ParsePort(strings.TrimSpace(value))
+	return port, err == nil
+}
+
+// Opens says whether the instance opens the inbound endpoint port of
+// listener as one of its Extras, as the export knows it: false for a
+// port MI resolves at run time whose value the export lacks.
+func (i Instance) Opens(listener string) bool {
+	return slices.ContainsFunc(i.Extras, func(e ports.Extra) bool { return e.Role == ports.RoleInbound && e.Name == listener })
 }
 
 // portEnv is NAME=value of each variable a $SYSTEM:NAME port of runTime

@@ -36,8 +36,9 @@ const (
 const Restarts = "Docker restarts a container whenever it ends, until it is stopped (restart: " + restartPolicy + ")"
 
 // RunTimePorts says what the export does with an inbound endpoint port
-// MI resolves only at run time, for a note naming it: the container
-// opens it, but only the ports the export lists are published.
+// MI resolves only at run time whose value it does not carry, for a note
+// naming it: only the ports the export knows are published (one whose
+// value it carries is, export.Instance.Extras).
 const RunTimePorts = "not published by its service: add it to the service's ports to reach it from the host"
 
 // Carriage is what the services carry of the environment `mictl up`

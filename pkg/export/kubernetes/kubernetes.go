@@ -64,8 +64,9 @@ const Restarts = "the kubelet restarts MI whenever its container ends (a Deploym
 var Carriage = export.JVMSettings
 
 // RunTimePorts says what the export does with an inbound endpoint port
-// MI resolves only at run time, for a note naming it: the pod opens it,
-// but it is not one of the ports the export lists.
+// MI resolves only at run time whose value it does not carry, for a note
+// naming it: only the ports the export knows are listed (one whose value
+// it carries is, export.Instance.Extras).
 const RunTimePorts = "not a container or Service port of its Deployment: add it to both to reach it through the Service"
 
 // Unhealthy says what becomes of a pod whose MI answers /healthz with
