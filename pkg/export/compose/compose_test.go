@@ -48,6 +48,11 @@ capps = ["feed.car"]
 name = "mi-2"
 capps = ["orders.car"]
 `, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps, Inbounds: exporttest.ShippedInbounds, Offsets: []int{20, 30}},
+	// A $FILE: port (exporttest.FileCApps) read from conf/file.properties:
+	// mi-1 and mi-3 the distribution's (8185), mi-2 its home's own
+	// (8186); each service mounts its file and publishes the port.
+	{Name: "file-properties", TOML: "instances = 3\ncapps = [\"fil.car\"]\n", Built: exporttest.FileCApps,
+		FileProperties: exporttest.FileProperties, Offsets: []int{20, 30, 40}},
 }
 
 // written exports c into a directory as `mictl export compose` lays it
@@ -114,10 +119,13 @@ func checkService(t *testing.T, in *export.Input, inst export.Instance, s types.
 	t.Helper()
 	planned := inst.Ports()
 	// Every port the instance opens, as mictl records it at launch (and
-	// `mictl ports table` shows it): the four, then the extras.
-	want := planned[:]
+	// `mictl ports table` shows it): the four, then the extras, with a
+	// port MI resolves at run time whose value the export carries.
+	want := append(planned[:], inst.ExtraPorts()...)
 	for _, e := range inst.Launch.Extras {
-		want = append(want, e.Port)
+		if !slices.Contains(want, e.Port) {
+			t.Errorf("%s does not publish %d, which it launches with", inst.Name, e.Port)
+		}
 	}
 	if len(s.Ports) != len(want) {
 		t.Fatalf("%s publishes %d ports, it opens %v", inst.Name, len(s.Ports), want)
@@ -136,7 +144,7 @@ func checkService(t *testing.T, in *export.Input, inst export.Instance, s types.
 	if !slices.Equal([]string(s.Command), inst.Launch.Args) {
 		t.Errorf("%s runs %v, mictl launches with %v", inst.Name, s.Command, inst.Launch.Args)
 	}
-	var toml []byte
+	var toml, props []byte
 	for _, v := range s.Volumes {
 		data, err := os.ReadFile(v.Source)
 		if err != nil {
@@ -146,15 +154,25 @@ func checkService(t *testing.T, in *export.Input, inst export.Instance, s types.
 		if !v.ReadOnly {
 			t.Errorf("%s mounts %s writable", inst.Name, v.Source)
 		}
-		if strings.HasSuffix(v.Target, "/conf/deployment.toml") {
+		switch {
+		case strings.HasSuffix(v.Target, "/conf/deployment.toml"):
 			toml = data
+		case strings.HasSuffix(v.Target, "/conf/file.properties"):
+			props = data
 		}
 	}
 	if string(toml) != string(inst.HostTOML) {
 		t.Errorf("%s mounts a deployment.toml other than the one mictl renders", inst.Name)
 	}
-	if len(s.Volumes) != 2+len(inst.CApps)+len(in.Inbounds) {
-		t.Errorf("%s mounts %d files for its entrypoint, deployment.toml, %d CApps and %d inbound endpoints", inst.Name, len(s.Volumes), len(inst.CApps), len(in.Inbounds))
+	if string(props) != string(inst.FileProperties) {
+		t.Errorf("%s mounts the file.properties %q, its MI reads %q", inst.Name, props, inst.FileProperties)
+	}
+	files := 2 + len(inst.CApps) + len(in.Inbounds)
+	if inst.FileProperties != nil {
+		files++
+	}
+	if len(s.Volumes) != files {
+		t.Errorf("%s mounts %d files for its entrypoint, deployment.toml, its file.properties, %d CApps and %d inbound endpoints", inst.Name, len(s.Volumes), len(inst.CApps), len(in.Inbounds))
 	}
 	// PID 1 is mictl's entrypoint, which runs MI's start script with the
 	// instance's arguments and stops MI with the script's --stop

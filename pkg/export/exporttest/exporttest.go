@@ -71,6 +71,25 @@ type Case struct {
 	// Inbounds are inbound endpoints the distribution keeps as synapse
 	// files, outside any CApp, by file name: every instance deploys them.
 	Inbounds map[string]string
+	// FileProperties are conf/file.properties files, the one $FILE:
+	// placeholders read, by the instance whose home has it, or "" for
+	// the distribution's, which a home without its own copies.
+	FileProperties map[string]string
+}
+
+// FileCApps are CApps whose inbound endpoint ports MI resolves at run
+// time, for Case.Built: fil.car's HTTP endpoint on $FILE:orders_port,
+// which MI shifts by the offset, as a port written in the CApp.
+var FileCApps = map[string]capp.Spec{
+	"fil.car": {Name: "fil", Inbounds: []capp.InboundSpec{{Protocol: "http", Placeholder: "$FILE:orders_port"}}},
+}
+
+// FileProperties are conf/file.properties files for Case.FileProperties
+// that give FileCApps' endpoint its port: 8185 in the distribution's,
+// 8186 in mi-2's home (written as MI reads it too, with spaces).
+var FileProperties = map[string]string{
+	"":     "# read by $FILE: placeholders\norders_port=8185\n",
+	"mi-2": "orders_port = 8186\n",
 }
 
 // ShippedInbounds are inbound endpoints a distribution keeps as synapse
@@ -133,6 +152,22 @@ func Target(t testing.TB, dir string, c Case) *reconcile.Target {
 		}
 		for name, spec := range c.Shipped {
 			build(t, c.Name, filepath.Join(carbonapps, name), spec)
+		}
+	}
+	for name, text := range c.FileProperties {
+		dir := deployment.Dist(cfg)
+		if name != "" {
+			var err error
+			if dir, err = home.Dir(cfg, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(dir, filepath.FromSlash(capp.FilePropertiesFile))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 	if len(c.Inbounds) > 0 {

@@ -96,6 +96,11 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 		if v := d.Spec.Template.Spec.Volumes[0].Secret; v == nil || v.SecretName != d.Name+"-deployment-toml" || v.DefaultMode == nil || *v.DefaultMode != tomlMode {
 			t.Errorf("deployment %s: deployment.toml volume read back as %+v, want Secret %s-deployment-toml with mode %o", d.Name, v, d.Name, tomlMode)
 		}
+		// The files mounted into MI's home (deployment.toml and
+		// file.properties from the Secret), each with its subPath.
+		if got, exp := volumeMounts(d.Spec.Template.Spec.Containers[0].VolumeMounts), volumeMounts(w.Spec.Template.Spec.Containers[0].VolumeMounts); got != exp {
+			t.Errorf("deployment %s: volume mounts read back as %s, exported %s", d.Name, got, exp)
+		}
 		// The ports, a CApp's inbound endpoints among them, as exported.
 		if got, exp := containerPorts(d.Spec.Template.Spec.Containers[0].Ports), containerPorts(w.Spec.Template.Spec.Containers[0].Ports); got != exp {
 			t.Errorf("deployment %s: container ports read back as %s, exported %s", d.Name, got, exp)
@@ -132,8 +137,16 @@ func checkReadBack(t *testing.T, kube *kubeServer, ns string, in *export.Input, 
 	}
 	for _, s := range readBack[corev1.Secret](t, kube, ns, "secrets", len(want.secrets)) {
 		w := want.secrets[s.Name]
-		if w == nil || s.Type != w.Type || len(s.Data) != len(w.Data) || !bytes.Equal(s.Data["deployment.toml"], w.Data["deployment.toml"]) {
+		if w == nil || s.Type != w.Type || len(s.Data) != len(w.Data) {
 			t.Errorf("secret %s read back differs from the export", s.Name)
+			continue
+		}
+		// Every key: deployment.toml, and file.properties where the
+		// instances' MI reads one.
+		for k, v := range w.Data {
+			if !bytes.Equal(s.Data[k], v) {
+				t.Errorf("secret %s: %s read back differs", s.Name, k)
+			}
 		}
 	}
 	for _, s := range readBack[corev1.Service](t, kube, ns, "services", len(want.services)) {
@@ -152,6 +165,14 @@ func containerPorts(list []corev1.ContainerPort) string {
 	var b strings.Builder
 	for _, p := range list {
 		fmt.Fprintf(&b, "%s=%d/%s ", p.Name, p.ContainerPort, p.Protocol)
+	}
+	return b.String()
+}
+
+func volumeMounts(list []corev1.VolumeMount) string {
+	var b strings.Builder
+	for _, m := range list {
+		fmt.Fprintf(&b, "%s:%s=%s(ro %v) ", m.Name, m.SubPath, m.MountPath, m.ReadOnly)
 	}
 	return b.String()
 }

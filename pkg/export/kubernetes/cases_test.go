@@ -75,6 +75,12 @@ capps = ["feed.car"]
 name = "mi-2"
 capps = ["orders.car"]
 `, Built: exporttest.InboundCApps, Shipped: exporttest.ShippedCApps, Inbounds: exporttest.ShippedInbounds}},
+	// A $FILE: port (exporttest.FileCApps) read from conf/file.properties:
+	// mi-1 and mi-3 the distribution's (8185), mi-2 its home's own
+	// (8186), so a Deployment of its own; each file in its Secret,
+	// mounted into conf/, the port (8195, 8196 in a pod) exposed.
+	{Case: exporttest.Case{Name: "file-properties", TOML: "instances = 3\ncapps = [\"fil.car\"]\n",
+		Built: exporttest.FileCApps, FileProperties: exporttest.FileProperties}},
 	// Another MI version's image: MI's home is that version's.
 	{Case: exporttest.Case{Name: "older-image", TOML: "instances = 1\ncapps = [\"orders.car\"]\n", Files: map[string]int{"orders.car": 2048}},
 		opts: Options{Image: "wso2/wso2mi:4.3.0"}},

@@ -314,7 +314,7 @@ func preStop(c corev1.Container) []string {
 func TestDeploymentTOMLIsASecret(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			_, files := exportCaseFiles(t, c)
+			in, files := exportCaseFiles(t, c)
 			objs := decode(t, files)
 			for name, cm := range objs.configMaps {
 				if _, ok := cm.Data["deployment.toml"]; ok || !strings.HasPrefix(name, "capp-") && !strings.HasPrefix(name, "inbound-endpoints-") {
@@ -323,8 +323,17 @@ func TestDeploymentTOMLIsASecret(t *testing.T) {
 			}
 			for name, d := range objs.deployments {
 				s := objs.secrets[name+"-deployment-toml"]
-				if s == nil || s.Type != corev1.SecretTypeOpaque || len(s.Data) != 1 || !strings.Contains(string(s.Data["deployment.toml"]), "[keystore.primary]") {
-					t.Fatalf("%s: no Opaque Secret %s-deployment-toml with its deployment.toml: %+v", name, name, s)
+				// Beside deployment.toml, the file.properties of its
+				// instances' MI where it reads one, and nothing else.
+				first := strings.Split(d.Annotations["mictl/instances"], ",")[0]
+				props := in.Instances[slices.IndexFunc(in.Instances, func(i export.Instance) bool { return i.Name == first })].FileProperties
+				entries := 1
+				if props != nil {
+					entries++
+				}
+				if s == nil || s.Type != corev1.SecretTypeOpaque || len(s.Data) != entries || !strings.Contains(string(s.Data["deployment.toml"]), "[keystore.primary]") ||
+					string(s.Data[filePropertiesKey]) != string(props) {
+					t.Fatalf("%s: no Opaque Secret %s-deployment-toml with its deployment.toml and file.properties %q alone: %+v", name, name, props, s)
 				}
 				path := "secret-" + name + "-deployment-toml.yaml"
 				if f := fileNamed(files, path); f == nil || f.Mode != 0o600 {
