@@ -168,6 +168,10 @@ reload starts only instances new to mictl, and leaves it to mictl up, named
 as status names it (the last up's, with its planning flags, when those
 planned it), once what the last reload failed on is fixed (while status
 shows that failure).
+A running instance whose home's deployment.toml differs from what mictl
+renders in comments or layout alone is noted too ("comments" in -o json):
+that restarts nothing, and the home takes the file at the instance's next
+start (mictl restart NAME applies it now); alone, it is no change.
 
 Exit status, like diff(1): 0 when nothing would change; 1 when something
 would, or when conflicts would make the reload refuse (then nothing would

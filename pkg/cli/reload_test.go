@@ -60,3 +60,16 @@ func TestDiffNoteOfAFailedInstanceWaitsForTheReloadsFix(t *testing.T) {
 		t.Errorf("diff said, with no reload failure recorded:\n%s\nwant:\n%s", errOut, want)
 	}
 }
+
+// diff's help says what its comments-only note is: a home lacking an edit
+// of deployment.toml's comments or layout, "comments" in -o json, which
+// restarts nothing. diff noted it, and its help said nothing of it.
+func TestDiffHelpSaysTheCommentsNote(t *testing.T) {
+	streams, _, _ := testStreams()
+	words := strings.Join(strings.Fields(newCmdDiff(streams, &globalOptions{}).Long), " ")
+	for _, want := range []string{`in comments or layout alone is noted too ("comments" in -o json)`, "takes the file at the instance's next start"} {
+		if !strings.Contains(words, want) {
+			t.Errorf("mictl diff --help does not say %q:\n%s", want, words)
+		}
+	}
+}

@@ -946,7 +946,8 @@ type Changes struct {
 	// or layout alone: that restarts nothing, and each home takes mictl's
 	// file at its instance's next start. Unsaid, diff said "no changes"
 	// while the homes lacked a comment edited in mi_home. Nothing to do
-	// for a reload: its account of what it did has none.
+	// for a reload, whose account of what it did keeps them all the same
+	// (the homes it left lacking the edit).
 	Comments []string `json:"comments"`
 }
 

@@ -336,8 +336,9 @@ func lists(c *reconcile.Changes) []*[]string {
 // instance once in each list, and the reasons of one that both
 // restarted (or redeployed) both told, the first's first; one's CApps
 // deployed by one and undeployed by the other are redeployed. What next says
-// of a home (its deployment.toml's diff, the files it keeps) is the
-// later look.
+// of a home (its deployment.toml's diff, the files it keeps, whether it
+// lacks a comments-only edit) is the later look: next planned from what
+// first left.
 func together(first, next reconcile.Changes) reconcile.Changes {
 	if first.Empty() {
 		return next
@@ -365,6 +366,9 @@ func together(first, next reconcile.Changes) reconcile.Changes {
 		maps.Copy(all.Diffs, c.Diffs)
 		maps.Copy(all.Kept, c.Kept)
 	}
+	// Left out, the record of a reload planned twice had "comments": []
+	// where that of one planned once named the homes still lacking it.
+	all.Comments = append(all.Comments, next.Comments...)
 	return all
 }
 
@@ -729,7 +733,9 @@ func plannedAgain(done reconcile.Changes, err error) (applied, error) {
 	return applied{}, err
 }
 
-// only is c with only the instances made says it made.
+// only is c with only the instances made says it made, and the homes c
+// found lacking a comments-only edit (Comments): no change made, but
+// what the pass saw, as the record of a whole reload says it.
 func only(c reconcile.Changes, made func(name string) bool) reconcile.Changes {
 	out := reconcile.NoChanges()
 	for i, from := range lists(&c) {
@@ -740,6 +746,7 @@ func only(c reconcile.Changes, made func(name string) bool) reconcile.Changes {
 	copyMade(out.Why, c.Why, made)
 	copyMade(out.Diffs, c.Diffs, made)
 	copyMade(out.Kept, c.Kept, made)
+	out.Comments = append(out.Comments, c.Comments...)
 	return out
 }
 

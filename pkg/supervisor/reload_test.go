@@ -238,6 +238,24 @@ func TestTogetherTellsBothPasses(t *testing.T) {
 	}
 }
 
+// The record of a reload planned twice (together), and of a pass cut
+// short (only), name the homes lacking a comments-only edit of
+// deployment.toml as that of a reload planned once does: they had
+// "comments": [] whatever the homes lacked. together keeps the later
+// look, which planned from what the first pass left.
+func TestReloadRecordsKeepTheHomesLackingACommentEdit(t *testing.T) {
+	first := reconcile.NoChanges()
+	first.Restart, first.Why["mi-1"], first.Comments = []string{"mi-1"}, "deployment.toml changed", []string{"mi-2", "mi-3"}
+	next := reconcile.NoChanges()
+	next.Add, next.Comments = []string{"mi-4"}, []string{"mi-2"}
+	if got := together(first, next).Comments; !slices.Equal(got, []string{"mi-2"}) {
+		t.Errorf("together(...).Comments = %q, want the later look [mi-2]", got)
+	}
+	if got := only(first, func(string) bool { return false }).Comments; !slices.Equal(got, []string{"mi-2", "mi-3"}) {
+		t.Errorf("only(...).Comments = %q, want [mi-2 mi-3]", got)
+	}
+}
+
 // A reload whose restart of mi-1 cannot bring its home up to date (a
 // directory sits where the sync links the distribution's new jar
 // through) starts mi-1 again on its old ports, its record as it was: mi-3,
