@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,20 +15,14 @@ import (
 // home of the instance only when only names one.
 func (d *deployment) jdkRefusingDist(dir, only string) {
 	d.t.Helper()
-	d.must("sim", "dist", dir)
-	path := filepath.Join(d.dir, dir, "bin", "micro-integrator.sh")
-	script, err := os.ReadFile(path)
-	if err != nil {
-		d.t.Fatal(err)
-	}
 	refuse := "echo '[ERROR] WSO2 MI is supported only between JDK 21 and JDK 25'; exit 0"
 	if only != "" {
 		refuse = fmt.Sprintf("case \"$(cd \"$(dirname \"$0\")/..\" && pwd)\" in */%s) %s;; esac", only, refuse)
 	}
-	first, rest, _ := strings.Cut(string(script), "\n")
-	if err := os.WriteFile(path, []byte(first+"\n"+refuse+"\n"+rest), 0o755); err != nil {
-		d.t.Fatal(err)
-	}
+	d.simDist(dir, filepath.Join("bin", "micro-integrator.sh"), func(script string) string {
+		first, rest, _ := strings.Cut(script, "\n")
+		return first + "\n" + refuse + "\n" + rest
+	})
 }
 
 // twoDists writes wso2mi-4.4.0, a simulator distribution, and

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,7 @@ import (
 
 func newCmdReload(streams *IOStreams, g *globalOptions) *cobra.Command {
 	var output string
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "reload",
 		Short: "Apply changes of mictl.toml or the source deployment.toml to running instances",
@@ -40,19 +42,26 @@ The daemon does this by itself whenever mictl.toml, the distribution's
 deployment.toml or a declared CApp changes (not the distribution's other
 files); reload does it now. "mictl diff" shows what a reload would do.
 
-A reload that deploys, undeploys or redeploys CApps waits until MI's hot
-deployment has taken them (2 minutes at most).
+A reload that deploys, undeploys or redeploys CApps then waits until MI's
+hot deployment has taken them, saying for which instances and CApps and
+until when: --timeout at most, and never more than the 2 minutes the
+daemon gives MI to take a change. When MI has not taken one by then (its
+hot deployment off, [server] hot_deployment = false, or a CApp it cannot
+read) reload says which, and what to do, and exits 3.
 
 Exit status: 0 when applied (or nothing changed), 1 on conflicts, 2 for a
 configuration the daemon refuses or when nothing runs to reload, 3 when
 applying failed or an instance running as it ends is degraded (a faulty
 CApp, a port not bound: MI's /healthz is not ready), as mictl up and
-mictl status end;
+mictl status end, or MI did not take the CApps it changed in time;
 ` + exitInterrupted + `.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := validateFormat(output, formatTable, formatJSON); err != nil {
+				return err
+			}
+			if err := exitcode.PositiveFlag("timeout", timeout); err != nil {
 				return err
 			}
 			e, err := openExisting(cmd, g, streams, lookOnly)
@@ -82,7 +91,7 @@ mictl status end;
 			if err := ensureDaemon(cmd.Context(), streams, e, false); err != nil {
 				return showUnanswered(streams, e.store, e.state, output, err)
 			}
-			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload, AwaitApps: true},
+			reply, err := askDaemon(cmd.Context(), e.store, e.state, supervisor.Request{Op: supervisor.OpReload, AwaitApps: true, Timeout: timeout},
 				func(ev supervisor.Event) {
 					// Its refusal or failure is this command's error, said
 					// once, at the end (with a state file it could not
@@ -132,6 +141,11 @@ mictl status end;
 	}
 	addDirFlag(cmd)
 	addOutputFlag(cmd, &output, formatTable, formatJSON)
+	// Not up's and restart's readiness --timeout: the instances a reload
+	// restarts or starts wait as long as the daemon's own reloads of an
+	// edit do (the last up's --timeout); this bounds what mictl reload
+	// alone waits for.
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultWaitTimeout, "how long to wait for MI's hot deployment to take the CApps the reload changed")
 	return cmd
 }
 

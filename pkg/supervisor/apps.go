@@ -15,6 +15,7 @@ import (
 	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/state"
@@ -58,9 +59,22 @@ type appQueue struct {
 	running *appCheck
 	cancel  context.CancelFunc // ends running
 	next    *appCheck
-	// idle is closed once the checks that run now, and those queued
-	// after them, are over (see AwaitApps); nil while none runs.
-	idle chan struct{}
+	// until is when running ends at the latest (appsVerifyTimeout).
+	until time.Time
+	// round is the checks that run now and those queued after them (see
+	// AwaitApps); nil while none runs.
+	round *appRound
+}
+
+// appRound is a run of one instance's CApp checks, one after another
+// until none is left.
+type appRound struct {
+	// done is closed once the round is over; pending is set before.
+	done chan struct{}
+	// pending says of each application its last check ended with MI not
+	// having made its change ("good_1.0.0: not deployed after 2m0s: MI
+	// did not list it"), as its event says.
+	pending []string
 }
 
 // appCheck waits until MI has settled a change of one instance's CApps:
@@ -254,39 +268,141 @@ func (c *appCheck) close() {
 	}
 }
 
+// awaited is one instance's round of CApp checks that AwaitApps waits
+// for: what its running check waits for MI to run (run) and to drop
+// (drop), by id, and when that check ends at the latest.
+type awaited struct {
+	name      string
+	round     *appRound
+	run, drop []string
+	until     time.Time
+}
+
 // AwaitApps waits until MI has settled every CApp change the supervisor
 // checks now (see appCheck), each instance's health checked again after
-// it, or the supervisor or stop closes (the daemon's control socket
-// closing: a SIGTERM waited up to the check's end for the daemon to
-// exit); busy, when some are checked, is told their instances first. A change's check ends at appsVerifyTimeout at
-// the latest. mictl reload waits so for the CApps it deployed: it
+// it, for timeout at most (appsVerifyTimeout when 0: no check goes on
+// longer), or until the supervisor closes. begins, when some are
+// checked, is told first what it waits for: the instances, their CApps,
+// and until when. mictl reload waits so for the CApps it deployed: it
 // answered before MI's hot deployment took them, and so exited 0 of an
 // instance a faulty CApp left degraded a scan later, where up and
 // restart, which wait until MI is ready, end with 3.
-func (s *Supervisor) AwaitApps(stop <-chan struct{}, busy func(names []string)) {
+//
+// The error (exit 3) says which changes MI had not made when the wait
+// ended, and what to do: a CApp MI never takes (hot deployment off, a
+// file it cannot read) kept mictl reload 2 minutes in silence, then
+// exited 0.
+//
+// stop closing ends the wait as the supervisor's end does: the daemon's
+// control socket closing (a SIGTERM waited up to the check's end for the
+// daemon to exit, which waits for every request).
+func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begins func(msg string)) error {
 	s.apps.mu.Lock()
-	var names []string
-	var idle []chan struct{}
+	var waits []awaited
 	for name, q := range s.apps.queues {
-		if q.idle != nil {
-			names, idle = append(names, name), append(idle, q.idle)
+		if q.round == nil {
+			continue
 		}
+		w := awaited{name: name, round: q.round, until: q.until}
+		for _, c := range []*appCheck{q.running, q.next} {
+			if c == nil {
+				continue
+			}
+			for _, d := range c.declared {
+				w.run = appendOnce(w.run, d.App.ID())
+			}
+			for _, g := range c.gone {
+				w.drop = appendOnce(w.drop, g.ID)
+			}
+		}
+		waits = append(waits, w)
 	}
 	s.apps.mu.Unlock()
-	if len(idle) == 0 {
-		return
+	if len(waits) == 0 {
+		return nil
 	}
-	slices.SortFunc(names, config.CompareNames)
-	busy(names)
-	for _, ch := range idle {
-		select {
-		case <-ch:
-		case <-s.ctx.Done():
-			return
-		case <-stop:
-			return
+	slices.SortFunc(waits, func(a, b awaited) int { return config.CompareNames(a.name, b.name) })
+	if timeout <= 0 {
+		timeout = appsVerifyTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	until := deadline
+	for _, w := range waits {
+		if w.until.Before(until) {
+			until = w.until
 		}
 	}
+	parts := make([]string, len(waits))
+	for i, w := range waits {
+		parts[i] = w.String()
+	}
+	begins(fmt.Sprintf("waiting until %s (%s at most) for MI's hot deployment to settle the CApps of %s (mictl apps shows them)",
+		until.UTC().Format("15:04:05Z"), time.Until(until).Round(time.Second), strings.Join(parts, "; ")))
+	ctx, cancel := context.WithDeadline(s.ctx, deadline)
+	defer cancel()
+	var late, pending, untaken []string
+	for _, w := range waits {
+		select {
+		case <-w.round.done:
+		case <-ctx.Done():
+		case <-stop:
+			return nil // the daemon closes: its client is told so
+		}
+		if s.ctx.Err() != nil {
+			return nil // the daemon closes: its client is told so
+		}
+		select {
+		case <-w.round.done:
+			for _, p := range w.round.pending {
+				pending = append(pending, w.name+": "+p)
+			}
+			if len(w.round.pending) > 0 {
+				untaken = append(untaken, w.name)
+			}
+		default:
+			late = append(late, w.String())
+		}
+	}
+	return appsUnsettled(pending, untaken, late, timeout)
+}
+
+// String is the instance and the CApps its check waits for MI to run or
+// (-) to drop: "mi-1 (good_1.0.0, -old_1.0.0)".
+func (w awaited) String() string {
+	return fmt.Sprintf("%s (%s)", w.name, strings.Join(slices.Concat(w.run, prefixed("-", w.drop)), ", "))
+}
+
+// prefixed is each of ids after p.
+func prefixed(p string, ids []string) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = p + id
+	}
+	return out
+}
+
+// appsUnsettled is AwaitApps' error: pending are the changes whose check
+// ended with MI not having made them ("mi-1: good_1.0.0: not deployed
+// after 2m0s: ..."), on the instances untaken; late the instances whose
+// check still ran when timeout ended ("mi-1 (good_1.0.0)"); nil when
+// there are neither.
+func appsUnsettled(pending, untaken, late []string, timeout time.Duration) error {
+	var errs []error
+	if len(pending) > 0 {
+		errs = append(errs, fmt.Errorf("MI did not take the CApps the reload changed: %s; "+
+			"its hot deployment takes what the home's repository/deployment/server/carbonapps/ holds unless it is off "+
+			"([server] hot_deployment = false in mi_home's conf/deployment.toml, or in an instance's overrides): "+
+			"mictl restart %s deploys them at the start, and mictl logs %s --file carbon says why MI could not read one",
+			strings.Join(pending, "; "), strings.Join(untaken, " "), strings.Join(untaken, " ")))
+	}
+	if len(late) > 0 {
+		errs = append(errs, fmt.Errorf("MI had not settled the CApps of %s when --timeout %s ended; the daemon goes on checking them: "+
+			"mictl status NAME shows what MI made of them in its events, mictl apps what MI runs now", strings.Join(late, "; "), timeout))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return exitcode.With(exitcode.Runtime, errors.Join(errs...))
 }
 
 // queueAppCheck runs c after the instance's check that runs, which it
@@ -308,7 +424,7 @@ func (s *Supervisor) queueAppCheck(name string, c *appCheck) {
 		return
 	}
 	ctx := q.start(s.ctx, c)
-	q.idle = make(chan struct{})
+	q.round = &appRound{done: make(chan struct{})}
 	s.wg.Go(func() { s.runAppChecks(name, q, ctx) })
 }
 
@@ -316,7 +432,7 @@ func (s *Supervisor) queueAppCheck(name string, c *appCheck) {
 // s.apps.mu.
 func (q *appQueue) start(parent context.Context, c *appCheck) context.Context {
 	ctx, cancel := context.WithTimeout(parent, appsVerifyTimeout)
-	q.running, q.cancel = c, cancel
+	q.running, q.cancel, q.until = c, cancel, time.Now().Add(appsVerifyTimeout)
 	return ctx
 }
 
@@ -327,14 +443,15 @@ func (s *Supervisor) runAppChecks(name string, q *appQueue, ctx context.Context)
 		s.apps.mu.Lock()
 		c, creds := q.running, s.apps.creds
 		s.apps.mu.Unlock()
-		s.runAppCheck(ctx, name, q, c, creds)
+		pending := s.runAppCheck(ctx, name, q, c, creds)
 		c.close()
 		s.apps.mu.Lock()
 		q.cancel()
 		if s.apps.queues[name] != q || q.next == nil {
 			q.running, q.cancel = nil, nil
-			close(q.idle)
-			q.idle = nil
+			q.round.pending = pending
+			close(q.round.done)
+			q.round = nil
 			s.apps.mu.Unlock()
 			return
 		}
@@ -346,8 +463,9 @@ func (s *Supervisor) runAppChecks(name string, q *appQueue, ctx context.Context)
 
 // runAppCheck waits until MI settled each application of c, or ctx ends,
 // then keeps MI's counts and says in the event log what MI made of each
-// application. A check superseded or abandoned says nothing.
-func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, c *appCheck, creds Credentials) {
+// application; it returns what it says of those still pending (see
+// appRound.pending). A check superseded or abandoned says nothing.
+func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, c *appCheck, creds Credentials) (pending []string) {
 	if c.session == nil {
 		c.prepare(ctx, creds)
 	}
@@ -359,7 +477,7 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 		appCheckWaited(name)
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return
+		return nil
 	}
 	if ctx.Err() != nil {
 		// The time ran out while an earlier application was waited for:
@@ -374,7 +492,7 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	}
 	asked := time.Now()
 	if !s.keepCounts(name, q, c.session.Observe(s.ctx)[0], asked) {
-		return
+		return nil
 	}
 	s.forgetUndeployed(name, settledApps(c, outcomes))
 	// MI changed: /healthz may say so now. What it says (a faulty CApp
@@ -388,8 +506,13 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	case <-s.ctx.Done():
 	}
 	for i, w := range c.waits {
-		s.emit(appEvent(name, w, outcomes[i]))
+		ev := appEvent(name, w, outcomes[i])
+		s.emit(ev)
+		if !outcomes[i].Done() {
+			pending = append(pending, ev.Message)
+		}
 	}
+	return pending
 }
 
 // settledApps are the ids of c's applications whose change MI has made,

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/appstate"
 	"github.com/mictl/mictl/pkg/capp"
+	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/mgmt"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -417,5 +419,48 @@ func TestAnUndeployMadeAgainWhileJudgedStaysInTheRecord(t *testing.T) {
 	inst, _ := s.flushed().Instance("mi-1")
 	if want := again.Load(); want == nil || !slices.Equal(inst.Undeploying, []state.Extra{*want}) {
 		t.Fatalf("undeploying after the check: %+v, want the entry of the second undeploy, %+v", inst.Undeploying, want)
+	}
+}
+
+// AwaitApps says first what it waits for (each instance's CApps, until
+// when), and ends with exit 3 saying which changes MI did not make, and
+// what to do: one whose check ended with the app not deployed (MI's hot
+// deployment off), one whose check still ran when the timeout ended.
+// mictl reload sat 2 minutes in silence over such a CApp, then exited 0.
+func TestAwaitAppsSaysWhatItWaitsForAndWhatMIDidNotTake(t *testing.T) {
+	done := make(chan struct{})
+	close(done)
+	s := &Supervisor{ctx: context.Background()}
+	check := func(ids ...string) *appCheck {
+		c := &appCheck{gone: []state.App{{ID: "old_1.0.0"}}}
+		for _, id := range ids {
+			name, version, _ := strings.Cut(id, "_")
+			c.declared = append(c.declared, appstate.Declared{App: &capp.App{Name: name, Version: version}})
+		}
+		return c
+	}
+	until := time.Now().Add(time.Minute)
+	s.apps.queues = map[string]*appQueue{
+		"mi-2": {running: check("good_1.0.0"), until: until, round: &appRound{done: make(chan struct{})}},
+		"mi-1": {running: check("good_1.0.0"), until: until, round: &appRound{done: done, pending: []string{"good_1.0.0: not deployed after 2m0s: MI did not list it"}}},
+		"mi-3": {},
+	}
+	var said string
+	err := s.AwaitApps(nil, 50*time.Millisecond, func(msg string) { said = msg })
+	if want := "for MI's hot deployment to settle the CApps of mi-1 (good_1.0.0, -old_1.0.0); mi-2 (good_1.0.0, -old_1.0.0) (mictl apps shows them)"; !strings.HasPrefix(said, "waiting until ") || !strings.Contains(said, want) {
+		t.Errorf("AwaitApps began saying %q, want it to name what it waits for: %s", said, want)
+	}
+	for _, want := range []string{
+		"MI did not take the CApps the reload changed: mi-1: good_1.0.0: not deployed after 2m0s: MI did not list it; its hot deployment takes",
+		"[server] hot_deployment = false",
+		"mictl restart mi-1 deploys them at the start",
+		"MI had not settled the CApps of mi-2 (good_1.0.0, -old_1.0.0) when --timeout 50ms ended",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("AwaitApps ended with %v, want it to say %q", err, want)
+		}
+	}
+	if code := exitcode.Of(err); code != exitcode.Runtime {
+		t.Errorf("AwaitApps' error exits %d, want %d", code, exitcode.Runtime)
 	}
 }

@@ -48,8 +48,8 @@ type Request struct {
 	// command that checked nothing.
 	Conflicts *int `json:"conflicts,omitempty"`
 	// AwaitApps, with OpReload, answers once MI has settled the CApps
-	// the reload changed (see Supervisor.AwaitApps): mictl reload's, not
-	// deploy's, whose --wait asks MI itself.
+	// the reload changed (see Supervisor.AwaitApps), Timeout at most:
+	// mictl reload's, not deploy's, whose --wait asks MI itself.
 	AwaitApps bool `json:"await_apps,omitempty"`
 }
 
@@ -794,9 +794,9 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromSt
 			_, err = srv.reload()
 		}
 		if err == nil && req.AwaitApps {
-			srv.sup.AwaitApps(srv.closing, func(names []string) {
-				srv.sup.emit(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true,
-					Message: "waiting for MI to settle the CApps of " + strings.Join(names, ", ") + " (mictl apps shows them)"})
+			// For req.Timeout (mictl reload --timeout) at most.
+			err = srv.sup.AwaitApps(srv.closing, req.Timeout, func(msg string) {
+				srv.sup.emit(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true, Message: msg})
 			})
 		}
 	default:
