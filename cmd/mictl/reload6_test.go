@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -60,5 +61,27 @@ func TestReloadSaysWhatCAppsItWaitsForAndEndsAtItsTimeout(t *testing.T) {
 		if code != 3 || !strings.Contains(errOut, want) {
 			t.Errorf("mictl reload --timeout 2s of a CApp MI does not take: exit %d, want 3 saying:\n%s\nstderr:\n%s\nevents:\n%s", code, want, errOut, d.events())
 		}
+	}
+}
+
+// A reload that fails itself, at mi-2, while the failure of the live roll
+// before it stands for mi-1 (failedRoll: the configuration still plans
+// mi-1 as it failed) records both: reload_error says mi-2's failure and
+// then mi-1's, reload_left_failed names both, and status says both below
+// its table. It recorded its own alone: mi-1 failed with nothing of why.
+func TestReloadThatFailsKeepsTheFailureBeforeItOfAnotherInstance(t *testing.T) {
+	d := newDeployment(t)
+	toml := d.failedRoll()
+	// mi-2's own override is one its server cannot read: its restart fails.
+	d.configFile("inplace", toml("wso2mi-4.6.0")+"[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hot_deployment\" = \"nope\" }\n")
+	d.waitReloads(0, 2)
+	const mi1 = "restart mi-1: mi-1 failed: the start script ended (exit status 0) without a running server"
+	const mi2 = "restart mi-2: mi-2 failed: the start script ended (exit status 0) without a running server"
+	want := "; and the failure of a reload before it stands for mi-1: " + mi1
+	if f := d.state(); !strings.HasPrefix(f.ReloadError, mi2) || !strings.Contains(f.ReloadError, want) || !f.ReloadBegun || !slices.Equal(f.ReloadLeftFailed, []string{"mi-1", "mi-2"}) {
+		t.Errorf("after the reload failed at mi-2: reload_error %q, reload_begun %v, reload_left_failed %v; want mi-2's failure, then%s, true, [mi-1 mi-2]\nevents:\n%s", f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, want, d.events())
+	}
+	if code, _, errOut := d.mictl("status"); code != 3 || !strings.Contains(errOut, mi2) || !strings.Contains(errOut, want) {
+		t.Errorf("mictl status after both failures: exit %d, want 3 saying both:\n%s\n%s\nstderr:\n%s", code, mi2, want, errOut)
 	}
 }

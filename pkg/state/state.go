@@ -70,15 +70,19 @@ type File struct {
 	// mictl kept it): every instance the configuration does not name.
 	Configured []string `json:"configured,omitempty"`
 	// ReloadError is why the last reload refused the configuration, or
-	// failed applying it (ReloadBegun); empty when it did neither.
+	// failed applying it (ReloadBegun); empty when it did neither. A
+	// begun failure is followed by that of a reload before it, which
+	// still stands for the instances it left failed (see
+	// ReloadLeftFailed).
 	ReloadError string `json:"reload_error,omitempty"`
 	// ReloadBegun says the reload of ReloadError failed once it had begun
 	// changing things (a restart onto the new configuration that failed,
 	// which ended the roll there): what it did before stands. False for a
 	// refusal, after which what runs is the configuration before.
 	ReloadBegun bool `json:"reload_begun,omitempty"`
-	// ReloadLeftFailed are the instances the begun failure of ReloadError
-	// left failed (read only with ReloadBegun, and forgotten with it, by
+	// ReloadLeftFailed are the instances the begun failures of
+	// ReloadError left failed, each failure's (read only with
+	// ReloadBegun, and forgotten with it, by
 	// mictl up and once nothing runs): while the configuration plans one of them as it
 	// was when it failed, the failure stands, and a reload that finds
 	// nothing else to change (a retry, a comment edited) keeps it. Cleared

@@ -259,14 +259,12 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		err = errors.Join(slices.Concat(stands, upFixes, []error{err})...)
 		changes = together(earlier, changes)
 		// An earlier reload's failure stands for the instances it left
-		// failed that this one, succeeding, plans as they failed (it
-		// leaves a failed instance to mictl up): recorded as cleared,
-		// status showed them failed with nothing of why, and said that
-		// mictl up starts them, into the same failure.
-		var standing []string
-		if forStatus == nil {
-			standing = stillFailed(t, f)
-		}
+		// failed that this one plans as they failed (it leaves a failed
+		// instance to mictl up): recorded as cleared by one that
+		// succeeded, or replaced by the failure of one that failed
+		// itself, status showed them failed with nothing of why, and
+		// said that mictl up starts them, into the same failure.
+		standing := stillFailed(t, f)
 		s.recordReload(forStatus, t.Config.Names(), f.UpArgs, true, f, standing)
 		if fixes := errors.Join(upFixes...); fixes != nil {
 			s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: fixes.Error() + beganHow})
@@ -1232,9 +1230,11 @@ const beganHow = "; what the reload did before that stands"
 // before is the state file the reload's last pass planned from (nil when
 // none did): the instances wanted running then that err left failed are
 // recorded with it (state.File.ReloadLeftFailed, see stillFailed).
-// standing, for a reload that succeeded, are the instances an earlier
-// begun failure left failed that it still plans as they failed
-// (stillFailed): that failure is kept, of them alone.
+// standing are the instances an earlier begun failure left failed that
+// the reload still plans as they failed (stillFailed): that failure is
+// kept, of them alone, by a reload that succeeded, and beside its own by
+// one that failed once begun (both instances' failures in reload_error,
+// and in reload_left_failed the instances of each).
 func (s *Supervisor) recordReload(err error, configured, upArgs []string, applied bool, before *state.File, standing []string) {
 	msg := ""
 	if err != nil {
@@ -1245,15 +1245,18 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 		how = beganHow
 	}
 	uerr := s.update(func(f *state.File) error {
-		if err == nil && len(standing) > 0 && f.ReloadBegun {
+		switch stands := len(standing) > 0 && f.ReloadBegun; {
+		case stands && err == nil:
 			f.ReloadLeftFailed = standing
-		} else {
+		case stands && applied:
+			f.ReloadError, f.ReloadLeftFailed = fmt.Sprintf("%s; and the failure of a reload before it stands for %s: %s", msg, words.And(standing), f.ReloadError), standing
+		default:
 			f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = msg, err != nil && applied, nil
 		}
 		if f.ReloadBegun && err != nil && before != nil {
 			for _, rec := range f.Instances {
 				if was, ok := before.Instance(rec.Name); ok && state.Wanted(was.State) && rec.State == StateFailed {
-					f.ReloadLeftFailed = append(f.ReloadLeftFailed, rec.Name)
+					f.ReloadLeftFailed = appendOnce(f.ReloadLeftFailed, rec.Name)
 				}
 			}
 		}
