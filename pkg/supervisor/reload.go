@@ -70,13 +70,48 @@ type reloadOutcome struct {
 	followed bool
 }
 
+// reloadRun is one reload: how it ended, once ended is closed.
+type reloadRun struct {
+	outcome reloadOutcome
+	ended   chan struct{}
+}
+
+// underway is the reload under way now (see Supervisor.reloadUnderway),
+// nil when none is.
+func (s *Supervisor) underway() *reloadRun {
+	run := s.reloadUnderway.Load()
+	if run == nil {
+		return nil
+	}
+	select {
+	case <-run.ended:
+		return nil
+	default:
+		return run
+	}
+}
+
+// endedAs is how run ended, nil when run is nil.
+func (run *reloadRun) endedAs() *reloadOutcome {
+	if run == nil {
+		return nil
+	}
+	<-run.ended
+	return &run.outcome
+}
+
 // reload is Reload, reporting as kind says.
 func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile.Changes, err error) {
 	followed := kind == reloadFollowed
 	if followed {
 		kind = reloadAsked
 	}
-	ended := s.reloadsEnded.Load()
+	// The reload under way as this one begins, which it waits behind:
+	// the one whose end it reports when it finds nothing left to change
+	// (see appliedBehind). Reading the last to end instead, one behind two
+	// others (the daemon's own, then another mictl reload waiting behind
+	// it too) reported the second, which had found no change.
+	ahead := s.underway()
 	// Registered before it waits its turn and plans: a stop of everything
 	// meanwhile ends it there. Registered only once planned, it planned
 	// after the stop from what the stop was ending, and started again
@@ -92,16 +127,13 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		s.reloadMu.Lock()
 	}
 	defer s.reloadMu.Unlock()
-	// The reload that ended as this one waited (the daemon's own, of the
-	// edit this one was asked to apply), if any; kept for the next.
-	var behind *reloadOutcome
-	if s.reloadsEnded.Load() != ended {
-		last := s.lastReload
-		behind = &last
-	}
+	// ahead held reloadMu: it has ended.
+	behind := ahead.endedAs()
+	run := &reloadRun{ended: make(chan struct{})}
+	s.reloadUnderway.Store(run)
 	defer func() {
-		s.lastReload = reloadOutcome{changes: changes, err: err, followed: followed}
-		s.reloadsEnded.Add(1)
+		run.outcome = reloadOutcome{changes: changes, err: err, followed: followed}
+		close(run.ended)
 	}()
 	// Whatever it did, mictl.toml may name other instances now and the
 	// state file records what it planned: the up a remedy names may be

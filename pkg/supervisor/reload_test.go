@@ -593,3 +593,47 @@ func TestSortOutSaysEachPartOfItsOwnInstances(t *testing.T) {
 		t.Errorf("stands: %q, want %q", got, want)
 	}
 }
+
+// Two reloads that wait behind the daemon's own reload of an edit each
+// say what that one applied, the reload under way as they began: both
+// read how the last reload ended, and the second to run read the first's
+// (which had found nothing left to change), and said "no change".
+func TestReloadsWaitingBehindTheSameReloadEachSayWhatItApplied(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next(ReloadEvent, "reloaded")
+	s.write("instances = 2\n")
+	planned, release := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { reloadAt = nil })
+	reloadAt = func(at string) {
+		if at == "planned" {
+			reloadAt = nil
+			close(planned)
+			<-release
+		}
+	}
+	errs := make(chan error, 3)
+	go func() { _, err := s.sup.reload(s.load, reloadFollowed); errs <- err }()
+	<-planned
+	for range 2 {
+		go func() { _, err := s.sup.Reload(s.load); errs <- err }()
+		if ev := s.next(ReloadEvent, "reloading"); !strings.HasPrefix(ev.Message, "waiting for ") {
+			t.Fatalf("reloading: %s; want a reload waiting behind the daemon's own", ev.Message)
+		}
+	}
+	close(release)
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	}
+	if ev := s.next(ReloadEvent, "reloaded"); ev.Message != "+mi-2" {
+		t.Errorf("the daemon's own reload: reloaded %s, want +mi-2", ev.Message)
+	}
+	const want = "nothing left to change: the daemon's own reload of the edit it follows, under way as this reload began, applied the configuration as it is now: +mi-2"
+	for range 2 {
+		if ev := s.next(ReloadEvent, "reloaded"); ev.Message != want {
+			t.Errorf("a reload behind it: reloaded %s, want %s", ev.Message, want)
+		}
+	}
+}

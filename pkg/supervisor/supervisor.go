@@ -147,11 +147,10 @@ type Supervisor struct {
 	// reloadMu makes reloads and rolling restarts one at a time (see
 	// beginRoll).
 	reloadMu sync.Mutex
-	// lastReload is how the last reload ended, under reloadMu, and
-	// reloadsEnded counts the reloads that ended: a reload that waited
-	// behind another tells by them what that one did (see appliedBehind).
-	lastReload   reloadOutcome
-	reloadsEnded atomic.Uint64
+	// reloadUnderway is the reload that holds reloadMu, or the last one
+	// that did: a reload that waits behind it tells by it what that one
+	// did (see appliedBehind).
+	reloadUnderway atomic.Pointer[reloadRun]
 
 	// changes are the reloads and restarts under way: a stop of every
 	// instance ends them first (see interruptChanges). stoppingAll and
