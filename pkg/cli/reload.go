@@ -44,8 +44,8 @@ files); reload does it now. "mictl diff" shows what a reload would do.
 
 A reload that deploys, undeploys or redeploys CApps then waits until MI's
 hot deployment has taken them, saying for which instances and CApps and
-until when: --timeout at most, and never more than the 2 minutes the
-daemon gives MI to take a change. When MI has not taken one by then (its
+until when: --timeout at most, and never much more than the 2 minutes
+the daemon gives MI to take a change (it then asks MI once more). When MI has not taken one by then (its
 hot deployment off, [server] hot_deployment = false, or a CApp it cannot
 read) reload says which, and what to do, and exits 3.
 

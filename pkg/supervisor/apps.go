@@ -268,6 +268,11 @@ func (c *appCheck) close() {
 	}
 }
 
+// appCheckWindUp bounds what a check does once its time ran out: ask MI
+// again about what it still waited for, note MI's counts, wait for the
+// health check (runAppCheck).
+const appCheckWindUp = 2*appstate.DefaultTimeout + healthAfterAppsWait
+
 // awaited is one instance's round of CApp checks that AwaitApps waits
 // for: what its running check waits for MI to run (run) and to drop
 // (drop), by id, and when that check ends at the latest.
@@ -326,29 +331,34 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 		timeout = appsVerifyTimeout
 	}
 	deadline := time.Now().Add(timeout)
-	until := deadline
-	for _, w := range waits {
-		if w.until.Before(until) {
-			until = w.until
-		}
-	}
+	// A check that ends before the deadline by itself is waited for to
+	// its end: it then still asks MI and the health check (see
+	// runAppCheck), and cut short there, at the default --timeout, MI's
+	// hot deployment off was said as a timeout of mictl's.
+	limits := make([]time.Time, len(waits))
 	parts := make([]string, len(waits))
+	var until time.Time
 	for i, w := range waits {
-		parts[i] = w.String()
+		limits[i], parts[i] = deadline, w.String()
+		if !deadline.Before(w.until) {
+			limits[i] = w.until.Add(appCheckWindUp)
+		}
+		if limits[i].After(until) {
+			until = limits[i]
+		}
 	}
 	begins(fmt.Sprintf("waiting until %s (%s at most) for MI's hot deployment to settle the CApps of %s (mictl apps shows them)",
 		until.UTC().Format("15:04:05Z"), time.Until(until).Round(time.Second), strings.Join(parts, "; ")))
-	ctx, cancel := context.WithDeadline(s.ctx, deadline)
-	defer cancel()
 	var late, pending, untaken []string
-	for _, w := range waits {
+	for i, w := range waits {
+		ctx, cancel := context.WithDeadline(s.ctx, limits[i])
 		select {
 		case <-w.round.done:
 		case <-ctx.Done():
 		case <-stop:
-			return nil // the daemon closes: its client is told so
 		}
-		if s.ctx.Err() != nil {
+		cancel()
+		if s.ctx.Err() != nil || isClosed(stop) {
 			return nil // the daemon closes: its client is told so
 		}
 		select {
@@ -364,6 +374,16 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 		}
 	}
 	return appsUnsettled(pending, untaken, late, timeout)
+}
+
+// isClosed reports whether ch is closed (a nil ch never is).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // String is the instance and the CApps its check waits for MI to run or

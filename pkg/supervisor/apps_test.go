@@ -427,6 +427,8 @@ func TestAnUndeployMadeAgainWhileJudgedStaysInTheRecord(t *testing.T) {
 // what to do: one whose check ended with the app not deployed (MI's hot
 // deployment off), one whose check still ran when the timeout ended.
 // mictl reload sat 2 minutes in silence over such a CApp, then exited 0.
+// A check whose own time ends before the timeout is waited for as it
+// winds up (mi-4): at the default timeout, its outcome was said as late.
 func TestAwaitAppsSaysWhatItWaitsForAndWhatMIDidNotTake(t *testing.T) {
 	done := make(chan struct{})
 	close(done)
@@ -440,20 +442,28 @@ func TestAwaitAppsSaysWhatItWaitsForAndWhatMIDidNotTake(t *testing.T) {
 		return c
 	}
 	until := time.Now().Add(time.Minute)
+	windingUp := &appRound{done: make(chan struct{})}
 	s.apps.queues = map[string]*appQueue{
 		"mi-2": {running: check("good_1.0.0"), until: until, round: &appRound{done: make(chan struct{})}},
 		"mi-1": {running: check("good_1.0.0"), until: until, round: &appRound{done: done, pending: []string{"good_1.0.0: not deployed after 2m0s: MI did not list it"}}},
 		"mi-3": {},
+		"mi-4": {running: check("other_1.0.0"), until: time.Now().Add(-time.Second), round: windingUp},
 	}
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		windingUp.pending = []string{"other_1.0.0: not deployed after 2m0s: MI did not list it"}
+		close(windingUp.done)
+	}()
 	var said string
 	err := s.AwaitApps(nil, 50*time.Millisecond, func(msg string) { said = msg })
-	if want := "for MI's hot deployment to settle the CApps of mi-1 (good_1.0.0, -old_1.0.0); mi-2 (good_1.0.0, -old_1.0.0) (mictl apps shows them)"; !strings.HasPrefix(said, "waiting until ") || !strings.Contains(said, want) {
+	if want := "for MI's hot deployment to settle the CApps of mi-1 (good_1.0.0, -old_1.0.0); mi-2 (good_1.0.0, -old_1.0.0); mi-4 (other_1.0.0, -old_1.0.0) (mictl apps shows them)"; !strings.HasPrefix(said, "waiting until ") || !strings.Contains(said, want) {
 		t.Errorf("AwaitApps began saying %q, want it to name what it waits for: %s", said, want)
 	}
 	for _, want := range []string{
-		"MI did not take the CApps the reload changed: mi-1: good_1.0.0: not deployed after 2m0s: MI did not list it; its hot deployment takes",
+		"MI did not take the CApps the reload changed: mi-1: good_1.0.0: not deployed after 2m0s: MI did not list it; mi-4: ",
 		"[server] hot_deployment = false",
-		"mictl restart mi-1 deploys them at the start",
+		"; mi-4: other_1.0.0: not deployed after 2m0s: MI did not list it; its hot deployment takes",
+		"mictl restart mi-1 mi-4 deploys them at the start",
 		"MI had not settled the CApps of mi-2 (good_1.0.0, -old_1.0.0) when --timeout 50ms ended",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
