@@ -349,7 +349,7 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 	}
 	begins(fmt.Sprintf("waiting until %s (%s at most) for MI's hot deployment to settle the CApps of %s (mictl apps shows them)",
 		until.UTC().Format("15:04:05Z"), time.Until(until).Round(time.Second), strings.Join(parts, "; ")))
-	var late, pending, untaken []string
+	var late, pending, untaken, unsaid []string
 	for i, w := range waits {
 		ctx, cancel := context.WithDeadline(s.ctx, limits[i])
 		select {
@@ -370,10 +370,10 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 				untaken = append(untaken, w.name)
 			}
 		default:
-			late = append(late, w.String())
+			late, unsaid = append(late, w.String()), append(unsaid, w.name)
 		}
 	}
-	return appsUnsettled(pending, untaken, late, timeout)
+	return appsUnsettled(pending, untaken, late, unsaid, timeout)
 }
 
 // isClosed reports whether ch is closed (a nil ch never is).
@@ -404,9 +404,9 @@ func prefixed(p string, ids []string) []string {
 // appsUnsettled is AwaitApps' error: pending are the changes whose check
 // ended with MI not having made them ("mi-1: good_1.0.0: not deployed
 // after 2m0s: ..."), on the instances untaken; late the instances whose
-// check still ran when timeout ended ("mi-1 (good_1.0.0)"); nil when
-// there are neither.
-func appsUnsettled(pending, untaken, late []string, timeout time.Duration) error {
+// check still ran when timeout ended ("mi-1 (good_1.0.0)"), unsaid their
+// names; nil when there are neither.
+func appsUnsettled(pending, untaken, late, unsaid []string, timeout time.Duration) error {
 	var errs []error
 	if len(pending) > 0 {
 		errs = append(errs, fmt.Errorf("MI did not take the CApps the reload changed: %s; "+
@@ -417,7 +417,7 @@ func appsUnsettled(pending, untaken, late []string, timeout time.Duration) error
 	}
 	if len(late) > 0 {
 		errs = append(errs, fmt.Errorf("MI had not settled the CApps of %s when --timeout %s ended; the daemon goes on checking them: "+
-			"mictl status NAME shows what MI made of them in its events, mictl apps what MI runs now", strings.Join(late, "; "), timeout))
+			"mictl status %s shows what MI made of them in its events, mictl apps what MI runs now", strings.Join(late, "; "), timeout, strings.Join(unsaid, " ")))
 	}
 	if len(errs) == 0 {
 		return nil

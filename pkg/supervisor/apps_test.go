@@ -464,7 +464,7 @@ func TestAwaitAppsSaysWhatItWaitsForAndWhatMIDidNotTake(t *testing.T) {
 		"[server] hot_deployment = false",
 		"; mi-4: other_1.0.0: not deployed after 2m0s: MI did not list it; its hot deployment takes",
 		"mictl restart mi-1 mi-4 deploys them at the start",
-		"MI had not settled the CApps of mi-2 (good_1.0.0, -old_1.0.0) when --timeout 50ms ended",
+		"MI had not settled the CApps of mi-2 (good_1.0.0, -old_1.0.0) when --timeout 50ms ended; the daemon goes on checking them: mictl status mi-2 shows",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("AwaitApps ended with %v, want it to say %q", err, want)
