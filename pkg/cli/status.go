@@ -17,6 +17,7 @@ import (
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/planflags"
@@ -320,6 +321,9 @@ type statusReport struct {
 	empty string
 	// here is asRunHere for the configuration status read (nil: as is).
 	here func(command string) string
+	// stateDir is the state directory, where the daemon's failed saves
+	// go (SaveFailure).
+	stateDir string
 }
 
 type daemonInfo struct {
@@ -546,6 +550,9 @@ func printStatusReport(streams *IOStreams, r statusReport, names []string, forma
 	}
 	if format == formatJSON {
 		return writeJSON(streams.Out, r)
+	}
+	if store != nil {
+		r.stateDir = store.Dir()
 	}
 	if len(names) > 0 {
 		for i, row := range r.Instances {
@@ -851,12 +858,34 @@ func printStatusFooter(w io.Writer, r statusReport) {
 			indented(*r.ReloadError))
 	}
 	if sf := r.SaveFailure; sf != nil {
-		fmt.Fprintf(w, "state not saved: %s since %s (the daemon keeps it in memory and retries; free the space or fix the file under the state directory)\n",
-			sf.Error, sf.Since.Local().Format("15:04:05"))
+		fmt.Fprintf(w, "state not saved: %s since %s (the daemon keeps it in memory and retries; %s)\n",
+			sf.Error, sf.Since.Local().Format("15:04:05"), saveRemedy(sf.Cause, r.stateDir))
 	}
 	if r.DaemonProblem != nil && !r.daemonHung { // a hung one is status's exit error (unhealthy)
 		fmt.Fprintf(w, "warning: %s; what is shown is the state file\n", *r.DaemonProblem)
 	}
+}
+
+// saveRemedy is what to do about a state file the daemon cannot write
+// in dir, for the cause the daemon recorded (supervisor.SaveFailure).
+func saveRemedy(cause *string, dir string) string {
+	var c string // nil: a cause with no remedy of its own
+	if cause != nil {
+		c = *cause
+	}
+	switch c {
+	case supervisor.SaveNoSpace:
+		return "free space on the file system holding " + dir
+	case supervisor.SaveReadOnly:
+		return "remount the file system holding " + dir + " read-write"
+	case supervisor.SavePermissionDenied:
+		access := "give the daemon's user write access to " + dir + " (its mode, or that of a directory above it)"
+		if who, ok := fsutil.OtherOwner(dir); ok {
+			return dir + " belongs to " + who + ": run mictl as that user, or " + access
+		}
+		return access
+	}
+	return "free the space or fix the file under the state directory " + dir
 }
 
 // recentEvents returns the last n events about name, oldest first ([]

@@ -526,3 +526,26 @@ func TestStatusJSONSaysWhetherTheFailedReloadHadBegun(t *testing.T) {
 		})
 	}
 }
+
+// The footer of a failed save says what to do for its cause, and the
+// generic advice only for a cause with none of its own: "free the space"
+// was said of a read-only file system too.
+func TestStatusFooterSaysWhatToDoForTheCauseOfAFailedSave(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		cause *string
+		want  string
+	}{
+		{ptr(supervisor.SaveNoSpace), "free space on the file system holding " + dir + ")"},
+		{ptr(supervisor.SaveReadOnly), "remount the file system holding " + dir + " read-write)"},
+		{ptr(supervisor.SavePermissionDenied), "give the daemon's user write access to " + dir + " (its mode, or that of a directory above it))"},
+		{nil, "free the space or fix the file under the state directory " + dir + ")"},
+	}
+	for _, c := range cases {
+		var b strings.Builder
+		printStatusFooter(&b, statusReport{SaveFailure: &supervisor.SaveFailure{Error: "save state: failed", Cause: c.cause}, stateDir: dir})
+		if got := b.String(); !strings.HasPrefix(got, "state not saved: save state: failed since ") || !strings.Contains(got, "; "+c.want+"\n") {
+			t.Errorf("footer for the cause %v:\n%s\nwant it to end with %q", c.cause, got, c.want)
+		}
+	}
+}

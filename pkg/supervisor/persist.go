@@ -1,10 +1,13 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -62,6 +65,35 @@ const (
 type SaveFailure struct {
 	Error string    `json:"error"`
 	Since time.Time `json:"since"`
+	// Cause is what the system said, as one of the SaveCause words, for
+	// whoever says what to do about it; nil for any other cause. It is
+	// decided from the error number where the write failed, never from
+	// the message.
+	Cause *string `json:"cause"`
+}
+
+// The causes of a failed save that each have their own remedy.
+const (
+	SaveNoSpace          = "no_space"          // ENOSPC: free space on the file system
+	SaveReadOnly         = "read_only"         // EROFS: remount the file system read-write
+	SavePermissionDenied = "permission_denied" // EACCES: give the daemon's user access
+)
+
+// saveCause is the SaveFailure.Cause of err: nil for a cause with no
+// remedy of its own.
+func saveCause(err error) *string {
+	var cause string
+	switch {
+	case errors.Is(err, unix.ENOSPC):
+		cause = SaveNoSpace
+	case errors.Is(err, unix.EROFS):
+		cause = SaveReadOnly
+	case errors.Is(err, unix.EACCES):
+		cause = SavePermissionDenied
+	default:
+		return nil
+	}
+	return &cause
 }
 
 // persister writes recorded changes to the state file from one goroutine,
@@ -307,7 +339,8 @@ func (p *persister) writeQueued() bool {
 		if p.failing == nil {
 			p.failing = &SaveFailure{Since: time.Now()}
 		}
-		p.failing.Error, p.failErr = err.Error(), err // the latest reason, since the first failure
+		// The latest reason, since the first failure.
+		p.failing.Error, p.failing.Cause, p.failErr = err.Error(), saveCause(err), err
 		p.cond.Broadcast()
 		return false
 	}

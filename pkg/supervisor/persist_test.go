@@ -3,6 +3,7 @@ package supervisor
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -374,5 +375,31 @@ func TestARestartRecordedWhileTheStateFileCannotBeWrittenKeepsItsStartTime(t *te
 	s.await("the state file to catch up", func() bool { return s.sup.SaveFailure() == nil })
 	if at := startedAt(s.flushed()); at.After(ready.Time) {
 		t.Fatalf("once the file caught up mi-1 started at %s, after it was ready (%s)", at.Format(time.StampMicro), ready.Time.Format(time.StampMicro))
+	}
+}
+
+// The cause of a failed save is recorded from the error number where the
+// write failed, whatever the message says, for status to say what to do:
+// it said "free the space" of a read-only file system too.
+func TestPersisterRecordsTheCauseOfAFailedSave(t *testing.T) {
+	for errno, want := range map[syscall.Errno]string{
+		syscall.ENOSPC: SaveNoSpace, syscall.EROFS: SaveReadOnly, syscall.EACCES: SavePermissionDenied, syscall.EIO: "",
+	} {
+		failed := fmt.Errorf("save state: %w", &fs.PathError{Op: "write", Path: "instances/.mictl/state.json", Err: errno})
+		p := startPersister(time.Hour, func([]mutation, bool) error { return failed })
+		p.add("mi-1", noop)
+		if err := p.flush(); !errors.Is(err, errno) {
+			t.Errorf("%v: flush = %v", errno, err)
+		}
+		f := p.failure()
+		p.close()
+		switch {
+		case f == nil:
+			t.Errorf("%v: no failure recorded", errno)
+		case want == "" && f.Cause != nil:
+			t.Errorf("%v: cause %q, want none (null)", errno, *f.Cause)
+		case want != "" && (f.Cause == nil || *f.Cause != want):
+			t.Errorf("%v: cause %v, want %q", errno, f.Cause, want)
+		}
 	}
 }
