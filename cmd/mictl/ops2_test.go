@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,4 +54,47 @@ func TestStatusSaysWhatToDoForTheCauseOfAFailedSave(t *testing.T) {
 	if !strings.Contains(errOut, "state not saved: ") || !strings.Contains(errOut, remedy) || strings.Contains(errOut, "free the space") {
 		t.Errorf("status: want the save failure with %q, and not the generic advice:\n%s", remedy, errOut)
 	}
+}
+
+// An up on a full disk failed clearly (exit 3, "no space left on
+// device") but left the homes it had begun, empty or half copied, which
+// every later command took for instances. It now removes the homes it
+// created and could not finish, says so, and never touches a home that
+// was there before it.
+func TestUpOnAFullDiskRemovesTheHomesItBegan(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs as instances/")
+	}
+	d := newDeployment(t)
+	mnt := filepath.Join(d.dir, "instances")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("mictl-ops2", mnt, "tmpfs", 0, "size=1m"); err != nil {
+		t.Skipf("cannot mount a tmpfs on %s: %v", mnt, err)
+	}
+	filler := filepath.Join(mnt, "filler")
+	t.Cleanup(func() {
+		os.Remove(filler)
+		d.cleanup() // down needs the state directory: before it goes
+		syscall.Unmount(mnt, syscall.MNT_DETACH)
+	})
+	d.up(1)
+	d.must("down")
+	fillDisk(t, filler)
+	code, _, errOut := d.mictl("up", "--instances", "3", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	want := "removed what this up had made of instances/mi-2 and instances/mi-3: the next mictl up makes them again"
+	if code != 3 || !strings.Contains(errOut, "no space left on device") || !strings.Contains(errOut, want) {
+		t.Fatalf("up on a full disk: exit %d, want 3, the full disk and %q:\n%s", code, want, errOut)
+	}
+	for name, kept := range map[string]bool{"mi-1": true, "mi-2": false, "mi-3": false} {
+		if _, err := os.Stat(filepath.Join(mnt, name)); (err == nil) != kept {
+			t.Errorf("%s: %v; want it kept %v", name, err, kept)
+		}
+	}
+	// Room again: the next up makes them.
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	d.up(3)
 }

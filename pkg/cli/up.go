@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -56,7 +57,8 @@ warn of ports in the kernel's ephemeral range, prepare each home under
 instances_dir from the source distribution (jars hard-linked, never writing
 into mi_home), render its deployment.toml and start all instances in
 parallel through MI's own bin/micro-integrator.sh, each in its own process
-group.
+group. A home up created and could not finish (a full disk) is removed
+again, and up says so; a home that was there before is never removed.
 
 An instance is ready when /healthz answers 200 AND each of its four ports
 listens AND is held by the instance's own processes. A port held by another
@@ -370,9 +372,10 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	for _, n := range slices.Concat(replanned, leftoverNotes(cfg, f, wanted, o.plan.Args), unappliedNotes(t, f, fresh), moveNotes(t), runTimeNotes(t)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
+	created := absentHomes(cfg, fresh)
 	records, err := prepareHomes(streams, t, f, fresh)
 	if err != nil {
-		return prepared{}, err
+		return prepared{}, discardHomes(created, err)
 	}
 	for _, name := range fresh {
 		// An instance that stopped or failed starts a new run, its
@@ -420,6 +423,47 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// Not fsynced: the daemon answers the start only after a durable
 	// write of the whole file.
 	return prep, store.Quick().Save(f)
+}
+
+// absentHomes are the homes of names that do not exist yet: those this
+// up creates, and removes again if it cannot finish them.
+func absentHomes(cfg *config.Config, names []string) []string {
+	var dirs []string
+	for _, name := range names {
+		dir := cfg.InstanceDir(name)
+		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+			dirs = append(dirs, dir)
+		}
+	}
+	return dirs
+}
+
+// discardHomes removes the homes in created, which this up made and whose
+// preparation failed with err (nothing started or recorded them), and
+// adds to err what it removed and what it could not. Left, an empty or
+// half-copied home looked like an instance to status, logs and the next
+// up.
+func discardHomes(created []string, err error) error {
+	var removed, left []string
+	for _, dir := range created {
+		if _, statErr := os.Lstat(dir); errors.Is(statErr, fs.ErrNotExist) {
+			continue // the failure came before this one was begun
+		}
+		if rmErr := home.Discard(dir); rmErr != nil {
+			left = append(left, fmt.Sprintf("%s (cannot remove it: %v)", dir, fsutil.Cause(rmErr)))
+			continue
+		}
+		removed = append(removed, dir)
+	}
+	if len(removed) > 0 {
+		err = fmt.Errorf("%w\nremoved what this up had made of %s: the next mictl up makes %s again", err,
+			words.And(removed), words.ItOrThem(len(removed)))
+	}
+	if len(left) > 0 {
+		them := words.ItOrThem(len(left))
+		err = fmt.Errorf("%w\nleft half made: %s; the next mictl up finishes %s, or remove %s", err, words.And(left), them, them)
+	}
+	return err
 }
 
 // withdraw records the instances prep added as stopped again, when this

@@ -363,3 +363,14 @@ func CarbonLog(dir string) string {
 // PIDFile is where MI writes the pid of its server JVM (docs/mi-facts.md: written
 // early, never removed, so it may be stale).
 func PIDFile(dir string) string { return filepath.Join(dir, "wso2carbon.pid") }
+
+// Discard removes the home dir, which the caller created in this run
+// and could not finish (a full disk cut its clone short): half a home
+// left behind looked like one to every later command, and nothing had
+// started or recorded it. Never for a home that existed before the run:
+// it may hold the instance's own files.
+func Discard(dir string) error {
+	// Every directory a clone makes is writable by its owner (dirMode),
+	// so nothing in it stops the removal.
+	return os.RemoveAll(dir)
+}
