@@ -98,3 +98,24 @@ func TestUpOnAFullDiskRemovesTheHomesItBegan(t *testing.T) {
 	}
 	d.up(3)
 }
+
+// mictl logs of an instance whose log was deleted while its server still
+// writes to it printed nothing and exited 0 with a note: the server
+// holds the file open, and it is read through /proc/PID/fd, with a note
+// that says the file was deleted. Both logs, console.log and MI's own.
+func TestLogsReadsALogDeletedUnderItsServer(t *testing.T) {
+	d := newDeployment(t)
+	d.up(1)
+	pid := d.instance("mi-1").Server.PID
+	home := filepath.Join(d.dir, "instances", "mi-1")
+	for file, path := range map[string]string{"console": "logs/console.log", "carbon": "repository/logs/wso2carbon.log"} {
+		if err := os.Remove(filepath.Join(home, path)); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := d.mictl("logs", "--file", file, "mi-1")
+		note := fmt.Sprintf("mi-1: its log instances/mi-1/%s was deleted while the server (pid %d) still writes to it: read from /proc/%d/fd/", path, pid, pid)
+		if code != 0 || !strings.Contains(out, "WSO2 Micro Integrator started") || !strings.Contains(errOut, note) {
+			t.Errorf("logs --file %s of a deleted log: exit %d, want 0, its lines and %q\nstdout:\n%s\nstderr:\n%s", file, code, note, out, errOut)
+		}
+	}
+}

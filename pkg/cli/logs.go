@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -70,7 +71,9 @@ does).
 
 A log file or logs directory removed under a running instance is not written
 again until the instance restarts (the server goes on writing to the removed
-file): mictl says so, and 'mictl restart NAME' starts a new log.
+file): mictl reads that file through /proc/PID/fd while the server holds it
+open and says it was deleted (with -f, it waits for the new log instead),
+and 'mictl restart NAME' starts a new log.
 
 With no NAME, every instance under instances_dir that has a console.log (or a
 rotated copy of one) is shown; with -f, so is one that gains a log while
@@ -239,12 +242,16 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 			// server runs there: then its log is gone, and the user should
 			// know why it shows nothing.
 			if !hasLog(src.Path) {
-				if note, runs := logGone(o, name, src.Path); runs {
-					fmt.Fprintln(streams.ErrOut, note)
+				if gone, runs := logGone(o, name, src.Path); runs {
+					fmt.Fprintln(streams.ErrOut, gone.note(o.Follow))
 					noted = true
-					if o.Follow {
+					switch {
+					case o.Follow:
 						fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
 						srcs = append(srcs, src)
+						continue
+					case gone.held != "":
+						srcs = append(srcs, logs.Source{Name: name, Path: gone.held})
 						continue
 					}
 				}
@@ -274,14 +281,17 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 		}
 		src := logs.Source{Name: name, Path: path(name)}
 		if !hasLog(src.Path) {
-			note, runs := logGone(o, name, src.Path)
+			gone, runs := logGone(o, name, src.Path)
 			switch {
 			case runs:
-				fmt.Fprintln(streams.ErrOut, note)
+				fmt.Fprintln(streams.ErrOut, gone.note(o.Follow))
 			case !o.Follow:
 				fmt.Fprintf(streams.ErrOut, "%s has no log at %s yet; run mictl up first\n", name, src.Path)
 			}
 			if !o.Follow {
+				if gone.held != "" {
+					srcs = append(srcs, logs.Source{Name: name, Path: gone.held})
+				}
 				continue
 			}
 			fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
@@ -291,30 +301,93 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 	return srcs, nil
 }
 
+// goneLog is an instance's log file, or the directory holding it, removed
+// while its server runs: the server goes on writing to the file it has
+// open, which no longer has a name, and only its next start creates a new
+// one.
+type goneLog struct {
+	name, path string
+	pid        int
+	dirGone    bool
+	// held is where the removed file can still be read, the server's
+	// /proc/PID/fd/N for it, "" when the server holds it no more. (A
+	// server whose open files this user may not look at is not found
+	// either: home.Server reads its environment, under the same rule.)
+	held string
+	// restart is how the server starts again, with a new log.
+	restart string
+}
+
+// note says what happened to the log, and, for a follow (which waits for
+// the new file rather than read the one without a name), what it waits for.
+func (g goneLog) note(follow bool) string {
+	gone := "its log " + g.path
+	if g.dirGone {
+		gone = "its log directory " + filepath.Dir(g.path)
+	}
+	switch {
+	case g.held != "" && !follow:
+		return fmt.Sprintf("%s: %s was deleted while the server (pid %d) still writes to it: read from %s, which ends with the server; a new log starts at %s when it starts again: %s",
+			g.name, gone, g.pid, g.held, g.path, g.restart)
+	case g.held != "":
+		return fmt.Sprintf("%s runs (pid %d), but %s was deleted: the server writes to a file that no longer has a name, "+
+			"and starts a new log only when it starts again: %s", g.name, g.pid, gone, g.restart)
+	}
+	return fmt.Sprintf("%s runs (pid %d), but %s is gone and the server holds it open no more: nothing of it can be read; "+
+		"its new lines go to %s once it starts again: %s", g.name, g.pid, gone, g.path, g.restart)
+}
+
 // logGone says what is true of an instance whose log at path is missing
-// while a server runs in its home (runs): its log file, or the directory
-// holding it, was removed under it. The server goes on writing to the file
-// it has open, which no longer has a name, and only its next start creates
-// a new one.
-func logGone(o *logsOptions, name, path string) (note string, runs bool) {
+// while a server runs in its home (runs).
+func logGone(o *logsOptions, name, path string) (gone goneLog, runs bool) {
 	dir, err := filepath.Abs(filepath.Join(o.InstancesDir, name)) // as its CARBON_HOME says
 	if err != nil {
-		return "", false
+		return goneLog{}, false
 	}
 	server, runs := home.Server(dir)
 	if !runs {
-		return "", false
+		return goneLog{}, false
 	}
-	gone := "its log " + path + " is gone"
+	gone = goneLog{name: name, path: path, pid: server.PID, held: heldOpen(server.PID, path), restart: "mictl restart " + name}
 	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
-		gone = "its log directory " + filepath.Dir(path) + " is gone"
+		gone.dirGone = true
 	}
-	restart := "mictl restart " + name
 	if !startedByMictl(o.InstancesDir, name, server.PID) {
-		restart = fmt.Sprintf("restart it as it was started (mictl did not start it), or end it with mictl down %s and let mictl start it", name)
+		gone.restart = fmt.Sprintf("restart it as it was started (mictl did not start it), or end it with mictl down %s and let mictl start it", name)
 	}
-	return fmt.Sprintf("%s runs (pid %d), but %s: the server writes to a file that no longer has a name, "+
-		"and starts a new log only when it starts again: %s", name, server.PID, gone, restart), true
+	return gone, true
+}
+
+// heldOpen is the /proc/PID/fd/N through which pid holds open the
+// deleted file that was at path, "" when it holds none (or its open
+// files cannot be looked at). The kernel names such a file by the real
+// path it had, with " (deleted)" after it.
+func heldOpen(pid int, path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return ""
+	}
+	// The file's directory may be gone with it: its nearest existing
+	// ancestor is resolved, the rest kept as it was.
+	want := abs
+	if existing, info := fsutil.NearestExisting(abs); info != nil {
+		if resolved, err := filepath.EvalSymlinks(existing); err == nil {
+			rest, _ := filepath.Rel(existing, abs)
+			want = filepath.Join(resolved, rest)
+		}
+	}
+	fds := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	entries, err := os.ReadDir(fds)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		fd := filepath.Join(fds, e.Name())
+		if target, err := os.Readlink(fd); err == nil && target == want+" (deleted)" {
+			return fd
+		}
+	}
+	return ""
 }
 
 // startedByMictl reports whether the state file under instancesDir names

@@ -405,7 +405,7 @@ func TestLogsRunningInstanceWithoutLog(t *testing.T) {
 	if err := store.Save(&state.File{Version: state.SchemaVersion, Instances: []state.Instance{{Name: "mi-2", Server: proc.Identity{PID: pid}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, errOut = runLogsCmd(t, "mi-2", "--instances-dir", dir); !strings.Contains(errOut, "starts a new log only when it starts again: mictl restart mi-2") {
+	if _, _, errOut = runLogsCmd(t, "mi-2", "--instances-dir", dir); !strings.Contains(errOut, "once it starts again: mictl restart mi-2") {
 		t.Errorf("logs mi-2 of a server mictl started: stderr %q; want the advice to restart it", errOut)
 	}
 	if err := os.RemoveAll(filepath.Join(dir, ".mictl")); err != nil {
@@ -431,5 +431,34 @@ func TestLogsRunningInstanceWithoutLog(t *testing.T) {
 	waitFor(t, fout, logsMI1, ferr)
 	if err := stop(); err != nil {
 		t.Fatalf("runLogs: %v", err)
+	}
+}
+
+// A deleted log is found among the open files of the process that holds
+// it, and not once that process closed it: then nothing of it can be
+// read, and logs says so.
+func TestHeldOpenFindsADeletedFileWhileItIsOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("a line\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	held := heldOpen(os.Getpid(), path)
+	if got, err := os.ReadFile(held); err != nil || string(got) != "a line\n" {
+		t.Errorf("heldOpen = %q: read %q, %v; want the deleted file's line", held, got, err)
+	}
+	f.Close()
+	if held := heldOpen(os.Getpid(), path); held != "" {
+		t.Errorf("heldOpen of a file closed since = %q, want none", held)
+	}
+	gone := goneLog{name: "mi-1", path: path, pid: 7, restart: "mictl restart mi-1"}
+	if note := gone.note(false); !strings.Contains(note, "is gone and the server holds it open no more: nothing of it can be read; its new lines go to "+path+" once it starts again: mictl restart mi-1") {
+		t.Errorf("note of a log nobody holds: %s", note)
 	}
 }
