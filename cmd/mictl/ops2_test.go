@@ -3,13 +3,17 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/metrics/promtest"
 )
 
 // A state directory the daemon cannot write: status's footer said "free
@@ -117,5 +121,55 @@ func TestLogsReadsALogDeletedUnderItsServer(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "WSO2 Micro Integrator started") || !strings.Contains(errOut, note) {
 			t.Errorf("logs --file %s of a deleted log: exit %d, want 0, its lines and %q\nstdout:\n%s\nstderr:\n%s", file, code, note, out, errOut)
 		}
+	}
+}
+
+// RESTARTS showed 2 beside "restart 2 at HH:MM:SS" while that restart
+// still waited in backoff: it counted restarts scheduled. It counts those
+// made, in the table, status NAME, -o json and the metrics alike; the
+// one waiting is numbered as it will be counted.
+func TestRestartsCountsRestartsMade(t *testing.T) {
+	d := newDeployment(t)
+	addr := promtest.FreeAddr(t)
+	d.up(1, "--backoff", "1m", "--metrics-addr", addr)
+	d.crash(d.instance("mi-1")) // the first restart is made at once
+	victim := d.instance("mi-1").Server.PID
+	if err := syscall.Kill(victim, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("mi-1 in backoff", func() bool { return d.stateIs("mi-1", "backoff") })
+	row := d.statusRow("mi-1")
+	if row.Restarts != 1 || row.Health == nil || !strings.Contains(*row.Health, "; restart 2 at ") {
+		t.Errorf("status -o json: restarts %d, health %q; want 1 made, and restart 2 waiting", row.Restarts, deref(row.Health))
+	}
+	_, table, _ := d.mictl("status")
+	if !regexp.MustCompile(`\| mi-1 \| backoff \| - +\| - +\| 1 +\|`).MatchString(table) {
+		t.Errorf("status: want RESTARTS 1 for mi-1:\n%s", table)
+	}
+	if _, detail, _ := d.mictl("status", "mi-1"); !strings.Contains(detail, "\nrestarts:     1\n") {
+		t.Errorf("status mi-1: want restarts 1:\n%s", detail)
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `mictl_instance_restarts_total{instance_name="mi-1"} `
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, want) && line != want+"1\n" {
+			t.Errorf("metrics: %q, want %s1", line, want)
+		}
+	}
+	// A daemon that takes over an instance left in backoff makes the
+	// restart at once: counted then.
+	d.killDaemon()
+	d.mictl("status") // starts the next daemon
+	d.waitFor("mi-1 restarted by the next daemon", func() bool { return d.stateIs("mi-1", "ready") })
+	if n := d.instance("mi-1").Restarts; n != 2 {
+		t.Errorf("after the restart the next daemon made: %d restarts, want 2", n)
 	}
 }

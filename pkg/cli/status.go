@@ -41,8 +41,10 @@ func newCmdStatus(streams *IOStreams, g *globalOptions) *cobra.Command {
 		Aliases:    []string{"ps"},
 		Short:      "Show every instance's state, pid, uptime, restarts and health",
 		Long: `Show each instance: its state (starting, ready, degraded, crashed, backoff,
-stopping, stopped, failed), the pid of its server process, uptime, restarts,
-offset and health: "ok" when ready, else a short reason naming the cause.
+stopping, stopped, failed), the pid of its server process, uptime, restarts
+(those made: one waiting in backoff counts once made, and health numbers it,
+"restart N at HH:MM:SS"), offset and health: "ok" when ready, else a short
+reason naming the cause.
 Named instances are shown in full: ports, home, the whole last error and
 their recent events (in -o json, recent_events: null unless named).
 

@@ -238,10 +238,13 @@ func eventHistory(path string) map[string]history {
 		if st == StateStarting && h.last == StateFailed {
 			h.restarts = 0
 		}
-		h.last = st
-		if st == StateBackoff {
+		// A restart counts once made: the start after a backoff, or the
+		// failure to put its home right before that start (one stopped
+		// while it waited was never made).
+		if h.last == StateBackoff && (st == StateStarting || st == StateFailed) {
 			h.restarts++
 		}
+		h.last = st
 		if args, ok := strings.CutPrefix(ev.Message, startedScript); ok && st == StateStarting {
 			h.args = strings.Fields(args)
 		}

@@ -373,10 +373,13 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	}
 	delay := p.backoff(*restarts)
 	inARow := *restarts
+	// RESTARTS counts the restarts made, and this one is made only once
+	// the delay is over: it is numbered as RESTARTS will count it.
+	nth := r.snapshot().Restarts + 1
 	// The few words status shows say when the next start comes, too.
-	next := fmt.Sprintf("%s; restart %d at %s", reason, inARow, time.Now().Add(delay).Format(time.TimeOnly))
-	r.record(Event{State: StateBackoff, Message: fmt.Sprintf("%s; restart %d in %s", why, inARow, delay)}, func(i *state.Instance) {
-		i.State, i.Restarts, i.RestartsInARow = StateBackoff, i.Restarts+1, inARow
+	next := fmt.Sprintf("%s; restart %d at %s", reason, nth, time.Now().Add(delay).Format(time.TimeOnly))
+	r.record(Event{State: StateBackoff, Message: fmt.Sprintf("%s; restart %d in %s", why, nth, delay)}, func(i *state.Instance) {
+		i.State, i.RestartsInARow = StateBackoff, inARow
 		i.ClearProcesses()
 		i.SetError(next, why)
 	})
@@ -384,6 +387,16 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	defer timer.Stop()
 	select {
 	case <-timer.C:
+		// The restart is made from now (its home put right, then its
+		// start), whatever comes of it: RESTARTS counts it, in the same
+		// change as the state that leaves backoff, so a supervisor
+		// taking over never counts it again (see startLocked).
+		made := func(i *state.Instance) {
+			i.State, i.Restarts = StateStarting, i.Restarts+1
+			i.SetError("", "")
+		}
+		r.change(made)
+		r.s.persist.add(r.inst.Name, made)
 		return true
 	case req := <-r.stopCh:
 		r.finishStop(req, stopResult{nothing: true}, nil, false) // waiting out a backoff: nothing runs

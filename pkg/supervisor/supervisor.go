@@ -855,8 +855,14 @@ func (s *Supervisor) startLocked(names []string) error {
 			// A fresh start: no reader of the state may take a stale
 			// "stopped" or "failed" for its outcome.
 			restarts, inARow := rec.Restarts, rec.RestartsInARow
-			if unwatched[name] {
+			switch {
+			case unwatched[name]:
 				restarts, inARow = restarts+1, inARow+1
+			case rec.State == StateBackoff:
+				// The restart the previous supervisor waited to make is
+				// made now: RESTARTS counts restarts made (one it had
+				// begun left backoff as it was counted, see restartAfter).
+				restarts++
 			}
 			fresh := func(i *state.Instance) {
 				i.State, i.Restarts, i.RestartsInARow = StateStarting, restarts, inARow
