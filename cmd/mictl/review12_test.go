@@ -49,7 +49,7 @@ func TestDaemonStopsDuringAppsWait(t *testing.T) {
 	d.configFile("inplace", d.readFile("mictl.toml")+fmt.Sprintf("capps = [%q]\n", orders))
 	reload := d.start(nil, "reload")
 	d.waitFor("the reload to wait for MI", func() bool {
-		return strings.Contains(reload.out.String(), "waiting for MI to settle the CApps of mi-1")
+		return strings.Contains(reload.out.String(), "to settle the CApps of mi-1")
 	})
 	if err := syscall.Kill(daemon.PID, syscall.SIGTERM); err != nil {
 		t.Fatal(err)
