@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/capp"
@@ -19,6 +20,7 @@ import (
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // What a run leaves in the state file is forgotten only once nothing is
@@ -165,6 +167,7 @@ func TestRenderFromTheTemplateOrInFull(t *testing.T) {
 // with no MICTL_* variable in the way.
 func loadConfig(t *testing.T, text string) *config.Config {
 	t.Helper()
+	holdFixedOffsets(t)
 	for _, s := range config.Settings {
 		t.Setenv(s.Env(), "")
 		os.Unsetenv(s.Env())
@@ -179,6 +182,36 @@ func loadConfig(t *testing.T, text string) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// fixedBases are the base offsets this package's tests plan from (and a
+// few offsets above each, where a plan moves an instance): plans are
+// made against the host's sockets, and a server of another package's
+// test on one of their ports moved an instance (CI: "offset 2000 ->
+// 2001" where no change was wanted).
+var fixedBases = []int{2000, 21900}
+
+// holding are the top-level tests holding the fixed offsets' ports.
+var holding sync.Map
+
+// holdFixedOffsets holds the ports of the fixed offsets (MI's four and
+// o_1.0.0's inbound endpoint, offset) for t's top-level test, once:
+// testports keeps other packages' spans off them meanwhile, and waits
+// while another holds them.
+func holdFixedOffsets(t *testing.T) {
+	top, _, _ := strings.Cut(t.Name(), "/")
+	if _, held := holding.LoadOrStore(top, true); held {
+		return
+	}
+	t.Cleanup(func() { holding.Delete(top) })
+	var held []int
+	for _, base := range fixedBases {
+		for off := base; off < base+10; off++ {
+			p := ports.DefaultBases().Shift(off)
+			held = append(held, append(p[:], 8085+off)...)
+		}
+	}
+	testports.Hold(t, held...)
 }
 
 func writeCApp(t *testing.T, path string, spec capp.Spec) {
