@@ -352,13 +352,15 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 	var late, pending, untaken, unsaid []string
 	for i, w := range waits {
 		ctx, cancel := context.WithDeadline(s.ctx, limits[i])
+		stopped := false
 		select {
 		case <-w.round.done:
 		case <-ctx.Done():
 		case <-stop:
+			stopped = true
 		}
 		cancel()
-		if s.ctx.Err() != nil || isClosed(stop) {
+		if stopped || s.ctx.Err() != nil {
 			return nil // the daemon closes: its client is told so
 		}
 		select {
@@ -374,16 +376,6 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 		}
 	}
 	return appsUnsettled(pending, untaken, late, unsaid, timeout)
-}
-
-// isClosed reports whether ch is closed (a nil ch never is).
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 // String is the instance and the CApps its check waits for MI to run or
