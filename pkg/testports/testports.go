@@ -218,7 +218,11 @@ func Hold(tb testing.TB, ports ...int) {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("ports %v: held for %s by other tests (of this run or another on this host)%s", ports, othersWait, cmp.Or(", or listened on: "+listened, ""))
+			held := "held by other tests (of this run or another on this host)"
+			if listened != "" {
+				held = "something listens on " + listened
+			}
+			tb.Fatalf("ports %v: %s for %s", ports, held, othersWait)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
