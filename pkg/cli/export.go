@@ -653,11 +653,17 @@ when a file could not be written;
 }
 
 func runExportSystemd(streams *IOStreams, o *exportSystemdOptions, p *planned) error {
-	if err := p.refuseSelfClashes(streams, o.output, "refusing to export the systemd units"); err != nil {
+	const refused = "refusing to export the systemd units"
+	if err := p.refuseSelfClashes(streams, o.output, refused); err != nil {
 		return err
 	}
 	in, found, err := exportInput(streams, p, engine{systemd.Restarts(), systemd.RunTimePorts, systemd.Unhealthy, systemd.Carriage, false})
 	if err != nil {
+		return err
+	}
+	// The units run on one host: the ports the export knows beyond the
+	// plan's clash there as Compose's published ones do.
+	if err := refuseExportedClashes(streams, p, o.output, refused, in); err != nil {
 		return err
 	}
 	opts := systemd.Options{User: o.user}
@@ -787,8 +793,7 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 	}
 	// Every port the services publish, beyond the plan's too: Docker
 	// starts no second container on a host port another has.
-	if err := p.refuseClashes(streams, o.output, refused, check.Run(exportedPlan(in), check.Host{}),
-		"mictl check-conflicts does not check them: MI resolves them at run time, from the values the export carries, or the JVM settings the instances run with open them"); err != nil {
+	if err := refuseExportedClashes(streams, p, o.output, refused, in); err != nil {
 		return err
 	}
 	base := filepath.Base(o.out)
@@ -823,6 +828,16 @@ func runExportCompose(streams *IOStreams, o *exportComposeOptions, p *planned) e
 		r.Files = append(r.Files, export.File{Path: filepath.Join(filesDir, filepath.FromSlash(f.Path)), What: f.What})
 	}
 	return printExport(streams, &o.exportOptions, r)
+}
+
+// refuseExportedClashes refuses an export whose instances clash on a
+// port the export knows beyond the plan's (an inbound endpoint's
+// $SYSTEM: or $FILE: port whose value it carries, a JVM setting's):
+// they share one host, as systemd's units do and Compose's published
+// ports, so the second server to bind it would lose it.
+func refuseExportedClashes(streams *IOStreams, p *planned, output, refused string, in *export.Input) error {
+	return p.refuseClashes(streams, output, refused, check.Run(exportedPlan(in), check.Host{}),
+		"mictl check-conflicts does not check them: MI resolves them at run time, from the values the export carries, or the JVM settings the instances run with open them")
 }
 
 // exportedPlan is the instances' ports as the export runs them: with the

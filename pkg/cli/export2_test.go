@@ -101,7 +101,8 @@ func TestExportsPublishTheRunTimePortsWhoseValueTheyCarry(t *testing.T) {
 // in the CApp: two instances whose WebSocket endpoint binds one
 // $SYSTEM:ORDERS_PORT (MI adds no offset) cannot publish it twice on one
 // host, so Compose refuses them, as it refuses a plan that clashes, and
-// writes nothing; their pods each have their own address. A pod whose
+// writes nothing; nor can they both bind it under systemd, whose units
+// run on one host too; their pods each have their own address. A pod whose
 // endpoint's port is its own HTTP port cannot open both: Kubernetes
 // refuses that.
 func TestExportsCheckTheRunTimePortsTheyPublish(t *testing.T) {
@@ -117,8 +118,13 @@ func TestExportsCheckTheRunTimePortsTheyPublish(t *testing.T) {
 		!strings.Contains(errOut, "mictl check-conflicts does not check them: MI resolves them at run time") {
 		t.Errorf("export compose: exit %d, stderr:\n%s\nwant exit 1 naming the clash on 9000", code, errOut)
 	}
+	code, _, errOut = runExport(t, "export", "systemd", "--out", "systemd")
+	if code != exitcode.Conflicts || !strings.Contains(errOut, "refusing to export the systemd units, nothing was written: the instances' own ports clash") ||
+		!strings.Contains(errOut, "mi-1 inbound env_1.0.0/OrdersEnv port 9000 ↔ mi-2 inbound env_1.0.0/OrdersEnv port 9000") {
+		t.Errorf("export systemd: exit %d, stderr:\n%s\nwant exit 1 naming the clash on 9000", code, errOut)
+	}
 	if after := listTree(t, dir); after != before {
-		t.Errorf("export compose wrote files:\nbefore %s\nafter  %s", before, after)
+		t.Errorf("export compose or systemd wrote files:\nbefore %s\nafter  %s", before, after)
 	}
 	if code, _, errOut := runExport(t, "export", "kubernetes", "--out", "k8s"); code != exitcode.OK {
 		t.Errorf("export kubernetes: exit %d: %s", code, errOut)
