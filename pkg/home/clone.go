@@ -233,27 +233,35 @@ func headerFields(first string) (fields [3]string, found bool) {
 // a home whose list does not say its files (none, or an older mictl's) is
 // left as it is.
 func (d *Distribution) Follow(dir string) (followed bool, err error) {
-	src, files, ok := Synced(dir)
-	if !ok || files == "" || files != d.files || src == d.abs {
-		return false, nil
-	}
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
 	}
+	// Locked before the list is read, not only before it is written: a
+	// Sync (an up's, a restart's) from the old directory, whose files
+	// changed since, written between that read and the lock, was taken
+	// for the old files, and the home said it followed d, behind in
+	// nothing, while it held the changed ones.
 	unlock, err := lockList(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // no home yet: nothing synced to follow
+	}
 	if err != nil {
 		return fail(err)
 	}
 	defer unlock()
 	path := filepath.Join(dir, clonedList)
 	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // never synced: nothing to follow
+	}
 	if err != nil {
 		return fail(err)
 	}
 	first, rest, _ := strings.Cut(string(raw), "\n")
 	fields, found := headerFields(first)
-	if !found || fields[2] != src {
-		return false, nil // written again since Synced read it: that write stands
+	_, files, _ := strings.Cut(fields[0], "-")
+	if !found || files == "" || files != d.files || fields[2] == d.abs {
+		return false, nil
 	}
 	pending, err := strconv.Atoi(fields[1])
 	if err != nil {

@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/config"
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
+	"golang.org/x/sys/unix"
 )
 
 // distFile is one file of the fake distribution.
@@ -1771,14 +1773,7 @@ func TestFollowRecordsACopyOfTheDistribution(t *testing.T) {
 // directory) goes unseen by Behind until the next sync, as for any home
 // synced from the distribution it is compared with.
 func TestFollowRecordsTheFingerprintOfTheCopy(t *testing.T) {
-	src, dir := setup(t)
-	if _, err := syncHome(src, dir); err != nil {
-		t.Fatal(err)
-	}
-	copied := filepath.Join(filepath.Dir(src), "wso2mi-4.4.0-copy")
-	if out, err := exec.Command("cp", "-a", src, copied).CombinedOutput(); err != nil {
-		t.Fatalf("cp -a: %v: %s", err, out)
-	}
+	_, dir, copied := syncedWithACopy(t)
 	same, err := home.ReadDistribution(copied)
 	must(t, err)
 	if followed, err := same.Follow(dir); !followed || err != nil {
@@ -1866,6 +1861,88 @@ func TestFollowAndRestoreAtOnceLoseNothing(t *testing.T) {
 		}
 		if same, err = home.ReadDistribution(copied); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// Follow decided from the list it read before it took the home's lock: a
+// Sync of the home from its own directory, whose files had changed since
+// (an up after an upgrade in place), written between that read and the
+// lock, was then recorded as a copy of the old files, and the home said it
+// followed the copy, behind in nothing, while it held the changed files.
+// Follow reads the list under its lock: whichever of the two goes first,
+// the home ends synced from the changed directory. (The Sync waits for the
+// lock first, so it is usually let go first: the order that lost it.)
+func TestFollowAndSyncAtOnceKeepTheSync(t *testing.T) {
+	for round := range 20 {
+		src, dir, copied := syncedWithACopy(t)
+		same, err := home.ReadDistribution(copied)
+		must(t, err)
+		must(t, os.WriteFile(filepath.Join(src, "lib", "a.jar"), []byte("PK\x03\x04 a.jar, upgraded"), 0o644))
+		changed, err := home.ReadDistribution(src)
+		must(t, err)
+
+		held, err := fsutil.LockDir(dir)
+		must(t, err)
+		var wg sync.WaitGroup
+		var syncErr, followErr error
+		wg.Go(func() { _, syncErr = changed.Sync(dir) })
+		waitForLockWaiters(t, dir, 1)
+		wg.Go(func() { _, followErr = same.Follow(dir) })
+		waitForLockWaiters(t, dir, 2)
+		held.Close()
+		wg.Wait()
+		if syncErr != nil || followErr != nil {
+			t.Fatalf("round %d: Sync: %v; Follow: %v", round, syncErr, followErr)
+		}
+		if got, _ := home.SyncedFrom(dir); got != src {
+			t.Fatalf("round %d: after a Sync from %s, whose files changed, and a Follow of a copy of the old ones at once, the home says it was synced from %s", round, src, got)
+		}
+		if behind, kept, err := changed.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+			t.Fatalf("round %d: the home is behind %s, which it was synced from: %q, kept %q, %v", round, src, behind, kept, err)
+		}
+	}
+}
+
+// syncedWithACopy returns a home synced from a fresh distribution, and a
+// copy of that distribution beside it (cp -a): the same files elsewhere.
+func syncedWithACopy(t *testing.T) (src, dir, copied string) {
+	t.Helper()
+	src, dir = setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	copied = filepath.Join(filepath.Dir(src), "wso2mi-4.4.0-copy")
+	if out, err := exec.Command("cp", "-a", src, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp -a: %v: %s", err, out)
+	}
+	return src, dir, copied
+}
+
+// waitForLockWaiters waits until n locks wait (/proc/locks lists them
+// blocked, "->") for the one on the file or directory at path.
+func waitForLockWaiters(t *testing.T, path string, n int) {
+	t.Helper()
+	info, err := os.Stat(path)
+	must(t, err)
+	st := info.Sys().(*syscall.Stat_t)
+	file := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		locks, err := os.ReadFile("/proc/locks")
+		if err != nil {
+			t.Skipf("no /proc/locks to see who waits for a lock: %v", err)
+		}
+		waiting := 0
+		for line := range strings.Lines(string(locks)) {
+			if f := strings.Fields(line); len(f) > 6 && f[1] == "->" && f[6] == file {
+				waiting++
+			}
+		}
+		if waiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d waiting for the lock on %s after 10s, want %d:\n%s", waiting, path, n, locks)
 		}
 	}
 }
