@@ -14,3 +14,6 @@ func StubNoListeners(t testing.TB) {
 	listening = func() map[int][]hostnet.Socket { return nil }
 	t.Cleanup(func() { listening = real })
 }
+
+// Bindable is bindable, for the tests that pick a port nothing holds.
+var Bindable = bindable

@@ -12,9 +12,10 @@
 // package takes offsets from its own block only. Two suites on one host
 // set disjoint ranges, e.g. MICTL_TEST_OFFSETS=1000-11999 and
 // MICTL_TEST_OFFSETS=12000-23000: tests that take offsets from the start
-// of a block (Block) would meet. The spans Base hands out are kept apart
-// across processes too (see hostLock): two runs of the end-to-end tests
-// sharing a range no longer put their servers on one another's ports.
+// of a block (Block) would meet. The spans Base hands out, and the ports
+// Hold and FreePort do, are kept apart across processes too (see
+// hostLock): two runs of the end-to-end tests sharing a range no longer
+// put their servers on one another's ports.
 package testports
 
 import (
@@ -313,20 +314,39 @@ func firstListened(busy map[int][]hostnet.Socket, c claim) (port int, ok bool) {
 
 // FreePort returns a free loopback TCP port for a server of a test's own
 // that is not MI (a Prometheus, a metrics listener), at random among
-// LowPorts. (A port the kernel hands out for :0 and the test releases is
-// in the ephemeral range, where an outgoing connection may take it first.)
+// LowPorts: a port the kernel hands out for :0 and the test releases is
+// in the ephemeral range, where an outgoing connection may take it first.
+// The port is the test's until it ends, kept from other tests' spans and
+// ports as a span's are (see Base): LowPorts lie below this range's MI
+// ports only, so they may be a higher range's, and a suite with another
+// range, or another FreePort of this run, picked the same port, or had a
+// server bind it between this test's pick and its own bind.
 func FreePort(tb testing.TB) int {
 	tb.Helper()
 	lo, hi := LowPorts(tb)
-	for range 200 {
-		p := lo + rand.IntN(hi-lo)
-		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p))); err == nil {
-			ln.Close()
+	for _, i := range rand.Perm(hi - lo) {
+		p := lo + i
+		if !bindable(p) {
+			continue
+		}
+		if ok, _, _ := tryClaim(tb, claim{{p, p + 1}}); ok {
 			return p
 		}
 	}
-	tb.Fatalf("no free loopback port found in %d-%d", lo, hi-1)
+	tb.Fatalf("no free loopback port in %d-%d: each is listened on, or held by tests of this run or of another on this host", lo, hi-1)
 	return 0
+}
+
+// bindable reports whether a listener can bind port p on loopback now:
+// what FreePort promises, also where the host's sockets cannot be read
+// (listening sees none then).
+func bindable(p int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }
 
 // LowPorts returns the ports [lo, hi) that tests may pick for servers of

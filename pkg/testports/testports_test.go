@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -169,33 +170,61 @@ func TestBaseKeepsExtraPortsFromOtherSpans(t *testing.T) {
 	}
 }
 
-// holdEnv makes this test binary hold spans for a test of another
-// process (TestHoldSpans): as many as it says, of 40 offsets in the
-// Other block of 9000-9999, on its parent's lock file, until its stdin
-// closes.
-const holdEnv = "TESTPORTS_HOLD_SPANS"
+// holdEnv makes this test binary hold ports for a test of another
+// process (TestHold), on its parent's lock file, until its stdin closes:
+// "spans N", N spans of 40 offsets in the Other block of 9000-9999; "low
+// P", every port of LowPorts but P.
+const holdEnv = "TESTPORTS_HOLD"
 
-func TestHoldSpans(t *testing.T) {
-	n, err := strconv.Atoi(os.Getenv(holdEnv))
+func TestHold(t *testing.T) {
+	what, arg, _ := strings.Cut(os.Getenv(holdEnv), " ")
+	n, err := strconv.Atoi(arg)
 	if err != nil {
-		t.Skip("run by the tests of spans held by another process")
+		t.Skip("run by the tests of ports held by another process")
 	}
-	t.Setenv(testports.EnvRange, "9000-9999") // the lock file: its parent's (ownSpans)
-	testports.StubNoListeners(t)
-	var bases []string
-	for range n {
-		bases = append(bases, strconv.Itoa(testports.Base(t, testports.Other, 40)))
+	testports.StubNoListeners(t) // the lock file: its parent's (ownSpans)
+	var held []string
+	switch what {
+	case "spans":
+		t.Setenv(testports.EnvRange, "9000-9999")
+		for range n {
+			held = append(held, strconv.Itoa(testports.Base(t, testports.Other, 40)))
+		}
+	case "low":
+		lo, hi := testports.LowPorts(t)
+		var all []int
+		for p := lo; p < hi; p++ {
+			if p != n {
+				all = append(all, p)
+			}
+		}
+		testports.Hold(t, all...)
 	}
-	fmt.Println("held", strings.Join(bases, " "))
+	fmt.Println("held", strings.Join(held, " "))
 	io.Copy(io.Discard, os.Stdin)
 }
 
-// holdSpans has another process hold n spans (TestHoldSpans) and returns
+// holdSpans has another process hold n spans (TestHold) and returns
 // their bases and a function that makes it let go.
 func holdSpans(t *testing.T, n int) (bases []int, release func()) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHoldSpans$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", holdEnv, n))
+	said, release := holdElsewhere(t, fmt.Sprintf("spans %d", n))
+	for _, f := range said {
+		b, _ := strconv.Atoi(f)
+		bases = append(bases, b)
+	}
+	if len(bases) != n {
+		t.Fatalf("the holding process held %d spans, want %d", len(bases), n)
+	}
+	return bases, release
+}
+
+// holdElsewhere has another process hold what holdEnv says (TestHold),
+// until release or the test ends, and returns what it said it held.
+func holdElsewhere(t *testing.T, what string) (said []string, release func()) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHold$")
+	cmd.Env = append(os.Environ(), holdEnv+"="+what)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -212,20 +241,32 @@ func holdSpans(t *testing.T, n int) (bases []int, release func()) {
 		cmd.Wait()
 	})
 	t.Cleanup(release)
-	var said []string
+	var out []string
 	for lines := bufio.NewScanner(stdout); lines.Scan(); {
-		fields := strings.Fields(lines.Text())
-		if len(fields) == n+1 && fields[0] == "held" {
-			for _, f := range fields[1:] {
-				b, _ := strconv.Atoi(f)
-				bases = append(bases, b)
-			}
-			return bases, release
+		if fields := strings.Fields(lines.Text()); len(fields) > 0 && fields[0] == "held" {
+			return fields[1:], release
 		}
-		said = append(said, lines.Text())
+		out = append(out, lines.Text())
 	}
-	t.Fatalf("the holding process ended without holding %d spans:\n%s", n, strings.Join(said, "\n"))
+	t.Fatalf("the holding process ended without holding %s:\n%s", what, strings.Join(out, "\n"))
 	return nil, nil
+}
+
+// FreePort's ports lie below its own range's MI ports only, among a
+// higher range's: a port another process holds (a span of another suite,
+// its FreePort) is not given, though nothing listens on it yet.
+func TestFreePortPassesOverPortsOtherProcessesHold(t *testing.T) {
+	t.Setenv(testports.EnvRange, "100-1099")
+	t.Setenv(testports.EnvLock, filepath.Join(t.TempDir(), "lock"))
+	lo, hi := testports.LowPorts(t)
+	free := lo + rand.IntN(hi-lo)
+	for !testports.Bindable(free) {
+		free = lo + (free-lo+1)%(hi-lo)
+	}
+	holdElsewhere(t, fmt.Sprintf("low %d", free))
+	if p := testports.FreePort(t); p != free {
+		t.Fatalf("FreePort gave %d, held by another process; want %d, the one port of %d-%d it left", p, free, lo, hi-1)
+	}
 }
 
 // A span another process holds (a second go test run sharing the range),
