@@ -20,7 +20,7 @@ import (
 // conflict even within one process, but all of this process's on one file
 // go through one open, whose spans held keeps apart.
 func lockFile() *os.File {
-	path := cmp.Or(os.Getenv(EnvLock), filepath.Join(os.TempDir(), "mictl-testports.lock"))
+	path := cmp.Or(os.Getenv(EnvLock), defaultLockFile)
 	lockFilesMu.Lock()
 	defer lockFilesMu.Unlock()
 	f, ok := lockFiles[path]
@@ -30,6 +30,12 @@ func lockFile() *os.File {
 	}
 	return f
 }
+
+// defaultLockFile is the lock file every suite on the host shares, in
+// the temporary directory as it was when the test binary started: a
+// TestMain that points TMPDIR at a directory of its own (pkg/sim's does,
+// for its leak check) would otherwise lock a file no other suite does.
+var defaultLockFile = filepath.Join(os.TempDir(), "mictl-testports.lock")
 
 var (
 	lockFilesMu sync.Mutex

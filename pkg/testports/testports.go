@@ -208,10 +208,7 @@ func Base(tb testing.TB, user, span int, extra ...int) int {
 // held, or something listens on it.
 func Hold(tb testing.TB, ports ...int) {
 	tb.Helper()
-	var c claim
-	for _, p := range slices.Sorted(slices.Values(ports)) {
-		c = append(c, [2]int{p, p + 1})
-	}
+	c := portsClaim(ports)
 	deadline := time.Now().Add(othersWait)
 	for {
 		ok, _, listened := tryClaim(tb, c)
@@ -227,6 +224,15 @@ func Hold(tb testing.TB, ports ...int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// portsClaim is the claim of single ports.
+func portsClaim(ports []int) claim {
+	var c claim
+	for _, p := range slices.Compact(slices.Sorted(slices.Values(ports))) {
+		c = append(c, [2]int{p, p + 1})
+	}
+	return c
 }
 
 // InboundBases are the ports tests give their CApps' inbound endpoints
@@ -320,20 +326,34 @@ func firstListened(busy map[int][]hostnet.Socket, c claim) (port int, ok bool) {
 // ports as a span's are (see Base): LowPorts lie below this range's MI
 // ports only, so they may be a higher range's, and a suite with another
 // range, or another FreePort of this run, picked the same port, or had a
-// server bind it between this test's pick and its own bind.
-func FreePort(tb testing.TB) int {
+// server bind it between this test's pick and its own bind. With shifted,
+// the port p+d is free, below the ephemeral range and the test's too, for
+// each d: an inbound endpoint's port, which a server at offset d binds as
+// p+d when MI offsets it.
+func FreePort(tb testing.TB, shifted ...int) int {
 	tb.Helper()
 	lo, hi := LowPorts(tb)
+	ephemeral, _, err := hostnet.EphemeralRange()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	usable := func(q int) bool { return q >= lo && q < ephemeral && bindable(q) }
 	for _, i := range rand.Perm(hi - lo) {
-		p := lo + i
-		if !bindable(p) {
-			continue
+		all := []int{lo + i}
+		for _, d := range shifted {
+			all = append(all, lo+i+d)
 		}
-		if ok, _, _ := tryClaim(tb, claim{{p, p + 1}}); ok {
-			return p
+		if !slices.ContainsFunc(all, func(q int) bool { return !usable(q) }) {
+			if ok, _, _ := tryClaim(tb, portsClaim(all)); ok {
+				return lo + i
+			}
 		}
 	}
-	tb.Fatalf("no free loopback port in %d-%d: each is listened on, or held by tests of this run or of another on this host", lo, hi-1)
+	with := ""
+	if len(shifted) > 0 {
+		with = fmt.Sprintf(" with p+%v free below %d", shifted, ephemeral)
+	}
+	tb.Fatalf("no free loopback port p in %d-%d%s: each is listened on, or held by tests of this run or of another on this host", lo, hi-1, with)
 	return 0
 }
 

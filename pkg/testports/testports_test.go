@@ -173,13 +173,12 @@ func TestBaseKeepsExtraPortsFromOtherSpans(t *testing.T) {
 // holdEnv makes this test binary hold ports for a test of another
 // process (TestHold), on its parent's lock file, until its stdin closes:
 // "spans N", N spans of 40 offsets in the Other block of 9000-9999; "low
-// P", every port of LowPorts but P.
+// P,Q,...", every port of LowPorts but P, Q, ...
 const holdEnv = "TESTPORTS_HOLD"
 
 func TestHold(t *testing.T) {
 	what, arg, _ := strings.Cut(os.Getenv(holdEnv), " ")
-	n, err := strconv.Atoi(arg)
-	if err != nil {
+	if what == "" {
 		t.Skip("run by the tests of ports held by another process")
 	}
 	testports.StubNoListeners(t) // the lock file: its parent's (ownSpans)
@@ -187,14 +186,20 @@ func TestHold(t *testing.T) {
 	switch what {
 	case "spans":
 		t.Setenv(testports.EnvRange, "9000-9999")
+		n, _ := strconv.Atoi(arg)
 		for range n {
 			held = append(held, strconv.Itoa(testports.Base(t, testports.Other, 40)))
 		}
 	case "low":
+		left := map[int]bool{}
+		for _, f := range strings.Split(arg, ",") {
+			p, _ := strconv.Atoi(f)
+			left[p] = true
+		}
 		lo, hi := testports.LowPorts(t)
 		var all []int
 		for p := lo; p < hi; p++ {
-			if p != n {
+			if !left[p] {
 				all = append(all, p)
 			}
 		}
@@ -252,20 +257,44 @@ func holdElsewhere(t *testing.T, what string) (said []string, release func()) {
 	return nil, nil
 }
 
+// lowPortsBut has another process hold every port of LowPorts of the
+// range 100-1099 (1024 to 8342 at most) on a lock file of t's own but n
+// of them, d apart, that can be bound, which it returns.
+func lowPortsBut(t *testing.T, n, d int) []int {
+	t.Helper()
+	t.Setenv(testports.EnvRange, "100-1099")
+	t.Setenv(testports.EnvLock, filepath.Join(t.TempDir(), "lock"))
+	lo, hi := testports.LowPorts(t)
+	var left []int
+	var said []string
+	for p := lo + rand.IntN(hi-lo-n*d); len(left) < n; p = lo + (p-lo+1)%(hi-lo-n*d) {
+		left, said = left[:0], said[:0]
+		for q := p; q < p+n*d && testports.Bindable(q); q += d {
+			left, said = append(left, q), append(said, strconv.Itoa(q))
+		}
+	}
+	holdElsewhere(t, "low "+strings.Join(said, ","))
+	return left
+}
+
 // FreePort's ports lie below its own range's MI ports only, among a
 // higher range's: a port another process holds (a span of another suite,
 // its FreePort) is not given, though nothing listens on it yet.
 func TestFreePortPassesOverPortsOtherProcessesHold(t *testing.T) {
-	t.Setenv(testports.EnvRange, "100-1099")
-	t.Setenv(testports.EnvLock, filepath.Join(t.TempDir(), "lock"))
-	lo, hi := testports.LowPorts(t)
-	free := lo + rand.IntN(hi-lo)
-	for !testports.Bindable(free) {
-		free = lo + (free-lo+1)%(hi-lo)
+	left := lowPortsBut(t, 1, 1)
+	if p := testports.FreePort(t); p != left[0] {
+		t.Fatalf("FreePort gave %d, held by another process; want %d, the one low port it left", p, left[0])
 	}
-	holdElsewhere(t, fmt.Sprintf("low %d", free))
-	if p := testports.FreePort(t); p != free {
-		t.Fatalf("FreePort gave %d, held by another process; want %d, the one port of %d-%d it left", p, free, lo, hi-1)
+}
+
+// With a shift (an inbound endpoint's port p, which a server at offset d
+// binds as p+d), FreePort gives a port whose shifted port is free too: of
+// two ports d apart another process left, the lower.
+func TestFreePortKeepsItsShiftedPortsFree(t *testing.T) {
+	const d = 100
+	left := lowPortsBut(t, 2, d)
+	if p := testports.FreePort(t, d); p != left[0] {
+		t.Fatalf("FreePort(%d) gave %d; want %d, the one low port of those another process left (%v) whose port %d above is free", d, p, left[0], left, d)
 	}
 }
 
