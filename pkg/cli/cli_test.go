@@ -54,40 +54,14 @@ func golden(t *testing.T, name, got string) {
 	goldentest.Check(t, filepath.Join(goldenDir, name), []byte(got))
 }
 
-// freeOffset finds an offset >= from whose four default ports can all be
-// bound on 127.0.0.1 right now.
-func freeOffset(t *testing.T, from int) int {
-	t.Helper()
-	for off := from; off < from+2000; off++ {
-		ok := true
-		for _, p := range ports.DefaultBases().Shift(off) {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return off
-		}
-	}
-	t.Fatalf("no free offset from %d", from)
-	return 0
-}
-
-// clashingOffsets returns offsets a and a+37 whose ports are free on this
-// host, so the only conflicts are the plan's own (docs/mi-facts.md "Ports": offset
-// b's HTTPS port is offset a's HTTP port when b-a = 37).
+// clashingOffsets returns offsets a and a+37 whose ports are the test's
+// (testports.Base): no other test's, none listened on, so the only
+// conflicts are the plan's own (docs/mi-facts.md "Ports": offset b's HTTPS
+// port is offset a's HTTP port when b-a = 37).
 func clashingOffsets(t *testing.T) (a, b int) {
 	t.Helper()
-	lo, _ := testports.Block(t, testports.Other)
-	for from := lo; ; from += 100 {
-		a = freeOffset(t, from)
-		if b = freeOffset(t, a+37); b == a+37 {
-			return a, b
-		}
-	}
+	a = testports.Base(t, testports.Other, 38)
+	return a, a + 37
 }
 
 func TestCheckConflictsCrossRoleClash(t *testing.T) {
@@ -203,13 +177,13 @@ func TestCheckConflictsJSON(t *testing.T) {
 // who holds something under one name whichever list it comes from.
 func TestServersInHomesSpellTheHolderAsEveryOutput(t *testing.T) {
 	inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
+	off := testports.Base(t, testports.Other, 1)
 	dir := filepath.Join("instances", "mi-1")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	pid := fakeServer(t, dir)
-	code, out, errOut := run(t, "check-conflicts", "--instances", "1", "--base-offset", fmt.Sprint(freeOffset(t, lo)), "-o", "json")
+	code, out, errOut := run(t, "check-conflicts", "--instances", "1", "--base-offset", fmt.Sprint(off), "-o", "json")
 	if code != exitcode.Conflicts {
 		t.Fatalf("exit %d, want 1:\n%s%s", code, out, errOut)
 	}
@@ -235,8 +209,7 @@ func TestServersInHomesSpellTheHolderAsEveryOutput(t *testing.T) {
 
 func TestForeignListenerIsPlannedAroundAndReported(t *testing.T) {
 	inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
-	off := freeOffset(t, lo+1000)
+	off := testports.Base(t, testports.Other, 1)
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 9154+off)) // the management port of offset off
 	if err != nil {
 		t.Fatal(err)
@@ -540,12 +513,12 @@ func TestStateDirErrorsSayWhatToDo(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	lo, _ := testports.Block(t, testports.Other)
+	base := testports.Base(t, testports.Other, 1)
 	tests := []struct {
 		args []string
 		want string
 	}{
-		{[]string{"up", "--instances-dir", "file/sub", "--base-offset", fmt.Sprint(lo)},
+		{[]string{"up", "--instances-dir", "file/sub", "--base-offset", fmt.Sprint(base)},
 			"mictl: cannot create the instances directory file/sub: file is not a directory; move it away or choose another instances_dir\n"},
 		{[]string{"down", "--instances-dir", "x"},
 			"mictl: the state directory x/.mictl is not a directory; move it away or choose another instances_dir\n"},
@@ -638,9 +611,8 @@ func TestRenderOverrideErrorAtItsKey(t *testing.T) {
 	if err := os.WriteFile(file, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lo, _ := testports.Block(t, testports.Other)
 	toml := fmt.Sprintf("instances = 2\nmi_home = \"dist\"\nbase_offset = %d\n\n[[instance]]\nname = \"mi-2\"\n"+
-		"overrides = { \"server.hostname\" = \"edge.local\",\n  \"datasource.url\" = \"jdbc:h2:./edge\" }\n", lo)
+		"overrides = { \"server.hostname\" = \"edge.local\",\n  \"datasource.url\" = \"jdbc:h2:./edge\" }\n", testports.Base(t, testports.Other, 2))
 	if err := os.WriteFile("mictl.toml", []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -788,18 +760,18 @@ func TestInitForceRefusalQuotesItsPaths(t *testing.T) {
 
 func TestGenerateWritesSecretsAtomically(t *testing.T) {
 	dir := inTempDir(t)
-	cfgText := `instances = 2
+	base := testports.Base(t, testports.Other, 2)
+	cfgText := fmt.Sprintf(`instances = 2
 instances_dir = "homes"
 [[instance]]
 name = "mi-2"
-offset = 20100
+offset = %d
 overrides = { "server.hostname" = "mi-2.local" }
-`
+`, base+1)
 	if err := os.WriteFile("mictl.toml", []byte(cfgText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lo, _ := testports.Block(t, testports.Other)
-	code, out, errOut := run(t, "generate", "--base-offset", fmt.Sprint(freeOffset(t, lo+2000)), "-o", "json")
+	code, out, errOut := run(t, "generate", "--base-offset", fmt.Sprint(base), "-o", "json")
 	if code != exitcode.OK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -816,7 +788,7 @@ overrides = { "server.hostname" = "mi-2.local" }
 		t.Errorf("mode = %v, want 0600 (the file holds keystore passwords)", info.Mode().Perm())
 	}
 	data, _ := os.ReadFile(path)
-	for _, want := range []string{"offset = 20100", `hostname = "mi-2.local"`, "#offset  = 10", `password = "wso2carbon"`} {
+	for _, want := range []string{fmt.Sprintf("offset = %d", base+1), `hostname = "mi-2.local"`, "#offset  = 10", `password = "wso2carbon"`} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("generated file lacks %q:\n%s", want, data)
 		}
@@ -831,8 +803,7 @@ overrides = { "server.hostname" = "mi-2.local" }
 // no table of no rows.
 func TestGenerateWithEveryInstanceRunning(t *testing.T) {
 	dir := inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
-	recordRunning(t, filepath.Join(dir, "instances"), freeOffset(t, lo), nil)
+	recordRunning(t, filepath.Join(dir, "instances"), testports.Base(t, testports.Other, 1), nil)
 	code, out, errOut := run(t, "generate", "--instances", "1")
 	if code != exitcode.OK || out != "" || !strings.Contains(errOut, "note: mi-1 running, left alone") {
 		t.Fatalf("generate: exit %d, stdout %q, stderr %q; want 0, nothing on stdout, the note", code, out, errOut)

@@ -65,8 +65,7 @@ func TestRestartReloadAndDeploySayLinesLost(t *testing.T) {
 		t.Run(args[0], func(t *testing.T) {
 			dir := inTempDir(t)
 			writeCar(t, dir, "build/a_1.0.0.car", capp.Spec{Name: "a"})
-			lo, _ := testports.Block(t, testports.Other)
-			off := freeOffset(t, lo)
+			off := testports.Base(t, testports.Other, 1)
 			toml := fmt.Sprintf("instances = 1\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off)
 			if err := os.WriteFile("mictl.toml", []byte(toml), 0o644); err != nil {
 				t.Fatal(err)

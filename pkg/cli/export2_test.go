@@ -38,13 +38,13 @@ func TestExportKubernetesAnswersToKubeAndK8s(t *testing.T) {
 // still names them all.
 func TestExportsPublishTheRunTimePortsWhoseValueTheyCarry(t *testing.T) {
 	dir := inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
+	off := testports.Base(t, testports.Other, 1)
 	writeCar(t, dir, "build/env_1.0.0.car", capp.Spec{Name: "env", Inbounds: []capp.InboundSpec{
 		{Name: "OrdersEnv", Protocol: "ws", Placeholder: "$SYSTEM:ORDERS_PORT"},
 		{Name: "Unknown", Protocol: "ws", Placeholder: "$SYSTEM:MICTL_TEST_UNSET_PORT"},
 	}})
 	writeCar(t, dir, "build/fil_1.0.0.car", capp.Spec{Name: "fil", Inbounds: []capp.InboundSpec{{Name: "OrdersFile", Protocol: "http", Placeholder: "$FILE:orders_port"}}})
-	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 1\ncapps = [\"build/env_1.0.0.car\", \"build/fil_1.0.0.car\"]\n[[instance]]\nname = \"mi-1\"\noffset = %d\n", lo))
+	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 1\ncapps = [\"build/env_1.0.0.car\", \"build/fil_1.0.0.car\"]\n[[instance]]\nname = \"mi-1\"\noffset = %d\n", off))
 	writeFile(t, filepath.Join(dir, "instances", ".dist", "conf", "file.properties"), "orders_port=9100\n")
 	t.Setenv("ORDERS_PORT", "9000")
 	t.Setenv("MICTL_TEST_UNSET_PORT", "")
@@ -56,14 +56,14 @@ func TestExportsPublishTheRunTimePortsWhoseValueTheyCarry(t *testing.T) {
 		noted []string // the listeners runtime_ports lists
 	}{
 		{[]string{"compose", "--out", "compose.yaml"}, map[string][]string{"compose.yaml": {
-			"- target: 9000\n        published: \"9000\"\n", fmt.Sprintf("- target: %d\n        published: \"%[1]d\"\n", 9100+lo)}},
+			"- target: 9000\n        published: \"9000\"\n", fmt.Sprintf("- target: %d\n        published: \"%[1]d\"\n", 9100+off)}},
 			[]string{"env_1.0.0/Unknown"}},
 		{[]string{"kubernetes", "--out", "k8s"}, map[string][]string{
 			filepath.Join("k8s", "deployment-mi.yaml"): {"- name: in-9000\n              containerPort: 9000\n", "- name: in-9110\n              containerPort: 9110\n"},
 			filepath.Join("k8s", "service-mi.yaml"):    {"- name: in-9000\n      protocol: TCP\n      port: 9000\n", "- name: in-9110\n      protocol: TCP\n      port: 9110\n"}},
 			[]string{"env_1.0.0/Unknown"}},
 		{[]string{"systemd", "--user", "--out", "units"}, map[string][]string{
-			filepath.Join("units", "mictl-mi@mi-1.service.d", "10-mictl.conf"): {fmt.Sprintf("inbound env_1.0.0/OrdersEnv 9000, inbound fil_1.0.0/OrdersFile %d.", 9100+lo)}},
+			filepath.Join("units", "mictl-mi@mi-1.service.d", "10-mictl.conf"): {fmt.Sprintf("inbound env_1.0.0/OrdersEnv 9000, inbound fil_1.0.0/OrdersFile %d.", 9100+off)}},
 			[]string{"env_1.0.0/OrdersEnv", "env_1.0.0/Unknown", "fil_1.0.0/OrdersFile"}},
 	} {
 		code, out, errOut := runExport(t, append([]string{"export"}, append(tc.args, "-o", "json")...)...)
@@ -107,9 +107,8 @@ func TestExportsPublishTheRunTimePortsWhoseValueTheyCarry(t *testing.T) {
 // refuses that.
 func TestExportsCheckTheRunTimePortsTheyPublish(t *testing.T) {
 	dir := inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
 	writeCar(t, dir, "build/env_1.0.0.car", capp.Spec{Name: "env", Inbounds: []capp.InboundSpec{{Name: "OrdersEnv", Protocol: "ws", Placeholder: "$SYSTEM:ORDERS_PORT"}}})
-	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 2\nbase_offset = %d\ncapps = [\"build/env_1.0.0.car\"]\n", lo))
+	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 2\nbase_offset = %d\ncapps = [\"build/env_1.0.0.car\"]\n", testports.Base(t, testports.Other, 2)))
 	t.Setenv("ORDERS_PORT", "9000")
 	before := listTree(t, dir)
 	code, _, errOut := runExport(t, "export", "compose", "--out", "compose.yaml")

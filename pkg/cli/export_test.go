@@ -164,13 +164,13 @@ func TestExportBadInputWritesNothing(t *testing.T) {
 // Kubernetes export goes on.
 func TestSelfClashingPlanIsNotWritten(t *testing.T) {
 	dir := inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
-	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 2\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %[1]d\n", lo))
+	off := testports.Base(t, testports.Other, 1)
+	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 2\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %[1]d\n", off))
 	for _, args := range [][]string{{"export", "systemd", "--out", "units"}, {"export", "compose", "--out", "compose.yaml"}, {"generate"}} {
 		before := listTree(t, dir)
 		code, _, errOut := runExport(t, args...)
 		if code != exitcode.Conflicts || !strings.Contains(errOut, "nothing was written: the instances' own ports clash") ||
-			!strings.Contains(errOut, fmt.Sprintf("mi-1 http port %d ↔ mi-2 http port %[1]d", 8280+lo)) {
+			!strings.Contains(errOut, fmt.Sprintf("mi-1 http port %d ↔ mi-2 http port %[1]d", 8280+off)) {
 			t.Errorf("mictl %s: exit %d, stderr:\n%s\nwant exit 1 naming the clashes", strings.Join(args, " "), code, errOut)
 		}
 		if after := listTree(t, dir); after != before {
@@ -188,8 +188,7 @@ func TestSelfClashingPlanIsNotWritten(t *testing.T) {
 // nothing there.
 func TestSelfClashOffsetsCannotFixIsNotBlamedOnOffsets(t *testing.T) {
 	dir := inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
-	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 2\nbase_offset = %d\n", lo))
+	writeFile(t, filepath.Join(dir, "mictl.toml"), fmt.Sprintf("instances = 2\nbase_offset = %d\n", testports.Base(t, testports.Other, 2)))
 	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
 	for _, args := range [][]string{{"export", "systemd", "--out", "units"}, {"export", "compose", "--out", "compose.yaml"}} {
 		code, _, errOut := runExport(t, args...)
@@ -740,7 +739,7 @@ func TestExportsNoteTheRestartPolicyTheyDoNotCarry(t *testing.T) {
 // objects applied from them keep running it.
 func TestExportNamesTheFilesItNoLongerWrites(t *testing.T) {
 	dir := inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
+	lo := testports.Base(t, testports.Other, 2)
 	offsets := func(n int) string {
 		var list []string
 		for i := range n {

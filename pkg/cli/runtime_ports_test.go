@@ -25,8 +25,7 @@ func TestRunTimePorts(t *testing.T) {
 	if err := os.WriteFile("mictl.toml", []byte("instances = 1\ncapps = [\""+car+"\"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lo, _ := testports.Block(t, testports.Other)
-	offsets := fmt.Sprint(freeOffset(t, lo))
+	offsets := fmt.Sprint(testports.Base(t, testports.Other, 1, 8085))
 	note := "mi-1: inbound endpoint env_1.0.0/OrdersEnv listens on inbound.http.port = $SYSTEM:ORDERS_PORT, a port MI resolves at run time: not planned, not checked for conflicts"
 	want := "[map[listener:env_1.0.0/OrdersEnv parameter:inbound.http.port value:$SYSTEM:ORDERS_PORT]]"
 
@@ -102,8 +101,7 @@ func TestRunTimePortsOfShippedCApps(t *testing.T) {
 	if err := os.WriteFile("mictl.toml", []byte("instances = 1\nmi_home = \"dist\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lo, _ := testports.Block(t, testports.Other)
-	offsets := fmt.Sprint(freeOffset(t, lo))
+	offsets := fmt.Sprint(testports.Base(t, testports.Other, 1))
 	note := "note: mi-1: inbound endpoint env_1.0.0/OrdersEnv listens on inbound.http.port = $SYSTEM:ORDERS_PORT, a port MI resolves at run time"
 	if code, out, errOut := run(t, "check-conflicts", "--offsets", offsets); code != exitcode.OK || !strings.Contains(out, note) {
 		t.Fatalf("check-conflicts: exit %d, want 0 and %q:\n%s%s", code, note, out, errOut)
@@ -121,8 +119,7 @@ func TestExportsSayWhatTheyLeaveOfRunTimePorts(t *testing.T) {
 	if err := os.WriteFile("mictl.toml", []byte("instances = 1\ncapps = [\""+car+"\"]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lo, _ := testports.Block(t, testports.Other)
-	offsets := fmt.Sprint(freeOffset(t, lo))
+	offsets := fmt.Sprint(testports.Base(t, testports.Other, 1))
 	note := "note: mi-1: inbound endpoint env_1.0.0/OrdersEnv listens on inbound.http.port = $SYSTEM:ORDERS_PORT, a port MI resolves at run time: not planned, not checked for conflicts"
 	for _, tc := range []struct {
 		args []string

@@ -37,9 +37,8 @@ func TestDistributionsOwnInboundEndpointsArePlanned(t *testing.T) {
 	if err := os.WriteFile("mictl.toml", []byte("instances = 2\nmi_home = \"dist\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	lo, _ := testports.Block(t, testports.Other)
-	a := freeOffset(t, lo)
-	b := freeOffset(t, a+1)
+	a := testports.Base(t, testports.Other, 2)
+	b := a + 1
 	code, out, errOut := run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b))
 	want := fmt.Sprintf("conflict: mi-1 inbound synapse-configs/LegacyHL7 port 20001 ↔ mi-2 inbound synapse-configs/LegacyHL7 port 20001 (offset %d vs %d): MI never adds the offset", a, b)
 	if code != exitcode.Conflicts || !strings.Contains(out, want) || !strings.Contains(out, "it is a file of mi_home's synapse-configs/") {

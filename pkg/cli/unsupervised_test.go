@@ -19,7 +19,7 @@ import (
 // daemon alive they say nothing of it.
 func TestViewsSayNothingSupervisesTheInstances(t *testing.T) {
 	dir := inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
+	off := testports.Base(t, testports.Other, 1)
 	self, err := proc.Identify(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +32,7 @@ func TestViewsSayNothingSupervisesTheInstances(t *testing.T) {
 		{"top", "--once", "--interval", "100ms"}, {"top", "-o", "json", "--interval", "100ms"},
 	}
 	for _, daemon := range []proc.Identity{gone, self} {
-		recordRunning(t, filepath.Join(dir, "instances"), freeOffset(t, lo), &state.Daemon{Identity: daemon})
+		recordRunning(t, filepath.Join(dir, "instances"), off, &state.Daemon{Identity: daemon})
 		for _, args := range views {
 			_, out, errOut := run(t, args...)
 			said := strings.Count(errOut, "had ended (killed, or crashed), leaving the instances unsupervised")

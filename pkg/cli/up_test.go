@@ -195,11 +195,7 @@ func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := inTempDir(t)
-			lo, _ := testports.Block(t, testports.Other)
-			off := freeOffset(t, lo)
-			for freeOffset(t, off+1) != off+1 {
-				off = freeOffset(t, off+1)
-			}
+			off := testports.Base(t, testports.Other, 2)
 			toml := fmt.Sprintf("instances = 2\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off)
 			if err := os.WriteFile("mictl.toml", []byte(toml), 0o644); err != nil {
 				t.Fatal(err)
@@ -272,8 +268,7 @@ func TestUpDuringAStopMarksTheInstanceToStartAgain(t *testing.T) {
 // failure to be read with.
 func TestUpForgetsTheLastReloadsFailureWhole(t *testing.T) {
 	dir := inTempDir(t)
-	lo, _ := testports.Block(t, testports.Other)
-	off := freeOffset(t, lo)
+	off := testports.Base(t, testports.Other, 1)
 	if err := os.WriteFile("mictl.toml", fmt.Appendf(nil, "instances = 1\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off), 0o644); err != nil {
 		t.Fatal(err)
 	}

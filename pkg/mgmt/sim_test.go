@@ -29,25 +29,7 @@ func simulated(t *testing.T) (string, string) {
 	if err := sim.WriteDist(home, sim.DistOptions{Exe: "/bin/true"}); err != nil {
 		t.Fatal(err)
 	}
-	lo, hi := testports.Block(t, testports.Other)
-	off := -1
-	for o := lo; o <= hi && off < 0; o++ {
-		free := true
-		for _, p := range ports.DefaultBases().Shift(o) {
-			ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			off = o
-		}
-	}
-	if off < 0 {
-		t.Fatal("no free offset")
-	}
+	off := testports.Base(t, testports.Other, 1)
 	env := map[string]string{"CARBON_HOME": home, sim.EnvBind: "127.0.0.1", sim.EnvStartupDelay: "0s", sim.EnvDeployInterval: "50ms"}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -100,7 +82,7 @@ func TestAgainstSimulator(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	if err := capp.Build(&buf, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}, Inbounds: []capp.InboundSpec{{Name: "In", Port: freePort(t)}}}); err != nil {
+	if err := capp.Build(&buf, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}, Inbounds: []capp.InboundSpec{{Name: "In", Port: testports.FreePort(t)}}}); err != nil {
 		t.Fatal(err)
 	}
 	car := filepath.Join(t.TempDir(), "orders_1.0.0.car")
@@ -153,15 +135,4 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// freePort is a loopback port free now, for an inbound endpoint.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // These tests run the simulator as a process (see e2e_test.go) and check
@@ -270,7 +271,7 @@ func TestDuplicateCAppID(t *testing.T) {
 // off: p and p+off are free, whichever of them the endpoint binds.
 func freeInboundPort(t testing.TB, off int) int {
 	t.Helper()
-	return freePort(t, off)
+	return testports.FreePort(t, off)
 }
 
 func listensOn(t testing.TB, pid, port int) bool {

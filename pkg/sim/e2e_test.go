@@ -17,6 +17,7 @@ import (
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/testports"
 )
 
 // These tests start the distribution's script for real: a process in its own
@@ -171,7 +172,7 @@ func TestScriptPortOffsetFlagManagementAndPinnedJMX(t *testing.T) {
 	writeFile(t, filepath.Join(home, DeployTOMLPath), toml)
 	flagOff := freeOffsetFor(t, bases)
 	want := bases.Shift(flagOff)
-	jmxPort := freePort(t)
+	jmxPort := testports.FreePort(t)
 
 	in := start(t, home, startOpts{
 		args: []string{ports.OffsetFlag + strconv.Itoa(flagOff)},
@@ -282,7 +283,7 @@ func TestSyslogAppender(t *testing.T) {
 		home := newDist(t)
 		off := freeOffset(t)
 		want := ports.DefaultBases().Shift(off)
-		dead := freePort(t)
+		dead := testports.FreePort(t)
 		l4j := strings.Replace(enable(log4j2Template, ""), "appender.syslog.protocol = UDP\n", "", 1)
 		l4j = strings.Replace(l4j, "appender.syslog.host = localhost\nappender.syslog.port = 514", "appender.syslog.host = 127.0.0.1\nappender.syslog.port = "+strconv.Itoa(dead), 1)
 		writeFile(t, filepath.Join(home, Log4j2Path), l4j)
@@ -443,7 +444,7 @@ func TestDebuggerWaitsForItsClient(t *testing.T) {
 	t.Parallel()
 	startDebugging := func(t *testing.T, wait string) (in *instance, set ports.Set, command, event int) {
 		home := newDist(t)
-		command, event = freePort(t), freePort(t)
+		command, event = testports.FreePort(t), testports.FreePort(t)
 		writeFile(t, filepath.Join(home, SynapsePropertiesPath), fmt.Sprintf("%s=%d\n%s=%d\n", DebuggerCommandPortKey, command, DebuggerEventPortKey, event))
 		off := freeOffset(t)
 		in = start(t, home, startOpts{args: []string{ports.OffsetFlag + strconv.Itoa(off)}, env: []string{"JAVA_OPTS=-Desb.debug=true", EnvDebuggerWait + "=" + wait}})

@@ -6,16 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -119,95 +115,19 @@ func procsOf(home string) []int {
 
 // ---------- ports ----------
 
-var (
-	portMu       sync.Mutex
-	nextOffset   = 0 // set from the package's block of test offsets at first use
-	usedTestPort = map[int]bool{}
-)
-
-// freeOffset returns an offset whose four fixed ports are free on loopback
-// and were not handed to another test of this process. Offsets handed out
-// lie within 37 of each other at most for a long while, so their full port
-// sets never meet (docs/mi-facts.md, "Ports": clashes across roles at 37, 874, ...).
+// freeOffset returns an offset of this package's block whose four fixed
+// ports are the test's until it ends (testports.Base): no other test, of
+// this run or of another on the host, is given them meanwhile, and none
+// is listened on.
 func freeOffset(t testing.TB) int {
 	t.Helper()
-	return freeOffsetFor(t, ports.DefaultBases())
+	return testports.Base(t, testports.Sim, 1)
 }
 
-// freeOffsetFor is freeOffset for explicit base ports.
+// freeOffsetFor is freeOffset for explicit base ports too.
 func freeOffsetFor(t testing.TB, bases ports.Set) int {
 	t.Helper()
-	portMu.Lock()
-	defer portMu.Unlock()
-	lo, hi := testports.Block(t, testports.Sim)
-	if nextOffset == 0 {
-		nextOffset = lo + rand.IntN((hi-lo)/2)
-	}
-	for range 200 {
-		off := nextOffset
-		if nextOffset++; nextOffset > hi {
-			nextOffset = lo
-		}
-		set := bases.Shift(off)
-		if portsFree(set[:]...) {
-			for _, p := range set {
-				usedTestPort[p] = true
-			}
-			return off
-		}
-	}
-	t.Fatal("no free offset found")
-	return 0
-}
-
-// freePort returns a loopback port p that is free and was not handed to
-// another test of this process, with p+d free too for each d in shifted
-// (an inbound endpoint's port and the port plus its server's offset).
-// p lies below the MI ports of every test offset, each p+d there too or
-// among the MI ports of this package's own block of offsets, and all below
-// the ephemeral range: no other package's server takes them, nor, between
-// the pick and the bind, an outgoing connection or a server's JMX port.
-func freePort(t testing.TB, shifted ...int) int {
-	t.Helper()
-	low, belowAll := testports.LowPorts(t)
-	ephemeral, _, err := hostnet.EphemeralRange()
-	if err != nil {
-		t.Fatal(err)
-	}
-	blockLo, blockHi := testports.Block(t, testports.Sim)
-	ownLo, ownHi := testports.LowestBase()+blockLo, testports.HighestBase()+blockHi
-	usable := func(q int) bool { return q < belowAll || (q >= ownLo && q <= ownHi && q < ephemeral) }
-	portMu.Lock()
-	defer portMu.Unlock()
-	for range 1000 {
-		p := low + rand.IntN(belowAll-low)
-		all := []int{p}
-		for _, d := range shifted {
-			all = append(all, p+d)
-		}
-		if !slices.ContainsFunc(all, func(q int) bool { return !usable(q) }) && portsFree(all...) {
-			for _, q := range all {
-				usedTestPort[q] = true
-			}
-			return p
-		}
-	}
-	t.Fatalf("no free port p (with p+%v) below %d or among ports %d-%d", shifted, belowAll, ownLo, ownHi)
-	return 0
-}
-
-func portsFree(ps ...int) bool {
-	for _, p := range ps {
-		if usedTestPort[p] || p > ports.MaxPort {
-			return false
-		}
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			return false
-		}
-		ln.Close()
-	}
-	return true
+	return testports.Base(t, testports.Sim, 1, bases[:]...)
 }
 
 // ---------- distributions and instances ----------
