@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -73,7 +74,7 @@ func TestAnotherBuildInTheHomeIsAChange(t *testing.T) {
 // changed with a start's order (instances served different versions).
 // Versions that share nothing plan as before.
 func TestClashingDeclaredCAppsAreRefused(t *testing.T) {
-	cfg := loadConfig(t, "instances = 2\nbase_offset = 2000\ncapps = [\"shop_1.0.0.car\"]\n[[instance]]\nname = \"mi-2\"\ncapps = [\"shop_2.0.0.car\", \"other_1.0.0.car\"]\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 2\nbase_offset = %d\ncapps = [\"shop_1.0.0.car\"]\n[[instance]]\nname = \"mi-2\"\ncapps = [\"shop_2.0.0.car\", \"other_1.0.0.car\"]\n", planBase(t)))
 	writeCApp(t, "shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	writeCApp(t, "shop_2.0.0.car", capp.Spec{Name: "shop", Version: "2.0.0", APIs: []capp.APISpec{{Context: "/shop"}}})
 	writeCApp(t, "other_1.0.0.car", capp.Spec{Name: "other", APIs: []capp.APISpec{{Context: "/other"}}})
@@ -92,7 +93,7 @@ func TestClashingDeclaredCAppsAreRefused(t *testing.T) {
 // what helps: dropping the declared one, or the shipped file (mictl
 // undeploy knows only what mictl.toml declares).
 func TestClashWithAShippedCAppSaysWhatHelps(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\ncapps = [\"shop_2.0.0.car\"]\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\ncapps = [\"shop_2.0.0.car\"]\n", planBase(t)))
 	writeDist(t)
 	writeCApp(t, filepath.Join(home.CarbonAppsDir("dist"), "shop_1.0.0.car"), capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	writeCApp(t, "shop_2.0.0.car", capp.Spec{Name: "shop", Version: "2.0.0", APIs: []capp.APISpec{{Context: "/shop"}}})

@@ -9,7 +9,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/capp"
@@ -126,19 +125,7 @@ func TestPrepareNothingReadsNoDistribution(t *testing.T) {
 // A target's renderer renders an instance without overrides from its
 // template and one with overrides in full, each as deployment.Render does.
 func TestRenderFromTheTemplateOrInFull(t *testing.T) {
-	for _, s := range config.Settings {
-		t.Setenv(s.Env(), "")
-		os.Unsetenv(s.Env())
-	}
-	t.Chdir(t.TempDir())
-	const text = "instances = 3\nbase_offset = 2000\n\n[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"mi-2.local\" }\n"
-	if err := os.WriteFile(config.DefaultFile, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(config.Sources{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadConfig(t, fmt.Sprintf("instances = 3\nbase_offset = %d\n\n[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostname\" = \"mi-2.local\" }\n", planBase(t)))
 	target, err := Build(cfg, &state.File{}, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +154,6 @@ func TestRenderFromTheTemplateOrInFull(t *testing.T) {
 // with no MICTL_* variable in the way.
 func loadConfig(t *testing.T, text string) *config.Config {
 	t.Helper()
-	holdFixedOffsets(t)
 	for _, s := range config.Settings {
 		t.Setenv(s.Env(), "")
 		os.Unsetenv(s.Env())
@@ -184,34 +170,16 @@ func loadConfig(t *testing.T, text string) *config.Config {
 	return cfg
 }
 
-// fixedBases are the base offsets this package's tests plan from (and a
-// few offsets above each, where a plan moves an instance): plans are
-// made against the host's sockets, and a server of another package's
-// test on one of their ports moved an instance (CI: "offset 2000 ->
-// 2001" where no change was wanted).
-var fixedBases = []int{2000, 21900}
-
-// holding are the top-level tests holding the fixed offsets' ports.
-var holding sync.Map
-
-// holdFixedOffsets holds the ports of the fixed offsets (MI's four and
-// o_1.0.0's inbound endpoint, offset) for t's top-level test, once:
-// testports keeps other packages' spans off them meanwhile, and waits
-// while another holds them.
-func holdFixedOffsets(t *testing.T) {
-	top, _, _ := strings.Cut(t.Name(), "/")
-	if _, held := holding.LoadOrStore(top, true); held {
-		return
-	}
-	t.Cleanup(func() { holding.Delete(top) })
-	var held []int
-	for _, base := range fixedBases {
-		for off := base; off < base+10; off++ {
-			p := ports.DefaultBases().Shift(off)
-			held = append(held, append(p[:], 8085+off)...)
-		}
-	}
-	testports.Hold(t, held...)
+// planBase returns the base offset of a span the test takes
+// (testports.Base) to plan from, its ports (and o_1.0.0's inbound
+// endpoint's, offset) the test's until it ends: plans are made against
+// the host's sockets, and a server of another package's test on a port
+// of fixed offsets moved an instance (CI: "offset 2000 -> 2001" where no
+// change was wanted). The span's 20 offsets leave room above the base
+// for the offsets a test names and those a plan moves an instance to.
+func planBase(t *testing.T) int {
+	t.Helper()
+	return testports.Base(t, testports.Other, 20, 8085)
 }
 
 func writeCApp(t *testing.T, path string, spec capp.Spec) {
@@ -250,12 +218,13 @@ func inbounds(target *Target) map[string][]string {
 // A reload plans it too while the configuration it applies never named
 // it (it leaves it running), and not once it drops it.
 func TestInstancesOnlyTheStateKnowsRunTheSharedCApps(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\ncapps = [\"o_1.0.0.car\"]\n")
+	base := planBase(t)
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\ncapps = [\"o_1.0.0.car\"]\n", base))
 	running := func(configured ...string) *state.File {
 		return &state.File{Configured: configured, Instances: []state.Instance{
-			{Name: "mi-1", Offset: 2000, State: state.StateStarting},
-			{Name: "mi-2", Offset: 2001, State: state.StateStarting},
-			{Name: "mi-3", Offset: 2002, State: state.StateStarting},
+			{Name: "mi-1", Offset: base, State: state.StateStarting},
+			{Name: "mi-2", Offset: base + 1, State: state.StateStarting},
+			{Name: "mi-3", Offset: base + 2, State: state.StateStarting},
 		}}
 	}
 	want := map[string][]string{"mi-1": {"o_1.0.0/HTTPInbound8085"}, "mi-2": {"o_1.0.0/HTTPInbound8085"}, "mi-3": {"o_1.0.0/HTTPInbound8085"}}
@@ -290,7 +259,7 @@ func TestInstancesOnlyTheStateKnowsRunTheSharedCApps(t *testing.T) {
 // those mictl deploys. One file of the distribution's and one declared
 // with the same id are refused, naming both, as two declared would be.
 func TestShippedCAppsArePlannedForEveryInstance(t *testing.T) {
-	cfg := loadConfig(t, "instances = 2\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 2\nbase_offset = %d\nmi_home = \"dist\"\n", planBase(t)))
 	shipped := writeDist(t)
 	writeCApp(t, filepath.Join(home.CarbonAppsDir("dist"), "ignored.CAR"), capp.Spec{Name: "ignored"}) // MI takes *.car only
 
@@ -343,7 +312,8 @@ func writeDist(t *testing.T) string {
 // next reload took it for an app no longer declared and undeployed it
 // from every instance, and diff then said nothing was to change.
 func TestShippedCAppsInARecordAreNeverRemoved(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	base := planBase(t)
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", base))
 	shipped := writeDist(t)
 	sum, err := capp.Read(shipped)
 	if err != nil {
@@ -357,7 +327,7 @@ func TestShippedCAppsInARecordAreNeverRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &state.File{Instances: []state.Instance{{Name: "mi-1", Home: dir, Offset: 2000, State: state.StateReady,
+	f := &state.File{Instances: []state.Instance{{Name: "mi-1", Home: dir, Offset: base, State: state.StateReady,
 		Apps: []state.App{{ID: "inb_1.0.0", File: "inb_1.0.0.car", SHA256: sum.SHA256}}}}}
 	c, err := Compare(target, f)
 	if err != nil {
@@ -512,10 +482,11 @@ func TestRestartStepsFreeEachPortBeforeItIsTaken(t *testing.T) {
 // the other in the list, and each says with which and why (diff, and the
 // reload's event). No restart is [] in diff -o json, not null.
 func TestChangesSayWhatRestartsTogether(t *testing.T) {
+	base := planBase(t)
 	offsets := func(first, second int) string {
-		return fmt.Sprintf("instances = 3\nmi_home = \"dist\"\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n[[instance]]\nname = \"mi-3\"\noffset = 2010\n", first, second)
+		return fmt.Sprintf("instances = 3\nmi_home = \"dist\"\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n[[instance]]\nname = \"mi-3\"\noffset = %d\n", first, second, base+10)
 	}
-	cfg := loadConfig(t, offsets(2000, 2001))
+	cfg := loadConfig(t, offsets(base, base+1))
 	writeDist(t)
 	before, err := Build(cfg, &state.File{}, Options{})
 	if err != nil {
@@ -532,7 +503,7 @@ func TestChangesSayWhatRestartsTogether(t *testing.T) {
 	if got := before.RestartSteps(running, []string{}); got == nil {
 		t.Errorf("no restart ordered as nil: diff -o json says null where its schema wants []")
 	}
-	if err := os.WriteFile(config.DefaultFile, []byte(offsets(2001, 2000)), 0o644); err != nil {
+	if err := os.WriteFile(config.DefaultFile, []byte(offsets(base+1, base)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	swapped, err := config.Load(config.Sources{})
@@ -550,7 +521,7 @@ func TestChangesSayWhatRestartsTogether(t *testing.T) {
 	if !slices.Equal(c.Restart, []string{"mi-1", "mi-2"}) {
 		t.Fatalf("restart %v (%v), want mi-1 and mi-2", c.Restart, c.Why)
 	}
-	if want := "offset 2000 -> 2001, deployment.toml changed, together with mi-2: they take each other's ports"; c.Why["mi-1"] != want {
+	if want := fmt.Sprintf("offset %d -> %d, deployment.toml changed, together with mi-2: they take each other's ports", base, base+1); c.Why["mi-1"] != want {
 		t.Errorf("why mi-1 restarts: %q, want %q", c.Why["mi-1"], want)
 	}
 	if want := "together with mi-1: they take each other's ports"; !strings.HasSuffix(c.Why["mi-2"], want) {
@@ -563,7 +534,7 @@ func TestChangesSayWhatRestartsTogether(t *testing.T) {
 // to restart an instance for (a rolling restart of every instance, each
 // with MI's drain of up to 180 s), while a changed value is.
 func TestOnlyChangedSettingsRestart(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", planBase(t)))
 	writeDist(t)
 	source := deployment.SourceTOML("dist")
 	template, err := os.ReadFile(source)
@@ -627,7 +598,7 @@ func TestAnInstanceStoppedForARestartIsActive(t *testing.T) {
 // an edit kept before went; a comment edited alone restarts nothing, as
 // in the distribution's file.
 func TestAnEditInTheHomeIsSaidAndKept(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", planBase(t)))
 	writeDist(t)
 	build := func() *Target {
 		t.Helper()

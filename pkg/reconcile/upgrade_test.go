@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +22,7 @@ import (
 // `mictl up` wrote the script, and the next reload (a deploy, any edit of
 // mictl.toml) restarted every instance. A start still takes the new one.
 func TestAnotherMictlWritingTheSimulatorRestartsNothing(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 21900\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\n", planBase(t)))
 	bin := t.TempDir()
 	for _, dir := range []string{"old", "new"} {
 		fakeProgram(t, filepath.Join(bin, dir, "mictl"))
@@ -78,7 +79,7 @@ func fakeProgram(t *testing.T, path string) {
 // mictl had written, and the restart --all that README advises after such
 // a move stopped each instance it then could not start.
 func TestAMictlGoneLeavesTheSimulatorDistributionAsItIs(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 21900\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\n", planBase(t)))
 	bin := t.TempDir()
 	current := filepath.Join(bin, "new", "mictl")
 	fakeProgram(t, current)
@@ -102,7 +103,7 @@ func TestAMictlGoneLeavesTheSimulatorDistributionAsItIs(t *testing.T) {
 // refused, naming that program: every server started from it failed. The
 // same distribution as mi_home is the user's, and is taken as it is.
 func TestASimulatorDistributionOfAGoneMictlIsRefused(t *testing.T) {
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 21900\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\n", planBase(t)))
 	gone := filepath.Join(t.TempDir(), "old", "mictl")
 	fakeProgram(t, gone)
 	t.Setenv(companion.EnvMictl, gone)
@@ -156,7 +157,7 @@ func TestANewMIHomeIsSaidFromWhichToWhich(t *testing.T) {
 // recorded as running, and its configuration.
 func runningFromDist(t *testing.T) (*config.Config, *state.File) {
 	t.Helper()
-	cfg := loadConfig(t, "instances = 1\nbase_offset = 2000\nmi_home = \"dist\"\n")
+	cfg := loadConfig(t, fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", planBase(t)))
 	writeDist(t)
 	records, err := buildTarget(t, cfg).Prepare(&state.File{}, []string{"mi-1"})
 	if err != nil {
