@@ -993,7 +993,7 @@ func TestAFollowedEditTheUpsFlagsOverrideIsSaidNotApplied(t *testing.T) {
 	applied, _ := d.reloads()
 	d.configFile("rename", "instances = 3\n")
 	d.waitReloads(applied+1, 0)
-	const want = ") is not applied: the last mictl up's --instances=2 stands, and reloads plan with it; mictl up --instances=3 applies the file's"
+	want := fmt.Sprintf(") is not applied: the last mictl up's --instances=2 stands, and reloads plan with it; mictl up --base-offset=%d applies the file's, and its later edits", d.base)
 	if events := d.events(); !strings.Contains(events, "mictl reloaded: no change; instances = 3 (") || !strings.Contains(events, want) {
 		t.Fatalf("the followed edit's reload does not say instances = 3 is not applied:\n%s", events)
 	}

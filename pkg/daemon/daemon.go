@@ -329,8 +329,10 @@ func differences(other *config.Config, configPath string, upArgs []string) []dif
 // Overridden says, for each setting the configuration file at configPath
 // gives a value that the planning flags of the last mictl up (upArgs)
 // replace, that it is not what runs: reloads plan with that up's flags,
-// and an edit of the key changes nothing until an up without them (or
-// with the file's value).
+// and an edit of the key changes nothing until an up without that flag.
+// The up it names is the last one without it, its other flags kept: one
+// given the file's value as a flag would apply it, but would pin it as
+// well, and the next edit of the key would not be applied either.
 func Overridden(configPath string, upArgs []string) []string {
 	file, err := config.Load(config.Sources{Path: configPath})
 	if err != nil {
@@ -341,8 +343,15 @@ func Overridden(configPath string, upArgs []string) []string {
 		if file.IsDefault(d.Key) || file.FromCommandLine(d.Key) {
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's %s stands, and reloads plan with it; %s applies the file's",
-			d.Key, d.Other, d.Origin, shellword.Quote("--"+d.Flag+"="+unquote(d.Run)), asRun(configPath, "mictl up "+shellword.Quote("--"+d.Flag+"="+unquote(d.Other)))))
+		var rest []string
+		for _, a := range upArgs {
+			if !strings.HasPrefix(a, "--"+d.Flag+"=") {
+				rest = append(rest, a)
+			}
+		}
+		up := strings.TrimSpace("mictl up " + shellword.Join(rest))
+		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's %s stands, and reloads plan with it; %s applies the file's, and its later edits",
+			d.Key, d.Other, d.Origin, shellword.Quote("--"+d.Flag+"="+unquote(d.Run)), asRun(configPath, up)))
 	}
 	return notes
 }

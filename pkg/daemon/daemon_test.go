@@ -55,7 +55,7 @@ func TestOverriddenNamesTheFilesSettingsTheLastUpReplaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	upArgs := []string{"--instances=3", "--base-offset=100", "--instances-dir=elsewhere"}
-	note := "instances = 5 (" + path + ":1:1) is not applied: the last mictl up's --instances=3 stands, and reloads plan with it; %s --instances=5 applies the file's"
+	note := "instances = 5 (" + path + ":1:1) is not applied: the last mictl up's --instances=3 stands, and reloads plan with it; %s --base-offset=100 --instances-dir=elsewhere applies the file's, and its later edits"
 	if got, want := Overridden(path, upArgs), []string{fmt.Sprintf(note, "mictl --config "+path+" up")}; !slices.Equal(got, want) {
 		t.Errorf("Overridden from another directory:\n%q\nwant\n%q", got, want)
 	}
@@ -68,18 +68,53 @@ func TestOverriddenNamesTheFilesSettingsTheLastUpReplaces(t *testing.T) {
 	}
 }
 
-// The up Overridden names pastes: a value with a space is one shell word.
+// The up Overridden names pastes: a value with a space is one shell word,
+// in the flag it says stands and in the last up's other flags it keeps.
 func TestOverriddenQuotesTheUpItNames(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir) // mictl.toml of the directory: a plain up (see above)
 	path := filepath.Join(dir, "mictl.toml")
-	if err := os.WriteFile(path, []byte("mi_home = \"/opt/new mi\"\n"), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("mi_home = \"/opt/new mi\"\nname_prefix = \"edge\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := Overridden(path, []string{"--mi-home=/opt/my mi"})
-	want := []string{`mi_home = "/opt/new mi" (` + path + `:1:1) is not applied: the last mictl up's '--mi-home=/opt/my mi' stands, and reloads plan with it; mictl up '--mi-home=/opt/new mi' applies the file's`}
+	got := Overridden(path, []string{"--mi-home=/opt/my mi", "--name-prefix=core"})
+	want := []string{
+		`name_prefix = "edge" (` + path + `:2:1) is not applied: the last mictl up's --name-prefix=core stands, and reloads plan with it; mictl up '--mi-home=/opt/my mi' applies the file's, and its later edits`,
+		`mi_home = "/opt/new mi" (` + path + `:1:1) is not applied: the last mictl up's '--mi-home=/opt/my mi' stands, and reloads plan with it; mictl up --name-prefix=core applies the file's, and its later edits`,
+	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Overridden:\n%q\nwant\n%q", got, want)
+	}
+}
+
+// The up Overridden names to apply the file's value leaves the flag out
+// rather than giving it that value: given as a flag, the value would be
+// applied, but would stand against the file's next edit of the key too
+// (an upgrade's mi_home edited after a rollback by up --mi-home= was not
+// applied: the empty flag stood).
+func TestOverriddenNamesAnUpThatLeavesTheKeyToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	path := filepath.Join(dir, "mictl.toml")
+	if err := os.WriteFile(path, []byte("mi_home = \"/opt/wso2mi-4.5.0\"\ninstances = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	upArgs := []string{"--instances=5", "--mi-home="}
+	got := Overridden(path, upArgs)
+	want := []string{
+		`instances = 3 (` + path + `:2:1) is not applied: the last mictl up's --instances=5 stands, and reloads plan with it; mictl up --mi-home= applies the file's, and its later edits`,
+		`mi_home = "/opt/wso2mi-4.5.0" (` + path + `:1:1) is not applied: the last mictl up's --mi-home= stands, and reloads plan with it; mictl up --instances=5 applies the file's, and its later edits`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Overridden:\n%q\nwant\n%q", got, want)
+	}
+	// What the note names, run, leaves mi_home to the file: its next edit
+	// is no longer overridden.
+	if err := os.WriteFile(path, []byte("mi_home = \"/opt/wso2mi-4.6.0\"\ninstances = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := Overridden(path, []string{"--instances=5"}); len(got) != 1 || !strings.HasPrefix(got[0], "instances") {
+		t.Errorf("after the up the note named, the file's mi_home is still overridden: %q", got)
 	}
 }
 
