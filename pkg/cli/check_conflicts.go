@@ -22,8 +22,11 @@ type checkConflictsOptions struct {
 func newCmdCheckConflicts(streams *IOStreams, g *globalOptions) *cobra.Command {
 	o := &checkConflictsOptions{}
 	cmd := &cobra.Command{
-		Use:   "check-conflicts",
-		Short: "Check the planned ports against each other and the host",
+		Use: "check-conflicts",
+		// The words an operator reaches for to see the plan before up:
+		// this checks it, ports table shows it.
+		SuggestFor: []string{"plan", "conflicts", "check"},
+		Short:      "Check the planned ports against each other and the host",
 		Long: `Check every port of every planned instance against every other instance's
 ports (in any role: offset 47's HTTPS port is offset 10's HTTP port) and
 against the sockets the host holds now, IPv4 and IPv6: listeners, and, for

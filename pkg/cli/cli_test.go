@@ -422,6 +422,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"stop"}, "; did you mean down or top?"}, // the words of other tools
 		{[]string{"start"}, "; did you mean restart or up?"},
 		{[]string{"list"}, "; did you mean status?"},
+		{[]string{"plan"}, "; did you mean check-conflicts or ports?"}, // a walk's first guess found nothing
+		{[]string{"conflicts"}, "; did you mean check-conflicts?"},
 		{[]string{"frobnicate"}, "unknown command"},
 		{[]string{"export", "compose", "extra"}, `mictl export compose takes no arguments, got "extra"`},
 		{[]string{"export", "kubernetes", "--image", ""}, "--image is empty: name the image the instances run"},

@@ -25,8 +25,9 @@ type portsTableOptions struct {
 
 func newCmdPorts(streams *IOStreams, g *globalOptions) *cobra.Command {
 	cmd := asGroup(&cobra.Command{
-		Use:   "ports",
-		Short: "Show which instance holds which port",
+		Use:        "ports",
+		SuggestFor: []string{"plan"}, // ports table shows the plan (see check-conflicts)
+		Short:      "Show which instance holds which port",
 		Example: `  mictl ports table
   mictl ports table --instances 5 -o json`,
 	})
