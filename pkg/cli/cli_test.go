@@ -1085,7 +1085,8 @@ func TestCompletionOffersFilesOnlyForPaths(t *testing.T) {
 
 // Completion offers what the command accepts: restart <TAB> offered
 // stopped and failed instances, which restart refuses (mictl up starts
-// them); status and down take every instance.
+// them), and restart --all <TAB> every running one, which restart refuses
+// beside --all; status and down take every instance.
 func TestRestartCompletesOnlyRunningInstances(t *testing.T) {
 	dir := inTempDir(t)
 	store, f := recordRunning(t, filepath.Join(dir, "instances"), 20, nil)
@@ -1099,6 +1100,7 @@ func TestRestartCompletesOnlyRunningInstances(t *testing.T) {
 	}{
 		{[]string{"restart", ""}, "mi-1\n"},
 		{[]string{"restart", "mi-1", ""}, ""},
+		{[]string{"restart", "--all", ""}, ""},
 		{[]string{"status", ""}, "mi-1\nmi-2\nmi-3\n"},
 		{[]string{"down", "mi-2", ""}, "mi-1\nmi-3\n"},
 	} {

@@ -62,7 +62,12 @@ status says 3 too);
 ` + exitInterrupted + `.`,
 		Example: `  mictl restart mi-2
   mictl restart --all`,
-		ValidArgsFunction: completeRunningNames(g),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			if o.all { // names or --all, not both: a name offered there is refused
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return completeRunningNames(g)(cmd, args, toComplete)
+		},
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if o.all == (len(names) > 0) {
 				return exitcode.Usagef("name the instances to restart, or use --all (not both)")
