@@ -39,7 +39,10 @@ lists, which the kernel never hands out. An inbound endpoint whose port is a pla
 run time ($SYSTEM:ORDERS_PORT) cannot be checked: a note names it. A
 server mictl did not start (by hand, or a service) running in the home of
 an instance mictl up would start is named too: up refuses to start a
-second server there.
+second server there. For each instance in a conflict whose offset is
+fixed (--offsets, an [[instance]] offset, or one it runs with), a hint on
+stderr says where the offset comes from and what moves it, as a refused
+up says it.
 
 Exit status: 0 when there is no conflict, 1 when there are conflicts (or a
 home runs a server mictl did not start), 2 on a usage or configuration
@@ -151,6 +154,12 @@ func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflict
 		fmt.Fprintf(streams.Out, "%s checked against %s (%s): %s, %s, %s%s\n",
 			words.Count(len(p.Plan.Instances), "instance"), words.Count(len(p.Host.Sockets.Sockets), "host socket"), p.Host.Sockets.Source,
 			words.Count(len(report.Conflicts), "conflict"), words.Count(len(report.Warnings), "warning"), words.Count(len(checked.Moves), "instance")+" moved", inUse)
+	}
+	// What gets a fixed offset out of a conflict's way, as a refused up
+	// says it: a conflict alone named the parties, and left the operator
+	// to find where the offset came from and what moves it.
+	for _, hint := range refusalHints(p.Target, p.state, report) {
+		fmt.Fprintf(streams.ErrOut, "hint: %s\n", hint)
 	}
 	if !report.OK() || len(inHomes) > 0 {
 		return errReported

@@ -64,10 +64,14 @@ func clashingOffsets(t *testing.T) (a, b int) {
 	return a, a + 37
 }
 
+// Each conflict names both parties, and a hint on stderr what moves each
+// fixed offset out of the way, as a refused up gives it: check-conflicts
+// named the parties alone, and left the operator to find where an offset
+// came from and what to change.
 func TestCheckConflictsCrossRoleClash(t *testing.T) {
 	inTempDir(t)
 	a, b := clashingOffsets(t)
-	code, out, _ := run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b))
+	code, out, errOut := run(t, "check-conflicts", "--offsets", fmt.Sprintf("%d,%d", a, b))
 	if code != exitcode.Conflicts {
 		t.Fatalf("exit = %d, want 1; output:\n%s", code, out)
 	}
@@ -77,6 +81,14 @@ func TestCheckConflictsCrossRoleClash(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, want := range []string{
+		fmt.Sprintf("hint: mi-1 has offset %d from --offsets: give it a free one (mictl ports table --instances 2 --base-offset 10 shows what the planner would choose), or leave it out of --offsets\n", a),
+		fmt.Sprintf("hint: mi-2 has offset %d from --offsets: give it a free one", b),
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
 	}
 }
