@@ -657,6 +657,12 @@ func TestInitWritesLoadableDefaults(t *testing.T) {
 		t.Fatalf("loaded %+v", cfg)
 	}
 	data, _ := os.ReadFile(config.DefaultFile)
+	// Where an operator edits: an edit is applied as it is saved, not at
+	// the next reload (mi_home, edited to be looked at with diff first,
+	// restarted every instance onto it).
+	if want := "# While instances run, the mictl daemon applies each edit of this file as it\n# is saved"; !strings.Contains(string(data), want) {
+		t.Errorf("mictl.toml does not say the daemon applies its edits at once:\n%s", data)
+	}
 	for _, s := range config.Settings {
 		if !strings.Contains(string(data), s.Key+" = ") || !strings.Contains(string(data), s.Env()) {
 			t.Errorf("mictl.toml does not document %s", s.Key)

@@ -181,7 +181,13 @@ func runningFrom(dir, file string) []string {
 func InitTemplate() string {
 	var b strings.Builder
 	b.WriteString("# mictl configuration. Every setting below shows its default.\n")
-	b.WriteString("# Precedence: command-line flag > MICTL_* environment variable > this file > default.\n\n")
+	b.WriteString("# Precedence: command-line flag > MICTL_* environment variable > this file > default.\n")
+	// Said where it is edited: an operator staging an upgrade here (a new
+	// mi_home) to look at it with mictl diff first found every instance
+	// restarted onto it as the file was saved.
+	b.WriteString("# While instances run, the mictl daemon applies each edit of this file as it\n")
+	b.WriteString("# is saved, restarting the instances it changes one at a time (a new mi_home\n")
+	b.WriteString("# restarts them all onto it); the flags of the last mictl up stand over it.\n\n")
 	for _, s := range config.Settings {
 		if s.Flag != "" {
 			fmt.Fprintf(&b, "# %s\n# (flag --%s, environment %s)\n", s.Help, s.Flag, s.Env())
