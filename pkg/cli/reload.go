@@ -47,13 +47,16 @@ hot deployment has taken them, saying for which instances and CApps and
 until when: --timeout at most, and never much more than the 2 minutes
 the daemon gives MI to take a change (it then asks MI once more). When MI has not taken one by then (its
 hot deployment off, [server] hot_deployment = false, or a CApp it cannot
-read) reload says which, and what to do, and exits 3.
+read) reload says which, and what to do, and exits 3; so it does when MI
+cannot be asked (its Management API unreachable, or refusing the login of
+management_user and management_password).
 
 Exit status: 0 when applied (or nothing changed), 1 on conflicts, 2 for a
 configuration the daemon refuses or when nothing runs to reload, 3 when
 applying failed or an instance running as it ends is degraded (a faulty
 CApp, a port not bound: MI's /healthz is not ready), as mictl up and
-mictl status end, or MI did not take the CApps it changed in time;
+mictl status end, or MI did not take the CApps it changed in time, or
+could not be asked whether it did;
 ` + exitInterrupted + `.`,
 		Example: `  mictl diff && mictl reload`,
 		Args:    usageArgs(cobra.NoArgs),

@@ -73,8 +73,9 @@ type appRound struct {
 	done chan struct{}
 	// pending says of each application its last check ended with MI not
 	// having made its change ("good_1.0.0: not deployed after 2m0s: MI
-	// did not list it"), as its event says.
-	pending []string
+	// did not list it"), as its event says; unknown of each MI could not
+	// be asked about ("good_1.0.0: cannot tell: ... HTTP 401 ...").
+	pending, unknown []string
 }
 
 // appCheck waits until MI has settled a change of one instance's CApps:
@@ -349,7 +350,7 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 	}
 	begins(fmt.Sprintf("waiting until %s (%s at most) for MI's hot deployment to settle the CApps of %s (mictl apps shows them)",
 		until.UTC().Format("15:04:05Z"), time.Until(until).Round(time.Second), strings.Join(parts, "; ")))
-	var late, pending, untaken, unsaid []string
+	var late, pending, untaken, unsaid, unknown, unasked []string
 	for i, w := range waits {
 		ctx, cancel := context.WithDeadline(s.ctx, limits[i])
 		stopped := false
@@ -371,11 +372,17 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 			if len(w.round.pending) > 0 {
 				untaken = append(untaken, w.name)
 			}
+			for _, u := range w.round.unknown {
+				unknown = append(unknown, w.name+": "+u)
+			}
+			if len(w.round.unknown) > 0 {
+				unasked = append(unasked, w.name)
+			}
 		default:
 			late, unsaid = append(late, w.String()), append(unsaid, w.name)
 		}
 	}
-	return appsUnsettled(pending, untaken, late, unsaid, timeout)
+	return appsUnsettled(appsOutcome{pending: pending, untaken: untaken, late: late, unsaid: unsaid, unknown: unknown, unasked: unasked}, timeout)
 }
 
 // String is the instance and the CApps its check waits for MI to run or
@@ -393,13 +400,30 @@ func prefixed(p string, ids []string) []string {
 	return out
 }
 
-// appsUnsettled is AwaitApps' error: pending are the changes whose check
-// ended with MI not having made them ("mi-1: good_1.0.0: not deployed
-// after 2m0s: ..."), on the instances untaken; late the instances whose
-// check still ran when timeout ended ("mi-1 (good_1.0.0)"), unsaid their
-// names; nil when there are neither.
-func appsUnsettled(pending, untaken, late, unsaid []string, timeout time.Duration) error {
+// appsOutcome is what AwaitApps found of the checks it waited for:
+// pending are the changes whose check ended with MI not having made them
+// ("mi-1: good_1.0.0: not deployed after 2m0s: ..."), on the instances
+// untaken; late the instances whose check still ran when the wait ended
+// ("mi-1 (good_1.0.0)"), unsaid their names; unknown the changes MI could
+// not be asked about ("mi-1: good_1.0.0: cannot tell: ... HTTP 401 ..."),
+// on the instances unasked.
+type appsOutcome struct {
+	pending, untaken, late, unsaid, unknown, unasked []string
+}
+
+// appsUnsettled is AwaitApps' error for o, after a wait of timeout at
+// most; nil when every change was made. A change MI could not be asked
+// about is not known made: the reload ended 0 of a CApp nobody could say
+// MI runs, where mictl apps and deploy --wait end 3 for the same answer.
+func appsUnsettled(o appsOutcome, timeout time.Duration) error {
 	var errs []error
+	if len(o.unknown) > 0 {
+		errs = append(errs, fmt.Errorf("mictl could not ask MI whether it took the CApps the reload changed: %s; "+
+			"once its Management API answers (management_user and management_password in mictl.toml are what MI accepts), "+
+			"mictl apps %s shows what MI runs",
+			strings.Join(o.unknown, "; "), strings.Join(o.unasked, " ")))
+	}
+	pending, untaken, late, unsaid := o.pending, o.untaken, o.late, o.unsaid
 	if len(pending) > 0 {
 		errs = append(errs, fmt.Errorf("MI did not take the CApps the reload changed: %s; "+
 			"its hot deployment takes what the home's repository/deployment/server/carbonapps/ holds unless it is off "+
@@ -455,13 +479,13 @@ func (s *Supervisor) runAppChecks(name string, q *appQueue, ctx context.Context)
 		s.apps.mu.Lock()
 		c, creds := q.running, s.apps.creds
 		s.apps.mu.Unlock()
-		pending := s.runAppCheck(ctx, name, q, c, creds)
+		pending, unknown := s.runAppCheck(ctx, name, q, c, creds)
 		c.close()
 		s.apps.mu.Lock()
 		q.cancel()
 		if s.apps.queues[name] != q || q.next == nil {
 			q.running, q.cancel = nil, nil
-			q.round.pending = pending
+			q.round.pending, q.round.unknown = pending, unknown
 			close(q.round.done)
 			q.round = nil
 			s.apps.mu.Unlock()
@@ -475,9 +499,10 @@ func (s *Supervisor) runAppChecks(name string, q *appQueue, ctx context.Context)
 
 // runAppCheck waits until MI settled each application of c, or ctx ends,
 // then keeps MI's counts and says in the event log what MI made of each
-// application; it returns what it says of those still pending (see
-// appRound.pending). A check superseded or abandoned says nothing.
-func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, c *appCheck, creds Credentials) (pending []string) {
+// application; it returns what it says of those still pending and of
+// those MI could not be asked about (see appRound). A check superseded or
+// abandoned says nothing.
+func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, c *appCheck, creds Credentials) (pending, unknown []string) {
 	if c.session == nil {
 		c.prepare(ctx, creds)
 	}
@@ -489,7 +514,7 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 		appCheckWaited(name)
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil
+		return nil, nil
 	}
 	if ctx.Err() != nil {
 		// The time ran out while an earlier application was waited for:
@@ -504,7 +529,7 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	}
 	asked := time.Now()
 	if !s.keepCounts(name, q, c.session.Observe(s.ctx)[0], asked) {
-		return nil
+		return nil, nil
 	}
 	s.forgetUndeployed(name, settledApps(c, outcomes))
 	// MI changed: /healthz may say so now. What it says (a faulty CApp
@@ -520,11 +545,14 @@ func (s *Supervisor) runAppCheck(ctx context.Context, name string, q *appQueue, 
 	for i, w := range c.waits {
 		ev := appEvent(name, w, outcomes[i])
 		s.emit(ev)
-		if !outcomes[i].Done() {
+		switch {
+		case !outcomes[i].Done():
 			pending = append(pending, ev.Message)
+		case outcomes[i].State == appstate.StateUnknown:
+			unknown = append(unknown, ev.Message)
 		}
 	}
-	return pending
+	return pending, unknown
 }
 
 // settledApps are the ids of c's applications whose change MI has made,
