@@ -399,8 +399,9 @@ func peerCred(conn *net.UnixConn) (uid, pid int, err error) {
 // Server answers control requests for a supervisor.
 type Server struct {
 	sup *Supervisor
-	// reload re-reads the configuration and applies it (nil: no config).
-	reload func() (reconcile.Changes, error)
+	// reload re-reads the configuration and applies it (nil: no config)
+	// for the request window marks (see Supervisor.reload).
+	reload func(window *rollWindow) (reconcile.Changes, error)
 	// watch follows the configuration (nil: none is followed).
 	watch *configWatch
 	// idle is signalled when a stop left no instance to watch, after
@@ -654,9 +655,26 @@ func (srv *Server) handle(conn *net.UnixConn) (settled *settlement) {
 		}}
 		ours = func(ev Event) bool { return window.holds(ev.Time) }
 	}
+	if req.Op == OpReload {
+		// A reload's client (mictl reload, deploy, undeploy) is shown the
+		// lines of its own reload alone, and what the instances do from
+		// its turn on, its wait for MI's CApps included: the lines of the
+		// reload it waited behind, or of the daemon's own that waited
+		// behind it, were printed as its own ("reloaded: no change" after
+		// its own "reloaded"). What is said to it alone (its wait for its
+		// turn, for MI's CApps) goes into its subscription, in order with
+		// the rest (see tell).
+		window = &rollWindow{}
+		ours = func(ev Event) bool {
+			return window.began.Load() != nil && (ev.Instance != ReloadEvent || window.holds(ev.Time))
+		}
+	}
 	// A start's events begin with those of its starts so far (see subscribe).
 	events, cancel := srv.sup.subscribe(names, req.Op == OpStart, fromStarter, ours)
 	defer cancel()
+	if req.Op == OpReload {
+		window.say = func(ev Event) { srv.sup.tell(events, ev) }
+	}
 	stopForwarding := forward(events, func(ev Event) { send(Message{Event: &ev}) })
 	stopAlive := keepAlive(func() { send(Message{Alive: true}) })
 	var reply Message
@@ -691,11 +709,21 @@ const AppsWaiting = "apps-waiting"
 // terminal shows below it.
 const TurnWaiting = "restart-waiting"
 
-// rollWindow is when a restart's roll began, its wait for its turn over,
-// and when it ended; waiting tells its client that it waits its turn.
+// rollWindow is when a restart's roll or a reload began, its wait for
+// its turn over, and when it ended; waiting tells a restart's client that
+// it waits its turn, say tells a reload's client an event of its own.
 type rollWindow struct {
 	began, ended atomic.Pointer[time.Time]
 	waiting      func()
+	say          func(Event)
+}
+
+// tell says ev to the window's client alone; nothing for a nil window,
+// whose request no client waits for.
+func (w *rollWindow) tell(ev Event) {
+	if w != nil && w.say != nil {
+		w.say(ev)
+	}
 }
 
 // waits is what beginRoll calls as the roll waits its turn: nil for a
@@ -791,12 +819,14 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromSt
 		if srv.reload == nil {
 			err = errors.New("this supervisor does not follow a configuration")
 		} else {
-			_, err = srv.reload()
+			_, err = srv.reload(window)
 		}
 		if err == nil && req.AwaitApps {
-			// For req.Timeout (mictl reload --timeout) at most.
+			// For req.Timeout (mictl reload --timeout) at most. Said to
+			// its client alone: another mictl reload waiting for its own
+			// CApps printed this one's wait too.
 			err = srv.sup.AwaitApps(srv.closing, req.Timeout, func(msg string) {
-				srv.sup.emit(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true, Message: msg})
+				window.tell(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true, Message: msg})
 			})
 		}
 	default:

@@ -53,15 +53,16 @@ func (w *configWatch) load() LoadConfig {
 	return w.follow.Load
 }
 
-// reloadNow applies the configuration as it is now (Supervisor.Reload),
-// then arranges what follows a refusal (retryAfter).
-func (w *configWatch) reloadNow() (reconcile.Changes, error) {
-	return w.reloadAs(reloadAsked)
+// reloadNow applies the configuration as it is now (Supervisor.Reload)
+// for the client whose request window marks (see Supervisor.reload), then
+// arranges what follows a refusal (retryAfter).
+func (w *configWatch) reloadNow(window *rollWindow) (reconcile.Changes, error) {
+	return w.reloadAs(reloadAsked, window)
 }
 
 // reloadAs is reloadNow, for a reload that kind set off.
-func (w *configWatch) reloadAs(kind reloadKind) (reconcile.Changes, error) {
-	changes, err := w.sup.reload(w.follow.Load, kind)
+func (w *configWatch) reloadAs(kind reloadKind, window *rollWindow) (reconcile.Changes, error) {
+	changes, err := w.sup.reload(w.follow.Load, kind, window)
 	w.retryAfter(err)
 	return changes, err
 }
@@ -75,7 +76,7 @@ func (w *configWatch) reload() {
 	if anyEmpty(w.follow.Files()) {
 		return
 	}
-	_, _ = w.reloadAs(reloadFollowed)
+	_, _ = w.reloadAs(reloadFollowed, nil)
 }
 
 // anyEmpty reports whether one of files exists and holds nothing.
@@ -98,7 +99,7 @@ func (w *configWatch) catchUp() {
 		return
 	}
 	w.wg.Go(func() {
-		_, err := w.sup.reload(w.follow.Load, reloadCatchUp)
+		_, err := w.sup.reload(w.follow.Load, reloadCatchUp, nil)
 		w.retryAfter(err)
 	})
 }
@@ -127,7 +128,7 @@ func (w *configWatch) retryAfter(err error) {
 		}
 		w.retry = nil
 		w.wg.Go(func() {
-			_, err := w.sup.reload(w.follow.Load, reloadRetry)
+			_, err := w.sup.reload(w.follow.Load, reloadRetry, nil)
 			w.retryAfter(err)
 		})
 	})

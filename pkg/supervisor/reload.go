@@ -35,7 +35,7 @@ const ReloadFailed = "reload-failed"
 // an invalid configuration changes nothing and is recorded (state file,
 // event log) until a later reload succeeds.
 func (s *Supervisor) Reload(load LoadConfig) (changes reconcile.Changes, err error) {
-	return s.reload(load, reloadAsked)
+	return s.reload(load, reloadAsked, nil)
 }
 
 // reloadKind says what set a reload off, and so what it reports.
@@ -100,8 +100,15 @@ func (run *reloadRun) endedAs() *reloadOutcome {
 	return &run.outcome
 }
 
-// reload is Reload, reporting as kind says.
-func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile.Changes, err error) {
+// reload is Reload, reporting as kind says. window, when not nil, is the
+// request of the client that asked for it (mictl reload, deploy,
+// undeploy): marked as the reload begins, its wait for its turn over, and
+// as it ends, before the next reload may begin, so that its client shows
+// the reload's lines and none of another's (the daemon's own of the same
+// edit, which waited behind it, said "reloaded: no change" below them).
+// Its wait for its turn is told to that client alone; a reload no client
+// waits for waits in silence, as nobody is there to read it.
+func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow) (changes reconcile.Changes, err error) {
 	followed := kind == reloadFollowed
 	if followed {
 		kind = reloadAsked
@@ -122,11 +129,14 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind) (changes reconcile
 		// Behind a rolling restart (each instance's stop may take MI's
 		// drain of minutes) or another reload: said, not waited in
 		// silence by a mictl reload or deploy.
-		s.emit(Event{Instance: ReloadEvent, State: "reloading", Transient: true,
+		window.tell(Event{Instance: ReloadEvent, State: "reloading", Transient: true,
 			Message: "waiting for the rolling restart or reload under way to end"})
 		s.reloadMu.Lock()
 	}
 	defer s.reloadMu.Unlock()
+	window.begin()
+	defer window.end() // before the unlock: the next reload's lines are its own
+
 	// ahead held reloadMu: it has ended.
 	behind := ahead.endedAs()
 	run := &reloadRun{ended: make(chan struct{})}

@@ -194,7 +194,9 @@ func TestAFailedReloadIsRecordedUntilAReloadApplies(t *testing.T) {
 func (s *simSite) reloadAsCalled() (string, error) {
 	s.t.Helper()
 	srv := NewServer(s.sup)
-	srv.reload = func() (reconcile.Changes, error) { return s.sup.Reload(s.load) }
+	srv.reload = func(window *rollWindow) (reconcile.Changes, error) {
+		return s.sup.reload(s.load, reloadAsked, window)
+	}
 	var lines strings.Builder
 	_, err := Call(s.t.Context(), serveControl(s.t, s.dir, srv), Request{Op: OpReload}, func(ev Event) {
 		if ev.Instance != ReloadEvent || ev.State != ReloadFailed {
@@ -613,10 +615,10 @@ func TestReloadsWaitingBehindTheSameReloadEachSayWhatItApplied(t *testing.T) {
 		}
 	}
 	errs := make(chan error, 3)
-	go func() { _, err := s.sup.reload(s.load, reloadFollowed); errs <- err }()
+	go func() { _, err := s.sup.reload(s.load, reloadFollowed, nil); errs <- err }()
 	<-planned
 	for range 2 {
-		go func() { _, err := s.sup.Reload(s.load); errs <- err }()
+		go func() { _, err := s.sup.reload(s.load, reloadAsked, s.client()); errs <- err }()
 		if ev := s.next(ReloadEvent, "reloading"); !strings.HasPrefix(ev.Message, "waiting for ") {
 			t.Fatalf("reloading: %s; want a reload waiting behind the daemon's own", ev.Message)
 		}

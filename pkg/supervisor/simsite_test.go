@@ -173,6 +173,12 @@ func (s *simSite) tryReload(toml string) error {
 	return err
 }
 
+// client is the window of a reload a client asked for, what is said to
+// that client alone emitted for the site's events to show.
+func (s *simSite) client() *rollWindow {
+	return &rollWindow{say: s.sup.emit}
+}
+
 // write writes toml (the settings after the site's own) as mictl.toml.
 func (s *simSite) write(toml string) {
 	s.t.Helper()

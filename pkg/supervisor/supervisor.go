@@ -381,6 +381,25 @@ func (s *Supervisor) subscribe(names []string, replay, starter bool, keep func(E
 	}
 }
 
+// tell sends ev to the subscription ch alone (see subscribe), in order
+// with the events emitted before: what one client is told of its own
+// request, which the others must not print as theirs.
+func (s *Supervisor) tell(ch <-chan Event, ev Event) {
+	ev.Time = time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c, sub := range s.subs {
+		if (<-chan Event)(c) != ch {
+			continue
+		}
+		select {
+		case c <- ev:
+		default:
+			sub.lost++
+		}
+	}
+}
+
 func (s *Supervisor) emit(ev Event) {
 	ev.Time = time.Now()
 	s.mu.Lock()

@@ -746,7 +746,8 @@ func TestAReloadBehindARestartSaysItWaits(t *testing.T) {
 	s, _, restarted := restartUnderWay(t, 1)
 	s.next(ReloadEvent, "reloading") // the reload that started mi-1
 	reloaded := make(chan error, 1)
-	go func() { reloaded <- s.tryReload("instances = 1\n") }()
+	s.write("instances = 1\n")
+	go func() { _, err := s.sup.reload(s.load, reloadAsked, s.client()); reloaded <- err }()
 	if ev := s.next(ReloadEvent, "reloading"); !ev.Transient || ev.Message != "waiting for the rolling restart or reload under way to end" {
 		t.Fatalf("the reload behind the restart said %s", ev)
 	}
@@ -766,10 +767,9 @@ func TestStopOfEverythingInterruptsAReloadWaitingItsTurn(t *testing.T) {
 	s, _, restarted := restartUnderWay(t, 1)
 	s.next(ReloadEvent, "reloading") // the reload that started mi-1
 	reloaded := make(chan error, 1)
-	go func() {
-		reloaded <- s.tryReload("instances = 1\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
-	}()
-	s.next(ReloadEvent, "reloading") // waiting for the restart to end
+	s.write("instances = 1\n\n[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"a.local\" }\n")
+	go func() { _, err := s.sup.reload(s.load, reloadAsked, s.client()); reloaded <- err }()
+	s.next(ReloadEvent, "reloading") // waiting for the restart to end, as its client is told
 	// As the daemon serves mictl down: the changes under way first.
 	s.sup.interruptChanges(siteTimeout)
 	if err := s.sup.Stop(nil, siteTimeout); err != nil {

@@ -89,7 +89,7 @@ func TestACatchUpRecordsTheInstancesAKilledReloadAdded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if _, err := s.sup.reload(s.load, reloadCatchUp); err != nil {
+	if _, err := s.sup.reload(s.load, reloadCatchUp, nil); err != nil {
 		t.Fatal(err)
 	}
 
