@@ -305,6 +305,11 @@ type statusReport struct {
 	// false for a refusal, null with no ReloadError. The table's footer
 	// tells the two apart, and a reader of -o json could not.
 	ReloadBegun *bool `json:"reload_begun"`
+	// ReloadLeftFailed are the instances the failure of reload_error,
+	// once begun, left failed, which it stands for (mictl up starts them
+	// once it is fixed): state.File.ReloadLeftFailed, which the daemon
+	// kept and -o json left out. Null unless ReloadBegun is true.
+	ReloadLeftFailed []string `json:"reload_left_failed"`
 	// SaveFailure says the state file is behind the daemon's memory.
 	SaveFailure *supervisor.SaveFailure `json:"save_failure"`
 	// DaemonProblem is why the daemon could not be asked, if it could not.
@@ -404,6 +409,9 @@ func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveF
 	r := statusReport{Instances: statusRows(f, d != nil && d.Answering), Daemon: d, SaveFailure: saveFailure, file: f}
 	if f.ReloadError != "" {
 		r.ReloadError, r.ReloadBegun = &f.ReloadError, &f.ReloadBegun
+	}
+	if f.ReloadError != "" && f.ReloadBegun {
+		r.ReloadLeftFailed = append([]string{}, f.ReloadLeftFailed...)
 	}
 	if daemonProblem != nil {
 		msg := daemonProblem.Error()

@@ -702,9 +702,10 @@ type RunMemory struct {
 	UpArgs, Configured []string
 	ReloadError        string
 	ReloadBegun        bool
-	// ReloadLeftFailed goes with ReloadBegun: left behind, it stayed in
-	// state.json, of a failure forgotten.
+	// ReloadLeftFailed and ReloadStanding go with ReloadBegun: left
+	// behind, they stayed in state.json, of a failure forgotten.
 	ReloadLeftFailed []string
+	ReloadStanding   string
 }
 
 // ForgetStoppedRun is ForgetRun for a stop of everything under way,
@@ -723,7 +724,7 @@ func RecallRun(f *state.File, m *RunMemory) {
 	if remembersRun(f) || !AnyActive(f) {
 		return
 	}
-	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = m.UpArgs, m.Configured, m.ReloadError, m.ReloadBegun, m.ReloadLeftFailed
+	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, f.ReloadStanding = m.UpArgs, m.Configured, m.ReloadError, m.ReloadBegun, m.ReloadLeftFailed, m.ReloadStanding
 }
 
 // remembersRun reports whether f keeps anything of a run (see ForgetRun).
@@ -737,8 +738,8 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 	if !remembersRun(f) || slices.ContainsFunc(f.Instances, active) {
 		return nil
 	}
-	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError, ReloadBegun: f.ReloadBegun, ReloadLeftFailed: f.ReloadLeftFailed}
-	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = nil, nil, "", false, nil
+	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError, ReloadBegun: f.ReloadBegun, ReloadLeftFailed: f.ReloadLeftFailed, ReloadStanding: f.ReloadStanding}
+	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, f.ReloadStanding = nil, nil, "", false, nil, ""
 	return m
 }
 

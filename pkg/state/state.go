@@ -89,6 +89,26 @@ type File struct {
 	// as "no change", status dropped it and mictl up started the instance
 	// into the same failure.
 	ReloadLeftFailed []string `json:"reload_left_failed,omitempty"`
+	// ReloadStanding is the text of the begun failures that left
+	// ReloadLeftFailed failed, each once, oldest last (read only with
+	// ReloadBegun): what ReloadError says of them after what a later
+	// reload that failed, or was refused, says of itself. Composed from
+	// ReloadError instead, each failure in a row nested the one before
+	// it, and a refusal wrote over it.
+	ReloadStanding string `json:"reload_standing,omitempty"`
+}
+
+// StandingReload is the text of the begun reload failures that stand
+// (ReloadStanding), "" when none does; ReloadError for a file written
+// before ReloadStanding was kept, whose failure was its own alone.
+func (f *File) StandingReload() string {
+	switch {
+	case !f.ReloadBegun || len(f.ReloadLeftFailed) == 0:
+		return ""
+	case f.ReloadStanding != "":
+		return f.ReloadStanding
+	}
+	return f.ReloadError
 }
 
 // Daemon records the detached supervisor process.

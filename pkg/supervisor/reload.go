@@ -204,6 +204,11 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 		}
 		recorded := f.ReloadError // the last reload's refusal or failure, as the file says
 		if err != nil {
+			// A refusal recorded beside a failure that stands (see
+			// recordReload) is the same refusal.
+			if stood := f.StandingReload(); stood != "" && recorded == standsBeside(err.Error(), f.ReloadLeftFailed, stood) {
+				recorded = err.Error()
+			}
 			if did() {
 				err = errors.Join(failed, err)
 				s.recordReload(err, nil, nil, true, nil, nil)
@@ -1287,13 +1292,24 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 		how = beganHow
 	}
 	uerr := s.update(func(f *state.File) error {
-		switch stands := len(standing) > 0 && f.ReloadBegun; {
+		stood := f.StandingReload()
+		switch stands := len(standing) > 0 && stood != ""; {
 		case stands && err == nil:
-			f.ReloadLeftFailed = standing
+			// A refusal said before it is over: the failure alone stands.
+			f.ReloadError, f.ReloadLeftFailed, f.ReloadStanding = stood, standing, stood
 		case stands && applied:
-			f.ReloadError, f.ReloadLeftFailed = fmt.Sprintf("%s; and the failure of a reload before it stands for %s: %s", msg, words.And(standing), f.ReloadError), standing
+			f.ReloadError, f.ReloadLeftFailed, f.ReloadStanding = standsBeside(msg, standing, stood), standing, msg+"; "+stood
+		case err != nil && !applied && stood != "":
+			// Refused, it changed nothing: the failure of the reload before
+			// it stands as it stood, said after the refusal. Written over,
+			// status no longer said why mi-1 was failed, nor that up
+			// would start it into the same failure.
+			f.ReloadError = standsBeside(msg, f.ReloadLeftFailed, stood)
 		default:
-			f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed = msg, err != nil && applied, nil
+			f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, f.ReloadStanding = msg, err != nil && applied, nil, ""
+			if f.ReloadBegun {
+				f.ReloadStanding = msg
+			}
 		}
 		if f.ReloadBegun && err != nil && before != nil {
 			for _, rec := range f.Instances {
@@ -1317,6 +1333,13 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 	if uerr != nil {
 		s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: errors.Join(err, uerr).Error()})
 	}
+}
+
+// standsBeside is what reload_error says of a reload that failed or was
+// refused for msg while the begun failures standing (their text,
+// state.File.ReloadStanding) stand for the instances names.
+func standsBeside(msg string, names []string, standing string) string {
+	return fmt.Sprintf("%s; and the failure of a reload before it stands for %s: %s", msg, words.And(names), standing)
 }
 
 // stillFailed are the instances the last reload's begun failure left

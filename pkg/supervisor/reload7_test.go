@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/mictl/mictl/pkg/capp"
 	"github.com/mictl/mictl/pkg/exitcode"
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // A reload's wait for the CApps it changed, whose MI refuses mictl's
@@ -120,4 +123,62 @@ func waitTurn(t *testing.T, sup *Supervisor) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// The record of reload failures in a row (recordReload): a refusal while
+// a begun failure stands keeps that failure, said after the refusal
+// (reload_begun and reload_left_failed as they were), and a later one
+// replaces the refusal alone; failures once begun in a row each say the
+// ones before them once, flat. A refusal wrote over the failure that left
+// mi-1 failed, and each failure nested the whole text of the one before
+// ("...stands for mi-1: restart mi-2 ...; and the failure of a reload
+// before it stands for mi-1: ...").
+func TestReloadFailuresInARowKeepTheFirstAndNeverNest(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	const (
+		mi1      = "restart mi-1: mi-1 failed"
+		mi2      = "restart mi-2: mi-2 failed"
+		refusal  = "mictl.toml:4:1: unknown key \"bogus\""
+		refusal2 = "mictl.toml:5:1: unknown key \"other\""
+		stands   = "; and the failure of a reload before it stands for "
+	)
+	record := func(err string, applied bool, standing []string, failed ...string) *state.File {
+		t.Helper()
+		if err := s.sup.update(func(f *state.File) error {
+			f.Instances = nil
+			for _, name := range failed {
+				f.Instances = append(f.Instances, state.Instance{Name: name, State: StateFailed})
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var before *state.File
+		if applied {
+			before = &state.File{}
+			for _, name := range failed {
+				before.Instances = append(before.Instances, state.Instance{Name: name, State: StateReady})
+			}
+		}
+		var e error
+		if err != "" {
+			e = errors.New(err)
+		}
+		s.sup.recordReload(e, nil, nil, applied, before, standing)
+		return s.flushed()
+	}
+	check := func(what string, f *state.File, wantErr string, wantLeft []string) {
+		t.Helper()
+		if f.ReloadError != wantErr || !f.ReloadBegun || !slices.Equal(f.ReloadLeftFailed, wantLeft) {
+			t.Errorf("%s: reload_error %q, reload_begun %v, reload_left_failed %v;\nwant %q, true, %v", what, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, wantErr, wantLeft)
+		}
+	}
+	check("mi-1's restart failed", record(mi1, true, nil, "mi-1"), mi1, []string{"mi-1"})
+	check("then a refusal", record(refusal, false, nil, "mi-1"), refusal+stands+"mi-1: "+mi1, []string{"mi-1"})
+	check("then another refusal", record(refusal2, false, nil, "mi-1"), refusal2+stands+"mi-1: "+mi1, []string{"mi-1"})
+	check("then mi-2's restart failed", record(mi2, true, []string{"mi-1"}, "mi-1", "mi-2"), mi2+stands+"mi-1: "+mi1, []string{"mi-1", "mi-2"})
+	const mi3 = "restart mi-3: mi-3 failed"
+	check("then mi-3's", record(mi3, true, []string{"mi-1", "mi-2"}, "mi-1", "mi-2", "mi-3"), mi3+stands+"mi-1 and mi-2: "+mi2+"; "+mi1, []string{"mi-1", "mi-2", "mi-3"})
+	check("then a refusal again", record(refusal, false, nil, "mi-1", "mi-2", "mi-3"), refusal+stands+"mi-1, mi-2 and mi-3: "+mi3+"; "+mi2+"; "+mi1, []string{"mi-1", "mi-2", "mi-3"})
+	check("then a reload that succeeds, mi-1 still failed as planned", record("", true, []string{"mi-1"}, "mi-1"), mi3+"; "+mi2+"; "+mi1, []string{"mi-1"})
 }

@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/jsonschematest"
+	"github.com/mictl/mictl/pkg/state"
+)
+
+// status -o json names the instances the failure of reload_error, once
+// begun, left failed (reload_left_failed, [] for none), null for a
+// refusal and with no reload_error: the daemon recorded them, and the
+// JSON left them out.
+func TestStatusJSONSaysWhichInstancesTheFailedReloadLeftFailed(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		file state.File
+		left string
+	}{
+		{"a failure once begun", state.File{ReloadError: "restart mi-1: mi-1 failed", ReloadBegun: true, ReloadLeftFailed: []string{"mi-1"}}, `["mi-1"]`},
+		{"a failure once begun that left none failed", state.File{ReloadError: "mi-2 started again with its home not brought up to date", ReloadBegun: true}, `[]`},
+		{"a refusal", state.File{ReloadError: "mictl.toml:3:1: bad"}, "null"},
+		{"none", state.File{}, "null"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			streams, out, _ := testStreams()
+			if err := printStatusReport(streams, newStatusReport(&c.file, nil, nil, nil), nil, formatJSON, nil); err != nil {
+				t.Fatal(err)
+			}
+			jsonschematest.Validate(t, "status", out.Bytes())
+			var got map[string]json.RawMessage
+			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			var left bytes.Buffer
+			b, ok := got["reload_left_failed"]
+			if ok {
+				if err := json.Compact(&left, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !ok || left.String() != c.left {
+				t.Errorf("status -o json: reload_left_failed %s (present: %v), want %s:\n%s", &left, ok, c.left, out)
+			}
+		})
+	}
+}
