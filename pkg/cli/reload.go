@@ -51,6 +51,14 @@ read) reload says which, and what to do, and exits 3; so it does when MI
 cannot be asked (its Management API unreachable, or refusing the login of
 management_user and management_password).
 
+--timeout bounds that wait for CApps alone. Each instance the reload
+starts or restarts is waited for until ready as the daemon's own reloads
+wait for it: for the --timeout of the mictl up that started the daemon
+(2 minutes by default), each, which --timeout does not shorten. The roll
+is the daemon's, shared with the reloads of the edits it follows: cut
+short by one client's flag, it would fail a server slow to start but
+healthy, and leave it failed.
+
 Exit status: 0 when applied (or nothing changed), 1 on conflicts, 2 for a
 configuration the daemon refuses or when nothing runs to reload, 3 when
 applying failed or an instance running as it ends is degraded (a faulty
@@ -146,9 +154,9 @@ could not be asked whether it did;
 	addOutputFlag(cmd, &output, formatTable, formatJSON)
 	// Not up's and restart's readiness --timeout: the instances a reload
 	// restarts or starts wait as long as the daemon's own reloads of an
-	// edit do (the last up's --timeout); this bounds what mictl reload
-	// alone waits for.
-	cmd.Flags().DurationVar(&timeout, "timeout", defaultWaitTimeout, "how long to wait for MI's hot deployment to take the CApps the reload changed")
+	// edit do (the --timeout of the up that started the daemon); this
+	// bounds what mictl reload alone waits for, and says so (see Long).
+	cmd.Flags().DurationVar(&timeout, "timeout", defaultWaitTimeout, "how long to wait for MI's hot deployment to take the CApps the reload changed (not the restarts' readiness: see above)")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/mictl/mictl/pkg/jsonschematest"
@@ -45,5 +46,27 @@ func TestStatusJSONSaysWhichInstancesTheFailedReloadLeftFailed(t *testing.T) {
 				t.Errorf("status -o json: reload_left_failed %s (present: %v), want %s:\n%s", &left, ok, c.left, out)
 			}
 		})
+	}
+}
+
+// reload's help says what its --timeout bounds, the wait for MI's CApps,
+// and what it does not: the readiness of the instances the reload
+// restarts, the daemon's roll, waited for as long as the up that started
+// the daemon says. The help read as though --timeout bounded the whole
+// reload, while a roll of restarts went on for minutes beyond it.
+func TestReloadHelpSaysWhatItsTimeoutBounds(t *testing.T) {
+	streams, _, _ := testStreams()
+	cmd := newCmdReload(streams, &globalOptions{})
+	help := strings.Join(strings.Fields(cmd.Long), " ")
+	for _, want := range []string{
+		"--timeout bounds that wait for CApps alone.",
+		"for the --timeout of the mictl up that started the daemon (2 minutes by default), each, which --timeout does not shorten",
+	} {
+		if !strings.Contains(help, want) {
+			t.Errorf("mictl reload --help does not say %q:\n%s", want, help)
+		}
+	}
+	if usage := cmd.Flags().Lookup("timeout").Usage; !strings.Contains(usage, "not the restarts' readiness") {
+		t.Errorf("mictl reload's --timeout says %q, want it to say it does not bound the restarts' readiness", usage)
 	}
 }
