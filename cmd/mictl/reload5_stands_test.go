@@ -46,7 +46,7 @@ func TestReloadThatChangesOthersKeepsAFailureItDidNotPutRight(t *testing.T) {
 
 	// mi_home put back plans mi-1 otherwise: the failure is over.
 	d.configFile("inplace", toml("wso2mi-4.4.0"))
-	d.waitReloads(2, 2) // mi-2 back onto 4.4.0; mi-1, failed, left to up
+	d.waitReloads(2, 2) // mi-2 back onto 4.4.0; mi-1, failed, started again as its failure is put right
 	if r := d.statusJSON(); r.ReloadError != nil {
 		t.Errorf("status -o json once mi_home is put back: reload_error %q, want null", *r.ReloadError)
 	}

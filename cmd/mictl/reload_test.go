@@ -833,7 +833,7 @@ func TestStatusShowsAFailedLiveReload(t *testing.T) {
 	}
 
 	d.configFile("inplace", toml("wso2mi-4.4.0"))
-	d.waitReloads(1, 1) // mi-1, failed, left to up; mi-2 runs as configured
+	d.waitReloads(1, 1) // mi-1, failed, started again as its failure is put right
 	if r := d.statusJSON(); r.ReloadError != nil {
 		t.Errorf("status -o json once mi_home is put back: reload_error %q, want null", *r.ReloadError)
 	}

@@ -35,8 +35,10 @@ whose rendered deployment.toml settings (not its comments or layout), offset
 or launch settings changed, or whose home is behind the distribution (a new
 mi_home, or files added, changed or removed in it), are restarted one at a
 time, each ready before the next.
-Untouched instances are never restarted. An invalid configuration, or one
-with port conflicts, changes nothing.
+Untouched instances are never restarted. An instance the last reload left
+failed is started again once the configuration plans it otherwise than as it
+failed (mi_home put back). An invalid configuration, or one with port
+conflicts, changes nothing.
 
 The daemon does this by itself whenever mictl.toml, the distribution's
 deployment.toml or a declared CApp changes (not the distribution's other
@@ -192,7 +194,9 @@ An instance the configuration names that is stopped or failed is noted: a
 reload starts only instances new to mictl, and leaves it to mictl up, named
 as status names it (the last up's, with its planning flags, when those
 planned it), once what the last reload failed on is fixed (while status
-shows that failure).
+shows that failure). One the last reload left failed that the configuration
+now plans otherwise (mi_home put back) is no such instance: a reload
+restarts it, and diff lists it with the restarts.
 A running instance whose home's deployment.toml differs from what mictl
 renders in comments or layout alone is noted too ("comments" in -o json):
 that restarts nothing, and the home takes the file at the instance's next
@@ -260,6 +264,11 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	if err != nil {
 		return err
 	}
+	if p.Target != nil {
+		// An instance the last reload left failed, which the plan now has
+		// otherwise, a reload restarts.
+		p.Changes = supervisor.WithPutRight(p.Target, f, p.Changes)
+	}
 	if !reconcile.AnyActive(f) {
 		// Nothing runs (a daemon may stay a moment after every instance
 		// failed, following nothing): a reload would change nothing (it
@@ -275,7 +284,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	noteOverridden(streams, configPath, f)
 	beyond := runningBeyond(cfg, f)
 	noteBeyond(streams, cfg, beyond)
-	stopped := stoppedNamed(cfg, f)
+	stopped := slices.DeleteFunc(stoppedNamed(cfg, f), func(name string) bool { return slices.Contains(p.Changes.Restart, name) })
 	noteStoppedNamed(streams, f, dirCfg, stopped)
 	noteComments(streams, p.Changes.Comments)
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK(), Beyond: beyond, Stopped: stopped}

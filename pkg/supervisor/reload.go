@@ -257,6 +257,15 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden("no change", f.UpArgs)})
 			return changes, nil
 		}
+		// An earlier reload's failure stands for the instances it left
+		// failed that this one plans as they failed (it leaves a failed
+		// instance to mictl up): recorded as cleared by one that
+		// succeeded, or replaced by the failure of one that failed
+		// itself, status showed them failed with nothing of why, and
+		// said that mictl up starts them, into the same failure. Told
+		// before anything changes: one this reload puts right (putRight)
+		// has its home rendered anew, as planned, once restarted.
+		standing := stillFailed(t, f)
 		var pass applied
 		if !changes.Empty() {
 			if reloadAt != nil {
@@ -305,13 +314,6 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 		forStatus := errors.Join(append(stands, err)...)
 		err = errors.Join(slices.Concat(stands, upFixes, []error{err})...)
 		changes = together(earlier, changes)
-		// An earlier reload's failure stands for the instances it left
-		// failed that this one plans as they failed (it leaves a failed
-		// instance to mictl up): recorded as cleared by one that
-		// succeeded, or replaced by the failure of one that failed
-		// itself, status showed them failed with nothing of why, and
-		// said that mictl up starts them, into the same failure.
-		standing := stillFailed(t, f)
 		s.recordReload(forStatus, t.Config.Names(), f.UpArgs, true, f, standing)
 		if fixes := errors.Join(upFixes...); fixes != nil {
 			s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: fixes.Error() + beganHow})
@@ -463,8 +465,17 @@ func (s *Supervisor) withOverridden(msg string, upArgs []string) string {
 // restart` do) refuses the reload, every instance running as it was.
 // Found only once the homes were prepared, each instance was stopped and
 // failed to start again.
+//
+// The instances an earlier reload left failed (state.File.ReloadLeftFailed)
+// that the plan now has otherwise (mi_home put back, an override fixed)
+// are restarted with the rest (putRight): the reload that failed them is
+// put right, and up was the only way back, which a fixed mictl.toml and
+// its reload ("reloaded: no change", exit 0) did not say.
 func (s *Supervisor) planReload(load LoadConfig, f *state.File) (*reconcile.Target, reconcile.Changes, error) {
 	t, changes, err := s.plan(load, f, reconcile.ProposeToApply)
+	if err == nil {
+		changes = WithPutRight(t, f, changes)
+	}
 	if err == nil && (len(changes.Add) > 0 || len(changes.Restart) > 0) {
 		_, err = reconcile.SourceDistribution(t.Config)
 	}
@@ -1352,8 +1363,39 @@ func standsBeside(msg string, names []string, standing string) string {
 // again. None once t plans each of them otherwise (mi_home put back, an
 // override undone): what failed is no longer the plan.
 func stillFailed(t *reconcile.Target, f *state.File) []string {
+	same, _ := leftFailed(t, f)
+	return same
+}
+
+// WithPutRight is c, the changes from f to t, with the restarts of the
+// instances a reload puts right (putRight): mictl diff shows what a
+// reload would do with it.
+func WithPutRight(t *reconcile.Target, f *state.File, c reconcile.Changes) reconcile.Changes {
+	return together(c, putRight(t, f))
+}
+
+// putRight are the restarts of the instances the last reload's begun
+// failure left failed that t, planned from f, plans otherwise than as
+// they failed (see stillFailed): what failed is no longer the plan, and
+// the reload starts them as it restarts the instances whose settings
+// changed. Left to mictl up, a reload that fixed what they failed on
+// said "no change" and left them failed.
+func putRight(t *reconcile.Target, f *state.File) reconcile.Changes {
+	_, fixed := leftFailed(t, f)
+	for _, name := range fixed.Restart {
+		fixed.Why[name] = "the reload that left it failed is put right: " + fixed.Why[name]
+	}
+	return fixed
+}
+
+// leftFailed splits the instances the last reload's begun failure left
+// failed that t, planned from f, still plans into those it plans as they
+// failed (same) and the restarts of the others, as t would make them
+// were they running (fixed: their Restart, Why and Diffs alone).
+func leftFailed(t *reconcile.Target, f *state.File) (same []string, fixed reconcile.Changes) {
+	fixed = reconcile.NoChanges()
 	if !f.ReloadBegun || f.ReloadError == "" {
-		return nil
+		return nil, fixed
 	}
 	asRunning := &state.File{Configured: f.Configured}
 	for _, name := range f.ReloadLeftFailed {
@@ -1365,18 +1407,24 @@ func stillFailed(t *reconcile.Target, f *state.File) []string {
 		}
 	}
 	if len(asRunning.Instances) == 0 {
-		return nil // started since (mictl up), or no longer configured
+		return nil, fixed // started since (mictl up), or no longer configured
 	}
 	// Unreadable (the distribution, a home), the plan cannot be told
 	// from what failed: the failure stands, as nothing says it is over.
-	c, _ := reconcile.Compare(t, asRunning)
-	var same []string
+	c, err := reconcile.Compare(t, asRunning)
 	for _, rec := range asRunning.Instances {
-		if !slices.ContainsFunc(lists(&c), func(l *[]string) bool { return slices.Contains(*l, rec.Name) }) {
+		switch {
+		case !slices.ContainsFunc(lists(&c), func(l *[]string) bool { return slices.Contains(*l, rec.Name) }):
 			same = append(same, rec.Name)
+		case err == nil && slices.Contains(c.Restart, rec.Name):
+			fixed.Restart = append(fixed.Restart, rec.Name)
+			fixed.Why[rec.Name] = c.Why[rec.Name]
+			if d, ok := c.Diffs[rec.Name]; ok {
+				fixed.Diffs[rec.Name] = d
+			}
 		}
 	}
-	return same
+	return same, fixed
 }
 
 // failureStands is the error of a reload that ended with the last
