@@ -258,8 +258,8 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 			return changes, nil
 		}
 		// An earlier reload's failure stands for the instances it left
-		// failed that this one plans as they failed (it leaves a failed
-		// instance to mictl up): recorded as cleared by one that
+		// failed that this one plans as they failed (it leaves those to
+		// mictl up, and restarts the others): recorded as cleared by one that
 		// succeeded, or replaced by the failure of one that failed
 		// itself, status showed them failed with nothing of why, and
 		// said that mictl up starts them, into the same failure. Told
@@ -1369,9 +1369,11 @@ func stillFailed(t *reconcile.Target, f *state.File) []string {
 
 // WithPutRight is c, the changes from f to t, with the restarts of the
 // instances a reload puts right (putRight): mictl diff shows what a
-// reload would do with it.
+// reload would do with it. c goes second, as together keeps the homes
+// lacking a comments-only edit of its second alone: first, a c with
+// nothing but those (Empty) was dropped whole.
 func WithPutRight(t *reconcile.Target, f *state.File, c reconcile.Changes) reconcile.Changes {
-	return together(c, putRight(t, f))
+	return together(putRight(t, f), c)
 }
 
 // putRight are the restarts of the instances the last reload's begun
