@@ -58,10 +58,10 @@ func TestLogsAcrossRotationAndRemovedLogs(t *testing.T) {
 		!strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl restart mi-1") || strings.Contains(errOut, "mictl up") {
 		t.Errorf("logs mi-1 without its logs directory: exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
 	}
-	// -f waits for the log the restart starts.
+	// -f follows the deleted file, then the log the restart starts.
 	follow := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0"}, "logs", "-f", "mi-1")
-	d.waitFor("logs -f to wait", func() bool {
-		return strings.Contains(follow.out.String(), "waiting for instances/mi-1/logs/console.log")
+	d.waitFor("logs -f to follow the deleted log", func() bool {
+		return strings.Contains(follow.out.String(), fmt.Sprintf("still writes to it: followed through /proc/%d/fd/", pid))
 	})
 	d.must("restart", "mi-1")
 	d.waitFor("logs -f to show the restarted server's log", func() bool {

@@ -72,8 +72,9 @@ does).
 A log file or logs directory removed under a running instance is not written
 again until the instance restarts (the server goes on writing to the removed
 file): mictl reads that file through /proc/PID/fd while the server holds it
-open and says it was deleted (with -f, it waits for the new log instead),
-and 'mictl restart NAME' starts a new log.
+open, after its rotated copies, and says it was deleted; with -f, it follows
+that file until the server starts again, then the new log, which 'mictl
+restart NAME' starts.
 
 With no NAME, every instance under instances_dir that has a console.log (or a
 rotated copy of one) is shown; with -f, so is one that gains a log while
@@ -227,7 +228,6 @@ func (o *logsOptions) logPath(name string) string {
 
 // logSources finds the log file of each selected instance.
 func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
-	path := o.logPath
 	all, err := instanceDirs(o.InstancesDir)
 	if err != nil {
 		return nil, err
@@ -237,26 +237,9 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 		var srcs []logs.Source
 		noted := false
 		for _, name := range all {
-			src := logs.Source{Name: name, Path: path(name)}
-			// A home without a log is one that never started, unless a
-			// server runs there: then its log is gone, and the user should
-			// know why it shows nothing.
-			if !hasLog(src.Path) {
-				if gone, runs := logGone(o, name, src.Path); runs {
-					fmt.Fprintln(streams.ErrOut, gone.note(o.Follow))
-					noted = true
-					switch {
-					case o.Follow:
-						fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
-						srcs = append(srcs, src)
-						continue
-					case gone.held != "":
-						srcs = append(srcs, logs.Source{Name: name, Path: gone.held})
-						continue
-					}
-				}
-			}
-			if slices.Contains(withLogs, name) {
+			src, show, said := o.source(streams, name, false)
+			noted = noted || said
+			if show {
 				srcs = append(srcs, src)
 			}
 		}
@@ -279,26 +262,44 @@ func logSources(streams *IOStreams, o *logsOptions) ([]logs.Source, error) {
 			}
 			return nil, exitcode.Usagef("no instance %q under %s: %s", name, asTyped(o.InstancesDir), known)
 		}
-		src := logs.Source{Name: name, Path: path(name)}
-		if !hasLog(src.Path) {
-			gone, runs := logGone(o, name, src.Path)
-			switch {
-			case runs:
-				fmt.Fprintln(streams.ErrOut, gone.note(o.Follow))
-			case !o.Follow:
-				fmt.Fprintf(streams.ErrOut, "%s has no log at %s yet; run mictl up first\n", name, src.Path)
-			}
-			if !o.Follow {
-				if gone.held != "" {
-					srcs = append(srcs, logs.Source{Name: name, Path: gone.held})
-				}
-				continue
-			}
-			fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
+		if src, show, _ := o.source(streams, name, true); show {
+			srcs = append(srcs, src)
 		}
-		srcs = append(srcs, src)
 	}
 	return srcs, nil
+}
+
+// source is the log of the instance name that o selects, and whether it
+// is shown; named says the user named the instance. The file missing from
+// its place is said on stderr (noted) when a server runs in the home: the
+// server writes on to the file deleted from there, which is read through
+// /proc/PID/fd while it holds it (Source.Held), after the rotated copies.
+// The copies alone hid the lines the server writes now. A home where
+// nothing runs shows its copies, and, named, is waited for with -f or said
+// to have no log yet.
+func (o *logsOptions) source(streams *IOStreams, name string, named bool) (src logs.Source, show, noted bool) {
+	src = logs.Source{Name: name, Path: o.logPath(name)}
+	if _, err := os.Stat(src.Path); !errors.Is(err, fs.ErrNotExist) {
+		return src, true, false // there, or unreadable: reading it says why
+	}
+	rotated := hasLog(src.Path)
+	gone, runs := logGone(o, name, src.Path)
+	switch {
+	case runs:
+		fmt.Fprintln(streams.ErrOut, gone.note(o.Follow))
+		src.Held = gone.held
+		if o.Follow && src.Held == "" {
+			fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
+		}
+		return src, o.Follow || src.Held != "" || rotated, true
+	case !named || rotated:
+		return src, rotated, false
+	case o.Follow:
+		fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
+		return src, true, false
+	}
+	fmt.Fprintf(streams.ErrOut, "%s has no log at %s yet; run mictl up first\n", name, src.Path)
+	return src, false, false
 }
 
 // goneLog is an instance's log file, or the directory holding it, removed
@@ -318,20 +319,19 @@ type goneLog struct {
 	restart string
 }
 
-// note says what happened to the log, and, for a follow (which waits for
-// the new file rather than read the one without a name), what it waits for.
+// note says what happened to the log, and where its lines are read from:
+// with follow, until the new log the server's next start begins.
 func (g goneLog) note(follow bool) string {
 	gone := "its log " + g.path
 	if g.dirGone {
 		gone = "its log directory " + filepath.Dir(g.path)
 	}
-	switch {
-	case g.held != "" && !follow:
-		return fmt.Sprintf("%s: %s was deleted while the server (pid %d) still writes to it: read from %s, which ends with the server; a new log starts at %s when it starts again: %s",
-			g.name, gone, g.pid, g.held, g.path, g.restart)
-	case g.held != "":
-		return fmt.Sprintf("%s runs (pid %d), but %s was deleted: the server writes to a file that no longer has a name, "+
-			"and starts a new log only when it starts again: %s", g.name, g.pid, gone, g.restart)
+	if g.held != "" {
+		read := fmt.Sprintf("read from %s, which ends with the server; a new log starts at %s when it starts again", g.held, g.path)
+		if follow {
+			read = fmt.Sprintf("followed through %s, then the new log at %s from when the server starts again", g.held, g.path)
+		}
+		return fmt.Sprintf("%s: %s was deleted while the server (pid %d) still writes to it: %s: %s", g.name, gone, g.pid, read, g.restart)
 	}
 	return fmt.Sprintf("%s runs (pid %d), but %s is gone and the server holds it open no more: nothing of it can be read; "+
 		"its new lines go to %s once it starts again: %s", g.name, g.pid, gone, g.path, g.restart)

@@ -58,10 +58,25 @@ const maxLine = 1 << 20
 // from growth; the kernel reports the truncate itself as an event, so this
 // needs the follower to be starved.
 func Follow(ctx context.Context, path string, fromOffset int64, out func(line string)) error {
+	return followFile(ctx, path, "", fromOffset, out)
+}
+
+// followFile is Follow of the log at path, or, with held (see Source.Held),
+// of the file deleted from path that a running server still writes to:
+// that file is read from fromOffset, as a file renamed away is, but
+// through held, and kept when its directory goes too (the server writes
+// on), until a file appears at path, which is then followed from its
+// first line.
+func followFile(ctx context.Context, path, held string, fromOffset int64, out func(line string)) error {
 	dir := filepath.Clean(filepath.Dir(path))
 	file := filepath.Join(dir, filepath.Base(path)) // as events name it
 	t := &tailer{path: path, from: fromOffset, out: out, buf: make([]byte, 64<<10)}
 	defer t.close()
+	if held != "" {
+		if err := t.openHeld(held); err != nil {
+			return err
+		}
+	}
 	w, err := newWatcher()
 	if err != nil {
 		// No inotify instance is left to this user (other programs hold
@@ -69,6 +84,18 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 		return t.poll(ctx)
 	}
 	defer w.Close() // waits for fsnotify's reader goroutine to end
+	if t.held {
+		// A file without a name is reported by no directory's watch: its
+		// own is set through held, which names it (inotify follows the
+		// /proc link to the file). Not watchable: looked at instead.
+		if err := w.Add(held); err != nil {
+			return t.poll(ctx)
+		}
+		// What it was given before its watch was set is reported by none.
+		if err := t.drain(); err != nil {
+			return err
+		}
+	}
 	// watchDir watches dir, once it exists, before the next look at the
 	// file, so a file created in between is still reported. A directory
 	// that cannot be watched (no watch left, fs.inotify.max_user_watches)
@@ -76,9 +103,13 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 	var watched os.FileInfo // the directory watched
 	watchDir := func() (stop bool, err error) {
 		for {
-			ok, err := awaitDir(ctx, w, dir)
-			if err != nil {
+			ok, err := awaitDir(ctx, w, dir, t.drain)
+			var cannot watchError
+			if errors.As(err, &cannot) {
 				return true, t.poll(ctx)
+			}
+			if err != nil {
+				return true, err
 			}
 			if !ok {
 				return true, nil
@@ -122,7 +153,7 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 		if err := t.drain(); err != nil {
 			return true, err
 		}
-		if t.detached {
+		if t.detached && !t.held {
 			t.drop()
 		}
 		unwatchParent()
@@ -217,7 +248,7 @@ func (t *tailer) poll(ctx context.Context) error {
 		if err := t.sync(); err != nil {
 			return err
 		}
-		if t.detached {
+		if t.detached && !t.held {
 			if _, err := os.Stat(filepath.Dir(t.path)); errors.Is(err, fs.ErrNotExist) {
 				t.drop()
 			}
@@ -233,15 +264,18 @@ func (t *tailer) poll(ctx context.Context) error {
 // awaitDir returns once dir exists (true), or once ctx is done (false). It
 // watches the nearest directory above dir that exists, where dir (or the
 // next directory on the way to it) will be created, and looks again after
-// each event there. An error means it cannot watch: Follow polls instead.
-func awaitDir(ctx context.Context, w *fsnotify.Watcher, dir string) (bool, error) {
+// each event there. Other watches of w report meanwhile too: seen is
+// called after each event, and its error returned (a held file, see
+// followFile, is read on its events). A watchError means it cannot watch:
+// Follow polls instead.
+func awaitDir(ctx context.Context, w *fsnotify.Watcher, dir string, seen func() error) (bool, error) {
 	for {
 		above := nearestDir(dir)
 		if above == dir {
 			return true, nil
 		}
 		if err := w.Add(above); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return false, err
+			return false, watchError{err}
 		}
 		// Looked at again now that it is watched: the next directory on the
 		// way may have been created in between, and its creation reported
@@ -250,10 +284,14 @@ func awaitDir(ctx context.Context, w *fsnotify.Watcher, dir string) (bool, error
 			select {
 			case <-ctx.Done():
 			case <-w.Events:
+				if err := seen(); err != nil {
+					_ = w.Remove(above)
+					return false, err
+				}
 			case err := <-w.Errors:
 				if err != nil && !errors.Is(err, fsnotify.ErrEventOverflow) {
 					_ = w.Remove(above)
-					return false, err
+					return false, watchError{err}
 				}
 			}
 		}
@@ -264,6 +302,12 @@ func awaitDir(ctx context.Context, w *fsnotify.Watcher, dir string) (bool, error
 		}
 	}
 }
+
+// watchError is a watch awaitDir cannot set or keep.
+type watchError struct{ err error }
+
+func (e watchError) Error() string { return e.err.Error() }
+func (e watchError) Unwrap() error { return e.err }
 
 // nearestDir is dir if it exists, else the nearest directory above it
 // that does (the root at worst, or "." for a relative dir).
@@ -288,7 +332,36 @@ type tailer struct {
 	off      int64 // next byte of f to read
 	pending  []byte
 	detached bool // f is no longer at path but may still be appended to
-	buf      []byte
+	// held: f is the file deleted from path that a server holds open,
+	// opened through its /proc/PID/fd link (followFile's held): read
+	// until a file appears at path, even once its directory is gone too.
+	held bool
+	buf  []byte
+}
+
+// openHeld opens the file a server holds open through held, to read it
+// from t.from on; a link gone meanwhile (the server ended) opens nothing,
+// and the file at path is waited for.
+func (t *tailer) openHeld(held string) error {
+	f, err := os.Open(held)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.from = 0 // meant for the held file: a file at path is a new one
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("follow %s (deleted, read through %s): %w", t.path, held, err)
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("follow %s (deleted, read through %s): %w", t.path, held, err)
+	}
+	t.f, t.off, t.detached, t.held = f, t.from, true, true
+	if t.from > info.Size() { // cut since the caller looked
+		t.off = 0
+	}
+	t.from = 0
+	return nil
 }
 
 // sync brings the tailer in line with what is at path now and reads
@@ -406,6 +479,6 @@ func (t *tailer) close() {
 	t.pending = t.pending[:0]
 	if t.f != nil {
 		t.f.Close()
-		t.f, t.detached = nil, false
+		t.f, t.detached, t.held = nil, false, false
 	}
 }

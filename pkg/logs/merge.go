@@ -20,6 +20,12 @@ import (
 type Source struct {
 	Name string // instance name, used by the Prefixer
 	Path string
+	// Held, when no file is at Path, is where the file deleted from there
+	// can still be read: /proc/PID/fd/N of the server that holds it open
+	// and writes on to it (a server starts a new log only when it starts
+	// again). It is read as the file at Path would be, after the rotated
+	// copies, and followed until a file appears at Path. "" for none.
+	Held string
 }
 
 // Options select what Tail and FollowAll show.
@@ -72,7 +78,7 @@ func FollowAll(ctx context.Context, w io.Writer, srcs []Source, opts Options) er
 	var wg sync.WaitGroup
 	follow := func(s *mergeSource) {
 		wg.Go(func() {
-			err := Follow(ctx, s.Path, s.resume, func(line string) {
+			err := followFile(ctx, s.Path, s.Held, s.resume, func(line string) {
 				if s.filter.Keep(line) {
 					if m.out.line(s.prefix, line, true) != nil {
 						cancel()
@@ -286,6 +292,9 @@ func (m *merger) open(s *mergeSource) (lineIter, io.Closer, error) {
 	var files multiCloser
 	var parts []*filePart
 	cur, err := openPart(s.Path)
+	if cur == nil && err == nil && s.Held != "" {
+		cur, err = openPart(s.Held)
+	}
 	if err != nil {
 		return fail(files, err)
 	}

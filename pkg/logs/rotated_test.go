@@ -2,7 +2,6 @@ package logs
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -144,21 +143,11 @@ func TestTailDoesNotReadWholeCopies(t *testing.T) {
 func TestFollowAllAfterRotation(t *testing.T) {
 	path := rotatedLog(t, "")
 	var out syncbuf.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- FollowAll(ctx, &out, []Source{{Name: "mi-1", Path: path}}, Options{Lines: 2}) }()
+	stop := followAll(t, &out, []Source{{Name: "mi-1", Path: path}}, Options{Lines: 2})
 	waitFor(t, &out, "[2026-11-25 15:00:04,000]  INFO - l4\n[2026-11-25 15:00:05,000] ERROR - l5\n")
 	appendTo(t, path, "[2026-11-25 15:00:06,000]  INFO - l6\n")
 	waitFor(t, &out, "l5\n[2026-11-25 15:00:06,000]  INFO - l6\n")
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("FollowAll: %v", err)
-		}
-	case <-time.After(failAfter):
-		t.Fatal("FollowAll did not return after its context was cancelled")
-	}
+	stop()
 	if n := strings.Count(out.String(), "\n"); n != 3 {
 		t.Errorf("%d lines, want 3:\n%s", n, out.String())
 	}

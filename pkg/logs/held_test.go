@@ -1,0 +1,115 @@
+package logs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/mictl/mictl/pkg/syncbuf"
+)
+
+// heldLog is a log deleted from path (logs/console.log) beside its
+// rotated copy, which this process, as a running server does, still holds
+// open and writes to: write appends to it, and held is where it is read.
+func heldLog(t *testing.T) (path, held string, write func(string)) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "logs")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, "console.log")
+	writeFile(t, path+".1", "[2026-11-25 15:00:01,000]  INFO - rotated\n")
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	write = func(s string) {
+		t.Helper()
+		if _, err := w.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("[2026-11-25 15:00:02,000]  INFO - written before the deletion\n")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	return path, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), w.Fd()), write
+}
+
+// A log deleted under its writer is read, after its rotated copies,
+// through the link its writer holds: the copies alone showed lines the
+// writer had long moved on from.
+func TestTailReadsAHeldLogAfterItsCopies(t *testing.T) {
+	path, held, _ := heldLog(t)
+	var out strings.Builder
+	if err := Tail(&out, []Source{{Name: "mi-1", Path: path, Held: held}}, Options{Lines: -1}); err != nil {
+		t.Fatal(err)
+	}
+	want := "[2026-11-25 15:00:01,000]  INFO - rotated\n[2026-11-25 15:00:02,000]  INFO - written before the deletion\n"
+	if out.String() != want {
+		t.Errorf("Tail = %q, want %q", out.String(), want)
+	}
+}
+
+// Following a log deleted under its writer reads what the writer appends
+// to it, also once its directory is gone too, then the log created at
+// its path (the server's next start), from its first line: it waited for
+// that new log and showed nothing the server wrote meanwhile.
+func TestFollowAllReadsAHeldLogUntilANewOne(t *testing.T) {
+	path, held, write := heldLog(t)
+	var out syncbuf.Buffer
+	stop := followAll(t, &out, []Source{{Name: "mi-1", Path: path, Held: held}}, Options{Lines: 1})
+	waitFor(t, &out, "written before the deletion\n")
+	write("after the deletion\n")
+	waitFor(t, &out, "deletion\nafter the deletion\n")
+	if err := os.RemoveAll(filepath.Dir(path)); err != nil {
+		t.Fatal(err)
+	}
+	write("after its directory went\n")
+	waitFor(t, &out, "after the deletion\nafter its directory went\n")
+	write("shut down")
+	if err := os.Mkdir(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, "started again\n")
+	// The held file's partial last line is shown as it is: its writer has
+	// moved on to the new log.
+	waitFor(t, &out, "after its directory went\nshut down\nstarted again\n")
+	stop()
+}
+
+// followAll runs FollowAll of srcs into out in the background; stop ends
+// it and fails the test unless it returns nil at once.
+func followAll(t *testing.T, out *syncbuf.Buffer, srcs []Source, opts Options) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- FollowAll(ctx, out, srcs, opts) }()
+	t.Cleanup(cancel)
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("FollowAll: %v", err)
+			}
+		case <-time.After(failAfter):
+			t.Fatal("FollowAll did not return after its context was cancelled")
+		}
+	}
+}
+
+// Without inotify, the held log is looked at as any followed file is.
+// (Not run in parallel: it changes newWatcher.)
+func TestFollowAllReadsAHeldLogWithoutInotify(t *testing.T) {
+	newWatcher = func() (*fsnotify.Watcher, error) { return nil, os.ErrPermission }
+	defer func() { newWatcher = fsnotify.NewWatcher }()
+	TestFollowAllReadsAHeldLogUntilANewOne(t)
+}
