@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,36 @@ func TestLogsReadTheDeletedLogTheServerWritesTo(t *testing.T) {
 	follow.signal(t, os.Interrupt)
 	if err, ok := follow.wait(20 * time.Second); !ok || err != nil {
 		t.Errorf("logs -f after Ctrl-C: %v (ended: %v)\n%s", err, ok, follow.out.String())
+	}
+}
+
+// A daemon taking over a crash loop with a lower --max-restarts than its
+// predecessor's gives up at once: it said "gave up after 1 restart in a
+// row", its limit, beside RESTARTS 2, both made in a row. The events log
+// and status NAME now say the count RESTARTS shows.
+func TestGivingUpCountsTheRestartsMade(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms"}
+	d.up(1, "--max-restarts", "5", "--backoff", "2s")
+	// The second restart is waited for: counted in a row, not yet made.
+	d.waitFor("the second backoff", func() bool { inst := d.instance("mi-1"); return inst.State == "backoff" && inst.Restarts == 1 })
+	d.killDaemon()
+	// The daemon in the foreground takes the loop over, makes the restart
+	// waited for, and leaves once it gave up.
+	daemon := d.start(d.env, "daemon", "--max-restarts", "1", "--backoff", "100ms")
+	if err, ok := daemon.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("mictl daemon: %v (ended: %v)\n%s", err, ok, daemon.out.String())
+	}
+	made := d.instance("mi-1").Restarts
+	gaveUp := fmt.Sprintf("gave up after %d restarts in a row (--max-restarts 1)", made)
+	if st := d.instance("mi-1").State; st != "failed" || made != 2 {
+		t.Fatalf("mi-1 %s after %d restarts, want failed after 2:\n%s", st, made, d.events())
+	}
+	if failed := regexp.MustCompile(`(?m) mi-1 failed: .*$`).FindString(d.events()); !strings.HasSuffix(failed, "; "+gaveUp) {
+		t.Errorf("the events log says %q, want it to end %q", failed, gaveUp)
+	}
+	out := d.faulted("mi-1", "status", "mi-1")
+	if !strings.Contains(out, fmt.Sprintf("restarts:     %d\n", made)) || !strings.Contains(out, "health:       "+gaveUp+": ") {
+		t.Errorf("status mi-1 does not say %q beside restarts %d:\n%s", gaveUp, made, out)
 	}
 }

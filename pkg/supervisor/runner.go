@@ -357,12 +357,20 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 	if !readyAt.IsZero() && time.Since(readyAt) >= p.StableAfter {
 		*restarts = 0
 	}
+	made := *restarts // in a row, each counted by RESTARTS as it was made
 	*restarts++
 	if *restarts > p.MaxRestarts {
-		// In a row: RESTARTS counts every restart of the run.
-		gaveUp := "gave up after " + words.Count(p.MaxRestarts, "restart") + " in a row"
-		if p.MaxRestarts == 0 {
-			gaveUp = "not restarted (--max-restarts 0)"
+		// In a row: RESTARTS counts every restart of the run. The count
+		// is of those made, not the limit: a daemon taking over a crash
+		// loop with a lower --max-restarts than its predecessor's gives
+		// up after more than its own limit (see run), and said its limit
+		// beside a RESTARTS of all that were made.
+		gaveUp := "gave up after " + words.Count(made, "restart") + " in a row"
+		switch {
+		case made == 0:
+			gaveUp = fmt.Sprintf("not restarted (--max-restarts %d)", p.MaxRestarts)
+		case made > p.MaxRestarts:
+			gaveUp += fmt.Sprintf(" (--max-restarts %d)", p.MaxRestarts)
 		}
 		msg := e.withRemedy(why + "; " + gaveUp)
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {
