@@ -173,7 +173,10 @@ func supervise(d *supervisor.Daemon, daemonLog string, logCheck time.Duration, l
 	// again. A look follows that answer too, and the start (a runner that
 	// ended before supervise began signalled already). A stop asked for
 	// (mictl down) says it is idle as well; the looks after its runners'
-	// returns decide as that does.
+	// returns decide as that does. An up's mark of an instance to start
+	// again keeps the daemon while that up runs: its end is signalled
+	// likewise (an up killed before its start reached the daemon kept it
+	// until its next log check).
 	ended := d.Sup.RunnerEnded()
 	asked := d.Asked()
 	allEnded := func() bool {

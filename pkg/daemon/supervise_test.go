@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -26,8 +27,15 @@ import (
 // at once. It returns the daemon and its state store.
 func failingDaemon(t *testing.T) (*supervisor.Daemon, *state.Store) {
 	t.Helper()
+	return failingDaemonOf(t, 2)
+}
+
+// failingDaemonOf is failingDaemon with n instances.
+func failingDaemonOf(t *testing.T, n int) (*supervisor.Daemon, *state.Store) {
+	t.Helper()
 	return daemonOver(t, func(dir string) (insts []state.Instance) {
-		for _, name := range []string{"mi-1", "mi-2"} {
+		for i := range n {
+			name := fmt.Sprintf("mi-%d", i+1)
 			home := filepath.Join(dir, name)
 			if err := os.MkdirAll(home, 0o755); err != nil {
 				t.Fatal(err)
@@ -121,46 +129,32 @@ func TestDaemonLeavesOnceTheLastInstanceFailed(t *testing.T) {
 	}
 }
 
+// The runners' returns, each signalled on a signal of one slot
+// (RunnerEnded), come together: many fail at once. One signal stands for
+// all the returns before it is taken, and the look that follows the last
+// one finds none active: the daemon leaves then, not at its next log
+// check, and has recorded every failure.
+func TestDaemonLeavesOnceTheLastOfManyInstancesFailed(t *testing.T) {
+	d, store := failingDaemonOf(t, 40)
+	log := &syncLog{}
+	awaitLeaving(t, superviseAway(d, log), log)
+	if !allFailed(t, store) {
+		f, _ := store.Load()
+		t.Errorf("the daemon left with the instances recorded %+v, want each failed", f.Instances)
+	}
+}
+
 // The daemon leaves as soon as its last instance stopped on its own (its
 // server shut down gracefully, and restart policy on-failure leaves it
 // stopped), as it does once the last one failed: it stayed until its
 // next log check (10 s), with nothing to supervise.
 func TestDaemonLeavesOnceTheLastInstanceStoppedOnItsOwn(t *testing.T) {
-	// The server (its own script, in a group of its own) runs as the
-	// daemon takes over; not waited for: the daemon's reaper takes its
-	// exit.
-	server := exec.Command("sleep", "600")
-	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pid := server.Process.Pid
-	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
-	id, err := proc.Identify(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var console string
-	d, store := daemonOver(t, func(dir string) []state.Instance {
-		homeDir := filepath.Join(dir, "mi-1")
-		console = home.ConsoleLog(homeDir)
-		if err := os.MkdirAll(filepath.Dir(console), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		return []state.Instance{{Name: "mi-1", Home: homeDir, State: state.StateReady, PGID: pid, Script: id, Server: id}}
-	})
+	d, store, pid, console := daemonOfAServer(t, exec.Command("sleep", "600"))
 	log := &syncLog{}
 	done := superviseAway(d, log)
 	// As MI's log ends a shutdown of its own, once the daemon adopted the
-	// server, reading its log from there on, and checked it first (it
-	// holds none of its ports: degraded).
-	deadline := time.Now().Add(time.Minute)
-	for d.Sup.Instances([]string{"mi-1"})["mi-1"].State != supervisor.StateDegraded {
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon did not adopt and check the server within a minute")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// server, reading its log from there on, and checked it first.
+	awaitChecked(t, d)
 	if err := os.WriteFile(console, []byte("[2026-12-05 10:00:00,000]  INFO {Main} - Micro Integrator Shutdown complete\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +170,154 @@ func TestDaemonLeavesOnceTheLastInstanceStoppedOnItsOwn(t *testing.T) {
 		data, _ := os.ReadFile(supervisor.EventsLog(store))
 		t.Errorf("the daemon left with mi-1 recorded %s, want stopped (by its restart policy); events:\n%s", inst.State, data)
 	}
+}
+
+// daemonOfAServer starts a daemon over a state file that records mi-1
+// ready, its server, started from server (its own script, in a group of
+// its own), running as the daemon takes over. It returns the daemon, its
+// state store, the server's pid and its console log. The server is not
+// waited for: the daemon's reaper takes its exit.
+func daemonOfAServer(t *testing.T, server *exec.Cmd) (d *supervisor.Daemon, store *state.Store, pid int, console string) {
+	t.Helper()
+	server.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid = server.Process.Pid
+	t.Cleanup(func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
+	id, err := proc.Identify(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, store = daemonOver(t, func(dir string) []state.Instance {
+		homeDir := filepath.Join(dir, "mi-1")
+		console = home.ConsoleLog(homeDir)
+		if err := os.MkdirAll(filepath.Dir(console), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return []state.Instance{{Name: "mi-1", Home: homeDir, State: state.StateReady, PGID: pid, Script: id, Server: id}}
+	})
+	return d, store, pid, console
+}
+
+// awaitChecked waits until d adopted mi-1's server and checked it (it
+// holds none of its ports: degraded), failing the test after a minute.
+func awaitChecked(t *testing.T, d *supervisor.Daemon) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for d.Sup.Instances([]string{"mi-1"})["mi-1"].State != supervisor.StateDegraded {
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon did not adopt and check the server within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An up marks an instance a stop is stopping (mictl down) to start it
+// again once stopped; the mark counts while that up runs. One killed
+// before its start reached the daemon leaves a mark that counts no more:
+// the daemon, which stayed for it once everything stopped, leaves as
+// soon as that up is gone. It stayed until its next log check (10 s),
+// the only look that followed.
+func TestDaemonLeavesOnceTheUpItStayedForIsGone(t *testing.T) {
+	// The server does not end on its stop's SIGTERM: the up marks the
+	// instance while the stop goes on, as it does while a down's does,
+	// and the server is killed then.
+	server := exec.Command(os.Args[0], "-test.run=^TestIgnoringSIGTERM$", "-test.count=1")
+	server.Env = append(os.Environ(), ignoringSIGTERMEnv+"=1")
+	d, store, pid, _ := daemonOfAServer(t, server)
+	awaitIgnoring(t, pid, syscall.SIGTERM)
+	log := &syncLog{}
+	done := superviseAway(d, log)
+	awaitChecked(t, d)
+	up := exec.Command("sleep", "600") // not waited for: the daemon's reaper takes its exit
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = up.Process.Kill() })
+	upID, err := proc.Identify(up.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() {
+		stop := supervisor.Request{Op: supervisor.OpStop, Names: []string{"mi-1"}, Timeout: time.Hour}
+		_, err := supervisor.Call(context.Background(), supervisor.SocketPath(store), stop, nil)
+		stopped <- err
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for !recorded(t, store, "mi-1", supervisor.StateStopping) {
+		select {
+		case err := <-stopped:
+			t.Fatalf("the stop of mi-1 ended (%v) before the state file recorded it stopping", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon did not begin to stop mi-1 within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	err = store.Update(context.Background(), func(f *state.File) error {
+		inst, _ := f.Instance("mi-1")
+		inst.Restarting, inst.MarkedBy = true, upID
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(-pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("stop mi-1: %v", err)
+	}
+	select {
+	case <-done:
+		t.Fatalf("the daemon left while the up that marked mi-1 to start again ran; its log:\n%s", log)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := up.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	awaitLeaving(t, done, log)
+}
+
+// awaitIgnoring waits until the process pid ignores sig, failing the
+// test after a minute: a signal sent before it does ends it.
+func awaitIgnoring(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if mask, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+				if ign, err := strconv.ParseUint(strings.TrimSpace(mask), 16, 64); err == nil && ign&(1<<(sig-1)) != 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d does not ignore %v after a minute", pid, sig)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ignoringSIGTERMEnv makes TestIgnoringSIGTERM a server that a stop's
+// SIGTERM does not end.
+const ignoringSIGTERMEnv = "MICTL_TEST_IGNORING_SIGTERM"
+
+// TestIgnoringSIGTERM is the server of TestDaemonLeavesOnceTheUpItStayedForIsGone,
+// and skips in any other process.
+func TestIgnoringSIGTERM(t *testing.T) {
+	if os.Getenv(ignoringSIGTERMEnv) == "" {
+		t.Skip("run by TestDaemonLeavesOnceTheUpItStayedForIsGone")
+	}
+	signal.Ignore(syscall.SIGTERM)
+	time.Sleep(10 * time.Minute)
 }
 
 // A daemon a command started (mictl up: it waits for the daemon to
@@ -351,6 +493,17 @@ func startsFailed(t *testing.T, store *state.Store) int {
 		t.Fatal(err)
 	}
 	return strings.Count(string(data), " "+supervisor.StateFailed+": start ")
+}
+
+// recorded reports whether the state file records name in state st.
+func recorded(t *testing.T, store *state.Store, name, st string) bool {
+	t.Helper()
+	f, err := store.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, ok := f.Instance(name)
+	return ok && inst.State == st
 }
 
 // allFailed reports whether the state file records every instance failed.

@@ -130,6 +130,11 @@ type Daemon struct {
 	// startedIdle is true when the state file wanted nothing run or
 	// stopped when the daemon started (see StartedIdle).
 	startedIdle bool
+
+	// markers are the ups whose marks (state.Instance.MarkedBy) keep the
+	// daemon and whose end is waited for (see watchMarkers).
+	markersMu sync.Mutex
+	markers   map[proc.Identity]bool
 }
 
 // DaemonOptions say how a daemon supervises.
@@ -480,10 +485,39 @@ func (d *Daemon) unneeded() bool {
 		return false
 	}
 	if f.WantsAny() {
+		d.watchMarkers(f)
 		d.stays()
 		return false
 	}
 	return true
+}
+
+// watchMarkers has a look (RunnerEnded) follow the end of each up whose
+// mark in f keeps the daemon: a mark counts only while its up runs
+// (state.Instance.RestartUnderWay), and an up killed before its start
+// reached the daemon ends with no request to say so. The daemon, every
+// instance stopped, stayed for such a mark until its next log check.
+func (d *Daemon) watchMarkers(f *state.File) {
+	d.markersMu.Lock()
+	defer d.markersMu.Unlock()
+	for _, inst := range f.Instances {
+		up := inst.MarkedBy
+		if !inst.RestartUnderWay() || up.IsZero() || d.markers[up] {
+			continue
+		}
+		if d.markers == nil {
+			d.markers = map[proc.Identity]bool{}
+		}
+		d.markers[up] = true
+		d.Sup.wg.Go(func() {
+			if proc.WaitExit(d.Sup.ctx, up) == nil {
+				notify(d.Sup.runnerEnded)
+			}
+			d.markersMu.Lock()
+			defer d.markersMu.Unlock()
+			delete(d.markers, up)
+		})
+	}
 }
 
 // stays takes up the configuration watch again, should the stop that

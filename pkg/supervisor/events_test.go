@@ -351,3 +351,23 @@ func TestASubscriptionCountsLostOnlyWhatItKeeps(t *testing.T) {
 		t.Errorf("the subscription got %v, want the window's first event alone", got)
 	}
 }
+
+// A start that ends without a runner (refused: it names an instance the
+// state file no longer has) is signalled as a runner's return is: the
+// daemon, which looked while it was pending and stayed for it, looks
+// again. Nothing else followed, and it stayed until its next log check.
+func TestRunnerEndedIsSaidWhenAStartEndsWithoutARunner(t *testing.T) {
+	_, sup := supervisorOf(t, func(f *state.File) { f.Instances = nil })
+	select {
+	case <-sup.RunnerEnded(): // none ran: nothing to take, but leave none behind
+	default:
+	}
+	if err := sup.Start([]string{"mi-1"}); err == nil {
+		t.Fatal("a start of an instance the state file does not have succeeded")
+	}
+	select {
+	case <-sup.RunnerEnded():
+	default:
+		t.Fatalf("the start ended without a runner and without a signal; pending: %v", sup.startsPending())
+	}
+}

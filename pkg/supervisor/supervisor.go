@@ -695,7 +695,14 @@ func (s *Supervisor) Start(names []string) error {
 	// An up asks for this once it has recorded its flags and plan.
 	s.ups.forget()
 	s.pendingStarts.Add(1)
-	defer s.pendingStarts.Add(-1)
+	defer func() {
+		s.pendingStarts.Add(-1)
+		// A daemon that looked while this start was pending stayed for
+		// it; one that ends without a runner (refused: an instance
+		// forgotten meanwhile) has no runner's return to be looked
+		// after, and the daemon stayed until its next log check.
+		notify(s.runnerEnded)
+	}()
 	// Nor does it wait for their stops: the restart starts them.
 	names = slices.DeleteFunc(slices.Clone(names), s.restartLeft)
 	started := s.awaitStops(names)
@@ -1645,7 +1652,10 @@ func (s *Supervisor) Active() []string {
 }
 
 // RunnerEnded is signalled after a runner returns, so that it is no
-// longer Active: the instance failed, stopped, or was removed. One signal
+// longer Active: the instance failed, stopped, or was removed; and after
+// a Start ended, or an up whose mark kept the daemon (see
+// Daemon.watchMarkers): a look at whether the daemon is still needed is
+// due. One signal
 // stands for every runner that returned before it is taken, and is never
 // lost, where an event is to a subscriber that fell behind (see
 // Subscribe): a daemon that waited for its last instance's event to leave
