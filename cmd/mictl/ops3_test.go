@@ -85,3 +85,32 @@ func TestGivingUpCountsTheRestartsMade(t *testing.T) {
 		t.Errorf("status mi-1 does not say %q beside restarts %d:\n%s", gaveUp, made, out)
 	}
 }
+
+// The advice of status's footer on a refused reload names the
+// configuration status was given: a bare mictl reload, pasted after
+// mictl --config ops/prod.toml status, reloads another deployment's
+// daemon, or none. The file is broken (what the reload refused), and is
+// named all the same.
+func TestStatusFooterAdviceNamesTheConfiguration(t *testing.T) {
+	d := newDeployment(t)
+	conf := filepath.Join(d.dir, "ops", "prod.toml")
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := fmt.Sprintf("instances = 1\nbase_offset = %d\ninstances_dir = %q\n", d.base, filepath.Join(d.dir, "instances"))
+	if err := os.WriteFile(conf, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.must("--config", "ops/prod.toml", "up", "--timeout", "30s")
+	if err := os.WriteFile(conf, []byte(good+"offset_step = -5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var errOut string
+	d.waitFor("status to say the reload was refused", func() bool {
+		_, _, errOut = d.mictl("--config", "ops/prod.toml", "status")
+		return strings.Contains(errOut, "reload failed: ")
+	})
+	if want := "mictl --config ops/prod.toml reload applies it (mictl --config ops/prod.toml diff shows what it changes)"; !strings.Contains(errOut, want) {
+		t.Errorf("status's footer does not say %q:\n%s", want, errOut)
+	}
+}

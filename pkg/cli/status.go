@@ -755,18 +755,32 @@ func upFor(cfg *config.Config) string {
 // Without them, a pasted mictl up acted on the directory's own
 // mictl.toml and ./instances, another deployment.
 func asRunHere(cfg *config.Config, command string) string {
+	return asRunWith(cfg.File, cfg, command)
+}
+
+// asRunWith is asRunHere naming the configuration file file.
+func asRunWith(file string, cfg *config.Config, command string) string {
 	if !strings.HasPrefix(command, "mictl ") {
 		return command
 	}
-	out := supervisor.AsRun(cfg.File, command)
+	out := supervisor.AsRun(file, command)
 	if cfg.FromCommandLine("instances_dir") {
 		out += " --instances-dir " + shellword.Quote(cfg.InstancesDir)
 	}
 	return out
 }
 
-// here is asRunHere for the configuration e read.
-func (e *existing) here(command string) string { return asRunHere(e.cfg, command) }
+// here is asRunHere for the configuration e read, or, when that could
+// not be used, the file the user named: a refused reload of a broken
+// --config ops/prod.toml was advised a bare mictl reload, which reads
+// another mictl.toml, or none.
+func (e *existing) here(command string) string {
+	file := e.cfg.File
+	if file == "" && e.cfgErr != nil {
+		file = e.cfgFile
+	}
+	return asRunWith(file, e.cfg, command)
+}
 
 // printInstanceRows prints a view with a row per instance: rows as JSON,
 // or cells as a table under headers (empty, the hint on stderr when
@@ -851,6 +865,17 @@ func printStatusDetail(w io.Writer, r statusRow) {
 // indented puts s under a heading: each of its lines two spaces in.
 func indented(s string) string { return "  " + strings.ReplaceAll(s, "\n", "\n  ") }
 
+// asRun is command, a mictl command line the report's advice names, as
+// it pastes where status ran (here): a bare mictl reload there, after a
+// mictl --config ops/prod.toml status, reloads another deployment's
+// daemon, or none.
+func (r statusReport) asRun(command string) string {
+	if r.here == nil {
+		return command
+	}
+	return r.here(command)
+}
+
 // printStatusFooter says what is wrong beyond the instances, once each.
 func printStatusFooter(w io.Writer, r statusReport) {
 	switch {
@@ -859,13 +884,13 @@ func printStatusFooter(w io.Writer, r statusReport) {
 		// A roll that stopped at a restart onto a broken distribution left
 		// that instance failed: an up plans from the same configuration,
 		// and started it on the same distribution, to fail again.
-		fmt.Fprintf(w, "reload failed: the daemon stopped applying the configuration as it is now at what follows, and what it did before stands (mictl diff shows what is left); mictl up would start an instance it left failed from that same configuration: fix what follows first (the daemon applies an edit of mictl.toml; mictl reload applies a fix made elsewhere, such as in mi_home's files), then mictl up starts it again:\n%s\n",
-			indented(*r.ReloadError))
+		fmt.Fprintf(w, "reload failed: the daemon stopped applying the configuration as it is now at what follows, and what it did before stands (%s shows what is left); %s would start an instance it left failed from that same configuration: fix what follows first (the daemon applies an edit of mictl.toml; %s applies a fix made elsewhere, such as in mi_home's files), then %[2]s starts it again:\n%[4]s\n",
+			r.asRun("mictl diff"), r.asRun("mictl up"), r.asRun("mictl reload"), indented(*r.ReloadError))
 	default:
 		// Not only an edit's: a daemon that took over from a dead one
 		// applies the configuration too, with nothing edited.
-		fmt.Fprintf(w, "reload failed: the daemon did not apply the configuration as it is now, and the instances run as they were; once what follows is fixed, mictl reload applies it (mictl diff shows what it changes):\n%s\n",
-			indented(*r.ReloadError))
+		fmt.Fprintf(w, "reload failed: the daemon did not apply the configuration as it is now, and the instances run as they were; once what follows is fixed, %s applies it (%s shows what it changes):\n%s\n",
+			r.asRun("mictl reload"), r.asRun("mictl diff"), indented(*r.ReloadError))
 	}
 	if sf := r.SaveFailure; sf != nil {
 		fmt.Fprintf(w, "state not saved: %s since %s (the daemon keeps it in memory and retries; %s)\n",
