@@ -114,3 +114,37 @@ func TestStatusFooterAdviceNamesTheConfiguration(t *testing.T) {
 		t.Errorf("status's footer does not say %q:\n%s", want, errOut)
 	}
 }
+
+// A down interrupted while the daemon stops the instances says what
+// shows where the stop stands as pasted for the deployment: it said a
+// bare mictl status, which, after mictl --config ops/prod.toml down
+// --instances-dir homes, reads another mictl.toml and looks under
+// ./instances, where nothing runs.
+func TestInterruptedCallAdviceNamesTheDeployment(t *testing.T) {
+	d := newDeployment(t)
+	conf := filepath.Join(d.dir, "ops", "prod.toml")
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, fmt.Appendf(nil, "instances = 1\nbase_offset = %d\n", d.base), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	homes := filepath.Join(d.dir, "homes")
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=3s"}
+	d.must("--config", "ops/prod.toml", "up", "--instances-dir", "homes", "--timeout", "30s")
+	down := d.start(d.env, "--config", "ops/prod.toml", "down", "--instances-dir", "homes")
+	d.waitFor("down to wait for the stop", func() bool { return strings.Contains(down.out.String(), "mi-1 stopping") })
+	down.signal(t, os.Interrupt)
+	if _, ok := down.wait(time.Minute); !ok {
+		t.Fatalf("down went on after Ctrl-C:\n%s", down.out.String())
+	}
+	want := fmt.Sprintf("mictl: interrupted while the mictl daemon stops the instances: it goes on (mictl --config %s status --instances-dir %s shows where it stands)\n", conf, homes)
+	if !strings.HasSuffix(down.out.String(), want) {
+		t.Errorf("down interrupted said:\n%s\nwant it to end %q", down.out.String(), want)
+	}
+	// Pasted, it shows the stop.
+	_, out, _ := d.mictl("--config", conf, "status", "--instances-dir", homes)
+	if !strings.Contains(out, "mi-1 ") {
+		t.Errorf("the advised status shows no mi-1:\n%s", out)
+	}
+}

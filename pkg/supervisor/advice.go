@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mictl/mictl/pkg/config"
@@ -48,3 +50,38 @@ func AdvisedFile(file, dir string) string {
 // last error, a reload's error) names it: with the --config of the
 // configuration it follows (Follow.Advised).
 func (s *Supervisor) asRun(command string) string { return AsRun(s.advised, command) }
+
+// AsRunFor is command, a mictl command line, as advice pasted where this
+// process runs names it for the deployment of a daemon run with args
+// (RunFlags.Args: --config or --follow-dir, and --instances-dir): with
+// --config unless the file is this directory's mictl.toml (see
+// AdvisedFile), and with --instances-dir when the configuration so
+// named, read here, puts its instances elsewhere (a flag gave the
+// daemon's, or another shell's environment). A bare mictl status, pasted
+// after mictl --config ops/prod.toml up, read another mictl.toml (or
+// none) and looked for instances where none run.
+func AsRunFor(args []string, command string) string {
+	flag := func(name string) string {
+		if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
+			return args[i+1]
+		}
+		return ""
+	}
+	file := flag("--config")
+	if here, err := os.Getwd(); err == nil && file != "" {
+		file = AdvisedFile(file, here)
+	}
+	out := AsRun(file, command)
+	theirs := flag("--instances-dir")
+	if theirs == "" || !strings.HasPrefix(command, "mictl ") {
+		return out
+	}
+	// Where the pasted command looks: a broken file still says where, as
+	// for the command that reads it (config.LoadLenient).
+	if cfg, _, err := config.LoadLenient(config.Sources{Path: file}); err == nil {
+		if ours, err := filepath.Abs(cfg.InstancesDir); err == nil && ours == theirs {
+			return out
+		}
+	}
+	return out + " --instances-dir " + shellword.Quote(theirs)
+}

@@ -1,6 +1,10 @@
 package supervisor
 
-import "testing"
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
 
 // The advice of a supervisor following /srv/mi/prod.toml, or a
 // mictl.toml elsewhere than where it was started, names that file: a
@@ -16,6 +20,40 @@ func TestAdviceNamesTheFileItFollows(t *testing.T) {
 	} {
 		if got := AsRun(AdvisedFile(tc.file, tc.dir), tc.command); got != tc.want {
 			t.Errorf("following %s from %s: %q = %q; want %q", tc.file, tc.dir, tc.command, got, tc.want)
+		}
+	}
+}
+
+// Advice for a daemon's deployment, pasted where the command runs, names
+// its configuration file unless that is the directory's own mictl.toml,
+// and its instances directory unless that file, read here, says so.
+func TestAsRunForNamesTheDaemonsDeployment(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("MICTL_INSTANCES_DIR", "")
+	here, prod := filepath.Join(dir, "mictl.toml"), filepath.Join(dir, "ops", "prod.toml")
+	if err := os.MkdirAll(filepath.Dir(prod), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{here, prod} {
+		if err := os.WriteFile(f, []byte("instances = 1\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	instances, homes := filepath.Join(dir, "instances"), filepath.Join(dir, "homes")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--instances-dir", instances, "--config", here}, "mictl status"},
+		{[]string{"--instances-dir", instances, "--follow-dir", dir}, "mictl status"},
+		{[]string{"--instances-dir", instances, "--config", prod}, "mictl --config " + prod + " status"},
+		{[]string{"--instances-dir", homes, "--config", prod}, "mictl --config " + prod + " status --instances-dir " + homes},
+		{[]string{"--instances-dir", homes, "--follow-dir", dir}, "mictl status --instances-dir " + homes},
+		{nil, "mictl status"}, // no daemon recorded
+	} {
+		if got := AsRunFor(tc.args, "mictl status"); got != tc.want {
+			t.Errorf("for a daemon run with %q: %q, want %q", tc.args, got, tc.want)
 		}
 	}
 }

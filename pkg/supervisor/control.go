@@ -189,7 +189,7 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 	conn, err := d.DialContext(dialCtx, "unix", path)
 	cancel()
 	if err != nil && ctx.Err() != nil {
-		return Reply{}, noWait, interruptedCall(req.Op, false)
+		return Reply{}, noWait, interruptedCall(path, req.Op, false)
 	}
 	if err != nil {
 		return Reply{}, noWait, dialError(path, err)
@@ -205,7 +205,7 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 	_ = conn.SetWriteDeadline(time.Now().Add(AnswerTimeout))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
 		if ctx.Err() != nil {
-			return Reply{}, noWait, interruptedCall(req.Op, false)
+			return Reply{}, noWait, interruptedCall(path, req.Op, false)
 		}
 		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 			// Gone before it read the request (killed as it accepted).
@@ -219,7 +219,7 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		var m Message
 		if err := dec.Decode(&m); err != nil {
 			if ctx.Err() != nil {
-				return Reply{}, noWait, interruptedCall(req.Op, true)
+				return Reply{}, noWait, interruptedCall(path, req.Op, true)
 			}
 			if isTimeout(err) {
 				return Reply{}, noWait, fmt.Errorf("%w (nothing for %s)", ErrNotAnswering, AnswerTimeout)
@@ -265,21 +265,37 @@ var doing = map[string]string{
 	OpReload:  "applies the configuration",
 }
 
-// interruptedCall is the error of a call its command gave up (Ctrl-C)
-// before the answer: what the daemon makes of it. sent says whether the
-// request reached the daemon, which carries it out all the same.
-func interruptedCall(op string, sent bool) error {
+// interruptedCall is the error of a call on the control socket at path
+// that its command gave up (Ctrl-C) before the answer: what the daemon
+// makes of it. sent says whether the request reached the daemon, which
+// carries it out all the same.
+func interruptedCall(path, op string, sent bool) error {
 	what, changes := doing[op]
 	var err error
 	switch {
 	case sent && changes:
-		err = fmt.Errorf("interrupted while the mictl daemon %s: it goes on (mictl status shows where it stands)", what)
+		err = fmt.Errorf("interrupted while the mictl daemon %s: it goes on (%s shows where it stands)", what, AsRunFor(daemonArgs(path), "mictl status"))
 	case sent:
 		err = errors.New("interrupted while waiting for the mictl daemon's answer; nothing was changed")
 	default:
 		err = errors.New("interrupted before the mictl daemon was asked; nothing was changed")
 	}
 	return exitcode.With(exitcode.Interrupted, err)
+}
+
+// daemonArgs are the arguments of the daemon whose control socket is at
+// path, as its state file records them (see AsRunFor); none when it
+// cannot be read.
+func daemonArgs(path string) []string {
+	store, err := state.OpenExisting(filepath.Dir(path))
+	if err != nil {
+		return nil
+	}
+	f, err := store.Load()
+	if err != nil || f.Daemon == nil {
+		return nil
+	}
+	return f.Daemon.Args
 }
 
 // awaitLeave waits for the word the daemon sends on conn once it settles

@@ -673,13 +673,13 @@ func TestAwaitOtherSaysWhatEndedTheWait(t *testing.T) {
 	sock := SocketPath(store) // nobody listens: the other daemon is not serving yet
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
-	err = awaitOther(ctx, sock, nil, store)
+	err = awaitOther(ctx, sock, nil, store, nil)
 	if want := "interrupted while the mictl daemon starts: it goes on"; err == nil || !strings.HasPrefix(err.Error(), want) || exitcode.Of(err) != exitcode.Interrupted {
 		t.Errorf("interrupted: %v (exit %d), want %q (exit %d)", err, exitcode.Of(err), want, exitcode.Interrupted)
 	}
 	passed := make(chan time.Time, 1)
 	passed <- time.Now()
-	err = awaitOther(context.Background(), sock, passed, store)
+	err = awaitOther(context.Background(), sock, passed, store, nil)
 	if want := "no mictl daemon answered within 10s of starting one"; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("out of time: %v, want %q", err, want)
 	}

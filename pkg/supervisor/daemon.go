@@ -574,14 +574,14 @@ const daemonStartTimeout = 10 * time.Second
 
 // awaitOther waits, until deadline (the end of SpawnDaemon's wait), for
 // the daemon that won a start race (it holds the daemon lock, so it
-// serves soon) to answer on sock.
-func awaitOther(ctx context.Context, sock string, deadline <-chan time.Time, store *state.Store) error {
+// serves soon) to answer on sock; args are those SpawnDaemon was given.
+func awaitOther(ctx context.Context, sock string, deadline <-chan time.Time, store *state.Store, args []string) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
 		if ctx.Err() != nil {
-			return interruptedStart()
+			return interruptedStart(args)
 		}
 		if !gone(err) {
 			return err // nil: it answers
@@ -591,15 +591,17 @@ func awaitOther(ctx context.Context, sock string, deadline <-chan time.Time, sto
 		case <-deadline:
 			return fmt.Errorf("no mictl daemon answered within %s of starting one: it found another holding its lock, which did not answer; see %s", daemonStartTimeout, DaemonLog(store))
 		case <-ctx.Done():
-			return interruptedStart()
+			return interruptedStart(args)
 		}
 	}
 }
 
 // interruptedStart is the error of a wait for a daemon's start given up
-// (Ctrl-C): the daemon, in a session of its own, is not interrupted.
-func interruptedStart() error {
-	return exitcode.With(exitcode.Interrupted, errors.New("interrupted while the mictl daemon starts: it goes on, and takes over what the state file asks to run (mictl status shows it, mictl down stops it)"))
+// (Ctrl-C): the daemon, in a session of its own, is not interrupted. args
+// are the daemon's: the commands named reach its deployment (AsRunFor).
+func interruptedStart(args []string) error {
+	return exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted while the mictl daemon starts: it goes on, and takes over what the state file asks to run (%s shows it, %s stops it)",
+		AsRunFor(args, "mictl status"), AsRunFor(args, "mictl down")))
 }
 
 // readyFDEnv names the descriptor on which SpawnDaemon waits for the
@@ -758,7 +760,7 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp
 		case <-ready:
 			_, err := Call(ctx, sock, Request{Op: OpPing}, nil)
 			if ctx.Err() != nil {
-				return interruptedStart()
+				return interruptedStart(args)
 			}
 			if !gone(err) {
 				return err // nil: it answers
@@ -768,7 +770,7 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp
 			if werr == nil {
 				// Lost the race to a concurrent `mictl up`'s daemon, which
 				// holds the lock and answers once it serves: wait for it.
-				return awaitOther(ctx, sock, deadline, store)
+				return awaitOther(ctx, sock, deadline, store, args)
 			}
 			return fmt.Errorf("the mictl daemon exited at start (%v); see %s", werr, DaemonLog(store))
 		case <-deadline:
@@ -777,7 +779,7 @@ func SpawnDaemon(ctx context.Context, store *state.Store, args []string, catchUp
 			}
 			return fmt.Errorf("the mictl daemon (pid %d) did not answer within %s of its start; see %s", cmd.Process.Pid, daemonStartTimeout, DaemonLog(store))
 		case <-ctx.Done():
-			return interruptedStart()
+			return interruptedStart(args)
 		}
 	}
 }
