@@ -168,7 +168,8 @@ func refusalHints(t *reconcile.Target, f *state.File, report check.Report) []str
 }
 
 // whyPinned says why inst keeps its offset: it runs with it, or it has no
-// server now but is meant to run, and what starts it there again. rec is
+// server now but is meant to run, and what starts it there again, or it
+// failed (reconcile.Build keeps a failed one's offset). rec is
 // its record (nil when the state file has none). "Runs" alone said of an
 // instance between two restarts of a crash loop (a stranger holding its
 // port, say) that it runs, which status then contradicted.
@@ -182,6 +183,8 @@ func whyPinned(inst ports.Instance, rec *state.Instance) string {
 			return fmt.Sprintf("has no server yet but is starting, at offset %d, and keeps it while it runs", inst.Offset)
 		case rec.RestartUnderWay():
 			return fmt.Sprintf("has no server now but is being restarted, at offset %d again, and keeps it while it runs", inst.Offset)
+		case rec.State == state.StateFailed:
+			return fmt.Sprintf("failed (mictl status %s says why) and keeps offset %d, where it last ran and its clients know it, until it is stopped", inst.Name, inst.Offset)
 		}
 	}
 	return fmt.Sprintf("runs with offset %d and keeps it while it runs", inst.Offset)

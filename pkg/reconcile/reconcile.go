@@ -111,11 +111,12 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	if host.Reserved, err = daemonPorts(cfg); err != nil {
 		return nil, err
 	}
-	// Offsets are kept only while something runs with them, or is meant
-	// to (a start under way, a restart after a crash): a stopped
-	// deployment is planned again from the configuration, so that
-	// `up --base-offset 2750` after a down means 2750.
-	pinned := pins(cfg, f, opts.KeepUnknown)
+	// Offsets are kept while something runs with them, or is meant to (a
+	// start under way, a restart after a crash), or mictl records it
+	// failed (see pins): a stopped deployment is planned again from the
+	// configuration, so that `up --base-offset 2750` after a down means
+	// 2750.
+	pinned := pins(cfg, f, opts.KeepUnknown, host.Busy())
 	shipped, err := shippedCApps(cfg)
 	if err != nil {
 		return nil, err
@@ -148,26 +149,65 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 
 // pins are the instances of f that keep their offsets in a plan of cfg:
 // those that run (or are meant to) and that cfg names, or f keeps (see
-// Kept), or any with keepUnknown (see Options).
-func pins(cfg *config.Config, f *state.File, keepUnknown bool) []deployment.Pin {
+// Kept), or any with keepUnknown (see Options); then those cfg names that
+// f records failed, where no port of theirs is busy (a foreign process
+// holds it: busy, nil when the host is not asked) nor one a pin before
+// them keeps. A failed instance is still the user's (status shows it,
+// exit 3) and its clients know its ports: planned again, it moved
+// whenever the host had freed a lower offset meanwhile, as after a
+// failed reload onto a broken mi_home, rolled back. One whose port a
+// stranger took is planned again (up says where, and why), and a down
+// (recorded stopped) lets the next up plan it afresh.
+func pins(cfg *config.Config, f *state.File, keepUnknown bool, busy func(port int) bool) []deployment.Pin {
 	names := make(map[string]bool, cfg.Instances)
 	for _, n := range cfg.Names() {
 		names[n] = true
 	}
 	var pinned []deployment.Pin
+	kept := map[int]bool{}
+	keep := func(inst state.Instance) {
+		pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset, JavaOpts: javaOpts(inst.Env)})
+		for _, port := range recordedPorts(inst) {
+			kept[port] = true
+		}
+	}
 	for _, inst := range f.Instances {
 		if (keepUnknown || names[inst.Name] || Kept(f, inst.Name)) && Active(inst) {
-			pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset, JavaOpts: javaOpts(inst.Env)})
+			keep(inst)
+		}
+	}
+	for _, inst := range f.Instances {
+		if !names[inst.Name] || inst.State != state.StateFailed || Active(inst) {
+			continue
+		}
+		free := !slices.ContainsFunc(recordedPorts(inst), func(port int) bool { return kept[port] || (busy != nil && busy(port)) })
+		if free {
+			keep(inst)
 		}
 	}
 	return pinned
+}
+
+// recordedPorts are the ports inst's record says it opens: its four fixed
+// ones and its extras.
+func recordedPorts(inst state.Instance) []int {
+	out := make([]int, 0, len(inst.Ports)+len(inst.Extras))
+	for _, port := range inst.Ports {
+		if port > 0 { // a record from before mictl kept a role
+			out = append(out, port)
+		}
+	}
+	for _, e := range inst.Extras {
+		out = append(out, e.Port)
+	}
+	return out
 }
 
 // Planned names every instance a reload of cfg plans around f: those cfg
 // names, then those f keeps running beyond them (see Kept), which run
 // the top-level CApps as the others do.
 func Planned(cfg *config.Config, f *state.File) []string {
-	return deployment.Names(cfg, pins(cfg, f, false))
+	return deployment.Names(cfg, pins(cfg, f, false, nil))
 }
 
 // OwnApps are the records of recorded (an instance's Apps) of CApps
