@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/companion"
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
@@ -497,6 +499,7 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 				r.UptimeSeconds = &up
 			}
 		}
+		inst.Reason, inst.LastError = judgedAdvice(inst)
 		if inst.LastError != "" {
 			r.LastError = &inst.LastError
 		}
@@ -526,6 +529,39 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 		rows = append(rows, r)
 	}
 	return rows
+}
+
+// judgedAdvice are inst's reason and last error with their advice to
+// stop a stranger holding a port (state.Blocker) judged now: once that
+// stranger has exited, they say so instead (see blockerGone).
+func judgedAdvice(inst state.Instance) (reason, lastError string) {
+	b := inst.Blocker
+	if b == nil || b.Holder.Alive() {
+		return inst.Reason, inst.LastError
+	}
+	stale, now := b.Remedy(), blockerGone(*b, inst.Bind)
+	return strings.Replace(inst.Reason, stale, now, 1), strings.Replace(inst.LastError, stale, now, 1)
+}
+
+// blockerGone is the advice about b's port once its holder has exited,
+// after what holds the port now on bind (the instance's address): none
+// (the port is free: what starts the instance), another process (stop
+// it, or start the instance elsewhere), or unknown (the host's sockets
+// could not be scanned).
+func blockerGone(b state.Blocker, bind string) string {
+	gone := fmt.Sprintf("pid %d has exited since", b.Holder.PID)
+	addr, err := netip.ParseAddr(bind)
+	var host check.Host
+	if err == nil {
+		host, err = check.LiveHost(addr)
+	}
+	if err != nil {
+		return fmt.Sprintf("%s: %s once port %d is free (mictl ports table says what holds it); or %s", gone, b.Again, b.Port, b.Around)
+	}
+	if held := host.Holder(b.Port).Holder; held != nil {
+		return fmt.Sprintf("%s, and port %d is now held by %s: stop it, then %s; or %s", gone, b.Port, *held, b.Again, b.Around)
+	}
+	return fmt.Sprintf("%s, and port %d is free now: %s", gone, b.Port, b.Again)
 }
 
 // strangerIn is the pid of the server running in home, which a stopped

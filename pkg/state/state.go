@@ -10,6 +10,7 @@
 package state
 
 import (
+	"fmt"
 	"slices"
 	"time"
 
@@ -176,6 +177,11 @@ type Instance struct {
 	// the HEALTH column of `mictl status`.
 	LastError string `json:"last_error,omitempty"`
 	Reason    string `json:"reason,omitempty"`
+	// Blocker is the stranger whose hold of a fixed port failed the last
+	// start, when LastError and Reason end with the advice to stop it
+	// (Blocker.Remedy): views judge that advice as they show it, the
+	// stranger having perhaps exited since. Nil otherwise.
+	Blocker *Blocker `json:"blocker,omitempty"`
 	// Apps are the CApps mictl put in the instance's carbonapps/: what a
 	// later change of the declared apps compares with, and removes.
 	Apps []App `json:"apps,omitempty"`
@@ -219,6 +225,25 @@ type App struct {
 	ModTime int64 `json:"mtime_ns,omitempty"`
 }
 
+// Blocker is a process that held a fixed port of an instance, which it
+// could not start without. Advice written into a last error outlived its
+// truth: status still said "stop pid 5524 to free port 13283" once pid
+// 5524 had exited.
+type Blocker struct {
+	Port   int           `json:"port"`
+	Holder proc.Identity `json:"holder"`
+	// Again says what starts the instance once the port is free ("mictl
+	// up starts mi-1 again"), Around what starts it elsewhere ("mictl up
+	// plans mi-1 around the port, ...").
+	Again  string `json:"again"`
+	Around string `json:"around"`
+}
+
+// Remedy is the advice while Holder holds the port.
+func (b Blocker) Remedy() string {
+	return fmt.Sprintf("stop pid %d to free port %d, then %s; or %s", b.Holder.PID, b.Port, b.Again, b.Around)
+}
+
 // ClearProcesses forgets the instance's processes, and the ports its
 // server was letting go: its server ended.
 func (i *Instance) ClearProcesses() {
@@ -233,8 +258,11 @@ func (i *Instance) Ended(st string) {
 }
 
 // SetError records the last failure: its reason in a few words and its
-// whole detail. SetError("", "") clears it.
-func (i *Instance) SetError(reason, detail string) { i.Reason, i.LastError = reason, detail }
+// whole detail, and forgets the Blocker of the one before. SetError("",
+// "") clears it.
+func (i *Instance) SetError(reason, detail string) {
+	i.Reason, i.LastError, i.Blocker = reason, detail, nil
+}
 
 // RestartUnderWay reports whether i is stopping, or stopped, for a
 // restart that starts it again (Restarting, unless the up that marked

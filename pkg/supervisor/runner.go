@@ -248,7 +248,7 @@ func (r *runner) run() {
 					e := endingOf(err)
 					r.record(Event{State: StateFailed, Message: e.withRemedy(e.why)}, func(i *state.Instance) {
 						i.Ended(StateFailed)
-						i.SetError(e.withRemedy(e.reason), e.withRemedy(e.why))
+						e.setError(i, e.reason, e.why)
 					})
 					return
 				}
@@ -309,10 +309,11 @@ func (r *runner) adopt() (*running, bool) {
 // words (see reasonOf).
 type ending struct {
 	why, reason string
-	// remedy is what the user can do about it (see remedyOf), said once
+	// remedy is what the user can do about it (a startFailure's), said once
 	// the instance is left failed: while it is restarted, the next start
-	// may succeed without it.
-	remedy string
+	// may succeed without it. blocker is the stranger it names, if any.
+	remedy  string
+	blocker *state.Blocker
 	// graceful is true when the server shut down cleanly on its own (MI's
 	// "Shutdown complete" in this run's log): not a failure.
 	graceful bool
@@ -320,7 +321,12 @@ type ending struct {
 
 // endingOf is the ending of a start that failed with err.
 func endingOf(err error) ending {
-	return ending{why: err.Error(), reason: reasonOf(err), remedy: remedyOf(err)}
+	e := ending{why: err.Error(), reason: reasonOf(err)}
+	var sf *startFailure
+	if errors.As(err, &sf) {
+		e.remedy, e.blocker = sf.remedy, sf.blocker
+	}
+	return e
 }
 
 // withRemedy is s, a message about e, followed by e's remedy if it has one.
@@ -329,6 +335,13 @@ func (e ending) withRemedy(s string) string {
 		return s
 	}
 	return s + "; " + e.remedy
+}
+
+// setError records e as i's last error, reason and why each followed by
+// e's remedy, with the stranger the remedy names (state.Blocker).
+func (e ending) setError(i *state.Instance, reason, why string) {
+	i.SetError(e.withRemedy(reason), e.withRemedy(why))
+	i.Blocker = e.blocker
 }
 
 // restartAfter decides, after the instance ended, whether and when to
@@ -350,7 +363,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 		}
 		r.record(Event{State: left, Message: e.withRemedy(why + "; restart policy " + p.Restart)}, func(i *state.Instance) {
 			i.Ended(left)
-			i.SetError(e.withRemedy(reason), e.withRemedy(why))
+			e.setError(i, reason, why+"; restart policy "+p.Restart)
 		})
 		return false
 	}
@@ -375,7 +388,7 @@ func (r *runner) restartAfter(restarts *int, readyAt time.Time, e ending) bool {
 		msg := e.withRemedy(why + "; " + gaveUp)
 		r.record(Event{State: StateFailed, Message: msg}, func(i *state.Instance) {
 			i.Ended(StateFailed)
-			i.SetError(e.withRemedy(gaveUp+": "+reason), msg)
+			e.setError(i, gaveUp+": "+reason, why+"; "+gaveUp)
 		})
 		return false
 	}
@@ -704,7 +717,24 @@ func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line s
 // the failure says what can, for status to show once the instance is
 // left failed.
 func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
-	return &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.s.advised, r.inst.Name, r.s.upCommand(r.inst.Name), st, false)}
+	up := r.s.upCommand(r.inst.Name)
+	f := &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.s.advised, r.inst.Name, up, st, false)}
+	if st.HolderInstance == "" && st.HolderPID > 0 {
+		// Its start time tells the stranger from a later process given
+		// its pid, for status to judge the advice by.
+		if holder, err := proc.Identify(st.HolderPID); err == nil {
+			again, around := upAgain(up, r.inst.Name)
+			f.blocker = &state.Blocker{Port: st.Port, Holder: holder, Again: again, Around: around}
+		}
+	}
+	return f
+}
+
+// upAgain says what up (the mictl up that plans name) does about a
+// fixed port of name that a stranger holds: start name again once the
+// port is free, or plan it around the port.
+func upAgain(up, name string) (again, around string) {
+	return up + " starts " + name + " again", check.UpPlansAround(up, name)
 }
 
 // heldPortRemedy is what frees or moves name's fixed port st, which
@@ -718,7 +748,7 @@ func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
 // running instance's offset alone, so it plans the instance around the
 // port only once it is down.
 func heldPortRemedy(file, name, up string, st observe.PortStatus, running bool) string {
-	again, around := up+" starts "+name+" again", check.UpPlansAround(up, name)
+	again, around := upAgain(up, name)
 	if running {
 		again, around = restartBindsAgain(file, name), AsRun(file, "mictl down "+name)+", then "+around
 	}
@@ -726,7 +756,7 @@ func heldPortRemedy(file, name, up string, st observe.PortStatus, running bool) 
 	case st.HolderInstance != "":
 		return around
 	case st.HolderPID > 0:
-		return fmt.Sprintf("stop pid %d to free port %d, then %s; or %s", st.HolderPID, st.Port, again, around)
+		return state.Blocker{Port: st.Port, Holder: proc.Identity{PID: st.HolderPID}, Again: again, Around: around}.Remedy()
 	default: // the owner cannot be seen (another user's process)
 		return fmt.Sprintf("stop what holds port %d to free it, then %s; or %s", st.Port, again, around)
 	}
@@ -1499,10 +1529,12 @@ func (r *runner) portInUse(lines []string) string {
 // startFailure is a start that failed: its reason in a few words (the
 // HEALTH column of mictl status), and the whole of it; final when no
 // restart can succeed until the user acts; remedy, when known, what the
-// user can do about it (see remedyOf).
+// user can do about it, and blocker the stranger that remedy says to
+// stop.
 type startFailure struct {
 	reason, detail, remedy string
 	final                  bool
+	blocker                *state.Blocker
 }
 
 func (e *startFailure) Error() string { return e.detail }
@@ -1512,16 +1544,6 @@ func (e *startFailure) Error() string { return e.detail }
 func finalFailure(err error) bool {
 	var sf *startFailure
 	return errors.As(err, &sf) && sf.final
-}
-
-// remedyOf is what the user can do about err, a failed start: a
-// startFailure's remedy, "" when none is known.
-func remedyOf(err error) string {
-	var sf *startFailure
-	if errors.As(err, &sf) {
-		return sf.remedy
-	}
-	return ""
 }
 
 // reasonOf is err in a few words: a startFailure's reason, else the
