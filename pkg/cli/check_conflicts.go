@@ -138,7 +138,7 @@ func runCheckConflicts(ctx context.Context, streams *IOStreams, o *checkConflict
 		for _, w := range report.Warnings {
 			fmt.Fprintf(streams.Out, "warning: %s\n", w.Message)
 		}
-		for _, n := range moveNotes(p.Target) {
+		for _, n := range moveNotes(p.Target, nil) {
 			fmt.Fprintf(streams.Out, "moved: %s\n", n)
 		}
 		for _, n := range slices.Concat(runTimeNotes(p.Target), shippedNotes(p.Target, report.Conflicts), unplannedNotes(p)) {

@@ -21,19 +21,39 @@ func moveNote(t *reconcile.Target, inst ports.Instance) string {
 	if m == nil {
 		return ""
 	}
-	note := fmt.Sprintf("%s planned at offset %d, not %d: its %s there is held by %s",
-		inst.Name, inst.Offset, m.Skipped, ports.Spell(m.What(), m.Port), orUnknown(deref(t.Host.Holder(m.Port).Holder)))
-	if m.Passed > 1 {
-		note += fmt.Sprintf(" (%d offsets passed over for ports busy on the host)", m.Passed)
-	}
-	return note
+	return fmt.Sprintf("%s planned at offset %d, not %d: %s", inst.Name, inst.Offset, m.Skipped, heldThere(t, *m))
 }
 
-// moveNotes lists the moveNote of every instance the host moved.
-func moveNotes(t *reconcile.Target) []string {
+// heldThere says what made the planner pass over m.Skipped: the port
+// there and its holder, and how many offsets it passed over in all.
+func heldThere(t *reconcile.Target, m ports.Move) string {
+	said := fmt.Sprintf("its %s there is held by %s", ports.Spell(m.What(), m.Port), orUnknown(deref(t.Host.Holder(m.Port).Holder)))
+	if m.Passed > 1 {
+		said += fmt.Sprintf(" (%d offsets passed over for ports busy on the host)", m.Passed)
+	}
+	return said
+}
+
+// passedOver says, for the note of inst, placed elsewhere than offset
+// last where it last ran, the offset the planner passed over for the host
+// and why, "" when it passed over none, or only last (whose port a stranger
+// took: the note names it). That note says it all: up printed a second
+// one, "mi-4 planned at offset 5007, not 5000", beside "mi-4 starts at
+// offset 5007, not 5003 where it last ran", which read as a contradiction.
+func passedOver(t *reconcile.Target, inst ports.Instance, last int) string {
+	m := inst.Moved
+	if m == nil || m.Skipped == last {
+		return ""
+	}
+	return fmt.Sprintf("passed over offset %d: %s", m.Skipped, heldThere(t, *m))
+}
+
+// moveNotes lists the moveNote of every instance the host moved, but
+// those of noted, whose notes of where they last ran say it (passedOver).
+func moveNotes(t *reconcile.Target, noted []string) []string {
 	var out []string
 	for _, inst := range t.Plan.Instances {
-		if note := moveNote(t, inst); note != "" {
+		if note := moveNote(t, inst); note != "" && !slices.Contains(noted, inst.Name) {
 			out = append(out, note)
 		}
 	}

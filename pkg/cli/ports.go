@@ -378,7 +378,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	marked := false
 	// changing are notes apart from the ones below "!": the ports they
 	// name are not marked, as nothing is wrong with them.
-	var notes, changing []string
+	var notes, changing, noted []string
 	for i, r := range rows {
 		cells[i] = []string{r.Name, strconv.Itoa(r.Offset)}
 		var pending []string // the ports it opens as it starts, or closed as it stops
@@ -425,6 +425,12 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 				if r.LastPortTaken != nil {
 					where = ", where " + r.LastPortTaken.String()
 				}
+				if inst, ok := p.Target.Instance(r.Name); ok {
+					if passed := passedOver(p.Target, inst, *r.LastOffset); passed != "" {
+						where += "; the planner " + passed
+					}
+				}
+				noted = append(noted, r.Name)
 				notes = append(notes, fmt.Sprintf("%s is %s: it last ran at offset %d%s; its row is where mictl up would start it now (%s)",
 					r.Name, *r.State, *r.LastOffset, where, backAdvice(p.Config, r.Name, r.LastPortTaken, *r.LastOffset)))
 			}
@@ -441,7 +447,7 @@ func runPortsTable(streams *IOStreams, o *portsTableOptions, p *planned) error {
 	if marked {
 		fmt.Fprintln(streams.Out, "! = not listening, or held by another process:")
 	}
-	for _, n := range slices.Concat(notes, changing, moveNotes(p.Target), runTimeNotes(p.Target), unplannedNotes(p)) {
+	for _, n := range slices.Concat(notes, changing, moveNotes(p.Target, noted), runTimeNotes(p.Target), unplannedNotes(p)) {
 		fmt.Fprintln(streams.Out, n)
 	}
 	if len(report.Conflicts) > 0 {

@@ -305,7 +305,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// file still knows (from an earlier, larger up) keeps its offset in the
 	// plan but is not started again.
 	wanted := cfg.Names()
-	var fresh, replanned []string
+	var fresh, replanned, noted []string
 	daemonStops := f.Daemon != nil && f.Daemon.Alive()
 	for _, inst := range t.Plan.Instances {
 		rec, known := f.Instance(inst.Name)
@@ -322,10 +322,16 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			// now places elsewhere moves every port its clients knew.
 			if known && rec.Offset != inst.Offset && inst.From == ports.OffsetFromPlanner {
 				why := "the planner places a stopped instance again"
-				taken := lastPortTaken(t, *rec)
-				if taken != nil {
+				taken, passed := lastPortTaken(t, *rec), passedOver(t, inst, rec.Offset)
+				switch {
+				case taken != nil && passed != "":
+					why = fmt.Sprintf("at %d %s, and the planner %s", rec.Offset, taken, passed)
+				case taken != nil:
 					why = fmt.Sprintf("at %d %s", rec.Offset, taken)
+				case passed != "":
+					why += " and " + passed
 				}
+				noted = append(noted, inst.Name)
 				replanned = append(replanned, fmt.Sprintf("%s starts at offset %d, not %d where it last ran (its http port %d was %d): %s; %s",
 					inst.Name, inst.Offset, rec.Offset, inst.Ports()[ports.HTTP], rec.Ports[ports.HTTP], why, backAdvice(cfg, inst.Name, taken, rec.Offset)))
 			}
@@ -369,7 +375,7 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	}
 	warnSome(streams, ofThisUp(report.Conflicts), "conflicts", " (starting anyway: --force)")
 	warnSome(streams, ofThisUp(report.Warnings), "warnings", "")
-	for _, n := range slices.Concat(replanned, leftoverNotes(cfg, f, wanted, o.plan.Args), unappliedNotes(t, f, fresh), moveNotes(t), runTimeNotes(t)) {
+	for _, n := range slices.Concat(replanned, leftoverNotes(cfg, f, wanted, o.plan.Args), unappliedNotes(t, f, fresh), moveNotes(t, noted), runTimeNotes(t)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 	created := absentHomes(cfg, fresh)
