@@ -280,12 +280,18 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 		fmt.Fprintf(streams.Out, "no changes: nothing runs in %s for a reload to change (mictl up starts what mictl.toml names; mictl ports table shows its plan)\n", asTyped(dirCfg.InstancesDir))
 		return nil
 	}
-	warnKeptSettings(streams, f, cfg, cmd.Flags())
+	advised := dirCfg
+	if followed := previewed(f, configPath); followed != "" {
+		warnPreview(streams, f, cfg, cmd.Flags(), configPath, followed)
+		advised = appliedAs(dirCfg, followed)
+	} else {
+		warnKeptSettings(streams, f, cfg, cmd.Flags())
+	}
 	noteOverridden(streams, configPath, f)
 	beyond := runningBeyond(cfg, f)
 	noteBeyond(streams, cfg, beyond)
 	stopped := slices.DeleteFunc(stoppedNamed(cfg, f), func(name string) bool { return slices.Contains(p.Changes.Restart, name) })
-	noteStoppedNamed(streams, f, dirCfg, stopped)
+	noteStoppedNamed(streams, f, advised, stopped)
 	noteComments(streams, p.Changes.Comments)
 	report := diffReport{Changes: p.Changes, Conflicts: p.Conflicts.Conflicts, Refused: !p.Conflicts.OK(), Beyond: beyond, Stopped: stopped}
 	if o.output == formatJSON {
