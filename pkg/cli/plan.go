@@ -34,8 +34,21 @@ func addPlanFlags(cmd *cobra.Command, po *planOptions) {
 	planflags.Register(cmd.Flags(), &po.Options)
 	_ = cmd.RegisterFlagCompletionFunc("offset-method", cobra.FixedCompletions(
 		[]string{config.OffsetMethodTOML, config.OffsetMethodFlag}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("host", completeHost)
 	_ = cmd.MarkFlagDirname("mi-home")
 	_ = cmd.MarkFlagDirname("instances-dir")
+}
+
+// completeHost offers what --host may be, as a host no interface has is
+// refused listing them (config.CheckHostLocal): 127.0.0.1, 0.0.0.0 and
+// this machine's other addresses.
+func completeHost(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	out := []cobra.Completion{cobra.CompletionWithDesc("127.0.0.1", "loopback"), cobra.CompletionWithDesc("0.0.0.0", "every address")}
+	addrs, _ := config.MachineAddrs() // unreadable: loopback and every address still are
+	for _, addr := range addrs {
+		out = append(out, addr.String())
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 // withPlan makes cmd a planning command: it takes the planning flags and

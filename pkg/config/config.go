@@ -138,26 +138,16 @@ func (c *Config) CheckHostLocal() error {
 	if c.Host.IsUnspecified() || c.Host.IsLoopback() {
 		return nil
 	}
-	ifaddrs, err := net.InterfaceAddrs()
+	addrs, err := MachineAddrs()
 	if err != nil {
 		return nil // cannot tell; a start would say
 	}
-	var local []string
-	for _, a := range ifaddrs {
-		ipnet, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		addr, ok := netip.AddrFromSlice(ipnet.IP)
-		if !ok {
-			continue
-		}
-		if addr.Unmap() == c.Host.Unmap() {
-			return nil
-		}
-		if !addr.IsLoopback() { // loopback is offered as 127.0.0.1 already
-			local = append(local, addr.Unmap().String())
-		}
+	if slices.Contains(addrs, c.Host.Unmap()) {
+		return nil
+	}
+	local := make([]string, len(addrs))
+	for i, addr := range addrs {
+		local[i] = addr.String()
 	}
 	others := ""
 	if len(local) > 0 {
@@ -166,6 +156,28 @@ func (c *Config) CheckHostLocal() error {
 	return c.SettingError("host", fmt.Sprintf(
 		"%s is not an address of this machine, so no instance could bind it; use 127.0.0.1 (loopback), 0.0.0.0 (every address)%s",
 		c.Host, others))
+}
+
+// MachineAddrs are the addresses of this machine's network interfaces,
+// unmapped, but loopback ones (127.0.0.1 stands for them): with 127.0.0.1
+// and 0.0.0.0, what host may be (CheckHostLocal lists them, and the
+// shell completes --host with them).
+func MachineAddrs() ([]netip.Addr, error) {
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range ifaddrs {
+		ipnet, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		if addr, ok := netip.AddrFromSlice(ipnet.IP); ok && !addr.IsLoopback() {
+			out = append(out, addr.Unmap())
+		}
+	}
+	return out, nil
 }
 
 // InstanceConfig is one [[instance]] table: settings for one named instance.
