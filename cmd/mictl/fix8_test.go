@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -58,5 +59,31 @@ func TestDiffOfAnotherFileSaysWhatAppliesIt(t *testing.T) {
 	}
 	if strings.Contains(errOut, "down and up again to change them") || strings.Contains(errOut, "--config copy.toml up") {
 		t.Errorf("diff of copy.toml advises what does not apply it:\n%s", errOut)
+	}
+}
+
+// mi_home pointed at a copy made by cp -r (not cp -a): the same bytes,
+// with the copy's times. diff listed every file of it as changed (lib/
+// README.txt), and a reload restarted every instance onto it. Compared by
+// content, it is the same distribution as a cp -a copy: nothing to
+// restart, and the up that starts from it records it as each home's.
+func TestACopyWithNewTimesRestartsNothing(t *testing.T) {
+	d := newDeployment(t)
+	d.must("sim", "dist", "wso2mi-4.4.0")
+	orig, copied := filepath.Join(d.dir, "wso2mi-4.4.0"), filepath.Join(d.dir, "wso2mi-copy")
+	if out, err := exec.Command("cp", "-r", orig, copied).CombinedOutput(); err != nil {
+		t.Fatalf("cp -r: %v: %s", err, out)
+	}
+	d.configFile("inplace", fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\ninstances = 1\nmi_home = \"wso2mi-4.4.0\"\n", d.base))
+	d.must("up", "--timeout", "30s")
+	before := d.instance("mi-1").Server
+	d.must("up", "--timeout", "30s", "--instances", "2", "--mi-home", "wso2mi-copy")
+	d.checkDistributions(map[string]string{"mi-1": copied, "mi-2": copied})
+	d.configFile("inplace", fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\ninstances = 2\nmi_home = \"wso2mi-copy\"\n", d.base))
+	if code, out, _ := d.mictl("diff"); code != 0 {
+		t.Errorf("diff with mi_home moved to a cp -r copy: exit %d, want 0 (nothing to restart):\n%s", code, out)
+	}
+	if after := d.instance("mi-1").Server; after != before {
+		t.Errorf("mi-1 was restarted onto a cp -r copy of its distribution: server %v, then %v\nevents:\n%s", before, after, d.events())
 	}
 }

@@ -2,7 +2,6 @@ package home
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -222,7 +221,9 @@ func headerFields(first string) (fields [3]string, found bool) {
 // Follow records d as the distribution the home dir was last synced from
 // when its list names another directory whose files were d's (see
 // Distribution.files): mi_home pointed at a copy of the distribution
-// (cp -a), which restarts nothing, as the home is behind it in nothing.
+// (cp -a), which restarts nothing, as the home is behind it in nothing;
+// and when d's files differ from those only in times, their bytes the
+// same (see touchedOnly), recording their new times.
 // Left naming the old directory, status named it, and once it was
 // deleted a crash restart could not put back what the home lost (see
 // Restore). The fingerprint becomes d's too, the count of paths to report
@@ -260,17 +261,49 @@ func (d *Distribution) Follow(dir string) (followed bool, err error) {
 	first, rest, _ := strings.Cut(string(raw), "\n")
 	fields, found := headerFields(first)
 	_, files, _ := strings.Cut(fields[0], "-")
-	if !found || files == "" || files != d.files || fields[2] == d.abs {
+	if !found || files == "" || (files == d.files && fields[2] == d.abs) {
 		return false, nil
 	}
 	pending, err := strconv.Atoi(fields[1])
 	if err != nil {
 		return false, nil // no count mictl wrote: the next sync writes the list whole
 	}
+	if files != d.files {
+		// Another set of files: followed when the home is behind d in
+		// nothing, its files with new times alone (a cp -r copy, or
+		// mi_home unpacked again in place) being recorded with d's,
+		// which Behind then takes as they are, reading them no more.
+		_, listed, err := readCloned(dir)
+		if err != nil {
+			return fail(err)
+		}
+		behind, kept, touched, err := d.behind(dir, listed)
+		if err != nil || len(behind) > 0 {
+			return false, nil
+		}
+		pending, rest = len(kept), retouched(rest, touched)
+	}
 	if err := fsutil.ReplaceFile(path, []byte(d.header(pending)+rest), 0o644); err != nil {
 		return fail(err)
 	}
 	return true, nil
+}
+
+// retouched is list, clonedList lines, with the line of each path touched
+// has replaced by touched's.
+func retouched(list string, touched map[string]string) string {
+	if len(touched) == 0 {
+		return list
+	}
+	var out strings.Builder
+	for line := range strings.Lines(list) {
+		rel, _, _ := strings.Cut(line, "\t")
+		if l, ok := touched[rel]; ok {
+			line = l
+		}
+		out.WriteString(line)
+	}
+	return out.String()
 }
 
 // lockList takes the lock of the home dir's list (clonedList), held from
@@ -353,6 +386,11 @@ func judge(e distEntry, dst string, c *clone) (homeFile, fs.FileInfo) {
 		return homeUnlisted, info
 	case !info.Mode().IsRegular() || c.changedSince(info):
 		return homeChanged, info
+	case !distChanged(e, c) && info.Mode().Perm() == e.info.Mode().Perm():
+		// What Sync left from this very file (by its stamp), though
+		// their times differ: Follow recorded e as the same bytes with
+		// new times (see touchedOnly).
+		return homeCurrent, info
 	}
 	return homeBehind, info
 }
@@ -691,6 +729,16 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	behind, kept, _, err = d.behind(dir, listed)
+	return behind, kept, err
+}
+
+// behind is Behind of the home dir, whose list is listed, file by file;
+// touched are the clonedList lines, by path, of the files it found the
+// same bytes as the home's with new times (see touchedOnly), for Follow
+// to record.
+func (d *Distribution) behind(dir string, listed map[string]*clone) (behind, kept []string, touched map[string]string, err error) {
+	touched = map[string]string{}
 	var skipped []string // directories kept or replaced whole
 	for _, e := range d.entries {
 		dst := filepath.Join(dir, e.rel)
@@ -746,12 +794,13 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 				kept = append(kept, e.rel)
 			}
 			continue
-		case state == homeBehind && c.kind == kindCopy && sameContent(e, dst, cur):
-			continue // touched, not changed (a file written again as it was)
+		case state == homeBehind && touchedOnly(e, dst, cur):
+			touched[e.rel] = clone{kind: c.kind, dist: stamp{size: e.info.Size(), mtime: e.info.ModTime().UnixNano()}, home: c.home}.line(e.rel)
+			continue
 		}
 		f, err := os.Open(e.path)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cannot read %s (%w): mictl copies it into every home; make it readable to this user", e.path, fsutil.Cause(err))
+			return nil, nil, nil, fmt.Errorf("cannot read %s (%w): mictl copies it into every home; make it readable to this user", e.path, fsutil.Cause(err))
 		}
 		f.Close()
 		behind = append(behind, e.rel)
@@ -759,26 +808,25 @@ func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
 	for _, rel := range d.gone(dir, listed) {
 		behind = append(behind, rel+" (removed)")
 	}
-	return behind, kept, nil
+	return behind, kept, touched, nil
 }
 
-// sameContentMax is the largest file sameContent reads: scripts and
-// configuration files, not jars (a distribution unpacked again would
-// have every reload read it whole, for every home).
-const sameContentMax = 1 << 20
-
-// sameContent reports whether the home's file dst (cur) holds what the
-// distribution's e does, with its permission bits, for a small file.
-func sameContent(e distEntry, dst string, cur fs.FileInfo) bool {
-	if cur.Size() != e.info.Size() || cur.Size() > sameContentMax || cur.Mode().Perm() != e.info.Mode().Perm() {
+// touchedOnly reports whether the home's file dst (cur), as Sync left it,
+// holds what the distribution's e does, with its permission bits, e
+// having new times alone: a file written again as it was, or mi_home
+// pointed at a copy made by cp -r (not cp -a), whose bytes are the same
+// and whose times are the copy's. Told by size, it restarted every
+// instance onto such a copy for lib/README.txt. Both are read once, in
+// blocks, and compared: a real MI distribution (~1.5k jars, some hundreds
+// of MB) is read whole, twice, by the first look of each home, the homes'
+// links sharing the old files' pages; Follow then records the new times
+// (see judge), so a later look reads nothing.
+func touchedOnly(e distEntry, dst string, cur fs.FileInfo) bool {
+	if cur.Size() != e.info.Size() || cur.Mode().Perm() != e.info.Mode().Perm() {
 		return false
 	}
-	a, err := os.ReadFile(e.path)
-	if err != nil {
-		return false
-	}
-	b, err := os.ReadFile(dst)
-	return err == nil && bytes.Equal(a, b)
+	same, err := fsutil.SameBytes(e.path, dst)
+	return err == nil && same
 }
 
 // syncEntry brings dst, in a home, up to date with the distribution's e,

@@ -1,0 +1,91 @@
+package home_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mictl/mictl/pkg/home"
+)
+
+// mi_home pointed at a copy made by cp -r (not cp -a), the same bytes
+// with new times, is the distribution as a cp -a one is: its files were
+// each taken as changed (lib/README.txt in the event log and diff) and
+// every instance restarted onto it. Behind compares such files by
+// content, Follow records the copy with their new times, after which
+// Behind answers from the list; a file whose bytes differ, at the same
+// size, is still behind.
+func TestACopyWithNewTimesIsTheSameDistribution(t *testing.T) {
+	src, dir := setup(t)
+	if _, err := syncHome(src, dir); err != nil {
+		t.Fatal(err)
+	}
+	cp := func(to string) string {
+		to = filepath.Join(filepath.Dir(src), to)
+		if out, err := exec.Command("cp", "-r", src, to).CombinedOutput(); err != nil {
+			t.Fatalf("cp -r: %v: %s", err, out)
+		}
+		// Times cp gives its copy are now, but for a coarse clock: made
+		// plainly later.
+		later := time.Now().Add(time.Hour)
+		must(t, filepath.Walk(to, func(path string, _ os.FileInfo, err error) error {
+			if err == nil {
+				err = os.Chtimes(path, later, later)
+			}
+			return err
+		}))
+		return to
+	}
+	copied := cp("wso2mi-4.4.0-copy")
+	same, err := home.ReadDistribution(copied)
+	must(t, err)
+	if behind, kept, err := same.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+		t.Fatalf("Behind a cp -r copy: %q, kept %q, %v; want nothing", behind, kept, err)
+	}
+	if followed, err := same.Follow(dir); !followed || err != nil {
+		t.Fatalf("Follow of a cp -r copy: %v, %v; want it recorded", followed, err)
+	}
+	if got, _ := home.SyncedFrom(dir); got != copied {
+		t.Errorf("after Follow the home says it was synced from %s; want %s", got, copied)
+	}
+	// Recorded: Behind no longer reads the copy's files. Bytes changed
+	// under the same size and times, which a comparison would see, go
+	// unseen as for any distribution (compared by size and time).
+	jar := filepath.Join(copied, "lib", "a.jar")
+	info, err := os.Stat(jar)
+	must(t, err)
+	b, err := os.ReadFile(jar)
+	must(t, err)
+	must(t, os.WriteFile(jar, []byte(strings.ToUpper(string(b))), 0o644))
+	must(t, os.Chtimes(jar, info.ModTime(), info.ModTime()))
+	if behind, kept, err := same.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+		t.Errorf("Behind the followed copy: %q, kept %q, %v; want nothing, from the list", behind, kept, err)
+	}
+	must(t, os.WriteFile(jar, b, 0o644))
+
+	// The same in place (mi_home unpacked again): recorded once, so that
+	// no later look reads the files again.
+	again, err := home.ReadDistribution(copied)
+	must(t, err)
+	if followed, err := again.Follow(dir); !followed || err != nil {
+		t.Errorf("Follow of the distribution written again as it was: %v, %v; want its times recorded", followed, err)
+	}
+	if followed, err := again.Follow(dir); followed || err != nil {
+		t.Errorf("Follow again: %v, %v; want nothing written", followed, err)
+	}
+
+	patched := cp("wso2mi-4.4.0-patched")
+	must(t, os.WriteFile(filepath.Join(patched, "lib", "a.jar"), []byte(strings.ToUpper(string(b))), 0o644))
+	other, err := home.ReadDistribution(patched)
+	must(t, err)
+	if behind, _, err := other.Behind(dir); !slices.Equal(behind, []string{"lib/a.jar"}) || err != nil {
+		t.Errorf("Behind a copy whose jar changed at the same size: %q, %v; want lib/a.jar", behind, err)
+	}
+	if followed, err := other.Follow(dir); followed || err != nil {
+		t.Errorf("Follow of a copy whose jar changed: %v, %v; want the home left alone", followed, err)
+	}
+}
