@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,5 +86,31 @@ func TestACopyWithNewTimesRestartsNothing(t *testing.T) {
 	}
 	if after := d.instance("mi-1").Server; after != before {
 		t.Errorf("mi-1 was restarted onto a cp -r copy of its distribution: server %v, then %v\nevents:\n%s", before, after, d.events())
+	}
+}
+
+// A failed instance keeps the offset it last ran at, as a running one
+// does: mi-1, moved up by a stranger on its natural slot and failed
+// since, was started again by up at that slot once the stranger had
+// left, and its clients lost it.
+func TestUpStartsAFailedInstanceWhereItRan(t *testing.T) {
+	d := newDeployment(t)
+	stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports.DefaultBases()[ports.HTTP]+d.base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stranger.Close()
+	d.env = []string{"MICTL_SIM_CRASH_AFTER=1s"}
+	d.must("up", "--base-offset", fmt.Sprint(d.base), "--max-restarts", "0", "--timeout", "30s")
+	d.env = nil
+	ran := d.instance("mi-1").Offset
+	if ran == d.base {
+		t.Fatalf("mi-1 started at offset %d, where the stranger holds its http port", ran)
+	}
+	d.waitFor("mi-1 failed", func() bool { return d.stateIs("mi-1", "failed") })
+	stranger.Close()
+	d.must("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	if got := d.instance("mi-1").Offset; got != ran {
+		t.Errorf("up started the failed mi-1 at offset %d, not %d where it ran", got, ran)
 	}
 }
