@@ -139,6 +139,9 @@ type Host struct {
 	// instances hold is no conflict for instance ("": for any, the
 	// planner's view). Nil means every socket is foreign.
 	Ours func(s hostnet.Socket, instance string) bool
+	// Closing reports which of the given listeners, whose descriptor no
+	// process shows, were only being closed: gone by now. Nil: none are.
+	Closing func(unseen []hostnet.Socket) map[uint64]bool
 	// MinPort is the lowest bindable port: 1 for root, 1024 otherwise.
 	MinPort int
 	// EphemeralLo..EphemeralHi is the kernel's ephemeral range; 0,0 skips.
@@ -390,6 +393,24 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 		}
 	}
 	owners := host.ownersOf(inodes)
+	if host.Closing != nil {
+		// A listener (State "") no process shows: the holder may be
+		// exiting, its descriptors gone from /proc while the kernel still
+		// closes them (tens of ms when one is an inotify instance), as a
+		// server a restart or a down stops. Only one still there clashes.
+		var unseen []hostnet.Socket
+		for _, h := range hits {
+			_, seen := owners[h.socket.Inode]
+			_, isReserved := reserved[h.socket.Port]
+			if !seen && !isReserved && h.socket.Inode != 0 && h.socket.State == "" {
+				unseen = append(unseen, h.socket)
+			}
+		}
+		if len(unseen) > 0 {
+			closed := host.Closing(unseen)
+			hits = slices.DeleteFunc(hits, func(h hit) bool { return closed[h.socket.Inode] })
+		}
+	}
 	out := make([]Finding, 0, len(hits))
 	for _, h := range hits {
 		f := Finding{

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/ports"
@@ -21,6 +23,7 @@ func LiveHost(bind netip.Addr) (Host, error) {
 	}
 	h := Host{Sockets: snap, Bind: bind, MinPort: ports.MinPort(), Connections: connectionsOnce()}
 	h.Owners = ownersOnce(hostnet.Owners, snap, h.Connections)
+	h.Closing = closing
 	// A host without the sysctl (a non-Linux kernel, a locked-down /proc)
 	// just gets no ephemeral warnings: the check is advice, not a gate.
 	if lo, hi, err := hostnet.EphemeralRange(); err == nil {
@@ -29,6 +32,42 @@ func LiveHost(bind netip.Addr) (Host, error) {
 	// Unreadable, it reserves nothing: warnings for ports it may list.
 	h.LocalReserved, _ = hostnet.LocalReservedPorts()
 	return h, nil
+}
+
+// closingFor is how long closing looks again for a listener whose
+// holder exits: a simulated server's exit took up to ~20 ms to close its
+// sockets (its inotify instance's release waits for a kernel grace
+// period).
+const (
+	closingFor   = 150 * time.Millisecond
+	closingEvery = 10 * time.Millisecond
+)
+
+// closing reports which of unseen, listeners no process shows the
+// descriptor of, are gone from a new scan within closingFor: those an
+// exiting process held, whose descriptors leave /proc before the kernel
+// closes them. While mictl restart or down stopped a server, mictl up
+// beside it refused (exit 1) on the server's own ports, "held by a
+// process of user root". Only sockets of a user whose processes this one
+// can see are waited for: another user's stay unseen, and are reported at
+// once.
+func closing(unseen []hostnet.Socket) map[uint64]bool {
+	euid := os.Geteuid()
+	unseen = slices.DeleteFunc(slices.Clone(unseen), func(s hostnet.Socket) bool { return euid != 0 && int(s.UID) != euid })
+	gone := map[uint64]bool{}
+	for deadline := time.Now().Add(closingFor); len(unseen) > 0 && time.Now().Before(deadline); {
+		time.Sleep(closingEvery)
+		snap, err := hostnet.Scan()
+		if err != nil {
+			break
+		}
+		listening := snap.Inodes()
+		unseen = slices.DeleteFunc(unseen, func(s hostnet.Socket) bool {
+			gone[s.Inode] = !slices.Contains(listening, s.Inode)
+			return gone[s.Inode]
+		})
+	}
+	return gone
 }
 
 // connectionsOnce returns the host's connections that hold ports
