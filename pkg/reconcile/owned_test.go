@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -145,6 +146,52 @@ func BenchmarkOwnedBy20(b *testing.B) {
 		ours := ownedBy(f)
 		for _, s := range snap.Sockets {
 			ours(s, "")
+		}
+	}
+}
+
+// A running instance's restart launches its new server in a group the
+// state file names a few milliseconds later: a socket on its recorded
+// port held by a process running in its home is its own meanwhile, not a
+// stranger's (mictl up beside mictl restart refused, exit 1, on the new
+// server's ports: "a server mictl did not start running in mi-1's home").
+func TestOwnedByAnswersForARestartsNewGroup(t *testing.T) {
+	oldGroup, _, _ := startListeners(t)
+	old, err := proc.Identify(oldGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	portFile := filepath.Join(home, "server.port")
+	proctest.StartGroup(t, fmt.Sprintf("CARBON_HOME='%s' %s='%s' exec '%s' -test.run='^TestOwnedByListener$'", home, listenerPortFile, portFile, os.Args[0]))
+	var port int
+	for deadline := time.Now().Add(30 * time.Second); port == 0; time.Sleep(10 * time.Millisecond) {
+		if b, err := os.ReadFile(portFile); err == nil {
+			port, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no listener wrote %s", portFile)
+		}
+	}
+	snap, err := hostnet.Scan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(snap.Sockets, func(s hostnet.Socket) bool { return s.Port == port && s.State == "" })
+	if i < 0 {
+		t.Fatalf("no listener on port %d in the scan", port)
+	}
+	for _, rec := range []struct {
+		what string
+		inst state.Instance
+	}{
+		{"ready, the old server still running", state.Instance{State: state.StateReady, PGID: oldGroup, Server: old}},
+		{"stopped by its restart, no server", state.Instance{State: state.StateStopped, Restarting: true}},
+	} {
+		inst := rec.inst
+		inst.Name, inst.Home, inst.Ports = "mi-1", home, ports.Set{port}
+		ours := ownedBy(&state.File{Instances: []state.Instance{inst}})
+		if !ours(snap.Sockets[i], "") || !ours(snap.Sockets[i], "mi-1") {
+			t.Errorf("recorded %s: the new server's listener on mi-1's port %d, in mi-1's home, is not mi-1's", rec.what, port)
 		}
 	}
 }

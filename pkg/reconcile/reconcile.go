@@ -785,9 +785,10 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 
 // ownedBy recognises sockets held by the running instances of f, which
 // are no conflict for their own deployment (see check.Host.Ours): those of
-// each recorded process group, and, for an instance meant to run whose
-// group the file does not name yet (the daemon records a start a few
-// milliseconds after it), those of the processes running in its home. An
+// each recorded process group, and, for an instance running or meant to
+// (Active) whose new group the file does not name yet (the daemon records
+// a start's, or a restart's, a few milliseconds after it), those of the
+// processes running in its home. An
 // instance's own socket is never a conflict for itself (a port it still
 // holds that its record no longer lists: an inbound endpoint MI has not
 // undeployed yet); for the others it is only on the ports its record
@@ -807,7 +808,12 @@ func ownedBy(f *state.File) func(s hostnet.Socket, instance string) bool {
 		inst := &f.Instances[i]
 		if Running(*inst) && inst.PGID > 0 {
 			o.grouped = append(o.grouped, inst)
-		} else if state.Wanted(inst.State) {
+		}
+		// Its home too: a restart's new server runs in a group the file
+		// names a few milliseconds later (mictl up beside mictl restart
+		// refused on the new server's ports, "a server mictl did not
+		// start running in mi-3's home").
+		if Active(*inst) {
 			o.unrecorded = append(o.unrecorded, inst)
 		}
 	}
@@ -822,10 +828,13 @@ func ownedBy(f *state.File) func(s hostnet.Socket, instance string) bool {
 
 // owners is ownedBy's reading of the processes, each read at most once.
 type owners struct {
-	mu         sync.Mutex
-	view       *observe.View
-	grouped    []*state.Instance // running, in a recorded process group
-	unrecorded []*state.Instance // meant to run, in no recorded group yet
+	mu      sync.Mutex
+	view    *observe.View
+	grouped []*state.Instance // running, in a recorded process group
+	// unrecorded are those whose processes may run in a group the file
+	// does not name yet: every Active one (a start's group, a restart's
+	// new one).
+	unrecorded []*state.Instance
 	// inodes are the sockets of each grouped instance read so far: its
 	// server's, then its whole group's (complete).
 	inodes   map[*state.Instance]map[uint64]int
@@ -870,7 +879,10 @@ func (o *owners) homeHolds(ino uint64, could func(*state.Instance) bool) bool {
 		homes := make(map[string]bool, len(o.unrecorded))
 		byHome := make(map[string]*state.Instance, len(o.unrecorded))
 		for _, inst := range o.unrecorded {
-			homes[inst.Home], byHome[inst.Home] = true, inst
+			// No home recorded: not every process without a CARBON_HOME.
+			if inst.Home != "" {
+				homes[inst.Home], byHome[inst.Home] = true, inst
+			}
 		}
 		for _, pid := range processesIn(homes) {
 			inodes, _ := hostnet.SocketInodes(pid)
