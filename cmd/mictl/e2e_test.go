@@ -209,6 +209,17 @@ func (d *deployment) up(n int, extra ...string) string {
 	return d.must(append([]string{"up", "--instances", fmt.Sprint(n), "--base-offset", fmt.Sprint(d.base), "--timeout", "30s"}, extra...)...)
 }
 
+// upFromDist writes a simulator distribution at dist and a mictl.toml
+// naming it as mi_home for n instances from the test's base offset, and
+// brings them up: the setup of the tests that change the distribution
+// under running instances.
+func (d *deployment) upFromDist(n int) {
+	d.t.Helper()
+	d.must("sim", "dist", "dist")
+	d.configFile("inplace", fmt.Sprintf("instances = %d\nbase_offset = %d\nmi_home = \"dist\"\n", n, d.base))
+	d.must("up", "--timeout", "30s")
+}
+
 func (d *deployment) state() *state.File {
 	d.t.Helper()
 	store, err := state.Open(filepath.Join(d.dir, "instances", ".mictl"))

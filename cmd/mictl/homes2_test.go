@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,9 +42,7 @@ func TestRestartKeepsTheDeploymentTomlOfAHomeWithoutItsRecord(t *testing.T) {
 // restarted, the home has it, and diff says nothing of it.
 func TestDiffSaysAHomeLacksACommentEditedInMIHome(t *testing.T) {
 	d := newDeployment(t)
-	d.must("sim", "dist", "dist")
-	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
-	d.must("up", "--timeout", "30s")
+	d.upFromDist(1)
 	comments := func() []string {
 		t.Helper()
 		var got struct {

@@ -378,9 +378,7 @@ func TestDeletedConfigIsRefusedAlikeByDiffAndReload(t *testing.T) {
 // instance by mictl restart, which keeps its offset.
 func TestRestartRefreshesTheHome(t *testing.T) {
 	d := newDeployment(t)
-	d.must("sim", "dist", "dist")
-	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
-	d.must("up", "--timeout", "30s")
+	d.upFromDist(1)
 	before := d.instance("mi-1")
 	if err := os.WriteFile(filepath.Join(d.dir, "dist", "lib", "driver.jar"), []byte("jar"), 0o644); err != nil {
 		t.Fatal(err)
@@ -851,9 +849,7 @@ func TestStatusShowsAFailedLiveReload(t *testing.T) {
 // restarted later for another reason ran the new files: a mixed fleet.
 func TestReloadTakesAChangedDistribution(t *testing.T) {
 	d := newDeployment(t)
-	d.must("sim", "dist", "dist")
-	d.configFile("inplace", fmt.Sprintf("base_offset = %d\ninstances = 2\nmi_home = \"dist\"\n", d.base))
-	d.must("up", "--timeout", "30s")
+	d.upFromDist(2)
 	if code, out, _ := d.mictl("diff"); code != 0 {
 		t.Fatalf("diff right after up: exit %d:\n%s", code, out)
 	}
@@ -907,9 +903,7 @@ func TestReloadTakesAChangedDistribution(t *testing.T) {
 // stopped while the event log said every instance kept running.
 func TestReloadRestartStartsAgainAnInstanceItCouldNotPrepare(t *testing.T) {
 	d := newDeployment(t)
-	d.must("sim", "dist", "dist")
-	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmi_home = \"dist\"\n", d.base))
-	d.must("up", "--timeout", "30s")
+	d.upFromDist(1)
 	// A directory sits where a sync links the distribution's new jar
 	// through (its temporary name): the sync fails once mi-1 stopped.
 	if err := os.MkdirAll(filepath.Join(d.instance("mi-1").Home, "lib", ".driver.jar.link-tmp", "x"), 0o755); err != nil {
