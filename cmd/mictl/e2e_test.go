@@ -541,10 +541,29 @@ func TestUpPortsRestartAndDown(t *testing.T) {
 	assertAllGone(t, d, rows)
 }
 
+// leftRunning lists the processes of the deployment still running once a
+// command that stops them has returned. It waits (up to 5 s) for those
+// already in their exit, whose command line reads empty once the kernel
+// has released their memory: on a loaded host (the parallel tests'
+// servers) their last thread is slow to leave, and none of them runs its
+// program any more. One that does is listed at once.
+func (d *deployment) leftRunning() []int {
+	d.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := proctest.Under(d.dir)
+		running := slices.DeleteFunc(slices.Clone(left), func(pid int) bool { return len(proc.Args(pid)) == 0 })
+		if len(running) > 0 || len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // assertAllGone checks no process of d and no listener on rows' ports is left.
 func assertAllGone(t *testing.T, d *deployment, rows []portsRow) {
 	t.Helper()
-	if left := proctest.Under(d.dir); len(left) > 0 {
+	if left := d.leftRunning(); len(left) > 0 {
 		t.Errorf("processes left after down: %s", proctest.Describe(left))
 	}
 	snap, err := hostnet.Scan()
@@ -811,7 +830,7 @@ func TestDownHurriesAStopUnderWay(t *testing.T) {
 				}
 			}
 			d.must("down", "--timeout", "1s")
-			if left := proctest.Under(d.dir); len(left) > 0 {
+			if left := d.leftRunning(); len(left) > 0 {
 				t.Errorf("left running: %s", proctest.Describe(left))
 			}
 		})
@@ -1736,7 +1755,7 @@ func TestDaemonKilledDuringStopDoesNotResurrect(t *testing.T) {
 	if inst := d.instance("mi-1"); inst.State != "stopped" {
 		t.Fatalf("mi-1 is %s after the stop:\n%s", inst.State, d.events())
 	}
-	if left := proctest.Under(d.dir); len(left) > 0 {
+	if left := d.leftRunning(); len(left) > 0 {
 		t.Fatalf("left running: %s", proctest.Describe(left))
 	}
 }
@@ -2007,7 +2026,7 @@ func TestForegroundSecondInterruptKills(t *testing.T) {
 	if !strings.Contains(up.out.String(), "mi-1 | ") {
 		t.Errorf("no prefixed log lines in the output:\n%s", up.out.String())
 	}
-	if left := proctest.Under(d.dir); len(left) > 0 {
+	if left := d.leftRunning(); len(left) > 0 {
 		t.Errorf("left running: %s", proctest.Describe(left))
 	}
 }
@@ -2034,7 +2053,7 @@ func TestForegroundCtrlCInterruptsARestartBesideIt(t *testing.T) {
 			t.Errorf("%s is %s once up --foreground ended; want stopped\nrestart:\n%s\nevents:\n%s", name, inst.State, restart.out.String(), d.events())
 		}
 	}
-	if left := proctest.Under(d.dir); len(left) > 0 {
+	if left := d.leftRunning(); len(left) > 0 {
 		t.Errorf("left running: %s", proctest.Describe(left))
 	}
 }
@@ -2118,7 +2137,7 @@ func TestForegroundStopsWhenItsPipeIsGone(t *testing.T) {
 	if inst := d.instance("mi-1"); inst.State != "stopped" {
 		t.Fatalf("mi-1 is %s after Ctrl-C; want stopped:\n%s", inst.State, d.events())
 	}
-	if left := proctest.Under(d.dir); len(left) > 0 {
+	if left := d.leftRunning(); len(left) > 0 {
 		t.Errorf("left running: %s", proctest.Describe(left))
 	}
 }

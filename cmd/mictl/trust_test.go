@@ -406,7 +406,7 @@ func TestCorruptStateWhileTheDaemonRuns(t *testing.T) {
 		t.Fatalf("status: exit %d:\n%s", code, errOut)
 	}
 	d.must("down")
-	if left := proctest.Under(d.dir); len(left) > 0 {
+	if left := d.leftRunning(); len(left) > 0 {
 		t.Fatalf("left running: %s", proctest.Describe(left))
 	}
 }
