@@ -175,7 +175,8 @@ const othersWait = 2 * time.Minute
 // the servers of one held the other's ports). Nor does it give a span
 // with a port something listens on already. While every span shares a
 // port with one held, Base waits for one (up to othersWait): tests end
-// within seconds. extra are base ports, beyond MI's four, that the
+// within seconds. Tests of this process waiting at once get spans in
+// the order they came (see waiting). extra are base ports, beyond MI's four, that the
 // test's servers open at each offset: an inbound endpoint's port in a
 // CApp, which MI offsets as its own. No other span's ports meet them
 // either.
@@ -186,6 +187,8 @@ func Base(tb testing.TB, user, span int, extra ...int) int {
 	if slots < 1 {
 		tb.Fatalf("%s: the block of offsets %d-%d is narrower than %d", EnvRange, lo, hi, span)
 	}
+	waiting[user].Lock()
+	defer waiting[user].Unlock()
 	deadline := time.Now().Add(othersWait)
 	for {
 		base, ok, others, listened := take(tb, lo, span, slots, extra)
@@ -200,6 +203,15 @@ func Base(tb testing.TB, user, span int, extra ...int) int {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// waiting lines up the tests of this process that wait for a span of a
+// block (by user), in the order they came: the first looks for a span
+// until one frees, the others wait their turn (a sync.Mutex hands itself
+// to its longest waiter once one has waited a millisecond). Looking side
+// by side, a test could lose every span that freed to later ones: with
+// go test -parallel 8 and a block of 3 spans, one waited 65 s of the
+// othersWait Base allows.
+var waiting [numBlocks]sync.Mutex
 
 // Hold keeps ports for the test until it ends: absolute ones its servers
 // bind whatever their offset (an inbound endpoint MI does not offset).

@@ -334,26 +334,65 @@ func TestBaseWaitsForASpanOtherProcessesHold(t *testing.T) {
 // one to end rather than fail the test: parallel tests end within
 // seconds.
 func TestBaseWaitsForSpansTestsOfThisRunHold(t *testing.T) {
-	ownSpans(t) // any 2 spans held leave no third
-	held, release := make(chan struct{}), make(chan struct{})
+	ownSpans(t)
+	release, ended := holdEverySpan(t)
 	var released atomic.Bool
+	time.AfterFunc(300*time.Millisecond, func() { released.Store(true); release() })
+	b := testports.Base(t, testports.Other, 40)
+	if !released.Load() {
+		t.Fatalf("Base gave %d while this run's other tests held spans sharing ports with every free one", b)
+	}
+	ended()
+}
+
+// holdEverySpan has a subtest of t hold 2 spans, which leave no third
+// free in ownSpans's block, until release is called; ended returns once
+// the subtest has let go of them.
+func holdEverySpan(t *testing.T) (release, ended func()) {
+	t.Helper()
+	held, done := make(chan struct{}), make(chan struct{})
 	var holder sync.WaitGroup
 	holder.Go(func() {
 		t.Run("holder", func(t *testing.T) {
 			testports.Base(t, testports.Other, 40)
 			testports.Base(t, testports.Other, 40)
 			close(held)
-			<-release
-			released.Store(true)
+			<-done
 		})
 	})
 	<-held
-	time.AfterFunc(300*time.Millisecond, func() { close(release) })
-	b := testports.Base(t, testports.Other, 40)
-	if !released.Load() {
-		t.Fatalf("Base gave %d while this run's other tests held spans sharing ports with every free one", b)
+	return func() { close(done) }, holder.Wait
+}
+
+// Tests of this run waiting for a span get one in the order they came:
+// looking side by side, the first could lose every span that freed to
+// later ones (in cmd/mictl, with -parallel 8 and 3 spans in its block,
+// one test waited 65 s of the 2 minutes Base allows).
+func TestBaseGivesAFreedSpanToTheTestWaitingLongest(t *testing.T) {
+	ownSpans(t)
+	release, ended := holdEverySpan(t)
+	given := make(chan string, 8)
+	var waiters sync.WaitGroup
+	wait := func(name string) {
+		waiters.Go(func() {
+			t.Run(name, func(t *testing.T) {
+				testports.Base(t, testports.Other, 40)
+				given <- name
+			})
+		})
 	}
-	holder.Wait()
+	wait("first")
+	time.Sleep(200 * time.Millisecond) // it waits
+	for range 7 {
+		wait("later")
+	}
+	time.Sleep(200 * time.Millisecond) // they wait too
+	release()
+	if got := <-given; got != "first" {
+		t.Errorf("a freed span went to a test that came later than the first waiting")
+	}
+	waiters.Wait()
+	ended()
 }
 
 // A port a test holds (Hold), such as an inbound endpoint's MI does not
