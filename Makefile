@@ -24,11 +24,16 @@ build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/mictl-daemon ./cmd/mictl-daemon
 
 # The whole suite, as CI runs it (.ci/run). -timeout bounds each package's
-# test binary: cmd/mictl's end-to-end tests, one after another, take ~7 of
+# test binary: cmd/mictl's end-to-end tests, one after another, took ~7 of
 # those minutes on a quiet 2-core machine (430 s on 2026-12-05), and 8 left
-# too little room for a slower one.
+# too little room for a slower one. They mostly wait (on servers starting
+# and stopping, on the timeouts they provoke): ~130 s of CPU, theirs and
+# their daemons' and servers', in those 430 s. So they run 8 at once, not
+# GOMAXPROCS (2 here): 190-250 s on that machine loaded by other suites,
+# with a range (MICTL_TEST_OFFSETS) of 4000 offsets, whose end-to-end block
+# holds 3 deployments at once (the default range's up to 8, see README).
 test: lint vet test-deps
-	$(GO) test -race -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -timeout 10m -parallel 8 ./...
 
 # The real components the tests run against, installed when missing:
 # etcd, kubectl and kube-apiserver (built once into ~/.cache/mictl, about

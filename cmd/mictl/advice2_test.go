@@ -52,6 +52,7 @@ func (d *deployment) runAdvised(command string) {
 // this deployment. Each advised command, pasted in another directory,
 // does what the advice says.
 func TestDaemonAdviceNamesTheConfigurationItFollows(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	config := d.elsewhereConfig(2)
 	d.must("--config", config, "up", "--timeout", "30s", "--max-restarts", "1", "--health-interval", "200ms")

@@ -138,6 +138,7 @@ func (d *deployment) readFile(rel string) string {
 // active; rebuild the .car and all three redeploy it; a faulty app shows
 // as faulty with MI's message and nothing restarts.
 func TestDeclaredAppsDeployRedeployAndFaulty(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
 	d.configFile("inplace", fmt.Sprintf("capps = [%q]\n", orders))
@@ -227,6 +228,7 @@ func TestDeclaredAppsDeployRedeployAndFaulty(t *testing.T) {
 // waited for it once: it warned after one wait, then asked again and
 // failed saying the same after a second.
 func TestDeployUnderAHungDaemonSaysItOnce(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	daemon := d.daemonPID()
@@ -245,6 +247,7 @@ func TestDeployUnderAHungDaemonSaysItOnce(t *testing.T) {
 // mictl deploy adds to mictl.toml (comments kept) and deploys at once;
 // deploy to named instances only; undeploy with and without names.
 func TestDeployAndUndeploy(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", "# my deployment\ninstances = 2 # two\n")
 	d.up(2)
@@ -313,6 +316,7 @@ func TestDeployAndUndeploy(t *testing.T) {
 // it and names it, and so does undeploy --wait, where they named only the
 // instances mictl.toml counts and returned without looking at it.
 func TestDeployWaitsForInstancesBeyondTheConfiguration(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
 	d.up(2)
@@ -333,6 +337,7 @@ func TestDeployWaitsForInstancesBeyondTheConfiguration(t *testing.T) {
 // a reload keeps running beyond the configuration, as restart accepts it;
 // a name nothing plans is refused, naming both kinds.
 func TestDeployToAnInstanceBeyondTheConfiguration(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
 	d.up(2)
@@ -367,6 +372,7 @@ func TestDeployToAnInstanceBeyondTheConfiguration(t *testing.T) {
 // when mictl manages inbound.port_offset_enable; when the user turned it
 // off, the app is refused (deploy and up) before anything changes.
 func TestInboundPortsOffsetOrRefused(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	// Unshifted below, hl_1.0.0's endpoint binds 8085 itself: the test
 	// holds it (another suite's test, or a developer's MI, on it made the
@@ -465,6 +471,7 @@ func TestInboundPortsOffsetOrRefused(t *testing.T) {
 // Each bad input of issue 12 is refused with the file and the reason,
 // by inspect and by deploy, and deploy changes nothing.
 func TestBadCAppsAreRefused(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", "instances = 2\n")
 	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders"})
@@ -512,6 +519,7 @@ func TestBadCAppsAreRefused(t *testing.T) {
 // apps works on what MI runs, whoever put it there, and shows instances
 // that do not run and applications mictl.toml does not declare.
 func TestAppsShowsWhatMIRuns(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	stray := d.car("stray_1.0.0.car", capp.Spec{Name: "stray", APIs: []capp.APISpec{{Context: "/stray"}}})
@@ -598,6 +606,7 @@ func inboundCar(t *testing.T, port string) []byte {
 // is refused, and ports table names the endpoint's port (it took it for
 // the JVM's random JMX port).
 func TestShippedCAppsArePlannedAndChecked(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist")
 	unshifted := 8280 + d.base + 50 // a port of this test's own
@@ -672,6 +681,7 @@ func TestShippedCAppsArePlannedAndChecked(t *testing.T) {
 // and instance names after them and for logs, in the order they were
 // planned (mi-2 before mi-10).
 func TestCompletionOffersWhatEachArgumentTakes(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\ninstances = 10\ncapps = [%q]\n", d.base, orders))
@@ -705,6 +715,7 @@ func TestCompletionOffersWhatEachArgumentTakes(t *testing.T) {
 // instance it made degraded is ready (exit 0): a check run right after
 // the undeploy saw it degraded for a second or two more, and exit 3.
 func TestStatusAgreesOnceUndeployWaitReturns(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\ninstances = 2\n", d.base))
@@ -726,6 +737,7 @@ func TestStatusAgreesOnceUndeployWaitReturns(t *testing.T) {
 // until the daemon's next health check, which a server beside it whose
 // /healthz hangs holds up for a second, the time that check allows it.
 func TestStatusAgreesOnceDeployWaitFindsAFaultyCApp(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upBesideAHungHealthz()
 	d.deployFaulty("broken", "mi-2")
@@ -738,6 +750,7 @@ func TestStatusAgreesOnceDeployWaitFindsAFaultyCApp(t *testing.T) {
 // status then agreed at once that it is degraded, and deploy --wait
 // returned before status named this CApp among the faulty ones.
 func TestStatusNamesTheSecondFaultyCAppOnceDeployWaitReturns(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upBesideAHungHealthz()
 	d.deployFaulty("broken", "mi-2")
@@ -806,6 +819,7 @@ func (d *deployment) statusRow(name string) statusRow {
 // The daemon, stopped, lets the undeploy edit mictl.toml before it serves
 // either reload; MI scanning every hour deploys nothing meanwhile.
 func TestDeployWaitEndsAtOnceWhenUndeployedMeanwhile(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h"}
 	d.up(1)
@@ -838,6 +852,7 @@ func TestDeployWaitEndsAtOnceWhenUndeployedMeanwhile(t *testing.T) {
 // at the old server's exit, "not running", exit 0 with nothing deployed.
 // MI scanning every hour deploys it only at the new server's start.
 func TestDeployWaitGoesOnWhenMIRestartsItself(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_DEPLOY_INTERVAL=1h", "MICTL_SIM_RESTART_ONCE=5s"}
 	d.up(1)
@@ -856,6 +871,7 @@ func TestDeployWaitGoesOnWhenMIRestartsItself(t *testing.T) {
 // its next start (exit 0): the reload copies nothing into a home being
 // stopped, which is no undeploy meanwhile.
 func TestDeployWaitWhileADownStopsTheInstance(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=3s"}
 	d.up(1)
@@ -877,6 +893,7 @@ func TestDeployWaitWhileADownStopsTheInstance(t *testing.T) {
 // the wait went on until its timeout. The daemon, stopped, lets the deploy
 // edit mictl.toml back before it serves either reload.
 func TestUndeployWaitEndsAtOnceWhenDeployedAgain(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	car := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
@@ -909,6 +926,7 @@ func TestUndeployWaitEndsAtOnceWhenDeployedAgain(t *testing.T) {
 // the wait took the reload for done, and said the build had left a
 // carbonapps/ it never reached, "undeployed meanwhile" (exit 3).
 func TestDeployWaitWhoseReloadADownInterrupts(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upSlowToStop(2)
 	d.waitsForMi2Stopping(d.besideAnInterruptedReload("deploy", d.ordersCar(), "--wait", "--timeout", "1m"))
@@ -917,6 +935,7 @@ func TestDeployWaitWhoseReloadADownInterrupts(t *testing.T) {
 // undeploy --wait whose reload a down interrupts likewise: it said the
 // build it never took out was "deployed again meanwhile" (exit 3).
 func TestUndeployWaitWhoseReloadADownInterrupts(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upSlowToStop(2)
 	d.must("deploy", d.ordersCar(), "--wait", "--timeout", "20s")
@@ -927,6 +946,7 @@ func TestUndeployWaitWhoseReloadADownInterrupts(t *testing.T) {
 // that the next up takes the change: they said the daemon was giving it
 // to the running instances.
 func TestDeployAndUndeployWhoseReloadADownInterrupts(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upSlowToStop(2)
 	for _, c := range []struct{ verb, app, want string }{
@@ -992,6 +1012,7 @@ func (d *deployment) waitsForMi2Stopping(err error, out string) {
 // to do and a reload does nothing. Once the port is free, mictl apps says
 // what brings it back, and that does.
 func TestAFaultyCAppWhoseInboundPortFreedSaysWhatBringsItBack(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", Inbounds: []capp.InboundSpec{{Name: "ordersHTTP", Port: 8085}}})
 	d.configFile("inplace", fmt.Sprintf("capps = [%q]\n", orders))
@@ -1026,6 +1047,7 @@ func TestAFaultyCAppWhoseInboundPortFreedSaysWhatBringsItBack(t *testing.T) {
 // the app's in ports table, text and -o json: it read "other tcp/N" in
 // the RANDOM column, as if a stranger held it.
 func TestPortsTableNamesAnUndeployingCAppsPort(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	// MI deploys the declared app as it starts, and scans no more: the
 	// port stays held for as long as the test looks.

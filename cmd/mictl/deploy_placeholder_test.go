@@ -19,6 +19,7 @@ import (
 // runs deploy sets NAME, and gives the fix that works (a restart keeps
 // the daemon's environment; a down and an up from that shell pass it on).
 func TestDeployWarnsOfAPlaceholderVariableTheDaemonLacks(t *testing.T) {
+	t.Parallel()
 	const name = "MICTL_E2E_PH_PORT"
 	d := newDeployment(t)
 	d.up(1)
@@ -51,6 +52,7 @@ func TestDeployWarnsOfAPlaceholderVariableTheDaemonLacks(t *testing.T) {
 // the daemon that took it over after a kill lacks: deploy says only its
 // next restart would fail it, and a restart does.
 func TestDeployJudgesARunningServerByItsOwnEnvironment(t *testing.T) {
+	t.Parallel()
 	const name = "MICTL_E2E_PH_OWN_PORT"
 	d := newDeployment(t)
 	d.env = []string{fmt.Sprintf("%s=%d", name, testports.FreePort(t))}
@@ -81,6 +83,7 @@ func TestDeployJudgesARunningServerByItsOwnEnvironment(t *testing.T) {
 // endpoint where the key is missing: deploy warns naming the file, and
 // what it says to do brings the application up.
 func TestDeployWarnsOfAFilePlaceholderTheHomeLacks(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	car := d.car("file_1.0.0.car", capp.Spec{Name: "file", Inbounds: []capp.InboundSpec{{Name: "OrdersFile", Protocol: "ws", Placeholder: "$FILE:orders_port"}}})
@@ -105,6 +108,7 @@ func TestDeployWarnsOfAFilePlaceholderTheHomeLacks(t *testing.T) {
 // none while one is still taken (though the port written in the CApp is
 // free), and every one once all are free.
 func TestAFaultyCAppWhosePlaceholderPortFreedSaysWhatBringsItBack(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	taken := testports.FreePort(t)

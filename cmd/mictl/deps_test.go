@@ -12,6 +12,7 @@ import (
 // (pkg/promtext writes and reads the text format instead). Tests may use
 // them to check that format.
 func TestProgramsLinkNoPrometheusClient(t *testing.T) {
+	t.Parallel()
 	out, err := exec.Command("go", "list", "-deps",
 		"github.com/mictl/mictl/cmd/mictl", "github.com/mictl/mictl/cmd/mictl-daemon").Output()
 	if err != nil {

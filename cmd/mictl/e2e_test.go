@@ -386,6 +386,7 @@ func (d *deployment) portsTable() []portsRow {
 // offset, which up then refused. With no mictl.toml here, the advice is
 // a table to add: it named "its [[instance]] table", which there is not.
 func TestPortsTableShowsAFailedInstance(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	http := ports.DefaultBases()[ports.HTTP] + d.base
 	listen(t, http)
@@ -421,6 +422,7 @@ func TestPortsTableShowsAFailedInstance(t *testing.T) {
 // an operator read a fault. It names them in a note of their own, and
 // -o json marks each pending.
 func TestPortsTableSaysAStartingInstancesPortsArePending(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=4s"}, "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "60s")
 	d.waitFor("mi-1's server to be found", func() bool {
@@ -460,6 +462,7 @@ func TestPortsTableSaysAStartingInstancesPortsArePending(t *testing.T) {
 // recorded stopped whose home a server started by hand runs in, which it
 // ends.
 func TestDownSaysWhatWasAlreadyStopped(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	for _, step := range []struct {
@@ -487,6 +490,7 @@ func TestDownSaysWhatWasAlreadyStopped(t *testing.T) {
 }
 
 func TestUpPortsRestartAndDown(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(3)
 	rows := d.portsTable()
@@ -580,6 +584,7 @@ func assertAllGone(t *testing.T, d *deployment, rows []portsRow) {
 }
 
 func TestDaemonKilledInstancesKeepServingAndAreReadopted(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	servers := d.servers()
@@ -639,6 +644,7 @@ func TestDaemonKilledInstancesKeepServingAndAreReadopted(t *testing.T) {
 // it to turn ready, as the start would have, and never takes its silence
 // for a hung server to end and restart.
 func TestDaemonKilledMidStartFinishesTheStart(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	const delay = "MICTL_SIM_STARTUP_DELAY=4s"
 	up := d.start([]string{delay}, "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "60s")
@@ -659,6 +665,7 @@ func TestDaemonKilledMidStartFinishesTheStart(t *testing.T) {
 }
 
 func TestUnrecordedLaunchIsNotDuplicated(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.killDaemon()
@@ -690,6 +697,7 @@ func TestUnrecordedLaunchIsNotDuplicated(t *testing.T) {
 // opened there, a tool run from it) is not the instance: starting the
 // instance, which ends its stray copies, must never signal it.
 func TestUpLeavesProcessesThatOnlyShareTheHome(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	bystander := exec.Command("sleep", "60")
 	bystander.Env = append(os.Environ(), "CARBON_HOME="+filepath.Join(d.dir, "instances", "mi-1"))
@@ -709,6 +717,7 @@ func TestUpLeavesProcessesThatOnlyShareTheHome(t *testing.T) {
 }
 
 func TestForeignListener(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	// Something holds the HTTP port of the base offset.
 	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 8280+d.base))
@@ -745,6 +754,7 @@ func TestForeignListener(t *testing.T) {
 }
 
 func TestConcurrentUpLaunchesOnce(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
@@ -768,6 +778,7 @@ func TestConcurrentUpLaunchesOnce(t *testing.T) {
 }
 
 func TestDownKillsWhatIgnoresSIGTERMAndOrphanedServers(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
 	d.up(1)
@@ -797,6 +808,7 @@ func TestDownKillsWhatIgnoresSIGTERMAndOrphanedServers(t *testing.T) {
 // ends, and the stop says why. Either down ends the restart: mi-1 is not
 // started again behind it.
 func TestDownHurriesAStopUnderWay(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"down", "--timeout", "1s"}, {"down", "mi-1", "--timeout", "1s"}} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			d := newDeployment(t)
@@ -841,6 +853,7 @@ func TestDownHurriesAStopUnderWay(t *testing.T) {
 // the next daemon finishes it: it took the default 3m20s, and an up
 // behind it waited that long for a server that ignores SIGTERM.
 func TestResumedStopKeepsItsDownsTimeout(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
 	d.up(1)
@@ -879,6 +892,7 @@ func TestResumedStopKeepsItsDownsTimeout(t *testing.T) {
 // them stopped. The down says that a later command started them again,
 // rather than naming the new servers as left running (exit 3).
 func TestUpDuringDownStartsOnceStopped(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=2s"}
 	d.up(1)
@@ -907,6 +921,7 @@ func TestUpDuringDownStartsOnceStopped(t *testing.T) {
 // (a mictl status) started mi-2 as a restart left unfinished, though
 // the user had stopped everything.
 func TestAnUpKilledBeforeItsStartLeavesNothingToStart(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=5s"}
 	d.up(2)
@@ -961,6 +976,7 @@ func TestAnUpKilledBeforeItsStartLeavesNothingToStart(t *testing.T) {
 // again, which lost its processes (the next up refused for a server
 // mictl did not start running in its home).
 func TestUpDuringRestartLeavesTheStartToIt(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
 	d.up(1)
@@ -982,6 +998,7 @@ func TestUpDuringRestartLeavesTheStartToIt(t *testing.T) {
 // a daemon that never came, then failed (exit 3), leaving mi-2 recorded
 // starting for the next mictl command to start.
 func TestUpDuringADirectDownStartsAfterIt(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	down := d.directDownUnderWay("2s")
 	d.up(2)
@@ -1013,6 +1030,7 @@ func (d *deployment) stopDaemon() proc.Identity {
 // starting it, and which the daemon of the next command started behind
 // the failed up.
 func TestUpNoDaemonTookLeavesNothingStarting(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.stopDaemon()
@@ -1030,6 +1048,7 @@ func TestUpNoDaemonTookLeavesNothingStarting(t *testing.T) {
 // got an empty stdout beside exit 3, where status prints the state file
 // with the daemon not answering. They print that too, the error once.
 func TestCommandsShowTheStatusOfADaemonThatDoesNotAnswer(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	daemon := d.stopDaemon()
@@ -1064,6 +1083,7 @@ func TestCommandsShowTheStatusOfADaemonThatDoesNotAnswer(t *testing.T) {
 // recorded stopping, for good, and a server that ignores SIGTERM
 // running without its SIGKILL, without a word.
 func TestInterruptedDirectDownSaysWhatItLeaves(t *testing.T) {
+	t.Parallel()
 	for _, interrupts := range []int{1, 2} {
 		t.Run(fmt.Sprint(interrupts), func(t *testing.T) {
 			d := newDeployment(t)
@@ -1100,6 +1120,7 @@ func TestInterruptedDirectDownSaysWhatItLeaves(t *testing.T) {
 // which nothing said. The instances the roll had not come to are named by
 // the restart that lost its daemon: nothing restarts them.
 func TestDaemonKilledMidRestartFinishesIt(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
 	d.up(2)
@@ -1127,6 +1148,7 @@ func TestDaemonKilledMidRestartFinishesIt(t *testing.T) {
 // to do. It finishes the restart with the edit applied, then catches up
 // with the rest of the reload.
 func TestDaemonKilledMidReloadAppliesTheEdit(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
 	toml := filepath.Join(d.dir, "mictl.toml")
@@ -1158,6 +1180,7 @@ func TestDaemonKilledMidReloadAppliesTheEdit(t *testing.T) {
 // the restart is under way and that mictl reload finishes it and applies
 // the rest, which it does.
 func TestUpAfterAKilledReloadSaysReloadFinishesIt(t *testing.T) {
+	t.Parallel()
 	d, moved := killedInAReloadMovingTwo(t)
 	code, _, errOut := d.mictl("up", "--timeout", "30s")
 	if want := "mi-1 is being restarted, from offset"; code != 2 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "mictl reload finishes") {
@@ -1181,6 +1204,7 @@ func TestUpAfterAKilledReloadSaysReloadFinishesIt(t *testing.T) {
 // note names the edit; the up that renders it again keeps the edited
 // file beside it and says where, and how to make the setting last.
 func TestUpSaysAndKeepsADeploymentTomlEditedInTheHome(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	conf, rendered, edited := d.upWithMi1ConfEdited(2)
 
@@ -1227,6 +1251,7 @@ func (d *deployment) upWithMi1ConfEdited(n int) (conf string, rendered, edited [
 // without a word, where up, generate and a reload say it. It warns as up
 // does, and the event log keeps it.
 func TestRestartSaysADeploymentTomlEditedInTheHome(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	conf, _, _ := d.upWithMi1ConfEdited(1)
 	code, _, errOut := d.mictl("restart", "mi-1")
@@ -1245,6 +1270,7 @@ func TestRestartSaysADeploymentTomlEditedInTheHome(t *testing.T) {
 // meanwhile stopped and started it a second time (two drains, minutes
 // each on MI). Only a daemon told to catch up (status, reload) does.
 func TestRestartAfterAKilledReloadRestartsOnce(t *testing.T) {
+	t.Parallel()
 	d, moved := killedInAReloadMovingTwo(t)
 	before := len(d.events())
 	if code, _, errOut := d.mictl("up", "--timeout", "30s"); code != 2 {
@@ -1267,6 +1293,7 @@ func TestRestartAfterAKilledReloadRestartsOnce(t *testing.T) {
 // nothing of the edit it left unapplied. It names the instances and the
 // command that applies it.
 func TestUpSaysWhatRunsWithSettingsChangedSince(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	toml := fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base)
 	d.configFile("rename", toml)
@@ -1292,6 +1319,7 @@ func TestUpSaysWhatRunsWithSettingsChangedSince(t *testing.T) {
 // said "mictl reloaded: no change". The refusal names the flag and what
 // does move the instance, which then works.
 func TestUpOffsetsOfARunningInstanceSaysWhatMovesIt(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	moved := fmt.Sprint(d.base + 50)
@@ -1314,6 +1342,7 @@ func TestUpOffsetsOfARunningInstanceSaysWhatMovesIt(t *testing.T) {
 // daemon it started was finishing, which then started mi-1 ready. Stopped
 // for a restart still to finish, mi-1 is waited for.
 func TestUpWaitsThroughARestartAKilledDaemonLeft(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
 	toml := fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base)
@@ -1363,6 +1392,7 @@ func killedInAReloadMovingTwo(t *testing.T) (d *deployment, moved int) {
 // resumed, and its catch-up reload's. The event log said "stopping" and
 // "stopped" twice. The catch-up waits for the resumed stop.
 func TestKilledRemovalStopsOnce(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=1s"}
 	d.configFile("rename", fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 3\nbase_offset = %d\n", d.base))
@@ -1388,6 +1418,7 @@ func TestKilledRemovalStopsOnce(t *testing.T) {
 // (exit 2), and an edit stayed unapplied. It replaces the daemon, as
 // status does, and the new one reloads.
 func TestReloadReplacesAKilledDaemon(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	killed := d.killDaemon()
@@ -1403,6 +1434,7 @@ func TestReloadReplacesAKilledDaemon(t *testing.T) {
 // for down's 0 says nothing of the instances runs. The next down, with
 // nothing supervised, ends it.
 func TestDownNamesWhatItLeftRunning(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	script := filepath.Join(d.instance("mi-1").Home, home.StartScript)
@@ -1454,6 +1486,7 @@ func TestDownNamesWhatItLeftRunning(t *testing.T) {
 // real MI's business: there up goes on (here the home, a simulator
 // distribution without its marker, reads it all the same and fails).
 func TestUpChecksTheSimulatorsSwitchesOnlyForTheSimulator(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist")
 	d.env = []string{"MICTL_SIM_CRASH_AFTER=soon"}
@@ -1472,6 +1505,7 @@ func TestUpChecksTheSimulatorsSwitchesOnlyForTheSimulator(t *testing.T) {
 }
 
 func TestFailedStartReportsTheScriptsOutput(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	// docs/mi-facts.md: outside its JDK range the script prints an [ERROR] line and
 	// exits 0 without starting java.
@@ -1491,6 +1525,7 @@ func TestFailedStartReportsTheScriptsOutput(t *testing.T) {
 // starts it again: the daemon gave it up, and restart refuses it. Both
 // the table's status and status NAME name the up that does.
 func TestStatusSaysWhatStartsAFailedInstanceAgain(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_CRASH_AFTER=1ms"}
 	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
@@ -1509,6 +1544,7 @@ func TestStatusSaysWhatStartsAFailedInstanceAgain(t *testing.T) {
 }
 
 func TestRollingRestart(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(3)
 	before := d.state()
@@ -1540,6 +1576,7 @@ func TestRollingRestart(t *testing.T) {
 // With no daemon to hold it, a corrupt state file is rebuilt from the
 // instance homes and /proc.
 func TestCorruptStateIsRebuilt(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	server := d.instance("mi-1").Server
@@ -1560,6 +1597,7 @@ func TestCorruptStateIsRebuilt(t *testing.T) {
 // around them. A plan made before any command saved the rebuild sees them
 // too, and a down of one records its stop.
 func TestDeletedStateIsRebuiltWhileServersRun(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(3)
 	before := d.pids()
@@ -1601,6 +1639,7 @@ func TestDeletedStateIsRebuiltWhileServersRun(t *testing.T) {
 // state: homes a down left (without --purge) are not made instances
 // again, and nothing is started.
 func TestMissingStateWithNothingRunningStaysEmpty(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	d.must("down")
@@ -1618,6 +1657,7 @@ func TestMissingStateWithNothingRunningStaysEmpty(t *testing.T) {
 // A pgid in the state file may name a stranger's group by now (pids are
 // reused): down must never signal it.
 func TestDownNeverSignalsAReusedProcessGroup(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.killDaemon()
@@ -1645,6 +1685,7 @@ func TestDownNeverSignalsAReusedProcessGroup(t *testing.T) {
 
 // docs/mi-facts.md: exit 121 is MI's own restart. A later crash is still a crash.
 func TestCrashAfterSelfRestartIsRestarted(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_RESTART_ONCE=300ms"}
 	d.up(1)
@@ -1667,6 +1708,7 @@ func TestCrashAfterSelfRestartIsRestarted(t *testing.T) {
 // server does, a JVM in seconds: it is waited for until ready, not
 // checked at once and killed for the /liveness it cannot answer yet.
 func TestSelfRestartIsAStartNotACrash(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	// Ready at 2 s, restarted at 5 s: the restart comes well after the
 	// first start, even under load; the successor's 2 s of booting are
@@ -1691,6 +1733,7 @@ func TestSelfRestartIsAStartNotACrash(t *testing.T) {
 // to its successor: the instance becomes ready with the new server
 // recorded, never with the pid of the one that exited.
 func TestSelfRestartWhileStartingIsFollowed(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	// Wide margins: the first server must be found (its pid file read,
 	// every 10 ms) before it restarts, even under -race on a busy host.
@@ -1712,6 +1755,7 @@ func TestSelfRestartWhileStartingIsFollowed(t *testing.T) {
 
 // Descriptors mictl inherits must not reach the daemon or the servers.
 func TestInheritedDescriptorsDoNotLeak(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	leak, err := os.Create(filepath.Join(d.dir, "leak"))
 	if err != nil {
@@ -1738,6 +1782,7 @@ func TestInheritedDescriptorsDoNotLeak(t *testing.T) {
 // A daemon killed in the middle of a stop must not bring the instance
 // back: the intent to stop is recorded before any signal.
 func TestDaemonKilledDuringStopDoesNotResurrect(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=2s"}
 	d.up(1)
@@ -1765,6 +1810,7 @@ func TestDaemonKilledDuringStopDoesNotResurrect(t *testing.T) {
 // running instances keep theirs and are not conflicts. (Issue 10: offsets
 // stuck after down; a silent planner move.)
 func TestStoppedInstanceIsReplannedAroundAForeignPort(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	mi1 := d.instance("mi-1")
@@ -1812,6 +1858,7 @@ func TestStoppedInstanceIsReplannedAroundAForeignPort(t *testing.T) {
 // (127.0.0.1), but clients of localhost that try ::1 first reach it:
 // check-conflicts and ports table warn, naming it, and exit 0.
 func TestStrangerOnTheOtherLoopbackIsAWarning(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	port := d.instance("mi-1").Ports[ports.HTTP]
@@ -1848,6 +1895,7 @@ func TestStrangerOnTheOtherLoopbackIsAWarning(t *testing.T) {
 // [::1]: it planned mi-1 there, where clients of localhost may reach the
 // stranger, and only warned. The move names the holder and its address.
 func TestPlannerPassesOverAStrangerOnTheOtherLoopback(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	port := ports.DefaultBases()[ports.HTTP] + d.base
 	l, err := net.Listen("tcp6", fmt.Sprintf("[::1]:%d", port))
@@ -1897,6 +1945,7 @@ func selfHolder(t *testing.T) string {
 // ::1, which clients of localhost:8290 may reach instead", the note's
 // words, which no other output's holder matched. The note keeps them.
 func TestPortsTableNamesALastPortTakenOnTheOtherLoopbackApart(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.must("down")
@@ -1939,6 +1988,7 @@ func TestPortsTableNamesALastPortTakenOnTheOtherLoopbackApart(t *testing.T) {
 // planned it ("when mictl.toml or its flags name it" left them to be
 // guessed).
 func TestFailedInstanceBeyondTheConfigurationIsShown(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\n", d.base))
 	port := ports.DefaultBases().Shift(d.base + 1)[ports.HTTP]
@@ -1986,6 +2036,7 @@ func TestFailedInstanceBeyondTheConfigurationIsShown(t *testing.T) {
 
 // A running instance whose /healthz turns 503 is shown degraded, with why.
 func TestRunningInstanceTurnsDegraded(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_UNREADY_AFTER=500ms"}
 	d.up(1)
@@ -2004,6 +2055,7 @@ func TestRunningInstanceTurnsDegraded(t *testing.T) {
 // up --foreground beside a daemon is refused naming the instances
 // directory as typed (./instances), as the other messages name it.
 func TestForegroundBesideADaemonNamesTheDirectoryAsTyped(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	code, _, errOut := d.mictl("up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base))
@@ -2013,6 +2065,7 @@ func TestForegroundBesideADaemonNamesTheDirectoryAsTyped(t *testing.T) {
 }
 
 func TestForegroundSecondInterruptKills(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0", "MICTL_SIM_IGNORE_SIGTERM=1"},
 		"up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
@@ -2035,6 +2088,7 @@ func TestForegroundSecondInterruptKills(t *testing.T) {
 // instance, the restart's too: the restart, which went on, started each
 // again as the foreground stop ended, left running with no supervisor.
 func TestForegroundCtrlCInterruptsARestartBesideIt(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0", "MICTL_SIM_SHUTDOWN_DELAY=2s"},
 		"up", "--foreground", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
@@ -2066,6 +2120,7 @@ func TestForegroundCtrlCInterruptsARestartBesideIt(t *testing.T) {
 // waiting its turn had restarted none. Its table is of the down's stop:
 // no instance in it is ready (one was, of a server the down was ending).
 func TestDownInterruptingARestartSaysWhatItLeft(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upSlowToStop(2)
 	// A down forgets the last up's flags: a plain up would plan others.
@@ -2101,6 +2156,7 @@ func TestDownInterruptingARestartSaysWhatItLeft(t *testing.T) {
 // for the instances, and the next command started them again. The stop
 // goes on, and ends as it would have.
 func TestForegroundStopsWhenItsPipeIsGone(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -2237,6 +2293,7 @@ func TestFailedUpLeavesNoDaemon(t *testing.T) {
 // direct down holds (its stop outlasting the wait) says what it waited
 // for, not that its daemon did not answer; and leaves nothing starting.
 func TestUpWaitingForALongDirectDownSaysSo(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	down := d.directDownUnderWay("20s")
 	code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base))
@@ -2269,6 +2326,7 @@ func (d *deployment) directDownUnderWay(timeout string) *background {
 // was killed) is said by status, with what finishes it: it showed them
 // stopping for good, exit 0, a server that ignores SIGTERM running on.
 func TestStatusSaysAStopNoOneFinishes(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	down := d.directDownUnderWay("20s")
 	down.signal(t, syscall.SIGKILL)
@@ -2286,6 +2344,7 @@ func TestStatusSaysAStopNoOneFinishes(t *testing.T) {
 // instances says what it goes on with, exit 130: the command died of the
 // signal without a word.
 func TestCtrlCWhileTheDaemonWorksSaysItGoesOn(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -2317,6 +2376,7 @@ func TestCtrlCWhileTheDaemonWorksSaysItGoesOn(t *testing.T) {
 // deploy --wait 130, a down 143). MI scanning every hour keeps the
 // application pending meanwhile.
 func TestSignalWhileDeployWaitsSaysItGoesOn(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		exit int
@@ -2350,6 +2410,7 @@ func TestSignalWhileDeployWaitsSaysItGoesOn(t *testing.T) {
 // for status NAME. Through the daemon (mi-2 keeps it running) and without
 // one (the daemon leaves once nothing is wanted).
 func TestDownRecordsAFailedInstanceStopped(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	failMI1 := func() {
 		t.Helper()
@@ -2416,6 +2477,8 @@ func (d *deployment) nobodyCanRun() bool {
 // root, nobody meets root's directory; as another user, its own made
 // unwritable.
 func TestInitNamesTheDirectoryToMakeWritable(t *testing.T) {
+	// Not parallel: it runs mictl as another user (d.as), which the
+	// suite does one test at a time.
 	d := newDeployment(t)
 	if err := os.Mkdir(filepath.Join(d.dir, "ro"), 0o555); err != nil {
 		t.Fatal(err)
@@ -2436,6 +2499,8 @@ func TestInitNamesTheDirectoryToMakeWritable(t *testing.T) {
 // when another user owns it, that user. As root, nobody meets root's
 // 0600 file; as another user, its own file made unreadable.
 func TestUnreadableConfigSaysWhatToDo(t *testing.T) {
+	// Not parallel: it runs mictl as another user (d.as), which the
+	// suite does one test at a time.
 	d := newDeployment(t)
 	file := filepath.Join(d.dir, "unreadable.toml")
 	if err := os.WriteFile(file, []byte("instances = 1\n"), 0o600); err != nil {
@@ -2463,6 +2528,8 @@ func TestUnreadableConfigSaysWhatToDo(t *testing.T) {
 // deployment; as another user, a home and a log made unwritable and
 // unreadable.
 func TestPermissionDeniedSaysWhatToDo(t *testing.T) {
+	// Not parallel: it runs mictl as another user (d.as), which the
+	// suite does one test at a time.
 	d := newDeployment(t)
 	asRoot := d.nobodyCanRun()
 	d.must("generate", "--base-offset", fmt.Sprint(d.base))
@@ -2510,6 +2577,7 @@ func TestPermissionDeniedSaysWhatToDo(t *testing.T) {
 // defaults, which the daemon then applied (mi-2 stopped) or refused
 // (the user's settings gone all the same).
 func TestInitForceRefusesTheFileADaemonFollowsHoweverFound(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	toml := fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 2\nbase_offset = %d\n", d.base)
 	file := filepath.Join(d.dir, "mictl.toml")
@@ -2565,6 +2633,7 @@ func TestInitForceRefusesTheFileADaemonFollowsHoweverFound(t *testing.T) {
 // an up with --offsets, a reload plans with them and keeps the instance
 // where it runs ("mictl reloaded: no change").
 func TestUpAdvisesReloadOnlyWhereAReloadMovesTheInstance(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	at, moved := d.base, d.base+50
 	d.must("up", "--offsets", fmt.Sprint(at), "--timeout", "30s")

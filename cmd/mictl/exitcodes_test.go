@@ -17,6 +17,7 @@ import (
 // failure while doing the work (issue 10). One case per command and code
 // that the command can end with.
 func TestExitCodesMatchTheTable(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	clash := fmt.Sprintf("%d,%d", d.base, d.base+37)
 	write := func(name, body string) string {
@@ -145,6 +146,7 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 // with 0, so `mictl up -o json && run-tests` tested servers that fail
 // their readiness probe.
 func TestUpAndRestartEndWithThreeOnADegradedInstance(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
 	d.configFile("inplace", fmt.Sprintf("capps = [%q]\n", broken))
@@ -174,6 +176,7 @@ func TestUpAndRestartEndWithThreeOnADegradedInstance(t *testing.T) {
 // Once the faulty CApp is taken out, a reload ends with 0. It ended with
 // 0 while status said 3.
 func TestReloadEndsWithThreeOnAnInstanceItRestartedDegraded(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
 	capps := fmt.Sprintf("capps = [%q]\n", broken)

@@ -15,6 +15,7 @@ import (
 // own, the image's, and their notes said all the same that "the export
 // carries ... JAVA_HOME=...". Each now says what its engine carries.
 func TestExportNotesSayWhatEachEngineCarries(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"JAVA_HOME=/some/jdk"}
 	d.up(1)
@@ -47,6 +48,7 @@ func TestExportNotesSayWhatEachEngineCarries(t *testing.T) {
 // publishes it and the pods and their Service expose it, and no note
 // calls it one the export cannot expose.
 func TestExportPublishesTheRunTimePortOfARunningServer(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	port := d.runningWithRunTimePort("MICTL_E2E_EXPORT2_PORT")
 	for _, tc := range []struct {

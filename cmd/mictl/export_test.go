@@ -24,6 +24,7 @@ func (d *deployment) readExport(rel string) string {
 // from a shell without them describes those servers, not the shell, and
 // says so.
 func TestExportCarriesTheEnvironmentTheInstancesRunWith(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"JAVA_HOME=/opt/jdk21", "JAVA_OPTS=-Dfoo=bar -Xmx2g", "JVM_MEM_OPTS=-Xms256m -Xmx2048m"}
 	d.up(2)
@@ -69,6 +70,7 @@ func TestExportCarriesTheEnvironmentTheInstancesRunWith(t *testing.T) {
 // server has it: without it MI in the unit, the container or the pod
 // fails the endpoint and lists the CApp as faulty.
 func TestExportCarriesTheVariableAnInboundPortReads(t *testing.T) {
+	t.Parallel()
 	const name = "MICTL_E2E_EXPORT_PORT"
 	d := newDeployment(t)
 	port := d.runningWithRunTimePort(name)
@@ -94,6 +96,7 @@ func TestExportCarriesTheVariableAnInboundPortReads(t *testing.T) {
 // it as a declared one (the port its endpoint opens is published) and say
 // so; systemd runs the homes, which have it.
 func TestExportCarriesTheCAppsTheDistributionShips(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist")
 	shipped := filepath.Join("dist", "repository", "deployment", "server", "carbonapps", "inb_1.0.0.car")
@@ -149,6 +152,7 @@ func TestExportCarriesTheCAppsTheDistributionShips(t *testing.T) {
 // file runs on every instance too: Compose and Kubernetes carry the file
 // (MI's image lacks it) beside the port it opens, and say so.
 func TestExportCarriesTheInboundEndpointsTheDistributionKeeps(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist")
 	dir := filepath.Join("dist", "repository", "deployment", "server", "synapse-configs", "default", "inbound-endpoints")
@@ -194,6 +198,7 @@ func TestExportCarriesTheInboundEndpointsTheDistributionKeeps(t *testing.T) {
 // the units carried no -DportOffset while the homes held MI's own offset,
 // and started every instance on the distribution's ports.
 func TestExportSaysWhereTheLastUpPlannedOtherwise(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2, "--offset-method", "flag")
 	code, _, stderr := d.mictl("export", "systemd", "--user", "--out", "units")

@@ -17,6 +17,7 @@ import (
 // names that home, not only the pid: in the planner's move, in
 // check-conflicts' findings and in their JSON (holder_instance).
 func TestHolderStartedByHandInAHomeIsNamed(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	d.must("down", "mi-2")
@@ -89,6 +90,7 @@ func TestHolderStartedByHandInAHomeIsNamed(t *testing.T) {
 // holds it (MI's JMX port, taken where the kernel or JAVA_OPTS says)
 // fails naming that instance.
 func TestPortHeldByAnotherInstancesServerIsNamed(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	taken := d.upWithJMXOnNextHTTP()
 	mi1 := d.instance("mi-1")
@@ -109,6 +111,7 @@ func TestPortHeldByAnotherInstancesServerIsNamed(t *testing.T) {
 // check-conflicts reports the clash with the next instance's, and up
 // plans that one around it rather than onto it.
 func TestAnotherInstancesPinnedJMXPortIsPlannedAround(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	taken := d.upWithJMXOnNextHTTP()
 	code, out, _ := d.mictl("check-conflicts", "--offsets", fmt.Sprintf("%d,%d", d.base, d.base+1))

@@ -16,6 +16,7 @@ import (
 // edit it can tell, and says why: the home predates the record, so it
 // makes no claim that the file was edited.
 func TestRestartKeepsTheDeploymentTomlOfAHomeWithoutItsRecord(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	conf, rendered, edited := d.upWithMi1ConfEdited(1)
 	if err := os.Remove(filepath.Join(filepath.Dir(filepath.Dir(conf)), ".mictl-deployment.toml")); err != nil {
@@ -41,6 +42,7 @@ func TestRestartKeepsTheDeploymentTomlOfAHomeWithoutItsRecord(t *testing.T) {
 // homes take the edit at their next start, comments in its JSON; once
 // restarted, the home has it, and diff says nothing of it.
 func TestDiffSaysAHomeLacksACommentEditedInMIHome(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upFromDist(1)
 	comments := func() []string {

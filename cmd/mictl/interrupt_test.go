@@ -19,6 +19,7 @@ import (
 // the exit code of an interrupt (README, "Exit codes"), saying what it
 // waited for and that nothing was changed; and nothing was.
 func TestUpInterruptedWaitingForTheLock(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	store, err := state.Open(filepath.Join(d.dir, "instances", ".mictl"))
 	if err != nil {
@@ -57,6 +58,7 @@ func TestUpInterruptedWaitingForTheLock(t *testing.T) {
 // the default handler ended it without a word, deploy with its
 // declaration already in mictl.toml.
 func TestInterruptedWaitForTheDaemonSaysWhatGoesOn(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})

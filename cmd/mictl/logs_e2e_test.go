@@ -13,6 +13,7 @@ import (
 // server: the daemon's rotation at 10 MB (console.log.1 takes its lines,
 // console.log is left empty) and `rm -rf logs`.
 func TestLogsAcrossRotationAndRemovedLogs(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	logDir := filepath.Join(d.dir, "instances", "mi-1", "logs")

@@ -19,6 +19,7 @@ import (
 // the daemon leave, and up's JSON named it "answering": true, a daemon
 // gone by then (status: null).
 func TestUpJSONEndedByADownAgreesWithStatus(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	// Never ready: the down surely comes while up waits for them.
 	up := d.start([]string{"MICTL_SIM_NEVER_READY=1"}, "up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "60s", "-o", "json")

@@ -8,6 +8,7 @@ import (
 // The processes that supervise instances keep their main thread; the
 // guess is made from raw arguments, global flags anywhere among them.
 func TestRunsADaemon(t *testing.T) {
+	t.Parallel()
 	for args, want := range map[string]bool{
 		"daemon --instances-dir x":             true,
 		"up --foreground":                      true,

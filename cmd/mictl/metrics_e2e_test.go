@@ -21,6 +21,7 @@ import (
 )
 
 func TestMetricsEndToEnd(t *testing.T) {
+	t.Parallel()
 	promtest.Require(t, "prometheus")
 	d := newDeployment(t)
 	addr := promtest.FreeAddr(t)
@@ -102,6 +103,7 @@ func fileSDTargets(t *testing.T, path string) []string {
 // planned on it is a conflict, and the planner goes around it, before the
 // daemon listens there and after.
 func TestMetricsAddrIsPlanned(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	http := ports.DefaultBases()[ports.HTTP] + d.base
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmetrics_addr = \"127.0.0.1:%d\"\n", d.base, http))
@@ -125,6 +127,7 @@ func TestMetricsAddrIsPlanned(t *testing.T) {
 // check-conflicts reports it (exit 1, a host finding naming the holder)
 // as up refuses it (exit 1, nothing started; --force cannot get past it).
 func TestBusyMetricsAddrIsAConflict(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	port := ports.DefaultBases()[ports.HTTP] + d.base + 61
 	listen(t, port)
@@ -165,6 +168,7 @@ func TestBusyMetricsAddrIsAConflict(t *testing.T) {
 // An up given the metrics settings as flags runs with them; export
 // prometheus describes what runs, and says where its settings came from.
 func TestExportPrometheusFollowsTheRunningDaemon(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	addr := promtest.FreeAddr(t)
 	d.up(1, "--metrics-addr", addr, "--metrics")
@@ -186,6 +190,7 @@ func TestExportPrometheusFollowsTheRunningDaemon(t *testing.T) {
 // --metrics-addr" of an up given no flag, and "set it in mictl.toml" of
 // an export that read another file.
 func TestExportPrometheusNamesTheDaemonsFileAsTheSource(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	addr := promtest.FreeAddr(t)
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\nmetrics_addr = %q\nmetrics = true\n", d.base, addr))
@@ -211,6 +216,7 @@ func TestExportPrometheusNamesTheDaemonsFileAsTheSource(t *testing.T) {
 // A metrics_addr the running daemon was not started with is exported as
 // asked, with a note that nothing serves it until the daemon starts again.
 func TestExportPrometheusSaysTheDaemonServesAnotherAddress(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	addr := promtest.FreeAddr(t)
@@ -227,6 +233,7 @@ func TestExportPrometheusSaysTheDaemonServesAnotherAddress(t *testing.T) {
 // reload checked the plan again, and an alert on it missed what --force
 // let through.
 func TestMetricsCountTheConflictsUpForcedThrough(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	addr := promtest.FreeAddr(t)
 	d.configFile("inplace", fmt.Sprintf("metrics_addr = %q\n", addr))

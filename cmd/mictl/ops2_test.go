@@ -23,6 +23,7 @@ import (
 // (root, a read-only bind mount), give access to a directory denied
 // (another user, a chmod).
 func TestStatusSaysWhatToDoForTheCauseOfAFailedSave(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	dir := filepath.Join(d.dir, "instances", ".mictl")
@@ -66,6 +67,7 @@ func TestStatusSaysWhatToDoForTheCauseOfAFailedSave(t *testing.T) {
 // created and could not finish, says so, and never touches a home that
 // was there before it.
 func TestUpOnAFullDiskRemovesTheHomesItBegan(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a tmpfs as instances/")
 	}
@@ -108,6 +110,7 @@ func TestUpOnAFullDiskRemovesTheHomesItBegan(t *testing.T) {
 // holds the file open, and it is read through /proc/PID/fd, with a note
 // that says the file was deleted. Both logs, console.log and MI's own.
 func TestLogsReadsALogDeletedUnderItsServer(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	pid := d.instance("mi-1").Server.PID
@@ -129,6 +132,7 @@ func TestLogsReadsALogDeletedUnderItsServer(t *testing.T) {
 // made, in the table, status NAME, -o json and the metrics alike; the
 // one waiting is numbered as it will be counted.
 func TestRestartsCountsRestartsMade(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	addr := promtest.FreeAddr(t)
 	d.up(1, "--backoff", "1m", "--metrics-addr", addr)

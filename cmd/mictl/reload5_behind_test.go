@@ -54,6 +54,7 @@ func (d *deployment) behindLiveReload(body string) (code int, out, errOut string
 // instance running as a reload ends counts. It said "no change", as
 // though nothing had happened.
 func TestReloadBehindTheLiveReloadOfItsEditSaysItApplied(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
 	capps := fmt.Sprintf("capps = [%q]\n", broken)
@@ -77,6 +78,7 @@ func TestReloadBehindTheLiveReloadOfItsEditSaysItApplied(t *testing.T) {
 // failure, said as the live reload's: it said that the last reload's
 // failure stands, as of a reload asked to try again.
 func TestReloadBehindAFailedLiveReloadSaysItFailed(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	toml := d.twoDists(1, "")
 	d.configFile("inplace", toml("wso2mi-4.4.0"))

@@ -19,6 +19,7 @@ import (
 // instance counts as the reload ends, as for up and status. Once the
 // faulty CApp is taken out, a reload ends 0.
 func TestReloadEndsWithThreeOnAnInstanceItsCAppsLeftDegraded(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	good := d.car("good_1.0.0.car", capp.Spec{Name: "good", APIs: []capp.APISpec{{Context: "/good"}}})
 	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})

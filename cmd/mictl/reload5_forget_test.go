@@ -10,6 +10,7 @@ import (
 // stayed in state.json as reload_left_failed, inert, of a failure no
 // longer recorded.
 func TestUpForgetsTheInstancesAFailedReloadLeftFailed(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.failedRoll()
 	if f := d.state(); !f.ReloadBegun || !slices.Equal(f.ReloadLeftFailed, []string{"mi-1"}) {

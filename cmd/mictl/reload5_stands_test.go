@@ -28,6 +28,7 @@ func (d *deployment) failedRoll() func(miHome string) string {
 // now stands, for mi-1: reload_error kept, exit 3 saying so, and status
 // says up starts mi-1 once what the reload failed on is fixed.
 func TestReloadThatChangesOthersKeepsAFailureItDidNotPutRight(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	toml := d.failedRoll()
 	const failure = "restart mi-1: mi-1 failed: the start script ended (exit status 0) without a running server"

@@ -45,6 +45,7 @@ func (d *deployment) noHotDeployment(dir string) {
 // waits no longer than its --timeout, and ends with 3 saying MI had not
 // taken it: it waited up to 2 minutes in silence and exited 0.
 func TestReloadSaysWhatCAppsItWaitsForAndEndsAtItsTimeout(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.noHotDeployment("dist")
 	good := d.car("good_1.0.0.car", capp.Spec{Name: "good", APIs: []capp.APISpec{{Context: "/good"}}})
@@ -70,6 +71,7 @@ func TestReloadSaysWhatCAppsItWaitsForAndEndsAtItsTimeout(t *testing.T) {
 // then mi-1's, reload_left_failed names both, and status says both below
 // its table. It recorded its own alone: mi-1 failed with nothing of why.
 func TestReloadThatFailsKeepsTheFailureBeforeItOfAnotherInstance(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	toml := d.failedRoll()
 	// mi-2's own override is one its server cannot read: its restart fails.

@@ -118,6 +118,7 @@ func (d *deployment) reloadRestartOrder() []string {
 }
 
 func TestReloadFollowsEditorEdits(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\n", d.base)
 	d.configFile("inplace", "instances = 2\n"+base)
@@ -199,6 +200,7 @@ func TestReloadFollowsEditorEdits(t *testing.T) {
 }
 
 func TestReloadChecksOffsetChangesBeforeStopping(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\n", d.base)
 	d.configFile("inplace", "instances = 2\n"+base)
@@ -229,6 +231,7 @@ func TestReloadChecksOffsetChangesBeforeStopping(t *testing.T) {
 // A refused reload says its conflicts once: the daemon's reload-failed
 // event, the table's footer and the command's error each listed them.
 func TestRefusedReloadSaysItsConflictsOnce(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\n", d.base)
 	d.configFile("inplace", base)
@@ -247,6 +250,7 @@ func TestRefusedReloadSaysItsConflictsOnce(t *testing.T) {
 }
 
 func TestDiffShowsWhatReloadWouldDo(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\n", d.base)
 	d.configFile("inplace", "instances = 1\n"+base)
@@ -281,6 +285,7 @@ func TestDiffShowsWhatReloadWouldDo(t *testing.T) {
 // for a rebuild; -o json says it in capps. Every CApp change was a
 // "redeploy", the first deploy of a CApp too.
 func TestDiffWordsCAppChangesAsTheDaemonsEvents(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base)
 	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
@@ -328,6 +333,7 @@ func TestDiffWordsCAppChangesAsTheDaemonsEvents(t *testing.T) {
 // health_interval) cannot change under it: diff and reload say so, with
 // what it keeps and what to do, rather than only "no change".
 func TestDiffAndReloadSayWhatTheDaemonKeeps(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\n", d.base)
 	d.configFile("inplace", "instances = 1\n"+base)
@@ -350,6 +356,7 @@ func TestDiffAndReloadSayWhatTheDaemonKeeps(t *testing.T) {
 // said "remove mi-2", planning one instance), and the file put back is
 // what runs again.
 func TestDeletedConfigIsRefusedAlikeByDiffAndReload(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	body := fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base)
 	d.configFile("inplace", body)
@@ -377,6 +384,7 @@ func TestDeletedConfigIsRefusedAlikeByDiffAndReload(t *testing.T) {
 // reload's restart does: a JDBC driver added to mi_home's lib/ reaches the
 // instance by mictl restart, which keeps its offset.
 func TestRestartRefreshesTheHome(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upFromDist(1)
 	before := d.instance("mi-1")
@@ -416,6 +424,7 @@ func TestRestartRefreshesTheHome(t *testing.T) {
 // distribution's new jar in and exits 0, where it said its home was not
 // brought up to date for mi-2's conflict and exited 1.
 func TestRestartRefreshesTheHomeBesideAnotherInstancesConflict(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist")
 	d.configFile("inplace", "mi_home = \"dist\"\n")
@@ -449,6 +458,7 @@ func TestRestartRefreshesTheHomeBesideAnotherInstancesConflict(t *testing.T) {
 // the home as it was, and exited 1, as for a conflict found before any
 // start.
 func TestRestartWhileAStrangerTakesItsPort(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist")
 	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\nmi_home = \"dist\"\n", d.base))
@@ -500,6 +510,7 @@ func TestRestartWhileAStrangerTakesItsPort(t *testing.T) {
 // keeps them where they are and its reload says so, and the commands that
 // now look in the new directory say where they run.
 func TestInstancesDirChangedWhileRunning(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base)
 	d.configFile("inplace", base)
@@ -540,6 +551,7 @@ func TestInstancesDirChangedWhileRunning(t *testing.T) {
 // reload say that nothing runs rather than planning a reload no daemon
 // would make.
 func TestDownForgetsTheRun(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(3)
 	d.configFile("inplace", "instances = \"x\"\n")
@@ -570,6 +582,7 @@ func TestDownForgetsTheRun(t *testing.T) {
 // that reload exits 2: it says nothing runs, as diff does, daemon or not
 // (it now leaves as the last instance fails, so mostly not).
 func TestReloadWithEveryInstanceFailedSaysNothingRuns(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_CRASH_AFTER=1ms"}
 	if code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s"); code != 3 {
@@ -587,6 +600,7 @@ func TestReloadWithEveryInstanceFailedSaysNothingRuns(t *testing.T) {
 // restart and reload print the status table, so they print status's JSON
 // too (-o json), every key kept.
 func TestRestartAndReloadJSON(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	for _, args := range [][]string{{"restart", "--all", "-o", "json"}, {"reload", "-o", "json"}} {
@@ -619,6 +633,7 @@ func TestRestartAndReloadJSON(t *testing.T) {
 // by the daemon `mictl status` starts to take over, as the dead one would
 // have applied it; a daemon taking over with nothing edited says nothing.
 func TestEditWhileNoDaemonWatchedIsAppliedByTheNext(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\n", d.base)
 	d.configFile("inplace", "instances = 1\n"+base)
@@ -657,6 +672,7 @@ func TestEditWhileNoDaemonWatchedIsAppliedByTheNext(t *testing.T) {
 // tried again, and applied once the port is free: the error recorded
 // (naming the holder) does not outlive it.
 func TestReloadRefusedForAHeldPortIsAppliedOnceItFrees(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\nhealth_interval = \"200ms\"\n", d.base)
 	d.configFile("inplace", "instances = 1\n"+base)
@@ -694,6 +710,7 @@ func TestReloadRefusedForAHeldPortIsAppliedOnceItFrees(t *testing.T) {
 // rebuilt file took them for CApps mictl had deployed, and the next live
 // reload undeployed them from every instance as no longer declared.
 func TestRebuiltStateKeepsTheShippedCApps(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist")
 	shipped := filepath.Join("dist", "repository", "deployment", "server", "carbonapps", "inb_1.0.0.car")
@@ -727,6 +744,7 @@ func TestRebuiltStateKeepsTheShippedCApps(t *testing.T) {
 // the event log) gives -DportOffset again. Without it, the restart took
 // the distribution's ports.
 func TestRebuiltStateRestartsAGoneServerAtItsOffset(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\noffset_method = \"flag\"\n", d.base))
 	d.must("up", "--timeout", "30s")
@@ -758,6 +776,7 @@ func TestRebuiltStateRestartsAGoneServerAtItsOffset(t *testing.T) {
 // NAME), and notes below the table the running ones' distributions when
 // there are more than one, until a reload brings them onto one.
 func TestStatusSaysWhichDistributionEachInstanceRuns(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "wso2mi-4.4.0")
 	if err := os.CopyFS(filepath.Join(d.dir, "wso2mi-4.5.0"), os.DirFS(filepath.Join(d.dir, "wso2mi-4.4.0"))); err != nil {
@@ -796,6 +815,7 @@ func TestStatusSaysWhichDistributionEachInstanceRuns(t *testing.T) {
 // says that up starts mi-1 again once it is fixed: with mi_home put back,
 // which the daemon applies, it does, on the distribution that works.
 func TestStatusShowsAFailedLiveReload(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "wso2mi-4.4.0")
 	broken := filepath.Join(d.dir, "wso2mi-4.6.0")
@@ -848,6 +868,7 @@ func TestStatusShowsAFailedLiveReload(t *testing.T) {
 // matched the configuration, reload did nothing, and only the instances
 // restarted later for another reason ran the new files: a mixed fleet.
 func TestReloadTakesAChangedDistribution(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upFromDist(2)
 	if code, out, _ := d.mictl("diff"); code != 0 {
@@ -902,6 +923,7 @@ func TestReloadTakesAChangedDistribution(t *testing.T) {
 // server stopped starts the instance again and says so; it was left
 // stopped while the event log said every instance kept running.
 func TestReloadRestartStartsAgainAnInstanceItCouldNotPrepare(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.upFromDist(1)
 	// A directory sits where a sync links the distribution's new jar
@@ -934,6 +956,7 @@ func TestReloadRestartStartsAgainAnInstanceItCouldNotPrepare(t *testing.T) {
 // start script names the mictl that wrote it, nor so finds every home
 // behind it (and the daemon's next reload then restarted them all).
 func TestDiffFromAnotherBinaryChangesNothing(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	script := filepath.Join(d.dir, "instances", ".dist", "bin", "micro-integrator.sh")
@@ -958,6 +981,7 @@ func TestDiffFromAnotherBinaryChangesNothing(t *testing.T) {
 // directory later; diff from elsewhere (--instances-dir) compares with
 // that file, not with the defaults of the directory it is run from.
 func TestDiffFromElsewhereReadsTheFileTheDaemonFollows(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
 	toml := fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base)
@@ -981,6 +1005,7 @@ func TestDiffFromElsewhereReadsTheFileTheDaemonFollows(t *testing.T) {
 // read as though the edit had nothing in it to apply. mictl reload says
 // it once.
 func TestAFollowedEditTheUpsFlagsOverrideIsSaidNotApplied(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", "instances = 1\n")
 	d.up(2)
@@ -1003,6 +1028,7 @@ func TestAFollowedEditTheUpsFlagsOverrideIsSaidNotApplied(t *testing.T) {
 // up starts follows it, is applied: it waited for the next edit, diff
 // showing it pending (exit 1) meanwhile.
 func TestEditWhileUpStartsIsApplied(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	out := d.upWhileEdited(fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
 	d.waitFor("mi-2, which the edit adds, ready", func() bool { return d.stateIs("mi-2", "ready") })
@@ -1015,6 +1041,7 @@ func TestEditWhileUpStartsIsApplied(t *testing.T) {
 // daemon applies it now" read as though instances = 3 would start mi-3
 // under up --instances 1.
 func TestEditWhileUpStartsOfAFlagsSettingIsSaidNotApplied(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	out := d.upWhileEdited(fmt.Sprintf("instances = 3\nbase_offset = %d\n", d.base), "--instances", "1")
 	if want := "note: instances = 3 (mictl.toml:1:1) is not applied: the last mictl up's --instances=1 stands"; !strings.Contains(out, want) {
@@ -1059,6 +1086,7 @@ func (d *deployment) upWhileEdited(edited string, args ...string) string {
 // too: left naming the original, mi-1's crash restart could not put back
 // what its home lost once the original was deleted.
 func TestStatusTakesACopiedDistributionForTheSame(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "wso2mi-4.4.0")
 	orig, copied := filepath.Join(d.dir, "wso2mi-4.4.0"), filepath.Join(d.dir, "wso2mi-copy")
@@ -1104,6 +1132,7 @@ func (d *deployment) checkDistributions(want map[string]string) {
 // lost ("home-restore-failed: ... is not there"). The reload that finds
 // nothing to restart records the copy.
 func TestAReloadOntoACopiedMIHomeRecordsItWithoutARestart(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "dist-old")
 	toml := func(miHome string) string {

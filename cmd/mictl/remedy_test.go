@@ -56,6 +56,7 @@ func deref(s *string) string {
 // every view of status, what to do: stop the holder (by pid), or let up
 // plan the instance around the port. It said only what failed.
 func TestAStartFailedOnAHeldPortSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	port := 8280 + d.base
 	listen(t, port)
@@ -108,6 +109,7 @@ func (d *deployment) restartOntoAStranger(name string) (int, net.Listener) {
 // meanwhile says what to do once the daemon gives up, as a first start
 // does.
 func TestRestartsFailedOnAHeldPortSayWhatToDo(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1, "--max-restarts", "1")
 	port, _ := d.restartOntoAStranger("mi-1")
@@ -124,6 +126,7 @@ func TestRestartsFailedOnAHeldPortSayWhatToDo(t *testing.T) {
 // held the port. The remedy holds: the stranger gone, mictl restart binds
 // the port again.
 func TestAPortTakenFromARunningInstanceSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1, "--health-interval", "200ms")
 	inst := d.instance("mi-1")
@@ -150,6 +153,7 @@ func TestAPortTakenFromARunningInstanceSaysWhatToDo(t *testing.T) {
 // operator ran left mi-2 failed, saying only that it is not in the
 // configuration.
 func TestAHeldPortRemedyNamesTheUpThatPlannedTheInstance(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", "instances = 1\n")
 	d.up(2, "--max-restarts", "1")
@@ -184,6 +188,7 @@ func TestAHeldPortRemedyNamesTheUpThatPlannedTheInstance(t *testing.T) {
 // binds it again. It said only that the port was not listening. The
 // remedy holds.
 func TestAPortLostByARunningInstanceSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1, "--health-interval", "200ms")
 	inst := d.instance("mi-1")
@@ -209,6 +214,7 @@ func TestAPortLostByARunningInstanceSaysWhatToDo(t *testing.T) {
 // without it, MI would not run on the instance's ports (the simulator
 // failed to start, at every restart the policy allowed).
 func TestACrashRestartPutsBackTheDeletedDeploymentTOML(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	inst := d.instance("mi-1")
@@ -240,6 +246,7 @@ func TestACrashRestartPutsBackTheDeletedDeploymentTOML(t *testing.T) {
 // rendered) fails the crash restart at once, naming the file and the
 // command that renders it, rather than start MI without it.
 func TestACrashRestartWithoutDeploymentTOMLOrItsCopyFailsSayingSo(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	inst := d.instance("mi-1")

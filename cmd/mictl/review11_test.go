@@ -14,6 +14,7 @@ import (
 // and says so (an edit-kept event): it set the file aside without a
 // word, its reason saying only "deployment.toml changed".
 func TestReloadSaysTheFileItKeptOfAHomeWithoutItsRecord(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	conf, _, edited := d.upWithMi1ConfEdited(1)
 	if err := os.Remove(filepath.Join(filepath.Dir(filepath.Dir(conf)), ".mictl-deployment.toml")); err != nil {
@@ -34,6 +35,7 @@ func TestReloadSaysTheFileItKeptOfAHomeWithoutItsRecord(t *testing.T) {
 // advice, a restart, would set the edit aside. The home is left out of
 // comments; its next start says the edit kept.
 func TestDiffDoesNotAdviseARestartOverACommentEditedInTheHome(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	conf := filepath.Join(d.instance("mi-1").Home, "conf", "deployment.toml")

@@ -16,6 +16,7 @@ import (
 // all the same, as status does: it counted only the instances it changed
 // itself, found none, and exited 0 of two degraded instances.
 func TestReloadAfterLiveReloadEndsThree(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	broken := d.car("broken_1.0.0.car", capp.Spec{Name: "broken", Faulty: true})
 	d.up(2)
@@ -34,6 +35,7 @@ func TestReloadAfterLiveReloadEndsThree(t *testing.T) {
 // before exiting, and the reload's wait ended only with the CApp check
 // (up to 2 minutes; here MI is held still and never answers).
 func TestDaemonStopsDuringAppsWait(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	orders := d.car("orders_1.0.0.car", capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}})
 	d.up(1)

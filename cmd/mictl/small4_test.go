@@ -14,6 +14,7 @@ import (
 // command was given, since a plain mictl up there plans from that
 // directory's own mictl.toml. Both now say the same up.
 func TestAppsNamesTheUpStatusNames(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	// docs/mi-facts.md: outside its JDK range the script prints an
 	// [ERROR] line and exits 0 without starting java: the instance fails.

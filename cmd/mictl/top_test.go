@@ -99,6 +99,7 @@ func (term *terminal) alive(session string) bool {
 var readyRow = regexp.MustCompile(`(?m)^mi-[12] +ready +\d+ +\d+s +0 +\d+\.\d +\d+(\.\d)?[KMG] +\d+ `)
 
 func TestTopInATerminal(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	term := newTerminal(t)
@@ -163,6 +164,7 @@ func TestTopInATerminal(t *testing.T) {
 }
 
 func TestTopSnapshot(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	// Not a terminal: one plain table, without being asked.

@@ -68,6 +68,7 @@ const (
 )
 
 func TestReadmeTour(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("python3"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("the README's tour holds a port with python3, which is not installed: make test-deps installs it")
@@ -325,6 +326,7 @@ func redrawTables(text string) string {
 // not the year when an offset is 2026 (base 2016), nor a shown pid when it
 // is a port of the run (20740 is internal_http of offset 11539).
 func TestTourRenderKeepsScrubbedValues(t *testing.T) {
+	t.Parallel()
 	for _, base := range []int{2016, 11530} {
 		o := newOffsetMap(base)
 		body := "0\n2026-12-02T06:38:19.059Z mi-2 ready pid=777: ready in 3ms\n" +

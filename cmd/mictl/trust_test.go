@@ -77,6 +77,7 @@ type statusReport struct {
 // Issue 10, bug 1: a port held by a stranger after a clean stop is a
 // note, not a failure of down; --purge always forgets.
 func TestDownNotesAStrangerOnAPortAndPurgeForgets(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	port := d.instance("mi-1").Ports[0]
@@ -101,6 +102,7 @@ func TestDownNotesAStrangerOnAPortAndPurgeForgets(t *testing.T) {
 
 // Issue 10, bug 2: offsets are kept only while something runs.
 func TestUpAfterDownPlansAgain(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.must("down")
@@ -113,6 +115,7 @@ func TestUpAfterDownPlansAgain(t *testing.T) {
 // Issue 10, bug 4: a what-if plan on a running deployment shows only what
 // is observed on the ports it shows.
 func TestPortsTableWhatIfShowsNoFalseLiveData(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	out := d.must("ports", "table", "--offsets", fmt.Sprint(d.base+10), "-o", "json")
@@ -168,6 +171,7 @@ func TestPortsTableWhatIfShowsNoFalseLiveData(t *testing.T) {
 // from the ephemeral range, as outgoing connections do, and the plan is
 // put on it (check-conflicts starts nothing there).
 func TestCheckConflictsSeesAConnectionOnAPlannedPort(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	peer, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -191,6 +195,7 @@ func TestCheckConflictsSeesAConnectionOnAPlannedPort(t *testing.T) {
 // ports table's row is the edit's plan: its note still says which ports
 // the instance holds, and why the plan does not run.
 func TestPortsTableSaysWhereARefusedMoveRuns(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	base := fmt.Sprintf("base_offset = %d\nhealth_interval = \"200ms\"\n", d.base)
 	d.configFile("inplace", base)
@@ -218,6 +223,7 @@ func TestPortsTableSaysWhereARefusedMoveRuns(t *testing.T) {
 // Issue 10, bug 5: diff shows the conflicts a reload would refuse on, and
 // exits 1 as documented.
 func TestDiffShowsTheConflictsAReloadWouldRefuse(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.configFile("rename", fmt.Sprintf("base_offset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", d.base, d.base+37))
@@ -235,6 +241,7 @@ func TestDiffShowsTheConflictsAReloadWouldRefuse(t *testing.T) {
 // Issue 10, bug 10: a stop that needed SIGKILL says so, after how long,
 // and says what it waits for meanwhile.
 func TestDownSaysWhenItHadToKill(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
 	d.up(1)
@@ -251,6 +258,7 @@ func TestDownSaysWhenItHadToKill(t *testing.T) {
 // Issue 10, bug 11: status names why an instance failed, short in the
 // table, whole for the instance and in JSON.
 func TestStatusNamesWhyAStartFailed(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_REFUSE_START=1"}
 	if code, _, _ := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "20s"); code != 3 {
@@ -276,6 +284,7 @@ func TestStatusNamesWhyAStartFailed(t *testing.T) {
 // words, whether the start ended with no server found (the script
 // refusing the JDK) or with the one found gone.
 func TestFailedStartsHealthSaysWhatItsErrorSays(t *testing.T) {
+	t.Parallel()
 	for _, env := range []string{"MICTL_SIM_REFUSE_START=1", "MICTL_SIM_CRASH_AFTER=1ms"} {
 		d := newDeployment(t)
 		d.env = []string{env}
@@ -300,6 +309,7 @@ func TestFailedStartsHealthSaysWhatItsErrorSays(t *testing.T) {
 // Issue 10, bug 12: an invalid live edit is shown once by status, and is
 // in its JSON.
 func TestStatusShowsARefusedReloadOnce(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("rename", fmt.Sprintf("base_offset = %d\n", d.base))
 	d.up(1)
@@ -321,6 +331,7 @@ func TestStatusShowsARefusedReloadOnce(t *testing.T) {
 // Issue 10, bug 13: a refused up leaves nothing behind; status works in
 // a directory it may not write.
 func TestRefusedUpLeavesNothingAndStatusNeedsNoWriteAccess(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	listen(t, 8280+d.base)
 	if code, _, _ := d.mictl("up", "--offsets", fmt.Sprint(d.base)); code != 1 {
@@ -362,6 +373,7 @@ func readOnly(t *testing.T, dir string) {
 // `mictl status || alert` must see it), down ends it and stops the
 // servers itself.
 func TestAStoppedDaemonHangsNothing(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	daemon := d.stopDaemon()
@@ -385,6 +397,7 @@ func TestAStoppedDaemonHangsNothing(t *testing.T) {
 // is written again from its memory; down stops everything, the server the
 // daemon restarted meanwhile included.
 func TestCorruptStateWhileTheDaemonRuns(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	path := filepath.Join(d.dir, "instances", ".mictl", "state.json")
@@ -414,6 +427,7 @@ func TestCorruptStateWhileTheDaemonRuns(t *testing.T) {
 // Issue 11, failure 3: a rebuilt state file keeps the restarts (from the
 // event log) and the uptime (from the server's start time).
 func TestRebuiltStateKeepsHistory(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	victim := d.instance("mi-1").Server
@@ -435,6 +449,7 @@ func TestRebuiltStateKeepsHistory(t *testing.T) {
 
 // Issue 11, failure 4: a daemon that answers is never taken for dead.
 func TestStatusNeverStartsASecondDaemon(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	daemon := d.daemonPID()
@@ -455,6 +470,7 @@ func TestStatusNeverStartsASecondDaemon(t *testing.T) {
 // run from anywhere acts on the instances beside that file, never on a
 // second set under the working directory, even once the file is broken.
 func TestConfigFileWorksFromAnotherDirectory(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
 	config := filepath.Join(d.dir, "mictl.toml")
@@ -501,6 +517,7 @@ func TestConfigFileWorksFromAnotherDirectory(t *testing.T) {
 // behind: no instances directory, no daemon. They succeed, but for
 // restart --all, which fails when nothing runs (the exit codes table).
 func TestCommandsOnNothingCreateNothing(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	for _, args := range [][]string{
 		{"status"}, {"status", "-o", "json"}, {"down"}, {"down", "--purge"}, {"restart", "--all"},
@@ -531,6 +548,7 @@ func TestCommandsOnNothingCreateNothing(t *testing.T) {
 // so as up does, naming what differs; --timeout goes with each request and
 // is never reported as kept.
 func TestDaemonSettingsKeptAreSaid(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1, "--health-interval", "2s")
 	code, _, errOut := d.mictl("restart", "mi-1", "--restart", "never", "--health-interval", "7s", "--timeout", "31s")
@@ -548,6 +566,7 @@ func TestDaemonSettingsKeptAreSaid(t *testing.T) {
 // what the configuration named when last applied and no longer names.
 // down --purge then leaves no home behind, recorded or not.
 func TestSmallerUpLeavesExtrasThroughReloads(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("instances = 3\nbase_offset = %d\n", d.base))
 	d.must("up", "--timeout", "30s")
@@ -610,6 +629,7 @@ func TestSmallerUpLeavesExtrasThroughReloads(t *testing.T) {
 // The exit is the signal's, 143, as for every command interrupted (it
 // was 3, a failure, for up alone).
 func TestInterruptedUpSaysTheDaemonGoesOn(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=2s"}, "up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
 	d.waitFor("mi-1 starting", func() bool {
@@ -630,6 +650,7 @@ func TestInterruptedUpSaysTheDaemonGoesOn(t *testing.T) {
 // nothing left to supervise it exits (0), and down does not wait for it in
 // vain.
 func TestDownEndsAForegroundUp(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	up := d.start([]string{"MICTL_SIM_STARTUP_DELAY=0"}, "up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
 	d.waitFor("mi-1 ready", func() bool { return d.stateIs("mi-1", "ready") })
@@ -646,6 +667,7 @@ func TestDownEndsAForegroundUp(t *testing.T) {
 // A stop while an instance waits out a restart backoff says that nothing
 // was running, not that a server stopped gracefully.
 func TestStopDuringBackoffSaysNothingRan(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1, "--backoff", "1m")
 	crash := func() {
@@ -668,6 +690,7 @@ func TestStopDuringBackoffSaysNothingRan(t *testing.T) {
 // at once), down says it had nothing to signal: it said "stopping
 // (pid N): SIGTERM" of a pid that may by now be another program's.
 func TestDownAfterARebootSignalsNothing(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	mi1 := d.instance("mi-1")
@@ -692,6 +715,7 @@ func TestDownAfterARebootSignalsNothing(t *testing.T) {
 // is "stopping" as stopped (its server gone), never as crashed: the next
 // daemon must not bring it back.
 func TestRebuildDoesNotResurrectAStop(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.must("down")
@@ -719,6 +743,7 @@ func TestRebuildDoesNotResurrectAStop(t *testing.T) {
 // (whose history an earlier deployment of the same name left: a restart
 // count of a former mi-1).
 func TestCorruptStateIsTheDaemonsToRepair(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	victim := d.servers()["mi-1"][0]
@@ -750,6 +775,9 @@ func TestCorruptStateIsTheDaemonsToRepair(t *testing.T) {
 // The instances beside it stay ready throughout: its hang fails no check
 // of theirs (it made every instance probed after it degraded).
 func TestFrozenServerIsNotEndedNorItsNeighboursDegraded(t *testing.T) {
+	// Not parallel: its neighbours must pass every check at a 200 ms
+	// health interval, which the parallel tests' servers, loading the
+	// CPU, can make them miss.
 	d := newDeployment(t)
 	d.up(3, "--health-interval", "200ms")
 	frozen := d.instance("mi-2").Server
@@ -777,6 +805,7 @@ func TestFrozenServerIsNotEndedNorItsNeighboursDegraded(t *testing.T) {
 // What a reload removed stays removed when the daemon writes a corrupt
 // state file again from its memory.
 func TestRewriteFromMemoryKeepsWhatAReloadRemoved(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
 	d.must("up", "--timeout", "30s")
@@ -805,6 +834,7 @@ func TestRewriteFromMemoryKeepsWhatAReloadRemoved(t *testing.T) {
 // A state file deleted while the daemon runs is written again from its
 // memory: nothing is forgotten, nothing started twice.
 func TestDeletedStateIsWrittenAgain(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	servers := d.servers()
@@ -825,6 +855,7 @@ func TestDeletedStateIsWrittenAgain(t *testing.T) {
 // A server that dies while no daemon watches (the daemon was killed) is
 // a crash all the same: the next daemon logs it and counts its restart.
 func TestCrashWhileNoDaemonWatchedIsCounted(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.killDaemon()
@@ -847,6 +878,7 @@ func TestCrashWhileNoDaemonWatchedIsCounted(t *testing.T) {
 // With restart policy never, a server that died while no daemon watched
 // is left failed by the next daemon, as a crash it saw would be.
 func TestCrashWhileNoDaemonWatchedRestartNever(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2, "--restart", "never")
 	starts := strings.Count(d.events(), "mi-1 starting")
@@ -876,6 +908,7 @@ func TestCrashWhileNoDaemonWatchedRestartNever(t *testing.T) {
 // record names the home or not, and down --purge keeps a home something
 // still runs in.
 func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"stopped by mictl", "generated"} {
 		t.Run(how, func(t *testing.T) {
 			d := newDeployment(t)
@@ -957,6 +990,7 @@ func TestUpRefusesAHomeARunningServerHolds(t *testing.T) {
 
 // An instance named twice is restarted once: it was taken down twice.
 func TestRestartOfANameGivenTwiceRestartsItOnce(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	d.must("restart", "mi-1", "mi-1")
@@ -970,6 +1004,7 @@ func TestRestartOfANameGivenTwiceRestartsItOnce(t *testing.T) {
 // say which up starts it: mictl.toml does not name mi-2, the last up's
 // --instances 2 did, and a plain up left it stopped without a word.
 func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	d.must("down", "mi-2")
@@ -1028,6 +1063,7 @@ func TestRestartLeavesStoppedInstancesToUp(t *testing.T) {
 // one shell word, as sh reads it back. --mi-home="my mi" was advised as
 // `mictl up ... --mi-home=.../my mi`, which sh splits into two arguments.
 func TestAdvisedUpPastesAsTheShellReadsIt(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	dist := filepath.Join(d.dir, "my mi")
 	d.must("sim", "dist", dist)
@@ -1061,6 +1097,7 @@ func TestAdvisedUpPastesAsTheShellReadsIt(t *testing.T) {
 // an [[instance]] table to add, as mictl.toml has none for mi-1: up named
 // "its [[instance]] table".
 func TestUpSaysAStoppedInstanceMoved(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 8280+d.base))
 	if err != nil {
@@ -1092,6 +1129,7 @@ func TestUpSaysAStoppedInstanceMoved(t *testing.T) {
 // A supervisor flag not given is no wish: a plain up after up --restart
 // never does not warn that the daemon keeps "never".
 func TestPlainUpDoesNotWarnOfDefaults(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1, "--restart", "never")
 	code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base))
@@ -1104,6 +1142,7 @@ func TestPlainUpDoesNotWarnOfDefaults(t *testing.T) {
 // (docs/mi-facts.md, "Node identity"), even when the shell that started
 // mictl exported one for all.
 func TestEachServerNamesItsNode(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"nodeId=the-shells"}
 	d.up(2)
@@ -1127,6 +1166,7 @@ func TestEachServerNamesItsNode(t *testing.T) {
 // A crash says why when the server's log does: its last ERROR line since
 // the start (only the script, its parent, sees the server's exit status).
 func TestCrashQuotesTheLogsLastError(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms", "MICTL_SIM_CRASH_CODE=3"}
 	d.up(1, "--restart", "never")
@@ -1146,6 +1186,7 @@ func TestCrashQuotesTheLogsLastError(t *testing.T) {
 
 // An instance waiting out a backoff says, in status, when it starts again.
 func TestBackoffSaysWhenTheNextStartComes(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms"}
 	d.up(1, "--backoff", "1m")
@@ -1161,6 +1202,7 @@ func TestBackoffSaysWhenTheNextStartComes(t *testing.T) {
 // from a daemon killed in the middle of a crash loop goes on counting
 // rather than granting the loop --max-restarts more.
 func TestMaxRestartsCountsAcrossDaemons(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms"}
 	d.up(1, "--max-restarts", "2", "--backoff", "100ms")
@@ -1179,6 +1221,7 @@ func TestMaxRestartsCountsAcrossDaemons(t *testing.T) {
 // "SIGTERM" to the dead server's pid and "stopped gracefully", which
 // after an incident reads as if the server had run until then.
 func TestDownAfterEverythingWasKilledSaysTheServerWasGone(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	inst := d.instance("mi-1")
@@ -1200,6 +1243,7 @@ func TestDownAfterEverythingWasKilledSaysTheServerWasGone(t *testing.T) {
 // configuration no longer names: it exited 0, and status then exited 3
 // for an instance nobody had mentioned.
 func TestUpNotesAFaultedInstanceItLeaves(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("base_offset = %d\ninstances = 2\n", d.base))
 	d.must("up", "--restart", "never", "--timeout", "30s")
@@ -1219,6 +1263,7 @@ func TestUpNotesAFaultedInstanceItLeaves(t *testing.T) {
 // command that stops it, as diff does then: the operator who scaled down
 // saw three rows and no word why.
 func TestUpNotesAnInstanceItLeavesRunning(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(3)
 	code, _, errOut := d.mictl("up", "--instances", "2", "--timeout", "30s")
@@ -1249,6 +1294,7 @@ func TestUpNotesAnInstanceItLeavesRunning(t *testing.T) {
 // flags planned it): it said "mictl up starts it", and a plain up, with
 // no mictl.toml here, plans one instance and leaves mi-2 stopped.
 func TestDiffNotesAStoppedInstanceTheConfigurationNames(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	d.must("down", "mi-2")
@@ -1271,6 +1317,7 @@ func TestDiffNotesAStoppedInstanceTheConfigurationNames(t *testing.T) {
 // given, as status and down say it. It said "mictl up starts it", which
 // there plans mictl.toml (none: one instance) and leaves mi-2 stopped.
 func TestDiffNoteNamesTheUpOfTheConfigGiven(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	if err := os.WriteFile(filepath.Join(d.dir, "other.toml"), []byte(fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base)), 0o644); err != nil {
 		t.Fatal(err)
@@ -1289,6 +1336,7 @@ func TestDiffNoteNamesTheUpOfTheConfigGiven(t *testing.T) {
 // once it has, so no row shows a dead server as ready, and the table and
 // the exit status agree (the table said crashed, and status exited 0).
 func TestStatusAfterEverythingWasKilledShowsTheTakeOver(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(2)
 	old := d.pids()
@@ -1309,6 +1357,7 @@ func TestStatusAfterEverythingWasKilledShowsTheTakeOver(t *testing.T) {
 // instances as its file planned them (without the fleet's CApps), under a
 // daemon that reloads from its own file, and status said all was well.
 func TestUpRefusesAnotherConfigUnderARunningDaemon(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.configFile("inplace", fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
 	d.must("up", "--timeout", "30s")
@@ -1338,6 +1387,7 @@ func TestUpRefusesAnotherConfigUnderARunningDaemon(t *testing.T) {
 // none (the count carried over a down and up, and read 6 beside "gave up
 // after 5 restarts").
 func TestRestartsCountARun(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	if err := syscall.Kill(d.servers()["mi-1"][0], syscall.SIGKILL); err != nil {
@@ -1360,6 +1410,7 @@ func TestRestartsCountARun(t *testing.T) {
 // first did: without a file to name, it followed the re-spawner's
 // directory, and an edit where the instances were made changed nothing.
 func TestRespawnedDaemonFollowsTheFirstsDirectory(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s") // no mictl.toml
 	first := d.killDaemon()
@@ -1382,6 +1433,7 @@ func TestRespawnedDaemonFollowsTheFirstsDirectory(t *testing.T) {
 // from its own directory, a file created since is the daemon's (neither
 // refused nor warned of as a --config the daemon keeps).
 func TestUpRefusesAnotherConfigUnderADaemonFollowingItsDirectory(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("up", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
 	other := t.TempDir()
@@ -1405,6 +1457,7 @@ func TestUpRefusesAnotherConfigUnderADaemonFollowingItsDirectory(t *testing.T) {
 // status NAME -o json carries the recent events the text shows
 // (recent_events), every key present: null when no instance is named.
 func TestStatusNameJSONHasTheRecentEvents(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	type event struct {

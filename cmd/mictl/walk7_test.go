@@ -22,6 +22,7 @@ var eventLogLine = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|
 // was back: both, and every event in between, were lost to mictl status
 // NAME and to a state rebuilt from the homes.
 func TestEventLogAfterAFullDisk(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount a tmpfs under instances/.mictl")
 	}
