@@ -17,6 +17,7 @@ import (
 // printed "mi-1 starts at offset B+1, not B+3 where it last ran" and
 // "mi-1 planned at offset B+1, not B", which read as a contradiction.
 func TestUpSaysOnceWhyAStoppedInstanceMoved(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("up", "--offsets", fmt.Sprint(d.base+3), "--timeout", "30s")
 	d.must("down")
@@ -41,6 +42,7 @@ func TestUpSaysOnceWhyAStoppedInstanceMoved(t *testing.T) {
 // --config copy.toml up", which is refused while the daemon follows
 // mictl.toml.
 func TestDiffOfAnotherFileSaysWhatAppliesIt(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	config := fmt.Sprintf("host = \"127.0.0.1\"\nbase_offset = %d\ninstances = 2\n", d.base)
 	d.configFile("inplace", config)
@@ -69,6 +71,7 @@ func TestDiffOfAnotherFileSaysWhatAppliesIt(t *testing.T) {
 // content, it is the same distribution as a cp -a copy: nothing to
 // restart, and the up that starts from it records it as each home's.
 func TestACopyWithNewTimesRestartsNothing(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "wso2mi-4.4.0")
 	orig, copied := filepath.Join(d.dir, "wso2mi-4.4.0"), filepath.Join(d.dir, "wso2mi-copy")
@@ -94,6 +97,7 @@ func TestACopyWithNewTimesRestartsNothing(t *testing.T) {
 // since, was started again by up at that slot once the stranger had
 // left, and its clients lost it.
 func TestUpStartsAFailedInstanceWhereItRan(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	stranger, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", ports.DefaultBases()[ports.HTTP]+d.base))
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 // the server wrote on to the deleted one. Both now read that file through
 // /proc/PID/fd, after the copy, and say it was deleted.
 func TestLogsReadTheDeletedLogTheServerWritesTo(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.up(1)
 	console := filepath.Join(d.dir, "instances", "mi-1", "logs", "console.log")
@@ -60,6 +61,7 @@ func TestLogsReadTheDeletedLogTheServerWritesTo(t *testing.T) {
 // row", its limit, beside RESTARTS 2, both made in a row. The events log
 // and status NAME now say the count RESTARTS shows.
 func TestGivingUpCountsTheRestartsMade(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_CRASH_AFTER=400ms"}
 	d.up(1, "--max-restarts", "5", "--backoff", "2s")
@@ -92,6 +94,7 @@ func TestGivingUpCountsTheRestartsMade(t *testing.T) {
 // daemon, or none. The file is broken (what the reload refused), and is
 // named all the same.
 func TestStatusFooterAdviceNamesTheConfiguration(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	conf := filepath.Join(d.dir, "ops", "prod.toml")
 	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
@@ -121,6 +124,7 @@ func TestStatusFooterAdviceNamesTheConfiguration(t *testing.T) {
 // --instances-dir homes, reads another mictl.toml and looks under
 // ./instances, where nothing runs.
 func TestInterruptedCallAdviceNamesTheDeployment(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	conf := filepath.Join(d.dir, "ops", "prod.toml")
 	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {

@@ -11,6 +11,7 @@ import (
 // mictl reload bring it back, ready, and the failure is over. The reload
 // said "no change" (exit 0) and left mi-1 failed, for mictl up alone.
 func TestReloadThatPutsRightAFailureStartsTheInstanceItLeftFailed(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	toml := d.failedRoll()
 	if st := d.statusJSON(); len(st.Instances) == 0 || st.Instances[0].State != "failed" {

@@ -33,6 +33,7 @@ func (d *deployment) distribution(name string) string {
 // distribution, was then not applied either. The up named now is the
 // last one without the flag, after which the daemon follows mi_home.
 func TestTheUpANoteNamesLeavesTheOverriddenKeyToTheFile(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.must("sim", "dist", "next")
 	next := filepath.Join(d.dir, "next")
