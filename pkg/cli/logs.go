@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/logs"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 // Values of --file.
@@ -40,6 +42,10 @@ type logsOptions struct {
 	InstancesDir string           // resolved from the configuration
 	Now          func() time.Time // the clock --since counts back from
 	Color        bool             // colour the instance prefixes
+
+	// Deployment names the configuration and instances_dir in advice
+	// (supervisor.DeploymentArgs): a pasted mictl restart acts on them.
+	Deployment []string
 }
 
 func newCmdLogs(streams *IOStreams, g *globalOptions) *cobra.Command {
@@ -115,6 +121,8 @@ Prefixes are coloured when stdout is a terminal and NO_COLOR is unset.`,
 				(&existing{cfg: cfg, cfgErr: cfgErr, cfgFile: configFile(g)}).warnConfig(streams)
 			}
 			o.InstancesDir = cfg.InstancesDir
+			// The file named, should it not load: still the deployment's.
+			o.Deployment = supervisor.DeploymentArgs(cmp.Or(cfg.File, g.configPath), cfg.InstancesDir)
 			o.Now = time.Now
 			o.Color = streams.Color()
 			// Ctrl-C ends following normally: stop reading, flush, exit 0.
@@ -348,12 +356,12 @@ func logGone(o *logsOptions, name, path string) (gone goneLog, runs bool) {
 	if !runs {
 		return goneLog{}, false
 	}
-	gone = goneLog{name: name, path: path, pid: server.PID, held: heldOpen(server.PID, path), restart: "mictl restart " + name}
+	gone = goneLog{name: name, path: path, pid: server.PID, held: heldOpen(server.PID, path), restart: supervisor.AsRunFor(o.Deployment, "mictl restart "+name)}
 	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
 		gone.dirGone = true
 	}
 	if !startedByMictl(o.InstancesDir, name, server.PID) {
-		gone.restart = fmt.Sprintf("restart it as it was started (mictl did not start it), or end it with mictl down %s and let mictl start it", name)
+		gone.restart = fmt.Sprintf("restart it as it was started (mictl did not start it), or end it with %s and let mictl start it", supervisor.AsRunFor(o.Deployment, "mictl down "+name))
 	}
 	return gone, true
 }

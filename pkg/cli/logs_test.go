@@ -16,6 +16,7 @@ import (
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
+	"github.com/mictl/mictl/pkg/supervisor"
 	"github.com/mictl/mictl/pkg/syncbuf"
 )
 
@@ -379,7 +380,8 @@ func TestLogsRunningInstanceWithoutLog(t *testing.T) {
 	}
 	note := fmt.Sprintf("mi-2 runs (pid %d), but its log directory %s is gone", pid, home.LogsDir(mi2))
 	// No state file names it: a server mictl did not start.
-	restart := "restart it as it was started (mictl did not start it), or end it with mictl down mi-2 and let mictl start it"
+	// Named with the --instances-dir given: a bare one looks under ./instances.
+	restart := "restart it as it was started (mictl did not start it), or end it with mictl down --instances-dir " + dir + " mi-2 and let mictl start it"
 	code, out, errOut := runLogsCmd(t, "mi-2", "--instances-dir", dir)
 	if code != exitcode.OK || out != "" || !strings.Contains(errOut, note) || !strings.Contains(errOut, restart) || strings.Contains(errOut, "mictl up") {
 		t.Errorf("logs mi-2: exit %d, stdout %q, stderr %q", code, out, errOut)
@@ -405,7 +407,7 @@ func TestLogsRunningInstanceWithoutLog(t *testing.T) {
 	if err := store.Save(&state.File{Version: state.SchemaVersion, Instances: []state.Instance{{Name: "mi-2", Server: proc.Identity{PID: pid}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, errOut = runLogsCmd(t, "mi-2", "--instances-dir", dir); !strings.Contains(errOut, "once it starts again: mictl restart mi-2") {
+	if _, _, errOut = runLogsCmd(t, "mi-2", "--instances-dir", dir); !strings.Contains(errOut, "once it starts again: mictl restart --instances-dir "+dir+" mi-2") {
 		t.Errorf("logs mi-2 of a server mictl started: stderr %q; want the advice to restart it", errOut)
 	}
 	if err := os.RemoveAll(filepath.Join(dir, ".mictl")); err != nil {
@@ -416,7 +418,7 @@ func TestLogsRunningInstanceWithoutLog(t *testing.T) {
 	}
 
 	// -f waits, and shows the log its restart writes.
-	o := &logsOptions{Names: []string{"mi-2"}, Follow: true, Tail: -1, File: logFileConsole, InstancesDir: dir, Now: time.Now}
+	o := &logsOptions{Names: []string{"mi-2"}, Follow: true, Tail: -1, File: logFileConsole, InstancesDir: dir, Deployment: supervisor.DeploymentArgs("", dir), Now: time.Now}
 	fout, ferr, stop := followLogsCmd(t, o)
 	waitFor(t, ferr, "waiting for "+home.ConsoleLog(mi2)+"\n", fout)
 	if !strings.Contains(ferr.String(), note) || !strings.Contains(ferr.String(), restart) {

@@ -157,7 +157,10 @@ func unsupervised(f *state.File) string {
 	if f == nil || f.Daemon == nil || f.Daemon.Alive() || !f.WantsAny() {
 		return ""
 	}
-	return "warning: " + daemonEnded(f.Daemon) + ": nothing restarts one that crashes until mictl status (or mictl up) starts a new daemon, which takes them over"
+	// Named for the ended daemon's deployment: a bare mictl status, after
+	// mictl --config ops/prod.toml up --instances-dir homes, started none.
+	return "warning: " + daemonEnded(f.Daemon) + ": nothing restarts one that crashes until " + supervisor.AsRunFor(f.Daemon.Args, "mictl status") +
+		" (or " + supervisor.AsRunFor(f.Daemon.Args, "mictl up") + ") starts a new daemon, which takes them over"
 }
 
 // spawnDaemon starts a daemon with args unless one answers (see

@@ -212,7 +212,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	if err := printStatusReport(streams, r, nil, o.output, store); err != nil {
 		return err
 	}
-	if err := startFailure(callErr); err != nil {
+	if err := startFailure(callErr, supervisor.DeploymentArgs(cfg.File, cfg.InstancesDir)); err != nil {
 		return err
 	}
 	return notReady(r, names, cfg.Names())
@@ -223,12 +223,14 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 // exit code, not by up's own context: the call's handler may see the
 // Ctrl-C and return before up's is cancelled (then "not every instance
 // is ready" wrapped the call's interruption, about once in 20).
-func startFailure(callErr error) error {
+// deployment names up's deployment in the advice (AsRunFor).
+func startFailure(callErr error, deployment []string) error {
 	switch {
 	case callErr == nil:
 		return nil
 	case exitcode.Of(callErr) == exitcode.Interrupted:
-		return exitcode.With(exitcode.Interrupted, errors.New("interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)"))
+		return exitcode.With(exitcode.Interrupted, fmt.Errorf("interrupted before every instance was ready: the mictl daemon goes on starting them (%s shows them, %s stops them)",
+			supervisor.AsRunFor(deployment, "mictl status"), supervisor.AsRunFor(deployment, "mictl down")))
 	}
 	return exitcode.With(exitcode.Runtime, fmt.Errorf("not every instance is ready:\n%s", indented(callErr.Error())))
 }

@@ -61,7 +61,7 @@ func TestStartFailureTellsAnInterruptByItsExitCode(t *testing.T) {
 			"interrupted before every instance was ready: the mictl daemon goes on starting them (mictl status shows them, mictl down stops them)", exitcode.Interrupted},
 		{exitcode.With(exitcode.Runtime, errors.New("mi-1: not ready within 30s")), "not every instance is ready:\n  mi-1: not ready within 30s", exitcode.Runtime},
 	} {
-		err := startFailure(c.callErr)
+		err := startFailure(c.callErr, nil)
 		if got := fmt.Sprint(err); (err == nil) != (c.want == "") || err != nil && got != c.want || exitcode.Of(err) != c.code {
 			t.Errorf("startFailure(%v) = %v (exit %d), want %q, exit %d", c.callErr, err, exitcode.Of(err), c.want, c.code)
 		}

@@ -500,7 +500,7 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 			return err == nil && slices.Contains(cfg.Names(), name)
 		},
 		Overridden: func(upArgs []string) []string { return Overridden(configPath, upArgs) },
-		Advised:    advisedFile(configPath),
+		Deployment: supervisor.DeploymentArgs(file, instancesDir),
 	}
 }
 

@@ -47,19 +47,36 @@ func AdvisedFile(file, dir string) string {
 }
 
 // asRun is command as the supervisor's advice (its events, an instance's
-// last error, a reload's error) names it: with the --config of the
-// configuration it follows (Follow.Advised).
-func (s *Supervisor) asRun(command string) string { return AsRun(s.advised, command) }
+// last error, a reload's error) names it: for the deployment it
+// supervises (Follow.Deployment, see AsRunFor).
+func (s *Supervisor) asRun(command string) string { return AsRunFor(s.deployment, command) }
+
+// DeploymentArgs name, as a daemon's arguments do for AsRunFor, the
+// deployment of the configuration file file ("" for none) and the
+// instances directory dir, each made absolute: right from any directory.
+func DeploymentArgs(file, dir string) []string {
+	abs := func(p string) string {
+		if a, err := filepath.Abs(p); err == nil {
+			return a
+		}
+		return p
+	}
+	args := []string{"--instances-dir", abs(dir)}
+	if file != "" {
+		args = append(args, "--config", abs(file))
+	}
+	return args
+}
 
 // AsRunFor is command, a mictl command line, as advice pasted where this
 // process runs names it for the deployment of a daemon run with args
-// (RunFlags.Args: --config or --follow-dir, and --instances-dir): with
-// --config unless the file is this directory's mictl.toml (see
-// AdvisedFile), and with --instances-dir when the configuration so
-// named, read here, puts its instances elsewhere (a flag gave the
-// daemon's, or another shell's environment). A bare mictl status, pasted
-// after mictl --config ops/prod.toml up, read another mictl.toml (or
-// none) and looked for instances where none run.
+// (RunFlags.Args: --config or --follow-dir, and --instances-dir; or
+// DeploymentArgs): with --config unless the file is this directory's
+// mictl.toml (see AdvisedFile), and with --instances-dir when the
+// configuration so named, read here, puts its instances elsewhere (a
+// flag gave the daemon's, or another shell's environment). A bare mictl
+// status, pasted after mictl --config ops/prod.toml up, read another
+// mictl.toml (or none) and looked for instances where none run.
 func AsRunFor(args []string, command string) string {
 	flag := func(name string) string {
 		if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
@@ -71,17 +88,29 @@ func AsRunFor(args []string, command string) string {
 	if here, err := os.Getwd(); err == nil && file != "" {
 		file = AdvisedFile(file, here)
 	}
-	out := AsRun(file, command)
 	theirs := flag("--instances-dir")
 	if theirs == "" || !strings.HasPrefix(command, "mictl ") {
-		return out
+		return AsRun(file, command)
 	}
 	// Where the pasted command looks: a broken file still says where, as
 	// for the command that reads it (config.LoadLenient).
 	if cfg, _, err := config.LoadLenient(config.Sources{Path: file}); err == nil {
 		if ours, err := filepath.Abs(cfg.InstancesDir); err == nil && ours == theirs {
-			return out
+			return AsRun(file, command)
 		}
 	}
-	return out + " --instances-dir " + shellword.Quote(theirs)
+	return AsRun(file, withFlag(command, "--instances-dir "+shellword.Quote(theirs)))
+}
+
+// withFlag is command, a mictl command line, with flag right after its
+// verb, where the verb's flags go, and before what follows: advice may go
+// on in words ("mictl up, once mictl.toml or its flags name mi-3,"), and
+// a flag at the end would land among them.
+func withFlag(command, flag string) string {
+	rest := strings.TrimPrefix(command, "mictl ")
+	verb := strings.IndexFunc(rest, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '-') })
+	if verb < 0 {
+		verb = len(rest)
+	}
+	return "mictl " + rest[:verb] + " " + flag + rest[verb:]
 }

@@ -56,4 +56,18 @@ func TestAsRunForNamesTheDaemonsDeployment(t *testing.T) {
 			t.Errorf("for a daemon run with %q: %q, want %q", tc.args, got, tc.want)
 		}
 	}
+	// The flag goes after the verb, with its own flags, not among the
+	// words advice may go on with: "mictl up, once ... mi-3, --instances-dir
+	// H" pasted as far as the comma looked under ./instances.
+	elsewhere := DeploymentArgs(prod, homes)
+	for command, want := range map[string]string{
+		"mictl restart mi-1 binds it again":                 "mictl --config " + prod + " restart --instances-dir " + homes + " mi-1 binds it again",
+		"mictl up, once mictl.toml or its flags name mi-3,": "mictl --config " + prod + " up --instances-dir " + homes + ", once mictl.toml or its flags name mi-3,",
+		"mictl up --offset-method=flag":                     "mictl --config " + prod + " up --instances-dir " + homes + " --offset-method=flag",
+		"restart it by hand":                                "restart it by hand",
+	} {
+		if got := AsRunFor(elsewhere, command); got != want {
+			t.Errorf("%q for %q: %q, want %q", command, elsewhere, got, want)
+		}
+	}
 }

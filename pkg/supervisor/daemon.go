@@ -166,9 +166,10 @@ type Follow struct {
 	// value that the last up's planning flags (upArgs) replace, that a
 	// reload does not apply it (see daemon.Overridden).
 	Overridden func(upArgs []string) []string
-	// Advised is the configuration file the daemon's advice names with
-	// --config (AdvisedFile), "" for none.
-	Advised string
+	// Deployment names the daemon's deployment in its advice: its
+	// configuration file and instances directory (DeploymentArgs), so
+	// that what a user pastes acts on them (AsRunFor).
+	Deployment []string
 	// Files are the files to watch (mictl.toml, the source
 	// deployment.toml); asked again after every reload.
 	Files    func() []string
@@ -257,7 +258,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		}()
 	}
 	if follow != nil {
-		sup.named, sup.overridden, sup.advised = follow.Named, follow.Overridden, follow.Advised
+		sup.named, sup.overridden, sup.deployment = follow.Named, follow.Overridden, follow.Deployment
 		d.watch = newConfigWatch(sup, follow)
 		d.server.reload = d.watch.reloadNow
 		d.server.watch = d.watch

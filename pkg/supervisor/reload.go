@@ -229,7 +229,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 			if kind == reloadAsked && !followed && behind != nil && !behind.changes.Empty() {
 				return changes, s.appliedBehind(*behind, f.UpArgs)
 			}
-			if stands := failureStands(stillFailed(t, f), "no change to apply, and", s.advised); stands != nil {
+			if stands := failureStands(stillFailed(t, f), "no change to apply, and", s.deployment); stands != nil {
 				// Recorded, and said, when it failed: a retry by the
 				// daemon (a catch-up) says it again no more than a
 				// refusal recorded before.
@@ -310,7 +310,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 		// which mictl up alone puts right, is the reload's error, not a
 		// failure for status to keep: recorded as begun, status said to
 		// fix it first, of an instance it left failed, before an up.
-		putRight, stands, upFixes := sortOut(failed, reckoned(t, f, changes), func(names []string) string { return leftToUp(f, names, s.advised) })
+		putRight, stands, upFixes := sortOut(failed, reckoned(t, f, changes), func(names []string) string { return leftToUp(f, names, s.deployment) })
 		forStatus := errors.Join(append(stands, err)...)
 		err = errors.Join(slices.Concat(stands, upFixes, []error{err})...)
 		changes = together(earlier, changes)
@@ -329,7 +329,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 				msg += "; put right once it planned again: " + errors.Join(putRight...).Error()
 			}
 			s.emit(Event{Instance: ReloadEvent, State: "reloaded", Message: s.withOverridden(msg, f.UpArgs)})
-			if err = failureStands(standing, "what changed is applied, but", s.advised); err != nil {
+			if err = failureStands(standing, "what changed is applied, but", s.deployment); err != nil {
 				s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: err.Error()})
 			}
 		}
@@ -764,8 +764,8 @@ func reckoned(t *reconcile.Target, f *state.File, c reconcile.Changes) func(name
 // leftToUp says which of names f records stopped or failed, which a
 // reload's plan leaves to mictl up (see reconcile.Compare): why what an
 // earlier pass of the reload failed for them still stands. "" when none.
-// file is the configuration file the up named is pasted for (AsRun).
-func leftToUp(f *state.File, names []string, file string) string {
+// deployment names the deployment the up named is pasted for (AsRunFor).
+func leftToUp(f *state.File, names []string, deployment []string) string {
 	var now []string
 	for _, name := range names {
 		if rec, known := f.Instance(name); known && !state.Wanted(rec.State) {
@@ -776,7 +776,7 @@ func leftToUp(f *state.File, names []string, file string) string {
 		return ""
 	}
 	return fmt.Sprintf("%s: a reload leaves %s to %s, which brings %s up to date as it starts %s",
-		strings.Join(now, ", "), words.ItOrThem(len(now)), AsRun(file, "mictl up"), homesOf(now), words.ItOrThem(len(now)))
+		strings.Join(now, ", "), words.ItOrThem(len(now)), AsRunFor(deployment, "mictl up"), homesOf(now), words.ItOrThem(len(now)))
 }
 
 // plannedAgain is a pass that err ended, having made done: one that an
@@ -1431,9 +1431,9 @@ func leftFailed(t *reconcile.Target, f *state.File) (same []string, fixed reconc
 
 // failureStands is the error of a reload that ended with the last
 // reload's failure standing for the instances same (stillFailed), nil
-// when none: lead says what the reload itself did. file is the
-// configuration file the commands it names are pasted for (AsRun).
-func failureStands(same []string, lead, file string) error {
+// when none: lead says what the reload itself did. deployment names the
+// deployment the commands it names are pasted for (AsRunFor).
+func failureStands(same []string, lead string, deployment []string) error {
 	if len(same) == 0 {
 		return nil
 	}
@@ -1441,7 +1441,7 @@ func failureStands(same []string, lead, file string) error {
 	// table mictl reload prints) shows below the table as reload_error.
 	return exitcode.With(exitcode.Runtime, fmt.Errorf(
 		"%s the last reload's failure stands (%s shows it): the configuration plans %s, which it left failed, as it did then; %s starts %s once what it failed on is fixed",
-		lead, AsRun(file, "mictl status"), words.And(same), AsRun(file, "mictl up"), words.ItOrThem(len(same))))
+		lead, AsRunFor(deployment, "mictl status"), words.And(same), AsRunFor(deployment, "mictl up"), words.ItOrThem(len(same))))
 }
 
 func describe(c reconcile.Changes) string {

@@ -718,7 +718,7 @@ func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line s
 // left failed.
 func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
 	up := r.s.upCommand(r.inst.Name)
-	f := &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.s.advised, r.inst.Name, up, st, false)}
+	f := &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.s.deployment, r.inst.Name, up, st, false)}
 	if st.HolderInstance == "" && st.HolderPID > 0 {
 		// Its start time tells the stranger from a later process given
 		// its pid, for status to judge the advice by.
@@ -740,17 +740,17 @@ func upAgain(up, name string) (again, around string) {
 // heldPortRemedy is what frees or moves name's fixed port st, which
 // another process holds: stopping a stranger holding it, or letting
 // up (the mictl up that plans name: UpCommand, as pasted for the
-// configuration file file: AsRun) plan the instance elsewhere. A process in one of the deployment's homes is no stranger
+// deployment: AsRunFor) plan the instance elsewhere. A process in one of the deployment's homes is no stranger
 // to stop (mictl would start its instance again): up plans around its
 // ports. running says that name's server runs on without the port (its
 // listener lost, a stranger on the port since): MI binds its ports only
 // as it starts, so a restart binds the freed port again, and up leaves a
 // running instance's offset alone, so it plans the instance around the
 // port only once it is down.
-func heldPortRemedy(file, name, up string, st observe.PortStatus, running bool) string {
+func heldPortRemedy(deployment []string, name, up string, st observe.PortStatus, running bool) string {
 	again, around := upAgain(up, name)
 	if running {
-		again, around = restartBindsAgain(file, name), AsRun(file, "mictl down "+name)+", then "+around
+		again, around = restartBindsAgain(deployment, name), AsRunFor(deployment, "mictl down "+name)+", then "+around
 	}
 	switch {
 	case st.HolderInstance != "":
@@ -871,9 +871,9 @@ func (u *upCommands) forget() {
 
 // restartBindsAgain is what binds again a fixed port that name's running
 // server lost, once the port is free: MI binds its ports only as it
-// starts. file is the configuration file the advice names (AsRun).
-func restartBindsAgain(file, name string) string {
-	return AsRun(file, "mictl restart "+name) + " binds it again"
+// starts. deployment names the deployment the advice is for (AsRunFor).
+func restartBindsAgain(deployment []string, name string) string {
+	return AsRunFor(deployment, "mictl restart "+name) + " binds it again"
 }
 
 // unboundPort says which port line, a BindException about none of inst's
@@ -993,14 +993,14 @@ func (r *runner) portsHealth(cur *running, view *observe.View) string {
 	if held != nil {
 		// The server lost the port and a stranger took it: no check
 		// mends that, so the instance stays degraded until the user acts.
-		return why + "; " + heldPortRemedy(r.s.advised, inst.Name, r.s.upCommand(inst.Name), *held, true)
+		return why + "; " + heldPortRemedy(r.s.deployment, inst.Name, r.s.upCommand(inst.Name), *held, true)
 	}
 	if why == "" {
 		cur.owned = listening
 	} else {
 		// The server lost the port's listener, nothing holding the port
 		// since: MI binds its ports only as it starts.
-		why += "; " + restartBindsAgain(r.s.advised, inst.Name)
+		why += "; " + restartBindsAgain(r.s.deployment, inst.Name)
 	}
 	return why
 }

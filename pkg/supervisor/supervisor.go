@@ -180,10 +180,10 @@ type Supervisor struct {
 	// ups remembers, per instance, the up that starts it again (see
 	// upCommand).
 	ups upCommands
-	// advised is the configuration file the supervisor's advice names
-	// (Follow.Advised, see asRun); "" when it follows none. Set before
-	// the first start.
-	advised string
+	// deployment names the deployment the supervisor's advice is for
+	// (Follow.Deployment, see asRun); nil when it follows none. Set
+	// before the first start.
+	deployment []string
 	// overridden says which settings of that file the last up's planning
 	// flags replace (Follow.Overridden); nil when it follows none.
 	overridden func(upArgs []string) []string
