@@ -168,7 +168,7 @@ func (r *redeployment) undeploy(names, cycle []string) error {
 // as given once its CApps are in its home: counted before, one the wait
 // or a copy kept from them went unsaid by notGiven.
 func (r *redeployment) give(step []string, how taking) error {
-	if err := r.s.awaitLetGo(r.op, r.t, r.before, step, slices.Concat(r.given, step), how); err != nil {
+	if err := r.s.awaitLetGo(r.op, r.t, r.before, step, slices.Concat(r.given, step), how, nil); err != nil {
 		return err
 	}
 	for _, name := range step {
@@ -297,7 +297,14 @@ type taken struct {
 // held after letGoTimeout ends the reload, with the instances of step
 // left as how.left says (as they were, or, in a cycle, without the CApps
 // undeployed first): diff shows what is left to do, and a reload does it.
-func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, step, holders []string, how taking) error {
+//
+// freed, when not nil, is given the instances of step whose own ports
+// are all let go as soon as they are (each once, step's order kept),
+// while the wait goes on for the others; an error of it ends the wait.
+// The instances of a start wait start then: one whose port was free at
+// once waited, unstarted, for every other's, up to letGoTimeout. Without
+// it the wait is for every port (a step of restarts, stopped together).
+func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, step, holders []string, how taking, freed func(names []string) error) error {
 	var held []taken
 	for _, taker := range step {
 		for _, holder := range holders {
@@ -306,8 +313,22 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 			}
 		}
 	}
+	waiting := slices.Clone(step) // those not yet given to freed
+	release := func() error {
+		if freed == nil {
+			return nil
+		}
+		free := slices.DeleteFunc(slices.Clone(waiting), func(name string) bool {
+			return slices.ContainsFunc(held, func(h taken) bool { return h.taker == name })
+		})
+		if len(free) == 0 {
+			return nil
+		}
+		waiting = slices.DeleteFunc(waiting, func(name string) bool { return slices.Contains(free, name) })
+		return freed(free)
+	}
 	if len(held) == 0 {
-		return nil
+		return release()
 	}
 	said := map[string]bool{}
 	deadline := time.Now().Add(letGoTimeout)
@@ -320,8 +341,8 @@ func (s *Supervisor) awaitLetGo(op *change, t *reconcile.Target, f *state.File, 
 			rec, _ := f.Instance(h.holder)
 			return !v.Holder(rec, h.port).Owned
 		})
-		if len(held) == 0 {
-			return nil
+		if err := release(); err != nil || len(held) == 0 {
+			return err
 		}
 		for _, h := range held {
 			if !said[h.taker] {

@@ -906,37 +906,47 @@ func (s *Supervisor) applyReload(op *change, t *reconcile.Target, c reconcile.Ch
 	if notStarted := old.holdBack(t, before, &afterRestarts, func(string) string { return "start" }, s.asRun("mictl reload")); notStarted != nil {
 		unprepared = append(unprepared, notStarted)
 	}
-	if err := s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart); err != nil {
-		var held *portHeld
-		if !errors.As(err, &held) {
-			// The wait names one that waited: the others it kept from
-			// starting went unsaid.
-			if rest := untold(err, afterRestarts); len(rest) > 0 {
-				err = fmt.Errorf("%w; not started: %s, which was to start after that wait (%s starts %s)", err, strings.Join(rest, ", "), s.asRun("mictl reload"), words.ItOrThem(len(rest)))
-			}
-			return a, s.leftUndone(op, err, add, nil, nil, unprepared)
-		}
-		// A port still held keeps its taker alone from starting: those
-		// whose ports were let go start, and the reload fails naming the
-		// others. All were left unstarted, as though every port were
-		// still held.
-		if rest := untold(err, held.blocked); len(rest) > 0 {
-			err = fmt.Errorf("%w; not started either: %s, whose ports are still held too (%s starts %s once they are let go)", err, strings.Join(rest, ", "), s.asRun("mictl reload"), words.ItOrThem(len(rest)))
-		}
-		unprepared = append(unprepared, err)
-		afterRestarts = slices.DeleteFunc(afterRestarts, func(name string) bool { return slices.Contains(held.blocked, name) })
+	// Each starts as soon as its own ports are let go, in the wait: one
+	// whose port was free at once waited, unstarted, for every other's.
+	var started []string
+	var startErr error
+	startFreed := func(names []string) error {
+		got, err := s.startAdded(op, t, names, upArgs)
+		started, startErr = append(started, got...), err
+		return err
 	}
-	started, err := s.startAdded(op, t, afterRestarts, upArgs)
-	var meanwhile *plannedMeanwhile
-	if errors.As(err, &meanwhile) {
+	err = s.awaitLetGo(op, t, before, afterRestarts, c.Redeploy, takenByStart, startFreed)
+	var held *portHeld
+	switch {
+	case err == nil:
+	case startErr != nil:
+		var meanwhile *plannedMeanwhile
+		if !errors.As(err, &meanwhile) {
+			return a, s.leftUndone(op, err, append(add, started...), nil, nil, unprepared)
+		}
 		// An up recorded one of them since the plan: the reload plans
 		// again, which starts the others. Those this pass started before
 		// are still its own to see ready: the next plan finds them
 		// running, and waits for none.
-		a.again, a.done, err = meanwhile, only(c, func(name string) bool { return !slices.Contains(afterRestarts, name) }), nil
-	}
-	if err != nil {
-		return a, s.leftUndone(op, err, add, nil, nil, unprepared)
+		a.again, a.done = meanwhile, only(c, func(name string) bool {
+			return !slices.Contains(afterRestarts, name) || slices.Contains(started, name)
+		})
+	case errors.As(err, &held):
+		// A port still held keeps its taker alone from starting: those
+		// whose ports were let go started as they were, and the reload
+		// fails naming the others.
+		if rest := untold(err, held.blocked); len(rest) > 0 {
+			err = fmt.Errorf("%w; not started either: %s, whose ports are still held too (%s starts %s once they are let go)", err, strings.Join(rest, ", "), s.asRun("mictl reload"), words.ItOrThem(len(rest)))
+		}
+		unprepared = append(unprepared, err)
+	default:
+		// The wait names one that waited: the others it kept from
+		// starting went unsaid. Those it started are waited for.
+		notStarted := slices.DeleteFunc(slices.Clone(afterRestarts), func(name string) bool { return slices.Contains(started, name) })
+		if rest := untold(err, notStarted); len(rest) > 0 {
+			err = fmt.Errorf("%w; not started: %s, which was to start after that wait (%s starts %s)", err, strings.Join(rest, ", "), s.asRun("mictl reload"), words.ItOrThem(len(rest)))
+		}
+		return a, s.leftUndone(op, err, append(add, started...), nil, nil, unprepared)
 	}
 	if add = append(add, started...); len(add) > 0 {
 		if err := s.waitReadyFor(op, add, s.policy.ReadyTimeout); err != nil {
@@ -1030,7 +1040,7 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 			// its MI lets go of at its next scan: started on it before,
 			// the restarted server failed that endpoint, its CApp faulty
 			// for good.
-			err = s.awaitLetGo(op, t, before, restart, slices.Concat(later.given, redeploy), takenByRestart)
+			err = s.awaitLetGo(op, t, before, restart, slices.Concat(later.given, redeploy), takenByRestart, nil)
 			var stopped []string
 			var unready error
 			if err == nil {
