@@ -271,8 +271,13 @@ func (d *deployment) waitFor(what string, cond func() bool) {
 // of the deployment outlives that.
 func (d *deployment) cleanup() {
 	d.cwd = ""
-	if _, err := os.Stat(filepath.Join(d.dir, "instances", ".mictl", "state.json")); err == nil {
-		d.mictl("down", "--timeout", "5s")
+	// Every instances directory the test used (./instances, or one a
+	// flag or a configuration named beside it): a stop still under way
+	// there (an interrupted down's) ends before the leftovers are looked
+	// for, not after.
+	states, _ := filepath.Glob(filepath.Join(d.dir, "*", ".mictl", "state.json"))
+	for _, st := range states {
+		d.mictl("down", "--timeout", "5s", "--instances-dir", filepath.Dir(filepath.Dir(st)))
 	}
 	if left := proctest.Reap(d.dir, 3*time.Second); len(left) > 0 {
 		d.t.Errorf("processes left behind (killed now): %v", left)

@@ -17,6 +17,7 @@ import (
 // pasted mictl restart read ops/prod.toml, which puts the instances
 // under ops/instances, where none runs. Pasted elsewhere, it restarts mi-1.
 func TestAdviceNamesTheInstancesDirGivenByFlag(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	conf := filepath.Join(d.dir, "ops", "prod.toml")
 	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
