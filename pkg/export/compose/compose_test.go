@@ -347,6 +347,29 @@ func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 	}
 }
 
+// MI may be gone before the stop that ended it returns (a --stop that
+// waits, or a slow trap on a loaded host): the entrypoint still ends
+// with the start script's status, not the 143 of the wait the TERM
+// interrupted.
+func TestEntrypointEndsWithMIsStatusWhenMIEndsDuringItsStop(t *testing.T) {
+	home, script := exporttest.MIHome(t, strings.Replace(exporttest.FakeStartScript, "\texit 0\n", "\tsleep 1\n\texit 0\n", 1))
+	cmd, done := startEntrypoint(t, script)
+	deadline := time.Now().Add(30 * time.Second) // for a hang, not a measurement
+	for {
+		if pid, err := os.ReadFile(filepath.Join(home, "wso2carbon.pid")); err == nil && strings.HasSuffix(string(pid), "\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fake java never wrote its pid file")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	endsWithTheScript(t, done, "a SIGTERM whose --stop outlasted MI")
+}
+
 // A stop that comes before MI wrote its pid file (a container stopped as
 // it starts) waits for it, and a pid file left by the container's
 // previous run (Docker's restart policy keeps its files) is never

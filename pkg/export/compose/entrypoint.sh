@@ -23,7 +23,9 @@ shift
 pidfile=$(dirname "$(dirname "$start")")/wso2carbon.pid
 rm -f "$pidfile"
 mi=
+trapped=
 stop() {
+	trapped=1
 	while [ ! -s "$pidfile" ] && { [ -z "$mi" ] || kill -0 "$mi" 2>/dev/null; }; do
 		sleep 1
 	done
@@ -32,11 +34,14 @@ stop() {
 trap stop TERM INT
 sh "$start" "$@" &
 mi=$!
-wait "$mi"
-status=$?
-# A trapped signal ends a wait early: wait on while MI drains.
-while kill -0 "$mi" 2>/dev/null; do
+# A trapped signal ends a wait early (a status above 128, the trap run
+# before the next command): wait again, while MI drains, for the start
+# script's own status, which the shell keeps for it even when it ended
+# during the trap.
+while :; do
+	trapped=
 	wait "$mi"
 	status=$?
+	[ -n "$trapped" ] && [ "$status" -gt 128 ] || break
 done
 exit "$status"
