@@ -328,7 +328,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		}
 		// Likewise, a start of one of restarting leaves it to the
 		// restart finished below, and its wait waits for that.
-		sup.beginRestartsLeft(restarting)
+		sup.beginRestartsPending(restarting)
 	}
 	if err == nil && len(wanted) > 0 {
 		err = sup.Resume(wanted)
@@ -386,7 +386,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		for _, end := range resumedStops { // no stop follows: no start waits for one
 			end()
 		}
-		sup.endRestartsLeft(restarting...)
+		sup.endRestartsPending(restarting...)
 		d.Close()
 		return nil, err
 	}

@@ -89,14 +89,20 @@ type Supervisor struct {
 	// for it (awaitStops), or it would take the server being stopped for
 	// its own, and the stop's SIGKILL and record would end its run.
 	unwatchedStops map[string]*unwatchedStop
-	// restartsLeft are the instances whose restart a dead supervisor left
-	// under way (state.Instance.Restarting), until finishRestarts has
-	// finished each; a value is closed then. The restart starts them: a
-	// start asked for meanwhile (by the up that started this daemon)
-	// leaves them to it, and its wait takes them for pending, not for
-	// stopped (see Start and waitReady). Started by both, an instance was
-	// stopped under the up's wait, which failed it.
-	restartsLeft map[string]chan struct{}
+	// restartsPending are the instances a restart has stopped, or is
+	// about to stop, and is still to start: one a dead supervisor left
+	// under way (state.Instance.Restarting) until finishRestarts has
+	// finished it, and one of this supervisor's restarts (a roll's, a
+	// reload's) from before its stop to its start (see restartStep); a
+	// value is closed then. The restart starts them: a start asked for
+	// meanwhile (an up) leaves them to it, and its wait takes them for
+	// pending, not for stopped (see Start and waitReady). Started by
+	// both, an instance was stopped under the up's wait, which failed it;
+	// or the up started it between the restart's stop and its start, and
+	// the restart, bringing the home and its record up to date, wrote
+	// over the record of the server the up had started: status showed it
+	// starting, with no pid, for as long as it ran.
+	restartsPending map[string]chan struct{}
 	// subs are the subscribers' channels, each with the instances it
 	// wants and how many of their events it lost (see subscribe).
 	subs map[chan Event]*subscription
@@ -219,7 +225,7 @@ func New(store *state.Store, reaper *Reaper, policy Policy) (*Supervisor, error)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Supervisor{
 		store: store, reaper: reaper, policy: policy, ctx: ctx, cancel: cancel,
-		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsLeft: map[string]chan struct{}{}, subs: map[chan Event]*subscription{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: &eventLog{file: f},
+		runners: map[string]*runner{}, unwatchedStops: map[string]*unwatchedStop{}, restartsPending: map[string]chan struct{}{}, subs: map[chan Event]*subscription{}, starts: map[string][]Event{}, changes: map[*change]struct{}{}, events: &eventLog{file: f},
 		starting:        &observe.Recent{MaxAge: startScanAge},
 		watchKick:       make(chan struct{}, 1),
 		runnerEnded:     make(chan struct{}, 1),
@@ -688,9 +694,9 @@ func (s *Supervisor) readOnce(settled bool) (f *state.File, busy bool, err error
 // no live runner. An instance a stop is stopping (mictl down, Ctrl-C'd or
 // not, while an up asks for it) is started once that stop has ended: its
 // runner ends with the stop, and passed over, it left the start with
-// nothing to do but answer with what the stop left. One whose restart a
-// dead supervisor left is left to finishRestarts (see restartsLeft). It
-// returns once the starts are under way; Subscribe to follow progress.
+// nothing to do but answer with what the stop left. One that a restart
+// is to start is left to that restart (see restartsPending). It returns
+// once the starts are under way; Subscribe to follow progress.
 func (s *Supervisor) Start(names []string) error {
 	// An up asks for this once it has recorded its flags and plan.
 	s.ups.forget()
@@ -704,56 +710,93 @@ func (s *Supervisor) Start(names []string) error {
 		notify(s.runnerEnded)
 	}()
 	// Nor does it wait for their stops: the restart starts them.
-	names = slices.DeleteFunc(slices.Clone(names), s.restartLeft)
-	started := s.awaitStops(names)
+	started := s.awaitStops(s.notRestarting(names))
 	defer started()
 	s.startMu.Lock()
 	defer s.startMu.Unlock()
-	return s.startLocked(names)
+	// Looked at again under startMu, under which a restart marks its
+	// instances before it stops them (beginRestart): one may have begun
+	// while this start waited for the stops.
+	return s.startLocked(s.notRestarting(names))
 }
 
-// beginRestartsLeft records names as instances whose restart a dead
-// supervisor left under way, for finishRestarts to finish (see
-// restartsLeft).
-func (s *Supervisor) beginRestartsLeft(names []string) {
+// notRestarting are those of names that no restart is to start (see
+// restartsPending).
+func (s *Supervisor) notRestarting(names []string) []string {
+	return slices.DeleteFunc(slices.Clone(names), s.restartPending)
+}
+
+// beginRestartsPending records names as instances a restart is to start
+// (see restartsPending).
+func (s *Supervisor) beginRestartsPending(names []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range names {
-		if _, ok := s.restartsLeft[name]; !ok {
-			s.restartsLeft[name] = make(chan struct{})
+		if _, ok := s.restartsPending[name]; !ok {
+			s.restartsPending[name] = make(chan struct{})
 		}
 	}
 }
 
-// endRestartsLeft records that the restarts left of names ended, however
-// they did (names not recorded are passed over).
-func (s *Supervisor) endRestartsLeft(names ...string) {
+// endRestartsPending records that the restarts of names started them or
+// ended, however they did (names not recorded are passed over).
+func (s *Supervisor) endRestartsPending(names ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range names {
-		if done, ok := s.restartsLeft[name]; ok {
-			delete(s.restartsLeft, name)
+		if done, ok := s.restartsPending[name]; ok {
+			delete(s.restartsPending, name)
 			close(done)
 		}
 	}
 }
 
-// restartLeft reports whether name's restart left by a dead supervisor
-// is still to finish.
-func (s *Supervisor) restartLeft(name string) bool {
-	return s.restartLeftEnds(name) != nil
+// beginRestart records names as instances this supervisor's restart is
+// to start, before it stops them, and returns the func that records it
+// started them (or ended). It is recorded under startMu: a Start that
+// looked before found the instances' runners still running, and left
+// them be; one that looks after leaves them to the restart.
+func (s *Supervisor) beginRestart(names []string) (started func()) {
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
+	s.beginRestartsPending(names)
+	return sync.OnceFunc(func() { s.endRestartsPending(names...) })
 }
 
-// restartLeftEnds is closed once name's restart left by a dead
-// supervisor ended; nil when none is to finish.
-func (s *Supervisor) restartLeftEnds(name string) <-chan struct{} {
+// restartPending reports whether a restart is still to start name.
+func (s *Supervisor) restartPending(name string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if done, ok := s.restartsLeft[name]; ok {
+	_, ok := s.restartsPending[name]
+	return ok
+}
+
+// restartEnds is closed once the restart that is to start name started
+// it, or ended; nil when none is to start it. seen is name's runner when
+// its state was read (nil for none): once another has taken its place
+// (the restart's start, which ends the restart's mark after), what was
+// read is out of date, and a closed channel says to look again. The two
+// are looked at together, under s.mu, where a restart marks its instance
+// before its stop and starts it (a new runner) before it ends the mark:
+// a runner stopped by a restart is never seen without either.
+func (s *Supervisor) restartEnds(name string, seen *runner) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if done, ok := s.restartsPending[name]; ok {
 		return done
+	}
+	if s.runners[name] != seen {
+		return lookAgain
 	}
 	return nil
 }
+
+// lookAgain is a closed channel: a wait on it ends at once.
+var lookAgain = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 // awaitStops waits until the runner of each of names that a stop was
 // asked of has ended. The returned func, called once the instances are
@@ -1000,17 +1043,27 @@ func (s *Supervisor) hasRunner(name string) bool {
 // instances that have a runner, newer than the state file by at most one
 // write.
 func (s *Supervisor) Instances(names []string) map[string]state.Instance {
+	return snapshots(s.runnersOf(names))
+}
+
+// runnersOf are the runners of the named instances that have one.
+func (s *Supervisor) runnersOf(names []string) map[string]*runner {
 	picked := map[string]*runner{}
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, name := range names {
 		if r, ok := s.runners[name]; ok {
 			picked[name] = r
 		}
 	}
-	s.mu.Unlock()
-	// Not under s.mu: see allRunners.
+	return picked
+}
+
+// snapshots are the views of runners, taken without s.mu (see
+// allRunners).
+func snapshots(runners map[string]*runner) map[string]state.Instance {
 	out := map[string]state.Instance{}
-	for name, r := range picked {
+	for name, r := range runners {
 		out[name] = r.snapshot()
 	}
 	return out
@@ -1018,9 +1071,9 @@ func (s *Supervisor) Instances(names []string) map[string]state.Instance {
 
 // WaitReady waits until every name is ready (or degraded: started, with
 // faulty CApps), or one failed or stopped, or timeout passed, watching
-// the supervisor's own view of the instances. One stopped for a restart a
-// dead supervisor left is waited for until that restart ended (see
-// restartsLeft).
+// the supervisor's own view of the instances. One stopped for a restart
+// is waited for until that restart started it, or ended (see
+// restartsPending).
 func (s *Supervisor) WaitReady(names []string, timeout time.Duration) error {
 	return s.waitReady(s.ctx, names, timeout, func(string) bool { return false })
 }
@@ -1038,15 +1091,19 @@ func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time
 	deadline := time.Now().Add(timeout)
 	graced := false
 	for {
-		insts := s.Instances(names)
+		runners := s.runnersOf(names)
+		insts := snapshots(runners)
+		if waitLooked != nil {
+			waitLooked(insts)
+		}
 		var pending, failed []string
-		// Closed when a restart a dead supervisor left, which the wait
-		// waits for, ended: it may end with no event (a stop interrupted
+		// Closed when a restart, which the wait waits for, started its
+		// instance or ended: it may end with no event (a stop interrupted
 		// it), and the wait's outcome waits for each of them anyway.
 		var restartEnds <-chan struct{}
 		for _, name := range names {
 			inst, ok := insts[name]
-			ends := s.restartLeftEnds(name)
+			ends := s.restartEnds(name, runners[name])
 			switch {
 			case ends != nil && (!ok || inst.State == StateStopped) && !left(name):
 				// Stopped for that restart, not started by it yet (its
@@ -1096,9 +1153,14 @@ func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time
 	}
 }
 
+// waitLooked, when set (by tests), is called with each look of a wait
+// for instances to be ready (waitReady) at their states, before it
+// looks at which of them a restart is to start.
+var waitLooked func(insts map[string]state.Instance)
+
 // unsupervised is why a wait for name, which no runner runs, ends: as
 // stopped when its record says so (a stop interrupted the restart a dead
-// supervisor left, which was to start it, see restartsLeft).
+// supervisor left, which was to start it, see restartsPending).
 func (s *Supervisor) unsupervised(name string) string {
 	if f, err := s.current(); err == nil {
 		if inst, ok := f.Instance(name); ok && inst.State == StateStopped {
@@ -1271,6 +1333,11 @@ func (s *Supervisor) restartStep(op *change, names []string, why func(name strin
 	if len(left) == 0 {
 		return stoppedMeanwhile(), nil, nil // and no stop of an empty list, which is of everything
 	}
+	// From before the stop to the start, a start asked for meanwhile (an
+	// up) leaves them to this restart, and its wait waits for this
+	// restart's start (see restartsPending).
+	restarted := s.beginRestart(left)
+	defer restarted()
 	if why != nil {
 		for _, name := range left {
 			s.emit(Event{Instance: name, State: StateStopping, Message: why(name)})
@@ -1305,6 +1372,7 @@ func (s *Supervisor) restartStep(op *change, names []string, why func(name strin
 	unprepared = prepare(left)
 	startTried = left
 	started, err := s.startUnlessStopped(op, left)
+	restarted()
 	if err == nil && len(started) > 0 {
 		err = s.waitReadyFor(op, started, timeout)
 	}
@@ -1597,7 +1665,7 @@ func (s *Supervisor) stop(names []string, timeout time.Duration, restarting bool
 // as it would have ended the restart.
 func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
 	// However it ends (the supervisor closing), no wait waits for it on.
-	defer s.endRestartsLeft(names...)
+	defer s.endRestartsPending(names...)
 	op, end := s.beginRoll(nil) // no client waits for it
 	defer end()
 	steps, prepare, err := s.restartPlan(load, names)
@@ -1615,7 +1683,7 @@ func (s *Supervisor) finishRestarts(names []string, load LoadConfig) {
 	for _, step := range steps {
 		// A start that failed is recorded as any; the others go on.
 		_, _, _ = s.restartStep(op, step, nil, s.policy.ReadyTimeout, prepare)
-		s.endRestartsLeft(step...)
+		s.endRestartsPending(step...)
 	}
 }
 

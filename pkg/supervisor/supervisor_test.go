@@ -1165,7 +1165,7 @@ func startDuringARestartLeft(t *testing.T) (s *simSite, waited <-chan error) {
 	s.sup.mu.Lock()
 	delete(s.sup.runners, "mi-1") // the dead supervisor's
 	s.sup.mu.Unlock()
-	s.sup.beginRestartsLeft([]string{"mi-1"})
+	s.sup.beginRestartsPending([]string{"mi-1"})
 	if err := s.sup.Start([]string{"mi-1"}); err != nil {
 		t.Fatal(err)
 	}
