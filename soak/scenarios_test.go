@@ -43,6 +43,7 @@ var scenarios = []scenario{
 	{"rolls-interrupted", rollsInterrupted},
 	{"edits-during-up", editsDuringUp},
 	{"up-races-down", upRacesDown},
+	{"up-beside-restart", upBesideRestart},
 	{"daemon-killed-mid-start", daemonKilledMidStart},
 	{"daemon-killed-mid-stop", daemonKilledMidStop},
 	{"client-killed-mid-up", clientKilledMidUp},
@@ -581,6 +582,40 @@ func upRacesDown(r *run) {
 		}
 		return true
 	})
+	r.noDuplicates()
+	r.down()
+}
+
+// upBesideRestart: mictl up typed again and again in one terminal while
+// mictl restart --all rolls in another. The instances' own servers, one
+// exiting (its sockets outlive its descriptors in /proc) and one just
+// launched (its group recorded a few milliseconds later), are never
+// strangers on their ports: no up refuses (exit 1). A roll's stop is no
+// stop before ready: an up waits for the restart's new server and ends 0
+// (it ended 3, "mi-2 was stopped before it was ready", 2 ups in 300);
+// each roll ends 0, and every instance ends ready with one server, the
+// one recorded (an up between a roll's stop and its start started it,
+// and the roll wrote its record over the server's: starting, no pid).
+func upBesideRestart(r *run) {
+	r.up(3)
+	up := []string{"up", "--instances", "3", "--base-offset", fmt.Sprint(r.base), "--timeout", "20s"}
+	for range 5 {
+		roll := r.start("restart", "--all", "--timeout", "20s")
+		for rolling := true; rolling; {
+			select {
+			case <-roll.done:
+				rolling = false
+			default:
+			}
+			if res := r.run(upLimit, up...); res.late || res.code != 0 {
+				r.fatalf("up beside restart --all: %s; want exit 0\n%s", res, res.output())
+			}
+		}
+		if res := r.wait(roll, upLimit); res.late || res.code != 0 {
+			r.fatalf("restart --all beside ups: %s; want exit 0\n%s", res, res.output())
+		}
+	}
+	converged(r, "mi-1", "mi-2", "mi-3")
 	r.noDuplicates()
 	r.down()
 }
