@@ -919,9 +919,15 @@ func printStatusFooter(w io.Writer, r statusReport) {
 	case r.ReloadBegun != nil && *r.ReloadBegun:
 		// A roll that stopped at a restart onto a broken distribution left
 		// that instance failed: an up plans from the same configuration,
-		// and started it on the same distribution, to fail again.
-		fmt.Fprintf(w, "reload failed: the daemon stopped applying the configuration as it is now at what follows, and what it did before stands (%s shows what is left); %s would start an instance it left failed from that same configuration: fix what follows first (the daemon applies an edit of mictl.toml; %s applies a fix made elsewhere, such as in mi_home's files), then %[2]s starts it again:\n%[4]s\n",
-			r.asRun("mictl diff"), r.asRun("mictl up"), r.asRun("mictl reload"), indented(*r.ReloadError))
+		// and started it on the same distribution, to fail again. Those
+		// it left failed stopped or started since, an up starts none of
+		// them into it.
+		then := fmt.Sprintf("once what follows is fixed, the daemon applies an edit of mictl.toml, and %s a fix made elsewhere, such as in mi_home's files", r.asRun("mictl reload"))
+		if len(r.ReloadLeftFailed) > 0 {
+			then = fmt.Sprintf("%s would start an instance it left failed from that same configuration: fix what follows first (the daemon applies an edit of mictl.toml; %s applies a fix made elsewhere, such as in mi_home's files), then %[1]s starts it again", r.asRun("mictl up"), r.asRun("mictl reload"))
+		}
+		fmt.Fprintf(w, "reload failed: the daemon stopped applying the configuration as it is now at what follows, and what it did before stands (%s shows what is left); %s:\n%s\n",
+			r.asRun("mictl diff"), then, indented(*r.ReloadError))
 	default:
 		// Not only an edit's: a daemon that took over from a dead one
 		// applies the configuration too, with nothing edited.

@@ -426,7 +426,8 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 	// This up planned from the current configuration; what it does not
 	// name, it leaves as it is (a reload too). The last reload's failure
 	// is forgotten, the instances it left failed with it.
-	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, f.ReloadStanding = o.plan.Args, wanted, "", false, nil, ""
+	f.UpArgs, f.Configured = o.plan.Args, wanted
+	f.ForgetReload()
 	prep.names = wanted
 	// Not fsynced: the daemon answers the start only after a durable
 	// write of the whole file.

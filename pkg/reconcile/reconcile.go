@@ -742,10 +742,13 @@ type RunMemory struct {
 	UpArgs, Configured []string
 	ReloadError        string
 	ReloadBegun        bool
-	// ReloadLeftFailed and ReloadStanding go with ReloadBegun: left
-	// behind, they stayed in state.json, of a failure forgotten.
+	// ReloadLeftFailed, ReloadFailures, ReloadLast and ReloadRefused go
+	// with ReloadBegun: left behind, they stayed in state.json, of a
+	// failure forgotten.
 	ReloadLeftFailed []string
-	ReloadStanding   string
+	ReloadFailures   map[string]string
+	ReloadLast       string
+	ReloadRefused    bool
 }
 
 // ForgetStoppedRun is ForgetRun for a stop of everything under way,
@@ -764,7 +767,8 @@ func RecallRun(f *state.File, m *RunMemory) {
 	if remembersRun(f) || !AnyActive(f) {
 		return
 	}
-	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, f.ReloadStanding = m.UpArgs, m.Configured, m.ReloadError, m.ReloadBegun, m.ReloadLeftFailed, m.ReloadStanding
+	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun = m.UpArgs, m.Configured, m.ReloadError, m.ReloadBegun
+	f.ReloadLeftFailed, f.ReloadFailures, f.ReloadLast, f.ReloadRefused = m.ReloadLeftFailed, m.ReloadFailures, m.ReloadLast, m.ReloadRefused
 }
 
 // remembersRun reports whether f keeps anything of a run (see ForgetRun).
@@ -778,8 +782,10 @@ func forgetRunUnless(f *state.File, active func(state.Instance) bool) *RunMemory
 	if !remembersRun(f) || slices.ContainsFunc(f.Instances, active) {
 		return nil
 	}
-	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError, ReloadBegun: f.ReloadBegun, ReloadLeftFailed: f.ReloadLeftFailed, ReloadStanding: f.ReloadStanding}
-	f.UpArgs, f.Configured, f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, f.ReloadStanding = nil, nil, "", false, nil, ""
+	m := &RunMemory{UpArgs: f.UpArgs, Configured: f.Configured, ReloadError: f.ReloadError, ReloadBegun: f.ReloadBegun,
+		ReloadLeftFailed: f.ReloadLeftFailed, ReloadFailures: f.ReloadFailures, ReloadLast: f.ReloadLast, ReloadRefused: f.ReloadRefused}
+	f.UpArgs, f.Configured = nil, nil
+	f.ForgetReload()
 	return m
 }
 

@@ -11,11 +11,14 @@ package state
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 // SchemaVersion is the layout of state.json this mictl writes and reads.
@@ -82,34 +85,129 @@ type File struct {
 	// refusal, after which what runs is the configuration before.
 	ReloadBegun bool `json:"reload_begun,omitempty"`
 	// ReloadLeftFailed are the instances the begun failures of
-	// ReloadError left failed, each failure's (read only with
-	// ReloadBegun, and forgotten with it, by
-	// mictl up and once nothing runs): while the configuration plans one of them as it
-	// was when it failed, the failure stands, and a reload that finds
-	// nothing else to change (a retry, a comment edited) keeps it. Cleared
-	// as "no change", status dropped it and mictl up started the instance
-	// into the same failure.
+	// ReloadError left failed, oldest first (read only with ReloadBegun,
+	// and forgotten with it, by mictl up and once nothing runs): while
+	// the configuration plans one of them as it was when it failed, the
+	// failure stands, and a reload that finds nothing else to change (a
+	// retry, a comment edited) keeps it. Cleared as "no change", status
+	// dropped it and mictl up started the instance into the same
+	// failure. One whose failed state ended (mictl down, restart, up, or
+	// removed) is dropped (SettleReload): the failure no longer stands
+	// for it.
 	ReloadLeftFailed []string `json:"reload_left_failed,omitempty"`
-	// ReloadStanding is the text of the begun failures that left
-	// ReloadLeftFailed failed, each once, oldest last (read only with
-	// ReloadBegun): what ReloadError says of them after what a later
-	// reload that failed, or was refused, says of itself. Composed from
-	// ReloadError instead, each failure in a row nested the one before
-	// it, and a refusal wrote over it.
-	ReloadStanding string `json:"reload_standing,omitempty"`
+	// ReloadFailures is, for each of ReloadLeftFailed, the text of the
+	// begun failure that left it failed: ReloadError says those of the
+	// instances still failed, each once, newest first. One text for
+	// them all, it named every failure long after the instances of some
+	// were put right.
+	ReloadFailures map[string]string `json:"reload_failures,omitempty"`
+	// ReloadLast is what the last reload said of itself while a begun
+	// failure stands (ReloadBegun): its own failure once begun, its
+	// refusal (ReloadRefused), or "" when it succeeded. ReloadError is
+	// it, then the failures that stand of the instances it did not fail
+	// (SettleReload).
+	ReloadLast string `json:"reload_last,omitempty"`
+	// ReloadRefused says ReloadLast is a refusal: the last reload changed
+	// nothing, and what stands is the failure of the reloads before it.
+	ReloadRefused bool `json:"reload_refused,omitempty"`
 }
 
-// StandingReload is the text of the begun reload failures that stand
-// (ReloadStanding), "" when none does; ReloadError for a file written
-// before ReloadStanding was kept, whose failure was its own alone.
+// StandingReload is the text of the begun reload failures that stand,
+// "" when none does.
 func (f *File) StandingReload() string {
-	switch {
-	case !f.ReloadBegun || len(f.ReloadLeftFailed) == 0:
+	if !f.ReloadBegun {
 		return ""
-	case f.ReloadStanding != "":
-		return f.ReloadStanding
 	}
-	return f.ReloadError
+	return f.reloadFailuresOf(f.ReloadLeftFailed)
+}
+
+// reloadFailuresOf is the text of the begun failures that left names
+// failed (ReloadFailures), each once, newest first.
+func (f *File) reloadFailuresOf(names []string) string {
+	var texts []string
+	for _, name := range slices.Backward(f.ReloadLeftFailed) {
+		if text := f.ReloadFailures[name]; slices.Contains(names, name) && text != "" && !slices.Contains(texts, text) {
+			texts = append(texts, text)
+		}
+	}
+	return strings.Join(texts, "; ")
+}
+
+// LeftFailedBy records that the begun failure said by text left name
+// failed: the newest of ReloadLeftFailed (one failed again moves to its
+// end), its text that one.
+func (f *File) LeftFailedBy(name, text string) {
+	f.ReloadLeftFailed = append(slices.DeleteFunc(f.ReloadLeftFailed, func(n string) bool { return n == name }), name)
+	if f.ReloadFailures == nil {
+		f.ReloadFailures = map[string]string{}
+	}
+	f.ReloadFailures[name] = text
+}
+
+// KeepLeftFailed keeps of ReloadLeftFailed (and ReloadFailures) the
+// instances names alone.
+func (f *File) KeepLeftFailed(names []string) {
+	f.ReloadLeftFailed = slices.DeleteFunc(f.ReloadLeftFailed, func(n string) bool { return !slices.Contains(names, n) })
+	maps.DeleteFunc(f.ReloadFailures, func(n, _ string) bool { return !slices.Contains(names, n) })
+}
+
+// readOlderReload reads the record of a begun reload failure in a file
+// from a mictl that kept neither ReloadLast nor ReloadFailures: its
+// ReloadError is the failure that left each of ReloadLeftFailed failed.
+func (f *File) readOlderReload() {
+	if f.ReloadBegun && f.ReloadLast == "" && len(f.ReloadFailures) == 0 {
+		f.ReloadLast, f.ReloadFailures = f.ReloadError, map[string]string{}
+		for _, name := range f.ReloadLeftFailed {
+			f.ReloadFailures[name] = f.ReloadError
+		}
+	}
+}
+
+// ForgetReload clears the record of the last reload: an up plans from
+// mictl.toml as it is, and a run that ended keeps nothing of it.
+func (f *File) ForgetReload() {
+	f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, f.ReloadFailures, f.ReloadLast, f.ReloadRefused = "", false, nil, nil, "", false
+}
+
+// SettleReload makes the record of the last reload agree with the
+// instances: one of ReloadLeftFailed no longer failed (stopped by mictl
+// down, started by restart or up, removed) is dropped, and ReloadError
+// says ReloadLast, then the failures that still stand of the others
+// (reloadFailuresOf), or those alone after a reload that succeeded. A
+// refusal beside nothing left standing is a refusal alone (ReloadBegun
+// false); a success, nothing. Kept as written, a mictl down mi-1 left
+// reload_left_failed ["mi-1"] and status saying mictl up would start mi-1
+// into the reload's failure, while mi-1 was stopped. Save and Load call
+// it.
+func (f *File) SettleReload() {
+	if !f.ReloadBegun {
+		return
+	}
+	var failed []string
+	for _, inst := range f.Instances {
+		if inst.State == StateFailed {
+			failed = append(failed, inst.Name)
+		}
+	}
+	f.KeepLeftFailed(failed)
+	var others []string // left failed by a reload before the last
+	for _, name := range f.ReloadLeftFailed {
+		if f.ReloadRefused || f.ReloadFailures[name] != f.ReloadLast {
+			others = append(others, name)
+		}
+	}
+	switch {
+	case len(f.ReloadLeftFailed) == 0 && (f.ReloadRefused || f.ReloadLast == ""):
+		refusal := f.ReloadLast
+		f.ForgetReload()
+		f.ReloadError = refusal
+	case f.ReloadLast == "":
+		f.ReloadError = f.reloadFailuresOf(others)
+	case len(others) == 0:
+		f.ReloadError = f.ReloadLast
+	default:
+		f.ReloadError = fmt.Sprintf("%s; and the failure of a reload before it stands for %s: %s", f.ReloadLast, words.And(others), f.reloadFailuresOf(others))
+	}
 }
 
 // Daemon records the detached supervisor process.
@@ -301,6 +399,7 @@ func (f *File) Clone() *File {
 	c := *f
 	c.Instances = append([]Instance(nil), f.Instances...)
 	c.UpArgs, c.Configured = slices.Clone(f.UpArgs), slices.Clone(f.Configured)
+	c.ReloadLeftFailed, c.ReloadFailures = slices.Clone(f.ReloadLeftFailed), maps.Clone(f.ReloadFailures)
 	if f.Daemon != nil {
 		d := *f.Daemon
 		c.Daemon = &d

@@ -262,6 +262,8 @@ func decode(path string, data []byte) (*File, error) {
 		}
 		seen[in.Name] = true
 	}
+	f.readOlderReload()
+	f.SettleReload()
 	return f, nil
 }
 
@@ -347,13 +349,16 @@ func jsonKind(t reflect.Type) string {
 }
 
 // Save writes f atomically (and durably, unless s is Quick) with mode
-// 0600 and sets f.Version to SchemaVersion. It does not take the lock: call it under Lock (or use
-// Update), or two writers may each save a stale copy.
+// 0600 and sets f.Version to SchemaVersion; the record of the last
+// reload is settled first (SettleReload), whoever changed the instances.
+// It does not take the lock: call it under Lock (or use Update), or two
+// writers may each save a stale copy.
 func (s *Store) Save(f *File) error {
 	f.Version = SchemaVersion
 	if f.Instances == nil {
 		f.Instances = []Instance{} // "instances": [] rather than null
 	}
+	f.SettleReload()
 	// Indented: the file is small and people read it when things go wrong.
 	data, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {

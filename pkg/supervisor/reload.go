@@ -206,7 +206,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 		if err != nil {
 			// A refusal recorded beside a failure that stands (see
 			// recordReload) is the same refusal.
-			if stood := f.StandingReload(); stood != "" && recorded == standsBeside(err.Error(), f.ReloadLeftFailed, stood) {
+			if f.ReloadRefused && f.ReloadLast == err.Error() {
 				recorded = err.Error()
 			}
 			if did() {
@@ -1313,32 +1313,45 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 		how = beganHow
 	}
 	uerr := s.update(func(f *state.File) error {
-		stood := f.StandingReload()
-		switch stands := len(standing) > 0 && stood != ""; {
-		case stands && err == nil:
-			// A refusal said before it is over: the failure alone stands.
-			f.ReloadError, f.ReloadLeftFailed, f.ReloadStanding = stood, standing, stood
-		case stands && applied:
-			f.ReloadError, f.ReloadLeftFailed, f.ReloadStanding = standsBeside(msg, standing, stood), standing, msg+"; "+stood
-		case err != nil && !applied && stood != "":
-			// Refused, it changed nothing: the failure of the reload before
-			// it stands as it stood, said after the refusal. Written over,
-			// status no longer said why mi-1 was failed, nor that up
-			// would start it into the same failure.
-			f.ReloadError = standsBeside(msg, f.ReloadLeftFailed, stood)
+		refused := err != nil && !applied
+		switch {
+		case !f.ReloadBegun && (err == nil || refused):
+			// No failure once begun stands, nor begins: a refusal, or
+			// nothing.
+			f.ForgetReload()
+			f.ReloadError = msg
+		case refused:
+			// Refused, it changed nothing: the failures of the reloads
+			// before it stand as they stood, said after the refusal
+			// (state.File.SettleReload). Written over, status no longer
+			// said why mi-1 was failed, nor that up would start it into
+			// the same failure.
+			f.ReloadLast, f.ReloadRefused = msg, true
 		default:
-			f.ReloadError, f.ReloadBegun, f.ReloadLeftFailed, f.ReloadStanding = msg, err != nil && applied, nil, ""
-			if f.ReloadBegun {
-				f.ReloadStanding = msg
-			}
+			// A failure stands of the instances still planned as they
+			// failed alone: a success keeps it of them alone, a failure
+			// once begun beside its own.
+			f.KeepLeftFailed(standing)
+			f.ReloadBegun, f.ReloadLast, f.ReloadRefused = true, msg, false
 		}
-		if f.ReloadBegun && err != nil && before != nil {
+		if err != nil && applied && before != nil {
 			for _, rec := range f.Instances {
-				if was, ok := before.Instance(rec.Name); ok && state.Wanted(was.State) && rec.State == StateFailed {
-					f.ReloadLeftFailed = appendOnce(f.ReloadLeftFailed, rec.Name)
+				// One an earlier failure left failed that this reload put
+				// right (putRight: not standing), restarted and failed
+				// again, is this failure's as one wanted running is:
+				// skipped as not wanted, its failure went unrecorded, and
+				// the next reload said "no change" and cleared it. It is
+				// not restarted again until the plan of it changes again
+				// (stillFailed compares the plan with its home, rendered
+				// as this reload planned it).
+				was, ok := before.Instance(rec.Name)
+				ours := ok && (state.Wanted(was.State) || slices.Contains(before.ReloadLeftFailed, rec.Name))
+				if ours && rec.State == StateFailed && !slices.Contains(standing, rec.Name) {
+					f.LeftFailedBy(rec.Name, msg)
 				}
 			}
 		}
+		f.SettleReload()
 		// What the configuration named under the flags it was planned
 		// with (upArgs): an up that came meanwhile wrote its own.
 		if err == nil && slices.Equal(f.UpArgs, upArgs) {
@@ -1354,13 +1367,6 @@ func (s *Supervisor) recordReload(err error, configured, upArgs []string, applie
 	if uerr != nil {
 		s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: errors.Join(err, uerr).Error()})
 	}
-}
-
-// standsBeside is what reload_error says of a reload that failed or was
-// refused for msg while the begun failures standing (their text,
-// state.File.ReloadStanding) stand for the instances names.
-func standsBeside(msg string, names []string, standing string) string {
-	return fmt.Sprintf("%s; and the failure of a reload before it stands for %s: %s", msg, words.And(names), standing)
 }
 
 // stillFailed are the instances the last reload's begun failure left
