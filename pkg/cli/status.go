@@ -29,6 +29,7 @@ import (
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 	"github.com/mictl/mictl/pkg/top"
+	"github.com/mictl/mictl/pkg/words"
 )
 
 type statusOptions struct {
@@ -318,6 +319,12 @@ type statusReport struct {
 	DaemonProblem *string `json:"daemon_problem"`
 
 	file *state.File // what the report was made from
+	// refusal is the refusal of the last reload when the failure of a
+	// reload before it stands (state.File.ReloadRefused), and standing
+	// that failure's text (state.File.StandingReload): the footer says
+	// each as what it is. Said as one begun failure, the footer told a
+	// refused configuration as applied up to what followed.
+	refusal, standing string
 	// refusalSaid says ReloadError is the error of the command that
 	// shows the report (a refused or failed reload): the footer leaves
 	// it out.
@@ -414,6 +421,9 @@ func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveF
 	}
 	if f.ReloadError != "" && f.ReloadBegun {
 		r.ReloadLeftFailed = append([]string{}, f.ReloadLeftFailed...)
+	}
+	if f.ReloadBegun && f.ReloadRefused {
+		r.refusal, r.standing = f.ReloadLast, f.StandingReload()
 	}
 	if daemonProblem != nil {
 		msg := daemonProblem.Error()
@@ -916,6 +926,11 @@ func (r statusReport) asRun(command string) string {
 func printStatusFooter(w io.Writer, r statusReport) {
 	switch {
 	case r.ReloadError == nil || r.refusalSaid:
+	case r.refusal != "":
+		fmt.Fprintf(w, "reload refused: the daemon did not apply the configuration as it is now; once what follows is fixed, %s applies it (%s shows what it changes):\n%s\n",
+			r.asRun("mictl reload"), r.asRun("mictl diff"), indented(r.refusal))
+		fmt.Fprintf(w, "and the failure of a reload before it stands: it stopped applying the configuration at what follows, and left %s failed; %s would start %s from that same configuration: fix what follows first, then %[2]s starts %[3]s again:\n%[4]s\n",
+			words.And(r.ReloadLeftFailed), r.asRun("mictl up"), words.ItOrThem(len(r.ReloadLeftFailed)), indented(r.standing))
 	case r.ReloadBegun != nil && *r.ReloadBegun:
 		// A roll that stopped at a restart onto a broken distribution left
 		// that instance failed: an up plans from the same configuration,
