@@ -33,6 +33,7 @@ func (d *deployment) reloadRecord() reloadRecord {
 // (mi-1 was failed already): reload_left_failed [], and the next reload
 // exited 0 and cleared reload_error with mi-1 still failed.
 func TestReloadThatPutsRightAndFailsAgainKeepsTheFailure(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	toml := d.failedRoll()
 	d.configFile("inplace", toml("wso2mi-4.6.0")+"[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"mi-1.local\" }\n")
@@ -61,6 +62,7 @@ func TestReloadThatPutsRightAndFailsAgainKeepsTheFailure(t *testing.T) {
 // reload_error ending "and the failure of a reload before it stands for
 // mi-1".
 func TestDownOfTheInstanceAFailedReloadLeftFailedEndsItsFailure(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	toml := d.failedRoll()
 	d.must("down", "mi-1")
