@@ -118,3 +118,29 @@ func TestUpStartsAFailedInstanceWhereItRan(t *testing.T) {
 		t.Errorf("up started the failed mi-1 at offset %d, not %d where it ran", got, ran)
 	}
 }
+
+// A failed instance keeps its offset only while what placed it there is
+// unchanged: up --base-offset after a failed start started mi-1 and mi-2
+// where they had failed, without a word, as though the flag were not
+// given.
+func TestUpPlacesAFailedInstanceAgainWhenItsBaseOffsetChanged(t *testing.T) {
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_REFUSE_START=1"}
+	d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
+	d.env = nil
+	if !d.stateIs("mi-1", "failed") || !d.stateIs("mi-2", "failed") {
+		t.Fatalf("mi-1 and mi-2 did not fail to start:\n%s", d.events())
+	}
+	moved := d.base + 50
+	_, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(moved), "--timeout", "30s")
+	for i, name := range []string{"mi-1", "mi-2"} {
+		if got := d.instance(name).Offset; got != moved+i {
+			t.Errorf("up --base-offset %d started the failed %s at offset %d, not %d", moved, name, got, moved+i)
+		}
+		want := fmt.Sprintf("note: %s starts at offset %d, not %d where it last ran (its http port %d was %d): the planner places a failed instance again, as what placed it there changed (base_offset %d, now %d); ",
+			name, moved+i, d.base+i, ports.DefaultBases()[ports.HTTP]+moved+i, ports.DefaultBases()[ports.HTTP]+d.base+i, d.base, moved)
+		if !strings.Contains(errOut, want) {
+			t.Errorf("up does not say why %s moved (%q):\n%s", name, want, errOut)
+		}
+	}
+}

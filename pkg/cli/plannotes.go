@@ -180,8 +180,12 @@ func refusalHints(t *reconcile.Target, f *state.File, report check.Report) []str
 				inst.Name, inst.Offset, inst.Where))
 		case ports.OffsetFromRunning:
 			rec, _ := f.Instance(inst.Name)
-			hints = append(hints, fmt.Sprintf("%s %s: free its ports, or stop it (mictl down %s) so that the next up plans it again",
-				inst.Name, whyPinned(inst, rec), inst.Name))
+			free := "free its ports, or "
+			if rec != nil && rec.State == state.StateFailed {
+				free = "" // it holds none: no server runs
+			}
+			hints = append(hints, fmt.Sprintf("%s %s: %sstop it (mictl down %s) so that the next up plans it again",
+				inst.Name, whyPinned(inst, rec), free, inst.Name))
 		}
 	}
 	return hints
@@ -204,7 +208,7 @@ func whyPinned(inst ports.Instance, rec *state.Instance) string {
 		case rec.RestartUnderWay():
 			return fmt.Sprintf("has no server now but is being restarted, at offset %d again, and keeps it while it runs", inst.Offset)
 		case rec.State == state.StateFailed:
-			return fmt.Sprintf("failed (mictl status %s says why) and keeps offset %d, where it last ran and its clients know it, until it is stopped", inst.Name, inst.Offset)
+			return fmt.Sprintf("failed (mictl status %s says why) and keeps offset %d, where it last ran and its clients know it, while base_offset, offset_step, offset_method, host and its own offset stay as they placed it there, until it is stopped", inst.Name, inst.Offset)
 		}
 	}
 	return fmt.Sprintf("runs with offset %d and keeps it while it runs", inst.Offset)

@@ -33,6 +33,9 @@ func TestRefusalSaysWhetherAPinnedInstanceRuns(t *testing.T) {
 			"hint: mi-2 has no server now (crashed: mictl status mi-2 says why) but is meant to run: its restart policy starts it again at offset 9001, until it gives up (state failed): free its ports, or stop it (mictl down mi-2) so that the next up plans it again\n"},
 		{state.Instance{State: state.StateStarting},
 			"hint: mi-2 has no server yet but is starting, at offset 9001, and keeps it while it runs: free its ports, or stop it (mictl down mi-2) so that the next up plans it again\n"},
+		// A failed one holds no port: "free its ports" was no advice.
+		{state.Instance{State: state.StateFailed},
+			"hint: mi-2 failed (mictl status mi-2 says why) and keeps offset 9001, where it last ran and its clients know it, while base_offset, offset_step, offset_method, host and its own offset stay as they placed it there, until it is stopped: stop it (mictl down mi-2) so that the next up plans it again\n"},
 		{state.Instance{State: state.StateStopping, Restarting: true},
 			"hint: mi-2 has no server now but is being restarted, at offset 9001 again, and keeps it while it runs: free its ports, or stop it (mictl down mi-2) so that the next up plans it again\n"},
 	} {

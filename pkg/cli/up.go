@@ -320,10 +320,17 @@ func prepareUp(streams *IOStreams, cfg *config.Config, store *state.Store, o *up
 			if !known || !state.Wanted(rec.State) {
 				prep.added = append(prep.added, inst.Name)
 			}
-			// A stopped instance's offset is not kept: one the planner
-			// now places elsewhere moves every port its clients knew.
+			// A stopped instance's offset is not kept, nor a failed one's
+			// once what placed it changed: one the planner now places
+			// elsewhere moves every port its clients knew.
 			if known && rec.Offset != inst.Offset && inst.From == ports.OffsetFromPlanner {
 				why := "the planner places a stopped instance again"
+				if rec.State == state.StateFailed {
+					why = "the planner places a failed instance again"
+					if changed := t.Replanned[inst.Name]; changed != "" {
+						why += ", as " + changed
+					}
+				}
 				taken, passed := lastPortTaken(t, *rec), passedOver(t, inst, rec.Offset)
 				switch {
 				case taken != nil && passed != "":

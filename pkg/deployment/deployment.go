@@ -206,14 +206,9 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 		if _, turnedOn := ic.Overrides[ports.InternalAPIEnableTOMLKey]; apiOff != nil && !turnedOn {
 			return ports.Plan{}, apiOff
 		}
-		if ok {
-			if ic.Offset != nil {
-				w.Offset, w.From, w.Where = ic.Offset, ports.OffsetFromConfig, ic.OffsetPos
-			}
-			if len(ic.Overrides) > 0 {
-				if w.Bases, err = basePorts(src, ic.Overrides); err != nil {
-					return ports.Plan{}, overrideError(ic, err)
-				}
+		if ok && len(ic.Overrides) > 0 {
+			if w.Bases, err = basePorts(src, ic.Overrides); err != nil {
+				return ports.Plan{}, overrideError(ic, err)
 			}
 		}
 		enabled, err := InboundOffsetEnabled(src, ic.Overrides)
@@ -221,13 +216,28 @@ func Plan(cfg *config.Config, src Source, opts Options) (ports.Plan, error) {
 			return ports.Plan{}, err
 		}
 		w.Extras = InstanceExtras(opts.Inbounds, opts.Apps[name], enabled, javaOpts)
-		if i < len(opts.Offsets) {
-			w.Offset, w.From, w.Where = &opts.Offsets[i], ports.OffsetFromFlag, "--offsets"
+		if given, from, where := GivenOffset(cfg, opts.Offsets, i, name); given != nil {
+			w.Offset, w.From, w.Where = given, from, where
 		}
 		wants[i] = w
 	}
 	planner := ports.Planner{BaseOffset: cfg.BaseOffset, Step: cfg.OffsetStep, MinPort: opts.MinPort, HostBusy: opts.HostBusy}
 	return planner.Plan(wants)
+}
+
+// GivenOffset is the offset the user gave the named instance, the ith a
+// plan places: its entry in offsets (--offsets), which wins, or its
+// [[instance]] offset in cfg; with where it comes from
+// (ports.OffsetFromFlag or ports.OffsetFromConfig) and where that is.
+// Nil when the planner chooses it.
+func GivenOffset(cfg *config.Config, offsets []int, i int, name string) (offset *int, from, where string) {
+	if i < len(offsets) {
+		return &offsets[i], ports.OffsetFromFlag, "--offsets"
+	}
+	if ic, ok := cfg.InstanceSettings(name); ok && ic.Offset != nil {
+		return ic.Offset, ports.OffsetFromConfig, ic.OffsetPos
+	}
+	return nil, "", ""
 }
 
 // overrideError is err, found rendering the overrides of ic, as a

@@ -69,7 +69,7 @@ const (
 	OffsetFromPlanner = "planner" // chosen by the planner
 	OffsetFromFlag    = "flag"    // --offsets
 	OffsetFromConfig  = "config"  // [[instance]] offset in mictl.toml
-	OffsetFromRunning = "running" // the instance runs with it, is meant to, or failed with it: kept until it is stopped
+	OffsetFromRunning = "running" // the instance runs with it, is meant to, or failed with it: kept until it is stopped (a failed one: or what placed it changes)
 )
 
 // Instance is one planned instance.

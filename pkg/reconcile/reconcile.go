@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -77,7 +78,14 @@ type Target struct {
 	// Prepare rendered again, one per home, each saying where it kept the
 	// edit: for the command to tell (see home.WriteConf).
 	EditsKept []EditKept
+	// Replanned says, by name, why an instance mictl records failed is
+	// planned afresh rather than kept where it failed, when what placed
+	// it there changed (see failedPins): for up's note of its move.
+	Replanned map[string]string
 	env       []string
+	// placed are the recorded placements of the instances that keep
+	// their offsets: their records keep them (see Record).
+	placed map[string]*state.Placement
 }
 
 // EditKept says that Prepare rendered again an instance's deployment.toml
@@ -113,10 +121,18 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	}
 	// Offsets are kept while something runs with them, or is meant to (a
 	// start under way, a restart after a crash), or mictl records it
-	// failed (see pins): a stopped deployment is planned again from the
-	// configuration, so that `up --base-offset 2750` after a down means
-	// 2750.
-	pinned := pins(cfg, f, opts.KeepUnknown, host.Busy())
+	// failed and what placed it is unchanged (see failedPins): a stopped
+	// deployment is planned again from the configuration, so that `up
+	// --base-offset 2750` after a down means 2750.
+	pinned := pins(cfg, f, opts.KeepUnknown)
+	failed, replanned := failedPins(cfg, f, opts.Offsets, pinned, host.Busy())
+	pinned = append(pinned, failed...)
+	placed := make(map[string]*state.Placement, len(pinned))
+	for _, p := range pinned {
+		if rec, ok := f.Instance(p.Name); ok {
+			placed[p.Name] = rec.Placed
+		}
+	}
 	shipped, err := shippedCApps(cfg)
 	if err != nil {
 		return nil, err
@@ -132,7 +148,7 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, Inbounds: inbounds, env: opts.Env}
+	t := &Target{Config: cfg, Source: src, Host: host, Apps: apps, Shipped: shippedApps, Inbounds: inbounds, Replanned: replanned, env: opts.Env, placed: placed}
 	runs := make(map[string][]*capp.App, len(planned))
 	for _, name := range planned {
 		runs[name] = t.AppsOf(name)
@@ -149,43 +165,106 @@ func Build(cfg *config.Config, f *state.File, opts Options) (*Target, error) {
 
 // pins are the instances of f that keep their offsets in a plan of cfg:
 // those that run (or are meant to) and that cfg names, or f keeps (see
-// Kept), or any with keepUnknown (see Options); then those cfg names that
-// f records failed, where no port of theirs is busy (a foreign process
-// holds it: busy, nil when the host is not asked) nor one a pin before
-// them keeps. A failed instance is still the user's (status shows it,
-// exit 3) and its clients know its ports: planned again, it moved
-// whenever the host had freed a lower offset meanwhile, as after a
-// failed reload onto a broken mi_home, rolled back. One whose port a
-// stranger took is planned again (up says where, and why), and a down
-// (recorded stopped) lets the next up plan it afresh.
-func pins(cfg *config.Config, f *state.File, keepUnknown bool, busy func(port int) bool) []deployment.Pin {
+// Kept), or any with keepUnknown (see Options).
+func pins(cfg *config.Config, f *state.File, keepUnknown bool) []deployment.Pin {
 	names := make(map[string]bool, cfg.Instances)
 	for _, n := range cfg.Names() {
 		names[n] = true
 	}
 	var pinned []deployment.Pin
-	kept := map[int]bool{}
-	keep := func(inst state.Instance) {
-		pinned = append(pinned, deployment.Pin{Name: inst.Name, Offset: inst.Offset, JavaOpts: javaOpts(inst.Env)})
-		for _, port := range recordedPorts(inst) {
-			kept[port] = true
-		}
-	}
 	for _, inst := range f.Instances {
 		if (keepUnknown || names[inst.Name] || Kept(f, inst.Name)) && Active(inst) {
-			keep(inst)
-		}
-	}
-	for _, inst := range f.Instances {
-		if !names[inst.Name] || inst.State != state.StateFailed || Active(inst) {
-			continue
-		}
-		free := !slices.ContainsFunc(recordedPorts(inst), func(port int) bool { return kept[port] || (busy != nil && busy(port)) })
-		if free {
-			keep(inst)
+			pinned = append(pinned, pin(inst))
 		}
 	}
 	return pinned
+}
+
+func pin(inst state.Instance) deployment.Pin {
+	return deployment.Pin{Name: inst.Name, Offset: inst.Offset, JavaOpts: javaOpts(inst.Env)}
+}
+
+// failedPins are the instances cfg names that f records failed and that
+// keep their offsets in a plan of cfg with the explicit offsets
+// (--offsets) beside pinned (pins): those whose Placement cfg and
+// offsets give again, where no port of theirs is busy (a foreign process
+// holds it) nor one a pin before them keeps. replanned says why each
+// other failed one is planned afresh, by name, when its placement is
+// what changed. A failed instance is still the user's (status shows it,
+// exit 3) and its clients know its ports: planned again whatever
+// changed, it moved whenever the host had freed a lower offset
+// meanwhile, as after a failed reload onto a broken mi_home, rolled back.
+// But kept whatever changed, `up --base-offset`, or base_offset edited in
+// mictl.toml, was ignored for it without a word. One whose port a
+// stranger took is planned again (up names the stranger), and a down
+// (recorded stopped) lets the next up plan it afresh.
+func failedPins(cfg *config.Config, f *state.File, offsets []int, pinned []deployment.Pin, busy func(port int) bool) (kept []deployment.Pin, replanned map[string]string) {
+	taken := map[int]bool{}
+	take := func(inst state.Instance) {
+		for _, port := range recordedPorts(inst) {
+			taken[port] = true
+		}
+	}
+	for _, p := range pinned {
+		if rec, ok := f.Instance(p.Name); ok {
+			take(*rec)
+		}
+	}
+	replanned = map[string]string{}
+	for i, name := range cfg.Names() {
+		rec, ok := f.Instance(name)
+		if !ok || rec.State != state.StateFailed || Active(*rec) {
+			continue
+		}
+		given, _, _ := deployment.GivenOffset(cfg, offsets, i, name)
+		if changed := placementChanged(rec.Placed, placement(cfg, given)); changed != "" {
+			replanned[name] = changed
+			continue
+		}
+		if !slices.ContainsFunc(recordedPorts(*rec), func(port int) bool { return taken[port] || busy(port) }) {
+			kept = append(kept, pin(*rec))
+			take(*rec)
+		}
+	}
+	return kept, replanned
+}
+
+// placement is what places an instance in a plan of cfg, given offset
+// given (nil: none).
+func placement(cfg *config.Config, given *int) state.Placement {
+	return state.Placement{BaseOffset: cfg.BaseOffset, OffsetStep: cfg.OffsetStep, OffsetMethod: cfg.OffsetMethod, Host: cfg.Host.String(), Offset: given}
+}
+
+// placementChanged says what of was, an instance's recorded placement,
+// differs from now, "" when nothing does. A record without one (from
+// before mictl kept it) cannot say what placed it: that is said instead.
+func placementChanged(was *state.Placement, now state.Placement) string {
+	if was == nil {
+		return "mictl has no record of the settings that placed it there (an older mictl started it)"
+	}
+	var changed []string
+	differs := func(key, then, now string) {
+		if then != now {
+			changed = append(changed, fmt.Sprintf("%s %s, now %s", key, then, now))
+		}
+	}
+	differs("base_offset", strconv.Itoa(was.BaseOffset), strconv.Itoa(now.BaseOffset))
+	differs("offset_step", strconv.Itoa(was.OffsetStep), strconv.Itoa(now.OffsetStep))
+	differs("offset_method", strconv.Quote(was.OffsetMethod), strconv.Quote(now.OffsetMethod))
+	differs("host", strconv.Quote(was.Host), strconv.Quote(now.Host))
+	differs("its own offset (--offsets, [[instance]] offset)", givenWords(was.Offset), givenWords(now.Offset))
+	if len(changed) == 0 {
+		return ""
+	}
+	return "what placed it there changed (" + strings.Join(changed, "; ") + ")"
+}
+
+// givenWords says an offset given an instance, "none" for nil.
+func givenWords(offset *int) string {
+	if offset == nil {
+		return "none"
+	}
+	return strconv.Itoa(*offset)
 }
 
 // recordedPorts are the ports inst's record says it opens: its four fixed
@@ -207,7 +286,7 @@ func recordedPorts(inst state.Instance) []int {
 // names, then those f keeps running beyond them (see Kept), which run
 // the top-level CApps as the others do.
 func Planned(cfg *config.Config, f *state.File) []string {
-	return deployment.Names(cfg, pins(cfg, f, false, nil))
+	return deployment.Names(cfg, pins(cfg, f, false))
 }
 
 // OwnApps are the records of recorded (an instance's Apps) of CApps
@@ -491,7 +570,23 @@ func (t *Target) Record(inst ports.Instance) (state.Instance, error) {
 	return state.Instance{
 		Name: inst.Name, Offset: inst.Offset, Ports: inst.Ports(), Home: abs,
 		Bind: t.Config.Host.String(), Args: args, Env: t.launchEnv(inst.Name), State: state.StateStarting, Extras: LaunchExtras(inst),
+		Placed: t.placement(inst),
 	}, nil
+}
+
+// placement is what placed inst: for one that keeps its offset, what
+// placed it there before, as its record says (a running instance keeps
+// its offset whatever changed since); else the settings of this target.
+func (t *Target) placement(inst ports.Instance) *state.Placement {
+	if inst.From == ports.OffsetFromRunning {
+		return t.placed[inst.Name]
+	}
+	var given *int
+	if inst.Explicit() {
+		given = &inst.Offset
+	}
+	p := placement(t.Config, given)
+	return &p
 }
 
 // LaunchExtras are inst's extra ports as its state record keeps them:

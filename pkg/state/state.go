@@ -286,6 +286,10 @@ type Instance struct {
 	// Extras are the ports it opens besides the four fixed ones (its
 	// CApps' inbound endpoints, the mediation debugger), as planned.
 	Extras []Extra `json:"extras,omitempty"`
+	// Placed is what placed the instance at Offset: a failed instance
+	// keeps its offset only while it is unchanged (reconcile.Build). Nil
+	// in records from before mictl kept it.
+	Placed *Placement `json:"placed,omitempty"`
 	// Undeploying are the inbound endpoint ports of CApps mictl took out
 	// of its carbonapps/ (undeployed, or rebuilt onto other ports), which
 	// the running server holds until its next hot deployment scan
@@ -294,6 +298,20 @@ type Instance struct {
 	// supervisor's CApp checks); a server that ends lets go of them all
 	// (ClearProcesses).
 	Undeploying []Extra `json:"undeploying,omitempty"`
+}
+
+// Placement is what the planner chose an instance's offset from: the
+// settings that place offsets (whether set in mictl.toml, by a variable
+// or by up's flags), and the offset given the instance itself, as they
+// were then.
+type Placement struct {
+	BaseOffset   int    `json:"base_offset"`
+	OffsetStep   int    `json:"offset_step"`
+	OffsetMethod string `json:"offset_method"`
+	Host         string `json:"host"`
+	// Offset is the offset --offsets or its [[instance]] offset gave it,
+	// nil when the planner chose one.
+	Offset *int `json:"offset"`
 }
 
 // Extra is one port an instance opens besides its four fixed ones.
