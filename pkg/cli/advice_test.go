@@ -3,11 +3,13 @@ package cli
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/proc"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/testports"
@@ -55,5 +57,35 @@ func TestStatusJudgesTheAdviceToStopAStranger(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// One status scans the host's sockets once, however many instances have
+// a blocker that exited since: it scanned once per such instance.
+func TestStatusScansTheHostOnceForEveryGoneBlocker(t *testing.T) {
+	self, err := proc.Identify(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exited := proc.Identity{PID: self.PID, StartTime: self.StartTime + 1}
+	port := testports.FreePort(t)
+	f := &state.File{}
+	for _, name := range []string{"mi-1", "mi-2", "mi-3"} {
+		b := &state.Blocker{Port: port, Holder: exited, Again: "mictl up starts " + name + " again", Around: "mictl up plans " + name + " around the port"}
+		f.Instances = append(f.Instances, state.Instance{Name: name, State: state.StateFailed, Bind: "127.0.0.1", Reason: b.Remedy(), LastError: b.Remedy(), Blocker: b})
+	}
+	scans := 0
+	defer func(scan func(netip.Addr) (check.Host, error)) { liveHost = scan }(liveHost)
+	liveHost = func(bind netip.Addr) (check.Host, error) {
+		scans++
+		return check.LiveHost(bind)
+	}
+	for _, row := range statusRows(f, false) {
+		if want := fmt.Sprintf("port %d is free now", port); row.Health == nil || !strings.Contains(*row.Health, want) {
+			t.Errorf("%s: health %v, want it saying %q", row.Name, deref(row.Health), want)
+		}
+	}
+	if scans != 1 {
+		t.Errorf("status scanned the host %d times for 3 instances whose blocker exited, want once", scans)
 	}
 }

@@ -498,6 +498,7 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 		look = recordedLook
 	}
 	rows := make([]statusRow, 0, len(f.Instances))
+	scan := &hostScan{}
 	for _, inst := range f.Instances {
 		st, pid := look(inst)
 		r := statusRow{Name: inst.Name, State: st, Restarts: inst.Restarts, Offset: inst.Offset,
@@ -509,7 +510,7 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 				r.UptimeSeconds = &up
 			}
 		}
-		inst.Reason, inst.LastError = judgedAdvice(inst)
+		inst.Reason, inst.LastError = judgedAdvice(inst, scan)
 		if inst.LastError != "" {
 			r.LastError = &inst.LastError
 		}
@@ -543,28 +544,25 @@ func statusRows(f *state.File, fromDaemon bool) []statusRow {
 
 // judgedAdvice are inst's reason and last error with their advice to
 // stop a stranger holding a port (state.Blocker) judged now: once that
-// stranger has exited, they say so instead (see blockerGone).
-func judgedAdvice(inst state.Instance) (reason, lastError string) {
+// stranger has exited, they say so instead (see blockerGone), after what
+// scan finds.
+func judgedAdvice(inst state.Instance, scan *hostScan) (reason, lastError string) {
 	b := inst.Blocker
 	if b == nil || b.Holder.Alive() {
 		return inst.Reason, inst.LastError
 	}
-	stale, now := b.Remedy(), blockerGone(*b, inst.Bind)
+	stale, now := b.Remedy(), blockerGone(*b, inst.Bind, scan)
 	return strings.Replace(inst.Reason, stale, now, 1), strings.Replace(inst.LastError, stale, now, 1)
 }
 
 // blockerGone is the advice about b's port once its holder has exited,
-// after what holds the port now on bind (the instance's address): none
-// (the port is free: what starts the instance), another process (stop
-// it, or start the instance elsewhere), or unknown (the host's sockets
-// could not be scanned).
-func blockerGone(b state.Blocker, bind string) string {
+// after what holds the port now on bind (the instance's address), as
+// scan finds: none (the port is free: what starts the instance), another
+// process (stop it, or start the instance elsewhere), or unknown (the
+// host's sockets could not be scanned).
+func blockerGone(b state.Blocker, bind string, scan *hostScan) string {
 	gone := fmt.Sprintf("pid %d has exited since", b.Holder.PID)
-	addr, err := netip.ParseAddr(bind)
-	var host check.Host
-	if err == nil {
-		host, err = check.LiveHost(addr)
-	}
+	host, err := scan.at(bind)
 	if err != nil {
 		return fmt.Sprintf("%s: %s once port %d is free (mictl ports table says what holds it); or %s", gone, b.Again, b.Port, b.Around)
 	}
@@ -572,6 +570,33 @@ func blockerGone(b state.Blocker, bind string) string {
 		return fmt.Sprintf("%s, and port %d is now held by %s: stop it, then %s; or %s", gone, b.Port, *held, b.Again, b.Around)
 	}
 	return fmt.Sprintf("%s, and port %d is free now: %s", gone, b.Port, b.Again)
+}
+
+// liveHost scans the host's sockets; a test counts its calls.
+var liveHost = check.LiveHost
+
+// hostScan is the host's sockets as one status sees them: scanned at the
+// first instance whose blocker has exited, and shared by the others,
+// which each scanned the host again.
+type hostScan struct {
+	host    check.Host
+	err     error
+	scanned bool
+}
+
+// at is the scan as seen from bind, an instance's address.
+func (s *hostScan) at(bind string) (check.Host, error) {
+	addr, err := netip.ParseAddr(bind)
+	if err != nil {
+		return check.Host{}, err
+	}
+	if !s.scanned {
+		s.host, s.err = liveHost(addr)
+		s.scanned = true
+	}
+	host := s.host
+	host.Bind = addr // the sockets are the host's, whichever address asks
+	return host, s.err
 }
 
 // strangerIn is the pid of the server running in home, which a stopped
