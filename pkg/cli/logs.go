@@ -296,10 +296,10 @@ func (o *logsOptions) source(streams *IOStreams, name string, named bool) (src l
 	case runs:
 		fmt.Fprintln(streams.ErrOut, gone.note(o.Follow))
 		src.Held = gone.held
-		if o.Follow && src.Held == "" {
+		if o.Follow && src.Held == nil {
 			fmt.Fprintf(streams.ErrOut, "waiting for %s\n", src.Path)
 		}
-		return src, o.Follow || src.Held != "" || rotated, true
+		return src, o.Follow || src.Held != nil || rotated, true
 	case !named || rotated:
 		return src, rotated, false
 	case o.Follow:
@@ -318,11 +318,11 @@ type goneLog struct {
 	name, path string
 	pid        int
 	dirGone    bool
-	// held is where the removed file can still be read, the server's
-	// /proc/PID/fd/N for it, "" when the server holds it no more. (A
-	// server whose open files this user may not look at is not found
-	// either: home.Server reads its environment, under the same rule.)
-	held string
+	// held is the removed file, which can still be read through the
+	// server's /proc/PID/fd/N for it; nil when the server holds it no
+	// more, or when its open files cannot be looked at (unseen says why).
+	held   *logs.Held
+	unseen error
 	// restart is how the server starts again, with a new log.
 	restart string
 }
@@ -334,12 +334,16 @@ func (g goneLog) note(follow bool) string {
 	if g.dirGone {
 		gone = "its log directory " + filepath.Dir(g.path)
 	}
-	if g.held != "" {
-		read := fmt.Sprintf("read from %s, which ends with the server; a new log starts at %s when it starts again", g.held, g.path)
+	if g.held != nil {
+		read := fmt.Sprintf("read from %s, which ends with the server; a new log starts at %s when it starts again", g.held.Link, g.path)
 		if follow {
-			read = fmt.Sprintf("followed through %s, then the new log at %s from when the server starts again", g.held, g.path)
+			read = fmt.Sprintf("followed through %s, then the new log at %s from when the server starts again", g.held.Link, g.path)
 		}
 		return fmt.Sprintf("%s: %s was deleted while the server (pid %d) still writes to it: %s: %s", g.name, gone, g.pid, read, g.restart)
+	}
+	if g.unseen != nil {
+		return fmt.Sprintf("%s runs (pid %d), but %s is gone, and whether the server still holds it open cannot be told: its open files cannot be looked at (%v); "+
+			"run mictl logs as the server's user, or as root, to read it through them; its new lines go to %s once it starts again: %s", g.name, g.pid, gone, g.unseen, g.path, g.restart)
 	}
 	return fmt.Sprintf("%s runs (pid %d), but %s is gone and the server holds it open no more: nothing of it can be read; "+
 		"its new lines go to %s once it starts again: %s", g.name, g.pid, gone, g.path, g.restart)
@@ -356,7 +360,8 @@ func logGone(o *logsOptions, name, path string) (gone goneLog, runs bool) {
 	if !runs {
 		return goneLog{}, false
 	}
-	gone = goneLog{name: name, path: path, pid: server.PID, held: heldOpen(server.PID, path), restart: supervisor.AsRunFor(o.Deployment, "mictl restart "+name)}
+	gone = goneLog{name: name, path: path, pid: server.PID, restart: supervisor.AsRunFor(o.Deployment, "mictl restart "+name)}
+	gone.held, gone.unseen = heldOpen(server.PID, path)
 	if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
 		gone.dirGone = true
 	}
@@ -366,14 +371,15 @@ func logGone(o *logsOptions, name, path string) (gone goneLog, runs bool) {
 	return gone, true
 }
 
-// heldOpen is the /proc/PID/fd/N through which pid holds open the
-// deleted file that was at path, "" when it holds none (or its open
-// files cannot be looked at). The kernel names such a file by the real
-// path it had, with " (deleted)" after it.
-func heldOpen(pid int, path string) string {
+// heldOpen is the deleted file that was at path which pid holds open,
+// nil when it holds none; the error says why pid's open files cannot be
+// looked at (another user's process, /proc mounted with hidepid). The
+// kernel names such a file by the real path it had, with " (deleted)"
+// after it.
+func heldOpen(pid int, path string) (*logs.Held, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return ""
+		return nil, nil
 	}
 	// The file's directory may be gone with it: its nearest existing
 	// ancestor is resolved, the rest kept as it was.
@@ -386,16 +392,21 @@ func heldOpen(pid int, path string) string {
 	}
 	fds := filepath.Join("/proc", strconv.Itoa(pid), "fd")
 	entries, err := os.ReadDir(fds)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // it has ended: it holds nothing
+	}
 	if err != nil {
-		return ""
+		return nil, fmt.Errorf("%s: %w", fds, fsutil.Cause(err))
 	}
 	for _, e := range entries {
 		fd := filepath.Join(fds, e.Name())
 		if target, err := os.Readlink(fd); err == nil && target == want+" (deleted)" {
-			return fd
+			if held, err := logs.HeldAt(fd); err == nil { // else closed meanwhile
+				return held, nil
+			}
 		}
 	}
-	return ""
+	return nil, nil
 }
 
 // startedByMictl reports whether the state file under instancesDir names

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -451,16 +452,32 @@ func TestHeldOpenFindsADeletedFileWhileItIsOpen(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	held := heldOpen(os.Getpid(), path)
-	if got, err := os.ReadFile(held); err != nil || string(got) != "a line\n" {
-		t.Errorf("heldOpen = %q: read %q, %v; want the deleted file's line", held, got, err)
+	held, err := heldOpen(os.Getpid(), path)
+	if err != nil || held == nil {
+		t.Fatalf("heldOpen = %v, %v; want the deleted file", held, err)
+	}
+	if got, err := os.ReadFile(held.Link); err != nil || string(got) != "a line\n" {
+		t.Errorf("heldOpen = %q: read %q, %v; want the deleted file's line", held.Link, got, err)
 	}
 	f.Close()
-	if held := heldOpen(os.Getpid(), path); held != "" {
-		t.Errorf("heldOpen of a file closed since = %q, want none", held)
+	if held, err := heldOpen(os.Getpid(), path); held != nil || err != nil {
+		t.Errorf("heldOpen of a file closed since = %v, %v; want none", held, err)
 	}
 	gone := goneLog{name: "mi-1", path: path, pid: 7, restart: "mictl restart mi-1"}
 	if note := gone.note(false); !strings.Contains(note, "is gone and the server holds it open no more: nothing of it can be read; its new lines go to "+path+" once it starts again: mictl restart mi-1") {
 		t.Errorf("note of a log nobody holds: %s", note)
+	}
+}
+
+// A server whose open files cannot be looked at (another user's, /proc
+// mounted with hidepid) may hold its deleted log open or not: logs said
+// it "holds it open no more", which it could not know.
+func TestLogsCannotTellWhetherAnUnseenServerHoldsItsLog(t *testing.T) {
+	gone := goneLog{name: "mi-1", path: "/i/mi-1/repository/logs/wso2carbon.log", pid: 7, restart: "mictl restart mi-1",
+		unseen: fmt.Errorf("/proc/7/fd: %w", fs.ErrPermission)}
+	note := gone.note(false)
+	want := "mi-1 runs (pid 7), but its log /i/mi-1/repository/logs/wso2carbon.log is gone, and whether the server still holds it open cannot be told: its open files cannot be looked at (/proc/7/fd: permission denied); run mictl logs as the server's user, or as root, to read it through them"
+	if !strings.Contains(note, want) || strings.Contains(note, "no more") {
+		t.Errorf("note of a log whose server cannot be looked into:\n%s\nwant it saying %q", note, want)
 	}
 }

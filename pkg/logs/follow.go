@@ -58,7 +58,7 @@ const maxLine = 1 << 20
 // from growth; the kernel reports the truncate itself as an event, so this
 // needs the follower to be starved.
 func Follow(ctx context.Context, path string, fromOffset int64, out func(line string)) error {
-	return followFile(ctx, path, "", fromOffset, out)
+	return followFile(ctx, path, nil, fromOffset, out)
 }
 
 // followFile is Follow of the log at path, or, with held (see Source.Held),
@@ -67,12 +67,12 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 // through held, and kept when its directory goes too (the server writes
 // on), until a file appears at path, which is then followed from its
 // first line.
-func followFile(ctx context.Context, path, held string, fromOffset int64, out func(line string)) error {
+func followFile(ctx context.Context, path string, held *Held, fromOffset int64, out func(line string)) error {
 	dir := filepath.Clean(filepath.Dir(path))
 	file := filepath.Join(dir, filepath.Base(path)) // as events name it
 	t := &tailer{path: path, from: fromOffset, out: out, buf: make([]byte, 64<<10)}
 	defer t.close()
-	if held != "" {
+	if held != nil {
 		if err := t.openHeld(held); err != nil {
 			return err
 		}
@@ -86,9 +86,11 @@ func followFile(ctx context.Context, path, held string, fromOffset int64, out fu
 	defer w.Close() // waits for fsnotify's reader goroutine to end
 	if t.held {
 		// A file without a name is reported by no directory's watch: its
-		// own is set through held, which names it (inotify follows the
-		// /proc link to the file). Not watchable: looked at instead.
-		if err := w.Add(held); err != nil {
+		// own is set through the link of the file opened (inotify
+		// follows a /proc link to the file), which names it for as long
+		// as it is open, where the server's may name another file by
+		// then. Not watchable: looked at instead.
+		if err := w.Add(fmt.Sprintf("/proc/self/fd/%d", t.f.Fd())); err != nil {
 			return t.poll(ctx)
 		}
 		// What it was given before its watch was set is reported by none.
@@ -339,22 +341,17 @@ type tailer struct {
 	buf  []byte
 }
 
-// openHeld opens the file a server holds open through held, to read it
-// from t.from on; a link gone meanwhile (the server ended) opens nothing,
-// and the file at path is waited for.
-func (t *tailer) openHeld(held string) error {
-	f, err := os.Open(held)
-	if errors.Is(err, fs.ErrNotExist) {
+// openHeld opens the file held, to read it from t.from on; one its link
+// names no more (the server ended, or closed it) opens nothing, and the
+// file at path is waited for.
+func (t *tailer) openHeld(held *Held) error {
+	f, info, err := held.open()
+	if err != nil {
+		return fmt.Errorf("follow %s (deleted, read through %s): %w", t.path, held.Link, err)
+	}
+	if f == nil {
 		t.from = 0 // meant for the held file: a file at path is a new one
 		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("follow %s (deleted, read through %s): %w", t.path, held, err)
-	}
-	info, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("follow %s (deleted, read through %s): %w", t.path, held, err)
 	}
 	t.f, t.off, t.detached, t.held = f, t.from, true, true
 	if t.from > info.Size() { // cut since the caller looked

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // heldLog is a log deleted from path (logs/console.log) beside its
 // rotated copy, which this process, as a running server does, still holds
 // open and writes to: write appends to it, and held is where it is read.
-func heldLog(t *testing.T) (path, held string, write func(string)) {
+func heldLog(t *testing.T) (path string, held *Held, write func(string)) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "logs")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -39,7 +40,11 @@ func heldLog(t *testing.T) (path, held string, write func(string)) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	return path, fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), w.Fd()), write
+	held, err = HeldAt(fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), w.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, held, write
 }
 
 // A log deleted under its writer is read, after its rotated copies,
@@ -112,4 +117,43 @@ func TestFollowAllReadsAHeldLogWithoutInotify(t *testing.T) {
 	newWatcher = func() (*fsnotify.Watcher, error) { return nil, os.ErrPermission }
 	defer func() { newWatcher = fsnotify.NewWatcher }()
 	TestFollowAllReadsAHeldLogUntilANewOne(t)
+}
+
+// The link of a held log is read only while it names that file: the
+// server may close it and open another under the same fd number (or end,
+// and its pid go to another process) between the look that found it and
+// the read, which then showed the other file as the log.
+func TestAHeldLogsLinkNamingAnotherFileIsNotRead(t *testing.T) {
+	path, held, _ := heldLog(t)
+	other, err := os.Create(filepath.Join(t.TempDir(), "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.WriteString("another file's line\n"); err != nil {
+		t.Fatal(err)
+	}
+	var fd int
+	if _, err := fmt.Sscanf(filepath.Base(held.Link), "%d", &fd); err != nil {
+		t.Fatal(err)
+	}
+	// The log closed, and its fd number given to another file.
+	if err := syscall.Dup3(int(other.Fd()), fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := Tail(&out, []Source{{Name: "mi-1", Path: path, Held: held}}, Options{Lines: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "[2026-11-25 15:00:01,000]  INFO - rotated\n"; out.String() != want {
+		t.Errorf("Tail = %q, want the rotated copy alone, %q", out.String(), want)
+	}
+	var followed syncbuf.Buffer
+	stop := followAll(t, &followed, []Source{{Name: "mi-1", Path: path, Held: held}}, Options{Lines: -1})
+	writeFile(t, path, "started again\n")
+	waitFor(t, &followed, "started again\n")
+	stop()
+	if strings.Contains(followed.String(), "another file") {
+		t.Errorf("FollowAll read the file the link names since:\n%s", followed.String())
+	}
 }

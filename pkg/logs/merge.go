@@ -20,12 +20,11 @@ import (
 type Source struct {
 	Name string // instance name, used by the Prefixer
 	Path string
-	// Held, when no file is at Path, is where the file deleted from there
-	// can still be read: /proc/PID/fd/N of the server that holds it open
-	// and writes on to it (a server starts a new log only when it starts
-	// again). It is read as the file at Path would be, after the rotated
-	// copies, and followed until a file appears at Path. "" for none.
-	Held string
+	// Held, when no file is at Path, is the file deleted from there that
+	// a running server still writes to. It is read as the file at Path
+	// would be, after the rotated copies, and followed until a file
+	// appears at Path. Nil for none.
+	Held *Held
 }
 
 // Options select what Tail and FollowAll show.
@@ -292,8 +291,8 @@ func (m *merger) open(s *mergeSource) (lineIter, io.Closer, error) {
 	var files multiCloser
 	var parts []*filePart
 	cur, err := openPart(s.Path)
-	if cur == nil && err == nil && s.Held != "" {
-		cur, err = openPart(s.Held)
+	if cur == nil && err == nil && s.Held != nil {
+		cur, err = openHeldPart(s.Held)
 	}
 	if err != nil {
 		return fail(files, err)
@@ -416,6 +415,15 @@ func openPart(path string) (*filePart, error) {
 		return nil, err
 	}
 	return &filePart{f: f, path: path, size: info.Size()}, nil
+}
+
+// openHeldPart is openPart of the file h holds.
+func openHeldPart(h *Held) (*filePart, error) {
+	f, info, err := h.open()
+	if f == nil {
+		return nil, err
+	}
+	return &filePart{f: f, path: h.Link, size: info.Size()}, nil
 }
 
 // multiCloser closes every file of a log.
