@@ -122,7 +122,7 @@ func BenchmarkBehindMIShaped20Homes(b *testing.B) {
 			wg.Go(func() {
 				sem <- struct{}{}
 				defer func() { <-sem }()
-				if behind, _, err := dist.Behind(h); err != nil || len(behind) > 0 {
+				if behind, _, _, err := dist.Behind(h); err != nil || len(behind) > 0 {
 					b.Errorf("%s: behind %q, %v", h, behind, err)
 				}
 			})

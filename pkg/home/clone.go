@@ -232,8 +232,9 @@ func headerFields(first string) (fields [3]string, found bool) {
 // d's (their inodes differ), so every diff and reload compared the home
 // file by file until its next restart. It reports whether it wrote;
 // a home whose list does not say its files (none, or an older mictl's) is
-// left as it is.
-func (d *Distribution) Follow(dir string) (followed bool, err error) {
+// left as it is. look is what Behind found in dir (nil for none), taken
+// as it is while dir's list is the one it judged by.
+func (d *Distribution) Follow(dir string, look *Look) (followed bool, err error) {
 	fail := func(err error) (bool, error) {
 		return false, fmt.Errorf("record %s as the distribution of %s: %w", d.abs, dir, fsutil.Cause(err))
 	}
@@ -273,15 +274,19 @@ func (d *Distribution) Follow(dir string) (followed bool, err error) {
 		// nothing, its files with new times alone (a cp -r copy, or
 		// mi_home unpacked again in place) being recorded with d's,
 		// which Behind then takes as they are, reading them no more.
-		_, listed, err := readCloned(dir)
-		if err != nil {
-			return fail(err)
+		// What Behind found serves while the list is as it read it:
+		// judged again whatever Behind had found, a reload read every
+		// touched file (on a real MI, hundreds of MB) twice over. Only a
+		// sync between the two, which writes the list, makes them differ.
+		if look == nil || look.list != string(raw) {
+			if look, err = d.look(dir); err != nil {
+				return false, nil // Behind says why
+			}
 		}
-		behind, kept, touched, err := d.behind(dir, listed)
-		if err != nil || len(behind) > 0 {
+		if len(look.behind) > 0 {
 			return false, nil
 		}
-		pending, rest = len(kept), retouched(rest, touched)
+		pending, rest = len(look.kept), retouched(rest, look.touched)
 	}
 	if err := fsutil.ReplaceFile(path, []byte(d.header(pending)+rest), 0o644); err != nil {
 		return fail(err)
@@ -721,16 +726,38 @@ func (d *Distribution) gone(dir string, listed map[string]*clone) []string {
 // next start all the same). A file Sync would copy that cannot be read is
 // an error naming it: a restart would stop the instance and then fail to
 // prepare its home.
-func (d *Distribution) Behind(dir string) (behind, kept []string, err error) {
+// What it found is also in look, for Follow to record without reading
+// the home's files again (nil when the list's first line said it all).
+func (d *Distribution) Behind(dir string) (behind, kept []string, look *Look, err error) {
 	if d.upToDateByHeader(dir) {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
-	_, listed, err := readCloned(dir)
+	if look, err = d.look(dir); err != nil {
+		return nil, nil, nil, err
+	}
+	return look.behind, look.kept, look, nil
+}
+
+// look is Behind's look at the home dir, file by file.
+func (d *Distribution) look(dir string) (*Look, error) {
+	raw, listed, err := readCloned(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	behind, kept, _, err = d.behind(dir, listed)
-	return behind, kept, err
+	behind, kept, touched, err := d.behind(dir, listed)
+	if err != nil {
+		return nil, err
+	}
+	return &Look{list: raw, behind: behind, kept: kept, touched: touched}, nil
+}
+
+// Look is what Behind found in a home: what it reports, the files it
+// found the same bytes with new times (see touchedOnly), and the home's
+// list it judged them by.
+type Look struct {
+	list         string
+	behind, kept []string
+	touched      map[string]string
 }
 
 // behind is Behind of the home dir, whose list is listed, file by file;

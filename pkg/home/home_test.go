@@ -531,7 +531,7 @@ func TestSyncKeepsFilesEditedInTheHome(t *testing.T) {
 	must(t, os.WriteFile(theirs, []byte("appenders = CARBON_LOGFILE, SYSLOG\n"), 0o644))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{rel}) {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{rel}) {
 		t.Errorf("Behind = %q, kept %q, %v; want nothing behind, and %s kept over the distribution's change", behind, kept, err, rel)
 	}
 	st, err := dist.Sync(dir)
@@ -541,7 +541,7 @@ func TestSyncKeepsFilesEditedInTheHome(t *testing.T) {
 	}
 	// Synced from this very distribution, the home is still reported: its
 	// list says something is kept over a change (no quick answer).
-	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{rel}) {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{rel}) {
 		t.Errorf("Behind after the sync = %q, kept %q, %v; want %s still kept over the distribution's change", behind, kept, err, rel)
 	}
 	must(t, os.Remove(mine))
@@ -571,7 +571,7 @@ func TestSyncFollowsAJarWrittenInPlaceThenReplaced(t *testing.T) {
 	must(t, os.WriteFile(jar, []byte("PK\x03\x04 a.jar v2"), 0o644))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, kept, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"lib/a.jar"}) || len(kept) != 0 {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"lib/a.jar"}) || len(kept) != 0 {
 		t.Errorf("Behind = %q, kept %q, %v; want lib/a.jar behind", behind, kept, err)
 	}
 	if _, err := dist.Sync(dir); err != nil {
@@ -601,7 +601,7 @@ func TestSyncTakesAnUnstampedHomeAsItIs(t *testing.T) {
 	must(t, os.WriteFile(mine, []byte("logger.custom.level = DEBUG\n"), 0o644))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+	if behind, _, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
 		t.Errorf("Behind = %q, %v; want nothing: the home's file is taken as its own", behind, err)
 	}
 	if st, err := dist.Sync(dir); err != nil || st.Kept != 1 {
@@ -634,11 +634,11 @@ func TestSyncTakesAnUnstampedHomeAsItIs(t *testing.T) {
 	must(t, os.Chtimes(theirs, later, later))
 	dist, err = home.ReadDistribution(src)
 	must(t, err)
-	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{"conf/log4j2.properties"}) {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || len(behind) != 0 || !slices.Equal(kept, []string{"conf/log4j2.properties"}) {
 		t.Errorf("Behind = %q, kept %q, %v; want the home's log4j2.properties kept, and said", behind, kept, err)
 	}
 	must(t, os.Remove(mine))
-	if behind, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf/log4j2.properties"}) {
+	if behind, _, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf/log4j2.properties"}) {
 		t.Errorf("Behind after the kept file was deleted = %q, %v; want it behind", behind, err)
 	}
 	if _, err := dist.Sync(dir); err != nil {
@@ -667,7 +667,7 @@ func TestSyncKeepsAPathOfAnotherKind(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(dir, "conf", "new.xml", "mine.txt"), []byte("the home's"), 0o644))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	behind, kept, err := dist.Behind(dir)
+	behind, kept, _, err := dist.Behind(dir)
 	wantKept := []string{"conf/extra (not a directory in the home)", "conf/new.xml (a directory in the home)"}
 	if err != nil || len(behind) != 0 || !slices.Equal(kept, wantKept) {
 		t.Errorf("Behind = %q, kept %q, %v; want none behind, kept %q", behind, kept, err, wantKept)
@@ -678,7 +678,7 @@ func TestSyncKeepsAPathOfAnotherKind(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dir, "conf", "extra")); string(got) != "the home's" {
 		t.Errorf("conf/extra = %q, want the home's file", got)
 	}
-	if _, kept, err := dist.Behind(dir); err != nil || !slices.Equal(kept, wantKept) {
+	if _, kept, _, err := dist.Behind(dir); err != nil || !slices.Equal(kept, wantKept) {
 		t.Errorf("Behind after the sync: kept %q, %v; want %q still", kept, err, wantKept)
 	}
 }
@@ -693,7 +693,7 @@ func TestBehindSeesAPermissionChange(t *testing.T) {
 	must(t, os.Chmod(filepath.Join(src, "repository", "deployment", "x.xml"), 0o644))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"repository/deployment/x.xml"}) {
+	if behind, _, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"repository/deployment/x.xml"}) {
 		t.Errorf("Behind = %q, %v; want the file whose mode changed", behind, err)
 	}
 }
@@ -710,7 +710,7 @@ func TestSyncKeepsPermissionsChangedInTheHome(t *testing.T) {
 	must(t, os.Chmod(p, 0o600))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+	if behind, _, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
 		t.Errorf("Behind = %q, %v; want nothing", behind, err)
 	}
 	if _, err := dist.Sync(dir); err != nil {
@@ -736,7 +736,7 @@ func TestBehindFailsForAFileItCannotRead(t *testing.T) {
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
 	must(t, os.Remove(secret))
-	if _, _, err := dist.Behind(dir); err == nil || !strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "make it readable") {
+	if _, _, _, err := dist.Behind(dir); err == nil || !strings.Contains(err.Error(), secret) || !strings.Contains(err.Error(), "make it readable") {
 		t.Errorf("Behind: %v; want an error naming %s and what to do", err, secret)
 	}
 }
@@ -761,7 +761,7 @@ func TestBehindListsWhatSyncWouldChange(t *testing.T) {
 	must(t, os.Remove(filepath.Join(src, "repository", "deployment", "x.xml")))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	behind, kept, err := dist.Behind(dir)
+	behind, kept, _, err := dist.Behind(dir)
 	must(t, err)
 	want := []string{"conf/log4j2.properties", "lib/new.jar", "repository/deployment/x.xml (removed)"}
 	if !slices.Equal(behind, want) || len(kept) != 0 {
@@ -770,7 +770,7 @@ func TestBehindListsWhatSyncWouldChange(t *testing.T) {
 	if _, err := dist.Sync(dir); err != nil {
 		t.Fatal(err)
 	}
-	if behind, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+	if behind, _, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
 		t.Errorf("Behind after Sync = %q, %v; want nothing", behind, err)
 	}
 }
@@ -1327,7 +1327,7 @@ func TestSyncFollowsAPathThatChangedKind(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(x, "f"), []byte("b=2\n"), 0o644))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, kept, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf/x.properties"}) || len(kept) != 0 {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf/x.properties"}) || len(kept) != 0 {
 		t.Errorf("file turned directory: Behind = %q, kept %q, %v; want conf/x.properties behind", behind, kept, err)
 	}
 	if _, err := dist.Sync(dir); err != nil {
@@ -1341,7 +1341,7 @@ func TestSyncFollowsAPathThatChangedKind(t *testing.T) {
 	must(t, os.WriteFile(x, []byte("c=3\n"), 0o644))
 	dist, err = home.ReadDistribution(src)
 	must(t, err)
-	if behind, kept, err := dist.Behind(dir); err != nil || !slices.Contains(behind, "conf/x.properties") || len(kept) != 0 {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || !slices.Contains(behind, "conf/x.properties") || len(kept) != 0 {
 		t.Errorf("directory turned file: Behind = %q, kept %q, %v; want conf/x.properties behind", behind, kept, err)
 	}
 	if _, err := dist.Sync(dir); err != nil {
@@ -1366,13 +1366,13 @@ func TestBehindSeesAJarWrittenInPlace(t *testing.T) {
 	f.Close()
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"lib/a.jar"}) {
+	if behind, _, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"lib/a.jar"}) {
 		t.Errorf("Behind = %q, %v; want lib/a.jar", behind, err)
 	}
 	if _, err := dist.Sync(dir); err != nil {
 		t.Fatal(err)
 	}
-	if behind, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
+	if behind, _, _, err := dist.Behind(dir); err != nil || len(behind) != 0 {
 		t.Errorf("Behind after the sync = %q, %v; want nothing", behind, err)
 	}
 }
@@ -1559,7 +1559,7 @@ func TestSyncCarriesADirectoryModeChange(t *testing.T) {
 	must(t, os.Chmod(filepath.Join(src, "conf"), 0o700))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, kept, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf (mode)"}) || len(kept) > 0 {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || !slices.Equal(behind, []string{"conf (mode)"}) || len(kept) > 0 {
 		t.Errorf("Behind = %q, %q, %v; want conf's mode", behind, kept, err)
 	}
 	if _, err := dist.Sync(dir); err != nil {
@@ -1568,7 +1568,7 @@ func TestSyncCarriesADirectoryModeChange(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(dir, "conf")); err != nil || info.Mode().Perm() != 0o700 {
 		t.Errorf("the home's conf: %v, %v; want 0700", info.Mode(), err)
 	}
-	if behind, kept, err := dist.Behind(dir); err != nil || len(behind)+len(kept) > 0 {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || len(behind)+len(kept) > 0 {
 		t.Errorf("Behind after Sync = %q, %q, %v; want nothing", behind, kept, err)
 	}
 }
@@ -1595,7 +1595,7 @@ func TestAHomeOfAnOlderMictlIsNotBehindForADirectorysMode(t *testing.T) {
 	must(t, os.Chmod(filepath.Join(src, "conf"), 0o700))
 	dist, err := home.ReadDistribution(src)
 	must(t, err)
-	if behind, kept, err := dist.Behind(dir); err != nil || len(behind)+len(kept) > 0 {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || len(behind)+len(kept) > 0 {
 		t.Errorf("Behind = %q, %q, %v; want nothing for a directory no list records", behind, kept, err)
 	}
 	if _, err := dist.Sync(dir); err != nil {
@@ -1627,7 +1627,7 @@ func TestSyncKeepsADirectoryModeChangedInTheHome(t *testing.T) {
 	if info, err := os.Stat(conf); err != nil || info.Mode().Perm() != 0o750 {
 		t.Errorf("the home's conf: %v, %v; want its 0750 kept", info.Mode(), err)
 	}
-	if behind, kept, err := dist.Behind(dir); err != nil || len(behind) > 0 || !slices.Equal(kept, []string{"conf (mode)"}) {
+	if behind, kept, _, err := dist.Behind(dir); err != nil || len(behind) > 0 || !slices.Equal(kept, []string{"conf (mode)"}) {
 		t.Errorf("Behind = %q, %q, %v; want conf's mode kept", behind, kept, err)
 	}
 }
@@ -1672,7 +1672,7 @@ func TestSyncedTellsTheSameFilesApart(t *testing.T) {
 	}
 	dist, err := home.ReadDistribution(same)
 	must(t, err)
-	if behind, kept, err := dist.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+	if behind, kept, _, err := dist.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
 		t.Fatalf("a home synced from %s is behind its copy: %q, kept %q, %v", src, behind, kept, err)
 	}
 	_, files, ok := home.Synced(dir)
@@ -1729,12 +1729,12 @@ func TestFollowRecordsACopyOfTheDistribution(t *testing.T) {
 
 	other, err := home.ReadDistribution(patched)
 	must(t, err)
-	if followed, err := other.Follow(dir); followed || err != nil {
+	if followed, err := other.Follow(dir, nil); followed || err != nil {
 		t.Errorf("Follow of a distribution whose jar changed: %v, %v; want the home left alone", followed, err)
 	}
 	same, err := home.ReadDistribution(copied)
 	must(t, err)
-	if followed, err := same.Follow(dir); !followed || err != nil {
+	if followed, err := same.Follow(dir, nil); !followed || err != nil {
 		t.Fatalf("Follow of a copy of the distribution: %v, %v; want it recorded", followed, err)
 	}
 	if got, _ := home.SyncedFrom(dir); got != copied {
@@ -1746,7 +1746,7 @@ func TestFollowRecordsACopyOfTheDistribution(t *testing.T) {
 	if _, rest, _ := strings.Cut(string(after), "\n"); rest != wantRest {
 		t.Errorf("Follow changed the list's files:\n%s\nwant\n%s", rest, wantRest)
 	}
-	if followed, err := same.Follow(dir); followed || err != nil {
+	if followed, err := same.Follow(dir, nil); followed || err != nil {
 		t.Errorf("Follow again: %v, %v; want nothing written", followed, err)
 	}
 
@@ -1758,7 +1758,7 @@ func TestFollowRecordsACopyOfTheDistribution(t *testing.T) {
 	if restored, err := home.Restore(from, dir, nil); err != nil || !slices.Equal(restored, []string{"conf/log4j2.properties"}) {
 		t.Errorf("Restore from %s once %s is deleted: %q, %v; want conf/log4j2.properties put back", from, src, restored, err)
 	}
-	if behind, kept, err := same.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+	if behind, kept, _, err := same.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
 		t.Errorf("the home is behind the copy it follows: %q, kept %q, %v", behind, kept, err)
 	}
 }
@@ -1776,7 +1776,7 @@ func TestFollowRecordsTheFingerprintOfTheCopy(t *testing.T) {
 	_, dir, copied := syncedWithACopy(t)
 	same, err := home.ReadDistribution(copied)
 	must(t, err)
-	if followed, err := same.Follow(dir); !followed || err != nil {
+	if followed, err := same.Follow(dir, nil); !followed || err != nil {
 		t.Fatalf("Follow of a copy of the distribution: %v, %v; want it recorded", followed, err)
 	}
 	firstLine := func(home string) string {
@@ -1796,7 +1796,7 @@ func TestFollowRecordsTheFingerprintOfTheCopy(t *testing.T) {
 	log4j := filepath.Join(dir, "conf", "log4j2.properties")
 	must(t, os.Remove(log4j))
 	must(t, os.MkdirAll(filepath.Join(log4j, "ops"), 0o755))
-	if behind, kept, err := same.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+	if behind, kept, _, err := same.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
 		t.Errorf("Behind of the followed home compared it file by file: %q, kept %q, %v; want it answered from the list's first line", behind, kept, err)
 	}
 }
@@ -1835,7 +1835,7 @@ func TestFollowAndRestoreAtOnceLoseNothing(t *testing.T) {
 		var restored []string
 		var restoreErr, followErr error
 		wg.Go(func() { restored, restoreErr = home.Restore(src, dir, nil) })
-		wg.Go(func() { _, followErr = same.Follow(dir) })
+		wg.Go(func() { _, followErr = same.Follow(dir, nil) })
 		wg.Wait()
 		if restoreErr != nil || followErr != nil || len(restored) != len(lost) {
 			t.Fatalf("round %d: Restore put back %d files, %v; Follow: %v; want all %d, no error", round, len(restored), restoreErr, followErr, len(lost))
@@ -1888,7 +1888,7 @@ func TestFollowAndSyncAtOnceKeepTheSync(t *testing.T) {
 		var syncErr, followErr error
 		wg.Go(func() { _, syncErr = changed.Sync(dir) })
 		waitForLockWaiters(t, dir, 1)
-		wg.Go(func() { _, followErr = same.Follow(dir) })
+		wg.Go(func() { _, followErr = same.Follow(dir, nil) })
 		waitForLockWaiters(t, dir, 2)
 		held.Close()
 		wg.Wait()
@@ -1898,7 +1898,7 @@ func TestFollowAndSyncAtOnceKeepTheSync(t *testing.T) {
 		if got, _ := home.SyncedFrom(dir); got != src {
 			t.Fatalf("round %d: after a Sync from %s, whose files changed, and a Follow of a copy of the old ones at once, the home says it was synced from %s", round, src, got)
 		}
-		if behind, kept, err := changed.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
+		if behind, kept, _, err := changed.Behind(dir); len(behind)+len(kept) > 0 || err != nil {
 			t.Fatalf("round %d: the home is behind %s, which it was synced from: %q, kept %q, %v", round, src, behind, kept, err)
 		}
 	}

@@ -1357,7 +1357,7 @@ func (t *Target) homesBehind(f *state.File, follow bool) (map[string]homeBehind,
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			b, kept, err := dist.Behind(rec.Home)
+			b, kept, look, err := dist.Behind(rec.Home)
 			if err != nil {
 				errs[i] = fmt.Errorf("compare the home of %s with the distribution: %w", rec.Name, err)
 			}
@@ -1378,7 +1378,7 @@ func (t *Target) homesBehind(f *state.File, follow bool) (map[string]homeBehind,
 				// Not followed (its list cannot be written), the home
 				// keeps naming the old directory: its crash restart
 				// says so and that mictl restart brings it up to date.
-				_, _ = dist.Follow(rec.Home)
+				_, _ = dist.Follow(rec.Home, look)
 			}
 		})
 	}
