@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/mictl/mictl/pkg/fsutil"
@@ -426,6 +427,26 @@ type Distribution struct {
 	// distributions with the same files (one unpacked from the same
 	// archive as the other, or copied with cp -a) have the same.
 	files string
+	// compared are touchedOnly's answers, by sameAs: the homes' hard
+	// links to one file of the old distribution are one file, and every
+	// home after the first read both files again (a real MI's hundreds of
+	// MB, twice, per home).
+	compared sync.Map
+}
+
+// sameAs is what touchedOnly's answer for a home's file stands for: the
+// distribution's path, and the home's file (device, and stamp: its
+// inode, size and time).
+type sameAs struct {
+	rel  string
+	dev  uint64
+	home stamp
+}
+
+// comparison is one touchedOnly answer, made once however many homes ask.
+type comparison struct {
+	once sync.Once
+	same bool
 }
 
 // distEntry is one path of a distribution, in walk order (a directory
@@ -821,7 +842,7 @@ func (d *Distribution) behind(dir string, listed map[string]*clone) (behind, kep
 				kept = append(kept, e.rel)
 			}
 			continue
-		case state == homeBehind && touchedOnly(e, dst, cur):
+		case state == homeBehind && d.touchedOnly(e, dst, cur):
 			touched[e.rel] = clone{kind: c.kind, dist: stamp{size: e.info.Size(), mtime: e.info.ModTime().UnixNano()}, home: c.home}.line(e.rel)
 			continue
 		}
@@ -845,15 +866,25 @@ func (d *Distribution) behind(dir string, listed map[string]*clone) (behind, kep
 // and whose times are the copy's. Told by size, it restarted every
 // instance onto such a copy for lib/README.txt. Both are read once, in
 // blocks, and compared: a real MI distribution (~1.5k jars, some hundreds
-// of MB) is read whole, twice, by the first look of each home, the homes'
-// links sharing the old files' pages; Follow then records the new times
-// (see judge), so a later look reads nothing.
-func touchedOnly(e distEntry, dst string, cur fs.FileInfo) bool {
+// of MB) is read whole, twice, by the first look at the homes, a file the
+// homes link to being compared once for them all (compared); Follow then
+// records the new times (see judge), so a later look reads nothing.
+func (d *Distribution) touchedOnly(e distEntry, dst string, cur fs.FileInfo) bool {
 	if cur.Size() != e.info.Size() || cur.Mode().Perm() != e.info.Mode().Perm() {
 		return false
 	}
-	same, err := fsutil.SameBytes(e.path, dst)
-	return err == nil && same
+	compare := func() bool {
+		same, err := fsutil.SameBytes(e.path, dst)
+		return err == nil && same
+	}
+	sys, ok := cur.Sys().(*syscall.Stat_t)
+	if !ok {
+		return compare()
+	}
+	c, _ := d.compared.LoadOrStore(sameAs{rel: e.rel, dev: uint64(sys.Dev), home: stampOf(cur)}, &comparison{})
+	answer := c.(*comparison)
+	answer.once.Do(func() { answer.same = compare() })
+	return answer.same
 }
 
 // syncEntry brings dst, in a home, up to date with the distribution's e,

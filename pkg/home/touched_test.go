@@ -126,3 +126,33 @@ func rewriteAsItWas(t *testing.T, path string) []byte {
 	must(t, os.Chtimes(path, info.ModTime(), info.ModTime()))
 	return b
 }
+
+// A file of a touched distribution is compared once with the file the
+// homes link to, however many homes link to it: each home read both
+// again. Seen here by a jar whose bytes change after the first home's
+// look, at the same size and times: the second home, whose jar is the
+// same file, is told what the first was.
+func TestHomesLinkedToOneFileCompareItOnce(t *testing.T) {
+	src, first := setup(t)
+	second := filepath.Join(filepath.Dir(first), "mi-2")
+	for _, dir := range []string{first, second} {
+		if _, err := syncHome(src, dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, errA := os.Stat(filepath.Join(first, "lib", "a.jar"))
+	b, errB := os.Stat(filepath.Join(second, "lib", "a.jar"))
+	if errA != nil || errB != nil || !os.SameFile(a, b) {
+		t.Fatalf("the homes' lib/a.jar are not one file: %v, %v", errA, errB)
+	}
+	copied := copyWithNewTimes(t, src, "wso2mi-4.4.0-copy")
+	dist, err := home.ReadDistribution(copied)
+	must(t, err)
+	if behind, kept, _, err := dist.Behind(first); len(behind)+len(kept) > 0 || err != nil {
+		t.Fatalf("Behind a cp -r copy: %q, kept %q, %v; want nothing", behind, kept, err)
+	}
+	rewriteAsItWas(t, filepath.Join(copied, "lib", "a.jar"))
+	if behind, kept, _, err := dist.Behind(second); len(behind)+len(kept) > 0 || err != nil {
+		t.Errorf("Behind of the second home: %q, kept %q, %v; want nothing, lib/a.jar compared for the first already", behind, kept, err)
+	}
+}
