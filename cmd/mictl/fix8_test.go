@@ -124,6 +124,7 @@ func TestUpStartsAFailedInstanceWhereItRan(t *testing.T) {
 // where they had failed, without a word, as though the flag were not
 // given.
 func TestUpPlacesAFailedInstanceAgainWhenItsBaseOffsetChanged(t *testing.T) {
+	t.Parallel()
 	d := newDeployment(t)
 	d.env = []string{"MICTL_SIM_REFUSE_START=1"}
 	d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "30s")
