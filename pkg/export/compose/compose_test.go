@@ -324,17 +324,7 @@ func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			home, script := exporttest.MIHome(t, exporttest.FakeStartScript)
 			cmd, done := startEntrypoint(t, script, "-DportOffset=20")
-			// A deadline for a hang, not a measurement.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				if pid, err := os.ReadFile(filepath.Join(home, "wso2carbon.pid")); err == nil && strings.HasSuffix(string(pid), "\n") {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the fake java never wrote its pid file")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			awaitPIDFile(t, home)
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -354,16 +344,7 @@ func TestEntrypointStopsMIWithItsOwnStop(t *testing.T) {
 func TestEntrypointEndsWithMIsStatusWhenMIEndsDuringItsStop(t *testing.T) {
 	home, script := exporttest.MIHome(t, strings.Replace(exporttest.FakeStartScript, "\texit 0\n", "\tsleep 1\n\texit 0\n", 1))
 	cmd, done := startEntrypoint(t, script)
-	deadline := time.Now().Add(30 * time.Second) // for a hang, not a measurement
-	for {
-		if pid, err := os.ReadFile(filepath.Join(home, "wso2carbon.pid")); err == nil && strings.HasSuffix(string(pid), "\n") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the fake java never wrote its pid file")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	awaitPIDFile(t, home)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -408,6 +389,22 @@ func TestEntrypointStopsAnMIStillStarting(t *testing.T) {
 	case <-strangerDone:
 		t.Error("the process the previous run's pid file named was signalled")
 	default:
+	}
+}
+
+// awaitPIDFile waits for the fake java to write its pid file in home (30 s
+// at most: a hang, not a measurement).
+func awaitPIDFile(t *testing.T, home string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if pid, err := os.ReadFile(filepath.Join(home, "wso2carbon.pid")); err == nil && strings.HasSuffix(string(pid), "\n") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the fake java never wrote its pid file")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
