@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mictl/mictl/pkg/jsonschematest"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -26,15 +25,7 @@ func TestStatusJSONSaysWhichInstancesTheFailedReloadLeftFailed(t *testing.T) {
 		{"none", state.File{}, "null"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			streams, out, _ := testStreams()
-			if err := printStatusReport(streams, newStatusReport(&c.file, nil, nil, nil), nil, formatJSON, nil); err != nil {
-				t.Fatal(err)
-			}
-			jsonschematest.Validate(t, "status", out.Bytes())
-			var got map[string]json.RawMessage
-			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-				t.Fatal(err)
-			}
+			got, out := statusJSONOf(t, &c.file)
 			var left bytes.Buffer
 			b, ok := got["reload_left_failed"]
 			if ok {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -511,20 +512,28 @@ func TestStatusJSONSaysWhetherTheFailedReloadHadBegun(t *testing.T) {
 		{"none", state.File{}, "null"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			streams, out, _ := testStreams()
-			if err := printStatusReport(streams, newStatusReport(&c.file, nil, nil, nil), nil, formatJSON, nil); err != nil {
-				t.Fatal(err)
-			}
-			jsonschematest.Validate(t, "status", out.Bytes())
-			var got map[string]json.RawMessage
-			if err := json.Unmarshal(out.Bytes(), &got); err != nil {
-				t.Fatal(err)
-			}
+			got, out := statusJSONOf(t, &c.file)
 			if b, ok := got["reload_begun"]; !ok || string(b) != c.begun {
 				t.Errorf("status -o json: reload_begun %s (present: %v), want %s:\n%s", b, ok, c.begun, out)
 			}
 		})
 	}
+}
+
+// statusJSONOf is status -o json of f, checked against its schema, by
+// key, and as printed.
+func statusJSONOf(t *testing.T, f *state.File) (map[string]json.RawMessage, *bytes.Buffer) {
+	t.Helper()
+	streams, out, _ := testStreams()
+	if err := printStatusReport(streams, newStatusReport(f, nil, nil, nil), nil, formatJSON, nil); err != nil {
+		t.Fatal(err)
+	}
+	jsonschematest.Validate(t, "status", out.Bytes())
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	return got, out
 }
 
 // The footer of a failed save says what to do for its cause, and the
