@@ -1099,7 +1099,8 @@ func (s *Supervisor) waitReady(ctx context.Context, names []string, timeout time
 		var pending, failed []string
 		// Closed when a restart, which the wait waits for, started its
 		// instance or ended: it may end with no event (a stop interrupted
-		// it), and the wait's outcome waits for each of them anyway.
+		// it). One restart's is selected on, the last pending; the others'
+		// ends are seen at the next event or look (waitReadyLook).
 		var restartEnds <-chan struct{}
 		for _, name := range names {
 			inst, ok := insts[name]
@@ -1420,6 +1421,10 @@ func rollEnded(err error, more bool) error {
 func (s *Supervisor) leaveStopped(names []string) (end func()) {
 	s.startMu.Lock() // see startFor
 	defer s.startMu.Unlock()
+	// A restart starts no instance stopped by name (mayStart): no longer
+	// its to start, the instance is an up's again. Left to the restart,
+	// an up after the stop started nothing and its wait failed it.
+	s.endRestartsPending(names...)
 	s.changesMu.Lock()
 	defer s.changesMu.Unlock()
 	for c := range s.changes {

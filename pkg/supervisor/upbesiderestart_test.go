@@ -126,3 +126,27 @@ func TestAnUpsWaitThatReadTheRestartsStopLateWaitsForItsStart(t *testing.T) {
 		t.Fatalf("the up's wait: %v, want mi-1 ready; events:\n%s", err, s.log("mi-1"))
 	}
 }
+
+// A named down between a restart's stop and its start, then an up of the
+// instance: the restart starts no instance stopped by name (mayStart), so
+// the up starts it. Left marked as the restart's to start, it was passed
+// over by the up's start and its wait then failed it, "stopped before it
+// was ready", with nothing left to start it.
+func TestAnUpAfterANamedDownDuringARestartStartsTheInstance(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	waited := make(chan error, 1)
+	restartWithUp(s, func(names []string) {
+		stopEnded := s.sup.leaveStopped(names)
+		if err := s.sup.Stop(names, siteTimeout); err != nil {
+			t.Errorf("the named down: %v", err)
+		}
+		stopEnded()
+		if err := s.sup.Start(names); err != nil {
+			t.Errorf("the up's start: %v", err)
+		}
+		go func() { waited <- s.sup.WaitReady(names, siteTimeout) }()
+	})
+	if err := <-waited; err != nil {
+		t.Fatalf("the up's wait: %v, want mi-1 ready; events:\n%s", err, s.log("mi-1"))
+	}
+}
