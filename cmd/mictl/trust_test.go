@@ -285,24 +285,30 @@ func TestStatusNamesWhyAStartFailed(t *testing.T) {
 // refusing the JDK) or with the one found gone.
 func TestFailedStartsHealthSaysWhatItsErrorSays(t *testing.T) {
 	t.Parallel()
-	for _, env := range []string{"MICTL_SIM_REFUSE_START=1", "MICTL_SIM_CRASH_AFTER=1ms"} {
-		d := newDeployment(t)
-		d.env = []string{env}
-		if code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "20s"); code != 3 {
-			t.Fatalf("%s: up: exit %d, want 3\n%s", env, code, errOut)
-		}
-		for _, inst := range d.statusJSON().Instances {
-			if inst.Health == nil || inst.LastError == nil {
-				t.Fatalf("%s: %s: health %v, last_error %v; want both", env, inst.Name, inst.Health, inst.LastError)
+	for name, env := range map[string]string{"refuse": "MICTL_SIM_REFUSE_START=1", "crash": "MICTL_SIM_CRASH_AFTER=1ms"} {
+		// A subtest each: its deployment, and its span of ports, ends with
+		// it, and a test holding two spans at once waited out a range
+		// with room for one. (Short names: the daemon's socket is under
+		// the test's temporary directory, which is named for it.)
+		t.Run(name, func(t *testing.T) {
+			d := newDeployment(t)
+			d.env = []string{env}
+			if code, _, errOut := d.mictl("up", "--instances", "2", "--base-offset", fmt.Sprint(d.base), "--timeout", "20s"); code != 3 {
+				t.Fatalf("up: exit %d, want 3\n%s", code, errOut)
 			}
-			// The error's words, its parenthesised details aside (a pid,
-			// the script's exit status), begin with the reason.
-			reason, _, _ := strings.Cut(*inst.Health, ": [")
-			words := regexp.MustCompile(` \([^)]*\)`).ReplaceAllString(*inst.LastError, "")
-			if !strings.HasPrefix(words, "the "+reason) {
-				t.Errorf("%s: %s: health %q says what its last_error does not:\n%s", env, inst.Name, reason, *inst.LastError)
+			for _, inst := range d.statusJSON().Instances {
+				if inst.Health == nil || inst.LastError == nil {
+					t.Fatalf("%s: health %v, last_error %v; want both", inst.Name, inst.Health, inst.LastError)
+				}
+				// The error's words, its parenthesised details aside (a pid,
+				// the script's exit status), begin with the reason.
+				reason, _, _ := strings.Cut(*inst.Health, ": [")
+				words := regexp.MustCompile(` \([^)]*\)`).ReplaceAllString(*inst.LastError, "")
+				if !strings.HasPrefix(words, "the "+reason) {
+					t.Errorf("%s: health %q says what its last_error does not:\n%s", inst.Name, reason, *inst.LastError)
+				}
 			}
-		}
+		})
 	}
 }
 
