@@ -303,11 +303,16 @@ type statusReport struct {
 	// edited (what runs is the configuration before it), or failed
 	// applying it (ReloadBegun).
 	ReloadError *string `json:"reload_error"`
-	// ReloadBegun says the reload of ReloadError failed once it had begun
-	// changing things: what it did before stands (state.File.ReloadBegun);
-	// false for a refusal, null with no ReloadError. The table's footer
-	// tells the two apart, and a reader of -o json could not.
+	// ReloadBegun says a reload's failure once it had begun changing
+	// things stands in ReloadError: what it did before stands
+	// (state.File.ReloadBegun); false for a refusal alone, null with no
+	// ReloadError.
 	ReloadBegun *bool `json:"reload_begun"`
+	// ReloadRefused says the last reload was refused (ReloadError begins
+	// with its refusal), beside a begun failure that stands or alone;
+	// null with no ReloadError. The table's footer says each apart, and
+	// with reload_begun alone a reader of -o json could not.
+	ReloadRefused *bool `json:"reload_refused"`
 	// ReloadLeftFailed are the instances the failure of reload_error,
 	// once begun, left failed, which it stands for (mictl up starts them
 	// once it is fixed): state.File.ReloadLeftFailed, which the daemon
@@ -417,7 +422,8 @@ func newRecentEvent(ev supervisor.Event) recentEvent {
 func newStatusReport(f *state.File, d *daemonInfo, saveFailure *supervisor.SaveFailure, daemonProblem error) statusReport {
 	r := statusReport{Instances: statusRows(f, d != nil && d.Answering), Daemon: d, SaveFailure: saveFailure, file: f}
 	if f.ReloadError != "" {
-		r.ReloadError, r.ReloadBegun = &f.ReloadError, &f.ReloadBegun
+		refused := !f.ReloadBegun || f.ReloadRefused
+		r.ReloadError, r.ReloadBegun, r.ReloadRefused = &f.ReloadError, &f.ReloadBegun, &refused
 	}
 	if f.ReloadError != "" && f.ReloadBegun {
 		r.ReloadLeftFailed = append([]string{}, f.ReloadLeftFailed...)

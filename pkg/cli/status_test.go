@@ -500,21 +500,29 @@ func TestDistributionsNoteNamesARunningMixedFleet(t *testing.T) {
 // had begun (what it did before stands) or was refused (what runs is the
 // configuration before it), as the table's footer does: reload_begun,
 // null with no reload_error. The JSON had reload_error alone, and its
-// reader could not tell the two apart.
+// reader could not tell the two apart. reload_refused says whether the
+// last reload was refused, beside a begun failure that stands or alone:
+// with reload_begun alone, a refusal beside such a failure read as the
+// failure.
 func TestStatusJSONSaysWhetherTheFailedReloadHadBegun(t *testing.T) {
 	for _, c := range []struct {
-		name  string
-		file  state.File
-		begun string
+		name           string
+		file           state.File
+		begun, refused string
 	}{
-		{"a failure once begun", state.File{ReloadError: "restart mi-1: mi-1 failed", ReloadBegun: true}, "true"},
-		{"a refusal", state.File{ReloadError: "mictl.toml:3:1: bad"}, "false"},
-		{"none", state.File{}, "null"},
+		{"a failure once begun", state.File{ReloadError: "restart mi-1: mi-1 failed", ReloadBegun: true}, "true", "false"},
+		{"a refusal", state.File{ReloadError: "mictl.toml:3:1: bad"}, "false", "true"},
+		{"a refusal beside a failure that stands", state.File{ReloadError: "mictl.toml:3:1: bad; and the failure of a reload before it stands for mi-1: restart mi-1: mi-1 failed",
+			ReloadBegun: true, ReloadRefused: true, ReloadLeftFailed: []string{"mi-1"}}, "true", "true"},
+		{"none", state.File{}, "null", "null"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, out := statusJSONOf(t, &c.file)
 			if b, ok := got["reload_begun"]; !ok || string(b) != c.begun {
 				t.Errorf("status -o json: reload_begun %s (present: %v), want %s:\n%s", b, ok, c.begun, out)
+			}
+			if b, ok := got["reload_refused"]; !ok || string(b) != c.refused {
+				t.Errorf("status -o json: reload_refused %s (present: %v), want %s:\n%s", b, ok, c.refused, out)
 			}
 		})
 	}

@@ -18,7 +18,7 @@ func TestSchemasRefuseWhatTheyDoNotDescribe(t *testing.T) {
 			t.Errorf("accepted %s", bad)
 		}
 	}
-	if err := validate("status", []byte(`{"instances":[],"daemon":null,"reload_error":null,"reload_begun":null,"reload_left_failed":null,"save_failure":null,"daemon_problem":null}`)); err != nil {
+	if err := validate("status", []byte(`{"instances":[],"daemon":null,"reload_error":null,"reload_begun":null,"reload_refused":null,"reload_left_failed":null,"save_failure":null,"daemon_problem":null}`)); err != nil {
 		t.Errorf("status with nothing running: %v", err)
 	}
 }
