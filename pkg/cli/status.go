@@ -840,11 +840,10 @@ func asRunWith(file string, cfg *config.Config, command string) string {
 	if !strings.HasPrefix(command, "mictl ") {
 		return command
 	}
-	out := supervisor.AsRun(file, command)
 	if cfg.FromCommandLine("instances_dir") {
-		out += " --instances-dir " + shellword.Quote(cfg.InstancesDir)
+		command = supervisor.WithFlag(command, "--instances-dir "+shellword.Quote(cfg.InstancesDir))
 	}
-	return out
+	return supervisor.AsRun(file, command)
 }
 
 // here is asRunHere for the configuration e read, or, when that could

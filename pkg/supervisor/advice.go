@@ -99,14 +99,14 @@ func AsRunFor(args []string, command string) string {
 			return AsRun(file, command)
 		}
 	}
-	return AsRun(file, withFlag(command, "--instances-dir "+shellword.Quote(theirs)))
+	return AsRun(file, WithFlag(command, "--instances-dir "+shellword.Quote(theirs)))
 }
 
-// withFlag is command, a mictl command line, with flag right after its
+// WithFlag is command, a mictl command line, with flag right after its
 // verb, where the verb's flags go, and before what follows: advice may go
 // on in words ("mictl up, once mictl.toml or its flags name mi-3,"), and
 // a flag at the end would land among them.
-func withFlag(command, flag string) string {
+func WithFlag(command, flag string) string {
 	rest := strings.TrimPrefix(command, "mictl ")
 	verb := strings.IndexFunc(rest, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '-') })
 	if verb < 0 {
