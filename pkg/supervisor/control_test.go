@@ -685,6 +685,30 @@ func TestAwaitOtherSaysWhatEndedTheWait(t *testing.T) {
 	}
 }
 
+// A daemon started with no command waiting for it (mictl daemon, up
+// --foreground) the moment the one before it was killed takes over once
+// the lock is let go: the kernel shows a killed daemon dead as soon as
+// its main thread has exited, while its other threads, still exiting,
+// hold the lock. It gave up at once, and mictl daemon exited 0 leaving
+// a crash loop unsupervised. The test holds the lock as that daemon
+// does: answering nothing.
+func TestDaemonTakesOverFromOneStillDying(t *testing.T) {
+	store, err := state.Open(filepath.Join(t.TempDir(), ".mictl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dying, err := lockDaemon(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(100*time.Millisecond, func() { dying.Close() })
+	d, err := StartDaemon(store, DaemonOptions{Policy: DefaultPolicy()})
+	if err != nil {
+		t.Fatalf("a daemon started while the killed one let go of its lock: %v", err)
+	}
+	d.Close()
+}
+
 // listenAt listens on a control socket in a new directory, for a daemon
 // the test plays; closed when the test ends.
 func listenAt(t *testing.T) (sock string, ln *net.UnixListener) {

@@ -67,24 +67,40 @@ func WithoutDaemon(store *state.Store, fn func() error) error {
 // started this daemon waits for it (ready, its end of the pipe, stays
 // open). Leaving at once, the daemon of an up racing that down left the
 // up waiting for a daemon that never came, and the instances it had
-// recorded starting to whichever command started a daemon next. It
-// returns ErrDaemonRunning once a daemon answers (a concurrent start
-// won) or the command stopped waiting.
+// recorded starting to whichever command started a daemon next. Or a
+// daemon killed a moment ago: the kernel shows it dead (a zombie) as
+// soon as its main thread has exited, while its other threads, still
+// exiting, hold its descriptors, the lock among them. A daemon no
+// command waits for (ready nil: mictl daemon, up --foreground) waits
+// for as long as a command waits for a daemon's start: leaving at once,
+// mictl daemon run the moment the one before it was killed exited 0 and
+// left a crash loop unsupervised. It returns ErrDaemonRunning once a
+// daemon answers (a concurrent start won), the command stopped waiting,
+// or, with no command, that wait is over.
 func awaitLockHolder(store *state.Store, ready *os.File) (*os.File, error) {
 	sock := SocketPath(store)
 	said := false
+	deadline := time.Now().Add(daemonStartTimeout)
 	for {
 		if _, err := Call(context.Background(), sock, Request{Op: OpPing}, nil); !gone(err) {
 			return nil, ErrDaemonRunning
 		}
-		if !said {
+		switch {
+		case ready == nil:
+			if time.Now().After(deadline) {
+				return nil, ErrDaemonRunning
+			}
+			time.Sleep(20 * time.Millisecond)
+		case !said:
 			// The command waiting for this daemon says what it waits for
 			// should it give up (see SpawnDaemon).
 			_, _ = ready.Write([]byte{readyWaitingForLock})
 			said = true
-		}
-		if abandoned(ready, 20*time.Millisecond) {
-			return nil, ErrDaemonRunning
+			fallthrough
+		default:
+			if abandoned(ready, 20*time.Millisecond) {
+				return nil, ErrDaemonRunning
+			}
 		}
 		lock, err := lockDaemon(store)
 		if !errors.Is(err, ErrDaemonRunning) {
@@ -194,7 +210,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 		}
 	}()
 	lock, err := lockDaemon(store)
-	if errors.Is(err, ErrDaemonRunning) && ready != nil {
+	if errors.Is(err, ErrDaemonRunning) {
 		lock, err = awaitLockHolder(store, ready)
 	}
 	if err != nil {
