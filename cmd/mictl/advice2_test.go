@@ -20,14 +20,23 @@ import (
 // returns the path given with --config, relative to d.dir.
 func (d *deployment) elsewhereConfig(instances int) string {
 	d.t.Helper()
-	if err := os.Mkdir(filepath.Join(d.dir, "ops"), 0o755); err != nil {
-		d.t.Fatal(err)
-	}
-	body := fmt.Sprintf("host = \"127.0.0.1\"\ninstances = %d\nbase_offset = %d\ninstances_dir = \"../instances\"\n", instances, d.base)
-	if err := os.WriteFile(filepath.Join(d.dir, "ops", "prod.toml"), []byte(body), 0o644); err != nil {
-		d.t.Fatal(err)
-	}
+	d.opsConfig(fmt.Sprintf("host = \"127.0.0.1\"\ninstances = %d\nbase_offset = %d\ninstances_dir = \"../instances\"\n", instances, d.base))
 	return filepath.Join("ops", "prod.toml")
+}
+
+// opsConfig writes body as ops/prod.toml, a configuration kept apart
+// from the deployment's directory (mictl --config ops/prod.toml), and
+// returns its absolute path.
+func (d *deployment) opsConfig(body string) string {
+	d.t.Helper()
+	conf := filepath.Join(d.dir, "ops", "prod.toml")
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		d.t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		d.t.Fatal(err)
+	}
+	return conf
 }
 
 // runAdvised runs command, a mictl command line advice named (its words

@@ -96,18 +96,10 @@ func TestGivingUpCountsTheRestartsMade(t *testing.T) {
 func TestStatusFooterAdviceNamesTheConfiguration(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
-	conf := filepath.Join(d.dir, "ops", "prod.toml")
-	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
-		t.Fatal(err)
-	}
 	good := fmt.Sprintf("instances = 1\nbase_offset = %d\ninstances_dir = %q\n", d.base, filepath.Join(d.dir, "instances"))
-	if err := os.WriteFile(conf, []byte(good), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	d.opsConfig(good)
 	d.must("--config", "ops/prod.toml", "up", "--timeout", "30s")
-	if err := os.WriteFile(conf, []byte(good+"offset_step = -5\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	d.opsConfig(good + "offset_step = -5\n")
 	var errOut string
 	d.waitFor("status to say the reload was refused", func() bool {
 		_, _, errOut = d.mictl("--config", "ops/prod.toml", "status")
@@ -126,13 +118,7 @@ func TestStatusFooterAdviceNamesTheConfiguration(t *testing.T) {
 func TestInterruptedCallAdviceNamesTheDeployment(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
-	conf := filepath.Join(d.dir, "ops", "prod.toml")
-	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "instances = 1\nbase_offset = %d\n", d.base), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	conf := d.opsConfig(fmt.Sprintf("instances = 1\nbase_offset = %d\n", d.base))
 	homes := filepath.Join(d.dir, "homes")
 	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=3s"}
 	d.must("--config", "ops/prod.toml", "up", "--instances-dir", "homes", "--timeout", "30s")

@@ -19,13 +19,7 @@ import (
 func TestAdviceNamesTheInstancesDirGivenByFlag(t *testing.T) {
 	t.Parallel()
 	d := newDeployment(t)
-	conf := filepath.Join(d.dir, "ops", "prod.toml")
-	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(conf, fmt.Appendf(nil, "host = \"127.0.0.1\"\ninstances = 1\nbase_offset = %d\n", d.base), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	conf := d.opsConfig(fmt.Sprintf("host = \"127.0.0.1\"\ninstances = 1\nbase_offset = %d\n", d.base))
 	d.must("--config", "ops/prod.toml", "up", "--instances-dir", "instances", "--timeout", "30s", "--health-interval", "200ms")
 	restart := fmt.Sprintf("mictl --config %s restart --instances-dir %s mi-1", conf, filepath.Join(d.dir, "instances"))
 
