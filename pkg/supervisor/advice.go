@@ -49,7 +49,12 @@ func AdvisedFile(file, dir string) string {
 // asRun is command as the supervisor's advice (its events, an instance's
 // last error, a reload's error) names it: for the deployment it
 // supervises (Follow.Deployment, see AsRunFor).
-func (s *Supervisor) asRun(command string) string { return AsRunFor(s.deployment, command) }
+func (s *Supervisor) asRun(command string) string { return s.advised().asRun(command) }
+
+// advised is how the supervisor's advice names its deployment, read once
+// until an up or a reload (see upCommands): a running instance degraded
+// by a port a stranger holds names it at every health check.
+func (s *Supervisor) advised() advised { return s.ups.advisedFor(s.deployment) }
 
 // DeploymentArgs name, as a daemon's arguments do for AsRunFor, the
 // deployment of the configuration file file ("" for none) and the
@@ -78,28 +83,51 @@ func DeploymentArgs(file, dir string) []string {
 // status, pasted after mictl --config ops/prod.toml up, read another
 // mictl.toml (or none) and looked for instances where none run.
 func AsRunFor(args []string, command string) string {
+	return advisedFor(args).asRun(command)
+}
+
+// advised is how advice names a deployment (see AsRunFor): the
+// configuration file it gives with --config ("" for none) and the
+// instances directory it gives with --instances-dir ("" for none).
+type advised struct {
+	file, instancesDir string
+}
+
+// advisedFor is how advice names the deployment of a daemon run with
+// args. It reads the configuration file: the supervisor keeps the answer
+// (upCommands.advisedFor) rather than read it for every piece of advice.
+func advisedFor(args []string) advised {
 	flag := func(name string) string {
 		if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
 			return args[i+1]
 		}
 		return ""
 	}
-	file := flag("--config")
-	if here, err := os.Getwd(); err == nil && file != "" {
-		file = AdvisedFile(file, here)
+	a := advised{file: flag("--config")}
+	if here, err := os.Getwd(); err == nil && a.file != "" {
+		a.file = AdvisedFile(a.file, here)
 	}
 	theirs := flag("--instances-dir")
-	if theirs == "" || !strings.HasPrefix(command, "mictl ") {
-		return AsRun(file, command)
+	if theirs == "" {
+		return a
 	}
 	// Where the pasted command looks: a broken file still says where, as
 	// for the command that reads it (config.LoadLenient).
-	if cfg, _, err := config.LoadLenient(config.Sources{Path: file}); err == nil {
+	if cfg, _, err := config.LoadLenient(config.Sources{Path: a.file}); err == nil {
 		if ours, err := filepath.Abs(cfg.InstancesDir); err == nil && ours == theirs {
-			return AsRun(file, command)
+			return a
 		}
 	}
-	return AsRun(file, WithFlag(command, "--instances-dir "+shellword.Quote(theirs)))
+	a.instancesDir = theirs
+	return a
+}
+
+// asRun is command, a mictl command line, as a names its deployment.
+func (a advised) asRun(command string) string {
+	if a.instancesDir == "" || !strings.HasPrefix(command, "mictl ") {
+		return AsRun(a.file, command)
+	}
+	return AsRun(a.file, WithFlag(command, "--instances-dir "+shellword.Quote(a.instancesDir)))
 }
 
 // WithFlag is command, a mictl command line, with flag right after its

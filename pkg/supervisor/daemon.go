@@ -275,6 +275,7 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	}
 	if follow != nil {
 		sup.named, sup.overridden, sup.deployment = follow.Named, follow.Overridden, follow.Deployment
+		sup.ups.forget() // any advice remembered named no deployment
 		d.watch = newConfigWatch(sup, follow)
 		d.server.reload = d.watch.reloadNow
 		d.server.watch = d.watch

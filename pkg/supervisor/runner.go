@@ -718,7 +718,7 @@ func (r *runner) fixedBindFailure(role ports.Role, st observe.PortStatus, line s
 // left failed.
 func (r *runner) heldPortFailure(why string, st observe.PortStatus) error {
 	up := r.s.upCommand(r.inst.Name)
-	f := &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.s.deployment, r.inst.Name, up, st, false)}
+	f := &startFailure{reason: why, detail: why, remedy: heldPortRemedy(r.s.advised(), r.inst.Name, up, st, false)}
 	if st.HolderInstance == "" && st.HolderPID > 0 {
 		// Its start time tells the stranger from a later process given
 		// its pid, for status to judge the advice by.
@@ -747,10 +747,10 @@ func upAgain(up, name string) (again, around string) {
 // as it starts, so a restart binds the freed port again, and up leaves a
 // running instance's offset alone, so it plans the instance around the
 // port only once it is down.
-func heldPortRemedy(deployment []string, name, up string, st observe.PortStatus, running bool) string {
+func heldPortRemedy(as advised, name, up string, st observe.PortStatus, running bool) string {
 	again, around := upAgain(up, name)
 	if running {
-		again, around = restartBindsAgain(deployment, name), AsRunFor(deployment, "mictl down "+name)+", then "+around
+		again, around = restartBindsAgain(as, name), as.asRun("mictl down "+name)+", then "+around
 	}
 	switch {
 	case st.HolderInstance != "":
@@ -821,16 +821,39 @@ func (s *Supervisor) upCommand(name string) string {
 	return up
 }
 
-// upCommands remembers upCommand's answers. What they are made of, the
-// last up's flags and the instances it or a reload planned (the state
-// file) and whether mictl.toml names an instance, changes only as an up
-// runs (which then asks the supervisor to start its instances: Start) or
-// a reload of any kind plans from mictl.toml (Supervisor.reload): each forgets them.
+// upCommands remembers upCommand's answers, and how advice names the
+// deployment (advisedFor). What they are made of, the last up's flags and
+// the instances it or a reload planned (the state file) and what
+// mictl.toml says (whether it names an instance, where it puts the
+// instances), changes only as an up runs (which then asks the supervisor
+// to start its instances: Start) or a reload of any kind plans from
+// mictl.toml (Supervisor.reload): each forgets them.
 type upCommands struct {
 	mu sync.Mutex
 	// gen counts the forgets: an answer read before one is not kept.
 	gen    uint64
 	byName map[string]string
+	// as is how advice names the deployment (advisedFor), read from
+	// mictl.toml as the up commands are; nil until first asked.
+	as *advised
+}
+
+// advisedFor is how advice names the deployment of a daemon run with
+// args (see advisedFor), remembered until the next forget.
+func (u *upCommands) advisedFor(args []string) advised {
+	u.mu.Lock()
+	as, gen := u.as, u.gen
+	u.mu.Unlock()
+	if as != nil {
+		return *as
+	}
+	a := advisedFor(args)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if gen == u.gen {
+		u.as = &a
+	}
+	return a
 }
 
 func (u *upCommands) get(name string) (string, bool) {
@@ -866,14 +889,14 @@ func (u *upCommands) forget() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.gen++
-	u.byName = nil
+	u.byName, u.as = nil, nil
 }
 
 // restartBindsAgain is what binds again a fixed port that name's running
 // server lost, once the port is free: MI binds its ports only as it
-// starts. deployment names the deployment the advice is for (AsRunFor).
-func restartBindsAgain(deployment []string, name string) string {
-	return AsRunFor(deployment, "mictl restart "+name) + " binds it again"
+// starts. as names the deployment the advice is for (see AsRunFor).
+func restartBindsAgain(as advised, name string) string {
+	return as.asRun("mictl restart "+name) + " binds it again"
 }
 
 // unboundPort says which port line, a BindException about none of inst's
@@ -993,14 +1016,14 @@ func (r *runner) portsHealth(cur *running, view *observe.View) string {
 	if held != nil {
 		// The server lost the port and a stranger took it: no check
 		// mends that, so the instance stays degraded until the user acts.
-		return why + "; " + heldPortRemedy(r.s.deployment, inst.Name, r.s.upCommand(inst.Name), *held, true)
+		return why + "; " + heldPortRemedy(r.s.advised(), inst.Name, r.s.upCommand(inst.Name), *held, true)
 	}
 	if why == "" {
 		cur.owned = listening
 	} else {
 		// The server lost the port's listener, nothing holding the port
 		// since: MI binds its ports only as it starts.
-		why += "; " + restartBindsAgain(r.s.deployment, inst.Name)
+		why += "; " + restartBindsAgain(r.s.advised(), inst.Name)
 	}
 	return why
 }
