@@ -25,7 +25,6 @@ import (
 	"github.com/mictl/mictl/pkg/planflags"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
-	"github.com/mictl/mictl/pkg/shellword"
 	"github.com/mictl/mictl/pkg/state"
 	"github.com/mictl/mictl/pkg/supervisor"
 	"github.com/mictl/mictl/pkg/top"
@@ -837,13 +836,11 @@ func asRunHere(cfg *config.Config, command string) string {
 
 // asRunWith is asRunHere naming the configuration file file.
 func asRunWith(file string, cfg *config.Config, command string) string {
-	if !strings.HasPrefix(command, "mictl ") {
-		return command
-	}
+	as := supervisor.Advised{File: file}
 	if cfg.FromCommandLine("instances_dir") {
-		command = supervisor.WithFlag(command, "--instances-dir "+shellword.Quote(cfg.InstancesDir))
+		as.InstancesDir = cfg.InstancesDir
 	}
-	return supervisor.AsRun(file, command)
+	return as.AsRun(command)
 }
 
 // here is asRunHere for the configuration e read, or, when that could

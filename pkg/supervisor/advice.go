@@ -49,12 +49,12 @@ func AdvisedFile(file, dir string) string {
 // asRun is command as the supervisor's advice (its events, an instance's
 // last error, a reload's error) names it: for the deployment it
 // supervises (Follow.Deployment, see AsRunFor).
-func (s *Supervisor) asRun(command string) string { return s.advised().asRun(command) }
+func (s *Supervisor) asRun(command string) string { return s.advised().AsRun(command) }
 
 // advised is how the supervisor's advice names its deployment, read once
 // until an up or a reload (see upCommands): a running instance degraded
 // by a port a stranger holds names it at every health check.
-func (s *Supervisor) advised() advised { return s.ups.advisedFor(s.deployment) }
+func (s *Supervisor) advised() Advised { return s.ups.advisedFor(s.deployment) }
 
 // DeploymentArgs name, as a daemon's arguments do for AsRunFor, the
 // deployment of the configuration file file ("" for none) and the
@@ -83,29 +83,29 @@ func DeploymentArgs(file, dir string) []string {
 // status, pasted after mictl --config ops/prod.toml up, read another
 // mictl.toml (or none) and looked for instances where none run.
 func AsRunFor(args []string, command string) string {
-	return advisedFor(args).asRun(command)
+	return advisedFor(args).AsRun(command)
 }
 
-// advised is how advice names a deployment (see AsRunFor): the
+// Advised is how advice names a deployment (see AsRunFor): the
 // configuration file it gives with --config ("" for none) and the
 // instances directory it gives with --instances-dir ("" for none).
-type advised struct {
-	file, instancesDir string
+type Advised struct {
+	File, InstancesDir string
 }
 
 // advisedFor is how advice names the deployment of a daemon run with
 // args. It reads the configuration file: the supervisor keeps the answer
 // (upCommands.advisedFor) rather than read it for every piece of advice.
-func advisedFor(args []string) advised {
+func advisedFor(args []string) Advised {
 	flag := func(name string) string {
 		if i := slices.Index(args, name); i >= 0 && i+1 < len(args) {
 			return args[i+1]
 		}
 		return ""
 	}
-	a := advised{file: flag("--config")}
-	if here, err := os.Getwd(); err == nil && a.file != "" {
-		a.file = AdvisedFile(a.file, here)
+	a := Advised{File: flag("--config")}
+	if here, err := os.Getwd(); err == nil && a.File != "" {
+		a.File = AdvisedFile(a.File, here)
 	}
 	theirs := flag("--instances-dir")
 	if theirs == "" {
@@ -113,28 +113,28 @@ func advisedFor(args []string) advised {
 	}
 	// Where the pasted command looks: a broken file still says where, as
 	// for the command that reads it (config.LoadLenient).
-	if cfg, _, err := config.LoadLenient(config.Sources{Path: a.file}); err == nil {
+	if cfg, _, err := config.LoadLenient(config.Sources{Path: a.File}); err == nil {
 		if ours, err := filepath.Abs(cfg.InstancesDir); err == nil && ours == theirs {
 			return a
 		}
 	}
-	a.instancesDir = theirs
+	a.InstancesDir = theirs
 	return a
 }
 
-// asRun is command, a mictl command line, as a names its deployment.
-func (a advised) asRun(command string) string {
-	if a.instancesDir == "" || !strings.HasPrefix(command, "mictl ") {
-		return AsRun(a.file, command)
+// AsRun is command, a mictl command line, as a names its deployment.
+func (a Advised) AsRun(command string) string {
+	if a.InstancesDir == "" || !strings.HasPrefix(command, "mictl ") {
+		return AsRun(a.File, command)
 	}
-	return AsRun(a.file, WithFlag(command, "--instances-dir "+shellword.Quote(a.instancesDir)))
+	return AsRun(a.File, withFlag(command, "--instances-dir "+shellword.Quote(a.InstancesDir)))
 }
 
-// WithFlag is command, a mictl command line, with flag right after its
+// withFlag is command, a mictl command line, with flag right after its
 // verb, where the verb's flags go, and before what follows: advice may go
 // on in words ("mictl up, once mictl.toml or its flags name mi-3,"), and
 // a flag at the end would land among them.
-func WithFlag(command, flag string) string {
+func withFlag(command, flag string) string {
 	rest := strings.TrimPrefix(command, "mictl ")
 	verb := strings.IndexFunc(rest, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r == '-') })
 	if verb < 0 {

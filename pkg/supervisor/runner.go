@@ -747,10 +747,10 @@ func upAgain(up, name string) (again, around string) {
 // as it starts, so a restart binds the freed port again, and up leaves a
 // running instance's offset alone, so it plans the instance around the
 // port only once it is down.
-func heldPortRemedy(as advised, name, up string, st observe.PortStatus, running bool) string {
+func heldPortRemedy(as Advised, name, up string, st observe.PortStatus, running bool) string {
 	again, around := upAgain(up, name)
 	if running {
-		again, around = restartBindsAgain(as, name), as.asRun("mictl down "+name)+", then "+around
+		again, around = restartBindsAgain(as, name), as.AsRun("mictl down "+name)+", then "+around
 	}
 	switch {
 	case st.HolderInstance != "":
@@ -835,12 +835,12 @@ type upCommands struct {
 	byName map[string]string
 	// as is how advice names the deployment (advisedFor), read from
 	// mictl.toml as the up commands are; nil until first asked.
-	as *advised
+	as *Advised
 }
 
 // advisedFor is how advice names the deployment of a daemon run with
 // args (see advisedFor), remembered until the next forget.
-func (u *upCommands) advisedFor(args []string) advised {
+func (u *upCommands) advisedFor(args []string) Advised {
 	u.mu.Lock()
 	as, gen := u.as, u.gen
 	u.mu.Unlock()
@@ -895,8 +895,8 @@ func (u *upCommands) forget() {
 // restartBindsAgain is what binds again a fixed port that name's running
 // server lost, once the port is free: MI binds its ports only as it
 // starts. as names the deployment the advice is for (see AsRunFor).
-func restartBindsAgain(as advised, name string) string {
-	return as.asRun("mictl restart "+name) + " binds it again"
+func restartBindsAgain(as Advised, name string) string {
+	return as.AsRun("mictl restart "+name) + " binds it again"
 }
 
 // unboundPort says which port line, a BindException about none of inst's

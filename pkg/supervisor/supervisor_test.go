@@ -253,7 +253,7 @@ func TestHeldPortRemedy(t *testing.T) {
 			{server, true, downAround},
 			{unseen, true, "stop what holds port 8291 to free it, then mictl restart mi-2 binds it again; or " + downAround},
 		} {
-			if got := heldPortRemedy(advised{}, "mi-2", up, tc.st, tc.running); got != tc.want {
+			if got := heldPortRemedy(Advised{}, "mi-2", up, tc.st, tc.running); got != tc.want {
 				t.Errorf("held by %s, running %v:\n got %q\nwant %q", tc.st.Holder, tc.running, got, tc.want)
 			}
 		}
