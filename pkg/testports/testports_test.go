@@ -345,23 +345,28 @@ func TestBaseWaitsForSpansTestsOfThisRunHold(t *testing.T) {
 	ended()
 }
 
-// holdEverySpan has a subtest of t hold 2 spans, which leave no third
-// free in ownSpans's block, until release is called; ended returns once
-// the subtest has let go of them.
+// holdEverySpan has subtests of t hold the 2 spans of ownSpans's block,
+// which leave no third free, each its own. release lets one go: tests
+// waiting for a span then get it one at a time, each once the one
+// before it ended, in the order Base gives it. ended lets the other go
+// too, and returns once both subtests have.
 func holdEverySpan(t *testing.T) (release, ended func()) {
 	t.Helper()
-	held, done := make(chan struct{}), make(chan struct{})
-	var holder sync.WaitGroup
-	holder.Go(func() {
-		t.Run("holder", func(t *testing.T) {
-			testports.Base(t, testports.Other, 40)
-			testports.Base(t, testports.Other, 40)
-			close(held)
-			<-done
+	var holders sync.WaitGroup
+	hold := func() (letGo func()) {
+		held, done := make(chan struct{}), make(chan struct{})
+		holders.Go(func() {
+			t.Run("holder", func(t *testing.T) {
+				testports.Base(t, testports.Other, 40)
+				close(held)
+				<-done
+			})
 		})
-	})
-	<-held
-	return func() { close(done) }, holder.Wait
+		<-held
+		return sync.OnceFunc(func() { close(done) })
+	}
+	one, other := hold(), hold()
+	return one, func() { one(); other(); holders.Wait() }
 }
 
 // Tests of this run waiting for a span get one in the order they came:
