@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -34,28 +33,21 @@ func LiveHost(bind netip.Addr) (Host, error) {
 	return h, nil
 }
 
-// closingFor is how long closing looks again for a listener whose
-// holder exits: a simulated server's exit took up to ~20 ms to close its
-// sockets (its inotify instance's release waits for a kernel grace
-// period).
-const (
-	closingFor   = 150 * time.Millisecond
-	closingEvery = 10 * time.Millisecond
-)
+// closingEvery is how often closing looks again.
+const closingEvery = 10 * time.Millisecond
 
 // closing reports which of unseen, listeners no process shows the
-// descriptor of, are gone from a new scan within closingFor: those an
-// exiting process held, whose descriptors leave /proc before the kernel
-// closes them. While mictl restart or down stopped a server, mictl up
-// beside it refused (exit 1) on the server's own ports, "held by a
-// process of user root". Only sockets of a user whose processes this one
-// can see are waited for: another user's stay unseen, and are reported at
-// once.
+// descriptor of, are gone from a new scan within hostnet.ClosingFor:
+// those an exiting process held, whose descriptors leave /proc before
+// the kernel closes them. While mictl restart or down stopped a server,
+// mictl up beside it refused (exit 1) on the server's own ports, "held by
+// a process of user root". Only sockets whose owner this process would
+// see are waited for (hostnet.Socket.OwnerVisible): another user's stay
+// unseen, and are reported at once.
 func closing(unseen []hostnet.Socket) map[uint64]bool {
-	euid := os.Geteuid()
-	unseen = slices.DeleteFunc(slices.Clone(unseen), func(s hostnet.Socket) bool { return euid != 0 && int(s.UID) != euid })
+	unseen = slices.DeleteFunc(slices.Clone(unseen), func(s hostnet.Socket) bool { return !s.OwnerVisible() })
 	gone := map[uint64]bool{}
-	for deadline := time.Now().Add(closingFor); len(unseen) > 0 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(hostnet.ClosingFor); len(unseen) > 0 && time.Now().Before(deadline); {
 		time.Sleep(closingEvery)
 		snap, err := hostnet.Scan()
 		if err != nil {

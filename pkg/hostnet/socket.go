@@ -7,8 +7,10 @@ package hostnet
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/user"
 	"strconv"
+	"time"
 )
 
 // Proto is a transport protocol.
@@ -77,6 +79,22 @@ func (s Socket) UnseenOwner() string {
 		return fmt.Sprintf("a process of user %s (uid %d)", u.Username, s.UID)
 	}
 	return fmt.Sprintf("a process of uid %d", s.UID)
+}
+
+// ClosingFor is how long a listener that no process shows, of a user
+// whose processes this one sees (OwnerVisible), may still be an exiting
+// process's: its descriptors leave /proc before the kernel closes its
+// sockets (a simulated server's took up to ~20 ms: its inotify
+// instance's release waits for a kernel grace period).
+const ClosingFor = 150 * time.Millisecond
+
+// OwnerVisible reports whether the process holding s would show its
+// descriptor to this process: s's user is this one's, or this one is
+// root. Such a socket that no process shows is an exiting process's (see
+// ClosingFor); another user's stays unseen for good.
+func (s Socket) OwnerVisible() bool {
+	euid := os.Geteuid()
+	return s.Inode != 0 && (euid == 0 || int(s.UID) == euid)
 }
 
 // Process is the owner of a socket, when it could be found.

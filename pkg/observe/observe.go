@@ -36,6 +36,10 @@ type PortStatus struct {
 	// HolderInstance is the instance whose home the holder runs in (see
 	// View.Whose), "" when none.
 	HolderInstance string `json:"holder_instance,omitempty"`
+	// Closing says that no process shows the foreign listener although
+	// its owner would show (hostnet.Socket.OwnerVisible): its holder is
+	// exiting, and the port frees within moments (hostnet.ClosingFor).
+	Closing bool `json:"-"`
 }
 
 // RandomPort is a port the instance opened that mictl did not plan: MI's
@@ -348,7 +352,9 @@ func (v *View) nameHolders(sts []PortStatus, foreign map[int]hostnet.Socket) {
 			continue // ours too (SO_REUSEPORT siblings): not a takeover
 		}
 		st.Holder = s.UnseenOwner()
-		if p, ok := owners[s.Inode]; ok {
+		p, ok := owners[s.Inode]
+		st.Closing = !ok && s.OwnerVisible()
+		if ok {
 			st.Holder, st.HolderPID, st.HolderProcess = p.String(), p.PID, p.Comm
 			if v.Whose != nil {
 				var about string

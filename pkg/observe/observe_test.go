@@ -120,6 +120,37 @@ func TestObserveNamesTheHoldersInstance(t *testing.T) {
 	}
 }
 
+// A listener no process shows, of a user whose processes mictl sees, is
+// an exiting process's (its descriptors leave /proc before the kernel
+// closes its sockets): Closing says so, for a start to look again rather
+// than fail on it ("held by a process of user root" failed a start whose
+// own server crashed right after binding). One whose holder shows, or one
+// the kernel reports without an inode, is not closing.
+func TestObserveTellsAListenerWhoseHolderExits(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	view, err := NewView()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := &state.Instance{Name: "mi-1", Bind: "127.0.0.1"} // no process: whatever holds its ports is another's
+	inst.Ports[ports.HTTP] = l.Addr().(*net.TCPAddr).Port    // this test's: its holder shows
+	inst.Ports[ports.HTTPS], inst.Ports[ports.Management] = 1, 2
+	loopback := netip.MustParseAddr("127.0.0.1")
+	view.Sockets.Sockets = append(view.Sockets.Sockets,
+		hostnet.Socket{Proto: hostnet.TCP, Addr: loopback, Port: 1, Inode: 1 << 62, UID: uint32(os.Geteuid())}, // no process holds this inode
+		hostnet.Socket{Proto: hostnet.TCP, Addr: loopback, Port: 2})                                            // no inode: owner unknown
+	obs := view.Observe(inst, false)
+	for role, want := range map[ports.Role]bool{ports.HTTP: false, ports.HTTPS: true, ports.Management: false} {
+		if st := obs.Fixed[role]; !st.Listening || st.Owned || st.Closing != want {
+			t.Errorf("%s port: %+v, want listening, another's, closing %t", role, st, want)
+		}
+	}
+}
+
 // Only the server's listener on the port JAVA_OPTS pins, or, unpinned, on
 // a port the kernel picks (the ephemeral range), is MI's JMX agent
 // (docs/mi-facts.md, "Ports"); a server listener elsewhere, or another

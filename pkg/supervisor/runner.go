@@ -16,6 +16,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/check"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/hostnet"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/proc"
@@ -186,6 +187,10 @@ type running struct {
 	portsWhy    string
 	blindChecks int
 	unseen      bool
+	// closingSince is when the start first found a fixed port held by a
+	// listener whose holder is exiting (waitsForClosing), zero when the
+	// last look found none. The start's only.
+	closingSince time.Time
 	// endedWhy is why mictl ended the server itself (its /liveness
 	// failed); read once it has exited.
 	endedWhy atomic.Pointer[string]
@@ -607,10 +612,32 @@ func (r *runner) readiness(cur *running, bindErrors *logScan) (why string, fatal
 		return unscannedHost(err), nil, nil
 	}
 	why, held := portsProblem(view.Observe(&inst, false))
-	if held != nil {
+	if closing := cur.waitsForClosing(held); held != nil && !closing {
 		return "", r.heldPortFailure(why, *held), nil
 	}
 	return why, nil, faulty
+}
+
+// waitsForClosing reports whether a start looks again at held, a fixed
+// port another process holds (nil: none, which ends any wait), rather
+// than failing on it: no process shows that listener although its owner
+// would show (observe.PortStatus.Closing), so its holder is exiting, the
+// start's own server as often as not (a crash right after it bound its
+// ports failed the start as "held by a process of user root, not by this
+// instance"). The start looks again for up to hostnet.ClosingFor, and for
+// as long as its own server is exiting (a JVM unmaps its heap before
+// the kernel closes its sockets): by then a crash has ended the start as
+// the crash it was, and an exiting stranger's port is free.
+func (cur *running) waitsForClosing(held *observe.PortStatus) bool {
+	if held == nil || !held.Closing {
+		cur.closingSince = time.Time{}
+		return false
+	}
+	if cur.closingSince.IsZero() {
+		cur.closingSince = time.Now()
+	}
+	serverExiting := !cur.server.IsZero() && !cur.server.Alive()
+	return serverExiting || time.Since(cur.closingSince) < hostnet.ClosingFor
 }
 
 // bindFailures reads the BindExceptions the start of cur logged since
