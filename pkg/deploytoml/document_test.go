@@ -183,6 +183,9 @@ func TestBasePortsAndOffset(t *testing.T) {
 			want: ports.Set{1025, 8243, 9191, 9154}, offset: 0, offsetSet: true},
 		{name: "string port", src: "[transport.http]\nlistener.port = \"8300\"\n",
 			err: `transport.http.listener.port = "8300": must be a port, an integer from 1 to 65535, not a string`, errAt: "t.toml:2:17: "},
+		// MI resolves these as it starts; a plan needs the number first.
+		{name: "port from the environment", src: "[transport.http]\nlistener.port = \"$env{HTTP_PORT}\"\n",
+			err: `transport.http.listener.port = "$env{HTTP_PORT}": mictl plans every instance's ports from this key before MI starts, and does not resolve MI's $env{} and $sys{} placeholders: write the port itself (MI adds each instance's offset to it), or remove the line for MI's default, 8280`, errAt: "t.toml:2:17: "},
 		{name: "port out of range", src: "[mediation]\ninternal_http_api_port = 70000\n",
 			err: "mediation.internal_http_api_port = 70000: must be a port from 1 to 65535", errAt: "t.toml:2:26: "},
 		{name: "port is a table", src: "[transport.http.listener.port]\n",
@@ -220,6 +223,8 @@ func TestBasePortsAndOffset(t *testing.T) {
 		"[server]\noffset = \"10\"\n": "t.toml:2:10: server.offset = \"10\": must be a port offset",
 		"[server]\noffset = -1\n":     "t.toml:2:10: server.offset = -1: must be a port offset from 0 to 65535",
 		"[server]\noffset = 1.5\n":    "not a float",
+		"[server]\noffset = \"$sys{offset}\"\n": `server.offset = "$sys{offset}": mictl plans every instance's ports from this key before MI starts, ` +
+			`and does not resolve MI's $env{} and $sys{} placeholders: remove the line: mictl gives each instance its own offset`,
 	} {
 		d, err := Parse("t.toml", []byte(src))
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -24,7 +25,8 @@ func (d *Document) BasePorts() (ports.Set, error) {
 	set := ports.DefaultBases()
 	var setHere [ports.NumRoles]bool
 	for _, spec := range ports.Catalogue {
-		p, ok, err := d.intKey(spec.TOMLKey, 1, ports.MaxPort, "a port")
+		fix := fmt.Sprintf("write the port itself (MI adds each instance's offset to it), or remove the line for MI's default, %d", spec.Base)
+		p, ok, err := d.intKey(spec.TOMLKey, 1, ports.MaxPort, "a port", fix)
 		if err != nil {
 			return ports.Set{}, err
 		}
@@ -73,14 +75,22 @@ func (d *Document) InternalAPIOff() error {
 // default, ports.DefaultOffset, with ok false. A non-integer or an offset
 // outside 0..65535 is an *Error pointing at the value.
 func (d *Document) Offset() (offset int, ok bool, err error) {
-	offset, ok, err = d.intKey(ports.OffsetTOMLKey, 0, ports.MaxPort, "a port offset")
+	offset, ok, err = d.intKey(ports.OffsetTOMLKey, 0, ports.MaxPort, "a port offset", "remove the line: mictl gives each instance its own offset")
 	if err != nil || !ok {
 		return ports.DefaultOffset, false, err
 	}
 	return offset, true, nil
 }
 
-func (d *Document) intKey(key string, lo, hi int, what string) (int, bool, error) {
+// placeholder is MI's way of taking a value from the environment or a
+// system property as it starts: $env{NAME}, $sys{name}.
+var placeholder = regexp.MustCompile(`\$(env|sys)\{[^}]*\}`)
+
+// intKey reads key, what must be an integer from lo to hi. fix says what
+// to write instead of a placeholder ($env{}, $sys{}), which mictl does
+// not resolve: it plans ports from the number before any instance runs,
+// and "must be a port, not a string" said nothing of why.
+func (d *Document) intKey(key string, lo, hi int, what, fix string) (int, bool, error) {
 	n, ok := d.find(key)
 	if !ok {
 		return 0, false, nil
@@ -92,6 +102,10 @@ func (d *Document) intKey(key string, lo, hi int, what string) (int, bool, error
 	}
 	if n.kind != kValue {
 		return bad(n.pos, "%s must be %s, an integer from %d to %d, not %s", key, what, lo, hi, withArticle(describe(n)))
+	}
+	if s, isString := n.val.(string); isString && placeholder.MatchString(s) {
+		return bad(n.vStart, "%s = %s: mictl plans every instance's ports from this key before MI starts, and does not resolve MI's $env{} and $sys{} placeholders: %s",
+			key, d.src[n.vStart:n.vEnd], fix)
 	}
 	v, isInt := n.val.(int64)
 	if !isInt {
