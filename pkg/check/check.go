@@ -359,7 +359,11 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 	}
 	var hits []hit
 	var inodes []uint64
-	busy := host.Sockets.Busy(hostnet.TCP, host.Bind)
+	scanned := host.Bind
+	if slices.ContainsFunc(parties, bindsEveryAddress) {
+		scanned = netip.IPv4Unspecified() // overlaps everything (hostnet.Snapshot.Holding)
+	}
+	busy := host.Sockets.Busy(hostnet.TCP, scanned)
 	reserved := host.reserved()
 	for port, r := range reserved {
 		busy[port] = []hostnet.Socket{r.Socket} // whether it listens yet or not
@@ -381,7 +385,7 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 			held := false
 			for ; i < len(uses) && uses[i].port() == port; i++ {
 				party := parties[uses[i].party()]
-				if host.Ours != nil && host.Ours(s, party.Instance) {
+				if !bindsEveryAddress(party) && !s.Meets(host.Bind) || host.Ours != nil && host.Ours(s, party.Instance) {
 					continue
 				}
 				hits = append(hits, hit{party, s})
@@ -445,6 +449,13 @@ func hostClashes(uses []use, parties []Party, host Host) []Finding {
 	return out
 }
 
+// bindsEveryAddress reports whether p's port is bound on every address
+// whatever host says: a pinned JMX agent's (the JVM's connector listens
+// on the wildcard), which a listener on any address of the port keeps
+// from starting, one on the host's other address (10.0.0.5:9999 beside
+// host = "127.0.0.1") too, where a check at host found nothing.
+func bindsEveryAddress(p Party) bool { return p.Role == ports.RoleJMX }
+
 // otherLoopback is the address "localhost" also names beside bind: ::1
 // for 127.0.0.1 and 127.0.0.1 for ::1; invalid for any other bind, which
 // clients do not reach by that name.
@@ -481,7 +492,7 @@ func loopbackShadows(uses []use, parties []Party, host Host) []Finding {
 	for _, u := range uses {
 		party := parties[u.party()]
 		for _, s := range shadows[u.port()] {
-			if slices.Contains(conflicts[u.port()], s) || host.Ours != nil && host.Ours(s, party.Instance) {
+			if bindsEveryAddress(party) || slices.Contains(conflicts[u.port()], s) || host.Ours != nil && host.Ours(s, party.Instance) {
 				continue
 			}
 			hits = append(hits, hit{party, s})

@@ -1079,6 +1079,43 @@ func TestRunLoopbackShadow(t *testing.T) {
 	}
 }
 
+// A pinned JMX agent binds every address whatever host says (the JVM's
+// connector listens on the wildcard): a listener on the port at any
+// address keeps it from starting and is a conflict, one on the host's
+// other address or the other loopback address too, where a check at
+// host found nothing (or a loopback warning). Other ports are judged at
+// host as before.
+func TestRunHostPinnedJMXMeetsEveryAddress(t *testing.T) {
+	jmx := inst("mi-1", 10)
+	jmx.Extras = append(jmx.Extras, ports.Extra{Role: ports.RoleJMX, Name: "agent", Base: 8085})
+	for _, tt := range []struct {
+		name string
+		inst ports.Instance
+		addr string
+		want []string
+	}{
+		{"jmx, another address", jmx, "10.0.0.5", []string{"mi-1 jmx agent port 8085 is held by pid 42 (java) on 10.0.0.5; the offset does not move it: change -Dcom.sun.management.jmxremote.local.port in the JVM options every instance gets (JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, JVM_MEM_OPTS, JAVA_OPTS)"}},
+		{"jmx, the other loopback address", jmx, "::1", []string{"mi-1 jmx agent port 8085 is held by pid 42 (java) on ::1; the offset does not move it: change -Dcom.sun.management.jmxremote.local.port in the JVM options every instance gets (JAVA_TOOL_OPTIONS, JDK_JAVA_OPTIONS, JVM_MEM_OPTS, JAVA_OPTS)"}},
+		{"inbound endpoint, another address", withUnshiftedInbound(inst("mi-1", 10), ""), "10.0.0.5", []string{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			host := check.Host{
+				Sockets: snapshot(socket(tt.addr, 8085, 42)),
+				Bind:    netip.MustParseAddr("127.0.0.1"),
+				Owners:  (&ownersRecorder{known: map[uint64]hostnet.Process{42: {PID: 42, Comm: "java"}}}).Owners,
+				MinPort: 1024,
+			}
+			r := check.Run(plan(tt.inst), host)
+			if got := messages(r.Conflicts); !slices.Equal(got, tt.want) {
+				t.Errorf("conflicts:\n got %q\nwant %q", got, tt.want)
+			}
+			if len(r.Warnings) > 0 {
+				t.Errorf("warnings: %q, want none", messages(r.Warnings))
+			}
+		})
+	}
+}
+
 // A port the offset does not move, held by another product, says what
 // to change: another offset frees nothing, and a refused up said only
 // "fix the conflicts above" of an inbound endpoint's port an API

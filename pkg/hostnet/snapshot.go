@@ -161,6 +161,12 @@ func (s *Snapshot) Holding(proto Proto, port int, bind netip.Addr) []Socket {
 	return out
 }
 
+// Meets reports whether s overlaps bind: whether it would make a bind to
+// bind on its port fail (Holding's rules).
+func (s Socket) Meets(bind netip.Addr) bool {
+	return socketSpan(s).overlaps(bindSpan(bind))
+}
+
 // Busy returns, keyed by port, the sockets of proto that overlap bind (same
 // rules as Holding). A planner checking hundreds of candidate ports builds
 // this map once and then pays one map lookup per port; a port absent from
