@@ -185,6 +185,15 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 	var failed error
 	var left []string
 	did := func() bool { return !earlier.Empty() || failed != nil || len(left) > 0 }
+	// planned is the state file the last pass planned from, and standing
+	// the instances an earlier reload's failure left failed that it
+	// planned as they failed (see below): a failure once a pass changed
+	// things is recorded with them, whatever ends the reload. Recorded
+	// without, a reload whose plan made again was refused dropped the
+	// failure that stood for mi-1, still failed: status no longer said
+	// why, nor that mictl up would start it into that failure.
+	var planned *state.File
+	var standing []string
 	for {
 		var f *state.File
 		f, err = s.currentSettled(c.ctx)
@@ -193,7 +202,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 			return earlier, stopped
 		}
 		if err != nil {
-			s.recordReload(errors.Join(failed, err), nil, nil, did(), nil, nil)
+			s.recordReload(errors.Join(failed, err), nil, nil, did(), planned, standing)
 			return earlier, errors.Join(failed, err)
 		}
 		var t *reconcile.Target
@@ -211,7 +220,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 			}
 			if did() {
 				err = errors.Join(failed, err)
-				s.recordReload(err, nil, nil, true, nil, nil)
+				s.recordReload(err, nil, nil, true, planned, standing)
 				return earlier, err
 			}
 			if kind != reloadAsked && recorded == err.Error() {
@@ -265,7 +274,7 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 		// said that mictl up starts them, into the same failure. Told
 		// before anything changes: one this reload puts right (putRight)
 		// has its home rendered anew, as planned, once restarted.
-		standing := stillFailed(t, f)
+		planned, standing = f, stillFailed(t, f)
 		var pass applied
 		if !changes.Empty() {
 			if reloadAt != nil {
