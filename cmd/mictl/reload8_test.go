@@ -2,9 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // reloadRecord is what status -o json says of the last reload.
@@ -81,5 +85,47 @@ func TestDownOfTheInstanceAFailedReloadLeftFailedEndsItsFailure(t *testing.T) {
 	}
 	if _, _, errOut := d.mictl("status"); strings.Contains(errOut, "would start") || !strings.Contains(errOut, "the instances run as they were") {
 		t.Errorf("status after the refusal said:\n%s\nwant the refusal alone", errOut)
+	}
+}
+
+// An edit of mictl.toml (mi-2 added, mi-1's hostname overridden) saved
+// while a mictl reload restarts mi-1 (a driver added to mi_home's lib/,
+// which the daemon does not follow) is applied by the daemon's own
+// reload, which waits behind that one and plans from what it left: both
+// apply, in order, each said once in the event log (mi-1 restarted by
+// each, for its own reason), and the mictl reload prints its own
+// reload's lines alone and exits 0.
+func TestLiveReloadBehindAMictlReloadAppliesItsEditAfter(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=2s"} // mi-1's stop drains while the edit is saved
+	d.upFromDist(1)
+	d.env = nil
+	if err := os.WriteFile(filepath.Join(d.dir, "dist", "lib", "driver.jar"), []byte("jar"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload := d.start(nil, "reload")
+	d.waitFor("the mictl reload's restart of mi-1", func() bool { return strings.Contains(d.events(), "mictl reloading: ~mi-1") })
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\nmi_home = \"dist\"\n", d.base)+
+		"[[instance]]\nname = \"mi-1\"\noverrides = { \"server.hostname\" = \"mi-1.local\" }\n")
+	if err, ok := reload.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("mictl reload: %v (ended: %v)\n%s\nevents:\n%s", err, ok, reload.out.String(), d.events())
+	}
+	d.waitReloads(2, 0)
+	var said []string
+	for _, line := range strings.Split(d.events(), "\n") {
+		if _, msg, ok := strings.Cut(line, " mictl reloaded: "); ok {
+			said = append(said, msg)
+		}
+	}
+	want := []string{"~mi-1 (the distribution's files changed: lib/driver.jar)", "+mi-2 ~mi-1 (deployment.toml changed)"}
+	if !slices.Equal(said, want) {
+		t.Errorf("reloaded, in the event log: %q; want %q\nevents:\n%s", said, want, d.events())
+	}
+	if out := reload.out.String(); !strings.Contains(out, "mictl reloaded: "+want[0]) || strings.Contains(out, "mi-2") || strings.Contains(out, "deployment.toml changed") {
+		t.Errorf("mictl reload printed:\n%s\nwant its own reload's line (%s) and none of the daemon's own behind it (%s)", out, want[0], want[1])
+	}
+	if st := d.statusJSON(); len(st.Instances) != 2 || st.Instances[0].State != "ready" || st.Instances[1].State != "ready" {
+		t.Errorf("after both reloads: %+v; want mi-1 and mi-2 ready\nevents:\n%s", st.Instances, d.events())
 	}
 }
