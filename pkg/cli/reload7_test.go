@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/goldentest"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -49,13 +50,11 @@ func TestReloadHelpSaysWhatItsTimeoutBounds(t *testing.T) {
 	streams, _, _ := testStreams()
 	cmd := newCmdReload(streams, &globalOptions{})
 	help := strings.Join(strings.Fields(cmd.Long), " ")
-	for _, want := range []string{
+	if unsaid := goldentest.Unsaid(help,
 		"--timeout bounds that wait for CApps alone.",
 		"for the --timeout of the mictl up that started the daemon (2 minutes by default), each, which --timeout does not shorten",
-	} {
-		if !strings.Contains(help, want) {
-			t.Errorf("mictl reload --help does not say %q:\n%s", want, help)
-		}
+	); len(unsaid) > 0 {
+		t.Errorf("mictl reload --help does not say %q:\n%s", unsaid, help)
 	}
 	if usage := cmd.Flags().Lookup("timeout").Usage; !strings.Contains(usage, "not the restarts' readiness") {
 		t.Errorf("mictl reload's --timeout says %q, want it to say it does not bound the restarts' readiness", usage)

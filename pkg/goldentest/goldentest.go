@@ -1,6 +1,7 @@
-// Package goldentest compares test output with golden files, for tests
-// only. Every package that keeps goldens shares its -update flag and its
-// messages, so a changed golden always reads the same way.
+// Package goldentest compares test output with golden files, or with the
+// few lines a test wants of it (Unsaid), for tests only. Every package
+// that keeps goldens shares its -update flag and its messages, so a
+// changed golden always reads the same way.
 package goldentest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +41,14 @@ func Check(t testing.TB, path string, got []byte) {
 		t.Errorf("output differs from %s (run the test with -update and review the diff if the change is intended): %s\n--- got\n%s--- want\n%s",
 			path, FirstDifference(string(got), string(want)), got, want)
 	}
+}
+
+// Unsaid are those of wants that text does not contain, in their order:
+// a test that wants a few lines of an output, not the whole of it, names
+// every one missing in one failure, with the output once. A failure per
+// line repeated the whole output (and the event log) for each.
+func Unsaid(text string, wants ...string) []string {
+	return slices.DeleteFunc(slices.Clone(wants), func(want string) bool { return strings.Contains(text, want) })
 }
 
 // FirstDifference describes where got and want part: the first line that

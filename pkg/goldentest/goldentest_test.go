@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,15 @@ func TestFirstDifference(t *testing.T) {
 		if says := FirstDifference(tc.got, tc.want); says != tc.says {
 			t.Errorf("FirstDifference(%q, %q) = %q, want %q", tc.got, tc.want, says, tc.says)
 		}
+	}
+}
+
+func TestUnsaid(t *testing.T) {
+	text := "mictl reloaded: +mi-2\nmi-2 ready\n"
+	if got := Unsaid(text, "mi-2 ready", "mi-1 ready", "+mi-2", "-mi-3"); !slices.Equal(got, []string{"mi-1 ready", "-mi-3"}) {
+		t.Errorf("Unsaid = %q, want the two the text lacks, in order", got)
+	}
+	if got := Unsaid(text, "+mi-2"); len(got) != 0 {
+		t.Errorf("Unsaid of a line the text says = %q, want none", got)
 	}
 }
