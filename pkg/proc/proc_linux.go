@@ -283,9 +283,11 @@ func GroupOf(pgid int, carbonHome string, hint Identity) bool {
 	return false
 }
 
-// GroupsRunning returns, for each of programs (absolute paths), the process
-// groups in which a live process runs it: as argv[0], or as argv[1] for a
-// script started through its interpreter (/bin/sh /srv/mi-1/bin/x.sh).
+// GroupsRunning returns, for each of programs (absolute paths: a relative
+// one matches nothing), the process groups in which a live process runs
+// it: as argv[0], or as argv[1] for a script started through its
+// interpreter (/bin/sh /srv/mi-1/bin/x.sh, or sh bin/x.sh from /srv/mi-1:
+// see absoluteArg).
 // One /proc walk for all of them, reading the command lines only of the
 // processes named after one of programs or a shell. The command line is
 // what the process was started with, so it finds an instance's start
@@ -316,13 +318,32 @@ func GroupsRunning(programs []string) (map[string][]int, error) {
 		}
 		args := bytes.SplitN(cmdline, []byte{0}, 3)
 		for _, arg := range args[:min(len(args), 2)] {
-			p := string(arg)
-			if slices.Contains(programs, p) && !slices.Contains(out[p], st.PGID) {
+			p, ok := absoluteArg(st.PID, string(arg))
+			if ok && slices.Contains(programs, p) && !slices.Contains(out[p], st.PGID) {
 				out[p] = append(out[p], st.PGID)
 			}
 		}
 	}
 	return out, nil
+}
+
+// absoluteArg is arg, an argument of process pid naming a program, as an
+// absolute path: a relative one is taken from where the process runs, as
+// it was started there (cd $MI_HOME && sh bin/micro-integrator.sh, as
+// MI's docs have it). ok is false when that cannot be read. Compared as
+// written, a relative path matched no home's script, so such a start
+// went unseen until its server wrote its pid file; and a record naming
+// no home (its start script "bin/micro-integrator.sh") matched every
+// start made that way on the host, which a stop then signalled.
+func absoluteArg(pid int, arg string) (string, bool) {
+	if arg == "" || filepath.IsAbs(arg) {
+		return arg, arg != ""
+	}
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid))
+	if err != nil {
+		return "", false
+	}
+	return filepath.Join(cwd, arg), true
 }
 
 // CommOf is the command name the kernel gives a process that execs

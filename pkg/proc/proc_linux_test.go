@@ -68,7 +68,14 @@ func TestMain(m *testing.M) {
 // (and reaps the leader) when the test ends, pass or fail.
 func start(t *testing.T, argv ...string) *exec.Cmd {
 	t.Helper()
+	return startIn(t, "", argv...)
+}
+
+// startIn is start with dir as the process's working directory.
+func startIn(t *testing.T, dir string, argv ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %q: %v", argv, err)
@@ -373,6 +380,37 @@ func TestGroupsRunning(t *testing.T) {
 	}
 	if want := map[string][]int{script: {cmd.Process.Pid}, other: {viaSh.Process.Pid}}; !maps.EqualFunc(groups, want, slices.Equal) {
 		t.Errorf("GroupsRunning = %v, want %v (not the decoy's group %d)", groups, want, decoy.Process.Pid)
+	}
+}
+
+// A script started by a relative path from its directory (cd $MI_HOME &&
+// sh bin/micro-integrator.sh) is found by its absolute path; a relative
+// program matches nothing (a record naming no home had its stop signal
+// every start made that way on the host: a server started by hand in
+// another home got its SIGTERM).
+func TestGroupsRunningFindsAScriptStartedByARelativePath(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "bin", "run.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nsleep 60 & wait\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	viaSh := startIn(t, dir, "/bin/sh", "bin/run.sh")
+	direct := startIn(t, filepath.Join(dir, "bin"), "./run.sh")
+	waitMembers(t, viaSh.Process.Pid, 2)
+	waitMembers(t, direct.Process.Pid, 2)
+	groups, err := GroupsRunning([]string{script, "bin/run.sh", "./run.sh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := groups[script]
+	slices.Sort(got)
+	want := []int{viaSh.Process.Pid, direct.Process.Pid}
+	slices.Sort(want)
+	if !slices.Equal(got, want) || len(groups) != 1 {
+		t.Errorf("GroupsRunning = %v, want %s run by the groups %v and the relative programs matching nothing", groups, script, want)
 	}
 }
 
