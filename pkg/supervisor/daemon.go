@@ -562,10 +562,18 @@ func (d *Daemon) Close() {
 	// Not fsynced: the last request was answered after a durable write,
 	// and a record that outlives a power failure only makes the next
 	// daemon look for strays. Not written at all when the stop that made
-	// the daemon leave cleared it already.
+	// the daemon leave cleared it already. Kept while instances are meant
+	// to run (a daemon ended by a signal, as README's `kill N` to replace
+	// one of an older build ends it), as a SIGKILL keeps it: the next
+	// command's daemon starts with its arguments (the last up's
+	// --restart, --max-restarts, --backoff and --timeout, which the state
+	// file holds nowhere else), and the views say nothing supervises the
+	// instances until then.
 	if d.recorded() {
 		_ = d.store.Quick().Update(context.Background(), func(f *state.File) error {
-			d.clearRecord(f)
+			if !f.WantsAny() {
+				d.clearRecord(f)
+			}
 			return nil
 		})
 	}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/mictl/mictl/pkg/proc"
+)
+
+// The way README gives to replace a daemon (one of an older build, after
+// an upgrade) without stopping the instances: kill N, then mictl status,
+// which starts a daemon with the old one's arguments. A daemon ended so
+// removed its record from the state file, arguments and all: the new one
+// ran with the defaults (--restart on-failure --max-restarts 5), the
+// last up's --restart always --max-restarts 9 --backoff 1s silently gone,
+// and until then no view said that nothing supervised the instances.
+func TestDaemonEndedBySignalLeavesItsArgumentsToTheNext(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	d.up(1, "--restart", "always", "--max-restarts", "9", "--backoff", "1s")
+	server := d.instance("mi-1").Server
+	old, err := proc.Identify(d.daemonPID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Signal(old, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to exit", func() bool { return !old.Alive() })
+
+	_, _, errOut := d.mictl("ports", "table")
+	if want := fmt.Sprintf("the mictl daemon (pid %d) had ended", old.PID); !strings.Contains(errOut, want) {
+		t.Errorf("ports table once the daemon ended: stderr\n%s\nwant a warning that %s", errOut, want)
+	}
+	d.must("status")
+	_, args := d.daemonCommandLine()
+	for _, flag := range [][]string{{"--restart", "always"}, {"--max-restarts", "9"}, {"--backoff", "1s"}} {
+		if i := slices.Index(args, flag[0]); i < 0 || i+1 >= len(args) || args[i+1] != flag[1] {
+			t.Errorf("the daemon status started runs with %q, want %s %s as the last up gave it", args, flag[0], flag[1])
+		}
+	}
+	if inst := d.instance("mi-1"); inst.Server != server || inst.State != "ready" {
+		t.Fatalf("mi-1 after the daemon's replacement: %s, server %v (before: %v); want the same server, ready\nevents:\n%s", inst.State, inst.Server, server, d.events())
+	}
+}
