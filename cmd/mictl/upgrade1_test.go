@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/companion/companiontest"
 	"github.com/mictl/mictl/pkg/proc"
 )
 
@@ -44,5 +45,22 @@ func TestDaemonEndedBySignalLeavesItsArgumentsToTheNext(t *testing.T) {
 	}
 	if inst := d.instance("mi-1"); inst.Server != server || inst.State != "ready" {
 		t.Fatalf("mi-1 after the daemon's replacement: %s, server %v (before: %v); want the same server, ready\nevents:\n%s", inst.State, inst.Server, server, d.events())
+	}
+}
+
+// A restart after an upgrade is carried out by the daemon of the old
+// build, with its own code, as a reload, a deploy or a status would be:
+// it says so as they do. It said nothing, and the operator took the
+// restart for the new build's.
+func TestRestartUnderADaemonOfAnotherBuildSaysSo(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	d.exe = companiontest.Build(t, t.TempDir())
+	d.up(1)
+	old := d.daemonPID()
+	d.exe = companiontest.Build(t, t.TempDir())
+	_, _, errOut := d.mictl("restart", "mi-1")
+	if want := fmt.Sprintf("warning: the running mictl daemon (pid %d) is from another build of mictl", old); !strings.Contains(errOut, want) {
+		t.Errorf("restart of the new build under the old build's daemon: stderr\n%s\nwant %q", errOut, want)
 	}
 }

@@ -100,6 +100,9 @@ status says 3 too);
 			} else if err := refuseNotRunning(cfg, f, names); err != nil {
 				return err
 			}
+			// The restart is the running daemon's to carry out, with its
+			// own code, as up's, status's and reload's requests are.
+			warnOtherBuild(streams, f)
 			warnPolicy(streams, store, &o.run, cfg, cmd.Flags())
 			if err := writeSimulatorDist(cfg); err != nil {
 				return err
