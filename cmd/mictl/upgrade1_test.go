@@ -64,3 +64,37 @@ func TestRestartUnderADaemonOfAnotherBuildSaysSo(t *testing.T) {
 		t.Errorf("restart of the new build under the old build's daemon: stderr\n%s\nwant %q", errOut, want)
 	}
 }
+
+// A daemon that ended while its instances ran (killed -9, crashed, or
+// ended by kill N to replace one of an older build) is replaced by the
+// next command with its --restart, --max-restarts and --backoff, as
+// status replaces it: a restart or a plain up, whose flags of those
+// were not given, started it with their defaults, a policy the operator
+// never asked for, said nowhere. A flag given still counts, and after a
+// down the defaults stand.
+func TestDaemonStartedByRestartOrUpKeepsTheEndedOnesPolicy(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	d.up(1, "--restart", "always", "--max-restarts", "9", "--backoff", "1s")
+	runsWith := func(after string, want ...string) {
+		t.Helper()
+		_, args := d.daemonCommandLine()
+		for i := 0; i+1 < len(want); i += 2 {
+			if j := slices.Index(args, want[i]); j < 0 || j+1 >= len(args) || args[j+1] != want[i+1] {
+				t.Errorf("the daemon %s started runs with %q, want %s %s", after, args, want[i], want[i+1])
+			}
+		}
+	}
+	d.killDaemon()
+	d.must("restart", "mi-1")
+	runsWith("restart", "--restart", "always", "--max-restarts", "9", "--backoff", "1s")
+	d.killDaemon()
+	d.up(1, "--max-restarts", "7")
+	runsWith("an up given --max-restarts alone", "--restart", "always", "--max-restarts", "7", "--backoff", "1s")
+	// A down, which stops them itself with no daemon, leaves nothing for
+	// the ended daemon's policy to go on with.
+	d.killDaemon()
+	d.must("down")
+	d.up(1)
+	runsWith("an up after a down", "--restart", "on-failure", "--max-restarts", "5", "--backoff", "250ms")
+}

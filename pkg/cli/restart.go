@@ -107,7 +107,7 @@ status says 3 too);
 			if err := writeSimulatorDist(cfg); err != nil {
 				return err
 			}
-			note, err := spawnDaemon(cmd.Context(), store, f, o.run.Args(cfg), false)
+			note, err := spawnDaemon(cmd.Context(), store, f, startArgs(&o.run, cfg, cmd.Flags(), f), false)
 			if err != nil {
 				return showUnanswered(streams, store, f, o.output, err)
 			}

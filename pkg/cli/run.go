@@ -198,6 +198,29 @@ func warnPolicy(streams *IOStreams, store *state.Store, rf *daemon.RunFlags, cfg
 	warnKept(streams, f, askedSettings(rf.Args(cfg), flags))
 }
 
+// startArgs are the arguments of the daemon that up or restart (a
+// command with rf's flags) starts when none answers: their own, but for a
+// policy flag not given, the value of the daemon f records, ended while
+// its instances ran (killed, crashed, or ended to replace one of another
+// build). A default is no wish (see askedSettings): it started the new
+// daemon with the defaults, a policy nobody asked for, where status (see
+// ensureDaemon) keeps the ended one's. Once nothing is meant to run (a
+// down since, which need not clear the record of a daemon that had
+// ended), the defaults stand.
+func startArgs(rf *daemon.RunFlags, cfg *config.Config, flags *pflag.FlagSet, f *state.File) []string {
+	args := rf.Args(cfg)
+	if f == nil || f.Daemon == nil || !f.WantsAny() {
+		return args
+	}
+	for _, name := range daemon.PolicyFlags {
+		i := slices.Index(args, "--"+name)
+		if v := daemon.FlagValue(f.Daemon.Args, "--"+name); i >= 0 && v != "" && !flags.Changed(name) {
+			args[i+1] = v
+		}
+	}
+	return args
+}
+
 // warnKeptSettings says so when cfg asks for settings the running daemon
 // of f cannot take up live (metrics_addr, health_interval: its own
 // flags), for commands that apply or show a reload: the reload itself

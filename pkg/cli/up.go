@@ -151,7 +151,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	// finds the instances recorded and starts them.
 	var daemonUp chan spawned
 	spawn := func(before *state.File) {
-		note, err := spawnDaemon(ctx, store, before, o.run.Args(cfg), false)
+		note, err := spawnDaemon(ctx, store, before, startArgs(&o.run, cfg, cmd.Flags(), before), false)
 		daemonUp <- spawned{note, err}
 	}
 	if !o.foreground {
