@@ -2064,7 +2064,7 @@ func TestForegroundBesideADaemonNamesTheDirectoryAsTyped(t *testing.T) {
 	d := newDeployment(t)
 	d.up(1)
 	code, _, errOut := d.mictl("up", "--foreground", "--instances", "1", "--base-offset", fmt.Sprint(d.base))
-	if want := "a mictl daemon already supervises ./instances; stop it with mictl down"; code != 2 || !strings.Contains(errOut, want) {
+	if want := fmt.Sprintf("a mictl daemon (pid %d) already supervises ./instances; stop it with mictl down", d.daemonPID()); code != 2 || !strings.Contains(errOut, want) {
 		t.Fatalf("up --foreground beside a daemon: exit %d, want 2 saying %q:\n%s", code, want, errOut)
 	}
 }

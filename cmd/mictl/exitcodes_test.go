@@ -85,6 +85,7 @@ func TestExitCodesMatchTheTable(t *testing.T) {
 		{0, []string{"down"}, nil, nil},
 		{0, []string{"up", "--config", good, "--timeout", "30s"}, nil, nil},
 		{0, []string{"status"}, nil, nil},
+		{2, []string{"daemon"}, nil, nil},                          // by hand beside the daemon up started: it supervises nothing
 		{2, []string{"init", "--force", "--path", good}, nil, nil}, // the daemon would apply the defaults at once
 		{0, []string{"sim", "capp", "orders.car", "--name", "orders", "--api", "/orders"}, nil, nil},
 		{0, []string{"sim", "capp", "broken.car", "--name", "broken", "--faulty"}, nil, nil},

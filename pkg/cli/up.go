@@ -824,8 +824,9 @@ func runForeground(ctx context.Context, streams *IOStreams, g *globalOptions, cf
 		return err
 	}
 	d, err := supervisor.StartDaemon(store, opts)
-	if errors.Is(err, supervisor.ErrDaemonRunning) {
-		return exitcode.Usagef("a mictl daemon already supervises %s; stop it with mictl down, or run without --foreground", asTyped(cfg.InstancesDir))
+	var held *supervisor.DaemonHeldError
+	if errors.As(err, &held) {
+		return exitcode.Usagef("%s already supervises %s; stop it with mictl down, or run without --foreground", held.Holder(), asTyped(cfg.InstancesDir))
 	}
 	if err != nil {
 		return err

@@ -138,8 +138,14 @@ func Main(args []string, out, logw io.Writer) error {
 		return err
 	}
 	d, err := supervisor.StartDaemon(store, opts)
-	if errors.Is(err, supervisor.ErrDaemonRunning) {
-		return nil // a concurrent start won; it supervises
+	var held *supervisor.DaemonHeldError
+	switch {
+	case errors.As(err, &held):
+		// Started by hand (or by a systemd unit): exiting 0 in silence
+		// read as supervising.
+		return heldError(held, cfg.InstancesDir)
+	case errors.Is(err, supervisor.ErrDaemonRunning):
+		return nil // a concurrent start won; the command that started this one asks it
 	}
 	if err != nil {
 		return err
@@ -147,6 +153,20 @@ func Main(args []string, out, logw io.Writer) error {
 	defer d.Close()
 	logf("mictl daemon pid %d supervising %s", os.Getpid(), cfg.InstancesDir)
 	return supervise(d, supervisor.DaemonLog(store), LogCheckEvery, logf)
+}
+
+// heldError says that held, another process, supervises the instances
+// under instancesDir, so this daemon leaves, and how to supervise them
+// from here instead: exit 2, as up --foreground under a daemon.
+func heldError(held *supervisor.DaemonHeldError, instancesDir string) error {
+	if abs, err := filepath.Abs(instancesDir); err == nil {
+		instancesDir = abs // a daemon's log has no working directory to read it against
+	}
+	then := "run mictl daemon again once it has ended"
+	if held.PID != 0 {
+		then = fmt.Sprintf("end that daemon with kill %d (the instances keep running), then run mictl daemon again", held.PID)
+	}
+	return exitcode.Usagef("%s already supervises the instances under %s, so this daemon exits: to supervise them from here instead, %s", held.Holder(), instancesDir, then)
 }
 
 // supervise waits for the daemon's reason to exit: a signal, or nothing

@@ -27,6 +27,42 @@ import (
 // ErrDaemonRunning means another supervisor holds the daemon lock.
 var ErrDaemonRunning = errors.New("another mictl supervisor is already running for these instances")
 
+// DaemonHeldError is the error of a daemon no command waits for (mictl
+// daemon, up --foreground) when another process holds the daemon lock:
+// a daemon that answers, or one that did not let go of the lock within
+// awaitLockHolder's wait. A daemon a command started leaves quietly (its
+// command asks the winner); this one's user has nobody else to tell
+// them that it supervises nothing. PID is the daemon the state file
+// records while that process exists (a zombie still exiting included),
+// 0 when unknown.
+type DaemonHeldError struct{ PID int }
+
+func (e *DaemonHeldError) Error() string { return e.Holder() + " already supervises these instances" }
+
+func (e *DaemonHeldError) Unwrap() error { return ErrDaemonRunning }
+
+// Holder names the process that holds the lock, in the user's terms.
+func (e *DaemonHeldError) Holder() string {
+	if e.PID == 0 {
+		return "another mictl process (a mictl daemon, or a mictl down stopping the instances itself)"
+	}
+	return fmt.Sprintf("a mictl daemon (pid %d)", e.PID)
+}
+
+// recordedDaemon is the pid of the daemon the state file records, when
+// that process still exists (exiting, as a zombie, included: its last
+// threads hold the lock); 0 otherwise.
+func recordedDaemon(store *state.Store) int {
+	f, err := store.Load()
+	if err != nil || f.Daemon == nil {
+		return 0
+	}
+	if id, err := proc.Identify(f.Daemon.PID); err != nil || id != f.Daemon.Identity {
+		return 0
+	}
+	return f.Daemon.PID
+}
+
 // DaemonLog is where the detached daemon's own output goes.
 func DaemonLog(store *state.Store) string { return filepath.Join(store.Dir(), "daemon.log") }
 
@@ -76,7 +112,8 @@ func WithoutDaemon(store *state.Store, fn func() error) error {
 // mictl daemon run the moment the one before it was killed exited 0 and
 // left a crash loop unsupervised. It returns ErrDaemonRunning once a
 // daemon answers (a concurrent start won), the command stopped waiting,
-// or, with no command, that wait is over.
+// or, with no command, that wait is over (StartDaemon then says who
+// holds the lock: DaemonHeldError).
 func awaitLockHolder(store *state.Store, ready *os.File) (*os.File, error) {
 	sock := SocketPath(store)
 	said := false
@@ -212,6 +249,9 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 	lock, err := lockDaemon(store)
 	if errors.Is(err, ErrDaemonRunning) {
 		lock, err = awaitLockHolder(store, ready)
+	}
+	if errors.Is(err, ErrDaemonRunning) && ready == nil {
+		err = &DaemonHeldError{PID: recordedDaemon(store)}
 	}
 	if err != nil {
 		return nil, err
