@@ -41,3 +41,21 @@ func TestDaemonByHandSaysWhoSupervisesInstead(t *testing.T) {
 		t.Fatalf("mictl daemon while the lock stays held: exit %d, want 2 saying %q:\n%s", code, want, errOut)
 	}
 }
+
+// The note that a setting of mictl.toml is overridden by the last up's
+// flag names the up that applies the file's value: after an up given
+// --instances-dir, a plain mictl up started a second set of instances
+// under the file's instances_dir. reload and diff both name it now.
+func TestOverriddenNoteNamesTheInstancesDirOfTheUp(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	d.configFile("inplace", fmt.Sprintf("instances = 2\nbase_offset = %d\n", d.base))
+	other := filepath.Join(d.dir, "other")
+	d.must("up", "--instances", "1", "--instances-dir", "other", "--timeout", "30s")
+	want := fmt.Sprintf("instances = 2 (%s:1:1) is not applied: the last mictl up's --instances=1 stands, and reloads plan with it; mictl up --instances-dir %s applies the file's, and its later edits", filepath.Join(d.dir, "mictl.toml"), other)
+	for _, verb := range []string{"reload", "diff"} {
+		if _, _, errOut := d.mictl(verb, "--instances-dir", "other"); !strings.Contains(errOut, want) {
+			t.Errorf("mictl %s --instances-dir other: want %q:\n%s", verb, want, errOut)
+		}
+	}
+}

@@ -287,7 +287,7 @@ func runDiff(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *diffOp
 	} else {
 		warnKeptSettings(streams, f, cfg, cmd.Flags())
 	}
-	noteOverridden(streams, configPath, f)
+	noteOverridden(streams, configPath, dirCfg.InstancesDir, f)
 	beyond := runningBeyond(cfg, f)
 	noteBeyond(streams, cfg, beyond)
 	stopped := slices.DeleteFunc(stoppedNamed(cfg, f), func(name string) bool { return slices.Contains(p.Changes.Restart, name) })
@@ -383,9 +383,10 @@ func onceReloadFixed(reloadFailed bool) string {
 // noteOverridden says which settings of the configuration file at
 // configPath the last up's flags (f's) replace: "what runs matches the
 // configuration" read as though the file's instances = 5 had been
-// applied, while --instances 3 of the last up stood.
-func noteOverridden(streams *IOStreams, configPath string, f *state.File) {
-	for _, n := range daemon.Overridden(configPath, f.UpArgs) {
+// applied, while --instances 3 of the last up stood. The up it names
+// acts on the instances under instancesDir.
+func noteOverridden(streams *IOStreams, configPath, instancesDir string, f *state.File) {
+	for _, n := range daemon.Overridden(configPath, f.UpArgs, supervisor.DeploymentArgs(configPath, instancesDir)) {
 		fmt.Fprintf(streams.ErrOut, "note: %s\n", n)
 	}
 }

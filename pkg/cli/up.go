@@ -203,7 +203,7 @@ func runUp(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *upOption
 	}
 	noteLostLines(streams, reply)
 	if callErr == nil && reply.PID != 0 && configPrint(g.configPath) != planned {
-		applyEditedMeanwhile(ctx, streams, store, g.configPath)
+		applyEditedMeanwhile(ctx, streams, store, g.configPath, cfg.InstancesDir)
 	}
 	r, err := reportAfter(store, reply, callErr)
 	if err != nil {
@@ -551,8 +551,8 @@ func configPrint(path string) string {
 // start on, and an edit made before then waited for the next one. It is
 // asked once it has served this up's start, which the reload must not
 // race (see supervisor.catchUpEnv); should it follow the file already,
-// the reload finds nothing more to do.
-func applyEditedMeanwhile(ctx context.Context, streams *IOStreams, store *state.Store, path string) {
+// the reload finds nothing more to do. instancesDir is where up runs them.
+func applyEditedMeanwhile(ctx context.Context, streams *IOStreams, store *state.Store, path, instancesDir string) {
 	file := cmp.Or(path, config.DefaultFile)
 	fmt.Fprintf(streams.ErrOut, "note: %s changed while up ran: the daemon applies it now, as mictl reload does\n", file)
 	f, _ := store.Load() // names the daemon if it does not answer
@@ -564,7 +564,7 @@ func applyEditedMeanwhile(ctx context.Context, streams *IOStreams, store *state.
 	// --instances 2) is not applied: said, or "applies it now" read as
 	// though it were.
 	if f != nil {
-		noteOverridden(streams, path, f)
+		noteOverridden(streams, path, instancesDir, f)
 	}
 }
 

@@ -355,8 +355,12 @@ func differences(other *config.Config, configPath string, upArgs []string) []dif
 // and an edit of the key changes nothing until an up without that flag.
 // The up it names is the last one without it, its other flags kept: one
 // given the file's value as a flag would apply it, but would pin it as
-// well, and the next edit of the key would not be applied either.
-func Overridden(configPath string, upArgs []string) []string {
+// well, and the next edit of the key would not be applied either. It
+// names the deployment as all advice does (supervisor.AsRunFor of
+// deployment, DeploymentArgs): after mictl up --instances-dir /srv/mi,
+// a plain mictl up started a second set of instances under the file's
+// instances_dir.
+func Overridden(configPath string, upArgs, deployment []string) []string {
 	file, err := config.Load(config.Sources{Path: configPath})
 	if err != nil {
 		return nil
@@ -374,7 +378,7 @@ func Overridden(configPath string, upArgs []string) []string {
 		}
 		up := strings.TrimSpace("mictl up " + shellword.Join(rest))
 		notes = append(notes, fmt.Sprintf("%s = %s (%s) is not applied: the last mictl up's %s stands, and reloads plan with it; %s applies the file's, and its later edits",
-			d.Key, d.Other, d.Origin, shellword.Quote("--"+d.Flag+"="+unquote(d.Run)), asRun(configPath, up)))
+			d.Key, d.Other, d.Origin, shellword.Quote("--"+d.Flag+"="+unquote(d.Run)), supervisor.AsRunFor(deployment, up)))
 	}
 	return notes
 }
@@ -485,6 +489,7 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 		file = abs
 	}
 	instancesDir, _ := filepath.Abs(cfg.InstancesDir)
+	named := supervisor.DeploymentArgs(file, instancesDir)
 	var mu sync.Mutex
 	source, capps := deployment.SourceTOMLOf(cfg), cappFiles(cfg)
 	return &supervisor.Follow{
@@ -519,8 +524,8 @@ func NewFollow(configPath string, cfg *config.Config) *supervisor.Follow {
 			cfg, _, err := loadForReload(configPath, nil, instancesDir)
 			return err == nil && slices.Contains(cfg.Names(), name)
 		},
-		Overridden: func(upArgs []string) []string { return Overridden(configPath, upArgs) },
-		Deployment: supervisor.DeploymentArgs(file, instancesDir),
+		Overridden: func(upArgs []string) []string { return Overridden(configPath, upArgs, named) },
+		Deployment: named,
 	}
 }
 

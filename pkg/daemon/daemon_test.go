@@ -10,6 +10,7 @@ import (
 
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/exitcode"
+	"github.com/mictl/mictl/pkg/supervisor"
 )
 
 // The daemon's flags are refused in the user's words, with exit 2, before
@@ -56,14 +57,15 @@ func TestOverriddenNamesTheFilesSettingsTheLastUpReplaces(t *testing.T) {
 	}
 	upArgs := []string{"--instances=3", "--base-offset=100", "--instances-dir=elsewhere"}
 	note := "instances = 5 (" + path + ":1:1) is not applied: the last mictl up's --instances=3 stands, and reloads plan with it; %s --base-offset=100 --instances-dir=elsewhere applies the file's, and its later edits"
-	if got, want := Overridden(path, upArgs), []string{fmt.Sprintf(note, "mictl --config "+path+" up")}; !slices.Equal(got, want) {
+	named := supervisor.DeploymentArgs(path, filepath.Join(dir, "homes"))
+	if got, want := Overridden(path, upArgs, named), []string{fmt.Sprintf(note, "mictl --config "+path+" up")}; !slices.Equal(got, want) {
 		t.Errorf("Overridden from another directory:\n%q\nwant\n%q", got, want)
 	}
 	t.Chdir(dir)
-	if got, want := Overridden(path, upArgs), []string{fmt.Sprintf(note, "mictl up")}; !slices.Equal(got, want) {
+	if got, want := Overridden(path, upArgs, named), []string{fmt.Sprintf(note, "mictl up")}; !slices.Equal(got, want) {
 		t.Errorf("Overridden:\n%q\nwant\n%q", got, want)
 	}
-	if got := Overridden(path, nil); got != nil {
+	if got := Overridden(path, nil, named); got != nil {
 		t.Errorf("no flags: %q", got)
 	}
 }
@@ -77,7 +79,7 @@ func TestOverriddenQuotesTheUpItNames(t *testing.T) {
 	if err := os.WriteFile(path, []byte("mi_home = \"/opt/new mi\"\nname_prefix = \"edge\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	got := Overridden(path, []string{"--mi-home=/opt/my mi", "--name-prefix=core"})
+	got := Overridden(path, []string{"--mi-home=/opt/my mi", "--name-prefix=core"}, supervisor.DeploymentArgs(path, filepath.Join(dir, "instances")))
 	want := []string{
 		`name_prefix = "edge" (` + path + `:2:1) is not applied: the last mictl up's --name-prefix=core stands, and reloads plan with it; mictl up '--mi-home=/opt/my mi' applies the file's, and its later edits`,
 		`mi_home = "/opt/new mi" (` + path + `:1:1) is not applied: the last mictl up's '--mi-home=/opt/my mi' stands, and reloads plan with it; mictl up --name-prefix=core applies the file's, and its later edits`,
@@ -100,7 +102,8 @@ func TestOverriddenNamesAnUpThatLeavesTheKeyToTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	upArgs := []string{"--instances=5", "--mi-home="}
-	got := Overridden(path, upArgs)
+	named := supervisor.DeploymentArgs(path, filepath.Join(dir, "instances"))
+	got := Overridden(path, upArgs, named)
 	want := []string{
 		`instances = 3 (` + path + `:2:1) is not applied: the last mictl up's --instances=5 stands, and reloads plan with it; mictl up --mi-home= applies the file's, and its later edits`,
 		`mi_home = "/opt/wso2mi-4.5.0" (` + path + `:1:1) is not applied: the last mictl up's --mi-home= stands, and reloads plan with it; mictl up --instances=5 applies the file's, and its later edits`,
@@ -113,8 +116,27 @@ func TestOverriddenNamesAnUpThatLeavesTheKeyToTheFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("mi_home = \"/opt/wso2mi-4.6.0\"\ninstances = 3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := Overridden(path, []string{"--instances=5"}); len(got) != 1 || !strings.HasPrefix(got[0], "instances") {
+	if got := Overridden(path, []string{"--instances=5"}, named); len(got) != 1 || !strings.HasPrefix(got[0], "instances") {
 		t.Errorf("after the up the note named, the file's mi_home is still overridden: %q", got)
+	}
+}
+
+// The up Overridden names acts on the instances that run: after mictl
+// up --instances-dir /srv/mi, it names that directory, as all advice
+// does; a plain mictl up started a second set under the file's
+// instances_dir.
+func TestOverriddenNamesTheInstancesDirAFlagGave(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	path := filepath.Join(dir, "mictl.toml")
+	if err := os.WriteFile(path, []byte("instances = 5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := filepath.Join(dir, "srv mi")
+	got := Overridden(path, []string{"--instances=3"}, supervisor.DeploymentArgs(path, elsewhere))
+	want := []string{"instances = 5 (" + path + ":1:1) is not applied: the last mictl up's --instances=3 stands, and reloads plan with it; mictl up --instances-dir '" + elsewhere + "' applies the file's, and its later edits"}
+	if !slices.Equal(got, want) {
+		t.Errorf("Overridden:\n%q\nwant\n%q", got, want)
 	}
 }
 
