@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // mictl daemon started by hand (or by a systemd unit) where another
@@ -57,5 +58,44 @@ func TestOverriddenNoteNamesTheInstancesDirOfTheUp(t *testing.T) {
 		if _, _, errOut := d.mictl(verb, "--instances-dir", "other"); !strings.Contains(errOut, want) {
 			t.Errorf("mictl %s --instances-dir other: want %q:\n%s", verb, want, errOut)
 		}
+	}
+}
+
+// logs -f of an instance whose log was deleted under its server kept
+// that file open, read through /proc/PID/fd, once the server had ended
+// (mictl down) with nothing to start it again: its disk space stayed in
+// use for as long as logs -f ran. It now lets it go, says so, and
+// follows the new log of the instance's next start.
+func TestLogsFollowLetsADeletedLogGoOnceItsServerEnds(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	d.up(1)
+	log := filepath.Join(d.dir, "instances", "mi-1", "logs", "console.log")
+	if err := os.Remove(log); err != nil {
+		t.Fatal(err)
+	}
+	follow := d.start(nil, "logs", "-f", "mi-1")
+	fds := fmt.Sprintf("/proc/%d/fd", follow.cmd.Process.Pid)
+	holds := func() bool {
+		entries, _ := os.ReadDir(fds)
+		for _, e := range entries {
+			if target, _ := os.Readlink(filepath.Join(fds, e.Name())); target == log+" (deleted)" {
+				return true
+			}
+		}
+		return false
+	}
+	d.waitFor("logs -f to follow the deleted log", holds)
+	d.must("down")
+	d.waitFor("logs -f to let the deleted log go", func() bool { return !holds() })
+	want := "mi-1: the server that wrote to the deleted log has ended: it is let go, its space freed; the new log at instances/mi-1/logs/console.log is followed once mi-1 starts again\n"
+	d.waitFor("logs -f to say it let the deleted log go", func() bool { return strings.Contains(follow.out.String(), want) })
+	d.up(1)
+	d.waitFor("logs -f to follow the new log", func() bool {
+		return strings.Count(follow.out.String(), "Starting WSO2 Micro Integrator") == 2
+	})
+	follow.signal(t, os.Interrupt)
+	if err, ok := follow.wait(time.Minute); !ok || err != nil {
+		t.Fatalf("logs -f after Ctrl-C: %v (ended: %v)\n%s", err, ok, follow.out.String())
 	}
 }

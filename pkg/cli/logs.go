@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -80,7 +81,10 @@ again until the instance restarts (the server goes on writing to the removed
 file): mictl reads that file through /proc/PID/fd while the server holds it
 open, after its rotated copies, and says it was deleted; with -f, it follows
 that file until the server starts again, then the new log, which 'mictl
-restart NAME' starts.
+restart NAME' starts. Should the server end with no new log (stopped, or
+failed), mictl lets the deleted file go once nothing of the instance holds
+it, and says so, so that its space is freed; it follows the new log once
+the instance starts.
 
 With no NAME, every instance under instances_dir that has a console.log (or a
 rotated copy of one) is shown; with -f, so is one that gains a log while
@@ -180,6 +184,12 @@ func runLogs(ctx context.Context, streams *IOStreams, o *logsOptions) error {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		opts.Added = o.logsAdded(ctx, srcs)
+	}
+	var said sync.Mutex // the sources are followed side by side
+	opts.Released = func(src logs.Source) {
+		said.Lock()
+		defer said.Unlock()
+		fmt.Fprintf(streams.ErrOut, "%s: the server that wrote to the deleted log has ended: it is let go, its space freed; the new log at %s is followed once %[1]s starts again\n", src.Name, src.Path)
 	}
 	return state.ExplainAccess(logs.FollowAll(ctx, streams.Out, srcs, opts), o.InstancesDir)
 }
@@ -401,7 +411,7 @@ func heldOpen(pid int, path string) (*logs.Held, error) {
 	for _, e := range entries {
 		fd := filepath.Join(fds, e.Name())
 		if target, err := os.Readlink(fd); err == nil && target == want+" (deleted)" {
-			if held, err := logs.HeldAt(fd); err == nil { // else closed meanwhile
+			if held, err := logs.HeldAt(pid, e.Name()); err == nil { // else closed meanwhile
 				return held, nil
 			}
 		}

@@ -58,7 +58,7 @@ const maxLine = 1 << 20
 // from growth; the kernel reports the truncate itself as an event, so this
 // needs the follower to be starved.
 func Follow(ctx context.Context, path string, fromOffset int64, out func(line string)) error {
-	return followFile(ctx, path, nil, fromOffset, out)
+	return followFile(ctx, path, nil, fromOffset, out, nil)
 }
 
 // followFile is Follow of the log at path, or, with held (see Source.Held),
@@ -66,8 +66,14 @@ func Follow(ctx context.Context, path string, fromOffset int64, out func(line st
 // that file is read from fromOffset, as a file renamed away is, but
 // through held, and kept when its directory goes too (the server writes
 // on), until a file appears at path, which is then followed from its
-// first line.
-func followFile(ctx context.Context, path string, held *Held, fromOffset int64, out func(line string)) error {
+// first line. Or until the server has ended with no file at path (it was
+// stopped, or failed, and nothing starts it again): the held file is then
+// let go, and released, when set, told so; kept open, it kept its disk
+// space in use for as long as the follower ran. A file at path is waited
+// for as before.
+func followFile(ctx context.Context, path string, held *Held, fromOffset int64, out func(line string), released func()) error {
+	ctx, cancel := context.WithCancel(ctx) // ends the wait for the server's exit
+	defer cancel()
 	dir := filepath.Clean(filepath.Dir(path))
 	file := filepath.Join(dir, filepath.Base(path)) // as events name it
 	t := &tailer{path: path, from: fromOffset, out: out, buf: make([]byte, 64<<10)}
@@ -76,6 +82,9 @@ func followFile(ctx context.Context, path string, held *Held, fromOffset int64, 
 		if err := t.openHeld(held); err != nil {
 			return err
 		}
+	}
+	if t.held {
+		t.released, t.onRelease = held.released(ctx), released
 	}
 	w, err := newWatcher()
 	if err != nil {
@@ -90,8 +99,17 @@ func followFile(ctx context.Context, path string, held *Held, fromOffset int64, 
 		// follows a /proc link to the file), which names it for as long
 		// as it is open, where the server's may name another file by
 		// then. Not watchable: looked at instead.
-		if err := w.Add(fmt.Sprintf("/proc/self/fd/%d", t.f.Fd())); err != nil {
+		heldWatch := fmt.Sprintf("/proc/self/fd/%d", t.f.Fd())
+		if err := w.Add(heldWatch); err != nil {
 			return t.poll(ctx)
+		}
+		// Let go of the file, its watch goes too: nothing more comes.
+		onRelease := t.onRelease
+		t.onRelease = func() {
+			_ = w.Remove(heldWatch)
+			if onRelease != nil {
+				onRelease()
+			}
 		}
 		// What it was given before its watch was set is reported by none.
 		if err := t.drain(); err != nil {
@@ -105,7 +123,7 @@ func followFile(ctx context.Context, path string, held *Held, fromOffset int64, 
 	var watched os.FileInfo // the directory watched
 	watchDir := func() (stop bool, err error) {
 		for {
-			ok, err := awaitDir(ctx, w, dir, t.drain)
+			ok, err := awaitDir(ctx, w, dir, t.released, t.look)
 			var cannot watchError
 			if errors.As(err, &cannot) {
 				return true, t.poll(ctx)
@@ -212,6 +230,10 @@ func followFile(ctx context.Context, path string, held *Held, fromOffset int64, 
 			if stop || err != nil {
 				return err
 			}
+		case <-t.released:
+			if err := t.look(); err != nil {
+				return err
+			}
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
@@ -259,6 +281,10 @@ func (t *tailer) poll(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-t.released:
+			if err := t.look(); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -268,9 +294,10 @@ func (t *tailer) poll(ctx context.Context) error {
 // next directory on the way to it) will be created, and looks again after
 // each event there. Other watches of w report meanwhile too: seen is
 // called after each event, and its error returned (a held file, see
-// followFile, is read on its events). A watchError means it cannot watch:
-// Follow polls instead.
-func awaitDir(ctx context.Context, w *fsnotify.Watcher, dir string, seen func() error) (bool, error) {
+// followFile, is read on its events), and once released is closed (the
+// held file is then let go). A watchError means it cannot watch: Follow
+// polls instead.
+func awaitDir(ctx context.Context, w *fsnotify.Watcher, dir string, released <-chan struct{}, seen func() error) (bool, error) {
 	for {
 		above := nearestDir(dir)
 		if above == dir {
@@ -285,6 +312,12 @@ func awaitDir(ctx context.Context, w *fsnotify.Watcher, dir string, seen func() 
 		if nearestDir(dir) == above {
 			select {
 			case <-ctx.Done():
+			case <-released:
+				released = nil // closed: taken once
+				if err := seen(); err != nil {
+					_ = w.Remove(above)
+					return false, err
+				}
 			case <-w.Events:
 				if err := seen(); err != nil {
 					_ = w.Remove(above)
@@ -336,9 +369,36 @@ type tailer struct {
 	detached bool // f is no longer at path but may still be appended to
 	// held: f is the file deleted from path that a server holds open,
 	// opened through its /proc/PID/fd link (followFile's held): read
-	// until a file appears at path, even once its directory is gone too.
-	held bool
-	buf  []byte
+	// until a file appears at path, even once its directory is gone too,
+	// or until released is closed (Held.released): then it is let go, and
+	// onRelease, when set, called.
+	held      bool
+	released  <-chan struct{}
+	onRelease func()
+	buf       []byte
+}
+
+// look reads what is new in the open file and, once no process holds the
+// held file open any more, reads it to its end and lets it go (see
+// followFile). Not once a file at path took its place: that let it go.
+func (t *tailer) look() error {
+	if err := t.drain(); err != nil {
+		return err
+	}
+	select {
+	case <-t.released:
+	default:
+		return nil
+	}
+	t.released = nil // closed: taken once
+	if !t.held {
+		return nil
+	}
+	t.drop()
+	if t.onRelease != nil {
+		t.onRelease()
+	}
+	return nil
 }
 
 // openHeld opens the file held, to read it from t.from on; one its link

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -40,7 +43,7 @@ func heldLog(t *testing.T) (path string, held *Held, write func(string)) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	held, err = HeldAt(fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), w.Fd()))
+	held, err = HeldAt(os.Getpid(), strconv.Itoa(int(w.Fd())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,4 +159,103 @@ func TestAHeldLogsLinkNamingAnotherFileIsNotRead(t *testing.T) {
 	if strings.Contains(followed.String(), "another file") {
 		t.Errorf("FollowAll read the file the link names since:\n%s", followed.String())
 	}
+}
+
+// holderOf starts a process that holds the file at path open as its
+// output, in process group pgid (0: one of its own), as a server and
+// its script hold their console.log; end ends it (and the test's end).
+func holderOf(t *testing.T, path string, pgid int) (pid int, end func()) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("sleep", "60")
+	cmd.Stdout = f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pgid: pgid}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	end = sync.OnceFunc(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	t.Cleanup(end)
+	return cmd.Process.Pid, end
+}
+
+// holdsDeleted reports whether this process holds the file deleted from
+// path open.
+func holdsDeleted(t *testing.T, path string) bool {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if target, _ := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); target == path+" (deleted)" {
+			return true
+		}
+	}
+	return false
+}
+
+// Following a log deleted under its server lets it go once no process
+// of the server's group holds it any more, and says so; the log created
+// at its path later is followed. Kept open, its disk space stayed in use
+// for as long as logs -f ran. A script that holds it too (MI's, which
+// starts its JVM again on exit 121, giving it the same output) keeps it
+// followed past the server's end.
+func TestFollowAllLetsAHeldLogGoOnceNothingHoldsIt(t *testing.T) {
+	dir, err := filepath.EvalSymlinks(t.TempDir()) // as /proc names it
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "console.log")
+	script, endScript := holderOf(t, path, 0)
+	server, endServer := holderOf(t, path, script)
+	appendTo(t, path, "before the deletion\n")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	held, err := HeldAt(server, "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan Source, 1)
+	var out syncbuf.Buffer
+	stop := followAll(t, &out, []Source{{Name: "mi-1", Path: path, Held: held}}, Options{Lines: -1, Released: func(s Source) { released <- s }})
+	waitFor(t, &out, "before the deletion\n")
+	endServer()
+	appendTo(t, fmt.Sprintf("/proc/%d/fd/1", script), "the script writes on\n")
+	waitFor(t, &out, "the script writes on\n")
+	select {
+	case <-released:
+		t.Fatal("the held log was let go while the script still held it")
+	default:
+	}
+	endScript()
+	select {
+	case s := <-released:
+		if s.Name != "mi-1" || s.Path != path {
+			t.Errorf("released %+v, want mi-1's", s)
+		}
+	case <-time.After(failAfter):
+		t.Fatal("the held log was not let go once nothing held it")
+	}
+	if holdsDeleted(t, path) {
+		t.Error("the follower still holds the deleted log open")
+	}
+	writeFile(t, path, "started again\n")
+	waitFor(t, &out, "the script writes on\nstarted again\n")
+	stop()
+}
+
+// Without inotify, the held log is let go as well.
+// (Not run in parallel: it changes newWatcher.)
+func TestFollowAllLetsAHeldLogGoWithoutInotify(t *testing.T) {
+	newWatcher = func() (*fsnotify.Watcher, error) { return nil, os.ErrPermission }
+	defer func() { newWatcher = fsnotify.NewWatcher }()
+	TestFollowAllLetsAHeldLogGoOnceNothingHoldsIt(t)
 }

@@ -41,6 +41,11 @@ type Options struct {
 	// instance that started meanwhile): each is followed from its first
 	// line. Nil: srcs are all there is.
 	Added <-chan Source
+	// Released, for FollowAll, is told of each source whose Held file it
+	// let go: no process holds that file open any more (its server ended,
+	// and nothing started it again), and the file at Path is waited for.
+	// Nil: said nowhere.
+	Released func(Source)
 }
 
 // Tail writes the existing content of srcs to w: per file, the lines
@@ -77,13 +82,17 @@ func FollowAll(ctx context.Context, w io.Writer, srcs []Source, opts Options) er
 	var wg sync.WaitGroup
 	follow := func(s *mergeSource) {
 		wg.Go(func() {
+			var released func()
+			if opts.Released != nil {
+				released = func() { opts.Released(s.Source) }
+			}
 			err := followFile(ctx, s.Path, s.Held, s.resume, func(line string) {
 				if s.filter.Keep(line) {
 					if m.out.line(s.prefix, line, true) != nil {
 						cancel()
 					}
 				}
-			})
+			}, released)
 			if err != nil {
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("%s: %w", s.Name, err))
