@@ -50,7 +50,7 @@ kept as conf/deployment.toml.edited, with a warning, as up gives.
 
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips
-them, saying so).
+them, saying so; a failed one named is refused saying what failed it).
 
 Exit status: 0 when every instance restarted is ready; 1 when one's ports
 moved onto those of a running instance not named (before anything
@@ -193,7 +193,11 @@ func runningOf(streams *IOStreams, cfg *config.Config, f *state.File) []string {
 		return nil // nothing runs: the caller says so
 	}
 	for _, inst := range left {
-		fmt.Fprintf(streams.ErrOut, "note: not restarting %s (%s): not running; %s\n", inst.Name, inst.State, startAdvice(cfg, f, inst.Name))
+		st := inst.State
+		if why := failedWhy(cfg, inst); why != "" {
+			st += ": " + why
+		}
+		fmt.Fprintf(streams.ErrOut, "note: not restarting %s (%s): not running; %s\n", inst.Name, st, startAdvice(cfg, f, inst.Name))
 	}
 	return running
 }
@@ -203,10 +207,24 @@ func runningOf(streams *IOStreams, cfg *config.Config, f *state.File) []string {
 func refuseNotRunning(cfg *config.Config, f *state.File, names []string) error {
 	for _, name := range names {
 		if inst, ok := f.Instance(name); ok && !reconcile.Active(*inst) {
-			return exitcode.Usagef("%s is %s, not running: %s; up plans it again and checks its ports first", name, inst.State, startAdvice(cfg, f, name))
+			st := inst.State
+			if why := failedWhy(cfg, *inst); why != "" {
+				st += " (" + why + ")"
+			}
+			return exitcode.Usagef("%s is %s, not running: %s; up plans it again and checks its ports first", name, st, startAdvice(cfg, f, name))
 		}
 	}
 	return nil
+}
+
+// failedWhy is, for a failed instance, what failed it in a few words and
+// where its whole last error is: up starts it again as it is, into the
+// same failure unless its cause is seen to first. "" for any other.
+func failedWhy(cfg *config.Config, inst state.Instance) string {
+	if inst.State != supervisor.StateFailed || inst.Reason == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s; %s shows its whole last error", inst.Reason, asRunHere(cfg, "mictl status "+inst.Name))
 }
 
 // startAdvice says what starts the instance name of f that does not run:
