@@ -159,6 +159,20 @@ func syncDir(dir string) error {
 // again. The copy gets perm and src's modification time (so a later sync
 // can tell unchanged files by size and time).
 func CopyFileAtomic(src, dst string, perm os.FileMode) error {
+	return CopyBuildAtomic(src, dst, perm, "")
+}
+
+// ErrChanged is the error of CopyBuildAtomic when src no longer holds the
+// content its caller read.
+var ErrChanged = errors.New("changed since it was read")
+
+// CopyBuildAtomic is CopyFileAtomic of the content of src whose hex
+// SHA-256 is sha256 (none: whatever src holds). A caller plans from what
+// it read, and src may be rewritten before the copy (a CApp rebuilt while
+// a reload deploys it): copied, dst would hold a build the caller records
+// as another, which nothing would replace. Such a copy is not made
+// (dst is left as it was) and its error wraps ErrChanged.
+func CopyBuildAtomic(src, dst string, perm os.FileMode, sha256 string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
@@ -169,8 +183,18 @@ func CopyFileAtomic(src, dst string, perm os.FileMode) error {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	err = replaceWith(dst, perm, false, func(tmp *os.File) error {
-		if _, err := io.Copy(tmp, in); err != nil {
+		// Hashed as it is copied, the source read once; with no build to
+		// check, io.Copy between files keeps the kernel's copy_file_range
+		// (a clone copies distributions of hundreds of MB).
+		sum, w := newHash(), io.Writer(tmp)
+		if sha256 != "" {
+			w = io.MultiWriter(tmp, sum)
+		}
+		if _, err := io.Copy(w, in); err != nil {
 			return err
+		}
+		if got := hexSum(sum); sha256 != "" && got != sha256 {
+			return fmt.Errorf("%w (SHA-256 %s, not %s)", ErrChanged, got, sha256)
 		}
 		return os.Chtimes(tmp.Name(), info.ModTime(), info.ModTime())
 	})

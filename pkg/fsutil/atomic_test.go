@@ -381,6 +381,39 @@ func TestCopyFileAtomicFailures(t *testing.T) {
 	})
 }
 
+// CopyBuildAtomic copies the build its caller read, and only that: a
+// source rewritten since (a CApp rebuilt while a reload deploys it) leaves
+// the destination as it was, with an error wrapping ErrChanged. Before,
+// the copy took whatever the source held then, and the caller recorded it
+// as the build it had read.
+func TestCopyBuildAtomicCopiesOnlyTheBuildRead(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "orders_1.0.0.car"), filepath.Join(dir, "carbonapps.car")
+	if err := os.WriteFile(src, []byte("build A"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	read, err := fsutil.SHA256(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fsutil.CopyBuildAtomic(src, dst, 0o644, read); err != nil {
+		t.Fatalf("copy of the build read: %v", err)
+	}
+	if err := os.WriteFile(src, []byte("build B, rebuilt meanwhile"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = fsutil.CopyBuildAtomic(src, dst, 0o644, read)
+	if !errors.Is(err, fsutil.ErrChanged) || !strings.Contains(err.Error(), src) {
+		t.Fatalf("copy of a source rewritten since it was read: %v, want an error naming %s and wrapping ErrChanged", err, src)
+	}
+	if got, _ := os.ReadFile(dst); string(got) != "build A" {
+		t.Errorf("the destination holds %q, want the build copied before, %q", got, "build A")
+	}
+	if l := leftovers(t, dir); len(l) != 0 {
+		t.Errorf("temporary files left: %v", l)
+	}
+}
+
 // Holds is true only for a regular file with exactly the data and mode.
 func TestHolds(t *testing.T) {
 	dir := t.TempDir()

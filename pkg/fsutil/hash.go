@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"io"
 	"os"
 )
@@ -15,12 +16,18 @@ func SHA256(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h := sha256.New()
+	h := newHash()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hexSum(h), nil
 }
+
+// newHash and hexSum are the digest SHA256 gives, for a file read once
+// for another purpose too (CopyBuildAtomic).
+func newHash() hash.Hash { return sha256.New() }
+
+func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
 
 // SameBytes reports whether the files at a and b hold the same bytes,
 // read side by side in blocks: a difference ends the reading there, and

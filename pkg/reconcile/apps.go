@@ -47,7 +47,14 @@ func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, erro
 		rec := state.App{ID: app.ID(), File: fileOfApp(app), Source: app.Path, SHA256: app.SHA256}
 		path := filepath.Join(target, rec.File)
 		if !sameContent(prev, rec, path) {
-			if err := fsutil.CopyFileAtomic(app.Path, path, 0o644); err != nil {
+			if err := fsutil.CopyBuildAtomic(app.Path, path, 0o644, app.SHA256); err != nil {
+				if errors.Is(err, fsutil.ErrChanged) {
+					// Copied, the home would hold another build than
+					// the one recorded, planned (its inbound ports) and
+					// waited for: MI would keep it, and no reload would
+					// see a change to make.
+					return prev, fmt.Errorf("deploy CApp %s: %s was rewritten while it was deployed (rebuilt, or copied over): the daemon deploys the build it holds now at its next reload (mictl reload does it at once)", app.ID(), app.Path)
+				}
 				return prev, fmt.Errorf("deploy CApp %s: %w", app.ID(), err)
 			}
 		}

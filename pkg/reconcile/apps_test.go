@@ -68,6 +68,45 @@ func TestAnotherBuildInTheHomeIsAChange(t *testing.T) {
 	}
 }
 
+// A CApp rebuilt between the plan that read it and the copy into a home
+// (a reload deploying it while the user rebuilds it) is not copied: the
+// sync fails naming the file, the home keeps the build it had, and the
+// records stay those of that build. Before, the new bytes were copied and
+// recorded as the build read: MI ran a build no record named (its inbound
+// ports unplanned; a reload waited two minutes for it to let go of a port
+// it kept), and no later reload saw anything to change.
+func TestARebuildDuringTheCopyIsNotRecordedAsTheBuildRead(t *testing.T) {
+	dir := t.TempDir()
+	declared := filepath.Join(dir, "build", "orders_1.0.0.car")
+	writeCApp(t, declared, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}, Inbounds: []capp.InboundSpec{{Port: 8085}}})
+	first, err := capp.Read(declared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	homeDir := filepath.Join(dir, "mi-1")
+	recs, err := SyncApps(homeDir, []*capp.App{first}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeCApp(t, declared, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}, Inbounds: []capp.InboundSpec{{Port: 8086}}})
+	planned, err := capp.Read(declared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeCApp(t, declared, capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}, Inbounds: []capp.InboundSpec{{Port: 8087}}}) // rebuilt again, before the copy
+	got, err := SyncApps(homeDir, []*capp.App{planned}, recs)
+	if err == nil || !strings.Contains(err.Error(), declared) || !strings.Contains(err.Error(), "mictl reload") {
+		t.Fatalf("sync of a CApp rebuilt since it was read: %v, want an error naming %s and mictl reload", err, declared)
+	}
+	deployed := filepath.Join(home.CarbonAppsDir(homeDir), "orders_1.0.0.car")
+	if sum, err := fsutil.SHA256(deployed); err != nil || sum != first.SHA256 {
+		t.Errorf("the home holds %s (%v), want the build it had, %s", sum, err, first.SHA256)
+	}
+	if len(got) != 1 || got[0].SHA256 != first.SHA256 {
+		t.Errorf("records after the failed sync: %+v, want the build the home holds, %s", got, first.SHA256)
+	}
+}
+
 // Two declared CApps whose artifacts MI will not run side by side (an
 // API's name or context) are refused by every plan, up's and a reload's
 // as deploy's: MI fails whichever it deploys second, and which that is
