@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,5 +71,21 @@ func TestCAppRebuiltMidRedeploy(t *testing.T) {
 				t.Errorf("mictl apps: %s runs orders_1.0.0 %v, want the build the file holds, %s", inst.Name, a.SHA256, want)
 			}
 		}
+	}
+}
+
+// An instances_dir deep enough that the daemon's control socket in it
+// would pass the 107 bytes a Unix socket's path may have (a test's
+// temporary directory under a long test name was) fails the daemon's
+// start saying so, and what shortens it: before, daemon.log said only
+// "bind: invalid argument".
+func TestDaemonSocketPathTooLong(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	deep := filepath.Join(d.dir, strings.Repeat("homes-", 16))
+	code, _, errOut := d.mictl("up", "--instances", "1", "--base-offset", fmt.Sprint(d.base), "--instances-dir", deep, "--timeout", "30s")
+	daemonLog, _ := os.ReadFile(filepath.Join(deep, ".mictl", "daemon.log"))
+	if code != 3 || !strings.Contains(string(daemonLog), "a Unix socket's may have at most 107: give instances_dir (in mictl.toml, or --instances-dir) a shorter path") {
+		t.Fatalf("mictl up with the daemon's socket %d bytes deep: exit %d, want 3 and daemon.log saying the path is too long\nstderr:\n%s\ndaemon.log:\n%s", len(deep)+len("/.mictl/mictl.sock"), code, errOut, daemonLog)
 	}
 }

@@ -381,6 +381,11 @@ func Listen(path string) (*net.UnixListener, error) {
 	// A socket file left by a dead daemon refuses connections; the caller
 	// holds the daemon lock, so no live daemon can be using it.
 	_ = os.Remove(path)
+	// The kernel refuses a longer path with only "invalid argument": say
+	// which limit it is, and what moves the socket.
+	if limit := len(unix.RawSockaddrUnix{}.Path) - 1; len(path) > limit {
+		return nil, fmt.Errorf("listen on %s: the path is %d bytes long, and a Unix socket's may have at most %d: give instances_dir (in mictl.toml, or --instances-dir) a shorter path", path, len(path), limit)
+	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
