@@ -43,7 +43,8 @@ type reloadKind int
 
 const (
 	// reloadAsked: an edit followed, or `mictl reload`. Every outcome is
-	// reported (event log, state file, metrics).
+	// reported (event log, state file, metrics), but one that stands
+	// already (see countsStanding).
 	reloadAsked reloadKind = iota
 	// reloadCatchUp: a daemon taking over from one that died (killed, or
 	// crashed) with instances running. mictl.toml, the distribution's
@@ -223,8 +224,8 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 				s.recordReload(err, nil, nil, true, planned, standing)
 				return earlier, err
 			}
-			if kind != reloadAsked && recorded == err.Error() {
-				reported = kind == reloadCatchUp
+			if recorded == err.Error() {
+				reported = countsStanding(kind)
 				return changes, err
 			}
 			s.recordReload(err, nil, nil, false, nil, nil)
@@ -236,17 +237,14 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 			// reload applied it" to everyone listening (a reload still
 			// waiting for its CApps printed it as its last line).
 			if kind == reloadAsked && !followed && behind != nil && !behind.changes.Empty() {
-				return changes, s.appliedBehind(*behind, f.UpArgs)
+				// Its failure is that reload's, which recorded, said and
+				// counted it.
+				err = s.appliedBehind(*behind, f.UpArgs)
+				reported = err == nil
+				return changes, err
 			}
 			if stands := failureStands(stillFailed(t, f), "no change to apply, and", s.deployment); stands != nil {
-				// Recorded, and said, when it failed: a retry by the
-				// daemon (a catch-up) says it again no more than a
-				// refusal recorded before.
-				if kind != reloadAsked {
-					reported = kind == reloadCatchUp
-					return changes, stands
-				}
-				s.emit(Event{Instance: ReloadEvent, State: ReloadFailed, Message: stands.Error()})
+				reported = countsStanding(kind)
 				return changes, stands
 			}
 			if kind != reloadAsked {
@@ -344,6 +342,21 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 		}
 		return changes, err
 	}
+}
+
+// countsStanding reports whether a reload that kind set off, ending with
+// what stands already (the refusal the state file records, or no change
+// while an earlier reload's failure stands), is counted in the metrics.
+// It is never recorded or said again, whatever set it off: the reload
+// that met it first did both. Said again, one broken save followed by
+// mictl reload was two reload-failed lines and two failures counted, the
+// daemon's own reload of the save and mictl reload each meeting it,
+// whichever came first, and every reload that found it standing added
+// one more. Its caller (mictl reload) has it as the reload's error all
+// the same. A catch-up counts it: a new daemon's metrics know of nothing
+// before it.
+func countsStanding(kind reloadKind) bool {
+	return kind == reloadCatchUp
 }
 
 // appliedBehind ends a reload that finds nothing to change once the
