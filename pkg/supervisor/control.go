@@ -733,10 +733,12 @@ const TurnWaiting = "restart-waiting"
 // rollWindow is when a restart's roll or a reload began, its wait for
 // its turn over, and when it ended; waiting tells a restart's client that
 // it waits its turn, say tells a reload's client an event of its own.
+// left is the state as a reload ended (see Supervisor.replyState).
 type rollWindow struct {
 	began, ended atomic.Pointer[time.Time]
 	waiting      func()
 	say          func(Event)
+	left         atomic.Pointer[state.File]
 }
 
 // tell says ev to the window's client alone; nothing for a nil window,
@@ -850,6 +852,7 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromSt
 				window.tell(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true, Message: msg})
 			})
 		}
+		ended = srv.sup.replyState(window) // not the first steps of the reload queued behind
 	default:
 		return nil, exitcode.Usagef("unknown operation %q", req.Op)
 	}
@@ -868,7 +871,7 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromSt
 		reply.State, _ = srv.sup.current()
 	}
 	if ended != nil {
-		reply.State = ended // a restart's, not the next roll's
+		reply.State = ended // a restart's or reload's, not the next one's
 	}
 	srv.sup.trimSoon()
 	return settled, err

@@ -136,7 +136,9 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 	}
 	defer s.reloadMu.Unlock()
 	window.begin()
-	defer window.end() // before the unlock: the next reload's lines are its own
+	// Before the unlock: the next reload's lines are its own, and so is
+	// what it changes.
+	defer s.endWindow(window)
 
 	// ahead held reloadMu: it has ended.
 	behind := ahead.endedAs()
@@ -357,6 +359,36 @@ func (s *Supervisor) reload(load LoadConfig, kind reloadKind, window *rollWindow
 // before it.
 func countsStanding(kind reloadKind) bool {
 	return kind == reloadCatchUp
+}
+
+// endWindow marks the window of a reload ended, keeping the state as
+// the reload left it for its client's reply (see replyState); a nil
+// window marks nothing.
+func (s *Supervisor) endWindow(w *rollWindow) {
+	if w == nil {
+		return
+	}
+	if f, err := s.current(); err == nil {
+		w.left.Store(f)
+	}
+	w.end()
+}
+
+// replyState is the state the reply to the client of the reload whose
+// window is w carries: as it is now, MI's hot deployment of the CApps the
+// reload changed included (Request.AwaitApps), while no reload or rolling
+// restart is under way; else as the reload left it. The one under way
+// began after it (the daemon's own reload of an edit saved meanwhile,
+// queued behind it), and its first steps are not this reload's outcome:
+// an instance it added, starting, showed in the reply, not ready, and
+// mictl reload exited 3 for it.
+func (s *Supervisor) replyState(w *rollWindow) *state.File {
+	if !s.reloadMu.TryLock() {
+		return w.left.Load()
+	}
+	defer s.reloadMu.Unlock()
+	f, _ := s.current()
+	return f
 }
 
 // appliedBehind ends a reload that finds nothing to change once the

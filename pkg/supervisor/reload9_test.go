@@ -2,10 +2,13 @@ package supervisor
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mictl/mictl/pkg/reconcile"
 )
 
 // failureCounter is an Observer counting the failed reloads it hears of,
@@ -87,5 +90,61 @@ func TestAFailureFoundStandingIsNotReportedAgain(t *testing.T) {
 	}
 	if said, counted := s.reloadsFailed(), int(failures.n.Load()); said != 1 || counted != 1 {
 		t.Errorf("one failed reload, then two that found it standing: %d reload-failed lines, %d failures counted; want 1 and 1", said, counted)
+	}
+}
+
+// The reply to mictl reload carries the state as its reload ended, not
+// as the reload queued behind it (the daemon's own, of an edit saved
+// meanwhile) has begun to change it by the time the reply is made: that
+// one's mi-3, prepared and starting, showed in mictl reload's table, not
+// ready, and mictl reload, whose own mi-2 was ready, exited 3 for it.
+func TestAReloadsReplyIsTheStateAsItsReloadEnded(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	queued := make(chan error, 1)
+	// The queued reload started mi-3, and waits for the reply to be
+	// made before it goes on.
+	begun, replied := make(chan struct{}), make(chan struct{})
+	var planned, restarted atomic.Int32
+	t.Cleanup(func() { reloadAt = nil })
+	reloadAt = func(at string) {
+		switch {
+		case at == "planned" && planned.Add(1) == 1:
+			// mictl reload's: an edit saved as it applies, the daemon's
+			// own reload of it behind.
+			s.write("instances = 3\n")
+			go func() {
+				_, err := s.sup.reload(s.load, reloadFollowed, nil)
+				queued <- err
+			}()
+		case at == "restarted" && restarted.Add(1) == 2:
+			close(begun)
+			<-replied
+		}
+	}
+	srv := NewServer(s.sup)
+	srv.reload = func(window *rollWindow) (reconcile.Changes, error) {
+		changes, err := s.sup.reload(s.load, reloadAsked, window)
+		// The reply is made once the reload queued behind took its first
+		// steps, as when the daemon serves it a moment late.
+		<-begun
+		return changes, err
+	}
+	s.write("instances = 2\n")
+	reply, err := Call(t.Context(), serveControl(t, s.dir, srv), Request{Op: OpReload}, nil)
+	close(replied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-queued; err != nil {
+		t.Fatalf("the reload queued behind: %v", err)
+	}
+	var names []string
+	for _, rec := range reply.State.Instances {
+		names = append(names, rec.Name+" "+rec.State)
+	}
+	if !slices.Equal(names, []string{"mi-1 ready", "mi-2 ready"}) {
+		t.Errorf("mictl reload's reply: %q; want mi-1 and mi-2 ready, as its reload left them", names)
 	}
 }
