@@ -52,3 +52,27 @@ func TestEditAndReloadReportsTheRefusalOnce(t *testing.T) {
 		t.Errorf("mictl_reload_failures_total %s after one broken save, want 1\nevents:\n%s", got, d.events())
 	}
 }
+
+// A mictl reload behind the daemon's own reload of the same edit, which
+// failed (the restart of mi-2, the last, onto an mi_home whose start
+// script only prints the JDK [ERROR] there), ends with that failure (exit 3), which that reload logged
+// and counted: mictl_reload_failures_total 1. mictl reload counted it
+// again: 2 for one edit.
+func TestReloadBehindAFailedLiveReloadCountsItsFailureOnce(t *testing.T) {
+	t.Parallel()
+	d := newDeployment(t)
+	toml := d.twoDists(2, "mi-2") // mi-1, restarted first, keeps the daemon and its metrics
+	addr := promtest.FreeAddr(t)
+	metrics := fmt.Sprintf("metrics_addr = %q\n", addr)
+	d.configFile("inplace", toml("wso2mi-4.4.0")+metrics)
+	d.env = []string{"MICTL_SIM_SHUTDOWN_DELAY=2s"}
+	d.must("up", "--timeout", "30s")
+	d.env = nil
+	if code, _, errOut := d.behindLiveReload(toml("wso2mi-4.6.0") + metrics); code != 3 || !strings.Contains(errOut, "under way as this reload began, applied the configuration as it is now, and failed") {
+		t.Fatalf("mictl reload behind a failed live reload: exit %d, want 3 with its failure\nstderr:\n%s\nevents:\n%s", code, errOut, d.events())
+	}
+	d.waitReloads(0, 1)
+	if got := d.metric(addr, "mictl_reload_failures_total"); got != "1" {
+		t.Errorf("mictl_reload_failures_total %s after one failed edit, want 1\nevents:\n%s", got, d.events())
+	}
+}
