@@ -83,6 +83,10 @@ type Message struct {
 	// daemon idle, once the daemon decided: SettledStays, or SettledLeft
 	// as it exits, having let go of everything (CallUntilLeft).
 	Settled string `json:"settled,omitempty"`
+	// AppsAwaited, with Done, says that the reload asked with AwaitApps
+	// waited for MI to take its CApps: a daemon of an older build
+	// ignores AwaitApps, answers at once, and sends no such word.
+	AppsAwaited bool `json:"apps_awaited,omitempty"`
 }
 
 // What a daemon does once a stop is served (Message.Settled).
@@ -99,6 +103,8 @@ type Reply struct {
 	// Lost is how many of the request's events never reached the
 	// caller's onEvent (Message.Lost).
 	Lost int
+	// AppsAwaited is Message.AppsAwaited.
+	AppsAwaited bool
 }
 
 // SocketPath is the daemon's control socket in the state directory.
@@ -232,7 +238,7 @@ func call(ctx context.Context, path string, req Request, onEvent func(Event), un
 		if !m.Done {
 			continue
 		}
-		reply := Reply{PID: m.PID, SaveFailure: m.SaveFailure, State: m.State, Lost: m.Lost}
+		reply := Reply{PID: m.PID, SaveFailure: m.SaveFailure, State: m.State, Lost: m.Lost, AppsAwaited: m.AppsAwaited}
 		if m.Error != "" {
 			cause := errors.New(m.Error)
 			if m.Error == ErrInterrupted.Error() {
@@ -851,6 +857,7 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromSt
 			err = srv.sup.AwaitApps(srv.closing, req.Timeout, func(msg string) {
 				window.tell(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true, Message: msg})
 			})
+			reply.AppsAwaited = true
 		}
 		ended = srv.sup.replyState(window) // not the first steps of the reload queued behind
 	default:
