@@ -28,19 +28,24 @@ import (
 // removed one's API deploys cleanly only after it: MI undeploys before it
 // deploys in one scan, but a scan between a copy and a removal would fail
 // the new version, for good. Files mictl did not put there are never
-// touched.
+// touched. On a failure it returns the records of what the home holds
+// then: those of prev not removed or replaced yet, and the apps copied
+// so far. Returned prev whole, a removal or a copy made before the
+// failure went unrecorded.
 func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, error) {
 	target := home.CarbonAppsDir(dir)
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return prev, fmt.Errorf("deploy CApps into %s: %w", target, err)
 	}
+	held := slices.Clone(prev)
 	for _, old := range prev {
 		if slices.ContainsFunc(apps, func(a *capp.App) bool { return fileOfApp(a) == old.File }) {
 			continue
 		}
 		if err := os.Remove(filepath.Join(target, old.File)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return prev, fmt.Errorf("undeploy CApp %s: %w", old.ID, err)
+			return held, fmt.Errorf("undeploy CApp %s: %w", old.ID, err)
 		}
+		held = slices.DeleteFunc(held, func(a state.App) bool { return a.File == old.File })
 	}
 	out := make([]state.App, 0, len(apps))
 	for _, app := range apps {
@@ -53,14 +58,62 @@ func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, erro
 					// the one recorded, planned (its inbound ports) and
 					// waited for: MI would keep it, and no reload would
 					// see a change to make.
-					return prev, fmt.Errorf("deploy CApp %s: %s was rewritten while it was deployed (rebuilt, or copied over): the daemon deploys the build it holds now at its next reload (mictl reload does it at once)", app.ID(), app.Path)
+					return held, fmt.Errorf("deploy CApp %s: %s was rewritten while it was deployed (rebuilt, or copied over): the daemon deploys the build it holds now at its next reload (mictl reload does it at once)", app.ID(), app.Path)
 				}
-				return prev, fmt.Errorf("deploy CApp %s: %w", app.ID(), err)
+				return held, fmt.Errorf("deploy CApp %s: %w", app.ID(), err)
 			}
 		}
 		out = append(out, Stamped(rec, path))
+		held = append(slices.DeleteFunc(held, func(a state.App) bool { return a.File == rec.File }), out[len(out)-1])
 	}
 	return out, nil
+}
+
+// HeldExtras are the extra ports of an instance whose home holds the
+// CApps held (SyncApps' records, after a failure too), planned being its
+// extras as planned with apps, the CApps declared for it, and was those
+// its record had: an app's inbound endpoints are planned's where the home
+// holds the declared build, was's where it still holds the one before (a
+// copy or a removal failed), none where it holds none; the other extras
+// are planned's. Recorded as planned after a failed copy, the old build's
+// port, which MI still held, read as let go, and the new build's, which
+// nothing opened, as the instance's: every later reload refused to give
+// the old port to the instance it moved to, "held by the server of" the
+// one whose copy failed.
+func HeldExtras(planned, was []state.Extra, apps []*capp.App, held []state.App) []state.Extra {
+	asDeclared := func(id string) bool {
+		return slices.ContainsFunc(held, func(h state.App) bool {
+			return h.ID == id && slices.ContainsFunc(apps, func(a *capp.App) bool { return a.ID() == id && a.SHA256 == h.SHA256 })
+		})
+	}
+	// appOf is the id, among ids, of the app whose inbound endpoint e is
+	// ("orders_1.0.0/HTTPIn"), "" for any other extra.
+	appOf := func(e state.Extra, ids []string) string {
+		i := slices.IndexFunc(ids, func(id string) bool { return e.Role == ports.RoleInbound && strings.HasPrefix(e.Listener, id+"/") })
+		if i < 0 {
+			return ""
+		}
+		return ids[i]
+	}
+	var declared, heldIDs []string
+	for _, a := range apps {
+		declared = append(declared, a.ID())
+	}
+	for _, h := range held {
+		heldIDs = append(heldIDs, h.ID)
+	}
+	var out []state.Extra
+	for _, e := range planned {
+		if id := appOf(e, declared); id == "" || asDeclared(id) {
+			out = append(out, e)
+		}
+	}
+	for _, e := range was {
+		if id := appOf(e, heldIDs); id != "" && !asDeclared(id) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // fileOfApp is the name of app's file in carbonapps/: MI's id, .car.

@@ -14,6 +14,7 @@ import (
 	"github.com/mictl/mictl/pkg/config"
 	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
+	"github.com/mictl/mictl/pkg/ports"
 	"github.com/mictl/mictl/pkg/state"
 )
 
@@ -162,5 +163,60 @@ func TestUndeployingAreTheInboundPortsNoLongerOpened(t *testing.T) {
 	want := []state.Extra{in("a_1.0.0/A", 9001, 42), in("b_1.0.0/B", 9002, 42), in("c_1.0.0/C", 9003, 7)}
 	if !slices.Equal(got, want) {
 		t.Errorf("Undeploying = %+v\nwant %+v", got, want)
+	}
+}
+
+// A sync that fails part way (the second CApp's copy) returns the records
+// of what the home holds: the first app's new build, the second's old
+// one; HeldExtras then gives the instance the inbound ports of those
+// builds. Before, the sync returned its records from before whole (the
+// first app's new build unrecorded), and the supervisor recorded every
+// planned port: the old build's port, which MI still held, read as let
+// go, and another instance planned onto it was refused for good.
+func TestAFailedSyncRecordsWhatTheHomeHolds(t *testing.T) {
+	dir := t.TempDir()
+	homeDir := filepath.Join(dir, "mi-1")
+	build := func(name string, port int) *capp.App {
+		path := filepath.Join(dir, "build", name+"_1.0.0.car")
+		writeCApp(t, path, capp.Spec{Name: name, Inbounds: []capp.InboundSpec{{Name: "In", Port: port}}})
+		app, err := capp.Read(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return app
+	}
+	a1, b1 := build("a", 8085), build("b", 8185)
+	recs, err := SyncApps(homeDir, []*capp.App{a1, b1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, b2 := build("a", 8086), build("b", 8186)
+	if err := os.Remove(b2.Path); err != nil { // b's copy fails
+		t.Fatal(err)
+	}
+	held, err := SyncApps(homeDir, []*capp.App{a2, b2}, recs)
+	if err == nil {
+		t.Fatal("sync of a CApp whose file is gone: no error")
+	}
+	sums := func(apps []state.App) []string {
+		var out []string
+		for _, a := range apps {
+			out = append(out, a.ID+" "+a.SHA256)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if want := []string{"a_1.0.0 " + a2.SHA256, "b_1.0.0 " + b1.SHA256}; !slices.Equal(sums(held), want) {
+		t.Fatalf("records after b's copy failed: %v; want %v (a's new build, b's old one)", sums(held), want)
+	}
+	inbound := func(listener string, port int) state.Extra {
+		return state.Extra{Role: ports.RoleInbound, Listener: listener, Port: port}
+	}
+	debugger := state.Extra{Role: ports.RoleDebugger, Listener: "command", Port: 9005}
+	planned := []state.Extra{inbound("a_1.0.0/In", 8086), inbound("b_1.0.0/In", 8186), debugger}
+	was := []state.Extra{inbound("a_1.0.0/In", 8085), inbound("b_1.0.0/In", 8185), debugger}
+	got := HeldExtras(planned, was, []*capp.App{a2, b2}, held)
+	if want := []state.Extra{inbound("a_1.0.0/In", 8086), debugger, inbound("b_1.0.0/In", 8185)}; !slices.Equal(got, want) {
+		t.Errorf("extras of the home as it is: %v; want %v", got, want)
 	}
 }

@@ -194,7 +194,9 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 	var extras []state.Extra
 	if inst, ok := t.Instance(name); ok {
 		if want, rerr := t.Record(inst); rerr == nil {
-			extras = want.Extras // the new apps' inbound endpoints
+			// The new apps' inbound endpoints, those of the apps the
+			// home still holds when a copy failed.
+			extras = reconcile.HeldExtras(want.Extras, rec.Extras, t.Apps[name], apps)
 		}
 	}
 	// Read once: the change runs again at each retry of a failed write
