@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFileAtomic replaces path with data so that a reader, or a crash at any
@@ -102,7 +103,7 @@ func Cause(err error) error {
 // temporary file is removed on every failure.
 func replaceWith(path string, perm os.FileMode, durable bool, fill func(tmp *os.File) error) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix+"*")
 	if err != nil {
 		return err
 	}
@@ -135,6 +136,26 @@ func replaceWith(path string, perm os.FileMode, durable bool, fill func(tmp *os.
 		return nil
 	}
 	return syncDir(dir)
+}
+
+// tempInfix comes between the name of the file a temporary file is to
+// replace and CreateTemp's random digits: ".orders_1.0.0.car.tmp-123".
+const tempInfix = ".tmp-"
+
+// TempOf is the name of the file that name, a temporary file's, was to
+// replace (see replaceWith), and whether name is one: a process killed
+// between the temporary file's creation and its rename leaves it, which
+// nothing else removes.
+func TempOf(name string) (string, bool) {
+	i := strings.LastIndex(name, tempInfix)
+	if i < 2 || name[0] != '.' {
+		return "", false
+	}
+	digits := name[i+len(tempInfix):]
+	if digits == "" || strings.Trim(digits, "0123456789") != "" {
+		return "", false
+	}
+	return name[1:i], true
 }
 
 func syncDir(dir string) error {

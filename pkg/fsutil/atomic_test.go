@@ -446,3 +446,23 @@ func TestHolds(t *testing.T) {
 		t.Error("a symlink is not the file it points to")
 	}
 }
+
+// TempOf tells the temporary files a replace creates (whose process may
+// have been killed before its rename) from every other name, and names
+// the file each was to replace: a daemon removes only those.
+func TestTempOf(t *testing.T) {
+	tmp, err := os.CreateTemp(t.TempDir(), ".orders_1.0.0.car.tmp-*") // as a replace names them
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Close()
+	left := filepath.Base(tmp.Name())
+	if of, ok := fsutil.TempOf(left); !ok || of != "orders_1.0.0.car" {
+		t.Errorf("TempOf(%q) = %q, %v; want orders_1.0.0.car", left, of, ok)
+	}
+	for _, name := range []string{"orders_1.0.0.car", ".orders_1.0.0.car", ".orders.car.tmp-", ".orders.car.tmp-12x", "orders.car.tmp-123", ".tmp-123", "x"} {
+		if of, ok := fsutil.TempOf(name); ok {
+			t.Errorf("TempOf(%q) = %q; want no temporary file", name, of)
+		}
+	}
+}

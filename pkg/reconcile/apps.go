@@ -232,3 +232,33 @@ func UndeployChanged(dir string, apps []*capp.App, prev []state.App) ([]state.Ap
 	})
 	return SyncApps(dir, unchanged, prev)
 }
+
+// RemoveCopyLeftovers removes from home dir's carbonapps/ the temporary
+// files of CApp copies (SyncApps') that never ended, their process
+// killed between the file's creation and its rename, and returns their
+// names. MI ignores them (it reads only .car files), but nothing else
+// ever removes them, and each holds up to a whole CApp on what may be a
+// full disk. The caller makes sure no copy into dir is under way.
+func RemoveCopyLeftovers(dir string) ([]string, error) {
+	carbonapps := home.CarbonAppsDir(dir)
+	entries, err := os.ReadDir(carbonapps)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look for unfinished CApp copies: %w", err)
+	}
+	var removed []string
+	var errs []error
+	for _, e := range entries {
+		if of, ok := fsutil.TempOf(e.Name()); !ok || !e.Type().IsRegular() || filepath.Ext(of) != ".car" {
+			continue
+		}
+		if err := os.Remove(filepath.Join(carbonapps, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove an unfinished CApp copy: %w", err))
+			continue
+		}
+		removed = append(removed, e.Name())
+	}
+	return removed, errors.Join(errs...)
+}

@@ -220,3 +220,32 @@ func TestAFailedSyncRecordsWhatTheHomeHolds(t *testing.T) {
 		t.Errorf("extras of the home as it is: %v; want %v", got, want)
 	}
 }
+
+// The temporary file of a CApp copy whose process was killed before its
+// rename (a daemon's kill -9 mid-copy) is removed; the CApps, files mictl
+// did not put there and other temporary files are not.
+func TestRemoveCopyLeftovers(t *testing.T) {
+	homeDir := filepath.Join(t.TempDir(), "mi-1")
+	carbonapps := home.CarbonAppsDir(homeDir)
+	if err := os.MkdirAll(carbonapps, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{".orders_1.0.0.car.tmp-2658966888", "orders_1.0.0.car", "mine.txt", ".notes.txt.tmp-12", ".orders_1.0.0.car.tmp-x"}
+	for _, name := range names {
+		if err := os.WriteFile(filepath.Join(carbonapps, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := RemoveCopyLeftovers(homeDir)
+	if err != nil || !slices.Equal(removed, names[:1]) {
+		t.Fatalf("removed %v (%v); want %v", removed, err, names[:1])
+	}
+	for _, name := range names[1:] {
+		if _, err := os.Stat(filepath.Join(carbonapps, name)); err != nil {
+			t.Errorf("%s: %v; want it kept", name, err)
+		}
+	}
+	if removed, err := RemoveCopyLeftovers(filepath.Join(t.TempDir(), "none")); err != nil || len(removed) > 0 {
+		t.Errorf("a home without carbonapps/: removed %v (%v); want nothing, no error", removed, err)
+	}
+}

@@ -355,6 +355,9 @@ func StartDaemon(store *state.Store, opts DaemonOptions) (d *Daemon, err error) 
 			}
 			sup.emit(Event{Instance: ReloadEvent, State: "state-rewritten", Message: msg})
 		}
+		if predecessorDied {
+			sup.removeCopyLeftovers(f)
+		}
 		rec := d.record
 		f.Daemon = &rec
 		for _, inst := range f.Instances {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
@@ -387,4 +388,31 @@ func portUse(f *state.File, holder string, port int) string {
 		}
 	}
 	return ""
+}
+
+// removeCopyLeftovers removes, from the homes of the instances of f that
+// run, the temporary files of CApp copies a daemon killed mid-copy left
+// in carbonapps/ (reconcile.RemoveCopyLeftovers), and says so of each. A
+// daemon taking over from a dead one calls it holding the daemon lock and
+// the state lock, before it resumes anything, and no copy into those
+// homes can be under way then: the dead daemon made the copies into them
+// (a reload's redeploy), no other daemon runs, an `mictl up` prepares
+// homes only under the state lock (and only those of instances that do
+// not run), and `mictl generate` leaves the homes of instances that run
+// alone. A stopped instance's home is not looked at: a generate may be
+// copying into it.
+func (s *Supervisor) removeCopyLeftovers(f *state.File) {
+	for _, inst := range f.Instances {
+		if inst.Home == "" || !reconcile.Running(inst) {
+			continue
+		}
+		removed, err := reconcile.RemoveCopyLeftovers(inst.Home)
+		if len(removed) > 0 {
+			s.emit(Event{Instance: inst.Name, State: "copy-leftovers-removed", Message: fmt.Sprintf(
+				"removed from %s what a copy the previous daemon did not finish left (MI ignores it; it took disk space): %s", home.CarbonAppsDir(inst.Home), strings.Join(removed, ", "))})
+		}
+		if err != nil {
+			s.emit(Event{Instance: inst.Name, State: "copy-leftovers-kept", Message: err.Error() + "; MI ignores such a file: removed by hand, it frees its space"})
+		}
+	}
 }
