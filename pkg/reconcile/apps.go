@@ -58,7 +58,7 @@ func SyncApps(dir string, apps []*capp.App, prev []state.App) ([]state.App, erro
 					// the one recorded, planned (its inbound ports) and
 					// waited for: MI would keep it, and no reload would
 					// see a change to make.
-					return held, fmt.Errorf("deploy CApp %s: %s was rewritten while it was deployed (rebuilt, or copied over): the daemon deploys the build it holds now at its next reload (mictl reload does it at once)", app.ID(), app.Path)
+					return held, &rewritten{app: app}
 				}
 				return held, fmt.Errorf("deploy CApp %s: %w", app.ID(), err)
 			}
@@ -115,6 +115,17 @@ func HeldExtras(planned, was []state.Extra, apps []*capp.App, held []state.App) 
 	}
 	return out
 }
+
+// rewritten is SyncApps' error when the file of app no longer holds the
+// build read: it wraps fsutil.ErrChanged, for a caller to tell a plan
+// made stale from a home that failed.
+type rewritten struct{ app *capp.App }
+
+func (e *rewritten) Error() string {
+	return fmt.Sprintf("deploy CApp %s: %s was rewritten while it was deployed (rebuilt, or copied over): the daemon deploys the build it holds now at its next reload (mictl reload does it at once)", e.app.ID(), e.app.Path)
+}
+
+func (e *rewritten) Unwrap() error { return fsutil.ErrChanged }
 
 // fileOfApp is the name of app's file in carbonapps/: MI's id, .car.
 func fileOfApp(app *capp.App) string { return app.ID() + ".car" }

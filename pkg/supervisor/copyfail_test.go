@@ -2,9 +2,13 @@ package supervisor
 
 import (
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/mictl/mictl/pkg/fsutil"
+	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/reconcile"
 	"github.com/mictl/mictl/pkg/state"
 )
@@ -73,4 +77,76 @@ func extraPorts(extras []state.Extra) []int {
 		out = append(out, e.Port)
 	}
 	return out
+}
+
+// threeRunOrdersMovedBy2 runs mi-1..mi-3 with orders_1.0.0, its HTTP
+// inbound endpoint on 8085 plus each one's offset, blocks the copy of
+// its next build into the home of failing (a non-empty directory where
+// its file is: the rename over it fails, for root too), rebuilds it two
+// ports up (mi-1's new port is mi-3's old one: the redeploy goes mi-2,
+// mi-3, then mi-1) and reloads, returning the reload's error.
+func (s *simSite) threeRunOrdersMovedBy2(failing string) error {
+	s.t.Helper()
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8085))
+	const toml = "instances = 3\ncapps = [\"build/orders_1.0.0.car\"]\n"
+	s.reload(toml)
+	for _, name := range []string{"mi-1", "mi-2", "mi-3"} {
+		wantAppEvent(s.t, s.next(name, appEvents...), "app-active", "orders_1.0.0")
+	}
+	car := filepath.Join(home.CarbonAppsDir(filepath.Join(s.dir, "instances", failing)), "orders_1.0.0.car")
+	if err := os.Remove(car); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(car, "x"), 0o755); err != nil {
+		s.t.Fatal(err)
+	}
+	s.car("orders_1.0.0.car", inboundCApp("orders", 8087))
+	return s.tryReload(toml)
+}
+
+// holdsBuild reports whether the home of name holds the build of
+// orders_1.0.0.car in build/ now.
+func (s *simSite) holdsBuild(name string) bool {
+	s.t.Helper()
+	want, err := fsutil.SHA256(filepath.Join(s.dir, "build", "orders_1.0.0.car"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	got, err := fsutil.SHA256(filepath.Join(home.CarbonAppsDir(filepath.Join(s.dir, "instances", name)), "orders_1.0.0.car"))
+	return err == nil && got == want
+}
+
+// One home that does not take a rebuilt CApp (mi-2's, the redeploy's
+// first) keeps no other instance from it: mi-3 and mi-1 get it, and the
+// reload fails naming mi-2 alone, with what brings it the build. Before,
+// the redeploy ended at mi-2, and the instances after it ran the old
+// build, "not redeployed".
+func TestAHomeThatFailsACopyKeepsNoOtherFromTheCApp(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	err := s.threeRunOrdersMovedBy2("mi-2")
+	const want = "; it runs the CApps its home still holds (mictl reload redeploys it once the home of mi-2 takes its new CApps)"
+	if err == nil || !strings.HasPrefix(err.Error(), "mi-2: deploy CApp orders_1.0.0: ") || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("reload whose copy into mi-2 fails: %v; want it to name mi-2 and end %q", err, want)
+	}
+	for _, name := range []string{"mi-3", "mi-1"} {
+		if !s.holdsBuild(name) {
+			t.Errorf("%s does not hold the rebuilt CApp after the reload", name)
+		}
+	}
+}
+
+// An instance whose new build opens a port the old build of a home that
+// failed still holds (mi-1 takes mi-3's) is held back, and named: given
+// it, MI failed the endpoint on the port still held, and kept the CApp
+// faulty for good. The others (mi-2) get it.
+func TestAFailedCopyHoldsBackTheInstanceTakingItsPort(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	err := s.threeRunOrdersMovedBy2("mi-3")
+	const want = "; it runs the CApps its home still holds; not redeployed: mi-1, whose new CApps open ports the old builds of mi-3 still hold (mictl reload redeploys them all once the home of mi-3 takes its new CApps)"
+	if err == nil || !strings.HasPrefix(err.Error(), "mi-3: deploy CApp orders_1.0.0: ") || !strings.HasSuffix(err.Error(), want) {
+		t.Fatalf("reload whose copy into mi-3 fails: %v; want it to name mi-3 and end %q", err, want)
+	}
+	if !s.holdsBuild("mi-2") || s.holdsBuild("mi-1") {
+		t.Errorf("after the reload mi-2 holds the rebuilt CApp: %v, mi-1: %v; want mi-2 alone", s.holdsBuild("mi-2"), s.holdsBuild("mi-1"))
+	}
 }

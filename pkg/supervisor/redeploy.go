@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mictl/mictl/pkg/fsutil"
 	"github.com/mictl/mictl/pkg/home"
 	"github.com/mictl/mictl/pkg/observe"
 	"github.com/mictl/mictl/pkg/reconcile"
@@ -36,6 +37,12 @@ import (
 // restarts one, took every CApp of those servers down, for as long as
 // MI's stop (a drain of up to 180 s) and start take.
 //
+// A home that does not take its new CApps (a read-only carbonapps/, a
+// full disk) keeps its old builds, and their ports: the redeploy goes on
+// without it, and without the instances whose new CApps open those ports
+// (heldBack), and its error names them. Ended at the first such home, a
+// deploy to every instance left all those after it without the CApp.
+//
 // before is what ran before the reload changed anything (the ports each
 // held).
 func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.File, c reconcile.Changes, names []string) error {
@@ -47,22 +54,91 @@ func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.Fil
 		return err
 	}
 	defer r.close()
+	failed := &copiesFailed{}
+	var heldBack []string
+	// ended is err, which ends the redeploy, after the homes that failed
+	// before it, and followed by those it did not give their new CApps.
+	ended := func(err error) error {
+		if err = r.notGiven(err); len(failed.names) > 0 {
+			return fmt.Errorf("%s; %w", failed, err)
+		}
+		return err
+	}
 	for _, step := range t.RestartSteps(before, names) {
+		// Held back: given its new CApps, it met a port the old build
+		// of a home that failed (or of one held back) still holds, and
+		// MI failed that endpoint, keeping its CApp faulty for good.
+		// Until none is left: one of a cycle may take the ports of
+		// another held back after it.
+		for more := true; more; {
+			more = false
+			for _, name := range step {
+				if !slices.Contains(heldBack, name) && t.TakesPorts(before, name, slices.Concat(failed.names, heldBack)) {
+					heldBack, more = append(heldBack, name), true
+				}
+			}
+		}
+		step = slices.DeleteFunc(step, func(name string) bool { return slices.Contains(heldBack, name) })
+		if len(step) == 0 {
+			continue
+		}
 		how := takenByRedeploy
 		if len(step) > 1 {
 			if err := r.undeploy(step, step); err != nil {
-				return r.notGiven(err)
+				return ended(err)
 			}
 			how = takenInCycle
 		}
-		if err := r.give(step, how); err != nil {
+		err := r.give(step, how)
+		var copies *copiesFailed
+		if errors.As(err, &copies) {
+			failed.names, failed.errs = append(failed.names, copies.names...), append(failed.errs, copies.errs...)
+			continue
+		}
+		if err != nil {
 			// Told alone, a swap's wait named the one instance that
 			// waited: the other ran without its undeployed CApps too,
 			// unsaid.
-			return r.notGiven(err)
+			return ended(err)
 		}
 	}
-	return nil
+	return failed.said(t, before, heldBack, s.asRun("mictl reload"))
+}
+
+// copiesFailed are the instances whose homes did not take their new
+// CApps, each with why (giveApps' error, which names the instance).
+type copiesFailed struct {
+	names []string
+	errs  []error
+}
+
+func (e *copiesFailed) Error() string {
+	msgs := make([]string, len(e.errs))
+	for i, err := range e.errs {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// said is e, after which a redeploy went on without its instances,
+// followed by held, those it held back (their new CApps open ports the
+// old builds of e's instances, or of held, still hold), with what brings
+// them all their new CApps: reload, mictl reload as the advice pastes it
+// (asRun). Nil when no home failed.
+func (e *copiesFailed) said(t *reconcile.Target, before *state.File, held []string, reload string) error {
+	n := len(e.names)
+	if n == 0 {
+		return nil
+	}
+	once := fmt.Sprintf("once the %s of %s %s %s new CApps", words.Noun(n, "home"), strings.Join(e.names, ", "), words.Verb(n, "take"), words.ItsOrTheir(n))
+	if len(held) == 0 {
+		return fmt.Errorf("%w (%s redeploys %s %s)", e, reload, words.ItOrThem(n), once)
+	}
+	holders := slices.DeleteFunc(slices.Concat(e.names, held), func(holder string) bool {
+		return !slices.ContainsFunc(held, func(name string) bool { return t.TakesPorts(before, name, []string{holder}) })
+	})
+	return fmt.Errorf("%w; not redeployed: %s, whose new CApps open ports the old builds of %s still hold (%s redeploys them all %s)",
+		e, strings.Join(held, ", "), strings.Join(holders, ", "), reload, once)
 }
 
 // redeployment is a redeploy under way, for op, of instances of c.Redeploy
@@ -167,17 +243,30 @@ func (r *redeployment) undeploy(names, cycle []string) error {
 // give gives step its new CApps, once no instance given them before (or
 // with it) holds a port they open (awaitLetGo, saying how). Each counts
 // as given once its CApps are in its home: counted before, one the wait
-// or a copy kept from them went unsaid by notGiven.
+// or a copy kept from them went unsaid by notGiven. A home that does not
+// take them keeps none of the others of step from theirs (the wait let
+// go of their ports already); the error is then a *copiesFailed.
 func (r *redeployment) give(step []string, how taking) error {
 	if err := r.s.awaitLetGo(r.op, r.t, r.before, step, slices.Concat(r.given, step), how, nil); err != nil {
 		return err
 	}
+	failed := &copiesFailed{}
 	for _, name := range step {
-		if err := r.s.giveApps(r.f, r.t, r.c, name, r.checks); err != nil {
+		err := r.s.giveApps(r.f, r.t, r.c, name, r.checks)
+		if errors.Is(err, fsutil.ErrChanged) {
+			// A CApp rebuilt since the plan: the others would fail
+			// alike, and the rebuild's own reload plans again.
 			return err
+		}
+		if err != nil {
+			failed.names, failed.errs = append(failed.names, name), append(failed.errs, err)
+			continue
 		}
 		r.given = append(r.given, name)
 		r.undeployed = slices.DeleteFunc(r.undeployed, func(n string) bool { return n == name })
+	}
+	if len(failed.names) > 0 {
+		return failed
 	}
 	return nil
 }
@@ -208,7 +297,9 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 		i.Apps, i.Extras, i.Undeploying = apps, extras, reconcile.Undeploying(i, extras, now)
 	})
 	if err != nil {
-		return err
+		// Said of the instance, and of how it is left: the error named
+		// only a file.
+		return fmt.Errorf("%s: %w; it runs the CApps its home still holds", name, err)
 	}
 	if check := checks[name]; check != nil {
 		delete(checks, name)
