@@ -38,7 +38,12 @@ const (
 func TestMain(m *testing.M) {
 	if len(os.Args) > 2 && os.Args[1] == "sim" && os.Args[2] == "run" {
 		// The simulator distributions the tests write run this binary as
-		// mictl (sim.MictlDistOptions): `<test binary> sim run ARGS`.
+		// mictl (sim.MictlDistOptions): `<test binary> sim run ARGS`,
+		// with the simulator's settings of the test's site.
+		if err := takeSiteSettings(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 		os.Exit(sim.Serve(os.Args[3:], os.Stdout))
 	}
 	if sock := os.Getenv(callAsEnv); sock != "" {

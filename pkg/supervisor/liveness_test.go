@@ -44,7 +44,7 @@ func TestUnresponsiveServerIsEndedAfterTheWindowBySIGTERM(t *testing.T) {
 	const window = 6 * time.Second
 	policy := livenessPolicy(window)
 	s := newSimSite(t, policy)
-	t.Setenv("MICTL_SIM_HANG_AFTER", "1s")
+	s.setenv("MICTL_SIM_HANG_AFTER", "1s")
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	hung := s.sup.Instances([]string{"mi-1"})["mi-1"]
@@ -95,8 +95,8 @@ func TestUnresponsiveServerIgnoringSIGTERMIsKilledAfterTheGrace(t *testing.T) {
 	policy.StopTimeout = time.Second
 	policy.Restart = RestartNever
 	s := newSimSite(t, policy)
-	t.Setenv("MICTL_SIM_HANG_AFTER", "1s")
-	t.Setenv("MICTL_SIM_IGNORE_SIGTERM", "true")
+	s.setenv("MICTL_SIM_HANG_AFTER", "1s")
+	s.setenv("MICTL_SIM_IGNORE_SIGTERM", "true")
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	hung := s.sup.Instances([]string{"mi-1"})["mi-1"].Server

@@ -116,7 +116,7 @@ func (s *simSite) waitsFor(name, waiting, want string) {
 // the endpoint on it, and kept the CApp faulty for good.
 func TestARedeployOntoThePortOfAnInstanceToRestartComesAfterIt(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "1s")
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "1s")
 	toml := s.twoRunOrders()
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8086))
 	s.reload(toml + restartMI2)
@@ -494,7 +494,7 @@ func TestAReloadWhoseFirstRedeploysFailSaysWhatItLeft(t *testing.T) {
 	// (a restart), and mi-4 is added.
 	s.holdStill("mi-1")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
-	t.Setenv("MICTL_SIM_NEVER_READY", "1")
+	s.setenv("MICTL_SIM_NEVER_READY", "1")
 	s.sup.policy.ReadyTimeout = 2 * time.Second
 	edited := strings.Replace(toml, "instances = 3", "instances = 4", 1) + "[[instance]]\nname = \"mi-3\"\noverrides = { \"server.hostname\" = \"mi-3.example\" }\n"
 	err := s.tryReload(edited)
@@ -519,7 +519,7 @@ func TestAReloadWhoseStartWaitEndsWaitsForTheInstancesItStarted(t *testing.T) {
 	toml := s.twoRunOrders()
 	s.holdStill("mi-2")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
-	t.Setenv("MICTL_SIM_NEVER_READY", "1")
+	s.setenv("MICTL_SIM_NEVER_READY", "1")
 	s.sup.policy.ReadyTimeout = 2 * time.Second
 	err := s.tryReload(strings.Replace(toml, "instances = 2", "instances = 4", 1))
 	want := fmt.Sprintf("start mi-3: mi-2 still holds port %d (its inbound orders_1.0.0/ordersHTTP) after 500ms, which mi-2's new CApps no longer open: mi-3 is not started; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload", 8085+s.base+1)

@@ -383,7 +383,7 @@ func (s *simSite) blockHomeSync(name string) (blocker string) {
 func twoDraining(t *testing.T) *simSite {
 	t.Helper()
 	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
 	s.reload("instances = 2\n")
 	s.next("mi-1", StateReady)
 	s.next("mi-2", StateReady)

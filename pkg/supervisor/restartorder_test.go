@@ -18,7 +18,7 @@ func TestARestartMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	// Ports held through a graceful shutdown, as MI's drain holds them:
 	// a start on one of them meanwhile fails whatever the timing.
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
 	s.reload("instances = 2\n")
 	for _, name := range []string{"mi-1", "mi-2"} {
 		s.next(name, StateReady)
@@ -72,7 +72,7 @@ func TestARestartOntoAnotherInstancesPlannedPortStartsAsItWas(t *testing.T) {
 // a time, mi-1 failed on mi-2's ports.
 func TestAReloadSwappingOffsetsRestartsBothTogether(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
 	offsets := func(first, second int) string {
 		return fmt.Sprintf("instances = 2\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", first, second)
 	}
@@ -89,7 +89,7 @@ func TestAReloadSwappingOffsetsRestartsBothTogether(t *testing.T) {
 // followed mictl.toml.
 func TestARestartOfInstancesTakingEachOthersPortsRestartsThemTogether(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
 	s.reload("instances = 2\n")
 	for _, name := range []string{"mi-1", "mi-2"} {
 		s.next(name, StateReady)

@@ -2,7 +2,9 @@ package supervisor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"net"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,6 +42,9 @@ type simSite struct {
 	// its next look at them starts.
 	seen   []Event
 	cursor map[string]int
+	// settings are the simulator's settings the site gives the instances
+	// it adds (see setenv).
+	settings map[string]string
 }
 
 // simSiteInstances is how many offsets a site may use from its base.
@@ -48,22 +54,9 @@ const simSiteInstances = 4
 // site follows. Every process it starts is gone when the test ends.
 func newSimSite(t *testing.T, policy Policy) *simSite {
 	t.Helper()
-	// Simulated servers start at once and scan carbonapps/ often; the
-	// reloads pass these on to every instance they create.
-	t.Setenv("MICTL_SIM_STARTUP_DELAY", "0s")
-	t.Setenv("MICTL_SIM_DEPLOY_INTERVAL", "200ms")
 	dir := t.TempDir()
 	store, err := state.Open(filepath.Join(dir, "instances", ".mictl"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	reaper, err := NewReaper(false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sup, err := New(store, reaper, policy)
-	if err != nil {
-		reaper.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -71,12 +64,119 @@ func newSimSite(t *testing.T, policy Policy) *simSite {
 			t.Errorf("processes left running after the test: %v", left)
 		}
 	})
-	t.Cleanup(reaper.Close)
+	sup, err := New(store, sharedReaper(t), policy)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(sup.Close)
 	t.Cleanup(func() { _ = sup.Stop(nil, 10*time.Second) })
 	events, cancel := sup.Subscribe()
 	t.Cleanup(func() { cancel() })
-	return &simSite{t: t, dir: dir, base: freeBase(t), sup: sup, events: events, cursor: map[string]int{}}
+	s := &simSite{t: t, dir: dir, base: freeBase(t), sup: sup, events: events, cursor: map[string]int{}, settings: map[string]string{}}
+	// Simulated servers start at once and scan carbonapps/ often.
+	s.setenv("MICTL_SIM_STARTUP_DELAY", "0s")
+	s.setenv("MICTL_SIM_DEPLOY_INTERVAL", "200ms")
+	return s
+}
+
+// sites is the reaper every site of the tests running at once shares: a
+// reaper owns wait4(-1) (see Reaper), and one site's would reap, and
+// drop, the exits of another's servers. It is closed when the last site
+// ends. Meanwhile it takes the exit of any child of the process, so a
+// test that needs the exit status of a child of its own (exec.Cmd's
+// Wait, Run, Output) is not parallel: it runs before the parallel
+// tests, with a site of its own at most.
+var sites struct {
+	mu     sync.Mutex
+	reaper *Reaper
+	users  int
+}
+
+// sharedReaper is sites' reaper, the test's until it ends.
+func sharedReaper(t *testing.T) *Reaper {
+	t.Helper()
+	sites.mu.Lock()
+	defer sites.mu.Unlock()
+	if sites.users == 0 {
+		r, err := NewReaper(false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sites.reaper = r
+	}
+	sites.users++
+	t.Cleanup(func() {
+		sites.mu.Lock()
+		defer sites.mu.Unlock()
+		if sites.users--; sites.users == 0 {
+			sites.reaper.Close()
+			sites.reaper = nil
+		}
+	})
+	return sites.reaper
+}
+
+// siteSettingsFile is the file, in a site's directory, of the simulator's
+// settings (MICTL_SIM_*, one KEY=VALUE a line) for the servers of its
+// instances: they are the site's, not this process's environment, which
+// every test shares, so that sites of tests running side by side
+// (t.Parallel) each have faults and delays of their own.
+const siteSettingsFile = "mictl-sim-settings.env"
+
+// siteSettingsKept is the directory, in a site's, of the settings each
+// instance took at its first start (see takeSiteSettings), by name.
+const siteSettingsKept = "mictl-sim-settings.kept"
+
+// setenv sets the simulator's setting key to value (empty: as unset) for
+// the instances the site adds from now on, as a t.Setenv before a reload
+// did through the environment the daemon captures into the record of an
+// instance it adds.
+func (s *simSite) setenv(key, value string) {
+	s.t.Helper()
+	s.settings[key] = value
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(s.settings)) {
+		fmt.Fprintf(&b, "%s=%s\n", k, s.settings[k])
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(s.dir, siteSettingsFile), []byte(b.String()), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// takeSiteSettings sets, in a simulated server of a site's instance
+// (CARBON_HOME <site>/instances/<name>), the simulator's settings of its
+// site as they were at the instance's first start, which it keeps for
+// every later start: a daemon restarts an instance with the environment
+// it captured when it added it (CaptureEnv), so a setting changed later
+// reaches only the instances added later. A server of no site's home
+// (a test's own) takes none.
+func takeSiteSettings() error {
+	home := os.Getenv("CARBON_HOME")
+	site := filepath.Dir(filepath.Dir(home))
+	kept := filepath.Join(site, siteSettingsKept, filepath.Base(home))
+	settings, err := os.ReadFile(kept)
+	if errors.Is(err, fs.ErrNotExist) {
+		settings, err = os.ReadFile(filepath.Join(site, siteSettingsFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err == nil {
+			err = os.MkdirAll(filepath.Dir(kept), 0o755)
+		}
+		if err == nil {
+			err = fsutil.WriteFileAtomic(kept, settings, 0o644)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("simulated server of %s: take its site's settings: %w", home, err)
+	}
+	for line := range strings.Lines(string(settings)) {
+		key, value, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
+		if err := os.Setenv(key, value); err != nil {
+			return fmt.Errorf("simulated server of %s: setting %s of %s: %w", home, key, kept, err)
+		}
+	}
+	return nil
 }
 
 // freeBase picks a base offset in the package's block whose instances'
@@ -414,7 +514,7 @@ func TestAReloadMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	// Ports held through a graceful shutdown, as MI's drain holds them:
 	// a start on one of them meanwhile fails whatever the timing.
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
 	moveHTTP := s.twoMovedUp()
 	moveHTTP(8279)
 	s.reload("instances = 3\n")

@@ -290,7 +290,7 @@ func TestStopDuringABackoffIsDurable(t *testing.T) {
 	policy := DefaultPolicy()
 	policy.BackoffBase = time.Hour
 	s := newSimSite(t, policy)
-	t.Setenv("MICTL_SIM_CRASH_AFTER", "100ms")
+	s.setenv("MICTL_SIM_CRASH_AFTER", "100ms")
 	s.reload("instances = 1\n")
 	// The first restart comes at once, the second after a backoff. (A
 	// start may crash before it is found ready on a loaded machine: only
@@ -313,12 +313,10 @@ func TestStopDuringABackoffIsDurable(t *testing.T) {
 // killed meanwhile, servers already signalled recorded as wanted.
 func TestStopBehindAnotherStopWritesItsRecords(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "3s") // mi-1's shutdown only
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "3s") // mi-1's shutdown only
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
-	if err := os.Unsetenv("MICTL_SIM_SHUTDOWN_DELAY"); err != nil {
-		t.Fatal(err)
-	}
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "")
 	s.reload("instances = 2\n")
 	s.next("mi-2", StateReady)
 	recorded := func(name string) string {

@@ -457,10 +457,10 @@ func TestEventString(t *testing.T) {
 // its first start (ready timeout 1s).
 func failedNeverReady(t *testing.T) *simSite {
 	t.Helper()
-	t.Setenv("MICTL_SIM_NEVER_READY", "true")
 	policy := DefaultPolicy()
 	policy.ReadyTimeout = time.Second
 	s := newSimSite(t, policy)
+	s.setenv("MICTL_SIM_NEVER_READY", "true")
 	if err := s.tryReload("instances = 1\n"); err == nil {
 		t.Fatal("a reload starting a server that never turns ready succeeded")
 	}
@@ -474,10 +474,10 @@ func failedNeverReady(t *testing.T) *simSite {
 // listening" alone left the user looking for what held the port.
 func TestAStartHeldByTheDebuggerSaysSo(t *testing.T) {
 	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
-	t.Setenv(sim.EnvDebuggerWait, "10m")
 	policy := DefaultPolicy()
 	policy.ReadyTimeout = time.Second
 	s := newSimSite(t, policy)
+	s.setenv(sim.EnvDebuggerWait, "10m")
 	_, properties := s.debuggerOnSparePorts()
 	if err := s.tryReload("instances = 1\n"); err == nil {
 		t.Fatal("a start held by the debugger for ten minutes turned ready within a second")
@@ -542,8 +542,8 @@ func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
 // reload first: the instance the reload stopped is not started again
 // behind the stop (mictl down, then everything running again).
 func TestStopOfEverythingInterruptsAReload(t *testing.T) {
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
 	s := newSimSite(t, DefaultPolicy())
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	reloads := &reloadCounter{}
@@ -578,8 +578,8 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 func TestNamedStopDuringAReloadLeavesItAndRestartsTheOthers(t *testing.T) {
 	// The named stop must come while the first one is under way: a
 	// loaded machine may run this goroutine late.
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "2s")
 	s := newSimSite(t, DefaultPolicy())
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "2s")
 	s.reload("instances = 2\n")
 	s.next(ReloadEvent, "reloaded")
 	s.next("mi-1", StateReady)
@@ -663,8 +663,8 @@ func assertLeftAndRestarted(t *testing.T, s *simSite, before int) {
 func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 	// The named stop must come while the first one is under way: a
 	// loaded machine may run this goroutine late.
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "2s")
 	s := newSimSite(t, DefaultPolicy())
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "2s")
 	s.reload("instances = 2\n")
 	s.next("mi-1", StateReady)
 	before := s.next("mi-2", StateReady).PID
@@ -723,7 +723,7 @@ func serveControl(t *testing.T, dir string, srv *Server) string {
 func restartUnderWay(t *testing.T, instances int) (s *simSite, srv *Server, restarted <-chan error) {
 	t.Helper()
 	s = newSimSite(t, DefaultPolicy())
-	t.Setenv("MICTL_SIM_STARTUP_DELAY", "1s")
+	s.setenv("MICTL_SIM_STARTUP_DELAY", "1s")
 	s.reload(fmt.Sprintf("instances = %d\n", instances))
 	for i := 1; i <= instances; i++ {
 		s.next(fmt.Sprintf("mi-%d", i), StateReady)
@@ -855,8 +855,8 @@ func TestStopOfEverythingInterruptsAReloadPlanning(t *testing.T) {
 func TestARestartDuringAStopLeavesItStopped(t *testing.T) {
 	for _, stop := range [][]string{nil, {"mi-1"}} {
 		t.Run(fmt.Sprintf("down %v", stop), func(t *testing.T) {
-			t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
 			s := newSimSite(t, DefaultPolicy())
+			s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
 			s.reload("instances = 1\n")
 			s.next("mi-1", StateReady)
 			srv := NewServer(s.sup)
@@ -971,7 +971,7 @@ func TestRestartNeverLeavesACrashFailed(t *testing.T) {
 	policy := DefaultPolicy()
 	policy.Restart = RestartNever
 	s := newSimSite(t, policy)
-	t.Setenv("MICTL_SIM_CRASH_AFTER", "300ms")
+	s.setenv("MICTL_SIM_CRASH_AFTER", "300ms")
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	if ev := s.next("mi-1", StateStopped, StateFailed, StateBackoff); ev.State != StateFailed || !strings.Contains(ev.Message, "exited; ") || !strings.HasSuffix(ev.Message, "; restart policy never") {
@@ -1006,7 +1006,7 @@ func TestACrashLoopSaysWhyItGaveUp(t *testing.T) {
 			policy := DefaultPolicy()
 			policy.MaxRestarts, policy.BackoffBase = tc.maxRestarts, 10*time.Millisecond
 			s := newSimSite(t, policy)
-			t.Setenv("MICTL_SIM_CRASH_AFTER", "300ms")
+			s.setenv("MICTL_SIM_CRASH_AFTER", "300ms")
 			s.reload("instances = 1\n")
 			if ev := s.next("mi-1", StateFailed); !strings.HasSuffix(ev.Message, tc.want) {
 				t.Fatalf("the crash loop ended saying %q, want it to end %q", ev.Message, tc.want)
@@ -1019,9 +1019,9 @@ func TestACrashLoopSaysWhyItGaveUp(t *testing.T) {
 // start script ended without a running server" read as though none had
 // ever run, after the event that said it was found.
 func TestAServerGoneBeforeReadyIsNamedInTheFailure(t *testing.T) {
-	t.Setenv("MICTL_SIM_NEVER_READY", "1")
-	t.Setenv("MICTL_SIM_CRASH_AFTER", "1s")
 	s := newSimSite(t, DefaultPolicy())
+	s.setenv("MICTL_SIM_NEVER_READY", "1")
+	s.setenv("MICTL_SIM_CRASH_AFTER", "1s")
 	if err := s.tryReload("instances = 1\n"); err == nil {
 		t.Fatal("the reload did not say mi-1's start failed")
 	}
@@ -1077,8 +1077,8 @@ func TestAStartEndedOnAHeldJMXPortNamesItAndItsHolder(t *testing.T) {
 // the mark kept the daemon from leaving, and the next daemon started
 // what the user had stopped.
 func TestRestartEndedWithoutAStartClearsItsMark(t *testing.T) {
-	t.Setenv("MICTL_SIM_SHUTDOWN_DELAY", "1s")
 	s := newSimSite(t, DefaultPolicy())
+	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "1s")
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
 	op := s.sup.beginChange()
@@ -1294,8 +1294,8 @@ func TestARemedysUpIsReadAgainOnlyAfterAnUp(t *testing.T) {
 func startWithTheDebuggersPortHeld(t *testing.T) (*simSite, Event) {
 	t.Helper()
 	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
-	t.Setenv(sim.EnvDebuggerWait, "50ms")
 	s := newSimSite(t, DefaultPolicy())
+	s.setenv(sim.EnvDebuggerWait, "50ms")
 	command, _ := s.debuggerOnSparePorts()
 	held, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", command))
 	if err != nil {
@@ -1315,10 +1315,10 @@ func startWithTheDebuggersPortHeld(t *testing.T) (*simSite, Event) {
 // that moment open, and the start's deadline ends it: it stayed so for
 // good.
 func TestAServerRestartingItselfIsStartingUntilItsPIDFileNamesTheNewOne(t *testing.T) {
-	t.Setenv(sim.EnvRestartOnce, "3s")
 	policy := DefaultPolicy()
 	policy.ReadyTimeout = 2 * time.Second
 	s := newSimSite(t, policy)
+	s.setenv(sim.EnvRestartOnce, "3s")
 	s.reload("instances = 1\n")
 	ready := s.next("mi-1", StateReady)
 	pidFile := home.PIDFile(filepath.Join(s.dir, "instances", "mi-1"))
