@@ -68,6 +68,7 @@ func waitAppCounts(s *simSite, name, want string, timeout time.Duration) {
 // at once, without a login to its Management API (which here refuses
 // mictl's password, so a login could not have told).
 func TestNoCAppIsCountedWithoutALogin(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\nmanagement_password = \"not-the-password\"\n")
 	s.next("mi-1", StateReady)
@@ -78,6 +79,7 @@ func TestNoCAppIsCountedWithoutALogin(t *testing.T) {
 // to run none: one it adopted (or launched with a CApp since removed) may
 // run CApps its carbonapps/ no longer holds, and is asked.
 func TestOnlyALaunchWithoutCAppsIsCountedUnasked(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	launched := state.Instance{Name: "launched", Home: t.TempDir()}
 	adopted := state.Instance{Name: "adopted", Home: t.TempDir()}
@@ -97,6 +99,7 @@ func TestOnlyALaunchWithoutCAppsIsCountedUnasked(t *testing.T) {
 // A CApp in carbonapps/ that mictl.toml does not declare is MI's to
 // deploy all the same: its instance is asked, and counted by what it says.
 func TestUndeclaredCAppIsCounted(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
@@ -122,6 +125,7 @@ func TestUndeclaredCAppIsCounted(t *testing.T) {
 // A rebuilt application keeps its id (name_version): it is judged by what
 // MI made of the new build, never by MI still listing the old one.
 func TestRebuiltAppIsJudgedByTheNewBuild(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	orders := capp.Spec{Name: "orders", APIs: []capp.APISpec{{Context: "/orders"}}}
 	s.car("orders_1.0.0.car", orders)
@@ -141,6 +145,7 @@ func TestRebuiltAppIsJudgedByTheNewBuild(t *testing.T) {
 // A change that comes while the instance's CApps are being checked is
 // checked too, after that check.
 func TestChangeDuringACheckIsChecked(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	s.car("bad_1.0.0.car", capp.Spec{Name: "bad", Faulty: true})
@@ -164,6 +169,8 @@ func TestChangeDuringACheckIsChecked(t *testing.T) {
 // A change that supersedes a check still waits for the removals of the
 // change that check was for.
 func TestSupersedingChangeWaitsForEarlierRemovals(t *testing.T) {
+	// Not parallel: it sets the package's app check hook (appCheckWaited).
+
 	// The check of bad's removal is held once it has waited for MI, until
 	// the next change supersedes it: on a loaded machine it could end
 	// before that change came, and the test then checked nothing. Set
@@ -205,6 +212,7 @@ func TestSupersedingChangeWaitsForEarlierRemovals(t *testing.T) {
 // The counts follow an undeployment: a faulty application removed is no
 // longer counted once MI dropped it.
 func TestUndeployedAppLeavesTheCounts(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.car("shop_1.0.1.car", capp.Spec{Name: "shop", Version: "1.0.1", Faulty: true})
 	s.reload("instances = 1\ncapps = [\"build/shop_1.0.1.car\"]\n")
@@ -222,6 +230,7 @@ func TestUndeployedAppLeavesTheCounts(t *testing.T) {
 // What MI said of a stopped instance's CApps is no longer known: its
 // counts are absent, as the metrics' help says.
 func TestStoppedInstanceHasNoAppCounts(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	s.reload("instances = 1\ncapps = [\"build/shop_1.0.0.car\"]\n")
@@ -240,6 +249,7 @@ func TestStoppedInstanceHasNoAppCounts(t *testing.T) {
 // A CApp change is a change: the instance's health is checked as soon as
 // MI took it, not when the steady schedule comes round.
 func TestCAppChangeBringsAHealthCheck(t *testing.T) {
+	t.Parallel()
 	policy := DefaultPolicy()
 	policy.WatchInterval = time.Hour
 	s := newSimSite(t, policy)
@@ -264,6 +274,7 @@ func TestCAppChangeBringsAHealthCheck(t *testing.T) {
 // degraded: a deploy --wait ends on the check's events, and a status
 // right after it showed the instance ready.
 func TestFaultyCAppIsDegradedBeforeItsCheckEnds(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.car("bad_1.0.0.car", capp.Spec{Name: "bad", Faulty: true})
 	s.reload("instances = 1\n")
@@ -279,6 +290,7 @@ func TestFaultyCAppIsDegradedBeforeItsCheckEnds(t *testing.T) {
 // check's: the counts follow what MI makes of them all the same, once its
 // hot deployer has had time to take the change.
 func TestCAppCopiedByHandIsCounted(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.sup.hotDeployWindow = time.Second
 	s.reload("instances = 1\n")
@@ -303,6 +315,7 @@ func TestCAppCopiedByHandIsCounted(t *testing.T) {
 // An answer to an earlier question that comes late (a recount whose
 // login was slow) does not replace the answer to a later one.
 func TestLateAnswerKeepsTheLaterCounts(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	inst := state.Instance{Name: "late", Home: t.TempDir()}
 	s.sup.watchApps(inst, true)
@@ -329,6 +342,7 @@ func TestLateAnswerKeepsTheLaterCounts(t *testing.T) {
 // MI (every one, until the gate opens), so that the record is seen with
 // the port first.
 func TestUndeployedAppsPortLeavesTheRecord(t *testing.T) {
+	// Not parallel: it sets the package's app check hook (appCheckWaited).
 	var gate atomic.Pointer[chan struct{}]
 	appCheckWaited = func(string) {
 		if g := gate.Load(); g != nil {
@@ -390,6 +404,8 @@ func TestUndeployedAppsPortLeavesTheRecord(t *testing.T) {
 // are made, as giveApps makes them, between the check's judgement and
 // its drop; the entry they leave must stay.
 func TestAnUndeployMadeAgainWhileJudgedStaysInTheRecord(t *testing.T) {
+	// Not parallel: it sets the package's undeploy hook
+	// (undeployedJudged).
 	s := newSimSite(t, DefaultPolicy())
 	s.car("hl_1.0.0.car", inboundCApp("hl", 8085))
 	s.reload("instances = 1\ncapps = [\"build/hl_1.0.0.car\"]\n")

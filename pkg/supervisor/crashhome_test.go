@@ -46,6 +46,7 @@ func crash(t *testing.T, server Event) {
 // A change made in mi_home meanwhile waits for a restart the user asks
 // for: a crash restart is no reload.
 func TestACrashRestartPutsBackWhatMIConsumedOnly(t *testing.T) {
+	t.Parallel()
 	const secret, conf = "password-tmp", "conf/log4j2.properties"
 	s, dist, homeDir, ready := crashSite(t, func(dist string) {
 		if err := os.WriteFile(filepath.Join(dist, secret), []byte("wso2carbon\n"), 0o600); err != nil {
@@ -79,6 +80,7 @@ func TestACrashRestartPutsBackWhatMIConsumedOnly(t *testing.T) {
 // the home as it is, saying what it could not put back: it neither waits
 // for mi_home nor leaves the home half-written.
 func TestACrashRestartWithoutMIHomeStartsTheHomeAsItIs(t *testing.T) {
+	t.Parallel()
 	s, dist, homeDir, ready := crashSite(t, func(dist string) {
 		if err := os.WriteFile(filepath.Join(dist, "password-tmp"), []byte("wso2carbon\n"), 0o600); err != nil {
 			t.Fatal(err)
@@ -105,6 +107,7 @@ func TestACrashRestartWithoutMIHomeStartsTheHomeAsItIs(t *testing.T) {
 // fails at once saying why and what to do, not after every restart the
 // policy allows, each failing the same.
 func TestACrashRestartAfterMictlMoved(t *testing.T) {
+	// Not parallel: it sets the process's environment (t.Setenv).
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

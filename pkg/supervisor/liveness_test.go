@@ -39,6 +39,7 @@ func endedEvent(s *simSite) (first, ended Event) {
 // what it has in flight; it shuts down gracefully and is restarted as a
 // crash is (walkthrough issue 4: SIGKILLed ~10 s after it froze).
 func TestUnresponsiveServerIsEndedAfterTheWindowBySIGTERM(t *testing.T) {
+	t.Parallel()
 	// Three checks of a hung server take ~4 s (1 s for /healthz, 1 s for
 	// /liveness each): the window is longer.
 	const window = 6 * time.Second
@@ -69,6 +70,7 @@ func TestUnresponsiveServerIsEndedAfterTheWindowBySIGTERM(t *testing.T) {
 // A server stopped (SIGSTOP: state T) is SIGKILLed once the window is
 // over, SIGTERM being unable to act on it, and replaced.
 func TestStoppedServerIsKilledAndReplaced(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, livenessPolicy(time.Second))
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
@@ -91,6 +93,7 @@ func TestStoppedServerIsKilledAndReplaced(t *testing.T) {
 // A server that ignores the SIGTERM it is ended with gets SIGKILL after
 // the policy's StopTimeout, as a stop gives it.
 func TestUnresponsiveServerIgnoringSIGTERMIsKilledAfterTheGrace(t *testing.T) {
+	t.Parallel()
 	policy := livenessPolicy(time.Second)
 	policy.StopTimeout = time.Second
 	policy.Restart = RestartNever

@@ -195,6 +195,7 @@ func nextAppEvent(t *testing.T, a *appDirs) fsnotify.Event {
 // no descriptor behind: the monitor's inotify instance (closed in the
 // background) and kept probe connections included.
 func TestClosedSupervisorLeavesNothingOpen(t *testing.T) {
+	// Not parallel: it counts the process's goroutines and open files.
 	openFDs := func() int {
 		ents, _ := os.ReadDir("/proc/self/fd")
 		return len(ents)

@@ -329,6 +329,7 @@ func TestPersisterOwesTheStartRecordAnFsync(t *testing.T) {
 // disk stayed full, as a crash loop would, and once the file caught up
 // its uptime counted from the moment space came back.
 func TestARestartRecordedWhileTheStateFileCannotBeWrittenKeepsItsStartTime(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	var full atomic.Bool
 	s.sup.persist.close()

@@ -35,6 +35,7 @@ func inboundCApp(name string, port int) capp.Spec {
 // held still here (SIGSTOP), as a slow scan would: mi-1 gets its new
 // build only once mi-2 let go of the port.
 func TestARedeployMovingAnInboundPortOntoAnotherInstancesWaitsForIt(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	toml := s.twoRunOrders()
 	resume := s.holdStill("mi-2")
@@ -115,6 +116,7 @@ func (s *simSite) waitsFor(name, waiting, want string) {
 // that port. Given its new build before mi-2's restart, mi-1's MI failed
 // the endpoint on it, and kept the CApp faulty for good.
 func TestARedeployOntoThePortOfAnInstanceToRestartComesAfterIt(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "1s")
 	toml := s.twoRunOrders()
@@ -135,6 +137,7 @@ const restartMI2 = "[[instance]]\nname = \"mi-2\"\noverrides = { \"server.hostna
 // mi-2 failed the endpoint. mi-1's server is held still, as a slow scan
 // would: mi-2's restart waits for it.
 func TestARestartOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	toml := s.twoRunOrders()
 	resume := s.holdStill("mi-1")
@@ -156,6 +159,7 @@ func TestARestartOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T) {
 // the other's port. Both have the changed CApps undeployed first, and
 // get the new builds once the ports are free.
 func TestARedeploySwappingInboundPortsUndeploysFirst(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload(s.swapped())
 	wantAppEvent(t, s.next("mi-1", appEvents...), "app-active", "a_1.0.0")
@@ -196,6 +200,9 @@ func (s *simSite) runsAAndB() string {
 // it was not restarted, and mi-2 runs without the CApp it had undeployed
 // first. diff shows what is left to do.
 func TestASwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
+	// Not parallel: shortLetGo sets the package's letGoTimeout. Its cases
+	// run side by side, under the one setting made before either runs.
+	shortLetGo(t)
 	for _, tc := range []struct {
 		name string
 		toml func(*simSite) string
@@ -207,8 +214,8 @@ func TestASwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
 			"restart mi-1: mi-2 still holds port %d (its inbound b_1.0.0/bHTTP) after 500ms, which mi-2's new CApps no longer open: mi-1 keeps running as it was; see `mictl logs mi-2` for why its MI did not take its new build, then apply the change with mictl reload; not redeployed: mi-2, which runs without the CApps it had undeployed first, whose new builds take ports the restarts were to free (mictl reload redeploys them once they succeed)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newSimSite(t, DefaultPolicy())
-			shortLetGo(t)
 			toml := tc.toml(s)
 			s.holdStill("mi-2")
 			err := s.tryReload(toml)
@@ -225,6 +232,7 @@ func TestASwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
 // were. It said mi-2 ran without the CApps it had undeployed first, as
 // every instance of the cycle counted as undeployed before any was.
 func TestASwapWhoseFirstUndeployFailsSaysTheOthersKeepTheirCApps(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	toml := s.swapped()
 	car := filepath.Join(home.CarbonAppsDir(filepath.Join(s.dir, "instances", "mi-1")), "a_1.0.0.car")
@@ -261,6 +269,7 @@ func shortLetGo(t *testing.T) {
 // holds until its MI takes its new build. Started before, mi-3 failed the
 // endpoint. mi-2's server is held still: mi-3's start waits for it.
 func TestAnInstanceAddedOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	toml := s.twoRunOrders()
 	resume := s.holdStill("mi-2")
@@ -299,6 +308,7 @@ func (s *simSite) addOntoOldPortsOf(held ...string) error {
 // were left unstarted, mi-4 named as "not started" beside the port it
 // did not wait for.
 func TestAStartWaitThatEndsStartsThoseWhosePortsWereLetGo(t *testing.T) {
+	// Not parallel: shortLetGo sets the package's letGoTimeout.
 	s := newSimSite(t, DefaultPolicy())
 	err := s.addOntoOldPortsOf("mi-1")
 	held := fmt.Sprintf("start mi-3: mi-1 still holds port %d (its inbound orders_1.0.0/ordersHTTP) after 500ms, which mi-1's new CApps no longer open: mi-3 is not started", 8085+s.base)
@@ -318,6 +328,7 @@ func TestAStartWaitThatEndsStartsThoseWhosePortsWereLetGo(t *testing.T) {
 // them still: the wait's end names the first with why, and the other as
 // not started either (it went unsaid), once each.
 func TestAStartWaitThatEndsNamesEveryInstanceNotStarted(t *testing.T) {
+	// Not parallel: shortLetGo sets the package's letGoTimeout.
 	s := newSimSite(t, DefaultPolicy())
 	err := s.addOntoOldPortsOf("mi-1", "mi-2")
 	if err == nil || !strings.Contains(err.Error(), "mi-3 is not started") || strings.Contains(err.Error(), "not started: mi-3") ||
@@ -338,6 +349,7 @@ func TestAStartWaitThatEndsNamesEveryInstanceNotStarted(t *testing.T) {
 // (a conflict until it lets go); given the new build, mi-1 went faulty
 // for good, and diff showed nothing.
 func TestARedeployWhoseHolderKeepsThePortEndsSayingSo(t *testing.T) {
+	// Not parallel: shortLetGo sets the package's letGoTimeout.
 	s := newSimSite(t, DefaultPolicy())
 	shortLetGo(t)
 	toml := s.twoRunOrders()
@@ -372,6 +384,7 @@ func TestARedeployWhoseHolderKeepsThePortEndsSayingSo(t *testing.T) {
 // "undeploy". Every one was logged "redeploy", the first deploy of a CApp
 // the instance had never run included.
 func TestTheEventLogTellsADeployFromARedeploy(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	const declared = "instances = 1\ncapps = [\"build/orders_1.0.0.car\"]\n"
@@ -411,6 +424,7 @@ func TestTheEventLogTellsADeployFromARedeploy(t *testing.T) {
 // redeploy, which came after every restart, mi-1 opened the port mi-2's
 // old build held, and MI kept a_1.0.0 faulty for good.
 func TestARestartOntoThePortOfAnInstanceRedeployedAfterItWaitsForIt(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		toml func(*simSite) string
@@ -420,6 +434,7 @@ func TestARestartOntoThePortOfAnInstanceRedeployedAfterItWaitsForIt(t *testing.T
 		{"chain", (*simSite).chained, map[string]string{"mi-1": "a_1.0.0", "mi-2": "b_1.0.0", "mi-3": "c_1.0.0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			s := newSimSite(t, DefaultPolicy())
 			s.reload(tc.toml(s))
 			for name, app := range tc.apps {
@@ -477,6 +492,7 @@ func mi1Restarted(toml string) string {
 // never: MICTL_SIM_NEVER_READY). The redeploys' error came alone: mi-3
 // went unsaid, and nothing waited for mi-4.
 func TestAReloadWhoseFirstRedeploysFailSaysWhatItLeft(t *testing.T) {
+	// Not parallel: shortLetGo sets the package's letGoTimeout.
 	s := newSimSite(t, DefaultPolicy())
 	shortLetGo(t)
 	// mi-1 (offset base) and mi-2 (base+1) run orders_1.0.0, its HTTP
@@ -514,6 +530,7 @@ func TestAReloadWhoseFirstRedeploysFailSaysWhatItLeft(t *testing.T) {
 // turn ready, and says it never did (MICTL_SIM_NEVER_READY): the error of
 // the wait came alone.
 func TestAReloadWhoseStartWaitEndsWaitsForTheInstancesItStarted(t *testing.T) {
+	// Not parallel: shortLetGo sets the package's letGoTimeout.
 	s := newSimSite(t, DefaultPolicy())
 	shortLetGo(t)
 	toml := s.twoRunOrders()

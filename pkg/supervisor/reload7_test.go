@@ -20,6 +20,7 @@ import (
 // apps and deploy --wait end for the same answer. It ended nil (mictl
 // reload exited 0) of a CApp nobody could say MI runs.
 func TestAwaitAppsMICannotBeAskedAboutIsNotSettled(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	const refused = "management_password = \"not-the-password\"\n"
@@ -48,6 +49,7 @@ func TestAwaitAppsMICannotBeAskedAboutIsNotSettled(t *testing.T) {
 // "reloaded: nothing left to change". The first's client printed that
 // line, and the second's wait for its turn, as its own.
 func TestAReloadsClientPrintsTheLinesOfItsOwnReloadAlone(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s := newSimSite(t, DefaultPolicy())
 	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	s.reload("instances = 1\n")
@@ -134,6 +136,7 @@ func waitTurn(t *testing.T, sup *Supervisor) {
 // ("...stands for mi-1: restart mi-2 ...; and the failure of a reload
 // before it stands for mi-1: ...").
 func TestReloadFailuresInARowKeepTheFirstAndNeverNest(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	const (
 		mi1      = "restart mi-1: mi-1 failed"

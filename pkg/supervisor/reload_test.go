@@ -27,6 +27,7 @@ import (
 // change", the second plan's, as though the reload had restarted
 // nothing.
 func TestAReloadPlannedAgainTellsWhatItDidBefore(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s := newSimSite(t, DefaultPolicy())
 	s.upAfterRestarts()
 	changes, err := s.sup.Reload(s.load)
@@ -54,6 +55,7 @@ func TestAReloadPlannedAgainTellsWhatItDidBefore(t *testing.T) {
 // again with its home not brought up to date", and no "reloaded" line,
 // while mi-2 ran with its home up to date.
 func TestAReloadPlannedAgainSaysTheFailureItsNextPassPutRight(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s := newSimSite(t, DefaultPolicy())
 	s.upAfterRestarts()
 	blocker := s.blockHomeSync("mi-2")
@@ -88,6 +90,7 @@ func TestAReloadPlannedAgainSaysTheFailureItsNextPassPutRight(t *testing.T) {
 // date is the reload's error, said once: the last pass's, what is still
 // wrong.
 func TestAReloadPlannedAgainFailsForWhatItsLastPassLeftWrong(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s := newSimSite(t, DefaultPolicy())
 	s.upAfterRestarts()
 	s.blockHomeSync("mi-2")
@@ -105,6 +108,7 @@ func TestAReloadPlannedAgainFailsForWhatItsLastPassLeftWrong(t *testing.T) {
 // put nothing right. Told as "put right once it planned again", the
 // reload exited 0 while mi-2's home was still behind the distribution.
 func TestAReloadPlannedAgainFailsForAHomeItsLastPassLeftToUp(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s := newSimSite(t, DefaultPolicy())
 	s.upAfterRestarts()
 	s.blockHomeSync("mi-2")
@@ -143,6 +147,7 @@ func TestAReloadPlannedAgainFailsForAHomeItsLastPassLeftToUp(t *testing.T) {
 // and nothing of the reload. It is recorded as a refusal is, as begun
 // (what it did before stands), until a reload applies the configuration.
 func TestAFailedReloadIsRecordedUntilAReloadApplies(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 2\n")
 	s.next("mi-1", StateReady)
@@ -265,6 +270,7 @@ func TestReloadRecordsKeepTheHomesLackingACommentEdit(t *testing.T) {
 // that restart to free it, is left unstarted, the reload saying why and
 // what to do. Started all the same, it met the port taken.
 func TestAReloadStartsNoneOnThePortsOfARestartThatKeptItsHome(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	moveHTTP := s.twoMovedUp()
 	s.blockHomeSync("mi-1")
@@ -287,6 +293,7 @@ func TestAReloadStartsNoneOnThePortsOfARestartThatKeptItsHome(t *testing.T) {
 // all the same and started onto mi-1's port, and failed: a healthy
 // instance taken down.
 func TestAReloadRestartsNoneOntoThePortsOfARestartThatKeptItsHome(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	moveHTTP := s.twoMovedUp()
 	s.blockHomeSync("mi-1")
@@ -317,6 +324,7 @@ func TestAReloadRestartsNoneOntoThePortsOfARestartThatKeptItsHome(t *testing.T) 
 // were, the reload saying so. Given the new build, its MI failed the
 // endpoint on the port mi-1 held, and kept the CApp faulty.
 func TestAReloadRedeploysNoneOntoThePortsOfARestartThatKeptItsHome(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	toml := s.runsAAndB()
 	s.car("a_1.0.0.car", inboundCApp("a", 8086)) // free
@@ -343,6 +351,7 @@ func TestAReloadRedeploysNoneOntoThePortsOfARestartThatKeptItsHome(t *testing.T)
 // call), and tells that home in its reload-interrupted event: the
 // interruption alone was told, and the home left as it was went unsaid.
 func TestAnInterruptedReloadTellsTheHomesItCouldNotPrepare(t *testing.T) {
+	t.Parallel()
 	s := twoDraining(t)
 	s.blockHomeSync("mi-1")
 	reloaded := make(chan error, 1)
@@ -395,6 +404,7 @@ func twoDraining(t *testing.T) *simSite {
 // "deploy mi-1 (CApps +shop_1.0.0)", then "undeploy" when it is taken
 // away. They said "mi-1 (CApps +shop_1.0.0)", no word for what it did.
 func TestAReloadLineWordsACAppChangeAsTheInstanceEventDoes(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	s.reload("instances = 1\n")
@@ -420,6 +430,7 @@ func TestAReloadLineWordsACAppChangeAsTheInstanceEventDoes(t *testing.T) {
 // about to write, and the reload stopped and forgot the instance the up
 // kept.
 func TestAReloadLooksForAnUpHoldingTheStateLockBeforeItStops(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s, _, _ := twoRunningEditedToOne(t)
 	before := s.sup.Instances([]string{"mi-2"})["mi-2"].Server
 	// The up runs in another process: a store of its own, whose lock
@@ -486,6 +497,7 @@ func TestAReloadLooksForAnUpHoldingTheStateLockBeforeItStops(t *testing.T) {
 // list it wrote was the one before the reload, and the forget dropped
 // the record: the up's start failed, "instance mi-2 is not in ...".
 func TestAReloadKeepsWhatAnUpDuringItsStopStartsAgain(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s, _, _ := twoRunningEditedToOne(t)
 	up, err := state.Open(s.sup.store.Dir())
 	if err != nil {
@@ -601,6 +613,7 @@ func TestSortOutSaysEachPartOfItsOwnInstances(t *testing.T) {
 // read how the last reload ended, and the second to run read the first's
 // (which had found nothing left to change), and said "no change".
 func TestReloadsWaitingBehindTheSameReloadEachSayWhatItApplied(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	s.next(ReloadEvent, "reloaded")

@@ -15,6 +15,7 @@ import (
 // followed) moves every instance's. Restarted in the order named, mi-1
 // started on mi-2's old HTTP port, which mi-2 still held, and failed.
 func TestARestartMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	// Ports held through a graceful shutdown, as MI's drain holds them:
 	// a start on one of them meanwhile fails whatever the timing.
@@ -34,6 +35,7 @@ func TestARestartMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 // restart, is refused before anything stops: restarted, mi-1 failed on
 // mi-2's port and stayed down.
 func TestARestartOntoPortsAnInstanceNotNamedHoldsIsRefused(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 2\n")
 	ready := s.next("mi-1", StateReady)
@@ -54,6 +56,7 @@ func TestARestartOntoPortsAnInstanceNotNamedHoldsIsRefused(t *testing.T) {
 // was and says why, rather than advise restarting mi-2 too, which frees
 // nothing.
 func TestARestartOntoAnotherInstancesPlannedPortStartsAsItWas(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 2\n")
 	s.next("mi-1", StateReady)
@@ -71,6 +74,7 @@ func TestARestartOntoAnotherInstancesPlannedPortStartsAsItWas(t *testing.T) {
 // restarts them together, stopping both before it starts either: one at
 // a time, mi-1 failed on mi-2's ports.
 func TestAReloadSwappingOffsetsRestartsBothTogether(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
 	offsets := func(first, second int) string {
@@ -88,6 +92,7 @@ func TestAReloadSwappingOffsetsRestartsBothTogether(t *testing.T) {
 // that give mi-1 mi-2's HTTP port and mi-2 mi-1's, edited while no daemon
 // followed mictl.toml.
 func TestARestartOfInstancesTakingEachOthersPortsRestartsThemTogether(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "300ms")
 	s.reload("instances = 2\n")
@@ -143,6 +148,7 @@ func (s *simSite) assertRunsAt(offsets map[string]int, http int) {
 // printed showed mi-1 stopping for that next roll, its stream that next
 // roll's stop.
 func TestARestartShowsTheEndOfItsOwnRoll(t *testing.T) {
+	t.Parallel()
 	// mi-1's starts take a second: an answer taken once the next roll
 	// began finds mi-1 stopping or starting.
 	s, srv, first := restartUnderWay(t, 1)

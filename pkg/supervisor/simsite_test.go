@@ -343,6 +343,7 @@ func (s *simSite) log(instance string) string {
 // instance never turned ready. The wait holds up no other reader (while
 // no write of the supervisor's waits for the lock too).
 func TestReloadPlansFromWhatTheLockHolderRecorded(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	file := filepath.Join(s.dir, config.DefaultFile)
 	toml := fmt.Sprintf("base_offset = %d\nhost = \"127.0.0.1\"\ninstances_dir = \"instances\"\n", s.base)
@@ -436,6 +437,7 @@ func TestReloadPlansFromWhatTheLockHolderRecorded(t *testing.T) {
 // a daemon whose instances are renamed over months keeps a runner for
 // each instance it has, not for every name it ever ran.
 func TestRemovedInstanceLeavesNoRunner(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\nname_prefix = \"blue\"\n")
 	s.next("blue-1", StateReady)
@@ -454,6 +456,7 @@ func TestRemovedInstanceLeavesNoRunner(t *testing.T) {
 // must not pile up watches, counted against the user's
 // fs.inotify.max_user_watches, for as long as the daemon runs.
 func TestRemovedInstanceLeavesNoWatch(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\nname_prefix = \"blue\"\n")
 	s.next("blue-1", StateReady)
@@ -511,6 +514,7 @@ func inotifyWatches(t *testing.T, dir string) bool {
 // first, failed on it; moved down with an instance added, the newcomer
 // was started on the old port of one yet to restart, and failed.
 func TestAReloadMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	// Ports held through a graceful shutdown, as MI's drain holds them:
 	// a start on one of them meanwhile fails whatever the timing.
@@ -534,6 +538,7 @@ func TestAReloadMovingEveryPortStartsNoneOnAnotherInstancesPort(t *testing.T) {
 // restarts had freed their ports: it left them unstarted, and said only
 // why the restart failed.
 func TestAReloadWhoseRestartFailsNamesTheInstancesItDidNotAdd(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	// HTTP moved up, then down with mi-3 added: mi-3's new port is
 	// mi-1's until mi-1 restarts, and that first restart fails.
@@ -627,6 +632,7 @@ func (s *simSite) recordUp(cfg *config.Config, opts reconcile.Options, name stri
 // ran on: the record named no server, and deployment.toml another offset
 // than the server's.
 func TestAnUpBetweenAReloadsPlanAndItsStartKeepsItsInstance(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s := newSimSite(t, DefaultPolicy())
 	s.write("instances = 1\n")
 	cfg, _, err := s.load(nil)
@@ -668,6 +674,7 @@ func TestAnUpBetweenAReloadsPlanAndItsStartKeepsItsInstance(t *testing.T) {
 // server the up had started, which ran on with no record naming it (and
 // an up whose start came after that failed: "not in the state").
 func TestAnUpBetweenAReloadsStopAndItsForgetKeepsItsInstance(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s, flags, load := twoRunningEditedToOne(t)
 	cfg, _, err := load(flags)
 	if err != nil {
@@ -721,6 +728,7 @@ func twoRunningEditedToOne(t *testing.T) (s *simSite, flags []string, load LoadC
 // and the plan made again then left it stopped, as a stopped instance
 // the configuration names is up's to start, and said "no change".
 func TestAnUpWithOtherFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s, flags, load := twoRunningEditedToOne(t)
 	s.upBeforeTheStopKeepsMi2(load, flags, []string{"mi-1", "mi-2"})
 }
@@ -732,6 +740,7 @@ func TestAnUpWithOtherFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.
 // as it runs (reconcile.Kept). The reload plans again before it stops
 // anything. Looking only for other flags, it stopped mi-2 all the same.
 func TestAnUpWithTheSameFlagsBeforeAReloadsStopKeepsItsInstanceRunning(t *testing.T) {
+	// Not parallel: it sets the package's reload hook (reloadAt).
 	s, _, _ := twoRunningEditedToOne(t)
 	s.upBeforeTheStopKeepsMi2(s.load, nil, []string{"mi-1"})
 }

@@ -12,6 +12,7 @@ import (
 // hot deployment scan). mi-4 waited, unstarted, until mi-1 let go too, or
 // the wait ended (2 minutes).
 func TestAStartWaitStartsEachAsItsPortsAreLetGo(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	toml := s.twoRunOrders()
 	resume := s.holdStill("mi-1")

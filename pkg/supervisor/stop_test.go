@@ -91,6 +91,7 @@ func TestStopSignalsEveryServerFirst(t *testing.T) {
 // A server that exits on the early SIGTERM before its runner has taken the
 // stop request is still stopped, not crashed and restarted.
 func TestExitBeforeTheStopRequestIsTheStops(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, alwaysRestart())
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
@@ -262,6 +263,7 @@ func TestStopWritesItsIntentDurablyAndItsOutcomeQuickly(t *testing.T) {
 // supervisor's memory, and durably, even by a write of outcomes alone:
 // what it had lost is in that write.
 func TestStateWrittenAgainFromMemoryIsDurable(t *testing.T) {
+	// Not parallel: it sets the package's write hook (savedState).
 	written := recordWrites(t)
 	s := newSimSite(t, alwaysRestart())
 	s.reload("instances = 1\n")
@@ -286,6 +288,7 @@ func TestStateWrittenAgainFromMemoryIsDurable(t *testing.T) {
 // A stop during a backoff has no stopping record to make durable: its
 // record of the instance stopped is, before the stop returns.
 func TestStopDuringABackoffIsDurable(t *testing.T) {
+	// Not parallel: it sets the package's write hook (savedState).
 	written := recordWrites(t)
 	policy := DefaultPolicy()
 	policy.BackoffBase = time.Hour
@@ -312,6 +315,8 @@ func TestStopDuringABackoffIsDurable(t *testing.T) {
 // stop to end before writing any would leave, should the daemon be
 // killed meanwhile, servers already signalled recorded as wanted.
 func TestStopBehindAnotherStopWritesItsRecords(t *testing.T) {
+	// Not parallel: it gives the state file 1 s to say mi-2 stopped, a
+	// window a CPU loaded by other tests may miss.
 	s := newSimSite(t, DefaultPolicy())
 	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "3s") // mi-1's shutdown only
 	s.reload("instances = 1\n")
@@ -363,6 +368,8 @@ func TestStopBehindAnotherStopWritesItsRecords(t *testing.T) {
 // its record "stopped" then ended the run under it (mictl up after a
 // killed down said ready, and the instance died at the stop timeout).
 func TestStartWaitsForAStopNoRunnerCarriesOut(t *testing.T) {
+	// Not parallel: it waits for a child of its own, whose exit the reaper
+	// other tests' sites share would take (see sites).
 	policy := DefaultPolicy()
 	policy.Restart = RestartNever // an exit under the start is no second chance
 	s := newSimSite(t, policy)

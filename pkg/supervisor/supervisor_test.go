@@ -290,6 +290,7 @@ func TestUpCommand(t *testing.T) {
 // up otherwise: it named a plain up for every instance, which leaves one
 // only the flags planned as it is.
 func TestUpCommandOfASupervisorFollowingNoFile(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	if err := s.sup.store.Save(&state.File{UpArgs: []string{"--instances=2"}, Configured: []string{"mi-1", "mi-2"}}); err != nil {
 		t.Fatal(err)
@@ -473,6 +474,7 @@ func failedNeverReady(t *testing.T) *simSite {
 // a start that runs out of time meanwhile says so, where "port N is not
 // listening" alone left the user looking for what held the port.
 func TestAStartHeldByTheDebuggerSaysSo(t *testing.T) {
+	// Not parallel: it sets the process's environment (t.Setenv).
 	t.Setenv("JAVA_OPTS", "-Desb.debug=true")
 	policy := DefaultPolicy()
 	policy.ReadyTimeout = time.Second
@@ -495,6 +497,8 @@ func TestAStartHeldByTheDebuggerSaysSo(t *testing.T) {
 // ends with the start's own outcome, not with "starting": the start's
 // deadline counts from its launch, and the wait gives it time to end.
 func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
+	// Not parallel: its wait ends 100 ms before the start's, a margin a
+	// CPU loaded by other tests may eat.
 	s := failedNeverReady(t)
 	// Started again, as up starts it: the wait begins 300 ms after.
 	if err := s.sup.Start([]string{"mi-1"}); err != nil {
@@ -514,6 +518,7 @@ func TestWaitReadyReportsAStartThatEndsAfterItsDeadline(t *testing.T) {
 // after the daemon launched what the state file said) sees the events of
 // each start so far first; an instance not starting is not replayed.
 func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
+	t.Parallel()
 	s := failedNeverReady(t)
 	events, cancel := s.sup.subscribe([]string{"mi-1"}, true, false, nil)
 	select {
@@ -542,6 +547,7 @@ func TestSubscribeStartingReplaysStartsUnderWay(t *testing.T) {
 // reload first: the instance the reload stopped is not started again
 // behind the stop (mictl down, then everything running again).
 func TestStopOfEverythingInterruptsAReload(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
 	s.reload("instances = 1\n")
@@ -576,6 +582,7 @@ func TestStopOfEverythingInterruptsAReload(t *testing.T) {
 // edit, and the reload succeeds saying mi-1 was left stopped. Before, it
 // ended there and mi-2 ran the old configuration until the next edit.
 func TestNamedStopDuringAReloadLeavesItAndRestartsTheOthers(t *testing.T) {
+	t.Parallel()
 	// The named stop must come while the first one is under way: a
 	// loaded machine may run this goroutine late.
 	s := newSimSite(t, DefaultPolicy())
@@ -616,6 +623,7 @@ func TestNamedStopDuringAReloadLeavesItAndRestartsTheOthers(t *testing.T) {
 // it found nothing to stop and said so, and the start then ran the
 // instance it had just been told to stop.
 func TestNamedStopBetweenTheLookAndTheStartStopsIt(t *testing.T) {
+	// Not parallel: it sets the package's start hook (mayStartSaidYes).
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	before := s.next("mi-1", StateReady).PID
@@ -661,6 +669,7 @@ func assertLeftAndRestarted(t *testing.T, s *simSite, before int) {
 // mi-1 mi-2): mi-2 is restarted all the same, and the restart ends with
 // an error naming mi-1 as not started again.
 func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
+	t.Parallel()
 	// The named stop must come while the first one is under way: a
 	// loaded machine may run this goroutine late.
 	s := newSimSite(t, DefaultPolicy())
@@ -692,6 +701,7 @@ func TestNamedStopDuringARestartLeavesItAndRestartsTheOthers(t *testing.T) {
 // mi-1 "was stopped before it was ready (by mictl down, or its restart
 // policy)", the instances after it not restarted.
 func TestRestartsOfOneInstanceGoOneAfterTheOther(t *testing.T) {
+	t.Parallel()
 	s, srv, first := restartUnderWay(t, 1)
 	var reply Message
 	if _, err := srv.serve(Request{Op: OpRestart, Names: []string{"mi-1"}, Timeout: siteTimeout}, &reply, nil, false); err != nil {
@@ -743,6 +753,7 @@ func restartUnderWay(t *testing.T, instances int) (s *simSite, srv *Server, rest
 // A reload behind a rolling restart says that it waits for it: it waited
 // in silence, through each instance's drain.
 func TestAReloadBehindARestartSaysItWaits(t *testing.T) {
+	t.Parallel()
 	s, _, restarted := restartUnderWay(t, 1)
 	s.next(ReloadEvent, "reloading") // the reload that started mi-1
 	reloaded := make(chan error, 1)
@@ -764,6 +775,7 @@ func TestAReloadBehindARestartSaysItWaits(t *testing.T) {
 // let go, from a state the stop was ending, and started again what
 // mictl down stopped.
 func TestStopOfEverythingInterruptsAReloadWaitingItsTurn(t *testing.T) {
+	t.Parallel()
 	s, _, restarted := restartUnderWay(t, 1)
 	s.next(ReloadEvent, "reloading") // the reload that started mi-1
 	reloaded := make(chan error, 1)
@@ -792,6 +804,7 @@ func TestStopOfEverythingInterruptsAReloadWaitingItsTurn(t *testing.T) {
 // it were not restarted)" for a failed one (deploy: "the daemon's reload
 // failed", exit 3).
 func TestAReloadInterruptedBetweenItsRestartsSaysOnlyThat(t *testing.T) {
+	t.Parallel()
 	s := twoDraining(t)
 	reloaded := make(chan error, 1)
 	go func() {
@@ -811,6 +824,7 @@ func TestAReloadInterruptedBetweenItsRestartsSaysOnlyThat(t *testing.T) {
 // comes ends there: it planned from the state the stop left and started
 // again what mictl down stopped.
 func TestStopOfEverythingInterruptsAReloadPlanning(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
@@ -853,8 +867,10 @@ func TestStopOfEverythingInterruptsAReloadPlanning(t *testing.T) {
 // the changes under way, and started again what the stop was stopping
 // (mictl restart mi-2 beside mictl down: mi-2 ready after the down).
 func TestARestartDuringAStopLeavesItStopped(t *testing.T) {
+	t.Parallel()
 	for _, stop := range [][]string{nil, {"mi-1"}} {
 		t.Run(fmt.Sprintf("down %v", stop), func(t *testing.T) {
+			t.Parallel()
 			s := newSimSite(t, DefaultPolicy())
 			s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "500ms")
 			s.reload("instances = 1\n")
@@ -906,6 +922,7 @@ func (s *Supervisor) anyChangeInterrupted() bool {
 // meanwhile (mictl down during mictl restart --all: the restart's table
 // showed instances "ready", health ok, whose servers the down had ended).
 func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
@@ -933,6 +950,7 @@ func TestRestartAnswersWithTheDaemonsMemory(t *testing.T) {
 // that it waits, once for the whole command: it printed nothing until its
 // turn, and then the same line for each instance it named.
 func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
+	t.Parallel()
 	s, srv, first := restartUnderWay(t, 2)
 	addr := serveControl(t, s.dir, srv)
 	var shown []Event
@@ -968,6 +986,7 @@ func TestARestartWaitingItsTurnShowsOnlyItsOwnEvents(t *testing.T) {
 // With restart policy never, a server that crashed is left failed, not
 // stopped: status must not show a crash as a stop.
 func TestRestartNeverLeavesACrashFailed(t *testing.T) {
+	t.Parallel()
 	policy := DefaultPolicy()
 	policy.Restart = RestartNever
 	s := newSimSite(t, policy)
@@ -994,6 +1013,7 @@ func TestRestartNeverLeavesACrashFailed(t *testing.T) {
 // (beside a RESTARTS count of every restart of the run), and with 0 it
 // said "gave up after 0 restarts in a row".
 func TestACrashLoopSaysWhyItGaveUp(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		maxRestarts int
 		want        string
@@ -1003,6 +1023,7 @@ func TestACrashLoopSaysWhyItGaveUp(t *testing.T) {
 		{2, "; gave up after 2 restarts in a row"},
 	} {
 		t.Run(fmt.Sprint(tc.maxRestarts), func(t *testing.T) {
+			t.Parallel()
 			policy := DefaultPolicy()
 			policy.MaxRestarts, policy.BackoffBase = tc.maxRestarts, 10*time.Millisecond
 			s := newSimSite(t, policy)
@@ -1019,6 +1040,7 @@ func TestACrashLoopSaysWhyItGaveUp(t *testing.T) {
 // start script ended without a running server" read as though none had
 // ever run, after the event that said it was found.
 func TestAServerGoneBeforeReadyIsNamedInTheFailure(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.setenv("MICTL_SIM_NEVER_READY", "1")
 	s.setenv("MICTL_SIM_CRASH_AFTER", "1s")
@@ -1045,6 +1067,7 @@ func TestAServerGoneBeforeReadyIsNamedInTheFailure(t *testing.T) {
 // reason (status's health) and detail name the port and its holder, as
 // for a fixed port, where they said only that last line.
 func TestAStartEndedOnAHeldJMXPortNamesItAndItsHolder(t *testing.T) {
+	// Not parallel: it sets the process's environment (t.Setenv).
 	s := newSimSite(t, DefaultPolicy())
 	// A port of the site's last offset, which one instance leaves free.
 	jmx := ports.DefaultBases().Shift(s.base + simSiteInstances - 1)[ports.HTTP]
@@ -1077,6 +1100,7 @@ func TestAStartEndedOnAHeldJMXPortNamesItAndItsHolder(t *testing.T) {
 // the mark kept the daemon from leaving, and the next daemon started
 // what the user had stopped.
 func TestRestartEndedWithoutAStartClearsItsMark(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.setenv("MICTL_SIM_SHUTDOWN_DELAY", "1s")
 	s.reload("instances = 1\n")
@@ -1114,6 +1138,7 @@ func TestRestartEndedWithoutAStartClearsItsMark(t *testing.T) {
 // it had started, and the wait failed it, "stopped before it was ready",
 // or both launched it.
 func TestAStartLeavesARestartLeftToFinish(t *testing.T) {
+	t.Parallel()
 	s, waited := startDuringARestartLeft(t)
 	s.sup.finishRestarts([]string{"mi-1"}, s.load)
 	if err := <-waited; err != nil {
@@ -1134,6 +1159,7 @@ func TestAStartLeavesARestartLeftToFinish(t *testing.T) {
 // says a down during any start (not "not supervised": the restart, which
 // was to start it, made it no runner).
 func TestAStartWaitingForARestartLeftSaysADownStoppedIt(t *testing.T) {
+	t.Parallel()
 	s, waited := startDuringARestartLeft(t)
 	// mictl down mi-1, as the daemon serves it, the restart under way.
 	stopEnded := s.sup.leaveStopped([]string{"mi-1"})
@@ -1179,6 +1205,7 @@ func startDuringARestartLeft(t *testing.T) (s *simSite, waited <-chan error) {
 // an inbound endpoint's): mictl leaves such a server running,
 // degraded and saying which port could not be bound, where it killed it.
 func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
+	// Not parallel: it sets the process's environment (t.Setenv).
 	s, ev := startWithTheDebuggersPortHeld(t)
 	if ev.State != StateDegraded || !strings.Contains(ev.Message, "BindException") {
 		t.Fatalf("mi-1 %s: %s; want it degraded, naming the BindException", ev.State, ev.Message)
@@ -1198,6 +1225,7 @@ func TestABindExceptionOnAnotherPortLeavesTheServerDegraded(t *testing.T) {
 // state and its event: MI binds its ports only as it starts, so no check
 // mends it. It said only who held the port.
 func TestAPortTakenFromARunningServerSaysWhatToDo(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	port, ev := s.takeHTTPPort("mi-1")
@@ -1235,6 +1263,7 @@ func (s *simSite) takeHTTPPort(name string) (int, Event) {
 // runs, which then asks for a start, or as a reload applies mictl.toml.
 // After an up with other flags, the next check names that up.
 func TestARemedysUpIsReadAgainOnlyAfterAnUp(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	var asked atomic.Int32
 	var inFile atomic.Bool
@@ -1315,6 +1344,7 @@ func startWithTheDebuggersPortHeld(t *testing.T) (*simSite, Event) {
 // that moment open, and the start's deadline ends it: it stayed so for
 // good.
 func TestAServerRestartingItselfIsStartingUntilItsPIDFileNamesTheNewOne(t *testing.T) {
+	t.Parallel()
 	policy := DefaultPolicy()
 	policy.ReadyTimeout = 2 * time.Second
 	s := newSimSite(t, policy)

@@ -15,6 +15,7 @@ import (
 // instance ran on at its old offset, and mictl diff said the restart was
 // still to come, which no reload made.
 func TestAFinishedRestartStartsWithTheConfigurationsHome(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 1\n")
 	s.next("mi-1", StateReady)
@@ -47,6 +48,7 @@ func TestAFinishedRestartStartsWithTheConfigurationsHome(t *testing.T) {
 // stopped though nobody stopped it. The catch-up reload that follows
 // restarts the two together.
 func TestAFinishedRestartOntoHeldPortsStartsAsItWas(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.write(fmt.Sprintf("instances = 2\n[[instance]]\nname = \"mi-1\"\noffset = %d\n[[instance]]\nname = \"mi-2\"\noffset = %d\n", s.base, s.base+1))
 	if _, err := s.sup.Reload(s.load); err != nil {
@@ -81,6 +83,7 @@ func TestAFinishedRestartOntoHeldPortsStartsAsItWas(t *testing.T) {
 // configured ones, was kept (reconcile.Kept), and a later edit removing
 // it from mictl.toml left it running.
 func TestACatchUpRecordsTheInstancesAKilledReloadAdded(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.reload("instances = 2\n")
 	s.next("mi-2", StateReady)

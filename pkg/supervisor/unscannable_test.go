@@ -24,6 +24,8 @@ var errUnscannable = errors.New("scan sockets: netlink refused (socket: operatio
 // the start's look at its fixed ports finds them its own. The start
 // failed, whatever the port.
 func TestABindExceptionOnAnUnscannableHostIsJudgedByItsPort(t *testing.T) {
+	// Not parallel: it sets the process's environment (t.Setenv).
+
 	// The scan fails as the start reads the line (scanFails fails the
 	// supervisor's own looks), and works again for the look that judges
 	// the start ready (the one starting instances share). Set before the
@@ -56,6 +58,8 @@ func TestAFixedPortsBindExceptionOnAnUnscannableHostFailsTheStart(t *testing.T) 
 // instance stayed ready on the last scan's word. Once a scan succeeds
 // again it is ready.
 func TestARunningInstanceOnAnUnscannableHostSaysSoAndIsStillChecked(t *testing.T) {
+	// Not parallel: it sets the package's scan hook (scanFails).
+
 	// The hook is set before the site, and undone after its supervisor
 	// has closed; blind is what the test turns on and off.
 	var blind atomic.Bool
@@ -107,6 +111,8 @@ func TestARunningInstanceOnAnUnscannableHostSaysSoAndIsStillChecked(t *testing.T
 // and the logs) for a failure of mictl's own look, where /liveness has
 // to fail at three checks in a row before anything is done.
 func TestOneFailedScanLeavesARunningInstanceAsItWas(t *testing.T) {
+	// Not parallel: it sets the package's scan hook (scanFails).
+
 	// Set before the site, and undone after its supervisor has closed.
 	var failing atomic.Int32
 	scanFails = func() error {

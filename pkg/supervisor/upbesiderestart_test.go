@@ -41,6 +41,7 @@ func restartWithUp(s *simSite, during func(names []string)) {
 // watched, while status showed it starting with no pid, for as long as
 // it ran (once in 7 to 48 tries of mictl restart mi-1 & mictl up).
 func TestAnUpBetweenARestartsStopAndStartLeavesItToTheRestart(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	waited := make(chan error, 1)
 	restartWithUp(s, func(names []string) {
@@ -75,6 +76,7 @@ func TestAnUpBetweenARestartsStopAndStartLeavesItToTheRestart(t *testing.T) {
 // It ended exit 3, "mi-2 was stopped before it was ready (by mictl down,
 // or its restart policy)", beside mictl restart --all, 2 ups in 300.
 func TestAnUpsWaitTakesAnInstanceStoppedByARestartForPending(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	waited := make(chan error, 1)
 	restartWithUp(s, func(names []string) {
@@ -99,6 +101,7 @@ func TestAnUpsWaitTakesAnInstanceStoppedByARestartForPending(t *testing.T) {
 // it ended "mi-3 was stopped before it was ready" beside mictl restart
 // --all, once in some 60 ups, the restart having started mi-3.
 func TestAnUpsWaitThatReadTheRestartsStopLateWaitsForItsStart(t *testing.T) {
+	// Not parallel: it sets the package's wait hook (waitLooked).
 	s := newSimSite(t, DefaultPolicy())
 	looked, goOn := make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -133,6 +136,7 @@ func TestAnUpsWaitThatReadTheRestartsStopLateWaitsForItsStart(t *testing.T) {
 // over by the up's start and its wait then failed it, "stopped before it
 // was ready", with nothing left to start it.
 func TestAnUpAfterANamedDownDuringARestartStartsTheInstance(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	waited := make(chan error, 1)
 	restartWithUp(s, func(names []string) {
