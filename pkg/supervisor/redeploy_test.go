@@ -199,10 +199,7 @@ func (s *simSite) runsAAndB() string {
 // keep it (mi-2 went unsaid: only mi-1 waited); when mi-1 restarts too,
 // it was not restarted, and mi-2 runs without the CApp it had undeployed
 // first. diff shows what is left to do.
-func TestASwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
-	// Not parallel: shortLetGo sets the package's letGoTimeout. Its cases
-	// run side by side, under the one setting made before either runs.
-	shortLetGo(t)
+func aSwapWhoseWaitEndsSaysWhatItLeft(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		toml func(*simSite) string
@@ -264,6 +261,30 @@ func shortLetGo(t *testing.T) {
 	t.Cleanup(func() { letGoTimeout = saved })
 }
 
+// TestPortsNeverLetGo runs the tests of waits for a port its holder
+// never lets go, which end after 500ms (shortLetGo): letGoTimeout is the
+// package's, so they run apart from every other test, and side by side
+// under the one setting made before any of them runs.
+func TestPortsNeverLetGo(t *testing.T) {
+	shortLetGo(t)
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T)
+	}{
+		{"ASwapWhoseWaitEndsSaysWhatItLeft", aSwapWhoseWaitEndsSaysWhatItLeft},
+		{"AStartWaitThatEndsStartsThoseWhosePortsWereLetGo", aStartWaitThatEndsStartsThoseWhosePortsWereLetGo},
+		{"AStartWaitThatEndsNamesEveryInstanceNotStarted", aStartWaitThatEndsNamesEveryInstanceNotStarted},
+		{"ARedeployWhoseHolderKeepsThePortEndsSayingSo", aRedeployWhoseHolderKeepsThePortEndsSayingSo},
+		{"AReloadWhoseFirstRedeploysFailSaysWhatItLeft", aReloadWhoseFirstRedeploysFailSaysWhatItLeft},
+		{"AReloadWhoseStartWaitEndsWaitsForTheInstancesItStarted", aReloadWhoseStartWaitEndsWaitsForTheInstancesItStarted},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t)
+		})
+	}
+}
+
 // A rebuild that moves the inbound port down by 1, applied with a third
 // instance added: mi-3 (offset base+2) opens mi-2's old port, which mi-2
 // holds until its MI takes its new build. Started before, mi-3 failed the
@@ -289,10 +310,10 @@ func TestAnInstanceAddedOntoThePortOfAnInstanceRedeployedWaitsForIt(t *testing.T
 // with a rebuild that moves it down by 2 and mi-3 and mi-4 added on their
 // old ports, while the servers of held hold still (never letting go of
 // them, as a slow hot deployment scan), and returns the reload's error,
-// its waits for those ports ending after 500ms.
+// its waits for those ports ending after 500ms (TestPortsNeverLetGo's
+// shortLetGo).
 func (s *simSite) addOntoOldPortsOf(held ...string) error {
 	s.t.Helper()
-	shortLetGo(s.t)
 	toml := s.twoRunOrders()
 	for _, name := range held {
 		s.holdStill(name)
@@ -307,8 +328,7 @@ func (s *simSite) addOntoOldPortsOf(held ...string) error {
 // mi-3, not started, and why; mi-4, whose port mi-2 let go, starts. Both
 // were left unstarted, mi-4 named as "not started" beside the port it
 // did not wait for.
-func TestAStartWaitThatEndsStartsThoseWhosePortsWereLetGo(t *testing.T) {
-	// Not parallel: shortLetGo sets the package's letGoTimeout.
+func aStartWaitThatEndsStartsThoseWhosePortsWereLetGo(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	err := s.addOntoOldPortsOf("mi-1")
 	held := fmt.Sprintf("start mi-3: mi-1 still holds port %d (its inbound orders_1.0.0/ordersHTTP) after 500ms, which mi-1's new CApps no longer open: mi-3 is not started", 8085+s.base)
@@ -327,8 +347,7 @@ func TestAStartWaitThatEndsStartsThoseWhosePortsWereLetGo(t *testing.T) {
 // Two instances added on the old ports of two instances that both hold
 // them still: the wait's end names the first with why, and the other as
 // not started either (it went unsaid), once each.
-func TestAStartWaitThatEndsNamesEveryInstanceNotStarted(t *testing.T) {
-	// Not parallel: shortLetGo sets the package's letGoTimeout.
+func aStartWaitThatEndsNamesEveryInstanceNotStarted(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
 	err := s.addOntoOldPortsOf("mi-1", "mi-2")
 	if err == nil || !strings.Contains(err.Error(), "mi-3 is not started") || strings.Contains(err.Error(), "not started: mi-3") ||
@@ -348,10 +367,8 @@ func TestAStartWaitThatEndsNamesEveryInstanceNotStarted(t *testing.T) {
 // the next reload's, which diff shows, with the port mi-2's server holds
 // (a conflict until it lets go); given the new build, mi-1 went faulty
 // for good, and diff showed nothing.
-func TestARedeployWhoseHolderKeepsThePortEndsSayingSo(t *testing.T) {
-	// Not parallel: shortLetGo sets the package's letGoTimeout.
+func aRedeployWhoseHolderKeepsThePortEndsSayingSo(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	shortLetGo(t)
 	toml := s.twoRunOrders()
 	resume := s.holdStill("mi-2")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8086))
@@ -491,10 +508,8 @@ func mi1Restarted(toml string) string {
 // and whether mi-4, which it added and started first, turned ready (here
 // never: MICTL_SIM_NEVER_READY). The redeploys' error came alone: mi-3
 // went unsaid, and nothing waited for mi-4.
-func TestAReloadWhoseFirstRedeploysFailSaysWhatItLeft(t *testing.T) {
-	// Not parallel: shortLetGo sets the package's letGoTimeout.
+func aReloadWhoseFirstRedeploysFailSaysWhatItLeft(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	shortLetGo(t)
 	// mi-1 (offset base) and mi-2 (base+1) run orders_1.0.0, its HTTP
 	// inbound endpoint on 8085 plus their offsets; mi-3 runs none.
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8085))
@@ -529,10 +544,8 @@ func TestAReloadWhoseFirstRedeploysFailSaysWhatItLeft(t *testing.T) {
 // go of it) still waits for mi-4, which it added and started first, to
 // turn ready, and says it never did (MICTL_SIM_NEVER_READY): the error of
 // the wait came alone.
-func TestAReloadWhoseStartWaitEndsWaitsForTheInstancesItStarted(t *testing.T) {
-	// Not parallel: shortLetGo sets the package's letGoTimeout.
+func aReloadWhoseStartWaitEndsWaitsForTheInstancesItStarted(t *testing.T) {
 	s := newSimSite(t, DefaultPolicy())
-	shortLetGo(t)
 	toml := s.twoRunOrders()
 	s.holdStill("mi-2")
 	s.car("orders_1.0.0.car", inboundCApp("orders", 8084))
