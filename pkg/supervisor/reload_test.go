@@ -507,8 +507,16 @@ func TestAReloadKeepsWhatAnUpDuringItsStopStartsAgain(t *testing.T) {
 	// up has recorded: the up plans during the drain, whatever its length.
 	held := make(chan int, 1)
 	var once sync.Once
+	mi2 := s.sup.Instances([]string{"mi-2"})["mi-2"].PGID
 	t.Cleanup(func() { sentSIGTERM = nil })
 	sentSIGTERM = func(pgid int) {
+		// Every stop in the process calls the hook: it holds mi-2's
+		// alone. Holding the first, it held another group, or met one
+		// gone ("no such process"), and mi-2's stop, never held, ended
+		// before the up saw it.
+		if pgid != mi2 {
+			return
+		}
 		once.Do(func() {
 			if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
 				t.Error(err)
