@@ -21,6 +21,7 @@ import (
 // and every later reload refused mi-1's move onto it ("held by ... the
 // server of mi-2"), a new daemon's too, until mi-2 restarted.
 func TestAFailedCopyRecordsThePortsOfTheBuildTheHomeHolds(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	toml := s.twoRunOrders()
 	build := s.car("orders_1.0.0.car", inboundCApp("orders", 8086)) // mi-1's new port is mi-2's old one
@@ -122,6 +123,7 @@ func (s *simSite) holdsBuild(name string) bool {
 // the redeploy ended at mi-2, and the instances after it ran the old
 // build, "not redeployed".
 func TestAHomeThatFailsACopyKeepsNoOtherFromTheCApp(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	err := s.threeRunOrdersMovedBy2("mi-2")
 	const want = "; it runs the CApps its home still holds (mictl reload redeploys it once the home of mi-2 takes its new CApps)"
@@ -140,6 +142,7 @@ func TestAHomeThatFailsACopyKeepsNoOtherFromTheCApp(t *testing.T) {
 // it, MI failed the endpoint on the port still held, and kept the CApp
 // faulty for good. The others (mi-2) get it.
 func TestAFailedCopyHoldsBackTheInstanceTakingItsPort(t *testing.T) {
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	err := s.threeRunOrdersMovedBy2("mi-3")
 	const want = "; it runs the CApps its home still holds; not redeployed: mi-1, whose new CApps open ports the old builds of mi-3 still hold (mictl reload redeploys them all once the home of mi-3 takes its new CApps)"

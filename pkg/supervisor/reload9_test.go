@@ -50,6 +50,7 @@ func (s *simSite) reloadsFailed() int {
 // reload asked for: two reload-failed lines, and
 // mictl_reload_failures_total 2, for one edit.
 func TestARefusalMetTwiceIsReportedOnce(t *testing.T) {
+	t.Parallel()
 	s, failures := counted(t)
 	for i, tc := range []struct {
 		save          string
@@ -76,6 +77,7 @@ func TestARefusalMetTwiceIsReportedOnce(t *testing.T) {
 // It said it again ("no change to apply, and the last reload's failure
 // stands"), a second reload-failed line and failure counted for one save.
 func TestAFailureFoundStandingIsNotReportedAgain(t *testing.T) {
+	t.Parallel()
 	s, failures := counted(t)
 	ready := s.sup.policy.ReadyTimeout
 	s.sup.policy.ReadyTimeout = time.Nanosecond // mi-1's restart fails
