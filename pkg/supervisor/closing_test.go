@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os/exec"
 	"testing"
 	"time"
@@ -41,20 +42,30 @@ func TestStartLooksAgainAtAListenerWhoseHolderExits(t *testing.T) {
 }
 
 // exitedServer is the identity of a process that has exited and is not
-// reaped yet (a zombie, as a server's main thread is while its other
-// threads end); it is reaped at the test's end.
+// reaped (a zombie, as a server's main thread is while its other threads
+// end). Its parent is a sleep that never waits for it: this package's
+// tests reap every child of their own (their sites share one reaper). The
+// test's end ends the sleep, and the zombie with it.
 func exitedServer(t *testing.T) proc.Identity {
 	t.Helper()
-	cmd := exec.Command("true")
-	if err := cmd.Start(); err != nil {
+	parent := exec.Command("sh", "-c", "true & echo $!; exec sleep 60")
+	out, err := parent.StdoutPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Wait() })
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = parent.Process.Kill(); _ = parent.Wait() })
+	var pid int
+	if _, err := fmt.Fscan(out, &pid); err != nil {
+		t.Fatalf("the pid of the process left unreaped: %v", err)
+	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if st, err := proc.ReadStat(cmd.Process.Pid); err == nil && st.Exited() {
+		if st, err := proc.ReadStat(pid); err == nil && st.Exited() {
 			return st.Identity()
 		}
 	}
-	t.Fatalf("pid %d (true) did not exit within 10 s", cmd.Process.Pid)
+	t.Fatalf("pid %d (true) did not exit within 10 s", pid)
 	return proc.Identity{}
 }
