@@ -62,8 +62,8 @@ type appQueue struct {
 	// until is when running ends at the latest (appsVerifyTimeout).
 	until time.Time
 	// round is the checks that run now and those queued after them (see
-	// AwaitApps); nil while none runs.
-	round *appRound
+	// AwaitApps); nil while none runs. last is the round that ended last.
+	round, last *appRound
 }
 
 // appRound is a run of one instance's CApp checks, one after another
@@ -76,6 +76,11 @@ type appRound struct {
 	// did not list it"), as its event says; unknown of each MI could not
 	// be asked about ("good_1.0.0: cannot tell: ... HTTP 401 ...").
 	pending, unknown []string
+	// Once the round is over: when it ended, and the CApps its last
+	// check (which superseded those before it) waited for MI to run and
+	// to drop, by id.
+	ended     time.Time
+	run, drop []string
 }
 
 // appCheck waits until MI has settled a change of one instance's CApps:
@@ -263,6 +268,22 @@ func (c *appCheck) prepare(ctx context.Context, creds Credentials) {
 	}
 }
 
+// ids adds to run, once each, the ids of the CApps c waits for MI to
+// run; goneIDs those it waits for MI to drop.
+func (c *appCheck) ids(run []string) []string {
+	for _, d := range c.declared {
+		run = appendOnce(run, d.App.ID())
+	}
+	return run
+}
+
+func (c *appCheck) goneIDs(drop []string) []string {
+	for _, g := range c.gone {
+		drop = appendOnce(drop, g.ID)
+	}
+	return drop
+}
+
 func (c *appCheck) close() {
 	if c.session != nil {
 		c.session.Close()
@@ -302,32 +323,36 @@ type awaited struct {
 // stop closing ends the wait as the supervisor's end does: the daemon's
 // control socket closing (a SIGTERM waited up to the check's end for the
 // daemon to exit, which waits for every request).
-func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begins func(msg string)) error {
+func (s *Supervisor) AwaitApps(since time.Time, stop <-chan struct{}, timeout time.Duration, begins func(msg string)) error {
 	s.apps.mu.Lock()
-	var waits []awaited
+	var waits, ended []awaited
 	for name, q := range s.apps.queues {
-		if q.round == nil {
-			continue
+		switch {
+		case q.round != nil:
+			w := awaited{name: name, round: q.round, until: q.until}
+			for _, c := range []*appCheck{q.running, q.next} {
+				if c != nil {
+					w.run, w.drop = c.ids(w.run), c.goneIDs(w.drop)
+				}
+			}
+			waits = append(waits, w)
+		case q.last != nil && !q.last.ended.Before(since):
+			// Over before this call (MI could not be asked, said at
+			// once): its outcome is that of the changes since all the
+			// same. Left out, mictl reload ended 0 of CApps MI could
+			// not be asked about, where it ends 3.
+			ended = append(ended, awaited{name: name, round: q.last, run: q.last.run, drop: q.last.drop, until: q.last.ended})
 		}
-		w := awaited{name: name, round: q.round, until: q.until}
-		for _, c := range []*appCheck{q.running, q.next} {
-			if c == nil {
-				continue
-			}
-			for _, d := range c.declared {
-				w.run = appendOnce(w.run, d.App.ID())
-			}
-			for _, g := range c.gone {
-				w.drop = appendOnce(w.drop, g.ID)
-			}
-		}
-		waits = append(waits, w)
 	}
 	s.apps.mu.Unlock()
-	if len(waits) == 0 {
+	if len(waits)+len(ended) == 0 {
 		return nil
 	}
-	slices.SortFunc(waits, func(a, b awaited) int { return config.CompareNames(a.name, b.name) })
+	byName := func(a, b awaited) int { return config.CompareNames(a.name, b.name) }
+	slices.SortFunc(waits, byName)
+	if len(waits) == 0 {
+		return awaitedOutcome(ended, timeout)
+	}
 	if timeout <= 0 {
 		timeout = appsVerifyTimeout
 	}
@@ -350,7 +375,6 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 	}
 	begins(fmt.Sprintf("waiting until %s (%s at most) for MI's hot deployment to settle the CApps of %s (mictl apps shows them)",
 		until.UTC().Format("15:04:05Z"), time.Until(until).Round(time.Second), strings.Join(parts, "; ")))
-	var late, pending, untaken, unsaid, unknown, unasked []string
 	for i, w := range waits {
 		ctx, cancel := context.WithDeadline(s.ctx, limits[i])
 		stopped := false
@@ -364,25 +388,36 @@ func (s *Supervisor) AwaitApps(stop <-chan struct{}, timeout time.Duration, begi
 		if stopped || s.ctx.Err() != nil {
 			return nil // the daemon closes: its client is told so
 		}
+	}
+	all := slices.Concat(waits, ended)
+	slices.SortFunc(all, byName)
+	return awaitedOutcome(all, timeout)
+}
+
+// awaitedOutcome is AwaitApps' error for the rounds of ws as they are
+// now, after a wait of timeout at most: a round not over is late.
+func awaitedOutcome(ws []awaited, timeout time.Duration) error {
+	var o appsOutcome
+	for _, w := range ws {
 		select {
 		case <-w.round.done:
 			for _, p := range w.round.pending {
-				pending = append(pending, w.name+": "+p)
+				o.pending = append(o.pending, w.name+": "+p)
 			}
 			if len(w.round.pending) > 0 {
-				untaken = append(untaken, w.name)
+				o.untaken = append(o.untaken, w.name)
 			}
 			for _, u := range w.round.unknown {
-				unknown = append(unknown, w.name+": "+u)
+				o.unknown = append(o.unknown, w.name+": "+u)
 			}
 			if len(w.round.unknown) > 0 {
-				unasked = append(unasked, w.name)
+				o.unasked = append(o.unasked, w.name)
 			}
 		default:
-			late, unsaid = append(late, w.String()), append(unsaid, w.name)
+			o.late, o.unsaid = append(o.late, w.String()), append(o.unsaid, w.name)
 		}
 	}
-	return appsUnsettled(appsOutcome{pending: pending, untaken: untaken, late: late, unsaid: unsaid, unknown: unknown, unasked: unasked}, timeout)
+	return appsUnsettled(o, timeout)
 }
 
 // String is the instance and the CApps its check waits for MI to run or
@@ -486,8 +521,9 @@ func (s *Supervisor) runAppChecks(name string, q *appQueue, ctx context.Context)
 		if s.apps.queues[name] != q || q.next == nil {
 			q.running, q.cancel = nil, nil
 			q.round.pending, q.round.unknown = pending, unknown
+			q.round.ended, q.round.run, q.round.drop = time.Now(), c.ids(nil), c.goneIDs(nil)
 			close(q.round.done)
-			q.round = nil
+			q.round, q.last = nil, q.round
 			s.apps.mu.Unlock()
 			return
 		}

@@ -471,7 +471,7 @@ func TestAwaitAppsSaysWhatItWaitsForAndWhatMIDidNotTake(t *testing.T) {
 		close(windingUp.done)
 	}()
 	var said string
-	err := s.AwaitApps(nil, 50*time.Millisecond, func(msg string) { said = msg })
+	err := s.AwaitApps(time.Time{}, nil, 50*time.Millisecond, func(msg string) { said = msg })
 	if want := "for MI's hot deployment to settle the CApps of mi-1 (good_1.0.0, -old_1.0.0); mi-2 (good_1.0.0, -old_1.0.0); mi-4 (other_1.0.0, -old_1.0.0) (mictl apps shows them)"; !strings.HasPrefix(said, "waiting until ") || !strings.Contains(said, want) {
 		t.Errorf("AwaitApps began saying %q, want it to name what it waits for: %s", said, want)
 	}

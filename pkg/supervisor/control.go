@@ -778,6 +778,18 @@ func (w *rollWindow) begin() {
 	}
 }
 
+// beganAt is when the roll began: CApp checks over since then are the
+// reload's (see Supervisor.AwaitApps). Now when it has not begun, or
+// the window is nil.
+func (w *rollWindow) beganAt() time.Time {
+	if w != nil {
+		if began := w.began.Load(); began != nil {
+			return *began
+		}
+	}
+	return time.Now()
+}
+
 // end marks the roll ended now; a nil window marks nothing.
 func (w *rollWindow) end() {
 	if w != nil {
@@ -854,7 +866,7 @@ func (srv *Server) serve(req Request, reply *Message, window *rollWindow, fromSt
 			// For req.Timeout (mictl reload --timeout) at most. Said to
 			// its client alone: another mictl reload waiting for its own
 			// CApps printed this one's wait too.
-			err = srv.sup.AwaitApps(srv.closing, req.Timeout, func(msg string) {
+			err = srv.sup.AwaitApps(window.beganAt(), srv.closing, req.Timeout, func(msg string) {
 				window.tell(Event{Instance: ReloadEvent, State: AppsWaiting, Transient: true, Message: msg})
 			})
 			reply.AppsAwaited = true

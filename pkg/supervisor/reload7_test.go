@@ -19,18 +19,24 @@ import (
 // MI took them: it ends with exit 3 saying so and what to check, as mictl
 // apps and deploy --wait end for the same answer. It ended nil (mictl
 // reload exited 0) of a CApp nobody could say MI runs.
+//
+// The check (MI refusing the login) ends within ~100 ms of the reload: on
+// a loaded CPU before AwaitApps was called, which then found nothing
+// under way and returned nil (mictl reload exited 0). Here it always has:
+// a check over since the reload began is the reload's all the same.
 func TestAwaitAppsMICannotBeAskedAboutIsNotSettled(t *testing.T) {
-	// Not parallel: AwaitApps waits only for checks under way, and this
-	// one (MI refusing the login) ends within ~100ms of the reload; a CPU
-	// loaded by other tests let it end before AwaitApps was called, which
-	// then found nothing to wait for and returned nil.
+	t.Parallel()
 	s := newSimSite(t, DefaultPolicy())
 	s.car("shop_1.0.0.car", capp.Spec{Name: "shop", APIs: []capp.APISpec{{Context: "/shop"}}})
 	const refused = "management_password = \"not-the-password\"\n"
 	s.reload("instances = 1\n" + refused)
 	s.next("mi-1", StateReady)
+	began := time.Now()
 	s.reload("instances = 1\n" + refused + "capps = [\"build/shop_1.0.0.car\"]\n")
-	err := s.sup.AwaitApps(nil, siteTimeout, func(string) {})
+	for !s.appChecksOver("mi-1", began) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	err := s.sup.AwaitApps(began, nil, siteTimeout, func(string) {})
 	for _, want := range []string{
 		"mictl could not ask MI whether it took the CApps the reload changed: mi-1: shop_1.0.0: cannot tell: ",
 		"HTTP 401",
@@ -189,4 +195,13 @@ func TestReloadFailuresInARowKeepTheFirstAndNeverNest(t *testing.T) {
 	// mi-2 and mi-3 put right: the failure of mi-1 alone stands, and is
 	// all reload_error says. It named all three.
 	check("then a reload that succeeds, mi-1 still failed as planned", record("", true, []string{"mi-1"}, "mi-1"), mi1, []string{"mi-1"})
+}
+
+// appChecksOver reports whether the CApp checks of the named instance
+// ended, none running, the last after since.
+func (s *simSite) appChecksOver(name string, since time.Time) bool {
+	s.sup.apps.mu.Lock()
+	defer s.sup.apps.mu.Unlock()
+	q := s.sup.apps.queues[name]
+	return q != nil && q.round == nil && q.last != nil && !q.last.ended.Before(since)
 }
