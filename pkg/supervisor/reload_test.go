@@ -530,6 +530,19 @@ func TestAReloadKeepsWhatAnUpDuringItsStopStartsAgain(t *testing.T) {
 		defer func() { _ = syscall.Kill(-pgid, syscall.SIGCONT) }()
 		recorded <- upDuringTheStop(t, up)
 	}()
+	// Said when it fails: it failed in CI under load ("mi-2 not
+	// recorded stopping after 30s"), its stop hook fired, with nothing
+	// else to go on.
+	defer func() {
+		if t.Failed() {
+			if f, err := up.Load(); err != nil {
+				t.Logf("the state file: %v", err)
+			} else if rec, ok := f.Instance("mi-2"); ok {
+				t.Logf("mi-2 as the state file records it: %s, pgid %d (held %d), restarting %v", rec.State, rec.PGID, mi2, rec.Restarting)
+			}
+			t.Logf("events:\n%s", s.log("mi-2"))
+		}
+	}()
 	// Edited back once the reload planned, before the up plans.
 	t.Cleanup(func() { reloadAt = nil })
 	reloadAt = func(at string) {
