@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -375,20 +376,33 @@ func (s *Supervisor) endWindow(w *rollWindow) {
 }
 
 // replyState is the state the reply to the client of the reload whose
-// window is w carries: as it is now, MI's hot deployment of the CApps the
-// reload changed included (Request.AwaitApps), while no reload or rolling
-// restart is under way; else as the reload left it. The one under way
-// began after it (the daemon's own reload of an edit saved meanwhile,
-// queued behind it), and its first steps are not this reload's outcome:
-// an instance it added, starting, showed in the reply, not ready, and
-// mictl reload exited 3 for it.
+// window is w carries: the instances as the reload left them, each as it
+// is now while the same server runs it (MI's hot deployment of the CApps
+// the reload changed included, Request.AwaitApps: a faulty one makes its
+// instance degraded after the reload ended). A reload or rolling restart
+// begun since (the daemon's own reload of an edit saved meanwhile, queued
+// behind it) is not this reload's outcome: an instance it added, starting,
+// showed in the reply, not ready, and mictl reload exited 3 for it; one
+// it restarts shows as this reload left it. Taken from the state as the
+// reload left it whenever another held the reload lock, the reply showed
+// ready an instance its CApp had made degraded, and reload exited 0.
 func (s *Supervisor) replyState(w *rollWindow) *state.File {
-	if !s.reloadMu.TryLock() {
-		return w.left.Load()
+	live, err := s.current()
+	var left *state.File
+	if w != nil {
+		left = w.left.Load()
 	}
-	defer s.reloadMu.Unlock()
-	f, _ := s.current()
-	return f
+	if left == nil || err != nil {
+		return cmp.Or(left, live)
+	}
+	out := left.Clone()
+	for i := range out.Instances {
+		then := &out.Instances[i]
+		if now, ok := live.Instance(then.Name); ok && !then.Server.IsZero() && now.Server == then.Server {
+			*then = *now
+		}
+	}
+	return out
 }
 
 // appliedBehind ends a reload that finds nothing to change once the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mictl/mictl/pkg/reconcile"
+	"github.com/mictl/mictl/pkg/state"
 )
 
 // failureCounter is an Observer counting the failed reloads it hears of,
@@ -148,5 +149,48 @@ func TestAReloadsReplyIsTheStateAsItsReloadEnded(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{"mi-1 ready", "mi-2 ready"}) {
 		t.Errorf("mictl reload's reply: %q; want mi-1 and mi-2 ready, as its reload left them", names)
+	}
+}
+
+// While another reload or rolling restart holds the reload lock as the
+// reply is made, an instance the same server runs is shown as it is now:
+// its CApp, taken by MI after the reload ended, made it degraded. The
+// reply, taken whole from the state as the reload left it, showed it
+// ready, and mictl reload exited 0 over a faulty CApp. An instance begun
+// since (mi-9, a later reload's) is not this reload's; one whose server
+// changed since (restarted by it) is shown as this reload left it.
+func TestAReloadsReplyShowsItsInstancesAsTheyAreNow(t *testing.T) {
+	s := newSimSite(t, DefaultPolicy())
+	s.reload("instances = 1\n")
+	s.next("mi-1", StateReady)
+	left, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	window := &rollWindow{}
+	window.left.Store(left)
+	if err := s.sup.update(func(f *state.File) error {
+		mi1, _ := f.Instance("mi-1")
+		mi1.State = StateDegraded
+		f.Instances = append(f.Instances, state.Instance{Name: "mi-9", State: StateStarting})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.sup.reloadMu.Lock() // another reload, or a rolling restart, under way
+	defer s.sup.reloadMu.Unlock()
+	var got []string
+	for _, rec := range s.sup.replyState(window).Instances {
+		got = append(got, rec.Name+" "+rec.State)
+	}
+	if !slices.Equal(got, []string{"mi-1 degraded"}) {
+		t.Errorf("the reply: %q; want mi-1 degraded, as it is now, and no mi-9", got)
+	}
+	restarted := left.Clone()
+	mi1, _ := restarted.Instance("mi-1")
+	mi1.Server.StartTime++ // another server since
+	window.left.Store(restarted)
+	if rec, _ := s.sup.replyState(window).Instance("mi-1"); rec.State != StateReady {
+		t.Errorf("mi-1, whose server changed since the reload ended: %s; want ready, as the reload left it", rec.State)
 	}
 }
