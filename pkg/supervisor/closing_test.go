@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -44,11 +45,21 @@ func TestStartLooksAgainAtAListenerWhoseHolderExits(t *testing.T) {
 // exitedServer is the identity of a process that has exited and is not
 // reaped (a zombie, as a server's main thread is while its other threads
 // end). Its parent is a sleep that never waits for it: this package's
-// tests reap every child of their own (their sites share one reaper). The
-// test's end ends the sleep, and the zombie with it.
+// tests reap every child of their own (their sites share one reaper), and
+// a shell reaps its own before it execs (dash did, 17 times in 200, with
+// a child that exited at once). So the child waits on a pipe that the
+// test closes once the sleep has taken the shell's place. The test's end
+// ends the sleep, and the zombie with it.
 func exitedServer(t *testing.T) proc.Identity {
 	t.Helper()
-	parent := exec.Command("sh", "-c", "true & echo $!; exec sleep 60")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	parent := exec.Command("sh", "-c", "read _ <&3 & echo $!; exec sleep 60")
+	parent.ExtraFiles = []*os.File{r}
 	out, err := parent.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -61,11 +72,22 @@ func exitedServer(t *testing.T) proc.Identity {
 	if _, err := fmt.Fscan(out, &pid); err != nil {
 		t.Fatalf("the pid of the process left unreaped: %v", err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, err := proc.ReadStat(parent.Process.Pid); err == nil && st.Comm == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pid %d (sh) did not exec sleep within 10 s", parent.Process.Pid)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.Close() // the child reads its end, and exits
+	for ; time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if st, err := proc.ReadStat(pid); err == nil && st.Exited() {
 			return st.Identity()
 		}
 	}
-	t.Fatalf("pid %d (true) did not exit within 10 s", pid)
+	t.Fatalf("pid %d (read) did not exit within 10 s", pid)
 	return proc.Identity{}
 }
