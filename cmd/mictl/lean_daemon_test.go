@@ -137,13 +137,14 @@ func TestDaemonOfAnotherBuildIsNamed(t *testing.T) {
 		t.Errorf("status -o json of the new build: daemon %+v, want other_build true", got)
 	}
 
-	_, advice, found := strings.Cut(errOut, fmt.Sprintf("kill %d (it leaves them running), then mictl ", oldDaemon.PID))
+	_, advice, found := strings.Cut(errOut, fmt.Sprintf("kill -9 %d (it leaves them running; ", oldDaemon.PID))
+	_, advice, _ = strings.Cut(advice, "), then mictl ")
 	advised, _, _ := strings.Cut(advice, " (")
 	if !found || advised == "" {
 		t.Fatalf("the warning names no command to run after the kill:\n%s", errOut)
 	}
 	upArgs := d.state().UpArgs
-	if err := proc.Signal(oldDaemon, syscall.SIGTERM); err != nil {
+	if err := proc.Signal(oldDaemon, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	d.waitFor("the old build's daemon to exit", func() bool { return !oldDaemon.Alive() })

@@ -52,7 +52,7 @@ hot deployment off, [server] hot_deployment = false, or a CApp it cannot
 read) reload says which, and what to do, and exits 3; so it does when MI
 cannot be asked (its Management API unreachable, or refusing the login of
 management_user and management_password), or the running daemon is from an
-older build of mictl that does not wait (it answers at once).
+older build of mictl that does not say that it waited.
 
 --timeout bounds that wait for CApps alone. Each instance the reload
 starts or restarts is waited for until ready as the daemon's own reloads
@@ -144,10 +144,11 @@ could not be asked whether it did;
 				return fmt.Errorf("reload: %w", err)
 			}
 			if !reply.AppsAwaited {
-				// A daemon of an older build ignores the wait: its table
-				// is from before MI took the CApps, and read "ready" of
+				// A daemon of an older build ignores the wait (or, built
+				// earlier today, waits without saying so): its table may
+				// be from before MI took the CApps, and read "ready" of
 				// instances a faulty one made degraded a second later.
-				return exitcode.With(exitcode.Runtime, fmt.Errorf("reload: applied, but the running mictl daemon (pid %d) is from an older build that does not wait for MI to take the CApps the reload changed, so whether MI took them is unknown: mictl apps shows what each instance runs; to replace the daemon, when no instance is starting or stopping: kill %[1]d (it leaves them running), then mictl status", reply.PID))
+				return exitcode.With(exitcode.Runtime, fmt.Errorf("reload: applied, but the running mictl daemon (pid %d) is from a build that does not say whether it waited for MI to take the CApps the reload changed, so whether MI took them is unknown: mictl apps shows what each instance runs; to replace the daemon, when no instance is starting or stopping: kill -9 %[1]d (it leaves them running, and the last up's flags), then mictl status", reply.PID))
 			}
 			// As up ends, and status: every instance running as the
 			// reload ends counts, degraded (a faulty CApp) or not ready.

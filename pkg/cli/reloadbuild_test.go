@@ -28,7 +28,7 @@ func TestReloadUnderADaemonThatDoesNotWaitForTheCApps(t *testing.T) {
 	store, _ := recordRunning(t, filepath.Join(dir, "instances"), off, nil)
 	answerLosing(t, store, 0)
 	code, _, errOut := run(t, "reload")
-	want := fmt.Sprintf("the running mictl daemon (pid %d) is from an older build that does not wait for MI to take the CApps the reload changed", os.Getpid())
+	want := fmt.Sprintf("the running mictl daemon (pid %d) is from a build that does not say whether it waited for MI to take the CApps the reload changed", os.Getpid())
 	if code != exitcode.Runtime || !strings.Contains(errOut, want) {
 		t.Fatalf("reload under a daemon that does not wait: exit %d, stderr:\n%s\nwant 3 and %q", code, errOut, want)
 	}

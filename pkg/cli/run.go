@@ -93,7 +93,7 @@ func warnOtherBuild(streams *IOStreams, f *state.File) {
 	if same, known := companion.SameBuildAsProcess(id.PID, companion.Running()); same || !known {
 		return
 	}
-	fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) is from another build of mictl and goes on with its own code; to replace it without stopping the instances, when none is starting or stopping: kill %d (it leaves them running), then mictl status (it starts this build's daemon, which takes them over; the last up's flags stand)\n", id.PID, id.PID)
+	fmt.Fprintf(streams.ErrOut, "warning: the running mictl daemon (pid %d) is from another build of mictl and goes on with its own code; to replace it without stopping the instances, when none is starting or stopping: kill -9 %d (it leaves them running; a plain kill makes a daemon built before 2026-12-05 forget the last up's flags), then mictl status (it starts this build's daemon, which takes them over; the last up's flags stand)\n", id.PID, id.PID)
 }
 
 // ensureDaemon makes sure a supervisor watches the instances the state

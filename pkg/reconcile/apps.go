@@ -122,7 +122,7 @@ func HeldExtras(planned, was []state.Extra, apps []*capp.App, held []state.App) 
 type rewritten struct{ app *capp.App }
 
 func (e *rewritten) Error() string {
-	return fmt.Sprintf("deploy CApp %s: %s was rewritten while it was deployed (rebuilt, or copied over): the daemon deploys the build it holds now at its next reload (mictl reload does it at once)", e.app.ID(), e.app.Path)
+	return fmt.Sprintf("deploy CApp %s: %s was rewritten while it was deployed (rebuilt, or copied over), and this build was not copied: a running daemon deploys the build it holds now at its next reload (mictl reload does it at once); for mictl up or generate, run it again", e.app.ID(), e.app.Path)
 }
 
 func (e *rewritten) Unwrap() error { return fsutil.ErrChanged }
