@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -48,6 +49,11 @@ const (
 	// asLeftover makes this binary wait for a signal, as a process
 	// left running in a home would (see TestDownNamesWhatItLeftRunning).
 	asLeftover = "MICTL_E2E_AS_LEFTOVER"
+	// ignoringSIGINT starts this binary again with SIGINT ignored, as a
+	// shell without job control starts a background job (see
+	// TestInterruptedDirectDownSaysWhatItLeaves): only an ignore that an
+	// exec hands on is one Go's runtime keeps.
+	ignoringSIGINT = "MICTL_E2E_IGNORING_SIGINT"
 )
 
 // A daemon keeps its main thread, as cmd/mictl-daemon and cmd/mictl
@@ -63,6 +69,16 @@ func TestMain(m *testing.M) {
 	// TestLeanDaemon): mictl starts it with the daemon's flags alone.
 	if filepath.Base(os.Args[0]) == supervisor.LeanDaemonExe {
 		os.Exit(daemon.Run(os.Args[1:]))
+	}
+	if os.Getenv(ignoringSIGINT) == "1" {
+		signal.Ignore(os.Interrupt)
+		os.Unsetenv(ignoringSIGINT)
+		exe, err := os.Executable()
+		if err == nil {
+			err = syscall.Exec(exe, os.Args, os.Environ())
+		}
+		fmt.Fprintf(os.Stderr, "start again with SIGINT ignored: %v\n", err)
+		os.Exit(2)
 	}
 	if os.Getenv(asMictl) == "1" {
 		os.Exit(cli.Main(os.Args[1:], cli.System()))
@@ -1086,27 +1102,37 @@ func TestCommandsShowTheStatusOfADaemonThatDoesNotAnswer(t *testing.T) {
 // stop through a first Ctrl-C, saying so, and a second one leaves it
 // unfinished, saying what it leaves: cut short at once, it left them
 // recorded stopping, for good, and a server that ignores SIGTERM
-// running without its SIGKILL, without a word.
+// running without its SIGKILL, without a word. So does a down started
+// with SIGINT ignored (in the background of a script), which said it
+// left the stop unfinished, then finished it and exited 0.
 func TestInterruptedDirectDownSaysWhatItLeaves(t *testing.T) {
 	t.Parallel()
-	for _, interrupts := range []int{1, 2} {
-		t.Run(fmt.Sprint(interrupts), func(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		interrupts int
+		env        []string
+	}{
+		{"1", 1, nil},
+		{"2", 2, nil},
+		{"2 ignored", 2, []string{ignoringSIGINT + "=1"}}, // SIGINT ignored from the start
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			d := newDeployment(t)
 			// The timeout leaves the interrupts time to come before the
 			// stop ends on a loaded machine.
-			down := d.directDownUnderWay("5s")
+			down := d.directDownUnderWay("5s", tc.env...)
 			down.signal(t, os.Interrupt)
 			d.waitFor("the down to say it finishes the stop", func() bool {
 				return strings.Contains(down.out.String(), "mictl: no daemon runs to finish the stop of mi-1: finishing it here")
 			})
-			if interrupts == 2 {
+			if tc.interrupts == 2 {
 				down.signal(t, os.Interrupt)
 			}
 			err, ok := down.wait(time.Minute)
 			if !ok {
 				t.Fatalf("down still runs:\n%s", down.out.String())
 			}
-			if interrupts == 1 {
+			if tc.interrupts == 1 {
 				if err != nil || !d.stateIs("mi-1", "stopped") || len(d.servers()) > 0 {
 					t.Fatalf("down: %v; mi-1 %s, servers %v; want the stop finished\n%s", err, d.instance("mi-1").State, d.servers(), down.out.String())
 				}
@@ -2321,14 +2347,15 @@ func TestUpWaitingForALongDirectDownSaysSo(t *testing.T) {
 
 // directDownUnderWay runs mi-1 with a server that ignores SIGTERM, kills
 // its daemon, and starts a down, which stops it itself holding the daemon
-// lock until SIGKILL after timeout: returned once mi-1 is stopping.
-func (d *deployment) directDownUnderWay(timeout string) *background {
+// lock until SIGKILL after timeout, with env added to its environment:
+// returned once mi-1 is stopping.
+func (d *deployment) directDownUnderWay(timeout string, env ...string) *background {
 	d.t.Helper()
 	d.env = []string{"MICTL_SIM_IGNORE_SIGTERM=1"}
 	d.up(1)
 	d.env = nil
 	d.killDaemon()
-	down := d.start(nil, "down", "--timeout", timeout)
+	down := d.start(env, "down", "--timeout", timeout)
 	d.waitFor("the down's stop of mi-1", func() bool { return d.stateIs("mi-1", "stopping") })
 	return down
 }

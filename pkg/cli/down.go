@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -343,7 +344,10 @@ var waitExit = proc.WaitExit
 // would finish it, and cut short it left them recorded stopping, for
 // good, and a server that ignores SIGTERM running without its SIGKILL.
 // A second one leaves it unfinished, saying what it leaves, and ends
-// mictl as the signal does.
+// mictl as the signal does, or with the signal's exit status when the
+// signal cannot end it: a mictl started with SIGINT ignored (a background
+// job of a shell without job control, where Reset puts the ignore back)
+// said it left the stop unfinished, then finished it and exited 0.
 func finishOnInterrupt(streams *IOStreams, names []string) (done func()) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -365,7 +369,11 @@ func finishOnInterrupt(streams *IOStreams, names []string) (done func()) {
 		}
 		fmt.Fprintf(streams.ErrOut, "mictl: left the stop of %s unfinished: they may still run, recorded stopping; mictl down finishes it\n", what)
 		signal.Reset(os.Interrupt, syscall.SIGTERM)
-		_ = syscall.Kill(os.Getpid(), sig.(syscall.Signal))
+		// To this thread: the kernel delivers it before the call
+		// returns, so a mictl still here is one the signal cannot end.
+		runtime.LockOSThread()
+		_ = syscall.Tgkill(os.Getpid(), syscall.Gettid(), sig.(syscall.Signal))
+		os.Exit(exitcode.Signalled(sig.(syscall.Signal)))
 	}()
 	return func() {
 		signal.Stop(sigs)
