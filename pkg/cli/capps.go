@@ -336,6 +336,18 @@ func (d *appDeployment) reload(ctx context.Context, streams *IOStreams) (reloade
 	return true, true, nil
 }
 
+// caughtUntilTheWait is ctx cancelled by a Ctrl-C (or SIGTERM) from the
+// reload until the wait for MI (w) ends, when there is one: the reload's
+// call and the wait each catch them, but one that came between the
+// reload's answer and the wait's start met the default handler, which
+// ended deploy --wait without a word.
+func caughtUntilTheWait(ctx context.Context, w *appstate.Waiter) (context.Context, context.CancelFunc) {
+	if w == nil {
+		return ctx, func() {}
+	}
+	return interruptible(ctx)
+}
+
 // waitApp runs a wait and reports it: each instance on stderr as it is
 // done, then a failure (exit 3) naming every instance that did not get
 // there, with MI's reason. It returns the instances MI found the

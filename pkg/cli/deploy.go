@@ -166,6 +166,8 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 			defer s.Close()
 		}
 	}
+	ctx, stop := caughtUntilTheWait(cmd.Context(), w)
+	defer stop()
 	interrupted := false // the reload, by a mictl down stopping every instance
 	if len(scopes) > 0 {
 		r, err := declare.Add(cfgFile, app.Path, scopes)
@@ -182,7 +184,7 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 					s.Instance, cfgFile)
 			}
 		}
-		reloaded, applied, err := d.reload(cmd.Context(), streams)
+		reloaded, applied, err := d.reload(ctx, streams)
 		if err != nil {
 			return err
 		}
@@ -198,7 +200,8 @@ func runDeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wait
 	switch {
 	case w != nil:
 		until := time.Now().Add(o.timeout)
-		faultyOn, err := waitApp(cmd.Context(), streams, w, app.ID(), appstate.StateActive, o.timeout)
+		faultyOn, err := waitApp(ctx, streams, w, app.ID(), appstate.StateActive, o.timeout)
+		stop() // past the wait, a Ctrl-C ends mictl again: caught, it went unheeded while health is awaited
 		// MI's /healthz says 500 for a faulty CApp, which the daemon's
 		// next health check records a moment after MI lists it: until
 		// then a mictl status right after this exit 3 showed the

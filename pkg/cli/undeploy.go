@@ -113,7 +113,9 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 		fmt.Fprintf(streams.ErrOut, "kept the [[instance]] table of %s: it names %s, which runs beyond instances = %d, and without it the reload would stop %s (delete the table to have it do so, or mictl down %s)\n",
 			s.Instance, s.Instance, d.cfg.Instances, s.Instance, s.Instance)
 	}
-	reloaded, applied, err := d.reload(cmd.Context(), streams)
+	ctx, stop := caughtUntilTheWait(cmd.Context(), w)
+	defer stop()
+	reloaded, applied, err := d.reload(ctx, streams)
 	if err != nil {
 		return err
 	}
@@ -125,7 +127,9 @@ func runUndeploy(cmd *cobra.Command, streams *IOStreams, g *globalOptions, o *wa
 			w.Reloaded(d.redeployed(targets))
 		}
 		until := time.Now().Add(o.timeout)
-		if _, err := waitApp(cmd.Context(), streams, w, what, appstate.StateGone, o.timeout); err != nil {
+		_, err := waitApp(ctx, streams, w, what, appstate.StateGone, o.timeout)
+		stop() // past the wait, a Ctrl-C ends mictl again: caught, it went unheeded while health is awaited
+		if err != nil {
 			return err
 		}
 		file := what + ".car"
