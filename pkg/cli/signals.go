@@ -46,8 +46,9 @@ func interruptible(ctx context.Context) (_ context.Context, stop context.CancelF
 func onInterrupt(fn func()) (release func()) {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	done := make(chan struct{})
+	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(ended)
 		if caught.Load() != 0 {
 			fn()
 			return
@@ -57,10 +58,18 @@ func onInterrupt(fn func()) (release func()) {
 			caught.Store(int32(sig.(syscall.Signal)))
 			fn()
 		case <-done:
+			// One that came with the release is caught all the same, for
+			// the next wait: select may pick the release first.
+			select {
+			case sig := <-sigs:
+				caught.Store(int32(sig.(syscall.Signal)))
+			default:
+			}
 		}
 	}()
 	return sync.OnceFunc(func() {
 		signal.Stop(sigs)
 		close(done)
+		<-ended // caught is stored before the next handler looks at it
 	})
 }

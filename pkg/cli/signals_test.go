@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"os"
+	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -20,5 +22,29 @@ func TestAWaitAfterACaughtSignalIsInterruptedAtOnce(t *testing.T) {
 	case <-ctx.Done():
 	case <-time.After(30 * time.Second): // a liveness bound, not a measure
 		t.Fatal("a wait begun after a caught Ctrl-C was not interrupted")
+	}
+}
+
+// A signal that reached a wait's handler as the wait let it go is kept
+// for the next wait: the handler's goroutine could take the release
+// first, and deploy --wait then waited for MI its whole --timeout, the
+// Ctrl-C (or SIGTERM) unheeded.
+func TestASignalCaughtAsAWaitEndsIsKept(t *testing.T) {
+	// Holds SIGTERM too, so that none reaches the default handler.
+	keeper := make(chan os.Signal, 1)
+	signal.Notify(keeper, syscall.SIGTERM)
+	defer signal.Stop(keeper)
+	t.Cleanup(func() { caught.Store(0) })
+	for range 200 {
+		caught.Store(0)
+		release := onInterrupt(func() {})
+		if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		<-keeper // the wait's handler has it too: one loop hands it to both
+		release()
+		if caught.Load() != int32(syscall.SIGTERM) {
+			t.Fatal("a SIGTERM caught as the wait let go of its handler was lost")
+		}
 	}
 }
