@@ -503,36 +503,25 @@ func TestAReloadKeepsWhatAnUpDuringItsStopStartsAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// mi-2's server is held (SIGSTOP, right after its SIGTERM) until the
-	// up has recorded: the up plans during the drain, whatever its length.
-	held := make(chan int, 1)
-	var once sync.Once
+	// mi-2's server is held (SIGSTOP) from before the reload stops it
+	// until the up has recorded: the up plans during the drain, whatever
+	// its length. Held right after its SIGTERM (from the stop hook), it
+	// had at times shut down already on a loaded host (the simulator
+	// takes milliseconds): the stop ended before the up looked, "mi-2 not
+	// recorded stopping after 30s" (a clean-clone CI run), or as it
+	// recorded.
 	mi2 := s.sup.Instances([]string{"mi-2"})["mi-2"].PGID
-	t.Cleanup(func() { sentSIGTERM = nil })
-	sentSIGTERM = func(pgid int) {
-		// Every stop in the process calls the hook: it holds mi-2's
-		// alone. Holding the first, it held another group, or met one
-		// gone ("no such process"), and mi-2's stop, never held, ended
-		// before the up saw it.
-		if pgid != mi2 {
-			return
-		}
-		once.Do(func() {
-			if err := syscall.Kill(-pgid, syscall.SIGSTOP); err != nil {
-				t.Error(err)
-			}
-			held <- pgid
-		})
+	if mi2 <= 1 {
+		t.Fatalf("mi-2 has no process group to hold (pgid %d)", mi2)
 	}
+	resume := func() { _ = syscall.Kill(-mi2, syscall.SIGCONT) }
+	t.Cleanup(resume)
 	recorded := make(chan error, 1)
 	go func() {
-		pgid := <-held
-		defer func() { _ = syscall.Kill(-pgid, syscall.SIGCONT) }()
+		defer resume()
 		recorded <- upDuringTheStop(t, up)
 	}()
-	// Said when it fails: it failed in CI under load ("mi-2 not
-	// recorded stopping after 30s"), its stop hook fired, with nothing
-	// else to go on.
+	// Said when it fails, for the next one to read.
 	defer func() {
 		if t.Failed() {
 			if f, err := up.Load(); err != nil {
@@ -543,11 +532,14 @@ func TestAReloadKeepsWhatAnUpDuringItsStopStartsAgain(t *testing.T) {
 			t.Logf("events:\n%s", s.log("mi-2"))
 		}
 	}()
-	// Edited back once the reload planned, before the up plans.
+	// Held, and edited back, once the reload planned, before the up plans.
 	t.Cleanup(func() { reloadAt = nil })
 	reloadAt = func(at string) {
 		if at == "planned" {
 			reloadAt = nil
+			if err := syscall.Kill(-mi2, syscall.SIGSTOP); err != nil {
+				t.Error(err)
+			}
 			s.write("instances = 2\n")
 		}
 	}
