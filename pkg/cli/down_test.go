@@ -63,22 +63,32 @@ func TestDownWithLinesLostSaysSoNotAlreadyStopped(t *testing.T) {
 func TestRestartReloadAndDeploySayLinesLost(t *testing.T) {
 	for _, args := range [][]string{{"restart", "mi-1"}, {"reload"}, {"deploy", "build/a_1.0.0.car"}} {
 		t.Run(args[0], func(t *testing.T) {
-			dir := inTempDir(t)
+			dir := runningUnderAnswers(t, 3)
 			writeCar(t, dir, "build/a_1.0.0.car", capp.Spec{Name: "a"})
-			off := testports.Base(t, testports.Other, 1)
-			toml := fmt.Sprintf("instances = 1\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off)
-			if err := os.WriteFile("mictl.toml", []byte(toml), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			// This test's process stands for mi-1's server.
-			store, _ := recordRunning(t, filepath.Join(dir, "instances"), off, nil)
-			answerLosing(t, store, 3)
 			_, _, errOut := run(t, args...)
 			if want := "note: up to 3 lines of progress went missing"; !strings.Contains(errOut, want) {
 				t.Fatalf("%s with lines lost: stderr:\n%s\nwant %q", strings.Join(args, " "), errOut, want)
 			}
 		})
 	}
+}
+
+// runningUnderAnswers moves the test into a directory of its own where
+// mictl.toml plans one instance, mi-1, recorded running (this test's
+// process stands for its server), under a daemon that answers every
+// request at once, lost of its events not passed on (answerLosing), and
+// returns the directory.
+func runningUnderAnswers(t *testing.T, lost int) string {
+	t.Helper()
+	dir := inTempDir(t)
+	off := testports.Base(t, testports.Other, 1)
+	toml := fmt.Sprintf("instances = 1\nhost = \"127.0.0.1\"\nbase_offset = %d\n", off)
+	if err := os.WriteFile("mictl.toml", []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store, _ := recordRunning(t, filepath.Join(dir, "instances"), off, nil)
+	answerLosing(t, store, lost)
+	return dir
 }
 
 // answerLosing stands for the daemon of store until the test ends: it
