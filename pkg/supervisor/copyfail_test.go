@@ -40,7 +40,7 @@ func TestAFailedCopyRecordsThePortsOfTheBuildTheHomeHolds(t *testing.T) {
 	if err := os.Remove(build); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.sup.giveApps(f, tgt, c, "mi-2", nil); err == nil {
+	if err := s.sup.giveApps(f, tgt, c, "mi-2", nil, false); err == nil {
 		t.Fatal("copy of a CApp whose file is gone: no error")
 	}
 	after, err := s.sup.current()
@@ -151,5 +151,45 @@ func TestAFailedCopyHoldsBackTheInstanceTakingItsPort(t *testing.T) {
 	}
 	if !s.holdsBuild("mi-2") || s.holdsBuild("mi-1") {
 		t.Errorf("after the reload mi-2 holds the rebuilt CApp: %v, mi-1: %v; want mi-2 alone", s.holdsBuild("mi-2"), s.holdsBuild("mi-1"))
+	}
+}
+
+// An instance of a swap (two instances taking each other's inbound
+// ports) whose copy fails once the cycle undeployed its changed CApps
+// runs without them, and is recorded so: no CApp, no inbound port. It
+// was said to run "the CApps its home still holds", and recorded with the
+// undeployed build on its old port, which the other instance's new build
+// took: two instances recorded on one port until the next reload.
+func TestASwapWhoseCopyFailsRecordsWhatItUndeployedFirstAsGone(t *testing.T) {
+	t.Parallel()
+	s := newSimSite(t, DefaultPolicy())
+	toml := s.swapped()
+	// mi-1's new build waits for mi-2, held still, to let go of its port:
+	// its source goes meanwhile.
+	resume := s.holdStill("mi-2")
+	reloaded := s.reloadInBackground(toml)
+	for ev := s.next("mi-1", "redeploy"); !strings.Contains(ev.Message, "undeployed first"); ev = s.next("mi-1", "redeploy") {
+	}
+	if err := os.Remove(filepath.Join(s.dir, "build", "a_1.0.0.car")); err != nil {
+		t.Fatal(err)
+	}
+	resume()
+	err := <-reloaded
+	if err == nil || !strings.HasPrefix(err.Error(), "mi-1: deploy CApp a_1.0.0: ") || !strings.Contains(err.Error(), "; it runs without the CApps it had undeployed first") {
+		t.Fatalf("reload whose copy into mi-1 failed after its undeploy: %v; want it to say mi-1 runs without the CApps it undeployed first", err)
+	}
+	f, err := s.sup.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi1, _ := f.Instance("mi-1")
+	mi2, _ := f.Instance("mi-2")
+	if len(mi1.Apps) > 0 || len(extraPorts(mi1.Extras)) > 0 {
+		t.Errorf("mi-1 after its copy failed: apps %v, extras %v; want none, as its home holds none", mi1.Apps, mi1.Extras)
+	}
+	for _, port := range extraPorts(mi1.Extras) {
+		if slices.Contains(extraPorts(mi2.Extras), port) {
+			t.Errorf("port %d recorded for mi-1 and mi-2 both", port)
+		}
 	}
 }

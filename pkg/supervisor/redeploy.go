@@ -252,7 +252,7 @@ func (r *redeployment) give(step []string, how taking) error {
 	}
 	failed := &copiesFailed{}
 	for _, name := range step {
-		err := r.s.giveApps(r.f, r.t, r.c, name, r.checks)
+		err := r.s.giveApps(r.f, r.t, r.c, name, r.checks, slices.Contains(r.undeployed, name))
 		if errors.Is(err, fsutil.ErrChanged) {
 			// A CApp rebuilt since the plan: the others would fail
 			// alike, and the rebuild's own reload plans again.
@@ -274,12 +274,28 @@ func (r *redeployment) give(step []string, how taking) error {
 // giveApps copies into the home of name, an instance of f, the CApps t
 // declares for it, records them, and queues the check of what MI makes
 // of them (checks[name], prepared before anything changed).
-func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Changes, name string, checks map[string]*appCheck) error {
+// undeployedFirst says that its changed CApps were undeployed first (a
+// cycle of instances taking each other's ports): what its home holds is
+// then the record now, not f's, which a copy failing left recorded as
+// still held, with its old inbound port, which another instance of the
+// cycle took: two instances recorded on one port.
+func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Changes, name string, checks map[string]*appCheck, undeployedFirst bool) error {
 	rec, ok := f.Instance(name)
 	if !ok {
 		return nil
 	}
-	verb := reconcile.AppsVerb(t.Apps[name], t.OwnApps(rec.Apps), rec.Home) // before the home changes
+	verb := reconcile.AppsVerb(t.Apps[name], t.OwnApps(rec.Apps), rec.Home) // as the reload found it
+	left := "it runs the CApps its home still holds"
+	if undeployedFirst {
+		now, err := s.current()
+		if err != nil {
+			return err
+		}
+		if rec, ok = now.Instance(name); !ok {
+			return nil
+		}
+		left = "it runs without the CApps it had undeployed first"
+	}
 	apps, err := reconcile.SyncApps(rec.Home, t.Apps[name], t.OwnApps(rec.Apps))
 	var extras []state.Extra
 	if inst, ok := t.Instance(name); ok {
@@ -299,7 +315,7 @@ func (s *Supervisor) giveApps(f *state.File, t *reconcile.Target, c reconcile.Ch
 	if err != nil {
 		// Said of the instance, and of how it is left: the error named
 		// only a file.
-		return fmt.Errorf("%s: %w; it runs the CApps its home still holds", name, err)
+		return fmt.Errorf("%s: %w; %s", name, err, left)
 	}
 	if check := checks[name]; check != nil {
 		delete(checks, name)
