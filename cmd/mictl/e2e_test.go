@@ -1578,6 +1578,12 @@ func TestStatusSaysWhatStartsAFailedInstanceAgain(t *testing.T) {
 	if code, _, errOut := d.mictl("restart", "mi-1"); code != 2 || reason == "" || !strings.Contains(errOut, want) {
 		t.Errorf("restart of the failed mi-1: exit %d, want 2 saying %q:\n%s", code, want, errOut)
 	}
+	// --all with every instance failed said "nothing runs to restart"
+	// alone.
+	want = "note: not restarting mi-1 (failed: " + reason + "; mictl status mi-1 shows its whole last error): not running; mictl up starts it"
+	if code, _, errOut := d.mictl("restart", "--all"); code != 2 || !strings.Contains(errOut, want) || !strings.Contains(errOut, "nothing runs to restart") {
+		t.Errorf("restart --all with mi-1 failed: exit %d, want 2 saying %q and that nothing runs:\n%s", code, want, errOut)
+	}
 }
 
 func TestRollingRestart(t *testing.T) {

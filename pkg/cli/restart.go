@@ -50,7 +50,8 @@ kept as conf/deployment.toml.edited, with a warning, as up gives.
 
 Only running instances are restarted: a stopped or failed one is left to
 mictl up, which plans it again and checks its ports first (--all skips
-them, saying so; a failed one named is refused saying what failed it).
+them, saying so, and notes what failed each failed one when nothing runs;
+a failed one named is refused saying what failed it).
 
 Exit status: 0 when every instance restarted is ready; 1 when one's ports
 moved onto those of a running instance not named (before anything
@@ -190,7 +191,10 @@ func runningOf(streams *IOStreams, cfg *config.Config, f *state.File) []string {
 		}
 	}
 	if len(running) == 0 {
-		return nil // nothing runs: the caller says so
+		// Nothing runs: the caller says so. A failed instance is still
+		// noted, with what failed it: "nothing runs to restart" alone
+		// said nothing of instances the daemon gave up on.
+		left = slices.DeleteFunc(left, func(inst state.Instance) bool { return inst.State != supervisor.StateFailed })
 	}
 	for _, inst := range left {
 		st := inst.State
