@@ -68,16 +68,7 @@ func (s *Supervisor) redeploy(op *change, t *reconcile.Target, before *state.Fil
 		// Held back: given its new CApps, it met a port the old build
 		// of a home that failed (or of one held back) still holds, and
 		// MI failed that endpoint, keeping its CApp faulty for good.
-		// Until none is left: one of a cycle may take the ports of
-		// another held back after it.
-		for more := true; more; {
-			more = false
-			for _, name := range step {
-				if !slices.Contains(heldBack, name) && t.TakesPorts(before, name, slices.Concat(failed.names, heldBack)) {
-					heldBack, more = append(heldBack, name), true
-				}
-			}
-		}
+		heldBack = append(heldBack, takingPorts(t, before, step, slices.Concat(failed.names, heldBack))...)
 		step = slices.DeleteFunc(step, func(name string) bool { return slices.Contains(heldBack, name) })
 		if len(step) == 0 {
 			continue

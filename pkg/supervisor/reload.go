@@ -1148,6 +1148,22 @@ func (s *Supervisor) restartInTurn(op *change, t *reconcile.Target, before *stat
 // one of those.
 type onOldPorts map[string][]string
 
+// takingPorts are those of names that open a port one of holders holds
+// (as before records it), or one of those found holds: closed over, as
+// one of a cycle may take the ports of another found after it.
+func takingPorts(t *reconcile.Target, before *state.File, names, holders []string) []string {
+	var taking []string
+	for more := true; more; {
+		more = false
+		for _, name := range names {
+			if !slices.Contains(taking, name) && t.TakesPorts(before, name, slices.Concat(holders, taking)) {
+				taking, more = append(taking, name), true
+			}
+		}
+	}
+	return taking
+}
+
 // holdBack takes out of *names, each of which the reload was to verb
 // (start, restart, redeploy), those that open a port one of old still
 // holds, or one taken out with them holds (a cycle), and adds them to
@@ -1160,15 +1176,7 @@ func (old onOldPorts) holdBack(t *reconcile.Target, before *state.File, names *[
 		return nil
 	}
 	candidates := slices.Sorted(maps.Keys(old))
-	var held []string
-	for more := true; more; {
-		more = false
-		for _, name := range *names {
-			if !slices.Contains(held, name) && t.TakesPorts(before, name, slices.Concat(candidates, held)) {
-				held, more = append(held, name), true
-			}
-		}
-	}
+	held := takingPorts(t, before, *names, candidates)
 	if len(held) == 0 {
 		return nil
 	}
